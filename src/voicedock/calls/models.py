@@ -1,0 +1,163 @@
+"""Domain records shared by the store, the call engine and the API.
+
+Plain dataclasses: the store maps them to rows, the API maps them to the documented JSON.
+Timestamps are timezone-aware UTC ``datetime``s.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CallStatus(enum.StrEnum):
+    """The documented status values. ``ended`` and ``failed`` are terminal."""
+
+    CONNECTING = "connecting"
+    IN_PROGRESS = "in-progress"
+    ENDED = "ended"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (CallStatus.ENDED, CallStatus.FAILED)
+
+
+# Allowed moves of the call state machine; terminal states never move again.
+TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
+    CallStatus.CONNECTING: frozenset({CallStatus.IN_PROGRESS, CallStatus.ENDED, CallStatus.FAILED}),
+    CallStatus.IN_PROGRESS: frozenset({CallStatus.ENDED, CallStatus.FAILED}),
+    CallStatus.ENDED: frozenset(),
+    CallStatus.FAILED: frozenset(),
+}
+
+
+def can_transition(current: CallStatus, new: CallStatus) -> bool:
+    return new in TRANSITIONS[current]
+
+
+class Direction(enum.StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+@dataclass(slots=True)
+class Organization:
+    id: str
+    name: str
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class ApiKey:
+    id: str
+    organization_id: str
+    key_hash: str  # sha256 hex of the secret; the secret itself is never stored
+    name: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Trunk:
+    """A SIP trunk as defined in the configuration (read-only through the API)."""
+
+    name: str
+    pbx_endpoint: str  # Asterisk PJSIP endpoint / FreeSWITCH gateway name
+    codec: str = "ulaw"
+    description: str = ""
+
+
+@dataclass(slots=True)
+class PhoneNumber:
+    id: str
+    organization_id: str
+    number: str  # E.164
+    trunk: str
+    max_concurrent_calls: int = 1
+    assistant_id: str | None = None  # answers inbound calls to this number
+    label: str = ""
+    last_used_at: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class Assistant:
+    id: str
+    organization_id: str
+    name: str
+    config: JsonObject  # provider, llm_config, stt_config, tts_config, first_message, ...
+    business_name: str = ""
+    active: bool = True
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class Call:
+    id: str
+    organization_id: str
+    direction: Direction
+    status: CallStatus
+    caller_phone: str | None  # the remote party (callee of an outbound call)
+    assistant_phone: str | None  # our number
+    number_id: str | None = None
+    assistant_id: str | None = None
+    agent_name: str | None = None
+    business_name: str | None = None
+    assistant_config: JsonObject = field(default_factory=dict)  # resolved snapshot
+    first_message: str | None = None
+    context: str | None = None
+    error: str | None = None
+    end_reason: str | None = None
+    pbx_call_ref: str | None = None  # the PBX's channel/uuid of the remote leg
+    started_at: datetime | None = None  # answered
+    ended_at: datetime | None = None
+    duration_seconds: int | None = None
+    summary: str | None = None
+    analysis_result: JsonObject | None = None
+    latency: list[JsonObject] = field(default_factory=list)  # per-turn breakdown
+    transferred_to: str | None = None
+    transferred_at: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    seq: int = 0  # insertion order, assigned by the store; basis of the opaque cursor
+
+
+@dataclass(slots=True)
+class CallMessage:
+    call_id: str
+    role: str  # "assistant" | "user" | "system"
+    content: str
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    interrupted: bool = False
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class CallEvent:
+    call_id: str
+    type: str  # e.g. "status", "control", "pbx", "security"
+    data: JsonObject
+    created_at: datetime = field(default_factory=utcnow)
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class IdempotencyRecord:
+    organization_id: str
+    key: str
+    request_hash: str
+    response_status: int
+    response_body: JsonObject
+    created_at: datetime = field(default_factory=utcnow)

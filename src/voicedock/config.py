@@ -1,0 +1,293 @@
+"""Typed settings: one TOML file plus ``VOICEDOCK_*`` environment overrides, validated once.
+
+The file comes from ``--config PATH`` or ``VOICEDOCK_CONFIG``. An environment variable
+``VOICEDOCK_<SECTION>__<KEY>`` (double underscore between levels) overrides a scalar, e.g.
+``VOICEDOCK_SERVER__PORT=9000`` or ``VOICEDOCK_DATABASE__URL=postgresql://…``. A bad value stops
+start-up with a ``ConfigError`` naming the key, e.g. ``config: numbers[0].number: …``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from voicedock.errors import ConfigError
+from voicedock.validation import is_e164, is_token
+
+ENV_PREFIX = "VOICEDOCK_"
+_PREFIX = re.compile(r"\+[0-9]{0,15}")
+
+
+@dataclass(slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 64 * 1024
+    # Where the PBX reaches voicedock's own media websocket (client mode).
+    public_media_url: str = "ws://127.0.0.1:8080/media"
+
+
+@dataclass(slots=True)
+class DatabaseSettings:
+    # sqlite:///relative/or/absolute/path.db  or  postgresql://user:pass@host:port/db
+    url: str = "sqlite:///var/voicedock.db"
+
+
+@dataclass(slots=True)
+class AsteriskSettings:
+    ari_url: str = "http://127.0.0.1:8088/ari"
+    ari_user: str = "voicedock"
+    ari_password: str = ""
+    app: str = "voicedock"
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "voicedock"
+    ami_secret: str = ""
+    originate_via: Literal["ari", "ami"] = "ari"
+    media_connection: Literal["server", "client"] = "server"
+    transfer_context: str = "voicedock-transfers"
+
+
+@dataclass(slots=True)
+class FreeswitchSettings:
+    esl_host: str = "127.0.0.1"
+    esl_port: int = 8021
+    esl_password: str = ""
+    # FreeSWITCH ships "ClueCon"; voicedock refuses it unless this is set (tests only).
+    allow_default_password: bool = False
+
+
+@dataclass(slots=True)
+class PbxSettings:
+    kind: Literal["asterisk", "freeswitch", "none"] = "asterisk"
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    freeswitch: FreeswitchSettings = field(default_factory=FreeswitchSettings)
+
+
+@dataclass(slots=True)
+class TrunkSettings:
+    name: str
+    endpoint: str = ""  # PJSIP endpoint / sofia gateway; defaults to the name
+    codec: Literal["ulaw", "alaw", "slin16"] = "ulaw"
+    description: str = ""
+
+
+@dataclass(slots=True)
+class NumberSettings:
+    number: str
+    trunk: str
+    organization: str
+    max_concurrent_calls: int = 1
+    assistant: str = ""  # assistant name answering inbound calls
+    label: str = ""
+
+
+@dataclass(slots=True)
+class AssistantSettings:
+    name: str
+    organization: str
+    business_name: str = ""
+    first_message: str = ""
+    provider: str = "offline"
+    system_prompt: str = ""
+    facts: dict[str, str] = field(default_factory=dict)
+    stt_config: dict[str, Any] = field(default_factory=dict)
+    tts_config: dict[str, Any] = field(default_factory=dict)
+    llm_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SpeechSettings:
+    stt: str = "faster_whisper"
+    tts: str = "piper"
+    llm: str = "rule_based"
+    whisper_model_path: str = ""  # empty: the packaged Whisper-base weights
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str = ""
+    deepgram_api_key: str = ""
+    elevenlabs_api_key: str = ""
+    xai_api_key: str = ""
+
+
+@dataclass(slots=True)
+class PolicySettings:
+    # External destinations (outbound calls and transfers): allowed E.164 prefixes.
+    allowed_prefixes: list[str] = field(default_factory=lambda: ["+"])
+    blocked_prefixes: list[str] = field(
+        default_factory=lambda: ["+881", "+882", "+883", "+979", "+808", "+870", "+90090"]
+    )
+    internal_targets: list[str] = field(default_factory=list)  # glob patterns
+
+
+@dataclass(slots=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    pbx: PbxSettings = field(default_factory=PbxSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    trunks: list[TrunkSettings] = field(default_factory=list)
+    numbers: list[NumberSettings] = field(default_factory=list)
+    assistants: list[AssistantSettings] = field(default_factory=list)
+    lab: dict[str, Any] = field(default_factory=dict)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: typing.Mapping[str, str] | None = None
+) -> Settings:
+    """Load, override from the environment, and validate. Raises ``ConfigError``."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    source = path if path is not None else env.get(ENV_PREFIX + "CONFIG")
+    if source:
+        try:
+            raw = tomllib.loads(Path(source).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("--config", f"file not found: {source}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", f"not valid TOML: {exc}") from None
+    _apply_env(raw, env)
+    settings: Settings = _build(Settings, raw, "")
+    _check(settings)
+    return settings
+
+
+def _apply_env(raw: dict[str, Any], env: typing.Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        if len(parts) < 2 or not all(parts):
+            continue
+        node = raw
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(".".join(parts), f"{name} overrides a non-table value")
+        node[parts[-1]] = value  # a string; _build converts it to the field's type
+
+
+def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(prefix or "<root>", "expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            raise ConfigError(_join(prefix, key), "unknown key")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key = _join(prefix, f.name)
+        if f.name in raw:
+            values[f.name] = _convert(hints[f.name], raw[f.name], key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(key, "is required")
+    return cls(**values)
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(typing.cast(type[Any], tp), value, key)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(key, "expected a list")
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, "expected a table")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(key, "unsupported union type")  # not used by Settings
+    if tp is bool:
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise ConfigError(key, "expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigError(key, f"expected an integer, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, "expected an integer")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, "expected a string")
+        return value
+    return value
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _check(s: Settings) -> None:
+    """Cross-field rules a type cannot express."""
+    if not 0 < s.server.port < 65536:
+        raise ConfigError("server.port", "must be 1-65535")
+    if not 1024 <= s.server.max_body_bytes <= 16 * 1024 * 1024:
+        raise ConfigError("server.max_body_bytes", "must be between 1 KiB and 16 MiB")
+    if not s.database.url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError("database.url", "must start with sqlite:/// or postgresql://")
+    if not 0 < s.pbx.asterisk.ami_port < 65536:
+        raise ConfigError("pbx.asterisk.ami_port", "must be 1-65535")
+    if s.pbx.kind == "freeswitch" and (
+        s.pbx.freeswitch.esl_password in ("", "ClueCon")
+        and not s.pbx.freeswitch.allow_default_password
+    ):
+        raise ConfigError(
+            "pbx.freeswitch.esl_password", "refusing the empty or default ESL password 'ClueCon'"
+        )
+    trunk_names: set[str] = set()
+    for i, trunk in enumerate(s.trunks):
+        if not is_token(trunk.name):
+            raise ConfigError(f"trunks[{i}].name", "letters, digits, '_', '.', '-' only")
+        if trunk.name in trunk_names:
+            raise ConfigError(f"trunks[{i}].name", f"duplicate trunk {trunk.name!r}")
+        trunk_names.add(trunk.name)
+        if not trunk.endpoint:
+            trunk.endpoint = trunk.name
+        if not is_token(trunk.endpoint):
+            raise ConfigError(f"trunks[{i}].endpoint", "letters, digits, '_', '.', '-' only")
+    assistant_keys = {(a.organization, a.name) for a in s.assistants}
+    for i, a in enumerate(s.assistants):
+        if not a.name.strip():
+            raise ConfigError(f"assistants[{i}].name", "must not be empty")
+        if not a.organization.strip():
+            raise ConfigError(f"assistants[{i}].organization", "must not be empty")
+    seen_numbers: set[str] = set()
+    for i, n in enumerate(s.numbers):
+        if not is_e164(n.number):
+            raise ConfigError(f"numbers[{i}].number", "must be E.164 (+ and 7-15 digits)")
+        if n.number in seen_numbers:
+            raise ConfigError(f"numbers[{i}].number", f"duplicate number {n.number}")
+        seen_numbers.add(n.number)
+        if n.trunk not in trunk_names:
+            raise ConfigError(f"numbers[{i}].trunk", f"unknown trunk {n.trunk!r}")
+        if not n.organization.strip():
+            raise ConfigError(f"numbers[{i}].organization", "must not be empty")
+        if not 1 <= n.max_concurrent_calls <= 10000:
+            raise ConfigError(f"numbers[{i}].max_concurrent_calls", "must be 1-10000")
+        if n.assistant and (n.organization, n.assistant) not in assistant_keys:
+            raise ConfigError(f"numbers[{i}].assistant", f"unknown assistant {n.assistant!r}")
+    for name in ("allowed_prefixes", "blocked_prefixes"):
+        for i, prefix in enumerate(getattr(s.policy, name)):
+            if _PREFIX.fullmatch(prefix) is None:
+                raise ConfigError(f"policy.{name}[{i}]", "must be '+' followed by digits")

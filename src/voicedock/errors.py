@@ -1,0 +1,111 @@
+"""The voicedock exception tree.
+
+    VoicedockError
+    ├── ApiError                 — maps to one documented HTTP error body
+    │   ├── BadRequest (400)     ├── Unauthorized (401)   ├── Forbidden (403)
+    │   ├── NotFound (404)       ├── Conflict (409)       ├── PayloadTooLarge (413)
+    │   ├── Unprocessable (422)  └── RateLimited (429)
+    ├── ConfigError              — a bad setting; names the key
+    ├── StoreError
+    ├── PbxError                 — the PBX refused or broke
+    │   └── PbxUnavailable       — not connected / app not registered
+    ├── MediaError
+    └── ProviderError            — speech/LLM provider; carries ``retryable``
+
+Low-level errors (aiohttp, asyncpg, sqlite3, OSError) are translated at each I/O boundary.
+"""
+
+from __future__ import annotations
+
+
+class VoicedockError(Exception):
+    """Root of every error voicedock raises on purpose."""
+
+
+class ApiError(VoicedockError):
+    """An error with a documented HTTP body: ``{"error": ..., "message": ...}``."""
+
+    status: int = 500
+    error: str = "Internal error"
+
+    def __init__(self, message: str, *, error: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if error is not None:
+            self.error = error
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "message": self.message}
+
+
+class BadRequest(ApiError):
+    status = 400
+    error = "Bad request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    error = "Invalid API key"
+
+
+class Forbidden(ApiError):
+    status = 403
+    error = "Forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    error = "Not found"
+
+
+class Conflict(ApiError):
+    status = 409
+    error = "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    error = "Payload too large"
+
+
+class Unprocessable(ApiError):
+    status = 422
+    error = "Unprocessable entity"
+
+
+class RateLimited(ApiError):
+    status = 429
+    error = "Too many requests"
+
+
+class ConfigError(VoicedockError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"config: {key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class StoreError(VoicedockError):
+    """The database failed in a way the caller cannot fix."""
+
+
+class PbxError(VoicedockError):
+    """The PBX refused an action or the connection to it broke."""
+
+
+class PbxUnavailable(PbxError):
+    """No usable PBX connection (not connected, or the ARI app is not registered)."""
+
+
+class MediaError(VoicedockError):
+    """The call's media stream failed."""
+
+
+class ProviderError(VoicedockError):
+    """A speech or language provider failed; ``retryable`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable

@@ -1,0 +1,99 @@
+"""The seam between the call engine and a PBX.
+
+The engine above this module knows nothing of AMI, ARI or ESL; an adapter below it (Asterisk,
+FreeSWITCH, or a test double) implements ``Pbx`` and reports what happens to each call as
+``PbxEvent``s to the engine's ``PbxEventSink``. Adapters never re-send a side-effecting action
+(originate, transfer) after a reconnect: they fail it and let ``reconcile`` settle the state.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class PbxEventKind(enum.StrEnum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    HANGUP = "hangup"  # the remote leg is gone (normal end or failure: see cause/tech_cause)
+    DTMF = "dtmf"
+    TRANSFERRED = "transferred"  # the caller left voicedock for the transfer target
+    TRANSFER_FAILED = "transfer-failed"
+    PBX_RESTARTED = "pbx-restarted"  # the PBX lost every call it had
+
+
+@dataclass(frozen=True, slots=True)
+class PbxEvent:
+    call_id: str
+    kind: PbxEventKind
+    cause: int | None = None  # Q.850 cause code
+    tech_cause: int | None = None  # SIP status code
+    digit: str | None = None
+    detail: str = ""
+
+
+PbxEventSink = Callable[[PbxEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateRequest:
+    """An outbound call. Every field is already validated (E.164, known trunk)."""
+
+    call_id: str  # ours; becomes the PBX channel id / uuid so the PBX refuses duplicates
+    destination: str  # E.164
+    caller_id: str  # E.164, from the chosen phone number
+    trunk_endpoint: str  # PJSIP endpoint / sofia gateway name
+    timeout_seconds: int = 30
+    media_format: str = "ulaw"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    """A call the PBX handed to voicedock (a DID of one of our numbers)."""
+
+    pbx_call_ref: str
+    caller: str
+    called: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferTarget:
+    """Where ``transfer`` sends the caller: an E.164 number via a trunk or a named target."""
+
+    destination: str
+    trunk_endpoint: str | None = None  # for E.164 destinations
+    internal: bool = False
+    mode: str = "blind"  # "blind" | "warm"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Pbx(Protocol):
+    """What the call engine needs from a PBX."""
+
+    async def start(self, sink: PbxEventSink) -> None:
+        """Connect and start reporting events to ``sink``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+    async def originate(self, request: OriginateRequest) -> None:
+        """Place the call; return once the PBX accepted it (answer comes as an event)."""
+        ...
+
+    async def hangup(self, call_id: str, reason: str = "normal") -> None:
+        """Hang up every leg voicedock holds for the call. Idempotent."""
+        ...
+
+    async def transfer(self, call_id: str, target: TransferTarget) -> None: ...
+
+    async def live_call_ids(self) -> set[str]:
+        """Calls the PBX still has (for reconciliation after a reconnect or restart)."""
+        ...
+
+
+class InboundHandler(Protocol):
+    async def __call__(self, call: InboundCall) -> str | None:
+        """Accept an inbound call: return our call id, or ``None`` to reject it."""
+        ...

@@ -1,0 +1,141 @@
+"""The repository interface, implemented by SQLite (embedded default) and PostgreSQL.
+
+Every write goes through ``Store.transaction()``: what one request or one PBX event changes
+(a call row, its event, the idempotency record, a webhook outbox row) commits together or not
+at all. Reads that need no consistency with a write use the store's own methods.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from voicedock.calls.models import (
+    ApiKey,
+    Assistant,
+    Call,
+    CallEvent,
+    CallMessage,
+    CallStatus,
+    IdempotencyRecord,
+    Organization,
+    PhoneNumber,
+    Trunk,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallQuery:
+    """Filters of ``GET /calls``; ``after_seq`` is the decoded opaque cursor."""
+
+    organization_id: str
+    limit: int = 100
+    offset: int = 0
+    status: CallStatus | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    after_seq: int | None = None  # newest first: return calls with seq < after_seq
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    calls: list[Call]
+    total: int
+
+
+class Transaction(Protocol):
+    """Writes (and reads that must see them) inside one database transaction."""
+
+    # organizations and keys
+    async def insert_organization(self, org: Organization) -> None: ...
+    async def insert_api_key(self, key: ApiKey) -> None: ...
+
+    # configuration-owned trunks are mirrored into the store at start-up
+    async def upsert_trunk(self, trunk: Trunk) -> None: ...
+
+    # phone numbers
+    async def insert_phone_number(self, number: PhoneNumber) -> None: ...
+    async def update_phone_number(self, number: PhoneNumber) -> None: ...
+    async def delete_phone_number(self, organization_id: str, number_id: str) -> bool: ...
+
+    async def reserve_phone_number(
+        self, organization_id: str, number_id: str | None, now: datetime
+    ) -> PhoneNumber | None:
+        """Lock and return a caller number for a new outbound call.
+
+        With ``number_id``: that number if it belongs to the organization and is under its
+        concurrent-call limit. Without: the organization's least recently used number that is
+        under its limit. Marks it used at ``now``. ``None`` when nothing qualifies (the caller
+        tells "not found" from "busy" with ``get_phone_number``).
+        """
+        ...
+
+    # assistants
+    async def insert_assistant(self, assistant: Assistant) -> None: ...
+    async def update_assistant(self, assistant: Assistant) -> None: ...
+    async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool: ...
+
+    # calls
+    async def insert_call(self, call: Call) -> Call:
+        """Insert and return the call with its store-assigned ``seq``."""
+        ...
+
+    async def get_call_for_update(self, call_id: str) -> Call | None: ...
+    async def update_call(self, call: Call) -> None: ...
+    async def add_message(self, message: CallMessage) -> CallMessage: ...
+    async def add_event(self, event: CallEvent) -> CallEvent: ...
+
+    # idempotency
+    async def get_idempotency(self, organization_id: str, key: str) -> IdempotencyRecord | None: ...
+    async def put_idempotency(self, record: IdempotencyRecord) -> None: ...
+
+
+class Store(Protocol):
+    """A voicedock database. ``aclose()`` is idempotent."""
+
+    async def migrate(self) -> None: ...
+    async def aclose(self) -> None: ...
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def get_organization(self, organization_id: str) -> Organization | None: ...
+    async def get_organization_by_name(self, name: str) -> Organization | None: ...
+    async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
+
+    async def list_trunks(self) -> list[Trunk]: ...
+    async def get_trunk(self, name: str) -> Trunk | None: ...
+
+    async def get_phone_number(
+        self, organization_id: str | None, number_id: str
+    ) -> PhoneNumber | None: ...
+    async def find_phone_number_by_e164(self, number: str) -> PhoneNumber | None: ...
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]: ...
+    async def count_active_calls(self, number_id: str) -> int: ...
+
+    async def get_assistant(
+        self, organization_id: str | None, assistant_id: str
+    ) -> Assistant | None: ...
+    async def list_assistants(self, organization_id: str) -> list[Assistant]: ...
+
+    async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
+        """``organization_id=None`` is for the engine (PBX events carry no tenant)."""
+        ...
+
+    async def list_calls(self, query: CallQuery) -> CallPage: ...
+    async def list_active_calls(self) -> list[Call]:
+        """Every non-terminal call (for reconciliation against the PBX)."""
+        ...
+
+    async def list_messages(self, call_id: str) -> list[CallMessage]: ...
+    async def list_events(self, call_id: str, after_seq: int = 0) -> list[CallEvent]: ...
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps`` default for the types the store serializes inside JSON columns."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+__all__ = ["CallPage", "CallQuery", "Store", "Transaction", "json_default"]

@@ -1,0 +1,58 @@
+"""Validation of every value that may reach a PBX (AMI, ARI, ESL or a dial string).
+
+Dial strings are structure: Asterisk ``Dial()`` splits on ``&`` and reads ``/ @ ,`` as
+separators; FreeSWITCH reads ``, | {} [] <> &`` and ``${...}``. So phone numbers are accepted
+only in canonical E.164 (``+`` then 7–15 ASCII digits) and protocol header values never carry
+control characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+from voicedock.errors import BadRequest
+
+# ASCII digits only: str.isdigit() and \d accept unicode look-alikes such as "٣" or "３".
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}")
+
+
+def is_e164(value: object) -> bool:
+    return isinstance(value, str) and _E164.fullmatch(value) is not None
+
+
+def require_e164(value: object, field: str = "destination") -> str:
+    """Return ``value`` if it is canonical E.164, else raise a 400 naming ``field``."""
+    if not is_e164(value):
+        raise BadRequest(
+            f"{field} must be a phone number in E.164 format (+ and 7-15 digits)",
+            error="Invalid destination format" if field == "destination" else "Invalid request",
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def has_control_chars(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
+def check_header_value(name: str, value: str) -> str:
+    """Refuse a protocol header value that could smuggle another header or action."""
+    if has_control_chars(value):
+        raise ValueError(f"{name}: control characters are not allowed in PBX values")
+    return value
+
+
+def is_token(value: object) -> bool:
+    """A conservative identifier: trunk names, endpoint names, correlation ids."""
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
+def mask_number(number: str | None) -> str:
+    """A phone number safe for logs: country/area prefix and the last two digits only."""
+    if not number:
+        return "-"
+    if len(number) <= 6:
+        return "***"
+    return f"{number[:4]}***{number[-2:]}"
