@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything voicedock and its tests need on a fresh Debian machine, idempotently:
+# system packages (PostgreSQL for the multi-node store tests, debootstrap for the lab PBX,
+# espeak-ng/sox for audio fixtures) and a virtualenv in .venv with the project and its extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || need+=(sox)
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "bootstrap: installing system packages: ${need[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv"
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.voicedock-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements-speech.txt -nt "$stamp" ]; then
+    echo "bootstrap: installing voicedock into .venv"
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -e '.[test]'
+    if [ -f requirements-speech.txt ]; then
+        .venv/bin/pip install -q -r requirements-speech.txt
+    fi
+    touch "$stamp"
+fi

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicedock.config import load_settings
+from voicedock.errors import ConfigError
+
+pytestmark = pytest.mark.unit
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "voicedock.example.toml"
+
+
+def test_example_config_loads_completely() -> None:
+    s = load_settings(EXAMPLE, environ={})
+    assert s.server.port == 8080
+    assert s.trunks[0].endpoint == "carrier"
+    assert s.numbers[0].number == "+31850835037"
+    assert s.assistants[0].facts["opening hours"].startswith("We are open")
+    assert s.pbx.asterisk.originate_via == "ari"
+
+
+def test_defaults_without_a_file() -> None:
+    s = load_settings(None, environ={})
+    assert s.database.url.startswith("sqlite:///")
+    assert s.numbers == []
+
+
+def test_environment_overrides_nested_scalars() -> None:
+    s = load_settings(
+        EXAMPLE,
+        environ={
+            "VOICEDOCK_SERVER__PORT": "9001",
+            "VOICEDOCK_PBX__ASTERISK__ORIGINATE_VIA": "ami",
+            "VOICEDOCK_PBX__FREESWITCH__ALLOW_DEFAULT_PASSWORD": "true",
+        },
+    )
+    assert s.server.port == 9001
+    assert s.pbx.asterisk.originate_via == "ami"
+    assert s.pbx.freeswitch.allow_default_password is True
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[server]\nport = 8123\n")
+    assert load_settings(None, environ={"VOICEDOCK_CONFIG": str(cfg)}).server.port == 8123
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[server]\nport = 'x'\n", "server.port"),
+        ("[server]\nport = 70000\n", "server.port"),
+        ("[server]\nbogus = 1\n", "server.bogus"),
+        ("[pbx]\nkind = 'sip'\n", "pbx.kind"),
+        ("[pbx.asterisk]\noriginate_via = 'both'\n", "pbx.asterisk.originate_via"),
+        ("[database]\nurl = 'mysql://x'\n", "database.url"),
+        (
+            "[[trunks]]\nname='t'\n[[numbers]]\nnumber='0612345678'\ntrunk='t'\norganization='o'\n",
+            "numbers[0].number",
+        ),
+        (
+            "[[trunks]]\nname='t'\n[[numbers]]\nnumber='+31612345678'\ntrunk='x'\norganization='o'\n",
+            "numbers[0].trunk",
+        ),
+        ("[[trunks]]\nname='bad name'\n", "trunks[0].name"),
+        ("[[trunks]]\nname='t'\nendpoint='a/b'\n", "trunks[0].endpoint"),
+        ("[[numbers]]\ntrunk='t'\norganization='o'\n", "numbers[0].number"),
+        (
+            "[pbx]\nkind = 'freeswitch'\n[pbx.freeswitch]\nesl_password='ClueCon'\n",
+            "pbx.freeswitch.esl_password",
+        ),
+        ("[policy]\nallowed_prefixes = ['31']\n", "policy.allowed_prefixes[0]"),
+    ],
+)
+def test_bad_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg, environ={})
+    assert exc.value.key == key
+    assert key in str(exc.value)
+
+
+def test_bad_environment_value_names_the_key() -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_settings(None, environ={"VOICEDOCK_SERVER__PORT": "eighty"})
+    assert exc.value.key == "server.port"
+
+
+def test_missing_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml", environ={})
+    bad = tmp_path / "x.toml"
+    bad.write_text("[server\n")
+    with pytest.raises(ConfigError, match="TOML"):
+        load_settings(bad, environ={})

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from voicedock.errors import BadRequest
+from voicedock.validation import check_header_value, is_e164, mask_number, require_e164
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("good", ["+31612345678", "+1234567", "+123456789012345"])
+def test_e164_accepts_canonical_numbers(good: str) -> None:
+    assert is_e164(good)
+    assert require_e164(good) == good
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "31612345678",
+        "+0612345678",
+        "+123456",
+        "+1234567890123456",
+        "+31612345678&PJSIP/evil",
+        "+3161234/5678",
+        "+31612345678@evil",
+        "+3161,2345678",
+        "+31 612345678",
+        "+3161234567a",
+        "+31612345678\r\nAction: Originate",
+        "+316123\x005678",
+        "+٣١٦١٢٣٤٥٦٧٨",
+        "+３１６１２３４５６７８",
+        "+31612345678\n",
+        None,
+        31612345678,
+    ],
+)
+def test_e164_refuses_everything_else(bad: object) -> None:
+    assert not is_e164(bad)
+    with pytest.raises(BadRequest) as exc:
+        require_e164(bad)
+    assert exc.value.status == 400
+    assert set(exc.value.body()) == {"error", "message"}
+
+
+def test_header_values_refuse_control_characters() -> None:
+    assert check_header_value("CallerID", "+31850835037") == "+31850835037"
+    for evil in ("a\rb", "a\nb", "a\x00b", "a\x7fb"):
+        with pytest.raises(ValueError, match="control characters"):
+            check_header_value("CallerID", evil)
+
+
+def test_numbers_are_masked_for_logs() -> None:
+    assert mask_number("+31612345678") == "+316***78"
+    assert "12345" not in mask_number("+31612345678")
+    assert mask_number(None) == "-"
