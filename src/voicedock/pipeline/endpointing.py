@@ -1,0 +1,169 @@
+"""Turn-taking decisions as a pure state machine over per-frame VAD results.
+
+Time is audio time: each call to `Endpointer.process` advances the clock by one frame, so
+the same audio always yields the same decisions (no wall clock, no I/O). The conversation
+engine feeds it one VAD decision per frame and whether assistant audio is audible.
+
+Rules:
+- a caller turn starts after `min_speech_ms` of speech (gaps shorter than
+  `speech_gap_ms` do not reset the count), and ends after `end_silence_ms` of silence;
+- while the assistant is audible a turn needs `barge_in_speech_ms` of speech, and starting
+  one is a barge-in (`Interruption`); shorter blips (echo, "uh-huh") are ignored;
+- no caller speech for `silence_timeout_ms` while the assistant is quiet ends the call
+  with reason "silence-timeout"; `max_duration_ms` of call audio ends it with "max-duration".
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from voicedock.pipeline.frames import (
+    EndCall,
+    Frame,
+    Interruption,
+    UserSpeechStarted,
+    UserSpeechStopped,
+)
+
+SILENCE_TIMEOUT = "silence-timeout"
+MAX_DURATION = "max-duration"
+
+
+@dataclass(slots=True, frozen=True)
+class EndpointingConfig:
+    frame_ms: int = 20
+    min_speech_ms: int = 100
+    speech_gap_ms: int = 60
+    end_silence_ms: int = 600
+    barge_in_speech_ms: int = 240
+    silence_timeout_ms: int | None = 30_000
+    max_duration_ms: int | None = 600_000
+
+    def __post_init__(self) -> None:
+        for name in ("frame_ms", "min_speech_ms", "end_silence_ms", "barge_in_speech_ms"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"endpointing.{name} must be positive")
+        for name in ("silence_timeout_ms", "max_duration_ms"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"endpointing.{name} must be positive or null")
+
+
+class _State(enum.Enum):
+    QUIET = enum.auto()
+    PENDING = enum.auto()  # speech heard, not yet long enough to be a turn
+    SPEAKING = enum.auto()
+
+
+_NO_EVENTS: tuple[Frame, ...] = ()
+
+
+class Endpointer:
+    """Feed one VAD decision per frame; returns the decisions taken at that frame."""
+
+    __slots__ = (
+        "_cfg",
+        "_ended",
+        "_gap_ms",
+        "_last_activity_ms",
+        "_now_ms",
+        "_silence_ms",
+        "_speech_ms",
+        "_speech_start_ms",
+        "_state",
+    )
+
+    def __init__(self, config: EndpointingConfig | None = None) -> None:
+        self._cfg = config or EndpointingConfig()
+        self._state = _State.QUIET
+        self._now_ms = 0
+        self._speech_ms = 0
+        self._gap_ms = 0
+        self._silence_ms = 0
+        self._speech_start_ms = 0
+        self._last_activity_ms = 0
+        self._ended = False
+
+    @property
+    def now_ms(self) -> int:
+        """Audio time processed so far."""
+        return self._now_ms
+
+    @property
+    def user_speaking(self) -> bool:
+        return self._state is _State.SPEAKING
+
+    @property
+    def user_maybe_speaking(self) -> bool:
+        return self._state is not _State.QUIET
+
+    def process(self, is_speech: bool, assistant_audible: bool = False) -> tuple[Frame, ...]:
+        if self._ended:
+            return _NO_EVENTS
+        cfg = self._cfg
+        start_ms = self._now_ms
+        self._now_ms += cfg.frame_ms
+        if assistant_audible:
+            self._last_activity_ms = self._now_ms
+
+        events = self._advance(is_speech, assistant_audible, start_ms)
+
+        if cfg.max_duration_ms is not None and self._now_ms >= cfg.max_duration_ms:
+            self._ended = True
+            return (*events, EndCall(MAX_DURATION))
+        if (
+            cfg.silence_timeout_ms is not None
+            and self._state is _State.QUIET
+            and self._now_ms - self._last_activity_ms >= cfg.silence_timeout_ms
+        ):
+            self._ended = True
+            return (*events, EndCall(SILENCE_TIMEOUT))
+        return events
+
+    def _advance(
+        self, is_speech: bool, assistant_audible: bool, frame_start_ms: int
+    ) -> tuple[Frame, ...]:
+        cfg = self._cfg
+        state = self._state
+        if state is _State.QUIET:
+            if is_speech:
+                self._state = _State.PENDING
+                self._speech_start_ms = frame_start_ms
+                self._speech_ms = cfg.frame_ms
+                self._gap_ms = 0
+                return self._maybe_start(assistant_audible)
+            return _NO_EVENTS
+        if state is _State.PENDING:
+            if is_speech:
+                self._speech_ms += cfg.frame_ms
+                self._gap_ms = 0
+                return self._maybe_start(assistant_audible)
+            self._gap_ms += cfg.frame_ms
+            if self._gap_ms > cfg.speech_gap_ms:
+                self._state = _State.QUIET
+            return _NO_EVENTS
+        # SPEAKING
+        self._last_activity_ms = self._now_ms
+        if is_speech:
+            self._silence_ms = 0
+            return _NO_EVENTS
+        self._silence_ms += cfg.frame_ms
+        if self._silence_ms < cfg.end_silence_ms:
+            return _NO_EVENTS
+        self._state = _State.QUIET
+        ended_at = self._now_ms - self._silence_ms
+        return (UserSpeechStopped(self._speech_start_ms, ended_at, self._now_ms),)
+
+    def _maybe_start(self, assistant_audible: bool) -> tuple[Frame, ...]:
+        cfg = self._cfg
+        needed = cfg.barge_in_speech_ms if assistant_audible else cfg.min_speech_ms
+        if self._speech_ms < needed:
+            return _NO_EVENTS
+        self._state = _State.SPEAKING
+        self._silence_ms = 0
+        self._last_activity_ms = self._now_ms
+        started = UserSpeechStarted(self._speech_start_ms)
+        if assistant_audible:
+            return (started, Interruption(self._now_ms))
+        return (started,)

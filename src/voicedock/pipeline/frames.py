@@ -1,0 +1,157 @@
+"""Typed frames that flow through the speech pipeline.
+
+Every event the turn engine reacts to is one of these small immutable dataclasses, so a
+processor's input and output are visible in its signature and tests can build them by hand.
+Frames carry no behaviour; processors decide what to do with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(slots=True, frozen=True)
+class Frame:
+    """Base class of every pipeline frame."""
+
+
+@dataclass(slots=True, frozen=True)
+class AudioIn(Frame):
+    """Caller audio: 16-bit signed little-endian mono PCM."""
+
+    pcm: bytes
+    sample_rate: int
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.pcm) / 2 * 1000 / self.sample_rate
+
+
+@dataclass(slots=True, frozen=True)
+class UserSpeechStarted(Frame):
+    """The endpointer decided the caller started a turn (after the minimum speech time)."""
+
+    at_ms: int
+
+
+@dataclass(slots=True, frozen=True)
+class UserSpeechStopped(Frame):
+    """The endpointer decided the caller's turn ended (after the silence window)."""
+
+    started_at_ms: int
+    ended_at_ms: int
+    decided_at_ms: int
+
+
+@dataclass(slots=True, frozen=True)
+class Interruption(Frame):
+    """The caller spoke over the assistant long enough to barge in."""
+
+    at_ms: int
+
+
+@dataclass(slots=True, frozen=True)
+class Flush(Frame):
+    """Drop every queued assistant audio frame now."""
+
+
+@dataclass(slots=True, frozen=True)
+class Transcript(Frame):
+    """Recognised caller text; `final` is False for interim results of streaming engines."""
+
+    text: str
+    final: bool = True
+
+
+@dataclass(slots=True, frozen=True)
+class LlmTextChunk(Frame):
+    """A piece of the assistant's reply as the language model streams it."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class TtsAudio(Frame):
+    """Synthesized assistant audio: 16-bit mono PCM at `sample_rate`."""
+
+    pcm: bytes
+    sample_rate: int
+
+
+@dataclass(slots=True, frozen=True)
+class AssistantTurnStarted(Frame):
+    text: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class AssistantTurnEnded(Frame):
+    interrupted: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Dtmf(Frame):
+    digit: str
+
+
+@dataclass(slots=True, frozen=True)
+class EndCall(Frame):
+    """Ask the engine to end the call; `final_message` is spoken to the end first."""
+
+    reason: str
+    final_message: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Say(Frame):
+    """Speak this exact text as the assistant (control command `say`)."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class InjectContext(Frame):
+    """Add information to the assistant's context; optionally make it respond now."""
+
+    text: str
+    respond: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class ChatMessage:
+    """One message of the language-model context."""
+
+    role: Role
+    content: str
+
+
+@dataclass(slots=True)
+class TranscriptEntry:
+    """One spoken message of the call, as stored and returned by the API.
+
+    Times are UNIX epoch seconds. An interrupted assistant message holds only the part the
+    caller actually heard.
+    """
+
+    role: Role
+    content: str
+    started_at: float
+    ended_at: float
+    interrupted: bool = False
+
+
+@dataclass(slots=True)
+class TurnLatency:
+    """Where the time of one assistant turn went, in milliseconds.
+
+    `endpointing_ms` is the silence waited before deciding the caller was done; the other
+    fields are measured from that decision.
+    """
+
+    endpointing_ms: float = 0.0
+    stt_final_ms: float | None = None
+    llm_first_token_ms: float | None = None
+    tts_first_audio_ms: float | None = None
+    first_frame_sent_ms: float | None = None

@@ -1,0 +1,109 @@
+"""The seams between the turn engine and speech providers, and their error tree.
+
+    ProviderError(retryable)
+     ├── ProviderConfigError        bad or unknown configuration (never retryable)
+     ├── ProviderUnavailableError   model files / binaries missing (never retryable)
+     ├── ProviderTimeoutError       no answer in time (retryable)
+     ├── ProviderRateLimitError     429-style back-off request (retryable)
+     ├── ProviderConnectionError    transport broke (retryable)
+     └── ProviderResponseError      the provider answered with something unusable
+
+Adapters translate their low-level errors into this tree at their I/O boundary, so the
+engine decides about fallbacks from `retryable` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from voicedock.pipeline.frames import ChatMessage, Transcript
+
+
+class ProviderError(Exception):
+    """A speech or language provider failed."""
+
+    default_retryable = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.retryable = self.default_retryable if retryable is None else retryable
+
+
+class ProviderConfigError(ProviderError):
+    pass
+
+
+class ProviderUnavailableError(ProviderError):
+    pass
+
+
+class ProviderTimeoutError(ProviderError):
+    default_retryable = True
+
+
+class ProviderRateLimitError(ProviderError):
+    default_retryable = True
+
+
+class ProviderConnectionError(ProviderError):
+    default_retryable = True
+
+
+class ProviderResponseError(ProviderError):
+    pass
+
+
+@runtime_checkable
+class Stt(Protocol):
+    """Utterance-based speech recognition: one endpointed utterance in, its text out."""
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        """Transcribe 16-bit mono PCM. Raises ProviderError."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class SttStream(Protocol):
+    """A live recognition session of a streaming engine (`async with`, idempotent aclose)."""
+
+    async def push_audio(self, pcm: bytes) -> None: ...
+
+    async def end_input(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[Transcript]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class StreamingStt(Stt, Protocol):
+    """Optional: engines that recognise while the caller speaks also offer a stream."""
+
+    def stream(self, sample_rate: int) -> SttStream: ...
+
+
+@runtime_checkable
+class Llm(Protocol):
+    """A conversation policy: the context in, the assistant's reply streamed out as text."""
+
+    def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        """Yield reply text chunks. Raises ProviderError."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Tts(Protocol):
+    """Speech synthesis, streamed as 16-bit mono PCM chunks at `sample_rate`."""
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        """Yield PCM chunks (at least one per sentence). Raises ProviderError."""
+        ...
+
+    async def aclose(self) -> None: ...

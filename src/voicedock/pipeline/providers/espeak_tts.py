@@ -1,0 +1,115 @@
+"""espeak-ng TTS: small, robotic, always-available fallback when Piper is not installed.
+
+Runs the Debian `espeak-ng` binary per sentence (text on stdin, so no text is ever parsed
+as an option) and resamples its 22.05 kHz output once to the call rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import struct
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from voicedock.pipeline.audio import resample_pcm16
+from voicedock.pipeline.providers.base import (
+    ProviderConfigError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+)
+from voicedock.pipeline.text import split_sentences
+
+
+def parse_wav(data: bytes) -> tuple[bytes, int]:
+    """RIFF/WAVE bytes → (16-bit mono PCM, sample rate).
+
+    Tolerates the placeholder sizes espeak-ng writes when streaming to stdout.
+    """
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE stream")
+    pos = 12
+    rate = 0
+    while pos + 8 <= len(data):
+        chunk_id = data[pos : pos + 4]
+        (size,) = struct.unpack_from("<I", data, pos + 4)
+        body = pos + 8
+        if chunk_id == b"fmt ":
+            fmt, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
+            if fmt != 1 or channels != 1 or bits != 16:
+                raise ValueError("only 16-bit mono PCM WAV is supported")
+        elif chunk_id == b"data":
+            if rate == 0:
+                raise ValueError("WAV data before fmt chunk")
+            end = len(data) if size == 0 or body + size > len(data) else body + size
+            pcm = data[body:end]
+            return pcm[: len(pcm) - len(pcm) % 2], rate
+        pos = body + size + (size & 1)
+    raise ValueError("WAV has no data chunk")
+
+
+class EspeakTts:
+    """`Tts` over the espeak-ng command line."""
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 8000,
+        voice: str = "en-us",
+        words_per_minute: int = 165,
+        executable: str | None = None,
+    ) -> None:
+        exe = executable or shutil.which("espeak-ng")
+        if exe is None:
+            raise ProviderUnavailableError("espeak-ng is not installed (apt install espeak-ng)")
+        if not voice.replace("-", "").replace("+", "").isalnum():
+            raise ProviderConfigError("tts.voice must be an espeak-ng voice name")
+        self._exe = exe
+        self._rate = sample_rate
+        self._voice = voice
+        self._wpm = words_per_minute
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> EspeakTts:
+        return cls(
+            sample_rate=int(config.get("sample_rate", 8000)),
+            voice=str(config.get("voice", "en-us")),
+            words_per_minute=int(config.get("words_per_minute", 165)),
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        for sentence in split_sentences(text):
+            pcm, rate = await self._run(sentence)
+            yield resample_pcm16(pcm, rate, self._rate)
+
+    async def _run(self, sentence: str) -> tuple[bytes, int]:
+        proc = await asyncio.create_subprocess_exec(
+            self._exe,
+            "--stdout",
+            "-v",
+            self._voice,
+            "-s",
+            str(self._wpm),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            out, _ = await proc.communicate(sentence.encode())
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        if proc.returncode != 0:
+            raise ProviderResponseError(f"espeak-ng exited with {proc.returncode}")
+        try:
+            return parse_wav(out)
+        except ValueError as exc:
+            raise ProviderResponseError(f"espeak-ng output unreadable: {exc}") from exc
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,69 @@
+"""Voice activity detection on 10/20/30 ms frames with webrtcvad.
+
+webrtcvad only accepts exact 10, 20 or 30 ms frames at 8/16/32/48 kHz. `VoiceActivityDetector`
+re-slices whatever chunk size the media layer delivers into those frames and returns one
+speech/non-speech decision per frame. An optional energy floor keeps faint line noise, which
+aggressive codecs sometimes let through, from counting as speech.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import webrtcvad
+
+from voicedock.pipeline.audio import rms_dbfs
+
+SUPPORTED_RATES = (8000, 16000, 32000, 48000)
+SUPPORTED_FRAME_MS = (10, 20, 30)
+
+
+@dataclass(slots=True, frozen=True)
+class VadConfig:
+    sample_rate: int = 8000
+    frame_ms: int = 20
+    aggressiveness: int = 2  # 0 (permissive) … 3 (strict)
+    min_level_dbfs: float | None = -50.0  # None disables the energy floor
+
+    def __post_init__(self) -> None:
+        if self.sample_rate not in SUPPORTED_RATES:
+            raise ValueError(f"vad.sample_rate must be one of {SUPPORTED_RATES}")
+        if self.frame_ms not in SUPPORTED_FRAME_MS:
+            raise ValueError(f"vad.frame_ms must be one of {SUPPORTED_FRAME_MS}")
+        if not 0 <= self.aggressiveness <= 3:
+            raise ValueError("vad.aggressiveness must be between 0 and 3")
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.sample_rate * self.frame_ms // 1000 * 2
+
+
+class VoiceActivityDetector:
+    """Feed PCM of any length; get one decision per complete VAD frame."""
+
+    def __init__(self, config: VadConfig | None = None) -> None:
+        self.config = config or VadConfig()
+        self._vad = webrtcvad.Vad(self.config.aggressiveness)
+        self._pending = b""
+
+    def is_speech(self, frame: bytes) -> bool:
+        """Decide one exact-size frame."""
+        cfg = self.config
+        if len(frame) != cfg.frame_bytes:
+            raise ValueError(f"VAD frame must be {cfg.frame_bytes} bytes, got {len(frame)}")
+        if cfg.min_level_dbfs is not None and rms_dbfs(frame) < cfg.min_level_dbfs:
+            return False
+        return bool(self._vad.is_speech(frame, cfg.sample_rate))
+
+    def process(self, pcm: bytes) -> list[bool]:
+        """Split `pcm` (plus any remainder of the previous call) into frames and decide each."""
+        size = self.config.frame_bytes
+        if not self._pending and len(pcm) == size:  # the common 20 ms case: no copying
+            return [self.is_speech(pcm)]
+        data = self._pending + pcm
+        whole = len(data) - len(data) % size
+        self._pending = data[whole:]
+        return [self.is_speech(data[i : i + size]) for i in range(0, whole, size)]
+
+    def reset(self) -> None:
+        self._pending = b""
