@@ -1,0 +1,192 @@
+"""Webhook event payloads.
+
+Every payload is one JSON object::
+
+    {"type": "status-update", "call_id": "...", "timestamp": "2026-01-01T10:00:00.000Z",
+     "data": {...}}
+
+``timestamp`` is when the event happened (not when it is delivered; the ``webhook-timestamp``
+header carries the attempt time). Builders take plain values and mappings, so they can be fed
+``dataclasses.asdict(call)`` or a database row without importing the store's models.
+The payload goes to the customer's own endpoint, so it may hold the transcript and phone
+numbers; it must never be logged.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+
+class EventType(enum.StrEnum):
+    STATUS_UPDATE = "status-update"
+    END_OF_CALL_REPORT = "end-of-call-report"
+    TRANSCRIPT = "transcript"
+    TRANSFER_UPDATE = "transfer-update"
+
+
+# Fields of the final call record that belong in the end-of-call report. A whitelist, so an
+# internal field added to the call record later (a PBX channel name, a resolved assistant
+# configuration with provider keys) does not leak to customers by default.
+END_OF_CALL_FIELDS = (
+    "status",
+    "direction",
+    "end_reason",
+    "error",
+    "caller_phone",
+    "assistant_phone",
+    "number_id",
+    "assistant_id",
+    "agent_name",
+    "business_name",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "summary",
+    "analysis_result",
+    "latency",
+)
+MESSAGE_FIELDS = ("role", "content", "started_at", "ended_at", "interrupted")
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with millisecond precision and a ``Z``: ``2026-01-01T10:00:00.000Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("event timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_value(value: Any) -> Any:
+    """Make a value from a call record JSON-ready (datetimes, enums, nested containers)."""
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return _json_value(value.value)
+    if isinstance(value, Mapping):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    return value
+
+
+def build_event(
+    event_type: EventType, call_id: str, at: datetime, data: Mapping[str, Any]
+) -> JsonObject:
+    """The envelope shared by every event type."""
+    if not call_id:
+        raise ValueError("call_id is required")
+    return {
+        "type": str(event_type),
+        "call_id": call_id,
+        "timestamp": format_timestamp(at),
+        "data": _json_value(data),
+    }
+
+
+def status_update(
+    call_id: str,
+    status: str,
+    *,
+    at: datetime,
+    previous_status: str | None = None,
+    end_reason: str | None = None,
+    error: str | None = None,
+) -> JsonObject:
+    """The call moved to ``status`` (``connecting``, ``in-progress``, ``ended``, ``failed``)."""
+    data: JsonObject = {"status": status, "previous_status": previous_status}
+    if end_reason is not None:
+        data["end_reason"] = end_reason
+    if error is not None:
+        data["error"] = error
+    return build_event(EventType.STATUS_UPDATE, call_id, at, data)
+
+
+def transcript(
+    call_id: str,
+    role: str,
+    content: str,
+    *,
+    at: datetime,
+    is_final: bool = True,
+    turn: int | None = None,
+) -> JsonObject:
+    """One utterance by ``role`` (``user``/``assistant``); interim results have is_final=False."""
+    data: JsonObject = {"role": role, "content": content, "is_final": is_final}
+    if turn is not None:
+        data["turn"] = turn
+    return build_event(EventType.TRANSCRIPT, call_id, at, data)
+
+
+def transfer_update(
+    call_id: str,
+    status: str,
+    *,
+    at: datetime,
+    destination: str,
+    mode: str | None = None,
+    error: str | None = None,
+) -> JsonObject:
+    """A transfer progressed: ``started``, ``ringing``, ``answered``, ``completed``, ``failed``."""
+    data: JsonObject = {"status": status, "destination": destination}
+    if mode is not None:
+        data["mode"] = mode
+    if error is not None:
+        data["error"] = error
+    return build_event(EventType.TRANSFER_UPDATE, call_id, at, data)
+
+
+def end_of_call_report(
+    call: Mapping[str, Any],
+    messages: Iterable[Mapping[str, Any]],
+    *,
+    at: datetime,
+) -> JsonObject:
+    """The final record of a call: outcome, timings, transcript, analysis and transfer.
+
+    ``call`` is the call record as a mapping (it must have ``id``); ``messages`` the
+    conversation in order. ``duration_seconds`` is derived from ``started_at``/``ended_at``
+    when the record does not carry it.
+    """
+    call_id = call.get("id")
+    if not isinstance(call_id, str):
+        raise ValueError("the call record has no id")  # noqa: TRY004 - a bad value, not a bad type
+    data: JsonObject = {name: call.get(name) for name in END_OF_CALL_FIELDS}
+    data["duration_seconds"] = _duration(call)
+    data["messages"] = [
+        {name: m.get(name) for name in MESSAGE_FIELDS if name in m} for m in messages
+    ]
+    data["transfer"] = _transfer(call)
+    return build_event(EventType.END_OF_CALL_REPORT, call_id, at, data)
+
+
+def _duration(call: Mapping[str, Any]) -> int | None:
+    recorded = call.get("duration_seconds")
+    if isinstance(recorded, int):
+        return recorded
+    started, ended = call.get("started_at"), call.get("ended_at")
+    if isinstance(started, datetime) and isinstance(ended, datetime):
+        return max(0, round((ended - started).total_seconds()))
+    return None
+
+
+def _transfer(call: Mapping[str, Any]) -> JsonObject | None:
+    explicit = call.get("transfer")
+    if isinstance(explicit, Mapping):
+        return dict(explicit)
+    destination = call.get("transferred_to")
+    if destination is None:
+        return None
+    return {"destination": destination, "transferred_at": call.get("transferred_at")}
+
+
+def encode_payload(payload: Mapping[str, Any]) -> bytes:
+    """The exact bytes that are signed and sent: compact UTF-8 JSON."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
