@@ -1,0 +1,228 @@
+"""Safe construction of FreeSWITCH API command strings (originate, uuid_* and audio streams).
+
+Everything here ends up as the argument of ``api``/``bgapi``, where FreeSWITCH reads a lot of
+structure into plain text (sources: ``signalwire/freeswitch``):
+
+* ``mod_commands.c`` ``originate`` splits its argument on spaces with
+  ``switch_separate_string``; ``cleanup_separated_string`` (``src/switch_utils.c``) then drops
+  single quotes and turns ``\\s`` into a space, ``\\'`` / ``\\"`` / ``\\\\`` into the character.
+* ``switch_event_create_brackets`` (``src/switch_event.c``) reads ``{a=1,b=2}`` (all legs),
+  ``[...]`` (one leg) and ``<...>``; variables are split on ``,`` (``\\,`` keeps a comma) unless
+  the block starts with ``^^<delim>``; ``|`` and ``:`` separate legs / failover groups in the
+  dial string; ``&app(args)`` names the application.
+* ``switch_api_execute`` expands ``${var}`` / ``${api(...)}`` and ``$${global}`` in the whole
+  command when API expansion is on, so a ``$`` in user text could run arbitrary API commands.
+* A ``\\n`` ends the ESL command itself (see ``freeswitch_wire``).
+
+Policy, per field (refuse unless the value is cosmetic):
+
+* ``origination_uuid``, uuids of other commands: we generate them, so anything but a canonical
+  lowercase UUID is a bug and is **refused**.
+* Caller number and destination: canonical E.164 (``+`` then 7–15 ASCII digits) or an
+  explicitly configured internal target, else **refused** (the API answers 400 before this).
+* Gateway, context, dialplan: configuration tokens ``[A-Za-z0-9_.-]``; anything else **refused**.
+* Caller name: display text. Letters, ASCII digits and `` .,-_`` are allowed; ``,`` is
+  **escaped** as ``\\,`` and a space as ``\\s`` (both survive the space split and are decoded by
+  the bracket parser). Every other character (quotes, ``$``, braces, brackets, ``<>``, ``|``,
+  ``&``, ``\\``, ``^``, ``=``, control characters) is **refused**; ``sanitize_caller_id_name``
+  neutralises such a name instead (drops those characters) for callers that prefer degrading.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Literal
+
+from voicedock.pbx.freeswitch_wire import UnsafeWireValue
+
+
+class UnsafeCommandValue(UnsafeWireValue):
+    """A value would change the structure of a FreeSWITCH command or dial string."""
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+_TOKEN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}", re.ASCII)
+_INTERNAL_TARGET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+\-]{0,63}", re.ASCII)
+_CAUSE = re.compile(r"[A-Z][A-Z_]{1,40}", re.ASCII)
+_SOUND_PATH = re.compile(r"/[A-Za-z0-9_./\-]{1,250}", re.ASCII)
+_WS_URL = re.compile(r"wss?://[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]{1,500}", re.ASCII)
+_NAME_PUNCTUATION = frozenset(" .,-_")
+MAX_CALLER_ID_NAME = 50
+
+# Q.850 cause names voicedock may send with uuid_kill (switch_channel_cause2str names).
+HANGUP_CAUSES = frozenset(
+    {
+        "NORMAL_CLEARING",
+        "USER_BUSY",
+        "NO_ANSWER",
+        "CALL_REJECTED",
+        "NORMAL_TEMPORARY_FAILURE",
+        "ORIGINATOR_CANCEL",
+        "MANAGER_REQUEST",
+        "SYSTEM_SHUTDOWN",
+        "RECOVERY_ON_TIMER_EXPIRE",
+    }
+)
+
+MixType = Literal["mono", "mixed", "stereo"]
+
+
+def require_uuid(value: str, what: str = "uuid") -> str:
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise UnsafeCommandValue(f"{what} must be a canonical lowercase UUID")
+    return value
+
+
+def require_e164(value: str, what: str = "number") -> str:
+    if not isinstance(value, str) or not _E164.fullmatch(value):
+        raise UnsafeCommandValue(f"{what} must be E.164 (+ and 7-15 ASCII digits)")
+    return value
+
+
+def require_token(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise UnsafeCommandValue(f"{what} must match [A-Za-z0-9_.-] (max 64)")
+    return value
+
+
+def require_destination(value: str, internal_targets: Collection[str] = ()) -> str:
+    """E.164, or exactly one of the configured internal targets (which must be tokens too)."""
+    if isinstance(value, str) and _E164.fullmatch(value):
+        return value
+    if isinstance(value, str) and value in internal_targets:
+        if not _INTERNAL_TARGET.fullmatch(value):
+            raise UnsafeCommandValue("configured internal target has unsafe characters")
+        return value
+    raise UnsafeCommandValue("destination must be E.164 or a configured internal target")
+
+
+def _name_char_allowed(ch: str) -> bool:
+    return ch.isalpha() or ("0" <= ch <= "9") or ch in _NAME_PUNCTUATION
+
+
+def escape_caller_id_name(name: str) -> str:
+    """Escape a display name for a ``{...}`` variable block; refuse structural characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise UnsafeCommandValue("caller id name must be non-empty text")
+    if len(name) > MAX_CALLER_ID_NAME:
+        raise UnsafeCommandValue(f"caller id name longer than {MAX_CALLER_ID_NAME}")
+    bad = sorted({ch for ch in name if not _name_char_allowed(ch)})
+    if bad:
+        raise UnsafeCommandValue(f"caller id name has disallowed characters: {bad!r}")
+    return name.replace(",", "\\,").replace(" ", "\\s")
+
+
+def sanitize_caller_id_name(name: str, fallback: str = "voicedock") -> str:
+    """Neutralise instead of refusing: drop disallowed characters, trim, cap the length."""
+    kept = "".join(ch for ch in name if _name_char_allowed(ch))
+    kept = " ".join(kept.split())[:MAX_CALLER_ID_NAME].strip()
+    return kept or fallback
+
+
+def build_originate(
+    *,
+    call_uuid: str,
+    destination: str,
+    caller_id_number: str,
+    gateway: str,
+    caller_id_name: str | None = None,
+    timeout_seconds: int = 30,
+    internal_targets: Collection[str] = (),
+) -> str:
+    """``originate {vars}sofia/gateway/<gw>/<dest> &park()`` with every part validated.
+
+    ``&park()`` keeps the answered leg idle until voicedock attaches media or bridges it.
+    """
+    if not isinstance(timeout_seconds, int) or not 1 <= timeout_seconds <= 300:
+        raise UnsafeCommandValue("timeout_seconds must be an integer in 1..300")
+    variables = [
+        f"origination_uuid={require_uuid(call_uuid, 'call_uuid')}",
+        f"origination_caller_id_number={require_e164(caller_id_number, 'caller_id_number')}",
+    ]
+    if caller_id_name is not None:
+        variables.append(f"origination_caller_id_name={escape_caller_id_name(caller_id_name)}")
+    variables.append(f"originate_timeout={timeout_seconds}")
+    dest = require_destination(destination, internal_targets)
+    dial = f"sofia/gateway/{require_token(gateway, 'gateway')}/{dest}"
+    return "originate {" + ",".join(variables) + "}" + dial + " &park()"
+
+
+def build_uuid_kill(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
+    if not _CAUSE.fullmatch(cause) or cause not in HANGUP_CAUSES:
+        raise UnsafeCommandValue("unknown hangup cause")
+    return f"uuid_kill {require_uuid(uuid)} {cause}"
+
+
+def build_uuid_transfer(
+    uuid: str,
+    destination: str,
+    *,
+    context: str = "default",
+    dialplan: str = "XML",
+    internal_targets: Collection[str] = (),
+    both_legs: bool = False,
+) -> str:
+    """``uuid_transfer <uuid> [-both] <dest> <dialplan> <context>`` (dialplan transfer)."""
+    parts = ["uuid_transfer", require_uuid(uuid)]
+    if both_legs:
+        parts.append("-both")
+    parts += [
+        require_destination(destination, internal_targets),
+        require_token(dialplan, "dialplan"),
+        require_token(context, "context"),
+    ]
+    return " ".join(parts)
+
+
+def build_uuid_bridge(uuid_a: str, uuid_b: str) -> str:
+    return f"uuid_bridge {require_uuid(uuid_a, 'uuid_a')} {require_uuid(uuid_b, 'uuid_b')}"
+
+
+def build_uuid_broadcast(
+    uuid: str, path: str, leg: Literal["aleg", "bleg", "both"] = "aleg"
+) -> str:
+    """Play a file on the channel; only absolute paths, never ``app::args`` forms or ``..``."""
+    if not _SOUND_PATH.fullmatch(path) or ".." in path.split("/"):
+        raise UnsafeCommandValue("sound path must be absolute and match [A-Za-z0-9_./-]")
+    if leg not in ("aleg", "bleg", "both"):
+        raise UnsafeCommandValue("leg must be aleg, bleg or both")
+    return f"uuid_broadcast {require_uuid(uuid)} {path} {leg}"
+
+
+def build_uuid_break(uuid: str, *, all_queued: bool = True) -> str:
+    """Stop the current playback (barge-in); ``all`` also drops queued files."""
+    return f"uuid_break {require_uuid(uuid)}" + (" all" if all_queued else "")
+
+
+def build_audio_stream_start(
+    uuid: str,
+    url: str,
+    *,
+    mix: MixType = "mono",
+    sample_rate: int = 8000,
+    metadata: str | None = None,
+) -> str:
+    """``uuid_audio_stream <uuid> start <url> <mix> <rate> [metadata]`` (mod_audio_stream).
+
+    The metadata is the rest of the line (spaces allowed) but goes through FreeSWITCH's
+    separator, which strips single quotes and backslash escapes, so both are refused.
+    """
+    if not _WS_URL.fullmatch(url) or "$" in url or "'" in url:
+        raise UnsafeCommandValue("url must be a ws:// or wss:// URL without spaces or quotes")
+    if mix not in ("mono", "mixed", "stereo"):
+        raise UnsafeCommandValue("mix must be mono, mixed or stereo")
+    if sample_rate <= 0 or sample_rate % 8000 or sample_rate > 64000:
+        raise UnsafeCommandValue("sample_rate must be a multiple of 8000 up to 64000")
+    command = f"uuid_audio_stream {require_uuid(uuid)} start {url} {mix} {sample_rate // 1000}k"
+    if metadata is not None:
+        bad = set("'\\$\r\n\x00") & set(metadata)
+        if bad or not metadata.strip():
+            raise UnsafeCommandValue("metadata must be non-empty, without quotes, \\ or $")
+        command += f" {metadata}"
+    return command
+
+
+def build_audio_stream_stop(uuid: str) -> str:
+    return f"uuid_audio_stream {require_uuid(uuid)} stop"
