@@ -1,0 +1,178 @@
+"""Typed settings of the lab PBX: where the chroot lives, which ports, which credentials.
+
+Everything binds 127.0.0.1 only; the address is fixed, not a setting, so a lab can never be
+exposed by a typo. Several lab instances may share one chroot: each instance has its own
+config, run, spool and database directories inside the chroot (see ``instance_dir``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+BIND_ADDRESS = "127.0.0.1"
+_INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def default_cache_dir() -> Path:
+    """``$VOICEDOCK_LAB_CACHE`` or ``~/.cache/voicedock/asterisk-chroot``."""
+    override = os.environ.get("VOICEDOCK_LAB_CACHE")
+    if override:
+        return Path(override)
+    return Path.home() / ".cache" / "voicedock" / "asterisk-chroot"
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """Ports, credentials and paths of one lab Asterisk instance."""
+
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    instance: str = "default"
+    suite: str = "testing"
+    mirror: str = "http://deb.debian.org/debian"
+    http_port: int = 8088
+    ami_port: int = 5038
+    sip_port: int = 5060
+    """Service side: where voicedock's trunk "carrier" sends from and inbound calls arrive."""
+    carrier_sip_port: int = 5070
+    """Emulated carrier side: the far end of the "carrier" trunk."""
+    deadtrunk_port: int = 5099
+    """Nothing listens here: the "deadtrunk" endpoint points at it."""
+    media_ws_port: int = 8765
+    """Where websocket_client.conf's ``voicedock_media`` connects (client-mode externalMedia)."""
+    rtp_start: int = 20000
+    rtp_end: int = 20999
+    ari_user: str = "voicedock"
+    ari_password: str = "vd-ari-secret"  # noqa: S105 - lab-only credential on loopback
+    ami_user: str = "voicedock"
+    ami_secret: str = "vd-ami-secret"  # noqa: S105 - lab-only credential on loopback
+    app_name: str = "voicedock"
+    trunk_name: str = "carrier"
+    service_dids: tuple[str, ...] = ("+31850835037", "+31850835038")
+
+    def __post_init__(self) -> None:
+        if not _INSTANCE_NAME.match(self.instance):
+            raise ValueError(f"lab instance: invalid name {self.instance!r}")
+        ports = {
+            "http_port": self.http_port,
+            "ami_port": self.ami_port,
+            "sip_port": self.sip_port,
+            "carrier_sip_port": self.carrier_sip_port,
+            "deadtrunk_port": self.deadtrunk_port,
+            "media_ws_port": self.media_ws_port,
+        }
+        for key, port in ports.items():
+            if not 1 <= port <= 65535:
+                raise ValueError(f"lab {key}: {port} is not a TCP/UDP port")
+        if len(set(ports.values())) != len(ports):
+            raise ValueError(f"lab ports must be distinct: {ports}")
+        if not 1024 <= self.rtp_start < self.rtp_end <= 65535:
+            raise ValueError(f"lab rtp range: {self.rtp_start}-{self.rtp_end} is invalid")
+
+    @property
+    def bind_address(self) -> str:
+        return BIND_ADDRESS
+
+    @property
+    def chroot_dir(self) -> Path:
+        return self.cache_dir / "root"
+
+    @property
+    def instance_path(self) -> str:
+        """The instance's directory as seen from inside the chroot."""
+        return f"/var/lib/voicedock-lab/{self.instance}"
+
+    @property
+    def instance_dir(self) -> Path:
+        """The instance's directory as seen from the host."""
+        return self.chroot_dir / self.instance_path.lstrip("/")
+
+    @property
+    def recordings_path(self) -> str:
+        """Recordings directory inside the chroot (MixMonitor and Record() write here)."""
+        return f"{self.instance_path}/recordings"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Recordings directory on the host."""
+        return self.instance_dir / "recordings"
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://{BIND_ADDRESS}:{self.http_port}/ari"
+
+    @property
+    def ari_events_url(self) -> str:
+        return f"ws://{BIND_ADDRESS}:{self.http_port}/ari/events?app={self.app_name}"
+
+    def with_free_ports(self) -> LabSettings:
+        """A copy whose TCP/UDP ports are free right now (for parallel test runs)."""
+        ports = free_ports(6)
+        rtp_base = free_port_range(200)
+        return replace(
+            self,
+            http_port=ports[0],
+            ami_port=ports[1],
+            sip_port=ports[2],
+            carrier_sip_port=ports[3],
+            deadtrunk_port=ports[4],
+            media_ws_port=ports[5],
+            rtp_start=rtp_base,
+            rtp_end=rtp_base + 199,
+        )
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free for both TCP and UDP on 127.0.0.1, distinct, chosen by the kernel."""
+    chosen: list[int] = []
+    held: list[socket.socket] = []
+    try:
+        while len(chosen) < count:
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(tcp)
+            tcp.bind((BIND_ADDRESS, 0))
+            port = int(tcp.getsockname()[1])
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            held.append(udp)
+            try:
+                udp.bind((BIND_ADDRESS, port))
+            except OSError:
+                continue
+            chosen.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return chosen
+
+
+def free_port_range(size: int, low: int = 30000, high: int = 60000) -> int:
+    """Start of an even-aligned UDP range of ``size`` ports that are free right now.
+
+    The start depends on the process id, so two concurrent test runs pick different ranges.
+    """
+    span = high - low - size
+    start = low + ((os.getpid() * 397) % span)
+    for attempt in range(50):
+        base = low + ((start - low + attempt * size) % span)
+        base -= base % 2
+        if _udp_range_free(base, size):
+            return base
+    raise OSError(f"no free UDP range of {size} ports between {low} and {high}")
+
+
+def _udp_range_free(base: int, size: int) -> bool:
+    held: list[socket.socket] = []
+    try:
+        for port in range(base, base + size):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            held.append(sock)
+            sock.bind((BIND_ADDRESS, port))
+    except OSError:
+        return False
+    finally:
+        for sock in held:
+            sock.close()
+    return True
