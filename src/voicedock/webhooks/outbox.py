@@ -1,0 +1,185 @@
+"""The webhook outbox: deliveries are rows written with the state change that caused them.
+
+The call engine enqueues an event in the SAME transaction as the call update (the store's
+``Transaction`` implements :class:`OutboxWriter`), so an event is sent if and only if the
+change committed, and a crash or restart loses nothing: the :class:`DeliveryWorker` picks
+pending rows up again. The worker only talks to :class:`Outbox`.
+
+Claiming takes a lease: a claimed row is invisible to other claims until the lease expires,
+so two workers (or two service nodes) do not send the same attempt twice, and a worker that
+dies mid-request leaves rows that become due again when their lease runs out.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from voicedock.webhooks.events import encode_payload
+from voicedock.webhooks.signing import new_message_id
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event for one endpoint, as claimed by the worker (endpoint URL/secret joined in)."""
+
+    id: str
+    endpoint_id: str
+    url: str
+    secret: str
+    event_type: str
+    payload: bytes  # the exact JSON body; signed and sent as-is on every attempt
+    msg_id: str  # the ``webhook-id``: identical across retries
+    attempts: int  # attempts already made before this claim
+    enqueued_at: datetime
+
+
+class OutboxWriter(Protocol):
+    """What the call engine needs: add a delivery inside the current transaction."""
+
+    async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
+        """Add a pending delivery due now. Enqueuing the same (endpoint_id, msg_id) again
+        is a no-op, so a replayed state change does not send an event twice."""
+        ...
+
+
+class Outbox(OutboxWriter, Protocol):
+    """What the delivery worker needs."""
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+        """Up to ``limit`` pending deliveries due at ``now`` for enabled endpoints, oldest due
+        first, each leased until ``now + lease``."""
+        ...
+
+    async def mark_delivered(self, delivery_id: str) -> None: ...
+
+    async def mark_failed(
+        self, delivery_id: str, next_attempt_at: datetime | None, error: str
+    ) -> None:
+        """Record a failed attempt; ``next_attempt_at=None`` means give up (dead)."""
+        ...
+
+    async def disable_endpoint(self, endpoint_id: str) -> None:
+        """Stop delivering to an endpoint (it answered 410 Gone)."""
+        ...
+
+
+async def enqueue_event(
+    writer: OutboxWriter, endpoint_ids: Iterable[str], payload: Mapping[str, Any]
+) -> str:
+    """Enqueue one event for each subscribed endpoint; returns its ``webhook-id``."""
+    body = encode_payload(payload)
+    msg_id = new_message_id()
+    for endpoint_id in endpoint_ids:
+        await writer.enqueue(endpoint_id, str(payload["type"]), body, msg_id)
+    return msg_id
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+@dataclass(slots=True)
+class DeliveryRecord:
+    """A row of the in-memory outbox (what the SQL table would hold)."""
+
+    id: str
+    endpoint_id: str
+    event_type: str
+    payload: bytes
+    msg_id: str
+    enqueued_at: datetime
+    next_attempt_at: datetime
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: int = 0
+    leased_until: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class EndpointRecord:
+    id: str
+    url: str
+    secret: str
+    enabled: bool = True
+
+
+@dataclass
+class InMemoryOutbox:
+    """A process-local :class:`Outbox` for tests and single-process experiments."""
+
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
+    records: dict[str, DeliveryRecord] = field(default_factory=dict)
+
+    def add_endpoint(self, endpoint_id: str, url: str, secret: str) -> None:
+        self.endpoints[endpoint_id] = EndpointRecord(endpoint_id, url, secret)
+
+    async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
+        if endpoint_id not in self.endpoints:
+            raise KeyError(f"unknown webhook endpoint {endpoint_id}")
+        if any(r.endpoint_id == endpoint_id and r.msg_id == msg_id for r in self.records.values()):
+            return
+        now = self.clock()
+        delivery_id = f"dlv_{len(self.records) + 1}"
+        self.records[delivery_id] = DeliveryRecord(
+            delivery_id, endpoint_id, event_type, payload, msg_id, now, next_attempt_at=now
+        )
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+        due = [
+            record
+            for record in self.records.values()
+            if record.state is DeliveryState.PENDING
+            and self.endpoints[record.endpoint_id].enabled
+            and record.next_attempt_at <= now
+            and (record.leased_until is None or record.leased_until <= now)
+        ]
+        due.sort(key=lambda record: record.next_attempt_at)
+        claimed = []
+        for record in due[: max(0, limit)]:
+            record.leased_until = now + lease
+            endpoint = self.endpoints[record.endpoint_id]
+            claimed.append(
+                Delivery(
+                    id=record.id,
+                    endpoint_id=record.endpoint_id,
+                    url=endpoint.url,
+                    secret=endpoint.secret,
+                    event_type=record.event_type,
+                    payload=record.payload,
+                    msg_id=record.msg_id,
+                    attempts=record.attempts,
+                    enqueued_at=record.enqueued_at,
+                )
+            )
+        return claimed
+
+    async def mark_delivered(self, delivery_id: str) -> None:
+        record = self.records[delivery_id]
+        record.attempts += 1
+        record.state = DeliveryState.DELIVERED
+        record.leased_until = None
+
+    async def mark_failed(
+        self, delivery_id: str, next_attempt_at: datetime | None, error: str
+    ) -> None:
+        record = self.records[delivery_id]
+        record.attempts += 1
+        record.last_error = error
+        record.leased_until = None
+        if next_attempt_at is None:
+            record.state = DeliveryState.DEAD
+        else:
+            record.next_attempt_at = next_attempt_at
+
+    async def disable_endpoint(self, endpoint_id: str) -> None:
+        self.endpoints[endpoint_id] = replace(self.endpoints[endpoint_id], enabled=False)
+
+    def by_state(self, state: DeliveryState) -> list[DeliveryRecord]:
+        return [record for record in self.records.values() if record.state is state]

@@ -1,0 +1,249 @@
+"""The delivery worker: claims due deliveries from the outbox and POSTs them.
+
+Lifecycle (the worker owns its HTTP session and the tasks that use it)::
+
+    async with DeliveryWorker(outbox, policy=UrlPolicy()) as worker:
+        ...                     # the engine enqueues in its transactions, then worker.notify()
+
+or, inside an application's own TaskGroup, ``tg.create_task(worker.run())`` and cancel it.
+
+Per attempt: the URL is checked against the SSRF policy again, the body is signed with a
+fresh ``webhook-timestamp`` and the unchanged ``webhook-id``, redirects are not followed.
+2xx is delivered; 410 disables the endpoint; 429/503 honour ``Retry-After``; anything else
+(other statuses, timeouts, refused connections) is retried on the :class:`RetryPolicy`
+schedule for up to three days. At most ``concurrency`` requests run at once, and nothing
+here is awaited by call handling, so a slow endpoint can never stall a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+
+from voicedock.webhooks.errors import InvalidSecret, UnsafeUrl
+from voicedock.webhooks.outbox import Delivery, Outbox
+from voicedock.webhooks.retry import RetryPolicy, parse_retry_after
+from voicedock.webhooks.signing import sign
+from voicedock.webhooks.ssrf import (
+    GuardedResolver,
+    HostResolver,
+    UrlPolicy,
+    check_url,
+    redact,
+    system_resolver,
+)
+
+logger = logging.getLogger("voicedock.webhooks")
+
+Clock = Callable[[], datetime]
+USER_AGENT = "voicedock-webhooks/0.1"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    concurrency: int = 8
+    batch_size: int = 32
+    request_timeout: float = 15.0
+    connect_timeout: float = 5.0
+    # Longer than a request can take, so a live worker never loses its claim mid-request.
+    lease: timedelta = timedelta(seconds=60)
+    poll_interval: float = 1.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """What one HTTP attempt came to; ``error`` is ``None`` on success."""
+
+    error: str | None
+    status: int | None = None
+    retry_after: timedelta | None = None
+    endpoint_gone: bool = False
+    permanent: bool = False
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        policy: UrlPolicy,
+        resolver: HostResolver = system_resolver,
+        settings: WorkerSettings | None = None,
+        clock: Clock = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._policy = policy
+        self._resolver = resolver
+        self._settings = settings or WorkerSettings()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._in_flight = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        if self._closed or self._task is not None:
+            raise RuntimeError("a DeliveryWorker can be started once")
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="webhook-worker")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def notify(self) -> None:
+        """Something was enqueued: look for due deliveries now instead of at the next poll."""
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        """Stop claiming and abandon in-flight attempts (their leases expire and they are
+        retried later, by this process after a restart or by another node). Idempotent."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        async with self._session() as session, asyncio.TaskGroup() as attempts:
+            while True:
+                claimed = await self._claim()
+                for delivery in claimed:
+                    self._in_flight += 1
+                    attempts.create_task(self._attempt(session, delivery))
+                free = self._settings.concurrency - self._in_flight
+                if claimed and free > 0:
+                    continue  # a full batch: more may be due right away
+                await self._sleep()
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self._policy, self._resolver),
+            use_dns_cache=False,  # every connection resolves through the guard
+            limit=self._settings.concurrency,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self._settings.request_timeout, connect=self._settings.connect_timeout
+        )
+        async with aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT},
+            cookie_jar=aiohttp.DummyCookieJar(),  # nothing carries over between endpoints
+            trust_env=False,  # no proxy from the environment
+        ) as session:
+            yield session
+
+    async def _claim(self) -> list[Delivery]:
+        free = self._settings.concurrency - self._in_flight
+        if free <= 0:
+            return []
+        self._wake.clear()  # before claiming, so an enqueue during the claim is not missed
+        try:
+            return await self._outbox.claim_due(
+                self._clock(), min(free, self._settings.batch_size), self._settings.lease
+            )
+        except Exception:  # a store outage must not stop the worker
+            logger.warning("webhook outbox claim failed; retrying", exc_info=True)
+            return []
+
+    async def _sleep(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.poll_interval):
+                await self._wake.wait()
+
+    async def _attempt(self, session: aiohttp.ClientSession, delivery: Delivery) -> None:
+        try:
+            result = await self._post(session, delivery)
+            await self._record(delivery, result)
+        except Exception:  # one bad delivery must not end the others
+            logger.exception("webhook delivery %s crashed; its lease will expire", delivery.id)
+        finally:
+            self._in_flight -= 1
+            self._wake.set()
+
+    async def _post(self, session: aiohttp.ClientSession, delivery: Delivery) -> AttemptResult:
+        try:
+            await check_url(delivery.url, self._policy, self._resolver)
+            timestamp = int(self._clock().timestamp())
+            headers = sign(delivery.secret, delivery.msg_id, timestamp, delivery.payload)
+        except UnsafeUrl as error:
+            return AttemptResult(error=f"URL refused: {error.reason}")
+        except (InvalidSecret, ValueError) as error:
+            return AttemptResult(error=f"cannot sign: {error}", permanent=True)
+        headers["Content-Type"] = "application/json"
+        try:
+            async with session.post(
+                delivery.url, data=delivery.payload, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                retry_after_header = response.headers.get("Retry-After")
+        except UnsafeUrl as error:  # raised by the guarded resolver at connect time
+            return AttemptResult(error=f"URL refused: {error.reason}")
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            return AttemptResult(error=f"request failed: {type(error).__name__}")
+        if 200 <= status < 300:
+            return AttemptResult(error=None, status=status)
+        if status == 410:
+            return AttemptResult(error="HTTP 410: endpoint gone", status=status, endpoint_gone=True)
+        retry_after = None
+        if status in (429, 503):
+            retry_after = parse_retry_after(retry_after_header, self._clock())
+        note = " (redirects are not followed)" if 300 <= status < 400 else ""
+        return AttemptResult(error=f"HTTP {status}{note}", status=status, retry_after=retry_after)
+
+    async def _record(self, delivery: Delivery, result: AttemptResult) -> None:
+        where = redact(delivery.url)
+        if result.error is None:
+            await self._outbox.mark_delivered(delivery.id)
+            logger.info("webhook %s delivered to %s", delivery.msg_id, where)
+            return
+        if result.endpoint_gone:
+            await self._outbox.disable_endpoint(delivery.endpoint_id)
+            await self._outbox.mark_failed(delivery.id, None, result.error)
+            logger.warning("webhook endpoint %s disabled (410 Gone)", delivery.endpoint_id)
+            return
+        next_at = None
+        if not result.permanent:
+            next_at = self._settings.retry.next_attempt(
+                attempts=delivery.attempts + 1,
+                enqueued_at=delivery.enqueued_at,
+                now=self._clock(),
+                rng=self._rng,
+                retry_after=result.retry_after,
+            )
+        await self._outbox.mark_failed(delivery.id, next_at, result.error)
+        if next_at is None:
+            logger.warning("webhook %s to %s given up: %s", delivery.msg_id, where, result.error)
+        else:
+            logger.info(
+                "webhook %s to %s failed (%s); retry at %s",
+                delivery.msg_id,
+                where,
+                result.error,
+                next_at.isoformat(),
+            )
