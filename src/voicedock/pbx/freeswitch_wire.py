@@ -320,43 +320,6 @@ def encode_sendmsg(uuid: str | None, headers: Mapping[str, str]) -> bytes:
     return encode_command("sendmsg" if uuid is None else f"sendmsg {uuid}", headers)
 
 
-# --- serializers: FreeSWITCH → client (used by the test double, kept byte-exact) ------------
-
-
-def encode_packet(headers: Mapping[str, str], body: bytes = b"") -> bytes:
-    """A server packet; ``Content-Length`` is added when there is a body."""
-    lines = [f"{name}: {check_wire_value(value, name)}" for name, value in headers.items()]
-    if body:
-        lines.insert(0, f"Content-Length: {len(body)}")
-    return ("\n".join(lines) + "\n\n").encode("utf-8") + body
-
-
-def encode_auth_request() -> bytes:
-    return encode_packet({"Content-Type": "auth/request"})
-
-
-def encode_command_reply(reply_text: str, extra: Mapping[str, str] | None = None) -> bytes:
-    return encode_packet(
-        {"Content-Type": "command/reply", "Reply-Text": reply_text, **(extra or {})}
-    )
-
-
-def encode_api_response(text: str) -> bytes:
-    # api_exec answers "-ERR no reply\n" rather than an empty body.
-    return encode_packet({"Content-Type": "api/response"}, (text or "-ERR no reply\n").encode())
-
-
-def encode_json_event(event_headers: Mapping[str, str], body: str | None = None) -> bytes:
-    data: dict[str, str] = dict(event_headers)
-    if body is not None:
-        data["_body"] = body
-    return encode_packet({"Content-Type": "text/event-json"}, json.dumps(data).encode("utf-8"))
-
-
-def encode_disconnect_notice(message: str = "Disconnected, goodbye.\n") -> bytes:
-    return encode_packet({"Content-Type": "text/disconnect-notice"}, message.encode("utf-8"))
-
-
 # --- API output parsers ---------------------------------------------------------------------
 
 
