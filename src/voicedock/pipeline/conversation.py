@@ -1,0 +1,400 @@
+"""The turn engine: caller audio in, assistant audio out, one `Conversation` per call.
+
+    feed_audio ─► Listener (VAD + endpointing) ─► events ─► _run
+                                                            ├─ turn task: STT → LLM → TTS → sink
+                                                            ├─ say / inject-context / DTMF
+                                                            └─ barge-in, end of call
+
+`feed_audio` is synchronous and cheap (it runs per 20 ms frame); everything slow happens in
+tasks owned by the conversation's TaskGroup. When the caller takes the floor, every speech
+task is cancelled, queued audio is flushed, and the assistant message is stored cut to what
+was actually played (`interrupted=True`). Provider failures lead to a short spoken fallback
+within a bounded time and then the end of the call with reason "provider-error": a call is
+never left open and silent. The owner hangs up when `wait_ended()` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from voicedock.pipeline.audio import resample_pcm16
+from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.frames import (
+    ChatMessage,
+    Dtmf,
+    EndCall,
+    Frame,
+    InjectContext,
+    Role,
+    Say,
+    TranscriptEntry,
+    TurnLatency,
+    UserSpeechStarted,
+)
+from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
+from voicedock.pipeline.providers.base import Llm, ProviderError, ProviderTimeoutError, Stt, Tts
+from voicedock.pipeline.text import SentenceBuffer, split_sentences
+from voicedock.pipeline.vad import VadConfig
+
+log = logging.getLogger("voicedock.pipeline")
+
+END_CALL_COMMAND = "end-call"
+PROVIDER_ERROR = "provider-error"
+
+
+@dataclass(slots=True, frozen=True)
+class ConversationConfig:
+    sample_rate: int = 8000
+    system_prompt: str = "You are a helpful phone assistant. Keep answers short."
+    first_message: str | None = None
+    context: str | None = None
+    vad: VadConfig | None = None
+    endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
+    pre_roll_ms: int = 200
+    stt_timeout_s: float = 15.0
+    llm_first_token_timeout_s: float = 10.0
+    tts_timeout_s: float = 10.0
+    fallback_message: str = "Sorry, I am having technical difficulties. Please call again later."
+    fallback_timeout_s: float = 8.0
+    silence_timeout_message: str | None = "It seems you are no longer there. Goodbye."
+    end_call_grace_s: float = 30.0
+
+
+class Conversation:
+    """One call's dialogue. Use as ``async with Conversation(...) as conv``."""
+
+    def __init__(
+        self,
+        *,
+        stt: Stt,
+        llm: Llm,
+        tts: Tts,
+        sink: OutputSink,
+        config: ConversationConfig | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = cfg = config or ConversationConfig()
+        self._stt, self._llm, self._tts, self._sink = stt, llm, tts, sink
+        self._wall = wall_clock
+        self._listener = Listener(
+            cfg.sample_rate, vad=cfg.vad, endpointing=cfg.endpointing, pre_roll_ms=cfg.pre_roll_ms
+        )
+        self.transcript: list[TranscriptEntry] = []
+        self.latencies: list[TurnLatency] = []
+        self._history: list[ChatMessage] = []
+        self._events: asyncio.Queue[Frame] = asyncio.Queue()
+        self._tg: asyncio.TaskGroup | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._speech_tasks: set[asyncio.Task[None]] = set()
+        self._speeches: list[Speech] = []  # being spoken now, oldest first
+        self._speech_lock = asyncio.Lock()
+        self._pending_audio = b""  # caller audio not yet transcribed (merged into next turn)
+        self._pending_started_ms: int | None = None
+        self._audio_t0: float | None = None
+        self._ending = False
+        self._closed = False
+        self._ended = asyncio.Event()
+        self.end_reason: str | None = None
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────────────
+    async def __aenter__(self) -> Self:
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._run_task = self._tg.create_task(self._run())
+        if self.config.first_message:
+            self._events.put_nowait(Say(self.config.first_message))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop everything now (no final speech); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in [*self._speech_tasks, *([self._run_task] if self._run_task else [])]:
+            task.cancel()
+        for speech in self._speeches:
+            with contextlib.suppress(Exception):
+                await speech.flush()
+        if self.end_reason is None:
+            self.end_reason = "closed"
+        self._ended.set()
+        if self._tg is not None:
+            await self._tg.__aexit__(None, None, None)
+
+    async def wait_ended(self) -> str:
+        """Wait until the conversation decided the call is over; returns the reason."""
+        await self._ended.wait()
+        assert self.end_reason is not None
+        return self.end_reason
+
+    # ── inputs ───────────────────────────────────────────────────────────────────────────
+    def feed_audio(self, pcm: bytes) -> None:
+        """Caller audio (16-bit mono PCM at the call rate). Cheap; call once per frame."""
+        if self._ending or self._closed:
+            return
+        if self._audio_t0 is None:
+            self._audio_t0 = self._wall()
+        for frame in self._listener.process(pcm, self.assistant_audible):
+            if isinstance(frame, UserUtterance):
+                self._events.put_nowait(_Turn(frame, time.perf_counter()))
+            else:
+                self._events.put_nowait(frame)
+
+    def feed_dtmf(self, digit: str) -> None:
+        self._events.put_nowait(Dtmf(digit))
+
+    async def say(self, text: str) -> None:
+        self._events.put_nowait(Say(text))
+
+    async def inject_context(self, text: str, trigger_response: bool = False) -> None:
+        self._events.put_nowait(InjectContext(text, trigger_response))
+
+    async def end_call(self, final_message: str | None = None) -> None:
+        """Finish what is being said, speak `final_message`, then signal hang-up."""
+        self._events.put_nowait(EndCall(END_CALL_COMMAND, final_message))
+
+    @property
+    def assistant_audible(self) -> bool:
+        return any(s.audible for s in self._speeches)
+
+    @property
+    def history(self) -> list[ChatMessage]:
+        return list(self._history)
+
+    # ── the event loop of the call ───────────────────────────────────────────────────────
+    async def _run(self) -> None:
+        while True:
+            event = await self._events.get()
+            if self._ending:
+                continue
+            if isinstance(event, UserSpeechStarted):
+                await self._interrupt()
+            elif isinstance(event, _Turn):
+                self._start_turn(event)
+            elif isinstance(event, Say):
+                self._spawn(self._say(event.text))
+            elif isinstance(event, InjectContext):
+                self._history.append(ChatMessage("system", event.text))
+                if event.respond:
+                    self._spawn(self._respond(None))
+            elif isinstance(event, Dtmf):
+                self._history.append(ChatMessage("system", f"The caller pressed {event.digit}."))
+            elif isinstance(event, EndCall):
+                await self._finish(event)
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        assert self._tg is not None
+        task = self._tg.create_task(coro)
+        self._speech_tasks.add(task)
+        task.add_done_callback(self._speech_tasks.discard)
+
+    async def _interrupt(self) -> None:
+        """The caller took the floor: stop thinking and speaking, keep what was heard."""
+        tasks = list(self._speech_tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        speeches, self._speeches = self._speeches, []
+        for speech in speeches:
+            heard = await speech.flush()
+            if speech.started_at is not None and heard:
+                self._record("assistant", heard, speech.started_at, interrupted=True)
+
+    def _start_turn(self, turn: _Turn) -> None:
+        stopped = turn.utterance.stopped
+        if not self._pending_audio:
+            self._pending_started_ms = stopped.started_at_ms
+        self._pending_audio += turn.utterance.pcm
+        latency = TurnLatency(endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms))
+        self._spawn(
+            self._respond(
+                _UserAudio(self._pending_audio, stopped.ended_at_ms), latency, turn.decided
+            )
+        )
+
+    # ── turns ────────────────────────────────────────────────────────────────────────────
+    async def _respond(
+        self, user: _UserAudio | None, latency: TurnLatency | None = None, t0: float = 0.0
+    ) -> None:
+        try:
+            if user is not None:
+                async with asyncio.timeout(self.config.stt_timeout_s):
+                    text = await self._stt.transcribe(user.pcm, self.config.sample_rate)
+                if latency is not None:
+                    latency.stt_final_ms = _ms_since(t0)
+                started_ms = self._pending_started_ms or 0
+                self._pending_audio, self._pending_started_ms = b"", None
+                if not text.strip():
+                    return
+                self._record(
+                    "user",
+                    text.strip(),
+                    self._audio_time(started_ms),
+                    ended_at=self._audio_time(user.ended_at_ms),
+                )
+            messages = self._context()
+            await self._speak(self._llm_sentences(messages, latency, t0), latency, t0)
+            if latency is not None:
+                self.latencies.append(latency)
+        except (ProviderError, TimeoutError) as exc:
+            self._fail(exc)
+
+    async def _llm_sentences(
+        self, messages: list[ChatMessage], latency: TurnLatency | None, t0: float
+    ) -> AsyncIterator[str]:
+        stream = self._llm.stream(messages)
+        buffer = SentenceBuffer()
+        first = True
+        try:
+            while True:
+                try:
+                    if first:
+                        timeout = self.config.llm_first_token_timeout_s
+                        chunk = await asyncio.wait_for(anext(stream), timeout)
+                    else:
+                        chunk = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise ProviderTimeoutError("LLM gave no first token in time") from exc
+                if first and latency is not None:
+                    latency.llm_first_token_ms = _ms_since(t0)
+                first = False
+                for sentence in buffer.push(chunk):
+                    yield sentence
+            for sentence in buffer.flush():
+                yield sentence
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _say(self, text: str) -> None:
+        try:
+            await self._speak(_iterate(split_sentences(text)), None, 0.0)
+        except (ProviderError, TimeoutError) as exc:
+            self._fail(exc)
+
+    async def _speak(
+        self, sentences: AsyncIterator[str], latency: TurnLatency | None, t0: float
+    ) -> None:
+        """Synthesize and queue each sentence as it arrives; wait until all was played."""
+        async with self._speech_lock:
+            speech = Speech()
+            self._speeches.append(speech)
+            async for sentence in sentences:
+                spoken = SpokenSentence(sentence)
+                async with asyncio.timeout(self.config.tts_timeout_s):
+                    async for pcm in self._tts.synthesize(sentence):
+                        if latency is not None and latency.tts_first_audio_ms is None:
+                            latency.tts_first_audio_ms = _ms_since(t0)
+                        pcm = resample_pcm16(pcm, self._tts.sample_rate, self.config.sample_rate)
+                        handle = await self._sink.play(pcm, self.config.sample_rate)
+                        if not spoken.handles:
+                            speech.sentences.append(spoken)
+                        spoken.handles.append(handle)
+                        if speech.started_at is None:
+                            speech.started_at = self._wall()
+                            if latency is not None:
+                                await handle.started()
+                                latency.first_frame_sent_ms = _ms_since(t0)
+            await speech.wait_played()
+            self._speeches.remove(speech)
+            if speech.started_at is not None and speech.text:
+                self._record("assistant", speech.text, speech.started_at)
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error(
+            "speech provider failed: %s (retryable=%s)",
+            type(exc).__name__,
+            getattr(exc, "retryable", True),
+        )
+        self._events.put_nowait(EndCall(PROVIDER_ERROR, self.config.fallback_message))
+
+    # ── the end ──────────────────────────────────────────────────────────────────────────
+    async def _finish(self, event: EndCall) -> None:
+        self._ending = True
+        final = event.final_message
+        if event.reason == END_CALL_COMMAND:
+            # Let what is being said finish (bounded), then the final words.
+            pending = list(self._speech_tasks)
+            if pending:
+                await asyncio.wait(pending, timeout=self.config.end_call_grace_s)
+            await self._interrupt()
+        else:
+            await self._interrupt()
+            if event.reason == "silence-timeout":
+                final = self.config.silence_timeout_message
+        if final:
+            try:
+                async with asyncio.timeout(self.config.fallback_timeout_s):
+                    await self._speak(_iterate(split_sentences(final)), None, 0.0)
+            except (ProviderError, TimeoutError) as exc:
+                log.warning("final message not spoken: %s", type(exc).__name__)
+                for speech in self._speeches:
+                    await speech.flush()
+                self._speeches.clear()
+        self.end_reason = event.reason
+        self._ended.set()
+
+    # ── helpers ──────────────────────────────────────────────────────────────────────────
+    def _context(self) -> list[ChatMessage]:
+        system = self.config.system_prompt
+        if self.config.context:
+            system = f"{system}\n\nContext for this call:\n{self.config.context}"
+        return [ChatMessage("system", system), *self._history]
+
+    def _record(
+        self,
+        role: Role,
+        text: str,
+        started_at: float,
+        *,
+        ended_at: float | None = None,
+        interrupted: bool = False,
+    ) -> None:
+        end = self._wall() if ended_at is None else ended_at
+        self.transcript.append(TranscriptEntry(role, text, started_at, end, interrupted))
+        self._history.append(ChatMessage(role, text))
+
+    def _audio_time(self, audio_ms: int) -> float:
+        base = self._audio_t0 if self._audio_t0 is not None else self._wall()
+        return base + audio_ms / 1000
+
+
+@dataclass(slots=True, frozen=True)
+class _Turn(Frame):
+    utterance: UserUtterance
+    decided: float  # perf_counter at the endpointing decision
+
+
+@dataclass(slots=True, frozen=True)
+class _UserAudio:
+    pcm: bytes
+    ended_at_ms: int
+
+
+async def _iterate(items: list[str]) -> AsyncIterator[str]:
+    for item in items:
+        yield item
+
+
+def _ms_since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000

@@ -1,0 +1,83 @@
+"""Assistant-side seam: the output sink the media session implements, and what was heard.
+
+The engine queues synthesized audio with `OutputSink.play` and gets a `PlaybackHandle` per
+chunk. On barge-in it flushes the handles and asks each how much was actually sent, so the
+stored assistant message holds only what the caller could have heard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from voicedock.pipeline.text import first_words
+
+
+class PlaybackHandle(Protocol):
+    @property
+    def duration_ms(self) -> float: ...
+
+    async def started(self) -> None:
+        """Return once the first frame of this audio was sent to the caller."""
+        ...
+
+    async def played(self) -> None:
+        """Return once all of it was sent (or it was flushed)."""
+        ...
+
+    async def flush(self) -> float:
+        """Stop sending this audio now (idempotent); return the milliseconds already sent."""
+        ...
+
+
+class OutputSink(Protocol):
+    async def play(self, pcm: bytes, sample_rate: int) -> PlaybackHandle:
+        """Queue 16-bit mono PCM behind earlier audio; may wait for back-pressure."""
+        ...
+
+
+@dataclass(slots=True)
+class SpokenSentence:
+    text: str
+    handles: list[PlaybackHandle] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Speech:
+    """One assistant message being spoken: its sentences and their audio handles."""
+
+    started_at: float | None = None  # wall time of the first queued audio
+    sentences: list[SpokenSentence] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.sentences)
+
+    @property
+    def audible(self) -> bool:
+        return self.started_at is not None
+
+    async def wait_played(self) -> None:
+        for sentence in self.sentences:
+            for handle in sentence.handles:
+                await handle.played()
+
+    async def flush(self) -> str:
+        """Stop all audio; return the text the caller heard (cut by played time)."""
+        heard: list[str] = []
+        complete = True
+        for sentence in self.sentences:
+            played = total = 0.0
+            for handle in sentence.handles:
+                played += await handle.flush()
+                total += handle.duration_ms
+            if not complete:
+                continue
+            if total <= 0.0 or played >= total - 1.0:
+                heard.append(sentence.text)
+                continue
+            complete = False
+            partial = first_words(sentence.text, played / total)
+            if partial:
+                heard.append(partial)
+        return " ".join(heard)

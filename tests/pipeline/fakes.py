@@ -1,0 +1,145 @@
+"""Fast, scriptable fakes for the provider seams and the output sink."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.providers.base import ProviderError
+
+
+class FakeStt:
+    def __init__(self, texts: Sequence[str] = (), *, delay: float = 0.0) -> None:
+        self.texts = list(texts)
+        self.delay = delay
+        self.calls: list[int] = []  # bytes of audio per call
+        self.error: ProviderError | None = None
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        self.calls.append(len(pcm))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        return self.texts.pop(0) if self.texts else ""
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FakeLlm:
+    """Replies with scripted chunk lists (one per call), or echoes the last message."""
+
+    def __init__(
+        self,
+        replies: Sequence[str | Sequence[str]] = (),
+        *,
+        error: ProviderError | None = None,
+        first_token_delay: float = 0.0,
+    ) -> None:
+        self.replies = list(replies)
+        self.error = error
+        self.first_token_delay = first_token_delay
+        self.calls: list[list[ChatMessage]] = []
+
+    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        self.calls.append(list(messages))
+        if self.first_token_delay:
+            await asyncio.sleep(self.first_token_delay)
+        if self.error is not None:
+            raise self.error
+        reply = self.replies.pop(0) if self.replies else f"You said {messages[-1].content}."
+        for chunk in [reply] if isinstance(reply, str) else reply:
+            yield chunk
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FakeTts:
+    """Each sentence becomes `ms_per_char` ms of a constant tone-ish PCM per character."""
+
+    def __init__(self, sample_rate: int = 8000, *, ms_per_char: int = 10) -> None:
+        self._rate = sample_rate
+        self.ms_per_char = ms_per_char
+        self.texts: list[str] = []
+        self.error: ProviderError | None = None
+
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        self.texts.append(text)
+        if self.error is not None:
+            raise self.error
+        samples = self._rate * self.ms_per_char * len(text) // 1000
+        yield b"\x10\x00" * samples
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FakeHandle:
+    def __init__(self, duration_ms: float) -> None:
+        self._duration = duration_ms
+        self.played_ms = 0.0
+        self.flushed = False
+        self._started = asyncio.Event()
+        self._started.set()  # queued audio reaches the wire at once in this fake
+        self._done = asyncio.Event()
+
+    @property
+    def duration_ms(self) -> float:
+        return self._duration
+
+    def advance(self, ms: float) -> float:
+        """Play up to `ms`; returns the unused remainder."""
+        if self._done.is_set():
+            return ms
+        used = min(ms, self._duration - self.played_ms)
+        self.played_ms += used
+        if self.played_ms >= self._duration:
+            self._done.set()
+        return ms - used
+
+    async def started(self) -> None:
+        await self._started.wait()
+
+    async def played(self) -> None:
+        await self._done.wait()
+
+    async def flush(self) -> float:
+        self.flushed = True
+        self._done.set()
+        return self.played_ms
+
+
+class FakeSink:
+    """Records queued audio. Playback advances only when the test says so (or instantly)."""
+
+    def __init__(self, *, instant: bool = False) -> None:
+        self.instant = instant
+        self.handles: list[FakeHandle] = []
+        self.rates: list[int] = []
+        self.audio_bytes = 0
+
+    async def play(self, pcm: bytes, sample_rate: int) -> FakeHandle:
+        handle = FakeHandle(len(pcm) / 2 * 1000 / sample_rate)
+        self.handles.append(handle)
+        self.rates.append(sample_rate)
+        self.audio_bytes += len(pcm)
+        if self.instant:
+            handle.advance(handle.duration_ms)
+        return handle
+
+    def advance(self, ms: float) -> None:
+        """Play `ms` of queued audio in order."""
+        for handle in self.handles:
+            ms = handle.advance(ms)
+            if ms <= 0:
+                break
+
+    def play_all(self) -> None:
+        self.advance(float("inf"))

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voicedock.pipeline.audio import float_to_pcm16, pcm16_to_float, resample_pcm16, rms_dbfs
+from voicedock.pipeline.text import SentenceBuffer, first_words, split_sentences
+
+pytestmark = pytest.mark.unit
+
+
+def test_sentence_buffer_emits_complete_sentences_only() -> None:
+    buf = SentenceBuffer()
+    assert buf.push("Hello there") == []
+    assert buf.push(". How are") == ["Hello there."]
+    assert buf.push(" you? I am") == ["How are you?"]
+    assert buf.flush() == ["I am"]
+    assert buf.flush() == []
+
+
+def test_long_sentences_split_at_commas() -> None:
+    text = ", ".join(["alpha beta gamma delta epsilon"] * 8) + "."
+    parts = split_sentences(text)
+    assert len(parts) > 1
+    assert all(len(p) <= 120 for p in parts)
+    assert " ".join(parts).replace(",", "") == text.replace(",", "")
+
+
+def test_first_words() -> None:
+    assert first_words("one two three four", 0.5) == "one two"
+    assert first_words("one two three four", 0.0) == ""
+    assert first_words("one two", 1.0) == "one two"
+
+
+def tone(freq: float, rate: int, seconds: float = 0.5) -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    return float_to_pcm16(0.5 * np.sin(2 * np.pi * freq * t))
+
+
+def peak_hz(pcm: bytes, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm16_to_float(pcm)))
+    return float(np.fft.rfftfreq(len(pcm) // 2, 1 / rate)[int(np.argmax(spectrum))])
+
+
+def test_resample_keeps_in_band_tone_and_removes_out_of_band() -> None:
+    src = tone(1000, 22050)
+    out = resample_pcm16(src, 22050, 8000)
+    assert len(out) // 2 == int(22050 * 0.5) * 8000 // 22050
+    assert abs(peak_hz(out, 8000) - 1000) < 5
+    assert rms_dbfs(out) > -10
+    # 6 kHz cannot exist at 8 kHz: it must be filtered, not aliased to 2 kHz
+    assert rms_dbfs(resample_pcm16(tone(6000, 22050), 22050, 8000)) < -30
+
+
+def test_resample_up_and_identity() -> None:
+    src = tone(440, 8000)
+    assert resample_pcm16(src, 8000, 8000) is src
+    assert abs(peak_hz(resample_pcm16(src, 8000, 16000), 16000) - 440) < 5
+    assert rms_dbfs(b"\x00\x00" * 10) == float("-inf")
