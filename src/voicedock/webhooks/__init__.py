@@ -8,3 +8,33 @@ Modules:
     outbox   — the ``Outbox`` protocol the store implements, plus an in-memory one
     worker   — ``DeliveryWorker``: claims due deliveries and POSTs them
 """
+
+from voicedock.webhooks.errors import UnsafeUrl, VerificationError, WebhookError
+from voicedock.webhooks.events import EventType, encode_payload
+from voicedock.webhooks.outbox import Delivery, InMemoryOutbox, Outbox, OutboxWriter, enqueue_event
+from voicedock.webhooks.retry import RetryPolicy
+from voicedock.webhooks.signing import generate_secret, sign, verify
+from voicedock.webhooks.ssrf import BlockedTarget, UrlPolicy, check_url
+from voicedock.webhooks.worker import DeliveryWorker, WorkerSettings
+
+__all__ = [
+    "BlockedTarget",
+    "Delivery",
+    "DeliveryWorker",
+    "EventType",
+    "InMemoryOutbox",
+    "Outbox",
+    "OutboxWriter",
+    "RetryPolicy",
+    "UnsafeUrl",
+    "UrlPolicy",
+    "VerificationError",
+    "WebhookError",
+    "WorkerSettings",
+    "check_url",
+    "encode_payload",
+    "enqueue_event",
+    "generate_secret",
+    "sign",
+    "verify",
+]

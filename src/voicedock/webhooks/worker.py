@@ -120,11 +120,15 @@ class DeliveryWorker:
         retried later, by this process after a restart or by another node). Idempotent."""
         self._closed = True
         task, self._task = self._task, None
-        if task is None or task.done():
+        if task is None:
             return
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # closing always completes; a crash is reported, not re-raised
+            logger.exception("webhook worker had stopped with an error")
 
     async def run(self) -> None:
         """Deliver until cancelled."""
