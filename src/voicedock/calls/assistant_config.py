@@ -1,0 +1,107 @@
+"""Assistant configurations: strict shape, hybrid-mode deep merge, provider rules.
+
+A configuration is the JSON object saved with an assistant (``Assistant.config``) or sent as a
+transient ``assistant``. Provider rules from the API documentation:
+
+* ``xai_realtime`` is speech-to-speech: ``stt_config``/``tts_config`` must be omitted;
+* ``openai`` and ``mistral`` need both ``stt_config`` and ``tts_config``;
+* any other provider (``offline``, the default) gets the missing parts from the settings.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from voicedock.calls import fields
+from voicedock.calls.models import JsonObject
+from voicedock.config import SpeechSettings
+from voicedock.errors import BadRequest
+
+PROVIDERS = ("offline", "openai", "mistral", "xai_realtime")
+SPEECH_TO_SPEECH = frozenset({"xai_realtime"})
+NEEDS_STT_AND_TTS = frozenset({"openai", "mistral"})
+MESSAGE_ROLES = ("system", "user", "assistant")
+
+# Saved with the configuration itself; name/business_name/active are columns of Assistant.
+CONFIG_FIELDS = (
+    "provider",
+    "first_message",
+    "system_prompt",
+    "llm_config",
+    "stt_config",
+    "tts_config",
+    "facts",
+)
+PROFILE_FIELDS = ("name", "business_name")
+
+
+def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> JsonObject:
+    """Validate the shape of a (partial) configuration; return a copy without nulls."""
+    allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
+    fields.reject_unknown(obj, allowed, name)
+    out: JsonObject = {}
+    for key in ("first_message", "system_prompt", *PROFILE_FIELDS):
+        if key in obj:  # reject_unknown already refused profile fields when not allowed
+            value = fields.text(obj, key, max_len=200 if key in PROFILE_FIELDS else 20_000)
+            if value is not None:
+                out[key] = value
+    if obj.get("provider") is not None:
+        out["provider"] = fields.choice(obj, "provider", PROVIDERS, "offline")
+    for key in ("stt_config", "tts_config"):
+        sub = fields.sub_object(obj, key)
+        if sub is not None:
+            out[key] = copy.deepcopy(sub)
+    llm = fields.sub_object(obj, "llm_config")
+    if llm is not None:
+        if "messages" in llm and llm["messages"] is not None:
+            _check_messages(llm["messages"])
+        out["llm_config"] = copy.deepcopy(llm)
+    facts = fields.sub_object(obj, "facts")
+    if facts is not None:
+        if not all(isinstance(v, str) for v in facts.values()):
+            raise BadRequest("facts must map names to strings")
+        out["facts"] = dict(facts)
+    return out
+
+
+def _check_messages(messages: object) -> None:
+    if not isinstance(messages, list):
+        raise BadRequest("llm_config.messages must be a list")
+    for i, message in enumerate(messages):
+        item = fields.require_object(message, f"llm_config.messages[{i}]")
+        fields.reject_unknown(item, ("role", "content"), f"llm_config.messages[{i}]")
+        if item.get("role") not in MESSAGE_ROLES:
+            raise BadRequest(f"llm_config.messages[{i}].role must be one of {MESSAGE_ROLES}")
+        fields.text(item, "content", required=True, max_len=20_000)
+
+
+def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
+    """Objects merge key by key; anything else (lists included) replaces the base value."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
+    """Apply the provider rules; fill what the default (offline) provider leaves out."""
+    provider = config.get("provider", "offline")
+    resolved = dict(config, provider=provider)
+    has_stt, has_tts = "stt_config" in config, "tts_config" in config
+    if provider in SPEECH_TO_SPEECH and (has_stt or has_tts):
+        raise BadRequest(
+            f"provider {provider} handles speech itself: omit stt_config and tts_config"
+        )
+    if provider in NEEDS_STT_AND_TTS and not (has_stt and has_tts):
+        raise BadRequest(f"provider {provider} requires both stt_config and tts_config")
+    if provider not in SPEECH_TO_SPEECH and provider not in NEEDS_STT_AND_TTS:
+        defaults = {"stt_config": speech.stt, "tts_config": speech.tts, "llm_config": speech.llm}
+        for key, engine in defaults.items():
+            part = dict(resolved.get(key) or {})
+            part.setdefault("provider", engine)
+            resolved[key] = part
+    return resolved

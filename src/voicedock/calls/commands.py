@@ -1,0 +1,144 @@
+"""Carrying out control commands on an in-progress call.
+
+Each command is first stored as a call event (so the timeline shows what was asked, even when
+no conversation is attached to say it), then handed to the live conversation if this node runs
+one, else to the PBX (``end-call``, ``transfer``) or nowhere (``say``, ``inject-context``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from voicedock.calls.control import (
+    ControlCommand,
+    EndCall,
+    InjectContext,
+    LiveCalls,
+    Say,
+    Transfer,
+)
+from voicedock.calls.errors import CallNotActive, PbxCommandFailed
+from voicedock.calls.models import Call, CallEvent, CallStatus, JsonObject
+from voicedock.calls.policy import check_destination, is_internal_target
+from voicedock.config import PolicySettings
+from voicedock.errors import BadRequest, NotFound, PbxError
+from voicedock.pbx.base import Pbx, TransferTarget
+from voicedock.store.base import Store
+from voicedock.validation import is_e164
+
+log = logging.getLogger("voicedock.calls")
+
+API_END_CALL = "api-end-call"
+
+
+class CommandRunner:
+    def __init__(
+        self,
+        store: Store,
+        pbx: Pbx,
+        policy: PolicySettings,
+        live_calls: LiveCalls,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._pbx = pbx
+        self._policy = policy
+        self._live = live_calls
+        self._now = clock
+
+    async def run(self, org_id: str, call_id: str, command: ControlCommand) -> None:
+        call = await self._store.get_call(org_id, call_id)
+        if call is None:
+            raise NotFound("no call with this id", error="Call not found")
+        target = (
+            await self._transfer_target(call, command) if isinstance(command, Transfer) else None
+        )
+        await self._record(call_id, command, target)
+        live = self._live.get(call_id)
+        try:
+            match command:
+                case InjectContext(content, trigger_response):
+                    if live is not None:
+                        await live.inject_context(content, trigger_response)
+                case Say(content):
+                    if live is not None:
+                        await live.say(content)
+                case EndCall(message):
+                    if live is not None:
+                        await live.end_call(message)
+                    else:
+                        await self._pbx.hangup(call_id, "normal")
+                case Transfer(announcement=announcement, summary=summary):
+                    assert target is not None
+                    if live is not None:
+                        await live.transfer(target, announcement, summary)
+                    else:
+                        await self._pbx.transfer(call_id, target)
+        except PbxError as exc:
+            log.warning("call %s: control command failed: %s", call_id, type(exc).__name__)
+            await self._add_event(call_id, {"type": _type_of(command), "result": "failed"})
+            raise PbxCommandFailed("the PBX could not carry out the command") from exc
+
+    async def _transfer_target(self, call: Call, command: Transfer) -> TransferTarget:
+        destination = command.destination
+        if is_internal_target(destination, self._policy):
+            return TransferTarget(destination=destination, internal=True, mode=command.mode)
+        if not is_e164(destination):
+            raise BadRequest(
+                "destination must be an E.164 number or a configured internal target",
+                error="Invalid destination format",
+            )
+        check_destination(destination, self._policy)
+        endpoint = None
+        if call.number_id is not None:
+            number = await self._store.get_phone_number(call.organization_id, call.number_id)
+            trunk = await self._store.get_trunk(number.trunk) if number is not None else None
+            endpoint = trunk.pbx_endpoint if trunk is not None else None
+        return TransferTarget(destination=destination, trunk_endpoint=endpoint, mode=command.mode)
+
+    async def _record(
+        self, call_id: str, command: ControlCommand, target: TransferTarget | None
+    ) -> None:
+        """Store the command in the same transaction that re-checks the call is active."""
+        now = self._now()
+        async with self._store.transaction() as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None or call.status is not CallStatus.IN_PROGRESS:
+                status = call.status.value if call is not None else "gone"
+                raise CallNotActive(
+                    f"the call is {status}; commands need a call in progress",
+                )
+            changed = call
+            if isinstance(command, EndCall):
+                changed = dataclasses.replace(call, end_reason=API_END_CALL, updated_at=now)
+            elif target is not None:
+                changed = dataclasses.replace(
+                    call, transferred_to=target.destination, updated_at=now
+                )
+            if changed is not call:
+                await tx.update_call(changed)
+            data = _event_data(command)
+            data["delivered_to"] = "conversation" if self._live.get(call_id) else "pbx"
+            await tx.add_event(CallEvent(call_id, "control", data, now))
+
+    async def _add_event(self, call_id: str, data: JsonObject) -> None:
+        async with self._store.transaction() as tx:
+            await tx.add_event(CallEvent(call_id, "control", data, self._now()))
+
+
+def _type_of(command: ControlCommand) -> str:
+    return {
+        InjectContext: "inject-context",
+        Say: "say",
+        EndCall: "end-call",
+        Transfer: "transfer",
+    }[type(command)]
+
+
+def _event_data(command: ControlCommand) -> JsonObject:
+    data: JsonObject = {"type": _type_of(command)}
+    data.update({k: v for k, v in dataclasses.asdict(command).items() if v is not None})
+    return data

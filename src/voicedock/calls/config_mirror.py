@@ -1,0 +1,105 @@
+"""Mirror the configuration's trunks, organizations, assistants and numbers into the store.
+
+Runs at every start-up and is idempotent: configured objects get stable ids (uuid5 of their
+organization and name/number), so restarting updates them in place and API-created objects are
+left alone. Trunks are only ever defined here; the API reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from voicedock.calls.models import Assistant, Organization, PhoneNumber, Trunk, utcnow
+from voicedock.config import AssistantSettings, Settings
+from voicedock.store.base import Store
+
+_NAMESPACE = uuid.UUID("5b0d3f5e-8d8a-4f0e-9d7c-6f6b2e0c7a11")
+
+
+def stable_id(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
+
+
+async def ensure_organization(store: Store, name: str) -> Organization:
+    """The organization called ``name``, created if needed (own transaction)."""
+    existing = await store.get_organization_by_name(name)
+    if existing is not None:
+        return existing
+    org = Organization(id=stable_id("organization", name), name=name)
+    async with store.transaction() as tx:
+        await tx.insert_organization(org)
+    return org
+
+
+async def mirror_config(store: Store, settings: Settings) -> None:
+    # Reads happen before the write transaction: a store may serialize writers on one
+    # connection, and a read from inside the transaction must not wait for it.
+    now = utcnow()
+    org_names = {a.organization for a in settings.assistants}
+    org_names |= {n.organization for n in settings.numbers}
+    orgs = {name: await ensure_organization(store, name) for name in sorted(org_names)}
+    assistant_ids = {
+        (a.organization, a.name): stable_id("assistant", orgs[a.organization].id, a.name)
+        for a in settings.assistants
+    }
+    saved_assistants = {aid: await store.get_assistant(None, aid) for aid in assistant_ids.values()}
+    saved_numbers = {
+        n.number: await store.find_phone_number_by_e164(n.number) for n in settings.numbers
+    }
+    async with store.transaction() as tx:
+        for t in settings.trunks:
+            await tx.upsert_trunk(
+                Trunk(t.name, t.endpoint or t.name, codec=t.codec, description=t.description)
+            )
+        for a in settings.assistants:
+            org = orgs[a.organization]
+            assistant = Assistant(
+                id=assistant_ids[(a.organization, a.name)],
+                organization_id=org.id,
+                name=a.name,
+                config=_assistant_config(a),
+                business_name=a.business_name,
+            )
+            saved = saved_assistants[assistant.id]
+            if saved is None:
+                await tx.insert_assistant(assistant)
+            else:
+                await tx.update_assistant(
+                    dataclasses.replace(assistant, created_at=saved.created_at, updated_at=now)
+                )
+        for n in settings.numbers:
+            org = orgs[n.organization]
+            number = PhoneNumber(
+                id=stable_id("number", n.number),
+                organization_id=org.id,
+                number=n.number,
+                trunk=n.trunk,
+                max_concurrent_calls=n.max_concurrent_calls,
+                assistant_id=assistant_ids.get((n.organization, n.assistant)),
+                label=n.label,
+            )
+            saved_number = saved_numbers[n.number]
+            if saved_number is None:
+                await tx.insert_phone_number(number)
+            else:
+                await tx.update_phone_number(
+                    dataclasses.replace(
+                        number,
+                        id=saved_number.id,
+                        last_used_at=saved_number.last_used_at,
+                        created_at=saved_number.created_at,
+                        updated_at=now,
+                    )
+                )
+
+
+def _assistant_config(a: AssistantSettings) -> dict[str, object]:
+    config: dict[str, object] = {"provider": a.provider}
+    for key in ("first_message", "system_prompt"):
+        if getattr(a, key):
+            config[key] = getattr(a, key)
+    for key in ("facts", "stt_config", "tts_config", "llm_config"):
+        if getattr(a, key):
+            config[key] = dict(getattr(a, key))
+    return config

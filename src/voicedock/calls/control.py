@@ -1,0 +1,120 @@
+"""``POST /calls/{id}/control`` commands: strict parsing, and the live-conversation seam.
+
+The audio pipeline implements ``LiveCall`` and registers it with the engine for each call it
+runs. Without a registered conversation (no pipeline attached yet, or the call runs on
+another node) ``say`` and ``inject-context`` are still accepted: they are stored as call
+events, which is all that can be done with them, and the API says "Command sent". ``end-call``
+and ``transfer`` go to the PBX directly in that case, so they always take effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from voicedock.calls import fields
+from voicedock.errors import BadRequest
+from voicedock.pbx.base import TransferTarget
+
+TRANSFER_MODES = ("blind", "warm")
+
+
+@dataclass(frozen=True, slots=True)
+class InjectContext:
+    content: str
+    trigger_response: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    message: str | None = None  # spoken before hanging up when a conversation is attached
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    destination: str  # E.164 or a configured internal target; checked by the engine
+    announcement: str | None = None
+    mode: str = "blind"
+    summary: str | None = None
+
+
+ControlCommand = InjectContext | Say | EndCall | Transfer
+COMMAND_TYPES = ("inject-context", "say", "end-call", "transfer")
+
+
+def parse_control(body: object) -> ControlCommand:
+    obj = fields.require_object(body)
+    kind = obj.get("type")
+    if kind is None:
+        raise BadRequest(f"type is required: one of {', '.join(COMMAND_TYPES)}")
+    if kind == "inject-context":
+        fields.reject_unknown(obj, ("type", "content", "trigger_response"))
+        return InjectContext(
+            content=_required_text(obj, "content"),
+            trigger_response=fields.boolean(obj, "trigger_response", False),
+        )
+    if kind == "say":
+        fields.reject_unknown(obj, ("type", "content"))
+        return Say(content=_required_text(obj, "content"))
+    if kind == "end-call":
+        fields.reject_unknown(obj, ("type", "message", "content"))
+        if obj.get("message") is not None and obj.get("content") is not None:
+            raise BadRequest("send the final message as message or content, not both")
+        message = fields.text(obj, "message") or fields.text(obj, "content")
+        return EndCall(message=message)
+    if kind == "transfer":
+        fields.reject_unknown(obj, ("type", "destination", "announcement", "mode", "summary"))
+        destination = fields.text(obj, "destination", required=True, max_len=80, multiline=False)
+        assert destination is not None
+        return Transfer(
+            destination=destination,
+            announcement=fields.text(obj, "announcement", max_len=2_000),
+            mode=fields.choice(obj, "mode", TRANSFER_MODES, "blind"),
+            summary=fields.text(obj, "summary"),
+        )
+    raise BadRequest(f"unknown command type; use one of {', '.join(COMMAND_TYPES)}")
+
+
+def _required_text(obj: dict[str, Any], key: str) -> str:
+    value = fields.text(obj, key, required=True)
+    assert value is not None
+    return value
+
+
+class LiveCall(Protocol):
+    """A running conversation on a call, implemented by the audio pipeline."""
+
+    async def say(self, content: str) -> None: ...
+
+    async def inject_context(self, content: str, trigger_response: bool) -> None: ...
+
+    async def end_call(self, message: str | None) -> None:
+        """Speak ``message`` (if any), then hang up through the PBX."""
+        ...
+
+    async def transfer(
+        self, target: TransferTarget, announcement: str | None, summary: str | None
+    ) -> None:
+        """Speak ``announcement`` (if any), then hand the caller to ``target`` via the PBX."""
+        ...
+
+
+class LiveCalls:
+    """The conversations running on this node, by call id."""
+
+    def __init__(self) -> None:
+        self._by_call: dict[str, LiveCall] = {}
+
+    def attach(self, call_id: str, live: LiveCall) -> None:
+        self._by_call[call_id] = live
+
+    def detach(self, call_id: str) -> None:
+        self._by_call.pop(call_id, None)
+
+    def get(self, call_id: str) -> LiveCall | None:
+        return self._by_call.get(call_id)

@@ -1,0 +1,315 @@
+"""The call engine: places outbound calls, takes inbound ones, and follows the PBX's events.
+
+Every change to a call is one store transaction holding the call row and its ``status`` event
+(plus the idempotency record for a new outbound call), so the stored timeline is exactly the
+sequence of transitions. The PBX is only asked to act after the call is committed, and an
+originate is never retried: a failure marks the call failed and is reported to the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NoReturn
+
+from voicedock.calls.commands import CommandRunner
+from voicedock.calls.control import ControlCommand, LiveCall, LiveCalls
+from voicedock.calls.errors import CallNotPlaced
+from voicedock.calls.ids import new_inbound_call_id, new_outbound_call_id, room_name_for
+from voicedock.calls.models import (
+    Call,
+    CallEvent,
+    CallStatus,
+    Direction,
+    IdempotencyRecord,
+    JsonObject,
+    utcnow,
+)
+from voicedock.calls.outbound import check_number_choice, resolve_assistant
+from voicedock.calls.outbound_request import OutboundRequest
+from voicedock.calls.policy import check_destination
+from voicedock.calls.transitions import apply_pbx_event, end, fail, status_event_data
+from voicedock.config import Settings
+from voicedock.errors import BadRequest, PbxUnavailable, RateLimited, Unprocessable
+from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind
+from voicedock.pbx.causes import CallError
+from voicedock.store.base import Store, Transaction
+from voicedock.validation import is_e164, mask_number
+
+log = logging.getLogger("voicedock.calls")
+
+PBX_UNAVAILABLE = "pbx-unavailable"
+ENDED_WHILE_DISCONNECTED = "ended-while-disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    key: str
+    request_hash: str  # of the canonical request body: same key + other body → 422
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundResult:
+    status: int
+    body: JsonObject
+    replayed: bool = False
+    deprecated: tuple[str, ...] = field(default=())
+
+
+class CallEngine:
+    def __init__(
+        self,
+        store: Store,
+        pbx: Pbx,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._pbx = pbx
+        self._settings = settings
+        self._now = clock
+        self.live_calls = LiveCalls()
+        self._commands = CommandRunner(store, pbx, settings.policy, self.live_calls, clock)
+        self._key_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    # -- outbound -------------------------------------------------------------------------
+
+    async def place_outbound(
+        self, org_id: str, request: OutboundRequest, idempotency: IdempotencyKey | None = None
+    ) -> OutboundResult:
+        """Validate, record and originate one call. Raises ``ApiError`` subclasses."""
+        if idempotency is None:
+            return await self._place(org_id, request, None)
+        lock = self._key_locks.setdefault((org_id, idempotency.key), asyncio.Lock())
+        async with lock:  # concurrent requests with one key on this node: one call
+            async with self._store.transaction() as tx:
+                replay = await _replay(tx, org_id, idempotency)
+            if replay is not None:
+                return replay
+            return await self._place(org_id, request, idempotency)
+
+    async def _place(
+        self, org_id: str, request: OutboundRequest, idempotency: IdempotencyKey | None
+    ) -> OutboundResult:
+        check_destination(request.destination, self._settings.policy)
+        assistant = await resolve_assistant(self._store, org_id, request, self._settings.speech)
+        await check_number_choice(self._store, org_id, request.number_id)
+        now = self._now()
+        call_id = new_outbound_call_id()
+        body: JsonObject = {
+            "success": True,
+            "call_id": call_id,
+            "status": "dialing",
+            "room_name": room_name_for(call_id),
+        }
+        async with self._store.transaction() as tx:
+            if idempotency is not None:  # another node may have won the race
+                replay = await _replay(tx, org_id, idempotency)
+                if replay is not None:
+                    return replay
+            number = await tx.reserve_phone_number(org_id, request.number_id, now)
+            if number is None:
+                raise RateLimited(
+                    "every phone number you can call from is at its concurrent-call limit; "
+                    "retry when a call has ended",
+                    error="All phone numbers busy",
+                )
+            call = Call(
+                id=call_id,
+                organization_id=org_id,
+                direction=Direction.OUTBOUND,
+                status=CallStatus.CONNECTING,
+                caller_phone=request.destination,
+                assistant_phone=number.number,
+                number_id=number.id,
+                assistant_id=assistant.assistant_id,
+                agent_name=assistant.name,
+                business_name=assistant.business_name,
+                assistant_config=assistant.config,
+                first_message=assistant.config.get("first_message"),
+                context=request.context,
+                created_at=now,
+                updated_at=now,
+            )
+            await tx.insert_call(call)
+            await tx.add_event(CallEvent(call_id, "status", {"to": "connecting"}, now))
+            if idempotency is not None:
+                await tx.put_idempotency(_record(org_id, idempotency, 200, body, now))
+        trunk = await self._store.get_trunk(number.trunk)
+        log.info("call %s: originating to %s", call_id, mask_number(request.destination))
+        if trunk is None:
+            missing = PbxUnavailable(f"trunk {number.trunk!r} is not configured")
+            await self._record_not_placed(org_id, call_id, missing, idempotency)
+        try:
+            await self._pbx.originate(
+                OriginateRequest(
+                    call_id=call_id,
+                    destination=request.destination,
+                    caller_id=number.number,
+                    trunk_endpoint=trunk.pbx_endpoint,
+                    media_format=trunk.codec,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure means the call was not placed
+            await self._record_not_placed(org_id, call_id, exc, idempotency)
+        return OutboundResult(200, body, deprecated=request.deprecated)
+
+    async def _record_not_placed(
+        self, org_id: str, call_id: str, exc: Exception, idempotency: IdempotencyKey | None
+    ) -> NoReturn:
+        error = PBX_UNAVAILABLE if isinstance(exc, PbxUnavailable) else CallError.PBX_ERROR
+        log.warning("call %s: originate failed: %s", call_id, type(exc).__name__)
+        problem = CallNotPlaced(
+            "the PBX could not place the call; it is recorded as failed", call_id=call_id
+        )
+        now = self._now()
+        async with self._store.transaction() as tx:
+            await self._transition(tx, call_id, lambda call: fail(call, error, now), now)
+            if idempotency is not None:
+                await tx.put_idempotency(
+                    _record(org_id, idempotency, problem.status, dict(problem.body()), now)
+                )
+        raise problem from exc
+
+    # -- PBX events -----------------------------------------------------------------------
+
+    async def handle_pbx_event(self, event: PbxEvent) -> None:
+        """The ``PbxEventSink``: never raises into the adapter's reader loop."""
+        try:
+            await self._handle_pbx_event(event)
+        except Exception:
+            log.exception("call %s: could not apply PBX event %s", event.call_id, event.kind)
+
+    async def _handle_pbx_event(self, event: PbxEvent) -> None:
+        now = self._now()
+        if event.kind is PbxEventKind.PBX_RESTARTED and not event.call_id:
+            for call in await self._store.list_active_calls():
+                await self._handle_pbx_event(PbxEvent(call.id, PbxEventKind.PBX_RESTARTED))
+            return
+        async with self._store.transaction() as tx:
+            if event.kind is PbxEventKind.TRANSFER_FAILED:
+                await tx.add_event(CallEvent(event.call_id, "transfer", {"result": "failed"}, now))
+                return
+            await self._transition(
+                tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
+            )
+
+    async def _transition(
+        self,
+        tx: Transaction,
+        call_id: str,
+        move: Callable[[Call], Call | None],
+        now: datetime,
+    ) -> Call | None:
+        call = await tx.get_call_for_update(call_id)
+        if call is None:
+            return None
+        moved = move(call)
+        if moved is None:
+            return None  # duplicate or out of order: nothing to store, nothing to report
+        await tx.update_call(moved)
+        await tx.add_event(CallEvent(call_id, "status", status_event_data(call, moved), now))
+        if moved.status.terminal:
+            self.live_calls.detach(call_id)
+        log.info("call %s: %s -> %s", call_id, call.status, moved.status)
+        return moved
+
+    async def reconcile(self) -> int:
+        """Settle every non-terminal call the PBX no longer has; returns how many moved."""
+        live = await self._pbx.live_call_ids()
+        moved = 0
+        for call in await self._store.list_active_calls():
+            if call.id in live:
+                continue
+            now = self._now()
+            async with self._store.transaction() as tx:
+                result = await self._transition(
+                    tx, call.id, functools.partial(_settle, now=now), now
+                )
+            moved += result is not None
+        return moved
+
+    # -- inbound --------------------------------------------------------------------------
+
+    async def handle_inbound(self, inbound: InboundCall) -> str | None:
+        """Accept a call to one of our numbers: our call id, or ``None`` to reject it."""
+        number = await self._store.find_phone_number_by_e164(inbound.called)
+        if number is None or number.assistant_id is None:
+            return None
+        assistant = await self._store.get_assistant(number.organization_id, number.assistant_id)
+        if assistant is None or not assistant.active:
+            return None
+        request = OutboundRequest(destination=number.number, assistant_id=assistant.id)
+        try:
+            resolved = await resolve_assistant(
+                self._store, number.organization_id, request, self._settings.speech
+            )
+        except BadRequest:
+            return None
+        now = self._now()
+        caller = inbound.caller if is_e164(inbound.caller) else None
+        call = Call(
+            id=new_inbound_call_id(caller),
+            organization_id=number.organization_id,
+            direction=Direction.INBOUND,
+            status=CallStatus.CONNECTING,
+            caller_phone=caller,
+            assistant_phone=number.number,
+            number_id=number.id,
+            assistant_id=assistant.id,
+            agent_name=resolved.name,
+            business_name=resolved.business_name,
+            assistant_config=resolved.config,
+            first_message=resolved.config.get("first_message"),
+            pbx_call_ref=inbound.pbx_call_ref,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._store.transaction() as tx:
+            await tx.insert_call(call)
+            await tx.add_event(CallEvent(call.id, "status", {"to": "connecting"}, now))
+        return call.id
+
+    # -- control --------------------------------------------------------------------------
+
+    async def control(self, org_id: str, call_id: str, command: ControlCommand) -> None:
+        await self._commands.run(org_id, call_id, command)
+
+    def attach_live_call(self, call_id: str, live: LiveCall) -> None:
+        self.live_calls.attach(call_id, live)
+
+    def detach_live_call(self, call_id: str) -> None:
+        self.live_calls.detach(call_id)
+
+
+def _settle(call: Call, now: datetime) -> Call | None:
+    if call.status is CallStatus.IN_PROGRESS:
+        return end(call, call.end_reason or ENDED_WHILE_DISCONNECTED, now)
+    return fail(call, CallError.PBX_ERROR, now)
+
+
+async def _replay(
+    tx: Transaction, org_id: str, idempotency: IdempotencyKey
+) -> OutboundResult | None:
+    record = await tx.get_idempotency(org_id, idempotency.key)
+    if record is None:
+        return None
+    if record.request_hash != idempotency.request_hash:
+        raise Unprocessable(
+            "this Idempotency-Key was used with a different request body",
+            error="Idempotency key reused",
+        )
+    return OutboundResult(record.response_status, record.response_body, replayed=True)
+
+
+def _record(
+    org_id: str, idempotency: IdempotencyKey, status: int, body: JsonObject, now: datetime
+) -> IdempotencyRecord:
+    return IdempotencyRecord(org_id, idempotency.key, idempotency.request_hash, status, body, now)

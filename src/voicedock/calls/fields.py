@@ -1,0 +1,103 @@
+"""Strict readers for JSON request bodies: exact types, no unknown keys, no empty strings.
+
+Every failure is a ``BadRequest`` naming the field, so a client sees which value was wrong.
+``bool`` is never accepted where an integer is expected (Python's ``True == 1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from voicedock.errors import BadRequest
+from voicedock.validation import has_control_chars, is_token
+
+MAX_TEXT = 10_000
+
+
+def require_object(value: object, name: str = "body") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} must be a JSON object")
+    return value
+
+
+def reject_unknown(obj: dict[str, Any], allowed: Iterable[str], name: str = "body") -> None:
+    unknown = sorted(set(obj) - set(allowed))
+    if unknown:
+        raise BadRequest(f"{name}: unknown field(s): {', '.join(unknown)}")
+
+
+def text(
+    obj: dict[str, Any],
+    key: str,
+    *,
+    required: bool = False,
+    max_len: int = MAX_TEXT,
+    multiline: bool = True,
+) -> str | None:
+    """A non-empty string (``None`` when absent or null and not required)."""
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"{key} is required")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{key} must be a string")
+    if not value.strip():
+        raise BadRequest(f"{key} must not be empty")
+    if len(value) > max_len:
+        raise BadRequest(f"{key} must be at most {max_len} characters")
+    if "\x00" in value or (not multiline and has_control_chars(value)):
+        raise BadRequest(f"{key} must not contain control characters")
+    return value
+
+
+def identifier(obj: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    """An id: letters, digits, '_', '.', '-' (ASCII only), at most 80 characters."""
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"{key} is required")
+        return None
+    if not is_token(value):
+        raise BadRequest(f"{key} must be an identifier (ASCII letters, digits, '_', '.', '-')")
+    assert isinstance(value, str)
+    return value
+
+
+def boolean(obj: dict[str, Any], key: str, default: bool) -> bool:
+    value = obj.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise BadRequest(f"{key} must be true or false")
+    return value
+
+
+def integer(obj: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = obj.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{key} must be an integer")
+    if not low <= value <= high:
+        raise BadRequest(f"{key} must be between {low} and {high}")
+    return value
+
+
+def sub_object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    return require_object(value, key)
+
+
+def choice(obj: dict[str, Any], key: str, choices: Iterable[str], default: str) -> str:
+    allowed = tuple(choices)
+    value = obj.get(key)
+    if value is None:
+        return default
+    if value not in allowed:
+        raise BadRequest(f"{key} must be one of: {', '.join(allowed)}")
+    assert isinstance(value, str)
+    return value

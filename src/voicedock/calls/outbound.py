@@ -1,0 +1,64 @@
+"""Resolving what an outbound call will run: the assistant snapshot and the caller number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voicedock.calls.assistant_config import PROFILE_FIELDS, deep_merge, resolve_provider
+from voicedock.calls.models import JsonObject
+from voicedock.calls.outbound_request import OutboundRequest
+from voicedock.config import SpeechSettings
+from voicedock.errors import BadRequest, NotFound
+from voicedock.store.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedAssistant:
+    assistant_id: str | None  # None for a transient assistant
+    name: str | None
+    business_name: str | None
+    config: JsonObject  # the snapshot stored with the call
+
+
+async def resolve_assistant(
+    store: Store, org_id: str, request: OutboundRequest, speech: SpeechSettings
+) -> ResolvedAssistant:
+    """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors)."""
+    if request.assistant_id is not None:
+        saved = await store.get_assistant(org_id, request.assistant_id)
+        if saved is None:
+            raise NotFound("no assistant with this id", error="Assistant not found")
+        if not saved.active:
+            raise BadRequest("the assistant is inactive", error="Inactive assistant")
+        override = dict(request.assistant_override or {})
+        name = override.pop("name", saved.name)
+        business = override.pop("business_name", saved.business_name)
+        config = deep_merge(saved.config, override)
+        assistant_id: str | None = saved.id
+    else:
+        transient = dict(request.assistant or {})
+        name = transient.pop("name", None)
+        business = transient.pop("business_name", None)
+        config = transient
+        assistant_id = None
+    for key in PROFILE_FIELDS:
+        config.pop(key, None)
+    if request.first_message is not None:
+        config["first_message"] = request.first_message
+    return ResolvedAssistant(
+        assistant_id=assistant_id,
+        name=name or None,
+        business_name=business or None,
+        config=resolve_provider(config, speech),
+    )
+
+
+async def check_number_choice(store: Store, org_id: str, number_id: str | None) -> None:
+    """Tell "not yours"/"none configured" apart before reserving (which only says "none")."""
+    if number_id is not None:
+        if await store.get_phone_number(org_id, number_id) is None:
+            raise NotFound("no phone number with this id", error="Phone number not found")
+    elif not await store.list_phone_numbers(org_id):
+        raise BadRequest(
+            "the organization has no phone numbers to call from", error="No phone number"
+        )

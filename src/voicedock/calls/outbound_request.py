@@ -1,0 +1,84 @@
+"""``POST /calls/outbound`` request body: strict parsing into an ``OutboundRequest``.
+
+Three documented modes: reference (``assistant_id``), transient (``assistant``) and hybrid
+(``assistant_id`` + ``assistant_override``). The deprecated ``agent_id``/``agent``/
+``agent_config`` are accepted as aliases and reported in ``deprecated`` so the API can answer
+with a ``Deprecation`` header; sending an alias together with its replacement is a 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from voicedock.calls import fields
+from voicedock.calls.assistant_config import check_config
+from voicedock.calls.models import JsonObject
+from voicedock.errors import BadRequest
+from voicedock.validation import require_e164
+
+DEPRECATED_ALIASES = {
+    "agent_id": "assistant_id",
+    "agent": "assistant",
+    "agent_config": "assistant_override",
+}
+FIELDS = (
+    "destination",
+    "assistant_id",
+    "assistant",
+    "assistant_override",
+    "number_id",
+    "first_message",
+    "context",
+    *DEPRECATED_ALIASES,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRequest:
+    destination: str
+    assistant_id: str | None = None
+    assistant: JsonObject | None = None  # transient mode: a full configuration
+    assistant_override: JsonObject | None = None  # hybrid mode
+    number_id: str | None = None
+    first_message: str | None = None
+    context: str | None = None
+    deprecated: tuple[str, ...] = ()  # deprecated field names the client used
+
+
+def parse_outbound_request(body: object) -> OutboundRequest:
+    obj = dict(fields.require_object(body))
+    fields.reject_unknown(obj, FIELDS)
+    used_aliases: list[str] = []
+    for old, new in DEPRECATED_ALIASES.items():
+        if old in obj:
+            if new in obj:
+                raise BadRequest(f"{old} is a deprecated alias of {new}: send only {new}")
+            obj[new] = obj.pop(old)
+            used_aliases.append(old)
+    destination = require_e164(obj.get("destination"), "destination")
+    assistant_id = fields.identifier(obj, "assistant_id")
+    transient = fields.sub_object(obj, "assistant")
+    override = fields.sub_object(obj, "assistant_override")
+    if assistant_id is None and transient is None:
+        raise BadRequest("assistant_id or assistant is required")
+    if assistant_id is not None and transient is not None:
+        raise BadRequest(
+            "send either assistant_id (optionally with assistant_override) or assistant"
+        )
+    if override is not None and assistant_id is None:
+        raise BadRequest("assistant_override needs assistant_id (use assistant for a full config)")
+    return OutboundRequest(
+        destination=destination,
+        assistant_id=assistant_id,
+        assistant=None if transient is None else _checked(transient, "assistant"),
+        assistant_override=None if override is None else _checked(override, "assistant_override"),
+        number_id=fields.identifier(obj, "number_id"),
+        first_message=fields.text(obj, "first_message", max_len=2_000),
+        context=fields.text(obj, "context", max_len=20_000),
+        deprecated=tuple(used_aliases),
+    )
+
+
+def _checked(obj: dict[str, Any], name: str) -> JsonObject:
+    return check_config(obj, name, allow_profile=True)

@@ -1,0 +1,91 @@
+"""The call state machine as pure functions: (call, PBX event, now) → updated call or None.
+
+    connecting ──ANSWERED──▶ in-progress ──HANGUP / TRANSFERRED──▶ ended
+        │                        │
+        └──HANGUP (unanswered)───┴──PBX_RESTARTED──▶ failed
+
+Terminal states never move again, and an event that does not move the call (a duplicate
+ANSWERED, a HANGUP after the call ended, anything out of order) yields ``None``: the engine
+then writes nothing, so each transition is stored and reported exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from voicedock.calls.models import Call, CallStatus, JsonObject, can_transition
+from voicedock.pbx.base import PbxEvent, PbxEventKind
+from voicedock.pbx.causes import CallError, error_for_unanswered
+
+REMOTE_HANGUP = "remote-hangup"
+TRANSFERRED = "transferred"
+
+
+def apply_pbx_event(call: Call, event: PbxEvent, now: datetime) -> Call | None:
+    kind = event.kind
+    if kind is PbxEventKind.ANSWERED and call.status is CallStatus.CONNECTING:
+        return _move(call, CallStatus.IN_PROGRESS, now, started_at=now)
+    if kind is PbxEventKind.HANGUP:
+        if call.status is CallStatus.CONNECTING:
+            error = error_for_unanswered(event.cause, event.tech_cause)
+            return fail(call, error, now)
+        if call.status is CallStatus.IN_PROGRESS:
+            return end(call, call.end_reason or REMOTE_HANGUP, now)
+    if kind is PbxEventKind.TRANSFERRED and call.status is CallStatus.IN_PROGRESS:
+        ended = end(call, TRANSFERRED, now)
+        if ended is not None:
+            ended.transferred_at = now
+            ended.transferred_to = call.transferred_to or (event.detail or None)
+        return ended
+    if kind is PbxEventKind.PBX_RESTARTED:
+        return fail(call, CallError.PBX_RESTART, now)
+    return None
+
+
+def fail(call: Call, error: str, now: datetime) -> Call | None:
+    """Move a live call to ``failed``; ``None`` if it is already terminal."""
+    if not can_transition(call.status, CallStatus.FAILED):
+        return None
+    return _move(
+        call,
+        CallStatus.FAILED,
+        now,
+        error=str(error),
+        ended_at=now,
+        duration_seconds=_duration(call, now),
+    )
+
+
+def end(call: Call, reason: str, now: datetime) -> Call | None:
+    """Move an answered call to ``ended`` with ``reason``; ``None`` if not allowed."""
+    if call.status is not CallStatus.IN_PROGRESS:
+        return None
+    return _move(
+        call,
+        CallStatus.ENDED,
+        now,
+        end_reason=reason,
+        ended_at=now,
+        duration_seconds=_duration(call, now),
+    )
+
+
+def status_event_data(before: Call, after: Call) -> JsonObject:
+    """What the stored ``status`` call event says about one transition."""
+    data: JsonObject = {"from": before.status.value, "to": after.status.value}
+    if after.error:
+        data["error"] = after.error
+    if after.end_reason and after.status is CallStatus.ENDED:
+        data["end_reason"] = after.end_reason
+    return data
+
+
+def _duration(call: Call, now: datetime) -> int | None:
+    if call.started_at is None:
+        return None
+    return max(0, round((now - call.started_at).total_seconds()))
+
+
+def _move(call: Call, status: CallStatus, now: datetime, **changes: object) -> Call:
+    return dataclasses.replace(call, status=status, updated_at=now, **changes)  # type: ignore[arg-type]

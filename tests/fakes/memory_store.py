@@ -1,0 +1,235 @@
+"""An in-memory ``Store`` for fast engine and API tests (one asyncio lock = one writer).
+
+Transactions work on deep copies and commit by swapping them in, so a raised error inside
+``async with store.transaction()`` leaves nothing behind, as with a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from voicedock.calls.models import (
+    ApiKey,
+    Assistant,
+    Call,
+    CallEvent,
+    CallMessage,
+    IdempotencyRecord,
+    Organization,
+    PhoneNumber,
+    Trunk,
+)
+from voicedock.store.base import CallPage, CallQuery
+
+
+@dataclass
+class _Data:
+    orgs: dict[str, Organization] = field(default_factory=dict)
+    keys: dict[str, ApiKey] = field(default_factory=dict)
+    trunks: dict[str, Trunk] = field(default_factory=dict)
+    numbers: dict[str, PhoneNumber] = field(default_factory=dict)
+    assistants: dict[str, Assistant] = field(default_factory=dict)
+    calls: dict[str, Call] = field(default_factory=dict)
+    messages: list[CallMessage] = field(default_factory=list)
+    events: list[CallEvent] = field(default_factory=list)
+    idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
+    seq: int = 0
+
+
+class MemoryTransaction:
+    def __init__(self, data: _Data) -> None:
+        self.d = data
+
+    def _next(self) -> int:
+        self.d.seq += 1
+        return self.d.seq
+
+    async def insert_organization(self, org: Organization) -> None:
+        self.d.orgs[org.id] = copy.deepcopy(org)
+
+    async def insert_api_key(self, key: ApiKey) -> None:
+        self.d.keys[key.key_hash] = copy.deepcopy(key)
+
+    async def upsert_trunk(self, trunk: Trunk) -> None:
+        self.d.trunks[trunk.name] = copy.deepcopy(trunk)
+
+    async def insert_phone_number(self, number: PhoneNumber) -> None:
+        if any(n.number == number.number for n in self.d.numbers.values()):
+            raise ValueError("duplicate number")
+        self.d.numbers[number.id] = copy.deepcopy(number)
+
+    async def update_phone_number(self, number: PhoneNumber) -> None:
+        self.d.numbers[number.id] = copy.deepcopy(number)
+
+    async def delete_phone_number(self, organization_id: str, number_id: str) -> bool:
+        n = self.d.numbers.get(number_id)
+        if n is None or n.organization_id != organization_id:
+            return False
+        del self.d.numbers[number_id]
+        return True
+
+    async def reserve_phone_number(
+        self, organization_id: str, number_id: str | None, now: datetime
+    ) -> PhoneNumber | None:
+        candidates = [
+            n
+            for n in self.d.numbers.values()
+            if n.organization_id == organization_id and (number_id is None or n.id == number_id)
+        ]
+        free = [n for n in candidates if _active(self.d, n.id) < n.max_concurrent_calls]
+        if not free:
+            return None
+        epoch = datetime.min.replace(tzinfo=now.tzinfo)
+        chosen = min(free, key=lambda n: (n.last_used_at or epoch, n.created_at, n.id))
+        chosen.last_used_at = now
+        return copy.deepcopy(chosen)
+
+    async def insert_assistant(self, assistant: Assistant) -> None:
+        self.d.assistants[assistant.id] = copy.deepcopy(assistant)
+
+    async def update_assistant(self, assistant: Assistant) -> None:
+        self.d.assistants[assistant.id] = copy.deepcopy(assistant)
+
+    async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool:
+        a = self.d.assistants.get(assistant_id)
+        if a is None or a.organization_id != organization_id:
+            return False
+        del self.d.assistants[assistant_id]
+        return True
+
+    async def insert_call(self, call: Call) -> Call:
+        stored = replace(copy.deepcopy(call), seq=self._next())
+        self.d.calls[call.id] = stored
+        return copy.deepcopy(stored)
+
+    async def get_call_for_update(self, call_id: str) -> Call | None:
+        return copy.deepcopy(self.d.calls.get(call_id))
+
+    async def update_call(self, call: Call) -> None:
+        self.d.calls[call.id] = copy.deepcopy(call)
+
+    async def add_message(self, message: CallMessage) -> CallMessage:
+        stored = replace(message, seq=self._next())
+        self.d.messages.append(stored)
+        return stored
+
+    async def add_event(self, event: CallEvent) -> CallEvent:
+        stored = replace(copy.deepcopy(event), seq=self._next())
+        self.d.events.append(stored)
+        return stored
+
+    async def get_idempotency(self, organization_id: str, key: str) -> IdempotencyRecord | None:
+        return copy.deepcopy(self.d.idempotency.get((organization_id, key)))
+
+    async def put_idempotency(self, record: IdempotencyRecord) -> None:
+        self.d.idempotency[(record.organization_id, record.key)] = copy.deepcopy(record)
+
+
+def _active(d: _Data, number_id: str) -> int:
+    return sum(1 for c in d.calls.values() if c.number_id == number_id and not c.status.terminal)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._data = _Data()
+        self._writer = asyncio.Lock()
+        self.closed = False
+
+    async def migrate(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[MemoryTransaction]:
+        async with self._writer:
+            work = copy.deepcopy(self._data)
+            yield MemoryTransaction(work)
+            self._data = work
+
+    async def get_organization(self, organization_id: str) -> Organization | None:
+        return copy.deepcopy(self._data.orgs.get(organization_id))
+
+    async def get_organization_by_name(self, name: str) -> Organization | None:
+        return next((copy.deepcopy(o) for o in self._data.orgs.values() if o.name == name), None)
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        return copy.deepcopy(self._data.keys.get(key_hash))
+
+    async def list_trunks(self) -> list[Trunk]:
+        return [copy.deepcopy(t) for t in sorted(self._data.trunks.values(), key=lambda t: t.name)]
+
+    async def get_trunk(self, name: str) -> Trunk | None:
+        return copy.deepcopy(self._data.trunks.get(name))
+
+    async def get_phone_number(
+        self, organization_id: str | None, number_id: str
+    ) -> PhoneNumber | None:
+        n = self._data.numbers.get(number_id)
+        if n is None or (organization_id is not None and n.organization_id != organization_id):
+            return None
+        return copy.deepcopy(n)
+
+    async def find_phone_number_by_e164(self, number: str) -> PhoneNumber | None:
+        found = (n for n in self._data.numbers.values() if n.number == number)
+        return copy.deepcopy(next(found, None))
+
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
+        nums = [n for n in self._data.numbers.values() if n.organization_id == organization_id]
+        return copy.deepcopy(sorted(nums, key=lambda n: (n.created_at, n.id)))
+
+    async def count_active_calls(self, number_id: str) -> int:
+        return _active(self._data, number_id)
+
+    async def get_assistant(
+        self, organization_id: str | None, assistant_id: str
+    ) -> Assistant | None:
+        a = self._data.assistants.get(assistant_id)
+        if a is None or (organization_id is not None and a.organization_id != organization_id):
+            return None
+        return copy.deepcopy(a)
+
+    async def list_assistants(self, organization_id: str) -> list[Assistant]:
+        items = [a for a in self._data.assistants.values() if a.organization_id == organization_id]
+        return copy.deepcopy(sorted(items, key=lambda a: (a.created_at, a.id)))
+
+    async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
+        c = self._data.calls.get(call_id)
+        if c is None or (organization_id is not None and c.organization_id != organization_id):
+            return None
+        return copy.deepcopy(c)
+
+    async def list_calls(self, query: CallQuery) -> CallPage:
+        calls = [
+            c
+            for c in self._data.calls.values()
+            if c.organization_id == query.organization_id
+            and (query.status is None or c.status is query.status)
+            and (query.start_date is None or c.created_at >= query.start_date)
+            and (query.end_date is None or c.created_at <= query.end_date)
+        ]
+        calls.sort(key=lambda c: c.seq, reverse=True)
+        total = len(calls)
+        if query.after_seq is not None:
+            calls = [c for c in calls if c.seq < query.after_seq]
+        page = calls[query.offset : query.offset + query.limit]
+        return CallPage(copy.deepcopy(page), total)
+
+    async def list_active_calls(self) -> list[Call]:
+        return [copy.deepcopy(c) for c in self._data.calls.values() if not c.status.terminal]
+
+    async def list_messages(self, call_id: str) -> list[CallMessage]:
+        return [copy.deepcopy(m) for m in self._data.messages if m.call_id == call_id]
+
+    async def list_events(self, call_id: str, after_seq: int = 0) -> list[CallEvent]:
+        return [
+            copy.deepcopy(e)
+            for e in self._data.events
+            if e.call_id == call_id and e.seq > after_seq
+        ]
