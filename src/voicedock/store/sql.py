@@ -1,0 +1,379 @@
+"""The SQL both backends share: reads (``SqlReads``) and writes (``SqlTransaction``).
+
+Statements use ``?`` placeholders; the PostgreSQL connection adapter rewrites them to ``$n``.
+Each backend supplies a ``Conn`` (driver errors already translated to ``StoreError``) and a
+``Dialect``; the only behavioural hooks are row locks, which SQLite does not need because all
+of its writes go through one connection in ``BEGIN IMMEDIATE`` transactions.
+"""
+
+# Statements are assembled only from constant table/column names; values are always bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, Protocol
+
+from voicedock.calls.models import (
+    ApiKey,
+    Assistant,
+    Call,
+    CallEvent,
+    CallMessage,
+    IdempotencyRecord,
+    Organization,
+    PhoneNumber,
+    Trunk,
+    utcnow,
+)
+from voicedock.errors import StoreError
+from voicedock.store.base import CallPage, CallQuery
+from voicedock.store.rows import (
+    ACTIVE_STATUSES,
+    API_KEYS,
+    ASSISTANTS,
+    CALL_EVENTS,
+    CALL_MESSAGES,
+    CALL_MUTABLE_COLUMNS,
+    CALLS,
+    IDEMPOTENCY,
+    ORGANIZATIONS,
+    PHONE_NUMBERS,
+    TRUNKS,
+    Dialect,
+)
+
+_ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
+_ACTIVE_COUNT = (
+    f"(SELECT count(*) FROM calls c WHERE c.number_id = p.id AND c.status IN {_ACTIVE_IN})"
+)
+
+
+class Conn(Protocol):
+    """One database session as the shared SQL sees it."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]: ...
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None: ...
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; return the number of rows it changed."""
+        ...
+
+
+class Locks(Protocol):
+    """Serialization a backend needs on top of its transactions (no-ops for SQLite)."""
+
+    async def lock_phone_numbers(
+        self, conn: Conn, organization_id: str, number_id: str | None
+    ) -> None: ...
+    async def lock_idempotency_key(self, conn: Conn, organization_id: str, key: str) -> None: ...
+
+
+class NoLocks:
+    """For a backend whose write transactions already exclude each other."""
+
+    async def lock_phone_numbers(
+        self, conn: Conn, organization_id: str, number_id: str | None
+    ) -> None:
+        return None
+
+    async def lock_idempotency_key(self, conn: Conn, organization_id: str, key: str) -> None:
+        return None
+
+
+class SqlReads:
+    """The read half of ``Store``; ``_reader`` runs each statement outside any write."""
+
+    _reader: Conn
+    _dialect: Dialect
+
+    async def get_organization(self, organization_id: str) -> Organization | None:
+        row = await self._reader.fetchrow(
+            "SELECT * FROM organizations WHERE id = ?", organization_id
+        )
+        return None if row is None else ORGANIZATIONS.decode(row, self._dialect)
+
+    async def get_organization_by_name(self, name: str) -> Organization | None:
+        row = await self._reader.fetchrow("SELECT * FROM organizations WHERE name = ?", name)
+        return None if row is None else ORGANIZATIONS.decode(row, self._dialect)
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, revoked or not (the caller checks ``revoked_at``)."""
+        row = await self._reader.fetchrow("SELECT * FROM api_keys WHERE key_hash = ?", key_hash)
+        return None if row is None else API_KEYS.decode(row, self._dialect)
+
+    async def list_trunks(self) -> list[Trunk]:
+        rows = await self._reader.fetch("SELECT * FROM trunks ORDER BY name")
+        return [TRUNKS.decode(r, self._dialect) for r in rows]
+
+    async def get_trunk(self, name: str) -> Trunk | None:
+        row = await self._reader.fetchrow("SELECT * FROM trunks WHERE name = ?", name)
+        return None if row is None else TRUNKS.decode(row, self._dialect)
+
+    async def get_phone_number(
+        self, organization_id: str | None, number_id: str
+    ) -> PhoneNumber | None:
+        sql = "SELECT * FROM phone_numbers WHERE id = ?"
+        args: list[Any] = [number_id]
+        if organization_id is not None:
+            sql += " AND organization_id = ?"
+            args.append(organization_id)
+        row = await self._reader.fetchrow(sql, *args)
+        return None if row is None else PHONE_NUMBERS.decode(row, self._dialect)
+
+    async def find_phone_number_by_e164(self, number: str) -> PhoneNumber | None:
+        row = await self._reader.fetchrow("SELECT * FROM phone_numbers WHERE number = ?", number)
+        return None if row is None else PHONE_NUMBERS.decode(row, self._dialect)
+
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM phone_numbers WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        return [PHONE_NUMBERS.decode(r, self._dialect) for r in rows]
+
+    async def count_active_calls(self, number_id: str) -> int:
+        row = await self._reader.fetchrow(
+            f"SELECT count(*) AS n FROM calls WHERE number_id = ? AND status IN {_ACTIVE_IN}",
+            number_id,
+        )
+        return 0 if row is None else int(row["n"])
+
+    async def get_assistant(
+        self, organization_id: str | None, assistant_id: str
+    ) -> Assistant | None:
+        sql = "SELECT * FROM assistants WHERE id = ?"
+        args: list[Any] = [assistant_id]
+        if organization_id is not None:
+            sql += " AND organization_id = ?"
+            args.append(organization_id)
+        row = await self._reader.fetchrow(sql, *args)
+        return None if row is None else ASSISTANTS.decode(row, self._dialect)
+
+    async def list_assistants(self, organization_id: str) -> list[Assistant]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM assistants WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        return [ASSISTANTS.decode(r, self._dialect) for r in rows]
+
+    async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
+        sql = "SELECT * FROM calls WHERE id = ?"
+        args: list[Any] = [call_id]
+        if organization_id is not None:
+            sql += " AND organization_id = ?"
+            args.append(organization_id)
+        row = await self._reader.fetchrow(sql, *args)
+        return None if row is None else CALLS.decode(row, self._dialect)
+
+    async def list_calls(self, query: CallQuery) -> CallPage:
+        where = ["organization_id = ?"]
+        args: list[Any] = [query.organization_id]
+        if query.status is not None:
+            where.append("status = ?")
+            args.append(str(query.status))
+        if query.start_date is not None:
+            where.append("created_at >= ?")
+            args.append(self._dialect.dt(query.start_date))
+        if query.end_date is not None:
+            where.append("created_at <= ?")
+            args.append(self._dialect.dt(query.end_date))
+        filtered = " AND ".join(where)
+        total_row = await self._reader.fetchrow(
+            f"SELECT count(*) AS n FROM calls WHERE {filtered}", *args
+        )
+        if query.after_seq is not None:
+            filtered += " AND seq < ?"
+            args.append(query.after_seq)
+        rows = await self._reader.fetch(
+            f"SELECT * FROM calls WHERE {filtered} "
+            "ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?",
+            *args,
+            max(query.limit, 0),
+            max(query.offset, 0),
+        )
+        total = 0 if total_row is None else int(total_row["n"])
+        return CallPage(calls=[CALLS.decode(r, self._dialect) for r in rows], total=total)
+
+    async def list_active_calls(self) -> list[Call]:
+        rows = await self._reader.fetch(
+            f"SELECT * FROM calls WHERE status IN {_ACTIVE_IN} ORDER BY seq"
+        )
+        return [CALLS.decode(r, self._dialect) for r in rows]
+
+    async def list_messages(self, call_id: str) -> list[CallMessage]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM call_messages WHERE call_id = ? ORDER BY seq", call_id
+        )
+        return [CALL_MESSAGES.decode(r, self._dialect) for r in rows]
+
+    async def list_events(self, call_id: str, after_seq: int = 0) -> list[CallEvent]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM call_events WHERE call_id = ? AND seq > ? ORDER BY seq",
+            call_id,
+            after_seq,
+        )
+        return [CALL_EVENTS.decode(r, self._dialect) for r in rows]
+
+
+class SqlTransaction:
+    """``Transaction`` over one connection that is inside an open database transaction."""
+
+    def __init__(self, conn: Conn, dialect: Dialect, locks: Locks) -> None:
+        self._conn = conn
+        self._dialect = dialect
+        self._locks = locks
+
+    async def _insert(self, table: Any, record: Any) -> None:
+        await self._conn.execute(
+            table.insert_sql(), *table.encode(record, self._dialect, table.insert_columns)
+        )
+
+    async def _update(self, table: Any, record: Any, columns: tuple[str, ...], what: str) -> None:
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        changed = await self._conn.execute(
+            f"UPDATE {table.name} SET {assignments} WHERE id = ? AND organization_id = ?",
+            *table.encode(record, self._dialect, columns),
+            record.id,
+            record.organization_id,
+        )
+        if changed != 1:
+            raise StoreError(f"{what} to update does not exist")
+
+    # organizations and keys
+    async def insert_organization(self, org: Organization) -> None:
+        await self._insert(ORGANIZATIONS, org)
+
+    async def insert_api_key(self, key: ApiKey) -> None:
+        await self._insert(API_KEYS, key)
+
+    async def upsert_trunk(self, trunk: Trunk) -> None:
+        await self._conn.execute(
+            TRUNKS.insert_sql() + " ON CONFLICT (name) DO UPDATE SET "
+            "pbx_endpoint = excluded.pbx_endpoint, codec = excluded.codec, "
+            "description = excluded.description",
+            *TRUNKS.encode(trunk, self._dialect, TRUNKS.insert_columns),
+        )
+
+    # phone numbers
+    async def insert_phone_number(self, number: PhoneNumber) -> None:
+        await self._insert(PHONE_NUMBERS, number)
+
+    async def update_phone_number(self, number: PhoneNumber) -> None:
+        """Write the fields the API edits; ``updated_at`` is set to now (also on ``number``)."""
+        number.updated_at = utcnow()
+        columns = ("number", "trunk", "max_concurrent_calls", "assistant_id", "label")
+        # last_used_at belongs to reserve_phone_number: a stale copy must not roll it back.
+        await self._update(PHONE_NUMBERS, number, (*columns, "updated_at"), "phone number")
+
+    async def delete_phone_number(self, organization_id: str, number_id: str) -> bool:
+        changed = await self._conn.execute(
+            "DELETE FROM phone_numbers WHERE id = ? AND organization_id = ?",
+            number_id,
+            organization_id,
+        )
+        return changed > 0
+
+    async def reserve_phone_number(
+        self, organization_id: str, number_id: str | None, now: datetime
+    ) -> PhoneNumber | None:
+        # The lock makes "count active calls, then use the number" atomic across nodes; the
+        # count is a separate statement so it sees calls committed while we waited for it.
+        await self._locks.lock_phone_numbers(self._conn, organization_id, number_id)
+        sql = (
+            "SELECT p.* FROM phone_numbers p WHERE p.organization_id = ?"
+            f" AND {_ACTIVE_COUNT} < p.max_concurrent_calls"
+        )
+        args: list[Any] = [organization_id]
+        if number_id is not None:
+            sql += " AND p.id = ?"
+            args.append(number_id)
+        # Least recently used first; never used numbers before all others.
+        sql += (
+            " ORDER BY CASE WHEN p.last_used_at IS NULL THEN 0 ELSE 1 END, p.last_used_at,"
+            " p.created_at, p.id LIMIT 1"
+        )
+        row = await self._conn.fetchrow(sql, *args)
+        if row is None:
+            return None
+        number = PHONE_NUMBERS.decode(row, self._dialect)
+        number.last_used_at = now
+        await self._conn.execute(
+            "UPDATE phone_numbers SET last_used_at = ? WHERE id = ?",
+            self._dialect.dt(now),
+            number.id,
+        )
+        return number
+
+    # assistants
+    async def insert_assistant(self, assistant: Assistant) -> None:
+        await self._insert(ASSISTANTS, assistant)
+
+    async def update_assistant(self, assistant: Assistant) -> None:
+        """Write every mutable field; ``updated_at`` is set to now (also on ``assistant``)."""
+        assistant.updated_at = utcnow()
+        columns = ("name", "config", "business_name", "active", "updated_at")
+        await self._update(ASSISTANTS, assistant, columns, "assistant")
+
+    async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool:
+        changed = await self._conn.execute(
+            "DELETE FROM assistants WHERE id = ? AND organization_id = ?",
+            assistant_id,
+            organization_id,
+        )
+        return changed > 0
+
+    # calls
+    async def insert_call(self, call: Call) -> Call:
+        row = await self._conn.fetchrow(
+            CALLS.insert_sql(returning="seq"),
+            *CALLS.encode(call, self._dialect, CALLS.insert_columns),
+        )
+        assert row is not None  # RETURNING always yields the inserted row
+        return dataclasses.replace(call, seq=int(row["seq"]))
+
+    async def get_call_for_update(self, call_id: str) -> Call | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM calls WHERE id = ?" + self._dialect.lock_suffix, call_id
+        )
+        return None if row is None else CALLS.decode(row, self._dialect)
+
+    async def update_call(self, call: Call) -> None:
+        """Write every mutable field; ``updated_at`` is set to now (also on ``call``)."""
+        call.updated_at = utcnow()
+        await self._update(CALLS, call, CALL_MUTABLE_COLUMNS, "call")
+
+    async def add_message(self, message: CallMessage) -> CallMessage:
+        row = await self._conn.fetchrow(
+            CALL_MESSAGES.insert_sql(returning="seq"),
+            *CALL_MESSAGES.encode(message, self._dialect, CALL_MESSAGES.insert_columns),
+        )
+        assert row is not None
+        return dataclasses.replace(message, seq=int(row["seq"]))
+
+    async def add_event(self, event: CallEvent) -> CallEvent:
+        row = await self._conn.fetchrow(
+            CALL_EVENTS.insert_sql(returning="seq"),
+            *CALL_EVENTS.encode(event, self._dialect, CALL_EVENTS.insert_columns),
+        )
+        assert row is not None
+        return dataclasses.replace(event, seq=int(row["seq"]))
+
+    # idempotency
+    async def get_idempotency(self, organization_id: str, key: str) -> IdempotencyRecord | None:
+        """Also serializes concurrent transactions on the same key until they commit, so
+        get-then-put is atomic: the second request with a key sees the first one's record."""
+        await self._locks.lock_idempotency_key(self._conn, organization_id, key)
+        row = await self._conn.fetchrow(
+            "SELECT * FROM idempotency WHERE organization_id = ? AND key = ?",
+            organization_id,
+            key,
+        )
+        return None if row is None else IDEMPOTENCY.decode(row, self._dialect)
+
+    async def put_idempotency(self, record: IdempotencyRecord) -> None:
+        """Insert; a record already stored under the key raises ``DuplicateKeyError``."""
+        await self._insert(IDEMPOTENCY, record)
+
+
+__all__ = ["Conn", "Locks", "NoLocks", "SqlReads", "SqlTransaction"]

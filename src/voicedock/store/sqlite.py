@@ -1,0 +1,281 @@
+"""SQLite backend: the embedded default.
+
+One writer connection, driven by a single dedicated thread and guarded by an asyncio lock, runs
+every write transaction as ``BEGIN IMMEDIATE`` ... ``COMMIT``: writes never contend with each
+other inside the process, so there is no "database is locked" under load (``busy_timeout``
+covers another process on the same file). WAL mode lets a small pool of read-only connections
+read concurrently with the writer. ``:memory:`` is served by a private temporary file so that
+readers and the writer see the same database; it is deleted by ``aclose()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from voicedock.errors import StoreError
+from voicedock.store.base import Transaction
+from voicedock.store.errors import DuplicateKeyError
+from voicedock.store.migrations import (
+    CREATE_SCHEMA_MIGRATIONS,
+    load_migrations,
+    split_sqlite_statements,
+)
+from voicedock.store.rows import SQLITE
+from voicedock.store.sql import NoLocks, SqlReads, SqlTransaction
+
+T = TypeVar("T")
+
+MEMORY = ":memory:"
+
+
+def _translated(fn: Callable[[], T]) -> T:
+    """Run ``fn`` (in a database thread) with sqlite3 errors turned into ``StoreError``."""
+    try:
+        return fn()
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+            raise DuplicateKeyError(f"sqlite: {exc}") from exc
+        raise StoreError(f"sqlite: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise StoreError(f"sqlite: {exc}") from exc
+
+
+def _connect(path: str, busy_timeout_ms: int, *, read_only: bool) -> sqlite3.Connection:
+    # isolation_level=None: autocommit, so transactions are exactly the BEGINs we issue.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if read_only:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise StoreError(f"sqlite: cannot enable WAL mode (got {mode})")
+        # In WAL mode NORMAL loses no committed data on a crash of the process.
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _run_statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> int:
+    cursor = conn.execute(sql, args)
+    cursor.close()
+    return cursor.rowcount if cursor.rowcount >= 0 else 0
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    cursor = conn.execute(sql, args)
+    try:
+        return [dict(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+class _WriterConn:
+    """``Conn`` on the writer connection; every call hops to the writer thread in order."""
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self._executor = executor
+        self.conn: sqlite3.Connection | None = None
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue ``fn`` now: the single thread runs submissions in order, which is what
+        lets a rollback queued by a cancelled task still run before the next BEGIN."""
+
+        def call() -> T:
+            conn = self.conn
+            if conn is None:
+                raise StoreError("sqlite: store is closed")
+            return _translated(lambda: fn(conn))
+
+        return asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False)
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        # Shielded: a cancelled caller must not leave us unsure whether the statement ran
+        # before the rollback that its transaction queues next.
+        return await asyncio.shield(self.submit(lambda c: _fetch(c, sql, args)))
+
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await asyncio.shield(self.submit(lambda c: _run_statement(c, sql, args)))
+
+
+class _ReaderPool:
+    """``Conn`` over a few read-only connections, each used by one thread at a time."""
+
+    def __init__(self, connections: list[sqlite3.Connection]) -> None:
+        self._all = connections
+        self._idle: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        for conn in connections:
+            self._idle.put_nowait(conn)
+        self._executor = ThreadPoolExecutor(
+            max_workers=len(connections), thread_name_prefix="voicedock-sqlite-read"
+        )
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = await self._idle.get()
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: _translated(lambda: fn(conn))
+        )
+        # Hand the connection back only when its thread is done with it: the shield keeps a
+        # cancellation of this task from marking the future done while the thread still runs.
+        future.add_done_callback(lambda _: self._idle.put_nowait(conn))
+        return await asyncio.shield(future)
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        return await self._run(lambda c: _fetch(c, sql, args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        raise StoreError("sqlite: writes must go through Store.transaction()")
+
+    async def aclose(self) -> None:
+        for _ in self._all:  # wait until every connection is idle
+            await self._idle.get()
+        for conn in self._all:
+            conn.close()
+        self._executor.shutdown(wait=False)
+
+
+class SqliteStore(SqlReads):
+    """``Store`` on one SQLite file. Open with ``await SqliteStore.open(path)``."""
+
+    def __init__(
+        self, path: str, writer: _WriterConn, readers: _ReaderPool, temp_dir: str | None
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = readers
+        self._readers = readers
+        self._dialect = SQLITE
+        self._write_lock = asyncio.Lock()
+        self._temp_dir = temp_dir
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str, *, readers: int = 4, busy_timeout_ms: int = 5000) -> SqliteStore:
+        temp_dir: str | None = None
+        if path == MEMORY:
+            temp_dir = tempfile.mkdtemp(prefix="voicedock-sqlite-")
+            path = str(Path(temp_dir) / "voicedock.db")
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicedock-sqlite-write")
+        writer = _WriterConn(executor)
+        read_conns: list[sqlite3.Connection] = []
+        try:
+            writer.conn = await asyncio.get_running_loop().run_in_executor(
+                executor,
+                lambda: _translated(lambda: _connect(path, busy_timeout_ms, read_only=False)),
+            )
+            for _ in range(max(readers, 1)):
+                read_conns.append(
+                    await asyncio.to_thread(
+                        _translated, lambda: _connect(path, busy_timeout_ms, read_only=True)
+                    )
+                )
+        except BaseException:
+            for conn in read_conns:
+                conn.close()
+            if writer.conn is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, writer.conn.close)
+            executor.shutdown(wait=False)
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)
+            raise
+        return cls(path, writer, _ReaderPool(read_conns), temp_dir)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("sqlite: store is closed")
+
+    async def migrate(self) -> None:
+        self._check_open()
+        migrations = load_migrations("sqlite")
+
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(CREATE_SCHEMA_MIGRATIONS)
+                done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+                for migration in migrations:
+                    if migration.version in done:
+                        continue
+                    for statement in split_sqlite_statements(migration.sql):
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at)"
+                        " VALUES (?, ?, ?)",
+                        (migration.version, migration.name, datetime.now(UTC).isoformat()),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        async with self._write_lock:
+            await self._writer.submit(apply)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        self._check_open()
+        async with self._write_lock:
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+                yield SqlTransaction(self._writer, SQLITE, NoLocks())
+                await self._writer.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+
+    async def _rollback(self) -> None:
+        def rollback(conn: sqlite3.Connection) -> None:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+        # Queued before the lock is released, so it runs before the next BEGIN even if
+        # waiting for it is cancelled; its own failure must not hide the original error.
+        future = self._writer.submit(rollback)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(future)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._write_lock:
+            conn = self._writer.conn
+
+            def close(_: sqlite3.Connection) -> None:
+                if conn is not None:
+                    conn.close()
+                self._writer.conn = None
+
+            with contextlib.suppress(StoreError):
+                await self._writer.submit(close)
+            self._writer.shutdown()
+        await self._readers.aclose()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+
+__all__ = ["SqliteStore"]

@@ -1,0 +1,143 @@
+"""Start a throw-away PostgreSQL server for tests (Debian's binaries, loopback only).
+
+    dsn, stop = start_postgres()        # raises PostgresUnavailable if it cannot
+    try:
+        db_dsn = await fresh_database(dsn)   # an empty database per test
+    finally:
+        stop()
+
+The server runs as the ``postgres`` OS user when we are root (PostgreSQL refuses root), listens
+on 127.0.0.1 at a free port with trust auth (nothing else can reach it), keeps its socket and
+data in a private temp dir and runs with fsync off: it is disposable.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
+
+SUPERUSER = "postgres"
+_database_numbers = itertools.count(1)
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL server could be started here; the message says why."""
+
+
+def find_bin_dir() -> Path:
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return Path(candidates[-1]).parent
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(on_path).parent
+    raise PostgresUnavailable("PostgreSQL binaries not found (apt-get install -y postgresql)")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_postgres(base_dir: Path | None = None) -> tuple[str, Callable[[], None]]:
+    """Start a server; return the DSN of its ``postgres`` database and an idempotent stop.
+
+    ``base_dir`` is used when not root; as root the data lives in a fresh dir under the system
+    temp dir, since the ``postgres`` user cannot enter pytest's private temp dirs.
+    """
+    bin_dir = find_bin_dir()
+    as_root = os.geteuid() == 0
+    if as_root or base_dir is None:
+        root = Path(tempfile.mkdtemp(prefix="voicedock-pg-"))
+    else:
+        root = Path(tempfile.mkdtemp(prefix="pg-", dir=base_dir))
+    prefix: list[str] = []
+    if as_root:
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError as exc:
+            shutil.rmtree(root, ignore_errors=True)
+            raise PostgresUnavailable("no 'postgres' OS user to run the server as") from exc
+        os.chown(root, account.pw_uid, account.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, log = root / "data", root / "server.log"
+    port = free_port()
+
+    def run(*args: str, timeout: float = 60) -> None:
+        result = subprocess.run(
+            [*prefix, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if result.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise PostgresUnavailable(
+                f"{Path(args[0]).name} failed ({result.returncode}): "
+                f"{result.stderr.strip()[-2000:]} {tail}"
+            )
+
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
+        try:
+            if (data / "postmaster.pid").exists():
+                run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    try:
+        run(
+            str(bin_dir / "initdb"),
+            "-D", str(data),
+            "-U", SUPERUSER,
+            "-A", "trust",
+            "-E", "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )  # fmt: skip
+        options = f"-h 127.0.0.1 -p {port} -k {root} -F -c max_connections=200"
+        run(
+            str(bin_dir / "pg_ctl"),
+            "-D", str(data),
+            "-o", options,
+            "-l", str(log),
+            "-w", "-t", "60",
+            "start",
+        )  # fmt: skip
+    except (PostgresUnavailable, OSError, subprocess.TimeoutExpired) as exc:
+        stop()
+        if isinstance(exc, PostgresUnavailable):
+            raise
+        raise PostgresUnavailable(f"cannot start PostgreSQL: {exc}") from exc
+    return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres", stop
+
+
+def database_dsn(server_dsn: str, name: str) -> str:
+    return server_dsn.rsplit("/", 1)[0] + "/" + name
+
+
+async def fresh_database(server_dsn: str) -> str:
+    """Create an empty database on the server and return its DSN."""
+    name = f"voicedock_test_{os.getpid()}_{next(_database_numbers)}"
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return database_dsn(server_dsn, name)

@@ -1,0 +1,56 @@
+"""Store fixtures: ``store`` runs each test on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from pg_server import PostgresUnavailable, fresh_database, start_postgres
+from voicedock.store import Store, open_store
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """DSN of a PostgreSQL server started for this test session (skip/fail if impossible)."""
+    try:
+        dsn, stop = start_postgres()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL unavailable: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        yield dsn
+    finally:
+        stop()
+
+
+@pytest.fixture
+async def postgres_dsn(postgres_server: str) -> str:
+    """An empty database of its own for one test."""
+    return await fresh_database(postgres_server)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of the parametrized backend."""
+    if backend == "postgres":
+        return await fresh_database(request.getfixturevalue("postgres_server"))
+    return f"sqlite:///{tmp_path / 'voicedock.db'}"
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(store_url)
+    try:
+        await opened.migrate()
+        yield opened
+    finally:
+        await opened.aclose()
