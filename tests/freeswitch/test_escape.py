@@ -9,8 +9,8 @@ from voicedock.pbx.freeswitch_escape import (
     build_audio_stream_start,
     build_audio_stream_stop,
     build_originate,
-    build_uuid_bridge,
     build_uuid_break,
+    build_uuid_bridge,
     build_uuid_broadcast,
     build_uuid_kill,
     build_uuid_transfer,
@@ -86,8 +86,20 @@ def test_caller_number_injections_refused(bad: str) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "gw/evil", "gw evil", "gw,x", "gw|x", "gw{", "${gw}", "gw\n", "a" * 65, ".hidden",
-     "gw&park()", "gw'"],
+    [
+        "",
+        "gw/evil",
+        "gw evil",
+        "gw,x",
+        "gw|x",
+        "gw{",
+        "${gw}",
+        "gw\n",
+        "a" * 65,
+        ".hidden",
+        "gw&park()",
+        "gw'",
+    ],
 )
 def test_gateway_names_refused(bad: str) -> None:
     with pytest.raises(UnsafeCommandValue):
@@ -164,8 +176,12 @@ def test_uuid_commands() -> None:
     assert build_uuid_transfer(UUID, "+15551234567") == (
         f"uuid_transfer {UUID} +15551234567 XML default"
     )
-    assert build_uuid_transfer(UUID, "1000", internal_targets={"1000"}, both_legs=True,
-                               context="internal") == f"uuid_transfer {UUID} -both 1000 XML internal"
+    assert (
+        build_uuid_transfer(
+            UUID, "1000", internal_targets={"1000"}, both_legs=True, context="internal"
+        )
+        == f"uuid_transfer {UUID} -both 1000 XML internal"
+    )
     assert build_uuid_broadcast(UUID, "/var/lib/voicedock/a_1.r8") == (
         f"uuid_broadcast {UUID} /var/lib/voicedock/a_1.r8 aleg"
     )
@@ -192,8 +208,17 @@ def test_transfer_context_refused(context: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["relative.wav", "/a/../etc/passwd", "/a b.wav", "playback::/x.wav", "/x.wav both",
-     "/x${y}.wav", "/x.wav\n", "att_xfer::sofia/gateway/gw/1000", ""],
+    [
+        "relative.wav",
+        "/a/../etc/passwd",
+        "/a b.wav",
+        "playback::/x.wav",
+        "/x.wav both",
+        "/x${y}.wav",
+        "/x.wav\n",
+        "att_xfer::sofia/gateway/gw/1000",
+        "",
+    ],
 )
 def test_broadcast_paths_refused(path: str) -> None:
     with pytest.raises(UnsafeCommandValue):
@@ -201,9 +226,12 @@ def test_broadcast_paths_refused(path: str) -> None:
 
 
 def test_audio_stream_start() -> None:
-    assert build_audio_stream_start(
-        UUID, "ws://127.0.0.1:8080/fs/abc", sample_rate=16000, metadata='{"call":"c1"}'
-    ) == f'uuid_audio_stream {UUID} start ws://127.0.0.1:8080/fs/abc mono 16k {{"call":"c1"}}'
+    assert (
+        build_audio_stream_start(
+            UUID, "ws://127.0.0.1:8080/fs/abc", sample_rate=16000, metadata='{"call":"c1"}'
+        )
+        == f'uuid_audio_stream {UUID} start ws://127.0.0.1:8080/fs/abc mono 16k {{"call":"c1"}}'
+    )
 
 
 @pytest.mark.parametrize(

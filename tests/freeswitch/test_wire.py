@@ -50,12 +50,21 @@ STREAM = (
 def test_parses_a_whole_session_in_one_chunk() -> None:
     messages = EslParser().feed(STREAM)
     assert [type(m) for m in messages] == [
-        AuthRequest, CommandReply, ApiResponse, EslEvent, DisconnectNotice,
+        AuthRequest,
+        CommandReply,
+        ApiResponse,
+        EslEvent,
+        DisconnectNotice,
     ]
     reply, api, event = messages[1], messages[2], messages[3]
-    assert isinstance(reply, CommandReply) and reply.ok and reply.reply_text == "+OK accepted"
-    assert isinstance(api, ApiResponse) and api.text == "+OK 1234-5678\n" and api.ok
-    assert isinstance(event, EslEvent) and event.name == "CHANNEL_ANSWER"
+    assert isinstance(reply, CommandReply)
+    assert reply.ok
+    assert reply.reply_text == "+OK accepted"
+    assert isinstance(api, ApiResponse)
+    assert api.text == "+OK 1234-5678\n"
+    assert api.ok
+    assert isinstance(event, EslEvent)
+    assert event.name == "CHANNEL_ANSWER"
     assert event.get("Event-Date-Local") == "2018-11-07 16:59:11"  # URL-decoded
     assert event.get("Channel-Name") == "sofia/external/nobody@192.168.1.235:5060"
 
@@ -73,25 +82,33 @@ def test_incomplete_body_waits_for_more_bytes() -> None:
     parser = EslParser()
     assert parser.feed(b"Content-Type: api/response\nContent-Length: 5\n\n+OK") == []
     (msg,) = parser.feed(b"\n\n")
-    assert isinstance(msg, ApiResponse) and msg.body == b"+OK\n\n"
+    assert isinstance(msg, ApiResponse)
+    assert msg.body == b"+OK\n\n"
 
 
 def test_api_error_body_is_not_ok() -> None:
-    (msg,) = EslParser().feed(b"Content-Type: api/response\nContent-Length: 21\n\n-ERR No such channel!")
-    assert isinstance(msg, ApiResponse) and not msg.ok
+    (msg,) = EslParser().feed(
+        b"Content-Type: api/response\nContent-Length: 21\n\n-ERR No such channel!"
+    )
+    assert isinstance(msg, ApiResponse)
+    assert not msg.ok
 
 
 def test_bgapi_reply_job_uuid_from_header_or_text() -> None:
     both = b"Content-Type: command/reply\nReply-Text: +OK Job-UUID: abc\nJob-UUID: abc\n\n"
     text_only = b"Content-Type: command/reply\nReply-Text: +OK Job-UUID: def\n\n"
     a, b = EslParser().feed(both + text_only)
-    assert isinstance(a, CommandReply) and a.job_uuid == "abc"
-    assert isinstance(b, CommandReply) and b.job_uuid == "def"
+    assert isinstance(a, CommandReply)
+    assert a.job_uuid == "abc"
+    assert isinstance(b, CommandReply)
+    assert b.job_uuid == "def"
 
 
 def test_err_reply_is_not_ok() -> None:
     (msg,) = EslParser().feed(b"Content-Type: command/reply\nReply-Text: -ERR invalid\n\n")
-    assert isinstance(msg, CommandReply) and not msg.ok and msg.job_uuid is None
+    assert isinstance(msg, CommandReply)
+    assert not msg.ok
+    assert msg.job_uuid is None
 
 
 def test_json_event_with_body_and_array_header() -> None:
@@ -106,7 +123,8 @@ def test_json_event_with_body_and_array_header() -> None:
     raw = b"Content-Length: %d\nContent-Type: text/event-json\n\n" % len(body) + body
     (event,) = EslParser().feed(raw)
     assert isinstance(event, EslEvent)
-    assert event.name == "BACKGROUND_JOB" and event.job_uuid == "7f4d"
+    assert event.name == "BACKGROUND_JOB"
+    assert event.job_uuid == "7f4d"
     assert event.event_body == "+OK 1b6d\n"
     assert event.get("variable_array") == "ARRAY::a|:b"
     assert "_body" not in event.event_headers
@@ -116,14 +134,16 @@ def test_plain_event_with_inner_body() -> None:
     inner = b"Event-Name: BACKGROUND_JOB\nJob-UUID: 1\nContent-Length: 6\n\n+OK x\n"
     raw = b"Content-Length: %d\nContent-Type: text/event-plain\n\n" % len(inner) + inner
     (event,) = EslParser().feed(raw)
-    assert isinstance(event, EslEvent) and event.event_body == "+OK x\n"
+    assert isinstance(event, EslEvent)
+    assert event.event_body == "+OK x\n"
 
 
 def test_custom_event_subclass() -> None:
     body = json.dumps({"Event-Name": "CUSTOM", "Event-Subclass": "mod_audio_stream::play"})
     raw = b"Content-Length: %d\nContent-Type: text/event-json\n\n" % len(body) + body.encode()
     (event,) = EslParser().feed(raw)
-    assert isinstance(event, EslEvent) and event.subclass == "mod_audio_stream::play"
+    assert isinstance(event, EslEvent)
+    assert event.subclass == "mod_audio_stream::play"
 
 
 def test_log_and_rude_rejection_types() -> None:
@@ -132,7 +152,9 @@ def test_log_and_rude_rejection_types() -> None:
         b"Content-Type: text/rude-rejection\nContent-Length: 4\n\ndeny"
     )
     log, rude = EslParser().feed(raw)
-    assert isinstance(log, LogData) and log.body == b"abc" and log.headers["Log-Level"] == "7"
+    assert isinstance(log, LogData)
+    assert log.body == b"abc"
+    assert log.headers["Log-Level"] == "7"
     assert isinstance(rude, RudeRejection)
 
 
@@ -176,8 +198,12 @@ def test_serializers_byte_for_byte() -> None:
     assert encode_noevents() == b"noevents\n\n"
     assert encode_exit() == b"exit\n\n"
     assert encode_sendmsg(
-        "abc", {"call-command": "execute", "execute-app-name": "playback",
-                "execute-app-arg": "/tmp/a.wav"}
+        "abc",
+        {
+            "call-command": "execute",
+            "execute-app-name": "playback",
+            "execute-app-arg": "/tmp/a.wav",
+        },
     ) == (
         b"sendmsg abc\ncall-command: execute\nexecute-app-name: playback\n"
         b"execute-app-arg: /tmp/a.wav\n\n"
@@ -215,12 +241,25 @@ def test_header_names_cannot_contain_colon() -> None:
 
 def test_show_channels_json() -> None:
     text = json.dumps(
-        {"row_count": 1, "rows": [{"uuid": "u1", "state": "CS_EXECUTE", "callstate": "ACTIVE",
-                                   "direction": "outbound", "cid_num": None}]}
+        {
+            "row_count": 1,
+            "rows": [
+                {
+                    "uuid": "u1",
+                    "state": "CS_EXECUTE",
+                    "callstate": "ACTIVE",
+                    "direction": "outbound",
+                    "cid_num": None,
+                }
+            ],
+        }
     )
     (channel,) = parse_show_channels_json(text)
     assert (channel.uuid, channel.state, channel.call_state, channel.direction) == (
-        "u1", "CS_EXECUTE", "ACTIVE", "outbound",
+        "u1",
+        "CS_EXECUTE",
+        "ACTIVE",
+        "outbound",
     )
     assert channel.raw["cid_num"] == ""
     assert parse_show_channels_json('{"row_count":0}\n') == []

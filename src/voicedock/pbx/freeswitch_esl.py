@@ -275,6 +275,8 @@ class EslClient:
             return
         self._started = True
         conn = await self._open()
+        self._conn = conn  # usable as soon as start() returns
+        self._connected.set()
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         self._tg.create_task(self._supervise(conn), name="esl-supervisor")
@@ -300,6 +302,10 @@ class EslClient:
                 for task in list(self._tg._tasks):
                     task.cancel()
                 await self._tg.__aexit__(None, None, None)
+            if self._conn is not None:  # the supervisor was cancelled before it ever ran
+                self._conn.fail_all(EslClosed("ESL client closed"))
+                self._conn.close()
+                self._conn = None
             for future in self._jobs.values():
                 _fail(future, EslClosed("ESL client closed"))
             self._jobs.clear()

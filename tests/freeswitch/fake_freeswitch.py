@@ -1,0 +1,419 @@
+"""An in-process fake FreeSWITCH: the inbound Event Socket and a mod_audio_stream-like client.
+
+The byte layouts copy ``mod_event_socket.c`` (``signalwire/freeswitch``): the greeting
+``Content-Type: auth/request``; ``command/reply`` with ``Reply-Text``; ``api/response`` with
+``Content-Type`` before ``Content-Length`` (``api_exec``); events with ``Content-Length`` first
+(``listener_run``); ``text/disconnect-notice`` (``send_disconnect``). Outcomes of ``originate``
+follow ``mod_commands.c`` (``+OK <uuid>`` / ``-ERR <CAUSE>``) and the Q.850 names FreeSWITCH
+maps SIP statuses to (``sofia_glue``/``switch_channel`` cause tables).
+
+Loopback only, port 0. Use ``async with FakeFreeswitch(password=...) as fs`` and ``fs.port``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+import uuid as uuid_mod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+
+# destination outcome → (SIP status, hangup cause, answered?)
+OUTCOMES: dict[str, tuple[int, str, bool]] = {
+    "answer": (200, "NORMAL_CLEARING", True),
+    "busy": (486, "USER_BUSY", False),
+    "no_answer": (480, "NO_ANSWER", False),
+    "congestion": (503, "NORMAL_CIRCUIT_CONGESTION", False),
+    "rejected": (403, "CALL_REJECTED", False),
+    "unallocated": (404, "UNALLOCATED_NUMBER", False),
+}
+CORE_UUID = "6f2f7a56-1f8b-4a61-9b7c-0d2f1c0c0001"
+STATUS_TEXT = (
+    "UP 0 years, 0 days, 0 hours, 3 minutes, 7 seconds, 12 milliseconds, 3 microseconds\n"
+    "FreeSWITCH (Version 1.10.12 -release 64bit) is ready\n"
+    "2 session(s) since startup\n0 session(s) - peak 1, last 5min 1\n"
+)
+_ORIGINATE = re.compile(
+    r"originate \{(?P<vars>.*)\}sofia/gateway/(?P<gw>[^/ ]+)/(?P<dest>\S+) (?P<app>.+)"
+)
+
+
+def split_unescaped(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` unless preceded by a backslash, then drop that escape (``\\,``)."""
+    parts = re.split(r"(?<!\\)" + re.escape(sep), text)
+    return [p.replace("\\" + sep, sep).replace("\\s", " ") for p in parts]
+
+
+def packet(headers: Mapping[str, str], body: bytes = b"", *, length_first: bool = False) -> bytes:
+    lines = [f"{k}: {v}" for k, v in headers.items()]
+    if body:
+        length = f"Content-Length: {len(body)}"
+        lines.insert(0, length) if length_first else lines.append(length)
+    return ("\n".join(lines) + "\n\n").encode() + body
+
+
+def command_reply(text: str, **extra: str) -> bytes:
+    return packet({"Content-Type": "command/reply", "Reply-Text": text, **extra})
+
+
+def api_response(text: str) -> bytes:
+    return packet({"Content-Type": "api/response"}, (text or "-ERR no reply\n").encode())
+
+
+def json_event(headers: Mapping[str, str], body: str | None = None) -> bytes:
+    data = dict(headers)
+    if body is not None:
+        data["_body"] = body
+    return packet({"Content-Type": "text/event-json"}, json.dumps(data).encode(), length_first=True)
+
+
+def disconnect_notice() -> bytes:
+    return packet(
+        {"Content-Type": "text/disconnect-notice"},
+        b"Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n",
+    )
+
+
+@dataclass
+class FakeChannel:
+    uuid: str
+    destination: str
+    caller_id_number: str
+    variables: dict[str, str]
+    created: float = field(default_factory=time.time)
+    answered: bool = False
+
+
+@dataclass
+class _Session:
+    writer: asyncio.StreamWriter
+    events: set[str] = field(default_factory=set)
+    authed: bool = False
+
+
+class FakeFreeswitch:
+    """ESL server double. ``destinations`` maps a number to a key of ``OUTCOMES``."""
+
+    def __init__(self, password: str = "fake-esl-secret", *, ring_delay: float = 0.01) -> None:
+        self.password = password
+        self.ring_delay = ring_delay
+        self.destinations: dict[str, str] = {}
+        self.channels: dict[str, FakeChannel] = {}
+        self.commands: list[str] = []  # every command line received, in order
+        self.frozen = False  # half-open simulation: read but never answer
+        self.audio_streams: list[FakeAudioStreamClient] = []
+        self.connections_accepted = 0
+        self._sessions: list[_Session] = []
+        self._server: asyncio.Server | None = None
+        self._tg = asyncio.TaskGroup()
+        self._sequence = 0
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aenter__(self) -> FakeFreeswitch:
+        await self._tg.__aenter__()
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        self.drop_connections()
+        for stream in self.audio_streams:
+            await stream.aclose()
+        for task in list(self._tg._tasks):
+            task.cancel()
+        await self._tg.__aexit__(None, None, None)
+        await server.wait_closed()
+
+    # --- fault injection --------------------------------------------------------------------
+
+    def drop_connections(self) -> None:
+        """Close every client socket abruptly (FreeSWITCH crashed / network cut)."""
+        for session in self._sessions:
+            session.writer.close()
+        self._sessions.clear()
+
+    def send_disconnect_notice(self) -> None:
+        for session in self._sessions:
+            session.writer.write(disconnect_notice())
+            session.writer.close()
+        self._sessions.clear()
+
+    def emit(self, headers: Mapping[str, str], body: str | None = None) -> None:
+        """Send an event to every connection subscribed to its name (or ALL)."""
+        if self.frozen:
+            return
+        self._sequence += 1
+        full = {
+            "Core-UUID": CORE_UUID,
+            "FreeSWITCH-Hostname": "fake-fs",
+            "Event-Date-Timestamp": str(int(time.time() * 1_000_000)),
+            "Event-Sequence": str(self._sequence),
+            **headers,
+        }
+        name = full.get("Event-Name", "")
+        for session in self._sessions:
+            if session.authed and (
+                {name, "ALL"} & session.events or (name == "CUSTOM" and "CUSTOM" in session.events)
+            ):
+                session.writer.write(json_event(full, body))
+
+    def remote_hangup(self, channel_uuid: str, cause: str = "NORMAL_CLEARING") -> None:
+        """The far end hangs up."""
+        self._hangup(channel_uuid, cause, 200)
+
+    # --- protocol ---------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections_accepted += 1
+        session = _Session(writer)
+        self._sessions.append(session)
+        writer.write(packet({"Content-Type": "auth/request"}))
+        try:
+            while True:
+                block = await reader.readuntil(b"\n\n")
+                line, *header_lines = block.decode().strip("\n").split("\n")
+                headers = dict(h.split(": ", 1) for h in header_lines if ": " in h)
+                self.commands.append(line)
+                if self.frozen:
+                    continue
+                if not self._dispatch(session, line, headers):
+                    break
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            if session in self._sessions:
+                self._sessions.remove(session)
+            writer.close()
+
+    def _dispatch(self, session: _Session, line: str, headers: dict[str, str]) -> bool:
+        """Answer one command; ``False`` closes the socket."""
+        write = session.writer.write
+        verb, _, rest = line.partition(" ")
+        if not session.authed:
+            if verb == "auth" and rest == self.password:
+                session.authed = True
+                write(command_reply("+OK accepted"))
+                return True
+            write(command_reply("-ERR invalid"))
+            write(disconnect_notice())
+            return False
+        if verb == "event":
+            fmt, _, names = rest.partition(" ")
+            session.events.update(names.split())
+            write(command_reply(f"+OK event listener enabled {fmt}"))
+        elif verb == "noevents":
+            session.events.clear()
+            write(command_reply("+OK no longer listening for events"))
+        elif verb == "filter":
+            header, _, value = rest.partition(" ")
+            write(command_reply(f"+OK filter added. [{header}]=[{value}]"))
+        elif verb == "exit":
+            write(command_reply("+OK bye"))
+            write(disconnect_notice())
+            return False
+        elif verb == "api":
+            if rest.startswith("originate "):  # api originate blocks until the outcome
+                self._tg.create_task(self._blocking_originate(session, rest))
+            else:
+                write(api_response(self._api(rest)))
+        elif verb == "bgapi":
+            job = headers.get("Job-UUID") or str(uuid_mod.uuid4())
+            write(command_reply(f"+OK Job-UUID: {job}", **{"Job-UUID": job}))
+            self._tg.create_task(self._background_job(job, rest))
+        else:
+            write(command_reply("-ERR command not found"))
+        return True
+
+    async def _blocking_originate(self, session: _Session, command: str) -> None:
+        result = await self._originate(command)
+        session.writer.write(api_response(result))
+
+    async def _background_job(self, job_uuid: str, command: str) -> None:
+        await asyncio.sleep(0)  # the reply goes out first, as with the real listener
+        if command.startswith("originate "):
+            result = await self._originate(command)
+        else:
+            result = self._api(command)
+        name, _, arg = command.partition(" ")
+        self.emit(
+            {
+                "Event-Name": "BACKGROUND_JOB",
+                "Job-UUID": job_uuid,
+                "Job-Command": name,
+                "Job-Command-Arg": arg,
+            },
+            result,
+        )
+
+    def _api(self, command: str) -> str:
+        name, _, arg = command.partition(" ")
+        args = arg.split()
+        if command == "status":
+            return STATUS_TEXT
+        if command == "show channels as json":
+            return self._show_channels()
+        if name == "uuid_kill" and args:
+            if args[0] not in self.channels:
+                return "-ERR No such channel!\n"
+            self._hangup(args[0], args[1] if len(args) > 1 else "NORMAL_CLEARING", 200)
+            return "+OK\n"
+        if name in ("uuid_transfer", "uuid_broadcast", "uuid_break", "uuid_audio_stream"):
+            if not args or args[0] not in self.channels:
+                return "-ERR No such channel!\n"
+            if name == "uuid_audio_stream" and args[1:2] == ["start"]:
+                self._start_audio_stream(args[0], arg)
+            return "+OK Message sent successfully\n" if name == "uuid_broadcast" else "+OK\n"
+        if name == "uuid_bridge" and len(args) == 2:
+            if not all(a in self.channels for a in args):
+                return "-ERR Invalid uuid\n"
+            self.emit(
+                {
+                    "Event-Name": "CHANNEL_BRIDGE",
+                    "Unique-ID": args[0],
+                    "Other-Leg-Unique-ID": args[1],
+                }
+            )
+            return f"+OK {args[1]}\n"
+        return f"-ERR {name} Command not found!\n"
+
+    def _show_channels(self) -> str:
+        if not self.channels:
+            return '{"row_count":0}\n'
+        rows = [
+            {
+                "uuid": c.uuid,
+                "direction": "outbound",
+                "created_epoch": str(int(c.created)),
+                "name": f"sofia/gateway/fake/{c.destination}",
+                "state": "CS_EXECUTE",
+                "cid_num": c.caller_id_number,
+                "dest": c.destination,
+                "callstate": "ACTIVE" if c.answered else "RINGING",
+            }
+            for c in self.channels.values()
+        ]
+        return json.dumps({"row_count": len(rows), "rows": rows}) + "\n"
+
+    def _channel_headers(self, channel: FakeChannel, name: str) -> dict[str, str]:
+        return {
+            "Event-Name": name,
+            "Unique-ID": channel.uuid,
+            "Channel-Call-UUID": channel.uuid,
+            "Call-Direction": "outbound",
+            "Channel-Name": f"sofia/gateway/fake/{channel.destination}",
+            "Caller-Destination-Number": channel.destination,
+            "Answer-State": "answered" if channel.answered else "ringing",
+        }
+
+    async def _originate(self, command: str) -> str:
+        match = _ORIGINATE.fullmatch(command.strip())
+        if not match:
+            return "-ERR INVALID_URL\n"
+        variables = dict(v.split("=", 1) for v in split_unescaped(match["vars"]) if "=" in v)
+        channel_uuid = variables.get("origination_uuid") or str(uuid_mod.uuid4())
+        if channel_uuid in self.channels:
+            return "-ERR DESTINATION_OUT_OF_ORDER\n"
+        dest = match["dest"]
+        channel = FakeChannel(
+            channel_uuid, dest, variables.get("origination_caller_id_number", ""), variables
+        )
+        status, cause, answered = OUTCOMES[self.destinations.get(dest, "answer")]
+        self.channels[channel_uuid] = channel
+        self.emit(self._channel_headers(channel, "CHANNEL_CREATE"))
+        await asyncio.sleep(self.ring_delay)
+        if status not in (403, 404, 503):
+            self.emit(self._channel_headers(channel, "CHANNEL_PROGRESS"))
+            await asyncio.sleep(self.ring_delay)
+        if answered:
+            channel.answered = True
+            self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
+            return f"+OK {channel_uuid}\n"
+        self._hangup(channel_uuid, cause, status)
+        return f"-ERR {cause}\n"
+
+    def _hangup(self, channel_uuid: str, cause: str, sip_status: int) -> None:
+        channel = self.channels.pop(channel_uuid, None)
+        if channel is None:
+            return
+        headers = self._channel_headers(channel, "CHANNEL_HANGUP_COMPLETE")
+        headers |= {"Hangup-Cause": cause, "variable_sip_term_status": str(sip_status)}
+        self.emit(headers)
+
+    def _start_audio_stream(self, channel_uuid: str, arg: str) -> None:
+        # uuid_audio_stream <uuid> start <url> <mix> <rate> [metadata...]
+        parts = arg.split(" ", 5)
+        if len(parts) < 5:
+            return
+        rate = int(parts[4].rstrip("k")) * 1000
+        channels = 2 if parts[3] == "stereo" else 1
+        stream = FakeAudioStreamClient(
+            parts[2], parts[5] if len(parts) > 5 else None, sample_rate=rate, channels=channels
+        )
+        self.audio_streams.append(stream)
+        self._tg.create_task(stream.run(frames=[bytes(rate // 50 * 2 * channels)] * 5))
+
+
+class FakeAudioStreamClient:
+    """What mod_audio_stream does on ``start``: connect, metadata TEXT, then L16 BINARY frames.
+
+    It collects everything the server sends back (``received_text``/``received_binary``).
+    """
+
+    def __init__(
+        self, url: str, metadata: str | None, *, sample_rate: int = 8000, channels: int = 1
+    ) -> None:
+        self.url = url
+        self.metadata = metadata
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.received_text: list[str] = []
+        self.received_binary: list[bytes] = []
+        self.connected = asyncio.Event()
+        self.finished = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def run(self, frames: list[bytes], *, pace: float = 0.0, linger: float = 0.2) -> None:
+        """Send the frames, then keep receiving for ``linger`` seconds (or until closed)."""
+        self._session = aiohttp.ClientSession()
+        try:
+            self._ws = await self._session.ws_connect(self.url)
+            self.connected.set()
+            if self.metadata is not None:
+                await self._ws.send_str(self.metadata)
+            for frame in frames:
+                await self._ws.send_bytes(frame)
+                if pace:
+                    await asyncio.sleep(pace)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(linger):
+                    async for message in self._ws:
+                        if message.type == aiohttp.WSMsgType.TEXT:
+                            self.received_text.append(message.data)
+                        elif message.type == aiohttp.WSMsgType.BINARY:
+                            self.received_binary.append(message.data)
+        finally:
+            await self.aclose()
+            self.finished.set()
+
+    async def aclose(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._session is not None:
+            await self._session.close()
