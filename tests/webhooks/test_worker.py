@@ -336,3 +336,38 @@ async def test_logs_hold_no_transcript_query_or_secret(
     assert "webhook" in caplog.text
     for sensitive in ("4321", "abc123", secret.removeprefix("whsec_")):
         assert sensitive not in caplog.text
+
+
+async def test_rotation_signs_with_old_and_new_secret(receiver: Receiver, secret: str) -> None:
+    new_secret = generate_secret()
+    delivery = Delivery(
+        id="dlv_1",
+        endpoint_id="ep1",
+        url=receiver.url,
+        secret=new_secret,
+        event_type="transcript",
+        payload=b"{}",
+        msg_id="msg_rotation",
+        attempts=0,
+        enqueued_at=utcnow(),
+        previous_secrets=(secret,),
+    )
+
+    delivered_ids: list[str] = []
+
+    class OneShot(InMemoryOutbox):
+        claimed = False
+
+        async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+            first, self.claimed = not self.claimed, True
+            return [delivery] if first else []
+
+        async def mark_delivered(self, delivery_id: str) -> None:
+            delivered_ids.append(delivery_id)
+
+    outbox = OneShot()
+    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+        await wait_until(lambda: delivered_ids == ["dlv_1"])
+    # the receiver still holds the old secret and accepts the old-key signature
+    assert receiver.accepted == {"msg_rotation": 1}
+    assert len(receiver.requests[0].headers["webhook-signature"].split()) == 2

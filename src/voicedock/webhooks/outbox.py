@@ -35,6 +35,7 @@ class Delivery:
     msg_id: str  # the ``webhook-id``: identical across retries
     attempts: int  # attempts already made before this claim
     enqueued_at: datetime
+    previous_secrets: tuple[str, ...] = ()  # still signed with during a secret rotation
 
 
 class OutboxWriter(Protocol):

@@ -194,7 +194,13 @@ class DeliveryWorker:
         try:
             await check_url(delivery.url, self._policy, self._resolver)
             timestamp = int(self._clock().timestamp())
-            headers = sign(delivery.secret, delivery.msg_id, timestamp, delivery.payload)
+            headers = sign(
+                delivery.secret,
+                delivery.msg_id,
+                timestamp,
+                delivery.payload,
+                previous_secrets=delivery.previous_secrets,
+            )
         except UnsafeUrl as error:
             return AttemptResult(error=f"URL refused: {error.reason}")
         except (InvalidSecret, ValueError) as error:
