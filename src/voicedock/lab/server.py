@@ -171,6 +171,9 @@ class LabAsterisk:
             (socket.SOCK_DGRAM, s.carrier_sip_port),
         ):
             with socket.socket(socket.AF_INET, kind) as sock:
+                if kind == socket.SOCK_STREAM:
+                    # As Asterisk does: connections in TIME_WAIT do not block a new listener.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind((BIND_ADDRESS, port))
                 except OSError as exc:
