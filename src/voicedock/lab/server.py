@@ -122,6 +122,7 @@ class LabAsterisk:
             return
         self.configure()
         self._check_ports_free()
+        self.settings.saved_path.write_text(self.settings.to_json())
         self._start()
         try:
             self._wait_ready(timeout)

@@ -7,10 +7,11 @@ config, run, spool and database directories inside the chroot (see ``instance_di
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 BIND_ADDRESS = "127.0.0.1"
@@ -107,6 +108,34 @@ class LabSettings:
     @property
     def ari_events_url(self) -> str:
         return f"ws://{BIND_ADDRESS}:{self.http_port}/ari/events?app={self.app_name}"
+
+    @property
+    def saved_path(self) -> Path:
+        """Where ``up`` records the settings it ran with, for later ``down``/``status``."""
+        return self.instance_dir / "lab-settings.json"
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["cache_dir"] = str(self.cache_dir)
+        data["service_dids"] = list(self.service_dids)
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> LabSettings:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["cache_dir"] = Path(values.get("cache_dir", default_cache_dir()))
+        if "service_dids" in values:
+            values["service_dids"] = tuple(values["service_dids"])
+        return cls(**values)
+
+    def saved_or_self(self) -> LabSettings:
+        """The settings a running instance of this name was started with, else these."""
+        try:
+            return LabSettings.from_json(self.saved_path.read_text())
+        except (OSError, ValueError, TypeError):
+            return self
 
     def with_free_ports(self) -> LabSettings:
         """A copy whose TCP/UDP ports are free right now (for parallel test runs)."""

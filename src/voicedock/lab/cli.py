@@ -1,0 +1,99 @@
+"""``voicedock lab up | down | status | cli "<command>"``: the lab PBX from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from voicedock.lab.errors import LabError
+from voicedock.lab.server import LabAsterisk
+from voicedock.lab.settings import LabSettings
+
+_PORT_OPTIONS = ("http_port", "ami_port", "sip_port", "carrier_sip_port")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``lab`` command (with its own subcommands) to a parent CLI."""
+    lab = subparsers.add_parser("lab", help="run the lab Asterisk PBX on 127.0.0.1")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--instance", default="default", help="instance name (default: default)")
+    common.add_argument("--cache-dir", type=Path, help="chroot cache dir")
+    commands = lab.add_subparsers(dest="lab_command", required=True)
+    up = commands.add_parser(
+        "up", parents=[common], help="provision (once, cached) and start Asterisk"
+    )
+    for option in _PORT_OPTIONS:
+        up.add_argument(f"--{option.replace('_', '-')}", type=int, dest=option)
+    up.add_argument("--free-ports", action="store_true", help="pick free ports at random")
+    commands.add_parser("down", parents=[common], help="stop Asterisk")
+    commands.add_parser(
+        "status", parents=[common], help="show whether the lab runs (exit 3 if not)"
+    )
+    cli = commands.add_parser(
+        "cli", parents=[common], help='run an Asterisk CLI command, e.g. "core show channels"'
+    )
+    cli.add_argument("command", help="the CLI command, quoted")
+    lab.set_defaults(handler=run)
+
+
+def _settings(args: argparse.Namespace) -> LabSettings:
+    base = LabSettings(instance=args.instance)
+    if args.cache_dir is not None:
+        base = dataclasses.replace(base, cache_dir=args.cache_dir)
+    if args.lab_command != "up":
+        return base.saved_or_self()
+    overrides = {k: getattr(args, k) for k in _PORT_OPTIONS if getattr(args, k) is not None}
+    if overrides:
+        base = dataclasses.replace(base, **overrides)
+    return base.with_free_ports() if args.free_ports else base
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        lab = LabAsterisk(_settings(args))
+        if args.lab_command == "up":
+            started = time.monotonic()
+            lab.up()
+            print(f"lab ready in {time.monotonic() - started:.1f} s")
+            _print_endpoints(lab)
+        elif args.lab_command == "down":
+            lab.down()
+        elif args.lab_command == "status":
+            status = lab.status()
+            print(f"provisioned: {status.provisioned}")
+            print(f"running: {status.running} (pid {status.pid})")
+            if status.running:
+                _print_endpoints(lab)
+                print(status.detail)
+            return 0 if status.running else 3
+        elif args.lab_command == "cli":
+            sys.stdout.write(lab.cli(args.command))
+    except LabError as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_endpoints(lab: LabAsterisk) -> None:
+    s = lab.settings
+    print(f"ARI        {lab.ari_url}  user {s.ari_user}  app {s.app_name}")
+    print(f"AMI        {lab.ami_host}:{lab.ami_port}  user {s.ami_user}")
+    print(f"SIP        service 127.0.0.1:{s.sip_port}  carrier 127.0.0.1:{s.carrier_sip_port}")
+    print(f"trunk      PJSIP/<number>@{s.trunk_name}   DIDs {' '.join(s.service_dids)}")
+    print(f"recordings {lab.recordings_dir}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m voicedock.lab.cli")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    register(subparsers)
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
