@@ -21,27 +21,28 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Self
 
 from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.endpointing import SILENCE_TIMEOUT, EndpointingConfig
 from voicedock.pipeline.frames import (
     ChatMessage,
     Dtmf,
     EndCall,
     Frame,
     InjectContext,
-    Role,
     Say,
     TranscriptEntry,
     TurnLatency,
     UserSpeechStarted,
 )
 from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.llm_stream import llm_sentences
 from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
-from voicedock.pipeline.providers.base import Llm, ProviderError, ProviderTimeoutError, Stt, Tts
-from voicedock.pipeline.text import SentenceBuffer, split_sentences
+from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, Tts
+from voicedock.pipeline.text import split_sentences
 from voicedock.pipeline.vad import VadConfig
 
 log = logging.getLogger("voicedock.pipeline")
@@ -188,11 +189,12 @@ class Conversation:
             elif isinstance(event, _Turn):
                 self._start_turn(event)
             elif isinstance(event, Say):
-                self._spawn(self._say(event.text))
+                sentences = split_sentences(event.text)
+                self._spawn(self._speak(partial(_iterate, sentences), self._reserve()))
             elif isinstance(event, InjectContext):
                 self._history.append(ChatMessage("system", event.text))
                 if event.respond:
-                    self._spawn(self._respond(None))
+                    self._spawn(self._respond(None, None, 0.0))
             elif isinstance(event, Dtmf):
                 self._history.append(ChatMessage("system", f"The caller pressed {event.digit}."))
             elif isinstance(event, EndCall):
@@ -200,9 +202,16 @@ class Conversation:
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         assert self._tg is not None
-        task = self._tg.create_task(coro)
+        task = self._tg.create_task(self._guard(coro))
         self._speech_tasks.add(task)
         task.add_done_callback(self._speech_tasks.discard)
+
+    async def _guard(self, coro: Coroutine[object, object, None]) -> None:
+        try:
+            await coro
+        except (ProviderError, TimeoutError) as exc:
+            log.warning("speech provider failed: %s; ending the call", type(exc).__name__)
+            self._events.put_nowait(EndCall(PROVIDER_ERROR, self.config.fallback_message))
 
     async def _interrupt(self) -> None:
         """The caller took the floor: stop thinking and speaking, keep what was heard."""
@@ -214,8 +223,7 @@ class Conversation:
         speeches, self._speeches = self._speeches, []
         for speech in speeches:
             heard = await speech.flush()
-            if speech.started_at is not None and heard:
-                self._record("assistant", heard, speech.started_at, interrupted=True)
+            self._settle(speech, heard, interrupted=True)
 
     def _start_turn(self, turn: _Turn) -> None:
         stopped = turn.utterance.stopped
@@ -223,110 +231,87 @@ class Conversation:
             self._pending_started_ms = stopped.started_at_ms
         self._pending_audio += turn.utterance.pcm
         latency = TurnLatency(endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms))
-        self._spawn(
-            self._respond(
-                _UserAudio(self._pending_audio, stopped.ended_at_ms), latency, turn.decided
-            )
-        )
+        user = _UserAudio(self._pending_audio, stopped.ended_at_ms)
+        self._spawn(self._respond(user, latency, turn.decided))
 
     # ── turns ────────────────────────────────────────────────────────────────────────────
     async def _respond(
-        self, user: _UserAudio | None, latency: TurnLatency | None = None, t0: float = 0.0
+        self, user: _UserAudio | None, latency: TurnLatency | None, t0: float
     ) -> None:
-        try:
-            if user is not None:
-                async with asyncio.timeout(self.config.stt_timeout_s):
-                    text = await self._stt.transcribe(user.pcm, self.config.sample_rate)
-                if latency is not None:
-                    latency.stt_final_ms = _ms_since(t0)
-                started_ms = self._pending_started_ms or 0
-                self._pending_audio, self._pending_started_ms = b"", None
-                if not text.strip():
-                    return
-                self._record(
-                    "user",
-                    text.strip(),
-                    self._audio_time(started_ms),
-                    ended_at=self._audio_time(user.ended_at_ms),
-                )
-            messages = self._context()
-            await self._speak(self._llm_sentences(messages, latency, t0), latency, t0)
+        if user is not None:
+            async with asyncio.timeout(self.config.stt_timeout_s):
+                text = (await self._stt.transcribe(user.pcm, self.config.sample_rate)).strip()
             if latency is not None:
-                self.latencies.append(latency)
-        except (ProviderError, TimeoutError) as exc:
-            self._fail(exc)
+                latency.stt_final_ms = _ms_since(t0)
+            started = self._audio_time(self._pending_started_ms or 0)
+            self._pending_audio, self._pending_started_ms = b"", None
+            if not text:
+                return
+            ended = self._audio_time(user.ended_at_ms)
+            self.transcript.append(TranscriptEntry("user", text, started, ended))
+            self._history.append(ChatMessage("user", text))
 
-    async def _llm_sentences(
-        self, messages: list[ChatMessage], latency: TurnLatency | None, t0: float
-    ) -> AsyncIterator[str]:
-        stream = self._llm.stream(messages)
-        buffer = SentenceBuffer()
-        first = True
-        try:
-            while True:
-                try:
-                    if first:
-                        timeout = self.config.llm_first_token_timeout_s
-                        chunk = await asyncio.wait_for(anext(stream), timeout)
-                    else:
-                        chunk = await anext(stream)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError as exc:
-                    raise ProviderTimeoutError("LLM gave no first token in time") from exc
-                if first and latency is not None:
-                    latency.llm_first_token_ms = _ms_since(t0)
-                first = False
-                for sentence in buffer.push(chunk):
-                    yield sentence
-            for sentence in buffer.flush():
-                yield sentence
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        def first_token() -> None:
+            if latency is not None:
+                latency.llm_first_token_ms = _ms_since(t0)
 
-    async def _say(self, text: str) -> None:
-        try:
-            await self._speak(_iterate(split_sentences(text)), None, 0.0)
-        except (ProviderError, TimeoutError) as exc:
-            self._fail(exc)
+        def sentences() -> AsyncIterator[str]:
+            return llm_sentences(
+                self._llm,
+                self._context(),
+                first_token_timeout_s=self.config.llm_first_token_timeout_s,
+                on_first_token=first_token,
+            )
+
+        await self._speak(sentences, self._reserve(), latency, t0)
+        if latency is not None:
+            self.latencies.append(latency)
 
     async def _speak(
-        self, sentences: AsyncIterator[str], latency: TurnLatency | None, t0: float
+        self,
+        make_sentences: Callable[[], AsyncIterator[str]],
+        slot: ChatMessage,
+        latency: TurnLatency | None = None,
+        t0: float = 0.0,
     ) -> None:
-        """Synthesize and queue each sentence as it arrives; wait until all was played."""
-        async with self._speech_lock:
-            speech = Speech()
-            self._speeches.append(speech)
-            async for sentence in sentences:
-                spoken = SpokenSentence(sentence)
-                async with asyncio.timeout(self.config.tts_timeout_s):
-                    async for pcm in self._tts.synthesize(sentence):
-                        if latency is not None and latency.tts_first_audio_ms is None:
-                            latency.tts_first_audio_ms = _ms_since(t0)
-                        pcm = resample_pcm16(pcm, self._tts.sample_rate, self.config.sample_rate)
-                        handle = await self._sink.play(pcm, self.config.sample_rate)
-                        if not spoken.handles:
-                            speech.sentences.append(spoken)
-                        spoken.handles.append(handle)
-                        if speech.started_at is None:
-                            speech.started_at = self._wall()
-                            if latency is not None:
-                                await handle.started()
-                                latency.first_frame_sent_ms = _ms_since(t0)
-            await speech.wait_played()
-            self._speeches.remove(speech)
-            if speech.started_at is not None and speech.text:
-                self._record("assistant", speech.text, speech.started_at)
+        """Synthesize and queue each sentence as it arrives; wait until all was played.
 
-    def _fail(self, exc: BaseException) -> None:
-        log.error(
-            "speech provider failed: %s (retryable=%s)",
-            type(exc).__name__,
-            getattr(exc, "retryable", True),
-        )
-        self._events.put_nowait(EndCall(PROVIDER_ERROR, self.config.fallback_message))
+        `slot` is the message's place in the history, reserved when the speech was asked
+        for, so the model sees events in the order they happened.
+        """
+        speech = Speech(slot=slot)
+        try:
+            async with self._speech_lock:
+                self._speeches.append(speech)
+                async for sentence in make_sentences():
+                    await self._speak_sentence(speech, sentence, latency, t0)
+                await speech.wait_played()
+                self._speeches.remove(speech)
+                self._settle(speech, speech.text, interrupted=False)
+        finally:
+            if speech.started_at is None:
+                self._settle(speech, "", interrupted=False)
+
+    async def _speak_sentence(
+        self, speech: Speech, sentence: str, latency: TurnLatency | None, t0: float
+    ) -> None:
+        spoken = SpokenSentence(sentence)
+        rate = self.config.sample_rate
+        async with asyncio.timeout(self.config.tts_timeout_s):
+            async for pcm in self._tts.synthesize(sentence):
+                if latency is not None and latency.tts_first_audio_ms is None:
+                    latency.tts_first_audio_ms = _ms_since(t0)
+                handle = await self._sink.play(
+                    resample_pcm16(pcm, self._tts.sample_rate, rate), rate
+                )
+                if not spoken.handles:
+                    speech.sentences.append(spoken)
+                spoken.handles.append(handle)
+                if speech.started_at is None:
+                    speech.started_at = self._wall()
+                    if latency is not None:
+                        await handle.started()
+                        latency.first_frame_sent_ms = _ms_since(t0)
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, event: EndCall) -> None:
@@ -337,20 +322,17 @@ class Conversation:
             pending = list(self._speech_tasks)
             if pending:
                 await asyncio.wait(pending, timeout=self.config.end_call_grace_s)
-            await self._interrupt()
-        else:
-            await self._interrupt()
-            if event.reason == "silence-timeout":
-                final = self.config.silence_timeout_message
+        elif event.reason == SILENCE_TIMEOUT:
+            final = self.config.silence_timeout_message
+        await self._interrupt()
         if final:
+            sentences = split_sentences(final)
             try:
                 async with asyncio.timeout(self.config.fallback_timeout_s):
-                    await self._speak(_iterate(split_sentences(final)), None, 0.0)
+                    await self._speak(partial(_iterate, sentences), self._reserve())
             except (ProviderError, TimeoutError) as exc:
                 log.warning("final message not spoken: %s", type(exc).__name__)
-                for speech in self._speeches:
-                    await speech.flush()
-                self._speeches.clear()
+                await self._interrupt()
         self.end_reason = event.reason
         self._ended.set()
 
@@ -359,20 +341,25 @@ class Conversation:
         system = self.config.system_prompt
         if self.config.context:
             system = f"{system}\n\nContext for this call:\n{self.config.context}"
-        return [ChatMessage("system", system), *self._history]
+        return [ChatMessage("system", system), *(m for m in self._history if m.content)]
 
-    def _record(
-        self,
-        role: Role,
-        text: str,
-        started_at: float,
-        *,
-        ended_at: float | None = None,
-        interrupted: bool = False,
-    ) -> None:
-        end = self._wall() if ended_at is None else ended_at
-        self.transcript.append(TranscriptEntry(role, text, started_at, end, interrupted))
-        self._history.append(ChatMessage(role, text))
+    def _reserve(self) -> ChatMessage:
+        slot = ChatMessage("assistant", "")
+        self._history.append(slot)
+        return slot
+
+    def _settle(self, speech: Speech, text: str, *, interrupted: bool) -> None:
+        """Fill the speech's reserved history slot (or drop it) and record what was heard."""
+        slot, speech.slot = speech.slot, None
+        if slot is None:
+            return
+        index = next(i for i, m in enumerate(self._history) if m is slot)
+        if speech.started_at is None or not text:
+            del self._history[index]
+            return
+        self._history[index] = ChatMessage("assistant", text)
+        entry = TranscriptEntry("assistant", text, speech.started_at, self._wall(), interrupted)
+        self.transcript.append(entry)
 
     def _audio_time(self, audio_ms: int) -> float:
         base = self._audio_t0 if self._audio_t0 is not None else self._wall()

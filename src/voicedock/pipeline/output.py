@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.text import first_words
 
 
@@ -46,7 +47,9 @@ class SpokenSentence:
 class Speech:
     """One assistant message being spoken: its sentences and their audio handles."""
 
+    slot: ChatMessage | None = None  # its reserved place in the model's history
     started_at: float | None = None  # wall time of the first queued audio
+    entry: TranscriptEntry | None = None
     sentences: list[SpokenSentence] = field(default_factory=list)
 
     @property

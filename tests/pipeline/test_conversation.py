@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from voicedock.pipeline.conversation import Conversation, ConversationConfig
+from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.providers import ProviderTimeoutError, ProviderUnavailableError
+
+from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
+from .synth import frames, silence, voiced
+
+pytestmark = pytest.mark.unit
+
+ENDPOINTING = EndpointingConfig(
+    end_silence_ms=300, barge_in_speech_ms=200, silence_timeout_ms=None, max_duration_ms=None
+)
+
+
+def config(**overrides: object) -> ConversationConfig:
+    base: dict[str, object] = {"endpointing": ENDPOINTING, "system_prompt": "Be brief."}
+    base.update(overrides)
+    return ConversationConfig(**base)  # type: ignore[arg-type]
+
+
+async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+def speak(conv: Conversation, speech_ms: int = 600, pause_ms: int = 400) -> None:
+    for frame in frames(voiced(speech_ms) + silence(pause_ms)):
+        conv.feed_audio(frame)
+
+
+async def test_turn_end_to_end_with_transcript_and_latency() -> None:
+    stt, llm, tts, sink = (
+        FakeStt(["What are your hours?"]),
+        FakeLlm(),
+        FakeTts(),
+        FakeSink(instant=True),
+    )
+    llm.replies = [["We open ", "at nine. ", "Bye for ", "now."]]
+    cfg = config(first_message="Hi, dental clinic.", context="Caller: Margaret.")
+    async with Conversation(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
+        await until(lambda: len(conv.transcript) == 1)
+        speak(conv)
+        await until(lambda: len(conv.transcript) == 3)
+    roles = [(e.role, e.content, e.interrupted) for e in conv.transcript]
+    assert roles == [
+        ("assistant", "Hi, dental clinic.", False),
+        ("user", "What are your hours?", False),
+        ("assistant", "We open at nine. Bye for now.", False),
+    ]
+    assert tts.texts[1:] == ["We open at nine.", "Bye for now."]  # sentence by sentence
+    assert set(sink.rates) == {8000}
+    context = llm.calls[0]
+    assert context[0].role == "system"
+    assert "Be brief." in context[0].content
+    assert "Margaret" in context[0].content
+    assert [m.role for m in context[1:]] == ["assistant", "user"]
+    user = conv.transcript[1]
+    assert 0.5 <= user.ended_at - user.started_at <= 0.8
+    (latency,) = conv.latencies
+    assert latency.endpointing_ms == 300
+    assert latency.stt_final_ms is not None
+    assert latency.llm_first_token_ms is not None
+    assert latency.tts_first_audio_ms is not None
+    assert latency.first_frame_sent_ms is not None
+    assert latency.stt_final_ms <= latency.llm_first_token_ms <= latency.first_frame_sent_ms
+    assert conv.end_reason == "closed"
+
+
+async def test_barge_in_flushes_and_keeps_only_what_was_heard() -> None:
+    stt, tts, sink = FakeStt(["Tell me everything.", "Stop."]), FakeTts(ms_per_char=20), FakeSink()
+    llm = FakeLlm(["One two three four five six seven eight. Nine ten eleven twelve."])
+    async with Conversation(stt=stt, llm=llm, tts=tts, sink=sink, config=config()) as conv:
+        speak(conv)
+        await until(lambda: len(sink.handles) == 2)
+        assert conv.assistant_audible
+        first = sink.handles[0]
+        sink.advance(first.duration_ms / 2)  # half of the first sentence was heard
+        speak(conv, speech_ms=400, pause_ms=400)
+        await until(lambda: len(conv.transcript) >= 3)
+        sink.play_all()
+        await until(lambda: len(conv.transcript) == 4)
+    assert all(h.flushed for h in sink.handles[:2])
+    cut = conv.transcript[1]
+    assert cut.role == "assistant"
+    assert cut.interrupted
+    assert cut.content == "One two three four"
+    assert conv.transcript[2].content == "Stop."
+    # the model sees the cut message, not what it had planned to say
+    assert [m.content for m in llm.calls[1][1:]] == ["Tell me everything.", cut.content, "Stop."]
+
+
+async def test_short_blip_while_assistant_speaks_is_not_a_barge_in() -> None:
+    stt, sink = FakeStt(["Hello."]), FakeSink()
+    llm = FakeLlm(["A long answer that keeps going for a while."])
+    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+        speak(conv)
+        await until(lambda: conv.assistant_audible)
+        for frame in frames(voiced(100) + silence(400)):  # echo / "uh-huh"
+            conv.feed_audio(frame)
+        await asyncio.sleep(0.02)
+        sink.play_all()
+        await until(lambda: len(conv.transcript) == 2)
+    assert not conv.transcript[1].interrupted
+    assert not any(h.flushed for h in sink.handles)
+    assert len(stt.calls) == 1
+
+
+async def test_speech_during_thinking_merges_into_one_turn() -> None:
+    stt, sink = FakeStt(["I want to move my appointment."], delay=0.2), FakeSink(instant=True)
+    llm = FakeLlm(["Sure."])
+    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+        speak(conv, speech_ms=400)
+        await until(lambda: len(stt.calls) == 1)
+        speak(conv, speech_ms=400)  # caller continues before the answer
+        await until(lambda: len(conv.transcript) == 2)
+    assert len(stt.calls) == 2
+    assert stt.calls[1] > stt.calls[0]  # the second transcription got both utterances
+    assert [e.role for e in conv.transcript] == ["user", "assistant"]
+
+
+async def test_say_inject_context_and_end_call() -> None:
+    llm, sink = FakeLlm(), FakeSink(instant=True)
+    async with Conversation(
+        stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink, config=config()
+    ) as conv:
+        await conv.say("Please hold.")
+        await conv.inject_context("Customer verified.", trigger_response=False)
+        await conv.inject_context("Code is 4411.", trigger_response=True)
+        await until(lambda: len(conv.transcript) == 2)
+        await conv.end_call("Goodbye now.")
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "end-call"
+    contents = [e.content for e in conv.transcript]
+    assert contents == ["Please hold.", "You said Code is 4411..", "Goodbye now."]
+    assert [(m.role, m.content) for m in llm.calls[0][1:]] == [
+        ("assistant", "Please hold."),
+        ("system", "Customer verified."),
+        ("system", "Code is 4411."),
+    ]
+
+
+async def test_end_call_lets_current_speech_finish() -> None:
+    sink = FakeSink()
+    async with Conversation(
+        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=config()
+    ) as conv:
+        await conv.say("First I finish this sentence.")
+        await until(lambda: len(sink.handles) == 1)
+        await conv.end_call("Bye.")
+        await asyncio.sleep(0.02)
+        assert not conv._ended.is_set()
+        sink.play_all()
+        await until(lambda: len(sink.handles) == 2)
+        sink.play_all()
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "end-call"
+    assert not sink.handles[0].flushed
+    assert [e.content for e in conv.transcript] == ["First I finish this sentence.", "Bye."]
+
+
+async def test_silence_timeout_says_goodbye_and_ends() -> None:
+    cfg = config(
+        endpointing=EndpointingConfig(silence_timeout_ms=400, max_duration_ms=None),
+        silence_timeout_message="Are you there? Goodbye.",
+    )
+    sink = FakeSink(instant=True)
+    async with Conversation(
+        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
+    ) as conv:
+        for frame in frames(silence(500)):
+            conv.feed_audio(frame)
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "silence-timeout"
+    assert conv.transcript[-1].content == "Are you there? Goodbye."
+
+
+async def test_max_duration_ends_without_speech() -> None:
+    cfg = config(endpointing=EndpointingConfig(max_duration_ms=200, silence_timeout_ms=None))
+    sink = FakeSink(instant=True)
+    async with Conversation(
+        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
+    ) as conv:
+        for frame in frames(voiced(300)):
+            conv.feed_audio(frame)
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "max-duration"
+    assert sink.handles == []
+
+
+@pytest.mark.parametrize("broken", ["stt", "llm_error", "llm_slow"])
+async def test_provider_failure_speaks_fallback_then_ends(broken: str) -> None:
+    stt, llm, sink = FakeStt(["Hello?"]), FakeLlm(), FakeSink(instant=True)
+    if broken == "stt":
+        stt.error = ProviderUnavailableError("no model")
+    elif broken == "llm_error":
+        llm.error = ProviderTimeoutError("upstream 504")
+    else:
+        llm.first_token_delay = 5.0
+    cfg = config(llm_first_token_timeout_s=0.05, fallback_message="Sorry, technical trouble.")
+    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+        speak(conv)
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "provider-error"
+    assert conv.transcript[-1].content == "Sorry, technical trouble."
+
+
+async def test_tts_failure_still_ends_call() -> None:
+    tts = FakeTts()
+    tts.error = ProviderUnavailableError("voice missing")
+    async with Conversation(
+        stt=FakeStt(), llm=FakeLlm(), tts=tts, sink=FakeSink(), config=config()
+    ) as conv:
+        await conv.say("Hello.")
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "provider-error"
+    assert conv.transcript == []
+
+
+async def test_aclose_is_idempotent_and_stops_speech() -> None:
+    sink = FakeSink()
+    conv = Conversation(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=config())
+    async with conv:
+        await conv.say("A sentence that will be cut.")
+        await until(lambda: len(sink.handles) == 1)
+        await conv.aclose()
+        await conv.aclose()
+        assert sink.handles[0].flushed
+        conv.feed_audio(voiced(20))  # ignored after close
+    assert await conv.wait_ended() == "closed"
