@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cli = commands.add_parser(
         "cli", parents=[common], help='run an Asterisk CLI command, e.g. "core show channels"'
     )
-    cli.add_argument("command", help="the CLI command, quoted")
+    cli.add_argument("cli_command", metavar="command", help="the CLI command, quoted")
     lab.set_defaults(handler=run)
 
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 print(status.detail)
             return 0 if status.running else 3
         elif args.lab_command == "cli":
-            sys.stdout.write(lab.cli(args.command))
+            sys.stdout.write(lab.cli(args.cli_command))
     except LabError as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,51 @@
+"""The ``lab`` subcommands parse as documented and report a stopped lab."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from voicedock.lab import cli
+
+pytestmark = pytest.mark.unit
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_up_accepts_ports_and_instance() -> None:
+    args = parse(["lab", "up", "--instance", "ci", "--http-port", "18088", "--free-ports"])
+    assert (args.lab_command, args.instance, args.http_port, args.free_ports) == (
+        "up",
+        "ci",
+        18088,
+        True,
+    )
+    assert args.handler is cli.run
+
+
+def test_cli_takes_one_quoted_command() -> None:
+    args = parse(["lab", "cli", "core show channels"])
+    assert args.cli_command == "core show channels"
+
+
+def test_status_of_a_never_provisioned_cache_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["lab", "status", "--cache-dir", str(tmp_path)])
+    assert code == 3
+    out = capsys.readouterr().out
+    assert "provisioned: False" in out
+    assert "running: False" in out
+
+
+def test_cli_on_a_stopped_lab_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["lab", "cli", "--cache-dir", str(tmp_path), "core show uptime"]) == 1
+    assert "not running" in capsys.readouterr().err

@@ -1,0 +1,71 @@
+"""The lab dialplan offers exactly the remote parties and failures the tests rely on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from voicedock.lab.config import find_project_root
+
+pytestmark = pytest.mark.unit
+
+PROJECT = find_project_root(Path(__file__))
+
+
+def extensions(text: str, context: str) -> dict[str, str]:
+    """Extension -> its priority-1 application line, for one context (all its sections)."""
+    found: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        header = re.match(r"^\[([^\]]+)\]", line)
+        if header:
+            current = header.group(1)
+            continue
+        entry = re.match(r"^exten => ([^,]+),1,(.*)$", line)
+        if entry and current == context:
+            found[entry.group(1)] = entry.group(2)
+    return found
+
+
+def lab_text() -> str:
+    return (PROJECT / "dialplan/lab/extensions.conf").read_text()
+
+
+def test_callee_numbers_exist_and_404_does_not() -> None:
+    callee = extensions(lab_text(), "lab-callee")
+    for number in (
+        "+31612345678",
+        "+31612345670",
+        "+31612345671",
+        "+31612345672",
+        "+31600000486",
+        "+31600000480",
+        "+31600000503",
+        "+31600000403",
+        "sales",
+        "support",
+        "busyagent",
+    ):
+        assert number in callee, number
+    assert "+31600000404" not in callee
+    assert callee["+31600000486"] == "Busy(5)"
+    assert callee["+31600000503"] == "Congestion(5)"
+    assert callee["+31600000403"] == "Hangup(21)"
+    assert callee["busyagent"] == "Busy(5)"
+
+
+def test_production_contexts_route_into_stasis() -> None:
+    text = (PROJECT / "dialplan/asterisk/extensions_voicedock.conf").read_text()
+    assert "Stasis(${APP_NAME},inbound,${EXTEN})" in text
+    assert "Stasis(${APP_NAME},outbound,${VOICEDOCK_CALL_ID})" in text
+    transfers = extensions(text, "voicedock-transfers")
+    assert transfers["sales"].startswith("Dial(PJSIP/sales@")
+    assert "_+X." in transfers
+
+
+def test_lab_includes_production_dialplan_and_adds_busy_transfer_target() -> None:
+    text = lab_text()
+    assert "#include extensions_voicedock.conf" in text
+    assert "busyagent" in extensions(text, "voicedock-transfers")
