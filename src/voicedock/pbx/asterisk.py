@@ -1,0 +1,446 @@
+"""``AsteriskPbx``: the ``Pbx`` seam implemented with ARI (always) and AMI (optional).
+
+Calls are placed with our call id as the Asterisk channel id, so the PBX itself refuses a
+duplicate, and go straight into the ``voicedock`` Stasis app (ARI ``POST /channels`` or AMI
+``Originate`` with ``Application: Stasis``). What happens to a call comes back as events:
+
+* RINGING   ARI ``Dial`` RINGING / ``ChannelStateChange`` Ringing, or AMI DialState/Newstate;
+* ANSWERED  ``StasisStart`` of the outbound leg (args ``outbound,<call id>``);
+* HANGUP    ARI ``ChannelDestroyed`` or AMI ``Hangup`` (cause + tech_cause = SIP code), never
+            ``ChannelHangupRequest`` (its cause is a flag when ``soft``). Reported once.
+
+After every ARI/AMI (re)connect the calls we believe live are reconciled against the PBX's
+channel list ("reconciled" HANGUP for the missing ones); a changed Asterisk start time means
+the PBX restarted: one PBX_RESTARTED, then a "pbx-restart" HANGUP for every live call.
+Asterisk never hangs up a media leg or bridge by itself, so when the remote leg goes the
+adapter deletes what it created for the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from voicedock.config import AsteriskSettings
+from voicedock.errors import PbxError, PbxUnavailable
+from voicedock.pbx.ami_messages import (
+    AmiEvent,
+    AmiHangup,
+    AmiOriginateResponse,
+    AmiRinging,
+    AmiValueError,
+    originate_action,
+    pjsip_dial_string,
+)
+from voicedock.pbx.ari_events import (
+    ApplicationReplaced,
+    AriChannel,
+    AriEvent,
+    ChannelDestroyed,
+    ChannelStateChange,
+    DialProgress,
+    DtmfReceived,
+    StasisEnd,
+    StasisStart,
+)
+from voicedock.pbx.asterisk_ami import AmiClient
+from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
+from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.base import (
+    InboundCall,
+    InboundHandler,
+    OriginateRequest,
+    PbxEvent,
+    PbxEventKind,
+    PbxEventSink,
+    TransferTarget,
+)
+from voicedock.validation import is_e164, is_token
+
+log = logging.getLogger("voicedock.pbx.asterisk")
+
+# AMI OriginateResponse Reason -> Q.850 cause, for failures that never produced a Hangup.
+_REASON_CAUSE = {1: 16, 3: 19, 5: 17, 8: 34}
+# A call younger than this may not be on the PBX's channel list yet (AMI originate thread).
+_RECONCILE_GRACE = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLeg:
+    channel_id: str
+    bridge_id: str
+    connection_id: str  # MEDIA_WEBSOCKET_CONNECTION_ID
+    url: str  # server mode: where voicedock connects; client mode: ""
+
+
+class AsteriskPbx:
+    def __init__(
+        self,
+        settings: AsteriskSettings,
+        *,
+        use_ami: bool | None = None,
+        register_timeout: float = 2.0,
+        ari: AriClient | None = None,
+        ami: AmiClient | None = None,
+    ) -> None:
+        self._settings = settings
+        self._use_ami = settings.originate_via == "ami" if use_ami is None else use_ami
+        self._register_timeout = register_timeout
+        self.ari = ari or AriClient(settings)
+        self.ami: AmiClient | None = (ami or AmiClient(settings)) if self._use_ami else None
+        self._calls = CallRegistry()
+        self._sink: PbxEventSink | None = None
+        self._inbound: InboundHandler | None = None
+        self._startup_time: str | None = None
+        self._reconcile_lock = asyncio.Lock()
+        self._in_stasis: dict[str, asyncio.Event] = {}
+        self._exit = contextlib.AsyncExitStack()
+        self._tasks: asyncio.TaskGroup | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def set_inbound_handler(self, handler: InboundHandler) -> None:
+        self._inbound = handler
+
+    async def start(self, sink: PbxEventSink) -> None:
+        if self._tasks is not None or self._closed:
+            raise PbxError("AsteriskPbx.start called twice or after aclose")
+        self._sink = sink
+        self._tasks = await self._exit.enter_async_context(asyncio.TaskGroup())
+        self._exit.push_async_callback(self.ari.aclose)
+        await self.ari.start(self._on_ari_event, on_connected=self.reconcile)
+        if self.ami is not None:
+            self._exit.push_async_callback(self.ami.aclose)
+            await self.ami.start(self._on_ami_event, on_connected=self.reconcile)
+
+    async def aclose(self) -> None:
+        """Stop reporting and disconnect; live calls are left to the PBX. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._background):
+            task.cancel()
+        await self._exit.aclose()
+
+    async def __aenter__(self) -> AsteriskPbx:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        if self._tasks is None or self._closed:
+            coro.close()
+            return
+        task = self._tasks.create_task(self._guard(coro))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _guard(self, coro: Awaitable[Any]) -> None:
+        try:
+            await coro
+        except PbxError as exc:
+            log.warning("background PBX task failed: %s", exc)
+        except Exception:
+            log.exception("background PBX task crashed")
+
+    async def _emit(self, event: PbxEvent) -> None:
+        if self._sink is None:
+            return
+        try:
+            await self._sink(event)
+        except Exception:
+            log.exception("PBX event sink failed for %s", event.kind)
+
+    # --- outbound ---------------------------------------------------------------------------
+
+    async def originate(self, request: OriginateRequest) -> None:
+        # Validate everything before any I/O: nothing unsafe may reach the PBX.
+        if not is_token(request.call_id):
+            raise AmiValueError("call id must be a plain token")
+        if not is_e164(request.caller_id):
+            raise AmiValueError("caller id must be E.164")
+        endpoint = pjsip_dial_string(request.destination, request.trunk_endpoint)
+        existing = self._calls.get(request.call_id)
+        if existing is not None and not existing.ended:
+            raise PbxError("a call with this id is already in progress")
+        # Originating into an unregistered Stasis app answers the callee and drops them.
+        await self.ari.wait_registered(self._register_timeout)
+        if self.ami is not None:
+            headers = originate_action(
+                call_id=request.call_id,
+                destination=request.destination,
+                caller_id=request.caller_id,
+                endpoint=request.trunk_endpoint,
+                app=self._settings.app,
+                timeout_seconds=request.timeout_seconds,
+            )
+            self._calls.add(request.call_id, request.call_id, "outbound")
+            try:
+                outcome = await self.ami.originate(headers)
+            except PbxUnavailable:
+                raise  # outcome unknown: the registry entry stays, reconcile settles it
+            except PbxError:
+                self._calls.forget(request.call_id)
+                raise
+            self._spawn(self._watch_ami_originate(request, outcome))
+            return
+        self._calls.add(request.call_id, request.call_id, "outbound")
+        try:
+            await self.ari.originate(
+                endpoint=endpoint,
+                app_args=f"outbound,{request.call_id}",
+                caller_id=request.caller_id,
+                channel_id=request.call_id,
+                timeout_seconds=request.timeout_seconds,
+            )
+        except AriHttpError:
+            self._calls.forget(request.call_id)  # refused: no channel exists
+            raise
+
+    async def _watch_ami_originate(
+        self, request: OriginateRequest, outcome: asyncio.Future[AmiOriginateResponse]
+    ) -> None:
+        try:
+            async with asyncio.timeout(request.timeout_seconds + 15):
+                response = await outcome
+        except (PbxError, TimeoutError):
+            return  # connection lost: reconcile decides
+        if response.success:
+            return
+        # Give the Hangup event (with the SIP code) a moment to arrive first.
+        await asyncio.sleep(0.5)
+        if self._calls.mark_ended(request.call_id):
+            cause = _REASON_CAUSE.get(response.reason or 0)
+            await self._emit(
+                PbxEvent(
+                    request.call_id,
+                    PbxEventKind.HANGUP,
+                    cause=cause,
+                    detail=f"originate-failed reason={response.reason}",
+                )
+            )
+            self._calls.forget(request.call_id)
+
+    async def hangup(self, call_id: str, reason: str = "normal") -> None:
+        legs = self._calls.get(call_id)
+        channels = legs.owned_channels() if legs is not None else [call_id]
+        bridges = sorted(legs.bridges) if legs is not None else []
+        async with asyncio.TaskGroup() as tg:
+            for channel in channels:
+                tg.create_task(self.ari.hangup_channel(channel, reason))
+        for bridge in bridges:
+            await self.ari.destroy_bridge(bridge)
+
+    async def transfer(self, call_id: str, target: TransferTarget) -> None:
+        legs = self._calls.get(call_id)
+        if legs is None or legs.ended:
+            raise PbxError("no live call with this id")
+        if target.mode != "blind":
+            raise PbxError("only blind transfer is supported on Asterisk")
+        destination = target.destination
+        if not (is_e164(destination) or (target.internal and is_token(destination))):
+            raise AmiValueError("transfer destination must be E.164 or an internal target")
+        try:
+            await self.ari.continue_in_dialplan(
+                legs.main_channel, self._settings.transfer_context, destination
+            )
+        except PbxError as exc:
+            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=str(exc)))
+            raise
+        legs.transferred = True
+        await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED))
+        # The media leg stays Up alone in the bridge: it is ours to remove.
+        self._spawn(self._cleanup(call_id, forget=False))
+
+    async def live_call_ids(self) -> set[str]:
+        """Call ids of our calls the PBX still has, plus ids of channels we do not know."""
+        live: set[str] = set()
+        for channel in await self.ari.list_channels():
+            channel_id = str(channel.get("id", ""))
+            legs = self._calls.by_channel(channel_id)
+            live.add(legs.call_id if legs is not None else channel_id)
+        return live
+
+    # --- media ------------------------------------------------------------------------------
+
+    async def open_media(
+        self, call_id: str, *, media_format: str = "ulaw", connection_type: str = "server"
+    ) -> MediaLeg:
+        """Create the call's bridge and websocket media leg; both are bridged in the background
+        once the media leg and the remote leg are in Stasis (server mode: after voicedock
+        connected to ``MediaLeg.url``)."""
+        legs = self._calls.get(call_id)
+        if legs is None or legs.ended:
+            raise PbxError("no live call with this id")
+        bridge_id = f"{call_id}-bridge"
+        media_id = f"{call_id}-media"
+        await self.ari.create_bridge(bridge_id)
+        self._calls.attach_bridge(call_id, bridge_id)
+        self._calls.attach_channel(call_id, media_id)
+        result = await self.ari.external_media(
+            media_format=media_format,
+            connection_type=connection_type,
+            channel_id=media_id,
+            external_host="voicedock_media" if connection_type == "client" else None,
+            data=f"media,{call_id}",
+        )
+        variables = result.get("channelvars") or {}
+        connection_id = str(variables.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
+        url = ""
+        if connection_type == "server":
+            base = self.ari.events_url().rsplit("/ari/events", 1)[0]
+            url = f"{base}/media/{connection_id}"
+        self._spawn(self._bridge_when_ready(call_id, bridge_id, legs.main_channel, media_id))
+        return MediaLeg(media_id, bridge_id, connection_id, url)
+
+    async def _bridge_when_ready(self, call_id: str, bridge: str, main: str, media: str) -> None:
+        async with asyncio.timeout(60):
+            await self._stasis_event(media).wait()
+            await self.ari.add_channel(bridge, media)
+            await self._stasis_event(main).wait()
+            await self.ari.add_channel(bridge, main)
+
+    def _stasis_event(self, channel_id: str) -> asyncio.Event:
+        return self._in_stasis.setdefault(channel_id, asyncio.Event())
+
+    async def _cleanup(self, call_id: str, *, forget: bool = True) -> None:
+        legs = self._calls.get(call_id)
+        if legs is None:
+            return
+        for channel in sorted(legs.media_channels):
+            with contextlib.suppress(PbxError):
+                await self.ari.hangup_channel(channel)
+        for bridge in sorted(legs.bridges):
+            with contextlib.suppress(PbxError):
+                await self.ari.destroy_bridge(bridge)
+        if forget:
+            self._calls.forget(call_id)
+
+    # --- events -----------------------------------------------------------------------------
+
+    async def _on_ari_event(self, event: AriEvent) -> None:
+        match event:
+            case StasisStart():
+                self._stasis_event(event.channel.id).set()
+                await self._on_stasis_start(event)
+            case StasisEnd():
+                self._in_stasis.pop(event.channel.id, None)
+            case DialProgress(peer=peer, dialstatus="RINGING"):
+                await self._ringing(peer.id)
+            case ChannelStateChange(channel=channel) if channel.state == "Ringing":
+                await self._ringing(channel.id)
+            case DtmfReceived(channel=channel, digit=digit):
+                legs = self._calls.by_channel(channel.id)
+                if legs is not None and legs.main_channel == channel.id and not legs.ended:
+                    await self._emit(PbxEvent(legs.call_id, PbxEventKind.DTMF, digit=digit))
+            case ChannelDestroyed():
+                self._in_stasis.pop(event.channel.id, None)
+                await self._ended(event.channel.id, event.cause, event.tech_cause)
+            case ApplicationReplaced():
+                log.error("another client took over ARI app %r", self._settings.app)
+            case _:
+                pass
+
+    async def _on_ami_event(self, event: AmiEvent) -> None:
+        match event:
+            case AmiHangup(uniqueid=uid, cause=cause, tech_cause=tech):
+                await self._ended(uid, cause, tech)
+            case AmiRinging(uniqueid=uid):
+                await self._ringing(uid)
+            case _:
+                pass
+
+    async def _ringing(self, channel_id: str) -> None:
+        legs = self._calls.by_channel(channel_id)
+        main = legs is not None and legs.main_channel == channel_id
+        if main and legs is not None and self._calls.mark_ringing(legs.call_id):
+            await self._emit(PbxEvent(legs.call_id, PbxEventKind.RINGING))
+
+    async def _ended(self, channel_id: str, cause: int | None, tech_cause: int | None) -> None:
+        legs = self._calls.by_channel(channel_id)
+        if legs is None:
+            return
+        if channel_id != legs.main_channel:
+            self._calls.detach_channel(channel_id)  # a media leg went away
+            return
+        if self._calls.mark_ended(legs.call_id):
+            await self._emit(
+                PbxEvent(legs.call_id, PbxEventKind.HANGUP, cause=cause, tech_cause=tech_cause)
+            )
+            self._spawn(self._cleanup(legs.call_id))
+
+    async def _on_stasis_start(self, event: StasisStart) -> None:
+        args = event.args
+        if len(args) >= 2 and args[0] == "outbound":
+            call_id = args[1]
+            legs = self._calls.get(call_id) or self._calls.add(
+                call_id, event.channel.id, "outbound"
+            )
+            if legs.main_channel == event.channel.id and self._calls.mark_answered(call_id):
+                await self._emit(PbxEvent(call_id, PbxEventKind.ANSWERED))
+        elif len(args) >= 2 and args[0] == "inbound":
+            self._spawn(self._accept_inbound(event.channel, args[1]))
+
+    async def _accept_inbound(self, channel: AriChannel, did: str) -> None:
+        call_id = None
+        if self._inbound is not None:
+            call = InboundCall(pbx_call_ref=channel.id, caller=channel.caller_number, called=did)
+            call_id = await self._inbound(call)
+        if call_id is None or not is_token(call_id):
+            await self.ari.hangup_channel(channel.id, "rejected")
+            return
+        self._calls.add(call_id, channel.id, "inbound")
+        try:
+            await self.ari.answer(channel.id)
+        except AriHttpError as exc:
+            if exc.status != 404:
+                raise
+            await self._ended(channel.id, None, None)  # the caller left before we answered
+            return
+        if self._calls.mark_answered(call_id):
+            await self._emit(PbxEvent(call_id, PbxEventKind.ANSWERED))
+
+    # --- reconcile --------------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Settle every call we believe live against the PBX (after each (re)connect)."""
+        async with self._reconcile_lock:
+            startup = await self.ari.startup_time()
+            restarted = bool(self._startup_time and startup and startup != self._startup_time)
+            self._startup_time = startup or self._startup_time
+            if restarted:
+                log.warning("Asterisk restarted: ending %d live calls", len(self._calls.live()))
+                await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
+                for legs in self._calls.live():
+                    if self._calls.mark_ended(legs.call_id):
+                        event = PbxEvent(legs.call_id, PbxEventKind.HANGUP, detail="pbx-restart")
+                        await self._emit(event)
+                    self._calls.forget(legs.call_id)
+                return
+            present = {str(c.get("id", "")) for c in await self.ari.list_channels()}
+            now = time.monotonic()
+            recheck = False
+            for legs in self._calls.live():
+                if legs.main_channel in present:
+                    continue
+                if now - legs.created_at < _RECONCILE_GRACE:
+                    recheck = True
+                    continue
+                if self._calls.mark_ended(legs.call_id):
+                    event = PbxEvent(legs.call_id, PbxEventKind.HANGUP, detail="reconciled")
+                    await self._emit(event)
+                    self._spawn(self._cleanup(legs.call_id))
+        if recheck:
+            self._spawn(self._reconcile_later())
+
+    async def _reconcile_later(self) -> None:
+        await asyncio.sleep(_RECONCILE_GRACE)
+        await self.reconcile()
