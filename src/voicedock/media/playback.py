@@ -1,0 +1,81 @@
+"""Playback handles: what the caller actually heard of each queued utterance.
+
+Asterisk reports playout progress only through MEDIA_MARK_PROCESSED. The session sends a MARK_MEDIA
+after the last frame of every utterance and, while it plays, a *checkpoint* mark every
+``checkpoint_frames`` frames. So at any moment we know:
+
+* ``confirmed_frames``: frames Asterisk has reported played (exact, from the last mark);
+* ``frames_sent``: frames handed to Asterisk (an upper bound of what was played).
+
+After a barge-in flush the best estimate of what the caller heard is
+``confirmed + time since that confirmation`` (Asterisk plays in real time), capped at what was
+sent. Its error is below one frame plus the mark's one-way latency (< 1 ms on loopback); the
+bounds ``played_ms`` .. ``sent_ms`` are never more than ``checkpoint_frames`` frames plus
+Asterisk's queue depth (about 2 frames when paced) apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from voicedock.media.pacer import Utterance
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutResult:
+    completed: bool
+    """True when Asterisk reported the utterance's final mark (it was played to the end)."""
+    played_ms: float
+    """Confirmed by Asterisk's marks: a lower bound of what the caller heard."""
+    heard_ms: float
+    """Best estimate of what the caller heard (see module docstring)."""
+    sent_ms: float
+    """Audio handed to Asterisk: an upper bound."""
+
+
+class Playback:
+    """Returned by ``MediaSession.play``; ``await played()`` for the outcome."""
+
+    def __init__(self, mark_id: str, utterance: Utterance, frame_ms: float) -> None:
+        self.id = mark_id
+        self.utterance = utterance
+        self.frame_ms = frame_ms
+        self.confirmed_frames = 0
+        self._confirmed_at: float | None = None
+        self._result: asyncio.Future[PlayoutResult] = asyncio.get_running_loop().create_future()
+
+    @property
+    def frames_sent(self) -> int:
+        return self.utterance.frames_sent
+
+    @property
+    def done(self) -> bool:
+        return self._result.done()
+
+    async def played(self) -> PlayoutResult:
+        """Resolves when Asterisk played the utterance, or it was flushed, or the session ended."""
+        return await asyncio.shield(self._result)
+
+    def confirm(self, frames: int, *, now: float | None = None) -> None:
+        if frames >= self.confirmed_frames:
+            self.confirmed_frames = frames
+            self._confirmed_at = time.monotonic() if now is None else now
+
+    def estimate(self, *, completed: bool, now: float | None = None) -> PlayoutResult:
+        sent_ms = self.frames_sent * self.frame_ms
+        played_ms = self.confirmed_frames * self.frame_ms
+        if completed:
+            return PlayoutResult(True, sent_ms, sent_ms, sent_ms)
+        heard_ms = played_ms
+        if self._confirmed_at is not None:
+            elapsed_ms = ((time.monotonic() if now is None else now) - self._confirmed_at) * 1000
+            heard_ms = min(sent_ms, played_ms + elapsed_ms)
+        return PlayoutResult(False, played_ms, heard_ms, sent_ms)
+
+    def resolve(self, *, completed: bool) -> PlayoutResult:
+        result = self.estimate(completed=completed)
+        if not self._result.done():
+            self._result.set_result(result)
+        return result

@@ -1,0 +1,428 @@
+"""``MediaSession``: one call's audio over an Asterisk chan_websocket connection.
+
+Server mode (we dial Asterisk's ``/media/<connection id>``)::
+
+    async with MediaSession.connect(url) as media:
+        media.started                       # MediaStart: channel_id, format, frame size, ...
+        async for frame in media.inbound_audio(): ...
+        playback = media.play(tts_bytes_or_async_iterator)
+        result = await playback.played()    # PlayoutResult
+        heard = await media.flush()         # barge-in: what the caller heard of the current one
+
+Client mode (Asterisk dials us) goes through ``voicedock.media.acceptor.MediaAcceptor``.
+
+A TaskGroup owned by the session holds the receive loop, the pacer and any streaming-playback
+feeders. Neither loop lets an exception escape: when one ends, it stops the other and records why
+(``close_reason``), so a broken call never cancels the code that owns it. Using a closed session
+raises ``MediaSessionClosed`` if we closed it and ``MediaConnectionLost`` if the peer did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from aiohttp import WSMsgType
+
+from voicedock.media import chan_websocket as wire
+from voicedock.media.codecs import AudioFormat, format_by_name
+from voicedock.media.errors import (
+    MediaConnectionLost,
+    MediaError,
+    MediaProtocolError,
+    MediaSessionClosed,
+)
+from voicedock.media.framing import Framer, silence_frame
+from voicedock.media.pacer import Pacer, Utterance
+from voicedock.media.playback import Playback, PlayoutResult
+from voicedock.media.transport import (
+    TRANSPORT_ERRORS,
+    CloseReason,
+    MediaWebSocket,
+    put_dropping_oldest,
+    read_media_start,
+)
+
+log = logging.getLogger("voicedock.media")
+
+_auto_ids = itertools.count(1)
+
+
+class MediaSession:
+    def __init__(
+        self,
+        ws: MediaWebSocket,
+        started: wire.MediaStart,
+        control_format: wire.ControlFormat,
+        *,
+        checkpoint_frames: int = 10,
+        send_silence: bool = True,
+        on_audio: Callable[[bytes], None] | None = None,
+        on_dtmf: Callable[[str], None] | None = None,
+        inbound_buffer_frames: int = 250,
+        max_queued_frames: int = 250,
+    ) -> None:
+        fmt = format_by_name(started.format)
+        if fmt is None or started.optimal_frame_size <= 0:
+            raise MediaProtocolError(f"unsupported media format {started.format!r}")
+        self._ws = ws
+        self.started = started
+        self.format: AudioFormat = fmt
+        self.control_format = control_format
+        self.frame_bytes = started.optimal_frame_size
+        self.frame_ms = fmt.duration_ms(self.frame_bytes)
+        self._checkpoint_frames = checkpoint_frames
+        self._on_audio = on_audio
+        self._on_dtmf = on_dtmf
+        self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(inbound_buffer_frames)
+        self._dtmf: asyncio.Queue[str | None] = asyncio.Queue(64)
+        self._pacer = Pacer(
+            self._send_frame,
+            silence_frame(fmt, started.ptime),
+            send_silence=send_silence,
+            on_utterance_done=self._utterance_done,
+            on_frame_sent=self._frame_sent,
+            max_queued_frames=max_queued_frames,
+        )
+        self._playbacks: dict[str, Playback] = {}
+        self._checkpoints: dict[str, tuple[Playback, int]] = {}
+        self._status_waiters: list[asyncio.Future[wire.Status]] = []
+        self._stack = AsyncExitStack()
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = asyncio.Event()
+        self.entered = asyncio.Event()
+        """Set once the session runs (its owner entered ``async with``)."""
+        self.close_reason: CloseReason | None = None
+        self.close_code: int | None = None
+        self.inbound_frames = 0
+        self.inbound_dropped = 0
+        self.bad_frames = 0
+        self.ignored_messages = 0
+
+    # --- lifecycle ---
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls,
+        url: str,
+        *,
+        http: aiohttp.ClientSession | None = None,
+        start_timeout: float = 5.0,
+        **options: Any,
+    ) -> AsyncIterator[MediaSession]:
+        """Server mode: open ``ws://<asterisk>/media/<connection id>`` and wait for MEDIA_START."""
+        async with AsyncExitStack() as stack:
+            if http is None:
+                http = await stack.enter_async_context(aiohttp.ClientSession())
+            try:
+                ws = await stack.enter_async_context(
+                    http.ws_connect(
+                        url,
+                        protocols=("media",),
+                        compress=0,
+                        timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+                    )
+                )
+            except TRANSPORT_ERRORS as exc:
+                raise MediaConnectionLost(f"cannot open media websocket: {exc}") from exc
+            started, control_format = await read_media_start(ws, start_timeout)
+            async with cls(ws, started, control_format, **options) as session:
+                yield session
+
+    async def __aenter__(self) -> Self:
+        self._tg = await self._stack.enter_async_context(asyncio.TaskGroup())
+        self._spawn(self._receive_loop())
+        self._spawn(self._pace())
+        self.entered.set()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+        # Our tasks never raise, so exiting the TaskGroup without the body's exception lets that
+        # exception propagate unchanged instead of wrapped in an ExceptionGroup.
+        await self._stack.__aexit__(None, None, None)
+
+    async def aclose(self) -> None:
+        """Stop sending, close the websocket and wait for the session's tasks (idempotent)."""
+        self._end(CloseReason.LOCAL)
+        with contextlib.suppress(*TRANSPORT_ERRORS):
+            await self._ws.close()
+        running = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
+        if running:
+            await asyncio.wait(running)
+        self._closed.set()
+
+    async def wait_closed(self) -> CloseReason:
+        await self._closed.wait()
+        assert self.close_reason is not None
+        return self.close_reason
+
+    @property
+    def closed(self) -> bool:
+        return self.close_reason is not None
+
+    # --- speaking ---
+
+    def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
+        """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""
+        self._check_open()
+        if mark is None:
+            mark = f"vd:{next(_auto_ids)}"
+        elif len(wire.validate_correlation_id(mark)) > 80 or mark in self._playbacks:
+            raise MediaProtocolError("mark must be unique and at most 80 characters")
+        playback = Playback(mark, self._pacer.open_utterance(mark), self.frame_ms)
+        self._playbacks[mark] = playback
+        framer = Framer(self.frame_bytes, pad_byte=self.format.silence_byte)
+        if isinstance(audio, bytes | bytearray | memoryview):
+            self._pacer.extend(playback.utterance, framer.push(audio))
+            self._finish(playback, framer)
+        else:
+            self._spawn(self._feed(playback, framer, audio))
+        return playback
+
+    async def flush(self) -> PlayoutResult | None:
+        """Barge-in: drop everything queued here and in Asterisk.
+
+        Returns the outcome of the utterance the caller was hearing (None if none was playing);
+        every unfinished playback resolves as not completed.
+        """
+        self._check_open()
+        self._pacer.clear()
+        await self._send_command(wire.Command.FLUSH_MEDIA)
+        await self._send_command(wire.Command.CONTINUE_MEDIA)  # FLUSH does not unpause
+        current: PlayoutResult | None = None
+        for playback in list(self._playbacks.values()):
+            result = playback.resolve(completed=False)
+            if current is None and playback.frames_sent:
+                current = result
+        self._playbacks.clear()
+        self._checkpoints.clear()
+        return current
+
+    async def hangup(self, close_wait: float = 2.0) -> None:
+        """Ask Asterisk to hang up the media channel; it then closes the socket."""
+        self._check_open()
+        self._end(CloseReason.HANGUP, stop_pacer=True)
+        with contextlib.suppress(*TRANSPORT_ERRORS):
+            await self._ws.send_str(wire.encode_command(wire.Command.HANGUP, self.control_format))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), close_wait)
+        await self.aclose()
+
+    async def get_status(self, reply_wait: float = 2.0) -> wire.Status:
+        self._check_open()
+        waiter: asyncio.Future[wire.Status] = asyncio.get_running_loop().create_future()
+        self._status_waiters.append(waiter)
+        await self._send_command(wire.Command.GET_STATUS)
+        try:
+            return await asyncio.wait_for(waiter, reply_wait)
+        finally:
+            if waiter in self._status_waiters:
+                self._status_waiters.remove(waiter)
+
+    @property
+    def pacer(self) -> Pacer:
+        return self._pacer
+
+    # --- listening ---
+
+    async def inbound_audio(self) -> AsyncIterator[bytes]:
+        """Frames from the caller, ``frame_bytes`` each, until the session closes.
+
+        If the consumer falls behind by more than ``inbound_buffer_frames`` the oldest frames are
+        dropped (counted in ``inbound_dropped``): live audio cannot wait.
+        """
+        while (frame := await self._inbound.get()) is not None:
+            yield frame
+
+    async def dtmf(self) -> AsyncIterator[str]:
+        """DTMF digits the caller pressed (DTMF_END), until the session closes."""
+        while (digit := await self._dtmf.get()) is not None:
+            yield digit
+
+    # --- internals: tasks ---
+
+    def _spawn(self, coro: Any) -> None:
+        if self._tg is None:
+            coro.close()
+            raise MediaError("use the session as an async context manager")
+        task = self._tg.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _receive_loop(self) -> None:
+        try:
+            async for message in self._ws:
+                if message.type is WSMsgType.BINARY:
+                    self._on_binary(message.data)
+                elif message.type is WSMsgType.TEXT:
+                    self._on_event(wire.parse_event(message.data))
+                elif message.type is WSMsgType.ERROR:
+                    log.warning("media %s: websocket error: %s", self._label, message.data)
+                    self._end(CloseReason.BROKEN)
+                    break
+        except TRANSPORT_ERRORS as exc:
+            log.warning("media %s: connection lost: %s", self._label, exc)
+            self._end(CloseReason.BROKEN)
+        finally:
+            self.close_code = self._ws.close_code
+            self._end(CloseReason.PEER)
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                await self._ws.close()
+            self._closed.set()
+
+    async def _pace(self) -> None:
+        try:
+            await self._pacer.run()
+        except TRANSPORT_ERRORS as exc:
+            if self.close_reason is None:
+                log.warning("media %s: send failed: %s", self._label, exc)
+            self._end(CloseReason.BROKEN)
+        finally:
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                await self._ws.close()  # makes the receive loop end too
+
+    async def _feed(self, playback: Playback, framer: Framer, source: AsyncIterable[bytes]) -> None:
+        try:
+            async for chunk in source:
+                await self._pacer.wait_for_room()
+                if playback.done or self.closed:
+                    break
+                self._pacer.extend(playback.utterance, framer.push(chunk))
+        except Exception:
+            # A failing audio source (TTS provider) ends this utterance, not the call.
+            log.exception("media %s: audio source for %s failed", self._label, playback.id)
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+            if not playback.done:
+                self._finish(playback, framer)
+
+    def _finish(self, playback: Playback, framer: Framer) -> None:
+        tail = framer.flush()  # padded with silence: Asterisk would drop a partial frame
+        if tail is not None:
+            self._pacer.extend(playback.utterance, (tail,))
+        self._pacer.finish(playback.utterance)
+
+    def _end(self, reason: CloseReason, *, stop_pacer: bool = True) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+        if stop_pacer:
+            self._pacer.stop()
+        for playback in self._playbacks.values():
+            playback.resolve(completed=False)
+        self._playbacks.clear()
+        self._checkpoints.clear()
+        for queue in (self._inbound, self._dtmf):
+            put_dropping_oldest(queue, None)
+
+    def _check_open(self) -> None:
+        if self.close_reason in (CloseReason.LOCAL, CloseReason.HANGUP):
+            raise MediaSessionClosed("media session was closed")
+        if self.close_reason is not None:
+            raise MediaConnectionLost(
+                f"media connection lost ({self.close_reason})", close_code=self.close_code
+            )
+
+    @property
+    def _label(self) -> str:
+        return self.started.channel_id
+
+    # --- internals: wire ---
+
+    async def _send_frame(self, frame: bytes) -> None:
+        await self._ws.send_bytes(frame)
+
+    async def _send_command(self, command: wire.Command, correlation_id: str | None = None) -> None:
+        text = wire.encode_command(command, self.control_format, correlation_id=correlation_id)
+        try:
+            await self._ws.send_str(text)
+        except TRANSPORT_ERRORS as exc:
+            self._end(CloseReason.BROKEN)
+            raise MediaConnectionLost(f"cannot send {command}: {exc}") from exc
+
+    async def _frame_sent(self, utterance: Utterance) -> None:
+        playback = self._playbacks.get(utterance.id)
+        if playback is None:
+            return
+        sent = utterance.frames_sent
+        if sent == 1:
+            playback.confirm(0)  # playout starts about now: the base of the heard estimate
+        last = utterance.complete and utterance.frames_pending == 0
+        if self._checkpoint_frames and sent % self._checkpoint_frames == 0 and not last:
+            checkpoint = f"{playback.id}@{sent}"
+            self._checkpoints[checkpoint] = (playback, sent)
+            await self._send_command(wire.Command.MARK_MEDIA, checkpoint)
+
+    async def _utterance_done(self, utterance: Utterance) -> None:
+        if utterance.id in self._playbacks:
+            await self._send_command(wire.Command.MARK_MEDIA, utterance.id)
+
+    def _on_binary(self, data: bytes) -> None:
+        size = self.frame_bytes
+        if not data or len(data) % size:
+            self.bad_frames += 1
+            if self.bad_frames in (1, 100, 10_000):
+                log.warning("media %s: ignoring %d-byte audio message", self._label, len(data))
+            return
+        frames = (
+            [data] if len(data) == size else [data[i : i + size] for i in range(0, len(data), size)]
+        )
+        for frame in frames:
+            self.inbound_frames += 1
+            if self._on_audio is not None:
+                self._on_audio(frame)
+            elif not put_dropping_oldest(self._inbound, frame):
+                self.inbound_dropped += 1
+
+    def _on_event(self, event: wire.ControlEvent) -> None:
+        match event:
+            case wire.MarkProcessed(correlation_id=mark_id):
+                self._on_mark(mark_id)
+            case wire.MediaXoff():
+                self._pacer.xoff()
+            case wire.MediaXon():
+                self._pacer.xon()
+            case wire.DtmfEnd(digit=digit):
+                if self._on_dtmf is not None:
+                    self._on_dtmf(digit)
+                put_dropping_oldest(self._dtmf, digit)
+            case wire.Status():
+                for waiter in self._status_waiters:
+                    if not waiter.done():
+                        waiter.set_result(event)
+                self._status_waiters.clear()
+            case wire.AsteriskError(error_text=text):
+                log.warning("media %s: Asterisk refused a command: %s", self._label, text)
+            case wire.UnknownMessage(reason=reason):
+                self.ignored_messages += 1
+                log.warning("media %s: ignoring control message (%s)", self._label, reason)
+            case _:
+                pass  # QUEUE_DRAINED, BUFFERING_COMPLETED, a repeated MEDIA_START
+
+    def _on_mark(self, mark_id: str) -> None:
+        checkpoint = self._checkpoints.pop(mark_id, None)
+        if checkpoint is not None:
+            playback, frames = checkpoint
+            playback.confirm(frames)
+            return
+        finished = self._playbacks.pop(mark_id, None)
+        if finished is not None:
+            finished.confirm(finished.frames_sent)
+            finished.resolve(completed=True)

@@ -1,0 +1,78 @@
+"""The websocket types a media session runs over, and the MEDIA_START handshake.
+
+Both modes end up with an aiohttp websocket: a ``ClientWebSocketResponse`` when we dial Asterisk
+(server mode) and a ``web.WebSocketResponse`` when Asterisk dials us (client mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+from aiohttp import ClientWebSocketResponse, WSMsgType, web
+
+from voicedock.media import chan_websocket as wire
+from voicedock.media.errors import MediaConnectionLost, MediaStartTimeout
+
+log = logging.getLogger("voicedock.media")
+
+MediaWebSocket = ClientWebSocketResponse | web.WebSocketResponse
+
+TRANSPORT_ERRORS = (ConnectionError, aiohttp.ClientError, OSError)
+"""What a websocket send/receive/close raises when the connection is gone."""
+
+
+class CloseReason(StrEnum):
+    LOCAL = "local"  # aclose() on our side
+    HANGUP = "hangup"  # we sent HANGUP and Asterisk closed the socket
+    PEER = "peer"  # Asterisk closed the socket (call hung up, channel deleted)
+    BROKEN = "broken"  # transport error or protocol failure
+
+
+async def read_media_start(
+    ws: MediaWebSocket, start_timeout: float
+) -> tuple[wire.MediaStart, wire.ControlFormat]:
+    """Read until MEDIA_START (always Asterisk's first TEXT frame); audio before it is ignored.
+
+    Returns the MEDIA_START and the control format Asterisk uses on this channel, which is the
+    format our commands must use too.
+    """
+    ignored = 0
+    try:
+        async with asyncio.timeout(start_timeout):
+            while True:
+                message = await ws.receive()
+                if message.type is WSMsgType.TEXT:
+                    event = wire.parse_event(message.data)
+                    if isinstance(event, wire.MediaStart):
+                        is_json = message.data.lstrip().startswith("{")
+                        control = wire.ControlFormat.JSON if is_json else wire.ControlFormat.PLAIN
+                        if ignored:
+                            log.warning("media: ignored %d messages before MEDIA_START", ignored)
+                        return event, control
+                    ignored += 1
+                elif message.type is WSMsgType.BINARY:
+                    ignored += 1
+                else:
+                    raise MediaConnectionLost(
+                        "media websocket closed before MEDIA_START", close_code=ws.close_code
+                    )
+    except TimeoutError as exc:
+        await ws.close()
+        raise MediaStartTimeout(f"no MEDIA_START within {start_timeout:.1f} s") from exc
+
+
+def put_dropping_oldest(queue: asyncio.Queue[Any], item: Any) -> bool:
+    """Put without waiting; if full, drop the oldest item. Returns False if one was dropped."""
+    dropped = False
+    while True:
+        try:
+            queue.put_nowait(item)
+        except asyncio.QueueFull:
+            queue.get_nowait()
+            dropped = True
+        else:
+            return not dropped

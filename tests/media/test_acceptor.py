@@ -1,0 +1,106 @@
+"""Client mode: Asterisk dials our aiohttp handler; connections are matched to expected calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from voicedock.media.acceptor import MediaAcceptor
+from voicedock.media.errors import MediaStartTimeout
+
+pytestmark = pytest.mark.unit
+
+
+def media_start(call: str | None) -> str:
+    variables = {"MEDIA_WEBSOCKET_CONNECTION_ID": "voicedock_media"}
+    if call is not None:
+        variables["VOICEDOCK_CALL"] = call
+    return json.dumps(
+        {
+            "event": "MEDIA_START",
+            "connection_id": "voicedock_media",
+            "channel": "WebSocket/voicedock_media/0x556af41f7ec0",
+            "channel_id": "smoke-1795247101.11",
+            "format": "slin16",
+            "optimal_frame_size": 640,
+            "ptime": 20,
+            "channel_variables": variables,
+        }
+    )
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[MediaAcceptor, str]]:
+    acceptor = MediaAcceptor(start_timeout=1.0, claim_timeout=1.0)
+    app = web.Application()
+    app.router.add_get("/media", acceptor.handle)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield acceptor, f"ws://127.0.0.1:{port}/media"
+    await runner.cleanup()
+
+
+async def test_connection_is_matched_by_channel_variable(
+    server: tuple[MediaAcceptor, str],
+) -> None:
+    acceptor, url = server
+    pending = acceptor.expect("cslin16j47101")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url, protocols=("media",)) as asterisk,
+    ):
+        assert asterisk.protocol == "media"
+        await asterisk.send_str(media_start("cslin16j47101"))
+        async with await pending.session(wait=2) as media:
+            assert media.format.name == "slin16"
+            assert media.frame_bytes == 640
+            await asterisk.send_bytes(b"\x01\x00" * 320)
+            frame = await asyncio.wait_for(anext(media.inbound_audio()), 2)
+            assert frame == b"\x01\x00" * 320
+            message = await asyncio.wait_for(asterisk.receive(), 2)
+            assert message.data == b"\x00" * 640  # slin16 silence from our pacer
+        closing = await asyncio.wait_for(asterisk.receive(), 2)
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+async def test_query_parameter_is_the_fallback(server: tuple[MediaAcceptor, str]) -> None:
+    acceptor, url = server
+    pending = acceptor.expect("abc")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url + "?call=abc&lang=nl", protocols=("media",)) as asterisk,
+    ):
+        await asterisk.send_str(media_start(None))
+        async with await pending.session(wait=2) as media:
+            assert media.started.channel_id == "smoke-1795247101.11"
+
+
+async def test_unexpected_call_is_refused(server: tuple[MediaAcceptor, str]) -> None:
+    acceptor, url = server
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url, protocols=("media",)) as asterisk,
+    ):
+        await asterisk.send_str(media_start("nobody-expects-me"))
+        message = await asyncio.wait_for(asterisk.receive(), 2)
+        assert message.type is aiohttp.WSMsgType.CLOSE
+        assert asterisk.close_code == 1008
+    assert acceptor.refused == 1
+
+
+async def test_waiting_for_a_connection_that_never_comes_times_out(
+    server: tuple[MediaAcceptor, str],
+) -> None:
+    acceptor, _ = server
+    pending = acceptor.expect("late")
+    with pytest.raises(MediaStartTimeout):
+        await pending.session(wait=0.1)
+    acceptor.expect("late")  # the registration was released and can be made again
