@@ -45,6 +45,7 @@ log = logging.getLogger("voicedock.calls")
 
 PBX_UNAVAILABLE = "pbx-unavailable"
 ENDED_WHILE_DISCONNECTED = "ended-while-disconnected"
+NOT_PLACED = "not-placed"  # end_reason of a call the PBX never accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,7 @@ class CallEngine:
         log.info("call %s: originating to %s", call_id, mask_number(request.destination))
         if trunk is None:
             missing = PbxUnavailable(f"trunk {number.trunk!r} is not configured")
-            await self._record_not_placed(org_id, call_id, missing, idempotency)
+            await self._record_not_placed(call_id, missing)
         try:
             await self._pbx.originate(
                 OriginateRequest(
@@ -158,24 +159,24 @@ class CallEngine:
                 )
             )
         except Exception as exc:  # noqa: BLE001 - any failure means the call was not placed
-            await self._record_not_placed(org_id, call_id, exc, idempotency)
+            await self._record_not_placed(call_id, exc)
         return OutboundResult(200, body, deprecated=request.deprecated)
 
-    async def _record_not_placed(
-        self, org_id: str, call_id: str, exc: Exception, idempotency: IdempotencyKey | None
-    ) -> NoReturn:
+    async def _record_not_placed(self, call_id: str, exc: Exception) -> NoReturn:
+        """Mark the call failed and raise the 503; the idempotency record points at the call."""
         error = PBX_UNAVAILABLE if isinstance(exc, PbxUnavailable) else CallError.PBX_ERROR
         log.warning("call %s: originate failed: %s", call_id, type(exc).__name__)
-        problem = CallNotPlaced(
-            "the PBX could not place the call; it is recorded as failed", call_id=call_id
-        )
+        problem = _not_placed_error(call_id)
         now = self._now()
+
+        def not_placed(call: Call) -> Call | None:
+            failed = fail(call, error, now)
+            if failed is not None:
+                failed.end_reason = NOT_PLACED  # marks the 503 answer for idempotent replays
+            return failed
+
         async with self._store.transaction() as tx:
-            await self._transition(tx, call_id, lambda call: fail(call, error, now), now)
-            if idempotency is not None:
-                await tx.put_idempotency(
-                    _record(org_id, idempotency, problem.status, dict(problem.body()), now)
-                )
+            await self._transition(tx, call_id, not_placed, now)
         raise problem from exc
 
     # -- PBX events -----------------------------------------------------------------------
@@ -306,7 +307,22 @@ async def _replay(
             "this Idempotency-Key was used with a different request body",
             error="Idempotency key reused",
         )
-    return OutboundResult(record.response_status, record.response_body, replayed=True)
+    body = record.response_body
+    call_id = body.get("call_id")
+    if record.response_status == 200 and isinstance(call_id, str):
+        # The record is written before originate; a call the PBX then refused was answered
+        # with 503, and a replay must give the same answer.
+        call = await tx.get_call_for_update(call_id)
+        if call is not None and call.end_reason == NOT_PLACED:
+            problem = _not_placed_error(call_id)
+            return OutboundResult(problem.status, dict(problem.body()), replayed=True)
+    return OutboundResult(record.response_status, body, replayed=True)
+
+
+def _not_placed_error(call_id: str) -> CallNotPlaced:
+    return CallNotPlaced(
+        "the PBX could not place the call; it is recorded as failed", call_id=call_id
+    )
 
 
 def _record(

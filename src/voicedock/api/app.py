@@ -1,0 +1,49 @@
+"""The aiohttp application: routes, middlewares, and the service lifecycle via cleanup_ctx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from voicedock.api import calls_routes, resource_routes
+from voicedock.api.keys import SERVICE
+from voicedock.api.middleware import authenticate, errors
+from voicedock.api.openapi import openapi_document
+from voicedock.config import Settings
+from voicedock.service import Service
+
+ServiceFactory = Callable[[], Awaitable[Service]]
+
+
+def create_app(
+    settings: Settings, service_factory: ServiceFactory | None = None
+) -> web.Application:
+    """The web app; the service is opened on start-up and closed on shutdown.
+
+    ``service_factory`` defaults to ``Service.open(settings)``; tests pass one that builds the
+    service around a test store and a fake PBX.
+    """
+    factory = service_factory or (lambda: Service.open(settings))
+    # aiohttp's own limit backs up read_json's (a body that lies about its length).
+    app = web.Application(
+        middlewares=[errors, authenticate], client_max_size=settings.server.max_body_bytes
+    )
+
+    async def service_ctx(app: web.Application) -> AsyncIterator[None]:
+        service = await factory()
+        app[SERVICE] = service
+        try:
+            yield
+        finally:
+            await service.aclose()
+
+    app.cleanup_ctx.append(service_ctx)
+    app.add_routes(calls_routes.routes)
+    app.add_routes(resource_routes.routes)
+    app.router.add_get("/openapi.json", _openapi)
+    return app
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())

@@ -1,0 +1,98 @@
+"""Reading request bodies and query strings strictly (pure helpers plus one aiohttp reader)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from voicedock.errors import BadRequest, PayloadTooLarge
+
+_ASCII_INT = re.compile(r"[0-9]{1,9}")
+_ISO_CHARS = re.compile(r"[0-9T:.+\-Z ]{10,35}")
+
+
+async def read_json(request: web.Request, max_bytes: int) -> object:
+    """The JSON body; 413 above ``max_bytes``, 400 for anything that is not strict JSON."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> object:
+    if not raw.strip():
+        raise BadRequest("a JSON request body is required", error="Invalid JSON")
+    try:
+        return json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
+        )
+    except UnicodeDecodeError:
+        raise BadRequest("the body must be UTF-8", error="Invalid JSON") from None
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", error="Invalid JSON") from None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def canonical_hash_input(body: object) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def query_int(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    if _ASCII_INT.fullmatch(value) is None:
+        raise BadRequest(f"{name} must be an integer between {low} and {high}")
+    number = int(value)
+    if not low <= number <= high:
+        raise BadRequest(f"{name} must be an integer between {low} and {high}")
+    return number
+
+
+def query_datetime(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if _ISO_CHARS.fullmatch(value) is None:
+        raise BadRequest(f"{name} must be an ISO 8601 date-time, e.g. 2025-12-13T10:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(
+            f"{name} must be an ISO 8601 date-time, e.g. 2025-12-13T10:00:00Z"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise BadRequest("cursor is not a cursor this API returned") from None
+    if _ASCII_INT.fullmatch(text) is None:
+        raise BadRequest("cursor is not a cursor this API returned")
+    return int(text)

@@ -1,0 +1,114 @@
+"""``/calls`` endpoints as documented: list, outbound, detail, control."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from aiohttp import web
+
+from voicedock.api.body import (
+    canonical_hash_input,
+    decode_cursor,
+    encode_cursor,
+    query_datetime,
+    query_int,
+    read_json,
+)
+from voicedock.api.keys import SERVICE
+from voicedock.api.middleware import organization_of
+from voicedock.api.serialize import call_detail, call_summary
+from voicedock.calls.control import parse_control
+from voicedock.calls.engine import IdempotencyKey
+from voicedock.calls.models import CallStatus
+from voicedock.calls.outbound_request import DEPRECATED_ALIASES, parse_outbound_request
+from voicedock.errors import BadRequest, NotFound
+from voicedock.store.base import CallQuery
+
+routes = web.RouteTableDef()
+
+LIST_PARAMS = frozenset({"limit", "offset", "status", "start_date", "end_date", "cursor"})
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_CALL_ID = re.compile(r"[A-Za-z0-9_+\-]{1,100}")
+
+
+@routes.post("/calls/outbound")
+async def place_outbound(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    body = await read_json(request, service.settings.server.max_body_bytes)
+    parsed = parse_outbound_request(body)
+    idempotency = None
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        if _IDEMPOTENCY_KEY.fullmatch(key) is None:
+            raise BadRequest("Idempotency-Key must be 1-255 printable ASCII characters")
+        digest = hashlib.sha256(canonical_hash_input(body)).hexdigest()
+        idempotency = IdempotencyKey(key, digest)
+    result = await service.engine.place_outbound(organization_of(request), parsed, idempotency)
+    response = web.json_response(result.body, status=result.status)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    if parsed.deprecated:
+        replacements = ", ".join(f"{old} -> {DEPRECATED_ALIASES[old]}" for old in parsed.deprecated)
+        response.headers["Deprecation"] = "true"
+        response.headers["Warning"] = f'299 - "deprecated fields used: {replacements}"'
+        response.headers["Link"] = '</openapi.json>; rel="deprecation"; type="application/json"'
+    return response
+
+
+@routes.get("/calls")
+async def list_calls(request: web.Request) -> web.Response:
+    q = request.query
+    unknown = sorted(set(q) - LIST_PARAMS)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    if any(len(q.getall(name)) > 1 for name in q):
+        raise BadRequest("each query parameter may appear only once")
+    status = q.get("status")
+    if status is not None and status not in {s.value for s in CallStatus}:
+        raise BadRequest(f"status must be one of: {', '.join(s.value for s in CallStatus)}")
+    query = CallQuery(
+        organization_id=organization_of(request),
+        limit=query_int(q.get("limit"), "limit", 100, 1, 1000),
+        offset=query_int(q.get("offset"), "offset", 0, 0, 1_000_000_000),
+        status=CallStatus(status) if status is not None else None,
+        start_date=query_datetime(q.get("start_date"), "start_date"),
+        end_date=query_datetime(q.get("end_date"), "end_date"),
+        after_seq=decode_cursor(q.get("cursor")),
+    )
+    page = await request.app[SERVICE].store.list_calls(query)
+    full = len(page.calls) == query.limit and page.calls
+    return web.json_response(
+        {
+            "calls": [call_summary(c) for c in page.calls],
+            "pagination": {"total": page.total, "limit": query.limit, "offset": query.offset},
+            "next_cursor": encode_cursor(page.calls[-1].seq) if full else None,
+        }
+    )
+
+
+def _call_id(request: web.Request) -> str:
+    call_id = request.match_info["id"]
+    if _CALL_ID.fullmatch(call_id) is None:
+        raise NotFound("no call with this id", error="Call not found")
+    return call_id
+
+
+@routes.get("/calls/{id}")
+async def get_call(request: web.Request) -> web.Response:
+    store = request.app[SERVICE].store
+    call = await store.get_call(organization_of(request), _call_id(request))
+    if call is None:
+        raise NotFound("no call with this id", error="Call not found")
+    messages = await store.list_messages(call.id)
+    events = await store.list_events(call.id)
+    return web.json_response(call_detail(call, messages, events))
+
+
+@routes.post("/calls/{id}/control")
+async def control_call(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    call_id = _call_id(request)
+    command = parse_control(await read_json(request, service.settings.server.max_body_bytes))
+    await service.engine.control(organization_of(request), call_id, command)
+    return web.json_response({"success": True, "message": "Command sent successfully"})

@@ -1,0 +1,15 @@
+"""Typed keys for what the web app and each request carry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from voicedock.service import Service
+
+SERVICE: web.AppKey[Service] = web.AppKey("service")
+# Set by the auth middleware on every authenticated request.
+ORGANIZATION_ID: web.RequestKey[str] = web.RequestKey("organization_id", str)
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})

@@ -1,0 +1,85 @@
+"""Every response that is not a success is ``{"error": ..., "message": ...}``; auth by key.
+
+``errors`` turns ``ApiError``s, aiohttp's own HTTP exceptions (unknown path 404, wrong method
+405, body too large 413) and unexpected exceptions (500, no traceback in the body) into that
+shape. ``authenticate`` checks ``Authorization: Bearer <key>`` against the stored sha256 hashes
+and binds the key's organization to the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from voicedock.api.keys import ORGANIZATION_ID, PUBLIC_PATHS, SERVICE
+from voicedock.errors import ApiError, Unauthorized
+from voicedock.store.errors import DuplicateKeyError
+
+log = logging.getLogger("voicedock.api")
+
+_BEARER = re.compile(r"Bearer ([A-Za-z0-9_\-.~+/]{16,200}=*)")
+_HTTP_ERRORS = {
+    400: "Bad request",
+    401: "Invalid API key",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable entity",
+    429: "Too many requests",
+}
+
+
+def error_response(status: int, error: str, message: str) -> web.Response:
+    return web.json_response({"error": error, "message": message}, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    except DuplicateKeyError:
+        # A unique constraint caught what a check-then-insert race let through.
+        return error_response(409, "Conflict", "the resource already exists")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        status = exc.status if exc.status in _HTTP_ERRORS or exc.status >= 500 else 400
+        error = _HTTP_ERRORS.get(status, "Internal error")
+        response = error_response(status, error, exc.reason)
+        if status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return error_response(500, "Internal error", "an unexpected error occurred")
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    match = _BEARER.fullmatch(request.headers.get("Authorization", ""))
+    if match is None:
+        raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+    key = await request.app[SERVICE].store.find_api_key(hash_key(match.group(1)))
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("the API key is not valid")
+    request[ORGANIZATION_ID] = key.organization_id
+    return await handler(request)
+
+
+def organization_of(request: web.Request) -> str:
+    return request[ORGANIZATION_ID]

@@ -1,0 +1,386 @@
+"""The OpenAPI 3.1 description of every route (hand-written; a test checks it is complete)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from voicedock import __version__
+from voicedock.calls.assistant_config import MESSAGE_ROLES, PROVIDERS
+from voicedock.calls.control import TRANSFER_MODES
+
+Schema = dict[str, Any]
+
+E164: Schema = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$", "example": "+31612345678"}
+ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"}
+TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
+TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _obj(props: dict[str, Schema], required: tuple[str, ...] = (), strict: bool = True) -> Schema:
+    schema: Schema = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    if strict:
+        schema["additionalProperties"] = False
+    return schema
+
+
+_MESSAGE = _obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
+_CONFIG_PROPS: dict[str, Schema] = {
+    "name": {**TEXT, "maxLength": 200},
+    "business_name": {**TEXT, "maxLength": 200},
+    "provider": {"enum": list(PROVIDERS)},
+    "first_message": TEXT,
+    "system_prompt": TEXT,
+    "llm_config": {
+        "type": "object",
+        "properties": {"messages": {"type": "array", "items": _MESSAGE}},
+    },
+    "stt_config": {"type": "object"},
+    "tts_config": {"type": "object"},
+    "facts": {"type": "object", "additionalProperties": {"type": "string"}},
+}
+_CALL_SUMMARY_PROPS: dict[str, Schema] = {
+    "id": {"type": "string"},
+    "caller_phone": {"type": ["string", "null"]},
+    "assistant_phone": {"type": ["string", "null"]},
+    "status": {"enum": ["connecting", "in-progress", "ended", "failed"]},
+    "error": {"type": ["string", "null"]},
+    "started_at": TIME,
+    "ended_at": TIME,
+    "duration_seconds": {"type": ["integer", "null"]},
+    "summary": {"type": ["string", "null"]},
+    "agent_name": {"type": ["string", "null"]},
+    "business_name": {"type": ["string", "null"]},
+    "created_at": TIME,
+    "updated_at": TIME,
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj(
+        {"error": {"type": "string"}, "message": {"type": "string"}},
+        ("error", "message"),
+        strict=False,
+    ),
+    "AssistantConfig": _obj(_CONFIG_PROPS),
+    "OutboundCallRequest": _obj(
+        {
+            "destination": E164,
+            "assistant_id": ID,
+            "assistant": _ref("AssistantConfig"),
+            "assistant_override": _ref("AssistantConfig"),
+            "number_id": ID,
+            "first_message": TEXT,
+            "context": TEXT,
+            "agent_id": {**ID, "deprecated": True},
+            "agent": {**_ref("AssistantConfig"), "deprecated": True},
+            "agent_config": {**_ref("AssistantConfig"), "deprecated": True},
+        },
+        ("destination",),
+    ),
+    "OutboundCallResponse": _obj(
+        {
+            "success": {"type": "boolean"},
+            "call_id": {"type": "string"},
+            "room_name": {"type": "string"},
+            "status": {"enum": ["dialing"]},
+        },
+        ("success", "call_id", "status"),
+        strict=False,
+    ),
+    "CallSummary": _obj(_CALL_SUMMARY_PROPS, tuple(_CALL_SUMMARY_PROPS), strict=False),
+    "CallList": _obj(
+        {
+            "calls": {"type": "array", "items": _ref("CallSummary")},
+            "pagination": _obj(
+                {n: {"type": "integer"} for n in ("total", "limit", "offset")},
+                ("total", "limit", "offset"),
+            ),
+            "next_cursor": {"type": ["string", "null"]},
+        },
+        ("calls", "pagination"),
+        strict=False,
+    ),
+    "Call": _obj(
+        {
+            **_CALL_SUMMARY_PROPS,
+            "analysis_result": _nullable(_obj({"summary": {}, "sentiment": {}}, strict=False)),
+            "messages": {"type": "array", "items": _obj({"role": {}, "content": {}}, strict=False)},
+            "agent_id": {"type": ["string", "null"]},
+            "number_id": {"type": ["string", "null"]},
+            "phone_number": {"type": ["string", "null"]},
+            "direction": {"enum": ["inbound", "outbound"]},
+            "end_reason": {"type": ["string", "null"]},
+            "transferred_to": {"type": ["string", "null"]},
+            "transferred_at": TIME,
+            "latency": {"type": "array"},
+            "events": {"type": "array", "items": {"type": "object"}},
+        },
+        ("id", "status", "messages", "created_at"),
+        strict=False,
+    ),
+    "ControlCommand": {
+        "oneOf": [
+            _obj(
+                {
+                    "type": {"const": "inject-context"},
+                    "content": TEXT,
+                    "trigger_response": {"type": "boolean"},
+                },
+                ("type", "content"),
+            ),
+            _obj({"type": {"const": "say"}, "content": TEXT}, ("type", "content")),
+            _obj({"type": {"const": "end-call"}, "message": TEXT}, ("type",)),
+            _obj(
+                {
+                    "type": {"const": "transfer"},
+                    "destination": {"anyOf": [E164, ID]},
+                    "announcement": TEXT,
+                    "mode": {"enum": list(TRANSFER_MODES)},
+                    "summary": TEXT,
+                },
+                ("type", "destination"),
+            ),
+        ]
+    },
+    "ControlResponse": _obj(
+        {"success": {"type": "boolean"}, "message": {"type": "string"}},
+        ("success", "message"),
+    ),
+    "Assistant": _obj(
+        {
+            "id": {"type": "string"},
+            "active": {"type": "boolean"},
+            **_CONFIG_PROPS,
+            "created_at": TIME,
+            "updated_at": TIME,
+        },
+        ("id", "name", "active"),
+        strict=False,
+    ),
+    "AssistantCreate": _obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}, ("name",)),
+    "AssistantUpdate": _obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}),
+    "PhoneNumber": _obj(
+        {
+            "id": {"type": "string"},
+            "number": E164,
+            "trunk": {"type": "string"},
+            "max_concurrent_calls": {"type": "integer"},
+            "assistant_id": {"type": ["string", "null"]},
+            "label": {"type": "string"},
+            "last_used_at": TIME,
+            "created_at": TIME,
+            "updated_at": TIME,
+        },
+        ("id", "number", "trunk", "max_concurrent_calls"),
+        strict=False,
+    ),
+    "PhoneNumberCreate": _obj(
+        {
+            "number": E164,
+            "trunk": ID,
+            "max_concurrent_calls": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "assistant_id": _nullable(ID),
+            "label": {**TEXT, "maxLength": 200},
+        },
+        ("number", "trunk"),
+    ),
+    "PhoneNumberUpdate": _obj(
+        {
+            "trunk": ID,
+            "max_concurrent_calls": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "assistant_id": _nullable(ID),
+            "label": {**TEXT, "maxLength": 200},
+        }
+    ),
+    "Trunk": _obj(
+        {n: {"type": "string"} for n in ("name", "endpoint", "codec", "description")},
+        ("name",),
+        strict=False,
+    ),
+}
+
+_ERRORS = {
+    "400": "Invalid request",
+    "401": "Missing or invalid API key",
+    "403": "Destination not allowed",
+    "404": "Not found",
+    "405": "Method not allowed",
+    "409": "Conflict",
+    "413": "Body too large",
+    "422": "Unprocessable",
+    "429": "All phone numbers busy",
+    "503": "PBX unavailable",
+}
+_PATH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _op(
+    summary: str,
+    ok: tuple[str, str | None],
+    *,
+    body: str | None = None,
+    params: list[Schema] | None = None,
+    errors: str = "400 401 404 405 413",
+    public: bool = False,
+) -> Schema:
+    code, schema = ok
+    success: Schema = {"description": "Success"}
+    if schema is not None:
+        success["content"] = {"application/json": {"schema": _ref(schema)}}
+    responses: Schema = {code: success}
+    for err in errors.split():
+        responses[err] = {
+            "description": _ERRORS[err],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+    op: Schema = {"summary": summary, "responses": responses}
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    if public:
+        op["security"] = []
+    return op
+
+
+_LIST_PARAMS: list[Schema] = [
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    },
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {
+        "name": "status",
+        "in": "query",
+        "schema": {"enum": ["connecting", "in-progress", "ended", "failed"]},
+    },
+    {"name": "start_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "end_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {
+        "name": "cursor",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "next_cursor of the previous page",
+    },
+]
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]+$"},
+    "description": "A replay returns the first response and places no second call.",
+}
+
+PATHS: dict[str, Schema] = {
+    "/calls": {
+        "get": _op("List calls", ("200", "CallList"), params=_LIST_PARAMS, errors="400 401"),
+    },
+    "/calls/outbound": {
+        "post": _op(
+            "Initiate outbound call",
+            ("200", "OutboundCallResponse"),
+            body="OutboundCallRequest",
+            params=[_IDEMPOTENCY],
+            errors="400 401 403 404 413 422 429 503",
+        ),
+    },
+    "/calls/{id}": {
+        "get": _op("Get call by ID", ("200", "Call"), params=[_PATH_ID], errors="401 404"),
+    },
+    "/calls/{id}/control": {
+        "post": _op(
+            "Send control command to active call",
+            ("200", "ControlResponse"),
+            body="ControlCommand",
+            params=[_PATH_ID],
+            errors="400 401 403 404 409 413 503",
+        ),
+    },
+    "/assistants": {
+        "get": _op("List assistants", ("200", None), errors="401"),
+        "post": _op("Create an assistant", ("201", "Assistant"), body="AssistantCreate"),
+    },
+    "/assistants/{id}": {
+        "get": _op("Get an assistant", ("200", "Assistant"), params=[_PATH_ID], errors="401 404"),
+        "patch": _op(
+            "Update an assistant", ("200", "Assistant"), body="AssistantUpdate", params=[_PATH_ID]
+        ),
+        "delete": _op(
+            "Delete an assistant", ("204", None), params=[_PATH_ID], errors="401 404 409"
+        ),
+    },
+    "/phone-numbers": {
+        "get": _op("List phone numbers", ("200", None), errors="401"),
+        "post": _op(
+            "Register a phone number",
+            ("201", "PhoneNumber"),
+            body="PhoneNumberCreate",
+            errors="400 401 409 413 422",
+        ),
+    },
+    "/phone-numbers/{id}": {
+        "get": _op(
+            "Get a phone number", ("200", "PhoneNumber"), params=[_PATH_ID], errors="401 404"
+        ),
+        "patch": _op(
+            "Update a phone number",
+            ("200", "PhoneNumber"),
+            body="PhoneNumberUpdate",
+            params=[_PATH_ID],
+            errors="400 401 404 413 422",
+        ),
+        "delete": _op(
+            "Delete a phone number", ("204", None), params=[_PATH_ID], errors="401 404 409"
+        ),
+    },
+    "/trunks": {"get": _op("List trunks (from the configuration)", ("200", None), errors="401")},
+    "/trunks/{name}": {
+        "get": _op(
+            "Get a trunk",
+            ("200", "Trunk"),
+            params=[{**_PATH_ID, "name": "name"}],
+            errors="401 404",
+        ),
+    },
+    "/health": {"get": _op("Service health", ("200", None), errors="", public=True)},
+    "/openapi.json": {"get": _op("This document", ("200", None), errors="", public=True)},
+}
+
+
+def openapi_document() -> Schema:
+    return copy.deepcopy(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "VoiceDock API",
+                "version": __version__,
+                "description": "AI voice assistants on the phone through your own PBX.",
+            },
+            "servers": [{"url": "/"}],
+            "security": [{"BearerAuth": []}],
+            "paths": PATHS,
+            "components": {
+                "schemas": SCHEMAS,
+                "securitySchemes": {
+                    "BearerAuth": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "API key authentication.",
+                    }
+                },
+            },
+        }
+    )

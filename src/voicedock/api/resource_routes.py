@@ -1,0 +1,248 @@
+"""Assistants and phone numbers (CRUD per organization), trunks (read-only), health."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from voicedock.api.body import read_json
+from voicedock.api.keys import SERVICE
+from voicedock.api.middleware import organization_of
+from voicedock.api.serialize import assistant_json, number_json, trunk_json
+from voicedock.calls import fields
+from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
+from voicedock.calls.models import Assistant, PhoneNumber, utcnow
+from voicedock.config import SpeechSettings
+from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
+from voicedock.validation import is_token, require_e164
+
+routes = web.RouteTableDef()
+
+ASSISTANT_FIELDS = ("name", "business_name", "active", *CONFIG_FIELDS)
+NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls", "assistant_id", "label")
+
+
+def _path_id(request: web.Request, what: str) -> str:
+    value = request.match_info["id"]
+    if not is_token(value):
+        raise NotFound(f"no {what} with this id", error=f"{what.capitalize()} not found")
+    return value
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    max_bytes = request.app[SERVICE].settings.server.max_body_bytes
+    return fields.require_object(await read_json(request, max_bytes))
+
+
+# -- assistants ---------------------------------------------------------------------------------
+
+
+def build_assistant(
+    obj: dict[str, Any], base: Assistant | None, org_id: str, speech: SpeechSettings
+) -> Assistant:
+    """A new assistant from a POST body, or ``base`` updated by a PATCH body (400 if invalid)."""
+    fields.reject_unknown(obj, ASSISTANT_FIELDS)
+    checked = check_config(
+        {k: v for k, v in obj.items() if k != "active"}, "body", allow_profile=True
+    )
+    name = checked.pop("name", None) or (base.name if base is not None else None)
+    if name is None:
+        raise BadRequest("name is required")
+    business = checked.pop("business_name", base.business_name if base is not None else "")
+    config = {**(base.config if base is not None else {}), **checked}
+    for key in CONFIG_FIELDS:  # an explicit null removes an optional setting
+        if key in obj and obj[key] is None:
+            config.pop(key, None)
+    resolve_provider(config, speech)  # enforces the provider rules
+    now = utcnow()
+    return Assistant(
+        id=base.id if base is not None else str(uuid.uuid4()),
+        organization_id=org_id,
+        name=name,
+        config=config,
+        business_name=business,
+        active=fields.boolean(obj, "active", base.active if base is not None else True),
+        created_at=base.created_at if base is not None else now,
+        updated_at=now,
+    )
+
+
+async def _assistant(request: web.Request) -> Assistant:
+    found = await request.app[SERVICE].store.get_assistant(
+        organization_of(request), _path_id(request, "assistant")
+    )
+    if found is None:
+        raise NotFound("no assistant with this id", error="Assistant not found")
+    return found
+
+
+@routes.get("/assistants")
+async def list_assistants(request: web.Request) -> web.Response:
+    items = await request.app[SERVICE].store.list_assistants(organization_of(request))
+    return web.json_response({"assistants": [assistant_json(a) for a in items]})
+
+
+@routes.post("/assistants")
+async def create_assistant(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    obj = await _json_object(request)
+    assistant = build_assistant(obj, None, organization_of(request), service.settings.speech)
+    async with service.store.transaction() as tx:
+        await tx.insert_assistant(assistant)
+    return web.json_response(assistant_json(assistant), status=201)
+
+
+@routes.get("/assistants/{id}")
+async def get_assistant(request: web.Request) -> web.Response:
+    return web.json_response(assistant_json(await _assistant(request)))
+
+
+@routes.patch("/assistants/{id}")
+async def update_assistant(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    base = await _assistant(request)
+    obj = await _json_object(request)
+    updated = build_assistant(obj, base, base.organization_id, service.settings.speech)
+    async with service.store.transaction() as tx:
+        await tx.update_assistant(updated)
+    return web.json_response(assistant_json(updated))
+
+
+@routes.delete("/assistants/{id}")
+async def delete_assistant(request: web.Request) -> web.Response:
+    store = request.app[SERVICE].store
+    assistant = await _assistant(request)
+    numbers = await store.list_phone_numbers(assistant.organization_id)
+    if any(n.assistant_id == assistant.id for n in numbers):
+        raise Conflict("a phone number still answers with this assistant; reassign it first")
+    async with store.transaction() as tx:
+        await tx.delete_assistant(assistant.organization_id, assistant.id)
+    return web.Response(status=204)
+
+
+# -- phone numbers ------------------------------------------------------------------------------
+
+
+async def _number(request: web.Request) -> PhoneNumber:
+    found = await request.app[SERVICE].store.get_phone_number(
+        organization_of(request), _path_id(request, "phone number")
+    )
+    if found is None:
+        raise NotFound("no phone number with this id", error="Phone number not found")
+    return found
+
+
+async def _checked_number_refs(request: web.Request, obj: dict[str, Any], org_id: str) -> None:
+    store = request.app[SERVICE].store
+    trunk = fields.identifier(obj, "trunk")
+    if trunk is not None and await store.get_trunk(trunk) is None:
+        raise Unprocessable(f"no trunk named {trunk!r} is configured", error="Unknown trunk")
+    assistant_id = fields.identifier(obj, "assistant_id")
+    if assistant_id is not None and await store.get_assistant(org_id, assistant_id) is None:
+        raise Unprocessable("no assistant with this id", error="Unknown assistant")
+
+
+@routes.get("/phone-numbers")
+async def list_numbers(request: web.Request) -> web.Response:
+    items = await request.app[SERVICE].store.list_phone_numbers(organization_of(request))
+    return web.json_response({"phone_numbers": [number_json(n) for n in items]})
+
+
+@routes.post("/phone-numbers")
+async def create_number(request: web.Request) -> web.Response:
+    store = request.app[SERVICE].store
+    org_id = organization_of(request)
+    obj = await _json_object(request)
+    fields.reject_unknown(obj, NUMBER_FIELDS)
+    number = require_e164(obj.get("number"), "number")
+    trunk = fields.identifier(obj, "trunk", required=True)
+    assert trunk is not None
+    await _checked_number_refs(request, obj, org_id)
+    if await store.find_phone_number_by_e164(number) is not None:
+        raise Conflict("this phone number is already registered", error="Duplicate number")
+    now = utcnow()
+    created = PhoneNumber(
+        id=str(uuid.uuid4()),
+        organization_id=org_id,
+        number=number,
+        trunk=trunk,
+        max_concurrent_calls=fields.integer(obj, "max_concurrent_calls", 1, 1, 10_000),
+        assistant_id=fields.identifier(obj, "assistant_id"),
+        label=fields.text(obj, "label", max_len=200, multiline=False) or "",
+        created_at=now,
+        updated_at=now,
+    )
+    async with store.transaction() as tx:
+        await tx.insert_phone_number(created)
+    return web.json_response(number_json(created), status=201)
+
+
+@routes.get("/phone-numbers/{id}")
+async def get_number(request: web.Request) -> web.Response:
+    return web.json_response(number_json(await _number(request)))
+
+
+@routes.patch("/phone-numbers/{id}")
+async def update_number(request: web.Request) -> web.Response:
+    store = request.app[SERVICE].store
+    base = await _number(request)
+    obj = await _json_object(request)
+    fields.reject_unknown(obj, NUMBER_FIELDS[1:])  # the number itself never changes
+    await _checked_number_refs(request, obj, base.organization_id)
+    updated = dataclasses.replace(
+        base,
+        trunk=fields.identifier(obj, "trunk") or base.trunk,
+        max_concurrent_calls=fields.integer(
+            obj, "max_concurrent_calls", base.max_concurrent_calls, 1, 10_000
+        ),
+        assistant_id=(
+            fields.identifier(obj, "assistant_id") if "assistant_id" in obj else base.assistant_id
+        ),
+        label=(
+            fields.text(obj, "label", max_len=200, multiline=False) or ""
+            if "label" in obj
+            else base.label
+        ),
+        updated_at=utcnow(),
+    )
+    async with store.transaction() as tx:
+        await tx.update_phone_number(updated)
+    return web.json_response(number_json(updated))
+
+
+@routes.delete("/phone-numbers/{id}")
+async def delete_number(request: web.Request) -> web.Response:
+    store = request.app[SERVICE].store
+    number = await _number(request)
+    if await store.count_active_calls(number.id):
+        raise Conflict("the number has calls in progress", error="Number in use")
+    async with store.transaction() as tx:
+        await tx.delete_phone_number(number.organization_id, number.id)
+    return web.Response(status=204)
+
+
+# -- trunks and health --------------------------------------------------------------------------
+
+
+@routes.get("/trunks")
+async def list_trunks(request: web.Request) -> web.Response:
+    trunks = await request.app[SERVICE].store.list_trunks()
+    return web.json_response({"trunks": [trunk_json(t) for t in trunks]})
+
+
+@routes.get("/trunks/{name}")
+async def get_trunk(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    trunk = await request.app[SERVICE].store.get_trunk(name) if is_token(name) else None
+    if trunk is None:
+        raise NotFound("no trunk with this name", error="Trunk not found")
+    return web.json_response(trunk_json(trunk))
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    await request.app[SERVICE].store.list_trunks()  # the database answers
+    return web.json_response({"status": "ok"})

@@ -1,0 +1,105 @@
+"""Domain records → the documented JSON shapes (timestamps ISO 8601 UTC with ``Z``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from voicedock.calls.models import (
+    Assistant,
+    Call,
+    CallEvent,
+    CallMessage,
+    JsonObject,
+    PhoneNumber,
+    Trunk,
+)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    utc = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def call_summary(call: Call) -> JsonObject:
+    """The fields of a ``GET /calls`` list item, in the documented order."""
+    return {
+        "id": call.id,
+        "caller_phone": call.caller_phone,
+        "assistant_phone": call.assistant_phone,
+        "status": call.status.value,
+        "error": call.error,
+        "started_at": iso(call.started_at),
+        "ended_at": iso(call.ended_at),
+        "duration_seconds": call.duration_seconds,
+        "summary": call.summary,
+        "agent_name": call.agent_name,
+        "business_name": call.business_name,
+        "created_at": iso(call.created_at),
+        "updated_at": iso(call.updated_at),
+    }
+
+
+def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]) -> JsonObject:
+    """Every field of the documented ``GET /calls/{id}`` example, then voicedock's additions."""
+    analysis = call.analysis_result
+    body = call_summary(call)
+    body.update(
+        {
+            "analysis_result": (
+                None
+                if analysis is None
+                else {"summary": analysis.get("summary"), "sentiment": analysis.get("sentiment")}
+            ),
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "agent_id": call.assistant_id,
+            "number_id": call.number_id,
+            "phone_number": call.assistant_phone,
+            # additions beyond the documented example
+            "direction": call.direction.value,
+            "end_reason": call.end_reason,
+            "transferred_to": call.transferred_to,
+            "transferred_at": iso(call.transferred_at),
+            "latency": call.latency,
+            "events": [
+                {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
+            ],
+        }
+    )
+    return body
+
+
+def assistant_json(a: Assistant) -> JsonObject:
+    return {
+        "id": a.id,
+        "name": a.name,
+        "business_name": a.business_name,
+        "active": a.active,
+        **a.config,
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+    }
+
+
+def number_json(n: PhoneNumber) -> JsonObject:
+    return {
+        "id": n.id,
+        "number": n.number,
+        "trunk": n.trunk,
+        "max_concurrent_calls": n.max_concurrent_calls,
+        "assistant_id": n.assistant_id,
+        "label": n.label,
+        "last_used_at": iso(n.last_used_at),
+        "created_at": iso(n.created_at),
+        "updated_at": iso(n.updated_at),
+    }
+
+
+def trunk_json(t: Trunk) -> JsonObject:
+    return {
+        "name": t.name,
+        "endpoint": t.pbx_endpoint,
+        "codec": t.codec,
+        "description": t.description,
+    }

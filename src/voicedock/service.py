@@ -1,0 +1,116 @@
+"""Everything a running voicedock needs, built from ``Settings``, with one start and one close.
+
+    async with await Service.open(settings) as service:   # store, PBX adapter, engine
+        ...
+
+``Service.open`` opens and migrates the store, mirrors the configured trunks, organizations,
+assistants and numbers into it, connects the PBX adapter chosen by ``pbx.kind`` and settles
+calls left over from a previous run. ``aclose()`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from types import TracebackType
+from typing import Any, Self
+
+from voicedock.calls.config_mirror import mirror_config
+from voicedock.calls.engine import CallEngine
+from voicedock.config import Settings
+from voicedock.errors import ConfigError, PbxError, PbxUnavailable
+from voicedock.pbx.base import OriginateRequest, Pbx, PbxEventSink, TransferTarget
+from voicedock.store import Store, open_store
+
+log = logging.getLogger("voicedock.service")
+
+
+class NoPbx:
+    """``pbx.kind = "none"``: the API works, and placing or controlling a call is a 503."""
+
+    async def start(self, sink: PbxEventSink) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def originate(self, request: OriginateRequest) -> None:
+        raise PbxUnavailable("no PBX is configured (pbx.kind = none)")
+
+    async def hangup(self, call_id: str, reason: str = "normal") -> None:
+        raise PbxUnavailable("no PBX is configured (pbx.kind = none)")
+
+    async def transfer(self, call_id: str, target: TransferTarget) -> None:
+        raise PbxUnavailable("no PBX is configured (pbx.kind = none)")
+
+    async def live_call_ids(self) -> set[str]:
+        return set()
+
+
+def make_pbx(settings: Settings) -> Pbx:
+    """The adapter for ``pbx.kind``; imported lazily so unused adapters cost nothing."""
+    kind = settings.pbx.kind
+    if kind == "none":
+        return NoPbx()
+    if kind == "asterisk":
+        module: Any = importlib.import_module("voicedock.pbx.asterisk")
+        pbx: Pbx = module.AsteriskPbx(settings.pbx.asterisk)
+        return pbx
+    raise ConfigError("pbx.kind", f"{kind!r} is not supported by this version yet")
+
+
+class Service:
+    def __init__(self, settings: Settings, store: Store, pbx: Pbx) -> None:
+        self.settings = settings
+        self.store = store
+        self.pbx = pbx
+        self.engine = CallEngine(store, pbx, settings)
+        self._closed = False
+
+    @classmethod
+    async def open(cls, settings: Settings, pbx: Pbx | None = None) -> Self:
+        store = await open_store(settings.database.url)
+        try:
+            await store.migrate()
+            service = cls(settings, store, pbx if pbx is not None else make_pbx(settings))
+        except BaseException:
+            await store.aclose()
+            raise
+        try:
+            await service.start()
+        except BaseException:
+            await service.aclose()
+            raise
+        return service
+
+    async def start(self) -> None:
+        await mirror_config(self.store, self.settings)
+        set_inbound = getattr(self.pbx, "set_inbound_handler", None)
+        if set_inbound is not None:
+            set_inbound(self.engine.handle_inbound)
+        try:
+            await self.pbx.start(self.engine.handle_pbx_event)
+            await self.engine.reconcile()
+        except PbxError as exc:
+            # The API keeps serving; the adapter reconnects and reconciles on its own.
+            log.warning("PBX not reachable at start-up: %s", exc)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.pbx.aclose()
+        finally:
+            await self.store.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

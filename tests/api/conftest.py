@@ -1,0 +1,81 @@
+"""API fixtures: the real app on 127.0.0.1 (port 0) over SQLite, and PostgreSQL when available,
+with a FakePbx and two organizations that each hold an API key."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from fakes.pbx import FakePbx
+from fakes.world import ACME, GLOBEX, make_settings
+from pg_server import PostgresUnavailable, fresh_database, start_postgres
+
+from voicedock.api.api_keys import issue_api_key
+from voicedock.api.app import create_app
+from voicedock.service import Service
+
+
+@dataclass
+class Api:
+    client: TestClient[Any, Any]
+    service: Service
+    pbx: FakePbx
+    acme_key: str
+    globex_key: str
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.acme_key}"}
+
+
+@pytest.fixture(scope="session")
+def api_postgres_server() -> Iterator[str]:
+    try:
+        dsn, stop = start_postgres()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL unavailable: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        yield dsn
+    finally:
+        stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return await fresh_database(request.getfixturevalue("api_postgres_server"))
+    return f"sqlite:///{tmp_path / 'api.db'}"
+
+
+async def start_api(database_url: str) -> tuple[TestClient[Any, Any], Service, FakePbx]:
+    settings = make_settings(database_url)
+    pbx = FakePbx()
+    services: list[Service] = []
+
+    async def factory() -> Service:
+        service = await Service.open(settings, pbx=pbx)
+        services.append(service)
+        return service
+
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+    )
+    await client.start_server()
+    return client, services[0], pbx
+
+
+@pytest.fixture
+async def api(database_url: str) -> AsyncIterator[Api]:
+    client, service, pbx = await start_api(database_url)
+    try:
+        acme_key, _ = await issue_api_key(service.store, ACME)
+        globex_key, _ = await issue_api_key(service.store, GLOBEX)
+        yield Api(client, service, pbx, acme_key, globex_key)
+    finally:
+        await client.close()
