@@ -17,10 +17,16 @@ Asterisk's queue depth (about 2 frames when paced) apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
-from voicedock.media.pacer import Utterance
+from voicedock.media.framing import Framer
+from voicedock.media.pacer import Pacer, Utterance
+
+log = logging.getLogger("voicedock.media")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +85,33 @@ class Playback:
         if not self._result.done():
             self._result.set_result(result)
         return result
+
+
+def finish_playback(pacer: Pacer, playback: Playback, framer: Framer) -> None:
+    """Queue the last partial frame (silence-padded: Asterisk would drop it) and close the run."""
+    tail = framer.flush()
+    if tail is not None:
+        pacer.extend(playback.utterance, (tail,))
+    pacer.finish(playback.utterance)
+
+
+async def feed_playback(
+    pacer: Pacer, playback: Playback, framer: Framer, source: AsyncIterable[bytes]
+) -> None:
+    """Move a streaming source (TTS) into the pacer as frames, paced by its back-pressure."""
+    try:
+        async for chunk in source:
+            await pacer.wait_for_room()
+            if playback.done or pacer.stopped():
+                break
+            pacer.extend(playback.utterance, framer.push(chunk))
+    except Exception:
+        # A failing audio source (TTS provider) ends this utterance, not the call.
+        log.exception("media: audio source for %s failed", playback.id)
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+        if not playback.done:
+            finish_playback(pacer, playback, framer)

@@ -1,14 +1,8 @@
 """``MediaSession``: one call's audio over an Asterisk chan_websocket connection.
 
-Server mode (we dial Asterisk's ``/media/<connection id>``)::
-
-    async with MediaSession.connect(url) as media:
-        media.started                       # MediaStart: channel_id, format, frame size, ...
-        async for frame in media.inbound_audio(): ...
-        playback = media.play(tts_bytes_or_async_iterator)
-        result = await playback.played()    # PlayoutResult
-        heard = await media.flush()         # barge-in: what the caller heard of the current one
-
+Server mode: ``async with MediaSession.connect(url) as media`` (``ws://<ast>/media/<id>``), then
+``media.started``, ``media.inbound_audio()``, ``media.play(bytes or async iterator)`` →
+``Playback.played()``, ``media.flush()`` for barge-in, ``media.dtmf()``, ``media.hangup()``.
 Client mode (Asterisk dials us) goes through ``voicedock.media.acceptor.MediaAcceptor``.
 
 A TaskGroup owned by the session holds the receive loop, the pacer and any streaming-playback
@@ -41,7 +35,7 @@ from voicedock.media.errors import (
 )
 from voicedock.media.framing import Framer, silence_frame
 from voicedock.media.pacer import Pacer, Utterance
-from voicedock.media.playback import Playback, PlayoutResult
+from voicedock.media.playback import Playback, PlayoutResult, feed_playback, finish_playback
 from voicedock.media.transport import (
     TRANSPORT_ERRORS,
     CloseReason,
@@ -189,9 +183,9 @@ class MediaSession:
         framer = Framer(self.frame_bytes, pad_byte=self.format.silence_byte)
         if isinstance(audio, bytes | bytearray | memoryview):
             self._pacer.extend(playback.utterance, framer.push(audio))
-            self._finish(playback, framer)
+            finish_playback(self._pacer, playback, framer)
         else:
-            self._spawn(self._feed(playback, framer, audio))
+            self._spawn(feed_playback(self._pacer, playback, framer, audio))
         return playback
 
     async def flush(self) -> PlayoutResult | None:
@@ -295,30 +289,6 @@ class MediaSession:
         finally:
             with contextlib.suppress(*TRANSPORT_ERRORS):
                 await self._ws.close()  # makes the receive loop end too
-
-    async def _feed(self, playback: Playback, framer: Framer, source: AsyncIterable[bytes]) -> None:
-        try:
-            async for chunk in source:
-                await self._pacer.wait_for_room()
-                if playback.done or self.closed:
-                    break
-                self._pacer.extend(playback.utterance, framer.push(chunk))
-        except Exception:
-            # A failing audio source (TTS provider) ends this utterance, not the call.
-            log.exception("media %s: audio source for %s failed", self._label, playback.id)
-        finally:
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
-            if not playback.done:
-                self._finish(playback, framer)
-
-    def _finish(self, playback: Playback, framer: Framer) -> None:
-        tail = framer.flush()  # padded with silence: Asterisk would drop a partial frame
-        if tail is not None:
-            self._pacer.extend(playback.utterance, (tail,))
-        self._pacer.finish(playback.utterance)
 
     def _end(self, reason: CloseReason, *, stop_pacer: bool = True) -> None:
         if self.close_reason is None:
