@@ -1,0 +1,301 @@
+"""Shared plumbing of the cloud provider clients: one owned aiohttp session, error
+translation at the I/O boundary, a pure Server-Sent-Events decoder and PCM helpers.
+
+Error mapping (HTTP status or transport failure → provider error tree):
+
+    401, 403          ProviderConfigError      wrong or missing key: retrying cannot help
+    404               ProviderConfigError      unknown model, voice or base URL
+    408, timeouts     ProviderTimeoutError     retryable
+    429               RateLimitedError         retryable, carries Retry-After seconds
+    5xx               ProviderResponseError    retryable
+    other 4xx         ProviderResponseError    not retryable (the request itself is wrong)
+    connection reset  ProviderConnectionError  retryable
+
+Error messages carry the provider name, status and the provider's own error text, never
+the request headers (where the keys live).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import io
+import json
+import time
+import wave
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from voicedock.pipeline.providers.base import (
+    ProviderConfigError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+)
+
+_ERROR_TEXT_LIMIT = 300
+
+
+class RateLimitedError(ProviderRateLimitError):
+    """A 429: `retry_after_s` is the provider's requested back-off, when it sent one."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(slots=True, frozen=True)
+class Timeouts:
+    """Per-request limits. `read_s` bounds the silence between two received chunks, so a
+    long stream that keeps flowing is fine while a stalled one fails fast."""
+
+    connect_s: float = 5.0
+    read_s: float = 15.0
+    total_s: float | None = None
+
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=self.total_s, sock_connect=self.connect_s, sock_read=self.read_s
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Timeouts:
+        total = config.get("total_timeout_s")
+        return cls(
+            connect_s=float(config.get("connect_timeout_s", 5.0)),
+            read_s=float(config.get("read_timeout_s", 15.0)),
+            total_s=None if total is None else float(total),
+        )
+
+
+class OwnedSession:
+    """A lazily created aiohttp session owned by one provider client (idempotent aclose).
+
+    Created on first use so that building a provider from configuration needs no event loop.
+    """
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        self._timeouts = timeouts
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ProviderConnectionError("the provider client is closed", retryable=False)
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeouts.client_timeout())
+        return self._session
+
+    async def aclose(self) -> None:
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+def require_key(provider: str, key: str) -> str:
+    if not key:
+        raise ProviderConfigError(f"{provider}: an API key is required")
+    return key
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP date; None when absent or garbled."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def provider_error_text(body: bytes) -> str:
+    """The provider's human-readable error message from a JSON or text error body."""
+    text = body[:4096].decode("utf-8", "replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text[:_ERROR_TEXT_LIMIT]
+    message: Any = doc
+    if isinstance(doc, dict):
+        err = doc.get("error", doc.get("detail", doc.get("err_msg", doc)))
+        message = err.get("message", err.get("msg", err)) if isinstance(err, dict) else err
+    return str(message)[:_ERROR_TEXT_LIMIT]
+
+
+def error_for_status(
+    provider: str, status: int, body: bytes, headers: Mapping[str, str]
+) -> ProviderError:
+    detail = provider_error_text(body)
+    message = f"{provider}: HTTP {status}" + (f": {detail}" if detail else "")
+    if status in (401, 403):
+        return ProviderConfigError(message + " (check the API key)")
+    if status == 404:
+        return ProviderConfigError(message)
+    if status == 408:
+        return ProviderTimeoutError(message)
+    if status == 429:
+        return RateLimitedError(
+            message, retry_after_s=parse_retry_after(headers.get("Retry-After"))
+        )
+    if status >= 500:
+        return ProviderResponseError(message, retryable=True)
+    return ProviderResponseError(message)
+
+
+async def raise_for_status(provider: str, response: aiohttp.ClientResponse) -> None:
+    if response.status < 400:
+        return
+    try:
+        body = await response.read()
+    except (aiohttp.ClientError, TimeoutError):
+        body = b""
+    raise error_for_status(provider, response.status, body, response.headers)
+
+
+@contextmanager
+def translate_errors(provider: str) -> Iterator[None]:
+    """Turn transport failures inside the block into the provider error tree."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except TimeoutError as exc:
+        raise ProviderTimeoutError(f"{provider}: no answer in time") from exc
+    except aiohttp.WSServerHandshakeError as exc:
+        headers: Mapping[str, str] = exc.headers or {}
+        raise error_for_status(provider, exc.status, exc.message.encode(), headers) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise ProviderConnectionError(f"{provider}: the response broke off mid-stream") from exc
+    except aiohttp.ClientError as exc:
+        raise ProviderConnectionError(f"{provider}: {type(exc).__name__}") from exc
+    except (ConnectionError, OSError) as exc:
+        raise ProviderConnectionError(f"{provider}: {type(exc).__name__}") from exc
+
+
+@dataclass(slots=True, frozen=True)
+class SseEvent:
+    data: str
+    event: str = "message"
+
+
+class SseDecoder:
+    """Incremental text/event-stream decoder: bytes in (split anywhere), events out.
+
+    Follows the WHATWG rules that matter here: LF, CRLF or CR line ends, `:` comment lines
+    (keep-alives) ignored, several `data:` lines of one event joined with LF.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[str] = []
+        self._event = ""
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        self._buffer += chunk
+        events: list[SseEvent] = []
+        while True:
+            line, found = self._next_line()
+            if not found:
+                return events
+            event = self._take_line(line)
+            if event is not None:
+                events.append(event)
+
+    def _next_line(self) -> tuple[str, bool]:
+        for index, byte in enumerate(self._buffer):
+            if byte == 0x0A or byte == 0x0D:
+                # A CR at the very end may be the first half of a CRLF: wait for more.
+                if byte == 0x0D and index + 1 == len(self._buffer):
+                    return "", False
+                line = self._buffer[:index]
+                skip = 2 if self._buffer[index : index + 2] == b"\r\n" else 1
+                self._buffer = self._buffer[index + skip :]
+                return line.decode("utf-8", "replace"), True
+        return "", False
+
+    def _take_line(self, line: str) -> SseEvent | None:
+        if not line:
+            if not self._data:
+                self._event = ""
+                return None
+            event = SseEvent(data="\n".join(self._data), event=self._event or "message")
+            self._data, self._event = [], ""
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+
+class Pcm16Aligner:
+    """Re-cut a byte stream so every chunk holds whole 16-bit samples."""
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def push(self, chunk: bytes) -> bytes:
+        data = self._carry + chunk
+        cut = len(data) - len(data) % 2
+        self._carry = data[cut:]
+        return data[:cut]
+
+
+async def iter_pcm_body(
+    provider: str, response: aiohttp.ClientResponse, chunk_bytes: int = 4096
+) -> AsyncIterator[bytes]:
+    """Yield an audio response body as sample-aligned PCM chunks."""
+    aligner = Pcm16Aligner()
+    with translate_errors(provider):
+        async for chunk in response.content.iter_chunked(chunk_bytes):
+            pcm = aligner.push(chunk)
+            if pcm:
+                yield pcm
+
+
+def pcm16_wav(pcm: bytes, sample_rate: int) -> bytes:
+    """Wrap 16-bit mono PCM in a WAV container (what upload endpoints expect)."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+def abort_response(response: aiohttp.ClientResponse) -> None:
+    """Drop the connection of an unfinished response (cancellation must stop the upload
+    or generation on the provider's side, not return a half-read socket to the pool)."""
+    if not response.content.is_eof():
+        response.close()
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    if task is None or task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
