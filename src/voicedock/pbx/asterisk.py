@@ -142,6 +142,8 @@ class AsteriskPbx:
         task = self._tasks.create_task(self._guard(coro))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        # A task cancelled before it ran never awaited ``coro``: close it quietly.
+        task.add_done_callback(lambda _t: coro.close())
 
     async def _guard(self, coro: Awaitable[Any]) -> None:
         try:

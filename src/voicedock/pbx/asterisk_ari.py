@@ -82,7 +82,9 @@ class AriClient:
     ) -> None:
         self._settings = settings
         self._base = settings.ari_url.rstrip("/")
-        self._auth = aiohttp.BasicAuth(settings.ari_user, settings.ari_password)
+        self._headers = {
+            "Authorization": aiohttp.encode_basic_auth(settings.ari_user, settings.ari_password)
+        }
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._heartbeat = heartbeat
         self._backoff = backoff or Backoff()
@@ -126,7 +128,7 @@ class AriClient:
         if self._session is None:
             connector = aiohttp.TCPConnector(keepalive_timeout=5.0, limit=200)
             self._session = aiohttp.ClientSession(
-                auth=self._auth, timeout=self._timeout, connector=connector
+                headers=self._headers, timeout=self._timeout, connector=connector
             )
         return self._session
 

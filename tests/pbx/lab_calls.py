@@ -1,0 +1,99 @@
+"""Helpers for the Asterisk integration tests: an AsteriskPbx on the lab and an event recorder."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from voicedock.config import AsteriskSettings
+from voicedock.lab.server import LabAsterisk
+from voicedock.pbx.asterisk import AsteriskPbx
+from voicedock.pbx.asterisk_ami import AmiClient
+from voicedock.pbx.asterisk_ari import AriClient
+from voicedock.pbx.asterisk_backoff import Backoff
+from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
+
+ANSWERS = "+31612345678"
+BUSY = "+31600000486"
+NO_ANSWER = "+31600000480"
+CONGESTION = "+31600000503"
+REJECTED = "+31600000403"
+UNKNOWN = "+31600000404"
+CALLER = "+31850835037"
+
+
+def lab_settings(lab: LabAsterisk, originate_via: str = "ari") -> AsteriskSettings:
+    ari_user, ari_password = lab.ari_credentials
+    ami_user, ami_secret = lab.ami_credentials
+    return AsteriskSettings(
+        ari_url=lab.ari_url,
+        ari_user=ari_user,
+        ari_password=ari_password,
+        app=lab.settings.app_name,
+        ami_host=lab.ami_host,
+        ami_port=lab.ami_port,
+        ami_user=ami_user,
+        ami_secret=ami_secret,
+        originate_via="ami" if originate_via == "ami" else "ari",
+    )
+
+
+def new_call_id() -> str:
+    return f"t-{uuid.uuid4().hex[:16]}"
+
+
+def request(destination: str, call_id: str | None = None, timeout: int = 10) -> OriginateRequest:
+    return OriginateRequest(
+        call_id=call_id or new_call_id(),
+        destination=destination,
+        caller_id=CALLER,
+        trunk_endpoint="carrier",
+        timeout_seconds=timeout,
+    )
+
+
+class Recorder:
+    """A PbxEventSink that keeps every event and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[PbxEvent] = []
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, event: PbxEvent) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def of(self, call_id: str, kind: PbxEventKind | None = None) -> list[PbxEvent]:
+        return [e for e in self.events if e.call_id == call_id and (kind is None or e.kind == kind)]
+
+    async def wait(self, call_id: str, kind: PbxEventKind, within: float = 10.0) -> PbxEvent:
+        async with asyncio.timeout(within), self._changed:
+            while True:
+                found = self.of(call_id, kind)
+                if found:
+                    return found[0]
+                await self._changed.wait()
+
+
+@asynccontextmanager
+async def running_pbx(
+    lab: LabAsterisk, originate_via: str = "ari", *, backoff: float = 0.05
+) -> AsyncIterator[tuple[AsteriskPbx, Recorder]]:
+    settings = lab_settings(lab, originate_via)
+    ari = AriClient(settings, heartbeat=2.0, backoff=Backoff(initial=backoff, cap=1.0))
+    ami = AmiClient(
+        settings, ping_interval=1.0, ping_timeout=1.0, backoff=Backoff(initial=backoff, cap=1.0)
+    )
+    pbx = AsteriskPbx(settings, ari=ari, ami=ami, use_ami=originate_via == "ami")
+    recorder = Recorder()
+    await pbx.start(recorder)
+    try:
+        await pbx.ari.wait_registered(10)
+        if pbx.ami is not None:
+            await pbx.ami.wait_connected(10)
+        yield pbx, recorder
+    finally:
+        await pbx.aclose()
