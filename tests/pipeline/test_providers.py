@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from voicedock.errors import VoicedockError
 from voicedock.pipeline.analysis import analyze, heuristic_analysis, parse_analysis
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.providers import (
@@ -82,6 +83,7 @@ def test_error_tree_retryable_defaults() -> None:
     assert not ProviderConfigError("bad").retryable
     assert not ProviderTimeoutError("x", retryable=False).retryable
     assert issubclass(ProviderUnavailableError, ProviderError)
+    assert issubclass(ProviderTimeoutError, VoicedockError)
 
 
 def test_parse_analysis_tolerates_fences_and_clamps() -> None:

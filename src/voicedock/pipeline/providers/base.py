@@ -1,6 +1,6 @@
 """The seams between the turn engine and speech providers, and their error tree.
 
-    ProviderError(retryable)
+    voicedock.errors.ProviderError(retryable)
      ├── ProviderConfigError        bad or unknown configuration (never retryable)
      ├── ProviderUnavailableError   model files / binaries missing (never retryable)
      ├── ProviderTimeoutError       no answer in time (retryable)
@@ -17,37 +17,48 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
+from voicedock.errors import ProviderError
 from voicedock.pipeline.frames import ChatMessage, Transcript
 
-
-class ProviderError(Exception):
-    """A speech or language provider failed."""
-
-    default_retryable = False
-
-    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
-        super().__init__(message)
-        self.retryable = self.default_retryable if retryable is None else retryable
+__all__ = [
+    "Llm",
+    "ProviderConfigError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderRateLimitError",
+    "ProviderResponseError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "StreamingStt",
+    "Stt",
+    "SttStream",
+    "Tts",
+]
 
 
 class ProviderConfigError(ProviderError):
-    pass
+    """Bad or unknown provider configuration."""
 
 
 class ProviderUnavailableError(ProviderError):
+    """Model files, binaries or packages are missing."""
+
+
+class _RetryableProviderError(ProviderError):
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message, retryable=retryable)
+
+
+class ProviderTimeoutError(_RetryableProviderError):
     pass
 
 
-class ProviderTimeoutError(ProviderError):
-    default_retryable = True
+class ProviderRateLimitError(_RetryableProviderError):
+    pass
 
 
-class ProviderRateLimitError(ProviderError):
-    default_retryable = True
-
-
-class ProviderConnectionError(ProviderError):
-    default_retryable = True
+class ProviderConnectionError(_RetryableProviderError):
+    pass
 
 
 class ProviderResponseError(ProviderError):
