@@ -1,0 +1,164 @@
+"""OpenAI speech endpoints: `POST /audio/transcriptions` (multipart upload of one
+utterance) and `POST /audio/speech` with `response_format=pcm`, which streams raw 24 kHz
+16-bit little-endian mono samples as they are synthesized."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from voicedock.pipeline.providers._http import (
+    OwnedSession,
+    Timeouts,
+    abort_response,
+    iter_pcm_body,
+    pcm16_wav,
+    raise_for_status,
+    require_key,
+    translate_errors,
+)
+from voicedock.pipeline.providers.base import ProviderResponseError
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+OPENAI_PCM_RATE = 24000  # fixed by the API for response_format=pcm
+
+
+def transcription_text(body: bytes) -> str:
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise ProviderResponseError("openai-stt: transcription is not JSON") from exc
+    text = doc.get("text") if isinstance(doc, dict) else None
+    if not isinstance(text, str):
+        raise ProviderResponseError("openai-stt: transcription has no text")
+    return text.strip()
+
+
+class OpenAiStt:
+    """`Stt` over `POST {base_url}/audio/transcriptions` (whisper-1, gpt-4o-*-transcribe)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str = "gpt-4o-mini-transcribe",
+        language: str = "",
+        prompt: str = "",
+        base_url: str = OPENAI_BASE_URL,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self._headers = {"Authorization": f"Bearer {require_key('openai-stt', api_key)}"}
+        self._url = base_url.rstrip("/") + "/audio/transcriptions"
+        self._model = model
+        self._language = language
+        self._prompt = prompt
+        self._session = OwnedSession(timeouts or Timeouts())
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, default_key: str = "") -> OpenAiStt:
+        return cls(
+            api_key=str(config.get("api_key") or default_key),
+            model=str(config.get("model", "gpt-4o-mini-transcribe")),
+            language=str(config.get("language", "")),
+            prompt=str(config.get("prompt", "")),
+            base_url=str(config.get("base_url") or OPENAI_BASE_URL),
+            timeouts=Timeouts.from_config(config),
+        )
+
+    def _form(self, pcm: bytes, sample_rate: int) -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        form.add_field(
+            "file", pcm16_wav(pcm, sample_rate), filename="audio.wav", content_type="audio/wav"
+        )
+        form.add_field("model", self._model)
+        form.add_field("response_format", "json")
+        if self._language:
+            form.add_field("language", self._language)
+        if self._prompt:
+            form.add_field("prompt", self._prompt)
+        return form
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        with translate_errors("openai-stt"):
+            session = self._session.get()
+            form = self._form(pcm, sample_rate)
+            async with session.post(self._url, data=form, headers=self._headers) as response:
+                await raise_for_status("openai-stt", response)
+                body = await response.read()
+        return transcription_text(body)
+
+    async def aclose(self) -> None:
+        await self._session.aclose()
+
+
+class OpenAiTts:
+    """`Tts` over `POST {base_url}/audio/speech`, streamed as 24 kHz PCM."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str = "gpt-4o-mini-tts",
+        voice: str = "alloy",
+        instructions: str = "",
+        speed: float | None = None,
+        base_url: str = OPENAI_BASE_URL,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self._headers = {"Authorization": f"Bearer {require_key('openai-tts', api_key)}"}
+        self._url = base_url.rstrip("/") + "/audio/speech"
+        self._model = model
+        self._voice = voice
+        self._instructions = instructions
+        self._speed = speed
+        self._session = OwnedSession(timeouts or Timeouts())
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, default_key: str = "") -> OpenAiTts:
+        speed = config.get("speed")
+        return cls(
+            api_key=str(config.get("api_key") or default_key),
+            model=str(config.get("model", "gpt-4o-mini-tts")),
+            voice=str(config.get("voice", "alloy")),
+            instructions=str(config.get("instructions", "")),
+            speed=None if speed is None else float(speed),
+            base_url=str(config.get("base_url") or OPENAI_BASE_URL),
+            timeouts=Timeouts.from_config(config),
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        return OPENAI_PCM_RATE
+
+    def request_body(self, text: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "input": text,
+            "voice": self._voice,
+            "response_format": "pcm",
+        }
+        if self._instructions:
+            body["instructions"] = self._instructions
+        if self._speed is not None:
+            body["speed"] = self._speed
+        return body
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        if not text.strip():
+            return
+        with translate_errors("openai-tts"):
+            session = self._session.get()
+            body = self.request_body(text)
+            async with session.post(self._url, json=body, headers=self._headers) as response:
+                try:
+                    await raise_for_status("openai-tts", response)
+                    async for pcm in iter_pcm_body("openai-tts", response):
+                        yield pcm
+                finally:
+                    abort_response(response)
+
+    async def aclose(self) -> None:
+        await self._session.aclose()
