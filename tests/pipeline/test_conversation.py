@@ -9,7 +9,7 @@ from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import ProviderTimeoutError, ProviderUnavailableError
 
-from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
+from .fakes import FakeHandle, FakeLlm, FakeSink, FakeStt, FakeTts
 from .synth import frames, silence, voiced
 
 pytestmark = pytest.mark.unit
@@ -229,3 +229,17 @@ async def test_aclose_is_idempotent_and_stops_speech() -> None:
         assert sink.handles[0].flushed
         conv.feed_audio(voiced(20))  # ignored after close
     assert await conv.wait_ended() == "closed"
+
+
+class BrokenSink(FakeSink):
+    async def play(self, pcm: bytes, sample_rate: int) -> FakeHandle:
+        raise RuntimeError("media socket gone")
+
+
+async def test_broken_sink_still_ends_the_call() -> None:
+    conv = Conversation(
+        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=BrokenSink(), config=config()
+    )
+    async with conv:
+        await conv.say("Hello.")
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "internal-error"

@@ -1,9 +1,6 @@
 """The turn engine: caller audio in, assistant audio out, one `Conversation` per call.
 
-    feed_audio ─► Listener (VAD + endpointing) ─► events ─► _run
-                                                            ├─ turn task: STT → LLM → TTS → sink
-                                                            ├─ say / inject-context / DTMF
-                                                            └─ barge-in, end of call
+    feed_audio → Listener (VAD + endpointing) → turn task: STT → LLM → TTS → OutputSink
 
 `feed_audio` is synchronous and cheap (it runs per 20 ms frame); everything slow happens in
 tasks owned by the conversation's TaskGroup. When the caller takes the floor, every speech
@@ -49,6 +46,7 @@ log = logging.getLogger("voicedock.pipeline")
 
 END_CALL_COMMAND = "end-call"
 PROVIDER_ERROR = "provider-error"
+INTERNAL_ERROR = "internal-error"
 
 
 @dataclass(slots=True, frozen=True)
@@ -180,6 +178,16 @@ class Conversation:
 
     # ── the event loop of the call ───────────────────────────────────────────────────────
     async def _run(self) -> None:
+        try:
+            await self._dispatch_events()
+        except Exception:
+            # A bug or a broken sink must not leave the call open and silent.
+            log.exception("conversation failed; ending the call")
+            self.end_reason = self.end_reason or INTERNAL_ERROR
+            self._ending = True
+            self._ended.set()
+
+    async def _dispatch_events(self) -> None:
         while True:
             event = await self._events.get()
             if self._ending:
@@ -212,6 +220,9 @@ class Conversation:
         except (ProviderError, TimeoutError) as exc:
             log.warning("speech provider failed: %s; ending the call", type(exc).__name__)
             self._events.put_nowait(EndCall(PROVIDER_ERROR, self.config.fallback_message))
+        except Exception:
+            log.exception("speech task failed; ending the call")
+            self._events.put_nowait(EndCall(INTERNAL_ERROR, self.config.fallback_message))
 
     async def _interrupt(self) -> None:
         """The caller took the floor: stop thinking and speaking, keep what was heard."""
