@@ -98,6 +98,7 @@ class AriClient:
         self._on_disconnected: Hook | None = None
         self._closed = False
         self._loops: list[asyncio.Task[None]] = []
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.connect_count = 0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -172,6 +173,11 @@ class AriClient:
 
     # --- events websocket -------------------------------------------------------------------
 
+    async def drop_events_connection(self) -> None:
+        """Close the events websocket as a network failure would (the client reconnects)."""
+        if self._ws is not None:
+            await self._ws.close()
+
     def events_url(self) -> str:
         parts = urlsplit(self._base)
         scheme = "wss" if parts.scheme == "https" else "ws"
@@ -187,6 +193,7 @@ class AriClient:
                     heartbeat=self._heartbeat,
                     timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
                 ) as ws:
+                    self._ws = ws
                     self._backoff.reset()
                     self.connect_count += 1
                     self._registered.set()
@@ -197,6 +204,7 @@ class AriClient:
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("ARI events connection failed: %s", type(exc).__name__)
             finally:
+                self._ws = None
                 self._registered.clear()
             if self.closed:
                 break
