@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+
 from fakes.pbx import FakePbx
 from fakes.world import ACME, GLOBEX, make_settings
 from pg_server import PostgresUnavailable, fresh_database, start_postgres
-
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.service import Service

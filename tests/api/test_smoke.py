@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from api.conftest import Api
 
 pytestmark = pytest.mark.unit

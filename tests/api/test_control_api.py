@@ -1,0 +1,168 @@
+"""POST /calls/{id}/control: commands, validation, and the in-progress rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from api.conftest import Api
+from api.test_calls_api import place
+from voicedock.errors import PbxError
+from voicedock.pbx.base import PbxEventKind, TransferTarget
+
+pytestmark = pytest.mark.unit
+
+OK = {"success": True, "message": "Command sent successfully"}
+
+
+class RecordingLiveCall:
+    def __init__(self) -> None:
+        self.said: list[str] = []
+        self.injected: list[tuple[str, bool]] = []
+        self.ended: list[str | None] = []
+        self.transfers: list[TransferTarget] = []
+
+    async def say(self, content: str) -> None:
+        self.said.append(content)
+
+    async def inject_context(self, content: str, trigger_response: bool) -> None:
+        self.injected.append((content, trigger_response))
+
+    async def end_call(self, message: str | None) -> None:
+        self.ended.append(message)
+
+    async def transfer(
+        self, target: TransferTarget, announcement: str | None, summary: str | None
+    ) -> None:
+        self.transfers.append(target)
+
+
+async def control(api: Api, call_id: str, body: Any, key: str | None = None) -> Any:
+    return await api.client.post(f"/calls/{call_id}/control", json=body, headers=api.auth(key))
+
+
+async def active_call(api: Api) -> str:
+    call_id = await place(api)
+    await api.pbx.answer(call_id)
+    return call_id
+
+
+async def test_commands_without_live_conversation(api: Api) -> None:
+    call_id = await active_call(api)
+    for body in (
+        {"type": "inject-context", "content": "Verified: John", "trigger_response": True},
+        {"type": "say", "content": "One moment please"},
+    ):
+        resp = await control(api, call_id, body)
+        assert resp.status == 200
+        assert await resp.json() == OK
+    events = await api.service.store.list_events(call_id)
+    kinds = [e.data["type"] for e in events if e.type == "control"]
+    assert kinds == ["inject-context", "say"]
+    resp = await control(api, call_id, {"type": "end-call", "message": "Bye"})
+    assert await resp.json() == OK
+    assert api.pbx.hangups == [(call_id, "normal")]
+    await api.pbx.hang_up_remote(call_id)
+    detail = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    assert detail["status"] == "ended"
+    assert detail["end_reason"] == "api-end-call"
+
+
+async def test_commands_reach_live_conversation(api: Api) -> None:
+    call_id = await active_call(api)
+    live = RecordingLiveCall()
+    api.service.engine.attach_live_call(call_id, live)
+    await control(api, call_id, {"type": "say", "content": "Hello"})
+    await control(api, call_id, {"type": "inject-context", "content": "code 1234"})
+    await control(api, call_id, {"type": "transfer", "destination": "sales", "mode": "warm"})
+    await control(api, call_id, {"type": "end-call"})
+    assert live.said == ["Hello"]
+    assert live.injected == [("code 1234", False)]
+    assert [(t.destination, t.internal, t.mode) for t in live.transfers] == [
+        ("sales", True, "warm")
+    ]
+    assert live.ended == [None]
+    assert api.pbx.hangups == []  # the conversation hangs up after its final words
+
+
+async def test_transfer_to_e164_goes_to_pbx(api: Api) -> None:
+    call_id = await active_call(api)
+    resp = await control(
+        api, call_id, {"type": "transfer", "destination": "+31201234567", "announcement": "Hold"}
+    )
+    assert resp.status == 200
+    ((sent_id, target),) = api.pbx.transfers
+    assert sent_id == call_id
+    assert target.destination == "+31201234567"
+    assert target.trunk_endpoint == "carrier-ep"
+    await api.pbx.emit(call_id, PbxEventKind.TRANSFERRED)
+    detail = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    assert detail["status"] == "ended"
+    assert detail["end_reason"] == "transferred"
+    assert detail["transferred_to"] == "+31201234567"
+    assert detail["transferred_at"] is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "dance"},
+        {},
+        {"type": "say"},
+        {"type": "say", "content": ""},
+        {"type": "say", "content": 3},
+        {"type": "say", "content": "x", "extra": 1},
+        {"type": "inject-context", "content": "x", "trigger_response": "yes"},
+        {"type": "transfer"},
+        {"type": "transfer", "destination": "+31 20 1234567"},
+        {"type": "transfer", "destination": "+31201234567&PJSIP/x"},
+        {"type": "transfer", "destination": "not-configured"},
+        {"type": "transfer", "destination": "+31201234567", "mode": "sideways"},
+        {"type": "end-call", "message": "a", "content": "b"},
+        ["say"],
+    ],
+)
+async def test_bad_commands_are_400(api: Api, body: Any) -> None:
+    call_id = await active_call(api)
+    resp = await control(api, call_id, body)
+    assert resp.status == 400, await resp.text()
+    assert set(await resp.json()) == {"error", "message"}
+    assert api.pbx.transfers == []
+    assert api.pbx.hangups == []
+
+
+async def test_blocked_transfer_destination_is_403(api: Api) -> None:
+    call_id = await active_call(api)
+    resp = await control(api, call_id, {"type": "transfer", "destination": "+88112345678"})
+    assert resp.status == 403
+    assert api.pbx.transfers == []
+
+
+async def test_not_active_is_409(api: Api) -> None:
+    call_id = await place(api)  # still connecting
+    resp = await control(api, call_id, {"type": "say", "content": "hi"})
+    assert resp.status == 409
+    assert (await resp.json())["error"] == "Call not active"
+    await api.pbx.answer(call_id)
+    await api.pbx.hang_up_remote(call_id)
+    resp = await control(api, call_id, {"type": "end-call"})
+    assert resp.status == 409
+    assert api.pbx.hangups == []
+
+
+async def test_other_org_and_unknown_call_are_404(api: Api) -> None:
+    call_id = await active_call(api)
+    resp = await control(api, call_id, {"type": "end-call"}, key=api.globex_key)
+    assert resp.status == 404
+    resp = await control(api, "call-outbound-nope", {"type": "end-call"})
+    assert resp.status == 404
+    assert api.pbx.hangups == []
+
+
+async def test_pbx_failure_is_503(api: Api) -> None:
+    call_id = await active_call(api)
+    api.pbx.fail_commands = PbxError("gone")
+    resp = await control(api, call_id, {"type": "end-call"})
+    assert resp.status == 503
+    assert (await resp.json())["error"] == "PBX unavailable"

@@ -1,0 +1,123 @@
+"""Assistants, phone numbers, trunks, health and the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.conftest import Api
+from fakes.world import ACME_NUMBERS, DESTINATION, SUPPORT_ID
+from voicedock.api.openapi import openapi_document
+
+pytestmark = pytest.mark.unit
+
+
+async def test_assistant_crud(api: Api) -> None:
+    h = api.auth()
+    resp = await api.client.post(
+        "/assistants", json={"name": "Sales", "provider": "xai_realtime"}, headers=h
+    )
+    assert resp.status == 201
+    created = await resp.json()
+    assert created["name"] == "Sales"
+    assert created["active"] is True
+    aid = created["id"]
+    listed = await (await api.client.get("/assistants", headers=h)).json()
+    assert aid in [a["id"] for a in listed["assistants"]]
+    patched = await api.client.patch(f"/assistants/{aid}", json={"first_message": "Hey"}, headers=h)
+    assert (await patched.json())["first_message"] == "Hey"
+    other = await api.client.get(f"/assistants/{aid}", headers=api.auth(api.globex_key))
+    assert other.status == 404
+    assert (await api.client.delete(f"/assistants/{aid}", headers=h)).status == 204
+    assert (await api.client.get(f"/assistants/{aid}", headers=h)).status == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": "x", "provider": "openai"},
+        {"name": "x", "provider": "xai_realtime", "stt_config": {}},
+        {"name": "x", "colour": "red"},
+        {"name": "x", "active": "yes"},
+        {"name": "x", "llm_config": {"messages": [{"role": "robot", "content": "x"}]}},
+    ],
+)
+async def test_bad_assistant_bodies(api: Api, body: dict[str, object]) -> None:
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 400
+
+
+async def test_assistant_in_use_cannot_be_deleted(api: Api) -> None:
+    resp = await api.client.delete(f"/assistants/{SUPPORT_ID}", headers=api.auth())
+    assert resp.status == 409
+
+
+async def test_phone_number_crud(api: Api) -> None:
+    h = api.auth()
+    resp = await api.client.post(
+        "/phone-numbers",
+        json={"number": "+31201112233", "trunk": "carrier", "max_concurrent_calls": 2},
+        headers=h,
+    )
+    assert resp.status == 201
+    created = await resp.json()
+    nid = created["id"]
+    dup = await api.client.post(
+        "/phone-numbers", json={"number": "+31201112233", "trunk": "carrier"}, headers=h
+    )
+    assert dup.status == 409
+    unknown_trunk = await api.client.post(
+        "/phone-numbers", json={"number": "+31201112234", "trunk": "nope"}, headers=h
+    )
+    assert unknown_trunk.status == 422
+    for bad in ({"number": "+31 20", "trunk": "carrier"}, {"number": "+31201112235"}):
+        assert (await api.client.post("/phone-numbers", json=bad, headers=h)).status == 400
+    patched = await api.client.patch(
+        f"/phone-numbers/{nid}", json={"assistant_id": SUPPORT_ID, "label": "Desk"}, headers=h
+    )
+    assert (await patched.json())["assistant_id"] == SUPPORT_ID
+    bad_patch = await api.client.patch(f"/phone-numbers/{nid}", json={"number": "+1"}, headers=h)
+    assert bad_patch.status == 400
+    numbers = await (await api.client.get("/phone-numbers", headers=h)).json()
+    assert {n["number"] for n in numbers["phone_numbers"]} == {*ACME_NUMBERS, "+31201112233"}
+    other = await (await api.client.get("/phone-numbers", headers=api.auth(api.globex_key))).json()
+    assert "+31201112233" not in {n["number"] for n in other["phone_numbers"]}
+    assert (await api.client.delete(f"/phone-numbers/{nid}", headers=h)).status == 204
+
+
+async def test_number_with_live_call_cannot_be_deleted(api: Api) -> None:
+    resp = await api.client.post(
+        "/calls/outbound",
+        json={"destination": DESTINATION, "assistant_id": SUPPORT_ID},
+        headers=api.auth(),
+    )
+    call = await api.service.store.get_call(None, (await resp.json())["call_id"])
+    assert call is not None
+    resp = await api.client.delete(f"/phone-numbers/{call.number_id}", headers=api.auth())
+    assert resp.status == 409
+
+
+async def test_trunks_are_read_only(api: Api) -> None:
+    body = await (await api.client.get("/trunks", headers=api.auth())).json()
+    assert body["trunks"] == [
+        {"name": "carrier", "endpoint": "carrier-ep", "codec": "ulaw", "description": ""}
+    ]
+    assert (await api.client.get("/trunks/carrier", headers=api.auth())).status == 200
+    assert (await api.client.get("/trunks/nope", headers=api.auth())).status == 404
+    assert (await api.client.post("/trunks", json={}, headers=api.auth())).status == 405
+
+
+async def test_openapi_covers_every_route(api: Api) -> None:
+    doc = await (await api.client.get("/openapi.json")).json()
+    assert doc["openapi"].startswith("3.1")
+    documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
+    registered = set()
+    for route in api.client.app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter")
+        if route.method != "HEAD":
+            registered.add((path, route.method))
+    assert registered <= documented, registered - documented
+    assert documented <= registered, documented - registered
+    assert doc == openapi_document()
