@@ -23,12 +23,11 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 stamp=.venv/.voicedock-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements-speech.txt -nt "$stamp" ]; then
-    echo "bootstrap: installing voicedock into .venv"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] \
+    || [ scripts/install-offline-speech.sh -nt "$stamp" ]; then
+    echo "bootstrap: installing voicedock and the offline speech engines into .venv"
     .venv/bin/pip install -q --upgrade pip >/dev/null
     .venv/bin/pip install -q -e '.[test]'
-    if [ -f requirements-speech.txt ]; then
-        .venv/bin/pip install -q -r requirements-speech.txt
-    fi
+    bash scripts/install-offline-speech.sh
     touch "$stamp"
 fi
