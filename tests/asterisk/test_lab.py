@@ -197,3 +197,60 @@ async def test_inbound_call_reaches_the_app_with_the_did(lab: LabAsterisk, ari: 
     await ari.wait_for(on_channel("StasisEnd", channel))
     caller_recording = lab.recordings_dir / f"caller-{tag}.wav"
     assert await wait_for_file(caller_recording), caller_recording
+
+
+async def test_far_side_hangs_up_after_its_prompt(ari: AriSession) -> None:
+    channel = await ari.originate("PJSIP/+31612345671@carrier", tag=new_tag())
+    await ari.wait_for(on_channel("StasisStart", channel))
+    destroyed = await ari.wait_for(on_channel("ChannelDestroyed", channel))
+    assert destroyed["cause"] == 16
+
+
+async def test_dead_trunk_times_out_as_480(ari: AriSession) -> None:
+    channel = await ari.originate("PJSIP/+31612345678@deadtrunk", tag=new_tag(), timeout=2)
+    destroyed = await ari.wait_for(on_channel("ChannelDestroyed", channel))
+    assert (destroyed["cause"], destroyed.get("tech_cause")) == (19, 480)
+
+
+async def test_continue_into_transfers_reaches_sales(lab: LabAsterisk, ari: AriSession) -> None:
+    before = set(lab.recordings_dir.glob("sales-*.wav"))
+    channel = await ari.originate("PJSIP/+31612345678@carrier", tag=new_tag())
+    await ari.wait_for(on_channel("StasisStart", channel))
+    status, _ = await ari.post(
+        f"/channels/{channel}/continue",
+        context="voicedock-transfers",
+        extension="sales",
+        priority="1",
+    )
+    assert status == 204
+    await ari.wait_for(on_channel("StasisEnd", channel))
+    deadline = time.monotonic() + 5
+    while set(lab.recordings_dir.glob("sales-*.wav")) == before:
+        assert time.monotonic() < deadline, "sales never answered"
+        await asyncio.sleep(0.05)
+    await ari.hangup(channel)
+
+
+async def test_ami_originate_into_the_outbound_context_enters_stasis(
+    lab: LabAsterisk, ari: AriSession
+) -> None:
+    call_id = new_tag()
+    with AmiProbe(lab.ami_host, lab.ami_port) as ami:
+        ami.login(*lab.ami_credentials)
+        reply = ami.action(
+            "Originate",
+            [
+                ("Channel", "PJSIP/+31612345678@carrier"),
+                ("Context", "voicedock-outbound"),
+                ("Exten", "s"),
+                ("Priority", "1"),
+                ("CallerID", "+31850835037"),
+                ("Async", "true"),
+                ("ChannelId", f"ami-{call_id}"),
+                ("Variable", f"VOICEDOCK_CALL_ID={call_id}"),
+            ],
+        )
+    assert reply["Response"] == "Success"
+    start = await ari.wait_for(on_channel("StasisStart", f"ami-{call_id}"))
+    assert start["args"] == ["outbound", call_id]
+    await ari.hangup(f"ami-{call_id}")
