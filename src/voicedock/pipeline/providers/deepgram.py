@@ -1,0 +1,296 @@
+"""Deepgram speech recognition (nova-3).
+
+Live: a websocket to `wss://api.deepgram.com/v1/listen?model=nova-3&encoding=linear16&
+sample_rate=..` authenticated with `Authorization: Token <key>`. Caller audio goes up as
+binary frames; `Results` text messages come back (`is_final` marks a segment that will not
+change, `speech_final` an endpoint). `{"type": "KeepAlive"}` keeps a silent socket open,
+`{"type": "CloseStream"}` asks the server to flush its last results and close.
+
+Utterances: `POST /v1/listen` with a WAV body, answered with the pre-recorded JSON result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from voicedock.pipeline.frames import Transcript
+from voicedock.pipeline.providers._http import (
+    OwnedSession,
+    Timeouts,
+    cancel_and_wait,
+    pcm16_wav,
+    raise_for_status,
+    require_key,
+    translate_errors,
+)
+from voicedock.pipeline.providers.base import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+)
+
+DEEPGRAM_BASE_URL = "https://api.deepgram.com/v1"
+KEEPALIVE_MESSAGE = json.dumps({"type": "KeepAlive"})
+CLOSE_STREAM_MESSAGE = json.dumps({"type": "CloseStream"})
+
+
+def parse_listen_message(text: str) -> Transcript | None:
+    """One server message of the live socket: a Transcript for non-empty `Results`, None for
+    the other message types (Metadata, SpeechStarted, UtteranceEnd), an error for `Error`."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ProviderResponseError("deepgram: message is not JSON") from exc
+    if not isinstance(doc, dict):
+        raise ProviderResponseError("deepgram: message is not an object")
+    kind = doc.get("type")
+    if kind == "Error":
+        detail = doc.get("description") or doc.get("message") or "error"
+        raise ProviderResponseError(f"deepgram: {detail}", retryable=True)
+    if kind != "Results":
+        return None
+    alternatives = (doc.get("channel") or {}).get("alternatives") or []
+    transcript = alternatives[0].get("transcript", "") if alternatives else ""
+    if not isinstance(transcript, str) or not transcript.strip():
+        return None
+    return Transcript(transcript.strip(), final=bool(doc.get("is_final")))
+
+
+def prerecorded_text(body: bytes) -> str:
+    try:
+        doc = json.loads(body)
+        alternatives = doc["results"]["channels"][0]["alternatives"]
+        text = alternatives[0]["transcript"] if alternatives else ""
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ProviderResponseError("deepgram: unexpected transcription result") from exc
+    return str(text).strip()
+
+
+class DeepgramStt:
+    """`StreamingStt`: `transcribe()` for one utterance, `stream()` for live recognition."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str = "nova-3",
+        language: str = "",
+        base_url: str = DEEPGRAM_BASE_URL,
+        endpointing_ms: int | None = 300,
+        interim_results: bool = True,
+        smart_format: bool = True,
+        keepalive_s: float = 5.0,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self._headers = {"Authorization": f"Token {require_key('deepgram', api_key)}"}
+        self._base = base_url.rstrip("/")
+        self._options: dict[str, str] = {"model": model}
+        if language:
+            self._options["language"] = language
+        if smart_format:
+            self._options["smart_format"] = "true"
+        self._endpointing_ms = endpointing_ms
+        self._interim = interim_results
+        self._keepalive_s = keepalive_s
+        self._timeouts = timeouts or Timeouts()
+        self._session = OwnedSession(self._timeouts)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, default_key: str = "") -> DeepgramStt:
+        model = str(config.get("model", "nova-3"))
+        endpointing = config.get("endpointing_ms", 300)
+        return cls(
+            api_key=str(config.get("api_key") or default_key),
+            # The API docs name models "nova-3-general"; the listen endpoint takes "nova-3".
+            model=model.removesuffix("-general"),
+            language=str(config.get("language", "")),
+            base_url=str(config.get("base_url") or DEEPGRAM_BASE_URL),
+            endpointing_ms=None if endpointing is None else int(endpointing),
+            interim_results=bool(config.get("interim_results", True)),
+            smart_format=bool(config.get("smart_format", True)),
+            timeouts=Timeouts.from_config(config),
+        )
+
+    def live_url(self, sample_rate: int) -> str:
+        params = dict(self._options)
+        params.update(encoding="linear16", sample_rate=str(sample_rate), channels="1")
+        params["interim_results"] = "true" if self._interim else "false"
+        if self._endpointing_ms is not None:
+            params["endpointing"] = str(self._endpointing_ms)
+        base = self._base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return f"{base}/listen?{urlencode(params)}"
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        headers = {**self._headers, "Content-Type": "audio/wav"}
+        with translate_errors("deepgram"):
+            session = self._session.get()
+            async with session.post(
+                f"{self._base}/listen",
+                params=self._options,
+                data=pcm16_wav(pcm, sample_rate),
+                headers=headers,
+            ) as response:
+                await raise_for_status("deepgram", response)
+                body = await response.read()
+        return prerecorded_text(body)
+
+    def stream(self, sample_rate: int) -> DeepgramStream:
+        return DeepgramStream(
+            self._session,
+            self.live_url(sample_rate),
+            self._headers,
+            keepalive_s=self._keepalive_s,
+            finish_timeout_s=self._timeouts.read_s,
+        )
+
+    async def aclose(self) -> None:
+        await self._session.aclose()
+
+
+_END = object()
+
+
+class DeepgramStream:
+    """One live recognition session (`SttStream`). Use as `async with stt.stream(rate) as s`.
+
+    The stream owns its socket and the two tasks that use it (reader, keep-alive); aclose()
+    stops both and closes the socket. Transcripts are iterated in arrival order; iteration
+    ends after the server closes the socket (normally after `end_input()`), or raises the
+    provider error that broke the session.
+    """
+
+    def __init__(
+        self,
+        session: OwnedSession,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        keepalive_s: float,
+        finish_timeout_s: float,
+    ) -> None:
+        self._session = session
+        self._url = url
+        self._headers = dict(headers)
+        self._keepalive_s = keepalive_s
+        self._finish_timeout_s = finish_timeout_s
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._items: asyncio.Queue[Transcript | ProviderError | object] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self._keepalive: asyncio.Task[None] | None = None
+        self._last_sent = 0.0
+        self._input_ended = asyncio.Event()
+        self._closed = False
+
+    async def __aenter__(self) -> DeepgramStream:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def connect(self) -> None:
+        with translate_errors("deepgram"):
+            self._ws = await self._session.get().ws_connect(
+                self._url, headers=self._headers, autoping=True
+            )
+        self._last_sent = time.monotonic()
+        self._reader = asyncio.create_task(self._read(self._ws), name="deepgram-reader")
+        self._keepalive = asyncio.create_task(self._keep_alive(self._ws), name="deepgram-keepalive")
+
+    def _socket(self) -> aiohttp.ClientWebSocketResponse:
+        if self._closed or self._ws is None:
+            raise ProviderConnectionError("deepgram: the stream is closed", retryable=False)
+        if self._ws.closed:
+            raise ProviderConnectionError("deepgram: the socket closed")
+        return self._ws
+
+    async def push_audio(self, pcm: bytes) -> None:
+        if not pcm:
+            return  # an empty binary frame would end the stream on Deepgram's side
+        ws = self._socket()
+        with translate_errors("deepgram"):
+            await ws.send_bytes(pcm)
+        self._last_sent = time.monotonic()
+
+    async def end_input(self) -> None:
+        if self._input_ended.is_set():
+            return
+        ws = self._socket()
+        self._input_ended.set()
+        with translate_errors("deepgram"):
+            await ws.send_str(CLOSE_STREAM_MESSAGE)
+
+    async def _keep_alive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while not ws.closed and not self._input_ended.is_set():
+            await asyncio.sleep(self._keepalive_s / 2)
+            if time.monotonic() - self._last_sent >= self._keepalive_s:
+                try:
+                    await ws.send_str(KEEPALIVE_MESSAGE)
+                except (aiohttp.ClientError, ConnectionError):
+                    return  # the reader reports the broken socket
+                self._last_sent = time.monotonic()
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            while True:
+                timeout = self._finish_timeout_s if self._input_ended.is_set() else None
+                try:
+                    msg = await ws.receive(timeout=timeout)
+                except TimeoutError:
+                    await self._items.put(ProviderTimeoutError("deepgram: no final result"))
+                    return
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    try:
+                        transcript = parse_listen_message(msg.data)
+                    except ProviderError as exc:
+                        await self._items.put(exc)
+                        return
+                    if transcript is not None:
+                        await self._items.put(transcript)
+                    continue
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
+                    code = ws.close_code if msg.type != aiohttp.WSMsgType.CLOSE else msg.data
+                    if code not in (1000, None) and not self._closed:
+                        reason = msg.extra if msg.type == aiohttp.WSMsgType.CLOSE else ""
+                        await self._items.put(
+                            ProviderConnectionError(f"deepgram: socket closed {code} {reason}")
+                        )
+                    return
+                if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    if not self._input_ended.is_set() and not self._closed:
+                        await self._items.put(ProviderConnectionError("deepgram: socket broke"))
+                    return
+        finally:
+            await self._items.put(_END)
+
+    def __aiter__(self) -> AsyncIterator[Transcript]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Transcript]:
+        while True:
+            item = await self._items.get()
+            if item is _END:
+                await self._items.put(_END)  # later iterations end at once too
+                return
+            if isinstance(item, ProviderError):
+                raise item
+            assert isinstance(item, Transcript)
+            yield item
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await cancel_and_wait(self._keepalive)
+        if self._ws is not None:
+            await self._ws.close()
+        await cancel_and_wait(self._reader)
+        await self._items.put(_END)
