@@ -37,7 +37,9 @@ class PostgresUnavailable(RuntimeError):
 def find_bin_dir() -> Path:
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
     )
     if candidates:
         return Path(candidates[-1]).parent
@@ -141,3 +143,18 @@ async def fresh_database(server_dsn: str) -> str:
     finally:
         await conn.close()
     return database_dsn(server_dsn, name)
+
+
+async def truncate_all_tables(
+    dsn: str, keep: frozenset[str] = frozenset({"schema_migrations"})
+) -> None:
+    """Empty every table of the database (identities restart); much faster than a new one."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        tables = [r["tablename"] for r in rows if r["tablename"] not in keep]
+        if tables:
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            await conn.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()

@@ -127,8 +127,11 @@ class _ReaderPool:
         self._executor = ThreadPoolExecutor(
             max_workers=len(connections), thread_name_prefix="voicedock-sqlite-read"
         )
+        self._closed = False
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreError("sqlite: store is closed")
         conn = await self._idle.get()
         future = asyncio.get_running_loop().run_in_executor(
             self._executor, lambda: _translated(lambda: fn(conn))
@@ -149,6 +152,7 @@ class _ReaderPool:
         raise StoreError("sqlite: writes must go through Store.transaction()")
 
     async def aclose(self) -> None:
+        self._closed = True
         for _ in self._all:  # wait until every connection is idle
             await self._idle.get()
         for conn in self._all:
@@ -178,7 +182,10 @@ class SqliteStore(SqlReads):
             temp_dir = tempfile.mkdtemp(prefix="voicedock-sqlite-")
             path = str(Path(temp_dir) / "voicedock.db")
         else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"sqlite: cannot create the database directory: {exc}") from exc
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicedock-sqlite-write")
         writer = _WriterConn(executor)
         read_conns: list[sqlite3.Connection] = []
