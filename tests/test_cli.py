@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from voicedock.cli import main
+from voicedock.store import open_store
+
+pytestmark = pytest.mark.unit
+
+
+def write_config(tmp_path: Path, extra: str = "", port: int = 8080) -> Path:
+    path = tmp_path / "voicedock.toml"
+    path.write_text(
+        f'[server]\nport = {port}\n[database]\nurl = "sqlite:///{tmp_path / "db.sqlite"}"\n'
+        f'[pbx]\nkind = "none"\n{extra}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_keys_create_prints_key_once_on_last_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path)
+    assert main(["keys", "create", "--config", str(config), "--organization", "acme"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    key = out[-1]
+    assert key.startswith("vd_")
+    assert len(key) > 30
+    assert sum(key in line for line in out) == 1
+
+    async def stored() -> bool:
+        store = await open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        try:
+            found = await store.find_api_key(hashlib.sha256(key.encode()).hexdigest())
+            org = await store.get_organization_by_name("acme")
+        finally:
+            await store.aclose()
+        return found is not None and org is not None and found.organization_id == org.id
+
+    assert asyncio.run(stored())
+
+
+def test_migrate_and_doctor_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    assert main(["migrate", "--config", str(config)]) == 0
+    assert main(["doctor", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip().endswith("OK")
+
+
+def test_doctor_reports_the_bad_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, '[[trunks]]\nname = "bad name!"\n')
+    assert main(["doctor", "--config", str(config)]) == 2
+    assert "trunks[0].name" in capsys.readouterr().out
+
+
+def test_doctor_asterisk_dir_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    code = main(["doctor", "--config", str(config), "--asterisk-config", str(tmp_path / "nope")])
+    assert code == 1
+    assert "not a directory" in capsys.readouterr().out
+
+
+def test_serve_with_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[server]\nport = 70000\n", encoding="utf-8")
+    assert main(["serve", "--config", str(path)]) == 2
+    assert "server.port" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_answers_health_and_stops(tmp_path: Path) -> None:
+    port = _free_port()
+    config = write_config(tmp_path, port=port)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicedock.cli", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
