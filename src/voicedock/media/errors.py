@@ -12,9 +12,11 @@ the call normally in the first case and reports a media failure in the second.
 
 from __future__ import annotations
 
+from voicedock.errors import MediaError as _VoicedockMediaError
 
-class MediaError(Exception):
-    """Base class of every error raised by voicedock.media."""
+
+class MediaError(_VoicedockMediaError):
+    """Base class of every error raised by voicedock.media (a ``voicedock.errors.MediaError``)."""
 
 
 class MediaProtocolError(MediaError):
