@@ -1,0 +1,99 @@
+"""A loopback OpenAI-Realtime-style endpoint (as xAI serves it): records client events,
+answers `response.create` with audio deltas, a transcript delta and `response.done`."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+REPLY_PCM = b"\x10\x00\x20\x00" * 100
+
+
+@dataclass
+class RealtimeScript:
+    token: str
+    reject_status: int | None = None
+    drop_after_session_update: bool = False
+    query: dict[str, str] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    disconnected: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def server_event(kind: str, **fields: Any) -> str:
+    return json.dumps({"event_id": "event_1", "type": kind, **fields})
+
+
+def realtime_handler(script: RealtimeScript) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        script.query = dict(request.query)
+        if request.headers.get("Authorization") != f"Bearer {script.token}":
+            return web.json_response({"error": {"message": "Incorrect API key"}}, status=401)
+        if script.reject_status is not None:
+            return web.json_response(
+                {"error": {"message": "limit"}},
+                status=script.reject_status,
+                headers={"Retry-After": "4"},
+            )
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str(server_event("conversation.created", conversation={"id": "conv_1"}))
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                event = json.loads(msg.data)
+                script.events.append(event)
+                kind = event["type"]
+                if kind == "session.update" and script.drop_after_session_update:
+                    assert request.transport is not None
+                    request.transport.close()
+                    break
+                if kind == "session.update":
+                    await ws.send_str(server_event("session.updated", session=event["session"]))
+                elif kind == "input_audio_buffer.append":
+                    await ws.send_str(
+                        server_event("input_audio_buffer.speech_started", audio_start_ms=0)
+                    )
+                elif kind == "response.cancel":
+                    await ws.send_str(
+                        server_event("response.done", response={"status": "cancelled"})
+                    )
+                elif kind == "response.create":
+                    await ws.send_str(server_event("response.created", response={"id": "r1"}))
+                    audio = base64.b64encode(REPLY_PCM).decode()
+                    half = len(audio) // 2 // 4 * 4
+                    for piece in (audio[:half], audio[half:]):
+                        await ws.send_str(
+                            server_event(
+                                "response.output_audio.delta", response_id="r1", delta=piece
+                            )
+                        )
+                    await ws.send_str(
+                        server_event(
+                            "response.output_audio_transcript.delta", response_id="r1", delta="Hi"
+                        )
+                    )
+                    await ws.send_str(
+                        server_event("response.done", response={"status": "completed"})
+                    )
+                elif kind == "bogus":
+                    await ws.send_str(
+                        server_event(
+                            "error",
+                            error={
+                                "type": "invalid_request_error",
+                                "code": "unknown_event",
+                                "message": "Unknown event",
+                            },
+                        )
+                    )
+        finally:
+            script.disconnected.set()
+        return ws
+
+    return handler
