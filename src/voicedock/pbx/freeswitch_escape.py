@@ -226,3 +226,15 @@ def build_audio_stream_start(
 
 def build_audio_stream_stop(uuid: str) -> str:
     return f"uuid_audio_stream {require_uuid(uuid)} stop"
+
+
+def build_uuid_answer(uuid: str) -> str:
+    return f"uuid_answer {require_uuid(uuid)}"
+
+
+def build_uuid_setvar(uuid: str, name: str, value: str) -> str:
+    """``uuid_setvar <uuid> <name> <value>``: both are configuration tokens, never user text
+    (``uuid_setvar`` takes the rest of the line as the value, so a space would be kept)."""
+    return f"uuid_setvar {require_uuid(uuid)} {require_token(name, 'name')} " + require_token(
+        value, "value"
+    )

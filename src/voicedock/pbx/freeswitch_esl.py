@@ -1,6 +1,7 @@
 """Inbound Event Socket (ESL) client for FreeSWITCH on asyncio streams.
 
-Errors and handles: ``freeswitch_esl_errors`` (re-exported here).
+Errors, handles and settings live in ``freeswitch_esl_errors`` / ``freeswitch_esl_settings``
+(re-exported here).
 
 One connection runs at a time. ``EslClient`` owns a TaskGroup with a supervisor task that
 connects, authenticates, subscribes to events and then runs a reader and a keepalive task that
@@ -16,14 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from voicedock.errors import ConfigError, PbxError
+from voicedock.errors import PbxError
 from voicedock.pbx.freeswitch_esl_errors import (
     BackgroundJob,
     EslAuthError,
@@ -35,6 +34,12 @@ from voicedock.pbx.freeswitch_esl_errors import (
     EslDisconnected,
     EslNotConnected,
     EventSubscription,
+)
+from voicedock.pbx.freeswitch_esl_settings import (
+    DEFAULT_EVENTS,
+    DEFAULT_PASSWORD,
+    EslSettings,
+    next_backoff,
 )
 from voicedock.pbx.freeswitch_wire import (
     ApiResponse,
@@ -55,48 +60,27 @@ from voicedock.pbx.freeswitch_wire import (
     parse_show_channels_json,
 )
 
+__all__ = [
+    "DEFAULT_EVENTS",
+    "DEFAULT_PASSWORD",
+    "BackgroundJob",
+    "EslAuthError",
+    "EslClient",
+    "EslClosed",
+    "EslCommandError",
+    "EslCommandTimeout",
+    "EslConnectionLost",
+    "EslDefaultPassword",
+    "EslDisconnected",
+    "EslNotConnected",
+    "EslProtocolError",
+    "EslSettings",
+    "EventSubscription",
+    "ReconnectHook",
+    "next_backoff",
+]
+
 log = logging.getLogger("voicedock.pbx.freeswitch")
-
-DEFAULT_PASSWORD = "ClueCon"  # noqa: S105 - the vanilla event_socket.conf.xml value, refused
-DEFAULT_EVENTS = (
-    "CHANNEL_CREATE",
-    "CHANNEL_PROGRESS",
-    "CHANNEL_PROGRESS_MEDIA",
-    "CHANNEL_ANSWER",
-    "CHANNEL_BRIDGE",
-    "CHANNEL_HANGUP_COMPLETE",
-    "DTMF",
-    "BACKGROUND_JOB",
-    "CUSTOM",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class EslSettings:
-    host: str
-    port: int
-    password: str
-    events: Sequence[str] = DEFAULT_EVENTS
-    allow_default_password: bool = False  # only for tests against a fake
-    connect_timeout: float = 5.0
-    command_timeout: float = 10.0
-    keepalive_interval: float = 15.0
-    keepalive_timeout: float = 5.0
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.password == DEFAULT_PASSWORD and not self.allow_default_password:
-            raise EslDefaultPassword
-        if not self.password:
-            raise ConfigError("freeswitch.password", "must not be empty")
-
-
-def next_backoff(attempt: int, initial: float, maximum: float) -> float:
-    """Capped exponential backoff with jitter: uniform in [initial/2, min(max, initial·2^n)]."""
-    ceiling = min(maximum, initial * (2 ** min(attempt, 30)))
-    return random.uniform(initial / 2, max(initial / 2, ceiling))
-
 
 ReconnectHook = Callable[["EslClient"], Awaitable[None]]
 
