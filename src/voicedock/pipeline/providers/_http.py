@@ -201,6 +201,7 @@ class SseDecoder:
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._skip_lf = False
         self._data: list[str] = []
         self._event = ""
 
@@ -216,14 +217,22 @@ class SseDecoder:
                 events.append(event)
 
     def _next_line(self) -> tuple[str, bool]:
+        if self._skip_lf and self._buffer:
+            if self._buffer[:1] == b"\n":
+                self._buffer = self._buffer[1:]
+            self._skip_lf = False
         for index, byte in enumerate(self._buffer):
             if byte == 0x0A or byte == 0x0D:
-                # A CR at the very end may be the first half of a CRLF: wait for more.
-                if byte == 0x0D and index + 1 == len(self._buffer):
-                    return "", False
                 line = self._buffer[:index]
-                skip = 2 if self._buffer[index : index + 2] == b"\r\n" else 1
-                self._buffer = self._buffer[index + skip :]
+                rest = self._buffer[index + 1 :]
+                if byte == 0x0D:
+                    # A CR ends the line at once; an LF right after it (maybe in the next
+                    # chunk) is the second half of a CRLF and is skipped.
+                    if rest[:1] == b"\n":
+                        rest = rest[1:]
+                    elif not rest:
+                        self._skip_lf = True
+                self._buffer = rest
                 return line.decode("utf-8", "replace"), True
         return "", False
 
@@ -290,12 +299,12 @@ def abort_response(response: aiohttp.ClientResponse) -> None:
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    if task is None or task.done():
+    """Stop an owned task and wait for it; its own failure was already reported through
+    the stream's queue, so it is retrieved here rather than raised again."""
+    if task is None:
         return
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
