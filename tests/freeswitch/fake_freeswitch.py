@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from voicedock.pbx.base import PbxEvent, PbxEventKind
+
 # destination outcome → (SIP status, hangup cause, answered?)
 OUTCOMES: dict[str, tuple[int, str, bool]] = {
     "answer": (200, "NORMAL_CLEARING", True),
@@ -87,6 +89,7 @@ class FakeChannel:
     variables: dict[str, str]
     created: float = field(default_factory=time.time)
     answered: bool = False
+    direction: str = "outbound"
 
 
 @dataclass
@@ -103,6 +106,7 @@ class FakeFreeswitch:
         self.password = password
         self.ring_delay = ring_delay
         self.destinations: dict[str, str] = {}
+        self.down_gateways: set[str] = set()  # originate answers -ERR GATEWAY_DOWN, no channel
         self.channels: dict[str, FakeChannel] = {}
         self.commands: list[str] = []  # every command line received, in order
         self.frozen = False  # half-open simulation: read but never answer
@@ -175,6 +179,18 @@ class FakeFreeswitch:
     def remote_hangup(self, channel_uuid: str, cause: str = "NORMAL_CLEARING") -> None:
         """The far end hangs up."""
         self._hangup(channel_uuid, cause, 200)
+
+    def inbound_call(self, destination: str, caller: str = "+15550001111") -> str:
+        """A call arrives and the dialplan parks it (``dialplan/freeswitch``); returns its uuid."""
+        channel = FakeChannel(str(uuid_mod.uuid4()), destination, caller, {}, direction="inbound")
+        self.channels[channel.uuid] = channel
+        self.emit(self._channel_headers(channel, "CHANNEL_CREATE"))
+        self.emit(self._channel_headers(channel, "CHANNEL_PARK"))
+        return channel.uuid
+
+    def press_digit(self, channel_uuid: str, digit: str) -> None:
+        channel = self.channels[channel_uuid]
+        self.emit(self._channel_headers(channel, "DTMF") | {"DTMF-Digit": digit})
 
     # --- protocol ---------------------------------------------------------------------------
 
@@ -273,6 +289,19 @@ class FakeFreeswitch:
                 return "-ERR No such channel!\n"
             self._hangup(args[0], args[1] if len(args) > 1 else "NORMAL_CLEARING", 200)
             return "+OK\n"
+        if name == "uuid_answer" and args:
+            channel = self.channels.get(args[0])
+            if channel is None:
+                return "-ERR No such channel!\n"
+            if not channel.answered:
+                channel.answered = True
+                self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
+            return "+OK\n"
+        if name == "uuid_setvar" and len(args) >= 2:
+            if args[0] not in self.channels:
+                return "-ERR No such channel!\n"
+            self.channels[args[0]].variables[args[1]] = " ".join(args[2:])
+            return "+OK\n"
         if name in ("uuid_transfer", "uuid_broadcast", "uuid_break", "uuid_audio_stream"):
             if not args or args[0] not in self.channels:
                 return "-ERR No such channel!\n"
@@ -298,7 +327,7 @@ class FakeFreeswitch:
         rows = [
             {
                 "uuid": c.uuid,
-                "direction": "outbound",
+                "direction": c.direction,
                 "created_epoch": str(int(c.created)),
                 "name": f"sofia/gateway/fake/{c.destination}",
                 "state": "CS_EXECUTE",
@@ -315,9 +344,10 @@ class FakeFreeswitch:
             "Event-Name": name,
             "Unique-ID": channel.uuid,
             "Channel-Call-UUID": channel.uuid,
-            "Call-Direction": "outbound",
+            "Call-Direction": channel.direction,
             "Channel-Name": f"sofia/gateway/fake/{channel.destination}",
             "Caller-Destination-Number": channel.destination,
+            "Caller-Caller-ID-Number": channel.caller_id_number,
             "Answer-State": "answered" if channel.answered else "ringing",
         }
 
@@ -330,6 +360,8 @@ class FakeFreeswitch:
         if channel_uuid in self.channels:
             return "-ERR DESTINATION_OUT_OF_ORDER\n"
         dest = match["dest"]
+        if match["gw"] in self.down_gateways:
+            return "-ERR GATEWAY_DOWN\n"
         channel = FakeChannel(
             channel_uuid, dest, variables.get("origination_caller_id_number", ""), variables
         )
@@ -417,3 +449,29 @@ class FakeAudioStreamClient:
             await self._ws.close()
         if self._session is not None:
             await self._session.close()
+
+
+class PbxEventRecorder:
+    """A ``PbxEventSink`` that keeps every event and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[PbxEvent] = []
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, event: PbxEvent) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def kinds(self, call_id: str) -> list[PbxEventKind]:
+        return [e.kind for e in self.events if e.call_id == call_id]
+
+    async def wait_for(self, call_id: str, kind: PbxEventKind, timeout: float = 2.0) -> PbxEvent:
+        def found() -> PbxEvent | None:
+            return next((e for e in self.events if e.call_id == call_id and e.kind == kind), None)
+
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: found() is not None)
+        event = found()
+        assert event is not None
+        return event
