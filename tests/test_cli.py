@@ -107,3 +107,14 @@ def test_serve_answers_health_and_stops(tmp_path: Path) -> None:
         proc.wait(timeout=10)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_make_pbx_by_kind() -> None:
+    from voicedock.config import Settings
+    from voicedock.service import NoPbx, make_pbx
+
+    settings = Settings()
+    settings.pbx.kind = "none"
+    assert isinstance(make_pbx(settings), NoPbx)
+    settings.pbx.kind = "asterisk"
+    assert type(make_pbx(settings)).__name__ == "AsteriskPbx"

@@ -56,7 +56,12 @@ def make_pbx(settings: Settings) -> Pbx:
         module: Any = importlib.import_module("voicedock.pbx.asterisk")
         pbx: Pbx = module.AsteriskPbx(settings.pbx.asterisk)
         return pbx
-    raise ConfigError("pbx.kind", f"{kind!r} is not supported by this version yet")
+    if kind == "freeswitch":
+        module = importlib.import_module("voicedock.pbx.freeswitch")
+        dids = [n.number for n in settings.numbers]
+        fs_pbx: Pbx = module.FreeswitchPbx(settings.pbx.freeswitch, dids=dids)
+        return fs_pbx
+    raise ConfigError("pbx.kind", f"{kind!r} is not supported")
 
 
 class Service:
