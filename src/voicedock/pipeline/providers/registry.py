@@ -82,6 +82,51 @@ llm_registry.register("offline", _rule_based)
 llm_registry.register("rule-based", _rule_based)
 
 
+# Configuration files spell engine names with underscores (speech.stt = "faster_whisper").
+stt_registry.register("faster_whisper", _offline_stt)
+tts_registry.register("espeak_ng", _espeak_tts)
+llm_registry.register("rule_based", _rule_based)
+
+
+# Cloud clients: imported lazily so an offline deployment never loads them.
+def _openai_llm(config: Mapping[str, Any]) -> Llm:
+    from voicedock.pipeline.providers.openai_compat import OpenAiCompatLlm
+
+    return OpenAiCompatLlm.from_config(config)
+
+
+def _openai_stt(config: Mapping[str, Any]) -> Stt:
+    from voicedock.pipeline.providers.openai_audio import OpenAiStt
+
+    return OpenAiStt.from_config(config)
+
+
+def _deepgram_stt(config: Mapping[str, Any]) -> Stt:
+    from voicedock.pipeline.providers.deepgram import DeepgramStt
+
+    return DeepgramStt.from_config(config)
+
+
+def _openai_tts(config: Mapping[str, Any]) -> Tts:
+    from voicedock.pipeline.providers.openai_audio import OpenAiTts
+
+    return OpenAiTts.from_config(config)
+
+
+def _elevenlabs_tts(config: Mapping[str, Any]) -> Tts:
+    from voicedock.pipeline.providers.elevenlabs import ElevenLabsTts
+
+    return ElevenLabsTts.from_config(config)
+
+
+for _name in ("openai", "mistral", "xai", "ollama", "openai-compatible"):
+    llm_registry.register(_name, _openai_llm)  # "openai-compatible" needs base_url
+stt_registry.register("openai", _openai_stt)
+stt_registry.register("deepgram", _deepgram_stt)
+tts_registry.register("openai", _openai_tts)
+tts_registry.register("elevenlabs", _elevenlabs_tts)
+
+
 def create_stt(config: Mapping[str, Any]) -> Stt:
     return stt_registry.create(config)
 
