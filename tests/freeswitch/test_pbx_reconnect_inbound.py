@@ -1,0 +1,127 @@
+"""FreeswitchPbx after a lost Event Socket, and inbound calls parked by the dialplan."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
+from voicedock.pbx.base import InboundCall, PbxEventKind
+from voicedock.pbx.freeswitch import FreeswitchPbx
+
+pytestmark = pytest.mark.unit
+
+DID = "+15557654321"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeFreeswitch]:
+    async with FakeFreeswitch(password=PASSWORD) as fs:
+        yield fs
+
+
+async def reconnected(pbx: FreeswitchPbx, count: int = 1) -> None:
+    async with asyncio.timeout(2):
+        while pbx.esl.reconnects < count or not pbx.esl.connected:
+            await asyncio.sleep(0.01)
+
+
+async def test_reconnect_mid_call_reconciles_without_second_originate(
+    fake: FakeFreeswitch,
+) -> None:
+    events = PbxEventRecorder()
+    async with make_pbx(fake) as pbx:
+        await pbx.start(events)
+        survivor, lost = request(), request()
+        await pbx.originate(survivor)
+        await pbx.originate(lost)
+        await events.wait_for(survivor.call_id, PbxEventKind.ANSWERED)
+        await events.wait_for(lost.call_id, PbxEventKind.ANSWERED)
+
+        fake.drop_connections()
+        del fake.channels[lost.call_id]  # ended while we were away: no event will come
+        await reconnected(pbx)
+
+        hangup = await events.wait_for(lost.call_id, PbxEventKind.HANGUP)
+        assert hangup.detail == "reconciled"
+        assert PbxEventKind.HANGUP not in events.kinds(survivor.call_id)
+        assert await pbx.live_call_ids() == {survivor.call_id}
+        assert len(originates(fake)) == 2  # nothing re-sent
+        assert fake.commands.count("api show channels as json") >= 1
+
+        fake.remote_hangup(survivor.call_id)  # events flow on the new connection
+        ended = await events.wait_for(survivor.call_id, PbxEventKind.HANGUP)
+        assert ended.cause == 16
+
+
+async def test_connection_lost_while_ringing_is_not_resent(fake: FakeFreeswitch) -> None:
+    fake.ring_delay = 0.2
+    events = PbxEventRecorder()
+    async with make_pbx(fake) as pbx:
+        await pbx.start(events)
+        call = request()
+        await pbx.originate(call)  # accepted; the job is still ringing
+        await asyncio.sleep(0.05)
+        fake.drop_connections()
+        await reconnected(pbx)
+        # FreeSWITCH still has the channel: the call lives on and is answered.
+        await events.wait_for(call.call_id, PbxEventKind.ANSWERED)
+        assert len(originates(fake)) == 1
+        assert PbxEventKind.HANGUP not in events.kinds(call.call_id)
+
+
+async def test_inbound_call_to_our_did_is_handed_over_and_answered(
+    fake: FakeFreeswitch,
+) -> None:
+    events = PbxEventRecorder()
+    offered: list[InboundCall] = []
+    call_id = str(uuid.uuid4())
+
+    async def accept(call: InboundCall) -> str | None:
+        offered.append(call)
+        return call_id
+
+    async with make_pbx(fake, dids={DID}) as pbx:
+        pbx.set_inbound_handler(accept)
+        await pbx.start(events)
+        channel = fake.inbound_call(DID, caller="+15550001111")
+        await events.wait_for(call_id, PbxEventKind.ANSWERED)
+        assert offered == [InboundCall(channel, "+15550001111", DID)]
+        assert f"api uuid_answer {channel}" in fake.commands
+        assert fake.channels[channel].answered
+        assert await pbx.live_call_ids() == {call_id}
+
+        await pbx.hangup(call_id)
+        hangup = await events.wait_for(call_id, PbxEventKind.HANGUP)
+        assert hangup.cause == 16
+        assert f"api uuid_kill {channel} NORMAL_CLEARING" in fake.commands
+        assert events.kinds(call_id).count(PbxEventKind.ANSWERED) == 1
+
+
+async def test_inbound_rejected_by_handler_and_foreign_dids_ignored(
+    fake: FakeFreeswitch,
+) -> None:
+    events = PbxEventRecorder()
+    offered: list[InboundCall] = []
+
+    async def reject(call: InboundCall) -> str | None:
+        offered.append(call)
+        return None
+
+    async with make_pbx(fake, dids={DID}) as pbx:
+        pbx.set_inbound_handler(reject)
+        await pbx.start(events)
+        foreign = fake.inbound_call("+15559998888")
+        ours = fake.inbound_call(DID)
+        async with asyncio.timeout(2):
+            while ours in fake.channels:
+                await asyncio.sleep(0.01)
+        assert [c.pbx_call_ref for c in offered] == [ours]
+        assert f"api uuid_kill {ours} CALL_REJECTED" in fake.commands
+        assert foreign in fake.channels  # another application's call: untouched
+        assert not any(foreign in c for c in fake.commands)
+        assert events.events == []
