@@ -8,9 +8,9 @@ at all. Reads that need no consistency with a write use the store's own methods.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from voicedock.calls.models import (
     ApiKey,
@@ -23,7 +23,11 @@ from voicedock.calls.models import (
     Organization,
     PhoneNumber,
     Trunk,
+    utcnow,
 )
+
+if TYPE_CHECKING:
+    from voicedock.webhooks.outbox import Outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,28 @@ class CallQuery:
 class CallPage:
     calls: list[Call]
     total: int
+
+
+@dataclass(slots=True)
+class WebhookEndpoint:
+    """Where an organization's events are delivered. ``assistant_id=None`` receives the
+    events of every assistant; empty ``event_types`` subscribes to every type."""
+
+    id: str
+    organization_id: str
+    url: str
+    secret: str
+    assistant_id: str | None = None
+    event_types: list[str] = field(default_factory=list)
+    enabled: bool = True
+    created_at: datetime = field(default_factory=utcnow)
+
+    def wants(self, assistant_id: str | None, event_type: str) -> bool:
+        return (
+            self.enabled
+            and (self.assistant_id is None or self.assistant_id == assistant_id)
+            and (not self.event_types or event_type in self.event_types)
+        )
 
 
 class Transaction(Protocol):
@@ -91,6 +117,14 @@ class Transaction(Protocol):
     async def get_idempotency(self, organization_id: str, key: str) -> IdempotencyRecord | None: ...
     async def put_idempotency(self, record: IdempotencyRecord) -> None: ...
 
+    # webhooks: the transaction is the ``OutboxWriter`` of voicedock.webhooks.outbox, so an
+    # event is enqueued exactly when the state change that caused it commits
+    async def insert_webhook_endpoint(self, endpoint: WebhookEndpoint) -> None: ...
+    async def delete_webhook_endpoint(self, organization_id: str, endpoint_id: str) -> bool: ...
+    async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
+        """Add a delivery due now; the same (endpoint_id, msg_id) again is a no-op."""
+        ...
+
 
 class Store(Protocol):
     """A voicedock database. ``aclose()`` is idempotent."""
@@ -130,6 +164,17 @@ class Store(Protocol):
     async def list_messages(self, call_id: str) -> list[CallMessage]: ...
     async def list_events(self, call_id: str, after_seq: int = 0) -> list[CallEvent]: ...
 
+    async def list_webhook_endpoints(
+        self, organization_id: str, assistant_id: str | None = None, event_type: str | None = None
+    ) -> list[WebhookEndpoint]:
+        """The organization's endpoints; with ``event_type``, only the enabled ones that want
+        that event of that assistant (the fan-out list for ``enqueue_event``)."""
+        ...
+
+    def outbox(self) -> Outbox:
+        """The delivery worker's view of the webhook outbox in this database."""
+        ...
+
 
 def json_default(value: Any) -> Any:
     """``json.dumps`` default for the types the store serializes inside JSON columns."""
@@ -138,4 +183,4 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-__all__ = ["CallPage", "CallQuery", "Store", "Transaction", "json_default"]
+__all__ = ["CallPage", "CallQuery", "Store", "Transaction", "WebhookEndpoint", "json_default"]

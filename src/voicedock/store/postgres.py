@@ -20,15 +20,19 @@ import asyncpg
 
 from voicedock.errors import StoreError
 from voicedock.store.base import Transaction
+from voicedock.store.conn import Conn
 from voicedock.store.errors import DuplicateKeyError
 from voicedock.store.migrations import load_migrations
+from voicedock.store.outbox_sql import SqlOutbox
 from voicedock.store.rows import POSTGRES
-from voicedock.store.sql import Conn, SqlReads, SqlTransaction
+from voicedock.store.sql import SqlReads, SqlTransaction
 
 T = TypeVar("T")
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
+
+    from voicedock.webhooks.outbox import Outbox
 
     _PgConnection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 
@@ -194,18 +198,28 @@ class PostgresStore(SqlReads):
                 await self._pool.release(conn)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def _write_session(self) -> AsyncIterator[Conn]:
+        """A pool connection inside a transaction (committed, or rolled back on error)."""
         self._check_open()
         async with self._connection() as conn:
             tx = conn.transaction()
             await _guarded(tx.start())
             try:
-                yield SqlTransaction(_ConnectionConn(conn), POSTGRES, self._locks)
+                yield _ConnectionConn(conn)
             except BaseException:
                 with contextlib.suppress(*_DRIVER_ERRORS):
                     await tx.rollback()
                 raise
             await _guarded(tx.commit())
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_session() as conn:
+            yield SqlTransaction(conn, POSTGRES, self._locks)
+
+    def outbox(self) -> Outbox:
+        # SKIP LOCKED: workers on several nodes claim disjoint rows without waiting.
+        return SqlOutbox(self._write_session, POSTGRES, claim_suffix=" FOR UPDATE OF o SKIP LOCKED")
 
     async def aclose(self) -> None:
         if self._closed:

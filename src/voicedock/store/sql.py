@@ -29,6 +29,8 @@ from voicedock.calls.models import (
 )
 from voicedock.errors import StoreError
 from voicedock.store.base import CallPage, CallQuery
+from voicedock.store.conn import Conn
+from voicedock.store.outbox_sql import EndpointReads, OutboxStatements
 from voicedock.store.rows import (
     ACTIVE_STATUSES,
     API_KEYS,
@@ -48,16 +50,6 @@ _ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
 _ACTIVE_COUNT = (
     f"(SELECT count(*) FROM calls c WHERE c.number_id = p.id AND c.status IN {_ACTIVE_IN})"
 )
-
-
-class Conn(Protocol):
-    """One database session as the shared SQL sees it."""
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]: ...
-    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None: ...
-    async def execute(self, sql: str, *args: Any) -> int:
-        """Run a statement; return the number of rows it changed."""
-        ...
 
 
 class Locks(Protocol):
@@ -81,7 +73,7 @@ class NoLocks:
         return None
 
 
-class SqlReads:
+class SqlReads(EndpointReads):
     """The read half of ``Store``; ``_reader`` runs each statement outside any write."""
 
     _reader: Conn
@@ -216,7 +208,7 @@ class SqlReads:
         return [CALL_EVENTS.decode(r, self._dialect) for r in rows]
 
 
-class SqlTransaction:
+class SqlTransaction(OutboxStatements):
     """``Transaction`` over one connection that is inside an open database transaction."""
 
     def __init__(self, conn: Conn, dialect: Dialect, locks: Locks) -> None:

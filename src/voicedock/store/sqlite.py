@@ -19,18 +19,23 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from voicedock.errors import StoreError
 from voicedock.store.base import Transaction
+from voicedock.store.conn import Conn
 from voicedock.store.errors import DuplicateKeyError
 from voicedock.store.migrations import (
     CREATE_SCHEMA_MIGRATIONS,
     load_migrations,
     split_sqlite_statements,
 )
+from voicedock.store.outbox_sql import SqlOutbox
 from voicedock.store.rows import SQLITE
 from voicedock.store.sql import NoLocks, SqlReads, SqlTransaction
+
+if TYPE_CHECKING:
+    from voicedock.webhooks.outbox import Outbox
 
 T = TypeVar("T")
 
@@ -243,16 +248,26 @@ class SqliteStore(SqlReads):
             await self._writer.submit(apply)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def _write_session(self) -> AsyncIterator[Conn]:
+        """The writer connection inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
         self._check_open()
         async with self._write_lock:
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
-                yield SqlTransaction(self._writer, SQLITE, NoLocks())
+                yield self._writer
                 await self._writer.execute("COMMIT")
             except BaseException:
                 await self._rollback()
                 raise
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_session() as conn:
+            yield SqlTransaction(conn, SQLITE, NoLocks())
+
+    def outbox(self) -> Outbox:
+        # Claims need no row locks: the single writer already runs them one at a time.
+        return SqlOutbox(self._write_session, SQLITE, claim_suffix="")
 
     async def _rollback(self) -> None:
         def rollback(conn: sqlite3.Connection) -> None:
