@@ -191,12 +191,13 @@ async def test_inbound_call_reaches_the_app_with_the_did(lab: LabAsterisk, ari: 
     channel = start["channel"]["id"]
     status, _ = await ari.post(f"/channels/{channel}/answer")
     assert status == 204
+    # Once answered, the caller side starts recording (named after the tag).
+    caller_recording = lab.recordings_dir / f"caller-{tag}.wav"
+    assert await wait_for_file(caller_recording), caller_recording
     await ari.hangup(channel)
     # A channel that entered Stasis from the dialplan is unsubscribed at StasisEnd: no
     # ChannelDestroyed reaches the app for it.
     await ari.wait_for(on_channel("StasisEnd", channel))
-    caller_recording = lab.recordings_dir / f"caller-{tag}.wav"
-    assert await wait_for_file(caller_recording), caller_recording
 
 
 async def test_far_side_hangs_up_after_its_prompt(ari: AriSession) -> None:
