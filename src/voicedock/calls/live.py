@@ -1,0 +1,340 @@
+"""A live call: one connected ``MediaSession`` driving one ``Conversation``.
+
+    async with MediaSession.connect(url) as media:
+        live = LiveConversation(media, call.assistant_config, context=call.context)
+        engine.attach_live_call(call.id, live)
+        result = await live.run()          # until the conversation or the media ends
+        engine.detach_live_call(call.id)
+
+The caller's audio (µ-law, A-law or slin* frames) is decoded and resampled to the VAD rate and
+fed to the conversation with the caller's DTMF; the assistant's speech goes out through a
+``MediaSink``. ``first_message`` is spoken as soon as the conversation starts (the media is
+connected once the call is answered). ``LiveConversation`` implements the engine's ``LiveCall``
+hook (say, inject-context, end-call; transfer raises ``LiveTransferUnsupported``).
+
+The call always ends with a hang-up request unless the media is already gone: a conversation
+that ends by itself (end-call, silence timeout, provider failure after the spoken fallback) is
+hung up after its last words were confirmed played; a lost media connection ends it with
+``media-lost``. The result holds the end reason, the transcript, per-turn latencies and the
+post-call analysis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+
+from voicedock.errors import PbxError
+from voicedock.media.codecs import Resampler, decode
+from voicedock.media.errors import MediaError
+from voicedock.media.session import MediaSession
+from voicedock.media.sink import MediaSink
+from voicedock.media.transport import CloseReason
+from voicedock.pbx.base import TransferTarget
+from voicedock.pipeline.analysis import AnalysisResult, analyze, heuristic_analysis
+from voicedock.pipeline.conversation import (
+    INTERNAL_ERROR,
+    PROVIDER_ERROR,
+    Conversation,
+    ConversationConfig,
+)
+from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
+from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, Tts
+from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
+
+log = logging.getLogger("voicedock.calls")
+
+MEDIA_LOST = "media-lost"
+VAD_RATES = (8000, 16000)
+_ANALYSIS_TIMEOUT_S = 15.0
+_HANGUP_WAIT_S = 2.0
+
+
+class LiveTransferUnsupported(PbxError, NotImplementedError):
+    """A transfer asked of the live conversation, which cannot hand calls over yet."""
+
+
+@dataclass(slots=True)
+class SpeechProviders:
+    stt: Stt
+    llm: Llm
+    tts: Tts
+
+    async def aclose(self) -> None:
+        for provider in (self.stt, self.llm, self.tts):
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+
+
+def build_providers(assistant_config: Mapping[str, Any]) -> SpeechProviders:
+    """STT, LLM and TTS from a resolved assistant configuration (raises ProviderError)."""
+    return SpeechProviders(
+        stt=create_stt(_section(assistant_config, "stt_config")),
+        llm=create_llm(_section(assistant_config, "llm_config")),
+        tts=create_tts(_section(assistant_config, "tts_config")),
+    )
+
+
+def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = config.get(key)
+    return value if isinstance(value, Mapping) else {"provider": "offline"}
+
+
+def conversation_config(
+    assistant_config: Mapping[str, Any],
+    sample_rate: int,
+    *,
+    context: str | None = None,
+    base: ConversationConfig | None = None,
+) -> ConversationConfig:
+    """The dialogue settings of one call: ``base`` with the assistant's prompt and messages."""
+    cfg = base or ConversationConfig()
+    prompt = assistant_config.get("system_prompt")
+    facts = assistant_config.get("facts")
+    if isinstance(facts, Mapping) and facts:
+        lines = "\n".join(f"- {name}: {value}" for name, value in facts.items())
+        prompt = f"{prompt or cfg.system_prompt}\n\nFacts:\n{lines}"
+    first = assistant_config.get("first_message")
+    return dataclasses.replace(
+        cfg,
+        sample_rate=sample_rate,
+        system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
+        first_message=first if isinstance(first, str) and first else cfg.first_message,
+        context=context or cfg.context,
+    )
+
+
+class CallerAudio:
+    """Caller frames in the session's wire format → 16-bit PCM at the VAD rate (streaming)."""
+
+    def __init__(self, media: MediaSession, target_rate: int) -> None:
+        self._format = media.format
+        self.sample_rate = target_rate
+        rate = media.format.sample_rate
+        self._resampler = Resampler(rate, target_rate) if rate != target_rate else None
+
+    def convert(self, frame: bytes) -> bytes:
+        samples = decode(self._format, frame)
+        if self._resampler is not None:
+            samples = self._resampler.process(samples)
+        return np.asarray(samples, dtype="<i2").tobytes()
+
+
+@dataclass(slots=True)
+class LiveCallResult:
+    end_reason: str
+    transcript: list[TranscriptEntry]
+    latencies: list[TurnLatency]
+    analysis: AnalysisResult
+
+    def latency_records(self) -> list[dict[str, Any]]:
+        """Per-turn latencies as stored with the call (``Call.latency``)."""
+        return [dataclasses.asdict(latency) for latency in self.latencies]
+
+
+class LiveConversation:
+    """Runs one call's conversation over its media session; the engine's ``LiveCall``."""
+
+    def __init__(
+        self,
+        media: MediaSession,
+        assistant_config: Mapping[str, Any],
+        *,
+        context: str | None = None,
+        providers: SpeechProviders | None = None,
+        config: ConversationConfig | None = None,
+        hangup: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """``providers`` default to the registry's, built from ``assistant_config`` (and then
+        closed with the call); ``hangup`` defaults to asking Asterisk through the media session.
+        """
+        self._media = media
+        self._assistant_config = assistant_config
+        self._owns_providers = providers is None
+        self._providers = providers
+        rate = media.format.sample_rate
+        self.sample_rate = rate if rate in VAD_RATES else 16000
+        self._config = conversation_config(
+            assistant_config, self.sample_rate, context=context, base=config
+        )
+        self._hangup = hangup
+        self._conversation: Conversation | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ended = asyncio.Event()
+        self._closed = False
+        self._close_lock = asyncio.Lock()
+        self.end_reason: str | None = None
+        self.result: LiveCallResult | None = None
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────────────
+    async def __aenter__(self) -> Self:
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        try:
+            if self._providers is None:
+                self._providers = build_providers(self._assistant_config)
+        except ProviderError as exc:
+            # Nothing can speak the fallback; end at once rather than hold a silent line.
+            log.warning("call providers unavailable: %s", type(exc).__name__)
+            self._end(PROVIDER_ERROR)
+            return self
+        providers = self._providers
+        self._conversation = Conversation(
+            stt=providers.stt,
+            llm=providers.llm,
+            tts=providers.tts,
+            sink=MediaSink(self._media),
+            config=self._config,
+        )
+        await self._conversation.__aenter__()
+        self._spawn(self._feed_audio(self._conversation))
+        self._spawn(self._feed_dtmf(self._conversation))
+        self._spawn(self._follow(self._conversation))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def run(self) -> LiveCallResult:
+        """Run the call to its end (hang-up included) and return its result."""
+        async with self:
+            await self.wait_ended()
+        assert self.result is not None
+        return self.result
+
+    @property
+    def transcript(self) -> list[TranscriptEntry]:
+        """What was said so far (assistant messages cut to what was heard)."""
+        return list(self._conversation.transcript) if self._conversation is not None else []
+
+    @property
+    def history(self) -> list[ChatMessage]:
+        """The model's context so far (without the system prompt)."""
+        return self._conversation.history if self._conversation is not None else []
+
+    async def wait_ended(self) -> str:
+        await self._ended.wait()
+        assert self.end_reason is not None
+        return self.end_reason
+
+    async def aclose(self) -> None:
+        """End the call now if it still runs: stop speaking, hang up, analyse (idempotent)."""
+        async with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._end("closed")
+            conversation = self._conversation
+            if conversation is not None:
+                await conversation.aclose()
+            await self._hang_up()
+            for task in self._tasks:
+                task.cancel()
+            if self._tg is not None:
+                await self._tg.__aexit__(None, None, None)
+            self.result = await self._result(conversation)
+            if self._owns_providers and self._providers is not None:
+                await self._providers.aclose()
+
+    # ── the engine's LiveCall hook ───────────────────────────────────────────────────────
+    # A command that arrives while the call is ending has nothing left to act on: the engine
+    # already stored it as a call event, so it is dropped here rather than failed.
+    async def say(self, content: str) -> None:
+        if (conversation := self._running()) is not None:
+            await conversation.say(content)
+
+    async def inject_context(self, content: str, trigger_response: bool) -> None:
+        if (conversation := self._running()) is not None:
+            await conversation.inject_context(content, trigger_response)
+
+    async def end_call(self, message: str | None) -> None:
+        """Finish the current words, speak ``message`` to the end, then hang up.
+
+        Returns at once; ``wait_ended()`` tells when the call is over.
+        """
+        if (conversation := self._running()) is not None:
+            await conversation.end_call(message)
+
+    async def transfer(
+        self, target: TransferTarget, announcement: str | None, summary: str | None
+    ) -> None:
+        raise LiveTransferUnsupported("transfers of a live conversation are not supported yet")
+
+    # ── tasks ────────────────────────────────────────────────────────────────────────────
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        assert self._tg is not None
+        self._tasks.append(self._tg.create_task(self._guard(coro)))
+
+    async def _guard(self, coro: Awaitable[None]) -> None:
+        # A failing task must end the call, not cancel its siblings through the TaskGroup.
+        try:
+            await coro
+        except Exception:
+            log.exception("live call task failed; ending the call")
+            self._end(INTERNAL_ERROR)
+
+    async def _feed_audio(self, conversation: Conversation) -> None:
+        caller = CallerAudio(self._media, self.sample_rate)
+        async for frame in self._media.inbound_audio():
+            conversation.feed_audio(caller.convert(frame))
+        if self._media_lost:
+            log.warning("call media lost (%s)", self._media.close_reason)
+            self._end(MEDIA_LOST)
+
+    async def _feed_dtmf(self, conversation: Conversation) -> None:
+        async for digit in self._media.dtmf():
+            conversation.feed_dtmf(digit)
+
+    async def _follow(self, conversation: Conversation) -> None:
+        reason = await conversation.wait_ended()
+        self._end(MEDIA_LOST if self._media_lost else reason)
+
+    # ── helpers ──────────────────────────────────────────────────────────────────────────
+    @property
+    def _media_lost(self) -> bool:
+        return self._media.close_reason in (CloseReason.PEER, CloseReason.BROKEN)
+
+    def _end(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+        self._ended.set()
+
+    def _running(self) -> Conversation | None:
+        return None if self._ended.is_set() else self._conversation
+
+    async def _hang_up(self) -> None:
+        if self._media.closed:
+            return
+        try:
+            if self._hangup is not None:
+                await self._hangup()
+            else:
+                await self._media.hangup(close_wait=_HANGUP_WAIT_S)
+        except (MediaError, PbxError) as exc:
+            log.warning("hang-up request failed: %s", type(exc).__name__)
+
+    async def _result(self, conversation: Conversation | None) -> LiveCallResult:
+        transcript = list(conversation.transcript) if conversation is not None else []
+        latencies = list(conversation.latencies) if conversation is not None else []
+        llm = self._providers.llm if self._providers is not None else None
+        try:
+            async with asyncio.timeout(_ANALYSIS_TIMEOUT_S):
+                analysis = await analyze(transcript, llm)
+        except TimeoutError:
+            analysis = heuristic_analysis(transcript)
+        assert self.end_reason is not None
+        return LiveCallResult(self.end_reason, transcript, latencies, analysis)
