@@ -237,8 +237,14 @@ async def test_blind_transfer_uses_transfer_extension(
     kills = len([c for c in fake.commands if "uuid_kill" in c])
     await pbx.hangup(call.call_id)  # the caller belongs to the transfer target now
     assert len([c for c in fake.commands if "uuid_kill" in c]) == kills
+    before = list(fake.commands)
     with pytest.raises(UnsafeCommandValue):
         await pbx.transfer(call.call_id, TransferTarget("1000 XML default"))
+    with pytest.raises(UnsafeCommandValue):
+        await pbx.transfer(
+            call.call_id, TransferTarget("+15559990000", trunk_endpoint="gw ${system(id)}")
+        )
+    assert fake.commands == before
     with pytest.raises(PbxError, match="no live call"):
         await pbx.transfer(str(uuid.uuid4()), TransferTarget("+15559990000"))
 

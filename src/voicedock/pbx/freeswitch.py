@@ -200,11 +200,8 @@ class FreeswitchPbx:
             gateway=request.trunk_endpoint,
             timeout_seconds=request.timeout_seconds,
         )
-        existing = self._calls.get(request.call_id)
-        if existing is not None and not existing.ended:
+        if self._calls.get(request.call_id) is not None:  # ended calls are forgotten at once
             raise PbxError("a call with this id is already in progress")
-        if existing is not None:
-            self._calls.forget(request.call_id)
         self._calls.add(request.call_id, request.call_id, "outbound")
         try:
             job = await self.esl.bgapi(command)
