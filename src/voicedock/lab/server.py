@@ -247,7 +247,8 @@ class LabAsterisk:
                 self._wait_exit(pid, 5.0)
         self._process = None
         self._pid_path.unlink(missing_ok=True)
-        self._wait_ports_released(timeout=5.0)
+        if pid is not None:
+            self._wait_ports_released(timeout=5.0)
 
     def _wait_exit(self, pid: int, timeout: float) -> bool:
         if self._process is not None and self._process.pid == pid:
