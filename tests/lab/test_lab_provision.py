@@ -49,3 +49,7 @@ def test_remove_tree_deletes_an_unmounted_tree(tmp_path: Path) -> None:
 def test_mounts_under_finds_proc_only_below_root() -> None:
     assert Path("/proc") in provision.mounts_under(Path("/proc"))
     assert provision.mounts_under(Path("/proc/self/nonexistent-dir")) == []
+
+
+def test_processes_rooted_in_finds_none_for_an_unused_dir(tmp_path: Path) -> None:
+    assert provision.processes_rooted_in(tmp_path) == []

@@ -80,6 +80,9 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
 def _build(settings: LabSettings, *, log: bool) -> None:
     final = settings.chroot_dir
     partial = final.with_name(final.name + ".partial")
+    users = processes_rooted_in(final)
+    if users:
+        raise LabError(f"{final} must be rebuilt but pids {users} run in it; stop them first")
     for stale in (partial, final):
         if stale.exists():
             _say(log, f"removing incomplete chroot {stale}")
@@ -158,6 +161,21 @@ def _run(
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise LabError(f"{what} failed with exit code {result.returncode}:\n{tail}")
     return result
+
+
+def processes_rooted_in(root: Path) -> list[int]:
+    """Pids whose root directory is ``root`` (e.g. a lab Asterisk still running in it)."""
+    target = str(root.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "root") == target:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def mounts_under(root: Path) -> list[Path]:
