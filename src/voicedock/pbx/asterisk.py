@@ -12,8 +12,7 @@ duplicate, and go straight into the ``voicedock`` Stasis app (ARI ``POST /channe
 After every ARI/AMI (re)connect the calls we believe live are reconciled against the PBX's
 channel list ("reconciled" HANGUP for the missing ones); a changed Asterisk start time means
 the PBX restarted: one PBX_RESTARTED, then a "pbx-restart" HANGUP for every live call.
-Asterisk never hangs up a media leg or bridge by itself, so when the remote leg goes the
-adapter deletes what it created for the call.
+When the remote leg goes, the media legs and bridges are deleted (``asterisk_media``).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from voicedock.config import AsteriskSettings
@@ -50,7 +48,8 @@ from voicedock.pbx.ari_events import (
 )
 from voicedock.pbx.asterisk_ami import AmiClient
 from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
-from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.asterisk_calls import CallRegistry, is_call_id
+from voicedock.pbx.asterisk_media import AsteriskMedia, MediaLeg, destroy_bridge
 from voicedock.pbx.base import (
     InboundCall,
     InboundHandler,
@@ -68,14 +67,6 @@ log = logging.getLogger("voicedock.pbx.asterisk")
 _REASON_CAUSE = {1: 16, 3: 19, 5: 17, 8: 34}
 # A call younger than this may not be on the PBX's channel list yet (AMI originate thread).
 _RECONCILE_GRACE = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class MediaLeg:
-    channel_id: str
-    bridge_id: str
-    connection_id: str  # MEDIA_WEBSOCKET_CONNECTION_ID
-    url: str  # server mode: where voicedock connects; client mode: ""
 
 
 class AsteriskPbx:
@@ -98,7 +89,7 @@ class AsteriskPbx:
         self._inbound: InboundHandler | None = None
         self._startup_time: str | None = None
         self._reconcile_lock = asyncio.Lock()
-        self._in_stasis: dict[str, asyncio.Event] = {}
+        self._media = AsteriskMedia(self.ari, settings.app, self._calls, self._spawn)
         self._exit = contextlib.AsyncExitStack()
         self._tasks: asyncio.TaskGroup | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -239,7 +230,7 @@ class AsteriskPbx:
             for channel in channels:
                 tg.create_task(self.ari.hangup_channel(channel, reason))
         for bridge in bridges:
-            await self.ari.destroy_bridge(bridge)
+            await destroy_bridge(self.ari, bridge)
 
     async def transfer(self, call_id: str, target: TransferTarget) -> None:
         legs = self._calls.get(call_id)
@@ -276,53 +267,13 @@ class AsteriskPbx:
     async def open_media(
         self, call_id: str, *, media_format: str = "ulaw", connection_type: str = "server"
     ) -> MediaLeg:
-        """Create the call's bridge and websocket media leg; both are bridged in the background
-        once the media leg and the remote leg are in Stasis (server mode: after voicedock
-        connected to ``MediaLeg.url``)."""
-        legs = self._calls.get(call_id)
-        if legs is None or legs.ended:
-            raise PbxError("no live call with this id")
-        bridge_id = f"{call_id}-bridge"
-        media_id = f"{call_id}-media"
-        await self.ari.create_bridge(bridge_id)
-        self._calls.attach_bridge(call_id, bridge_id)
-        self._calls.attach_channel(call_id, media_id)
-        result = await self.ari.external_media(
-            media_format=media_format,
-            connection_type=connection_type,
-            channel_id=media_id,
-            external_host="voicedock_media" if connection_type == "client" else None,
-            data=f"media,{call_id}",
+        """The call's bridge + websocket media leg, bridged once both legs are in Stasis."""
+        return await self._media.open(
+            call_id, media_format=media_format, connection_type=connection_type
         )
-        variables = result.get("channelvars") or {}
-        connection_id = str(variables.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
-        url = ""
-        if connection_type == "server":
-            base = self.ari.events_url().rsplit("/ari/events", 1)[0]
-            url = f"{base}/media/{connection_id}"
-        self._spawn(self._bridge_when_ready(call_id, bridge_id, legs.main_channel, media_id))
-        return MediaLeg(media_id, bridge_id, connection_id, url)
-
-    async def _bridge_when_ready(self, call_id: str, bridge: str, main: str, media: str) -> None:
-        async with asyncio.timeout(60):
-            await self._stasis_event(media).wait()
-            await self.ari.add_channel(bridge, media)
-            await self._stasis_event(main).wait()
-            await self.ari.add_channel(bridge, main)
-
-    def _stasis_event(self, channel_id: str) -> asyncio.Event:
-        return self._in_stasis.setdefault(channel_id, asyncio.Event())
 
     async def _cleanup(self, call_id: str, *, forget: bool = True) -> None:
-        legs = self._calls.get(call_id)
-        if legs is None:
-            return
-        for channel in sorted(legs.media_channels):
-            with contextlib.suppress(PbxError):
-                await self.ari.hangup_channel(channel)
-        for bridge in sorted(legs.bridges):
-            with contextlib.suppress(PbxError):
-                await self.ari.destroy_bridge(bridge)
+        await self._media.release(call_id)
         if forget:
             self._calls.forget(call_id)
 
@@ -331,10 +282,10 @@ class AsteriskPbx:
     async def _on_ari_event(self, event: AriEvent) -> None:
         match event:
             case StasisStart():
-                self._stasis_event(event.channel.id).set()
+                self._media.entered_stasis(event.channel.id)
                 await self._on_stasis_start(event)
             case StasisEnd():
-                self._in_stasis.pop(event.channel.id, None)
+                self._media.left_stasis(event.channel.id)
             case DialProgress(peer=peer, dialstatus="RINGING"):
                 await self._ringing(peer.id)
             case ChannelStateChange(channel=channel) if channel.state == "Ringing":
@@ -344,7 +295,7 @@ class AsteriskPbx:
                 if legs is not None and legs.main_channel == channel.id and not legs.ended:
                     await self._emit(PbxEvent(legs.call_id, PbxEventKind.DTMF, digit=digit))
             case ChannelDestroyed():
-                self._in_stasis.pop(event.channel.id, None)
+                self._media.left_stasis(event.channel.id)
                 await self._ended(event.channel.id, event.cause, event.tech_cause)
             case ApplicationReplaced():
                 log.error("another client took over ARI app %r", self._settings.app)
@@ -396,7 +347,7 @@ class AsteriskPbx:
         if self._inbound is not None:
             call = InboundCall(pbx_call_ref=channel.id, caller=channel.caller_number, called=did)
             call_id = await self._inbound(call)
-        if call_id is None or not is_token(call_id):
+        if call_id is None or not is_call_id(call_id):
             await self.ari.hangup_channel(channel.id, "rejected")
             return
         self._calls.add(call_id, channel.id, "inbound")

@@ -338,63 +338,6 @@ class AriClient:
         params = {"endpoint": endpoint}
         await self.request("POST", f"/channels/{_seg(channel_id)}/redirect", params=params)
 
-    async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> str:
-        result = await self.request(
-            "POST", "/bridges", params={"type": bridge_type, "bridgeId": bridge_id}
-        )
-        return str(result["id"]) if isinstance(result, dict) and "id" in result else bridge_id
-
-    async def add_channel(self, bridge_id: str, channel_id: str) -> None:
-        params = {"channel": channel_id}
-        await self.request("POST", f"/bridges/{_seg(bridge_id)}/addChannel", params=params)
-
-    async def remove_channel(self, bridge_id: str, channel_id: str) -> None:
-        params = {"channel": channel_id}
-        await self.request("POST", f"/bridges/{_seg(bridge_id)}/removeChannel", params=params)
-
-    async def destroy_bridge(self, bridge_id: str) -> bool:
-        try:
-            await self.request("DELETE", f"/bridges/{_seg(bridge_id)}")
-        except AriHttpError as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
-
-    async def external_media(
-        self,
-        *,
-        media_format: str,
-        connection_type: str = "server",
-        channel_id: str | None = None,
-        external_host: str | None = None,
-        data: str | None = None,
-        transport_data: str | None = None,
-        variables: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """``POST /channels/externalMedia`` over a websocket (encapsulation none)."""
-        if connection_type not in ("server", "client"):
-            raise PbxError("connection_type must be 'server' or 'client'")
-        params = {
-            "app": self._settings.app,
-            "transport": "websocket",
-            "encapsulation": "none",
-            "format": media_format,
-            "connection_type": connection_type,
-        }
-        optional = {
-            "channelId": channel_id,
-            "external_host": external_host,
-            "data": data,
-            "transport_data": transport_data,
-        }
-        params.update({k: v for k, v in optional.items() if v})
-        body = {"variables": dict(variables)} if variables else None
-        result = await self.request("POST", "/channels/externalMedia", params=params, body=body)
-        if not isinstance(result, dict):
-            raise PbxError("ARI externalMedia returned no channel")
-        return result
-
     async def list_channels(self) -> list[dict[str, Any]]:
         result = await self.request("GET", "/channels")
         return [c for c in result if isinstance(c, dict)] if isinstance(result, list) else []

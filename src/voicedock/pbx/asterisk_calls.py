@@ -8,8 +8,17 @@ leg by itself). After a transfer the caller's leg is no longer ours to hang up.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
+
+# Our call ids (outbound ``call-outbound-<random>``, inbound ``call-_+316..._<random>``). An
+# inbound id is only a registry key: the PBX-side channel keeps Asterisk's own id.
+_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]{0,99}")
+
+
+def is_call_id(value: object) -> bool:
+    return isinstance(value, str) and _CALL_ID.fullmatch(value) is not None
 
 
 @dataclass(slots=True)

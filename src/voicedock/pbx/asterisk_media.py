@@ -1,0 +1,173 @@
+"""Media legs of Asterisk calls: a mixing bridge plus a chan_websocket externalMedia channel.
+
+``AsteriskMedia`` creates both for a live call and bridges the media leg and the remote leg in
+the background once each has entered Stasis (the lab showed ``addChannel`` before StasisStart
+is refused). The bridge/externalMedia REST calls live here, not in ``AriClient``, so the
+client stays a transport. Bridge and media-leg ids derive from our call id with anything but
+``[A-Za-z0-9._-]`` dropped: inbound call ids carry a ``+`` that has no place in ARI ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from voicedock.errors import PbxError
+from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
+from voicedock.pbx.asterisk_calls import CallRegistry
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+# Both legs must reach Stasis within this long or the bridging is abandoned.
+_BRIDGE_DEADLINE = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLeg:
+    channel_id: str
+    bridge_id: str
+    connection_id: str  # MEDIA_WEBSOCKET_CONNECTION_ID
+    url: str  # server mode: where voicedock connects; client mode: ""
+
+
+def leg_id(call_id: str, suffix: str) -> str:
+    return f"{_UNSAFE_ID_CHARS.sub('', call_id)}-{suffix}"
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+async def create_bridge(ari: AriClient, bridge_id: str, bridge_type: str = "mixing") -> str:
+    params = {"type": bridge_type, "bridgeId": bridge_id}
+    result = await ari.request("POST", "/bridges", params=params)
+    return str(result["id"]) if isinstance(result, dict) and "id" in result else bridge_id
+
+
+async def add_channel(ari: AriClient, bridge_id: str, channel_id: str) -> None:
+    params = {"channel": channel_id}
+    await ari.request("POST", f"/bridges/{_seg(bridge_id)}/addChannel", params=params)
+
+
+async def remove_channel(ari: AriClient, bridge_id: str, channel_id: str) -> None:
+    params = {"channel": channel_id}
+    await ari.request("POST", f"/bridges/{_seg(bridge_id)}/removeChannel", params=params)
+
+
+async def destroy_bridge(ari: AriClient, bridge_id: str) -> bool:
+    """Delete a bridge; ``False`` if it was already gone."""
+    try:
+        await ari.request("DELETE", f"/bridges/{_seg(bridge_id)}")
+    except AriHttpError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+async def external_media(
+    ari: AriClient,
+    *,
+    app: str,
+    media_format: str,
+    connection_type: str = "server",
+    channel_id: str | None = None,
+    external_host: str | None = None,
+    data: str | None = None,
+    transport_data: str | None = None,
+    variables: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``POST /channels/externalMedia`` over a websocket (encapsulation none)."""
+    if connection_type not in ("server", "client"):
+        raise PbxError("connection_type must be 'server' or 'client'")
+    params = {
+        "app": app,
+        "transport": "websocket",
+        "encapsulation": "none",
+        "format": media_format,
+        "connection_type": connection_type,
+    }
+    optional = {
+        "channelId": channel_id,
+        "external_host": external_host,
+        "data": data,
+        "transport_data": transport_data,
+    }
+    params.update({k: v for k, v in optional.items() if v})
+    body = {"variables": dict(variables)} if variables else None
+    result = await ari.request("POST", "/channels/externalMedia", params=params, body=body)
+    if not isinstance(result, dict):
+        raise PbxError("ARI externalMedia returned no channel")
+    return result
+
+
+class AsteriskMedia:
+    """Media legs for the calls in ``calls``; tracks which channels are in Stasis."""
+
+    def __init__(self, ari: AriClient, app: str, calls: CallRegistry, spawn: Spawn) -> None:
+        self._ari = ari
+        self._app = app
+        self._calls = calls
+        self._spawn = spawn
+        self._in_stasis: dict[str, asyncio.Event] = {}
+
+    def entered_stasis(self, channel_id: str) -> None:
+        self._stasis_event(channel_id).set()
+
+    def left_stasis(self, channel_id: str) -> None:
+        self._in_stasis.pop(channel_id, None)
+
+    async def open(self, call_id: str, *, media_format: str, connection_type: str) -> MediaLeg:
+        legs = self._calls.get(call_id)
+        if legs is None or legs.ended:
+            raise PbxError("no live call with this id")
+        bridge_id = leg_id(call_id, "bridge")
+        media_id = leg_id(call_id, "media")
+        await create_bridge(self._ari, bridge_id)
+        self._calls.attach_bridge(call_id, bridge_id)
+        self._calls.attach_channel(call_id, media_id)
+        result = await external_media(
+            self._ari,
+            app=self._app,
+            media_format=media_format,
+            connection_type=connection_type,
+            channel_id=media_id,
+            external_host="voicedock_media" if connection_type == "client" else None,
+            data=f"media,{call_id}",
+        )
+        variables = result.get("channelvars") or {}
+        connection_id = str(variables.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
+        url = ""
+        if connection_type == "server":
+            base = self._ari.events_url().rsplit("/ari/events", 1)[0]
+            url = f"{base}/media/{connection_id}"
+        self._spawn(self._bridge_when_ready(bridge_id, legs.main_channel, media_id))
+        return MediaLeg(media_id, bridge_id, connection_id, url)
+
+    async def _bridge_when_ready(self, bridge: str, main: str, media: str) -> None:
+        async with asyncio.timeout(_BRIDGE_DEADLINE):
+            await self._stasis_event(media).wait()
+            await add_channel(self._ari, bridge, media)
+            await self._stasis_event(main).wait()
+            await add_channel(self._ari, bridge, main)
+
+    async def release(self, call_id: str) -> None:
+        """Delete the call's media legs and bridges (Asterisk never does); errors are moot."""
+        legs = self._calls.get(call_id)
+        if legs is None:
+            return
+        for channel in sorted(legs.media_channels):
+            with contextlib.suppress(PbxError):
+                await self._ari.hangup_channel(channel)
+        for bridge in sorted(legs.bridges):
+            with contextlib.suppress(PbxError):
+                await destroy_bridge(self._ari, bridge)
+
+    def _stasis_event(self, channel_id: str) -> asyncio.Event:
+        return self._in_stasis.setdefault(channel_id, asyncio.Event())
