@@ -190,6 +190,9 @@ class CallEngine:
 
     async def _handle_pbx_event(self, event: PbxEvent) -> None:
         now = self._now()
+        if event.kind is PbxEventKind.HANGUP and event.detail == CallError.PBX_RESTART.value:
+            # The PBX lost the call by restarting: a failure, even after answer.
+            event = PbxEvent(event.call_id, PbxEventKind.PBX_RESTARTED)
         if event.kind is PbxEventKind.PBX_RESTARTED and not event.call_id:
             for call in await self._store.list_active_calls():
                 await self._handle_pbx_event(PbxEvent(call.id, PbxEventKind.PBX_RESTARTED))
