@@ -83,6 +83,24 @@ def build_providers(assistant_config: Mapping[str, Any]) -> SpeechProviders:
     )
 
 
+async def build_providers_closing_on_error(
+    assistant_config: Mapping[str, Any],
+) -> SpeechProviders:
+    """``build_providers``, closing the ones already made when a later one fails."""
+    made: list[Stt | Llm | Tts] = []
+    try:
+        stt = create_stt(_section(assistant_config, "stt_config"))
+        made.append(stt)
+        llm = create_llm(_section(assistant_config, "llm_config"))
+        made.append(llm)
+        return SpeechProviders(stt, llm, create_tts(_section(assistant_config, "tts_config")))
+    except BaseException:
+        for provider in made:
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+        raise
+
+
 def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = config.get(key)
     return value if isinstance(value, Mapping) else {"provider": "offline"}
@@ -180,26 +198,34 @@ class LiveConversation:
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         try:
+            await self._start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        try:
             if self._providers is None:
-                self._providers = build_providers(self._assistant_config)
+                self._providers = await build_providers_closing_on_error(self._assistant_config)
         except ProviderError as exc:
             # Nothing can speak the fallback; end at once rather than hold a silent line.
             log.warning("call providers unavailable: %s", type(exc).__name__)
             self._end(PROVIDER_ERROR)
-            return self
+            return
         providers = self._providers
-        self._conversation = Conversation(
+        conversation = Conversation(
             stt=providers.stt,
             llm=providers.llm,
             tts=providers.tts,
             sink=MediaSink(self._media),
             config=self._config,
         )
-        await self._conversation.__aenter__()
-        self._spawn(self._feed_audio(self._conversation))
-        self._spawn(self._feed_dtmf(self._conversation))
-        self._spawn(self._follow(self._conversation))
-        return self
+        await conversation.__aenter__()
+        self._conversation = conversation
+        self._spawn(self._feed_audio(conversation))
+        self._spawn(self._feed_dtmf(conversation))
+        self._spawn(self._follow(conversation))
 
     async def __aexit__(
         self,
