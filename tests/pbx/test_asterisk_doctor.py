@@ -294,3 +294,12 @@ def test_lab_rendered_config_has_no_errors() -> None:
     s.policy.internal_targets = ["sales", "support"]
     problems = find_problems(found[-1].parent, s)
     assert [str(p) for p in problems if p.severity == "error"] == []
+
+
+def test_unfilled_placeholders_are_errors(etc: Path) -> None:
+    (etc / "ari.conf").write_text((ROOT / "sip_configs/asterisk/ari.conf").read_text())
+    got = messages(etc)
+    assert (
+        "error: ari.conf [${ARI_USER}]: template placeholder ${ARI_USER} was never filled in" in got
+    )
+    assert not any("${EXTEN}" in m for m in got)  # dialplan variables are Asterisk's own

@@ -4,7 +4,7 @@ Files are read with pyst2's parser (``asterisk.config``) where it can: it handle
 ``key = value`` and ``key => value`` (``exten =>``, ``same =>``). It raises ``ParseError`` on two
 things pjsip.conf and extensions.conf routinely contain: template headers (``[name](!)``,
 ``[name](tpl1,tpl2)``) and ``#include`` / ``#tryinclude`` lines. For those lines
-``_parse_text`` handles the header or include itself and hands only the remaining plain lines to
+``_parse_file`` handles the header or include itself and hands only the remaining plain lines to
 pyst2's ``Line``/``Item`` classes, so one code path serves every file. Includes are resolved
 relative to the config directory, like Asterisk's ``astetcdir``; template options are copied
 into the sections that inherit them.
@@ -45,20 +45,13 @@ _WILDCARD_ADDRESSES = {"0.0.0.0", "::", "[::]"}
 _DEFAULT_PASSWORDS = {"", "asterisk", "password", "secret", "changeme", "admin", "1234"}
 # Modules voicedock needs at run time (ARI, Stasis, PJSIP trunks, websocket media, dialplan).
 NEEDED_MODULES: tuple[str, ...] = (
-    "res_http_websocket",
-    "res_ari",
-    "res_ari_channels",
-    "res_ari_bridges",
-    "res_ari_events",
-    "res_stasis",
-    "app_stasis",
-    "res_pjsip",
-    "res_pjsip_session",
-    "chan_pjsip",
-    "chan_websocket",
-    "pbx_config",
-    "app_dial",
+    *("res_http_websocket", "res_ari", "res_ari_channels", "res_ari_bridges", "res_ari_events"),
+    *("res_stasis", "app_stasis", "res_pjsip", "res_pjsip_session", "chan_pjsip"),
+    *("chan_websocket", "pbx_config", "app_dial"),
 )
+_PLACEHOLDER = re.compile(r"\$\{[A-Z][A-Z0-9_]*\}")
+# Dialplan values legitimately hold ${EXTEN} and friends; these files must not hold any.
+_NO_PLACEHOLDER_FILES = ("http.conf", "ari.conf", "manager.conf", "pjsip.conf", "modules.conf")
 
 
 @dataclass(frozen=True)
@@ -104,12 +97,8 @@ def load_conf(directory: Path, name: str) -> list[Section] | None:
 def _parse_file(directory: Path, path: Path, sections: list[Section], depth: int) -> None:
     if depth > 10:
         raise ParseError(0, f"{path.name}: #include nested too deeply")
-    _parse_text(directory, path.name, path.read_text(encoding="utf-8"), sections, depth)
-
-
-def _parse_text(directory: Path, file: str, text: str, sections: list[Section], depth: int) -> None:
-    current: Section | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    file, current = path.name, None
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = Line(raw, number).line  # pyst2: strips the ';' comment and whitespace
         if not line:
             continue
@@ -155,7 +144,7 @@ def check(directory: Path, settings: Settings) -> list[str]:
 def find_problems(directory: Path, settings: Settings) -> list[Finding]:
     findings: list[Finding] = []
     checks = (_check_http, _check_ari, _check_manager, _check_pjsip, _check_dialplan)
-    for run in (*checks, _check_modules):
+    for run in (_check_placeholders, *checks, _check_modules):
         try:
             findings.extend(run(directory, settings))
         except (OSError, UnicodeDecodeError, ParseError) as exc:
@@ -180,6 +169,17 @@ def _host(address: str) -> str:
 
 def _missing(file: str, severity: Severity = "error") -> Finding:
     return Finding(severity, file, "", "", "file not found")
+
+
+def _check_placeholders(directory: Path, settings: Settings) -> list[Finding]:
+    out: list[Finding] = []
+    for name in _NO_PLACEHOLDER_FILES:
+        for s in load_conf(directory, name) or []:
+            for key, value in [("", s.name), *s.options]:
+                for placeholder in _PLACEHOLDER.findall(value):
+                    msg = f"template placeholder {placeholder} was never filled in"
+                    out.append(Finding("error", s.file, s.name, key, msg))
+    return out
 
 
 def _check_http(directory: Path, settings: Settings) -> list[Finding]:
@@ -332,12 +332,12 @@ _STASIS = re.compile(r"\bStasis\(\s*([^,)\s]+)\s*(?:,\s*([^,)\s]*))?\s*(?:,\s*([
 
 def _stasis_calls(context: Section) -> list[tuple[str, str, str]]:
     """``(app, first arg, rest)`` of every Stasis() in the context's exten/same lines."""
-    calls = []
-    for key, value in context.options:
-        if key.lower() in ("exten", "same"):
-            for m in _STASIS.finditer(value):
-                calls.append((m.group(1), m.group(2) or "", (m.group(3) or "").strip()))
-    return calls
+    return [
+        (m.group(1), m.group(2) or "", (m.group(3) or "").strip())
+        for key, value in context.options
+        if key.lower() in ("exten", "same")
+        for m in _STASIS.finditer(value)
+    ]
 
 
 def _check_dialplan(directory: Path, settings: Settings) -> list[Finding]:
@@ -351,24 +351,15 @@ def _check_dialplan(directory: Path, settings: Settings) -> list[Finding]:
         merged = contexts.setdefault(s.name, Section(s.name, s.file))
         merged.options.extend(s.options)
     out: list[Finding] = []
-    outbound = [
-        c
-        for c in contexts.values()
-        if any(a == app and arg == "outbound" for a, arg, _ in _stasis_calls(c))
-    ]
-    if not outbound:
+    calls = [call for c in contexts.values() for call in _stasis_calls(c)]
+    if not any(a == app and arg == "outbound" for a, arg, _ in calls):
         severity: Severity = "error" if asterisk.originate_via == "ami" else "warning"
         msg = f"no context runs Stasis({app},outbound,...) (needed for AMI originate)"
         out.append(Finding(severity, "extensions.conf", "", "", msg))
     pjsip = load_conf(directory, "pjsip.conf") or []
-    inbound_contexts = set()
-    for trunk in settings.trunks:
-        endpoint = _first(pjsip, trunk.endpoint or trunk.name, type_="endpoint")
-        if endpoint is not None and endpoint.get("context"):
-            inbound_contexts.add(endpoint.get("context") or "")
-    for name in sorted(inbound_contexts):
-        context = contexts.get(name)
-        calls = _stasis_calls(context) if context else []
+    endpoints = [_first(pjsip, t.endpoint or t.name, type_="endpoint") for t in settings.trunks]
+    for name in sorted({e.get("context") or "" for e in endpoints if e} - {""}):
+        calls = _stasis_calls(contexts.get(name) or Section(name, ""))
         if not any(a == app and arg == "inbound" and "${EXTEN}" in rest for a, arg, rest in calls):
             msg = f"trunk context has no Stasis({app},inbound,${{EXTEN}})"
             out.append(Finding("error", "extensions.conf", name, "", msg))
