@@ -166,3 +166,16 @@ async def test_pbx_failure_is_503(api: Api) -> None:
     resp = await control(api, call_id, {"type": "end-call"})
     assert resp.status == 503
     assert (await resp.json())["error"] == "PBX unavailable"
+
+
+class _NoTransferLiveCall(RecordingLiveCall):
+    async def transfer(self, target: Any, announcement: str | None, summary: str | None) -> None:
+        raise NotImplementedError("this conversation leaves transfers to the PBX")
+
+
+async def test_transfer_falls_back_to_pbx_when_conversation_cannot(api: Api) -> None:
+    call_id = await active_call(api)
+    api.service.engine.attach_live_call(call_id, _NoTransferLiveCall())
+    resp = await control(api, call_id, {"type": "transfer", "destination": "+31201234567"})
+    assert resp.status == 200
+    assert [(cid, t.destination) for cid, t in api.pbx.transfers] == [(call_id, "+31201234567")]

@@ -16,6 +16,7 @@ from voicedock.calls.control import (
     ControlCommand,
     EndCall,
     InjectContext,
+    LiveCall,
     LiveCalls,
     Say,
     Transfer,
@@ -73,9 +74,9 @@ class CommandRunner:
                         await self._pbx.hangup(call_id, "normal")
                 case Transfer(announcement=announcement, summary=summary):
                     assert target is not None
-                    if live is not None:
-                        await live.transfer(target, announcement, summary)
-                    else:
+                    if live is None or not await _live_transfer(
+                        live, target, announcement, summary
+                    ):
                         await self._pbx.transfer(call_id, target)
         except PbxError as exc:
             log.warning("call %s: control command failed: %s", call_id, type(exc).__name__)
@@ -127,6 +128,17 @@ class CommandRunner:
     async def _add_event(self, call_id: str, data: JsonObject) -> None:
         async with self._store.transaction() as tx:
             await tx.add_event(CallEvent(call_id, "control", data, self._now()))
+
+
+async def _live_transfer(
+    live: LiveCall, target: TransferTarget, announcement: str | None, summary: str | None
+) -> bool:
+    """Let the live conversation run the transfer; ``False`` when it leaves it to the PBX."""
+    try:
+        await live.transfer(target, announcement, summary)
+    except NotImplementedError:
+        return False
+    return True
 
 
 def _type_of(command: ControlCommand) -> str:
