@@ -63,8 +63,7 @@ from voicedock.validation import is_e164, is_token
 
 log = logging.getLogger("voicedock.pbx.asterisk")
 
-# AMI OriginateResponse Reason -> Q.850 cause, for failures that never produced a Hangup.
-_REASON_CAUSE = {1: 16, 3: 19, 5: 17, 8: 34}
+_REASON_CAUSE = {1: 16, 3: 19, 5: 17, 8: 34}  # AMI Originate Reason -> Q.850 (no Hangup)
 # A call younger than this may not be on the PBX's channel list yet (AMI originate thread).
 _RECONCILE_GRACE = 2.0
 
@@ -352,6 +351,7 @@ class AsteriskPbx:
             return
         self._calls.add(call_id, channel.id, "inbound")
         try:
+            await self.ari.subscribe_channel(channel.id)  # else no ChannelDestroyed
             await self.ari.answer(channel.id)
         except AriHttpError as exc:
             if exc.status != 404:

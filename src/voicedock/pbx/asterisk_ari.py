@@ -325,6 +325,11 @@ class AriClient:
             raise
         return True
 
+    async def subscribe_channel(self, channel_id: str) -> None:
+        """Keep receiving a channel's events after it leaves Stasis (its ChannelDestroyed)."""
+        path = f"/applications/{_seg(self._settings.app)}/subscription"
+        await self.request("POST", path, params={"eventSource": f"channel:{channel_id}"})
+
     async def answer(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{_seg(channel_id)}/answer")
 

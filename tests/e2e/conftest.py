@@ -1,0 +1,131 @@
+"""The real service (REST → engine → AsteriskPbx) against the lab Asterisk, served on 127.0.0.1.
+
+Reuses the session ``lab`` fixture of the Asterisk tests (one lab instance per session).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from asterisk import conftest as asterisk_conftest
+from fakes.world import ACME, make_settings
+from pbx.lab_calls import lab_settings
+from voicedock.api.api_keys import issue_api_key
+from voicedock.api.app import create_app
+from voicedock.config import PbxSettings, Settings, TrunkSettings
+from voicedock.lab.errors import LabError
+from voicedock.lab.server import LabAsterisk
+from voicedock.lab.settings import LabSettings
+from voicedock.pbx.asterisk import AsteriskPbx
+from voicedock.pbx.asterisk_ami import AmiClient
+from voicedock.pbx.asterisk_ari import AriClient
+from voicedock.pbx.asterisk_backoff import Backoff
+from voicedock.service import Service
+
+# The provisioning hook of tests/asterisk (a no-op once the chroot is cached).
+pytest_collection_finish = asterisk_conftest.pytest_collection_finish
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[LabAsterisk]:
+    """An own lab instance (own ports and dir): the restart test must not disturb others."""
+    blocker = asterisk_conftest._blocker()
+    if blocker is not None:
+        asterisk_conftest._unavailable(blocker)
+    settings = LabSettings(instance=f"pytest-e2e-{os.getpid()}").with_free_ports()
+    instance = LabAsterisk(settings, verbose=False)
+    try:
+        instance.up(timeout=60)
+    except (LabError, OSError) as exc:
+        instance.down()
+        asterisk_conftest._unavailable(str(exc))
+    try:
+        yield instance
+    finally:
+        instance.down()
+        if os.environ.get("VOICEDOCK_LAB_KEEP") != "1":
+            shutil.rmtree(settings.instance_dir, ignore_errors=True)
+
+
+@dataclass
+class LiveService:
+    client: TestClient[Any, Any]
+    service: Service
+    key: str
+
+    @property
+    def pbx(self) -> AsteriskPbx:
+        assert isinstance(self.service.pbx, AsteriskPbx)
+        return self.service.pbx
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def service_settings(lab: LabAsterisk, database: Path, originate_via: str) -> Settings:
+    settings = make_settings(f"sqlite:///{database}")
+    settings.pbx = PbxSettings(kind="asterisk", asterisk=lab_settings(lab, originate_via))
+    settings.trunks = [TrunkSettings(name="carrier", endpoint="carrier")]
+    return settings
+
+
+def fast_reconnecting_pbx(settings: Settings) -> AsteriskPbx:
+    """The adapter ``make_pbx`` builds, with short reconnect delays for the restart test."""
+    asterisk = settings.pbx.asterisk
+    backoff = Backoff(initial=0.05, cap=0.5)
+    ari = AriClient(asterisk, heartbeat=2.0, backoff=backoff)
+    ami = AmiClient(asterisk, ping_interval=1.0, ping_timeout=1.0, backoff=Backoff(0.05, 0.5))
+    return AsteriskPbx(asterisk, ari=ari, ami=ami)
+
+
+async def serve(settings: Settings, pbx: AsteriskPbx | None = None) -> LiveService:
+    services: list[Service] = []
+
+    async def factory() -> Service:
+        service = await Service.open(settings, pbx=pbx)
+        services.append(service)
+        return service
+
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+    )
+    await client.start_server()
+    try:
+        service = services[0]
+        assert isinstance(service.pbx, AsteriskPbx)
+        await service.pbx.ari.wait_registered(10)
+        if service.pbx.ami is not None:
+            await service.pbx.ami.wait_connected(10)
+        key, _ = await issue_api_key(service.store, ACME)
+    except BaseException:
+        await client.close()
+        raise
+    return LiveService(client, service, key)
+
+
+@pytest.fixture(params=["ari", "ami"])
+async def live(
+    request: pytest.FixtureRequest, lab: LabAsterisk, tmp_path: Path
+) -> AsyncIterator[LiveService]:
+    running = await serve(service_settings(lab, tmp_path / "e2e.db", request.param))
+    try:
+        yield running
+    finally:
+        await running.client.close()
+
+
+@pytest.fixture
+async def live_ari(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[LiveService]:
+    running = await serve(service_settings(lab, tmp_path / "e2e.db", "ari"))
+    try:
+        yield running
+    finally:
+        await running.client.close()
