@@ -39,6 +39,8 @@ def test_weights_are_assembled_and_verified_once(model_dir: Path) -> None:
     assert (model_dir / "model.bin").stat().st_mtime_ns == stamp_time
 
 
+# Piper's synthesis is stochastic (noise_scale), so Whisper occasionally drops a word.
+@pytest.mark.flaky(reruns=1)
 async def test_piper_to_telephone_band_to_whisper(model_dir: Path) -> None:
     tts = create_tts({"provider": "piper", "sample_rate": 16000})
     stt = create_stt({"provider": "offline", "model_path": str(model_dir)})
