@@ -23,6 +23,7 @@ from voicedock.calls.control import (
 )
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
 from voicedock.calls.models import Call, CallEvent, CallStatus, JsonObject
+from voicedock.calls.observer import CallObserver, NoObserver
 from voicedock.calls.policy import check_destination, is_internal_target
 from voicedock.config import PolicySettings
 from voicedock.errors import BadRequest, NotFound, PbxError
@@ -43,12 +44,14 @@ class CommandRunner:
         policy: PolicySettings,
         live_calls: LiveCalls,
         clock: Callable[[], datetime],
+        observer: CallObserver | None = None,
     ) -> None:
         self._store = store
         self._pbx = pbx
         self._policy = policy
         self._live = live_calls
         self._now = clock
+        self._observer: CallObserver = observer if observer is not None else NoObserver()
 
     async def run(self, org_id: str, call_id: str, command: ControlCommand) -> None:
         call = await self._store.get_call(org_id, call_id)
@@ -123,11 +126,16 @@ class CommandRunner:
                 await tx.update_call(changed)
             data = _event_data(command)
             data["delivered_to"] = "conversation" if self._live.get(call_id) else "pbx"
-            await tx.add_event(CallEvent(call_id, "control", data, now))
+            event = await tx.add_event(CallEvent(call_id, "control", data, now))
+            await self._observer.on_event(tx, changed, event)
 
     async def _add_event(self, call_id: str, data: JsonObject) -> None:
         async with self._store.transaction() as tx:
-            await tx.add_event(CallEvent(call_id, "control", data, self._now()))
+            call = await tx.get_call_for_update(call_id)
+            if call is None:
+                return
+            event = await tx.add_event(CallEvent(call_id, "control", data, self._now()))
+            await self._observer.on_event(tx, call, event)
 
 
 async def _live_transfer(

@@ -21,15 +21,18 @@ from voicedock.calls.commands import CommandRunner
 from voicedock.calls.control import ControlCommand, LiveCall, LiveCalls
 from voicedock.calls.errors import CallNotPlaced
 from voicedock.calls.ids import new_inbound_call_id, new_outbound_call_id, room_name_for
+from voicedock.calls.live_record import LiveRecord, TranscriptTurn, transcript_event_data
 from voicedock.calls.models import (
     Call,
     CallEvent,
+    CallMessage,
     CallStatus,
     Direction,
     IdempotencyRecord,
     JsonObject,
     utcnow,
 )
+from voicedock.calls.observer import Observers
 from voicedock.calls.outbound import check_number_choice, resolve_assistant
 from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.calls.policy import check_destination
@@ -75,7 +78,14 @@ class CallEngine:
         self._settings = settings
         self._now = clock
         self.live_calls = LiveCalls()
-        self._commands = CommandRunner(store, pbx, settings.policy, self.live_calls, clock)
+        self.observers = Observers()
+        self._commands = CommandRunner(
+            store, pbx, settings.policy, self.live_calls, clock, self.observers
+        )
+        # Calls whose live conversation has not handed in its record yet: their end-of-call
+        # report waits for it. Messages of a record stored before the call ended wait here.
+        self._awaiting_record: set[str] = set()
+        self._recorded_messages: dict[str, list[CallMessage]] = {}
         self._key_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -140,7 +150,7 @@ class CallEngine:
                 updated_at=now,
             )
             await tx.insert_call(call)
-            await tx.add_event(CallEvent(call_id, "status", {"to": "connecting"}, now))
+            await self._add_event(tx, call, CallEvent(call_id, "status", {"to": "connecting"}, now))
             if idempotency is not None:
                 await tx.put_idempotency(_record(org_id, idempotency, 200, body, now))
         trunk = await self._store.get_trunk(number.trunk)
@@ -199,7 +209,12 @@ class CallEngine:
             return
         async with self._store.transaction() as tx:
             if event.kind is PbxEventKind.TRANSFER_FAILED:
-                await tx.add_event(CallEvent(event.call_id, "transfer", {"result": "failed"}, now))
+                current = await tx.get_call_for_update(event.call_id)
+                if current is not None:
+                    data: JsonObject = {"result": "failed"}
+                    if event.detail:
+                        data["detail"] = event.detail
+                    await self._add_event(tx, current, CallEvent(current.id, "transfer", data, now))
                 return
             await self._transition(
                 tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
@@ -219,11 +234,20 @@ class CallEngine:
         if moved is None:
             return None  # duplicate or out of order: nothing to store, nothing to report
         await tx.update_call(moved)
-        await tx.add_event(CallEvent(call_id, "status", status_event_data(call, moved), now))
+        await self._add_event(
+            tx, moved, CallEvent(call_id, "status", status_event_data(call, moved), now)
+        )
         if moved.status.terminal:
             self.live_calls.detach(call_id)
+            if call_id not in self._awaiting_record:
+                messages = self._recorded_messages.pop(call_id, [])
+                await self.observers.on_report(tx, moved, messages)
         log.info("call %s: %s -> %s", call_id, call.status, moved.status)
         return moved
+
+    async def _add_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
+        stored = await tx.add_event(event)
+        await self.observers.on_event(tx, call, stored)
 
     async def reconcile(self) -> int:
         """Settle every non-terminal call the PBX no longer has; returns how many moved."""
@@ -278,7 +302,7 @@ class CallEngine:
         )
         async with self._store.transaction() as tx:
             await tx.insert_call(call)
-            await tx.add_event(CallEvent(call.id, "status", {"to": "connecting"}, now))
+            await self._add_event(tx, call, CallEvent(call.id, "status", {"to": "connecting"}, now))
         return call.id
 
     # -- control --------------------------------------------------------------------------
@@ -287,10 +311,60 @@ class CallEngine:
         await self._commands.run(org_id, call_id, command)
 
     def attach_live_call(self, call_id: str, live: LiveCall) -> None:
+        """Route the call's commands to ``live``; its end-of-call report now waits for
+        ``record_live_call`` (which the owner of ``live`` must call, even on failure)."""
         self.live_calls.attach(call_id, live)
+        self._awaiting_record.add(call_id)
 
     def detach_live_call(self, call_id: str) -> None:
         self.live_calls.detach(call_id)
+
+    # -- the live conversation's record ---------------------------------------------------
+
+    async def set_end_reason(self, call_id: str, reason: str) -> None:
+        """Why the call is about to end, when voicedock ends it (before the hang-up)."""
+        now = self._now()
+        async with self._store.transaction() as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None or call.status is not CallStatus.IN_PROGRESS or call.end_reason:
+                return  # an earlier reason (end-call, transfer) stands
+            call.end_reason = reason
+            call.updated_at = now
+            await tx.update_call(call)
+
+    async def record_transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
+        """One final utterance, as it happens (a ``transcript`` call event)."""
+        now = self._now()
+        async with self._store.transaction() as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None:
+                return
+            event = CallEvent(call_id, "transcript", transcript_event_data(entry), now)
+            await self._add_event(tx, call, event)
+
+    async def record_live_call(self, call_id: str, record: LiveRecord | None) -> None:
+        """Store what the live conversation produced (``None``: it produced nothing) and,
+        if the call has ended, report it. Called once per attached conversation."""
+        self.live_calls.detach(call_id)
+        now = self._now()
+        async with self._store.transaction() as tx:
+            call = await tx.get_call_for_update(call_id)
+            self._awaiting_record.discard(call_id)
+            if call is None:
+                return
+            messages: list[CallMessage] = []
+            if record is not None:
+                for message in record.messages(call_id):
+                    messages.append(await tx.add_message(message))
+                call.latency = record.latency
+                call.summary = record.summary
+                call.analysis_result = record.analysis_result
+                call.updated_at = now
+                await tx.update_call(call)
+            if call.status.terminal:
+                await self.observers.on_report(tx, call, messages)
+            else:  # the hang-up is still on its way: the terminal transition reports
+                self._recorded_messages[call_id] = messages
 
 
 def _settle(call: Call, now: datetime) -> Call | None:

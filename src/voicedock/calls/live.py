@@ -32,6 +32,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from voicedock.calls.live_record import LiveRecord
 from voicedock.errors import PbxError
 from voicedock.media.codecs import Resampler, decode
 from voicedock.media.errors import MediaError
@@ -156,6 +157,16 @@ class LiveCallResult:
     def latency_records(self) -> list[dict[str, Any]]:
         """Per-turn latencies as stored with the call (``Call.latency``)."""
         return [dataclasses.asdict(latency) for latency in self.latencies]
+
+    def record(self) -> LiveRecord:
+        """What the engine stores with the call (``CallEngine.record_live_call``)."""
+        return LiveRecord(
+            end_reason=self.end_reason,
+            transcript=self.transcript,
+            latency=self.latency_records(),
+            summary=self.analysis.summary,
+            analysis_result=self.analysis.to_dict(),
+        )
 
 
 class LiveConversation:

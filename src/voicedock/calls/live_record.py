@@ -1,0 +1,65 @@
+"""What a live conversation hands to the engine when it ends: transcript, latency, analysis.
+
+Kept free of the audio pipeline so the engine (and every node that only serves the API) does
+not import it. ``LiveCallResult.record()`` in ``voicedock.calls.live`` builds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from voicedock.calls.models import CallMessage, JsonObject
+
+
+class TranscriptTurn(Protocol):
+    """One spoken message; times are UNIX epoch seconds (``pipeline.frames.TranscriptEntry``)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def ended_at(self) -> float: ...
+    @property
+    def interrupted(self) -> bool: ...
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def transcript_event_data(turn: TranscriptTurn) -> JsonObject:
+    return {
+        "role": turn.role,
+        "content": turn.content,
+        "started_at": _utc(turn.started_at).isoformat(),
+        "ended_at": _utc(turn.ended_at).isoformat(),
+        "interrupted": turn.interrupted,
+    }
+
+
+@dataclass(slots=True)
+class LiveRecord:
+    end_reason: str
+    transcript: Sequence[TranscriptTurn] = ()
+    latency: list[JsonObject] = field(default_factory=list)  # one breakdown per turn
+    summary: str | None = None
+    analysis_result: JsonObject | None = None  # summary, sentiment (0-10), method
+
+    def messages(self, call_id: str) -> list[CallMessage]:
+        return [
+            CallMessage(
+                call_id=call_id,
+                role=turn.role,
+                content=turn.content,
+                started_at=_utc(turn.started_at),
+                ended_at=_utc(turn.ended_at),
+                interrupted=turn.interrupted,
+            )
+            for turn in self.transcript
+        ]

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from fakes.memory_store import MemoryStore
+from fakes.pbx import FakePbx
+from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.live_record import LiveRecord
+from voicedock.calls.models import Call, CallEvent, CallMessage
+from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.pbx.base import PbxEvent, PbxEventKind
+from voicedock.store.base import Transaction
+
+pytestmark = pytest.mark.unit
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    content: str
+    started_at: float
+    ended_at: float
+    interrupted: bool = False
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.reports: list[tuple[Call, list[str]]] = []
+
+    async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
+        assert event.seq > 0  # the stored event, not the draft
+        self.events.append((event.type, str(event.data.get("to", event.data.get("role", "")))))
+
+    async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
+        self.reports.append((call, [m.content for m in messages]))
+
+
+async def placed(engine: CallEngine) -> str:
+    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    result = await engine.place_outbound(org_id(ACME), request)
+    call_id = result.body["call_id"]
+    assert isinstance(call_id, str)
+    return call_id
+
+
+RECORD = LiveRecord(
+    end_reason="silence-timeout",
+    transcript=[Turn("assistant", "Hello", 1.0, 2.0), Turn("user", "Hi there", 3.0, 4.0)],
+    latency=[{"endpointing_ms": 700.0}],
+    summary="Greeted.",
+    analysis_result={"summary": "Greeted.", "sentiment": 6, "method": "heuristic"},
+)
+
+
+async def test_every_event_and_one_report_without_live_conversation(
+    engine: CallEngine, pbx: FakePbx
+) -> None:
+    recorder = Recorder()
+    engine.observers.add(recorder)
+    call_id = await placed(engine)
+    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
+    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
+    assert recorder.events == [
+        ("status", "connecting"),
+        ("status", "in-progress"),
+        ("status", "ended"),
+    ]
+    assert len(recorder.reports) == 1
+    assert recorder.reports[0][0].status == "ended"
+
+
+async def test_report_waits_for_live_record_that_arrives_after_hangup(
+    engine: CallEngine, store: MemoryStore
+) -> None:
+    recorder = Recorder()
+    engine.observers.add(recorder)
+    call_id = await placed(engine)
+    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    engine.attach_live_call(call_id, object())  # type: ignore[arg-type]
+    await engine.set_end_reason(call_id, "silence-timeout")
+    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
+    assert recorder.reports == []
+    await engine.record_live_call(call_id, RECORD)
+    [(call, contents)] = recorder.reports
+    assert call.end_reason == "silence-timeout"
+    assert call.summary == "Greeted."
+    assert contents == ["Hello", "Hi there"]
+    stored = await store.get_call(None, call_id)
+    assert stored is not None
+    assert stored.latency == [{"endpointing_ms": 700.0}]
+    assert [m.role for m in await store.list_messages(call_id)] == ["assistant", "user"]
+
+
+async def test_record_before_hangup_reports_at_the_terminal_transition(engine: CallEngine) -> None:
+    recorder = Recorder()
+    engine.observers.add(recorder)
+    call_id = await placed(engine)
+    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    engine.attach_live_call(call_id, object())  # type: ignore[arg-type]
+    await engine.record_transcript_turn(call_id, Turn("user", "Monday please", 3.0, 4.0))
+    await engine.record_live_call(call_id, RECORD)
+    assert recorder.reports == []
+    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
+    [(call, contents)] = recorder.reports
+    assert call.status == "ended"
+    assert call.end_reason == "remote-hangup"
+    assert contents == ["Hello", "Hi there"]
+    assert ("transcript", "user") in recorder.events
