@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from voicedock.media.call_media import CallMedia
 
 
 class PbxEventKind(enum.StrEnum):
@@ -97,3 +101,16 @@ class InboundHandler(Protocol):
     async def __call__(self, call: InboundCall) -> str | None:
         """Accept an inbound call: return our call id, or ``None`` to reject it."""
         ...
+
+
+class MediaPbx(Protocol):
+    """A ``Pbx`` that can carry a call's audio to voicedock (Asterisk, FreeSWITCH).
+
+    ``call_media`` is entered once the call is answered; it yields the connected media and, on
+    exit, releases every media leg and bridge it created (the call itself stays up: hanging up
+    is the ``Pbx``'s ``hangup``).
+    """
+
+    def call_media(
+        self, call_id: str, *, media_format: str = "ulaw"
+    ) -> AbstractAsyncContextManager[CallMedia]: ...
