@@ -62,6 +62,15 @@ class FreeswitchSettings:
     esl_password: str = ""
     # FreeSWITCH ships "ClueCon"; voicedock refuses it unless this is set (tests only).
     allow_default_password: bool = False
+    # Numbers whose parked inbound calls are voicedock's; empty: every configured number.
+    dids: list[str] = field(default_factory=list)
+    transfer_context: str = "voicedock_transfer"  # dialplan/freeswitch/voicedock.xml
+    # The websocket server mod_audio_stream connects to (uuid_audio_stream ... start <url>).
+    media_host: str = "127.0.0.1"
+    media_port: int = 8091
+    # How FreeSWITCH reaches that server (ws:// or wss://, no path); empty: ws://host:port.
+    media_public_url: str = ""
+    warm_transfer_timeout: int = 30  # seconds for the agent to answer and press 1
 
 
 @dataclass(slots=True)
@@ -255,6 +264,7 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             "pbx.freeswitch.esl_password", "refusing the empty or default ESL password 'ClueCon'"
         )
+    _check_freeswitch(s.pbx.freeswitch)
     trunk_names: set[str] = set()
     for i, trunk in enumerate(s.trunks):
         if not is_token(trunk.name):
@@ -291,3 +301,19 @@ def _check(s: Settings) -> None:
         for i, prefix in enumerate(getattr(s.policy, name)):
             if _PREFIX.fullmatch(prefix) is None:
                 raise ConfigError(f"policy.{name}[{i}]", "must be '+' followed by digits")
+
+
+def _check_freeswitch(fs: FreeswitchSettings) -> None:
+    key = "pbx.freeswitch."
+    if not 0 < fs.media_port < 65536:
+        raise ConfigError(key + "media_port", "must be 1-65535")
+    for i, did in enumerate(fs.dids):
+        if not is_e164(did):
+            raise ConfigError(f"{key}dids[{i}]", "must be E.164 (+ and 7-15 digits)")
+    if not is_token(fs.transfer_context):
+        raise ConfigError(key + "transfer_context", "letters, digits, '_', '.', '-' only")
+    url = fs.media_public_url
+    if url and (not re.fullmatch(r"wss?://[A-Za-z0-9.\-\[\]:]+", url)):
+        raise ConfigError(key + "media_public_url", "must be ws://host[:port] or wss://...")
+    if fs.warm_transfer_timeout <= 0:
+        raise ConfigError(key + "warm_transfer_timeout", "must be positive")
