@@ -125,14 +125,62 @@ class SpeechSettings:
     xai_api_key: str = ""
 
 
+# Premium-rate and international-network ranges, blocked unless the operator replaces the
+# list (docs/transfers.md explains each): the usual targets of toll fraud.
+DEFAULT_BLOCKED_PREFIXES = (
+    "+1900",  # NANP premium rate
+    "+1976",  # NANP pay-per-call
+    "+449",  # UK premium rate (09)
+    "+4470",  # UK personal numbering (070), a classic fraud range
+    "+49900",  # Germany premium rate (0900)
+    "+3389",  # France premium rate (089)
+    "+31900",  # Netherlands premium rate (0900)
+    "+31906",  # Netherlands premium rate (0906)
+    "+31909",  # Netherlands premium rate (0909)
+    "+90900",  # Turkey premium rate (0900)
+    "+808",  # international shared-cost service
+    "+870",  # Inmarsat
+    "+881",  # global mobile satellite systems
+    "+882",  # international networks
+    "+883",  # international networks
+    "+888",  # international telecommunications for disaster relief (OCHA)
+    "+979",  # international premium rate service
+)
+
+
 @dataclass(slots=True)
 class PolicySettings:
     # External destinations (outbound calls and transfers): allowed E.164 prefixes.
     allowed_prefixes: list[str] = field(default_factory=lambda: ["+"])
-    blocked_prefixes: list[str] = field(
-        default_factory=lambda: ["+881", "+882", "+883", "+979", "+808", "+870", "+90090"]
-    )
-    internal_targets: list[str] = field(default_factory=list)  # glob patterns
+    blocked_prefixes: list[str] = field(default_factory=lambda: list(DEFAULT_BLOCKED_PREFIXES))
+    # Transfer targets by name: glob patterns (calls/policy.py, docs/transfers.md).
+    internal_targets: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WebhookEndpointSettings:
+    """A webhook endpoint defined in the configuration (mirrored into the store at start-up)."""
+
+    name: str  # identifies the endpoint across restarts (with the organization)
+    organization: str
+    url: str
+    secret: str  # whsec_ + base64 of 24-64 random bytes; `voicedock` never prints it
+    assistant: str = ""  # assistant name: only this assistant's events (an override)
+    event_types: list[str] = field(default_factory=list)  # empty: every type but transcript
+
+
+@dataclass(slots=True)
+class WebhookSettings:
+    # SSRF guard: loopback/private targets are refused unless allowed (the lab allows loopback).
+    allow_loopback: bool = False
+    allow_private: bool = False
+    allowed_networks: list[str] = field(default_factory=list)  # CIDRs allowed despite the above
+    blocked_networks: list[str] = field(default_factory=list)  # CIDRs never called
+    concurrency: int = 8
+    request_timeout_seconds: int = 15
+    connect_timeout_seconds: int = 5
+    poll_interval_ms: int = 1000
+    endpoints: list[WebhookEndpointSettings] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -145,6 +193,7 @@ class Settings:
     trunks: list[TrunkSettings] = field(default_factory=list)
     numbers: list[NumberSettings] = field(default_factory=list)
     assistants: list[AssistantSettings] = field(default_factory=list)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     lab: dict[str, Any] = field(default_factory=dict)
 
 
@@ -301,6 +350,14 @@ def _check(s: Settings) -> None:
         for i, prefix in enumerate(getattr(s.policy, name)):
             if _PREFIX.fullmatch(prefix) is None:
                 raise ConfigError(f"policy.{name}[{i}]", "must be '+' followed by digits")
+    _check_webhooks(s.webhooks, assistant_keys)
+
+
+def _check_webhooks(w: WebhookSettings, assistant_keys: set[tuple[str, str]]) -> None:
+    # Imported here: the webhooks package is not needed to load settings otherwise.
+    from voicedock.webhooks.settings_check import check_webhook_settings
+
+    check_webhook_settings(w, assistant_keys)
 
 
 def _check_freeswitch(fs: FreeswitchSettings) -> None:

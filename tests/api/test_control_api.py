@@ -117,7 +117,7 @@ async def test_transfer_to_e164_goes_to_pbx(api: Api) -> None:
         {"type": "transfer"},
         {"type": "transfer", "destination": "+31 20 1234567"},
         {"type": "transfer", "destination": "+31201234567&PJSIP/x"},
-        {"type": "transfer", "destination": "not-configured"},
+        {"type": "transfer", "destination": "sales&PJSIP/x"},
         {"type": "transfer", "destination": "+31201234567", "mode": "sideways"},
         {"type": "end-call", "message": "a", "content": "b"},
         ["say"],
@@ -132,11 +132,49 @@ async def test_bad_commands_are_400(api: Api, body: Any) -> None:
     assert api.pbx.hangups == []
 
 
-async def test_blocked_transfer_destination_is_403(api: Api) -> None:
+@pytest.mark.parametrize(
+    ("destination", "reason", "shown"),
+    [
+        ("+88112345678", "blocked-prefix", "+881***78"),
+        ("+19005550123", "blocked-prefix", "+190***23"),
+        ("not-configured", "internal-not-allowed", "not-configured"),
+    ],
+)
+async def test_refused_transfer_destination_is_403_with_a_security_event(
+    api: Api, destination: str, reason: str, shown: str
+) -> None:
     call_id = await active_call(api)
-    resp = await control(api, call_id, {"type": "transfer", "destination": "+88112345678"})
+    resp = await control(api, call_id, {"type": "transfer", "destination": destination})
     assert resp.status == 403
+    assert await resp.json() == {
+        "error": "Destination not allowed",
+        "message": (await resp.json())["message"],
+    }
     assert api.pbx.transfers == []
+    events = await api.service.store.list_events(call_id)
+    security = [e.data for e in events if e.type == "security"]
+    assert security == [
+        {"type": "transfer-refused", "reason": reason, "destination": shown, "mode": "blind"}
+    ]
+    assert not [e for e in events if e.type == "control"]  # nothing was sent anywhere
+    detail = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    assert detail["status"] == "in-progress"
+
+
+async def test_transferred_to_is_set_when_the_pbx_confirms_not_when_accepted(api: Api) -> None:
+    call_id = await active_call(api)
+    resp = await control(api, call_id, {"type": "transfer", "destination": "+31201234567"})
+    assert resp.status == 200
+    detail = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    assert (detail["transferred_to"], detail["transferred_at"]) == (None, None)
+    await api.pbx.emit(call_id, PbxEventKind.TRANSFER_FAILED, detail="dialstatus=BUSY")
+    detail = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    assert (detail["status"], detail["transferred_to"]) == ("in-progress", None)
+    await api.pbx.emit(call_id, PbxEventKind.TRANSFERRED, detail="+31201234567")
+    detail = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    assert detail["end_reason"] == "transferred"
+    assert detail["transferred_to"] == "+31201234567"
+    assert detail["transferred_at"] is not None
 
 
 async def test_not_active_is_409(api: Api) -> None:

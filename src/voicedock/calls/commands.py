@@ -24,12 +24,11 @@ from voicedock.calls.control import (
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
 from voicedock.calls.models import Call, CallEvent, CallStatus, JsonObject
 from voicedock.calls.observer import CallObserver, NoObserver
-from voicedock.calls.policy import check_destination, is_internal_target
+from voicedock.calls.policy import DestinationRefused, check_transfer_destination, loggable
 from voicedock.config import PolicySettings
-from voicedock.errors import BadRequest, NotFound, PbxError
+from voicedock.errors import NotFound, PbxError
 from voicedock.pbx.base import Pbx, TransferTarget
 from voicedock.store.base import Store
-from voicedock.validation import is_e164
 
 log = logging.getLogger("voicedock.calls")
 
@@ -52,6 +51,16 @@ class CommandRunner:
         self._live = live_calls
         self._now = clock
         self._observer: CallObserver = observer if observer is not None else NoObserver()
+        # The destination of each call's latest accepted transfer, until the PBX reports the
+        # outcome: ``transferred_to`` is written only when the PBX confirms (TRANSFERRED).
+        self._requested_transfers: dict[str, str] = {}
+
+    def requested_transfer(self, call_id: str) -> str | None:
+        """The destination of the call's latest accepted transfer command, if any."""
+        return self._requested_transfers.get(call_id)
+
+    def forget(self, call_id: str) -> None:
+        self._requested_transfers.pop(call_id, None)
 
     async def run(self, org_id: str, call_id: str, command: ControlCommand) -> None:
         call = await self._store.get_call(org_id, call_id)
@@ -60,7 +69,9 @@ class CommandRunner:
         target = (
             await self._transfer_target(call, command) if isinstance(command, Transfer) else None
         )
-        await self._record(call_id, command, target)
+        await self._record(call_id, command)
+        if target is not None:
+            self._requested_transfers[call_id] = target.destination
         live = self._live.get(call_id)
         try:
             match command:
@@ -87,15 +98,14 @@ class CommandRunner:
             raise PbxCommandFailed("the PBX could not carry out the command") from exc
 
     async def _transfer_target(self, call: Call, command: Transfer) -> TransferTarget:
-        destination = command.destination
-        if is_internal_target(destination, self._policy):
+        try:
+            checked = check_transfer_destination(command.destination, self._policy)
+        except DestinationRefused as refused:
+            await self._security_event(call.id, command, refused)
+            raise
+        destination = checked.value
+        if checked.internal:
             return TransferTarget(destination=destination, internal=True, mode=command.mode)
-        if not is_e164(destination):
-            raise BadRequest(
-                "destination must be an E.164 number or a configured internal target",
-                error="Invalid destination format",
-            )
-        check_destination(destination, self._policy)
         endpoint = None
         if call.number_id is not None:
             number = await self._store.get_phone_number(call.organization_id, call.number_id)
@@ -103,9 +113,26 @@ class CommandRunner:
             endpoint = trunk.pbx_endpoint if trunk is not None else None
         return TransferTarget(destination=destination, trunk_endpoint=endpoint, mode=command.mode)
 
-    async def _record(
-        self, call_id: str, command: ControlCommand, target: TransferTarget | None
+    async def _security_event(
+        self, call_id: str, command: Transfer, refused: DestinationRefused
     ) -> None:
+        """Store (and log, masked) a refused transfer: a possible toll-fraud attempt."""
+        shown = loggable(command.destination)
+        log.warning("call %s: transfer to %s refused (%s)", call_id, shown, refused.reason)
+        data: JsonObject = {
+            "type": "transfer-refused",
+            "reason": refused.reason,
+            "destination": shown,
+            "mode": command.mode,
+        }
+        async with self._store.transaction() as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None:
+                return
+            event = await tx.add_event(CallEvent(call_id, "security", data, self._now()))
+            await self._observer.on_event(tx, call, event)
+
+    async def _record(self, call_id: str, command: ControlCommand) -> None:
         """Store the command in the same transaction that re-checks the call is active."""
         now = self._now()
         async with self._store.transaction() as tx:
@@ -118,10 +145,6 @@ class CommandRunner:
             changed = call
             if isinstance(command, EndCall):
                 changed = dataclasses.replace(call, end_reason=API_END_CALL, updated_at=now)
-            elif target is not None:
-                changed = dataclasses.replace(
-                    call, transferred_to=target.destination, updated_at=now
-                )
             if changed is not call:
                 await tx.update_call(changed)
             data = _event_data(command)

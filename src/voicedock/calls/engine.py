@@ -9,6 +9,7 @@ originate is never retried: a failure marks the call failed and is reported to t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import weakref
@@ -203,6 +204,10 @@ class CallEngine:
         if event.kind is PbxEventKind.HANGUP and event.detail == CallError.PBX_RESTART.value:
             # The PBX lost the call by restarting: a failure, even after answer.
             event = PbxEvent(event.call_id, PbxEventKind.PBX_RESTARTED)
+        if event.kind is PbxEventKind.TRANSFERRED and not event.detail:
+            # An adapter that cannot name the reached target: the requested destination.
+            requested = self._commands.requested_transfer(event.call_id) or ""
+            event = dataclasses.replace(event, detail=requested)
         if event.kind is PbxEventKind.PBX_RESTARTED and not event.call_id:
             for call in await self._store.list_active_calls():
                 await self._handle_pbx_event(PbxEvent(call.id, PbxEventKind.PBX_RESTARTED))
@@ -239,6 +244,7 @@ class CallEngine:
         )
         if moved.status.terminal:
             self.live_calls.detach(call_id)
+            self._commands.forget(call_id)
             if call_id not in self._awaiting_record:
                 messages = self._recorded_messages.pop(call_id, [])
                 await self.observers.on_report(tx, moved, messages)

@@ -33,11 +33,14 @@ def apply_pbx_event(call: Call, event: PbxEvent, now: datetime) -> Call | None:
         if call.status is CallStatus.IN_PROGRESS:
             return end(call, call.end_reason or REMOTE_HANGUP, now)
     if kind is PbxEventKind.TRANSFERRED and call.status is CallStatus.IN_PROGRESS:
-        ended = end(call, TRANSFERRED, now)
-        if ended is not None:
-            ended.transferred_at = now
-            ended.transferred_to = call.transferred_to or (event.detail or None)
-        return ended
+        # Set only now that the PBX confirms the target answered, never at the request.
+        return end(
+            call,
+            TRANSFERRED,
+            now,
+            transferred_at=now,
+            transferred_to=event.detail or call.transferred_to,
+        )
     if kind is PbxEventKind.PBX_RESTARTED:
         return fail(call, CallError.PBX_RESTART, now)
     return None
@@ -57,7 +60,7 @@ def fail(call: Call, error: str, now: datetime) -> Call | None:
     )
 
 
-def end(call: Call, reason: str, now: datetime) -> Call | None:
+def end(call: Call, reason: str, now: datetime, **changes: object) -> Call | None:
     """Move an answered call to ``ended`` with ``reason``; ``None`` if not allowed."""
     if call.status is not CallStatus.IN_PROGRESS:
         return None
@@ -68,6 +71,7 @@ def end(call: Call, reason: str, now: datetime) -> Call | None:
         end_reason=reason,
         ended_at=now,
         duration_seconds=_duration(call, now),
+        **changes,
     )
 
 
