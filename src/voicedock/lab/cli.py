@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for option in _PORT_OPTIONS:
         up.add_argument(f"--{option.replace('_', '-')}", type=int, dest=option)
     up.add_argument("--free-ports", action="store_true", help="pick free ports at random")
+    up.add_argument(
+        "--no-utterances",
+        action="store_true",
+        help="skip the speaking parties' sounds (they need the offline TTS, Piper)",
+    )
     commands.add_parser("down", parents=[common], help="stop Asterisk")
     commands.add_parser(
         "status", parents=[common], help="show whether the lab runs (exit 3 if not)"
@@ -54,7 +59,8 @@ def _settings(args: argparse.Namespace) -> LabSettings:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        lab = LabAsterisk(_settings(args))
+        speaking = not getattr(args, "no_utterances", False)
+        lab = LabAsterisk(_settings(args), utterances=speaking)
         if args.lab_command == "up":
             started = time.monotonic()
             lab.up()

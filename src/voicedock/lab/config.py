@@ -162,6 +162,7 @@ def template_values(settings: LabSettings) -> dict[str, str]:
         "RTP_START": str(settings.rtp_start),
         "RTP_END": str(settings.rtp_end),
         "RECORDINGS_DIR": settings.recordings_path,
+        "SOUNDS_DIR": settings.sounds_path,
     }
 
 

@@ -26,6 +26,7 @@ from voicedock.lab.ami_probe import AmiProbe
 from voicedock.lab.config import find_project_root, render_files
 from voicedock.lab.errors import LabError
 from voicedock.lab.settings import BIND_ADDRESS, LabSettings
+from voicedock.lab.utterances import install_utterances
 
 ASTERISK = "/usr/sbin/asterisk"
 MODULE_DIR_CANDIDATES = (
@@ -53,8 +54,11 @@ class LabAsterisk:
         *,
         project_root: Path | None = None,
         verbose: bool = True,
+        utterances: bool = True,
     ) -> None:
+        """``utterances=False`` skips the speaking parties' sounds (they need Piper)."""
         self.settings = settings or LabSettings()
+        self._utterances = utterances
         self._project_root = project_root
         self._verbose = verbose
         self._process: subprocess.Popen[bytes] | None = None
@@ -121,6 +125,8 @@ class LabAsterisk:
             self._say(f"instance {self.settings.instance!r} already running")
             return
         self.configure()
+        if self._utterances:
+            self.install_sounds()
         self._check_ports_free()
         self.settings.saved_path.write_text(self.settings.to_json())
         self._start()
@@ -162,6 +168,10 @@ class LabAsterisk:
             path.mkdir(parents=True, exist_ok=True)
             os.chown(path, uid, gid)
             path.chmod(0o755)
+
+    def install_sounds(self) -> None:
+        """The speaking parties' utterances (Piper, once per machine); LabError without Piper."""
+        install_utterances(self.settings.cache_dir, self.settings.sounds_dir)
 
     def _check_ports_free(self) -> None:
         s = self.settings

@@ -102,6 +102,16 @@ class LabSettings:
         return self.instance_dir / "recordings"
 
     @property
+    def sounds_path(self) -> str:
+        """The lab's own sounds (the speaking parties' utterances), inside the chroot."""
+        return f"{self.instance_path}/sounds"
+
+    @property
+    def sounds_dir(self) -> Path:
+        """The lab's own sounds directory on the host."""
+        return self.instance_dir / "sounds"
+
+    @property
     def ari_url(self) -> str:
         return f"http://{BIND_ADDRESS}:{self.http_port}/ari"
 

