@@ -21,6 +21,7 @@ from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.pbx.base import OriginateRequest, Pbx, PbxEventSink, TransferTarget
 from voicedock.store import Store, open_store
+from voicedock.webhooks.runtime import Webhooks
 
 log = logging.getLogger("voicedock.service")
 
@@ -70,6 +71,9 @@ class Service:
         self.store = store
         self.pbx = pbx
         self.engine = CallEngine(store, pbx, settings)
+        # Webhooks: deliveries are enqueued in the engine's transactions, sent by a worker.
+        self.webhooks = Webhooks(store, settings)
+        self.engine.observers.add(self.webhooks.publisher)
         self._closed = False
 
     @classmethod
@@ -90,6 +94,7 @@ class Service:
 
     async def start(self) -> None:
         await mirror_config(self.store, self.settings)
+        await self.webhooks.start()  # also delivers what a previous run left pending
         set_inbound = getattr(self.pbx, "set_inbound_handler", None)
         if set_inbound is not None:
             set_inbound(self.engine.handle_inbound)
@@ -107,6 +112,7 @@ class Service:
         try:
             await self.pbx.aclose()
         finally:
+            await self.webhooks.aclose()  # never raises; pending rows stay for the next start
             await self.store.aclose()
 
     async def __aenter__(self) -> Self:

@@ -11,7 +11,7 @@ import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from voicedock.calls.models import (
     ApiKey,
@@ -24,7 +24,8 @@ from voicedock.calls.models import (
     PhoneNumber,
     Trunk,
 )
-from voicedock.store.base import CallPage, CallQuery
+from voicedock.store.base import CallPage, CallQuery, WebhookEndpoint
+from voicedock.webhooks.outbox import Delivery, InMemoryOutbox
 
 
 @dataclass
@@ -38,6 +39,8 @@ class _Data:
     messages: list[CallMessage] = field(default_factory=list)
     events: list[CallEvent] = field(default_factory=list)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
+    webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
+    outbox: InMemoryOutbox = field(default_factory=InMemoryOutbox)
     seq: int = 0
 
 
@@ -129,9 +132,63 @@ class MemoryTransaction:
     async def put_idempotency(self, record: IdempotencyRecord) -> None:
         self.d.idempotency[(record.organization_id, record.key)] = copy.deepcopy(record)
 
+    async def insert_webhook_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        if endpoint.id in self.d.webhook_endpoints:
+            raise ValueError("duplicate webhook endpoint")
+        self.d.webhook_endpoints[endpoint.id] = copy.deepcopy(endpoint)
+        self.d.outbox.add_endpoint(endpoint.id, endpoint.url, endpoint.secret)
+        if not endpoint.enabled:
+            await self.d.outbox.disable_endpoint(endpoint.id)
+
+    async def delete_webhook_endpoint(self, organization_id: str, endpoint_id: str) -> bool:
+        e = self.d.webhook_endpoints.get(endpoint_id)
+        if e is None or e.organization_id != organization_id:
+            return False
+        del self.d.webhook_endpoints[endpoint_id]
+        outbox = self.d.outbox
+        outbox.endpoints.pop(endpoint_id, None)
+        for key in [k for k, r in outbox.records.items() if r.endpoint_id == endpoint_id]:
+            del outbox.records[key]  # ON DELETE CASCADE
+        return True
+
+    async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
+        await self.d.outbox.enqueue(endpoint_id, event_type, payload, msg_id)
+
 
 def _active(d: _Data, number_id: str) -> int:
     return sum(1 for c in d.calls.values() if c.number_id == number_id and not c.status.terminal)
+
+
+class MemoryOutbox:
+    """The worker's ``Outbox`` over the committed data; each call is its own transaction."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
+        async with self._store.transaction() as tx:
+            await tx.enqueue(endpoint_id, event_type, payload, msg_id)
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+        async with self._store.transaction() as tx:
+            return await tx.d.outbox.claim_due(now, limit, lease)
+
+    async def mark_delivered(self, delivery_id: str) -> None:
+        async with self._store.transaction() as tx:
+            await tx.d.outbox.mark_delivered(delivery_id)
+
+    async def mark_failed(
+        self, delivery_id: str, next_attempt_at: datetime | None, error: str
+    ) -> None:
+        async with self._store.transaction() as tx:
+            await tx.d.outbox.mark_failed(delivery_id, next_attempt_at, error)
+
+    async def disable_endpoint(self, endpoint_id: str) -> None:
+        async with self._store.transaction() as tx:
+            await tx.d.outbox.disable_endpoint(endpoint_id)
+            endpoint = tx.d.webhook_endpoints.get(endpoint_id)
+            if endpoint is not None:
+                endpoint.enabled = False
 
 
 class MemoryStore:
@@ -233,3 +290,22 @@ class MemoryStore:
             for e in self._data.events
             if e.call_id == call_id and e.seq > after_seq
         ]
+
+    async def list_webhook_endpoints(
+        self, organization_id: str, assistant_id: str | None = None, event_type: str | None = None
+    ) -> list[WebhookEndpoint]:
+        found = [
+            e
+            for e in self._data.webhook_endpoints.values()
+            if e.organization_id == organization_id
+            and (event_type is None or e.wants(assistant_id, event_type))
+        ]
+        return copy.deepcopy(sorted(found, key=lambda e: (e.created_at, e.id)))
+
+    def outbox(self) -> MemoryOutbox:
+        return MemoryOutbox(self)
+
+    @property
+    def deliveries(self) -> InMemoryOutbox:
+        """The committed outbox rows (for assertions)."""
+        return self._data.outbox

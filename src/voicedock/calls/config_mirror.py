@@ -1,4 +1,5 @@
-"""Mirror the configuration's trunks, organizations, assistants and numbers into the store.
+"""Mirror the configuration's trunks, organizations, assistants, numbers and webhook endpoints
+into the store.
 
 Runs at every start-up and is idempotent: configured objects get stable ids (uuid5 of their
 organization and name/number), so restarting updates them in place and API-created objects are
@@ -12,7 +13,7 @@ import uuid
 
 from voicedock.calls.models import Assistant, Organization, PhoneNumber, Trunk, utcnow
 from voicedock.config import AssistantSettings, Settings
-from voicedock.store.base import Store
+from voicedock.store.base import Store, WebhookEndpoint
 
 _NAMESPACE = uuid.UUID("5b0d3f5e-8d8a-4f0e-9d7c-6f6b2e0c7a11")
 
@@ -38,6 +39,7 @@ async def mirror_config(store: Store, settings: Settings) -> None:
     now = utcnow()
     org_names = {a.organization for a in settings.assistants}
     org_names |= {n.organization for n in settings.numbers}
+    org_names |= {w.organization for w in settings.webhooks.endpoints}
     orgs = {name: await ensure_organization(store, name) for name in sorted(org_names)}
     assistant_ids = {
         (a.organization, a.name): stable_id("assistant", orgs[a.organization].id, a.name)
@@ -92,6 +94,46 @@ async def mirror_config(store: Store, settings: Settings) -> None:
                         updated_at=now,
                     )
                 )
+    await mirror_webhook_endpoints(store, settings, {o.name: o.id for o in orgs.values()})
+
+
+async def mirror_webhook_endpoints(
+    store: Store, settings: Settings, org_ids: dict[str, str]
+) -> None:
+    """Configured webhook endpoints: stable ids per organization and name. A changed one is
+    replaced (its still-pending deliveries are dropped with it); unchanged ones are kept."""
+    wanted: list[WebhookEndpoint] = []
+    for w in settings.webhooks.endpoints:
+        org_id = org_ids[w.organization]
+        assistant = stable_id("assistant", org_id, w.assistant) if w.assistant else None
+        wanted.append(
+            WebhookEndpoint(
+                id=stable_id("webhook", org_id, w.name),
+                organization_id=org_id,
+                url=w.url,
+                secret=w.secret,
+                assistant_id=assistant,
+                event_types=list(w.event_types),
+            )
+        )
+    saved = {
+        e.id: e
+        for org_id in sorted({e.organization_id for e in wanted})
+        for e in await store.list_webhook_endpoints(org_id)
+    }
+    async with store.transaction() as tx:
+        for endpoint in wanted:
+            old = saved.get(endpoint.id)
+            if old is not None and _same_endpoint(old, endpoint):
+                continue
+            if old is not None:
+                await tx.delete_webhook_endpoint(old.organization_id, old.id)
+            await tx.insert_webhook_endpoint(endpoint)
+
+
+def _same_endpoint(a: WebhookEndpoint, b: WebhookEndpoint) -> bool:
+    keys = ("url", "secret", "assistant_id", "event_types", "enabled")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
 def _assistant_config(a: AssistantSettings) -> dict[str, object]:

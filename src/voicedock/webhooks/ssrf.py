@@ -63,6 +63,11 @@ class UrlPolicy:
     allow_loopback: bool = False
     allow_private: bool = False
     blocked: tuple[BlockedTarget, ...] = field(default_factory=tuple)
+    # Loopback or private ranges the deployment explicitly allows (e.g. an internal CRM).
+    allowed: tuple[IPNetwork, ...] = field(default_factory=tuple)
+
+    def explicitly_allows(self, address: IPAddress) -> bool:
+        return any(address.version == n.version and address in n for n in self.allowed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +126,8 @@ def address_refusal(address: IPAddress, port: int, policy: UrlPolicy) -> str | N
     if address.is_unspecified:
         return "unspecified address"
     if address.is_loopback:
-        return None if policy.allow_loopback else "loopback address"
+        allowed = policy.allow_loopback or policy.explicitly_allows(address)
+        return None if allowed else "loopback address"
     if address.is_link_local:
         return "link-local address"
     if address.is_multicast:
@@ -129,7 +135,8 @@ def address_refusal(address: IPAddress, port: int, policy: UrlPolicy) -> str | N
     if address.is_reserved:
         return "reserved address"
     if address.is_private or address in _SHARED_CGNAT or not address.is_global:
-        return None if policy.allow_private else "private address"
+        allowed = policy.allow_private or policy.explicitly_allows(address)
+        return None if allowed else "private address"
     return None
 
 

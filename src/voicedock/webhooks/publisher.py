@@ -1,0 +1,148 @@
+"""``WebhookPublisher``: the ``CallObserver`` that turns stored call events into webhooks.
+
+It runs inside the engine's transaction, so each delivery row commits with the change that
+caused it (``tx.enqueue``). Mapping:
+
+    status event                        → status-update (and transfer-update "completed" when
+                                          the call ended because it was transferred)
+    control {type: transfer}            → transfer-update "started" (or "failed" with result)
+    transfer {result: failed}           → transfer-update "failed"
+    transcript                          → transcript (only endpoints that list it explicitly)
+    end-of-call report                  → end-of-call-report (the final record)
+
+Fan-out: the organization's enabled endpoints that want the event type. An endpoint bound to
+the call's assistant overrides the organization-wide ones for the event types it wants.
+
+The worker learns about new rows through ``on_enqueued`` (it only sets a wake-up flag, so
+call handling never waits on delivery); a nudge that arrives before the commit is harmless,
+the worker's poll interval bounds the delay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
+from voicedock.store.base import Store, Transaction, WebhookEndpoint
+from voicedock.webhooks import events
+from voicedock.webhooks.events import EventType, JsonObject
+from voicedock.webhooks.outbox import enqueue_event
+
+log = logging.getLogger("voicedock.webhooks")
+
+TRANSFERRED = "transferred"  # the end_reason of a call the PBX transferred away
+
+
+def choose_endpoints(
+    endpoints: Sequence[WebhookEndpoint], assistant_id: str | None, event_type: str
+) -> list[WebhookEndpoint]:
+    """Who receives ``event_type`` of a call by ``assistant_id`` (pure).
+
+    ``transcript`` is opt-in: only endpoints listing it get one event per utterance.
+    """
+    wanting = [
+        e
+        for e in endpoints
+        if e.wants(assistant_id, event_type)
+        and (event_type != EventType.TRANSCRIPT or event_type in e.event_types)
+    ]
+    own = [e for e in wanting if e.assistant_id is not None]
+    return own or wanting
+
+
+def payloads_for_event(call: Call, event: CallEvent) -> list[JsonObject]:
+    """The webhook payloads one stored call event stands for (pure; may be none)."""
+    data = event.data
+    at = event.created_at
+    if event.type == "status":
+        out = [
+            events.status_update(
+                call.id,
+                str(data.get("to", call.status.value)),
+                at=at,
+                previous_status=_str_or_none(data.get("from")),
+                end_reason=_str_or_none(data.get("end_reason")),
+                error=_str_or_none(data.get("error")),
+            )
+        ]
+        if data.get("end_reason") == TRANSFERRED and call.status is CallStatus.ENDED:
+            out.append(
+                events.transfer_update(
+                    call.id, "completed", at=at, destination=call.transferred_to or ""
+                )
+            )
+        return out
+    if event.type == "control" and data.get("type") == "transfer":
+        failed = data.get("result") == "failed"
+        return [
+            events.transfer_update(
+                call.id,
+                "failed" if failed else "started",
+                at=at,
+                destination=str(data.get("destination") or call.transferred_to or ""),
+                mode=_str_or_none(data.get("mode")),
+                error="the PBX could not carry out the transfer" if failed else None,
+            )
+        ]
+    if event.type == "transfer":
+        result = str(data.get("result", "failed"))
+        return [
+            events.transfer_update(
+                call.id,
+                result,
+                at=at,
+                destination=call.transferred_to or "",
+                error=_str_or_none(data.get("detail")) if result == "failed" else None,
+            )
+        ]
+    if event.type == "transcript":
+        return [
+            events.transcript(
+                call.id, str(data.get("role", "")), str(data.get("content", "")), at=at
+            )
+        ]
+    return []
+
+
+def report_payload(
+    call: Call, messages: Sequence[CallMessage], at: datetime | None
+) -> JsonObject:
+    record = dataclasses.asdict(call)
+    record.pop("assistant_config", None)  # may hold provider settings; never leaves
+    return events.end_of_call_report(
+        record, [dataclasses.asdict(m) for m in messages], at=at or call.updated_at
+    )
+
+
+class WebhookPublisher:
+    """The outbox side of the call engine's observer seam."""
+
+    def __init__(self, store: Store, on_enqueued: Callable[[], None] = lambda: None) -> None:
+        self._store = store
+        self._on_enqueued = on_enqueued
+
+    async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
+        for payload in payloads_for_event(call, event):
+            await self._publish(tx, call, payload)
+
+    async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
+        await self._publish(tx, call, report_payload(call, messages, call.ended_at))
+
+    async def _publish(self, tx: Transaction, call: Call, payload: JsonObject) -> None:
+        event_type = str(payload["type"])
+        # Read through the store, not the transaction: endpoints change rarely, and a read
+        # on the store's own connections never waits for this transaction's writer.
+        endpoints = await self._store.list_webhook_endpoints(call.organization_id)
+        chosen = choose_endpoints(endpoints, call.assistant_id, event_type)
+        if not chosen:
+            return
+        await enqueue_event(tx, [e.id for e in chosen], payload)
+        log.debug("call %s: %s queued for %d endpoint(s)", call.id, event_type, len(chosen))
+        self._on_enqueued()
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)

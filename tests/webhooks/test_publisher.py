@@ -1,0 +1,185 @@
+"""The publisher maps call events to webhook payloads and fans them out in the engine's
+transaction (engine + MemoryStore + FakePbx; no sockets)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from fakes.memory_store import MemoryStore
+from fakes.pbx import FakePbx
+from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings, org_id
+from voicedock.calls.config_mirror import mirror_config
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.live_record import LiveRecord
+from voicedock.calls.models import Call, CallEvent, CallStatus, Direction
+from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.pbx.base import PbxEvent, PbxEventKind
+from voicedock.store.base import WebhookEndpoint
+from voicedock.webhooks.publisher import WebhookPublisher, choose_endpoints, payloads_for_event
+from voicedock.webhooks.signing import generate_secret
+
+pytestmark = pytest.mark.unit
+
+AT = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    content: str
+    started_at: float
+    ended_at: float
+    interrupted: bool = False
+
+
+def endpoint(
+    name: str, org: str = ACME, assistant_id: str | None = None, types: list[str] | None = None
+) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        id=f"we_{name}",
+        organization_id=org_id(org),
+        url=f"https://hooks.example.com/{name}",
+        secret=generate_secret(),
+        assistant_id=assistant_id,
+        event_types=types or [],
+    )
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[MemoryStore]:
+    store = MemoryStore()
+    await mirror_config(store, make_settings())
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture
+async def engine(store: MemoryStore) -> tuple[CallEngine, FakePbx, list[int]]:
+    pbx = FakePbx()
+    engine = CallEngine(store, pbx, make_settings())
+    nudges: list[int] = []
+    engine.observers.add(WebhookPublisher(store, on_enqueued=lambda: nudges.append(1)))
+    await pbx.start(engine.handle_pbx_event)
+    return engine, pbx, nudges
+
+
+async def add(store: MemoryStore, *endpoints: WebhookEndpoint) -> None:
+    async with store.transaction() as tx:
+        for e in endpoints:
+            await tx.insert_webhook_endpoint(e)
+
+
+def queued(store: MemoryStore, endpoint_id: str) -> list[dict[str, Any]]:
+    records = sorted(store.deliveries.records.values(), key=lambda r: int(r.id.split("_")[1]))
+    return [json.loads(r.payload) for r in records if r.endpoint_id == endpoint_id]
+
+
+async def place(engine: CallEngine) -> str:
+    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    result = await engine.place_outbound(org_id(ACME), request)
+    return str(result.body["call_id"])
+
+
+async def test_lifecycle_queues_status_updates_and_one_report(
+    engine: tuple[CallEngine, FakePbx, list[int]], store: MemoryStore
+) -> None:
+    eng, pbx, nudges = engine
+    await add(store, endpoint("all"), endpoint("other-org", org=GLOBEX))
+    call_id = await place(eng)
+    await pbx.answer(call_id)
+    await eng.record_live_call(
+        call_id,
+        LiveRecord(
+            end_reason="caller-goodbye",
+            transcript=[Turn("assistant", "Hello", 1.0, 2.0), Turn("user", "Bye", 3.0, 4.0)],
+            summary="Said goodbye.",
+            analysis_result={"summary": "Said goodbye.", "sentiment": 5},
+        ),
+    )
+    await pbx.hang_up_remote(call_id)
+    await pbx.hang_up_remote(call_id)  # a duplicate HANGUP reports nothing more
+    sent = queued(store, "we_all")
+    assert [(p["type"], p["data"].get("status")) for p in sent] == [
+        ("status-update", "connecting"),
+        ("status-update", "in-progress"),
+        ("status-update", "ended"),
+        ("end-of-call-report", "ended"),
+    ]
+    report = sent[-1]["data"]
+    assert [m["content"] for m in report["messages"]] == ["Hello", "Bye"]
+    assert report["analysis_result"] == {"summary": "Said goodbye.", "sentiment": 5}
+    assert report["end_reason"] == "remote-hangup"
+    assert "assistant_config" not in report
+    assert sent[1]["data"]["previous_status"] == "connecting"
+    assert queued(store, "we_other-org") == []  # another organization's endpoint
+    assert nudges
+
+
+async def test_transcript_is_opt_in_and_assistant_endpoint_overrides(
+    engine: tuple[CallEngine, FakePbx, list[int]], store: MemoryStore
+) -> None:
+    eng, pbx, _ = engine
+    await add(
+        store,
+        endpoint("org-wide"),
+        endpoint("support-reports", assistant_id=SUPPORT_ID, types=["end-of-call-report"]),
+        endpoint("transcripts", types=["transcript"]),
+    )
+    call_id = await place(eng)
+    await pbx.answer(call_id)
+    await eng.record_transcript_turn(call_id, Turn("user", "Hello there", 1.0, 2.0))
+    await pbx.hang_up_remote(call_id)
+    assert [p["type"] for p in queued(store, "we_org-wide")] == ["status-update"] * 3
+    assert [p["type"] for p in queued(store, "we_support-reports")] == ["end-of-call-report"]
+    transcripts = queued(store, "we_transcripts")
+    assert [(p["type"], p["data"]["content"]) for p in transcripts] == [
+        ("transcript", "Hello there")
+    ]
+
+
+async def test_rolled_back_change_queues_nothing(store: MemoryStore) -> None:
+    await add(store, endpoint("all"))
+    publisher = WebhookPublisher(store)
+    call = Call("call-x", org_id(ACME), Direction.OUTBOUND, CallStatus.CONNECTING, None, None)
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await publisher.on_event(tx, call, CallEvent("call-x", "status", {"to": "connecting"}))
+            raise RuntimeError("the state change failed")
+    assert store.deliveries.records == {}
+
+
+def test_transfer_events_become_transfer_updates() -> None:
+    call = Call("call-t", "org", Direction.INBOUND, CallStatus.IN_PROGRESS, None, None)
+    call.transferred_to = "+31201234567"
+    started = CallEvent(
+        "call-t", "control", {"type": "transfer", "destination": "+31201234567", "mode": "blind"}
+    )
+    failed = CallEvent("call-t", "transfer", {"result": "failed", "detail": "busy"}, AT)
+    (update,) = payloads_for_event(call, started)
+    assert update["type"] == "transfer-update"
+    assert update["data"] == {"status": "started", "destination": "+31201234567", "mode": "blind"}
+    (failure,) = payloads_for_event(call, failed)
+    assert failure["data"]["status"] == "failed" and failure["data"]["error"] == "busy"
+    call.status = CallStatus.ENDED
+    ended = CallEvent(
+        "call-t", "status", {"from": "in-progress", "to": "ended", "end_reason": "transferred"}
+    )
+    kinds = [(p["type"], p["data"]["status"]) for p in payloads_for_event(call, ended)]
+    assert kinds == [("status-update", "ended"), ("transfer-update", "completed")]
+    say = CallEvent("call-t", "control", {"type": "say", "content": "hi"})
+    assert payloads_for_event(call, say) == []
+
+
+def test_choose_endpoints_prefers_the_assistants_own() -> None:
+    general, own = endpoint("g"), endpoint("o", assistant_id="a1", types=["status-update"])
+    assert choose_endpoints([general, own], "a1", "status-update") == [own]
+    assert choose_endpoints([general, own], "a1", "end-of-call-report") == [general]
+    assert choose_endpoints([general, own], "a2", "status-update") == [general]
+    general.enabled = False
+    assert choose_endpoints([general], None, "status-update") == []
