@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.pbx.base import OriginateRequest, Pbx, PbxEventSink, TransferTarget
@@ -74,6 +75,8 @@ class Service:
         # Webhooks: deliveries are enqueued in the engine's transactions, sent by a worker.
         self.webhooks = Webhooks(store, settings)
         self.engine.observers.add(self.webhooks.publisher)
+        # Starts the live conversation of each answered call (a PBX that carries media).
+        self.runner = CallRunner(self.engine, pbx, store, settings)
         self._closed = False
 
     @classmethod
@@ -98,8 +101,9 @@ class Service:
         set_inbound = getattr(self.pbx, "set_inbound_handler", None)
         if set_inbound is not None:
             set_inbound(self.engine.handle_inbound)
+        await self.runner.start()
         try:
-            await self.pbx.start(self.engine.handle_pbx_event)
+            await self.pbx.start(self.runner.handle_pbx_event)
             await self.engine.reconcile()
         except PbxError as exc:
             # The API keeps serving; the adapter reconnects and reconciles on its own.
@@ -110,6 +114,7 @@ class Service:
             return
         self._closed = True
         try:
+            await self.runner.aclose()  # hangs up live calls while the PBX is still there
             await self.pbx.aclose()
         finally:
             await self.webhooks.aclose()  # never raises; pending rows stay for the next start

@@ -1,6 +1,6 @@
-"""A live call: one connected ``MediaSession`` driving one ``Conversation``.
+"""A live call: one connected ``CallMedia`` driving one ``Conversation``.
 
-    async with MediaSession.connect(url) as media:
+    async with pbx.call_media(call_id, media_format="ulaw") as media:   # or MediaSession.connect
         live = LiveConversation(media, call.assistant_config, context=call.context)
         engine.attach_live_call(call.id, live)
         result = await live.run()          # until the conversation or the media ends
@@ -34,9 +34,9 @@ import numpy as np
 
 from voicedock.calls.live_record import LiveRecord
 from voicedock.errors import PbxError
+from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import Resampler, decode
 from voicedock.media.errors import MediaError
-from voicedock.media.session import MediaSession
 from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
@@ -134,7 +134,7 @@ def conversation_config(
 class CallerAudio:
     """Caller frames in the session's wire format → 16-bit PCM at the VAD rate (streaming)."""
 
-    def __init__(self, media: MediaSession, target_rate: int) -> None:
+    def __init__(self, media: CallMedia, target_rate: int) -> None:
         self._format = media.format
         self.sample_rate = target_rate
         rate = media.format.sample_rate
@@ -174,16 +174,19 @@ class LiveConversation:
 
     def __init__(
         self,
-        media: MediaSession,
+        media: CallMedia,
         assistant_config: Mapping[str, Any],
         *,
         context: str | None = None,
         providers: SpeechProviders | None = None,
         config: ConversationConfig | None = None,
         hangup: Callable[[], Awaitable[None]] | None = None,
+        on_transcript: Callable[[TranscriptEntry], Awaitable[None]] | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
-        closed with the call); ``hangup`` defaults to asking Asterisk through the media session.
+        closed with the call); ``hangup`` defaults to asking the PBX through the media session.
+        ``on_transcript`` is awaited with each final message, in order; all of them are
+        delivered before ``run()`` returns.
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -195,6 +198,9 @@ class LiveConversation:
             assistant_config, self.sample_rate, context=context, base=config
         )
         self._hangup = hangup
+        self._on_transcript = on_transcript
+        self._turns: asyncio.Queue[TranscriptEntry | None] = asyncio.Queue()
+        self._turn_writer: asyncio.Task[None] | None = None
         self._conversation: Conversation | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -231,7 +237,11 @@ class LiveConversation:
             tts=providers.tts,
             sink=MediaSink(self._media),
             config=self._config,
+            on_transcript=self._turns.put_nowait if self._on_transcript is not None else None,
         )
+        if self._on_transcript is not None:
+            assert self._tg is not None
+            self._turn_writer = self._tg.create_task(self._write_turns(self._on_transcript))
         await conversation.__aenter__()
         self._conversation = conversation
         self._spawn(self._feed_audio(conversation))
@@ -263,6 +273,11 @@ class LiveConversation:
         """The model's context so far (without the system prompt)."""
         return self._conversation.history if self._conversation is not None else []
 
+    def end(self, reason: str) -> None:
+        """End the call from outside (the caller hung up, the service stops); ``run()``
+        then closes it. The first reason given wins."""
+        self._end(reason)
+
     async def wait_ended(self) -> str:
         await self._ended.wait()
         assert self.end_reason is not None
@@ -279,6 +294,7 @@ class LiveConversation:
             if conversation is not None:
                 await conversation.aclose()
             await self._hang_up()
+            await self._drain_turns()
             for task in self._tasks:
                 task.cancel()
             if self._tg is not None:
@@ -331,6 +347,20 @@ class LiveConversation:
         if self._media_lost:
             log.warning("call media lost (%s)", self._media.close_reason)
             self._end(MEDIA_LOST)
+
+    async def _write_turns(self, deliver: Callable[[TranscriptEntry], Awaitable[None]]) -> None:
+        while (entry := await self._turns.get()) is not None:
+            try:
+                await deliver(entry)
+            except Exception:
+                # The record at the end holds the whole transcript; one lost event is no reason
+                # to end the call.
+                log.exception("transcript turn not delivered")
+
+    async def _drain_turns(self) -> None:
+        if self._turn_writer is not None:
+            self._turns.put_nowait(None)
+            await asyncio.wait([self._turn_writer])
 
     async def _feed_dtmf(self, conversation: Conversation) -> None:
         async for digit in self._media.dtmf():

@@ -1,4 +1,4 @@
-"""The pipeline's ``OutputSink`` over a ``MediaSession``: assistant speech onto the call.
+"""The pipeline's ``OutputSink`` over a call's ``CallMedia``: assistant speech onto the call.
 
 ``MediaSink.play(pcm, rate)`` takes 16-bit mono PCM at the pipeline's rate, resamples it once to
 the session's rate, encodes it to the session's wire format (µ-law, A-law, slin*) and queues it
@@ -18,10 +18,10 @@ import logging
 
 import numpy as np
 
+from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import encode, resample
 from voicedock.media.errors import MediaError
 from voicedock.media.playback import Playback, PlayoutResult
-from voicedock.media.session import MediaSession
 
 log = logging.getLogger("voicedock.media")
 
@@ -29,7 +29,7 @@ log = logging.getLogger("voicedock.media")
 class MediaPlaybackHandle:
     """One queued chunk of assistant audio (a ``PlaybackHandle``)."""
 
-    def __init__(self, session: MediaSession, playback: Playback, duration_ms: float) -> None:
+    def __init__(self, session: CallMedia, playback: Playback, duration_ms: float) -> None:
         self._session = session
         self._playback = playback
         self._duration_ms = duration_ms
@@ -72,7 +72,7 @@ class MediaPlaybackHandle:
 class MediaSink:
     """``OutputSink`` of one call: resample once, encode to the session format, play."""
 
-    def __init__(self, session: MediaSession) -> None:
+    def __init__(self, session: CallMedia) -> None:
         self._session = session
         self.handles: list[MediaPlaybackHandle] = []
 

@@ -22,7 +22,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Coroutine
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
 
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
@@ -60,6 +61,9 @@ from voicedock.pbx.base import (
     TransferTarget,
 )
 from voicedock.validation import is_e164, is_token
+
+if TYPE_CHECKING:
+    from voicedock.media.call_media import CallMedia
 
 log = logging.getLogger("voicedock.pbx.asterisk")
 
@@ -270,6 +274,13 @@ class AsteriskPbx:
         return await self._media.open(
             call_id, media_format=media_format, connection_type=connection_type
         )
+
+    def call_media(
+        self, call_id: str, *, media_format: str = "ulaw"
+    ) -> AbstractAsyncContextManager[CallMedia]:
+        """``MediaPbx``: the answered call's audio over a chan_websocket leg (server mode);
+        on exit the media leg and the bridge go, the call stays up."""
+        return self._media.session(call_id, media_format=media_format)
 
     async def _cleanup(self, call_id: str, *, forget: bool = True) -> None:
         await self._media.release(call_id)

@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
 from voicedock.pbx.asterisk_calls import CallRegistry
+
+if TYPE_CHECKING:
+    from voicedock.media.call_media import CallMedia
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
@@ -150,6 +153,21 @@ class AsteriskMedia:
         self._spawn(self._bridge_when_ready(bridge_id, legs.main_channel, media_id))
         return MediaLeg(media_id, bridge_id, connection_id, url)
 
+    @contextlib.asynccontextmanager
+    async def session(self, call_id: str, *, media_format: str) -> AsyncIterator[CallMedia]:
+        """Open the call's media leg and connect to it (server mode); release on exit.
+
+        ``/media/<connection id>`` checks no credentials: the id is the secret (findings §2b).
+        """
+        from voicedock.media.session import MediaSession  # the media stack, only for calls
+
+        try:
+            leg = await self.open(call_id, media_format=media_format, connection_type="server")
+            async with MediaSession.connect(leg.url) as media:
+                yield media
+        finally:
+            await self.release(call_id)
+
     async def _bridge_when_ready(self, bridge: str, main: str, media: str) -> None:
         async with asyncio.timeout(_BRIDGE_DEADLINE):
             await self._stasis_event(media).wait()
@@ -165,9 +183,11 @@ class AsteriskMedia:
         for channel in sorted(legs.media_channels):
             with contextlib.suppress(PbxError):
                 await self._ari.hangup_channel(channel)
+            self._calls.detach_channel(channel)
         for bridge in sorted(legs.bridges):
             with contextlib.suppress(PbxError):
                 await destroy_bridge(self._ari, bridge)
+            legs.bridges.discard(bridge)
 
     def _stasis_event(self, channel_id: str) -> asyncio.Event:
         return self._in_stasis.setdefault(channel_id, asyncio.Event())

@@ -79,8 +79,11 @@ class Conversation:
         sink: OutputSink,
         config: ConversationConfig | None = None,
         wall_clock: Callable[[], float] = time.time,
+        on_transcript: Callable[[TranscriptEntry], None] | None = None,
     ) -> None:
+        """``on_transcript`` sees each final message as it is added to ``transcript``."""
         self.config = cfg = config or ConversationConfig()
+        self._on_transcript = on_transcript
         self._stt, self._llm, self._tts, self._sink = stt, llm, tts, sink
         self._wall = wall_clock
         self._listener = Listener(
@@ -259,7 +262,7 @@ class Conversation:
             if not text:
                 return
             ended = self._audio_time(user.ended_at_ms)
-            self.transcript.append(TranscriptEntry("user", text, started, ended))
+            self._add_transcript(TranscriptEntry("user", text, started, ended))
             self._history.append(ChatMessage("user", text))
 
         def first_token() -> None:
@@ -370,7 +373,12 @@ class Conversation:
             return
         self._history[index] = ChatMessage("assistant", text)
         entry = TranscriptEntry("assistant", text, speech.started_at, self._wall(), interrupted)
+        self._add_transcript(entry)
+
+    def _add_transcript(self, entry: TranscriptEntry) -> None:
         self.transcript.append(entry)
+        if self._on_transcript is not None:
+            self._on_transcript(entry)
 
     def _audio_time(self, audio_ms: int) -> float:
         base = self._audio_t0 if self._audio_t0 is not None else self._wall()

@@ -1,0 +1,306 @@
+"""``CallRunner``: the live conversation of every answered call, from answer to stored record.
+
+The Service hands ``runner.handle_pbx_event`` to the PBX as its event sink. Each event goes to
+the engine first; when an ANSWERED leaves the call in progress and the PBX carries media
+(``MediaPbx``), the runner starts the call's task in its TaskGroup:
+
+    async with pbx.call_media(call_id, media_format=...) as media:
+        LiveConversation(media, ...) runs until the conversation, the caller or the media ends
+    engine.record_live_call(call_id, record)      # always, exactly once per attached call
+
+The runner attaches itself to the engine as the call's ``LiveCall`` the moment the call is
+answered (before the media is open), so the end-of-call report waits for the record even if
+the caller hangs up while the media is still being set up; commands arriving that early are
+replayed on the conversation once it runs. A call the runner cannot serve (media would not
+open, providers failed, a crash) is hung up with a reason: never left open and silent. One
+call's failure never reaches another call's task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.live_record import LiveRecord, TranscriptTurn
+from voicedock.calls.models import Call, CallStatus
+from voicedock.calls.transitions import REMOTE_HANGUP, TRANSFERRED
+from voicedock.config import Settings
+from voicedock.errors import ProviderError
+from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind, TransferTarget
+from voicedock.store.base import Store
+
+if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
+    from voicedock.calls.live import LiveCallResult, LiveConversation, SpeechProviders
+    from voicedock.pipeline.conversation import ConversationConfig
+
+log = logging.getLogger("voicedock.calls")
+
+PROVIDER_ERROR = "provider-error"  # as the conversation names it
+MEDIA_ERROR = "media-error"  # the call's media could not be opened
+RUNNER_ERROR = "internal-error"
+SHUTDOWN = "shutdown"  # voicedock stopped while the call ran
+MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
+# Events after which the call has left voicedock: its conversation ends without a hang-up.
+_GONE_REASONS = {
+    PbxEventKind.HANGUP: REMOTE_HANGUP,
+    PbxEventKind.TRANSFERRED: TRANSFERRED,
+    PbxEventKind.PBX_RESTARTED: "pbx-restart",
+}
+
+ProvidersFactory = Callable[[Mapping[str, Any]], Awaitable["SpeechProviders"]]
+LiveAction = Callable[["LiveConversation"], Awaitable[None]]
+
+
+class RunningCall:
+    """One answered call's ``LiveCall`` while the runner serves it (before and after the
+    conversation exists)."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.live: LiveConversation | None = None
+        self.remote_gone = False  # the caller hung up: nothing to hang up any more
+        self.hung_up = False  # we asked the PBX to hang up
+        self.stop_reason: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._early: list[LiveAction] = []
+
+    # -- the engine's LiveCall ------------------------------------------------------------
+    async def say(self, content: str) -> None:
+        await self._forward(lambda live: live.say(content))
+
+    async def inject_context(self, content: str, trigger_response: bool) -> None:
+        await self._forward(lambda live: live.inject_context(content, trigger_response))
+
+    async def end_call(self, message: str | None) -> None:
+        await self._forward(lambda live: live.end_call(message))
+
+    async def transfer(
+        self, target: TransferTarget, announcement: str | None, summary: str | None
+    ) -> None:
+        if self.live is None:  # nothing to announce it with: the PBX transfers the caller
+            from voicedock.calls.live import LiveTransferUnsupported
+
+            raise LiveTransferUnsupported("the conversation has not started")
+        await self.live.transfer(target, announcement, summary)
+
+    async def _forward(self, action: LiveAction) -> None:
+        if self.live is not None:
+            await action(self.live)
+        else:
+            self._early.append(action)
+
+    # -- the runner's side ----------------------------------------------------------------
+    async def started(self, live: LiveConversation) -> None:
+        self.live = live
+        if self.stop_reason is not None:
+            live.end(self.stop_reason)
+        early, self._early = self._early, []
+        for action in early:
+            await action(live)
+
+    def stop(self, reason: str) -> None:
+        """End the call's conversation (or its start) as soon as possible."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self.live is not None:
+            self.live.end(reason)
+        elif self.task is not None:
+            self.task.cancel()  # still opening the media: nothing to wind down
+
+
+class CallRunner:
+    def __init__(
+        self,
+        engine: CallEngine,
+        pbx: Pbx,
+        store: Store,
+        settings: Settings,
+        *,
+        providers: ProvidersFactory | None = None,
+        conversation: ConversationConfig | None = None,
+        close_timeout: float = 10.0,
+    ) -> None:
+        """``providers`` builds a call's STT/LLM/TTS (default: the registry's, from the
+        assistant configuration); ``conversation`` holds dialogue defaults (endpointing...)."""
+        self._engine = engine
+        self._pbx = pbx
+        self._store = store
+        self._settings = settings
+        self._providers = providers
+        self._conversation = conversation
+        self._close_timeout = close_timeout
+        self._calls: dict[str, RunningCall] = {}
+        self._tg: asyncio.TaskGroup | None = None
+        self._closed = False
+
+    @property
+    def media_pbx(self) -> MediaPbx | None:
+        return cast(MediaPbx, self._pbx) if hasattr(self._pbx, "call_media") else None
+
+    def running(self, call_id: str) -> RunningCall | None:
+        return self._calls.get(call_id)
+
+    async def wait_finished(self, call_id: str) -> None:
+        """Until the call's task has stored its record (tests, shutdown)."""
+        running = self._calls.get(call_id)
+        if running is not None and running.task is not None:
+            await asyncio.wait([running.task])
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._tg is None and not self._closed:
+            tg = asyncio.TaskGroup()
+            await tg.__aenter__()
+            self._tg = tg
+
+    async def __aenter__(self) -> CallRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Hang up every running call, store its record, stop (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        running = list(self._calls.values())
+        for call in running:
+            call.stop(SHUTDOWN)
+        tasks = [c.task for c in running if c.task is not None]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self._close_timeout)
+            for task in late:
+                task.cancel()
+        if self._tg is not None:
+            await self._tg.__aexit__(None, None, None)
+
+    # -- the PBX event sink ---------------------------------------------------------------
+    async def handle_pbx_event(self, event: PbxEvent) -> None:
+        """The engine's sink, plus starting and stopping live conversations; never raises."""
+        await self._engine.handle_pbx_event(event)
+        try:
+            if event.kind is PbxEventKind.ANSWERED:
+                await self._answered(event.call_id)
+            elif event.kind in _GONE_REASONS:
+                self._remote_gone(event)
+        except Exception:
+            log.exception("call %s: live call not started or stopped", event.call_id)
+
+    def _remote_gone(self, event: PbxEvent) -> None:
+        targets = list(self._calls.values()) if not event.call_id else []
+        if event.call_id and (one := self._calls.get(event.call_id)) is not None:
+            targets.append(one)
+        for running in targets:
+            running.remote_gone = True
+            running.stop(_GONE_REASONS[event.kind])
+
+    async def _answered(self, call_id: str) -> None:
+        media_pbx = self.media_pbx
+        if media_pbx is None or self._closed or self._tg is None or call_id in self._calls:
+            return
+        call = await self._store.get_call(None, call_id)
+        if call is None or call.status is not CallStatus.IN_PROGRESS or call_id in self._calls:
+            return
+        running = RunningCall(call_id)
+        self._calls[call_id] = running
+        self._engine.attach_live_call(call_id, running)  # from here on a record is owed
+        running.task = self._tg.create_task(self._run(running, call, media_pbx))
+
+    # -- one call -------------------------------------------------------------------------
+    async def _run(self, running: RunningCall, call: Call, media_pbx: MediaPbx) -> None:
+        record: LiveRecord | None = None
+        failure: str | None = None
+        try:
+            result = await self._converse(running, call, media_pbx)
+            record = result.record() if result is not None else None
+        except asyncio.CancelledError:
+            # Stopped before the conversation ran (hang-up during set-up, shutdown): not an
+            # error, and the record below must still be stored.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            failure = running.stop_reason or SHUTDOWN
+        except ProviderError as exc:
+            log.warning("call %s: providers unavailable: %s", call.id, type(exc).__name__)
+            failure = PROVIDER_ERROR
+        except Exception:
+            log.exception("call %s: live call failed", call.id)
+            failure = RUNNER_ERROR if running.live is not None else MEDIA_ERROR
+        finally:
+            if record is None and running.live is not None and running.live.result is not None:
+                record = running.live.result.record()  # the conversation ended, the exit failed
+        try:
+            if not running.hung_up and not running.remote_gone:
+                await self._hang_up(running, failure or _reason(running))
+            await self._engine.record_live_call(call.id, record)
+        except Exception:
+            log.exception("call %s: live call record not stored", call.id)
+        finally:
+            self._calls.pop(call.id, None)
+
+    async def _converse(
+        self, running: RunningCall, call: Call, media_pbx: MediaPbx
+    ) -> LiveCallResult | None:
+        from voicedock.calls.live import LiveConversation
+
+        media_format = await self.media_format(call)
+        providers = await self._providers(call.assistant_config) if self._providers else None
+        try:
+            async with media_pbx.call_media(call.id, media_format=media_format) as media:
+                live = LiveConversation(
+                    media,
+                    call.assistant_config,
+                    context=call.context,
+                    providers=providers,
+                    config=self._conversation,
+                    hangup=lambda: self._hang_up(running, _reason(running)),
+                    on_transcript=lambda entry: self._transcript_turn(call.id, entry),
+                )
+                async with live:
+                    await running.started(live)
+                    await live.wait_ended()
+                return live.result
+        finally:
+            if providers is not None:
+                await providers.aclose()
+
+    async def _transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
+        await self._engine.record_transcript_turn(call_id, entry)
+
+    async def _hang_up(self, running: RunningCall, reason: str) -> None:
+        """Store why voicedock ends the call, then ask the PBX to hang it up."""
+        if running.remote_gone or running.hung_up:
+            return
+        running.hung_up = True
+        with contextlib.suppress(Exception):
+            await self._engine.set_end_reason(running.call_id, reason)
+        try:
+            await self._pbx.hangup(running.call_id, "normal")
+        except Exception as exc:  # noqa: BLE001 - reconciliation settles a call left behind
+            log.warning("call %s: hang-up failed: %s", running.call_id, type(exc).__name__)
+
+    async def media_format(self, call: Call) -> str:
+        """The assistant's ``media_format`` (or ``codec``) if set, else the trunk's codec."""
+        config = call.assistant_config
+        for key in ("media_format", "codec"):
+            if config.get(key) in MEDIA_FORMATS:
+                return str(config[key])
+        if call.number_id is not None:
+            number = await self._store.get_phone_number(call.organization_id, call.number_id)
+            trunk = await self._store.get_trunk(number.trunk) if number is not None else None
+            if trunk is not None and trunk.codec in MEDIA_FORMATS:
+                return trunk.codec
+        return "ulaw"
+
+
+def _reason(running: RunningCall) -> str:
+    live = running.live
+    if live is not None and live.end_reason is not None:
+        return live.end_reason
+    return running.stop_reason or "closed"
