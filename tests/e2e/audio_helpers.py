@@ -1,0 +1,114 @@
+"""Helpers of the audio end-to-end tests: offline speech in and out, lab recordings, VAD.
+
+The speech engines (Piper, faster-whisper with the packaged weights) are required: without them
+the tests skip locally and fail under CI (``CI=true``), like the lab itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicedock.lab.utterances import APPOINTMENT, SOUND_RATE, TALK_OVER, synthesize_pcm
+from voicedock.media.codecs import ULAW, decode, encode
+from voicedock.pipeline.providers.base import ProviderUnavailableError
+from voicedock.pipeline.providers.piper_tts import packaged_voice, piper_available
+from voicedock.pipeline.providers.whisper_stt import WhisperStt
+from voicedock.pipeline.providers.whisper_weights import ensure_model_dir
+from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
+
+UTTERANCE_PARTY = "+31612345673"
+TALK_OVER_PARTY = "+31612345674"
+SILENT_PARTY = "+31612345675"
+UTTERANCE_TEXT = APPOINTMENT.text
+TALK_OVER_TEXT = TALK_OVER.text
+RATE = SOUND_RATE
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def require_offline_speech() -> None:
+    """Skip (fail under CI) unless Piper and the packaged Whisper weights are installed."""
+    reason = None
+    if not piper_available():
+        reason = "Piper TTS or its packaged voice is not installed"
+    else:
+        try:
+            ensure_model_dir()
+        except ProviderUnavailableError as exc:
+            reason = f"Whisper weights unavailable: {exc}"
+    if reason is None:
+        return
+    message = f"offline speech unavailable: {reason}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+async def transcribe(pcm: bytes, rate: int = RATE) -> str:
+    return await WhisperStt().transcribe(pcm, rate)
+
+
+async def speak_ulaw(text: str) -> bytes:
+    """``text`` spoken by Piper (deterministically) as µ-law at 8 kHz, the lab's wire format."""
+    pcm = await asyncio.to_thread(synthesize_pcm, text, str(packaged_voice()))
+    return encode(ULAW, np.frombuffer(pcm, dtype="<i2"))
+
+
+def ulaw_to_pcm(data: bytes) -> bytes:
+    return decode(ULAW, data).astype("<i2").tobytes()
+
+
+def speech_seconds(pcm: bytes, rate: int = RATE) -> float:
+    """Seconds of 20 ms frames webrtcvad calls speech (aggressiveness 2, -50 dBFS floor)."""
+    vad = VoiceActivityDetector(VadConfig(sample_rate=rate, frame_ms=20))
+    return sum(vad.process(pcm)) * 0.02
+
+
+def read_recording(path: Path) -> tuple[bytes, int]:
+    """A MixMonitor WAV → (16-bit PCM, rate); tolerant of sizes not yet patched at close."""
+    data = path.read_bytes()
+    pos, rate = 12, RATE
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        if chunk == b"fmt ":
+            rate = struct.unpack_from("<I", data, pos + 12)[0]
+        if chunk == b"data":
+            pcm = data[pos + 8 :]
+            return pcm[: len(pcm) - len(pcm) % 2], rate
+        pos += 8 + size + (size & 1)
+    raise AssertionError(f"{path.name}: no data chunk")
+
+
+async def new_recording(
+    directory: Path, pattern: str, before: set[Path], within: float = 10.0
+) -> Path:
+    """The file matching ``pattern`` that appeared after ``before``, once it stopped growing.
+
+    MixMonitor closes its files a moment after the channel hangs up.
+    """
+    deadline = time.monotonic() + within
+    last_size = -1
+    while time.monotonic() < deadline:
+        fresh = sorted(set(directory.glob(pattern)) - before)
+        if len(fresh) > 1:
+            raise AssertionError(f"more than one new recording: {[p.name for p in fresh]}")
+        if fresh:
+            size = fresh[0].stat().st_size
+            if size == last_size and size > 44:
+                return fresh[0]
+            last_size = size
+        await asyncio.sleep(0.3)
+    names = sorted(p.name for p in directory.iterdir())
+    raise AssertionError(f"no finished recording {pattern} within {within} s: {names}")
