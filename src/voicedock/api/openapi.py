@@ -361,6 +361,9 @@ PATHS: dict[str, Schema] = {
 
 
 def openapi_document() -> Schema:
+    # Imported here: that module builds on the helpers above.
+    from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
+
     return copy.deepcopy(
         {
             "openapi": "3.1.0",
@@ -371,9 +374,9 @@ def openapi_document() -> Schema:
             },
             "servers": [{"url": "/"}],
             "security": [{"BearerAuth": []}],
-            "paths": PATHS,
+            "paths": {**PATHS, **WEBHOOK_PATHS},
             "components": {
-                "schemas": SCHEMAS,
+                "schemas": {**SCHEMAS, **WEBHOOK_SCHEMAS},
                 "securitySchemes": {
                     "BearerAuth": {
                         "type": "http",

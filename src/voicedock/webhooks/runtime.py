@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from yarl import URL
 
+from voicedock.errors import ConfigError
 from voicedock.webhooks.errors import UnsafeUrl
 from voicedock.webhooks.publisher import WebhookPublisher
 from voicedock.webhooks.ssrf import (
@@ -35,6 +37,8 @@ from voicedock.webhooks.worker import DeliveryWorker, WorkerSettings
 if TYPE_CHECKING:
     from voicedock.config import Settings
     from voicedock.store.base import Store
+
+log = logging.getLogger("voicedock.webhooks")
 
 CHECK_TIMEOUT_SECONDS = 5.0  # DNS for a URL checked while an API request waits
 # A nudge right away and one shortly after: the first may reach the worker before the
@@ -109,6 +113,7 @@ class Webhooks:
             settings=worker or worker_settings(settings),
         )
         self.publisher = WebhookPublisher(store, on_enqueued=self.nudge)
+        self._configured = [e.url for e in settings.webhooks.endpoints]
         self._closed = False
 
     async def check_url(self, url: str) -> CheckedUrl:
@@ -125,10 +130,24 @@ class Webhooks:
             asyncio.get_running_loop().call_later(SECOND_NUDGE_SECONDS, self.worker.notify)
 
     async def start(self) -> None:
-        """Start the delivery worker (it owns its task and HTTP session)."""
+        """Refuse configured URLs the policy forbids, then start the delivery worker (it owns
+        its task and HTTP session)."""
         if self._closed:
             raise RuntimeError("Webhooks was closed")
+        await self.check_configured()
         await self.worker.__aenter__()
+
+    async def check_configured(self) -> None:
+        """A configured endpoint whose URL is refused stops start-up (``ConfigError``); one
+        whose host does not resolve now only warns: DNS may be back before the first event,
+        and every delivery is checked again."""
+        for i, url in enumerate(self._configured):
+            try:
+                await self.check_url(url)
+            except UnsafeUrl as exc:
+                if "resolve" not in exc.reason:
+                    raise ConfigError(f"webhooks.endpoints[{i}].url", exc.reason) from None
+                log.warning("webhooks.endpoints[%d]: %s", i, exc.reason)
 
     async def aclose(self) -> None:
         """Stop delivering; pending rows stay in the outbox for the next start. Idempotent."""

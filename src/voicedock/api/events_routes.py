@@ -1,0 +1,156 @@
+"""``GET /calls/{id}/events``: a call's live events as Server-Sent Events.
+
+Each stored call event (status changes, transcript turns, control commands and their
+results, transfer outcomes) becomes one SSE message whose ``id`` is the event's ``seq``::
+
+    id: 42
+    event: status
+    data: {"seq":42,"call_id":"call-...","type":"status","timestamp":"...","data":{"from":...}}
+
+The stream polls the store (``list_events(call_id, after_seq)``), so it is correct whichever
+node handles the call. ``Last-Event-ID`` resumes after that event. Comments keep idle
+connections alive. After the call's terminal status has been sent the stream ends; a request
+for a terminal call with nothing left to send is ``204``, which tells an ``EventSource`` to
+stop reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from voicedock.api.keys import SERVICE
+from voicedock.api.middleware import organization_of
+from voicedock.calls.models import CallEvent, CallStatus
+from voicedock.errors import NotFound, RateLimited
+from voicedock.webhooks.events import format_timestamp
+
+routes = web.RouteTableDef()
+
+STREAMED_TYPES = frozenset({"status", "transcript", "control", "transfer"})
+TERMINAL = frozenset({CallStatus.ENDED.value, CallStatus.FAILED.value})
+POLL_SECONDS = 0.3
+KEEPALIVE_SECONDS = 15.0
+RETRY_MILLISECONDS = 2000
+MAX_STREAMS = 200  # per node: each open stream polls the store
+
+_CALL_ID = re.compile(r"[A-Za-z0-9_+\-]{1,100}")
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
+
+
+class StreamState:
+    """Per-application: open streams, and the signal that the server is shutting down."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.closing = asyncio.Event()
+
+
+STREAMS: web.AppKey[StreamState] = web.AppKey("call_event_streams", StreamState)
+
+
+def setup(app: web.Application) -> None:
+    """Register the route and end open streams when the server shuts down."""
+    app[STREAMS] = StreamState()
+
+    async def on_shutdown(app: web.Application) -> None:
+        app[STREAMS].closing.set()
+
+    app.on_shutdown.append(on_shutdown)
+    app.add_routes(routes)
+
+
+def encode_event(event: CallEvent) -> bytes:
+    """One SSE message (pure). JSON never contains a raw newline, so ``data`` is one line."""
+    payload = {
+        "seq": event.seq,
+        "call_id": event.call_id,
+        "type": event.type,
+        "timestamp": format_timestamp(event.created_at),
+        "data": event.data,
+    }
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+    return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
+
+
+def last_event_id(header: str | None) -> int:
+    """The ``seq`` to resume after; anything that is not one we sent restarts from 0."""
+    if header is None or _EVENT_ID.fullmatch(header.strip()) is None:
+        return 0
+    return int(header.strip())
+
+
+def is_terminal(event: CallEvent) -> bool:
+    return event.type == "status" and event.data.get("to") in TERMINAL
+
+
+def visible(events: Sequence[CallEvent]) -> list[CallEvent]:
+    return [e for e in events if e.type in STREAMED_TYPES]
+
+
+@routes.get("/calls/{id}/events")
+async def call_events(request: web.Request) -> web.StreamResponse:
+    store = request.app[SERVICE].store
+    call_id = request.match_info["id"]
+    call = None
+    if _CALL_ID.fullmatch(call_id) is not None:
+        call = await store.get_call(organization_of(request), call_id)
+    if call is None:
+        raise NotFound("no call with this id", error="Call not found")
+    after = last_event_id(request.headers.get("Last-Event-ID"))
+    pending = await store.list_events(call.id, after)
+    if call.status.terminal and not visible(pending):
+        return web.Response(status=204)
+    state = request.app[STREAMS]
+    if state.open >= MAX_STREAMS:
+        raise RateLimited("too many open event streams; retry later", error="Too many streams")
+    state.open += 1
+    try:
+        return await _stream(request, state, call.id, after, pending)
+    finally:
+        state.open -= 1
+
+
+async def _stream(
+    request: web.Request, state: StreamState, call_id: str, after: int, pending: list[CallEvent]
+) -> web.StreamResponse:
+    store = request.app[SERVICE].store
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # reverse proxies must not buffer the stream
+        }
+    )
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    try:
+        await response.write(f"retry: {RETRY_MILLISECONDS}\n\n".encode())
+        ended = False
+        idle_since = loop.time()
+        while not state.closing.is_set():
+            for event in pending:
+                after = event.seq
+                if event.type in STREAMED_TYPES:
+                    await response.write(encode_event(event))
+                    idle_since = loop.time()
+                ended = ended or is_terminal(event)
+            if ended:
+                break  # the terminal status was sent; later events belong to the record
+            if loop.time() - idle_since >= KEEPALIVE_SECONDS:
+                await response.write(b": keep-alive\n\n")
+                idle_since = loop.time()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await state.closing.wait()
+            pending = await store.list_events(call_id, after)
+    except (ConnectionResetError, ConnectionError):
+        return response  # the client went away
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response

@@ -1,0 +1,87 @@
+"""The OpenAPI description of ``/webhooks`` and of a call's live event stream."""
+
+from __future__ import annotations
+
+from voicedock.api.openapi import _PATH_ID, ID, TIME, Schema, _nullable, _obj, _op, _ref
+from voicedock.webhooks.events import EventType
+
+_EVENT_TYPE: Schema = {"enum": [t.value for t in EventType]}
+_WEBHOOK_PROPS: dict[str, Schema] = {
+    "id": {"type": "string"},
+    "url": {"type": "string"},
+    "assistant_id": {"type": ["string", "null"]},
+    "event_types": {"type": "array", "items": _EVENT_TYPE},
+    "enabled": {"type": "boolean"},
+    "created_at": TIME,
+}
+
+WEBHOOK_SCHEMAS: dict[str, Schema] = {
+    "Webhook": _obj(_WEBHOOK_PROPS, tuple(_WEBHOOK_PROPS), strict=False),
+    "WebhookCreated": _obj(
+        {
+            **_WEBHOOK_PROPS,
+            "secret": {
+                "type": "string",
+                "description": "whsec_...: shown only in this response; verifies signatures",
+            },
+        },
+        (*_WEBHOOK_PROPS, "secret"),
+        strict=False,
+    ),
+    "WebhookCreate": _obj(
+        {
+            "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2000},
+            "assistant_id": _nullable(ID),
+            "event_types": {"type": "array", "items": _EVENT_TYPE, "uniqueItems": True},
+        },
+        ("url",),
+    ),
+    "WebhookList": _obj(
+        {"webhooks": {"type": "array", "items": _ref("Webhook")}}, ("webhooks",), strict=False
+    ),
+}
+
+
+def _call_events_op() -> Schema:
+    op = _op("Live events of a call (Server-Sent Events)", ("200", None), errors="401 404")
+    op["parameters"] = [
+        _PATH_ID,
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "schema": {"type": "string"},
+            "description": "Resume after this event (the SSE id: the event's seq).",
+        },
+    ]
+    op["responses"]["200"] = {
+        "description": "An event stream that ends after the call's terminal status",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+    op["responses"]["204"] = {"description": "The call has ended and nothing is left to send"}
+    op["responses"]["429"] = {
+        "description": "Too many open event streams",
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    return op
+
+
+WEBHOOK_PATHS: dict[str, Schema] = {
+    "/calls/{id}/events": {"get": _call_events_op()},
+    "/webhooks": {
+        "get": _op("List webhook endpoints", ("200", "WebhookList"), errors="401"),
+        "post": _op(
+            "Create a webhook endpoint (the secret is returned once)",
+            ("201", "WebhookCreated"),
+            body="WebhookCreate",
+            errors="400 401 409 413 422",
+        ),
+    },
+    "/webhooks/{id}": {
+        "get": _op(
+            "Get a webhook endpoint", ("200", "Webhook"), params=[_PATH_ID], errors="401 404"
+        ),
+        "delete": _op(
+            "Delete a webhook endpoint", ("204", None), params=[_PATH_ID], errors="401 404"
+        ),
+    },
+}

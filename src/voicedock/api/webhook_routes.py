@@ -1,0 +1,125 @@
+"""``/webhooks``: an organization's webhook endpoints (create, list, get, delete).
+
+The signing secret is generated here and returned once, in the creation response; later reads
+never show it. A URL the SSRF policy refuses (loopback, private, link-local, the PBX itself,
+credentials in the URL, ...) is ``422`` and nothing is stored; the worker checks it again
+before every delivery.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from voicedock.api.body import read_json
+from voicedock.api.keys import SERVICE
+from voicedock.api.middleware import organization_of
+from voicedock.calls import fields
+from voicedock.calls.models import utcnow
+from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
+from voicedock.store.base import WebhookEndpoint
+from voicedock.validation import is_token
+from voicedock.webhooks.errors import UnsafeUrl
+from voicedock.webhooks.events import EventType, format_timestamp
+from voicedock.webhooks.signing import generate_secret
+
+routes = web.RouteTableDef()
+
+ENDPOINT_FIELDS = ("url", "assistant_id", "event_types")
+EVENT_TYPES = tuple(t.value for t in EventType)
+MAX_URL_LENGTH = 2000
+# Every endpoint multiplies each call event into a delivery: keep the fan-out bounded.
+MAX_ENDPOINTS_PER_ORGANIZATION = 20
+
+
+def endpoint_json(endpoint: WebhookEndpoint, *, secret: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "assistant_id": endpoint.assistant_id,
+        "event_types": list(endpoint.event_types),
+        "enabled": endpoint.enabled,
+        "created_at": format_timestamp(endpoint.created_at),
+    }
+    if secret:
+        body["secret"] = endpoint.secret
+    return body
+
+
+def parse_event_types(obj: dict[str, Any]) -> list[str]:
+    value = obj.get("event_types")
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest("event_types must be a list of strings")
+    unknown = sorted(set(value) - set(EVENT_TYPES))
+    if unknown:
+        raise BadRequest(f"event_types: unknown type(s) {', '.join(unknown)}")
+    return sorted(set(value), key=EVENT_TYPES.index)
+
+
+async def _endpoint(request: web.Request) -> WebhookEndpoint:
+    endpoint_id = request.match_info["id"]
+    if is_token(endpoint_id):
+        store = request.app[SERVICE].store
+        for endpoint in await store.list_webhook_endpoints(organization_of(request)):
+            if endpoint.id == endpoint_id:
+                return endpoint
+    raise NotFound("no webhook endpoint with this id", error="Webhook not found")
+
+
+@routes.get("/webhooks")
+async def list_webhooks(request: web.Request) -> web.Response:
+    items = await request.app[SERVICE].store.list_webhook_endpoints(organization_of(request))
+    return web.json_response({"webhooks": [endpoint_json(e) for e in items]})
+
+
+@routes.post("/webhooks")
+async def create_webhook(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    org_id = organization_of(request)
+    obj = fields.require_object(await read_json(request, service.settings.server.max_body_bytes))
+    fields.reject_unknown(obj, ENDPOINT_FIELDS)
+    url = fields.text(obj, "url", required=True, max_len=MAX_URL_LENGTH, multiline=False)
+    assert url is not None
+    event_types = parse_event_types(obj)
+    assistant_id = fields.identifier(obj, "assistant_id")
+    if assistant_id is not None and await service.store.get_assistant(org_id, assistant_id) is None:
+        raise Unprocessable("no assistant with this id", error="Unknown assistant")
+    if len(await service.store.list_webhook_endpoints(org_id)) >= MAX_ENDPOINTS_PER_ORGANIZATION:
+        raise Conflict(
+            f"an organization can have at most {MAX_ENDPOINTS_PER_ORGANIZATION} webhook "
+            "endpoints; delete one first",
+            error="Too many webhooks",
+        )
+    try:
+        await service.webhooks.check_url(url)
+    except UnsafeUrl as exc:
+        raise Unprocessable(str(exc), error="Webhook URL refused") from None
+    endpoint = WebhookEndpoint(
+        id=f"we_{uuid.uuid4().hex}",
+        organization_id=org_id,
+        url=url,
+        secret=generate_secret(),
+        assistant_id=assistant_id,
+        event_types=event_types,
+        created_at=utcnow(),
+    )
+    async with service.store.transaction() as tx:
+        await tx.insert_webhook_endpoint(endpoint)
+    return web.json_response(endpoint_json(endpoint, secret=True), status=201)
+
+
+@routes.get("/webhooks/{id}")
+async def get_webhook(request: web.Request) -> web.Response:
+    return web.json_response(endpoint_json(await _endpoint(request)))
+
+
+@routes.delete("/webhooks/{id}")
+async def delete_webhook(request: web.Request) -> web.Response:
+    endpoint = await _endpoint(request)
+    async with request.app[SERVICE].store.transaction() as tx:
+        await tx.delete_webhook_endpoint(endpoint.organization_id, endpoint.id)
+    return web.Response(status=204)
