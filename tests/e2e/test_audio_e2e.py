@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -23,10 +25,15 @@ from e2e.audio_helpers import (
     ulaw_to_pcm,
     words,
 )
+from e2e.conftest import LiveService
+from e2e.test_calls_e2e import TERMINAL, get_call, until, wait_status
+from fakes.world import SUPPORT_ID
 from pbx.lab_calls import request, running_pbx
 from voicedock.lab.server import LabAsterisk
 from voicedock.media.session import MediaSession
 from voicedock.pbx.base import PbxEventKind
+from voicedock.pipeline.providers.piper_tts import PiperTts
+from voicedock.pipeline.providers.whisper_stt import WhisperStt
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
@@ -77,3 +84,94 @@ async def test_media_session_hears_the_party_and_the_party_hears_us(lab: LabAste
     assert speech_seconds(pcm, rate) > 1.0
     text = await transcribe(pcm, rate)
     assert {"dental", "clinic"} <= words(text), text
+
+
+# ---- through the whole service: REST → engine → runner → AsteriskPbx → lab ----------------
+
+SHORT_GREETING = "Hello, city library."
+LONG_GREETING = (
+    "Hello and welcome to the city library. Our opening hours are from nine in the morning "
+    "until six in the evening, from Monday to Saturday, and on Sunday we are closed. You can "
+    "renew your books online, or ask one of our librarians at the front desk for help."
+)
+
+
+@pytest.fixture
+async def warm_speech() -> None:
+    """Load Whisper and Piper before the call, as a service does before its first call."""
+    await WhisperStt().warm_up()
+    await PiperTts().warm_up()
+
+
+async def place_call(live: LiveService, destination: str, first_message: str) -> str:
+    body = {
+        "destination": destination,
+        "assistant_id": SUPPORT_ID,
+        "assistant_override": {"first_message": first_message},
+    }
+    resp = await live.client.post("/calls/outbound", json=body, headers=live.auth())
+    assert resp.status == 200, await resp.text()
+    return str((await resp.json())["call_id"])
+
+
+async def control(live: LiveService, call_id: str, command: dict[str, Any]) -> None:
+    resp = await live.client.post(f"/calls/{call_id}/control", json=command, headers=live.auth())
+    assert resp.status == 200, await resp.text()
+
+
+def transcript(call: dict[str, Any], role: str | None = None) -> list[dict[str, Any]]:
+    """The call's ``transcript`` events (stored as each message is final), in order."""
+    found = [e["data"] for e in call["events"] if e["type"] == "transcript"]
+    return [t for t in found if role is None or t["role"] == role]
+
+
+async def wait_transcript(
+    live: LiveService,
+    call_id: str,
+    matches: Callable[[dict[str, Any]], bool],
+    within: float = 20.0,
+) -> dict[str, Any]:
+    """The first transcript message ``matches`` accepts (fails if the call ends first)."""
+    seen: list[dict[str, Any]] = []
+
+    async def found() -> bool:
+        call = await get_call(live, call_id)
+        seen[:] = transcript(call)
+        hit = [t for t in seen if matches(t)]
+        if hit:
+            seen[:] = hit
+            return True
+        assert call["status"] not in TERMINAL, (call["end_reason"], seen)
+        return False
+
+    try:
+        await until(found, within)
+    except TimeoutError:
+        raise AssertionError(f"no such message within {within} s; transcript: {seen}") from None
+    return seen[0]
+
+
+def has_words(*wanted: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda message: set(wanted) <= words(message["content"])
+
+
+async def test_caller_utterance_is_transcribed_and_the_caller_hears_the_first_message(
+    live_ari: LiveService, lab: LabAsterisk, warm_speech: None
+) -> None:
+    live = live_ari
+    before = set(lab.recordings_dir.glob("utterance-*-rx.wav"))
+    call_id = await place_call(live, UTTERANCE_PARTY, SHORT_GREETING)
+    await wait_transcript(live, call_id, has_words("appointment", "monday"), within=25)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_status(live, call_id, TERMINAL, within=15)
+    assert ended["status"] == "ended"
+    user = [m["content"] for m in ended["messages"] if m["role"] == "user"]
+    assert any({"appointment", "monday"} <= words(content) for content in user), user
+    assistant = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert assistant[0] == SHORT_GREETING
+
+    recording = await new_recording(lab.recordings_dir, "utterance-*-rx.wav", before)
+    pcm, rate = read_recording(recording)
+    assert speech_seconds(pcm, rate) > 0.5
+    heard = await transcribe(pcm, rate)
+    assert {"city", "library"} <= words(heard), heard
