@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from voicedock.errors import PbxError
 from voicedock.pbx.base import (
     OriginateRequest,
@@ -71,3 +75,53 @@ class FakePbx:
         self, call_id: str, cause: int | None = 16, tech_cause: int | None = None
     ) -> None:
         await self.emit(call_id, PbxEventKind.HANGUP, cause, tech_cause)
+
+
+class MediaFakePbx(FakePbx):
+    """A ``MediaPbx`` double: ``call_media`` connects a real ``MediaSession`` to an in-process
+    chan_websocket endpoint (``media.fake_asterisk.FakeAsterisk``: anything with ``url(id)``
+    and ``channels``). Like Asterisk, hanging up (ours or the remote's) closes the call's media
+    websocket; ``hangup`` reports the HANGUP our DELETE causes when ``hangup_reports`` is set.
+    """
+
+    def __init__(self, media_server: Any, *, hangup_reports: bool = True) -> None:
+        super().__init__()
+        self.media_server = media_server
+        self.hangup_reports = hangup_reports
+        self.fail_media: PbxError | None = None
+        self.media_formats: list[tuple[str, str]] = []
+        self.media_released: list[str] = []
+        self._connections: dict[str, str] = {}
+
+    @asynccontextmanager
+    async def call_media(self, call_id: str, *, media_format: str = "ulaw") -> AsyncIterator[Any]:
+        from voicedock.media.session import MediaSession
+
+        self.media_formats.append((call_id, media_format))
+        try:
+            if self.fail_media is not None:
+                raise self.fail_media
+            connection_id = f"media-{len(self._connections) + 1}"
+            self._connections[call_id] = connection_id
+            url = self.media_server.url(connection_id)
+            async with MediaSession.connect(url, send_silence=False) as media:
+                yield media
+        finally:
+            self.media_released.append(call_id)
+
+    async def hangup(self, call_id: str, reason: str = "normal") -> None:
+        await super().hangup(call_id, reason)
+        await self._close_media(call_id)
+        if self.hangup_reports and call_id in self.live:
+            await self.emit(call_id, PbxEventKind.HANGUP, 16)
+
+    async def hang_up_remote(
+        self, call_id: str, cause: int | None = 16, tech_cause: int | None = None
+    ) -> None:
+        await super().hang_up_remote(call_id, cause, tech_cause)
+        await self._close_media(call_id)
+
+    async def _close_media(self, call_id: str) -> None:
+        channel = self.media_server.channels.get(self._connections.get(call_id, ""))
+        if channel is not None:
+            await channel.ws.close(code=1000)

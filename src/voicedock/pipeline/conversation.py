@@ -130,9 +130,11 @@ class Conversation:
         self._closed = True
         for task in [*self._speech_tasks, *([self._run_task] if self._run_task else [])]:
             task.cancel()
-        for speech in self._speeches:
+        # What was being said when the call closed is kept, cut to what the caller heard.
+        speeches, self._speeches = self._speeches, []
+        for speech in speeches:
             with contextlib.suppress(Exception):
-                await speech.flush()
+                self._settle(speech, await speech.flush(), interrupted=True)
         if self.end_reason is None:
             self.end_reason = "closed"
         self._ended.set()

@@ -1,0 +1,246 @@
+"""CallRunner: answered calls run their conversation over the PBX's media; records and hang-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from fakes.memory_store import MemoryStore
+from fakes.pbx import MediaFakePbx
+from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
+from media.fake_asterisk import FakeAsterisk
+from pipeline.fakes import FakeLlm, FakeStt, FakeTts
+from pipeline.synth import silence, voiced
+from voicedock.calls.control import EndCall, Say
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.live import SpeechProviders
+from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
+from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.runner import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, CallRunner
+from voicedock.config import Settings
+from voicedock.errors import PbxError, ProviderError
+from voicedock.media.codecs import ulaw_encode
+from voicedock.pipeline.conversation import ConversationConfig
+from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.store.base import Transaction
+
+pytestmark = pytest.mark.unit
+
+ACME_ID = org_id(ACME)
+FRAME = 160  # 20 ms of µ-law
+FAST = ConversationConfig(
+    endpointing=EndpointingConfig(
+        end_silence_ms=300, barge_in_speech_ms=200, silence_timeout_ms=None, max_duration_ms=None
+    )
+)
+
+
+@dataclass
+class ReportCounter:
+    reports: list[tuple[str, CallStatus, int]] = field(default_factory=list)
+    transcripts: list[str] = field(default_factory=list)
+
+    async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
+        if event.type == "transcript":
+            self.transcripts.append(str(event.data["content"]))
+
+    async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
+        self.reports.append((call.id, call.status, len(messages)))
+
+
+@dataclass
+class World:
+    fake: FakeAsterisk
+    pbx: MediaFakePbx
+    engine: CallEngine
+    runner: CallRunner
+    store: MemoryStore
+    observer: ReportCounter
+    stt: FakeStt
+    llm: FakeLlm
+    tts: FakeTts
+    built: list[Mapping[str, Any]] = field(default_factory=list)
+    provider_error: ProviderError | None = None
+
+    async def providers(self, config: Mapping[str, Any]) -> SpeechProviders:
+        self.built.append(config)
+        if self.provider_error is not None:
+            raise self.provider_error
+        return SpeechProviders(self.stt, self.llm, self.tts)
+
+    async def answered_call(self) -> str:
+        request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+        result = await self.engine.place_outbound(ACME_ID, request)
+        call_id = str(result.body["call_id"])
+        await self.pbx.answer(call_id)
+        return call_id
+
+    async def caller_says(self, pcm: bytes) -> None:
+        wire = ulaw_encode(pcm)
+        ws = self.fake.channel().ws
+        for start in range(0, len(wire) - FRAME + 1, FRAME):
+            await ws.send_bytes(wire[start : start + FRAME])
+            await asyncio.sleep(0.001)
+
+    async def call(self, call_id: str) -> Call:
+        call = await self.store.get_call(None, call_id)
+        assert call is not None
+        return call
+
+
+@pytest.fixture
+async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
+    async with FakeAsterisk(send_audio=False) as fake:
+        pbx = MediaFakePbx(fake)
+        engine = CallEngine(store, pbx, settings)
+        observer = ReportCounter()
+        engine.observers.add(observer)
+        stt, llm, tts = FakeStt(), FakeLlm(), FakeTts(8000, ms_per_char=10)
+        holder: list[World] = []
+
+        async def providers(config: Mapping[str, Any]) -> SpeechProviders:
+            return await holder[0].providers(config)
+
+        runner = CallRunner(
+            engine, pbx, store, settings, providers=providers, conversation=FAST, close_timeout=5
+        )
+        world = World(fake, pbx, engine, runner, store, observer, stt, llm, tts)
+        holder.append(world)
+        async with runner:
+            await pbx.start(runner.handle_pbx_event)
+            yield world
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def test_conversation_transcript_and_end_call_with_final_message(world: World) -> None:
+    world.stt.texts = ["I would like an appointment on Monday."]
+    world.llm.replies = ["Monday at nine works."]
+    call_id = await world.answered_call()
+    await until(lambda: world.observer.transcripts == ["Hi!"])  # first_message, heard
+    assert world.pbx.media_formats == [(call_id, "ulaw")]  # the trunk's codec
+    await world.caller_says(voiced(600) + silence(400))
+    await until(lambda: len(world.observer.transcripts) == 3)
+
+    await world.engine.control(ACME_ID, call_id, EndCall("Goodbye."))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+
+    call = await world.call(call_id)
+    assert call.status is CallStatus.ENDED
+    assert call.end_reason == "api-end-call"
+    messages = await world.store.list_messages(call_id)
+    assert [(m.role, m.content) for m in messages] == [
+        ("assistant", "Hi!"),
+        ("user", "I would like an appointment on Monday."),
+        ("assistant", "Monday at nine works."),
+        ("assistant", "Goodbye."),
+    ]
+    assert world.observer.transcripts[-1] == "Goodbye."  # spoken to the end before hang-up
+    assert world.pbx.hangups == [(call_id, "normal")]
+    assert world.observer.reports == [(call_id, CallStatus.ENDED, 4)]
+    assert call.latency
+    assert call.latency[0]["endpointing_ms"] == 300
+    assert call.analysis_result is not None
+    assert call.summary
+    assert world.pbx.media_released == [call_id]
+    assert world.runner.running(call_id) is None
+
+
+async def test_media_that_cannot_open_hangs_up_with_a_reason(world: World) -> None:
+    world.pbx.fail_media = PbxError("externalMedia refused")
+    call_id = await world.answered_call()
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    call = await world.call(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, MEDIA_ERROR)
+    assert world.pbx.hangups == [(call_id, "normal")]
+    assert world.observer.reports == [(call_id, CallStatus.ENDED, 0)]
+
+
+async def test_unavailable_providers_hang_up_with_provider_error(world: World) -> None:
+    world.provider_error = ProviderError("no such voice")
+    call_id = await world.answered_call()
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    call = await world.call(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, PROVIDER_ERROR)
+    assert world.observer.reports == [(call_id, CallStatus.ENDED, 0)]
+
+
+async def test_remote_hangup_mid_conversation_stores_the_record_once(world: World) -> None:
+    world.tts.ms_per_char = 50  # "Hi!": 8 frames; the long message: 2.8 s
+    long = "One two three four five six seven eight nine ten eleven twelve."
+    call_id = await world.answered_call()
+    await world.engine.control(ACME_ID, call_id, Say(long))
+    await until(lambda: bool(world.fake.channels) and len(world.fake.channel().played) >= 60)
+    await world.pbx.hang_up_remote(call_id)
+    async with asyncio.timeout(2):  # promptly, not after the message would have finished
+        await world.runner.wait_finished(call_id)
+    call = await world.call(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "remote-hangup")
+    assert world.pbx.hangups == []  # nothing left to hang up
+    first, cut = await world.store.list_messages(call_id)
+    assert (first.content, first.interrupted) == ("Hi!", False)
+    assert cut.interrupted
+    assert long.startswith(cut.content)
+    assert 0 < len(cut.content) < len(long)
+    assert world.observer.reports == [(call_id, CallStatus.ENDED, 2)]
+
+
+async def test_commands_before_the_conversation_runs_are_replayed(world: World) -> None:
+    call_id = await world.answered_call()  # the media is still connecting
+    await world.engine.control(ACME_ID, call_id, Say("Welcome to Acme."))
+    await until(lambda: "Welcome to Acme." in world.observer.transcripts)
+    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    assert (await world.call(call_id)).status is CallStatus.ENDED
+
+
+async def test_shutdown_hangs_up_running_calls_and_records_them(world: World) -> None:
+    first = await world.answered_call()
+    second = await world.answered_call()
+    await until(lambda: len(world.fake.channels) == 2)
+    await world.runner.aclose()
+    await world.runner.aclose()  # idempotent
+    for call_id in (first, second):
+        call = await world.call(call_id)
+        assert (call.status, call.end_reason) == (CallStatus.ENDED, SHUTDOWN)
+    assert sorted(world.pbx.hangups) == sorted([(first, "normal"), (second, "normal")])
+    assert sorted(r[0] for r in world.observer.reports) == sorted([first, second])
+    await world.answered_call()  # a closed runner starts nothing
+    assert [c for c, _ in world.pbx.media_formats] == [first, second]
+
+
+async def test_one_failing_call_leaves_the_other_running(world: World) -> None:
+    healthy = await world.answered_call()
+    await until(lambda: len(world.fake.channels) == 1)
+    world.pbx.fail_media = PbxError("boom")
+    broken = await world.answered_call()
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(broken)
+    assert world.runner.running(healthy) is not None
+    assert (await world.call(healthy)).status is CallStatus.IN_PROGRESS
+    await world.engine.control(ACME_ID, healthy, Say("Still here."))
+    await until(lambda: "Still here." in world.observer.transcripts)
+
+
+async def test_media_format_from_assistant_then_trunk(world: World, store: MemoryStore) -> None:
+    call_id = await world.answered_call()
+    call = await world.call(call_id)
+    assert await world.runner.media_format(call) == "ulaw"
+    call.assistant_config = {**call.assistant_config, "media_format": "slin16"}
+    assert await world.runner.media_format(call) == "slin16"
+    call.assistant_config = {"codec": "alaw"}
+    assert await world.runner.media_format(call) == "alaw"
+    call.assistant_config = {"media_format": "opus"}  # not a telephone codec we speak
+    assert await world.runner.media_format(call) == "ulaw"
