@@ -29,6 +29,8 @@ Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 # Both legs must reach Stasis within this long or the bridging is abandoned.
 _BRIDGE_DEADLINE = 60.0
+# How long a call's media waits for that bridging before the call is given up.
+_BRIDGE_WAIT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class AsteriskMedia:
         self._calls = calls
         self._spawn = spawn
         self._in_stasis: dict[str, asyncio.Event] = {}
+        self._bridged: dict[str, asyncio.Event] = {}  # by bridge id: both legs are in it
 
     def entered_stasis(self, channel_id: str) -> None:
         self._stasis_event(channel_id).set()
@@ -150,6 +153,7 @@ class AsteriskMedia:
         if connection_type == "server":
             base = self._ari.events_url().rsplit("/ari/events", 1)[0]
             url = f"{base}/media/{connection_id}"
+        self._bridged[bridge_id] = asyncio.Event()
         self._spawn(self._bridge_when_ready(bridge_id, legs.main_channel, media_id))
         return MediaLeg(media_id, bridge_id, connection_id, url)
 
@@ -164,6 +168,13 @@ class AsteriskMedia:
         try:
             leg = await self.open(call_id, media_format=media_format, connection_type="server")
             async with MediaSession.connect(leg.url) as media:
+                # Audio sent before the caller's leg is in the bridge would never reach them
+                # (the first message would be lost).
+                try:
+                    async with asyncio.timeout(_BRIDGE_WAIT):
+                        await self._bridged[leg.bridge_id].wait()
+                except TimeoutError:
+                    raise PbxError("the call's legs were not bridged in time") from None
                 yield media
         finally:
             await self.release(call_id)
@@ -174,6 +185,8 @@ class AsteriskMedia:
             await add_channel(self._ari, bridge, media)
             await self._stasis_event(main).wait()
             await add_channel(self._ari, bridge, main)
+        if (bridged := self._bridged.get(bridge)) is not None:
+            bridged.set()
 
     async def release(self, call_id: str) -> None:
         """Delete the call's media legs and bridges (Asterisk never does); errors are moot."""
@@ -188,6 +201,7 @@ class AsteriskMedia:
             with contextlib.suppress(PbxError):
                 await destroy_bridge(self._ari, bridge)
             legs.bridges.discard(bridge)
+            self._bridged.pop(bridge, None)
 
     def _stasis_event(self, channel_id: str) -> asyncio.Event:
         return self._in_stasis.setdefault(channel_id, asyncio.Event())

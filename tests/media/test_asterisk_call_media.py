@@ -1,0 +1,123 @@
+"""AsteriskMedia.session (AsteriskPbx.call_media): bridge + externalMedia over a stub ARI, the
+media websocket to the in-process chan_websocket endpoint, release on exit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from typing import Any
+
+import pytest
+
+from media.fake_asterisk import FakeAsterisk
+from voicedock.errors import PbxError
+from voicedock.pbx import asterisk_media
+from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.asterisk_media import AsteriskMedia
+
+pytestmark = pytest.mark.unit
+
+CALL = "call-abc"
+CONNECTION = "5e29e219-a229-4e81-b0eb-8b6e5c0a6aba"
+
+
+class StubAri:
+    """Answers the REST calls AsteriskMedia makes, like Asterisk does (findings §2b)."""
+
+    def __init__(self, fake: FakeAsterisk) -> None:
+        self.fake = fake
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.hung_up: list[str] = []
+
+    def events_url(self) -> str:
+        return f"ws://127.0.0.1:{self.fake.port}/ari/events?app=voicedock"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        self.requests.append((method, path, dict(params or {})))
+        if path == "/bridges":
+            return {"id": (params or {})["bridgeId"]}
+        if path == "/channels/externalMedia":
+            return {"id": "x", "channelvars": {"MEDIA_WEBSOCKET_CONNECTION_ID": CONNECTION}}
+        return None
+
+    async def hangup_channel(self, channel_id: str, reason: str = "normal") -> bool:
+        self.hung_up.append(channel_id)
+        return True
+
+
+@pytest.fixture
+async def setup() -> AsyncIterator[tuple[FakeAsterisk, StubAri, AsteriskMedia]]:
+    tasks: list[asyncio.Task[Any]] = []
+
+    def spawn(coro: Coroutine[Any, Any, Any]) -> None:
+        tasks.append(asyncio.create_task(coro))
+
+    async with FakeAsterisk(send_audio=False) as fake:
+        ari = StubAri(fake)
+        calls = CallRegistry()
+        calls.add(CALL, "call-abc", "outbound")
+        try:
+            yield fake, ari, AsteriskMedia(ari, "voicedock", calls, spawn)  # type: ignore[arg-type]
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_media_is_yielded_once_both_legs_are_bridged_and_released_after(
+    setup: tuple[FakeAsterisk, StubAri, AsteriskMedia],
+) -> None:
+    fake, ari, media_legs = setup
+    entered = asyncio.Event()
+
+    async def use() -> bool:
+        async with media_legs.session(CALL, media_format="slin16") as media:
+            entered.set()
+            return not media.closed
+
+    task = asyncio.create_task(use())
+    async with asyncio.timeout(3):
+        await fake.connected.wait()
+    await asyncio.sleep(0.05)
+    assert not entered.is_set()  # the caller's leg is not in the bridge yet
+    media_legs.entered_stasis("call-abc-media")
+    media_legs.entered_stasis("call-abc")
+    async with asyncio.timeout(3):
+        assert await task
+    external = next(p for m, path, p in ari.requests if path == "/channels/externalMedia")
+    assert external["format"] == "slin16"
+    assert external["connection_type"] == "server"
+    adds = [p["channel"] for m, path, p in ari.requests if path.endswith("/addChannel")]
+    assert adds == ["call-abc-media", "call-abc"]
+    assert CONNECTION in fake.channels  # connected to /media/<connection id>, no credentials
+    assert ari.hung_up == ["call-abc-media"]  # the call itself stays up
+    assert ("DELETE", "/bridges/call-abc-bridge", {}) in ari.requests
+
+
+async def test_legs_never_bridged_fail_the_media_and_release_it(
+    setup: tuple[FakeAsterisk, StubAri, AsteriskMedia], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ari, media_legs = setup
+    monkeypatch.setattr(asterisk_media, "_BRIDGE_WAIT", 0.1)
+    with pytest.raises(PbxError):
+        async with media_legs.session(CALL, media_format="ulaw"):
+            pytest.fail("media yielded without a bridge")
+    assert ari.hung_up == ["call-abc-media"]
+    assert ("DELETE", "/bridges/call-abc-bridge", {}) in ari.requests
+
+
+async def test_media_for_an_unknown_call_is_refused(
+    setup: tuple[FakeAsterisk, StubAri, AsteriskMedia],
+) -> None:
+    _, ari, media_legs = setup
+    with pytest.raises(PbxError):
+        async with media_legs.session("call-gone", media_format="ulaw"):
+            pytest.fail("media for a call that is not live")
+    assert ari.requests == []
