@@ -13,7 +13,6 @@ Loopback only, port 0. Use ``async with FakeFreeswitch(password=...) as fs`` and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
@@ -21,9 +20,10 @@ import uuid as uuid_mod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
+from freeswitch.fake_audio_stream import FakeAudioStreamClient
+from freeswitch.recorder import PbxEventRecorder
 
-from voicedock.pbx.base import PbxEvent, PbxEventKind
+__all__ = ["FakeAudioStreamClient", "FakeFreeswitch", "PbxEventRecorder"]
 
 # destination outcome → (SIP status, hangup cause, answered?)
 OUTCOMES: dict[str, tuple[int, str, bool]] = {
@@ -36,7 +36,8 @@ OUTCOMES: dict[str, tuple[int, str, bool]] = {
 }
 CORE_UUID = "6f2f7a56-1f8b-4a61-9b7c-0d2f1c0c0001"
 STATUS_TEXT = (
-    "UP 0 years, 0 days, 0 hours, 3 minutes, 7 seconds, 12 milliseconds, 3 microseconds\n"
+    "UP 0 years, 0 days, 0 hours, {minutes} minutes, {seconds} seconds, 12 milliseconds, "
+    "3 microseconds\n"
     "FreeSWITCH (Version 1.10.12 -release 64bit) is ready\n"
     "2 session(s) since startup\n0 session(s) - peak 1, last 5min 1\n"
 )
@@ -111,6 +112,11 @@ class FakeFreeswitch:
         self.commands: list[str] = []  # every command line received, in order
         self.frozen = False  # half-open simulation: read but never answer
         self.audio_streams: list[FakeAudioStreamClient] = []
+        self.streams_by_uuid: dict[str, FakeAudioStreamClient] = {}
+        self.stream_frames = 5  # silent caller frames sent when a stream starts
+        self.broadcasts: list[tuple[str, str]] = []  # (uuid, file) per uuid_broadcast
+        self.breaks: list[str] = []  # uuids of uuid_break
+        self.booted = time.monotonic() - 187.0  # "UP ... 3 minutes, 7 seconds"
         self.connections_accepted = 0
         self._sessions: list[_Session] = []
         self._server: asyncio.Server | None = None
@@ -281,7 +287,8 @@ class FakeFreeswitch:
         name, _, arg = command.partition(" ")
         args = arg.split()
         if command == "status":
-            return STATUS_TEXT
+            up = int(time.monotonic() - self.booted)
+            return STATUS_TEXT.format(minutes=up // 60, seconds=up % 60)
         if command == "show channels as json":
             return self._show_channels()
         if name == "uuid_kill" and args:
@@ -307,6 +314,15 @@ class FakeFreeswitch:
                 return "-ERR No such channel!\n"
             if name == "uuid_audio_stream" and args[1:2] == ["start"]:
                 self._start_audio_stream(args[0], arg)
+            elif name == "uuid_audio_stream" and args[1:2] == ["stop"]:
+                stream = self.streams_by_uuid.pop(args[0], None)
+                if stream is None:
+                    return "-ERR no audio stream\n"
+                stream.stop()
+            elif name == "uuid_broadcast" and len(args) >= 2:
+                self.broadcasts.append((args[0], args[1]))
+            elif name == "uuid_break":
+                self.breaks.append(args[0])
             return "+OK Message sent successfully\n" if name == "uuid_broadcast" else "+OK\n"
         if name == "uuid_bridge" and len(args) == 2:
             if not all(a in self.channels for a in args):
@@ -383,6 +399,9 @@ class FakeFreeswitch:
         channel = self.channels.pop(channel_uuid, None)
         if channel is None:
             return
+        stream = self.streams_by_uuid.pop(channel_uuid, None)
+        if stream is not None:
+            stream.stop()  # the media bug closes with the channel
         headers = self._channel_headers(channel, "CHANNEL_HANGUP_COMPLETE")
         headers |= {"Hangup-Cause": cause, "variable_sip_term_status": str(sip_status)}
         self.emit(headers)
@@ -390,88 +409,45 @@ class FakeFreeswitch:
     def _start_audio_stream(self, channel_uuid: str, arg: str) -> None:
         # uuid_audio_stream <uuid> start <url> <mix> <rate> [metadata...]
         parts = arg.split(" ", 5)
-        if len(parts) < 5:
+        if len(parts) < 5 or channel_uuid in self.streams_by_uuid:
             return
         rate = int(parts[4].rstrip("k")) * 1000
         channels = 2 if parts[3] == "stereo" else 1
+        channel = self.channels[channel_uuid]
+
+        def emit(subclass: str, body: str) -> None:
+            headers = self._channel_headers(channel, "CUSTOM") | {"Event-Subclass": subclass}
+            self.emit(headers, body)
+
         stream = FakeAudioStreamClient(
-            parts[2], parts[5] if len(parts) > 5 else None, sample_rate=rate, channels=channels
+            parts[2],
+            parts[5] if len(parts) > 5 else None,
+            sample_rate=rate,
+            channels=channels,
+            channel_uuid=channel_uuid,
+            on_event=emit,
         )
         self.audio_streams.append(stream)
-        self._tg.create_task(stream.run(frames=[bytes(rate // 50 * 2 * channels)] * 5))
+        self.streams_by_uuid[channel_uuid] = stream
+        silence = bytes(stream.frame_bytes)
+        self._tg.create_task(stream.serve([silence] * self.stream_frames))
 
+    # --- what the channel played -------------------------------------------------------------
 
-class FakeAudioStreamClient:
-    """What mod_audio_stream does on ``start``: connect, metadata TEXT, then L16 BINARY frames.
+    def played_audio(self, channel_uuid: str) -> bytes:
+        """L16 of every file uuid_broadcast queued on the channel, in order."""
+        files: dict[str, bytes] = {}
+        for stream in self.audio_streams:
+            files.update(stream.files)
+        return b"".join(
+            files.get(path, b"") for uuid, path in self.broadcasts if uuid == channel_uuid
+        )
 
-    It collects everything the server sends back (``received_text``/``received_binary``).
-    """
-
-    def __init__(
-        self, url: str, metadata: str | None, *, sample_rate: int = 8000, channels: int = 1
-    ) -> None:
-        self.url = url
-        self.metadata = metadata
-        self.sample_rate = sample_rate
-        self.channels = channels
-        self.received_text: list[str] = []
-        self.received_binary: list[bytes] = []
-        self.connected = asyncio.Event()
-        self.finished = asyncio.Event()
-        self._session: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-
-    async def run(self, frames: list[bytes], *, pace: float = 0.0, linger: float = 0.2) -> None:
-        """Send the frames, then keep receiving for ``linger`` seconds (or until closed)."""
-        self._session = aiohttp.ClientSession()
-        try:
-            self._ws = await self._session.ws_connect(self.url)
-            self.connected.set()
-            if self.metadata is not None:
-                await self._ws.send_str(self.metadata)
-            for frame in frames:
-                await self._ws.send_bytes(frame)
-                if pace:
-                    await asyncio.sleep(pace)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(linger):
-                    async for message in self._ws:
-                        if message.type == aiohttp.WSMsgType.TEXT:
-                            self.received_text.append(message.data)
-                        elif message.type == aiohttp.WSMsgType.BINARY:
-                            self.received_binary.append(message.data)
-        finally:
-            await self.aclose()
-            self.finished.set()
-
-    async def aclose(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._session is not None:
-            await self._session.close()
-
-
-class PbxEventRecorder:
-    """A ``PbxEventSink`` that keeps every event and lets a test wait for one."""
-
-    def __init__(self) -> None:
-        self.events: list[PbxEvent] = []
-        self._changed = asyncio.Condition()
-
-    async def __call__(self, event: PbxEvent) -> None:
-        async with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def kinds(self, call_id: str) -> list[PbxEventKind]:
-        return [e.kind for e in self.events if e.call_id == call_id]
-
-    async def wait_for(self, call_id: str, kind: PbxEventKind, timeout: float = 2.0) -> PbxEvent:
-        def found() -> PbxEvent | None:
-            return next((e for e in self.events if e.call_id == call_id and e.kind == kind), None)
-
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: found() is not None)
-        event = found()
-        assert event is not None
-        return event
+    def restart(self) -> None:
+        """FreeSWITCH restarts: every channel is gone, uptime starts again, sockets drop."""
+        self.channels.clear()
+        for stream in self.streams_by_uuid.values():
+            stream.stop()
+        self.streams_by_uuid.clear()
+        self.booted = time.monotonic()
+        self.drop_connections()

@@ -24,7 +24,7 @@ PASSWORD = "fake-esl-secret"
 
 
 def make_pbx(fs: FakeFreeswitch, **kwargs: object) -> FreeswitchPbx:
-    settings = FreeswitchSettings(esl_port=fs.port, esl_password=PASSWORD)
+    settings = FreeswitchSettings(esl_port=fs.port, esl_password=PASSWORD, media_port=0)
     esl = EslSettings(
         host="127.0.0.1",
         port=fs.port,
@@ -170,7 +170,8 @@ async def test_originate_failure_without_channel_events_uses_job_result(
     await pbx.originate(call)
     hangup = await events.wait_for(call.call_id, PbxEventKind.HANGUP)
     assert hangup.detail == "originate-failed GATEWAY_DOWN"
-    assert error_for_unanswered(hangup.cause, hangup.tech_cause) is CallError.PBX_ERROR
+    # An unregistered or failed gateway is a trunk that cannot be reached, as on Asterisk.
+    assert error_for_unanswered(hangup.cause, hangup.tech_cause) is CallError.UNREACHABLE
     assert events.kinds(call.call_id) == [PbxEventKind.HANGUP]
 
 

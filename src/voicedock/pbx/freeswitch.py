@@ -17,6 +17,11 @@ believe live with ``show channels`` and reports the missing ones as HANGUP "reco
 Inbound: the dialplan parks a call to one of our DIDs (``dialplan/freeswitch``); its
 ``CHANNEL_PARK`` goes to the inbound handler, which returns a call id (then we answer) or None
 (then we reject it).
+
+Media (``call_media``): ``freeswitch_media`` streams the caller's audio in with mod_audio_stream
+and plays ours as files (``uuid_broadcast``). Warm transfer: ``freeswitch_transfer``. A restart
+(FreeSWITCH's uptime went back after a reconnect) reports PBX_RESTARTED and a "pbx-restart"
+HANGUP for every live call, as on Asterisk.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Collection, Coroutine
+from collections.abc import AsyncIterator, Collection, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
 from voicedock.config import FreeswitchSettings
-from voicedock.errors import PbxError
+from voicedock.errors import MediaError, PbxError
+from voicedock.media.freeswitch_media import FreeswitchCallMedia
+from voicedock.media.freeswitch_stream_server import AudioStreamServer
 from voicedock.pbx.asterisk_calls import CallRegistry
 from voicedock.pbx.base import (
     InboundCall,
@@ -40,7 +48,6 @@ from voicedock.pbx.base import (
     PbxEventSink,
     TransferTarget,
 )
-from voicedock.pbx.causes import FREESWITCH_CAUSES
 from voicedock.pbx.freeswitch_escape import (
     UnsafeCommandValue,
     build_originate,
@@ -48,11 +55,11 @@ from voicedock.pbx.freeswitch_escape import (
     build_uuid_kill,
     build_uuid_setvar,
     build_uuid_transfer,
+    require_e164,
     require_token,
     require_uuid,
 )
 from voicedock.pbx.freeswitch_esl import (
-    DEFAULT_EVENTS,
     BackgroundJob,
     EslClient,
     EslCommandError,
@@ -62,47 +69,31 @@ from voicedock.pbx.freeswitch_esl import (
     EslSettings,
     EventSubscription,
 )
+from voicedock.pbx.freeswitch_media import FreeswitchMediaHub
+from voicedock.pbx.freeswitch_support import (
+    HANGUP_REASONS,
+    PBX_EVENTS,
+    cause_of,
+    esl_settings_for,
+    parse_uptime,
+    sip_status,
+)
+from voicedock.pbx.freeswitch_transfer import WarmTransferRequest, WarmTransfers
 from voicedock.pbx.freeswitch_wire import EslEvent
 from voicedock.validation import is_token
 
+__all__ = ["HANGUP_REASONS", "PBX_EVENTS", "FreeswitchPbx", "esl_settings_for"]
+
 log = logging.getLogger("voicedock.pbx.freeswitch")
 
-PBX_EVENTS = (*DEFAULT_EVENTS[:-1], "CHANNEL_PARK", DEFAULT_EVENTS[-1])  # CUSTOM stays last
-# The Q.850 name sent with uuid_kill for each Pbx.hangup reason (unknown reasons: normal).
-HANGUP_REASONS = {
-    "normal": "NORMAL_CLEARING",
-    "busy": "USER_BUSY",
-    "no-answer": "NO_ANSWER",
-    "rejected": "CALL_REJECTED",
-    "congestion": "NORMAL_TEMPORARY_FAILURE",
-    "timeout": "RECOVERY_ON_TIMER_EXPIRE",
-    "shutdown": "SYSTEM_SHUTDOWN",
-}
 TRANSFER_GATEWAY_VARIABLE = "voicedock_transfer_gateway"
 # A call never seen on the PBX and younger than this may not be on `show channels` yet.
 _RECONCILE_GRACE = 2.0
 # After `-ERR <CAUSE>` from originate, wait this long for the CHANNEL_HANGUP_COMPLETE that
 # carries the SIP status before reporting the failure from the job result alone.
 _ORIGINATE_FAILURE_GRACE = 0.5
-
-
-def esl_settings_for(settings: FreeswitchSettings) -> EslSettings:
-    """The ESL client settings; refuses the default password unless explicitly allowed."""
-    return EslSettings(
-        host=settings.esl_host,
-        port=settings.esl_port,
-        password=settings.esl_password,
-        allow_default_password=settings.allow_default_password,
-        events=PBX_EVENTS,
-    )
-
-
-def _cause_of(name: str | None) -> int | None:
-    return None if not name else FREESWITCH_CAUSES.get(name.strip())
-
-
-def _sip_status(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdigit() else None
+# A FreeSWITCH whose uptime disagrees with ours by more than this has restarted.
+_RESTART_TOLERANCE = 5.0
 
 
 class FreeswitchPbx:
@@ -111,17 +102,27 @@ class FreeswitchPbx:
         settings: FreeswitchSettings,
         *,
         dids: Collection[str] = (),
-        transfer_context: str = "voicedock_transfer",
+        transfer_context: str | None = None,
         esl_settings: EslSettings | None = None,
     ) -> None:
-        """``dids``: numbers whose parked inbound calls are ours; ``transfer_context``: the
-        dialplan context of the transfer extension; ``esl_settings`` overrides the derived
-        ones (timeouts, backoff) and must carry the events in ``PBX_EVENTS``."""
+        """``dids``: numbers whose parked inbound calls are ours (``settings.dids`` first);
+        ``transfer_context``: the dialplan context of the transfer extension (default:
+        ``settings.transfer_context``); ``esl_settings`` overrides the derived ones (timeouts,
+        backoff) and must carry the events in ``PBX_EVENTS``."""
         self.esl = EslClient(
             esl_settings or esl_settings_for(settings), on_reconnect=self._on_reconnect
         )
-        self.dids = set(dids)
-        self._transfer_context = require_token(transfer_context, "transfer_context")
+        self.dids = set(settings.dids or dids)
+        context = transfer_context or settings.transfer_context
+        self._transfer_context = require_token(context, "transfer_context")
+        self._settings = settings
+        server = AudioStreamServer(
+            settings.media_host, settings.media_port, settings.media_public_url
+        )
+        self.media = FreeswitchMediaHub(self.esl, server)
+        self._warm = WarmTransfers(self.esl, self._warm_outcome)
+        self._our_numbers: dict[str, str] = {}  # call id -> our E.164 on the call
+        self._boot: float | None = None  # monotonic time FreeSWITCH started, from its uptime
         self._calls = CallRegistry()
         self._sink: PbxEventSink | None = None
         self._inbound: InboundHandler | None = None
@@ -148,6 +149,10 @@ class FreeswitchPbx:
         self._exit.push_async_callback(self.esl.aclose)
         await self.esl.start()
         self._spawn(self._consume(events))
+        await self.media.server.start()
+        self._exit.push_async_callback(self.media.aclose)
+        with contextlib.suppress(PbxError):
+            await self._restarted()  # records FreeSWITCH's start time
 
     async def aclose(self) -> None:
         """Stop reporting and disconnect; live calls are left to FreeSWITCH. Idempotent."""
@@ -203,6 +208,7 @@ class FreeswitchPbx:
         if self._calls.get(request.call_id) is not None:  # ended calls are forgotten at once
             raise PbxError("a call with this id is already in progress")
         self._calls.add(request.call_id, request.call_id, "outbound")
+        self._our_numbers[request.call_id] = request.caller_id
         try:
             job = await self.esl.bgapi(command)
         except (EslConnectionLost, EslCommandTimeout):
@@ -227,7 +233,7 @@ class FreeswitchPbx:
                 PbxEvent(
                     call_id,
                     PbxEventKind.HANGUP,
-                    cause=_cause_of(cause_name),
+                    cause=cause_of(cause_name),
                     detail=f"originate-failed {cause_name}"[:80],
                 )
             )
@@ -253,8 +259,11 @@ class FreeswitchPbx:
         legs = self._calls.get(call_id)
         if legs is None or legs.ended:
             raise PbxError("no live call with this id")
+        if target.mode == "warm":
+            self._start_warm_transfer(call_id, legs.main_channel, target)
+            return
         if target.mode != "blind":
-            raise PbxError("only blind transfer is supported on FreeSWITCH")
+            raise PbxError(f"unknown transfer mode {target.mode!r}")
         internal = (target.destination,) if target.internal else ()
         command = build_uuid_transfer(
             legs.main_channel,
@@ -277,6 +286,40 @@ class FreeswitchPbx:
         legs.transferred = True
         await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED))
 
+    def _start_warm_transfer(self, call_id: str, channel: str, target: TransferTarget) -> None:
+        if target.internal or target.trunk_endpoint is None:
+            raise PbxError("warm transfer needs an E.164 destination and a trunk")
+        request = WarmTransferRequest(
+            call_id=call_id,
+            caller_channel=channel,
+            destination=require_e164(target.destination, "destination"),
+            gateway=require_token(target.trunk_endpoint, "trunk"),
+            caller_id=self._our_numbers.get(call_id, ""),
+            timeout_seconds=self._settings.warm_transfer_timeout,
+        )
+        if self._tasks is None or self._closed:
+            raise PbxError("FreeswitchPbx is not running")
+        self._warm.start(request, self._tasks)
+
+    async def _warm_outcome(self, call_id: str, accepted: bool, detail: str) -> None:
+        legs = self._calls.get(call_id)
+        if accepted and legs is not None:
+            legs.transferred = True
+            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED, detail="warm"))
+        elif not accepted:
+            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=detail))
+
+    @asynccontextmanager
+    async def call_media(
+        self, call_id: str, *, media_format: str = "ulaw"
+    ) -> AsyncIterator[FreeswitchCallMedia]:
+        """The call's audio (``MediaPbx``); on exit the stream stops and the call stays up."""
+        legs = self._calls.get(call_id)
+        if legs is None or legs.ended or not legs.answered:
+            raise MediaError("no answered call with this id")
+        async with self.media.open(legs.main_channel, call_id, media_format) as media:
+            yield media
+
     async def live_call_ids(self) -> set[str]:
         """Call ids of our calls FreeSWITCH still has, plus uuids of channels we do not know."""
         live: set[str] = set()
@@ -297,6 +340,10 @@ class FreeswitchPbx:
     async def _on_event(self, event: EslEvent) -> None:
         uid = event.unique_id
         if not uid:
+            return
+        self.media.on_event(event)  # play events and digits for attached media
+        if self._warm.is_agent_leg(uid):
+            self._warm.on_event(event)
             return
         if event.name == "CHANNEL_PARK":
             if event.get("Call-Direction") == "inbound":
@@ -321,9 +368,10 @@ class FreeswitchPbx:
             case "CHANNEL_HANGUP_COMPLETE":
                 await self._ended(
                     call_id,
-                    cause=_cause_of(event.get("Hangup-Cause")),
-                    tech_cause=_sip_status(event.get("variable_sip_term_status")),
+                    cause=cause_of(event.get("Hangup-Cause")),
+                    tech_cause=sip_status(event.get("variable_sip_term_status")),
                 )
+                self._warm.cancel(call_id)
             case _:
                 pass
 
@@ -336,6 +384,7 @@ class FreeswitchPbx:
             )
             await self._emit(event)
         self._calls.forget(call_id)
+        self._our_numbers.pop(call_id, None)
 
     # --- inbound ----------------------------------------------------------------------------
 
@@ -358,6 +407,7 @@ class FreeswitchPbx:
                 await self.esl.api(build_uuid_kill(uid, "CALL_REJECTED"))
                 return
             self._calls.add(call_id, uid, "inbound").seen_on_pbx = True
+            self._our_numbers[call_id] = call.called
         finally:
             self._inbound_pending.discard(uid)
         try:
@@ -374,11 +424,31 @@ class FreeswitchPbx:
     async def _on_reconnect(self, _client: EslClient) -> None:
         await self.reconcile()
 
+    async def _restarted(self) -> bool:
+        """Whether FreeSWITCH started again since we last asked (its uptime went back)."""
+        uptime = parse_uptime(await self.esl.api("status"))
+        if uptime is None:
+            return False
+        boot = time.monotonic() - uptime
+        restarted = self._boot is not None and abs(boot - self._boot) > _RESTART_TOLERANCE
+        self._boot = boot
+        return restarted
+
+    async def _report_restart(self) -> None:
+        log.warning("FreeSWITCH restarted: ending %d live calls", len(self._calls.live()))
+        await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
+        for legs in self._calls.live():
+            self._warm.cancel(legs.call_id)
+            await self._ended(legs.call_id, cause=None, tech_cause=None, detail="pbx-restart")
+
     async def reconcile(self) -> None:
         """End every call we believe live that FreeSWITCH no longer has (after a reconnect)."""
         recheck = False
         async with self._reconcile_lock:
             try:
+                if await self._restarted():
+                    await self._report_restart()
+                    return
                 present = {channel.uuid for channel in await self.esl.show_channels()}
             except EslNotConnected:
                 return  # the next reconnect runs this again

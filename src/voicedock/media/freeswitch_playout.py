@@ -1,0 +1,85 @@
+"""What the caller has heard, by the clock, when FreeSWITCH plays our audio as queued files.
+
+FreeSWITCH gives no per-frame playout report for ``uuid_broadcast`` files, so playout is
+estimated: the channel plays the files in the order they were queued, in real time, starting
+when each arrives (or when the previous one ends). ``PlayoutTimeline`` keeps that schedule as
+*segments* (a run of one playback's frames inside one file) and, at any instant, confirms to
+each ``Playback`` the frames the clock says were played, and resolves a finished playback as
+completed when the end of its last segment has passed. Its error is the ESL round trip of the
+``uuid_broadcast`` (a few ms) plus one frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from voicedock.media.pacer import FRAME_PERIOD
+from voicedock.media.playback import Playback
+
+
+@dataclass(slots=True)
+class Segment:
+    playback: Playback
+    first_frame: int  # frames of this playback in earlier segments
+    frames: int
+    start: float = 0.0  # when FreeSWITCH starts playing it (monotonic seconds)
+    final: bool = False  # the playback's last segment
+
+    @property
+    def end(self) -> float:
+        return self.start + self.frames * FRAME_PERIOD
+
+
+class PlayoutTimeline:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._segments: deque[Segment] = deque()
+        self.end = clock()
+        """When everything queued in FreeSWITCH will have been played."""
+
+    def ahead(self) -> float:
+        """Seconds of audio FreeSWITCH has queued that the caller has not heard yet."""
+        return max(0.0, self.end - self._clock())
+
+    def schedule(self, segments: list[Segment], latency: float = 0.0) -> None:
+        """One file with these segments was handed to FreeSWITCH now."""
+        start = max(self.end, self._clock() + latency)
+        for segment in segments:
+            segment.start = start
+            start = segment.end
+            self._segments.append(segment)
+        self.end = start
+
+    def finish(self, playback: Playback) -> None:
+        """No more frames of ``playback`` will be scheduled (its utterance was sent)."""
+        last = next((s for s in reversed(self._segments) if s.playback is playback), None)
+        if last is None:
+            if not playback.done:
+                playback.resolve(completed=True)  # nothing left to play (empty or all heard)
+            return
+        last.final = True
+        self.advance()
+
+    def advance(self) -> None:
+        """Confirm what was played until now; resolve playbacks that were played to the end."""
+        now = self._clock()
+        while self._segments:
+            segment = self._segments[0]
+            if segment.start > now:
+                return
+            played = min(segment.frames, int((now - segment.start) / FRAME_PERIOD))
+            segment.playback.confirm(segment.first_frame + played, now=now)
+            if now < segment.end:
+                return
+            self._segments.popleft()
+            if segment.final and not segment.playback.done:
+                segment.playback.resolve(completed=True)
+
+    def clear(self) -> None:
+        """Barge-in: FreeSWITCH dropped everything queued (``uuid_break all``)."""
+        self.advance()
+        self._segments.clear()
+        self.end = self._clock()

@@ -1,0 +1,146 @@
+"""The websocket server FreeSWITCH's audio-stream module connects to, one connection per call.
+
+``uuid_audio_stream <uuid> start <url> mono 8k|16k <metadata>`` makes FreeSWITCH the websocket
+*client*. voicedock hosts the endpoint here (aiohttp, on ``freeswitch.media_host``/``media_port``)
+and hands each connection to the call that asked for it:
+
+    pending = server.expect(channel_uuid)      # before uuid_audio_stream ... start
+    ... start pending.url ...
+    ws = await pending.websocket(wait=5)        # the module connected
+
+The URL is ``<public>/freeswitch/audio/<uuid>/<token>``: the uuid correlates the connection with
+its call and the token (random, per stream, compared in constant time) keeps anyone else who can
+reach the port from injecting or receiving call audio. A connection nobody expects is refused
+with 403 before the websocket upgrade. The aiohttp handler lives as long as the websocket, so it
+waits until the owner calls ``pending.release()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import secrets
+
+from aiohttp import web
+
+from voicedock.media.errors import MediaError, MediaStartTimeout
+
+log = logging.getLogger("voicedock.media.freeswitch")
+
+ROUTE = "/freeswitch/audio/{uuid}/{token}"
+
+
+class PendingStream:
+    """One expected connection; ``websocket()`` returns it once FreeSWITCH connected."""
+
+    def __init__(self, server: AudioStreamServer, channel_uuid: str, token: str) -> None:
+        self.channel_uuid = channel_uuid
+        self.token = token
+        self.url = f"{server.public_url}/freeswitch/audio/{channel_uuid}/{token}"
+        self._server = server
+        self._ws: asyncio.Future[web.WebSocketResponse] = asyncio.get_running_loop().create_future()
+        self._released = asyncio.Event()
+
+    async def websocket(self, wait: float = 5.0) -> web.WebSocketResponse:
+        """The connected websocket; ``MediaStartTimeout`` if FreeSWITCH did not connect."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._ws), wait)
+        except TimeoutError as exc:
+            self.release()
+            raise MediaStartTimeout(f"no audio stream connection within {wait} s") from exc
+
+    def release(self) -> None:
+        """The owner is done with the websocket (or stopped waiting): end its handler."""
+        self._server._forget(self)
+        self._released.set()
+        if not self._ws.done():
+            self._ws.cancel()
+
+
+class AudioStreamServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, public_url: str = "") -> None:
+        """``public_url`` (``ws://host:port``) is how FreeSWITCH reaches us; default: host/port."""
+        self.host = host
+        self._port = port
+        self._public_url = public_url.rstrip("/")
+        self._pending: dict[str, PendingStream] = {}
+        self._runner: web.AppRunner | None = None
+        self._active: set[PendingStream] = set()
+        self.refused = 0
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def public_url(self) -> str:
+        return self._public_url or f"ws://{self.host}:{self._port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get(ROUTE, self._handle)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = site._server
+        if self._port == 0 and isinstance(server, asyncio.Server) and server.sockets:
+            self._port = int(server.sockets[0].getsockname()[1])
+
+    async def aclose(self) -> None:
+        """Refuse new connections, end every open stream; idempotent."""
+        for pending in [*self._pending.values(), *self._active]:
+            pending.release()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> AudioStreamServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    def expect(self, channel_uuid: str) -> PendingStream:
+        if channel_uuid in self._pending:
+            raise MediaError("an audio stream is already expected for this channel")
+        pending = PendingStream(self, channel_uuid, secrets.token_urlsafe(18))
+        self._pending[channel_uuid] = pending
+        return pending
+
+    def _forget(self, pending: PendingStream) -> None:
+        if self._pending.get(pending.channel_uuid) is pending:
+            del self._pending[pending.channel_uuid]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        pending = self._pending.get(request.match_info["uuid"])
+        token = request.match_info["token"]
+        if (
+            pending is None
+            or pending._ws.done()
+            or not hmac.compare_digest(pending.token.encode(), token.encode())
+        ):
+            self.refused += 1
+            log.warning("audio stream: refusing an unexpected connection")
+            raise web.HTTPForbidden()
+        # No compression: audio does not deflate and mod_audio_stream may disable it anyway.
+        ws = web.WebSocketResponse(compress=False, timeout=2.0)
+        await ws.prepare(request)
+        self._forget(pending)
+        pending._ws.set_result(ws)
+        self._active.add(pending)
+        try:
+            await pending._released.wait()
+        finally:
+            self._active.discard(pending)
+            with contextlib.suppress(Exception):
+                await ws.close()
+        return ws

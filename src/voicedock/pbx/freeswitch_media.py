@@ -1,0 +1,153 @@
+"""Call audio for ``FreeswitchPbx``: mod_audio_stream in, files played over ESL out.
+
+``FreeswitchMediaHub.open(channel_uuid, call_id, media_format)`` expects a connection on the
+``AudioStreamServer``, runs ``uuid_audio_stream <uuid> start <url> mono <rate>k <metadata>``,
+waits for FreeSWITCH to connect and yields a ``FreeswitchCallMedia`` (a ``CallMedia``). The hub
+also routes the ESL events a media session needs: ``mod_audio_stream::play`` (the module wrote
+our chunk to a file: play it with ``uuid_broadcast``) and ``DTMF``. On exit the stream is stopped
+(``uuid_audio_stream <uuid> stop``); the call stays up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from voicedock.errors import MediaError, PbxError
+from voicedock.media.audio_stream_wire import AudioStreamWireError, parse_play_event_body
+from voicedock.media.codecs import format_by_name
+from voicedock.media.freeswitch_media import FreeswitchCallMedia
+from voicedock.media.freeswitch_stream_server import AudioStreamServer
+from voicedock.pbx.freeswitch_escape import (
+    build_audio_stream_start,
+    build_audio_stream_stop,
+    build_uuid_break,
+    build_uuid_broadcast,
+    build_uuid_kill,
+)
+from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
+from voicedock.pbx.freeswitch_wire import EslEvent
+
+log = logging.getLogger("voicedock.pbx.freeswitch")
+
+PLAY_EVENT = "mod_audio_stream::play"
+# The CUSTOM subclasses to subscribe to (after "CUSTOM" in the event command).
+MEDIA_EVENT_SUBCLASSES = (PLAY_EVENT, "mod_audio_stream::disconnect", "mod_audio_stream::error")
+_STREAM_RATES = {8000: 8000, 16000: 16000, 24000: 24000}
+
+
+class EslPlaybackControl:
+    """``PlaybackControl`` of one channel over the Event Socket."""
+
+    def __init__(self, esl: EslClient, channel_uuid: str) -> None:
+        self._esl = esl
+        self._uuid = channel_uuid
+
+    async def play_file(self, path: str) -> None:
+        await self._esl.api(build_uuid_broadcast(self._uuid, path, "aleg"))
+
+    async def stop_playback(self) -> None:
+        await self._quiet(build_uuid_break(self._uuid, all_queued=True))
+
+    async def hangup(self) -> None:
+        await self._quiet(build_uuid_kill(self._uuid, "NORMAL_CLEARING"))
+
+    async def stop_stream(self) -> None:
+        await self._quiet(build_audio_stream_stop(self._uuid))
+
+    async def _quiet(self, command: str) -> None:
+        try:
+            await self._esl.api(command)
+        except EslCommandError as exc:
+            if "No such channel" not in exc.reply:
+                raise  # a channel already gone needs nothing stopped
+
+
+class FreeswitchMediaHub:
+    def __init__(
+        self,
+        esl: EslClient,
+        server: AudioStreamServer,
+        *,
+        connect_timeout: float = 5.0,
+        chunk_ms: int = 400,
+        lead_ms: int = 1200,
+    ) -> None:
+        self._esl = esl
+        self.server = server
+        self._connect_timeout = connect_timeout
+        self._chunk_ms = chunk_ms
+        self._lead_ms = lead_ms
+        self._sessions: dict[str, FreeswitchCallMedia] = {}
+
+    def session(self, channel_uuid: str) -> FreeswitchCallMedia | None:
+        return self._sessions.get(channel_uuid)
+
+    @asynccontextmanager
+    async def open(
+        self, channel_uuid: str, call_id: str, media_format: str = "ulaw"
+    ) -> AsyncIterator[FreeswitchCallMedia]:
+        fmt = format_by_name(media_format)
+        if fmt is None or fmt.sample_rate not in _STREAM_RATES:
+            raise MediaError(f"media format {media_format!r} is not supported on FreeSWITCH")
+        if channel_uuid in self._sessions:
+            raise MediaError("the call already has media attached")
+        pending = self.server.expect(channel_uuid)
+        try:
+            # The call id only: metadata is logged by FreeSWITCH and must never carry numbers.
+            metadata = json.dumps({"voicedock_call": call_id}, separators=(",", ":"))
+            await self._esl.api(
+                build_audio_stream_start(
+                    channel_uuid,
+                    pending.url,
+                    mix="mono",
+                    sample_rate=_STREAM_RATES[fmt.sample_rate],
+                    metadata=metadata,
+                )
+            )
+            ws = await pending.websocket(self._connect_timeout)
+        except BaseException:
+            pending.release()
+            raise
+        control = EslPlaybackControl(self._esl, channel_uuid)
+        media = FreeswitchCallMedia(
+            ws, control, fmt, chunk_ms=self._chunk_ms, lead_ms=self._lead_ms
+        )
+        self._sessions[channel_uuid] = media
+        try:
+            async with media:
+                yield media
+        finally:
+            self._sessions.pop(channel_uuid, None)
+            pending.release()
+
+    def on_event(self, event: EslEvent) -> None:
+        """Route a CUSTOM audio-stream event or a DTMF to the channel's media, if any."""
+        uid = event.unique_id
+        media = self._sessions.get(uid) if uid else None
+        if media is None:
+            return
+        if event.name == "DTMF":
+            digit = event.get("DTMF-Digit")
+            if digit:
+                media.on_dtmf(digit[:1])
+            return
+        if event.subclass == PLAY_EVENT:
+            try:
+                play = parse_play_event_body(event.event_body or "")
+            except AudioStreamWireError as exc:
+                log.warning("audio stream: unusable play event: %s", exc)
+                return
+            media.on_play_event(play.file)
+        elif event.subclass in MEDIA_EVENT_SUBCLASSES:
+            log.info("audio stream %s: %s", event.subclass, (event.event_body or "")[:200])
+
+    async def aclose(self) -> None:
+        for media in list(self._sessions.values()):
+            try:
+                await media.aclose()
+            except PbxError as exc:
+                log.warning("audio stream: close failed: %s", exc)
+        await self.server.aclose()

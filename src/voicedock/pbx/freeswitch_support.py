@@ -1,0 +1,83 @@
+"""Small pure pieces of the FreeSWITCH adapter: settings, events, causes, uptime.
+
+* ``cause_of``: a FreeSWITCH hangup-cause name as the Q.850 code ``causes.error_for_unanswered``
+  understands. FreeSWITCH's own non-Q.850 causes are placed where Asterisk would report the
+  same situation: ``GATEWAY_DOWN`` (the sofia gateway is unregistered or failed its pings) is
+  cause 27, destination out of order, so the call fails as ``unreachable`` like an Asterisk
+  trunk that does not answer; ``RECOVERY_ON_TIMER_EXPIRE`` (SIP timer B, no response) is 18.
+* ``parse_uptime``: the seconds in ``api status`` (``UP 0 years, 0 days, 1 hour, ...``), which
+  tells a reconnect to the same FreeSWITCH from a restarted one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from voicedock.config import FreeswitchSettings
+from voicedock.pbx.causes import FREESWITCH_CAUSES
+from voicedock.pbx.freeswitch_esl import DEFAULT_EVENTS, EslSettings
+from voicedock.pbx.freeswitch_media import MEDIA_EVENT_SUBCLASSES
+
+# CUSTOM must come last: the event command takes subclass names after it.
+PBX_EVENTS = (*DEFAULT_EVENTS[:-1], "CHANNEL_PARK", DEFAULT_EVENTS[-1], *MEDIA_EVENT_SUBCLASSES)
+
+# The Q.850 name sent with uuid_kill for each Pbx.hangup reason (unknown reasons: normal).
+HANGUP_REASONS = {
+    "normal": "NORMAL_CLEARING",
+    "busy": "USER_BUSY",
+    "no-answer": "NO_ANSWER",
+    "rejected": "CALL_REJECTED",
+    "congestion": "NORMAL_TEMPORARY_FAILURE",
+    "timeout": "RECOVERY_ON_TIMER_EXPIRE",
+    "shutdown": "SYSTEM_SHUTDOWN",
+}
+
+_EXTRA_CAUSES = {
+    "GATEWAY_DOWN": 27,
+    "RECOVERY_ON_TIMER_EXPIRE": 18,
+    "SUBSCRIBER_ABSENT": 20,
+    "NO_ROUTE_TRANSIT_NET": 2,
+}
+_UPTIME_UNITS = {
+    "year": 365 * 86400.0,
+    "day": 86400.0,
+    "hour": 3600.0,
+    "minute": 60.0,
+    "second": 1.0,
+    "millisecond": 0.001,
+    "microsecond": 0.000001,
+}
+_UPTIME_PART = re.compile(r"(\d+) (year|day|hour|minute|second|millisecond|microsecond)s?\b")
+
+
+def esl_settings_for(settings: FreeswitchSettings) -> EslSettings:
+    """The ESL client settings; refuses the default password unless explicitly allowed."""
+    return EslSettings(
+        host=settings.esl_host,
+        port=settings.esl_port,
+        password=settings.esl_password,
+        allow_default_password=settings.allow_default_password,
+        events=PBX_EVENTS,
+    )
+
+
+def cause_of(name: str | None) -> int | None:
+    if not name:
+        return None
+    name = name.strip()
+    return FREESWITCH_CAUSES.get(name, _EXTRA_CAUSES.get(name))
+
+
+def sip_status(value: str | None) -> int | None:
+    return int(value) if value and value.isascii() and value.isdigit() else None
+
+
+def parse_uptime(status: str) -> float | None:
+    """Seconds since FreeSWITCH started, from the first line of ``api status``."""
+    first = status.strip().splitlines()[0] if status.strip() else ""
+    if not first.startswith("UP "):
+        return None
+    parts = _UPTIME_PART.findall(first)
+    if not parts:
+        return None
+    return sum(int(count) * _UPTIME_UNITS[unit] for count, unit in parts)

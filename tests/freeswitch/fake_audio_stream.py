@@ -1,0 +1,161 @@
+"""What mod_audio_stream does on ``uuid_audio_stream <uuid> start``, for the fake FreeSWITCH.
+
+Byte layout from ``amigniter/mod_audio_stream`` (``audio_streamer_glue.cpp``): the module is the
+websocket client; on connect it sends the metadata as the first TEXT frame, then BINARY L16
+frames (20 ms each at the requested rate). A ``streamAudio`` TEXT message from the server is
+decoded, written to ``<temp_dir>/<uuid>_<n>.tmp.r<rate/1000>`` (``n`` counts from 0) and
+announced with the CUSTOM event ``mod_audio_stream::play`` whose body is the message's ``data``
+without ``audioData`` plus ``"file"``; nothing is played until the ESL client asks
+(``uuid_broadcast``). Other TEXT messages become ``mod_audio_stream::json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+
+import aiohttp
+
+from voicedock.media.audio_stream_wire import AudioStreamWireError, parse_server_message
+
+FAKE_TEMP_DIR = "/tmp/fake-freeswitch"
+# (subclass, body) -> None: the fake FreeSWITCH turns it into a CUSTOM event of the channel.
+CustomEventSink = Callable[[str, str], None]
+
+
+class FakeAudioStreamClient:
+    """Connect, send the metadata TEXT frame, then L16 BINARY frames; collect what comes back.
+
+    ``run(frames)`` sends a fixed list and lingers (a bare client for wire tests);
+    ``serve(frames)`` behaves like the module on a live channel: it keeps the stream open,
+    sends what ``send_audio`` queues, and writes ``streamAudio`` chunks to (fake) files.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        metadata: str | None,
+        *,
+        sample_rate: int = 8000,
+        channels: int = 1,
+        channel_uuid: str = "",
+        on_event: CustomEventSink | None = None,
+    ) -> None:
+        self.url = url
+        self.metadata = metadata
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.channel_uuid = channel_uuid
+        self.received_text: list[str] = []
+        self.received_binary: list[bytes] = []
+        self.files: dict[str, bytes] = {}  # what the module wrote, by path
+        self.connected = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.connect_error: str | None = None
+        self._on_event = on_event
+        self._outgoing: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.sample_rate // 50 * 2 * self.channels
+
+    async def run(self, frames: list[bytes], *, pace: float = 0.0, linger: float = 0.2) -> None:
+        """Send the frames, then keep receiving for ``linger`` seconds (or until closed)."""
+        self._session = aiohttp.ClientSession()
+        try:
+            self._ws = await self._session.ws_connect(self.url)
+            self.connected.set()
+            if self.metadata is not None:
+                await self._ws.send_str(self.metadata)
+            for frame in frames:
+                await self._ws.send_bytes(frame)
+                if pace:
+                    await asyncio.sleep(pace)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(linger):
+                    await self._receive()
+        finally:
+            await self.aclose()
+            self.finished.set()
+
+    async def serve(self, frames: list[bytes], *, pace: float = 0.02) -> None:
+        """The live-channel behaviour: stream until ``stop()``, the hangup, or the server."""
+        self._session = aiohttp.ClientSession()
+        try:
+            try:
+                self._ws = await self._session.ws_connect(self.url)
+            except aiohttp.ClientError as exc:
+                self.connect_error = str(exc)
+                self._emit("mod_audio_stream::error", json.dumps({"status": "error"}))
+                return
+            self.connected.set()
+            self._emit("mod_audio_stream::connect", '{"status":"connected"}')
+            if self.metadata is not None:
+                await self._ws.send_str(self.metadata)
+            for frame in frames:
+                self._outgoing.put_nowait(frame)
+            async with asyncio.TaskGroup() as tg:
+                sender = tg.create_task(self._send_loop(pace))
+                await self._receive()
+                sender.cancel()
+        finally:
+            await self.aclose()
+            self.finished.set()
+
+    def send_audio(self, pcm: bytes) -> None:
+        """The caller speaks: L16 at the stream rate, sent as 20 ms frames."""
+        size = self.frame_bytes
+        for i in range(0, len(pcm), size):
+            self._outgoing.put_nowait(pcm[i : i + size])
+
+    def stop(self) -> None:
+        """``uuid_audio_stream <uuid> stop`` or the channel hung up."""
+        self._outgoing.put_nowait(None)
+
+    async def _send_loop(self, pace: float) -> None:
+        assert self._ws is not None
+        while (frame := await self._outgoing.get()) is not None:
+            with contextlib.suppress(ConnectionError):
+                await self._ws.send_bytes(frame)
+            if pace:
+                await asyncio.sleep(pace)
+        await self._ws.close()
+
+    async def _receive(self) -> None:
+        assert self._ws is not None
+        async for message in self._ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                self.received_text.append(message.data)
+                self._on_text(message.data)
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                self.received_binary.append(message.data)
+
+    def _on_text(self, text: str) -> None:
+        try:
+            kind, audio = parse_server_message(text)
+        except AudioStreamWireError:
+            kind, audio = "", None
+        if kind != "streamAudio" or audio is None:
+            self._emit("mod_audio_stream::json", text)
+            return
+        data = json.loads(text)["data"]
+        data.pop("audioData")
+        rate = audio.sample_rate // 1000
+        path = f"{FAKE_TEMP_DIR}/{self.channel_uuid}_{len(self.files)}.tmp.r{rate}"
+        self.files[path] = audio.audio
+        data["file"] = path
+        self._emit("mod_audio_stream::play", json.dumps(data, separators=(",", ":")))
+
+    def _emit(self, subclass: str, body: str) -> None:
+        if self._on_event is not None:
+            self._on_event(subclass, body)
+
+    async def aclose(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._session is not None:
+            await self._session.close()
