@@ -53,10 +53,12 @@ class ChannelStateChange:
 
 @dataclass(frozen=True, slots=True)
 class DialProgress:
-    """ARI ``Dial``: ``peer`` is the channel being dialled, ``dialstatus`` "" then RINGING…"""
+    """ARI ``Dial``: ``peer`` is the channel being dialled, ``dialstatus`` "" then RINGING…;
+    ``caller`` is the dialling channel when there is one (a transferred caller's Dial())."""
 
     peer: AriChannel
     dialstatus: str = ""
+    caller: AriChannel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +139,8 @@ def parse_ari_event(frame: str | bytes) -> AriEvent:
             return ChannelStateChange(channel=_channel(data, "channel"))
         case "Dial":
             status = _str(data.get("dialstatus"))
-            return DialProgress(peer=_channel(data, "peer"), dialstatus=status)
+            caller = _channel(data, "caller") if isinstance(data.get("caller"), dict) else None
+            return DialProgress(peer=_channel(data, "peer"), dialstatus=status, caller=caller)
         case "ChannelHangupRequest":
             return HangupRequest(
                 channel=_channel(data, "channel"),

@@ -51,6 +51,7 @@ from voicedock.pbx.asterisk_ami import AmiClient
 from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
 from voicedock.pbx.asterisk_calls import CallRegistry, is_call_id
 from voicedock.pbx.asterisk_media import AsteriskMedia, MediaLeg, destroy_bridge
+from voicedock.pbx.asterisk_transfer import AsteriskTransfers, TransferSettings
 from voicedock.pbx.base import (
     InboundCall,
     InboundHandler,
@@ -93,6 +94,14 @@ class AsteriskPbx:
         self._startup_time: str | None = None
         self._reconcile_lock = asyncio.Lock()
         self._media = AsteriskMedia(self.ari, settings.app, self._calls, self._spawn)
+        self.transfers = AsteriskTransfers(
+            self.ari,
+            self._calls,
+            TransferSettings(settings.app, settings.transfer_context),
+            emit=self._emit,
+            spawn=self._spawn,
+            release_media=self._media.release,
+        )
         self._exit = contextlib.AsyncExitStack()
         self._tasks: asyncio.TaskGroup | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -236,25 +245,12 @@ class AsteriskPbx:
             await destroy_bridge(self.ari, bridge)
 
     async def transfer(self, call_id: str, target: TransferTarget) -> None:
+        """Blind or warm (``asterisk_transfer``); returns once started. The outcome comes as
+        TRANSFERRED (the target answered / accepted) or TRANSFER_FAILED (caller is back)."""
         legs = self._calls.get(call_id)
         if legs is None or legs.ended:
             raise PbxError("no live call with this id")
-        if target.mode != "blind":
-            raise PbxError("only blind transfer is supported on Asterisk")
-        destination = target.destination
-        if not (is_e164(destination) or (target.internal and is_token(destination))):
-            raise AmiValueError("transfer destination must be E.164 or an internal target")
-        try:
-            await self.ari.continue_in_dialplan(
-                legs.main_channel, self._settings.transfer_context, destination
-            )
-        except PbxError as exc:
-            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=str(exc)))
-            raise
-        legs.transferred = True
-        await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED))
-        # The media leg stays Up alone in the bridge: it is ours to remove.
-        self._spawn(self._cleanup(call_id, forget=False))
+        await self.transfers.start(legs, target)
 
     async def live_call_ids(self) -> set[str]:
         """Call ids of our calls the PBX still has, plus ids of channels we do not know."""
@@ -293,9 +289,12 @@ class AsteriskPbx:
         match event:
             case StasisStart():
                 self._media.entered_stasis(event.channel.id)
-                await self._on_stasis_start(event)
+                if not await self.transfers.on_stasis_start(event):
+                    await self._on_stasis_start(event)
             case StasisEnd():
                 self._media.left_stasis(event.channel.id)
+            case DialProgress(dialstatus="ANSWER"):
+                await self.transfers.on_dial(event)
             case DialProgress(peer=peer, dialstatus="RINGING"):
                 await self._ringing(peer.id)
             case ChannelStateChange(channel=channel) if channel.state == "Ringing":
@@ -306,6 +305,7 @@ class AsteriskPbx:
                     await self._emit(PbxEvent(legs.call_id, PbxEventKind.DTMF, digit=digit))
             case ChannelDestroyed():
                 self._media.left_stasis(event.channel.id)
+                self.transfers.on_channel_destroyed(event.channel.id)
                 await self._ended(event.channel.id, event.cause, event.tech_cause)
             case ApplicationReplaced():
                 log.error("another client took over ARI app %r", self._settings.app)

@@ -1,0 +1,211 @@
+"""Native transfers on Asterisk: blind (ARI ``continue``) and warm (agent briefed over ARI).
+
+Blind: the caller's channel continues into the transfers context, where Asterisk dials the
+target (findings §3: ``/continue`` reached the target in 6 ms). voicedock keeps its media leg
+and bridge until the outcome is known, from the events of the caller's channel (still ours
+to watch after StasisEnd):
+
+* ``Dial`` with dialstatus ANSWER and the caller as dialling channel → TRANSFERRED; the media
+  leg and the bridge are removed, the caller now talks to the target without voicedock;
+* ``StasisStart`` with args ``transfer-failed,<DIALSTATUS>`` (the dialplan's
+  ``voicedock-transfer-result``) → TRANSFER_FAILED, and the caller is put back into the call's
+  bridge, where the media leg waited: the assistant simply goes on (and says so).
+
+Warm (``WarmTransfer``): the call stays under ARI control throughout. The caller leaves the
+bridge and hears music on hold; the agent leg is originated as ``Local/<target>@<transfers>/n``
+into our app (args ``warm,<call id>``, so the dialplan's target mapping is reused), gets its
+own bridge and media leg, hears the briefing and answers it with DTMF 1 (accept) or 2
+(decline). Accept → the caller joins the agent's bridge and voicedock's legs go; anything else
+(decline, hang-up, no answer, timeout) → the agent's legs go and the caller is back with the
+assistant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from voicedock.errors import PbxError
+from voicedock.pbx.ari_events import DialProgress, StasisStart
+from voicedock.pbx.asterisk_ari import AriClient
+from voicedock.pbx.asterisk_calls import CallLegs, CallRegistry
+from voicedock.pbx.asterisk_media import (
+    add_channel,
+    leg_id,
+)
+from voicedock.pbx.asterisk_warm import WARM_ARG, WarmTransfer, speak_briefing
+from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
+from voicedock.validation import is_e164, is_token
+
+log = logging.getLogger("voicedock.pbx.asterisk")
+
+Emit = Callable[[PbxEvent], Awaitable[None]]
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+# Speaks text into a connected media session (the warm briefing); see ``speak_briefing``.
+BriefingSpeaker = Callable[[Any, str], Awaitable[None]]
+
+TRANSFER_FAILED_ARG = "transfer-failed"
+
+
+class TransferRefused(PbxError):
+    """The transfer target cannot be expressed in the dialplan (nothing was sent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DialplanTarget:
+    """Where a transfer target lives in the transfers context."""
+
+    extension: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def dialplan_target(target: TransferTarget) -> DialplanTarget:
+    """The transfers-context extension (and channel variables) for ``target``.
+
+    E.164 numbers and plain names are extensions as they are; ``queue:<name>`` is exten
+    ``queue-<name>``; ``sip:<user>@<host>`` is exten ``sip-uri`` with the URI in
+    ``VOICEDOCK_TRANSFER_URI``. The destination passed the policy's strict forms already; this
+    re-checks, because a dial string must never carry a separator.
+    """
+    destination = target.destination
+    if is_e164(destination):
+        return DialplanTarget(destination)
+    if not target.internal:
+        raise TransferRefused("an external transfer destination must be E.164")
+    if is_token(destination):
+        return DialplanTarget(destination)
+    kind, _, rest = destination.partition(":")
+    if kind == "queue" and is_token(rest):
+        return DialplanTarget(f"queue-{rest}")
+    user, _, host = rest.partition("@")
+    if kind == "sip" and is_token(user) and is_token(host):
+        return DialplanTarget("sip-uri", {"VOICEDOCK_TRANSFER_URI": f"sip:{user}@{host}"})
+    raise TransferRefused("transfer destination has no dialplan form")
+
+
+async def set_variable(ari: AriClient, channel_id: str, name: str, value: str) -> None:
+    params = {"variable": name, "value": value}
+    await ari.request("POST", f"/channels/{quote(channel_id, safe='')}/variable", params=params)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    app: str
+    context: str
+    answer_timeout: int = 30  # seconds the agent's phone may ring
+    decision_timeout: float = 20.0  # seconds after the briefing to press 1 or 2
+    media_format: str = "ulaw"
+
+
+class AsteriskTransfers:
+    """Every transfer in flight on one ``AsteriskPbx``; fed the ARI events it needs."""
+
+    def __init__(
+        self,
+        ari: AriClient,
+        calls: CallRegistry,
+        settings: TransferSettings,
+        *,
+        emit: Emit,
+        spawn: Spawn,
+        release_media: Callable[[str], Coroutine[Any, Any, None]],
+        speaker: BriefingSpeaker | None = None,
+    ) -> None:
+        self.ari = ari
+        self.calls = calls
+        self.settings = settings
+        self.emit = emit
+        self.spawn = spawn
+        self.release_media = release_media
+        self.speaker: BriefingSpeaker = speaker or speak_briefing
+        self._blind: dict[str, str] = {}  # call id -> destination, until the outcome
+        self._warm: dict[str, WarmTransfer] = {}  # call id -> the attempt in flight
+        self._stasis: dict[str, asyncio.Event] = {}  # channels a warm attempt waits for
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def start(self, legs: CallLegs, target: TransferTarget) -> None:
+        """Start a transfer; its outcome comes as TRANSFERRED / TRANSFER_FAILED."""
+        where = dialplan_target(target)
+        if legs.call_id in self._blind or legs.call_id in self._warm:
+            raise PbxError("a transfer of this call is already in progress")
+        if target.mode == "warm":
+            attempt = WarmTransfer(self, legs, target, where)
+            self._warm[legs.call_id] = attempt
+            self.spawn(attempt.run())
+            return
+        for name, value in where.variables.items():
+            await set_variable(self.ari, legs.main_channel, name, value)
+        self._blind[legs.call_id] = target.destination
+        try:
+            await self.ari.continue_in_dialplan(
+                legs.main_channel, self.settings.context, where.extension
+            )
+        except PbxError:
+            self._blind.pop(legs.call_id, None)
+            raise
+
+    # -- events (called by AsteriskPbx) ------------------------------------------------------
+
+    async def on_dial(self, event: DialProgress) -> None:
+        if event.caller is None or event.dialstatus != "ANSWER":
+            return
+        legs = self.calls.by_channel(event.caller.id)
+        if legs is None or legs.main_channel != event.caller.id:
+            return
+        destination = self._blind.pop(legs.call_id, None)
+        if destination is None:
+            return
+        legs.transferred = True  # the caller is no longer ours to hang up
+        await self.emit(PbxEvent(legs.call_id, PbxEventKind.TRANSFERRED, detail=destination))
+        self.spawn(self.release_media(legs.call_id))
+
+    async def on_stasis_start(self, event: StasisStart) -> bool:
+        """``True`` when the event belonged to a transfer (and was handled here)."""
+        channel_id = event.channel.id
+        if channel_id in self._stasis:
+            self._stasis[channel_id].set()
+        args = event.args
+        if args and args[0] == TRANSFER_FAILED_ARG:
+            await self._blind_failed(channel_id, args[1] if len(args) > 1 else "")
+            return True
+        return bool(args) and args[0] == WARM_ARG
+
+    def on_channel_destroyed(self, channel_id: str) -> None:
+        for attempt in list(self._warm.values()):
+            attempt.channel_gone(channel_id)
+
+    def abandon(self, call_id: str) -> None:
+        """The call ended: forget its blind transfer (a warm one notices by itself)."""
+        self._blind.pop(call_id, None)
+
+    async def _blind_failed(self, channel_id: str, dialstatus: str) -> None:
+        legs = self.calls.by_channel(channel_id)
+        if legs is None or legs.main_channel != channel_id or legs.ended:
+            await self.ari.hangup_channel(channel_id)  # not a call of ours (any more)
+            return
+        self._blind.pop(legs.call_id, None)
+        status = dialstatus if is_token(dialstatus) else "UNKNOWN"
+        log.info("call %s: blind transfer failed (%s)", legs.call_id, status)
+        bridge = leg_id(legs.call_id, "bridge")
+        if bridge in legs.bridges:
+            await add_channel(self.ari, bridge, channel_id)  # back with the assistant
+        await self.emit(
+            PbxEvent(legs.call_id, PbxEventKind.TRANSFER_FAILED, detail=f"dialstatus={status}")
+        )
+
+    # -- helpers for WarmTransfer ----------------------------------------------------------
+
+    def watch_stasis(self, channel_id: str) -> asyncio.Event:
+        return self._stasis.setdefault(channel_id, asyncio.Event())
+
+    def unwatch(self, *channel_ids: str) -> None:
+        for channel_id in channel_ids:
+            self._stasis.pop(channel_id, None)
+
+    def finished(self, call_id: str) -> None:
+        self._warm.pop(call_id, None)

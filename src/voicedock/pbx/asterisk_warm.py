@@ -1,0 +1,256 @@
+"""The warm transfer on Asterisk: hold, dial the agent, brief, decide, swap or return.
+
+See ``asterisk_transfer`` for the whole picture. One ``WarmTransfer`` per attempt; the ARI
+events it waits for (the agent's StasisStart, channels going away) are handed to it by
+``AsteriskTransfers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from voicedock.errors import PbxError
+from voicedock.pbx.asterisk_calls import CallLegs
+from voicedock.pbx.asterisk_media import (
+    add_channel,
+    create_bridge,
+    destroy_bridge,
+    external_media,
+    leg_id,
+    remove_channel,
+)
+from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
+
+if TYPE_CHECKING:
+    from voicedock.pbx.asterisk_transfer import AsteriskTransfers, DialplanTarget
+
+log = logging.getLogger("voicedock.pbx.asterisk")
+
+WARM_ARG = "warm"
+ACCEPT_DIGIT = "1"
+DECLINE_DIGIT = "2"
+DEFAULT_BRIEFING = "A caller is being transferred to you by the voice assistant."
+BRIEFING_PROMPT = "Press 1 to take the call, or 2 to decline."
+
+
+class WarmTransfer:
+    """One warm transfer attempt: hold, dial, brief, decide, swap or return."""
+
+    def __init__(
+        self,
+        owner: AsteriskTransfers,
+        legs: CallLegs,
+        target: TransferTarget,
+        where: DialplanTarget,
+    ) -> None:
+        self._owner = owner
+        self._ari = owner.ari
+        self._legs = legs
+        self._target = target
+        self._where = where
+        call_id = legs.call_id
+        self.agent = leg_id(call_id, "agent")
+        self.agent_media = leg_id(call_id, "agentmedia")
+        self.agent_bridge = leg_id(call_id, "warm")
+        self._call_bridge = leg_id(call_id, "bridge")
+        self._agent_gone = asyncio.Event()
+        self._caller_gone = asyncio.Event()
+
+    def channel_gone(self, channel_id: str) -> None:
+        if channel_id == self.agent:
+            self._agent_gone.set()
+        elif channel_id == self._legs.main_channel:
+            self._caller_gone.set()
+
+    async def run(self) -> None:
+        call_id = self._legs.call_id
+        outcome = "error"
+        try:
+            outcome = await self._attempt()
+        except (PbxError, OSError, TimeoutError) as exc:
+            log.warning("call %s: warm transfer failed: %s", call_id, type(exc).__name__)
+        finally:
+            self._owner.unwatch(self.agent, self.agent_media)
+        if outcome == "accepted":
+            await self._owner.emit(
+                PbxEvent(call_id, PbxEventKind.TRANSFERRED, detail=self._target.destination)
+            )
+            self._owner.spawn(self._end_together())
+            return
+        self._owner.finished(call_id)
+        await self._return_caller()
+        if not self._caller_gone.is_set():
+            await self._owner.emit(
+                PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=f"warm-{outcome}")
+            )
+
+    async def _attempt(self) -> str:
+        settings = self._owner.settings
+        caller = self._legs.main_channel
+        if self._call_bridge in self._legs.bridges:
+            await remove_channel(self._ari, self._call_bridge, caller)
+        await self._hold(caller)
+        answered = self._owner.watch_stasis(self.agent)
+        variables = {"VOICEDOCK_WARM": "1", **self._where.variables}
+        await self._ari.originate(
+            endpoint=f"Local/{self._where.extension}@{settings.context}/n",
+            app_args=f"{WARM_ARG},{self._legs.call_id}",
+            caller_id="voicedock",
+            channel_id=self.agent,
+            timeout_seconds=settings.answer_timeout,
+            variables=variables,
+        )
+        waited = (answered, self._agent_gone, self._caller_gone)
+        first = await _first(waited, settings.answer_timeout + 5)
+        if first is not answered:
+            return "caller-gone" if first is self._caller_gone else "no-answer"
+        async with self._agent_media() as media:
+            digit = await self._brief_and_decide(media)
+        if self._caller_gone.is_set():
+            return "caller-gone"
+        if digit != ACCEPT_DIGIT:
+            return "declined" if digit == DECLINE_DIGIT else "no-decision"
+        await self._swap(caller)
+        return "accepted"
+
+    @contextlib.asynccontextmanager
+    async def _agent_media(self) -> AsyncIterator[Any]:
+        from voicedock.media.session import MediaSession  # the media stack, only when used
+
+        settings = self._owner.settings
+        await create_bridge(self._ari, self.agent_bridge)
+        in_stasis = self._owner.watch_stasis(self.agent_media)
+        result = await external_media(
+            self._ari,
+            app=settings.app,
+            media_format=settings.media_format,
+            channel_id=self.agent_media,
+            data=f"media,{self._legs.call_id}",
+        )
+        connection = str((result.get("channelvars") or {}).get("MEDIA_WEBSOCKET_CONNECTION_ID"))
+        base = self._ari.events_url().rsplit("/ari/events", 1)[0]
+        async with MediaSession.connect(f"{base}/media/{connection}") as media:
+            async with asyncio.timeout(5):
+                await in_stasis.wait()
+            await add_channel(self._ari, self.agent_bridge, self.agent_media)
+            await add_channel(self._ari, self.agent_bridge, self.agent)
+            yield media
+        with contextlib.suppress(PbxError):
+            await self._ari.hangup_channel(self.agent_media)
+
+    async def _brief_and_decide(self, media: Any) -> str | None:
+        """Speak the briefing while listening for the agent's digit; ``None``: no decision."""
+        settings = self._owner.settings
+        briefing = self._target.extra.get("briefing") or DEFAULT_BRIEFING
+        digit: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        async def listen() -> None:
+            async for pressed in media.dtmf():
+                if pressed in (ACCEPT_DIGIT, DECLINE_DIGIT) and not digit.done():
+                    digit.set_result(pressed)
+                    return
+
+        async def brief() -> None:
+            await self._owner.speaker(media, f"{briefing} {BRIEFING_PROMPT}")
+
+        async with asyncio.TaskGroup() as tg:
+            listener = tg.create_task(listen())
+            speaker = tg.create_task(brief())
+            gone = tg.create_task(_either(self._agent_gone, self._caller_gone))
+            try:
+                # The decision window starts when the briefing ends (or a digit came first).
+                first: list[asyncio.Future[Any]] = [digit, speaker, gone]
+                await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+                if not digit.done() and not gone.done():
+                    window: list[asyncio.Future[Any]] = [digit, gone]
+                    await asyncio.wait(window, timeout=settings.decision_timeout)
+            finally:
+                for task in (listener, speaker, gone):
+                    task.cancel()
+        if gone.done() and not gone.cancelled() and not digit.done():
+            return None
+        return digit.result() if digit.done() else None
+
+    async def _swap(self, caller: str) -> None:
+        """Caller into the agent's bridge; voicedock's own legs and bridges go."""
+        await self._unhold(caller)
+        await add_channel(self._ari, self.agent_bridge, caller)
+        self._legs.transferred = True  # not ours to hang up: ``_end_together`` watches it
+        await self._owner.release_media(self._legs.call_id)
+
+    async def _end_together(self) -> None:
+        """After the swap, whoever hangs up first ends the other; then the bridge goes.
+
+        The agent leg and its bridge stay out of the call's registry entry on purpose: the
+        live conversation releasing its media must not touch them.
+        """
+        try:
+            await _either(self._agent_gone, self._caller_gone)
+            for channel in (self.agent, self._legs.main_channel):
+                with contextlib.suppress(PbxError):
+                    await self._ari.hangup_channel(channel)
+            with contextlib.suppress(PbxError):
+                await destroy_bridge(self._ari, self.agent_bridge)
+        finally:
+            self._owner.finished(self._legs.call_id)
+
+    async def _return_caller(self) -> None:
+        """Undo everything but the call: agent legs gone, caller back in the call's bridge."""
+        for channel in (self.agent_media, self.agent):
+            with contextlib.suppress(PbxError):
+                await self._ari.hangup_channel(channel)
+        with contextlib.suppress(PbxError):
+            await destroy_bridge(self._ari, self.agent_bridge)
+        if self._caller_gone.is_set() or self._legs.ended:
+            return
+        caller = self._legs.main_channel
+        with contextlib.suppress(PbxError):
+            await self._unhold(caller)
+            if self._call_bridge in self._legs.bridges:
+                await add_channel(self._ari, self._call_bridge, caller)
+
+    async def _hold(self, channel: str) -> None:
+        # Without MOH files (the lab chroot has none) Asterisk plays silence: still a hold.
+        await self._ari.request("POST", f"/channels/{quote(channel, safe='')}/moh")
+
+    async def _unhold(self, channel: str) -> None:
+        await self._ari.request("DELETE", f"/channels/{quote(channel, safe='')}/moh")
+
+
+async def _either(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _first(events: Sequence[asyncio.Event], within: float) -> asyncio.Event | None:
+    """The first of ``events`` to be set within ``within`` seconds, or ``None``."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return next((event for event in events if event.is_set()), None)
+
+
+async def speak_briefing(media: Any, text: str) -> None:
+    """Synthesize ``text`` with the offline TTS and play it to the end into ``media``."""
+    from voicedock.media.sink import MediaSink
+    from voicedock.pipeline.providers.registry import create_tts
+
+    tts = create_tts({"provider": "offline"})
+    try:
+        pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
+    finally:
+        await tts.aclose()
+    handle = await MediaSink(media).play(pcm, tts.sample_rate)
+    await handle.played()
