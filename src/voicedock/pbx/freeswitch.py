@@ -1,27 +1,13 @@
-"""``FreeswitchPbx``: the ``Pbx`` seam implemented over the FreeSWITCH Event Socket.
+"""``FreeswitchPbx``: the ``Pbx`` (and ``MediaPbx``) seam over the FreeSWITCH Event Socket.
 
-Outbound calls are ``bgapi originate {origination_uuid=<call id>,...}sofia/gateway/<trunk>/<dest>
-&park()``: our call id *is* the channel uuid, so FreeSWITCH refuses a duplicate and every event
-names the call directly. What happens to a call comes back as events:
-
-* RINGING   ``CHANNEL_PROGRESS`` / ``CHANNEL_PROGRESS_MEDIA`` (once);
-* ANSWERED  ``CHANNEL_ANSWER``;
-* HANGUP    ``CHANNEL_HANGUP_COMPLETE``: cause = ``FREESWITCH_CAUSES[Hangup-Cause]``, tech_cause =
-            ``variable_sip_term_status``; so ``error_for_unanswered`` gives the same
-            ``CallError`` as on Asterisk. An ``originate`` that fails without any channel event
-            (``-ERR INVALID_GATEWAY``) becomes a HANGUP with the cause of its ``-ERR`` name.
-
-A side effect is never re-sent: when the socket breaks, the pending ``originate`` job fails
-and its call stays in the registry; after the reconnect ``reconcile`` compares the calls we
-believe live with ``show channels`` and reports the missing ones as HANGUP "reconciled".
-Inbound: the dialplan parks a call to one of our DIDs (``dialplan/freeswitch``); its
-``CHANNEL_PARK`` goes to the inbound handler, which returns a call id (then we answer) or None
-(then we reject it).
-
-Media (``call_media``): ``freeswitch_media`` streams the caller's audio in with mod_audio_stream
-and plays ours as files (``uuid_broadcast``). Warm transfer: ``freeswitch_transfer``. A restart
-(FreeSWITCH's uptime went back after a reconnect) reports PBX_RESTARTED and a "pbx-restart"
-HANGUP for every live call, as on Asterisk.
+Our call id *is* the channel uuid (``origination_uuid``), so FreeSWITCH refuses duplicates and
+events name the call: ``CHANNEL_PROGRESS*`` → RINGING, ``CHANNEL_ANSWER`` → ANSWERED,
+``CHANNEL_HANGUP_COMPLETE`` → HANGUP with the Q.850 cause and ``sip_term_status``, so
+``error_for_unanswered`` gives the same ``CallError`` as on Asterisk. A side effect is never
+re-sent after a lost socket: ``reconcile`` settles the calls against ``show channels`` (or, if
+FreeSWITCH restarted, fails them all). Inbound calls are parked by ``dialplan/freeswitch`` and
+offered to the inbound handler. Media: ``freeswitch_media``; warm transfer:
+``freeswitch_transfer``; the whole design: ``docs/freeswitch.md``.
 """
 
 from __future__ import annotations
@@ -38,6 +24,7 @@ from voicedock.config import FreeswitchSettings
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.freeswitch_media import FreeswitchCallMedia
 from voicedock.media.freeswitch_stream_server import AudioStreamServer
+from voicedock.pbx import freeswitch_support as support
 from voicedock.pbx.asterisk_calls import CallRegistry
 from voicedock.pbx.base import (
     InboundCall,
@@ -53,9 +40,6 @@ from voicedock.pbx.freeswitch_escape import (
     build_originate,
     build_uuid_answer,
     build_uuid_kill,
-    build_uuid_setvar,
-    build_uuid_transfer,
-    require_e164,
     require_token,
     require_uuid,
 )
@@ -70,15 +54,12 @@ from voicedock.pbx.freeswitch_esl import (
     EventSubscription,
 )
 from voicedock.pbx.freeswitch_media import FreeswitchMediaHub
-from voicedock.pbx.freeswitch_support import (
-    HANGUP_REASONS,
-    PBX_EVENTS,
-    cause_of,
-    esl_settings_for,
-    parse_uptime,
-    sip_status,
+from voicedock.pbx.freeswitch_support import HANGUP_REASONS, PBX_EVENTS, esl_settings_for
+from voicedock.pbx.freeswitch_transfer import (
+    WarmTransferRequest,
+    WarmTransfers,
+    blind_transfer_commands,
 )
-from voicedock.pbx.freeswitch_transfer import WarmTransferRequest, WarmTransfers
 from voicedock.pbx.freeswitch_wire import EslEvent
 from voicedock.validation import is_token
 
@@ -86,14 +67,11 @@ __all__ = ["HANGUP_REASONS", "PBX_EVENTS", "FreeswitchPbx", "esl_settings_for"]
 
 log = logging.getLogger("voicedock.pbx.freeswitch")
 
-TRANSFER_GATEWAY_VARIABLE = "voicedock_transfer_gateway"
 # A call never seen on the PBX and younger than this may not be on `show channels` yet.
 _RECONCILE_GRACE = 2.0
 # After `-ERR <CAUSE>` from originate, wait this long for the CHANNEL_HANGUP_COMPLETE that
 # carries the SIP status before reporting the failure from the job result alone.
 _ORIGINATE_FAILURE_GRACE = 0.5
-# A FreeSWITCH whose uptime disagrees with ours by more than this has restarted.
-_RESTART_TOLERANCE = 5.0
 
 
 class FreeswitchPbx:
@@ -120,10 +98,10 @@ class FreeswitchPbx:
             settings.media_host, settings.media_port, settings.media_public_url
         )
         self.media = FreeswitchMediaHub(self.esl, server)
-        self._warm = WarmTransfers(self.esl, self._warm_outcome)
-        self._our_numbers: dict[str, str] = {}  # call id -> our E.164 on the call
-        self._boot: float | None = None  # monotonic time FreeSWITCH started, from its uptime
         self._calls = CallRegistry()
+        self._warm = WarmTransfers(self.esl, self._calls, self._emit)
+        self._our_numbers: dict[str, str] = {}  # call id -> our E.164 on the call
+        self._boot = support.BootClock()  # tells a reconnect from a restarted FreeSWITCH
         self._sink: PbxEventSink | None = None
         self._inbound: InboundHandler | None = None
         self._inbound_pending: set[str] = set()
@@ -152,13 +130,14 @@ class FreeswitchPbx:
         await self.media.server.start()
         self._exit.push_async_callback(self.media.aclose)
         with contextlib.suppress(PbxError):
-            await self._restarted()  # records FreeSWITCH's start time
+            self._boot.restarted(await self.esl.api("status"))  # records when it started
 
     async def aclose(self) -> None:
         """Stop reporting and disconnect; live calls are left to FreeSWITCH. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        self._warm.cancel_all()
         for task in list(self._background):
             task.cancel()
         await self._exit.aclose()
@@ -173,18 +152,10 @@ class FreeswitchPbx:
         if self._tasks is None or self._closed:
             coro.close()
             return
-        task = self._tasks.create_task(self._guard(coro))
+        task = self._tasks.create_task(support.guarded(coro))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(lambda _t: coro.close())  # cancelled before it ever ran
-
-    async def _guard(self, coro: Coroutine[Any, Any, Any]) -> None:
-        try:
-            await coro
-        except PbxError as exc:
-            log.warning("background FreeSWITCH task failed: %s", exc)
-        except Exception:
-            log.exception("background FreeSWITCH task crashed")
 
     async def _emit(self, event: PbxEvent) -> None:
         if self._sink is None:
@@ -233,7 +204,7 @@ class FreeswitchPbx:
                 PbxEvent(
                     call_id,
                     PbxEventKind.HANGUP,
-                    cause=cause_of(cause_name),
+                    cause=support.cause_of(cause_name),
                     detail=f"originate-failed {cause_name}"[:80],
                 )
             )
@@ -260,54 +231,26 @@ class FreeswitchPbx:
         if legs is None or legs.ended:
             raise PbxError("no live call with this id")
         if target.mode == "warm":
-            self._start_warm_transfer(call_id, legs.main_channel, target)
+            number = self._our_numbers.get(call_id, "")
+            timeout = self._settings.warm_transfer_timeout
+            request = WarmTransferRequest.for_target(
+                call_id, legs.main_channel, target, number, timeout
+            )
+            if self._tasks is None or self._closed:
+                raise PbxError("FreeswitchPbx is not running")
+            self._warm.start(request, self._tasks)
             return
         if target.mode != "blind":
             raise PbxError(f"unknown transfer mode {target.mode!r}")
-        internal = (target.destination,) if target.internal else ()
-        command = build_uuid_transfer(
-            legs.main_channel,
-            target.destination,
-            context=self._transfer_context,
-            internal_targets=internal,
-        )
-        setvar = None
-        if target.trunk_endpoint is not None:
-            setvar = build_uuid_setvar(
-                legs.main_channel, TRANSFER_GATEWAY_VARIABLE, target.trunk_endpoint
-            )
+        commands = blind_transfer_commands(legs.main_channel, target, self._transfer_context)
         try:
-            if setvar is not None:
-                await self.esl.api(setvar)
-            await self.esl.api(command)
+            for command in commands:
+                await self.esl.api(command)
         except PbxError as exc:
             await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=str(exc)))
             raise
         legs.transferred = True
         await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED))
-
-    def _start_warm_transfer(self, call_id: str, channel: str, target: TransferTarget) -> None:
-        if target.internal or target.trunk_endpoint is None:
-            raise PbxError("warm transfer needs an E.164 destination and a trunk")
-        request = WarmTransferRequest(
-            call_id=call_id,
-            caller_channel=channel,
-            destination=require_e164(target.destination, "destination"),
-            gateway=require_token(target.trunk_endpoint, "trunk"),
-            caller_id=self._our_numbers.get(call_id, ""),
-            timeout_seconds=self._settings.warm_transfer_timeout,
-        )
-        if self._tasks is None or self._closed:
-            raise PbxError("FreeswitchPbx is not running")
-        self._warm.start(request, self._tasks)
-
-    async def _warm_outcome(self, call_id: str, accepted: bool, detail: str) -> None:
-        legs = self._calls.get(call_id)
-        if accepted and legs is not None:
-            legs.transferred = True
-            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED, detail="warm"))
-        elif not accepted:
-            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=detail))
 
     @asynccontextmanager
     async def call_media(
@@ -368,8 +311,8 @@ class FreeswitchPbx:
             case "CHANNEL_HANGUP_COMPLETE":
                 await self._ended(
                     call_id,
-                    cause=cause_of(event.get("Hangup-Cause")),
-                    tech_cause=sip_status(event.get("variable_sip_term_status")),
+                    cause=support.cause_of(event.get("Hangup-Cause")),
+                    tech_cause=support.sip_status(event.get("variable_sip_term_status")),
                 )
                 self._warm.cancel(call_id)
             case _:
@@ -391,13 +334,10 @@ class FreeswitchPbx:
     def _park_inbound(self, event: EslEvent, uid: str) -> None:
         if self._calls.by_channel(uid) is not None or uid in self._inbound_pending:
             return  # already ours (a park after a media restart, say)
-        # The dialplan may normalise the carrier's number to E.164 in voicedock_did.
-        called = event.get("variable_voicedock_did") or event.get("Caller-Destination-Number")
-        if not called or called not in self.dids:
-            return  # another application's call
-        caller = event.get("Caller-Caller-ID-Number") or ""
-        self._inbound_pending.add(uid)
-        self._spawn(self._accept_inbound(InboundCall(uid, caller, called)))
+        call = support.parked_inbound_call(event, uid, self.dids)
+        if call is not None:  # else another application's call
+            self._inbound_pending.add(uid)
+            self._spawn(self._accept_inbound(call))
 
     async def _accept_inbound(self, call: InboundCall) -> None:
         uid = call.pbx_call_ref
@@ -424,29 +364,13 @@ class FreeswitchPbx:
     async def _on_reconnect(self, _client: EslClient) -> None:
         await self.reconcile()
 
-    async def _restarted(self) -> bool:
-        """Whether FreeSWITCH started again since we last asked (its uptime went back)."""
-        uptime = parse_uptime(await self.esl.api("status"))
-        if uptime is None:
-            return False
-        boot = time.monotonic() - uptime
-        restarted = self._boot is not None and abs(boot - self._boot) > _RESTART_TOLERANCE
-        self._boot = boot
-        return restarted
-
-    async def _report_restart(self) -> None:
-        log.warning("FreeSWITCH restarted: ending %d live calls", len(self._calls.live()))
-        await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
-        for legs in self._calls.live():
-            self._warm.cancel(legs.call_id)
-            await self._ended(legs.call_id, cause=None, tech_cause=None, detail="pbx-restart")
-
     async def reconcile(self) -> None:
-        """End every call we believe live that FreeSWITCH no longer has (after a reconnect)."""
+        """End every call we believe live that FreeSWITCH no longer has (after a reconnect);
+        after a restart, every live call (PBX_RESTARTED, then "pbx-restart" HANGUPs)."""
         recheck = False
         async with self._reconcile_lock:
             try:
-                if await self._restarted():
+                if self._boot.restarted(await self.esl.api("status")):
                     await self._report_restart()
                     return
                 present = {channel.uuid for channel in await self.esl.show_channels()}
@@ -462,6 +386,13 @@ class FreeswitchPbx:
                 await self._ended(legs.call_id, cause=None, tech_cause=None, detail="reconciled")
         if recheck:
             self._spawn(self._reconcile_later())
+
+    async def _report_restart(self) -> None:
+        log.warning("FreeSWITCH restarted: ending %d live calls", len(self._calls.live()))
+        await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
+        for legs in self._calls.live():
+            self._warm.cancel(legs.call_id)
+            await self._ended(legs.call_id, cause=None, tech_cause=None, detail="pbx-restart")
 
     async def _reconcile_later(self) -> None:
         await asyncio.sleep(_RECONCILE_GRACE)

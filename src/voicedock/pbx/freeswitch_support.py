@@ -11,12 +11,21 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
+from collections.abc import Coroutine
+from typing import Any
 
 from voicedock.config import FreeswitchSettings
+from voicedock.errors import PbxError
+from voicedock.pbx.base import InboundCall
 from voicedock.pbx.causes import FREESWITCH_CAUSES
 from voicedock.pbx.freeswitch_esl import DEFAULT_EVENTS, EslSettings
 from voicedock.pbx.freeswitch_media import MEDIA_EVENT_SUBCLASSES
+from voicedock.pbx.freeswitch_wire import EslEvent
+
+log = logging.getLogger("voicedock.pbx.freeswitch")
 
 # CUSTOM must come last: the event command takes subclass names after it.
 PBX_EVENTS = (*DEFAULT_EVENTS[:-1], "CHANNEL_PARK", DEFAULT_EVENTS[-1], *MEDIA_EVENT_SUBCLASSES)
@@ -81,3 +90,39 @@ def parse_uptime(status: str) -> float | None:
     if not parts:
         return None
     return sum(int(count) * _UPTIME_UNITS[unit] for count, unit in parts)
+
+
+class BootClock:
+    """When FreeSWITCH started (our clock minus its uptime); a jump means it restarted."""
+
+    def __init__(self, tolerance: float = 5.0) -> None:
+        self.tolerance = tolerance
+        self.booted_at: float | None = None
+
+    def restarted(self, status: str, now: float | None = None) -> bool:
+        """Record the ``api status`` output; True if it started again since the last one."""
+        uptime = parse_uptime(status)
+        if uptime is None:
+            return False
+        booted_at = (time.monotonic() if now is None else now) - uptime
+        previous, self.booted_at = self.booted_at, booted_at
+        return previous is not None and abs(booted_at - previous) > self.tolerance
+
+
+def parked_inbound_call(event: EslEvent, uid: str, dids: set[str]) -> InboundCall | None:
+    """The ``CHANNEL_PARK`` of a call to one of our numbers, as an ``InboundCall``."""
+    # The dialplan normalises the carrier's number to E.164 in voicedock_did.
+    called = event.get("variable_voicedock_did") or event.get("Caller-Destination-Number")
+    if not called or called not in dids:
+        return None
+    return InboundCall(uid, event.get("Caller-Caller-ID-Number") or "", called)
+
+
+async def guarded(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run a background task of the adapter: a failure is logged, never propagated."""
+    try:
+        await coro
+    except PbxError as exc:
+        log.warning("background FreeSWITCH task failed: %s", exc)
+    except Exception:
+        log.exception("background FreeSWITCH task crashed")

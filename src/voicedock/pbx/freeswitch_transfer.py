@@ -19,16 +19,21 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from voicedock.errors import PbxError
+from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.base import PbxEvent, PbxEventKind, PbxEventSink, TransferTarget
 from voicedock.pbx.freeswitch_escape import (
     build_audio_stream_stop,
     build_originate,
     build_uuid_break,
     build_uuid_bridge,
     build_uuid_kill,
+    build_uuid_setvar,
+    build_uuid_transfer,
+    require_e164,
+    require_token,
 )
 from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
 from voicedock.pbx.freeswitch_wire import EslEvent
@@ -36,6 +41,8 @@ from voicedock.pbx.freeswitch_wire import EslEvent
 log = logging.getLogger("voicedock.pbx.freeswitch")
 
 ACCEPT_DIGIT = "1"
+# The dialplan's transfer extension bridges through the gateway named in this channel variable.
+TRANSFER_GATEWAY_VARIABLE = "voicedock_transfer_gateway"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,34 @@ class WarmTransferRequest:
     caller_id: str  # E.164 shown to the agent (our number on the call)
     timeout_seconds: int = 30
 
+    @classmethod
+    def for_target(
+        cls, call_id: str, channel: str, target: TransferTarget, caller_id: str, timeout: int
+    ) -> WarmTransferRequest:
+        """Validated: an E.164 agent through a trunk (internal targets have no agent leg)."""
+        if target.internal or target.trunk_endpoint is None:
+            raise PbxError("warm transfer needs an E.164 destination and a trunk")
+        return cls(
+            call_id=call_id,
+            caller_channel=channel,
+            destination=require_e164(target.destination, "destination"),
+            gateway=require_token(target.trunk_endpoint, "trunk"),
+            caller_id=caller_id,
+            timeout_seconds=timeout,
+        )
+
+
+def blind_transfer_commands(channel: str, target: TransferTarget, context: str) -> list[str]:
+    """``uuid_setvar`` of the gateway (if any), then ``uuid_transfer`` into ``context``."""
+    internal = (target.destination,) if target.internal else ()
+    transfer = build_uuid_transfer(
+        channel, target.destination, context=context, internal_targets=internal
+    )
+    if target.trunk_endpoint is None:
+        return [transfer]
+    gateway = build_uuid_setvar(channel, TRANSFER_GATEWAY_VARIABLE, target.trunk_endpoint)
+    return [gateway, transfer]
+
 
 @dataclass(slots=True)
 class _Attempt:
@@ -55,16 +90,15 @@ class _Attempt:
     events: asyncio.Queue[EslEvent] = field(default_factory=asyncio.Queue)
 
 
-# (call_id, accepted?, detail)
-Outcome = Callable[[str, bool, str], Awaitable[None]]
 
 
 class WarmTransfers:
     """Runs warm transfers; the adapter feeds it the agent legs' events (``on_event``)."""
 
-    def __init__(self, esl: EslClient, outcome: Outcome) -> None:
+    def __init__(self, esl: EslClient, calls: CallRegistry, emit: PbxEventSink) -> None:
         self._esl = esl
-        self._outcome = outcome
+        self._calls = calls
+        self._emit = emit
         self._by_agent: dict[str, _Attempt] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -88,6 +122,10 @@ class WarmTransfers:
         attempt = self._by_agent.get(event.unique_id or "")
         if attempt is not None:
             attempt.events.put_nowait(event)
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
 
     def cancel(self, call_id: str) -> None:
         """The caller is gone: stop the attempt (its agent leg is hung up)."""
@@ -122,7 +160,12 @@ class WarmTransfers:
                 with contextlib.suppress(PbxError):
                     await self._kill(attempt.agent_channel)
             self._by_agent.pop(attempt.agent_channel, None)
-        await self._outcome(call_id, accepted, detail)
+        legs = self._calls.get(call_id)
+        if accepted and legs is not None:
+            legs.transferred = True  # the caller belongs to the agent now
+            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED, detail="warm"))
+        elif not accepted:
+            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=detail))
 
     async def _attempt(self, attempt: _Attempt, command: str) -> tuple[bool, str]:
         job = await self._esl.bgapi(command)

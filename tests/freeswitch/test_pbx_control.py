@@ -1,0 +1,173 @@
+"""FreeswitchPbx control: warm transfer (agent leg, accept with 1), restart detection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
+from voicedock.errors import PbxError
+from voicedock.pbx.base import PbxEventKind, TransferTarget
+from voicedock.pbx.freeswitch import FreeswitchPbx
+from voicedock.pbx.freeswitch_support import cause_of, parse_uptime
+
+pytestmark = pytest.mark.unit
+
+AGENT = "+15558880000"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeFreeswitch]:
+    async with FakeFreeswitch(password=PASSWORD) as fs:
+        yield fs
+
+
+@pytest.fixture
+async def started(fake: FakeFreeswitch) -> AsyncIterator[tuple[FreeswitchPbx, PbxEventRecorder]]:
+    recorder = PbxEventRecorder()
+    async with make_pbx(fake) as pbx:
+        await pbx.start(recorder)
+        yield pbx, recorder
+
+
+async def answered_call(pbx: FreeswitchPbx, events: PbxEventRecorder) -> str:
+    call = request()
+    await pbx.originate(call)
+    await events.wait_for(call.call_id, PbxEventKind.ANSWERED)
+    return call.call_id
+
+
+async def agent_leg(fake: FakeFreeswitch) -> str:
+    async with asyncio.timeout(2):
+        while True:
+            leg = next(
+                (u for u, c in fake.channels.items() if c.destination == AGENT and c.answered),
+                None,
+            )
+            if leg is not None:
+                return leg
+            await asyncio.sleep(0.01)
+
+
+def warm(destination: str = AGENT) -> TransferTarget:
+    return TransferTarget(destination, trunk_endpoint="carrier2", mode="warm")
+
+
+async def test_warm_transfer_accepted_with_1_bridges_the_caller(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, warm())
+    leg = await agent_leg(fake)
+    originate = [c for c in fake.commands if "originate" in c][-1]
+    assert f"origination_uuid={leg}," in originate
+    assert "origination_caller_id_number=+15557654321" in originate  # our number on the call
+    assert originate.endswith(f"sofia/gateway/carrier2/{AGENT} &park()")
+    assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)  # not before the agent accepts
+    fake.press_digit(leg, "1")
+    done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+    assert done.detail == "warm"
+    assert f"api uuid_bridge {call_id} {leg}" in fake.commands
+    assert f"api uuid_break {call_id} all" in fake.commands
+    kills = len([c for c in fake.commands if "uuid_kill" in c])
+    await pbx.hangup(call_id)  # the caller belongs to the agent now
+    assert len([c for c in fake.commands if "uuid_kill" in c]) == kills
+
+
+async def test_warm_transfer_declined_kills_the_agent_leg(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, warm())
+    leg = await agent_leg(fake)
+    fake.press_digit(leg, "2")
+    failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
+    assert failed.detail == "agent-declined"
+    assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
+    assert leg not in fake.channels
+    assert call_id in fake.channels  # the caller stays with the assistant
+    assert not any("uuid_bridge" in c for c in fake.commands)
+
+
+async def test_warm_transfer_to_a_busy_agent_fails_with_the_cause(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    fake.destinations[AGENT] = "busy"
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, warm())
+    failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
+    assert failed.detail == "agent user_busy"
+    assert call_id in fake.channels
+
+
+async def test_caller_hanging_up_during_warm_transfer_ends_the_agent_leg(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, warm())
+    leg = await agent_leg(fake)
+    fake.remote_hangup(call_id)
+    await events.wait_for(call_id, PbxEventKind.HANGUP)
+    async with asyncio.timeout(2):
+        while leg in fake.channels:
+            await asyncio.sleep(0.01)
+    assert PbxEventKind.TRANSFER_FAILED not in events.kinds(call_id)
+
+
+async def test_warm_transfer_refuses_internal_and_unsafe_targets(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    before = list(fake.commands)
+    with pytest.raises(PbxError, match="E.164"):
+        await pbx.transfer(call_id, TransferTarget("operator", internal=True, mode="warm"))
+    with pytest.raises(PbxError):
+        await pbx.transfer(call_id, warm("+1555${system(id)}"))
+    assert fake.commands == before
+
+
+async def test_restart_fails_live_calls_with_pbx_restart(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    fake.restart()
+    hangup = await events.wait_for(call_id, PbxEventKind.HANGUP)
+    assert hangup.detail == "pbx-restart"
+    restarted = await events.wait_for("", PbxEventKind.PBX_RESTARTED)
+    assert events.events.index(restarted) < events.events.index(hangup)
+
+
+async def test_reconnect_to_the_same_freeswitch_is_not_a_restart(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    fake.drop_connections()
+    async with asyncio.timeout(2):
+        while pbx.esl.reconnects < 1 or not pbx.esl.connected:
+            await asyncio.sleep(0.01)
+    await pbx.reconcile()
+    assert events.kinds(call_id) == [PbxEventKind.RINGING, PbxEventKind.ANSWERED]
+    assert all(e.kind is not PbxEventKind.PBX_RESTARTED for e in events.events)
+
+
+def test_uptime_and_causes() -> None:
+    status = "UP 1 year, 2 days, 3 hours, 4 minutes, 5 seconds, 6 milliseconds, 7 microseconds\n"
+    assert parse_uptime(status) == pytest.approx(
+        365 * 86400 + 2 * 86400 + 3 * 3600 + 4 * 60 + 5.006007
+    )
+    assert parse_uptime("UP 0 years, 0 days, 0 hours, 0 minutes, 1 second\n") == 1.0
+    assert parse_uptime("-ERR no\n") is None
+    assert parse_uptime("") is None
+    assert cause_of("GATEWAY_DOWN") == 27
+    assert cause_of("USER_BUSY") == 17
+    assert cause_of("SOMETHING_NEW") is None
