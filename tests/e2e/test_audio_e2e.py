@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from e2e.audio_helpers import (
+    SILENT_PARTY,
+    TALK_OVER_PARTY,
     UTTERANCE_PARTY,
     new_recording,
     read_recording,
@@ -29,9 +32,12 @@ from e2e.conftest import LiveService
 from e2e.test_calls_e2e import TERMINAL, get_call, until, wait_status
 from fakes.world import SUPPORT_ID
 from pbx.lab_calls import request, running_pbx
+from voicedock.calls.commands import API_END_CALL
 from voicedock.lab.server import LabAsterisk
 from voicedock.media.session import MediaSession
 from voicedock.pbx.base import PbxEventKind
+from voicedock.pipeline.conversation import ConversationConfig
+from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper_stt import WhisperStt
 
@@ -151,6 +157,21 @@ async def wait_transcript(
     return seen[0]
 
 
+async def wait_recorded(live: LiveService, call_id: str, within: float) -> dict[str, Any]:
+    """The ended call once the runner stored its record (messages come after the hang-up)."""
+    await wait_status(live, call_id, TERMINAL, within=within)
+    await asyncio.wait_for(live.service.runner.wait_finished(call_id), 10)
+    return await get_call(live, call_id)
+
+
+def when(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def is_end(status: dict[str, Any]) -> bool:
+    return status.get("to") == "ended"
+
+
 def has_words(*wanted: str) -> Callable[[dict[str, Any]], bool]:
     return lambda message: set(wanted) <= words(message["content"])
 
@@ -163,7 +184,7 @@ async def test_caller_utterance_is_transcribed_and_the_caller_hears_the_first_me
     call_id = await place_call(live, UTTERANCE_PARTY, SHORT_GREETING)
     await wait_transcript(live, call_id, has_words("appointment", "monday"), within=25)
     await control(live, call_id, {"type": "end-call"})
-    ended = await wait_status(live, call_id, TERMINAL, within=15)
+    ended = await wait_recorded(live, call_id, within=15)
     assert ended["status"] == "ended"
     user = [m["content"] for m in ended["messages"] if m["role"] == "user"]
     assert any({"appointment", "monday"} <= words(content) for content in user), user
@@ -175,3 +196,74 @@ async def test_caller_utterance_is_transcribed_and_the_caller_hears_the_first_me
     assert speech_seconds(pcm, rate) > 0.5
     heard = await transcribe(pcm, rate)
     assert {"city", "library"} <= words(heard), heard
+
+
+async def test_say_inject_context_and_end_call_with_a_final_message(
+    live_ari: LiveService, lab: LabAsterisk, warm_speech: None
+) -> None:
+    live = live_ari
+    before = set(lab.recordings_dir.glob("silent-*-rx.wav"))
+    call_id = await place_call(live, SILENT_PARTY, SHORT_GREETING)
+    await wait_transcript(live, call_id, lambda m: m["content"] == SHORT_GREETING)
+
+    said = "Your book has arrived at the front desk."
+    await control(live, call_id, {"type": "say", "content": said})
+    await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and m["content"] == said
+    )
+
+    update = "the reading room closes early today"
+    command = {"type": "inject-context", "content": update, "trigger_response": True}
+    await control(live, call_id, command)
+    reply = await wait_transcript(live, call_id, has_words("reading", "room", "closes", "early"))
+    assert reply["role"] == "assistant"
+
+    final = "Goodbye from the city library."
+    await control(live, call_id, {"type": "end-call", "message": final})
+    ended = await wait_recorded(live, call_id, within=15)
+    assert ended["status"] == "ended"
+    assert ended["end_reason"] == API_END_CALL
+    spoken = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert spoken[0] == SHORT_GREETING
+    assert said in spoken
+    assert spoken[-1] == final
+    (hangup,) = [e for e in ended["events"] if e["type"] == "status" and is_end(e["data"])]
+    last_words = transcript(ended)[-1]
+    assert last_words["content"] == final
+    assert when(hangup["created_at"]) >= when(last_words["ended_at"])
+
+    # The final message was spoken to the end before the hang-up: the party heard all of it.
+    recording = await new_recording(lab.recordings_dir, "silent-*-rx.wav", before)
+    pcm, rate = read_recording(recording)
+    heard = await transcribe(pcm, rate)
+    assert {"book", "arrived", "front", "desk", "goodbye", "library"} <= words(heard), heard
+
+
+async def test_caller_talking_over_the_first_message_interrupts_it(
+    live_ari: LiveService, warm_speech: None
+) -> None:
+    live = live_ari
+    call_id = await place_call(live, TALK_OVER_PARTY, LONG_GREETING)
+    cut = await wait_transcript(live, call_id, lambda m: m["role"] == "assistant")
+    # The party starts talking 1.5 s after answering, well inside the ~14 s greeting.
+    assert cut["interrupted"] is True
+    assert 0 < len(cut["content"]) < len(LONG_GREETING)
+    assert LONG_GREETING.startswith(cut["content"].rstrip(".…"))
+    await wait_transcript(live, call_id, has_words("invoice", "amount"), within=25)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    stored = [m for m in ended["messages"] if m["role"] == "assistant"]
+    assert stored[0]["content"] == cut["content"]
+
+
+async def test_silent_callee_is_hung_up_after_the_silence_timeout(
+    live_ari: LiveService, warm_speech: None
+) -> None:
+    live = live_ari
+    call_id = await place_call(live, SILENT_PARTY, SHORT_GREETING)
+    ended = await wait_recorded(live, call_id, within=45)
+    assert ended["status"] == "ended"
+    assert ended["end_reason"] == SILENCE_TIMEOUT
+    spoken = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert spoken == [SHORT_GREETING, ConversationConfig().silence_timeout_message]
+    assert not [m for m in ended["messages"] if m["role"] == "user"]
