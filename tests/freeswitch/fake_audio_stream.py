@@ -117,8 +117,17 @@ class FakeAudioStreamClient:
         self._outgoing.put_nowait(None)
 
     async def _send_loop(self, pace: float) -> None:
+        """One frame per ``pace``: queued caller audio, else silence (the media bug never
+        pauses while the channel has media)."""
         assert self._ws is not None
-        while (frame := await self._outgoing.get()) is not None:
+        silence = bytes(self.frame_bytes)
+        while True:
+            try:
+                frame = self._outgoing.get_nowait()
+            except asyncio.QueueEmpty:
+                frame = silence if pace else await self._outgoing.get()
+            if frame is None:
+                break
             with contextlib.suppress(ConnectionError):
                 await self._ws.send_bytes(frame)
             if pace:

@@ -117,6 +117,8 @@ class FakeFreeswitch:
         self.broadcasts: list[tuple[str, str]] = []  # (uuid, file) per uuid_broadcast
         self.breaks: list[str] = []  # uuids of uuid_break
         self.booted = time.monotonic() - 187.0  # "UP ... 3 minutes, 7 seconds"
+        self.echo_destinations: set[str] = set()  # parties that send back what they hear
+        self.hang_up_after: dict[str, float] = {}  # number -> seconds it stays after answering
         self.connections_accepted = 0
         self._sessions: list[_Session] = []
         self._server: asyncio.Server | None = None
@@ -321,6 +323,7 @@ class FakeFreeswitch:
                 stream.stop()
             elif name == "uuid_broadcast" and len(args) >= 2:
                 self.broadcasts.append((args[0], args[1]))
+                self._echo(args[0], args[1])
             elif name == "uuid_break":
                 self.breaks.append(args[0])
             return "+OK Message sent successfully\n" if name == "uuid_broadcast" else "+OK\n"
@@ -391,6 +394,8 @@ class FakeFreeswitch:
         if answered:
             channel.answered = True
             self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
+            if dest in self.hang_up_after:
+                self._tg.create_task(self._hang_up_later(channel_uuid, self.hang_up_after[dest]))
             return f"+OK {channel_uuid}\n"
         self._hangup(channel_uuid, cause, status)
         return f"-ERR {cause}\n"
@@ -442,6 +447,17 @@ class FakeFreeswitch:
         return b"".join(
             files.get(path, b"") for uuid, path in self.broadcasts if uuid == channel_uuid
         )
+
+    def _echo(self, channel_uuid: str, path: str) -> None:
+        channel = self.channels.get(channel_uuid)
+        stream = self.streams_by_uuid.get(channel_uuid)
+        if channel is None or stream is None or channel.destination not in self.echo_destinations:
+            return
+        stream.send_audio(stream.files.get(path, b""))
+
+    async def _hang_up_later(self, channel_uuid: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.remote_hangup(channel_uuid)
 
     def restart(self) -> None:
         """FreeSWITCH restarts: every channel is gone, uptime starts again, sockets drop."""

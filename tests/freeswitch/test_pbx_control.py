@@ -127,7 +127,7 @@ async def test_warm_transfer_refuses_internal_and_unsafe_targets(
     pbx, events = started
     call_id = await answered_call(pbx, events)
     before = list(fake.commands)
-    with pytest.raises(PbxError, match="E.164"):
+    with pytest.raises(PbxError, match=r"E\.164"):
         await pbx.transfer(call_id, TransferTarget("operator", internal=True, mode="warm"))
     with pytest.raises(PbxError):
         await pbx.transfer(call_id, warm("+1555${system(id)}"))

@@ -1,0 +1,29 @@
+"""``backend``: each call-contract test runs once per PBX backend (see ``backends.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from asterisk.conftest import lab, pytest_collection_finish
+from contract.backends import Backend, asterisk_lab, freeswitch_fake
+
+__all__ = ["backend", "lab", "pytest_collection_finish"]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("freeswitch-fake", marks=pytest.mark.unit),
+        pytest.param("asterisk-lab", marks=pytest.mark.asterisk),
+    ]
+)
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "freeswitch-fake":
+        async with freeswitch_fake() as fs:
+            yield fs
+        return
+    the_lab: Any = request.getfixturevalue("lab")
+    async with asterisk_lab(the_lab) as ast:
+        yield ast

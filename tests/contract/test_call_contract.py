@@ -1,0 +1,108 @@
+"""One call-level contract for every PBX backend: what the engine and the conversation rely on.
+
+originate → RINGING/ANSWERED; our hang-up → HANGUP cause 16; the far end's hang-up → HANGUP;
+failures → the same ``CallError`` whichever PBX; audio both ways through ``call_media`` (caller
+frames arrive; what we play reaches the far end, proven by an echoing party); end-call from
+the media; blind transfer → TRANSFERRED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from contract.backends import Backend
+from voicedock.pbx.base import PbxEventKind
+from voicedock.pbx.causes import CallError, error_for_unanswered
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def answered(backend: Backend, role: str = "answers") -> str:
+    call = backend.request(role)
+    await backend.pbx.originate(call)
+    await backend.events.wait(call.call_id, PbxEventKind.ANSWERED)
+    return call.call_id
+
+
+async def test_originate_answer_and_our_hangup(backend: Backend) -> None:
+    call_id = await answered(backend)
+    assert call_id in await backend.pbx.live_call_ids()
+    await backend.pbx.hangup(call_id)
+    hangup = await backend.events.wait(call_id, PbxEventKind.HANGUP)
+    assert hangup.cause == 16
+    await backend.pbx.hangup(call_id)  # idempotent
+    assert len(backend.events.of(call_id, PbxEventKind.HANGUP)) == 1
+    assert len(backend.events.of(call_id, PbxEventKind.ANSWERED)) == 1
+    assert call_id not in await backend.pbx.live_call_ids()
+
+
+async def test_far_end_hangs_up(backend: Backend) -> None:
+    call_id = await answered(backend, "hangs-up")
+    hangup = await backend.events.wait(call_id, PbxEventKind.HANGUP, within=15)
+    assert hangup.cause == 16
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("busy", CallError.BUSY),
+        ("congestion", CallError.CONGESTION),
+        ("rejected", CallError.REJECTED),
+        ("invalid", CallError.INVALID_NUMBER),
+    ],
+)
+async def test_failures_map_to_the_same_call_errors(
+    backend: Backend, role: str, expected: CallError
+) -> None:
+    call = backend.request(role)
+    await backend.pbx.originate(call)
+    hangup = await backend.events.wait(call.call_id, PbxEventKind.HANGUP, within=15)
+    assert error_for_unanswered(hangup.cause, hangup.tech_cause) is expected
+    assert not backend.events.of(call.call_id, PbxEventKind.ANSWERED)
+
+
+def rms(frames: list[bytes]) -> float:
+    pcm = np.frombuffer(b"".join(frames), dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(pcm**2))) if len(pcm) else 0.0
+
+
+async def test_audio_both_ways_through_call_media(backend: Backend) -> None:
+    call_id = await answered(backend, "echo")
+    async with backend.pbx.call_media(call_id, media_format="slin16") as media:
+        assert media.format.name == "slin16"
+        inbound = media.inbound_audio()
+        async with asyncio.timeout(5):
+            first = [await anext(inbound) for _ in range(10)]  # the caller's side arrives
+        assert all(len(frame) == 640 for frame in first)
+        t = np.arange(16000) / 16000
+        tone = (np.sin(2 * np.pi * 440 * t) * 10000).astype("<i2").tobytes()
+        playback = media.play(tone)
+        heard: list[bytes] = []
+        async with asyncio.timeout(10):
+            while rms(heard[-10:]) < 1000:  # the echo party sends our tone back
+                heard.append(await anext(inbound))
+        result = await asyncio.wait_for(playback.played(), 10)
+        assert result.completed
+        assert result.played_ms == pytest.approx(1000, abs=60)
+    assert not backend.events.of(call_id, PbxEventKind.HANGUP)  # media gone, call stays
+    await backend.pbx.hangup(call_id)
+    await backend.events.wait(call_id, PbxEventKind.HANGUP)
+
+
+async def test_end_call_from_the_media(backend: Backend) -> None:
+    call_id = await answered(backend)
+    async with backend.pbx.call_media(call_id) as media:
+        await media.hangup(close_wait=3.0)
+        assert media.closed
+    hangup = await backend.events.wait(call_id, PbxEventKind.HANGUP)
+    assert hangup.cause == 16
+
+
+async def test_blind_transfer(backend: Backend) -> None:
+    call_id = await answered(backend)
+    await backend.pbx.transfer(call_id, backend.transfer_target)
+    await backend.events.wait(call_id, PbxEventKind.TRANSFERRED, within=15)
+    assert not backend.events.of(call_id, PbxEventKind.TRANSFER_FAILED)
