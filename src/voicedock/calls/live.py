@@ -22,7 +22,6 @@ post-call analysis.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +31,9 @@ from typing import Any, Self
 
 import numpy as np
 
+from voicedock.calls.live_providers import SpeechProviders as SpeechProviders
+from voicedock.calls.live_providers import build_providers as build_providers
+from voicedock.calls.live_providers import build_providers_closing_on_error
 from voicedock.calls.live_record import LiveRecord
 from voicedock.errors import PbxError
 from voicedock.media.call_media import CallMedia
@@ -47,9 +49,10 @@ from voicedock.pipeline.conversation import (
     Conversation,
     ConversationConfig,
 )
+from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
-from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, Tts
-from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
+from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
+from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 
 log = logging.getLogger("voicedock.calls")
 
@@ -61,50 +64,6 @@ _HANGUP_WAIT_S = 2.0
 
 class LiveTransferUnsupported(PbxError, NotImplementedError):
     """A transfer asked of the live conversation, which cannot hand calls over yet."""
-
-
-@dataclass(slots=True)
-class SpeechProviders:
-    stt: Stt
-    llm: Llm
-    tts: Tts
-
-    async def aclose(self) -> None:
-        for provider in (self.stt, self.llm, self.tts):
-            with contextlib.suppress(Exception):
-                await provider.aclose()
-
-
-def build_providers(assistant_config: Mapping[str, Any]) -> SpeechProviders:
-    """STT, LLM and TTS from a resolved assistant configuration (raises ProviderError)."""
-    return SpeechProviders(
-        stt=create_stt(_section(assistant_config, "stt_config")),
-        llm=create_llm(_section(assistant_config, "llm_config")),
-        tts=create_tts(_section(assistant_config, "tts_config")),
-    )
-
-
-async def build_providers_closing_on_error(
-    assistant_config: Mapping[str, Any],
-) -> SpeechProviders:
-    """``build_providers``, closing the ones already made when a later one fails."""
-    made: list[Stt | Llm | Tts] = []
-    try:
-        stt = create_stt(_section(assistant_config, "stt_config"))
-        made.append(stt)
-        llm = create_llm(_section(assistant_config, "llm_config"))
-        made.append(llm)
-        return SpeechProviders(stt, llm, create_tts(_section(assistant_config, "tts_config")))
-    except BaseException:
-        for provider in made:
-            with contextlib.suppress(Exception):
-                await provider.aclose()
-        raise
-
-
-def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = config.get(key)
-    return value if isinstance(value, Mapping) else {"provider": "offline"}
 
 
 def conversation_config(
@@ -201,7 +160,7 @@ class LiveConversation:
         self._on_transcript = on_transcript
         self._turns: asyncio.Queue[TranscriptEntry | None] = asyncio.Queue()
         self._turn_writer: asyncio.Task[None] | None = None
-        self._conversation: Conversation | None = None
+        self._conversation: Dialogue | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._ended = asyncio.Event()
@@ -230,23 +189,42 @@ class LiveConversation:
             log.warning("call providers unavailable: %s", type(exc).__name__)
             self._end(PROVIDER_ERROR)
             return
-        providers = self._providers
-        conversation = Conversation(
-            stt=providers.stt,
-            llm=providers.llm,
-            tts=providers.tts,
-            sink=MediaSink(self._media),
-            config=self._config,
-            on_transcript=self._turns.put_nowait if self._on_transcript is not None else None,
-        )
+        conversation = self._dialogue(self._providers)
         if self._on_transcript is not None:
             assert self._tg is not None
             self._turn_writer = self._tg.create_task(self._write_turns(self._on_transcript))
-        await conversation.__aenter__()
+        try:
+            await conversation.__aenter__()
+        except ProviderError as exc:  # the speech-to-speech session did not open
+            log.warning("call provider unavailable: %s", type(exc).__name__)
+            self._end(PROVIDER_ERROR)
+            return
         self._conversation = conversation
         self._spawn(self._feed_audio(conversation))
         self._spawn(self._feed_dtmf(conversation))
         self._spawn(self._follow(conversation))
+
+    def _dialogue(self, providers: SpeechProviders) -> Dialogue:
+        on_transcript = self._turns.put_nowait if self._on_transcript is not None else None
+        sink = MediaSink(self._media)
+        if providers.realtime is not None:
+            return RealtimeDialogue(
+                speech=providers.realtime,
+                tts=providers.tts,
+                sink=sink,
+                config=self._config,
+                on_transcript=on_transcript,
+            )
+        if providers.stt is None or providers.llm is None:
+            raise ProviderConfigError("a pipeline call needs STT and an LLM")
+        return Conversation(
+            stt=providers.stt,
+            llm=providers.llm,
+            tts=providers.tts,
+            sink=sink,
+            config=self._config,
+            on_transcript=on_transcript,
+        )
 
     async def __aexit__(
         self,
@@ -340,7 +318,7 @@ class LiveConversation:
             log.exception("live call task failed; ending the call")
             self._end(INTERNAL_ERROR)
 
-    async def _feed_audio(self, conversation: Conversation) -> None:
+    async def _feed_audio(self, conversation: Dialogue) -> None:
         caller = CallerAudio(self._media, self.sample_rate)
         async for frame in self._media.inbound_audio():
             conversation.feed_audio(caller.convert(frame))
@@ -362,11 +340,11 @@ class LiveConversation:
             self._turns.put_nowait(None)
             await asyncio.wait([self._turn_writer])
 
-    async def _feed_dtmf(self, conversation: Conversation) -> None:
+    async def _feed_dtmf(self, conversation: Dialogue) -> None:
         async for digit in self._media.dtmf():
             conversation.feed_dtmf(digit)
 
-    async def _follow(self, conversation: Conversation) -> None:
+    async def _follow(self, conversation: Dialogue) -> None:
         reason = await conversation.wait_ended()
         self._end(MEDIA_LOST if self._media_lost else reason)
 
@@ -380,7 +358,7 @@ class LiveConversation:
             self.end_reason = reason
         self._ended.set()
 
-    def _running(self) -> Conversation | None:
+    def _running(self) -> Dialogue | None:
         return None if self._ended.is_set() else self._conversation
 
     async def _hang_up(self) -> None:
@@ -394,7 +372,7 @@ class LiveConversation:
         except (MediaError, PbxError) as exc:
             log.warning("hang-up request failed: %s", type(exc).__name__)
 
-    async def _result(self, conversation: Conversation | None) -> LiveCallResult:
+    async def _result(self, conversation: Dialogue | None) -> LiveCallResult:
         transcript = list(conversation.transcript) if conversation is not None else []
         latencies = list(conversation.latencies) if conversation is not None else []
         llm = self._providers.llm if self._providers is not None else None

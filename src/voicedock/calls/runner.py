@@ -34,7 +34,8 @@ from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind, TransferTa
 from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
-    from voicedock.calls.live import LiveCallResult, LiveConversation, SpeechProviders
+    from voicedock.calls.live import LiveCallResult, LiveConversation
+    from voicedock.calls.live_providers import SpeechProviders
     from voicedock.pipeline.conversation import ConversationConfig
 
 log = logging.getLogger("voicedock.calls")
@@ -250,7 +251,7 @@ class CallRunner:
         from voicedock.calls.live import LiveConversation
 
         media_format = await self.media_format(call)
-        providers = await self._providers(call.assistant_config) if self._providers else None
+        providers = await (self._providers or self._default_providers)(call.assistant_config)
         try:
             async with media_pbx.call_media(call.id, media_format=media_format) as media:
                 live = LiveConversation(
@@ -267,8 +268,12 @@ class CallRunner:
                     await live.wait_ended()
                 return live.result
         finally:
-            if providers is not None:
-                await providers.aclose()
+            await providers.aclose()
+
+    async def _default_providers(self, assistant_config: Mapping[str, Any]) -> SpeechProviders:
+        from voicedock.calls.live_providers import build_providers_closing_on_error
+
+        return await build_providers_closing_on_error(assistant_config, self._settings.speech)
 
     async def _transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
         await self._engine.record_transcript_turn(call_id, entry)

@@ -1,0 +1,87 @@
+"""The speech providers of one call, built from its resolved assistant configuration.
+
+A pipeline call gets STT, LLM and TTS from the ``stt_config``/``llm_config``/``tts_config``
+sections (missing sections: offline). A speech-to-speech call (``provider: xai_realtime``) gets
+the realtime session from ``llm_config`` (url, model, voice; the key from the settings unless the
+section has one) plus voicedock's own TTS, which speaks what must be said verbatim (first
+message, ``say``, final messages, the fallback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from voicedock.calls.assistant_config import SPEECH_TO_SPEECH
+from voicedock.config import SpeechSettings
+from voicedock.pipeline.providers.base import Llm, Stt, Tts
+from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
+
+if TYPE_CHECKING:
+    from voicedock.pipeline.providers.realtime import RealtimeSpeech
+
+
+@dataclass(slots=True)
+class SpeechProviders:
+    stt: Stt | None  # None for speech-to-speech
+    llm: Llm | None  # also analyses the call when set
+    tts: Tts
+    realtime: RealtimeSpeech | None = None
+
+    async def aclose(self) -> None:
+        for provider in (self.stt, self.llm, self.tts, self.realtime):
+            if provider is not None:
+                with contextlib.suppress(Exception):
+                    await provider.aclose()
+
+
+def build_providers(
+    assistant_config: Mapping[str, Any], speech: SpeechSettings | None = None
+) -> SpeechProviders:
+    """Providers from a resolved assistant configuration (raises ProviderError)."""
+    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
+        return _speech_to_speech(assistant_config, speech or SpeechSettings())
+    return SpeechProviders(
+        stt=create_stt(_section(assistant_config, "stt_config")),
+        llm=create_llm(_section(assistant_config, "llm_config")),
+        tts=create_tts(_section(assistant_config, "tts_config")),
+    )
+
+
+async def build_providers_closing_on_error(
+    assistant_config: Mapping[str, Any], speech: SpeechSettings | None = None
+) -> SpeechProviders:
+    """``build_providers``, closing the ones already made when a later one fails."""
+    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
+        return _speech_to_speech(assistant_config, speech or SpeechSettings())
+    made: list[Stt | Llm | Tts] = []
+    try:
+        stt = create_stt(_section(assistant_config, "stt_config"))
+        made.append(stt)
+        llm = create_llm(_section(assistant_config, "llm_config"))
+        made.append(llm)
+        return SpeechProviders(stt, llm, create_tts(_section(assistant_config, "tts_config")))
+    except BaseException:
+        for provider in made:
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+        raise
+
+
+def _speech_to_speech(config: Mapping[str, Any], speech: SpeechSettings) -> SpeechProviders:
+    from voicedock.pipeline.providers.realtime import RealtimeSpeech
+
+    llm_config = config.get("llm_config")
+    section = llm_config if isinstance(llm_config, Mapping) else {}
+    # Opens nothing until the call connects, so a failing TTS below leaks nothing.
+    realtime = RealtimeSpeech.from_config(section, default_key=speech.xai_api_key)
+    tts_config = config.get("tts_config")
+    tts = create_tts(tts_config if isinstance(tts_config, Mapping) else {"provider": speech.tts})
+    return SpeechProviders(stt=None, llm=None, tts=tts, realtime=realtime)
+
+
+def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = config.get(key)
+    return value if isinstance(value, Mapping) else {"provider": "offline"}

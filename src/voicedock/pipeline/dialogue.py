@@ -1,0 +1,37 @@
+"""``Dialogue``: what a live call drives, whichever engine speaks on it.
+
+``Conversation`` (VAD → STT → LLM → TTS) and ``RealtimeDialogue`` (a speech-to-speech provider
+with voicedock's own TTS for what must be said verbatim) both implement it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Self
+
+from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
+
+
+class Dialogue(Protocol):
+    transcript: list[TranscriptEntry]
+    latencies: list[TurnLatency]
+
+    async def __aenter__(self) -> Self: ...
+
+    async def aclose(self) -> None: ...
+
+    async def wait_ended(self) -> str: ...
+
+    def feed_audio(self, pcm: bytes) -> None:
+        """16-bit mono PCM at the call's rate; cheap, once per frame."""
+        ...
+
+    def feed_dtmf(self, digit: str) -> None: ...
+
+    async def say(self, text: str) -> None: ...
+
+    async def inject_context(self, text: str, trigger_response: bool = False) -> None: ...
+
+    async def end_call(self, final_message: str | None = None) -> None: ...
+
+    @property
+    def history(self) -> list[ChatMessage]: ...

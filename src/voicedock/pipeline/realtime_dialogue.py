@@ -1,0 +1,353 @@
+"""``RealtimeDialogue``: a call's dialogue over a speech-to-speech provider (``xai_realtime``).
+
+The provider listens (server VAD), thinks and speaks itself; this class is the same surface as
+``Conversation`` so the live call does not care which one runs: caller audio in
+(``feed_audio``), the model's audio out through the ``OutputSink`` (cut on barge-in, stored
+cut to what was heard), the transcript as it happens.
+
+What must be reliable is spoken by voicedock's own TTS, never asked of the model: the
+``first_message``, ``say``, the final message of ``end-call`` and the fallback when the
+provider fails. The model is told what was said (a system item), and a ``say`` cancels the
+model's reply in flight first. Provider failures end the call with the spoken fallback and
+reason ``provider-error``: never open and silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Self
+
+import numpy as np
+
+from voicedock.media.codecs import Resampler
+from voicedock.pipeline.audio import resample_pcm16
+from voicedock.pipeline.conversation import (
+    END_CALL_COMMAND,
+    INTERNAL_ERROR,
+    PROVIDER_ERROR,
+    ConversationConfig,
+)
+from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
+from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
+from voicedock.pipeline.providers.base import ProviderError, Tts
+from voicedock.pipeline.providers.realtime import (
+    RealtimeAudio,
+    RealtimeConversation,
+    RealtimeError,
+    RealtimeResponseDone,
+    RealtimeSpeech,
+    RealtimeSpeechStarted,
+    RealtimeTranscript,
+)
+from voicedock.pipeline.text import split_sentences
+
+log = logging.getLogger("voicedock.pipeline")
+
+_INBOUND_FRAMES = 250  # caller audio waiting for the provider (5 s of 20 ms frames)
+
+
+class PcmStream:
+    """16-bit PCM chunks of any byte length at one rate → whole samples at another.
+
+    Provider audio deltas are cut anywhere (base64 pieces, odd byte counts); the odd byte and
+    the resampler's filter history carry over, so the chunks join without clicks.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        self._resampler = Resampler(from_rate, to_rate) if from_rate != to_rate else None
+        self._odd = b""
+
+    def convert(self, chunk: bytes) -> bytes:
+        data = self._odd + chunk
+        whole = len(data) - len(data) % 2
+        self._odd = data[whole:]
+        samples = np.frombuffer(data[:whole], dtype="<i2")
+        if self._resampler is not None:
+            samples = self._resampler.process(samples)
+        return samples.astype("<i2").tobytes()
+
+
+class RealtimeDialogue:
+    def __init__(
+        self,
+        *,
+        speech: RealtimeSpeech,
+        tts: Tts,
+        sink: OutputSink,
+        config: ConversationConfig | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        on_transcript: Callable[[TranscriptEntry], None] | None = None,
+    ) -> None:
+        self.config = config or ConversationConfig()
+        self._speech, self._tts, self._sink = speech, tts, sink
+        self._wall = wall_clock
+        self._on_transcript = on_transcript
+        self.transcript: list[TranscriptEntry] = []
+        self.latencies: list[TurnLatency] = []  # the provider's turns are not broken down
+        self._conv: RealtimeConversation | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._speech_tasks: set[asyncio.Task[None]] = set()  # saying or finishing a reply
+        self._audio_in: asyncio.Queue[bytes] = asyncio.Queue(_INBOUND_FRAMES)
+        self._speaking = asyncio.Lock()  # voicedock's own speech, one message at a time
+        self._speeches: list[Speech] = []  # audible now: the model's replies and our own
+        self._reply: Speech | None = None  # the model's reply being received
+        self._reply_audio = PcmStream(speech.sample_rate, self.config.sample_rate)
+        self._ending = False
+        self._closed = False
+        self._ended = asyncio.Event()
+        self.end_reason: str | None = None
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────────────
+    async def __aenter__(self) -> Self:
+        """Connect to the provider (raises ``ProviderError``) and start the call."""
+        conv = self._speech.connect(self._instructions())
+        await conv.connect()
+        self._conv = conv
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._spawn(self._read(conv))
+        self._spawn(self._push_audio(conv))
+        if self.config.first_message:
+            self._spawn(self._say(self.config.first_message), speech=True)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop now (no final speech); what was being said is kept as heard. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await self._interrupt()
+        if self._conv is not None:
+            await self._conv.aclose()
+        if self.end_reason is None:
+            self.end_reason = "closed"
+        self._ended.set()
+        if self._tg is not None:
+            await self._tg.__aexit__(None, None, None)
+
+    async def wait_ended(self) -> str:
+        await self._ended.wait()
+        assert self.end_reason is not None
+        return self.end_reason
+
+    # ── inputs (the Conversation surface) ────────────────────────────────────────────────
+    def feed_audio(self, pcm: bytes) -> None:
+        if self._ending or self._closed:
+            return
+        if self._audio_in.full():  # the provider is behind: old audio is worth least
+            self._audio_in.get_nowait()
+        self._audio_in.put_nowait(pcm)
+
+    def feed_dtmf(self, digit: str) -> None:
+        if not (self._ending or self._closed):
+            self._spawn(self._tell(f"The caller pressed {digit}."))
+
+    async def say(self, text: str) -> None:
+        if not (self._ending or self._closed):
+            self._spawn(self._say(text), speech=True)
+
+    async def inject_context(self, text: str, trigger_response: bool = False) -> None:
+        if self._conv is not None and not (self._ending or self._closed):
+            self._spawn(self._conv.inject_context(text, respond=trigger_response))
+
+    async def end_call(self, final_message: str | None = None) -> None:
+        if not (self._ending or self._closed):
+            self._spawn(self._finish(END_CALL_COMMAND, final_message))
+
+    @property
+    def assistant_audible(self) -> bool:
+        return any(s.audible for s in self._speeches)
+
+    @property
+    def history(self) -> list[ChatMessage]:
+        return [ChatMessage(e.role, e.content) for e in self.transcript]
+
+    # ── the provider's side ──────────────────────────────────────────────────────────────
+    async def _push_audio(self, conv: RealtimeConversation) -> None:
+        caller = PcmStream(self.config.sample_rate, self._speech.sample_rate)
+        while True:
+            await conv.push_audio(caller.convert(await self._audio_in.get()))
+
+    async def _read(self, conv: RealtimeConversation) -> None:
+        async for event in conv:
+            if self._ending:
+                continue
+            match event:
+                case RealtimeAudio(pcm=pcm):
+                    await self._play_reply(pcm)
+                case RealtimeTranscript(role="assistant", text=delta):
+                    self._reply_speech().sentences[0].text += delta
+                case RealtimeTranscript(role="user", text=text) if text.strip():
+                    now = self._wall()
+                    self._record(TranscriptEntry("user", text.strip(), now, now))
+                case RealtimeSpeechStarted():
+                    await self._barge_in(conv)
+                case RealtimeResponseDone():
+                    if (reply := self._reply) is not None:
+                        self._reply = None
+                        self._spawn(self._settle_when_played(reply), speech=True)
+                case RealtimeError(code=code):
+                    log.info("realtime provider error event: %s", code)
+        raise ProviderError("the speech-to-speech session ended")
+
+    def _reply_speech(self) -> Speech:
+        if self._reply is None:
+            self._reply = Speech(sentences=[SpokenSentence("")])
+            self._reply_audio = PcmStream(self._speech.sample_rate, self.config.sample_rate)
+            self._speeches.append(self._reply)
+        return self._reply
+
+    async def _play_reply(self, pcm: bytes) -> None:
+        reply = self._reply_speech()
+        audio = self._reply_audio.convert(pcm)
+        if not audio:
+            return
+        handle = await self._sink.play(audio, self.config.sample_rate)
+        reply.sentences[0].handles.append(handle)
+        if reply.started_at is None:
+            reply.started_at = self._wall()
+
+    async def _barge_in(self, conv: RealtimeConversation) -> None:
+        """The caller took the floor: the model's reply and our own speech stop."""
+        await conv.cancel_response()
+        tasks = list(self._speech_tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        await self._interrupt()
+
+    # ── voicedock's own speech ───────────────────────────────────────────────────────────
+    async def _say(self, text: str) -> None:
+        """Speak ``text`` through our TTS, after cutting the model's reply in flight."""
+        if self._conv is not None:
+            await self._conv.cancel_response()
+            await self._conv.inject_context(f"The assistant says to the caller: {text}")
+        if self._reply is not None:
+            reply, self._reply = self._reply, None
+            await self._cut(reply)
+        await self._speak(text)
+
+    async def _speak(self, text: str) -> None:
+        async with self._speaking:
+            speech = Speech()
+            self._speeches.append(speech)
+            rate = self.config.sample_rate
+            for sentence in split_sentences(text):
+                spoken = SpokenSentence(sentence)
+                speech.sentences.append(spoken)
+                async with asyncio.timeout(self.config.tts_timeout_s):
+                    async for pcm in self._tts.synthesize(sentence):
+                        pcm = resample_pcm16(pcm, self._tts.sample_rate, rate)
+                        spoken.handles.append(await self._sink.play(pcm, rate))
+                        if speech.started_at is None:
+                            speech.started_at = self._wall()
+            # Cut short (barge-in, a failing TTS, the end), ``_interrupt`` settles it as heard.
+            await speech.wait_played()
+            self._drop(speech)
+            self._settle(speech, speech.text, interrupted=False)
+
+    async def _tell(self, text: str) -> None:
+        if self._conv is not None:
+            await self._conv.inject_context(text)
+
+    # ── the end ──────────────────────────────────────────────────────────────────────────
+    async def _finish(self, reason: str, final: str | None) -> None:
+        if self._ending:
+            return
+        self._ending = True
+        if reason == END_CALL_COMMAND:  # what is being said is finished (bounded)
+            pending = [t for t in self._speech_tasks if t is not asyncio.current_task()]
+            if pending:
+                await asyncio.wait(pending, timeout=self.config.end_call_grace_s)
+        if self._conv is not None:
+            with contextlib.suppress(ProviderError):
+                await self._conv.cancel_response()
+        await self._interrupt()
+        if final:
+            try:
+                async with asyncio.timeout(self.config.fallback_timeout_s):
+                    await self._speak(final)
+            except (ProviderError, TimeoutError) as exc:
+                log.warning("final message not spoken: %s", type(exc).__name__)
+                await self._interrupt()
+        self.end_reason = reason
+        self._ended.set()
+
+    # ── helpers ──────────────────────────────────────────────────────────────────────────
+    def _spawn(self, coro: Coroutine[object, object, None], *, speech: bool = False) -> None:
+        if self._tg is None or self._closed:
+            coro.close()
+            return
+        task = self._tg.create_task(self._guard(coro))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if speech:
+            self._speech_tasks.add(task)
+            task.add_done_callback(self._speech_tasks.discard)
+
+    async def _guard(self, coro: Coroutine[object, object, None]) -> None:
+        try:
+            await coro
+        except (ProviderError, TimeoutError) as exc:
+            log.warning("speech-to-speech provider failed: %s; ending the call", type(exc).__name__)
+            self._spawn(self._finish(PROVIDER_ERROR, self.config.fallback_message))
+        except Exception:
+            log.exception("realtime dialogue task failed; ending the call")
+            self._spawn(self._finish(INTERNAL_ERROR, self.config.fallback_message))
+
+    async def _interrupt(self) -> None:
+        speeches, self._speeches, self._reply = self._speeches, [], None
+        for speech in speeches:
+            with contextlib.suppress(Exception):
+                await self._cut(speech)
+
+    async def _cut(self, speech: Speech) -> None:
+        with contextlib.suppress(ValueError):
+            self._speeches.remove(speech)
+        self._settle(speech, await speech.flush(), interrupted=True)
+
+    def _drop(self, speech: Speech) -> None:
+        with contextlib.suppress(ValueError):
+            self._speeches.remove(speech)
+
+    async def _settle_when_played(self, reply: Speech) -> None:
+        await reply.wait_played()
+        self._drop(reply)
+        self._settle(reply, reply.text, interrupted=False)
+
+    def _settle(self, speech: Speech, text: str, *, interrupted: bool) -> None:
+        """Record what the caller heard of ``speech``, once."""
+        if speech.entry is not None or speech.started_at is None or not text.strip():
+            return
+        speech.entry = TranscriptEntry(
+            "assistant", text.strip(), speech.started_at, self._wall(), interrupted
+        )
+        self._record(speech.entry)
+
+    def _record(self, entry: TranscriptEntry) -> None:
+        self.transcript.append(entry)
+        if self._on_transcript is not None:
+            self._on_transcript(entry)
+
+    def _instructions(self) -> str:
+        prompt = self.config.system_prompt
+        if self.config.context:
+            prompt = f"{prompt}\n\nContext for this call:\n{self.config.context}"
+        return prompt

@@ -1,0 +1,191 @@
+"""A speech-to-speech call (``provider: xai_realtime``) through the runner, end to end: the
+realtime session against the loopback Realtime server, what must be said verbatim (first
+message, ``say``, the final message) spoken by voicedock's own TTS, the model's audio played."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from fakes.memory_store import MemoryStore
+from fakes.pbx import MediaFakePbx
+from fakes.world import ACME, DESTINATION, org_id
+from media.fake_asterisk import FakeAsterisk
+from pipeline.cloud.fake_realtime import RealtimeScript, realtime_handler
+from pipeline.cloud.fake_server import LocalServer
+from pipeline.fakes import FakeTts
+from voicedock.calls.control import EndCall, InjectContext, Say
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
+from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.runner import CallRunner
+from voicedock.config import Settings
+from voicedock.media.codecs import ulaw_encode
+from voicedock.pipeline.providers.registry import tts_registry
+from voicedock.store.base import Transaction
+
+pytestmark = pytest.mark.unit
+
+ACME_ID = org_id(ACME)
+KEY = "xai-test-secret"
+TEST_TTS = "runner-realtime-test-tts"
+
+
+@dataclass
+class Transcripts:
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    reports: int = 0
+
+    async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
+        if event.type == "transcript":
+            self.seen.append((str(event.data["role"]), str(event.data["content"])))
+
+    async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
+        self.reports += 1
+
+
+@dataclass
+class World:
+    fake: FakeAsterisk
+    pbx: MediaFakePbx
+    engine: CallEngine
+    runner: CallRunner
+    store: MemoryStore
+    script: RealtimeScript
+    realtime_url: str
+    tts: FakeTts
+    observer: Transcripts
+
+    def sent(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.script.events if e["type"] == kind]
+
+
+@pytest.fixture
+async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
+    tts = FakeTts(8000, ms_per_char=10)
+    tts_registry.register(TEST_TTS, lambda _config: tts)
+    settings.speech.tts = TEST_TTS  # voicedock's own voice on speech-to-speech calls
+    script = RealtimeScript(token=KEY)
+    server = LocalServer()
+    server.route("GET", "/v1/realtime", realtime_handler(script))
+    try:
+        async with server, FakeAsterisk(send_audio=False) as fake:
+            pbx = MediaFakePbx(fake)
+            engine = CallEngine(store, pbx, settings)
+            observer = Transcripts()
+            engine.observers.add(observer)
+            async with CallRunner(engine, pbx, store, settings, close_timeout=5) as runner:
+                await pbx.start(runner.handle_pbx_event)
+                url = server.url.replace("http://", "ws://") + "/v1/realtime"
+                yield World(fake, pbx, engine, runner, store, script, url, tts, observer)
+    finally:
+        tts_registry._factories.pop(TEST_TTS, None)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def answered_realtime_call(world: World, llm_config: Mapping[str, Any]) -> str:
+    assistant = {
+        "provider": "xai_realtime",
+        "system_prompt": "You book dental appointments.",
+        "first_message": "Hello, dental clinic.",
+        "llm_config": dict(llm_config),
+    }
+    request = parse_outbound_request(
+        {"destination": DESTINATION, "assistant": assistant, "context": "Caller: Margaret."}
+    )
+    result = await world.engine.place_outbound(ACME_ID, request)
+    call_id = str(result.body["call_id"])
+    await world.pbx.answer(call_id)
+    return call_id
+
+
+async def test_speech_to_speech_call_says_through_our_tts_and_plays_the_model(
+    world: World,
+) -> None:
+    call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
+    first = ("assistant", "Hello, dental clinic.")
+    await until(lambda: first in world.observer.seen)
+    (update,) = world.sent("session.update")
+    instructions = update["session"]["instructions"]
+    assert "dental appointments" in instructions
+    assert "Margaret" in instructions
+    channel = world.fake.channel()
+    spoken = b"\x10\x00" * (8000 * 10 * len(first[1]) // 1000)
+    assert b"".join(channel.played).startswith(ulaw_encode(spoken))  # our TTS, byte-exact
+
+    await world.engine.control(ACME_ID, call_id, Say("Your code is 4 7 1."))
+    await until(lambda: ("assistant", "Your code is 4 7 1.") in world.observer.seen)
+    assert world.tts.texts == ["Hello, dental clinic.", "Your code is 4 7 1."]
+    assert world.sent("response.create") == []  # the model was never asked to say it
+    told = [e["item"]["content"][0]["text"] for e in world.sent("conversation.item.create")]
+    assert any("Your code is 4 7 1." in text for text in told)  # but it knows it was said
+
+    await world.engine.control(
+        ACME_ID, call_id, InjectContext("The caller is a new patient.", trigger_response=True)
+    )
+    await until(lambda: ("assistant", "Hi") in world.observer.seen)  # the model's own reply
+    assert len(world.sent("response.create")) == 1
+
+    await world.engine.control(ACME_ID, call_id, EndCall("Goodbye."))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    call = await world.store.get_call(None, call_id)
+    assert call is not None
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "api-end-call")
+    messages = await world.store.list_messages(call_id)
+    assert [(m.role, m.content) for m in messages] == [
+        first,
+        ("assistant", "Your code is 4 7 1."),
+        ("assistant", "Hi"),
+        ("assistant", "Goodbye."),
+    ]
+    assert world.pbx.hangups == [(call_id, "normal")]
+    assert world.observer.reports == 1
+    await until(world.script.disconnected.is_set)  # the realtime session was closed
+
+
+async def test_realtime_session_refused_hangs_up_with_provider_error(world: World) -> None:
+    call_id = await answered_realtime_call(
+        world, {"url": world.realtime_url, "api_key": "wrong-key"}
+    )
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    call = await world.store.get_call(None, call_id)
+    assert call is not None
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "provider-error")
+    assert world.pbx.hangups == [(call_id, "normal")]
+    assert world.observer.reports == 1
+
+
+async def test_caller_speech_cuts_what_is_being_said(world: World) -> None:
+    world.tts.ms_per_char = 50
+    long = "One two three four five six seven eight nine ten eleven twelve."
+    call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
+    await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
+    await world.engine.control(ACME_ID, call_id, Say(long))
+    channel = world.fake.channel()
+    await until(lambda: len(channel.played) >= 80)  # well into the long message
+    await channel.ws.send_bytes(b"\xff" * 160)  # the caller speaks: server VAD fires
+    await until(lambda: len(world.observer.seen) == 2)
+    role, heard = world.observer.seen[1]
+    assert role == "assistant"
+    assert long.startswith(heard)
+    assert 0 < len(heard) < len(long)
+    assert any(c.startswith("FLUSH_MEDIA") for c in channel.commands)  # Asterisk's queue too
+    assert world.sent("input_audio_buffer.append")  # the caller's audio reached the model
+    messages_before_end = len(world.observer.seen)
+    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    (_, cut) = await world.store.list_messages(call_id)
+    assert (cut.content, cut.interrupted) == (heard, True)
+    assert len(world.observer.seen) == messages_before_end
