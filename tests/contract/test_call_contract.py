@@ -2,8 +2,8 @@
 
 originate → RINGING/ANSWERED; our hang-up → HANGUP cause 16; the far end's hang-up → HANGUP;
 failures → the same ``CallError`` whichever PBX; audio both ways through ``call_media`` (caller
-frames arrive; what we play reaches the far end, proven by an echoing party); end-call from
-the media; blind transfer → TRANSFERRED.
+frames arrive; what we play reaches the far end, proven by an echoing party); end-call by
+the PBX with media attached (the media ends as PEER); blind transfer → TRANSFERRED.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from contract.backends import Backend
+from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import PbxEventKind
 from voicedock.pbx.causes import CallError, error_for_unanswered
 
@@ -92,13 +93,17 @@ async def test_audio_both_ways_through_call_media(backend: Backend) -> None:
     await backend.events.wait(call_id, PbxEventKind.HANGUP)
 
 
-async def test_end_call_from_the_media(backend: Backend) -> None:
+async def test_end_call_with_media_attached(backend: Backend) -> None:
+    """What the call runner does on end-call: the PBX hangs up, the media ends with the call."""
     call_id = await answered(backend)
     async with backend.pbx.call_media(call_id) as media:
-        await media.hangup(close_wait=3.0)
-        assert media.closed
-    hangup = await backend.events.wait(call_id, PbxEventKind.HANGUP)
-    assert hangup.cause == 16
+        await backend.pbx.hangup(call_id)
+        hangup = await backend.events.wait(call_id, PbxEventKind.HANGUP)
+        assert hangup.cause == 16
+        async with asyncio.timeout(5):
+            while not media.closed:
+                await asyncio.sleep(0.02)
+        assert media.close_reason is CloseReason.PEER
 
 
 async def test_blind_transfer(backend: Backend) -> None:
