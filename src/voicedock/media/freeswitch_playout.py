@@ -70,7 +70,8 @@ class PlayoutTimeline:
             segment = self._segments[0]
             if segment.start > now:
                 return
-            played = min(segment.frames, int((now - segment.start) / FRAME_PERIOD))
+            # The epsilon keeps 0.3 / 0.02 from truncating to 14 frames.
+            played = min(segment.frames, int((now - segment.start) / FRAME_PERIOD + 1e-6))
             segment.playback.confirm(segment.first_frame + played, now=now)
             if now < segment.end:
                 return
