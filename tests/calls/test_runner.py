@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
-from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
+from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from pipeline.synth import silence, voiced
@@ -24,8 +25,11 @@ from voicedock.calls.runner import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, CallRu
 from voicedock.config import Settings
 from voicedock.errors import PbxError, ProviderError
 from voicedock.media.codecs import ulaw_encode
+from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.pipeline.conversation import ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
+from voicedock.service import Service
 from voicedock.store.base import Transaction
 
 pytestmark = pytest.mark.unit
@@ -244,3 +248,59 @@ async def test_media_format_from_assistant_then_trunk(world: World, store: Memor
     assert await world.runner.media_format(call) == "alaw"
     call.assistant_config = {"media_format": "opus"}  # not a telephone codec we speak
     assert await world.runner.media_format(call) == "ulaw"
+
+
+TEST_PROVIDER = "runner-service-test"
+
+
+@pytest.fixture
+def test_providers() -> Iterator[tuple[FakeStt, FakeLlm, FakeTts]]:
+    made = (FakeStt(), FakeLlm(), FakeTts(8000, ms_per_char=10))
+    stt_registry.register(TEST_PROVIDER, lambda _c: made[0])
+    llm_registry.register(TEST_PROVIDER, lambda _c: made[1])
+    tts_registry.register(TEST_PROVIDER, lambda _c: made[2])
+    yield made
+    for registry in (stt_registry, llm_registry, tts_registry):
+        registry._factories.pop(TEST_PROVIDER, None)  # type: ignore[attr-defined]
+
+
+async def test_service_runs_answered_calls_and_hangs_them_up_before_closing_the_pbx(
+    tmp_path: Path, test_providers: tuple[FakeStt, FakeLlm, FakeTts]
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'runner.db'}")
+    settings.speech.stt = settings.speech.llm = settings.speech.tts = TEST_PROVIDER
+    async with FakeAsterisk(send_audio=False) as fake:
+        pbx = MediaFakePbx(fake)
+        hangups_when_pbx_closed: list[int] = []
+        close_pbx = pbx.aclose
+
+        async def aclose() -> None:
+            hangups_when_pbx_closed.append(len(pbx.hangups))
+            await close_pbx()
+
+        pbx.aclose = aclose  # type: ignore[method-assign]
+        service = await Service.open(settings, pbx=pbx)
+        try:
+            request = parse_outbound_request(
+                {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+            )
+            call_id = str((await service.engine.place_outbound(ACME_ID, request)).body["call_id"])
+            await pbx.answer(call_id)
+            await until(lambda: bool(fake.channels) and bool(fake.channel().marks_processed))
+            assert test_providers[2].texts == ["Hi!"]  # the first message, from the runner
+        finally:
+            await service.aclose()
+            await service.aclose()
+        assert hangups_when_pbx_closed == [1]
+        assert pbx.hangups == [(call_id, "normal")]
+
+
+async def test_service_without_a_media_pbx_starts_no_conversation(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'nopbx.db'}")
+    service = await Service.open(settings)  # pbx.kind = none
+    try:
+        assert service.runner.media_pbx is None
+        await service.runner.handle_pbx_event(PbxEvent("call-unknown", PbxEventKind.ANSWERED))
+        assert service.runner.running("call-unknown") is None
+    finally:
+        await service.aclose()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -306,11 +306,13 @@ class LiveConversation:
         raise LiveTransferUnsupported("transfers of a live conversation are not supported yet")
 
     # ── tasks ────────────────────────────────────────────────────────────────────────────
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         assert self._tg is not None
-        self._tasks.append(self._tg.create_task(self._guard(coro)))
+        task = self._tg.create_task(self._guard(coro))
+        task.add_done_callback(lambda _t: coro.close())  # cancelled before it ever ran
+        self._tasks.append(task)
 
-    async def _guard(self, coro: Awaitable[None]) -> None:
+    async def _guard(self, coro: Coroutine[object, object, None]) -> None:
         # A failing task must end the call, not cancel its siblings through the TaskGroup.
         try:
             await coro

@@ -218,6 +218,7 @@ class Conversation:
         task = self._tg.create_task(self._guard(coro))
         self._speech_tasks.add(task)
         task.add_done_callback(self._speech_tasks.discard)
+        task.add_done_callback(lambda _t: coro.close())  # cancelled before it ever ran
 
     async def _guard(self, coro: Coroutine[object, object, None]) -> None:
         try:

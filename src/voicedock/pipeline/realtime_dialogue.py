@@ -298,6 +298,7 @@ class RealtimeDialogue:
         task = self._tg.create_task(self._guard(coro))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _t: coro.close())  # cancelled before it ever ran
         if speech:
             self._speech_tasks.add(task)
             task.add_done_callback(self._speech_tasks.discard)
