@@ -19,7 +19,6 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord
 from voicedock.calls.models import Call, CallEvent, CallStatus, Direction
 from voicedock.calls.outbound_request import parse_outbound_request
-from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store.base import WebhookEndpoint
 from voicedock.webhooks.publisher import WebhookPublisher, choose_endpoints, payloads_for_event
 from voicedock.webhooks.signing import generate_secret
@@ -147,10 +146,15 @@ async def test_rolled_back_change_queues_nothing(store: MemoryStore) -> None:
     await add(store, endpoint("all"))
     publisher = WebhookPublisher(store)
     call = Call("call-x", org_id(ACME), Direction.OUTBOUND, CallStatus.CONNECTING, None, None)
-    with pytest.raises(RuntimeError):
+    event = CallEvent("call-x", "status", {"to": "connecting"})
+
+    async def failing_change() -> None:
         async with store.transaction() as tx:
-            await publisher.on_event(tx, call, CallEvent("call-x", "status", {"to": "connecting"}))
+            await publisher.on_event(tx, call, event)
             raise RuntimeError("the state change failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_change()
     assert store.deliveries.records == {}
 
 
@@ -165,7 +169,8 @@ def test_transfer_events_become_transfer_updates() -> None:
     assert update["type"] == "transfer-update"
     assert update["data"] == {"status": "started", "destination": "+31201234567", "mode": "blind"}
     (failure,) = payloads_for_event(call, failed)
-    assert failure["data"]["status"] == "failed" and failure["data"]["error"] == "busy"
+    assert failure["data"]["status"] == "failed"
+    assert failure["data"]["error"] == "busy"
     call.status = CallStatus.ENDED
     ended = CallEvent(
         "call-t", "status", {"from": "in-progress", "to": "ended", "end_reason": "transferred"}

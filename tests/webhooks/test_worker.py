@@ -226,6 +226,22 @@ async def test_concurrency_is_bounded(receiver: Receiver, secret: str) -> None:
     assert receiver.max_in_flight == 3
 
 
+async def test_notify_while_every_slot_is_busy_does_not_starve_the_loop(
+    receiver: Receiver, secret: str
+) -> None:
+    receiver.hold = asyncio.Event()
+    outbox = outbox_for(receiver.url, secret)
+    for n in range(3):
+        await enqueue_status(outbox, f"call-{n}")
+    settings = WorkerSettings(concurrency=1, poll_interval=0.02)
+    async with DeliveryWorker(outbox, policy=LAB, settings=settings) as worker:
+        await wait_until(lambda: receiver.in_flight == 1)
+        worker.notify()  # with every slot busy this used to spin without ever yielding
+        await asyncio.sleep(0.05)
+        receiver.hold.set()
+        await wait_until(lambda: delivered(outbox) == 3)
+
+
 async def test_gives_up_three_days_after_enqueueing(receiver: Receiver, secret: str) -> None:
     receiver.script = [500]
     three_days_ago = utcnow() - timedelta(days=3, seconds=1)

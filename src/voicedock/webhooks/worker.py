@@ -163,10 +163,13 @@ class DeliveryWorker:
             yield session
 
     async def _claim(self) -> list[Delivery]:
+        # Cleared before claiming, so an enqueue during the claim is not missed; and also when
+        # every slot is busy: a notify() then must not turn _sleep into a loop that never
+        # yields (the finishing attempt sets the flag again).
+        self._wake.clear()
         free = self._settings.concurrency - self._in_flight
         if free <= 0:
             return []
-        self._wake.clear()  # before claiming, so an enqueue during the claim is not missed
         try:
             return await self._outbox.claim_due(
                 self._clock(), min(free, self._settings.batch_size), self._settings.lease
