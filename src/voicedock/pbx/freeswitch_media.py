@@ -108,6 +108,9 @@ class FreeswitchMediaHub:
                 )
             )
             ws = await pending.websocket(self._connect_timeout)
+        except EslCommandError as exc:  # e.g. mod_audio_stream not loaded, channel gone
+            pending.release()
+            raise MediaError(f"uuid_audio_stream refused: {exc.reply.strip()}"[:200]) from exc
         except BaseException:
             pending.release()
             raise

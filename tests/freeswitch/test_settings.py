@@ -1,0 +1,81 @@
+"""The [pbx.freeswitch] settings: validated at load, and what make_pbx builds from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicedock.config import load_settings
+from voicedock.errors import ConfigError
+from voicedock.pbx.freeswitch import FreeswitchPbx
+from voicedock.service import make_pbx
+
+pytestmark = pytest.mark.unit
+
+BASE = """
+[pbx]
+kind = "freeswitch"
+[pbx.freeswitch]
+esl_password = "not-the-default"
+{extra}
+[[trunks]]
+name = "carrier1"
+[[numbers]]
+number = "+15557654321"
+trunk = "carrier1"
+organization = "acme"
+"""
+
+
+def load(tmp_path: Path, extra: str = "") -> object:
+    path = tmp_path / "voicedock.toml"
+    path.write_text(BASE.format(extra=extra), encoding="utf-8")
+    return load_settings(path, environ={})
+
+
+def test_defaults_and_make_pbx_derives_dids_from_numbers(tmp_path: Path) -> None:
+    settings = load(tmp_path)
+    fs = settings.pbx.freeswitch  # type: ignore[attr-defined]
+    assert (fs.media_host, fs.media_port, fs.transfer_context) == (
+        "127.0.0.1",
+        8091,
+        "voicedock_transfer",
+    )
+    pbx = make_pbx(settings)  # type: ignore[arg-type]
+    assert isinstance(pbx, FreeswitchPbx)
+    assert pbx.dids == {"+15557654321"}
+    assert pbx.media.server.public_url == "ws://127.0.0.1:8091"
+
+
+def test_explicit_dids_and_public_url_win(tmp_path: Path) -> None:
+    extra = 'dids = ["+15550001111"]\nmedia_public_url = "wss://voicedock.example.net:443"'
+    settings = load(tmp_path, extra)
+    pbx = make_pbx(settings)  # type: ignore[arg-type]
+    assert isinstance(pbx, FreeswitchPbx)
+    assert pbx.dids == {"+15550001111"}
+    assert pbx.media.server.public_url == "wss://voicedock.example.net:443"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ('dids = ["15550001111"]', "pbx.freeswitch.dids[0]"),
+        ("media_port = 70000", "pbx.freeswitch.media_port"),
+        ('media_public_url = "http://x:1"', "pbx.freeswitch.media_public_url"),
+        ('media_public_url = "ws://x:1/path ${x}"', "pbx.freeswitch.media_public_url"),
+        ('transfer_context = "a b"', "pbx.freeswitch.transfer_context"),
+        ("warm_transfer_timeout = 0", "pbx.freeswitch.warm_transfer_timeout"),
+        ('esl_password = "ClueCon"', "pbx.freeswitch.esl_password"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_key(tmp_path: Path, extra: str, key: str) -> None:
+    if extra.startswith("esl_password"):
+        text = BASE.replace('esl_password = "not-the-default"', extra).format(extra="")
+        path = tmp_path / "voicedock.toml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("[", r"\[")):
+            load_settings(path, environ={})
+        return
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("[", r"\[")):
+        load(tmp_path, extra)
