@@ -9,5 +9,7 @@
         lab.originate_inbound("+31850835037")   # the emulated carrier calls voicedock
 
 Both ends of the "carrier" trunk live in the one Asterisk: voicedock dials
-``PJSIP/<number>@carrier`` and reaches the emulated remote parties of dialplan/lab/.
+``PJSIP/<number>@carrier`` and reaches the emulated remote parties of dialplan/lab/. The
+speaking parties play utterances that ``up()`` synthesises once per machine with the offline
+TTS (``voicedock.lab.utterances``; ``LabAsterisk(utterances=False)`` skips them).
 """
