@@ -321,6 +321,8 @@ class FakeFreeswitch:
                 if stream is None:
                     return "-ERR no audio stream\n"
                 stream.stop()
+            elif name == "uuid_transfer" and len(args) >= 2:
+                self._tg.create_task(self._run_transfer_extension(args[0], args[1]))
             elif name == "uuid_broadcast" and len(args) >= 2:
                 self.broadcasts.append((args[0], args[1]))
                 self._echo(args[0], args[1])
@@ -447,6 +449,21 @@ class FakeFreeswitch:
         return b"".join(
             files.get(path, b"") for uuid, path in self.broadcasts if uuid == channel_uuid
         )
+
+    async def _run_transfer_extension(self, channel_uuid: str, target: str) -> None:
+        """``voicedock_transfer`` (dialplan/freeswitch): bridge to the target; on failure
+        (``continue_on_fail``) set ``voicedock_transfer_result`` and park the caller again."""
+        await asyncio.sleep(self.ring_delay)
+        channel = self.channels.get(channel_uuid)
+        if channel is None:
+            return
+        _status, cause, answered = OUTCOMES[self.destinations.get(target, "answer")]
+        if answered:
+            other = {"Other-Leg-Unique-ID": str(uuid_mod.uuid4())}
+            self.emit(self._channel_headers(channel, "CHANNEL_BRIDGE") | other)
+        else:
+            failed = {"variable_voicedock_transfer_result": cause}
+            self.emit(self._channel_headers(channel, "CHANNEL_PARK") | failed)
 
     def _echo(self, channel_uuid: str, path: str) -> None:
         channel = self.channels.get(channel_uuid)

@@ -171,3 +171,38 @@ def test_uptime_and_causes() -> None:
     assert cause_of("GATEWAY_DOWN") == 27
     assert cause_of("USER_BUSY") == 17
     assert cause_of("SOMETHING_NEW") is None
+
+
+async def test_blind_transfer_waits_for_the_bridge_and_a_failed_bridge_keeps_the_call(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    fake.destinations["+15550004860"] = "busy"
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, TransferTarget("+15550004860", trunk_endpoint="carrier2"))
+    with pytest.raises(PbxError, match="in progress"):
+        await pbx.transfer(call_id, TransferTarget("+15559990000"))
+    failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
+    assert failed.detail == "transfer USER_BUSY"
+    assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)
+    assert call_id in fake.channels  # parked again: the assistant goes on
+    await pbx.transfer(call_id, TransferTarget("+15559990000", trunk_endpoint="carrier2"))
+    await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+
+
+async def test_blind_transfer_answered_stops_the_audio_stream(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    from voicedock.media.transport import CloseReason
+
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    async with pbx.call_media(call_id, media_format="slin") as media:
+        await pbx.transfer(call_id, TransferTarget("+15559990000", trunk_endpoint="carrier2"))
+        await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+        async with asyncio.timeout(2):
+            while not media.closed:
+                await asyncio.sleep(0.01)
+        assert media.close_reason is CloseReason.PEER
+    assert f"api uuid_audio_stream {call_id} stop" in fake.commands
+    assert call_id in fake.channels  # the caller talks to the target now

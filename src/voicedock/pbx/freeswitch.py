@@ -56,6 +56,7 @@ from voicedock.pbx.freeswitch_esl import (
 from voicedock.pbx.freeswitch_media import FreeswitchMediaHub
 from voicedock.pbx.freeswitch_support import HANGUP_REASONS, PBX_EVENTS, esl_settings_for
 from voicedock.pbx.freeswitch_transfer import (
+    BlindTransfers,
     WarmTransferRequest,
     WarmTransfers,
     blind_transfer_commands,
@@ -83,23 +84,22 @@ class FreeswitchPbx:
         transfer_context: str | None = None,
         esl_settings: EslSettings | None = None,
     ) -> None:
-        """``dids``: numbers whose parked inbound calls are ours (``settings.dids`` first);
-        ``transfer_context``: the dialplan context of the transfer extension (default:
-        ``settings.transfer_context``); ``esl_settings`` overrides the derived ones (timeouts,
-        backoff) and must carry the events in ``PBX_EVENTS``."""
+        """``dids``: our numbers unless ``settings.dids``; ``esl_settings`` (timeouts, backoff)
+        must carry the events in ``PBX_EVENTS``."""
         self.esl = EslClient(
             esl_settings or esl_settings_for(settings), on_reconnect=self._on_reconnect
         )
         self.dids = set(settings.dids or dids)
         context = transfer_context or settings.transfer_context
         self._transfer_context = require_token(context, "transfer_context")
-        self._settings = settings
+        self._warm_timeout = settings.warm_transfer_timeout
         server = AudioStreamServer(
             settings.media_host, settings.media_port, settings.media_public_url
         )
         self.media = FreeswitchMediaHub(self.esl, server)
         self._calls = CallRegistry()
         self._warm = WarmTransfers(self.esl, self._calls, self._emit)
+        self._blind = BlindTransfers()
         self._our_numbers: dict[str, str] = {}  # call id -> our E.164 on the call
         self._boot = support.BootClock()  # tells a reconnect from a restarted FreeSWITCH
         self._sink: PbxEventSink | None = None
@@ -199,16 +199,8 @@ class FreeswitchPbx:
         else:
             return  # "+OK <uuid>": CHANNEL_ANSWER reports it
         await asyncio.sleep(_ORIGINATE_FAILURE_GRACE)
-        if self._calls.mark_ended(call_id):
-            await self._emit(
-                PbxEvent(
-                    call_id,
-                    PbxEventKind.HANGUP,
-                    cause=support.cause_of(cause_name),
-                    detail=f"originate-failed {cause_name}"[:80],
-                )
-            )
-            self._calls.forget(call_id)
+        cause, detail = support.cause_of(cause_name), f"originate-failed {cause_name}"[:80]
+        await self._ended(call_id, cause=cause, tech_cause=None, detail=detail)
 
     async def hangup(self, call_id: str, reason: str = "normal") -> None:
         legs = self._calls.get(call_id)
@@ -230,27 +222,26 @@ class FreeswitchPbx:
         legs = self._calls.get(call_id)
         if legs is None or legs.ended:
             raise PbxError("no live call with this id")
-        if target.mode == "warm":
-            number = self._our_numbers.get(call_id, "")
-            timeout = self._settings.warm_transfer_timeout
+        if self._blind.in_progress(call_id) or self._warm.in_progress(call_id):
+            raise PbxError("a transfer of this call is already in progress")
+        if target.mode == "warm" and self._tasks is not None:
+            number, timeout = self._our_numbers.get(call_id, ""), self._warm_timeout
             request = WarmTransferRequest.for_target(
                 call_id, legs.main_channel, target, number, timeout
             )
-            if self._tasks is None or self._closed:
-                raise PbxError("FreeswitchPbx is not running")
             self._warm.start(request, self._tasks)
             return
         if target.mode != "blind":
-            raise PbxError(f"unknown transfer mode {target.mode!r}")
+            raise PbxError(f"transfer mode {target.mode!r} is not available")
         commands = blind_transfer_commands(legs.main_channel, target, self._transfer_context)
+        self._blind.started(call_id)  # before the command: its bridge event may come first
         try:
             for command in commands:
                 await self.esl.api(command)
         except PbxError as exc:
+            self._blind.forget(call_id)
             await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=str(exc)))
             raise
-        legs.transferred = True
-        await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED))
 
     @asynccontextmanager
     async def call_media(
@@ -288,15 +279,22 @@ class FreeswitchPbx:
         if self._warm.is_agent_leg(uid):
             self._warm.on_event(event)
             return
-        if event.name == "CHANNEL_PARK":
+        legs = self._calls.by_channel(uid)
+        if legs is None and event.name == "CHANNEL_PARK":
             if event.get("Call-Direction") == "inbound":
                 self._park_inbound(event, uid)
             return
-        legs = self._calls.by_channel(uid)
         if legs is None or legs.main_channel != uid:
             return
         legs.seen_on_pbx = True
         call_id = legs.call_id
+        outcome = self._blind.outcome(call_id, event)
+        if outcome is not None:
+            if outcome.kind is PbxEventKind.TRANSFERRED:
+                legs.transferred = True  # the caller belongs to the target now
+                self._spawn(self.media.stop_stream(uid))
+            await self._emit(outcome)
+            return
         match event.name:
             case "CHANNEL_PROGRESS" | "CHANNEL_PROGRESS_MEDIA":
                 if self._calls.mark_ringing(call_id):
@@ -328,6 +326,7 @@ class FreeswitchPbx:
             await self._emit(event)
         self._calls.forget(call_id)
         self._our_numbers.pop(call_id, None)
+        self._blind.forget(call_id)
 
     # --- inbound ----------------------------------------------------------------------------
 

@@ -126,6 +126,12 @@ class FreeswitchMediaHub:
             self._sessions.pop(channel_uuid, None)
             pending.release()
 
+    async def stop_stream(self, channel_uuid: str) -> None:
+        """Stop the channel's stream (the caller left for a transfer target): FreeSWITCH closes
+        the websocket, so the media ends as PEER."""
+        if channel_uuid in self._sessions:
+            await EslPlaybackControl(self._esl, channel_uuid).stop_stream()
+
     def on_event(self, event: EslEvent) -> None:
         """Route a CUSTOM audio-stream event or a DTMF to the channel's media, if any."""
         uid = event.unique_id

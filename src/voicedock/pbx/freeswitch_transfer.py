@@ -90,6 +90,37 @@ class _Attempt:
     events: asyncio.Queue[EslEvent] = field(default_factory=asyncio.Queue)
 
 
+class BlindTransfers:
+    """Blind transfers in flight. ``uuid_transfer`` only hands the caller to the dialplan; the
+    transfer extension's ``bridge`` decides. ``CHANNEL_BRIDGE`` of the caller means the target
+    answered (TRANSFERRED, as Asterisk's Dial ANSWER); the caller parked again means the bridge
+    failed (``continue_on_fail``: TRANSFER_FAILED with ``originate_disposition``) and the call
+    goes on with the assistant."""
+
+    def __init__(self) -> None:
+        self._pending: set[str] = set()
+
+    def in_progress(self, call_id: str) -> bool:
+        return call_id in self._pending
+
+    def started(self, call_id: str) -> None:
+        self._pending.add(call_id)
+
+    def forget(self, call_id: str) -> None:
+        self._pending.discard(call_id)
+
+    def outcome(self, call_id: str, event: EslEvent) -> PbxEvent | None:
+        """The transfer's outcome if ``event`` (of the caller's channel) decides it."""
+        if call_id not in self._pending:
+            return None
+        if event.name == "CHANNEL_BRIDGE":
+            self._pending.discard(call_id)
+            return PbxEvent(call_id, PbxEventKind.TRANSFERRED)
+        if event.name == "CHANNEL_PARK":
+            self._pending.discard(call_id)
+            result = event.get("variable_voicedock_transfer_result") or "failed"
+            return PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=f"transfer {result}"[:80])
+        return None
 
 
 class WarmTransfers:
