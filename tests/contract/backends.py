@@ -54,6 +54,7 @@ class Backend:
     trunk: str
     caller_id: str
     transfer_target: TransferTarget
+    busy_transfer_target: TransferTarget
     new_call_id: Any = field(default=lambda: str(uuid.uuid4()))
 
     def request(self, role: str, timeout: int = 10) -> OriginateRequest:
@@ -90,6 +91,7 @@ async def freeswitch_fake() -> AsyncIterator[Backend]:
                 trunk="carrier1",
                 caller_id="+15557654321",
                 transfer_target=TransferTarget("+15559990000", trunk_endpoint="carrier2"),
+                busy_transfer_target=TransferTarget(numbers["busy"], trunk_endpoint="carrier2"),
             )
 
 
@@ -116,5 +118,6 @@ async def asterisk_lab(lab: Any) -> AsyncIterator[Backend]:
             trunk="carrier",
             caller_id=lab_calls.CALLER,
             transfer_target=TransferTarget(lab_calls.ANSWERS),
+            busy_transfer_target=TransferTarget("busyagent", internal=True),
             new_call_id=lab_calls.new_call_id,
         )

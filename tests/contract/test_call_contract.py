@@ -3,7 +3,8 @@
 originate → RINGING/ANSWERED; our hang-up → HANGUP cause 16; the far end's hang-up → HANGUP;
 failures → the same ``CallError`` whichever PBX; audio both ways through ``call_media`` (caller
 frames arrive; what we play reaches the far end, proven by an echoing party); end-call by
-the PBX with media attached (the media ends as PEER); blind transfer → TRANSFERRED.
+the PBX with media attached (the media ends as PEER); blind transfer → TRANSFERRED (or
+TRANSFER_FAILED with the call kept when the target is busy).
 """
 
 from __future__ import annotations
@@ -111,3 +112,14 @@ async def test_blind_transfer(backend: Backend) -> None:
     await backend.pbx.transfer(call_id, backend.transfer_target)
     await backend.events.wait(call_id, PbxEventKind.TRANSFERRED, within=15)
     assert not backend.events.of(call_id, PbxEventKind.TRANSFER_FAILED)
+
+
+async def test_blind_transfer_to_a_busy_target_keeps_the_call(backend: Backend) -> None:
+    call_id = await answered(backend)
+    await backend.pbx.transfer(call_id, backend.busy_transfer_target)
+    await backend.events.wait(call_id, PbxEventKind.TRANSFER_FAILED, within=15)
+    assert not backend.events.of(call_id, PbxEventKind.TRANSFERRED)
+    assert not backend.events.of(call_id, PbxEventKind.HANGUP)
+    assert call_id in await backend.pbx.live_call_ids()
+    await backend.pbx.hangup(call_id)
+    await backend.events.wait(call_id, PbxEventKind.HANGUP)
