@@ -13,84 +13,29 @@ Loopback only, port 0. Use ``async with FakeFreeswitch(password=...) as fs`` and
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import time
 import uuid as uuid_mod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from freeswitch.fake_audio_stream import FakeAudioStreamClient
+from freeswitch.fake_esl_wire import (
+    CORE_UUID,
+    ORIGINATE_COMMAND,
+    OUTCOMES,
+    STATUS_TEXT,
+    FakeChannel,
+    api_response,
+    command_reply,
+    disconnect_notice,
+    json_event,
+    packet,
+    show_channels_json,
+    split_unescaped,
+)
 from freeswitch.recorder import PbxEventRecorder
 
 __all__ = ["FakeAudioStreamClient", "FakeFreeswitch", "PbxEventRecorder"]
-
-# destination outcome → (SIP status, hangup cause, answered?)
-OUTCOMES: dict[str, tuple[int, str, bool]] = {
-    "answer": (200, "NORMAL_CLEARING", True),
-    "busy": (486, "USER_BUSY", False),
-    "no_answer": (480, "NO_ANSWER", False),
-    "congestion": (503, "NORMAL_CIRCUIT_CONGESTION", False),
-    "rejected": (403, "CALL_REJECTED", False),
-    "unallocated": (404, "UNALLOCATED_NUMBER", False),
-}
-CORE_UUID = "6f2f7a56-1f8b-4a61-9b7c-0d2f1c0c0001"
-STATUS_TEXT = (
-    "UP 0 years, 0 days, 0 hours, {minutes} minutes, {seconds} seconds, 12 milliseconds, "
-    "3 microseconds\n"
-    "FreeSWITCH (Version 1.10.12 -release 64bit) is ready\n"
-    "2 session(s) since startup\n0 session(s) - peak 1, last 5min 1\n"
-)
-_ORIGINATE = re.compile(
-    r"originate \{(?P<vars>.*)\}sofia/gateway/(?P<gw>[^/ ]+)/(?P<dest>\S+) (?P<app>.+)"
-)
-
-
-def split_unescaped(text: str, sep: str = ",") -> list[str]:
-    """Split on ``sep`` unless preceded by a backslash, then drop that escape (``\\,``)."""
-    parts = re.split(r"(?<!\\)" + re.escape(sep), text)
-    return [p.replace("\\" + sep, sep).replace("\\s", " ") for p in parts]
-
-
-def packet(headers: Mapping[str, str], body: bytes = b"", *, length_first: bool = False) -> bytes:
-    lines = [f"{k}: {v}" for k, v in headers.items()]
-    if body:
-        length = f"Content-Length: {len(body)}"
-        lines.insert(0, length) if length_first else lines.append(length)
-    return ("\n".join(lines) + "\n\n").encode() + body
-
-
-def command_reply(text: str, **extra: str) -> bytes:
-    return packet({"Content-Type": "command/reply", "Reply-Text": text, **extra})
-
-
-def api_response(text: str) -> bytes:
-    return packet({"Content-Type": "api/response"}, (text or "-ERR no reply\n").encode())
-
-
-def json_event(headers: Mapping[str, str], body: str | None = None) -> bytes:
-    data = dict(headers)
-    if body is not None:
-        data["_body"] = body
-    return packet({"Content-Type": "text/event-json"}, json.dumps(data).encode(), length_first=True)
-
-
-def disconnect_notice() -> bytes:
-    return packet(
-        {"Content-Type": "text/disconnect-notice"},
-        b"Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n",
-    )
-
-
-@dataclass
-class FakeChannel:
-    uuid: str
-    destination: str
-    caller_id_number: str
-    variables: dict[str, str]
-    created: float = field(default_factory=time.time)
-    answered: bool = False
-    direction: str = "outbound"
 
 
 @dataclass
@@ -343,22 +288,7 @@ class FakeFreeswitch:
         return f"-ERR {name} Command not found!\n"
 
     def _show_channels(self) -> str:
-        if not self.channels:
-            return '{"row_count":0}\n'
-        rows = [
-            {
-                "uuid": c.uuid,
-                "direction": c.direction,
-                "created_epoch": str(int(c.created)),
-                "name": f"sofia/gateway/fake/{c.destination}",
-                "state": "CS_EXECUTE",
-                "cid_num": c.caller_id_number,
-                "dest": c.destination,
-                "callstate": "ACTIVE" if c.answered else "RINGING",
-            }
-            for c in self.channels.values()
-        ]
-        return json.dumps({"row_count": len(rows), "rows": rows}) + "\n"
+        return show_channels_json(list(self.channels.values()))
 
     def _channel_headers(self, channel: FakeChannel, name: str) -> dict[str, str]:
         return {
@@ -373,7 +303,7 @@ class FakeFreeswitch:
         }
 
     async def _originate(self, command: str) -> str:
-        match = _ORIGINATE.fullmatch(command.strip())
+        match = ORIGINATE_COMMAND.fullmatch(command.strip())
         if not match:
             return "-ERR INVALID_URL\n"
         variables = dict(v.split("=", 1) for v in split_unescaped(match["vars"]) if "=" in v)
