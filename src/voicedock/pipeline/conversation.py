@@ -17,13 +17,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Self
 
 from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.endpointing import SILENCE_TIMEOUT, EndpointingConfig
+from voicedock.pipeline.conversation_config import ConversationConfig as ConversationConfig
+from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
 from voicedock.pipeline.frames import (
     ChatMessage,
     Dtmf,
@@ -40,31 +41,12 @@ from voicedock.pipeline.llm_stream import llm_sentences
 from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
 from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, Tts
 from voicedock.pipeline.text import split_sentences
-from voicedock.pipeline.vad import VadConfig
 
 log = logging.getLogger("voicedock.pipeline")
 
 END_CALL_COMMAND = "end-call"
 PROVIDER_ERROR = "provider-error"
 INTERNAL_ERROR = "internal-error"
-
-
-@dataclass(slots=True, frozen=True)
-class ConversationConfig:
-    sample_rate: int = 8000
-    system_prompt: str = "You are a helpful phone assistant. Keep answers short."
-    first_message: str | None = None
-    context: str | None = None
-    vad: VadConfig | None = None
-    endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
-    pre_roll_ms: int = 200
-    stt_timeout_s: float = 15.0
-    llm_first_token_timeout_s: float = 10.0
-    tts_timeout_s: float = 10.0
-    fallback_message: str = "Sorry, I am having technical difficulties. Please call again later."
-    fallback_timeout_s: float = 8.0
-    silence_timeout_message: str | None = "It seems you are no longer there. Goodbye."
-    end_call_grace_s: float = 30.0
 
 
 class Conversation:

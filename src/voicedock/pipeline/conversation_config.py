@@ -1,0 +1,26 @@
+"""``ConversationConfig``: the dialogue settings of one call (prompt, timing, fallbacks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.vad import VadConfig
+
+
+@dataclass(slots=True, frozen=True)
+class ConversationConfig:
+    sample_rate: int = 8000
+    system_prompt: str = "You are a helpful phone assistant. Keep answers short."
+    first_message: str | None = None
+    context: str | None = None
+    vad: VadConfig | None = None
+    endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
+    pre_roll_ms: int = 200
+    stt_timeout_s: float = 15.0
+    llm_first_token_timeout_s: float = 10.0
+    tts_timeout_s: float = 10.0
+    fallback_message: str = "Sorry, I am having technical difficulties. Please call again later."
+    fallback_timeout_s: float = 8.0
+    silence_timeout_message: str | None = "It seems you are no longer there. Goodbye."
+    end_call_grace_s: float = 30.0
