@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
@@ -23,6 +23,9 @@ from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.pbx.base import OriginateRequest, Pbx, PbxEventSink, TransferTarget
 from voicedock.store import Store, open_store
 from voicedock.webhooks.runtime import Webhooks
+
+if TYPE_CHECKING:
+    from voicedock.media.acceptor import MediaAcceptor
 
 log = logging.getLogger("voicedock.service")
 
@@ -66,6 +69,17 @@ def make_pbx(settings: Settings) -> Pbx:
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")
 
 
+def _media_acceptor(settings: Settings, pbx: Pbx) -> MediaAcceptor | None:
+    set_acceptor = getattr(pbx, "set_media_acceptor", None)
+    if set_acceptor is None or settings.pbx.asterisk.media_connection != "client":
+        return None
+    from voicedock.media.acceptor import MediaAcceptor
+
+    acceptor = MediaAcceptor()
+    set_acceptor(acceptor)
+    return acceptor
+
+
 class Service:
     def __init__(self, settings: Settings, store: Store, pbx: Pbx) -> None:
         self.settings = settings
@@ -77,6 +91,8 @@ class Service:
         self.engine.observers.add(self.webhooks.publisher)
         # Starts the live conversation of each answered call (a PBX that carries media).
         self.runner = CallRunner(self.engine, pbx, store, settings)
+        # Client media mode: Asterisk dials voicedock; the web app serves this on /media.
+        self.media_acceptor = _media_acceptor(settings, pbx)
         self._closed = False
 
     @classmethod

@@ -16,6 +16,7 @@ from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from pipeline.synth import silence, voiced
+from voicedock import service as service_module
 from voicedock.calls.control import EndCall, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live import SpeechProviders
@@ -24,6 +25,7 @@ from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.calls.runner import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, CallRunner
 from voicedock.config import Settings
 from voicedock.errors import PbxError, ProviderError
+from voicedock.media.acceptor import MediaAcceptor
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.pipeline.conversation import ConversationConfig
@@ -304,3 +306,20 @@ async def test_service_without_a_media_pbx_starts_no_conversation(tmp_path: Path
         assert service.runner.running("call-unknown") is None
     finally:
         await service.aclose()
+
+
+def test_client_media_mode_gives_the_pbx_voicedock_s_media_endpoint() -> None:
+    settings = make_settings()
+    received: list[object] = []
+
+    class ClientModePbx(MediaFakePbx):
+        def set_media_acceptor(self, acceptor: object) -> None:
+            received.append(acceptor)
+
+    pbx = ClientModePbx(media_server=None)
+    assert service_module._media_acceptor(settings, pbx) is None  # server mode: none needed
+    settings.pbx.asterisk.media_connection = "client"
+    acceptor = service_module._media_acceptor(settings, pbx)
+    assert isinstance(acceptor, MediaAcceptor)
+    assert received == [acceptor]
+    assert service_module._media_acceptor(settings, MediaFakePbx(None)) is None  # cannot use it

@@ -4,13 +4,17 @@ media websocket to the in-process chan_websocket endpoint, release on exit."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Mapping
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from media.fake_asterisk import FakeAsterisk
 from voicedock.errors import PbxError
+from voicedock.media.acceptor import MediaAcceptor
 from voicedock.pbx import asterisk_media
 from voicedock.pbx.asterisk_calls import CallRegistry
 from voicedock.pbx.asterisk_media import AsteriskMedia
@@ -27,7 +31,9 @@ class StubAri:
     def __init__(self, fake: FakeAsterisk) -> None:
         self.fake = fake
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.bodies: list[Any] = []
         self.hung_up: list[str] = []
+        self.on_external_media: Callable[[], None] | None = None  # client mode: Asterisk dials
 
     def events_url(self) -> str:
         return f"ws://127.0.0.1:{self.fake.port}/ari/events?app=voicedock"
@@ -41,9 +47,12 @@ class StubAri:
         body: Any = None,
     ) -> Any:
         self.requests.append((method, path, dict(params or {})))
+        self.bodies.append(body)
         if path == "/bridges":
             return {"id": (params or {})["bridgeId"]}
         if path == "/channels/externalMedia":
+            if self.on_external_media is not None:
+                self.on_external_media()
             return {"id": "x", "channelvars": {"MEDIA_WEBSOCKET_CONNECTION_ID": CONNECTION}}
         return None
 
@@ -121,3 +130,72 @@ async def test_media_for_an_unknown_call_is_refused(
         async with media_legs.session("call-gone", media_format="ulaw"):
             pytest.fail("media for a call that is not live")
     assert ari.requests == []
+
+
+def media_start_json(call: str) -> str:
+    return json.dumps(
+        {
+            "event": "MEDIA_START",
+            "connection_id": "voicedock_media",
+            "channel": "WebSocket/voicedock_media/0x556af41f7ec0",
+            "channel_id": "call-abc-media",
+            "format": "ulaw",
+            "optimal_frame_size": 160,
+            "ptime": 20,
+            "channel_variables": {"VOICEDOCK_CALL": call},
+        }
+    )
+
+
+async def test_client_mode_asterisk_connects_to_our_acceptor(
+    setup: tuple[FakeAsterisk, StubAri, AsteriskMedia],
+) -> None:
+    _, ari, media_legs = setup
+    acceptor = MediaAcceptor(start_timeout=2.0, claim_timeout=2.0)
+    media_legs.acceptor = acceptor
+    app = web.Application()
+    app.router.add_get("/media", acceptor.handle)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"ws://127.0.0.1:{runner.addresses[0][1]}/media"
+    dialled: list[asyncio.Task[None]] = []
+
+    async def asterisk_dials() -> None:  # what websocket_client.conf [voicedock_media] does
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(url, protocols=("media",)) as ws,
+        ):
+            await ws.send_str(media_start_json(CALL))
+            async for _message in ws:  # until voicedock closes the media
+                pass
+
+    ari.on_external_media = lambda: dialled.append(asyncio.create_task(asterisk_dials()))
+    media_legs.entered_stasis("call-abc-media")
+    media_legs.entered_stasis("call-abc")
+    try:
+        async with (
+            asyncio.timeout(5),
+            media_legs.session(CALL, media_format="ulaw", connection_type="client") as media,
+        ):
+            assert media.format.name == "ulaw"
+        external = next(p for m, path, p in ari.requests if path == "/channels/externalMedia")
+        assert external["connection_type"] == "client"
+        assert external["external_host"] == "voicedock_media"
+        assert external["transport_data"] == "f(json)"
+        assert {"variables": {"VOICEDOCK_CALL": CALL}} in ari.bodies
+        assert ari.hung_up == ["call-abc-media"]
+        async with asyncio.timeout(3):
+            await asyncio.gather(*dialled)
+    finally:
+        await runner.cleanup()
+
+
+async def test_client_mode_without_an_acceptor_is_refused(
+    setup: tuple[FakeAsterisk, StubAri, AsteriskMedia],
+) -> None:
+    _, ari, media_legs = setup
+    with pytest.raises(PbxError):
+        async with media_legs.session(CALL, media_format="ulaw", connection_type="client"):
+            pytest.fail("client media without an endpoint to receive it")
+    assert not any(path == "/channels/externalMedia" for _, path, _ in ari.requests)

@@ -64,6 +64,7 @@ from voicedock.pbx.base import (
 from voicedock.validation import is_e164, is_token
 
 if TYPE_CHECKING:
+    from voicedock.media.acceptor import MediaAcceptor
     from voicedock.media.call_media import CallMedia
 
 log = logging.getLogger("voicedock.pbx.asterisk")
@@ -274,9 +275,14 @@ class AsteriskPbx:
     def call_media(
         self, call_id: str, *, media_format: str = "ulaw"
     ) -> AbstractAsyncContextManager[CallMedia]:
-        """``MediaPbx``: the answered call's audio over a chan_websocket leg (server mode);
-        on exit the media leg and the bridge go, the call stays up."""
-        return self._media.session(call_id, media_format=media_format)
+        """``MediaPbx``: the answered call's audio over a chan_websocket leg (``media_connection``
+        server or client); on exit the media leg and the bridge go, the call stays up."""
+        connection = self._settings.media_connection
+        return self._media.session(call_id, media_format=media_format, connection_type=connection)
+
+    def set_media_acceptor(self, acceptor: MediaAcceptor) -> None:
+        """Client mode: where Asterisk's media websockets arrive (voicedock's ``/media``)."""
+        self._media.acceptor = acceptor
 
     async def _cleanup(self, call_id: str, *, forget: bool = True) -> None:
         await self._media.release(call_id)

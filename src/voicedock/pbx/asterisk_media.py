@@ -22,6 +22,7 @@ from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
 from voicedock.pbx.asterisk_calls import CallRegistry
 
 if TYPE_CHECKING:
+    from voicedock.media.acceptor import MediaAcceptor, PendingMedia
     from voicedock.media.call_media import CallMedia
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
@@ -31,6 +32,10 @@ _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _BRIDGE_DEADLINE = 60.0
 # How long a call's media waits for that bridging before the call is given up.
 _BRIDGE_WAIT = 10.0
+# Client mode: how long Asterisk has to connect to us (it gives up after ~0.5 s itself).
+_CONNECT_WAIT = 5.0
+CLIENT_CONNECTION = "voicedock_media"  # the websocket_client.conf section
+CALL_VARIABLE = "VOICEDOCK_CALL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,7 @@ class AsteriskMedia:
         self._spawn = spawn
         self._in_stasis: dict[str, asyncio.Event] = {}
         self._bridged: dict[str, asyncio.Event] = {}  # by bridge id: both legs are in it
+        self.acceptor: MediaAcceptor | None = None  # client mode: Asterisk connects to us
 
     def entered_stasis(self, channel_id: str) -> None:
         self._stasis_event(channel_id).set()
@@ -133,6 +139,7 @@ class AsteriskMedia:
         legs = self._calls.get(call_id)
         if legs is None or legs.ended:
             raise PbxError("no live call with this id")
+        client = connection_type == "client"
         bridge_id = leg_id(call_id, "bridge")
         media_id = leg_id(call_id, "media")
         await create_bridge(self._ari, bridge_id)
@@ -144,8 +151,12 @@ class AsteriskMedia:
             media_format=media_format,
             connection_type=connection_type,
             channel_id=media_id,
-            external_host="voicedock_media" if connection_type == "client" else None,
+            external_host=CLIENT_CONNECTION if client else None,
             data=f"media,{call_id}",
+            # Client mode: JSON control messages carry the channel variables, so the
+            # connection is matched to its call by VOICEDOCK_CALL (findings §2b).
+            transport_data="f(json)" if client else None,
+            variables={CALL_VARIABLE: call_id} if client else None,
         )
         variables = result.get("channelvars") or {}
         connection_id = str(variables.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
@@ -158,16 +169,31 @@ class AsteriskMedia:
         return MediaLeg(media_id, bridge_id, connection_id, url)
 
     @contextlib.asynccontextmanager
-    async def session(self, call_id: str, *, media_format: str) -> AsyncIterator[CallMedia]:
-        """Open the call's media leg and connect to it (server mode); release on exit.
+    async def session(
+        self, call_id: str, *, media_format: str, connection_type: str = "server"
+    ) -> AsyncIterator[CallMedia]:
+        """Open the call's media leg and its websocket; release both on exit.
 
-        ``/media/<connection id>`` checks no credentials: the id is the secret (findings §2b).
+        Server mode: we connect to ``/media/<connection id>``, which checks no credentials
+        (the id is the secret, findings §2b). Client mode: Asterisk connects to ``acceptor``.
         """
         from voicedock.media.session import MediaSession  # the media stack, only for calls
 
+        pending: PendingMedia | None = None
         try:
-            leg = await self.open(call_id, media_format=media_format, connection_type="server")
-            async with MediaSession.connect(leg.url) as media:
+            if connection_type == "client":
+                if self.acceptor is None:
+                    raise PbxError("client media mode needs voicedock's media endpoint")
+                pending = self.acceptor.expect(call_id)
+            leg = await self.open(
+                call_id, media_format=media_format, connection_type=connection_type
+            )
+            connection = (
+                MediaSession.connect(leg.url)
+                if pending is None
+                else await pending.session(wait=_CONNECT_WAIT)
+            )
+            async with connection as media:
                 # Audio sent before the caller's leg is in the bridge would never reach them
                 # (the first message would be lost).
                 try:
@@ -177,6 +203,8 @@ class AsteriskMedia:
                     raise PbxError("the call's legs were not bridged in time") from None
                 yield media
         finally:
+            if pending is not None:
+                pending.cancel()
             await self.release(call_id)
 
     async def _bridge_when_ready(self, bridge: str, main: str, media: str) -> None:
