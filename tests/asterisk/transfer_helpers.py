@@ -56,11 +56,13 @@ async def new_file(directory: Path, pattern: str, before: set[Path], within: flo
     return fresh.pop()
 
 
-def voiced_seconds(path: Path, threshold: int = 500) -> float:
-    """How much of a 16-bit WAV has 20 ms frames louder (RMS) than ``threshold``."""
+def voiced_seconds(path: Path, threshold: int = 500, *, after: float = 0.0) -> float:
+    """How much of a 16-bit WAV (from ``after`` seconds on) has 20 ms frames louder (RMS)
+    than ``threshold``."""
     with wave.open(str(path)) as wav:
         rate = wav.getframerate()
         samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    samples = samples[int(after * rate) :]
     size = rate // 50
     frames = samples[: len(samples) // size * size].reshape(-1, size).astype(np.float64)
     rms = np.sqrt((frames**2).mean(axis=1)) if len(frames) else np.zeros(0)

@@ -37,7 +37,7 @@ from voicedock.pbx.asterisk_media import (
     add_channel,
     leg_id,
 )
-from voicedock.pbx.asterisk_warm import WARM_ARG, WarmTransfer, speak_briefing
+from voicedock.pbx.asterisk_warm import WARM_ARG, Synthesizer, WarmTransfer, synthesize_offline
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
 from voicedock.validation import is_e164, is_token
 
@@ -45,8 +45,6 @@ log = logging.getLogger("voicedock.pbx.asterisk")
 
 Emit = Callable[[PbxEvent], Awaitable[None]]
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
-# Speaks text into a connected media session (the warm briefing); see ``speak_briefing``.
-BriefingSpeaker = Callable[[Any, str], Awaitable[None]]
 
 TRANSFER_FAILED_ARG = "transfer-failed"
 
@@ -99,6 +97,7 @@ class TransferSettings:
     answer_timeout: int = 30  # seconds the agent's phone may ring
     decision_timeout: float = 20.0  # seconds after the briefing to press 1 or 2
     media_format: str = "ulaw"
+    hold_media: str = "tone:ring"  # what the caller hears meanwhile; "moh:<class>" for MOH
 
 
 class AsteriskTransfers:
@@ -113,7 +112,7 @@ class AsteriskTransfers:
         emit: Emit,
         spawn: Spawn,
         release_media: Callable[[str], Coroutine[Any, Any, None]],
-        speaker: BriefingSpeaker | None = None,
+        synthesize: Synthesizer | None = None,
     ) -> None:
         self.ari = ari
         self.calls = calls
@@ -121,7 +120,8 @@ class AsteriskTransfers:
         self.emit = emit
         self.spawn = spawn
         self.release_media = release_media
-        self.speaker: BriefingSpeaker = speaker or speak_briefing
+        # The warm briefing's voice; replaceable (tests, or the assistant's own TTS).
+        self.synthesize: Synthesizer = synthesize or synthesize_offline
         self._blind: dict[str, str] = {}  # call id -> destination, until the outcome
         self._warm: dict[str, WarmTransfer] = {}  # call id -> the attempt in flight
         self._stasis: dict[str, asyncio.Event] = {}  # channels a warm attempt waits for

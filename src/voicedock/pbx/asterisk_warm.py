@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from voicedock.errors import PbxError
+from voicedock.pbx.asterisk_ari import AriHttpError
 from voicedock.pbx.asterisk_calls import CallLegs
 from voicedock.pbx.asterisk_media import (
     add_channel,
@@ -36,6 +37,10 @@ ACCEPT_DIGIT = "1"
 DECLINE_DIGIT = "2"
 DEFAULT_BRIEFING = "A caller is being transferred to you by the voice assistant."
 BRIEFING_PROMPT = "Press 1 to take the call, or 2 to decline."
+_SYNTHESIS_TIMEOUT = 15.0
+
+Speech = tuple[bytes, int]  # 16-bit mono PCM, sample rate
+Synthesizer = Callable[[str], Awaitable[Speech]]
 
 
 class WarmTransfer:
@@ -58,6 +63,7 @@ class WarmTransfer:
         self.agent_media = leg_id(call_id, "agentmedia")
         self.agent_bridge = leg_id(call_id, "warm")
         self._call_bridge = leg_id(call_id, "bridge")
+        self._hold_playback = leg_id(call_id, "hold")
         self._agent_gone = asyncio.Event()
         self._caller_gone = asyncio.Event()
 
@@ -90,11 +96,20 @@ class WarmTransfer:
             )
 
     async def _attempt(self) -> str:
-        settings = self._owner.settings
         caller = self._legs.main_channel
         if self._call_bridge in self._legs.bridges:
             await remove_channel(self._ari, self._call_bridge, caller)
         await self._hold(caller)
+        # Synthesized while the agent's phone rings, so the briefing starts at answer.
+        briefing = self._target.extra.get("briefing") or DEFAULT_BRIEFING
+        speech = asyncio.ensure_future(self._owner.synthesize(f"{briefing} {BRIEFING_PROMPT}"))
+        try:
+            return await self._dial_and_brief(caller, speech)
+        finally:
+            speech.cancel()
+
+    async def _dial_and_brief(self, caller: str, speech: asyncio.Future[Speech]) -> str:
+        settings = self._owner.settings
         answered = self._owner.watch_stasis(self.agent)
         variables = {"VOICEDOCK_WARM": "1", **self._where.variables}
         await self._ari.originate(
@@ -110,12 +125,17 @@ class WarmTransfer:
         if first is not answered:
             return "caller-gone" if first is self._caller_gone else "no-answer"
         async with self._agent_media() as media:
-            digit = await self._brief_and_decide(media)
-        if self._caller_gone.is_set():
-            return "caller-gone"
-        if digit != ACCEPT_DIGIT:
-            return "declined" if digit == DECLINE_DIGIT else "no-decision"
-        await self._swap(caller)
+            digit = await self._brief_and_decide(media, speech)
+            if self._caller_gone.is_set():
+                return "caller-gone"
+            if digit is None and self._agent_gone.is_set():
+                return "agent-hung-up"
+            if digit != ACCEPT_DIGIT:
+                return "declined" if digit == DECLINE_DIGIT else "no-decision"
+            # The caller joins while the agent's media leg is still bridged (one mixer
+            # throughout, see _agent_media); the rest of the briefing is dropped.
+            await media.flush()
+            await self._swap(caller)
         return "accepted"
 
     @contextlib.asynccontextmanager
@@ -123,7 +143,11 @@ class WarmTransfer:
         from voicedock.media.session import MediaSession  # the media stack, only when used
 
         settings = self._owner.settings
-        await create_bridge(self._ari, self.agent_bridge)
+        # "video_sfu" only forces the softmix technology (the one bridge technology with SFU
+        # support): softmix sends each party one continuous mixed stream through the swap. A
+        # two-party simple_bridge switches the agent's stream from our media leg to the caller
+        # instead, and in the lab the agent then heard silence in about half of the runs.
+        await create_bridge(self._ari, self.agent_bridge, "mixing,video_sfu")
         in_stasis = self._owner.watch_stasis(self.agent_media)
         result = await external_media(
             self._ari,
@@ -143,10 +167,9 @@ class WarmTransfer:
         with contextlib.suppress(PbxError):
             await self._ari.hangup_channel(self.agent_media)
 
-    async def _brief_and_decide(self, media: Any) -> str | None:
+    async def _brief_and_decide(self, media: Any, speech: asyncio.Future[Speech]) -> str | None:
         """Speak the briefing while listening for the agent's digit; ``None``: no decision."""
         settings = self._owner.settings
-        briefing = self._target.extra.get("briefing") or DEFAULT_BRIEFING
         digit: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
         async def listen() -> None:
@@ -156,7 +179,11 @@ class WarmTransfer:
                     return
 
         async def brief() -> None:
-            await self._owner.speaker(media, f"{briefing} {BRIEFING_PROMPT}")
+            from voicedock.media.sink import MediaSink
+
+            async with asyncio.timeout(_SYNTHESIS_TIMEOUT):
+                pcm, rate = await asyncio.shield(speech)
+            await (await MediaSink(media).play(pcm, rate)).played()
 
         async with asyncio.TaskGroup() as tg:
             listener = tg.create_task(listen())
@@ -215,11 +242,26 @@ class WarmTransfer:
                 await add_channel(self._ari, self._call_bridge, caller)
 
     async def _hold(self, channel: str) -> None:
-        # Without MOH files (the lab chroot has none) Asterisk plays silence: still a hold.
-        await self._ari.request("POST", f"/channels/{quote(channel, safe='')}/moh")
+        """Hold audio for the caller: ``moh:<class>`` or any ARI media URI (``tone:ring``).
+
+        MOH needs configured classes: without any (the lab), a started-then-stopped MOH left
+        the caller's audio muted toward the agent, so the default is the ringback tone.
+        """
+        hold = self._owner.settings.hold_media
+        path = f"/channels/{quote(channel, safe='')}"
+        if hold.startswith("moh:"):
+            await self._ari.request("POST", f"{path}/moh", params={"mohClass": hold[4:]})
+        elif hold:
+            params = {"media": hold, "playbackId": self._hold_playback}
+            await self._ari.request("POST", f"{path}/play", params=params)
 
     async def _unhold(self, channel: str) -> None:
-        await self._ari.request("DELETE", f"/channels/{quote(channel, safe='')}/moh")
+        hold = self._owner.settings.hold_media
+        if hold.startswith("moh:"):
+            await self._ari.request("DELETE", f"/channels/{quote(channel, safe='')}/moh")
+        elif hold:
+            with contextlib.suppress(AriHttpError):  # 404: the playback already ended
+                await self._ari.request("DELETE", f"/playbacks/{self._hold_playback}")
 
 
 async def _either(*events: asyncio.Event) -> None:
@@ -242,9 +284,8 @@ async def _first(events: Sequence[asyncio.Event], within: float) -> asyncio.Even
     return next((event for event in events if event.is_set()), None)
 
 
-async def speak_briefing(media: Any, text: str) -> None:
-    """Synthesize ``text`` with the offline TTS and play it to the end into ``media``."""
-    from voicedock.media.sink import MediaSink
+async def synthesize_offline(text: str) -> Speech:
+    """``text`` as 16-bit PCM and its sample rate, from the offline TTS (Piper or espeak-ng)."""
     from voicedock.pipeline.providers.registry import create_tts
 
     tts = create_tts({"provider": "offline"})
@@ -252,5 +293,4 @@ async def speak_briefing(media: Any, text: str) -> None:
         pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
     finally:
         await tts.aclose()
-    handle = await MediaSink(media).play(pcm, tts.sample_rate)
-    await handle.played()
+    return pcm, tts.sample_rate
