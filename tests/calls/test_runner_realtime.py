@@ -17,7 +17,7 @@ from fakes.world import ACME, DESTINATION, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.cloud.fake_realtime import RealtimeScript, realtime_handler
 from pipeline.cloud.fake_server import LocalServer
-from pipeline.fakes import FakeTts
+from pipeline.fakes import FakeSink, FakeTts
 from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
@@ -25,7 +25,11 @@ from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.media.codecs import ulaw_encode
+from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.providers.registry import tts_registry
+from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.store.base import Transaction
 
 pytestmark = pytest.mark.unit
@@ -189,3 +193,38 @@ async def test_caller_speech_cuts_what_is_being_said(world: World) -> None:
     (_, cut) = await world.store.list_messages(call_id)
     assert (cut.content, cut.interrupted) == (heard, True)
     assert len(world.observer.seen) == messages_before_end
+
+
+async def test_silence_timeout_ends_a_speech_to_speech_dialogue(world: World) -> None:
+    config = ConversationConfig(
+        first_message="Hello.",
+        endpointing=EndpointingConfig(silence_timeout_ms=300, max_duration_ms=None),
+        silence_timeout_message="Goodbye for now.",
+    )
+    speech = RealtimeSpeech(api_key=KEY, url=world.realtime_url)
+    sink = FakeSink(instant=True)
+    try:
+        async with RealtimeDialogue(speech=speech, tts=world.tts, sink=sink, config=config) as d:
+            async with asyncio.timeout(3):
+                assert await d.wait_ended() == "silence-timeout"
+            assert [(e.role, e.content) for e in d.transcript] == [
+                ("assistant", "Hello."),
+                ("assistant", "Goodbye for now."),
+            ]
+    finally:
+        await speech.aclose()
+
+
+async def test_maximum_duration_ends_a_speech_to_speech_dialogue(world: World) -> None:
+    config = ConversationConfig(
+        endpointing=EndpointingConfig(silence_timeout_ms=None, max_duration_ms=300)
+    )
+    speech = RealtimeSpeech(api_key=KEY, url=world.realtime_url)
+    try:
+        async with RealtimeDialogue(
+            speech=speech, tts=world.tts, sink=FakeSink(instant=True), config=config
+        ) as dialogue:
+            async with asyncio.timeout(3):
+                assert await dialogue.wait_ended() == "max-duration"
+    finally:
+        await speech.aclose()

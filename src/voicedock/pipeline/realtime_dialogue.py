@@ -32,6 +32,7 @@ from voicedock.pipeline.conversation import (
     PROVIDER_ERROR,
     ConversationConfig,
 )
+from voicedock.pipeline.endpointing import MAX_DURATION, SILENCE_TIMEOUT
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
 from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
 from voicedock.pipeline.providers.base import ProviderError, Tts
@@ -49,6 +50,7 @@ from voicedock.pipeline.text import split_sentences
 log = logging.getLogger("voicedock.pipeline")
 
 _INBOUND_FRAMES = 250  # caller audio waiting for the provider (5 s of 20 ms frames)
+_WATCH_INTERVAL_S = 0.1
 
 
 class PcmStream:
@@ -98,6 +100,7 @@ class RealtimeDialogue:
         self._speeches: list[Speech] = []  # audible now: the model's replies and our own
         self._reply: Speech | None = None  # the model's reply being received
         self._reply_audio = PcmStream(speech.sample_rate, self.config.sample_rate)
+        self._last_activity = 0.0  # loop time of the caller's or the assistant's last speech
         self._ending = False
         self._closed = False
         self._ended = asyncio.Event()
@@ -113,6 +116,7 @@ class RealtimeDialogue:
         await self._tg.__aenter__()
         self._spawn(self._read(conv))
         self._spawn(self._push_audio(conv))
+        self._spawn(self._watch_time())
         if self.config.first_message:
             self._spawn(self._say(self.config.first_message), speech=True)
         return self
@@ -194,9 +198,11 @@ class RealtimeDialogue:
                 case RealtimeTranscript(role="assistant", text=delta):
                     self._reply_speech().sentences[0].text += delta
                 case RealtimeTranscript(role="user", text=text) if text.strip():
+                    self._last_activity = asyncio.get_running_loop().time()
                     now = self._wall()
                     self._record(TranscriptEntry("user", text.strip(), now, now))
                 case RealtimeSpeechStarted():
+                    self._last_activity = asyncio.get_running_loop().time()
                     await self._barge_in(conv)
                 case RealtimeResponseDone():
                     if (reply := self._reply) is not None:
@@ -232,6 +238,28 @@ class RealtimeDialogue:
         if tasks:
             await asyncio.wait(tasks)
         await self._interrupt()
+
+    async def _watch_time(self) -> None:
+        """Silence timeout and maximum duration, as the pipeline's endpointer applies them
+        (here on the clock: the provider decides what is speech)."""
+        loop = asyncio.get_running_loop()
+        limits = self.config.endpointing
+        started = self._last_activity = loop.time()
+        while not self._ending:
+            await asyncio.sleep(_WATCH_INTERVAL_S)
+            now = loop.time()
+            if self.assistant_audible:
+                self._last_activity = now
+            if (
+                limits.max_duration_ms is not None
+                and now - started >= limits.max_duration_ms / 1000
+            ):
+                self._spawn(self._finish(MAX_DURATION, None))
+                return
+            silence_s = (limits.silence_timeout_ms or 0) / 1000
+            if silence_s and now - self._last_activity >= silence_s:
+                self._spawn(self._finish(SILENCE_TIMEOUT, self.config.silence_timeout_message))
+                return
 
     # ── voicedock's own speech ───────────────────────────────────────────────────────────
     async def _say(self, text: str) -> None:
