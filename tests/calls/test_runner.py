@@ -323,3 +323,17 @@ def test_client_media_mode_gives_the_pbx_voicedock_s_media_endpoint() -> None:
     assert isinstance(acceptor, MediaAcceptor)
     assert received == [acceptor]
     assert service_module._media_acceptor(settings, MediaFakePbx(None)) is None  # cannot use it
+
+
+async def test_provider_failure_mid_call_speaks_the_fallback_then_hangs_up(world: World) -> None:
+    world.stt.error = ProviderError("stt down")
+    call_id = await world.answered_call()
+    await until(lambda: world.observer.transcripts == ["Hi!"])
+    await world.caller_says(voiced(600) + silence(400))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    call = await world.call(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, PROVIDER_ERROR)
+    assert world.observer.transcripts[-1] == FAST.fallback_message  # never silent
+    assert world.pbx.hangups == [(call_id, "normal")]
+    assert world.observer.reports == [(call_id, CallStatus.ENDED, 2)]

@@ -65,6 +65,7 @@ class RunningCall:
         self.live: LiveConversation | None = None
         self.remote_gone = False  # the caller hung up: nothing to hang up any more
         self.hung_up = False  # we asked the PBX to hang up
+        self.media_open = False
         self.stop_reason: str | None = None
         self.task: asyncio.Task[None] | None = None
         self._early: list[LiveAction] = []
@@ -232,7 +233,7 @@ class CallRunner:
             failure = PROVIDER_ERROR
         except Exception:
             log.exception("call %s: live call failed", call.id)
-            failure = RUNNER_ERROR if running.live is not None else MEDIA_ERROR
+            failure = RUNNER_ERROR if running.media_open else MEDIA_ERROR
         finally:
             if record is None and running.live is not None and running.live.result is not None:
                 record = running.live.result.record()  # the conversation ended, the exit failed
@@ -254,6 +255,7 @@ class CallRunner:
         providers = await (self._providers or self._default_providers)(call.assistant_config)
         try:
             async with media_pbx.call_media(call.id, media_format=media_format) as media:
+                running.media_open = True
                 live = LiveConversation(
                     media,
                     call.assistant_config,
