@@ -110,7 +110,11 @@ class RealtimeDialogue:
     async def __aenter__(self) -> Self:
         """Connect to the provider (raises ``ProviderError``) and start the call."""
         conv = self._speech.connect(self._instructions())
-        await conv.connect()
+        try:
+            await conv.connect()
+        except BaseException:
+            await conv.aclose()  # the socket may be open when the session update failed
+            raise
         self._conv = conv
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
