@@ -228,3 +228,16 @@ async def test_maximum_duration_ends_a_speech_to_speech_dialogue(world: World) -
                 assert await dialogue.wait_ended() == "max-duration"
     finally:
         await speech.aclose()
+
+
+async def test_realtime_session_dropping_mid_call_speaks_our_fallback(world: World) -> None:
+    world.script.drop_after_session_update = True
+    call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    call = await world.store.get_call(None, call_id)
+    assert call is not None
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "provider-error")
+    fallback = "Sorry, I am having technical difficulties. Please call again later."
+    assert world.observer.seen[-1] == ("assistant", fallback)  # our own TTS still speaks
+    assert world.pbx.hangups == [(call_id, "normal")]
