@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
@@ -17,6 +18,8 @@ from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from pipeline.synth import silence, voiced
 from voicedock import service as service_module
+from voicedock.api.api_keys import issue_api_key
+from voicedock.api.app import create_app
 from voicedock.calls.control import EndCall, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live import SpeechProviders
@@ -337,3 +340,43 @@ async def test_provider_failure_mid_call_speaks_the_fallback_then_hangs_up(world
     assert world.observer.transcripts[-1] == FAST.fallback_message  # never silent
     assert world.pbx.hangups == [(call_id, "normal")]
     assert world.observer.reports == [(call_id, CallStatus.ENDED, 2)]
+
+
+async def test_rest_call_runs_live_and_its_record_is_served(
+    tmp_path: Path, test_providers: tuple[FakeStt, FakeLlm, FakeTts]
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'rest.db'}")
+    settings.speech.stt = settings.speech.llm = settings.speech.tts = TEST_PROVIDER
+    async with FakeAsterisk(send_audio=False) as fake:
+        pbx = MediaFakePbx(fake)
+        services: list[Service] = []
+
+        async def factory() -> Service:
+            services.append(await Service.open(settings, pbx=pbx))
+            return services[0]
+
+        client: TestClient[Any, Any] = TestClient(
+            TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+        )
+        await client.start_server()
+        try:
+            key, _ = await issue_api_key(services[0].store, ACME)
+            auth = {"Authorization": f"Bearer {key}"}
+            body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+            resp = await client.post("/calls/outbound", json=body, headers=auth)
+            call_id = str((await resp.json())["call_id"])
+            await pbx.answer(call_id)
+            await until(lambda: test_providers[2].texts == ["Hi!"])
+            end = {"type": "end-call", "message": "Thank you, goodbye."}
+            resp = await client.post(f"/calls/{call_id}/control", json=end, headers=auth)
+            assert resp.status == 200
+            async with asyncio.timeout(5):
+                await services[0].runner.wait_finished(call_id)
+            call = await (await client.get(f"/calls/{call_id}", headers=auth)).json()
+        finally:
+            await client.close()
+    assert (call["status"], call["end_reason"]) == ("ended", "api-end-call")
+    assert [(m["role"], m["content"]) for m in call["messages"]] == [
+        ("assistant", "Hi!"),
+        ("assistant", "Thank you, goodbye."),
+    ]
