@@ -8,6 +8,7 @@ import pytest
 
 from api.conftest import Api
 from api.test_calls_api import place
+from voicedock.calls.transfer_speech import TRANSFER_FAILED_MESSAGE
 from voicedock.errors import PbxError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 
@@ -217,3 +218,23 @@ async def test_transfer_falls_back_to_pbx_when_conversation_cannot(api: Api) -> 
     resp = await control(api, call_id, {"type": "transfer", "destination": "+31201234567"})
     assert resp.status == 200
     assert [(cid, t.destination) for cid, t in api.pbx.transfers] == [(call_id, "+31201234567")]
+
+
+async def test_failed_transfer_is_announced_by_the_assistant_and_the_call_goes_on(
+    api: Api,
+) -> None:
+    call_id = await active_call(api)
+    live = RecordingLiveCall()
+    api.service.engine.attach_live_call(call_id, live)
+    body = {"type": "transfer", "destination": "sales", "mode": "warm", "summary": "Invoice 42"}
+    assert (await control(api, call_id, body)).status == 200
+    ((_, target),) = api.pbx.transfers
+    assert target.extra == {"briefing": "Invoice 42"}
+    await api.pbx.emit(call_id, PbxEventKind.TRANSFER_FAILED, detail="warm-declined")
+    assert live.said == [TRANSFER_FAILED_MESSAGE]
+    events = await api.service.store.list_events(call_id)
+    assert [e.data for e in events if e.type == "transfer"] == [
+        {"result": "failed", "detail": "warm-declined"}
+    ]
+    detail = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
+    assert detail["status"] == "in-progress"

@@ -205,9 +205,14 @@ def live_history(live: LiveConversation) -> list[str]:
     return [m.content for m in live.history if m.content.startswith("The caller pressed")]
 
 
-async def test_transfer_is_a_typed_unsupported_pbx_error(call: Call) -> None:
+async def test_transfer_speaks_the_announcement_and_briefs_a_warm_target(call: Call) -> None:
     async with call.live() as live:
-        with pytest.raises(LiveTransferUnsupported) as raised:
-            await live.transfer(TransferTarget("+15551234567"), None, None)
-    assert isinstance(raised.value, PbxError)
-    assert isinstance(raised.value, NotImplementedError)
+        blind = TransferTarget("+15551234567")
+        await live.transfer(blind, "Connecting you now.", None)
+        assert "Connecting you now." in call.tts.texts
+        assert blind.extra == {}
+        warm = TransferTarget("sales", internal=True, mode="warm")
+        await live.transfer(warm, None, "Invoice question, customer 42.")
+    assert warm.extra == {"briefing": "Invoice question, customer 42."}
+    assert issubclass(LiveTransferUnsupported, PbxError)
+    assert issubclass(LiveTransferUnsupported, NotImplementedError)

@@ -7,6 +7,7 @@ one, else to the PBX (``end-call``, ``transfer``) or nowhere (``say``, ``inject-
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from voicedock.calls.errors import CallNotActive, PbxCommandFailed
 from voicedock.calls.models import Call, CallEvent, CallStatus, JsonObject
 from voicedock.calls.observer import CallObserver, NoObserver
 from voicedock.calls.policy import DestinationRefused, check_transfer_destination, loggable
+from voicedock.calls.transfer_speech import BRIEFING_KEY, TRANSFER_FAILED_MESSAGE
 from voicedock.config import PolicySettings
 from voicedock.errors import NotFound, PbxError
 from voicedock.pbx.base import Pbx, TransferTarget
@@ -62,6 +64,13 @@ class CommandRunner:
     def forget(self, call_id: str) -> None:
         self._requested_transfers.pop(call_id, None)
 
+    async def transfer_failed(self, call_id: str) -> None:
+        """The PBX brought the caller back: the assistant says so and goes on."""
+        self._requested_transfers.pop(call_id, None)
+        live = self._live.get(call_id)
+        if live is not None:
+            await live.say(TRANSFER_FAILED_MESSAGE)
+
     async def run(self, org_id: str, call_id: str, command: ControlCommand) -> None:
         call = await self._store.get_call(org_id, call_id)
         if call is None:
@@ -88,10 +97,11 @@ class CommandRunner:
                         await self._pbx.hangup(call_id, "normal")
                 case Transfer(announcement=announcement, summary=summary):
                     assert target is not None
-                    if live is None or not await _live_transfer(
-                        live, target, announcement, summary
-                    ):
-                        await self._pbx.transfer(call_id, target)
+                    if live is not None:
+                        await _prepare_live_transfer(live, target, announcement, summary)
+                    if summary and target.mode == "warm":
+                        target.extra.setdefault(BRIEFING_KEY, summary)
+                    await self._pbx.transfer(call_id, target)
         except PbxError as exc:
             log.warning("call %s: control command failed: %s", call_id, type(exc).__name__)
             await self._add_event(call_id, {"type": _type_of(command), "result": "failed"})
@@ -161,15 +171,13 @@ class CommandRunner:
             await self._observer.on_event(tx, call, event)
 
 
-async def _live_transfer(
+async def _prepare_live_transfer(
     live: LiveCall, target: TransferTarget, announcement: str | None, summary: str | None
-) -> bool:
-    """Let the live conversation run the transfer; ``False`` when it leaves it to the PBX."""
-    try:
+) -> None:
+    """The conversation announces the transfer (and briefs a warm one) before the PBX acts;
+    one that cannot (not started yet, speech-to-speech) leaves it all to the PBX."""
+    with contextlib.suppress(NotImplementedError):
         await live.transfer(target, announcement, summary)
-    except NotImplementedError:
-        return False
-    return True
 
 
 def _type_of(command: ControlCommand) -> str:

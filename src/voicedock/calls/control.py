@@ -100,7 +100,9 @@ class LiveCall(Protocol):
     async def transfer(
         self, target: TransferTarget, announcement: str | None, summary: str | None
     ) -> None:
-        """Speak ``announcement`` (if any), then hand the caller to ``target`` via the PBX."""
+        """Prepare the PBX transfer that follows: speak ``announcement`` (if any) to its end,
+        and for a warm transfer put the agent's briefing in ``target.extra["briefing"]``.
+        Raise ``NotImplementedError`` when the conversation cannot (the PBX transfers alone)."""
         ...
 
 

@@ -212,18 +212,26 @@ class CallEngine:
             for call in await self._store.list_active_calls():
                 await self._handle_pbx_event(PbxEvent(call.id, PbxEventKind.PBX_RESTARTED))
             return
+        if event.kind is PbxEventKind.TRANSFER_FAILED:
+            await self._transfer_failed(event, now)
+            return
         async with self._store.transaction() as tx:
-            if event.kind is PbxEventKind.TRANSFER_FAILED:
-                current = await tx.get_call_for_update(event.call_id)
-                if current is not None:
-                    data: JsonObject = {"result": "failed"}
-                    if event.detail:
-                        data["detail"] = event.detail
-                    await self._add_event(tx, current, CallEvent(current.id, "transfer", data, now))
-                return
             await self._transition(
                 tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
             )
+
+    async def _transfer_failed(self, event: PbxEvent, now: datetime) -> None:
+        """Stored as a ``transfer`` event; the caller is back, so the assistant says so."""
+        async with self._store.transaction() as tx:
+            current = await tx.get_call_for_update(event.call_id)
+            if current is None:
+                return
+            data: JsonObject = {"result": "failed"}
+            if event.detail:
+                data["detail"] = event.detail
+            await self._add_event(tx, current, CallEvent(current.id, "transfer", data, now))
+        if current.status is CallStatus.IN_PROGRESS:
+            await self._commands.transfer_failed(event.call_id)
 
     async def _transition(
         self,

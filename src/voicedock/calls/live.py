@@ -303,7 +303,16 @@ class LiveConversation:
     async def transfer(
         self, target: TransferTarget, announcement: str | None, summary: str | None
     ) -> None:
-        raise LiveTransferUnsupported("transfers of a live conversation are not supported yet")
+        """Prepare the PBX transfer that follows (``CommandRunner``): ``announcement`` spoken
+        to its end; for a warm transfer the agent's briefing in ``target.extra``."""
+        if self._running() is None or self._providers is None:
+            return  # the call is ending: the PBX transfer alone decides
+        from voicedock.calls.transfer_speech import prepare_transfer
+
+        providers = self._providers
+        await prepare_transfer(
+            self._media, providers.tts, providers.llm, self.history, target, announcement, summary
+        )
 
     # ── tasks ────────────────────────────────────────────────────────────────────────────
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
