@@ -151,6 +151,12 @@ class MemoryTransaction:
             del outbox.records[key]  # ON DELETE CASCADE
         return True
 
+    async def list_webhook_endpoints(self, organization_id: str) -> list[WebhookEndpoint]:
+        found = [
+            e for e in self.d.webhook_endpoints.values() if e.organization_id == organization_id
+        ]
+        return copy.deepcopy(sorted(found, key=lambda e: (e.created_at, e.id)))
+
     async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
         await self.d.outbox.enqueue(endpoint_id, event_type, payload, msg_id)
 

@@ -63,7 +63,7 @@ async def engine(store: MemoryStore) -> tuple[CallEngine, FakePbx, list[int]]:
     pbx = FakePbx()
     engine = CallEngine(store, pbx, make_settings())
     nudges: list[int] = []
-    engine.observers.add(WebhookPublisher(store, on_enqueued=lambda: nudges.append(1)))
+    engine.observers.add(WebhookPublisher(on_enqueued=lambda: nudges.append(1)))
     await pbx.start(engine.handle_pbx_event)
     return engine, pbx, nudges
 
@@ -144,7 +144,7 @@ async def test_transcript_is_opt_in_and_assistant_endpoint_overrides(
 
 async def test_rolled_back_change_queues_nothing(store: MemoryStore) -> None:
     await add(store, endpoint("all"))
-    publisher = WebhookPublisher(store)
+    publisher = WebhookPublisher()
     call = Call("call-x", org_id(ACME), Direction.OUTBOUND, CallStatus.CONNECTING, None, None)
     event = CallEvent("call-x", "status", {"to": "connecting"})
 

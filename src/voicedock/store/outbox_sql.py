@@ -93,6 +93,15 @@ class OutboxStatements:
         )
         return changed > 0
 
+    async def list_webhook_endpoints(self, organization_id: str) -> list[WebhookEndpoint]:
+        """The organization's endpoints, read on this transaction's own connection (the
+        fan-out of an event needs no second pool connection while this one is held)."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM webhook_endpoints WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        return [WEBHOOK_ENDPOINTS.decode(r, self._dialect) for r in rows]
+
     async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
         """Add a delivery due now; the same (endpoint_id, msg_id) again is a no-op. An
         unknown endpoint is a ``StoreError`` (foreign key)."""

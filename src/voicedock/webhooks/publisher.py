@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
-from voicedock.store.base import Store, Transaction, WebhookEndpoint
+from voicedock.store.base import Transaction, WebhookEndpoint
 from voicedock.webhooks import events
 from voicedock.webhooks.events import EventType, JsonObject
 from voicedock.webhooks.outbox import enqueue_event
@@ -107,9 +107,7 @@ def payloads_for_event(call: Call, event: CallEvent) -> list[JsonObject]:
     return []
 
 
-def report_payload(
-    call: Call, messages: Sequence[CallMessage], at: datetime | None
-) -> JsonObject:
+def report_payload(call: Call, messages: Sequence[CallMessage], at: datetime | None) -> JsonObject:
     record = dataclasses.asdict(call)
     record.pop("assistant_config", None)  # may hold provider settings; never leaves
     return events.end_of_call_report(
@@ -120,8 +118,7 @@ def report_payload(
 class WebhookPublisher:
     """The outbox side of the call engine's observer seam."""
 
-    def __init__(self, store: Store, on_enqueued: Callable[[], None] = lambda: None) -> None:
-        self._store = store
+    def __init__(self, on_enqueued: Callable[[], None] = lambda: None) -> None:
         self._on_enqueued = on_enqueued
 
     async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
@@ -133,9 +130,9 @@ class WebhookPublisher:
 
     async def _publish(self, tx: Transaction, call: Call, payload: JsonObject) -> None:
         event_type = str(payload["type"])
-        # Read through the store, not the transaction: endpoints change rarely, and a read
-        # on the store's own connections never waits for this transaction's writer.
-        endpoints = await self._store.list_webhook_endpoints(call.organization_id)
+        # Read inside the transaction: on its own connection (a second pool connection per
+        # event could run the pool dry under load), and consistent with the enqueue below.
+        endpoints = await tx.list_webhook_endpoints(call.organization_id)
         chosen = choose_endpoints(endpoints, call.assistant_id, event_type)
         if not chosen:
             return

@@ -112,7 +112,7 @@ class Webhooks:
             resolver=resolver,
             settings=worker or worker_settings(settings),
         )
-        self.publisher = WebhookPublisher(store, on_enqueued=self.nudge)
+        self.publisher = WebhookPublisher(on_enqueued=self.nudge)
         self._configured = [e.url for e in settings.webhooks.endpoints]
         self._closed = False
 
