@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,3 +133,28 @@ def test_encode_event_is_one_sse_message() -> None:
 )
 def test_last_event_id(header: str | None, seq: int) -> None:
     assert last_event_id(header) == seq
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    content: str
+    started_at: float
+    ended_at: float
+    interrupted: bool = False
+
+
+async def test_ended_call_sends_what_is_left_and_ends(api: Api) -> None:
+    call_id = await place(api)
+    await api.pbx.answer(call_id)
+    await api.pbx.hang_up_remote(call_id)
+    # A last utterance stored after the hang-up: after the terminal status.
+    await api.service.engine.record_transcript_turn(call_id, Turn("user", "Bye", 1.0, 2.0))
+    events = await api.service.store.list_events(call_id)
+    ended_seq = next(e.seq for e in events if e.data.get("to") == "ended")
+    async with asyncio.timeout(5):
+        resp = await api.client.get(
+            f"/calls/{call_id}/events", headers={**api.auth(), "Last-Event-ID": str(ended_seq)}
+        )
+        messages = parse_stream((await resp.read()).decode())
+    assert [(m["event"], m["data"]["data"]["content"]) for m in messages] == [("transcript", "Bye")]

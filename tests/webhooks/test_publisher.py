@@ -160,7 +160,6 @@ async def test_rolled_back_change_queues_nothing(store: MemoryStore) -> None:
 
 def test_transfer_events_become_transfer_updates() -> None:
     call = Call("call-t", "org", Direction.INBOUND, CallStatus.IN_PROGRESS, None, None)
-    call.transferred_to = "+31201234567"
     started = CallEvent(
         "call-t", "control", {"type": "transfer", "destination": "+31201234567", "mode": "blind"}
     )
@@ -168,10 +167,20 @@ def test_transfer_events_become_transfer_updates() -> None:
     (update,) = payloads_for_event(call, started)
     assert update["type"] == "transfer-update"
     assert update["data"] == {"status": "started", "destination": "+31201234567", "mode": "blind"}
-    (failure,) = payloads_for_event(call, failed)
+    (failure,) = payloads_for_event(call, failed, requested="+31201234567")
+    assert failure["data"]["destination"] == "+31201234567"
     assert failure["data"]["status"] == "failed"
     assert failure["data"]["error"] == "busy"
+    refused = CallEvent(
+        "call-t",
+        "security",
+        {"type": "transfer-refused", "reason": "blocked-prefix", "destination": "+90900****"},
+    )
+    (refusal,) = payloads_for_event(call, refused)
+    assert refusal["data"]["status"] == "refused"
+    assert refusal["data"]["error"] == "blocked-prefix"
     call.status = CallStatus.ENDED
+    call.transferred_to = "+31201234567"
     ended = CallEvent(
         "call-t", "status", {"from": "in-progress", "to": "ended", "end_reason": "transferred"}
     )

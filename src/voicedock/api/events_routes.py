@@ -1,7 +1,8 @@
 """``GET /calls/{id}/events``: a call's live events as Server-Sent Events.
 
 Each stored call event (status changes, transcript turns, control commands and their
-results, transfer outcomes) becomes one SSE message whose ``id`` is the event's ``seq``::
+results, transfer outcomes, refused commands) becomes one SSE message whose ``id`` is the
+event's ``seq``::
 
     id: 42
     event: status
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Sequence
 
@@ -27,12 +29,13 @@ from aiohttp import web
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.calls.models import CallEvent, CallStatus
-from voicedock.errors import NotFound, RateLimited
+from voicedock.errors import NotFound, RateLimited, StoreError
 from voicedock.webhooks.events import format_timestamp
 
 routes = web.RouteTableDef()
+log = logging.getLogger("voicedock.api")
 
-STREAMED_TYPES = frozenset({"status", "transcript", "control", "transfer"})
+STREAMED_TYPES = frozenset({"status", "transcript", "control", "transfer", "security"})
 TERMINAL = frozenset({CallStatus.ENDED.value, CallStatus.FAILED.value})
 POLL_SECONDS = 0.3
 KEEPALIVE_SECONDS = 15.0
@@ -111,14 +114,21 @@ async def call_events(request: web.Request) -> web.StreamResponse:
         raise RateLimited("too many open event streams; retry later", error="Too many streams")
     state.open += 1
     try:
-        return await _stream(request, state, call.id, after, pending)
+        return await _stream(request, state, call.id, after, pending, call.status.terminal)
     finally:
         state.open -= 1
 
 
 async def _stream(
-    request: web.Request, state: StreamState, call_id: str, after: int, pending: list[CallEvent]
+    request: web.Request,
+    state: StreamState,
+    call_id: str,
+    after: int,
+    pending: list[CallEvent],
+    ended: bool,
 ) -> web.StreamResponse:
+    """Send ``pending`` and whatever follows; ``ended``: the call was already terminal, so
+    what is stored now is all there is."""
     store = request.app[SERVICE].store
     response = web.StreamResponse(
         headers={
@@ -131,7 +141,6 @@ async def _stream(
     loop = asyncio.get_running_loop()
     try:
         await response.write(f"retry: {RETRY_MILLISECONDS}\n\n".encode())
-        ended = False
         idle_since = loop.time()
         while not state.closing.is_set():
             for event in pending:
@@ -149,8 +158,12 @@ async def _stream(
                 async with asyncio.timeout(POLL_SECONDS):
                     await state.closing.wait()
             pending = await store.list_events(call_id, after)
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         return response  # the client went away
+    except StoreError:
+        # The headers are sent, so no error body: end the stream; the client resumes with
+        # Last-Event-ID.
+        log.warning("call %s: event stream ended by a store error", call_id, exc_info=True)
     with contextlib.suppress(ConnectionError):
         await response.write_eof()
     return response

@@ -7,6 +7,7 @@ caused it (``tx.enqueue``). Mapping:
                                           the call ended because it was transferred)
     control {type: transfer}            → transfer-update "started" (or "failed" with result)
     transfer {result: failed}           → transfer-update "failed"
+    security {type: transfer-refused}   → transfer-update "refused" (destination masked)
     transcript                          → transcript (only endpoints that list it explicitly)
     end-of-call report                  → end-of-call-report (the final record)
 
@@ -53,8 +54,14 @@ def choose_endpoints(
     return own or wanting
 
 
-def payloads_for_event(call: Call, event: CallEvent) -> list[JsonObject]:
-    """The webhook payloads one stored call event stands for (pure; may be none)."""
+def payloads_for_event(
+    call: Call, event: CallEvent, requested: str | None = None
+) -> list[JsonObject]:
+    """The webhook payloads one stored call event stands for (pure; may be none).
+
+    ``requested`` is the destination of the call's latest transfer command: the PBX's
+    transfer outcome does not repeat it.
+    """
     data = event.data
     at = event.created_at
     if event.type == "status":
@@ -82,7 +89,7 @@ def payloads_for_event(call: Call, event: CallEvent) -> list[JsonObject]:
                 call.id,
                 "failed" if failed else "started",
                 at=at,
-                destination=str(data.get("destination") or call.transferred_to or ""),
+                destination=str(data.get("destination") or requested or ""),
                 mode=_str_or_none(data.get("mode")),
                 error="the PBX could not carry out the transfer" if failed else None,
             )
@@ -94,8 +101,19 @@ def payloads_for_event(call: Call, event: CallEvent) -> list[JsonObject]:
                 call.id,
                 result,
                 at=at,
-                destination=call.transferred_to or "",
+                destination=requested or call.transferred_to or "",
                 error=_str_or_none(data.get("detail")) if result == "failed" else None,
+            )
+        ]
+    if event.type == "security" and data.get("type") == "transfer-refused":
+        return [
+            events.transfer_update(
+                call.id,
+                "refused",
+                at=at,
+                destination=str(data.get("destination", "")),  # already masked
+                mode=_str_or_none(data.get("mode")),
+                error=_str_or_none(data.get("reason")),
             )
         ]
     if event.type == "transcript":
@@ -120,12 +138,19 @@ class WebhookPublisher:
 
     def __init__(self, on_enqueued: Callable[[], None] = lambda: None) -> None:
         self._on_enqueued = on_enqueued
+        # call id → destination of its latest transfer command (until the call's report)
+        self._transfers: dict[str, str] = {}
 
     async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
-        for payload in payloads_for_event(call, event):
+        if event.type == "control" and event.data.get("type") == "transfer":
+            destination = event.data.get("destination")
+            if isinstance(destination, str):
+                self._transfers[call.id] = destination
+        for payload in payloads_for_event(call, event, self._transfers.get(call.id)):
             await self._publish(tx, call, payload)
 
     async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
+        self._transfers.pop(call.id, None)
         await self._publish(tx, call, report_payload(call, messages, call.ended_at))
 
     async def _publish(self, tx: Transaction, call: Call, payload: JsonObject) -> None:
