@@ -10,6 +10,8 @@ export VOICEDOCK_CONFIG="${VOICEDOCK_CONFIG:-voicedock.example.toml}"
 # The lab's loopback-only credentials (see src/voicedock/lab/settings.py).
 export VOICEDOCK_PBX__ASTERISK__ARI_PASSWORD="${VOICEDOCK_PBX__ASTERISK__ARI_PASSWORD:-vd-ari-secret}"
 export VOICEDOCK_PBX__ASTERISK__AMI_SECRET="${VOICEDOCK_PBX__ASTERISK__AMI_SECRET:-vd-ami-secret}"
+# The lab may send webhooks to receivers on this machine (production refuses loopback).
+export VOICEDOCK_WEBHOOKS__ALLOW_LOOPBACK="${VOICEDOCK_WEBHOOKS__ALLOW_LOOPBACK:-true}"
 
 .venv/bin/voicedock lab up
 .venv/bin/voicedock migrate
@@ -30,6 +32,7 @@ Place a call to the lab's answering destination (+31612345678) with the configur
     -d '{"destination": "+31612345678", "assistant_id": "${assistant_id}"}'
 
 then follow it with: curl -s -H "Authorization: Bearer ${key}" http://127.0.0.1:${port}/calls
+or live: curl -N -H "Authorization: Bearer ${key}" http://127.0.0.1:${port}/calls/<call_id>/events
 
 TXT
 exec .venv/bin/voicedock serve
