@@ -95,9 +95,13 @@ class OutboxStatements:
 
     async def list_webhook_endpoints(self, organization_id: str) -> list[WebhookEndpoint]:
         """The organization's endpoints, read on this transaction's own connection (the
-        fan-out of an event needs no second pool connection while this one is held)."""
+        fan-out of an event needs no second pool connection while this one is held). On
+        PostgreSQL the rows are share-locked, so an endpoint deleted concurrently cannot
+        make the enqueue that follows (and with it the call's change) fail its foreign key."""
+        share = " FOR SHARE" if self._dialect.name == "postgres" else ""
         rows = await self._conn.fetch(
-            "SELECT * FROM webhook_endpoints WHERE organization_id = ? ORDER BY created_at, id",
+            "SELECT * FROM webhook_endpoints WHERE organization_id = ? ORDER BY created_at, id"
+            + share,
             organization_id,
         )
         return [WEBHOOK_ENDPOINTS.decode(r, self._dialect) for r in rows]
