@@ -176,12 +176,11 @@ class AsteriskTransfers:
         return bool(args) and args[0] == WARM_ARG
 
     def on_channel_destroyed(self, channel_id: str) -> None:
+        legs = self.calls.by_channel(channel_id)
+        if legs is not None and legs.main_channel == channel_id:
+            self._blind.pop(legs.call_id, None)  # the caller hung up while it rang
         for attempt in list(self._warm.values()):
             attempt.channel_gone(channel_id)
-
-    def abandon(self, call_id: str) -> None:
-        """The call ended: forget its blind transfer (a warm one notices by itself)."""
-        self._blind.pop(call_id, None)
 
     async def _blind_failed(self, channel_id: str, dialstatus: str) -> None:
         legs = self.calls.by_channel(channel_id)
