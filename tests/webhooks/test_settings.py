@@ -137,6 +137,7 @@ def test_policy_blocks_the_pbx_and_honours_allowed_networks() -> None:
     ami = ipaddress.ip_address("127.0.0.1")
     assert address_refusal(ami, 5038, policy) is not None  # AMI, from pbx.asterisk
     assert address_refusal(ami, 8088, policy) is not None  # ARI
+    assert address_refusal(ami, 8080, policy) is not None  # voicedock's own API
     assert address_refusal(ipaddress.ip_address("10.20.1.2"), 443, policy) is None
     assert address_refusal(ipaddress.ip_address("10.21.1.2"), 443, policy) == "private address"
     assert address_refusal(ipaddress.ip_address("169.254.169.254"), 80, policy) is not None

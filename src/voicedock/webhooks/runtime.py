@@ -59,9 +59,14 @@ def url_policy(settings: Settings) -> UrlPolicy:
 
 
 def pbx_targets(settings: Settings) -> list[BlockedTarget]:
-    """The PBX's control ports: a webhook must never become a request to ARI/AMI/ESL."""
+    """The PBX's control ports (and voicedock's own API): a webhook must never become a
+    request to ARI/AMI/ESL, or loop back into this service."""
     a, f = settings.pbx.asterisk, settings.pbx.freeswitch
-    places: list[tuple[str, int]] = [(a.ami_host, a.ami_port), (f.esl_host, f.esl_port)]
+    places: list[tuple[str, int]] = [
+        (a.ami_host, a.ami_port),
+        (f.esl_host, f.esl_port),
+        (settings.server.host, settings.server.port),
+    ]
     try:
         ari = URL(a.ari_url)
         if ari.host is not None and ari.port is not None:
@@ -76,7 +81,10 @@ def pbx_targets(settings: Settings) -> list[BlockedTarget]:
 
 
 def _literal_addresses(host: str) -> list[str]:
-    if host.lower() == "localhost":
+    # A server bound to every address is at least reachable on loopback (its other addresses
+    # are private ones, refused unless allowed; blocking the port everywhere would refuse
+    # customers' public servers on the same port).
+    if host.lower() == "localhost" or host in ("0.0.0.0", "::"):  # noqa: S104 - a comparison
         return ["127.0.0.0/8", "::1"]
     try:
         return [str(ipaddress.ip_address(host.strip("[]")))]
