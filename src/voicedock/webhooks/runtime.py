@@ -84,7 +84,7 @@ def _literal_addresses(host: str) -> list[str]:
     # A server bound to every address is at least reachable on loopback (its other addresses
     # are private ones, refused unless allowed; blocking the port everywhere would refuse
     # customers' public servers on the same port).
-    if host.lower() == "localhost" or host in ("0.0.0.0", "::"):  # noqa: S104 - a comparison
+    if host.lower() == "localhost" or host in ("0.0.0.0", "::"):
         return ["127.0.0.0/8", "::1"]
     try:
         return [str(ipaddress.ip_address(host.strip("[]")))]
