@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from voicedock.api import calls_routes, events_routes, resource_routes, webhook_routes
-from voicedock.api.keys import SERVICE
+from voicedock.api.keys import MEDIA_PATH, SERVICE
 from voicedock.api.middleware import authenticate, errors
 from voicedock.api.openapi import openapi_document
 from voicedock.config import Settings
@@ -44,7 +44,20 @@ def create_app(
     app.add_routes(webhook_routes.routes)
     events_routes.setup(app)
     app.router.add_get("/openapi.json", _openapi)
+    app.router.add_get(MEDIA_PATH, _media)
     return app
+
+
+async def _media(request: web.Request) -> web.StreamResponse:
+    """Client media mode: Asterisk's websocket_client connects here for each call's audio.
+
+    Not behind an API key (Asterisk has none); the acceptor takes only connections whose
+    MEDIA_START names a call voicedock is waiting for and closes any other with 1008.
+    """
+    acceptor = request.app[SERVICE].media_acceptor
+    if acceptor is None:
+        raise web.HTTPNotFound(reason="client media mode is not enabled")
+    return await acceptor.handle(request)
 
 
 async def _openapi(request: web.Request) -> web.Response:
