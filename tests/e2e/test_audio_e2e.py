@@ -109,11 +109,13 @@ async def warm_speech() -> None:
     await PiperTts().warm_up()
 
 
-async def place_call(live: LiveService, destination: str, first_message: str) -> str:
+async def place_call(
+    live: LiveService, destination: str, first_message: str, **override: object
+) -> str:
     body = {
         "destination": destination,
         "assistant_id": SUPPORT_ID,
-        "assistant_override": {"first_message": first_message},
+        "assistant_override": {"first_message": first_message, **override},
     }
     resp = await live.client.post("/calls/outbound", json=body, headers=live.auth())
     assert resp.status == 200, await resp.text()
@@ -262,8 +264,8 @@ async def test_silent_callee_is_hung_up_after_the_silence_timeout(
     live_ari: LiveService, warm_speech: None
 ) -> None:
     live = live_ari
-    call_id = await place_call(live, SILENT_PARTY, SHORT_GREETING)
-    ended = await wait_recorded(live, call_id, within=45)
+    call_id = await place_call(live, SILENT_PARTY, SHORT_GREETING, silence_timeout_seconds=6)
+    ended = await wait_recorded(live, call_id, within=25)
     assert ended["status"] == "ended"
     assert ended["end_reason"] == SILENCE_TIMEOUT
     spoken = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from voicedock import __version__
-from voicedock.calls.assistant_config import MESSAGE_ROLES, PROVIDERS
+from voicedock.calls.assistant_config import LIMIT_FIELDS, MESSAGE_ROLES, PROVIDERS
 from voicedock.calls.control import TRANSFER_MODES
 
 Schema = dict[str, Any]
@@ -48,6 +48,10 @@ _CONFIG_PROPS: dict[str, Schema] = {
     "stt_config": {"type": "object"},
     "tts_config": {"type": "object"},
     "facts": {"type": "object", "additionalProperties": {"type": "string"}},
+    **{
+        key: {"type": ["integer", "null"], "minimum": low, "maximum": high}
+        for key, (low, high) in LIMIT_FIELDS.items()
+    },
 }
 _CALL_SUMMARY_PROPS: dict[str, Schema] = {
     "id": {"type": "string"},

@@ -32,7 +32,11 @@ CONFIG_FIELDS = (
     "stt_config",
     "tts_config",
     "facts",
+    "silence_timeout_seconds",
+    "max_duration_seconds",
 )
+# Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
+LIMIT_FIELDS = {"silence_timeout_seconds": (5, 600), "max_duration_seconds": (30, 14_400)}
 PROFILE_FIELDS = ("name", "business_name")
 
 
@@ -62,6 +66,9 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
         if not all(isinstance(v, str) for v in facts.values()):
             raise BadRequest("facts must map names to strings")
         out["facts"] = dict(facts)
+    for key, (low, high) in LIMIT_FIELDS.items():
+        if obj.get(key) is not None:
+            out[key] = fields.integer(obj, key, low, low, high)
     return out
 
 

@@ -81,8 +81,20 @@ def conversation_config(
         lines = "\n".join(f"- {name}: {value}" for name, value in facts.items())
         prompt = f"{prompt or cfg.system_prompt}\n\nFacts:\n{lines}"
     first = assistant_config.get("first_message")
+    endpointing = cfg.endpointing
+    limits = {
+        field: seconds * 1000
+        for key, field in (
+            ("silence_timeout_seconds", "silence_timeout_ms"),
+            ("max_duration_seconds", "max_duration_ms"),
+        )
+        if isinstance(seconds := assistant_config.get(key), int)
+    }
+    if limits:
+        endpointing = dataclasses.replace(endpointing, **limits)
     return dataclasses.replace(
         cfg,
+        endpointing=endpointing,
         sample_rate=sample_rate,
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
         first_message=first if isinstance(first, str) and first else cfg.first_message,

@@ -1,0 +1,40 @@
+"""Per-assistant call limits: silence timeout and maximum duration, validated and applied."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicedock.calls.assistant_config import check_config
+from voicedock.calls.live import conversation_config
+from voicedock.errors import BadRequest
+
+pytestmark = pytest.mark.unit
+
+
+def test_limits_reach_the_endpointing_settings() -> None:
+    config = check_config(
+        {"silence_timeout_seconds": 8, "max_duration_seconds": 120}, "body", allow_profile=False
+    )
+    cfg = conversation_config(config, 8000)
+    assert cfg.endpointing.silence_timeout_ms == 8000
+    assert cfg.endpointing.max_duration_ms == 120_000
+
+
+def test_defaults_stay_without_limits() -> None:
+    cfg = conversation_config({}, 8000)
+    assert cfg.endpointing.silence_timeout_ms == 30_000
+    assert cfg.endpointing.max_duration_ms == 600_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"silence_timeout_seconds": 1},
+        {"silence_timeout_seconds": "10"},
+        {"silence_timeout_seconds": True},
+        {"max_duration_seconds": 10**6},
+    ],
+)
+def test_out_of_range_limits_are_refused(body: dict[str, object]) -> None:
+    with pytest.raises(BadRequest):
+        check_config(dict(body), "body", allow_profile=False)
