@@ -117,7 +117,7 @@ class Service:
         set_inbound = getattr(self.pbx, "set_inbound_handler", None)
         if set_inbound is not None:
             set_inbound(self.engine.handle_inbound)
-        await self.runner.start()
+        await self.runner.start(warm_up=True)
         try:
             await self.pbx.start(self.runner.handle_pbx_event)
             await self.engine.reconcile()

@@ -31,6 +31,7 @@ from voicedock.calls.transitions import REMOTE_HANGUP, TRANSFERRED
 from voicedock.config import Settings
 from voicedock.errors import ProviderError
 from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
@@ -153,11 +154,27 @@ class CallRunner:
             await asyncio.wait([running.task])
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, warm_up: bool = False) -> None:
+        """Start; with ``warm_up``, load the default speech models in the background so the
+        first call's greeting does not wait for them (only when the PBX carries media)."""
         if self._tg is None and not self._closed:
             tg = asyncio.TaskGroup()
             await tg.__aenter__()
             self._tg = tg
+            if warm_up and self.media_pbx is not None:
+                tg.create_task(self._warm_up_speech())
+
+    async def _warm_up_speech(self) -> None:
+        speech = self._settings.speech
+        for create, engine in ((create_stt, speech.stt), (create_tts, speech.tts)):
+            try:
+                provider: Any = create({"provider": engine})
+                warm = getattr(provider, "warm_up", None)
+                if warm is not None:
+                    await warm()
+                await provider.aclose()
+            except Exception as exc:  # noqa: BLE001 - a call will report it; start-up goes on
+                log.warning("speech %s not warmed up: %s", engine, type(exc).__name__)
 
     async def __aenter__(self) -> CallRunner:
         await self.start()

@@ -1,0 +1,56 @@
+"""The runner loads the default speech models at start-up, in the background."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from fakes.memory_store import MemoryStore
+from fakes.pbx import FakePbx, MediaFakePbx
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.runner import CallRunner
+from voicedock.config import Settings
+from voicedock.pipeline.providers import piper_tts
+
+pytestmark = pytest.mark.unit
+
+
+async def test_warm_up_loads_the_packaged_voice(store: MemoryStore, settings: Settings) -> None:
+    pytest.importorskip("piper")
+    settings.speech.stt = "no-such-stt"  # a failing warm-up is only a warning
+    settings.speech.tts = "piper"
+    pbx = MediaFakePbx(media_server=None)
+    piper_tts._voices.clear()
+    async with CallRunner(CallEngine(store, pbx, settings), pbx, store, settings) as runner:
+        await runner.start(warm_up=True)  # already started: no second warm-up
+    runner_warm = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    await runner_warm.start(warm_up=True)
+    await runner_warm.aclose()  # waits for the warm-up task
+    assert piper_tts._voices
+
+
+async def test_no_warm_up_without_a_media_pbx(
+    store: MemoryStore, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.speech.stt = "no-such-stt"
+    pbx = FakePbx()
+    runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    with caplog.at_level(logging.WARNING):
+        await runner.start(warm_up=True)
+        await runner.aclose()
+    assert "not warmed up" not in caplog.text
+
+
+async def test_failing_warm_up_is_a_warning(
+    store: MemoryStore, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.speech.stt = "no-such-stt"
+    settings.speech.tts = "no-such-tts"
+    pbx = MediaFakePbx(media_server=None)
+    runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    with caplog.at_level(logging.WARNING):
+        await runner.start(warm_up=True)
+        await runner.aclose()
+    assert "speech no-such-stt not warmed up" in caplog.text
+    assert "speech no-such-tts not warmed up" in caplog.text
