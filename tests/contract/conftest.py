@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from asterisk.conftest import lab, pytest_collection_finish
 from contract.backends import Backend, asterisk_lab, freeswitch_fake
 
-__all__ = ["backend", "lab", "pytest_collection_finish"]
+__all__ = ["backend"]
 
 
 @pytest.fixture(

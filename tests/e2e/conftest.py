@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from asterisk import conftest as asterisk_conftest
+import lab_session
 from fakes.world import ACME, make_settings
 from pbx.lab_calls import lab_settings
 from voicedock.api.api_keys import issue_api_key
@@ -30,23 +30,20 @@ from voicedock.pbx.asterisk_ari import AriClient
 from voicedock.pbx.asterisk_backoff import Backoff
 from voicedock.service import Service
 
-# The provisioning hook of tests/asterisk (a no-op once the chroot is cached).
-pytest_collection_finish = asterisk_conftest.pytest_collection_finish
-
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabAsterisk]:
     """An own lab instance (own ports and dir): the restart test must not disturb others."""
-    blocker = asterisk_conftest._blocker()
+    blocker = lab_session._blocker()
     if blocker is not None:
-        asterisk_conftest._unavailable(blocker)
+        lab_session._unavailable(blocker)
     settings = LabSettings(instance=f"pytest-e2e-{os.getpid()}").with_free_ports()
     instance = LabAsterisk(settings, verbose=False)
     try:
         instance.up(timeout=60)
     except (LabError, OSError) as exc:
         instance.down()
-        asterisk_conftest._unavailable(str(exc))
+        lab_session._unavailable(str(exc))
     try:
         yield instance
     finally:

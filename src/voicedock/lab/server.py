@@ -255,6 +255,11 @@ class LabAsterisk:
                 self._say(f"Asterisk pid {pid} ignored SIGTERM for {timeout:.0f} s: SIGKILL")
                 os.kill(pid, signal.SIGKILL)
                 self._wait_exit(pid, 5.0)
+        own = self._process
+        if own is not None and own.pid != pid and own.poll() is None:
+            # Our child lost its pid file (another instance of this name wrote it): stop it too.
+            own.kill()
+            own.wait(5.0)
         self._process = None
         self._pid_path.unlink(missing_ok=True)
         if pid is not None:
