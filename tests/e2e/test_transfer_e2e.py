@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from e2e.audio_helpers import SILENT_PARTY
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_calls_e2e import get_call, place, until, wait_status
 from pbx.lab_calls import ANSWERS
@@ -28,8 +29,8 @@ async def live(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[LiveService]:
         await running.client.close()
 
 
-async def answered(live: LiveService) -> str:
-    call_id = await place(live, ANSWERS)
+async def answered(live: LiveService, party: str = ANSWERS) -> str:
+    call_id = await place(live, party)
     assert (await wait_status(live, call_id, ("in-progress",)))["status"] == "in-progress"
     return call_id
 
@@ -94,6 +95,43 @@ async def test_refused_destinations_are_403_and_nothing_is_dialled(
     assert security["reason"] == reason
     assert destination not in str(security) or not destination.startswith("+")
     assert {str(c["id"]) for c in await live.pbx.ari.list_channels()} <= channels_before
+    assert (await get_call(live, call_id))["status"] == "in-progress"
+    await control(live, call_id, {"type": "end-call"})
+    await wait_status(live, call_id, ("ended",), within=20)
+
+
+async def test_warm_transfer_accepted_by_the_agent(live: LiveService) -> None:
+    call_id = await answered(live)
+    body = {
+        "type": "transfer",
+        "destination": "warmaccept",
+        "mode": "warm",
+        "announcement": "One moment please.",
+        "summary": "Invoice question.",
+    }
+    resp = await control(live, call_id, body)
+    assert resp.status == 200, await resp.text()
+    ended = await wait_status(live, call_id, ("ended", "failed"), within=30)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "transferred")
+    assert ended["transferred_to"] == "warmaccept"
+    await live.pbx.ari.hangup_channel(call_id)
+
+
+async def test_warm_transfer_declined_and_the_assistant_says_so(live: LiveService) -> None:
+    # A party that stays silent: a talking one would barge in on the apology.
+    call_id = await answered(live, SILENT_PARTY)
+    body = {"type": "transfer", "destination": "warmdecline", "mode": "warm"}
+    resp = await control(live, call_id, body)
+    assert resp.status == 200, await resp.text()
+
+    async def apologised() -> bool:
+        said = [e["content"] for e in await events_of(live, call_id, "transcript")]
+        return any("did not go through" in text for text in said)
+
+    await until(apologised, within=30)
+    assert await events_of(live, call_id, "transfer") == [
+        {"result": "failed", "detail": "warm-declined"}
+    ]
     assert (await get_call(live, call_id))["status"] == "in-progress"
     await control(live, call_id, {"type": "end-call"})
     await wait_status(live, call_id, ("ended",), within=20)
