@@ -17,6 +17,7 @@ from pbx.lab_calls import running_pbx
 from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk_media import leg_id
 from voicedock.pbx.base import PbxEventKind, TransferTarget
+from voicedock.pipeline.providers import ProviderUnavailableError
 
 pytestmark = pytest.mark.asterisk
 
@@ -84,5 +85,56 @@ async def test_warm_decline_brings_the_caller_back_to_the_assistant(
         assert await bridge_members(pbx, leg_id(call.call_id, "warm")) is None
         assert not media.closed
         assert not events.of(call.call_id, PbxEventKind.TRANSFERRED)
+        await pbx.ari.hangup_channel(call.call_id)
+        await events.wait(call.call_id, PbxEventKind.HANGUP)
+
+
+@pytest.mark.parametrize(
+    ("error", "agent", "outcome"),
+    [
+        (ProviderUnavailableError("no voice"), "warmdecline", "warm-declined"),
+        (RuntimeError("bug"), "warmdecline", "warm-error"),
+    ],
+)
+async def test_a_broken_briefing_voice_never_leaves_the_caller_on_hold(
+    lab: LabAsterisk, error: Exception, agent: str, outcome: str
+) -> None:
+    async def broken(text: str) -> tuple[bytes, int]:
+        raise error
+
+    async with (
+        running_pbx(lab) as (pbx, events),
+        answered_call_with_media(pbx, events) as (call, leg, _media),
+    ):
+        pbx.transfers.synthesize = broken
+        await pbx.transfer(call.call_id, warm(agent))
+        failed = await events.wait(call.call_id, PbxEventKind.TRANSFER_FAILED, within=30)
+        assert failed.detail == outcome
+        async with asyncio.timeout(5):
+            while (await bridge_members(pbx, leg.bridge_id) or set()) != {
+                call.call_id,
+                leg.channel_id,
+            }:
+                await asyncio.sleep(0.05)
+        await pbx.ari.hangup_channel(call.call_id)
+        await events.wait(call.call_id, PbxEventKind.HANGUP)
+
+
+async def test_an_agent_hanging_up_after_the_briefing_ends_the_attempt_at_once(
+    lab: LabAsterisk,
+) -> None:
+    async def short(text: str) -> tuple[bytes, int]:
+        return b"\x00\x00" * 800, 8000  # 0.1 s: the decision window is open when it hangs up
+
+    async with (
+        running_pbx(lab) as (pbx, events),
+        answered_call_with_media(pbx, events) as (call, _leg, _media),
+    ):
+        pbx.transfers.synthesize = short
+        started = asyncio.get_running_loop().time()
+        await pbx.transfer(call.call_id, warm("warmhangup"))
+        failed = await events.wait(call.call_id, PbxEventKind.TRANSFER_FAILED, within=30)
+        assert failed.detail == "warm-agent-hung-up"
+        assert asyncio.get_running_loop().time() - started < 5  # not the 20 s decision window
         await pbx.ari.hangup_channel(call.call_id)
         await events.wait(call.call_id, PbxEventKind.HANGUP)

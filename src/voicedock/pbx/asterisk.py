@@ -306,6 +306,7 @@ class AsteriskPbx:
             case ChannelStateChange(channel=channel) if channel.state == "Ringing":
                 await self._ringing(channel.id)
             case DtmfReceived(channel=channel, digit=digit):
+                self.transfers.on_dtmf(channel.id, digit)
                 legs = self._calls.by_channel(channel.id)
                 if legs is not None and legs.main_channel == channel.id and not legs.ended:
                     await self._emit(PbxEvent(legs.call_id, PbxEventKind.DTMF, digit=digit))

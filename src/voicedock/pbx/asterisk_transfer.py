@@ -175,6 +175,10 @@ class AsteriskTransfers:
             return True
         return bool(args) and args[0] == WARM_ARG
 
+    def on_dtmf(self, channel_id: str, digit: str) -> None:
+        for attempt in list(self._warm.values()):
+            attempt.digit_pressed(channel_id, digit)
+
     def on_channel_destroyed(self, channel_id: str) -> None:
         legs = self.calls.by_channel(channel_id)
         if legs is not None and legs.main_channel == channel_id:

@@ -7,14 +7,17 @@ events it waits for (the agent's StasisStart, channels going away) are handed to
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import logging
+import math
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from voicedock.errors import PbxError
+from voicedock.errors import PbxError, ProviderError
 from voicedock.pbx.asterisk_ari import AriHttpError
 from voicedock.pbx.asterisk_calls import CallLegs
 from voicedock.pbx.asterisk_media import (
@@ -66,6 +69,13 @@ class WarmTransfer:
         self._hold_playback = leg_id(call_id, "hold")
         self._agent_gone = asyncio.Event()
         self._caller_gone = asyncio.Event()
+        self._digits: asyncio.Queue[str] | None = None  # while the agent decides
+
+    def digit_pressed(self, channel_id: str, digit: str) -> None:
+        """The agent's DTMF as ARI reports it on the agent leg; the media leg's DTMF_END is
+        the other path, and whichever comes first decides."""
+        if channel_id == self.agent and self._digits is not None:
+            self._digits.put_nowait(digit)
 
     def channel_gone(self, channel_id: str) -> None:
         if channel_id == self.agent:
@@ -78,8 +88,8 @@ class WarmTransfer:
         outcome = "error"
         try:
             outcome = await self._attempt()
-        except (PbxError, OSError, TimeoutError) as exc:
-            log.warning("call %s: warm transfer failed: %s", call_id, type(exc).__name__)
+        except Exception:  # whatever broke, the caller must not stay on hold
+            log.exception("call %s: warm transfer failed", call_id)
         finally:
             self._owner.unwatch(self.agent, self.agent_media)
         if outcome == "accepted":
@@ -171,22 +181,36 @@ class WarmTransfer:
         """Speak the briefing while listening for the agent's digit; ``None``: no decision."""
         settings = self._owner.settings
         digit: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        ari_digits = self._digits = asyncio.Queue()
 
-        async def listen() -> None:
+        def decide(pressed: str) -> None:
+            if pressed in (ACCEPT_DIGIT, DECLINE_DIGIT) and not digit.done():
+                digit.set_result(pressed)
+
+        # Both paths report the same digit (ARI on the agent leg, DTMF_END on the media leg);
+        # the first one decides.
+        async def from_media() -> None:
             async for pressed in media.dtmf():
-                if pressed in (ACCEPT_DIGIT, DECLINE_DIGIT) and not digit.done():
-                    digit.set_result(pressed)
-                    return
+                decide(pressed)
+
+        async def from_ari() -> None:
+            while True:
+                decide(await ari_digits.get())
 
         async def brief() -> None:
             from voicedock.media.sink import MediaSink
 
-            async with asyncio.timeout(_SYNTHESIS_TIMEOUT):
-                pcm, rate = await asyncio.shield(speech)
+            try:
+                async with asyncio.timeout(_SYNTHESIS_TIMEOUT):
+                    pcm, rate = await asyncio.shield(speech)
+            except (ProviderError, TimeoutError) as exc:
+                # No voice for the briefing: a beep cues the agent to press 1 or 2.
+                log.warning("warm transfer briefing not synthesized: %s", type(exc).__name__)
+                pcm, rate = beep()
             await (await MediaSink(media).play(pcm, rate)).played()
 
         async with asyncio.TaskGroup() as tg:
-            listener = tg.create_task(listen())
+            listeners = (tg.create_task(from_media()), tg.create_task(from_ari()))
             speaker = tg.create_task(brief())
             gone = tg.create_task(_either(self._agent_gone, self._caller_gone))
             try:
@@ -195,9 +219,14 @@ class WarmTransfer:
                 await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
                 if not digit.done() and not gone.done():
                     window: list[asyncio.Future[Any]] = [digit, gone]
-                    await asyncio.wait(window, timeout=settings.decision_timeout)
+                    await asyncio.wait(
+                        window,
+                        timeout=settings.decision_timeout,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
             finally:
-                for task in (listener, speaker, gone):
+                self._digits = None
+                for task in (*listeners, speaker, gone):
                     task.cancel()
         if gone.done() and not gone.cancelled() and not digit.done():
             return None
@@ -294,3 +323,13 @@ async def synthesize_offline(text: str) -> Speech:
     finally:
         await tts.aclose()
     return pcm, tts.sample_rate
+
+
+def beep(seconds: float = 0.4, hz: float = 880.0, rate: int = 8000) -> Speech:
+    """A plain tone as 16-bit PCM: the briefing when no voice can be synthesized."""
+    count = int(seconds * rate)
+    samples = (round(6000 * math.sin(2 * math.pi * hz * i / rate)) for i in range(count))
+    pcm = array.array("h", samples)
+    if sys.byteorder == "big":
+        pcm.byteswap()  # the media stack takes little-endian PCM
+    return pcm.tobytes(), rate
