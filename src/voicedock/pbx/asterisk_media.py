@@ -71,11 +71,12 @@ async def remove_channel(ari: AriClient, bridge_id: str, channel_id: str) -> Non
 
 
 async def destroy_bridge(ari: AriClient, bridge_id: str) -> bool:
-    """Delete a bridge; ``False`` if it was already gone."""
+    """Delete a bridge; ``False`` if it was already gone (or going)."""
     try:
         await ari.request("DELETE", f"/bridges/{_seg(bridge_id)}")
     except AriHttpError as exc:
-        if exc.status == 404:
+        # 409 "Bridge not in Stasis application": a concurrent delete got there first.
+        if exc.status in (404, 409):
             return False
         raise
     return True
