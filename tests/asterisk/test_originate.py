@@ -49,9 +49,6 @@ async def test_originate_answer_hangup_reports_cause_16(lab, via):
         (NO_ANSWER, CallError.NO_ANSWER, 2),
     ],
 )
-# Intermittent here (about 1 run in 20): the HANGUP of a fast SIP failure is sometimes
-# not seen; under investigation, one rerun keeps CI meaningful meanwhile.
-@pytest.mark.flaky(reruns=1)
 async def test_failure_destinations_map_to_call_errors(lab, via, destination, expected, timeout):
     async with running_pbx(lab, via) as (pbx, events):
         call = request(destination, timeout=timeout)

@@ -35,6 +35,8 @@ from voicedock.pbx.ari_events import AriEvent, AriEventError, parse_ari_event
 from voicedock.pbx.asterisk_backoff import Backoff
 
 log = logging.getLogger("voicedock.pbx.ari")
+# How long Asterisk may take to list the app after the events websocket handshake.
+_REGISTER_CONFIRM_S = 5.0
 
 EventHandler = Callable[[AriEvent], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
@@ -194,6 +196,7 @@ class AriClient:
                     timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
                 ) as ws:
                     self._ws = ws
+                    await self._confirm_registered()
                     self._backoff.reset()
                     self.connect_count += 1
                     self._registered.set()
@@ -211,6 +214,22 @@ class AriClient:
             if self._on_disconnected is not None:
                 await self._run_hook(self._on_disconnected, "disconnect")
             await asyncio.sleep(self._backoff.next_delay())
+
+    async def _confirm_registered(self) -> None:
+        """Wait until Asterisk lists the app: it registers it just *after* the websocket
+        handshake, and a call originated into the app before that is answered and dropped with
+        no event ever reaching us. Events that arrive meanwhile wait in the socket."""
+        path = f"/applications/{quote(self._settings.app, safe='')}"
+        async with asyncio.timeout(_REGISTER_CONFIRM_S):  # TimeoutError: reconnect
+            while True:
+                try:
+                    await self.request("GET", path)
+                except AriHttpError as exc:
+                    if exc.status != 404:
+                        return  # cannot tell (e.g. no permission): the handshake has to do
+                else:
+                    return
+                await asyncio.sleep(0.02)
 
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
