@@ -41,6 +41,33 @@ class DatabaseSettings:
 
 
 @dataclass(slots=True)
+class AsteriskTransferSettings:
+    """``[pbx.asterisk.transfer]``: how a warm transfer behaves (docs/transfers.md)."""
+
+    # What the caller hears while the agent is briefed: an ARI media URI ("tone:ring",
+    # "sound:<name>"), "moh:<class>" for music on hold, or "" for silence.
+    hold_media: str = "tone:ring"
+    answer_timeout_seconds: int = 30  # how long the agent's phone may ring
+    decision_timeout_seconds: int = 20  # after the briefing, to press 1/2 or say yes/no
+    voice_decision: bool = True  # the agent may answer by voice (offline STT), not only DTMF
+
+
+_HOLD_MEDIA = re.compile(r"(moh|tone|sound|recording):[A-Za-z0-9_.\-/;=]+")
+
+
+def _check_asterisk_transfer(t: AsteriskTransferSettings) -> None:
+    key = "pbx.asterisk.transfer."
+    if t.hold_media and _HOLD_MEDIA.fullmatch(t.hold_media) is None:
+        raise ConfigError(
+            key + "hold_media", "must be moh:<class>, tone:/sound:/recording:<name>, or empty"
+        )
+    if not 5 <= t.answer_timeout_seconds <= 300:
+        raise ConfigError(key + "answer_timeout_seconds", "must be 5-300")
+    if not 3 <= t.decision_timeout_seconds <= 120:
+        raise ConfigError(key + "decision_timeout_seconds", "must be 3-120")
+
+
+@dataclass(slots=True)
 class AsteriskSettings:
     ari_url: str = "http://127.0.0.1:8088/ari"
     ari_user: str = "voicedock"
@@ -53,6 +80,7 @@ class AsteriskSettings:
     originate_via: Literal["ari", "ami"] = "ari"
     media_connection: Literal["server", "client"] = "server"
     transfer_context: str = "voicedock-transfers"
+    transfer: AsteriskTransferSettings = field(default_factory=AsteriskTransferSettings)
 
 
 @dataclass(slots=True)
@@ -306,6 +334,7 @@ def _check(s: Settings) -> None:
         raise ConfigError("database.url", "must start with sqlite:/// or postgresql://")
     if not 0 < s.pbx.asterisk.ami_port < 65536:
         raise ConfigError("pbx.asterisk.ami_port", "must be 1-65535")
+    _check_asterisk_transfer(s.pbx.asterisk.transfer)
     if s.pbx.kind == "freeswitch" and (
         s.pbx.freeswitch.esl_password in ("", "ClueCon")
         and not s.pbx.freeswitch.allow_default_password

@@ -98,7 +98,7 @@ class AsteriskPbx:
         self.transfers = AsteriskTransfers(
             self.ari,
             self._calls,
-            TransferSettings(settings.app, settings.transfer_context),
+            TransferSettings.from_config(settings),
             emit=self._emit,
             spawn=self._spawn,
             release_media=self._media.release,

@@ -12,12 +12,12 @@ to watch after StasisEnd):
   bridge, where the media leg waited: the assistant simply goes on (and says so).
 
 Warm (``WarmTransfer``): the call stays under ARI control throughout. The caller leaves the
-bridge and hears music on hold; the agent leg is originated as ``Local/<target>@<transfers>/n``
+bridge and hears hold audio; the agent leg is originated as ``Local/<target>@<transfers>/n``
 into our app (args ``warm,<call id>``, so the dialplan's target mapping is reused), gets its
 own bridge and media leg, hears the briefing and answers it with DTMF 1 (accept) or 2
-(decline). Accept → the caller joins the agent's bridge and voicedock's legs go; anything else
-(decline, hang-up, no answer, timeout) → the agent's legs go and the caller is back with the
-assistant.
+(decline), or by saying so ("yes" / "no", see ``warm_decision``). Accept → the caller joins
+the agent's bridge and voicedock's legs go; anything else (decline, hang-up, no answer,
+timeout) → the agent's legs go and the caller is back with the assistant.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError
 from voicedock.pbx.ari_events import DialProgress, StasisStart
 from voicedock.pbx.asterisk_ari import AriClient
@@ -39,6 +40,7 @@ from voicedock.pbx.asterisk_media import (
 )
 from voicedock.pbx.asterisk_warm import WARM_ARG, Synthesizer, WarmTransfer, synthesize_offline
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pbx.warm_decision import Transcriber, transcribe_offline
 from voicedock.validation import is_e164, is_token
 
 log = logging.getLogger("voicedock.pbx.asterisk")
@@ -95,9 +97,23 @@ class TransferSettings:
     app: str
     context: str
     answer_timeout: int = 30  # seconds the agent's phone may ring
-    decision_timeout: float = 20.0  # seconds after the briefing to press 1 or 2
+    decision_timeout: float = 20.0  # seconds after the briefing to press 1 or 2 (or speak)
     media_format: str = "ulaw"
     hold_media: str = "tone:ring"  # what the caller hears meanwhile; "moh:<class>" for MOH
+    voice_decision: bool = True  # the agent may also say "yes" / "no" (offline STT)
+
+    @classmethod
+    def from_config(cls, asterisk: AsteriskSettings) -> TransferSettings:
+        """From ``[pbx.asterisk]`` and its ``[pbx.asterisk.transfer]`` table."""
+        warm = asterisk.transfer
+        return cls(
+            asterisk.app,
+            asterisk.transfer_context,
+            answer_timeout=warm.answer_timeout_seconds,
+            decision_timeout=float(warm.decision_timeout_seconds),
+            hold_media=warm.hold_media,
+            voice_decision=warm.voice_decision,
+        )
 
 
 class AsteriskTransfers:
@@ -113,6 +129,7 @@ class AsteriskTransfers:
         spawn: Spawn,
         release_media: Callable[[str], Coroutine[Any, Any, None]],
         synthesize: Synthesizer | None = None,
+        transcribe: Transcriber | None = None,
     ) -> None:
         self.ari = ari
         self.calls = calls
@@ -122,6 +139,8 @@ class AsteriskTransfers:
         self.release_media = release_media
         # The warm briefing's voice; replaceable (tests, or the assistant's own TTS).
         self.synthesize: Synthesizer = synthesize or synthesize_offline
+        # The agent's spoken "yes" / "no" as text; replaceable likewise.
+        self.transcribe: Transcriber = transcribe or transcribe_offline
         self._blind: dict[str, str] = {}  # call id -> destination, until the outcome
         self._warm: dict[str, WarmTransfer] = {}  # call id -> the attempt in flight
         self._stasis: dict[str, asyncio.Event] = {}  # channels a warm attempt waits for

@@ -29,6 +29,7 @@ from voicedock.pbx.asterisk_media import (
     remove_channel,
 )
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pbx.warm_decision import listen_for_decision
 
 if TYPE_CHECKING:
     from voicedock.pbx.asterisk_transfer import AsteriskTransfers, DialplanTarget
@@ -197,6 +198,20 @@ class WarmTransfer:
             while True:
                 decide(await ari_digits.get())
 
+        async def from_voice() -> None:
+            # "yes" / "no" spoken by the agent count like 1 / 2. A broken recognizer only
+            # costs the voice path: DTMF still decides.
+            try:
+                said = await listen_for_decision(
+                    media.inbound_audio(), media.format, self._owner.transcribe
+                )
+            except Exception as exc:  # noqa: BLE001 - DTMF still decides
+                log.warning("warm transfer: voice decision unavailable: %s", type(exc).__name__)
+                return
+            if said is not None:
+                log.info("call %s: the agent answered by voice (%s)", self._legs.call_id, said)
+                decide(ACCEPT_DIGIT if said == "accept" else DECLINE_DIGIT)
+
         async def brief() -> None:
             from voicedock.media.sink import MediaSink
 
@@ -210,7 +225,9 @@ class WarmTransfer:
             await (await MediaSink(media).play(pcm, rate)).played()
 
         async with asyncio.TaskGroup() as tg:
-            listeners = (tg.create_task(from_media()), tg.create_task(from_ari()))
+            listeners = [tg.create_task(from_media()), tg.create_task(from_ari())]
+            if settings.voice_decision:
+                listeners.append(tg.create_task(from_voice()))
             speaker = tg.create_task(brief())
             gone = tg.create_task(_either(self._agent_gone, self._caller_gone))
             try:

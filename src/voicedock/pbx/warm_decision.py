@@ -1,0 +1,94 @@
+"""The agent's spoken answer to a warm transfer briefing: "yes" accepts, "no" declines.
+
+Two parts: ``decision_from_words`` (pure: a transcript in, a decision or ``None`` out) and
+``listen_for_decision`` (the agent's media-leg frames → webrtcvad endpointing → the STT →
+``decision_from_words``, until the first utterance that means one or the other). Anything
+else the agent says is ignored: a wrong guess would hand the caller to someone who did not
+agree, so an unclear or mixed answer ("no... yes") decides nothing and DTMF still can.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Literal
+
+from voicedock.media.codecs import AudioFormat, decode
+from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.vad import VadConfig
+
+log = logging.getLogger("voicedock.pbx.asterisk")
+
+Decision = Literal["accept", "decline"]
+Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate → text
+
+_ACCEPT_WORDS = frozenset(
+    {"yes", "yeah", "yep", "yup", "sure", "okay", "ok", "accept", "accepted", "alright"}
+)
+_ACCEPT_PHRASES = (
+    ("put", "them", "through"),
+    ("put", "him", "through"),
+    ("put", "her", "through"),
+    ("put", "it", "through"),
+    ("connect", "them"),
+    ("all", "right"),
+)
+_DECLINE_WORDS = frozenset({"no", "nope", "nah", "decline", "declined", "reject", "refuse"})
+_DECLINE_PHRASES = (("not", "now"), ("can't", "take"), ("cannot", "take"))
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+# An answer is short: no caller-style turn limits, just the end of one or two words.
+_ENDPOINTING = EndpointingConfig(
+    min_speech_ms=100, end_silence_ms=500, silence_timeout_ms=None, max_duration_ms=None
+)
+_MAX_ANSWER_MS = 6000  # longer speech is not an answer to "yes or no"; skip transcribing it
+
+
+def decision_from_words(text: str) -> Decision | None:
+    """What ``text`` (a transcript) means: accept, decline, or ``None`` (unclear or both)."""
+    words = _WORD.findall(text.lower().replace("o.k.", "ok").replace("’", "'"))
+    accept = bool(_ACCEPT_WORDS.intersection(words)) or _has_phrase(words, _ACCEPT_PHRASES)
+    decline = bool(_DECLINE_WORDS.intersection(words)) or _has_phrase(words, _DECLINE_PHRASES)
+    if accept == decline:
+        return None
+    return "accept" if accept else "decline"
+
+
+def _has_phrase(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> bool:
+    for phrase in phrases:
+        size = len(phrase)
+        if any(tuple(words[i : i + size]) == phrase for i in range(len(words) - size + 1)):
+            return True
+    return False
+
+
+async def listen_for_decision(
+    frames: AsyncIterable[bytes], media_format: AudioFormat, transcribe: Transcriber
+) -> Decision | None:
+    """The first utterance in ``frames`` (wire format) that means a decision; ``None`` when
+    the frames end first. Transcription errors propagate (the caller falls back to DTMF)."""
+    rate = media_format.sample_rate
+    listener = Listener(rate, vad=VadConfig(sample_rate=rate), endpointing=_ENDPOINTING)
+    async for frame in frames:
+        for event in listener.process(decode(media_format, frame).tobytes()):
+            if not isinstance(event, UserUtterance):
+                continue
+            if len(event.pcm) > _MAX_ANSWER_MS * rate * 2 // 1000:
+                continue
+            decision = decision_from_words(await transcribe(event.pcm, rate))
+            if decision is not None:
+                return decision
+    return None
+
+
+async def transcribe_offline(pcm: bytes, sample_rate: int) -> str:
+    """``pcm`` as text, from the offline STT (faster-whisper, the model shared per process)."""
+    from voicedock.pipeline.providers.registry import create_stt
+
+    stt = create_stt({"provider": "offline"})
+    try:
+        return await stt.transcribe(pcm, sample_rate)
+    finally:
+        await stt.aclose()
