@@ -1,0 +1,113 @@
+"""Client media mode on the real lab Asterisk: Asterisk dials voicedock's web app for the audio.
+
+The lab renders ``websocket_client.conf`` with ``voicedock_media`` pointing at
+``ws://127.0.0.1:<media_ws_port>/media``; the e2e lab picks that port free at start-up, so the
+test serves the whole app (REST and ``/media``) on exactly that port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from e2e.audio_helpers import UTTERANCE_PARTY, require_offline_speech, words
+from e2e.conftest import LiveService, service_settings
+from e2e.test_audio_e2e import (
+    SHORT_GREETING,
+    control,
+    has_words,
+    place_call,
+    wait_recorded,
+    wait_transcript,
+    warm_speech,  # noqa: F401 - a fixture, used by name
+)
+from fakes.world import ACME
+from voicedock.api.api_keys import issue_api_key
+from voicedock.api.app import create_app
+from voicedock.calls.commands import API_END_CALL
+from voicedock.lab.server import LabAsterisk
+from voicedock.media.acceptor import MediaAcceptor, PendingMedia
+from voicedock.media.session import MediaSession
+from voicedock.pbx.asterisk import AsteriskPbx
+from voicedock.service import Service
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
+
+
+@pytest.fixture(autouse=True)
+def _offline_speech() -> None:
+    require_offline_speech()
+
+
+def count_connections(acceptor: MediaAcceptor) -> list[str]:
+    """The calls of the media connections Asterisk opens to ``/media`` (in order of arrival)."""
+    seen: list[str] = []
+    expect = acceptor.expect
+
+    def spy(call_id: str) -> PendingMedia:
+        pending = expect(call_id)
+        original = pending.session
+
+        async def session(wait: float = 10.0) -> MediaSession:
+            connected = await original(wait)
+            seen.append(call_id)
+            return connected
+
+        pending.session = session  # type: ignore[method-assign]
+        return pending
+
+    acceptor.expect = spy  # type: ignore[method-assign]
+    return seen
+
+
+@pytest.fixture
+async def live_client_mode(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[LiveService]:
+    """The service with ``media_connection = "client"``, served where the lab's Asterisk dials."""
+    settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    settings.pbx.asterisk.media_connection = "client"
+    services: list[Service] = []
+
+    async def factory() -> Service:
+        services.append(await Service.open(settings))
+        return services[-1]
+
+    port = lab.settings.media_ws_port
+    server = TestServer(create_app(settings, factory), host="127.0.0.1", port=port)
+    client: TestClient[Any, Any] = TestClient(server)
+    await client.start_server()
+    try:
+        service = services[0]
+        assert isinstance(service.pbx, AsteriskPbx)
+        assert service.media_acceptor is not None
+        await service.pbx.ari.wait_registered(10)
+        key, _ = await issue_api_key(service.store, ACME)
+        yield LiveService(client, service, key)
+    finally:
+        await client.close()
+
+
+@pytest.mark.usefixtures("warm_speech")
+async def test_client_mode_call_is_transcribed_and_ends_after_end_call(
+    live_client_mode: LiveService,
+) -> None:
+    live = live_client_mode
+    acceptor = live.service.media_acceptor
+    assert acceptor is not None
+    connections = count_connections(acceptor)
+    call_id = await place_call(live, UTTERANCE_PARTY, SHORT_GREETING)
+    await wait_transcript(live, call_id, has_words("appointment", "monday"), within=25)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    assert ended["status"] == "ended"
+    assert ended["end_reason"] == API_END_CALL
+    user = [m["content"] for m in ended["messages"] if m["role"] == "user"]
+    assert any({"appointment", "monday"} <= words(content) for content in user), user
+    assistant = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert assistant[0] == SHORT_GREETING
+    # The audio came over the one connection Asterisk opened, and it was not turned away.
+    assert connections == [call_id]
+    assert acceptor.refused == 0
