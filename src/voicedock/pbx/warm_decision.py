@@ -37,6 +37,8 @@ _ACCEPT_PHRASES = (
 )
 _DECLINE_WORDS = frozenset({"no", "nope", "nah", "decline", "declined", "reject", "refuse"})
 _DECLINE_PHRASES = (("not", "now"), ("can't", "take"), ("cannot", "take"))
+# A negation next to a yes-word ("not okay", "I'm not sure") leaves the answer unclear.
+_NEGATIONS = frozenset({"not", "don't", "can't", "cannot", "won't", "isn't"})
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 # An answer is short: no caller-style turn limits, just the end of one or two words.
@@ -51,9 +53,11 @@ def decision_from_words(text: str) -> Decision | None:
     words = _WORD.findall(text.lower().replace("o.k.", "ok").replace("’", "'"))
     accept = bool(_ACCEPT_WORDS.intersection(words)) or _has_phrase(words, _ACCEPT_PHRASES)
     decline = bool(_DECLINE_WORDS.intersection(words)) or _has_phrase(words, _DECLINE_PHRASES)
-    if accept == decline:
+    if accept and (decline or _NEGATIONS.intersection(words)):
         return None
-    return "accept" if accept else "decline"
+    if accept:
+        return "accept"
+    return "decline" if decline else None
 
 
 def _has_phrase(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> bool:

@@ -1,0 +1,158 @@
+"""The agent's spoken answer to a warm transfer: word matching and the listening loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from voicedock.media.codecs import AudioFormat, encode, format_by_name
+from voicedock.pbx.warm_decision import decision_from_words, listen_for_decision
+
+pytestmark = pytest.mark.unit
+
+RATE = 8000
+FRAME = RATE // 50  # samples in 20 ms
+
+
+def _format(name: str) -> AudioFormat:
+    fmt = format_by_name(name)
+    assert fmt is not None
+    return fmt
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Yes.",
+        "Yeah, sure.",
+        "Yes, put them through.",
+        "Okay",
+        "OK.",
+        "o.k.",
+        "I accept.",
+        "Alright, put her through.",
+        "All right.",
+        "YES!",
+    ],
+)
+def test_words_meaning_yes_accept(text: str) -> None:
+    assert decision_from_words(text) == "accept"
+
+
+@pytest.mark.parametrize(
+    "text", ["No.", "No, thank you.", "Decline.", "Nope", "Not now.", "I can't take it."]
+)
+def test_words_meaning_no_decline(text: str) -> None:
+    assert decision_from_words(text) == "decline"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Hello?",
+        "Who is this?",
+        "I don't know",  # "know" is not "no"
+        "No... yes.",  # both: unclear, so nothing is decided
+        "Not okay.",
+        "I'm not sure.",
+        "yesterday",  # a word merely starting with yes
+        "Put them on hold",
+    ],
+)
+def test_anything_else_decides_nothing(text: str) -> None:
+    assert decision_from_words(text) is None
+
+
+def _voice(seconds: float) -> np.ndarray:
+    """A voiced, vowel-like sound (harmonics of a gliding pitch) webrtcvad takes for speech."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 3 * t)) / RATE
+    signal = sum(np.sin(k * phase) / k for k in range(1, 15))
+    signal = signal * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
+    return (signal / np.abs(signal).max() * 8000).astype(np.int16)
+
+
+def _silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * RATE), dtype=np.int16)
+
+
+async def _frames(fmt: AudioFormat, *parts: np.ndarray) -> AsyncIterator[bytes]:
+    samples = np.concatenate(parts)
+    for i in range(0, len(samples) - FRAME + 1, FRAME):
+        yield encode(fmt, samples[i : i + FRAME])
+
+
+class ScriptedStt:
+    """Answers each utterance with the next scripted text and keeps what it was given."""
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+        self.heard: list[tuple[int, int]] = []  # (bytes, rate)
+
+    async def __call__(self, pcm: bytes, sample_rate: int) -> str:
+        self.heard.append((len(pcm), sample_rate))
+        return self.texts.pop(0)
+
+
+async def test_the_first_utterance_meaning_yes_accepts() -> None:
+    fmt = _format("ulaw")
+    stt = ScriptedStt("Hello?", "Yes, put them through.", "No.")
+    frames = _frames(
+        fmt,
+        _silence(0.5),
+        _voice(0.6),
+        _silence(1.0),
+        _voice(0.8),
+        _silence(1.0),
+        _voice(0.5),
+        _silence(1.0),
+    )
+    assert await listen_for_decision(frames, fmt, stt) == "accept"
+    assert len(stt.heard) == 2  # the third utterance was never transcribed
+    pcm_bytes, rate = stt.heard[1]
+    assert rate == RATE
+    assert 0.7 <= pcm_bytes / 2 / RATE <= 1.3  # the utterance, not the whole stream
+
+
+async def test_a_spoken_no_declines_on_a_linear_16k_leg() -> None:
+    fmt = _format("slin16")
+    stt = ScriptedStt("No, not now.")
+    wide = np.repeat(_voice(0.6), 2)  # the same sound at 16 kHz (pitch halved, still voiced)
+    samples = np.concatenate([np.zeros(8000, np.int16), wide, np.zeros(32000, np.int16)])
+
+    async def frames() -> AsyncIterator[bytes]:
+        for i in range(0, len(samples) - 320 + 1, 320):
+            yield encode(fmt, samples[i : i + 320])
+
+    assert await listen_for_decision(frames(), fmt, stt) == "decline"
+    assert stt.heard[0][1] == 16000
+
+
+async def test_silence_or_no_answer_ends_with_the_frames() -> None:
+    fmt = _format("ulaw")
+    stt = ScriptedStt("Who is calling?")
+    frames = _frames(fmt, _silence(0.5), _voice(0.6), _silence(1.0))
+    assert await listen_for_decision(frames, fmt, stt) is None
+    assert len(stt.heard) == 1
+    assert await listen_for_decision(_frames(fmt, _silence(2.0)), fmt, ScriptedStt()) is None
+
+
+async def test_a_long_monologue_is_not_transcribed() -> None:
+    fmt = _format("ulaw")
+    stt = ScriptedStt()
+    frames = _frames(fmt, _voice(7.0), _silence(1.0))
+    assert await listen_for_decision(frames, fmt, stt) is None
+    assert stt.heard == []
+
+
+async def test_a_failing_recognizer_raises_to_the_caller() -> None:
+    fmt = _format("ulaw")
+
+    async def broken(pcm: bytes, sample_rate: int) -> str:
+        raise RuntimeError("no model")
+
+    with pytest.raises(RuntimeError):
+        await listen_for_decision(_frames(fmt, _voice(0.6), _silence(1.0)), fmt, broken)
