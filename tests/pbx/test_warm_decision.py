@@ -70,8 +70,10 @@ def _voice(seconds: float) -> np.ndarray:
     """A voiced, vowel-like sound (harmonics of a gliding pitch) webrtcvad takes for speech."""
     t = np.arange(int(seconds * RATE)) / RATE
     phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 3 * t)) / RATE
-    signal = sum(np.sin(k * phase) / k for k in range(1, 15))
-    signal = signal * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
+    signal = np.zeros_like(t)
+    for k in range(1, 15):
+        signal += np.sin(k * phase) / k
+    signal *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)
     return (signal / np.abs(signal).max() * 8000).astype(np.int16)
 
 
