@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from voicedock.media.codecs import AudioFormat, encode, format_by_name
@@ -66,7 +67,7 @@ def test_anything_else_decides_nothing(text: str) -> None:
     assert decision_from_words(text) is None
 
 
-def _voice(seconds: float) -> np.ndarray:
+def _voice(seconds: float) -> npt.NDArray[np.int16]:
     """A voiced, vowel-like sound (harmonics of a gliding pitch) webrtcvad takes for speech."""
     t = np.arange(int(seconds * RATE)) / RATE
     phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 3 * t)) / RATE
@@ -74,14 +75,15 @@ def _voice(seconds: float) -> np.ndarray:
     for k in range(1, 15):
         signal += np.sin(k * phase) / k
     signal *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)
-    return (signal / np.abs(signal).max() * 8000).astype(np.int16)
+    scaled: npt.NDArray[np.int16] = (signal / np.abs(signal).max() * 8000).astype(np.int16)
+    return scaled
 
 
-def _silence(seconds: float) -> np.ndarray:
+def _silence(seconds: float) -> npt.NDArray[np.int16]:
     return np.zeros(int(seconds * RATE), dtype=np.int16)
 
 
-async def _frames(fmt: AudioFormat, *parts: np.ndarray) -> AsyncIterator[bytes]:
+async def _frames(fmt: AudioFormat, *parts: npt.NDArray[np.int16]) -> AsyncIterator[bytes]:
     samples = np.concatenate(parts)
     for i in range(0, len(samples) - FRAME + 1, FRAME):
         yield encode(fmt, samples[i : i + FRAME])
