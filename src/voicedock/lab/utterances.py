@@ -38,7 +38,9 @@ TALK_OVER = Utterance(
     "Excuse me, sorry to interrupt you, but I am calling about the invoice you sent me last "
     "week, because the amount on it is much higher than what we agreed on the phone.",
 )
-LAB_UTTERANCES: tuple[Utterance, ...] = (APPOINTMENT, TALK_OVER)
+# The lab agent warmsayyes accepts a warm transfer by voice with it.
+SAY_YES = Utterance("utterance-yes", "Yes, put them through.")
+LAB_UTTERANCES: tuple[Utterance, ...] = (APPOINTMENT, TALK_OVER, SAY_YES)
 
 
 def cache_key(utterance: Utterance, voice: str) -> str:
