@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import numpy as np
 import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
@@ -23,8 +24,22 @@ pytestmark = pytest.mark.unit
 PASSWORD = "fake-esl-secret"
 
 
-def make_pbx(fs: FakeFreeswitch, **kwargs: object) -> FreeswitchPbx:
-    settings = FreeswitchSettings(esl_port=fs.port, esl_password=PASSWORD, media_port=0)
+async def quick_voice(text: str) -> tuple[bytes, int]:
+    """The warm briefing's voice in tests: 0.2 s of a 440 Hz tone at 16 kHz (no TTS models)."""
+    t = np.arange(3200) / 16000
+    return (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes(), 16000
+
+
+def make_pbx(
+    fs: FakeFreeswitch, *, warm_transfer_timeout: int = 30, **kwargs: object
+) -> FreeswitchPbx:
+    settings = FreeswitchSettings(
+        esl_port=fs.port,
+        esl_password=PASSWORD,
+        media_port=0,
+        warm_transfer_timeout=warm_transfer_timeout,
+    )
+    kwargs.setdefault("synthesize", quick_voice)
     esl = EslSettings(
         host="127.0.0.1",
         port=fs.port,

@@ -26,6 +26,7 @@ from voicedock.media.freeswitch_media import FreeswitchCallMedia
 from voicedock.media.freeswitch_stream_server import AudioStreamServer
 from voicedock.pbx import freeswitch_support as support
 from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.asterisk_warm import Synthesizer
 from voicedock.pbx.base import (
     InboundCall,
     InboundHandler,
@@ -70,8 +71,7 @@ log = logging.getLogger("voicedock.pbx.freeswitch")
 
 # A call never seen on the PBX and younger than this may not be on `show channels` yet.
 _RECONCILE_GRACE = 2.0
-# After `-ERR <CAUSE>` from originate, wait this long for the CHANNEL_HANGUP_COMPLETE that
-# carries the SIP status before reporting the failure from the job result alone.
+# After originate's `-ERR <CAUSE>`, wait this long for the HANGUP_COMPLETE with the SIP status.
 _ORIGINATE_FAILURE_GRACE = 0.5
 
 
@@ -83,9 +83,10 @@ class FreeswitchPbx:
         dids: Collection[str] = (),
         transfer_context: str | None = None,
         esl_settings: EslSettings | None = None,
+        synthesize: Synthesizer | None = None,
     ) -> None:
         """``dids``: our numbers unless ``settings.dids``; ``esl_settings`` (timeouts, backoff)
-        must carry the events in ``PBX_EVENTS``."""
+        must carry the events in ``PBX_EVENTS``; ``synthesize``: the warm briefing's voice."""
         self.esl = EslClient(
             esl_settings or esl_settings_for(settings), on_reconnect=self._on_reconnect
         )
@@ -98,7 +99,7 @@ class FreeswitchPbx:
         )
         self.media = FreeswitchMediaHub(self.esl, server)
         self._calls = CallRegistry()
-        self._warm = WarmTransfers(self.esl, self._calls, self._emit)
+        self.warm = WarmTransfers(self.esl, self._calls, self._emit, self.media, synthesize)
         self._blind = BlindTransfers()
         self._our_numbers: dict[str, str] = {}  # call id -> our E.164 on the call
         self._boot = support.BootClock()  # tells a reconnect from a restarted FreeSWITCH
@@ -137,7 +138,7 @@ class FreeswitchPbx:
         if self._closed:
             return
         self._closed = True
-        self._warm.cancel_all()
+        self.warm.cancel_all()
         for task in list(self._background):
             task.cancel()
         await self._exit.aclose()
@@ -222,14 +223,14 @@ class FreeswitchPbx:
         legs = self._calls.get(call_id)
         if legs is None or legs.ended:
             raise PbxError("no live call with this id")
-        if self._blind.in_progress(call_id) or self._warm.in_progress(call_id):
+        if self._blind.in_progress(call_id) or self.warm.in_progress(call_id):
             raise PbxError("a transfer of this call is already in progress")
         if target.mode == "warm" and self._tasks is not None:
             number, timeout = self._our_numbers.get(call_id, ""), self._warm_timeout
             request = WarmTransferRequest.for_target(
                 call_id, legs.main_channel, target, number, timeout
             )
-            self._warm.start(request, self._tasks)
+            self.warm.start(request, self._tasks)
             return
         if target.mode != "blind":
             raise PbxError(f"transfer mode {target.mode!r} is not available")
@@ -276,8 +277,8 @@ class FreeswitchPbx:
         if not uid:
             return
         self.media.on_event(event)  # play events and digits for attached media
-        if self._warm.is_agent_leg(uid):
-            self._warm.on_event(event)
+        if self.warm.is_agent_leg(uid):
+            self.warm.on_event(event)
             return
         legs = self._calls.by_channel(uid)
         if legs is None and event.name == "CHANNEL_PARK":
@@ -312,7 +313,7 @@ class FreeswitchPbx:
                     cause=support.cause_of(event.get("Hangup-Cause")),
                     tech_cause=support.sip_status(event.get("variable_sip_term_status")),
                 )
-                self._warm.cancel(call_id)
+                self.warm.cancel(call_id)
             case _:
                 pass
 
@@ -390,7 +391,7 @@ class FreeswitchPbx:
         log.warning("FreeSWITCH restarted: ending %d live calls", len(self._calls.live()))
         await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
         for legs in self._calls.live():
-            self._warm.cancel(legs.call_id)
+            self.warm.cancel(legs.call_id)
             await self._ended(legs.call_id, cause=None, tech_cause=None, detail="pbx-restart")
 
     async def _reconcile_later(self) -> None:

@@ -191,6 +191,18 @@ def build_uuid_broadcast(
     return f"uuid_broadcast {require_uuid(uuid)} {path} {leg}"
 
 
+def build_uuid_broadcast_tone(
+    uuid: str, *, on_ms: int = 400, off_ms: int = 200, hz: int = 880, repeats: int = 2
+) -> str:
+    """``uuid_broadcast <uuid> tone_stream://L=<n>;%(<on>,<off>,<hz>) aleg``: a beep from
+    numbers only (no file, no text), the cue the agent gets when a briefing has no voice."""
+    values = (on_ms, off_ms, hz, repeats)
+    if not all(isinstance(v, int) and 0 < v <= 10_000 for v in values):
+        raise UnsafeCommandValue("tone values must be integers in 1..10000")
+    tone = f"tone_stream://L={repeats};%({on_ms},{off_ms},{hz})"
+    return f"uuid_broadcast {require_uuid(uuid)} {tone} aleg"
+
+
 def build_uuid_break(uuid: str, *, all_queued: bool = True) -> str:
     """Stop the current playback (barge-in); ``all`` also drops queued files."""
     return f"uuid_break {require_uuid(uuid)}" + (" all" if all_queued else "")

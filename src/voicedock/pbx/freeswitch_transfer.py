@@ -4,7 +4,10 @@ A bot cannot press ``att_xfer``'s keys, so (protocols.md §5.2):
 
 1. ``bgapi originate {origination_uuid=<agent leg>,...}sofia/gateway/<trunk>/<agent> &park()``;
    the caller stays with the assistant meanwhile.
-2. The agent answers and presses **1** to accept (any other digit declines) within the timeout.
+2. The agent answers and hears the briefing (``freeswitch_briefing``: the caller's request,
+   then "Press 1 to take the call, or 2 to decline"; a beep when there is no voice for it).
+   The decision window opens when the briefing ends: **1** accepts, any other digit declines
+   (a digit during the briefing decides at once and cuts it short).
 3. Accepted: the caller's playback and audio stream stop (``uuid_break``, ``uuid_audio_stream
    stop``) and ``uuid_bridge <caller> <agent>`` joins them; ``TRANSFERRED`` is reported.
 4. Declined, no answer, busy, agent hung up, or timed out: ``uuid_kill <agent leg>``, and
@@ -19,11 +22,20 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.asterisk_warm import (
+    BRIEFING_PROMPT,
+    DEFAULT_BRIEFING,
+    Synthesizer,
+    synthesize_offline,
+)
 from voicedock.pbx.base import PbxEvent, PbxEventKind, PbxEventSink, TransferTarget
+from voicedock.pbx.freeswitch_briefing import speak_briefing, synthesize_quietly
 from voicedock.pbx.freeswitch_escape import (
     build_audio_stream_stop,
     build_originate,
@@ -36,6 +48,7 @@ from voicedock.pbx.freeswitch_escape import (
     require_token,
 )
 from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
+from voicedock.pbx.freeswitch_media import FreeswitchMediaHub
 from voicedock.pbx.freeswitch_wire import EslEvent
 
 log = logging.getLogger("voicedock.pbx.freeswitch")
@@ -52,7 +65,8 @@ class WarmTransferRequest:
     destination: str  # E.164
     gateway: str
     caller_id: str  # E.164 shown to the agent (our number on the call)
-    timeout_seconds: int = 30
+    timeout_seconds: int = 30  # for the agent to answer, and again to press 1 after the briefing
+    briefing: str = DEFAULT_BRIEFING  # spoken to the agent before BRIEFING_PROMPT
 
     @classmethod
     def for_target(
@@ -68,6 +82,7 @@ class WarmTransferRequest:
             gateway=require_token(target.trunk_endpoint, "trunk"),
             caller_id=caller_id,
             timeout_seconds=timeout,
+            briefing=target.extra.get("briefing") or DEFAULT_BRIEFING,
         )
 
 
@@ -126,10 +141,20 @@ class BlindTransfers:
 class WarmTransfers:
     """Runs warm transfers; the adapter feeds it the agent legs' events (``on_event``)."""
 
-    def __init__(self, esl: EslClient, calls: CallRegistry, emit: PbxEventSink) -> None:
+    def __init__(
+        self,
+        esl: EslClient,
+        calls: CallRegistry,
+        emit: PbxEventSink,
+        media: FreeswitchMediaHub,
+        synthesize: Synthesizer | None = None,
+    ) -> None:
         self._esl = esl
         self._calls = calls
         self._emit = emit
+        self._media = media
+        # The briefing's voice; replaceable (tests, or the assistant's own TTS).
+        self.synthesize: Synthesizer = synthesize or synthesize_offline
         self._by_agent: dict[str, _Attempt] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -179,8 +204,7 @@ class WarmTransfers:
         call_id = attempt.request.call_id
         accepted, detail = False, "failed"
         try:
-            async with asyncio.timeout(attempt.request.timeout_seconds + 5):
-                accepted, detail = await self._attempt(attempt, command)
+            accepted, detail = await self._attempt(attempt, command)
         except TimeoutError:
             detail = "agent-timeout"
         except PbxError as exc:
@@ -199,20 +223,48 @@ class WarmTransfers:
             await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=detail))
 
     async def _attempt(self, attempt: _Attempt, command: str) -> tuple[bool, str]:
-        job = await self._esl.bgapi(command)
-        try:
-            await job.result()  # &park(): "+OK <uuid>" once the agent answered
-        except EslCommandError as exc:
-            return False, "agent " + exc.reply.removeprefix("-ERR").strip().lower()
+        request = attempt.request
+        text = f"{request.briefing} {BRIEFING_PROMPT}"
+        # Synthesized while the agent's phone rings, so the briefing starts at answer.
+        async with _background(synthesize_quietly(self.synthesize, text)) as speech:
+            job = await self._esl.bgapi(command)
+            try:
+                async with asyncio.timeout(request.timeout_seconds + 5):
+                    await job.result()  # &park(): "+OK <uuid>" once the agent answered
+            except EslCommandError as exc:
+                return False, "agent " + exc.reply.removeprefix("-ERR").strip().lower()
+            briefing = speak_briefing(
+                self._media,
+                self._esl,
+                agent_channel=attempt.agent_channel,
+                call_id=request.call_id,
+                speech=speech,
+            )
+            async with _background(briefing) as spoken:
+                digit = await self._decision(attempt, spoken)
+        if digit is None:
+            return False, "agent-hung-up"
+        if digit != ACCEPT_DIGIT:
+            return False, "agent-declined"
+        return await self._bridge(attempt)
+
+    async def _decision(self, attempt: _Attempt, briefing: asyncio.Future[str]) -> str | None:
+        """The agent's digit, during the briefing or within the window after it; ``None``: the
+        agent hung up. The window (``timeout_seconds``) opens when the briefing ends."""
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
         while True:
-            event = await attempt.events.get()
+            if deadline is None and briefing.done():
+                deadline = loop.time() + attempt.request.timeout_seconds
+            async with asyncio.timeout_at(deadline):
+                event = await _next_event(attempt, None if briefing.done() else briefing)
+            if event is None:
+                continue  # the briefing ended: the window is open
             if event.name == "CHANNEL_HANGUP_COMPLETE":
-                return False, "agent-hung-up"
-            if event.name != "DTMF":
-                continue
-            if event.get("DTMF-Digit") != ACCEPT_DIGIT:
-                return False, "agent-declined"
-            return await self._bridge(attempt)
+                return None
+            digit = event.get("DTMF-Digit") if event.name == "DTMF" else None
+            if digit:
+                return digit[:1]
 
     async def _bridge(self, attempt: _Attempt) -> tuple[bool, str]:
         caller = attempt.request.caller_channel
@@ -231,3 +283,29 @@ class WarmTransfers:
         except EslCommandError as exc:
             if "No such channel" not in exc.reply:
                 raise
+
+
+async def _next_event(attempt: _Attempt, briefing: asyncio.Future[str] | None) -> EslEvent | None:
+    """The agent leg's next event, or ``None`` if ``briefing`` ends first."""
+    getter = asyncio.ensure_future(attempt.events.get())
+    try:
+        await asyncio.wait(
+            {getter} | ({briefing} if briefing else set()), return_when="FIRST_COMPLETED"
+        )
+    finally:
+        if not getter.done():
+            getter.cancel()  # the queue keeps the event for the next call
+    return getter.result() if getter.done() and not getter.cancelled() else None
+
+
+@contextlib.asynccontextmanager
+async def _background(coro: Coroutine[Any, Any, Any]) -> AsyncIterator[asyncio.Task[Any]]:
+    """``coro`` as a task that lives exactly as long as the ``async with`` block."""
+    task = asyncio.ensure_future(coro)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("warm transfer: %r", task.exception())

@@ -1,0 +1,96 @@
+"""The warm-transfer briefing on FreeSWITCH: what the agent hears before pressing 1.
+
+The text (``TransferTarget.extra["briefing"]``, written by ``calls/transfer_speech``, followed
+by "Press 1 to take the call ...") is synthesized while the agent's phone rings, by the same
+replaceable ``Synthesizer`` hook as on Asterisk (offline Piper or espeak-ng by default). It is
+played on the agent leg the way the assistant's speech reaches a caller (docs/freeswitch.md,
+"Playback path"): a mod_audio_stream stream is started on the agent leg, the speech goes over
+the websocket as ``streamAudio``, the module writes it to a file and voicedock queues that file
+with ``uuid_broadcast <agent> <file> aleg``. No filesystem is shared with FreeSWITCH.
+
+No voice (synthesis failed or timed out) or no stream (mod_audio_stream refused, the stream
+never connected): a beep, ``uuid_broadcast <agent> tone_stream://... aleg``, so the agent still
+knows to press 1 and the transfer never waits on its briefing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from voicedock.errors import MediaError, PbxError
+from voicedock.pbx.asterisk_warm import Speech, Synthesizer
+from voicedock.pbx.freeswitch_escape import build_uuid_broadcast_tone
+from voicedock.pbx.freeswitch_esl import EslClient
+from voicedock.pbx.freeswitch_media import FreeswitchMediaHub
+
+log = logging.getLogger("voicedock.pbx.freeswitch")
+
+SYNTHESIS_TIMEOUT = 15.0  # seconds; the agent's phone usually rings for part of it
+BRIEFING_FORMAT = "slin16"  # the stream's rate; TTS output is resampled to it once
+MAX_BRIEFING_SECONDS = 60.0  # a briefing that plays longer is cut and the window opens
+BEEP_ON_MS, BEEP_OFF_MS, BEEP_HZ, BEEP_REPEATS = 400, 200, 880, 2
+
+
+async def synthesize_quietly(synthesize: Synthesizer, text: str) -> Speech | None:
+    """The briefing's speech, or ``None`` when there is no voice for it (logged, never the
+    text: briefings name the caller's request)."""
+    try:
+        async with asyncio.timeout(SYNTHESIS_TIMEOUT):
+            pcm, rate = await synthesize(text)
+    except Exception as exc:  # noqa: BLE001 - any broken voice is a beep, never a stuck transfer
+        log.warning("warm transfer briefing not synthesized: %s", type(exc).__name__)
+        return None
+    if not pcm or rate <= 0:
+        return None
+    return pcm, rate
+
+
+async def speak_briefing(
+    hub: FreeswitchMediaHub,
+    esl: EslClient,
+    *,
+    agent_channel: str,
+    call_id: str,
+    speech: asyncio.Future[Speech | None],
+) -> str:
+    """Play the briefing on the agent leg until it has been heard; ``"voice"`` or ``"beep"``.
+
+    Cancelling it (the agent pressed a digit early, or hung up) stops the playback and the
+    agent's stream on the way out.
+    """
+    voice = await speech
+    if voice is not None:
+        pcm, rate = voice
+        try:
+            await _play(hub, agent_channel, call_id, pcm, rate)
+        except (MediaError, PbxError) as exc:
+            log.warning("warm transfer briefing not played: %s", exc)
+        else:
+            return "voice"
+    await _beep(esl, agent_channel)
+    return "beep"
+
+
+async def _play(hub: FreeswitchMediaHub, agent: str, call_id: str, pcm: bytes, rate: int) -> None:
+    from voicedock.media.sink import MediaSink  # the media stack, only when used
+
+    async with hub.open(agent, call_id, BRIEFING_FORMAT) as media:
+        handle = await MediaSink(media).play(pcm, rate)
+        try:
+            async with asyncio.timeout(MAX_BRIEFING_SECONDS):
+                await handle.played()
+        except TimeoutError:
+            log.warning("warm transfer briefing cut after %.0f s", MAX_BRIEFING_SECONDS)
+
+
+async def _beep(esl: EslClient, agent: str) -> None:
+    command = build_uuid_broadcast_tone(
+        agent, on_ms=BEEP_ON_MS, off_ms=BEEP_OFF_MS, hz=BEEP_HZ, repeats=BEEP_REPEATS
+    )
+    try:
+        await esl.api(command)
+    except PbxError as exc:  # the agent still decides; the window opens regardless
+        log.warning("warm transfer beep not played: %s", exc)
+        return
+    await asyncio.sleep(BEEP_REPEATS * (BEEP_ON_MS + BEEP_OFF_MS) / 1000)
