@@ -3,8 +3,7 @@ with a FakePbx and two organizations that each hold an API key."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from fakes.pbx import FakePbx
 from fakes.world import ACME, GLOBEX, make_settings
-from pg_server import PostgresUnavailable, fresh_database, start_postgres
+from pg_server import fresh_database
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.service import Service
@@ -32,24 +31,10 @@ class Api:
         return {"Authorization": f"Bearer {key or self.acme_key}"}
 
 
-@pytest.fixture(scope="session")
-def api_postgres_server() -> Iterator[str]:
-    try:
-        dsn, stop = start_postgres()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unavailable: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    try:
-        yield dsn
-    finally:
-        stop()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
-        return await fresh_database(request.getfixturevalue("api_postgres_server"))
+        return await fresh_database(request.getfixturevalue("postgres_server"))
     return f"sqlite:///{tmp_path / 'api.db'}"
 
 

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from pg_server import PostgresUnavailable, fresh_database, start_postgres, truncate_all_tables
+from pg_server import fresh_database, truncate_all_tables
 from voicedock.store import Store, open_store
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """DSN of a PostgreSQL server started for this test session (skip/fail if impossible)."""
-    try:
-        dsn, stop = start_postgres()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unavailable: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    try:
-        yield dsn
-    finally:
-        stop()
 
 
 @pytest.fixture

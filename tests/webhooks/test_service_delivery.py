@@ -4,9 +4,8 @@ local receiver that verifies every signature. SQLite file and real PostgreSQL.""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from aiohttp.test_utils import unused_port
 
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
-from pg_server import PostgresUnavailable, fresh_database, start_postgres
+from pg_server import fresh_database
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.config import Settings, WebhookEndpointSettings
 from voicedock.errors import ConfigError
@@ -45,24 +44,10 @@ def fast_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime, "worker_settings", lambda settings: FAST)
 
 
-@pytest.fixture(scope="session")
-def webhook_postgres_server() -> Iterator[str]:
-    try:
-        dsn, stop = start_postgres()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unavailable: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    try:
-        yield dsn
-    finally:
-        stop()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
-        return await fresh_database(request.getfixturevalue("webhook_postgres_server"))
+        return await fresh_database(request.getfixturevalue("postgres_server"))
     return f"sqlite:///{tmp_path / 'hooks.db'}"
 
 
