@@ -6,17 +6,23 @@
   ``lab`` fixture): skipped when the lab cannot run here, a failure under ``CI=true``.
 
 A backend names its parties by role (answers, busy, echo, ...) so that one test body holds
-both PBXs to the same outcome.
+both PBXs to the same outcome. ``inbound`` places a call *into* voicedock (to one of the
+backend's DIDs), makes that caller speak, and tells what the caller heard.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
 
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind, TransferTarget
 
@@ -45,6 +51,87 @@ class Recorder:
         return self.of(call_id, kind)[0]
 
 
+class InboundCaller(Protocol):
+    """A party that calls one of voicedock's numbers (``did``) through the PBX."""
+
+    did: str
+
+    async def call(self) -> str:
+        """Place the call; returns the caller's reference for ``speak`` and ``heard``."""
+        ...
+
+    async def speak(self, ref: str) -> None:
+        """Make the caller say something (once voicedock's media is attached)."""
+        ...
+
+    async def heard(self, ref: str) -> tuple[bytes, int]:
+        """16-bit mono PCM the caller heard and its rate (after the call ended)."""
+        ...
+
+
+def sine(hz: float, seconds: float, rate: int, amplitude: float = 10000) -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    return (np.sin(2 * np.pi * hz * t) * amplitude).astype("<i2").tobytes()
+
+
+class FakeInboundCaller:
+    """The fake FreeSWITCH parks a call to ``did``; the caller speaks over its audio stream and
+    hears what ``uuid_broadcast`` queued on its channel."""
+
+    def __init__(self, fake: Any, did: str) -> None:
+        self.fake = fake
+        self.did = did
+
+    async def call(self) -> str:
+        return str(self.fake.inbound_call(self.did, caller="+15550001111"))
+
+    async def speak(self, ref: str) -> None:
+        async with asyncio.timeout(5):
+            while ref not in self.fake.streams_by_uuid:
+                await asyncio.sleep(0.01)
+        stream = self.fake.streams_by_uuid[ref]
+        stream.send_audio(sine(300, 0.5, stream.sample_rate))
+
+    async def heard(self, ref: str) -> tuple[bytes, int]:
+        streams = [s for s in self.fake.audio_streams if s.channel_uuid == ref]
+        return self.fake.played_audio(ref), streams[-1].sample_rate if streams else 8000
+
+
+class LabInboundCaller:
+    """The lab's emulated carrier calls a service DID; its ``lab-caller`` context plays
+    hello-world and records what it receives as ``caller-<tag>-rx.wav``."""
+
+    def __init__(self, lab: Any) -> None:
+        self.lab = lab
+        self.did = str(lab.settings.service_dids[0])
+
+    async def call(self) -> str:
+        tag = uuid.uuid4().hex[:12]
+        await asyncio.to_thread(self.lab.originate_inbound, self.did, tag=tag)
+        return tag
+
+    async def speak(self, ref: str) -> None:
+        return None  # the lab caller's prompt plays on its own once answered
+
+    async def heard(self, ref: str) -> tuple[bytes, int]:
+        path = Path(self.lab.recordings_dir) / f"caller-{ref}-rx.wav"
+        await _wait_until_written(path)
+        with wave.open(str(path), "rb") as recording:
+            return recording.readframes(recording.getnframes()), recording.getframerate()
+
+
+async def _wait_until_written(path: Path, within: float = 10.0) -> None:
+    """MixMonitor finishes its files after the hang-up: wait until the size settles."""
+    deadline, last = time.monotonic() + within, -1
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else -1
+        if size > 44 and size == last:
+            return
+        last = size
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"{path.name} not written")
+
+
 @dataclass
 class Backend:
     name: str
@@ -55,6 +142,7 @@ class Backend:
     caller_id: str
     transfer_target: TransferTarget
     busy_transfer_target: TransferTarget
+    inbound: InboundCaller
     new_call_id: Any = field(default=lambda: str(uuid.uuid4()))
 
     def request(self, role: str, timeout: int = 10) -> OriginateRequest:
@@ -73,6 +161,7 @@ async def freeswitch_fake() -> AsyncIterator[Backend]:
     from freeswitch.test_pbx_outbound import PASSWORD, make_pbx
 
     numbers = {role: f"+1555000{i:04d}" for i, role in enumerate(ROLES)}
+    did = "+15557650000"  # voicedock's number: parked calls to it are offered to the engine
     async with FakeFreeswitch(password=PASSWORD) as fake:
         outcomes = {"busy": "busy", "congestion": "congestion", "rejected": "rejected"}
         outcomes |= {"invalid": "unallocated", "no-answer": "no_answer"}
@@ -81,7 +170,7 @@ async def freeswitch_fake() -> AsyncIterator[Backend]:
         fake.echo_destinations.add(numbers["echo"])
         fake.hang_up_after[numbers["hangs-up"]] = 0.3
         events = Recorder()
-        async with make_pbx(fake) as pbx:
+        async with make_pbx(fake, dids=[did]) as pbx:
             await pbx.start(events)
             yield Backend(
                 "freeswitch-fake",
@@ -92,6 +181,7 @@ async def freeswitch_fake() -> AsyncIterator[Backend]:
                 caller_id="+15557654321",
                 transfer_target=TransferTarget("+15559990000", trunk_endpoint="carrier2"),
                 busy_transfer_target=TransferTarget(numbers["busy"], trunk_endpoint="carrier2"),
+                inbound=FakeInboundCaller(fake, did),
             )
 
 
@@ -119,5 +209,6 @@ async def asterisk_lab(lab: Any) -> AsyncIterator[Backend]:
             caller_id=lab_calls.CALLER,
             transfer_target=TransferTarget(lab_calls.ANSWERS),
             busy_transfer_target=TransferTarget("busyagent", internal=True),
+            inbound=LabInboundCaller(lab),
             new_call_id=lab_calls.new_call_id,
         )

@@ -4,7 +4,8 @@ originate → RINGING/ANSWERED; our hang-up → HANGUP cause 16; the far end's h
 failures → the same ``CallError`` whichever PBX; audio both ways through ``call_media`` (caller
 frames arrive; what we play reaches the far end, proven by an echoing party); end-call by
 the PBX with media attached (the media ends as PEER); blind transfer → TRANSFERRED (or
-TRANSFER_FAILED with the call kept when the target is busy).
+TRANSFER_FAILED with the call kept when the target is busy); an inbound call to one of our
+numbers is offered to the engine, answered once accepted, and carries audio both ways.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from contract.backends import Backend
+from contract.backends import Backend, sine
 from voicedock.media.transport import CloseReason
-from voicedock.pbx.base import PbxEventKind
+from voicedock.pbx.base import InboundCall, PbxEventKind
 from voicedock.pbx.causes import CallError, error_for_unanswered
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,3 +124,42 @@ async def test_blind_transfer_to_a_busy_target_keeps_the_call(backend: Backend) 
     assert call_id in await backend.pbx.live_call_ids()
     await backend.pbx.hangup(call_id)
     await backend.events.wait(call_id, PbxEventKind.HANGUP)
+
+
+def dominant_hz(pcm: bytes, rate: int) -> float:
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(samples))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum[1:])) + 1])
+
+
+async def test_inbound_call_is_accepted_and_carries_audio_both_ways(backend: Backend) -> None:
+    inbound = backend.inbound
+    call_id = backend.new_call_id()
+    offered: list[InboundCall] = []
+
+    async def accept(call: InboundCall) -> str:
+        offered.append(call)
+        return str(call_id)
+
+    backend.pbx.set_inbound_handler(accept)
+    caller = await inbound.call()
+    await backend.events.wait(call_id, PbxEventKind.ANSWERED, within=15)
+    assert [call.called for call in offered] == [inbound.did]
+    async with backend.pbx.call_media(call_id, media_format="slin16") as media:
+        frames = media.inbound_audio()
+        await inbound.speak(caller)
+        said: list[bytes] = []
+        async with asyncio.timeout(10):
+            while rms(said[-10:]) < 300:  # the caller's voice reaches us
+                said.append(await anext(frames))
+        playback = media.play(sine(440, 1.0, 16000))
+        result = await asyncio.wait_for(playback.played(), 10)
+        assert result.completed
+    assert not backend.events.of(call_id, PbxEventKind.HANGUP)  # media gone, call stays
+    await backend.pbx.hangup(call_id)
+    await backend.events.wait(call_id, PbxEventKind.HANGUP)
+    heard, rate = await inbound.heard(caller)
+    assert dominant_hz(heard, rate) == pytest.approx(440, abs=15)  # our tone reached the caller
+    window = rate // 50 * 2  # 20 ms of 16-bit samples
+    loud = [rms([heard[i : i + window]]) > 1000 for i in range(0, len(heard), window)]
+    assert sum(loud) * 0.02 == pytest.approx(1.0, abs=0.25)  # all of it, once
