@@ -9,6 +9,7 @@ import numpy.typing as npt
 import pytest
 
 from voicedock.media.codecs import AudioFormat, encode, format_by_name
+from voicedock.pbx.asterisk_warm import VOICE_BRIEFING_PROMPT
 from voicedock.pbx.warm_decision import decision_from_words, listen_for_decision
 
 pytestmark = pytest.mark.unit
@@ -65,6 +66,11 @@ def test_words_meaning_no_decline(text: str) -> None:
 )
 def test_anything_else_decides_nothing(text: str) -> None:
     assert decision_from_words(text) is None
+
+
+def test_the_prompt_echoed_back_decides_nothing() -> None:
+    # A phone echoing the briefing must not answer it: the prompt names yes and no both.
+    assert decision_from_words(VOICE_BRIEFING_PROMPT) is None
 
 
 def _voice(seconds: float) -> npt.NDArray[np.int16]:

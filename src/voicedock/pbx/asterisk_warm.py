@@ -41,6 +41,9 @@ ACCEPT_DIGIT = "1"
 DECLINE_DIGIT = "2"
 DEFAULT_BRIEFING = "A caller is being transferred to you by the voice assistant."
 BRIEFING_PROMPT = "Press 1 to take the call, or 2 to decline."
+# With voice answers on. It names both "yes" and "no", so if the agent's phone echoes it back
+# the recognizer hears a mixed answer, which decides nothing.
+VOICE_BRIEFING_PROMPT = "Press 1 or say yes to take the call; press 2 or say no to decline."
 _SYNTHESIS_TIMEOUT = 15.0
 
 Speech = tuple[bytes, int]  # 16-bit mono PCM, sample rate
@@ -113,7 +116,9 @@ class WarmTransfer:
         await self._hold(caller)
         # Synthesized while the agent's phone rings, so the briefing starts at answer.
         briefing = self._target.extra.get("briefing") or DEFAULT_BRIEFING
-        speech = asyncio.ensure_future(self._owner.synthesize(f"{briefing} {BRIEFING_PROMPT}"))
+        voice = self._owner.settings.voice_decision
+        prompt = VOICE_BRIEFING_PROMPT if voice else BRIEFING_PROMPT
+        speech = asyncio.ensure_future(self._owner.synthesize(f"{briefing} {prompt}"))
         try:
             return await self._dial_and_brief(caller, speech)
         finally:
