@@ -41,30 +41,24 @@ class DatabaseSettings:
 
 
 @dataclass(slots=True)
-class AsteriskTransferSettings:
-    """``[pbx.asterisk.transfer]``: how a warm transfer behaves (docs/transfers.md)."""
-
-    # What the caller hears while the agent is briefed: an ARI media URI ("tone:ring",
-    # "sound:<name>"), "moh:<class>" for music on hold, or "" for silence.
-    hold_media: str = "tone:ring"
+class AsteriskTransferSettings:  # [pbx.asterisk.transfer]: warm transfers (docs/transfers.md)
+    hold_media: str = "tone:ring"  # ARI media URI ("sound:<name>"), "moh:<class>", "": silence
     answer_timeout_seconds: int = 30  # how long the agent's phone may ring
     decision_timeout_seconds: int = 20  # after the briefing, to press 1/2 or say yes/no
     voice_decision: bool = True  # the agent may answer by voice (offline STT), not only DTMF
 
 
 _HOLD_MEDIA = re.compile(r"(moh|tone|sound|recording):[A-Za-z0-9_.\-/;=]+")
+_TRANSFER_RANGES = {"answer_timeout_seconds": (5, 300), "decision_timeout_seconds": (3, 120)}
 
 
 def _check_asterisk_transfer(t: AsteriskTransferSettings) -> None:
     key = "pbx.asterisk.transfer."
     if t.hold_media and _HOLD_MEDIA.fullmatch(t.hold_media) is None:
-        raise ConfigError(
-            key + "hold_media", "must be moh:<class>, tone:/sound:/recording:<name>, or empty"
-        )
-    if not 5 <= t.answer_timeout_seconds <= 300:
-        raise ConfigError(key + "answer_timeout_seconds", "must be 5-300")
-    if not 3 <= t.decision_timeout_seconds <= 120:
-        raise ConfigError(key + "decision_timeout_seconds", "must be 3-120")
+        raise ConfigError(key + "hold_media", "must be moh:<class>, tone:/sound:<name> or empty")
+    for name, (low, high) in _TRANSFER_RANGES.items():
+        if not low <= getattr(t, name) <= high:
+            raise ConfigError(key + name, f"must be {low}-{high}")
 
 
 @dataclass(slots=True)
