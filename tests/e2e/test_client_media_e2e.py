@@ -7,6 +7,7 @@ test serves the whole app (REST and ``/media``) on exactly that port.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from e2e.audio_helpers import UTTERANCE_PARTY, require_offline_speech, words
-from e2e.conftest import LiveService, service_settings
+from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import (
     SHORT_GREETING,
     control,
@@ -25,10 +26,12 @@ from e2e.test_audio_e2e import (
     wait_transcript,
     warm_speech,  # noqa: F401 - a fixture, used by name
 )
+from e2e.test_calls_e2e import TERMINAL, wait_status
 from fakes.world import ACME
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.calls.commands import API_END_CALL
+from voicedock.calls.runner import MEDIA_ERROR
 from voicedock.lab.server import LabAsterisk
 from voicedock.media.acceptor import MediaAcceptor, PendingMedia
 from voicedock.media.session import MediaSession
@@ -111,3 +114,24 @@ async def test_client_mode_call_is_transcribed_and_ends_after_end_call(
     # The audio came over the one connection Asterisk opened, and it was not turned away.
     assert connections == [call_id]
     assert acceptor.refused == 0
+
+
+async def test_client_mode_call_ends_soon_when_asterisk_cannot_reach_voicedock(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    """Served on another port than websocket_client.conf names: Asterisk gives up on the media
+    leg after about a second, and the call ends then with a reason, not after the 5 s wait."""
+    settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    settings.pbx.asterisk.media_connection = "client"
+    live = await serve(settings)  # on a port of its own: nobody listens where Asterisk dials
+    try:
+        call_id = await place_call(live, UTTERANCE_PARTY, SHORT_GREETING)
+        await wait_status(live, call_id, ("in-progress", *TERMINAL), within=10)
+        answered = time.monotonic()
+        ended = await wait_recorded(live, call_id, within=10)
+        assert time.monotonic() - answered < 4.0
+        assert ended["status"] == "ended"
+        assert ended["end_reason"] == MEDIA_ERROR
+        assert not [m for m in ended["messages"] if m["role"] == "user"]
+    finally:
+        await live.client.close()

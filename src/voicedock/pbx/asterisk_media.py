@@ -24,6 +24,7 @@ from voicedock.pbx.asterisk_calls import CallRegistry
 if TYPE_CHECKING:
     from voicedock.media.acceptor import MediaAcceptor, PendingMedia
     from voicedock.media.call_media import CallMedia
+    from voicedock.media.session import MediaSession
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
@@ -128,6 +129,8 @@ class AsteriskMedia:
         self._spawn = spawn
         self._in_stasis: dict[str, asyncio.Event] = {}
         self._bridged: dict[str, asyncio.Event] = {}  # by bridge id: both legs are in it
+        # Client mode, by media leg id: the leg went before Asterisk connected it to us.
+        self._gone: dict[str, asyncio.Event] = {}
         self.acceptor: MediaAcceptor | None = None  # client mode: Asterisk connects to us
 
     def entered_stasis(self, channel_id: str) -> None:
@@ -135,6 +138,8 @@ class AsteriskMedia:
 
     def left_stasis(self, channel_id: str) -> None:
         self._in_stasis.pop(channel_id, None)
+        if (gone := self._gone.get(channel_id)) is not None:
+            gone.set()
 
     async def open(self, call_id: str, *, media_format: str, connection_type: str) -> MediaLeg:
         legs = self._calls.get(call_id)
@@ -181,18 +186,20 @@ class AsteriskMedia:
         from voicedock.media.session import MediaSession  # the media stack, only for calls
 
         pending: PendingMedia | None = None
+        media_id = leg_id(call_id, "media")
         try:
             if connection_type == "client":
                 if self.acceptor is None:
                     raise PbxError("client media mode needs voicedock's media endpoint")
                 pending = self.acceptor.expect(call_id)
+                self._gone[media_id] = asyncio.Event()
             leg = await self.open(
                 call_id, media_format=media_format, connection_type=connection_type
             )
             connection = (
                 MediaSession.connect(leg.url)
                 if pending is None
-                else await pending.session(wait=_CONNECT_WAIT)
+                else await self._accepted(pending, self._gone[media_id])
             )
             async with connection as media:
                 # Audio sent before the caller's leg is in the bridge would never reach them
@@ -206,7 +213,30 @@ class AsteriskMedia:
         finally:
             if pending is not None:
                 pending.cancel()
+                self._gone.pop(media_id, None)
             await self.release(call_id)
+
+    @staticmethod
+    async def _accepted(pending: PendingMedia, gone: asyncio.Event) -> MediaSession:
+        """Client mode: the session Asterisk connects for the call.
+
+        When Asterisk cannot reach us it destroys the media leg after ~0.5 s (findings §2b);
+        that ends the wait at once instead of after the whole connect timeout.
+        """
+        connecting = asyncio.ensure_future(pending.session(wait=_CONNECT_WAIT))
+        destroyed = asyncio.ensure_future(gone.wait())
+        try:
+            await asyncio.wait((connecting, destroyed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (connecting, destroyed):
+                waiter.cancel()  # a no-op on the one that finished
+            await asyncio.gather(connecting, destroyed, return_exceptions=True)
+        if connecting.cancelled():
+            raise PbxError(
+                "Asterisk could not connect the call's media websocket: check that "
+                "websocket_client.conf [voicedock_media] points at voicedock's /media"
+            )
+        return connecting.result()
 
     async def _bridge_when_ready(self, bridge: str, main: str, media: str) -> None:
         async with asyncio.timeout(_BRIDGE_DEADLINE):
