@@ -17,8 +17,9 @@ from fakes.world import (
     number_id,
     org_id,
 )
-from voicedock.calls.engine import CallEngine, IdempotencyKey
+from voicedock.calls.engine import CallEngine
 from voicedock.calls.errors import CallNotPlaced
+from voicedock.calls.idempotency import IdempotencyKey
 from voicedock.calls.models import CallStatus
 from voicedock.calls.outbound_request import OutboundRequest, parse_outbound_request
 from voicedock.errors import (

@@ -19,7 +19,7 @@ from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.serialize import call_detail, call_summary
 from voicedock.calls.control import parse_control
-from voicedock.calls.engine import IdempotencyKey
+from voicedock.calls.idempotency import IdempotencyKey
 from voicedock.calls.models import CallStatus
 from voicedock.calls.outbound_request import DEPRECATED_ALIASES, parse_outbound_request
 from voicedock.errors import BadRequest, NotFound

@@ -14,13 +14,19 @@ import functools
 import logging
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NoReturn
 
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.control import ControlCommand, LiveCall, LiveCalls
-from voicedock.calls.errors import CallNotPlaced
+from voicedock.calls.idempotency import (
+    NOT_PLACED,
+    IdempotencyKey,
+    OutboundResult,
+    not_placed_error,
+    replay,
+    stored_answer,
+)
 from voicedock.calls.ids import new_inbound_call_id, new_outbound_call_id, room_name_for
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn, transcript_event_data
 from voicedock.calls.models import (
@@ -29,7 +35,6 @@ from voicedock.calls.models import (
     CallMessage,
     CallStatus,
     Direction,
-    IdempotencyRecord,
     JsonObject,
     utcnow,
 )
@@ -39,7 +44,7 @@ from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.calls.policy import check_destination
 from voicedock.calls.transitions import apply_pbx_event, end, fail, status_event_data
 from voicedock.config import Settings
-from voicedock.errors import BadRequest, PbxUnavailable, RateLimited, Unprocessable
+from voicedock.errors import BadRequest, PbxUnavailable, RateLimited
 from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind
 from voicedock.pbx.causes import CallError
 from voicedock.store.base import Store, Transaction
@@ -49,21 +54,6 @@ log = logging.getLogger("voicedock.calls")
 
 PBX_UNAVAILABLE = "pbx-unavailable"
 ENDED_WHILE_DISCONNECTED = "ended-while-disconnected"
-NOT_PLACED = "not-placed"  # end_reason of a call the PBX never accepted
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyKey:
-    key: str
-    request_hash: str  # of the canonical request body: same key + other body → 422
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundResult:
-    status: int
-    body: JsonObject
-    replayed: bool = False
-    deprecated: tuple[str, ...] = field(default=())
 
 
 class CallEngine:
@@ -102,9 +92,9 @@ class CallEngine:
         lock = self._key_locks.setdefault((org_id, idempotency.key), asyncio.Lock())
         async with lock:  # concurrent requests with one key on this node: one call
             async with self._store.transaction() as tx:
-                replay = await _replay(tx, org_id, idempotency)
-            if replay is not None:
-                return replay
+                earlier = await replay(tx, org_id, idempotency)
+            if earlier is not None:
+                return earlier
             return await self._place(org_id, request, idempotency)
 
     async def _place(
@@ -123,9 +113,9 @@ class CallEngine:
         }
         async with self._store.transaction() as tx:
             if idempotency is not None:  # another node may have won the race
-                replay = await _replay(tx, org_id, idempotency)
-                if replay is not None:
-                    return replay
+                earlier = await replay(tx, org_id, idempotency)
+                if earlier is not None:
+                    return earlier
             number = await tx.reserve_phone_number(org_id, request.number_id, now)
             if number is None:
                 raise RateLimited(
@@ -153,7 +143,7 @@ class CallEngine:
             await tx.insert_call(call)
             await self._add_event(tx, call, CallEvent(call_id, "status", {"to": "connecting"}, now))
             if idempotency is not None:
-                await tx.put_idempotency(_record(org_id, idempotency, 200, body, now))
+                await tx.put_idempotency(stored_answer(org_id, idempotency, 200, body, now))
         trunk = await self._store.get_trunk(number.trunk)
         log.info("call %s: originating to %s", call_id, mask_number(request.destination))
         if trunk is None:
@@ -177,7 +167,7 @@ class CallEngine:
         """Mark the call failed and raise the 503; the idempotency record points at the call."""
         error = PBX_UNAVAILABLE if isinstance(exc, PbxUnavailable) else CallError.PBX_ERROR
         log.warning("call %s: originate failed: %s", call_id, type(exc).__name__)
-        problem = _not_placed_error(call_id)
+        problem = not_placed_error(call_id)
         now = self._now()
 
         def not_placed(call: Call) -> Call | None:
@@ -385,38 +375,3 @@ def _settle(call: Call, now: datetime) -> Call | None:
     if call.status is CallStatus.IN_PROGRESS:
         return end(call, call.end_reason or ENDED_WHILE_DISCONNECTED, now)
     return fail(call, CallError.PBX_ERROR, now)
-
-
-async def _replay(
-    tx: Transaction, org_id: str, idempotency: IdempotencyKey
-) -> OutboundResult | None:
-    record = await tx.get_idempotency(org_id, idempotency.key)
-    if record is None:
-        return None
-    if record.request_hash != idempotency.request_hash:
-        raise Unprocessable(
-            "this Idempotency-Key was used with a different request body",
-            error="Idempotency key reused",
-        )
-    body = record.response_body
-    call_id = body.get("call_id")
-    if record.response_status == 200 and isinstance(call_id, str):
-        # The record is written before originate; a call the PBX then refused was answered
-        # with 503, and a replay must give the same answer.
-        call = await tx.get_call_for_update(call_id)
-        if call is not None and call.end_reason == NOT_PLACED:
-            problem = _not_placed_error(call_id)
-            return OutboundResult(problem.status, dict(problem.body()), replayed=True)
-    return OutboundResult(record.response_status, body, replayed=True)
-
-
-def _not_placed_error(call_id: str) -> CallNotPlaced:
-    return CallNotPlaced(
-        "the PBX could not place the call; it is recorded as failed", call_id=call_id
-    )
-
-
-def _record(
-    org_id: str, idempotency: IdempotencyKey, status: int, body: JsonObject, now: datetime
-) -> IdempotencyRecord:
-    return IdempotencyRecord(org_id, idempotency.key, idempotency.request_hash, status, body, now)
