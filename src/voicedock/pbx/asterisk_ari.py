@@ -216,9 +216,8 @@ class AriClient:
             await asyncio.sleep(self._backoff.next_delay())
 
     async def _confirm_registered(self) -> None:
-        """Wait until Asterisk lists the app: it registers it just *after* the websocket
-        handshake, and a call originated into the app before that is answered and dropped with
-        no event ever reaching us. Events that arrive meanwhile wait in the socket."""
+        """Wait until Asterisk lists the app: it registers it just *after* the handshake, and a
+        call originated into it before then is answered and dropped with no event for us."""
         path = f"/applications/{quote(self._settings.app, safe='')}"
         async with asyncio.timeout(_REGISTER_CONFIRM_S):  # TimeoutError: reconnect
             while True:
