@@ -49,3 +49,11 @@ def test_cli_on_a_stopped_lab_fails_cleanly(
 ) -> None:
     assert cli.main(["lab", "cli", "--cache-dir", str(tmp_path), "core show uptime"]) == 1
     assert "not running" in capsys.readouterr().err
+
+
+def test_up_takes_the_media_port_over_a_free_one() -> None:
+    """Client media mode: Asterisk must dial the port voicedock serves /media on."""
+    args = parse(["lab", "up", "--free-ports", "--media-ws-port", "18080"])
+    settings = cli._settings(args)
+    assert settings.media_ws_port == 18080
+    assert settings.http_port != 8088  # the others are still free ones

@@ -114,3 +114,12 @@ def test_missing_required_module_is_an_error() -> None:
 def test_every_template_file_exists() -> None:
     for relative in TEMPLATE_FILES.values():
         assert (PROJECT / relative).is_file(), relative
+
+
+def test_websocket_client_points_voicedock_media_at_the_media_port() -> None:
+    """Client media mode: Asterisk dials ws://127.0.0.1:<media_ws_port>/media, subprotocol media."""
+    conf = rendered()["websocket_client.conf"]
+    assert "[voicedock_media]" in conf
+    assert "uri = ws://127.0.0.1:18765/media" in conf
+    assert "protocols = media" in conf
+    assert "type = websocket_client" in conf

@@ -13,7 +13,8 @@ from voicedock.lab.errors import LabError
 from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings
 
-_PORT_OPTIONS = ("http_port", "ami_port", "sip_port", "carrier_sip_port")
+# media_ws_port: voicedock's API port, where Asterisk dials /media in client media mode.
+_PORT_OPTIONS = ("http_port", "ami_port", "sip_port", "carrier_sip_port", "media_ws_port")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,10 +52,11 @@ def _settings(args: argparse.Namespace) -> LabSettings:
         base = dataclasses.replace(base, cache_dir=args.cache_dir)
     if args.lab_command != "up":
         return base.saved_or_self()
+    if args.free_ports:
+        base = base.with_free_ports()
+    # A port given explicitly wins over a free one (e.g. the media port voicedock serves on).
     overrides = {k: getattr(args, k) for k in _PORT_OPTIONS if getattr(args, k) is not None}
-    if overrides:
-        base = dataclasses.replace(base, **overrides)
-    return base.with_free_ports() if args.free_ports else base
+    return dataclasses.replace(base, **overrides) if overrides else base
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +92,7 @@ def _print_endpoints(lab: LabAsterisk) -> None:
     print(f"AMI        {lab.ami_host}:{lab.ami_port}  user {s.ami_user}")
     print(f"SIP        service 127.0.0.1:{s.sip_port}  carrier 127.0.0.1:{s.carrier_sip_port}")
     print(f"trunk      PJSIP/<number>@{s.trunk_name}   DIDs {' '.join(s.service_dids)}")
+    print(f"media      Asterisk dials ws://127.0.0.1:{s.media_ws_port}/media (client mode)")
     print(f"recordings {lab.recordings_dir}")
 
 

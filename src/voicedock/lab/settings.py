@@ -42,8 +42,9 @@ class LabSettings:
     """Emulated carrier side: the far end of the "carrier" trunk."""
     deadtrunk_port: int = 5099
     """Nothing listens here: the "deadtrunk" endpoint points at it."""
-    media_ws_port: int = 8765
-    """Where websocket_client.conf's ``voicedock_media`` connects (client-mode externalMedia)."""
+    media_ws_port: int = 8080
+    """Where websocket_client.conf's ``voicedock_media`` connects (client-mode externalMedia):
+    voicedock's own API port, which serves ``/media`` (8080 is ``server.port``'s default)."""
     rtp_start: int = 20000
     rtp_end: int = 20999
     ari_user: str = "voicedock"
