@@ -33,12 +33,11 @@ async def test_an_agent_saying_yes_takes_the_call(lab: LabAsterisk) -> None:
 
         pbx.transfers.transcribe = transcribe
         async with answered_call_with_media(pbx, events) as (call, leg, _media):
-            started = asyncio.get_running_loop().time()
             await pbx.transfer(call.call_id, warm("warmsayyes"))
-            done = await events.wait(call.call_id, PbxEventKind.TRANSFERRED, within=15)
+            # warmsayyes never presses a digit: only its spoken "yes" can get here, and well
+            # before the briefing (~6 s) plus the 20 s decision window would run out.
+            done = await events.wait(call.call_id, PbxEventKind.TRANSFERRED, within=20)
             assert done.detail == "warmsayyes"
-            # Said 1.5 s after answering: decided well before the 20 s decision window.
-            assert asyncio.get_running_loop().time() - started < 12
             agent, agent_bridge = leg_id(call.call_id, "agent"), leg_id(call.call_id, "warm")
             assert await bridge_members(pbx, agent_bridge) == {call.call_id, agent}
             async with asyncio.timeout(5):
