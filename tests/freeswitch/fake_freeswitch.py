@@ -59,6 +59,7 @@ class FakeFreeswitch:
         self.audio_streams: list[FakeAudioStreamClient] = []
         self.streams_by_uuid: dict[str, FakeAudioStreamClient] = {}
         self.stream_frames = 5  # silent caller frames sent when a stream starts
+        self.audio_stream_loaded = True  # False: mod_audio_stream missing, its command unknown
         self.broadcasts: list[tuple[str, str]] = []  # (uuid, file) per uuid_broadcast
         self.breaks: list[str] = []  # uuids of uuid_break
         self.booted = time.monotonic() - 187.0  # "UP ... 3 minutes, 7 seconds"
@@ -256,6 +257,8 @@ class FakeFreeswitch:
                 return "-ERR No such channel!\n"
             self.channels[args[0]].variables[args[1]] = " ".join(args[2:])
             return "+OK\n"
+        if name == "uuid_audio_stream" and not self.audio_stream_loaded:
+            return f"-ERR {name} Command not found!\n"
         if name in ("uuid_transfer", "uuid_broadcast", "uuid_break", "uuid_audio_stream"):
             if not args or args[0] not in self.channels:
                 return "-ERR No such channel!\n"

@@ -114,6 +114,21 @@ async def test_unsynthesizable_briefing_beeps_and_the_agent_can_still_accept(
     assert not any(c.startswith(f"api uuid_audio_stream {leg}") for c in fake.commands)
 
 
+async def test_briefing_without_an_audio_stream_beeps(
+    fake: FakeFreeswitch, events: PbxEventRecorder
+) -> None:
+    fake.audio_stream_loaded = False
+    async with await running(fake, events, voice=tone_voice(0.3)) as pbx:
+        call_id = await answered_call(pbx, events)
+        await pbx.transfer(call_id, warm_with_briefing())
+        leg = await agent_leg(fake)
+        await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
+        fake.press_digit(leg, "1")
+        await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+    assert fake.broadcasts == [(leg, "tone_stream://L=2;%(400,200,880)")]
+    assert f"api uuid_audio_stream {leg} start" in " ".join(fake.commands)
+
+
 async def test_agent_who_stays_silent_after_the_briefing_times_out(
     fake: FakeFreeswitch, events: PbxEventRecorder
 ) -> None:
