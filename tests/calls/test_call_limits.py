@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.calls.assistant_config import check_config
+from voicedock.calls.assistant_config import check_config, resolve_provider
 from voicedock.calls.live import conversation_config
+from voicedock.config import SpeechSettings
 from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit
@@ -38,3 +39,15 @@ def test_defaults_stay_without_limits() -> None:
 def test_out_of_range_limits_are_refused(body: dict[str, object]) -> None:
     with pytest.raises(BadRequest):
         check_config(dict(body), "body", allow_profile=False)
+
+
+def test_operator_whisper_model_directory_reaches_the_stt_config() -> None:
+    speech = SpeechSettings(whisper_model_path="/srv/models/whisper-small")
+    resolved = resolve_provider({"provider": "offline"}, speech)
+    assert resolved["stt_config"] == {
+        "provider": "faster_whisper",
+        "model_path": "/srv/models/whisper-small",
+    }
+    own = resolve_provider({"stt_config": {"provider": "offline", "model_path": "/x"}}, speech)
+    assert own["stt_config"]["model_path"] == "/x"
+    assert "model_path" not in resolve_provider({}, SpeechSettings())["stt_config"]

@@ -22,6 +22,7 @@ PROVIDERS = ("offline", "openai", "mistral", "xai_realtime")
 SPEECH_TO_SPEECH = frozenset({"xai_realtime"})
 NEEDS_STT_AND_TTS = frozenset({"openai", "mistral"})
 MESSAGE_ROLES = ("system", "user", "assistant")
+WHISPER_NAMES = frozenset({"offline", "faster-whisper", "faster_whisper"})
 
 # Saved with the configuration itself; name/business_name/active are columns of Assistant.
 CONFIG_FIELDS = (
@@ -110,5 +111,8 @@ def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
         for key, engine in defaults.items():
             part = dict(resolved.get(key) or {})
             part.setdefault("provider", engine)
+            whisper = key == "stt_config" and part["provider"] in WHISPER_NAMES
+            if whisper and speech.whisper_model_path:  # the operator's own model directory
+                part.setdefault("model_path", speech.whisper_model_path)
             resolved[key] = part
     return resolved
