@@ -290,7 +290,7 @@ async def _next_event(attempt: _Attempt, briefing: asyncio.Future[str] | None) -
     getter = asyncio.ensure_future(attempt.events.get())
     try:
         await asyncio.wait(
-            {getter} | ({briefing} if briefing else set()), return_when="FIRST_COMPLETED"
+            {getter} | ({briefing} if briefing else set()), return_when=asyncio.FIRST_COMPLETED
         )
     finally:
         if not getter.done():
