@@ -7,15 +7,21 @@ test serves the whole app (REST and ``/media``) on exactly that port.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from e2e.audio_helpers import UTTERANCE_PARTY, require_offline_speech, words
+from e2e.audio_helpers import (
+    TALK_OVER_PARTY,
+    UTTERANCE_PARTY,
+    require_offline_speech,
+    words,
+)
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import (
     SHORT_GREETING,
@@ -93,26 +99,43 @@ async def live_client_mode(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[Li
         await client.close()
 
 
+async def converse(live: LiveService, party: str, heard: Callable[[dict[str, Any]], bool]) -> str:
+    """Call ``party``, wait until what it says is transcribed, end the call; the call id."""
+    call_id = await place_call(live, party, SHORT_GREETING)
+    await wait_transcript(live, call_id, heard, within=30)
+    await control(live, call_id, {"type": "end-call"})
+    return call_id
+
+
 @pytest.mark.usefixtures("warm_speech")
-async def test_client_mode_call_is_transcribed_and_ends_after_end_call(
+async def test_two_client_mode_calls_each_hear_their_own_party_and_end_after_end_call(
     live_client_mode: LiveService,
 ) -> None:
+    """Each connection Asterisk opens to /media reaches its own call (matched by the
+    VOICEDOCK_CALL channel variable): two parties saying different things at the same time."""
     live = live_client_mode
     acceptor = live.service.media_acceptor
     assert acceptor is not None
     connections = count_connections(acceptor)
-    call_id = await place_call(live, UTTERANCE_PARTY, SHORT_GREETING)
-    await wait_transcript(live, call_id, has_words("appointment", "monday"), within=25)
-    await control(live, call_id, {"type": "end-call"})
-    ended = await wait_recorded(live, call_id, within=15)
-    assert ended["status"] == "ended"
-    assert ended["end_reason"] == API_END_CALL
-    user = [m["content"] for m in ended["messages"] if m["role"] == "user"]
-    assert any({"appointment", "monday"} <= words(content) for content in user), user
-    assistant = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
-    assert assistant[0] == SHORT_GREETING
-    # The audio came over the one connection Asterisk opened, and it was not turned away.
-    assert connections == [call_id]
+    appointment, invoice = await asyncio.gather(
+        converse(live, UTTERANCE_PARTY, has_words("appointment", "monday")),
+        converse(live, TALK_OVER_PARTY, has_words("invoice")),
+    )
+    heard: dict[str, set[str]] = {}
+    for call_id in (appointment, invoice):
+        ended = await wait_recorded(live, call_id, within=15)
+        assert ended["status"] == "ended"
+        assert ended["end_reason"] == API_END_CALL
+        user = " ".join(m["content"] for m in ended["messages"] if m["role"] == "user")
+        heard[call_id] = words(user)
+        assistant = [m for m in ended["messages"] if m["role"] == "assistant"]
+        assert SHORT_GREETING.startswith(assistant[0]["content"].rstrip(".…"))
+    assert {"appointment", "monday"} <= heard[appointment]
+    assert "invoice" not in heard[appointment], heard
+    assert "invoice" in heard[invoice]
+    assert not {"appointment", "monday"} & heard[invoice], heard
+    # The audio came over one connection per call, and none was turned away.
+    assert sorted(connections) == sorted([appointment, invoice])
     assert acceptor.refused == 0
 
 
