@@ -239,11 +239,18 @@ class AsteriskMedia:
         return connecting.result()
 
     async def _bridge_when_ready(self, bridge: str, main: str, media: str) -> None:
-        async with asyncio.timeout(_BRIDGE_DEADLINE):
-            await self._stasis_event(media).wait()
-            await add_channel(self._ari, bridge, media)
-            await self._stasis_event(main).wait()
-            await add_channel(self._ari, bridge, main)
+        try:
+            async with asyncio.timeout(_BRIDGE_DEADLINE):
+                await self._stasis_event(media).wait()
+                await add_channel(self._ari, bridge, media)
+                await self._stasis_event(main).wait()
+                await add_channel(self._ari, bridge, main)
+        except (TimeoutError, PbxError):
+            # Released meanwhile (e.g. Asterisk never connected a client-mode leg to us):
+            # the call already failed for that reason; nothing is left to bridge.
+            if bridge not in self._bridged:
+                return
+            raise
         if (bridged := self._bridged.get(bridge)) is not None:
             bridged.set()
 
