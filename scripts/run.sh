@@ -13,11 +13,12 @@ export VOICEDOCK_PBX__ASTERISK__AMI_SECRET="${VOICEDOCK_PBX__ASTERISK__AMI_SECRE
 # The lab may send webhooks to receivers on this machine (production refuses loopback).
 export VOICEDOCK_WEBHOOKS__ALLOW_LOOPBACK="${VOICEDOCK_WEBHOOKS__ALLOW_LOOPBACK:-true}"
 
-.venv/bin/voicedock lab up
+port="${VOICEDOCK_SERVER__PORT:-8080}"
+# The lab dials back to voicedock's own port for media in client mode (media_connection = "client").
+.venv/bin/voicedock lab up --media-ws-port "$port"
 .venv/bin/voicedock migrate
 key="$(.venv/bin/voicedock keys create --organization acme | tail -n 1)"
 assistant_id="$(.venv/bin/python -c 'from voicedock.calls.config_mirror import stable_id as s; print(s("assistant", s("organization", "acme"), "Customer Support"))')"
-port="${VOICEDOCK_SERVER__PORT:-8080}"
 cat <<TXT
 
 voicedock is starting on http://127.0.0.1:${port} (lab PBX on 127.0.0.1; stop it with

@@ -30,8 +30,6 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 64 * 1024
-    # Where the PBX reaches voicedock's own media websocket (client mode).
-    public_media_url: str = "ws://127.0.0.1:8080/media"
 
 
 @dataclass(slots=True)

@@ -345,7 +345,7 @@ class LiveConversation:
         caller = CallerAudio(self._media, self.sample_rate)
         async for frame in self._media.inbound_audio():
             conversation.feed_audio(caller.convert(frame))
-        if self._media_lost:
+        if self._media_lost and not self._ended.is_set():  # not the close our hang-up caused
             log.warning("call media lost (%s)", self._media.close_reason)
             self._end(MEDIA_LOST)
 
