@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voicedock.calls.assistant_config import check_config, resolve_provider
-from voicedock.calls.live import conversation_config
+from voicedock.calls.live_config import conversation_config
 from voicedock.config import SpeechSettings
 from voicedock.errors import BadRequest
 

@@ -361,15 +361,9 @@ PATHS: dict[str, Schema] = {
     },
     "/health": {"get": _op("Service health", ("200", None), errors="", public=True)},
     "/openapi.json": {"get": _op("This document", ("200", None), errors="", public=True)},
-    # Asterisk's websocket_client (client media mode) connects here; the call it names in
-    # MEDIA_START is its credential. 404 unless pbx.asterisk.media_connection = "client".
+    # Client media mode only (else 404); the call named in MEDIA_START is the credential.
     "/media": {
-        "get": _op(
-            "Call media websocket (Asterisk chan_websocket, client mode)",
-            ("101", None),
-            errors="404",
-            public=True,
-        )
+        "get": _op("Call media websocket (client mode)", ("101", None), errors="404", public=True)
     },
 }
 

@@ -31,6 +31,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from voicedock.calls.live_config import conversation_config
 from voicedock.calls.live_providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live_providers import build_providers as build_providers
 from voicedock.calls.live_providers import build_providers_closing_on_error
@@ -64,42 +65,6 @@ _HANGUP_WAIT_S = 2.0
 
 class LiveTransferUnsupported(PbxError, NotImplementedError):
     """A transfer asked of the live conversation, which cannot hand calls over yet."""
-
-
-def conversation_config(
-    assistant_config: Mapping[str, Any],
-    sample_rate: int,
-    *,
-    context: str | None = None,
-    base: ConversationConfig | None = None,
-) -> ConversationConfig:
-    """The dialogue settings of one call: ``base`` with the assistant's prompt and messages."""
-    cfg = base or ConversationConfig()
-    prompt = assistant_config.get("system_prompt")
-    facts = assistant_config.get("facts")
-    if isinstance(facts, Mapping) and facts:
-        lines = "\n".join(f"- {name}: {value}" for name, value in facts.items())
-        prompt = f"{prompt or cfg.system_prompt}\n\nFacts:\n{lines}"
-    first = assistant_config.get("first_message")
-    endpointing = cfg.endpointing
-    limits = {
-        field: seconds * 1000
-        for key, field in (
-            ("silence_timeout_seconds", "silence_timeout_ms"),
-            ("max_duration_seconds", "max_duration_ms"),
-        )
-        if isinstance(seconds := assistant_config.get(key), int)
-    }
-    if limits:
-        endpointing = dataclasses.replace(endpointing, **limits)
-    return dataclasses.replace(
-        cfg,
-        endpointing=endpointing,
-        sample_rate=sample_rate,
-        system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
-        first_message=first if isinstance(first, str) and first else cfg.first_message,
-        context=context or cfg.context,
-    )
 
 
 class CallerAudio:

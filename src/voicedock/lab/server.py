@@ -255,9 +255,8 @@ class LabAsterisk:
                 self._say(f"Asterisk pid {pid} ignored SIGTERM for {timeout:.0f} s: SIGKILL")
                 os.kill(pid, signal.SIGKILL)
                 self._wait_exit(pid, 5.0)
-        own = self._process
+        own = self._process  # our child, even if another instance of this name took the pid file
         if own is not None and own.pid != pid and own.poll() is None:
-            # Our child lost its pid file (another instance of this name wrote it): stop it too.
             own.kill()
             own.wait(5.0)
         self._process = None

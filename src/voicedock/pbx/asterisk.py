@@ -30,7 +30,6 @@ from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.ami_messages import (
     AmiEvent,
     AmiHangup,
-    AmiOriginateResponse,
     AmiRinging,
     AmiValueError,
     originate_action,
@@ -51,6 +50,7 @@ from voicedock.pbx.asterisk_ami import AmiClient
 from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
 from voicedock.pbx.asterisk_calls import CallRegistry, is_call_id
 from voicedock.pbx.asterisk_media import AsteriskMedia, MediaLeg, destroy_bridge
+from voicedock.pbx.asterisk_originate import watch_ami_originate
 from voicedock.pbx.asterisk_transfer import AsteriskTransfers, TransferSettings
 from voicedock.pbx.base import (
     InboundCall,
@@ -69,7 +69,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voicedock.pbx.asterisk")
 
-_REASON_CAUSE = {1: 16, 3: 19, 5: 17, 8: 34}  # AMI Originate Reason -> Q.850 (no Hangup)
 # A call younger than this may not be on the PBX's channel list yet (AMI originate thread).
 _RECONCILE_GRACE = 2.0
 
@@ -196,7 +195,7 @@ class AsteriskPbx:
             except PbxError:
                 self._calls.forget(request.call_id)
                 raise
-            self._spawn(self._watch_ami_originate(request, outcome))
+            self._spawn(watch_ami_originate(self._calls, self._emit, request, outcome))
             return
         self._calls.add(request.call_id, request.call_id, "outbound")
         try:
@@ -210,30 +209,6 @@ class AsteriskPbx:
         except AriHttpError:
             self._calls.forget(request.call_id)  # refused: no channel exists
             raise
-
-    async def _watch_ami_originate(
-        self, request: OriginateRequest, outcome: asyncio.Future[AmiOriginateResponse]
-    ) -> None:
-        try:
-            async with asyncio.timeout(request.timeout_seconds + 15):
-                response = await outcome
-        except (PbxError, TimeoutError):
-            return  # connection lost: reconcile decides
-        if response.success:
-            return
-        # Give the Hangup event (with the SIP code) a moment to arrive first.
-        await asyncio.sleep(0.5)
-        if self._calls.mark_ended(request.call_id):
-            cause = _REASON_CAUSE.get(response.reason or 0)
-            await self._emit(
-                PbxEvent(
-                    request.call_id,
-                    PbxEventKind.HANGUP,
-                    cause=cause,
-                    detail=f"originate-failed reason={response.reason}",
-                )
-            )
-            self._calls.forget(request.call_id)
 
     async def hangup(self, call_id: str, reason: str = "normal") -> None:
         legs = self._calls.get(call_id)
