@@ -43,10 +43,11 @@ def build_providers(
     """Providers from a resolved assistant configuration (raises ProviderError)."""
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
         return _speech_to_speech(assistant_config, speech or SpeechSettings())
+    speech = speech or SpeechSettings()
     return SpeechProviders(
-        stt=create_stt(_section(assistant_config, "stt_config")),
-        llm=create_llm(_section(assistant_config, "llm_config")),
-        tts=create_tts(_section(assistant_config, "tts_config")),
+        stt=create_stt(_section(assistant_config, "stt_config", speech)),
+        llm=create_llm(_section(assistant_config, "llm_config", speech)),
+        tts=create_tts(_section(assistant_config, "tts_config", speech)),
     )
 
 
@@ -56,13 +57,15 @@ async def build_providers_closing_on_error(
     """``build_providers``, closing the ones already made when a later one fails."""
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
         return _speech_to_speech(assistant_config, speech or SpeechSettings())
+    speech = speech or SpeechSettings()
     made: list[Stt | Llm | Tts] = []
     try:
-        stt = create_stt(_section(assistant_config, "stt_config"))
+        stt = create_stt(_section(assistant_config, "stt_config", speech))
         made.append(stt)
-        llm = create_llm(_section(assistant_config, "llm_config"))
+        llm = create_llm(_section(assistant_config, "llm_config", speech))
         made.append(llm)
-        return SpeechProviders(stt, llm, create_tts(_section(assistant_config, "tts_config")))
+        tts = create_tts(_section(assistant_config, "tts_config", speech))
+        return SpeechProviders(stt, llm, tts)
     except BaseException:
         for provider in made:
             with contextlib.suppress(Exception):
@@ -82,6 +85,28 @@ def _speech_to_speech(config: Mapping[str, Any], speech: SpeechSettings) -> Spee
     return SpeechProviders(stt=None, llm=None, tts=tts, realtime=realtime)
 
 
-def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def _section(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> Mapping[str, Any]:
+    """One provider section, with the operator's ``[speech]`` key (and OpenAI base URL) for
+    its cloud provider unless the assistant brings its own."""
     value = config.get(key)
-    return value if isinstance(value, Mapping) else {"provider": "offline"}
+    if not isinstance(value, Mapping):
+        return {"provider": "offline"}
+    provider = str(value.get("provider", ""))
+    section = dict(value)
+    default_key = _SPEECH_KEYS.get((key, provider), "")
+    if default_key and getattr(speech, default_key):
+        section.setdefault("api_key", getattr(speech, default_key))
+    if provider == "openai":
+        section.setdefault("base_url", speech.openai_base_url)
+    return section
+
+
+# (section, provider) -> the SpeechSettings field holding its API key.
+_SPEECH_KEYS = {
+    ("llm_config", "openai"): "openai_api_key",
+    ("llm_config", "xai"): "xai_api_key",
+    ("stt_config", "openai"): "openai_api_key",
+    ("tts_config", "openai"): "openai_api_key",
+    ("stt_config", "deepgram"): "deepgram_api_key",
+    ("tts_config", "elevenlabs"): "elevenlabs_api_key",
+}
