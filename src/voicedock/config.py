@@ -91,6 +91,9 @@ class FreeswitchSettings:
     # How FreeSWITCH reaches that server (ws:// or wss://, no path); empty: ws://host:port.
     media_public_url: str = ""
     warm_transfer_timeout: int = 30  # seconds for the agent to answer and press 1
+    # The agent may also answer the warm briefing by voice ("yes" / "no"), heard on the agent
+    # leg's audio stream; DTMF decides either way.
+    voice_decision: bool = True
 
 
 @dataclass(slots=True)

@@ -79,3 +79,12 @@ def test_bad_values_are_refused_naming_the_key(tmp_path: Path, extra: str, key: 
         return
     with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("[", r"\[")):
         load(tmp_path, extra)
+
+
+def test_voice_decision_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    on = make_pbx(load(tmp_path))  # type: ignore[arg-type]
+    assert isinstance(on, FreeswitchPbx)
+    assert on.warm.voice_decision is True
+    off = make_pbx(load(tmp_path, "voice_decision = false"))  # type: ignore[arg-type]
+    assert isinstance(off, FreeswitchPbx)
+    assert off.warm.voice_decision is False

@@ -49,9 +49,15 @@ async def events() -> PbxEventRecorder:
 
 
 async def running(
-    fake: FakeFreeswitch, events: PbxEventRecorder, voice: Voice, warm_transfer_timeout: int = 30
+    fake: FakeFreeswitch,
+    events: PbxEventRecorder,
+    voice: Voice,
+    warm_transfer_timeout: int = 30,
+    *,
+    voice_decision: bool = True,
 ) -> FreeswitchPbx:
     pbx = make_pbx(fake, warm_transfer_timeout=warm_transfer_timeout, synthesize=voice)
+    pbx.warm.voice_decision = voice_decision
     await pbx.start(events)
     return pbx
 
@@ -85,7 +91,9 @@ async def test_briefing_is_played_to_the_agent_before_the_digit_and_the_bridge(
         fake.press_digit(leg, "1")
         done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
     assert done.detail == "warm"
-    assert spoken == [f"{BRIEFING} Press 1 to take the call, or 2 to decline."]
+    assert spoken == [
+        f"{BRIEFING} Press 1 or say yes to take the call; press 2 or say no to decline."
+    ]
     commands = fake.commands
     originate = index_of(commands, f"bgapi originate {{origination_uuid={leg},")
     stream = index_of(commands, f"api uuid_audio_stream {leg} start ")
@@ -103,7 +111,8 @@ async def test_briefing_is_played_to_the_agent_before_the_digit_and_the_bridge(
 async def test_unsynthesizable_briefing_beeps_and_the_agent_can_still_accept(
     fake: FakeFreeswitch, events: PbxEventRecorder
 ) -> None:
-    async with await running(fake, events, voice=broken_voice) as pbx:
+    # Voice answers off: with neither a voice to play nor one to hear, no stream is started.
+    async with await running(fake, events, voice=broken_voice, voice_decision=False) as pbx:
         call_id = await answered_call(pbx, events)
         await pbx.transfer(call_id, warm_with_briefing())
         leg = await agent_leg(fake)

@@ -99,7 +99,14 @@ class FreeswitchPbx:
         )
         self.media = FreeswitchMediaHub(self.esl, server)
         self._calls = CallRegistry()
-        self.warm = WarmTransfers(self.esl, self._calls, self._emit, self.media, synthesize)
+        self.warm = WarmTransfers(
+            self.esl,
+            self._calls,
+            self._emit,
+            self.media,
+            synthesize,
+            voice_decision=settings.voice_decision,
+        )
         self._blind = BlindTransfers()
         self._our_numbers: dict[str, str] = {}  # call id -> our E.164 on the call
         self._boot = support.BootClock()  # tells a reconnect from a restarted FreeSWITCH

@@ -11,14 +11,20 @@ with ``uuid_broadcast <agent> <file> aleg``. No filesystem is shared with FreeSW
 No voice (synthesis failed or timed out) or no stream (mod_audio_stream refused, the stream
 never connected): a beep, ``uuid_broadcast <agent> tone_stream://... aleg``, so the agent still
 knows to press 1 and the transfer never waits on its briefing.
+
+The same stream carries the agent's voice back (``agent_stream``): with voice answers on, the
+transfer listens to it for a spoken "yes" or "no" (``warm_decision``) while DTMF still decides.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from voicedock.errors import MediaError, PbxError
+from voicedock.media.call_media import CallMedia
 from voicedock.pbx.asterisk_warm import Speech, Synthesizer
 from voicedock.pbx.freeswitch_escape import build_uuid_broadcast_tone
 from voicedock.pbx.freeswitch_esl import EslClient
@@ -46,24 +52,35 @@ async def synthesize_quietly(synthesize: Synthesizer, text: str) -> Speech | Non
     return pcm, rate
 
 
+@asynccontextmanager
+async def agent_stream(
+    hub: FreeswitchMediaHub, agent_channel: str, call_id: str
+) -> AsyncIterator[CallMedia | None]:
+    """The agent leg's mod_audio_stream stream (the briefing out, the agent's voice in), or
+    ``None`` when it cannot be had (module missing, never connected): beep and DTMF then."""
+    async with AsyncExitStack() as stack:
+        media: CallMedia | None
+        try:
+            media = await stack.enter_async_context(
+                hub.open(agent_channel, call_id, BRIEFING_FORMAT)
+            )
+        except (MediaError, PbxError) as exc:
+            log.warning("warm transfer: no audio stream on the agent leg: %s", exc)
+            media = None
+        yield media
+
+
 async def speak_briefing(
-    hub: FreeswitchMediaHub,
-    esl: EslClient,
-    *,
-    agent_channel: str,
-    call_id: str,
-    speech: asyncio.Future[Speech | None],
+    media: CallMedia | None, esl: EslClient, *, agent_channel: str, speech: Speech | None
 ) -> str:
     """Play the briefing on the agent leg until it has been heard; ``"voice"`` or ``"beep"``.
 
-    Cancelling it (the agent pressed a digit early, or hung up) stops the playback and the
-    agent's stream on the way out.
+    Cancelling it (the agent decided early, or hung up) drops what is queued of it.
     """
-    voice = await speech
-    if voice is not None:
-        pcm, rate = voice
+    if speech is not None and media is not None:
+        pcm, rate = speech
         try:
-            await _play(hub, agent_channel, call_id, pcm, rate)
+            await _play(media, pcm, rate)
         except (MediaError, PbxError) as exc:
             log.warning("warm transfer briefing not played: %s", exc)
         else:
@@ -72,16 +89,15 @@ async def speak_briefing(
     return "beep"
 
 
-async def _play(hub: FreeswitchMediaHub, agent: str, call_id: str, pcm: bytes, rate: int) -> None:
+async def _play(media: CallMedia, pcm: bytes, rate: int) -> None:
     from voicedock.media.sink import MediaSink  # the media stack, only when used
 
-    async with hub.open(agent, call_id, BRIEFING_FORMAT) as media:
-        handle = await MediaSink(media).play(pcm, rate)
-        try:
-            async with asyncio.timeout(MAX_BRIEFING_SECONDS):
-                await handle.played()
-        except TimeoutError:
-            log.warning("warm transfer briefing cut after %.0f s", MAX_BRIEFING_SECONDS)
+    handle = await MediaSink(media).play(pcm, rate)
+    try:
+        async with asyncio.timeout(MAX_BRIEFING_SECONDS):
+            await handle.played()
+    except TimeoutError:
+        log.warning("warm transfer briefing cut after %.0f s", MAX_BRIEFING_SECONDS)
 
 
 async def _beep(esl: EslClient, agent: str) -> None:

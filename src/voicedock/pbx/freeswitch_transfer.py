@@ -7,7 +7,9 @@ A bot cannot press ``att_xfer``'s keys, so (protocols.md §5.2):
 2. The agent answers and hears the briefing (``freeswitch_briefing``: the caller's request,
    then "Press 1 to take the call, or 2 to decline"; a beep when there is no voice for it).
    The decision window opens when the briefing ends: **1** accepts, any other digit declines
-   (a digit during the briefing decides at once and cuts it short).
+   (a digit during the briefing decides at once and cuts it short). With ``voice_decision``
+   the prompt also says "say yes / say no", and the agent leg's stream is listened to
+   (``warm_decision.listen_for_decision``): the first answer, digit or voice, wins.
 3. Accepted: the caller's playback and audio stream stop (``uuid_break``, ``uuid_audio_stream
    stop``) and ``uuid_bridge <caller> <agent>`` joins them; ``TRANSFERRED`` is reported.
 4. Declined, no answer, busy, agent hung up, or timed out: ``uuid_kill <agent leg>``, and
@@ -27,15 +29,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voicedock.errors import PbxError
+from voicedock.media.call_media import CallMedia
 from voicedock.pbx.asterisk_calls import CallRegistry
 from voicedock.pbx.asterisk_warm import (
     BRIEFING_PROMPT,
     DEFAULT_BRIEFING,
+    VOICE_BRIEFING_PROMPT,
+    Speech,
     Synthesizer,
     synthesize_offline,
 )
 from voicedock.pbx.base import PbxEvent, PbxEventKind, PbxEventSink, TransferTarget
-from voicedock.pbx.freeswitch_briefing import speak_briefing, synthesize_quietly
+from voicedock.pbx.freeswitch_briefing import agent_stream, speak_briefing, synthesize_quietly
 from voicedock.pbx.freeswitch_escape import (
     build_audio_stream_stop,
     build_originate,
@@ -50,6 +55,12 @@ from voicedock.pbx.freeswitch_escape import (
 from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
 from voicedock.pbx.freeswitch_media import FreeswitchMediaHub
 from voicedock.pbx.freeswitch_wire import EslEvent
+from voicedock.pbx.warm_decision import (
+    Decision,
+    Transcriber,
+    listen_for_decision,
+    transcribe_offline,
+)
 
 log = logging.getLogger("voicedock.pbx.freeswitch")
 
@@ -148,6 +159,8 @@ class WarmTransfers:
         emit: PbxEventSink,
         media: FreeswitchMediaHub,
         synthesize: Synthesizer | None = None,
+        *,
+        voice_decision: bool = True,
     ) -> None:
         self._esl = esl
         self._calls = calls
@@ -155,6 +168,10 @@ class WarmTransfers:
         self._media = media
         # The briefing's voice; replaceable (tests, or the assistant's own TTS).
         self.synthesize: Synthesizer = synthesize or synthesize_offline
+        # A spoken "yes"/"no" decides too (FreeswitchSettings.voice_decision); the recognizer
+        # is replaceable like the voice.
+        self.voice_decision = voice_decision
+        self.transcribe: Transcriber = transcribe_offline
         self._by_agent: dict[str, _Attempt] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -224,7 +241,8 @@ class WarmTransfers:
 
     async def _attempt(self, attempt: _Attempt, command: str) -> tuple[bool, str]:
         request = attempt.request
-        text = f"{request.briefing} {BRIEFING_PROMPT}"
+        prompt = VOICE_BRIEFING_PROMPT if self.voice_decision else BRIEFING_PROMPT
+        text = f"{request.briefing} {prompt}"
         # Synthesized while the agent's phone rings, so the briefing starts at answer.
         async with _background(synthesize_quietly(self.synthesize, text)) as speech:
             job = await self._esl.bgapi(command)
@@ -233,38 +251,78 @@ class WarmTransfers:
                     await job.result()  # &park(): "+OK <uuid>" once the agent answered
             except EslCommandError as exc:
                 return False, "agent " + exc.reply.removeprefix("-ERR").strip().lower()
-            briefing = speak_briefing(
-                self._media,
-                self._esl,
-                agent_channel=attempt.agent_channel,
-                call_id=request.call_id,
-                speech=speech,
-            )
-            async with _background(briefing) as spoken:
-                digit = await self._decision(attempt, spoken)
-        if digit is None:
+            loop = asyncio.get_running_loop()
+            briefed: asyncio.Future[None] = loop.create_future()
+            said: asyncio.Future[Decision] = loop.create_future()
+            session = self._agent_session(attempt, speech, briefed, said)
+            async with _background(session):
+                decision = await self._decision(attempt, briefed, said)
+        if decision is None:
             return False, "agent-hung-up"
-        if digit != ACCEPT_DIGIT:
+        if decision == "decline":
             return False, "agent-declined"
         return await self._bridge(attempt)
 
-    async def _decision(self, attempt: _Attempt, briefing: asyncio.Future[str]) -> str | None:
-        """The agent's digit, during the briefing or within the window after it; ``None``: the
-        agent hung up. The window (``timeout_seconds``) opens when the briefing ends."""
+    async def _agent_session(
+        self,
+        attempt: _Attempt,
+        speech: asyncio.Future[Speech | None],
+        briefed: asyncio.Future[None],
+        said: asyncio.Future[Decision],
+    ) -> None:
+        """The agent leg's audio: the briefing out (then ``briefed``) and, with voice answers
+        on, the agent's voice in until it means a decision (``said``). Lives until decided."""
+        voice = await speech
+        agent, call_id = attempt.agent_channel, attempt.request.call_id
+        if voice is None and not self.voice_decision:
+            await speak_briefing(None, self._esl, agent_channel=agent, speech=None)
+            briefed.set_result(None)
+            return
+        async with (
+            agent_stream(self._media, agent, call_id) as media,
+            asyncio.TaskGroup() as tasks,
+        ):
+            if media is not None and self.voice_decision:
+                tasks.create_task(self._listen(media, call_id, said))
+            try:
+                await speak_briefing(media, self._esl, agent_channel=agent, speech=voice)
+            finally:
+                if not briefed.done():
+                    briefed.set_result(None)
+
+    async def _listen(self, media: CallMedia, call_id: str, said: asyncio.Future[Decision]) -> None:
+        try:
+            answer = await listen_for_decision(media.inbound_audio(), media.format, self.transcribe)
+        except Exception as exc:  # noqa: BLE001 - a broken recognizer leaves DTMF to decide
+            log.warning("warm transfer: voice decision unavailable: %s", type(exc).__name__)
+            return
+        if answer is not None and not said.done():
+            log.info("call %s: the agent answered by voice (%s)", call_id, answer)
+            said.set_result(answer)
+
+    async def _decision(
+        self, attempt: _Attempt, briefed: asyncio.Future[None], said: asyncio.Future[Decision]
+    ) -> Decision | None:
+        """The agent's answer (a digit or, first, their voice) during the briefing or within
+        the window after it; ``None``: the agent hung up. The window (``timeout_seconds``)
+        opens when the briefing ends."""
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         while True:
-            if deadline is None and briefing.done():
+            if said.done():
+                return said.result()
+            if deadline is None and briefed.done():
                 deadline = loop.time() + attempt.request.timeout_seconds
             async with asyncio.timeout_at(deadline):
-                event = await _next_event(attempt, None if briefing.done() else briefing)
+                pending = (said,) if briefed.done() else (said, briefed)
+                event = await _next_event(attempt, *pending)
             if event is None:
-                continue  # the briefing ended: the window is open
+                continue  # the briefing ended (the window is open) or the agent spoke
             if event.name == "CHANNEL_HANGUP_COMPLETE":
                 return None
             digit = event.get("DTMF-Digit") if event.name == "DTMF" else None
             if digit:
-                return digit[:1]
+                return "accept" if digit[:1] == ACCEPT_DIGIT else "decline"
 
     async def _bridge(self, attempt: _Attempt) -> tuple[bool, str]:
         caller = attempt.request.caller_channel
@@ -285,13 +343,11 @@ class WarmTransfers:
                 raise
 
 
-async def _next_event(attempt: _Attempt, briefing: asyncio.Future[str] | None) -> EslEvent | None:
-    """The agent leg's next event, or ``None`` if ``briefing`` ends first."""
+async def _next_event(attempt: _Attempt, *others: asyncio.Future[Any]) -> EslEvent | None:
+    """The agent leg's next event, or ``None`` if one of ``others`` ends first."""
     getter = asyncio.ensure_future(attempt.events.get())
     try:
-        await asyncio.wait(
-            {getter} | ({briefing} if briefing else set()), return_when=asyncio.FIRST_COMPLETED
-        )
+        await asyncio.wait({getter, *others}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         if not getter.done():
             getter.cancel()  # the queue keeps the event for the next call

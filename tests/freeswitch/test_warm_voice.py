@@ -1,0 +1,136 @@
+"""Warm transfer on FreeSWITCH: the agent may answer the briefing by voice ("yes" / "no").
+
+The agent leg's mod_audio_stream stream (opened for the briefing) carries the agent's voice
+back; a fake recognizer stands in for the offline STT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from freeswitch.test_pbx_control import agent_leg, answered_call
+from freeswitch.test_warm_briefing import running, tone_voice, until, warm_with_briefing
+from pipeline.synth import silence, voiced
+from voicedock.pbx.base import PbxEventKind
+from voicedock.pbx.freeswitch import FreeswitchPbx
+
+pytestmark = pytest.mark.unit
+
+RATE = 16000  # the agent stream's rate (slin16)
+
+
+class FakeRecognizer:
+    """Answers every utterance with ``text`` and counts them."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.heard: list[int] = []  # sample rates
+
+    async def __call__(self, pcm: bytes, sample_rate: int) -> str:
+        self.heard.append(sample_rate)
+        return self.text
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeFreeswitch]:
+    async with FakeFreeswitch(password="fake-esl-secret") as fs:
+        yield fs
+
+
+@pytest.fixture
+async def events() -> PbxEventRecorder:
+    return PbxEventRecorder()
+
+
+async def agent_says_something(
+    pbx: FreeswitchPbx, fake: FakeFreeswitch, events: PbxEventRecorder
+) -> tuple[str, str]:
+    """Start the warm transfer, wait for the briefing, then speak on the agent's stream."""
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, warm_with_briefing())
+    leg = await agent_leg(fake)
+    await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
+    await until(lambda: leg in fake.streams_by_uuid)
+    fake.streams_by_uuid[leg].send_audio(voiced(700, RATE) + silence(800, RATE))
+    return call_id, leg
+
+
+async def test_agent_saying_yes_is_bridged_to_the_caller(
+    fake: FakeFreeswitch, events: PbxEventRecorder
+) -> None:
+    recognizer = FakeRecognizer("yes, put them through")
+    async with await running(fake, events, voice=tone_voice(0.2)) as pbx:
+        pbx.warm.transcribe = recognizer
+        call_id, leg = await agent_says_something(pbx, fake, events)
+        done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED, timeout=5)
+    assert done.detail == "warm"
+    assert recognizer.heard
+    assert set(recognizer.heard) == {RATE}
+    assert f"api uuid_bridge {call_id} {leg}" in fake.commands
+    assert f"api uuid_kill {leg} NORMAL_CLEARING" not in fake.commands
+    assert PbxEventKind.TRANSFER_FAILED not in events.kinds(call_id)
+
+
+async def test_agent_saying_no_is_hung_up_and_the_caller_stays(
+    fake: FakeFreeswitch, events: PbxEventRecorder
+) -> None:
+    async with await running(fake, events, voice=tone_voice(0.2)) as pbx:
+        pbx.warm.transcribe = FakeRecognizer("no thanks")
+        call_id, leg = await agent_says_something(pbx, fake, events)
+        failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED, timeout=5)
+    assert failed.detail == "agent-declined"
+    assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
+    assert not any(c.startswith("api uuid_bridge") for c in fake.commands)
+    assert call_id in fake.channels
+
+
+async def test_unclear_speech_leaves_the_digit_to_decide(
+    fake: FakeFreeswitch, events: PbxEventRecorder
+) -> None:
+    recognizer = FakeRecognizer("hmm, who is it")
+    async with await running(fake, events, voice=tone_voice(0.2)) as pbx:
+        pbx.warm.transcribe = recognizer
+        call_id, leg = await agent_says_something(pbx, fake, events)
+        await until(lambda: bool(recognizer.heard))
+        fake.press_digit(leg, "1")
+        await events.wait_for(call_id, PbxEventKind.TRANSFERRED, timeout=5)
+    assert f"api uuid_bridge {call_id} {leg}" in fake.commands
+
+
+async def test_with_voice_answers_off_speech_is_not_transcribed(
+    fake: FakeFreeswitch, events: PbxEventRecorder
+) -> None:
+    recognizer = FakeRecognizer("yes")
+    spoken: list[str] = []
+    voice = tone_voice(0.2, spoken)
+    async with await running(fake, events, voice=voice, voice_decision=False) as pbx:
+        pbx.warm.transcribe = recognizer
+        call_id = await answered_call(pbx, events)
+        await pbx.transfer(call_id, warm_with_briefing())
+        leg = await agent_leg(fake)
+        await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
+        # The briefing's stream ends with it: nothing the agent says is listened to.
+        await until(lambda: f"api uuid_audio_stream {leg} stop" in fake.commands)
+        fake.press_digit(leg, "2")
+        failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
+    assert failed.detail == "agent-declined"
+    assert recognizer.heard == []
+    assert spoken[0].endswith("Press 1 to take the call, or 2 to decline.")
+
+
+async def test_without_the_audio_stream_module_the_digit_still_decides(
+    fake: FakeFreeswitch, events: PbxEventRecorder
+) -> None:
+    fake.audio_stream_loaded = False
+    async with await running(fake, events, voice=tone_voice(0.2)) as pbx:
+        pbx.warm.transcribe = FakeRecognizer("no")
+        call_id = await answered_call(pbx, events)
+        await pbx.transfer(call_id, warm_with_briefing())
+        leg = await agent_leg(fake)
+        await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
+        fake.press_digit(leg, "1")
+        await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+    assert fake.broadcasts == [(leg, "tone_stream://L=2;%(400,200,880)")]
