@@ -8,6 +8,9 @@
 A backend names its parties by role (answers, busy, echo, ...) so that one test body holds
 both PBXs to the same outcome. ``inbound`` places a call *into* voicedock (to one of the
 backend's DIDs), makes that caller speak, and tells what the caller heard.
+
+Call ids are the engine's own (``new_outbound_call_id`` / ``new_inbound_call_id``, as the
+engine hands them to the PBX), never uuids: a PBX must not assume its channel id is the call id.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import uuid
 import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from voicedock.calls.ids import new_inbound_call_id, new_outbound_call_id
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind, TransferTarget
 
 ROLES = ("answers", "busy", "congestion", "rejected", "invalid", "no-answer", "echo", "hangs-up")
@@ -82,8 +86,10 @@ class FakeInboundCaller:
         self.fake = fake
         self.did = did
 
+    caller = "+31623731537"  # E.164: the inbound call id holds it (call-_+316..._<12>)
+
     async def call(self) -> str:
-        return str(self.fake.inbound_call(self.did, caller="+15550001111"))
+        return str(self.fake.inbound_call(self.did, caller=self.caller))
 
     async def speak(self, ref: str) -> None:
         async with asyncio.timeout(5):
@@ -143,7 +149,13 @@ class Backend:
     transfer_target: TransferTarget
     busy_transfer_target: TransferTarget
     inbound: InboundCaller
-    new_call_id: Any = field(default=lambda: str(uuid.uuid4()))
+    inbound_caller: str  # the E.164 the inbound caller calls from
+
+    def new_call_id(self) -> str:
+        return new_outbound_call_id()
+
+    def new_inbound_call_id(self) -> str:
+        return new_inbound_call_id(self.inbound_caller)
 
     def request(self, role: str, timeout: int = 10) -> OriginateRequest:
         return OriginateRequest(
@@ -182,6 +194,7 @@ async def freeswitch_fake() -> AsyncIterator[Backend]:
                 transfer_target=TransferTarget("+15559990000", trunk_endpoint="carrier2"),
                 busy_transfer_target=TransferTarget(numbers["busy"], trunk_endpoint="carrier2"),
                 inbound=FakeInboundCaller(fake, did),
+                inbound_caller=FakeInboundCaller.caller,
             )
 
 
@@ -210,5 +223,5 @@ async def asterisk_lab(lab: Any) -> AsyncIterator[Backend]:
             transfer_target=TransferTarget(lab_calls.ANSWERS),
             busy_transfer_target=TransferTarget("busyagent", internal=True),
             inbound=LabInboundCaller(lab),
-            new_call_id=lab_calls.new_call_id,
+            inbound_caller=lab_calls.ANSWERS,  # the lab carrier calls from this number
         )

@@ -134,7 +134,7 @@ def dominant_hz(pcm: bytes, rate: int) -> float:
 
 async def test_inbound_call_is_accepted_and_carries_audio_both_ways(backend: Backend) -> None:
     inbound = backend.inbound
-    call_id = backend.new_call_id()
+    call_id = backend.new_inbound_call_id()
     offered: list[InboundCall] = []
 
     async def accept(call: InboundCall) -> str:

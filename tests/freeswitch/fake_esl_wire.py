@@ -24,8 +24,13 @@ STATUS_TEXT = (
     "FreeSWITCH (Version 1.10.12 -release 64bit) is ready\n"
     "2 session(s) since startup\n0 session(s) - peak 1, last 5min 1\n"
 )
+# ``sofia/gateway/<gw>/<dest>``, or mod_loopback's ``loopback/<exten>[/<context>[/<dialplan>]]``
+# (``channel_outgoing_channel`` splits the data on ``/`` only).
 ORIGINATE_COMMAND = re.compile(
-    r"originate \{(?P<vars>.*)\}sofia/gateway/(?P<gw>[^/ ]+)/(?P<dest>\S+) (?P<app>.+)"
+    r"originate \{(?P<vars>.*)\}"
+    r"(?:sofia/gateway/(?P<gw>[^/ ]+)/(?P<dest>\S+)"
+    r"|loopback/(?P<exten>[^/ ]+)(?:/(?P<context>[^/ ]*)(?:/(?P<dialplan>[^/ ]*))?)?)"
+    r" (?P<app>.+)"
 )
 
 
@@ -74,6 +79,14 @@ class FakeChannel:
     created: float = field(default_factory=time.time)
     answered: bool = False
     direction: str = "outbound"
+    hangup_cause: str | None = None
+    name: str = ""  # Channel-Name; "" = sofia/gateway/fake/<destination>
+    context: str = ""  # the dialplan context a loopback leg runs in
+    partner: str | None = None  # the other loopback leg (-a <-> -b)
+
+    @property
+    def channel_name(self) -> str:
+        return self.name or f"sofia/gateway/fake/{self.destination}"
 
 
 def show_channels_json(channels: Collection[FakeChannel]) -> str:
@@ -85,7 +98,7 @@ def show_channels_json(channels: Collection[FakeChannel]) -> str:
             "uuid": c.uuid,
             "direction": c.direction,
             "created_epoch": str(int(c.created)),
-            "name": f"sofia/gateway/fake/{c.destination}",
+            "name": c.channel_name,
             "state": "CS_EXECUTE",
             "cid_num": c.caller_id_number,
             "dest": c.destination,

@@ -8,6 +8,8 @@ follow ``mod_commands.c`` (``+OK <uuid>`` / ``-ERR <CAUSE>``) and the Q.850 name
 maps SIP statuses to (``sofia_glue``/``switch_channel`` cause tables).
 
 Loopback only, port 0. Use ``async with FakeFreeswitch(password=...) as fs`` and ``fs.port``.
+A destination in ``ringing`` rings until the test calls ``answer(uuid)`` (or its
+``originate_timeout`` runs out: ``NO_ANSWER``); ``originates`` are the variable blocks received.
 """
 
 from __future__ import annotations
@@ -65,6 +67,15 @@ class FakeFreeswitch:
         self.booted = time.monotonic() - 187.0  # "UP ... 3 minutes, 7 seconds"
         self.echo_destinations: set[str] = set()  # parties that send back what they hear
         self.hang_up_after: dict[str, float] = {}  # number -> seconds it stays after answering
+        self.ringing: set[str] = set()  # numbers that ring until answer(uuid) is called
+        self.create_delay = 0.0  # seconds between receiving an originate and its channel existing
+        self.originates: list[dict[str, str]] = []  # the {...} variables of every originate
+        # destination -> the digit its party presses once answered (a warm agent who accepts
+        # with "1" or declines with "2"), after ``agent_press_delay`` seconds
+        self.agent_presses: dict[str, str] = {}
+        self.agent_press_delay = 0.05
+        self.loopback_dials: list[str] = []  # "<exten>/<context>/<dialplan>" per loopback leg
+        self._answer: dict[str, asyncio.Event] = {}  # ringing channel uuid -> answer/hangup
         self.connections_accepted = 0
         self._sessions: list[_Session] = []
         self._server: asyncio.Server | None = None
@@ -141,6 +152,28 @@ class FakeFreeswitch:
         self.emit(self._channel_headers(channel, "CHANNEL_CREATE"))
         self.emit(self._channel_headers(channel, "CHANNEL_PARK"))
         return channel.uuid
+
+    def rings(self, channel_uuid: str) -> bool:
+        """The channel of a ``ringing`` destination is waiting for ``answer``."""
+        return channel_uuid in self._answer
+
+    def answer(self, channel_uuid: str) -> None:
+        """The called party (a ``ringing`` destination) picks up."""
+        self._answer[channel_uuid].set()
+
+    def uuid_of(self, call_id: str) -> str:
+        """The ``origination_uuid`` of the (first) originate carrying ``call_id``."""
+        for variables in self.originates:
+            if variables.get("voicedock_call_id") == call_id:
+                return variables["origination_uuid"]
+        raise KeyError(f"no originate carried {call_id}")
+
+    def channel_of_call(self, call_id: str) -> FakeChannel | None:
+        """The live channel whose ``voicedock_call_id`` variable names ``call_id``."""
+        return next(
+            (c for c in self.channels.values() if c.variables.get("voicedock_call_id") == call_id),
+            None,
+        )
 
     def press_digit(self, channel_uuid: str, digit: str) -> None:
         channel = self.channels[channel_uuid]
@@ -252,6 +285,10 @@ class FakeFreeswitch:
                 channel.answered = True
                 self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
             return "+OK\n"
+        if name == "uuid_getvar" and len(args) == 2:
+            if args[0] not in self.channels:
+                return "-ERR No such channel!\n"
+            return self.channels[args[0]].variables.get(args[1], "_undef_")
         if name == "uuid_setvar" and len(args) >= 2:
             if args[0] not in self.channels:
                 return "-ERR No such channel!\n"
@@ -287,6 +324,9 @@ class FakeFreeswitch:
                     "Other-Leg-Unique-ID": args[1],
                 }
             )
+            for leg in args:
+                if self.channels[leg].partner is not None:
+                    self._tg.create_task(self._bow_out(leg))
             return f"+OK {args[1]}\n"
         return f"-ERR {name} Command not found!\n"
 
@@ -299,7 +339,7 @@ class FakeFreeswitch:
             "Unique-ID": channel.uuid,
             "Channel-Call-UUID": channel.uuid,
             "Call-Direction": channel.direction,
-            "Channel-Name": f"sofia/gateway/fake/{channel.destination}",
+            "Channel-Name": channel.channel_name,
             "Caller-Destination-Number": channel.destination,
             "Caller-Caller-ID-Number": channel.caller_id_number,
             "Answer-State": "answered" if channel.answered else "ringing",
@@ -310,10 +350,12 @@ class FakeFreeswitch:
         if not match:
             return "-ERR INVALID_URL\n"
         variables = dict(v.split("=", 1) for v in split_unescaped(match["vars"]) if "=" in v)
+        self.originates.append(variables)
         channel_uuid = variables.get("origination_uuid") or str(uuid_mod.uuid4())
+        await asyncio.sleep(self.create_delay)
         if channel_uuid in self.channels:
             return "-ERR DESTINATION_OUT_OF_ORDER\n"
-        dest = match["dest"]
+        dest = match["dest"] or match["exten"]
         if match["gw"] in self.down_gateways:
             return "-ERR GATEWAY_DOWN\n"
         channel = FakeChannel(
@@ -322,29 +364,59 @@ class FakeFreeswitch:
         status, cause, answered = OUTCOMES[self.destinations.get(dest, "answer")]
         self.channels[channel_uuid] = channel
         self.emit(self._channel_headers(channel, "CHANNEL_CREATE"))
+        if match["exten"] is not None:
+            self._loopback_b_leg(channel, match["context"] or "default", match["dialplan"] or "xml")
         await asyncio.sleep(self.ring_delay)
-        if status not in (403, 404, 503):
+        if status not in (403, 404, 503) and channel_uuid in self.channels:
             self.emit(self._channel_headers(channel, "CHANNEL_PROGRESS"))
             await asyncio.sleep(self.ring_delay)
+        if dest in self.ringing and channel_uuid in self.channels:
+            answered = await self._ring(channel_uuid, int(variables.get("originate_timeout", 60)))
+            status, cause = (200, "NORMAL_CLEARING") if answered else (480, "NO_ANSWER")
+        if channel_uuid not in self.channels:  # uuid_kill while it rang
+            return f"-ERR {channel.hangup_cause or 'ORIGINATOR_CANCEL'}\n"
         if answered:
+            partner = self.channels.get(channel.partner or "")
+            if partner is not None:  # the -b leg's extension was answered: then the -a leg
+                partner.answered = True
+                self.emit(self._channel_headers(partner, "CHANNEL_ANSWER"))
             channel.answered = True
             self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
+            if dest in self.agent_presses:
+                self._tg.create_task(self._press_later(channel_uuid, self.agent_presses[dest]))
             if dest in self.hang_up_after:
                 self._tg.create_task(self._hang_up_later(channel_uuid, self.hang_up_after[dest]))
             return f"+OK {channel_uuid}\n"
         self._hangup(channel_uuid, cause, status)
         return f"-ERR {cause}\n"
 
+    async def _ring(self, channel_uuid: str, timeout: int) -> bool:
+        """Wait for ``answer`` (True), a hang-up or the originate timeout (False)."""
+        event = self._answer[channel_uuid] = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            return False
+        finally:
+            del self._answer[channel_uuid]
+        return channel_uuid in self.channels
+
     def _hangup(self, channel_uuid: str, cause: str, sip_status: int) -> None:
         channel = self.channels.pop(channel_uuid, None)
         if channel is None:
             return
+        channel.hangup_cause = cause
+        if channel_uuid in self._answer:
+            self._answer[channel_uuid].set()  # wakes the ringing originate: it fails
         stream = self.streams_by_uuid.pop(channel_uuid, None)
         if stream is not None:
             stream.stop()  # the media bug closes with the channel
         headers = self._channel_headers(channel, "CHANNEL_HANGUP_COMPLETE")
         headers |= {"Hangup-Cause": cause, "variable_sip_term_status": str(sip_status)}
         self.emit(headers)
+        if channel.partner is not None:  # a loopback pair ends together
+            self._hangup(channel.partner, cause, sip_status)
 
     def _start_audio_stream(self, channel_uuid: str, arg: str) -> None:
         # uuid_audio_stream <uuid> start <url> <mix> <rate> [metadata...]
@@ -404,6 +476,40 @@ class FakeFreeswitch:
         if channel is None or stream is None or channel.destination not in self.echo_destinations:
             return
         stream.send_audio(stream.files.get(path, b""))
+
+    def _loopback_b_leg(self, a_leg: FakeChannel, context: str, dialplan: str) -> None:
+        """mod_loopback's second channel: a new uuid, inbound, named ``loopback/<exten>-b``,
+        running ``<exten>`` in ``<context>`` with the originate's ``{...}`` variables."""
+        exten = a_leg.destination
+        self.loopback_dials.append(f"{exten}/{context}/{dialplan}")
+        a_leg.name, a_leg.context = f"loopback/{exten}-a", context
+        variables = {k: v for k, v in a_leg.variables.items() if k != "origination_uuid"}
+        b_leg = FakeChannel(
+            str(uuid_mod.uuid4()),
+            exten,
+            a_leg.caller_id_number,
+            variables,
+            direction="inbound",
+            name=f"loopback/{exten}-b",
+            context=context,
+            partner=a_leg.uuid,
+        )
+        a_leg.partner = b_leg.uuid
+        self.channels[b_leg.uuid] = b_leg
+        self.emit(self._channel_headers(b_leg, "CHANNEL_CREATE"))
+
+    async def _bow_out(self, leg: str) -> None:
+        """A loopback leg bridged on both sides bows out (``loopback_bowout``, on by default):
+        its peers are bridged directly and both loopback legs hang up (NORMAL_UNSPECIFIED)."""
+        await asyncio.sleep(self.ring_delay)
+        channel = self.channels.get(leg)
+        if channel is not None:
+            self._hangup(leg, "NORMAL_UNSPECIFIED", 200)
+
+    async def _press_later(self, channel_uuid: str, digit: str) -> None:
+        await asyncio.sleep(self.agent_press_delay)
+        if channel_uuid in self.channels:
+            self.press_digit(channel_uuid, digit)
 
     async def _hang_up_later(self, channel_uuid: str, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -253,3 +253,22 @@ def test_audio_stream_start() -> None:
 def test_audio_stream_start_refusals(url: str, mix: str, rate: int, metadata: str | None) -> None:
     with pytest.raises(UnsafeCommandValue):
         build_audio_stream_start(UUID, url, mix=mix, sample_rate=rate, metadata=metadata)  # type: ignore[arg-type]
+
+
+def test_loopback_originate_of_internal_targets() -> None:
+    from voicedock.pbx.freeswitch_escape import build_originate_loopback, require_internal_target
+
+    for good in ("sales", "agent-12", "1001", "queue:support", "sip:alice@pbx.example.com"):
+        assert require_internal_target(good) == good
+        assert require_destination(good, {good}) == good
+    for bad in ("sales/x", "sales &park()", "a,b", "q|r", "queue:", "sip:a@b c", "${x}", "{a}"):
+        with pytest.raises(UnsafeCommandValue):
+            require_internal_target(bad)
+    assert build_originate_loopback(
+        call_uuid=UUID, target="queue:support", context="voicedock_transfer", timeout_seconds=20
+    ) == (
+        f"originate {{origination_uuid={UUID},originate_timeout=20,voicedock_warm=true}}"
+        "loopback/queue:support/voicedock_transfer/XML &park()"
+    )
+    with pytest.raises(UnsafeCommandValue):
+        build_originate_loopback(call_uuid=UUID, target="sales", context="a/b")

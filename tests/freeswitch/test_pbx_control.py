@@ -70,9 +70,9 @@ async def test_warm_transfer_accepted_with_1_bridges_the_caller(
     assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)  # not before the agent accepts
     fake.press_digit(leg, "1")
     done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
-    assert done.detail == "warm"
-    assert f"api uuid_bridge {call_id} {leg}" in fake.commands
-    assert f"api uuid_break {call_id} all" in fake.commands
+    assert done.detail == AGENT  # the destination: the call record's transferred_to
+    assert f"api uuid_bridge {fake.uuid_of(call_id)} {leg}" in fake.commands
+    assert f"api uuid_break {fake.uuid_of(call_id)} all" in fake.commands
     kills = len([c for c in fake.commands if "uuid_kill" in c])
     await pbx.hangup(call_id)  # the caller belongs to the agent now
     assert len([c for c in fake.commands if "uuid_kill" in c]) == kills
@@ -90,7 +90,7 @@ async def test_warm_transfer_declined_kills_the_agent_leg(
     assert failed.detail == "agent-declined"
     assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
     assert leg not in fake.channels
-    assert call_id in fake.channels  # the caller stays with the assistant
+    assert fake.uuid_of(call_id) in fake.channels  # the caller stays with the assistant
     assert not any("uuid_bridge" in c for c in fake.commands)
 
 
@@ -103,7 +103,7 @@ async def test_warm_transfer_to_a_busy_agent_fails_with_the_cause(
     await pbx.transfer(call_id, warm())
     failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
     assert failed.detail == "agent user_busy"
-    assert call_id in fake.channels
+    assert fake.uuid_of(call_id) in fake.channels
 
 
 async def test_caller_hanging_up_during_warm_transfer_ends_the_agent_leg(
@@ -113,7 +113,7 @@ async def test_caller_hanging_up_during_warm_transfer_ends_the_agent_leg(
     call_id = await answered_call(pbx, events)
     await pbx.transfer(call_id, warm())
     leg = await agent_leg(fake)
-    fake.remote_hangup(call_id)
+    fake.remote_hangup(fake.uuid_of(call_id))
     await events.wait_for(call_id, PbxEventKind.HANGUP)
     async with asyncio.timeout(2):
         while leg in fake.channels:
@@ -121,17 +121,116 @@ async def test_caller_hanging_up_during_warm_transfer_ends_the_agent_leg(
     assert PbxEventKind.TRANSFER_FAILED not in events.kinds(call_id)
 
 
-async def test_warm_transfer_refuses_internal_and_unsafe_targets(
+async def test_warm_transfer_refuses_unsafe_targets(
     fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
 ) -> None:
     pbx, events = started
     call_id = await answered_call(pbx, events)
     before = list(fake.commands)
-    with pytest.raises(PbxError, match=r"E\.164"):
-        await pbx.transfer(call_id, TransferTarget("operator", internal=True, mode="warm"))
     with pytest.raises(PbxError):
         await pbx.transfer(call_id, warm("+1555${system(id)}"))
+    for unsafe in ("sales/other_context", "sales &park()", "a,b", "queue:", "sip:x@y z", "${x}"):
+        with pytest.raises(PbxError):
+            await pbx.transfer(call_id, TransferTarget(unsafe, internal=True, mode="warm"))
     assert fake.commands == before
+    assert not pbx.warm.in_progress(call_id)
+
+
+def internal(destination: str) -> TransferTarget:
+    return TransferTarget(destination, internal=True, mode="warm")
+
+
+async def loopback_agent_leg(fake: FakeFreeswitch, target: str) -> str:
+    """The ``-a`` leg of the loopback pair voicedock originated to ``target``, answered."""
+    async with asyncio.timeout(2):
+        while True:
+            leg = next(
+                (
+                    u
+                    for u, c in fake.channels.items()
+                    if c.channel_name == f"loopback/{target}-a" and c.answered
+                ),
+                None,
+            )
+            if leg is not None:
+                return leg
+            await asyncio.sleep(0.01)
+
+
+async def test_warm_transfer_to_an_internal_target_dials_it_through_the_dialplan(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, internal("sales"))
+    leg = await loopback_agent_leg(fake, "sales")
+    originate = [c for c in fake.commands if "originate" in c][-1]
+    assert originate.startswith(f"bgapi originate {{origination_uuid={leg},")
+    assert "origination_caller_id_number=+15557654321" in originate
+    assert "voicedock_warm=true" in originate
+    assert originate.endswith("}loopback/sales/voicedock_transfer/XML &park()")
+    assert fake.loopback_dials == ["sales/voicedock_transfer/XML"]
+    b_leg = fake.channels[leg].partner
+    assert b_leg is not None
+    assert fake.channels[b_leg].variables["voicedock_warm"] == "true"
+    assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)
+    fake.press_digit(leg, "1")  # the agent accepts, as with an E.164 agent
+    done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+    assert done.detail == "sales"
+    caller = fake.uuid_of(call_id)
+    assert f"api uuid_bridge {caller} {leg}" in fake.commands
+    async with asyncio.timeout(2):  # loopback bows out: its legs go, the caller stays
+        while leg in fake.channels or b_leg in fake.channels:
+            await asyncio.sleep(0.01)
+    assert caller in fake.channels
+    assert f"api uuid_kill {leg} NORMAL_CLEARING" not in fake.commands
+    assert events.kinds(call_id)[-1] is PbxEventKind.TRANSFERRED
+
+
+@pytest.mark.parametrize("target", ["queue:support", "sip:alice@pbx.example.com", "1001"])
+async def test_warm_transfer_to_queue_and_sip_targets_and_a_decline(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder], target: str
+) -> None:
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, internal(target))
+    leg = await loopback_agent_leg(fake, target)
+    assert [c for c in fake.commands if "originate" in c][-1].endswith(
+        f"}}loopback/{target}/voicedock_transfer/XML &park()"
+    )
+    b_leg = fake.channels[leg].partner
+    fake.press_digit(leg, "2")
+    failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
+    assert failed.detail == "agent-declined"
+    assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
+    assert leg not in fake.channels
+    assert b_leg not in fake.channels
+    assert fake.uuid_of(call_id) in fake.channels
+    assert not any("uuid_bridge" in c for c in fake.commands)
+
+
+async def test_warm_transfer_to_a_busy_internal_target_fails_with_the_cause(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    fake.destinations["sales"] = "busy"
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, internal("sales"))
+    failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
+    assert failed.detail == "agent user_busy"
+    assert fake.uuid_of(call_id) in fake.channels
+    assert not [c for c in fake.channels.values() if c.channel_name.startswith("loopback/")]
+
+
+async def test_fake_agent_that_accepts_by_itself(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    fake.agent_presses["sales"] = "1"
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, internal("sales"))
+    done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+    assert done.detail == "sales"
 
 
 async def test_restart_fails_live_calls_with_pbx_restart(
@@ -185,7 +284,7 @@ async def test_blind_transfer_waits_for_the_bridge_and_a_failed_bridge_keeps_the
     failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
     assert failed.detail == "transfer USER_BUSY"
     assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)
-    assert call_id in fake.channels  # parked again: the assistant goes on
+    assert fake.uuid_of(call_id) in fake.channels  # parked again: the assistant goes on
     await pbx.transfer(call_id, TransferTarget("+15559990000", trunk_endpoint="carrier2"))
     await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
 
@@ -204,5 +303,5 @@ async def test_blind_transfer_answered_stops_the_audio_stream(
             while not media.closed:
                 await asyncio.sleep(0.01)
         assert media.close_reason is CloseReason.PEER
-    assert f"api uuid_audio_stream {call_id} stop" in fake.commands
-    assert call_id in fake.channels  # the caller talks to the target now
+    assert f"api uuid_audio_stream {fake.uuid_of(call_id)} stop" in fake.commands
+    assert fake.uuid_of(call_id) in fake.channels  # the caller talks to the target now

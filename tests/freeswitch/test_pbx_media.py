@@ -80,18 +80,19 @@ async def test_caller_audio_arrives_as_slin_frames(
 ) -> None:
     pbx, events = started
     call_id = await answered_call(pbx, events)
+    channel = fake.uuid_of(call_id)
     async with pbx.call_media(call_id, media_format="slin") as media:
         start = next(c for c in fake.commands if "uuid_audio_stream" in c)
-        assert start.startswith(f"api uuid_audio_stream {call_id} start ws://127.0.0.1:")
-        assert f"/freeswitch/audio/{call_id}/" in start
+        assert start.startswith(f"api uuid_audio_stream {channel} start ws://127.0.0.1:")
+        assert f"/freeswitch/audio/{channel}/" in start
         assert start.endswith(f' mono 8k {{"voicedock_call":"{call_id}"}}')
         assert (await frames(media, 5)) == [bytes(320)] * 5  # the fake's silent start
         speech = tone(800)
-        fake.streams_by_uuid[call_id].send_audio(speech)
+        fake.streams_by_uuid[fake.uuid_of(call_id)].send_audio(speech)
         assert b"".join(await speech_frames(media, 5)) == speech
         assert media.metadata == json.dumps({"voicedock_call": call_id}, separators=(",", ":"))
-    assert f"api uuid_audio_stream {call_id} stop" in fake.commands
-    assert call_id in fake.channels  # leaving the media does not end the call
+    assert f"api uuid_audio_stream {fake.uuid_of(call_id)} stop" in fake.commands
+    assert fake.uuid_of(call_id) in fake.channels  # leaving the media does not end the call
 
 
 async def test_ulaw_media_converts_both_ways(
@@ -103,13 +104,13 @@ async def test_ulaw_media_converts_both_ways(
         assert media.format is ULAW
         await frames(media, 5)
         speech = tone(160)
-        fake.streams_by_uuid[call_id].send_audio(speech)
+        fake.streams_by_uuid[fake.uuid_of(call_id)].send_audio(speech)
         (frame,) = await speech_frames(media, 1)
         assert frame == ulaw_encode(np.frombuffer(speech, "<i2"))
         spoken = ulaw_encode(np.frombuffer(tone(1600), "<i2"))  # 200 ms
         result = await asyncio.wait_for(media.play(spoken).played(), 3)
         assert result.completed
-        played = np.frombuffer(fake.played_audio(call_id), "<i2")
+        played = np.frombuffer(fake.played_audio(fake.uuid_of(call_id)), "<i2")
         assert np.array_equal(played, ulaw_decode(spoken))
 
 
@@ -129,7 +130,7 @@ async def test_played_audio_reaches_the_channel_by_uuid_broadcast(
         elapsed = loop.time() - began
     assert result.completed
     assert result.played_ms == pytest.approx(800, abs=20)
-    assert fake.played_audio(call_id) == audio
+    assert fake.played_audio(fake.uuid_of(call_id)) == audio
     assert all(path.startswith("/tmp/fake-freeswitch/") for _u, path in fake.broadcasts)
     assert len(fake.broadcasts) == 3  # the first utterance ends its chunk: 200 | 400 | 400
     assert 0.9 <= elapsed < 2.0  # "played" follows the clock of the channel, not the send
@@ -148,12 +149,13 @@ async def test_barge_in_breaks_playback_and_drops_stale_chunks(
         assert result is not None
         assert not result.completed
         assert 250 <= result.heard_ms <= 1000
-        assert fake.breaks == [call_id]
+        assert fake.breaks == [fake.uuid_of(call_id)]
         assert (await playback.played()).completed is False
         broadcasts = len(fake.broadcasts)
         await asyncio.sleep(0.2)  # play events of chunks sent before the flush still come
         assert len(fake.broadcasts) == broadcasts
-        assert len(fake.played_audio(call_id)) <= 1.6 * 16000  # at most chunk + lead queued
+        queued = fake.played_audio(fake.uuid_of(call_id))
+        assert len(queued) <= 1.6 * 16000  # at most chunk + lead queued
         after = media.play(tone(800))
         assert (await asyncio.wait_for(after.played(), 2)).completed
         assert len(fake.broadcasts) == broadcasts + 1
@@ -167,11 +169,11 @@ async def test_dtmf_and_remote_hangup_reach_the_media(
     async with pbx.call_media(call_id, media_format="slin16") as media:
         assert media.format.sample_rate == 16000
         assert " mono 16k " in next(c for c in fake.commands if "uuid_audio_stream" in c)
-        fake.press_digit(call_id, "7")
+        fake.press_digit(fake.uuid_of(call_id), "7")
         async with asyncio.timeout(2):
             digit = await anext(media.dtmf())
         assert digit == "7"
-        fake.remote_hangup(call_id)
+        fake.remote_hangup(fake.uuid_of(call_id))
         await events.wait_for(call_id, PbxEventKind.HANGUP)
         await until(lambda: media.closed)
         assert media.close_reason is CloseReason.PEER
@@ -189,10 +191,10 @@ async def test_media_hangup_kills_the_channel(
         await media.hangup(close_wait=1.0)
         with pytest.raises(MediaSessionClosed):
             media.play(b"\xff" * 160)
-    assert f"api uuid_kill {call_id} NORMAL_CLEARING" in fake.commands
+    assert f"api uuid_kill {fake.uuid_of(call_id)} NORMAL_CLEARING" in fake.commands
     hangup = await events.wait_for(call_id, PbxEventKind.HANGUP)
     assert hangup.cause == 16
-    assert f"api uuid_audio_stream {call_id} stop" not in fake.commands
+    assert f"api uuid_audio_stream {fake.uuid_of(call_id)} stop" not in fake.commands
 
 
 async def test_media_refused_for_unknown_call_and_stranger_connections(
@@ -209,7 +211,7 @@ async def test_media_refused_for_unknown_call_and_stranger_connections(
     call_id = await answered_call(pbx, events)
     base = pbx.media.server.public_url
     async with aiohttp.ClientSession() as http:
-        for path in (f"/freeswitch/audio/{call_id}/guess", "/freeswitch/audio/x/y"):
+        for path in (f"/freeswitch/audio/{fake.uuid_of(call_id)}/guess", "/freeswitch/audio/x/y"):
             with pytest.raises(aiohttp.WSServerHandshakeError) as info:
                 await http.ws_connect(base + path)
             assert info.value.status == 403

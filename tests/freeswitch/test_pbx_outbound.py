@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from voicedock.calls.ids import new_outbound_call_id
 from voicedock.config import FreeswitchSettings
 from voicedock.errors import ConfigError, PbxError
 from voicedock.pbx import freeswitch as freeswitch_module
@@ -72,7 +73,7 @@ async def started(fake: FakeFreeswitch) -> AsyncIterator[tuple[FreeswitchPbx, Pb
 
 def request(destination: str = "+15551234567", **overrides: object) -> OriginateRequest:
     values: dict[str, object] = {
-        "call_id": str(uuid.uuid4()),
+        "call_id": new_outbound_call_id(),  # the engine's own ids, never a uuid
         "destination": destination,
         "caller_id": "+15557654321",
         "trunk_endpoint": "carrier1",
@@ -93,11 +94,14 @@ async def test_originate_answer_and_hangup_cause_16(
     call = request()
     await pbx.originate(call)
     await events.wait_for(call.call_id, PbxEventKind.ANSWERED)
+    channel = fake.uuid_of(call.call_id)
+    assert channel == str(uuid.UUID(channel))  # our own uuid4 per leg, not the call id
     assert originates(fake) == [
         "bgapi originate {origination_uuid="
+        + channel
+        + ",origination_caller_id_number=+15557654321,voicedock_call_id="
         + call.call_id
-        + ",origination_caller_id_number=+15557654321,originate_timeout=30}"
-        "sofia/gateway/carrier1/+15551234567 &park()"
+        + ",originate_timeout=30}sofia/gateway/carrier1/+15551234567 &park()"
     ]
     assert call.call_id in await pbx.live_call_ids()
 
@@ -109,7 +113,7 @@ async def test_originate_answer_and_hangup_cause_16(
         PbxEventKind.ANSWERED,
         PbxEventKind.HANGUP,
     ]
-    assert f"api uuid_kill {call.call_id} NORMAL_CLEARING" in fake.commands
+    assert f"api uuid_kill {channel} NORMAL_CLEARING" in fake.commands
     await pbx.hangup(call.call_id)  # idempotent: already gone, no error
     assert call.call_id not in await pbx.live_call_ids()
 
@@ -124,9 +128,47 @@ async def test_hangup_reason_maps_to_cause_and_unknown_call_is_quiet(
     await pbx.hangup(call.call_id, "rejected")
     hangup = await events.wait_for(call.call_id, PbxEventKind.HANGUP)
     assert hangup.cause == 21
-    await pbx.hangup(str(uuid.uuid4()))  # FreeSWITCH: -ERR No such channel! → swallowed
-    await pbx.hangup("not-a-uuid")  # never a channel of ours: no ESL traffic
-    assert not any("not-a-uuid" in c for c in fake.commands)
+    before = list(fake.commands)
+    await pbx.hangup(new_outbound_call_id())  # not a call of ours: nothing to name, no traffic
+    await pbx.hangup(str(uuid.uuid4()))  # a uuid is no call id: never sent as one
+    await pbx.hangup("not-a-uuid")
+    assert fake.commands == before
+
+
+async def test_hangup_of_a_ringing_call_kills_the_leg(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    fake.ringing.add("+15551234567")
+    call = request()
+    await pbx.originate(call)
+    await events.wait_for(call.call_id, PbxEventKind.RINGING)
+    channel = fake.uuid_of(call.call_id)
+    await pbx.hangup(call.call_id)
+    assert f"api uuid_kill {channel} NORMAL_CLEARING" in fake.commands
+    hangup = await events.wait_for(call.call_id, PbxEventKind.HANGUP)
+    assert hangup.cause == 16
+    assert channel not in fake.channels
+    assert PbxEventKind.ANSWERED not in events.kinds(call.call_id)
+
+
+async def test_hangup_before_the_channel_exists_kills_it_when_it_shows_up(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    """``bgapi`` returns before FreeSWITCH creates the channel: a cancel in that window."""
+    pbx, events = started
+    fake.ringing.add("+15551234567")
+    fake.create_delay = 0.2
+    call = request()
+    await pbx.originate(call)
+    await pbx.hangup(call.call_id)  # -ERR No such channel!: not created yet
+    await events.wait_for(call.call_id, PbxEventKind.HANGUP)
+    channel = fake.uuid_of(call.call_id)
+    assert [c for c in fake.commands if "uuid_kill" in c] == [
+        f"api uuid_kill {channel} NORMAL_CLEARING"
+    ] * 2
+    assert channel not in fake.channels
+    assert PbxEventKind.ANSWERED not in events.kinds(call.call_id)
 
 
 async def test_remote_hangup_reports_cause_and_sip_status(
@@ -136,10 +178,10 @@ async def test_remote_hangup_reports_cause_and_sip_status(
     call = request()
     await pbx.originate(call)
     await events.wait_for(call.call_id, PbxEventKind.ANSWERED)
-    fake.press_digit(call.call_id, "5")
+    fake.press_digit(fake.uuid_of(call.call_id), "5")
     dtmf = await events.wait_for(call.call_id, PbxEventKind.DTMF)
     assert dtmf.digit == "5"
-    fake.remote_hangup(call.call_id)
+    fake.remote_hangup(fake.uuid_of(call.call_id))
     hangup = await events.wait_for(call.call_id, PbxEventKind.HANGUP)
     assert (hangup.cause, hangup.tech_cause) == (16, 200)
 
@@ -200,8 +242,11 @@ async def test_originate_failure_without_channel_events_uses_job_result(
         {"destination": "+１５５５１２３４５６７"},
         {"caller_id": "+15557654321}&bridge(user/1000)"},
         {"trunk_endpoint": "carrier1/+15550000000 &bridge(x)"},
-        {"call_id": "not-a-uuid"},
-        {"call_id": "0B9F3C52-5D6E-4B8A-9C1D-2E3F4A5B6C7D"},
+        {"call_id": "not-a-call-id"},
+        {"call_id": "0b9f3c52-5d6e-4b8a-9c1d-2e3f4a5b6c7d"},  # a uuid is no call id
+        {"call_id": "call-outbound-abcdefgh12345678,origination_uuid=x"},
+        {"call_id": "call-_+31612345678_abcdefABCDEF}&bridge(x)"},
+        {"call_id": "call-outbound-${system(id)}"},
     ],
 )
 async def test_injection_refused_before_any_esl_traffic(
@@ -248,8 +293,9 @@ async def test_blind_transfer_uses_transfer_extension(
     await events.wait_for(call.call_id, PbxEventKind.ANSWERED)
     await pbx.transfer(call.call_id, TransferTarget("+15559990000", trunk_endpoint="carrier2"))
     await events.wait_for(call.call_id, PbxEventKind.TRANSFERRED)
-    assert f"api uuid_setvar {call.call_id} voicedock_transfer_gateway carrier2" in fake.commands
-    assert f"api uuid_transfer {call.call_id} +15559990000 XML voicedock_transfer" in fake.commands
+    channel = fake.uuid_of(call.call_id)
+    assert f"api uuid_setvar {channel} voicedock_transfer_gateway carrier2" in fake.commands
+    assert f"api uuid_transfer {channel} +15559990000 XML voicedock_transfer" in fake.commands
     kills = len([c for c in fake.commands if "uuid_kill" in c])
     await pbx.hangup(call.call_id)  # the caller belongs to the transfer target now
     assert len([c for c in fake.commands if "uuid_kill" in c]) == kills
@@ -262,7 +308,7 @@ async def test_blind_transfer_uses_transfer_extension(
         )
     assert fake.commands == before
     with pytest.raises(PbxError, match="no live call"):
-        await pbx.transfer(str(uuid.uuid4()), TransferTarget("+15559990000"))
+        await pbx.transfer(new_outbound_call_id(), TransferTarget("+15559990000"))
 
 
 async def test_transfer_failure_is_reported(
@@ -272,7 +318,7 @@ async def test_transfer_failure_is_reported(
     call = request()
     await pbx.originate(call)
     await events.wait_for(call.call_id, PbxEventKind.ANSWERED)
-    fake.channels.pop(call.call_id)  # gone on the PBX, event not yet delivered
+    fake.channels.pop(fake.uuid_of(call.call_id))  # gone on the PBX, event not yet delivered
     with pytest.raises(PbxError):
         await pbx.transfer(call.call_id, TransferTarget("+15559990000"))
     failed = await events.wait_for(call.call_id, PbxEventKind.TRANSFER_FAILED)

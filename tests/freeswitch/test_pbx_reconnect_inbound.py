@@ -1,4 +1,5 @@
-"""FreeswitchPbx after a lost Event Socket, and inbound calls parked by the dialplan."""
+"""FreeswitchPbx after a lost Event Socket or its own restart, and inbound calls parked by the
+dialplan. Call ids are the engine's own (``calls/ids.py``), never channel uuids."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
+from voicedock.calls.ids import new_inbound_call_id
 from voicedock.pbx.base import InboundCall, PbxEventKind
 from voicedock.pbx.freeswitch import FreeswitchPbx
 
@@ -43,7 +45,7 @@ async def test_reconnect_mid_call_reconciles_without_second_originate(
         await events.wait_for(lost.call_id, PbxEventKind.ANSWERED)
 
         fake.drop_connections()
-        del fake.channels[lost.call_id]  # ended while we were away: no event will come
+        del fake.channels[fake.uuid_of(lost.call_id)]  # ended while we were away: no event
         await reconnected(pbx)
 
         hangup = await events.wait_for(lost.call_id, PbxEventKind.HANGUP)
@@ -53,7 +55,7 @@ async def test_reconnect_mid_call_reconciles_without_second_originate(
         assert len(originates(fake)) == 2  # nothing re-sent
         assert fake.commands.count("api show channels as json") >= 1
 
-        fake.remote_hangup(survivor.call_id)  # events flow on the new connection
+        fake.remote_hangup(fake.uuid_of(survivor.call_id))  # events flow on the new connection
         ended = await events.wait_for(survivor.call_id, PbxEventKind.HANGUP)
         assert ended.cause == 16
 
@@ -79,7 +81,7 @@ async def test_inbound_call_to_our_did_is_handed_over_and_answered(
 ) -> None:
     events = PbxEventRecorder()
     offered: list[InboundCall] = []
-    call_id = str(uuid.uuid4())
+    call_id = new_inbound_call_id("+31623731537")  # call-_+31623731537_<12>: holds a "+"
 
     async def accept(call: InboundCall) -> str | None:
         offered.append(call)
@@ -88,11 +90,13 @@ async def test_inbound_call_to_our_did_is_handed_over_and_answered(
     async with make_pbx(fake, dids={DID}) as pbx:
         pbx.set_inbound_handler(accept)
         await pbx.start(events)
-        channel = fake.inbound_call(DID, caller="+15550001111")
+        channel = fake.inbound_call(DID, caller="+31623731537")
         await events.wait_for(call_id, PbxEventKind.ANSWERED)
-        assert offered == [InboundCall(channel, "+15550001111", DID)]
+        assert offered == [InboundCall(channel, "+31623731537", DID)]
+        assert f"api uuid_setvar {channel} voicedock_call_id {call_id}" in fake.commands
         assert f"api uuid_answer {channel}" in fake.commands
         assert fake.channels[channel].answered
+        assert fake.channels[channel].variables["voicedock_call_id"] == call_id
         assert await pbx.live_call_ids() == {call_id}
 
         await pbx.hangup(call_id)
@@ -125,3 +129,58 @@ async def test_inbound_rejected_by_handler_and_foreign_dids_ignored(
         assert foreign in fake.channels  # another application's call: untouched
         assert not any(foreign in c for c in fake.commands)
         assert events.events == []
+
+
+@pytest.mark.parametrize(
+    "returned",
+    [str(uuid.uuid4()), "call-_+31623731537_abc def", "call-_+3162373\n1537_abcdefABCDEF"],
+)
+async def test_inbound_accepted_with_something_not_a_call_id_is_rejected(
+    fake: FakeFreeswitch, returned: str
+) -> None:
+    async def accept(call: InboundCall) -> str | None:
+        return returned
+
+    async with make_pbx(fake, dids={DID}) as pbx:
+        pbx.set_inbound_handler(accept)
+        await pbx.start(PbxEventRecorder())
+        ours = fake.inbound_call(DID)
+        async with asyncio.timeout(2):
+            while ours in fake.channels:
+                await asyncio.sleep(0.01)
+        assert f"api uuid_kill {ours} CALL_REJECTED" in fake.commands
+        assert not any("uuid_setvar" in c or "uuid_answer" in c for c in fake.commands)
+
+
+async def test_after_our_restart_live_channels_are_adopted_by_their_call_id(
+    fake: FakeFreeswitch,
+) -> None:
+    """voicedock restarts while calls are up: ``live_call_ids`` (what the engine reconciles
+    against) names them by call id again, and they can be hung up; foreign channels are not."""
+    inbound_id = new_inbound_call_id("+31623731537")
+
+    async def accept(call: InboundCall) -> str | None:
+        return inbound_id
+
+    first_events = PbxEventRecorder()
+    async with make_pbx(fake, dids={DID}) as first:
+        first.set_inbound_handler(accept)
+        await first.start(first_events)
+        outbound = request()
+        await first.originate(outbound)
+        fake.inbound_call(DID, caller="+31623731537")
+        await first_events.wait_for(outbound.call_id, PbxEventKind.ANSWERED)
+        await first_events.wait_for(inbound_id, PbxEventKind.ANSWERED)
+    foreign = fake.inbound_call("+15559998888")  # another application's call
+
+    events = PbxEventRecorder()
+    async with make_pbx(fake, dids={DID}) as second:
+        await second.start(events)
+        assert await second.live_call_ids() == {outbound.call_id, inbound_id, foreign}
+        await second.reconcile()  # adopted calls are on the PBX: nothing is ended
+        assert events.events == []
+        for call_id in (outbound.call_id, inbound_id):
+            await second.hangup(call_id)
+            hangup = await events.wait_for(call_id, PbxEventKind.HANGUP)
+            assert hangup.cause == 16
+        assert set(fake.channels) == {foreign}

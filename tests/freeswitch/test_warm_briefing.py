@@ -90,7 +90,7 @@ async def test_briefing_is_played_to_the_agent_before_the_digit_and_the_bridge(
         pressed_at = len(fake.commands)
         fake.press_digit(leg, "1")
         done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
-    assert done.detail == "warm"
+    assert done.detail == AGENT  # the destination: the call record's transferred_to
     assert spoken == [
         f"{BRIEFING} Press 1 or say yes to take the call; press 2 or say no to decline."
     ]
@@ -98,14 +98,14 @@ async def test_briefing_is_played_to_the_agent_before_the_digit_and_the_bridge(
     originate = index_of(commands, f"bgapi originate {{origination_uuid={leg},")
     stream = index_of(commands, f"api uuid_audio_stream {leg} start ")
     broadcast = index_of(commands, f"api uuid_broadcast {leg} /")
-    bridge = index_of(commands, f"api uuid_bridge {call_id} {leg}")
+    bridge = index_of(commands, f"api uuid_bridge {fake.uuid_of(call_id)} {leg}")
     assert originate < stream < broadcast < pressed_at <= bridge
     # The agent's own stream is stopped before the two legs are joined.
     assert index_of(commands, f"api uuid_audio_stream {leg} stop") < bridge
     heard = np.frombuffer(fake.played_audio(leg), dtype="<i2")
     assert len(heard) == pytest.approx(0.3 * 16000, abs=320)  # the whole briefing, at 16 kHz
     assert np.sqrt(np.mean(heard.astype(np.float64) ** 2)) > 3000  # speech, not silence
-    assert not any(c.startswith(f"api uuid_broadcast {call_id}") for c in commands)
+    assert not any(c.startswith(f"api uuid_broadcast {fake.uuid_of(call_id)}") for c in commands)
 
 
 async def test_unsynthesizable_briefing_beeps_and_the_agent_can_still_accept(
@@ -152,7 +152,7 @@ async def test_agent_who_stays_silent_after_the_briefing_times_out(
     assert failed.detail == "agent-timeout"
     assert waited >= 1.4  # the window opened only after the 0.5 s briefing
     assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
-    assert call_id in fake.channels  # the caller stays with the assistant
+    assert fake.uuid_of(call_id) in fake.channels  # the caller stays with the assistant
 
 
 async def test_digit_during_a_long_briefing_cuts_it_short(
@@ -183,7 +183,7 @@ async def test_agent_hanging_up_during_the_briefing_returns_the_caller(
         fake.remote_hangup(leg)
         failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
     assert failed.detail == "agent-hung-up"
-    assert call_id in fake.channels
+    assert fake.uuid_of(call_id) in fake.channels
     assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)
 
 

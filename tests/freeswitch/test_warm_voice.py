@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
-from freeswitch.test_pbx_control import agent_leg, answered_call
+from freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
 from freeswitch.test_warm_briefing import running, tone_voice, until, warm_with_briefing
 from pipeline.synth import silence, voiced
 from voicedock.pbx.base import PbxEventKind
@@ -66,10 +66,10 @@ async def test_agent_saying_yes_is_bridged_to_the_caller(
         pbx.warm.transcribe = recognizer
         call_id, leg = await agent_says_something(pbx, fake, events)
         done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED, timeout=5)
-    assert done.detail == "warm"
+    assert done.detail == AGENT  # the destination: the call record's transferred_to
     assert recognizer.heard
     assert set(recognizer.heard) == {RATE}
-    assert f"api uuid_bridge {call_id} {leg}" in fake.commands
+    assert f"api uuid_bridge {fake.uuid_of(call_id)} {leg}" in fake.commands
     assert f"api uuid_kill {leg} NORMAL_CLEARING" not in fake.commands
     assert PbxEventKind.TRANSFER_FAILED not in events.kinds(call_id)
 
@@ -84,7 +84,7 @@ async def test_agent_saying_no_is_hung_up_and_the_caller_stays(
     assert failed.detail == "agent-declined"
     assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
     assert not any(c.startswith("api uuid_bridge") for c in fake.commands)
-    assert call_id in fake.channels
+    assert fake.uuid_of(call_id) in fake.channels
 
 
 async def test_unclear_speech_leaves_the_digit_to_decide(
@@ -97,7 +97,7 @@ async def test_unclear_speech_leaves_the_digit_to_decide(
         await until(lambda: bool(recognizer.heard))
         fake.press_digit(leg, "1")
         await events.wait_for(call_id, PbxEventKind.TRANSFERRED, timeout=5)
-    assert f"api uuid_bridge {call_id} {leg}" in fake.commands
+    assert f"api uuid_bridge {fake.uuid_of(call_id)} {leg}" in fake.commands
 
 
 async def test_with_voice_answers_off_speech_is_not_transcribed(

@@ -8,23 +8,21 @@ leg by itself). After a transfer the caller's leg is no longer ours to hang up.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
-# Our call ids (outbound ``call-outbound-<random>``, inbound ``call-_+316..._<random>``). An
-# inbound id is only a registry key: the PBX-side channel keeps Asterisk's own id.
-_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]{0,99}")
+# Our call ids (outbound ``call-outbound-<random>``, inbound ``call-_+316..._<random>``), one
+# validator for every PBX. An inbound id is only a registry key: the PBX-side channel keeps the
+# PBX's own id (on FreeSWITCH every channel does: the registry maps call id <-> channel).
+from voicedock.validation import is_call_id
 
-
-def is_call_id(value: object) -> bool:
-    return isinstance(value, str) and _CALL_ID.fullmatch(value) is not None
+__all__ = ["CallLegs", "CallRegistry", "is_call_id"]
 
 
 @dataclass(slots=True)
 class CallLegs:
     call_id: str
-    main_channel: str  # the remote party's channel (outbound: == call_id)
+    main_channel: str  # the remote party's channel (Asterisk outbound: == call_id)
     direction: str  # "outbound" | "inbound"
     created_at: float = field(default_factory=time.monotonic)
     media_channels: set[str] = field(default_factory=set)

@@ -1,13 +1,16 @@
 """``FreeswitchPbx``: the ``Pbx`` (and ``MediaPbx``) seam over the FreeSWITCH Event Socket.
 
-Our call id *is* the channel uuid (``origination_uuid``), so FreeSWITCH refuses duplicates and
-events name the call: ``CHANNEL_PROGRESS*`` → RINGING, ``CHANNEL_ANSWER`` → ANSWERED,
+Every outbound leg gets its own ``uuid4()`` as ``origination_uuid`` (never the call id, which
+is no UUID) and carries the call id as the channel variable ``voicedock_call_id``; the
+``CallRegistry`` maps call id <-> channel uuid for every command and event (an inbound call
+keeps FreeSWITCH's uuid). ``CHANNEL_PROGRESS*`` → RINGING, ``CHANNEL_ANSWER`` → ANSWERED,
 ``CHANNEL_HANGUP_COMPLETE`` → HANGUP with the Q.850 cause and ``sip_term_status``, so
 ``error_for_unanswered`` gives the same ``CallError`` as on Asterisk. A side effect is never
 re-sent after a lost socket: ``reconcile`` settles the calls against ``show channels`` (or, if
-FreeSWITCH restarted, fails them all). Inbound calls are parked by ``dialplan/freeswitch`` and
-offered to the inbound handler. Media: ``freeswitch_media``; warm transfer:
-``freeswitch_transfer``; the whole design: ``docs/freeswitch.md``.
+FreeSWITCH restarted, fails them all); ``live_call_ids`` maps channels we do not know (after
+our own restart) back to calls through ``voicedock_call_id``. Inbound calls are parked by
+``dialplan/freeswitch`` and offered to the inbound handler. Media: ``freeswitch_media``; warm
+transfer: ``freeswitch_transfer``; the whole design: ``docs/freeswitch.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Collection, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,7 +29,7 @@ from voicedock.errors import MediaError, PbxError
 from voicedock.media.freeswitch_media import FreeswitchCallMedia
 from voicedock.media.freeswitch_stream_server import AudioStreamServer
 from voicedock.pbx import freeswitch_support as support
-from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.asterisk_calls import CallLegs, CallRegistry
 from voicedock.pbx.asterisk_warm import Synthesizer
 from voicedock.pbx.base import (
     InboundCall,
@@ -37,12 +41,15 @@ from voicedock.pbx.base import (
     TransferTarget,
 )
 from voicedock.pbx.freeswitch_escape import (
+    CALL_ID_VARIABLE,
     UnsafeCommandValue,
     build_originate,
     build_uuid_answer,
+    build_uuid_getvar,
     build_uuid_kill,
+    build_uuid_set_call_id,
+    require_call_id,
     require_token,
-    require_uuid,
 )
 from voicedock.pbx.freeswitch_esl import (
     BackgroundJob,
@@ -63,7 +70,7 @@ from voicedock.pbx.freeswitch_transfer import (
     blind_transfer_commands,
 )
 from voicedock.pbx.freeswitch_wire import EslEvent
-from voicedock.validation import is_token
+from voicedock.validation import is_call_id, mask_call_id
 
 __all__ = ["HANGUP_REASONS", "PBX_EVENTS", "FreeswitchPbx", "esl_settings_for"]
 
@@ -113,6 +120,8 @@ class FreeswitchPbx:
         self._sink: PbxEventSink | None = None
         self._inbound: InboundHandler | None = None
         self._inbound_pending: set[str] = set()
+        # Ringing legs hung up before FreeSWITCH created them: channel uuid -> cause to kill with.
+        self._kill_on_sight: dict[str, str] = {}
         self._reconcile_lock = asyncio.Lock()
         self._exit = contextlib.AsyncExitStack()
         self._tasks: asyncio.TaskGroup | None = None
@@ -177,8 +186,10 @@ class FreeswitchPbx:
 
     async def originate(self, request: OriginateRequest) -> None:
         # Built (and so validated) before any I/O: nothing unsafe may reach the Event Socket.
+        channel = str(uuid.uuid4())  # the leg's own uuid; the call id rides along as a variable
         command = build_originate(
-            call_uuid=request.call_id,
+            call_uuid=channel,
+            call_id=request.call_id,
             destination=request.destination,
             caller_id_number=request.caller_id,
             gateway=request.trunk_endpoint,
@@ -186,7 +197,7 @@ class FreeswitchPbx:
         )
         if self._calls.get(request.call_id) is not None:  # ended calls are forgotten at once
             raise PbxError("a call with this id is already in progress")
-        self._calls.add(request.call_id, request.call_id, "outbound")
+        self._calls.add(request.call_id, channel, "outbound")
         self._our_numbers[request.call_id] = request.caller_id
         try:
             job = await self.esl.bgapi(command)
@@ -211,20 +222,25 @@ class FreeswitchPbx:
         await self._ended(call_id, cause=cause, tech_cause=None, detail=detail)
 
     async def hangup(self, call_id: str, reason: str = "normal") -> None:
+        """``uuid_kill`` of the call's channel, answered or still ringing. A call we do not
+        know has no channel we could name (``live_call_ids`` adopts live ones after a
+        restart): nothing to do."""
         legs = self._calls.get(call_id)
-        if legs is not None and (legs.ended or legs.transferred):
+        if legs is None:
+            shown = mask_call_id(call_id) if is_call_id(call_id) else "(not a call id)"
+            log.info("hangup of call %s: not a live call of this adapter", shown)
+            return
+        if legs.ended or legs.transferred:
             return  # gone already, or the caller now belongs to the transfer target
-        channel = legs.main_channel if legs is not None else call_id
-        cause = HANGUP_REASONS.get(reason, "NORMAL_CLEARING")
-        try:
-            require_uuid(channel, "call id")
-        except UnsafeCommandValue:
-            return  # not a FreeSWITCH uuid, so not a channel of ours: nothing to hang up
+        channel, cause = legs.main_channel, HANGUP_REASONS.get(reason, "NORMAL_CLEARING")
         try:
             await self.esl.api(build_uuid_kill(channel, cause))
         except EslCommandError as exc:
             if "No such channel" not in exc.reply:
                 raise
+            if legs.direction == "outbound" and not legs.seen_on_pbx:
+                # bgapi originate returns before the channel exists: kill it when it shows up.
+                self._kill_on_sight[channel] = cause
 
     async def transfer(self, call_id: str, target: TransferTarget) -> None:
         legs = self._calls.get(call_id)
@@ -235,7 +251,7 @@ class FreeswitchPbx:
         if target.mode == "warm" and self._tasks is not None:
             number, timeout = self._our_numbers.get(call_id, ""), self._warm_timeout
             request = WarmTransferRequest.for_target(
-                call_id, legs.main_channel, target, number, timeout
+                call_id, legs.main_channel, target, number, timeout, context=self._transfer_context
             )
             self.warm.start(request, self._tasks)
             return
@@ -263,12 +279,32 @@ class FreeswitchPbx:
             yield media
 
     async def live_call_ids(self) -> set[str]:
-        """Call ids of our calls FreeSWITCH still has, plus uuids of channels we do not know."""
+        """Call ids of our calls FreeSWITCH still has, plus uuids of channels we do not know.
+
+        A channel we do not know but that carries ``voicedock_call_id`` (ours, from before a
+        restart of voicedock) is adopted: reported by its call id, and ours to hang up again.
+        """
         live: set[str] = set()
         for channel in await self.esl.show_channels():
             legs = self._calls.by_channel(channel.uuid)
+            if legs is None and not self.warm.is_agent_leg(channel.uuid):
+                legs = await self._adopt(channel.uuid, answered=channel.call_state == "ACTIVE")
             live.add(legs.call_id if legs is not None else channel.uuid)
         return live
+
+    async def _adopt(self, channel: str, *, answered: bool) -> CallLegs | None:
+        try:
+            call_id = (await self.esl.api(build_uuid_getvar(channel, CALL_ID_VARIABLE))).strip()
+        except (EslCommandError, UnsafeCommandValue):
+            return None  # gone meanwhile, or not a uuid FreeSWITCH would give
+        if not is_call_id(call_id) or self._calls.get(call_id) is not None:
+            return None  # another application's channel (``_undef_``), or a second leg
+        direction = "inbound" if call_id.startswith("call-_") else "outbound"
+        legs = self._calls.add(call_id, channel, direction)
+        legs.seen_on_pbx = True
+        legs.answered = answered
+        log.info("call %s: channel adopted after a restart", mask_call_id(call_id))
+        return legs
 
     # --- events -----------------------------------------------------------------------------
 
@@ -283,6 +319,9 @@ class FreeswitchPbx:
         uid = event.unique_id
         if not uid:
             return
+        cause = self._kill_on_sight.pop(uid, None)
+        if cause is not None and event.name != "CHANNEL_HANGUP_COMPLETE":
+            self._spawn(self.esl.api(build_uuid_kill(uid, cause)))  # hung up while ringing
         self.media.on_event(event)  # play events and digits for attached media
         if self.warm.is_agent_leg(uid):
             self.warm.on_event(event)
@@ -332,6 +371,9 @@ class FreeswitchPbx:
                 call_id, PbxEventKind.HANGUP, cause=cause, tech_cause=tech_cause, detail=detail
             )
             await self._emit(event)
+        legs = self._calls.get(call_id)
+        if legs is not None:
+            self._kill_on_sight.pop(legs.main_channel, None)
         self._calls.forget(call_id)
         self._our_numbers.pop(call_id, None)
         self._blind.forget(call_id)
@@ -350,7 +392,7 @@ class FreeswitchPbx:
         uid = call.pbx_call_ref
         try:
             call_id = await self._inbound(call) if self._inbound is not None else None
-            if call_id is None or not is_token(call_id):
+            if call_id is None or not is_call_id(call_id):
                 await self.esl.api(build_uuid_kill(uid, "CALL_REJECTED"))
                 return
             self._calls.add(call_id, uid, "inbound").seen_on_pbx = True
@@ -358,6 +400,8 @@ class FreeswitchPbx:
         finally:
             self._inbound_pending.discard(uid)
         try:
+            # The channel keeps FreeSWITCH's uuid; the variable maps it back after a restart.
+            await self.esl.api(build_uuid_set_call_id(uid, require_call_id(call_id)))
             await self.esl.api(build_uuid_answer(uid))
         except EslCommandError:
             # The caller left before we answered; its hangup event may already be gone.

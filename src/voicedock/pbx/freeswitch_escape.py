@@ -16,8 +16,10 @@ structure into plain text (sources: ``signalwire/freeswitch``):
 
 Policy, per field (refuse unless the value is cosmetic):
 
-* ``origination_uuid``, uuids of other commands: we generate them, so anything but a canonical
-  lowercase UUID is a bug and is **refused**.
+* ``origination_uuid``, uuids of other commands: we generate them (``uuid4()`` per leg, never
+  the call id), so anything but a canonical lowercase UUID is a bug and is **refused**.
+* Our call id (the ``voicedock_call_id`` channel variable): exactly the shapes of
+  ``calls/ids.py`` (``validation.is_call_id``: ``[A-Za-z0-9_+-]`` only), else **refused**.
 * Caller number and destination: canonical E.164 (``+`` then 7–15 ASCII digits) or an
   explicitly configured internal target, else **refused** (the API answers 400 before this).
 * Gateway, context, dialplan: configuration tokens ``[A-Za-z0-9_.-]``; anything else **refused**.
@@ -35,6 +37,7 @@ from collections.abc import Collection
 from typing import Literal
 
 from voicedock.pbx.freeswitch_wire import UnsafeWireValue
+from voicedock.validation import is_call_id
 
 
 class UnsafeCommandValue(UnsafeWireValue):
@@ -45,11 +48,22 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
 _TOKEN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}", re.ASCII)
 _INTERNAL_TARGET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+\-]{0,63}", re.ASCII)
+# The policy's other internal forms (``calls/policy.py``): a queue and a SIP URI. ``:`` and ``@``
+# are no separators in a dial string (legs split on ``,``, ``|`` and ``:_:``), nor in the
+# ``loopback/<exten>/<context>/<dialplan>`` data, which mod_loopback splits on ``/`` only.
+_QUEUE_TARGET = re.compile(r"queue:[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", re.ASCII)
+_SIP_TARGET = re.compile(
+    r"sip:[A-Za-z0-9][A-Za-z0-9_.+\-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}\.){0,8}"
+    r"[A-Za-z0-9\-]{1,63}",
+    re.ASCII,
+)
 _CAUSE = re.compile(r"[A-Z][A-Z_]{1,40}", re.ASCII)
 _SOUND_PATH = re.compile(r"/[A-Za-z0-9_./\-]{1,250}", re.ASCII)
 _WS_URL = re.compile(r"wss?://[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]{1,500}", re.ASCII)
 _NAME_PUNCTUATION = frozenset(" .,-_")
 MAX_CALLER_ID_NAME = 50
+# The channel variable naming the voicedock call a channel belongs to (restart recovery).
+CALL_ID_VARIABLE = "voicedock_call_id"
 
 # Q.850 cause names voicedock may send with uuid_kill (switch_channel_cause2str names).
 HANGUP_CAUSES = frozenset(
@@ -75,6 +89,12 @@ def require_uuid(value: str, what: str = "uuid") -> str:
     return value
 
 
+def require_call_id(value: str, what: str = "call id") -> str:
+    if not is_call_id(value):
+        raise UnsafeCommandValue(f"{what} must be a voicedock call id")
+    return value
+
+
 def require_e164(value: str, what: str = "number") -> str:
     if not isinstance(value, str) or not _E164.fullmatch(value):
         raise UnsafeCommandValue(f"{what} must be E.164 (+ and 7-15 ASCII digits)")
@@ -92,10 +112,19 @@ def require_destination(value: str, internal_targets: Collection[str] = ()) -> s
     if isinstance(value, str) and _E164.fullmatch(value):
         return value
     if isinstance(value, str) and value in internal_targets:
-        if not _INTERNAL_TARGET.fullmatch(value):
-            raise UnsafeCommandValue("configured internal target has unsafe characters")
-        return value
+        return require_internal_target(value)
     raise UnsafeCommandValue("destination must be E.164 or a configured internal target")
+
+
+def require_internal_target(value: str) -> str:
+    """An internal target in one of the policy's forms: a name (``sales``, ``agent-12``),
+    ``queue:<name>`` or ``sip:<user>@<host>``; never a separator (``/``, ``,``, ``|``, spaces,
+    ``{``, ``$``...) that would change a dial string or a command line."""
+    if isinstance(value, str) and any(
+        form.fullmatch(value) for form in (_INTERNAL_TARGET, _QUEUE_TARGET, _SIP_TARGET)
+    ):
+        return value
+    raise UnsafeCommandValue("internal target must be a name, queue:<name> or sip:<user>@<host>")
 
 
 def _name_char_allowed(ch: str) -> bool:
@@ -127,6 +156,7 @@ def build_originate(
     destination: str,
     caller_id_number: str,
     gateway: str,
+    call_id: str | None = None,
     caller_id_name: str | None = None,
     timeout_seconds: int = 30,
     internal_targets: Collection[str] = (),
@@ -134,6 +164,8 @@ def build_originate(
     """``originate {vars}sofia/gateway/<gw>/<dest> &park()`` with every part validated.
 
     ``&park()`` keeps the answered leg idle until voicedock attaches media or bridges it.
+    ``call_uuid`` is the new channel's uuid; ``call_id`` (the voicedock call the leg belongs
+    to, if any) goes on the channel as ``voicedock_call_id``.
     """
     if not isinstance(timeout_seconds, int) or not 1 <= timeout_seconds <= 300:
         raise UnsafeCommandValue("timeout_seconds must be an integer in 1..300")
@@ -141,11 +173,50 @@ def build_originate(
         f"origination_uuid={require_uuid(call_uuid, 'call_uuid')}",
         f"origination_caller_id_number={require_e164(caller_id_number, 'caller_id_number')}",
     ]
+    if call_id is not None:
+        variables.append(f"{CALL_ID_VARIABLE}={require_call_id(call_id)}")
     if caller_id_name is not None:
         variables.append(f"origination_caller_id_name={escape_caller_id_name(caller_id_name)}")
     variables.append(f"originate_timeout={timeout_seconds}")
     dest = require_destination(destination, internal_targets)
     dial = f"sofia/gateway/{require_token(gateway, 'gateway')}/{dest}"
+    return "originate {" + ",".join(variables) + "}" + dial + " &park()"
+
+
+def build_originate_loopback(
+    *,
+    call_uuid: str,
+    target: str,
+    context: str,
+    caller_id_number: str | None = None,
+    timeout_seconds: int = 30,
+    dialplan: str = "XML",
+) -> str:
+    """``originate {vars}loopback/<target>/<context>/<dialplan> &park()``: a leg into our own
+    dialplan (mod_loopback), so an internal target's extension dials the agent.
+
+    mod_loopback (``channel_outgoing_channel``) splits the data on ``/`` into extension, context
+    and dialplan and makes two channels: ``loopback/<target>-a`` (this originate's leg: it gets
+    ``origination_uuid``, its events, its DTMF) and ``loopback/<target>-b`` (a new uuid, it runs
+    the extension and inherits the ``{...}`` variables). The ``-a`` leg answers when the ``-b``
+    leg does, i.e. when the extension's ``bridge`` is answered. ``voicedock_warm=true`` tells
+    the extension it dials a warm agent (``docs/freeswitch.md``).
+    """
+    if not isinstance(timeout_seconds, int) or not 1 <= timeout_seconds <= 300:
+        raise UnsafeCommandValue("timeout_seconds must be an integer in 1..300")
+    variables = [f"origination_uuid={require_uuid(call_uuid, 'call_uuid')}"]
+    if caller_id_number is not None:
+        number = require_e164(caller_id_number, "caller_id_number")
+        variables.append(f"origination_caller_id_number={number}")
+    variables += [f"originate_timeout={timeout_seconds}", "voicedock_warm=true"]
+    dial = "/".join(
+        (
+            "loopback",
+            require_internal_target(target),
+            require_token(context, "context"),
+            require_token(dialplan, "dialplan"),
+        )
+    )
     return "originate {" + ",".join(variables) + "}" + dial + " &park()"
 
 
@@ -242,6 +313,17 @@ def build_audio_stream_stop(uuid: str) -> str:
 
 def build_uuid_answer(uuid: str) -> str:
     return f"uuid_answer {require_uuid(uuid)}"
+
+
+def build_uuid_getvar(uuid: str, name: str) -> str:
+    """``uuid_getvar <uuid> <name>``: FreeSWITCH answers the value, or ``_undef_``."""
+    return f"uuid_getvar {require_uuid(uuid)} {require_token(name, 'name')}"
+
+
+def build_uuid_set_call_id(uuid: str, call_id: str) -> str:
+    """``uuid_setvar <uuid> voicedock_call_id <call id>``: an inbound id holds a ``+``, which
+    ``build_uuid_setvar``'s token rule refuses; ``require_call_id`` allows ``[A-Za-z0-9_+-]``."""
+    return f"uuid_setvar {require_uuid(uuid)} {CALL_ID_VARIABLE} {require_call_id(call_id)}"
 
 
 def build_uuid_setvar(uuid: str, name: str, value: str) -> str:

@@ -1,6 +1,7 @@
 """Call audio for ``FreeswitchPbx``: mod_audio_stream in, files played over ESL out.
 
-``FreeswitchMediaHub.open(channel_uuid, call_id, media_format)`` expects a connection on the
+``FreeswitchMediaHub.open(channel_uuid, call_id, media_format)`` (the channel's own uuid, not
+the call id: ``FreeswitchPbx`` looks it up in its ``CallRegistry``) expects a connection on the
 ``AudioStreamServer``, runs ``uuid_audio_stream <uuid> start <url> mono <rate>k <metadata>``,
 waits for FreeSWITCH to connect and yields a ``FreeswitchCallMedia`` (a ``CallMedia``). The hub
 also routes the ESL events a media session needs: ``mod_audio_stream::play`` (the module wrote
@@ -29,6 +30,7 @@ from voicedock.pbx.freeswitch_escape import (
 )
 from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
 from voicedock.pbx.freeswitch_wire import EslEvent
+from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.pbx.freeswitch")
 
@@ -96,8 +98,10 @@ class FreeswitchMediaHub:
             raise MediaError("the call already has media attached")
         pending = self.server.expect(channel_uuid)
         try:
-            # The call id only: metadata is logged by FreeSWITCH and must never carry numbers.
-            metadata = json.dumps({"voicedock_call": call_id}, separators=(",", ":"))
+            # The call id only, masked: FreeSWITCH logs the metadata, and an inbound call id
+            # holds the caller's number.
+            shown = mask_call_id(call_id)
+            metadata = json.dumps({"voicedock_call": shown}, separators=(",", ":"))
             await self._esl.api(
                 build_audio_stream_start(
                     channel_uuid,

@@ -2,8 +2,11 @@
 
 A bot cannot press ``att_xfer``'s keys, so (protocols.md §5.2):
 
-1. ``bgapi originate {origination_uuid=<agent leg>,...}sofia/gateway/<trunk>/<agent> &park()``;
-   the caller stays with the assistant meanwhile.
+1. ``bgapi originate {origination_uuid=<agent leg>,...}sofia/gateway/<trunk>/<agent> &park()``,
+   or for an internal target (``sales``, ``queue:<name>``, ``sip:<user>@<host>``)
+   ``...}loopback/<target>/<transfer context>/XML &park()``: the target's extension dials the
+   agent as in a blind transfer, and the ``-a`` loopback leg (our uuid) is the agent leg.
+   The caller stays with the assistant meanwhile.
 2. The agent answers and hears the briefing (``freeswitch_briefing``: the caller's request,
    then "Press 1 to take the call, or 2 to decline"; a beep when there is no voice for it).
    The decision window opens when the briefing ends: **1** accepts, any other digit declines
@@ -44,12 +47,14 @@ from voicedock.pbx.freeswitch_briefing import agent_stream, speak_briefing, synt
 from voicedock.pbx.freeswitch_escape import (
     build_audio_stream_stop,
     build_originate,
+    build_originate_loopback,
     build_uuid_break,
     build_uuid_bridge,
     build_uuid_kill,
     build_uuid_setvar,
     build_uuid_transfer,
     require_e164,
+    require_internal_target,
     require_token,
 )
 from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
@@ -73,19 +78,41 @@ TRANSFER_GATEWAY_VARIABLE = "voicedock_transfer_gateway"
 class WarmTransferRequest:
     call_id: str
     caller_channel: str
-    destination: str  # E.164
-    gateway: str
-    caller_id: str  # E.164 shown to the agent (our number on the call)
+    destination: str  # E.164 through ``gateway``, or an internal target in ``context``
+    gateway: str | None  # None: an internal target, reached through the dialplan (loopback)
+    caller_id: str  # E.164 shown to the agent (our number on the call; may be "" if internal)
     timeout_seconds: int = 30  # for the agent to answer, and again to press 1 after the briefing
     briefing: str = DEFAULT_BRIEFING  # spoken to the agent before BRIEFING_PROMPT
+    context: str | None = None  # the transfer context of an internal target
 
     @classmethod
     def for_target(
-        cls, call_id: str, channel: str, target: TransferTarget, caller_id: str, timeout: int
+        cls,
+        call_id: str,
+        channel: str,
+        target: TransferTarget,
+        caller_id: str,
+        timeout: int,
+        *,
+        context: str = "voicedock_transfer",
     ) -> WarmTransferRequest:
-        """Validated: an E.164 agent through a trunk (internal targets have no agent leg)."""
-        if target.internal or target.trunk_endpoint is None:
-            raise PbxError("warm transfer needs an E.164 destination and a trunk")
+        """Validated: an E.164 agent through a trunk, or an internal target (a name,
+        ``queue:<name>``, ``sip:<user>@<host>``) that the extension of that name in
+        ``context`` dials, as a blind transfer would."""
+        briefing = target.extra.get("briefing") or DEFAULT_BRIEFING
+        if target.internal:
+            return cls(
+                call_id=call_id,
+                caller_channel=channel,
+                destination=require_internal_target(target.destination),
+                gateway=None,
+                caller_id=require_e164(caller_id, "caller_id") if caller_id else "",
+                timeout_seconds=timeout,
+                briefing=briefing,
+                context=require_token(context, "context"),
+            )
+        if target.trunk_endpoint is None:
+            raise PbxError("warm transfer to an E.164 number needs a trunk")
         return cls(
             call_id=call_id,
             caller_channel=channel,
@@ -93,7 +120,7 @@ class WarmTransferRequest:
             gateway=require_token(target.trunk_endpoint, "trunk"),
             caller_id=caller_id,
             timeout_seconds=timeout,
-            briefing=target.extra.get("briefing") or DEFAULT_BRIEFING,
+            briefing=briefing,
         )
 
 
@@ -209,6 +236,14 @@ class WarmTransfers:
     @staticmethod
     def _originate_command(attempt: _Attempt) -> str:
         request = attempt.request
+        if request.gateway is None:  # internal: the dialplan's extension dials the agent
+            return build_originate_loopback(
+                call_uuid=attempt.agent_channel,
+                target=request.destination,
+                context=request.context or "",
+                caller_id_number=request.caller_id or None,
+                timeout_seconds=request.timeout_seconds,
+            )
         return build_originate(
             call_uuid=attempt.agent_channel,
             destination=request.destination,
@@ -235,7 +270,9 @@ class WarmTransfers:
         legs = self._calls.get(call_id)
         if accepted and legs is not None:
             legs.transferred = True  # the caller belongs to the agent now
-            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED, detail="warm"))
+            # detail: the destination, as on Asterisk (the call record's ``transferred_to``)
+            target = attempt.request.destination
+            await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFERRED, detail=target))
         elif not accepted:
             await self._emit(PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=detail))
 

@@ -1,0 +1,219 @@
+"""The real service over the in-process fake FreeSWITCH, driven the way a user drives it.
+
+``running_freeswitch_service`` starts what ``voicedock serve`` starts (``Service`` built from
+``Settings`` with ``pbx.kind = "freeswitch"``, so ``service.make_pbx`` builds the adapter, and
+``create_app`` serving it on 127.0.0.1 port 0) against a ``FakeFreeswitch`` speaking the real
+Event Socket wire. A test then talks REST with an API key (``UserPathService``) and looks at the
+far end (``FreeswitchFarEnd``): what FreeSWITCH was asked to do, and the party's side of the
+call (answer, hang up, speak, call in).
+
+Both classes name things by *call id* (what the user sees); the far end finds the channel the
+way FreeSWITCH would: by the ``voicedock_call_id`` variable the originate put on it, or by the
+inbound channel it created. A suite parametrized over both PBXs needs an Asterisk far end with
+the same methods. Use it as ``async with running_freeswitch_service(tmp_path) as live`` (see
+``test_user_paths.py`` for the fixture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from fakes.world import ACME, make_settings
+from freeswitch.fake_freeswitch import FakeFreeswitch
+from pipeline.fakes import FakeLlm, FakeStt, FakeTts
+from voicedock.api.api_keys import issue_api_key
+from voicedock.api.app import create_app
+from voicedock.config import FreeswitchSettings, PbxSettings, Settings
+from voicedock.pbx.freeswitch import FreeswitchPbx
+from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
+from voicedock.service import Service
+
+ESL_PASSWORD = "user-path-esl-secret"
+TERMINAL = ("ended", "failed")
+
+
+async def until(check: Callable[[], Awaitable[bool] | bool], within: float = 5.0) -> None:
+    """Poll ``check`` (sync or async) until it is true; ``TimeoutError`` after ``within``."""
+    async with asyncio.timeout(within):
+        while True:
+            result = check()
+            if await result if isinstance(result, Awaitable) else result:
+                return
+            await asyncio.sleep(0.02)
+
+
+@dataclass
+class SpeechFakes:
+    """The assistant's providers during the test (no models): scripted STT, echo LLM, a TTS
+    that records what the assistant said."""
+
+    stt: FakeStt = field(default_factory=FakeStt)
+    llm: FakeLlm = field(default_factory=FakeLlm)
+    tts: FakeTts = field(default_factory=lambda: FakeTts(8000, ms_per_char=5))
+
+
+class FreeswitchFarEnd:
+    """The PBX side of the user's calls: what FreeSWITCH received and the called party."""
+
+    def __init__(self, fake: FakeFreeswitch) -> None:
+        self.fake = fake
+
+    # --- what voicedock asked FreeSWITCH to do ---
+
+    @property
+    def commands(self) -> list[str]:
+        return self.fake.commands
+
+    def originate_of(self, call_id: str) -> Mapping[str, str]:
+        """The ``{...}`` variables of the originate that placed ``call_id``."""
+        for variables in self.fake.originates:
+            if variables.get("voicedock_call_id") == call_id:
+                return variables
+        raise AssertionError(f"FreeSWITCH received no originate for {call_id}")
+
+    def channel_of(self, call_id: str) -> str:
+        """The channel uuid of the call (outbound: the originate's ``origination_uuid``)."""
+        return self.originate_of(call_id)["origination_uuid"]
+
+    def killed(self, channel_uuid: str) -> bool:
+        return any(c.startswith(f"api uuid_kill {channel_uuid} ") for c in self.commands)
+
+    def exists(self, channel_uuid: str) -> bool:
+        return channel_uuid in self.fake.channels
+
+    # --- the party ---
+
+    def will_ring(self, number: str) -> None:
+        """Calls to ``number`` ring until ``answer`` (instead of answering at once)."""
+        self.fake.ringing.add(number)
+
+    async def answer(self, call_id: str, within: float = 5.0) -> None:
+        channel = self.channel_of(call_id)
+        await until(lambda: self.fake.rings(channel), within)
+        self.fake.answer(channel)
+
+    def hang_up(self, channel_uuid: str) -> None:
+        self.fake.remote_hangup(channel_uuid)
+
+    async def speak(self, channel_uuid: str, pcm: bytes, within: float = 5.0) -> None:
+        """Send 16-bit PCM from the party once voicedock's audio stream is attached."""
+        await until(lambda: channel_uuid in self.fake.streams_by_uuid, within)
+        self.fake.streams_by_uuid[channel_uuid].send_audio(pcm)
+
+    def call_in(self, did: str, caller: str) -> str:
+        """``caller`` calls ``did``; the dialplan parks it. Returns the channel uuid."""
+        return self.fake.inbound_call(did, caller=caller)
+
+
+@dataclass
+class UserPathService:
+    """The running service as a user sees it: REST with an API key."""
+
+    client: TestClient[Any, Any]
+    service: Service
+    key: str
+    far_end: FreeswitchFarEnd
+    speech: SpeechFakes
+
+    @property
+    def pbx(self) -> FreeswitchPbx:
+        assert isinstance(self.service.pbx, FreeswitchPbx)
+        return self.service.pbx
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    async def post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        resp = await self.client.post(path, json=dict(body), headers=self.auth())
+        return resp.status, await resp.json()
+
+    async def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        resp = await self.client.get(path, headers=self.auth())
+        return resp.status, await resp.json()
+
+    async def call(self, call_id: str) -> dict[str, Any]:
+        status, body = await self.get(f"/calls/{call_id}")
+        assert status == 200, body
+        return body
+
+    async def wait_status(
+        self, call_id: str, wanted: tuple[str, ...], within: float = 5.0
+    ) -> dict[str, Any]:
+        """``GET /calls/{id}`` until its status is one of ``wanted``; returns the call."""
+        seen: dict[str, Any] = {}
+
+        async def reached() -> bool:
+            seen.update(await self.call(call_id))
+            return seen["status"] in wanted
+
+        try:
+            await until(reached, within)
+        except TimeoutError:
+            raise AssertionError(f"{call_id} stayed {seen.get('status')!r}, not {wanted}") from None
+        return seen
+
+
+def freeswitch_settings(fake: FakeFreeswitch, database: Path, speech: str) -> Settings:
+    """The test world (``fakes.world``) on FreeSWITCH: ESL to the fake, media on port 0."""
+    settings = make_settings(f"sqlite:///{database}")
+    settings.pbx = PbxSettings(
+        kind="freeswitch",
+        freeswitch=FreeswitchSettings(
+            esl_host="127.0.0.1", esl_port=fake.port, esl_password=ESL_PASSWORD, media_port=0
+        ),
+    )
+    settings.speech.stt = settings.speech.llm = settings.speech.tts = speech
+    return settings
+
+
+@asynccontextmanager
+async def speech_fakes() -> AsyncIterator[tuple[str, SpeechFakes]]:
+    """Register ``SpeechFakes`` under a fresh provider name for the duration."""
+    name, fakes = f"user-path-{uuid.uuid4().hex[:8]}", SpeechFakes()
+    stt_registry.register(name, lambda _c: fakes.stt)
+    llm_registry.register(name, lambda _c: fakes.llm)
+    tts_registry.register(name, lambda _c: fakes.tts)
+    try:
+        yield name, fakes
+    finally:
+        for registry in (stt_registry, llm_registry, tts_registry):
+            registry._factories.pop(name, None)  # type: ignore[attr-defined]
+
+
+@asynccontextmanager
+async def running_freeswitch_service(
+    tmp_path: Path, configure: Callable[[Settings], None] | None = None
+) -> AsyncIterator[UserPathService]:
+    """The fake FreeSWITCH, then the service built from settings (``configure`` may change
+    them first), serving REST on 127.0.0.1 port 0 with an API key of organization ACME."""
+    async with FakeFreeswitch(password=ESL_PASSWORD) as fake, speech_fakes() as (name, fakes):
+        settings = freeswitch_settings(fake, tmp_path / "user-paths.db", name)
+        if configure is not None:
+            configure(settings)
+        services: list[Service] = []
+
+        async def factory() -> Service:
+            service = await Service.open(settings)  # make_pbx: pbx.kind = "freeswitch"
+            services.append(service)
+            return service
+
+        client: TestClient[Any, Any] = TestClient(
+            TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+        )
+        await client.start_server()
+        try:
+            service = services[0]
+            async with asyncio.timeout(5):
+                await service.pbx.esl.wait_connected()  # type: ignore[attr-defined]
+            key, _ = await issue_api_key(service.store, ACME)
+            yield UserPathService(client, service, key, FreeswitchFarEnd(fake), fakes)
+        finally:
+            await client.close()
