@@ -143,6 +143,8 @@ class SpeechSettings:
     whisper_model_path: str = ""  # empty: the packaged Whisper-base weights
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
+    mistral_base_url: str = "https://api.mistral.ai/v1"
+    mistral_api_key: str = ""
     deepgram_api_key: str = ""
     elevenlabs_api_key: str = ""
     xai_api_key: str = ""

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from fakes.local_server import LocalServer
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
 from fakes.world import ACME, DESTINATION, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.cloud.fake_realtime import RealtimeScript, realtime_handler
-from pipeline.cloud.fake_server import LocalServer
 from pipeline.fakes import FakeSink, FakeTts
 from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine

@@ -1,4 +1,4 @@
-"""The briefing for a warm transfer: summary, the assistant's LLM, or the offline fallback."""
+"""The briefing for a warm transfer: summary, the assistant's LLM, or the offline template."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from voicedock.calls.transfer_speech import (
 )
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.providers import ProviderTimeoutError
+from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 
 pytestmark = pytest.mark.unit
 
@@ -54,3 +55,28 @@ def test_long_last_words_are_cut_at_a_word() -> None:
     quoted = briefing.split("were: ", 1)[1]
     assert quoted.endswith("word…")
     assert len(quoted) <= 161
+
+
+async def test_the_rule_based_policy_does_not_greet_the_agent() -> None:
+    """The offline demo policy would answer "Hello! How can I help you today?"."""
+    briefing = await write_briefing(None, HISTORY, RuleBasedPolicy(), context="Customer 42.")
+    assert briefing == (
+        "Transferring a caller: Customer 42. "
+        "Their last words were: My invoice 42 is wrong, I want to talk to sales."
+    )
+    assert await write_briefing(None, HISTORY[:1], RuleBasedPolicy()) == FALLBACK_BRIEFING
+
+
+async def test_the_llm_is_told_the_call_s_context() -> None:
+    llm = FakeLlm(["Customer 42 about an invoice."])
+    await write_briefing(None, HISTORY, llm, context="Customer 42, premium plan.")
+    (messages,) = llm.calls
+    assert messages[0].role == "system"
+    assert messages[0].content.startswith(BRIEFING_INSTRUCTION)
+    assert "Customer 42, premium plan." in messages[0].content
+
+
+def test_a_context_alone_is_a_briefing() -> None:
+    assert fallback_briefing([], context="Margaret, dentist appointment") == (
+        "Transferring a caller: Margaret, dentist appointment."
+    )

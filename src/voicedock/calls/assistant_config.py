@@ -4,8 +4,13 @@ A configuration is the JSON object saved with an assistant (``Assistant.config``
 transient ``assistant``. Provider rules from the API documentation:
 
 * ``xai_realtime`` is speech-to-speech: ``stt_config``/``tts_config`` must be omitted;
-* ``openai`` and ``mistral`` need both ``stt_config`` and ``tts_config``;
+* ``openai`` and ``mistral`` need both ``stt_config`` and ``tts_config``, and choose the LLM:
+  ``llm_config`` (optional) inherits the provider, and naming another one is an error;
 * any other provider (``offline``, the default) gets the missing parts from the settings.
+
+Sections without a ``provider`` get the operator's ``[speech]`` engine; an LLM without a
+``model`` gets the provider's default model. Provider names are checked against the registry, so
+an unknown one is a 400 when the call is placed, not a dead call.
 """
 
 from __future__ import annotations
@@ -17,12 +22,26 @@ from voicedock.calls import fields
 from voicedock.calls.models import JsonObject
 from voicedock.config import SpeechSettings
 from voicedock.errors import BadRequest
+from voicedock.pipeline.providers.registry import (
+    ProviderRegistry,
+    llm_registry,
+    stt_registry,
+    tts_registry,
+)
 
 PROVIDERS = ("offline", "openai", "mistral", "xai_realtime")
 SPEECH_TO_SPEECH = frozenset({"xai_realtime"})
 NEEDS_STT_AND_TTS = frozenset({"openai", "mistral"})
 MESSAGE_ROLES = ("system", "user", "assistant")
 WHISPER_NAMES = frozenset({"offline", "faster-whisper", "faster_whisper"})
+# The model an LLM section gets when it names none (the API documentation recommends
+# gpt-4o-mini for openai).
+DEFAULT_LLM_MODELS = {"openai": "gpt-4o-mini", "mistral": "mistral-small-latest"}
+_REGISTRIES: dict[str, ProviderRegistry[Any]] = {
+    "stt_config": stt_registry,
+    "llm_config": llm_registry,
+    "tts_config": tts_registry,
+}
 
 # Saved with the configuration itself; name/business_name/active are columns of Assistant.
 CONFIG_FIELDS = (
@@ -35,10 +54,13 @@ CONFIG_FIELDS = (
     "facts",
     "silence_timeout_seconds",
     "max_duration_seconds",
+    "media_format",
 )
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
 LIMIT_FIELDS = {"silence_timeout_seconds": (5, 600), "max_duration_seconds": (30, 14_400)}
 PROFILE_FIELDS = ("name", "business_name")
+# The call audio's format between the PBX and voicedock (else the trunk's codec).
+MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
 
 
 def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> JsonObject:
@@ -70,6 +92,8 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
     for key, (low, high) in LIMIT_FIELDS.items():
         if obj.get(key) is not None:
             out[key] = fields.integer(obj, key, low, low, high)
+    if obj.get("media_format") is not None:
+        out["media_format"] = fields.choice(obj, "media_format", MEDIA_FORMATS, "ulaw")
     return out
 
 
@@ -96,23 +120,50 @@ def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
 
 
 def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
-    """Apply the provider rules; fill what the default (offline) provider leaves out."""
+    """Apply the provider rules; fill what the sections leave out (400 on contradictions)."""
     provider = config.get("provider", "offline")
     resolved = dict(config, provider=provider)
     has_stt, has_tts = "stt_config" in config, "tts_config" in config
-    if provider in SPEECH_TO_SPEECH and (has_stt or has_tts):
-        raise BadRequest(
-            f"provider {provider} handles speech itself: omit stt_config and tts_config"
-        )
+    if provider in SPEECH_TO_SPEECH:
+        if has_stt or has_tts:
+            raise BadRequest(
+                f"provider {provider} handles speech itself: omit stt_config and tts_config"
+            )
+        return resolved
     if provider in NEEDS_STT_AND_TTS and not (has_stt and has_tts):
         raise BadRequest(f"provider {provider} requires both stt_config and tts_config")
-    if provider not in SPEECH_TO_SPEECH and provider not in NEEDS_STT_AND_TTS:
-        defaults = {"stt_config": speech.stt, "tts_config": speech.tts, "llm_config": speech.llm}
-        for key, engine in defaults.items():
-            part = dict(resolved.get(key) or {})
-            part.setdefault("provider", engine)
-            whisper = key == "stt_config" and part["provider"] in WHISPER_NAMES
-            if whisper and speech.whisper_model_path:  # the operator's own model directory
-                part.setdefault("model_path", speech.whisper_model_path)
-            resolved[key] = part
+    defaults = {"stt_config": speech.stt, "tts_config": speech.tts, "llm_config": speech.llm}
+    for key, engine in defaults.items():
+        part = dict(resolved.get(key) or {})
+        if key == "llm_config":
+            part = llm_section(provider, part, engine)
+        part.setdefault("provider", engine)
+        name = part["provider"]
+        if not isinstance(name, str) or name not in _REGISTRIES[key].names():
+            raise BadRequest(f"{key}.provider {name!r} is not one of {_names(key)}")
+        whisper = key == "stt_config" and name in WHISPER_NAMES
+        if whisper and speech.whisper_model_path:  # the operator's own model directory
+            part.setdefault("model_path", speech.whisper_model_path)
+        resolved[key] = part
     return resolved
+
+
+def llm_section(provider: object, section: JsonObject, default_engine: str) -> JsonObject:
+    """The LLM section of a pipeline assistant: ``openai``/``mistral`` choose the LLM (a
+    section naming another one is refused); a known cloud LLM gets its default model."""
+    part = dict(section)
+    if provider in NEEDS_STT_AND_TTS:
+        named = part.setdefault("provider", provider)
+        if named != provider:
+            raise BadRequest(
+                f"llm_config.provider {named!r} contradicts provider {provider!r}: "
+                "omit llm_config.provider or make them the same"
+            )
+    name = part.get("provider", default_engine)
+    if name in DEFAULT_LLM_MODELS and not part.get("model"):
+        part["model"] = DEFAULT_LLM_MODELS[name]
+    return part
+
+
+def _names(key: str) -> str:
+    return ", ".join(_REGISTRIES[key].names())

@@ -1,4 +1,11 @@
-"""The dialogue settings of one call, from its resolved assistant configuration."""
+"""The dialogue settings of one call, from its resolved assistant configuration.
+
+The model's instructions are the assistant's ``system_prompt`` followed by the ``system``
+messages of ``llm_config.messages`` (the API's way to give them; hybrid mode overrides them
+per call), then ``facts``; with neither, the built-in default prompt. The ``user`` and
+``assistant`` messages of ``llm_config.messages`` are earlier turns: the model sees them, in
+order, before the call's own.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.frames import ChatMessage
 
 
 def conversation_config(
@@ -18,7 +26,10 @@ def conversation_config(
 ) -> ConversationConfig:
     """The dialogue settings of one call: ``base`` with the assistant's prompt and messages."""
     cfg = base or ConversationConfig()
-    prompt = assistant_config.get("system_prompt")
+    system, history = _seeded_messages(assistant_config.get("llm_config"))
+    own = assistant_config.get("system_prompt")
+    parts = [p for p in (own if isinstance(own, str) else None, *system) if p and p.strip()]
+    prompt: str | None = "\n\n".join(p.strip() for p in parts) if parts else None
     facts = assistant_config.get("facts")
     if isinstance(facts, Mapping) and facts:
         lines = "\n".join(f"- {name}: {value}" for name, value in facts.items())
@@ -42,4 +53,25 @@ def conversation_config(
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
         first_message=first if isinstance(first, str) and first else cfg.first_message,
         context=context or cfg.context,
+        history=cfg.history + history,
     )
+
+
+def _seeded_messages(llm_config: object) -> tuple[list[str], tuple[ChatMessage, ...]]:
+    """``llm_config.messages`` → (system texts, earlier user/assistant turns)."""
+    messages = llm_config.get("messages") if isinstance(llm_config, Mapping) else None
+    system: list[str] = []
+    history: list[ChatMessage] = []
+    for message in messages if isinstance(messages, list) else []:
+        if not isinstance(message, Mapping):
+            continue
+        role, content = message.get("role"), message.get("content")
+        if not isinstance(content, str) or not content.strip():
+            continue
+        if role == "system":
+            system.append(content)
+        elif role == "user":
+            history.append(ChatMessage("user", content.strip()))
+        elif role == "assistant":
+            history.append(ChatMessage("assistant", content.strip()))
+    return system, tuple(history)

@@ -1,10 +1,15 @@
 """The speech providers of one call, built from its resolved assistant configuration.
 
 A pipeline call gets STT, LLM and TTS from the ``stt_config``/``llm_config``/``tts_config``
-sections (missing sections: offline). A speech-to-speech call (``provider: xai_realtime``) gets
-the realtime session from ``llm_config`` (url, model, voice; the key from the settings unless the
-section has one) plus voicedock's own TTS, which speaks what must be said verbatim (first
-message, ``say``, final messages, the fallback).
+sections, completed by the provider rules (``resolve_provider``: the operator's engines for
+missing sections, the LLM of a ``provider: openai``/``mistral`` assistant is that provider's).
+A speech-to-speech call (``provider: xai_realtime``) gets the realtime session from
+``llm_config`` (url, model, voice; the key from the settings unless the section has one) plus
+voicedock's own TTS, which speaks what must be said verbatim (first message, ``say``, final
+messages, the fallback).
+
+The operator's ``[speech]`` keys only go to the operator's endpoints: a section naming its own
+``base_url`` (or realtime ``url``) must bring its own ``api_key``.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from voicedock.calls.assistant_config import SPEECH_TO_SPEECH
+from voicedock.calls.assistant_config import SPEECH_TO_SPEECH, resolve_provider
 from voicedock.config import SpeechSettings
-from voicedock.pipeline.providers.base import Llm, Stt, Tts
+from voicedock.errors import BadRequest
+from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
 
 if TYPE_CHECKING:
@@ -40,10 +46,11 @@ class SpeechProviders:
 def build_providers(
     assistant_config: Mapping[str, Any], speech: SpeechSettings | None = None
 ) -> SpeechProviders:
-    """Providers from a resolved assistant configuration (raises ProviderError)."""
+    """Providers from an assistant configuration (raises ProviderError)."""
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
         return _speech_to_speech(assistant_config, speech or SpeechSettings())
     speech = speech or SpeechSettings()
+    assistant_config = _resolved(assistant_config, speech)
     return SpeechProviders(
         stt=create_stt(_section(assistant_config, "stt_config", speech)),
         llm=create_llm(_section(assistant_config, "llm_config", speech)),
@@ -58,6 +65,7 @@ async def build_providers_closing_on_error(
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
         return _speech_to_speech(assistant_config, speech or SpeechSettings())
     speech = speech or SpeechSettings()
+    assistant_config = _resolved(assistant_config, speech)
     made: list[Stt | Llm | Tts] = []
     try:
         stt = create_stt(_section(assistant_config, "stt_config", speech))
@@ -73,37 +81,59 @@ async def build_providers_closing_on_error(
         raise
 
 
+def _resolved(config: Mapping[str, Any], speech: SpeechSettings) -> Mapping[str, Any]:
+    """The provider rules once more (idempotent): a placed call's snapshot is resolved
+    already, an inbound call's saved assistant may not be."""
+    try:
+        return resolve_provider(dict(config), speech)
+    except BadRequest as exc:
+        raise ProviderConfigError(exc.message) from None
+
+
 def _speech_to_speech(config: Mapping[str, Any], speech: SpeechSettings) -> SpeechProviders:
-    from voicedock.pipeline.providers.realtime import RealtimeSpeech
+    from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
     llm_config = config.get("llm_config")
     section = llm_config if isinstance(llm_config, Mapping) else {}
     # Opens nothing until the call connects, so a failing TTS below leaks nothing.
-    realtime = RealtimeSpeech.from_config(section, default_key=speech.xai_api_key)
+    own_url = section.get("url")
+    key = "" if own_url and own_url != XAI_REALTIME_URL else speech.xai_api_key
+    realtime = RealtimeSpeech.from_config(section, default_key=key)
     tts_config = config.get("tts_config")
     tts = create_tts(tts_config if isinstance(tts_config, Mapping) else {"provider": speech.tts})
     return SpeechProviders(stt=None, llm=None, tts=tts, realtime=realtime)
 
 
 def _section(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> Mapping[str, Any]:
-    """One provider section, with the operator's ``[speech]`` key (and OpenAI base URL) for
-    its cloud provider unless the assistant brings its own."""
+    """One provider section, with the operator's ``[speech]`` key and base URL for its cloud
+    provider unless the assistant brings its own. The operator's key only ever goes to the
+    operator's base URL: a section naming another ``base_url`` must bring its own key."""
     value = config.get(key)
     if not isinstance(value, Mapping):
         return {"provider": "offline"}
     provider = str(value.get("provider", ""))
     section = dict(value)
+    operator_url = _operator_url(provider, speech)
+    own_url = section.get("base_url")
+    if own_url and str(own_url).rstrip("/") != (operator_url or "").rstrip("/"):
+        return section
     default_key = _SPEECH_KEYS.get((key, provider), "")
     if default_key and getattr(speech, default_key):
         section.setdefault("api_key", getattr(speech, default_key))
-    if provider == "openai":
-        section.setdefault("base_url", speech.openai_base_url)
+    if operator_url:
+        section.setdefault("base_url", operator_url)
     return section
+
+
+def _operator_url(provider: str, speech: SpeechSettings) -> str | None:
+    """The operator's base URL for ``provider`` (None: the client's own default)."""
+    return {"openai": speech.openai_base_url, "mistral": speech.mistral_base_url}.get(provider)
 
 
 # (section, provider) -> the SpeechSettings field holding its API key.
 _SPEECH_KEYS = {
     ("llm_config", "openai"): "openai_api_key",
+    ("llm_config", "mistral"): "mistral_api_key",
     ("llm_config", "xai"): "xai_api_key",
     ("stt_config", "openai"): "openai_api_key",
     ("tts_config", "openai"): "openai_api_key",

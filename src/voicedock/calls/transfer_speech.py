@@ -7,8 +7,10 @@ follows (``CommandRunner``); if the PBX reports TRANSFER_FAILED the caller is ba
 assistant, which says ``TRANSFER_FAILED_MESSAGE``.
 
 The briefing is the command's ``summary`` if given, else written by the assistant's LLM from
-the conversation (bounded by a timeout), else an offline fallback quoting the caller's last
-words. It is spoken to the agent only: never logged.
+the conversation and the call's context (bounded by a timeout), else an offline template: the
+call's context ("Transferring a caller: ...") and the caller's last words. The rule-based demo
+policy is no writer (it would greet the agent), so offline calls get the template. The briefing
+is spoken to the agent only: never logged.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from voicedock.media.sink import MediaSink
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.providers.base import Llm, Tts
+from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 
 log = logging.getLogger("voicedock.calls")
 
@@ -31,6 +34,7 @@ TRANSFER_FAILED_MESSAGE = (
 )
 BRIEFING_KEY = "briefing"  # in TransferTarget.extra, read by the PBX's warm transfer
 FALLBACK_BRIEFING = "A caller from the voice assistant would like to talk to you."
+CONTEXT_BRIEFING = "Transferring a caller: {context}"
 BRIEFING_INSTRUCTION = (
     "You hand this phone call over to a human colleague. In at most two short sentences, "
     "tell the colleague who is calling and what they need. Plain words, no lists."
@@ -47,11 +51,13 @@ async def prepare_transfer(
     target: TransferTarget,
     announcement: str | None,
     summary: str | None,
+    *,
+    context: str | None = None,
 ) -> None:
     """Speak ``announcement`` to the end; for a warm transfer, set the agent's briefing."""
     if target.mode == "warm":
         # Written while the announcement plays: both take seconds.
-        briefing = asyncio.ensure_future(write_briefing(summary, history, llm))
+        briefing = asyncio.ensure_future(write_briefing(summary, history, llm, context=context))
         try:
             if announcement:
                 await speak(media, tts, announcement)
@@ -70,28 +76,43 @@ async def speak(media: CallMedia, tts: Tts, text: str) -> None:
 
 
 async def write_briefing(
-    summary: str | None, history: Sequence[ChatMessage], llm: Llm | None
+    summary: str | None,
+    history: Sequence[ChatMessage],
+    llm: Llm | None,
+    *,
+    context: str | None = None,
 ) -> str:
     if summary:
         return summary
-    if llm is not None and any(m.role == "user" for m in history):
+    writer = None if isinstance(llm, RuleBasedPolicy) else llm
+    if writer is not None and any(m.role == "user" for m in history):
+        instruction = BRIEFING_INSTRUCTION
+        if context and context.strip():
+            instruction = f"{instruction}\n\nContext for this call:\n{context.strip()}"
         try:
             async with asyncio.timeout(_BRIEFING_TIMEOUT_S):
-                messages = [ChatMessage("system", BRIEFING_INSTRUCTION), *history]
-                written = "".join([part async for part in llm.stream(messages)]).strip()
+                messages = [ChatMessage("system", instruction), *history]
+                written = "".join([part async for part in writer.stream(messages)]).strip()
             if written:
                 return written
         except (ProviderError, TimeoutError) as exc:
             log.info("briefing not written by the LLM (%s): fallback", type(exc).__name__)
-    return fallback_briefing(history)
+    return fallback_briefing(history, context=context)
 
 
-def fallback_briefing(history: Sequence[ChatMessage]) -> str:
-    """Offline: the caller's last words, quoted (cut at a word boundary)."""
+def fallback_briefing(history: Sequence[ChatMessage], *, context: str | None = None) -> str:
+    """Offline: the call's context and the caller's last words, quoted (cut at a word)."""
+    about = _cut(context.strip()) if context and context.strip() else ""
+    if about and not about.endswith((".", "!", "?", "…")):
+        about += "."
+    opening = CONTEXT_BRIEFING.format(context=about) if about else ""
     said = [m.content.strip() for m in history if m.role == "user" and m.content.strip()]
     if not said:
-        return FALLBACK_BRIEFING
-    last = said[-1]
-    if len(last) > _MAX_QUOTE_CHARS:
-        last = last[:_MAX_QUOTE_CHARS].rsplit(" ", 1)[0] + "…"
-    return f"{FALLBACK_BRIEFING} Their last words were: {last}"
+        return opening or FALLBACK_BRIEFING
+    return f"{opening or FALLBACK_BRIEFING} Their last words were: {_cut(said[-1])}"
+
+
+def _cut(text: str) -> str:
+    if len(text) > _MAX_QUOTE_CHARS:
+        return text[:_MAX_QUOTE_CHARS].rsplit(" ", 1)[0] + "…"
+    return text

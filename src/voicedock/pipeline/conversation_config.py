@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.vad import VadConfig
 
 
@@ -14,6 +15,9 @@ class ConversationConfig:
     system_prompt: str = "You are a helpful phone assistant. Keep answers short."
     first_message: str | None = None
     context: str | None = None
+    # Turns the model sees before this call's own (the assistant's seeded user/assistant
+    # messages); never spoken and not part of the transcript.
+    history: tuple[ChatMessage, ...] = ()
     vad: VadConfig | None = None
     endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
     pre_roll_ms: int = 200

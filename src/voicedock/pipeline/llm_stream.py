@@ -22,7 +22,9 @@ async def llm_sentences(
     buffer = SentenceBuffer()
     try:
         try:
-            first = await asyncio.wait_for(anext(stream), first_token_timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (barge-in).
+            async with asyncio.timeout(first_token_timeout_s):
+                first = await anext(stream)
         except StopAsyncIteration:
             return
         except TimeoutError as exc:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from fakes.local_server import LocalServer, Scripted
 from voicedock.pipeline.frames import Transcript
 from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
 from voicedock.pipeline.providers.base import (
@@ -18,7 +19,6 @@ from voicedock.pipeline.providers.base import (
 from voicedock.pipeline.providers.deepgram import DeepgramStt, parse_listen_message
 
 from .fake_deepgram import DeepgramScript, deepgram_handler, results_message
-from .fake_server import LocalServer, Scripted
 
 pytestmark = pytest.mark.unit
 

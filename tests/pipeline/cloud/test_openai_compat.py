@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from fakes.local_server import LocalServer, Scripted
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
 from voicedock.pipeline.providers.base import (
@@ -22,7 +23,6 @@ from .fake_openai import (
     error_reply,
     sse_reply,
 )
-from .fake_server import LocalServer, Scripted
 
 pytestmark = pytest.mark.unit
 

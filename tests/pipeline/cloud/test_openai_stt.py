@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from fakes.local_server import LocalServer, Scripted
 from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
@@ -17,7 +18,6 @@ from voicedock.pipeline.providers.base import (
 from voicedock.pipeline.providers.openai_audio import OpenAiStt
 
 from .fake_openai import error_reply
-from .fake_server import LocalServer, Scripted
 
 pytestmark = pytest.mark.unit
 

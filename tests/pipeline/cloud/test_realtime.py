@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from fakes.local_server import LocalServer
 from voicedock.pipeline.providers._http import RateLimitedError
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
@@ -25,7 +26,6 @@ from voicedock.pipeline.providers.realtime import (
 )
 
 from .fake_realtime import REPLY_PCM, RealtimeScript, realtime_handler
-from .fake_server import LocalServer
 
 pytestmark = pytest.mark.unit
 

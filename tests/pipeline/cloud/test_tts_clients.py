@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from fakes.local_server import LocalServer, Scripted
 from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
@@ -21,7 +22,6 @@ from voicedock.pipeline.providers.elevenlabs import ElevenLabsTts
 from voicedock.pipeline.providers.openai_audio import OpenAiTts
 
 from .fake_openai import error_reply, split_every
-from .fake_server import LocalServer, Scripted
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,6 @@
-"""A loopback aiohttp server for provider tests: port 0, recorded requests, scripted
-replies (status, headers, body replayed as the given byte chunks), always stopped."""
+"""A loopback aiohttp server for provider tests and the LLM stand-in: port 0, recorded
+requests, scripted replies (status, headers, body replayed as the given byte chunks), always
+stopped."""
 
 from __future__ import annotations
 

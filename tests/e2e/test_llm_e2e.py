@@ -1,0 +1,97 @@
+"""What the LLM receives on a real call: REST → engine → lab Asterisk → a speaking party →
+Whisper → the OpenAI-compatible LLM stand-in (``fakes.llm_standin``) set as the operator's
+``[speech] openai_base_url``.
+
+The lab's utterance party says "I would like to book an appointment on Monday." three seconds
+after answering; the assistant's own instructions (``llm_config.messages``) and the caller's
+words must both reach the LLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.audio_helpers import UTTERANCE_PARTY, require_offline_speech, words
+from e2e.conftest import LiveService, serve, service_settings
+from e2e.test_audio_e2e import control, wait_recorded
+from fakes.llm_standin import ChatRequest, LlmStandIn
+from fakes.world import SUPPORT_ID
+from voicedock.lab.server import LabAsterisk
+from voicedock.pipeline.providers.piper_tts import PiperTts
+from voicedock.pipeline.providers.whisper_stt import WhisperStt
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
+
+OPERATOR_KEY = "sk-lab-operator"
+INSTRUCTIONS = "You are Ada, the booking assistant of the Riverside dental clinic."
+REPLY = "Monday at nine is free."
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[LlmStandIn]:
+    require_offline_speech()
+    await WhisperStt().warm_up()
+    await PiperTts().warm_up()
+    async with LlmStandIn(reply=REPLY) as standin:
+        yield standin
+
+
+@pytest.fixture
+async def live(lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn) -> AsyncIterator[LiveService]:
+    settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    settings.speech.openai_base_url = llm.base_url
+    settings.speech.openai_api_key = OPERATOR_KEY
+    settings.speech.llm = "openai"  # the operator's LLM for assistants of provider offline
+    running = await serve(settings)
+    try:
+        yield running
+    finally:
+        await running.client.close()
+
+
+async def converse(live: LiveService, llm: LlmStandIn, body: dict[str, Any]) -> ChatRequest:
+    """Place the call to the utterance party; the LLM request that carries its words."""
+    resp = await live.client.post(
+        "/calls/outbound", json={"destination": UTTERANCE_PARTY, **body}, headers=live.auth()
+    )
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+    request = await llm.wait_request(timeout=30)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    assert ended["status"] == "ended"
+    assert REPLY in [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    return request
+
+
+async def test_transient_assistant_of_provider_openai_with_its_instructions(
+    live: LiveService, llm: LlmStandIn
+) -> None:
+    assistant = {
+        "provider": "openai",  # chooses the LLM; llm_config has no provider
+        "first_message": "Riverside dental clinic.",
+        "stt_config": {"provider": "offline"},
+        "tts_config": {"provider": "offline"},
+        "llm_config": {"messages": [{"role": "system", "content": INSTRUCTIONS}]},
+    }
+    request = await converse(live, llm, {"assistant": assistant})
+    assert request.system_prompt == INSTRUCTIONS
+    assert request.model == "gpt-4o-mini"
+    assert request.authorization == f"Bearer {OPERATOR_KEY}"
+    assert request.texts("assistant") == ["Riverside dental clinic."]
+    assert {"appointment", "monday"} <= words(request.last_user_text), request.last_user_text
+
+
+async def test_hybrid_override_of_llm_config_messages(live: LiveService, llm: LlmStandIn) -> None:
+    override = {
+        "first_message": "Hello Jan.",
+        "llm_config": {"messages": [{"role": "system", "content": INSTRUCTIONS}]},
+    }
+    body = {"assistant_id": SUPPORT_ID, "assistant_override": override}
+    request = await converse(live, llm, body)
+    assert request.system_prompt == INSTRUCTIONS
+    assert {"appointment", "monday"} <= words(request.last_user_text), request.last_user_text
