@@ -26,11 +26,12 @@ voicedock is starting on http://127.0.0.1:${port} (lab PBX on 127.0.0.1; stop it
 
   ${key}
 
-Place a call to the lab's answering destination (+31612345678) with the configured assistant:
+Place a call to the lab's demo party (+31612345676: it listens to the greeting, then asks for
+an appointment) with the configured assistant:
 
   curl -s -X POST http://127.0.0.1:${port}/calls/outbound \\
     -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
-    -d '{"destination": "+31612345678", "assistant_id": "${assistant_id}"}'
+    -d '{"destination": "+31612345676", "assistant_id": "${assistant_id}"}'
 
 then follow it with: curl -s -H "Authorization: Bearer ${key}" http://127.0.0.1:${port}/calls
 or live: curl -N -H "Authorization: Bearer ${key}" http://127.0.0.1:${port}/calls/<call_id>/events

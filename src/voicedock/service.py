@@ -10,6 +10,8 @@ calls left over from a previous run. ``aclose()`` is idempotent.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 from types import TracebackType
@@ -93,6 +95,7 @@ class Service:
         self.runner = CallRunner(self.engine, pbx, store, settings)
         # Client media mode: Asterisk dials voicedock; the web app serves this on /media.
         self.media_acceptor = _media_acceptor(settings, pbx)
+        self._ring_timeouts: asyncio.Task[None] | None = None
         self._closed = False
 
     @classmethod
@@ -118,6 +121,10 @@ class Service:
         if set_inbound is not None:
             set_inbound(self.engine.handle_inbound)
         await self.runner.start(warm_up=True)
+        # The engine's ring-timeout safety net, owned (cancelled and awaited) by the service.
+        self._ring_timeouts = asyncio.create_task(
+            self.engine.watch_ring_timeouts(), name="ring-timeouts"
+        )
         try:
             await self.pbx.start(self.runner.handle_pbx_event)
             await self.engine.reconcile()
@@ -129,6 +136,10 @@ class Service:
         if self._closed:
             return
         self._closed = True
+        if self._ring_timeouts is not None:
+            self._ring_timeouts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ring_timeouts
         try:
             await self.runner.aclose()  # hangs up live calls while the PBX is still there
             await self.pbx.aclose()

@@ -97,13 +97,17 @@ async def test_report_waits_for_live_record_that_arrives_after_hangup(
     assert [m.role for m in await store.list_messages(call_id)] == ["assistant", "user"]
 
 
-async def test_record_before_hangup_reports_at_the_terminal_transition(engine: CallEngine) -> None:
+async def test_record_before_hangup_reports_at_the_terminal_transition(
+    engine: CallEngine, store: MemoryStore
+) -> None:
     recorder = Recorder()
     engine.observers.add(recorder)
     call_id = await placed(engine)
     await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
     engine.attach_live_call(call_id, object())  # type: ignore[arg-type]
-    await engine.record_transcript_turn(call_id, Turn("user", "Monday please", 3.0, 4.0))
+    # Stored as it happened (GET shows it during the call); the record does not repeat it.
+    await engine.record_transcript_turn(call_id, Turn("user", "Hi there", 3.0, 4.0))
+    assert [m.content for m in await store.list_messages(call_id)] == ["Hi there"]
     await engine.record_live_call(call_id, RECORD)
     assert recorder.reports == []
     await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))

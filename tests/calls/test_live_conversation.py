@@ -19,6 +19,7 @@ from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.conversation import ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import ProviderTimeoutError
+from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 
 pytestmark = pytest.mark.unit
 
@@ -216,3 +217,49 @@ async def test_transfer_speaks_the_announcement_and_briefs_a_warm_target(call: C
     assert warm.extra == {"briefing": "Invoice question, customer 42."}
     assert issubclass(LiveTransferUnsupported, PbxError)
     assert issubclass(LiveTransferUnsupported, NotImplementedError)
+
+
+async def test_offline_warm_transfer_briefs_the_agent_with_the_context(call: Call) -> None:
+    call.stt.texts = ["My invoice is wrong."]
+    live = LiveConversation(
+        call.media,
+        {},
+        context="Invoice question, customer 42.",
+        providers=SpeechProviders(call.stt, RuleBasedPolicy(), call.tts),
+        config=ConversationConfig(endpointing=ENDPOINTING),
+    )
+    async with live:
+        await call.utterance()
+        await until(lambda: len(live.transcript) == 2)
+        warm = TransferTarget("sales", internal=True, mode="warm")
+        await live.transfer(warm, None, None)
+    assert warm.extra["briefing"] == (
+        "Transferring a caller: Invoice question, customer 42. "
+        "Their last words were: My invoice is wrong."
+    )
+
+
+async def test_transfer_announcement_is_in_the_transcript_as_it_is_heard(call: Call) -> None:
+    delivered: list[tuple[str, str]] = []
+
+    async def on_transcript(entry: object) -> None:
+        delivered.append((entry.role, entry.content))  # type: ignore[attr-defined]
+
+    call.stt.texts = ["Sales please."]
+    live = LiveConversation(
+        call.media,
+        {},
+        providers=SpeechProviders(call.stt, call.llm, call.tts),
+        config=ConversationConfig(endpointing=ENDPOINTING),
+        on_transcript=on_transcript,
+    )
+    async with live:
+        await call.utterance()
+        await until(lambda: len(live.transcript) == 2)
+        warm = TransferTarget("sales", internal=True, mode="warm")
+        await live.transfer(warm, "Connecting you to sales.", "Wants sales.")
+        assert live.transcript[-1].content == "Connecting you to sales."
+        assert not live.transcript[-1].interrupted
+        await until(lambda: ("assistant", "Connecting you to sales.") in delivered)
+    assert warm.extra == {"briefing": "Wants sales."}
+    assert delivered[0] == ("user", "Sales please.")

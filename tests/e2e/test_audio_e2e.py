@@ -44,6 +44,8 @@ from voicedock.pipeline.providers.whisper_stt import WhisperStt
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
 GREETING = "Hello, this is the dental clinic. How can I help you?"
+DEMO_PARTY = "+31612345676"  # listens to the greeting, then speaks (scripts/run.sh's call)
+ECHO_PARTY = "+31612345677"  # records and echoes: talks over every assistant message
 
 
 @pytest.fixture(autouse=True)
@@ -258,6 +260,99 @@ async def test_caller_talking_over_the_first_message_interrupts_it(
     ended = await wait_recorded(live, call_id, within=15)
     stored = [m for m in ended["messages"] if m["role"] == "assistant"]
     assert stored[0]["content"] == cut["content"]
+
+
+# ---- issue #11: a say is never lost; messages during the call; the demo's greeting ----------
+
+BOOK_ARRIVED = "Your book has arrived at the front desk."
+
+
+async def test_say_during_a_greeting_the_party_talks_over_is_spoken_and_heard(
+    live_ari: LiveService, lab: LabAsterisk, warm_speech: None
+) -> None:
+    """The party barges in on the greeting while a ``say`` waits behind it: the say is spoken
+    after the party's turn (the party hears it), and GET shows the messages during the call."""
+    live = live_ari
+    before = set(lab.recordings_dir.glob("talkover-*-rx.wav"))
+    call_id = await place_call(live, TALK_OVER_PARTY, LONG_GREETING)
+    await wait_status(live, call_id, ("in-progress",))
+    await asyncio.sleep(1.0)  # the greeting plays; the party starts talking at 1.5 s
+    await control(live, call_id, {"type": "say", "content": BOOK_ARRIVED})
+    said = await wait_transcript(
+        live, call_id, lambda m: m["role"] == "assistant" and m["content"] == BOOK_ARRIVED, 40
+    )
+    assert said["interrupted"] is False
+
+    during = await get_call(live, call_id)
+    assert during["status"] == "in-progress"
+    messages = during["messages"]
+    assert messages[0]["role"] == "assistant"  # the greeting, cut: still in the transcript
+    assert LONG_GREETING.startswith(messages[0]["content"].rstrip(".…"))
+    assert any(m["role"] == "user" and "invoice" in words(m["content"]) for m in messages)
+    assert {"role": "assistant", "content": BOOK_ARRIVED} in messages
+    starts = [when(t["started_at"]) for t in transcript(during)]
+    assert starts == sorted(starts)  # spoken order
+
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    assert {"role": "assistant", "content": BOOK_ARRIVED} in ended["messages"]
+    assert ended["messages"][: len(messages)] == messages  # stored once, not repeated
+
+    recording = await new_recording(lab.recordings_dir, "talkover-*-rx.wav", before)
+    pcm, rate = read_recording(recording)
+    heard = await transcribe(pcm, rate)
+    assert {"book", "arrived", "front", "desk"} <= words(heard), heard
+
+
+async def test_say_on_a_line_that_echoes_the_assistant_is_never_lost(
+    live_ari: LiveService, warm_speech: None
+) -> None:
+    """The echo party returns the assistant's voice: every message is talked over. A say sent
+    during the greeting is in the transcript, spoken or cut (never silently dropped)."""
+    live = live_ari
+    call_id = await place_call(live, ECHO_PARTY, LONG_GREETING)
+    await wait_status(live, call_id, ("in-progress",))
+    # At once: queued behind the greeting, before the echo barges in on it.
+    await control(live, call_id, {"type": "say", "content": BOOK_ARRIVED})
+
+    def is_the_say(message: dict[str, Any]) -> bool:
+        content = str(message["content"]).rstrip(".…")
+        cut = message["interrupted"] and BOOK_ARRIVED.startswith(content)
+        return message["role"] == "assistant" and (message["content"] == BOOK_ARRIVED or cut)
+
+    async def greeting_and_say() -> bool:
+        said = [t for t in transcript(await get_call(live, call_id)) if t["role"] == "assistant"]
+        return len(said) >= 2 and any(is_the_say(t) for t in said[1:])
+
+    await until(greeting_and_say, within=40)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    assistant = [m for m in transcript(ended) if m["role"] == "assistant"]
+    assert LONG_GREETING.startswith(assistant[0]["content"].rstrip(".…"))
+    assert any(is_the_say(m) for m in assistant[1:]), assistant
+    assert len([m for m in ended["messages"] if m["role"] == "assistant"]) == len(assistant)
+
+
+async def test_the_demo_party_hears_the_whole_greeting_and_then_speaks(
+    live_ari: LiveService, lab: LabAsterisk, warm_speech: None
+) -> None:
+    """The call scripts/run.sh prints: the greeting is heard whole, then the party speaks."""
+    live = live_ari
+    before = set(lab.recordings_dir.glob("demo-*-rx.wav"))
+    call_id = await place_call(live, DEMO_PARTY, SHORT_GREETING)
+    await wait_transcript(live, call_id, has_words("appointment", "monday"), within=30)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    first = transcript(ended)[0]
+    assert (first["role"], first["content"], first["interrupted"]) == (
+        "assistant",
+        SHORT_GREETING,
+        False,
+    )
+    recording = await new_recording(lab.recordings_dir, "demo-*-rx.wav", before)
+    pcm, rate = read_recording(recording)
+    heard = await transcribe(pcm, rate)
+    assert {"city", "library"} <= words(heard), heard
 
 
 async def test_silent_callee_is_hung_up_after_the_silence_timeout(

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,8 @@ async def wait_status(
     return seen
 
 
-async def place(live: LiveService, destination: str) -> str:
-    body = {"destination": destination, "assistant_id": SUPPORT_ID}
+async def place(live: LiveService, destination: str, **extra: Any) -> str:
+    body = {"destination": destination, "assistant_id": SUPPORT_ID, **extra}
     resp = await live.client.post("/calls/outbound", json=body, headers=live.auth())
     assert resp.status == 200, await resp.text()
     return str((await resp.json())["call_id"])
@@ -94,22 +95,72 @@ async def test_outbound_call_is_answered_ended_and_cleaned_up(live: LiveService)
         (CONGESTION, "congestion"),
         (REJECTED, "rejected"),
         (UNKNOWN, "invalid-number"),
-        pytest.param(
-            NO_ANSWER,
-            "no-answer",
-            marks=pytest.mark.skip(
-                reason="the API has no originate timeout; the default 30 s wait is too slow here"
-            ),
-        ),
+        (NO_ANSWER, "no-answer"),  # rings for ring_timeout_seconds (5 s), then fails
     ],
 )
 async def test_failure_destinations_end_failed_with_the_error(
     live: LiveService, destination: str, error: str
 ) -> None:
-    call_id = await place(live, destination)
-    failed = await wait_status(live, call_id, TERMINAL)
+    channels_before = await channel_ids(live)
+    started = time.monotonic()
+    call_id = await place(live, destination, ring_timeout_seconds=5)
+    failed = await wait_status(live, call_id, TERMINAL, within=15)
     assert failed["status"] == "failed"
     assert failed["error"] == error
+    # The PBX's own originate timeout, not the engine's later safety net, ended it.
+    assert time.monotonic() - started < 7.5
+
+    async def lab_is_clean() -> bool:
+        return not (await channel_ids(live) - channels_before)
+
+    await until(lab_is_clean, within=5)
+
+
+async def test_end_call_on_a_ringing_call_cancels_it_on_the_pbx(live: LiveService) -> None:
+    channels_before = await channel_ids(live)
+    call_id = await place(live, NO_ANSWER)  # rings, never answers
+
+    async def ringing() -> bool:
+        channels = await live.pbx.ari.list_channels()
+        return any(c.get("id") == call_id and c.get("state") == "Ringing" for c in channels)
+
+    await until(ringing)
+    assert (await get_call(live, call_id))["status"] == "connecting"
+    resp = await live.client.post(
+        f"/calls/{call_id}/control", json={"type": "end-call"}, headers=live.auth()
+    )
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {"success": True, "message": "Command sent successfully"}
+    call = await get_call(live, call_id)
+    assert (call["status"], call["end_reason"], call["error"]) == ("ended", "cancelled", None)
+    assert call["started_at"] is None
+
+    async def lab_is_clean() -> bool:  # our leg and the ringing party's leg are both gone
+        return not (await channel_ids(live) - channels_before)
+
+    await until(lab_is_clean, within=5)
+    await asyncio.sleep(0.5)  # the PBX's own hang-up report changes nothing
+    assert (await get_call(live, call_id))["end_reason"] == "cancelled"
+
+
+async def test_end_call_right_after_placing_cancels_before_any_ringing(
+    live: LiveService,
+) -> None:
+    """The cancel can overtake the PBX (an AMI Originate is only queued): still no leg left."""
+    channels_before = await channel_ids(live)
+    call_id = await place(live, NO_ANSWER)
+    resp = await live.client.post(
+        f"/calls/{call_id}/control", json={"type": "end-call"}, headers=live.auth()
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await get_call(live, call_id))["end_reason"] == "cancelled"
+
+    async def lab_is_clean() -> bool:
+        return not (await channel_ids(live) - channels_before)
+
+    await until(lab_is_clean, within=5)
+    await asyncio.sleep(1.0)
+    assert not (await channel_ids(live) - channels_before)  # and nothing rings up later
 
 
 async def test_inbound_call_is_answered_listed_and_ends_with_the_caller(

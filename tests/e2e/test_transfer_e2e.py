@@ -135,3 +135,27 @@ async def test_warm_transfer_declined_and_the_assistant_says_so(live: LiveServic
     assert (await get_call(live, call_id))["status"] == "in-progress"
     await control(live, call_id, {"type": "end-call"})
     await wait_status(live, call_id, ("ended",), within=20)
+
+
+async def test_transfer_with_an_announcement_keeps_the_transcript(live: LiveService) -> None:
+    """The party spoke and heard the announcement: both are in the call's messages, and the
+    summary does not say the caller was silent."""
+    call_id = await answered(live)
+    announcement = "I am transferring you to our sales team now."
+
+    async def party_spoke() -> bool:
+        return any(t["role"] == "user" for t in await events_of(live, call_id, "transcript"))
+
+    await until(party_spoke, within=30)
+    body = {"type": "transfer", "destination": "sales", "announcement": announcement}
+    resp = await control(live, call_id, body)
+    assert resp.status == 200, await resp.text()
+    ended = await wait_status(live, call_id, ("ended", "failed"), within=30)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "transferred")
+    await live.service.runner.wait_finished(call_id)
+    detail = await get_call(live, call_id)
+    messages = detail["messages"]
+    assert {"role": "assistant", "content": announcement} in messages, messages
+    assert any(m["role"] == "user" and m["content"] for m in messages), messages
+    assert "did not speak" not in (detail["summary"] or "")
+    await live.pbx.ari.hangup_channel(call_id)

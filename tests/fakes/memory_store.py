@@ -132,6 +132,12 @@ class MemoryTransaction:
     async def put_idempotency(self, record: IdempotencyRecord) -> None:
         self.d.idempotency[(record.organization_id, record.key)] = copy.deepcopy(record)
 
+    async def delete_idempotency_before(self, cutoff: datetime) -> int:
+        expired = [k for k, r in self.d.idempotency.items() if r.created_at <= cutoff]
+        for k in expired:
+            del self.d.idempotency[k]
+        return len(expired)
+
     async def insert_webhook_endpoint(self, endpoint: WebhookEndpoint) -> None:
         if endpoint.id in self.d.webhook_endpoints:
             raise ValueError("duplicate webhook endpoint")

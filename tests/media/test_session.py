@@ -164,7 +164,7 @@ async def test_status_and_dtmf() -> None:
         assert digits == ["5", "#"]
 
 
-async def test_malformed_messages_and_odd_frames_are_ignored() -> None:
+async def test_malformed_messages_are_ignored_and_short_audio_messages_reframed() -> None:
     early: list[str | bytes] = [b"\x00" * 160, "GARBAGE before start"]
     async with (
         FakeAsterisk(send_audio=False, send_before_start=early) as fake,
@@ -173,19 +173,65 @@ async def test_malformed_messages_and_odd_frames_are_ignored() -> None:
         ws = fake.channel().ws
         await ws.send_str("{broken json")
         await ws.send_str("MEDIA_START channel:missing-fields")
-        await ws.send_bytes(b"\x01" * 100)  # not a whole frame
+        await ws.send_bytes(b"\x01" * 100)  # not a whole frame: completed by the next one
         await ws.send_bytes(b"\x02" * 320)  # two frames in one message
         frames = []
         async for frame in media.inbound_audio():
             frames.append(frame)
             if len(frames) == 2:
                 break
-        assert frames == [b"\x02" * 160, b"\x02" * 160]
-        assert media.bad_frames == 1
+        assert frames == [b"\x01" * 100 + b"\x02" * 60, b"\x02" * 160]
+        assert media.reframed_messages == 2
         assert media.ignored_messages == 2
         assert not media.closed
         result = await asyncio.wait_for(media.play(b"\x42" * 160).played(), 2)
         assert result.completed
+
+
+async def test_short_audio_messages_are_reframed_byte_for_byte() -> None:
+    """Asterisk's 58- and 76-byte messages: the same bytes come out, as exact 160-byte frames."""
+    stream = bytes(i % 251 for i in range(160 * 12))
+    sizes = [
+        58,
+        76,
+        160,
+        26,
+        58,
+        76,
+        58,
+        76,
+        160,
+        58,
+        58,
+        44,
+        320,
+        160,
+        58,
+        76,
+        26,
+        160,
+        76,
+        58,
+        78,
+    ]
+    assert sum(sizes) == len(stream)
+    async with (
+        FakeAsterisk(send_audio=False) as fake,
+        MediaSession.connect(fake.url()) as media,
+    ):
+        ws = fake.channel().ws
+        offset = 0
+        for size in sizes:
+            await ws.send_bytes(stream[offset : offset + size])
+            offset += size
+        frames = []
+        async for frame in media.inbound_audio():
+            frames.append(frame)
+            if len(frames) == 12:
+                break
+        assert [len(f) for f in frames] == [160] * 12
+        assert b"".join(frames) == stream
+        assert media.inbound_frames == 12
 
 
 async def test_peer_close_is_reported_as_connection_lost() -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -215,7 +215,10 @@ async def test_tts_failure_still_ends_call() -> None:
     ) as conv:
         await conv.say("Hello.")
         assert await asyncio.wait_for(conv.wait_ended(), 2) == "provider-error"
-    assert conv.transcript == []
+    # The say was never spoken: recorded as interrupted at 0 words, not silently dropped.
+    assert [(e.role, e.content, e.interrupted) for e in conv.transcript] == [
+        ("assistant", "", True)
+    ]
 
 
 async def test_aclose_is_idempotent_and_stops_speech() -> None:
@@ -243,3 +246,151 @@ async def test_broken_sink_still_ends_the_call() -> None:
     async with conv:
         await conv.say("Hello.")
         assert await asyncio.wait_for(conv.wait_ended(), 2) == "internal-error"
+
+
+# ---- a say is never lost; the transcript is complete and in spoken order (issue #11) -----
+
+
+async def test_say_queued_behind_the_greeting_survives_a_barge_in_and_is_spoken() -> None:
+    stt, tts, sink = FakeStt(["Hello? Hello?"]), FakeTts(), FakeSink()
+    llm = FakeLlm(["How can I help?"])
+    cfg = config(first_message="Welcome to the city library, how can I help you today?")
+    async with Conversation(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
+        await until(lambda: conv.assistant_audible)
+        await conv.say("Your book has arrived.")
+        await asyncio.sleep(0.01)
+        speak(conv)  # the line's far side talks over the greeting (echo, speakerphone)
+        await until(lambda: len(conv.transcript) >= 2)
+        assert not any(e.content == "Your book has arrived." for e in conv.transcript)
+
+        def spoken() -> bool:
+            sink.play_all()
+            return any(e.content == "Your book has arrived." for e in conv.transcript)
+
+        await until(spoken)
+    said = [(e.role, e.content, e.interrupted) for e in conv.transcript]
+    assert said[0] == ("assistant", "", True)  # the greeting, cut before its first word
+    assert said[1] == ("user", "Hello? Hello?", False)
+    assert said[2] == ("assistant", "Your book has arrived.", False)  # after the caller's turn
+    assert "Your book has arrived." in tts.texts
+
+
+async def test_greeting_cut_before_its_first_word_is_still_recorded() -> None:
+    received: list[tuple[str, str, bool]] = []
+    stt, sink = FakeStt(["Hi."]), FakeSink()
+    cfg = config(first_message="Hello, this is the dental clinic.")
+    async with Conversation(
+        stt=stt,
+        llm=FakeLlm(["Yes?"]),
+        tts=FakeTts(),
+        sink=sink,
+        config=cfg,
+        on_transcript=lambda e: received.append((e.role, e.content, e.interrupted)),
+    ) as conv:
+        await until(lambda: conv.assistant_audible)
+        speak(conv)
+        await until(lambda: len(conv.transcript) >= 2)
+        sink.play_all()
+    assert conv.transcript[0].role == "assistant"
+    assert (conv.transcript[0].content, conv.transcript[0].interrupted) == ("", True)
+    assert received[0] == ("assistant", "", True)
+
+
+async def test_a_queued_say_cancelled_by_the_end_of_the_call_is_recorded_at_zero_words() -> None:
+    sink = FakeSink()
+    cfg = config(first_message="Welcome to the city library, how can I help you today?")
+    async with Conversation(
+        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
+    ) as conv:
+        await until(lambda: conv.assistant_audible)
+        await conv.say("Your book has arrived.")
+        await asyncio.sleep(0.01)
+    assert [(e.content, e.interrupted) for e in conv.transcript] == [("", True), ("", True)]
+
+
+async def test_transcript_and_its_events_are_in_spoken_order() -> None:
+    """A say spoken while the caller's turn is being transcribed finishes first, but the
+    caller started first: both the transcript and `on_transcript` put the caller first."""
+    received: list[str] = []
+    stt = FakeStt(["I need a taxi."], delay=0.2)
+    llm = FakeLlm(["Sure."])
+    sink = FakeSink(instant=True)
+    async with Conversation(
+        stt=stt,
+        llm=llm,
+        tts=FakeTts(),
+        sink=sink,
+        config=config(),
+        on_transcript=lambda e: received.append(e.content),
+    ) as conv:
+        speak(conv)
+        await until(lambda: len(stt.calls) == 1)  # the caller's turn is being transcribed
+        await conv.say("One moment.")
+        await until(lambda: len(conv.transcript) >= 3)
+    spoken = [e.content for e in conv.transcript]
+    assert spoken == ["I need a taxi.", "One moment.", "Sure."]
+    assert received == spoken
+    starts = [e.started_at for e in conv.transcript]
+    assert starts == sorted(starts)
+
+
+async def test_what_the_caller_was_saying_when_the_call_closed_is_transcribed() -> None:
+    stt = FakeStt(["Please transfer me to"])
+    async with Conversation(
+        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
+    ) as conv:
+        for frame in frames(voiced(600)):  # still talking: the turn has not ended
+            conv.feed_audio(frame)
+        await asyncio.sleep(0.01)
+    assert [(e.role, e.content) for e in conv.transcript] == [("user", "Please transfer me to")]
+    assert conv.history[-1].content == "Please transfer me to"
+
+
+async def test_announce_is_spoken_to_its_end_through_a_barge_in_and_recorded() -> None:
+    sink = FakeSink()
+    async with Conversation(
+        stt=FakeStt(["Wait."]), llm=FakeLlm(["Ok."]), tts=FakeTts(), sink=sink, config=config()
+    ) as conv:
+        announced = asyncio.ensure_future(conv.announce("I am transferring you to sales now."))
+        await until(lambda: conv.assistant_audible)
+        speak(conv)  # the caller talks over the announcement
+        await asyncio.sleep(0.05)
+        assert not any(h.flushed for h in sink.handles)
+        sink.play_all()
+        await asyncio.wait_for(announced, 2)
+    first = conv.transcript[0]
+    assert (first.role, first.content, first.interrupted) == (
+        "assistant",
+        "I am transferring you to sales now.",
+        False,
+    )
+
+
+class SlowTts(FakeTts):
+    """Synthesis takes `delay` seconds before the audio comes."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        await asyncio.sleep(self.delay)
+        async for chunk in super().synthesize(text):
+            yield chunk
+
+
+async def test_greeting_still_being_synthesised_waits_for_the_callers_hello() -> None:
+    """The callee says "Hello?" before the greeting's audio is ready: the greeting is spoken
+    after it, whole, instead of being dropped."""
+    greeting = "Hello, this is the dental clinic."
+    stt, sink = FakeStt(["Hello?"], delay=0.3), FakeSink(instant=True)
+    cfg = config(first_message=greeting)
+    async with Conversation(
+        stt=stt, llm=FakeLlm(["How can I help?"]), tts=SlowTts(0.1), sink=sink, config=cfg
+    ) as conv:
+        speak(conv)
+        await until(lambda: any(e.content == greeting for e in conv.transcript))
+    assert [(e.role, e.content) for e in conv.transcript[:2]] == [
+        ("user", "Hello?"),
+        ("assistant", greeting),
+    ]

@@ -28,6 +28,7 @@ from voicedock.store.base import CallQuery
 routes = web.RouteTableDef()
 
 LIST_PARAMS = frozenset({"limit", "offset", "status", "start_date", "end_date", "cursor"})
+DIALING_WORDS = frozenset({"dialing", "ringing", "queued", "initiated"})
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _CALL_ID = re.compile(r"[A-Za-z0-9_+\-]{1,100}")
 
@@ -66,7 +67,7 @@ async def list_calls(request: web.Request) -> web.Response:
         raise BadRequest("each query parameter may appear only once")
     status = q.get("status")
     if status is not None and status not in {s.value for s in CallStatus}:
-        raise BadRequest(f"status must be one of: {', '.join(s.value for s in CallStatus)}")
+        raise BadRequest(_bad_status(status))
     query = CallQuery(
         organization_id=organization_of(request),
         limit=query_int(q.get("limit"), "limit", 100, 1, 1000),
@@ -85,6 +86,17 @@ async def list_calls(request: web.Request) -> web.Response:
             "next_cursor": encode_cursor(page.calls[-1].seq) if full else None,
         }
     )
+
+
+def _bad_status(status: str) -> str:
+    allowed = ", ".join(s.value for s in CallStatus)
+    if status in DIALING_WORDS:
+        # "dialing" is what POST /calls/outbound answers; a stored call is "connecting" then.
+        return (
+            f"status must be one of: {allowed}; a call that is dialing or ringing is listed "
+            "as connecting (use status=connecting)"
+        )
+    return f"status must be one of: {allowed}"
 
 
 def _call_id(request: web.Request) -> str:

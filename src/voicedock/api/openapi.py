@@ -6,8 +6,9 @@ import copy
 from typing import Any
 
 from voicedock import __version__
-from voicedock.calls.assistant_config import LIMIT_FIELDS, MESSAGE_ROLES, PROVIDERS
+from voicedock.calls.assistant_config import LIMIT_FIELDS, MEDIA_FORMATS, MESSAGE_ROLES, PROVIDERS
 from voicedock.calls.control import TRANSFER_MODES
+from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
 
 Schema = dict[str, Any]
 
@@ -52,6 +53,10 @@ _CONFIG_PROPS: dict[str, Schema] = {
         key: {"type": ["integer", "null"], "minimum": low, "maximum": high}
         for key, (low, high) in LIMIT_FIELDS.items()
     },
+    "media_format": {
+        "enum": list(MEDIA_FORMATS),
+        "description": "Call audio between the PBX and voicedock; default: the trunk's codec.",
+    },
 }
 _CALL_SUMMARY_PROPS: dict[str, Schema] = {
     "id": {"type": "string"},
@@ -85,6 +90,13 @@ SCHEMAS: dict[str, Schema] = {
             "number_id": ID,
             "first_message": TEXT,
             "context": TEXT,
+            "ring_timeout_seconds": {
+                "type": "integer",
+                "minimum": RING_TIMEOUT_BOUNDS[0],
+                "maximum": RING_TIMEOUT_BOUNDS[1],
+                "default": RING_TIMEOUT_DEFAULT,
+                "description": "Seconds the call may ring unanswered; then it fails no-answer.",
+            },
             "agent_id": {**ID, "deprecated": True},
             "agent": {**_ref("AssistantConfig"), "deprecated": True},
             "agent_config": {**_ref("AssistantConfig"), "deprecated": True},
@@ -117,13 +129,21 @@ SCHEMAS: dict[str, Schema] = {
     "Call": _obj(
         {
             **_CALL_SUMMARY_PROPS,
-            "analysis_result": _nullable(_obj({"summary": {}, "sentiment": {}}, strict=False)),
+            "analysis_result": _nullable(
+                _obj(
+                    {"summary": {}, "sentiment": {}, "method": {"enum": ["llm", "heuristic"]}},
+                    strict=False,
+                )
+            ),
             "messages": {"type": "array", "items": _obj({"role": {}, "content": {}}, strict=False)},
             "agent_id": {"type": ["string", "null"]},
             "number_id": {"type": ["string", "null"]},
             "phone_number": {"type": ["string", "null"]},
             "direction": {"enum": ["inbound", "outbound"]},
-            "end_reason": {"type": ["string", "null"]},
+            "end_reason": {
+                "type": ["string", "null"],
+                "description": 'Why the call ended; "cancelled": end-call before answer.',
+            },
             "transferred_to": {"type": ["string", "null"]},
             "transferred_at": TIME,
             "latency": {"type": "array"},
@@ -143,7 +163,10 @@ SCHEMAS: dict[str, Schema] = {
                 ("type", "content"),
             ),
             _obj({"type": {"const": "say"}, "content": TEXT}, ("type", "content")),
-            _obj({"type": {"const": "end-call"}, "message": TEXT}, ("type",)),
+            {
+                **_obj({"type": {"const": "end-call"}, "message": TEXT}, ("type",)),
+                "description": "Ends an answered call; cancels a call still connecting.",
+            },
             _obj(
                 {
                     "type": {"const": "transfer"},
@@ -271,6 +294,7 @@ _LIST_PARAMS: list[Schema] = [
         "name": "status",
         "in": "query",
         "schema": {"enum": ["connecting", "in-progress", "ended", "failed"]},
+        "description": 'A call the outbound response calls "dialing" is connecting until answered.',
     },
     {"name": "start_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     {"name": "end_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},

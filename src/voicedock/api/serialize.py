@@ -47,11 +47,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
     body = call_summary(call)
     body.update(
         {
-            "analysis_result": (
-                None
-                if analysis is None
-                else {"summary": analysis.get("summary"), "sentiment": analysis.get("sentiment")}
-            ),
+            "analysis_result": None if analysis is None else _analysis(analysis),
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "agent_id": call.assistant_id,
             "number_id": call.number_id,
@@ -67,6 +63,18 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             ],
         }
     )
+    return body
+
+
+def _analysis(analysis: JsonObject) -> JsonObject:
+    """The documented ``summary`` and ``sentiment``, plus how they were made (``method``:
+    "llm" or "heuristic") when the analysis says so."""
+    body: JsonObject = {
+        "summary": analysis.get("summary"),
+        "sentiment": analysis.get("sentiment"),
+    }
+    if analysis.get("method") is not None:
+        body["method"] = analysis["method"]
     return body
 
 

@@ -3,6 +3,11 @@
 Each command is first stored as a call event (so the timeline shows what was asked, even when
 no conversation is attached to say it), then handed to the live conversation if this node runs
 one, else to the PBX (``end-call``, ``transfer``) or nowhere (``say``, ``inject-context``).
+
+``end-call`` is the one command a call that is not answered yet takes: it cancels the call.
+The cancel is stored first (``end_reason`` "cancelled" on the connecting call), then the PBX
+hangs the ringing leg up; the engine then ends the call, and an answer that crossed the cancel
+ends it too (see ``transitions``).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from voicedock.calls.control import (
@@ -27,6 +32,7 @@ from voicedock.calls.models import Call, CallEvent, CallStatus, JsonObject
 from voicedock.calls.observer import CallObserver, NoObserver
 from voicedock.calls.policy import DestinationRefused, check_transfer_destination, loggable
 from voicedock.calls.transfer_speech import BRIEFING_KEY, TRANSFER_FAILED_MESSAGE
+from voicedock.calls.transitions import request_cancel
 from voicedock.config import PolicySettings
 from voicedock.errors import NotFound, PbxError
 from voicedock.pbx.base import Pbx, TransferTarget
@@ -46,8 +52,11 @@ class CommandRunner:
         live_calls: LiveCalls,
         clock: Callable[[], datetime],
         observer: CallObserver | None = None,
+        wait_originated: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        # Until the PBX accepted the call's originate (a cancel must not overtake it).
+        self._wait_originated = wait_originated
         self._pbx = pbx
         self._policy = policy
         self._live = live_calls
@@ -71,14 +80,18 @@ class CommandRunner:
         if live is not None:
             await live.say(TRANSFER_FAILED_MESSAGE)
 
-    async def run(self, org_id: str, call_id: str, command: ControlCommand) -> None:
+    async def run(self, org_id: str, call_id: str, command: ControlCommand) -> bool:
+        """Carry out ``command``; True when it was an ``end-call`` that cancelled a call not
+        answered yet (the PBX leg is hung up: the engine then ends the call)."""
         call = await self._store.get_call(org_id, call_id)
         if call is None:
             raise NotFound("no call with this id", error="Call not found")
         target = (
             await self._transfer_target(call, command) if isinstance(command, Transfer) else None
         )
-        await self._record(call_id, command)
+        if await self._record(call_id, command) is CallStatus.CONNECTING:
+            await self._cancel(call_id)
+            return True
         if target is not None:
             self._requested_transfers[call_id] = target.destination
         live = self._live.get(call_id)
@@ -106,6 +119,19 @@ class CommandRunner:
             log.warning("call %s: control command failed: %s", call_id, type(exc).__name__)
             await self._add_event(call_id, {"type": _type_of(command), "result": "failed"})
             raise PbxCommandFailed("the PBX could not carry out the command") from exc
+        return False
+
+    async def _cancel(self, call_id: str) -> None:
+        """Hang up the ringing leg of a call whose cancel is stored. A PBX failure is a 503;
+        the cancel stays requested, so the call still ends when the PBX next reports it."""
+        try:
+            if self._wait_originated is not None:
+                await self._wait_originated(call_id)
+            await self._pbx.hangup(call_id, "normal")
+        except PbxError as exc:
+            log.warning("call %s: cancel failed: %s", call_id, type(exc).__name__)
+            await self._add_event(call_id, {"type": "end-call", "result": "failed"})
+            raise PbxCommandFailed("the PBX could not hang up the ringing call") from exc
 
     async def _transfer_target(self, call: Call, command: Transfer) -> TransferTarget:
         try:
@@ -142,25 +168,39 @@ class CommandRunner:
             event = await tx.add_event(CallEvent(call_id, "security", data, self._now()))
             await self._observer.on_event(tx, call, event)
 
-    async def _record(self, call_id: str, command: ControlCommand) -> None:
-        """Store the command in the same transaction that re-checks the call is active."""
+    async def _record(self, call_id: str, command: ControlCommand) -> CallStatus:
+        """Store the command in the same transaction that re-checks the call is active (or,
+        for ``end-call``, still ringing: then its cancel is stored); the status it found."""
         now = self._now()
         async with self._store.transaction() as tx:
             call = await tx.get_call_for_update(call_id)
-            if call is None or call.status is not CallStatus.IN_PROGRESS:
+            cancels = (
+                call is not None
+                and call.status is CallStatus.CONNECTING
+                and isinstance(command, EndCall)
+            )
+            if call is None or (call.status is not CallStatus.IN_PROGRESS and not cancels):
                 status = call.status.value if call is not None else "gone"
+                hint = "; before answer only end-call (a cancel) is taken"
                 raise CallNotActive(
-                    f"the call is {status}; commands need a call in progress",
+                    f"the call is {status}; commands need a call in progress"
+                    + (hint if status == "connecting" else ""),
                 )
             changed = call
-            if isinstance(command, EndCall):
+            if cancels:
+                changed = request_cancel(call, now) or call
+            elif isinstance(command, EndCall):
                 changed = dataclasses.replace(call, end_reason=API_END_CALL, updated_at=now)
             if changed is not call:
                 await tx.update_call(changed)
             data = _event_data(command)
-            data["delivered_to"] = "conversation" if self._live.get(call_id) else "pbx"
+            live = self._live.get(call_id) is not None and not cancels
+            data["delivered_to"] = "conversation" if live else "pbx"
+            if cancels:
+                data["result"] = "cancelled"
             event = await tx.add_event(CallEvent(call_id, "control", data, now))
             await self._observer.on_event(tx, changed, event)
+            return call.status
 
     async def _add_event(self, call_id: str, data: JsonObject) -> None:
         async with self._store.transaction() as tx:

@@ -4,11 +4,17 @@ Every change to a call is one store transaction holding the call row and its ``s
 (plus the idempotency record for a new outbound call), so the stored timeline is exactly the
 sequence of transitions. The PBX is only asked to act after the call is committed, and an
 originate is never retried: a failure marks the call failed and is reported to the client.
+
+An unanswered outbound call rings at most its ``ring_timeout_seconds``: that is the PBX's
+originate timeout, and ``watch_ring_timeouts`` (run by the ``Service``) fails a call the PBX left
+ringing a little longer as ``no-answer`` and hangs its leg up. A party that answers a call
+voicedock no longer wants (cancelled, timed out, ended) is hung up at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -24,11 +30,18 @@ from voicedock.calls.idempotency import (
     IdempotencyKey,
     OutboundResult,
     not_placed_error,
+    purge_expired,
     replay,
     stored_answer,
 )
 from voicedock.calls.ids import new_inbound_call_id, new_outbound_call_id, room_name_for
-from voicedock.calls.live_record import LiveRecord, TranscriptTurn, transcript_event_data
+from voicedock.calls.live_record import (
+    LiveRecord,
+    TranscriptTurn,
+    call_message,
+    message_key,
+    transcript_event_data,
+)
 from voicedock.calls.models import (
     Call,
     CallEvent,
@@ -42,7 +55,14 @@ from voicedock.calls.observer import Observers
 from voicedock.calls.outbound import check_number_choice, resolve_assistant
 from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.calls.policy import check_destination
-from voicedock.calls.transitions import apply_pbx_event, end, fail, status_event_data
+from voicedock.calls.transitions import (
+    apply_pbx_event,
+    cancel,
+    cancel_requested,
+    end,
+    fail,
+    status_event_data,
+)
 from voicedock.config import Settings
 from voicedock.errors import BadRequest, PbxUnavailable, RateLimited
 from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind
@@ -54,6 +74,11 @@ log = logging.getLogger("voicedock.calls")
 
 PBX_UNAVAILABLE = "pbx-unavailable"
 ENDED_WHILE_DISCONNECTED = "ended-while-disconnected"
+# How long past its ring timeout a call may still ring before the engine ends it: the PBX's
+# own originate timeout comes first and gives the precise cause.
+RING_GRACE_SECONDS = 3.0
+# A cancel waits at most this long for the PBX to accept the call's originate.
+ORIGINATE_WAIT_SECONDS = 10.0
 
 
 class CallEngine:
@@ -63,6 +88,8 @@ class CallEngine:
         pbx: Pbx,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        ring_grace: float = RING_GRACE_SECONDS,
     ) -> None:
         self._store = store
         self._pbx = pbx
@@ -71,12 +98,26 @@ class CallEngine:
         self.live_calls = LiveCalls()
         self.observers = Observers()
         self._commands = CommandRunner(
-            store, pbx, settings.policy, self.live_calls, clock, self.observers
+            store,
+            pbx,
+            settings.policy,
+            self.live_calls,
+            clock,
+            self.observers,
+            wait_originated=self._wait_originated,
         )
+        # Outbound calls whose originate the PBX has not accepted yet (set when it has).
+        self._originating: dict[str, asyncio.Event] = {}
+        # Ringing outbound calls: loop time by which they must be answered (plus the grace).
+        self._ring_deadlines: dict[str, float] = {}
+        self.ring_grace = ring_grace  # seconds a call may ring past its ring timeout
+        self._deadlines_changed = asyncio.Event()
         # Calls whose live conversation has not handed in its record yet: their end-of-call
         # report waits for it. Messages of a record stored before the call ended wait here.
         self._awaiting_record: set[str] = set()
         self._recorded_messages: dict[str, list[CallMessage]] = {}
+        # Messages of running live calls stored as they happened (record_transcript_turn).
+        self._live_messages: dict[str, list[CallMessage]] = {}
         self._key_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -92,7 +133,8 @@ class CallEngine:
         lock = self._key_locks.setdefault((org_id, idempotency.key), asyncio.Lock())
         async with lock:  # concurrent requests with one key on this node: one call
             async with self._store.transaction() as tx:
-                earlier = await replay(tx, org_id, idempotency)
+                await purge_expired(tx, self._now())  # an indexed range: cheap when empty
+                earlier = await replay(tx, org_id, idempotency, self._now())
             if earlier is not None:
                 return earlier
             return await self._place(org_id, request, idempotency)
@@ -113,7 +155,7 @@ class CallEngine:
         }
         async with self._store.transaction() as tx:
             if idempotency is not None:  # another node may have won the race
-                earlier = await replay(tx, org_id, idempotency)
+                earlier = await replay(tx, org_id, idempotency, now)
                 if earlier is not None:
                     return earlier
             number = await tx.reserve_phone_number(org_id, request.number_id, now)
@@ -149,6 +191,7 @@ class CallEngine:
         if trunk is None:
             missing = PbxUnavailable(f"trunk {number.trunk!r} is not configured")
             await self._record_not_placed(call_id, missing)
+        originated = self._originating[call_id] = asyncio.Event()
         try:
             await self._pbx.originate(
                 OriginateRequest(
@@ -156,12 +199,26 @@ class CallEngine:
                     destination=request.destination,
                     caller_id=number.number,
                     trunk_endpoint=trunk.pbx_endpoint,
+                    timeout_seconds=request.ring_timeout_seconds,
                     media_format=trunk.codec,
                 )
             )
         except Exception as exc:  # noqa: BLE001 - any failure means the call was not placed
             await self._record_not_placed(call_id, exc)
+        finally:
+            originated.set()
+            del self._originating[call_id]
+        self._watch_ring(call_id, request.ring_timeout_seconds)
         return OutboundResult(200, body, deprecated=request.deprecated)
+
+    async def _wait_originated(self, call_id: str) -> None:
+        """Until the PBX answered this node's originate of the call (a cancel that overtook
+        it would find no channel to hang up)."""
+        originated = self._originating.get(call_id)
+        if originated is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ORIGINATE_WAIT_SECONDS):
+                    await originated.wait()
 
     async def _record_not_placed(self, call_id: str, exc: Exception) -> NoReturn:
         """Mark the call failed and raise the 503; the idempotency record points at the call."""
@@ -191,6 +248,9 @@ class CallEngine:
 
     async def _handle_pbx_event(self, event: PbxEvent) -> None:
         now = self._now()
+        if event.kind is PbxEventKind.ANSWERED:
+            await self._answered(event, now)
+            return
         if event.kind is PbxEventKind.HANGUP and event.detail == CallError.PBX_RESTART.value:
             # The PBX lost the call by restarting: a failure, even after answer.
             event = PbxEvent(event.call_id, PbxEventKind.PBX_RESTARTED)
@@ -209,6 +269,69 @@ class CallEngine:
             await self._transition(
                 tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
             )
+
+    async def _answered(self, event: PbxEvent, now: datetime) -> None:
+        """Answer moves a connecting call in progress; a call voicedock no longer wants
+        (cancelled, timed out, ended) is hung up instead: nobody would talk to the party."""
+        seen: list[Call] = []
+
+        def move(call: Call) -> Call | None:
+            seen.append(call)
+            return apply_pbx_event(call, event, now)
+
+        async with self._store.transaction() as tx:
+            moved = await self._transition(tx, event.call_id, move, now)
+        if seen and (moved or seen[0]).status.terminal:
+            log.info("call %s: answered after it ended; hanging up", event.call_id)
+            await self._hang_up_leg(event.call_id)
+
+    async def _hang_up_leg(self, call_id: str) -> None:
+        try:
+            await self._pbx.hangup(call_id, "normal")
+        except Exception as exc:  # noqa: BLE001 - reconciliation settles a leg left behind
+            log.warning("call %s: hang-up failed: %s", call_id, type(exc).__name__)
+
+    # -- ring timeouts ----------------------------------------------------------------------
+
+    def _watch_ring(self, call_id: str, timeout_seconds: int) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_seconds + self.ring_grace
+        self._ring_deadlines[call_id] = deadline
+        self._deadlines_changed.set()
+
+    async def watch_ring_timeouts(self) -> None:
+        """Run until cancelled: end each outbound call still ringing past its ring timeout
+        (plus a grace the PBX's own timeout normally beats) as ``no-answer``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self._deadlines_changed.clear()
+            now = loop.time()
+            due = [c for c, at in self._ring_deadlines.items() if at <= now]
+            for call_id in due:
+                self._ring_deadlines.pop(call_id, None)
+                try:
+                    await self._ring_timed_out(call_id)
+                except Exception:
+                    log.exception("call %s: ring timeout not applied", call_id)
+            wait = min(self._ring_deadlines.values(), default=now + 60.0) - loop.time()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, wait)):
+                    await self._deadlines_changed.wait()
+
+    async def _ring_timed_out(self, call_id: str) -> None:
+        now = self._now()
+
+        def timed_out(call: Call) -> Call | None:
+            if call.status is not CallStatus.CONNECTING:
+                return None
+            if cancel_requested(call):
+                return cancel(call, now)
+            return fail(call, CallError.NO_ANSWER, now)
+
+        async with self._store.transaction() as tx:
+            moved = await self._transition(tx, call_id, timed_out, now)
+        if moved is not None:
+            log.info("call %s: not answered within its ring timeout", call_id)
+            await self._hang_up_leg(call_id)
 
     async def _transfer_failed(self, event: PbxEvent, now: datetime) -> None:
         """Stored as a ``transfer`` event; the caller is back, so the assistant says so."""
@@ -240,6 +363,8 @@ class CallEngine:
         await self._add_event(
             tx, moved, CallEvent(call_id, "status", status_event_data(call, moved), now)
         )
+        if moved.status is not CallStatus.CONNECTING:
+            self._ring_deadlines.pop(call_id, None)  # answered or over: no longer ringing
         if moved.status.terminal:
             self.live_calls.detach(call_id)
             self._commands.forget(call_id)
@@ -312,7 +437,12 @@ class CallEngine:
     # -- control --------------------------------------------------------------------------
 
     async def control(self, org_id: str, call_id: str, command: ControlCommand) -> None:
-        await self._commands.run(org_id, call_id, command)
+        if await self._commands.run(org_id, call_id, command):
+            # A cancel: the ringing leg is hung up; end the call now (unless the HANGUP that
+            # caused, or an answer that crossed it, already did).
+            now = self._now()
+            async with self._store.transaction() as tx:
+                await self._transition(tx, call_id, lambda call: cancel(call, now), now)
 
     def attach_live_call(self, call_id: str, live: LiveCall) -> None:
         """Route the call's commands to ``live``; its end-of-call report now waits for
@@ -337,12 +467,15 @@ class CallEngine:
             await tx.update_call(call)
 
     async def record_transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
-        """One final utterance, as it happens (a ``transcript`` call event)."""
+        """One final message, as it happens: stored with the call's messages (``GET`` shows
+        the transcript so far) and as a ``transcript`` call event."""
         now = self._now()
         async with self._store.transaction() as tx:
             call = await tx.get_call_for_update(call_id)
             if call is None:
                 return
+            message = await tx.add_message(call_message(call_id, entry))
+            self._live_messages.setdefault(call_id, []).append(message)
             event = CallEvent(call_id, "transcript", transcript_event_data(entry), now)
             await self._add_event(tx, call, event)
 
@@ -351,15 +484,18 @@ class CallEngine:
         if the call has ended, report it. Called once per attached conversation."""
         self.live_calls.detach(call_id)
         now = self._now()
+        messages = self._live_messages.pop(call_id, [])  # stored while the call ran
         async with self._store.transaction() as tx:
             call = await tx.get_call_for_update(call_id)
             self._awaiting_record.discard(call_id)
             if call is None:
                 return
-            messages: list[CallMessage] = []
             if record is not None:
+                stored = {message_key(message) for message in messages}
                 for message in record.messages(call_id):
-                    messages.append(await tx.add_message(message))
+                    if message_key(message) not in stored:
+                        messages.append(await tx.add_message(message))
+                messages.sort(key=lambda message: message.started_at or now)  # spoken order
                 call.latency = record.latency
                 call.summary = record.summary
                 call.analysis_result = record.analysis_result
@@ -372,6 +508,8 @@ class CallEngine:
 
 
 def _settle(call: Call, now: datetime) -> Call | None:
+    if cancel_requested(call):
+        return cancel(call, now)
     if call.status is CallStatus.IN_PROGRESS:
         return end(call, call.end_reason or ENDED_WHILE_DISCONNECTED, now)
     return fail(call, CallError.PBX_ERROR, now)

@@ -2,12 +2,15 @@
 
 The record is written in the transaction that creates the call, before the PBX is asked; a
 call the PBX then refused was answered 503, so a replay of its key answers 503 again.
+
+A record lives ``IDEMPOTENCY_TTL`` (24 h): after that the key is free and a request with it is a
+new request. Every request with a key first deletes the expired records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from voicedock.calls.errors import CallNotPlaced
 from voicedock.calls.models import IdempotencyRecord, JsonObject
@@ -15,6 +18,7 @@ from voicedock.errors import Unprocessable
 from voicedock.store.base import Transaction
 
 NOT_PLACED = "not-placed"  # end_reason of a call the PBX never accepted
+IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +36,14 @@ class OutboundResult:
 
 
 async def replay(
-    tx: Transaction, org_id: str, idempotency: IdempotencyKey
+    tx: Transaction, org_id: str, idempotency: IdempotencyKey, now: datetime
 ) -> OutboundResult | None:
+    """The stored answer of the key; ``None`` for a new (or expired) key."""
     record = await tx.get_idempotency(org_id, idempotency.key)
     if record is None:
+        return None
+    if record.created_at <= now - IDEMPOTENCY_TTL:
+        await purge_expired(tx, now)  # frees this key (and every other expired one)
         return None
     if record.request_hash != idempotency.request_hash:
         raise Unprocessable(
@@ -64,3 +72,8 @@ def stored_answer(
     org_id: str, idempotency: IdempotencyKey, status: int, body: JsonObject, now: datetime
 ) -> IdempotencyRecord:
     return IdempotencyRecord(org_id, idempotency.key, idempotency.request_hash, status, body, now)
+
+
+async def purge_expired(tx: Transaction, now: datetime) -> int:
+    """Delete every idempotency record older than ``IDEMPOTENCY_TTL``; how many went."""
+    return await tx.delete_idempotency_before(now - IDEMPOTENCY_TTL)

@@ -225,8 +225,9 @@ class LiveConversation:
 
     @property
     def history(self) -> list[ChatMessage]:
-        """The model's context so far (without the system prompt)."""
-        return self._conversation.history if self._conversation is not None else []
+        """The model's context so far (without the system prompt or unsaid messages)."""
+        history = self._conversation.history if self._conversation is not None else []
+        return [message for message in history if message.content]
 
     def end(self, reason: str) -> None:
         """End the call from outside (the caller hung up, the service stops); ``run()``
@@ -281,14 +282,41 @@ class LiveConversation:
         self, target: TransferTarget, announcement: str | None, summary: str | None
     ) -> None:
         """Prepare the PBX transfer that follows (``CommandRunner``): ``announcement`` spoken
-        to its end; for a warm transfer the agent's briefing in ``target.extra``."""
-        if self._running() is None or self._providers is None:
+        to its end; for a warm transfer the agent's briefing in ``target.extra``.
+
+        A pipeline conversation speaks the announcement itself, so it is in the transcript (and
+        the call's messages) like anything else the caller heard; the briefing is written
+        meanwhile.
+        """
+        if (conversation := self._running()) is None or self._providers is None:
             return  # the call is ending: the PBX transfer alone decides
         from voicedock.calls.transfer_speech import prepare_transfer
 
         providers = self._providers
+        history = self.history
+        if announcement and isinstance(conversation, Conversation):
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(conversation.announce(announcement))
+                await prepare_transfer(
+                    self._media,
+                    providers.tts,
+                    providers.llm,
+                    history,
+                    target,
+                    None,
+                    summary,
+                    context=self._config.context,
+                )
+            return
         await prepare_transfer(
-            self._media, providers.tts, providers.llm, self.history, target, announcement, summary
+            self._media,
+            providers.tts,
+            providers.llm,
+            history,
+            target,
+            announcement,
+            summary,
+            context=self._config.context,
         )
 
     # ── tasks ────────────────────────────────────────────────────────────────────────────

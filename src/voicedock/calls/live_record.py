@@ -1,4 +1,9 @@
-"""What a live conversation hands to the engine when it ends: transcript, latency, analysis.
+"""What a live conversation hands to the engine: each message as it is final, then at the end
+the whole transcript, latency and analysis.
+
+Messages are stored as they happen (``CallEngine.record_transcript_turn``), so ``GET /calls/{id}``
+shows the transcript so far from any node sharing the store; the end-of-call record stores only
+the messages not stored yet (``message_key`` tells them apart).
 
 Kept free of the audio pipeline so the engine (and every node that only serves the API) does
 not import it. ``LiveCallResult.record()`` in ``voicedock.calls.live`` builds one.
@@ -33,6 +38,22 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+def call_message(call_id: str, turn: TranscriptTurn) -> CallMessage:
+    return CallMessage(
+        call_id=call_id,
+        role=turn.role,
+        content=turn.content,
+        started_at=_utc(turn.started_at),
+        ended_at=_utc(turn.ended_at),
+        interrupted=turn.interrupted,
+    )
+
+
+def message_key(message: CallMessage) -> tuple[object, ...]:
+    """What makes a message the same one, before and after it was stored."""
+    return (message.role, message.content, message.started_at, message.interrupted)
+
+
 def transcript_event_data(turn: TranscriptTurn) -> JsonObject:
     return {
         "role": turn.role,
@@ -52,14 +73,6 @@ class LiveRecord:
     analysis_result: JsonObject | None = None  # summary, sentiment (0-10), method
 
     def messages(self, call_id: str) -> list[CallMessage]:
-        return [
-            CallMessage(
-                call_id=call_id,
-                role=turn.role,
-                content=turn.content,
-                started_at=_utc(turn.started_at),
-                ended_at=_utc(turn.ended_at),
-                interrupted=turn.interrupted,
-            )
-            for turn in self.transcript
-        ]
+        """In spoken order (by when each message started)."""
+        turns = sorted(self.transcript, key=lambda turn: turn.started_at)
+        return [call_message(call_id, turn) for turn in turns]

@@ -30,8 +30,12 @@ FIELDS = (
     "number_id",
     "first_message",
     "context",
+    "ring_timeout_seconds",
     *DEPRECATED_ALIASES,
 )
+# How long an unanswered call rings before it ends "no-answer" (the PBX's originate timeout).
+RING_TIMEOUT_DEFAULT = 30
+RING_TIMEOUT_BOUNDS = (5, 120)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,7 @@ class OutboundRequest:
     number_id: str | None = None
     first_message: str | None = None
     context: str | None = None
+    ring_timeout_seconds: int = RING_TIMEOUT_DEFAULT
     deprecated: tuple[str, ...] = ()  # deprecated field names the client used
 
 
@@ -76,6 +81,9 @@ def parse_outbound_request(body: object) -> OutboundRequest:
         number_id=fields.identifier(obj, "number_id"),
         first_message=fields.text(obj, "first_message", max_len=2_000),
         context=fields.text(obj, "context", max_len=20_000),
+        ring_timeout_seconds=fields.integer(
+            obj, "ring_timeout_seconds", RING_TIMEOUT_DEFAULT, *RING_TIMEOUT_BOUNDS
+        ),
         deprecated=tuple(used_aliases),
     )
 

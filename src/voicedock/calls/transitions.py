@@ -1,8 +1,13 @@
 """The call state machine as pure functions: (call, PBX event, now) → updated call or None.
 
     connecting ──ANSWERED──▶ in-progress ──HANGUP / TRANSFERRED──▶ ended
-        │                        │
-        └──HANGUP (unanswered)───┴──PBX_RESTARTED──▶ failed
+        │  │                     │
+        │  └──end-call (cancel)──┼──────────────────────────────────▶ ended ("cancelled")
+        └──HANGUP (unanswered) / ring timeout──┴──PBX_RESTARTED──▶ failed
+
+A cancel is first *requested* (``end_reason`` set on the connecting call, before the PBX is
+asked to hang up), so whatever the PBX reports next — the HANGUP our hang-up caused, or an
+ANSWER that crossed it — ends the call as cancelled; an answer never makes it in-progress.
 
 Terminal states never move again, and an event that does not move the call (a duplicate
 ANSWERED, a HANGUP after the call ended, anything out of order) yields ``None``: the engine
@@ -20,10 +25,13 @@ from voicedock.pbx.causes import CallError, error_for_unanswered
 
 REMOTE_HANGUP = "remote-hangup"
 TRANSFERRED = "transferred"
+CANCELLED = "cancelled"  # end_reason of an unanswered call ended by ``end-call``
 
 
 def apply_pbx_event(call: Call, event: PbxEvent, now: datetime) -> Call | None:
     kind = event.kind
+    if cancel_requested(call) and kind in (PbxEventKind.ANSWERED, PbxEventKind.HANGUP):
+        return cancel(call, now)
     if kind is PbxEventKind.ANSWERED and call.status is CallStatus.CONNECTING:
         return _move(call, CallStatus.IN_PROGRESS, now, started_at=now)
     if kind is PbxEventKind.HANGUP:
@@ -58,6 +66,24 @@ def fail(call: Call, error: str, now: datetime) -> Call | None:
         ended_at=now,
         duration_seconds=_duration(call, now),
     )
+
+
+def request_cancel(call: Call, now: datetime) -> Call | None:
+    """Mark an unanswered call to be cancelled; ``None`` unless it is ``connecting``."""
+    if call.status is not CallStatus.CONNECTING:
+        return None
+    return dataclasses.replace(call, end_reason=CANCELLED, updated_at=now)
+
+
+def cancel_requested(call: Call) -> bool:
+    return call.status is CallStatus.CONNECTING and call.end_reason == CANCELLED
+
+
+def cancel(call: Call, now: datetime) -> Call | None:
+    """Move a connecting call whose cancel was requested to ``ended`` ("cancelled")."""
+    if not cancel_requested(call):
+        return None
+    return _move(call, CallStatus.ENDED, now, end_reason=CANCELLED, ended_at=now)
 
 
 def end(call: Call, reason: str, now: datetime, **changes: object) -> Call | None:

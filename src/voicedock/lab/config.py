@@ -103,6 +103,7 @@ REQUIRED_MODULES: tuple[str, ...] = (
     "app_stack",
     "app_verbose",
     "app_transfer",
+    "app_waitforsilence",  # WaitForNoise/WaitForSilence: the demo party listens first
     "func_channel",
     "func_callerid",
     "func_strings",

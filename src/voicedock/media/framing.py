@@ -4,6 +4,10 @@ Outside START/STOP_MEDIA_BUFFERING, Asterisk cuts every BINARY message into
 ``optimal_frame_size`` frames and *drops* a trailing partial frame. So everything we send must be
 whole frames: ``Framer`` keeps the remainder of each chunk until the next one completes it, and
 ``flush()`` pads the very last partial frame with silence instead of letting Asterisk drop it.
+
+The same cut works inbound: Asterisk sometimes sends its stream in messages shorter than a frame
+(58 or 76 bytes instead of 160), and ``MediaSession`` re-frames them byte for byte rather than
+dropping them.
 """
 
 from __future__ import annotations

@@ -98,7 +98,11 @@ class MediaSession:
         self.close_code: int | None = None
         self.inbound_frames = 0
         self.inbound_dropped = 0
-        self.bad_frames = 0
+        self.reframed_messages = 0
+        """Audio messages that were not whole frames (Asterisk's 58/76-byte pieces)."""
+        # Asterisk sometimes splits the 20 ms frames of its stream into shorter messages: the
+        # bytes are audio all the same, so they are re-cut into whole frames, never dropped.
+        self._inbound_framer = Framer(self.frame_bytes)
         self.ignored_messages = 0
 
     # --- lifecycle ---
@@ -345,15 +349,10 @@ class MediaSession:
             await self._send_command(wire.Command.MARK_MEDIA, utterance.id)
 
     def _on_binary(self, data: bytes) -> None:
-        size = self.frame_bytes
-        if not data or len(data) % size:
-            self.bad_frames += 1
-            if self.bad_frames in (1, 100, 10_000):
-                log.warning("media %s: ignoring %d-byte audio message", self._label, len(data))
-            return
-        frames = (
-            [data] if len(data) == size else [data[i : i + size] for i in range(0, len(data), size)]
-        )
+        framer = self._inbound_framer
+        if len(data) % self.frame_bytes or framer.pending:
+            self.reframed_messages += 1
+        frames = framer.push(data)
         for frame in frames:
             self.inbound_frames += 1
             if self._on_audio is not None:

@@ -48,7 +48,7 @@ from voicedock.pbx.ari_events import (
 )
 from voicedock.pbx.asterisk_ami import AmiClient
 from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
-from voicedock.pbx.asterisk_calls import CallRegistry, is_call_id
+from voicedock.pbx.asterisk_calls import CallLegs, CallRegistry, is_call_id
 from voicedock.pbx.asterisk_media import AsteriskMedia, MediaLeg, destroy_bridge
 from voicedock.pbx.asterisk_originate import watch_ami_originate
 from voicedock.pbx.asterisk_transfer import AsteriskTransfers, TransferSettings
@@ -71,6 +71,10 @@ log = logging.getLogger("voicedock.pbx.asterisk")
 
 # A call younger than this may not be on the PBX's channel list yet (AMI originate thread).
 _RECONCILE_GRACE = 2.0
+# A hang-up of a call whose channel does not exist yet (an AMI Originate Asterisk has queued
+# but not dialled) retries this often, this long, and meets the channel's first event.
+_CHASE_INTERVAL = 0.1
+_CHASE_FOR = 10.0
 
 
 class AsteriskPbx:
@@ -93,6 +97,8 @@ class AsteriskPbx:
         self._inbound: InboundHandler | None = None
         self._startup_time: str | None = None
         self._reconcile_lock = asyncio.Lock()
+        # Outbound calls hung up before their channel existed: hung up when it appears.
+        self._unwanted: set[str] = set()
         self._media = AsteriskMedia(self.ari, settings.app, self._calls, self._spawn)
         self.transfers = AsteriskTransfers(
             self.ari,
@@ -215,10 +221,40 @@ class AsteriskPbx:
         channels = legs.owned_channels() if legs is not None else [call_id]
         bridges = sorted(legs.bridges) if legs is not None else []
         async with asyncio.TaskGroup() as tg:
-            for channel in channels:
-                tg.create_task(self.ari.hangup_channel(channel, reason))
+            deleted = [tg.create_task(self.ari.hangup_channel(c, reason)) for c in channels]
         for bridge in bridges:
             await destroy_bridge(self.ari, bridge)
+        main_gone = bool(channels) and channels[0] == call_id and not deleted[0].result()
+        if legs is not None and legs.direction == "outbound" and main_gone and _pending(legs):
+            # Originated, but Asterisk has not created the channel yet (AMI Originate runs in
+            # a thread of its own): a cancel must still reach it.
+            self._unwanted.add(call_id)
+            self._spawn(self._chase(call_id, reason))
+
+    async def _chase(self, call_id: str, reason: str) -> None:
+        """Hang up the unwanted call's channel once it exists (or until the call is over)."""
+        try:
+            async with asyncio.timeout(_CHASE_FOR):
+                while call_id in self._unwanted:
+                    legs = self._calls.get(call_id)
+                    if legs is None or not _pending(legs):
+                        return
+                    if await self.ari.hangup_channel(legs.main_channel, reason):
+                        log.info("call %s: hung up once its channel existed", call_id)
+                        return
+                    await asyncio.sleep(_CHASE_INTERVAL)
+        except TimeoutError:
+            log.warning("call %s: its channel never appeared to be hung up", call_id)
+        finally:
+            self._unwanted.discard(call_id)
+
+    async def _hang_up_unwanted(self, call_id: str) -> None:
+        """A channel event of a call hung up before its channel existed: hang it up now."""
+        if call_id in self._unwanted:
+            self._unwanted.discard(call_id)
+            legs = self._calls.get(call_id)
+            if legs is not None and not legs.ended:
+                await self.ari.hangup_channel(legs.main_channel, "normal")
 
     async def transfer(self, call_id: str, target: TransferTarget) -> None:
         """Blind or warm (``asterisk_transfer``); returns once started. The outcome comes as
@@ -263,6 +299,7 @@ class AsteriskPbx:
         await self._media.release(call_id)
         if forget:
             self._calls.forget(call_id)
+            self._unwanted.discard(call_id)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -306,6 +343,9 @@ class AsteriskPbx:
     async def _ringing(self, channel_id: str) -> None:
         legs = self._calls.by_channel(channel_id)
         main = legs is not None and legs.main_channel == channel_id
+        if main and legs is not None and legs.call_id in self._unwanted:
+            await self._hang_up_unwanted(legs.call_id)
+            return
         if main and legs is not None and self._calls.mark_ringing(legs.call_id):
             await self._emit(PbxEvent(legs.call_id, PbxEventKind.RINGING))
 
@@ -329,6 +369,9 @@ class AsteriskPbx:
             legs = self._calls.get(call_id) or self._calls.add(
                 call_id, event.channel.id, "outbound"
             )
+            if legs.main_channel == event.channel.id and call_id in self._unwanted:
+                await self._hang_up_unwanted(call_id)  # answered, but it was hung up before
+                return
             if legs.main_channel == event.channel.id and self._calls.mark_answered(call_id):
                 await self._emit(PbxEvent(call_id, PbxEventKind.ANSWERED))
         elif len(args) >= 2 and args[0] == "inbound":
@@ -390,3 +433,8 @@ class AsteriskPbx:
     async def _reconcile_later(self) -> None:
         await asyncio.sleep(_RECONCILE_GRACE)
         await self.reconcile()
+
+
+def _pending(legs: CallLegs) -> bool:
+    """Originated and not yet answered or over."""
+    return not (legs.answered or legs.ended or legs.transferred)

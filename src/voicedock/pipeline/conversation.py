@@ -3,9 +3,17 @@
     feed_audio → Listener (VAD + endpointing) → turn task: STT → LLM → TTS → OutputSink
 
 `feed_audio` is synchronous and cheap (it runs per 20 ms frame); everything slow happens in
-tasks owned by the conversation's TaskGroup. When the caller takes the floor, every speech
-task is cancelled, queued audio is flushed, and the assistant message is stored cut to what
-was actually played (`interrupted=True`). Provider failures lead to a short spoken fallback
+tasks owned by the conversation's TaskGroup. When the caller takes the floor, what is being
+said or thought is cancelled, queued audio is flushed, and the assistant message is stored cut
+to what was actually played (`interrupted=True`, possibly empty: a greeting cut before its
+first word is still in the transcript). A `say` (and the first message) waiting behind the
+interrupted speech is never dropped: it is spoken once the caller's turn is over, or, if the
+call ends first, recorded as interrupted at 0 words.
+
+`transcript` is in spoken order (by when a message *started*); `on_transcript` sees each
+message once no earlier-started turn is still open (a caller still talking or being
+transcribed, an assistant message still playing), so the messages it delivers, too, come in
+spoken order. Provider failures lead to a short spoken fallback
 within a bounded time and then the end of the call with reason "provider-error": a call is
 never left open and silent. The owner hangs up when `wait_ended()` returns.
 """
@@ -13,6 +21,7 @@ never left open and silent. The owner hangs up when `wait_ended()` returns.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import time
@@ -78,6 +87,11 @@ class Conversation:
         self._tg: asyncio.TaskGroup | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._speech_tasks: set[asyncio.Task[None]] = set()
+        # Tasks of `say`s not yet speaking: a barge-in lets them wait instead of cancelling.
+        self._queued_says: set[asyncio.Task[None]] = set()
+        self._floor_free = asyncio.Event()  # cleared while the caller holds the floor
+        self._floor_free.set()
+        self._unreported: list[TranscriptEntry] = []  # final, held for spoken order
         self._speeches: list[Speech] = []  # being spoken now, oldest first
         self._speech_lock = asyncio.Lock()
         self._pending_audio = b""  # caller audio not yet transcribed (merged into next turn)
@@ -117,11 +131,13 @@ class Conversation:
         for speech in speeches:
             with contextlib.suppress(Exception):
                 self._settle(speech, await speech.flush(), interrupted=True)
+        await self._transcribe_unfinished()
         if self.end_reason is None:
             self.end_reason = "closed"
         self._ended.set()
         if self._tg is not None:
             await self._tg.__aexit__(None, None, None)
+        self._report(everything=True)  # the call is over: no turn is open any more
 
     async def wait_ended(self) -> str:
         """Wait until the conversation decided the call is over; returns the reason."""
@@ -141,6 +157,8 @@ class Conversation:
                 self._events.put_nowait(_Turn(frame, time.perf_counter()))
             else:
                 self._events.put_nowait(frame)
+        if self._unreported:  # a caller's blip that did not become a turn no longer holds them
+            self._report()
 
     def feed_dtmf(self, digit: str) -> None:
         self._events.put_nowait(Dtmf(digit))
@@ -154,6 +172,14 @@ class Conversation:
     async def end_call(self, final_message: str | None = None) -> None:
         """Finish what is being said, speak `final_message`, then signal hang-up."""
         self._events.put_nowait(EndCall(END_CALL_COMMAND, final_message))
+
+    async def announce(self, text: str) -> None:
+        """Speak `text` to its end (a barge-in does not cut it) and return once it was
+        played: a transfer announcement. Recorded like any assistant message."""
+        if self._ending or self._closed:
+            return
+        sentences = split_sentences(text)
+        await self._speak(partial(_iterate, sentences), self._reserve(), interruptible=False)
 
     @property
     def assistant_audible(self) -> bool:
@@ -180,12 +206,15 @@ class Conversation:
             if self._ending:
                 continue
             if isinstance(event, UserSpeechStarted):
+                self._floor_free.clear()
                 await self._interrupt()
             elif isinstance(event, _Turn):
+                self._floor_free.set()
                 self._start_turn(event)
             elif isinstance(event, Say):
                 sentences = split_sentences(event.text)
-                self._spawn(self._speak(partial(_iterate, sentences), self._reserve()))
+                say = self._spawn(self._say(partial(_iterate, sentences), self._reserve()))
+                self._queued_says.add(say)  # from now on: a barge-in lets it wait
             elif isinstance(event, InjectContext):
                 self._history.append(ChatMessage("system", event.text))
                 if event.respond:
@@ -195,12 +224,14 @@ class Conversation:
             elif isinstance(event, EndCall):
                 await self._finish(event)
 
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None]:
         assert self._tg is not None
         task = self._tg.create_task(self._guard(coro))
         self._speech_tasks.add(task)
         task.add_done_callback(self._speech_tasks.discard)
+        task.add_done_callback(self._queued_says.discard)
         task.add_done_callback(lambda _t: coro.close())  # cancelled before it ever ran
+        return task
 
     async def _guard(self, coro: Coroutine[object, object, None]) -> None:
         try:
@@ -212,14 +243,24 @@ class Conversation:
             log.exception("speech task failed; ending the call")
             self._events.put_nowait(EndCall(INTERNAL_ERROR, self.config.fallback_message))
 
-    async def _interrupt(self) -> None:
-        """The caller took the floor: stop thinking and speaking, keep what was heard."""
-        tasks = list(self._speech_tasks)
+    async def _interrupt(self, *, queued_says: bool = False) -> None:
+        """The caller took the floor: stop thinking and speaking, keep what was heard.
+
+        `say`s not speaking yet wait for the caller's turn to end, unless `queued_says`
+        (the call ends): then they are cancelled and recorded as interrupted at 0 words.
+        """
+        tasks = [t for t in self._speech_tasks if queued_says or t not in self._queued_says]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
-        speeches, self._speeches = self._speeches, []
+
+        def kept(speech: Speech) -> bool:  # an announcement, or a say not audible yet
+            waiting = speech.always_recorded and speech.started_at is None and not queued_says
+            return waiting or not speech.interruptible
+
+        speeches = [s for s in self._speeches if not kept(s)]
+        self._speeches = [s for s in self._speeches if kept(s)]
         for speech in speeches:
             heard = await speech.flush()
             self._settle(speech, heard, interrupted=True)
@@ -242,9 +283,10 @@ class Conversation:
                 text = (await self._stt.transcribe(user.pcm, self.config.sample_rate)).strip()
             if latency is not None:
                 latency.stt_final_ms = _ms_since(t0)
-            started = self._audio_time(self._pending_started_ms or 0)
+            started = self._turn_start(self._pending_started_ms or 0)
             self._pending_audio, self._pending_started_ms = b"", None
             if not text:
+                self._report()  # the turn closed without words: it holds nothing back
                 return
             ended = self._audio_time(user.ended_at_ms)
             self._add_transcript(TranscriptEntry("user", text, started, ended))
@@ -266,38 +308,67 @@ class Conversation:
         if latency is not None:
             self.latencies.append(latency)
 
+    async def _say(
+        self, make_sentences: Callable[[], AsyncIterator[str]], slot: ChatMessage
+    ) -> None:
+        """A `say` (or the first message): queued behind what is being said, spoken once the
+        caller does not hold the floor; never dropped silently."""
+        speech = Speech(slot=slot, always_recorded=True)
+        await self._speak(make_sentences, slot, speech=speech, wait_floor=True)
+
     async def _speak(
         self,
         make_sentences: Callable[[], AsyncIterator[str]],
         slot: ChatMessage,
         latency: TurnLatency | None = None,
         t0: float = 0.0,
+        *,
+        speech: Speech | None = None,
+        wait_floor: bool = False,
+        interruptible: bool = True,
     ) -> None:
         """Synthesize and queue each sentence as it arrives; wait until all was played.
 
         `slot` is the message's place in the history, reserved when the speech was asked
-        for, so the model sees events in the order they happened.
+        for, so the model sees events in the order they happened. With `wait_floor` the
+        speech starts only while the caller is not talking (a queued `say`).
         """
-        speech = Speech(slot=slot)
+        if speech is None:
+            speech = Speech(slot=slot, interruptible=interruptible)
         try:
             async with self._speech_lock:
                 self._speeches.append(speech)
                 async for sentence in make_sentences():
-                    await self._speak_sentence(speech, sentence, latency, t0)
+                    _reraise_swallowed_cancel()
+                    await self._speak_sentence(speech, sentence, latency, t0, wait_floor)
+                _reraise_swallowed_cancel()
                 await speech.wait_played()
-                self._speeches.remove(speech)
+                if speech in self._speeches:
+                    self._speeches.remove(speech)
                 self._settle(speech, speech.text, interrupted=False)
         finally:
             if speech.started_at is None:
-                self._settle(speech, "", interrupted=False)
+                # Never spoken: a say is recorded as interrupted at 0 words, the rest dropped.
+                self._settle(speech, "", interrupted=speech.always_recorded)
 
     async def _speak_sentence(
-        self, speech: Speech, sentence: str, latency: TurnLatency | None, t0: float
+        self,
+        speech: Speech,
+        sentence: str,
+        latency: TurnLatency | None,
+        t0: float,
+        wait_floor: bool = False,
     ) -> None:
         spoken = SpokenSentence(sentence)
         rate = self.config.sample_rate
-        async with asyncio.timeout(self.config.tts_timeout_s):
+        async with asyncio.timeout(self.config.tts_timeout_s) as deadline:
             async for pcm in self._tts.synthesize(sentence):
+                if wait_floor and speech.started_at is None and not self._floor_free.is_set():
+                    # A say's first audio waits for the caller's turn to end (not timed).
+                    deadline.reschedule(None)
+                    await self._floor_free.wait()
+                    loop = asyncio.get_running_loop()
+                    deadline.reschedule(loop.time() + self.config.tts_timeout_s)
                 if latency is not None and latency.tts_first_audio_ms is None:
                     latency.tts_first_audio_ms = _ms_since(t0)
                 handle = await self._sink.play(
@@ -308,6 +379,8 @@ class Conversation:
                 spoken.handles.append(handle)
                 if speech.started_at is None:
                     speech.started_at = self._wall()
+                    if (task := asyncio.current_task()) is not None:
+                        self._queued_says.discard(task)  # audible now: a barge-in cuts it
                     if latency is not None:
                         await handle.started()
                         latency.first_frame_sent_ms = _ms_since(t0)
@@ -323,7 +396,7 @@ class Conversation:
                 await asyncio.wait(pending, timeout=self.config.end_call_grace_s)
         elif event.reason == SILENCE_TIMEOUT:
             final = self.config.silence_timeout_message
-        await self._interrupt()
+        await self._interrupt(queued_says=True)
         if final:
             sentences = split_sentences(final)
             try:
@@ -340,7 +413,8 @@ class Conversation:
         system = self.config.system_prompt
         if self.config.context:
             system = f"{system}\n\nContext for this call:\n{self.config.context}"
-        return [ChatMessage("system", system), *(m for m in self._history if m.content)]
+        seeded = self.config.history
+        return [ChatMessage("system", system), *seeded, *(m for m in self._history if m.content)]
 
     def _reserve(self) -> ChatMessage:
         slot = ChatMessage("assistant", "")
@@ -348,26 +422,81 @@ class Conversation:
         return slot
 
     def _settle(self, speech: Speech, text: str, *, interrupted: bool) -> None:
-        """Fill the speech's reserved history slot (or drop it) and record what was heard."""
+        """Fill the speech's reserved history slot (or drop it) and record what was heard.
+
+        A message whose audio started is recorded even if nothing of it was heard (empty,
+        interrupted); one never started only if it is a `say` (`always_recorded`).
+        """
         slot, speech.slot = speech.slot, None
         if slot is None:
             return
         index = next(i for i, m in enumerate(self._history) if m is slot)
-        if speech.started_at is None or not text:
+        if text:
+            self._history[index] = ChatMessage("assistant", text)
+        else:
             del self._history[index]
+        if speech.started_at is None and not speech.always_recorded:
+            self._report()  # a response that never spoke holds nothing back
             return
-        self._history[index] = ChatMessage("assistant", text)
-        entry = TranscriptEntry("assistant", text, speech.started_at, self._wall(), interrupted)
-        self._add_transcript(entry)
+        now = self._wall()
+        started = speech.started_at if speech.started_at is not None else now
+        self._add_transcript(TranscriptEntry("assistant", text, started, now, interrupted))
 
     def _add_transcript(self, entry: TranscriptEntry) -> None:
-        self.transcript.append(entry)
-        if self._on_transcript is not None:
-            self._on_transcript(entry)
+        bisect.insort(self.transcript, entry, key=_started_at)
+        bisect.insort(self._unreported, entry, key=_started_at)
+        self._report()
+
+    def _report(self, *, everything: bool = False) -> None:
+        """Hand final messages to `on_transcript` in spoken order: each once no turn that
+        started before it is still open."""
+        if self._on_transcript is None:
+            self._unreported.clear()
+            return
+        limit = None if everything else self._open_since()
+        while self._unreported and (limit is None or self._unreported[0].started_at <= limit):
+            self._on_transcript(self._unreported.pop(0))
+
+    def _open_since(self) -> float | None:
+        """When the earliest turn still open started (wall time), if any is."""
+        starts = [s.started_at for s in self._speeches if s.started_at is not None]
+        if self._pending_started_ms is not None:
+            starts.append(self._audio_time(self._pending_started_ms))
+        speaking_since = self._listener.endpointer.speech_started_ms
+        if speaking_since is not None:
+            starts.append(self._audio_time(speaking_since))
+        return min(starts) if starts else None
+
+    async def _transcribe_unfinished(self) -> None:
+        """At close: what the caller said that no turn transcribed yet (a turn cut by the
+        call's end, a transfer), bounded by the STT timeout; nothing is lost silently."""
+        started_ms = self._pending_started_ms
+        pcm = self._pending_audio + self._listener.take_unfinished()
+        if started_ms is None:
+            started_ms = self._listener.endpointer.speech_started_ms
+        self._pending_audio, self._pending_started_ms = b"", None
+        if not pcm or started_ms is None:
+            return
+        try:
+            async with asyncio.timeout(self.config.stt_timeout_s):
+                text = (await self._stt.transcribe(pcm, self.config.sample_rate)).strip()
+        except Exception as exc:  # noqa: BLE001 - closing: the call's record still follows
+            log.warning("last caller words not transcribed: %s", type(exc).__name__)
+            return
+        if text:
+            started = self._turn_start(started_ms)
+            ended = started + len(pcm) / (2 * self.config.sample_rate)
+            self._add_transcript(TranscriptEntry("user", text, started, ended))
+            self._history.append(ChatMessage("user", text))
 
     def _audio_time(self, audio_ms: int) -> float:
         base = self._audio_t0 if self._audio_t0 is not None else self._wall()
         return base + audio_ms / 1000
+
+    def _turn_start(self, audio_ms: int) -> float:
+        """When a caller turn started; never later than now (audio fed faster than real time,
+        as in tests, must not reorder the transcript)."""
+        return min(self._audio_time(audio_ms), self._wall())
 
 
 @dataclass(slots=True, frozen=True)
@@ -385,6 +514,19 @@ class _UserAudio:
 async def _iterate(items: list[str]) -> AsyncIterator[str]:
     for item in items:
         yield item
+
+
+def _reraise_swallowed_cancel() -> None:
+    """Python 3.11's ``asyncio.wait_for`` (the LLM's first-token deadline) can swallow a
+    cancel that lands as its awaitable completes; a barge-in or close would then wait for
+    speech nobody flushes any more. A task asked to stop stops here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _started_at(entry: TranscriptEntry) -> float:
+    return entry.started_at
 
 
 def _ms_since(t0: float) -> float:

@@ -98,6 +98,11 @@ class Endpointer:
     def user_maybe_speaking(self) -> bool:
         return self._state is not _State.QUIET
 
+    @property
+    def speech_started_ms(self) -> int | None:
+        """Audio time at which the caller's current (possible) turn began; None when quiet."""
+        return None if self._state is _State.QUIET else self._speech_start_ms
+
     def process(self, is_speech: bool, assistant_audible: bool = False) -> tuple[Frame, ...]:
         if self._ended:
             return _NO_EVENTS

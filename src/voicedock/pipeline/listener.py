@@ -66,6 +66,14 @@ class Listener:
             self._utterance = None  # a blip too short to be a turn
         return out
 
+    def take_unfinished(self) -> bytes:
+        """The audio of a caller turn still in progress (pre-roll included), taken away; empty
+        unless a turn has started. For a call that ends while the caller speaks."""
+        if self._utterance is None or not self.endpointer.user_speaking:
+            return b""
+        audio, self._utterance = bytes(self._utterance), None
+        return audio
+
     def _finish(self, stopped: UserSpeechStopped) -> UserUtterance:
         audio = self._utterance or bytearray()
         self._utterance = None

@@ -50,6 +50,8 @@ class Speech:
     slot: ChatMessage | None = None  # its reserved place in the model's history
     started_at: float | None = None  # wall time of the first queued audio
     entry: TranscriptEntry | None = None
+    interruptible: bool = True  # False: a barge-in does not cut it (transfer announcement)
+    always_recorded: bool = False  # a `say`: in the transcript even if never started
     sentences: list[SpokenSentence] = field(default_factory=list)
 
     @property

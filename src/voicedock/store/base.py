@@ -116,6 +116,9 @@ class Transaction(Protocol):
     # idempotency
     async def get_idempotency(self, organization_id: str, key: str) -> IdempotencyRecord | None: ...
     async def put_idempotency(self, record: IdempotencyRecord) -> None: ...
+    async def delete_idempotency_before(self, cutoff: datetime) -> int:
+        """Delete the records created at or before ``cutoff`` (expired); how many."""
+        ...
 
     # webhooks: the transaction is the ``OutboxWriter`` of voicedock.webhooks.outbox, so an
     # event is enqueued exactly when the state change that caused it commits

@@ -367,5 +367,10 @@ class SqlTransaction(OutboxStatements):
         """Insert; a record already stored under the key raises ``DuplicateKeyError``."""
         await self._insert(IDEMPOTENCY, record)
 
+    async def delete_idempotency_before(self, cutoff: datetime) -> int:
+        return await self._conn.execute(
+            "DELETE FROM idempotency WHERE created_at <= ?", self._dialect.dt(cutoff)
+        )
+
 
 __all__ = ["Conn", "Locks", "NoLocks", "SqlReads", "SqlTransaction"]
