@@ -1,0 +1,291 @@
+"""The running service the user-path suite talks to, once per PBX, behind one small interface.
+
+A ``UserPathBackend`` is the real service (REST API → engine → runner → PBX adapter) plus what
+a user's far side is: which destination answers, what a party heard, how to call in. The
+examples of the documentation name destinations that are not parties of the test PBX; the
+mapping below turns them into ones that answer (``DESTINATIONS``, ``TRANSFER_TARGETS``), and
+is the only place where an example's request is changed (besides the placeholders).
+
+* ``asterisk``: the service against the real lab Asterisk (``tests/e2e/conftest.py``
+  ``serve``/``service_settings``); a party's ears are its MixMonitor recording.
+* ``freeswitch``: the service over the in-process fake FreeSWITCH (added when its fixture
+  exists); a party's ears are the audio the fake queued on its channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+import wave
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from e2e.audio_helpers import SILENT_PARTY, new_recording, read_recording
+from e2e.conftest import serve, service_settings
+from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID, make_settings
+from pbx.lab_calls import ANSWERS
+from voicedock.api.api_keys import issue_api_key
+from voicedock.api.app import create_app
+from voicedock.config import FreeswitchSettings, PbxSettings, TrunkSettings
+from voicedock.service import Service
+
+# The assistant's greeting in this suite: words Whisper gets right on an 8 kHz line.
+GREETING = "Hello, this is the city library."
+GREETING_WORDS = {"city", "library"}
+
+# Example destination → the lab party that stands in for it. The examples' +31612345678 is a lab
+# party, but one that plays hello-world the moment it answers and so talks over (barges in on)
+# the greeting; the user who checks "the callee heard my greeting" needs a callee who listens.
+DESTINATIONS = {"+31612345678": SILENT_PARTY}
+# Example transfer destination → lab transfer target. "+31201234567" is nobody in the lab;
+# "sales" answers a blind transfer but never accepts a *warm* one (it presses nothing): a warm
+# transfer to it goes to warmaccept, which presses 1. Keys: (destination, mode).
+TRANSFER_TARGETS = {
+    ("+31201234567", "blind"): ANSWERS,
+    ("+31201234567", "warm"): ANSWERS,
+    ("sales", "warm"): "warmaccept",
+}
+INTERNAL_TARGETS = ["sales", "warmaccept"]
+
+
+class WebhookReceiver:
+    """Stands in for the examples' ``https://crm.example.com/...``: a loopback endpoint that
+    keeps what it is sent (the lab has no DNS, and the SSRF guard allows loopback here)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        app = web.Application()
+        app.router.add_post("/voicedock", self._hook)
+        self.server = TestServer(app, host="127.0.0.1", port=0)
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        return web.Response(status=204)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/voicedock"))
+
+    async def __aenter__(self) -> WebhookReceiver:
+        await self.server.start_server()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.server.close()
+
+
+@dataclass
+class UserPathBackend:
+    """One running service on one PBX, and the far side of its calls."""
+
+    name: str
+    client: Any  # aiohttp TestClient on the service's app
+    service: Service
+    key: str
+    silent: str  # a destination that answers and says nothing (a live call to control)
+    answers: str  # a destination that answers (and speaks a little)
+    did: str  # one of our numbers, answered by the Support assistant
+    webhooks: WebhookReceiver
+    numbers: tuple[str, ...] = ACME_NUMBERS  # the organization's caller numbers
+    assistant_id: str = SUPPORT_ID
+    destinations: dict[str, str] = field(default_factory=lambda: dict(DESTINATIONS))
+    transfer_targets: dict[tuple[str, str], str] = field(
+        default_factory=lambda: dict(TRANSFER_TARGETS)
+    )
+    cache: dict[str, Any] = field(default_factory=dict)  # per module: a finished call, ...
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def destination(self, documented: str) -> str:
+        return self.destinations.get(documented, documented)
+
+    def transfer_target(self, documented: str, mode: str = "blind") -> str:
+        return self.transfer_targets.get((documented, mode), documented)
+
+    # ---- the far side (overridden per PBX) -----------------------------------------------
+
+    def mark(self) -> Any:
+        """Whatever ``heard`` needs to tell this call's far side from earlier ones."""
+        return None
+
+    async def heard(self, call_id: str, mark: Any) -> tuple[bytes, int]:
+        """16-bit PCM the far side of ``call_id`` heard, and its rate (after the hang-up)."""
+        raise NotImplementedError
+
+    async def release_transferred(self, call_id: str) -> None:
+        """Hang up the caller a transfer took away from voicedock (the test's cleanup)."""
+
+    async def call_in(self) -> str:
+        """A party calls ``did``; returns a reference for ``caller_heard``."""
+        raise NotImplementedError
+
+    async def caller_heard(self, ref: str) -> tuple[bytes, int]:
+        raise NotImplementedError
+
+
+@dataclass
+class AsteriskBackend(UserPathBackend):
+    lab: Any = None
+
+    # Calls whose far side is checked go to the silent party, which records what it hears as
+    # silent-<tag>-rx.wav (a transfer target records its own file beside it).
+    heard_pattern: str = "silent-*-rx.wav"
+
+    def mark(self) -> Any:
+        return set(Path(self.lab.recordings_dir).glob(self.heard_pattern))
+
+    async def heard(self, call_id: str, mark: Any) -> tuple[bytes, int]:
+        # The tag is the far channel's uniqueid, so the new file since ``mark`` is this
+        # call's (tests run one call at a time per backend).
+        path = await new_recording(Path(self.lab.recordings_dir), self.heard_pattern, mark)
+        return read_recording(path)
+
+    async def release_transferred(self, call_id: str) -> None:
+        pbx: Any = self.service.pbx
+        if call_id in {str(c["id"]) for c in await pbx.ari.list_channels()}:
+            await pbx.ari.hangup_channel(call_id)
+
+    async def call_in(self) -> str:
+        tag = uuid.uuid4().hex[:12]
+        await asyncio.to_thread(self.lab.originate_inbound, self.did, tag=tag)
+        return tag
+
+    async def caller_heard(self, ref: str) -> tuple[bytes, int]:
+        path = Path(self.lab.recordings_dir) / f"caller-{ref}-rx.wav"
+        deadline, last = time.monotonic() + 10, -1
+        while time.monotonic() < deadline:
+            size = path.stat().st_size if path.exists() else -1
+            if size > 44 and size == last:
+                break
+            last = size
+            await asyncio.sleep(0.25)
+        with wave.open(str(path), "rb") as recording:
+            return recording.readframes(recording.getnframes()), recording.getframerate()
+
+
+def configure(settings: Any) -> Any:
+    """What every backend's service shares: the greeting, transfer policy, lab targets."""
+    settings.assistants[0].first_message = GREETING
+    settings.policy.internal_targets = list(INTERNAL_TARGETS)
+    settings.policy.allowed_prefixes = ["+31"]
+    settings.webhooks.allow_loopback = True
+    return settings
+
+
+@asynccontextmanager
+async def asterisk_backend(lab: Any, directory: Path) -> AsyncIterator[AsteriskBackend]:
+    settings = configure(service_settings(lab, directory / "user-paths.db", "ari"))
+    running = await serve(settings)
+    try:
+        async with WebhookReceiver() as receiver:
+            yield AsteriskBackend(
+                "asterisk",
+                running.client,
+                running.service,
+                running.key,
+                silent=SILENT_PARTY,
+                answers=ANSWERS,
+                did=ACME_NUMBERS[0],
+                webhooks=receiver,
+                lab=lab,
+            )
+    finally:
+        await running.client.close()
+
+
+@dataclass
+class FreeswitchBackend(UserPathBackend):
+    fake: Any = None
+
+    def _uuid(self, call_id: str) -> str:
+        try:
+            return str(self.fake.uuid_of(call_id))
+        except KeyError:  # inbound: the fake's own channel uuid is the reference
+            return call_id
+
+    async def heard(self, call_id: str, mark: Any) -> tuple[bytes, int]:
+        channel = self._uuid(call_id)
+        streams = [s for s in self.fake.audio_streams if s.channel_uuid == channel]
+        rate = streams[-1].sample_rate if streams else 8000
+        return self.fake.played_audio(channel), rate
+
+    async def release_transferred(self, call_id: str) -> None:
+        self.fake.remote_hangup(self._uuid(call_id))
+
+    async def call_in(self) -> str:
+        return str(self.fake.inbound_call(self.did, caller=ANSWERS))
+
+    async def caller_heard(self, ref: str) -> tuple[bytes, int]:
+        return await self.heard(ref, None)
+
+
+async def _serve(settings: Any, pbx: Any) -> tuple[Any, Service, str]:
+    """The service's app on 127.0.0.1:0 with ``pbx``; (client, service, API key)."""
+    services: list[Service] = []
+
+    async def factory() -> Service:
+        service = await Service.open(settings, pbx=pbx)
+        services.append(service)
+        return service
+
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+    )
+    await client.start_server()
+    try:
+        key, _ = await issue_api_key(services[0].store, ACME)
+    except BaseException:
+        await client.close()
+        raise
+    return client, services[0], key
+
+
+@asynccontextmanager
+async def freeswitch_backend(directory: Path) -> AsyncIterator[FreeswitchBackend]:
+    """The service over the in-process fake FreeSWITCH (ESL and mod_audio_stream on port 0).
+
+    Every number answers in the fake unless told otherwise; the parties say nothing.
+    """
+    from freeswitch.fake_freeswitch import FakeFreeswitch
+    from freeswitch.test_pbx_outbound import PASSWORD, make_pbx
+
+    settings = configure(make_settings(f"sqlite:///{directory / 'user-paths.db'}"))
+    settings.trunks = [TrunkSettings(name="carrier", endpoint="carrier")]
+    async with FakeFreeswitch(password=PASSWORD) as fake:
+        # The warm agent: "sales" (an internal target, reached through the dialplan over
+        # mod_loopback) and the E.164 example take a warm transfer by pressing 1.
+        fake.agent_presses.update(
+            {target: "1" for (target, mode) in TRANSFER_TARGETS if mode == "warm"}
+        )
+        settings.pbx = PbxSettings(
+            kind="freeswitch",
+            freeswitch=FreeswitchSettings(
+                esl_port=fake.port, esl_password=PASSWORD, media_port=0, dids=[ACME_NUMBERS[0]]
+            ),
+        )
+        pbx = make_pbx(fake, dids=[ACME_NUMBERS[0]], synthesize=None)
+        client, service, key = await _serve(settings, pbx)
+        try:
+            async with WebhookReceiver() as receiver:
+                yield FreeswitchBackend(
+                    "freeswitch",
+                    client,
+                    service,
+                    key,
+                    silent=SILENT_PARTY,
+                    answers=ANSWERS,
+                    did=ACME_NUMBERS[0],
+                    webhooks=receiver,
+                    transfer_targets={},
+                    fake=fake,
+                )
+        finally:
+            await client.close()

@@ -1,0 +1,310 @@
+"""The request examples of the documentation, read out of the documents at test time.
+
+Sources: ``README.md``, ``docs/*.md`` and the VoiceDock API seeds (``../shared/seeds/*.txt``
+beside the repository, or the directory named by ``VOICEDOCK_API_SEEDS``). Editing an example
+changes what the user-path suite sends; a new example that no scenario handles fails the
+coverage test.
+
+What counts as a request example:
+
+* a ``curl`` command in a fenced code block of a Markdown file (backslash continuations
+  joined, ``-X``, ``-H``, ``-d``, the URL), with the status or body that a following
+  ``# → {...}`` / ``# 201 {...}`` comment documents;
+* a ``curl`` command in the plain text of a seed (the seeds are flattened web pages: the
+  continuations are ``\\`` in the middle of a line), with the JSON object that follows it as
+  the documented response;
+* a JSON object whose ``type`` is a control command (``say``, ``inject-context``, ...) in a
+  fenced ``json`` block or an inline code span of a Markdown file: the body of
+  ``POST /calls/<call id>/control``.
+
+Examples that send the same request (the seeds repeat pages) are one example with several
+sources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parents[2]
+# The project's shared folder sits beside the repository (CI clones main with ../shared beside it).
+SEEDS_DEFAULT = REPO.parent / "shared" / "seeds"
+CONTROL_TYPES = ("say", "inject-context", "end-call", "transfer")
+CONTROL_PATH = "/calls/<call id>/control"
+
+_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.M | re.S)
+_INLINE = re.compile(r"`(\{[^`]*\})`")
+_PLACEHOLDER = re.compile(r"<[a-z][a-z ]*>")
+_STATUS_COMMENT = re.compile(r"^\s*(?:→\s*)?(\d{3})\b\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One documented request: what the user types, with the placeholders still in it."""
+
+    method: str
+    path: str  # as documented, API base removed: "/calls/<call id>/control", "/calls?status=..."
+    body: Any  # the parsed JSON body (``-d``), or None
+    headers: tuple[tuple[str, str], ...] = ()
+    sources: tuple[str, ...] = ()  # "README.md:47", "seeds/003_….txt:1"
+    status: int | None = None  # the documented status, when the document gives one
+    response: Any = None  # the documented response body, when it parses as JSON
+
+    @property
+    def key(self) -> str:
+        body = json.dumps(self.body, sort_keys=True) if self.body is not None else ""
+        return f"{self.method} {self.path} {body}"
+
+    @property
+    def id(self) -> str:
+        """A short, stable test id: the first source."""
+        return self.sources[0]
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclass
+class _Collector:
+    found: dict[str, Example] = field(default_factory=dict)
+
+    def add(self, example: Example) -> None:
+        seen = self.found.get(example.key)
+        if seen is None:
+            self.found[example.key] = example
+            return
+        merged = Example(
+            seen.method,
+            seen.path,
+            seen.body,
+            seen.headers or example.headers,
+            seen.sources + example.sources,
+            seen.status if seen.status is not None else example.status,
+            seen.response if seen.response is not None else example.response,
+        )
+        self.found[example.key] = merged
+
+
+def seeds_dir() -> Path:
+    return Path(os.environ.get("VOICEDOCK_API_SEEDS", str(SEEDS_DEFAULT)))
+
+
+def markdown_sources(repo: Path = REPO) -> list[Path]:
+    return [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]
+
+
+def seed_sources() -> list[Path]:
+    directory = seeds_dir()
+    if directory.is_dir():
+        return sorted(directory.glob("*.txt"))
+    if os.environ.get("CI") == "true":  # in CI the seeds' examples must be tested, never dropped
+        raise FileNotFoundError(f"API seeds not found in {directory} (set VOICEDOCK_API_SEEDS)")
+    return []
+
+
+def _label(path: Path, line: int) -> str:
+    name = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else f"seeds/{path.name}"
+    return f"{name}:{line}"
+
+
+# ---- curl ------------------------------------------------------------------------------------
+
+
+def parse_curl(command: str, source: str) -> Example:
+    """``curl -s -X POST $API/path -H ... -d '{...}'`` → Example (raises ValueError)."""
+    # A placeholder such as <call id> stands for one word, quoted or not.
+    protected = _PLACEHOLDER.sub(lambda m: m.group(0).replace(" ", "\0"), command)
+    words = [w.replace("\0", " ") for w in shlex.split(protected, posix=True)]
+    if not words or words[0] != "curl":
+        raise ValueError(f"{source}: not a curl command: {command!r}")
+    method, url, data = None, None, None
+    headers: list[tuple[str, str]] = []
+    i = 1
+    while i < len(words):
+        word = words[i]
+        if word in ("-X", "--request"):
+            method, i = words[i + 1], i + 2
+        elif word in ("-H", "--header"):
+            name, _, value = words[i + 1].partition(":")
+            headers.append((name.strip(), value.strip()))
+            i += 2
+        elif word in ("-d", "--data", "--data-raw"):
+            data, i = words[i + 1], i + 2
+        elif word.startswith("-"):
+            i += 1  # -s, -N, -i: flags without a value
+        else:
+            if url is not None:
+                raise ValueError(f"{source}: two URLs in {command!r}")
+            url, i = word, i + 1
+    if url is None:
+        raise ValueError(f"{source}: no URL in {command!r}")
+    body = json.loads(data) if data is not None else None
+    method = method or ("POST" if data is not None else "GET")
+    return Example(method.upper(), _path_of(url), body, tuple(headers), (source,))
+
+
+def _path_of(url: str) -> str:
+    """The documented URL without the API base (``$API``, ``https://example.com``)."""
+    if url.startswith("$API"):
+        return url[len("$API") :] or "/"
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _shell_commands(block: str) -> list[tuple[int, str, str]]:
+    """(line offset, command, trailing comment) of each curl in a shell block."""
+    lines = block.split("\n")
+    out: list[tuple[int, str, str]] = []
+    i = 0
+    while i < len(lines):
+        start = i
+        logical = lines[i]
+        while logical.rstrip().endswith("\\") and i + 1 < len(lines):
+            i += 1
+            logical = logical.rstrip()[:-1] + " " + lines[i]
+        i += 1
+        code, comment = _split_comment(logical)
+        if code.strip().startswith("curl "):
+            # A documented result may also stand on the next line as a lone comment.
+            if not comment and i < len(lines) and lines[i].lstrip().startswith("#"):
+                comment = lines[i].lstrip()[1:].strip()
+            out.append((start, code.strip(), comment))
+    return out
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    """Split off a ``# comment`` that is outside quotes."""
+    quote = None
+    for pos, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (pos == 0 or line[pos - 1].isspace()):
+            return line[:pos], line[pos + 1 :].strip()
+    return line, ""
+
+
+def _documented_result(comment: str) -> tuple[int | None, Any]:
+    """``→ {...}`` / ``201 {...}`` / ``204`` → (status, parsed body or None)."""
+    comment = comment.strip()
+    status = None
+    match = _STATUS_COMMENT.match(comment)
+    if match:
+        status, comment = int(match.group(1)), match.group(2)
+    elif comment.startswith("→"):
+        comment = comment[1:].strip()
+    if comment.startswith("{"):
+        try:
+            return status, json.loads(comment)
+        except json.JSONDecodeError:
+            return status, None
+    return status, None
+
+
+# ---- Markdown --------------------------------------------------------------------------------
+
+
+def markdown_examples(path: Path) -> list[Example]:
+    text = path.read_text()
+    out: list[Example] = []
+    for fence in _FENCE.finditer(text):
+        lang, block = fence.group(1), fence.group(2)
+        first_line = text.count("\n", 0, fence.start(2)) + 1
+        if lang in ("sh", "bash", "shell", "console", ""):
+            for offset, command, comment in _shell_commands(block):
+                example = parse_curl(command, _label(path, first_line + offset))
+                status, response = _documented_result(comment)
+                out.append(_with_result(example, status, response))
+        if lang == "json":
+            body = _json_object(block)
+            if _is_control(body):
+                out.append(_control(body, _label(path, first_line)))
+    for span in _INLINE.finditer(text):
+        body = _json_object(span.group(1))
+        if _is_control(body):
+            out.append(_control(body, _label(path, text.count("\n", 0, span.start()) + 1)))
+    return out
+
+
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def _is_control(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("type") in CONTROL_TYPES
+
+
+def _control(body: dict[str, Any], source: str) -> Example:
+    headers = (("Content-Type", "application/json"),)
+    return Example("POST", CONTROL_PATH, body, headers, (source,))
+
+
+def _with_result(example: Example, status: int | None, response: Any) -> Example:
+    return Example(
+        example.method,
+        example.path,
+        example.body,
+        example.headers,
+        example.sources,
+        status,
+        response,
+    )
+
+
+# ---- seeds (flattened web pages) -------------------------------------------------------------
+
+_SEED_CURL = re.compile(
+    r"curl -X [A-Z]+ \"[^\"]*\"(?:\s*\\?\s*-[Hd] '[^']*'|\s*\\?\s*-H \"[^\"]*\")*"
+)
+
+
+def seed_examples(path: Path) -> list[Example]:
+    text = path.read_text()
+    out: list[Example] = []
+    for match in _SEED_CURL.finditer(text):
+        command = match.group(0).replace("\\", " ")
+        source = _label(path, text.count("\n", 0, match.start()) + 1)
+        example = parse_curl(command, source)
+        response, _ = _leading_json(text[match.end() :])
+        out.append(_with_result(example, None, response))
+    return out
+
+
+def _leading_json(rest: str) -> tuple[Any, int]:
+    stripped = rest.lstrip()
+    if not stripped.startswith("{"):
+        return None, 0
+    try:
+        return json.JSONDecoder().raw_decode(stripped)
+    except json.JSONDecodeError:
+        return None, 0
+
+
+# ---- all of them -----------------------------------------------------------------------------
+
+
+def all_examples(include_seeds: bool = True) -> list[Example]:
+    """Every request example, deduplicated, in document order (README, docs, seeds)."""
+    collector = _Collector()
+    for path in markdown_sources():
+        for example in markdown_examples(path):
+            collector.add(example)
+    if include_seeds:
+        for path in seed_sources():
+            for example in seed_examples(path):
+                collector.add(example)
+    return list(collector.found.values())

@@ -1,0 +1,36 @@
+"""``backend``: the running service on each PBX, one per test module (see ``backends.py``).
+
+Test modules import it (``from user_paths.fixtures import backend``) and parametrize it
+indirectly with ``BACKEND_MARKS``' names, so each case carries its PBX's markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from e2e.audio_helpers import require_offline_speech
+from user_paths.backends import UserPathBackend, asterisk_backend, freeswitch_backend
+
+BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {
+    "asterisk": [pytest.mark.asterisk, pytest.mark.e2e],
+    "freeswitch": [pytest.mark.unit],
+}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[UserPathBackend]:
+    require_offline_speech()
+    directory = tmp_path_factory.mktemp(f"user-paths-{request.param}")
+    if request.param == "freeswitch":
+        async with freeswitch_backend(directory) as fs:
+            yield fs
+        return
+    lab: Any = request.getfixturevalue("lab")
+    async with asterisk_backend(lab, directory) as running:
+        yield running

@@ -1,0 +1,491 @@
+"""What a user does with each documented request, and what they check afterwards.
+
+``scenario_of(example)`` names the scenario of an example from its method, path and body;
+``SCENARIOS`` maps each name to a coroutine that sends exactly the example's request (with
+its placeholders filled in by ``fill``) on a backend and checks the answer, the call record,
+what the far side heard and, where the example is about speech, what it heard word for word.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from e2e.audio_helpers import speech_seconds, transcribe, words
+from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
+from user_paths.examples import Example
+
+TERMINAL = ("ended", "failed")
+# The text a placeholder content ("...") of an example is replaced with.
+PLACEHOLDER_TEXT = "Your parcel has arrived at the front desk."
+_SMALL_WORDS = {"the", "a", "an", "as", "has", "been", "is", "at", "of", "one", "you", "your"}
+
+
+# ---- sending an example ----------------------------------------------------------------------
+
+
+def fill(
+    example: Example,
+    backend: UserPathBackend,
+    *,
+    call_id: str = "",
+    webhook_id: str = "",
+) -> tuple[str, str, Any, dict[str, str]]:
+    """The example's request with the engine's real values: (method, path, body, headers)."""
+    path = example.path.replace("<call id>", call_id).replace("<id>", webhook_id)
+    path = re.sub(r"^/calls/string\b", f"/calls/{call_id}", path)  # the seeds' sample id
+    headers = {k: v.replace("$KEY", backend.key) for k, v in example.headers}
+    if example.path != "/health":
+        headers.update(backend.auth())  # the seeds leave out the key a user always sends
+    body = _fill_body(json.loads(json.dumps(example.body)), backend)
+    return example.method, path, body, headers
+
+
+def _fill_body(body: Any, backend: UserPathBackend) -> Any:
+    if not isinstance(body, dict):
+        return body
+    for key in ("assistant_id", "agent_id"):
+        if key in body:  # "<assistant id>", or a sample uuid that exists nowhere
+            body[key] = backend.assistant_id
+    if body.get("type") == "transfer":
+        body["destination"] = backend.transfer_target(
+            body["destination"], body.get("mode", "blind")
+        )
+    elif "destination" in body:
+        body["destination"] = backend.destination(body["destination"])
+    if "url" in body:  # an endpoint of the user's: the loopback receiver stands in for it
+        body["url"] = backend.webhooks.url
+    for key in ("content", "message"):
+        if body.get(key) == "...":
+            body[key] = PLACEHOLDER_TEXT
+    return body
+
+
+async def send(backend: UserPathBackend, example: Example, **ids: str) -> tuple[int, Any, Any]:
+    """Send the example; returns (status, parsed body or text, response headers)."""
+    method, path, body, headers = fill(example, backend, **ids)
+    data = json.dumps(body) if body is not None else None
+    resp = await backend.client.request(method, path, data=data, headers=headers)
+    text = await resp.text()
+    try:
+        parsed = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        parsed = text
+    return resp.status, parsed, resp.headers
+
+
+def assert_documented_shape(documented: Any, actual: Any, where: str = "") -> None:
+    """Every field the documented response shows is there; documented booleans match."""
+    if not isinstance(documented, dict):
+        return
+    assert isinstance(actual, dict), f"{where or 'response'} is not an object: {actual!r}"
+    missing = sorted(set(documented) - set(actual))
+    assert not missing, f"{where or 'response'} lacks documented fields {missing}: {actual}"
+    for key, value in documented.items():
+        if isinstance(value, bool):
+            assert actual[key] is value, (key, actual[key])
+        elif isinstance(value, str) and value.endswith("…"):
+            assert str(actual[key]).startswith(value[:-1]), (key, actual[key])
+        elif isinstance(value, dict) and isinstance(actual[key], dict):
+            assert_documented_shape(value, actual[key], f"{where}.{key}")
+
+
+def expected_status(example: Example, default: int = 200) -> int:
+    return example.status if example.status is not None else default
+
+
+# ---- the service, as a user sees it ----------------------------------------------------------
+
+
+async def until(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    async with asyncio.timeout(within):
+        while not await check():
+            await asyncio.sleep(0.05)
+
+
+async def get_call(backend: UserPathBackend, call_id: str) -> dict[str, Any]:
+    resp = await backend.client.get(f"/calls/{call_id}", headers=backend.auth())
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def wait_status(
+    backend: UserPathBackend, call_id: str, wanted: tuple[str, ...], within: float = 15.0
+) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    async def reached() -> bool:
+        seen.update(await get_call(backend, call_id))
+        return seen["status"] in wanted
+
+    try:
+        await until(reached, within)
+    except TimeoutError:
+        raise AssertionError(f"{call_id} not {wanted} within {within} s: {seen}") from None
+    return seen
+
+
+def transcript(call: dict[str, Any], role: str | None = None) -> list[dict[str, Any]]:
+    found = [e["data"] for e in call["events"] if e["type"] == "transcript"]
+    return [t for t in found if role is None or t["role"] == role]
+
+
+async def wait_said(
+    backend: UserPathBackend,
+    call_id: str,
+    matches: Callable[[dict[str, Any]], bool],
+    within: float = 20.0,
+) -> dict[str, Any]:
+    """The first transcript message ``matches`` accepts (fails if the call ends first)."""
+    seen: list[dict[str, Any]] = []
+
+    async def found() -> bool:
+        call = await get_call(backend, call_id)
+        seen[:] = transcript(call)
+        if any(matches(t) for t in seen):
+            return True
+        assert call["status"] not in TERMINAL, (call["end_reason"], seen)
+        return False
+
+    try:
+        await until(found, within)
+    except TimeoutError:
+        raise AssertionError(f"not said within {within} s; transcript: {seen}") from None
+    return next(t for t in seen if matches(t))
+
+
+async def wait_recorded(backend: UserPathBackend, call_id: str, within: float = 20.0) -> Any:
+    """The ended call once its record is complete (messages come after the hang-up)."""
+    await wait_status(backend, call_id, TERMINAL, within=within)
+    await asyncio.wait_for(backend.service.runner.wait_finished(call_id), 15)
+    return await get_call(backend, call_id)
+
+
+async def place(backend: UserPathBackend, destination: str, **extra: Any) -> str:
+    body = {"destination": destination, "assistant_id": backend.assistant_id, **extra}
+    resp = await backend.client.post("/calls/outbound", json=body, headers=backend.auth())
+    assert resp.status == 200, await resp.text()
+    return str((await resp.json())["call_id"])
+
+
+async def live_call(backend: UserPathBackend, destination: str | None = None) -> str:
+    """A call in progress (commands sent now follow the greeting, in order)."""
+    call_id = await place(backend, destination or backend.silent)
+    await wait_status(backend, call_id, ("in-progress",))
+    return call_id
+
+
+async def hang_up(backend: UserPathBackend, call_id: str) -> dict[str, Any]:
+    """The user ends the call (not an example: the end of one) and waits for its record."""
+    resp = await backend.client.post(
+        f"/calls/{call_id}/control", json={"type": "end-call"}, headers=backend.auth()
+    )
+    assert resp.status in (200, 409), await resp.text()
+    record: dict[str, Any] = await wait_recorded(backend, call_id)
+    return record
+
+
+async def finished_call(backend: UserPathBackend) -> dict[str, Any]:
+    """One ended, fully recorded call of this backend's service (made once per module)."""
+    if "finished" not in backend.cache:
+        call_id = await live_call(backend)
+        await wait_said(backend, call_id, lambda m: m["content"] == GREETING)
+        backend.cache["finished"] = await hang_up(backend, call_id)
+    record: dict[str, Any] = backend.cache["finished"]
+    return record
+
+
+def significant(text: str) -> set[str]:
+    return {w for w in words(text) if len(w) > 2 and w not in _SMALL_WORDS}
+
+
+async def heard_text(backend: UserPathBackend, call_id: str, mark: Any) -> str:
+    pcm, rate = await backend.heard(call_id, mark)
+    assert speech_seconds(pcm, rate) > 0.3, "the far side heard no speech"
+    return await transcribe(pcm, rate)
+
+
+# ---- scenarios -------------------------------------------------------------------------------
+
+
+def scenario_of(example: Example) -> str | None:
+    """The scenario that covers ``example`` (None: no scenario, the coverage test fails)."""
+    path = urlsplit(example.path).path
+    body = example.body if isinstance(example.body, dict) else {}
+    if (example.method, path) == ("POST", "/calls/outbound"):
+        if "assistant" in body or "agent" in body:
+            return "outbound-transient"
+        if "assistant_override" in body or "agent_config" in body:
+            return "outbound-hybrid"
+        if "assistant_id" in body or "agent_id" in body:
+            return "outbound-reference"
+        return None
+    if example.method == "POST" and re.fullmatch(r"/calls/[^/]+/control", path):
+        kind = body.get("type")
+        return (
+            f"control-{kind}" if kind in ("say", "inject-context", "end-call", "transfer") else None
+        )
+    if example.method == "GET":
+        if path == "/calls":
+            return "list-calls"
+        if re.fullmatch(r"/calls/[^/]+/events", path):
+            return "call-events"
+        if re.fullmatch(r"/calls/[^/]+", path):
+            return "get-call"
+        if path in ("/assistants", "/phone-numbers", "/trunks", "/health"):
+            return "list-resources"
+        if path == "/webhooks":
+            return "list-webhooks"
+        if re.fullmatch(r"/webhooks/[^/]+", path):
+            return "get-webhook"
+    if (example.method, path) == ("POST", "/webhooks"):
+        return "create-webhook"
+    if example.method == "DELETE" and re.fullmatch(r"/webhooks/[^/]+", path):
+        return "delete-webhook"
+    return None
+
+
+def greeting_of(body: dict[str, Any]) -> str:
+    """The first message the example's call should start with."""
+    for part in (body.get("assistant_override"), body.get("assistant"), body):
+        if isinstance(part, dict) and part.get("first_message"):
+            return str(part["first_message"])
+    return GREETING
+
+
+async def outbound(backend: UserPathBackend, example: Example) -> None:
+    mark = backend.mark()
+    status, body, _ = await send(backend, example)
+    assert status == expected_status(example), body
+    assert_documented_shape(example.response, body)
+    assert body["success"] is True, body
+    assert body["status"] == "dialing", body
+    call_id = str(body["call_id"])
+    assert call_id.startswith("call-outbound-"), call_id
+    filled = fill(example, backend)[2]
+    greeting = greeting_of(filled)
+
+    if example.header("Idempotency-Key"):  # a retry with the same key places no second call
+        again, replayed, headers = await send(backend, example)
+        assert (again, replayed["call_id"]) == (200, call_id), replayed
+        assert headers.get("Idempotent-Replayed") == "true"
+
+    answered = await wait_status(backend, call_id, ("in-progress", *TERMINAL))
+    assert answered["status"] == "in-progress", answered
+    await wait_said(
+        backend, call_id, lambda m: m["role"] == "assistant" and m["content"] == greeting
+    )
+    record = await hang_up(backend, call_id)
+    assert record["status"] == "ended", record
+    assert record["direction"] == "outbound"
+    assert record["caller_phone"] == filled["destination"]  # the remote party
+    assert record["assistant_phone"] in backend.numbers
+    assert record["agent_id"] == backend.assistant_id
+    assert record["messages"][0] == {"role": "assistant", "content": greeting}
+    listed = await backend.client.get("/calls?limit=1000", headers=backend.auth())
+    ours = [c for c in (await listed.json())["calls"] if c["id"] == call_id]
+    assert len(ours) == 1
+
+    heard = await heard_text(backend, call_id, mark)  # the example is about the greeting
+    wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)
+    assert wanted <= words(heard), heard
+
+
+async def control_say(backend: UserPathBackend, example: Example) -> None:
+    mark = backend.mark()
+    call_id = await live_call(backend)
+    _, _, body, _ = fill(example, backend, call_id=call_id)
+    status, answer, _ = await send(backend, example, call_id=call_id)
+    assert status == expected_status(example), answer
+    assert answer == {"success": True, "message": "Command sent successfully"}
+    await wait_said(
+        backend, call_id, lambda m: m["role"] == "assistant" and m["content"] == body["content"]
+    )
+    record = await hang_up(backend, call_id)
+    assert {"role": "assistant", "content": body["content"]} in record["messages"]
+    heard = await heard_text(backend, call_id, mark)
+    assert significant(body["content"]) <= words(heard), heard
+
+
+async def control_inject_context(backend: UserPathBackend, example: Example) -> None:
+    call_id = await live_call(backend)
+    _, _, body, _ = fill(example, backend, call_id=call_id)
+    status, answer, _ = await send(backend, example, call_id=call_id)
+    assert status == expected_status(example), answer
+    assert_documented_shape(example.response, answer)
+    assert answer == {"success": True, "message": "Command sent successfully"}
+    if body.get("trigger_response"):
+        # The offline rule-based assistant reads injected context out when asked to respond.
+        wanted = significant(body["content"])
+        reply = await wait_said(
+            backend,
+            call_id,
+            lambda m: m["role"] == "assistant" and wanted <= words(m["content"]),
+        )
+        assert reply["role"] == "assistant"
+    record = await hang_up(backend, call_id)
+    controls = [e["data"] for e in record["events"] if e["type"] == "control"]
+    assert any(c.get("content") == body["content"] for c in controls), controls
+    user = [m for m in record["messages"] if m["role"] == "user"]
+    assert not [m for m in user if m["content"] == body["content"]]  # silent: not the caller
+
+
+async def control_end_call(backend: UserPathBackend, example: Example) -> None:
+    call_id = await live_call(backend)
+    _, _, body, _ = fill(example, backend, call_id=call_id)
+    status, answer, _ = await send(backend, example, call_id=call_id)
+    assert status == expected_status(example), answer
+    assert answer == {"success": True, "message": "Command sent successfully"}
+    record = await wait_recorded(backend, call_id)
+    assert (record["status"], record["end_reason"]) == ("ended", "api-end-call"), record
+    said = [m["content"] for m in record["messages"] if m["role"] == "assistant"]
+    if body.get("message"):
+        assert said[-1] == body["message"], said
+    again, _, _ = await send(backend, example, call_id=call_id)
+    assert again == 409  # the call must be in progress
+
+
+async def control_transfer(backend: UserPathBackend, example: Example) -> None:
+    mark = backend.mark()
+    call_id = await live_call(backend)
+    _, _, body, _ = fill(example, backend, call_id=call_id)
+    status, answer, _ = await send(backend, example, call_id=call_id)
+    assert status == expected_status(example), answer
+    assert answer["success"] is True, answer
+    try:
+        record = await wait_status(backend, call_id, TERMINAL, within=30)
+        assert (record["status"], record["end_reason"]) == ("ended", "transferred"), record
+        assert record["transferred_to"] == body["destination"]
+        assert record["transferred_at"] is not None
+    finally:
+        await backend.release_transferred(call_id)
+    await wait_recorded(backend, call_id)
+    if body.get("announcement"):  # spoken to the caller, to its end, before the line changed
+        heard = await heard_text(backend, call_id, mark)
+        assert significant(body["announcement"]) <= words(heard), heard
+
+
+async def list_calls(backend: UserPathBackend, example: Example) -> None:
+    query = {k: v[0] for k, v in parse_qs(urlsplit(example.path).query).items()}
+    call_id = ""
+    if query.get("status") == "in-progress":
+        call_id = await live_call(backend)
+    try:
+        status, body, _ = await send(backend, example)
+        assert status == expected_status(example), body
+        assert_documented_shape({"calls": [], "pagination": {}}, body)
+        if "limit" in query:
+            assert body["pagination"]["limit"] == int(query["limit"])
+        if "status" in query:
+            assert {c["status"] for c in body["calls"]} <= {query["status"]}
+        if call_id:
+            assert call_id in [c["id"] for c in body["calls"]]
+    finally:
+        if call_id:
+            await hang_up(backend, call_id)
+
+
+async def get_call_example(backend: UserPathBackend, example: Example) -> None:
+    finished = await finished_call(backend)
+    status, body, _ = await send(backend, example, call_id=finished["id"])
+    assert status == expected_status(example), body
+    assert_documented_shape(example.response, body)
+    assert body["id"] == finished["id"]
+    assert body["status"] == "ended"
+    assert body["messages"][0] == {"role": "assistant", "content": GREETING}
+    assert body["analysis_result"]["summary"], body["analysis_result"]
+
+
+async def call_events(backend: UserPathBackend, example: Example) -> None:
+    finished = await finished_call(backend)
+    status, text, headers = await send(backend, example, call_id=finished["id"])
+    assert status == expected_status(example), text
+    assert headers["Content-Type"].startswith("text/event-stream")
+    data = [json.loads(line[6:]) for line in str(text).splitlines() if line.startswith("data: ")]
+    statuses = [d["data"].get("to") for d in data if d["type"] == "status"]
+    assert statuses[-1] == "ended", statuses
+    said = [d["data"]["content"] for d in data if d["type"] == "transcript"]
+    assert GREETING in said, said
+
+
+async def list_resources(backend: UserPathBackend, example: Example) -> None:
+    status, body, _ = await send(backend, example)
+    assert status == expected_status(example), body
+    if example.path == "/health":
+        return
+    found = json.dumps(body)
+    wanted = {
+        "/assistants": backend.assistant_id,
+        "/phone-numbers": backend.numbers[0],
+        "/trunks": "carrier",
+    }[example.path]
+    assert wanted in found, body
+
+
+async def create_webhook(backend: UserPathBackend, example: Example) -> None:
+    status, body, _ = await send(backend, example)
+    assert status == expected_status(example, 201), body
+    assert_documented_shape(example.response, body)
+    assert str(body["id"]).startswith("we_")
+    assert str(body["secret"]).startswith("whsec_")
+    assert body["event_types"] == example.body["event_types"]
+    assert body["enabled"] is True
+
+
+async def _a_webhook(backend: UserPathBackend) -> str:
+    resp = await backend.client.post(
+        "/webhooks", json={"url": backend.webhooks.url}, headers=backend.auth()
+    )
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def list_webhooks(backend: UserPathBackend, example: Example) -> None:
+    webhook_id = await _a_webhook(backend)
+    status, body, _ = await send(backend, example)
+    assert status == expected_status(example), body
+    listed = {w["id"]: w for w in body["webhooks"]}
+    assert webhook_id in listed
+    assert "secret" not in listed[webhook_id]
+
+
+async def get_webhook(backend: UserPathBackend, example: Example) -> None:
+    webhook_id = await _a_webhook(backend)
+    status, body, _ = await send(backend, example, webhook_id=webhook_id)
+    assert status == expected_status(example), body
+    assert body["id"] == webhook_id
+    assert "secret" not in body
+
+
+async def delete_webhook(backend: UserPathBackend, example: Example) -> None:
+    webhook_id = await _a_webhook(backend)
+    status, body, _ = await send(backend, example, webhook_id=webhook_id)
+    assert status == expected_status(example, 204), body
+    gone, _, _ = await send(backend, example, webhook_id=webhook_id)
+    assert gone == 404
+
+
+Scenario = Callable[[UserPathBackend, Example], Awaitable[None]]
+
+SCENARIOS: dict[str, Scenario] = {
+    "outbound-reference": outbound,
+    "outbound-hybrid": outbound,
+    "outbound-transient": outbound,
+    "control-say": control_say,
+    "control-inject-context": control_inject_context,
+    "control-end-call": control_end_call,
+    "control-transfer": control_transfer,
+    "list-calls": list_calls,
+    "get-call": get_call_example,
+    "call-events": call_events,
+    "list-resources": list_resources,
+    "create-webhook": create_webhook,
+    "list-webhooks": list_webhooks,
+    "get-webhook": get_webhook,
+    "delete-webhook": delete_webhook,
+}

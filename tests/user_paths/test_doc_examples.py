@@ -1,0 +1,79 @@
+"""Every request example of README.md, docs/*.md and the API seeds, sent as it is written to the
+real service on each PBX, checked the way a user would check it (issue #11, "User paths").
+
+The examples are read from the documents when this module is collected (``examples.py``):
+editing one changes what is sent here, and one that no scenario covers fails
+``test_every_example_has_a_scenario``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from user_paths.backends import UserPathBackend
+from user_paths.examples import Example, all_examples, markdown_sources, seed_sources
+from user_paths.fixtures import BACKEND_MARKS, backend
+from user_paths.scenarios import SCENARIOS, scenario_of
+
+__all__ = ["backend"]  # the module-scoped service per PBX (fixtures.py)
+
+EXAMPLES = all_examples()
+
+# Examples that fail because of a known bug someone else is fixing: (backend, first source) →
+# reason. strict: they turn into failures the moment the bug is fixed, so this list shrinks.
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
+
+
+def _id(example: Example) -> str:
+    kind = example.body.get("type") if isinstance(example.body, dict) else None
+    return f"{example.id}:{kind}" if kind else example.id
+
+
+def _cases() -> list[Any]:
+    """backend × example, with a strict xfail where a known bug makes the example fail."""
+    cases = []
+    for name, marks in BACKEND_MARKS.items():
+        for example in EXAMPLES:
+            reason = KNOWN_BUGS.get((name, example.id))
+            xfail = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            cases.append(
+                pytest.param(name, example, marks=marks + xfail, id=f"{name}-{_id(example)}")
+            )
+    return cases
+
+
+@pytest.mark.unit
+def test_every_example_has_a_scenario() -> None:
+    unmapped = [f"{e.id}: {e.method} {e.path} {e.body}" for e in EXAMPLES if not scenario_of(e)]
+    assert not unmapped, "examples without a user-path scenario:\n" + "\n".join(unmapped)
+    assert {scenario_of(e) for e in EXAMPLES} <= set(SCENARIOS)
+
+
+@pytest.mark.unit
+def test_the_documents_still_have_examples() -> None:
+    """A parser that silently finds nothing would make the suite pass vacuously."""
+    by_file: dict[str, int] = {}
+    for example in EXAMPLES:
+        for source in example.sources:
+            name = source.rsplit(":", 1)[0]
+            by_file[name] = by_file.get(name, 0) + 1
+    assert by_file.get("README.md", 0) >= 5, by_file
+    for path in markdown_sources():
+        if "curl " in path.read_text():
+            assert path.name in str(by_file), f"{path.name} has a curl but no example was read"
+    for path in seed_sources():
+        if "curl -X" in path.read_text():
+            assert f"seeds/{path.name}" in by_file, f"{path.name}: curl not read"
+    scenarios = {scenario_of(e) for e in EXAMPLES}
+    assert {"outbound-reference", "control-say", "control-end-call"} <= scenarios
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize(("backend", "example"), _cases(), indirect=["backend"])
+async def test_documented_request(backend: UserPathBackend, example: Example) -> None:
+    scenario = scenario_of(example)
+    assert scenario is not None
+    await SCENARIOS[scenario](backend, example)
