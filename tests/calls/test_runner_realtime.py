@@ -1,10 +1,12 @@
 """A speech-to-speech call (``provider: xai_realtime``) through the runner, end to end: the
 realtime session against the loopback Realtime server, what must be said verbatim (first
-message, ``say``, the final message) spoken by voicedock's own TTS, the model's audio played."""
+message, ``say``, the final message) spoken by voicedock's own TTS in the voice the assistant
+chose (``llm_config.say_voice``), the model's audio played, per-turn latency recorded."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +20,7 @@ from fakes.world import ACME, DESTINATION, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.cloud.fake_realtime import RealtimeScript, realtime_handler
 from pipeline.fakes import FakeSink, FakeTts
+from voicedock.api.serialize import call_detail
 from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
@@ -63,6 +66,7 @@ class World:
     realtime_url: str
     tts: FakeTts
     observer: Transcripts
+    tts_configs: list[dict[str, Any]]  # what voicedock's TTS was built with (its voice)
 
     def sent(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.script.events if e["type"] == kind]
@@ -71,7 +75,13 @@ class World:
 @pytest.fixture
 async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
     tts = FakeTts(8000, ms_per_char=10)
-    tts_registry.register(TEST_TTS, lambda _config: tts)
+    tts_configs: list[dict[str, Any]] = []
+
+    def make_tts(config: Mapping[str, Any]) -> FakeTts:
+        tts_configs.append(dict(config))
+        return tts
+
+    tts_registry.register(TEST_TTS, make_tts)
     settings.speech.tts = TEST_TTS  # voicedock's own voice on speech-to-speech calls
     script = RealtimeScript(token=KEY)
     server = LocalServer()
@@ -85,7 +95,9 @@ async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
             async with CallRunner(engine, pbx, store, settings, close_timeout=5) as runner:
                 await pbx.start(runner.handle_pbx_event)
                 url = server.url.replace("http://", "ws://") + "/v1/realtime"
-                yield World(fake, pbx, engine, runner, store, script, url, tts, observer)
+                yield World(
+                    fake, pbx, engine, runner, store, script, url, tts, observer, tts_configs
+                )
     finally:
         tts_registry._factories.pop(TEST_TTS, None)
 
@@ -241,3 +253,68 @@ async def test_realtime_session_dropping_mid_call_speaks_our_fallback(world: Wor
     fallback = "Sorry, I am having technical difficulties. Please call again later."
     assert world.observer.seen[-1] == ("assistant", fallback)  # our own TTS still speaks
     assert world.pbx.hangups == [(call_id, "normal")]
+
+
+def caller_speech(frames: int) -> list[bytes]:
+    """20 ms μ-law frames of a loud voiced-band tone (speech to a VAD)."""
+    pcm = b"".join(
+        int(9000 * math.sin(2 * math.pi * 220 * n / 8000)).to_bytes(2, "little", signed=True)
+        for n in range(160 * frames)
+    )
+    encoded = ulaw_encode(pcm)
+    return [encoded[i : i + 160] for i in range(0, len(encoded), 160)]
+
+
+async def test_each_caller_turn_records_its_latency_on_the_call(world: World) -> None:
+    world.script.turn_after_frames = 10  # server VAD: the caller's turn ends after 200 ms
+    world.script.reply_delay_s = 0.08  # the model takes 80 ms to its first audio
+    call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
+    await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
+    channel = world.fake.channel()
+    for frame in caller_speech(10):
+        await channel.ws.send_bytes(frame)
+        await asyncio.sleep(0.02)
+    await until(lambda: ("assistant", "Hi") in world.observer.seen)  # the model answered
+    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    await until(lambda: world.observer.reports == 1)  # latency is stored with the report
+
+    call = await world.store.get_call(None, call_id)
+    assert call is not None
+    detail = call_detail(call, await world.store.list_messages(call_id), [])  # GET /calls/{id}
+    (turn,) = detail["latency"]
+    assert set(turn) == {
+        "endpointing_ms",
+        "stt_final_ms",
+        "llm_first_token_ms",
+        "tts_first_audio_ms",
+        "first_frame_sent_ms",
+    }  # the pipeline's shape
+    assert turn["stt_final_ms"] is None  # no separate STT or LLM step on this path
+    assert turn["llm_first_token_ms"] is None
+    assert 0 <= turn["endpointing_ms"] < 1000
+    assert 80 <= turn["tts_first_audio_ms"] < 2000
+    assert turn["tts_first_audio_ms"] <= turn["first_frame_sent_ms"] < 3000
+
+
+async def test_say_is_spoken_in_the_voice_the_assistant_chose(world: World) -> None:
+    llm_config = {
+        "url": world.realtime_url,
+        "api_key": KEY,
+        "voice": "Rex",
+        "say_voice": {"provider": TEST_TTS, "voice": "en-gb"},
+    }
+    call_id = await answered_realtime_call(world, llm_config)
+    await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
+    (update,) = world.sent("session.update")
+    assert update["session"]["voice"] == "Rex"  # the model's own voice
+    assert [c.get("voice") for c in world.tts_configs] == ["en-gb"]  # voicedock's, chosen
+    await world.engine.control(ACME_ID, call_id, Say("Your code is 4 7 1."))
+    await until(lambda: ("assistant", "Your code is 4 7 1.") in world.observer.seen)
+    assert world.tts.texts == ["Hello, dental clinic.", "Your code is 4 7 1."]  # verbatim
+    assert world.sent("response.create") == []  # never left to the model
+    await world.engine.control(ACME_ID, call_id, EndCall("Goodbye."))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    assert world.tts.texts[-1] == "Goodbye."

@@ -3,7 +3,10 @@
 A configuration is the JSON object saved with an assistant (``Assistant.config``) or sent as a
 transient ``assistant``. Provider rules from the API documentation:
 
-* ``xai_realtime`` is speech-to-speech: ``stt_config``/``tts_config`` must be omitted;
+* ``xai_realtime`` is speech-to-speech: ``stt_config``/``tts_config`` must be omitted; what
+  voicedock says verbatim on such a call (first message, ``say``, final messages) is spoken
+  by its own TTS in the voice of ``llm_config.say_voice`` (a TTS section: ``provider`` and
+  ``voice``; the operator's ``[speech] tts`` when omitted), checked here;
 * ``openai`` and ``mistral`` need both ``stt_config`` and ``tts_config``, and choose the LLM:
   ``llm_config`` (optional) inherits the provider, and naming another one is an error;
 * any other provider (``offline``, the default) gets the missing parts from the settings.
@@ -37,6 +40,17 @@ WHISPER_NAMES = frozenset({"offline", "faster-whisper", "faster_whisper"})
 # The model an LLM section gets when it names none (the API documentation recommends
 # gpt-4o-mini for openai).
 DEFAULT_LLM_MODELS = {"openai": "gpt-4o-mini", "mistral": "mistral-small-latest"}
+# Voices of the TTS engines whose voices are a closed set (a ``say_voice`` naming another one
+# is a 400); ElevenLabs voices are per account, so only their presence is checked.
+OPENAI_TTS_VOICES = frozenset(
+    {
+        "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable",
+        "marin", "nova", "onyx", "sage", "shimmer", "verse",
+    }
+)  # fmt: skip
+_ESPEAK_TTS = frozenset({"espeak-ng", "espeak_ng"})
+_ONE_VOICE_TTS = frozenset({"offline", "piper"})  # the packaged Piper voice (or espeak-ng)
+SAY_VOICE = "say_voice"
 _REGISTRIES: dict[str, ProviderRegistry[Any]] = {
     "stt_config": stt_registry,
     "llm_config": llm_registry,
@@ -129,6 +143,9 @@ def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
             raise BadRequest(
                 f"provider {provider} handles speech itself: omit stt_config and tts_config"
             )
+        llm = resolved.get("llm_config")
+        if isinstance(llm, dict):
+            resolved["llm_config"] = realtime_section(llm, speech.tts)
         return resolved
     if provider in NEEDS_STT_AND_TTS and not (has_stt and has_tts):
         raise BadRequest(f"provider {provider} requires both stt_config and tts_config")
@@ -163,6 +180,51 @@ def llm_section(provider: object, section: JsonObject, default_engine: str) -> J
     if name in DEFAULT_LLM_MODELS and not part.get("model"):
         part["model"] = DEFAULT_LLM_MODELS[name]
     return part
+
+
+def realtime_section(section: JsonObject, default_tts: str) -> JsonObject:
+    """The ``llm_config`` of a speech-to-speech assistant: ``voice`` (the model's own, the
+    provider knows its list) must be a name; ``say_voice`` chooses voicedock's TTS for what is
+    said verbatim and gets the operator's TTS engine when it names none (400 when unknown)."""
+    part = dict(section)
+    voice = part.get("voice")
+    if voice is not None and not (isinstance(voice, str) and voice.strip()):
+        raise BadRequest("llm_config.voice must be a voice name")
+    say = part.get(SAY_VOICE)
+    if say is None:
+        part.pop(SAY_VOICE, None)
+        return part
+    if not isinstance(say, dict):
+        raise BadRequest(f"llm_config.{SAY_VOICE} must be an object")
+    say = dict(say)
+    name = say.setdefault("provider", default_tts)
+    if not isinstance(name, str) or name not in tts_registry.names():
+        raise BadRequest(
+            f"llm_config.{SAY_VOICE}.provider {name!r} is not one of {_names('tts_config')}"
+        )
+    check_tts_voice(name, say, f"llm_config.{SAY_VOICE}")
+    part[SAY_VOICE] = say
+    return part
+
+
+def check_tts_voice(provider: str, section: JsonObject, name: str) -> None:
+    """400 unless ``section`` names a voice ``provider`` has (where voicedock can know)."""
+    voice = section.get("voice")
+    if voice is not None and not isinstance(voice, str):
+        raise BadRequest(f"{name}.voice must be a string")
+    if provider == "openai" and voice is not None and voice not in OPENAI_TTS_VOICES:
+        known = ", ".join(sorted(OPENAI_TTS_VOICES))
+        raise BadRequest(f"{name}.voice {voice!r} is not an OpenAI voice ({known})")
+    espeak_name = voice is not None and voice.replace("-", "").replace("+", "").isalnum()
+    if provider in _ESPEAK_TTS and voice is not None and not espeak_name:
+        raise BadRequest(f"{name}.voice {voice!r} is not an espeak-ng voice name")
+    if provider in _ONE_VOICE_TTS and voice is not None:
+        raise BadRequest(
+            f"{name}.voice: the {provider} TTS has one voice; "
+            "use espeak-ng, openai or elevenlabs to choose one"
+        )
+    if provider == "elevenlabs" and not (voice or section.get("voice_id")):
+        raise BadRequest(f"{name} needs the ElevenLabs voice_id")
 
 
 def _names(key: str) -> str:

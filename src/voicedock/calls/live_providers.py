@@ -6,7 +6,9 @@ missing sections, the LLM of a ``provider: openai``/``mistral`` assistant is tha
 A speech-to-speech call (``provider: xai_realtime``) gets the realtime session from
 ``llm_config`` (url, model, voice; the key from the settings unless the section has one) plus
 voicedock's own TTS, which speaks what must be said verbatim (first message, ``say``, final
-messages, the fallback).
+messages, the fallback) in the voice the assistant chose in ``llm_config.say_voice`` (a TTS
+section; without it the operator's ``[speech] tts``), with the operator's key for that engine
+as for any ``tts_config``.
 
 The operator's ``[speech]`` keys only go to the operator's endpoints: a section naming its own
 ``base_url`` (or realtime ``url``) must bring its own ``api_key``.
@@ -19,7 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from voicedock.calls.assistant_config import SPEECH_TO_SPEECH, resolve_provider
+from voicedock.calls.assistant_config import (
+    SAY_VOICE,
+    SPEECH_TO_SPEECH,
+    realtime_section,
+    resolve_provider,
+)
 from voicedock.config import SpeechSettings
 from voicedock.errors import BadRequest
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
@@ -94,13 +101,16 @@ def _speech_to_speech(config: Mapping[str, Any], speech: SpeechSettings) -> Spee
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
     llm_config = config.get("llm_config")
-    section = llm_config if isinstance(llm_config, Mapping) else {}
+    try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
+        section = realtime_section(dict(llm_config), speech.tts) if llm_config else {}
+    except BadRequest as exc:
+        raise ProviderConfigError(exc.message) from None
     # Opens nothing until the call connects, so a failing TTS below leaks nothing.
     own_url = section.get("url")
     key = "" if own_url and own_url != XAI_REALTIME_URL else speech.xai_api_key
     realtime = RealtimeSpeech.from_config(section, default_key=key)
-    tts_config = config.get("tts_config")
-    tts = create_tts(tts_config if isinstance(tts_config, Mapping) else {"provider": speech.tts})
+    say_voice = section.get(SAY_VOICE) or {"provider": speech.tts}
+    tts = create_tts(_section({"tts_config": say_voice}, "tts_config", speech))
     return SpeechProviders(stt=None, llm=None, tts=tts, realtime=realtime)
 
 

@@ -10,6 +10,13 @@ What must be reliable is spoken by voicedock's own TTS, never asked of the model
 provider fails. The model is told what was said (a system item), and a ``say`` cancels the
 model's reply in flight first. Provider failures end the call with the spoken fallback and
 reason ``provider-error``: never open and silent.
+
+Per-turn latency (``latencies``, the same ``TurnLatency`` as a pipeline call): a turn starts
+when the server VAD decides the caller is done (``speech_stopped``). ``endpointing_ms`` is
+the time from the caller's last voiced frame (our own VAD on the caller audio) to that
+decision, ``tts_first_audio_ms`` the model's first audio delta and ``first_frame_sent_ms``
+its first frame sent to the caller, both from the decision. ``stt_final_ms`` and
+``llm_first_token_ms`` stay None: the provider has no separate STT or LLM step to time.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from voicedock.pipeline.conversation import (
 )
 from voicedock.pipeline.endpointing import MAX_DURATION, SILENCE_TIMEOUT
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
-from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
+from voicedock.pipeline.output import OutputSink, PlaybackHandle, Speech, SpokenSentence
 from voicedock.pipeline.providers.base import ProviderError, Tts
 from voicedock.pipeline.providers.realtime import (
     RealtimeAudio,
@@ -43,9 +50,11 @@ from voicedock.pipeline.providers.realtime import (
     RealtimeResponseDone,
     RealtimeSpeech,
     RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeTranscript,
 )
 from voicedock.pipeline.text import split_sentences
+from voicedock.pipeline.vad import SUPPORTED_RATES, VadConfig, VoiceActivityDetector
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -84,13 +93,18 @@ class RealtimeDialogue:
         config: ConversationConfig | None = None,
         wall_clock: Callable[[], float] = time.time,
         on_transcript: Callable[[TranscriptEntry], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config or ConversationConfig()
         self._speech, self._tts, self._sink = speech, tts, sink
         self._wall = wall_clock
         self._on_transcript = on_transcript
         self.transcript: list[TranscriptEntry] = []
-        self.latencies: list[TurnLatency] = []  # the provider's turns are not broken down
+        self.latencies: list[TurnLatency] = []  # one per caller turn the model answered
+        self._clock = clock  # latency times (monotonic seconds)
+        self._vad = _caller_vad(self.config)
+        self._voiced_at: float | None = None  # the caller's last voiced frame (clock)
+        self._turn: tuple[float, TurnLatency] | None = None  # decided at, breakdown so far
         self._conv: RealtimeConversation | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -161,6 +175,8 @@ class RealtimeDialogue:
         if self._audio_in.full():  # the provider is behind: old audio is worth least
             self._audio_in.get_nowait()
         self._audio_in.put_nowait(pcm)
+        if self._vad is not None and any(self._vad.process(pcm)):
+            self._voiced_at = self._clock()
 
     def feed_dtmf(self, digit: str) -> None:
         if not (self._ending or self._closed):
@@ -208,6 +224,8 @@ class RealtimeDialogue:
                 case RealtimeSpeechStarted():
                     self._last_activity = asyncio.get_running_loop().time()
                     await self._barge_in(conv)
+                case RealtimeSpeechStopped():
+                    self._start_turn()
                 case RealtimeResponseDone():
                     if (reply := self._reply) is not None:
                         self._reply = None
@@ -225,6 +243,11 @@ class RealtimeDialogue:
 
     async def _play_reply(self, pcm: bytes) -> None:
         reply = self._reply_speech()
+        turn = self._turn
+        if turn is not None and turn[1].tts_first_audio_ms is None:
+            # The model's first audio answering the caller's turn.
+            turn[1].tts_first_audio_ms = self._ms_since(turn[0])
+            self.latencies.append(turn[1])
         audio = self._reply_audio.convert(pcm)
         if not audio:
             return
@@ -232,6 +255,26 @@ class RealtimeDialogue:
         reply.sentences[0].handles.append(handle)
         if reply.started_at is None:
             reply.started_at = self._wall()
+        if turn is not None:
+            self._turn = None
+            self._spawn(self._time_first_frame(handle, *turn))
+
+    # ── per-turn latency ─────────────────────────────────────────────────────────────────
+    def _start_turn(self) -> None:
+        """The server VAD ended the caller's turn: the model's answer is timed from now."""
+        now = self._clock()
+        voiced_at, self._voiced_at = self._voiced_at, None
+        endpointing = 0.0 if voiced_at is None else max(0.0, (now - voiced_at) * 1000)
+        self._turn = (now, TurnLatency(endpointing_ms=round(endpointing, 1)))
+
+    async def _time_first_frame(
+        self, handle: PlaybackHandle, decided_at: float, latency: TurnLatency
+    ) -> None:
+        await handle.started()  # never, if cut before it was sent: stays None
+        latency.first_frame_sent_ms = self._ms_since(decided_at)
+
+    def _ms_since(self, then: float) -> float:
+        return round((self._clock() - then) * 1000, 1)
 
     async def _barge_in(self, conv: RealtimeConversation) -> None:
         """The caller took the floor: the model's reply and our own speech stop."""
@@ -384,3 +427,12 @@ class RealtimeDialogue:
         if self.config.context:
             prompt = f"{prompt}\n\nContext for this call:\n{self.config.context}"
         return prompt
+
+
+def _caller_vad(config: ConversationConfig) -> VoiceActivityDetector | None:
+    """Our own VAD on the caller's audio, only to time the provider's endpointing."""
+    if config.vad is not None:
+        return VoiceActivityDetector(config.vad)
+    if config.sample_rate not in SUPPORTED_RATES:
+        return None
+    return VoiceActivityDetector(VadConfig(sample_rate=config.sample_rate))

@@ -1,5 +1,9 @@
 """A loopback OpenAI-Realtime-style endpoint (as xAI serves it): records client events,
-answers `response.create` with audio deltas, a transcript delta and `response.done`."""
+answers `response.create` with audio deltas, a transcript delta and `response.done`.
+
+By default every appended audio chunk is "speech" (`speech_started`, a barge-in). With
+`turn_after_frames=N` the server VAD behaves like a caller's turn instead: `speech_started` at
+the first chunk, `speech_stopped` after the N-th, then the reply the server creates itself."""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ class RealtimeScript:
     token: str
     reject_status: int | None = None
     drop_after_session_update: bool = False
+    turn_after_frames: int | None = None  # server VAD turn: speech_stopped after N chunks
+    reply_delay_s: float = 0.0  # between speech_stopped and the first audio delta
     query: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -26,6 +32,20 @@ class RealtimeScript:
 
 def server_event(kind: str, **fields: Any) -> str:
     return json.dumps({"event_id": "event_1", "type": kind, **fields})
+
+
+async def _reply(ws: web.WebSocketResponse) -> None:
+    await ws.send_str(server_event("response.created", response={"id": "r1"}))
+    audio = base64.b64encode(REPLY_PCM).decode()
+    half = len(audio) // 2 // 4 * 4
+    for piece in (audio[:half], audio[half:]):
+        await ws.send_str(
+            server_event("response.output_audio.delta", response_id="r1", delta=piece)
+        )
+    await ws.send_str(
+        server_event("response.output_audio_transcript.delta", response_id="r1", delta="Hi")
+    )
+    await ws.send_str(server_event("response.done", response={"status": "completed"}))
 
 
 def realtime_handler(script: RealtimeScript) -> Any:
@@ -42,6 +62,7 @@ def realtime_handler(script: RealtimeScript) -> Any:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         await ws.send_str(server_event("conversation.created", conversation={"id": "conv_1"}))
+        appended = 0
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -55,6 +76,18 @@ def realtime_handler(script: RealtimeScript) -> Any:
                     break
                 if kind == "session.update":
                     await ws.send_str(server_event("session.updated", session=event["session"]))
+                elif kind == "input_audio_buffer.append" and script.turn_after_frames:
+                    appended += 1
+                    if appended == 1:
+                        await ws.send_str(
+                            server_event("input_audio_buffer.speech_started", audio_start_ms=0)
+                        )
+                    elif appended == script.turn_after_frames:
+                        await ws.send_str(
+                            server_event("input_audio_buffer.speech_stopped", audio_end_ms=500)
+                        )
+                        await asyncio.sleep(script.reply_delay_s)
+                        await _reply(ws)
                 elif kind == "input_audio_buffer.append":
                     await ws.send_str(
                         server_event("input_audio_buffer.speech_started", audio_start_ms=0)
@@ -64,23 +97,7 @@ def realtime_handler(script: RealtimeScript) -> Any:
                         server_event("response.done", response={"status": "cancelled"})
                     )
                 elif kind == "response.create":
-                    await ws.send_str(server_event("response.created", response={"id": "r1"}))
-                    audio = base64.b64encode(REPLY_PCM).decode()
-                    half = len(audio) // 2 // 4 * 4
-                    for piece in (audio[:half], audio[half:]):
-                        await ws.send_str(
-                            server_event(
-                                "response.output_audio.delta", response_id="r1", delta=piece
-                            )
-                        )
-                    await ws.send_str(
-                        server_event(
-                            "response.output_audio_transcript.delta", response_id="r1", delta="Hi"
-                        )
-                    )
-                    await ws.send_str(
-                        server_event("response.done", response={"status": "completed"})
-                    )
+                    await _reply(ws)
                 elif kind == "bogus":
                     await ws.send_str(
                         server_event(

@@ -21,6 +21,7 @@ from voicedock.pipeline.providers.realtime import (
     RealtimeResponseDone,
     RealtimeSpeech,
     RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeTranscript,
     parse_server_event,
 )
@@ -68,6 +69,10 @@ def test_parse_events() -> None:
     assert parse_server_event('{"type": "rate_limits.updated"}') == ("rate_limits.updated", None)
     with pytest.raises(ProviderResponseError):
         parse_server_event('{"type": "response.output_audio.delta", "delta": "**"}')
+    stopped = '{"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 1200}'
+    assert parse_server_event(stopped)[1] == RealtimeSpeechStopped(1200)
+    no_end = '{"type": "input_audio_buffer.speech_stopped"}'
+    assert parse_server_event(no_end)[1] == RealtimeSpeechStopped(None)
 
 
 async def test_session_audio_and_say(server: LocalServer, script: RealtimeScript) -> None:

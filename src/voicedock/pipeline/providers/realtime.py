@@ -6,7 +6,9 @@ Client events sent: `session.update` (voice, instructions, PCM formats, server V
 `response.create` (text injection), `response.cancel` (barge-in).
 Server events read: `response.output_audio.delta` / `response.audio.delta` (base64 PCM),
 the matching transcript deltas, `conversation.item.input_audio_transcription.completed`,
-`input_audio_buffer.speech_started`, `response.created`, `response.done`, `error`.
+`input_audio_buffer.speech_started`, `input_audio_buffer.speech_stopped` (the server VAD's
+end of the caller's turn: where a turn's latency is measured from), `response.created`,
+`response.done`, `error`.
 
 `say` is made reliable by sending the text as a system item and then a `response.create`
 whose instructions demand it verbatim, cancelling any response still in flight first.
@@ -58,6 +60,16 @@ class RealtimeSpeechStarted:
 
 
 @dataclass(slots=True, frozen=True)
+class RealtimeSpeechStopped:
+    """Server VAD decided the caller's turn is over (the model answers next).
+
+    ``audio_end_ms`` is where, in the session's input audio, the server put the end of speech
+    (None when the server does not say)."""
+
+    audio_end_ms: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class RealtimeResponseDone:
     status: str
 
@@ -74,6 +86,7 @@ RealtimeEvent = (
     RealtimeAudio
     | RealtimeTranscript
     | RealtimeSpeechStarted
+    | RealtimeSpeechStopped
     | RealtimeResponseDone
     | RealtimeError
 )
@@ -144,6 +157,10 @@ def parse_server_event(text: str) -> tuple[str, RealtimeEvent | None]:
         return kind, RealtimeTranscript("user", str(doc.get("transcript", "")), final=True)
     if kind == "input_audio_buffer.speech_started":
         return kind, RealtimeSpeechStarted()
+    if kind == "input_audio_buffer.speech_stopped":
+        end = doc.get("audio_end_ms")
+        ok = isinstance(end, int) and not isinstance(end, bool)
+        return kind, RealtimeSpeechStopped(end if ok else None)
     if kind == "response.done":
         status = (doc.get("response") or {}).get("status", "completed")
         return kind, RealtimeResponseDone(str(status))

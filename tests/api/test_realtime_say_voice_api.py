@@ -1,0 +1,57 @@
+"""``POST /calls/outbound`` checks the voice a speech-to-speech assistant chose for what voicedock
+says verbatim (``llm_config.say_voice``): an unknown TTS engine or voice is a 400 and nothing is
+dialled; a known one is stored with the call's resolved configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from api.conftest import Api
+from fakes.world import DESTINATION
+
+pytestmark = pytest.mark.unit
+
+
+def realtime(llm_config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "destination": DESTINATION,
+        "assistant": {"provider": "xai_realtime", "llm_config": llm_config},
+    }
+
+
+BAD_VOICES = [
+    {"say_voice": {"provider": "nope"}},
+    {"say_voice": {"provider": "openai", "voice": "nobody"}},
+    {"say_voice": {"provider": "openai", "voice": 7}},
+    {"say_voice": {"provider": "piper", "voice": "en-gb"}},
+    {"say_voice": {"provider": "espeak-ng", "voice": "en gb; rm"}},
+    {"say_voice": {"provider": "elevenlabs"}},
+    {"say_voice": "nova"},
+    {"voice": ""},
+    {"voice": 5},
+]
+
+
+@pytest.mark.parametrize("llm_config", BAD_VOICES)
+async def test_unknown_say_voices_are_400(api: Api, llm_config: dict[str, Any]) -> None:
+    resp = await api.client.post("/calls/outbound", json=realtime(llm_config), headers=api.auth())
+    assert resp.status == 400, await resp.text()
+    body = await resp.json()
+    assert set(body) == {"error", "message"}
+    assert "voice" in body["message"]
+    assert api.pbx.originated == []
+
+
+async def test_chosen_say_voice_is_kept_with_the_call(api: Api) -> None:
+    llm_config = {"voice": "Rex", "say_voice": {"provider": "openai", "voice": "nova"}}
+    resp = await api.client.post("/calls/outbound", json=realtime(llm_config), headers=api.auth())
+    assert resp.status == 200, await resp.text()
+    call = await api.service.store.get_call(None, (await resp.json())["call_id"])
+    assert call is not None
+    assert call.assistant_config["llm_config"]["say_voice"] == {
+        "provider": "openai",
+        "voice": "nova",
+    }
+    assert call.assistant_config["llm_config"]["voice"] == "Rex"
