@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
+from e2e.conftest import start_app
 from fakes.pbx import FakePbx
 from fakes.world import ACME, GLOBEX, make_settings
 from pg_server import fresh_database
 from voicedock.api.api_keys import issue_api_key
-from voicedock.api.app import create_app
 from voicedock.service import Service
 
 
@@ -39,20 +39,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def start_api(database_url: str) -> tuple[TestClient[Any, Any], Service, FakePbx]:
-    settings = make_settings(database_url)
     pbx = FakePbx()
-    services: list[Service] = []
-
-    async def factory() -> Service:
-        service = await Service.open(settings, pbx=pbx)
-        services.append(service)
-        return service
-
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
-    )
-    await client.start_server()
-    return client, services[0], pbx
+    client, service = await start_app(make_settings(database_url), pbx)
+    return client, service, pbx
 
 
 @pytest.fixture

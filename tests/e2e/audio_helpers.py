@@ -1,4 +1,5 @@
-"""Helpers of the audio end-to-end tests: offline speech in and out, lab recordings, VAD.
+"""Helpers of the audio end-to-end tests: offline speech in and out, lab recordings, VAD, and
+the call's transcript as a user reads it from ``GET /calls/{id}``.
 
 The speech engines (Piper, faster-whisper with the packaged weights) are required: without them
 the tests skip locally and fail under CI (``CI=true``), like the lab itself.
@@ -11,7 +12,9 @@ import os
 import re
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +33,8 @@ SILENT_PARTY = "+31612345675"
 UTTERANCE_TEXT = APPOINTMENT.text
 TALK_OVER_TEXT = TALK_OVER.text
 RATE = SOUND_RATE
+
+TERMINAL = ("ended", "failed")
 
 _WORD = re.compile(r"[a-z]+")
 
@@ -112,3 +117,51 @@ async def new_recording(
         await asyncio.sleep(0.3)
     names = sorted(p.name for p in directory.iterdir())
     raise AssertionError(f"no finished recording {pattern} within {within} s: {names}")
+
+
+async def read_new_recording(
+    directory: Path, pattern: str, before: set[Path], within: float = 10.0
+) -> tuple[bytes, int]:
+    """What the party heard: its finished new recording (``new_recording``) as (PCM, rate)."""
+    return read_recording(await new_recording(directory, pattern, before, within))
+
+
+# ---- the transcript, as the API shows it -----------------------------------------------------
+
+
+def transcript(call: dict[str, Any], role: str | None = None) -> list[dict[str, Any]]:
+    """The call's ``transcript`` events (stored as each message is final), in order."""
+    found = [e["data"] for e in call["events"] if e["type"] == "transcript"]
+    return [t for t in found if role is None or t["role"] == role]
+
+
+async def wait_transcript(
+    live: Any,
+    call_id: str,
+    matches: Callable[[dict[str, Any]], bool],
+    within: float = 20.0,
+) -> dict[str, Any]:
+    """The first transcript message ``matches`` accepts (fails if the call ends first).
+
+    ``live``: the running service (``e2e.conftest.LiveService``, a user-path backend): anything
+    with the app's ``client`` and ``auth()``.
+    """
+    seen: list[dict[str, Any]] = []
+
+    async def found() -> bool:
+        resp = await live.client.get(f"/calls/{call_id}", headers=live.auth())
+        assert resp.status == 200, await resp.text()
+        call = await resp.json()
+        seen[:] = transcript(call)
+        if any(matches(t) for t in seen):
+            return True
+        assert call["status"] not in TERMINAL, (call["end_reason"], seen)
+        return False
+
+    try:
+        async with asyncio.timeout(within):
+            while not await found():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"no such message within {within} s; transcript: {seen}") from None
+    return next(t for t in seen if matches(t))

@@ -28,6 +28,7 @@ from voicedock.pbx.asterisk import AsteriskPbx
 from voicedock.pbx.asterisk_ami import AmiClient
 from voicedock.pbx.asterisk_ari import AriClient
 from voicedock.pbx.asterisk_backoff import Backoff
+from voicedock.pbx.base import Pbx
 from voicedock.service import Service
 
 
@@ -54,6 +55,9 @@ def lab() -> Iterator[LabAsterisk]:
 
 @dataclass
 class LiveService:
+    """The running service as a user sees it: its app's client, the ``Service``, and an API key
+    of organization ACME (``freeswitch.live_service.UserPathService`` is the same on FreeSWITCH)."""
+
     client: TestClient[Any, Any]
     service: Service
     key: str
@@ -83,7 +87,12 @@ def fast_reconnecting_pbx(settings: Settings) -> AsteriskPbx:
     return AsteriskPbx(asterisk, ari=ari, ami=ami)
 
 
-async def serve(settings: Settings, pbx: AsteriskPbx | None = None) -> LiveService:
+async def start_app(
+    settings: Settings, pbx: Pbx | None = None
+) -> tuple[TestClient[Any, Any], Service]:
+    """What ``voicedock serve`` runs: ``create_app`` on 127.0.0.1 port 0, opening the ``Service``
+    (with ``pbx``, or the one ``settings`` name) as the app starts. The caller closes the client,
+    which closes the service."""
     services: list[Service] = []
 
     async def factory() -> Service:
@@ -95,8 +104,13 @@ async def serve(settings: Settings, pbx: AsteriskPbx | None = None) -> LiveServi
         TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
     )
     await client.start_server()
+    return client, services[0]
+
+
+async def serve(settings: Settings, pbx: AsteriskPbx | None = None) -> LiveService:
+    """The service on the lab Asterisk, once ARI (and AMI) are connected, with an API key."""
+    client, service = await start_app(settings, pbx)
     try:
-        service = services[0]
         assert isinstance(service.pbx, AsteriskPbx)
         await service.pbx.ari.wait_registered(10)
         if service.pbx.ami is not None:

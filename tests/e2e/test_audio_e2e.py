@@ -19,13 +19,14 @@ from e2e.audio_helpers import (
     SILENT_PARTY,
     TALK_OVER_PARTY,
     UTTERANCE_PARTY,
-    new_recording,
-    read_recording,
+    read_new_recording,
     require_offline_speech,
     speak_ulaw,
     speech_seconds,
     transcribe,
+    transcript,
     ulaw_to_pcm,
+    wait_transcript,
     words,
 )
 from e2e.conftest import LiveService
@@ -86,8 +87,7 @@ async def test_media_session_hears_the_party_and_the_party_hears_us(lab: LabAste
     said = words(await transcribe(caller_pcm))
     assert {"appointment", "monday"} <= said, said
 
-    recording = await new_recording(lab.recordings_dir, "utterance-*-rx.wav", before)
-    pcm, rate = read_recording(recording)
+    pcm, rate = await read_new_recording(lab.recordings_dir, "utterance-*-rx.wav", before)
     assert rate == 8000
     assert speech_seconds(pcm, rate) > 1.0
     text = await transcribe(pcm, rate)
@@ -129,38 +129,6 @@ async def control(live: LiveService, call_id: str, command: dict[str, Any]) -> N
     assert resp.status == 200, await resp.text()
 
 
-def transcript(call: dict[str, Any], role: str | None = None) -> list[dict[str, Any]]:
-    """The call's ``transcript`` events (stored as each message is final), in order."""
-    found = [e["data"] for e in call["events"] if e["type"] == "transcript"]
-    return [t for t in found if role is None or t["role"] == role]
-
-
-async def wait_transcript(
-    live: LiveService,
-    call_id: str,
-    matches: Callable[[dict[str, Any]], bool],
-    within: float = 20.0,
-) -> dict[str, Any]:
-    """The first transcript message ``matches`` accepts (fails if the call ends first)."""
-    seen: list[dict[str, Any]] = []
-
-    async def found() -> bool:
-        call = await get_call(live, call_id)
-        seen[:] = transcript(call)
-        hit = [t for t in seen if matches(t)]
-        if hit:
-            seen[:] = hit
-            return True
-        assert call["status"] not in TERMINAL, (call["end_reason"], seen)
-        return False
-
-    try:
-        await until(found, within)
-    except TimeoutError:
-        raise AssertionError(f"no such message within {within} s; transcript: {seen}") from None
-    return seen[0]
-
-
 async def wait_recorded(live: LiveService, call_id: str, within: float) -> dict[str, Any]:
     """The ended call once the runner stored its record (messages come after the hang-up)."""
     await wait_status(live, call_id, TERMINAL, within=within)
@@ -195,8 +163,7 @@ async def test_caller_utterance_is_transcribed_and_the_caller_hears_the_first_me
     assistant = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
     assert assistant[0] == SHORT_GREETING
 
-    recording = await new_recording(lab.recordings_dir, "utterance-*-rx.wav", before)
-    pcm, rate = read_recording(recording)
+    pcm, rate = await read_new_recording(lab.recordings_dir, "utterance-*-rx.wav", before)
     assert speech_seconds(pcm, rate) > 0.5
     heard = await transcribe(pcm, rate)
     assert {"city", "library"} <= words(heard), heard
@@ -237,8 +204,7 @@ async def test_say_inject_context_and_end_call_with_a_final_message(
     assert when(hangup["created_at"]) >= when(last_words["ended_at"])
 
     # The final message was spoken to the end before the hang-up: the party heard all of it.
-    recording = await new_recording(lab.recordings_dir, "silent-*-rx.wav", before)
-    pcm, rate = read_recording(recording)
+    pcm, rate = await read_new_recording(lab.recordings_dir, "silent-*-rx.wav", before)
     heard = await transcribe(pcm, rate)
     assert {"book", "arrived", "front", "desk", "goodbye", "library"} <= words(heard), heard
 
@@ -298,8 +264,7 @@ async def test_say_during_a_greeting_the_party_talks_over_is_spoken_and_heard(
     assert {"role": "assistant", "content": BOOK_ARRIVED} in ended["messages"]
     assert ended["messages"][: len(messages)] == messages  # stored once, not repeated
 
-    recording = await new_recording(lab.recordings_dir, "talkover-*-rx.wav", before)
-    pcm, rate = read_recording(recording)
+    pcm, rate = await read_new_recording(lab.recordings_dir, "talkover-*-rx.wav", before)
     heard = await transcribe(pcm, rate)
     assert {"book", "arrived", "front", "desk"} <= words(heard), heard
 
@@ -349,8 +314,7 @@ async def test_the_demo_party_hears_the_whole_greeting_and_then_speaks(
         SHORT_GREETING,
         False,
     )
-    recording = await new_recording(lab.recordings_dir, "demo-*-rx.wav", before)
-    pcm, rate = read_recording(recording)
+    pcm, rate = await read_new_recording(lab.recordings_dir, "demo-*-rx.wav", before)
     heard = await transcribe(pcm, rate)
     assert {"city", "library"} <= words(heard), heard
 

@@ -246,11 +246,11 @@ async def test_asterisk_restart_fails_the_live_call_and_the_api_keeps_serving(
         failed = await wait_status(live, call_id, TERMINAL, within=20)
         assert failed["status"] == "failed"
         assert failed["error"] == "pbx-restart"
-        assert (await live.client.get("/health")).status == 200
         assert (await live.client.get("/calls", headers=live.auth())).status == 200
         await live.pbx.ari.wait_registered(20)
         assert live.pbx.ami is not None  # this call originates through AMI: wait for it too
         await live.pbx.ami.wait_connected(20)
+        assert (await live.client.get("/health")).status == 200  # connected again
         again = await place(live, ANSWERS)
         await wait_status(live, again, ("in-progress",))
         await live.client.post(

@@ -24,17 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
-
+from e2e.conftest import LiveService, start_app
 from fakes.world import ACME, make_settings
 from freeswitch.fake_freeswitch import FakeFreeswitch
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.api.api_keys import issue_api_key
-from voicedock.api.app import create_app
 from voicedock.config import FreeswitchSettings, PbxSettings, Settings
 from voicedock.pbx.freeswitch import FreeswitchPbx
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
-from voicedock.service import Service
 
 ESL_PASSWORD = "user-path-esl-secret"
 TERMINAL = ("ended", "failed")
@@ -108,28 +105,28 @@ class FreeswitchFarEnd:
         await until(lambda: channel_uuid in self.fake.streams_by_uuid, within)
         self.fake.streams_by_uuid[channel_uuid].send_audio(pcm)
 
+    def heard(self, channel_uuid: str) -> tuple[bytes, int]:
+        """16-bit PCM of everything voicedock played to the channel, and its sample rate."""
+        streams = [s for s in self.fake.audio_streams if s.channel_uuid == channel_uuid]
+        rate = streams[-1].sample_rate if streams else 8000
+        return self.fake.played_audio(channel_uuid), rate
+
     def call_in(self, did: str, caller: str) -> str:
         """``caller`` calls ``did``; the dialplan parks it. Returns the channel uuid."""
         return self.fake.inbound_call(did, caller=caller)
 
 
 @dataclass
-class UserPathService:
-    """The running service as a user sees it: REST with an API key."""
+class UserPathService(LiveService):
+    """The running service as a user sees it (REST with an API key), and the far end."""
 
-    client: TestClient[Any, Any]
-    service: Service
-    key: str
     far_end: FreeswitchFarEnd
-    speech: SpeechFakes
+    speech: SpeechFakes | None  # None: the settings' own (offline) speech engines
 
     @property
-    def pbx(self) -> FreeswitchPbx:
+    def pbx(self) -> FreeswitchPbx:  # type: ignore[override]
         assert isinstance(self.service.pbx, FreeswitchPbx)
         return self.service.pbx
-
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
 
     async def post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         resp = await self.client.post(path, json=dict(body), headers=self.auth())
@@ -161,8 +158,9 @@ class UserPathService:
         return seen
 
 
-def freeswitch_settings(fake: FakeFreeswitch, database: Path, speech: str) -> Settings:
-    """The test world (``fakes.world``) on FreeSWITCH: ESL to the fake, media on port 0."""
+def freeswitch_settings(fake: FakeFreeswitch, database: Path, speech: str | None) -> Settings:
+    """The test world (``fakes.world``) on FreeSWITCH: ESL to the fake, media on port 0;
+    ``speech`` names the assistant's providers (None: the world's offline engines)."""
     settings = make_settings(f"sqlite:///{database}")
     settings.pbx = PbxSettings(
         kind="freeswitch",
@@ -170,7 +168,8 @@ def freeswitch_settings(fake: FakeFreeswitch, database: Path, speech: str) -> Se
             esl_host="127.0.0.1", esl_port=fake.port, esl_password=ESL_PASSWORD, media_port=0
         ),
     )
-    settings.speech.stt = settings.speech.llm = settings.speech.tts = speech
+    if speech is not None:
+        settings.speech.stt = settings.speech.llm = settings.speech.tts = speech
     return settings
 
 
@@ -190,30 +189,27 @@ async def speech_fakes() -> AsyncIterator[tuple[str, SpeechFakes]]:
 
 @asynccontextmanager
 async def running_freeswitch_service(
-    tmp_path: Path, configure: Callable[[Settings], None] | None = None
+    tmp_path: Path,
+    configure: Callable[[Settings], None] | None = None,
+    *,
+    fake_speech: bool = True,
 ) -> AsyncIterator[UserPathService]:
     """The fake FreeSWITCH, then the service built from settings (``configure`` may change
-    them first), serving REST on 127.0.0.1 port 0 with an API key of organization ACME."""
+    them first), serving REST on 127.0.0.1 port 0 with an API key of organization ACME.
+
+    ``fake_speech``: the assistant speaks through ``SpeechFakes``; False: through the
+    settings' own offline engines (Piper, Whisper), for tests that listen to what was said."""
     async with FakeFreeswitch(password=ESL_PASSWORD) as fake, speech_fakes() as (name, fakes):
-        settings = freeswitch_settings(fake, tmp_path / "user-paths.db", name)
+        database = tmp_path / "user-paths.db"
+        settings = freeswitch_settings(fake, database, name if fake_speech else None)
         if configure is not None:
             configure(settings)
-        services: list[Service] = []
-
-        async def factory() -> Service:
-            service = await Service.open(settings)  # make_pbx: pbx.kind = "freeswitch"
-            services.append(service)
-            return service
-
-        client: TestClient[Any, Any] = TestClient(
-            TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
-        )
-        await client.start_server()
+        client, service = await start_app(settings)  # make_pbx: pbx.kind = "freeswitch"
         try:
-            service = services[0]
             async with asyncio.timeout(5):
                 await service.pbx.esl.wait_connected()  # type: ignore[attr-defined]
             key, _ = await issue_api_key(service.store, ACME)
-            yield UserPathService(client, service, key, FreeswitchFarEnd(fake), fakes)
+            speech = fakes if fake_speech else None
+            yield UserPathService(client, service, key, FreeswitchFarEnd(fake), speech)
         finally:
             await client.close()

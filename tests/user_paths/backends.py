@@ -8,8 +8,9 @@ is the only place where an example's request is changed (besides the placeholder
 
 * ``asterisk``: the service against the real lab Asterisk (``tests/e2e/conftest.py``
   ``serve``/``service_settings``); a party's ears are its MixMonitor recording.
-* ``freeswitch``: the service over the in-process fake FreeSWITCH (added when its fixture
-  exists); a party's ears are the audio the fake queued on its channel.
+* ``freeswitch``: the service over the in-process fake FreeSWITCH
+  (``tests/freeswitch/live_service.py``); a party's ears are the audio the fake queued on
+  its channel.
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
-from e2e.audio_helpers import SILENT_PARTY, new_recording, read_recording
+from e2e.audio_helpers import SILENT_PARTY, read_new_recording
 from e2e.conftest import serve, service_settings
-from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID, make_settings
+from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from pbx.lab_calls import ANSWERS
-from voicedock.api.api_keys import issue_api_key
-from voicedock.api.app import create_app
-from voicedock.config import FreeswitchSettings, PbxSettings, TrunkSettings
+from voicedock.config import TrunkSettings
 from voicedock.service import Service
 
 # The assistant's greeting in this suite: words Whisper gets right on an 8 kHz line.
@@ -145,8 +144,7 @@ class AsteriskBackend(UserPathBackend):
     async def heard(self, call_id: str, mark: Any) -> tuple[bytes, int]:
         # The tag is the far channel's uniqueid, so the new file since ``mark`` is this
         # call's (tests run one call at a time per backend).
-        path = await new_recording(Path(self.lab.recordings_dir), self.heard_pattern, mark)
-        return read_recording(path)
+        return await read_new_recording(Path(self.lab.recordings_dir), self.heard_pattern, mark)
 
     async def release_transferred(self, call_id: str) -> None:
         pbx: Any = self.service.pbx
@@ -203,89 +201,53 @@ async def asterisk_backend(lab: Any, directory: Path) -> AsyncIterator[AsteriskB
 
 @dataclass
 class FreeswitchBackend(UserPathBackend):
-    fake: Any = None
-
-    def _uuid(self, call_id: str) -> str:
-        try:
-            return str(self.fake.uuid_of(call_id))
-        except KeyError:  # inbound: the fake's own channel uuid is the reference
-            return call_id
+    far_end: Any = None  # freeswitch.live_service.FreeswitchFarEnd
 
     async def heard(self, call_id: str, mark: Any) -> tuple[bytes, int]:
-        channel = self._uuid(call_id)
-        streams = [s for s in self.fake.audio_streams if s.channel_uuid == channel]
-        rate = streams[-1].sample_rate if streams else 8000
-        return self.fake.played_audio(channel), rate
+        return self.far_end.heard(self.far_end.channel_of(call_id))  # type: ignore[no-any-return]
 
     async def release_transferred(self, call_id: str) -> None:
-        self.fake.remote_hangup(self._uuid(call_id))
+        self.far_end.hang_up(self.far_end.channel_of(call_id))
 
     async def call_in(self) -> str:
-        return str(self.fake.inbound_call(self.did, caller=ANSWERS))
+        return str(self.far_end.call_in(self.did, caller=ANSWERS))
 
     async def caller_heard(self, ref: str) -> tuple[bytes, int]:
-        return await self.heard(ref, None)
+        return self.far_end.heard(ref)  # type: ignore[no-any-return]
 
 
-async def _serve(settings: Any, pbx: Any) -> tuple[Any, Service, str]:
-    """The service's app on 127.0.0.1:0 with ``pbx``; (client, service, API key)."""
-    services: list[Service] = []
-
-    async def factory() -> Service:
-        service = await Service.open(settings, pbx=pbx)
-        services.append(service)
-        return service
-
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
-    )
-    await client.start_server()
-    try:
-        key, _ = await issue_api_key(services[0].store, ACME)
-    except BaseException:
-        await client.close()
-        raise
-    return client, services[0], key
+def configure_freeswitch(settings: Any) -> None:
+    configure(settings)
+    settings.trunks = [TrunkSettings(name="carrier", endpoint="carrier")]
 
 
 @asynccontextmanager
 async def freeswitch_backend(directory: Path) -> AsyncIterator[FreeswitchBackend]:
-    """The service over the in-process fake FreeSWITCH (ESL and mod_audio_stream on port 0).
+    """The service over the in-process fake FreeSWITCH (``freeswitch.live_service``), speaking
+    through the offline engines so that what the party heard can be transcribed.
 
     Every number answers in the fake unless told otherwise; the parties say nothing.
     """
-    from freeswitch.fake_freeswitch import FakeFreeswitch
-    from freeswitch.test_pbx_outbound import PASSWORD, make_pbx
+    from freeswitch.live_service import running_freeswitch_service
 
-    settings = configure(make_settings(f"sqlite:///{directory / 'user-paths.db'}"))
-    settings.trunks = [TrunkSettings(name="carrier", endpoint="carrier")]
-    async with FakeFreeswitch(password=PASSWORD) as fake:
+    async with running_freeswitch_service(
+        directory, configure_freeswitch, fake_speech=False
+    ) as running:
         # The warm agent: "sales" (an internal target, reached through the dialplan over
         # mod_loopback) and the E.164 example take a warm transfer by pressing 1.
-        fake.agent_presses.update(
+        running.far_end.fake.agent_presses.update(
             {target: "1" for (target, mode) in TRANSFER_TARGETS if mode == "warm"}
         )
-        settings.pbx = PbxSettings(
-            kind="freeswitch",
-            freeswitch=FreeswitchSettings(
-                esl_port=fake.port, esl_password=PASSWORD, media_port=0, dids=[ACME_NUMBERS[0]]
-            ),
-        )
-        pbx = make_pbx(fake, dids=[ACME_NUMBERS[0]], synthesize=None)
-        client, service, key = await _serve(settings, pbx)
-        try:
-            async with WebhookReceiver() as receiver:
-                yield FreeswitchBackend(
-                    "freeswitch",
-                    client,
-                    service,
-                    key,
-                    silent=SILENT_PARTY,
-                    answers=ANSWERS,
-                    did=ACME_NUMBERS[0],
-                    webhooks=receiver,
-                    transfer_targets={},
-                    fake=fake,
-                )
-        finally:
-            await client.close()
+        async with WebhookReceiver() as receiver:
+            yield FreeswitchBackend(
+                "freeswitch",
+                running.client,
+                running.service,
+                running.key,
+                silent=SILENT_PARTY,
+                answers=ANSWERS,
+                did=ACME_NUMBERS[0],
+                webhooks=receiver,
+                transfer_targets={},
+                far_end=running.far_end,
+            )

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from e2e.audio_helpers import speech_seconds, transcribe, words
+from e2e.audio_helpers import TERMINAL, speech_seconds, transcribe, wait_transcript, words
+from e2e.test_calls_e2e import get_call, until
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
 
-TERMINAL = ("ended", "failed")
 # The text a placeholder content ("...") of an example is replaced with.
 PLACEHOLDER_TEXT = "Your parcel has arrived at the front desk."
 _SMALL_WORDS = {"the", "a", "an", "as", "has", "been", "is", "at", "of", "one", "you", "your"}
@@ -101,19 +101,6 @@ def expected_status(example: Example, default: int = 200) -> int:
 # ---- the service, as a user sees it ----------------------------------------------------------
 
 
-async def until(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    async with asyncio.timeout(within):
-        while not await check():
-            await asyncio.sleep(0.05)
-
-
-async def get_call(backend: UserPathBackend, call_id: str) -> dict[str, Any]:
-    resp = await backend.client.get(f"/calls/{call_id}", headers=backend.auth())
-    assert resp.status == 200, await resp.text()
-    body: dict[str, Any] = await resp.json()
-    return body
-
-
 async def wait_status(
     backend: UserPathBackend, call_id: str, wanted: tuple[str, ...], within: float = 15.0
 ) -> dict[str, Any]:
@@ -128,35 +115,6 @@ async def wait_status(
     except TimeoutError:
         raise AssertionError(f"{call_id} not {wanted} within {within} s: {seen}") from None
     return seen
-
-
-def transcript(call: dict[str, Any], role: str | None = None) -> list[dict[str, Any]]:
-    found = [e["data"] for e in call["events"] if e["type"] == "transcript"]
-    return [t for t in found if role is None or t["role"] == role]
-
-
-async def wait_said(
-    backend: UserPathBackend,
-    call_id: str,
-    matches: Callable[[dict[str, Any]], bool],
-    within: float = 20.0,
-) -> dict[str, Any]:
-    """The first transcript message ``matches`` accepts (fails if the call ends first)."""
-    seen: list[dict[str, Any]] = []
-
-    async def found() -> bool:
-        call = await get_call(backend, call_id)
-        seen[:] = transcript(call)
-        if any(matches(t) for t in seen):
-            return True
-        assert call["status"] not in TERMINAL, (call["end_reason"], seen)
-        return False
-
-    try:
-        await until(found, within)
-    except TimeoutError:
-        raise AssertionError(f"not said within {within} s; transcript: {seen}") from None
-    return next(t for t in seen if matches(t))
 
 
 async def wait_recorded(backend: UserPathBackend, call_id: str, within: float = 20.0) -> Any:
@@ -194,7 +152,7 @@ async def finished_call(backend: UserPathBackend) -> dict[str, Any]:
     """One ended, fully recorded call of this backend's service (made once per module)."""
     if "finished" not in backend.cache:
         call_id = await live_call(backend)
-        await wait_said(backend, call_id, lambda m: m["content"] == GREETING)
+        await wait_transcript(backend, call_id, lambda m: m["content"] == GREETING)
         backend.cache["finished"] = await hang_up(backend, call_id)
     record: dict[str, Any] = backend.cache["finished"]
     return record
@@ -277,7 +235,7 @@ async def outbound(backend: UserPathBackend, example: Example) -> None:
 
     answered = await wait_status(backend, call_id, ("in-progress", *TERMINAL))
     assert answered["status"] == "in-progress", answered
-    await wait_said(
+    await wait_transcript(
         backend, call_id, lambda m: m["role"] == "assistant" and m["content"] == greeting
     )
     record = await hang_up(backend, call_id)
@@ -303,7 +261,7 @@ async def control_say(backend: UserPathBackend, example: Example) -> None:
     status, answer, _ = await send(backend, example, call_id=call_id)
     assert status == expected_status(example), answer
     assert answer == {"success": True, "message": "Command sent successfully"}
-    await wait_said(
+    await wait_transcript(
         backend, call_id, lambda m: m["role"] == "assistant" and m["content"] == body["content"]
     )
     record = await hang_up(backend, call_id)
@@ -322,7 +280,7 @@ async def control_inject_context(backend: UserPathBackend, example: Example) -> 
     if body.get("trigger_response"):
         # The offline rule-based assistant reads injected context out when asked to respond.
         wanted = significant(body["content"])
-        reply = await wait_said(
+        reply = await wait_transcript(
             backend,
             call_id,
             lambda m: m["role"] == "assistant" and wanted <= words(m["content"]),

@@ -72,7 +72,9 @@ def test_the_documents_still_have_examples() -> None:
 
 @pytest.mark.timeout(90)
 @pytest.mark.asyncio(loop_scope="module")
-@pytest.mark.parametrize(("backend", "example"), _cases(), indirect=["backend"])
+# scope="module": one running service per PBX for the whole module (a function-scoped
+# parametrization would tear the module-scoped ``backend`` down after every example).
+@pytest.mark.parametrize(("backend", "example"), _cases(), indirect=["backend"], scope="module")
 async def test_documented_request(backend: UserPathBackend, example: Example) -> None:
     scenario = scenario_of(example)
     assert scenario is not None

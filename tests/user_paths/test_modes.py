@@ -14,7 +14,7 @@ from e2e.audio_helpers import speech_seconds
 from fakes.llm_standin import LlmStandIn
 from user_paths.backends import GREETING, UserPathBackend
 from user_paths.fixtures import BACKEND_MARKS, backend
-from user_paths.scenarios import hang_up, until, wait_said, wait_status
+from user_paths.scenarios import hang_up, until, wait_status, wait_transcript
 
 __all__ = ["backend"]
 
@@ -89,7 +89,7 @@ async def test_hybrid_mode_overrides_the_first_message(backend: UserPathBackend)
     status, answer = await outbound(backend, body)
     assert status == 200, answer
     call_id = answer["call_id"]
-    await wait_said(backend, call_id, lambda m: m["content"] == greeting)
+    await wait_transcript(backend, call_id, lambda m: m["content"] == greeting)
     record = await hang_up(backend, call_id)
     assert record["messages"][0] == {"role": "assistant", "content": greeting}
     assert record["agent_id"] == backend.assistant_id
@@ -122,7 +122,7 @@ async def test_transient_openai_assistant_sends_its_instructions_to_the_llm(
         assert status == 200, answer
         call_id = answer["call_id"]
         await wait_status(backend, call_id, ("in-progress",))
-        await wait_said(backend, call_id, lambda m: m["content"] == GREETING)
+        await wait_transcript(backend, call_id, lambda m: m["content"] == GREETING)
         command = {"type": "inject-context", "content": "Opening hours?", "trigger_response": True}
         resp = await backend.client.post(
             f"/calls/{call_id}/control", json=command, headers=backend.auth()
@@ -134,7 +134,7 @@ async def test_transient_openai_assistant_sends_its_instructions_to_the_llm(
         assert INSTRUCTIONS in sent, request.messages
         assert "Opening hours?" in sent, request.messages
         assert "Friday" in sent, request.messages  # the call's context reached the LLM
-        await wait_said(backend, call_id, lambda m: m["content"] == "We open at nine.")
+        await wait_transcript(backend, call_id, lambda m: m["content"] == "We open at nine.")
         await hang_up(backend, call_id)
 
 
@@ -154,7 +154,7 @@ async def test_inbound_call_is_answered_with_the_greeting(backend: UserPathBacke
     assert call["assistant_phone"] == backend.did
     # The lab's caller says "hello world" as soon as it is answered, which may cut the
     # greeting short (barge-in): the greeting started, and what was stored is what was played.
-    started = await wait_said(backend, call["id"], lambda m: m["role"] == "assistant")
+    started = await wait_transcript(backend, call["id"], lambda m: m["role"] == "assistant")
     assert GREETING.startswith(started["content"].rstrip(".…")), started
     record = await hang_up(backend, call["id"])
     assert record["status"] == "ended"
