@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from voicedock import __version__
+from voicedock import __version__, logs
 from voicedock.config import Settings, load_settings
 from voicedock.errors import ConfigError, StoreError
 from voicedock.store import open_store
@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    logs.configure(handler)  # each line of a call's tasks names its (masked) call id
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         code: int = args.handler(args)
     except ConfigError as exc:

@@ -7,6 +7,7 @@
     │   ├── Unprocessable (422)  └── RateLimited (429)
     ├── ConfigError              — a bad setting; names the key
     ├── StoreError
+    │   └── StoreUnavailable     — for now (locked file, lost connection, failover): retry
     ├── PbxError                 — the PBX refused or broke
     │   └── PbxUnavailable       — not connected / app not registered
     ├── MediaError
@@ -89,6 +90,15 @@ class ConfigError(VoicedockError):
 
 class StoreError(VoicedockError):
     """The database failed in a way the caller cannot fix."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot take the request *right now*: another process holds the SQLite
+    file's write lock, the PostgreSQL connection was lost, the server is shutting down or
+    failing over. Nothing was committed; the same work may be retried (the API answers 503
+    with ``Retry-After``; PBX events and call records wait and retry)."""
+
+    retry_after_seconds = 2
 
 
 class PbxError(VoicedockError):

@@ -4,8 +4,8 @@
         ...
 
 ``Service.open`` opens and migrates the store, mirrors the configured trunks, organizations,
-assistants and numbers into it, connects the PBX adapter chosen by ``pbx.kind`` and settles
-calls left over from a previous run. ``aclose()`` is idempotent.
+assistants and numbers into it, connects the PBX adapter chosen by ``pbx.kind`` and ends the
+calls a previous run left live (``calls/recovery``). ``aclose()`` is idempotent.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, Self
 
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.recovery import recover_calls
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
-from voicedock.pbx.base import OriginateRequest, Pbx, PbxEventSink, TransferTarget
+from voicedock.pbx.base import OriginateRequest, Pbx, PbxEventSink, PbxHealth, TransferTarget
 from voicedock.store import Store, open_store
 from voicedock.webhooks.runtime import Webhooks
 
@@ -52,6 +53,9 @@ class NoPbx:
 
     async def live_call_ids(self) -> set[str]:
         return set()
+
+    def health(self) -> PbxHealth:
+        return PbxHealth("none")
 
 
 def make_pbx(settings: Settings) -> Pbx:
@@ -125,12 +129,16 @@ class Service:
         self._ring_timeouts = asyncio.create_task(
             self.engine.watch_ring_timeouts(), name="ring-timeouts"
         )
+        # Calls a previous run left live (a crash, kill -9): listed before the PBX connects,
+        # so none of this run's calls is among them; their legs are hung up and they end
+        # "service-restart" before the API serves (calls/recovery.py).
+        leftovers = await self.store.list_active_calls()
         try:
             await self.pbx.start(self.runner.handle_pbx_event)
-            await self.engine.reconcile()
         except PbxError as exc:
             # The API keeps serving; the adapter reconnects and reconciles on its own.
             log.warning("PBX not reachable at start-up: %s", exc)
+        await recover_calls(self.engine, self.pbx, leftovers)
 
     async def aclose(self) -> None:
         if self._closed:

@@ -215,6 +215,25 @@ async def test_commands_before_the_conversation_runs_are_replayed(world: World) 
     assert (await world.call(call_id)).status is CallStatus.ENDED
 
 
+@pytest.mark.parametrize("when", ["at-answer", "media-opening"])
+async def test_end_call_while_the_media_never_opens_hangs_up_at_once(
+    world: World, when: str
+) -> None:
+    world.pbx.media_opens = asyncio.Event()  # the media leg hangs in its set-up
+    call_id = await world.answered_call()
+    if when == "media-opening":
+        await until(lambda: (call_id, "ulaw") in world.pbx.media_formats)
+    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(2):  # not when (if ever) the media opens
+        await world.runner.wait_finished(call_id)
+    call = await world.call(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "api-end-call")
+    assert world.pbx.hangups == [(call_id, "normal")]
+    if when == "media-opening":
+        assert world.pbx.media_released == [call_id]  # the set-up was abandoned
+    assert world.observer.reports == [(call_id, CallStatus.ENDED, 0)]
+
+
 async def test_shutdown_hangs_up_running_calls_and_records_them(world: World) -> None:
     first = await world.answered_call()
     second = await world.answered_call()

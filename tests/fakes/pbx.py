@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,6 +13,7 @@ from voicedock.pbx.base import (
     PbxEvent,
     PbxEventKind,
     PbxEventSink,
+    PbxHealth,
     TransferTarget,
 )
 
@@ -26,6 +28,7 @@ class FakePbx:
         self.fail_next_originate: PbxError | None = None
         self.fail_commands: PbxError | None = None
         self.closed = 0
+        self.connected = True  # what health() reports
 
     async def start(self, sink: PbxEventSink) -> None:
         self.sink = sink
@@ -52,6 +55,9 @@ class FakePbx:
 
     async def live_call_ids(self) -> set[str]:
         return set(self.live)
+
+    def health(self) -> PbxHealth:
+        return PbxHealth("fake", {"pbx": self.connected})
 
     # -- test helpers: what a real PBX would report -----------------------------------------
 
@@ -89,6 +95,7 @@ class MediaFakePbx(FakePbx):
         self.media_server = media_server
         self.hangup_reports = hangup_reports
         self.fail_media: PbxError | None = None
+        self.media_opens: asyncio.Event | None = None  # set: the media leg opens only once set
         self.media_formats: list[tuple[str, str]] = []
         self.media_released: list[str] = []
         self._connections: dict[str, str] = {}
@@ -101,6 +108,8 @@ class MediaFakePbx(FakePbx):
         try:
             if self.fail_media is not None:
                 raise self.fail_media
+            if self.media_opens is not None:
+                await self.media_opens.wait()  # Asterisk still setting up externalMedia
             connection_id = f"media-{len(self._connections) + 1}"
             self._connections[call_id] = connection_id
             url = self.media_server.url(connection_id)

@@ -29,14 +29,25 @@ class StubAri:
         self.attempts = 0
         self.on_event: Callable[[Any], Awaitable[None]] | None = None
 
+    registered = True
+    connect_count = 1
+
     async def start(self, on_event: Any, *, on_connected: Any = None) -> None:
         self.on_event = on_event
+        if on_connected is not None:
+            await on_connected()  # reconcile: originates wait for it
 
     async def aclose(self) -> None:
         return None
 
     async def wait_registered(self, within: float = 5.0) -> None:
         return None
+
+    async def startup_time(self) -> str:
+        return "2026-11-23T09:00:00.000+0000"
+
+    async def list_channels(self) -> list[dict[str, Any]]:
+        return [{"id": CALL}] if self.created and CALL not in self.deleted else []
 
     async def hangup_channel(self, channel_id: str, reason: str = "normal") -> bool:
         self.attempts += 1
@@ -50,8 +61,12 @@ class StubAmi:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
 
+    connected = True
+    connect_count = 1
+
     async def start(self, on_event: Any, *, on_connected: Any = None) -> None:
-        return None
+        if on_connected is not None:
+            await on_connected()
 
     async def aclose(self) -> None:
         return None

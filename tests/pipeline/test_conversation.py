@@ -394,3 +394,23 @@ async def test_greeting_still_being_synthesised_waits_for_the_callers_hello() ->
         ("user", "Hello?"),
         ("assistant", greeting),
     ]
+
+
+async def test_end_call_while_the_caller_holds_the_floor_does_not_wait_for_the_greeting() -> None:
+    """The callee talks on (no turn ends) while the greeting waits for the floor: an end-call
+    ends the call at once, not after the grace for "what is being said"; the greeting that
+    was never spoken is recorded at 0 words."""
+    greeting = "Hello, this is the dental clinic."
+    sink = FakeSink(instant=True)
+    cfg = config(first_message=greeting, end_call_grace_s=30.0)
+    async with Conversation(
+        stt=FakeStt(), llm=FakeLlm(), tts=SlowTts(0.05), sink=sink, config=cfg
+    ) as conv:
+        for frame in frames(voiced(600)):  # speaking, no pause: the floor stays taken
+            conv.feed_audio(frame)
+        await asyncio.sleep(0.1)  # the greeting's audio is ready and waits for the floor
+        assert not sink.handles
+        await conv.end_call(None)
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "end-call"
+    assert not sink.handles  # nothing was played over the caller
+    assert [(e.content, e.interrupted) for e in conv.transcript] == [("", True)]

@@ -30,6 +30,7 @@ from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.calls.models import CallEvent, CallStatus
 from voicedock.errors import NotFound, RateLimited, StoreError
+from voicedock.validation import mask_call_id
 from voicedock.webhooks.events import format_timestamp
 
 routes = web.RouteTableDef()
@@ -163,7 +164,9 @@ async def _stream(
     except StoreError:
         # The headers are sent, so no error body: end the stream; the client resumes with
         # Last-Event-ID.
-        log.warning("call %s: event stream ended by a store error", call_id, exc_info=True)
+        log.warning(
+            "call %s: event stream ended by a store error", mask_call_id(call_id), exc_info=True
+        )
     with contextlib.suppress(ConnectionError):
         await response.write_eof()
     return response

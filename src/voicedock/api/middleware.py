@@ -1,9 +1,10 @@
 """Every response that is not a success is ``{"error": ..., "message": ...}``; auth by key.
 
 ``errors`` turns ``ApiError``s, aiohttp's own HTTP exceptions (unknown path 404, wrong method
-405, body too large 413) and unexpected exceptions (500, no traceback in the body) into that
-shape. ``authenticate`` checks ``Authorization: Bearer <key>`` against the stored sha256 hashes
-and binds the key's organization to the request.
+405, body too large 413), a store that is unavailable for now (503 with ``Retry-After``: another
+process holds the SQLite file, a PostgreSQL failover) and unexpected exceptions (500, no
+traceback in the body) into that shape. ``authenticate`` checks ``Authorization: Bearer <key>``
+against the stored sha256 hashes and binds the key's organization to the request.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from voicedock.api.keys import ORGANIZATION_ID, PUBLIC_PATHS, SERVICE
-from voicedock.errors import ApiError, Unauthorized
+from voicedock.errors import ApiError, StoreUnavailable, Unauthorized
 from voicedock.store.errors import DuplicateKeyError
 
 log = logging.getLogger("voicedock.api")
@@ -46,6 +47,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ApiError as exc:
         return web.json_response(exc.body(), status=exc.status)
+    except StoreUnavailable as exc:
+        log.warning("%s answered 503: store unavailable: %s", request.method, exc)
+        response = error_response(
+            503, "Service unavailable", "the database is busy or unreachable; retry shortly"
+        )
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
     except DuplicateKeyError:
         # A unique constraint caught what a check-then-insert race let through.
         return error_response(409, "Conflict", "the resource already exists")

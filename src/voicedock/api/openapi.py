@@ -234,6 +234,34 @@ SCHEMAS: dict[str, Schema] = {
         ("name",),
         strict=False,
     ),
+    "Health": _obj(
+        {
+            "status": {
+                "enum": ["ok", "degraded", "unavailable"],
+                "description": "ok (200): the database answers and every PBX link is up, or "
+                "pbx.kind is none; degraded (503): the database answers but calls cannot be "
+                "placed; unavailable (503): the database does not answer.",
+            },
+            "can_place_calls": {"type": "boolean"},
+            "database": _obj({"status": {"enum": ["up", "down"]}}, ("status",), strict=False),
+            "pbx": _obj(
+                {
+                    "kind": {"type": "string", "description": "asterisk, freeswitch or none"},
+                    "status": {"enum": ["up", "down", "disabled"]},
+                    "links": {
+                        "type": "object",
+                        "description": "Each connection calls need: ari and (when originating "
+                        "through AMI) ami for Asterisk, esl for FreeSWITCH; none for kind none.",
+                        "additionalProperties": {"enum": ["up", "down"]},
+                    },
+                },
+                ("kind", "status", "links"),
+                strict=False,
+            ),
+        },
+        ("status", "can_place_calls", "database", "pbx"),
+        strict=False,
+    ),
 }
 
 _ERRORS = {
@@ -246,8 +274,22 @@ _ERRORS = {
     "413": "Body too large",
     "422": "Unprocessable",
     "429": "All phone numbers busy",
-    "503": "PBX unavailable",
+    "503": "PBX unavailable, or the database for now (Retry-After)",
 }
+# Any authenticated route reads the store: a database that cannot answer right now is a 503
+# with Retry-After (api/middleware.py), also on routes that never touch the PBX.
+_STORE_UNAVAILABLE = "Database unavailable for now; retry after Retry-After seconds"
+
+
+def _health_op() -> Schema:
+    op = _op("Service health: database and PBX links", ("200", "Health"), errors="", public=True)
+    op["responses"]["503"] = {
+        "description": "The service cannot place calls (the body names the component down)",
+        "content": {"application/json": {"schema": _ref("Health")}},
+    }
+    return op
+
+
 _PATH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -268,6 +310,11 @@ def _op(
     for err in errors.split():
         responses[err] = {
             "description": _ERRORS[err],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+    if not public and "503" not in responses:
+        responses["503"] = {
+            "description": _STORE_UNAVAILABLE,
             "content": {"application/json": {"schema": _ref("Error")}},
         }
     op: Schema = {"summary": summary, "responses": responses}
@@ -383,7 +430,7 @@ PATHS: dict[str, Schema] = {
             errors="401 404",
         ),
     },
-    "/health": {"get": _op("Service health", ("200", None), errors="", public=True)},
+    "/health": {"get": _health_op()},
     "/openapi.json": {"get": _op("This document", ("200", None), errors="", public=True)},
     # Client media mode only (else 404); the call named in MEDIA_START is the credential.
     "/media": {

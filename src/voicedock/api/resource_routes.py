@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import uuid
 from typing import Any
 
@@ -16,10 +18,12 @@ from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.calls.models import Assistant, PhoneNumber, utcnow
 from voicedock.config import SpeechSettings
-from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
+from voicedock.errors import BadRequest, Conflict, NotFound, StoreError, Unprocessable
+from voicedock.logs import describe
 from voicedock.validation import is_token, require_e164
 
 routes = web.RouteTableDef()
+log = logging.getLogger("voicedock.api")
 
 ASSISTANT_FIELDS = ("name", "business_name", "active", *CONFIG_FIELDS)
 NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls", "assistant_id", "label")
@@ -242,7 +246,41 @@ async def get_trunk(request: web.Request) -> web.Response:
     return web.json_response(trunk_json(trunk))
 
 
+HEALTH_DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this counts as down
+
+
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    await request.app[SERVICE].store.list_trunks()  # the database answers
-    return web.json_response({"status": "ok"})
+    """``200`` when the service can place calls (``pbx.kind = "none"``: when the database
+    answers); ``503`` otherwise. Public: names components and link kinds, never hosts or keys."""
+    service = request.app[SERVICE]
+    try:
+        async with asyncio.timeout(HEALTH_DATABASE_TIMEOUT):
+            await service.store.list_trunks()  # the database answers
+        database_up = True
+    except (StoreError, OSError, TimeoutError) as exc:
+        log.warning("health: database not answering: %s", describe(exc))
+        database_up = False
+    pbx = service.pbx.health()
+    disabled = pbx.kind == "none"
+    if not database_up:
+        status = "unavailable"
+    elif disabled or pbx.can_place_calls:
+        status = "ok"
+    else:
+        status = "degraded"
+    body = {
+        "status": status,
+        "can_place_calls": database_up and pbx.can_place_calls,
+        "database": {"status": _up(database_up)},
+        "pbx": {
+            "kind": pbx.kind,
+            "status": "disabled" if disabled else _up(pbx.can_place_calls),
+            "links": {name: _up(up) for name, up in sorted(pbx.links.items())},
+        },
+    }
+    return web.json_response(body, status=200 if status == "ok" else 503)
+
+
+def _up(up: bool) -> str:
+    return "up" if up else "down"

@@ -35,8 +35,10 @@ from voicedock.calls.transfer_speech import BRIEFING_KEY, TRANSFER_FAILED_MESSAG
 from voicedock.calls.transitions import request_cancel
 from voicedock.config import PolicySettings
 from voicedock.errors import NotFound, PbxError
+from voicedock.logs import describe
 from voicedock.pbx.base import Pbx, TransferTarget
 from voicedock.store.base import Store
+from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.calls")
 
@@ -116,7 +118,7 @@ class CommandRunner:
                         target.extra.setdefault(BRIEFING_KEY, summary)
                     await self._pbx.transfer(call_id, target)
         except PbxError as exc:
-            log.warning("call %s: control command failed: %s", call_id, type(exc).__name__)
+            log.warning("call %s: control command failed: %s", mask_call_id(call_id), describe(exc))
             await self._add_event(call_id, {"type": _type_of(command), "result": "failed"})
             raise PbxCommandFailed("the PBX could not carry out the command") from exc
         return False
@@ -129,7 +131,7 @@ class CommandRunner:
                 await self._wait_originated(call_id)
             await self._pbx.hangup(call_id, "normal")
         except PbxError as exc:
-            log.warning("call %s: cancel failed: %s", call_id, type(exc).__name__)
+            log.warning("call %s: cancel failed: %s", mask_call_id(call_id), describe(exc))
             await self._add_event(call_id, {"type": "end-call", "result": "failed"})
             raise PbxCommandFailed("the PBX could not hang up the ringing call") from exc
 
@@ -154,7 +156,9 @@ class CommandRunner:
     ) -> None:
         """Store (and log, masked) a refused transfer: a possible toll-fraud attempt."""
         shown = loggable(command.destination)
-        log.warning("call %s: transfer to %s refused (%s)", call_id, shown, refused.reason)
+        log.warning(
+            "call %s: transfer to %s refused (%s)", mask_call_id(call_id), shown, refused.reason
+        )
         data: JsonObject = {
             "type": "transfer-refused",
             "reason": refused.reason,

@@ -9,6 +9,14 @@ An unanswered outbound call rings at most its ``ring_timeout_seconds``: that is 
 originate timeout, and ``watch_ring_timeouts`` (run by the ``Service``) fails a call the PBX left
 ringing a little longer as ``no-answer`` and hangs its leg up. A party that answers a call
 voicedock no longer wants (cancelled, timed out, ended) is hung up at once.
+
+A store that is unavailable for a while (another process holds the SQLite file, a PostgreSQL
+failover) loses nothing the PBX or the conversation said: the write methods come in pairs, one
+attempt that raises ``StoreUnavailable`` with nothing committed (``apply_pbx_event``,
+``store_transcript_turn``, ``store_live_record``, ``set_end_reason``: the ``CallRunner`` queues
+them per call in a ``WriteBacklog``), and one that waits and retries inline (``handle_pbx_event``,
+``record_transcript_turn``, ``record_live_call``). What a failed attempt changed in memory is
+undone (``_attempt``), so a retry reports exactly what one clean attempt would.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import dataclasses
 import functools
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import NoReturn
 
@@ -60,15 +69,18 @@ from voicedock.calls.transitions import (
     cancel,
     cancel_requested,
     end,
+    end_after_restart,
     fail,
     status_event_data,
 )
 from voicedock.config import Settings
 from voicedock.errors import BadRequest, PbxUnavailable, RateLimited
+from voicedock.logs import call_context, describe
 from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind
 from voicedock.pbx.causes import CallError
+from voicedock.store.backlog import until_stored
 from voicedock.store.base import Store, Transaction
-from voicedock.validation import is_e164, mask_number
+from voicedock.validation import is_e164, mask_call_id, mask_number
 
 log = logging.getLogger("voicedock.calls")
 
@@ -79,6 +91,17 @@ ENDED_WHILE_DISCONNECTED = "ended-while-disconnected"
 RING_GRACE_SECONDS = 3.0
 # A cancel waits at most this long for the PBX to accept the call's originate.
 ORIGINATE_WAIT_SECONDS = 10.0
+
+# The in-memory effects to undo if the current ``_attempt`` transaction does not commit.
+_undo_on_failure: ContextVar[list[Callable[[], object]] | None] = ContextVar(
+    "voicedock_engine_undo", default=None
+)
+
+
+def _on_failure(undo: Callable[[], object]) -> None:
+    pending = _undo_on_failure.get()
+    if pending is not None:
+        pending.append(undo)
 
 
 class CallEngine:
@@ -187,22 +210,25 @@ class CallEngine:
             if idempotency is not None:
                 await tx.put_idempotency(stored_answer(org_id, idempotency, 200, body, now))
         trunk = await self._store.get_trunk(number.trunk)
-        log.info("call %s: originating to %s", call_id, mask_number(request.destination))
+        log.info(
+            "call %s: originating to %s", mask_call_id(call_id), mask_number(request.destination)
+        )
         if trunk is None:
             missing = PbxUnavailable(f"trunk {number.trunk!r} is not configured")
             await self._record_not_placed(call_id, missing)
         originated = self._originating[call_id] = asyncio.Event()
         try:
-            await self._pbx.originate(
-                OriginateRequest(
-                    call_id=call_id,
-                    destination=request.destination,
-                    caller_id=number.number,
-                    trunk_endpoint=trunk.pbx_endpoint,
-                    timeout_seconds=request.ring_timeout_seconds,
-                    media_format=trunk.codec,
+            with call_context(call_id):  # the adapter's lines and tasks for this call
+                await self._pbx.originate(
+                    OriginateRequest(
+                        call_id=call_id,
+                        destination=request.destination,
+                        caller_id=number.number,
+                        trunk_endpoint=trunk.pbx_endpoint,
+                        timeout_seconds=request.ring_timeout_seconds,
+                        media_format=trunk.codec,
+                    )
                 )
-            )
         except Exception as exc:  # noqa: BLE001 - any failure means the call was not placed
             await self._record_not_placed(call_id, exc)
         finally:
@@ -223,7 +249,7 @@ class CallEngine:
     async def _record_not_placed(self, call_id: str, exc: Exception) -> NoReturn:
         """Mark the call failed and raise the 503; the idempotency record points at the call."""
         error = PBX_UNAVAILABLE if isinstance(exc, PbxUnavailable) else CallError.PBX_ERROR
-        log.warning("call %s: originate failed: %s", call_id, type(exc).__name__)
+        log.warning("call %s: originate failed: %s", mask_call_id(call_id), describe(exc))
         problem = not_placed_error(call_id)
         now = self._now()
 
@@ -240,11 +266,39 @@ class CallEngine:
     # -- PBX events -----------------------------------------------------------------------
 
     async def handle_pbx_event(self, event: PbxEvent) -> None:
-        """The ``PbxEventSink``: never raises into the adapter's reader loop."""
+        """The ``PbxEventSink``: never raises into the adapter's reader loop; waits (and
+        retries) while the store is unavailable."""
         try:
-            await self._handle_pbx_event(event)
+            with call_context(event.call_id or None):
+                await until_stored(
+                    lambda: self._handle_pbx_event(event),
+                    what=f"PBX event {event.kind} of call {mask_call_id(event.call_id)}",
+                )
         except Exception:
-            log.exception("call %s: could not apply PBX event %s", event.call_id, event.kind)
+            log.exception(
+                "call %s: could not apply PBX event %s", mask_call_id(event.call_id), event.kind
+            )
+
+    async def apply_pbx_event(self, event: PbxEvent) -> None:
+        """One attempt at ``handle_pbx_event``: ``StoreUnavailable`` (nothing stored, safe to
+        retry) and other errors reach the caller."""
+        await self._handle_pbx_event(event)
+
+    @contextlib.asynccontextmanager
+    async def _attempt(self) -> AsyncIterator[Transaction]:
+        """A store transaction whose in-memory effects (``_on_failure``) are undone when it
+        does not commit, so that retrying it is the same as trying it once."""
+        undo: list[Callable[[], object]] = []
+        token = _undo_on_failure.set(undo)
+        try:
+            async with self._store.transaction() as tx:
+                yield tx
+        except BaseException:
+            for step in reversed(undo):
+                step()
+            raise
+        finally:
+            _undo_on_failure.reset(token)
 
     async def _handle_pbx_event(self, event: PbxEvent) -> None:
         now = self._now()
@@ -265,7 +319,7 @@ class CallEngine:
         if event.kind is PbxEventKind.TRANSFER_FAILED:
             await self._transfer_failed(event, now)
             return
-        async with self._store.transaction() as tx:
+        async with self._attempt() as tx:
             await self._transition(
                 tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
             )
@@ -279,17 +333,17 @@ class CallEngine:
             seen.append(call)
             return apply_pbx_event(call, event, now)
 
-        async with self._store.transaction() as tx:
+        async with self._attempt() as tx:
             moved = await self._transition(tx, event.call_id, move, now)
         if seen and (moved or seen[0]).status.terminal:
-            log.info("call %s: answered after it ended; hanging up", event.call_id)
+            log.info("call %s: answered after it ended; hanging up", mask_call_id(event.call_id))
             await self._hang_up_leg(event.call_id)
 
     async def _hang_up_leg(self, call_id: str) -> None:
         try:
             await self._pbx.hangup(call_id, "normal")
         except Exception as exc:  # noqa: BLE001 - reconciliation settles a leg left behind
-            log.warning("call %s: hang-up failed: %s", call_id, type(exc).__name__)
+            log.warning("call %s: hang-up failed: %s", mask_call_id(call_id), describe(exc))
 
     # -- ring timeouts ----------------------------------------------------------------------
 
@@ -309,9 +363,12 @@ class CallEngine:
             for call_id in due:
                 self._ring_deadlines.pop(call_id, None)
                 try:
-                    await self._ring_timed_out(call_id)
+                    await until_stored(
+                        functools.partial(self._ring_timed_out, call_id),
+                        what=f"ring timeout of call {mask_call_id(call_id)}",
+                    )
                 except Exception:
-                    log.exception("call %s: ring timeout not applied", call_id)
+                    log.exception("call %s: ring timeout not applied", mask_call_id(call_id))
             wait = min(self._ring_deadlines.values(), default=now + 60.0) - loop.time()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, wait)):
@@ -327,15 +384,15 @@ class CallEngine:
                 return cancel(call, now)
             return fail(call, CallError.NO_ANSWER, now)
 
-        async with self._store.transaction() as tx:
+        async with self._attempt() as tx:
             moved = await self._transition(tx, call_id, timed_out, now)
         if moved is not None:
-            log.info("call %s: not answered within its ring timeout", call_id)
+            log.info("call %s: not answered within its ring timeout", mask_call_id(call_id))
             await self._hang_up_leg(call_id)
 
     async def _transfer_failed(self, event: PbxEvent, now: datetime) -> None:
         """Stored as a ``transfer`` event; the caller is back, so the assistant says so."""
-        async with self._store.transaction() as tx:
+        async with self._attempt() as tx:
             current = await tx.get_call_for_update(event.call_id)
             if current is None:
                 return
@@ -364,19 +421,37 @@ class CallEngine:
             tx, moved, CallEvent(call_id, "status", status_event_data(call, moved), now)
         )
         if moved.status is not CallStatus.CONNECTING:
-            self._ring_deadlines.pop(call_id, None)  # answered or over: no longer ringing
+            # Answered or over: no longer ringing.
+            deadline = self._ring_deadlines.pop(call_id, None)
+            if deadline is not None:
+                _on_failure(lambda: self._ring_deadlines.setdefault(call_id, deadline))
         if moved.status.terminal:
             self.live_calls.detach(call_id)
             self._commands.forget(call_id)
             if call_id not in self._awaiting_record:
                 messages = self._recorded_messages.pop(call_id, [])
+                if messages:
+                    _on_failure(lambda: self._recorded_messages.setdefault(call_id, messages))
                 await self.observers.on_report(tx, moved, messages)
-        log.info("call %s: %s -> %s", call_id, call.status, moved.status)
+        log.info("call %s: %s -> %s", mask_call_id(call_id), call.status, moved.status)
         return moved
 
     async def _add_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
         stored = await tx.add_event(event)
         await self.observers.on_event(tx, call, stored)
+
+    async def end_after_restart(self, call_id: str) -> Call | None:
+        """End a call a previous run left live as ``service-restart`` (``calls/recovery``),
+        reported like any end, its report carrying the messages stored while it ran."""
+        now = self._now()
+        if call_id not in self._recorded_messages:
+            self._recorded_messages[call_id] = await self._store.list_messages(call_id)
+        async with self._store.transaction() as tx:
+            moved = await self._transition(
+                tx, call_id, functools.partial(end_after_restart, now=now), now
+            )
+        self._recorded_messages.pop(call_id, None)  # not moved: nothing reported it
+        return moved
 
     async def reconcile(self) -> int:
         """Settle every non-terminal call the PBX no longer has; returns how many moved."""
@@ -456,9 +531,10 @@ class CallEngine:
     # -- the live conversation's record ---------------------------------------------------
 
     async def set_end_reason(self, call_id: str, reason: str) -> None:
-        """Why the call is about to end, when voicedock ends it (before the hang-up)."""
+        """Why the call is about to end, when voicedock ends it (before the hang-up). One
+        attempt: ``StoreUnavailable`` reaches the caller (the runner queues a retry)."""
         now = self._now()
-        async with self._store.transaction() as tx:
+        async with self._attempt() as tx:
             call = await tx.get_call_for_update(call_id)
             if call is None or call.status is not CallStatus.IN_PROGRESS or call.end_reason:
                 return  # an earlier reason (end-call, transfer) stands
@@ -468,27 +544,53 @@ class CallEngine:
 
     async def record_transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
         """One final message, as it happens: stored with the call's messages (``GET`` shows
-        the transcript so far) and as a ``transcript`` call event."""
+        the transcript so far) and as a ``transcript`` call event. Waits (and retries) while
+        the store is unavailable."""
         now = self._now()
-        async with self._store.transaction() as tx:
+        await until_stored(
+            lambda: self.store_transcript_turn(call_id, entry, now),
+            what=f"transcript turn of call {mask_call_id(call_id)}",
+        )
+
+    async def store_transcript_turn(
+        self, call_id: str, entry: TranscriptTurn, now: datetime | None = None
+    ) -> None:
+        """One attempt at ``record_transcript_turn`` (``now``: when the turn was final)."""
+        now = now or self._now()
+        async with self._attempt() as tx:
             call = await tx.get_call_for_update(call_id)
             if call is None:
                 return
             message = await tx.add_message(call_message(call_id, entry))
-            self._live_messages.setdefault(call_id, []).append(message)
             event = CallEvent(call_id, "transcript", transcript_event_data(entry), now)
             await self._add_event(tx, call, event)
+        self._live_messages.setdefault(call_id, []).append(message)  # committed
 
     async def record_live_call(self, call_id: str, record: LiveRecord | None) -> None:
         """Store what the live conversation produced (``None``: it produced nothing) and,
-        if the call has ended, report it. Called once per attached conversation."""
-        self.live_calls.detach(call_id)
+        if the call has ended, report it. Called once per attached conversation. Waits (and
+        retries) while the store is unavailable."""
         now = self._now()
-        messages = self._live_messages.pop(call_id, [])  # stored while the call ran
-        async with self._store.transaction() as tx:
+        await until_stored(
+            lambda: self.store_live_record(call_id, record, now),
+            what=f"live call record of call {mask_call_id(call_id)}",
+        )
+
+    async def store_live_record(
+        self, call_id: str, record: LiveRecord | None, now: datetime | None = None
+    ) -> None:
+        """One attempt at ``record_live_call``."""
+        self.live_calls.detach(call_id)
+        now = now or self._now()
+        # Stored while the call ran; a copy, so that a failed attempt leaves them as they were.
+        messages = list(self._live_messages.get(call_id, []))
+        async with self._attempt() as tx:
             call = await tx.get_call_for_update(call_id)
-            self._awaiting_record.discard(call_id)
+            if call_id in self._awaiting_record:
+                self._awaiting_record.discard(call_id)
+                _on_failure(lambda: self._awaiting_record.add(call_id))
             if call is None:
+                self._live_messages.pop(call_id, None)
                 return
             if record is not None:
                 stored = {message_key(message) for message in messages}
@@ -505,6 +607,8 @@ class CallEngine:
                 await self.observers.on_report(tx, call, messages)
             else:  # the hang-up is still on its way: the terminal transition reports
                 self._recorded_messages[call_id] = messages
+                _on_failure(lambda: self._recorded_messages.pop(call_id, None))
+        self._live_messages.pop(call_id, None)  # committed
 
 
 def _settle(call: Call, now: datetime) -> Call | None:

@@ -37,6 +37,7 @@ from voicedock.calls.live_providers import build_providers as build_providers
 from voicedock.calls.live_providers import build_providers_closing_on_error
 from voicedock.calls.live_record import LiveRecord
 from voicedock.errors import PbxError
+from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import Resampler, decode
 from voicedock.media.errors import MediaError
@@ -54,6 +55,7 @@ from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.calls")
 
@@ -292,32 +294,25 @@ class LiveConversation:
             return  # the call is ending: the PBX transfer alone decides
         from voicedock.calls.transfer_speech import prepare_transfer
 
-        providers = self._providers
-        history = self.history
+        spoken = None
         if announcement and isinstance(conversation, Conversation):
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(conversation.announce(announcement))
-                await prepare_transfer(
-                    self._media,
-                    providers.tts,
-                    providers.llm,
-                    history,
-                    target,
-                    None,
-                    summary,
-                    context=self._config.context,
-                )
-            return
-        await prepare_transfer(
+            spoken, announcement = conversation.announce(announcement), None
+        briefing = prepare_transfer(
             self._media,
-            providers.tts,
-            providers.llm,
-            history,
+            self._providers.tts,
+            self._providers.llm,
+            self.history,
             target,
-            announcement,
+            announcement,  # None: the conversation speaks it, while the briefing is written
             summary,
             context=self._config.context,
         )
+        if spoken is None:
+            await briefing
+            return
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(spoken)
+            await briefing
 
     # ── tasks ────────────────────────────────────────────────────────────────────────────
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
@@ -339,7 +334,8 @@ class LiveConversation:
         async for frame in self._media.inbound_audio():
             conversation.feed_audio(caller.convert(frame))
         if self._media_lost and not self._ended.is_set():  # not the close our hang-up caused
-            log.warning("call media lost (%s)", self._media.close_reason)
+            shown = mask_call_id(current_call_id() or "-")
+            log.warning("call %s: media lost (%s)", shown, self._media.close_reason)
             self._end(MEDIA_LOST)
 
     async def _write_turns(self, deliver: Callable[[TranscriptEntry], Awaitable[None]]) -> None:
@@ -386,7 +382,7 @@ class LiveConversation:
             else:
                 await self._media.hangup(close_wait=_HANGUP_WAIT_S)
         except (MediaError, PbxError) as exc:
-            log.warning("hang-up request failed: %s", type(exc).__name__)
+            log.warning("hang-up request failed: %s", describe(exc))
 
     async def _result(self, conversation: Dialogue | None) -> LiveCallResult:
         transcript = list(conversation.transcript) if conversation is not None else []

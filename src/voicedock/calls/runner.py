@@ -14,6 +14,11 @@ the caller hangs up while the media is still being set up; commands arriving tha
 replayed on the conversation once it runs. A call the runner cannot serve (media would not
 open, providers failed, a crash) is hung up with a reason: never left open and silent. One
 call's failure never reaches another call's task.
+
+While the store is unavailable (another process holds the SQLite file, a PostgreSQL failover)
+nothing is lost and nothing of a call is reordered: its PBX events (each with its follow-up
+here), the conversation's transcript turns, the end reason and the final record are writes of
+the call in one ``WriteBacklog``, retried in the order they happened until the store is back.
 """
 
 from __future__ import annotations
@@ -24,15 +29,19 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
-from voicedock.calls.models import Call, CallStatus
+from voicedock.calls.models import Call, CallStatus, utcnow
 from voicedock.calls.transitions import REMOTE_HANGUP, TRANSFERRED
 from voicedock.config import Settings
-from voicedock.errors import ProviderError
+from voicedock.errors import ProviderError, StoreUnavailable
+from voicedock.logs import bind_call_id, call_context, describe
 from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind, TransferTarget
 from voicedock.pipeline.providers.registry import create_stt, create_tts
+from voicedock.store.backlog import WriteBacklog
 from voicedock.store.base import Store
+from voicedock.validation import mask_call_id
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.live import LiveCallResult, LiveConversation
@@ -69,6 +78,7 @@ class RunningCall:
         self.media_open = False
         self.stop_reason: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self.setting_up = False  # the task runs (a task cancelled before it ran does nothing)
         self._early: list[LiveAction] = []
 
     # -- the engine's LiveCall ------------------------------------------------------------
@@ -79,6 +89,11 @@ class RunningCall:
         await self._forward(lambda live: live.inject_context(content, trigger_response))
 
     async def end_call(self, message: str | None) -> None:
+        if self.live is None and message is None:
+            # Nothing to finish saying: end now rather than once the media leg is open (it
+            # may never open; the caller must not wait on it). A final message waits for it.
+            self.stop(API_END_CALL)
+            return
         await self._forward(lambda live: live.end_call(message))
 
     async def transfer(
@@ -111,8 +126,9 @@ class RunningCall:
             self.stop_reason = reason
         if self.live is not None:
             self.live.end(reason)
-        elif self.task is not None:
+        elif self.task is not None and self.setting_up:
             self.task.cancel()  # still opening the media: nothing to wind down
+        # else the task has not run yet: it finds ``stop_reason`` set and only hangs up
 
 
 class CallRunner:
@@ -137,6 +153,8 @@ class CallRunner:
         self._conversation = conversation
         self._close_timeout = close_timeout
         self._calls: dict[str, RunningCall] = {}
+        # The calls' writes waiting for an unavailable store, in order per call.
+        self.backlog = WriteBacklog()
         self._tg: asyncio.TaskGroup | None = None
         self._closed = False
 
@@ -161,6 +179,7 @@ class CallRunner:
             tg = asyncio.TaskGroup()
             await tg.__aenter__()
             self._tg = tg
+            await self.backlog.start()
             if warm_up and self.media_pbx is not None:
                 tg.create_task(self._warm_up_speech())
 
@@ -196,20 +215,45 @@ class CallRunner:
             _, late = await asyncio.wait(tasks, timeout=self._close_timeout)
             for task in late:
                 task.cancel()
+        await self.backlog.aclose(self._close_timeout)  # the records the calls just handed in
         if self._tg is not None:
             await self._tg.__aexit__(None, None, None)
 
     # -- the PBX event sink ---------------------------------------------------------------
     async def handle_pbx_event(self, event: PbxEvent) -> None:
         """The engine's sink, plus starting and stopping live conversations; never raises."""
-        await self._engine.handle_pbx_event(event)
+        with call_context(event.call_id or None):  # the call's task started here inherits it
+            try:
+                if event.kind in _GONE_REASONS:
+                    self._remote_gone(event)  # the caller is gone now, stored or not yet
+                await self.backlog.submit(
+                    event.call_id,
+                    lambda: self._apply(event),
+                    what=f"PBX event {event.kind} of call {mask_call_id(event.call_id)}",
+                )
+            except Exception:
+                log.exception(
+                    "call %s: could not apply PBX event %s", mask_call_id(event.call_id), event.kind
+                )
+
+    async def _apply(self, event: PbxEvent) -> None:
+        """The event in the engine (one attempt: ``StoreUnavailable`` is retried by the
+        backlog), then its follow-up here."""
+        try:
+            await self._engine.apply_pbx_event(event)
+        except StoreUnavailable:
+            raise
+        except Exception:
+            log.exception(
+                "call %s: could not apply PBX event %s", mask_call_id(event.call_id), event.kind
+            )
         try:
             if event.kind is PbxEventKind.ANSWERED:
                 await self._answered(event.call_id)
             elif event.kind in _GONE_REASONS:
-                self._remote_gone(event)
+                self._remote_gone(event)  # a conversation started by a late-applied answer
         except Exception:
-            log.exception("call %s: live call not started or stopped", event.call_id)
+            log.exception("call %s: live call not started or stopped", mask_call_id(event.call_id))
 
     def _remote_gone(self, event: PbxEvent) -> None:
         targets = list(self._calls.values()) if not event.call_id else []
@@ -233,11 +277,16 @@ class CallRunner:
 
     # -- one call -------------------------------------------------------------------------
     async def _run(self, running: RunningCall, call: Call, media_pbx: MediaPbx) -> None:
+        bind_call_id(call.id)  # this task and the conversation's tasks log the call id
         record: LiveRecord | None = None
         failure: str | None = None
+        running.setting_up = True
         try:
-            result = await self._converse(running, call, media_pbx)
-            record = result.record() if result is not None else None
+            if running.stop_reason is None:  # else stopped before this task ran: hang up only
+                result = await self._converse(running, call, media_pbx)
+                record = result.record() if result is not None else None
+            else:
+                failure = running.stop_reason
         except asyncio.CancelledError:
             # Stopped before the conversation ran (hang-up during set-up, shutdown): not an
             # error, and the record below must still be stored.
@@ -246,10 +295,10 @@ class CallRunner:
                 current.uncancel()
             failure = running.stop_reason or SHUTDOWN
         except ProviderError as exc:
-            log.warning("call %s: providers unavailable: %s", call.id, type(exc).__name__)
+            log.warning("call %s: providers unavailable: %s", mask_call_id(call.id), describe(exc))
             failure = PROVIDER_ERROR
         except Exception:
-            log.exception("call %s: live call failed", call.id)
+            log.exception("call %s: live call failed", mask_call_id(call.id))
             failure = RUNNER_ERROR if running.media_open else MEDIA_ERROR
         finally:
             if record is None and running.live is not None and running.live.result is not None:
@@ -257,9 +306,13 @@ class CallRunner:
         try:
             if not running.hung_up and not running.remote_gone:
                 await self._hang_up(running, failure or _reason(running))
-            await self._engine.record_live_call(call.id, record)
+            await self.backlog.submit(  # after the call's earlier writes
+                call.id,
+                lambda: self._engine.store_live_record(call.id, record),
+                what=f"live call record of call {mask_call_id(call.id)}",
+            )
         except Exception:
-            log.exception("call %s: live call record not stored", call.id)
+            log.exception("call %s: live call record not stored", mask_call_id(call.id))
         finally:
             self._calls.pop(call.id, None)
 
@@ -295,19 +348,28 @@ class CallRunner:
         return await build_providers_closing_on_error(assistant_config, self._settings.speech)
 
     async def _transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
-        await self._engine.record_transcript_turn(call_id, entry)
+        now = utcnow()  # when it was said, even if stored later
+        await self.backlog.submit(
+            call_id,
+            lambda: self._engine.store_transcript_turn(call_id, entry, now),
+            what=f"transcript turn of call {mask_call_id(call_id)}",
+        )
 
     async def _hang_up(self, running: RunningCall, reason: str) -> None:
         """Store why voicedock ends the call, then ask the PBX to hang it up."""
         if running.remote_gone or running.hung_up:
             return
         running.hung_up = True
-        with contextlib.suppress(Exception):
-            await self._engine.set_end_reason(running.call_id, reason)
+        with contextlib.suppress(Exception):  # queued before the hang-up it explains
+            await self.backlog.submit(
+                running.call_id,
+                lambda: self._engine.set_end_reason(running.call_id, reason),
+                what=f"end reason of call {mask_call_id(running.call_id)}",
+            )
         try:
             await self._pbx.hangup(running.call_id, "normal")
         except Exception as exc:  # noqa: BLE001 - reconciliation settles a call left behind
-            log.warning("call %s: hang-up failed: %s", running.call_id, type(exc).__name__)
+            log.warning("call %s: hang-up failed: %s", mask_call_id(running.call_id), describe(exc))
 
     async def media_format(self, call: Call) -> str:
         """The assistant's ``media_format`` (or ``codec``) if set, else the trunk's codec."""

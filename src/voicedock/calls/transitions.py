@@ -26,6 +26,9 @@ from voicedock.pbx.causes import CallError, error_for_unanswered
 REMOTE_HANGUP = "remote-hangup"
 TRANSFERRED = "transferred"
 CANCELLED = "cancelled"  # end_reason of an unanswered call ended by ``end-call``
+# end_reason of a call a previous run of voicedock left live (killed or crashed): its legs are
+# hung up at start-up (``calls/recovery.py``), answered or still ringing.
+SERVICE_RESTART = "service-restart"
 
 
 def apply_pbx_event(call: Call, event: PbxEvent, now: datetime) -> Call | None:
@@ -99,6 +102,17 @@ def end(call: Call, reason: str, now: datetime, **changes: object) -> Call | Non
         duration_seconds=_duration(call, now),
         **changes,
     )
+
+
+def end_after_restart(call: Call, now: datetime) -> Call | None:
+    """Move a call a previous run left live to ``ended`` ("service-restart"); ``None`` if it
+    is already terminal. A call that was still ringing ends like a cancelled one (no
+    ``started_at``, no ``error``): voicedock itself gave it up."""
+    if call.status is CallStatus.IN_PROGRESS:
+        return end(call, SERVICE_RESTART, now)
+    if call.status is CallStatus.CONNECTING:
+        return _move(call, CallStatus.ENDED, now, end_reason=SERVICE_RESTART, ended_at=now)
+    return None
 
 
 def status_event_data(before: Call, after: Call) -> JsonObject:

@@ -11,7 +11,11 @@ duplicate, and go straight into the ``voicedock`` Stasis app (ARI ``POST /channe
 
 After every ARI/AMI (re)connect the calls we believe live are reconciled against the PBX's
 channel list ("reconciled" HANGUP for the missing ones); a changed Asterisk start time means
-the PBX restarted: one PBX_RESTARTED, then a "pbx-restart" HANGUP for every live call.
+the PBX restarted: whatever is left of the calls placed before it is hung up (checked against
+the fresh PBX's channel list), then one PBX_RESTARTED and a "pbx-restart" HANGUP for each of
+them. No originate goes out on a connection that reconcile has not settled yet, so a call
+placed on the fresh Asterisk is never taken for one it lost; each leg carries the boot it was
+placed under, and an originate that waited across a restart is refused, never sent.
 When the remote leg goes, the media legs and bridges are deleted (``asterisk_media``).
 """
 
@@ -21,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +53,7 @@ from voicedock.pbx.ari_events import (
 from voicedock.pbx.asterisk_ami import AmiClient
 from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
 from voicedock.pbx.asterisk_calls import CallLegs, CallRegistry, is_call_id
-from voicedock.pbx.asterisk_media import AsteriskMedia, MediaLeg, destroy_bridge
+from voicedock.pbx.asterisk_media import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
 from voicedock.pbx.asterisk_originate import watch_ami_originate
 from voicedock.pbx.asterisk_transfer import AsteriskTransfers, TransferSettings
 from voicedock.pbx.base import (
@@ -59,9 +63,10 @@ from voicedock.pbx.base import (
     PbxEvent,
     PbxEventKind,
     PbxEventSink,
+    PbxHealth,
     TransferTarget,
 )
-from voicedock.validation import is_e164, is_token
+from voicedock.validation import is_e164, is_token, mask_call_id
 
 if TYPE_CHECKING:
     from voicedock.media.acceptor import MediaAcceptor
@@ -75,6 +80,9 @@ _RECONCILE_GRACE = 2.0
 # but not dialled) retries this often, this long, and meets the channel's first event.
 _CHASE_INTERVAL = 0.1
 _CHASE_FOR = 10.0
+# What a call may hold besides the remote leg (``asterisk_media``, ``asterisk_warm`` ids).
+_LEFTOVER_LEGS = ("media", "agent", "agentmedia")
+_LEFTOVER_BRIDGES = ("bridge", "warm")
 
 
 class AsteriskPbx:
@@ -97,6 +105,10 @@ class AsteriskPbx:
         self._inbound: InboundHandler | None = None
         self._startup_time: str | None = None
         self._reconcile_lock = asyncio.Lock()
+        self._boot = 0  # restarts of Asterisk seen; each leg is stamped with it
+        # The (ARI, AMI) connections reconcile last settled; originates wait for the current.
+        self._settled_links: tuple[int, int] | None = None
+        self._settled = asyncio.Event()
         # Outbound calls hung up before their channel existed: hung up when it appears.
         self._unwanted: set[str] = set()
         self._media = AsteriskMedia(self.ari, settings.app, self._calls, self._spawn)
@@ -124,10 +136,10 @@ class AsteriskPbx:
         self._sink = sink
         self._tasks = await self._exit.enter_async_context(asyncio.TaskGroup())
         self._exit.push_async_callback(self.ari.aclose)
-        await self.ari.start(self._on_ari_event, on_connected=self.reconcile)
+        await self.ari.start(self._on_ari_event, on_connected=self._reconcile_connected)
         if self.ami is not None:
             self._exit.push_async_callback(self.ami.aclose)
-            await self.ami.start(self._on_ami_event, on_connected=self.reconcile)
+            await self.ami.start(self._on_ami_event, on_connected=self._reconcile_connected)
 
     async def aclose(self) -> None:
         """Stop reporting and disconnect; live calls are left to the PBX. Idempotent."""
@@ -137,6 +149,14 @@ class AsteriskPbx:
         for task in list(self._background):
             task.cancel()
         await self._exit.aclose()
+
+    def health(self) -> PbxHealth:
+        """ARI's Stasis app registered (events, media, ARI originate) and, when calls are
+        originated through AMI, the AMI login."""
+        links = {"ari": self.ari.registered and not self._closed}
+        if self.ami is not None:
+            links["ami"] = self.ami.connected and not self._closed
+        return PbxHealth("asterisk", links)
 
     async def __aenter__(self) -> AsteriskPbx:
         return self
@@ -182,8 +202,9 @@ class AsteriskPbx:
         existing = self._calls.get(request.call_id)
         if existing is not None and not existing.ended:
             raise PbxError("a call with this id is already in progress")
-        # Originating into an unregistered Stasis app answers the callee and drops them.
-        await self.ari.wait_registered(self._register_timeout)
+        # Originating into an unregistered Stasis app answers the callee and drops them; one
+        # into an Asterisk not yet checked for a restart would be taken for a lost call.
+        boot = await self._wait_settled(self._register_timeout)
         if self.ami is not None:
             headers = originate_action(
                 call_id=request.call_id,
@@ -193,7 +214,7 @@ class AsteriskPbx:
                 app=self._settings.app,
                 timeout_seconds=request.timeout_seconds,
             )
-            self._calls.add(request.call_id, request.call_id, "outbound")
+            self._calls.add(request.call_id, request.call_id, "outbound").boot = boot
             try:
                 outcome = await self.ami.originate(headers)
             except PbxUnavailable:
@@ -203,7 +224,7 @@ class AsteriskPbx:
                 raise
             self._spawn(watch_ami_originate(self._calls, self._emit, request, outcome))
             return
-        self._calls.add(request.call_id, request.call_id, "outbound")
+        self._calls.add(request.call_id, request.call_id, "outbound").boot = boot
         try:
             await self.ari.originate(
                 endpoint=endpoint,
@@ -240,11 +261,11 @@ class AsteriskPbx:
                     if legs is None or not _pending(legs):
                         return
                     if await self.ari.hangup_channel(legs.main_channel, reason):
-                        log.info("call %s: hung up once its channel existed", call_id)
+                        log.info("call %s: hung up once its channel existed", mask_call_id(call_id))
                         return
                     await asyncio.sleep(_CHASE_INTERVAL)
         except TimeoutError:
-            log.warning("call %s: its channel never appeared to be hung up", call_id)
+            log.warning("call %s: its channel never appeared to be hung up", mask_call_id(call_id))
         finally:
             self._unwanted.discard(call_id)
 
@@ -272,6 +293,30 @@ class AsteriskPbx:
             legs = self._calls.by_channel(channel_id)
             live.add(legs.call_id if legs is not None else channel_id)
         return live
+
+    async def hang_up_leftovers(self, calls: Mapping[str, str | None]) -> set[str]:
+        """``LeftoverPbx``: DELETE what a previous run left of these calls (the remote leg:
+        the call id for outbound calls, the stored channel id for inbound ones; the media,
+        warm-transfer legs and bridges named after the call id), then check ARI's lists.
+        Returns the call ids of which a channel or bridge is still listed."""
+        channels: dict[str, str] = {}
+        bridges: dict[str, str] = {}
+        for call_id, remote in calls.items():
+            if self._calls.get(call_id) is not None:
+                continue  # a call of this run, not a leftover
+            for channel in (remote or call_id, *(leg_id(call_id, s) for s in _LEFTOVER_LEGS)):
+                channels[channel] = call_id
+            for bridge in (leg_id(call_id, s) for s in _LEFTOVER_BRIDGES):
+                bridges[bridge] = call_id
+        for channel in channels:
+            await self.ari.hangup_channel(channel, "normal")  # 404: not there, fine
+        for bridge in bridges:
+            await destroy_bridge(self.ari, bridge)
+        listed = {str(c.get("id", "")) for c in await self.ari.list_channels()}
+        found = await self.ari.request("GET", "/bridges")
+        if isinstance(found, list):
+            listed |= {str(b.get("id", "")) for b in found if isinstance(b, dict)}
+        return {call_id for leg, call_id in (channels | bridges).items() if leg in listed}
 
     # --- media ------------------------------------------------------------------------------
 
@@ -379,13 +424,19 @@ class AsteriskPbx:
 
     async def _accept_inbound(self, channel: AriChannel, did: str) -> None:
         call_id = None
+        try:
+            # A caller on a fresh Asterisk: its boot is known once the restart check ran.
+            boot = await self._wait_settled(self._register_timeout)
+        except PbxUnavailable:
+            await self.ari.hangup_channel(channel.id, "congestion")
+            return
         if self._inbound is not None:
             call = InboundCall(pbx_call_ref=channel.id, caller=channel.caller_number, called=did)
             call_id = await self._inbound(call)
         if call_id is None or not is_call_id(call_id):
             await self.ari.hangup_channel(channel.id, "rejected")
             return
-        self._calls.add(call_id, channel.id, "inbound")
+        self._calls.add(call_id, channel.id, "inbound").boot = boot
         try:
             await self.ari.subscribe_channel(channel.id)  # else no ChannelDestroyed
             await self.ari.answer(channel.id)
@@ -399,36 +450,120 @@ class AsteriskPbx:
 
     # --- reconcile --------------------------------------------------------------------------
 
+    def _links(self) -> tuple[int, int]:
+        """Which ARI and AMI connections are current (each reconnect counts one up)."""
+        return self.ari.connect_count, self.ami.connect_count if self.ami is not None else 0
+
+    def _is_settled(self) -> bool:
+        up = self.ari.registered and (self.ami is None or self.ami.connected)
+        return up and self._settled_links == self._links()
+
+    async def _wait_settled(self, within: float) -> int:
+        """Until the current connections are up and reconcile has checked them for a restart;
+        the boot to stamp a new leg with. ``PbxUnavailable`` when that takes longer than
+        ``within``, or when a restart was detected meanwhile: the engine has failed every
+        call it had by then, this one included, so it must not be placed."""
+        boot = self._boot
+        try:
+            async with asyncio.timeout(within):
+                while not self._is_settled():
+                    self._settled.clear()
+                    # Woken by reconcile; the short poll covers registration flapping.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.05):
+                            await self._settled.wait()
+        except TimeoutError:
+            raise PbxUnavailable(
+                "Asterisk is not ready: ARI app not registered, AMI down, or the reconnect "
+                "not reconciled yet"
+            ) from None
+        if self._boot != boot:
+            raise PbxUnavailable("Asterisk restarted while the call waited; it was not placed")
+        return boot
+
+    async def _reconcile_connected(self) -> None:
+        """The (re)connect hook: reconcile, retried while this connection stays current (no
+        originate goes out until it succeeded)."""
+        links = self._links()
+        for _ in range(40):
+            try:
+                await self.reconcile()
+            except PbxError as exc:
+                if self._closed or self._links() != links:
+                    return  # a newer connection runs its own
+                log.warning("reconcile after connect failed (%s); retrying", type(exc).__name__)
+            else:
+                return
+            await asyncio.sleep(0.25)
+
     async def reconcile(self) -> None:
         """Settle every call we believe live against the PBX (after each (re)connect)."""
         async with self._reconcile_lock:
+            links = self._links()
             startup = await self.ari.startup_time()
             restarted = bool(self._startup_time and startup and startup != self._startup_time)
-            self._startup_time = startup or self._startup_time
-            if restarted:
-                log.warning("Asterisk restarted: ending %d live calls", len(self._calls.live()))
-                await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
-                for legs in self._calls.live():
-                    if self._calls.mark_ended(legs.call_id):
-                        event = PbxEvent(legs.call_id, PbxEventKind.HANGUP, detail="pbx-restart")
-                        await self._emit(event)
-                    self._calls.forget(legs.call_id)
-                return
-            present = {str(c.get("id", "")) for c in await self.ari.list_channels()}
-            now = time.monotonic()
             recheck = False
-            for legs in self._calls.live():
-                if legs.main_channel in present:
-                    continue
-                if now - legs.created_at < _RECONCILE_GRACE:
-                    recheck = True
-                    continue
-                if self._calls.mark_ended(legs.call_id):
-                    event = PbxEvent(legs.call_id, PbxEventKind.HANGUP, detail="reconciled")
-                    await self._emit(event)
-                    self._spawn(self._cleanup(legs.call_id))
+            if restarted:
+                await self._end_calls_of_previous_boot()
+            else:
+                recheck = await self._end_missing_calls()
+            # Only once the restart is handled: a failed attempt is retried as one.
+            self._startup_time = startup or self._startup_time
+            if self._startup_time:
+                self._settled_links = links
+                self._settled.set()
         if recheck:
             self._spawn(self._reconcile_later())
+
+    async def _end_calls_of_previous_boot(self) -> None:
+        """Asterisk restarted: end the calls placed before. Whatever the fresh Asterisk has of
+        them (an originate that crossed the restart) is hung up first, and checked."""
+        old = [legs for legs in self._calls.live() if legs.boot <= self._boot]
+        log.warning("Asterisk restarted: ending %d live calls", len(old))
+        present = {str(c.get("id", "")) for c in await self.ari.list_channels()}
+        for legs in old:
+            for channel in legs.owned_channels():
+                if channel in present:
+                    await self.ari.hangup_channel(channel, "normal")
+                    log.warning(
+                        "call %s: a leg outlived the restart; hung up", mask_call_id(legs.call_id)
+                    )
+            for bridge in sorted(legs.bridges):
+                await destroy_bridge(self.ari, bridge)
+        ours = {channel for legs in old for channel in legs.owned_channels()}
+        for _ in range(20):  # a DELETEd channel leaves the list within milliseconds
+            if not ours & {str(c.get("id", "")) for c in await self.ari.list_channels()}:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise PbxError("legs of calls lost in the restart are still up")
+        await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
+        for legs in old:
+            if self._calls.mark_ended(legs.call_id):
+                event = PbxEvent(legs.call_id, PbxEventKind.HANGUP, detail="pbx-restart")
+                await self._emit(event)
+            self._calls.forget(legs.call_id)
+            self._unwanted.discard(legs.call_id)
+        # After the engine heard PBX_RESTARTED: an originate still waiting is refused.
+        self._boot += 1
+
+    async def _end_missing_calls(self) -> bool:
+        """A reconnect to the same Asterisk: "reconciled" HANGUP for calls it no longer has;
+        True if a call too young to judge needs another look."""
+        present = {str(c.get("id", "")) for c in await self.ari.list_channels()}
+        now = time.monotonic()
+        recheck = False
+        for legs in self._calls.live():
+            if legs.main_channel in present:
+                continue
+            if now - legs.created_at < _RECONCILE_GRACE:
+                recheck = True
+                continue
+            if self._calls.mark_ended(legs.call_id):
+                event = PbxEvent(legs.call_id, PbxEventKind.HANGUP, detail="reconciled")
+                await self._emit(event)
+                self._spawn(self._cleanup(legs.call_id))
+        return recheck
 
     async def _reconcile_later(self) -> None:
         await asyncio.sleep(_RECONCILE_GRACE)

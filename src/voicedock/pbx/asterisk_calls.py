@@ -25,6 +25,9 @@ class CallLegs:
     main_channel: str  # the remote party's channel (Asterisk outbound: == call_id)
     direction: str  # "outbound" | "inbound"
     created_at: float = field(default_factory=time.monotonic)
+    # The PBX boot the leg was placed (or accepted) under: the adapter's count of restarts it
+    # had seen. Restart detection ends only legs of an earlier boot.
+    boot: int = 0
     media_channels: set[str] = field(default_factory=set)
     bridges: set[str] = field(default_factory=set)
     seen_on_pbx: bool = False

@@ -41,7 +41,7 @@ from voicedock.pbx.asterisk_media import (
 from voicedock.pbx.asterisk_warm import WARM_ARG, Synthesizer, WarmTransfer, synthesize_offline
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
 from voicedock.pbx.warm_decision import Transcriber, transcribe_offline
-from voicedock.validation import is_e164, is_token
+from voicedock.validation import is_e164, is_token, mask_call_id
 
 log = logging.getLogger("voicedock.pbx.asterisk")
 
@@ -212,7 +212,7 @@ class AsteriskTransfers:
             return
         self._blind.pop(legs.call_id, None)
         status = dialstatus if is_token(dialstatus) else "UNKNOWN"
-        log.info("call %s: blind transfer failed (%s)", legs.call_id, status)
+        log.info("call %s: blind transfer failed (%s)", mask_call_id(legs.call_id), status)
         bridge = leg_id(legs.call_id, "bridge")
         if bridge in legs.bridges:
             await add_channel(self.ari, bridge, channel_id)  # back with the assistant

@@ -30,6 +30,7 @@ from voicedock.pbx.asterisk_media import (
 )
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
 from voicedock.pbx.warm_decision import listen_for_decision
+from voicedock.validation import mask_call_id
 
 if TYPE_CHECKING:
     from voicedock.pbx.asterisk_transfer import AsteriskTransfers, DialplanTarget
@@ -93,7 +94,7 @@ class WarmTransfer:
         try:
             outcome = await self._attempt()
         except Exception:  # whatever broke, the caller must not stay on hold
-            log.exception("call %s: warm transfer failed", call_id)
+            log.exception("call %s: warm transfer failed", mask_call_id(call_id))
         finally:
             self._owner.unwatch(self.agent, self.agent_media)
         if outcome == "accepted":
@@ -214,7 +215,11 @@ class WarmTransfer:
                 log.warning("warm transfer: voice decision unavailable: %s", type(exc).__name__)
                 return
             if said is not None:
-                log.info("call %s: the agent answered by voice (%s)", self._legs.call_id, said)
+                log.info(
+                    "call %s: the agent answered by voice (%s)",
+                    mask_call_id(self._legs.call_id),
+                    said,
+                )
                 decide(ACCEPT_DIGIT if said == "accept" else DECLINE_DIGIT)
 
         async def brief() -> None:

@@ -9,10 +9,10 @@ FreeSWITCH, or a test double) implements ``Pbx`` and reports what happens to eac
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from voicedock.media.call_media import CallMedia
@@ -73,8 +73,28 @@ class TransferTarget:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class PbxHealth:
+    """What ``GET /health`` reports of the PBX: each connection voicedock needs to place calls.
+
+    ``links`` names each connection (``"ari"``, ``"ami"``, ``"esl"``) with whether it is up now;
+    no host, port or credential. ``kind = "none"`` has no links and places no calls.
+    """
+
+    kind: str  # "asterisk" | "freeswitch" | "none" (or a test double's name)
+    links: Mapping[str, bool] = field(default_factory=dict)
+
+    @property
+    def can_place_calls(self) -> bool:
+        return bool(self.links) and all(self.links.values())
+
+
 class Pbx(Protocol):
     """What the call engine needs from a PBX."""
+
+    def health(self) -> PbxHealth:
+        """The connections this adapter needs right now (no I/O: the cached link states)."""
+        ...
 
     async def start(self, sink: PbxEventSink) -> None:
         """Connect and start reporting events to ``sink``."""
@@ -114,3 +134,14 @@ class MediaPbx(Protocol):
     def call_media(
         self, call_id: str, *, media_format: str = "ulaw"
     ) -> AbstractAsyncContextManager[CallMedia]: ...
+
+
+@runtime_checkable
+class LeftoverPbx(Protocol):
+    """A ``Pbx`` that can clear what a previous run of voicedock left of its calls (after a
+    crash or ``kill -9`` the adapter's registry is empty, so ``hangup`` cannot name the legs)."""
+
+    async def hang_up_leftovers(self, calls: Mapping[str, str | None]) -> set[str]:
+        """Hang up every leg (and bridge) of these calls, given as call id → the PBX's id of
+        the remote leg when stored; return the call ids of which something is still there."""
+        ...

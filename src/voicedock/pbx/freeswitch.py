@@ -20,12 +20,12 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Coroutine
+from collections.abc import AsyncIterator, Collection, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from voicedock.config import FreeswitchSettings
-from voicedock.errors import MediaError, PbxError
+from voicedock.errors import MediaError, PbxError, PbxUnavailable
 from voicedock.media.freeswitch_media import FreeswitchCallMedia
 from voicedock.media.freeswitch_stream_server import AudioStreamServer
 from voicedock.pbx import freeswitch_support as support
@@ -38,6 +38,7 @@ from voicedock.pbx.base import (
     PbxEvent,
     PbxEventKind,
     PbxEventSink,
+    PbxHealth,
     TransferTarget,
 )
 from voicedock.pbx.freeswitch_escape import (
@@ -78,6 +79,8 @@ log = logging.getLogger("voicedock.pbx.freeswitch")
 
 # A call never seen on the PBX and younger than this may not be on `show channels` yet.
 _RECONCILE_GRACE = 2.0
+# How long an originate waits for a reconnect to be reconciled before it gives up.
+_SETTLE_TIMEOUT = 2.0
 # After originate's `-ERR <CAUSE>`, wait this long for the HANGUP_COMPLETE with the SIP status.
 _ORIGINATE_FAILURE_GRACE = 0.5
 
@@ -123,6 +126,9 @@ class FreeswitchPbx:
         # Ringing legs hung up before FreeSWITCH created them: channel uuid -> cause to kill with.
         self._kill_on_sight: dict[str, str] = {}
         self._reconcile_lock = asyncio.Lock()
+        self._restarts = 0  # FreeSWITCH restarts seen; each leg is stamped with it (``boot``)
+        self._settled_link: int | None = None  # the ESL connection reconcile last settled
+        self._settled = asyncio.Event()
         self._exit = contextlib.AsyncExitStack()
         self._tasks: asyncio.TaskGroup | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -148,6 +154,7 @@ class FreeswitchPbx:
         self._exit.push_async_callback(self.media.aclose)
         with contextlib.suppress(PbxError):
             self._boot.restarted(await self.esl.api("status"))  # records when it started
+            self._mark_settled(0)
 
     async def aclose(self) -> None:
         """Stop reporting and disconnect; live calls are left to FreeSWITCH. Idempotent."""
@@ -158,6 +165,10 @@ class FreeswitchPbx:
         for task in list(self._background):
             task.cancel()
         await self._exit.aclose()
+
+    def health(self) -> PbxHealth:
+        """The authenticated ESL connection (commands and events share it)."""
+        return PbxHealth("freeswitch", {"esl": self.esl.connected and not self._closed})
 
     async def __aenter__(self) -> FreeswitchPbx:
         return self
@@ -197,7 +208,11 @@ class FreeswitchPbx:
         )
         if self._calls.get(request.call_id) is not None:  # ended calls are forgotten at once
             raise PbxError("a call with this id is already in progress")
-        self._calls.add(request.call_id, channel, "outbound")
+        # Never on a connection not yet checked for a restart (it would be taken for lost).
+        boot = await self._wait_settled(_SETTLE_TIMEOUT)
+        if self._calls.get(request.call_id) is not None:
+            raise PbxError("a call with this id is already in progress")
+        self._calls.add(request.call_id, channel, "outbound").boot = boot
         self._our_numbers[request.call_id] = request.caller_id
         try:
             job = await self.esl.bgapi(command)
@@ -291,6 +306,30 @@ class FreeswitchPbx:
                 legs = await self._adopt(channel.uuid, answered=channel.call_state == "ACTIVE")
             live.add(legs.call_id if legs is not None else channel.uuid)
         return live
+
+    async def hang_up_leftovers(self, calls: Mapping[str, str | None]) -> set[str]:
+        """``LeftoverPbx``: ``uuid_kill`` every channel this run does not know that carries
+        one of these call ids as ``voicedock_call_id`` (or is a stored inbound uuid), then
+        check ``show channels``; returns the call ids of which a channel is still there."""
+        refs = {ref: call_id for call_id, ref in calls.items() if ref}
+        mine: dict[str, str] = {}
+        for channel in await self.esl.show_channels():
+            if self._calls.by_channel(channel.uuid) is not None:
+                continue  # a call of this run
+            call_id = refs.get(channel.uuid)
+            if call_id is None:
+                try:
+                    command = build_uuid_getvar(channel.uuid, CALL_ID_VARIABLE)
+                    call_id = (await self.esl.api(command)).strip()
+                except (EslCommandError, UnsafeCommandValue):
+                    continue  # gone meanwhile, or no uuid of ours
+            if call_id in calls and self._calls.get(call_id) is None:
+                mine[channel.uuid] = call_id
+        for leg in mine:
+            with contextlib.suppress(EslCommandError):  # "No such channel": gone already
+                await self.esl.api(build_uuid_kill(leg, "NORMAL_CLEARING"))
+        present = {channel.uuid for channel in await self.esl.show_channels()}
+        return {call_id for leg, call_id in mine.items() if leg in present}
 
     async def _adopt(self, channel: str, *, answered: bool) -> CallLegs | None:
         try:
@@ -415,14 +454,38 @@ class FreeswitchPbx:
     async def _on_reconnect(self, _client: EslClient) -> None:
         await self.reconcile()
 
+    def _mark_settled(self, link: int) -> None:
+        self._settled_link = link
+        self._settled.set()
+
+    async def _wait_settled(self, within: float) -> int:
+        """Until the ESL connection is up and reconcile checked it for a restart; the boot to
+        stamp a new leg with. ``PbxUnavailable`` on timeout, or when FreeSWITCH restarted while
+        waiting (the engine failed every call it had then, this one included)."""
+        boot = self._restarts
+        try:
+            async with asyncio.timeout(within):
+                while not (self.esl.connected and self._settled_link == self.esl.reconnects):
+                    self._settled.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.05):
+                            await self._settled.wait()
+        except TimeoutError:
+            raise PbxUnavailable("FreeSWITCH is not connected or not reconciled yet") from None
+        if self._restarts != boot:
+            raise PbxUnavailable("FreeSWITCH restarted while the call waited; it was not placed")
+        return boot
+
     async def reconcile(self) -> None:
         """End every call we believe live that FreeSWITCH no longer has (after a reconnect);
         after a restart, every live call (PBX_RESTARTED, then "pbx-restart" HANGUPs)."""
         recheck = False
         async with self._reconcile_lock:
+            link = self.esl.reconnects
             try:
                 if self._boot.restarted(await self.esl.api("status")):
                     await self._report_restart()
+                    self._mark_settled(link)
                     return
                 present = {channel.uuid for channel in await self.esl.show_channels()}
             except EslNotConnected:
@@ -435,15 +498,28 @@ class FreeswitchPbx:
                     recheck = True  # originate may still be creating the channel
                     continue
                 await self._ended(legs.call_id, cause=None, tech_cause=None, detail="reconciled")
+            self._mark_settled(link)
         if recheck:
             self._spawn(self._reconcile_later())
 
     async def _report_restart(self) -> None:
-        log.warning("FreeSWITCH restarted: ending %d live calls", len(self._calls.live()))
+        """End the calls placed before the restart; a leg of theirs the fresh FreeSWITCH has
+        (an originate that crossed the restart) is killed first, and checked."""
+        old = [legs for legs in self._calls.live() if legs.boot <= self._restarts]
+        log.warning("FreeSWITCH restarted: ending %d live calls", len(old))
+        present = {channel.uuid for channel in await self.esl.show_channels()}
+        for legs in old:
+            if legs.main_channel in present and not legs.transferred:
+                with contextlib.suppress(EslCommandError):  # "No such channel": gone already
+                    await self.esl.api(build_uuid_kill(legs.main_channel, "NORMAL_CLEARING"))
+        left = {channel.uuid for channel in await self.esl.show_channels()}
+        if any(legs.main_channel in left and not legs.transferred for legs in old):
+            raise PbxError("legs of calls lost in the restart are still up")
         await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
-        for legs in self._calls.live():
+        for legs in old:
             self.warm.cancel(legs.call_id)
             await self._ended(legs.call_id, cause=None, tech_cause=None, detail="pbx-restart")
+        self._restarts += 1  # after the engine heard it: an originate still waiting is refused
 
     async def _reconcile_later(self) -> None:
         await asyncio.sleep(_RECONCILE_GRACE)

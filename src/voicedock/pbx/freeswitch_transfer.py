@@ -66,6 +66,7 @@ from voicedock.pbx.warm_decision import (
     listen_for_decision,
     transcribe_offline,
 )
+from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.pbx.freeswitch")
 
@@ -334,7 +335,7 @@ class WarmTransfers:
             log.warning("warm transfer: voice decision unavailable: %s", type(exc).__name__)
             return
         if answer is not None and not said.done():
-            log.info("call %s: the agent answered by voice (%s)", call_id, answer)
+            log.info("call %s: the agent answered by voice (%s)", mask_call_id(call_id), answer)
             said.set_result(answer)
 
     async def _decision(

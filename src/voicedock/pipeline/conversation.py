@@ -390,8 +390,12 @@ class Conversation:
         self._ending = True
         final = event.final_message
         if event.reason == END_CALL_COMMAND:
-            # Let what is being said finish (bounded), then the final words.
+            # Let what is being said finish (bounded), then the final words. While the caller
+            # holds the floor a queued say (the greeting too) is not being said: it waits for
+            # a turn that may not come before the grace is over, so it is not waited for.
             pending = list(self._speech_tasks)
+            if not self._floor_free.is_set():
+                pending = [task for task in pending if task not in self._queued_says]
             if pending:
                 await asyncio.wait(pending, timeout=self.config.end_call_grace_s)
         elif event.reason == SILENCE_TIMEOUT:

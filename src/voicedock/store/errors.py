@@ -1,16 +1,21 @@
 """Store errors finer than ``StoreError`` that callers act on.
 
 StoreError (voicedock.errors)
-└── DuplicateKeyError   — a unique key (id, E.164 number, key hash, ...) already exists
+├── DuplicateKeyError   — a unique key (id, E.164 number, key hash, ...) already exists
+└── StoreUnavailable    — (voicedock.errors) the database cannot serve us right now; retry
+
+Each backend classifies its driver's errors at its I/O boundary (``sqlite.py``: busy/locked;
+``postgres.py``: connection lost, admin/crash shutdown, cannot connect now, read-only after a
+failover).
 """
 
 from __future__ import annotations
 
-from voicedock.errors import StoreError
+from voicedock.errors import StoreError, StoreUnavailable
 
 
 class DuplicateKeyError(StoreError):
     """An insert collided with a unique key; the API maps this to 409."""
 
 
-__all__ = ["DuplicateKeyError", "StoreError"]
+__all__ = ["DuplicateKeyError", "StoreError", "StoreUnavailable"]

@@ -5,6 +5,11 @@ nodes could race, rows are locked: ``reserve_phone_number`` locks the candidate
 ``phone_numbers`` rows (``FOR UPDATE``, in id order so lockers never deadlock) before counting
 active calls, and ``get_idempotency`` takes a transaction-scoped advisory lock on the key.
 Reads outside a transaction use the pool directly.
+
+A lost connection (``pg_terminate_backend``, a server restart, a failover), a server that is
+shutting down or not yet accepting connections, and a read-only server (a standby during a
+failover) are ``StoreUnavailable``: nothing was committed and the work may be retried. (A
+connection lost during ``COMMIT`` cannot tell; the engine's writes are idempotent transitions.)
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 
-from voicedock.errors import StoreError
+from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import Transaction
 from voicedock.store.conn import Conn
 from voicedock.store.errors import DuplicateKeyError
@@ -39,7 +44,15 @@ if TYPE_CHECKING:
 _PLACEHOLDER = re.compile(r"\?")
 # One key for "this node is migrating": other nodes wait instead of racing on DDL.
 _MIGRATION_LOCK_KEY = 0x766F_6963_6564_6F63  # "voicedoc"
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# InternalClientError: a pooled connection left mid-operation by a lost server ("another
+# operation is in progress"); it is dropped like a broken one and the work retried.
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 @functools.lru_cache(maxsize=512)
@@ -49,10 +62,32 @@ def to_numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
+# The server or the way to it is gone for now; the same work may succeed on a new connection.
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.AdminShutdownError,  # 57P01: pg_terminate_backend, fast shutdown
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.CannotConnectNowError,  # 57P03: starting up, in recovery
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby, mid-failover
+    asyncpg.ConnectionDoesNotExistError,  # the socket closed mid-operation
+    OSError,
+    TimeoutError,
+)
+
+
 def translate(exc: BaseException) -> StoreError:
     if isinstance(exc, asyncpg.UniqueViolationError):
         return DuplicateKeyError(f"postgres: {exc}")
-    return StoreError(f"postgres: {type(exc).__name__}: {exc}")
+    text = f"postgres: {type(exc).__name__}: {exc}"
+    if (
+        isinstance(exc, _UNAVAILABLE)
+        or (isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc))
+        or (isinstance(exc, asyncpg.InternalClientError) and "in progress" in str(exc))
+        or "not currently accepting connections" in str(exc)
+    ):  # ALLOW_CONNECTIONS false
+        return StoreUnavailable(text)
+    return StoreError(text)
 
 
 async def _guarded(awaitable: Awaitable[T]) -> T:
@@ -190,9 +225,19 @@ class PostgresStore(SqlReads):
         try:
             conn = await self._pool.acquire()
         except _DRIVER_ERRORS as exc:
-            raise translate(exc) from exc
+            # No connection to be had (refused, not accepting connections, failing over).
+            translated = translate(exc)
+            if type(translated) is StoreError:
+                translated = StoreUnavailable(str(translated))
+            raise translated from exc
         try:
             yield conn
+        except StoreUnavailable:
+            # A connection that broke mid-operation is not handed out again: the pool opens
+            # a fresh one for the retry.
+            with contextlib.suppress(asyncpg.InterfaceError):  # the pool already let it go
+                conn.terminate()
+            raise
         finally:
             with contextlib.suppress(*_DRIVER_ERRORS):
                 await self._pool.release(conn)

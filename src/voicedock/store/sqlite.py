@@ -2,8 +2,10 @@
 
 One writer connection, driven by a single dedicated thread and guarded by an asyncio lock, runs
 every write transaction as ``BEGIN IMMEDIATE`` ... ``COMMIT``: writes never contend with each
-other inside the process, so there is no "database is locked" under load (``busy_timeout``
-covers another process on the same file). WAL mode lets a small pool of read-only connections
+other inside the process, so there is no "database is locked" under load. Another process on
+the same file (a backup, the CLI) is covered by a short ``busy_timeout``; a lock held longer
+raises ``StoreUnavailable`` (busy/locked), which callers retry or answer with a 503, instead
+of stalling every write behind one long wait. WAL mode lets a small pool of read-only connections
 read concurrently with the writer. ``:memory:`` is served by a private temporary file so that
 readers and the writer see the same database; it is deleted by ``aclose()``.
 """
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from voicedock.errors import StoreError
+from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import Transaction
 from voicedock.store.conn import Conn
 from voicedock.store.errors import DuplicateKeyError
@@ -40,6 +42,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 MEMORY = ":memory:"
+# How long a write waits for another process's lock before it is ``StoreUnavailable``.
+BUSY_TIMEOUT_MS = 1000
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # primary result codes (extended codes keep them low)
+
+
+def _unavailable(exc: sqlite3.Error) -> bool:
+    """Busy or locked: another connection holds the lock; the same work may succeed later."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 def _translated(fn: Callable[[], T]) -> T:
@@ -51,6 +65,8 @@ def _translated(fn: Callable[[], T]) -> T:
             raise DuplicateKeyError(f"sqlite: {exc}") from exc
         raise StoreError(f"sqlite: {exc}") from exc
     except sqlite3.Error as exc:
+        if _unavailable(exc):
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
         raise StoreError(f"sqlite: {exc}") from exc
 
 
@@ -181,7 +197,9 @@ class SqliteStore(SqlReads):
         self._closed = False
 
     @classmethod
-    async def open(cls, path: str, *, readers: int = 4, busy_timeout_ms: int = 5000) -> SqliteStore:
+    async def open(
+        cls, path: str, *, readers: int = 4, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    ) -> SqliteStore:
         temp_dir: str | None = None
         if path == MEMORY:
             temp_dir = tempfile.mkdtemp(prefix="voicedock-sqlite-")

@@ -28,6 +28,7 @@ from datetime import datetime
 
 from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
 from voicedock.store.base import Transaction, WebhookEndpoint
+from voicedock.validation import mask_call_id
 from voicedock.webhooks import events
 from voicedock.webhooks.events import EventType, JsonObject
 from voicedock.webhooks.outbox import enqueue_event
@@ -162,7 +163,9 @@ class WebhookPublisher:
         if not chosen:
             return
         await enqueue_event(tx, [e.id for e in chosen], payload)
-        log.debug("call %s: %s queued for %d endpoint(s)", call.id, event_type, len(chosen))
+        log.debug(
+            "call %s: %s queued for %d endpoint(s)", mask_call_id(call.id), event_type, len(chosen)
+        )
         self._on_enqueued()
 
 

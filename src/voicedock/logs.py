@@ -1,0 +1,92 @@
+"""Log context and log-safe error descriptions.
+
+The call a task works for is bound once per task (``with call_context(call_id): ...``) through a
+``ContextVar``; tasks started inside inherit it. ``CallIdFilter`` puts the bound id, masked with
+``mask_call_id`` (an inbound id carries the caller's number), on every record as ``call_id``
+("-" when none), and ``CallIdFormatter`` appends ``[call <id>]`` to lines that do not name it
+already. ``configure(handler)`` installs both (``voicedock serve`` does it on the root handler).
+
+``describe(exc)`` names an exception for a log line, opening exception groups down to their
+leaves: ``ExceptionGroup[PbxError: channel not found, OSError: ...]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+from voicedock.errors import VoicedockError
+from voicedock.validation import mask_call_id, mask_number
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+_NO_CALL = "-"
+_DESCRIBE_MAX = 200  # characters of one leaf's message
+_NUMBER = re.compile(r"\+[1-9][0-9]{6,14}")
+
+_call_id: ContextVar[str | None] = ContextVar("voicedock_call_id", default=None)
+
+
+def current_call_id() -> str | None:
+    """The call id bound to this task (unmasked), if any."""
+    return _call_id.get()
+
+
+@contextlib.contextmanager
+def call_context(call_id: str | None) -> Iterator[None]:
+    """Bind ``call_id`` to the current task (and tasks it starts) for the ``with`` block."""
+    token = _call_id.set(call_id)
+    try:
+        yield
+    finally:
+        _call_id.reset(token)
+
+
+def bind_call_id(call_id: str | None) -> None:
+    """Bind ``call_id`` for the rest of the current task (its first line, e.g. a call's task)."""
+    _call_id.set(call_id)
+
+
+class CallIdFilter(logging.Filter):
+    """Sets ``record.call_id``: the bound call id, masked, or ``"-"``. Never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        call_id = _call_id.get()
+        if not hasattr(record, "call_id"):
+            record.call_id = mask_call_id(call_id) if call_id else _NO_CALL
+        return True
+
+
+class CallIdFormatter(logging.Formatter):
+    """Appends `` [call <id>]`` when a call is bound and the message does not name it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        call_id = getattr(record, "call_id", _NO_CALL)
+        if call_id == _NO_CALL or call_id in record.getMessage():
+            return text
+        first, newline, rest = text.partition("\n")  # before a traceback, if any
+        return f"{first} [call {call_id}]{newline}{rest}"
+
+
+def configure(handler: logging.Handler, fmt: str = LOG_FORMAT) -> None:
+    """Make ``handler`` name the bound call id on each line."""
+    handler.addFilter(CallIdFilter())
+    handler.setFormatter(CallIdFormatter(fmt))
+
+
+def describe(exc: BaseException) -> str:
+    """An exception for a log line: its type and message, an exception group's leaves inside
+    ``Group[...]``. Only voicedock's and built-in exceptions show their message (a library's
+    may quote a URL with a key), with every phone number in it masked."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = ", ".join(describe(inner) for inner in exc.exceptions)
+        return f"{type(exc).__name__}[{leaves}]"
+    shown = isinstance(exc, VoicedockError) or type(exc).__module__ == "builtins"
+    message = str(exc).strip().replace("\n", " ") if shown else ""
+    message = _NUMBER.sub(lambda m: mask_number(m.group()), message)
+    if len(message) > _DESCRIBE_MAX:
+        message = message[: _DESCRIBE_MAX - 1] + "…"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -1,0 +1,131 @@
+"""``GET /health`` through REST on the real service: 200 only when calls can be placed, 503 with
+the component that is down otherwise (issue #20, item 4)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.conftest import Api
+from fakes.world import make_settings
+from freeswitch.live_service import running_freeswitch_service, until
+from voicedock.api.app import create_app
+from voicedock.config import AsteriskSettings, PbxSettings
+from voicedock.service import Service
+
+pytestmark = pytest.mark.unit
+
+
+async def test_healthy_service_is_200_with_each_component(api: Api) -> None:
+    resp = await api.client.get("/health")
+    assert resp.status == 200
+    assert await resp.json() == {
+        "status": "ok",
+        "can_place_calls": True,
+        "database": {"status": "up"},
+        "pbx": {"kind": "fake", "status": "up", "links": {"pbx": "up"}},
+    }
+
+
+async def test_pbx_link_down_is_503_degraded(api: Api) -> None:
+    api.pbx.connected = False
+    resp = await api.client.get("/health")
+    assert resp.status == 503
+    body = await resp.json()
+    assert body["status"] == "degraded"
+    assert body["can_place_calls"] is False
+    assert body["database"] == {"status": "up"}
+    assert body["pbx"] == {"kind": "fake", "status": "down", "links": {"pbx": "down"}}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: nothing listens there
+
+
+async def test_unreachable_asterisk_is_503_naming_ari_and_ami(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'health.db'}")
+    port = _closed_port()
+    settings.pbx = PbxSettings(
+        kind="asterisk",
+        asterisk=AsteriskSettings(
+            ari_url=f"http://127.0.0.1:{port}/ari",
+            ari_user="health-user",
+            ari_password="health-secret-password",
+            ami_host="127.0.0.1",
+            ami_port=port,
+            ami_user="health-ami",
+            ami_secret="health-ami-secret",
+            originate_via="ami",
+        ),
+    )
+
+    async def factory() -> Service:
+        return await Service.open(settings)
+
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+    )
+    await client.start_server()
+    try:
+        resp = await client.get("/health")
+        text = await resp.text()
+        body = await resp.json()
+    finally:
+        await client.close()
+    assert resp.status == 503, text
+    assert body["status"] == "degraded"
+    assert body["pbx"] == {
+        "kind": "asterisk",
+        "status": "down",
+        "links": {"ami": "down", "ari": "down"},
+    }
+    for secret in ("health-secret-password", "health-ami-secret", "health-user", str(port)):
+        assert secret not in text  # public: no credentials, no address
+
+
+async def test_freeswitch_stopped_is_503_naming_esl(tmp_path: Path) -> None:
+    async with running_freeswitch_service(tmp_path) as live:
+        resp = await live.client.get("/health")
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["pbx"] == {
+            "kind": "freeswitch",
+            "status": "up",
+            "links": {"esl": "up"},
+        }
+        await live.far_end.fake.aclose()  # FreeSWITCH goes away
+
+        async def down() -> bool:
+            return (await live.client.get("/health")).status == 503
+
+        await until(down, within=5)
+        body = await (await live.client.get("/health")).json()
+        assert body["status"] == "degraded"
+        assert body["pbx"] == {"kind": "freeswitch", "status": "down", "links": {"esl": "down"}}
+
+
+async def test_no_pbx_is_200_with_pbx_disabled(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'none.db'}")
+    settings.pbx = PbxSettings(kind="none")
+
+    async def factory() -> Service:
+        return await Service.open(settings)
+
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+    )
+    await client.start_server()
+    try:
+        resp = await client.get("/health")
+        body = await resp.json()
+    finally:
+        await client.close()
+    assert resp.status == 200
+    assert body["can_place_calls"] is False
+    assert body["pbx"] == {"kind": "none", "status": "disabled", "links": {}}

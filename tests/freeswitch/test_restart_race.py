@@ -1,0 +1,65 @@
+"""FreeSWITCH restarts while calls are being placed (issue #20, item 2): restart detection
+ends only the calls from before the restart; a call originated on the fresh FreeSWITCH,
+however soon after the reconnect, is never killed, and a call ended as lost has no channel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
+from voicedock.errors import PbxUnavailable
+from voicedock.pbx.base import PbxEventKind
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeFreeswitch]:
+    async with FakeFreeswitch(password=PASSWORD) as fs:
+        yield fs
+
+
+async def test_originate_right_after_the_reconnect_of_a_restart_is_not_killed(
+    fake: FakeFreeswitch,
+) -> None:
+    events = PbxEventRecorder()
+    async with make_pbx(fake) as pbx:
+        await pbx.start(events)
+        before = request()
+        await pbx.originate(before)
+        await events.wait_for(before.call_id, PbxEventKind.ANSWERED)
+
+        fake.restart()
+        async with asyncio.timeout(5):  # the first moment the new connection is usable
+            while pbx.esl.reconnects < 1 or not pbx.esl.connected:
+                await asyncio.sleep(0)
+        sent = len(originates(fake))
+        early = request()
+        try:
+            await pbx.originate(early)  # races restart detection: placed safely or not at all
+        except PbxUnavailable:
+            assert len(originates(fake)) == sent  # refused before anything was sent
+        else:
+            await events.wait_for(early.call_id, PbxEventKind.ANSWERED)
+            await pbx.hangup(early.call_id)
+        after = request()
+        await pbx.originate(after)  # on the fresh FreeSWITCH
+        await events.wait_for(after.call_id, PbxEventKind.ANSWERED)
+
+        lost = await events.wait_for(before.call_id, PbxEventKind.HANGUP)
+        assert lost.detail == "pbx-restart"
+        await asyncio.sleep(0.3)  # a wrong pbx-restart would have reached the new call by now
+        assert PbxEventKind.HANGUP not in events.kinds(after.call_id)
+        for call in (early, after):
+            killed = [e for e in events.events if e.call_id == call.call_id and e.detail]
+            assert not [e for e in killed if e.detail == "pbx-restart"], killed
+        assert fake.channel_of_call(after.call_id) is not None  # still up, and ours
+        assert fake.channel_of_call(before.call_id) is None
+        assert await pbx.live_call_ids() == {after.call_id}
+
+        await pbx.hangup(after.call_id)
+        assert (await events.wait_for(after.call_id, PbxEventKind.HANGUP)).cause == 16
