@@ -162,6 +162,23 @@ async def test_say_inject_context_and_end_call_after_the_final_mark(call: Call) 
     await live.say("too late")  # the call is over: nothing happens, nothing raises
 
 
+async def test_end_call_hangs_up_before_the_callers_last_words_are_transcribed(
+    call: Call,
+) -> None:
+    """The caller is talking when the call is ended: the line is hung up at once; their words
+    are transcribed after (a slow STT does not keep them on an open line)."""
+    call.stt = FakeStt(["I still wanted to say"], delay=1.5)
+    live = call.live()
+    running = asyncio.create_task(live.run())
+    await call.caller_says(voiced(600))  # no pause: the utterance is not over
+    await live.end_call(None)
+    await until(lambda: "HANGUP" in call.fake.channel().commands, timeout=1.0)
+    assert not running.done()  # still transcribing what the caller was saying
+    result = await asyncio.wait_for(running, 5.0)
+    assert result.end_reason == "end-call"
+    assert [(e.role, e.content) for e in result.transcript] == [("user", "I still wanted to say")]
+
+
 async def test_media_loss_ends_the_call_as_media_lost(call: Call) -> None:
     long = "This is a long greeting that will not finish because the line drops. " * 3
     live = call.live({"first_message": long})

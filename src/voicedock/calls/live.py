@@ -144,6 +144,7 @@ class LiveConversation:
         self._tasks: list[asyncio.Task[None]] = []
         self._ended = asyncio.Event()
         self._closed = False
+        self._hung_up = False  # _hang_up ran (once is enough)
         self._close_lock = asyncio.Lock()
         self.end_reason: str | None = None
         self.result: LiveCallResult | None = None
@@ -250,8 +251,10 @@ class LiveConversation:
             self._end("closed")
             conversation = self._conversation
             if conversation is not None:
-                await conversation.aclose()
-            await self._hang_up()
+                # Hung up as soon as nothing is being said: the caller's last words are
+                # transcribed after, not while they wait on an open line.
+                await conversation.aclose(on_quiet=self._hang_up)
+            await self._hang_up()  # no-op if done above
             await self._drain_turns()
             for task in self._tasks:
                 task.cancel()
@@ -374,7 +377,13 @@ class LiveConversation:
         return None if self._ended.is_set() else self._conversation
 
     async def _hang_up(self) -> None:
-        if self._media.closed:
+        if self._hung_up:
+            return
+        self._hung_up = True
+        # Media closed under a running conversation: the caller hung up (the PBX reports it).
+        # Closed once the call was ending for another reason (end-call, a timeout, while the
+        # last words were transcribed), the line may still be up: it is ours to hang up.
+        if self._media.closed and (self._hangup is None or self.end_reason == MEDIA_LOST):
             return
         try:
             if self._hangup is not None:

@@ -25,7 +25,7 @@ import bisect
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -119,8 +119,8 @@ class Conversation:
     ) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
-        """Stop everything now (no final speech); idempotent."""
+    async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop everything now (no final speech); idempotent. ``on_quiet``: see ``Dialogue``."""
         if self._closed:
             return
         self._closed = True
@@ -131,6 +131,8 @@ class Conversation:
         for speech in speeches:
             with contextlib.suppress(Exception):
                 self._settle(speech, await speech.flush(), interrupted=True)
+        if on_quiet is not None:
+            await on_quiet()
         await self._transcribe_unfinished()
         if self.end_reason is None:
             self.end_reason = "closed"

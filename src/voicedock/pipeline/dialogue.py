@@ -6,6 +6,7 @@ with voicedock's own TTS for what must be said verbatim) both implement it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol, Self
 
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
@@ -17,7 +18,12 @@ class Dialogue(Protocol):
 
     async def __aenter__(self) -> Self: ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop now (no final speech). ``on_quiet`` is awaited once nothing is being said any
+        more and before the slower wind-down (the caller's last words transcribed), so the
+        line can be hung up without waiting for it. Idempotent (``on_quiet`` runs at most
+        once, and not at all when already closed)."""
+        ...
 
     async def wait_ended(self) -> str: ...
 

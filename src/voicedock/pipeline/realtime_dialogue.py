@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Self
 
@@ -147,14 +147,17 @@ class RealtimeDialogue:
     ) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
-        """Stop now (no final speech); what was being said is kept as heard. Idempotent."""
+    async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop now (no final speech); what was being said is kept as heard. Idempotent.
+        ``on_quiet``: see ``Dialogue``."""
         if self._closed:
             return
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
         await self._interrupt()
+        if on_quiet is not None:
+            await on_quiet()
         if self._conv is not None:
             await self._conv.aclose()
         if self.end_reason is None:
