@@ -462,7 +462,10 @@ class CallEngine:
     def continue_messages(self, call_id: str, messages: Sequence[CallMessage]) -> None:
         """A call resumed after a restart: its end-of-call report carries ``messages`` (stored
         by the previous run) before the ones its new conversation adds."""
-        self._live_messages[call_id] = [*messages, *self._live_messages.get(call_id, [])]
+        known = self._live_messages.get(call_id, [])
+        seen = {message_key(message) for message in known}
+        earlier = [message for message in messages if message_key(message) not in seen]
+        self._live_messages[call_id] = [*earlier, *known]
 
     async def record_resumed(self, call_id: str, since: datetime) -> None:
         """Mark the gap of a call that goes on after a restart (``calls/recovery``): a

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.models import Call, CallMessage, CallStatus
+from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.errors import PbxError
 from voicedock.pbx.base import LeftoverPbx, Pbx, ResumablePbx
@@ -189,6 +190,10 @@ async def _resume(
         log.warning("call %s: conversation not resumed in time; hanging it up", shown)
     except Exception:
         log.exception("call %s: not resumed; hanging it up", shown)
+    try:  # why it ends, whoever ends it first (the HANGUP our hang-up causes, or below)
+        await engine.set_end_reason(call.id, SERVICE_RESTART)
+    except Exception as exc:  # noqa: BLE001 - end_after_restart below says it all the same
+        log.warning("call %s: end reason not stored: %s", shown, type(exc).__name__)
     try:  # the runner hung it up when it was serving it; again, in case it was not (idempotent)
         await pbx.hangup(call.id, "normal")
     except Exception as exc:  # noqa: BLE001 - the call ends all the same
