@@ -47,7 +47,7 @@ from voicedock.validation import mask_call_id
 log = logging.getLogger("voicedock.calls.recovery")
 
 RECOVERY_DEADLINE = 8.0  # seconds for everything: the calls settle within ~10 s of the start
-ADOPT_WITHIN = 3.0  # seconds for the PBX to adopt a call (the rest is the hang-up's if not)
+ADOPT_WITHIN = 4.0  # seconds for the PBX to adopt a call (the rest is the hang-up's if not)
 _RETRY_INTERVAL = 0.25  # a deleted leg may stay listed a moment (ChannelDestroyed ~5 ms)
 _SEEDED_ROLES = ("user", "assistant")
 

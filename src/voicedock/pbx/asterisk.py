@@ -84,6 +84,8 @@ _CHASE_FOR = 10.0
 # What a call may hold besides the remote leg (``asterisk_media``, ``asterisk_warm`` ids).
 _LEFTOVER_LEGS = ("media", "agent", "agentmedia")
 _LEFTOVER_BRIDGES = ("bridge", "warm")
+# How long adopting a previous run's call waits for the links to come up and be reconciled.
+_ADOPT_SETTLE_WAIT = 5.0
 
 
 class AsteriskPbx:
@@ -329,7 +331,8 @@ class AsteriskPbx:
         remote = remote_ref or call_id
         if self._calls.get(call_id) is not None or not is_token(remote):
             return False
-        boot = await self._wait_settled(self._register_timeout)
+        # Right after start-up the links may still be coming up: the caller bounds the wait.
+        boot = await self._wait_settled(max(self._register_timeout, _ADOPT_SETTLE_WAIT))
         try:
             found = await self.ari.request("GET", f"/channels/{_seg(remote)}")
         except AriHttpError as exc:
