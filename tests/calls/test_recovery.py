@@ -422,3 +422,25 @@ async def assert_ended_service_restart(store: Any, call_id: str) -> None:
     call = await store.get_call(None, call_id)
     assert call is not None
     assert (call.status, call.end_reason) == (CallStatus.ENDED, SERVICE_RESTART)
+
+
+async def test_a_resumed_call_stays_up_when_its_resumed_event_is_not_stored() -> None:
+    world = PbxLegs()
+    store, settings, answered, _ = await left_by_a_killed_run(world)
+    pbx = ResumableFakePbx(world)
+    engine = CallEngine(store, pbx, settings)
+
+    async def store_down(call_id: str, since: datetime) -> None:
+        raise RuntimeError("the store went away")
+
+    engine.record_resumed = store_down  # type: ignore[method-assign]
+    recovery = await recover_calls(
+        engine, pbx, await store.list_active_calls(), resumer=FakeResumer()
+    )
+    assert recovery.resumed == [answered]
+    assert pbx.hangups == []
+    assert answered in world.legs
+    call = await store.get_call(None, answered)
+    assert call is not None
+    assert call.status is CallStatus.IN_PROGRESS
+    await store.aclose()

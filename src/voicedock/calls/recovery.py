@@ -177,19 +177,23 @@ async def _resume(
         await _end_calls(engine, pbx, [call], until, recovery)
         return
     # The runner owns the call from here: a failure hangs it up with "service-restart".
+    running = False
     try:
         config = resumed_config(call.assistant_config, messages, line)
         async with asyncio.timeout(max(0.0, until - loop.time())):
             running = await resumer.resume(call, config, messages)
-        if running:
-            await engine.record_resumed(call.id, last_activity(call, messages))
-            recovery.resumed.append(call.id)
-            log.warning("call %s: resumed after the restart", shown)
-            return
     except TimeoutError:
         log.warning("call %s: conversation not resumed in time; hanging it up", shown)
     except Exception:
         log.exception("call %s: not resumed; hanging it up", shown)
+    if running:
+        recovery.resumed.append(call.id)
+        log.warning("call %s: resumed after the restart", shown)
+        try:  # the caller is back with the assistant: a lost event is no reason to hang up
+            await engine.record_resumed(call.id, last_activity(call, messages))
+        except Exception:
+            log.exception("call %s: resumed event not stored", shown)
+        return
     try:  # why it ends, whoever ends it first (the HANGUP our hang-up causes, or below)
         await engine.set_end_reason(call.id, SERVICE_RESTART)
     except Exception as exc:  # noqa: BLE001 - end_after_restart below says it all the same
