@@ -465,3 +465,13 @@ async def test_a_resumed_call_whose_media_does_not_open_ends_service_restart(
     assert (ended.status, ended.end_reason) == (CallStatus.ENDED, SERVICE_RESTART)
     assert world.pbx.hangups == [(call.id, "normal")]
     assert world.observer.reports == [(call.id, CallStatus.ENDED, 1)]  # "Hi!" from before
+
+
+async def test_a_call_whose_caller_left_before_the_resume_is_not_served(world: World) -> None:
+    call, earlier = await left_by_a_killed_run(world)
+    await world.engine.apply_pbx_event(PbxEvent(call.id, PbxEventKind.HANGUP, cause=16))
+    config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
+    assert not await world.runner.resume(call, config, earlier)
+    assert world.runner.running(call.id) is None
+    assert world.pbx.media_formats == []  # no media leg opened
+    assert len(world.observer.reports) == 1  # the end's report, once

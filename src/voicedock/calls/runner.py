@@ -304,6 +304,11 @@ class CallRunner:
         media_pbx = self.media_pbx
         if media_pbx is None or self._closed or self._tg is None or call.id in self._calls:
             return False
+        current = await self._store.get_call(None, call.id)
+        if current is None or current.status is not CallStatus.IN_PROGRESS:
+            return False  # the caller hung up since the PBX adopted the call: nothing to serve
+        if self._closed or self._tg is None or call.id in self._calls:
+            return False
         running = RunningCall(call.id, resumed=True)
         self._calls[call.id] = running
         self._engine.continue_messages(call.id, messages)
