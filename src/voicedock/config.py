@@ -182,6 +182,19 @@ class PolicySettings:
     internal_targets: list[str] = field(default_factory=list)
 
 
+DEFAULT_RESUME_MESSAGE = "Sorry, we were cut off. I'm back now. Where were we?"
+
+
+@dataclass(slots=True)
+class CallsSettings:
+    # A call a previous run left live (a crash, kill -9) whose caller is still on the line
+    # goes on where it was (calls/recovery.py, docs/api.md); false: it is hung up and ends
+    # "service-restart".
+    resume_after_restart: bool = True
+    # What the assistant says first when such a call goes on (instead of its first_message).
+    resume_message: str = DEFAULT_RESUME_MESSAGE
+
+
 @dataclass(slots=True)
 class WebhookEndpointSettings:
     """A webhook endpoint defined in the configuration (mirrored into the store at start-up)."""
@@ -215,6 +228,7 @@ class Settings:
     pbx: PbxSettings = field(default_factory=PbxSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    calls: CallsSettings = field(default_factory=CallsSettings)
     trunks: list[TrunkSettings] = field(default_factory=list)
     numbers: list[NumberSettings] = field(default_factory=list)
     assistants: list[AssistantSettings] = field(default_factory=list)
@@ -376,6 +390,8 @@ def _check(s: Settings) -> None:
         for i, prefix in enumerate(getattr(s.policy, name)):
             if _PREFIX.fullmatch(prefix) is None:
                 raise ConfigError(f"policy.{name}[{i}]", "must be '+' followed by digits")
+    if not s.calls.resume_message.strip():
+        raise ConfigError("calls.resume_message", "must not be empty")
     _check_webhooks(s.webhooks, assistant_keys)
 
 

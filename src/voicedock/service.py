@@ -5,7 +5,7 @@
 
 ``Service.open`` opens and migrates the store, mirrors the configured trunks, organizations,
 assistants and numbers into it, connects the PBX adapter chosen by ``pbx.kind`` and ends the
-calls a previous run left live (``calls/recovery``). ``aclose()`` is idempotent.
+calls a previous run left live or resumes them (``calls/recovery``). ``aclose()`` is idempotent.
 """
 
 from __future__ import annotations
@@ -130,15 +130,23 @@ class Service:
             self.engine.watch_ring_timeouts(), name="ring-timeouts"
         )
         # Calls a previous run left live (a crash, kill -9): listed before the PBX connects,
-        # so none of this run's calls is among them; their legs are hung up and they end
-        # "service-restart" before the API serves (calls/recovery.py).
+        # so none of this run's calls is among them; before the API serves, each one whose
+        # caller still waits goes on (resumed), the others' legs are hung up and they end
+        # "service-restart" (calls/recovery.py).
         leftovers = await self.store.list_active_calls()
         try:
             await self.pbx.start(self.runner.handle_pbx_event)
         except PbxError as exc:
             # The API keeps serving; the adapter reconnects and reconciles on its own.
             log.warning("PBX not reachable at start-up: %s", exc)
-        await recover_calls(self.engine, self.pbx, leftovers)
+        calls = self.settings.calls
+        await recover_calls(
+            self.engine,
+            self.pbx,
+            leftovers,
+            resumer=self.runner if calls.resume_after_restart else None,
+            resume_message=calls.resume_message,
+        )
 
     async def aclose(self) -> None:
         if self._closed:

@@ -25,7 +25,9 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.live import SpeechProviders
 from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
 from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.recovery import resumed_config
 from voicedock.calls.runner import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, CallRunner
+from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.config import Settings
 from voicedock.errors import PbxError, ProviderError
 from voicedock.media.acceptor import MediaAcceptor
@@ -399,3 +401,77 @@ async def test_rest_call_runs_live_and_its_record_is_served(
         ("assistant", "Hi!"),
         ("assistant", "Thank you, goodbye."),
     ]
+
+
+# ---- a call resumed after a restart (calls/recovery.py) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Said:
+    role: str
+    content: str
+    started_at: float = 1.0
+    ended_at: float = 2.0
+    interrupted: bool = False
+
+
+async def left_by_a_killed_run(world: World) -> tuple[Call, list[CallMessage]]:
+    """An answered call the previous run greeted (no runner of this run serves it yet)."""
+    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    call_id = str((await world.engine.place_outbound(ACME_ID, request)).body["call_id"])
+    await world.engine.apply_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    await world.engine.record_transcript_turn(call_id, Said("assistant", "Hi!"))
+    return await world.call(call_id), await world.store.list_messages(call_id)
+
+
+async def test_a_resumed_call_says_the_resume_line_and_goes_on_with_its_history(
+    world: World,
+) -> None:
+    call, earlier = await left_by_a_killed_run(world)
+    world.stt.texts = ["I would like an appointment on Monday."]
+    world.llm.replies = ["Monday at nine works."]
+    config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
+    assert await world.runner.resume(call, config, earlier)
+    await until(lambda: world.observer.transcripts[-1:] == ["Sorry, we were cut off."])
+    await world.caller_says(voiced(600) + silence(400))
+    await until(lambda: world.observer.transcripts[-1:] == ["Monday at nine works."])
+    # The model saw the conversation from before the gap, then the resume line.
+    seen = [(m.role, m.content) for m in world.llm.calls[0] if m.role != "system"]
+    assert seen == [
+        ("assistant", "Hi!"),
+        ("assistant", "Sorry, we were cut off."),
+        ("user", "I would like an appointment on Monday."),
+    ]
+    await world.engine.control(ACME_ID, call.id, EndCall(None))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call.id)
+    stored = [m.content for m in await world.store.list_messages(call.id)]
+    assert stored[:2] == ["Hi!", "Sorry, we were cut off."]  # after the earlier ones
+    assert stored.count("Hi!") == 1
+    # The end-of-call report holds the whole conversation, before and after the gap.
+    assert world.observer.reports == [(call.id, CallStatus.ENDED, len(stored))]
+
+
+async def test_a_resumed_call_whose_media_does_not_open_ends_service_restart(
+    world: World,
+) -> None:
+    call, earlier = await left_by_a_killed_run(world)
+    world.pbx.fail_media = PbxError("externalMedia refused")
+    config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
+    assert not await world.runner.resume(call, config, earlier)
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call.id)
+    ended = await world.call(call.id)
+    assert (ended.status, ended.end_reason) == (CallStatus.ENDED, SERVICE_RESTART)
+    assert world.pbx.hangups == [(call.id, "normal")]
+    assert world.observer.reports == [(call.id, CallStatus.ENDED, 1)]  # "Hi!" from before
+
+
+async def test_a_call_whose_caller_left_before_the_resume_is_not_served(world: World) -> None:
+    call, earlier = await left_by_a_killed_run(world)
+    await world.engine.apply_pbx_event(PbxEvent(call.id, PbxEventKind.HANGUP, cause=16))
+    config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
+    assert not await world.runner.resume(call, config, earlier)
+    assert world.runner.running(call.id) is None
+    assert world.pbx.media_formats == []  # no media leg opened
+    assert len(world.observer.reports) == 1  # the end's report, once

@@ -190,6 +190,18 @@ def test_transfer_events_become_transfer_updates() -> None:
     assert payloads_for_event(call, say) == []
 
 
+def test_a_resumed_call_is_a_status_update_with_the_gap() -> None:
+    call = Call("call-r", "org", Direction.OUTBOUND, CallStatus.IN_PROGRESS, None, None)
+    gap = {"gap_seconds": 6.2, "last_activity_at": "2026-01-01T10:00:00+00:00"}
+    (update,) = payloads_for_event(call, CallEvent("call-r", "resumed", gap, AT))
+    assert update["type"] == "status-update"
+    assert update["data"] == {
+        "status": "in-progress",
+        "previous_status": "in-progress",
+        "resumed": gap,
+    }
+
+
 def test_choose_endpoints_prefers_the_assistants_own() -> None:
     general, own = endpoint("g"), endpoint("o", assistant_id="a1", types=["status-update"])
     assert choose_endpoints([general, own], "a1", "status-update") == [own]

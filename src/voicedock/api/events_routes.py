@@ -36,7 +36,7 @@ from voicedock.webhooks.events import format_timestamp
 routes = web.RouteTableDef()
 log = logging.getLogger("voicedock.api")
 
-STREAMED_TYPES = frozenset({"status", "transcript", "control", "transfer", "security"})
+STREAMED_TYPES = frozenset({"status", "transcript", "control", "transfer", "security", "resumed"})
 TERMINAL = frozenset({CallStatus.ENDED.value, CallStatus.FAILED.value})
 POLL_SECONDS = 0.3
 KEEPALIVE_SECONDS = 15.0

@@ -27,7 +27,7 @@ import dataclasses
 import functools
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import NoReturn
@@ -65,12 +65,14 @@ from voicedock.calls.outbound import check_number_choice, resolve_assistant
 from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.calls.policy import check_destination
 from voicedock.calls.transitions import (
+    RESUMED,
     apply_pbx_event,
     cancel,
     cancel_requested,
     end,
     end_after_restart,
     fail,
+    resumed_event_data,
     status_event_data,
 )
 from voicedock.config import Settings
@@ -452,6 +454,29 @@ class CallEngine:
             )
         self._recorded_messages.pop(call_id, None)  # not moved: nothing reported it
         return moved
+
+    async def stored_messages(self, call_id: str) -> list[CallMessage]:
+        """The call's messages stored so far, in order."""
+        return await self._store.list_messages(call_id)
+
+    def continue_messages(self, call_id: str, messages: Sequence[CallMessage]) -> None:
+        """A call resumed after a restart: its end-of-call report carries ``messages`` (stored
+        by the previous run) before the ones its new conversation adds."""
+        known = self._live_messages.get(call_id, [])
+        seen = {message_key(message) for message in known}
+        earlier = [message for message in messages if message_key(message) not in seen]
+        self._live_messages[call_id] = [*earlier, *known]
+
+    async def record_resumed(self, call_id: str, since: datetime) -> None:
+        """Mark the gap of a call that goes on after a restart (``calls/recovery``): a
+        ``resumed`` call event, shown by ``GET /calls/{id}``, the event stream and webhooks."""
+        now = self._now()
+        async with self._attempt() as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None or call.status is not CallStatus.IN_PROGRESS:
+                return
+            data = resumed_event_data(since, now)
+            await self._add_event(tx, call, CallEvent(call_id, RESUMED, data, now))
 
     async def reconcile(self) -> int:
         """Settle every non-terminal call the PBX no longer has; returns how many moved."""

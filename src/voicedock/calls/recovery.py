@@ -1,43 +1,117 @@
-"""Start-up recovery: the calls a previous run of voicedock left live are ended, legs and all.
+"""Start-up recovery: the calls a previous run of voicedock left live go on, or end.
 
 After a crash or ``kill -9`` the store still holds calls ``connecting`` / ``in-progress`` whose
 legs are up at the PBX, while the new process has no media, no conversation and no adapter
 registry entry for them: the caller would hear silence until they hang up, and the call would
-stay ``in-progress`` for good. ``recover_calls`` hangs up every leg and bridge of those calls
-(``LeftoverPbx.hang_up_leftovers``), asks the PBX again until none of them is listed, and ends
-each call ``ended`` with ``end_reason: "service-restart"``, reported (webhooks, SSE, end-of-call
-report) like any end. Everything happens within ``RECOVERY_DEADLINE`` of the start: a PBX that
-cannot be reached or keeps listing a leg is logged, and the calls end all the same. Nothing is
-re-originated.
+stay ``in-progress`` for good. ``recover_calls`` settles each of them within
+``RECOVERY_DEADLINE`` of the start:
+
+* **resumed** (``plan_recovery``): an ``in-progress`` call, when resuming is on
+  (``[calls] resume_after_restart``), the PBX can adopt calls (``ResumablePbx``) and a runner
+  can serve them. The PBX adopts the call if its remote leg is still up and waiting
+  (``adopt_call``: the previous run's media leg and bridge are dropped), then the runner opens
+  a new media leg and runs the conversation with the stored messages as earlier turns and the
+  resume line (``[calls] resume_message``) said first (``resumed_config``). Once it runs, a
+  ``resumed`` call event marks the gap (``transitions.resumed_event_data``); the transcript
+  goes on after the stored messages.
+* **ended** otherwise, and whenever resuming fails (remote leg gone, PBX error, media or
+  providers that do not start in time): every leg and bridge of the call is hung up
+  (``LeftoverPbx.hang_up_leftovers``, asked again until none of them is listed) and the call
+  ends ``ended`` with ``end_reason: "service-restart"``, reported (webhooks, SSE, end-of-call
+  report) like any end. A PBX that cannot be reached or keeps listing a leg is logged, and
+  the calls end all the same. Nothing is re-originated.
 
 The calls are passed in: ``Service.start`` takes every non-terminal call of the store *before*
 the PBX connects, so a call this run takes is never among them. With several nodes sharing a
-store, the caller passes only the calls this node owned.
+store, the caller passes only the calls this node owned (a node taking over a dead node's calls
+passes that node's).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.models import Call
+from voicedock.calls.models import Call, CallMessage, CallStatus
+from voicedock.calls.transitions import SERVICE_RESTART
+from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.errors import PbxError
-from voicedock.pbx.base import LeftoverPbx, Pbx
+from voicedock.pbx.base import LeftoverPbx, Pbx, ResumablePbx
 from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.calls.recovery")
 
-RECOVERY_DEADLINE = 8.0  # seconds for the hang-ups: the calls end within ~10 s of the start
+RECOVERY_DEADLINE = 8.0  # seconds for everything: the calls settle within ~10 s of the start
+ADOPT_WITHIN = 4.0  # seconds for the PBX to adopt a call (the rest is the hang-up's if not)
 _RETRY_INTERVAL = 0.25  # a deleted leg may stay listed a moment (ChannelDestroyed ~5 ms)
+_SEEDED_ROLES = ("user", "assistant")
+
+
+class CallResumer(Protocol):
+    """What serves a resumed call's conversation (``CallRunner.resume``)."""
+
+    async def resume(
+        self,
+        call: Call,
+        assistant_config: Mapping[str, Any],
+        messages: Sequence[CallMessage],
+    ) -> bool:
+        """Run the adopted call's conversation; ``True`` once it runs, ``False`` if it could
+        not start (the call is then hung up with ``service-restart``). Cancelled: the same."""
+        ...
 
 
 @dataclass(slots=True)
 class Recovery:
     ended: list[str] = field(default_factory=list)  # call ids ended "service-restart"
+    resumed: list[str] = field(default_factory=list)  # call ids whose conversation goes on
     legs_left: set[str] = field(default_factory=set)  # ids the PBX still listed at the deadline
+
+
+def plan_recovery(calls: Sequence[Call], *, can_resume: bool) -> tuple[list[Call], list[Call]]:
+    """(calls to try resuming, calls to end): only an answered call can go on; a call still
+    ringing (``connecting``) is given up."""
+    pending = [call for call in calls if not call.status.terminal]
+    if not can_resume:
+        return [], pending
+    resume = [call for call in pending if call.status is CallStatus.IN_PROGRESS]
+    return resume, [call for call in pending if call.status is not CallStatus.IN_PROGRESS]
+
+
+def resumed_config(
+    assistant_config: Mapping[str, Any],
+    messages: Sequence[CallMessage],
+    line: str = DEFAULT_RESUME_MESSAGE,
+) -> dict[str, Any]:
+    """The assistant configuration a resumed call goes on with: ``line`` said first (instead
+    of ``first_message``), and what was said before the gap as earlier turns of
+    ``llm_config.messages`` (after the assistant's own), so the model knows the conversation."""
+    config = dict(assistant_config)
+    llm = assistant_config.get("llm_config")
+    llm_config: dict[str, Any] = dict(llm) if isinstance(llm, Mapping) else {}
+    seeded = llm_config.get("messages")
+    history: list[Any] = list(seeded) if isinstance(seeded, list) else []
+    ordered = sorted(messages, key=lambda m: m.seq)
+    history += [
+        {"role": m.role, "content": m.content}
+        for m in ordered
+        if m.role in _SEEDED_ROLES and m.content.strip()
+    ]
+    llm_config["messages"] = history
+    config["llm_config"] = llm_config
+    config["first_message"] = line
+    return config
+
+
+def last_activity(call: Call, messages: Sequence[CallMessage]) -> datetime:
+    """When the previous run was last known to serve the call: its last change or message."""
+    moments = [call.updated_at, *(m.ended_at or m.started_at for m in messages)]
+    return max(moment for moment in moments if moment is not None)
 
 
 async def recover_calls(
@@ -45,26 +119,111 @@ async def recover_calls(
     pbx: Pbx,
     calls: Sequence[Call],
     *,
+    resumer: CallResumer | None = None,
+    resume_message: str = DEFAULT_RESUME_MESSAGE,
     deadline: float = RECOVERY_DEADLINE,
 ) -> Recovery:
-    """Hang up what is left of ``calls`` at the PBX (checked), then end each of them."""
+    """Resume what can go on (``resumer`` given and the PBX a ``ResumablePbx``), hang up and
+    end the rest, all within ``deadline``."""
     recovery = Recovery()
-    pending = [call for call in calls if not call.status.terminal]
-    if not pending:
+    can_resume = resumer is not None and isinstance(pbx, ResumablePbx)
+    to_resume, to_end = plan_recovery(calls, can_resume=can_resume)
+    if not to_resume and not to_end:
         return recovery
-    log.warning("%d call(s) left live by a previous run: hanging them up", len(pending))
-    recovery.legs_left = await _hang_up(
-        pbx, {call.id: call.pbx_call_ref for call in pending}, deadline
+    log.warning(
+        "%d call(s) left live by a previous run: resuming %d, hanging up %d",
+        len(to_resume) + len(to_end),
+        len(to_resume),
+        len(to_end),
     )
-    for call_id in sorted(recovery.legs_left):
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline
+    async with asyncio.TaskGroup() as tg:
+        if to_end:
+            tg.create_task(_end_calls(engine, pbx, to_end, until, recovery))
+        if to_resume:
+            assert resumer is not None
+            for call in to_resume:
+                tg.create_task(_resume(engine, pbx, resumer, call, resume_message, until, recovery))
+    return recovery
+
+
+async def _resume(
+    engine: CallEngine,
+    pbx: Pbx,
+    resumer: CallResumer,
+    call: Call,
+    line: str,
+    until: float,
+    recovery: Recovery,
+) -> None:
+    """One call: adopted and served, or handed to the hang-up path. Never raises."""
+    shown = mask_call_id(call.id)
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(min(ADOPT_WITHIN, max(0.0, until - loop.time()))):
+            messages = await engine.stored_messages(call.id)
+            adopted = isinstance(pbx, ResumablePbx) and await pbx.adopt_call(
+                call.id, call.pbx_call_ref
+            )
+    except TimeoutError:
+        log.warning("call %s: not adopted in time; hanging it up", shown)
+        adopted = False
+    except Exception as exc:  # noqa: BLE001 - any failure: the hang-up path
+        log.warning("call %s: not adopted (%s); hanging it up", shown, type(exc).__name__)
+        adopted = False
+    if not adopted:
+        log.info("call %s: its caller is gone or not waiting; ending it", shown)
+        await _end_calls(engine, pbx, [call], until, recovery)
+        return
+    # The runner owns the call from here: a failure hangs it up with "service-restart".
+    running = False
+    try:
+        config = resumed_config(call.assistant_config, messages, line)
+        async with asyncio.timeout(max(0.0, until - loop.time())):
+            running = await resumer.resume(call, config, messages)
+    except TimeoutError:
+        log.warning("call %s: conversation not resumed in time; hanging it up", shown)
+    except Exception:
+        log.exception("call %s: not resumed; hanging it up", shown)
+    if running:
+        recovery.resumed.append(call.id)
+        log.warning("call %s: resumed after the restart", shown)
+        try:  # the caller is back with the assistant: a lost event is no reason to hang up
+            await engine.record_resumed(call.id, last_activity(call, messages))
+        except Exception:
+            log.exception("call %s: resumed event not stored", shown)
+        return
+    try:  # why it ends, whoever ends it first (the HANGUP our hang-up causes, or below)
+        await engine.set_end_reason(call.id, SERVICE_RESTART)
+    except Exception as exc:  # noqa: BLE001 - end_after_restart below says it all the same
+        log.warning("call %s: end reason not stored: %s", shown, type(exc).__name__)
+    try:  # the runner hung it up when it was serving it; again, in case it was not (idempotent)
+        await pbx.hangup(call.id, "normal")
+    except Exception as exc:  # noqa: BLE001 - the call ends all the same
+        log.warning("call %s: hang-up failed: %s", shown, type(exc).__name__)
+    try:
+        if await engine.end_after_restart(call.id) is not None:
+            recovery.ended.append(call.id)
+    except Exception:  # the runner's hang-up ends it all the same
+        log.exception("call %s: not ended after the restart", shown)
+
+
+async def _end_calls(
+    engine: CallEngine, pbx: Pbx, calls: Sequence[Call], until: float, recovery: Recovery
+) -> None:
+    """Hang up what is left of ``calls`` at the PBX (checked), then end each of them."""
+    loop = asyncio.get_running_loop()
+    left = await _hang_up(pbx, {call.id: call.pbx_call_ref for call in calls}, until - loop.time())
+    recovery.legs_left |= left
+    for call_id in sorted(left):
         log.error("call %s: its legs are still at the PBX after the restart", mask_call_id(call_id))
-    for call in pending:
+    for call in calls:
         try:
             if await engine.end_after_restart(call.id) is not None:
                 recovery.ended.append(call.id)
         except Exception:  # one call's store error must not leave the others live
             log.exception("call %s: not ended after the restart", mask_call_id(call.id))
-    return recovery
 
 
 async def _hang_up(pbx: Pbx, refs: dict[str, str | None], deadline: float) -> set[str]:

@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
-from voicedock.calls.models import Call, CallStatus, utcnow
-from voicedock.calls.transitions import REMOTE_HANGUP, TRANSFERRED
+from voicedock.calls.models import Call, CallMessage, CallStatus, utcnow
+from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
 from voicedock.config import Settings
 from voicedock.errors import ProviderError, StoreUnavailable
 from voicedock.logs import bind_call_id, call_context, describe
@@ -70,9 +71,11 @@ class RunningCall:
     """One answered call's ``LiveCall`` while the runner serves it (before and after the
     conversation exists)."""
 
-    def __init__(self, call_id: str) -> None:
+    def __init__(self, call_id: str, *, resumed: bool = False) -> None:
         self.call_id = call_id
+        self.resumed = resumed  # adopted after a restart: a failed start is "service-restart"
         self.live: LiveConversation | None = None
+        self._live_ready = asyncio.Event()
         self.remote_gone = False  # the caller hung up: nothing to hang up any more
         self.hung_up = False  # we asked the PBX to hang up
         self.media_open = False
@@ -114,11 +117,23 @@ class RunningCall:
     # -- the runner's side ----------------------------------------------------------------
     async def started(self, live: LiveConversation) -> None:
         self.live = live
+        self._live_ready.set()
         if self.stop_reason is not None:
             live.end(self.stop_reason)
         early, self._early = self._early, []
         for action in early:
             await action(live)
+
+    async def wait_started(self) -> bool:
+        """Until the conversation runs (``True``) or the call's task ended first (``False``)."""
+        assert self.task is not None
+        ready = asyncio.ensure_future(self._live_ready.wait())
+        try:
+            await asyncio.wait((ready, self.task), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            await asyncio.gather(ready, return_exceptions=True)
+        return self.live is not None and self.stop_reason is None and not self.task.done()
 
     def stop(self, reason: str) -> None:
         """End the call's conversation (or its start) as soon as possible."""
@@ -275,6 +290,38 @@ class CallRunner:
         self._engine.attach_live_call(call_id, running)  # from here on a record is owed
         running.task = self._tg.create_task(self._run(running, call, media_pbx))
 
+    async def resume(
+        self,
+        call: Call,
+        assistant_config: Mapping[str, Any],
+        messages: Sequence[CallMessage],
+    ) -> bool:
+        """``CallResumer``: serve a call the PBX adopted after a restart (``calls/recovery``)
+        with ``assistant_config`` (the resume line first, the earlier turns seeded), its
+        transcript going on after ``messages``. ``True`` once the conversation runs; ``False``
+        (or cancelled) when it cannot start: the call is then hung up, its end reason
+        ``service-restart``."""
+        media_pbx = self.media_pbx
+        if media_pbx is None or self._closed or self._tg is None or call.id in self._calls:
+            return False
+        current = await self._store.get_call(None, call.id)
+        if current is None or current.status is not CallStatus.IN_PROGRESS:
+            return False  # the caller hung up since the PBX adopted the call: nothing to serve
+        if self._closed or self._tg is None or call.id in self._calls:
+            return False
+        running = RunningCall(call.id, resumed=True)
+        self._calls[call.id] = running
+        self._engine.continue_messages(call.id, messages)
+        self._engine.attach_live_call(call.id, running)  # from here on a record is owed
+        resumed = dataclasses.replace(call, assistant_config=dict(assistant_config))
+        with call_context(call.id):
+            running.task = self._tg.create_task(self._run(running, resumed, media_pbx))
+        try:
+            return await running.wait_started()
+        except asyncio.CancelledError:
+            running.stop(SERVICE_RESTART)
+            raise
+
     # -- one call -------------------------------------------------------------------------
     async def _run(self, running: RunningCall, call: Call, media_pbx: MediaPbx) -> None:
         bind_call_id(call.id)  # this task and the conversation's tasks log the call id
@@ -303,6 +350,8 @@ class CallRunner:
         finally:
             if record is None and running.live is not None and running.live.result is not None:
                 record = running.live.result.record()  # the conversation ended, the exit failed
+        if running.resumed and running.live is None and failure is not None:
+            failure = SERVICE_RESTART  # resuming failed: the call ends as if not resumed
         try:
             if not running.hung_up and not running.remote_gone:
                 await self._hang_up(running, failure or _reason(running))

@@ -29,6 +29,8 @@ CANCELLED = "cancelled"  # end_reason of an unanswered call ended by ``end-call`
 # end_reason of a call a previous run of voicedock left live (killed or crashed): its legs are
 # hung up at start-up (``calls/recovery.py``), answered or still ringing.
 SERVICE_RESTART = "service-restart"
+# The call event of a call that went on after such a restart (``calls/recovery.py``).
+RESUMED = "resumed"
 
 
 def apply_pbx_event(call: Call, event: PbxEvent, now: datetime) -> Call | None:
@@ -113,6 +115,13 @@ def end_after_restart(call: Call, now: datetime) -> Call | None:
     if call.status is CallStatus.CONNECTING:
         return _move(call, CallStatus.ENDED, now, end_reason=SERVICE_RESTART, ended_at=now)
     return None
+
+
+def resumed_event_data(since: datetime, now: datetime) -> JsonObject:
+    """What the ``resumed`` call event says: the gap the caller sat through, from the previous
+    run's last sign of the call (``since``) to the conversation going on (``now``)."""
+    gap = max(0.0, (now - since).total_seconds())
+    return {"gap_seconds": round(gap, 1), "last_activity_at": since.isoformat()}
 
 
 def status_event_data(before: Call, after: Call) -> JsonObject:

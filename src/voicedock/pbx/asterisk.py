@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
@@ -83,6 +84,8 @@ _CHASE_FOR = 10.0
 # What a call may hold besides the remote leg (``asterisk_media``, ``asterisk_warm`` ids).
 _LEFTOVER_LEGS = ("media", "agent", "agentmedia")
 _LEFTOVER_BRIDGES = ("bridge", "warm")
+# How long adopting a previous run's call waits for the links to come up and be reconciled.
+_ADOPT_SETTLE_WAIT = 5.0
 
 
 class AsteriskPbx:
@@ -317,6 +320,64 @@ class AsteriskPbx:
         if isinstance(found, list):
             listed |= {str(b.get("id", "")) for b in found if isinstance(b, dict)}
         return {call_id for leg, call_id in (channels | bridges).items() if leg in listed}
+
+    async def adopt_call(self, call_id: str, remote_ref: str | None) -> bool:
+        """``ResumablePbx``: take over an answered call a previous run left (``kill -9``).
+
+        The remote leg (``remote_ref``, else the call id) must be up and still in our Stasis
+        app; the previous run's media, warm-transfer legs and bridges are deleted (checked), so
+        ``call_media`` opens fresh ones under the same ids. On any failure nothing stays
+        registered, so ``hang_up_leftovers`` can clear the call."""
+        remote = remote_ref or call_id
+        if self._calls.get(call_id) is not None or not is_token(remote):
+            return False
+        # Right after start-up the links may still be coming up: the caller bounds the wait.
+        boot = await self._wait_settled(max(self._register_timeout, _ADOPT_SETTLE_WAIT))
+        try:
+            found = await self.ari.request("GET", f"/channels/{_seg(remote)}")
+        except AriHttpError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        if not isinstance(found, dict) or not _waits_in_app(found, self._settings.app):
+            return False
+        await self._clear_leftover_legs(call_id)
+        direction = "inbound" if remote != call_id else "outbound"
+        legs = self._calls.add(call_id, remote, direction)
+        legs.boot = boot
+        try:
+            await self.ari.subscribe_channel(remote)  # its ChannelDestroyed, whatever happens
+            self._media.entered_stasis(remote)  # it is there already: no StasisStart comes
+            self._calls.mark_answered(call_id)  # the engine has it in progress: not reported
+            # Gone while we looked: its ChannelDestroyed went to nobody.
+            await self.ari.request("GET", f"/channels/{_seg(remote)}")
+        except BaseException as exc:
+            self._calls.forget(call_id)
+            self._media.left_stasis(remote)
+            if isinstance(exc, AriHttpError) and exc.status == 404:
+                return False
+            raise
+        log.info("call %s: adopted from a previous run", mask_call_id(call_id))
+        return True
+
+    async def _clear_leftover_legs(self, call_id: str) -> None:
+        """Delete the media / warm-transfer legs and bridges a previous run left of the call,
+        until ARI lists none of them (a new leg reuses their ids)."""
+        channels = [leg_id(call_id, suffix) for suffix in _LEFTOVER_LEGS]
+        bridges = [leg_id(call_id, suffix) for suffix in _LEFTOVER_BRIDGES]
+        for channel in channels:
+            await self.ari.hangup_channel(channel, "normal")
+        for bridge in bridges:
+            await destroy_bridge(self.ari, bridge)
+        for _ in range(40):  # a DELETEd channel or bridge leaves the lists within milliseconds
+            listed = {str(c.get("id", "")) for c in await self.ari.list_channels()}
+            found = await self.ari.request("GET", "/bridges")
+            if isinstance(found, list):
+                listed |= {str(b.get("id", "")) for b in found if isinstance(b, dict)}
+            if not listed.intersection(channels, bridges):
+                return
+            await asyncio.sleep(0.05)
+        raise PbxError("the media legs a previous run left are still up")
 
     # --- media ------------------------------------------------------------------------------
 
@@ -568,6 +629,19 @@ class AsteriskPbx:
     async def _reconcile_later(self) -> None:
         await asyncio.sleep(_RECONCILE_GRACE)
         await self.reconcile()
+
+
+def _waits_in_app(channel: Mapping[str, Any], app: str) -> bool:
+    """An answered channel (ARI's channel JSON) still in ``app``'s Stasis."""
+    dialplan = channel.get("dialplan")
+    if channel.get("state") != "Up" or not isinstance(dialplan, Mapping):
+        return False
+    app_data = str(dialplan.get("app_data", ""))
+    return dialplan.get("app_name") == "Stasis" and app_data.split(",", 1)[0] == app
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
 
 
 def _pending(legs: CallLegs) -> bool:

@@ -145,3 +145,18 @@ class LeftoverPbx(Protocol):
         """Hang up every leg (and bridge) of these calls, given as call id → the PBX's id of
         the remote leg when stored; return the call ids of which something is still there."""
         ...
+
+
+@runtime_checkable
+class ResumablePbx(Protocol):
+    """A ``Pbx`` that can take over a call a previous run of voicedock left live, so that the
+    call goes on (``calls/recovery``) instead of being hung up."""
+
+    async def adopt_call(self, call_id: str, remote_ref: str | None) -> bool:
+        """Make the answered call this run's own if its remote leg (the PBX's id of it when
+        stored, else the call id) is still up and waiting for voicedock: its events reported,
+        ``hangup`` and ``call_media`` working as for a call placed by this run, and the media
+        legs and bridges the previous run left cleared (``call_media`` opens new ones).
+        ``False`` (nothing adopted) when the remote leg is gone or not voicedock's any more;
+        ``PbxError`` when the PBX cannot tell. Either way the caller hangs up what is left."""
+        ...

@@ -99,13 +99,17 @@ def status_update(
     previous_status: str | None = None,
     end_reason: str | None = None,
     error: str | None = None,
+    resumed: Mapping[str, Any] | None = None,
 ) -> JsonObject:
-    """The call moved to ``status`` (``connecting``, ``in-progress``, ``ended``, ``failed``)."""
+    """The call moved to ``status`` (``connecting``, ``in-progress``, ``ended``, ``failed``),
+    or (``resumed``: the gap) went on ``in-progress`` after a restart of voicedock."""
     data: JsonObject = {"status": status, "previous_status": previous_status}
     if end_reason is not None:
         data["end_reason"] = end_reason
     if error is not None:
         data["error"] = error
+    if resumed is not None:
+        data["resumed"] = dict(resumed)
     return build_event(EventType.STATUS_UPDATE, call_id, at, data)
 
 

@@ -36,6 +36,7 @@ from voicedock.webhooks.outbox import enqueue_event
 log = logging.getLogger("voicedock.webhooks")
 
 TRANSFERRED = "transferred"  # the end_reason of a call the PBX transferred away
+RESUMED = "resumed"  # the call event of a call that went on after a restart (calls/recovery)
 
 
 def choose_endpoints(
@@ -83,6 +84,9 @@ def payloads_for_event(
                 )
             )
         return out
+    if event.type == RESUMED:
+        status = call.status.value
+        return [events.status_update(call.id, status, at=at, previous_status=status, resumed=data)]
     if event.type == "control" and data.get("type") == "transfer":
         failed = data.get("result") == "failed"
         return [
