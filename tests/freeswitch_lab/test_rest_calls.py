@@ -1,0 +1,232 @@
+"""The real service over REST against the real lab FreeSWITCH (ESL, sofia, mod_audio_stream).
+
+What ``tests/e2e/test_calls_e2e.py`` checks on the lab Asterisk, here on FreeSWITCH: a user
+places a call with ``POST /calls/outbound`` (the engine's own call ids), the lab's parties
+answer, fail or ring (``dialplan/lab/freeswitch.xml``), the user ends the call with
+``POST /calls/{id}/control``; each test then looks at FreeSWITCH itself over its Event Socket
+(``show channels``, ``uuid_getvar``) and at what the party recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from e2e.conftest import LiveService, start_app
+from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
+from freeswitch.live_service import TERMINAL, SpeechFakes, freeswitch_settings, speech_fakes, until
+from pipeline.fakes import FakeTts
+from voicedock.api.api_keys import issue_api_key
+from voicedock.config import TrunkSettings
+from voicedock.lab.freeswitch import LabFreeswitch
+from voicedock.lab.freeswitch_config import (
+    ANSWERS,
+    BUSY,
+    CONGESTION,
+    HANGS_UP,
+    NO_ANSWER,
+    REJECTED,
+    UNKNOWN,
+)
+from voicedock.pbx.freeswitch import FreeswitchPbx
+
+pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
+
+
+@dataclass
+class LabService(LiveService):
+    """The running service on the lab FreeSWITCH, with the lab at hand."""
+
+    lab: LabFreeswitch
+    speech: SpeechFakes
+
+    @property
+    def fs(self) -> FreeswitchPbx:
+        assert isinstance(self.service.pbx, FreeswitchPbx)
+        return self.service.pbx
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        resp = await self.client.post(path, json=body, headers=self.auth())
+        return resp.status, await resp.json()
+
+    async def call(self, call_id: str) -> dict[str, Any]:
+        resp = await self.client.get(f"/calls/{call_id}", headers=self.auth())
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        return body
+
+    async def wait_status(
+        self, call_id: str, wanted: tuple[str, ...], within: float = 10.0
+    ) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        async def reached() -> bool:
+            seen.update(await self.call(call_id))
+            return seen["status"] in wanted
+
+        try:
+            await until(reached, within)
+        except TimeoutError:
+            raise AssertionError(f"{call_id} stayed {seen.get('status')!r}, not {wanted}") from None
+        return seen
+
+    async def place(self, destination: str, **extra: Any) -> str:
+        body = {"destination": destination, "assistant_id": SUPPORT_ID, **extra}
+        status, reply = await self.post("/calls/outbound", body)
+        assert status == 200, reply
+        return str(reply["call_id"])
+
+    # --- FreeSWITCH itself, over its Event Socket ---
+
+    async def channels(self) -> set[str]:
+        return {c.uuid for c in await self.fs.esl.show_channels()}
+
+    async def getvar(self, channel: str, name: str) -> str:
+        return (await self.fs.esl.api(f"uuid_getvar {channel} {name}")).strip()
+
+    async def channel_of(self, call_id: str, within: float = 3.0) -> str:
+        """The uuid of the FreeSWITCH channel carrying ``voicedock_call_id=<call_id>``.
+
+        Polled: ``show channels`` reads FreeSWITCH's core database, which lags the channel's
+        events (CHANNEL_ANSWER) by up to about half a second."""
+        found: list[str] = []
+
+        async def listed() -> bool:
+            for channel in await self.channels():
+                if await self.getvar(channel, "voicedock_call_id") == call_id:
+                    found.append(channel)
+                    return True
+            return False
+
+        try:
+            await until(listed, within)
+        except TimeoutError:
+            raise AssertionError(f"no FreeSWITCH channel has voicedock_call_id={call_id}") from None
+        return found[0]
+
+
+@pytest.fixture
+async def live(freeswitch_lab: LabFreeswitch, tmp_path: Path) -> AsyncIterator[LabService]:
+    async with speech_fakes() as (name, fakes):
+        settings = freeswitch_settings(
+            None,
+            tmp_path / "fslab.db",
+            name,
+            esl_port=freeswitch_lab.esl_port,
+            esl_password=freeswitch_lab.esl_password,
+        )
+        # The lab's trunk: its sofia gateway "carrier" on the voicedock profile.
+        settings.trunks = [
+            TrunkSettings(name="carrier", endpoint=freeswitch_lab.settings.trunk_name)
+        ]
+        client, service = await start_app(settings)
+        try:
+            assert isinstance(service.pbx, FreeswitchPbx)
+            async with asyncio.timeout(10):
+                await service.pbx.esl.wait_connected()
+            key, _ = await issue_api_key(service.store, ACME)
+            running = LabService(client, service, key, freeswitch_lab, fakes)
+            before = await running.channels()
+            yield running
+            # Every test leaves FreeSWITCH as it found it: no leg of ours is left behind.
+            await until(lambda: _no_new_channels(running, before), within=10)
+        finally:
+            await client.close()
+            # A failed test's legs must not spill into the next test.
+            freeswitch_lab.api("hupall NORMAL_CLEARING")
+
+
+async def _no_new_channels(live: LabService, before: set[str]) -> bool:
+    return not (await live.channels() - before)
+
+
+async def test_outbound_call_is_answered_then_ended_through_rest(live: LabService) -> None:
+    call_id = await live.place(ANSWERS)
+    answered = await live.wait_status(call_id, ("in-progress", *TERMINAL))
+    assert answered["status"] == "in-progress", answered
+
+    channel = await live.channel_of(call_id)
+    assert channel != call_id
+    assert await live.getvar(channel, "origination_caller_id_number") == ACME_NUMBERS[0]
+    assert (await live.getvar(channel, "sip_gateway_name")) == live.lab.settings.trunk_name
+    # The carrier side answered too: a second leg, the party's.
+    sip_call_id = await live.getvar(channel, "sip_call_id")
+    assert sip_call_id
+
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    ended = await live.wait_status(call_id, TERMINAL)
+    assert ended["status"] == "ended", ended
+    assert ended["duration_seconds"] >= 0
+
+    async def gone() -> bool:
+        return channel not in await live.channels()
+
+    await until(gone, within=5)
+
+
+@pytest.mark.parametrize(
+    ("destination", "error"),
+    [
+        (BUSY, "busy"),
+        (CONGESTION, "congestion"),
+        (REJECTED, "rejected"),
+        (UNKNOWN, "invalid-number"),
+        (NO_ANSWER, "no-answer"),  # rings for ring_timeout_seconds (5 s), then fails
+    ],
+)
+async def test_failure_destinations_end_failed_with_the_error(
+    live: LabService, destination: str, error: str
+) -> None:
+    started = time.monotonic()
+    call_id = await live.place(destination, ring_timeout_seconds=5)
+    failed = await live.wait_status(call_id, TERMINAL, within=15)
+    assert (failed["status"], failed["error"]) == ("failed", error), failed
+    # FreeSWITCH's own originate timeout, not the engine's later safety net, ended it.
+    assert time.monotonic() - started < 8
+
+
+async def test_far_end_hangs_up(live: LabService) -> None:
+    call_id = await live.place(HANGS_UP)
+    ended = await live.wait_status(call_id, TERMINAL, within=15)
+    assert ended["status"] == "ended", ended
+    assert ended["error"] is None
+
+
+def _rms(path: Path) -> float:
+    with wave.open(str(path)) as wav:
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(pcm**2))) if len(pcm) else 0.0
+
+
+class ToneTts(FakeTts):
+    """Each sentence becomes a 440 Hz tone, 40 ms per character (loud enough to measure)."""
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        self.texts.append(text)
+        samples = self.sample_rate * self.ms_per_char * len(text) // 1000
+        t = np.arange(samples) / self.sample_rate
+        yield (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+
+
+async def test_the_party_hears_the_assistant(live: LabService) -> None:
+    live.speech.tts = ToneTts(8000, ms_per_char=400)  # "Hi!": 1.2 s of tone
+    call_id = await live.place(ANSWERS)
+    await live.wait_status(call_id, ("in-progress",))
+    sip_call_id = await live.getvar(await live.channel_of(call_id), "sip_call_id")
+    recording = live.lab.recordings_dir / f"{ANSWERS}-{sip_call_id}.wav"
+    await until(lambda: bool(live.speech.tts.texts), within=10)
+    await asyncio.sleep(2.5)  # the greeting plays out on the channel
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    await live.wait_status(call_id, TERMINAL)
+    await until(lambda: recording.exists() and recording.stat().st_size > 44, within=5)
+    assert _rms(recording) > 300, "the party heard silence"
