@@ -36,6 +36,7 @@ from freeswitch.fake_esl_wire import (
     split_unescaped,
 )
 from freeswitch.recorder import PbxEventRecorder
+from voicedock.pbx.causes import FREESWITCH_CAUSES as Q850
 
 __all__ = ["FakeAudioStreamClient", "FakeFreeswitch", "PbxEventRecorder"]
 
@@ -275,12 +276,13 @@ class FakeFreeswitch:
         if name == "uuid_kill" and args:
             if args[0] not in self.channels:
                 return "-ERR No such channel!\n"
-            self._hangup(args[0], args[1] if len(args) > 1 else "NORMAL_CLEARING", 200)
+            # We sent the BYE: FreeSWITCH sets no sip_term_status on the killed leg.
+            self._hangup(args[0], args[1] if len(args) > 1 else "NORMAL_CLEARING", None)
             return "+OK\n"
         if name == "uuid_answer" and args:
             channel = self.channels.get(args[0])
             if channel is None:
-                return "-ERR No such channel!\n"
+                return "-ERROR\n"  # mod_commands' uuid_answer says no more
             if not channel.answered:
                 channel.answered = True
                 self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
@@ -298,14 +300,21 @@ class FakeFreeswitch:
             return f"-ERR {name} Command not found!\n"
         if name in ("uuid_transfer", "uuid_broadcast", "uuid_break", "uuid_audio_stream"):
             if not args or args[0] not in self.channels:
+                # The replies of the lab FreeSWITCH 1.11.1 for a channel that is gone.
+                if name == "uuid_broadcast":
+                    return "-ERR invalid uuid\n"
+                if name == "uuid_audio_stream":
+                    return "-ERR Operation Failed\n"
                 return "-ERR No such channel!\n"
             if name == "uuid_audio_stream" and args[1:2] == ["start"]:
                 self._start_audio_stream(args[0], arg)
-            elif name == "uuid_audio_stream" and args[1:2] == ["stop"]:
+                return "+OK Success\n"
+            if name == "uuid_audio_stream" and args[1:2] == ["stop"]:
                 stream = self.streams_by_uuid.pop(args[0], None)
                 if stream is None:
-                    return "-ERR no audio stream\n"
+                    return "-ERR Operation Failed\n"
                 stream.stop()
+                return "+OK Success\n"
             elif name == "uuid_transfer" and len(args) >= 2:
                 self._tg.create_task(self._run_transfer_extension(args[0], args[1]))
             elif name == "uuid_broadcast" and len(args) >= 2:
@@ -313,7 +322,7 @@ class FakeFreeswitch:
                 self._echo(args[0], args[1])
             elif name == "uuid_break":
                 self.breaks.append(args[0])
-            return "+OK Message sent successfully\n" if name == "uuid_broadcast" else "+OK\n"
+            return "+OK Message sent\n" if name == "uuid_broadcast" else "+OK\n"
         if name == "uuid_bridge" and len(args) == 2:
             if not all(a in self.channels for a in args):
                 return "-ERR Invalid uuid\n"
@@ -402,7 +411,7 @@ class FakeFreeswitch:
             del self._answer[channel_uuid]
         return channel_uuid in self.channels
 
-    def _hangup(self, channel_uuid: str, cause: str, sip_status: int) -> None:
+    def _hangup(self, channel_uuid: str, cause: str, sip_status: int | None) -> None:
         channel = self.channels.pop(channel_uuid, None)
         if channel is None:
             return
@@ -413,7 +422,10 @@ class FakeFreeswitch:
         if stream is not None:
             stream.stop()  # the media bug closes with the channel
         headers = self._channel_headers(channel, "CHANNEL_HANGUP_COMPLETE")
-        headers |= {"Hangup-Cause": cause, "variable_sip_term_status": str(sip_status)}
+        headers["Hangup-Cause"] = cause
+        headers["variable_hangup_cause_q850"] = str(Q850.get(cause, 16))
+        if sip_status is not None:
+            headers["variable_sip_term_status"] = str(sip_status)
         self.emit(headers)
         if channel.partner is not None:  # a loopback pair ends together
             self._hangup(channel.partner, cause, sip_status)
