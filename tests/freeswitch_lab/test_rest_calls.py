@@ -10,6 +10,7 @@ answer, fail or ring (``dialplan/lab/freeswitch.xml``), the user ends the call w
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from voicedock.lab.freeswitch_config import (
     NO_ANSWER,
     REJECTED,
     UNKNOWN,
+    UTTERANCE,
 )
 from voicedock.pbx.freeswitch import FreeswitchPbx
 
@@ -230,3 +232,53 @@ async def test_the_party_hears_the_assistant(live: LabService) -> None:
     await live.wait_status(call_id, TERMINAL)
     await until(lambda: recording.exists() and recording.stat().st_size > 44, within=5)
     assert _rms(recording) > 300, "the party heard silence"
+
+
+CALLER = "+31623731537"
+
+
+async def test_inbound_call_is_answered_listed_and_ended_by_the_caller(live: LabService) -> None:
+    """The carrier calls one of our numbers: the production dialplan parks it, voicedock
+    answers it over ESL, the caller hears the greeting, then hangs up."""
+    live.speech.tts = ToneTts(8000, ms_per_char=400)
+    leg = await asyncio.to_thread(live.lab.originate_inbound, ACME_NUMBERS[0], caller=CALLER)
+    # The blocking originate returned: voicedock answered the call.
+
+    async def listed() -> list[dict[str, Any]]:
+        resp = await live.client.get("/calls", headers=live.auth())
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        return [c for c in body["calls"] if c["caller_phone"] == CALLER]
+
+    async def in_progress() -> bool:
+        return any(c["status"] == "in-progress" for c in await listed())
+
+    await until(in_progress, within=10)
+    (call,) = await listed()
+    call_id = str(call["id"])
+    assert re.fullmatch(r"call-_\+31623731537_[A-Za-z0-9]{12}", call_id)
+    assert call["assistant_phone"] == ACME_NUMBERS[0]
+    channel = await live.channel_of(call_id)  # uuid_setvar put the call id on the leg
+    assert await live.getvar(channel, "voicedock_did") == ACME_NUMBERS[0]  # our dialplan ran
+    assert await live.getvar(channel, "caller_id_number") == CALLER
+
+    await until(lambda: bool(live.speech.tts.texts), within=10)
+    await asyncio.sleep(2.5)  # the greeting plays out
+    await live.fs.esl.api(f"uuid_kill {leg}")  # the caller hangs up
+    ended = await live.wait_status(call_id, TERMINAL)
+    assert ended["status"] == "ended", ended
+    recording = live.lab.recording_of_caller(leg)
+    await until(lambda: recording.exists() and recording.stat().st_size > 44, within=5)
+    assert _rms(recording) > 300, "the caller heard silence"
+
+
+async def test_the_assistant_hears_the_party(live: LabService) -> None:
+    """The utterance party speaks (a tone burst) 3 s after answering: the audio arrives
+    through mod_audio_stream and reaches the assistant's speech recognizer."""
+    call_id = await live.place(UTTERANCE)
+    await live.wait_status(call_id, ("in-progress",))
+    await until(lambda: bool(live.speech.stt.calls), within=15)
+    assert max(live.speech.stt.calls) > 8000  # at least half a second of 8 kHz audio
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    await live.wait_status(call_id, TERMINAL)

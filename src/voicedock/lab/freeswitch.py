@@ -14,11 +14,13 @@ mounted while any lab FreeSWITCH runs in it and unmounted by the last one to sto
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -387,20 +389,29 @@ class LabFreeswitch:
                 return "\n".join(text.splitlines()[-lines:])
         return "(no log)"
 
-    def originate_inbound(self, did: str, *, caller: str = "+31612345678") -> str:
+    def originate_inbound(
+        self, did: str, *, caller: str = "+31612345678", timeout_s: int = 20
+    ) -> str:
         """The emulated carrier calls ``did`` on voicedock's profile (an INBOUND call for
-        voicedock). The carrier's leg records what it hears and waits. Returns its uuid."""
+        voicedock); blocks until voicedock answers. The caller's leg then runs ``lab_caller``
+        (records what it hears as ``caller-<uuid>.wav``, speaks a tone burst, waits).
+        Returns the caller leg's uuid."""
         for number in (did, caller):
-            if not number.startswith("+") or not number[1:].isdigit() or len(number) > 16:
+            if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
                 raise LabError(f"not an E.164 number: {number!r}")
+        leg = str(uuid.uuid4())
         reply = self.api(
-            f"originate {{origination_caller_id_number={caller},ignore_early_media=true}}"
-            f"sofia/gateway/pstn/{did} &park()",
-            timeout=30.0,
+            f"originate {{origination_uuid={leg},origination_caller_id_number={caller},"
+            f"originate_timeout={int(timeout_s)}}}sofia/gateway/pstn/{did} "
+            "lab_caller XML lab_carrier",
+            timeout=timeout_s + 5.0,
         ).strip()
-        if not reply.startswith("+OK "):
-            raise LabError(f"inbound originate refused: {reply}")
-        return reply.removeprefix("+OK ").strip()
+        if not reply.startswith("+OK"):
+            raise LabError(f"inbound originate failed: {reply}")
+        return leg
+
+    def recording_of_caller(self, leg: str) -> Path:
+        return self.recordings_dir / f"caller-{leg}.wav"
 
 
 class _EslReader:
