@@ -75,6 +75,7 @@ class FakeFreeswitch:
         # with "1" or declines with "2"), after ``agent_press_delay`` seconds
         self.agent_presses: dict[str, str] = {}
         self.agent_press_delay = 0.05
+        self.bridged: dict[str, str] = {}  # uuid_bridge pairs, both ways
         self.loopback_dials: list[str] = []  # "<exten>/<context>/<dialplan>" per loopback leg
         self._answer: dict[str, asyncio.Event] = {}  # ringing channel uuid -> answer/hangup
         self.connections_accepted = 0
@@ -333,6 +334,7 @@ class FakeFreeswitch:
                     "Other-Leg-Unique-ID": args[1],
                 }
             )
+            self.bridged[args[0]], self.bridged[args[1]] = args[1], args[0]
             for leg in args:
                 if self.channels[leg].partner is not None:
                     self._tg.create_task(self._bow_out(leg))
@@ -429,6 +431,14 @@ class FakeFreeswitch:
         self.emit(headers)
         if channel.partner is not None:  # a loopback pair ends together
             self._hangup(channel.partner, cause, sip_status)
+        # After uuid_bridge the survivor goes back to its own application (park) unless it has
+        # hangup_after_bridge=true, as the lab FreeSWITCH showed (switch_ivr_bridge.c).
+        peer = self.bridged.pop(channel_uuid, None)
+        if peer is not None:
+            self.bridged.pop(peer, None)
+            survivor = self.channels.get(peer)
+            if survivor is not None and survivor.variables.get("hangup_after_bridge") == "true":
+                self._hangup(peer, cause, sip_status)
 
     def _start_audio_stream(self, channel_uuid: str, arg: str) -> None:
         # uuid_audio_stream <uuid> start <url> <mix> <rate> [metadata...]
@@ -516,6 +526,11 @@ class FakeFreeswitch:
         await asyncio.sleep(self.ring_delay)
         channel = self.channels.get(leg)
         if channel is not None:
+            # The caller is re-bridged to the far leg, not hung up with the loopback legs.
+            for loop_leg in (leg, channel.partner or ""):
+                peer = self.bridged.pop(loop_leg, None)
+                if peer is not None:
+                    self.bridged.pop(peer, None)
             self._hangup(leg, "NORMAL_UNSPECIFIED", 200)
 
     async def _press_later(self, channel_uuid: str, digit: str) -> None:

@@ -14,20 +14,16 @@ import re
 import time
 import wave
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from e2e.conftest import LiveService, start_app
-from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
-from freeswitch.live_service import TERMINAL, SpeechFakes, freeswitch_settings, speech_fakes, until
+from fakes.world import ACME_NUMBERS
+from freeswitch.live_service import TERMINAL, until
+from freeswitch_lab.lab_service import LabService
 from pipeline.fakes import FakeTts
-from voicedock.api.api_keys import issue_api_key
-from voicedock.config import TrunkSettings
-from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.freeswitch_config import (
     ANSWERS,
     BUSY,
@@ -38,116 +34,8 @@ from voicedock.lab.freeswitch_config import (
     UNKNOWN,
     UTTERANCE,
 )
-from voicedock.pbx.freeswitch import FreeswitchPbx
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
-
-
-@dataclass
-class LabService(LiveService):
-    """The running service on the lab FreeSWITCH, with the lab at hand."""
-
-    lab: LabFreeswitch
-    speech: SpeechFakes
-
-    @property
-    def fs(self) -> FreeswitchPbx:
-        assert isinstance(self.service.pbx, FreeswitchPbx)
-        return self.service.pbx
-
-    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        resp = await self.client.post(path, json=body, headers=self.auth())
-        return resp.status, await resp.json()
-
-    async def call(self, call_id: str) -> dict[str, Any]:
-        resp = await self.client.get(f"/calls/{call_id}", headers=self.auth())
-        assert resp.status == 200, await resp.text()
-        body: dict[str, Any] = await resp.json()
-        return body
-
-    async def wait_status(
-        self, call_id: str, wanted: tuple[str, ...], within: float = 10.0
-    ) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
-
-        async def reached() -> bool:
-            seen.update(await self.call(call_id))
-            return seen["status"] in wanted
-
-        try:
-            await until(reached, within)
-        except TimeoutError:
-            raise AssertionError(f"{call_id} stayed {seen.get('status')!r}, not {wanted}") from None
-        return seen
-
-    async def place(self, destination: str, **extra: Any) -> str:
-        body = {"destination": destination, "assistant_id": SUPPORT_ID, **extra}
-        status, reply = await self.post("/calls/outbound", body)
-        assert status == 200, reply
-        return str(reply["call_id"])
-
-    # --- FreeSWITCH itself, over its Event Socket ---
-
-    async def channels(self) -> set[str]:
-        return {c.uuid for c in await self.fs.esl.show_channels()}
-
-    async def getvar(self, channel: str, name: str) -> str:
-        return (await self.fs.esl.api(f"uuid_getvar {channel} {name}")).strip()
-
-    async def channel_of(self, call_id: str, within: float = 3.0) -> str:
-        """The uuid of the FreeSWITCH channel carrying ``voicedock_call_id=<call_id>``.
-
-        Polled: ``show channels`` reads FreeSWITCH's core database, which lags the channel's
-        events (CHANNEL_ANSWER) by up to about half a second."""
-        found: list[str] = []
-
-        async def listed() -> bool:
-            for channel in await self.channels():
-                if await self.getvar(channel, "voicedock_call_id") == call_id:
-                    found.append(channel)
-                    return True
-            return False
-
-        try:
-            await until(listed, within)
-        except TimeoutError:
-            raise AssertionError(f"no FreeSWITCH channel has voicedock_call_id={call_id}") from None
-        return found[0]
-
-
-@pytest.fixture
-async def live(freeswitch_lab: LabFreeswitch, tmp_path: Path) -> AsyncIterator[LabService]:
-    async with speech_fakes() as (name, fakes):
-        settings = freeswitch_settings(
-            None,
-            tmp_path / "fslab.db",
-            name,
-            esl_port=freeswitch_lab.esl_port,
-            esl_password=freeswitch_lab.esl_password,
-        )
-        # The lab's trunk: its sofia gateway "carrier" on the voicedock profile.
-        settings.trunks = [
-            TrunkSettings(name="carrier", endpoint=freeswitch_lab.settings.trunk_name)
-        ]
-        client, service = await start_app(settings)
-        try:
-            assert isinstance(service.pbx, FreeswitchPbx)
-            async with asyncio.timeout(10):
-                await service.pbx.esl.wait_connected()
-            key, _ = await issue_api_key(service.store, ACME)
-            running = LabService(client, service, key, freeswitch_lab, fakes)
-            before = await running.channels()
-            yield running
-            # Every test leaves FreeSWITCH as it found it: no leg of ours is left behind.
-            await until(lambda: _no_new_channels(running, before), within=10)
-        finally:
-            await client.close()
-            # A failed test's legs must not spill into the next test.
-            freeswitch_lab.api("hupall NORMAL_CLEARING")
-
-
-async def _no_new_channels(live: LabService, before: set[str]) -> bool:
-    return not (await live.channels() - before)
 
 
 async def test_outbound_call_is_answered_then_ended_through_rest(live: LabService) -> None:

@@ -128,6 +128,7 @@ PROFILE_PARAMS_TEMPLATE = "sip_configs/freeswitch/sofia_profile_params.xml"
 DIALPLAN_TEMPLATE = "dialplan/freeswitch/voicedock.xml"
 SOFIA_TEMPLATE = "sip_configs/lab/freeswitch_sofia.xml"
 PARTIES_TEMPLATE = "dialplan/lab/freeswitch.xml"
+TRANSFERS_TEMPLATE = "dialplan/lab/freeswitch_transfers.xml"
 
 
 def template_values(settings: FreeswitchLabSettings) -> dict[str, str]:
@@ -152,6 +153,16 @@ def _body(text: str) -> str:
     return re.sub(r"</?include>", "", text).strip()
 
 
+def _with_lab_targets(dialplan: str, extensions: str) -> str:
+    """The production dialplan with the lab's internal targets at the end of its transfer
+    context (FreeSWITCH reads only the first context of a name, so they go inside it)."""
+    start = dialplan.find('<context name="voicedock_transfer">')
+    end = dialplan.find("</context>", start)
+    if start < 0 or end < 0:
+        raise LabError("dialplan/freeswitch/voicedock.xml has no voicedock_transfer context")
+    return f"{dialplan[:end]}{extensions}\n  {dialplan[end:]}"
+
+
 def render_freeswitch_xml(settings: FreeswitchLabSettings, project_root: Path) -> str:
     """The instance's whole ``freeswitch.xml``."""
     values = template_values(settings)
@@ -168,6 +179,7 @@ def render_freeswitch_xml(settings: FreeswitchLabSettings, project_root: Path) -
         "PROFILE_PARAMS": _body(load(PROFILE_PARAMS_TEMPLATE)),
     }
     sofia = render_template(load(SOFIA_TEMPLATE), sofia_values)
+    dialplan = _with_lab_targets(_body(load(DIALPLAN_TEMPLATE)), _body(load(TRANSFERS_TEMPLATE)))
     modules = "\n".join(f'        <load module="{m}"/>' for m in LOAD_MODULES)
     name = escape(settings.instance)
     return f"""<?xml version="1.0"?>
@@ -223,7 +235,7 @@ def render_freeswitch_xml(settings: FreeswitchLabSettings, project_root: Path) -
 {sofia}
   </section>
   <section name="dialplan" description="Regex/XML Dialplan">
-{_body(load(DIALPLAN_TEMPLATE))}
+{dialplan}
 {_body(load(PARTIES_TEMPLATE))}
   </section>
 </document>
