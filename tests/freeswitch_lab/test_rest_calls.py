@@ -28,6 +28,7 @@ from voicedock.lab.freeswitch_config import (
     ANSWERS,
     BUSY,
     CONGESTION,
+    DTMF,
     HANGS_UP,
     NO_ANSWER,
     REJECTED,
@@ -167,6 +168,26 @@ async def test_the_assistant_hears_the_party(live: LabService) -> None:
     await live.wait_status(call_id, ("in-progress",))
     await until(lambda: bool(live.speech.stt.calls), within=15)
     assert max(live.speech.stt.calls) > 8000  # at least half a second of 8 kHz audio
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    await live.wait_status(call_id, TERMINAL)
+
+
+async def test_the_party_s_dtmf_reaches_voicedock_s_leg(live: LabService) -> None:
+    """The DTMF party presses 1 2 # (RFC 2833 over the loopback SIP leg): FreeSWITCH reports
+    each digit as a DTMF event on voicedock's channel, with the header the adapter reads."""
+    async with live.fs.esl.subscribe() as events:
+        call_id = await live.place(DTMF)
+        await live.wait_status(call_id, ("in-progress",))
+        channel = await live.channel_of(call_id)
+        digits: list[str] = []
+        async with asyncio.timeout(10):
+            async for event in events:
+                if event.name == "DTMF" and event.unique_id == channel:
+                    digits.append(event.get("DTMF-Digit") or "")
+                    if len(digits) == 3:
+                        break
+    assert digits == ["1", "2", "#"]
     status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert status == 200, body
     await live.wait_status(call_id, TERMINAL)
