@@ -76,6 +76,7 @@ class FakeFreeswitch:
         self.agent_presses: dict[str, str] = {}
         self.agent_press_delay = 0.05
         self.bridged: dict[str, str] = {}  # uuid_bridge pairs, both ways
+        self.late_park_delay = 0.05  # CHANNEL_PARK of an answered originate's &park()
         self.loopback_dials: list[str] = []  # "<exten>/<context>/<dialplan>" per loopback leg
         self._answer: dict[str, asyncio.Event] = {}  # ringing channel uuid -> answer/hangup
         self.connections_accepted = 0
@@ -288,6 +289,8 @@ class FakeFreeswitch:
                 channel.answered = True
                 self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
             return "+OK\n"
+        if name == "uuid_exists" and len(args) == 1:
+            return "true" if args[0] in self.channels else "false"
         if name == "uuid_getvar" and len(args) == 2:
             if args[0] not in self.channels:
                 return "-ERR No such channel!\n"
@@ -317,7 +320,8 @@ class FakeFreeswitch:
                 stream.stop()
                 return "+OK Success\n"
             elif name == "uuid_transfer" and len(args) >= 2:
-                self._tg.create_task(self._run_transfer_extension(args[0], args[1]))
+                context = args[3] if len(args) > 3 else "default"
+                self._tg.create_task(self._run_transfer_extension(args[0], args[1], context))
             elif name == "uuid_broadcast" and len(args) >= 2:
                 self.broadcasts.append((args[0], args[1]))
                 self._echo(args[0], args[1])
@@ -393,6 +397,10 @@ class FakeFreeswitch:
                 self.emit(self._channel_headers(partner, "CHANNEL_ANSWER"))
             channel.answered = True
             self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
+            # The originate's &park() reports after the answer, in the originate's context
+            # ("default"), as on the lab FreeSWITCH; a blind transfer must not take it for its
+            # own failure.
+            self._tg.create_task(self._late_park(channel_uuid))
             if dest in self.agent_presses:
                 self._tg.create_task(self._press_later(channel_uuid, self.agent_presses[dest]))
             if dest in self.hang_up_after:
@@ -477,10 +485,11 @@ class FakeFreeswitch:
             files.get(path, b"") for uuid, path in self.broadcasts if uuid == channel_uuid
         )
 
-    async def _run_transfer_extension(self, channel_uuid: str, target: str) -> None:
+    async def _run_transfer_extension(self, channel_uuid: str, target: str, context: str) -> None:
         """``voicedock_transfer`` (dialplan/freeswitch): bridge to the target; on failure
-        (``continue_on_fail``) set ``voicedock_transfer_result`` and park the caller again."""
-        await asyncio.sleep(self.ring_delay)
+        (``continue_on_fail``) set ``voicedock_transfer_result`` and park the caller again.
+        A transfer started right after the answer sees the originate's late park first."""
+        await asyncio.sleep(max(self.ring_delay, self.late_park_delay + 0.02))
         channel = self.channels.get(channel_uuid)
         if channel is None:
             return
@@ -489,7 +498,7 @@ class FakeFreeswitch:
             other = {"Other-Leg-Unique-ID": str(uuid_mod.uuid4())}
             self.emit(self._channel_headers(channel, "CHANNEL_BRIDGE") | other)
         else:
-            failed = {"variable_voicedock_transfer_result": cause}
+            failed = {"variable_voicedock_transfer_result": cause, "Caller-Context": context}
             self.emit(self._channel_headers(channel, "CHANNEL_PARK") | failed)
 
     def _echo(self, channel_uuid: str, path: str) -> None:
@@ -532,6 +541,13 @@ class FakeFreeswitch:
                 if peer is not None:
                     self.bridged.pop(peer, None)
             self._hangup(leg, "NORMAL_UNSPECIFIED", 200)
+
+    async def _late_park(self, channel_uuid: str) -> None:
+        await asyncio.sleep(self.late_park_delay)
+        channel = self.channels.get(channel_uuid)
+        if channel is not None:
+            headers = self._channel_headers(channel, "CHANNEL_PARK")
+            self.emit(headers | {"Caller-Context": "default"})
 
     async def _press_later(self, channel_uuid: str, digit: str) -> None:
         await asyncio.sleep(self.agent_press_delay)

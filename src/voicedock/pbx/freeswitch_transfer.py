@@ -151,8 +151,9 @@ class BlindTransfers:
     failed (``continue_on_fail``: TRANSFER_FAILED with ``originate_disposition``) and the call
     goes on with the assistant."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: str = "voicedock_transfer") -> None:
         self._pending: set[str] = set()
+        self._context = context  # the transfer extensions' context: their park is the answer
 
     def in_progress(self, call_id: str) -> bool:
         return call_id in self._pending
@@ -171,6 +172,10 @@ class BlindTransfers:
             self._pending.discard(call_id)
             return PbxEvent(call_id, PbxEventKind.TRANSFERRED)
         if event.name == "CHANNEL_PARK":
+            if event.get("Caller-Context") != self._context:
+                # The originate's own &park() reports late, after CHANNEL_ANSWER (seen on the
+                # lab FreeSWITCH): a transfer started at once must not take it for its failure.
+                return None
             self._pending.discard(call_id)
             result = event.get("variable_voicedock_transfer_result") or ""
             detail = f"dialstatus={dialstatus_of(result)}"
