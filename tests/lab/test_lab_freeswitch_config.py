@@ -111,3 +111,33 @@ def test_status_of_a_stopped_freeswitch_lab_exits_3(
     out = capsys.readouterr().out
     assert "built: False" in out
     assert "running: False" in out
+
+
+def test_a_failed_build_leaves_no_half_built_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicedock.lab import freeswitch_build
+
+    sources = FreeswitchSources.find(fake_sources(tmp_path / "src"))
+    steps: list[str] = []
+
+    def failing_step(
+        target: FreeswitchBuild, what: str, argv: list[str], env: object = None
+    ) -> None:
+        steps.append(what)
+        (target.entry_dir / "root.partial" / "etc/apt/apt.conf.d").mkdir(
+            parents=True, exist_ok=True
+        )
+        (target.entry_dir / "root.partial/usr/sbin").mkdir(parents=True, exist_ok=True)
+        if what == "apt-get install":
+            raise LabError("apt-get install failed")
+
+    monkeypatch.setattr(freeswitch_build, "ensure_debootstrap", lambda log=True: None)
+    monkeypatch.setattr(freeswitch_build, "_run_logged", failing_step)
+    with pytest.raises(LabError, match="apt-get install"):
+        freeswitch_build.build(sources, tmp_path / "cache", log=False)
+    entry = FreeswitchBuild.for_sources(sources, tmp_path / "cache")
+    assert steps[:3] == ["debootstrap", "apt-get update", "apt-get install"]
+    assert not (entry.entry_dir / "root.partial").exists()
+    assert not entry.root.exists()
+    assert not entry.is_built()

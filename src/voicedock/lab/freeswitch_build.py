@@ -85,6 +85,8 @@ MODULES = (
 # Tarball stem (before the first "-") -> what it is; each unpacks into one folder named like it.
 _SOURCES = ("freeswitch", "sofia-sip", "spandsp", "mod_audio_stream", "libwsc")
 
+# Every step at the lowest priority: the machine is shared (tests of others run meanwhile).
+_NICE = ("nice", "-n", "19")
 _CHROOT_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "DEBIAN_FRONTEND": "noninteractive",
@@ -215,7 +217,7 @@ def _build(sources: FreeswitchSources, target: FreeswitchBuild, *, log: bool) ->
         _run_logged(
             target,
             "debootstrap",
-            ["debootstrap", "--variant=minbase", SUITE, str(partial), MIRROR],
+            [*_NICE, "debootstrap", "--variant=minbase", SUITE, str(partial), MIRROR],
         )
         policy = partial / "usr/sbin/policy-rc.d"
         policy.write_text("#!/bin/sh\nexit 101\n")
@@ -239,9 +241,7 @@ def _build(sources: FreeswitchSources, target: FreeswitchBuild, *, log: bool) ->
         (src / "build.sh").write_text(build_script(sources))
         _mount_proc(target, partial)
         try:
-            _chroot_logged(
-                target, partial, "compile", ["nice", "-n", "19", "/bin/sh", "-e", "/build/build.sh"]
-            )
+            _chroot_logged(target, partial, "compile", ["/bin/sh", "-e", "/build/build.sh"])
         finally:
             _umount_all(target, partial)
         remove_tree(src)
@@ -332,7 +332,7 @@ def _run_logged(
 
 
 def _chroot_logged(target: FreeswitchBuild, root: Path, what: str, argv: list[str]) -> None:
-    _run_logged(target, what, ["chroot", str(root), *argv], env=dict(_CHROOT_ENV))
+    _run_logged(target, what, [*_NICE, "chroot", str(root), *argv], env=dict(_CHROOT_ENV))
 
 
 def _mount_proc(target: FreeswitchBuild, root: Path) -> None:
