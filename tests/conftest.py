@@ -8,10 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab_session import lab, pytest_collection_finish
+import freeswitch_lab_session
+import lab_session
+from freeswitch_lab_session import freeswitch_lab
+from lab_session import lab
 from pg_server import PostgresUnavailable, start_postgres
 
-__all__ = ["lab", "postgres_server", "pytest_collection_finish"]
+__all__ = ["freeswitch_lab", "lab", "postgres_server", "pytest_collection_finish"]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Provision the lab PBXs the selected tests need, before any test's timeout runs."""
+    lab_session.pytest_collection_finish(session)
+    freeswitch_lab_session.build_after_collection(session)
 
 
 @pytest.fixture(scope="session")

@@ -225,3 +225,66 @@ async def asterisk_lab(lab: Any) -> AsyncIterator[Backend]:
             inbound=LabInboundCaller(lab),
             inbound_caller=lab_calls.ANSWERS,  # the lab carrier calls from this number
         )
+
+
+class FreeswitchLabInboundCaller:
+    """The lab FreeSWITCH's emulated carrier calls a service DID; its ``lab_caller`` extension
+    records what it hears as ``caller-<uuid>.wav`` and speaks a tone burst after 1 s."""
+
+    def __init__(self, lab: Any) -> None:
+        self.lab = lab
+        self.did = str(lab.settings.service_dids[0])
+
+    caller = "+31623731537"
+
+    async def call(self) -> str:
+        return str(
+            await asyncio.to_thread(self.lab.originate_inbound, self.did, caller=self.caller)
+        )
+
+    async def speak(self, ref: str) -> None:
+        return None  # the lab caller speaks on its own once answered
+
+    async def heard(self, ref: str) -> tuple[bytes, int]:
+        path = Path(self.lab.recording_of_caller(ref))
+        await _wait_until_written(path)
+        with wave.open(str(path), "rb") as recording:
+            return recording.readframes(recording.getnframes()), recording.getframerate()
+
+
+@asynccontextmanager
+async def freeswitch_lab(lab: Any) -> AsyncIterator[Backend]:
+    """``FreeswitchPbx`` on the real lab FreeSWITCH (``tests/freeswitch_lab_session.py``)."""
+    from voicedock.config import FreeswitchSettings
+    from voicedock.lab import freeswitch_config as parties
+    from voicedock.pbx.freeswitch import FreeswitchPbx
+
+    numbers = {
+        "answers": parties.ANSWERS,
+        "busy": parties.BUSY,
+        "congestion": parties.CONGESTION,
+        "rejected": parties.REJECTED,
+        "invalid": parties.UNKNOWN,
+        "no-answer": parties.NO_ANSWER,
+        "echo": parties.ECHO,
+        "hangs-up": parties.HANGS_UP,
+    }
+    settings = FreeswitchSettings(
+        esl_port=lab.esl_port, esl_password=lab.esl_password, media_port=0
+    )
+    inbound = FreeswitchLabInboundCaller(lab)
+    events = Recorder()
+    async with FreeswitchPbx(settings, dids=[inbound.did]) as pbx:
+        await pbx.start(events)
+        yield Backend(
+            "freeswitch-lab",
+            pbx,
+            events,
+            numbers,
+            trunk=lab.settings.trunk_name,
+            caller_id=lab.settings.service_dids[0],
+            transfer_target=TransferTarget(parties.ANSWERS, trunk_endpoint=lab.settings.trunk_name),
+            busy_transfer_target=TransferTarget("busyagent", internal=True),
+            inbound=inbound,
+            inbound_caller=inbound.caller,
+        )

@@ -13,7 +13,8 @@ OUTCOMES: dict[str, tuple[int, str, bool]] = {
     "answer": (200, "NORMAL_CLEARING", True),
     "busy": (486, "USER_BUSY", False),
     "no_answer": (480, "NO_ANSWER", False),
-    "congestion": (503, "NORMAL_CIRCUIT_CONGESTION", False),
+    # sofia maps a 503 to NORMAL_TEMPORARY_FAILURE (seen on the lab FreeSWITCH 1.11.1).
+    "congestion": (503, "NORMAL_TEMPORARY_FAILURE", False),
     "rejected": (403, "CALL_REJECTED", False),
     "unallocated": (404, "UNALLOCATED_NUMBER", False),
 }
@@ -21,8 +22,10 @@ CORE_UUID = "6f2f7a56-1f8b-4a61-9b7c-0d2f1c0c0001"
 STATUS_TEXT = (
     "UP 0 years, 0 days, 0 hours, {minutes} minutes, {seconds} seconds, 12 milliseconds, "
     "3 microseconds\n"
-    "FreeSWITCH (Version 1.10.12 -release 64bit) is ready\n"
-    "2 session(s) since startup\n0 session(s) - peak 1, last 5min 1\n"
+    "FreeSWITCH (Version 1.11.1-release  64bit) is ready\n"
+    "2 session(s) since startup\n0 session(s) - peak 1, last 5min 1 \n"
+    "0 session(s) per Sec out of max 100, peak 2, last 5min 2 \n"
+    "200 session(s) max\nmin idle cpu 0.00/27.50\nCurrent Stack Size/Max 240K/8192K\n"
 )
 # ``sofia/gateway/<gw>/<dest>``, or mod_loopback's ``loopback/<exten>[/<context>[/<dialplan>]]``
 # (``channel_outgoing_channel`` splits the data on ``/`` only).
@@ -90,9 +93,12 @@ class FakeChannel:
 
 
 def show_channels_json(channels: Collection[FakeChannel]) -> str:
-    """``show channels as json`` (mod_commands): ``{"row_count":0}`` has no ``rows``."""
+    """``show channels as json`` (mod_commands): ``{"row_count": 0}`` has no ``rows``.
+
+    As on the real FreeSWITCH, an outbound leg's ``cid_num`` is the party it called (the
+    caller id we sent is ``callee_num``)."""
     if not channels:
-        return '{"row_count":0}\n'
+        return '{"row_count": 0}\n'
     rows = [
         {
             "uuid": c.uuid,
@@ -100,7 +106,8 @@ def show_channels_json(channels: Collection[FakeChannel]) -> str:
             "created_epoch": str(int(c.created)),
             "name": c.channel_name,
             "state": "CS_EXECUTE",
-            "cid_num": c.caller_id_number,
+            "cid_num": c.destination if c.direction == "outbound" else c.caller_id_number,
+            "callee_num": c.caller_id_number if c.direction == "outbound" else "",
             "dest": c.destination,
             "callstate": "ACTIVE" if c.answered else "RINGING",
         }

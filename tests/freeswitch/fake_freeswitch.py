@@ -36,6 +36,7 @@ from freeswitch.fake_esl_wire import (
     split_unescaped,
 )
 from freeswitch.recorder import PbxEventRecorder
+from voicedock.pbx.causes import FREESWITCH_CAUSES as Q850
 
 __all__ = ["FakeAudioStreamClient", "FakeFreeswitch", "PbxEventRecorder"]
 
@@ -74,6 +75,8 @@ class FakeFreeswitch:
         # with "1" or declines with "2"), after ``agent_press_delay`` seconds
         self.agent_presses: dict[str, str] = {}
         self.agent_press_delay = 0.05
+        self.bridged: dict[str, str] = {}  # uuid_bridge pairs, both ways
+        self.late_park_delay = 0.05  # CHANNEL_PARK of an answered originate's &park()
         self.loopback_dials: list[str] = []  # "<exten>/<context>/<dialplan>" per loopback leg
         self._answer: dict[str, asyncio.Event] = {}  # ringing channel uuid -> answer/hangup
         self.connections_accepted = 0
@@ -275,16 +278,19 @@ class FakeFreeswitch:
         if name == "uuid_kill" and args:
             if args[0] not in self.channels:
                 return "-ERR No such channel!\n"
-            self._hangup(args[0], args[1] if len(args) > 1 else "NORMAL_CLEARING", 200)
+            # We sent the BYE: FreeSWITCH sets no sip_term_status on the killed leg.
+            self._hangup(args[0], args[1] if len(args) > 1 else "NORMAL_CLEARING", None)
             return "+OK\n"
         if name == "uuid_answer" and args:
             channel = self.channels.get(args[0])
             if channel is None:
-                return "-ERR No such channel!\n"
+                return "-ERROR\n"  # mod_commands' uuid_answer says no more
             if not channel.answered:
                 channel.answered = True
                 self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
             return "+OK\n"
+        if name == "uuid_exists" and len(args) == 1:
+            return "true" if args[0] in self.channels else "false"
         if name == "uuid_getvar" and len(args) == 2:
             if args[0] not in self.channels:
                 return "-ERR No such channel!\n"
@@ -298,22 +304,30 @@ class FakeFreeswitch:
             return f"-ERR {name} Command not found!\n"
         if name in ("uuid_transfer", "uuid_broadcast", "uuid_break", "uuid_audio_stream"):
             if not args or args[0] not in self.channels:
+                # The replies of the lab FreeSWITCH 1.11.1 for a channel that is gone.
+                if name == "uuid_broadcast":
+                    return "-ERR invalid uuid\n"
+                if name == "uuid_audio_stream":
+                    return "-ERR Operation Failed\n"
                 return "-ERR No such channel!\n"
             if name == "uuid_audio_stream" and args[1:2] == ["start"]:
                 self._start_audio_stream(args[0], arg)
-            elif name == "uuid_audio_stream" and args[1:2] == ["stop"]:
+                return "+OK Success\n"
+            if name == "uuid_audio_stream" and args[1:2] == ["stop"]:
                 stream = self.streams_by_uuid.pop(args[0], None)
                 if stream is None:
-                    return "-ERR no audio stream\n"
+                    return "-ERR Operation Failed\n"
                 stream.stop()
+                return "+OK Success\n"
             elif name == "uuid_transfer" and len(args) >= 2:
-                self._tg.create_task(self._run_transfer_extension(args[0], args[1]))
+                context = args[3] if len(args) > 3 else "default"
+                self._tg.create_task(self._run_transfer_extension(args[0], args[1], context))
             elif name == "uuid_broadcast" and len(args) >= 2:
                 self.broadcasts.append((args[0], args[1]))
                 self._echo(args[0], args[1])
             elif name == "uuid_break":
                 self.breaks.append(args[0])
-            return "+OK Message sent successfully\n" if name == "uuid_broadcast" else "+OK\n"
+            return "+OK Message sent\n" if name == "uuid_broadcast" else "+OK\n"
         if name == "uuid_bridge" and len(args) == 2:
             if not all(a in self.channels for a in args):
                 return "-ERR Invalid uuid\n"
@@ -324,6 +338,7 @@ class FakeFreeswitch:
                     "Other-Leg-Unique-ID": args[1],
                 }
             )
+            self.bridged[args[0]], self.bridged[args[1]] = args[1], args[0]
             for leg in args:
                 if self.channels[leg].partner is not None:
                     self._tg.create_task(self._bow_out(leg))
@@ -382,6 +397,10 @@ class FakeFreeswitch:
                 self.emit(self._channel_headers(partner, "CHANNEL_ANSWER"))
             channel.answered = True
             self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
+            # The originate's &park() reports after the answer, in the originate's context
+            # ("default"), as on the lab FreeSWITCH; a blind transfer must not take it for its
+            # own failure.
+            self._tg.create_task(self._late_park(channel_uuid))
             if dest in self.agent_presses:
                 self._tg.create_task(self._press_later(channel_uuid, self.agent_presses[dest]))
             if dest in self.hang_up_after:
@@ -402,7 +421,7 @@ class FakeFreeswitch:
             del self._answer[channel_uuid]
         return channel_uuid in self.channels
 
-    def _hangup(self, channel_uuid: str, cause: str, sip_status: int) -> None:
+    def _hangup(self, channel_uuid: str, cause: str, sip_status: int | None) -> None:
         channel = self.channels.pop(channel_uuid, None)
         if channel is None:
             return
@@ -413,10 +432,21 @@ class FakeFreeswitch:
         if stream is not None:
             stream.stop()  # the media bug closes with the channel
         headers = self._channel_headers(channel, "CHANNEL_HANGUP_COMPLETE")
-        headers |= {"Hangup-Cause": cause, "variable_sip_term_status": str(sip_status)}
+        headers["Hangup-Cause"] = cause
+        headers["variable_hangup_cause_q850"] = str(Q850.get(cause, 16))
+        if sip_status is not None:
+            headers["variable_sip_term_status"] = str(sip_status)
         self.emit(headers)
         if channel.partner is not None:  # a loopback pair ends together
             self._hangup(channel.partner, cause, sip_status)
+        # After uuid_bridge the survivor goes back to its own application (park) unless it has
+        # hangup_after_bridge=true, as the lab FreeSWITCH showed (switch_ivr_bridge.c).
+        peer = self.bridged.pop(channel_uuid, None)
+        if peer is not None:
+            self.bridged.pop(peer, None)
+            survivor = self.channels.get(peer)
+            if survivor is not None and survivor.variables.get("hangup_after_bridge") == "true":
+                self._hangup(peer, cause, sip_status)
 
     def _start_audio_stream(self, channel_uuid: str, arg: str) -> None:
         # uuid_audio_stream <uuid> start <url> <mix> <rate> [metadata...]
@@ -455,10 +485,11 @@ class FakeFreeswitch:
             files.get(path, b"") for uuid, path in self.broadcasts if uuid == channel_uuid
         )
 
-    async def _run_transfer_extension(self, channel_uuid: str, target: str) -> None:
+    async def _run_transfer_extension(self, channel_uuid: str, target: str, context: str) -> None:
         """``voicedock_transfer`` (dialplan/freeswitch): bridge to the target; on failure
-        (``continue_on_fail``) set ``voicedock_transfer_result`` and park the caller again."""
-        await asyncio.sleep(self.ring_delay)
+        (``continue_on_fail``) set ``voicedock_transfer_result`` and park the caller again.
+        A transfer started right after the answer sees the originate's late park first."""
+        await asyncio.sleep(max(self.ring_delay, self.late_park_delay + 0.02))
         channel = self.channels.get(channel_uuid)
         if channel is None:
             return
@@ -467,7 +498,7 @@ class FakeFreeswitch:
             other = {"Other-Leg-Unique-ID": str(uuid_mod.uuid4())}
             self.emit(self._channel_headers(channel, "CHANNEL_BRIDGE") | other)
         else:
-            failed = {"variable_voicedock_transfer_result": cause}
+            failed = {"variable_voicedock_transfer_result": cause, "Caller-Context": context}
             self.emit(self._channel_headers(channel, "CHANNEL_PARK") | failed)
 
     def _echo(self, channel_uuid: str, path: str) -> None:
@@ -504,7 +535,19 @@ class FakeFreeswitch:
         await asyncio.sleep(self.ring_delay)
         channel = self.channels.get(leg)
         if channel is not None:
+            # The caller is re-bridged to the far leg, not hung up with the loopback legs.
+            for loop_leg in (leg, channel.partner or ""):
+                peer = self.bridged.pop(loop_leg, None)
+                if peer is not None:
+                    self.bridged.pop(peer, None)
             self._hangup(leg, "NORMAL_UNSPECIFIED", 200)
+
+    async def _late_park(self, channel_uuid: str) -> None:
+        await asyncio.sleep(self.late_park_delay)
+        channel = self.channels.get(channel_uuid)
+        if channel is not None:
+            headers = self._channel_headers(channel, "CHANNEL_PARK")
+            self.emit(headers | {"Caller-Context": "default"})
 
     async def _press_later(self, channel_uuid: str, digit: str) -> None:
         await asyncio.sleep(self.agent_press_delay)

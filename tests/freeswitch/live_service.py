@@ -158,14 +158,23 @@ class UserPathService(LiveService):
         return seen
 
 
-def freeswitch_settings(fake: FakeFreeswitch, database: Path, speech: str | None) -> Settings:
-    """The test world (``fakes.world``) on FreeSWITCH: ESL to the fake, media on port 0;
-    ``speech`` names the assistant's providers (None: the world's offline engines)."""
+def freeswitch_settings(
+    fake: FakeFreeswitch | None,
+    database: Path,
+    speech: str | None,
+    *,
+    esl_port: int = 0,
+    esl_password: str = ESL_PASSWORD,
+) -> Settings:
+    """The test world (``fakes.world``) on FreeSWITCH: ESL to the fake (or to ``esl_port``, the
+    lab FreeSWITCH's), media on port 0; ``speech`` names the assistant's providers (None: the
+    world's offline engines)."""
     settings = make_settings(f"sqlite:///{database}")
+    port = fake.port if fake is not None else esl_port
     settings.pbx = PbxSettings(
         kind="freeswitch",
         freeswitch=FreeswitchSettings(
-            esl_host="127.0.0.1", esl_port=fake.port, esl_password=ESL_PASSWORD, media_port=0
+            esl_host="127.0.0.1", esl_port=port, esl_password=esl_password, media_port=0
         ),
     )
     if speech is not None:

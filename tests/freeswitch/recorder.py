@@ -22,7 +22,7 @@ class PbxEventRecorder:
     def kinds(self, call_id: str) -> list[PbxEventKind]:
         return [e.kind for e in self.events if e.call_id == call_id]
 
-    async def wait_for(self, call_id: str, kind: PbxEventKind, timeout: float = 2.0) -> PbxEvent:
+    async def wait_for(self, call_id: str, kind: PbxEventKind, timeout: float = 5.0) -> PbxEvent:
         def found() -> PbxEvent | None:
             return next((e for e in self.events if e.call_id == call_id and e.kind == kind), None)
 

@@ -179,11 +179,11 @@ async def test_uuid_audio_stream_start_through_esl(media: tuple[MediaServer, str
                 while UUID not in fs.channels or not fs.channels[UUID].answered:
                     await asyncio.sleep(0.01)
             cmd = build_audio_stream_start(UUID, url, sample_rate=16000, metadata='{"call":"c1"}')
-            assert await client.api(cmd) == "+OK\n"
+            assert await client.api(cmd) == "+OK Success\n"  # as mod_audio_stream says
             async with asyncio.timeout(3):
                 while len(server.binary) < 5:
                     await asyncio.sleep(0.01)
-                assert await client.api(f"uuid_audio_stream {UUID} stop") == "+OK\n"
+                assert await client.api(f"uuid_audio_stream {UUID} stop") == "+OK Success\n"
                 await fs.audio_streams[0].finished.wait()
     assert server.text == ['{"call":"c1"}']
     assert [len(b) for b in server.binary] == [640] * 5

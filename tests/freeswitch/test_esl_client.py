@@ -20,6 +20,7 @@ from voicedock.pbx.freeswitch_esl import (
     EslNotConnected,
     EslSettings,
 )
+from voicedock.pbx.freeswitch_media import EslPlaybackControl
 from voicedock.pbx.freeswitch_wire import EslEvent
 
 pytestmark = pytest.mark.unit
@@ -131,7 +132,7 @@ async def test_bgapi_originate_answer_correlates_job_and_events(fake: FakeFreesw
     [
         ("busy", "USER_BUSY", "486"),
         ("no_answer", "NO_ANSWER", "480"),
-        ("congestion", "NORMAL_CIRCUIT_CONGESTION", "503"),
+        ("congestion", "NORMAL_TEMPORARY_FAILURE", "503"),
         ("rejected", "CALL_REJECTED", "403"),
         ("unallocated", "UNALLOCATED_NUMBER", "404"),
     ],
@@ -225,3 +226,15 @@ async def test_aclose_is_idempotent_and_ends_subscriptions(fake: FakeFreeswitch)
         await client.api("status")
     with pytest.raises(EslClosed):
         client.subscribe()
+
+
+async def test_stopping_the_stream_of_a_gone_channel_is_quiet(fake: FakeFreeswitch) -> None:
+    """mod_audio_stream answers ``-ERR Operation Failed`` for a channel that is gone (the lab
+    FreeSWITCH): stopping its stream is then nothing to do, not an error."""
+    gone = "0b0e7a52-4c1e-4b9e-9d7a-2f4f1c9f0c11"
+    async with EslClient(settings(fake)) as client:
+        with pytest.raises(EslCommandError, match="Operation Failed"):
+            await client.api(f"uuid_audio_stream {gone} stop")
+        await EslPlaybackControl(client, gone).stop_stream()
+        with pytest.raises(EslCommandError, match="invalid uuid"):
+            await client.api(f"uuid_broadcast {gone} /tmp/x.wav aleg")

@@ -76,6 +76,12 @@ async def test_warm_transfer_accepted_with_1_bridges_the_caller(
     kills = len([c for c in fake.commands if "uuid_kill" in c])
     await pbx.hangup(call_id)  # the caller belongs to the agent now
     assert len([c for c in fake.commands if "uuid_kill" in c]) == kills
+    # Either side hanging up ends the other (else the agent would sit in park alone).
+    caller = fake.uuid_of(call_id)
+    for channel in (caller, leg):
+        assert f"api uuid_setvar {channel} hangup_after_bridge true" in fake.commands
+    fake.remote_hangup(caller)
+    assert leg not in fake.channels
 
 
 async def test_warm_transfer_declined_kills_the_agent_leg(
@@ -87,7 +93,7 @@ async def test_warm_transfer_declined_kills_the_agent_leg(
     leg = await agent_leg(fake)
     fake.press_digit(leg, "2")
     failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
-    assert failed.detail == "agent-declined"
+    assert failed.detail == "warm-declined"
     assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
     assert leg not in fake.channels
     assert fake.uuid_of(call_id) in fake.channels  # the caller stays with the assistant
@@ -102,7 +108,7 @@ async def test_warm_transfer_to_a_busy_agent_fails_with_the_cause(
     call_id = await answered_call(pbx, events)
     await pbx.transfer(call_id, warm())
     failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
-    assert failed.detail == "agent user_busy"
+    assert failed.detail == "warm-no-answer"
     assert fake.uuid_of(call_id) in fake.channels
 
 
@@ -201,7 +207,7 @@ async def test_warm_transfer_to_queue_and_sip_targets_and_a_decline(
     b_leg = fake.channels[leg].partner
     fake.press_digit(leg, "2")
     failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
-    assert failed.detail == "agent-declined"
+    assert failed.detail == "warm-declined"
     assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
     assert leg not in fake.channels
     assert b_leg not in fake.channels
@@ -217,7 +223,7 @@ async def test_warm_transfer_to_a_busy_internal_target_fails_with_the_cause(
     call_id = await answered_call(pbx, events)
     await pbx.transfer(call_id, internal("sales"))
     failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
-    assert failed.detail == "agent user_busy"
+    assert failed.detail == "warm-no-answer"
     assert fake.uuid_of(call_id) in fake.channels
     assert not [c for c in fake.channels.values() if c.channel_name.startswith("loopback/")]
 
@@ -282,7 +288,7 @@ async def test_blind_transfer_waits_for_the_bridge_and_a_failed_bridge_keeps_the
     with pytest.raises(PbxError, match="in progress"):
         await pbx.transfer(call_id, TransferTarget("+15559990000"))
     failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
-    assert failed.detail == "transfer USER_BUSY"
+    assert failed.detail == "dialstatus=BUSY"
     assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)
     assert fake.uuid_of(call_id) in fake.channels  # parked again: the assistant goes on
     await pbx.transfer(call_id, TransferTarget("+15559990000", trunk_endpoint="carrier2"))

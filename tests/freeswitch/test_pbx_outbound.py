@@ -191,7 +191,7 @@ async def test_remote_hangup_reports_cause_and_sip_status(
     [
         ("busy", 17, 486, CallError.BUSY),
         ("no_answer", 19, 480, CallError.NO_ANSWER),
-        ("congestion", 34, 503, CallError.CONGESTION),
+        ("congestion", 41, 503, CallError.CONGESTION),
         ("rejected", 21, 403, CallError.REJECTED),
         ("unallocated", 1, 404, CallError.INVALID_NUMBER),
     ],

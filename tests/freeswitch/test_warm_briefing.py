@@ -149,7 +149,7 @@ async def test_agent_who_stays_silent_after_the_briefing_times_out(
         answered_at = time.monotonic()
         failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED, timeout=5)
         waited = time.monotonic() - answered_at
-    assert failed.detail == "agent-timeout"
+    assert failed.detail == "warm-no-decision"
     assert waited >= 1.4  # the window opened only after the 0.5 s briefing
     assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
     assert fake.uuid_of(call_id) in fake.channels  # the caller stays with the assistant
@@ -166,7 +166,7 @@ async def test_digit_during_a_long_briefing_cuts_it_short(
         started = time.monotonic()
         fake.press_digit(leg, "2")
         failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
-    assert failed.detail == "agent-declined"
+    assert failed.detail == "warm-declined"
     assert time.monotonic() - started < 2.0  # not after the 5 s briefing
     assert leg in fake.breaks  # what was queued of the briefing is dropped
     assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
@@ -182,7 +182,7 @@ async def test_agent_hanging_up_during_the_briefing_returns_the_caller(
         await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
         fake.remote_hangup(leg)
         failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
-    assert failed.detail == "agent-hung-up"
+    assert failed.detail == "warm-agent-hung-up"
     assert fake.uuid_of(call_id) in fake.channels
     assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)
 

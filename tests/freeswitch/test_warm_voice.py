@@ -81,7 +81,7 @@ async def test_agent_saying_no_is_hung_up_and_the_caller_stays(
         pbx.warm.transcribe = FakeRecognizer("no thanks")
         call_id, leg = await agent_says_something(pbx, fake, events)
         failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED, timeout=5)
-    assert failed.detail == "agent-declined"
+    assert failed.detail == "warm-declined"
     assert f"api uuid_kill {leg} NORMAL_CLEARING" in fake.commands
     assert not any(c.startswith("api uuid_bridge") for c in fake.commands)
     assert fake.uuid_of(call_id) in fake.channels
@@ -116,7 +116,7 @@ async def test_with_voice_answers_off_speech_is_not_transcribed(
         await until(lambda: f"api uuid_audio_stream {leg} stop" in fake.commands)
         fake.press_digit(leg, "2")
         failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
-    assert failed.detail == "agent-declined"
+    assert failed.detail == "warm-declined"
     assert recognizer.heard == []
     assert spoken[0].endswith("Press 1 to take the call, or 2 to decline.")
 

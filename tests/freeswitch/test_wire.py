@@ -263,5 +263,6 @@ def test_show_channels_json() -> None:
     )
     assert channel.raw["cid_num"] == ""
     assert parse_show_channels_json('{"row_count":0}\n') == []
+    assert parse_show_channels_json('{"row_count": 0}\n') == []  # as 1.11.1 prints it
     with pytest.raises(EslProtocolError):
         parse_show_channels_json("-ERR oops")

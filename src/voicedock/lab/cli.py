@@ -10,25 +10,38 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from voicedock.lab.errors import LabError
+from voicedock.lab.freeswitch import LabFreeswitch
+from voicedock.lab.freeswitch_config import FreeswitchLabSettings
 from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings
 
 # media_ws_port: voicedock's API port, where Asterisk dials /media in client media mode.
 _PORT_OPTIONS = ("http_port", "ami_port", "sip_port", "carrier_sip_port", "media_ws_port")
+# --pbx freeswitch: the Event Socket and the two sofia profiles.
+_FREESWITCH_PORT_OPTIONS = ("esl_port", "sip_port", "carrier_sip_port")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``lab`` command (with its own subcommands) to a parent CLI."""
-    lab = subparsers.add_parser("lab", help="run the lab Asterisk PBX on 127.0.0.1")
+    lab = subparsers.add_parser("lab", help="run the lab PBX (Asterisk or FreeSWITCH) on 127.0.0.1")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--instance", default="default", help="instance name (default: default)")
     common.add_argument("--cache-dir", type=Path, help="chroot cache dir")
+    common.add_argument(
+        "--pbx",
+        choices=("asterisk", "freeswitch"),
+        default="asterisk",
+        help="which lab PBX (default: asterisk; freeswitch builds from ../shared/freeswitch)",
+    )
     commands = lab.add_subparsers(dest="lab_command", required=True)
     up = commands.add_parser(
         "up", parents=[common], help="provision (once, cached) and start Asterisk"
     )
     for option in _PORT_OPTIONS:
         up.add_argument(f"--{option.replace('_', '-')}", type=int, dest=option)
+    for option in _FREESWITCH_PORT_OPTIONS:
+        if option not in _PORT_OPTIONS:
+            up.add_argument(f"--{option.replace('_', '-')}", type=int, dest=option)
     up.add_argument("--free-ports", action="store_true", help="pick free ports at random")
     up.add_argument(
         "--no-utterances",
@@ -60,6 +73,8 @@ def _settings(args: argparse.Namespace) -> LabSettings:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "pbx", "asterisk") == "freeswitch":
+        return _run_freeswitch(args)
     try:
         speaking = not getattr(args, "no_utterances", False)
         lab = LabAsterisk(_settings(args), utterances=speaking)
@@ -94,6 +109,57 @@ def _print_endpoints(lab: LabAsterisk) -> None:
     print(f"trunk      PJSIP/<number>@{s.trunk_name}   DIDs {' '.join(s.service_dids)}")
     print(f"media      Asterisk dials ws://127.0.0.1:{s.media_ws_port}/media (client mode)")
     print(f"recordings {lab.recordings_dir}")
+
+
+def _freeswitch_lab(args: argparse.Namespace) -> LabFreeswitch:
+    base = FreeswitchLabSettings(instance=args.instance)
+    lab = LabFreeswitch(base, cache_dir=args.cache_dir)
+    if args.lab_command != "up":
+        return lab.saved_or_self()
+    settings = base.with_free_ports() if args.free_ports else base
+    overrides = {
+        k: getattr(args, k) for k in _FREESWITCH_PORT_OPTIONS if getattr(args, k, None) is not None
+    }
+    lab.settings = dataclasses.replace(settings, **overrides) if overrides else settings
+    return lab
+
+
+def _run_freeswitch(args: argparse.Namespace) -> int:
+    try:
+        lab = _freeswitch_lab(args)
+        if args.lab_command == "up":
+            started = time.monotonic()
+            lab.up(timeout=60)
+            print(f"lab ready in {time.monotonic() - started:.1f} s")
+            _print_freeswitch_endpoints(lab)
+        elif args.lab_command == "down":
+            lab.down()
+        elif args.lab_command == "status":
+            status = lab.status()
+            print(f"built: {status.built}")
+            print(f"running: {status.running} (pid {status.pid})")
+            if status.running:
+                _print_freeswitch_endpoints(lab)
+                print(status.detail)
+            return 0 if status.running else 3
+        elif args.lab_command == "cli":
+            sys.stdout.write(lab.api(args.cli_command))
+    except LabError as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_freeswitch_endpoints(lab: LabFreeswitch) -> None:
+    s = lab.settings
+    print(f"ESL        {lab.esl_host}:{lab.esl_port}  password in {lab.saved_path}")
+    print(
+        f"SIP        voicedock profile 127.0.0.1:{s.sip_port}  "
+        f"carrier 127.0.0.1:{s.carrier_sip_port}"
+    )
+    print(f"trunk      sofia/gateway/{s.trunk_name}/<number>   DIDs {' '.join(s.service_dids)}")
+    print(f"recordings {lab.recordings_dir}")
+    print(f"log        {lab.freeswitch_log_path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

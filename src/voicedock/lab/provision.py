@@ -54,7 +54,7 @@ def provision(settings: LabSettings, *, log: bool = True) -> float:
     if is_provisioned(settings):
         return time.monotonic() - started
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(settings.cache_dir / ".provision.lock"):
+    with exclusive_lock(settings.cache_dir / ".provision.lock"):
         # Another process may have finished while we waited for the lock.
         if is_provisioned(settings):
             return time.monotonic() - started
@@ -68,7 +68,7 @@ def _say(log: bool, message: str) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
+def exclusive_lock(path: Path) -> Iterator[None]:
     with path.open("a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:

@@ -46,6 +46,7 @@ from voicedock.pbx.freeswitch_escape import (
     UnsafeCommandValue,
     build_originate,
     build_uuid_answer,
+    build_uuid_exists,
     build_uuid_getvar,
     build_uuid_kill,
     build_uuid_set_call_id,
@@ -117,7 +118,7 @@ class FreeswitchPbx:
             synthesize,
             voice_decision=settings.voice_decision,
         )
-        self._blind = BlindTransfers()
+        self._blind = BlindTransfers(self._transfer_context)
         self._our_numbers: dict[str, str] = {}  # call id -> our E.164 on the call
         self._boot = support.BootClock()  # tells a reconnect from a restarted FreeSWITCH
         self._sink: PbxEventSink | None = None
@@ -305,7 +306,19 @@ class FreeswitchPbx:
             if legs is None and not self.warm.is_agent_leg(channel.uuid):
                 legs = await self._adopt(channel.uuid, answered=channel.call_state == "ACTIVE")
             live.add(legs.call_id if legs is not None else channel.uuid)
+        # ``show channels`` reads the core database, which lags a new channel by up to ~0.5 s
+        # (seen on the lab FreeSWITCH): a call answered a moment ago must not look gone.
+        for legs in self._calls.live():
+            known = legs.call_id in live or legs.transferred
+            if not known and await self._exists(legs.main_channel):
+                live.add(legs.call_id)
         return live
+
+    async def _exists(self, channel_uuid: str) -> bool:
+        try:
+            return (await self.esl.api(build_uuid_exists(channel_uuid))).strip() == "true"
+        except EslCommandError:
+            return False
 
     async def hang_up_leftovers(self, calls: Mapping[str, str | None]) -> set[str]:
         """``LeftoverPbx``: ``uuid_kill`` every channel this run does not know that carries

@@ -320,6 +320,12 @@ def build_uuid_getvar(uuid: str, name: str) -> str:
     return f"uuid_getvar {require_uuid(uuid)} {require_token(name, 'name')}"
 
 
+def build_uuid_exists(uuid: str) -> str:
+    """``uuid_exists <uuid>``: ``true`` or ``false``, asked of the session table itself (not the
+    core database that ``show channels`` reads, which lags a new channel by up to ~0.5 s)."""
+    return f"uuid_exists {require_uuid(uuid)}"
+
+
 def build_uuid_set_call_id(uuid: str, call_id: str) -> str:
     """``uuid_setvar <uuid> voicedock_call_id <call id>``: an inbound id holds a ``+``, which
     ``build_uuid_setvar``'s token rule refuses; ``require_call_id`` allows ``[A-Za-z0-9_+-]``."""

@@ -40,6 +40,11 @@ MEDIA_EVENT_SUBCLASSES = (PLAY_EVENT, "mod_audio_stream::disconnect", "mod_audio
 _STREAM_RATES = {8000: 8000, 16000: 16000, 24000: 24000}
 
 
+# Replies that mean "nothing left to stop" (mod_commands, mod_audio_stream).
+_CHANNEL_GONE = ("No such channel",)
+_STREAM_GONE = ("No such channel", "Operation Failed")
+
+
 class EslPlaybackControl:
     """``PlaybackControl`` of one channel over the Event Socket."""
 
@@ -57,13 +62,15 @@ class EslPlaybackControl:
         await self._quiet(build_uuid_kill(self._uuid, "NORMAL_CLEARING"))
 
     async def stop_stream(self) -> None:
-        await self._quiet(build_audio_stream_stop(self._uuid))
+        # mod_audio_stream answers "-ERR Operation Failed" both for a channel that is gone and
+        # for one without a stream (seen on the lab FreeSWITCH): nothing to stop either way.
+        await self._quiet(build_audio_stream_stop(self._uuid), gone=_STREAM_GONE)
 
-    async def _quiet(self, command: str) -> None:
+    async def _quiet(self, command: str, gone: tuple[str, ...] = _CHANNEL_GONE) -> None:
         try:
             await self._esl.api(command)
         except EslCommandError as exc:
-            if "No such channel" not in exc.reply:
+            if not any(reply in exc.reply for reply in gone):
                 raise  # a channel already gone needs nothing stopped
 
 

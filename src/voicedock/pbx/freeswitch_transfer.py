@@ -151,8 +151,9 @@ class BlindTransfers:
     failed (``continue_on_fail``: TRANSFER_FAILED with ``originate_disposition``) and the call
     goes on with the assistant."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: str = "voicedock_transfer") -> None:
         self._pending: set[str] = set()
+        self._context = context  # the transfer extensions' context: their park is the answer
 
     def in_progress(self, call_id: str) -> bool:
         return call_id in self._pending
@@ -171,10 +172,35 @@ class BlindTransfers:
             self._pending.discard(call_id)
             return PbxEvent(call_id, PbxEventKind.TRANSFERRED)
         if event.name == "CHANNEL_PARK":
+            if event.get("Caller-Context") != self._context:
+                # The originate's own &park() reports late, after CHANNEL_ANSWER (seen on the
+                # lab FreeSWITCH): a transfer started at once must not take it for its failure.
+                return None
             self._pending.discard(call_id)
-            result = event.get("variable_voicedock_transfer_result") or "failed"
-            return PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=f"transfer {result}"[:80])
+            result = event.get("variable_voicedock_transfer_result") or ""
+            detail = f"dialstatus={dialstatus_of(result)}"
+            return PbxEvent(call_id, PbxEventKind.TRANSFER_FAILED, detail=detail)
         return None
+
+
+# FreeSWITCH's originate_disposition -> Asterisk's DIALSTATUS words, the vocabulary of the
+# documented transfer event (docs/transfers.md: ``dialstatus=BUSY``, ``dialstatus=NOANSWER``).
+_DIALSTATUS = {
+    "USER_BUSY": "BUSY",
+    "NO_ANSWER": "NOANSWER",
+    "NO_USER_RESPONSE": "NOANSWER",
+    "ORIGINATOR_CANCEL": "CANCEL",
+    "CALL_REJECTED": "CONGESTION",
+    "NORMAL_TEMPORARY_FAILURE": "CONGESTION",
+    "NORMAL_CIRCUIT_CONGESTION": "CONGESTION",
+    "SWITCH_CONGESTION": "CONGESTION",
+}
+
+
+def dialstatus_of(disposition: str) -> str:
+    """The DIALSTATUS word for a failed bridge's ``originate_disposition`` (CHANUNAVAIL for
+    every other cause: no route, unallocated, incompatible, gateway down, ...)."""
+    return _DIALSTATUS.get(disposition.strip().upper(), "CHANUNAVAIL")
 
 
 class WarmTransfers:
@@ -259,7 +285,7 @@ class WarmTransfers:
         try:
             accepted, detail = await self._attempt(attempt, command)
         except TimeoutError:
-            detail = "agent-timeout"
+            detail = "warm-no-decision"  # as on Asterisk: answered, never pressed
         except PbxError as exc:
             detail = f"error {exc}"[:80]
         finally:
@@ -288,7 +314,9 @@ class WarmTransfers:
                 async with asyncio.timeout(request.timeout_seconds + 5):
                     await job.result()  # &park(): "+OK <uuid>" once the agent answered
             except EslCommandError as exc:
-                return False, "agent " + exc.reply.removeprefix("-ERR").strip().lower()
+                # As on Asterisk: busy, unreachable or silent, the agent did not answer.
+                log.info("warm transfer: agent leg failed (%s)", exc.reply[:60])
+                return False, "warm-no-answer"
             loop = asyncio.get_running_loop()
             briefed: asyncio.Future[None] = loop.create_future()
             said: asyncio.Future[Decision] = loop.create_future()
@@ -296,9 +324,9 @@ class WarmTransfers:
             async with _background(session):
                 decision = await self._decision(attempt, briefed, said)
         if decision is None:
-            return False, "agent-hung-up"
+            return False, "warm-agent-hung-up"
         if decision == "decline":
-            return False, "agent-declined"
+            return False, "warm-declined"
         return await self._bridge(attempt)
 
     async def _agent_session(
@@ -368,6 +396,11 @@ class WarmTransfers:
             with contextlib.suppress(EslCommandError):
                 await self._esl.api(stop)  # nothing was playing / streaming: fine
         try:
+            # After uuid_bridge, a leg whose partner hangs up goes back to its own application
+            # (the agent's &park(), the caller's park): without this both would stay up alone
+            # (seen on the lab FreeSWITCH). With it, either hanging up ends the other.
+            for leg in (caller, attempt.agent_channel):
+                await self._esl.api(build_uuid_setvar(leg, "hangup_after_bridge", "true"))
             await self._esl.api(build_uuid_bridge(caller, attempt.agent_channel))
         except EslCommandError as exc:
             return False, f"bridge {exc.reply}"[:80]

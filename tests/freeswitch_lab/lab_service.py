@@ -1,0 +1,85 @@
+"""The real service on the lab FreeSWITCH as a test drives it: REST with an API key, and
+FreeSWITCH itself over the service's own Event Socket (``show channels``, ``uuid_getvar``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from e2e.conftest import LiveService
+from fakes.world import SUPPORT_ID
+from freeswitch.live_service import SpeechFakes, until
+from voicedock.lab.freeswitch import LabFreeswitch
+from voicedock.pbx.freeswitch import FreeswitchPbx
+
+
+@dataclass
+class LabService(LiveService):
+    """The running service on the lab FreeSWITCH, with the lab at hand."""
+
+    lab: LabFreeswitch
+    speech: SpeechFakes
+
+    @property
+    def fs(self) -> FreeswitchPbx:
+        assert isinstance(self.service.pbx, FreeswitchPbx)
+        return self.service.pbx
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        resp = await self.client.post(path, json=body, headers=self.auth())
+        return resp.status, await resp.json()
+
+    async def call(self, call_id: str) -> dict[str, Any]:
+        resp = await self.client.get(f"/calls/{call_id}", headers=self.auth())
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        return body
+
+    async def wait_status(
+        self, call_id: str, wanted: tuple[str, ...], within: float = 10.0
+    ) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        async def reached() -> bool:
+            seen.update(await self.call(call_id))
+            return seen["status"] in wanted
+
+        try:
+            await until(reached, within)
+        except TimeoutError:
+            raise AssertionError(f"{call_id} stayed {seen.get('status')!r}, not {wanted}") from None
+        return seen
+
+    async def place(self, destination: str, **extra: Any) -> str:
+        body = {"destination": destination, "assistant_id": SUPPORT_ID, **extra}
+        status, reply = await self.post("/calls/outbound", body)
+        assert status == 200, reply
+        return str(reply["call_id"])
+
+    # --- FreeSWITCH itself, over its Event Socket ---
+
+    async def channels(self) -> set[str]:
+        return {c.uuid for c in await self.fs.esl.show_channels()}
+
+    async def getvar(self, channel: str, name: str) -> str:
+        return (await self.fs.esl.api(f"uuid_getvar {channel} {name}")).strip()
+
+    async def channel_of(self, call_id: str, within: float = 3.0) -> str:
+        """The uuid of the FreeSWITCH channel carrying ``voicedock_call_id=<call_id>``.
+
+        Polled: ``show channels`` reads FreeSWITCH's core database, which lags the channel's
+        events (CHANNEL_ANSWER) by up to about half a second."""
+        found: list[str] = []
+
+        async def listed() -> bool:
+            for channel in await self.channels():
+                if await self.getvar(channel, "voicedock_call_id") == call_id:
+                    found.append(channel)
+                    return True
+            return False
+
+        try:
+            await until(listed, within)
+        except TimeoutError:
+            raise AssertionError(f"no FreeSWITCH channel has voicedock_call_id={call_id}") from None
+        return found[0]

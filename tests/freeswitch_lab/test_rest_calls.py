@@ -1,0 +1,193 @@
+"""The real service over REST against the real lab FreeSWITCH (ESL, sofia, mod_audio_stream).
+
+What ``tests/e2e/test_calls_e2e.py`` checks on the lab Asterisk, here on FreeSWITCH: a user
+places a call with ``POST /calls/outbound`` (the engine's own call ids), the lab's parties
+answer, fail or ring (``dialplan/lab/freeswitch.xml``), the user ends the call with
+``POST /calls/{id}/control``; each test then looks at FreeSWITCH itself over its Event Socket
+(``show channels``, ``uuid_getvar``) and at what the party recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fakes.world import ACME_NUMBERS
+from freeswitch.live_service import TERMINAL, until
+from freeswitch_lab.lab_service import LabService
+from pipeline.fakes import FakeTts
+from voicedock.lab.freeswitch_config import (
+    ANSWERS,
+    BUSY,
+    CONGESTION,
+    DTMF,
+    HANGS_UP,
+    NO_ANSWER,
+    REJECTED,
+    UNKNOWN,
+    UTTERANCE,
+)
+
+pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
+
+
+async def test_outbound_call_is_answered_then_ended_through_rest(live: LabService) -> None:
+    call_id = await live.place(ANSWERS)
+    answered = await live.wait_status(call_id, ("in-progress", *TERMINAL))
+    assert answered["status"] == "in-progress", answered
+
+    channel = await live.channel_of(call_id)
+    assert channel != call_id
+    assert await live.getvar(channel, "origination_caller_id_number") == ACME_NUMBERS[0]
+    assert (await live.getvar(channel, "sip_gateway_name")) == live.lab.settings.trunk_name
+    # The carrier side answered too: a second leg, the party's.
+    sip_call_id = await live.getvar(channel, "sip_call_id")
+    assert sip_call_id
+
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    ended = await live.wait_status(call_id, TERMINAL)
+    assert ended["status"] == "ended", ended
+    assert ended["duration_seconds"] >= 0
+
+    async def gone() -> bool:
+        return channel not in await live.channels()
+
+    await until(gone, within=5)
+
+
+@pytest.mark.parametrize(
+    ("destination", "error"),
+    [
+        (BUSY, "busy"),
+        (CONGESTION, "congestion"),
+        (REJECTED, "rejected"),
+        (UNKNOWN, "invalid-number"),
+        (NO_ANSWER, "no-answer"),  # rings for ring_timeout_seconds (5 s), then fails
+    ],
+)
+async def test_failure_destinations_end_failed_with_the_error(
+    live: LabService, destination: str, error: str
+) -> None:
+    started = time.monotonic()
+    call_id = await live.place(destination, ring_timeout_seconds=5)
+    failed = await live.wait_status(call_id, TERMINAL, within=15)
+    assert (failed["status"], failed["error"]) == ("failed", error), failed
+    # FreeSWITCH's own originate timeout, not the engine's later safety net, ended it.
+    assert time.monotonic() - started < 8
+
+
+async def test_far_end_hangs_up(live: LabService) -> None:
+    call_id = await live.place(HANGS_UP)
+    ended = await live.wait_status(call_id, TERMINAL, within=15)
+    assert ended["status"] == "ended", ended
+    assert ended["error"] is None
+
+
+def _rms(path: Path) -> float:
+    with wave.open(str(path)) as wav:
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(pcm**2))) if len(pcm) else 0.0
+
+
+class ToneTts(FakeTts):
+    """Each sentence becomes a 440 Hz tone, 40 ms per character (loud enough to measure)."""
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        self.texts.append(text)
+        samples = self.sample_rate * self.ms_per_char * len(text) // 1000
+        t = np.arange(samples) / self.sample_rate
+        yield (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+
+
+async def test_the_party_hears_the_assistant(live: LabService) -> None:
+    live.speech.tts = ToneTts(8000, ms_per_char=400)  # "Hi!": 1.2 s of tone
+    call_id = await live.place(ANSWERS)
+    await live.wait_status(call_id, ("in-progress",))
+    sip_call_id = await live.getvar(await live.channel_of(call_id), "sip_call_id")
+    recording = live.lab.recordings_dir / f"{ANSWERS}-{sip_call_id}.wav"
+    await until(lambda: bool(live.speech.tts.texts), within=10)
+    await asyncio.sleep(2.5)  # the greeting plays out on the channel
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    await live.wait_status(call_id, TERMINAL)
+    await until(lambda: recording.exists() and recording.stat().st_size > 44, within=5)
+    assert _rms(recording) > 300, "the party heard silence"
+
+
+CALLER = "+31623731537"
+
+
+async def test_inbound_call_is_answered_listed_and_ended_by_the_caller(live: LabService) -> None:
+    """The carrier calls one of our numbers: the production dialplan parks it, voicedock
+    answers it over ESL, the caller hears the greeting, then hangs up."""
+    live.speech.tts = ToneTts(8000, ms_per_char=400)
+    leg = await asyncio.to_thread(live.lab.originate_inbound, ACME_NUMBERS[0], caller=CALLER)
+    # The blocking originate returned: voicedock answered the call.
+
+    async def listed() -> list[dict[str, Any]]:
+        resp = await live.client.get("/calls", headers=live.auth())
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        return [c for c in body["calls"] if c["caller_phone"] == CALLER]
+
+    async def in_progress() -> bool:
+        return any(c["status"] == "in-progress" for c in await listed())
+
+    await until(in_progress, within=10)
+    (call,) = await listed()
+    call_id = str(call["id"])
+    assert re.fullmatch(r"call-_\+31623731537_[A-Za-z0-9]{12}", call_id)
+    assert call["assistant_phone"] == ACME_NUMBERS[0]
+    channel = await live.channel_of(call_id)  # uuid_setvar put the call id on the leg
+    assert await live.getvar(channel, "voicedock_did") == ACME_NUMBERS[0]  # our dialplan ran
+    assert await live.getvar(channel, "caller_id_number") == CALLER
+
+    await until(lambda: bool(live.speech.tts.texts), within=10)
+    await asyncio.sleep(2.5)  # the greeting plays out
+    await live.fs.esl.api(f"uuid_kill {leg}")  # the caller hangs up
+    ended = await live.wait_status(call_id, TERMINAL)
+    assert ended["status"] == "ended", ended
+    recording = live.lab.recording_of_caller(leg)
+    await until(lambda: recording.exists() and recording.stat().st_size > 44, within=5)
+    assert _rms(recording) > 300, "the caller heard silence"
+
+
+async def test_the_assistant_hears_the_party(live: LabService) -> None:
+    """The utterance party speaks (a tone burst) 3 s after answering: the audio arrives
+    through mod_audio_stream and reaches the assistant's speech recognizer."""
+    call_id = await live.place(UTTERANCE)
+    await live.wait_status(call_id, ("in-progress",))
+    await until(lambda: bool(live.speech.stt.calls), within=15)
+    assert max(live.speech.stt.calls) > 8000  # at least half a second of 8 kHz audio
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    await live.wait_status(call_id, TERMINAL)
+
+
+async def test_the_party_s_dtmf_reaches_voicedock_s_leg(live: LabService) -> None:
+    """The DTMF party presses 1 2 # (RFC 2833 over the loopback SIP leg): FreeSWITCH reports
+    each digit as a DTMF event on voicedock's channel, with the header the adapter reads."""
+    async with live.fs.esl.subscribe() as events:
+        call_id = await live.place(DTMF)
+        await live.wait_status(call_id, ("in-progress",))
+        channel = await live.channel_of(call_id)
+        digits: list[str] = []
+        async with asyncio.timeout(10):
+            async for event in events:
+                if event.name == "DTMF" and event.unique_id == channel:
+                    digits.append(event.get("DTMF-Digit") or "")
+                    if len(digits) == 3:
+                        break
+    assert digits == ["1", "2", "#"]
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    await live.wait_status(call_id, TERMINAL)
