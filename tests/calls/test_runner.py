@@ -20,7 +20,7 @@ from pipeline.synth import silence, voiced
 from voicedock import service as service_module
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
-from voicedock.calls.control import EndCall, Say
+from voicedock.calls.control import EndCall, Say, Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live import SpeechProviders
 from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
@@ -234,6 +234,30 @@ async def test_end_call_while_the_media_never_opens_hangs_up_at_once(
     if when == "media-opening":
         assert world.pbx.media_released == [call_id]  # the set-up was abandoned
     assert world.observer.reports == [(call_id, CallStatus.ENDED, 0)]
+
+
+async def test_media_closed_by_a_transfer_waits_for_its_outcome_instead_of_hanging_up(
+    world: World,
+) -> None:
+    """FreeSWITCH: bridging the caller to the transfer target ends our media stream before
+    the PBX reports the transfer; the caller must not be hung up as a media loss."""
+    call_id = await world.answered_call()
+    await until(lambda: "Hi!" in world.observer.transcripts)
+    await world.engine.control(ACME_ID, call_id, Transfer("sales"))
+    assert [c for c, _ in world.pbx.transfers] == [call_id]
+    await world.fake.channel().ws.close()  # the stream ends as the bridge forms
+    await asyncio.sleep(0.3)
+    assert world.pbx.hangups == []  # waiting for the PBX's word
+    await world.pbx.emit(call_id, PbxEventKind.TRANSFERRED, detail="sales")
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    call = await world.call(call_id)
+    assert (call.status, call.end_reason, call.transferred_to) == (
+        CallStatus.ENDED,
+        "transferred",
+        "sales",
+    )
+    assert world.pbx.hangups == []
 
 
 async def test_shutdown_hangs_up_running_calls_and_records_them(world: World) -> None:

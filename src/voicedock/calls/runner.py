@@ -55,6 +55,10 @@ PROVIDER_ERROR = "provider-error"  # as the conversation names it
 MEDIA_ERROR = "media-error"  # the call's media could not be opened
 RUNNER_ERROR = "internal-error"
 SHUTDOWN = "shutdown"  # voicedock stopped while the call ran
+# A transfer moves the caller away from our media (FreeSWITCH: uuid_bridge, uuid_transfer):
+# the media closes before the PBX reports the transfer's outcome; we wait this long for it
+# rather than hang up the caller as a media loss.
+TRANSFER_SETTLE_S = 10.0
 MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
 # Events after which the call has left voicedock: its conversation ends without a hang-up.
 _GONE_REASONS = {
@@ -77,6 +81,8 @@ class RunningCall:
         self.live: LiveConversation | None = None
         self._live_ready = asyncio.Event()
         self.remote_gone = False  # the caller hung up: nothing to hang up any more
+        self.gone = asyncio.Event()  # set with remote_gone
+        self.transferring = False  # a transfer was asked for on the live call
         self.hung_up = False  # we asked the PBX to hang up
         self.media_open = False
         self.stop_reason: str | None = None
@@ -106,6 +112,7 @@ class RunningCall:
             from voicedock.calls.live import LiveTransferUnsupported
 
             raise LiveTransferUnsupported("the conversation has not started")
+        self.transferring = True
         await self.live.transfer(target, announcement, summary)
 
     async def _forward(self, action: LiveAction) -> None:
@@ -134,6 +141,12 @@ class RunningCall:
             ready.cancel()
             await asyncio.gather(ready, return_exceptions=True)
         return self.live is not None and self.stop_reason is None and not self.task.done()
+
+    def remote_left(self, reason: str) -> None:
+        """The PBX reports the caller gone (hung up, transferred): nothing to hang up."""
+        self.remote_gone = True
+        self.gone.set()
+        self.stop(reason)
 
     def stop(self, reason: str) -> None:
         """End the call's conversation (or its start) as soon as possible."""
@@ -275,8 +288,7 @@ class CallRunner:
         if event.call_id and (one := self._calls.get(event.call_id)) is not None:
             targets.append(one)
         for running in targets:
-            running.remote_gone = True
-            running.stop(_GONE_REASONS[event.kind])
+            running.remote_left(_GONE_REASONS[event.kind])
 
     async def _answered(self, call_id: str) -> None:
         media_pbx = self.media_pbx
@@ -353,6 +365,13 @@ class CallRunner:
         if running.resumed and running.live is None and failure is not None:
             failure = SERVICE_RESTART  # resuming failed: the call ends as if not resumed
         try:
+            from voicedock.calls.live import MEDIA_LOST
+
+            if failure is None and running.transferring and _reason(running) == MEDIA_LOST:
+                # The transfer took the caller off our media: its outcome ends the call.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TRANSFER_SETTLE_S):
+                        await running.gone.wait()
             if not running.hung_up and not running.remote_gone:
                 await self._hang_up(running, failure or _reason(running))
             await self.backlog.submit(  # after the call's earlier writes
