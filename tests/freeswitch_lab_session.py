@@ -12,11 +12,12 @@ lab cannot be built or started, the tests are skipped with the reason printed, e
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
+from lab_availability import chroot_blocker, keep_instance, unavailable
 from voicedock.lab import freeswitch_build
 from voicedock.lab.errors import LabError
 from voicedock.lab.freeswitch import LabFreeswitch, remove_instance
@@ -25,19 +26,14 @@ from voicedock.lab.freeswitch_config import FreeswitchLabSettings
 _BUILD_ERROR: list[str] = []
 
 
-def _unavailable(reason: str) -> None:
-    message = f"lab FreeSWITCH unavailable: {reason}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message, pytrace=False)
-    print(message)
-    pytest.skip(message)
+def _unavailable(reason: str) -> NoReturn:
+    unavailable("lab FreeSWITCH", reason)
 
 
 def _blocker() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (debootstrap, chroot, mount)"
-    if shutil.which("chroot") is None:
-        return "no chroot binary"
+    blocker = chroot_blocker("debootstrap, chroot, mount")
+    if blocker is not None:
+        return blocker
     try:
         freeswitch_build.FreeswitchSources.find(freeswitch_build.default_sources_dir())
     except LabError as exc:
@@ -77,6 +73,5 @@ def freeswitch_lab() -> Iterator[LabFreeswitch]:
         yield lab
     finally:
         lab.down()
-        # VOICEDOCK_LAB_KEEP=1 keeps the instance's config, log and recordings.
-        if os.environ.get("VOICEDOCK_LAB_KEEP") != "1":
+        if not keep_instance():  # VOICEDOCK_LAB_KEEP=1: its config, log and recordings stay
             remove_instance(lab)

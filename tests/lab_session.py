@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
+from lab_availability import chroot_blocker, keep_instance, unavailable
 from voicedock.lab import provision
 from voicedock.lab.errors import LabError
 from voicedock.lab.server import LabAsterisk
@@ -25,20 +27,12 @@ from voicedock.lab.settings import LabSettings
 _PROVISION_ERROR: list[str] = []
 
 
-def _unavailable(reason: str) -> None:
-    message = f"lab Asterisk unavailable: {reason}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message, pytrace=False)
-    print(message)
-    pytest.skip(message)
+def _unavailable(reason: str) -> NoReturn:
+    unavailable("lab Asterisk", reason)
 
 
 def _blocker() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (debootstrap, chroot)"
-    if shutil.which("chroot") is None:
-        return "no chroot binary"
-    return None
+    return chroot_blocker("debootstrap, chroot")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -70,6 +64,5 @@ def lab() -> Iterator[LabAsterisk]:
         yield instance
     finally:
         instance.down()
-        # VOICEDOCK_LAB_KEEP=1 keeps the instance's log and recordings for a post-mortem.
-        if os.environ.get("VOICEDOCK_LAB_KEEP") != "1":
+        if not keep_instance():  # VOICEDOCK_LAB_KEEP=1: its log and recordings stay
             shutil.rmtree(settings.instance_dir, ignore_errors=True)

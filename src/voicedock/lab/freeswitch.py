@@ -13,27 +13,24 @@ mounted while any lab FreeSWITCH runs in it and unmounted by the last one to sto
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from voicedock.lab import freeswitch_build
+from voicedock.lab.chroot_process import ChrootDaemon, DaemonSpec
 from voicedock.lab.config import find_project_root
 from voicedock.lab.errors import LabError
 from voicedock.lab.freeswitch_build import FREESWITCH_PREFIX, FreeswitchBuild, FreeswitchSources
 from voicedock.lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
-from voicedock.lab.provision import mounts_under, processes_rooted_in
 from voicedock.lab.settings import BIND_ADDRESS
 
 FREESWITCH = f"{FREESWITCH_PREFIX}/bin/freeswitch"
 _INSTANCE_SUBDIRS = ("conf", "log", "db", "run", "temp", "recordings", "storage", "cache")
+_FLAG_DIRS = ("conf", "log", "db", "run", "temp", "storage", "cache", "recordings")
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ class LabFreeswitch:
         self._cache_dir = cache_dir
         self._project_root = project_root
         self._verbose = verbose
-        self._process: subprocess.Popen[bytes] | None = None
+        self._daemon = ChrootDaemon("FreeSWITCH", self._daemon_spec, say=self._say, mount_proc=True)
         self._build: FreeswitchBuild | None = None
         self.build_seconds = 0.0
 
@@ -126,6 +123,33 @@ class LabFreeswitch:
     def _conf_path(self) -> str:
         return f"{self.settings.instance_path}/conf"
 
+    def _daemon_spec(self) -> DaemonSpec:
+        s = self.settings
+        inst = s.instance_path
+        return DaemonSpec(
+            instance=s.instance,
+            root=self.root,
+            binary=FREESWITCH,
+            # -conf <inst>/conf, -log <inst>/log, ...: each flag names its directory.
+            args=(
+                "-nc",
+                "-nf",
+                "-nonat",
+                "-np",
+                *(a for d in _FLAG_DIRS for a in (f"-{d}", f"{inst}/{d}")),
+            ),
+            identity=self._conf_path,
+            pid_path=self._pid_path,
+            log_path=self.log_path,
+            ports=(
+                (socket.SOCK_STREAM, s.esl_port),
+                (socket.SOCK_DGRAM, s.sip_port),
+                (socket.SOCK_STREAM, s.sip_port),
+                (socket.SOCK_DGRAM, s.carrier_sip_port),
+                (socket.SOCK_STREAM, s.carrier_sip_port),
+            ),
+        )
+
     def _say(self, message: str) -> None:
         if self._verbose:
             print(f"[lab] {message}", flush=True)
@@ -148,15 +172,14 @@ class LabFreeswitch:
         self.build_seconds = spent
         if spent > 1.0:
             self._say(f"built FreeSWITCH in {spent:.0f} s")
-        if self._running_pid() is not None:
+        if self._daemon.running_pid() is not None:
             self._say(f"instance {self.settings.instance!r} already running")
             return
         self.configure()
-        self._check_ports_free()
+        self._daemon.check_ports_free()
         self.saved_path.write_text(self.settings.to_json())
         self.saved_path.chmod(0o600)  # it holds the ESL password
-        self._mount_proc()
-        self._start()
+        self._daemon.start()  # mounts the chroot's /proc first
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -174,127 +197,29 @@ class LabFreeswitch:
         conf.write_text(text)
         conf.chmod(0o600)  # it holds the ESL password
 
-    def _check_ports_free(self) -> None:
-        s = self.settings
-        for kind, port in (
-            (socket.SOCK_STREAM, s.esl_port),
-            (socket.SOCK_DGRAM, s.sip_port),
-            (socket.SOCK_STREAM, s.sip_port),
-            (socket.SOCK_DGRAM, s.carrier_sip_port),
-            (socket.SOCK_STREAM, s.carrier_sip_port),
-        ):
-            with socket.socket(socket.AF_INET, kind) as sock:
-                if kind == socket.SOCK_STREAM:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((BIND_ADDRESS, port))
-                except OSError as exc:
-                    raise LabError(f"port {BIND_ADDRESS}:{port} is taken: {exc}") from exc
-
-    def _mount_proc(self) -> None:
-        proc = self.root / "proc"
-        if proc in mounts_under(self.root):
-            return
-        proc.mkdir(exist_ok=True)
-        result = subprocess.run(  # noqa: S603 - fixed argv
-            ["mount", "-t", "proc", "proc", str(proc)],  # noqa: S607 - from PATH, as debootstrap
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        if result.returncode != 0:
-            raise LabError(f"cannot mount {proc}: {result.stderr.strip()}")
-
-    def _umount_proc_if_unused(self) -> None:
-        if processes_rooted_in(self.root):
-            return  # another lab instance still runs in this chroot
-        for point in mounts_under(self.root):
-            subprocess.run(  # noqa: S603 - fixed argv
-                ["umount", "-l", str(point)],  # noqa: S607
-                capture_output=True,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def _start(self) -> None:
-        inst = self.settings.instance_path
-        argv = [
-            "chroot",
-            str(self.root),
-            FREESWITCH,
-            "-nc",
-            "-nf",
-            "-nonat",
-            "-np",
-            "-conf",
-            f"{inst}/conf",
-            "-log",
-            f"{inst}/log",
-            "-db",
-            f"{inst}/db",
-            "-run",
-            f"{inst}/run",
-            "-temp",
-            f"{inst}/temp",
-            "-storage",
-            f"{inst}/storage",
-            "-cache",
-            f"{inst}/cache",
-            "-recordings",
-            f"{inst}/recordings",
-        ]
-        self._say(f"starting FreeSWITCH (instance {self.settings.instance!r})")
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - fixed argv
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
-            )
-        self._pid_path.write_text(f"{self._process.pid}\n")
-
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
         last = ""
-        while time.monotonic() < deadline:
-            if self._running_pid() is None:
-                raise LabError(f"FreeSWITCH exited during start-up:\n{self.log_tail()}")
+
+        def ready(_seconds_left: float) -> bool:
+            nonlocal last
             try:
-                status = self.api("status", timeout=2.0)
+                last = self.api("status", timeout=2.0)
             except (LabError, OSError) as exc:
                 last = str(exc)
-            else:
-                if status.startswith("UP") and "ready" in status:
-                    self._say(f"FreeSWITCH up: ESL {self.esl_host}:{self.esl_port}")
-                    return
-                last = status
-            time.sleep(0.2)
-        raise LabError(f"FreeSWITCH not ready after {timeout:.0f} s ({last}):\n{self.log_tail()}")
+                return False
+            return last.startswith("UP") and "ready" in last
+
+        if not self._daemon.wait_ready(
+            ready, timeout=timeout, interval=0.2, log_tail=self.log_tail
+        ):
+            raise LabError(
+                f"FreeSWITCH not ready after {timeout:.0f} s ({last}):\n{self.log_tail()}"
+            )
+        self._say(f"FreeSWITCH up: ESL {self.esl_host}:{self.esl_port}")
 
     def down(self, *, timeout: float = 15.0) -> None:
         """Stop FreeSWITCH (TERM, then KILL after ``timeout``), free its ports, unmount /proc."""
-        pid = self._running_pid()
-        if pid is not None:
-            self._say(f"stopping FreeSWITCH pid {pid}")
-            os.kill(pid, signal.SIGTERM)
-            if not self._wait_exit(pid, timeout):
-                self._say(f"FreeSWITCH pid {pid} ignored SIGTERM for {timeout:.0f} s: SIGKILL")
-                os.kill(pid, signal.SIGKILL)
-                self._wait_exit(pid, 5.0)
-        own = self._process
-        if own is not None and own.pid != pid and own.poll() is None:
-            own.kill()
-            own.wait(5.0)
-        self._process = None
-        if self._build is None and not self._has_build():
-            return
-        self._pid_path.unlink(missing_ok=True)
-        self._umount_proc_if_unused()
-        if pid is not None:
-            self._wait_ports_released(timeout=5.0)
+        self._daemon.stop(timeout)
 
     def _has_build(self) -> bool:
         try:
@@ -302,55 +227,10 @@ class LabFreeswitch:
         except LabError:
             return False
 
-    def _wait_exit(self, pid: int, timeout: float) -> bool:
-        if self._process is not None and self._process.pid == pid:
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                return False
-            return True
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _pid_alive(pid):
-                return True
-            time.sleep(0.05)
-        return not _pid_alive(pid)
-
-    def _wait_ports_released(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._check_ports_free()
-            except LabError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-            else:
-                return
-
-    def _running_pid(self) -> int | None:
-        """Pid of this instance's FreeSWITCH if alive (checked against its command line)."""
-        try:
-            pid = int(self._pid_path.read_text().strip())
-        except (OSError, ValueError, LabError):
-            return None
-        if self._process is not None and self._process.pid == pid:
-            return pid if self._process.poll() is None else None
-        if not _pid_alive(pid):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return None
-        # A recycled pid must not be killed: require our binary and our instance's config.
-        if FREESWITCH.encode() in cmdline[:1] and self._conf_path.encode() in cmdline:
-            return pid
-        return None
-
     # ---- control ----------------------------------------------------------------------------
     def status(self) -> FreeswitchLabStatus:
         built = self._has_build()
-        pid = self._running_pid() if built else None
+        pid = self._daemon.running_pid() if built else None
         detail = "stopped"
         if pid is not None:
             try:
@@ -444,14 +324,6 @@ class _EslReader:
 
 def remove_instance(lab: LabFreeswitch) -> None:
     """Delete a stopped instance's directory (config, logs, recordings)."""
-    if lab._running_pid() is not None:
+    if lab._daemon.running_pid() is not None:
         raise LabError(f"instance {lab.settings.instance!r} still runs")
     shutil.rmtree(lab.instance_dir, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +21,7 @@ from pathlib import Path
 
 from voicedock.lab import provision
 from voicedock.lab.ami_probe import AmiProbe
+from voicedock.lab.chroot_process import ChrootDaemon, DaemonSpec
 from voicedock.lab.config import find_project_root, render_files
 from voicedock.lab.errors import LabError
 from voicedock.lab.settings import BIND_ADDRESS, LabSettings
@@ -61,7 +60,7 @@ class LabAsterisk:
         self._utterances = utterances
         self._project_root = project_root
         self._verbose = verbose
-        self._process: subprocess.Popen[bytes] | None = None
+        self._daemon = ChrootDaemon("Asterisk", self._daemon_spec, say=self._say)
 
     def __enter__(self) -> LabAsterisk:
         self.up()
@@ -111,6 +110,24 @@ class LabAsterisk:
     def _conf_path(self) -> str:
         return f"{self.settings.instance_path}/etc/asterisk.conf"
 
+    def _daemon_spec(self) -> DaemonSpec:
+        s = self.settings
+        return DaemonSpec(
+            instance=s.instance,
+            root=s.chroot_dir,
+            binary=ASTERISK,
+            args=("-C", self._conf_path, "-f", "-n", "-U", "asterisk", "-G", "asterisk"),
+            identity=self._conf_path,
+            pid_path=self._pid_path,
+            log_path=self.log_path,
+            ports=(
+                (socket.SOCK_STREAM, s.http_port),
+                (socket.SOCK_STREAM, s.ami_port),
+                (socket.SOCK_DGRAM, s.sip_port),
+                (socket.SOCK_DGRAM, s.carrier_sip_port),
+            ),
+        )
+
     def _say(self, message: str) -> None:
         if self._verbose:
             print(f"[lab] {message}", flush=True)
@@ -121,15 +138,15 @@ class LabAsterisk:
         spent = provision.provision(self.settings, log=self._verbose)
         if spent > 1.0:
             self._say(f"provisioned the chroot in {spent:.1f} s")
-        if self._running_pid() is not None:
+        if self._daemon.running_pid() is not None:
             self._say(f"instance {self.settings.instance!r} already running")
             return
         self.configure()
         if self._utterances:
             self.install_sounds()
-        self._check_ports_free()
+        self._daemon.check_ports_free()
         self.settings.saved_path.write_text(self.settings.to_json())
-        self._start()
+        self._daemon.start()
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -173,65 +190,21 @@ class LabAsterisk:
         """The speaking parties' utterances (Piper, once per machine); LabError without Piper."""
         install_utterances(self.settings.cache_dir, self.settings.sounds_dir)
 
-    def _check_ports_free(self) -> None:
-        s = self.settings
-        for kind, port in (
-            (socket.SOCK_STREAM, s.http_port),
-            (socket.SOCK_STREAM, s.ami_port),
-            (socket.SOCK_DGRAM, s.sip_port),
-            (socket.SOCK_DGRAM, s.carrier_sip_port),
-        ):
-            with socket.socket(socket.AF_INET, kind) as sock:
-                if kind == socket.SOCK_STREAM:
-                    # As Asterisk does: connections in TIME_WAIT do not block a new listener.
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((BIND_ADDRESS, port))
-                except OSError as exc:
-                    raise LabError(f"port {BIND_ADDRESS}:{port} is taken: {exc}") from exc
-
-    def _start(self) -> None:
-        argv = [
-            "chroot",
-            str(self.settings.chroot_dir),
-            ASTERISK,
-            "-C",
-            self._conf_path,
-            "-f",
-            "-n",
-            "-U",
-            "asterisk",
-            "-G",
-            "asterisk",
-        ]
-        self._say(f"starting Asterisk (instance {self.settings.instance!r})")
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - fixed argv
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # = setsid: our terminal's signals do not reach it
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
-            )
-        self._pid_path.write_text(f"{self._process.pid}\n")
-
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
         booted = False
-        while time.monotonic() < deadline:
-            if self._running_pid() is None:
-                raise LabError(f"Asterisk exited during start-up:\n{self.log_tail()}")
+
+        def ready(seconds_left: float) -> bool:
+            nonlocal booted
             if not booted:
-                result = self._rx(
-                    "core waitfullybooted", timeout=max(1.0, deadline - time.monotonic())
-                )
+                result = self._rx("core waitfullybooted", timeout=max(1.0, seconds_left))
                 booted = result.returncode == 0 and "fully booted" in result.stdout
-            if booted and self._ari_answers():
-                self._say(f"Asterisk up: ARI {self.ari_url}, AMI {self.ami_host}:{self.ami_port}")
-                return
-            time.sleep(0.1)
-        raise LabError(f"Asterisk not ready after {timeout:.0f} s:\n{self.log_tail()}")
+            return booted and self._ari_answers()
+
+        if not self._daemon.wait_ready(
+            ready, timeout=timeout, interval=0.1, log_tail=self.log_tail
+        ):
+            raise LabError(f"Asterisk not ready after {timeout:.0f} s:\n{self.log_tail()}")
+        self._say(f"Asterisk up: ARI {self.ari_url}, AMI {self.ami_host}:{self.ami_port}")
 
     def _ari_answers(self) -> bool:
         token = base64.b64encode(f"{self.settings.ari_user}:{self.settings.ari_password}".encode())
@@ -247,72 +220,12 @@ class LabAsterisk:
 
     def down(self, *, timeout: float = 10.0) -> None:
         """Stop Asterisk (TERM, then KILL after ``timeout``) and check its ports are free."""
-        pid = self._running_pid()
-        if pid is not None:
-            self._say(f"stopping Asterisk pid {pid}")
-            os.kill(pid, signal.SIGTERM)
-            if not self._wait_exit(pid, timeout):
-                self._say(f"Asterisk pid {pid} ignored SIGTERM for {timeout:.0f} s: SIGKILL")
-                os.kill(pid, signal.SIGKILL)
-                self._wait_exit(pid, 5.0)
-        own = self._process  # our child, even if another instance of this name took the pid file
-        if own is not None and own.pid != pid and own.poll() is None:
-            own.kill()
-            own.wait(5.0)
-        self._process = None
-        self._pid_path.unlink(missing_ok=True)
-        if pid is not None:
-            self._wait_ports_released(timeout=5.0)
-
-    def _wait_exit(self, pid: int, timeout: float) -> bool:
-        if self._process is not None and self._process.pid == pid:
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                return False
-            return True
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _pid_alive(pid):
-                return True
-            time.sleep(0.05)
-        return not _pid_alive(pid)
-
-    def _wait_ports_released(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._check_ports_free()
-            except LabError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-            else:
-                return
-
-    def _running_pid(self) -> int | None:
-        """Pid of this instance's Asterisk if it is alive (checked against its command line)."""
-        try:
-            pid = int(self._pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if self._process is not None and self._process.pid == pid:
-            return pid if self._process.poll() is None else None
-        if not _pid_alive(pid):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return None
-        # A recycled pid must not be killed: require our binary and our instance's config.
-        if ASTERISK.encode() in cmdline[:1] and self._conf_path.encode() in cmdline:
-            return pid
-        return None
+        self._daemon.stop(timeout)
 
     # ---- control ----------------------------------------------------------------------------
     def status(self) -> LabStatus:
         provisioned = provision.is_provisioned(self.settings)
-        pid = self._running_pid()
+        pid = self._daemon.running_pid()
         detail = "stopped"
         if pid is not None:
             result = self._rx("core show uptime", timeout=5.0)
@@ -321,7 +234,7 @@ class LabAsterisk:
 
     def cli(self, command: str, *, timeout: float = 10.0) -> str:
         """Run one Asterisk CLI command (``asterisk -rx``) and return its output."""
-        if self._running_pid() is None:
+        if self._daemon.running_pid() is None:
             raise LabError(f"lab instance {self.settings.instance!r} is not running")
         result = self._rx(command, timeout=timeout)
         if result.returncode != 0:
@@ -392,12 +305,3 @@ def _asterisk_ids(root: Path) -> tuple[int, int]:
         if fields[0] == "asterisk" and len(fields) > 3:
             return int(fields[2]), int(fields[3])
     raise LabError(f"no 'asterisk' user in {root}/etc/passwd")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # Field 3 is the state; a zombie has exited already.
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
