@@ -141,3 +141,15 @@ def test_a_failed_build_leaves_no_half_built_entry(
     assert not (entry.entry_dir / "root.partial").exists()
     assert not entry.root.exists()
     assert not entry.is_built()
+
+
+def test_the_two_labs_of_one_process_get_disjoint_rtp_ranges() -> None:
+    """Both labs run in one test session; a PBX binds RTP ports only during calls, so the
+    ranges must differ by construction, not by "free right now"."""
+    from voicedock.lab.settings import LabSettings
+
+    asterisk = LabSettings().with_free_ports()
+    freeswitch = FreeswitchLabSettings().with_free_ports()
+    asterisk_ports = set(range(asterisk.rtp_start, asterisk.rtp_end + 1))
+    freeswitch_ports = set(range(freeswitch.rtp_start, freeswitch.rtp_end + 1))
+    assert not asterisk_ports & freeswitch_ports

@@ -95,7 +95,7 @@ class FreeswitchLabSettings:
     def with_free_ports(self) -> FreeswitchLabSettings:
         """A copy whose TCP/UDP ports are free right now (for parallel test runs)."""
         ports = free_ports(3)
-        rtp_base = free_port_range(200)
+        rtp_base = free_port_range(200, half=1)  # the lab Asterisk uses half 0
         return replace(
             self,
             esl_port=ports[0],

@@ -188,12 +188,15 @@ def free_ports(count: int) -> list[int]:
     return chosen
 
 
-def free_port_range(size: int, low: int = 30000, high: int = 60000) -> int:
+def free_port_range(size: int, low: int = 30000, high: int = 60000, *, half: int = 0) -> int:
     """Start of an even-aligned UDP range of ``size`` ports that are free right now.
 
     The start depends on the process id, so two concurrent test runs pick different ranges.
+    A PBX binds its RTP ports only during calls, so "free now" does not keep two labs of one
+    process apart: each lab kind searches its own ``half`` (0 or 1) of the span.
     """
-    span = high - low - size
+    span = (high - low) // 2 - size
+    low += half * (high - low) // 2
     start = low + ((os.getpid() * 397) % span)
     for attempt in range(50):
         base = low + ((start - low + attempt * size) % span)
