@@ -162,6 +162,14 @@ def significant(text: str) -> set[str]:
     return {w for w in words(text) if len(w) > 2 and w not in _SMALL_WORDS}
 
 
+def assert_heard(wanted: set[str], heard: str) -> None:
+    """The far side heard ``wanted`` (as the offline recogniser transcribed it). Whisper may
+    mishear one word of a longer line ("connecting" → "unconnecting"); two are not a slip."""
+    missing = wanted - words(heard)
+    allowed = 1 if len(wanted) >= 4 else 0
+    assert len(missing) <= allowed, (sorted(missing), heard)
+
+
 async def heard_text(backend: UserPathBackend, call_id: str, mark: Any) -> str:
     pcm, rate = await backend.heard(call_id, mark)
     assert speech_seconds(pcm, rate) > 0.3, "the far side heard no speech"
@@ -251,7 +259,7 @@ async def outbound(backend: UserPathBackend, example: Example) -> None:
 
     heard = await heard_text(backend, call_id, mark)  # the example is about the greeting
     wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)
-    assert wanted <= words(heard), heard
+    assert_heard(wanted, heard)
 
 
 async def control_say(backend: UserPathBackend, example: Example) -> None:
@@ -267,7 +275,7 @@ async def control_say(backend: UserPathBackend, example: Example) -> None:
     record = await hang_up(backend, call_id)
     assert {"role": "assistant", "content": body["content"]} in record["messages"]
     heard = await heard_text(backend, call_id, mark)
-    assert significant(body["content"]) <= words(heard), heard
+    assert_heard(significant(body["content"]), heard)
 
 
 async def control_inject_context(backend: UserPathBackend, example: Example) -> None:
@@ -325,7 +333,7 @@ async def control_transfer(backend: UserPathBackend, example: Example) -> None:
     await wait_recorded(backend, call_id)
     if body.get("announcement"):  # spoken to the caller, to its end, before the line changed
         heard = await heard_text(backend, call_id, mark)
-        assert significant(body["announcement"]) <= words(heard), heard
+        assert_heard(significant(body["announcement"]), heard)
 
 
 async def list_calls(backend: UserPathBackend, example: Example) -> None:
