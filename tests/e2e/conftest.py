@@ -5,12 +5,13 @@ Reuses the session ``lab`` fixture of the Asterisk tests (one lab instance per s
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -67,8 +68,37 @@ class LiveService:
         assert isinstance(self.service.pbx, AsteriskPbx)
         return self.service.pbx
 
+    # How long ``wait_status`` waits by default (a harness may allow its PBX longer).
+    status_wait_s: ClassVar[float] = 5.0
+
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
+
+    async def post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        resp = await self.client.post(path, json=dict(body), headers=self.auth())
+        return resp.status, await resp.json()
+
+    async def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        resp = await self.client.get(path, headers=self.auth())
+        return resp.status, await resp.json()
+
+    async def call(self, call_id: str) -> dict[str, Any]:
+        status, body = await self.get(f"/calls/{call_id}")
+        assert status == 200, body
+        return body
+
+    async def wait_status(
+        self, call_id: str, wanted: tuple[str, ...], within: float | None = None
+    ) -> dict[str, Any]:
+        """``GET /calls/{id}`` until its status is one of ``wanted``; returns the call."""
+        seen: dict[str, Any] = {}
+        try:
+            async with asyncio.timeout(self.status_wait_s if within is None else within):
+                while (seen := await self.call(call_id))["status"] not in wanted:
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise AssertionError(f"{call_id} stayed {seen.get('status')!r}, not {wanted}") from None
+        return seen
 
 
 def service_settings(lab: LabAsterisk, database: Path, originate_via: str) -> Settings:

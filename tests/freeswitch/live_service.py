@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from e2e.conftest import LiveService, start_app
 from fakes.world import ACME, make_settings
@@ -127,35 +126,6 @@ class UserPathService(LiveService):
     def pbx(self) -> FreeswitchPbx:  # type: ignore[override]
         assert isinstance(self.service.pbx, FreeswitchPbx)
         return self.service.pbx
-
-    async def post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-        resp = await self.client.post(path, json=dict(body), headers=self.auth())
-        return resp.status, await resp.json()
-
-    async def get(self, path: str) -> tuple[int, dict[str, Any]]:
-        resp = await self.client.get(path, headers=self.auth())
-        return resp.status, await resp.json()
-
-    async def call(self, call_id: str) -> dict[str, Any]:
-        status, body = await self.get(f"/calls/{call_id}")
-        assert status == 200, body
-        return body
-
-    async def wait_status(
-        self, call_id: str, wanted: tuple[str, ...], within: float = 5.0
-    ) -> dict[str, Any]:
-        """``GET /calls/{id}`` until its status is one of ``wanted``; returns the call."""
-        seen: dict[str, Any] = {}
-
-        async def reached() -> bool:
-            seen.update(await self.call(call_id))
-            return seen["status"] in wanted
-
-        try:
-            await until(reached, within)
-        except TimeoutError:
-            raise AssertionError(f"{call_id} stayed {seen.get('status')!r}, not {wanted}") from None
-        return seen
 
 
 def freeswitch_settings(
