@@ -11,10 +11,9 @@ import pytest
 
 from e2e.conftest import start_app
 from fakes.world import ACME
-from freeswitch.live_service import freeswitch_settings, speech_fakes, until
-from freeswitch_lab.lab_service import LabService
+from freeswitch.live_service import speech_fakes, until
+from freeswitch_lab.lab_service import LabService, lab_settings
 from voicedock.api.api_keys import issue_api_key
-from voicedock.config import TrunkSettings
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.pbx.freeswitch import FreeswitchPbx
 
@@ -22,24 +21,7 @@ from voicedock.pbx.freeswitch import FreeswitchPbx
 @pytest.fixture
 async def live(freeswitch_lab: LabFreeswitch, tmp_path: Path) -> AsyncIterator[LabService]:
     async with speech_fakes() as (name, fakes):
-        settings = freeswitch_settings(
-            None,
-            tmp_path / "fslab.db",
-            name,
-            esl_port=freeswitch_lab.esl_port,
-            esl_password=freeswitch_lab.esl_password,
-        )
-        settings.policy.internal_targets = [
-            *settings.policy.internal_targets,
-            "busyagent",
-            "warmaccept",
-            "warmdecline",
-            "warmhangup",
-        ]
-        # The lab's trunk: its sofia gateway "carrier" on the voicedock profile.
-        settings.trunks = [
-            TrunkSettings(name="carrier", endpoint=freeswitch_lab.settings.trunk_name)
-        ]
+        settings = lab_settings(freeswitch_lab, tmp_path / "fslab.db", name)
         client, service = await start_app(settings)
         try:
             assert isinstance(service.pbx, FreeswitchPbx)

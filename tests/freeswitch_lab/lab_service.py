@@ -3,14 +3,48 @@ FreeSWITCH itself over the service's own Event Socket (``show channels``, ``uuid
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
+
+import numpy as np
 
 from e2e.conftest import LiveService
 from fakes.world import SUPPORT_ID
-from freeswitch.live_service import SpeechFakes, until
+from freeswitch.live_service import SpeechFakes, freeswitch_settings, until
+from pipeline.fakes import FakeTts
+from voicedock.config import Settings, TrunkSettings
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.pbx.freeswitch import FreeswitchPbx
+
+
+def lab_settings(lab: LabFreeswitch, database: Path, speech: str) -> Settings:
+    """The test world on the lab FreeSWITCH: its Event Socket, its trunk (the sofia gateway
+    "carrier"), its warm-transfer agents as internal targets; ``speech`` names the providers."""
+    settings = freeswitch_settings(
+        None, database, speech, esl_port=lab.esl_port, esl_password=lab.esl_password
+    )
+    settings.policy.internal_targets = [
+        *settings.policy.internal_targets,
+        "busyagent",
+        "warmaccept",
+        "warmdecline",
+        "warmhangup",
+    ]
+    settings.trunks = [TrunkSettings(name="carrier", endpoint=lab.settings.trunk_name)]
+    return settings
+
+
+class ToneTts(FakeTts):
+    """Each sentence becomes a 440 Hz tone, ``ms_per_char`` per character (loud enough to
+    measure in what the party recorded)."""
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        self.texts.append(text)
+        samples = self.sample_rate * self.ms_per_char * len(text) // 1000
+        t = np.arange(samples) / self.sample_rate
+        yield (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
 
 
 @dataclass

@@ -13,7 +13,6 @@ import asyncio
 import re
 import time
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,7 @@ import pytest
 
 from fakes.world import ACME_NUMBERS
 from freeswitch.live_service import TERMINAL, until
-from freeswitch_lab.lab_service import LabService
-from pipeline.fakes import FakeTts
+from freeswitch_lab.lab_service import LabService, ToneTts
 from voicedock.lab.freeswitch_config import (
     ANSWERS,
     BUSY,
@@ -96,16 +94,6 @@ def _rms(path: Path) -> float:
     with wave.open(str(path)) as wav:
         pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
     return float(np.sqrt(np.mean(pcm**2))) if len(pcm) else 0.0
-
-
-class ToneTts(FakeTts):
-    """Each sentence becomes a 440 Hz tone, 40 ms per character (loud enough to measure)."""
-
-    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
-        self.texts.append(text)
-        samples = self.sample_rate * self.ms_per_char * len(text) // 1000
-        t = np.arange(samples) / self.sample_rate
-        yield (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
 
 
 async def test_the_party_hears_the_assistant(live: LabService) -> None:

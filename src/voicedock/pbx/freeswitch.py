@@ -50,6 +50,7 @@ from voicedock.pbx.freeswitch_escape import (
     build_uuid_getvar,
     build_uuid_kill,
     build_uuid_set_call_id,
+    is_uuid,
     require_call_id,
     require_token,
 )
@@ -71,8 +72,8 @@ from voicedock.pbx.freeswitch_transfer import (
     WarmTransfers,
     blind_transfer_commands,
 )
-from voicedock.pbx.freeswitch_wire import EslEvent
-from voicedock.validation import is_call_id, mask_call_id
+from voicedock.pbx.freeswitch_wire import ChannelInfo, EslEvent
+from voicedock.validation import is_call_id, is_e164, mask_call_id
 
 __all__ = ["HANGUP_REASONS", "PBX_EVENTS", "FreeswitchPbx", "esl_settings_for"]
 
@@ -84,6 +85,8 @@ _RECONCILE_GRACE = 2.0
 _SETTLE_TIMEOUT = 2.0
 # After originate's `-ERR <CAUSE>`, wait this long for the HANGUP_COMPLETE with the SIP status.
 _ORIGINATE_FAILURE_GRACE = 0.5
+# How long adopting a previous run's call waits for the Event Socket to come up and be checked.
+_ADOPT_SETTLE_WAIT = 5.0
 
 
 class FreeswitchPbx:
@@ -324,8 +327,18 @@ class FreeswitchPbx:
         """``LeftoverPbx``: ``uuid_kill`` every channel this run does not know that carries
         one of these call ids as ``voicedock_call_id`` (or is a stored inbound uuid), then
         check ``show channels``; returns the call ids of which a channel is still there."""
+        mine = {channel.uuid: call_id for channel, call_id in await self._leftovers(calls)}
+        for leg in mine:
+            with contextlib.suppress(EslCommandError):  # "No such channel": gone already
+                await self.esl.api(build_uuid_kill(leg, "NORMAL_CLEARING"))
+        present = {channel.uuid for channel in await self.esl.show_channels()}
+        return {call_id for leg, call_id in mine.items() if leg in present}
+
+    async def _leftovers(self, calls: Mapping[str, str | None]) -> list[tuple[ChannelInfo, str]]:
+        """The channels this run does not know of these calls (call id -> the stored uuid of
+        the remote leg, if any), found by uuid or by ``voicedock_call_id``, with their call."""
         refs = {ref: call_id for call_id, ref in calls.items() if ref}
-        mine: dict[str, str] = {}
+        found: list[tuple[ChannelInfo, str]] = []
         for channel in await self.esl.show_channels():
             if self._calls.by_channel(channel.uuid) is not None:
                 continue  # a call of this run
@@ -337,12 +350,55 @@ class FreeswitchPbx:
                 except (EslCommandError, UnsafeCommandValue):
                     continue  # gone meanwhile, or no uuid of ours
             if call_id in calls and self._calls.get(call_id) is None:
-                mine[channel.uuid] = call_id
-        for leg in mine:
-            with contextlib.suppress(EslCommandError):  # "No such channel": gone already
-                await self.esl.api(build_uuid_kill(leg, "NORMAL_CLEARING"))
-        present = {channel.uuid for channel in await self.esl.show_channels()}
-        return {call_id for leg, call_id in mine.items() if leg in present}
+                found.append((channel, call_id))
+        return found
+
+    async def adopt_call(self, call_id: str, remote_ref: str | None) -> bool:
+        """``ResumablePbx``: take over an answered call a previous run left (``kill -9``).
+
+        The remote leg (the stored uuid of an inbound call, else the channel carrying the call
+        id as ``voicedock_call_id`` over a SIP gateway) must be up and answered; any other leg
+        of the call (a warm-transfer agent) is killed, and the previous run's audio stream and
+        playback on the remote leg are stopped, so ``call_media`` starts a fresh stream. On any
+        failure nothing stays registered, so ``hang_up_leftovers`` can clear the call."""
+        if self._calls.get(call_id) is not None or not is_call_id(call_id):
+            return False
+        if remote_ref is not None and not is_uuid(remote_ref):
+            return False
+        # Right after start-up the connection may still be coming up: the caller bounds the wait.
+        boot = await self._wait_settled(_ADOPT_SETTLE_WAIT)
+        found = await self._leftovers({call_id: remote_ref})
+        remote = _remote_leg([channel for channel, _ in found], remote_ref)
+        if remote is None or remote.call_state != "ACTIVE":
+            return False
+        for channel, _ in found:
+            if channel.uuid != remote.uuid:
+                with contextlib.suppress(EslCommandError):  # gone already
+                    await self.esl.api(build_uuid_kill(channel.uuid, "NORMAL_CLEARING"))
+        await self.media.clear_leftovers(remote.uuid)
+        direction = "inbound" if remote_ref is not None else "outbound"
+        legs = self._calls.add(call_id, remote.uuid, direction)
+        legs.boot, legs.seen_on_pbx = boot, True
+        self._calls.mark_answered(call_id)  # the engine has it in progress: not reported
+        # Our number on the call (a warm transfer's caller id): as ``show channels`` lists it.
+        number = remote.raw.get("callee_num" if direction == "outbound" else "dest", "")
+        if is_e164(number):
+            self._our_numbers[call_id] = number
+        try:
+            # Gone while we looked: its CHANNEL_HANGUP_COMPLETE went to nobody.
+            present = await self._exists(remote.uuid)
+        except BaseException:
+            self._forget(call_id)
+            raise
+        if not present:
+            self._forget(call_id)
+            return False
+        log.info("call %s: adopted from a previous run", mask_call_id(call_id))
+        return True
+
+    def _forget(self, call_id: str) -> None:
+        self._calls.forget(call_id)
+        self._our_numbers.pop(call_id, None)
 
     async def _adopt(self, channel: str, *, answered: bool) -> CallLegs | None:
         try:
@@ -537,3 +593,14 @@ class FreeswitchPbx:
     async def _reconcile_later(self) -> None:
         await asyncio.sleep(_RECONCILE_GRACE)
         await self.reconcile()
+
+
+def _remote_leg(channels: list[ChannelInfo], remote_ref: str | None) -> ChannelInfo | None:
+    """The call's remote leg among its channels: the stored uuid (inbound), else the leg our
+    originate placed through a SIP gateway (a warm transfer's agent legs are loopback)."""
+    for channel in channels:
+        if channel.uuid == remote_ref:
+            return channel
+        if remote_ref is None and channel.raw.get("name", "").startswith("sofia/"):
+            return channel
+    return None

@@ -83,8 +83,13 @@ HANGUP_CAUSES = frozenset(
 MixType = Literal["mono", "mixed", "stereo"]
 
 
+def is_uuid(value: object) -> bool:
+    """A canonical lowercase UUID (a FreeSWITCH channel uuid)."""
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
 def require_uuid(value: str, what: str = "uuid") -> str:
-    if not isinstance(value, str) or not _UUID.fullmatch(value):
+    if not is_uuid(value):
         raise UnsafeCommandValue(f"{what} must be a canonical lowercase UUID")
     return value
 

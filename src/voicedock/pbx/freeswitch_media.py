@@ -137,6 +137,15 @@ class FreeswitchMediaHub:
             self._sessions.pop(channel_uuid, None)
             pending.release()
 
+    async def clear_leftovers(self, channel_uuid: str) -> None:
+        """Stop what a previous run of voicedock left on a channel it served (its audio stream,
+        queued playback), so that ``open`` starts afresh; nothing there is fine."""
+        if channel_uuid in self._sessions:
+            raise MediaError("the channel has media of this run attached")
+        control = EslPlaybackControl(self._esl, channel_uuid)
+        await control.stop_playback()
+        await control.stop_stream()
+
     async def stop_stream(self, channel_uuid: str) -> None:
         """Stop the channel's stream (the caller left for a transfer target): FreeSWITCH closes
         the websocket, so the media ends as PEER."""

@@ -1,0 +1,88 @@
+"""The service on the lab FreeSWITCH as a process of its own, so that a test can ``kill -9`` it.
+
+``python -m freeswitch_lab.service_process <lab.json> <database> <port>`` (``tests`` on the
+path) runs what ``voicedock serve`` runs (``create_app`` on 127.0.0.1:<port>) with the settings
+of the ``live`` fixture (``lab_settings``) and fake providers registered in the process: a
+scripted STT, the echo LLM and ``ToneTts`` (the party's recording shows when the assistant
+spoke). ``service_process`` starts it from a test and always stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aiohttp import web
+
+from freeswitch_lab.lab_service import ToneTts, lab_settings
+from pipeline.fakes import FakeLlm, FakeStt
+from voicedock import logs
+from voicedock.api.app import create_app
+from voicedock.lab.freeswitch import LabFreeswitch
+from voicedock.lab.freeswitch_config import FreeswitchLabSettings
+from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
+
+SPEECH = "lab-process"
+CALLS_PER_NUMBER = 4  # a test keeps several calls live at once
+TONE_MS_PER_CHAR = 100  # the greeting "Hi!" 0.3 s, the resume line about 5 s
+
+_TESTS = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def service_process(
+    lab: LabFreeswitch, database: Path, port: int, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The service process, its output in ``log``; stopped (TERM, then KILL) on exit."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(_TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "freeswitch_lab.service_process",
+                str(lab.saved_path),
+                str(database),
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def main(saved: str, database: str, port: str) -> None:
+    handler = logging.StreamHandler()  # as ``voicedock serve`` logs
+    logs.configure(handler)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    stt_registry.register(SPEECH, lambda _c: FakeStt())
+    llm_registry.register(SPEECH, lambda _c: FakeLlm())
+    tts_registry.register(SPEECH, lambda _c: ToneTts(8000, ms_per_char=TONE_MS_PER_CHAR))
+    lab = LabFreeswitch(FreeswitchLabSettings.from_json(Path(saved).read_text()))
+    settings = lab_settings(lab, Path(database), SPEECH)
+    for number in settings.numbers:
+        number.max_concurrent_calls = CALLS_PER_NUMBER
+    web.run_app(create_app(settings), host="127.0.0.1", port=int(port), print=None)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -1,0 +1,219 @@
+"""``kill -9`` of the service with live calls on the lab FreeSWITCH, then a restart.
+
+The service runs as a process of its own (``service_process``) on the lab FreeSWITCH; three
+calls to the lab's silent party (it records what it hears) are answered and greeted, the
+process is killed with SIGKILL, and the legs stay up at FreeSWITCH; one party hangs up
+meanwhile. Within 10 s of its start the restarted process (``[calls] resume_after_restart`` is
+on by default) resumes the two waiting calls: a new mod_audio_stream stream on the same
+channel, a ``resumed`` event, the transcript goes on with the resume line, and the party's
+recording has the assistant's voice again after the silent gap; the third call ends
+``service-restart``. Ended through the API, no leg of any call is left at FreeSWITCH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+
+from e2e.audio_helpers import read_recording, transcript
+from e2e.conftest import LiveService
+from fakes.world import ACME, SUPPORT_ID
+from freeswitch.live_service import TERMINAL, until
+from freeswitch_lab.service_process import service_process
+from voicedock.api.api_keys import issue_api_key
+from voicedock.config import DEFAULT_RESUME_MESSAGE
+from voicedock.lab.freeswitch import LabFreeswitch
+from voicedock.lab.freeswitch_config import SILENT
+from voicedock.pbx.freeswitch_wire import parse_show_channels_json
+from voicedock.store import open_store
+
+pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(150)]
+
+RECOVERY_WITHIN = 10.0  # seconds from the restarted process's start
+TONE_RMS = 300.0  # the assistant's 440 Hz tone (ToneTts); the silent party records ~0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _lab_api(lab: LabFreeswitch, command: str) -> str:
+    return await asyncio.to_thread(lab.api, command)
+
+
+async def _channels_of(lab: LabFreeswitch, call_ids: set[str]) -> dict[str, str]:
+    """channel uuid -> call id of every FreeSWITCH channel carrying one of ``call_ids``."""
+    found: dict[str, str] = {}
+    for channel in parse_show_channels_json(await _lab_api(lab, "show channels as json")):
+        call_id = (await _lab_api(lab, f"uuid_getvar {channel.uuid} voicedock_call_id")).strip()
+        if call_id in call_ids:
+            found[channel.uuid] = call_id
+    return found
+
+
+def _api(port: int) -> aiohttp.ClientSession:
+    timeout = aiohttp.ClientTimeout(total=10)
+    return aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}", timeout=timeout)
+
+
+async def _wait_healthy(http: aiohttp.ClientSession, process: Any, log: Path) -> float:
+    """Seconds until the process answers ``/health`` with 200."""
+    started = time.monotonic()
+    while time.monotonic() - started < 60:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            async with http.get("/health") as resp:
+                if resp.status == 200:
+                    return time.monotonic() - started
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the service did not become healthy:\n{log.read_text()[-3000:]}")
+
+
+def _tone_segments(path: Path, window_s: float = 0.05) -> list[tuple[float, float]]:
+    """(start, end) seconds of each stretch of the recording where the assistant's tone sounds
+    (gaps shorter than 0.5 s joined)."""
+    pcm, rate = read_recording(path)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    size = int(rate * window_s)
+    windows = samples[: len(samples) // size * size].reshape(-1, size)
+    loud = np.sqrt(np.mean(windows**2, axis=1)) > TONE_RMS
+    segments: list[tuple[float, float]] = []
+    for n in np.flatnonzero(loud):
+        start = n * window_s
+        if segments and start - segments[-1][1] < 0.5:
+            segments[-1] = (segments[-1][0], start + window_s)
+        else:
+            segments.append((start, start + window_s))
+    return segments
+
+
+def _events(call: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e for e in call["events"] if e["type"] == kind]
+
+
+async def test_kill_9_then_restart_resumes_both_calls_on_freeswitch(
+    freeswitch_lab: LabFreeswitch, tmp_path: Path
+) -> None:
+    lab, database, port = freeswitch_lab, tmp_path / "restart.db", _free_port()
+    calls: list[str] = []
+    channels: dict[str, str] = {}
+    try:
+        async with _api(port) as http:
+            first_log = tmp_path / "serve-1.log"
+            with service_process(lab, database, port, first_log) as process:
+                await _wait_healthy(http, process, first_log)
+                store = await open_store(f"sqlite:///{database}")
+                try:
+                    key, _ = await issue_api_key(store, ACME)
+                finally:
+                    await store.aclose()
+                api = LiveService(http, None, key)  # type: ignore[arg-type]
+                for _ in range(3):
+                    body = {"destination": SILENT, "assistant_id": SUPPORT_ID}
+                    status, reply = await api.post("/calls/outbound", body)
+                    assert status == 200, reply
+                    calls.append(reply["call_id"])
+                for call_id in calls:  # answered, and the greeting said and stored
+                    async with asyncio.timeout(15):
+                        while not transcript(await api.call(call_id), "assistant"):
+                            await asyncio.sleep(0.1)
+                await asyncio.sleep(1.0)  # the greeting (0.3 s of tone) plays out
+                channels = await _channels_of(lab, set(calls))
+                assert sorted(channels.values()) == sorted(calls), channels
+                process.kill()  # SIGKILL: nothing of voicedock runs any more
+                process.wait(timeout=10)
+            killed_at = time.monotonic()
+
+            await asyncio.sleep(1.5)  # the parties hear silence, the legs stay up
+            assert set(await _channels_of(lab, set(calls))) == set(channels)
+            resumed_ids, gone_id = calls[:2], calls[2]
+            # The third party hangs up while voicedock is down.
+            (gone_channel,) = (c for c, call_id in channels.items() if call_id == gone_id)
+            await _lab_api(lab, f"uuid_kill {gone_channel}")
+            del channels[gone_channel]
+
+            second_log = tmp_path / "serve-2.log"
+            started = time.monotonic()
+            with service_process(lab, database, port, second_log) as process:
+                settled: dict[str, dict[str, Any]] = {}
+                while time.monotonic() - started < RECOVERY_WITHIN and len(settled) < 3:
+                    assert process.poll() is None, second_log.read_text()[-3000:]
+                    for call_id in calls:
+                        try:
+                            call = await api.call(call_id)
+                        except aiohttp.ClientConnectionError:
+                            break  # not serving yet (recovery runs before the API serves)
+                        if _events(call, "resumed") or call["status"] in TERMINAL:
+                            settled[call_id] = call
+                    await asyncio.sleep(0.1)
+                took = time.monotonic() - started
+                assert len(settled) == 3, (settled, took, second_log.read_text()[-5000:])
+                gone = settled[gone_id]
+                assert (gone["status"], gone["end_reason"]) == ("ended", "service-restart"), gone
+                for call in (settled[call_id] for call_id in resumed_ids):
+                    assert call["status"] == "in-progress", (call, second_log.read_text()[-5000:])
+                    (resumed,) = _events(call, "resumed")
+                    assert resumed["data"]["gap_seconds"] >= 1.0, resumed
+                resumed_at = time.monotonic()
+
+                # The transcript goes on: the greeting, then the resume line after the gap.
+                for call_id in resumed_ids:
+                    async with asyncio.timeout(15):
+                        while len(transcript(call := await api.call(call_id), "assistant")) < 2:
+                            await asyncio.sleep(0.1)
+                    said = [m["content"] for m in transcript(call, "assistant")]
+                    assert said[:2] == ["Hi!", DEFAULT_RESUME_MESSAGE], said
+                    kinds = [e["type"] for e in call["events"] if e["type"] != "status"]
+                    assert kinds[kinds.index("resumed") + 1] == "transcript", kinds
+                # The same channels, nothing new: the calls went on where they were.
+                assert set(await _channels_of(lab, set(calls))) == set(channels)
+                await asyncio.sleep(6.0)  # the resume line (about 5 s of tone) plays out
+
+                sip_ids = {
+                    channel: (await _lab_api(lab, f"uuid_getvar {channel} sip_call_id")).strip()
+                    for channel in channels
+                }
+                for call_id in resumed_ids:
+                    status, reply = await api.post(
+                        f"/calls/{call_id}/control", {"type": "end-call"}
+                    )
+                    assert status == 200, reply
+                    ended = await api.wait_status(call_id, TERMINAL, within=10)
+                    assert ended["status"] == "ended", ended
+                    assert ended["end_reason"] == "api-end-call", ended
+
+                async def gone() -> bool:
+                    return not await _channels_of(lab, set(calls))
+
+                await until(gone, within=10)
+                assert process.poll() is None, second_log.read_text()[-3000:]
+    finally:
+        for channel in channels:  # a failed test leaves no leg behind
+            await _lab_api(lab, f"uuid_kill {channel}")
+
+    # What the parties heard: the greeting, silence while voicedock was down, then the
+    # assistant again (the resume line).
+    gap = resumed_at - killed_at
+    for sip_call_id in sip_ids.values():
+        recording = lab.recordings_dir / f"{SILENT}-{sip_call_id}.wav"
+        await until(lambda r=recording: r.exists() and r.stat().st_size > 44, within=5)
+        segments = _tone_segments(recording)
+        assert len(segments) >= 2, (recording.name, segments)
+        silences = [b[0] - a[1] for a, b in itertools.pairwise(segments)]
+        longest = max(silences)
+        assert longest >= gap - 1.0, (segments, gap)  # the gap the restart left
+        after = segments[silences.index(longest) + 1 :]
+        print("DEBUG", took, gap, segments)
+        assert sum(end - start for start, end in after) >= 2.0, segments  # heard again
