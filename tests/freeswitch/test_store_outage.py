@@ -1,52 +1,106 @@
 """A store outage during a call: another process holds the SQLite file's write lock.
 
-The real service over the fake FreeSWITCH, driven through REST. While a separate process keeps
-``BEGIN EXCLUSIVE`` on the database for 8 s, the party answers and hangs up: the call's record
-afterwards is what happened at the PBX (``in-progress``, then ``ended``, in order), and a
-client's write meanwhile is a 503 with ``Retry-After`` in the documented error shape.
+The real service driven through REST, on the in-process fake FreeSWITCH and on the real lab
+FreeSWITCH. While a separate process keeps ``BEGIN EXCLUSIVE`` on the database for 8 s, the
+party answers and hangs up: the call's record afterwards is what happened at the PBX
+(``in-progress``, then ``ended``, in order), and a client's write meanwhile is a 503 with
+``Retry-After`` in the documented error shape.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from e2e.conftest import LiveService
 from fakes.sqlite_lock import exclusive_lock
 from fakes.world import DESTINATION, SUPPORT_ID
-from freeswitch.live_service import TERMINAL, running_freeswitch_service
+from freeswitch.live_service import TERMINAL, running_freeswitch_service, until
+from freeswitch_lab.lab_service import running_lab_service
+from voicedock.lab.freeswitch import LabFreeswitch
+from voicedock.lab.freeswitch_config import LATE_ANSWER
 
-pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.timeout(60)]
 
 LOCK_SECONDS = 8.0
 
 
-async def test_events_during_a_lock_are_stored_in_order_and_api_writes_get_503(
-    tmp_path: Path,
-) -> None:
+@dataclass
+class Party:
+    """The called party of the test's call: where it is, how it answers and hangs up."""
+
+    live: LiveService
+    destination: str
+    answer: Callable[[str], Awaitable[None]]  # call id -> returns once the party answered
+    hang_up: Callable[[str], Awaitable[None]]
+
+
+@asynccontextmanager
+async def _fake(_request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Party]:
     async with running_freeswitch_service(tmp_path) as live:
         far = live.far_end
         far.will_ring(DESTINATION)
-        status, body = await live.post(
-            "/calls/outbound", {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
-        )
-        assert status == 200, body
-        call_id = body["call_id"]
-        channel = far.channel_of(call_id)
 
-        async with exclusive_lock(tmp_path / "user-paths.db", LOCK_SECONDS) as released:
-            await far.answer(call_id)
+        async def hang_up(call_id: str) -> None:
+            far.hang_up(far.channel_of(call_id))
+
+        yield Party(live, DESTINATION, far.answer, hang_up)
+
+
+@asynccontextmanager
+async def _lab(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Party]:
+    """The lab's late-answering party: it rings 2 s, then answers by itself."""
+    lab: LabFreeswitch = request.getfixturevalue("freeswitch_lab")
+    async with running_lab_service(lab, tmp_path) as live:
+
+        async def answered(call_id: str) -> None:
+            channel = await live.channel_of(call_id)
+
+            async def active() -> bool:
+                states = {c.uuid: c.call_state for c in await live.fs.esl.show_channels()}
+                return states.get(channel) == "ACTIVE"
+
+            await until(active, within=5)
+
+        async def hang_up(call_id: str) -> None:
+            await asyncio.to_thread(lab.api, f"uuid_kill {await live.channel_of(call_id)}")
+
+        yield Party(live, LATE_ANSWER, answered, hang_up)
+
+
+@pytest.mark.parametrize(
+    "pbx",
+    [
+        pytest.param(_fake, id="fake", marks=pytest.mark.unit),
+        pytest.param(_lab, id="lab", marks=[pytest.mark.freeswitch_lab, pytest.mark.e2e]),
+    ],
+)
+async def test_events_during_a_lock_are_stored_in_order_and_api_writes_get_503(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pbx: Callable[[pytest.FixtureRequest, Path], AbstractAsyncContextManager[Party]],
+) -> None:
+    async with pbx(request, tmp_path) as party:
+        live = party.live
+        body = {"destination": party.destination, "assistant_id": SUPPORT_ID}
+        status, reply = await live.post("/calls/outbound", body)
+        assert status == 200, reply
+        call_id = reply["call_id"]
+        database = live.service.settings.database.url.removeprefix("sqlite:///")
+
+        async with exclusive_lock(database, LOCK_SECONDS) as released:
+            await party.answer(call_id)
             await asyncio.sleep(1.0)
-            far.hang_up(channel)
+            await party.hang_up(call_id)
 
             # Reads keep working; a client's write is a 503 the client can retry.
             assert (await live.call(call_id))["status"] == "connecting"
-            resp = await live.client.post(
-                "/calls/outbound",
-                json={"destination": DESTINATION, "assistant_id": SUPPORT_ID},
-                headers=live.auth(),
-            )
+            resp = await live.client.post("/calls/outbound", json=body, headers=live.auth())
             assert resp.status == 503
             assert int(resp.headers["Retry-After"]) >= 1
             error = await resp.json()

@@ -3,17 +3,20 @@ FreeSWITCH itself over the service's own Event Socket (``show channels``, ``uuid
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from e2e.conftest import LiveService
-from fakes.world import SUPPORT_ID
-from freeswitch.live_service import SpeechFakes, freeswitch_settings, until
+from e2e.conftest import LiveService, start_app
+from fakes.world import ACME, SUPPORT_ID
+from freeswitch.live_service import SpeechFakes, freeswitch_settings, speech_fakes, until
 from pipeline.fakes import FakeTts
+from voicedock.api.api_keys import issue_api_key
 from voicedock.config import Settings, TrunkSettings
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.pbx.freeswitch import FreeswitchPbx
@@ -93,3 +96,30 @@ class LabService(LiveService):
         except TimeoutError:
             raise AssertionError(f"no FreeSWITCH channel has voicedock_call_id={call_id}") from None
         return found[0]
+
+
+@asynccontextmanager
+async def running_lab_service(lab: LabFreeswitch, tmp_path: Path) -> AsyncIterator[LabService]:
+    """The service on the lab FreeSWITCH (database in ``tmp_path``) once its Event Socket is
+    connected, with an API key of ACME. On exit no leg of the test is left at FreeSWITCH."""
+    async with speech_fakes() as (name, fakes):
+        settings = lab_settings(lab, tmp_path / "fslab.db", name)
+        client, service = await start_app(settings)
+        try:
+            assert isinstance(service.pbx, FreeswitchPbx)
+            async with asyncio.timeout(10):
+                await service.pbx.esl.wait_connected()
+            key, _ = await issue_api_key(service.store, ACME)
+            running = LabService(client, service, key, lab, fakes)
+            before = await running.channels()
+            yield running
+            # Every test leaves FreeSWITCH as it found it: no leg of ours is left behind.
+            await until(lambda: _no_new_channels(running, before), within=10)
+        finally:
+            await client.close()
+            # A failed test's legs must not spill into the next test.
+            lab.api("hupall NORMAL_CLEARING")
+
+
+async def _no_new_channels(live: LabService, before: set[str]) -> bool:
+    return not (await live.channels() - before)
