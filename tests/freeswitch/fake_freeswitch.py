@@ -311,6 +311,8 @@ class FakeFreeswitch:
                     return "-ERR Operation Failed\n"
                 return "-ERR No such channel!\n"
             if name == "uuid_audio_stream" and args[1:2] == ["start"]:
+                if args[0] in self.streams_by_uuid:
+                    return "-ERR Operation Failed\n"  # the lab's reply: a stream is attached
                 self._start_audio_stream(args[0], arg)
                 return "+OK Success\n"
             if name == "uuid_audio_stream" and args[1:2] == ["stop"]:
@@ -472,7 +474,15 @@ class FakeFreeswitch:
         self.audio_streams.append(stream)
         self.streams_by_uuid[channel_uuid] = stream
         silence = bytes(stream.frame_bytes)
-        self._tg.create_task(stream.serve([silence] * self.stream_frames))
+        task = self._tg.create_task(stream.serve([silence] * self.stream_frames))
+
+        def detach(_task: object) -> None:
+            # As mod_audio_stream on the lab: a stream whose websocket closed (voicedock gone,
+            # say after a kill -9) leaves the channel, so a new ``start`` works.
+            if self.streams_by_uuid.get(channel_uuid) is stream:
+                del self.streams_by_uuid[channel_uuid]
+
+        task.add_done_callback(detach)
 
     # --- what the channel played -------------------------------------------------------------
 

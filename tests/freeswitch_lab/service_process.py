@@ -1,10 +1,11 @@
 """The service on the lab FreeSWITCH as a process of its own, so that a test can ``kill -9`` it.
 
-``python -m freeswitch_lab.service_process <lab.json> <database> <port>`` (``tests`` on the
-path) runs what ``voicedock serve`` runs (``create_app`` on 127.0.0.1:<port>) with the settings
-of the ``live`` fixture (``lab_settings``) and fake providers registered in the process: a
-scripted STT, the echo LLM and ``ToneTts`` (the party's recording shows when the assistant
-spoke). ``service_process`` starts it from a test and always stops it.
+``python -m freeswitch_lab.service_process <lab.json> <database> <port> resume|no-resume``
+(``tests`` on the path) runs what ``voicedock serve`` runs (``create_app`` on
+127.0.0.1:<port>) with the settings of the ``live`` fixture (``lab_settings``; ``[calls]
+resume_after_restart`` as told) and fake providers registered in the process: a scripted STT,
+the echo LLM and ``ToneTts`` (the party's recording shows when the assistant spoke).
+``service_process`` starts it from a test and always stops it.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ _TESTS = Path(__file__).resolve().parents[1]
 
 @contextmanager
 def service_process(
-    lab: LabFreeswitch, database: Path, port: int, log: Path
+    lab: LabFreeswitch, database: Path, port: int, log: Path, *, resume: bool = True
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The service process, its output in ``log``; stopped (TERM, then KILL) on exit."""
+    """The service process, its output in ``log``; stopped (TERM, then KILL) on exit.
+    ``resume``: ``[calls] resume_after_restart``."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(_TESTS), os.environ.get("PYTHONPATH", "")]),
@@ -53,6 +55,7 @@ def service_process(
                 str(lab.saved_path),
                 str(database),
                 str(port),
+                "resume" if resume else "no-resume",
             ],
             env=env,
             stdout=out,
@@ -70,7 +73,7 @@ def service_process(
                 process.wait(timeout=10)
 
 
-def main(saved: str, database: str, port: str) -> None:
+def main(saved: str, database: str, port: str, resume: str) -> None:
     handler = logging.StreamHandler()  # as ``voicedock serve`` logs
     logs.configure(handler)
     logging.basicConfig(level=logging.INFO, handlers=[handler])
@@ -81,8 +84,9 @@ def main(saved: str, database: str, port: str) -> None:
     settings = lab_settings(lab, Path(database), SPEECH)
     for number in settings.numbers:
         number.max_concurrent_calls = CALLS_PER_NUMBER
+    settings.calls.resume_after_restart = resume == "resume"
     web.run_app(create_app(settings), host="127.0.0.1", port=int(port), print=None)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

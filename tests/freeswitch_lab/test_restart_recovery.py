@@ -13,9 +13,11 @@ recording has the assistant's voice again after the silent gap; the third call e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.service_process import service_process
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import DEFAULT_RESUME_MESSAGE
+from voicedock.lab.errors import LabError
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.freeswitch_config import SILENT
 from voicedock.pbx.freeswitch_wire import parse_show_channels_json
@@ -103,38 +106,56 @@ def _events(call: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [e for e in call["events"] if e["type"] == kind]
 
 
+@dataclass
+class Killed:
+    """What the first run left: its API key, the calls and their channels at FreeSWITCH."""
+
+    api: LiveService
+    calls: list[str]
+    channels: dict[str, str]  # channel uuid -> call id
+    at: float  # when it was killed (monotonic)
+
+
+async def _place_then_kill(
+    lab: LabFreeswitch, http: aiohttp.ClientSession, database: Path, port: int, log: Path, n: int
+) -> Killed:
+    """The first run places ``n`` calls to the silent party, each answered and greeted, and is
+    killed with SIGKILL; the calls' channels are still up at FreeSWITCH."""
+    with service_process(lab, database, port, log) as process:
+        await _wait_healthy(http, process, log)
+        store = await open_store(f"sqlite:///{database}")
+        try:
+            key, _ = await issue_api_key(store, ACME)
+        finally:
+            await store.aclose()
+        api = LiveService(http, None, key)  # type: ignore[arg-type]
+        calls: list[str] = []
+        for _ in range(n):
+            body = {"destination": SILENT, "assistant_id": SUPPORT_ID}
+            status, reply = await api.post("/calls/outbound", body)
+            assert status == 200, reply
+            calls.append(reply["call_id"])
+        for call_id in calls:  # answered, and the greeting said and stored
+            async with asyncio.timeout(15):
+                while not transcript(await api.call(call_id), "assistant"):
+                    await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # the greeting (0.3 s of tone) plays out
+        channels = await _channels_of(lab, set(calls))
+        assert sorted(channels.values()) == sorted(calls), channels
+        process.kill()  # SIGKILL: nothing of voicedock runs any more
+        process.wait(timeout=10)
+    return Killed(api, calls, channels, time.monotonic())
+
+
 async def test_kill_9_then_restart_resumes_both_calls_on_freeswitch(
     freeswitch_lab: LabFreeswitch, tmp_path: Path
 ) -> None:
     lab, database, port = freeswitch_lab, tmp_path / "restart.db", _free_port()
-    calls: list[str] = []
     channels: dict[str, str] = {}
     try:
         async with _api(port) as http:
-            first_log = tmp_path / "serve-1.log"
-            with service_process(lab, database, port, first_log) as process:
-                await _wait_healthy(http, process, first_log)
-                store = await open_store(f"sqlite:///{database}")
-                try:
-                    key, _ = await issue_api_key(store, ACME)
-                finally:
-                    await store.aclose()
-                api = LiveService(http, None, key)  # type: ignore[arg-type]
-                for _ in range(3):
-                    body = {"destination": SILENT, "assistant_id": SUPPORT_ID}
-                    status, reply = await api.post("/calls/outbound", body)
-                    assert status == 200, reply
-                    calls.append(reply["call_id"])
-                for call_id in calls:  # answered, and the greeting said and stored
-                    async with asyncio.timeout(15):
-                        while not transcript(await api.call(call_id), "assistant"):
-                            await asyncio.sleep(0.1)
-                await asyncio.sleep(1.0)  # the greeting (0.3 s of tone) plays out
-                channels = await _channels_of(lab, set(calls))
-                assert sorted(channels.values()) == sorted(calls), channels
-                process.kill()  # SIGKILL: nothing of voicedock runs any more
-                process.wait(timeout=10)
-            killed_at = time.monotonic()
+            first = await _place_then_kill(lab, http, database, port, tmp_path / "serve-1.log", 3)
+            api, calls, channels, killed_at = first.api, first.calls, first.channels, first.at
 
             await asyncio.sleep(1.5)  # the parties hear silence, the legs stay up
             assert set(await _channels_of(lab, set(calls))) == set(channels)
@@ -217,3 +238,41 @@ async def test_kill_9_then_restart_resumes_both_calls_on_freeswitch(
         after = segments[silences.index(longest) + 1 :]
         print("DEBUG", took, gap, segments)
         assert sum(end - start for start, end in after) >= 2.0, segments  # heard again
+
+
+async def test_kill_9_then_restart_without_resume_hangs_up_the_calls_at_freeswitch(
+    freeswitch_lab: LabFreeswitch, tmp_path: Path
+) -> None:
+    """``[calls] resume_after_restart = false``: the restarted process hangs every leg up within
+    10 s of its start (checked at FreeSWITCH) and ends both calls ``service-restart``."""
+    lab, database, port = freeswitch_lab, tmp_path / "restart.db", _free_port()
+    channels: dict[str, str] = {}
+    try:
+        async with _api(port) as http:
+            first = await _place_then_kill(lab, http, database, port, tmp_path / "serve-1.log", 2)
+            channels = first.channels
+            await asyncio.sleep(1.0)
+            assert set(await _channels_of(lab, set(first.calls))) == set(channels)
+
+            log = tmp_path / "serve-2.log"
+            started = time.monotonic()
+            with service_process(lab, database, port, log, resume=False) as process:
+
+                async def gone() -> bool:
+                    assert process.poll() is None, log.read_text()[-3000:]
+                    return not await _channels_of(lab, set(first.calls))
+
+                await until(gone, within=RECOVERY_WITHIN)
+                took = time.monotonic() - started
+                await _wait_healthy(http, process, log)
+                for call_id in first.calls:
+                    call = await first.api.call(call_id)
+                    assert (call["status"], call["end_reason"]) == ("ended", "service-restart")
+                    assert not _events(call, "resumed"), call["events"]
+                # Gone for good: nothing comes back a moment later.
+                await asyncio.sleep(1.0)
+                assert not await _channels_of(lab, set(first.calls)), took
+    finally:
+        for channel in channels:  # a failed test leaves no leg behind
+            with contextlib.suppress(LabError):
+                await _lab_api(lab, f"uuid_kill {channel}")
