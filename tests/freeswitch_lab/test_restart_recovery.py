@@ -1,13 +1,14 @@
 """``kill -9`` of the service with live calls on the lab FreeSWITCH, then a restart.
 
 The service runs as a process of its own (``service_process``) on the lab FreeSWITCH; three
-calls to the lab's silent party (it records what it hears) are answered and greeted, the
-process is killed with SIGKILL, and the legs stay up at FreeSWITCH; one party hangs up
-meanwhile. Within 10 s of its start the restarted process (``[calls] resume_after_restart`` is
-on by default) resumes the two waiting calls: a new mod_audio_stream stream on the same
-channel, a ``resumed`` event, the transcript goes on with the resume line, and the party's
-recording has the assistant's voice again after the silent gap; the third call ends
-``service-restart``. Ended through the API, no leg of any call is left at FreeSWITCH.
+calls to the lab's silent party and one from the lab's caller to our number (both record what
+they hear) are answered and greeted, the process is killed with SIGKILL, and the legs stay up
+at FreeSWITCH; one silent party hangs up meanwhile. Within 10 s of its start the restarted
+process (``[calls] resume_after_restart`` is on by default) resumes the three waiting calls: a
+new mod_audio_stream stream on the same channel, a ``resumed`` event, the transcript goes on
+with the resume line, and each party's recording has the assistant's voice again after the
+silent gap; the other call ends ``service-restart``. Ended through the API, no leg of any call
+is left at FreeSWITCH. Without resuming, the restarted process hangs every leg up.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pytest
 
 from e2e.audio_helpers import read_recording, transcript
 from e2e.conftest import LiveService
-from fakes.world import ACME, SUPPORT_ID
+from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
 from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.service_process import service_process
 from voicedock.api.api_keys import issue_api_key
@@ -114,13 +115,22 @@ class Killed:
     calls: list[str]
     channels: dict[str, str]  # channel uuid -> call id
     at: float  # when it was killed (monotonic)
+    caller_leg: str | None  # the lab caller's leg of the inbound call, if any
 
 
 async def _place_then_kill(
-    lab: LabFreeswitch, http: aiohttp.ClientSession, database: Path, port: int, log: Path, n: int
+    lab: LabFreeswitch,
+    http: aiohttp.ClientSession,
+    database: Path,
+    port: int,
+    log: Path,
+    n: int,
+    *,
+    inbound: bool = False,
 ) -> Killed:
-    """The first run places ``n`` calls to the silent party, each answered and greeted, and is
-    killed with SIGKILL; the calls' channels are still up at FreeSWITCH."""
+    """The first run places ``n`` calls to the silent party (and, if ``inbound``, the lab's
+    caller calls our number: the last call), each answered and greeted, and is killed with
+    SIGKILL; the calls' channels are still up at FreeSWITCH."""
     with service_process(lab, database, port, log) as process:
         await _wait_healthy(http, process, log)
         store = await open_store(f"sqlite:///{database}")
@@ -135,6 +145,10 @@ async def _place_then_kill(
             status, reply = await api.post("/calls/outbound", body)
             assert status == 200, reply
             calls.append(reply["call_id"])
+        caller_leg = None
+        if inbound:
+            caller_leg = await asyncio.to_thread(lab.originate_inbound, ACME_NUMBERS[0])
+            calls.append(await _inbound_call_id(api, set(calls)))
         for call_id in calls:  # answered, and the greeting said and stored
             async with asyncio.timeout(15):
                 while not transcript(await api.call(call_id), "assistant"):
@@ -144,22 +158,30 @@ async def _place_then_kill(
         assert sorted(channels.values()) == sorted(calls), channels
         process.kill()  # SIGKILL: nothing of voicedock runs any more
         process.wait(timeout=10)
-    return Killed(api, calls, channels, time.monotonic())
+    return Killed(api, calls, channels, time.monotonic(), caller_leg)
 
 
-async def test_kill_9_then_restart_resumes_both_calls_on_freeswitch(
+async def _inbound_call_id(api: LiveService, outbound: set[str]) -> str:
+    status, body = await api.get("/calls")
+    assert status == 200, body
+    (call_id,) = (c["id"] for c in body["calls"] if c["id"] not in outbound)
+    return str(call_id)
+
+
+async def test_kill_9_then_restart_resumes_the_waiting_calls_on_freeswitch(
     freeswitch_lab: LabFreeswitch, tmp_path: Path
 ) -> None:
     lab, database, port = freeswitch_lab, tmp_path / "restart.db", _free_port()
     channels: dict[str, str] = {}
     try:
         async with _api(port) as http:
-            first = await _place_then_kill(lab, http, database, port, tmp_path / "serve-1.log", 3)
+            log = tmp_path / "serve-1.log"
+            first = await _place_then_kill(lab, http, database, port, log, 3, inbound=True)
             api, calls, channels, killed_at = first.api, first.calls, first.channels, first.at
 
             await asyncio.sleep(1.5)  # the parties hear silence, the legs stay up
             assert set(await _channels_of(lab, set(calls))) == set(channels)
-            resumed_ids, gone_id = calls[:2], calls[2]
+            resumed_ids, gone_id = [*calls[:2], calls[3]], calls[2]
             # The third party hangs up while voicedock is down.
             (gone_channel,) = (c for c, call_id in channels.items() if call_id == gone_id)
             await _lab_api(lab, f"uuid_kill {gone_channel}")
@@ -169,7 +191,7 @@ async def test_kill_9_then_restart_resumes_both_calls_on_freeswitch(
             started = time.monotonic()
             with service_process(lab, database, port, second_log) as process:
                 settled: dict[str, dict[str, Any]] = {}
-                while time.monotonic() - started < RECOVERY_WITHIN and len(settled) < 3:
+                while time.monotonic() - started < RECOVERY_WITHIN and len(settled) < 4:
                     assert process.poll() is None, second_log.read_text()[-3000:]
                     for call_id in calls:
                         try:
@@ -180,7 +202,7 @@ async def test_kill_9_then_restart_resumes_both_calls_on_freeswitch(
                             settled[call_id] = call
                     await asyncio.sleep(0.1)
                 took = time.monotonic() - started
-                assert len(settled) == 3, (settled, took, second_log.read_text()[-5000:])
+                assert len(settled) == 4, (settled, took, second_log.read_text()[-5000:])
                 gone = settled[gone_id]
                 assert (gone["status"], gone["end_reason"]) == ("ended", "service-restart"), gone
                 for call in (settled[call_id] for call_id in resumed_ids):
@@ -202,10 +224,12 @@ async def test_kill_9_then_restart_resumes_both_calls_on_freeswitch(
                 assert set(await _channels_of(lab, set(calls))) == set(channels)
                 await asyncio.sleep(6.0)  # the resume line (about 5 s of tone) plays out
 
-                sip_ids = {
-                    channel: (await _lab_api(lab, f"uuid_getvar {channel} sip_call_id")).strip()
-                    for channel in channels
-                }
+                # What each party recorded: the silent party's file names the Call-ID.
+                recordings = [lab.recording_of_caller(first.caller_leg or "")]
+                for channel, call_id in channels.items():
+                    if call_id in calls[:2]:
+                        sip = (await _lab_api(lab, f"uuid_getvar {channel} sip_call_id")).strip()
+                        recordings.append(lab.recordings_dir / f"{SILENT}-{sip}.wav")
                 for call_id in resumed_ids:
                     status, reply = await api.post(
                         f"/calls/{call_id}/control", {"type": "end-call"}
@@ -227,8 +251,7 @@ async def test_kill_9_then_restart_resumes_both_calls_on_freeswitch(
     # What the parties heard: the greeting, silence while voicedock was down, then the
     # assistant again (the resume line).
     gap = resumed_at - killed_at
-    for sip_call_id in sip_ids.values():
-        recording = lab.recordings_dir / f"{SILENT}-{sip_call_id}.wav"
+    for recording in recordings:
         await until(lambda r=recording: r.exists() and r.stat().st_size > 44, within=5)
         segments = _tone_segments(recording)
         assert len(segments) >= 2, (recording.name, segments)
@@ -236,7 +259,6 @@ async def test_kill_9_then_restart_resumes_both_calls_on_freeswitch(
         longest = max(silences)
         assert longest >= gap - 1.0, (segments, gap)  # the gap the restart left
         after = segments[silences.index(longest) + 1 :]
-        print("DEBUG", took, gap, segments)
         assert sum(end - start for start, end in after) >= 2.0, segments  # heard again
 
 
