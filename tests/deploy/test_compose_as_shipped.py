@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from e2e.audio_helpers import (
     words,
 )
 from pg_server import free_port
+from process_helpers import logged_process
 from voicedock.config import load_settings
 from voicedock.lab.server import LabAsterisk
 
@@ -196,28 +196,9 @@ def dsn_port(dsn: str) -> int:
     return int(match.group(1))
 
 
-@contextmanager
-def serving(deployment: Deployment, log: Path) -> Iterator[subprocess.Popen[str]]:
+def serving(deployment: Deployment, log: Path) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """The image's command as a subprocess; always stopped (SIGTERM, then SIGKILL)."""
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            deployment.command,
-            env=deployment.env,
-            cwd=deployment.workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    return logged_process(deployment.command, log, env=deployment.env, cwd=deployment.workdir)
 
 
 async def wait_healthy(

@@ -5,17 +5,49 @@ another application's channel nor the calls of this run."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
 from voicedock.calls.ids import new_inbound_call_id
-from voicedock.pbx.base import InboundCall, PbxEventKind
+from voicedock.pbx.base import InboundCall, OriginateRequest, PbxEventKind
 
 pytestmark = pytest.mark.unit
 
 DID = "+31201234567"
+CALLER = "+31623731537"
+
+
+@dataclass
+class PreviousRun:
+    """What a previous run of voicedock left live at FreeSWITCH."""
+
+    outbound: list[OriginateRequest]
+    inbound_id: str
+    inbound_leg: str  # the inbound channel's uuid (the stored ``pbx_call_ref``)
+
+
+async def previous_run(fake: FakeFreeswitch, did: str, outbound: int = 1) -> PreviousRun:
+    """A run of voicedock that placed ``outbound`` calls and accepted one call from CALLER to
+    ``did``, all answered, then stopped without hanging up (as after a ``kill -9``)."""
+    inbound_id = new_inbound_call_id(CALLER)
+
+    async def accept(call: InboundCall) -> str | None:
+        return inbound_id
+
+    events = PbxEventRecorder()
+    async with make_pbx(fake, dids={did}) as first:
+        first.set_inbound_handler(accept)
+        await first.start(events)
+        calls = [request() for _ in range(outbound)]
+        for call in calls:
+            await first.originate(call)
+            await events.wait_for(call.call_id, PbxEventKind.ANSWERED)
+        leg = fake.inbound_call(did, caller=CALLER)
+        await events.wait_for(inbound_id, PbxEventKind.ANSWERED)
+    return PreviousRun(calls, inbound_id, leg)
 
 
 @pytest.fixture
@@ -25,20 +57,8 @@ async def fake() -> AsyncIterator[FakeFreeswitch]:
 
 
 async def test_a_previous_runs_channels_are_killed_and_checked_gone(fake: FakeFreeswitch) -> None:
-    inbound_id = new_inbound_call_id("+31623731537")
-
-    async def accept(call: InboundCall) -> str | None:
-        return inbound_id
-
-    first_events = PbxEventRecorder()
-    async with make_pbx(fake, dids={DID}) as first:
-        first.set_inbound_handler(accept)
-        await first.start(first_events)
-        outbound = request()
-        await first.originate(outbound)
-        fake.inbound_call(DID, caller="+31623731537")
-        await first_events.wait_for(outbound.call_id, PbxEventKind.ANSWERED)
-        await first_events.wait_for(inbound_id, PbxEventKind.ANSWERED)
+    left = await previous_run(fake, DID)
+    (outbound,), inbound_id = left.outbound, left.inbound_id
     foreign = fake.inbound_call("+15559998888")  # another application's call
 
     events = PbxEventRecorder()
@@ -59,23 +79,8 @@ async def test_a_previous_runs_answered_calls_are_adopted_with_fresh_media(
 ) -> None:
     """``adopt_call``: the live answered leg becomes this run's (its hang-up reported, a new
     audio stream on it, ``hangup`` working); a leg that is gone is not adopted."""
-    inbound_id = new_inbound_call_id("+31623731537")
-
-    async def accept(call: InboundCall) -> str | None:
-        return inbound_id
-
-    first_events = PbxEventRecorder()
-    async with make_pbx(fake, dids={DID}) as first:
-        first.set_inbound_handler(accept)
-        await first.start(first_events)
-        outbound, gone = request(), request()
-        for call in (outbound, gone):
-            await first.originate(call)
-            await first_events.wait_for(call.call_id, PbxEventKind.ANSWERED)
-        inbound_leg = fake.inbound_call(DID, caller="+31623731537")
-        await first_events.wait_for(inbound_id, PbxEventKind.ANSWERED)
-        async with first.call_media(outbound.call_id):
-            pass
+    left = await previous_run(fake, DID, outbound=2)
+    (outbound, gone), inbound_id, inbound_leg = left.outbound, left.inbound_id, left.inbound_leg
     fake.remote_hangup(fake.uuid_of(gone.call_id))  # the party left while voicedock was down
 
     events = PbxEventRecorder()

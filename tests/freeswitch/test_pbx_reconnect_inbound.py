@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from freeswitch.test_pbx_leftovers import previous_run
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
 from voicedock.calls.ids import new_inbound_call_id
 from voicedock.pbx.base import InboundCall, PbxEventKind
@@ -157,20 +158,8 @@ async def test_after_our_restart_live_channels_are_adopted_by_their_call_id(
 ) -> None:
     """voicedock restarts while calls are up: ``live_call_ids`` (what the engine reconciles
     against) names them by call id again, and they can be hung up; foreign channels are not."""
-    inbound_id = new_inbound_call_id("+31623731537")
-
-    async def accept(call: InboundCall) -> str | None:
-        return inbound_id
-
-    first_events = PbxEventRecorder()
-    async with make_pbx(fake, dids={DID}) as first:
-        first.set_inbound_handler(accept)
-        await first.start(first_events)
-        outbound = request()
-        await first.originate(outbound)
-        fake.inbound_call(DID, caller="+31623731537")
-        await first_events.wait_for(outbound.call_id, PbxEventKind.ANSWERED)
-        await first_events.wait_for(inbound_id, PbxEventKind.ANSWERED)
+    left = await previous_run(fake, DID)
+    (outbound,), inbound_id = left.outbound, left.inbound_id
     foreign = fake.inbound_call("+15559998888")  # another application's call
 
     events = PbxEventRecorder()

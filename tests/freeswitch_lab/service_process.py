@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from aiohttp import web
 
 from freeswitch_lab.lab_service import ToneTts, lab_settings
 from pipeline.fakes import FakeLlm, FakeStt
+from process_helpers import logged_process
 from voicedock import logs
 from voicedock.api.app import create_app
 from voicedock.lab.freeswitch import LabFreeswitch
@@ -46,31 +46,10 @@ def service_process(
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(_TESTS), os.environ.get("PYTHONPATH", "")]),
     }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "freeswitch_lab.service_process",
-                str(lab.saved_path),
-                str(database),
-                str(port),
-                "resume" if resume else "no-resume",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    args = [sys.executable, "-m", "freeswitch_lab.service_process", str(lab.saved_path)]
+    args += [str(database), str(port), "resume" if resume else "no-resume"]
+    with logged_process(args, log, env=env) as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 def main(saved: str, database: str, port: str, resume: str) -> None:

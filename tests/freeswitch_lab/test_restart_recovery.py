@@ -26,6 +26,7 @@ import aiohttp
 import numpy as np
 import pytest
 
+from deploy.test_restart_recovery import wait_settled
 from e2e.audio_helpers import read_recording, transcript
 from e2e.conftest import LiveService
 from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
@@ -68,21 +69,6 @@ async def _channels_of(lab: LabFreeswitch, call_ids: set[str]) -> dict[str, str]
 def _api(port: int) -> aiohttp.ClientSession:
     timeout = aiohttp.ClientTimeout(total=10)
     return aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}", timeout=timeout)
-
-
-async def _wait_healthy(http: aiohttp.ClientSession, process: Any, log: Path) -> float:
-    """Seconds until the process answers ``/health`` with 200."""
-    started = time.monotonic()
-    while time.monotonic() - started < 60:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            async with http.get("/health") as resp:
-                if resp.status == 200:
-                    return time.monotonic() - started
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the service did not become healthy:\n{log.read_text()[-3000:]}")
 
 
 def _tone_segments(path: Path, window_s: float = 0.05) -> list[tuple[float, float]]:
@@ -132,7 +118,7 @@ async def _place_then_kill(
     caller calls our number: the last call), each answered and greeted, and is killed with
     SIGKILL; the calls' channels are still up at FreeSWITCH."""
     with service_process(lab, database, port, log) as process:
-        await _wait_healthy(http, process, log)
+        await wait_settled(http, "", process, log, time.monotonic())
         store = await open_store(f"sqlite:///{database}")
         try:
             key, _ = await issue_api_key(store, ACME)
@@ -286,7 +272,7 @@ async def test_kill_9_then_restart_without_resume_hangs_up_the_calls_at_freeswit
 
                 await until(gone, within=RECOVERY_WITHIN)
                 took = time.monotonic() - started
-                await _wait_healthy(http, process, log)
+                await wait_settled(http, "", process, log, time.monotonic())
                 for call_id in first.calls:
                     call = await first.api.call(call_id)
                     assert (call["status"], call["end_reason"]) == ("ended", "service-restart")
