@@ -195,6 +195,13 @@ async def _end_all(live: LiveService, placed: list[str], legs_of: Legs) -> None:
     raise AssertionError(f"legs left at the PBX after every call ended: {shown}")
 
 
+def _unlimited(settings: Settings) -> Settings:
+    """Every call a client places reaches the PBX (no 429 for a number's concurrent calls)."""
+    for number in settings.numbers:
+        number.max_concurrent_calls = CLIENTS * 10
+    return settings
+
+
 @dataclasses.dataclass(frozen=True)
 class Race:
     """One PBX under the race: the service on it, its lab, its legs and how to hang one up."""
@@ -210,7 +217,7 @@ async def _asterisk(
     request: pytest.FixtureRequest, database: Path, via: str
 ) -> AsyncIterator[Race]:
     lab: LabAsterisk = request.getfixturevalue("lab")
-    settings = asterisk_settings(lab, database, via)
+    settings = _unlimited(asterisk_settings(lab, database, via))
     live = await serve(settings, _asterisk_pbx(settings))
     try:
         yield Race(live, lab, _asterisk_legs, _hang_up_asterisk)
@@ -223,7 +230,7 @@ async def _freeswitch(request: pytest.FixtureRequest, database: Path) -> AsyncIt
     """The service on the lab FreeSWITCH, reconnecting quickly (as ``_asterisk_pbx``)."""
     lab: LabFreeswitch = request.getfixturevalue("freeswitch_lab")
     async with speech_fakes() as (name, _fakes):
-        settings = freeswitch_settings(lab, database, name)
+        settings = _unlimited(freeswitch_settings(lab, database, name))
         fs = settings.pbx.freeswitch
         esl = dataclasses.replace(esl_settings_for(fs), backoff_initial=0.05, backoff_max=0.3)
         client, service = await start_app(settings, FreeswitchPbx(fs, esl_settings=esl))
