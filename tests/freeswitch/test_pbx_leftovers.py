@@ -91,6 +91,9 @@ async def test_a_previous_runs_answered_calls_are_adopted_with_fresh_media(
         assert not await second.adopt_call(gone.call_id, None)
         assert not await second.adopt_call(outbound.call_id, None)  # already this run's
         channel = fake.uuid_of(outbound.call_id)
+        # What the previous run may have left on the channel is stopped first.
+        assert f"api uuid_break {channel} all" in fake.commands
+        assert f"api uuid_audio_stream {channel} stop" in fake.commands
         streams = len(fake.audio_streams)
         async with second.call_media(outbound.call_id):
             assert len(fake.audio_streams) == streams + 1

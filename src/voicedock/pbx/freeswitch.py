@@ -596,11 +596,14 @@ class FreeswitchPbx:
 
 
 def _remote_leg(channels: list[ChannelInfo], remote_ref: str | None) -> ChannelInfo | None:
-    """The call's remote leg among its channels: the stored uuid (inbound), else the leg our
-    originate placed through a SIP gateway (a warm transfer's agent legs are loopback)."""
-    for channel in channels:
-        if channel.uuid == remote_ref:
-            return channel
-        if remote_ref is None and channel.raw.get("name", "").startswith("sofia/"):
-            return channel
-    return None
+    """The call's remote leg among its channels: the stored uuid (inbound), else the oldest
+    SIP leg (our originate's; a warm transfer's agent legs are loopback ones and later)."""
+    if remote_ref is not None:
+        return next((channel for channel in channels if channel.uuid == remote_ref), None)
+    sip = [channel for channel in channels if channel.raw.get("name", "").startswith("sofia/")]
+    return min(sip, key=_created, default=None)
+
+
+def _created(channel: ChannelInfo) -> int:
+    epoch = channel.raw.get("created_epoch", "")
+    return int(epoch) if epoch.isdigit() else 0
