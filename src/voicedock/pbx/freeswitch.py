@@ -8,7 +8,9 @@ keeps FreeSWITCH's uuid). ``CHANNEL_PROGRESS*`` → RINGING, ``CHANNEL_ANSWER`` 
 ``error_for_unanswered`` gives the same ``CallError`` as on Asterisk. A side effect is never
 re-sent after a lost socket: ``reconcile`` settles the calls against ``show channels`` (or, if
 FreeSWITCH restarted, fails them all); ``live_call_ids`` maps channels we do not know (after
-our own restart) back to calls through ``voicedock_call_id``. Inbound calls are parked by
+our own restart) back to calls through ``voicedock_call_id``; ``adopt_call`` takes over an
+answered call a killed run left, so that it is resumed (``calls/recovery``), and
+``hang_up_leftovers`` clears the others. Inbound calls are parked by
 ``dialplan/freeswitch`` and offered to the inbound handler. Media: ``freeswitch_media``; warm
 transfer: ``freeswitch_transfer``; the whole design: ``docs/freeswitch.md``.
 """
