@@ -15,7 +15,7 @@ from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.api import events_routes
 from voicedock.api.events_routes import encode_event, last_event_id
 from voicedock.calls.control import parse_control
-from voicedock.calls.models import CallEvent
+from voicedock.domain.records import CallEvent
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord
-from voicedock.calls.models import Call, CallEvent, CallMessage
 from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.domain.records import Call, CallEvent, CallMessage
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store.base import Transaction
 

@@ -15,9 +15,9 @@ from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.calls.control import EndCall, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
-from voicedock.calls.models import CallStatus
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.config import Settings
+from voicedock.domain.records import CallStatus
 from voicedock.errors import PbxError
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
 

@@ -19,7 +19,6 @@ from fakes.pbx import FakePbx
 from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus, Direction
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.calls.recovery import (
     last_activity,
@@ -29,6 +28,7 @@ from voicedock.calls.recovery import (
 )
 from voicedock.calls.transitions import RESUMED, SERVICE_RESTART, resumed_event_data
 from voicedock.config import DEFAULT_RESUME_MESSAGE, Settings
+from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, Direction
 from voicedock.errors import PbxError
 from voicedock.pbx.base import InboundCall, LeftoverPbx, OriginateRequest, ResumablePbx
 from voicedock.service import Service

@@ -23,12 +23,12 @@ from voicedock.api.app import create_app
 from voicedock.calls.control import EndCall, Say, Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live import SpeechProviders
-from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.calls.recovery import resumed_config
 from voicedock.calls.runner import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, CallRunner
 from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.config import Settings
+from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.errors import PbxError, ProviderError
 from voicedock.media.acceptor import MediaAcceptor
 from voicedock.media.codecs import ulaw_encode

@@ -23,10 +23,10 @@ from pipeline.fakes import FakeSink, FakeTts
 from voicedock.api.serialize import call_detail
 from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
+from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from voicedock.calls.models import (
+from voicedock.domain.records import (
     ApiKey,
     Assistant,
     Call,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from voicedock.calls.models import (
+from voicedock.domain.records import (
     Assistant,
     Call,
     CallStatus,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.calls.models import Call, CallStatus
+from voicedock.domain.records import Call, CallStatus
 from voicedock.store import CallQuery, Store
 
 from .builders import at, insert_call, make_call, seed_number, seed_org

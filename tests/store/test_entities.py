@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from voicedock.calls.models import (
+from voicedock.domain.records import (
     ApiKey,
     Assistant,
     Call,

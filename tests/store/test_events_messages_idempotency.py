@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from voicedock.calls.models import CallEvent, CallMessage, IdempotencyRecord
+from voicedock.domain.records import CallEvent, CallMessage, IdempotencyRecord
 from voicedock.store import DuplicateKeyError, Store
 
 from .builders import at, insert_call, make_call, seed_org

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from voicedock.calls.models import IdempotencyRecord
+from voicedock.domain.records import IdempotencyRecord
 from voicedock.store import Store
 
 from .builders import at, seed_org

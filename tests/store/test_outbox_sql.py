@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from voicedock.calls.models import CallStatus, utcnow
+from voicedock.domain.records import CallStatus, utcnow
 from voicedock.store import Store, StoreError
 from voicedock.store.base import WebhookEndpoint
 from voicedock.webhooks.outbox import enqueue_event

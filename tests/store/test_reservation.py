@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from voicedock.calls.models import CallStatus, PhoneNumber
+from voicedock.domain.records import CallStatus, PhoneNumber
 from voicedock.store import Store
 
 from .builders import at, insert_call, make_call, seed_number, seed_org

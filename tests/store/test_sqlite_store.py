@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.calls.models import CallEvent
+from voicedock.domain.records import CallEvent
 from voicedock.store import CallQuery, StoreError
 from voicedock.store.sqlite import SqliteStore
 

@@ -19,7 +19,7 @@ import pytest
 
 from fakes.sqlite_lock import exclusive_lock
 from store.builders import BASE_TIME, insert_call, make_call, seed_org
-from voicedock.calls.models import CallEvent
+from voicedock.domain.records import CallEvent
 from voicedock.errors import StoreUnavailable
 from voicedock.store import Store
 from voicedock.store.backlog import until_stored

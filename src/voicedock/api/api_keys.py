@@ -7,7 +7,7 @@ import uuid
 
 from voicedock.api.middleware import hash_key
 from voicedock.calls.config_mirror import ensure_organization
-from voicedock.calls.models import ApiKey, Organization
+from voicedock.domain.records import ApiKey, Organization
 from voicedock.store.base import Store
 
 KEY_PREFIX = "vd_"

@@ -20,8 +20,8 @@ from voicedock.api.middleware import organization_of
 from voicedock.api.serialize import call_detail, call_summary
 from voicedock.calls.control import parse_control
 from voicedock.calls.idempotency import IdempotencyKey
-from voicedock.calls.models import CallStatus
 from voicedock.calls.outbound_request import DEPRECATED_ALIASES, parse_outbound_request
+from voicedock.domain.records import CallStatus
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import CallQuery
 

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
-from voicedock.calls.models import CallEvent, CallStatus
+from voicedock.domain.records import CallEvent, CallStatus
 from voicedock.errors import NotFound, RateLimited, StoreError
 from voicedock.validation import mask_call_id
 from voicedock.webhooks.events import format_timestamp

@@ -16,8 +16,8 @@ from voicedock.api.middleware import organization_of
 from voicedock.api.serialize import assistant_json, number_json, trunk_json
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
-from voicedock.calls.models import Assistant, PhoneNumber, utcnow
 from voicedock.config import SpeechSettings
+from voicedock.domain.records import Assistant, PhoneNumber, utcnow
 from voicedock.errors import BadRequest, Conflict, NotFound, StoreError, Unprocessable
 from voicedock.logs import describe
 from voicedock.validation import is_token, require_e164

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from voicedock.calls.models import (
+from voicedock.domain.records import (
     Assistant,
     Call,
     CallEvent,

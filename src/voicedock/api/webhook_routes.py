@@ -17,7 +17,7 @@ from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.calls import fields
-from voicedock.calls.models import utcnow
+from voicedock.domain.records import utcnow
 from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
 from voicedock.store.base import WebhookEndpoint
 from voicedock.validation import is_token

@@ -22,8 +22,8 @@ import copy
 from typing import Any
 
 from voicedock.calls import fields
-from voicedock.calls.models import JsonObject
 from voicedock.config import SpeechSettings
+from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
 from voicedock.pipeline.providers.registry import (
     ProviderRegistry,

@@ -28,12 +28,12 @@ from voicedock.calls.control import (
     Transfer,
 )
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
-from voicedock.calls.models import Call, CallEvent, CallStatus, JsonObject
 from voicedock.calls.observer import CallObserver, NoObserver
 from voicedock.calls.policy import DestinationRefused, check_transfer_destination, loggable
 from voicedock.calls.transfer_speech import BRIEFING_KEY, TRANSFER_FAILED_MESSAGE
 from voicedock.calls.transitions import request_cancel
 from voicedock.config import PolicySettings
+from voicedock.domain.records import Call, CallEvent, CallStatus, JsonObject
 from voicedock.errors import NotFound, PbxError
 from voicedock.logs import describe
 from voicedock.pbx.base import Pbx, TransferTarget

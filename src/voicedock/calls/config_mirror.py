@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from voicedock.calls.models import Assistant, Organization, PhoneNumber, Trunk, utcnow
 from voicedock.config import AssistantSettings, Settings
+from voicedock.domain.records import Assistant, Organization, PhoneNumber, Trunk, utcnow
 from voicedock.store.base import Store, WebhookEndpoint
 
 _NAMESPACE = uuid.UUID("5b0d3f5e-8d8a-4f0e-9d7c-6f6b2e0c7a11")

@@ -51,15 +51,6 @@ from voicedock.calls.live_record import (
     message_key,
     transcript_event_data,
 )
-from voicedock.calls.models import (
-    Call,
-    CallEvent,
-    CallMessage,
-    CallStatus,
-    Direction,
-    JsonObject,
-    utcnow,
-)
 from voicedock.calls.observer import Observers
 from voicedock.calls.outbound import check_number_choice, resolve_assistant
 from voicedock.calls.outbound_request import OutboundRequest
@@ -76,6 +67,15 @@ from voicedock.calls.transitions import (
     status_event_data,
 )
 from voicedock.config import Settings
+from voicedock.domain.records import (
+    Call,
+    CallEvent,
+    CallMessage,
+    CallStatus,
+    Direction,
+    JsonObject,
+    utcnow,
+)
 from voicedock.errors import BadRequest, PbxUnavailable, RateLimited
 from voicedock.logs import call_context, describe
 from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from voicedock.calls.errors import CallNotPlaced
-from voicedock.calls.models import IdempotencyRecord, JsonObject
+from voicedock.domain.records import IdempotencyRecord, JsonObject
 from voicedock.errors import Unprocessable
 from voicedock.store.base import Transaction
 

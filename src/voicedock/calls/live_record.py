@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from voicedock.calls.models import CallMessage, JsonObject
+from voicedock.domain.records import CallMessage, JsonObject
 
 
 class TranscriptTurn(Protocol):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from voicedock.calls.models import Call, CallEvent, CallMessage
+from voicedock.domain.records import Call, CallEvent, CallMessage
 from voicedock.store.base import Transaction
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voicedock.calls.assistant_config import PROFILE_FIELDS, deep_merge, resolve_provider
-from voicedock.calls.models import JsonObject
 from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.config import SpeechSettings
+from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import Store
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import check_config
-from voicedock.calls.models import JsonObject
+from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
 from voicedock.validation import require_e164
 

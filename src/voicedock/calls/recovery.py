@@ -37,9 +37,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.models import Call, CallMessage, CallStatus
 from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.config import DEFAULT_RESUME_MESSAGE
+from voicedock.domain.records import Call, CallMessage, CallStatus
 from voicedock.errors import PbxError
 from voicedock.pbx.base import LeftoverPbx, Pbx, ResumablePbx
 from voicedock.validation import mask_call_id

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any, cast
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
-from voicedock.calls.models import Call, CallMessage, CallStatus, utcnow
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
 from voicedock.config import Settings
+from voicedock.domain.records import Call, CallMessage, CallStatus, utcnow
 from voicedock.errors import ProviderError, StoreUnavailable
 from voicedock.logs import bind_call_id, call_context, describe
 from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind, TransferTarget

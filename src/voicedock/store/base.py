@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from voicedock.calls.models import (
+from voicedock.domain.records import (
     ApiKey,
     Assistant,
     Call,

@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from voicedock.calls.models import utcnow
+from voicedock.domain.records import utcnow
 from voicedock.store.base import WebhookEndpoint
 from voicedock.store.conn import Conn
 from voicedock.store.rows import Dialect, Table

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from voicedock.calls.models import (
+from voicedock.domain.records import (
     ApiKey,
     Assistant,
     Call,

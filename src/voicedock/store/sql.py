@@ -15,7 +15,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Protocol
 
-from voicedock.calls.models import (
+from voicedock.domain.records import (
     ApiKey,
     Assistant,
     Call,

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from voicedock.calls.models import Call, CallEvent, CallMessage, CallStatus
+from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.store.base import Transaction, WebhookEndpoint
 from voicedock.validation import mask_call_id
 from voicedock.webhooks import events

@@ -1,4 +1,4 @@
-"""Domain records shared by the store, the call engine and the API.
+"""Domain records shared by the store, the call engine, the webhooks and the API.
 
 Plain dataclasses: the store maps them to rows, the API maps them to the documented JSON.
 Timestamps are timezone-aware UTC ``datetime``s.
