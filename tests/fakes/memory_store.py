@@ -24,8 +24,9 @@ from voicedock.domain.records import (
     PhoneNumber,
     Trunk,
 )
-from voicedock.store.base import CallPage, CallQuery, WebhookEndpoint
-from voicedock.webhooks.outbox import Delivery, InMemoryOutbox
+from voicedock.domain.webhooks import Delivery, WebhookEndpoint
+from voicedock.store.base import CallPage, CallQuery
+from voicedock.webhooks.outbox import InMemoryOutbox
 
 
 @dataclass

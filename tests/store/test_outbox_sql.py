@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from voicedock.domain.records import CallStatus, utcnow
+from voicedock.domain.webhooks import WebhookEndpoint
 from voicedock.store import Store, StoreError
-from voicedock.store.base import WebhookEndpoint
 from voicedock.webhooks.outbox import enqueue_event
 
 from .builders import insert_call, make_call, new_id, seed_assistant, seed_org

@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
+from voicedock.domain.webhooks import Delivery
 from voicedock.webhooks import events
 from voicedock.webhooks.outbox import (
-    Delivery,
     DeliveryState,
     InMemoryOutbox,
     enqueue_event,

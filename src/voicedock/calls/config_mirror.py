@@ -13,7 +13,8 @@ import uuid
 
 from voicedock.config import AssistantSettings, Settings
 from voicedock.domain.records import Assistant, Organization, PhoneNumber, Trunk, utcnow
-from voicedock.store.base import Store, WebhookEndpoint
+from voicedock.domain.webhooks import WebhookEndpoint
+from voicedock.store.base import Store
 
 _NAMESPACE = uuid.UUID("5b0d3f5e-8d8a-4f0e-9d7c-6f6b2e0c7a11")
 

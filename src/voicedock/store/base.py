@@ -8,9 +8,9 @@ at all. Reads that need no consistency with a write use the store's own methods.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from voicedock.domain.records import (
     ApiKey,
@@ -23,11 +23,8 @@ from voicedock.domain.records import (
     Organization,
     PhoneNumber,
     Trunk,
-    utcnow,
 )
-
-if TYPE_CHECKING:
-    from voicedock.webhooks.outbox import Outbox
+from voicedock.domain.webhooks import Outbox, WebhookEndpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,28 +44,6 @@ class CallQuery:
 class CallPage:
     calls: list[Call]
     total: int
-
-
-@dataclass(slots=True)
-class WebhookEndpoint:
-    """Where an organization's events are delivered. ``assistant_id=None`` receives the
-    events of every assistant; empty ``event_types`` subscribes to every type."""
-
-    id: str
-    organization_id: str
-    url: str
-    secret: str
-    assistant_id: str | None = None
-    event_types: list[str] = field(default_factory=list)
-    enabled: bool = True
-    created_at: datetime = field(default_factory=utcnow)
-
-    def wants(self, assistant_id: str | None, event_type: str) -> bool:
-        return (
-            self.enabled
-            and (self.assistant_id is None or self.assistant_id == assistant_id)
-            and (not self.event_types or event_type in self.event_types)
-        )
 
 
 class Transaction(Protocol):
@@ -120,7 +95,7 @@ class Transaction(Protocol):
         """Delete the records created at or before ``cutoff`` (expired); how many."""
         ...
 
-    # webhooks: the transaction is the ``OutboxWriter`` of voicedock.webhooks.outbox, so an
+    # webhooks: the transaction is the ``OutboxWriter`` of voicedock.domain.webhooks, so an
     # event is enqueued exactly when the state change that caused it commits
     async def insert_webhook_endpoint(self, endpoint: WebhookEndpoint) -> None: ...
     async def delete_webhook_endpoint(self, organization_id: str, endpoint_id: str) -> bool: ...
@@ -190,4 +165,4 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-__all__ = ["CallPage", "CallQuery", "Store", "Transaction", "WebhookEndpoint", "json_default"]
+__all__ = ["CallPage", "CallQuery", "Store", "Transaction", "json_default"]

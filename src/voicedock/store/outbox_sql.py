@@ -18,10 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from voicedock.domain.records import utcnow
-from voicedock.store.base import WebhookEndpoint
+from voicedock.domain.webhooks import Delivery, WebhookEndpoint
 from voicedock.store.conn import Conn
 from voicedock.store.rows import Dialect, Table
-from voicedock.webhooks.outbox import Delivery
 
 WEBHOOK_ENDPOINTS = Table(
     "webhook_endpoints",

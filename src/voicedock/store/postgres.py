@@ -37,7 +37,7 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-    from voicedock.webhooks.outbox import Outbox
+    from voicedock.domain.webhooks import Outbox
 
     _PgConnection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 

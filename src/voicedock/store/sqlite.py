@@ -37,7 +37,7 @@ from voicedock.store.rows import SQLITE
 from voicedock.store.sql import NoLocks, SqlReads, SqlTransaction
 
 if TYPE_CHECKING:
-    from voicedock.webhooks.outbox import Outbox
+    from voicedock.domain.webhooks import Outbox
 
 T = TypeVar("T")
 

@@ -5,13 +5,14 @@ Modules:
     ssrf     — URL policy: which endpoints voicedock may call
     events   — payload builders for the event types
     retry    — backoff schedule and ``Retry-After`` parsing
-    outbox   — the ``Outbox`` protocol the store implements, plus an in-memory one
+    outbox   — enqueuing an event, plus an in-memory ``Outbox`` (the protocol is in domain)
     worker   — ``DeliveryWorker``: claims due deliveries and POSTs them
 """
 
+from voicedock.domain.webhooks import Delivery, Outbox, OutboxWriter
 from voicedock.webhooks.errors import UnsafeUrl, VerificationError, WebhookError
 from voicedock.webhooks.events import EventType, encode_payload
-from voicedock.webhooks.outbox import Delivery, InMemoryOutbox, Outbox, OutboxWriter, enqueue_event
+from voicedock.webhooks.outbox import InMemoryOutbox, enqueue_event
 from voicedock.webhooks.retry import RetryPolicy
 from voicedock.webhooks.signing import generate_secret, sign, verify
 from voicedock.webhooks.ssrf import BlockedTarget, UrlPolicy, check_url

@@ -16,56 +16,11 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from voicedock.domain.webhooks import Delivery, OutboxWriter
 from voicedock.webhooks.events import encode_payload
 from voicedock.webhooks.signing import new_message_id
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One event for one endpoint, as claimed by the worker (endpoint URL/secret joined in)."""
-
-    id: str
-    endpoint_id: str
-    url: str
-    secret: str
-    event_type: str
-    payload: bytes  # the exact JSON body; signed and sent as-is on every attempt
-    msg_id: str  # the ``webhook-id``: identical across retries
-    attempts: int  # attempts already made before this claim
-    enqueued_at: datetime
-    previous_secrets: tuple[str, ...] = ()  # still signed with during a secret rotation
-
-
-class OutboxWriter(Protocol):
-    """What the call engine needs: add a delivery inside the current transaction."""
-
-    async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
-        """Add a pending delivery due now. Enqueuing the same (endpoint_id, msg_id) again
-        is a no-op, so a replayed state change does not send an event twice."""
-        ...
-
-
-class Outbox(OutboxWriter, Protocol):
-    """What the delivery worker needs."""
-
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
-        """Up to ``limit`` pending deliveries due at ``now`` for enabled endpoints, oldest due
-        first, each leased until ``now + lease``."""
-        ...
-
-    async def mark_delivered(self, delivery_id: str) -> None: ...
-
-    async def mark_failed(
-        self, delivery_id: str, next_attempt_at: datetime | None, error: str
-    ) -> None:
-        """Record a failed attempt; ``next_attempt_at=None`` means give up (dead)."""
-        ...
-
-    async def disable_endpoint(self, endpoint_id: str) -> None:
-        """Stop delivering to an endpoint (it answered 410 Gone)."""
-        ...
 
 
 async def enqueue_event(

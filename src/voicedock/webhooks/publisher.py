@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
-from voicedock.store.base import Transaction, WebhookEndpoint
+from voicedock.domain.webhooks import WebhookEndpoint
+from voicedock.store.base import Transaction
 from voicedock.validation import mask_call_id
 from voicedock.webhooks import events
 from voicedock.webhooks.events import EventType, JsonObject
