@@ -18,8 +18,9 @@ import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 
+from voicedock.domain.ids import mask_call_id
 from voicedock.errors import VoicedockError
-from voicedock.validation import mask_call_id, mask_number
+from voicedock.validation import mask_number
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _NO_CALL = "-"

@@ -16,10 +16,6 @@ from voicedock.errors import BadRequest
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}")
-# The two shapes ``calls/ids.py`` generates: ``call-outbound-<16 alphanumerics>`` and
-# ``call-_<E.164 caller or "unknown">_<12 alphanumerics>``. Nothing else is one of our call ids.
-_OUTBOUND_CALL_ID = re.compile(r"call-outbound-[A-Za-z0-9]{16}")
-_INBOUND_CALL_ID = re.compile(r"call-_(?P<caller>\+[1-9][0-9]{6,14}|unknown)_[A-Za-z0-9]{12}")
 
 
 def is_e164(value: object) -> bool:
@@ -51,23 +47,6 @@ def check_header_value(name: str, value: str) -> str:
 def is_token(value: object) -> bool:
     """A conservative identifier: trunk names, endpoint names, correlation ids."""
     return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
-
-
-def is_call_id(value: object) -> bool:
-    """One of our call ids (outbound or inbound shape, ASCII only). Safe as a PBX value: only
-    ``[A-Za-z0-9_+-]``, so no separator of a dial string, ESL command or variable block."""
-    if not isinstance(value, str) or not value.isascii():
-        return False
-    return bool(_OUTBOUND_CALL_ID.fullmatch(value) or _INBOUND_CALL_ID.fullmatch(value))
-
-
-def mask_call_id(call_id: str) -> str:
-    """A call id safe for logs and PBX metadata: an inbound id's caller number is masked."""
-    match = _INBOUND_CALL_ID.fullmatch(call_id) if call_id.isascii() else None
-    if match is None or match["caller"] == "unknown":
-        return call_id
-    start, end = match.span("caller")
-    return call_id[:start] + mask_number(match["caller"]) + call_id[end:]
 
 
 def mask_number(number: str | None) -> str:

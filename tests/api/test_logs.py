@@ -10,9 +10,9 @@ import pytest
 from api.conftest import Api
 from fakes.world import ACME_NUMBERS
 from voicedock import logs
+from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.pbx.base import InboundCall, PbxEvent, PbxEventKind
-from voicedock.validation import mask_call_id
 
 pytestmark = pytest.mark.unit
 

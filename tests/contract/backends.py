@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from voicedock.calls.ids import new_inbound_call_id, new_outbound_call_id
+from voicedock.domain.ids import new_inbound_call_id, new_outbound_call_id
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind, TransferTarget
 
 ROLES = ("answers", "busy", "congestion", "rejected", "invalid", "no-answer", "echo", "hangs-up")

@@ -1,4 +1,4 @@
-"""The engine's call ids and the PBX side's one validator (``validation.is_call_id``) agree."""
+"""The engine's call ids and the PBX side's one validator (``domain.ids.is_call_id``) agree."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import uuid
 
 import pytest
 
-from voicedock.calls.ids import new_inbound_call_id, new_outbound_call_id
-from voicedock.pbx import asterisk_calls
+from voicedock.domain.ids import is_call_id, mask_call_id, new_inbound_call_id, new_outbound_call_id
+from voicedock.pbx import asterisk, freeswitch_escape
 from voicedock.pbx.freeswitch_escape import (
     UnsafeCommandValue,
     build_originate,
     build_uuid_set_call_id,
 )
-from voicedock.validation import is_call_id, mask_call_id
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +30,9 @@ CHANNEL = "0b9f3c52-5d6e-4b8a-9c1d-2e3f4a5b6c7d"
 )
 def test_every_engine_id_is_a_call_id_everywhere(call_id: str) -> None:
     assert is_call_id(call_id)
-    assert asterisk_calls.is_call_id is is_call_id  # one validator, not a second regex
+    # one validator, not a second regex
+    assert asterisk.is_call_id is is_call_id
+    assert freeswitch_escape.is_call_id is is_call_id
     command = build_originate(
         call_uuid=CHANNEL,
         call_id=call_id,

@@ -11,7 +11,7 @@ import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
-from voicedock.calls.ids import new_inbound_call_id
+from voicedock.domain.ids import new_inbound_call_id
 from voicedock.pbx.base import InboundCall, OriginateRequest, PbxEventKind
 
 pytestmark = pytest.mark.unit

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
-from voicedock.calls.ids import new_outbound_call_id
 from voicedock.config import FreeswitchSettings
+from voicedock.domain.ids import new_outbound_call_id
 from voicedock.errors import ConfigError, PbxError
 from voicedock.pbx import freeswitch as freeswitch_module
 from voicedock.pbx.base import OriginateRequest, PbxEventKind, TransferTarget

@@ -1,5 +1,5 @@
 """FreeswitchPbx after a lost Event Socket or its own restart, and inbound calls parked by the
-dialplan. Call ids are the engine's own (``calls/ids.py``), never channel uuids."""
+dialplan. Call ids are the engine's own (``domain/ids.py``), never channel uuids."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from freeswitch.test_pbx_leftovers import previous_run
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
-from voicedock.calls.ids import new_inbound_call_id
+from voicedock.domain.ids import new_inbound_call_id
 from voicedock.pbx.base import InboundCall, PbxEventKind
 from voicedock.pbx.freeswitch import FreeswitchPbx
 

@@ -22,7 +22,7 @@ from freeswitch.live_service import (
     running_freeswitch_service,
     until,
 )
-from voicedock.validation import is_call_id
+from voicedock.domain.ids import is_call_id
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 

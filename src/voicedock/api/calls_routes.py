@@ -21,6 +21,7 @@ from voicedock.api.serialize import call_detail, call_summary
 from voicedock.calls.control import parse_control
 from voicedock.calls.idempotency import IdempotencyKey
 from voicedock.calls.outbound_request import DEPRECATED_ALIASES, parse_outbound_request
+from voicedock.domain.ids import is_call_id
 from voicedock.domain.records import CallStatus
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import CallQuery
@@ -30,7 +31,6 @@ routes = web.RouteTableDef()
 LIST_PARAMS = frozenset({"limit", "offset", "status", "start_date", "end_date", "cursor"})
 DIALING_WORDS = frozenset({"dialing", "ringing", "queued", "initiated"})
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
-_CALL_ID = re.compile(r"[A-Za-z0-9_+\-]{1,100}")
 
 
 @routes.post("/calls/outbound")
@@ -101,7 +101,7 @@ def _bad_status(status: str) -> str:
 
 def _call_id(request: web.Request) -> str:
     call_id = request.match_info["id"]
-    if _CALL_ID.fullmatch(call_id) is None:
+    if not is_call_id(call_id):
         raise NotFound("no call with this id", error="Call not found")
     return call_id
 

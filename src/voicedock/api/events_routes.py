@@ -28,9 +28,9 @@ from aiohttp import web
 
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
+from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.domain.records import CallEvent, CallStatus
 from voicedock.errors import NotFound, RateLimited, StoreError
-from voicedock.validation import mask_call_id
 from voicedock.webhooks.events import format_timestamp
 
 routes = web.RouteTableDef()
@@ -43,7 +43,6 @@ KEEPALIVE_SECONDS = 15.0
 RETRY_MILLISECONDS = 2000
 MAX_STREAMS = 200  # per node: each open stream polls the store
 
-_CALL_ID = re.compile(r"[A-Za-z0-9_+\-]{1,100}")
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -102,7 +101,7 @@ async def call_events(request: web.Request) -> web.StreamResponse:
     store = request.app[SERVICE].store
     call_id = request.match_info["id"]
     call = None
-    if _CALL_ID.fullmatch(call_id) is not None:
+    if is_call_id(call_id):
         call = await store.get_call(organization_of(request), call_id)
     if call is None:
         raise NotFound("no call with this id", error="Call not found")

@@ -33,12 +33,12 @@ from voicedock.calls.policy import DestinationRefused, check_transfer_destinatio
 from voicedock.calls.transfer_speech import BRIEFING_KEY, TRANSFER_FAILED_MESSAGE
 from voicedock.calls.transitions import request_cancel
 from voicedock.config import PolicySettings
+from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallEvent, CallStatus, JsonObject
 from voicedock.errors import NotFound, PbxError
 from voicedock.logs import describe
 from voicedock.pbx.base import Pbx, TransferTarget
 from voicedock.store.base import Store
-from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.calls")
 

@@ -43,7 +43,6 @@ from voicedock.calls.idempotency import (
     replay,
     stored_answer,
 )
-from voicedock.calls.ids import new_inbound_call_id, new_outbound_call_id, room_name_for
 from voicedock.calls.live_record import (
     LiveRecord,
     TranscriptTurn,
@@ -67,6 +66,12 @@ from voicedock.calls.transitions import (
     status_event_data,
 )
 from voicedock.config import Settings
+from voicedock.domain.ids import (
+    mask_call_id,
+    new_inbound_call_id,
+    new_outbound_call_id,
+    room_name_for,
+)
 from voicedock.domain.records import (
     Call,
     CallEvent,
@@ -82,7 +87,7 @@ from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, Pbx
 from voicedock.pbx.causes import CallError
 from voicedock.store.backlog import until_stored
 from voicedock.store.base import Store, Transaction
-from voicedock.validation import is_e164, mask_call_id, mask_number
+from voicedock.validation import is_e164, mask_number
 
 log = logging.getLogger("voicedock.calls")
 

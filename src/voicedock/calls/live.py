@@ -36,6 +36,7 @@ from voicedock.calls.live_providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live_providers import build_providers as build_providers
 from voicedock.calls.live_providers import build_providers_closing_on_error
 from voicedock.calls.live_record import LiveRecord
+from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
@@ -55,7 +56,6 @@ from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
-from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.calls")
 

@@ -39,10 +39,10 @@ from typing import Any, Protocol
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.config import DEFAULT_RESUME_MESSAGE
+from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus
 from voicedock.errors import PbxError
 from voicedock.pbx.base import LeftoverPbx, Pbx, ResumablePbx
-from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.calls.recovery")
 

@@ -35,6 +35,7 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
 from voicedock.config import Settings
+from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, utcnow
 from voicedock.errors import ProviderError, StoreUnavailable
 from voicedock.logs import bind_call_id, call_context, describe
@@ -42,7 +43,6 @@ from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind, TransferTa
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.store.backlog import WriteBacklog
 from voicedock.store.base import Store
-from voicedock.validation import mask_call_id
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.live import LiveCallResult, LiveConversation

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from voicedock.config import AsteriskSettings
+from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.ami_messages import (
     AmiEvent,
@@ -53,7 +54,7 @@ from voicedock.pbx.ari_events import (
 )
 from voicedock.pbx.asterisk_ami import AmiClient
 from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
-from voicedock.pbx.asterisk_calls import CallLegs, CallRegistry, is_call_id
+from voicedock.pbx.asterisk_calls import CallLegs, CallRegistry
 from voicedock.pbx.asterisk_media import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
 from voicedock.pbx.asterisk_originate import watch_ami_originate
 from voicedock.pbx.asterisk_transfer import AsteriskTransfers, TransferSettings
@@ -67,7 +68,7 @@ from voicedock.pbx.base import (
     PbxHealth,
     TransferTarget,
 )
-from voicedock.validation import is_e164, is_token, mask_call_id
+from voicedock.validation import is_e164, is_token
 
 if TYPE_CHECKING:
     from voicedock.media.acceptor import MediaAcceptor

@@ -11,12 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-# Our call ids (outbound ``call-outbound-<random>``, inbound ``call-_+316..._<random>``), one
-# validator for every PBX. An inbound id is only a registry key: the PBX-side channel keeps the
-# PBX's own id (on FreeSWITCH every channel does: the registry maps call id <-> channel).
-from voicedock.validation import is_call_id
+# Keys are our call ids (``voicedock.domain.ids``). An inbound id is only a registry key: the
+# PBX-side channel keeps the PBX's own id (on FreeSWITCH every channel does: the registry maps
+# call id <-> channel).
 
-__all__ = ["CallLegs", "CallRegistry", "is_call_id"]
+__all__ = ["CallLegs", "CallRegistry"]
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from voicedock.config import AsteriskSettings
+from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.pbx.ari_events import DialProgress, StasisStart
 from voicedock.pbx.asterisk_ari import AriClient
@@ -41,7 +42,7 @@ from voicedock.pbx.asterisk_media import (
 from voicedock.pbx.asterisk_warm import WARM_ARG, Synthesizer, WarmTransfer, synthesize_offline
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
 from voicedock.pbx.warm_decision import Transcriber, transcribe_offline
-from voicedock.validation import is_e164, is_token, mask_call_id
+from voicedock.validation import is_e164, is_token
 
 log = logging.getLogger("voicedock.pbx.asterisk")
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, ProviderError
 from voicedock.pbx.asterisk_ari import AriHttpError
 from voicedock.pbx.asterisk_calls import CallLegs
@@ -30,7 +31,6 @@ from voicedock.pbx.asterisk_media import (
 )
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
 from voicedock.pbx.warm_decision import listen_for_decision
-from voicedock.validation import mask_call_id
 
 if TYPE_CHECKING:
     from voicedock.pbx.asterisk_transfer import AsteriskTransfers, DialplanTarget

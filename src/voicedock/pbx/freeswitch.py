@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from voicedock.config import FreeswitchSettings
+from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.errors import MediaError, PbxError, PbxUnavailable
 from voicedock.media.freeswitch_media import FreeswitchCallMedia
 from voicedock.media.freeswitch_stream_server import AudioStreamServer
@@ -75,7 +76,7 @@ from voicedock.pbx.freeswitch_transfer import (
     blind_transfer_commands,
 )
 from voicedock.pbx.freeswitch_wire import ChannelInfo, EslEvent
-from voicedock.validation import is_call_id, is_e164, mask_call_id
+from voicedock.validation import is_e164
 
 __all__ = ["HANGUP_REASONS", "PBX_EVENTS", "FreeswitchPbx", "esl_settings_for"]
 

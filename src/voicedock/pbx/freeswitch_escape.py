@@ -36,8 +36,8 @@ import re
 from collections.abc import Collection
 from typing import Literal
 
+from voicedock.domain.ids import is_call_id
 from voicedock.pbx.freeswitch_wire import UnsafeWireValue
-from voicedock.validation import is_call_id
 
 
 class UnsafeCommandValue(UnsafeWireValue):

@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from voicedock.domain.ids import mask_call_id
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.audio_stream_wire import AudioStreamWireError, parse_play_event_body
 from voicedock.media.codecs import format_by_name
@@ -30,7 +31,6 @@ from voicedock.pbx.freeswitch_escape import (
 )
 from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
 from voicedock.pbx.freeswitch_wire import EslEvent
-from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.pbx.freeswitch")
 

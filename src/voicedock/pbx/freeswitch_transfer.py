@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.media.call_media import CallMedia
 from voicedock.pbx.asterisk_calls import CallRegistry
@@ -66,7 +67,6 @@ from voicedock.pbx.warm_decision import (
     listen_for_decision,
     transcribe_offline,
 )
-from voicedock.validation import mask_call_id
 
 log = logging.getLogger("voicedock.pbx.freeswitch")
 

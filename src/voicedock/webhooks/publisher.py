@@ -26,10 +26,10 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.domain.webhooks import WebhookEndpoint
 from voicedock.store.base import Transaction
-from voicedock.validation import mask_call_id
 from voicedock.webhooks import events
 from voicedock.webhooks.events import EventType, JsonObject
 from voicedock.webhooks.outbox import enqueue_event
