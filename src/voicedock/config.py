@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from voicedock.domain.audio import MediaFormatName
 from voicedock.errors import ConfigError
 from voicedock.validation import is_e164, is_token
 
@@ -107,7 +108,7 @@ class PbxSettings:
 class TrunkSettings:
     name: str
     endpoint: str = ""  # PJSIP endpoint / sofia gateway; defaults to the name
-    codec: Literal["ulaw", "alaw", "slin16"] = "ulaw"
+    codec: MediaFormatName = "ulaw"  # one of domain.audio.CALL_MEDIA_FORMATS
     description: str = ""
 
 

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from voicedock.domain.audio import ULAW
 from voicedock.lab.utterances import APPOINTMENT, SOUND_RATE, TALK_OVER, synthesize_pcm
-from voicedock.media.codecs import ULAW, decode, encode
+from voicedock.media.codecs import decode, encode
 from voicedock.pipeline.providers.base import ProviderUnavailableError
 from voicedock.pipeline.providers.piper_tts import packaged_voice, piper_available
 from voicedock.pipeline.providers.whisper_stt import WhisperStt

@@ -11,7 +11,8 @@ import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
-from voicedock.media.codecs import ULAW, ulaw_decode, ulaw_encode
+from voicedock.domain.audio import ULAW
+from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.media.errors import MediaSessionClosed
 from voicedock.media.freeswitch_media import FreeswitchCallMedia
 from voicedock.media.transport import CloseReason

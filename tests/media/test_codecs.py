@@ -7,8 +7,10 @@ import struct
 import numpy as np
 import pytest
 
+from voicedock.domain import audio
+from voicedock.domain.audio import ALAW, SLIN16, ULAW
 from voicedock.media import codecs
-from voicedock.media.codecs import ALAW, SLIN16, ULAW, Resampler
+from voicedock.media.codecs import Resampler
 
 pytestmark = pytest.mark.unit
 
@@ -78,18 +80,18 @@ def test_silence_bytes_decode_to_near_zero() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "frame_bytes"), [(ULAW, 160), (ALAW, 160), (codecs.SLIN, 320), (SLIN16, 640)]
+    ("fmt", "frame_bytes"), [(ULAW, 160), (ALAW, 160), (audio.SLIN, 320), (SLIN16, 640)]
 )
 def test_frame_sizes_match_asterisk_optimal_frame_size(
-    fmt: codecs.AudioFormat, frame_bytes: int
+    fmt: audio.AudioFormat, frame_bytes: int
 ) -> None:
     assert fmt.frame_bytes() == frame_bytes
     assert fmt.duration_ms(frame_bytes) == 20.0
-    assert codecs.format_by_name(fmt.name) is fmt
+    assert audio.format_by_name(fmt.name) is fmt
 
 
 def test_unknown_format_name_is_none() -> None:
-    assert codecs.format_by_name("opus") is None
+    assert audio.format_by_name("opus") is None
 
 
 def _tone(freq: float, rate: int, seconds: float = 1.0) -> np.ndarray:
@@ -163,3 +165,11 @@ def test_reset_restarts_the_stream() -> None:
 def test_invalid_rates_are_rejected() -> None:
     with pytest.raises(ValueError, match="positive"):
         Resampler(0, 8000)
+
+
+def test_every_call_media_format_a_trunk_or_assistant_names_can_be_opened() -> None:
+    # A trunk's codec and an assistant's media_format take these names; the media path must
+    # know each (a name missing from FORMATS would only fail when a call's media opens).
+    assert audio.CALL_MEDIA_FORMATS == ("ulaw", "alaw", "slin16")
+    for name in audio.CALL_MEDIA_FORMATS:
+        assert audio.format_by_name(name) is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.media.codecs import ALAW, SLIN16, ULAW
+from voicedock.domain.audio import ALAW, SLIN16, ULAW
 from voicedock.media.framing import Framer, silence_frame
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from voicedock.media.codecs import AudioFormat, encode, format_by_name
+from voicedock.domain.audio import AudioFormat, format_by_name
+from voicedock.media.codecs import encode
 from voicedock.pbx.asterisk_warm import VOICE_BRIEFING_PROMPT
 from voicedock.pbx.warm_decision import decision_from_words, listen_for_decision
 

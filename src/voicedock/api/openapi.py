@@ -6,9 +6,10 @@ import copy
 from typing import Any
 
 from voicedock import __version__
-from voicedock.calls.assistant_config import LIMIT_FIELDS, MEDIA_FORMATS, MESSAGE_ROLES, PROVIDERS
+from voicedock.calls.assistant_config import LIMIT_FIELDS, MESSAGE_ROLES, PROVIDERS
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
+from voicedock.domain.audio import CALL_MEDIA_FORMATS
 
 Schema = dict[str, Any]
 
@@ -54,7 +55,7 @@ _CONFIG_PROPS: dict[str, Schema] = {
         for key, (low, high) in LIMIT_FIELDS.items()
     },
     "media_format": {
-        "enum": list(MEDIA_FORMATS),
+        "enum": list(CALL_MEDIA_FORMATS),
         "description": "Call audio between the PBX and voicedock; default: the trunk's codec.",
     },
 }

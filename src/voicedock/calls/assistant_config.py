@@ -23,6 +23,7 @@ from typing import Any
 
 from voicedock.calls import fields
 from voicedock.config import SpeechSettings
+from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
 from voicedock.pipeline.providers.registry import (
@@ -73,8 +74,6 @@ CONFIG_FIELDS = (
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
 LIMIT_FIELDS = {"silence_timeout_seconds": (5, 600), "max_duration_seconds": (30, 14_400)}
 PROFILE_FIELDS = ("name", "business_name")
-# The call audio's format between the PBX and voicedock (else the trunk's codec).
-MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
 
 
 def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> JsonObject:
@@ -107,7 +106,7 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
         if obj.get(key) is not None:
             out[key] = fields.integer(obj, key, low, low, high)
     if obj.get("media_format") is not None:
-        out["media_format"] = fields.choice(obj, "media_format", MEDIA_FORMATS, "ulaw")
+        out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
     return out
 
 

@@ -35,6 +35,7 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
 from voicedock.config import Settings
+from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, utcnow
 from voicedock.errors import ProviderError, StoreUnavailable
@@ -59,7 +60,6 @@ SHUTDOWN = "shutdown"  # voicedock stopped while the call ran
 # the media closes before the PBX reports the transfer's outcome; we wait this long for it
 # rather than hang up the caller as a media loss.
 TRANSFER_SETTLE_S = 10.0
-MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
 # Events after which the call has left voicedock: its conversation ends without a hang-up.
 _GONE_REASONS = {
     PbxEventKind.HANGUP: REMOTE_HANGUP,
@@ -443,12 +443,12 @@ class CallRunner:
         """The assistant's ``media_format`` (or ``codec``) if set, else the trunk's codec."""
         config = call.assistant_config
         for key in ("media_format", "codec"):
-            if config.get(key) in MEDIA_FORMATS:
+            if config.get(key) in CALL_MEDIA_FORMATS:
                 return str(config[key])
         if call.number_id is not None:
             number = await self._store.get_phone_number(call.organization_id, call.number_id)
             trunk = await self._store.get_trunk(number.trunk) if number is not None else None
-            if trunk is not None and trunk.codec in MEDIA_FORMATS:
+            if trunk is not None and trunk.codec in CALL_MEDIA_FORMATS:
                 return trunk.codec
         return "ulaw"
 

@@ -72,7 +72,7 @@ class Trunk:
 
     name: str
     pbx_endpoint: str  # Asterisk PJSIP endpoint / FreeSWITCH gateway name
-    codec: str = "ulaw"
+    codec: str = "ulaw"  # one of domain.audio.CALL_MEDIA_FORMATS
     description: str = ""
 
 

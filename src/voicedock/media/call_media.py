@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol
 
-from voicedock.media.codecs import AudioFormat
+from voicedock.domain.audio import AudioFormat
 from voicedock.media.pacer import Pacer
 from voicedock.media.playback import Playback, PlayoutResult
 from voicedock.media.transport import CloseReason

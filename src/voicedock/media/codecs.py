@@ -1,4 +1,4 @@
-"""Audio formats and codecs of the call-audio path (pure, numpy only).
+"""Codecs of the call-audio path (pure, numpy only); the formats are ``voicedock.domain.audio``.
 
 * G.711 µ-law and A-law follow the Sun Microsystems reference algorithm (``g711.c``), which is
   also what CPython's former ``audioop`` module used: the tables below give byte-identical
@@ -13,53 +13,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from voicedock.domain.audio import AudioFormat
+
 Int16Array = npt.NDArray[np.int16]
-
-FRAME_MS: Final = 20
-"""Asterisk's default ptime: chan_websocket cuts and re-times media into 20 ms frames."""
-
-
-@dataclass(frozen=True, slots=True)
-class AudioFormat:
-    """A chan_websocket media format: Asterisk's name for it and its wire properties."""
-
-    name: str
-    sample_rate: int
-    bytes_per_sample: int
-    silence_byte: int
-    """Value of every byte of a silent frame (µ-law 0xFF, A-law 0xD5, linear 0x00)."""
-
-    @property
-    def is_linear(self) -> bool:
-        return self.bytes_per_sample == 2
-
-    def frame_bytes(self, ptime_ms: int = FRAME_MS) -> int:
-        """Bytes of one frame of ``ptime_ms`` (Asterisk's optimal_frame_size for 20 ms)."""
-        return self.sample_rate * ptime_ms // 1000 * self.bytes_per_sample
-
-    def duration_ms(self, n_bytes: int) -> float:
-        return n_bytes * 1000.0 / (self.sample_rate * self.bytes_per_sample)
-
-
-ULAW: Final = AudioFormat("ulaw", 8000, 1, 0xFF)
-ALAW: Final = AudioFormat("alaw", 8000, 1, 0xD5)
-SLIN: Final = AudioFormat("slin", 8000, 2, 0x00)
-SLIN16: Final = AudioFormat("slin16", 16000, 2, 0x00)
-SLIN24: Final = AudioFormat("slin24", 24000, 2, 0x00)
-
-FORMATS: Final[dict[str, AudioFormat]] = {f.name: f for f in (ULAW, ALAW, SLIN, SLIN16, SLIN24)}
-
-
-def format_by_name(name: str) -> AudioFormat | None:
-    """The format Asterisk calls ``name`` (MEDIA_START ``format:``); None if unsupported."""
-    return FORMATS.get(name)
-
 
 # --- G.711 tables (Sun reference algorithm, vectorised) -----------------------------------------
 

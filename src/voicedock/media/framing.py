@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from voicedock.media.codecs import FRAME_MS, AudioFormat
+from voicedock.domain.audio import FRAME_MS, AudioFormat
 
 
 @lru_cache(maxsize=32)

@@ -30,10 +30,11 @@ from typing import Protocol, Self
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError as AnyMediaError
 from voicedock.errors import PbxError
 from voicedock.media.audio_stream_wire import encode_stream_audio, parse_metadata
-from voicedock.media.codecs import AudioFormat, decode, encode
+from voicedock.media.codecs import decode, encode
 from voicedock.media.errors import MediaConnectionLost, MediaError, MediaSessionClosed
 from voicedock.media.framing import Framer
 from voicedock.media.freeswitch_playout import PlayoutTimeline, Segment

@@ -25,8 +25,8 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import WSMsgType
 
+from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.media import chan_websocket as wire
-from voicedock.media.codecs import AudioFormat, format_by_name
 from voicedock.media.errors import (
     MediaConnectionLost,
     MediaError,

@@ -16,10 +16,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from voicedock.domain.audio import format_by_name
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.audio_stream_wire import AudioStreamWireError, parse_play_event_body
-from voicedock.media.codecs import format_by_name
 from voicedock.media.freeswitch_media import FreeswitchCallMedia
 from voicedock.media.freeswitch_stream_server import AudioStreamServer
 from voicedock.pbx.freeswitch_escape import (

@@ -14,7 +14,8 @@ import re
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Literal
 
-from voicedock.media.codecs import AudioFormat, decode
+from voicedock.domain.audio import AudioFormat
+from voicedock.media.codecs import decode
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.vad import VadConfig
