@@ -8,7 +8,7 @@ import pytest
 
 from api.conftest import Api
 from api.test_calls_api import place
-from voicedock.calls.transfer_speech import TRANSFER_FAILED_MESSAGE
+from voicedock.calls.control import TRANSFER_FAILED_MESSAGE
 from voicedock.errors import PbxError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 

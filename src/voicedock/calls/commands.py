@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from voicedock.calls.control import (
+    TRANSFER_FAILED_MESSAGE,
     ControlCommand,
     EndCall,
     InjectContext,
@@ -30,14 +31,13 @@ from voicedock.calls.control import (
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
 from voicedock.calls.observer import CallObserver, NoObserver
 from voicedock.calls.policy import DestinationRefused, check_transfer_destination, loggable
-from voicedock.calls.transfer_speech import BRIEFING_KEY, TRANSFER_FAILED_MESSAGE
 from voicedock.calls.transitions import request_cancel
 from voicedock.config import PolicySettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallEvent, CallStatus, JsonObject
 from voicedock.errors import NotFound, PbxError
 from voicedock.logs import describe
-from voicedock.pbx.base import Pbx, TransferTarget
+from voicedock.pbx.base import BRIEFING_KEY, Pbx, TransferTarget
 from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls")

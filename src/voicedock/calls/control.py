@@ -17,6 +17,10 @@ from voicedock.errors import BadRequest
 from voicedock.pbx.base import TransferTarget
 
 TRANSFER_MODES = ("blind", "warm")
+# What the assistant says when the PBX reports that a transfer failed (the caller is back).
+TRANSFER_FAILED_MESSAGE = (
+    "I'm sorry, the transfer did not go through. I'm still here: how else can I help?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,7 @@ class LiveCall(Protocol):
         self, target: TransferTarget, announcement: str | None, summary: str | None
     ) -> None:
         """Prepare the PBX transfer that follows: speak ``announcement`` (if any) to its end,
-        and for a warm transfer put the agent's briefing in ``target.extra["briefing"]``.
+        and for a warm transfer put the agent's briefing in ``target.extra[BRIEFING_KEY]``.
         Raise ``NotImplementedError`` when the conversation cannot (the PBX transfers alone)."""
         ...
 

@@ -4,7 +4,7 @@ A transfer command reaches the live conversation first (``LiveConversation.trans
 ``prepare_transfer``): the announcement is spoken to its end, so the caller hears it before
 the line changes, and a warm transfer gets its briefing for the agent. The PBX transfer
 follows (``CommandRunner``); if the PBX reports TRANSFER_FAILED the caller is back with the
-assistant, which says ``TRANSFER_FAILED_MESSAGE``.
+assistant, which says ``control.TRANSFER_FAILED_MESSAGE``.
 
 The briefing is the command's ``summary`` if given, else written by the assistant's LLM from
 the conversation and the call's context (bounded by a timeout), else an offline template: the
@@ -22,17 +22,13 @@ from collections.abc import Sequence
 from voicedock.errors import ProviderError
 from voicedock.media.call_media import CallMedia
 from voicedock.media.sink import MediaSink
-from voicedock.pbx.base import TransferTarget
+from voicedock.pbx.base import BRIEFING_KEY, TransferTarget
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.providers.base import Llm, Tts
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 
 log = logging.getLogger("voicedock.calls")
 
-TRANSFER_FAILED_MESSAGE = (
-    "I'm sorry, the transfer did not go through. I'm still here: how else can I help?"
-)
-BRIEFING_KEY = "briefing"  # in TransferTarget.extra, read by the PBX's warm transfer
 FALLBACK_BRIEFING = "A caller from the voice assistant would like to talk to you."
 CONTEXT_BRIEFING = "Transferring a caller: {context}"
 BRIEFING_INSTRUCTION = (

@@ -29,7 +29,7 @@ from voicedock.pbx.asterisk_media import (
     leg_id,
     remove_channel,
 )
-from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pbx.base import BRIEFING_KEY, PbxEvent, PbxEventKind, TransferTarget
 from voicedock.pbx.warm_decision import listen_for_decision
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class WarmTransfer:
             await remove_channel(self._ari, self._call_bridge, caller)
         await self._hold(caller)
         # Synthesized while the agent's phone rings, so the briefing starts at answer.
-        briefing = self._target.extra.get("briefing") or DEFAULT_BRIEFING
+        briefing = self._target.extra.get(BRIEFING_KEY) or DEFAULT_BRIEFING
         voice = self._owner.settings.voice_decision
         prompt = VOICE_BRIEFING_PROMPT if voice else BRIEFING_PROMPT
         speech = asyncio.ensure_future(self._owner.synthesize(f"{briefing} {prompt}"))

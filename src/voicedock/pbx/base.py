@@ -70,7 +70,10 @@ class TransferTarget:
     trunk_endpoint: str | None = None  # for E.164 destinations
     internal: bool = False
     mode: str = "blind"  # "blind" | "warm"
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)  # BRIEFING_KEY: a warm transfer's
+
+
+BRIEFING_KEY = "briefing"  # in TransferTarget.extra: what a warm transfer tells the agent
 
 
 @dataclass(frozen=True, slots=True)

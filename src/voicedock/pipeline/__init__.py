@@ -1,10 +1,41 @@
-"""Speech pipeline: VAD, endpointing and barge-in, the turn engine, and speech providers."""
+"""Speech pipeline: VAD, endpointing and barge-in, the turn engine, and speech providers.
 
-from voicedock.pipeline.analysis import AnalysisResult, analyze
-from voicedock.pipeline.conversation import Conversation, ConversationConfig
-from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
-from voicedock.pipeline.output import OutputSink, PlaybackHandle
-from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
+The names below are loaded on first use: importing a submodule (``pipeline.providers.registry``
+to check an assistant's provider names) must not load the VAD and the turn engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voicedock.pipeline.analysis import AnalysisResult, analyze
+    from voicedock.pipeline.conversation import Conversation, ConversationConfig
+    from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
+    from voicedock.pipeline.output import OutputSink, PlaybackHandle
+    from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
+
+_HOMES = {
+    "AnalysisResult": "analysis",
+    "analyze": "analysis",
+    "Conversation": "conversation",
+    "ConversationConfig": "conversation",
+    "Endpointer": "endpointing",
+    "EndpointingConfig": "endpointing",
+    "OutputSink": "output",
+    "PlaybackHandle": "output",
+    "VadConfig": "vad",
+    "VoiceActivityDetector": "vad",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "AnalysisResult",
