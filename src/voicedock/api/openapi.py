@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from voicedock import __version__
+from voicedock.api.openapi_schema import (
+    E164,
+    ID,
+    PATH_ID,
+    TEXT,
+    TIME,
+    Schema,
+    nullable,
+    obj,
+    operation,
+    ref,
+)
+from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import LIMIT_FIELDS, MESSAGE_ROLES, PROVIDERS
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 
-Schema = dict[str, Any]
-
-E164: Schema = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$", "example": "+31612345678"}
-ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"}
-TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
-TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(schema: Schema) -> Schema:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def _obj(props: dict[str, Schema], required: tuple[str, ...] = (), strict: bool = True) -> Schema:
-    schema: Schema = {"type": "object", "properties": props}
-    if required:
-        schema["required"] = list(required)
-    if strict:
-        schema["additionalProperties"] = False
-    return schema
-
-
-_MESSAGE = _obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
+_MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
 _CONFIG_PROPS: dict[str, Schema] = {
     "name": {**TEXT, "maxLength": 200},
     "business_name": {**TEXT, "maxLength": 200},
@@ -76,18 +63,18 @@ _CALL_SUMMARY_PROPS: dict[str, Schema] = {
 }
 
 SCHEMAS: dict[str, Schema] = {
-    "Error": _obj(
+    "Error": obj(
         {"error": {"type": "string"}, "message": {"type": "string"}},
         ("error", "message"),
         strict=False,
     ),
-    "AssistantConfig": _obj(_CONFIG_PROPS),
-    "OutboundCallRequest": _obj(
+    "AssistantConfig": obj(_CONFIG_PROPS),
+    "OutboundCallRequest": obj(
         {
             "destination": E164,
             "assistant_id": ID,
-            "assistant": _ref("AssistantConfig"),
-            "assistant_override": _ref("AssistantConfig"),
+            "assistant": ref("AssistantConfig"),
+            "assistant_override": ref("AssistantConfig"),
             "number_id": ID,
             "first_message": TEXT,
             "context": TEXT,
@@ -99,12 +86,12 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "Seconds the call may ring unanswered; then it fails no-answer.",
             },
             "agent_id": {**ID, "deprecated": True},
-            "agent": {**_ref("AssistantConfig"), "deprecated": True},
-            "agent_config": {**_ref("AssistantConfig"), "deprecated": True},
+            "agent": {**ref("AssistantConfig"), "deprecated": True},
+            "agent_config": {**ref("AssistantConfig"), "deprecated": True},
         },
         ("destination",),
     ),
-    "OutboundCallResponse": _obj(
+    "OutboundCallResponse": obj(
         {
             "success": {"type": "boolean"},
             "call_id": {"type": "string"},
@@ -114,11 +101,11 @@ SCHEMAS: dict[str, Schema] = {
         ("success", "call_id", "status"),
         strict=False,
     ),
-    "CallSummary": _obj(_CALL_SUMMARY_PROPS, tuple(_CALL_SUMMARY_PROPS), strict=False),
-    "CallList": _obj(
+    "CallSummary": obj(_CALL_SUMMARY_PROPS, tuple(_CALL_SUMMARY_PROPS), strict=False),
+    "CallList": obj(
         {
-            "calls": {"type": "array", "items": _ref("CallSummary")},
-            "pagination": _obj(
+            "calls": {"type": "array", "items": ref("CallSummary")},
+            "pagination": obj(
                 {n: {"type": "integer"} for n in ("total", "limit", "offset")},
                 ("total", "limit", "offset"),
             ),
@@ -127,16 +114,16 @@ SCHEMAS: dict[str, Schema] = {
         ("calls", "pagination"),
         strict=False,
     ),
-    "Call": _obj(
+    "Call": obj(
         {
             **_CALL_SUMMARY_PROPS,
-            "analysis_result": _nullable(
-                _obj(
+            "analysis_result": nullable(
+                obj(
                     {"summary": {}, "sentiment": {}, "method": {"enum": ["llm", "heuristic"]}},
                     strict=False,
                 )
             ),
-            "messages": {"type": "array", "items": _obj({"role": {}, "content": {}}, strict=False)},
+            "messages": {"type": "array", "items": obj({"role": {}, "content": {}}, strict=False)},
             "agent_id": {"type": ["string", "null"]},
             "number_id": {"type": ["string", "null"]},
             "phone_number": {"type": ["string", "null"]},
@@ -155,7 +142,7 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "ControlCommand": {
         "oneOf": [
-            _obj(
+            obj(
                 {
                     "type": {"const": "inject-context"},
                     "content": TEXT,
@@ -163,12 +150,12 @@ SCHEMAS: dict[str, Schema] = {
                 },
                 ("type", "content"),
             ),
-            _obj({"type": {"const": "say"}, "content": TEXT}, ("type", "content")),
+            obj({"type": {"const": "say"}, "content": TEXT}, ("type", "content")),
             {
-                **_obj({"type": {"const": "end-call"}, "message": TEXT}, ("type",)),
+                **obj({"type": {"const": "end-call"}, "message": TEXT}, ("type",)),
                 "description": "Ends an answered call; cancels a call still connecting.",
             },
-            _obj(
+            obj(
                 {
                     "type": {"const": "transfer"},
                     "destination": {"anyOf": [E164, ID]},
@@ -180,11 +167,11 @@ SCHEMAS: dict[str, Schema] = {
             ),
         ]
     },
-    "ControlResponse": _obj(
+    "ControlResponse": obj(
         {"success": {"type": "boolean"}, "message": {"type": "string"}},
         ("success", "message"),
     ),
-    "Assistant": _obj(
+    "Assistant": obj(
         {
             "id": {"type": "string"},
             "active": {"type": "boolean"},
@@ -195,9 +182,9 @@ SCHEMAS: dict[str, Schema] = {
         ("id", "name", "active"),
         strict=False,
     ),
-    "AssistantCreate": _obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}, ("name",)),
-    "AssistantUpdate": _obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}),
-    "PhoneNumber": _obj(
+    "AssistantCreate": obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}, ("name",)),
+    "AssistantUpdate": obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}),
+    "PhoneNumber": obj(
         {
             "id": {"type": "string"},
             "number": E164,
@@ -212,30 +199,30 @@ SCHEMAS: dict[str, Schema] = {
         ("id", "number", "trunk", "max_concurrent_calls"),
         strict=False,
     ),
-    "PhoneNumberCreate": _obj(
+    "PhoneNumberCreate": obj(
         {
             "number": E164,
             "trunk": ID,
             "max_concurrent_calls": {"type": "integer", "minimum": 1, "maximum": 10000},
-            "assistant_id": _nullable(ID),
+            "assistant_id": nullable(ID),
             "label": {**TEXT, "maxLength": 200},
         },
         ("number", "trunk"),
     ),
-    "PhoneNumberUpdate": _obj(
+    "PhoneNumberUpdate": obj(
         {
             "trunk": ID,
             "max_concurrent_calls": {"type": "integer", "minimum": 1, "maximum": 10000},
-            "assistant_id": _nullable(ID),
+            "assistant_id": nullable(ID),
             "label": {**TEXT, "maxLength": 200},
         }
     ),
-    "Trunk": _obj(
+    "Trunk": obj(
         {n: {"type": "string"} for n in ("name", "endpoint", "codec", "description")},
         ("name",),
         strict=False,
     ),
-    "Health": _obj(
+    "Health": obj(
         {
             "status": {
                 "enum": ["ok", "degraded", "unavailable"],
@@ -244,8 +231,8 @@ SCHEMAS: dict[str, Schema] = {
                 "placed; unavailable (503): the database does not answer.",
             },
             "can_place_calls": {"type": "boolean"},
-            "database": _obj({"status": {"enum": ["up", "down"]}}, ("status",), strict=False),
-            "pbx": _obj(
+            "database": obj({"status": {"enum": ["up", "down"]}}, ("status",), strict=False),
+            "pbx": obj(
                 {
                     "kind": {"type": "string", "description": "asterisk, freeswitch or none"},
                     "status": {"enum": ["up", "down", "disabled"]},
@@ -265,69 +252,15 @@ SCHEMAS: dict[str, Schema] = {
     ),
 }
 
-_ERRORS = {
-    "400": "Invalid request",
-    "401": "Missing or invalid API key",
-    "403": "Destination not allowed",
-    "404": "Not found",
-    "405": "Method not allowed",
-    "409": "Conflict",
-    "413": "Body too large",
-    "422": "Unprocessable",
-    "429": "All phone numbers busy",
-    "503": "PBX unavailable, or the database for now (Retry-After)",
-}
-# Any authenticated route reads the store: a database that cannot answer right now is a 503
-# with Retry-After (api/middleware.py), also on routes that never touch the PBX.
-_STORE_UNAVAILABLE = "Database unavailable for now; retry after Retry-After seconds"
-
 
 def _health_op() -> Schema:
-    op = _op("Service health: database and PBX links", ("200", "Health"), errors="", public=True)
+    op = operation(
+        "Service health: database and PBX links", ("200", "Health"), errors="", public=True
+    )
     op["responses"]["503"] = {
         "description": "The service cannot place calls (the body names the component down)",
-        "content": {"application/json": {"schema": _ref("Health")}},
+        "content": {"application/json": {"schema": ref("Health")}},
     }
-    return op
-
-
-_PATH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-def _op(
-    summary: str,
-    ok: tuple[str, str | None],
-    *,
-    body: str | None = None,
-    params: list[Schema] | None = None,
-    errors: str = "400 401 404 405 413",
-    public: bool = False,
-) -> Schema:
-    code, schema = ok
-    success: Schema = {"description": "Success"}
-    if schema is not None:
-        success["content"] = {"application/json": {"schema": _ref(schema)}}
-    responses: Schema = {code: success}
-    for err in errors.split():
-        responses[err] = {
-            "description": _ERRORS[err],
-            "content": {"application/json": {"schema": _ref("Error")}},
-        }
-    if not public and "503" not in responses:
-        responses["503"] = {
-            "description": _STORE_UNAVAILABLE,
-            "content": {"application/json": {"schema": _ref("Error")}},
-        }
-    op: Schema = {"summary": summary, "responses": responses}
-    if params:
-        op["parameters"] = params
-    if body is not None:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(body)}},
-        }
-    if public:
-        op["security"] = []
     return op
 
 
@@ -362,10 +295,10 @@ _IDEMPOTENCY = {
 
 PATHS: dict[str, Schema] = {
     "/calls": {
-        "get": _op("List calls", ("200", "CallList"), params=_LIST_PARAMS, errors="400 401"),
+        "get": operation("List calls", ("200", "CallList"), params=_LIST_PARAMS, errors="400 401"),
     },
     "/calls/outbound": {
-        "post": _op(
+        "post": operation(
             "Initiate outbound call",
             ("200", "OutboundCallResponse"),
             body="OutboundCallRequest",
@@ -374,33 +307,35 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/calls/{id}": {
-        "get": _op("Get call by ID", ("200", "Call"), params=[_PATH_ID], errors="401 404"),
+        "get": operation("Get call by ID", ("200", "Call"), params=[PATH_ID], errors="401 404"),
     },
     "/calls/{id}/control": {
-        "post": _op(
+        "post": operation(
             "Send control command to active call",
             ("200", "ControlResponse"),
             body="ControlCommand",
-            params=[_PATH_ID],
+            params=[PATH_ID],
             errors="400 401 403 404 409 413 503",
         ),
     },
     "/assistants": {
-        "get": _op("List assistants", ("200", None), errors="401"),
-        "post": _op("Create an assistant", ("201", "Assistant"), body="AssistantCreate"),
+        "get": operation("List assistants", ("200", None), errors="401"),
+        "post": operation("Create an assistant", ("201", "Assistant"), body="AssistantCreate"),
     },
     "/assistants/{id}": {
-        "get": _op("Get an assistant", ("200", "Assistant"), params=[_PATH_ID], errors="401 404"),
-        "patch": _op(
-            "Update an assistant", ("200", "Assistant"), body="AssistantUpdate", params=[_PATH_ID]
+        "get": operation(
+            "Get an assistant", ("200", "Assistant"), params=[PATH_ID], errors="401 404"
         ),
-        "delete": _op(
-            "Delete an assistant", ("204", None), params=[_PATH_ID], errors="401 404 409"
+        "patch": operation(
+            "Update an assistant", ("200", "Assistant"), body="AssistantUpdate", params=[PATH_ID]
+        ),
+        "delete": operation(
+            "Delete an assistant", ("204", None), params=[PATH_ID], errors="401 404 409"
         ),
     },
     "/phone-numbers": {
-        "get": _op("List phone numbers", ("200", None), errors="401"),
-        "post": _op(
+        "get": operation("List phone numbers", ("200", None), errors="401"),
+        "post": operation(
             "Register a phone number",
             ("201", "PhoneNumber"),
             body="PhoneNumberCreate",
@@ -408,42 +343,43 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/phone-numbers/{id}": {
-        "get": _op(
-            "Get a phone number", ("200", "PhoneNumber"), params=[_PATH_ID], errors="401 404"
+        "get": operation(
+            "Get a phone number", ("200", "PhoneNumber"), params=[PATH_ID], errors="401 404"
         ),
-        "patch": _op(
+        "patch": operation(
             "Update a phone number",
             ("200", "PhoneNumber"),
             body="PhoneNumberUpdate",
-            params=[_PATH_ID],
+            params=[PATH_ID],
             errors="400 401 404 413 422",
         ),
-        "delete": _op(
-            "Delete a phone number", ("204", None), params=[_PATH_ID], errors="401 404 409"
+        "delete": operation(
+            "Delete a phone number", ("204", None), params=[PATH_ID], errors="401 404 409"
         ),
     },
-    "/trunks": {"get": _op("List trunks (from the configuration)", ("200", None), errors="401")},
+    "/trunks": {
+        "get": operation("List trunks (from the configuration)", ("200", None), errors="401")
+    },
     "/trunks/{name}": {
-        "get": _op(
+        "get": operation(
             "Get a trunk",
             ("200", "Trunk"),
-            params=[{**_PATH_ID, "name": "name"}],
+            params=[{**PATH_ID, "name": "name"}],
             errors="401 404",
         ),
     },
     "/health": {"get": _health_op()},
-    "/openapi.json": {"get": _op("This document", ("200", None), errors="", public=True)},
+    "/openapi.json": {"get": operation("This document", ("200", None), errors="", public=True)},
     # Client media mode only (else 404); the call named in MEDIA_START is the credential.
     "/media": {
-        "get": _op("Call media websocket (client mode)", ("101", None), errors="404", public=True)
+        "get": operation(
+            "Call media websocket (client mode)", ("101", None), errors="404", public=True
+        )
     },
 }
 
 
 def openapi_document() -> Schema:
-    # Imported here: that module builds on the helpers above.
-    from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
-
     return copy.deepcopy(
         {
             "openapi": "3.1.0",

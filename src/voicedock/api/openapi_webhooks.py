@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicedock.api.openapi import _PATH_ID, ID, TIME, Schema, _nullable, _obj, _op, _ref
+from voicedock.api.openapi_schema import ID, PATH_ID, TIME, Schema, nullable, obj, operation, ref
 from voicedock.webhooks.events import EventType
 
 _EVENT_TYPE: Schema = {"enum": [t.value for t in EventType]}
@@ -16,8 +16,8 @@ _WEBHOOK_PROPS: dict[str, Schema] = {
 }
 
 WEBHOOK_SCHEMAS: dict[str, Schema] = {
-    "Webhook": _obj(_WEBHOOK_PROPS, tuple(_WEBHOOK_PROPS), strict=False),
-    "WebhookCreated": _obj(
+    "Webhook": obj(_WEBHOOK_PROPS, tuple(_WEBHOOK_PROPS), strict=False),
+    "WebhookCreated": obj(
         {
             **_WEBHOOK_PROPS,
             "secret": {
@@ -28,24 +28,24 @@ WEBHOOK_SCHEMAS: dict[str, Schema] = {
         (*_WEBHOOK_PROPS, "secret"),
         strict=False,
     ),
-    "WebhookCreate": _obj(
+    "WebhookCreate": obj(
         {
             "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2000},
-            "assistant_id": _nullable(ID),
+            "assistant_id": nullable(ID),
             "event_types": {"type": "array", "items": _EVENT_TYPE, "uniqueItems": True},
         },
         ("url",),
     ),
-    "WebhookList": _obj(
-        {"webhooks": {"type": "array", "items": _ref("Webhook")}}, ("webhooks",), strict=False
+    "WebhookList": obj(
+        {"webhooks": {"type": "array", "items": ref("Webhook")}}, ("webhooks",), strict=False
     ),
 }
 
 
 def _call_events_op() -> Schema:
-    op = _op("Live events of a call (Server-Sent Events)", ("200", None), errors="401 404")
+    op = operation("Live events of a call (Server-Sent Events)", ("200", None), errors="401 404")
     op["parameters"] = [
-        _PATH_ID,
+        PATH_ID,
         {
             "name": "Last-Event-ID",
             "in": "header",
@@ -60,7 +60,7 @@ def _call_events_op() -> Schema:
     op["responses"]["204"] = {"description": "The call has ended and nothing is left to send"}
     op["responses"]["429"] = {
         "description": "Too many open event streams",
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": {"schema": ref("Error")}},
     }
     return op
 
@@ -68,8 +68,8 @@ def _call_events_op() -> Schema:
 WEBHOOK_PATHS: dict[str, Schema] = {
     "/calls/{id}/events": {"get": _call_events_op()},
     "/webhooks": {
-        "get": _op("List webhook endpoints", ("200", "WebhookList"), errors="401"),
-        "post": _op(
+        "get": operation("List webhook endpoints", ("200", "WebhookList"), errors="401"),
+        "post": operation(
             "Create a webhook endpoint (the secret is returned once)",
             ("201", "WebhookCreated"),
             body="WebhookCreate",
@@ -77,11 +77,11 @@ WEBHOOK_PATHS: dict[str, Schema] = {
         ),
     },
     "/webhooks/{id}": {
-        "get": _op(
-            "Get a webhook endpoint", ("200", "Webhook"), params=[_PATH_ID], errors="401 404"
+        "get": operation(
+            "Get a webhook endpoint", ("200", "Webhook"), params=[PATH_ID], errors="401 404"
         ),
-        "delete": _op(
-            "Delete a webhook endpoint", ("204", None), params=[_PATH_ID], errors="401 404"
+        "delete": operation(
+            "Delete a webhook endpoint", ("204", None), params=[PATH_ID], errors="401 404"
         ),
     },
 }

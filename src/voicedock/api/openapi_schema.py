@@ -1,0 +1,86 @@
+"""The building blocks of the OpenAPI document: shared schemas and the operation builder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+E164: Schema = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$", "example": "+31612345678"}
+ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"}
+TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
+TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(props: dict[str, Schema], required: tuple[str, ...] = (), strict: bool = True) -> Schema:
+    schema: Schema = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    if strict:
+        schema["additionalProperties"] = False
+    return schema
+
+
+_ERRORS = {
+    "400": "Invalid request",
+    "401": "Missing or invalid API key",
+    "403": "Destination not allowed",
+    "404": "Not found",
+    "405": "Method not allowed",
+    "409": "Conflict",
+    "413": "Body too large",
+    "422": "Unprocessable",
+    "429": "All phone numbers busy",
+    "503": "PBX unavailable, or the database for now (Retry-After)",
+}
+# Any authenticated route reads the store: a database that cannot answer right now is a 503
+# with Retry-After (api/middleware.py), also on routes that never touch the PBX.
+_STORE_UNAVAILABLE = "Database unavailable for now; retry after Retry-After seconds"
+
+
+PATH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def operation(
+    summary: str,
+    ok: tuple[str, str | None],
+    *,
+    body: str | None = None,
+    params: list[Schema] | None = None,
+    errors: str = "400 401 404 405 413",
+    public: bool = False,
+) -> Schema:
+    code, schema = ok
+    success: Schema = {"description": "Success"}
+    if schema is not None:
+        success["content"] = {"application/json": {"schema": ref(schema)}}
+    responses: Schema = {code: success}
+    for err in errors.split():
+        responses[err] = {
+            "description": _ERRORS[err],
+            "content": {"application/json": {"schema": ref("Error")}},
+        }
+    if not public and "503" not in responses:
+        responses["503"] = {
+            "description": _STORE_UNAVAILABLE,
+            "content": {"application/json": {"schema": ref("Error")}},
+        }
+    op: Schema = {"summary": summary, "responses": responses}
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref(body)}},
+        }
+    if public:
+        op["security"] = []
+    return op
