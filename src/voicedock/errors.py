@@ -11,7 +11,14 @@
     ├── PbxError                 — the PBX refused or broke
     │   └── PbxUnavailable       — not connected / app not registered
     ├── MediaError
-    └── ProviderError            — speech/LLM provider; carries ``retryable``
+    ├── ProviderError            — speech/LLM provider; carries ``retryable``
+    └── WebhookError
+        ├── InvalidSecret        — a signing secret that is not ``whsec_`` + base64 of 24..64 bytes
+        ├── VerificationError    — an incoming webhook must be rejected
+        │   ├── MissingHeaders
+        │   ├── TimestampOutOfTolerance
+        │   └── BadSignature     — no signature matches (tampered body, wrong secret)
+        └── UnsafeUrl            — a webhook URL that may not be called (SSRF guard)
 
 Low-level errors (aiohttp, asyncpg, sqlite3, OSError) are translated at each I/O boundary.
 """
@@ -119,3 +126,35 @@ class ProviderError(VoicedockError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class WebhookError(VoicedockError):
+    """Root of the webhooks subsystem's errors."""
+
+
+class InvalidSecret(WebhookError):
+    """The signing secret is malformed or too short/long."""
+
+
+class VerificationError(WebhookError):
+    """An incoming webhook failed verification and must be rejected (reply 400/401)."""
+
+
+class MissingHeaders(VerificationError):
+    """One of ``webhook-id``, ``webhook-timestamp``, ``webhook-signature`` is missing."""
+
+
+class TimestampOutOfTolerance(VerificationError):
+    """``webhook-timestamp`` is malformed or too far from the receiver's clock (replay guard)."""
+
+
+class BadSignature(VerificationError):
+    """No ``v1`` signature in ``webhook-signature`` matches the body."""
+
+
+class UnsafeUrl(WebhookError):
+    """The URL may not be called: bad scheme, credentials, or an internal address."""
+
+    def __init__(self, url_for_log: str, reason: str) -> None:
+        super().__init__(f"webhook URL refused ({reason}): {url_for_log}")
+        self.reason = reason

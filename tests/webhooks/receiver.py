@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from voicedock.webhooks.errors import VerificationError
+from voicedock.errors import VerificationError
 from voicedock.webhooks.signing import verify
 
 

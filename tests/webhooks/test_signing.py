@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from voicedock.webhooks.errors import (
+from voicedock.errors import (
     BadSignature,
     InvalidSecret,
     MissingHeaders,

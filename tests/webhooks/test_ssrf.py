@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from voicedock.webhooks.errors import UnsafeUrl
+from voicedock.errors import UnsafeUrl
 from voicedock.webhooks.ssrf import (
     BlockedTarget,
     GuardedResolver,

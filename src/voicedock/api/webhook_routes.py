@@ -19,9 +19,8 @@ from voicedock.api.middleware import organization_of
 from voicedock.calls import fields
 from voicedock.domain.records import utcnow
 from voicedock.domain.webhooks import WebhookEndpoint
-from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable
+from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable, UnsafeUrl
 from voicedock.validation import is_token
-from voicedock.webhooks.errors import UnsafeUrl
 from voicedock.webhooks.events import EventType, format_timestamp
 from voicedock.webhooks.signing import generate_secret
 

@@ -10,7 +10,7 @@ Modules:
 """
 
 from voicedock.domain.webhooks import Delivery, Outbox, OutboxWriter
-from voicedock.webhooks.errors import UnsafeUrl, VerificationError, WebhookError
+from voicedock.errors import UnsafeUrl, VerificationError, WebhookError
 from voicedock.webhooks.events import EventType, encode_payload
 from voicedock.webhooks.outbox import InMemoryOutbox, enqueue_event
 from voicedock.webhooks.retry import RetryPolicy

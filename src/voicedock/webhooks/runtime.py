@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 
 from yarl import URL
 
-from voicedock.errors import ConfigError
-from voicedock.webhooks.errors import UnsafeUrl
+from voicedock.errors import ConfigError, UnsafeUrl
 from voicedock.webhooks.publisher import WebhookPublisher
 from voicedock.webhooks.ssrf import (
     BlockedTarget,

@@ -9,9 +9,8 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
-from voicedock.errors import ConfigError
+from voicedock.errors import ConfigError, InvalidSecret, UnsafeUrl
 from voicedock.validation import is_token
-from voicedock.webhooks.errors import InvalidSecret, UnsafeUrl
 from voicedock.webhooks.events import EventType
 from voicedock.webhooks.signing import decode_secret
 from voicedock.webhooks.ssrf import parse_url

@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from voicedock.webhooks.errors import (
+from voicedock.errors import (
     BadSignature,
     InvalidSecret,
     MissingHeaders,

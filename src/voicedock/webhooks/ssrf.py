@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from voicedock.webhooks.errors import UnsafeUrl
+from voicedock.errors import UnsafeUrl
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -30,7 +30,7 @@ from typing import Self
 import aiohttp
 
 from voicedock.domain.webhooks import Delivery, Outbox
-from voicedock.webhooks.errors import InvalidSecret, UnsafeUrl
+from voicedock.errors import InvalidSecret, UnsafeUrl
 from voicedock.webhooks.retry import RetryPolicy, parse_retry_after
 from voicedock.webhooks.signing import sign
 from voicedock.webhooks.ssrf import (
