@@ -9,6 +9,7 @@ start-up with a ``ConfigError`` naming the key, e.g. ``config: numbers[0].number
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voicedock.domain.audio import MediaFormatName
-from voicedock.errors import ConfigError
+from voicedock.domain.webhooks import EventType, decode_secret, parse_url
+from voicedock.errors import ConfigError, InvalidSecret, UnsafeUrl
 from voicedock.validation import is_e164, is_token
 
 ENV_PREFIX = "VOICEDOCK_"
@@ -336,6 +338,9 @@ def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
+_EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
 def _check(s: Settings) -> None:
     """Cross-field rules a type cannot express."""
     if not 0 < s.server.port < 65536:
@@ -397,10 +402,47 @@ def _check(s: Settings) -> None:
 
 
 def _check_webhooks(w: WebhookSettings, assistant_keys: set[tuple[str, str]]) -> None:
-    # Imported here: the webhooks package is not needed to load settings otherwise.
-    from voicedock.webhooks.settings_check import check_webhook_settings
+    # Only what needs no network: the URL's syntax here, its addresses when the endpoint is
+    # mirrored into the store (webhooks.ssrf.check_url) and again before every delivery.
+    _range("webhooks.concurrency", w.concurrency, 1, 256)
+    _range("webhooks.request_timeout_seconds", w.request_timeout_seconds, 1, 300)
+    _range("webhooks.connect_timeout_seconds", w.connect_timeout_seconds, 1, 300)
+    _range("webhooks.poll_interval_ms", w.poll_interval_ms, 50, 60_000)
+    for name in ("allowed_networks", "blocked_networks"):
+        for i, cidr in enumerate(getattr(w, name)):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"webhooks.{name}[{i}]", "not an IP network (CIDR)") from None
+    seen: set[tuple[str, str]] = set()
+    for i, e in enumerate(w.endpoints):
+        key = f"webhooks.endpoints[{i}]"
+        if not is_token(e.name):
+            raise ConfigError(f"{key}.name", "letters, digits, '_', '.', '-' only")
+        if not e.organization.strip():
+            raise ConfigError(f"{key}.organization", "must not be empty")
+        if (e.organization, e.name) in seen:
+            raise ConfigError(f"{key}.name", f"duplicate endpoint {e.name!r}")
+        seen.add((e.organization, e.name))
+        try:
+            parse_url(e.url)
+        except UnsafeUrl as exc:
+            raise ConfigError(f"{key}.url", exc.reason) from None
+        try:
+            decode_secret(e.secret)
+        except InvalidSecret as exc:
+            raise ConfigError(f"{key}.secret", f"{exc} (expected whsec_ + base64)") from None
+        for j, event_type in enumerate(e.event_types):
+            if event_type not in _EVENT_TYPES:
+                choices = ", ".join(sorted(_EVENT_TYPES))
+                raise ConfigError(f"{key}.event_types[{j}]", f"must be one of {choices}")
+        if e.assistant and (e.organization, e.assistant) not in assistant_keys:
+            raise ConfigError(f"{key}.assistant", f"unknown assistant {e.assistant!r}")
 
-    check_webhook_settings(w, assistant_keys)
+
+def _range(key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ConfigError(key, f"must be {low}-{high}")
 
 
 def _check_freeswitch(fs: FreeswitchSettings) -> None:

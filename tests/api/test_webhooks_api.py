@@ -6,7 +6,7 @@ import pytest
 
 from api.conftest import Api
 from fakes.world import GLOBEX_ASSISTANT_ID, SUPPORT_ID
-from voicedock.webhooks.signing import decode_secret
+from voicedock.domain.webhooks import decode_secret
 
 pytestmark = pytest.mark.unit
 

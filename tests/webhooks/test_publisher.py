@@ -19,9 +19,8 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.domain.records import Call, CallEvent, CallStatus, Direction
-from voicedock.domain.webhooks import WebhookEndpoint
+from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 from voicedock.webhooks.publisher import WebhookPublisher, choose_endpoints, payloads_for_event
-from voicedock.webhooks.signing import generate_secret
 
 pytestmark = pytest.mark.unit
 

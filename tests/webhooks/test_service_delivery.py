@@ -17,11 +17,11 @@ from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from pg_server import fresh_database
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.config import Settings, WebhookEndpointSettings
+from voicedock.domain.webhooks import generate_secret
 from voicedock.errors import ConfigError
 from voicedock.service import Service
 from voicedock.webhooks import runtime
 from voicedock.webhooks.retry import RetryPolicy
-from voicedock.webhooks.signing import generate_secret
 from voicedock.webhooks.worker import WorkerSettings
 
 from .receiver import Receiver, wait_until

@@ -13,12 +13,11 @@ from fakes.memory_store import MemoryStore
 from fakes.world import ACME, GLOBEX, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config, stable_id
 from voicedock.config import WebhookEndpointSettings, load_settings
-from voicedock.domain.webhooks import WebhookEndpoint
+from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 from voicedock.errors import ConfigError
 from voicedock.webhooks import events
 from voicedock.webhooks.outbox import DeliveryState, enqueue_event
 from voicedock.webhooks.runtime import Webhooks, url_policy
-from voicedock.webhooks.signing import generate_secret
 from voicedock.webhooks.ssrf import address_refusal
 
 from .receiver import Receiver, wait_until

@@ -4,6 +4,7 @@ import base64
 
 import pytest
 
+from voicedock.domain.webhooks import decode_secret, generate_secret
 from voicedock.errors import (
     BadSignature,
     InvalidSecret,
@@ -11,14 +12,7 @@ from voicedock.errors import (
     TimestampOutOfTolerance,
     VerificationError,
 )
-from voicedock.webhooks.signing import (
-    decode_secret,
-    generate_secret,
-    new_message_id,
-    sign,
-    signature,
-    verify,
-)
+from voicedock.webhooks.signing import new_message_id, sign, signature, verify
 
 pytestmark = pytest.mark.unit
 

@@ -4,14 +4,9 @@ import socket
 
 import pytest
 
+from voicedock.domain.webhooks import redact
 from voicedock.errors import UnsafeUrl
-from voicedock.webhooks.ssrf import (
-    BlockedTarget,
-    GuardedResolver,
-    UrlPolicy,
-    check_url,
-    redact,
-)
+from voicedock.webhooks.ssrf import BlockedTarget, GuardedResolver, UrlPolicy, check_url
 
 pytestmark = pytest.mark.unit
 

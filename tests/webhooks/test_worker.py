@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
-from voicedock.domain.webhooks import Delivery
+from voicedock.domain.webhooks import Delivery, generate_secret
 from voicedock.webhooks import events
 from voicedock.webhooks.outbox import (
     DeliveryState,
@@ -18,7 +18,6 @@ from voicedock.webhooks.outbox import (
     enqueue_event,
 )
 from voicedock.webhooks.retry import RetryPolicy
-from voicedock.webhooks.signing import generate_secret
 from voicedock.webhooks.ssrf import UrlPolicy
 from voicedock.webhooks.worker import DeliveryWorker, WorkerSettings
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voicedock.api.openapi_schema import ID, PATH_ID, TIME, Schema, nullable, obj, operation, ref
-from voicedock.webhooks.events import EventType
+from voicedock.domain.webhooks import EventType
 
 _EVENT_TYPE: Schema = {"enum": [t.value for t in EventType]}
 _WEBHOOK_PROPS: dict[str, Schema] = {

@@ -18,11 +18,10 @@ from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.calls import fields
 from voicedock.domain.records import utcnow
-from voicedock.domain.webhooks import WebhookEndpoint
+from voicedock.domain.webhooks import EventType, WebhookEndpoint, generate_secret
 from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable, UnsafeUrl
 from voicedock.validation import is_token
-from voicedock.webhooks.events import EventType, format_timestamp
-from voicedock.webhooks.signing import generate_secret
+from voicedock.webhooks.events import format_timestamp
 
 routes = web.RouteTableDef()
 

@@ -1,5 +1,6 @@
-"""Webhook endpoints and the outbox: where an organization's events go, and the delivery rows
-written with the state change that caused them.
+"""Webhook endpoints and the outbox: where an organization's events go (the event types, the
+secret's format, the URL's syntax), and the delivery rows written with the state change that
+caused them.
 
 The store's ``Transaction`` is an :class:`OutboxWriter` (the call engine enqueues an event in
 the same transaction as the call update); the store's ``outbox()`` is the :class:`Outbox` the
@@ -8,11 +9,87 @@ delivery worker (``voicedock.webhooks.worker``) claims from.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import enum
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from yarl import URL
+
 from voicedock.domain.records import utcnow
+from voicedock.errors import InvalidSecret, UnsafeUrl
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a format marker, not a credential
+# The Standard Webhooks spec asks for at least 24 random bytes and at most 512 bits.
+SECRET_MIN_BYTES = 24
+SECRET_MAX_BYTES = 64
+
+
+class EventType(enum.StrEnum):
+    STATUS_UPDATE = "status-update"
+    END_OF_CALL_REPORT = "end-of-call-report"
+    TRANSCRIPT = "transcript"
+    TRANSFER_UPDATE = "transfer-update"
+
+
+def generate_secret(num_bytes: int = 32) -> str:
+    """A fresh endpoint secret, ``whsec_`` + base64 of ``num_bytes`` random bytes."""
+    if not SECRET_MIN_BYTES <= num_bytes <= SECRET_MAX_BYTES:
+        raise InvalidSecret(f"secret length must be {SECRET_MIN_BYTES}..{SECRET_MAX_BYTES} bytes")
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(num_bytes)).decode("ascii")
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key inside ``secret`` (the ``whsec_`` prefix is optional, as in the spec)."""
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidSecret("secret is not valid base64") from None
+    if not SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES:
+        raise InvalidSecret(f"secret must decode to {SECRET_MIN_BYTES}..{SECRET_MAX_BYTES} bytes")
+    return key
+
+
+# --- an endpoint's URL: its syntax (the SSRF policy on its addresses is webhooks/ssrf.py) ---
+
+
+def redact(url: str | URL) -> str:
+    """The URL without credentials, query or fragment: safe for logs and error messages."""
+    try:
+        parsed = url if isinstance(url, URL) else URL(url)
+        return str(parsed.with_user(None).with_query(None).with_fragment(None))
+    except (ValueError, TypeError):
+        return "<unparseable url>"
+
+
+def parse_url(url: str) -> tuple[URL, str, int]:
+    """Syntax checks that need no DNS: returns the parsed URL, its host and port."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        raise UnsafeUrl("<unparseable url>", "not a valid URL") from None
+    shown = redact(parsed)
+    if parsed.scheme not in ("http", "https"):
+        raise UnsafeUrl(shown, "only http and https URLs are allowed")
+    if parsed.user is not None or parsed.password is not None or "@" in parsed.raw_authority:
+        raise UnsafeUrl(shown, "credentials in the URL are not allowed")
+    host = parsed.host
+    if not host:
+        raise UnsafeUrl(shown, "the URL has no host")
+    host = host.strip("[]").lower()
+    if any(ch.isspace() or ord(ch) < 0x21 for ch in host) or "%" in host:
+        raise UnsafeUrl(shown, "malformed host")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise UnsafeUrl(shown, "invalid port") from None
+    if port is None or not 0 < port < 65536:
+        raise UnsafeUrl(shown, "invalid port")
+    return parsed, host, port
 
 
 @dataclass(slots=True)

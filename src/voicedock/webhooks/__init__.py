@@ -9,12 +9,12 @@ Modules:
     worker   — ``DeliveryWorker``: claims due deliveries and POSTs them
 """
 
-from voicedock.domain.webhooks import Delivery, Outbox, OutboxWriter
+from voicedock.domain.webhooks import Delivery, EventType, Outbox, OutboxWriter, generate_secret
 from voicedock.errors import UnsafeUrl, VerificationError, WebhookError
-from voicedock.webhooks.events import EventType, encode_payload
+from voicedock.webhooks.events import encode_payload
 from voicedock.webhooks.outbox import InMemoryOutbox, enqueue_event
 from voicedock.webhooks.retry import RetryPolicy
-from voicedock.webhooks.signing import generate_secret, sign, verify
+from voicedock.webhooks.signing import sign, verify
 from voicedock.webhooks.ssrf import BlockedTarget, UrlPolicy, check_url
 from voicedock.webhooks.worker import DeliveryWorker, WorkerSettings
 

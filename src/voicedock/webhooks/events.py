@@ -20,14 +20,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from voicedock.domain.webhooks import EventType
+
 JsonObject = dict[str, Any]
-
-
-class EventType(enum.StrEnum):
-    STATUS_UPDATE = "status-update"
-    END_OF_CALL_REPORT = "end-of-call-report"
-    TRANSCRIPT = "transcript"
-    TRANSFER_UPDATE = "transfer-update"
 
 
 # Fields of the final call record that belong in the end-of-call report. A whitelist, so an

@@ -28,10 +28,10 @@ from datetime import datetime
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
-from voicedock.domain.webhooks import WebhookEndpoint
+from voicedock.domain.webhooks import EventType, WebhookEndpoint
 from voicedock.store.base import Transaction
 from voicedock.webhooks import events
-from voicedock.webhooks.events import EventType, JsonObject
+from voicedock.webhooks.events import JsonObject
 from voicedock.webhooks.outbox import enqueue_event
 
 log = logging.getLogger("voicedock.webhooks")

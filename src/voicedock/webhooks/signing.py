@@ -33,9 +33,9 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from voicedock.domain.webhooks import decode_secret
 from voicedock.errors import (
     BadSignature,
-    InvalidSecret,
     MissingHeaders,
     TimestampOutOfTolerance,
     VerificationError,
@@ -46,11 +46,8 @@ __all__ = [
     "HEADER_ID",
     "HEADER_SIGNATURE",
     "HEADER_TIMESTAMP",
-    "SECRET_PREFIX",
     "VerificationError",
     "VerifiedWebhook",
-    "decode_secret",
-    "generate_secret",
     "new_message_id",
     "sign",
     "signature",
@@ -60,13 +57,9 @@ __all__ = [
 HEADER_ID = "webhook-id"
 HEADER_TIMESTAMP = "webhook-timestamp"
 HEADER_SIGNATURE = "webhook-signature"
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a format marker, not a credential
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE_SECONDS = 300
 
-# The spec asks for at least 24 random bytes and at most 512 bits.
-_MIN_SECRET_BYTES = 24
-_MAX_SECRET_BYTES = 64
 # A message id ends up both in a header and in the signed content, where a "." would let an
 # attacker shift bytes between id and timestamp; keep it to a boring token alphabet.
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9_\-]{1,128}")
@@ -78,25 +71,6 @@ class VerifiedWebhook:
 
     msg_id: str
     timestamp: int
-
-
-def generate_secret(num_bytes: int = 32) -> str:
-    """A fresh endpoint secret, ``whsec_`` + base64 of ``num_bytes`` random bytes."""
-    if not _MIN_SECRET_BYTES <= num_bytes <= _MAX_SECRET_BYTES:
-        raise InvalidSecret(f"secret length must be {_MIN_SECRET_BYTES}..{_MAX_SECRET_BYTES} bytes")
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(num_bytes)).decode("ascii")
-
-
-def decode_secret(secret: str) -> bytes:
-    """The HMAC key inside ``secret`` (the ``whsec_`` prefix is optional, as in the spec)."""
-    encoded = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidSecret("secret is not valid base64") from None
-    if not _MIN_SECRET_BYTES <= len(key) <= _MAX_SECRET_BYTES:
-        raise InvalidSecret(f"secret must decode to {_MIN_SECRET_BYTES}..{_MAX_SECRET_BYTES} bytes")
-    return key
 
 
 def new_message_id() -> str:

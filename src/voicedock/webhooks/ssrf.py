@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from voicedock.domain.webhooks import parse_url, redact
 from voicedock.errors import UnsafeUrl
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -78,15 +79,6 @@ class CheckedUrl:
     host: str
     port: int
     addresses: tuple[str, ...]
-
-
-def redact(url: str | URL) -> str:
-    """The URL without credentials, query or fragment: safe for logs and error messages."""
-    try:
-        parsed = url if isinstance(url, URL) else URL(url)
-        return str(parsed.with_user(None).with_query(None).with_fragment(None))
-    except (ValueError, TypeError):
-        return "<unparseable url>"
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -154,32 +146,6 @@ def _literal_host(host: str) -> IPAddress | None:
     if _NUMERIC_LABEL.fullmatch(last_label):
         raise UnsafeUrl(host, "non-canonical numeric host")
     return None
-
-
-def parse_url(url: str) -> tuple[URL, str, int]:
-    """Syntax checks that need no DNS: returns the parsed URL, its host and port."""
-    try:
-        parsed = URL(url)
-    except (ValueError, TypeError):
-        raise UnsafeUrl("<unparseable url>", "not a valid URL") from None
-    shown = redact(parsed)
-    if parsed.scheme not in ("http", "https"):
-        raise UnsafeUrl(shown, "only http and https URLs are allowed")
-    if parsed.user is not None or parsed.password is not None or "@" in parsed.raw_authority:
-        raise UnsafeUrl(shown, "credentials in the URL are not allowed")
-    host = parsed.host
-    if not host:
-        raise UnsafeUrl(shown, "the URL has no host")
-    host = host.strip("[]").lower()
-    if any(ch.isspace() or ord(ch) < 0x21 for ch in host) or "%" in host:
-        raise UnsafeUrl(shown, "malformed host")
-    try:
-        port = parsed.port
-    except ValueError:
-        raise UnsafeUrl(shown, "invalid port") from None
-    if port is None or not 0 < port < 65536:
-        raise UnsafeUrl(shown, "invalid port")
-    return parsed, host, port
 
 
 async def check_url(

@@ -29,7 +29,7 @@ from typing import Self
 
 import aiohttp
 
-from voicedock.domain.webhooks import Delivery, Outbox
+from voicedock.domain.webhooks import Delivery, Outbox, redact
 from voicedock.errors import InvalidSecret, UnsafeUrl
 from voicedock.webhooks.retry import RetryPolicy, parse_retry_after
 from voicedock.webhooks.signing import sign
@@ -38,7 +38,6 @@ from voicedock.webhooks.ssrf import (
     HostResolver,
     UrlPolicy,
     check_url,
-    redact,
     system_resolver,
 )
 
