@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from voicedock.config import AsteriskSettings
+from voicedock.domain.ids import new_outbound_call_id
 from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk import AsteriskPbx
 from voicedock.pbx.asterisk_ami import AmiClient
@@ -41,7 +41,7 @@ def lab_settings(lab: LabAsterisk, originate_via: str = "ari") -> AsteriskSettin
 
 
 def new_call_id() -> str:
-    return f"t-{uuid.uuid4().hex[:16]}"
+    return new_outbound_call_id()  # the engine's own shape: the adapters refuse any other
 
 
 def request(destination: str, call_id: str | None = None, timeout: int = 10) -> OriginateRequest:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from voicedock.config import AsteriskSettings
+from voicedock.domain.ids import new_outbound_call_id
 from voicedock.pbx.ami_messages import AmiOriginateResponse
 from voicedock.pbx.ari_events import AriChannel, ChannelStateChange, StasisStart
 from voicedock.pbx.asterisk import AsteriskPbx
@@ -17,7 +18,7 @@ from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 
 pytestmark = pytest.mark.unit
 
-CALL = "call-outbound-abc"
+CALL = new_outbound_call_id()
 
 
 class StubAri:

@@ -198,8 +198,8 @@ class AsteriskPbx:
 
     async def originate(self, request: OriginateRequest) -> None:
         # Validate everything before any I/O: nothing unsafe may reach the PBX.
-        if not is_token(request.call_id):
-            raise AmiValueError("call id must be a plain token")
+        if not is_call_id(request.call_id):
+            raise AmiValueError("call id must be a voicedock call id")
         if not is_e164(request.caller_id):
             raise AmiValueError("caller id must be E.164")
         endpoint = pjsip_dial_string(request.destination, request.trunk_endpoint)
