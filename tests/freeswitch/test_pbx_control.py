@@ -85,16 +85,25 @@ async def test_warm_transfer_accepted_with_1_bridges_the_caller(
     assert leg not in fake.channels
 
 
-async def test_warm_transfer_is_not_reported_before_freeswitch_bridges(
-    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
-) -> None:
-    pbx, events = started
+async def accepted_until_uuid_bridge(
+    fake: FakeFreeswitch, pbx: FreeswitchPbx, events: PbxEventRecorder
+) -> tuple[str, str]:
+    """A warm transfer the agent accepted, up to uuid_bridge's +OK (the bridge forms 0.3 s
+    later): the call id and the agent leg."""
     fake.bridge_delay = 0.3
     call_id = await answered_call(pbx, events)
     await pbx.transfer(call_id, warm())
     leg = await agent_leg(fake)
     fake.press_digit(leg, "1")
     await until(lambda: any("uuid_bridge" in c for c in fake.commands))
+    return call_id, leg
+
+
+async def test_warm_transfer_is_not_reported_before_freeswitch_bridges(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id, leg = await accepted_until_uuid_bridge(fake, pbx, events)
     await asyncio.sleep(0.1)  # +OK came back; the bridge has not formed yet
     assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)
     await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
@@ -105,13 +114,8 @@ async def test_warm_transfer_agent_gone_before_the_bridge_forms_keeps_the_call(
     fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
 ) -> None:
     pbx, events = started
-    fake.bridge_delay = 0.3
-    call_id = await answered_call(pbx, events)
+    call_id, leg = await accepted_until_uuid_bridge(fake, pbx, events)
     caller = fake.uuid_of(call_id)
-    await pbx.transfer(call_id, warm())
-    leg = await agent_leg(fake)
-    fake.press_digit(leg, "1")
-    await until(lambda: any("uuid_bridge" in c for c in fake.commands))
     fake.remote_hangup(leg)  # after uuid_bridge's +OK, before the bridge
     failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
     assert failed.detail == "warm-agent-hung-up"

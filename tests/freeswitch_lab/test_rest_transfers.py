@@ -121,7 +121,9 @@ async def test_warm_transfer_accepted_by_the_agent(live: LabService) -> None:
     await hang_up_at_freeswitch(live, channel)  # the agent's leg follows (hangup_after_bridge)
 
 
-@pytest.mark.parametrize("_run", range(6))
+# Three runs: where in the bridge's forming the hang-up lands varies (FreeSWITCH takes a
+# different path for an agent leg gone, hanging up, or not answering: switch_ivr_bridge.c).
+@pytest.mark.parametrize("_run", range(3))
 async def test_warm_transfer_agent_hanging_up_as_the_bridge_forms_keeps_the_call(
     _run: int,
     live: LabService,
