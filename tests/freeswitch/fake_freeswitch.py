@@ -77,6 +77,7 @@ class FakeFreeswitch:
         self.agent_press_delay = 0.05
         self.bridged: dict[str, str] = {}  # uuid_bridge pairs, both ways
         self.late_park_delay = 0.05  # CHANNEL_PARK of an answered originate's &park()
+        self.bridge_delay = 0.02  # uuid_bridge's +OK to its CHANNEL_BRIDGE (20-60 ms on the lab)
         self.loopback_dials: list[str] = []  # "<exten>/<context>/<dialplan>" per loopback leg
         self._answer: dict[str, asyncio.Event] = {}  # ringing channel uuid -> answer/hangup
         self.connections_accepted = 0
@@ -333,17 +334,7 @@ class FakeFreeswitch:
         if name == "uuid_bridge" and len(args) == 2:
             if not all(a in self.channels for a in args):
                 return "-ERR Invalid uuid\n"
-            self.emit(
-                {
-                    "Event-Name": "CHANNEL_BRIDGE",
-                    "Unique-ID": args[0],
-                    "Other-Leg-Unique-ID": args[1],
-                }
-            )
-            self.bridged[args[0]], self.bridged[args[1]] = args[1], args[0]
-            for leg in args:
-                if self.channels[leg].partner is not None:
-                    self._tg.create_task(self._bow_out(leg))
+            self._tg.create_task(self._form_bridge(args[0], args[1]))
             return f"+OK {args[1]}\n"
         return f"-ERR {name} Command not found!\n"
 
@@ -538,6 +529,29 @@ class FakeFreeswitch:
         a_leg.partner = b_leg.uuid
         self.channels[b_leg.uuid] = b_leg
         self.emit(self._channel_headers(b_leg, "CHANNEL_CREATE"))
+
+    async def _form_bridge(self, caller: str, other: str) -> None:
+        """As uuid_bridge_on_soft_execute (switch_ivr_bridge.c) on the lab FreeSWITCH: the
+        bridge forms a moment after +OK, reported on the first leg only. If the other leg is
+        gone by then, the first one parks again when told to (``park_after_bridge``,
+        ``uuid_bridge_park_on_cancel``) and is hung up otherwise."""
+        await asyncio.sleep(self.bridge_delay)
+        channel = self.channels.get(caller)
+        if channel is None:
+            return
+        if other not in self.channels:
+            told = ("park_after_bridge", "uuid_bridge_park_on_cancel")
+            if any(channel.variables.get(name) == "true" for name in told):
+                park = {"Other-Leg-Unique-ID": other}
+                self.emit(self._channel_headers(channel, "CHANNEL_PARK") | park)
+            else:
+                self._hangup(caller, "DESTINATION_OUT_OF_ORDER", None)
+            return
+        self.emit(self._channel_headers(channel, "CHANNEL_BRIDGE") | {"Other-Leg-Unique-ID": other})
+        self.bridged[caller], self.bridged[other] = other, caller
+        for leg in (caller, other):
+            if self.channels[leg].partner is not None:
+                self._tg.create_task(self._bow_out(leg))
 
     async def _bow_out(self, leg: str) -> None:
         """A loopback leg bridged on both sides bows out (``loopback_bowout``, on by default):
