@@ -69,7 +69,7 @@ def originate(**overrides: object) -> str:
 def test_originate_shape() -> None:
     assert originate(caller_id_name="Acme Support, Inc.") == (
         "originate {origination_uuid=" + UUID + ",origination_caller_id_number=+15557654321,"
-        "origination_caller_id_name=Acme\\sSupport\\,\\sInc.,originate_timeout=30}"
+        "origination_caller_id_name=Acme\\sSupport\\,\\sInc.,originate_timeout=30,send_silence_when_idle=-1}"
         "sofia/gateway/carrier_1/+15551234567 &park()"
     )
 

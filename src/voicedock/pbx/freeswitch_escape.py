@@ -163,9 +163,13 @@ def build_originate(
 ) -> str:
     """``originate {vars}sofia/gateway/<gw>/<dest> &park()`` with every part validated.
 
-    ``&park()`` keeps the answered leg idle until voicedock attaches media or bridges it.
-    ``call_uuid`` is the new channel's uuid; ``call_id`` (the voicedock call the leg belongs
-    to, if any) goes on the channel as ``voicedock_call_id``.
+    ``&park()`` keeps the answered leg idle until voicedock attaches media or bridges it;
+    ``send_silence_when_idle=-1`` makes park send silence (``switch_ivr_park`` reads it once,
+    when it starts), so the RTP toward the party never pauses between our utterances: after a
+    pause the party's side lost the 40 ms after the first packet of each utterance (measured on
+    the lab FreeSWITCH, ``bench/fs_playback.py``). ``call_uuid`` is the new channel's uuid;
+    ``call_id`` (the voicedock call the leg belongs to, if any) goes on the channel as
+    ``voicedock_call_id``.
     """
     if not isinstance(timeout_seconds, int) or not 1 <= timeout_seconds <= 300:
         raise UnsafeCommandValue("timeout_seconds must be an integer in 1..300")
@@ -178,6 +182,7 @@ def build_originate(
     if caller_id_name is not None:
         variables.append(f"origination_caller_id_name={escape_caller_id_name(caller_id_name)}")
     variables.append(f"originate_timeout={timeout_seconds}")
+    variables.append("send_silence_when_idle=-1")
     dest = require_destination(destination, internal_targets)
     dial = f"sofia/gateway/{require_token(gateway, 'gateway')}/{dest}"
     return "originate {" + ",".join(variables) + "}" + dial + " &park()"
