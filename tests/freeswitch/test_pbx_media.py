@@ -167,6 +167,8 @@ async def test_barge_in_breaks_playback_and_drops_stale_chunks(
         assert not result.completed
         assert 250 <= result.heard_ms <= 1000
         assert fake.breaks == [fake.uuid_of(call_id)]
+        heard_ms = len(fake.heard_audio(fake.uuid_of(call_id))) / 16  # 8 kHz L16
+        assert heard_ms == pytest.approx(result.heard_ms, abs=60)  # what the channel played
         assert (await playback.played()).completed is False
         playbacks = len(fake.playbacks)
         await asyncio.sleep(0.2)  # play events of chunks sent before the flush still come
