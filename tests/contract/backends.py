@@ -100,7 +100,7 @@ class FakeInboundCaller:
 
     async def heard(self, ref: str) -> tuple[bytes, int]:
         streams = [s for s in self.fake.audio_streams if s.channel_uuid == ref]
-        return self.fake.played_audio(ref), streams[-1].sample_rate if streams else 8000
+        return self.fake.heard_audio(ref), streams[-1].sample_rate if streams else 8000
 
 
 class LabInboundCaller:
