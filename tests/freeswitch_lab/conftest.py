@@ -3,20 +3,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from e2e.conftest import start_app
-from fakes.world import ACME
 from freeswitch.live_service import freeswitch_settings, speech_fakes, until
-from freeswitch_lab.lab_service import LabService
-from voicedock.api.api_keys import issue_api_key
+from freeswitch_lab.lab_service import LabService, serve_on_lab
 from voicedock.config import TrunkSettings
 from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.pbx.freeswitch import FreeswitchPbx
 
 
 @pytest.fixture
@@ -40,21 +35,12 @@ async def live(freeswitch_lab: LabFreeswitch, tmp_path: Path) -> AsyncIterator[L
         settings.trunks = [
             TrunkSettings(name="carrier", endpoint=freeswitch_lab.settings.trunk_name)
         ]
-        client, service = await start_app(settings)
-        try:
-            assert isinstance(service.pbx, FreeswitchPbx)
-            async with asyncio.timeout(10):
-                await service.pbx.esl.wait_connected()
-            key, _ = await issue_api_key(service.store, ACME)
+        async with serve_on_lab(freeswitch_lab, settings) as (client, service, key):
             running = LabService(client, service, key, freeswitch_lab, fakes)
             before = await running.channels()
             yield running
             # Every test leaves FreeSWITCH as it found it: no leg of ours is left behind.
             await until(lambda: _no_new_channels(running, before), within=10)
-        finally:
-            await client.close()
-            # A failed test's legs must not spill into the next test.
-            freeswitch_lab.api("hupall NORMAL_CLEARING")
 
 
 async def _no_new_channels(live: LabService, before: set[str]) -> bool:

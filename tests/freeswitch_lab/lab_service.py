@@ -1,24 +1,32 @@
 """The real service on the lab FreeSWITCH as a test drives it: REST with an API key, and
-FreeSWITCH itself over the service's own Event Socket (``show channels``, ``uuid_getvar``)."""
+FreeSWITCH itself over the service's own Event Socket (``show channels``, ``uuid_getvar``).
+
+``serve_on_lab`` starts it (what ``voicedock serve`` starts, from ``Settings`` whose ESL points
+at the lab); the REST harness of ``tests/freeswitch_lab`` and the user-path suite's
+``freeswitch`` backend both run on it."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from e2e.conftest import LiveService
-from fakes.world import SUPPORT_ID
+from e2e.conftest import LiveService, start_app
+from fakes.world import ACME, SUPPORT_ID
 from freeswitch.live_service import SpeechFakes, until
+from voicedock.api.api_keys import issue_api_key
+from voicedock.config import Settings
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.pbx.freeswitch import FreeswitchPbx
 
 
 @dataclass
-class LabService(LiveService):
+class LabFreeswitchService(LiveService):
     """The running service on the lab FreeSWITCH, with the lab at hand."""
 
     lab: LabFreeswitch
-    speech: SpeechFakes
     status_wait_s: ClassVar[float] = 10.0  # a real PBX, a busy CI machine
 
     @property
@@ -59,3 +67,29 @@ class LabService(LiveService):
         except TimeoutError:
             raise AssertionError(f"no FreeSWITCH channel has voicedock_call_id={call_id}") from None
         return found[0]
+
+
+@dataclass
+class LabService(LabFreeswitchService):
+    """``LabFreeswitchService`` whose assistant speaks through ``SpeechFakes``."""
+
+    speech: SpeechFakes
+
+
+@asynccontextmanager
+async def serve_on_lab(
+    lab: LabFreeswitch, settings: Settings
+) -> AsyncIterator[tuple[Any, Any, str]]:
+    """The service built from ``settings`` (ESL to ``lab``), once its Event Socket is
+    connected: (client, service, API key of ACME). Every leg is hung up when it stops."""
+    client, service = await start_app(settings)
+    try:
+        assert isinstance(service.pbx, FreeswitchPbx)
+        async with asyncio.timeout(10):
+            await service.pbx.esl.wait_connected()
+        key, _ = await issue_api_key(service.store, ACME)
+        yield client, service, key
+    finally:
+        await client.close()
+        # A failed test's legs must not spill into the next test.
+        lab.api("hupall NORMAL_CLEARING")

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from e2e.audio_helpers import TERMINAL, speech_seconds, transcribe, wait_transcript, words
 from e2e.test_calls_e2e import get_call, until
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
@@ -162,11 +164,22 @@ def significant(text: str) -> set[str]:
     return {w for w in words(text) if len(w) > 2 and w not in _SMALL_WORDS}
 
 
-def assert_heard(wanted: set[str], heard: str) -> None:
+def assert_heard(
+    wanted: set[str], heard: str, *, backend: UserPathBackend | None = None, line: str = ""
+) -> None:
     """The far side heard ``wanted`` (as the offline recogniser transcribed it). Whisper may
-    mishear one word of a longer line ("connecting" → "unconnecting"); two are not a slip."""
+    mishear one word of a longer line ("connecting" → "unconnecting"); two are not a slip.
+
+    ``line``: the sentence the user's hang-up followed. On a backend with a known
+    ``playout_tail_cut``, a party that heard the line up to some word and nothing of it after
+    is that bug (an xfail with its reason); any other loss fails."""
     missing = wanted - words(heard)
     allowed = 1 if len(wanted) >= 4 else 0
+    if len(missing) > allowed and backend and backend.playout_tail_cut and line:
+        spoken = [w for w in re.findall(r"[a-z]+", line.lower()) if w in wanted]
+        first_lost = min(spoken.index(w) for w in missing)
+        if set(spoken[first_lost:]) <= missing:  # a tail, cut
+            pytest.xfail(f"{backend.playout_tail_cut}: {sorted(missing)} cut from {heard!r}")
     assert len(missing) <= allowed, (sorted(missing), heard)
 
 
@@ -259,7 +272,7 @@ async def outbound(backend: UserPathBackend, example: Example) -> None:
 
     heard = await heard_text(backend, call_id, mark)  # the example is about the greeting
     wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)
-    assert_heard(wanted, heard)
+    assert_heard(wanted, heard, backend=backend, line=greeting)
 
 
 async def control_say(backend: UserPathBackend, example: Example) -> None:
@@ -275,7 +288,7 @@ async def control_say(backend: UserPathBackend, example: Example) -> None:
     record = await hang_up(backend, call_id)
     assert {"role": "assistant", "content": body["content"]} in record["messages"]
     heard = await heard_text(backend, call_id, mark)
-    assert_heard(significant(body["content"]), heard)
+    assert_heard(significant(body["content"]), heard, backend=backend, line=body["content"])
 
 
 async def control_inject_context(backend: UserPathBackend, example: Example) -> None:

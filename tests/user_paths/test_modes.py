@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from e2e.audio_helpers import speech_seconds
+from e2e.audio_helpers import TALK_OVER_PARTY, speech_seconds, words
 from fakes.llm_standin import LlmStandIn
 from user_paths.backends import GREETING, UserPathBackend
 from user_paths.fixtures import BACKEND_MARKS, backend
@@ -24,10 +24,17 @@ OFFLINE_SPEECH = {"stt_config": {"provider": "offline"}, "tts_config": {"provide
 INSTRUCTIONS = "You are the front desk of the city library. Answer in one short sentence."
 
 
-def per_backend(*xfail: str, reason: str = "") -> Any:
-    """Parametrize ``backend``; the named backends are strict xfails with ``reason``."""
+# The backends whose PBX has the lab's speaking parties (the fake's parties say nothing).
+LAB_BACKENDS = ("asterisk", "freeswitch")
+
+
+def per_backend(*xfail: str, reason: str = "", only: tuple[str, ...] | None = None) -> Any:
+    """Parametrize ``backend`` (all, or ``only`` these); the ``xfail`` backends are strict
+    xfails with ``reason``."""
     cases = []
     for name, marks in BACKEND_MARKS.items():
+        if only is not None and name not in only:
+            continue
         extra = [pytest.mark.xfail(strict=True, reason=reason)] if name in xfail else []
         cases.append(pytest.param(name, marks=marks + extra, id=name))
     return pytest.mark.parametrize("backend", cases, indirect=True)
@@ -93,6 +100,41 @@ async def test_hybrid_mode_overrides_the_first_message(backend: UserPathBackend)
     record = await hang_up(backend, call_id)
     assert record["messages"][0] == {"role": "assistant", "content": greeting}
     assert record["agent_id"] == backend.assistant_id
+
+
+LONG_GREETING = (
+    "Hello and welcome to the city library. Our opening hours are from nine in the morning "
+    "until six in the evening, from Monday to Saturday, and on Sunday we are closed."
+)
+
+
+def said_invoice(message: dict[str, Any]) -> bool:
+    return message["role"] == "user" and "invoice" in words(message["content"])
+
+
+@per_backend(only=LAB_BACKENDS)
+async def test_a_party_who_talks_over_the_greeting_interrupts_it_and_is_heard(
+    backend: UserPathBackend,
+) -> None:
+    """Barge-in on the PBX's real audio path: the lab's talk-over party starts a long sentence
+    1.5 s after answering. The greeting stops where the party cut in (and is stored as far as
+    it was spoken); what the party said is the caller's turn in the transcript."""
+    body = {
+        "destination": TALK_OVER_PARTY,
+        "assistant_id": backend.assistant_id,
+        "assistant_override": {"first_message": LONG_GREETING},
+    }
+    status, answer = await outbound(backend, body)
+    assert status == 200, answer
+    call_id = answer["call_id"]
+    cut = await wait_transcript(backend, call_id, lambda m: m["role"] == "assistant")
+    assert cut["interrupted"] is True, cut
+    assert 0 < len(cut["content"]) < len(LONG_GREETING), cut
+    assert LONG_GREETING.startswith(cut["content"].rstrip(".…")), cut
+    await wait_transcript(backend, call_id, said_invoice, within=25)
+    record = await hang_up(backend, call_id)
+    assert record["messages"][0] == {"role": "assistant", "content": cut["content"]}
+    assert any(said_invoice(m) for m in record["messages"]), record["messages"]
 
 
 @per_backend()
