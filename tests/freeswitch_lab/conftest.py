@@ -8,32 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from freeswitch.live_service import freeswitch_settings, speech_fakes, until
-from freeswitch_lab.lab_service import LabService, serve_on_lab
-from voicedock.config import TrunkSettings
+from freeswitch.live_service import speech_fakes, until
+from freeswitch_lab.lab_service import LabService, lab_settings, serve_on_lab
 from voicedock.lab.freeswitch import LabFreeswitch
 
 
 @pytest.fixture
 async def live(freeswitch_lab: LabFreeswitch, tmp_path: Path) -> AsyncIterator[LabService]:
     async with speech_fakes() as (name, fakes):
-        settings = freeswitch_settings(
-            None,
-            tmp_path / "fslab.db",
-            name,
-            esl_port=freeswitch_lab.esl_port,
-            esl_password=freeswitch_lab.esl_password,
-        )
+        settings = lab_settings(freeswitch_lab, tmp_path / "fslab.db", name)
         settings.policy.internal_targets = [
             *settings.policy.internal_targets,
             "busyagent",
             "warmaccept",
             "warmdecline",
             "warmhangup",
-        ]
-        # The lab's trunk: its sofia gateway "carrier" on the voicedock profile.
-        settings.trunks = [
-            TrunkSettings(name="carrier", endpoint=freeswitch_lab.settings.trunk_name)
         ]
         async with serve_on_lab(freeswitch_lab, settings) as (client, service, key):
             running = LabService(client, service, key, freeswitch_lab, fakes)

@@ -11,13 +11,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from e2e.conftest import LiveService, start_app
 from fakes.world import ACME, SUPPORT_ID
-from freeswitch.live_service import SpeechFakes, until
+from freeswitch.live_service import SpeechFakes, freeswitch_settings, until
 from voicedock.api.api_keys import issue_api_key
-from voicedock.config import Settings
+from voicedock.config import Settings, TrunkSettings
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.pbx.freeswitch import FreeswitchPbx
 
@@ -74,6 +75,16 @@ class LabService(LabFreeswitchService):
     """``LabFreeswitchService`` whose assistant speaks through ``SpeechFakes``."""
 
     speech: SpeechFakes
+
+
+def lab_settings(lab: LabFreeswitch, database: Path, speech: str | None) -> Settings:
+    """The test world on the lab FreeSWITCH: ESL to the lab, the trunk "carrier" on the lab's
+    sofia gateway; ``speech`` names the assistant's providers (None: the offline engines)."""
+    settings = freeswitch_settings(
+        None, database, speech, esl_port=lab.esl_port, esl_password=lab.esl_password
+    )
+    settings.trunks = [TrunkSettings(name="carrier", endpoint=lab.settings.trunk_name)]
+    return settings
 
 
 @asynccontextmanager

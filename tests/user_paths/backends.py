@@ -298,18 +298,9 @@ class FreeswitchLabBackend(UserPathBackend):
 @asynccontextmanager
 async def freeswitch_lab_backend(lab: Any, directory: Path) -> AsyncIterator[FreeswitchLabBackend]:
     """The service on the real lab FreeSWITCH, speaking through the offline engines."""
-    from freeswitch.live_service import freeswitch_settings
-    from freeswitch_lab.lab_service import LabFreeswitchService, serve_on_lab
+    from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
 
-    settings = freeswitch_settings(
-        None,
-        directory / "user-paths.db",
-        None,
-        esl_port=lab.esl_port,
-        esl_password=lab.esl_password,
-    )
-    configure(settings)
-    settings.trunks = [TrunkSettings(name="carrier", endpoint=lab.settings.trunk_name)]
+    settings = configure(lab_settings(lab, directory / "user-paths.db", None))
     async with serve_on_lab(lab, settings) as (client, service, key), WebhookReceiver() as hooks:
         yield FreeswitchLabBackend(
             "freeswitch",
