@@ -106,6 +106,9 @@ class UserPathBackend:
     # Why the last words of a sentence the user's end-call follows may not reach the party on
     # this PBX (a known bug being fixed), or None: then they always must.
     playout_tail_cut: str | None = None
+    # Words the caller of ``call_in`` says once answered (the transcript holds them); empty:
+    # a caller who says nothing.
+    caller_words: frozenset[str] = frozenset()
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
@@ -144,6 +147,7 @@ class AsteriskBackend(UserPathBackend):
     # Calls whose far side is checked go to the silent party, which records what it hears as
     # silent-<tag>-rx.wav (a transfer target records its own file beside it).
     heard_pattern: str = "silent-*-rx.wav"
+    caller_words: frozenset[str] = frozenset({"hello", "world"})  # the lab caller's hello-world
 
     def mark(self) -> Any:
         return set(Path(self.lab.recordings_dir).glob(self.heard_pattern))
@@ -269,6 +273,7 @@ class FreeswitchLabBackend(UserPathBackend):
     lab: Any = None  # voicedock.lab.freeswitch.LabFreeswitch
     running: Any = None  # freeswitch_lab.lab_service.LabFreeswitchService
     playout_tail_cut: str | None = FREESWITCH_TAIL_CUT
+    caller_words: frozenset[str] = frozenset({"appointment", "monday"})  # lab_caller_speaks
 
     @property
     def heard_pattern(self) -> str:
@@ -289,7 +294,7 @@ class FreeswitchLabBackend(UserPathBackend):
         await self.running.fs.esl.api(f"uuid_kill {channel}")
 
     async def call_in(self) -> str:
-        return str(await asyncio.to_thread(self.lab.originate_inbound, self.did))
+        return str(await asyncio.to_thread(self.lab.originate_inbound, self.did, speaks=True))
 
     async def caller_heard(self, ref: str) -> tuple[bytes, int]:
         return await read_finished_recording(self.lab.recording_of_caller(ref))

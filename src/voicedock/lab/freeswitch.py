@@ -297,11 +297,17 @@ class LabFreeswitch:
         return "(no log)"
 
     def originate_inbound(
-        self, did: str, *, caller: str = "+31612345678", timeout_s: int = 20
+        self,
+        did: str,
+        *,
+        caller: str = "+31612345678",
+        timeout_s: int = 20,
+        speaks: bool = False,
     ) -> str:
         """The emulated carrier calls ``did`` on voicedock's profile (an INBOUND call for
         voicedock); blocks until voicedock answers. The caller's leg then runs ``lab_caller``
-        (records what it hears as ``caller-<uuid>.wav``, speaks a tone burst, waits).
+        (records what it hears as ``caller-<uuid>.wav``, speaks a tone burst, waits), or with
+        ``speaks`` ``lab_caller_speaks`` (says the appointment utterance instead).
         Returns the caller leg's uuid."""
         for number in (did, caller):
             if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
@@ -310,7 +316,7 @@ class LabFreeswitch:
         reply = self.api(
             f"originate {{origination_uuid={leg},origination_caller_id_number={caller},"
             f"originate_timeout={int(timeout_s)}}}sofia/gateway/pstn/{did} "
-            "lab_caller XML lab_carrier",
+            f"{'lab_caller_speaks' if speaks else 'lab_caller'} XML lab_carrier",
             timeout=timeout_s + 5.0,
         ).strip()
         if not reply.startswith("+OK"):
