@@ -12,9 +12,10 @@ import pytest
 
 from e2e.audio_helpers import TALK_OVER_PARTY, speech_seconds, words
 from fakes.llm_standin import LlmStandIn
+from pbx.lab_calls import BUSY, CONGESTION, NO_ANSWER, REJECTED, UNKNOWN
 from user_paths.backends import GREETING, UserPathBackend
 from user_paths.fixtures import BACKEND_MARKS, backend
-from user_paths.scenarios import hang_up, until, wait_status, wait_transcript
+from user_paths.scenarios import TERMINAL, hang_up, until, wait_status, wait_transcript
 
 __all__ = ["backend"]
 
@@ -100,6 +101,30 @@ async def test_hybrid_mode_overrides_the_first_message(backend: UserPathBackend)
     record = await hang_up(backend, call_id)
     assert record["messages"][0] == {"role": "assistant", "content": greeting}
     assert record["agent_id"] == backend.assistant_id
+
+
+# The lab parties that refuse a call (the same numbers on both lab PBXs) → the documented
+# ``error`` of the failed call (docs/api.md).
+REFUSING = {BUSY: "busy", CONGESTION: "congestion", REJECTED: "rejected", UNKNOWN: "invalid-number"}
+
+
+@per_backend(only=LAB_BACKENDS)
+async def test_a_call_the_far_side_refuses_or_never_answers_fails_with_the_documented_error(
+    backend: UserPathBackend,
+) -> None:
+    # One after the other: each of our numbers takes one call at a time (the world's
+    # max_concurrent_calls), and a failing call holds its number until the PBX says why.
+    outcomes = {**REFUSING, NO_ANSWER: "no-answer"}  # rings 5 s (ring_timeout_seconds)
+    for destination, error in outcomes.items():
+        body = {
+            "destination": destination,
+            "assistant_id": backend.assistant_id,
+            "ring_timeout_seconds": 5,
+        }
+        status, answer = await outbound(backend, body)
+        assert status == 200, answer
+        failed = await wait_status(backend, answer["call_id"], TERMINAL, within=15)
+        assert (failed["status"], failed["error"]) == ("failed", error), failed
 
 
 LONG_GREETING = (
