@@ -141,21 +141,27 @@ class UserPathBackend:
 
 
 @dataclass
-class AsteriskBackend(UserPathBackend):
-    lab: Any = None
+class LabBackend(UserPathBackend):
+    """A backend on a lab PBX. Calls whose far side is checked go to the silent party, which
+    records what it hears; the new file matching ``heard_pattern`` since ``mark`` is this
+    call's (tests run one call at a time per backend)."""
 
-    # Calls whose far side is checked go to the silent party, which records what it hears as
-    # silent-<tag>-rx.wav (a transfer target records its own file beside it).
-    heard_pattern: str = "silent-*-rx.wav"
-    caller_words: frozenset[str] = frozenset({"hello", "world"})  # the lab caller's hello-world
+    lab: Any = None  # the lab PBX (LabAsterisk, LabFreeswitch)
+    heard_pattern: str = ""
 
     def mark(self) -> Any:
         return set(Path(self.lab.recordings_dir).glob(self.heard_pattern))
 
     async def heard(self, call_id: str, mark: Any) -> tuple[bytes, int]:
-        # The tag is the far channel's uniqueid, so the new file since ``mark`` is this
-        # call's (tests run one call at a time per backend).
         return await read_new_recording(Path(self.lab.recordings_dir), self.heard_pattern, mark)
+
+
+@dataclass
+class AsteriskBackend(LabBackend):
+    # The silent party's recording is silent-<tag>-rx.wav, the tag being the far channel's
+    # uniqueid (a transfer target records its own file beside it).
+    heard_pattern: str = "silent-*-rx.wav"
+    caller_words: frozenset[str] = frozenset({"hello", "world"})  # the lab caller's hello-world
 
     async def release_transferred(self, call_id: str) -> None:
         pbx: Any = self.service.pbx
@@ -265,26 +271,15 @@ FREESWITCH_TAIL_CUT = (
 
 
 @dataclass
-class FreeswitchLabBackend(UserPathBackend):
+class FreeswitchLabBackend(LabBackend):
     """The service on the lab FreeSWITCH (``dialplan/lab/freeswitch.xml``): its parties record
     what they hear as ``<number>-<sip_call_id>.wav``, the inbound caller as
     ``caller-<uuid>.wav``."""
 
-    lab: Any = None  # voicedock.lab.freeswitch.LabFreeswitch
+    heard_pattern: str = f"{SILENT_PARTY}-*.wav"
     running: Any = None  # freeswitch_lab.lab_service.LabFreeswitchService
     playout_tail_cut: str | None = FREESWITCH_TAIL_CUT
     caller_words: frozenset[str] = frozenset({"appointment", "monday"})  # lab_caller_speaks
-
-    @property
-    def heard_pattern(self) -> str:
-        return f"{self.silent}-*.wav"  # calls whose far side is checked go to the silent party
-
-    def mark(self) -> Any:
-        return set(Path(self.lab.recordings_dir).glob(self.heard_pattern))
-
-    async def heard(self, call_id: str, mark: Any) -> tuple[bytes, int]:
-        # The new file since ``mark`` is this call's (one call at a time per backend).
-        return await read_new_recording(Path(self.lab.recordings_dir), self.heard_pattern, mark)
 
     async def release_transferred(self, call_id: str) -> None:
         try:
