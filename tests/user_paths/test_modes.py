@@ -10,12 +10,19 @@ from typing import Any
 
 import pytest
 
-from e2e.audio_helpers import TALK_OVER_PARTY, speech_seconds, words
+from e2e.audio_helpers import TALK_OVER_PARTY, speech_seconds, transcript, words
 from fakes.llm_standin import LlmStandIn
 from pbx.lab_calls import BUSY, CONGESTION, NO_ANSWER, REJECTED, UNKNOWN
 from user_paths.backends import GREETING, UserPathBackend
 from user_paths.fixtures import BACKEND_MARKS, backend
-from user_paths.scenarios import TERMINAL, hang_up, until, wait_status, wait_transcript
+from user_paths.scenarios import (
+    TERMINAL,
+    get_call,
+    hang_up,
+    until,
+    wait_status,
+    wait_transcript,
+)
 
 __all__ = ["backend"]
 
@@ -137,6 +144,7 @@ def said_invoice(message: dict[str, Any]) -> bool:
     return message["role"] == "user" and "invoice" in words(message["content"])
 
 
+@pytest.mark.timeout(90)
 @per_backend(only=LAB_BACKENDS)
 async def test_a_party_who_talks_over_the_greeting_interrupts_it_and_is_heard(
     backend: UserPathBackend,
@@ -156,7 +164,14 @@ async def test_a_party_who_talks_over_the_greeting_interrupts_it_and_is_heard(
     assert cut["interrupted"] is True, cut
     assert 0 < len(cut["content"]) < len(LONG_GREETING), cut
     assert LONG_GREETING.startswith(cut["content"].rstrip(".…")), cut
-    await wait_transcript(backend, call_id, said_invoice, within=25)
+
+    async def heard_or_gone() -> bool:
+        call = await get_call(backend, call_id)
+        return call["status"] in TERMINAL or any(said_invoice(t) for t in transcript(call))
+
+    # The party hangs up ~26 s after answering; on a loaded machine its ~10 s sentence may
+    # still be being transcribed then, and is stored with the call's record all the same.
+    await until(heard_or_gone, within=35)
     record = await hang_up(backend, call_id)
     assert record["messages"][0] == {"role": "assistant", "content": cut["content"]}
     assert any(said_invoice(m) for m in record["messages"]), record["messages"]
@@ -224,13 +239,18 @@ async def test_inbound_call_is_answered_with_the_greeting(backend: UserPathBacke
     # (barge-in): the greeting started, and what was stored is what was played.
     started = await wait_transcript(backend, call["id"], lambda m: m["role"] == "assistant")
     assert GREETING.startswith(started["content"].rstrip(".…")), started
-    if backend.caller_words:  # what the caller said reached the transcript, word for word
-        await wait_transcript(
-            backend,
-            call["id"],
-            lambda m: m["role"] == "user" and backend.caller_words <= words(m["content"]),
-        )
+
+    def said_by_caller(message: dict[str, Any]) -> bool:
+        return message["role"] == "user" and backend.caller_words <= words(message["content"])
+
+    async def caller_heard() -> bool:
+        return any(said_by_caller(t) for t in transcript(await get_call(backend, call["id"])))
+
+    if backend.caller_words:  # the caller's words are transcribed while the call goes on
+        await until(caller_heard, within=30)
     record = await hang_up(backend, call["id"])
+    if backend.caller_words:
+        assert any(said_by_caller(m) for m in record["messages"]), record["messages"]
     assert record["status"] == "ended"
     assert record["direction"] == "inbound"
     assert record["caller_phone"] != backend.did
