@@ -29,6 +29,8 @@ import time
 import uuid
 from pathlib import Path
 
+from pbx_events import Events  # bench/, beside this script
+
 from voicedock.config import AsteriskSettings
 from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings
@@ -36,26 +38,9 @@ from voicedock.media.session import MediaSession
 from voicedock.pbx.asterisk import AsteriskPbx
 from voicedock.pbx.asterisk_ari import AriHttpError
 from voicedock.pbx.asterisk_media import leg_id
-from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pbx.base import OriginateRequest, PbxEventKind, TransferTarget
 
 CALLER = "+31612345678"  # the lab party that plays prompts and records
-
-
-class Events:
-    def __init__(self) -> None:
-        self.seen: dict[tuple[str, PbxEventKind], float] = {}
-        self.changed = asyncio.Condition()
-
-    async def __call__(self, event: PbxEvent) -> None:
-        async with self.changed:
-            self.seen.setdefault((event.call_id, event.kind), time.perf_counter())
-            self.changed.notify_all()
-
-    async def wait(self, call_id: str, kind: PbxEventKind, within: float = 30) -> float:
-        async with asyncio.timeout(within), self.changed:
-            while (call_id, kind) not in self.seen:
-                await self.changed.wait()
-            return self.seen[(call_id, kind)]
 
 
 async def wait_up(pbx: AsteriskPbx, channel_id: str) -> float:

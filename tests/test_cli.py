@@ -118,3 +118,21 @@ def test_make_pbx_by_kind() -> None:
     assert isinstance(make_pbx(settings), NoPbx)
     settings.pbx.kind = "asterisk"
     assert type(make_pbx(settings)).__name__ == "AsteriskPbx"
+
+
+def test_doctor_freeswitch_unreachable_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    extra = f'[pbx.freeswitch]\nesl_port = {port}\nesl_password = "s3cretPassword"\n'
+    config = (
+        write_config(tmp_path, extra).read_text().replace('kind = "none"', 'kind = "freeswitch"')
+    )
+    path = tmp_path / "fs.toml"
+    path.write_text(config, encoding="utf-8")
+    assert main(["doctor", "--config", str(path)]) == 1
+    assert f"cannot reach the Event Socket at 127.0.0.1:{port}" in capsys.readouterr().out

@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the database")
     migrate.set_defaults(handler=_migrate)
 
-    doctor = sub.add_parser("doctor", parents=[common], help="validate the configuration")
+    doctor = sub.add_parser(
+        "doctor", parents=[common], help="validate the configuration (and a FreeSWITCH: pbx.kind)"
+    )
     doctor.add_argument("--asterisk-config", type=Path, help="also check this Asterisk config dir")
     doctor.set_defaults(handler=_doctor)
 

@@ -1,10 +1,13 @@
-"""``voicedock doctor``: check the configuration (and optionally an Asterisk config directory).
+"""``voicedock doctor``: check the configuration (and optionally an Asterisk config directory);
+with ``pbx.kind = "freeswitch"``, the live FreeSWITCH too (``voicedock.pbx.freeswitch_doctor``).
 
-Prints ``OK`` or each problem on its own line; the exit status is 0 when everything is fine.
+Prints ``OK`` or each problem on its own line; the exit status is 0 when everything is fine,
+1 when there are problems, 2 when the configuration itself cannot be loaded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +45,10 @@ def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) ->
         print(str(exc), file=out)
         return 2
     problems = check_asterisk_config(asterisk_config, settings) if asterisk_config else []
+    if settings.pbx.kind == "freeswitch":
+        from voicedock.pbx.freeswitch_doctor import check
+
+        problems += asyncio.run(check(settings))
     for problem in problems:
         print(problem, file=out)
     if problems:

@@ -16,9 +16,7 @@ engine hands them to the PBX), never uuids: a PBX must not assume its channel id
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from e2e.audio_helpers import read_finished_recording
 from voicedock.domain.ids import new_inbound_call_id, new_outbound_call_id
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind, TransferTarget
 
@@ -100,7 +99,7 @@ class FakeInboundCaller:
 
     async def heard(self, ref: str) -> tuple[bytes, int]:
         streams = [s for s in self.fake.audio_streams if s.channel_uuid == ref]
-        return self.fake.played_audio(ref), streams[-1].sample_rate if streams else 8000
+        return self.fake.heard_audio(ref), streams[-1].sample_rate if streams else 8000
 
 
 class LabInboundCaller:
@@ -121,21 +120,7 @@ class LabInboundCaller:
 
     async def heard(self, ref: str) -> tuple[bytes, int]:
         path = Path(self.lab.recordings_dir) / f"caller-{ref}-rx.wav"
-        await _wait_until_written(path)
-        with wave.open(str(path), "rb") as recording:
-            return recording.readframes(recording.getnframes()), recording.getframerate()
-
-
-async def _wait_until_written(path: Path, within: float = 10.0) -> None:
-    """MixMonitor finishes its files after the hang-up: wait until the size settles."""
-    deadline, last = time.monotonic() + within, -1
-    while time.monotonic() < deadline:
-        size = path.stat().st_size if path.exists() else -1
-        if size > 44 and size == last:
-            return
-        last = size
-        await asyncio.sleep(0.25)
-    raise TimeoutError(f"{path.name} not written")
+        return await read_finished_recording(path)
 
 
 @dataclass
@@ -247,9 +232,7 @@ class FreeswitchLabInboundCaller:
 
     async def heard(self, ref: str) -> tuple[bytes, int]:
         path = Path(self.lab.recording_of_caller(ref))
-        await _wait_until_written(path)
-        with wave.open(str(path), "rb") as recording:
-            return recording.readframes(recording.getnframes()), recording.getframerate()
+        return await read_finished_recording(path)
 
 
 @asynccontextmanager

@@ -162,9 +162,4 @@ async def test_inbound_call_is_accepted_and_carries_audio_both_ways(backend: Bac
     assert dominant_hz(heard, rate) == pytest.approx(440, abs=15)  # our tone reached the caller
     window = rate // 50 * 2  # 20 ms of 16-bit samples
     loud = [rms([heard[i : i + window]]) > 1000 for i in range(0, len(heard), window)]
-    if backend.name == "freeswitch-lab" and sum(loud) * 0.02 < 0.75:
-        # Open (docs/freeswitch.md, "Fake versus real"): on a real FreeSWITCH ``played()``
-        # reports the end ~0.3 s before the channel finished the broadcast files, so the tail
-        # is cut by the hang-up that follows. Once fixed, the assertion below holds it.
-        pytest.xfail("FreeSWITCH: playout clock ahead of the channel; the tail is cut")
     assert sum(loud) * 0.02 == pytest.approx(1.0, abs=0.25)  # all of it, once

@@ -23,7 +23,7 @@ from voicedock.domain.audio import ULAW
 from voicedock.lab.utterances import APPOINTMENT, SOUND_RATE, TALK_OVER, synthesize_pcm
 from voicedock.media.codecs import decode, encode
 from voicedock.pipeline.providers.base import ProviderUnavailableError
-from voicedock.pipeline.providers.piper_tts import packaged_voice, piper_available
+from voicedock.pipeline.providers.piper_tts import PiperTts, packaged_voice, piper_available
 from voicedock.pipeline.providers.whisper_stt import WhisperStt
 from voicedock.pipeline.providers.whisper_weights import ensure_model_dir
 from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
@@ -56,6 +56,12 @@ def require_offline_speech() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+async def warm_offline_speech() -> None:
+    """Load Whisper and Piper before the call, as a service does before its first call."""
+    await WhisperStt().warm_up()
+    await PiperTts().warm_up()
 
 
 def words(text: str) -> set[str]:
@@ -118,6 +124,19 @@ async def new_recording(
         await asyncio.sleep(0.3)
     names = sorted(p.name for p in directory.iterdir())
     raise AssertionError(f"no finished recording {pattern} within {within} s: {names}")
+
+
+async def read_finished_recording(path: Path, within: float = 10.0) -> tuple[bytes, int]:
+    """A known party's recording as (PCM, rate), once the PBX finished it (its size settled:
+    MixMonitor and FreeSWITCH's record_session close their files after the hang-up)."""
+    deadline, last = time.monotonic() + within, -1
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else -1
+        if size > 44 and size == last:
+            return read_recording(path)
+        last = size
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"{path.name}: no finished recording within {within} s")
 
 
 async def read_new_recording(

@@ -27,6 +27,7 @@ from e2e.audio_helpers import (
     transcript,
     ulaw_to_pcm,
     wait_transcript,
+    warm_offline_speech,
     words,
 )
 from e2e.conftest import LiveService
@@ -39,8 +40,6 @@ from voicedock.media.session import MediaSession
 from voicedock.pbx.base import PbxEventKind
 from voicedock.pipeline.conversation import ConversationConfig
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
-from voicedock.pipeline.providers.piper_tts import PiperTts
-from voicedock.pipeline.providers.whisper_stt import WhisperStt
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
@@ -106,9 +105,7 @@ LONG_GREETING = (
 
 @pytest.fixture
 async def warm_speech() -> None:
-    """Load Whisper and Piper before the call, as a service does before its first call."""
-    await WhisperStt().warm_up()
-    await PiperTts().warm_up()
+    await warm_offline_speech()
 
 
 async def place_call(

@@ -35,6 +35,7 @@ from freeswitch.fake_esl_wire import (
     show_channels_json,
     split_unescaped,
 )
+from freeswitch.fake_playout import ChannelPlayout
 from freeswitch.recorder import PbxEventRecorder
 from voicedock.pbx.causes import FREESWITCH_CAUSES as Q850
 
@@ -64,6 +65,8 @@ class FakeFreeswitch:
         self.stream_frames = 5  # silent caller frames sent when a stream starts
         self.audio_stream_loaded = True  # False: mod_audio_stream missing, its command unknown
         self.broadcasts: list[tuple[str, str]] = []  # (uuid, file) per uuid_broadcast
+        self.playbacks: list[tuple[str, str]] = []  # (uuid, file) per sendmsg playback
+        self.playouts: dict[str, ChannelPlayout] = {}  # what each channel played, by the clock
         self.breaks: list[str] = []  # uuids of uuid_break
         self.booted = time.monotonic() - 187.0  # "UP ... 3 minutes, 7 seconds"
         self.echo_destinations: set[str] = set()  # parties that send back what they hear
@@ -77,6 +80,7 @@ class FakeFreeswitch:
         self.agent_press_delay = 0.05
         self.bridged: dict[str, str] = {}  # uuid_bridge pairs, both ways
         self.late_park_delay = 0.05  # CHANNEL_PARK of an answered originate's &park()
+        self.bridge_delay = 0.02  # uuid_bridge's +OK to its CHANNEL_BRIDGE (20-60 ms on the lab)
         self.loopback_dials: list[str] = []  # "<exten>/<context>/<dialplan>" per loopback leg
         self._answer: dict[str, asyncio.Event] = {}  # ringing channel uuid -> answer/hangup
         self.connections_accepted = 0
@@ -238,6 +242,8 @@ class FakeFreeswitch:
                 self._tg.create_task(self._blocking_originate(session, rest))
             else:
                 write(api_response(self._api(rest)))
+        elif verb == "sendmsg":
+            write(command_reply(self._sendmsg(rest, headers)))
         elif verb == "bgapi":
             job = headers.get("Job-UUID") or str(uuid_mod.uuid4())
             write(command_reply(f"+OK Job-UUID: {job}", **{"Job-UUID": job}))
@@ -320,30 +326,22 @@ class FakeFreeswitch:
                 if stream is None:
                     return "-ERR Operation Failed\n"
                 stream.stop()
+                self._playout(args[0]).files_deleted()  # the module deletes its files
                 return "+OK Success\n"
             elif name == "uuid_transfer" and len(args) >= 2:
                 context = args[3] if len(args) > 3 else "default"
                 self._tg.create_task(self._run_transfer_extension(args[0], args[1], context))
             elif name == "uuid_broadcast" and len(args) >= 2:
                 self.broadcasts.append((args[0], args[1]))
-                self._echo(args[0], args[1])
+                self._queue_file(args[0], args[1], lead_frames=5)  # switch_ivr_broadcast
             elif name == "uuid_break":
                 self.breaks.append(args[0])
+                self._playout(args[0]).break_playback(all_queued=args[1:2] == ["all"])
             return "+OK Message sent\n" if name == "uuid_broadcast" else "+OK\n"
         if name == "uuid_bridge" and len(args) == 2:
             if not all(a in self.channels for a in args):
                 return "-ERR Invalid uuid\n"
-            self.emit(
-                {
-                    "Event-Name": "CHANNEL_BRIDGE",
-                    "Unique-ID": args[0],
-                    "Other-Leg-Unique-ID": args[1],
-                }
-            )
-            self.bridged[args[0]], self.bridged[args[1]] = args[1], args[0]
-            for leg in args:
-                if self.channels[leg].partner is not None:
-                    self._tg.create_task(self._bow_out(leg))
+            self._tg.create_task(self._form_bridge(args[0], args[1]))
             return f"+OK {args[1]}\n"
         return f"-ERR {name} Command not found!\n"
 
@@ -428,6 +426,7 @@ class FakeFreeswitch:
         if channel is None:
             return
         channel.hangup_cause = cause
+        self._playout(channel_uuid).hang_up()
         if channel_uuid in self._answer:
             self._answer[channel_uuid].set()  # wakes the ringing originate: it fails
         stream = self.streams_by_uuid.pop(channel_uuid, None)
@@ -487,13 +486,51 @@ class FakeFreeswitch:
     # --- what the channel played -------------------------------------------------------------
 
     def played_audio(self, channel_uuid: str) -> bytes:
-        """L16 of every file uuid_broadcast queued on the channel, in order."""
+        """L16 of every file queued on the channel (uuid_broadcast or sendmsg), in order."""
+        files = self._module_files()
+        playout = self.playouts.get(channel_uuid)
+        return b"".join(files.get(f.path, b"") for f in playout.files) if playout else b""
+
+    def queued(self, channel_uuid: str) -> list[str]:
+        """Every file queued for playback on the channel (uuid_broadcast or sendmsg)."""
+        playout = self.playouts.get(channel_uuid)
+        return [f.path for f in playout.files] if playout else []
+
+    def heard_audio(self, channel_uuid: str) -> bytes:
+        """L16 the party heard, by the clock (``fake_playout``): the silences between files
+        and only what was played before a break, the files' deletion or the hang-up."""
+        playout = self.playouts.get(channel_uuid)
+        return playout.heard() if playout else b""
+
+    def _module_files(self) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         for stream in self.audio_streams:
             files.update(stream.files)
-        return b"".join(
-            files.get(path, b"") for uuid, path in self.broadcasts if uuid == channel_uuid
-        )
+        return files
+
+    def _playout(self, channel_uuid: str, rate: int = 8000) -> ChannelPlayout:
+        if channel_uuid not in self.playouts:
+            self.playouts[channel_uuid] = ChannelPlayout(rate)
+        return self.playouts[channel_uuid]
+
+    def _queue_file(self, channel_uuid: str, path: str, *, lead_frames: int) -> None:
+        audio = self._module_files().get(path)
+        rate = int(path.rpartition(".r")[2]) * 1000 if audio is not None else 8000
+        self._playout(channel_uuid, rate).queue(path, audio, lead_frames=lead_frames)
+        self._echo(channel_uuid, path)
+
+    def _sendmsg(self, rest: str, headers: Mapping[str, str]) -> str:
+        """``sendmsg <uuid>`` (mod_event_socket): queue the call command on the channel."""
+        channel_uuid = rest.strip()
+        if channel_uuid not in self.channels:
+            return f"-ERR invalid session id [{channel_uuid}]"
+        command = (headers.get("call-command"), headers.get("execute-app-name"))
+        path = headers.get("execute-app-arg", "")
+        if command == ("execute", "playback") and path:
+            self.playbacks.append((channel_uuid, path))
+            lead = int(headers.get("lead-frames", "0"))
+            self._queue_file(channel_uuid, path, lead_frames=lead)
+        return "+OK"
 
     async def _run_transfer_extension(self, channel_uuid: str, target: str, context: str) -> None:
         """``voicedock_transfer`` (dialplan/freeswitch): bridge to the target; on failure
@@ -538,6 +575,29 @@ class FakeFreeswitch:
         a_leg.partner = b_leg.uuid
         self.channels[b_leg.uuid] = b_leg
         self.emit(self._channel_headers(b_leg, "CHANNEL_CREATE"))
+
+    async def _form_bridge(self, caller: str, other: str) -> None:
+        """As uuid_bridge_on_soft_execute (switch_ivr_bridge.c) on the lab FreeSWITCH: the
+        bridge forms a moment after +OK, reported on the first leg only. If the other leg is
+        gone by then, the first one parks again when told to (``park_after_bridge``,
+        ``uuid_bridge_park_on_cancel``) and is hung up otherwise."""
+        await asyncio.sleep(self.bridge_delay)
+        channel = self.channels.get(caller)
+        if channel is None:
+            return
+        if other not in self.channels:
+            told = ("park_after_bridge", "uuid_bridge_park_on_cancel")
+            if any(channel.variables.get(name) == "true" for name in told):
+                park = {"Other-Leg-Unique-ID": other}
+                self.emit(self._channel_headers(channel, "CHANNEL_PARK") | park)
+            else:
+                self._hangup(caller, "DESTINATION_OUT_OF_ORDER", None)
+            return
+        self.emit(self._channel_headers(channel, "CHANNEL_BRIDGE") | {"Other-Leg-Unique-ID": other})
+        self.bridged[caller], self.bridged[other] = other, caller
+        for leg in (caller, other):
+            if self.channels[leg].partner is not None:
+                self._tg.create_task(self._bow_out(leg))
 
     async def _bow_out(self, leg: str) -> None:
         """A loopback leg bridged on both sides bows out (``loopback_bowout``, on by default):

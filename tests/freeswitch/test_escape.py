@@ -9,6 +9,7 @@ from voicedock.pbx.freeswitch_escape import (
     build_audio_stream_start,
     build_audio_stream_stop,
     build_originate,
+    build_queued_playback,
     build_uuid_break,
     build_uuid_bridge,
     build_uuid_broadcast,
@@ -18,6 +19,7 @@ from voicedock.pbx.freeswitch_escape import (
     require_destination,
     sanitize_caller_id_name,
 )
+from voicedock.pbx.freeswitch_wire import encode_sendmsg
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +69,7 @@ def originate(**overrides: object) -> str:
 def test_originate_shape() -> None:
     assert originate(caller_id_name="Acme Support, Inc.") == (
         "originate {origination_uuid=" + UUID + ",origination_caller_id_number=+15557654321,"
-        "origination_caller_id_name=Acme\\sSupport\\,\\sInc.,originate_timeout=30}"
+        "origination_caller_id_name=Acme\\sSupport\\,\\sInc.,originate_timeout=30,send_silence_when_idle=-1}"
         "sofia/gateway/carrier_1/+15551234567 &park()"
     )
 
@@ -223,6 +225,28 @@ def test_transfer_context_refused(context: str) -> None:
 def test_broadcast_paths_refused(path: str) -> None:
     with pytest.raises(UnsafeCommandValue):
         build_uuid_broadcast(UUID, path)
+    with pytest.raises(UnsafeCommandValue):
+        build_queued_playback(UUID, path)
+
+
+def test_queued_playback_is_a_sendmsg_without_lead_frames() -> None:
+    uuid, headers = build_queued_playback(UUID, "/tmp/a_1.tmp.r8")
+    assert uuid == UUID
+    assert headers == {
+        "call-command": "execute",
+        "execute-app-name": "playback",
+        "execute-app-arg": "/tmp/a_1.tmp.r8",
+        "event-lock": "true",
+    }
+    assert (
+        encode_sendmsg(uuid, headers)
+        == (
+            f"sendmsg {UUID}\ncall-command: execute\nexecute-app-name: playback\n"
+            "execute-app-arg: /tmp/a_1.tmp.r8\nevent-lock: true\n\n"
+        ).encode()
+    )
+    with pytest.raises(UnsafeCommandValue):
+        build_queued_playback("not-a-uuid", "/tmp/a_1.tmp.r8")
 
 
 def test_audio_stream_start() -> None:

@@ -9,7 +9,11 @@ import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch
 from voicedock.errors import ConfigError
-from voicedock.pbx.freeswitch_escape import build_originate, build_uuid_kill
+from voicedock.pbx.freeswitch_escape import (
+    build_originate,
+    build_queued_playback,
+    build_uuid_kill,
+)
 from voicedock.pbx.freeswitch_esl import (
     EslAuthError,
     EslClient,
@@ -107,6 +111,17 @@ async def test_api_error_raises_command_error(fake: FakeFreeswitch) -> None:
         with pytest.raises(EslCommandError) as info:
             await client.api(build_uuid_kill(UUID))
         assert info.value.reply == "-ERR No such channel!"
+
+
+async def test_sendmsg_queues_a_playback_and_refuses_a_gone_channel(fake: FakeFreeswitch) -> None:
+    async with EslClient(settings(fake)) as client:
+        await (await client.bgapi(originate_cmd("+15551230001"))).result()
+        assert await client.sendmsg(*build_queued_playback(UUID, "/tmp/x_0.tmp.r8")) == "+OK"
+        assert fake.playbacks == [(UUID, "/tmp/x_0.tmp.r8")]
+        await client.api(build_uuid_kill(UUID))
+        with pytest.raises(EslCommandError) as info:
+            await client.sendmsg(*build_queued_playback(UUID, "/tmp/x_1.tmp.r8"))
+        assert info.value.reply.startswith("-ERR invalid session id")
 
 
 async def test_bgapi_originate_answer_correlates_job_and_events(fake: FakeFreeswitch) -> None:

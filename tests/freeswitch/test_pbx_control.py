@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from freeswitch.live_service import until
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
 from voicedock.errors import PbxError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
@@ -82,6 +83,46 @@ async def test_warm_transfer_accepted_with_1_bridges_the_caller(
         assert f"api uuid_setvar {channel} hangup_after_bridge true" in fake.commands
     fake.remote_hangup(caller)
     assert leg not in fake.channels
+
+
+async def accepted_until_uuid_bridge(
+    fake: FakeFreeswitch, pbx: FreeswitchPbx, events: PbxEventRecorder
+) -> tuple[str, str]:
+    """A warm transfer the agent accepted, up to uuid_bridge's +OK (the bridge forms 0.3 s
+    later): the call id and the agent leg."""
+    fake.bridge_delay = 0.3
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, warm())
+    leg = await agent_leg(fake)
+    fake.press_digit(leg, "1")
+    await until(lambda: any("uuid_bridge" in c for c in fake.commands))
+    return call_id, leg
+
+
+async def test_warm_transfer_is_not_reported_before_freeswitch_bridges(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id, leg = await accepted_until_uuid_bridge(fake, pbx, events)
+    await asyncio.sleep(0.1)  # +OK came back; the bridge has not formed yet
+    assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)
+    await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+    assert fake.bridged[fake.uuid_of(call_id)] == leg
+
+
+async def test_warm_transfer_agent_gone_before_the_bridge_forms_keeps_the_call(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    pbx, events = started
+    call_id, leg = await accepted_until_uuid_bridge(fake, pbx, events)
+    caller = fake.uuid_of(call_id)
+    fake.remote_hangup(leg)  # after uuid_bridge's +OK, before the bridge
+    failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
+    assert failed.detail == "warm-agent-hung-up"
+    assert PbxEventKind.TRANSFERRED not in events.kinds(call_id)
+    assert caller in fake.channels  # parked again, not hung up: the call goes on
+    assert fake.channels[caller].variables["park_after_bridge"] == "false"  # reset once parked
+    assert not any(f"uuid_audio_stream {caller} stop" in c for c in fake.commands)
 
 
 async def test_warm_transfer_declined_kills_the_agent_leg(

@@ -115,7 +115,7 @@ async def test_ulaw_media_converts_both_ways(
         assert np.array_equal(played, ulaw_decode(spoken))
 
 
-async def test_played_audio_reaches_the_channel_by_uuid_broadcast(
+async def test_played_audio_reaches_the_channel_as_queued_playbacks(
     fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
 ) -> None:
     pbx, events = started
@@ -132,9 +132,26 @@ async def test_played_audio_reaches_the_channel_by_uuid_broadcast(
     assert result.completed
     assert result.played_ms == pytest.approx(800, abs=20)
     assert fake.played_audio(fake.uuid_of(call_id)) == audio
-    assert all(path.startswith("/tmp/fake-freeswitch/") for _u, path in fake.broadcasts)
-    assert len(fake.broadcasts) == 3  # the first utterance ends its chunk: 200 | 400 | 400
+    assert all(path.startswith("/tmp/fake-freeswitch/") for _u, path in fake.playbacks)
+    assert len(fake.playbacks) == 3  # the first utterance ends its chunk: 200 | 400 | 400
+    assert not fake.broadcasts  # uuid_broadcast would put 100 ms of silence before each file
+    assert fake.heard_audio(fake.uuid_of(call_id)) == audio  # back to back, all of it
     assert 0.9 <= elapsed < 2.0  # "played" follows the clock of the channel, not the send
+
+
+async def test_played_means_the_channel_played_it_all(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    """What end-call does: hang up as soon as ``played()``; the party heard every sample (the
+    fake channel plays queued files by the clock, starting when each is queued)."""
+    pbx, events = started
+    call_id = await answered_call(pbx, events)
+    audio = tone(8000 * 3 // 2)  # 1.5 s: four files
+    async with pbx.call_media(call_id, media_format="slin") as media:
+        assert (await asyncio.wait_for(media.play(audio).played(), 4)).completed
+        await media.hangup()
+    heard = fake.heard_audio(fake.uuid_of(call_id))
+    assert heard == audio
 
 
 async def test_barge_in_breaks_playback_and_drops_stale_chunks(
@@ -144,22 +161,24 @@ async def test_barge_in_breaks_playback_and_drops_stale_chunks(
     call_id = await answered_call(pbx, events)
     async with pbx.call_media(call_id, media_format="slin") as media:
         playback = media.play(tone(8000 * 5))  # five seconds
-        await until(lambda: len(fake.broadcasts) >= 2)
+        await until(lambda: len(fake.playbacks) >= 2)
         await asyncio.sleep(0.3)
         result = await media.flush()
         assert result is not None
         assert not result.completed
         assert 250 <= result.heard_ms <= 1000
         assert fake.breaks == [fake.uuid_of(call_id)]
+        heard_ms = len(fake.heard_audio(fake.uuid_of(call_id))) / 16  # 8 kHz L16
+        assert heard_ms == pytest.approx(result.heard_ms, abs=60)  # what the channel played
         assert (await playback.played()).completed is False
-        broadcasts = len(fake.broadcasts)
+        playbacks = len(fake.playbacks)
         await asyncio.sleep(0.2)  # play events of chunks sent before the flush still come
-        assert len(fake.broadcasts) == broadcasts
+        assert len(fake.playbacks) == playbacks
         queued = fake.played_audio(fake.uuid_of(call_id))
         assert len(queued) <= 1.6 * 16000  # at most chunk + lead queued
         after = media.play(tone(800))
         assert (await asyncio.wait_for(after.played(), 2)).completed
-        assert len(fake.broadcasts) == broadcasts + 1
+        assert len(fake.playbacks) == playbacks + 1
 
 
 async def test_dtmf_and_remote_hangup_reach_the_media(

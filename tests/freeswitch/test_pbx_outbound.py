@@ -101,7 +101,8 @@ async def test_originate_answer_and_hangup_cause_16(
         + channel
         + ",origination_caller_id_number=+15557654321,voicedock_call_id="
         + call.call_id
-        + ",originate_timeout=30}sofia/gateway/carrier1/+15551234567 &park()"
+        + ",originate_timeout=30,send_silence_when_idle=-1}"
+        + "sofia/gateway/carrier1/+15551234567 &park()"
     ]
     assert call.call_id in await pbx.live_call_ids()
 

@@ -72,3 +72,41 @@ async def test_an_utterance_with_nothing_left_to_play_is_complete_at_once() -> N
     empty = playback("e", 0)
     timeline.finish(empty)
     assert (await empty.played()).completed
+
+
+async def test_a_file_plays_from_when_it_is_queued_on_the_channel_not_from_the_send() -> None:
+    clock = Clock()
+    timeline = PlayoutTimeline(clock)
+    speech = playback("a", 30)
+    timeline.sent(0, [Segment(speech, 0, 20)])
+    timeline.sent(1, [Segment(speech, 20, 10)])
+    timeline.finish(speech)  # its last segment is still on its way
+    assert timeline.ahead() == pytest.approx(0.6)  # held by FreeSWITCH, not heard yet
+    clock.now += 0.15  # play event, ESL round trip
+    timeline.queued(0, latency=0.02)
+    timeline.queued(1)  # behind the first: back to back
+    clock.now += 0.55
+    timeline.advance()
+    assert not speech.done  # the send clock would have said "played" 150 ms ago
+    assert speech.confirmed_frames == 26
+    clock.now += 0.12
+    timeline.advance()
+    result = await speech.played()
+    assert result.completed
+    assert result.played_ms == 600
+
+
+async def test_a_refused_file_ends_its_playback_unplayed_and_clear_drops_what_is_on_its_way() -> (
+    None
+):
+    clock = Clock()
+    timeline = PlayoutTimeline(clock)
+    refused, dropped = playback("a", 10), playback("b", 10)
+    timeline.sent(0, [Segment(refused, 0, 10)])
+    timeline.finish(refused)
+    timeline.lost(0)
+    assert (await refused.played()).completed is False
+    timeline.sent(1, [Segment(dropped, 0, 10)])
+    timeline.clear()  # barge-in before it was queued
+    timeline.queued(1)  # its play event still comes: nothing to schedule
+    assert timeline.ahead() == 0

@@ -86,7 +86,7 @@ async def test_briefing_is_played_to_the_agent_before_the_digit_and_the_bridge(
         call_id = await answered_call(pbx, events)
         await pbx.transfer(call_id, warm_with_briefing())
         leg = await agent_leg(fake)
-        await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
+        await until(lambda: bool(fake.queued(leg)))
         pressed_at = len(fake.commands)
         fake.press_digit(leg, "1")
         done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
@@ -97,15 +97,15 @@ async def test_briefing_is_played_to_the_agent_before_the_digit_and_the_bridge(
     commands = fake.commands
     originate = index_of(commands, f"bgapi originate {{origination_uuid={leg},")
     stream = index_of(commands, f"api uuid_audio_stream {leg} start ")
-    broadcast = index_of(commands, f"api uuid_broadcast {leg} /")
+    playback = index_of(commands, f"sendmsg {leg}")
     bridge = index_of(commands, f"api uuid_bridge {fake.uuid_of(call_id)} {leg}")
-    assert originate < stream < broadcast < pressed_at <= bridge
+    assert originate < stream < playback < pressed_at <= bridge
     # The agent's own stream is stopped before the two legs are joined.
     assert index_of(commands, f"api uuid_audio_stream {leg} stop") < bridge
     heard = np.frombuffer(fake.played_audio(leg), dtype="<i2")
     assert len(heard) == pytest.approx(0.3 * 16000, abs=320)  # the whole briefing, at 16 kHz
     assert np.sqrt(np.mean(heard.astype(np.float64) ** 2)) > 3000  # speech, not silence
-    assert not any(c.startswith(f"api uuid_broadcast {fake.uuid_of(call_id)}") for c in commands)
+    assert not fake.queued(fake.uuid_of(call_id))  # nothing played to the caller
 
 
 async def test_unsynthesizable_briefing_beeps_and_the_agent_can_still_accept(
@@ -116,7 +116,7 @@ async def test_unsynthesizable_briefing_beeps_and_the_agent_can_still_accept(
         call_id = await answered_call(pbx, events)
         await pbx.transfer(call_id, warm_with_briefing())
         leg = await agent_leg(fake)
-        await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
+        await until(lambda: bool(fake.queued(leg)))
         fake.press_digit(leg, "1")
         await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
     assert (leg, "tone_stream://L=2;%(400,200,880)") in fake.broadcasts
@@ -131,7 +131,7 @@ async def test_briefing_without_an_audio_stream_beeps(
         call_id = await answered_call(pbx, events)
         await pbx.transfer(call_id, warm_with_briefing())
         leg = await agent_leg(fake)
-        await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
+        await until(lambda: bool(fake.queued(leg)))
         fake.press_digit(leg, "1")
         await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
     assert fake.broadcasts == [(leg, "tone_stream://L=2;%(400,200,880)")]
@@ -162,7 +162,7 @@ async def test_digit_during_a_long_briefing_cuts_it_short(
         call_id = await answered_call(pbx, events)
         await pbx.transfer(call_id, warm_with_briefing())
         leg = await agent_leg(fake)
-        await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
+        await until(lambda: bool(fake.queued(leg)))
         started = time.monotonic()
         fake.press_digit(leg, "2")
         failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
@@ -179,7 +179,7 @@ async def test_agent_hanging_up_during_the_briefing_returns_the_caller(
         call_id = await answered_call(pbx, events)
         await pbx.transfer(call_id, warm_with_briefing())
         leg = await agent_leg(fake)
-        await until(lambda: any(uuid == leg for uuid, _ in fake.broadcasts))
+        await until(lambda: bool(fake.queued(leg)))
         fake.remote_hangup(leg)
         failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED)
     assert failed.detail == "warm-agent-hung-up"

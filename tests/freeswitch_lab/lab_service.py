@@ -1,5 +1,9 @@
 """The real service on the lab FreeSWITCH as a test drives it: REST with an API key, and
-FreeSWITCH itself over the service's own Event Socket (``show channels``, ``uuid_getvar``)."""
+FreeSWITCH itself over the service's own Event Socket (``show channels``, ``uuid_getvar``).
+
+``serve_on_lab`` starts it (what ``voicedock serve`` starts, from ``Settings`` whose ESL points
+at the lab); the REST harness of ``tests/freeswitch_lab`` and the user-path suite's
+``freeswitch`` backend both run on it."""
 
 from __future__ import annotations
 
@@ -22,9 +26,10 @@ from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.pbx.freeswitch import FreeswitchPbx
 
 
-def lab_settings(lab: LabFreeswitch, database: Path, speech: str) -> Settings:
+def lab_settings(lab: LabFreeswitch, database: Path, speech: str | None) -> Settings:
     """The test world on the lab FreeSWITCH: its Event Socket, its trunk (the sofia gateway
-    "carrier"), its warm-transfer agents as internal targets; ``speech`` names the providers."""
+    "carrier"), its warm-transfer agents as internal targets; ``speech`` names the providers
+    (None: the offline engines)."""
     settings = freeswitch_settings(
         None, database, speech, esl_port=lab.esl_port, esl_password=lab.esl_password
     )
@@ -51,11 +56,10 @@ class ToneTts(FakeTts):
 
 
 @dataclass
-class LabService(LiveService):
+class LabFreeswitchService(LiveService):
     """The running service on the lab FreeSWITCH, with the lab at hand."""
 
     lab: LabFreeswitch
-    speech: SpeechFakes
     status_wait_s: ClassVar[float] = 10.0  # a real PBX, a busy CI machine
 
     @property
@@ -98,28 +102,45 @@ class LabService(LiveService):
         return found[0]
 
 
+@dataclass
+class LabService(LabFreeswitchService):
+    """``LabFreeswitchService`` whose assistant speaks through ``SpeechFakes``."""
+
+    speech: SpeechFakes
+
+
+@asynccontextmanager
+async def serve_on_lab(
+    lab: LabFreeswitch, settings: Settings
+) -> AsyncIterator[tuple[Any, Any, str]]:
+    """The service built from ``settings`` (ESL to ``lab``), once its Event Socket is
+    connected: (client, service, API key of ACME). Every leg is hung up when it stops."""
+    client, service = await start_app(settings)
+    try:
+        assert isinstance(service.pbx, FreeswitchPbx)
+        async with asyncio.timeout(10):
+            await service.pbx.esl.wait_connected()
+        key, _ = await issue_api_key(service.store, ACME)
+        yield client, service, key
+    finally:
+        await client.close()
+        # A failed test's legs must not spill into the next test.
+        lab.api("hupall NORMAL_CLEARING")
+
+
 @asynccontextmanager
 async def running_lab_service(lab: LabFreeswitch, tmp_path: Path) -> AsyncIterator[LabService]:
-    """The service on the lab FreeSWITCH (database in ``tmp_path``) once its Event Socket is
-    connected, with an API key of ACME. On exit no leg of the test is left at FreeSWITCH."""
+    """The service on the lab FreeSWITCH (database in ``tmp_path``, speaking through
+    ``SpeechFakes``) with an API key of ACME. On exit no leg of the test is left at FreeSWITCH."""
     async with speech_fakes() as (name, fakes):
         settings = lab_settings(lab, tmp_path / "fslab.db", name)
-        client, service = await start_app(settings)
-        try:
-            assert isinstance(service.pbx, FreeswitchPbx)
-            async with asyncio.timeout(10):
-                await service.pbx.esl.wait_connected()
-            key, _ = await issue_api_key(service.store, ACME)
+        async with serve_on_lab(lab, settings) as (client, service, key):
             running = LabService(client, service, key, lab, fakes)
             before = await running.channels()
             yield running
             # Every test leaves FreeSWITCH as it found it: no leg of ours is left behind.
             await until(lambda: _no_new_channels(running, before), within=10)
-        finally:
-            await client.close()
-            # A failed test's legs must not spill into the next test.
-            lab.api("hupall NORMAL_CLEARING")
 
 
-async def _no_new_channels(live: LabService, before: set[str]) -> bool:
+async def _no_new_channels(live: LabFreeswitchService, before: set[str]) -> bool:
     return not (await live.channels() - before)

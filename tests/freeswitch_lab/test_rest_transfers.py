@@ -4,6 +4,10 @@ voicedock_transfer context) and warm (the agent leg over mod_loopback, the agent
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -11,6 +15,8 @@ import pytest
 from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService
 from voicedock.lab.freeswitch_config import ANSWERS, SILENT
+from voicedock.pbx.freeswitch_esl import EslClient, EslSettings
+from voicedock.pbx.freeswitch_wire import EslEvent
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -63,18 +69,123 @@ async def _has_transfer_event(live: LabService, call_id: str) -> bool:
     return bool(await transfer_events(live, call_id))
 
 
+@contextlib.asynccontextmanager
+async def watching(
+    live: LabService, react: Callable[[EslClient, EslEvent], Any] | None = None
+) -> AsyncIterator[list[EslEvent]]:
+    """Every channel event (and API command) FreeSWITCH reports, on a connection of the
+    test's own; ``react`` may act on each as it arrives."""
+    lab = live.lab
+    events = ("CHANNEL_BRIDGE", "CHANNEL_PARK", "CHANNEL_EXECUTE", "CHANNEL_HANGUP", "API")
+    esl = EslClient(EslSettings("127.0.0.1", lab.esl_port, lab.esl_password, events=events))
+    seen: list[EslEvent] = []
+    subscription = esl.subscribe()
+
+    async def collect() -> None:
+        async for event in subscription:
+            seen.append(event)
+            if react is not None:
+                await react(esl, event)
+
+    await esl.start()
+    async with asyncio.TaskGroup() as tasks:
+        collector = tasks.create_task(collect())
+        try:
+            yield seen
+        finally:
+            collector.cancel()
+            await subscription.aclose()
+            await esl.aclose()
+
+
+def bridges_of(seen: list[EslEvent], channel: str) -> list[EslEvent]:
+    return [e for e in seen if e.name == "CHANNEL_BRIDGE" and e.unique_id == channel]
+
+
 async def test_warm_transfer_accepted_by_the_agent(live: LabService) -> None:
     call_id = await answered(live)
     channel = await live.channel_of(call_id)
     body = {"type": "transfer", "destination": "warmaccept", "mode": "warm"}
-    await control(live, call_id, body)
-    ended = await live.wait_status(call_id, TERMINAL, within=40)
+    async with watching(live) as seen:
+        await control(live, call_id, body)
+        ended = await live.wait_status(call_id, TERMINAL, within=40)
     assert (ended["status"], ended["end_reason"]) == ("ended", "transferred"), ended
     assert ended["transferred_to"] == "warmaccept"
-    # uuid_bridge answers +OK at once; the bridge forms when the caller's application yields,
-    # i.e. after the assistant's audio file already playing on it ends (seconds, on the lab).
-    await until(lambda: _bridged(live, channel), within=20)
+    # Reported only once FreeSWITCH bridged the caller to the agent leg, not at uuid_bridge's
+    # +OK (the bridge forms some 20-60 ms later on the lab).
+    [bridge] = bridges_of(seen, channel)
+    bridged_at = int(bridge.get("Event-Date-Timestamp") or 0) / 1e6
+    transferred_at = datetime.fromisoformat(ended["transferred_at"]).timestamp()
+    assert transferred_at >= bridged_at - 0.001, (transferred_at, bridged_at)
+    await until(lambda: _bridged(live, channel), within=5)  # show channels lags its events
     await hang_up_at_freeswitch(live, channel)  # the agent's leg follows (hangup_after_bridge)
+
+
+# Three runs: where in the bridge's forming the hang-up lands varies (FreeSWITCH takes a
+# different path for an agent leg gone, hanging up, or not answering: switch_ivr_bridge.c).
+@pytest.mark.parametrize("_run", range(3))
+async def test_warm_transfer_agent_hanging_up_as_the_bridge_forms_keeps_the_call(
+    _run: int,
+    live: LabService,
+) -> None:
+    """The agent accepts, and is gone between uuid_bridge's +OK and the bridge: FreeSWITCH
+    would hang the caller up (DESTINATION_OUT_OF_ORDER); instead the caller parks again and
+    the assistant goes on talking to them."""
+    call_id = await answered(live, SILENT)
+    channel = await live.channel_of(call_id)
+    killed: list[str] = []
+
+    async def hang_up_the_agent(esl: EslClient, event: EslEvent) -> None:
+        if event.name == "API" and event.get("API-Command") == "uuid_bridge":
+            agent = (event.get("API-Command-Argument") or "").split()[1]
+            await esl.api(f"uuid_kill {agent}")
+            killed.append(agent)
+
+    body = {"type": "transfer", "destination": "warmaccept", "mode": "warm"}
+    async with watching(live, hang_up_the_agent) as seen:
+        await control(live, call_id, body)
+        await until(lambda: _has_transfer_event(live, call_id), within=40)
+        # warm-agent-hung-up, not "bridge -ERR ...": uuid_bridge had answered +OK.
+        assert await transfer_events(live, call_id) == [
+            {"result": "failed", "detail": "warm-agent-hung-up"}
+        ]
+        assert killed
+        assert not bridges_of(seen, channel)
+        assert (await live.call(call_id))["status"] == "in-progress"
+        assert channel in await live.channels()
+        hangups = [e for e in seen if e.name == "CHANNEL_HANGUP" and e.unique_id == channel]
+        assert not hangups, hangups[0].get("Hangup-Cause")
+        # The caller still hears the assistant: its stream and playback were kept.
+        await control(live, call_id, {"type": "say", "content": "I am still here."})
+        await until(lambda: _played_after(seen, channel, killed), within=10)
+    await control(live, call_id, {"type": "end-call"})
+    await live.wait_status(call_id, ("ended",), within=20)
+
+
+def _played_after(seen: list[EslEvent], channel: str, killed: list[str]) -> bool:
+    kill = next(i for i, e in enumerate(seen) if e.get("API-Command") == "uuid_bridge")
+    return any(
+        e.name == "CHANNEL_EXECUTE"
+        and e.unique_id == channel
+        and e.get("Application") == "playback"
+        for e in seen[kill:]
+    )
+
+
+async def test_warm_transfer_agent_hanging_up_during_the_briefing_keeps_the_call(
+    live: LabService,
+) -> None:
+    call_id = await answered(live, SILENT)
+    channel = await live.channel_of(call_id)
+    await control(live, call_id, {"type": "transfer", "destination": "warmhangup", "mode": "warm"})
+    await until(lambda: _has_transfer_event(live, call_id), within=40)
+    assert await transfer_events(live, call_id) == [
+        {"result": "failed", "detail": "warm-agent-hung-up"}
+    ]
+    assert (await live.call(call_id))["status"] == "in-progress"
+    assert channel in await live.channels()
+    await control(live, call_id, {"type": "end-call"})
+    await live.wait_status(call_id, ("ended",), within=20)
 
 
 async def _bridged(live: LabService, channel: str) -> bool:

@@ -14,6 +14,7 @@ from voicedock.lab.config import find_project_root
 from voicedock.lab.errors import LabError
 from voicedock.lab.freeswitch_build import FreeswitchBuild, FreeswitchSources, build_script
 from voicedock.lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
+from voicedock.lab.utterances import APPOINTMENT, TALK_OVER
 
 pytestmark = pytest.mark.unit
 
@@ -52,6 +53,18 @@ def test_config_uses_the_project_templates_and_the_lab_parties() -> None:
     assert proxy == "127.0.0.1:15090"
     acl = {e.get("name") for e in root.iterfind(".//network-lists/list")}
     assert acl == {"voicedock_esl", "voicedock_carriers"}
+
+
+def test_speaking_parties_play_the_lab_utterances_from_the_instance_sounds() -> None:
+    settings = FreeswitchLabSettings(instance="talk")
+    root = rendered(settings)
+    played = {
+        a.get("data")
+        for a in root.iterfind(".//context[@name='lab_carrier']/extension/condition/action")
+        if a.get("application") == "playback"
+    }
+    sounds = "/var/lib/voicedock-lab/talk/sounds"
+    assert {f"{sounds}/{u.name}.wav" for u in (TALK_OVER, APPOINTMENT)} <= played
 
 
 def test_settings_refuse_the_stock_password_and_bad_names() -> None:

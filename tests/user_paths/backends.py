@@ -8,17 +8,21 @@ is the only place where an example's request is changed (besides the placeholder
 
 * ``asterisk``: the service against the real lab Asterisk (``tests/e2e/conftest.py``
   ``serve``/``service_settings``); a party's ears are its MixMonitor recording.
-* ``freeswitch``: the service over the in-process fake FreeSWITCH
+* ``freeswitch``: the service against the real lab FreeSWITCH
+  (``tests/freeswitch_lab_session.py``, started like ``tests/freeswitch_lab``); a party's
+  ears are its ``record_session`` recording, ``<number>-<sip_call_id>.wav``.
+* ``freeswitch-fake``: the service over the in-process fake FreeSWITCH
   (``tests/freeswitch/live_service.py``); a party's ears are the audio the fake queued on
-  its channel.
+  its channel. It needs no root and no build, so it runs wherever the unit tests do.
+
+Both lab backends speak through the offline engines (Piper, faster-whisper): what a party
+heard is transcribed from its recording.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,7 +32,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from e2e.audio_helpers import SILENT_PARTY, read_new_recording
+from e2e.audio_helpers import SILENT_PARTY, read_finished_recording, read_new_recording
 from e2e.conftest import serve, service_settings
 from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from pbx.lab_calls import ANSWERS
@@ -99,6 +103,9 @@ class UserPathBackend:
         default_factory=lambda: dict(TRANSFER_TARGETS)
     )
     cache: dict[str, Any] = field(default_factory=dict)  # per module: a finished call, ...
+    # Words the caller of ``call_in`` says once answered (the transcript holds them); empty:
+    # a caller who says nothing.
+    caller_words: frozenset[str] = frozenset()
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
@@ -131,20 +138,27 @@ class UserPathBackend:
 
 
 @dataclass
-class AsteriskBackend(UserPathBackend):
-    lab: Any = None
+class LabBackend(UserPathBackend):
+    """A backend on a lab PBX. Calls whose far side is checked go to the silent party, which
+    records what it hears; the new file matching ``heard_pattern`` since ``mark`` is this
+    call's (tests run one call at a time per backend)."""
 
-    # Calls whose far side is checked go to the silent party, which records what it hears as
-    # silent-<tag>-rx.wav (a transfer target records its own file beside it).
-    heard_pattern: str = "silent-*-rx.wav"
+    lab: Any = None  # the lab PBX (LabAsterisk, LabFreeswitch)
+    heard_pattern: str = ""
 
     def mark(self) -> Any:
         return set(Path(self.lab.recordings_dir).glob(self.heard_pattern))
 
     async def heard(self, call_id: str, mark: Any) -> tuple[bytes, int]:
-        # The tag is the far channel's uniqueid, so the new file since ``mark`` is this
-        # call's (tests run one call at a time per backend).
         return await read_new_recording(Path(self.lab.recordings_dir), self.heard_pattern, mark)
+
+
+@dataclass
+class AsteriskBackend(LabBackend):
+    # The silent party's recording is silent-<tag>-rx.wav, the tag being the far channel's
+    # uniqueid (a transfer target records its own file beside it).
+    heard_pattern: str = "silent-*-rx.wav"
+    caller_words: frozenset[str] = frozenset({"hello", "world"})  # the lab caller's hello-world
 
     async def release_transferred(self, call_id: str) -> None:
         pbx: Any = self.service.pbx
@@ -157,16 +171,7 @@ class AsteriskBackend(UserPathBackend):
         return tag
 
     async def caller_heard(self, ref: str) -> tuple[bytes, int]:
-        path = Path(self.lab.recordings_dir) / f"caller-{ref}-rx.wav"
-        deadline, last = time.monotonic() + 10, -1
-        while time.monotonic() < deadline:
-            size = path.stat().st_size if path.exists() else -1
-            if size > 44 and size == last:
-                break
-            last = size
-            await asyncio.sleep(0.25)
-        with wave.open(str(path), "rb") as recording:
-            return recording.readframes(recording.getnframes()), recording.getframerate()
+        return await read_finished_recording(Path(self.lab.recordings_dir) / f"caller-{ref}-rx.wav")
 
 
 def configure(settings: Any) -> Any:
@@ -200,7 +205,7 @@ async def asterisk_backend(lab: Any, directory: Path) -> AsyncIterator[AsteriskB
 
 
 @dataclass
-class FreeswitchBackend(UserPathBackend):
+class FreeswitchFakeBackend(UserPathBackend):
     far_end: Any = None  # freeswitch.live_service.FreeswitchFarEnd
 
     async def heard(self, call_id: str, mark: Any) -> tuple[bytes, int]:
@@ -222,7 +227,7 @@ def configure_freeswitch(settings: Any) -> None:
 
 
 @asynccontextmanager
-async def freeswitch_backend(directory: Path) -> AsyncIterator[FreeswitchBackend]:
+async def freeswitch_fake_backend(directory: Path) -> AsyncIterator[FreeswitchFakeBackend]:
     """The service over the in-process fake FreeSWITCH (``freeswitch.live_service``), speaking
     through the offline engines so that what the party heard can be transcribed.
 
@@ -239,8 +244,8 @@ async def freeswitch_backend(directory: Path) -> AsyncIterator[FreeswitchBackend
             {target: "1" for (target, mode) in TRANSFER_TARGETS if mode == "warm"}
         )
         async with WebhookReceiver() as receiver:
-            yield FreeswitchBackend(
-                "freeswitch",
+            yield FreeswitchFakeBackend(
+                "freeswitch-fake",
                 running.client,
                 running.service,
                 running.key,
@@ -251,3 +256,48 @@ async def freeswitch_backend(directory: Path) -> AsyncIterator[FreeswitchBackend
                 transfer_targets={},
                 far_end=running.far_end,
             )
+
+
+@dataclass
+class FreeswitchLabBackend(LabBackend):
+    """The service on the lab FreeSWITCH (``dialplan/lab/freeswitch.xml``): its parties record
+    what they hear as ``<number>-<sip_call_id>.wav``, the inbound caller as
+    ``caller-<uuid>.wav``."""
+
+    heard_pattern: str = f"{SILENT_PARTY}-*.wav"
+    running: Any = None  # freeswitch_lab.lab_service.LabFreeswitchService
+    caller_words: frozenset[str] = frozenset({"appointment", "monday"})  # lab_caller_speaks
+
+    async def release_transferred(self, call_id: str) -> None:
+        try:
+            channel = await self.running.channel_of(call_id, within=1.0)
+        except AssertionError:
+            return  # already gone
+        await self.running.fs.esl.api(f"uuid_kill {channel}")
+
+    async def call_in(self) -> str:
+        return str(await asyncio.to_thread(self.lab.originate_inbound, self.did, speaks=True))
+
+    async def caller_heard(self, ref: str) -> tuple[bytes, int]:
+        return await read_finished_recording(self.lab.recording_of_caller(ref))
+
+
+@asynccontextmanager
+async def freeswitch_lab_backend(lab: Any, directory: Path) -> AsyncIterator[FreeswitchLabBackend]:
+    """The service on the real lab FreeSWITCH, speaking through the offline engines."""
+    from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
+
+    settings = configure(lab_settings(lab, directory / "user-paths.db", None))
+    async with serve_on_lab(lab, settings) as (client, service, key), WebhookReceiver() as hooks:
+        yield FreeswitchLabBackend(
+            "freeswitch",
+            client,
+            service,
+            key,
+            silent=SILENT_PARTY,
+            answers=ANSWERS,
+            did=ACME_NUMBERS[0],
+            webhooks=hooks,
+            lab=lab,
+            running=LabFreeswitchService(client, service, key, lab),
+        )

@@ -12,12 +12,18 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from e2e.audio_helpers import require_offline_speech
-from user_paths.backends import UserPathBackend, asterisk_backend, freeswitch_backend
+from e2e.audio_helpers import require_offline_speech, warm_offline_speech
+from user_paths.backends import (
+    UserPathBackend,
+    asterisk_backend,
+    freeswitch_fake_backend,
+    freeswitch_lab_backend,
+)
 
 BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {
     "asterisk": [pytest.mark.asterisk, pytest.mark.e2e],
-    "freeswitch": [pytest.mark.unit],
+    "freeswitch": [pytest.mark.freeswitch_lab, pytest.mark.e2e],
+    "freeswitch-fake": [pytest.mark.unit],
 }
 
 
@@ -26,9 +32,15 @@ async def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[UserPathBackend]:
     require_offline_speech()
+    await warm_offline_speech()  # a cold Whisper would hear a barge-in too late
     directory = tmp_path_factory.mktemp(f"user-paths-{request.param}")
+    if request.param == "freeswitch-fake":
+        async with freeswitch_fake_backend(directory) as fake:
+            yield fake
+        return
     if request.param == "freeswitch":
-        async with freeswitch_backend(directory) as fs:
+        fs_lab: Any = request.getfixturevalue("freeswitch_lab")
+        async with freeswitch_lab_backend(fs_lab, directory) as fs:
             yield fs
         return
     lab: Any = request.getfixturevalue("lab")

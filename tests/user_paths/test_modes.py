@@ -10,11 +10,19 @@ from typing import Any
 
 import pytest
 
-from e2e.audio_helpers import speech_seconds
+from e2e.audio_helpers import TALK_OVER_PARTY, speech_seconds, transcript, words
 from fakes.llm_standin import LlmStandIn
+from pbx.lab_calls import BUSY, CONGESTION, NO_ANSWER, REJECTED, UNKNOWN
 from user_paths.backends import GREETING, UserPathBackend
 from user_paths.fixtures import BACKEND_MARKS, backend
-from user_paths.scenarios import hang_up, until, wait_status, wait_transcript
+from user_paths.scenarios import (
+    TERMINAL,
+    get_call,
+    hang_up,
+    until,
+    wait_status,
+    wait_transcript,
+)
 
 __all__ = ["backend"]
 
@@ -24,10 +32,17 @@ OFFLINE_SPEECH = {"stt_config": {"provider": "offline"}, "tts_config": {"provide
 INSTRUCTIONS = "You are the front desk of the city library. Answer in one short sentence."
 
 
-def per_backend(*xfail: str, reason: str = "") -> Any:
-    """Parametrize ``backend``; the named backends are strict xfails with ``reason``."""
+# The backends whose PBX has the lab's speaking parties (the fake's parties say nothing).
+LAB_BACKENDS = ("asterisk", "freeswitch")
+
+
+def per_backend(*xfail: str, reason: str = "", only: tuple[str, ...] | None = None) -> Any:
+    """Parametrize ``backend`` (all, or ``only`` these); the ``xfail`` backends are strict
+    xfails with ``reason``."""
     cases = []
     for name, marks in BACKEND_MARKS.items():
+        if only is not None and name not in only:
+            continue
         extra = [pytest.mark.xfail(strict=True, reason=reason)] if name in xfail else []
         cases.append(pytest.param(name, marks=marks + extra, id=name))
     return pytest.mark.parametrize("backend", cases, indirect=True)
@@ -95,6 +110,73 @@ async def test_hybrid_mode_overrides_the_first_message(backend: UserPathBackend)
     assert record["agent_id"] == backend.assistant_id
 
 
+# The lab parties that refuse a call (the same numbers on both lab PBXs) → the documented
+# ``error`` of the failed call (docs/api.md).
+REFUSING = {BUSY: "busy", CONGESTION: "congestion", REJECTED: "rejected", UNKNOWN: "invalid-number"}
+
+
+@per_backend(only=LAB_BACKENDS)
+async def test_a_call_the_far_side_refuses_or_never_answers_fails_with_the_documented_error(
+    backend: UserPathBackend,
+) -> None:
+    # One after the other: each of our numbers takes one call at a time (the world's
+    # max_concurrent_calls), and a failing call holds its number until the PBX says why.
+    outcomes = {**REFUSING, NO_ANSWER: "no-answer"}  # rings 5 s (ring_timeout_seconds)
+    for destination, error in outcomes.items():
+        body = {
+            "destination": destination,
+            "assistant_id": backend.assistant_id,
+            "ring_timeout_seconds": 5,
+        }
+        status, answer = await outbound(backend, body)
+        assert status == 200, answer
+        failed = await wait_status(backend, answer["call_id"], TERMINAL, within=15)
+        assert (failed["status"], failed["error"]) == ("failed", error), failed
+
+
+LONG_GREETING = (
+    "Hello and welcome to the city library. Our opening hours are from nine in the morning "
+    "until six in the evening, from Monday to Saturday, and on Sunday we are closed."
+)
+
+
+def said_invoice(message: dict[str, Any]) -> bool:
+    return message["role"] == "user" and "invoice" in words(message["content"])
+
+
+@pytest.mark.timeout(90)
+@per_backend(only=LAB_BACKENDS)
+async def test_a_party_who_talks_over_the_greeting_interrupts_it_and_is_heard(
+    backend: UserPathBackend,
+) -> None:
+    """Barge-in on the PBX's real audio path: the lab's talk-over party starts a long sentence
+    1.5 s after answering. The greeting stops where the party cut in (and is stored as far as
+    it was spoken); what the party said is the caller's turn in the transcript."""
+    body = {
+        "destination": TALK_OVER_PARTY,
+        "assistant_id": backend.assistant_id,
+        "assistant_override": {"first_message": LONG_GREETING},
+    }
+    status, answer = await outbound(backend, body)
+    assert status == 200, answer
+    call_id = answer["call_id"]
+    cut = await wait_transcript(backend, call_id, lambda m: m["role"] == "assistant")
+    assert cut["interrupted"] is True, cut
+    assert 0 < len(cut["content"]) < len(LONG_GREETING), cut
+    assert LONG_GREETING.startswith(cut["content"].rstrip(".…")), cut
+
+    async def heard_or_gone() -> bool:
+        call = await get_call(backend, call_id)
+        return call["status"] in TERMINAL or any(said_invoice(t) for t in transcript(call))
+
+    # The party hangs up ~26 s after answering; on a loaded machine its ~10 s sentence may
+    # still be being transcribed then, and is stored with the call's record all the same.
+    await until(heard_or_gone, within=35)
+    record = await hang_up(backend, call_id)
+    assert record["messages"][0] == {"role": "assistant", "content": cut["content"]}
+    assert any(said_invoice(m) for m in record["messages"]), record["messages"]
+
+
 @per_backend()
 async def test_transient_openai_assistant_sends_its_instructions_to_the_llm(
     backend: UserPathBackend,
@@ -152,11 +234,23 @@ async def test_inbound_call_is_answered_with_the_greeting(backend: UserPathBacke
     await until(listed, within=15)
     (call,) = found
     assert call["assistant_phone"] == backend.did
-    # The lab's caller says "hello world" as soon as it is answered, which may cut the
-    # greeting short (barge-in): the greeting started, and what was stored is what was played.
+    # The lab's caller speaks as soon as it is answered ("hello world" on Asterisk, the
+    # appointment utterance after 1 s on FreeSWITCH), which may cut the greeting short
+    # (barge-in): the greeting started, and what was stored is what was played.
     started = await wait_transcript(backend, call["id"], lambda m: m["role"] == "assistant")
     assert GREETING.startswith(started["content"].rstrip(".…")), started
+
+    def said_by_caller(message: dict[str, Any]) -> bool:
+        return message["role"] == "user" and backend.caller_words <= words(message["content"])
+
+    async def caller_heard() -> bool:
+        return any(said_by_caller(t) for t in transcript(await get_call(backend, call["id"])))
+
+    if backend.caller_words:  # the caller's words are transcribed while the call goes on
+        await until(caller_heard, within=30)
     record = await hang_up(backend, call["id"])
+    if backend.caller_words:
+        assert any(said_by_caller(m) for m in record["messages"]), record["messages"]
     assert record["status"] == "ended"
     assert record["direction"] == "inbound"
     assert record["caller_phone"] != backend.did

@@ -113,7 +113,8 @@ def _print_endpoints(lab: LabAsterisk) -> None:
 
 def _freeswitch_lab(args: argparse.Namespace) -> LabFreeswitch:
     base = FreeswitchLabSettings(instance=args.instance)
-    lab = LabFreeswitch(base, cache_dir=args.cache_dir)
+    speaking = not getattr(args, "no_utterances", False)
+    lab = LabFreeswitch(base, cache_dir=args.cache_dir, utterances=speaking)
     if args.lab_command != "up":
         return lab.saved_or_self()
     settings = base.with_free_ports() if args.free_ports else base

@@ -27,9 +27,21 @@ from voicedock.lab.errors import LabError
 from voicedock.lab.freeswitch_build import FREESWITCH_PREFIX, FreeswitchBuild, FreeswitchSources
 from voicedock.lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
 from voicedock.lab.settings import BIND_ADDRESS
+from voicedock.lab.settings import default_cache_dir as utterance_cache_dir
+from voicedock.lab.utterances import install_utterances
 
 FREESWITCH = f"{FREESWITCH_PREFIX}/bin/freeswitch"
-_INSTANCE_SUBDIRS = ("conf", "log", "db", "run", "temp", "recordings", "storage", "cache")
+_INSTANCE_SUBDIRS = (
+    "conf",
+    "log",
+    "db",
+    "run",
+    "temp",
+    "recordings",
+    "storage",
+    "cache",
+    "sounds",
+)
 _FLAG_DIRS = ("conf", "log", "db", "run", "temp", "storage", "cache", "recordings")
 
 
@@ -52,8 +64,11 @@ class LabFreeswitch:
         cache_dir: Path | None = None,
         project_root: Path | None = None,
         verbose: bool = True,
+        utterances: bool = True,
     ) -> None:
+        """``utterances=False`` skips the speaking parties' sounds (they need Piper)."""
         self.settings = settings or FreeswitchLabSettings()
+        self._utterances = utterances
         self._sources_dir = sources_dir
         self._cache_dir = cache_dir
         self._project_root = project_root
@@ -102,6 +117,10 @@ class LabFreeswitch:
     @property
     def recordings_dir(self) -> Path:
         return self.instance_dir / "recordings"
+
+    @property
+    def sounds_dir(self) -> Path:
+        return self.instance_dir / "sounds"
 
     @property
     def log_path(self) -> Path:
@@ -176,6 +195,8 @@ class LabFreeswitch:
             self._say(f"instance {self.settings.instance!r} already running")
             return
         self.configure()
+        if self._utterances:
+            self.install_sounds()
         self._daemon.check_ports_free()
         self.saved_path.write_text(self.settings.to_json())
         self.saved_path.chmod(0o600)  # it holds the ESL password
@@ -196,6 +217,12 @@ class LabFreeswitch:
         conf = inst / "conf" / "freeswitch.xml"
         conf.write_text(text)
         conf.chmod(0o600)  # it holds the ESL password
+
+    def install_sounds(self) -> None:
+        """The speaking parties' utterances (Piper; synthesised once per machine, in the same
+        cache as the lab Asterisk's), played with ``playback ${SOUNDS}/<name>.wav``;
+        ``LabError`` without Piper."""
+        install_utterances(utterance_cache_dir(), self.sounds_dir)
 
     def _wait_ready(self, timeout: float) -> None:
         last = ""
@@ -270,11 +297,17 @@ class LabFreeswitch:
         return "(no log)"
 
     def originate_inbound(
-        self, did: str, *, caller: str = "+31612345678", timeout_s: int = 20
+        self,
+        did: str,
+        *,
+        caller: str = "+31612345678",
+        timeout_s: int = 20,
+        speaks: bool = False,
     ) -> str:
         """The emulated carrier calls ``did`` on voicedock's profile (an INBOUND call for
         voicedock); blocks until voicedock answers. The caller's leg then runs ``lab_caller``
-        (records what it hears as ``caller-<uuid>.wav``, speaks a tone burst, waits).
+        (records what it hears as ``caller-<uuid>.wav``, speaks a tone burst, waits), or with
+        ``speaks`` ``lab_caller_speaks`` (says the appointment utterance instead).
         Returns the caller leg's uuid."""
         for number in (did, caller):
             if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
@@ -283,7 +316,7 @@ class LabFreeswitch:
         reply = self.api(
             f"originate {{origination_uuid={leg},origination_caller_id_number={caller},"
             f"originate_timeout={int(timeout_s)}}}sofia/gateway/pstn/{did} "
-            "lab_caller XML lab_carrier",
+            f"{'lab_caller_speaks' if speaks else 'lab_caller'} XML lab_carrier",
             timeout=timeout_s + 5.0,
         ).strip()
         if not reply.startswith("+OK"):

@@ -48,7 +48,9 @@ ECHO = "+31612345670"
 HANGS_UP = "+31612345671"
 DTMF = "+31612345672"
 UTTERANCE = "+31612345673"
+TALK_OVER = "+31612345674"
 SILENT = "+31612345675"
+RECORDS_AND_ECHOES = "+31612345677"
 LATE_ANSWER = "+31612345681"  # rings 2 s, then answers (FreeSWITCH lab only)
 BUSY = "+31600000486"
 NO_ANSWER = "+31600000480"
@@ -92,6 +94,10 @@ class FreeswitchLabSettings:
     @property
     def recordings_path(self) -> str:
         return f"{self.instance_path}/recordings"
+
+    @property
+    def sounds_path(self) -> str:
+        return f"{self.instance_path}/sounds"
 
     def with_free_ports(self) -> FreeswitchLabSettings:
         """A copy whose TCP/UDP ports are free right now (for parallel test runs)."""
@@ -146,6 +152,7 @@ def template_values(settings: FreeswitchLabSettings) -> dict[str, str]:
         "DID_REGEX": dids,
         "TRANSFER_GATEWAY": settings.trunk_name,
         "RECORDINGS": settings.recordings_path,
+        "SOUNDS": settings.sounds_path,
     }
 
 

@@ -14,7 +14,7 @@ and ``drachtio/drachtio-freeswitch-modules`` / ``jambonz/freeswitch-modules`` ``
   ``{"type":"streamAudio","data":{"audioDataType":"raw","sampleRate":8000,"audioData":"<b64>"}}``.
   The module writes the audio to ``<temp>/<uuid>_<n>.tmp.<ext>`` and fires the CUSTOM event
   ``mod_audio_stream::play`` whose body is ``data`` without ``audioData`` plus ``"file"``;
-  it does **not** play it: the ESL client must (``uuid_broadcast``).
+  it does **not** play it: the ESL client must (``playback`` of the file, queued with ``sendmsg``).
 * mod_audio_fork takes ``{"type":"playAudio","data":{"audioContentType":"raw","sampleRate":
   8000,"audioContent":"<b64>"}}`` (same file-then-event behaviour) and ``{"type":"killAudio"}``
   (breaks the current playback); the jambonz fork can also take binary audio directly.

@@ -6,13 +6,15 @@
   the same frames as on Asterisk.
 * **Out:** the community mod_audio_stream does not play what it receives: it writes each
   ``streamAudio`` message to a file and fires ``mod_audio_stream::play``; the PBX adapter hands
-  that event to ``on_play_event`` and we queue the file on the channel with ``uuid_broadcast``
-  (``PlaybackControl.play_file``). Audio goes out in chunks (``chunk_ms``), kept at most
-  ``lead_ms`` ahead of what the caller hears so that barge-in has little to throw away.
+  that event to ``on_play_event`` and we queue ``playback`` of the file on the channel
+  (``PlaybackControl.play_file``), behind the files still playing, so the channel plays them
+  back to back. Audio goes out in chunks (``chunk_ms``), kept at most ``lead_ms`` ahead of what
+  the caller hears so that barge-in has little to throw away.
 * **Barge-in:** ``flush`` drops our queue and runs ``uuid_break <uuid> all``; play events of
   chunks sent before the flush are ignored when they arrive (the k-th play event belongs to the
   k-th ``streamAudio`` message: the module numbers its files in order).
-* **Played:** by the clock (``PlayoutTimeline``); FreeSWITCH reports nothing per frame.
+* **Played:** by the clock (``PlayoutTimeline``) from the moment each file is queued on the
+  channel; FreeSWITCH reports nothing per frame.
 
 The ``Pacer`` is reused as the queue of utterances (back-pressure, ``clear``) and driven on a
 virtual clock whose ``sleep`` waits only while FreeSWITCH already holds ``lead_ms`` of audio.
@@ -50,7 +52,7 @@ _auto_ids = itertools.count(1)
 class PlaybackControl(Protocol):
     """The ESL side of one channel's media (implemented by the FreeSWITCH adapter)."""
 
-    async def play_file(self, path: str) -> None: ...  # uuid_broadcast <uuid> <path> aleg
+    async def play_file(self, path: str) -> None: ...  # queue playback <path> on the channel
     async def stop_playback(self) -> None: ...  # uuid_break <uuid> all
     async def hangup(self) -> None: ...  # uuid_kill <uuid>
     async def stop_stream(self) -> None: ...  # uuid_audio_stream <uuid> stop
@@ -93,8 +95,8 @@ class FreeswitchCallMedia:
         self._playbacks: dict[str, Playback] = {}
         self._chunk = bytearray()
         self._chunk_segments: list[Segment] = []
-        self._files: asyncio.Queue[str] = asyncio.Queue()
-        self._esl_lock = asyncio.Lock()  # uuid_broadcast and uuid_break stay in order
+        self._files: asyncio.Queue[tuple[int, str]] = asyncio.Queue()  # (message index, file)
+        self._esl_lock = asyncio.Lock()  # playbacks and uuid_break stay in order
         self.messages_sent = 0
         self._play_events = 0
         self._discard_before = 0
@@ -112,7 +114,7 @@ class FreeswitchCallMedia:
     async def __aenter__(self) -> Self:
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
-        for coro in (self._receive_loop(), self._pace(), self._broadcast_loop()):
+        for coro in (self._receive_loop(), self._pace(), self._playback_loop()):
             task = self._tg.create_task(coro)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -158,7 +160,7 @@ class FreeswitchCallMedia:
         """``mod_audio_stream::play``: FreeSWITCH wrote our next chunk to ``file``."""
         index, self._play_events = self._play_events, self._play_events + 1
         if index >= self._discard_before and not self.closed:
-            self._files.put_nowait(file)
+            self._files.put_nowait((index, file))
 
     def on_dtmf(self, digit: str) -> None:
         if not self.closed:
@@ -288,14 +290,19 @@ class FreeswitchCallMedia:
                 with contextlib.suppress(*TRANSPORT_ERRORS):
                     await self._ws.close()
 
-    async def _broadcast_loop(self) -> None:
+    async def _playback_loop(self) -> None:
         while True:
-            path = await self._files.get()
+            index, path = await self._files.get()
             async with self._esl_lock:
+                if index < self._discard_before:
+                    continue  # a barge-in came while it waited for the lock
                 try:
                     await self._control.play_file(path)
                 except PbxError as exc:
-                    log.warning("audio stream: uuid_broadcast failed: %s", exc)
+                    log.warning("audio stream: playback failed: %s", exc)
+                    self.timeline.lost(index)
+                else:
+                    self.timeline.queued(index)
 
     # --- the pacer's side: frames → chunks → streamAudio ---
 
@@ -344,6 +351,8 @@ class FreeswitchCallMedia:
         self._chunk.clear()
         if not self.format.is_linear:
             pcm = decode(self.format, pcm).astype("<i2").tobytes()
-        await self._ws.send_str(encode_stream_audio(pcm, self.stream_rate))
+        message = encode_stream_audio(pcm, self.stream_rate)
+        # Before the send: its play event may come while the send is still being awaited.
+        self.timeline.sent(self.messages_sent, segments)
         self.messages_sent += 1
-        self.timeline.schedule(segments)
+        await self._ws.send_str(message)

@@ -434,8 +434,8 @@ class FreeswitchPbx:
         if cause is not None and event.name != "CHANNEL_HANGUP_COMPLETE":
             self._spawn(self.esl.api(build_uuid_kill(uid, cause)))  # hung up while ringing
         self.media.on_event(event)  # play events and digits for attached media
+        self.warm.on_event(event)  # an agent leg's event, or the caller's bridge to it
         if self.warm.is_agent_leg(uid):
-            self.warm.on_event(event)
             return
         legs = self._calls.by_channel(uid)
         if legs is None and event.name == "CHANNEL_PARK":

@@ -5,8 +5,8 @@ by "Press 1 to take the call ...") is synthesized while the agent's phone rings,
 replaceable ``Synthesizer`` hook as on Asterisk (offline Piper or espeak-ng by default). It is
 played on the agent leg the way the assistant's speech reaches a caller (docs/freeswitch.md,
 "Playback path"): a mod_audio_stream stream is started on the agent leg, the speech goes over
-the websocket as ``streamAudio``, the module writes it to a file and voicedock queues that file
-with ``uuid_broadcast <agent> <file> aleg``. No filesystem is shared with FreeSWITCH.
+the websocket as ``streamAudio``, the module writes it to a file and voicedock queues
+``playback`` of that file on the agent leg. No filesystem is shared with FreeSWITCH.
 
 No voice (synthesis failed or timed out) or no stream (mod_audio_stream refused, the stream
 never connected): a beep, ``uuid_broadcast <agent> tone_stream://... aleg``, so the agent still

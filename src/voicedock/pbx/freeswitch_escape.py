@@ -168,9 +168,13 @@ def build_originate(
 ) -> str:
     """``originate {vars}sofia/gateway/<gw>/<dest> &park()`` with every part validated.
 
-    ``&park()`` keeps the answered leg idle until voicedock attaches media or bridges it.
-    ``call_uuid`` is the new channel's uuid; ``call_id`` (the voicedock call the leg belongs
-    to, if any) goes on the channel as ``voicedock_call_id``.
+    ``&park()`` keeps the answered leg idle until voicedock attaches media or bridges it;
+    ``send_silence_when_idle=-1`` makes park send silence (``switch_ivr_park`` reads it once,
+    when it starts), so the RTP toward the party never pauses between our utterances: after a
+    pause the party's side lost the 40 ms after the first packet of each utterance (measured on
+    the lab FreeSWITCH, ``bench/fs_playback.py``). ``call_uuid`` is the new channel's uuid;
+    ``call_id`` (the voicedock call the leg belongs to, if any) goes on the channel as
+    ``voicedock_call_id``.
     """
     if not isinstance(timeout_seconds, int) or not 1 <= timeout_seconds <= 300:
         raise UnsafeCommandValue("timeout_seconds must be an integer in 1..300")
@@ -183,6 +187,7 @@ def build_originate(
     if caller_id_name is not None:
         variables.append(f"origination_caller_id_name={escape_caller_id_name(caller_id_name)}")
     variables.append(f"originate_timeout={timeout_seconds}")
+    variables.append("send_silence_when_idle=-1")
     dest = require_destination(destination, internal_targets)
     dial = f"sofia/gateway/{require_token(gateway, 'gateway')}/{dest}"
     return "originate {" + ",".join(variables) + "}" + dial + " &park()"
@@ -256,12 +261,18 @@ def build_uuid_bridge(uuid_a: str, uuid_b: str) -> str:
     return f"uuid_bridge {require_uuid(uuid_a, 'uuid_a')} {require_uuid(uuid_b, 'uuid_b')}"
 
 
+def _require_sound_path(path: str) -> str:
+    """Only absolute paths, never ``app::args`` forms or ``..``."""
+    if not _SOUND_PATH.fullmatch(path) or ".." in path.split("/"):
+        raise UnsafeCommandValue("sound path must be absolute and match [A-Za-z0-9_./-]")
+    return path
+
+
 def build_uuid_broadcast(
     uuid: str, path: str, leg: Literal["aleg", "bleg", "both"] = "aleg"
 ) -> str:
-    """Play a file on the channel; only absolute paths, never ``app::args`` forms or ``..``."""
-    if not _SOUND_PATH.fullmatch(path) or ".." in path.split("/"):
-        raise UnsafeCommandValue("sound path must be absolute and match [A-Za-z0-9_./-]")
+    """Play a file on the channel (``switch_ivr_broadcast``: it first waits 5 frames)."""
+    _require_sound_path(path)
     if leg not in ("aleg", "bleg", "both"):
         raise UnsafeCommandValue("leg must be aleg, bleg or both")
     return f"uuid_broadcast {require_uuid(uuid)} {path} {leg}"
@@ -277,6 +288,24 @@ def build_uuid_broadcast_tone(
         raise UnsafeCommandValue("tone values must be integers in 1..10000")
     tone = f"tone_stream://L={repeats};%({on_ms},{off_ms},{hz})"
     return f"uuid_broadcast {require_uuid(uuid)} {tone} aleg"
+
+
+def build_queued_playback(uuid: str, path: str) -> tuple[str, dict[str, str]]:
+    """``sendmsg <uuid>`` that queues ``playback <path>`` on the channel: ``(uuid, headers)``.
+
+    What ``uuid_broadcast <uuid> <path> aleg`` queues (``switch_ivr_broadcast``), without its
+    ``lead-frames: 5``: ``switch_ivr_parse_event`` reads that many frames before each file, so
+    files queued back to back are heard with 100 ms of silence between them. ``event-lock``
+    keeps a queued file from starting inside the one playing (``parse_all_events`` runs during
+    playback); ``uuid_break <uuid> all`` drops the queue as it does a broadcast's.
+    """
+    headers = {
+        "call-command": "execute",
+        "execute-app-name": "playback",
+        "execute-app-arg": _require_sound_path(path),
+        "event-lock": "true",
+    }
+    return require_uuid(uuid), headers
 
 
 def build_uuid_break(uuid: str, *, all_queued: bool = True) -> str:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from voicedock.errors import PbxError
@@ -57,6 +57,7 @@ from voicedock.pbx.freeswitch_wire import (
     encode_bgapi,
     encode_event_subscription,
     encode_exit,
+    encode_sendmsg,
     parse_show_channels_json,
 )
 
@@ -237,6 +238,12 @@ class EslClient:
             self._jobs[reply.job_uuid] = self._jobs.pop(job_uuid)
             job_uuid = reply.job_uuid
         return BackgroundJob(command, job_uuid, future)
+
+    async def sendmsg(self, uuid: str, headers: Mapping[str, str]) -> str:
+        """``sendmsg <uuid>``: queue a call command (``call-command: execute`` …) on a channel
+        and return the reply text once queued; ``-ERR invalid session id`` raises."""
+        reply = await self._command(encode_sendmsg(uuid, headers))
+        return _checked_command_reply(f"sendmsg {uuid}", reply).reply_text
 
     async def show_channels(self) -> list[ChannelInfo]:
         """The live channels, for reconciliation after a reconnect or restart."""

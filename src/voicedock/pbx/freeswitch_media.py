@@ -5,8 +5,8 @@ the call id: ``FreeswitchPbx`` looks it up in its ``CallRegistry``) expects a co
 ``AudioStreamServer``, runs ``uuid_audio_stream <uuid> start <url> mono <rate>k <metadata>``,
 waits for FreeSWITCH to connect and yields a ``FreeswitchCallMedia`` (a ``CallMedia``). The hub
 also routes the ESL events a media session needs: ``mod_audio_stream::play`` (the module wrote
-our chunk to a file: play it with ``uuid_broadcast``) and ``DTMF``. On exit the stream is stopped
-(``uuid_audio_stream <uuid> stop``); the call stays up.
+our chunk to a file: queue ``playback`` of it with ``sendmsg``) and ``DTMF``. On exit the stream
+is stopped (``uuid_audio_stream <uuid> stop``); the call stays up.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from voicedock.media.freeswitch_stream_server import AudioStreamServer
 from voicedock.pbx.freeswitch_escape import (
     build_audio_stream_start,
     build_audio_stream_stop,
+    build_queued_playback,
     build_uuid_break,
-    build_uuid_broadcast,
     build_uuid_kill,
 )
 from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
@@ -53,7 +53,8 @@ class EslPlaybackControl:
         self._uuid = channel_uuid
 
     async def play_file(self, path: str) -> None:
-        await self._esl.api(build_uuid_broadcast(self._uuid, path, "aleg"))
+        # Not uuid_broadcast: it waits 5 frames (100 ms of silence) before every file.
+        await self._esl.sendmsg(*build_queued_playback(self._uuid, path))
 
     async def stop_playback(self) -> None:
         await self._quiet(build_uuid_break(self._uuid, all_queued=True))

@@ -13,8 +13,11 @@ A bot cannot press ``att_xfer``'s keys, so (protocols.md §5.2):
    (a digit during the briefing decides at once and cuts it short). With ``voice_decision``
    the prompt also says "say yes / say no", and the agent leg's stream is listened to
    (``warm_decision.listen_for_decision``): the first answer, digit or voice, wins.
-3. Accepted: the caller's playback and audio stream stop (``uuid_break``, ``uuid_audio_stream
-   stop``) and ``uuid_bridge <caller> <agent>`` joins them; ``TRANSFERRED`` is reported.
+3. Accepted: the caller's playback stops (``uuid_break``) and ``uuid_bridge <caller> <agent>``
+   joins them. ``TRANSFERRED`` is reported only when FreeSWITCH confirms the bridge (the
+   caller's ``CHANNEL_BRIDGE`` to the agent leg); then the caller's audio stream stops. If the
+   agent hangs up before that, the bridge never forms, the caller is still streaming to the
+   assistant, and ``TRANSFER_FAILED`` (``warm-agent-hung-up``) is reported.
 4. Declined, no answer, busy, agent hung up, or timed out: ``uuid_kill <agent leg>``, and
    ``TRANSFER_FAILED`` with the reason; the call goes on with the assistant.
 
@@ -27,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +74,28 @@ from voicedock.pbx.warm_decision import (
 log = logging.getLogger("voicedock.pbx.freeswitch")
 
 ACCEPT_DIGIT = "1"
+# After uuid_bridge's +OK, how long the bridge may take to form before the attempt fails.
+BRIDGE_TIMEOUT_S = 10.0
+# After the agent leg's hangup, how long the caller may take to park again.
+_PARK_AFTER_FAILURE_S = 2.0
+# The caller's variables while uuid_bridge forms: a bridge that fails parks it again, still
+# streaming. uuid_bridge_on_soft_execute (switch_ivr_bridge.c) otherwise hangs the caller up
+# when the agent leg is gone (park_after_bridge), cannot be waited for (..._park_on_cancel), or
+# is hanging up at that moment (then it transfers the caller to the agent leg's ``rdnis``:
+# ``park`` in the inline dialplan).
+_PARK_ON_FAILURE = {
+    "park_after_bridge": "true",
+    "uuid_bridge_park_on_cancel": "true",
+    "force_transfer_dialplan": "inline",
+}
+_AGENT_WHILE_BRIDGING = {"hangup_after_bridge": "true", "rdnis": "park"}
+# Once it formed or failed: either leg hanging up ends the other; transfers as before.
+_HANG_UP_AFTER_BRIDGE = {
+    "park_after_bridge": "false",
+    "uuid_bridge_park_on_cancel": "false",
+    "force_transfer_dialplan": "XML",
+    "hangup_after_bridge": "true",
+}
 # The dialplan's transfer extension bridges through the gateway named in this channel variable.
 TRANSFER_GATEWAY_VARIABLE = "voicedock_transfer_gateway"
 
@@ -142,6 +167,7 @@ class _Attempt:
     request: WarmTransferRequest
     agent_channel: str
     events: asyncio.Queue[EslEvent] = field(default_factory=asyncio.Queue)
+    bridging: bool = False  # uuid_bridge sent: the caller's bridge and park events count too
 
 
 class BlindTransfers:
@@ -246,7 +272,16 @@ class WarmTransfers:
         self._tasks[request.call_id] = task
 
     def on_event(self, event: EslEvent) -> None:
+        """An agent leg's event, or, once uuid_bridge is sent, the caller's ``CHANNEL_BRIDGE``
+        (FreeSWITCH reports uuid_bridge on the first leg only) and ``CHANNEL_PARK``."""
         attempt = self._by_agent.get(event.unique_id or "")
+        if attempt is None and event.name in ("CHANNEL_BRIDGE", "CHANNEL_PARK"):
+            attempt = next(
+                (a for a in self._by_agent.values() if a.request.caller_channel == event.unique_id),
+                None,
+            )
+            if attempt is not None and not attempt.bridging:
+                return
         if attempt is not None:
             attempt.events.put_nowait(event)
 
@@ -391,20 +426,70 @@ class WarmTransfers:
                 return "accept" if digit[:1] == ACCEPT_DIGIT else "decline"
 
     async def _bridge(self, attempt: _Attempt) -> tuple[bool, str]:
+        """``uuid_bridge``, then wait for FreeSWITCH to report the bridge formed.
+
+        ``+OK`` only means both legs were handed to the bridge: it forms a moment later, when
+        the caller's application yields (about 60 ms on the lab FreeSWITCH), and it never forms
+        if the agent hangs up meanwhile. Only the caller's ``CHANNEL_BRIDGE`` with the agent leg
+        as its other leg is the transfer; until then the caller keeps the assistant's stream,
+        so a bridge that fails leaves the call where it was (the caller goes back to its
+        park, still streaming)."""
         caller = attempt.request.caller_channel
-        for stop in (build_uuid_break(caller, all_queued=True), build_audio_stream_stop(caller)):
-            with contextlib.suppress(EslCommandError):
-                await self._esl.api(stop)  # nothing was playing / streaming: fine
+        with contextlib.suppress(EslCommandError):
+            await self._esl.api(build_uuid_break(caller, all_queued=True))  # nothing playing
         try:
-            # After uuid_bridge, a leg whose partner hangs up goes back to its own application
-            # (the agent's &park(), the caller's park): without this both would stay up alone
-            # (seen on the lab FreeSWITCH). With it, either hanging up ends the other.
-            for leg in (caller, attempt.agent_channel):
-                await self._esl.api(build_uuid_setvar(leg, "hangup_after_bridge", "true"))
+            # A uuid_bridge whose partner is gone before it forms hangs the caller up
+            # (DESTINATION_OUT_OF_ORDER, switch_ivr_bridge.c) unless it is told to park.
+            await self._set(caller, _PARK_ON_FAILURE)
+            # After the bridge, a leg whose partner hangs up goes back to its own application
+            # (the agent's &park()): without this it would stay up alone (seen on the lab).
+            await self._set(attempt.agent_channel, _AGENT_WHILE_BRIDGING)
+            attempt.bridging = True
             await self._esl.api(build_uuid_bridge(caller, attempt.agent_channel))
         except EslCommandError as exc:
+            await self._set_quietly(caller, _HANG_UP_AFTER_BRIDGE)
             return False, f"bridge {exc.reply}"[:80]
+        try:
+            bridged = await self._bridge_outcome(attempt)
+        except TimeoutError:
+            bridged = False
+        # Bridged: whoever hangs up first ends the other. Not: the caller is parked again
+        # (only now: FreeSWITCH reads these variables until it parked it).
+        await self._set_quietly(caller, _HANG_UP_AFTER_BRIDGE)
+        if not bridged:
+            return False, "warm-agent-hung-up"
+        with contextlib.suppress(EslCommandError):  # the caller belongs to the agent now
+            await self._esl.api(build_audio_stream_stop(caller))
         return True, "accepted"
+
+    async def _bridge_outcome(self, attempt: _Attempt) -> bool:
+        """True: the caller's ``CHANNEL_BRIDGE`` to the agent leg. False: the agent hung up
+        and the caller parked again. ``TimeoutError`` after ``BRIDGE_TIMEOUT_S``."""
+        agent_gone = False
+        async with asyncio.timeout(BRIDGE_TIMEOUT_S):
+            while True:
+                event = await attempt.events.get()
+                if event.unique_id == attempt.agent_channel:
+                    agent_gone = agent_gone or event.name == "CHANNEL_HANGUP_COMPLETE"
+                elif event.name == "CHANNEL_BRIDGE":
+                    return True
+                elif event.name == "CHANNEL_PARK" and (
+                    event.get("Other-Leg-Unique-ID") == attempt.agent_channel
+                ):
+                    return False  # not the originate's own late park: the bridge's failure
+                if agent_gone:  # the caller's park follows at once, unless it hung up
+                    async with asyncio.timeout(_PARK_AFTER_FAILURE_S):
+                        while (await attempt.events.get()).name != "CHANNEL_PARK":
+                            pass
+                    return False
+
+    async def _set(self, channel: str, variables: Mapping[str, str]) -> None:
+        for name, value in variables.items():
+            await self._esl.api(build_uuid_setvar(channel, name, value))
+
+    async def _set_quietly(self, channel: str, variables: Mapping[str, str]) -> None:
+        with contextlib.suppress(EslCommandError):  # the channel is gone: nothing to set
+            await self._set(channel, variables)
 
     async def _kill(self, channel: str) -> None:
         try:

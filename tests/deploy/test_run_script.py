@@ -1,0 +1,155 @@
+"""``scripts/run.sh --pbx freeswitch`` as a user runs it, for real: it brings up a lab
+FreeSWITCH (its own instance, free ports), checks it with ``voicedock doctor``, prints an API
+key and a curl, and serves; the printed curl places a call that the lab party answers and
+hears the assistant on (its recording is not silent), and FreeSWITCH shows the call's channel.
+Only the ports, the database and the lab instance name come from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from freeswitch_lab.test_rest_calls import _rms
+from voicedock.lab.config import find_project_root
+from voicedock.lab.freeswitch import LabFreeswitch, remove_instance
+from voicedock.lab.freeswitch_config import FreeswitchLabSettings
+
+pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(300)]
+
+PROJECT = find_project_root(Path(__file__))
+PARTY = "+31612345678"  # the party run.sh's curl calls on the FreeSWITCH lab
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RunScript:
+    def __init__(self, process: subprocess.Popen[str], port: int, instance: str) -> None:
+        self.process, self.port, self.instance = process, port, instance
+        self.output: list[str] = []
+
+    def read_until(self, marker: str, within: float) -> str:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if marker in line:
+                return "".join(self.output)
+        raise AssertionError(f"scripts/run.sh never printed {marker!r}:\n{''.join(self.output)}")
+
+    def request(self, method: str, path: str, key: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def wait_status(self, key: str, call_id: str, statuses: tuple[str, ...], within: float) -> Any:
+        deadline = time.monotonic() + within
+        while True:
+            call = self.request("GET", f"/calls/{call_id}", key)
+            if call["status"] in statuses or time.monotonic() > deadline:
+                return call
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def run_script(freeswitch_lab: LabFreeswitch, tmp_path: Path) -> Iterator[RunScript]:
+    """``scripts/run.sh --pbx freeswitch`` running; stopped, and its lab removed, after."""
+    del freeswitch_lab  # only for its build (or its skip / CI failure when it cannot be built)
+    port, instance = free_port(), f"pytest-run-{os.getpid()}"
+    env = {
+        **os.environ,
+        "VOICEDOCK_SERVER__PORT": str(port),
+        "VOICEDOCK_DATABASE__URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "VOICEDOCK_PBX__FREESWITCH__MEDIA_PORT": str(free_port()),
+        "VOICEDOCK_LAB_INSTANCE": instance,
+        "VOICEDOCK_LAB_FREE_PORTS": "1",
+    }
+    process = subprocess.Popen(
+        ["bash", "scripts/run.sh", "--pbx", "freeswitch"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lab = LabFreeswitch(FreeswitchLabSettings(instance=instance))
+    try:
+        yield RunScript(process, port, instance)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+        lab = lab.saved_or_self()
+        lab.down()
+        remove_instance(lab)
+
+
+def test_run_script_with_freeswitch_places_the_printed_call(run_script: RunScript) -> None:
+    printed = run_script.read_until("then follow it with", within=200)
+    assert "OK" in printed.splitlines()  # voicedock doctor on the lab FreeSWITCH
+    key = re.search(r"Bearer (vd_\S+)\"", printed)
+    body = re.search(r"-d '(\{.*\})'", printed)
+    assert key is not None, printed
+    assert body is not None, printed
+    call_body = json.loads(body.group(1))
+    assert call_body["destination"] == PARTY
+    lab = LabFreeswitch(FreeswitchLabSettings(instance=run_script.instance)).saved_or_self()
+    deadline = time.monotonic() + 60
+    while True:  # the API comes up once the script execs voicedock serve
+        try:
+            placed = run_script.request("POST", "/calls/outbound", key.group(1), call_body)
+            break
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline, "".join(run_script.output)
+            time.sleep(0.5)
+    call_id = placed["call_id"]
+    call = run_script.wait_status(key.group(1), call_id, ("in-progress", "ended", "failed"), 30)
+    assert call["status"] == "in-progress", call
+    # FreeSWITCH has the call: a channel to the party, carrying the engine's call id.
+    channels = json.loads(lab.api("show channels as json")).get("rows") or []
+    to_party = [c["uuid"] for c in channels if c.get("dest") == PARTY]  # ours and the carrier's
+    [leg] = [
+        u for u in to_party if lab.api(f"uuid_getvar {u} voicedock_call_id").strip() == call_id
+    ]
+    sip_call_id = lab.api(f"uuid_getvar {leg} sip_call_id").strip()
+    time.sleep(4)  # the assistant's first message plays
+    end = {"type": "end-call"}
+    run_script.request("POST", f"/calls/{call_id}/control", key.group(1), end)
+    ended = run_script.wait_status(key.group(1), call_id, ("ended", "failed"), 30)
+    assert ended["status"] == "ended", ended
+    recording = lab.recordings_dir / f"{PARTY}-{sip_call_id}.wav"
+    deadline = time.monotonic() + 5
+    while not (recording.exists() and recording.stat().st_size > 44):
+        assert time.monotonic() < deadline, f"no recording {recording}"
+        time.sleep(0.2)
+    assert _rms(recording) > 300, "the party heard silence"
