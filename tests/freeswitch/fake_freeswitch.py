@@ -271,8 +271,15 @@ class FakeFreeswitch:
         name, _, arg = command.partition(" ")
         args = arg.split()
         if command == "status":
-            up = int(time.monotonic() - self.booted)
-            return STATUS_TEXT.format(minutes=up // 60, seconds=up % 60)
+            # To the microsecond, as FreeSWITCH counts it (a restart may follow a short life).
+            up = round((time.monotonic() - self.booted) * 1_000_000)
+            seconds, micro = divmod(up, 1_000_000)
+            return STATUS_TEXT.format(
+                minutes=seconds // 60,
+                seconds=seconds % 60,
+                milliseconds=micro // 1000,
+                microseconds=micro % 1000,
+            )
         if command == "show channels as json":
             return self._show_channels()
         if name == "uuid_kill" and args:

@@ -5,11 +5,13 @@ however soon after the reconnect, is never killed, and a call ended as lost has 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from freeswitch.test_pbx_control import answered_call
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
 from voicedock.errors import PbxUnavailable
 from voicedock.pbx.base import PbxEventKind
@@ -63,3 +65,21 @@ async def test_originate_right_after_the_reconnect_of_a_restart_is_not_killed(
 
         await pbx.hangup(after.call_id)
         assert (await events.wait_for(after.call_id, PbxEventKind.HANGUP)).cause == 16
+
+
+async def test_a_freeswitch_that_crashes_seconds_after_starting_is_seen_restarted(
+    fake: FakeFreeswitch,
+) -> None:
+    """The lab FreeSWITCH, started for the test, dies 2 s later: its calls still end as lost
+    in a restart (``pbx-restart``), not as hung up while we were away."""
+    fake.booted = time.monotonic()
+    events = PbxEventRecorder()
+    async with make_pbx(fake) as pbx:
+        await pbx.start(events)
+        call_id = await answered_call(pbx, events)
+        await asyncio.sleep(max(0.0, fake.booted + 2.0 - time.monotonic()))
+
+        fake.restart()
+        lost = await events.wait_for(call_id, PbxEventKind.HANGUP)
+        assert lost.detail == "pbx-restart"
+        assert PbxEventKind.PBX_RESTARTED in [e.kind for e in events.events]
