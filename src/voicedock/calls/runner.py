@@ -62,9 +62,11 @@ TRANSFER_SETTLE_S = 10.0
 # The media may drop (or fail while it opens) before the PBX link when the PBX itself dies
 # (FreeSWITCH: the audio stream's websocket first, the restart seen on reconnect): unless the
 # PBX confirms the call still up, we wait this long for its word (a crash ends the call
-# ``pbx-restart``) before ending it as a media loss. A caller the PBX still has is hung up at
-# once, never kept waiting.
+# ``pbx-restart``) before ending it as a media loss, counted from when the PBX link is up (a
+# hang-up could not be sent while it is down), at most ``PBX_DOWN_WAIT_S`` in all. A caller
+# the PBX still has is hung up at once, never kept waiting.
 PBX_VERDICT_S = 10.0
+PBX_DOWN_WAIT_S = 60.0
 _VERDICT_POLL_S = 0.25
 MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
 # Events after which the call has left voicedock: its conversation ends without a hang-up.
@@ -397,18 +399,23 @@ class CallRunner:
 
     async def _await_pbx_verdict(self, running: RunningCall) -> None:
         """After a media loss: until the PBX reports the call gone (hung up, lost in a restart)
-        or confirms it still up (ours to hang up as ``media-lost``), at most ``PBX_VERDICT_S``."""
+        or confirms it still up (ours to hang up as ``media-lost``): at most ``PBX_VERDICT_S``
+        with the PBX link up, ``PBX_DOWN_WAIT_S`` in all; not past voicedock's shutdown."""
+        clock = asyncio.get_running_loop().time
+        verdict_by = clock() + PBX_VERDICT_S
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(PBX_VERDICT_S):
-                while not running.remote_gone and not await self._still_up(running.call_id):
+            async with asyncio.timeout(PBX_DOWN_WAIT_S):
+                while not (running.remote_gone or self._closed) and clock() < verdict_by:
+                    if not self._pbx.health().can_place_calls:
+                        verdict_by = clock() + PBX_VERDICT_S  # no hang-up could be sent: wait
+                    elif await self._still_up(running.call_id):
+                        return  # the media alone was lost
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(_VERDICT_POLL_S):
                             await running.gone.wait()
 
     async def _still_up(self, call_id: str) -> bool:
-        """The PBX is connected and has the call (``False``: gone, or nobody to ask)."""
-        if not self._pbx.health().can_place_calls:
-            return False
+        """The PBX has the call (``False``: gone, or the PBX could not be asked)."""
         try:
             return call_id in await self._pbx.live_call_ids()
         except PbxError as exc:
