@@ -20,8 +20,8 @@ OUTCOMES: dict[str, tuple[int, str, bool]] = {
 }
 CORE_UUID = "6f2f7a56-1f8b-4a61-9b7c-0d2f1c0c0001"
 STATUS_TEXT = (
-    "UP 0 years, 0 days, 0 hours, {minutes} minutes, {seconds} seconds, 12 milliseconds, "
-    "3 microseconds\n"
+    "UP 0 years, 0 days, 0 hours, {minutes} minutes, {seconds} seconds, {milliseconds} "
+    "milliseconds, {microseconds} microseconds\n"
     "FreeSWITCH (Version 1.11.1-release  64bit) is ready\n"
     "2 session(s) since startup\n0 session(s) - peak 1, last 5min 1 \n"
     "0 session(s) per Sec out of max 100, peak 2, last 5min 2 \n"

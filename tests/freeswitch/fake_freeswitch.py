@@ -189,6 +189,9 @@ class FakeFreeswitch:
     # --- protocol ---------------------------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if time.monotonic() < self.booted:  # still starting after ``restart(down_for=...)``
+            writer.close()
+            return
         self.connections_accepted += 1
         session = _Session(writer)
         self._sessions.append(session)
@@ -277,8 +280,15 @@ class FakeFreeswitch:
         name, _, arg = command.partition(" ")
         args = arg.split()
         if command == "status":
-            up = int(time.monotonic() - self.booted)
-            return STATUS_TEXT.format(minutes=up // 60, seconds=up % 60)
+            # To the microsecond, as FreeSWITCH counts it (a restart may follow a short life).
+            up = round((time.monotonic() - self.booted) * 1_000_000)
+            seconds, micro = divmod(up, 1_000_000)
+            return STATUS_TEXT.format(
+                minutes=seconds // 60,
+                seconds=seconds % 60,
+                milliseconds=micro // 1000,
+                microseconds=micro % 1000,
+            )
         if command == "show channels as json":
             return self._show_channels()
         if name == "uuid_kill" and args:
@@ -628,11 +638,14 @@ class FakeFreeswitch:
         await asyncio.sleep(delay)
         self.remote_hangup(channel_uuid)
 
-    def restart(self) -> None:
-        """FreeSWITCH restarts: every channel is gone, uptime starts again, sockets drop."""
+    def restart(self, *, down_for: float = 0.0) -> None:
+        """FreeSWITCH restarts: every channel is gone, uptime starts again, sockets drop (the
+        audio streams' websockets first, as a kill -9 of the lab FreeSWITCH shows). With
+        ``down_for`` it takes that long to come back: until then a connection is closed at
+        once, before the auth request (nothing listens on the lab's port)."""
         self.channels.clear()
         for stream in self.streams_by_uuid.values():
             stream.stop()
         self.streams_by_uuid.clear()
-        self.booted = time.monotonic()
+        self.booted = time.monotonic() + down_for
         self.drop_connections()

@@ -13,7 +13,7 @@ from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
 from voicedock.errors import PbxError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 from voicedock.pbx.freeswitch import FreeswitchPbx
-from voicedock.pbx.freeswitch_support import cause_of, parse_uptime
+from voicedock.pbx.freeswitch_support import BootClock, cause_of, parse_uptime
 
 pytestmark = pytest.mark.unit
 
@@ -304,6 +304,21 @@ async def test_reconnect_to_the_same_freeswitch_is_not_a_restart(
     await pbx.reconcile()
     assert events.kinds(call_id) == [PbxEventKind.RINGING, PbxEventKind.ANSWERED]
     assert all(e.kind is not PbxEventKind.PBX_RESTARTED for e in events.events)
+
+
+def test_boot_clock_tells_a_restart_from_a_slow_reply() -> None:
+    clock = BootClock()
+    assert not clock.restarted(_up(10.0), sent=100.0, now=100.01)  # booted at 90
+    # The reply took 2.5 s (a busy event loop): the same FreeSWITCH, not a restart.
+    assert not clock.restarted(_up(12.0), sent=101.0, now=103.5)
+    # A FreeSWITCH that started 3 s after the first (it ran for seconds only): a restart.
+    assert clock.restarted(_up(1.0), sent=104.0, now=104.01)
+    assert not clock.restarted(_up(1.5), sent=104.5, now=104.52)
+
+
+def _up(seconds: float) -> str:
+    whole, milli = divmod(round(seconds * 1000), 1000)
+    return f"UP 0 years, 0 days, 0 hours, 0 minutes, {whole} seconds, {milli} milliseconds\n"
 
 
 def test_uptime_and_causes() -> None:

@@ -5,12 +5,18 @@ however soon after the reconnect, is never killed, and a call ended as lost has 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from fakes.world import DESTINATION, SUPPORT_ID
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from freeswitch.live_service import TERMINAL, UserPathService, running_freeswitch_service, until
+from freeswitch.test_pbx_control import answered_call
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
+from voicedock.calls.runner import PBX_VERDICT_S
 from voicedock.errors import PbxUnavailable
 from voicedock.pbx.base import PbxEventKind
 
@@ -63,3 +69,69 @@ async def test_originate_right_after_the_reconnect_of_a_restart_is_not_killed(
 
         await pbx.hangup(after.call_id)
         assert (await events.wait_for(after.call_id, PbxEventKind.HANGUP)).cause == 16
+
+
+async def test_a_freeswitch_that_crashes_seconds_after_starting_is_seen_restarted(
+    fake: FakeFreeswitch,
+) -> None:
+    """The lab FreeSWITCH, started for the test, dies 2 s later: its calls still end as lost
+    in a restart (``pbx-restart``), not as hung up while we were away."""
+    fake.booted = time.monotonic()
+    events = PbxEventRecorder()
+    async with make_pbx(fake) as pbx:
+        await pbx.start(events)
+        call_id = await answered_call(pbx, events)
+        await asyncio.sleep(max(0.0, fake.booted + 2.0 - time.monotonic()))
+
+        fake.restart()
+        lost = await events.wait_for(call_id, PbxEventKind.HANGUP)
+        assert lost.detail == "pbx-restart"
+        assert PbxEventKind.PBX_RESTARTED in [e.kind for e in events.events]
+
+
+async def _talking_call(live: UserPathService) -> tuple[str, str]:
+    """A call placed over REST, answered, its conversation on the audio stream: (id, uuid)."""
+    body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+    status, reply = await live.post("/calls/outbound", body)
+    assert status == 200, reply
+    call_id = str(reply["call_id"])
+    await live.wait_status(call_id, ("in-progress",))
+    channel = live.far_end.channel_of(call_id)
+
+    def talking() -> bool:
+        running = live.service.runner.running(call_id)
+        return running is not None and running.live is not None
+
+    await until(talking)
+    return call_id, channel
+
+
+async def test_a_call_up_when_freeswitch_crashes_ends_failed_pbx_restart(tmp_path: Path) -> None:
+    """Over REST: the audio stream drops while FreeSWITCH is down for 3 s (as on the lab), yet
+    the call ends as on Asterisk, ``failed`` with ``pbx-restart``, not ``ended``/``media-lost``."""
+    async with running_freeswitch_service(tmp_path) as live:
+        call_id, _ = await _talking_call(live)
+        live.far_end.fake.restart(down_for=3.0)
+        ended = await live.wait_status(call_id, TERMINAL, within=10.0)
+        assert (ended["status"], ended["error"], ended["end_reason"]) == (
+            "failed",
+            "pbx-restart",
+            None,
+        )
+
+
+async def test_a_lost_audio_stream_alone_still_ends_the_call_media_lost(tmp_path: Path) -> None:
+    """The stream's websocket closes, FreeSWITCH and the channel live on: ``media-lost``, and
+    the channel is hung up at once (FreeSWITCH still has the call: no wait for a verdict)."""
+    async with running_freeswitch_service(tmp_path) as live:
+        call_id, channel = await _talking_call(live)
+        started = time.monotonic()
+        live.far_end.fake.streams_by_uuid[channel].stop()
+        ended = await live.wait_status(call_id, TERMINAL)
+        assert (ended["status"], ended["error"], ended["end_reason"]) == (
+            "ended",
+            None,
+            "media-lost",
+        )
+        assert live.far_end.killed(channel)
+        assert time.monotonic() - started < PBX_VERDICT_S / 2

@@ -22,6 +22,7 @@ import pytest
 from fakes.world import ACME_NUMBERS
 from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService, ToneTts
+from voicedock.calls.runner import PBX_VERDICT_S
 from voicedock.lab.freeswitch_config import (
     ANSWERS,
     BUSY,
@@ -207,3 +208,31 @@ async def test_the_party_s_dtmf_reaches_voicedock_s_leg(live: LabService) -> Non
     status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert status == 200, body
     await live.wait_status(call_id, TERMINAL)
+
+
+async def test_a_lost_audio_stream_alone_ends_the_call_media_lost_at_once(
+    live: LabService,
+) -> None:
+    """The websocket of mod_audio_stream closes while FreeSWITCH and the channel live on: the
+    call ends ``media-lost`` and its channel is hung up without waiting for a PBX verdict (a
+    PBX crash, where the stream drops first too, ends ``pbx-restart``: test_restart_race)."""
+    call_id = await live.place(ANSWERS)
+    answered = await live.wait_status(call_id, ("in-progress", *TERMINAL))
+    assert answered["status"] == "in-progress", answered
+    channel = await live.channel_of(call_id)
+
+    async def streaming() -> bool:
+        running = live.service.runner.running(call_id)
+        return running is not None and running.live is not None
+
+    await until(streaming, within=10)
+    started = time.monotonic()
+    assert (await live.fs.esl.api(f"uuid_audio_stream {channel} stop")).startswith("+OK")
+    ended = await live.wait_status(call_id, TERMINAL, within=PBX_VERDICT_S)
+    assert (ended["status"], ended["end_reason"], ended["error"]) == ("ended", "media-lost", None)
+
+    async def gone() -> bool:
+        return channel not in await live.channels()
+
+    await until(gone, within=5)
+    assert time.monotonic() - started < PBX_VERDICT_S / 2  # hung up, not left waiting

@@ -38,7 +38,7 @@ from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, utcnow
-from voicedock.errors import ProviderError, StoreUnavailable
+from voicedock.errors import PbxError, ProviderError, StoreUnavailable
 from voicedock.logs import bind_call_id, call_context, describe
 from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind, TransferTarget
 from voicedock.pipeline.providers.registry import create_stt, create_tts
@@ -60,6 +60,15 @@ SHUTDOWN = "shutdown"  # voicedock stopped while the call ran
 # the media closes before the PBX reports the transfer's outcome; we wait this long for it
 # rather than hang up the caller as a media loss.
 TRANSFER_SETTLE_S = 10.0
+# The media may drop (or fail while it opens) before the PBX link when the PBX itself dies
+# (FreeSWITCH: the audio stream's websocket first, the restart seen on reconnect): unless the
+# PBX confirms the call still up, we wait this long for its word (a crash ends the call
+# ``pbx-restart``) before ending it as a media loss, counted from when the PBX link is up (a
+# hang-up could not be sent while it is down), at most ``PBX_DOWN_WAIT_S`` in all. A caller
+# the PBX still has is hung up at once, never kept waiting.
+PBX_VERDICT_S = 10.0
+PBX_DOWN_WAIT_S = 60.0
+_VERDICT_POLL_S = 0.25
 # Events after which the call has left voicedock: its conversation ends without a hang-up.
 _GONE_REASONS = {
     PbxEventKind.HANGUP: REMOTE_HANGUP,
@@ -372,6 +381,10 @@ class CallRunner:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(TRANSFER_SETTLE_S):
                         await running.gone.wait()
+            elif failure in (MEDIA_ERROR, RUNNER_ERROR) or (
+                failure is None and _reason(running) == MEDIA_LOST
+            ):
+                await self._await_pbx_verdict(running)  # the PBX may have gone with the media
             if not running.hung_up and not running.remote_gone:
                 await self._hang_up(running, failure or _reason(running))
             await self.backlog.submit(  # after the call's earlier writes
@@ -383,6 +396,31 @@ class CallRunner:
             log.exception("call %s: live call record not stored", mask_call_id(call.id))
         finally:
             self._calls.pop(call.id, None)
+
+    async def _await_pbx_verdict(self, running: RunningCall) -> None:
+        """After a media loss: until the PBX reports the call gone (hung up, lost in a restart)
+        or confirms it still up (ours to hang up as ``media-lost``): at most ``PBX_VERDICT_S``
+        with the PBX link up, ``PBX_DOWN_WAIT_S`` in all; not past voicedock's shutdown."""
+        clock = asyncio.get_running_loop().time
+        verdict_by = clock() + PBX_VERDICT_S
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PBX_DOWN_WAIT_S):
+                while not (running.remote_gone or self._closed) and clock() < verdict_by:
+                    if not self._pbx.health().can_place_calls:
+                        verdict_by = clock() + PBX_VERDICT_S  # no hang-up could be sent: wait
+                    elif await self._still_up(running.call_id):
+                        return  # the media alone was lost
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(_VERDICT_POLL_S):
+                            await running.gone.wait()
+
+    async def _still_up(self, call_id: str) -> bool:
+        """The PBX has the call (``False``: gone, or the PBX could not be asked)."""
+        try:
+            return call_id in await self._pbx.live_call_ids()
+        except PbxError as exc:
+            log.info("call %s: not found at the PBX: %s", mask_call_id(call_id), describe(exc))
+            return False
 
     async def _converse(
         self, running: RunningCall, call: Call, media_pbx: MediaPbx

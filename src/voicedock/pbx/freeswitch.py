@@ -160,7 +160,7 @@ class FreeswitchPbx:
         await self.media.server.start()
         self._exit.push_async_callback(self.media.aclose)
         with contextlib.suppress(PbxError):
-            self._boot.restarted(await self.esl.api("status"))  # records when it started
+            await self._boot.check(self.esl)  # records when it started
             self._mark_settled(0)
 
     async def aclose(self) -> None:
@@ -555,7 +555,7 @@ class FreeswitchPbx:
         async with self._reconcile_lock:
             link = self.esl.reconnects
             try:
-                if self._boot.restarted(await self.esl.api("status")):
+                if await self._boot.check(self.esl):
                     await self._report_restart()
                     self._mark_settled(link)
                     return

@@ -6,7 +6,7 @@
   cause 27, destination out of order, so the call fails as ``unreachable`` like an Asterisk
   trunk that does not answer; ``RECOVERY_ON_TIMER_EXPIRE`` (SIP timer B, no response) is 18.
 * ``parse_uptime``: the seconds in ``api status`` (``UP 0 years, 0 days, 1 hour, ...``), which
-  tells a reconnect to the same FreeSWITCH from a restarted one.
+  tells a reconnect to the same FreeSWITCH from a restarted one (``BootClock``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from voicedock.config import FreeswitchSettings
 from voicedock.errors import PbxError
 from voicedock.pbx.base import InboundCall
 from voicedock.pbx.causes import FREESWITCH_CAUSES
-from voicedock.pbx.freeswitch_esl import DEFAULT_EVENTS, EslSettings
+from voicedock.pbx.freeswitch_esl import DEFAULT_EVENTS, EslClient, EslSettings
 from voicedock.pbx.freeswitch_media import MEDIA_EVENT_SUBCLASSES
 from voicedock.pbx.freeswitch_wire import EslEvent
 
@@ -93,20 +93,33 @@ def parse_uptime(status: str) -> float | None:
 
 
 class BootClock:
-    """When FreeSWITCH started (our clock minus its uptime); a jump means it restarted."""
+    """When FreeSWITCH started, from ``api status``: our clock minus its uptime. Known to lie
+    between the uptime subtracted from the moment the command was sent and from the moment
+    its reply was read (the round trip, however slow the event loop, never passes for a
+    restart); a boot outside the last window (beyond ``tolerance``, for clock slew) is a
+    restart, even of a FreeSWITCH that ran for only a few seconds."""
 
-    def __init__(self, tolerance: float = 5.0) -> None:
+    def __init__(self, tolerance: float = 1.0) -> None:
         self.tolerance = tolerance
-        self.booted_at: float | None = None
+        self.window: tuple[float, float] | None = None  # earliest, latest boot
 
-    def restarted(self, status: str, now: float | None = None) -> bool:
-        """Record the ``api status`` output; True if it started again since the last one."""
+    async def check(self, esl: EslClient) -> bool:
+        """Ask FreeSWITCH its uptime; True if it started again since the last check."""
+        sent = time.monotonic()
+        return self.restarted(await esl.api("status"), sent=sent)
+
+    def restarted(self, status: str, *, sent: float, now: float | None = None) -> bool:
+        """Record the ``api status`` output sent at ``sent`` and read at ``now``; True if it
+        started again since the last one."""
         uptime = parse_uptime(status)
         if uptime is None:
             return False
-        booted_at = (time.monotonic() if now is None else now) - uptime
-        previous, self.booted_at = self.booted_at, booted_at
-        return previous is not None and abs(booted_at - previous) > self.tolerance
+        read = time.monotonic() if now is None else now
+        window = (sent - uptime, read - uptime)
+        previous, self.window = self.window, window
+        if previous is None:
+            return False
+        return window[0] > previous[1] + self.tolerance or window[1] < previous[0] - self.tolerance
 
 
 def parked_inbound_call(event: EslEvent, uid: str, dids: set[str]) -> InboundCall | None:
