@@ -207,6 +207,24 @@ async def test_provider_failure_speaks_fallback_then_ends(broken: str) -> None:
     assert conv.transcript[-1].content == "Sorry, technical trouble."
 
 
+async def test_a_turn_whose_transcription_failed_is_tried_once_more_for_the_record() -> None:
+    stt = FakeStt(["Hello?"])
+    stt.error = ProviderUnavailableError("model busy")
+    cfg = config(fallback_message="Sorry, technical trouble.")
+    async with Conversation(
+        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=cfg
+    ) as conv:
+        speak(conv)
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "provider-error"
+        stt.error = None  # the provider is back by the time the call closes
+    assert [(e.role, e.content) for e in conv.transcript] == [
+        ("user", "Hello?"),  # in spoken order: the caller spoke first
+        ("assistant", "Sorry, technical trouble."),
+    ]
+    assert len(stt.calls) == 2
+    assert stt.most_running == 1
+
+
 async def test_tts_failure_still_ends_call() -> None:
     tts = FakeTts()
     tts.error = ProviderUnavailableError("voice missing")

@@ -501,14 +501,17 @@ class Conversation:
     async def _transcribe_unfinished(self) -> None:
         """At close: what the caller said that no turn transcribed yet (a turn cut by the
         call's end, a transfer); nothing is lost silently. A transcription already under way
-        is waited for (within its own STT timeout), never started again beside itself; what
-        the caller said after it is transcribed once it is over, bounded by the STT timeout."""
+        is waited for (within its own STT timeout), never started again beside itself (only
+        one that already failed with a provider's error is tried again); what the caller said
+        after it is transcribed once it is over, bounded by the STT timeout."""
         started_ms = self._pending_started_ms
         if started_ms is None:
             started_ms = self._listener.endpointer.speech_started_ms
         hearing, pending = self._hearing, self._pending_audio
         rest = self._listener.take_unfinished()
         self._hearing, self._pending_audio, self._pending_started_ms = None, b"", None
+        if hearing is not None and _failed(hearing):
+            hearing = None  # over, and not for lack of time: its audio is tried once more
         if hearing is None:  # nothing under way for the pending audio: heard with the rest
             rest, pending = pending + rest, b""
         if started_ms is None or (hearing is None and not rest):
@@ -567,6 +570,12 @@ def _reraise_swallowed_cancel() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def _failed(hearing: _Hearing) -> bool:
+    """The transcription is over with a provider's error (not a timeout)."""
+    done = hearing.done() and not hearing.cancelled()
+    return done and isinstance(hearing.result(), ProviderError)
 
 
 def _started_at(entry: TranscriptEntry) -> float:
