@@ -50,15 +50,13 @@ PY
     export VOICEDOCK_PBX__FREESWITCH__ESL_PASSWORD="$esl_password"
     .venv/bin/voicedock doctor  # the live FreeSWITCH: modules, gateway, inbound dialplan
     down=".venv/bin/voicedock lab down --pbx freeswitch --instance $instance"
-    party="+31612345678"
-    about="it answers and records what it hears, in the lab's recordings/ (voicedock lab status --pbx freeswitch)"
 else
     # The lab dials back to voicedock's own port for media in client mode (media_connection = "client").
     .venv/bin/voicedock lab up --media-ws-port "$port"
     down=".venv/bin/voicedock lab down"
-    party="+31612345676"
-    about="it listens to the greeting, then asks for an appointment"
 fi
+party="+31612345676"
+about="it listens to the greeting, then asks for an appointment"
 .venv/bin/voicedock migrate
 key="$(.venv/bin/voicedock keys create --organization acme | tail -n 1)"
 assistant_id="$(.venv/bin/python -c 'from voicedock.calls.config_mirror import stable_id as s; print(s("assistant", s("organization", "acme"), "Customer Support"))')"

@@ -1,7 +1,9 @@
 """``scripts/run.sh --pbx freeswitch`` as a user runs it, for real: it brings up a lab
 FreeSWITCH (its own instance, free ports), checks it with ``voicedock doctor``, prints an API
-key and a curl, and serves; the printed curl places a call that the lab party answers and
-hears the assistant on (its recording is not silent), and FreeSWITCH shows the call's channel.
+key and a curl, and serves; the printed curl places a call to the lab's demo party, which
+hears the assistant's greeting (its recording is not silent), then asks for an appointment: its
+words reach the call's transcript through the real offline speech recognition, and FreeSWITCH
+shows the call's channel.
 Only the ports, the database and the lab instance name come from the environment."""
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import pytest
 from freeswitch_lab.test_rest_calls import _rms
 from voicedock.lab.config import find_project_root
 from voicedock.lab.freeswitch import LabFreeswitch, remove_instance
-from voicedock.lab.freeswitch_config import FreeswitchLabSettings
+from voicedock.lab.freeswitch_config import DEMO, FreeswitchLabSettings
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(300)]
 
 PROJECT = find_project_root(Path(__file__))
-PARTY = "+31612345678"  # the party run.sh's curl calls on the FreeSWITCH lab
+PARTY = DEMO  # run.sh's curl calls the demo party, on either lab
+_WORD = re.compile(r"[a-z]+")
 
 
 def free_port() -> int:
@@ -142,7 +145,19 @@ def test_run_script_with_freeswitch_places_the_printed_call(run_script: RunScrip
         u for u in to_party if lab.api(f"uuid_getvar {u} voicedock_call_id").strip() == call_id
     ]
     sip_call_id = lab.api(f"uuid_getvar {leg} sip_call_id").strip()
-    time.sleep(4)  # the assistant's first message plays
+    # The party listens to the greeting, then says "I would like to book an appointment on
+    # Monday.": the service's offline recognizer writes it into the call's transcript.
+    said: set[str] = set()
+    deadline = time.monotonic() + 60
+    while not {"appointment", "monday"} <= said:
+        assert time.monotonic() < deadline, run_script.request(
+            "GET", f"/calls/{call_id}", key.group(1)
+        )
+        time.sleep(0.5)
+        messages = run_script.request("GET", f"/calls/{call_id}", key.group(1))["messages"]
+        said = {
+            w for m in messages if m["role"] == "user" for w in _WORD.findall(m["content"].lower())
+        }
     end = {"type": "end-call"}
     run_script.request("POST", f"/calls/{call_id}/control", key.group(1), end)
     ended = run_script.wait_status(key.group(1), call_id, ("ended", "failed"), 30)

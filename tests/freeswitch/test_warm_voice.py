@@ -6,6 +6,7 @@ back; a fake recognizer stands in for the offline STT.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -72,6 +73,33 @@ async def test_agent_saying_yes_is_bridged_to_the_caller(
     assert f"api uuid_bridge {fake.uuid_of(call_id)} {leg}" in fake.commands
     assert f"api uuid_kill {leg} NORMAL_CLEARING" not in fake.commands
     assert PbxEventKind.TRANSFER_FAILED not in events.kinds(call_id)
+
+
+async def test_agent_saying_yes_before_the_briefing_is_synthesised_counts(
+    fake: FakeFreeswitch, events: PbxEventRecorder
+) -> None:
+    """The agent is heard from their answer on: a "yes" said while the briefing is still
+    being synthesised (a slow voice) decides, as on Asterisk."""
+    synthesised = asyncio.Event()
+
+    async def slow_voice(text: str) -> tuple[bytes, int]:
+        await synthesised.wait()
+        return await tone_voice(0.2)(text)
+
+    recognizer = FakeRecognizer("yes")
+    async with await running(fake, events, voice=slow_voice) as pbx:
+        pbx.warm.transcribe = recognizer
+        call_id = await answered_call(pbx, events)
+        await pbx.transfer(call_id, warm_with_briefing())
+        leg = await agent_leg(fake)
+        await until(lambda: leg in fake.streams_by_uuid)
+        fake.streams_by_uuid[leg].send_audio(voiced(700, RATE) + silence(800, RATE))
+        done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED, timeout=5)
+        assert not synthesised.is_set()
+        synthesised.set()
+    assert done.detail == AGENT
+    assert recognizer.heard == [RATE]
+    assert not fake.queued(leg)  # no briefing was played: the agent had already answered
 
 
 async def test_agent_saying_no_is_hung_up_and_the_caller_stays(

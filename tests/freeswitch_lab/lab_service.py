@@ -39,6 +39,7 @@ def lab_settings(lab: LabFreeswitch, database: Path, speech: str | None) -> Sett
         "warmaccept",
         "warmdecline",
         "warmhangup",
+        "warmsayyes",
     ]
     settings.trunks = [TrunkSettings(name="carrier", endpoint=lab.settings.trunk_name)]
     return settings

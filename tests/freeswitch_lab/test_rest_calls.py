@@ -27,6 +27,7 @@ from voicedock.lab.freeswitch_config import (
     ANSWERS,
     BUSY,
     CONGESTION,
+    DEMO,
     DTMF,
     HANGS_UP,
     NO_ANSWER,
@@ -179,12 +180,38 @@ async def test_inbound_call_is_answered_listed_and_ended_by_the_caller(live: Lab
 
 
 async def test_the_assistant_hears_the_party(live: LabService) -> None:
-    """The utterance party speaks (a tone burst) 3 s after answering: the audio arrives
-    through mod_audio_stream and reaches the assistant's speech recognizer."""
+    """The utterance party says "I would like to book an appointment on Monday." 3 s after
+    answering: the audio arrives through mod_audio_stream and reaches the assistant's speech
+    recognizer (a fake here: ``tests/deploy/test_run_script.py`` checks the words through the
+    real offline one)."""
     call_id = await live.place(UTTERANCE)
     await live.wait_status(call_id, ("in-progress",))
     await until(lambda: bool(live.speech.stt.calls), within=15)
     assert max(live.speech.stt.calls) > 8000  # at least half a second of 8 kHz audio
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    await live.wait_status(call_id, TERMINAL)
+
+
+async def test_the_demo_party_listens_to_the_greeting_then_speaks(live: LabService) -> None:
+    """The demo party (scripts/run.sh's call) says nothing until the greeting has ended: at
+    FreeSWITCH its wait_for_silence heard the greeting's voice, then silence (no timeout),
+    and the assistant hears its words only after the greeting."""
+    live.speech.tts = ToneTts(8000, ms_per_char=1000)  # "Hi!": 3 s of tone
+    call_id = await live.place(DEMO)
+    await live.wait_status(call_id, ("in-progress",))
+    ours = await live.channel_of(call_id)
+    await until(lambda: bool(live.speech.tts.texts), within=10)
+    greeting_at = time.monotonic()
+    await until(lambda: bool(live.speech.stt.calls), within=20)
+    # The 3 s greeting, 1.2 s of silence, the 2.3 s utterance (at once: some 3 s).
+    assert time.monotonic() - greeting_at > 6.0
+    assert max(live.speech.stt.calls) > 8000
+    rows = await live.fs.esl.show_channels()
+    [party] = [c.uuid for c in rows if c.raw.get("dest") == DEMO and c.uuid != ours]
+    assert await live.getvar(party, "wait_for_silence_timeout") == "false"
+    # Loud 20 ms frames it heard before the silence: most of the 3 s greeting.
+    assert int(await live.getvar(party, "wait_for_silence_listenhits")) >= 100
     status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert status == 200, body
     await live.wait_status(call_id, TERMINAL)

@@ -1,6 +1,6 @@
 """Transfers over REST on the real lab FreeSWITCH: blind (uuid_transfer into the production
 voicedock_transfer context) and warm (the agent leg over mod_loopback, the agent presses 1 or
-2), to the lab's internal targets (``dialplan/lab/freeswitch_transfers.xml``)."""
+2, or says yes), to the lab's internal targets (``dialplan/lab/freeswitch_transfers.xml``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from e2e.audio_helpers import require_offline_speech
 from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService
 from voicedock.lab.freeswitch_config import ANSWERS, SILENT
@@ -76,7 +77,7 @@ async def watching(
     """Every channel event (and API command) FreeSWITCH reports, on a connection of the
     test's own; ``react`` may act on each as it arrives."""
     lab = live.lab
-    events = ("CHANNEL_BRIDGE", "CHANNEL_PARK", "CHANNEL_EXECUTE", "CHANNEL_HANGUP", "API")
+    events = ("CHANNEL_BRIDGE", "CHANNEL_PARK", "CHANNEL_EXECUTE", "CHANNEL_HANGUP", "DTMF", "API")
     esl = EslClient(EslSettings("127.0.0.1", lab.esl_port, lab.esl_password, events=events))
     seen: list[EslEvent] = []
     subscription = esl.subscribe()
@@ -102,13 +103,22 @@ def bridges_of(seen: list[EslEvent], channel: str) -> list[EslEvent]:
     return [e for e in seen if e.name == "CHANNEL_BRIDGE" and e.unique_id == channel]
 
 
-async def test_warm_transfer_accepted_by_the_agent(live: LabService) -> None:
+async def warm_transfer_ended(
+    live: LabService, agent: str, within: float
+) -> tuple[str, dict[str, Any], list[EslEvent]]:
+    """A call warm-transferred to ``agent`` over REST, until it ended: (the caller's channel,
+    the ended call, what FreeSWITCH reported meanwhile)."""
     call_id = await answered(live)
     channel = await live.channel_of(call_id)
-    body = {"type": "transfer", "destination": "warmaccept", "mode": "warm"}
+    body = {"type": "transfer", "destination": agent, "mode": "warm"}
     async with watching(live) as seen:
         await control(live, call_id, body)
-        ended = await live.wait_status(call_id, TERMINAL, within=40)
+        ended = await live.wait_status(call_id, TERMINAL, within=within)
+    return channel, ended, seen
+
+
+async def test_warm_transfer_accepted_by_the_agent(live: LabService) -> None:
+    channel, ended, seen = await warm_transfer_ended(live, "warmaccept", within=40)
     assert (ended["status"], ended["end_reason"]) == ("ended", "transferred"), ended
     assert ended["transferred_to"] == "warmaccept"
     # Reported only once FreeSWITCH bridged the caller to the agent leg, not at uuid_bridge's
@@ -119,6 +129,38 @@ async def test_warm_transfer_accepted_by_the_agent(live: LabService) -> None:
     assert transferred_at >= bridged_at - 0.001, (transferred_at, bridged_at)
     await until(lambda: _bridged(live, channel), within=5)  # show channels lags its events
     await hang_up_at_freeswitch(live, channel)  # the agent's leg follows (hangup_after_bridge)
+
+
+async def test_warm_transfer_accepted_by_the_agent_s_voice(live: LabService) -> None:
+    """warmsayyes presses no digit: it says "Yes, put them through." 1.5 s into the briefing,
+    and the offline recognizer (faster-whisper, as in production) hears it on the agent's
+    stream. The caller is then bridged to the agent at FreeSWITCH."""
+    require_offline_speech()
+    offline = live.fs.warm.transcribe
+    heard: list[str] = []
+
+    async def transcribe(pcm: bytes, sample_rate: int) -> str:
+        text = await offline(pcm, sample_rate)  # the real offline STT
+        heard.append(text)
+        return text
+
+    live.fs.warm.transcribe = transcribe
+    # Well before the briefing plus the 20 s decision window would run out.
+    channel, ended, seen = await warm_transfer_ended(live, "warmsayyes", within=30)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "transferred"), ended
+    assert ended["transferred_to"] == "warmsayyes"
+    # All of the answer, its first word too: the agent is heard from their answer on, not
+    # only once the briefing is synthesised (then "Put them through." alone arrived).
+    assert any("yes" in text.lower() for text in heard), heard
+    # FreeSWITCH bridged the caller to the agent's leg (warmsayyes over mod_loopback), and no
+    # digit decided it; the agent's phone (the carrier's warmsayyes leg) is still up.
+    [bridge] = bridges_of(seen, channel)
+    assert (bridge.get("Other-Leg-Channel-Name") or "").startswith("loopback/warmsayyes"), bridge
+    assert not [e for e in seen if e.name == "DTMF"]
+    await until(lambda: _bridged(live, channel), within=5)
+    rows = await live.fs.esl.show_channels()
+    assert [c for c in rows if c.raw.get("dest") == "warmsayyes"]
+    await hang_up_at_freeswitch(live, channel)
 
 
 # Three runs: where in the bridge's forming the hang-up lands varies (FreeSWITCH takes a

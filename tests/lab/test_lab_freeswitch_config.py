@@ -14,7 +14,7 @@ from voicedock.lab.config import find_project_root
 from voicedock.lab.errors import LabError
 from voicedock.lab.freeswitch_build import FreeswitchBuild, FreeswitchSources, build_script
 from voicedock.lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
-from voicedock.lab.utterances import APPOINTMENT, TALK_OVER
+from voicedock.lab.utterances import APPOINTMENT, SAY_YES, TALK_OVER
 
 pytestmark = pytest.mark.unit
 
@@ -64,7 +64,7 @@ def test_speaking_parties_play_the_lab_utterances_from_the_instance_sounds() -> 
         if a.get("application") == "playback"
     }
     sounds = "/var/lib/voicedock-lab/talk/sounds"
-    assert {f"{sounds}/{u.name}.wav" for u in (TALK_OVER, APPOINTMENT)} <= played
+    assert {f"{sounds}/{u.name}.wav" for u in (TALK_OVER, APPOINTMENT, SAY_YES)} <= played
 
 
 def test_settings_refuse_the_stock_password_and_bad_names() -> None:

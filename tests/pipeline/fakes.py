@@ -15,11 +15,18 @@ class FakeStt:
         self.delay = delay
         self.calls: list[int] = []  # bytes of audio per call
         self.error: ProviderError | None = None
+        self.running = 0
+        self.most_running = 0  # transcriptions under way at once, at most
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         self.calls.append(len(pcm))
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.running -= 1
         if self.error is not None:
             raise self.error
         return self.texts.pop(0) if self.texts else ""

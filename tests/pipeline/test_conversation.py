@@ -207,6 +207,24 @@ async def test_provider_failure_speaks_fallback_then_ends(broken: str) -> None:
     assert conv.transcript[-1].content == "Sorry, technical trouble."
 
 
+async def test_a_turn_whose_transcription_failed_is_tried_once_more_for_the_record() -> None:
+    stt = FakeStt(["Hello?"])
+    stt.error = ProviderUnavailableError("model busy")
+    cfg = config(fallback_message="Sorry, technical trouble.")
+    async with Conversation(
+        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=cfg
+    ) as conv:
+        speak(conv)
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "provider-error"
+        stt.error = None  # the provider is back by the time the call closes
+    assert [(e.role, e.content) for e in conv.transcript] == [
+        ("user", "Hello?"),  # in spoken order: the caller spoke first
+        ("assistant", "Sorry, technical trouble."),
+    ]
+    assert len(stt.calls) == 2
+    assert stt.most_running == 1
+
+
 async def test_tts_failure_still_ends_call() -> None:
     tts = FakeTts()
     tts.error = ProviderUnavailableError("voice missing")
@@ -344,6 +362,82 @@ async def test_what_the_caller_was_saying_when_the_call_closed_is_transcribed() 
         await asyncio.sleep(0.01)
     assert [(e.role, e.content) for e in conv.transcript] == [("user", "Please transfer me to")]
     assert conv.history[-1].content == "Please transfer me to"
+
+
+class NumberedStt(FakeStt):
+    """Each transcription's words name it: the transcript shows which one was heard."""
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        number = len(self.calls) + 1
+        await super().transcribe(pcm, sample_rate)
+        return f"Words of transcription {number}."
+
+
+async def test_a_turn_still_being_transcribed_at_hang_up_is_heard_once_not_again() -> None:
+    """The caller hangs up while their last turn is being transcribed: the line is hung up
+    at once, and that same transcription's words reach the transcript (no second one)."""
+    stt = NumberedStt(delay=0.3)
+    at_hang_up: list[tuple[int, int]] = []
+
+    async def hang_up() -> None:  # what the call does on `on_quiet`
+        at_hang_up.append((stt.running, len(conv.transcript)))
+
+    async with Conversation(
+        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
+    ) as conv:
+        speak(conv)
+        await until(lambda: stt.running == 1)
+        await conv.aclose(on_quiet=hang_up)
+    assert at_hang_up == [(1, 0)]  # hung up while the words were still being transcribed
+    heard = "Words of transcription 1."
+    assert [(e.role, e.content) for e in conv.transcript] == [("user", heard)]
+    assert conv.history[-1].content == heard
+    assert len(stt.calls) == 1
+    assert stt.most_running == 1
+
+
+async def test_a_stuck_transcription_at_hang_up_is_still_bounded_by_its_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stt = FakeStt(["never"], delay=30.0)
+    cfg = config(stt_timeout_s=1.0)
+    async with Conversation(
+        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=cfg
+    ) as conv:
+        speak(conv)
+        await until(lambda: stt.running == 1)
+        await asyncio.sleep(0.6)
+        loop = asyncio.get_running_loop()
+        closing = loop.time()
+        await conv.aclose()
+        waited = loop.time() - closing
+    # What was left of the turn's own deadline (~0.4 s), not a new STT timeout on top.
+    assert waited < 0.9
+    assert conv.transcript == []
+    assert len(stt.calls) == 1
+    assert stt.running == 0
+    assert "last caller words not transcribed: TimeoutError" in caplog.text
+
+
+async def test_words_after_a_turn_being_transcribed_at_hang_up_are_heard_after_it() -> None:
+    """The caller's turn is being transcribed, they go on talking and hang up: the turn's
+    transcription is waited for, the rest transcribed after it (never beside it)."""
+    stt = FakeStt(["I need a taxi", "to the station."], delay=0.3)
+    async with Conversation(
+        stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
+    ) as conv:
+        speak(conv, speech_ms=400)
+        await until(lambda: stt.running == 1)
+        for frame in frames(voiced(400)):  # still talking when the call ends
+            conv.feed_audio(frame)
+        await asyncio.sleep(0.01)
+    assert [(e.role, e.content) for e in conv.transcript] == [
+        ("user", "I need a taxi to the station.")
+    ]
+    assert stt.most_running == 1
+    assert len(stt.calls) == 2
+    rest_ms = 400 + conv.config.pre_roll_ms
+    assert stt.calls[1] == 2 * 8 * rest_ms  # the rest alone (8 kHz, 16-bit), not the turn again
 
 
 async def test_announce_is_spoken_to_its_end_through_a_barge_in_and_recorded() -> None:

@@ -50,6 +50,7 @@ DTMF = "+31612345672"
 UTTERANCE = "+31612345673"
 TALK_OVER = "+31612345674"
 SILENT = "+31612345675"
+DEMO = "+31612345676"  # listens to the greeting, then asks for an appointment (scripts/run.sh)
 RECORDS_AND_ECHOES = "+31612345677"
 LATE_ANSWER = "+31612345681"  # rings 2 s, then answers (FreeSWITCH lab only)
 BUSY = "+31600000486"

@@ -372,10 +372,12 @@ class WarmTransfers:
         said: asyncio.Future[Decision],
     ) -> None:
         """The agent leg's audio: the briefing out (then ``briefed``) and, with voice answers
-        on, the agent's voice in until it means a decision (``said``). Lives until decided."""
-        voice = await speech
+        on, the agent's voice in until it means a decision (``said``). Lives until decided.
+
+        With voice answers on, the agent is heard from their answer on, also while the
+        briefing is still being synthesised: as on Asterisk, a "yes" said at once counts."""
         agent, call_id = attempt.agent_channel, attempt.request.call_id
-        if voice is None and not self.voice_decision:
+        if not self.voice_decision and await speech is None:
             await speak_briefing(None, self._esl, agent_channel=agent, speech=None)
             briefed.set_result(None)
             return
@@ -386,6 +388,7 @@ class WarmTransfers:
             if media is not None and self.voice_decision:
                 tasks.create_task(self._listen(media, call_id, said))
             try:
+                voice = await speech
                 await speak_briefing(media, self._esl, agent_channel=agent, speech=voice)
             finally:
                 if not briefed.done():

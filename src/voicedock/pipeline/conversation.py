@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeAlias
 
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.conversation_config import ConversationConfig as ConversationConfig
@@ -96,6 +96,9 @@ class Conversation:
         self._speech_lock = asyncio.Lock()
         self._pending_audio = b""  # caller audio not yet transcribed (merged into next turn)
         self._pending_started_ms: int | None = None
+        # The transcription of `_pending_audio` under way (or done and not yet used): a barge-in
+        # does not stop it, the call's close waits for it, a longer turn supersedes it.
+        self._hearing: _Hearing | None = None
         self._audio_t0: float | None = None
         self._ending = False
         self._closed = False
@@ -273,20 +276,42 @@ class Conversation:
             self._pending_started_ms = stopped.started_at_ms
         self._pending_audio += turn.utterance.pcm
         latency = TurnLatency(endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms))
-        user = _UserAudio(self._pending_audio, stopped.ended_at_ms)
+        if self._hearing is not None:
+            self._hearing.cancel()  # the merged audio is transcribed instead
+        self._hearing = hearing = self._hear(self._pending_audio)
+        user = _UserAudio(hearing, stopped.ended_at_ms)
         self._spawn(self._respond(user, latency, turn.decided))
+
+    def _hear(self, pcm: bytes) -> _Hearing:
+        """Start transcribing `pcm`, bounded by the STT timeout from now; the task belongs to
+        the conversation, not to the turn waiting for it, and never fails its TaskGroup."""
+        assert self._tg is not None
+        deadline = asyncio.get_running_loop().time() + self.config.stt_timeout_s
+
+        async def transcribe() -> str | Exception:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return (await self._stt.transcribe(pcm, self.config.sample_rate)).strip()
+            except Exception as exc:  # noqa: BLE001 - handed to whoever waits for the words
+                return exc
+
+        return self._tg.create_task(transcribe())
 
     # ── turns ────────────────────────────────────────────────────────────────────────────
     async def _respond(
         self, user: _UserAudio | None, latency: TurnLatency | None, t0: float
     ) -> None:
         if user is not None:
-            async with asyncio.timeout(self.config.stt_timeout_s):
-                text = (await self._stt.transcribe(user.pcm, self.config.sample_rate)).strip()
+            # Shielded: a barge-in or the call's end stops this turn, not its transcription.
+            heard = await asyncio.shield(user.hearing)
+            if isinstance(heard, Exception):
+                raise heard
+            text = heard
             if latency is not None:
                 latency.stt_final_ms = _ms_since(t0)
             started = self._turn_start(self._pending_started_ms or 0)
             self._pending_audio, self._pending_started_ms = b"", None
+            self._hearing = None
             if not text:
                 self._report()  # the turn closed without words: it holds nothing back
                 return
@@ -475,25 +500,37 @@ class Conversation:
 
     async def _transcribe_unfinished(self) -> None:
         """At close: what the caller said that no turn transcribed yet (a turn cut by the
-        call's end, a transfer), bounded by the STT timeout; nothing is lost silently."""
+        call's end, a transfer); nothing is lost silently. A transcription already under way
+        is waited for (within its own STT timeout), never started again beside itself (only
+        one that already failed with a provider's error is tried again); what the caller said
+        after it is transcribed once it is over, bounded by the STT timeout."""
         started_ms = self._pending_started_ms
-        pcm = self._pending_audio + self._listener.take_unfinished()
         if started_ms is None:
             started_ms = self._listener.endpointer.speech_started_ms
-        self._pending_audio, self._pending_started_ms = b"", None
-        if not pcm or started_ms is None:
+        hearing, pending = self._hearing, self._pending_audio
+        rest = self._listener.take_unfinished()
+        self._hearing, self._pending_audio, self._pending_started_ms = None, b"", None
+        if hearing is not None and _failed(hearing):
+            hearing = None  # over, and not for lack of time: its audio is tried once more
+        if hearing is None:  # nothing under way for the pending audio: heard with the rest
+            rest, pending = pending + rest, b""
+        if started_ms is None or (hearing is None and not rest):
             return
-        try:
-            async with asyncio.timeout(self.config.stt_timeout_s):
-                text = (await self._stt.transcribe(pcm, self.config.sample_rate)).strip()
-        except Exception as exc:  # noqa: BLE001 - closing: the call's record still follows
-            log.warning("last caller words not transcribed: %s", type(exc).__name__)
-            return
-        if text:
+        words = [await self._last_words(hearing)] if hearing is not None else []
+        if rest:
+            words.append(await self._last_words(self._hear(rest)))
+        if text := " ".join(w for w in words if w):
             started = self._turn_start(started_ms)
-            ended = started + len(pcm) / (2 * self.config.sample_rate)
+            ended = started + (len(pending) + len(rest)) / (2 * self.config.sample_rate)
             self._add_transcript(TranscriptEntry("user", text, started, ended))
             self._history.append(ChatMessage("user", text))
+
+    async def _last_words(self, hearing: _Hearing) -> str:
+        heard = await asyncio.shield(hearing)
+        if isinstance(heard, Exception):  # closing: the call's record still follows
+            log.warning("last caller words not transcribed: %s", type(heard).__name__)
+            return ""
+        return heard
 
     def _audio_time(self, audio_ms: int) -> float:
         base = self._audio_t0 if self._audio_t0 is not None else self._wall()
@@ -513,8 +550,12 @@ class _Turn(Frame):
 
 @dataclass(slots=True, frozen=True)
 class _UserAudio:
-    pcm: bytes
+    hearing: _Hearing
     ended_at_ms: int
+
+
+# A transcription of a caller's audio: its words, or the error that stopped them.
+_Hearing: TypeAlias = asyncio.Task[str | Exception]
 
 
 async def _iterate(items: list[str]) -> AsyncIterator[str]:
@@ -529,6 +570,12 @@ def _reraise_swallowed_cancel() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def _failed(hearing: _Hearing) -> bool:
+    """The transcription is over with a provider's error (not a timeout)."""
+    done = hearing.done() and not hearing.cancelled()
+    return done and isinstance(hearing.result(), ProviderError)
 
 
 def _started_at(entry: TranscriptEntry) -> float:
