@@ -19,7 +19,7 @@ Policy, per field (refuse unless the value is cosmetic):
 * ``origination_uuid``, uuids of other commands: we generate them (``uuid4()`` per leg, never
   the call id), so anything but a canonical lowercase UUID is a bug and is **refused**.
 * Our call id (the ``voicedock_call_id`` channel variable): exactly the shapes of
-  ``calls/ids.py`` (``validation.is_call_id``: ``[A-Za-z0-9_+-]`` only), else **refused**.
+  ``domain/ids.py`` (``is_call_id``), else **refused**.
 * Caller number and destination: canonical E.164 (``+`` then 7–15 ASCII digits) or an
   explicitly configured internal target, else **refused** (the API answers 400 before this).
 * Gateway, context, dialplan: configuration tokens ``[A-Za-z0-9_.-]``; anything else **refused**.
