@@ -26,7 +26,7 @@ from pathlib import Path
 from voicedock.config import AsteriskSettings
 from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings
-from voicedock.pbx.asterisk import AsteriskPbx
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 
 ECHO = "+31612345670"

@@ -35,9 +35,9 @@ from voicedock.config import AsteriskSettings
 from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings
 from voicedock.media.session import MediaSession
-from voicedock.pbx.asterisk import AsteriskPbx
-from voicedock.pbx.asterisk_ari import AriHttpError
-from voicedock.pbx.asterisk_media import leg_id
+from voicedock.pbx.asterisk.ari import AriHttpError
+from voicedock.pbx.asterisk.media import leg_id
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEventKind, TransferTarget
 
 CALLER = "+31612345678"  # the lab party that plays prompts and records

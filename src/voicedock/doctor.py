@@ -1,5 +1,5 @@
 """``voicedock doctor``: check the configuration (and optionally an Asterisk config directory);
-with ``pbx.kind = "freeswitch"``, the live FreeSWITCH too (``voicedock.pbx.freeswitch_doctor``).
+with ``pbx.kind = "freeswitch"``, the live FreeSWITCH too (``voicedock.pbx.freeswitch.doctor``).
 
 Prints ``OK`` or each problem on its own line; the exit status is 0 when everything is fine,
 1 when there are problems, 2 when the configuration itself cannot be loaded.
@@ -22,13 +22,13 @@ AsteriskCheck = Callable[[Path, Settings], list[str]]
 def check_asterisk_config(directory: Path, settings: Settings) -> list[str]:
     """Problems in an Asterisk configuration directory.
 
-    A detailed checker may live in ``voicedock.pbx.asterisk_doctor`` (function
+    A detailed checker may live in ``voicedock.pbx.asterisk.doctor`` (function
     ``check(directory, settings) -> list[str]``); without it only the basics are checked here.
     """
     if not directory.is_dir():
         return [f"--asterisk-config: {directory} is not a directory"]
     try:
-        module = importlib.import_module("voicedock.pbx.asterisk_doctor")
+        module = importlib.import_module("voicedock.pbx.asterisk.doctor")
     except ModuleNotFoundError:
         module = None
     if module is not None:
@@ -46,7 +46,7 @@ def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) ->
         return 2
     problems = check_asterisk_config(asterisk_config, settings) if asterisk_config else []
     if settings.pbx.kind == "freeswitch":
-        from voicedock.pbx.freeswitch_doctor import check
+        from voicedock.pbx.freeswitch.doctor import check
 
         problems += asyncio.run(check(settings))
     for problem in problems:

@@ -64,11 +64,11 @@ def make_pbx(settings: Settings) -> Pbx:
     if kind == "none":
         return NoPbx()
     if kind == "asterisk":
-        module: Any = importlib.import_module("voicedock.pbx.asterisk")
+        module: Any = importlib.import_module("voicedock.pbx.asterisk.pbx")
         pbx: Pbx = module.AsteriskPbx(settings.pbx.asterisk)
         return pbx
     if kind == "freeswitch":
-        module = importlib.import_module("voicedock.pbx.freeswitch")
+        module = importlib.import_module("voicedock.pbx.freeswitch.pbx")
         dids = [n.number for n in settings.numbers]
         fs_pbx: Pbx = module.FreeswitchPbx(settings.pbx.freeswitch, dids=dids)
         return fs_pbx

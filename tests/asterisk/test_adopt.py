@@ -9,7 +9,7 @@ import pytest
 
 from pbx.lab_calls import ANSWERS, new_call_id, request, running_pbx
 from voicedock.lab.server import LabAsterisk
-from voicedock.pbx.asterisk import AsteriskPbx
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import PbxEventKind, ResumablePbx
 
 pytestmark = pytest.mark.asterisk

@@ -12,8 +12,8 @@ import numpy as np
 
 from pbx.lab_calls import ANSWERS, Recorder, request
 from voicedock.media.session import MediaSession
-from voicedock.pbx.asterisk import AsteriskPbx
-from voicedock.pbx.asterisk_media import MediaLeg
+from voicedock.pbx.asterisk.media import MediaLeg
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
 
 

@@ -240,7 +240,7 @@ async def freeswitch_lab(lab: Any) -> AsyncIterator[Backend]:
     """``FreeswitchPbx`` on the real lab FreeSWITCH (``tests/freeswitch_lab_session.py``)."""
     from voicedock.config import FreeswitchSettings
     from voicedock.lab import freeswitch_config as parties
-    from voicedock.pbx.freeswitch import FreeswitchPbx
+    from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
     numbers = {
         "answers": parties.ANSWERS,

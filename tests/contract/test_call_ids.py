@@ -7,8 +7,9 @@ import uuid
 import pytest
 
 from voicedock.domain.ids import is_call_id, mask_call_id, new_inbound_call_id, new_outbound_call_id
-from voicedock.pbx import asterisk, freeswitch_escape
-from voicedock.pbx.freeswitch_escape import (
+from voicedock.pbx.asterisk import pbx as asterisk
+from voicedock.pbx.freeswitch import escape as freeswitch_escape
+from voicedock.pbx.freeswitch.escape import (
     UnsafeCommandValue,
     build_originate,
     build_uuid_set_call_id,

@@ -25,10 +25,10 @@ from voicedock.config import PbxSettings, Settings, TrunkSettings
 from voicedock.lab.errors import LabError
 from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings
-from voicedock.pbx.asterisk import AsteriskPbx
-from voicedock.pbx.asterisk_ami import AmiClient
-from voicedock.pbx.asterisk_ari import AriClient
-from voicedock.pbx.asterisk_backoff import Backoff
+from voicedock.pbx.asterisk.ami import AmiClient
+from voicedock.pbx.asterisk.ari import AriClient
+from voicedock.pbx.asterisk.backoff import Backoff
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import Pbx
 from voicedock.service import Service
 

@@ -41,7 +41,7 @@ from voicedock.calls.runner import MEDIA_ERROR
 from voicedock.lab.server import LabAsterisk
 from voicedock.media.acceptor import MediaAcceptor, PendingMedia
 from voicedock.media.session import MediaSession
-from voicedock.pbx.asterisk import AsteriskPbx
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.service import Service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]

@@ -32,14 +32,14 @@ from voicedock.api.api_keys import issue_api_key
 from voicedock.config import Settings
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.server import LabAsterisk
-from voicedock.pbx.asterisk import AsteriskPbx
-from voicedock.pbx.asterisk_ami import AmiClient
-from voicedock.pbx.asterisk_ari import AriClient
-from voicedock.pbx.asterisk_backoff import Backoff
-from voicedock.pbx.asterisk_media import leg_id
-from voicedock.pbx.freeswitch import FreeswitchPbx, esl_settings_for
-from voicedock.pbx.freeswitch_escape import CALL_ID_VARIABLE, build_uuid_getvar
-from voicedock.pbx.freeswitch_esl import EslCommandError
+from voicedock.pbx.asterisk.ami import AmiClient
+from voicedock.pbx.asterisk.ari import AriClient
+from voicedock.pbx.asterisk.backoff import Backoff
+from voicedock.pbx.asterisk.media import leg_id
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
+from voicedock.pbx.freeswitch.escape import CALL_ID_VARIABLE, build_uuid_getvar
+from voicedock.pbx.freeswitch.esl import EslCommandError
+from voicedock.pbx.freeswitch.pbx import FreeswitchPbx, esl_settings_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 

@@ -29,7 +29,7 @@ from freeswitch.fake_freeswitch import FakeFreeswitch
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import FreeswitchSettings, PbxSettings, Settings
-from voicedock.pbx.freeswitch import FreeswitchPbx
+from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 
 ESL_PASSWORD = "user-path-esl-secret"

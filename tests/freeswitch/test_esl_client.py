@@ -9,12 +9,12 @@ import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch
 from voicedock.errors import ConfigError
-from voicedock.pbx.freeswitch_escape import (
+from voicedock.pbx.freeswitch.escape import (
     build_originate,
     build_queued_playback,
     build_uuid_kill,
 )
-from voicedock.pbx.freeswitch_esl import (
+from voicedock.pbx.freeswitch.esl import (
     EslAuthError,
     EslClient,
     EslClosed,
@@ -24,8 +24,8 @@ from voicedock.pbx.freeswitch_esl import (
     EslNotConnected,
     EslSettings,
 )
-from voicedock.pbx.freeswitch_media import EslPlaybackControl
-from voicedock.pbx.freeswitch_wire import EslEvent
+from voicedock.pbx.freeswitch.esl_wire import EslEvent
+from voicedock.pbx.freeswitch.media import EslPlaybackControl
 
 pytestmark = pytest.mark.unit
 

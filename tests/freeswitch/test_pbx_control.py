@@ -12,8 +12,8 @@ from freeswitch.live_service import until
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
 from voicedock.errors import PbxError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
-from voicedock.pbx.freeswitch import FreeswitchPbx
-from voicedock.pbx.freeswitch_support import BootClock, cause_of, parse_uptime
+from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
+from voicedock.pbx.freeswitch.support import BootClock, cause_of, parse_uptime
 
 pytestmark = pytest.mark.unit
 

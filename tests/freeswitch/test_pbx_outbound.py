@@ -13,12 +13,12 @@ from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.errors import ConfigError, PbxError
-from voicedock.pbx import freeswitch as freeswitch_module
 from voicedock.pbx.base import OriginateRequest, PbxEventKind, TransferTarget
 from voicedock.pbx.causes import CallError, error_for_unanswered
-from voicedock.pbx.freeswitch import PBX_EVENTS, FreeswitchPbx
-from voicedock.pbx.freeswitch_escape import UnsafeCommandValue
-from voicedock.pbx.freeswitch_esl import EslDefaultPassword, EslSettings
+from voicedock.pbx.freeswitch import pbx as freeswitch_module
+from voicedock.pbx.freeswitch.escape import UnsafeCommandValue
+from voicedock.pbx.freeswitch.esl import EslDefaultPassword, EslSettings
+from voicedock.pbx.freeswitch.pbx import PBX_EVENTS, FreeswitchPbx
 
 pytestmark = pytest.mark.unit
 

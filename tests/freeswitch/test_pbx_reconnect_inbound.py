@@ -14,7 +14,7 @@ from freeswitch.test_pbx_leftovers import previous_run
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
 from voicedock.domain.ids import new_inbound_call_id
 from voicedock.pbx.base import InboundCall, PbxEventKind
-from voicedock.pbx.freeswitch import FreeswitchPbx
+from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.media.freeswitch_playout import PlayoutTimeline, Segment
+from voicedock.media.freeswitch.playout import PlayoutTimeline, Segment
 from voicedock.media.pacer import Utterance
 from voicedock.media.playback import Playback
 

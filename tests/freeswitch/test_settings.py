@@ -8,7 +8,7 @@ import pytest
 
 from voicedock.config import load_settings
 from voicedock.errors import ConfigError
-from voicedock.pbx.freeswitch import FreeswitchPbx
+from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 from voicedock.service import make_pbx
 
 pytestmark = pytest.mark.unit

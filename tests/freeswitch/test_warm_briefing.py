@@ -14,8 +14,8 @@ from freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx
 from voicedock.errors import ProviderError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
-from voicedock.pbx.freeswitch import FreeswitchPbx
-from voicedock.pbx.freeswitch_escape import UnsafeCommandValue, build_uuid_broadcast_tone
+from voicedock.pbx.freeswitch.escape import UnsafeCommandValue, build_uuid_broadcast_tone
+from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 pytestmark = pytest.mark.unit
 

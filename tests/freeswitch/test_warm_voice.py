@@ -16,7 +16,7 @@ from freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
 from freeswitch.test_warm_briefing import running, tone_voice, until, warm_with_briefing
 from pipeline.synth import silence, voiced
 from voicedock.pbx.base import PbxEventKind
-from voicedock.pbx.freeswitch import FreeswitchPbx
+from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from voicedock.pbx.freeswitch_wire import (
+from voicedock.pbx.freeswitch.esl_wire import (
     ApiResponse,
     AuthRequest,
     CommandReply,

@@ -23,7 +23,7 @@ from pipeline.fakes import FakeTts
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import Settings, TrunkSettings
 from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.pbx.freeswitch import FreeswitchPbx
+from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 
 def lab_settings(lab: LabFreeswitch, database: Path, speech: str | None) -> Settings:

@@ -23,7 +23,7 @@ from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.freeswitch_config import ANSWERS
 from voicedock.lab.heard import listen, read_recording
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
-from voicedock.pbx.freeswitch import FreeswitchPbx
+from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
 

@@ -16,8 +16,8 @@ from e2e.audio_helpers import require_offline_speech
 from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService
 from voicedock.lab.freeswitch_config import ANSWERS, SILENT
-from voicedock.pbx.freeswitch_esl import EslClient, EslSettings
-from voicedock.pbx.freeswitch_wire import EslEvent
+from voicedock.pbx.freeswitch.esl import EslClient, EslSettings
+from voicedock.pbx.freeswitch.esl_wire import EslEvent
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
 

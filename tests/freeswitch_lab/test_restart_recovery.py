@@ -37,7 +37,7 @@ from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.lab.errors import LabError
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.freeswitch_config import SILENT
-from voicedock.pbx.freeswitch_wire import parse_show_channels_json
+from voicedock.pbx.freeswitch.esl_wire import parse_show_channels_json
 from voicedock.store import open_store
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(150)]

@@ -15,9 +15,9 @@ from aiohttp import web
 from media.fake_asterisk import FakeAsterisk
 from voicedock.errors import PbxError
 from voicedock.media.acceptor import MediaAcceptor
-from voicedock.pbx import asterisk_media
-from voicedock.pbx.asterisk_calls import CallRegistry
-from voicedock.pbx.asterisk_media import AsteriskMedia
+from voicedock.pbx.asterisk import media as asterisk_media
+from voicedock.pbx.asterisk.media import AsteriskMedia
+from voicedock.pbx.legs import CallRegistry
 
 pytestmark = pytest.mark.unit
 

@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.lab.server import LabAsterisk
-from voicedock.pbx.asterisk import AsteriskPbx
-from voicedock.pbx.asterisk_ami import AmiClient
-from voicedock.pbx.asterisk_ari import AriClient
-from voicedock.pbx.asterisk_backoff import Backoff
+from voicedock.pbx.asterisk.ami import AmiClient
+from voicedock.pbx.asterisk.ari import AriClient
+from voicedock.pbx.asterisk.backoff import Backoff
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 
 ANSWERS = "+31612345678"

@@ -2,7 +2,7 @@ import pytest
 from panoramisk.actions import Action
 from panoramisk.message import Message
 
-from voicedock.pbx.ami_messages import (
+from voicedock.pbx.asterisk.ami_messages import (
     AmiFullyBooted,
     AmiHangup,
     AmiOriginateResponse,

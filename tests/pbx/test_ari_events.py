@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from voicedock.pbx.ari_events import (
+from voicedock.pbx.asterisk.ari_events import (
     AriEventError,
     ChannelDestroyed,
     ChannelStateChange,

@@ -4,9 +4,9 @@ import pytest
 
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxUnavailable
-from voicedock.pbx.ami_messages import AmiValueError, originate_action
-from voicedock.pbx.asterisk_ami import AmiClient
-from voicedock.pbx.asterisk_backoff import Backoff
+from voicedock.pbx.asterisk.ami import AmiClient
+from voicedock.pbx.asterisk.ami_messages import AmiValueError, originate_action
+from voicedock.pbx.asterisk.backoff import Backoff
 
 from .fake_ami import FakeAmi
 

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from voicedock.pbx.asterisk_backoff import Backoff
+from voicedock.pbx.asterisk.backoff import Backoff
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
 import pytest
 
-from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.legs import CallRegistry
 
 pytestmark = pytest.mark.unit
 

@@ -16,7 +16,7 @@ from voicedock.lab.config import (
     render_template,
     select_modules,
 )
-from voicedock.pbx.asterisk_doctor import check, find_problems, load_conf
+from voicedock.pbx.asterisk.doctor import check, find_problems, load_conf
 
 pytestmark = pytest.mark.unit
 

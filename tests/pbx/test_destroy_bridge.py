@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from voicedock.pbx.asterisk_ari import AriHttpError
-from voicedock.pbx.asterisk_media import destroy_bridge
+from voicedock.pbx.asterisk.ari import AriHttpError
+from voicedock.pbx.asterisk.media import destroy_bridge
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from voicedock.config import FreeswitchSettings, PbxSettings, Settings
-from voicedock.pbx.freeswitch_doctor import media_url_problems
+from voicedock.pbx.freeswitch.doctor import media_url_problems
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import pytest
 
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.media.codecs import encode
-from voicedock.pbx.asterisk_warm import VOICE_BRIEFING_PROMPT
+from voicedock.pbx.asterisk.warm_transfer import VOICE_BRIEFING_PROMPT
 from voicedock.pbx.warm_decision import decision_from_words, listen_for_decision
 
 pytestmark = pytest.mark.unit

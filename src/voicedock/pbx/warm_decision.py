@@ -20,7 +20,7 @@ from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.vad import VadConfig
 
-log = logging.getLogger("voicedock.pbx.asterisk")
+log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
 Decision = Literal["accept", "decline"]
 Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate → text

@@ -1,9 +1,9 @@
 """``FreeswitchCallMedia``: one call's audio over mod_audio_stream, as a ``CallMedia``.
 
 * **In:** FreeSWITCH connects to ``AudioStreamServer`` and sends the metadata TEXT frame, then
-  BINARY L16 frames at the stream rate (``audio_stream_wire``). They are re-cut into 20 ms frames
-  and converted to the call's wire format (µ-law, A-law or linear), so the conversation sees
-  the same frames as on Asterisk.
+  BINARY L16 frames at the stream rate (``freeswitch.audio_stream_wire``). They are re-cut
+  into 20 ms frames and converted to the call's wire format (µ-law, A-law or linear), so the
+  conversation sees the same frames as on Asterisk.
 * **Out:** the community mod_audio_stream does not play what it receives: it writes each
   ``streamAudio`` message to a file and fires ``mod_audio_stream::play``; the PBX adapter hands
   that event to ``on_play_event`` and we queue ``playback`` of the file on the channel
@@ -35,11 +35,11 @@ from aiohttp import WSMsgType, web
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError as AnyMediaError
 from voicedock.errors import PbxError
-from voicedock.media.audio_stream_wire import encode_stream_audio, parse_metadata
 from voicedock.media.codecs import decode, encode
 from voicedock.media.errors import MediaConnectionLost, MediaError, MediaSessionClosed
 from voicedock.media.framing import Framer
-from voicedock.media.freeswitch_playout import PlayoutTimeline, Segment
+from voicedock.media.freeswitch.audio_stream_wire import encode_stream_audio, parse_metadata
+from voicedock.media.freeswitch.playout import PlayoutTimeline, Segment
 from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
 from voicedock.media.playback import Playback, PlayoutResult, feed_playback, finish_playback
 from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason, put_dropping_oldest

@@ -1,6 +1,6 @@
 """The warm transfer on Asterisk: hold, dial the agent, brief, decide, swap or return.
 
-See ``asterisk_transfer`` for the whole picture. One ``WarmTransfer`` per attempt; the ARI
+See ``asterisk.transfer`` for the whole picture. One ``WarmTransfer`` per attempt; the ARI
 events it waits for (the agent's StasisStart, channels going away) are handed to it by
 ``AsteriskTransfers``.
 """
@@ -19,9 +19,8 @@ from urllib.parse import quote
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, ProviderError
-from voicedock.pbx.asterisk_ari import AriHttpError
-from voicedock.pbx.asterisk_calls import CallLegs
-from voicedock.pbx.asterisk_media import (
+from voicedock.pbx.asterisk.ari import AriHttpError
+from voicedock.pbx.asterisk.media import (
     add_channel,
     create_bridge,
     destroy_bridge,
@@ -30,12 +29,13 @@ from voicedock.pbx.asterisk_media import (
     remove_channel,
 )
 from voicedock.pbx.base import BRIEFING_KEY, PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pbx.legs import CallLegs
 from voicedock.pbx.warm_decision import listen_for_decision
 
 if TYPE_CHECKING:
-    from voicedock.pbx.asterisk_transfer import AsteriskTransfers, DialplanTarget
+    from voicedock.pbx.asterisk.transfer import AsteriskTransfers, DialplanTarget
 
-log = logging.getLogger("voicedock.pbx.asterisk")
+log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
 WARM_ARG = "warm"
 ACCEPT_DIGIT = "1"

@@ -1,6 +1,6 @@
 """Inbound Event Socket (ESL) client for FreeSWITCH on asyncio streams.
 
-Errors, handles and settings live in ``freeswitch_esl_errors`` / ``freeswitch_esl_settings``
+Errors, handles and settings live in ``freeswitch.esl_errors`` / ``freeswitch.esl_settings``
 (re-exported here).
 
 One connection runs at a time. ``EslClient`` owns a TaskGroup with a supervisor task that
@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from voicedock.errors import PbxError
-from voicedock.pbx.freeswitch_esl_errors import (
+from voicedock.pbx.freeswitch.esl_errors import (
     BackgroundJob,
     EslAuthError,
     EslClosed,
@@ -35,13 +35,13 @@ from voicedock.pbx.freeswitch_esl_errors import (
     EslNotConnected,
     EventSubscription,
 )
-from voicedock.pbx.freeswitch_esl_settings import (
+from voicedock.pbx.freeswitch.esl_settings import (
     DEFAULT_EVENTS,
     DEFAULT_PASSWORD,
     EslSettings,
     next_backoff,
 )
-from voicedock.pbx.freeswitch_wire import (
+from voicedock.pbx.freeswitch.esl_wire import (
     ApiResponse,
     AuthRequest,
     ChannelInfo,
@@ -81,7 +81,7 @@ __all__ = [
     "next_backoff",
 ]
 
-log = logging.getLogger("voicedock.pbx.freeswitch")
+log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
 ReconnectHook = Callable[["EslClient"], Awaitable[None]]
 

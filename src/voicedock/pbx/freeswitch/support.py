@@ -21,11 +21,11 @@ from voicedock.config import FreeswitchSettings
 from voicedock.errors import PbxError
 from voicedock.pbx.base import InboundCall
 from voicedock.pbx.causes import FREESWITCH_CAUSES
-from voicedock.pbx.freeswitch_esl import DEFAULT_EVENTS, EslClient, EslSettings
-from voicedock.pbx.freeswitch_media import MEDIA_EVENT_SUBCLASSES
-from voicedock.pbx.freeswitch_wire import EslEvent
+from voicedock.pbx.freeswitch.esl import DEFAULT_EVENTS, EslClient, EslSettings
+from voicedock.pbx.freeswitch.esl_wire import EslEvent
+from voicedock.pbx.freeswitch.media import MEDIA_EVENT_SUBCLASSES
 
-log = logging.getLogger("voicedock.pbx.freeswitch")
+log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
 # CUSTOM must come last: the event command takes subclass names after it.
 PBX_EVENTS = (*DEFAULT_EVENTS[:-1], "CHANNEL_PARK", DEFAULT_EVENTS[-1], *MEDIA_EVENT_SUBCLASSES)

@@ -7,7 +7,7 @@ A bot cannot press ``att_xfer``'s keys, so (protocols.md §5.2):
    ``...}loopback/<target>/<transfer context>/XML &park()``: the target's extension dials the
    agent as in a blind transfer, and the ``-a`` loopback leg (our uuid) is the agent leg.
    The caller stays with the assistant meanwhile.
-2. The agent answers and hears the briefing (``freeswitch_briefing``: the caller's request,
+2. The agent answers and hears the briefing (``freeswitch.briefing``: the caller's request,
    then "Press 1 to take the call, or 2 to decline"; a beep when there is no voice for it).
    The decision window opens when the briefing ends: **1** accepts, any other digit declines
    (a digit during the briefing decides at once and cuts it short). With ``voice_decision``
@@ -37,8 +37,7 @@ from typing import Any
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.media.call_media import CallMedia
-from voicedock.pbx.asterisk_calls import CallRegistry
-from voicedock.pbx.asterisk_warm import (
+from voicedock.pbx.asterisk.warm_transfer import (
     BRIEFING_PROMPT,
     DEFAULT_BRIEFING,
     VOICE_BRIEFING_PROMPT,
@@ -47,8 +46,8 @@ from voicedock.pbx.asterisk_warm import (
     synthesize_offline,
 )
 from voicedock.pbx.base import PbxEvent, PbxEventKind, PbxEventSink, TransferTarget
-from voicedock.pbx.freeswitch_briefing import agent_stream, speak_briefing, synthesize_quietly
-from voicedock.pbx.freeswitch_escape import (
+from voicedock.pbx.freeswitch.briefing import agent_stream, speak_briefing, synthesize_quietly
+from voicedock.pbx.freeswitch.escape import (
     build_audio_stream_stop,
     build_originate,
     build_originate_loopback,
@@ -61,9 +60,10 @@ from voicedock.pbx.freeswitch_escape import (
     require_internal_target,
     require_token,
 )
-from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
-from voicedock.pbx.freeswitch_media import FreeswitchMediaHub
-from voicedock.pbx.freeswitch_wire import EslEvent
+from voicedock.pbx.freeswitch.esl import EslClient, EslCommandError
+from voicedock.pbx.freeswitch.esl_wire import EslEvent
+from voicedock.pbx.freeswitch.media import FreeswitchMediaHub
+from voicedock.pbx.legs import CallRegistry
 from voicedock.pbx.warm_decision import (
     Decision,
     Transcriber,
@@ -71,7 +71,7 @@ from voicedock.pbx.warm_decision import (
     transcribe_offline,
 )
 
-log = logging.getLogger("voicedock.pbx.freeswitch")
+log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
 ACCEPT_DIGIT = "1"
 # After uuid_bridge's +OK, how long the bridge may take to form before the attempt fails.

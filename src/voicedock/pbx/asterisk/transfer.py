@@ -32,19 +32,24 @@ from urllib.parse import quote
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
-from voicedock.pbx.ari_events import DialProgress, StasisStart
-from voicedock.pbx.asterisk_ari import AriClient
-from voicedock.pbx.asterisk_calls import CallLegs, CallRegistry
-from voicedock.pbx.asterisk_media import (
+from voicedock.pbx.asterisk.ari import AriClient
+from voicedock.pbx.asterisk.ari_events import DialProgress, StasisStart
+from voicedock.pbx.asterisk.media import (
     add_channel,
     leg_id,
 )
-from voicedock.pbx.asterisk_warm import WARM_ARG, Synthesizer, WarmTransfer, synthesize_offline
+from voicedock.pbx.asterisk.warm_transfer import (
+    WARM_ARG,
+    Synthesizer,
+    WarmTransfer,
+    synthesize_offline,
+)
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pbx.legs import CallLegs, CallRegistry
 from voicedock.pbx.warm_decision import Transcriber, transcribe_offline
 from voicedock.validation import is_e164, is_token
 
-log = logging.getLogger("voicedock.pbx.asterisk")
+log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
 Emit = Callable[[PbxEvent], Awaitable[None]]
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]

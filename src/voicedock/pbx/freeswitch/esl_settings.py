@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from voicedock.errors import ConfigError
-from voicedock.pbx.freeswitch_esl_errors import EslDefaultPassword
+from voicedock.pbx.freeswitch.esl_errors import EslDefaultPassword
 
 DEFAULT_PASSWORD = "ClueCon"  # noqa: S105 - the vanilla event_socket.conf.xml value, refused
 DEFAULT_EVENTS = (

@@ -11,9 +11,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from voicedock.errors import PbxError
-from voicedock.pbx.ami_messages import AmiOriginateResponse
-from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.asterisk.ami_messages import AmiOriginateResponse
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
+from voicedock.pbx.legs import CallRegistry
 
 REASON_CAUSE = {1: 16, 3: 19, 5: 17, 8: 34}  # AMI Originate Reason -> Q.850
 

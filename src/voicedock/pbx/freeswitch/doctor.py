@@ -25,16 +25,16 @@ from xml.etree import ElementTree
 
 from voicedock.config import Settings
 from voicedock.errors import ConfigError
-from voicedock.media.freeswitch_stream_server import AudioStreamServer
-from voicedock.pbx.freeswitch_escape import UnsafeCommandValue, require_token
-from voicedock.pbx.freeswitch_esl import (
+from voicedock.media.freeswitch.stream_server import AudioStreamServer
+from voicedock.pbx.freeswitch.escape import UnsafeCommandValue, require_token
+from voicedock.pbx.freeswitch.esl import (
     EslAuthError,
     EslClient,
     EslCommandError,
     EslNotConnected,
     EslSettings,
 )
-from voicedock.pbx.freeswitch_wire import EslProtocolError
+from voicedock.pbx.freeswitch.esl_wire import EslProtocolError
 from voicedock.validation import mask_number
 
 NEEDED_MODULES = ("mod_sofia", "mod_event_socket", "mod_audio_stream")

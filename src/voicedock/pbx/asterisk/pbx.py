@@ -16,7 +16,7 @@ the fresh PBX's channel list), then one PBX_RESTARTED and a "pbx-restart" HANGUP
 them. No originate goes out on a connection that reconcile has not settled yet, so a call
 placed on the fresh Asterisk is never taken for one it lost; each leg carries the boot it was
 placed under, and an originate that waited across a restart is refused, never sent.
-When the remote leg goes, the media legs and bridges are deleted (``asterisk_media``).
+When the remote leg goes, the media legs and bridges are deleted (``asterisk.media``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from urllib.parse import quote
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.errors import PbxError, PbxUnavailable
-from voicedock.pbx.ami_messages import (
+from voicedock.pbx.asterisk.ami import AmiClient
+from voicedock.pbx.asterisk.ami_messages import (
     AmiEvent,
     AmiHangup,
     AmiRinging,
@@ -41,7 +42,8 @@ from voicedock.pbx.ami_messages import (
     originate_action,
     pjsip_dial_string,
 )
-from voicedock.pbx.ari_events import (
+from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari_events import (
     ApplicationReplaced,
     AriChannel,
     AriEvent,
@@ -52,12 +54,9 @@ from voicedock.pbx.ari_events import (
     StasisEnd,
     StasisStart,
 )
-from voicedock.pbx.asterisk_ami import AmiClient
-from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
-from voicedock.pbx.asterisk_calls import CallLegs, CallRegistry
-from voicedock.pbx.asterisk_media import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
-from voicedock.pbx.asterisk_originate import watch_ami_originate
-from voicedock.pbx.asterisk_transfer import AsteriskTransfers, TransferSettings
+from voicedock.pbx.asterisk.media import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
+from voicedock.pbx.asterisk.originate import watch_ami_originate
+from voicedock.pbx.asterisk.transfer import AsteriskTransfers, TransferSettings
 from voicedock.pbx.base import (
     InboundCall,
     InboundHandler,
@@ -68,13 +67,14 @@ from voicedock.pbx.base import (
     PbxHealth,
     TransferTarget,
 )
+from voicedock.pbx.legs import CallLegs, CallRegistry
 from voicedock.validation import is_e164, is_token
 
 if TYPE_CHECKING:
     from voicedock.media.acceptor import MediaAcceptor
     from voicedock.media.call_media import CallMedia
 
-log = logging.getLogger("voicedock.pbx.asterisk")
+log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
 # A call younger than this may not be on the PBX's channel list yet (AMI originate thread).
 _RECONCILE_GRACE = 2.0
@@ -82,7 +82,7 @@ _RECONCILE_GRACE = 2.0
 # but not dialled) retries this often, this long, and meets the channel's first event.
 _CHASE_INTERVAL = 0.1
 _CHASE_FOR = 10.0
-# What a call may hold besides the remote leg (``asterisk_media``, ``asterisk_warm`` ids).
+# What a call may hold besides the remote leg (``asterisk.media``, ``asterisk.warm_transfer`` ids).
 _LEFTOVER_LEGS = ("media", "agent", "agentmedia")
 _LEFTOVER_BRIDGES = ("bridge", "warm")
 # How long adopting a previous run's call waits for the links to come up and be reconciled.
@@ -282,7 +282,7 @@ class AsteriskPbx:
                 await self.ari.hangup_channel(legs.main_channel, "normal")
 
     async def transfer(self, call_id: str, target: TransferTarget) -> None:
-        """Blind or warm (``asterisk_transfer``); returns once started. The outcome comes as
+        """Blind or warm (``asterisk.transfer``); returns once started. The outcome comes as
         TRANSFERRED (the target answered / accepted) or TRANSFER_FAILED (caller is back)."""
         legs = self._calls.get(call_id)
         if legs is None or legs.ended:

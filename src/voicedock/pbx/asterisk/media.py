@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from voicedock.errors import PbxError
-from voicedock.pbx.asterisk_ari import AriClient, AriHttpError
-from voicedock.pbx.asterisk_calls import CallRegistry
+from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
+from voicedock.pbx.legs import CallRegistry
 
 if TYPE_CHECKING:
     from voicedock.media.acceptor import MediaAcceptor, PendingMedia

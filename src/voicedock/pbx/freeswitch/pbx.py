@@ -11,8 +11,8 @@ FreeSWITCH restarted, fails them all); ``live_call_ids`` maps channels we do not
 our own restart) back to calls through ``voicedock_call_id``; ``adopt_call`` takes over an
 answered call a killed run left, so that it is resumed (``calls/recovery``), and
 ``hang_up_leftovers`` clears the others. Inbound calls are parked by
-``dialplan/freeswitch`` and offered to the inbound handler. Media: ``freeswitch_media``; warm
-transfer: ``freeswitch_transfer``; the whole design: ``docs/freeswitch.md``.
+``dialplan/freeswitch`` and offered to the inbound handler. Media: ``freeswitch.media``; warm
+transfer: ``freeswitch.transfer``; the whole design: ``docs/freeswitch.md``.
 """
 
 from __future__ import annotations
@@ -29,11 +29,9 @@ from typing import Any
 from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.errors import MediaError, PbxError, PbxUnavailable
-from voicedock.media.freeswitch_media import FreeswitchCallMedia
-from voicedock.media.freeswitch_stream_server import AudioStreamServer
-from voicedock.pbx import freeswitch_support as support
-from voicedock.pbx.asterisk_calls import CallLegs, CallRegistry
-from voicedock.pbx.asterisk_warm import Synthesizer
+from voicedock.media.freeswitch.call_media import FreeswitchCallMedia
+from voicedock.media.freeswitch.stream_server import AudioStreamServer
+from voicedock.pbx.asterisk.warm_transfer import Synthesizer
 from voicedock.pbx.base import (
     InboundCall,
     InboundHandler,
@@ -44,7 +42,8 @@ from voicedock.pbx.base import (
     PbxHealth,
     TransferTarget,
 )
-from voicedock.pbx.freeswitch_escape import (
+from voicedock.pbx.freeswitch import support
+from voicedock.pbx.freeswitch.escape import (
     CALL_ID_VARIABLE,
     UnsafeCommandValue,
     build_originate,
@@ -57,7 +56,7 @@ from voicedock.pbx.freeswitch_escape import (
     require_call_id,
     require_token,
 )
-from voicedock.pbx.freeswitch_esl import (
+from voicedock.pbx.freeswitch.esl import (
     BackgroundJob,
     EslClient,
     EslCommandError,
@@ -67,20 +66,21 @@ from voicedock.pbx.freeswitch_esl import (
     EslSettings,
     EventSubscription,
 )
-from voicedock.pbx.freeswitch_media import FreeswitchMediaHub
-from voicedock.pbx.freeswitch_support import HANGUP_REASONS, PBX_EVENTS, esl_settings_for
-from voicedock.pbx.freeswitch_transfer import (
+from voicedock.pbx.freeswitch.esl_wire import ChannelInfo, EslEvent
+from voicedock.pbx.freeswitch.media import FreeswitchMediaHub
+from voicedock.pbx.freeswitch.support import HANGUP_REASONS, PBX_EVENTS, esl_settings_for
+from voicedock.pbx.freeswitch.transfer import (
     BlindTransfers,
     WarmTransferRequest,
     WarmTransfers,
     blind_transfer_commands,
 )
-from voicedock.pbx.freeswitch_wire import ChannelInfo, EslEvent
+from voicedock.pbx.legs import CallLegs, CallRegistry
 from voicedock.validation import is_e164
 
 __all__ = ["HANGUP_REASONS", "PBX_EVENTS", "FreeswitchPbx", "esl_settings_for"]
 
-log = logging.getLogger("voicedock.pbx.freeswitch")
+log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
 # A call never seen on the PBX and younger than this may not be on `show channels` yet.
 _RECONCILE_GRACE = 2.0

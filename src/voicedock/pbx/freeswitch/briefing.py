@@ -25,12 +25,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.call_media import CallMedia
-from voicedock.pbx.asterisk_warm import Speech, Synthesizer
-from voicedock.pbx.freeswitch_escape import build_uuid_broadcast_tone
-from voicedock.pbx.freeswitch_esl import EslClient
-from voicedock.pbx.freeswitch_media import FreeswitchMediaHub
+from voicedock.pbx.asterisk.warm_transfer import Speech, Synthesizer
+from voicedock.pbx.freeswitch.escape import build_uuid_broadcast_tone
+from voicedock.pbx.freeswitch.esl import EslClient
+from voicedock.pbx.freeswitch.media import FreeswitchMediaHub
 
-log = logging.getLogger("voicedock.pbx.freeswitch")
+log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
 SYNTHESIS_TIMEOUT = 15.0  # seconds; the agent's phone usually rings for part of it
 BRIEFING_FORMAT = "slin16"  # the stream's rate; TTS output is resampled to it once

@@ -12,7 +12,7 @@ structure into plain text (sources: ``signalwire/freeswitch``):
   dial string; ``&app(args)`` names the application.
 * ``switch_api_execute`` expands ``${var}`` / ``${api(...)}`` and ``$${global}`` in the whole
   command when API expansion is on, so a ``$`` in user text could run arbitrary API commands.
-* A ``\\n`` ends the ESL command itself (see ``freeswitch_wire``).
+* A ``\\n`` ends the ESL command itself (see ``freeswitch.esl_wire``).
 
 Policy, per field (refuse unless the value is cosmetic):
 
@@ -37,7 +37,7 @@ from collections.abc import Collection
 from typing import Literal
 
 from voicedock.domain.ids import is_call_id
-from voicedock.pbx.freeswitch_wire import UnsafeWireValue
+from voicedock.pbx.freeswitch.esl_wire import UnsafeWireValue
 
 
 class UnsafeCommandValue(UnsafeWireValue):

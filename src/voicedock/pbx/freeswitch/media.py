@@ -19,20 +19,20 @@ from contextlib import asynccontextmanager
 from voicedock.domain.audio import format_by_name
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import MediaError, PbxError
-from voicedock.media.audio_stream_wire import AudioStreamWireError, parse_play_event_body
-from voicedock.media.freeswitch_media import FreeswitchCallMedia
-from voicedock.media.freeswitch_stream_server import AudioStreamServer
-from voicedock.pbx.freeswitch_escape import (
+from voicedock.media.freeswitch.audio_stream_wire import AudioStreamWireError, parse_play_event_body
+from voicedock.media.freeswitch.call_media import FreeswitchCallMedia
+from voicedock.media.freeswitch.stream_server import AudioStreamServer
+from voicedock.pbx.freeswitch.escape import (
     build_audio_stream_start,
     build_audio_stream_stop,
     build_queued_playback,
     build_uuid_break,
     build_uuid_kill,
 )
-from voicedock.pbx.freeswitch_esl import EslClient, EslCommandError
-from voicedock.pbx.freeswitch_wire import EslEvent
+from voicedock.pbx.freeswitch.esl import EslClient, EslCommandError
+from voicedock.pbx.freeswitch.esl_wire import EslEvent
 
-log = logging.getLogger("voicedock.pbx.freeswitch")
+log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
 PLAY_EVENT = "mod_audio_stream::play"
 # The CUSTOM subclasses to subscribe to (after "CUSTOM" in the event command).

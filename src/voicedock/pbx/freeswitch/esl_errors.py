@@ -1,8 +1,8 @@
 """Errors of the FreeSWITCH Event Socket client and the two handles it gives out.
 
 ``EventSubscription`` (events for one consumer) and ``BackgroundJob`` (one ``bgapi`` command)
-live here so ``freeswitch_esl`` stays about the connection itself; every name is re-exported
-from ``voicedock.pbx.freeswitch_esl``.
+live here so ``freeswitch.esl`` stays about the connection itself; every name is re-exported
+from ``voicedock.pbx.freeswitch.esl``.
 
     PbxError
     ├── EslConnectionLost     — the socket broke; pending commands fail with it (never re-sent)
@@ -11,7 +11,7 @@ from ``voicedock.pbx.freeswitch_esl``.
     ├── EslAuthError          — wrong password or ACL rejection
     ├── EslCommandError       — ``-ERR`` reply to a command / api call / background job
     ├── EslCommandTimeout     — no reply in time (the command may still have run)
-    ├── EslProtocolError      — bytes that are not ESL (from ``freeswitch_wire``)
+    ├── EslProtocolError      — bytes that are not ESL (from ``freeswitch.esl_wire``)
     └── EslClosed             — you closed the client (different from the peer breaking it)
     ConfigError
     └── EslDefaultPassword    — refusing the well-known default password ``ClueCon``
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
-from voicedock.pbx.freeswitch_wire import EslEvent
+from voicedock.pbx.freeswitch.esl_wire import EslEvent
 
 
 class EslConnectionLost(PbxError):

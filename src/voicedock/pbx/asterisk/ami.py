@@ -31,13 +31,13 @@ from panoramisk.ami_protocol import AMIProtocol
 
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
-from voicedock.pbx.ami_messages import (
+from voicedock.pbx.asterisk.ami_messages import (
     AmiEvent,
     AmiOriginateResponse,
     check_headers,
     parse_ami_event,
 )
-from voicedock.pbx.asterisk_backoff import Backoff
+from voicedock.pbx.asterisk.backoff import Backoff
 
 log = logging.getLogger("voicedock.pbx.ami")
 

@@ -1,0 +1,1 @@
+"""Asterisk: ARI and AMI clients, media legs, transfers, doctor."""

@@ -1,0 +1,1 @@
+"""FreeSWITCH: the Event Socket client, media over mod_audio_stream, transfers, doctor."""
