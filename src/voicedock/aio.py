@@ -1,0 +1,120 @@
+"""Structured concurrency helpers: one ``Supervisor`` per resource owner, and ``first_of``.
+
+``Supervisor`` owns the background tasks of one object (a PBX adapter, a live call, a
+client's reader): it enters a ``TaskGroup`` when started, runs every child through one
+guard (a failure is logged with the owner's name and never cancels the siblings nor the
+owner), and ``aclose`` cancels the children and waits for them. Nothing it spawned outlives
+it; a coroutine handed to a closed supervisor is closed, never leaked.
+
+``first_of`` is the one race: run some awaitables, return the index and result of the first
+to finish, cancel the rest that it started and wait for them. Futures and tasks it was given
+but did not create belong to the caller and are left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Supervisor:
+    """The owner of one object's background tasks. ``start``/``aclose`` or ``async with``."""
+
+    def __init__(
+        self,
+        name: str,
+        log: logging.Logger,
+        *,
+        expected: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.name = name
+        self._log = log
+        self._expected = expected  # logged as one warning line, without a traceback
+        self._group: asyncio.TaskGroup | None = None
+        self._children: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def running(self) -> bool:
+        return self._group is not None and not self._closed
+
+    async def start(self) -> None:
+        if self._group is not None or self._closed:
+            raise RuntimeError(f"{self.name}: supervisor started twice or after aclose")
+        group = asyncio.TaskGroup()
+        await group.__aenter__()
+        self._group = group
+
+    def spawn(
+        self, coro: Coroutine[Any, Any, object], *, name: str | None = None
+    ) -> asyncio.Task[None] | None:
+        """Run ``coro`` as a guarded child; ``None`` (and ``coro`` closed) once closed."""
+        if self._group is None or self._closed:
+            coro.close()
+            return None
+        task = self._group.create_task(self._guard(coro), name=name)
+        self._children.add(task)
+        task.add_done_callback(self._children.discard)
+        # A child cancelled before it first ran never awaited ``coro``: close it quietly.
+        task.add_done_callback(lambda _t: coro.close())
+        return task
+
+    @property
+    def children(self) -> frozenset[asyncio.Task[None]]:
+        return frozenset(self._children)
+
+    async def aclose(self) -> None:
+        """Cancel every child and wait for it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        group, self._group = self._group, None
+        if group is None:
+            return
+        for task in list(self._children):
+            task.cancel()
+        await group.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> Supervisor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def _guard(self, coro: Awaitable[object]) -> None:
+        try:
+            await coro
+        except self._expected as exc:
+            self._log.warning("%s: background task failed: %s", self.name, exc)
+        except Exception:  # noqa: BLE001 - a child's crash is logged, never propagated
+            self._log.exception("%s: background task crashed", self.name)
+
+
+async def first_of(*aws: Awaitable[T], within: float | None = None) -> tuple[int, T] | None:
+    """Run ``aws`` together: ``(index, result)`` of the first to finish; ``None`` after ``within``.
+
+    When several are done at once the lowest index wins. The first one's exception is raised.
+    Every awaitable this function wrapped in a task is cancelled and awaited before it
+    returns (also when it is cancelled itself); futures and tasks passed in stay the caller's.
+    """
+    if not aws:
+        raise ValueError("first_of needs at least one awaitable")
+    futures = [asyncio.ensure_future(aw) for aw in aws]
+    owned = [fut for fut, aw in zip(futures, aws, strict=True) if fut is not aw]
+    done: set[asyncio.Future[T]] = set()
+    try:
+        done, _ = await asyncio.wait(futures, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for fut in owned:
+            fut.cancel()  # a no-op on one that finished
+        if owned:
+            await asyncio.wait(owned)
+    for index, fut in enumerate(futures):
+        if fut in done:
+            return index, fut.result()
+    return None

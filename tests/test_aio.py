@@ -1,0 +1,139 @@
+"""The one supervisor and the one race every owner of background tasks uses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from voicedock.aio import Supervisor, first_of
+
+log = logging.getLogger("test.aio")
+
+
+async def test_a_failing_child_is_logged_and_leaves_its_siblings_running(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sibling_done = asyncio.Event()
+
+    async def fails() -> None:
+        raise RuntimeError("boom")
+
+    async def sibling() -> None:
+        await asyncio.sleep(0.01)
+        sibling_done.set()
+
+    async with Supervisor("adapter", log) as tasks:
+        tasks.spawn(fails())
+        tasks.spawn(sibling())
+        await asyncio.wait_for(sibling_done.wait(), 1)
+    assert "adapter: background task crashed" in caplog.text
+
+
+async def test_an_expected_failure_is_one_warning_line(caplog: pytest.LogCaptureFixture) -> None:
+    async def fails() -> None:
+        raise ValueError("pbx said no")
+
+    async with Supervisor("adapter", log, expected=(ValueError,)) as tasks:
+        task = tasks.spawn(fails())
+        assert task is not None
+        await asyncio.wait({task})
+    [record] = [r for r in caplog.records if r.name == "test.aio"]
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None
+    assert "pbx said no" in record.getMessage()
+
+
+async def test_aclose_cancels_children_and_is_idempotent() -> None:
+    cancelled = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    tasks = Supervisor("owner", log)
+    await tasks.start()
+    tasks.spawn(forever())
+    await asyncio.sleep(0)
+    await tasks.aclose()
+    await tasks.aclose()
+    assert cancelled.is_set()
+    assert not tasks.children
+    assert not tasks.running
+
+
+async def test_a_coroutine_spawned_after_aclose_is_closed_not_leaked() -> None:
+    tasks = Supervisor("owner", log)
+    await tasks.start()
+    await tasks.aclose()
+    ran = False
+
+    async def late() -> None:
+        nonlocal ran
+        ran = True
+
+    coro = late()
+    assert tasks.spawn(coro) is None
+    assert coro.cr_frame is None  # closed: no "never awaited" warning
+    assert not ran
+    with pytest.raises(RuntimeError):
+        await tasks.start()
+
+
+async def test_first_of_returns_the_first_and_cancels_the_others() -> None:
+    slow_cancelled = asyncio.Event()
+
+    async def slow() -> str:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            slow_cancelled.set()
+        return "slow"
+
+    async def fast() -> str:
+        await asyncio.sleep(0.01)
+        return "fast"
+
+    assert await first_of(slow(), fast()) == (1, "fast")
+    assert slow_cancelled.is_set()
+
+
+async def test_first_of_gives_up_with_none_and_raises_the_first_failure() -> None:
+    assert await first_of(asyncio.Event().wait(), within=0.01) is None
+
+    async def fails() -> None:
+        raise LookupError("gone")
+
+    with pytest.raises(LookupError):
+        await first_of(fails(), asyncio.sleep(10))
+
+
+async def test_first_of_leaves_a_callers_task_running() -> None:
+    theirs = asyncio.ensure_future(asyncio.sleep(10))
+    try:
+        assert await first_of(theirs, asyncio.sleep(0.01, "mine")) == (1, "mine")
+        assert not theirs.done()
+    finally:
+        theirs.cancel()
+
+
+async def test_first_of_cancelled_cancels_what_it_started() -> None:
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def child() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        finally:
+            cancelled.set()
+
+    race = asyncio.ensure_future(first_of(child()))
+    await started.wait()
+    race.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await race
+    assert cancelled.is_set()
