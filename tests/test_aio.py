@@ -45,6 +45,70 @@ async def test_an_expected_failure_is_one_warning_line(caplog: pytest.LogCapture
     assert "pbx said no" in record.getMessage()
 
 
+async def test_the_owner_hears_of_each_failure_after_it_was_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    heard: list[tuple[str, bool]] = []
+
+    def on_error(exc: Exception) -> None:  # e.g. end the call
+        heard.append((type(exc).__name__, "conversation:" in caplog.text))
+
+    async def fails(exc: Exception) -> None:
+        raise exc
+
+    async with Supervisor("conversation", log, expected=(TimeoutError,), on_error=on_error) as s:
+        children = [s.spawn(fails(TimeoutError())), s.spawn(fails(KeyError("bug")))]
+        await asyncio.wait({t for t in children if t is not None})
+    assert sorted(heard) == [("KeyError", True), ("TimeoutError", True)]
+    # An expected failure without a message still says what it was.
+    assert "conversation: background task failed: TimeoutError" in caplog.text
+
+
+async def test_a_child_with_a_result_hands_it_over_or_the_failed_value(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def words() -> str:
+        return "hello"
+
+    async def broken() -> str:
+        raise RuntimeError("stt bug")
+
+    async with Supervisor("conversation", log) as tasks:
+        heard = tasks.spawn_value(words(), "")
+        lost = tasks.spawn_value(broken(), "")
+        assert heard is not None
+        assert lost is not None
+        assert (await heard, await lost) == ("hello", "")
+    assert "conversation: background task crashed" in caplog.text
+    closed = words()
+    assert tasks.spawn_value(closed, "") is None
+    assert closed.cr_frame is None
+
+
+async def test_drain_waits_for_children_to_finish_their_work() -> None:
+    finished: list[str] = []
+    release = asyncio.Event()
+
+    async def work(name: str, then: str | None = None) -> None:
+        await release.wait()
+        await asyncio.sleep(0.01)
+        finished.append(name)
+        if then is not None:
+            tasks.spawn(work(then))  # spawned while draining: waited for too
+
+    tasks = Supervisor("runner", log)
+    await tasks.start()
+    tasks.spawn(work("warm-up", then="late"))
+    tasks.spawn(work("call"))
+    drained = asyncio.ensure_future(tasks.drain())
+    await asyncio.sleep(0.02)
+    assert not drained.done()  # nothing is cancelled: it waits
+    release.set()
+    await asyncio.wait_for(drained, 1)
+    assert sorted(finished) == ["call", "late", "warm-up"]
+    await tasks.aclose()
+
+
 async def test_aclose_cancels_children_and_is_idempotent() -> None:
     cancelled = asyncio.Event()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -30,12 +30,16 @@ class Supervisor:
         log: logging.Logger,
         *,
         expected: tuple[type[BaseException], ...] = (),
+        on_error: Callable[[Exception], None] | None = None,
     ) -> None:
+        """``on_error`` is told of each child's failure once it was logged (the owner ends a
+        call, say); it must not raise."""
         self.name = name
         self._log = log
         self._expected = expected  # logged as one warning line, without a traceback
+        self._on_error = on_error
         self._group: asyncio.TaskGroup | None = None
-        self._children: set[asyncio.Task[None]] = set()
+        self._children: set[asyncio.Task[Any]] = set()
         self._closed = False
 
     @property
@@ -53,10 +57,26 @@ class Supervisor:
         self, coro: Coroutine[Any, Any, object], *, name: str | None = None
     ) -> asyncio.Task[None] | None:
         """Run ``coro`` as a guarded child; ``None`` (and ``coro`` closed) once closed."""
+        return self._child(self._guard(coro), coro, name)
+
+    def spawn_value(
+        self, coro: Coroutine[Any, Any, T], failed: T, *, name: str | None = None
+    ) -> asyncio.Task[T] | None:
+        """``spawn`` for a child whose result is wanted: the task's result is ``coro``'s, or
+        ``failed`` if it failed (logged as any child's failure)."""
+        return self._child(self._guard_value(coro, failed), coro, name)
+
+    def _child(
+        self,
+        guarded: Coroutine[Any, Any, T],
+        coro: Coroutine[Any, Any, object],
+        name: str | None,
+    ) -> asyncio.Task[T] | None:
         if self._group is None or self._closed:
+            guarded.close()
             coro.close()
             return None
-        task = self._group.create_task(self._guard(coro), name=name)
+        task = self._group.create_task(guarded, name=name)
         self._children.add(task)
         task.add_done_callback(self._children.discard)
         # A child cancelled before it first ran never awaited ``coro``: close it quietly.
@@ -66,6 +86,12 @@ class Supervisor:
     @property
     def children(self) -> frozenset[asyncio.Task[None]]:
         return frozenset(self._children)
+
+    async def drain(self) -> None:
+        """Wait until every child has ended by itself, those spawned meanwhile too (an owner
+        whose children finish their work at close: ``drain`` then ``aclose``)."""
+        while self._children:
+            await asyncio.wait(set(self._children))
 
     async def aclose(self) -> None:
         """Cancel every child and wait for it. Idempotent."""
@@ -90,9 +116,31 @@ class Supervisor:
         try:
             await coro
         except self._expected as exc:
-            self._log.warning("%s: background task failed: %s", self.name, exc)
-        except Exception:  # noqa: BLE001 - a child's crash is logged, never propagated
+            self._log.warning("%s: background task failed: %s", self.name, _shown(exc))
+            self._failed(exc)
+        except Exception as exc:  # noqa: BLE001 - a child's crash is logged, never propagated
             self._log.exception("%s: background task crashed", self.name)
+            self._failed(exc)
+
+    async def _guard_value(self, coro: Awaitable[T], failed: T) -> T:
+        result = failed
+
+        async def run() -> None:
+            nonlocal result
+            result = await coro
+
+        await self._guard(run())
+        return result
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._on_error is not None and isinstance(exc, Exception):
+            self._on_error(exc)
+
+
+def _shown(exc: BaseException) -> str:
+    """An expected failure in its warning line: its type, and its message if it has one."""
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 async def first_of(*aws: Awaitable[T], within: float | None = None) -> tuple[int, T] | None:

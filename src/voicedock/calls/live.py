@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
 
+from voicedock.aio import Supervisor
 from voicedock.calls.live_config import conversation_config
 from voicedock.calls.live_providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live_providers import build_providers as build_providers
@@ -140,8 +141,8 @@ class LiveConversation:
         self._turns: asyncio.Queue[TranscriptEntry | None] = asyncio.Queue()
         self._turn_writer: asyncio.Task[None] | None = None
         self._conversation: Dialogue | None = None
-        self._tg: asyncio.TaskGroup | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        # A failing task ends the call (it never cancels its siblings).
+        self._tasks = Supervisor("live call", log, on_error=lambda _exc: self._end(INTERNAL_ERROR))
         self._ended = asyncio.Event()
         self._closed = False
         self._hung_up = False  # _hang_up ran (once is enough)
@@ -151,8 +152,7 @@ class LiveConversation:
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
+        await self._tasks.start()
         try:
             await self._start()
         except BaseException:
@@ -171,8 +171,7 @@ class LiveConversation:
             return
         conversation = self._dialogue(self._providers)
         if self._on_transcript is not None:
-            assert self._tg is not None
-            self._turn_writer = self._tg.create_task(self._write_turns(self._on_transcript))
+            self._turn_writer = self._tasks.spawn(self._write_turns(self._on_transcript))
         try:
             await conversation.__aenter__()
         except ProviderError as exc:  # the speech-to-speech session did not open
@@ -180,9 +179,9 @@ class LiveConversation:
             self._end(PROVIDER_ERROR)
             return
         self._conversation = conversation
-        self._spawn(self._feed_audio(conversation))
-        self._spawn(self._feed_dtmf(conversation))
-        self._spawn(self._follow(conversation))
+        self._tasks.spawn(self._feed_audio(conversation))
+        self._tasks.spawn(self._feed_dtmf(conversation))
+        self._tasks.spawn(self._follow(conversation))
 
     def _dialogue(self, providers: SpeechProviders) -> Dialogue:
         on_transcript = self._turns.put_nowait if self._on_transcript is not None else None
@@ -256,10 +255,7 @@ class LiveConversation:
                 await conversation.aclose(on_quiet=self._hang_up)
             await self._hang_up()  # no-op if done above
             await self._drain_turns()
-            for task in self._tasks:
-                task.cancel()
-            if self._tg is not None:
-                await self._tg.__aexit__(None, None, None)
+            await self._tasks.aclose()
             self.result = await self._result(conversation)
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()
@@ -318,20 +314,6 @@ class LiveConversation:
             await briefing
 
     # ── tasks ────────────────────────────────────────────────────────────────────────────
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
-        assert self._tg is not None
-        task = self._tg.create_task(self._guard(coro))
-        task.add_done_callback(lambda _t: coro.close())  # cancelled before it ever ran
-        self._tasks.append(task)
-
-    async def _guard(self, coro: Coroutine[object, object, None]) -> None:
-        # A failing task must end the call, not cancel its siblings through the TaskGroup.
-        try:
-            await coro
-        except Exception:
-            log.exception("live call task failed; ending the call")
-            self._end(INTERNAL_ERROR)
-
     async def _feed_audio(self, conversation: Dialogue) -> None:
         caller = CallerAudio(self._media, self.sample_rate)
         async for frame in self._media.inbound_audio():

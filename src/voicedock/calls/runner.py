@@ -2,7 +2,7 @@
 
 The Service hands ``runner.handle_pbx_event`` to the PBX as its event sink. Each event goes to
 the engine first; when an ANSWERED leaves the call in progress and the PBX carries media
-(``MediaPbx``), the runner starts the call's task in its TaskGroup:
+(``MediaPbx``), the runner starts the call's task under its supervisor:
 
     async with pbx.call_media(call_id, media_format=...) as media:
         LiveConversation(media, ...) runs until the conversation, the caller or the media ends
@@ -30,6 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from voicedock.aio import Supervisor, first_of
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
@@ -143,12 +144,7 @@ class RunningCall:
     async def wait_started(self) -> bool:
         """Until the conversation runs (``True``) or the call's task ended first (``False``)."""
         assert self.task is not None
-        ready = asyncio.ensure_future(self._live_ready.wait())
-        try:
-            await asyncio.wait((ready, self.task), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ready.cancel()
-            await asyncio.gather(ready, return_exceptions=True)
+        await first_of(self._live_ready.wait(), asyncio.wait((self.task,)))  # never raises
         return self.live is not None and self.stop_reason is None and not self.task.done()
 
     def remote_left(self, reason: str) -> None:
@@ -192,7 +188,9 @@ class CallRunner:
         self._calls: dict[str, RunningCall] = {}
         # The calls' writes waiting for an unavailable store, in order per call.
         self.backlog = WriteBacklog()
-        self._tg: asyncio.TaskGroup | None = None
+        # The calls' tasks and the warm-up; a call's task never fails (its failure is its
+        # record's end reason).
+        self._tasks = Supervisor("call runner", log)
         self._closed = False
 
     @property
@@ -212,13 +210,11 @@ class CallRunner:
     async def start(self, *, warm_up: bool = False) -> None:
         """Start; with ``warm_up``, load the default speech models in the background so the
         first call's greeting does not wait for them (only when the PBX carries media)."""
-        if self._tg is None and not self._closed:
-            tg = asyncio.TaskGroup()
-            await tg.__aenter__()
-            self._tg = tg
+        if not self._tasks.running and not self._closed:
+            await self._tasks.start()
             await self.backlog.start()
             if warm_up and self.media_pbx is not None:
-                tg.create_task(self._warm_up_speech())
+                self._tasks.spawn(self._warm_up_speech())
 
     async def _warm_up_speech(self) -> None:
         speech = self._settings.speech
@@ -253,8 +249,10 @@ class CallRunner:
             for task in late:
                 task.cancel()
         await self.backlog.aclose(self._close_timeout)  # the records the calls just handed in
-        if self._tg is not None:
-            await self._tg.__aexit__(None, None, None)
+        try:
+            await self._tasks.drain()  # the warm-up, the late calls' wind-down
+        finally:
+            await self._tasks.aclose()
 
     # -- the PBX event sink ---------------------------------------------------------------
     async def handle_pbx_event(self, event: PbxEvent) -> None:
@@ -301,7 +299,7 @@ class CallRunner:
 
     async def _answered(self, call_id: str) -> None:
         media_pbx = self.media_pbx
-        if media_pbx is None or self._closed or self._tg is None or call_id in self._calls:
+        if media_pbx is None or self._closed or not self._tasks.running or call_id in self._calls:
             return
         call = await self._store.get_call(None, call_id)
         if call is None or call.status is not CallStatus.IN_PROGRESS or call_id in self._calls:
@@ -309,7 +307,7 @@ class CallRunner:
         running = RunningCall(call_id)
         self._calls[call_id] = running
         self._engine.attach_live_call(call_id, running)  # from here on a record is owed
-        running.task = self._tg.create_task(self._run(running, call, media_pbx))
+        running.task = self._tasks.spawn(self._run(running, call, media_pbx))
 
     async def resume(
         self,
@@ -323,12 +321,12 @@ class CallRunner:
         (or cancelled) when it cannot start: the call is then hung up, its end reason
         ``service-restart``."""
         media_pbx = self.media_pbx
-        if media_pbx is None or self._closed or self._tg is None or call.id in self._calls:
+        if media_pbx is None or self._closed or not self._tasks.running or call.id in self._calls:
             return False
         current = await self._store.get_call(None, call.id)
         if current is None or current.status is not CallStatus.IN_PROGRESS:
             return False  # the caller hung up since the PBX adopted the call: nothing to serve
-        if self._closed or self._tg is None or call.id in self._calls:
+        if self._closed or not self._tasks.running or call.id in self._calls:
             return False
         running = RunningCall(call.id, resumed=True)
         self._calls[call.id] = running
@@ -336,7 +334,7 @@ class CallRunner:
         self._engine.attach_live_call(call.id, running)  # from here on a record is owed
         resumed = dataclasses.replace(call, assistant_config=dict(assistant_config))
         with call_context(call.id):
-            running.task = self._tg.create_task(self._run(running, resumed, media_pbx))
+            running.task = self._tasks.spawn(self._run(running, resumed, media_pbx))
         try:
             return await running.wait_started()
         except asyncio.CancelledError:

@@ -3,7 +3,7 @@
     feed_audio → Listener (VAD + endpointing) → turn task: STT → LLM → TTS → OutputSink
 
 `feed_audio` is synchronous and cheap (it runs per 20 ms frame); everything slow happens in
-tasks owned by the conversation's TaskGroup. When the caller takes the floor, what is being
+tasks owned by the conversation's supervisor. When the caller takes the floor, what is being
 said or thought is cancelled, queued audio is flushed, and the assistant message is stored cut
 to what was actually played (`interrupted=True`, possibly empty: a greeting cut before its
 first word is still in the transcript). A `say` (and the first message) waiting behind the
@@ -31,6 +31,7 @@ from functools import partial
 from types import TracebackType
 from typing import Self, TypeAlias
 
+from voicedock.aio import Supervisor
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.conversation_config import ConversationConfig as ConversationConfig
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
@@ -56,6 +57,13 @@ log = logging.getLogger("voicedock.pipeline")
 END_CALL_COMMAND = "end-call"
 PROVIDER_ERROR = "provider-error"
 INTERNAL_ERROR = "internal-error"
+# What a speech provider's failure looks like: the call ends "provider-error", a warning line.
+SPEECH_FAILURES = (ProviderError, TimeoutError)
+
+
+def failure_reason(exc: Exception) -> str:
+    """The end reason of a call whose task failed with ``exc``."""
+    return PROVIDER_ERROR if isinstance(exc, SPEECH_FAILURES) else INTERNAL_ERROR
 
 
 class Conversation:
@@ -84,7 +92,10 @@ class Conversation:
         self.latencies: list[TurnLatency] = []
         self._history: list[ChatMessage] = []
         self._events: asyncio.Queue[Frame] = asyncio.Queue()
-        self._tg: asyncio.TaskGroup | None = None
+        # A failing speech task ends the call with the fallback message.
+        self._tasks = Supervisor(
+            "conversation", log, expected=SPEECH_FAILURES, on_error=self._task_failed
+        )
         self._run_task: asyncio.Task[None] | None = None
         self._speech_tasks: set[asyncio.Task[None]] = set()
         # Tasks of `say`s not yet speaking: a barge-in lets them wait instead of cancelling.
@@ -107,9 +118,8 @@ class Conversation:
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
-        self._run_task = self._tg.create_task(self._run())
+        await self._tasks.start()
+        self._run_task = self._tasks.spawn(self._run())
         if self.config.first_message:
             self._events.put_nowait(Say(self.config.first_message))
         return self
@@ -140,8 +150,7 @@ class Conversation:
         if self.end_reason is None:
             self.end_reason = "closed"
         self._ended.set()
-        if self._tg is not None:
-            await self._tg.__aexit__(None, None, None)
+        await self._tasks.aclose()
         self._report(everything=True)  # the call is over: no turn is open any more
 
     async def wait_ended(self) -> str:
@@ -219,7 +228,8 @@ class Conversation:
             elif isinstance(event, Say):
                 sentences = split_sentences(event.text)
                 say = self._spawn(self._say(partial(_iterate, sentences), self._reserve()))
-                self._queued_says.add(say)  # from now on: a barge-in lets it wait
+                if say is not None:
+                    self._queued_says.add(say)  # from now on: a barge-in lets it wait
             elif isinstance(event, InjectContext):
                 self._history.append(ChatMessage("system", event.text))
                 if event.respond:
@@ -229,24 +239,17 @@ class Conversation:
             elif isinstance(event, EndCall):
                 await self._finish(event)
 
-    def _spawn(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None]:
-        assert self._tg is not None
-        task = self._tg.create_task(self._guard(coro))
-        self._speech_tasks.add(task)
-        task.add_done_callback(self._speech_tasks.discard)
-        task.add_done_callback(self._queued_says.discard)
-        task.add_done_callback(lambda _t: coro.close())  # cancelled before it ever ran
+    def _spawn(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None] | None:
+        """A speech task: a barge-in cancels it (unless it is a `say` waiting its turn)."""
+        task = self._tasks.spawn(coro)
+        if task is not None:
+            self._speech_tasks.add(task)
+            task.add_done_callback(self._speech_tasks.discard)
+            task.add_done_callback(self._queued_says.discard)
         return task
 
-    async def _guard(self, coro: Coroutine[object, object, None]) -> None:
-        try:
-            await coro
-        except (ProviderError, TimeoutError) as exc:
-            log.warning("speech provider failed: %s; ending the call", type(exc).__name__)
-            self._events.put_nowait(EndCall(PROVIDER_ERROR, self.config.fallback_message))
-        except Exception:
-            log.exception("speech task failed; ending the call")
-            self._events.put_nowait(EndCall(INTERNAL_ERROR, self.config.fallback_message))
+    def _task_failed(self, exc: Exception) -> None:
+        self._events.put_nowait(EndCall(failure_reason(exc), self.config.fallback_message))
 
     async def _interrupt(self, *, queued_says: bool = False) -> None:
         """The caller took the floor: stop thinking and speaking, keep what was heard.
@@ -284,8 +287,7 @@ class Conversation:
 
     def _hear(self, pcm: bytes) -> _Hearing:
         """Start transcribing `pcm`, bounded by the STT timeout from now; the task belongs to
-        the conversation, not to the turn waiting for it, and never fails its TaskGroup."""
-        assert self._tg is not None
+        the conversation, not to the turn waiting for it, and never fails."""
         deadline = asyncio.get_running_loop().time() + self.config.stt_timeout_s
 
         async def transcribe() -> str | Exception:
@@ -295,7 +297,9 @@ class Conversation:
             except Exception as exc:  # noqa: BLE001 - handed to whoever waits for the words
                 return exc
 
-        return self._tg.create_task(transcribe())
+        hearing = self._tasks.spawn_value(transcribe(), "")
+        assert hearing is not None  # never called once the conversation closed
+        return hearing
 
     # ── turns ────────────────────────────────────────────────────────────────────────────
     async def _respond(

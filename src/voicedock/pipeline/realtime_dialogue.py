@@ -31,13 +31,14 @@ from typing import Self
 
 import numpy as np
 
+from voicedock.aio import Supervisor
 from voicedock.media.codecs import Resampler
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.conversation import (
     END_CALL_COMMAND,
-    INTERNAL_ERROR,
-    PROVIDER_ERROR,
+    SPEECH_FAILURES,
     ConversationConfig,
+    failure_reason,
 )
 from voicedock.pipeline.endpointing import MAX_DURATION, SILENCE_TIMEOUT
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
@@ -106,8 +107,10 @@ class RealtimeDialogue:
         self._voiced_at: float | None = None  # the caller's last voiced frame (clock)
         self._turn: tuple[float, TurnLatency] | None = None  # decided at, breakdown so far
         self._conv: RealtimeConversation | None = None
-        self._tg: asyncio.TaskGroup | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        # A failing task ends the call with the fallback message.
+        self._tasks = Supervisor(
+            "speech-to-speech dialogue", log, expected=SPEECH_FAILURES, on_error=self._task_failed
+        )
         self._speech_tasks: set[asyncio.Task[None]] = set()  # saying or finishing a reply
         self._audio_in: asyncio.Queue[bytes] = asyncio.Queue(_INBOUND_FRAMES)
         self._speaking = asyncio.Lock()  # voicedock's own speech, one message at a time
@@ -130,8 +133,7 @@ class RealtimeDialogue:
             await conv.aclose()  # the socket may be open when the session update failed
             raise
         self._conv = conv
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
+        await self._tasks.start()
         self._spawn(self._read(conv))
         self._spawn(self._push_audio(conv))
         self._spawn(self._watch_time())
@@ -153,8 +155,8 @@ class RealtimeDialogue:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
+        for task in self._tasks.children:
+            task.cancel()  # waited for last: our speech is cut first
         await self._interrupt()
         if on_quiet is not None:
             await on_quiet()
@@ -163,8 +165,7 @@ class RealtimeDialogue:
         if self.end_reason is None:
             self.end_reason = "closed"
         self._ended.set()
-        if self._tg is not None:
-            await self._tg.__aexit__(None, None, None)
+        await self._tasks.aclose()
 
     async def wait_ended(self) -> str:
         await self._ended.wait()
@@ -370,26 +371,17 @@ class RealtimeDialogue:
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
     def _spawn(self, coro: Coroutine[object, object, None], *, speech: bool = False) -> None:
-        if self._tg is None or self._closed:
+        """A task of the call; a ``speech`` one (saying or finishing a reply) a barge-in cuts."""
+        if self._closed:
             coro.close()
             return
-        task = self._tg.create_task(self._guard(coro))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(lambda _t: coro.close())  # cancelled before it ever ran
-        if speech:
+        task = self._tasks.spawn(coro)
+        if speech and task is not None:
             self._speech_tasks.add(task)
             task.add_done_callback(self._speech_tasks.discard)
 
-    async def _guard(self, coro: Coroutine[object, object, None]) -> None:
-        try:
-            await coro
-        except (ProviderError, TimeoutError) as exc:
-            log.warning("speech-to-speech provider failed: %s; ending the call", type(exc).__name__)
-            self._spawn(self._finish(PROVIDER_ERROR, self.config.fallback_message))
-        except Exception:
-            log.exception("realtime dialogue task failed; ending the call")
-            self._spawn(self._finish(INTERNAL_ERROR, self.config.fallback_message))
+    def _task_failed(self, exc: Exception) -> None:
+        self._spawn(self._finish(failure_reason(exc), self.config.fallback_message))
 
     async def _interrupt(self) -> None:
         speeches, self._speeches, self._reply = self._speeches, [], None
