@@ -129,6 +129,29 @@ async def test_aclose_cancels_children_and_is_idempotent() -> None:
     assert not tasks.running
 
 
+async def test_a_second_aclose_returns_once_the_children_are_gone() -> None:
+    stopping = asyncio.Event()
+    stopped = asyncio.Event()
+
+    async def slow_to_stop() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopping.set()
+            await asyncio.shield(asyncio.sleep(0.02))  # e.g. a final write
+            stopped.set()
+
+    tasks = Supervisor("media", log)
+    await tasks.start()
+    tasks.spawn(slow_to_stop())
+    await asyncio.sleep(0)
+    first = asyncio.ensure_future(tasks.aclose())
+    await stopping.wait()
+    await tasks.aclose()  # the owner's exit while a hang-up closes it
+    assert stopped.is_set()
+    await first
+
+
 async def test_a_coroutine_spawned_after_aclose_is_closed_not_leaked() -> None:
     tasks = Supervisor("owner", log)
     await tasks.start()

@@ -89,13 +89,17 @@ class Supervisor:
 
     async def drain(self) -> None:
         """Wait until every child has ended by itself, those spawned meanwhile too (an owner
-        whose children finish their work at close: ``drain`` then ``aclose``)."""
-        while self._children:
-            await asyncio.wait(set(self._children))
+        whose children finish their work at close: ``drain`` then ``aclose``). A child that
+        drains does not wait for itself."""
+        me = asyncio.current_task()
+        while others := {task for task in self._children if task is not me}:
+            await asyncio.wait(others)
 
     async def aclose(self) -> None:
-        """Cancel every child and wait for it. Idempotent."""
+        """Cancel every child and wait for it. Idempotent: a call while another one closes
+        returns once the children are gone."""
         if self._closed:
+            await self.drain()
             return
         self._closed = True
         group, self._group = self._group, None

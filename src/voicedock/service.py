@@ -10,13 +10,12 @@ calls a previous run left live or resumes them (``calls/recovery``). ``aclose()`
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib
 import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from voicedock.aio import Supervisor
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.recovery import recover_calls
@@ -99,7 +98,8 @@ class Service:
         self.runner = CallRunner(self.engine, pbx, store, settings)
         # Client media mode: Asterisk dials voicedock; the web app serves this on /media.
         self.media_acceptor = _media_acceptor(settings, pbx)
-        self._ring_timeouts: asyncio.Task[None] | None = None
+        # The engine's ring-timeout safety net.
+        self._tasks = Supervisor("service", log)
         self._closed = False
 
     @classmethod
@@ -125,10 +125,8 @@ class Service:
         if set_inbound is not None:
             set_inbound(self.engine.handle_inbound)
         await self.runner.start(warm_up=True)
-        # The engine's ring-timeout safety net, owned (cancelled and awaited) by the service.
-        self._ring_timeouts = asyncio.create_task(
-            self.engine.watch_ring_timeouts(), name="ring-timeouts"
-        )
+        await self._tasks.start()
+        self._tasks.spawn(self.engine.watch_ring_timeouts(), name="ring-timeouts")
         # Calls a previous run left live (a crash, kill -9): listed before the PBX connects,
         # so none of this run's calls is among them; before the API serves, each one whose
         # caller still waits goes on (resumed), the others' legs are hung up and they end
@@ -152,10 +150,7 @@ class Service:
         if self._closed:
             return
         self._closed = True
-        if self._ring_timeouts is not None:
-            self._ring_timeouts.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ring_timeouts
+        await self._tasks.aclose()
         try:
             await self.runner.aclose()  # hangs up live calls while the PBX is still there
             await self.pbx.aclose()

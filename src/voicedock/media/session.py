@@ -5,7 +5,7 @@ Server mode: ``async with MediaSession.connect(url) as media`` (``ws://<ast>/med
 ``Playback.played()``, ``media.flush()`` for barge-in, ``media.dtmf()``, ``media.hangup()``.
 Client mode (Asterisk dials us) goes through ``voicedock.media.acceptor.MediaAcceptor``.
 
-A TaskGroup owned by the session holds the receive loop, the pacer and any streaming-playback
+A supervisor owned by the session holds the receive loop, the pacer and any streaming-playback
 feeders. Neither loop lets an exception escape: when one ends, it stops the other and records why
 (``close_reason``), so a broken call never cancels the code that owns it. Using a closed session
 raises ``MediaSessionClosed`` if we closed it and ``MediaConnectionLost`` if the peer did.
@@ -25,6 +25,7 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import WSMsgType
 
+from voicedock.aio import Supervisor
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.media import chan_websocket as wire
 from voicedock.media.errors import (
@@ -88,9 +89,7 @@ class MediaSession:
         self._playbacks: dict[str, Playback] = {}
         self._checkpoints: dict[str, tuple[Playback, int]] = {}
         self._status_waiters: list[asyncio.Future[wire.Status]] = []
-        self._stack = AsyncExitStack()
-        self._tg: asyncio.TaskGroup | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Supervisor("media session", log)
         self._closed = asyncio.Event()
         self.entered = asyncio.Event()
         """Set once the session runs (its owner entered ``async with``)."""
@@ -137,7 +136,7 @@ class MediaSession:
                 yield session
 
     async def __aenter__(self) -> Self:
-        self._tg = await self._stack.enter_async_context(asyncio.TaskGroup())
+        await self._tasks.start()
         self._spawn(self._receive_loop())
         self._spawn(self._pace())
         self.entered.set()
@@ -150,18 +149,14 @@ class MediaSession:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-        # Our tasks never raise, so exiting the TaskGroup without the body's exception lets that
-        # exception propagate unchanged instead of wrapped in an ExceptionGroup.
-        await self._stack.__aexit__(None, None, None)
+        await self._tasks.aclose()
 
     async def aclose(self) -> None:
         """Stop sending, close the websocket and wait for the session's tasks (idempotent)."""
         self._end(CloseReason.LOCAL)
         with contextlib.suppress(*TRANSPORT_ERRORS):
             await self._ws.close()
-        running = [t for t in self._tasks if not t.done() and t is not asyncio.current_task()]
-        if running:
-            await asyncio.wait(running)
+        await self._tasks.drain()
         self._closed.set()
 
     async def wait_closed(self) -> CloseReason:
@@ -255,12 +250,10 @@ class MediaSession:
     # --- internals: tasks ---
 
     def _spawn(self, coro: Any) -> None:
-        if self._tg is None:
+        if not self._tasks.running:
             coro.close()
             raise MediaError("use the session as an async context manager")
-        task = self._tg.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def _receive_loop(self) -> None:
         try:

@@ -29,6 +29,7 @@ from typing import Self
 
 import aiohttp
 
+from voicedock.aio import Supervisor
 from voicedock.domain.webhooks import Delivery, Outbox, redact
 from voicedock.errors import InvalidSecret, UnsafeUrl
 from voicedock.webhooks.retry import RetryPolicy, parse_retry_after
@@ -93,13 +94,14 @@ class DeliveryWorker:
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._in_flight = 0
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = Supervisor("webhook worker", logger)
         self._closed = False
 
     async def __aenter__(self) -> Self:
-        if self._closed or self._task is not None:
+        if self._closed or self._tasks.running:
             raise RuntimeError("a DeliveryWorker can be started once")
-        self._task = asyncio.get_running_loop().create_task(self.run(), name="webhook-worker")
+        await self._tasks.start()
+        self._tasks.spawn(self.run(), name="webhook-worker")
         return self
 
     async def __aexit__(
@@ -118,16 +120,7 @@ class DeliveryWorker:
         """Stop claiming and abandon in-flight attempts (their leases expire and they are
         retried later, by this process after a restart or by another node). Idempotent."""
         self._closed = True
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # closing always completes; a crash is reported, not re-raised
-            logger.exception("webhook worker had stopped with an error")
+        await self._tasks.aclose()  # a crash was logged when it happened
 
     async def run(self) -> None:
         """Deliver until cancelled."""

@@ -32,6 +32,7 @@ from typing import Protocol, Self
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from voicedock.aio import Supervisor
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError as AnyMediaError
 from voicedock.errors import PbxError
@@ -104,27 +105,20 @@ class FreeswitchCallMedia:
         self.close_reason: CloseReason | None = None
         self.inbound_frames = 0
         self.inbound_dropped = 0
-        self._tg: asyncio.TaskGroup | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Supervisor("audio stream", log)
         self._closed = asyncio.Event()
         self._receive_ended = asyncio.Event()
 
     # --- lifecycle ---
 
     async def __aenter__(self) -> Self:
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
+        await self._tasks.start()
         for coro in (self._receive_loop(), self._pace(), self._playback_loop()):
-            task = self._tg.create_task(coro)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(coro)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-        if self._tg is not None:
-            tg, self._tg = self._tg, None
-            await tg.__aexit__(None, None, None)  # our tasks never raise
 
     async def aclose(self) -> None:
         """Stop the stream (the call stays up), close the websocket; idempotent."""
@@ -139,11 +133,7 @@ class FreeswitchCallMedia:
                 await self._control.stop_stream()
         with contextlib.suppress(*TRANSPORT_ERRORS):
             await self._ws.close()
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks))
+        await self._tasks.aclose()
         self._closed.set()
 
     @property
@@ -180,12 +170,10 @@ class FreeswitchCallMedia:
         if isinstance(audio, bytes | bytearray | memoryview):
             self._pacer.extend(playback.utterance, framer.push(audio))
             finish_playback(self._pacer, playback, framer)
-        elif self._tg is None:
+        elif not self._tasks.running:
             raise MediaError("use the media as an async context manager")
         else:
-            task = self._tg.create_task(feed_playback(self._pacer, playback, framer, audio))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(feed_playback(self._pacer, playback, framer, audio))
         return playback
 
     async def flush(self) -> PlayoutResult | None:
