@@ -16,7 +16,7 @@ from voicedock.errors import PbxError
 from voicedock.media.codecs import ulaw_encode
 from voicedock.media.session import MediaSession
 from voicedock.pbx.base import TransferTarget
-from voicedock.pipeline.conversation import ConversationConfig
+from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import ProviderTimeoutError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
@@ -207,6 +207,20 @@ async def test_provider_failure_speaks_the_fallback_and_ends(call: Call) -> None
     assert call.tts.texts == ["Sorry, goodbye."]
     assert [e.content for e in live.transcript] == ["Sorry, goodbye."]
     assert call.fake.channel().commands[-1] == "HANGUP"
+
+
+async def test_a_crashing_call_task_ends_the_call_and_hangs_up(
+    call: Call, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: Conversation, digit: str) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Conversation, "feed_dtmf", broken)
+    async with call.live() as live:
+        await call.fake.channel().ws.send_str("DTMF_END digit:5")
+        assert await asyncio.wait_for(live.wait_ended(), 3.0) == "internal-error"
+    assert call.fake.channel().commands[-1] == "HANGUP"
+    assert "live call: background task crashed" in caplog.text
 
 
 async def test_dtmf_reaches_the_model_context(call: Call) -> None:
