@@ -31,7 +31,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -103,6 +103,7 @@ class Node:
         self._joined = False
         # Claimed calls of dead nodes not ended yet (a store error): tried again each renewal.
         self._unsettled: dict[str, Call] = {}
+        self._settling = asyncio.Lock()  # one settlement at a time (start-up and renewals)
 
     def _row(self, now: datetime) -> NodeLease:
         return NodeLease(
@@ -179,18 +180,26 @@ class Node:
         )
 
     async def start(self) -> None:
-        """Renew the lease and settle dead nodes' calls in the background from now on."""
+        """Renew the lease and settle dead nodes' calls in the background from now on (two
+        tasks: a slow hang-up never delays a renewal)."""
         await self._tasks.start()
-        self._tasks.spawn(self._keep(), name="node-lease")
+        self._tasks.spawn(self._every_interval(self.renew, "lease not renewed"), name="node-lease")
+        self._tasks.spawn(
+            self._every_interval(self.settle_lost, "dead nodes' calls not settled"),
+            name="node-settle",
+        )
 
-    async def _keep(self) -> None:
+    async def _every_interval(self, step: Callable[[], Awaitable[object]], failed: str) -> None:
+        """``step`` every renewal interval until cancelled; a failure is logged and retried
+        (the lease must outlive any error)."""
         while True:
             await asyncio.sleep(self.renew_interval)
             try:
-                await self.renew()
-                await self.settle_lost()
+                await step()
             except StoreError as exc:
-                log.warning("node %s: lease not renewed (%s); retrying", self.id, exc)
+                log.warning("node %s: %s (%s); retrying", self.id, failed, exc)
+            except Exception:
+                log.exception("node %s: %s; retrying", self.id, failed)
 
     async def renew(self) -> None:
         async with self._store.transaction() as tx:
@@ -225,6 +234,12 @@ class Node:
         tried again at the next renewal."""
         for call in calls:
             self._unsettled[call.id] = call
+        async with self._settling:  # what an earlier settlement ended is not ended again
+            return await self._end_lost([c for c in calls if c.id in self._unsettled])
+
+    async def _end_lost(self, calls: Sequence[Call]) -> list[str]:
+        if not calls:
+            return []
         recovery = await end_lost_calls(self._engine, self._pbx, calls)
         for call in calls:
             if call.id in recovery.ended:
