@@ -6,8 +6,11 @@ end-of-call report; SQLite refuses a second node, and no database two nodes of o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from voicedock.domain.records import CallStatus
 from voicedock.domain.webhooks import generate_secret
 from voicedock.errors import ConfigError
 from voicedock.service import Service
+from voicedock.store import Store, open_store
 from webhooks.receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.unit
@@ -164,3 +168,55 @@ async def test_a_node_id_must_be_a_token() -> None:
     default = load_settings(environ={})
     assert default.node.id
     assert default.node.lease_seconds == 10
+
+
+@contextlib.asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Store]:
+    store = await open_store(url)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+async def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    process = await asyncio.create_subprocess_exec("true")
+    await process.wait()
+    return process.pid
+
+
+@pytest.mark.timeout(30)
+async def test_a_lease_whose_process_is_gone_does_not_hold_a_restart_up(tmp_path: Path) -> None:
+    """Right after ``kill -9`` the lease is still valid; on this host a start with the same id
+    (or on SQLite, any id) takes over at once: the lease names a process that is gone."""
+    url = f"sqlite:///{tmp_path / 'restart.db'}"
+    world = PbxLegs()
+    async with await Service.open(node_settings(url, "same"), pbx=LeftoverFakePbx(world)) as first:
+        call_id = await place(first.engine)
+        (lease,) = await first.store.list_nodes()
+    # As kill -9 leaves it: the lease row valid for a minute, its process gone.
+    gone = dataclasses.replace(
+        lease, pid=await dead_pid(), lease_until=lease.lease_until + timedelta(seconds=60)
+    )
+    for node_id in ("same", "other"):
+        async with opened(url) as store, store.transaction() as tx:
+            await tx.put_node(gone)
+        began = asyncio.get_running_loop().time()
+        async with await Service.open(node_settings(url, node_id), pbx=LeftoverFakePbx(world)):
+            assert asyncio.get_running_loop().time() - began < LEASE  # no wait for the lease
+    async with opened(url) as store:
+        call = await store.get_call(None, call_id)
+    assert call is not None
+    # The same node's previous run: its call ends as after any restart (not "node-lost").
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "service-restart")
+
+
+async def test_a_node_whose_lease_was_taken_joins_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'rejoin.db'}"
+    async with await Service.open(node_settings(url, "n"), pbx=LeftoverFakePbx(PbxLegs())) as node:
+        async with node.store.transaction() as tx:  # another node found it expired
+            assert await tx.delete_node("n")
+        await node.node.renew()
+        (lease,) = await node.store.list_nodes()
+        assert (lease.id, lease.run) == ("n", node.node.run)
