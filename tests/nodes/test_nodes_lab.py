@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from deploy.test_compose_as_shipped import TERMINAL, Api, wait_healthy
 from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
 from nodes.node_process import SPEECH, node_process, process_env
 from pbx.lab_calls import ANSWERS
@@ -83,53 +84,26 @@ def node_config(
     return path
 
 
-class Node:
-    """A running node's REST API, as a client uses it."""
-
-    def __init__(self, http: aiohttp.ClientSession, port: int, key: str = "") -> None:
-        self.http = http
-        self.base = f"http://127.0.0.1:{port}"
-        self.key = key
-
-    async def healthy(self, process: subprocess.Popen[bytes], log: Path, within: float) -> None:
-        """Until ``/health`` answers (the node has started and recovered), or fail."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            assert process.poll() is None, f"node exited: {log.read_text()[-3000:]}"
-            try:
-                async with self.http.get(self.base + "/health") as resp:
-                    if resp.status in (200, 503):
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"node did not serve within {within} s: {log.read_text()[-3000:]}")
-
-    async def call(self, call_id: str) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self.key}"}
-        async with self.http.get(f"{self.base}/calls/{call_id}", headers=headers) as resp:
-            assert resp.status == 200, await resp.text()
-            body: dict[str, Any] = await resp.json()
-            return body
-
-    async def place(self, destination: str) -> str:
-        body = {"destination": destination, "assistant_id": SUPPORT_ID}
-        headers = {"Authorization": f"Bearer {self.key}"}
-        async with self.http.post(
-            self.base + "/calls/outbound", json=body, headers=headers
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-            return str((await resp.json())["call_id"])
-
-    async def wait(self, call_id: str, wanted: tuple[str, ...], within: float) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
-        try:
-            async with asyncio.timeout(within):
-                while (seen := await self.call(call_id))["status"] not in wanted:
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            raise AssertionError(f"{call_id} stayed {seen.get('status')!r}") from None
-        return seen
+async def answered_call(
+    http: aiohttp.ClientSession,
+    port: int,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    database: str,
+) -> tuple[Api, str, dict[str, Any]]:
+    """Once the node serves: its API with a key of ACME, and a call to the lab's answering
+    party placed through it and answered (its id and ``GET /calls/{id}``)."""
+    base = f"http://127.0.0.1:{port}"
+    await wait_healthy(http, base, process, log)
+    store = await open_store(database)
+    try:
+        key, _ = await issue_api_key(store, ACME)
+    finally:
+        await store.aclose()
+    api = Api(http, base, key)
+    call_id = await api.place(ANSWERS, SUPPORT_ID)
+    answered = await api.wait(call_id, lambda c: c["status"] == "in-progress", 15)
+    return api, call_id, answered
 
 
 async def lab_ids(http: aiohttp.ClientSession, lab: LabAsterisk) -> set[str]:
@@ -183,22 +157,15 @@ async def test_a_killed_nodes_call_is_left_alone_by_a_starting_node_then_settled
     }
     async with aiohttp.ClientSession() as http:
         with node_process(configs["a"], tmp_path / "a.log") as a_process:
-            a = Node(http, ports["a"])
-            await a.healthy(a_process, tmp_path / "a.log", within=60)
-            store = await open_store(database)
-            try:
-                a.key, _ = await issue_api_key(store, ACME)
-            finally:
-                await store.aclose()
-            call_id = await a.place(ANSWERS)
-            answered = await a.wait(call_id, ("in-progress", "ended", "failed"), within=15)
-            assert answered["status"] == "in-progress", answered
+            a, call_id, answered = await answered_call(
+                http, ports["a"], a_process, tmp_path / "a.log", database
+            )
             assert answered["node"] == "a"
             assert call_id in await lab_ids(http, lab)
 
             with node_process(configs["b"], tmp_path / "b.log") as b_process:
-                b = Node(http, ports["b"], a.key)
-                await b.healthy(b_process, tmp_path / "b.log", within=60)
+                b = Api(http, f"http://127.0.0.1:{ports['b']}", a.key)
+                await wait_healthy(http, b.base, b_process, tmp_path / "b.log")
                 # Node b has started (and recovered): node a's call is up, at the PBX too.
                 seen = await b.call(call_id)
                 assert (seen["status"], seen["node"], seen["end_reason"]) == (
@@ -213,7 +180,7 @@ async def test_a_killed_nodes_call_is_left_alone_by_a_starting_node_then_settled
                 killed = time.monotonic()
                 assert call_id in await lab_ids(http, lab)  # the caller is still there
 
-                ended = await b.wait(call_id, ("ended", "failed"), within=SETTLED_WITHIN)
+                ended = await b.wait(call_id, lambda c: c["status"] in TERMINAL, SETTLED_WITHIN)
                 assert time.monotonic() - killed < SETTLED_WITHIN
                 assert (ended["status"], ended["end_reason"], ended["node"]) == (
                     "ended",
@@ -249,16 +216,9 @@ async def test_a_second_node_on_sqlite_is_refused_and_the_first_ones_call_stays_
     )
     async with aiohttp.ClientSession() as http:
         with node_process(first_config, tmp_path / "first.log") as first_process:
-            first = Node(http, first_port)
-            await first.healthy(first_process, tmp_path / "first.log", within=60)
-            store = await open_store(database)
-            try:
-                first.key, _ = await issue_api_key(store, ACME)
-            finally:
-                await store.aclose()
-            call_id = await first.place(ANSWERS)
-            answered = await first.wait(call_id, ("in-progress", "ended", "failed"), within=15)
-            assert answered["status"] == "in-progress", answered
+            first, call_id, _ = await answered_call(
+                http, first_port, first_process, tmp_path / "first.log", database
+            )
 
             # The real command line, as an operator starts a second node by mistake.
             began = time.monotonic()
