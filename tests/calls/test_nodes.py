@@ -23,6 +23,7 @@ from voicedock.config import Settings, WebhookEndpointSettings
 from voicedock.domain.records import CallStatus
 from voicedock.domain.webhooks import generate_secret
 from voicedock.errors import ConfigError
+from voicedock.pbx.base import PbxEventKind
 from voicedock.service import Service
 from voicedock.store import Store, open_store
 from webhooks.receiver import Receiver, wait_until
@@ -220,3 +221,27 @@ async def test_a_node_whose_lease_was_taken_joins_again(tmp_path: Path) -> None:
         await node.node.renew()
         (lease,) = await node.store.list_nodes()
         assert (lease.id, lease.run) == ("n", node.node.run)
+
+
+@pytest.mark.postgres
+async def test_a_pbx_restart_fails_only_the_calls_of_the_node_that_saw_it(
+    postgres_server: str,
+) -> None:
+    """Each node hears of its PBX's restart itself; one node's report fails its own calls."""
+    dsn = await fresh_database(postgres_server)
+    world = PbxLegs()
+    a_pbx, b_pbx = LeftoverFakePbx(world), LeftoverFakePbx(world)
+    async with (
+        await Service.open(node_settings(dsn, "a"), pbx=a_pbx) as a,
+        await Service.open(node_settings(dsn, "b"), pbx=b_pbx) as b,
+    ):
+        mine, theirs = await place(a.engine), await place(b.engine)
+        await a_pbx.answer(mine)
+        await b_pbx.answer(theirs)
+        await a_pbx.emit("", PbxEventKind.PBX_RESTARTED)
+        lost = await a.store.get_call(None, mine)
+        kept = await a.store.get_call(None, theirs)
+        assert lost is not None
+        assert (lost.status, lost.error) == (CallStatus.FAILED, "pbx-restart")
+        assert kept is not None
+        assert (kept.status, kept.owner_node) == (CallStatus.IN_PROGRESS, "b")
