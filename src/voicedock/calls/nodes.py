@@ -152,7 +152,10 @@ class Node:
             if renewed or loop.time() >= give_up:
                 raise self._refusal((renewed or rivals)[0])
             for lease in rivals:
-                first_seen.setdefault(lease.id, lease)
+                if lease.id not in first_seen:  # wait out its lease, however long it is
+                    first_seen[lease.id] = lease
+                    left = (lease.lease_until - now).total_seconds() + self.renew_interval
+                    give_up = max(give_up, loop.time() + left)
             await asyncio.sleep(_JOIN_POLL)
         self._joined = True
         known = {call.id for call in previous}
