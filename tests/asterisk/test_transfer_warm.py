@@ -106,7 +106,7 @@ async def test_a_broken_briefing_voice_never_leaves_the_caller_on_hold(
         running_pbx(lab) as (pbx, events),
         answered_call_with_media(pbx, events) as (call, leg, _media),
     ):
-        pbx.transfers.synthesize = broken
+        pbx.transfers.dialogue.synthesize = broken
         await pbx.transfer(call.call_id, warm(agent))
         failed = await events.wait(call.call_id, PbxEventKind.TRANSFER_FAILED, within=30)
         assert failed.detail == outcome
@@ -130,7 +130,7 @@ async def test_an_agent_hanging_up_after_the_briefing_ends_the_attempt_at_once(
         running_pbx(lab) as (pbx, events),
         answered_call_with_media(pbx, events) as (call, _leg, _media),
     ):
-        pbx.transfers.synthesize = short
+        pbx.transfers.dialogue.synthesize = short
         started = asyncio.get_running_loop().time()
         await pbx.transfer(call.call_id, warm("warmhangup"))
         failed = await events.wait(call.call_id, PbxEventKind.TRANSFER_FAILED, within=30)

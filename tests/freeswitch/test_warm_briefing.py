@@ -12,6 +12,7 @@ import pytest
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx
+from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.errors import ProviderError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 from voicedock.pbx.freeswitch.escape import UnsafeCommandValue, build_uuid_broadcast_tone
@@ -56,7 +57,8 @@ async def running(
     *,
     voice_decision: bool = True,
 ) -> FreeswitchPbx:
-    pbx = make_pbx(fake, warm_transfer_timeout=warm_transfer_timeout, synthesize=voice)
+    dialogue = AgentDialogue(synthesize=voice)
+    pbx = make_pbx(fake, warm_transfer_timeout=warm_transfer_timeout, warm_dialogue=dialogue)
     pbx.warm.voice_decision = voice_decision
     await pbx.start(events)
     return pbx

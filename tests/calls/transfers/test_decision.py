@@ -8,10 +8,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from voicedock.calls.transfers.agent import VOICE_BRIEFING_PROMPT
+from voicedock.calls.transfers.decision import decision_from_words, listen_for_decision
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.media.codecs import encode
-from voicedock.pbx.asterisk.warm_transfer import VOICE_BRIEFING_PROMPT
-from voicedock.pbx.warm_decision import decision_from_words, listen_for_decision
 
 pytestmark = pytest.mark.unit
 
