@@ -125,6 +125,22 @@ async def test_unsynthesizable_briefing_beeps_and_the_agent_can_still_accept(
     assert not any(c.startswith(f"api uuid_audio_stream {leg}") for c in fake.commands)
 
 
+async def test_an_adapter_without_a_warm_dialogue_beeps_and_a_digit_decides(
+    fake: FakeFreeswitch, events: PbxEventRecorder
+) -> None:
+    # No dialogue handed down (a FreeswitchPbx built by hand): nothing to say, nobody listening.
+    async with make_pbx(fake, warm_dialogue=None) as pbx:
+        await pbx.start(events)
+        assert pbx.warm.voice_decision is True
+        call_id = await answered_call(pbx, events)
+        await pbx.transfer(call_id, warm_with_briefing())
+        leg = await agent_leg(fake)
+        await until(lambda: (leg, "tone_stream://L=2;%(400,200,880)") in fake.broadcasts)
+        fake.press_digit(leg, "1")
+        await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+    assert not any(c.startswith(f"api uuid_audio_stream {leg}") for c in fake.commands)
+
+
 async def test_briefing_without_an_audio_stream_beeps(
     fake: FakeFreeswitch, events: PbxEventRecorder
 ) -> None:

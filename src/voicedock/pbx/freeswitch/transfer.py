@@ -379,8 +379,8 @@ class WarmTransfers:
         With voice answers on, the agent is heard from their answer on, also while the
         briefing is still being synthesised: as on Asterisk, a "yes" said at once counts."""
         agent, call_id = attempt.agent_channel, attempt.request.call_id
-        dialogue = self.dialogue if self.voice_decision else None  # the one who listens
-        if dialogue is None and await speech is None:
+        listener = self.dialogue if self.voice_decision else None
+        if listener is None and await speech is None:
             await speak_briefing(None, self._esl, agent_channel=agent, speech=None)
             briefed.set_result(None)
             return
@@ -388,8 +388,8 @@ class WarmTransfers:
             agent_stream(self._media, agent, call_id) as media,
             asyncio.TaskGroup() as tasks,
         ):
-            if media is not None and dialogue is not None:
-                tasks.create_task(self._listen(dialogue, media, call_id, said))
+            if media is not None and listener is not None:
+                tasks.create_task(self._listen(listener, media, call_id, said))
             try:
                 voice = await speech
                 await speak_briefing(media, self._esl, agent_channel=agent, speech=voice)
