@@ -66,14 +66,19 @@ def make_pbx(settings: Settings) -> Pbx:
     kind = settings.pbx.kind
     if kind == "none":
         return NoPbx()
+    # A warm transfer's speech (briefing voice, the agent's spoken answer) is the call layer's.
+    from voicedock.calls.transfers.agent import AgentDialogue
+
     if kind == "asterisk":
         module: Any = importlib.import_module("voicedock.pbx.asterisk.pbx")
-        pbx: Pbx = module.AsteriskPbx(settings.pbx.asterisk)
+        pbx: Pbx = module.AsteriskPbx(settings.pbx.asterisk, warm_dialogue=AgentDialogue())
         return pbx
     if kind == "freeswitch":
         module = importlib.import_module("voicedock.pbx.freeswitch.pbx")
         dids = [n.number for n in settings.numbers]
-        fs_pbx: Pbx = module.FreeswitchPbx(settings.pbx.freeswitch, dids=dids)
+        fs_pbx: Pbx = module.FreeswitchPbx(
+            settings.pbx.freeswitch, dids=dids, warm_dialogue=AgentDialogue()
+        )
         return fs_pbx
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")
 
