@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import os
 import re
+import socket
 import tomllib
 import types
 import typing
@@ -39,6 +40,24 @@ class ServerSettings:
 class DatabaseSettings:
     # sqlite:///relative/or/absolute/path.db  or  postgresql://user:pass@host:port/db
     url: str = "sqlite:///var/voicedock.db"
+
+
+@dataclass(slots=True)
+class NodeSettings:  # [node]: this process among several sharing one database (docs/nodes.md)
+    # Names the node in the database (calls' owner, its lease); empty: this host's name, so
+    # that a restarted process finds its own calls again. Two nodes never share one id.
+    id: str = ""
+    # A node that has not renewed its lease for this long is dead: another node ends its calls.
+    lease_seconds: int = 10
+
+
+_NODE_ID_MAX = 64
+
+
+def default_node_id() -> str:
+    """This host's name, reduced to what a node id may hold."""
+    name = re.sub(r"[^A-Za-z0-9_.\-]+", "-", socket.gethostname()).strip("-.")
+    return name[:_NODE_ID_MAX] or "voicedock"
 
 
 @dataclass(slots=True)
@@ -228,6 +247,7 @@ class WebhookSettings:
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    node: NodeSettings = field(default_factory=NodeSettings)
     pbx: PbxSettings = field(default_factory=PbxSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
@@ -349,6 +369,11 @@ def _check(s: Settings) -> None:
         raise ConfigError("server.max_body_bytes", "must be between 1 KiB and 16 MiB")
     if not s.database.url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("database.url", "must start with sqlite:/// or postgresql://")
+    if not s.node.id:
+        s.node.id = default_node_id()
+    if not is_token(s.node.id) or len(s.node.id) > _NODE_ID_MAX:
+        raise ConfigError("node.id", "1-64 letters, digits, '_', '.', '-'")
+    _range("node.lease_seconds", s.node.lease_seconds, 3, 300)
     if not 0 < s.pbx.asterisk.ami_port < 65536:
         raise ConfigError("pbx.asterisk.ami_port", "must be 1-65535")
     _check_asterisk_transfer(s.pbx.asterisk.transfer)

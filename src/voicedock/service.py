@@ -3,13 +3,16 @@
     async with await Service.open(settings) as service:   # store, PBX adapter, engine
         ...
 
-``Service.open`` opens and migrates the store, mirrors the configured trunks, organizations,
-assistants and numbers into it, connects the PBX adapter chosen by ``pbx.kind`` and ends the
-calls a previous run left live or resumes them (``calls/recovery``). ``aclose()`` is idempotent.
+``Service.open`` opens and migrates the store, joins the nodes sharing it (``calls/nodes``: its
+lease; refused while this node id runs elsewhere, or on SQLite while another node runs), mirrors
+the configured trunks, organizations, assistants and numbers into it, connects the PBX adapter
+chosen by ``pbx.kind``, ends the calls a previous run of this node left live or resumes them
+(``calls/recovery``) and ends those of dead nodes. ``aclose()`` is idempotent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from types import TracebackType
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Self
 from voicedock.aio import Supervisor
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.nodes import Node
 from voicedock.calls.recovery import recover_calls
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
@@ -62,14 +66,19 @@ def make_pbx(settings: Settings) -> Pbx:
     kind = settings.pbx.kind
     if kind == "none":
         return NoPbx()
+    # A warm transfer's speech (briefing voice, the agent's spoken answer) is the call layer's.
+    from voicedock.calls.transfers.agent import AgentDialogue
+
     if kind == "asterisk":
         module: Any = importlib.import_module("voicedock.pbx.asterisk.pbx")
-        pbx: Pbx = module.AsteriskPbx(settings.pbx.asterisk)
+        pbx: Pbx = module.AsteriskPbx(settings.pbx.asterisk, warm_dialogue=AgentDialogue())
         return pbx
     if kind == "freeswitch":
         module = importlib.import_module("voicedock.pbx.freeswitch.pbx")
         dids = [n.number for n in settings.numbers]
-        fs_pbx: Pbx = module.FreeswitchPbx(settings.pbx.freeswitch, dids=dids)
+        fs_pbx: Pbx = module.FreeswitchPbx(
+            settings.pbx.freeswitch, dids=dids, warm_dialogue=AgentDialogue()
+        )
         return fs_pbx
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")
 
@@ -98,6 +107,9 @@ class Service:
         self.runner = CallRunner(self.engine, pbx, store, settings)
         # Client media mode: Asterisk dials voicedock; the web app serves this on /media.
         self.media_acceptor = _media_acceptor(settings, pbx)
+        # This node's lease among the nodes sharing the store; SQLite serves one node only.
+        one_node = settings.database.url.lower().startswith("sqlite")
+        self.node = Node(store, self.engine, pbx, settings.node, one_node=one_node)
         # The engine's ring-timeout safety net.
         self._tasks = Supervisor("service", log)
         self._closed = False
@@ -119,6 +131,10 @@ class Service:
         return service
 
     async def start(self) -> None:
+        # First of all, so that a refused node changes nothing. Listed before the PBX
+        # connects, so none of this run's calls is among them, nor a live node's.
+        leftovers, lost = await self.node.join()
+        await self.node.start()
         await mirror_config(self.store, self.settings)
         await self.webhooks.start()  # also delivers what a previous run left pending
         set_inbound = getattr(self.pbx, "set_inbound_handler", None)
@@ -127,24 +143,26 @@ class Service:
         await self.runner.start(warm_up=True)
         await self._tasks.start()
         self._tasks.spawn(self.engine.watch_ring_timeouts(), name="ring-timeouts")
-        # Calls a previous run left live (a crash, kill -9): listed before the PBX connects,
-        # so none of this run's calls is among them; before the API serves, each one whose
-        # caller still waits goes on (resumed), the others' legs are hung up and they end
-        # "service-restart" (calls/recovery.py).
-        leftovers = await self.store.list_active_calls()
         try:
             await self.pbx.start(self.runner.handle_pbx_event)
         except PbxError as exc:
             # The API keeps serving; the adapter reconnects and reconciles on its own.
             log.warning("PBX not reachable at start-up: %s", exc)
+        # Before the API serves: each call this node's previous run left live (a crash, kill
+        # -9) whose caller still waits goes on (resumed), the others' legs are hung up and they
+        # end "service-restart" (calls/recovery.py); dead nodes' calls end "node-lost".
         calls = self.settings.calls
-        await recover_calls(
-            self.engine,
-            self.pbx,
-            leftovers,
-            resumer=self.runner if calls.resume_after_restart else None,
-            resume_message=calls.resume_message,
-        )
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(
+                recover_calls(
+                    self.engine,
+                    self.pbx,
+                    leftovers,
+                    resumer=self.runner if calls.resume_after_restart else None,
+                    resume_message=calls.resume_message,
+                )
+            )
+            tg.create_task(self.node.end_lost(lost))
 
     async def aclose(self) -> None:
         if self._closed:
@@ -155,6 +173,7 @@ class Service:
             await self.runner.aclose()  # hangs up live calls while the PBX is still there
             await self.pbx.aclose()
         finally:
+            await self.node.aclose()  # the lease goes: no node takes over what ended cleanly
             await self.webhooks.aclose()  # never raises; pending rows stay for the next start
             await self.store.aclose()
 

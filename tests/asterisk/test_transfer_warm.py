@@ -106,7 +106,7 @@ async def test_a_broken_briefing_voice_never_leaves_the_caller_on_hold(
         running_pbx(lab) as (pbx, events),
         answered_call_with_media(pbx, events) as (call, leg, _media),
     ):
-        pbx.transfers.synthesize = broken
+        pbx.transfers.dialogue.synthesize = broken
         await pbx.transfer(call.call_id, warm(agent))
         failed = await events.wait(call.call_id, PbxEventKind.TRANSFER_FAILED, within=30)
         assert failed.detail == outcome
@@ -130,7 +130,7 @@ async def test_an_agent_hanging_up_after_the_briefing_ends_the_attempt_at_once(
         running_pbx(lab) as (pbx, events),
         answered_call_with_media(pbx, events) as (call, _leg, _media),
     ):
-        pbx.transfers.synthesize = short
+        pbx.transfers.dialogue.synthesize = short
         started = asyncio.get_running_loop().time()
         await pbx.transfer(call.call_id, warm("warmhangup"))
         failed = await events.wait(call.call_id, PbxEventKind.TRANSFER_FAILED, within=30)
@@ -138,3 +138,23 @@ async def test_an_agent_hanging_up_after_the_briefing_ends_the_attempt_at_once(
         assert asyncio.get_running_loop().time() - started < 5  # not the 20 s decision window
         await pbx.ari.hangup_channel(call.call_id)
         await events.wait(call.call_id, PbxEventKind.HANGUP)
+
+
+async def test_an_adapter_without_a_warm_dialogue_beeps_and_the_agent_accepts_by_digit(
+    lab: LabAsterisk,
+) -> None:
+    async with (
+        running_pbx(lab) as (pbx, events),
+        answered_call_with_media(pbx, events) as (call, _leg, _media),
+    ):
+        pbx.transfers.dialogue = None  # an AsteriskPbx built by hand: a beep, digits alone
+        await pbx.transfer(call.call_id, warm("warmaccept"))
+        done = await events.wait(call.call_id, PbxEventKind.TRANSFERRED, within=30)
+        assert done.detail == "warmaccept"
+        agent_bridge = leg_id(call.call_id, "warm")
+        assert await bridge_members(pbx, agent_bridge) == {
+            call.call_id,
+            leg_id(call.call_id, "agent"),
+        }
+        await pbx.ari.hangup_channel(call.call_id)
+    assert not events.of(call.call_id, PbxEventKind.TRANSFER_FAILED)

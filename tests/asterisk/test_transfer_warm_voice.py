@@ -25,13 +25,13 @@ async def test_an_agent_saying_yes_takes_the_call(lab: LabAsterisk) -> None:
     heard: list[int] = []
 
     async with running_pbx(lab) as (pbx, events):
-        offline = pbx.transfers.transcribe
+        offline = pbx.transfers.dialogue.transcribe
 
         async def transcribe(pcm: bytes, sample_rate: int) -> str:
             heard.append(len(pcm))
             return await offline(pcm, sample_rate)  # the real offline STT
 
-        pbx.transfers.transcribe = transcribe
+        pbx.transfers.dialogue.transcribe = transcribe
         async with answered_call_with_media(pbx, events) as (call, leg, _media):
             await pbx.transfer(call.call_id, warm("warmsayyes"))
             # warmsayyes never presses a digit: only its spoken "yes" can get here, and well
@@ -64,8 +64,8 @@ async def test_with_voice_acceptance_off_a_spoken_yes_decides_nothing(lab: LabAs
         transfers.settings = dataclasses.replace(
             transfers.settings, voice_decision=False, decision_timeout=4.0
         )
-        transfers.synthesize = short
-        transfers.transcribe = never
+        transfers.dialogue.synthesize = short
+        transfers.dialogue.transcribe = never
         async with answered_call_with_media(pbx, events) as (call, leg, media):
             await pbx.transfer(call.call_id, warm("warmsayyes"))
             failed = await events.wait(call.call_id, PbxEventKind.TRANSFER_FAILED, within=15)

@@ -21,6 +21,7 @@ from fakes.world import ACME, make_settings
 from pbx.lab_calls import lab_settings
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
+from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import PbxSettings, Settings, TrunkSettings
 from voicedock.lab.errors import LabError
 from voicedock.lab.server import LabAsterisk
@@ -114,7 +115,7 @@ def fast_reconnecting_pbx(settings: Settings) -> AsteriskPbx:
     backoff = Backoff(initial=0.05, cap=0.5)
     ari = AriClient(asterisk, heartbeat=2.0, backoff=backoff)
     ami = AmiClient(asterisk, ping_interval=1.0, ping_timeout=1.0, backoff=Backoff(0.05, 0.5))
-    return AsteriskPbx(asterisk, ari=ari, ami=ami)
+    return AsteriskPbx(asterisk, ari=ari, ami=ami, warm_dialogue=AgentDialogue())
 
 
 async def start_app(

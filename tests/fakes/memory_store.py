@@ -20,9 +20,11 @@ from voicedock.domain.records import (
     CallEvent,
     CallMessage,
     IdempotencyRecord,
+    NodeLease,
     Organization,
     PhoneNumber,
     Trunk,
+    utcnow,
 )
 from voicedock.domain.webhooks import Delivery, WebhookEndpoint
 from voicedock.store.base import CallPage, CallQuery
@@ -42,6 +44,7 @@ class _Data:
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
     outbox: InMemoryOutbox = field(default_factory=InMemoryOutbox)
+    nodes: dict[str, NodeLease] = field(default_factory=dict)
     seq: int = 0
 
 
@@ -115,7 +118,50 @@ class MemoryTransaction:
         return copy.deepcopy(self.d.calls.get(call_id))
 
     async def update_call(self, call: Call) -> None:
-        self.d.calls[call.id] = copy.deepcopy(call)
+        stored = self.d.calls.get(call.id)
+        owner = call.owner_node if stored is None else stored.owner_node  # only claims move it
+        self.d.calls[call.id] = replace(copy.deepcopy(call), owner_node=owner)
+
+    async def clock(self) -> datetime:
+        return utcnow()
+
+    async def nodes_for_update(self) -> list[NodeLease]:
+        return sorted(self.d.nodes.values(), key=lambda n: n.id)
+
+    async def put_node(self, lease: NodeLease) -> None:
+        self.d.nodes[lease.id] = lease
+
+    async def renew_node(self, node_id: str, run: str, until: datetime) -> bool:
+        lease = self.d.nodes.get(node_id)
+        if lease is None or lease.run != run:
+            return False
+        self.d.nodes[node_id] = replace(lease, lease_until=until)
+        return True
+
+    async def delete_node(self, node_id: str, run: str | None = None) -> bool:
+        lease = self.d.nodes.get(node_id)
+        if lease is None or (run is not None and lease.run != run):
+            return False
+        del self.d.nodes[node_id]
+        return True
+
+    def _take(self, node_id: str, owners: set[str | None]) -> list[Call]:
+        taken = []
+        for call in sorted(self.d.calls.values(), key=lambda c: c.seq):
+            if not call.status.terminal and call.owner_node in owners:
+                call.owner_node = node_id
+                taken.append(copy.deepcopy(call))
+        return taken
+
+    async def take_unowned_calls(self, node_id: str) -> list[Call]:
+        return self._take(node_id, {None})
+
+    async def claim_lost_calls(self, node_id: str, now: datetime) -> list[Call]:
+        for lease in list(self.d.nodes.values()):
+            if lease.lease_until <= now and lease.id != node_id:
+                del self.d.nodes[lease.id]
+        owners = {c.owner_node for c in self.d.calls.values()} - set(self.d.nodes) - {None}
+        return self._take(node_id, owners)
 
     async def add_message(self, message: CallMessage) -> CallMessage:
         stored = replace(message, seq=self._next())
@@ -291,8 +337,15 @@ class MemoryStore:
         page = calls[query.offset : query.offset + query.limit]
         return CallPage(copy.deepcopy(page), total)
 
-    async def list_active_calls(self) -> list[Call]:
-        return [copy.deepcopy(c) for c in self._data.calls.values() if not c.status.terminal]
+    async def list_active_calls(self, owner_node: str | None = None) -> list[Call]:
+        return [
+            copy.deepcopy(c)
+            for c in self._data.calls.values()
+            if not c.status.terminal and owner_node in (None, c.owner_node)
+        ]
+
+    async def list_nodes(self) -> list[NodeLease]:
+        return sorted(self._data.nodes.values(), key=lambda n: n.id)
 
     async def list_messages(self, call_id: str) -> list[CallMessage]:
         return [copy.deepcopy(m) for m in self._data.messages if m.call_id == call_id]

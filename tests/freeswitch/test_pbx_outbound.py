@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.errors import ConfigError, PbxError
@@ -40,7 +41,7 @@ def make_pbx(
         media_port=0,
         warm_transfer_timeout=warm_transfer_timeout,
     )
-    kwargs.setdefault("synthesize", quick_voice)
+    kwargs.setdefault("warm_dialogue", AgentDialogue(synthesize=quick_voice))
     esl = EslSettings(
         host="127.0.0.1",
         port=fs.port,

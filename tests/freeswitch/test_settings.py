@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import load_settings
 from voicedock.errors import ConfigError
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
@@ -88,3 +89,9 @@ def test_voice_decision_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -
     off = make_pbx(load(tmp_path, "voice_decision = false"))  # type: ignore[arg-type]
     assert isinstance(off, FreeswitchPbx)
     assert off.warm.voice_decision is False
+
+
+def test_make_pbx_hands_the_adapter_the_warm_transfer_dialogue(tmp_path: Path) -> None:
+    pbx = make_pbx(load(tmp_path))  # type: ignore[arg-type]
+    assert isinstance(pbx, FreeswitchPbx)
+    assert isinstance(pbx.warm.dialogue, AgentDialogue)  # the offline voice and recognizer

@@ -12,6 +12,7 @@ import pytest
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx
+from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.errors import ProviderError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 from voicedock.pbx.freeswitch.escape import UnsafeCommandValue, build_uuid_broadcast_tone
@@ -56,7 +57,8 @@ async def running(
     *,
     voice_decision: bool = True,
 ) -> FreeswitchPbx:
-    pbx = make_pbx(fake, warm_transfer_timeout=warm_transfer_timeout, synthesize=voice)
+    dialogue = AgentDialogue(synthesize=voice)
+    pbx = make_pbx(fake, warm_transfer_timeout=warm_transfer_timeout, warm_dialogue=dialogue)
     pbx.warm.voice_decision = voice_decision
     await pbx.start(events)
     return pbx
@@ -120,6 +122,22 @@ async def test_unsynthesizable_briefing_beeps_and_the_agent_can_still_accept(
         fake.press_digit(leg, "1")
         await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
     assert (leg, "tone_stream://L=2;%(400,200,880)") in fake.broadcasts
+    assert not any(c.startswith(f"api uuid_audio_stream {leg}") for c in fake.commands)
+
+
+async def test_an_adapter_without_a_warm_dialogue_beeps_and_a_digit_decides(
+    fake: FakeFreeswitch, events: PbxEventRecorder
+) -> None:
+    # No dialogue handed down (a FreeswitchPbx built by hand): nothing to say, nobody listening.
+    async with make_pbx(fake, warm_dialogue=None) as pbx:
+        await pbx.start(events)
+        assert pbx.warm.voice_decision is True
+        call_id = await answered_call(pbx, events)
+        await pbx.transfer(call_id, warm_with_briefing())
+        leg = await agent_leg(fake)
+        await until(lambda: (leg, "tone_stream://L=2;%(400,200,880)") in fake.broadcasts)
+        fake.press_digit(leg, "1")
+        await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
     assert not any(c.startswith(f"api uuid_audio_stream {leg}") for c in fake.commands)
 
 

@@ -64,7 +64,7 @@ async def test_agent_saying_yes_is_bridged_to_the_caller(
 ) -> None:
     recognizer = FakeRecognizer("yes, put them through")
     async with await running(fake, events, voice=tone_voice(0.2)) as pbx:
-        pbx.warm.transcribe = recognizer
+        pbx.warm.dialogue.transcribe = recognizer
         call_id, leg = await agent_says_something(pbx, fake, events)
         done = await events.wait_for(call_id, PbxEventKind.TRANSFERRED, timeout=5)
     assert done.detail == AGENT  # the destination: the call record's transferred_to
@@ -88,7 +88,7 @@ async def test_agent_saying_yes_before_the_briefing_is_synthesised_counts(
 
     recognizer = FakeRecognizer("yes")
     async with await running(fake, events, voice=slow_voice) as pbx:
-        pbx.warm.transcribe = recognizer
+        pbx.warm.dialogue.transcribe = recognizer
         call_id = await answered_call(pbx, events)
         await pbx.transfer(call_id, warm_with_briefing())
         leg = await agent_leg(fake)
@@ -106,7 +106,7 @@ async def test_agent_saying_no_is_hung_up_and_the_caller_stays(
     fake: FakeFreeswitch, events: PbxEventRecorder
 ) -> None:
     async with await running(fake, events, voice=tone_voice(0.2)) as pbx:
-        pbx.warm.transcribe = FakeRecognizer("no thanks")
+        pbx.warm.dialogue.transcribe = FakeRecognizer("no thanks")
         call_id, leg = await agent_says_something(pbx, fake, events)
         failed = await events.wait_for(call_id, PbxEventKind.TRANSFER_FAILED, timeout=5)
     assert failed.detail == "warm-declined"
@@ -120,7 +120,7 @@ async def test_unclear_speech_leaves_the_digit_to_decide(
 ) -> None:
     recognizer = FakeRecognizer("hmm, who is it")
     async with await running(fake, events, voice=tone_voice(0.2)) as pbx:
-        pbx.warm.transcribe = recognizer
+        pbx.warm.dialogue.transcribe = recognizer
         call_id, leg = await agent_says_something(pbx, fake, events)
         await until(lambda: bool(recognizer.heard))
         fake.press_digit(leg, "1")
@@ -135,7 +135,7 @@ async def test_with_voice_answers_off_speech_is_not_transcribed(
     spoken: list[str] = []
     voice = tone_voice(0.2, spoken)
     async with await running(fake, events, voice=voice, voice_decision=False) as pbx:
-        pbx.warm.transcribe = recognizer
+        pbx.warm.dialogue.transcribe = recognizer
         call_id = await answered_call(pbx, events)
         await pbx.transfer(call_id, warm_with_briefing())
         leg = await agent_leg(fake)
@@ -154,7 +154,7 @@ async def test_without_the_audio_stream_module_the_digit_still_decides(
 ) -> None:
     fake.audio_stream_loaded = False
     async with await running(fake, events, voice=tone_voice(0.2)) as pbx:
-        pbx.warm.transcribe = FakeRecognizer("no")
+        pbx.warm.dialogue.transcribe = FakeRecognizer("no")
         call_id = await answered_call(pbx, events)
         await pbx.transfer(call_id, warm_with_briefing())
         leg = await agent_leg(fake)

@@ -136,7 +136,7 @@ async def test_warm_transfer_accepted_by_the_agent_s_voice(live: LabService) -> 
     and the offline recognizer (faster-whisper, as in production) hears it on the agent's
     stream. The caller is then bridged to the agent at FreeSWITCH."""
     require_offline_speech()
-    offline = live.fs.warm.transcribe
+    offline = live.fs.warm.dialogue.transcribe
     heard: list[str] = []
 
     async def transcribe(pcm: bytes, sample_rate: int) -> str:
@@ -144,7 +144,7 @@ async def test_warm_transfer_accepted_by_the_agent_s_voice(live: LabService) -> 
         heard.append(text)
         return text
 
-    live.fs.warm.transcribe = transcribe
+    live.fs.warm.dialogue.transcribe = transcribe
     # Well before the briefing plus the 20 s decision window would run out.
     channel, ended, seen = await warm_transfer_ended(live, "warmsayyes", within=30)
     assert (ended["status"], ended["end_reason"]) == ("ended", "transferred"), ended

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.lab.server import LabAsterisk
@@ -87,7 +88,13 @@ async def running_pbx(
     ami = AmiClient(
         settings, ping_interval=1.0, ping_timeout=1.0, backoff=Backoff(initial=backoff, cap=1.0)
     )
-    pbx = AsteriskPbx(settings, ari=ari, ami=ami, use_ami=originate_via == "ami")
+    pbx = AsteriskPbx(
+        settings,
+        ari=ari,
+        ami=ami,
+        use_ami=originate_via == "ami",
+        warm_dialogue=AgentDialogue(),  # as the service wires it
+    )
     recorder = Recorder()
     await pbx.start(recorder)
     try:

@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "idempotency",
     "webhook_endpoints",
     "webhook_outbox",
+    "nodes",
     "schema_migrations",
 }
 

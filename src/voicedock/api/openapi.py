@@ -134,6 +134,10 @@ SCHEMAS: dict[str, Schema] = {
             },
             "transferred_to": {"type": ["string", "null"]},
             "transferred_at": TIME,
+            "node": {
+                "type": ["string", "null"],
+                "description": "The voicedock node serving the call ([node] id).",
+            },
             "latency": {"type": "array"},
             "events": {"type": "array", "items": {"type": "object"}},
         },

@@ -57,6 +57,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "end_reason": call.end_reason,
             "transferred_to": call.transferred_to,
             "transferred_at": iso(call.transferred_at),
+            "node": call.owner_node,
             "latency": call.latency,
             "events": [
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events

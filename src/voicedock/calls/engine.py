@@ -56,6 +56,7 @@ from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.calls.policy import check_destination
 from voicedock.calls.transitions import (
     RESUMED,
+    SERVICE_RESTART,
     apply_pbx_event,
     cancel,
     cancel_requested,
@@ -65,7 +66,7 @@ from voicedock.calls.transitions import (
     resumed_event_data,
     status_event_data,
 )
-from voicedock.config import Settings
+from voicedock.config import Settings, default_node_id
 from voicedock.domain.ids import (
     mask_call_id,
     new_inbound_call_id,
@@ -125,6 +126,8 @@ class CallEngine:
         self._pbx = pbx
         self._settings = settings
         self._now = clock
+        # The node this engine runs on: its calls carry it (calls/nodes.py).
+        self.node_id = settings.node.id or default_node_id()
         self.live_calls = LiveCalls()
         self.observers = Observers()
         self._commands = CommandRunner(
@@ -209,6 +212,7 @@ class CallEngine:
                 assistant_config=assistant.config,
                 first_message=assistant.config.get("first_message"),
                 context=request.context,
+                owner_node=self.node_id,
                 created_at=now,
                 updated_at=now,
             )
@@ -320,7 +324,8 @@ class CallEngine:
             requested = self._commands.requested_transfer(event.call_id) or ""
             event = dataclasses.replace(event, detail=requested)
         if event.kind is PbxEventKind.PBX_RESTARTED and not event.call_id:
-            for call in await self._store.list_active_calls():
+            # Each node hears of the restart and fails its own calls.
+            for call in await self._store.list_active_calls(self.node_id):
                 await self._handle_pbx_event(PbxEvent(call.id, PbxEventKind.PBX_RESTARTED))
             return
         if event.kind is PbxEventKind.TRANSFER_FAILED:
@@ -447,15 +452,16 @@ class CallEngine:
         stored = await tx.add_event(event)
         await self.observers.on_event(tx, call, stored)
 
-    async def end_after_restart(self, call_id: str) -> Call | None:
-        """End a call a previous run left live as ``service-restart`` (``calls/recovery``),
-        reported like any end, its report carrying the messages stored while it ran."""
+    async def end_after_restart(self, call_id: str, reason: str = SERVICE_RESTART) -> Call | None:
+        """End a call a previous run (or a dead node) left live with ``reason``
+        (``calls/recovery``), reported like any end, its report carrying the messages stored
+        while it ran."""
         now = self._now()
         if call_id not in self._recorded_messages:
             self._recorded_messages[call_id] = await self._store.list_messages(call_id)
         async with self._store.transaction() as tx:
             moved = await self._transition(
-                tx, call_id, functools.partial(end_after_restart, now=now), now
+                tx, call_id, functools.partial(end_after_restart, now=now, reason=reason), now
             )
         self._recorded_messages.pop(call_id, None)  # not moved: nothing reported it
         return moved
@@ -484,10 +490,11 @@ class CallEngine:
             await self._add_event(tx, call, CallEvent(call_id, RESUMED, data, now))
 
     async def reconcile(self) -> int:
-        """Settle every non-terminal call the PBX no longer has; returns how many moved."""
+        """Settle every non-terminal call of this node the PBX no longer has; returns how
+        many moved."""
         live = await self._pbx.live_call_ids()
         moved = 0
-        for call in await self._store.list_active_calls():
+        for call in await self._store.list_active_calls(self.node_id):
             if call.id in live:
                 continue
             now = self._now()
@@ -531,6 +538,7 @@ class CallEngine:
             assistant_config=resolved.config,
             first_message=resolved.config.get("first_message"),
             pbx_call_ref=inbound.pbx_call_ref,
+            owner_node=self.node_id,
             created_at=now,
             updated_at=now,
         )

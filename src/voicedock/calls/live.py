@@ -291,7 +291,7 @@ class LiveConversation:
         """
         if (conversation := self._running()) is None or self._providers is None:
             return  # the call is ending: the PBX transfer alone decides
-        from voicedock.calls.transfer_speech import prepare_transfer
+        from voicedock.calls.transfers.briefing import prepare_transfer
 
         spoken = None
         if announcement and isinstance(conversation, Conversation):

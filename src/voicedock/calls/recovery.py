@@ -21,10 +21,11 @@ stay ``in-progress`` for good. ``recover_calls`` settles each of them within
   report) like any end. A PBX that cannot be reached or keeps listing a leg is logged, and
   the calls end all the same. Nothing is re-originated.
 
-The calls are passed in: ``Service.start`` takes every non-terminal call of the store *before*
-the PBX connects, so a call this run takes is never among them. With several nodes sharing a
-store, the caller passes only the calls this node owned (a node taking over a dead node's calls
-passes that node's).
+The calls are passed in: ``Service.start`` takes the node's own non-terminal calls of the
+store *before* the PBX connects, so a call this run takes is never among them, nor a call of
+another node sharing the database (``[node] id``). The calls of a node that died are ended by
+a surviving node with ``end_lost_calls`` (``calls/nodes.py``): hung up the same way, they end
+``node-lost`` and are not resumed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.transitions import SERVICE_RESTART
+from voicedock.calls.transitions import NODE_LOST, SERVICE_RESTART
 from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus
@@ -148,6 +149,19 @@ async def recover_calls(
     return recovery
 
 
+async def end_lost_calls(
+    engine: CallEngine, pbx: Pbx, calls: Sequence[Call], *, deadline: float = RECOVERY_DEADLINE
+) -> Recovery:
+    """The calls a dead node left (``calls/nodes.py``): what is left of them at the PBX is hung
+    up (checked, as after a restart), then each ends ``node-lost``, reported like any end."""
+    recovery = Recovery()
+    pending = [call for call in calls if not call.status.terminal]
+    if pending:
+        until = asyncio.get_running_loop().time() + deadline
+        await _end_calls(engine, pbx, pending, until, recovery, reason=NODE_LOST)
+    return recovery
+
+
 async def _resume(
     engine: CallEngine,
     pbx: Pbx,
@@ -210,20 +224,26 @@ async def _resume(
 
 
 async def _end_calls(
-    engine: CallEngine, pbx: Pbx, calls: Sequence[Call], until: float, recovery: Recovery
+    engine: CallEngine,
+    pbx: Pbx,
+    calls: Sequence[Call],
+    until: float,
+    recovery: Recovery,
+    *,
+    reason: str = SERVICE_RESTART,
 ) -> None:
     """Hang up what is left of ``calls`` at the PBX (checked), then end each of them."""
     loop = asyncio.get_running_loop()
     left = await _hang_up(pbx, {call.id: call.pbx_call_ref for call in calls}, until - loop.time())
     recovery.legs_left |= left
     for call_id in sorted(left):
-        log.error("call %s: its legs are still at the PBX after the restart", mask_call_id(call_id))
+        log.error("call %s: its legs are still at the PBX (%s)", mask_call_id(call_id), reason)
     for call in calls:
         try:
-            if await engine.end_after_restart(call.id) is not None:
+            if await engine.end_after_restart(call.id, reason) is not None:
                 recovery.ended.append(call.id)
         except Exception:  # one call's store error must not leave the others live
-            log.exception("call %s: not ended after the restart", mask_call_id(call.id))
+            log.exception("call %s: not ended (%s)", mask_call_id(call.id), reason)
 
 
 async def _hang_up(pbx: Pbx, refs: dict[str, str | None], deadline: float) -> set[str]:

@@ -29,6 +29,9 @@ CANCELLED = "cancelled"  # end_reason of an unanswered call ended by ``end-call`
 # end_reason of a call a previous run of voicedock left live (killed or crashed): its legs are
 # hung up at start-up (``calls/recovery.py``), answered or still ringing.
 SERVICE_RESTART = "service-restart"
+# Why a call ends that a node of several sharing the database served when it died: a surviving
+# node ends it (calls/nodes.py).
+NODE_LOST = "node-lost"
 # The call event of a call that went on after such a restart (``calls/recovery.py``).
 RESUMED = "resumed"
 
@@ -106,14 +109,14 @@ def end(call: Call, reason: str, now: datetime, **changes: object) -> Call | Non
     )
 
 
-def end_after_restart(call: Call, now: datetime) -> Call | None:
-    """Move a call a previous run left live to ``ended`` ("service-restart"); ``None`` if it
-    is already terminal. A call that was still ringing ends like a cancelled one (no
-    ``started_at``, no ``error``): voicedock itself gave it up."""
+def end_after_restart(call: Call, now: datetime, reason: str = SERVICE_RESTART) -> Call | None:
+    """Move a call a previous run (or a dead node) left live to ``ended`` with ``reason``;
+    ``None`` if it is already terminal. A call that was still ringing ends like a cancelled
+    one (no ``started_at``, no ``error``): voicedock itself gave it up."""
     if call.status is CallStatus.IN_PROGRESS:
-        return end(call, SERVICE_RESTART, now)
+        return end(call, reason, now)
     if call.status is CallStatus.CONNECTING:
-        return _move(call, CallStatus.ENDED, now, end_reason=SERVICE_RESTART, ended_at=now)
+        return _move(call, CallStatus.ENDED, now, end_reason=reason, ended_at=now)
     return None
 
 

@@ -128,9 +128,25 @@ class Call:
     latency: list[JsonObject] = field(default_factory=list)  # per-turn breakdown
     transferred_to: str | None = None
     transferred_at: datetime | None = None
+    owner_node: str | None = None  # the voicedock node serving the call ([node] id)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; basis of the opaque cursor
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLease:
+    """A running voicedock node as the shared database knows it: alive while ``lease_until``
+    is ahead (it renews it), dead once it passed. ``run`` tells two starts of one node id apart;
+    ``pid_space`` names the process namespace ``pid`` is valid in ("" when unknown)."""
+
+    id: str
+    host: str
+    pid: int
+    pid_space: str
+    run: str
+    started_at: datetime
+    lease_until: datetime
 
 
 @dataclass(slots=True)

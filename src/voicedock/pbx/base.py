@@ -9,12 +9,13 @@ FreeSWITCH, or a test double) implements ``Pbx`` and reports what happens to eac
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from voicedock.domain.audio import AudioFormat
     from voicedock.media.call_media import CallMedia
 
 
@@ -162,4 +163,34 @@ class ResumablePbx(Protocol):
         legs and bridges the previous run left cleared (``call_media`` opens new ones).
         ``False`` (nothing adopted) when the remote leg is gone or not voicedock's any more;
         ``PbxError`` when the PBX cannot tell. Either way the caller hangs up what is left."""
+        ...
+
+
+Speech = tuple[bytes, int]  # 16-bit mono PCM, sample rate
+Decision = Literal["accept", "decline"]  # the agent's answer to a warm transfer's briefing
+
+
+class WarmDialogue(Protocol):
+    """The speech of a warm transfer, handed to an adapter from above (``calls/transfers``).
+
+    The adapter holds the caller, dials the agent, plays audio on the agent's leg, reads its
+    digits and media frames, and bridges or returns the caller; what the agent hears and what
+    their spoken answer means are this protocol's. Without one, an adapter briefs with a beep
+    and only a digit decides.
+    """
+
+    def briefing_text(self, briefing: str | None, *, voice_decision: bool) -> str:
+        """What the agent hears: ``briefing`` (the call's, ``None`` if there is none) and the
+        prompt to press 1 or 2 (with ``voice_decision``, also to say yes or no)."""
+        ...
+
+    def synthesize(self, text: str) -> Awaitable[Speech]:
+        """``text`` as speech; a ``ProviderError`` or ``TimeoutError`` means "no voice"."""
+        ...
+
+    def listen(
+        self, frames: AsyncIterable[bytes], media_format: AudioFormat
+    ) -> Awaitable[Decision | None]:
+        """The first utterance in the agent leg's ``frames`` (wire format) that means a
+        decision; ``None`` when the frames end first."""
         ...

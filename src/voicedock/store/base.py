@@ -20,6 +20,7 @@ from voicedock.domain.records import (
     CallMessage,
     CallStatus,
     IdempotencyRecord,
+    NodeLease,
     Organization,
     PhoneNumber,
     Trunk,
@@ -88,6 +89,39 @@ class Transaction(Protocol):
     async def add_message(self, message: CallMessage) -> CallMessage: ...
     async def add_event(self, event: CallEvent) -> CallEvent: ...
 
+    # nodes sharing the database (calls/nodes.py)
+    async def clock(self) -> datetime:
+        """The time leases are measured in: the database server's clock (PostgreSQL), so that
+        nodes on several hosts agree; SQLite, whose nodes share one host: this host's."""
+        ...
+
+    async def nodes_for_update(self) -> list[NodeLease]:
+        """Every node's lease row; no other node joins, leaves or claims calls until the
+        transaction ends."""
+        ...
+
+    async def put_node(self, lease: NodeLease) -> None:
+        """Write the node's lease row (replacing one of the same id)."""
+        ...
+
+    async def renew_node(self, node_id: str, run: str, until: datetime) -> bool:
+        """Extend the lease of this run of the node; ``False`` when its row is gone (another
+        node found it expired and took its calls) or belongs to another run."""
+        ...
+
+    async def delete_node(self, node_id: str, run: str | None = None) -> bool: ...
+
+    async def take_unowned_calls(self, node_id: str) -> list[Call]:
+        """Make every non-terminal call stored without an owner (before nodes were known)
+        the node's; the calls, in ``seq`` order."""
+        ...
+
+    async def claim_lost_calls(self, node_id: str, now: datetime) -> list[Call]:
+        """Delete the lease rows of other nodes that expired by ``now`` and make every
+        non-terminal call whose owner has no lease row the node's: the calls it claimed, in
+        ``seq`` order. Each call is claimed by exactly one node, however many try at once."""
+        ...
+
     # idempotency
     async def get_idempotency(self, organization_id: str, key: str) -> IdempotencyRecord | None: ...
     async def put_idempotency(self, record: IdempotencyRecord) -> None: ...
@@ -139,8 +173,12 @@ class Store(Protocol):
         ...
 
     async def list_calls(self, query: CallQuery) -> CallPage: ...
-    async def list_active_calls(self) -> list[Call]:
-        """Every non-terminal call (for reconciliation against the PBX)."""
+    async def list_active_calls(self, owner_node: str | None = None) -> list[Call]:
+        """Every non-terminal call (of the node ``owner_node`` when given)."""
+        ...
+
+    async def list_nodes(self) -> list[NodeLease]:
+        """The lease rows of the nodes sharing this database."""
         ...
 
     async def list_messages(self, call_id: str) -> list[CallMessage]: ...

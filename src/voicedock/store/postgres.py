@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 _PLACEHOLDER = re.compile(r"\?")
 # One key for "this node is migrating": other nodes wait instead of racing on DDL.
 _MIGRATION_LOCK_KEY = 0x766F_6963_6564_6F63  # "voicedoc"
+# One key for "the node table changes": joins, leaves and claims of lost calls take turns.
+_NODES_LOCK_KEY = 0x766F_6963_6E6F_6465  # "voicnode"
 # InternalClientError: a pooled connection left mid-operation by a lost server ("another
 # operation is in progress"); it is dropped like a broken one and the work retried.
 _DRIVER_ERRORS = (
@@ -155,6 +157,9 @@ class PostgresLocks:
             "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
             f"idempotency\x1f{organization_id}\x1f{key}",
         )
+
+    async def lock_nodes(self, conn: Conn) -> None:
+        await conn.fetch("SELECT pg_advisory_xact_lock(?)", _NODES_LOCK_KEY)
 
 
 class PostgresStore(SqlReads):

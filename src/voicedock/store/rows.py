@@ -25,6 +25,7 @@ from voicedock.domain.records import (
     CallStatus,
     Direction,
     IdempotencyRecord,
+    NodeLease,
     Organization,
     PhoneNumber,
     Trunk,
@@ -43,6 +44,8 @@ class Dialect:
     encode_datetime: Callable[[datetime], Any]
     decode_datetime: Callable[[Any], datetime]
     lock_suffix: str  # appended to SELECTs that must lock their rows ("" where writes serialize)
+    # The database's clock, for leases several hosts must agree on (None: this host's clock).
+    clock_sql: str | None = None
 
     def dt(self, value: datetime | None) -> Any:
         return None if value is None else self.encode_datetime(value)
@@ -74,7 +77,9 @@ def _pg_decode_datetime(value: Any) -> datetime:
 
 
 SQLITE = Dialect("sqlite", _sqlite_encode_datetime, _sqlite_decode_datetime, "")
-POSTGRES = Dialect("postgres", as_utc, _pg_decode_datetime, " FOR UPDATE")
+POSTGRES = Dialect(
+    "postgres", as_utc, _pg_decode_datetime, " FOR UPDATE", "SELECT clock_timestamp() AS now"
+)
 
 
 def dump_json(value: Any) -> str | None:
@@ -216,6 +221,7 @@ CALLS = Table(
         "latency",
         "transferred_to",
         "transferred_at",
+        "owner_node",
         "created_at",
         "updated_at",
         "seq",
@@ -226,9 +232,12 @@ CALLS = Table(
     generated=frozenset({"seq"}),
 )
 
-# What update_call may change: everything but identity, tenant, direction and creation.
+# What update_call may change: everything but identity, tenant, direction, creation and the
+# owner (which only a node's claim changes: a stale copy must not hand a call back).
 CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
-    c for c in CALLS.columns if c not in {"id", "organization_id", "direction", "created_at", "seq"}
+    c
+    for c in CALLS.columns
+    if c not in {"id", "organization_id", "direction", "created_at", "seq", "owner_node"}
 )
 
 CALL_MESSAGES = Table(
@@ -247,6 +256,13 @@ CALL_EVENTS = Table(
     datetimes=frozenset({"created_at"}),
     documents=frozenset({"data"}),
     generated=frozenset({"seq"}),
+)
+
+NODES = Table(
+    "nodes",
+    NodeLease,
+    ("id", "host", "pid", "pid_space", "run", "started_at", "lease_until"),
+    datetimes=frozenset({"started_at", "lease_until"}),
 )
 
 IDEMPOTENCY = Table(

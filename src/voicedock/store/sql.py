@@ -22,6 +22,7 @@ from voicedock.domain.records import (
     CallEvent,
     CallMessage,
     IdempotencyRecord,
+    NodeLease,
     Organization,
     PhoneNumber,
     Trunk,
@@ -40,6 +41,7 @@ from voicedock.store.rows import (
     CALL_MUTABLE_COLUMNS,
     CALLS,
     IDEMPOTENCY,
+    NODES,
     ORGANIZATIONS,
     PHONE_NUMBERS,
     TRUNKS,
@@ -59,6 +61,9 @@ class Locks(Protocol):
         self, conn: Conn, organization_id: str, number_id: str | None
     ) -> None: ...
     async def lock_idempotency_key(self, conn: Conn, organization_id: str, key: str) -> None: ...
+    async def lock_nodes(self, conn: Conn) -> None:
+        """Until the transaction ends, no other node joins, leaves or claims calls."""
+        ...
 
 
 class NoLocks:
@@ -70,6 +75,9 @@ class NoLocks:
         return None
 
     async def lock_idempotency_key(self, conn: Conn, organization_id: str, key: str) -> None:
+        return None
+
+    async def lock_nodes(self, conn: Conn) -> None:
         return None
 
 
@@ -187,11 +195,18 @@ class SqlReads(EndpointReads):
         total = 0 if total_row is None else int(total_row["n"])
         return CallPage(calls=[CALLS.decode(r, self._dialect) for r in rows], total=total)
 
-    async def list_active_calls(self) -> list[Call]:
-        rows = await self._reader.fetch(
-            f"SELECT * FROM calls WHERE status IN {_ACTIVE_IN} ORDER BY seq"
-        )
+    async def list_active_calls(self, owner_node: str | None = None) -> list[Call]:
+        sql = f"SELECT * FROM calls WHERE status IN {_ACTIVE_IN}"
+        args: list[Any] = []
+        if owner_node is not None:
+            sql += " AND owner_node = ?"
+            args.append(owner_node)
+        rows = await self._reader.fetch(sql + " ORDER BY seq", *args)
         return [CALLS.decode(r, self._dialect) for r in rows]
+
+    async def list_nodes(self) -> list[NodeLease]:
+        rows = await self._reader.fetch("SELECT * FROM nodes ORDER BY id")
+        return [NODES.decode(r, self._dialect) for r in rows]
 
     async def list_messages(self, call_id: str) -> list[CallMessage]:
         rows = await self._reader.fetch(
@@ -350,6 +365,62 @@ class SqlTransaction(OutboxStatements):
         )
         assert row is not None
         return dataclasses.replace(event, seq=int(row["seq"]))
+
+    # nodes
+    async def clock(self) -> datetime:
+        if self._dialect.clock_sql is None:
+            return utcnow()
+        row = await self._conn.fetchrow(self._dialect.clock_sql)
+        assert row is not None
+        return self._dialect.decode_datetime(row["now"])
+
+    async def nodes_for_update(self) -> list[NodeLease]:
+        await self._locks.lock_nodes(self._conn)
+        rows = await self._conn.fetch("SELECT * FROM nodes ORDER BY id")
+        return [NODES.decode(r, self._dialect) for r in rows]
+
+    async def put_node(self, lease: NodeLease) -> None:
+        await self._locks.lock_nodes(self._conn)
+        await self._conn.execute("DELETE FROM nodes WHERE id = ?", lease.id)
+        await self._insert(NODES, lease)
+
+    async def renew_node(self, node_id: str, run: str, until: datetime) -> bool:
+        changed = await self._conn.execute(
+            "UPDATE nodes SET lease_until = ? WHERE id = ? AND run = ?",
+            self._dialect.dt(until),
+            node_id,
+            run,
+        )
+        return changed == 1
+
+    async def delete_node(self, node_id: str, run: str | None = None) -> bool:
+        await self._locks.lock_nodes(self._conn)
+        sql, args = "DELETE FROM nodes WHERE id = ?", [node_id]
+        if run is not None:
+            sql += " AND run = ?"
+            args.append(run)
+        return await self._conn.execute(sql, *args) > 0
+
+    async def take_unowned_calls(self, node_id: str) -> list[Call]:
+        rows = await self._conn.fetch(
+            "UPDATE calls SET owner_node = ?"
+            f" WHERE owner_node IS NULL AND status IN {_ACTIVE_IN} RETURNING *",
+            node_id,
+        )
+        return sorted((CALLS.decode(r, self._dialect) for r in rows), key=lambda c: c.seq)
+
+    async def claim_lost_calls(self, node_id: str, now: datetime) -> list[Call]:
+        await self._locks.lock_nodes(self._conn)
+        await self._conn.execute(
+            "DELETE FROM nodes WHERE lease_until <= ? AND id <> ?", self._dialect.dt(now), node_id
+        )
+        rows = await self._conn.fetch(
+            "UPDATE calls SET owner_node = ?"
+            f" WHERE status IN {_ACTIVE_IN} AND owner_node IS NOT NULL"
+            " AND owner_node NOT IN (SELECT id FROM nodes) RETURNING *",
+            node_id,
+        )
+        return sorted((CALLS.decode(r, self._dialect) for r in rows), key=lambda c: c.seq)
 
     # idempotency
     async def get_idempotency(self, organization_id: str, key: str) -> IdempotencyRecord | None:

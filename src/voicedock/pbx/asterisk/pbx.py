@@ -66,6 +66,7 @@ from voicedock.pbx.base import (
     PbxEventSink,
     PbxHealth,
     TransferTarget,
+    WarmDialogue,
 )
 from voicedock.pbx.legs import CallLegs, CallRegistry
 from voicedock.validation import is_e164, is_token
@@ -98,7 +99,10 @@ class AsteriskPbx:
         register_timeout: float = 2.0,
         ari: AriClient | None = None,
         ami: AmiClient | None = None,
+        warm_dialogue: WarmDialogue | None = None,
     ) -> None:
+        """``warm_dialogue``: what a warm transfer says to the agent and how it hears their
+        answer (``calls/transfers``); without it, a beep and digits alone."""
         self._settings = settings
         self._use_ami = settings.originate_via == "ami" if use_ami is None else use_ami
         self._register_timeout = register_timeout
@@ -123,6 +127,7 @@ class AsteriskPbx:
             emit=self._emit,
             spawn=self._spawn,
             release_media=self._media.release,
+            dialogue=warm_dialogue,
         )
         self._exit = contextlib.AsyncExitStack()
         self._tasks: asyncio.TaskGroup | None = None

@@ -15,7 +15,8 @@ Warm (``WarmTransfer``): the call stays under ARI control throughout. The caller
 bridge and hears hold audio; the agent leg is originated as ``Local/<target>@<transfers>/n``
 into our app (args ``warm,<call id>``, so the dialplan's target mapping is reused), gets its
 own bridge and media leg, hears the briefing and answers it with DTMF 1 (accept) or 2
-(decline), or by saying so ("yes" / "no", see ``warm_decision``). Accept → the caller joins
+(decline), or by saying so ("yes" / "no": the adapter's ``WarmDialogue``, from
+``calls/transfers``, gives the briefing's voice and hears the answer). Accept → the caller joins
 the agent's bridge and voicedock's legs go; anything else (decline, hang-up, no answer,
 timeout) → the agent's legs go and the caller is back with the assistant.
 """
@@ -38,15 +39,9 @@ from voicedock.pbx.asterisk.media import (
     add_channel,
     leg_id,
 )
-from voicedock.pbx.asterisk.warm_transfer import (
-    WARM_ARG,
-    Synthesizer,
-    WarmTransfer,
-    synthesize_offline,
-)
-from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pbx.asterisk.warm_transfer import WARM_ARG, WarmTransfer
+from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget, WarmDialogue
 from voicedock.pbx.legs import CallLegs, CallRegistry
-from voicedock.pbx.warm_decision import Transcriber, transcribe_offline
 from voicedock.validation import is_e164, is_token
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
@@ -134,8 +129,7 @@ class AsteriskTransfers:
         emit: Emit,
         spawn: Spawn,
         release_media: Callable[[str], Coroutine[Any, Any, None]],
-        synthesize: Synthesizer | None = None,
-        transcribe: Transcriber | None = None,
+        dialogue: WarmDialogue | None = None,
     ) -> None:
         self.ari = ari
         self.calls = calls
@@ -143,10 +137,9 @@ class AsteriskTransfers:
         self.emit = emit
         self.spawn = spawn
         self.release_media = release_media
-        # The warm briefing's voice; replaceable (tests, or the assistant's own TTS).
-        self.synthesize: Synthesizer = synthesize or synthesize_offline
-        # The agent's spoken "yes" / "no" as text; replaceable likewise.
-        self.transcribe: Transcriber = transcribe or transcribe_offline
+        # What a warm transfer says to the agent and how it hears them (``calls/transfers``);
+        # None: a beep, and digits alone decide.
+        self.dialogue = dialogue
         self._blind: dict[str, str] = {}  # call id -> destination, until the outcome
         self._warm: dict[str, WarmTransfer] = {}  # call id -> the attempt in flight
         self._stasis: dict[str, asyncio.Event] = {}  # channels a warm attempt waits for

@@ -2,7 +2,9 @@
 
 See ``asterisk.transfer`` for the whole picture. One ``WarmTransfer`` per attempt; the ARI
 events it waits for (the agent's StasisStart, channels going away) are handed to it by
-``AsteriskTransfers``.
+``AsteriskTransfers``. What the agent hears and what their spoken answer means come from
+above, as a ``pbx.base.WarmDialogue`` (``calls/transfers``); without one the briefing is a
+beep and only a digit decides.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import contextlib
 import logging
 import math
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from voicedock.aio import first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, ProviderError
 from voicedock.pbx.asterisk.ari import AriHttpError
@@ -28,9 +31,8 @@ from voicedock.pbx.asterisk.media import (
     leg_id,
     remove_channel,
 )
-from voicedock.pbx.base import BRIEFING_KEY, PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pbx.base import BRIEFING_KEY, PbxEvent, PbxEventKind, Speech, TransferTarget
 from voicedock.pbx.legs import CallLegs
-from voicedock.pbx.warm_decision import listen_for_decision
 
 if TYPE_CHECKING:
     from voicedock.pbx.asterisk.transfer import AsteriskTransfers, DialplanTarget
@@ -40,15 +42,7 @@ log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 WARM_ARG = "warm"
 ACCEPT_DIGIT = "1"
 DECLINE_DIGIT = "2"
-DEFAULT_BRIEFING = "A caller is being transferred to you by the voice assistant."
-BRIEFING_PROMPT = "Press 1 to take the call, or 2 to decline."
-# With voice answers on. It names both "yes" and "no", so if the agent's phone echoes it back
-# the recognizer hears a mixed answer, which decides nothing.
-VOICE_BRIEFING_PROMPT = "Press 1 or say yes to take the call; press 2 or say no to decline."
 _SYNTHESIS_TIMEOUT = 15.0
-
-Speech = tuple[bytes, int]  # 16-bit mono PCM, sample rate
-Synthesizer = Callable[[str], Awaitable[Speech]]
 
 
 class WarmTransfer:
@@ -115,17 +109,21 @@ class WarmTransfer:
         if self._call_bridge in self._legs.bridges:
             await remove_channel(self._ari, self._call_bridge, caller)
         await self._hold(caller)
+        dialogue = self._owner.dialogue
+        if dialogue is None:  # no voice: a beep cues the agent to press 1 or 2
+            return await self._dial_and_brief(caller, None)
         # Synthesized while the agent's phone rings, so the briefing starts at answer.
-        briefing = self._target.extra.get(BRIEFING_KEY) or DEFAULT_BRIEFING
-        voice = self._owner.settings.voice_decision
-        prompt = VOICE_BRIEFING_PROMPT if voice else BRIEFING_PROMPT
-        speech = asyncio.ensure_future(self._owner.synthesize(f"{briefing} {prompt}"))
+        text = dialogue.briefing_text(
+            self._target.extra.get(BRIEFING_KEY),
+            voice_decision=self._owner.settings.voice_decision,
+        )
+        speech = asyncio.ensure_future(dialogue.synthesize(text))
         try:
             return await self._dial_and_brief(caller, speech)
         finally:
             speech.cancel()
 
-    async def _dial_and_brief(self, caller: str, speech: asyncio.Future[Speech]) -> str:
+    async def _dial_and_brief(self, caller: str, speech: asyncio.Future[Speech] | None) -> str:
         settings = self._owner.settings
         answered = self._owner.watch_stasis(self.agent)
         variables = {"VOICEDOCK_WARM": "1", **self._where.variables}
@@ -137,10 +135,14 @@ class WarmTransfer:
             timeout_seconds=settings.answer_timeout,
             variables=variables,
         )
-        waited = (answered, self._agent_gone, self._caller_gone)
-        first = await _first(waited, settings.answer_timeout + 5)
-        if first is not answered:
-            return "caller-gone" if first is self._caller_gone else "no-answer"
+        first = await first_of(
+            answered.wait(),
+            self._agent_gone.wait(),
+            self._caller_gone.wait(),
+            within=settings.answer_timeout + 5,
+        )
+        if first is None or first[0] != 0:
+            return "caller-gone" if first is not None and first[0] == 2 else "no-answer"
         async with self._agent_media() as media:
             digit = await self._brief_and_decide(media, speech)
             if self._caller_gone.is_set():
@@ -184,9 +186,12 @@ class WarmTransfer:
         with contextlib.suppress(PbxError):
             await self._ari.hangup_channel(self.agent_media)
 
-    async def _brief_and_decide(self, media: Any, speech: asyncio.Future[Speech]) -> str | None:
+    async def _brief_and_decide(
+        self, media: Any, speech: asyncio.Future[Speech] | None
+    ) -> str | None:
         """Speak the briefing while listening for the agent's digit; ``None``: no decision."""
         settings = self._owner.settings
+        dialogue = self._owner.dialogue
         digit: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         ari_digits = self._digits = asyncio.Queue()
 
@@ -207,10 +212,9 @@ class WarmTransfer:
         async def from_voice() -> None:
             # "yes" / "no" spoken by the agent count like 1 / 2. A broken recognizer only
             # costs the voice path: DTMF still decides.
+            assert dialogue is not None
             try:
-                said = await listen_for_decision(
-                    media.inbound_audio(), media.format, self._owner.transcribe
-                )
+                said = await dialogue.listen(media.inbound_audio(), media.format)
             except Exception as exc:  # noqa: BLE001 - DTMF still decides
                 log.warning("warm transfer: voice decision unavailable: %s", type(exc).__name__)
                 return
@@ -225,32 +229,29 @@ class WarmTransfer:
         async def brief() -> None:
             from voicedock.media.sink import MediaSink
 
-            try:
-                async with asyncio.timeout(_SYNTHESIS_TIMEOUT):
-                    pcm, rate = await asyncio.shield(speech)
-            except (ProviderError, TimeoutError) as exc:
-                # No voice for the briefing: a beep cues the agent to press 1 or 2.
-                log.warning("warm transfer briefing not synthesized: %s", type(exc).__name__)
-                pcm, rate = beep()
+            voice: Speech | None = None
+            if speech is not None:
+                try:
+                    async with asyncio.timeout(_SYNTHESIS_TIMEOUT):
+                        voice = await asyncio.shield(speech)
+                except (ProviderError, TimeoutError) as exc:
+                    log.warning("warm transfer briefing not synthesized: %s", type(exc).__name__)
+            # No voice for the briefing: a beep cues the agent to press 1 or 2.
+            pcm, rate = voice or beep()
             await (await MediaSink(media).play(pcm, rate)).played()
 
         async with asyncio.TaskGroup() as tg:
             listeners = [tg.create_task(from_media()), tg.create_task(from_ari())]
-            if settings.voice_decision:
+            if settings.voice_decision and dialogue is not None:
                 listeners.append(tg.create_task(from_voice()))
             speaker = tg.create_task(brief())
-            gone = tg.create_task(_either(self._agent_gone, self._caller_gone))
+            gone = tg.create_task(first_of(self._agent_gone.wait(), self._caller_gone.wait()))
             try:
                 # The decision window starts when the briefing ends (or a digit came first).
                 first: list[asyncio.Future[Any]] = [digit, speaker, gone]
-                await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+                await first_of(*first)
                 if not digit.done() and not gone.done():
-                    window: list[asyncio.Future[Any]] = [digit, gone]
-                    await asyncio.wait(
-                        window,
-                        timeout=settings.decision_timeout,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
+                    await first_of(digit, gone, within=settings.decision_timeout)
             finally:
                 self._digits = None
                 for task in (*listeners, speaker, gone):
@@ -273,7 +274,7 @@ class WarmTransfer:
         live conversation releasing its media must not touch them.
         """
         try:
-            await _either(self._agent_gone, self._caller_gone)
+            await first_of(self._agent_gone.wait(), self._caller_gone.wait())
             for channel in (self.agent, self._legs.main_channel):
                 with contextlib.suppress(PbxError):
                     await self._ari.hangup_channel(channel)
@@ -318,38 +319,6 @@ class WarmTransfer:
         elif hold:
             with contextlib.suppress(AriHttpError):  # 404: the playback already ended
                 await self._ari.request("DELETE", f"/playbacks/{self._hold_playback}")
-
-
-async def _either(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-
-
-async def _first(events: Sequence[asyncio.Event], within: float) -> asyncio.Event | None:
-    """The first of ``events`` to be set within ``within`` seconds, or ``None``."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-    return next((event for event in events if event.is_set()), None)
-
-
-async def synthesize_offline(text: str) -> Speech:
-    """``text`` as 16-bit PCM and its sample rate, from the offline TTS (Piper or espeak-ng)."""
-    from voicedock.pipeline.providers.registry import create_tts
-
-    tts = create_tts({"provider": "offline"})
-    try:
-        pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
-    finally:
-        await tts.aclose()
-    return pcm, tts.sample_rate
 
 
 def beep(seconds: float = 0.4, hz: float = 880.0, rate: int = 8000) -> Speech:

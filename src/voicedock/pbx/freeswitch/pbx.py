@@ -31,7 +31,6 @@ from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.errors import MediaError, PbxError, PbxUnavailable
 from voicedock.media.freeswitch.call_media import FreeswitchCallMedia
 from voicedock.media.freeswitch.stream_server import AudioStreamServer
-from voicedock.pbx.asterisk.warm_transfer import Synthesizer
 from voicedock.pbx.base import (
     InboundCall,
     InboundHandler,
@@ -41,6 +40,7 @@ from voicedock.pbx.base import (
     PbxEventSink,
     PbxHealth,
     TransferTarget,
+    WarmDialogue,
 )
 from voicedock.pbx.freeswitch import support
 from voicedock.pbx.freeswitch.escape import (
@@ -100,10 +100,12 @@ class FreeswitchPbx:
         dids: Collection[str] = (),
         transfer_context: str | None = None,
         esl_settings: EslSettings | None = None,
-        synthesize: Synthesizer | None = None,
+        warm_dialogue: WarmDialogue | None = None,
     ) -> None:
         """``dids``: our numbers unless ``settings.dids``; ``esl_settings`` (timeouts, backoff)
-        must carry the events in ``PBX_EVENTS``; ``synthesize``: the warm briefing's voice."""
+        must carry the events in ``PBX_EVENTS``; ``warm_dialogue``: what a warm transfer says
+        to the agent and how it hears their answer (``calls/transfers``; without it, a beep
+        and digits alone)."""
         self.esl = EslClient(
             esl_settings or esl_settings_for(settings), on_reconnect=self._on_reconnect
         )
@@ -121,7 +123,7 @@ class FreeswitchPbx:
             self._calls,
             self._emit,
             self.media,
-            synthesize,
+            warm_dialogue,
             voice_decision=settings.voice_decision,
         )
         self._blind = BlindTransfers(self._transfer_context)

@@ -7,12 +7,13 @@ A bot cannot press ``att_xfer``'s keys, so (protocols.md §5.2):
    ``...}loopback/<target>/<transfer context>/XML &park()``: the target's extension dials the
    agent as in a blind transfer, and the ``-a`` loopback leg (our uuid) is the agent leg.
    The caller stays with the assistant meanwhile.
-2. The agent answers and hears the briefing (``freeswitch.briefing``: the caller's request,
-   then "Press 1 to take the call, or 2 to decline"; a beep when there is no voice for it).
+2. The agent answers and hears the briefing (the adapter's ``WarmDialogue`` from
+   ``calls/transfers``: the caller's request, then "Press 1 to take the call, or 2 to
+   decline"; played by ``freeswitch.agent_audio``, a beep when there is no voice for it).
    The decision window opens when the briefing ends: **1** accepts, any other digit declines
    (a digit during the briefing decides at once and cuts it short). With ``voice_decision``
-   the prompt also says "say yes / say no", and the agent leg's stream is listened to
-   (``warm_decision.listen_for_decision``): the first answer, digit or voice, wins.
+   the prompt also says "say yes / say no", and the dialogue listens to the agent leg's
+   stream: the first answer, digit or voice, wins.
 3. Accepted: the caller's playback stops (``uuid_break``) and ``uuid_bridge <caller> <agent>``
    joins them. ``TRANSFERRED`` is reported only when FreeSWITCH confirms the bridge (the
    caller's ``CHANNEL_BRIDGE`` to the agent leg); then the caller's audio stream stops. If the
@@ -34,19 +35,21 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voicedock.aio import first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.media.call_media import CallMedia
-from voicedock.pbx.asterisk.warm_transfer import (
-    BRIEFING_PROMPT,
-    DEFAULT_BRIEFING,
-    VOICE_BRIEFING_PROMPT,
+from voicedock.pbx.base import (
+    BRIEFING_KEY,
+    Decision,
+    PbxEvent,
+    PbxEventKind,
+    PbxEventSink,
     Speech,
-    Synthesizer,
-    synthesize_offline,
+    TransferTarget,
+    WarmDialogue,
 )
-from voicedock.pbx.base import PbxEvent, PbxEventKind, PbxEventSink, TransferTarget
-from voicedock.pbx.freeswitch.briefing import agent_stream, speak_briefing, synthesize_quietly
+from voicedock.pbx.freeswitch.agent_audio import agent_stream, speak_briefing, synthesize_quietly
 from voicedock.pbx.freeswitch.escape import (
     build_audio_stream_stop,
     build_originate,
@@ -64,12 +67,6 @@ from voicedock.pbx.freeswitch.esl import EslClient, EslCommandError
 from voicedock.pbx.freeswitch.esl_wire import EslEvent
 from voicedock.pbx.freeswitch.media import FreeswitchMediaHub
 from voicedock.pbx.legs import CallRegistry
-from voicedock.pbx.warm_decision import (
-    Decision,
-    Transcriber,
-    listen_for_decision,
-    transcribe_offline,
-)
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
@@ -108,7 +105,7 @@ class WarmTransferRequest:
     gateway: str | None  # None: an internal target, reached through the dialplan (loopback)
     caller_id: str  # E.164 shown to the agent (our number on the call; may be "" if internal)
     timeout_seconds: int = 30  # for the agent to answer, and again to press 1 after the briefing
-    briefing: str = DEFAULT_BRIEFING  # spoken to the agent before BRIEFING_PROMPT
+    briefing: str | None = None  # the call's, for the agent (None: the dialogue's default)
     context: str | None = None  # the transfer context of an internal target
 
     @classmethod
@@ -125,7 +122,7 @@ class WarmTransferRequest:
         """Validated: an E.164 agent through a trunk, or an internal target (a name,
         ``queue:<name>``, ``sip:<user>@<host>``) that the extension of that name in
         ``context`` dials, as a blind transfer would."""
-        briefing = target.extra.get("briefing") or DEFAULT_BRIEFING
+        briefing = target.extra.get(BRIEFING_KEY) or None
         if target.internal:
             return cls(
                 call_id=call_id,
@@ -238,7 +235,7 @@ class WarmTransfers:
         calls: CallRegistry,
         emit: PbxEventSink,
         media: FreeswitchMediaHub,
-        synthesize: Synthesizer | None = None,
+        dialogue: WarmDialogue | None = None,
         *,
         voice_decision: bool = True,
     ) -> None:
@@ -246,12 +243,11 @@ class WarmTransfers:
         self._calls = calls
         self._emit = emit
         self._media = media
-        # The briefing's voice; replaceable (tests, or the assistant's own TTS).
-        self.synthesize: Synthesizer = synthesize or synthesize_offline
-        # A spoken "yes"/"no" decides too (FreeswitchSettings.voice_decision); the recognizer
-        # is replaceable like the voice.
+        # What the agent hears and how their spoken answer is heard (``calls/transfers``);
+        # None: a beep, and digits alone decide.
+        self.dialogue = dialogue
+        # A spoken "yes"/"no" decides too (FreeswitchSettings.voice_decision).
         self.voice_decision = voice_decision
-        self.transcribe: Transcriber = transcribe_offline
         self._by_agent: dict[str, _Attempt] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -340,10 +336,8 @@ class WarmTransfers:
 
     async def _attempt(self, attempt: _Attempt, command: str) -> tuple[bool, str]:
         request = attempt.request
-        prompt = VOICE_BRIEFING_PROMPT if self.voice_decision else BRIEFING_PROMPT
-        text = f"{request.briefing} {prompt}"
         # Synthesized while the agent's phone rings, so the briefing starts at answer.
-        async with _background(synthesize_quietly(self.synthesize, text)) as speech:
+        async with _background(self._briefing_speech(request)) as speech:
             job = await self._esl.bgapi(command)
             try:
                 async with asyncio.timeout(request.timeout_seconds + 5):
@@ -364,6 +358,14 @@ class WarmTransfers:
             return False, "warm-declined"
         return await self._bridge(attempt)
 
+    async def _briefing_speech(self, request: WarmTransferRequest) -> Speech | None:
+        """What the agent will hear, or ``None``: no voice for it (a beep then)."""
+        dialogue = self.dialogue
+        if dialogue is None:
+            return None
+        text = dialogue.briefing_text(request.briefing, voice_decision=self.voice_decision)
+        return await synthesize_quietly(dialogue.synthesize, text)
+
     async def _agent_session(
         self,
         attempt: _Attempt,
@@ -377,7 +379,8 @@ class WarmTransfers:
         With voice answers on, the agent is heard from their answer on, also while the
         briefing is still being synthesised: as on Asterisk, a "yes" said at once counts."""
         agent, call_id = attempt.agent_channel, attempt.request.call_id
-        if not self.voice_decision and await speech is None:
+        listener = self.dialogue if self.voice_decision else None
+        if listener is None and await speech is None:
             await speak_briefing(None, self._esl, agent_channel=agent, speech=None)
             briefed.set_result(None)
             return
@@ -385,8 +388,8 @@ class WarmTransfers:
             agent_stream(self._media, agent, call_id) as media,
             asyncio.TaskGroup() as tasks,
         ):
-            if media is not None and self.voice_decision:
-                tasks.create_task(self._listen(media, call_id, said))
+            if media is not None and listener is not None:
+                tasks.create_task(self._listen(listener, media, call_id, said))
             try:
                 voice = await speech
                 await speak_briefing(media, self._esl, agent_channel=agent, speech=voice)
@@ -394,9 +397,15 @@ class WarmTransfers:
                 if not briefed.done():
                     briefed.set_result(None)
 
-    async def _listen(self, media: CallMedia, call_id: str, said: asyncio.Future[Decision]) -> None:
+    async def _listen(
+        self,
+        dialogue: WarmDialogue,
+        media: CallMedia,
+        call_id: str,
+        said: asyncio.Future[Decision],
+    ) -> None:
         try:
-            answer = await listen_for_decision(media.inbound_audio(), media.format, self.transcribe)
+            answer = await dialogue.listen(media.inbound_audio(), media.format)
         except Exception as exc:  # noqa: BLE001 - a broken recognizer leaves DTMF to decide
             log.warning("warm transfer: voice decision unavailable: %s", type(exc).__name__)
             return
@@ -503,19 +512,16 @@ class WarmTransfers:
 
 
 async def _next_event(attempt: _Attempt, *others: asyncio.Future[Any]) -> EslEvent | None:
-    """The agent leg's next event, or ``None`` if one of ``others`` ends first."""
-    getter = asyncio.ensure_future(attempt.events.get())
-    try:
-        await asyncio.wait({getter, *others}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not getter.done():
-            getter.cancel()  # the queue keeps the event for the next call
-    return getter.result() if getter.done() and not getter.cancelled() else None
+    """The agent leg's next event, or ``None`` if one of ``others`` ends first (an event not
+    taken stays in the queue for the next call: a cancelled ``get`` takes nothing)."""
+    first = await first_of(attempt.events.get(), *others)
+    return first[1] if first is not None and first[0] == 0 else None
 
 
 @contextlib.asynccontextmanager
 async def _background(coro: Coroutine[Any, Any, Any]) -> AsyncIterator[asyncio.Task[Any]]:
-    """``coro`` as a task that lives exactly as long as the ``async with`` block."""
+    """``coro`` as a task that lives exactly as long as the ``async with`` block, which may
+    await its result (the briefing's speech); a failure is logged when the block ends."""
     task = asyncio.ensure_future(coro)
     try:
         yield task

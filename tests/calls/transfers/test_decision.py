@@ -8,10 +8,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from voicedock.calls.transfers.agent import VOICE_BRIEFING_PROMPT, AgentDialogue
+from voicedock.calls.transfers.decision import decision_from_words, listen_for_decision
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.media.codecs import encode
-from voicedock.pbx.asterisk.warm_transfer import VOICE_BRIEFING_PROMPT
-from voicedock.pbx.warm_decision import decision_from_words, listen_for_decision
 
 pytestmark = pytest.mark.unit
 
@@ -167,3 +167,12 @@ async def test_a_failing_recognizer_raises_to_the_caller() -> None:
 
     with pytest.raises(RuntimeError):
         await listen_for_decision(_frames(fmt, _voice(0.6), _silence(1.0)), fmt, broken)
+
+
+async def test_the_agent_dialogue_listens_with_the_recognizer_it_was_given() -> None:
+    fmt = _format("ulaw")
+    stt = ScriptedStt("Yeah, sure.")
+    dialogue = AgentDialogue(transcribe=stt)
+    frames = _frames(fmt, _silence(0.5), _voice(0.6), _silence(1.0))
+    assert await dialogue.listen(frames, fmt) == "accept"
+    assert len(stt.heard) == 1

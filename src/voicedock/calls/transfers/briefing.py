@@ -2,9 +2,10 @@
 
 A transfer command reaches the live conversation first (``LiveConversation.transfer`` →
 ``prepare_transfer``): the announcement is spoken to its end, so the caller hears it before
-the line changes, and a warm transfer gets its briefing for the agent. The PBX transfer
-follows (``CommandRunner``); if the PBX reports TRANSFER_FAILED the caller is back with the
-assistant, which says ``control.TRANSFER_FAILED_MESSAGE``.
+the line changes, and a warm transfer gets its briefing's text for the agent (its voice and
+the agent's answer are ``transfers.agent``'s). The PBX transfer follows (``CommandRunner``);
+if the PBX reports TRANSFER_FAILED the caller is back with the assistant, which says
+``control.TRANSFER_FAILED_MESSAGE``.
 
 The briefing is the command's ``summary`` if given, else written by the assistant's LLM from
 the conversation and the call's context (bounded by a timeout), else an offline template: the
@@ -51,17 +52,16 @@ async def prepare_transfer(
     context: str | None = None,
 ) -> None:
     """Speak ``announcement`` to the end; for a warm transfer, set the agent's briefing."""
-    if target.mode == "warm":
-        # Written while the announcement plays: both take seconds.
-        briefing = asyncio.ensure_future(write_briefing(summary, history, llm, context=context))
-        try:
-            if announcement:
-                await speak(media, tts, announcement)
-            target.extra[BRIEFING_KEY] = await briefing
-        finally:
-            briefing.cancel()
-    elif announcement:
-        await speak(media, tts, announcement)
+    if target.mode != "warm":
+        if announcement:
+            await speak(media, tts, announcement)
+        return
+    # Written while the announcement plays: both take seconds.
+    async with asyncio.TaskGroup() as tasks:
+        writing = tasks.create_task(write_briefing(summary, history, llm, context=context))
+        if announcement:
+            await speak(media, tts, announcement)
+    target.extra[BRIEFING_KEY] = writing.result()
 
 
 async def speak(media: CallMedia, tts: Tts, text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.fakes import FakeLlm
-from voicedock.calls.transfer_speech import (
+from voicedock.calls.transfers.briefing import (
     BRIEFING_INSTRUCTION,
     FALLBACK_BRIEFING,
     fallback_briefing,

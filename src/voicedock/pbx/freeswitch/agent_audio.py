@@ -1,8 +1,8 @@
-"""The warm-transfer briefing on FreeSWITCH: what the agent hears before pressing 1.
+"""A warm-transfer agent leg's audio on FreeSWITCH: the briefing played to it, its voice heard.
 
-The text (``TransferTarget.extra["briefing"]``, written by ``calls/transfer_speech``, followed
-by "Press 1 to take the call ...") is synthesized while the agent's phone rings, by the same
-replaceable ``Synthesizer`` hook as on Asterisk (offline Piper or espeak-ng by default). It is
+The briefing's words and voice are the adapter's ``WarmDialogue``'s (``calls/transfers``: the
+call's briefing followed by "Press 1 to take the call ...", offline Piper or espeak-ng by
+default, as on Asterisk); the speech is synthesized while the agent's phone rings and
 played on the agent leg the way the assistant's speech reaches a caller (docs/freeswitch.md,
 "Playback path"): a mod_audio_stream stream is started on the agent leg, the speech goes over
 the websocket as ``streamAudio``, the module writes it to a file and voicedock queues
@@ -13,19 +13,19 @@ never connected): a beep, ``uuid_broadcast <agent> tone_stream://... aleg``, so 
 knows to press 1 and the transfer never waits on its briefing.
 
 The same stream carries the agent's voice back (``agent_stream``): with voice answers on, the
-transfer listens to it for a spoken "yes" or "no" (``warm_decision``) while DTMF still decides.
+dialogue listens to it for a spoken "yes" or "no" while DTMF still decides.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.call_media import CallMedia
-from voicedock.pbx.asterisk.warm_transfer import Speech, Synthesizer
+from voicedock.pbx.base import Speech
 from voicedock.pbx.freeswitch.escape import build_uuid_broadcast_tone
 from voicedock.pbx.freeswitch.esl import EslClient
 from voicedock.pbx.freeswitch.media import FreeswitchMediaHub
@@ -38,7 +38,9 @@ MAX_BRIEFING_SECONDS = 60.0  # a briefing that plays longer is cut and the windo
 BEEP_ON_MS, BEEP_OFF_MS, BEEP_HZ, BEEP_REPEATS = 400, 200, 880, 2
 
 
-async def synthesize_quietly(synthesize: Synthesizer, text: str) -> Speech | None:
+async def synthesize_quietly(
+    synthesize: Callable[[str], Awaitable[Speech]], text: str
+) -> Speech | None:
     """The briefing's speech, or ``None`` when there is no voice for it (logged, never the
     text: briefings name the caller's request)."""
     try:

@@ -9,20 +9,16 @@ agree, so an unclear or mixed answer ("no... yes") decides nothing and DTMF stil
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import AsyncIterable, Awaitable, Callable
-from typing import Literal
 
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.codecs import decode
+from voicedock.pbx.base import Decision
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.vad import VadConfig
 
-log = logging.getLogger("voicedock.pbx.asterisk.pbx")
-
-Decision = Literal["accept", "decline"]
 Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate → text
 
 _ACCEPT_WORDS = frozenset(

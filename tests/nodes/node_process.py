@@ -1,0 +1,63 @@
+"""A voicedock node as a process of its own, so that a test can start several and ``kill -9`` one.
+
+``python -m nodes.node_process <config.toml>`` (``tests`` on the path) runs what
+``voicedock serve --config`` runs (``create_app`` on ``[server]`` host and port) with fake speech
+providers registered under the name ``node-fake`` (``[speech] stt``/``tts``/``llm``): a scripted
+STT, the echo LLM and ``ToneTts``. ``node_process`` starts it from a test and always stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aiohttp import web
+
+from freeswitch_lab.lab_service import ToneTts
+from pipeline.fakes import FakeLlm, FakeStt
+from process_helpers import logged_process
+from voicedock import logs
+from voicedock.api.app import create_app
+from voicedock.config import load_settings
+from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
+
+SPEECH = "node-fake"
+
+_TESTS = Path(__file__).resolve().parents[1]
+
+
+def process_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(_TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
+@contextmanager
+def node_process(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The node, its output in ``log``; stopped (TERM, then KILL) on exit."""
+    args = [sys.executable, "-m", "nodes.node_process", str(config)]
+    with logged_process(args, log, env=process_env()) as process:
+        yield process
+
+
+def main(config: str) -> None:
+    handler = logging.StreamHandler()  # as ``voicedock serve`` logs
+    logs.configure(handler)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    stt_registry.register(SPEECH, lambda _c: FakeStt())
+    llm_registry.register(SPEECH, lambda _c: FakeLlm())
+    tts_registry.register(SPEECH, lambda _c: ToneTts(8000))
+    settings = load_settings(config)
+    web.run_app(
+        create_app(settings), host=settings.server.host, port=settings.server.port, print=None
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

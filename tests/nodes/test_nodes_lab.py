@@ -1,0 +1,249 @@
+"""Two voicedock nodes, each a process of its own, on one real PostgreSQL and the lab Asterisk,
+driven as an operator does: node a places a call through its REST API; node b starts and the
+call stays up; node a is killed (``kill -9``) and node b hangs the call up at the PBX and ends it
+``node-lost`` within 30 s, with exactly one end-of-call webhook. A second node on an SQLite
+database is refused with a clear message and leaves the first one's call alone.
+
+Each node runs its own ARI application (two nodes cannot share one: Asterisk keeps the last
+websocket), as docs/nodes.md says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from deploy.test_compose_as_shipped import TERMINAL, Api, wait_healthy
+from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
+from nodes.node_process import SPEECH, node_process, process_env
+from pbx.lab_calls import ANSWERS
+from pg_server import free_port, fresh_database
+from voicedock.api.api_keys import issue_api_key
+from voicedock.domain.webhooks import generate_secret
+from voicedock.lab.server import LabAsterisk
+from voicedock.store import open_store
+from webhooks.receiver import Receiver
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.e2e]
+
+SETTLED_WITHIN = 30.0  # seconds from the kill, with the default [node] lease_seconds
+
+
+def node_config(
+    path: Path,
+    *,
+    node_id: str,
+    database: str,
+    port: int,
+    lab: LabAsterisk | None,
+    app: str = "",
+    hook: Receiver | None = None,
+) -> Path:
+    """The node's configuration file, as an operator writes it (default lease)."""
+    q = json.dumps  # a JSON string is a TOML basic string
+    lines = [
+        f"[server]\nhost = {q('127.0.0.1')}\nport = {port}",
+        f"[database]\nurl = {q(database)}",
+        f"[node]\nid = {q(node_id)}",
+        f"[speech]\nstt = {q(SPEECH)}\ntts = {q(SPEECH)}\nllm = {q(SPEECH)}",
+        '[[trunks]]\nname = "carrier"\nendpoint = "carrier"',
+        f'[[numbers]]\nnumber = {q(ACME_NUMBERS[0])}\ntrunk = "carrier"\n'
+        f'organization = {q(ACME)}\nmax_concurrent_calls = 4\nassistant = "Support"',
+        f'[[assistants]]\nname = "Support"\norganization = {q(ACME)}\nfirst_message = "Hi!"',
+    ]
+    if lab is None:
+        lines.append('[pbx]\nkind = "none"')
+    else:
+        ari_user, ari_password = lab.ari_credentials
+        ami_user, ami_secret = lab.ami_credentials
+        lines.append(
+            '[pbx]\nkind = "asterisk"\n[pbx.asterisk]\n'
+            f"ari_url = {q(lab.ari_url)}\nari_user = {q(ari_user)}\n"
+            f"ari_password = {q(ari_password)}\napp = {q(app or lab.settings.app_name)}\n"
+            f"ami_host = {q(lab.ami_host)}\nami_port = {lab.ami_port}\n"
+            f"ami_user = {q(ami_user)}\nami_secret = {q(ami_secret)}"
+        )
+    if hook is not None:
+        lines.append(
+            "[webhooks]\nallow_loopback = true\n[[webhooks.endpoints]]\n"
+            f'name = "crm"\norganization = {q(ACME)}\nurl = {q(hook.url)}\n'
+            f"secret = {q(hook.secret)}"
+        )
+    path.write_text("\n\n".join(lines) + "\n")
+    return path
+
+
+async def answered_call(
+    http: aiohttp.ClientSession,
+    port: int,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    database: str,
+) -> tuple[Api, str, dict[str, Any]]:
+    """Once the node serves: its API with a key of ACME, and a call to the lab's answering
+    party placed through it and answered (its id and ``GET /calls/{id}``)."""
+    base = f"http://127.0.0.1:{port}"
+    await wait_healthy(http, base, process, log)
+    store = await open_store(database)
+    try:
+        key, _ = await issue_api_key(store, ACME)
+    finally:
+        await store.aclose()
+    api = Api(http, base, key)
+    call_id = await api.place(ANSWERS, SUPPORT_ID)
+    answered = await api.wait(call_id, lambda c: c["status"] == "in-progress", 15)
+    return api, call_id, answered
+
+
+async def lab_ids(http: aiohttp.ClientSession, lab: LabAsterisk) -> set[str]:
+    """Ids of every channel and bridge the lab Asterisk has."""
+    user, password = lab.ari_credentials
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    headers = {"Authorization": f"Basic {token}"}
+    found: set[str] = set()
+    for what in ("channels", "bridges"):
+        async with http.get(f"{lab.ari_url}/{what}", headers=headers) as resp:
+            assert resp.status == 200
+            found |= {str(item["id"]) for item in await resp.json()}
+    return found
+
+
+def of_call(ids: set[str], call_id: str) -> set[str]:
+    """The lab's channels and bridges of the call (its legs are named after the call id)."""
+    return {i for i in ids if call_id in i}
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    receiver = Receiver(generate_secret())
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
+
+def reports(hook: Receiver, call_id: str) -> int:
+    bodies = [json.loads(r.body) for r in hook.requests]
+    return sum(b["type"] == "end-of-call-report" and b["call_id"] == call_id for b in bodies)
+
+
+@pytest.mark.timeout(150)
+async def test_a_killed_nodes_call_is_left_alone_by_a_starting_node_then_settled_by_it(
+    lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
+) -> None:
+    database = await fresh_database(postgres_server)
+    ports = {"a": free_port(), "b": free_port()}
+    configs = {
+        name: node_config(
+            tmp_path / f"{name}.toml",
+            node_id=name,
+            database=database,
+            port=ports[name],
+            lab=lab,
+            app=lab.settings.app_name if name == "a" else f"{lab.settings.app_name}-{name}",
+            hook=hook,
+        )
+        for name in ports
+    }
+    async with aiohttp.ClientSession() as http:
+        with node_process(configs["a"], tmp_path / "a.log") as a_process:
+            a, call_id, answered = await answered_call(
+                http, ports["a"], a_process, tmp_path / "a.log", database
+            )
+            assert answered["node"] == "a"
+            assert call_id in await lab_ids(http, lab)
+
+            with node_process(configs["b"], tmp_path / "b.log") as b_process:
+                b = Api(http, f"http://127.0.0.1:{ports['b']}", a.key)
+                await wait_healthy(http, b.base, b_process, tmp_path / "b.log")
+                # Node b has started (and recovered): node a's call is up, at the PBX too.
+                seen = await b.call(call_id)
+                assert (seen["status"], seen["node"], seen["end_reason"]) == (
+                    "in-progress",
+                    "a",
+                    None,
+                )
+                assert call_id in await lab_ids(http, lab)
+
+                a_process.send_signal(signal.SIGKILL)
+                a_process.wait(timeout=10)
+                killed = time.monotonic()
+                assert call_id in await lab_ids(http, lab)  # the caller is still there
+
+                ended = await b.wait(call_id, lambda c: c["status"] in TERMINAL, SETTLED_WITHIN)
+                assert time.monotonic() - killed < SETTLED_WITHIN
+                assert (ended["status"], ended["end_reason"], ended["node"]) == (
+                    "ended",
+                    "node-lost",
+                    "b",
+                )
+                assert ended["started_at"]
+                assert ended["ended_at"]
+                async with asyncio.timeout(5):  # nothing of the call left at the PBX
+                    while of_call(await lab_ids(http, lab), call_id):
+                        await asyncio.sleep(0.1)
+                async with asyncio.timeout(10):
+                    while not reports(hook, call_id):
+                        await asyncio.sleep(0.1)
+                await asyncio.sleep(4)  # b renews (and would claim) once more meanwhile
+                assert reports(hook, call_id) == 1
+                assert "node-lost" in json.dumps(
+                    [json.loads(r.body) for r in hook.requests if call_id in r.body.decode()]
+                )
+
+
+@pytest.mark.timeout(90)
+async def test_a_second_node_on_sqlite_is_refused_and_the_first_ones_call_stays_up(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    database = f"sqlite:///{tmp_path / 'one.db'}"
+    first_port, second_port = free_port(), free_port()
+    first_config = node_config(
+        tmp_path / "first.toml", node_id="first", database=database, port=first_port, lab=lab
+    )
+    second_config = node_config(
+        tmp_path / "second.toml", node_id="second", database=database, port=second_port, lab=None
+    )
+    async with aiohttp.ClientSession() as http:
+        with node_process(first_config, tmp_path / "first.log") as first_process:
+            first, call_id, _ = await answered_call(
+                http, first_port, first_process, tmp_path / "first.log", database
+            )
+
+            # The real command line, as an operator starts a second node by mistake.
+            began = time.monotonic()
+            refused = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    str(Path(sys.executable).with_name("voicedock")),
+                    "serve",
+                    "--config",
+                    str(second_config),
+                ],
+                env=process_env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert refused.returncode == 2, refused.stderr[-3000:]
+            assert (
+                "voicedock: config: database.url: an SQLite database serves one voicedock "
+                "node, and node 'first' is running on it"
+            ) in refused.stderr
+            assert "use PostgreSQL to run several nodes" in refused.stderr
+            assert time.monotonic() - began < 20
+
+            seen = await first.call(call_id)
+            assert (seen["status"], seen["end_reason"]) == ("in-progress", None)
+            assert call_id in await lab_ids(http, lab)
