@@ -129,6 +129,20 @@ async def test_aclose_cancels_children_and_is_idempotent() -> None:
     assert not tasks.running
 
 
+async def test_a_child_that_drains_does_not_wait_for_itself() -> None:
+    tasks = Supervisor("media", log)
+    await tasks.start()
+
+    async def closes_its_owner() -> str:  # e.g. a hang-up from the session's own loop
+        await tasks.drain()
+        return "drained"
+
+    task = tasks.spawn_value(closes_its_owner(), "")
+    assert task is not None
+    assert await asyncio.wait_for(task, 1) == "drained"
+    await tasks.aclose()
+
+
 async def test_a_second_aclose_returns_once_the_children_are_gone() -> None:
     stopping = asyncio.Event()
     stopped = asyncio.Event()

@@ -3,8 +3,10 @@
 ``Supervisor`` owns the background tasks of one object (a PBX adapter, a live call, a
 client's reader): it enters a ``TaskGroup`` when started, runs every child through one
 guard (a failure is logged with the owner's name and never cancels the siblings nor the
-owner), and ``aclose`` cancels the children and waits for them. Nothing it spawned outlives
-it; a coroutine handed to a closed supervisor is closed, never leaked.
+owner; ``on_error`` lets the owner act on it, e.g. end the call), and ``aclose`` cancels the
+children and waits for them. An owner whose children finish their work at close (a call's
+record, the last words) awaits ``drain`` first. Nothing it spawned outlives it; a coroutine
+handed to a closed supervisor is closed, never leaked.
 
 ``first_of`` is the one race: run some awaitables, return the index and result of the first
 to finish, cancel the rest that it started and wait for them. Futures and tasks it was given
