@@ -197,7 +197,7 @@ class CommandRunner:
                 changed = dataclasses.replace(call, end_reason=API_END_CALL, updated_at=now)
             if changed is not call:
                 await tx.update_call(changed)
-            data = _event_data(command)
+            data = command_data(command)
             live = self._live.get(call_id) is not None and not cancels
             data["delivered_to"] = "conversation" if live else "pbx"
             if cancels:
@@ -233,7 +233,7 @@ def _type_of(command: ControlCommand) -> str:
     }[type(command)]
 
 
-def _event_data(command: ControlCommand) -> JsonObject:
+def command_data(command: ControlCommand) -> JsonObject:
     data: JsonObject = {"type": _type_of(command)}
     data.update({k: v for k, v in dataclasses.asdict(command).items() if v is not None})
     return data
