@@ -1,8 +1,10 @@
 """Two voicedock nodes, each a process of its own, on one real PostgreSQL and the lab Asterisk,
 driven as an operator does: node a places a call through its REST API; node b starts and the
 call stays up; node a is killed (``kill -9``) and node b hangs the call up at the PBX and ends it
-``node-lost`` within 30 s, with exactly one end-of-call webhook. A second node on an SQLite
-database is refused with a clear message and leaves the first one's call alone.
+``node-lost`` within 30 s, with exactly one end-of-call webhook. Commands sent to node b's API
+for node a's call are carried out by node a, and node b's events stream shows the call's every
+event. A second node on an SQLite database is refused with a clear message and leaves the first
+one's call alone.
 
 Each node runs its own ARI application (two nodes cannot share one: Asterisk keeps the last
 websocket), as docs/nodes.md says.
@@ -88,6 +90,32 @@ def node_config(
     return path
 
 
+def two_nodes(
+    tmp_path: Path,
+    database: str,
+    lab: LabAsterisk,
+    hook: Receiver,
+    leases: dict[str, int] | None = None,
+) -> tuple[dict[str, int], dict[str, Path]]:
+    """Nodes a and b on ``database`` and the lab (each its own ARI application): their ports
+    and configuration files."""
+    ports = {"a": free_port(), "b": free_port()}
+    configs = {
+        name: node_config(
+            tmp_path / f"{name}.toml",
+            node_id=name,
+            database=database,
+            port=ports[name],
+            lab=lab,
+            app=lab.settings.app_name if name == "a" else f"{lab.settings.app_name}-{name}",
+            hook=hook,
+            lease_seconds=(leases or {}).get(name),
+        )
+        for name in ports
+    }
+    return ports, configs
+
+
 async def answered_call(
     http: aiohttp.ClientSession,
     port: int,
@@ -146,19 +174,7 @@ async def test_a_killed_nodes_call_is_left_alone_by_a_starting_node_then_settled
     lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
 ) -> None:
     database = await fresh_database(postgres_server)
-    ports = {"a": free_port(), "b": free_port()}
-    configs = {
-        name: node_config(
-            tmp_path / f"{name}.toml",
-            node_id=name,
-            database=database,
-            port=ports[name],
-            lab=lab,
-            app=lab.settings.app_name if name == "a" else f"{lab.settings.app_name}-{name}",
-            hook=hook,
-        )
-        for name in ports
-    }
+    ports, configs = two_nodes(tmp_path, database, lab, hook)
     async with aiohttp.ClientSession() as http:
         with node_process(configs["a"], tmp_path / "a.log") as a_process:
             a, call_id, answered = await answered_call(
@@ -293,20 +309,7 @@ async def test_commands_sent_to_another_node_reach_the_calls_node_and_its_party(
     node a is killed: a command to node b for a's other call says the node stopped, and the
     call ends node-lost (node b's own lease is long: the command, not a renewal, settles it)."""
     database = await fresh_database(postgres_server)
-    ports = {"a": free_port(), "b": free_port()}
-    configs = {
-        name: node_config(
-            tmp_path / f"{name}.toml",
-            node_id=name,
-            database=database,
-            port=ports[name],
-            lab=lab,
-            app=lab.settings.app_name if name == "a" else f"{lab.settings.app_name}-{name}",
-            hook=hook,
-            lease_seconds=3 if name == "a" else 300,
-        )
-        for name in ports
-    }
+    ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 300})
     async with aiohttp.ClientSession() as http:
         with (
             node_process(configs["a"], tmp_path / "a.log") as a_process,

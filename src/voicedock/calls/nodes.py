@@ -10,6 +10,9 @@ node claims each call, however many survive), hangs up what is left of them at t
 them ``node-lost``, reported like any end (``calls/recovery.end_lost_calls``) — within
 ``lease_seconds`` plus a renewal interval plus the hang-up (about 20 s with the defaults).
 
+Control commands sent to any node are carried out by the call's node (``Node.control``,
+``calls/node_commands``): the node listens for them as a third background task.
+
 ``join`` (at start-up) writes the lease and returns the calls the node's own previous run left
 (resumed or ended ``service-restart`` by ``calls/recovery``) and the calls of dead nodes it
 claimed; it never touches a live node's calls. It refuses to start (``ConfigError``) while a
