@@ -1,8 +1,9 @@
 """Control commands for a call another node serves (``calls/node_commands.py``): two nodes in
 one process on a real PostgreSQL, over fake PBXs. Sent to node b, a command for node a's call is
-carried out by node a (its conversation, its PBX) and answered as node a answers; a command node
-a does not take in time is a 503 that says it was not carried out; a command for a call whose
-node died ends the call ``node-lost`` and says so; the listening connection comes back."""
+carried out by node a (its conversation, its PBX) and answered as node a answers, however long;
+a command node a does not take (or answer) in time is a 503 that says whether it may happen; a
+command for a call whose node died ends the call ``node-lost`` and says so; the listening
+connection comes back."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ import pytest
 
 from api.test_control_api import RecordingLiveCall
 from calls.test_nodes import LEASE, node_settings
-from calls.test_recovery import ACME_ID, LeftoverFakePbx, PbxLegs, place
+from calls.test_recovery import ACME_ID, INBOUND_CHANNEL, LeftoverFakePbx, PbxLegs, place
+from fakes.world import ACME_NUMBERS
 from pg_server import fresh_database
 from voicedock.calls.control import EndCall, InjectContext, Say, Transfer
 from voicedock.calls.errors import CallNotActive, NodeUnavailable
+from voicedock.calls.fields import MAX_TEXT
 from voicedock.calls.transitions import NODE_LOST
 from voicedock.domain.records import CallStatus
 from voicedock.errors import ApiError
+from voicedock.pbx.base import InboundCall
 from voicedock.service import Service
 
 pytestmark = [pytest.mark.unit, pytest.mark.postgres]
@@ -108,6 +112,54 @@ async def test_commands_sent_to_another_node_are_carried_out_by_the_calls_node(
     cancelled = await b.store.get_call(ACME_ID, ringing)
     assert cancelled is not None
     assert (cancelled.status, cancelled.end_reason) == (CallStatus.ENDED, "cancelled")
+
+
+@pytest.mark.timeout(60)
+async def test_the_longest_command_and_an_inbound_calls_end_call_cross_nodes(
+    nodes: Nodes,
+) -> None:
+    call_id, live = await answered_call(nodes)
+    longest = "é" * MAX_TEXT  # 20,000 bytes: more than a notification may carry
+    await nodes.b.node.control(ACME_ID, call_id, InjectContext(longest))
+    assert live.injected == [(longest, False)]
+
+    inbound = await nodes.a.engine.handle_inbound(
+        InboundCall(INBOUND_CHANNEL, "+31623731537", ACME_NUMBERS[0])
+    )
+    assert inbound is not None
+    await nodes.a_pbx.answer(inbound)
+    await nodes.b.node.control(ACME_ID, inbound, EndCall())
+    assert nodes.a_pbx.hangups == [(inbound, "normal")]
+    call = await nodes.b.store.get_call(ACME_ID, inbound)
+    assert call is not None
+    assert call.end_reason == "api-end-call"
+
+
+class SlowLiveCall(RecordingLiveCall):
+    async def say(self, content: str) -> None:
+        await asyncio.sleep(3)
+        await super().say(content)
+
+
+@pytest.mark.timeout(60)
+async def test_a_command_taken_but_not_answered_in_time_is_a_503_that_says_it_may_happen(
+    nodes: Nodes,
+) -> None:
+    call_id = await place(nodes.a.engine)
+    await nodes.a_pbx.answer(call_id)
+    live = SlowLiveCall()
+    nodes.a.engine.attach_live_call(call_id, live)
+    nodes.b.node.commands.timeout = 1.0
+    with pytest.raises(NodeUnavailable) as late:
+        await nodes.b.node.control(ACME_ID, call_id, Say("slowly"))
+    assert late.value.message == (
+        "node 'a', which serves this call, did not answer within 1 s; the command may still be "
+        "carried out: look at the call's events before sending it again"
+    )
+    async with asyncio.timeout(5):
+        while not live.said:
+            await asyncio.sleep(0.05)
+    assert live.said == ["slowly"]
 
 
 @pytest.mark.timeout(60)
