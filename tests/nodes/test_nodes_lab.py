@@ -67,6 +67,7 @@ def node_config(
         f'[[numbers]]\nnumber = {q(ACME_NUMBERS[0])}\ntrunk = "carrier"\n'
         f'organization = {q(ACME)}\nmax_concurrent_calls = 4\nassistant = "Support"',
         f'[[assistants]]\nname = "Support"\norganization = {q(ACME)}\nfirst_message = "Hi!"',
+        '[policy]\ninternal_targets = ["sales"]',
     ]
     if lab is None:
         lines.append('[pbx]\nkind = "none"')
@@ -138,17 +139,27 @@ async def answered_call(
     return api, call_id, answered
 
 
-async def lab_ids(http: aiohttp.ClientSession, lab: LabAsterisk) -> set[str]:
-    """Ids of every channel and bridge the lab Asterisk has."""
+def ari_auth(lab: LabAsterisk) -> dict[str, str]:
     user, password = lab.ari_credentials
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}"}
+    return {"Authorization": f"Basic {token}"}
+
+
+async def lab_ids(http: aiohttp.ClientSession, lab: LabAsterisk) -> set[str]:
+    """Ids of every channel and bridge the lab Asterisk has."""
+    headers = ari_auth(lab)
     found: set[str] = set()
     for what in ("channels", "bridges"):
         async with http.get(f"{lab.ari_url}/{what}", headers=headers) as resp:
             assert resp.status == 200
             found |= {str(item["id"]) for item in await resp.json()}
     return found
+
+
+async def hang_up(http: aiohttp.ClientSession, lab: LabAsterisk, channel_id: str) -> None:
+    """Hang the lab's channel up, as the party does."""
+    async with http.delete(f"{lab.ari_url}/channels/{channel_id}", headers=ari_auth(lab)) as resp:
+        assert resp.status in (204, 404)
 
 
 def of_call(ids: set[str], call_id: str) -> set[str]:
@@ -363,6 +374,19 @@ async def test_commands_sent_to_another_node_reach_the_calls_node_and_its_party(
             assert [m["data"]["type"] for m in streamed] == stored
             assert {"control", "transcript", "status"} <= set(stored)
             assert streamed[-1]["data"]["data"]["to"] == "ended"
+
+            # A blind transfer through node b: node a's PBX connection hands the party to sales.
+            recordings = set(lab.recordings_dir.glob("sales-*-rx.wav"))
+            moved = await a.place(ANSWERS, SUPPORT_ID)
+            await b.wait(moved, lambda c: c["status"] == "in-progress", 15)
+            transfer = {"type": "transfer", "destination": "sales"}
+            assert await control(b, moved, transfer) == (200, OK)
+            done = await b.wait(moved, lambda c: c["status"] in TERMINAL, 20)
+            assert (done["end_reason"], done["transferred_to"]) == ("transferred", "sales")
+            async with asyncio.timeout(10):  # the party talks to sales now
+                while not set(lab.recordings_dir.glob("sales-*-rx.wav")) - recordings:
+                    await asyncio.sleep(0.1)
+            await hang_up(http, lab, moved)
 
             # Node a dies with a call up; a command through node b settles it.
             second = await a.place(ANSWERS, SUPPORT_ID)
