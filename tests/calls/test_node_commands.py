@@ -18,7 +18,7 @@ from calls.test_nodes import LEASE, node_settings
 from calls.test_recovery import ACME_ID, INBOUND_CHANNEL, LeftoverFakePbx, PbxLegs, place
 from fakes.world import ACME_NUMBERS
 from pg_server import fresh_database
-from voicedock.calls.control import EndCall, InjectContext, Say, Transfer
+from voicedock.calls.control import ControlCommand, EndCall, InjectContext, Say, Transfer
 from voicedock.calls.errors import CallNotActive, NodeUnavailable
 from voicedock.calls.fields import MAX_TEXT
 from voicedock.calls.transitions import NODE_LOST
@@ -68,9 +68,9 @@ async def answered_call(nodes: Nodes) -> tuple[str, RecordingLiveCall]:
     return call_id, live
 
 
-async def answer_of(service: Service, call_id: str, command: object) -> tuple[int, object]:
+async def answer_of(service: Service, call_id: str, command: ControlCommand) -> tuple[int, object]:
     try:
-        await service.node.control(ACME_ID, call_id, command)  # type: ignore[arg-type]
+        await service.node.control(ACME_ID, call_id, command)
     except ApiError as exc:
         return exc.status, exc.body()
     return 200, None

@@ -108,13 +108,15 @@ class CommandRelay:
         deadline = loop.time() + self.timeout
         try:
             while (left := deadline - loop.time()) > 0:
-                found = await mailbox.reply(command_id)
-                if found is not None and found.reply is not None:
-                    return dict(json.loads(found.reply))
+                # The answer's notification, or a look at the row now and then (one missed
+                # while the listening connection was down).
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(left, _RECHECK)):
                         await answered.wait()
                 answered.clear()
+                found = await mailbox.reply(command_id)
+                if found is not None and found.reply is not None:
+                    return dict(json.loads(found.reply))
         finally:
             self._answers.pop(command_id, None)
         last = await mailbox.drop(command_id)  # the owner takes it no more
