@@ -29,6 +29,12 @@ from voicedock.service import Service
 
 pytestmark = [pytest.mark.unit, pytest.mark.postgres]
 
+# The database connections listening for node commands (their last statement was LISTEN).
+LISTENING = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+)
+
 
 class Nodes:
     def __init__(self, dsn: str, a: Service, b: Service, a_pbx: LeftoverFakePbx) -> None:
@@ -222,13 +228,22 @@ async def test_commands_reach_a_node_whose_listening_connection_was_cut(nodes: N
         await nodes.b.node.control(ACME_ID, call_id, Say("still there"))
         assert live.said == ["still there"]
         async with asyncio.timeout(10):
-            while (
-                await conn.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
-                )
-                < 2
-            ):
+            while await conn.fetchval(LISTENING) < 2:
                 await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.timeout(60)
+async def test_a_closed_node_stops_listening_and_closes_twice(nodes: Nodes) -> None:
+    conn = await asyncpg.connect(nodes.dsn)
+    try:
+        assert await conn.fetchval(LISTENING) == 2
+        await nodes.b.node.aclose()
+        await nodes.b.node.aclose()
+        assert not nodes.b.node.commands.listening.is_set()
+        async with asyncio.timeout(5):
+            while await conn.fetchval(LISTENING) != 1:  # node a's only
+                await asyncio.sleep(0.05)
     finally:
         await conn.close()
