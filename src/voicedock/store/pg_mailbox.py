@@ -22,6 +22,7 @@ from voicedock.store.postgres import guarded, translate
 
 # Commands older than this are gone however they stand: their sender has long given up.
 _FORGOTTEN_AFTER = timedelta(minutes=10)
+_PRUNE_EVERY = 100  # every hundredth command sent, and each (re)connection, prunes them
 _CONNECT_TIMEOUT = 10.0
 _IDLE_CHECK = 30.0  # seconds without a notification before the connection is checked
 
@@ -48,7 +49,19 @@ class PostgresMailbox:
             )
         )
         assert row is not None
-        return int(row["id"])
+        command_id = int(row["id"])
+        if command_id % _PRUNE_EVERY == 0:
+            await self._prune()
+        return command_id
+
+    async def _prune(self) -> None:
+        """Delete the commands left behind long ago (a sender that stopped waiting)."""
+        await guarded(
+            self._pool.execute(
+                "DELETE FROM node_commands WHERE created_at < now() - $1::interval",
+                _FORGOTTEN_AFTER,
+            )
+        )
 
     async def take(self, command_id: int, recipient: str) -> str | None:
         request: Any = await guarded(
@@ -87,12 +100,7 @@ class PostgresMailbox:
         return None if row is None else NodeReply(row["state"], row["reply"])
 
     async def pending(self, recipient: str) -> list[int]:
-        await guarded(
-            self._pool.execute(
-                "DELETE FROM node_commands WHERE created_at < now() - $1::interval",
-                _FORGOTTEN_AFTER,
-            )
-        )
+        await self._prune()
         rows = await guarded(
             self._pool.fetch(
                 "SELECT id FROM node_commands WHERE recipient = $1 AND state = 'pending'"
