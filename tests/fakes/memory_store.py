@@ -371,6 +371,9 @@ class MemoryStore:
     def outbox(self) -> MemoryOutbox:
         return MemoryOutbox(self)
 
+    def mailbox(self) -> None:
+        return None
+
     @property
     def deliveries(self) -> InMemoryOutbox:
         """The committed outbox rows (for assertions)."""

@@ -1,8 +1,10 @@
 """Two voicedock nodes, each a process of its own, on one real PostgreSQL and the lab Asterisk,
 driven as an operator does: node a places a call through its REST API; node b starts and the
 call stays up; node a is killed (``kill -9``) and node b hangs the call up at the PBX and ends it
-``node-lost`` within 30 s, with exactly one end-of-call webhook. A second node on an SQLite
-database is refused with a clear message and leaves the first one's call alone.
+``node-lost`` within 30 s, with exactly one end-of-call webhook. Commands sent to node b's API
+for node a's call are carried out by node a, and node b's events stream shows the call's every
+event. A second node on an SQLite database is refused with a clear message and leaves the first
+one's call alone.
 
 Each node runs its own ARI application (two nodes cannot share one: Asterisk keeps the last
 websocket), as docs/nodes.md says.
@@ -25,6 +27,7 @@ import aiohttp
 import pytest
 
 from deploy.test_compose_as_shipped import TERMINAL, Api, wait_healthy
+from e2e.test_events_e2e import sse_messages
 from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
 from nodes.node_process import SPEECH, node_process, process_env
 from pbx.lab_calls import ANSWERS
@@ -49,18 +52,22 @@ def node_config(
     lab: LabAsterisk | None,
     app: str = "",
     hook: Receiver | None = None,
+    lease_seconds: int | None = None,
 ) -> Path:
-    """The node's configuration file, as an operator writes it (default lease)."""
+    """The node's configuration file, as an operator writes it (the default lease unless
+    ``lease_seconds``)."""
     q = json.dumps  # a JSON string is a TOML basic string
     lines = [
         f"[server]\nhost = {q('127.0.0.1')}\nport = {port}",
         f"[database]\nurl = {q(database)}",
-        f"[node]\nid = {q(node_id)}",
+        f"[node]\nid = {q(node_id)}"
+        + (f"\nlease_seconds = {lease_seconds}" if lease_seconds is not None else ""),
         f"[speech]\nstt = {q(SPEECH)}\ntts = {q(SPEECH)}\nllm = {q(SPEECH)}",
         '[[trunks]]\nname = "carrier"\nendpoint = "carrier"',
         f'[[numbers]]\nnumber = {q(ACME_NUMBERS[0])}\ntrunk = "carrier"\n'
         f'organization = {q(ACME)}\nmax_concurrent_calls = 4\nassistant = "Support"',
         f'[[assistants]]\nname = "Support"\norganization = {q(ACME)}\nfirst_message = "Hi!"',
+        '[policy]\ninternal_targets = ["sales"]',
     ]
     if lab is None:
         lines.append('[pbx]\nkind = "none"')
@@ -82,6 +89,32 @@ def node_config(
         )
     path.write_text("\n\n".join(lines) + "\n")
     return path
+
+
+def two_nodes(
+    tmp_path: Path,
+    database: str,
+    lab: LabAsterisk,
+    hook: Receiver,
+    leases: dict[str, int] | None = None,
+) -> tuple[dict[str, int], dict[str, Path]]:
+    """Nodes a and b on ``database`` and the lab (each its own ARI application): their ports
+    and configuration files."""
+    ports = {"a": free_port(), "b": free_port()}
+    configs = {
+        name: node_config(
+            tmp_path / f"{name}.toml",
+            node_id=name,
+            database=database,
+            port=ports[name],
+            lab=lab,
+            app=lab.settings.app_name if name == "a" else f"{lab.settings.app_name}-{name}",
+            hook=hook,
+            lease_seconds=(leases or {}).get(name),
+        )
+        for name in ports
+    }
+    return ports, configs
 
 
 async def answered_call(
@@ -106,17 +139,27 @@ async def answered_call(
     return api, call_id, answered
 
 
-async def lab_ids(http: aiohttp.ClientSession, lab: LabAsterisk) -> set[str]:
-    """Ids of every channel and bridge the lab Asterisk has."""
+def ari_auth(lab: LabAsterisk) -> dict[str, str]:
     user, password = lab.ari_credentials
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}"}
+    return {"Authorization": f"Basic {token}"}
+
+
+async def lab_ids(http: aiohttp.ClientSession, lab: LabAsterisk) -> set[str]:
+    """Ids of every channel and bridge the lab Asterisk has."""
+    headers = ari_auth(lab)
     found: set[str] = set()
     for what in ("channels", "bridges"):
         async with http.get(f"{lab.ari_url}/{what}", headers=headers) as resp:
             assert resp.status == 200
             found |= {str(item["id"]) for item in await resp.json()}
     return found
+
+
+async def hang_up(http: aiohttp.ClientSession, lab: LabAsterisk, channel_id: str) -> None:
+    """Hang the lab's channel up, as the party does."""
+    async with http.delete(f"{lab.ari_url}/channels/{channel_id}", headers=ari_auth(lab)) as resp:
+        assert resp.status in (204, 404)
 
 
 def of_call(ids: set[str], call_id: str) -> set[str]:
@@ -142,19 +185,7 @@ async def test_a_killed_nodes_call_is_left_alone_by_a_starting_node_then_settled
     lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
 ) -> None:
     database = await fresh_database(postgres_server)
-    ports = {"a": free_port(), "b": free_port()}
-    configs = {
-        name: node_config(
-            tmp_path / f"{name}.toml",
-            node_id=name,
-            database=database,
-            port=ports[name],
-            lab=lab,
-            app=lab.settings.app_name if name == "a" else f"{lab.settings.app_name}-{name}",
-            hook=hook,
-        )
-        for name in ports
-    }
+    ports, configs = two_nodes(tmp_path, database, lab, hook)
     async with aiohttp.ClientSession() as http:
         with node_process(configs["a"], tmp_path / "a.log") as a_process:
             a, call_id, answered = await answered_call(
@@ -247,3 +278,136 @@ async def test_a_second_node_on_sqlite_is_refused_and_the_first_ones_call_stays_
             seen = await first.call(call_id)
             assert (seen["status"], seen["end_reason"]) == ("in-progress", None)
             assert call_id in await lab_ids(http, lab)
+
+
+OK = {"success": True, "message": "Command sent successfully"}
+
+
+async def control(api: Api, call_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """``POST /calls/{id}/control`` through ``api``'s node: (status, body)."""
+    async with api.http.post(
+        f"{api.base}/calls/{call_id}/control",
+        json=body,
+        headers={"Authorization": f"Bearer {api.key}"},
+    ) as resp:
+        return resp.status, await resp.json()
+
+
+def said(call: dict[str, Any]) -> list[str]:
+    """What the assistant said in the call, as its transcript holds it."""
+    return [m["content"] for m in call["messages"] if m["role"] == "assistant"]
+
+
+async def stream_events(api: Api, call_id: str, into: list[dict[str, Any]]) -> None:
+    """The call's ``GET /calls/{id}/events`` stream through ``api``'s node, until it ends."""
+    async with api.http.get(
+        f"{api.base}/calls/{call_id}/events", headers={"Authorization": f"Bearer {api.key}"}
+    ) as resp:
+        assert resp.status == 200
+        buffer = ""
+        async for chunk in resp.content.iter_any():
+            messages, buffer = sse_messages(buffer + chunk.decode())
+            into.extend(messages)
+
+
+@pytest.mark.timeout(150)
+async def test_commands_sent_to_another_node_reach_the_calls_node_and_its_party(
+    lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
+) -> None:
+    """Node a places the call; ``say``, ``inject-context`` and ``end-call`` go to node b's
+    REST API and are carried out by node a: its conversation says them, its LLM answers the
+    injected context, the PBX hangs the call up; node b's events stream shows it all. Then
+    node a is killed: a command to node b for a's other call says the node stopped, and the
+    call ends node-lost (node b's own lease is long: the command, not a renewal, settles it)."""
+    database = await fresh_database(postgres_server)
+    ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 300})
+    async with aiohttp.ClientSession() as http:
+        with (
+            node_process(configs["a"], tmp_path / "a.log") as a_process,
+            node_process(configs["b"], tmp_path / "b.log") as b_process,
+        ):
+            a, call_id, _ = await answered_call(
+                http, ports["a"], a_process, tmp_path / "a.log", database
+            )
+            b = Api(http, f"http://127.0.0.1:{ports['b']}", a.key)
+            await wait_healthy(http, b.base, b_process, tmp_path / "b.log")
+            await b.wait(call_id, lambda c: said(c) == ["Hi!"], 15)  # greeted by node a
+            streamed: list[dict[str, Any]] = []
+            stream = asyncio.create_task(stream_events(b, call_id, streamed))
+            try:
+                assert await control(
+                    b, call_id, {"type": "say", "content": "Your order ships"}
+                ) == (
+                    200,
+                    OK,
+                )
+                await b.wait(call_id, lambda c: "Your order ships" in said(c), 15)
+                injected = {
+                    "type": "inject-context",
+                    "content": "Name John",
+                    "trigger_response": True,
+                }
+                assert await control(b, call_id, injected) == (200, OK)
+                # The echo LLM on node a answers what it was given.
+                answered = await b.wait(call_id, lambda c: any("John" in t for t in said(c)), 15)
+                controls = [e["data"] for e in answered["events"] if e["type"] == "control"]
+                assert [(c["type"], c["delivered_to"]) for c in controls] == [
+                    ("say", "conversation"),
+                    ("inject-context", "conversation"),
+                ]
+
+                assert await control(b, call_id, {"type": "end-call"}) == (200, OK)
+                ended = await b.wait(call_id, lambda c: c["status"] in TERMINAL, 15)
+                assert (ended["status"], ended["end_reason"]) == ("ended", "api-end-call")
+                async with asyncio.timeout(10):  # the stream ends after the terminal status
+                    await stream
+            finally:
+                stream.cancel()
+            async with asyncio.timeout(5):  # hung up at the PBX
+                while of_call(await lab_ids(http, lab), call_id):
+                    await asyncio.sleep(0.1)
+            async with asyncio.timeout(10):
+                while not reports(hook, call_id):
+                    await asyncio.sleep(0.1)
+            # Node b's stream saw every event of node a's call, in order.
+            stored = [e["type"] for e in (await b.call(call_id))["events"]]
+            assert [m["data"]["type"] for m in streamed] == stored
+            assert {"control", "transcript", "status"} <= set(stored)
+            assert streamed[-1]["data"]["data"]["to"] == "ended"
+
+            # A blind transfer through node b: node a's PBX connection hands the party to sales.
+            recordings = set(lab.recordings_dir.glob("sales-*-rx.wav"))
+            moved = await a.place(ANSWERS, SUPPORT_ID)
+            await b.wait(moved, lambda c: c["status"] == "in-progress", 15)
+            transfer = {"type": "transfer", "destination": "sales"}
+            assert await control(b, moved, transfer) == (200, OK)
+            done = await b.wait(moved, lambda c: c["status"] in TERMINAL, 20)
+            assert (done["end_reason"], done["transferred_to"]) == ("transferred", "sales")
+            async with asyncio.timeout(10):  # the party talks to sales now
+                while not set(lab.recordings_dir.glob("sales-*-rx.wav")) - recordings:
+                    await asyncio.sleep(0.1)
+            await hang_up(http, lab, moved)
+
+            # Node a dies with a call up; a command through node b settles it.
+            second = await a.place(ANSWERS, SUPPORT_ID)
+            await b.wait(second, lambda c: c["status"] == "in-progress", 15)
+            a_process.send_signal(signal.SIGKILL)
+            a_process.wait(timeout=10)
+            await asyncio.sleep(3.5)  # node a's lease runs out
+            status, body = await control(b, second, {"type": "say", "content": "Hello?"})
+            assert (status, body) == (
+                409,
+                {
+                    "error": "Call not active",
+                    "message": "node 'a', which served the call, stopped (its lease expired): "
+                    "the call has ended (end_reason node-lost)",
+                },
+            )
+            lost = await b.call(second)
+            assert (lost["status"], lost["end_reason"], lost["node"]) == ("ended", "node-lost", "b")
+            assert not of_call(await lab_ids(http, lab), second)
+            async with asyncio.timeout(10):
+                while not reports(hook, second):
+                    await asyncio.sleep(0.1)
+            await asyncio.sleep(1)
+            assert (reports(hook, call_id), reports(hook, second)) == (1, 1)

@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "webhook_endpoints",
     "webhook_outbox",
     "nodes",
+    "node_commands",
     "schema_migrations",
 }
 

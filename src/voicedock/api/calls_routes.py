@@ -122,5 +122,6 @@ async def control_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     call_id = _call_id(request)
     command = parse_control(await read_json(request, service.settings.server.max_body_bytes))
-    await service.engine.control(organization_of(request), call_id, command)
+    # Carried out by the node that serves the call, whichever node the request reached.
+    await service.node.control(organization_of(request), call_id, command)
     return web.json_response({"success": True, "message": "Command sent successfully"})

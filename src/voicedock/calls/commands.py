@@ -1,4 +1,5 @@
-"""Carrying out control commands on an in-progress call.
+"""Carrying out control commands on an in-progress call this node serves (a command for
+another node's call reaches it through ``calls/node_commands``).
 
 Each command is first stored as a call event (so the timeline shows what was asked, even when
 no conversation is attached to say it), then handed to the live conversation if this node runs
@@ -197,7 +198,7 @@ class CommandRunner:
                 changed = dataclasses.replace(call, end_reason=API_END_CALL, updated_at=now)
             if changed is not call:
                 await tx.update_call(changed)
-            data = _event_data(command)
+            data = command_data(command)
             live = self._live.get(call_id) is not None and not cancels
             data["delivered_to"] = "conversation" if live else "pbx"
             if cancels:
@@ -233,7 +234,7 @@ def _type_of(command: ControlCommand) -> str:
     }[type(command)]
 
 
-def _event_data(command: ControlCommand) -> JsonObject:
+def command_data(command: ControlCommand) -> JsonObject:
     data: JsonObject = {"type": _type_of(command)}
     data.update({k: v for k, v in dataclasses.asdict(command).items() if v is not None})
     return data

@@ -1,10 +1,11 @@
 """``POST /calls/{id}/control`` commands: strict parsing, and the live-conversation seam.
 
 The audio pipeline implements ``LiveCall`` and registers it with the engine for each call it
-runs. Without a registered conversation (no pipeline attached yet, or the call runs on
-another node) ``say`` and ``inject-context`` are still accepted: they are stored as call
-events, which is all that can be done with them, and the API says "Command sent". ``end-call``
-and ``transfer`` go to the PBX directly in that case, so they always take effect.
+runs. A command for a call another node serves is carried out by that node
+(``calls/node_commands``). Without a registered conversation (no pipeline attached yet) ``say``
+and ``inject-context`` are still accepted: they are stored as call events, which is all that
+can be done with them, and the API says "Command sent". ``end-call`` and ``transfer`` go to the
+PBX directly in that case, so they always take effect.
 """
 
 from __future__ import annotations

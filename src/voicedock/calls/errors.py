@@ -2,8 +2,11 @@
 
 ApiError (voicedock.errors)
 ├── CallNotActive (409)      — control command on a call that is not in progress
-└── CallNotPlaced (503)      — the PBX refused or could not be reached; the call is
-                               recorded as failed and its id is in the body
+├── CallNotPlaced (503)      — the PBX refused or could not be reached; the call is
+│                              recorded as failed and its id is in the body
+├── PbxCommandFailed (503)   — the PBX could not carry out a control command
+├── NodeUnavailable (503)    — the node serving the call did not answer a command in time
+└── OwnerAnswered            — the answer of the node serving the call, passed on as it was
 """
 
 from __future__ import annotations
@@ -32,3 +35,23 @@ class PbxCommandFailed(ApiError):
 
     status = 503
     error = "PBX unavailable"
+
+
+class NodeUnavailable(ApiError):
+    """The node that serves the call did not answer a control command in time."""
+
+    status = 503
+    error = "Node unavailable"
+
+
+class OwnerAnswered(ApiError):
+    """An error answer of the node serving the call (``calls/node_commands``), passed on to
+    the API client with its status and body unchanged."""
+
+    def __init__(self, status: int, body: dict[str, str]) -> None:
+        super().__init__(body.get("message", ""), error=body.get("error"))
+        self.status = status
+        self._body = body
+
+    def body(self) -> dict[str, str]:
+        return dict(self._body)

@@ -10,6 +10,9 @@ node claims each call, however many survive), hangs up what is left of them at t
 them ``node-lost``, reported like any end (``calls/recovery.end_lost_calls``) — within
 ``lease_seconds`` plus a renewal interval plus the hang-up (about 20 s with the defaults).
 
+Control commands sent to any node are carried out by the call's node (``Node.control``,
+``calls/node_commands``): the node listens for them as a third background task.
+
 ``join`` (at start-up) writes the lease and returns the calls the node's own previous run left
 (resumed or ended ``service-restart`` by ``calls/recovery``) and the calls of dead nodes it
 claimed; it never touches a live node's calls. It refuses to start (``ConfigError``) while a
@@ -36,7 +39,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from voicedock.aio import Supervisor
+from voicedock.calls.control import ControlCommand
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.node_commands import CommandRelay
 from voicedock.calls.recovery import end_lost_calls
 from voicedock.config import NodeSettings
 from voicedock.domain.ids import mask_call_id
@@ -104,6 +109,15 @@ class Node:
         # Claimed calls of dead nodes not ended yet (a store error): tried again each renewal.
         self._unsettled: dict[str, Call] = {}
         self._settling = asyncio.Lock()  # one settlement at a time (start-up and renewals)
+        # Control commands reach the node that serves the call (calls/node_commands.py).
+        self.commands = CommandRelay(
+            self.id,
+            store,
+            engine.control,
+            owner_alive=self.lease_alive,
+            settle=self.settle_lost,
+            tasks=self._tasks,
+        )
 
     def _row(self, now: datetime) -> NodeLease:
         return NodeLease(
@@ -183,9 +197,12 @@ class Node:
         )
 
     async def start(self) -> None:
-        """Renew the lease and settle dead nodes' calls in the background from now on (two
-        tasks: a slow hang-up never delays a renewal)."""
+        """Renew the lease, settle dead nodes' calls and carry out the commands other nodes
+        send in the background from now on (three tasks: a slow hang-up never delays a
+        renewal)."""
         await self._tasks.start()
+        if self.commands.mailbox is not None:
+            self._tasks.spawn(self.commands.serve(), name="node-commands")
         self._tasks.spawn(self._every_interval(self.renew, "lease not renewed"), name="node-lease")
         self._tasks.spawn(
             self._every_interval(self.settle_lost, "dead nodes' calls not settled"),
@@ -203,6 +220,17 @@ class Node:
                 log.warning("node %s: %s (%s); retrying", self.id, failed, exc)
             except Exception:
                 log.exception("node %s: %s; retrying", self.id, failed)
+
+    async def control(self, org_id: str, call_id: str, command: ControlCommand) -> None:
+        """``POST /calls/{id}/control``, carried out by the node that serves the call."""
+        await self.commands.control(org_id, call_id, command)
+
+    async def lease_alive(self, node_id: str) -> bool:
+        """The node holds a lease that has not expired."""
+        async with self._store.transaction() as tx:
+            now = await tx.clock()
+        leases = await self._store.list_nodes()
+        return any(lease.id == node_id and lease.lease_until > now for lease in leases)
 
     async def renew(self) -> None:
         async with self._store.transaction() as tx:

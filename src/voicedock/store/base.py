@@ -7,6 +7,7 @@ at all. Reads that need no consistency with a write use the store's own methods.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,6 +143,53 @@ class Transaction(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class NodeReply:
+    """A stored node command as its sender finds it: ``state`` is "pending" (not taken yet),
+    "taken" (being carried out) or "answered" (``reply`` holds the answer)."""
+
+    state: str
+    reply: str | None
+
+
+class NodeMailbox(Protocol):
+    """Commands from one node to another through the database (``calls/node_commands.py``): a
+    row per command, and a notification on the recipient's channel (its id) when it is stored
+    and on the sender's when it is answered. Only a database several nodes share has one."""
+
+    async def send(self, sender: str, recipient: str, request: str) -> int:
+        """Store ``request`` for ``recipient`` and notify it: the command's id."""
+        ...
+
+    async def take(self, command_id: int, recipient: str) -> str | None:
+        """The request of a pending command of ``recipient``, now taken; ``None`` when it is
+        not pending any more (taken already, or its sender gave up)."""
+        ...
+
+    async def answer(self, command_id: int, reply: str) -> None:
+        """Store the answer and notify the sender."""
+        ...
+
+    async def reply(self, command_id: int) -> NodeReply | None:
+        """The command as it stands; ``None`` once deleted."""
+        ...
+
+    async def drop(self, command_id: int) -> NodeReply | None:
+        """Delete the command: as it stood, or ``None`` when it was gone."""
+        ...
+
+    async def pending(self, recipient: str) -> list[int]:
+        """The ids of ``recipient``'s commands not taken yet, oldest first (after a missed
+        notification); deletes commands left behind long ago."""
+        ...
+
+    def listen(self, node_id: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """The notifications of ``node_id``'s channel, on a connection of their own: "q<id>"
+        for a command to it, "a<id>" for an answer to one it sent. The iterator ends when the
+        connection is lost (notifications may have been missed: look at ``pending``)."""
+        ...
+
+
 class Store(Protocol):
     """A voicedock database. ``aclose()`` is idempotent."""
 
@@ -195,6 +243,11 @@ class Store(Protocol):
         """The delivery worker's view of the webhook outbox in this database."""
         ...
 
+    def mailbox(self) -> NodeMailbox | None:
+        """Commands between the nodes sharing this database; ``None`` where one node serves
+        it (SQLite)."""
+        ...
+
 
 def json_default(value: Any) -> Any:
     """``json.dumps`` default for the types the store serializes inside JSON columns."""
@@ -203,4 +256,12 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-__all__ = ["CallPage", "CallQuery", "Store", "Transaction", "json_default"]
+__all__ = [
+    "CallPage",
+    "CallQuery",
+    "NodeMailbox",
+    "NodeReply",
+    "Store",
+    "Transaction",
+    "json_default",
+]

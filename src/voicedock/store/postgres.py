@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import asyncpg
 
 from voicedock.errors import StoreError, StoreUnavailable
-from voicedock.store.base import Transaction
+from voicedock.store.base import NodeMailbox, Transaction
 from voicedock.store.conn import Conn
 from voicedock.store.errors import DuplicateKeyError
 from voicedock.store.migrations import load_migrations
@@ -92,7 +92,7 @@ def translate(exc: BaseException) -> StoreError:
     return StoreError(text)
 
 
-async def _guarded(awaitable: Awaitable[T]) -> T:
+async def guarded(awaitable: Awaitable[T]) -> T:
     try:
         return await awaitable
     except _DRIVER_ERRORS as exc:
@@ -112,15 +112,15 @@ class _ConnectionConn:
         self._conn = conn
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        rows = await _guarded(self._conn.fetch(to_numbered(sql), *args))
+        rows = await guarded(self._conn.fetch(to_numbered(sql), *args))
         return [dict(r) for r in rows]
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        row = await _guarded(self._conn.fetchrow(to_numbered(sql), *args))
+        row = await guarded(self._conn.fetchrow(to_numbered(sql), *args))
         return None if row is None else dict(row)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return _rowcount(await _guarded(self._conn.execute(to_numbered(sql), *args)))
+        return _rowcount(await guarded(self._conn.execute(to_numbered(sql), *args)))
 
 
 class _PoolConn:
@@ -130,11 +130,11 @@ class _PoolConn:
         self._pool = pool
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        rows = await _guarded(self._pool.fetch(to_numbered(sql), *args))
+        rows = await guarded(self._pool.fetch(to_numbered(sql), *args))
         return [dict(r) for r in rows]
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        row = await _guarded(self._pool.fetchrow(to_numbered(sql), *args))
+        row = await guarded(self._pool.fetchrow(to_numbered(sql), *args))
         return None if row is None else dict(row)
 
     async def execute(self, sql: str, *args: Any) -> int:
@@ -165,8 +165,9 @@ class PostgresLocks:
 class PostgresStore(SqlReads):
     """``Store`` on a PostgreSQL database. Open with ``await PostgresStore.open(dsn)``."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
         self._pool = pool
+        self._dsn = dsn  # for the connection that listens for other nodes' commands
         self._reader = _PoolConn(pool)
         self._dialect = POSTGRES
         self._locks = PostgresLocks()
@@ -182,7 +183,7 @@ class PostgresStore(SqlReads):
             )
         except (*_DRIVER_ERRORS, ValueError) as exc:
             raise StoreError(f"postgres: cannot connect: {type(exc).__name__}: {exc}") from exc
-        return cls(pool)
+        return cls(pool, dsn)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -193,12 +194,10 @@ class PostgresStore(SqlReads):
         migrations = load_migrations("postgres")
         async with self._connection() as conn:
             tx = conn.transaction()
-            await _guarded(tx.start())
+            await guarded(tx.start())
             try:
-                await _guarded(
-                    conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY)
-                )
-                await _guarded(
+                await guarded(conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY))
+                await guarded(
                     conn.execute(
                         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
                         " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -206,13 +205,13 @@ class PostgresStore(SqlReads):
                 )
                 done = {
                     r["version"]
-                    for r in await _guarded(conn.fetch("SELECT version FROM schema_migrations"))
+                    for r in await guarded(conn.fetch("SELECT version FROM schema_migrations"))
                 }
                 for migration in migrations:
                     if migration.version in done:
                         continue
-                    await _guarded(conn.execute(migration.sql))  # simple protocol: many statements
-                    await _guarded(
+                    await guarded(conn.execute(migration.sql))  # simple protocol: many statements
+                    await guarded(
                         conn.execute(
                             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                             migration.version,
@@ -223,7 +222,7 @@ class PostgresStore(SqlReads):
                 with contextlib.suppress(*_DRIVER_ERRORS):
                     await tx.rollback()
                 raise
-            await _guarded(tx.commit())
+            await guarded(tx.commit())
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[_PgConnection]:
@@ -253,14 +252,14 @@ class PostgresStore(SqlReads):
         self._check_open()
         async with self._connection() as conn:
             tx = conn.transaction()
-            await _guarded(tx.start())
+            await guarded(tx.start())
             try:
                 yield _ConnectionConn(conn)
             except BaseException:
                 with contextlib.suppress(*_DRIVER_ERRORS):
                     await tx.rollback()
                 raise
-            await _guarded(tx.commit())
+            await guarded(tx.commit())
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -270,6 +269,11 @@ class PostgresStore(SqlReads):
     def outbox(self) -> Outbox:
         # SKIP LOCKED: workers on several nodes claim disjoint rows without waiting.
         return SqlOutbox(self._write_session, POSTGRES, claim_suffix=" FOR UPDATE OF o SKIP LOCKED")
+
+    def mailbox(self) -> NodeMailbox:
+        from voicedock.store.pg_mailbox import PostgresMailbox  # it uses this module's helpers
+
+        return PostgresMailbox(self._pool, self._dsn)
 
     async def aclose(self) -> None:
         if self._closed:

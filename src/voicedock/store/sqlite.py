@@ -287,6 +287,9 @@ class SqliteStore(SqlReads):
         # Claims need no row locks: the single writer already runs them one at a time.
         return SqlOutbox(self._write_session, SQLITE, claim_suffix="")
 
+    def mailbox(self) -> None:
+        return None  # one node: its commands never travel
+
     async def _rollback(self) -> None:
         def rollback(conn: sqlite3.Connection) -> None:
             if conn.in_transaction:
