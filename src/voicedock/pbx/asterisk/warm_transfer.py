@@ -118,7 +118,7 @@ class WarmTransfer:
             voice_decision=self._owner.settings.voice_decision,
         )
         async with Supervisor("warm transfer", log) as tasks:
-            speech = tasks.spawn_value(_synthesized(dialogue.synthesize, text), None)
+            speech = tasks.spawn_result(_synthesized(dialogue.synthesize, text))
             return await self._dial_and_brief(caller, speech)
 
     async def _dial_and_brief(

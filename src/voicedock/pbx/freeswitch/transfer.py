@@ -338,7 +338,7 @@ class WarmTransfers:
         request = attempt.request
         # Synthesized while the agent's phone rings, so the briefing starts at answer.
         async with Supervisor("warm transfer", log) as tasks:
-            speech = tasks.spawn_value(self._briefing_speech(request), None)
+            speech = tasks.spawn_result(self._briefing_speech(request))
             assert speech is not None  # the supervisor runs for this block
             job = await self._esl.bgapi(command)
             try:
