@@ -2,11 +2,11 @@ import asyncio
 
 import pytest
 
+from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxUnavailable
 from voicedock.pbx.asterisk.ami import AmiClient
 from voicedock.pbx.asterisk.ami_messages import AmiValueError, originate_action
-from voicedock.pbx.asterisk.backoff import Backoff
 
 from .fake_ami import FakeAmi
 

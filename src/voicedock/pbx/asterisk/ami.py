@@ -30,6 +30,7 @@ from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 
 from voicedock.aio import Supervisor
+from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.asterisk.ami_messages import (
@@ -38,7 +39,6 @@ from voicedock.pbx.asterisk.ami_messages import (
     check_headers,
     parse_ami_event,
 )
-from voicedock.pbx.asterisk.backoff import Backoff
 
 log = logging.getLogger("voicedock.pbx.ami")
 

@@ -29,10 +29,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aiohttp
 
 from voicedock.aio import Supervisor
+from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.asterisk.ari_events import AriEvent, AriEventError, parse_ari_event
-from voicedock.pbx.asterisk.backoff import Backoff
 
 log = logging.getLogger("voicedock.pbx.ari")
 # How long Asterisk may take to list the app after the events websocket handshake.
