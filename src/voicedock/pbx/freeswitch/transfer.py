@@ -246,7 +246,7 @@ class WarmTransfers:
         # What the agent hears and how their spoken answer is heard (``calls/transfers``);
         # None: a beep, and digits alone decide.
         self.dialogue = dialogue
-        # A spoken "yes"/"no" decides too (FreeswitchSettings.voice_decision).
+        # A spoken "yes"/"no" decides too ([pbx.freeswitch.transfer] voice_decision).
         self.voice_decision = voice_decision
         self._by_agent: dict[str, _Attempt] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
