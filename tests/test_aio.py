@@ -85,6 +85,48 @@ async def test_a_child_with_a_result_hands_it_over_or_the_failed_value(
     assert closed.cr_frame is None
 
 
+async def test_a_child_whose_outcome_is_awaited_hands_over_its_result_or_its_exception(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sibling_done = asyncio.Event()
+    never = asyncio.Event()
+
+    async def speech() -> str:
+        return "briefing"
+
+    async def broken() -> str:
+        raise RuntimeError("tts bug")
+
+    async def sibling() -> None:
+        await asyncio.sleep(0.01)
+        sibling_done.set()
+
+    async def forever() -> str:
+        await never.wait()
+        return "unheard"
+
+    async with Supervisor("warm transfer", log) as tasks:
+        voice = tasks.spawn_result(speech())
+        failed = tasks.spawn_result(broken())
+        unawaited = tasks.spawn_result(broken())
+        tasks.spawn(sibling())
+        pending = tasks.spawn_result(forever())
+        assert voice is not None
+        assert failed is not None
+        assert unawaited is not None
+        assert pending is not None
+        assert await voice == "briefing"
+        with pytest.raises(RuntimeError, match="tts bug"):
+            await failed
+        await asyncio.wait_for(sibling_done.wait(), 1)  # the failures cancelled no sibling
+        await asyncio.wait({unawaited})
+    assert pending.cancelled()  # closed with its supervisor
+    assert caplog.text.count("warm transfer: background task failed: RuntimeError: tts bug") == 2
+    closed = speech()
+    assert tasks.spawn_result(closed) is None
+    assert closed.cr_frame is None
+
+
 async def test_drain_waits_for_children_to_finish_their_work() -> None:
     finished: list[str] = []
     release = asyncio.Event()

@@ -5,8 +5,9 @@ client's reader): it enters a ``TaskGroup`` when started, runs every child throu
 guard (a failure is logged with the owner's name and never cancels the siblings nor the
 owner; ``on_error`` lets the owner act on it, e.g. end the call), and ``aclose`` cancels the
 children and waits for them. An owner whose children finish their work at close (a call's
-record, the last words) awaits ``drain`` first. Nothing it spawned outlives it; a coroutine
-handed to a closed supervisor is closed, never leaked.
+record, the last words) awaits ``drain`` first; one that awaits a child's outcome itself (its
+result or its exception) spawns it with ``spawn_result``. Nothing it spawned outlives it; a
+coroutine handed to a closed supervisor is closed, never leaked.
 
 ``first_of`` is the one race: run some awaitables, return the index and result of the first
 to finish, cancel the rest that it started and wait for them. Futures and tasks it was given
@@ -67,6 +68,20 @@ class Supervisor:
         """``spawn`` for a child whose result is wanted: the task's result is ``coro``'s, or
         ``failed`` if it failed (logged as any child's failure)."""
         return self._child(self._guard_value(coro, failed), coro, name)
+
+    def spawn_result(
+        self, coro: Coroutine[Any, Any, T], *, name: str | None = None
+    ) -> asyncio.Future[T] | None:
+        """For a child whose outcome the owner awaits (a briefing synthesized while a phone
+        rings): the future ends as ``coro`` does, with its result or its exception, raised to
+        whoever awaits it and never cancelling the siblings (one warning line is logged, so a
+        failure nobody awaited is still seen); it is cancelled with the child."""
+        outcome: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        task = self._child(self._handed_over(coro, outcome), coro, name)
+        if task is None:
+            return None
+        task.add_done_callback(lambda _t: outcome.cancel())  # a no-op once it has an outcome
+        return outcome
 
     def _child(
         self,
@@ -137,6 +152,18 @@ class Supervisor:
 
         await self._guard(run())
         return result
+
+    async def _handed_over(self, coro: Awaitable[T], outcome: asyncio.Future[T]) -> None:
+        try:
+            result = await coro
+        except Exception as exc:  # noqa: BLE001 - the awaiter's to handle
+            self._log.warning("%s: background task failed: %s", self.name, _shown(exc))
+            if not outcome.done():
+                outcome.set_exception(exc)
+                outcome.exception()  # retrieved: logged above if nobody awaits it
+            return
+        if not outcome.done():
+            outcome.set_result(result)
 
     def _failed(self, exc: BaseException) -> None:
         if self._on_error is not None and isinstance(exc, Exception):

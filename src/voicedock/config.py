@@ -98,6 +98,53 @@ class AsteriskSettings:
 
 
 @dataclass(slots=True)
+class FreeswitchTransferSettings:  # [pbx.freeswitch.transfer]: warm transfers (docs/freeswitch.md)
+    timeout_seconds: int = 30  # for the agent to answer, and again to press 1 after the briefing
+    # The agent may also answer the warm briefing by voice ("yes" / "no"), heard on the agent
+    # leg's audio stream; DTMF decides either way.
+    voice_decision: bool = True
+
+
+# The [pbx.freeswitch] keys of the transfer settings before they had their own table: still
+# read (a key given both ways is refused), the new name in [pbx.freeswitch.transfer] beside.
+_FREESWITCH_TRANSFER_ALIASES = {
+    "warm_transfer_timeout": "timeout_seconds",
+    "voice_decision": "voice_decision",
+}
+
+
+def _check_freeswitch_transfer(
+    t: FreeswitchTransferSettings, written: typing.Mapping[str, str] | None = None
+) -> None:
+    """``written``: the key a value was given as, when not its ``[pbx.freeswitch.transfer]`` one."""
+    key = (written or {}).get("timeout_seconds", "pbx.freeswitch.transfer.timeout_seconds")
+    if t.timeout_seconds <= 0:
+        raise ConfigError(key, "must be positive")
+
+
+def _freeswitch_transfer_aliases(raw: dict[str, Any]) -> None:
+    """Move the old flat keys of ``[pbx.freeswitch]`` into its ``transfer`` table, checked
+    under the name they were given as."""
+    pbx = raw.get("pbx")
+    freeswitch = pbx.get("freeswitch") if isinstance(pbx, dict) else None
+    if not isinstance(freeswitch, dict):
+        return
+    hints = typing.get_type_hints(FreeswitchTransferSettings)
+    for old, new in _FREESWITCH_TRANSFER_ALIASES.items():
+        if old not in freeswitch:
+            continue
+        old_key, new_key = f"pbx.freeswitch.{old}", f"pbx.freeswitch.transfer.{new}"
+        table = freeswitch.setdefault("transfer", {})
+        if not isinstance(table, dict):
+            raise ConfigError("pbx.freeswitch.transfer", "expected a table")
+        if new in table:
+            raise ConfigError(old_key, f"given with its new name {new_key}: keep one")
+        value = _convert(hints[new], freeswitch.pop(old), old_key)
+        _check_freeswitch_transfer(FreeswitchTransferSettings(**{new: value}), {new: old_key})
+        table[new] = value
+
+
+@dataclass(slots=True)
 class FreeswitchSettings:
     esl_host: str = "127.0.0.1"
     esl_port: int = 8021
@@ -112,10 +159,17 @@ class FreeswitchSettings:
     media_port: int = 8091
     # How FreeSWITCH reaches that server (ws:// or wss://, no path); empty: ws://host:port.
     media_public_url: str = ""
-    warm_transfer_timeout: int = 30  # seconds for the agent to answer and press 1
-    # The agent may also answer the warm briefing by voice ("yes" / "no"), heard on the agent
-    # leg's audio stream; DTMF decides either way.
-    voice_decision: bool = True
+    transfer: FreeswitchTransferSettings = field(default_factory=FreeswitchTransferSettings)
+
+    @property
+    def warm_transfer_timeout(self) -> int:
+        """``transfer.timeout_seconds``, as the adapter reads it."""
+        return self.transfer.timeout_seconds
+
+    @property
+    def voice_decision(self) -> bool:
+        """``transfer.voice_decision``, as the adapter reads it."""
+        return self.transfer.voice_decision
 
 
 @dataclass(slots=True)
@@ -274,6 +328,7 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", f"not valid TOML: {exc}") from None
     _apply_env(raw, env)
+    _freeswitch_transfer_aliases(raw)
     settings: Settings = _build(Settings, raw, "")
     _check(settings)
     return settings
@@ -482,5 +537,4 @@ def _check_freeswitch(fs: FreeswitchSettings) -> None:
     url = fs.media_public_url
     if url and (not re.fullmatch(r"wss?://[A-Za-z0-9.\-\[\]:]+", url)):
         raise ConfigError(key + "media_public_url", "must be ws://host[:port] or wss://...")
-    if fs.warm_transfer_timeout <= 0:
-        raise ConfigError(key + "warm_transfer_timeout", "must be positive")
+    _check_freeswitch_transfer(fs.transfer)

@@ -10,7 +10,7 @@
     │   └── StoreUnavailable     — for now (locked file, lost connection, failover): retry
     ├── PbxError                 — the PBX refused or broke
     │   └── PbxUnavailable       — not connected / app not registered
-    ├── MediaError
+    ├── MediaError               — the call's media stream failed (subclasses in media/errors.py)
     ├── ProviderError            — speech/LLM provider; carries ``retryable``
     └── WebhookError
         ├── InvalidSecret        — a signing secret that is not ``whsec_`` + base64 of 24..64 bytes

@@ -21,6 +21,7 @@ from fakes.world import ACME, make_settings
 from pbx.lab_calls import lab_settings
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
+from voicedock.backoff import Backoff
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import PbxSettings, Settings, TrunkSettings
 from voicedock.lab.errors import LabError
@@ -28,7 +29,6 @@ from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings
 from voicedock.pbx.asterisk.ami import AmiClient
 from voicedock.pbx.asterisk.ari import AriClient
-from voicedock.pbx.asterisk.backoff import Backoff
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import Pbx
 from voicedock.service import Service

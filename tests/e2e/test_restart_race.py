@@ -29,12 +29,12 @@ from freeswitch.live_service import speech_fakes
 from freeswitch_lab.lab_service import lab_settings as freeswitch_settings
 from pbx.lab_calls import ANSWERS
 from voicedock.api.api_keys import issue_api_key
+from voicedock.backoff import Backoff
 from voicedock.config import Settings
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.ami import AmiClient
 from voicedock.pbx.asterisk.ari import AriClient
-from voicedock.pbx.asterisk.backoff import Backoff
 from voicedock.pbx.asterisk.media import leg_id
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.freeswitch.escape import CALL_ID_VARIABLE, build_uuid_getvar

@@ -11,7 +11,7 @@ import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from voicedock.calls.transfers.agent import AgentDialogue
-from voicedock.config import FreeswitchSettings
+from voicedock.config import FreeswitchSettings, FreeswitchTransferSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.errors import ConfigError, PbxError
 from voicedock.pbx.base import OriginateRequest, PbxEventKind, TransferTarget
@@ -39,7 +39,7 @@ def make_pbx(
         esl_port=fs.port,
         esl_password=PASSWORD,
         media_port=0,
-        warm_transfer_timeout=warm_transfer_timeout,
+        transfer=FreeswitchTransferSettings(timeout_seconds=warm_transfer_timeout),
     )
     kwargs.setdefault("warm_dialogue", AgentDialogue(synthesize=quick_voice))
     esl = EslSettings(

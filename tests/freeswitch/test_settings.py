@@ -28,6 +28,8 @@ trunk = "carrier1"
 organization = "acme"
 """
 
+TABLE = "[pbx.freeswitch.transfer]\n{}"
+
 
 def load(tmp_path: Path, extra: str = "") -> object:
     path = tmp_path / "voicedock.toml"
@@ -89,6 +91,49 @@ def test_voice_decision_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -
     off = make_pbx(load(tmp_path, "voice_decision = false"))  # type: ignore[arg-type]
     assert isinstance(off, FreeswitchPbx)
     assert off.warm.voice_decision is False
+
+
+def test_the_transfer_table_and_the_old_flat_keys_say_the_same(tmp_path: Path) -> None:
+    table = load(tmp_path, TABLE.format("timeout_seconds = 12\nvoice_decision = false"))
+    flat = load(tmp_path, "warm_transfer_timeout = 12\nvoice_decision = false")
+    default = load(tmp_path)
+    for settings in (table, flat):
+        fs = settings.pbx.freeswitch  # type: ignore[attr-defined]
+        assert (fs.transfer.timeout_seconds, fs.transfer.voice_decision) == (12, False)
+        pbx = make_pbx(settings)  # type: ignore[arg-type]
+        assert isinstance(pbx, FreeswitchPbx)
+        assert pbx.warm.voice_decision is False
+    transfer = default.pbx.freeswitch.transfer  # type: ignore[attr-defined]
+    assert (transfer.timeout_seconds, transfer.voice_decision) == (30, True)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        (
+            "warm_transfer_timeout = 12\n" + TABLE.format("timeout_seconds = 12"),
+            "pbx.freeswitch.warm_transfer_timeout",
+        ),
+        (
+            "voice_decision = true\n" + TABLE.format("voice_decision = false"),
+            "pbx.freeswitch.voice_decision",
+        ),
+        (TABLE.format("timeout_seconds = 0"), "pbx.freeswitch.transfer.timeout_seconds"),
+        ("warm_transfer_timeout = 'soon'", "pbx.freeswitch.warm_transfer_timeout"),
+    ],
+)
+def test_a_transfer_setting_given_twice_or_bad_names_its_key(
+    tmp_path: Path, extra: str, key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load(tmp_path, extra)
+
+
+def test_the_old_flat_transfer_keys_work_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "voicedock.toml"
+    path.write_text(BASE.format(extra=""), encoding="utf-8")
+    env = {"VOICEDOCK_PBX__FREESWITCH__WARM_TRANSFER_TIMEOUT": "7"}
+    assert load_settings(path, environ=env).pbx.freeswitch.transfer.timeout_seconds == 7
 
 
 def test_make_pbx_hands_the_adapter_the_warm_transfer_dialogue(tmp_path: Path) -> None:

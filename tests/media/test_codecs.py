@@ -131,6 +131,28 @@ def test_streaming_in_20ms_chunks_equals_one_shot(src: int, dst: int) -> None:
     assert np.array_equal(np.concatenate(chunks), codecs.resample(tone, src, dst))
 
 
+@pytest.mark.parametrize(("src", "dst"), RATE_PAIRS)
+def test_a_whole_signal_is_resampled_in_line_with_its_input(src: int, dst: int) -> None:
+    signal = _tone(1000, src).astype(np.float32)
+    out = codecs.resample_signal(signal, src, dst)
+    assert out.dtype == np.float32
+    assert len(out) == len(signal) * dst // src  # the tail is flushed, not held back
+    offset = Resampler(src, dst).signal_offset_seconds
+    assert offset <= 0.5 / src
+    t = np.arange(len(out)) / dst - offset
+    ideal = np.sin(2 * np.pi * 1000 * t) * 10000
+    settled = slice(50, len(out) - 50)
+    assert np.max(np.abs(out[settled] - ideal[settled])) < 60  # < 0.6 % of amplitude
+
+
+def test_a_whole_signal_at_its_own_rate_is_a_copy() -> None:
+    signal = _tone(440, 8000, 0.02).astype(np.float32)
+    out = codecs.resample_signal(signal, 8000, 8000)
+    assert np.array_equal(out, signal)
+    assert out is not signal
+    assert codecs.resample_signal(np.zeros(0, np.float32), 8000, 16000).size == 0
+
+
 @pytest.mark.parametrize(("src", "dst"), [(16000, 8000), (24000, 16000), (22050, 16000)])
 def test_downsampling_suppresses_content_above_new_nyquist(src: int, dst: int) -> None:
     tone = _tone(dst / 2 + 600, src)

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from voicedock.backoff import Backoff
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.ami import AmiClient
 from voicedock.pbx.asterisk.ari import AriClient
-from voicedock.pbx.asterisk.backoff import Backoff
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 

@@ -81,7 +81,7 @@ def test_dial_string_injection_is_refused(destination, endpoint):
 
 def test_originate_is_async_into_stasis_with_our_channel_id():
     headers = originate_action(
-        call_id="call-123",
+        call_id="call-outbound-0123456789abcdef",
         destination="+31612345678",
         caller_id="+31850835037",
         endpoint="carrier",
@@ -92,9 +92,9 @@ def test_originate_is_async_into_stasis_with_our_channel_id():
         "Action": "Originate",
         "Channel": "PJSIP/+31612345678@carrier",
         "Application": "Stasis",
-        "Data": "voicedock,outbound,call-123",
+        "Data": "voicedock,outbound,call-outbound-0123456789abcdef",
         "CallerID": "+31850835037",
-        "ChannelId": "call-123",
+        "ChannelId": "call-outbound-0123456789abcdef",
         "Timeout": "30000",
         "Async": "true",
     }
@@ -113,7 +113,7 @@ def test_originate_is_async_into_stasis_with_our_channel_id():
 )
 def test_originate_refuses_bad_parts(overrides):
     args = {
-        "call_id": "call-1",
+        "call_id": "call-outbound-0123456789abcdef",
         "destination": "+31612345678",
         "caller_id": "+31850835037",
         "endpoint": "carrier",
@@ -128,7 +128,7 @@ def test_originate_refuses_bad_parts(overrides):
 def test_originate_variables_are_checked():
     with pytest.raises(AmiValueError):
         originate_action(
-            call_id="c1",
+            call_id="call-outbound-0123456789abcdef",
             destination="+31612345678",
             caller_id="+31850835037",
             endpoint="carrier",
@@ -153,7 +153,7 @@ def test_hangup_refuses_regex_channels_and_redirect_checks_parts():
 async def test_serialised_action_has_exactly_one_action_line():
     # What panoramisk writes for a validated originate: one block, no smuggled lines.
     headers = originate_action(
-        call_id="call-1",
+        call_id="call-outbound-0123456789abcdef",
         destination="+31612345678",
         caller_id="+31850835037",
         endpoint="carrier",

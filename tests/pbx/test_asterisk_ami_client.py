@@ -2,11 +2,11 @@ import asyncio
 
 import pytest
 
+from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxUnavailable
 from voicedock.pbx.asterisk.ami import AmiClient
 from voicedock.pbx.asterisk.ami_messages import AmiValueError, originate_action
-from voicedock.pbx.asterisk.backoff import Backoff
 
 from .fake_ami import FakeAmi
 
@@ -17,7 +17,7 @@ def _settings(port: int) -> AsteriskSettings:
     return AsteriskSettings(ami_host="127.0.0.1", ami_port=port, ami_secret="s3cret")
 
 
-def _originate(call_id: str = "call-1") -> dict[str, str | list[str]]:
+def _originate(call_id: str = "call-outbound-0123456789abcdef") -> dict[str, str | list[str]]:
     return originate_action(
         call_id=call_id,
         destination="+31612345678",

@@ -38,11 +38,10 @@ from voicedock.calls.live_providers import build_providers as build_providers
 from voicedock.calls.live_providers import build_providers_closing_on_error
 from voicedock.calls.live_record import LiveRecord
 from voicedock.domain.ids import mask_call_id
-from voicedock.errors import PbxError
+from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import Resampler, decode
-from voicedock.media.errors import MediaError
 from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget

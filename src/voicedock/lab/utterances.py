@@ -98,7 +98,8 @@ def synthesize_pcm(text: str, voice_path: str) -> bytes:
     import numpy as np
     from piper import SynthesisConfig
 
-    from voicedock.pipeline.audio import float_to_pcm16, resample_float
+    from voicedock.media.codecs import resample_signal
+    from voicedock.pipeline.audio import float_to_pcm16
     from voicedock.pipeline.providers.base import ProviderUnavailableError
     from voicedock.pipeline.providers.piper_tts import load_voice
 
@@ -111,7 +112,7 @@ def synthesize_pcm(text: str, voice_path: str) -> bytes:
     if not chunks:
         raise LabError(f"Piper produced no audio for the lab utterance {text[:30]!r}")
     audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
-    return float_to_pcm16(resample_float(audio, chunks[0].sample_rate, SOUND_RATE))
+    return float_to_pcm16(resample_signal(audio, chunks[0].sample_rate, SOUND_RATE))
 
 
 def cached_utterance(utterance: Utterance, cache_dir: Path) -> Path:

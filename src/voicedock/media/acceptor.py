@@ -21,7 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from voicedock.media.errors import MediaError, MediaStartTimeout
+from voicedock.errors import MediaError
+from voicedock.media.errors import MediaStartTimeout
 from voicedock.media.session import MediaSession
 from voicedock.media.transport import read_media_start
 

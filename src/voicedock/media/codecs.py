@@ -7,7 +7,9 @@
   raw int16 bit pattern, 256-entry decode tables), so a 20 ms frame costs about a microsecond.
 * ``Resampler`` is a streaming polyphase windowed-sinc resampler for any rational rate ratio
   (8 k, 16 k, 22.05 k, 24 k, ...). It keeps its filter history between calls, so a stream cut into
-  20 ms frames resamples exactly like the whole signal would.
+  20 ms frames resamples exactly like the whole signal would. It is voicedock's one resampler:
+  ``resample`` runs it once over int16 samples, ``resample_signal`` over a whole float signal
+  (a synthesized utterance, audio for the recognizer) with the filter's delay taken out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy.typing as npt
 from voicedock.domain.audio import AudioFormat
 
 Int16Array = npt.NDArray[np.int16]
+FloatArray = npt.NDArray[np.float32]
 
 # --- G.711 tables (Sun reference algorithm, vectorised) -----------------------------------------
 
@@ -168,12 +171,26 @@ class Resampler:
         """Constant delay the filter adds: output n is the input at ``n/to_rate - delay``."""
         return (self._up * self._taps - 1) / (2.0 * self._up) / self.from_rate
 
+    @property
+    def signal_offset_seconds(self) -> float:
+        """What ``resample_signal`` leaves of the delay: its output n is the input at
+        ``n/to_rate - signal_offset_seconds``; at most half an input sample (none when the
+        filter's centre falls on the ``1/up`` grid)."""
+        length = self._up * self._taps
+        return ((length - 1) % 2) / (2.0 * self._up) / self.from_rate
+
     def process(self, samples: Int16Array) -> Int16Array:
         """Resample the next chunk of int16 samples; returns the int16 output it determines."""
         if self._up == self._down:
             return samples.astype(np.int16, copy=True)
+        out = self._filter(samples.astype(np.float32))
+        result: Int16Array = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+        return result
+
+    def _filter(self, samples: FloatArray) -> npt.NDArray[np.floating]:
+        """The output the next chunk determines, unrounded (the rates differ)."""
         n_in = len(samples)
-        buffer = np.concatenate((self._history, samples.astype(np.float32)))
+        buffer = np.concatenate((self._history, samples))
         span = n_in * self._up
         # Outputs whose input position falls inside this chunk (ceil division).
         count = 0 if self._next >= span else -(-(span - self._next) // self._down)
@@ -181,11 +198,10 @@ class Resampler:
         base = positions // self._up + (self._taps - 1)  # index of x[i] inside `buffer`
         phase = positions % self._up
         window = base[:, None] - np.arange(self._taps)[None, :]
-        out = np.einsum("ij,ij->i", buffer[window], self._bank[phase])
+        out: npt.NDArray[np.floating] = np.einsum("ij,ij->i", buffer[window], self._bank[phase])
         self._next += count * self._down - span
         self._history = buffer[len(buffer) - (self._taps - 1) :]
-        result: Int16Array = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
-        return result
+        return out
 
     def reset(self) -> None:
         self._history[:] = 0.0
@@ -195,3 +211,20 @@ class Resampler:
 def resample(samples: Int16Array, from_rate: int, to_rate: int) -> Int16Array:
     """One-shot resampling of a whole signal (a fresh ``Resampler``)."""
     return Resampler(from_rate, to_rate).process(samples)
+
+
+def resample_signal(samples: npt.NDArray[np.floating], from_rate: int, to_rate: int) -> FloatArray:
+    """A whole float signal through ``Resampler``'s filter, aligned with its input: output n
+    is the input at ``n/to_rate`` (to within ``signal_offset_seconds``, at most half an input
+    sample), the tail flushed out, ``len(samples) * to_rate // from_rate`` samples; no rounding
+    nor clipping. A copy when the rates match."""
+    resampler = Resampler(from_rate, to_rate)
+    signal = np.asarray(samples, dtype=np.float32)
+    if resampler._up == resampler._down or signal.size == 0:
+        return signal.copy()
+    count = signal.size * to_rate // from_rate
+    # The first output one filter delay in (on the 1/up grid), then zeros to flush the tail.
+    resampler._next = (resampler._up * resampler._taps - 1) // 2
+    flushed = np.concatenate((signal, np.zeros(resampler._taps, dtype=np.float32)))
+    result: FloatArray = resampler._filter(flushed)[:count].astype(np.float32)
+    return result

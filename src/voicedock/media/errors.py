@@ -1,6 +1,6 @@
-"""Errors raised by the media layer.
+"""Errors raised by the media layer, each a ``voicedock.errors.MediaError``.
 
-    MediaError
+    MediaError (voicedock.errors)
      ├── MediaProtocolError      a message we would send (or got) breaks the chan_websocket rules
      ├── MediaStartTimeout       Asterisk never sent MEDIA_START
      ├── MediaSessionClosed      the session was closed by us (aclose() or HANGUP)
@@ -12,11 +12,7 @@ the call normally in the first case and reports a media failure in the second.
 
 from __future__ import annotations
 
-from voicedock.errors import MediaError as _VoicedockMediaError
-
-
-class MediaError(_VoicedockMediaError):
-    """Base class of every error raised by voicedock.media (a ``voicedock.errors.MediaError``)."""
+from voicedock.errors import MediaError
 
 
 class MediaProtocolError(MediaError):

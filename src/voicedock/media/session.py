@@ -27,10 +27,10 @@ from aiohttp import WSMsgType
 
 from voicedock.aio import Supervisor
 from voicedock.domain.audio import AudioFormat, format_by_name
+from voicedock.errors import MediaError
 from voicedock.media import chan_websocket as wire
 from voicedock.media.errors import (
     MediaConnectionLost,
-    MediaError,
     MediaProtocolError,
     MediaSessionClosed,
 )

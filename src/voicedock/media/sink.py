@@ -18,9 +18,9 @@ import logging
 
 import numpy as np
 
+from voicedock.errors import MediaError
 from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import encode, resample
-from voicedock.media.errors import MediaError
 from voicedock.media.playback import Playback, PlayoutResult
 
 log = logging.getLogger("voicedock.media")

@@ -3,7 +3,7 @@
     await until_stored(lambda: write(), what="transcript turn")   # inline: waits and retries
 
     backlog = WriteBacklog(limit=10_000)
-    await backlog.start()                     # owns a TaskGroup of per-key drainers
+    await backlog.start()                     # a Supervisor owns the per-key drainers
     await backlog.submit(call_id, work, what="...")  # now if nothing is queued, else queued
     await backlog.aclose(grace=10.0)          # drains what it can, then cancels (logged)
 
@@ -32,6 +32,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from voicedock.aio import Supervisor
 from voicedock.errors import StoreUnavailable
 
 T = TypeVar("T")
@@ -102,8 +103,7 @@ class WriteBacklog:
         self._room = asyncio.Event()  # set when a queued work leaves
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._overflowing = False
-        self._tg: asyncio.TaskGroup | None = None
-        self._drainers: set[asyncio.Task[None]] = set()
+        self._tasks = Supervisor("store backlog", log)
         self._closed = False
 
     def __len__(self) -> int:
@@ -114,10 +114,8 @@ class WriteBacklog:
         return key in self._queues
 
     async def start(self) -> None:
-        if self._tg is None and not self._closed:
-            tg = asyncio.TaskGroup()
-            await tg.__aenter__()
-            self._tg = tg
+        if not self._tasks.running and not self._closed:
+            await self._tasks.start()
 
     async def submit(self, key: str, work: Work, *, what: str) -> None:
         """Run ``work`` now, or queue it behind the key's earlier works (module docstring).
@@ -125,7 +123,8 @@ class WriteBacklog:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:  # one submission of a key at a time: its order is the call order
             if not self._queues:  # nothing waiting: the store was fine a moment ago
-                if self._tg is None:  # not started (or closed): wait inline, still in order
+                # Not started (or closing): wait inline, still in order.
+                if not self._tasks.running or self._closed:
                     await until_stored(
                         work, what=what, first_delay=self._first_delay, max_delay=self._max_delay
                     )
@@ -160,10 +159,7 @@ class WriteBacklog:
             await self._room.wait()
 
     def _start_drainer(self, key: str, queue: collections.deque[tuple[Work, str]]) -> None:
-        assert self._tg is not None
-        task = self._tg.create_task(self._drain(key, queue), name="store-backlog")
-        self._drainers.add(task)
-        task.add_done_callback(self._drainers.discard)
+        self._tasks.spawn(self._drain(key, queue), name="store-backlog")
 
     async def _drain(self, key: str, queue: collections.deque[tuple[Work, str]]) -> None:
         try:
@@ -203,15 +199,9 @@ class WriteBacklog:
         if self._closed:
             return
         self._closed = True
-        tg, self._tg = self._tg, None
-        if tg is None:
-            return
-        drainers = list(self._drainers)
-        if drainers:
-            _, late = await asyncio.wait(drainers, timeout=grace)
-            for task in late:
-                task.cancel()
-        await tg.__aexit__(None, None, None)
+        if drainers := self._tasks.children:
+            await asyncio.wait(drainers, timeout=grace)
+        await self._tasks.aclose()  # cancels the late ones
 
 
 __all__ = ["WriteBacklog", "until_stored"]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from voicedock.backoff import exponential
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -25,11 +27,9 @@ class RetryPolicy:
 
     def backoff(self, attempts: int, rng: random.Random) -> timedelta:
         """The delay after the ``attempts``-th failed attempt (1 for the first failure)."""
-        exponent = max(0, attempts - 1)
-        base = self.first_delay.total_seconds()
         cap = self.max_delay.total_seconds()
-        # Compare in log space first so a large exponent cannot overflow the float.
-        delay = cap if exponent > 64 else min(cap, base * self.factor**exponent)
+        first = self.first_delay.total_seconds()
+        delay = exponential(attempts - 1, first=first, factor=self.factor, cap=cap)
         spread = rng.uniform(1 - self.jitter, 1 + self.jitter)
         return timedelta(seconds=min(cap, delay * spread))
 

@@ -34,10 +34,9 @@ from aiohttp import WSMsgType, web
 
 from voicedock.aio import Supervisor
 from voicedock.domain.audio import AudioFormat
-from voicedock.errors import MediaError as AnyMediaError
-from voicedock.errors import PbxError
+from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import decode, encode
-from voicedock.media.errors import MediaConnectionLost, MediaError, MediaSessionClosed
+from voicedock.media.errors import MediaConnectionLost, MediaSessionClosed
 from voicedock.media.framing import Framer
 from voicedock.media.freeswitch.audio_stream_wire import encode_stream_audio, parse_metadata
 from voicedock.media.freeswitch.playout import PlayoutTimeline, Segment
@@ -269,7 +268,7 @@ class FreeswitchCallMedia:
     async def _pace(self) -> None:
         try:
             await self._pacer.run()
-        except (*TRANSPORT_ERRORS, AnyMediaError) as exc:
+        except (*TRANSPORT_ERRORS, MediaError) as exc:
             if self.close_reason is None:
                 log.warning("audio stream: send failed: %s", exc)
             self._end(CloseReason.BROKEN)

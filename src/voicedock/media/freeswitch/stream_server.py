@@ -25,7 +25,8 @@ import secrets
 
 from aiohttp import web
 
-from voicedock.media.errors import MediaError, MediaStartTimeout
+from voicedock.errors import MediaError
+from voicedock.media.errors import MediaStartTimeout
 
 log = logging.getLogger("voicedock.media.freeswitch")
 

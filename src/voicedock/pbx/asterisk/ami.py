@@ -29,6 +29,8 @@ from panoramisk import Manager
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 
+from voicedock.aio import Supervisor
+from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.asterisk.ami_messages import (
@@ -37,7 +39,6 @@ from voicedock.pbx.asterisk.ami_messages import (
     check_headers,
     parse_ami_event,
 )
-from voicedock.pbx.asterisk.backoff import Backoff
 
 log = logging.getLogger("voicedock.pbx.ami")
 
@@ -123,9 +124,7 @@ class AmiClient:
         self._ready = asyncio.Event()
         self._lost = asyncio.Event()
         self._queue: asyncio.Queue[AmiEvent] = asyncio.Queue()
-        self._exit = contextlib.AsyncExitStack()
-        self._tasks: asyncio.TaskGroup | None = None
-        self._loops: list[asyncio.Task[None]] = []
+        self._tasks = Supervisor("AMI client", log)
         self._on_event: AmiEventHandler | None = None
         self._on_connected: Hook | None = None
         self._closed = False
@@ -134,23 +133,19 @@ class AmiClient:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self, on_event: AmiEventHandler, *, on_connected: Hook | None = None) -> None:
-        if self._tasks is not None or self._closed:
+        if self._tasks.running or self._closed:
             raise PbxError("AmiClient.start called twice or after aclose")
         self._on_event, self._on_connected = on_event, on_connected
-        self._tasks = await self._exit.enter_async_context(asyncio.TaskGroup())
-        self._loops = [
-            self._tasks.create_task(self._supervise(), name="ami-connection"),
-            self._tasks.create_task(self._dispatch(), name="ami-dispatch"),
-        ]
+        await self._tasks.start()
+        self._tasks.spawn(self._supervise(), name="ami-connection")
+        self._tasks.spawn(self._dispatch(), name="ami-dispatch")
 
     async def aclose(self) -> None:
         """Disconnect, fail pending actions, stop the tasks. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        for task in self._loops:
-            task.cancel()
-        await self._exit.aclose()
+        await self._tasks.aclose()
         self._teardown("AMI client closed")
 
     async def __aenter__(self) -> AmiClient:
@@ -190,8 +185,8 @@ class AmiClient:
             self.connect_count += 1
             self._ready.set()
             log.info("AMI connected")
-            if self._on_connected is not None and self._tasks is not None:
-                self._tasks.create_task(self._run_hook(self._on_connected))
+            if self._on_connected is not None:
+                self._tasks.spawn(self._run_hook(self._on_connected))
             await self._watch()
             self._ready.clear()
             self._teardown("AMI connection lost")

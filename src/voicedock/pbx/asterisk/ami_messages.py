@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from voicedock.domain.ids import is_call_id
 from voicedock.errors import PbxError
 from voicedock.validation import has_control_chars, is_e164, is_token
 
@@ -84,8 +85,8 @@ def originate_action(
     variables: Mapping[str, str] | None = None,
 ) -> AmiHeaders:
     """An ``Originate`` into our Stasis app, always ``Async: true`` (panoramisk needs it)."""
-    if not is_token(call_id):
-        raise AmiValueError("call id must be a plain token")
+    if not is_call_id(call_id):
+        raise AmiValueError("call id must be one of ours")
     if not is_token(app):
         raise AmiValueError("ARI app name must be a plain token")
     if not is_e164(caller_id):

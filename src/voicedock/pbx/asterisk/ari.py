@@ -1,6 +1,6 @@
 """ARI client: REST helpers and the events websocket with reconnect.
 
-``AriClient`` owns one aiohttp session and, after ``start``, a TaskGroup with two tasks: the
+``AriClient`` owns one aiohttp session and, after ``start``, a ``Supervisor`` with two tasks: the
 events reader (``/ari/events?app=<app>``, HTTP Basic auth, websocket heartbeat so a half-open
 connection is noticed) and the dispatcher that hands parsed events to the owner one at a time.
 Reading and dispatching are separate because Asterisk drops a slow websocket reader
@@ -20,7 +20,6 @@ connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,10 +28,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
+from voicedock.aio import Supervisor
+from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.asterisk.ari_events import AriEvent, AriEventError, parse_ari_event
-from voicedock.pbx.asterisk.backoff import Backoff
 
 log = logging.getLogger("voicedock.pbx.ari")
 # How long Asterisk may take to list the app after the events websocket handshake.
@@ -91,15 +91,13 @@ class AriClient:
         self._heartbeat = heartbeat
         self._backoff = backoff or Backoff()
         self._session: aiohttp.ClientSession | None = None
-        self._exit = contextlib.AsyncExitStack()
-        self._tasks: asyncio.TaskGroup | None = None
+        self._tasks = Supervisor("ARI client", log)
         self._registered = asyncio.Event()
         self._queue: asyncio.Queue[AriEvent] = asyncio.Queue()
         self._on_event: EventHandler | None = None
         self._on_connected: Hook | None = None
         self._on_disconnected: Hook | None = None
         self._closed = False
-        self._loops: list[asyncio.Task[None]] = []
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.connect_count = 0
 
@@ -113,7 +111,7 @@ class AriClient:
         on_disconnected: Hook | None = None,
     ) -> None:
         """Open the session and start the events websocket (does not wait for it)."""
-        if self._tasks is not None or self._closed:
+        if self._tasks.running or self._closed:
             raise PbxError("AriClient.start called twice or after aclose")
         self._on_event, self._on_connected, self._on_disconnected = (
             on_event,
@@ -121,11 +119,9 @@ class AriClient:
             on_disconnected,
         )
         self._open_session()
-        self._tasks = await self._exit.enter_async_context(asyncio.TaskGroup())
-        self._loops = [
-            self._tasks.create_task(self._read_events(), name="ari-events"),
-            self._tasks.create_task(self._dispatch(), name="ari-dispatch"),
-        ]
+        await self._tasks.start()
+        self._tasks.spawn(self._read_events(), name="ari-events")
+        self._tasks.spawn(self._dispatch(), name="ari-dispatch")
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -141,9 +137,7 @@ class AriClient:
             return
         self._closed = True
         self._registered.clear()
-        for task in self._loops:
-            task.cancel()
-        await self._exit.aclose()
+        await self._tasks.aclose()
         if self._session is not None:
             await self._session.close()
 
@@ -201,8 +195,8 @@ class AriClient:
                     self.connect_count += 1
                     self._registered.set()
                     log.info("ARI events connected (app %s)", self._settings.app)
-                    if self._on_connected is not None and self._tasks is not None:
-                        self._tasks.create_task(self._run_hook(self._on_connected, "reconcile"))
+                    if self._on_connected is not None:
+                        self._tasks.spawn(self._run_hook(self._on_connected, "reconcile"))
                     await self._pump(ws)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("ARI events connection failed: %s", type(exc).__name__)

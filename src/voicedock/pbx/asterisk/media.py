@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from voicedock.aio import first_of
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
 from voicedock.pbx.legs import CallRegistry
@@ -223,20 +224,18 @@ class AsteriskMedia:
         When Asterisk cannot reach us it destroys the media leg after ~0.5 s (findings §2b);
         that ends the wait at once instead of after the whole connect timeout.
         """
-        connecting = asyncio.ensure_future(pending.session(wait=_CONNECT_WAIT))
-        destroyed = asyncio.ensure_future(gone.wait())
-        try:
-            await asyncio.wait((connecting, destroyed), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in (connecting, destroyed):
-                waiter.cancel()  # a no-op on the one that finished
-            await asyncio.gather(connecting, destroyed, return_exceptions=True)
-        if connecting.cancelled():
+
+        async def destroyed() -> MediaSession | None:
+            await gone.wait()
+            return None
+
+        first = await first_of(pending.session(wait=_CONNECT_WAIT), destroyed())
+        if first is None or first[1] is None:
             raise PbxError(
                 "Asterisk could not connect the call's media websocket: check that "
                 "websocket_client.conf [voicedock_media] points at voicedock's /media"
             )
-        return connecting.result()
+        return first[1]
 
     async def _bridge_when_ready(self, bridge: str, main: str, media: str) -> None:
         try:

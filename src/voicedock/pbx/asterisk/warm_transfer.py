@@ -15,11 +15,11 @@ import contextlib
 import logging
 import math
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from voicedock.aio import first_of
+from voicedock.aio import Supervisor, first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, ProviderError
 from voicedock.pbx.asterisk.ari import AriHttpError
@@ -117,13 +117,13 @@ class WarmTransfer:
             self._target.extra.get(BRIEFING_KEY),
             voice_decision=self._owner.settings.voice_decision,
         )
-        speech = asyncio.ensure_future(dialogue.synthesize(text))
-        try:
+        async with Supervisor("warm transfer", log) as tasks:
+            speech = tasks.spawn_result(_synthesized(dialogue.synthesize, text))
             return await self._dial_and_brief(caller, speech)
-        finally:
-            speech.cancel()
 
-    async def _dial_and_brief(self, caller: str, speech: asyncio.Future[Speech] | None) -> str:
+    async def _dial_and_brief(
+        self, caller: str, speech: asyncio.Future[Speech | None] | None
+    ) -> str:
         settings = self._owner.settings
         answered = self._owner.watch_stasis(self.agent)
         variables = {"VOICEDOCK_WARM": "1", **self._where.variables}
@@ -187,7 +187,7 @@ class WarmTransfer:
             await self._ari.hangup_channel(self.agent_media)
 
     async def _brief_and_decide(
-        self, media: Any, speech: asyncio.Future[Speech] | None
+        self, media: Any, speech: asyncio.Future[Speech | None] | None
     ) -> str | None:
         """Speak the briefing while listening for the agent's digit; ``None``: no decision."""
         settings = self._owner.settings
@@ -329,3 +329,13 @@ def beep(seconds: float = 0.4, hz: float = 880.0, rate: int = 8000) -> Speech:
     if sys.byteorder == "big":
         pcm.byteswap()  # the media stack takes little-endian PCM
     return pcm.tobytes(), rate
+
+
+async def _synthesized(synthesize: Callable[[str], Awaitable[Speech]], text: str) -> Speech | None:
+    """The briefing's speech, ``None`` when the provider failed (a beep then; logged without
+    the text: briefings name the caller's request)."""
+    try:
+        return await synthesize(text)
+    except ProviderError as exc:
+        log.warning("warm transfer briefing not synthesized: %s", type(exc).__name__)
+        return None

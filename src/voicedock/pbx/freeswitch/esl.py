@@ -3,7 +3,7 @@
 Errors, handles and settings live in ``freeswitch.esl_errors`` / ``freeswitch.esl_settings``
 (re-exported here).
 
-One connection runs at a time. ``EslClient`` owns a TaskGroup with a supervisor task that
+One connection runs at a time. ``EslClient`` owns a ``Supervisor`` with one task that
 connects, authenticates, subscribes to events and then runs a reader and a keepalive task that
 fail together. When the connection breaks, every command waiting for its reply and every
 background job waiting for its ``BACKGROUND_JOB`` fails with ``EslConnectionLost``: an
@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from voicedock.aio import Supervisor
 from voicedock.errors import PbxError
 from voicedock.pbx.freeswitch.esl_errors import (
     BackgroundJob,
@@ -146,7 +147,7 @@ class EslClient:
         self._connected = asyncio.Event()
         self._jobs: dict[str, asyncio.Future[str]] = {}
         self._subscriptions: set[EventSubscription] = set()
-        self._tg: asyncio.TaskGroup | None = None
+        self._tasks = Supervisor("ESL client", log)
         self._started = False
         self._closing = False
         self._closed = asyncio.Event()
@@ -171,9 +172,8 @@ class EslClient:
         conn = await self._open()
         self._conn = conn  # usable as soon as start() returns
         self._connected.set()
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
-        self._tg.create_task(self._supervise(conn), name="esl-supervisor")
+        await self._tasks.start()
+        self._tasks.spawn(self._supervise(conn), name="esl-supervisor")
 
     async def wait_connected(self) -> None:
         """Wait until a connection is up (wrap in ``asyncio.timeout``)."""
@@ -192,10 +192,7 @@ class EslClient:
             for sub in list(self._subscriptions):
                 sub.push(None)
             self._subscriptions.clear()
-            if self._tg is not None:
-                for task in list(self._tg._tasks):
-                    task.cancel()
-                await self._tg.__aexit__(None, None, None)
+            await self._tasks.aclose()
             if self._conn is not None:  # the supervisor was cancelled before it ever ran
                 self._conn.fail_all(EslClosed("ESL client closed"))
                 self._conn.close()

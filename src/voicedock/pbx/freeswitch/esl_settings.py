@@ -6,6 +6,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from voicedock.backoff import exponential
 from voicedock.errors import ConfigError
 from voicedock.pbx.freeswitch.esl_errors import EslDefaultPassword
 
@@ -46,5 +47,5 @@ class EslSettings:
 
 def next_backoff(attempt: int, initial: float, maximum: float) -> float:
     """Capped exponential backoff with jitter: uniform in [initial/2, min(max, initial·2^n)]."""
-    ceiling = min(maximum, initial * (2 ** min(attempt, 30)))
+    ceiling = exponential(attempt, first=initial, factor=2.0, cap=maximum)
     return random.uniform(initial / 2, max(initial / 2, ceiling))

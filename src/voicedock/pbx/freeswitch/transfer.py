@@ -31,11 +31,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from voicedock.aio import first_of
+from voicedock.aio import Supervisor, first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.media.call_media import CallMedia
@@ -246,7 +246,7 @@ class WarmTransfers:
         # What the agent hears and how their spoken answer is heard (``calls/transfers``);
         # None: a beep, and digits alone decide.
         self.dialogue = dialogue
-        # A spoken "yes"/"no" decides too (FreeswitchSettings.voice_decision).
+        # A spoken "yes"/"no" decides too ([pbx.freeswitch.transfer] voice_decision).
         self.voice_decision = voice_decision
         self._by_agent: dict[str, _Attempt] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -337,7 +337,9 @@ class WarmTransfers:
     async def _attempt(self, attempt: _Attempt, command: str) -> tuple[bool, str]:
         request = attempt.request
         # Synthesized while the agent's phone rings, so the briefing starts at answer.
-        async with _background(self._briefing_speech(request)) as speech:
+        async with Supervisor("warm transfer", log) as tasks:
+            speech = tasks.spawn_result(self._briefing_speech(request))
+            assert speech is not None  # the supervisor runs for this block
             job = await self._esl.bgapi(command)
             try:
                 async with asyncio.timeout(request.timeout_seconds + 5):
@@ -349,9 +351,8 @@ class WarmTransfers:
             loop = asyncio.get_running_loop()
             briefed: asyncio.Future[None] = loop.create_future()
             said: asyncio.Future[Decision] = loop.create_future()
-            session = self._agent_session(attempt, speech, briefed, said)
-            async with _background(session):
-                decision = await self._decision(attempt, briefed, said)
+            tasks.spawn(self._agent_session(attempt, speech, briefed, said))
+            decision = await self._decision(attempt, briefed, said)
         if decision is None:
             return False, "warm-agent-hung-up"
         if decision == "decline":
@@ -516,17 +517,3 @@ async def _next_event(attempt: _Attempt, *others: asyncio.Future[Any]) -> EslEve
     taken stays in the queue for the next call: a cancelled ``get`` takes nothing)."""
     first = await first_of(attempt.events.get(), *others)
     return first[1] if first is not None and first[0] == 0 else None
-
-
-@contextlib.asynccontextmanager
-async def _background(coro: Coroutine[Any, Any, Any]) -> AsyncIterator[asyncio.Task[Any]]:
-    """``coro`` as a task that lives exactly as long as the ``async with`` block, which may
-    await its result (the briefing's speech); a failure is logged when the block ends."""
-    task = asyncio.ensure_future(coro)
-    try:
-        yield task
-    finally:
-        task.cancel()
-        await asyncio.wait({task})
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("warm transfer: %r", task.exception())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from voicedock.aio import Supervisor
 from voicedock.pipeline.frames import Transcript
 from voicedock.pipeline.providers._http import (
     OwnedSession,
@@ -36,6 +38,8 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
+
+log = logging.getLogger("voicedock.pipeline.providers")
 
 DEEPGRAM_BASE_URL = "https://api.deepgram.com/v1"
 KEEPALIVE_MESSAGE = json.dumps({"type": "KeepAlive"})
@@ -183,7 +187,7 @@ class DeepgramStream:
         self._finish_timeout_s = finish_timeout_s
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._items: asyncio.Queue[Transcript | ProviderError | object] = asyncio.Queue()
-        self._reader: asyncio.Task[None] | None = None
+        self._tasks = Supervisor("deepgram stream", log)  # the reader and the keepalive
         self._keepalive: asyncio.Task[None] | None = None
         self._last_sent = 0.0
         self._input_ended = asyncio.Event()
@@ -202,8 +206,9 @@ class DeepgramStream:
                 self._url, headers=self._headers, autoping=True
             )
         self._last_sent = time.monotonic()
-        self._reader = asyncio.create_task(self._read(self._ws), name="deepgram-reader")
-        self._keepalive = asyncio.create_task(self._keep_alive(self._ws), name="deepgram-keepalive")
+        await self._tasks.start()
+        self._tasks.spawn(self._read(self._ws), name="deepgram-reader")
+        self._keepalive = self._tasks.spawn(self._keep_alive(self._ws), name="deepgram-keepalive")
 
     def _socket(self) -> aiohttp.ClientWebSocketResponse:
         if self._closed or self._ws is None:
@@ -289,8 +294,8 @@ class DeepgramStream:
         if self._closed:
             return
         self._closed = True
-        await cancel_and_wait(self._keepalive)
+        await cancel_and_wait(self._keepalive)  # nothing is sent once the socket closes
         if self._ws is not None:
             await self._ws.close()
-        await cancel_and_wait(self._reader)
+        await self._tasks.aclose()
         await self._items.put(_END)

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from voicedock.pipeline.audio import float_to_pcm16, resample_float
+from voicedock.media.codecs import resample_signal
+from voicedock.pipeline.audio import float_to_pcm16
 from voicedock.pipeline.providers.base import ProviderResponseError, ProviderUnavailableError
 from voicedock.pipeline.text import split_sentences
 
@@ -118,7 +119,7 @@ class PiperTts:
         if not chunks:
             return b""
         audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
-        return float_to_pcm16(resample_float(audio, chunks[0].sample_rate, self._rate))
+        return float_to_pcm16(resample_signal(audio, chunks[0].sample_rate, self._rate))
 
     async def aclose(self) -> None:
         return None

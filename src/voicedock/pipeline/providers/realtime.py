@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,14 +27,16 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from voicedock.aio import Supervisor
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
-    cancel_and_wait,
     require_key,
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderConnectionError, ProviderResponseError
+
+log = logging.getLogger("voicedock.pipeline.providers")
 
 XAI_REALTIME_URL = "wss://api.x.ai/v1/realtime"
 SAY_INSTRUCTIONS = (
@@ -242,7 +245,7 @@ class RealtimeConversation:
         self._update = update
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._events: asyncio.Queue[object] = asyncio.Queue()
-        self._reader: asyncio.Task[None] | None = None
+        self._tasks = Supervisor("realtime session", log)  # the reader
         self.response_active = False
         self._closed = False
 
@@ -256,7 +259,8 @@ class RealtimeConversation:
     async def connect(self) -> None:
         with translate_errors("realtime"):
             self._ws = await self._session.get().ws_connect(self._url, headers=self._headers)
-        self._reader = asyncio.create_task(self._read(self._ws), name="realtime-reader")
+        await self._tasks.start()
+        self._tasks.spawn(self._read(self._ws), name="realtime-reader")
         await self._send(self._update)
 
     async def _send(self, event: Mapping[str, Any]) -> None:
@@ -332,5 +336,5 @@ class RealtimeConversation:
         self._closed = True
         if self._ws is not None:
             await self._ws.close()
-        await cancel_and_wait(self._reader)
+        await self._tasks.aclose()
         await self._events.put(_END)

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from voicedock.pipeline.audio import pcm16_to_float, resample_float
+from voicedock.media.codecs import resample_signal
+from voicedock.pipeline.audio import pcm16_to_float
 from voicedock.pipeline.providers.base import ProviderResponseError, ProviderUnavailableError
 from voicedock.pipeline.providers.whisper_weights import ensure_model_dir
 
@@ -100,7 +101,7 @@ class WhisperStt:
 
     def _transcribe_sync(self, pcm: bytes, sample_rate: int) -> str:
         model = self._model()
-        audio = resample_float(pcm16_to_float(pcm), sample_rate, WHISPER_RATE)
+        audio = resample_signal(pcm16_to_float(pcm), sample_rate, WHISPER_RATE)
         try:
             segments, _info = model.transcribe(
                 audio,
