@@ -6,8 +6,10 @@ for node a's call are carried out by node a, and node b's events stream shows th
 event. A second node on an SQLite database is refused with a clear message and leaves the first
 one's call alone.
 
-Each node runs its own ARI application (two nodes cannot share one: Asterisk keeps the last
-websocket), as docs/nodes.md says.
+Each node runs its own ARI application, ``voicedock-<node id>`` (two nodes cannot share one:
+Asterisk keeps the last websocket), and the lab's dialplan (the production one) hands each
+inbound call to one live node's application: every call is answered once while both run, and
+by the survivor once one is killed.
 """
 
 from __future__ import annotations
@@ -98,8 +100,8 @@ def two_nodes(
     hook: Receiver,
     leases: dict[str, int] | None = None,
 ) -> tuple[dict[str, int], dict[str, Path]]:
-    """Nodes a and b on ``database`` and the lab (each its own ARI application): their ports
-    and configuration files."""
+    """Nodes a and b on ``database`` and the lab (the same configuration but for the node id;
+    each runs its own ARI application): their ports and configuration files."""
     ports = {"a": free_port(), "b": free_port()}
     configs = {
         name: node_config(
@@ -108,7 +110,6 @@ def two_nodes(
             database=database,
             port=ports[name],
             lab=lab,
-            app=lab.settings.app_name if name == "a" else f"{lab.settings.app_name}-{name}",
             hook=hook,
             lease_seconds=(leases or {}).get(name),
         )
@@ -411,3 +412,113 @@ async def test_commands_sent_to_another_node_reach_the_calls_node_and_its_party(
                     await asyncio.sleep(0.1)
             await asyncio.sleep(1)
             assert (reports(hook, call_id), reports(hook, second)) == (1, 1)
+
+
+CALLERS = [f"+316237315{n:02d}" for n in range(20)]
+
+
+async def node_apps(http: aiohttp.ClientSession, lab: LabAsterisk) -> str:
+    """The live nodes' applications the nodes published to the lab Asterisk."""
+    async with http.get(
+        f"{lab.ari_url}/asterisk/variable",
+        params={"variable": "VOICEDOCK_APPS"},
+        headers=ari_auth(lab),
+    ) as resp:
+        assert resp.status == 200
+        return str((await resp.json())["value"])
+
+
+async def inbound_calls(
+    http: aiohttp.ClientSession, api: Api, lab: LabAsterisk, callers: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The carrier calls ACME's number once from each of ``callers`` at once; once every call
+    is in progress the callers hang up. Each caller's calls as the API lists them (all of
+    them, so that a call answered twice shows), each as ``GET /calls/{id}`` shows it ended."""
+    legs = await asyncio.gather(
+        *(asyncio.to_thread(lab.originate_inbound, ACME_NUMBERS[0], caller=c) for c in callers)
+    )
+
+    async def listed() -> list[dict[str, Any]]:
+        async with http.get(
+            f"{api.base}/calls", headers={"Authorization": f"Bearer {api.key}"}
+        ) as resp:
+            assert resp.status == 200
+            calls: list[dict[str, Any]] = (await resp.json())["calls"]
+        return [c for c in calls if c["caller_phone"] in callers]
+
+    async with asyncio.timeout(20):
+        while sum(c["status"] == "in-progress" for c in await listed()) < len(callers):
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(1)  # a second answer of the same call would be listed by now
+    found = await listed()
+    for leg in legs:
+        await hang_up(http, lab, leg)
+    by_caller: dict[str, list[dict[str, Any]]] = {c: [] for c in callers}
+    for call in found:
+        by_caller[call["caller_phone"]].append(call)
+    assert {c: len(calls) for c, calls in by_caller.items()} == dict.fromkeys(callers, 1)
+    # Ended by the caller, on the node that answered it (``GET /calls/{id}`` names it).
+    return {
+        caller: await api.wait(str(calls[0]["id"]), lambda c: c["status"] in TERMINAL, 15)
+        for caller, calls in by_caller.items()
+    }
+
+
+@pytest.mark.timeout(180)
+async def test_inbound_calls_while_two_nodes_run_are_each_answered_once(
+    lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
+) -> None:
+    """Both nodes publish their applications; batches of inbound calls (four at a time, the
+    number's limit) are each answered by exactly one node, both nodes answering some. Node a
+    is killed: at once, before its lease runs out, every inbound call is answered by node b;
+    once the lease ran out node b has taken node a's application off the list."""
+    database = await fresh_database(postgres_server)
+    ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 3})
+    async with aiohttp.ClientSession() as http:
+        try:
+            with (
+                node_process(configs["a"], tmp_path / "a.log") as a_process,
+                node_process(configs["b"], tmp_path / "b.log") as b_process,
+            ):
+                await wait_healthy(
+                    http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
+                )
+                await wait_healthy(
+                    http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
+                )
+                store = await open_store(database)
+                try:
+                    key, _ = await issue_api_key(store, ACME)
+                finally:
+                    await store.aclose()
+                b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
+                async with asyncio.timeout(10):
+                    while await node_apps(http, lab) != "voicedock-a&voicedock-b":
+                        await asyncio.sleep(0.1)
+
+                served: list[str] = []
+                for batch in range(3):
+                    callers = CALLERS[4 * batch : 4 * batch + 4]
+                    calls = await inbound_calls(http, b, lab, callers)
+                    served += [call["node"] for call in calls.values()]
+                    assert all(call["direction"] == "inbound" for call in calls.values())
+                assert set(served) == {"a", "b"}, served  # 12 calls, each node some
+
+                a_process.send_signal(signal.SIGKILL)
+                a_process.wait(timeout=10)
+                assert "voicedock-a" in await node_apps(http, lab)  # its lease is alive
+                calls = await inbound_calls(http, b, lab, CALLERS[12:16])
+                assert [call["node"] for call in calls.values()] == ["b"] * 4
+
+                async with asyncio.timeout(15):  # a's lease ran out: b drops its application
+                    while await node_apps(http, lab) != "voicedock-b":
+                        await asyncio.sleep(0.2)
+                calls = await inbound_calls(http, b, lab, CALLERS[16:20])
+                assert [call["node"] for call in calls.values()] == ["b"] * 4
+        finally:
+            async with http.post(  # later tests' nodes publish their own
+                f"{lab.ari_url}/asterisk/variable",
+                params={"variable": "VOICEDOCK_APPS", "value": ""},
+                headers=ari_auth(lab),
+            ) as resp:
+                assert resp.status == 204
