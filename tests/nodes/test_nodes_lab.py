@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import signal
 import subprocess
@@ -478,11 +479,13 @@ async def test_inbound_calls_while_two_nodes_run_are_each_answered_once(
         try:
             with (
                 node_process(configs["a"], tmp_path / "a.log") as a_process,
-                node_process(configs["b"], tmp_path / "b.log") as b_process,
+                contextlib.ExitStack() as stack,
             ):
+                # One after the other: the second starts once the first mirrored the config.
                 await wait_healthy(
                     http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
                 )
+                b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
                 await wait_healthy(
                     http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
                 )
