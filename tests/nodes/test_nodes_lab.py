@@ -525,3 +525,53 @@ async def test_inbound_calls_while_two_nodes_run_are_each_answered_once(
                 headers=ari_auth(lab),
             ) as resp:
                 assert resp.status == 204
+
+
+@pytest.mark.timeout(150)
+async def test_callers_given_to_a_stalled_node_are_answered_by_the_survivor(
+    lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
+) -> None:
+    """Node a stalls (``SIGSTOP``: its websocket stays open, as when its host vanishes, so
+    Asterisk keeps giving it callers, who wait unanswered). Once a's lease ran out node b takes
+    a's application off the list and hands a's waiting callers back to the dialplan: every
+    caller is answered by node b, once."""
+    database = await fresh_database(postgres_server)
+    ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 3})
+    async with aiohttp.ClientSession() as http:
+        try:
+            with (
+                node_process(configs["a"], tmp_path / "a.log") as a_process,
+                contextlib.ExitStack() as stack,
+            ):
+                await wait_healthy(
+                    http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
+                )
+                b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
+                await wait_healthy(
+                    http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
+                )
+                store = await open_store(database)
+                try:
+                    key, _ = await issue_api_key(store, ACME)
+                finally:
+                    await store.aclose()
+                b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
+                async with asyncio.timeout(10):
+                    while await node_apps(http, lab) != "voicedock-a&voicedock-b":
+                        await asyncio.sleep(0.1)
+
+                a_process.send_signal(signal.SIGSTOP)
+                try:
+                    calls = await inbound_calls(http, b, lab, CALLERS[:4])
+                    assert [call["node"] for call in calls.values()] == ["b"] * 4
+                    assert await node_apps(http, lab) == "voicedock-b"
+                finally:
+                    a_process.send_signal(signal.SIGKILL)
+                    a_process.wait(timeout=10)
+        finally:
+            async with http.post(
+                f"{lab.ari_url}/asterisk/variable",
+                params={"variable": "VOICEDOCK_APPS", "value": ""},
+                headers=ari_auth(lab),
+            ) as resp:
+                assert resp.status == 204

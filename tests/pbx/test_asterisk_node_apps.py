@@ -13,7 +13,13 @@ from fakes.pbx import FakePbx
 from fakes.world import make_settings
 from voicedock.errors import ConfigError, PbxError
 from voicedock.pbx.asterisk.ari import AriClient
-from voicedock.pbx.asterisk.node_apps import NodeAppError, NodeApps, apps_value, node_app
+from voicedock.pbx.asterisk.node_apps import (
+    NodeAppError,
+    NodeApps,
+    apps_value,
+    node_app,
+    waits_unanswered,
+)
 from voicedock.service import Service, make_pbx
 
 pytestmark = pytest.mark.unit
@@ -114,3 +120,56 @@ async def test_the_node_tells_its_pbx_the_live_nodes_at_start_and_each_renewal(
         assert pbx.live[1] == ["solo"]
     finally:
         await service.aclose()
+
+
+def channel(app: str, *, state: str = "Ring", args: str = "inbound,+31850835037") -> dict[str, Any]:
+    return {
+        "id": f"in-{app}-{state}",
+        "state": state,
+        "dialplan": {
+            "context": "voicedock-node",
+            "exten": "s",
+            "priority": 12,
+            "app_name": "Stasis",
+            "app_data": f"{app},{args}",
+        },
+    }
+
+
+class ChannelsAri(StubAri):
+    def __init__(self, channels: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.channels = channels
+        self.continued: list[tuple[str, str, str]] = []
+
+    async def list_channels(self) -> list[dict[str, Any]]:
+        return self.channels
+
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str) -> None:
+        self.continued.append((channel_id, context, extension))
+
+
+def test_a_waiting_caller_is_an_unanswered_inbound_channel_in_one_of_the_apps() -> None:
+    assert waits_unanswered(channel("voicedock-a"), {"voicedock-a"})
+    assert not waits_unanswered(channel("voicedock-a", state="Up"), {"voicedock-a"})
+    assert not waits_unanswered(channel("voicedock-b"), {"voicedock-a"})
+    assert not waits_unanswered(channel("voicedock-a", args="outbound,c1"), {"voicedock-a"})
+    assert not waits_unanswered({"id": "x", "state": "Ring"}, {"voicedock-a"})
+
+
+async def test_the_first_live_node_hands_back_callers_of_an_application_that_left() -> None:
+    waiting = [
+        channel("voicedock-a"),
+        channel("voicedock-a", state="Up"),  # answered by a: its call is settled as node-lost
+        channel("voicedock-b"),  # a live node's caller
+    ]
+    b = NodeApps("voicedock", "b", several_nodes=True)
+    c = NodeApps("voicedock", "c", several_nodes=True)
+    for apps in (b, c):
+        apps.set_live_nodes(["a", "b", "c"])
+        apps.set_live_nodes(["b", "c"])  # a's lease ran out
+    ari_b, ari_c = ChannelsAri(waiting), ChannelsAri(waiting)
+    assert await c.hand_back_waiting(cast(AriClient, ari_c)) == 0  # not the first live node
+    assert await b.hand_back_waiting(cast(AriClient, ari_b)) == 1
+    assert ari_b.continued == [("in-voicedock-a-Ring", "voicedock-node", "s")]
+    assert await b.hand_back_waiting(cast(AriClient, ari_b)) == 0  # done once

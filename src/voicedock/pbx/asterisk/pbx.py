@@ -146,10 +146,12 @@ class AsteriskPbx:
 
     async def set_live_nodes(self, node_ids: list[str]) -> None:
         """The nodes whose lease is alive: their applications receive inbound calls
-        (``asterisk.node_apps``); published now if connected, else at the connect."""
+        (``asterisk.node_apps``); published now if connected, else at the connect. Callers
+        left waiting in a stopped node's application are handed to a live one."""
         if self._node_apps is not None:
             self._node_apps.set_live_nodes(node_ids)
             await self._node_apps.publish(self.ari)
+            await self._node_apps.hand_back_waiting(self.ari)
 
     async def start(self, sink: PbxEventSink) -> None:
         if self._tasks is not None or self._closed:
