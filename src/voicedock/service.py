@@ -81,7 +81,10 @@ def make_pbx(settings: Settings) -> Pbx:
         module = importlib.import_module("voicedock.pbx.freeswitch.pbx")
         dids = [n.number for n in settings.numbers]
         fs_pbx: Pbx = module.FreeswitchPbx(
-            settings.pbx.freeswitch, dids=dids, warm_dialogue=AgentDialogue()
+            settings.pbx.freeswitch,
+            dids=dids,
+            warm_dialogue=AgentDialogue(),
+            node_id=settings.node.id,  # each parked inbound call: claimed by one node
         )
         return fs_pbx
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")
