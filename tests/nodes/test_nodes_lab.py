@@ -37,6 +37,7 @@ from pbx.lab_calls import ANSWERS
 from pg_server import free_port, fresh_database
 from voicedock.api.api_keys import issue_api_key
 from voicedock.domain.webhooks import generate_secret
+from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.server import LabAsterisk
 from voicedock.store import open_store
 from webhooks.receiver import Receiver
@@ -56,6 +57,7 @@ def node_config(
     app: str = "",
     hook: Receiver | None = None,
     lease_seconds: int | None = None,
+    freeswitch: LabFreeswitch | None = None,
 ) -> Path:
     """The node's configuration file, as an operator writes it (the default lease unless
     ``lease_seconds``)."""
@@ -72,7 +74,14 @@ def node_config(
         f'[[assistants]]\nname = "Support"\norganization = {q(ACME)}\nfirst_message = "Hi!"',
         '[policy]\ninternal_targets = ["sales"]',
     ]
-    if lab is None:
+    if freeswitch is not None:
+        lines.append(
+            '[pbx]\nkind = "freeswitch"\n[pbx.freeswitch]\n'
+            f"esl_host = {q(freeswitch.esl_host)}\nesl_port = {freeswitch.esl_port}\n"
+            f"esl_password = {q(freeswitch.esl_password)}\nallow_default_password = true\n"
+            f"media_port = {free_port()}"
+        )
+    elif lab is None:
         lines.append('[pbx]\nkind = "none"')
     else:
         ari_user, ari_password = lab.ari_credentials
@@ -326,11 +335,14 @@ async def test_commands_sent_to_another_node_reach_the_calls_node_and_its_party(
     async with aiohttp.ClientSession() as http:
         with (
             node_process(configs["a"], tmp_path / "a.log") as a_process,
-            node_process(configs["b"], tmp_path / "b.log") as b_process,
+            contextlib.ExitStack() as stack,
         ):
             a, call_id, _ = await answered_call(
                 http, ports["a"], a_process, tmp_path / "a.log", database
             )
+            # Once node a serves: two nodes starting at once on a fresh database race to
+            # mirror the configuration.
+            b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
             b = Api(http, f"http://127.0.0.1:{ports['b']}", a.key)
             await wait_healthy(http, b.base, b_process, tmp_path / "b.log")
             await b.wait(call_id, lambda c: said(c) == ["Hi!"], 15)  # greeted by node a
@@ -430,7 +442,7 @@ async def node_apps(http: aiohttp.ClientSession, lab: LabAsterisk) -> str:
 
 
 async def inbound_calls(
-    http: aiohttp.ClientSession, api: Api, lab: LabAsterisk, callers: list[str]
+    http: aiohttp.ClientSession, api: Api, lab: LabAsterisk | LabFreeswitch, callers: list[str]
 ) -> dict[str, dict[str, Any]]:
     """The carrier calls ACME's number once from each of ``callers`` at once; once every call
     is in progress the callers hang up. Each caller's calls as the API lists them (all of
@@ -453,7 +465,10 @@ async def inbound_calls(
     await asyncio.sleep(1)  # a second answer of the same call would be listed by now
     found = await listed()
     for leg in legs:
-        await hang_up(http, lab, leg)
+        if isinstance(lab, LabAsterisk):
+            await hang_up(http, lab, leg)
+        else:
+            await asyncio.to_thread(lab.api, f"uuid_kill {leg}")
     by_caller: dict[str, list[dict[str, Any]]] = {c: [] for c in callers}
     for call in found:
         by_caller[call["caller_phone"]].append(call)
@@ -564,7 +579,9 @@ async def test_callers_given_to_a_stalled_node_are_answered_by_the_survivor(
                 try:
                     calls = await inbound_calls(http, b, lab, CALLERS[:4])
                     assert [call["node"] for call in calls.values()] == ["b"] * 4
-                    assert await node_apps(http, lab) == "voicedock-b"
+                    async with asyncio.timeout(15):  # a's lease ran out: off the list
+                        while await node_apps(http, lab) != "voicedock-b":
+                            await asyncio.sleep(0.2)
                 finally:
                     a_process.send_signal(signal.SIGKILL)
                     a_process.wait(timeout=10)
@@ -575,3 +592,57 @@ async def test_callers_given_to_a_stalled_node_are_answered_by_the_survivor(
                 headers=ari_auth(lab),
             ) as resp:
                 assert resp.status == 204
+
+
+@pytest.mark.freeswitch_lab
+@pytest.mark.timeout(180)
+async def test_inbound_calls_on_freeswitch_while_two_nodes_run_are_each_answered_once(
+    freeswitch_lab: LabFreeswitch, postgres_server: str, tmp_path: Path
+) -> None:
+    """Both nodes hear every parked inbound call on FreeSWITCH; each claims it before
+    answering (mod_hash), so each call is answered by exactly one of them. Node a is killed:
+    every inbound call is answered by node b."""
+    database = await fresh_database(postgres_server)
+    ports = {"a": free_port(), "b": free_port()}
+    configs = {
+        name: node_config(
+            tmp_path / f"{name}.toml",
+            node_id=name,
+            database=database,
+            port=ports[name],
+            lab=None,
+            freeswitch=freeswitch_lab,
+        )
+        for name in ports
+    }
+    async with aiohttp.ClientSession() as http:
+        with (
+            node_process(configs["a"], tmp_path / "a.log") as a_process,
+            contextlib.ExitStack() as stack,
+        ):
+            await wait_healthy(
+                http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
+            )
+            b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
+            await wait_healthy(
+                http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
+            )
+            store = await open_store(database)
+            try:
+                key, _ = await issue_api_key(store, ACME)
+            finally:
+                await store.aclose()
+            b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
+
+            served: list[str] = []
+            for batch in range(3):
+                calls = await inbound_calls(
+                    http, b, freeswitch_lab, CALLERS[4 * batch : 4 * batch + 4]
+                )
+                served += [call["node"] for call in calls.values()]
+            assert set(served) <= {"a", "b"}, served
+
+            a_process.send_signal(signal.SIGKILL)
+            a_process.wait(timeout=10)
+            calls = await inbound_calls(http, b, freeswitch_lab, CALLERS[12:16])
+            assert [call["node"] for call in calls.values()] == ["b"] * 4
