@@ -13,6 +13,7 @@ chosen by ``pbx.kind``, ends the calls a previous run of this node left live or 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import logging
 from types import TracebackType
@@ -71,13 +72,19 @@ def make_pbx(settings: Settings) -> Pbx:
 
     if kind == "asterisk":
         module: Any = importlib.import_module("voicedock.pbx.asterisk.pbx")
-        pbx: Pbx = module.AsteriskPbx(settings.pbx.asterisk, warm_dialogue=AgentDialogue())
+        apps = importlib.import_module("voicedock.pbx.asterisk.node_apps").NodeApps.of(settings)
+        # This node's own ARI application (docs/nodes.md): its calls run there.
+        asterisk = dataclasses.replace(settings.pbx.asterisk, app=apps.own)
+        pbx: Pbx = module.AsteriskPbx(asterisk, warm_dialogue=AgentDialogue(), node_apps=apps)
         return pbx
     if kind == "freeswitch":
         module = importlib.import_module("voicedock.pbx.freeswitch.pbx")
         dids = [n.number for n in settings.numbers]
         fs_pbx: Pbx = module.FreeswitchPbx(
-            settings.pbx.freeswitch, dids=dids, warm_dialogue=AgentDialogue()
+            settings.pbx.freeswitch,
+            dids=dids,
+            warm_dialogue=AgentDialogue(),
+            node_id=settings.node.id,  # each parked inbound call: claimed by one node
         )
         return fs_pbx
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")

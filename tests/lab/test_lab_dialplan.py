@@ -58,8 +58,14 @@ def test_callee_numbers_exist_and_404_does_not() -> None:
 
 def test_production_contexts_route_into_stasis() -> None:
     text = (PROJECT / "dialplan/asterisk/extensions_voicedock.conf").read_text()
-    assert "Stasis(${APP_NAME},inbound,${EXTEN})" in text
-    assert "Stasis(${APP_NAME},outbound,${VOICEDOCK_CALL_ID})" in text
+    inbound = extensions(text, "voicedock-inbound")
+    assert inbound["_+X."] == "NoOp(voicedock inbound)"
+    assert "Gosub(voicedock-node,s,1(inbound,${EXTEN}))" in text
+    # Each live node's application in turn (the nodes publish them), the base one last.
+    assert "Set(LOCAL(apps)=${GLOBAL(VOICEDOCK_APPS)})" in text
+    assert "Stasis(${app},${ARG1},${ARG2})" in text
+    assert "Stasis(${APP_NAME},${ARG1},${ARG2})" in text
+    assert "Stasis(${VOICEDOCK_APP},outbound,${VOICEDOCK_CALL_ID})" in text
     transfers = extensions(text, "voicedock-transfers")
     assert transfers["sales"].startswith("Dial(PJSIP/sales@")
     assert "_+X." in transfers

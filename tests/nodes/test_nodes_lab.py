@@ -6,14 +6,17 @@ for node a's call are carried out by node a, and node b's events stream shows th
 event. A second node on an SQLite database is refused with a clear message and leaves the first
 one's call alone.
 
-Each node runs its own ARI application (two nodes cannot share one: Asterisk keeps the last
-websocket), as docs/nodes.md says.
+Each node runs its own ARI application, ``voicedock-<node id>`` (two nodes cannot share one:
+Asterisk keeps the last websocket), and the lab's dialplan (the production one) hands each
+inbound call to one live node's application: every call is answered once while both run, and
+by the survivor once one is killed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import signal
 import subprocess
@@ -34,6 +37,7 @@ from pbx.lab_calls import ANSWERS
 from pg_server import free_port, fresh_database
 from voicedock.api.api_keys import issue_api_key
 from voicedock.domain.webhooks import generate_secret
+from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.server import LabAsterisk
 from voicedock.store import open_store
 from webhooks.receiver import Receiver
@@ -53,6 +57,7 @@ def node_config(
     app: str = "",
     hook: Receiver | None = None,
     lease_seconds: int | None = None,
+    freeswitch: LabFreeswitch | None = None,
 ) -> Path:
     """The node's configuration file, as an operator writes it (the default lease unless
     ``lease_seconds``)."""
@@ -69,7 +74,14 @@ def node_config(
         f'[[assistants]]\nname = "Support"\norganization = {q(ACME)}\nfirst_message = "Hi!"',
         '[policy]\ninternal_targets = ["sales"]',
     ]
-    if lab is None:
+    if freeswitch is not None:
+        lines.append(
+            '[pbx]\nkind = "freeswitch"\n[pbx.freeswitch]\n'
+            f"esl_host = {q(freeswitch.esl_host)}\nesl_port = {freeswitch.esl_port}\n"
+            f"esl_password = {q(freeswitch.esl_password)}\nallow_default_password = true\n"
+            f"media_port = {free_port()}"
+        )
+    elif lab is None:
         lines.append('[pbx]\nkind = "none"')
     else:
         ari_user, ari_password = lab.ari_credentials
@@ -98,8 +110,8 @@ def two_nodes(
     hook: Receiver,
     leases: dict[str, int] | None = None,
 ) -> tuple[dict[str, int], dict[str, Path]]:
-    """Nodes a and b on ``database`` and the lab (each its own ARI application): their ports
-    and configuration files."""
+    """Nodes a and b on ``database`` and the lab (the same configuration but for the node id;
+    each runs its own ARI application): their ports and configuration files."""
     ports = {"a": free_port(), "b": free_port()}
     configs = {
         name: node_config(
@@ -108,7 +120,6 @@ def two_nodes(
             database=database,
             port=ports[name],
             lab=lab,
-            app=lab.settings.app_name if name == "a" else f"{lab.settings.app_name}-{name}",
             hook=hook,
             lease_seconds=(leases or {}).get(name),
         )
@@ -324,11 +335,14 @@ async def test_commands_sent_to_another_node_reach_the_calls_node_and_its_party(
     async with aiohttp.ClientSession() as http:
         with (
             node_process(configs["a"], tmp_path / "a.log") as a_process,
-            node_process(configs["b"], tmp_path / "b.log") as b_process,
+            contextlib.ExitStack() as stack,
         ):
             a, call_id, _ = await answered_call(
                 http, ports["a"], a_process, tmp_path / "a.log", database
             )
+            # Once node a serves: two nodes starting at once on a fresh database race to
+            # mirror the configuration.
+            b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
             b = Api(http, f"http://127.0.0.1:{ports['b']}", a.key)
             await wait_healthy(http, b.base, b_process, tmp_path / "b.log")
             await b.wait(call_id, lambda c: said(c) == ["Hi!"], 15)  # greeted by node a
@@ -411,3 +425,224 @@ async def test_commands_sent_to_another_node_reach_the_calls_node_and_its_party(
                     await asyncio.sleep(0.1)
             await asyncio.sleep(1)
             assert (reports(hook, call_id), reports(hook, second)) == (1, 1)
+
+
+CALLERS = [f"+316237315{n:02d}" for n in range(20)]
+
+
+async def node_apps(http: aiohttp.ClientSession, lab: LabAsterisk) -> str:
+    """The live nodes' applications the nodes published to the lab Asterisk."""
+    async with http.get(
+        f"{lab.ari_url}/asterisk/variable",
+        params={"variable": "VOICEDOCK_APPS"},
+        headers=ari_auth(lab),
+    ) as resp:
+        assert resp.status == 200
+        return str((await resp.json())["value"])
+
+
+async def inbound_calls(
+    http: aiohttp.ClientSession, api: Api, lab: LabAsterisk | LabFreeswitch, callers: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The carrier calls ACME's number once from each of ``callers`` at once; once every call
+    is in progress the callers hang up. Each caller's calls as the API lists them (all of
+    them, so that a call answered twice shows), each as ``GET /calls/{id}`` shows it ended."""
+    legs = await asyncio.gather(
+        *(asyncio.to_thread(lab.originate_inbound, ACME_NUMBERS[0], caller=c) for c in callers)
+    )
+
+    async def listed() -> list[dict[str, Any]]:
+        async with http.get(
+            f"{api.base}/calls", headers={"Authorization": f"Bearer {api.key}"}
+        ) as resp:
+            assert resp.status == 200
+            calls: list[dict[str, Any]] = (await resp.json())["calls"]
+        return [c for c in calls if c["caller_phone"] in callers]
+
+    async with asyncio.timeout(20):
+        while sum(c["status"] == "in-progress" for c in await listed()) < len(callers):
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(1)  # a second answer of the same call would be listed by now
+    found = await listed()
+    for leg in legs:
+        if isinstance(lab, LabAsterisk):
+            await hang_up(http, lab, leg)
+        else:
+            await asyncio.to_thread(lab.api, f"uuid_kill {leg}")
+    by_caller: dict[str, list[dict[str, Any]]] = {c: [] for c in callers}
+    for call in found:
+        by_caller[call["caller_phone"]].append(call)
+    assert {c: len(calls) for c, calls in by_caller.items()} == dict.fromkeys(callers, 1)
+    # Ended by the caller, on the node that answered it (``GET /calls/{id}`` names it).
+    return {
+        caller: await api.wait(str(calls[0]["id"]), lambda c: c["status"] in TERMINAL, 15)
+        for caller, calls in by_caller.items()
+    }
+
+
+@pytest.mark.timeout(180)
+async def test_inbound_calls_while_two_nodes_run_are_each_answered_once(
+    lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
+) -> None:
+    """Both nodes publish their applications; batches of inbound calls (four at a time, the
+    number's limit) are each answered by exactly one node, both nodes answering some. Node a
+    is killed: at once, before its lease runs out, every inbound call is answered by node b;
+    once the lease ran out node b has taken node a's application off the list."""
+    database = await fresh_database(postgres_server)
+    ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 3})
+    async with aiohttp.ClientSession() as http:
+        try:
+            with (
+                node_process(configs["a"], tmp_path / "a.log") as a_process,
+                contextlib.ExitStack() as stack,
+            ):
+                # One after the other: the second starts once the first mirrored the config.
+                await wait_healthy(
+                    http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
+                )
+                b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
+                await wait_healthy(
+                    http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
+                )
+                store = await open_store(database)
+                try:
+                    key, _ = await issue_api_key(store, ACME)
+                finally:
+                    await store.aclose()
+                b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
+                async with asyncio.timeout(10):
+                    while await node_apps(http, lab) != "voicedock-a&voicedock-b":
+                        await asyncio.sleep(0.1)
+
+                served: list[str] = []
+                for batch in range(3):
+                    callers = CALLERS[4 * batch : 4 * batch + 4]
+                    calls = await inbound_calls(http, b, lab, callers)
+                    served += [call["node"] for call in calls.values()]
+                    assert all(call["direction"] == "inbound" for call in calls.values())
+                assert set(served) == {"a", "b"}, served  # 12 calls, each node some
+
+                a_process.send_signal(signal.SIGKILL)
+                a_process.wait(timeout=10)
+                assert "voicedock-a" in await node_apps(http, lab)  # its lease is alive
+                calls = await inbound_calls(http, b, lab, CALLERS[12:16])
+                assert [call["node"] for call in calls.values()] == ["b"] * 4
+
+                async with asyncio.timeout(15):  # a's lease ran out: b drops its application
+                    while await node_apps(http, lab) != "voicedock-b":
+                        await asyncio.sleep(0.2)
+                calls = await inbound_calls(http, b, lab, CALLERS[16:20])
+                assert [call["node"] for call in calls.values()] == ["b"] * 4
+        finally:
+            async with http.post(  # later tests' nodes publish their own
+                f"{lab.ari_url}/asterisk/variable",
+                params={"variable": "VOICEDOCK_APPS", "value": ""},
+                headers=ari_auth(lab),
+            ) as resp:
+                assert resp.status == 204
+
+
+@pytest.mark.timeout(150)
+async def test_callers_given_to_a_stalled_node_are_answered_by_the_survivor(
+    lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
+) -> None:
+    """Node a stalls (``SIGSTOP``: its websocket stays open, as when its host vanishes, so
+    Asterisk keeps giving it callers, who wait unanswered). Once a's lease ran out node b takes
+    a's application off the list and hands a's waiting callers back to the dialplan: every
+    caller is answered by node b, once."""
+    database = await fresh_database(postgres_server)
+    ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 3})
+    async with aiohttp.ClientSession() as http:
+        try:
+            with (
+                node_process(configs["a"], tmp_path / "a.log") as a_process,
+                contextlib.ExitStack() as stack,
+            ):
+                await wait_healthy(
+                    http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
+                )
+                b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
+                await wait_healthy(
+                    http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
+                )
+                store = await open_store(database)
+                try:
+                    key, _ = await issue_api_key(store, ACME)
+                finally:
+                    await store.aclose()
+                b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
+                async with asyncio.timeout(10):
+                    while await node_apps(http, lab) != "voicedock-a&voicedock-b":
+                        await asyncio.sleep(0.1)
+
+                a_process.send_signal(signal.SIGSTOP)
+                try:
+                    calls = await inbound_calls(http, b, lab, CALLERS[:4])
+                    assert [call["node"] for call in calls.values()] == ["b"] * 4
+                    async with asyncio.timeout(15):  # a's lease ran out: off the list
+                        while await node_apps(http, lab) != "voicedock-b":
+                            await asyncio.sleep(0.2)
+                finally:
+                    a_process.send_signal(signal.SIGKILL)
+                    a_process.wait(timeout=10)
+        finally:
+            async with http.post(
+                f"{lab.ari_url}/asterisk/variable",
+                params={"variable": "VOICEDOCK_APPS", "value": ""},
+                headers=ari_auth(lab),
+            ) as resp:
+                assert resp.status == 204
+
+
+@pytest.mark.freeswitch_lab
+@pytest.mark.timeout(180)
+async def test_inbound_calls_on_freeswitch_while_two_nodes_run_are_each_answered_once(
+    freeswitch_lab: LabFreeswitch, postgres_server: str, tmp_path: Path
+) -> None:
+    """Both nodes hear every parked inbound call on FreeSWITCH; each claims it before
+    answering (mod_hash), so each call is answered by exactly one of them. Node a is killed:
+    every inbound call is answered by node b."""
+    database = await fresh_database(postgres_server)
+    ports = {"a": free_port(), "b": free_port()}
+    configs = {
+        name: node_config(
+            tmp_path / f"{name}.toml",
+            node_id=name,
+            database=database,
+            port=ports[name],
+            lab=None,
+            freeswitch=freeswitch_lab,
+        )
+        for name in ports
+    }
+    async with aiohttp.ClientSession() as http:
+        with (
+            node_process(configs["a"], tmp_path / "a.log") as a_process,
+            contextlib.ExitStack() as stack,
+        ):
+            await wait_healthy(
+                http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
+            )
+            b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
+            await wait_healthy(
+                http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
+            )
+            store = await open_store(database)
+            try:
+                key, _ = await issue_api_key(store, ACME)
+            finally:
+                await store.aclose()
+            b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
+
+            served: list[str] = []
+            for batch in range(3):
+                calls = await inbound_calls(
+                    http, b, freeswitch_lab, CALLERS[4 * batch : 4 * batch + 4]
+                )
+                served += [call["node"] for call in calls.values()]
+            assert set(served) <= {"a", "b"}, served
+
+            a_process.send_signal(signal.SIGKILL)
+            a_process.wait(timeout=10)
+            calls = await inbound_calls(http, b, freeswitch_lab, CALLERS[12:16])
+            assert [call["node"] for call in calls.values()] == ["b"] * 4

@@ -251,7 +251,12 @@ def test_registration_trunk_needs_registration_or_identify(etc: Path) -> None:
 
 
 def test_outbound_stasis_missing(etc: Path) -> None:
-    edit(etc, "extensions_voicedock.conf", "Stasis(voicedock,outbound,", "Stasis(other,outbound,")
+    edit(
+        etc,
+        "extensions_voicedock.conf",
+        "Stasis(${VOICEDOCK_APP},outbound,",
+        "Stasis(other,outbound,",
+    )
     assert any(m.startswith("warning: extensions.conf: no context runs") for m in messages(etc))
     got = messages(etc, settings(via="ami"))
     assert any(m.startswith("error: extensions.conf: no context runs") for m in got)
@@ -262,6 +267,65 @@ def test_inbound_stasis_missing(etc: Path) -> None:
     path.write_text(path.read_text().replace("inbound,${EXTEN}", "inbound"))
     expected = "error: extensions.conf [voicedock-inbound]: trunk context has no Stasis"
     assert any(m.startswith(expected) for m in messages(etc))
+
+
+def on_postgres(node_id: str = "node-1") -> Settings:
+    """Settings of a node sharing a PostgreSQL database with others."""
+    s = settings()
+    s.database.url = "postgresql://voicedock@127.0.0.1/voicedock"
+    s.node.id = node_id
+    return s
+
+
+def test_the_template_hands_inbound_calls_to_any_live_node(etc: Path) -> None:
+    assert messages(etc, on_postgres()) == []
+    assert messages(etc) == []
+
+
+def test_an_inbound_context_naming_one_application_misses_the_other_nodes(etc: Path) -> None:
+    path = etc / "extensions_voicedock.conf"
+    old = "Gosub(voicedock-node,s,1(inbound,${EXTEN}))"
+    path.write_text(path.read_text().replace(old, "Stasis(voicedock,inbound,${EXTEN})"))
+    assert messages(etc) == []  # one node on SQLite: its application is "voicedock"
+    expected = (
+        "error: extensions.conf [voicedock-inbound]: trunk context hands inbound calls to "
+        "Stasis(voicedock) alone, and this node's ARI application is voicedock-node-1: use "
+        "Gosub(voicedock-node,s,1(inbound,${EXTEN})) so that every live node answers them"
+    )
+    assert expected in messages(etc, on_postgres())
+    path.write_text(
+        path.read_text().replace("Stasis(voicedock,inbound", "Stasis(voicedock-node-1,inbound")
+    )
+    assert messages(etc, on_postgres()) == []
+
+
+def test_the_node_context_must_read_the_live_nodes_list(etc: Path) -> None:
+    edit(etc, "extensions_voicedock.conf", "GLOBAL(VOICEDOCK_APPS)", "GLOBAL(APPS)")
+    expected = (
+        "error: extensions.conf [voicedock-inbound]: [voicedock-node] does not try the live "
+        "nodes' applications (VOICEDOCK_APPS)"
+    )
+    assert any(m.startswith(expected) for m in messages(etc, on_postgres()))
+    edit(etc, "extensions_voicedock.conf", "[voicedock-node]", "[other-node]")
+    expected = "Gosub(voicedock-node,...) but there is no [voicedock-node] context"
+    assert any(expected in m for m in messages(etc, on_postgres()))
+
+
+def test_a_failed_transfer_must_return_to_the_serving_node(etc: Path) -> None:
+    edit(
+        etc,
+        "extensions_voicedock.conf",
+        "Stasis(${VOICEDOCK_APP},transfer-failed,",
+        "Stasis(voicedock,transfer-failed,",
+    )
+    assert messages(etc) == []
+    assert any("does not read VOICEDOCK_APP" in m for m in messages(etc, on_postgres()))
+
+
+def test_an_application_name_that_is_no_token_is_an_error(etc: Path) -> None:
+    s = on_postgres()
+    s.pbx.asterisk.app = "voice dock"
+    assert any("pbx.asterisk.app" in m for m in messages(etc, s))
 
 
 def test_transfer_context_and_internal_targets(etc: Path) -> None:

@@ -201,6 +201,7 @@ class Node:
         send in the background from now on (three tasks: a slow hang-up never delays a
         renewal)."""
         await self._tasks.start()
+        await self._publish_live_nodes()
         if self.commands.mailbox is not None:
             self._tasks.spawn(self.commands.serve(), name="node-commands")
         self._tasks.spawn(self._every_interval(self.renew, "lease not renewed"), name="node-lease")
@@ -242,6 +243,22 @@ class Node:
                     self.id,
                 )
                 await tx.put_node(self._row(now))
+        await self._publish_live_nodes()
+
+    async def _publish_live_nodes(self) -> None:
+        """Tell the PBX which nodes live (on Asterisk, their ARI applications receive the
+        inbound calls: ``pbx/asterisk/node_apps``); a PBX without it is not asked."""
+        publish = getattr(self._pbx, "set_live_nodes", None)
+        if publish is None:
+            return
+        try:
+            async with self._store.transaction() as tx:
+                now = await tx.clock()
+            leases = await self._store.list_nodes()
+        except StoreError as exc:  # the PBX keeps the last list; the next renewal tries again
+            log.warning("node %s: live nodes not read (%s)", self.id, exc)
+            return
+        await publish(sorted({lease.id for lease in leases if lease.lease_until > now} | {self.id}))
 
     async def settle_lost(self) -> list[str]:
         """Claim the calls of nodes whose lease expired, hang up what is left of them and end

@@ -110,6 +110,7 @@ REQUIRED_MODULES: tuple[str, ...] = (
     "func_logic",
     "func_cut",
     "func_global",
+    "func_rand",  # voicedock-node: the first node tried is a random one
     "func_talkdetect",
 )
 # Loaded only when this Asterisk build ships them.

@@ -21,6 +21,8 @@ from types import ModuleType
 from typing import Any, Literal
 
 from voicedock.config import Settings
+from voicedock.errors import ConfigError
+from voicedock.pbx.asterisk.node_apps import APP_VARIABLE, APPS_VARIABLE, NodeApps
 
 
 def _load_pyst2_config() -> ModuleType:
@@ -48,6 +50,8 @@ NEEDED_MODULES: tuple[str, ...] = (
     *("res_http_websocket", "res_ari", "res_ari_channels", "res_ari_bridges", "res_ari_events"),
     *("res_stasis", "app_stasis", "res_pjsip", "res_pjsip_session", "chan_pjsip"),
     *("chan_websocket", "pbx_config", "app_dial"),
+    # The inbound dialplan's voicedock-node context: Gosub, the live nodes' list, a random start.
+    *("app_stack", "func_global", "func_cut", "func_rand", "func_logic"),
 )
 _PLACEHOLDER = re.compile(r"\$\{[A-Z][A-Z0-9_]*\}")
 # Dialplan values legitimately hold ${EXTEN} and friends; these files must not hold any.
@@ -340,28 +344,41 @@ def _stasis_calls(context: Section) -> list[tuple[str, str, str]]:
     ]
 
 
+_NODE_CONTEXT = "voicedock-node"
+_GOSUB_NODE = re.compile(
+    r"\bGosub\(\s*" + _NODE_CONTEXT + r"\s*,\s*s\s*,\s*1\s*\(\s*inbound\s*,\s*\$\{EXTEN\}", re.I
+)
+
+
+def _values(context: Section) -> list[str]:
+    return [v for k, v in context.options if k.lower() in ("exten", "same")]
+
+
 def _check_dialplan(directory: Path, settings: Settings) -> list[Finding]:
     sections = load_conf(directory, "extensions.conf")
     if sections is None:
         return [_missing("extensions.conf")]
     asterisk = settings.pbx.asterisk
-    app = asterisk.app
+    try:
+        apps = NodeApps.of(settings)
+    except ConfigError as exc:
+        return [Finding("error", "extensions.conf", "", "", str(exc))]
     contexts: dict[str, Section] = {}
     for s in sections:  # a context split over several [name] blocks is one context
         merged = contexts.setdefault(s.name, Section(s.name, s.file))
         merged.options.extend(s.options)
     out: list[Finding] = []
     calls = [call for c in contexts.values() for call in _stasis_calls(c)]
-    if not any(a == app and arg == "outbound" for a, arg, _ in calls):
+    ours = {apps.base, apps.own, "${" + APP_VARIABLE + "}"}
+    if not any(a in ours and arg == "outbound" for a, arg, _ in calls):
         severity: Severity = "error" if asterisk.originate_via == "ami" else "warning"
-        msg = f"no context runs Stasis({app},outbound,...) (needed for AMI originate)"
+        msg = f"no context runs Stasis({apps.own},outbound,...) (needed for AMI originate)"
         out.append(Finding(severity, "extensions.conf", "", "", msg))
     pjsip = load_conf(directory, "pjsip.conf") or []
     endpoints = [_first(pjsip, t.endpoint or t.name, type_="endpoint") for t in settings.trunks]
     for name in sorted({e.get("context") or "" for e in endpoints if e} - {""}):
-        calls = _stasis_calls(contexts.get(name) or Section(name, ""))
-        if not any(a == app and arg == "inbound" and "${EXTEN}" in rest for a, arg, rest in calls):
-            msg = f"trunk context has no Stasis({app},inbound,${{EXTEN}})"
+        msg = _inbound_problem(contexts, contexts.get(name) or Section(name, ""), apps)
+        if msg:
             out.append(Finding("error", "extensions.conf", name, "", msg))
     transfers = contexts.get(asterisk.transfer_context)
     if transfers is None:
@@ -373,7 +390,47 @@ def _check_dialplan(directory: Path, settings: Settings) -> list[Finding]:
             if not any(ch in target for ch in "*?[") and target not in patterns:
                 msg = f"no exten for internal target {target!r} (policy.internal_targets)"
                 out.append(Finding("warning", transfers.file, transfers.name, "exten", msg))
+    failed = [a for a, arg, _ in calls if arg == "transfer-failed"]
+    if apps.several_nodes and failed and "${" + APP_VARIABLE + "}" not in failed:
+        msg = (
+            f"Stasis({failed[0]},transfer-failed,...) does not read {APP_VARIABLE}: a caller "
+            "whose transfer failed does not return to the node serving the call"
+        )
+        out.append(Finding("warning", "extensions.conf", "", "", msg))
     return out
+
+
+def _inbound_problem(contexts: dict[str, Section], trunk: Section, apps: NodeApps) -> str:
+    """What keeps the trunk context from handing inbound calls to this node ("" if nothing):
+    ``Gosub(voicedock-node,s,1(inbound,${EXTEN}))`` (any live node), or, for a single node,
+    ``Stasis(<its app>,inbound,${EXTEN})``."""
+    if any(_GOSUB_NODE.search(v) for v in _values(trunk)):
+        node = contexts.get(_NODE_CONTEXT)
+        if node is None:
+            return f"Gosub({_NODE_CONTEXT},...) but there is no [{_NODE_CONTEXT}] context"
+        text = " ".join(_values(node))
+        stasis = [a for a, arg, _ in _stasis_calls(node) if arg == "${ARG1}"]
+        if f"GLOBAL({APPS_VARIABLE})" not in text or not stasis:
+            return (
+                f"[{_NODE_CONTEXT}] does not try the live nodes' applications ({APPS_VARIABLE}): "
+                "use the one in dialplan/asterisk/extensions_voicedock.conf"
+            )
+        return ""
+    inbound = [
+        a for a, arg, rest in _stasis_calls(trunk) if arg == "inbound" and "${EXTEN}" in rest
+    ]
+    if apps.own in inbound:
+        return ""
+    if inbound:
+        return (
+            f"trunk context hands inbound calls to Stasis({inbound[0]}) alone, and this node's "
+            f"ARI application is {apps.own}: use Gosub({_NODE_CONTEXT},s,1(inbound,${{EXTEN}})) "
+            "so that every live node answers them"
+        )
+    return (
+        f"trunk context has no Stasis({apps.own},inbound,${{EXTEN}}) nor "
+        f"Gosub({_NODE_CONTEXT},s,1(inbound,${{EXTEN}}))"
+    )
 
 
 def _check_modules(directory: Path, settings: Settings) -> list[Finding]:

@@ -55,6 +55,7 @@ from voicedock.pbx.asterisk.ari_events import (
     StasisStart,
 )
 from voicedock.pbx.asterisk.media import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
+from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.originate import watch_ami_originate
 from voicedock.pbx.asterisk.transfer import AsteriskTransfers, TransferSettings
 from voicedock.pbx.base import (
@@ -100,10 +101,14 @@ class AsteriskPbx:
         ari: AriClient | None = None,
         ami: AmiClient | None = None,
         warm_dialogue: WarmDialogue | None = None,
+        node_apps: NodeApps | None = None,
     ) -> None:
         """``warm_dialogue``: what a warm transfer says to the agent and how it hears their
-        answer (``calls/transfers``); without it, a beep and digits alone."""
+        answer (``calls/transfers``); without it, a beep and digits alone. ``node_apps``: the
+        live nodes' applications to publish for the inbound dialplan (``asterisk.node_apps``;
+        ``settings.app`` is this node's own)."""
         self._settings = settings
+        self._node_apps = node_apps
         self._use_ami = settings.originate_via == "ami" if use_ami is None else use_ami
         self._register_timeout = register_timeout
         self.ari = ari or AriClient(settings)
@@ -138,6 +143,15 @@ class AsteriskPbx:
 
     def set_inbound_handler(self, handler: InboundHandler) -> None:
         self._inbound = handler
+
+    async def set_live_nodes(self, node_ids: list[str]) -> None:
+        """The nodes whose lease is alive: their applications receive inbound calls
+        (``asterisk.node_apps``); published now if connected, else at the connect. Callers
+        left waiting in a stopped node's application are handed to a live one."""
+        if self._node_apps is not None:
+            self._node_apps.set_live_nodes(node_ids)
+            await self._node_apps.publish(self.ari)
+            await self._node_apps.hand_back_waiting(self.ari)
 
     async def start(self, sink: PbxEventSink) -> None:
         if self._tasks is not None or self._closed:
@@ -560,6 +574,8 @@ class AsteriskPbx:
                     return  # a newer connection runs its own
                 log.warning("reconcile after connect failed (%s); retrying", type(exc).__name__)
             else:
+                if self._node_apps is not None:  # a restarted Asterisk has lost the list
+                    await self._node_apps.publish(self.ari)
                 return
             await asyncio.sleep(0.25)
 

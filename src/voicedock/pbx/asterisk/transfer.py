@@ -39,6 +39,7 @@ from voicedock.pbx.asterisk.media import (
     add_channel,
     leg_id,
 )
+from voicedock.pbx.asterisk.node_apps import APP_VARIABLE
 from voicedock.pbx.asterisk.warm_transfer import WARM_ARG, WarmTransfer
 from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget, WarmDialogue
 from voicedock.pbx.legs import CallLegs, CallRegistry
@@ -156,7 +157,10 @@ class AsteriskTransfers:
             self._warm[legs.call_id] = attempt
             self.spawn(attempt.run())
             return
-        for name, value in where.variables.items():
+        # A failed transfer brings the caller back to this node's application (the dialplan's
+        # voicedock-transfer-result reads VOICEDOCK_APP).
+        variables = {**where.variables, APP_VARIABLE: self.settings.app}
+        for name, value in variables.items():
             await set_variable(self.ari, legs.main_channel, name, value)
         self._blind[legs.call_id] = target.destination
         try:

@@ -3,7 +3,8 @@
 What a telephony engineer would check before the first call, each from FreeSWITCH itself:
 
 * the Event Socket answers and accepts ``pbx.freeswitch.esl_password``;
-* the modules voicedock needs are loaded (``module_exists``);
+* the modules voicedock needs are loaded (``module_exists``; mod_hash: with several nodes,
+  one node claims each parked inbound call through it);
 * every trunk's sofia gateway exists and is usable (``sofia status gateway <name>``: ``Status``
   UP, ``State`` REGED, or NOREG for an IP trunk without registration);
 * the inbound context of those gateways (their ``Context``) parks each of our DIDs for voicedock
@@ -37,7 +38,8 @@ from voicedock.pbx.freeswitch.esl import (
 from voicedock.pbx.freeswitch.esl_wire import EslProtocolError
 from voicedock.validation import mask_number
 
-NEEDED_MODULES = ("mod_sofia", "mod_event_socket", "mod_audio_stream")
+# mod_hash: several nodes claim each parked inbound call with it (``freeswitch.inbound_claim``).
+NEEDED_MODULES = ("mod_sofia", "mod_event_socket", "mod_audio_stream", "mod_hash")
 INBOUND_CONTEXT = "voicedock_inbound"  # dialplan/freeswitch/voicedock.xml
 _USABLE_STATES = {"REGED", "NOREG"}  # registered, or an IP trunk that does not register
 _TIMEOUT = 5.0

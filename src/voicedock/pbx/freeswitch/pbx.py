@@ -42,7 +42,7 @@ from voicedock.pbx.base import (
     TransferTarget,
     WarmDialogue,
 )
-from voicedock.pbx.freeswitch import support
+from voicedock.pbx.freeswitch import inbound_claim, support
 from voicedock.pbx.freeswitch.escape import (
     CALL_ID_VARIABLE,
     UnsafeCommandValue,
@@ -101,11 +101,14 @@ class FreeswitchPbx:
         transfer_context: str | None = None,
         esl_settings: EslSettings | None = None,
         warm_dialogue: WarmDialogue | None = None,
+        node_id: str = "",
     ) -> None:
         """``dids``: our numbers unless ``settings.dids``; ``esl_settings`` (timeouts, backoff)
         must carry the events in ``PBX_EVENTS``; ``warm_dialogue``: what a warm transfer says
         to the agent and how it hears their answer (``calls/transfers``; without it, a beep
-        and digits alone)."""
+        and digits alone); ``node_id``: this node, which claims each parked inbound call
+        before answering it (``freeswitch.inbound_claim``; empty: no claim)."""
+        self._node_id = node_id
         self.esl = EslClient(
             esl_settings or esl_settings_for(settings), on_reconnect=self._on_reconnect
         )
@@ -487,6 +490,8 @@ class FreeswitchPbx:
         legs = self._calls.get(call_id)
         if legs is not None:
             self._kill_on_sight.pop(legs.main_channel, None)
+            if self._node_id and legs.direction == "inbound":
+                self._spawn(inbound_claim.release(self.esl, legs.main_channel))
         self._calls.forget(call_id)
         self._our_numbers.pop(call_id, None)
         self._blind.forget(call_id)
@@ -504,9 +509,13 @@ class FreeswitchPbx:
     async def _accept_inbound(self, call: InboundCall) -> None:
         uid = call.pbx_call_ref
         try:
+            if self._node_id and not await inbound_claim.claim(self.esl, uid, self._node_id):
+                return  # another node answers it
             call_id = await self._inbound(call) if self._inbound is not None else None
             if call_id is None or not is_call_id(call_id):
                 await self.esl.api(build_uuid_kill(uid, "CALL_REJECTED"))
+                if self._node_id:
+                    await inbound_claim.release(self.esl, uid)
                 return
             self._calls.add(call_id, uid, "inbound").seen_on_pbx = True
             self._our_numbers[call_id] = call.called
