@@ -135,6 +135,26 @@ async def test_a_second_process_with_the_same_node_id_is_refused(postgres_server
         pass
 
 
+@pytest.mark.postgres
+async def test_nodes_starting_together_on_a_fresh_database_both_start(
+    postgres_server: str,
+) -> None:
+    dsn = await fresh_database(postgres_server)
+    opening = [
+        Service.open(node_settings(dsn, node), pbx=LeftoverFakePbx(PbxLegs())) for node in "ab"
+    ]
+    services = await asyncio.gather(*opening, return_exceptions=True)
+    try:
+        assert [type(s) for s in services] == [Service, Service], services
+        a = services[0]
+        assert isinstance(a, Service)
+        assert sorted(n.id for n in await a.store.list_nodes()) == ["a", "b"]
+    finally:
+        for service in services:
+            if isinstance(service, Service):
+                await service.aclose()
+
+
 @pytest.mark.timeout(30)
 async def test_sqlite_refuses_a_second_node_and_its_calls_stay_up(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'one.db'}"

@@ -3,7 +3,9 @@ into the store.
 
 Runs at every start-up and is idempotent: configured objects get stable ids (uuid5 of their
 organization and name/number), so restarting updates them in place and API-created objects are
-left alone. Trunks are only ever defined here; the API reads them.
+left alone. Trunks are only ever defined here; the API reads them. Nodes that start together on
+one database may both find a row missing and both insert it: the one whose insert collides
+mirrors again, and then updates what the other wrote.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from voicedock.config import AssistantSettings, Settings
 from voicedock.domain.records import Assistant, Organization, PhoneNumber, Trunk, utcnow
 from voicedock.domain.webhooks import WebhookEndpoint
 from voicedock.store.base import Store
+from voicedock.store.errors import DuplicateKeyError
 
 _NAMESPACE = uuid.UUID("5b0d3f5e-8d8a-4f0e-9d7c-6f6b2e0c7a11")
 
@@ -34,7 +37,21 @@ async def ensure_organization(store: Store, name: str) -> Organization:
     return org
 
 
+_ATTEMPTS = 3  # a collision needs another node writing the same rows at the same moment
+
+
 async def mirror_config(store: Store, settings: Settings) -> None:
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            await _mirror_once(store, settings)
+        except DuplicateKeyError:
+            if attempt == _ATTEMPTS:
+                raise
+        else:
+            return
+
+
+async def _mirror_once(store: Store, settings: Settings) -> None:
     # Reads happen before the write transaction: a store may serialize writers on one
     # connection, and a read from inside the transaction must not wait for it.
     now = utcnow()
