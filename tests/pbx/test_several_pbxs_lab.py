@@ -1,0 +1,216 @@
+"""Two lab Asterisks, one voicedock process: each carries its own trunk, and stopping one fails
+only its calls.
+
+The service runs as a process of its own (``nodes.node_process``: ``voicedock serve`` with fake
+speech), configured as an operator does with ``[[pbx.asterisk.servers]]`` "a" (the session's lab
+Asterisk) and "b" (a second lab instance from the same cached chroot, on ports of its own), a
+trunk on each and a number on each trunk, and driven over REST only: a call placed from each
+number lives on its trunk's server (``GET /calls/{id}`` ``pbx``); ``/health`` shows both
+servers; Asterisk b is stopped: its call fails ``pbx-restart`` once b is back, while a's call
+goes on, is still controlled (ended by ``end-call``) and b places calls again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from deploy.test_compose_as_shipped import Api, get_json, wait_healthy
+from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
+from nodes.node_process import SPEECH, node_process
+from pbx.lab_calls import ANSWERS
+from pg_server import free_port
+from voicedock.api.api_keys import issue_api_key
+from voicedock.lab.server import LabAsterisk
+from voicedock.lab.settings import LabSettings
+from voicedock.store import open_store
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.e2e]
+
+# Asterisk b back up: its adapter reconnects (backoff capped at 10 s) and sees the restart.
+FAILED_WITHIN = 40.0
+
+
+@pytest.fixture
+def second_lab(lab: LabAsterisk) -> Iterator[LabAsterisk]:
+    """Another lab Asterisk from the session lab's chroot, on ports of its own; stopped after."""
+    settings = LabSettings(
+        cache_dir=lab.settings.cache_dir, instance=f"pytest-{os.getpid()}-b"
+    ).with_free_ports()
+    other = LabAsterisk(settings, verbose=False)
+    try:
+        other.up(timeout=60)
+        yield other
+    finally:
+        other.down()
+        shutil.rmtree(settings.instance_dir, ignore_errors=True)
+
+
+def server_table(name: str, lab: LabAsterisk) -> str:
+    q = json.dumps  # a JSON string is a TOML basic string
+    return (
+        f"[[pbx.asterisk.servers]]\nname = {q(name)}\nari_url = {q(lab.ari_url)}\n"
+        f"ami_host = {q(lab.ami_host)}\nami_port = {lab.ami_port}"
+    )
+
+
+def service_config(path: Path, database: str, port: int, a: LabAsterisk, b: LabAsterisk) -> Path:
+    """Servers a and b sharing [pbx.asterisk]'s credentials and app (the lab's), a trunk on
+    each, the first number on a's trunk and the second on b's."""
+    q = json.dumps
+    ari_user, ari_password = a.ari_credentials
+    ami_user, ami_secret = a.ami_credentials
+    lines = [
+        f"[server]\nhost = {q('127.0.0.1')}\nport = {port}",
+        f"[database]\nurl = {q(database)}",
+        f"[speech]\nstt = {q(SPEECH)}\ntts = {q(SPEECH)}\nllm = {q(SPEECH)}",
+        '[[trunks]]\nname = "carrier-a"\nendpoint = "carrier"\npbx = "a"',
+        '[[trunks]]\nname = "carrier-b"\nendpoint = "carrier"\npbx = "b"',
+        *(
+            f"[[numbers]]\nnumber = {q(number)}\ntrunk = {q(trunk)}\n"
+            f'organization = {q(ACME)}\nmax_concurrent_calls = 4\nassistant = "Support"'
+            for number, trunk in zip(ACME_NUMBERS, ("carrier-a", "carrier-b"), strict=True)
+        ),
+        f'[[assistants]]\nname = "Support"\norganization = {q(ACME)}\nfirst_message = "Hi!"',
+        '[pbx]\nkind = "asterisk"\n[pbx.asterisk]\n'
+        f"ari_user = {q(ari_user)}\nari_password = {q(ari_password)}\n"
+        f"app = {q(a.settings.app_name)}\n"
+        f"ami_user = {q(ami_user)}\nami_secret = {q(ami_secret)}",
+        server_table("a", a),
+        server_table("b", b),
+    ]
+    path.write_text("\n\n".join(lines) + "\n")
+    return path
+
+
+async def health(http: aiohttp.ClientSession, base: str) -> tuple[int, dict[str, Any]]:
+    async with http.get(f"{base}/health") as resp:
+        body: dict[str, Any] = await resp.json()
+        return resp.status, body
+
+
+async def place_from(api: Api, number_id: str) -> str:
+    body = {"destination": ANSWERS, "assistant_id": SUPPORT_ID, "number_id": number_id}
+    async with api.http.post(
+        f"{api.base}/calls/outbound", json=body, headers={"Authorization": f"Bearer {api.key}"}
+    ) as resp:
+        placed = await resp.json()
+        assert resp.status == 200, placed
+    return str(placed["call_id"])
+
+
+async def until(check: Any, within: float, what: str) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.3)
+
+
+@pytest.mark.timeout(240)
+async def test_a_second_asterisk_carries_its_own_trunk_and_its_outage_fails_only_its_calls(
+    lab: LabAsterisk, second_lab: LabAsterisk, tmp_path: Path
+) -> None:
+    database = f"sqlite:///{tmp_path / 'voicedock.db'}"
+    port = free_port()
+    config = service_config(tmp_path / "voicedock.toml", database, port, lab, second_lab)
+    log = tmp_path / "service.log"
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        with node_process(config, log) as process:
+            await wait_healthy(http, base, process, log)
+            status, body = await health(http, base)
+            assert status == 200, body
+            assert body["pbx"]["servers"] == {
+                name: {"status": "up", "links": {"ari": "up"}} for name in ("a", "b")
+            }
+            store = await open_store(database)
+            try:
+                key, _ = await issue_api_key(store, ACME)
+            finally:
+                await store.aclose()
+            api = Api(http, base, key)
+            numbers = await get_json(http, f"{base}/phone-numbers", key)
+            ids = {n["number"]: n["id"] for n in numbers["phone_numbers"]}
+            trunks = await get_json(http, f"{base}/trunks", key)
+            assert {t["name"]: t["pbx"] for t in trunks["trunks"]} == {
+                "carrier-a": "a",
+                "carrier-b": "b",
+            }
+
+            on_a = await place_from(api, ids[ACME_NUMBERS[0]])
+            on_b = await place_from(api, ids[ACME_NUMBERS[1]])
+            for call_id, server in ((on_a, "a"), (on_b, "b")):
+                answered = await api.wait(call_id, lambda c: c["status"] == "in-progress", 20)
+                assert answered["pbx"] == server, answered
+
+            # Asterisk b crashes (kill -9: it reports nothing): a's call and server go on.
+            pid = second_lab.status().pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            status, body = await until(
+                lambda: _b_down(http, base), 20, "health never showed server b down"
+            )
+            assert status == 503, body
+            assert body["status"] == "degraded", body
+            assert body["can_place_calls"] is True, body
+            assert body["pbx"]["servers"]["a"]["status"] == "up", body
+            assert (await api.call(on_a))["status"] == "in-progress"
+
+            # Asterisk b is back (a fresh start): the call it lost fails, a's goes on.
+            await asyncio.to_thread(second_lab.up, timeout=60)
+            lost = await until(
+                lambda: _ended(api, on_b), FAILED_WITHIN, "b's call did not end after b restarted"
+            )
+            assert lost["status"] == "failed", (lost["end_reason"], lost["events"])
+            assert lost["error"] == "pbx-restart", lost
+            await until(lambda: _healthy(http, base), 30, "server b did not come back")
+            assert (await api.call(on_a))["status"] == "in-progress"
+
+            # b places calls again; stopped cleanly, it hangs its call up: a's goes on.
+            again = await place_from(api, ids[ACME_NUMBERS[1]])
+            answered = await api.wait(again, lambda c: c["status"] == "in-progress", 20)
+            assert answered["pbx"] == "b"
+            await asyncio.to_thread(second_lab.down)
+            hung_up = await until(lambda: _ended(api, again), 20, "b's call did not end")
+            assert hung_up["status"] == "ended", hung_up
+            assert hung_up["end_reason"] == "remote-hangup", hung_up
+            kept = await api.call(on_a)
+            assert kept["status"] == "in-progress", kept
+            assert not [e for e in kept["events"] if e["type"] == "resumed"]
+
+            # a's call is still controlled through the same API.
+            ended = await api.end(on_a)
+            assert ended["end_reason"] == "api-end-call", ended
+            status, body = await health(http, base)
+            assert body["pbx"]["servers"]["a"]["status"] == "up", body
+            assert body["can_place_calls"] is True, body
+    assert "+3161234" not in log.read_text()  # logs never carry a full phone number
+
+
+async def _b_down(http: aiohttp.ClientSession, base: str) -> tuple[int, dict[str, Any]] | None:
+    status, body = await health(http, base)
+    servers = body["pbx"].get("servers", {})
+    return (status, body) if servers.get("b", {}).get("status") == "down" else None
+
+
+async def _healthy(http: aiohttp.ClientSession, base: str) -> bool:
+    status, _ = await health(http, base)
+    return status == 200
+
+
+async def _ended(api: Api, call_id: str) -> dict[str, Any] | None:
+    call = await api.call(call_id)
+    return call if call["status"] in ("ended", "failed") else None
