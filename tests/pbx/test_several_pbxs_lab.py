@@ -194,9 +194,31 @@ async def test_a_second_asterisk_carries_its_own_trunk_and_its_outage_fails_only
             # a's call is still controlled through the same API.
             ended = await api.end(on_a)
             assert ended["end_reason"] == "api-end-call", ended
-            status, body = await health(http, base)
+            status, body = await until(
+                lambda: _b_down(http, base), 20, "health never showed server b down"
+            )
             assert body["pbx"]["servers"]["a"]["status"] == "up", body
             assert body["can_place_calls"] is True, body
+
+            # While b is down its trunk's calls are refused (503), a's are placed.
+            refused = {"destination": ANSWERS, "number_id": ids[ACME_NUMBERS[1]]}
+            async with http.post(
+                f"{base}/calls/outbound",
+                json={**refused, "assistant_id": SUPPORT_ID},
+                headers={"Authorization": f"Bearer {key}"},
+            ) as resp:
+                answer = await resp.json()
+                assert resp.status == 503, answer
+            failed = await api.call(answer["call_id"])
+            assert (failed["status"], failed["error"], failed["pbx"]) == (
+                "failed",
+                "pbx-unavailable",
+                "b",
+            )
+            placed = await place_from(api, ids[ACME_NUMBERS[0]])
+            answered = await api.wait(placed, lambda c: c["status"] == "in-progress", 20)
+            assert answered["pbx"] == "a"
+            await api.end(placed)
     assert "+3161234" not in log.read_text()  # logs never carry a full phone number
 
 
