@@ -95,6 +95,10 @@ async def test_originate_goes_to_the_trunks_server_and_commands_follow_the_call(
     assert await pbx.live_call_ids() == {"call-1", "call-2"}
     with pytest.raises(PbxUnavailable, match="'c' is not configured"):
         await pbx.originate(request("call-3", "c"))
+    b.fail_next_originate = PbxUnavailable("not ready")
+    with pytest.raises(PbxUnavailable):
+        await pbx.originate(request("call-4", "b"))
+    assert pbx.server_of("call-4") is None  # not placed: nothing kept of it
 
 
 async def test_a_call_no_server_is_known_for_is_hung_up_everywhere(

@@ -187,7 +187,13 @@ class SeveralPbxs:
         if pbx is None:
             raise PbxUnavailable(f"PBX {name!r} is not configured")
         self._where[request.call_id] = name
-        await pbx.originate(request)
+        try:
+            await pbx.originate(request)
+        except BaseException:
+            # Not placed (or its outcome unknown: the server's own reconcile reports it, and a
+            # hang-up of a call no server is known for reaches every server).
+            self._where.pop(request.call_id, None)
+            raise
 
     async def hangup(self, call_id: str, reason: str = "normal") -> None:
         """On the call's server; when not known, on every server (``PbxError`` only when
