@@ -64,7 +64,6 @@ class SeveralPbxs:
         self._servers = dict(servers)
         self._default = next(iter(self._servers))
         self._where: dict[str, str] = {}  # call id -> the server carrying it
-        self._sink: PbxEventSink | None = None
 
     @property
     def servers(self) -> Mapping[str, Pbx]:
@@ -79,7 +78,6 @@ class SeveralPbxs:
     async def start(self, sink: PbxEventSink) -> None:
         """Connect every server; one that cannot be reached now is logged and keeps trying on
         its own (as a single adapter does): the others serve meanwhile."""
-        self._sink = sink
         async with asyncio.TaskGroup() as tg:
             for name in self._servers:
                 tg.create_task(self._start_one(name, sink))
