@@ -13,6 +13,7 @@ goes on, is still controlled (ended by ``end-call``) and b places calls again.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -236,3 +237,68 @@ async def _healthy(http: aiohttp.ClientSession, base: str) -> bool:
 async def _ended(api: Api, call_id: str) -> dict[str, Any] | None:
     call = await api.call(call_id)
     return call if call["status"] in ("ended", "failed") else None
+
+
+@pytest.mark.timeout(240)
+async def test_after_kill_9_each_call_is_resumed_on_its_own_server(
+    lab: LabAsterisk, second_lab: LabAsterisk, tmp_path: Path
+) -> None:
+    """The service is killed with a call on each server and started again: each call goes on
+    (resumed) on the server stored with it, and is ended there through the API."""
+    database = f"sqlite:///{tmp_path / 'voicedock.db'}"
+    port = free_port()
+    config = service_config(tmp_path / "voicedock.toml", database, port, lab, second_lab)
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        first_log = tmp_path / "first.log"
+        with node_process(config, first_log) as process:
+            await wait_healthy(http, base, process, first_log)
+            store = await open_store(database)
+            try:
+                key, _ = await issue_api_key(store, ACME)
+            finally:
+                await store.aclose()
+            api = Api(http, base, key)
+            numbers = await get_json(http, f"{base}/phone-numbers", key)
+            ids = {n["number"]: n["id"] for n in numbers["phone_numbers"]}
+            calls = {
+                server: await place_from(api, ids[number])
+                for server, number in zip(("a", "b"), ACME_NUMBERS, strict=True)
+            }
+            for call_id in calls.values():
+                await api.wait(call_id, lambda c: c["status"] == "in-progress", 20)
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+
+        second_log = tmp_path / "second.log"
+        with node_process(config, second_log) as process:
+            await wait_healthy(http, base, process, second_log)
+            for server, call_id in calls.items():
+                resumed = await api.wait(
+                    call_id, lambda c: any(e["type"] == "resumed" for e in c["events"]), 20
+                )
+                assert resumed["status"] == "in-progress", resumed
+                assert resumed["pbx"] == server, resumed
+            for lab_pbx, call_id in ((lab, calls["a"]), (second_lab, calls["b"])):
+                assert not await _no_channel_of(http, lab_pbx, [call_id])  # its legs are there
+            for call_id in calls.values():
+                ended = await api.end(call_id)
+                assert ended["end_reason"] == "api-end-call", ended
+            for server, lab_pbx in (("a", lab), ("b", second_lab)):
+                left = await until(
+                    lambda lab_pbx=lab_pbx: _no_channel_of(http, lab_pbx, calls.values()),
+                    10,
+                    f"server {server} still has a leg of an ended call",
+                )
+                assert left
+        assert "resumed after the restart" in second_log.read_text()
+
+
+async def _no_channel_of(http: aiohttp.ClientSession, lab: LabAsterisk, calls: Any) -> bool:
+    """The lab Asterisk lists no channel (remote leg, media leg) of these calls."""
+    token = base64.b64encode(":".join(lab.ari_credentials).encode()).decode()
+    async with http.get(
+        f"{lab.ari_url}/channels", headers={"Authorization": f"Basic {token}"}
+    ) as resp:
+        channels = await resp.json()
+    return not [c for c in channels if any(call_id in c["id"] for call_id in calls)]
