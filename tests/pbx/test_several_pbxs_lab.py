@@ -6,8 +6,11 @@ speech), configured as an operator does with ``[[pbx.asterisk.servers]]`` "a" (t
 Asterisk) and "b" (a second lab instance from the same cached chroot, on ports of its own), a
 trunk on each and a number on each trunk, and driven over REST only: a call placed from each
 number lives on its trunk's server (``GET /calls/{id}`` ``pbx``); ``/health`` shows both
-servers; Asterisk b is stopped: its call fails ``pbx-restart`` once b is back, while a's call
-goes on, is still controlled (ended by ``end-call``) and b places calls again.
+servers. Asterisk b crashes (``kill -9``): its call fails ``pbx-restart`` once b is back, while
+a's call goes on; b places calls again; stopped cleanly, b hangs its call up (``remote-hangup``)
+and refuses new ones (503) while a's call goes on, is still controlled (``end-call``) and a
+places calls. Killed with a call on each server (``kill -9``) and started again, the service
+resumes each call on its own server.
 """
 
 from __future__ import annotations
