@@ -10,7 +10,7 @@ servers. Asterisk b crashes (``kill -9``): its call fails ``pbx-restart`` once b
 a's call goes on; b places calls again; stopped cleanly, b hangs its call up (``remote-hangup``)
 and refuses new ones (503) while a's call goes on, is still controlled (``end-call``) and a
 places calls. Killed with a call on each server (``kill -9``) and started again, the service
-resumes each call on its own server.
+resumes each call on its own server. An inbound call lives on the server it came in on.
 """
 
 from __future__ import annotations
@@ -305,3 +305,42 @@ async def _no_channel_of(http: aiohttp.ClientSession, lab: LabAsterisk, calls: A
     ) as resp:
         channels = await resp.json()
     return not [c for c in channels if any(call_id in c["id"] for call_id in calls)]
+
+
+@pytest.mark.timeout(120)
+async def test_an_inbound_call_lives_on_the_server_it_came_in_on(
+    lab: LabAsterisk, second_lab: LabAsterisk, tmp_path: Path
+) -> None:
+    """The carrier behind b calls the first number (whose trunk is a's): voicedock answers it
+    on b, stores it with b, and its end-call hangs up b's legs."""
+    database = f"sqlite:///{tmp_path / 'voicedock.db'}"
+    port = free_port()
+    config = service_config(tmp_path / "voicedock.toml", database, port, lab, second_lab)
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "service.log"
+    async with aiohttp.ClientSession() as http:
+        with node_process(config, log) as process:
+            await wait_healthy(http, base, process, log)
+            store = await open_store(database)
+            try:
+                key, _ = await issue_api_key(store, ACME)
+            finally:
+                await store.aclose()
+            api = Api(http, base, key)
+            caller_leg = await asyncio.to_thread(second_lab.originate_inbound, ACME_NUMBERS[0])
+
+            async def inbound() -> str | None:
+                listed = await get_json(http, f"{base}/calls?status=in-progress", key)
+                return next((str(c["id"]) for c in listed["calls"]), None)
+
+            call_id = await until(inbound, 20, "the inbound call was not answered")
+            call = await api.call(call_id)
+            assert call["direction"] == "inbound", call
+            assert call["pbx"] == "b", call
+            ended = await api.end(call_id)
+            assert ended["end_reason"] == "api-end-call", ended
+            await until(
+                lambda: _no_channel_of(http, second_lab, [call_id, caller_leg]),
+                10,
+                "b still has a leg of the ended inbound call",
+            )
