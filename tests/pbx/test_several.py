@@ -3,11 +3,14 @@ the server carrying it, and one server's restart or outage touches only its own 
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Mapping
 
 import pytest
 
 from fakes.pbx import FakePbx
+from voicedock import logs
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.base import (
     InboundCall,
@@ -210,3 +213,29 @@ async def test_a_server_that_cannot_be_reached_at_start_keeps_the_others() -> No
     assert a.sink is not None
     await pbx.aclose()
     assert (a.closed, b.closed) == (1, 1)
+
+
+async def test_what_a_server_logs_names_it(
+    world: tuple[SeveralPbxs, Server, Server, list[PbxEvent]],
+) -> None:
+    pbx, _, b, _ = world
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logs.configure(handler)
+    adapter_log = logging.getLogger("voicedock.pbx.test-adapter")
+    adapter_log.addHandler(handler)
+    adapter_log.setLevel(logging.INFO)
+
+    async def logged_hangup(call_id: str, reason: str = "normal") -> None:
+        adapter_log.info("hanging up")
+
+    b.hangup = logged_hangup  # type: ignore[method-assign]
+    try:
+        await pbx.originate(request("call-1", "b"))
+        await pbx.hangup("call-1")
+        adapter_log.info("outside")
+    finally:
+        adapter_log.removeHandler(handler)
+    first, second = stream.getvalue().splitlines()
+    assert first.endswith("hanging up [pbx b]")
+    assert second.endswith("outside")

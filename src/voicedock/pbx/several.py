@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, PbxUnavailable
+from voicedock.logs import pbx_context
 from voicedock.pbx.base import (
     InboundCall,
     InboundHandler,
@@ -87,7 +88,8 @@ class SeveralPbxs:
             await self._on_event(name, event, sink)
 
         try:
-            await self._servers[name].start(on_event)
+            with pbx_context(name):  # the adapter's tasks log the server's name
+                await self._servers[name].start(on_event)
         except PbxError as exc:
             log.warning("PBX %s not reachable at start-up: %s", name, exc)
 
@@ -172,10 +174,12 @@ class SeveralPbxs:
             raise PbxError(f"call {mask_call_id(call_id)} is on none of the configured PBXs")
         return self._servers[name]
 
-    def _candidates(self, call_id: str) -> list[Pbx]:
+    def _candidates(self, call_id: str) -> list[tuple[str, Pbx]]:
         """The call's server, or every server when it is not known."""
         name = self._where.get(call_id)
-        return [self._servers[name]] if name is not None else list(self._servers.values())
+        if name is not None:
+            return [(name, self._servers[name])]
+        return list(self._servers.items())
 
     # --- the Pbx ----------------------------------------------------------------------------
 
@@ -186,7 +190,8 @@ class SeveralPbxs:
             raise PbxUnavailable(f"PBX {name!r} is not configured")
         self._where[request.call_id] = name
         try:
-            await pbx.originate(request)
+            with pbx_context(name):
+                await pbx.originate(request)
         except BaseException:
             # Not placed (or its outcome unknown: the server's own reconcile reports it, and a
             # hang-up of a call no server is known for reaches every server).
@@ -198,16 +203,19 @@ class SeveralPbxs:
         none of them could be asked)."""
         candidates = self._candidates(call_id)
         failures: list[PbxError] = []
-        for pbx in candidates:
+        for name, pbx in candidates:
             try:
-                await pbx.hangup(call_id, reason)
+                with pbx_context(name):
+                    await pbx.hangup(call_id, reason)
             except PbxError as exc:
                 failures.append(exc)
         if len(failures) == len(candidates):
             raise failures[0]
 
     async def transfer(self, call_id: str, target: TransferTarget) -> None:
-        await self._carrier(call_id).transfer(call_id, target)
+        pbx = self._carrier(call_id)
+        with pbx_context(self._where.get(call_id)):
+            await pbx.transfer(call_id, target)
 
     async def live_call_ids(self) -> set[str]:
         """The calls of every server that answers; ``PbxError`` only when none does."""
@@ -251,11 +259,12 @@ class SeveralPbxs:
             if not mine:
                 continue
             try:
-                if isinstance(pbx, LeftoverPbx):
-                    left |= await pbx.hang_up_leftovers(mine)
-                else:
-                    for call_id in mine:
-                        await pbx.hangup(call_id, "normal")
+                with pbx_context(name):
+                    if isinstance(pbx, LeftoverPbx):
+                        left |= await pbx.hang_up_leftovers(mine)
+                    else:
+                        for call_id in mine:
+                            await pbx.hangup(call_id, "normal")
             except PbxError as exc:
                 log.warning("PBX %s: leftover legs not hung up: %s", name, exc)
                 left |= set(mine)
@@ -270,7 +279,8 @@ class SeveralPbxs:
             if known not in (name, None) or not isinstance(pbx, ResumablePbx):
                 continue
             try:
-                adopted = await pbx.adopt_call(call_id, remote_ref)
+                with pbx_context(name):
+                    adopted = await pbx.adopt_call(call_id, remote_ref)
             except PbxError as exc:
                 if known is not None:
                     raise
