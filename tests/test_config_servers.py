@@ -116,6 +116,11 @@ def test_a_trunk_naming_no_server_is_the_only_servers(tmp_path: Path) -> None:
         ),
         ("[pbx.asterisk]\nservers = 3\n", "pbx.asterisk.servers", "expected a list"),
         (
+            TWO_SERVERS.replace('originate_via = "ami"', 'media_connection = "client"'),
+            "pbx.asterisk.servers[1].media_connection",
+            "one for every server",
+        ),
+        (
             '[[pbx.asterisk.servers]]\nname = "a"\nbogus = 1\n',
             "pbx.asterisk.servers[0].bogus",
             "unknown key",

@@ -466,6 +466,11 @@ def _check_asterisk_servers(a: AsteriskSettings) -> list[str]:
         names.append(server.name)
         if server.servers:
             raise ConfigError(f"{key}.servers", "a server lists no servers of its own")
+        if server.media_connection != a.media_connection:
+            # Client mode: one /media route of this process takes every server's media legs.
+            raise ConfigError(
+                f"{key}.media_connection", "set it in [pbx.asterisk]: one for every server"
+            )
         _check_asterisk(server, key)
     return names
 
