@@ -10,7 +10,9 @@ servers. Asterisk b crashes (``kill -9``): its call fails ``pbx-restart`` once b
 a's call goes on; b places calls again; stopped cleanly, b hangs its call up (``remote-hangup``)
 and refuses new ones (503) while a's call goes on, is still controlled (``end-call``) and a
 places calls. Killed with a call on each server (``kill -9``) and started again, the service
-resumes each call on its own server. An inbound call lives on the server it came in on.
+resumes each call on its own server. An inbound call lives on the server it came in on. Two
+nodes on one PostgreSQL each control both servers: a killed node's calls are hung up on their
+own servers and ended ``node-lost`` by the other node.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from deploy.test_compose_as_shipped import Api, get_json, wait_healthy
 from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
 from nodes.node_process import SPEECH, node_process
 from pbx.lab_calls import ANSWERS
-from pg_server import free_port
+from pg_server import free_port, fresh_database
 from voicedock.api.api_keys import issue_api_key
 from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings
@@ -68,15 +70,25 @@ def server_table(name: str, lab: LabAsterisk) -> str:
     )
 
 
-def service_config(path: Path, database: str, port: int, a: LabAsterisk, b: LabAsterisk) -> Path:
-    """Servers a and b sharing [pbx.asterisk]'s credentials and app (the lab's), a trunk on
-    each, the first number on a's trunk and the second on b's."""
+def service_config(
+    path: Path,
+    database: str,
+    port: int,
+    a: LabAsterisk,
+    b: LabAsterisk,
+    *,
+    node_id: str = "",
+    app: str = "",
+) -> Path:
+    """Servers a and b sharing [pbx.asterisk]'s credentials and app (the lab's unless ``app``),
+    a trunk on each, the first number on a's trunk and the second on b's."""
     q = json.dumps
     ari_user, ari_password = a.ari_credentials
     ami_user, ami_secret = a.ami_credentials
     lines = [
         f"[server]\nhost = {q('127.0.0.1')}\nport = {port}",
         f"[database]\nurl = {q(database)}",
+        *([f"[node]\nid = {q(node_id)}"] if node_id else []),
         f"[speech]\nstt = {q(SPEECH)}\ntts = {q(SPEECH)}\nllm = {q(SPEECH)}",
         '[[trunks]]\nname = "carrier-a"\nendpoint = "carrier"\npbx = "a"',
         '[[trunks]]\nname = "carrier-b"\nendpoint = "carrier"\npbx = "b"',
@@ -88,7 +100,7 @@ def service_config(path: Path, database: str, port: int, a: LabAsterisk, b: LabA
         f'[[assistants]]\nname = "Support"\norganization = {q(ACME)}\nfirst_message = "Hi!"',
         '[pbx]\nkind = "asterisk"\n[pbx.asterisk]\n'
         f"ari_user = {q(ari_user)}\nari_password = {q(ari_password)}\n"
-        f"app = {q(a.settings.app_name)}\n"
+        f"app = {q(app or a.settings.app_name)}\n"
         f"ami_user = {q(ami_user)}\nami_secret = {q(ami_secret)}",
         server_table("a", a),
         server_table("b", b),
@@ -344,3 +356,66 @@ async def test_an_inbound_call_lives_on_the_server_it_came_in_on(
                 10,
                 "b still has a leg of the ended inbound call",
             )
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(150)
+async def test_a_dead_nodes_calls_are_hung_up_on_their_own_servers_by_another_node(
+    lab: LabAsterisk, second_lab: LabAsterisk, postgres_server: str, tmp_path: Path
+) -> None:
+    """Two nodes on one PostgreSQL, each connected to both servers (each its own ARI
+    application): node a, killed with a call on each server, has both hung up where they live
+    and ended ``node-lost`` by node b."""
+    database = await fresh_database(postgres_server)
+    ports = {name: free_port() for name in ("a", "b")}
+    configs = {
+        name: service_config(
+            tmp_path / f"{name}.toml",
+            database,
+            ports[name],
+            lab,
+            second_lab,
+            node_id=name,
+            app=f"voicedock-{name}",
+        )
+        for name in ports
+    }
+    async with aiohttp.ClientSession() as http:
+        with (
+            node_process(configs["a"], tmp_path / "a.log") as a_process,
+            node_process(configs["b"], tmp_path / "b.log") as b_process,
+        ):
+            base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+            await wait_healthy(http, base["a"], a_process, tmp_path / "a.log")
+            await wait_healthy(http, base["b"], b_process, tmp_path / "b.log")
+            store = await open_store(database)
+            try:
+                key, _ = await issue_api_key(store, ACME)
+            finally:
+                await store.aclose()
+            on_a = Api(http, base["a"], key)
+            numbers = await get_json(http, f"{base['a']}/phone-numbers", key)
+            ids = {n["number"]: n["id"] for n in numbers["phone_numbers"]}
+            calls = {
+                server: await place_from(on_a, ids[number])
+                for server, number in zip(("a", "b"), ACME_NUMBERS, strict=True)
+            }
+            for call_id in calls.values():
+                await on_a.wait(call_id, lambda c: c["status"] == "in-progress", 20)
+
+            a_process.send_signal(signal.SIGKILL)
+            a_process.wait(10)
+            on_b = Api(http, base["b"], key)
+            for server, call_id in calls.items():
+                ended = await on_b.wait(call_id, lambda c: c["status"] in ("ended", "failed"), 30)
+                assert (ended["status"], ended["end_reason"], ended["pbx"]) == (
+                    "ended",
+                    "node-lost",
+                    server,
+                ), ended
+            for server, lab_pbx in (("a", lab), ("b", second_lab)):
+                await until(
+                    lambda lab_pbx=lab_pbx: _no_channel_of(http, lab_pbx, calls.values()),
+                    10,
+                    f"server {server} still has a leg of node a's calls",
+                )
