@@ -105,6 +105,11 @@ def test_a_trunk_naming_no_server_is_the_only_servers(tmp_path: Path) -> None:
         ('[[trunks]]\nname = "t"\npbx = "ams"\n', "trunks[0].pbx", "lists no servers"),
         ('[pbx.asterisk]\nname = "ams"\n', "pbx.asterisk.name", "only a server"),
         (
+            TWO_SERVERS.replace('ami_secret = "ami-shared"', 'ami_secret = "x"\nname = "all"'),
+            "pbx.asterisk.name",
+            "only a server",
+        ),
+        (
             TWO_SERVERS.replace('ami_host = "10.0.0.2"', 'ami_host = "10.0.0.2"\nami_port = 0'),
             "pbx.asterisk.servers[1].ami_port",
             "1-65535",

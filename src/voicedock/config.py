@@ -134,9 +134,9 @@ class PbxSettings:
 class TrunkSettings:
     name: str
     endpoint: str = ""  # PJSIP endpoint / sofia gateway; defaults to the name
-    pbx: str = ""  # the [[pbx.asterisk.servers]] name carrying it; "": the only server
     codec: MediaFormatName = "ulaw"  # one of domain.audio.CALL_MEDIA_FORMATS
     description: str = ""
+    pbx: str = ""  # the [[pbx.asterisk.servers]] name carrying it; "": the only server
 
 
 @dataclass(slots=True)
@@ -454,7 +454,7 @@ def _check_asterisk(a: AsteriskSettings, key: str) -> None:
 
 def _check_asterisk_servers(a: AsteriskSettings) -> list[str]:
     """The names of [[pbx.asterisk.servers]], each server checked as [pbx.asterisk] is."""
-    if a.name and not a.servers:
+    if a.name:
         raise ConfigError("pbx.asterisk.name", "only a server of pbx.asterisk.servers has one")
     names: list[str] = []
     for i, server in enumerate(a.servers):
