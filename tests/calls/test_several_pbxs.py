@@ -1,15 +1,19 @@
 """The call engine over several PBX servers (``pbx/several``): each call is stored with the
 server of its trunk (or the one it came in on), a restart of one server fails only that
-server's calls, and a previous run's calls are hung up on the server stored with them."""
+server's calls, a previous run's calls are hung up on the server stored with them, and a lost
+media leg is judged by the health of the call's own server."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from fakes.memory_store import MemoryStore
-from fakes.pbx import FakePbx
+from fakes.pbx import FakePbx, MediaFakePbx
 from fakes.world import (
     ACME,
     ACME_NUMBERS,
@@ -19,10 +23,14 @@ from fakes.world import (
     number_id,
     org_id,
 )
+from media.fake_asterisk import FakeAsterisk
+from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.live import SpeechProviders
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.calls.recovery import end_lost_calls
+from voicedock.calls.runner import CallRunner
 from voicedock.config import TrunkSettings
 from voicedock.domain.records import CallStatus
 from voicedock.pbx.base import InboundCall, InboundHandler, PbxEventKind
@@ -133,3 +141,80 @@ async def test_a_previous_runs_calls_are_hung_up_on_their_own_server(
     assert recovery.ended == [on_b]
     assert b.leftovers == [{on_b: None}]
     assert a.leftovers == []
+
+
+@dataclass
+class Live:
+    fake: FakeAsterisk
+    a: MediaFakePbx
+    b: MediaFakePbx
+    engine: CallEngine
+    runner: CallRunner
+    store: MemoryStore
+
+
+@pytest.fixture
+async def live() -> AsyncIterator[Live]:
+    """Servers a and b carrying media (one fake chan_websocket endpoint), a runner serving the
+    calls' conversations."""
+    settings = make_settings()
+    settings.trunks = [
+        TrunkSettings(name="carrier", endpoint="carrier-ep", pbx="a"),
+        TrunkSettings(name="carrier-b", endpoint="carrier-ep", pbx="b"),
+    ]
+    settings.numbers[1].trunk = "carrier-b"
+    store = MemoryStore()
+    await mirror_config(store, settings)
+    async with FakeAsterisk(send_audio=False) as fake:
+        a, b = MediaFakePbx(fake), MediaFakePbx(fake)
+        pbx = SeveralPbxs({"a": a, "b": b})
+        engine = CallEngine(store, pbx, settings)
+
+        async def providers(config: Mapping[str, Any]) -> SpeechProviders:
+            return SpeechProviders(FakeStt(), FakeLlm(), FakeTts(8000, ms_per_char=10))
+
+        runner = CallRunner(engine, pbx, store, settings, providers=providers, close_timeout=5)
+        async with runner:
+            await pbx.start(runner.handle_pbx_event)
+            yield Live(fake, a, b, engine, runner, store)
+
+
+async def talking(live: Live, number: str, server: MediaFakePbx) -> str:
+    call_id = await place(live.engine, number)
+    await server.answer(call_id)
+    async with asyncio.timeout(5):
+        while (running := live.runner.running(call_id)) is None or running.live is None:
+            await asyncio.sleep(0.01)
+    return call_id
+
+
+async def test_media_lost_with_its_server_down_waits_for_that_servers_word(live: Live) -> None:
+    """The call's server is down (the other is up): its media loss is the server's crash, so
+    no hang-up goes out and the restart it reports once back ends the call ``pbx-restart``."""
+    call_id = await talking(live, ACME_NUMBERS[1], live.b)
+    live.b.connected = False
+    await live.fake.channel().ws.close()  # the media goes with the server
+    await asyncio.sleep(0.5)
+    assert live.b.hangups == []  # waiting for b's word, not hanging up as a media loss
+    live.b.connected = True
+    await live.b.emit("", PbxEventKind.PBX_RESTARTED)
+    async with asyncio.timeout(5):
+        await live.runner.wait_finished(call_id)
+    call = await live.store.get_call(None, call_id)
+    assert call is not None
+    assert (call.status, call.error) == (CallStatus.FAILED, "pbx-restart")
+    assert live.b.hangups == []
+
+
+async def test_media_lost_on_a_server_that_is_up_hangs_up_at_once_while_another_is_down(
+    live: Live,
+) -> None:
+    call_id = await talking(live, ACME_NUMBERS[0], live.a)
+    live.b.connected = False  # another server's outage is not this call's
+    await live.fake.channel().ws.close()
+    async with asyncio.timeout(3):
+        await live.runner.wait_finished(call_id)
+    call = await live.store.get_call(None, call_id)
+    assert call is not None
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "media-lost")
+    assert [c for c, _ in live.a.hangups] == [call_id]
