@@ -1,5 +1,5 @@
 """``GET /health`` through REST on the real service: 200 only when calls can be placed, 503 with
-the component that is down otherwise (issue #20, item 4); several PBX servers each shown."""
+the component that is down otherwise; several PBX servers each shown."""
 
 from __future__ import annotations
 
