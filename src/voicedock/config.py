@@ -72,8 +72,8 @@ _HOLD_MEDIA = re.compile(r"(moh|tone|sound|recording):[A-Za-z0-9_.\-/;=]+")
 _TRANSFER_RANGES = {"answer_timeout_seconds": (5, 300), "decision_timeout_seconds": (3, 120)}
 
 
-def _check_asterisk_transfer(t: AsteriskTransferSettings) -> None:
-    key = "pbx.asterisk.transfer."
+def _check_asterisk_transfer(t: AsteriskTransferSettings, prefix: str = "pbx.asterisk") -> None:
+    key = prefix + ".transfer."
     if t.hold_media and _HOLD_MEDIA.fullmatch(t.hold_media) is None:
         raise ConfigError(key + "hold_media", "must be moh:<class>, tone:/sound:<name> or empty")
     for name, (low, high) in _TRANSFER_RANGES.items():
@@ -83,6 +83,8 @@ def _check_asterisk_transfer(t: AsteriskTransferSettings) -> None:
 
 @dataclass(slots=True)
 class AsteriskSettings:
+    # One server of several ([[pbx.asterisk.servers]]): the name trunks give as their ``pbx``.
+    name: str = ""
     ari_url: str = "http://127.0.0.1:8088/ari"
     ari_user: str = "voicedock"
     ari_password: str = ""
@@ -95,6 +97,9 @@ class AsteriskSettings:
     media_connection: Literal["server", "client"] = "server"
     transfer_context: str = "voicedock-transfers"
     transfer: AsteriskTransferSettings = field(default_factory=AsteriskTransferSettings)
+    # Several Asterisk servers, each a table of the keys above plus ``name``; a key a server
+    # leaves out is the one of [pbx.asterisk]. Empty: [pbx.asterisk] is the one server.
+    servers: list[AsteriskSettings] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -185,6 +190,7 @@ class TrunkSettings:
     endpoint: str = ""  # PJSIP endpoint / sofia gateway; defaults to the name
     codec: MediaFormatName = "ulaw"  # one of domain.audio.CALL_MEDIA_FORMATS
     description: str = ""
+    pbx: str = ""  # the [[pbx.asterisk.servers]] name carrying it; "": the only server
 
 
 @dataclass(slots=True)
@@ -329,6 +335,7 @@ def load_settings(
             raise ConfigError("--config", f"not valid TOML: {exc}") from None
     _apply_env(raw, env)
     _freeswitch_transfer_aliases(raw)
+    _inherit_asterisk_keys(raw)
     settings: Settings = _build(Settings, raw, "")
     _check(settings)
     return settings
@@ -347,6 +354,19 @@ def _apply_env(raw: dict[str, Any], env: typing.Mapping[str, str]) -> None:
             if not isinstance(node, dict):
                 raise ConfigError(".".join(parts), f"{name} overrides a non-table value")
         node[parts[-1]] = value  # a string; _build converts it to the field's type
+
+
+def _inherit_asterisk_keys(raw: dict[str, Any]) -> None:
+    """Each of [[pbx.asterisk.servers]] takes the keys it leaves out from [pbx.asterisk]."""
+    pbx = raw.get("pbx")
+    asterisk = pbx.get("asterisk") if isinstance(pbx, dict) else None
+    servers = asterisk.get("servers") if isinstance(asterisk, dict) else None
+    if not isinstance(asterisk, dict) or not isinstance(servers, list):
+        return  # no list, or not a table: _build names the key
+    shared = {k: v for k, v in asterisk.items() if k not in ("servers", "name")}
+    asterisk["servers"] = [
+        {**shared, **server} if isinstance(server, dict) else server for server in servers
+    ]
 
 
 def _build(cls: type[Any], raw: Any, prefix: str) -> Any:
@@ -429,9 +449,8 @@ def _check(s: Settings) -> None:
     if not is_token(s.node.id) or len(s.node.id) > _NODE_ID_MAX:
         raise ConfigError("node.id", "1-64 letters, digits, '_', '.', '-'")
     _range("node.lease_seconds", s.node.lease_seconds, 3, 300)
-    if not 0 < s.pbx.asterisk.ami_port < 65536:
-        raise ConfigError("pbx.asterisk.ami_port", "must be 1-65535")
-    _check_asterisk_transfer(s.pbx.asterisk.transfer)
+    _check_asterisk(s.pbx.asterisk, "pbx.asterisk")
+    servers = _check_asterisk_servers(s.pbx.asterisk) if s.pbx.kind == "asterisk" else []
     if s.pbx.kind == "freeswitch" and (
         s.pbx.freeswitch.esl_password in ("", "ClueCon")
         and not s.pbx.freeswitch.allow_default_password
@@ -451,6 +470,7 @@ def _check(s: Settings) -> None:
             trunk.endpoint = trunk.name
         if not is_token(trunk.endpoint):
             raise ConfigError(f"trunks[{i}].endpoint", "letters, digits, '_', '.', '-' only")
+        _check_trunk_pbx(trunk, f"trunks[{i}].pbx", servers)
     assistant_keys = {(a.organization, a.name) for a in s.assistants}
     for i, a in enumerate(s.assistants):
         if not a.name.strip():
@@ -479,6 +499,48 @@ def _check(s: Settings) -> None:
     if not s.calls.resume_message.strip():
         raise ConfigError("calls.resume_message", "must not be empty")
     _check_webhooks(s.webhooks, assistant_keys)
+
+
+def _check_asterisk(a: AsteriskSettings, key: str) -> None:
+    if not 0 < a.ami_port < 65536:
+        raise ConfigError(f"{key}.ami_port", "must be 1-65535")
+    _check_asterisk_transfer(a.transfer, key)
+
+
+def _check_asterisk_servers(a: AsteriskSettings) -> list[str]:
+    """The names of [[pbx.asterisk.servers]], each server checked as [pbx.asterisk] is."""
+    if a.name:
+        raise ConfigError("pbx.asterisk.name", "only a server of pbx.asterisk.servers has one")
+    names: list[str] = []
+    for i, server in enumerate(a.servers):
+        key = f"pbx.asterisk.servers[{i}]"
+        if not is_token(server.name) or len(server.name) > _NODE_ID_MAX:
+            raise ConfigError(f"{key}.name", "1-64 letters, digits, '_', '.', '-'")
+        if server.name in names:
+            raise ConfigError(f"{key}.name", f"duplicate server {server.name!r}")
+        names.append(server.name)
+        if server.servers:
+            raise ConfigError(f"{key}.servers", "a server lists no servers of its own")
+        if server.media_connection != a.media_connection:
+            # Client mode: one /media route of this process takes every server's media legs.
+            raise ConfigError(
+                f"{key}.media_connection", "set it in [pbx.asterisk]: one for every server"
+            )
+        _check_asterisk(server, key)
+    return names
+
+
+def _check_trunk_pbx(trunk: TrunkSettings, key: str, servers: list[str]) -> None:
+    """A trunk names the server that carries it; with one server (or none listed) it may not."""
+    if not trunk.pbx:
+        if len(servers) > 1:
+            raise ConfigError(key, f"name the server carrying it: one of {', '.join(servers)}")
+        trunk.pbx = servers[0] if servers else ""
+        return
+    if not servers:
+        raise ConfigError(key, "names a server, but pbx.asterisk lists no servers")
+    if trunk.pbx not in servers:
+        raise ConfigError(key, f"unknown server {trunk.pbx!r}; one of {', '.join(servers)}")
 
 
 def _check_webhooks(w: WebhookSettings, assistant_keys: set[tuple[str, str]]) -> None:

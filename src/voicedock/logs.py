@@ -5,6 +5,8 @@ The call a task works for is bound once per task (``with call_context(call_id): 
 ``mask_call_id`` (an inbound id carries the caller's number), on every record as ``call_id``
 ("-" when none), and ``CallIdFormatter`` appends ``[call <id>]`` to lines that do not name it
 already. ``configure(handler)`` installs both (``voicedock serve`` does it on the root handler).
+With several PBX servers, the server a task works for is bound the same way (``pbx_context``)
+and named as `` [pbx <name>]``.
 
 ``describe(exc)`` names an exception for a log line, opening exception groups down to their
 leaves: ``ExceptionGroup[PbxError: channel not found, OSError: ...]``.
@@ -28,6 +30,7 @@ _DESCRIBE_MAX = 200  # characters of one leaf's message
 _NUMBER = re.compile(r"\+[1-9][0-9]{6,14}")
 
 _call_id: ContextVar[str | None] = ContextVar("voicedock_call_id", default=None)
+_pbx_server: ContextVar[str | None] = ContextVar("voicedock_pbx_server", default=None)
 
 
 def current_call_id() -> str | None:
@@ -45,6 +48,16 @@ def call_context(call_id: str | None) -> Iterator[None]:
         _call_id.reset(token)
 
 
+@contextlib.contextmanager
+def pbx_context(name: str | None) -> Iterator[None]:
+    """Bind the PBX server ``name`` to the current task (and tasks it starts) for the block."""
+    token = _pbx_server.set(name)
+    try:
+        yield
+    finally:
+        _pbx_server.reset(token)
+
+
 def bind_call_id(call_id: str | None) -> None:
     """Bind ``call_id`` for the rest of the current task (its first line, e.g. a call's task)."""
     _call_id.set(call_id)
@@ -57,19 +70,28 @@ class CallIdFilter(logging.Filter):
         call_id = _call_id.get()
         if not hasattr(record, "call_id"):
             record.call_id = mask_call_id(call_id) if call_id else _NO_CALL
+        if not hasattr(record, "pbx_server"):
+            record.pbx_server = _pbx_server.get() or ""
         return True
 
 
 class CallIdFormatter(logging.Formatter):
-    """Appends `` [call <id>]`` when a call is bound and the message does not name it."""
+    """Appends `` [call <id>]`` when a call is bound and the message does not name it, and
+    `` [pbx <name>]`` when a PBX server is bound."""
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         call_id = getattr(record, "call_id", _NO_CALL)
-        if call_id == _NO_CALL or call_id in record.getMessage():
+        server = getattr(record, "pbx_server", "")
+        tags = ""
+        if call_id != _NO_CALL and call_id not in record.getMessage():
+            tags += f" [call {call_id}]"
+        if server:
+            tags += f" [pbx {server}]"
+        if not tags:
             return text
         first, newline, rest = text.partition("\n")  # before a traceback, if any
-        return f"{first} [call {call_id}]{newline}{rest}"
+        return f"{first}{tags}{newline}{rest}"
 
 
 def configure(handler: logging.Handler, fmt: str = LOG_FORMAT) -> None:

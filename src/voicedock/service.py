@@ -70,6 +70,15 @@ def make_pbx(settings: Settings) -> Pbx:
     # A warm transfer's speech (briefing voice, the agent's spoken answer) is the call layer's.
     from voicedock.calls.transfers.agent import AgentDialogue
 
+    if kind == "asterisk" and settings.pbx.asterisk.servers:
+        from voicedock.pbx.asterisk.node_apps import NodeApps
+        from voicedock.pbx.several import several_asterisks
+
+        return several_asterisks(
+            settings.pbx.asterisk.servers,
+            AgentDialogue,
+            lambda server: NodeApps.of(settings, server),
+        )
     if kind == "asterisk":
         module: Any = importlib.import_module("voicedock.pbx.asterisk.pbx")
         apps = importlib.import_module("voicedock.pbx.asterisk.node_apps").NodeApps.of(settings)

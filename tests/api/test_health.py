@@ -1,5 +1,5 @@
 """``GET /health`` through REST on the real service: 200 only when calls can be placed, 503 with
-the component that is down otherwise (issue #20, item 4)."""
+the component that is down otherwise; several PBX servers each shown."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.conftest import Api
+from fakes.pbx import FakePbx
 from fakes.world import make_settings
 from freeswitch.live_service import running_freeswitch_service, until
 from voicedock.api.app import create_app
 from voicedock.config import AsteriskSettings, PbxSettings
+from voicedock.pbx.several import SeveralPbxs
 from voicedock.service import Service
 
 pytestmark = pytest.mark.unit
@@ -129,3 +131,80 @@ async def test_no_pbx_is_200_with_pbx_disabled(tmp_path: Path) -> None:
     assert resp.status == 200
     assert body["can_place_calls"] is False
     assert body["pbx"] == {"kind": "none", "status": "disabled", "links": {}}
+
+
+async def test_several_servers_each_shown_one_down_is_503_still_placing_calls(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'several.db'}")
+    up, down = FakePbx(), FakePbx()
+    down.connected = False
+
+    async def factory() -> Service:
+        return await Service.open(settings, SeveralPbxs({"ams": up, "fra": down}))
+
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+    )
+    await client.start_server()
+    try:
+        resp = await client.get("/health")
+        body = await resp.json()
+        down.connected = True
+        healthy = await client.get("/health")
+    finally:
+        await client.close()
+    assert resp.status == 503
+    assert body["status"] == "degraded"
+    assert body["can_place_calls"] is True  # on ams
+    assert body["pbx"] == {
+        "kind": "fake",
+        "status": "up",
+        "links": {"ams.pbx": "up", "fra.pbx": "down"},
+        "servers": {
+            "ams": {"status": "up", "links": {"pbx": "up"}},
+            "fra": {"status": "down", "links": {"pbx": "down"}},
+        },
+    }
+    assert healthy.status == 200
+
+
+async def test_configured_servers_are_each_connected_and_shown(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'servers.db'}")
+    ports = [_closed_port(), _closed_port()]
+    settings.pbx = PbxSettings(
+        kind="asterisk",
+        asterisk=AsteriskSettings(
+            ari_password="servers-secret-password",
+            servers=[
+                AsteriskSettings(
+                    name=name,
+                    ari_url=f"http://127.0.0.1:{port}/ari",
+                    ari_password="servers-secret-password",
+                )
+                for name, port in zip(("ams", "fra"), ports, strict=True)
+            ],
+        ),
+    )
+
+    async def factory() -> Service:
+        return await Service.open(settings)
+
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+    )
+    await client.start_server()
+    try:
+        resp = await client.get("/health")
+        text = await resp.text()
+        body = await resp.json()
+    finally:
+        await client.close()
+    assert resp.status == 503, text
+    assert body["can_place_calls"] is False
+    assert body["pbx"]["kind"] == "asterisk"
+    assert body["pbx"]["servers"] == {
+        name: {"status": "down", "links": {"ari": "down"}} for name in ("ams", "fra")
+    }
+    for secret in ("servers-secret-password", *map(str, ports)):
+        assert secret not in text

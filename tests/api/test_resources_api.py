@@ -101,7 +101,13 @@ async def test_number_with_live_call_cannot_be_deleted(api: Api) -> None:
 async def test_trunks_are_read_only(api: Api) -> None:
     body = await (await api.client.get("/trunks", headers=api.auth())).json()
     assert body["trunks"] == [
-        {"name": "carrier", "endpoint": "carrier-ep", "codec": "ulaw", "description": ""}
+        {
+            "name": "carrier",
+            "endpoint": "carrier-ep",
+            "codec": "ulaw",
+            "description": "",
+            "pbx": None,
+        }
     ]
     assert (await api.client.get("/trunks/carrier", headers=api.auth())).status == 200
     assert (await api.client.get("/trunks/nope", headers=api.auth())).status == 404

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any, cast
 
@@ -62,6 +63,22 @@ def test_make_pbx_runs_the_nodes_own_application() -> None:
     pbx: Any = make_pbx(settings)
     assert pbx.ari.events_url().endswith("/events?app=voicedock-n1")
     assert settings.pbx.asterisk.app == "voicedock"  # the configuration is left as it was
+
+
+async def test_several_servers_each_run_the_nodes_own_application_and_hear_the_live_nodes() -> None:
+    settings = make_settings("postgresql://voicedock@127.0.0.1/voicedock")
+    settings.node.id = "n1"
+    settings.pbx.kind = "asterisk"
+    ams = dataclasses.replace(settings.pbx.asterisk, name="ams")
+    fra = dataclasses.replace(settings.pbx.asterisk, name="fra", app="other")
+    settings.pbx.asterisk.servers = [ams, fra]
+    pbx: Any = make_pbx(settings)
+    servers = pbx.servers
+    assert servers["ams"].ari.events_url().endswith("/events?app=voicedock-n1")
+    assert servers["fra"].ari.events_url().endswith("/events?app=other-n1")
+    await pbx.set_live_nodes(["n1", "n2"])  # not connected: kept for the connect
+    assert servers["ams"]._node_apps.value == "voicedock-n1&voicedock-n2"
+    assert servers["fra"]._node_apps.value == "other-n1&other-n2"
 
 
 class StubAri:

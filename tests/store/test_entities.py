@@ -73,10 +73,12 @@ async def test_trunk_upsert_replaces_the_definition(store: Store) -> None:
     await seed_trunk(store, "b-trunk")
     async with store.transaction() as tx:
         await tx.upsert_trunk(Trunk(name="a-trunk", pbx_endpoint="a", codec="alaw"))
-        await tx.upsert_trunk(Trunk(name="b-trunk", pbx_endpoint="new", description="moved"))
+        await tx.upsert_trunk(
+            Trunk(name="b-trunk", pbx_endpoint="new", description="moved", pbx="fra")
+        )
     assert await store.list_trunks() == [
         Trunk(name="a-trunk", pbx_endpoint="a", codec="alaw"),
-        Trunk(name="b-trunk", pbx_endpoint="new", description="moved"),
+        Trunk(name="b-trunk", pbx_endpoint="new", description="moved", pbx="fra"),
     ]
     assert await store.get_trunk("a-trunk") == Trunk(name="a-trunk", pbx_endpoint="a", codec="alaw")
     assert await store.get_trunk("zzz") is None
@@ -208,6 +210,7 @@ def full_call(org_id: str, number_id: str, assistant_id: str) -> Call:
         latency=[{"turn": 1, "stt_ms": 120, "llm_ms": 300}],
         transferred_to="+15550009999",
         transferred_at=at(50),
+        pbx="ams",
         created_at=at(0),
         updated_at=at(62),
     )

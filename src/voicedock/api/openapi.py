@@ -138,6 +138,11 @@ SCHEMAS: dict[str, Schema] = {
                 "type": ["string", "null"],
                 "description": "The voicedock node serving the call ([node] id).",
             },
+            "pbx": {
+                "type": ["string", "null"],
+                "description": "The PBX server carrying the call ([[pbx.asterisk.servers]] "
+                "name); null with one PBX.",
+            },
             "latency": {"type": "array"},
             "events": {"type": "array", "items": {"type": "object"}},
         },
@@ -222,7 +227,13 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Trunk": obj(
-        {n: {"type": "string"} for n in ("name", "endpoint", "codec", "description")},
+        {
+            **{n: {"type": "string"} for n in ("name", "endpoint", "codec", "description")},
+            "pbx": {
+                "type": ["string", "null"],
+                "description": "The PBX server carrying the trunk; null with one PBX.",
+            },
+        },
         ("name",),
         strict=False,
     ),
@@ -245,6 +256,24 @@ SCHEMAS: dict[str, Schema] = {
                         "description": "Each connection calls need: ari and (when originating "
                         "through AMI) ami for Asterisk, esl for FreeSWITCH; none for kind none.",
                         "additionalProperties": {"enum": ["up", "down"]},
+                    },
+                    "servers": {
+                        "type": "object",
+                        "description": "Several PBX servers ([[pbx.asterisk.servers]]): each "
+                        "one's status and links by name (links above are then named "
+                        "<server>.<link>). Calls can be placed while any server is up; status "
+                        "is ok only while every one is.",
+                        "additionalProperties": obj(
+                            {
+                                "status": {"enum": ["up", "down"]},
+                                "links": {
+                                    "type": "object",
+                                    "additionalProperties": {"enum": ["up", "down"]},
+                                },
+                            },
+                            ("status", "links"),
+                            strict=False,
+                        ),
                     },
                 },
                 ("kind", "status", "links"),

@@ -265,19 +265,28 @@ async def health(request: web.Request) -> web.Response:
     disabled = pbx.kind == "none"
     if not database_up:
         status = "unavailable"
-    elif disabled or pbx.can_place_calls:
+    elif disabled or pbx.all_up:
         status = "ok"
     else:
         status = "degraded"
+    pbx_body: dict[str, object] = {
+        "kind": pbx.kind,
+        "status": "disabled" if disabled else _up(pbx.can_place_calls),
+        "links": {name: _up(up) for name, up in sorted(pbx.links.items())},
+    }
+    if pbx.servers:  # several servers: each one's own, by name
+        pbx_body["servers"] = {
+            name: {
+                "status": _up(server.can_place_calls),
+                "links": {link: _up(up) for link, up in sorted(server.links.items())},
+            }
+            for name, server in sorted(pbx.servers.items())
+        }
     body = {
         "status": status,
         "can_place_calls": database_up and pbx.can_place_calls,
         "database": {"status": _up(database_up)},
-        "pbx": {
-            "kind": pbx.kind,
-            "status": "disabled" if disabled else _up(pbx.can_place_calls),
-            "links": {name: _up(up) for name, up in sorted(pbx.links.items())},
-        },
+        "pbx": pbx_body,
     }
     return web.json_response(body, status=200 if status == "ok" else 503)
 

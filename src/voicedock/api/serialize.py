@@ -58,6 +58,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "transferred_to": call.transferred_to,
             "transferred_at": iso(call.transferred_at),
             "node": call.owner_node,
+            "pbx": call.pbx,
             "latency": call.latency,
             "events": [
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
@@ -111,4 +112,5 @@ def trunk_json(t: Trunk) -> JsonObject:
         "endpoint": t.pbx_endpoint,
         "codec": t.codec,
         "description": t.description,
+        "pbx": t.pbx or None,
     }

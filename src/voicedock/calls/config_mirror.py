@@ -70,7 +70,13 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
     async with store.transaction() as tx:
         for t in settings.trunks:
             await tx.upsert_trunk(
-                Trunk(t.name, t.endpoint or t.name, codec=t.codec, description=t.description)
+                Trunk(
+                    t.name,
+                    t.endpoint or t.name,
+                    codec=t.codec,
+                    description=t.description,
+                    pbx=t.pbx,
+                )
             )
         for a in settings.assistants:
             org = orgs[a.organization]

@@ -80,6 +80,7 @@ from voicedock.domain.records import (
     CallStatus,
     Direction,
     JsonObject,
+    Trunk,
     utcnow,
 )
 from voicedock.errors import BadRequest, PbxUnavailable, RateLimited
@@ -180,6 +181,8 @@ class CallEngine:
         await check_number_choice(self._store, org_id, request.number_id)
         now = self._now()
         call_id = new_outbound_call_id()
+        # Which PBX server the call will live on is the trunk's: stored with the call.
+        trunks = {trunk.name: trunk for trunk in await self._store.list_trunks()}
         body: JsonObject = {
             "success": True,
             "call_id": call_id,
@@ -213,6 +216,7 @@ class CallEngine:
                 first_message=assistant.config.get("first_message"),
                 context=request.context,
                 owner_node=self.node_id,
+                pbx=_trunk_pbx(trunks.get(number.trunk)),
                 created_at=now,
                 updated_at=now,
             )
@@ -220,7 +224,7 @@ class CallEngine:
             await self._add_event(tx, call, CallEvent(call_id, "status", {"to": "connecting"}, now))
             if idempotency is not None:
                 await tx.put_idempotency(stored_answer(org_id, idempotency, 200, body, now))
-        trunk = await self._store.get_trunk(number.trunk)
+        trunk = trunks.get(number.trunk)
         log.info(
             "call %s: originating to %s", mask_call_id(call_id), mask_number(request.destination)
         )
@@ -238,6 +242,7 @@ class CallEngine:
                         trunk_endpoint=trunk.pbx_endpoint,
                         timeout_seconds=request.ring_timeout_seconds,
                         media_format=trunk.codec,
+                        pbx=trunk.pbx,
                     )
                 )
         except Exception as exc:  # noqa: BLE001 - any failure means the call was not placed
@@ -539,6 +544,7 @@ class CallEngine:
             first_message=resolved.config.get("first_message"),
             pbx_call_ref=inbound.pbx_call_ref,
             owner_node=self.node_id,
+            pbx=inbound.pbx or None,
             created_at=now,
             updated_at=now,
         )
@@ -647,6 +653,13 @@ class CallEngine:
                 self._recorded_messages[call_id] = messages
                 _on_failure(lambda: self._recorded_messages.pop(call_id, None))
         self._live_messages.pop(call_id, None)  # committed
+
+
+def _trunk_pbx(trunk: Trunk | None) -> str | None:
+    """The PBX server a call through ``trunk`` lives on (``None``: the only one)."""
+    if trunk is None or not trunk.pbx:
+        return None
+    return trunk.pbx
 
 
 def _settle(call: Call, now: datetime) -> Call | None:

@@ -25,7 +25,8 @@ The calls are passed in: ``Service.start`` takes the node's own non-terminal cal
 store *before* the PBX connects, so a call this run takes is never among them, nor a call of
 another node sharing the database (``[node] id``). The calls of a node that died are ended by
 a surviving node with ``end_lost_calls`` (``calls/nodes.py``): hung up the same way, they end
-``node-lost`` and are not resumed.
+``node-lost`` and are not resumed. With several PBX servers (``pbx/several``) each call is
+adopted or hung up on the server stored with it (``Call.pbx``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus
 from voicedock.errors import PbxError
-from voicedock.pbx.base import LeftoverPbx, Pbx, ResumablePbx
+from voicedock.pbx.base import LeftoverPbx, Pbx, ResumablePbx, RoutingPbx
 
 log = logging.getLogger("voicedock.calls.recovery")
 
@@ -127,6 +128,7 @@ async def recover_calls(
     """Resume what can go on (``resumer`` given and the PBX a ``ResumablePbx``), hang up and
     end the rest, all within ``deadline``."""
     recovery = Recovery()
+    locate_calls(pbx, calls)
     can_resume = resumer is not None and isinstance(pbx, ResumablePbx)
     to_resume, to_end = plan_recovery(calls, can_resume=can_resume)
     if not to_resume and not to_end:
@@ -156,10 +158,19 @@ async def end_lost_calls(
     up (checked, as after a restart), then each ends ``node-lost``, reported like any end."""
     recovery = Recovery()
     pending = [call for call in calls if not call.status.terminal]
+    locate_calls(pbx, pending)
     if pending:
         until = asyncio.get_running_loop().time() + deadline
         await _end_calls(engine, pbx, pending, until, recovery, reason=NODE_LOST)
     return recovery
+
+
+def locate_calls(pbx: Pbx, calls: Sequence[Call]) -> None:
+    """Several PBX servers (``RoutingPbx``): each call's commands go to the server stored with
+    it, so that its leftovers are hung up (or it is adopted) where it lives."""
+    if isinstance(pbx, RoutingPbx):
+        for call in calls:
+            pbx.locate(call.id, call.pbx)
 
 
 async def _resume(

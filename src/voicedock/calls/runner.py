@@ -41,7 +41,15 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, utcnow
 from voicedock.errors import PbxError, ProviderError, StoreUnavailable
 from voicedock.logs import bind_call_id, call_context, describe
-from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind, TransferTarget
+from voicedock.pbx.base import (
+    MediaPbx,
+    Pbx,
+    PbxEvent,
+    PbxEventKind,
+    PbxHealth,
+    RoutingPbx,
+    TransferTarget,
+)
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.store.backlog import WriteBacklog
 from voicedock.store.base import Store
@@ -404,13 +412,19 @@ class CallRunner:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(PBX_DOWN_WAIT_S):
                 while not (running.remote_gone or self._closed) and clock() < verdict_by:
-                    if not self._pbx.health().can_place_calls:
+                    if not self._health_of(running.call_id).can_place_calls:
                         verdict_by = clock() + PBX_VERDICT_S  # no hang-up could be sent: wait
                     elif await self._still_up(running.call_id):
                         return  # the media alone was lost
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(_VERDICT_POLL_S):
                             await running.gone.wait()
+
+    def _health_of(self, call_id: str) -> PbxHealth:
+        """The links of the PBX server carrying the call (several servers: its own)."""
+        if isinstance(self._pbx, RoutingPbx):
+            return self._pbx.call_health(call_id)
+        return self._pbx.health()
 
     async def _still_up(self, call_id: str) -> bool:
         """The PBX has the call (``False``: gone, or the PBX could not be asked)."""

@@ -74,6 +74,7 @@ class Trunk:
     pbx_endpoint: str  # Asterisk PJSIP endpoint / FreeSWITCH gateway name
     codec: str = "ulaw"  # one of domain.audio.CALL_MEDIA_FORMATS
     description: str = ""
+    pbx: str = ""  # the PBX server carrying it ([[pbx.asterisk.servers]] name); "": the only one
 
 
 @dataclass(slots=True)
@@ -129,6 +130,7 @@ class Call:
     transferred_to: str | None = None
     transferred_at: datetime | None = None
     owner_node: str | None = None  # the voicedock node serving the call ([node] id)
+    pbx: str | None = None  # the PBX server carrying the call (None: the only one)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; basis of the opaque cursor

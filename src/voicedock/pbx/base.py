@@ -52,6 +52,7 @@ class OriginateRequest:
     trunk_endpoint: str  # PJSIP endpoint / sofia gateway name
     timeout_seconds: int = 30
     media_format: str = "ulaw"
+    pbx: str = ""  # the server carrying the trunk (``pbx/several``); "": the only one
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class InboundCall:
     pbx_call_ref: str
     caller: str
     called: str
+    pbx: str = ""  # the server it came from (``pbx/several``); "": the only one
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +84,24 @@ class PbxHealth:
     """What ``GET /health`` reports of the PBX: each connection voicedock needs to place calls.
 
     ``links`` names each connection (``"ari"``, ``"ami"``, ``"esl"``) with whether it is up now;
-    no host, port or credential. ``kind = "none"`` has no links and places no calls.
+    no host, port or credential. ``kind = "none"`` has no links and places no calls. Several
+    servers (``pbx/several``): ``servers`` holds each one's health by name, ``links`` all of
+    their links as ``"<server>.<link>"``; calls can be placed while any server can.
     """
 
     kind: str  # "asterisk" | "freeswitch" | "none" (or a test double's name)
     links: Mapping[str, bool] = field(default_factory=dict)
+    servers: Mapping[str, PbxHealth] = field(default_factory=dict)
 
     @property
     def can_place_calls(self) -> bool:
+        if self.servers:
+            return any(server.can_place_calls for server in self.servers.values())
+        return self.all_up
+
+    @property
+    def all_up(self) -> bool:
+        """Every link is up (of every server)."""
         return bool(self.links) and all(self.links.values())
 
 
@@ -148,6 +160,20 @@ class LeftoverPbx(Protocol):
     async def hang_up_leftovers(self, calls: Mapping[str, str | None]) -> set[str]:
         """Hang up every leg (and bridge) of these calls, given as call id → the PBX's id of
         the remote leg when stored; return the call ids of which something is still there."""
+        ...
+
+
+@runtime_checkable
+class RoutingPbx(Protocol):
+    """A ``Pbx`` made of several servers (``pbx/several``): each call lives on one of them."""
+
+    def locate(self, call_id: str, pbx: str | None) -> None:
+        """The call lives on the server named ``pbx`` (a call of a previous run, stored with
+        it); ``None``: not known (its commands go to every server)."""
+        ...
+
+    def call_health(self, call_id: str) -> PbxHealth:
+        """The health of the server carrying the call (of them all when not known)."""
         ...
 
 

@@ -155,7 +155,7 @@ API_KEYS = Table(
     datetimes=frozenset({"created_at", "revoked_at"}),
 )
 
-TRUNKS = Table("trunks", Trunk, ("name", "pbx_endpoint", "codec", "description"))
+TRUNKS = Table("trunks", Trunk, ("name", "pbx_endpoint", "codec", "description", "pbx"))
 
 PHONE_NUMBERS = Table(
     "phone_numbers",
@@ -222,6 +222,7 @@ CALLS = Table(
         "transferred_to",
         "transferred_at",
         "owner_node",
+        "pbx",
         "created_at",
         "updated_at",
         "seq",

@@ -258,7 +258,7 @@ class SqlTransaction(OutboxStatements):
         await self._conn.execute(
             TRUNKS.insert_sql() + " ON CONFLICT (name) DO UPDATE SET "
             "pbx_endpoint = excluded.pbx_endpoint, codec = excluded.codec, "
-            "description = excluded.description",
+            "description = excluded.description, pbx = excluded.pbx",
             *TRUNKS.encode(trunk, self._dialect, TRUNKS.insert_columns),
         )
 

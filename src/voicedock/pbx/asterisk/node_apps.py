@@ -29,7 +29,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from voicedock.config import Settings
+from voicedock.config import AsteriskSettings, Settings
 from voicedock.errors import ConfigError, PbxError
 from voicedock.pbx.asterisk.ari import AriClient
 from voicedock.validation import is_token
@@ -103,12 +103,13 @@ class NodeApps:
         return self._apps
 
     @classmethod
-    def of(cls, settings: Settings) -> NodeApps:
-        """This node's, from its settings: several nodes share a PostgreSQL database, an
-        SQLite one serves a single node."""
+    def of(cls, settings: Settings, server: AsteriskSettings | None = None) -> NodeApps:
+        """This node's on ``server`` (default ``[pbx.asterisk]``), from its settings: several
+        nodes share a PostgreSQL database, an SQLite one serves a single node."""
         several = not settings.database.url.lower().startswith("sqlite")
+        base = (server or settings.pbx.asterisk).app
         try:
-            return cls(settings.pbx.asterisk.app, settings.node.id, several_nodes=several)
+            return cls(base, settings.node.id, several_nodes=several)
         except NodeAppError as exc:
             raise ConfigError("pbx.asterisk.app", str(exc)) from None
 
