@@ -363,8 +363,8 @@ async def test_a_dead_nodes_calls_are_hung_up_on_their_own_servers_by_another_no
     lab: LabAsterisk, second_lab: LabAsterisk, postgres_server: str, tmp_path: Path
 ) -> None:
     """Two nodes on one PostgreSQL, each connected to both servers (each running its own ARI
-    application there, ``voicedock-<node>``): node a, killed with a call on each server, has both hung up where they live
-    and ended ``node-lost`` by node b."""
+    application there, ``voicedock-<node>``): node a, killed with a call on each server, has
+    both hung up where they live and ended ``node-lost`` by node b."""
     database = await fresh_database(postgres_server)
     ports = {name: free_port() for name in ("a", "b")}
     configs = {
