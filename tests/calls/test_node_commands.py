@@ -121,6 +121,34 @@ async def test_commands_sent_to_another_node_are_carried_out_by_the_calls_node(
 
 
 @pytest.mark.timeout(60)
+async def test_an_answer_heard_before_its_sender_looks_for_it_is_not_waited_for(
+    nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a busy node the owner's answer (and its notification) can arrive before the sender,
+    back from storing the command, starts waiting: the sender takes it at once, not at its
+    next look at the row a second later."""
+    call_id, live = await answered_call(nodes)
+    mailbox = nodes.b.node.commands.mailbox
+    assert mailbox is not None
+    send = mailbox.send
+
+    async def busy_send(sender: str, recipient: str, request: str) -> int:
+        command_id = await send(sender, recipient, request)
+        async with asyncio.timeout(5):  # node a answers (and notifies) meanwhile
+            while (found := await mailbox.reply(command_id)) is None or found.reply is None:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # the answer's notification is heard
+        return command_id
+
+    monkeypatch.setattr(mailbox, "send", busy_send)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await nodes.b.node.control(ACME_ID, call_id, Say("Right away"))
+    assert loop.time() - began < 0.7
+    assert live.said == ["Right away"]
+
+
+@pytest.mark.timeout(60)
 async def test_the_longest_command_and_an_inbound_calls_end_call_cross_nodes(
     nodes: Nodes,
 ) -> None:

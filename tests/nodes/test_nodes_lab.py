@@ -18,11 +18,12 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,10 @@ def node_config(
     hook: Receiver | None = None,
     lease_seconds: int | None = None,
     freeswitch: LabFreeswitch | None = None,
+    max_calls: int = 4,
 ) -> Path:
     """The node's configuration file, as an operator writes it (the default lease unless
-    ``lease_seconds``)."""
+    ``lease_seconds``; ``max_calls`` at once on ACME's number)."""
     q = json.dumps  # a JSON string is a TOML basic string
     lines = [
         f"[server]\nhost = {q('127.0.0.1')}\nport = {port}",
@@ -70,7 +72,7 @@ def node_config(
         f"[speech]\nstt = {q(SPEECH)}\ntts = {q(SPEECH)}\nllm = {q(SPEECH)}",
         '[[trunks]]\nname = "carrier"\nendpoint = "carrier"',
         f'[[numbers]]\nnumber = {q(ACME_NUMBERS[0])}\ntrunk = "carrier"\n'
-        f'organization = {q(ACME)}\nmax_concurrent_calls = 4\nassistant = "Support"',
+        f'organization = {q(ACME)}\nmax_concurrent_calls = {max_calls}\nassistant = "Support"',
         f'[[assistants]]\nname = "Support"\norganization = {q(ACME)}\nfirst_message = "Hi!"',
         '[policy]\ninternal_targets = ["sales"]',
     ]
@@ -112,7 +114,21 @@ def two_nodes(
 ) -> tuple[dict[str, int], dict[str, Path]]:
     """Nodes a and b on ``database`` and the lab (the same configuration but for the node id;
     each runs its own ARI application): their ports and configuration files."""
-    ports = {"a": free_port(), "b": free_port()}
+    return some_nodes(("a", "b"), tmp_path, database, lab, hook, leases)
+
+
+def some_nodes(
+    names: Sequence[str],
+    tmp_path: Path,
+    database: str,
+    lab: LabAsterisk,
+    hook: Receiver | None,
+    leases: dict[str, int] | None = None,
+    max_calls: int = 4,
+) -> tuple[dict[str, int], dict[str, Path]]:
+    """The named nodes on ``database`` and the lab (the same configuration but for the node
+    id; each runs its own ARI application): their ports and configuration files."""
+    ports = {name: free_port() for name in names}
     configs = {
         name: node_config(
             tmp_path / f"{name}.toml",
@@ -122,6 +138,7 @@ def two_nodes(
             lab=lab,
             hook=hook,
             lease_seconds=(leases or {}).get(name),
+            max_calls=max_calls,
         )
         for name in ports
     }
@@ -178,6 +195,14 @@ def of_call(ids: set[str], call_id: str) -> set[str]:
     return {i for i in ids if call_id in i}
 
 
+async def all_at_pbx(
+    http: aiohttp.ClientSession, lab: LabAsterisk, call_ids: Sequence[str]
+) -> bool:
+    """Each call has a channel at the lab."""
+    ids = await lab_ids(http, lab)
+    return all(of_call(ids, call_id) for call_id in call_ids)
+
+
 @pytest.fixture
 async def hook() -> AsyncIterator[Receiver]:
     receiver = Receiver(generate_secret())
@@ -191,57 +216,154 @@ def reports(hook: Receiver, call_id: str) -> int:
     return sum(b["type"] == "end-of-call-report" and b["call_id"] == call_id for b in bodies)
 
 
+def hooks_of(hook: Receiver, call_id: str, kind: str) -> list[dict[str, Any]]:
+    """The call's webhooks of type ``kind`` the receiver took (signatures verified)."""
+    bodies = [json.loads(r.body) for r in hook.requests]
+    return [b for b in bodies if b["type"] == kind and b["call_id"] == call_id]
+
+
+ECHO = "+31612345670"  # the lab's Echo(): the line stays up until someone hangs it up
+LOST_CALLS = 3
+
+
+async def up_calls(api: Api, count: int) -> list[str]:
+    """``count`` calls to the lab's echo line placed through ``api``'s node, all answered."""
+    call_ids = [await api.place(ECHO, SUPPORT_ID) for _ in range(count)]
+    for call_id in call_ids:
+        await api.wait(call_id, lambda c: c["status"] == "in-progress", 15)
+    return call_ids
+
+
+async def settled_once(
+    http: aiohttp.ClientSession,
+    lab: LabAsterisk,
+    hook: Receiver,
+    survivors: Sequence[Api],
+    call_ids: Sequence[str],
+    killed: float,
+    before: set[str],
+) -> dict[str, str]:
+    """Every call of the killed node ended ``node-lost`` within ``SETTLED_WITHIN`` of
+    ``killed``, as each survivor's API shows it; nothing the calls had (their legs, the far
+    party's channels, bridges) left at the PBX but what it had ``before``; exactly one
+    end-of-call report and one ``ended`` status update per call. The node that settled each."""
+    settled: dict[str, str] = {}
+    for call_id in call_ids:
+        left = SETTLED_WITHIN - (time.monotonic() - killed)
+        ended = await survivors[0].wait(call_id, lambda c: c["status"] in TERMINAL, left)
+        assert (ended["status"], ended["end_reason"]) == ("ended", "node-lost"), ended
+        assert ended["started_at"]
+        assert ended["ended_at"]
+        settled[call_id] = ended["node"]
+        for other in survivors[1:]:  # every node tells the same
+            seen = await other.call(call_id)
+            assert (seen["status"], seen["end_reason"], seen["node"]) == (
+                "ended",
+                "node-lost",
+                ended["node"],
+            )
+    assert time.monotonic() - killed < SETTLED_WITHIN
+    async with asyncio.timeout(8):  # the PBX lists nothing of them, the far ends included
+        while left_over := await lab_ids(http, lab) - before:
+            await asyncio.sleep(0.1)
+    assert not left_over
+    async with asyncio.timeout(10):
+        while not all(reports(hook, call_id) for call_id in call_ids):
+            await asyncio.sleep(0.1)
+    # Each survivor renews (and would claim) at least once more meanwhile.
+    await asyncio.sleep(4)
+    for call_id in call_ids:
+        [report] = hooks_of(hook, call_id, "end-of-call-report")
+        assert (report["data"]["status"], report["data"]["end_reason"]) == ("ended", "node-lost")
+        ends = [
+            update
+            for update in hooks_of(hook, call_id, "status-update")
+            if update["data"]["status"] in TERMINAL
+        ]
+        assert [e["data"]["end_reason"] for e in ends] == ["node-lost"]
+    assert hook.rejected == 0
+    return settled
+
+
 @pytest.mark.timeout(150)
-async def test_a_killed_nodes_call_is_left_alone_by_a_starting_node_then_settled_by_it(
+async def test_a_killed_nodes_calls_are_left_alone_by_a_starting_node_then_settled_by_it(
     lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
 ) -> None:
+    """Node a has three calls up; node b starts and leaves them alone; node a is killed and
+    node b settles each once: hung up at the PBX, ended node-lost, one report each."""
     database = await fresh_database(postgres_server)
     ports, configs = two_nodes(tmp_path, database, lab, hook)
     async with aiohttp.ClientSession() as http:
+        before = await lab_ids(http, lab)
         with node_process(configs["a"], tmp_path / "a.log") as a_process:
             a, call_id, answered = await answered_call(
                 http, ports["a"], a_process, tmp_path / "a.log", database
             )
             assert answered["node"] == "a"
-            assert call_id in await lab_ids(http, lab)
+            call_ids = [call_id, *await up_calls(a, LOST_CALLS - 1)]
+            assert await all_at_pbx(http, lab, call_ids)
 
             with node_process(configs["b"], tmp_path / "b.log") as b_process:
                 b = Api(http, f"http://127.0.0.1:{ports['b']}", a.key)
                 await wait_healthy(http, b.base, b_process, tmp_path / "b.log")
-                # Node b has started (and recovered): node a's call is up, at the PBX too.
-                seen = await b.call(call_id)
-                assert (seen["status"], seen["node"], seen["end_reason"]) == (
-                    "in-progress",
-                    "a",
-                    None,
-                )
-                assert call_id in await lab_ids(http, lab)
+                # Node b has started (and recovered): node a's calls are up, at the PBX too.
+                for call_id in call_ids:
+                    seen = await b.call(call_id)
+                    assert (seen["status"], seen["node"], seen["end_reason"]) == (
+                        "in-progress",
+                        "a",
+                        None,
+                    )
+                assert await all_at_pbx(http, lab, call_ids)
 
                 a_process.send_signal(signal.SIGKILL)
                 a_process.wait(timeout=10)
                 killed = time.monotonic()
-                assert call_id in await lab_ids(http, lab)  # the caller is still there
+                # The callers are still there: only a survivor hangs them up.
+                assert await all_at_pbx(http, lab, call_ids)
 
-                ended = await b.wait(call_id, lambda c: c["status"] in TERMINAL, SETTLED_WITHIN)
-                assert time.monotonic() - killed < SETTLED_WITHIN
-                assert (ended["status"], ended["end_reason"], ended["node"]) == (
-                    "ended",
-                    "node-lost",
-                    "b",
-                )
-                assert ended["started_at"]
-                assert ended["ended_at"]
-                async with asyncio.timeout(5):  # nothing of the call left at the PBX
-                    while of_call(await lab_ids(http, lab), call_id):
-                        await asyncio.sleep(0.1)
-                async with asyncio.timeout(10):
-                    while not reports(hook, call_id):
-                        await asyncio.sleep(0.1)
-                await asyncio.sleep(4)  # b renews (and would claim) once more meanwhile
-                assert reports(hook, call_id) == 1
-                assert "node-lost" in json.dumps(
-                    [json.loads(r.body) for r in hook.requests if call_id in r.body.decode()]
-                )
+                settled = await settled_once(http, lab, hook, [b], call_ids, killed, before)
+                assert set(settled.values()) == {"b"}
+
+
+@pytest.mark.timeout(120)
+async def test_two_surviving_nodes_settle_each_call_of_a_killed_node_once(
+    lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
+) -> None:
+    """Nodes b and c survive node a, both renewing every second once its 3 s lease ran out:
+    each of its calls is claimed by one of them, hung up once and reported once."""
+    database = await fresh_database(postgres_server)
+    ports, configs = some_nodes(
+        ("a", "b", "c"), tmp_path, database, lab, hook, leases={"a": 3, "b": 3, "c": 3}
+    )
+    async with aiohttp.ClientSession() as http:
+        before = await lab_ids(http, lab)
+        with (
+            node_process(configs["a"], tmp_path / "a.log") as a_process,
+            node_process(configs["b"], tmp_path / "b.log") as b_process,
+            node_process(configs["c"], tmp_path / "c.log") as c_process,
+        ):
+            a, call_id, _ = await answered_call(
+                http, ports["a"], a_process, tmp_path / "a.log", database
+            )
+            call_ids = [call_id, *await up_calls(a, LOST_CALLS - 1)]
+            survivors = []
+            for name, process in (("b", b_process), ("c", c_process)):
+                api = Api(http, f"http://127.0.0.1:{ports[name]}", a.key)
+                await wait_healthy(http, api.base, process, tmp_path / f"{name}.log")
+                survivors.append(api)
+            for call_id in call_ids:
+                assert (await survivors[1].call(call_id))["node"] == "a"
+
+            a_process.send_signal(signal.SIGKILL)
+            a_process.wait(timeout=10)
+            killed = time.monotonic()
+            settled = await settled_once(http, lab, hook, survivors, call_ids, killed, before)
+            assert set(settled.values()) <= {"b", "c"}
+            # Each survivor's log counts the calls it claimed: together, each call once.
+            claims = "\n".join((tmp_path / f"{name}.log").read_text() for name in ("b", "c"))
+            claimed = re.findall(r"node [bc]: (\d+) call\(s\) of a node that stopped", claims)
+            assert sum(map(int, claimed)) == LOST_CALLS, claimed
 
 
 @pytest.mark.timeout(90)

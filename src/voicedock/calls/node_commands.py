@@ -40,6 +40,7 @@ log = logging.getLogger("voicedock.calls.nodes")
 COMMAND_TIMEOUT = 10.0  # seconds the owner node has to answer a command
 _RECHECK = 1.0  # seconds between looks at a command's row while no notification comes
 _RECONNECT = 1.0  # seconds before listening again after the connection was lost
+_EARLY = 256  # answers heard before their sender waited for them, kept at most
 
 Control = Callable[[str, str, ControlCommand], Awaitable[None]]
 
@@ -65,6 +66,9 @@ class CommandRelay:
         self._tasks = tasks
         self.timeout = timeout
         self._answers: dict[int, asyncio.Event] = {}  # commands sent, until answered
+        # Answers heard while their sender was still storing the command (a busy node): the
+        # sender finds them here instead of at its next look at the row.
+        self._early: dict[int, None] = {}
         self.listening = asyncio.Event()  # for tests: the channel is listened to
 
     async def control(self, org_id: str, call_id: str, command: ControlCommand) -> None:
@@ -104,6 +108,9 @@ class CommandRelay:
         request = {"organization_id": org_id, "call_id": call_id, "command": command_data(command)}
         command_id = await mailbox.send(self.node_id, owner, json.dumps(request))
         answered = self._answers[command_id] = asyncio.Event()
+        if command_id in self._early:  # answered already
+            del self._early[command_id]
+            answered.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         try:
@@ -170,8 +177,14 @@ class CommandRelay:
             return
         if kind == "q":
             self._spawn(self._carry_out(mailbox, int(number)))
-        elif kind == "a" and (answered := self._answers.get(int(number))) is not None:
-            answered.set()
+        elif kind == "a":
+            answered = self._answers.get(int(number))
+            if answered is not None:
+                answered.set()
+                return
+            self._early[int(number)] = None
+            while len(self._early) > _EARLY:  # the oldest: their senders gave up
+                del self._early[next(iter(self._early))]
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.spawn(work, name="node-command")
