@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from voicedock.aio import first_of
+from voicedock.aio import Supervisor, first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.media.call_media import CallMedia
@@ -257,14 +257,16 @@ class WarmTransfers:
     def is_agent_leg(self, channel_uuid: str) -> bool:
         return channel_uuid in self._by_agent
 
-    def start(self, request: WarmTransferRequest, tasks: asyncio.TaskGroup) -> None:
+    def start(self, request: WarmTransferRequest, tasks: Supervisor) -> None:
         """Validate (raises before any ESL traffic) and run the attempt in ``tasks``."""
         if request.call_id in self._tasks:
             raise PbxError("a transfer of this call is already in progress")
         attempt = _Attempt(request, str(uuid.uuid4()))
         command = self._originate_command(attempt)
+        task = tasks.spawn(self._run(attempt, command))
+        if task is None:
+            raise PbxError("the adapter is closed")
         self._by_agent[attempt.agent_channel] = attempt
-        task = tasks.create_task(self._run(attempt, command))
         self._tasks[request.call_id] = task
 
     def on_event(self, event: EslEvent) -> None:
