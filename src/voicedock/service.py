@@ -13,10 +13,9 @@ chosen by ``pbx.kind``, ends the calls a previous run of this node left live or 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from voicedock.aio import Supervisor
 from voicedock.calls.config_mirror import mirror_config
@@ -26,7 +25,15 @@ from voicedock.calls.recovery import recover_calls
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
-from voicedock.pbx.base import OriginateRequest, Pbx, PbxEventSink, PbxHealth, TransferTarget
+from voicedock.pbx.base import (
+    InboundPbx,
+    MediaAcceptingPbx,
+    OriginateRequest,
+    Pbx,
+    PbxEventSink,
+    PbxHealth,
+    TransferTarget,
+)
 from voicedock.store import Store, open_store
 from voicedock.webhooks.runtime import Webhooks
 
@@ -70,27 +77,24 @@ def make_pbx(settings: Settings) -> Pbx:
     from voicedock.calls.transfers.agent import AgentDialogue
 
     if kind == "asterisk":
-        module: Any = importlib.import_module("voicedock.pbx.asterisk.pbx")
-        pbx: Pbx = module.AsteriskPbx(settings.pbx.asterisk, warm_dialogue=AgentDialogue())
-        return pbx
+        from voicedock.pbx.asterisk.pbx import AsteriskPbx
+
+        return AsteriskPbx(settings.pbx.asterisk, warm_dialogue=AgentDialogue())
     if kind == "freeswitch":
-        module = importlib.import_module("voicedock.pbx.freeswitch.pbx")
+        from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
+
         dids = [n.number for n in settings.numbers]
-        fs_pbx: Pbx = module.FreeswitchPbx(
-            settings.pbx.freeswitch, dids=dids, warm_dialogue=AgentDialogue()
-        )
-        return fs_pbx
+        return FreeswitchPbx(settings.pbx.freeswitch, dids=dids, warm_dialogue=AgentDialogue())
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")
 
 
 def _media_acceptor(settings: Settings, pbx: Pbx) -> MediaAcceptor | None:
-    set_acceptor = getattr(pbx, "set_media_acceptor", None)
-    if set_acceptor is None or settings.pbx.asterisk.media_connection != "client":
+    if not isinstance(pbx, MediaAcceptingPbx) or settings.pbx.asterisk.media_connection != "client":
         return None
     from voicedock.media.acceptor import MediaAcceptor
 
     acceptor = MediaAcceptor()
-    set_acceptor(acceptor)
+    pbx.set_media_acceptor(acceptor)
     return acceptor
 
 
@@ -137,9 +141,8 @@ class Service:
         await self.node.start()
         await mirror_config(self.store, self.settings)
         await self.webhooks.start()  # also delivers what a previous run left pending
-        set_inbound = getattr(self.pbx, "set_inbound_handler", None)
-        if set_inbound is not None:
-            set_inbound(self.engine.handle_inbound)
+        if isinstance(self.pbx, InboundPbx):
+            self.pbx.set_inbound_handler(self.engine.handle_inbound)
         await self.runner.start(warm_up=True)
         await self._tasks.start()
         self._tasks.spawn(self.engine.watch_ring_timeouts(), name="ring-timeouts")
