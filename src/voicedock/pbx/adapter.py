@@ -142,7 +142,11 @@ class PbxAdapter:
         await self.aclose()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coro`` in the background until it ends or the adapter closes."""
+        """Run ``coro`` in the background until it ends or the adapter closes; once closing
+        (the clients closing may still report), ``coro`` is closed unrun."""
+        if self._closed:
+            coro.close()
+            return
         self._tasks.spawn(coro)
 
     # --- events -----------------------------------------------------------------------------
@@ -233,14 +237,12 @@ class PbxAdapter:
         async with self._reconcile_lock:
             links = self._links()
             try:
-                restarted = await self._check_restart()
-                present = None if restarted else await self._listed_channels()
+                if await self._check_restart():
+                    await self._end_calls_of_previous_boot()
+                else:
+                    recheck = await self._end_missing_calls(await self._listed_channels())
             except self._not_connected:
                 return  # the next (re)connect reconciles again
-            if present is None:
-                await self._end_calls_of_previous_boot()
-            else:
-                recheck = await self._end_missing_calls(present)
             # Only once the restart is handled: a failed attempt is retried as one.
             if self._record_boot():
                 self._settle(links)
