@@ -9,7 +9,8 @@ A subclass connects its wire clients in ``_connect`` (pushing their ``aclose`` o
 * the background tasks, owned by one ``voicedock.aio.Supervisor`` (``_spawn``): a failure is
   logged (a ``PbxError`` as one warning line), never propagated;
 * ``_emit``: a ``PbxEvent`` to the engine's sink (a failing sink is logged), and the reports
-  made once per call (``_report_ringing``, ``_report_answered``, ``_report_hangup``);
+  made once per call (``_report_ringing``, ``_report_answered``, ``_report_hangup``) and
+  the caller's digits (``_report_dtmf``);
 * the settled connection: no call is placed or accepted on a connection that ``reconcile``
   has not checked for a restart yet (``_wait_settled``); each leg is stamped with the boot it
   was placed under, and a call that waited across a restart is refused;
@@ -47,8 +48,8 @@ ADOPT_SETTLE_WAIT = 5.0
 class PbxAdapter:
     """The shared core of a PBX adapter; ``AsteriskPbx`` and ``FreeswitchPbx`` extend it."""
 
-    # An error of reconcile's first look that means "not connected now": the next (re)connect
-    # reconciles again, so reconcile returns without settling.
+    # An error that means "not connected now" (FreeSWITCH's ``EslNotConnected``): reconcile
+    # returns without settling, and the next (re)connect reconciles again.
     _not_connected: tuple[type[Exception], ...] = ()
 
     def __init__(self, pbx_name: str, log: logging.Logger) -> None:
