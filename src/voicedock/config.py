@@ -166,16 +166,6 @@ class FreeswitchSettings:
     media_public_url: str = ""
     transfer: FreeswitchTransferSettings = field(default_factory=FreeswitchTransferSettings)
 
-    @property
-    def warm_transfer_timeout(self) -> int:
-        """``transfer.timeout_seconds``, as the adapter reads it."""
-        return self.transfer.timeout_seconds
-
-    @property
-    def voice_decision(self) -> bool:
-        """``transfer.voice_decision``, as the adapter reads it."""
-        return self.transfer.voice_decision
-
 
 @dataclass(slots=True)
 class PbxSettings:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import logging
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from voicedock.aio import Supervisor
 from voicedock.calls.config_mirror import mirror_config
@@ -27,7 +26,15 @@ from voicedock.calls.recovery import recover_calls
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
-from voicedock.pbx.base import OriginateRequest, Pbx, PbxEventSink, PbxHealth, TransferTarget
+from voicedock.pbx.base import (
+    InboundPbx,
+    MediaAcceptingPbx,
+    OriginateRequest,
+    Pbx,
+    PbxEventSink,
+    PbxHealth,
+    TransferTarget,
+)
 from voicedock.store import Store, open_store
 from voicedock.webhooks.runtime import Webhooks
 
@@ -80,33 +87,33 @@ def make_pbx(settings: Settings) -> Pbx:
             lambda server: NodeApps.of(settings, server),
         )
     if kind == "asterisk":
-        module: Any = importlib.import_module("voicedock.pbx.asterisk.pbx")
-        apps = importlib.import_module("voicedock.pbx.asterisk.node_apps").NodeApps.of(settings)
+        from voicedock.pbx.asterisk.node_apps import NodeApps
+        from voicedock.pbx.asterisk.pbx import AsteriskPbx
+
+        apps = NodeApps.of(settings)
         # This node's own ARI application (docs/nodes.md): its calls run there.
         asterisk = dataclasses.replace(settings.pbx.asterisk, app=apps.own)
-        pbx: Pbx = module.AsteriskPbx(asterisk, warm_dialogue=AgentDialogue(), node_apps=apps)
-        return pbx
+        return AsteriskPbx(asterisk, warm_dialogue=AgentDialogue(), node_apps=apps)
     if kind == "freeswitch":
-        module = importlib.import_module("voicedock.pbx.freeswitch.pbx")
+        from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
+
         dids = [n.number for n in settings.numbers]
-        fs_pbx: Pbx = module.FreeswitchPbx(
+        return FreeswitchPbx(
             settings.pbx.freeswitch,
             dids=dids,
             warm_dialogue=AgentDialogue(),
             node_id=settings.node.id,  # each parked inbound call: claimed by one node
         )
-        return fs_pbx
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")
 
 
 def _media_acceptor(settings: Settings, pbx: Pbx) -> MediaAcceptor | None:
-    set_acceptor = getattr(pbx, "set_media_acceptor", None)
-    if set_acceptor is None or settings.pbx.asterisk.media_connection != "client":
+    if not isinstance(pbx, MediaAcceptingPbx) or settings.pbx.asterisk.media_connection != "client":
         return None
     from voicedock.media.acceptor import MediaAcceptor
 
     acceptor = MediaAcceptor()
-    set_acceptor(acceptor)
+    pbx.set_media_acceptor(acceptor)
     return acceptor
 
 
@@ -153,9 +160,8 @@ class Service:
         await self.node.start()
         await mirror_config(self.store, self.settings)
         await self.webhooks.start()  # also delivers what a previous run left pending
-        set_inbound = getattr(self.pbx, "set_inbound_handler", None)
-        if set_inbound is not None:
-            set_inbound(self.engine.handle_inbound)
+        if isinstance(self.pbx, InboundPbx):
+            self.pbx.set_inbound_handler(self.engine.handle_inbound)
         await self.runner.start(warm_up=True)
         await self._tasks.start()
         self._tasks.spawn(self.engine.watch_ring_timeouts(), name="ring-timeouts")

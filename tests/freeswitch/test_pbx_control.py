@@ -12,8 +12,9 @@ from freeswitch.live_service import until
 from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
 from voicedock.errors import PbxError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
+from voicedock.pbx.causes import freeswitch_cause
+from voicedock.pbx.freeswitch.boot_clock import BootClock, parse_uptime
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
-from voicedock.pbx.freeswitch.support import BootClock, cause_of, parse_uptime
 
 pytestmark = pytest.mark.unit
 
@@ -329,9 +330,9 @@ def test_uptime_and_causes() -> None:
     assert parse_uptime("UP 0 years, 0 days, 0 hours, 0 minutes, 1 second\n") == 1.0
     assert parse_uptime("-ERR no\n") is None
     assert parse_uptime("") is None
-    assert cause_of("GATEWAY_DOWN") == 27
-    assert cause_of("USER_BUSY") == 17
-    assert cause_of("SOMETHING_NEW") is None
+    assert freeswitch_cause("GATEWAY_DOWN") == 27
+    assert freeswitch_cause("USER_BUSY") == 17
+    assert freeswitch_cause("SOMETHING_NEW") is None
 
 
 async def test_blind_transfer_waits_for_the_bridge_and_a_failed_bridge_keeps_the_call(

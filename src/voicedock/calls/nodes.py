@@ -47,7 +47,7 @@ from voicedock.config import NodeSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, NodeLease
 from voicedock.errors import ConfigError, StoreError
-from voicedock.pbx.base import Pbx
+from voicedock.pbx.base import LiveNodesPbx, Pbx
 from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls.nodes")
@@ -248,8 +248,7 @@ class Node:
     async def _publish_live_nodes(self) -> None:
         """Tell the PBX which nodes live (on Asterisk, their ARI applications receive the
         inbound calls: ``pbx/asterisk/node_apps``); a PBX without it is not asked."""
-        publish = getattr(self._pbx, "set_live_nodes", None)
-        if publish is None:
+        if not isinstance(self._pbx, LiveNodesPbx):
             return
         try:
             async with self._store.transaction() as tx:
@@ -258,7 +257,9 @@ class Node:
         except StoreError as exc:  # the PBX keeps the last list; the next renewal tries again
             log.warning("node %s: live nodes not read (%s)", self.id, exc)
             return
-        await publish(sorted({lease.id for lease in leases if lease.lease_until > now} | {self.id}))
+        await self._pbx.set_live_nodes(
+            sorted({lease.id for lease in leases if lease.lease_until > now} | {self.id})
+        )
 
     async def settle_lost(self) -> list[str]:
         """Claim the calls of nodes whose lease expired, hang up what is left of them and end

@@ -28,7 +28,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from voicedock.aio import Supervisor, first_of
 from voicedock.calls.commands import API_END_CALL
@@ -203,7 +203,7 @@ class CallRunner:
 
     @property
     def media_pbx(self) -> MediaPbx | None:
-        return cast(MediaPbx, self._pbx) if hasattr(self._pbx, "call_media") else None
+        return self._pbx if isinstance(self._pbx, MediaPbx) else None
 
     def running(self, call_id: str) -> RunningCall | None:
         return self._calls.get(call_id)

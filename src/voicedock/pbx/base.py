@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from voicedock.domain.audio import AudioFormat
+    from voicedock.media.acceptor import MediaAcceptor
     from voicedock.media.call_media import CallMedia
 
 
@@ -134,11 +135,21 @@ class Pbx(Protocol):
 
 
 class InboundHandler(Protocol):
-    async def __call__(self, call: InboundCall) -> str | None:
+    async def __call__(self, call: InboundCall, /) -> str | None:
         """Accept an inbound call: return our call id, or ``None`` to reject it."""
         ...
 
 
+@runtime_checkable
+class InboundPbx(Protocol):
+    """A ``Pbx`` that offers the calls it receives to voicedock (Asterisk, FreeSWITCH)."""
+
+    def set_inbound_handler(self, handler: InboundHandler) -> None:
+        """Who gives an inbound call our call id (the engine); without one, it is rejected."""
+        ...
+
+
+@runtime_checkable
 class MediaPbx(Protocol):
     """A ``Pbx`` that can carry a call's audio to voicedock (Asterisk, FreeSWITCH).
 
@@ -150,6 +161,22 @@ class MediaPbx(Protocol):
     def call_media(
         self, call_id: str, *, media_format: str = "ulaw"
     ) -> AbstractAsyncContextManager[CallMedia]: ...
+
+
+@runtime_checkable
+class MediaAcceptingPbx(Protocol):
+    """A ``Pbx`` whose media legs can dial voicedock (Asterisk's ``media_connection =
+    "client"``): it is told where they arrive, voicedock's ``/media``."""
+
+    def set_media_acceptor(self, acceptor: MediaAcceptor) -> None: ...
+
+
+@runtime_checkable
+class LiveNodesPbx(Protocol):
+    """A ``Pbx`` that shares its inbound calls among the live nodes (Asterisk: each node's ARI
+    application, ``pbx/asterisk/node_apps``): told at each lease renewal which nodes live."""
+
+    async def set_live_nodes(self, node_ids: list[str]) -> None: ...
 
 
 @runtime_checkable

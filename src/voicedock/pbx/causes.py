@@ -2,7 +2,11 @@
 
 Asterisk's AMI ``Reason`` (0/3/4) and ARI's ``Dial.dialstatus`` are too coarse (NOANSWER for
 both 403 and 404), so the SIP code decides first and the Q.850 cause second. FreeSWITCH
-hangup-cause names map through ``FREESWITCH_CAUSES`` to the same codes.
+hangup-cause names map through ``freeswitch_cause`` to the same codes; FreeSWITCH's own
+non-Q.850 causes are placed where Asterisk would report the same situation: ``GATEWAY_DOWN``
+(the sofia gateway is unregistered or failed its pings) is cause 27, destination out of order,
+so the call fails as ``unreachable`` like an Asterisk trunk that does not answer;
+``RECOVERY_ON_TIMER_EXPIRE`` (SIP timer B, no response) is 18.
 """
 
 from __future__ import annotations
@@ -73,6 +77,20 @@ FREESWITCH_CAUSES: dict[str, int] = {
     "ORIGINATOR_CANCEL": 487,
     "NORMAL_UNSPECIFIED": 31,
 }
+_FREESWITCH_OWN_CAUSES = {
+    "GATEWAY_DOWN": 27,
+    "RECOVERY_ON_TIMER_EXPIRE": 18,
+    "SUBSCRIBER_ABSENT": 20,
+    "NO_ROUTE_TRANSIT_NET": 2,
+}
+
+
+def freeswitch_cause(name: str | None) -> int | None:
+    """A FreeSWITCH hangup-cause name as the Q.850 code ``error_for_unanswered`` understands."""
+    if not name:
+        return None
+    name = name.strip()
+    return FREESWITCH_CAUSES.get(name, _FREESWITCH_OWN_CAUSES.get(name))
 
 
 def error_for_unanswered(cause: int | None, tech_cause: int | None) -> CallError:

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, PbxUnavailable
@@ -32,7 +32,11 @@ from voicedock.logs import pbx_context
 from voicedock.pbx.base import (
     InboundCall,
     InboundHandler,
+    InboundPbx,
     LeftoverPbx,
+    LiveNodesPbx,
+    MediaAcceptingPbx,
+    MediaPbx,
     OriginateRequest,
     Pbx,
     PbxEvent,
@@ -107,9 +111,8 @@ class SeveralPbxs:
 
     def set_inbound_handler(self, handler: InboundHandler) -> None:
         for name, pbx in self._servers.items():
-            set_handler = getattr(pbx, "set_inbound_handler", None)
-            if set_handler is not None:
-                set_handler(self._inbound_of(name, handler))
+            if isinstance(pbx, InboundPbx):
+                pbx.set_inbound_handler(self._inbound_of(name, handler))
 
     def _inbound_of(self, name: str, handler: InboundHandler) -> InboundHandler:
         where = self._where
@@ -127,17 +130,15 @@ class SeveralPbxs:
         """The nodes whose lease is alive, told to every server that shares inbound calls
         among them (``asterisk.node_apps``); a server that is down gets it at its connect."""
         for name, pbx in self._servers.items():
-            publish = getattr(pbx, "set_live_nodes", None)
-            if publish is not None:
+            if isinstance(pbx, LiveNodesPbx):
                 with pbx_context(name):
-                    await publish(node_ids)
+                    await pbx.set_live_nodes(node_ids)
 
     def set_media_acceptor(self, acceptor: MediaAcceptor) -> None:
         """Client media mode: every server's media legs dial the one acceptor (by call id)."""
         for pbx in self._servers.values():
-            set_acceptor = getattr(pbx, "set_media_acceptor", None)
-            if set_acceptor is not None:
-                set_acceptor(acceptor)
+            if isinstance(pbx, MediaAcceptingPbx):
+                pbx.set_media_acceptor(acceptor)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -248,13 +249,10 @@ class SeveralPbxs:
     def call_media(
         self, call_id: str, *, media_format: str = "ulaw"
     ) -> AbstractAsyncContextManager[CallMedia]:
-        pbx: Any = self._carrier(call_id)
-        if not hasattr(pbx, "call_media"):
+        pbx = self._carrier(call_id)
+        if not isinstance(pbx, MediaPbx):
             raise PbxError("this PBX carries no media")
-        media: AbstractAsyncContextManager[CallMedia] = pbx.call_media(
-            call_id, media_format=media_format
-        )
-        return media
+        return pbx.call_media(call_id, media_format=media_format)
 
     async def hang_up_leftovers(self, calls: Mapping[str, str | None]) -> set[str]:
         """Each call's leftovers on its server (on every server when not known); a server

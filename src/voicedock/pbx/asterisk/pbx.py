@@ -22,10 +22,8 @@ When the remote leg goes, the media legs and bridges are deleted (``asterisk.med
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -33,6 +31,7 @@ from urllib.parse import quote
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.errors import PbxError, PbxUnavailable
+from voicedock.pbx.adapter import ADOPT_SETTLE_WAIT, PbxAdapter
 from voicedock.pbx.asterisk.ami import AmiClient
 from voicedock.pbx.asterisk.ami_messages import (
     AmiEvent,
@@ -60,16 +59,12 @@ from voicedock.pbx.asterisk.originate import watch_ami_originate
 from voicedock.pbx.asterisk.transfer import AsteriskTransfers, TransferSettings
 from voicedock.pbx.base import (
     InboundCall,
-    InboundHandler,
     OriginateRequest,
-    PbxEvent,
-    PbxEventKind,
-    PbxEventSink,
     PbxHealth,
     TransferTarget,
     WarmDialogue,
 )
-from voicedock.pbx.legs import CallLegs, CallRegistry
+from voicedock.pbx.legs import CallLegs
 from voicedock.validation import is_e164, is_token
 
 if TYPE_CHECKING:
@@ -78,8 +73,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
-# A call younger than this may not be on the PBX's channel list yet (AMI originate thread).
-_RECONCILE_GRACE = 2.0
 # A hang-up of a call whose channel does not exist yet (an AMI Originate Asterisk has queued
 # but not dialled) retries this often, this long, and meets the channel's first event.
 _CHASE_INTERVAL = 0.1
@@ -87,11 +80,12 @@ _CHASE_FOR = 10.0
 # What a call may hold besides the remote leg (``asterisk.media``, ``asterisk.warm_transfer`` ids).
 _LEFTOVER_LEGS = ("media", "agent", "agentmedia")
 _LEFTOVER_BRIDGES = ("bridge", "warm")
-# How long adopting a previous run's call waits for the links to come up and be reconciled.
-_ADOPT_SETTLE_WAIT = 5.0
+_NOT_READY = (
+    "Asterisk is not ready: ARI app not registered, AMI down, or the reconnect not reconciled yet"
+)
 
 
-class AsteriskPbx:
+class AsteriskPbx(PbxAdapter):
     def __init__(
         self,
         settings: AsteriskSettings,
@@ -107,21 +101,15 @@ class AsteriskPbx:
         answer (``calls/transfers``); without it, a beep and digits alone. ``node_apps``: the
         live nodes' applications to publish for the inbound dialplan (``asterisk.node_apps``;
         ``settings.app`` is this node's own)."""
+        super().__init__("Asterisk", log)
         self._settings = settings
         self._node_apps = node_apps
         self._use_ami = settings.originate_via == "ami" if use_ami is None else use_ami
         self._register_timeout = register_timeout
         self.ari = ari or AriClient(settings)
         self.ami: AmiClient | None = (ami or AmiClient(settings)) if self._use_ami else None
-        self._calls = CallRegistry()
-        self._sink: PbxEventSink | None = None
-        self._inbound: InboundHandler | None = None
-        self._startup_time: str | None = None
-        self._reconcile_lock = asyncio.Lock()
-        self._boot = 0  # restarts of Asterisk seen; each leg is stamped with it
-        # The (ARI, AMI) connections reconcile last settled; originates wait for the current.
-        self._settled_links: tuple[int, int] | None = None
-        self._settled = asyncio.Event()
+        self._startup_time: str | None = None  # Asterisk's, as reconcile last recorded it
+        self._startup_seen: str | None = None  # as the restart check saw it
         # Outbound calls hung up before their channel existed: hung up when it appears.
         self._unwanted: set[str] = set()
         self._media = AsteriskMedia(self.ari, settings.app, self._calls, self._spawn)
@@ -134,15 +122,8 @@ class AsteriskPbx:
             release_media=self._media.release,
             dialogue=warm_dialogue,
         )
-        self._exit = contextlib.AsyncExitStack()
-        self._tasks: asyncio.TaskGroup | None = None
-        self._background: set[asyncio.Task[Any]] = set()
-        self._closed = False
 
     # --- lifecycle --------------------------------------------------------------------------
-
-    def set_inbound_handler(self, handler: InboundHandler) -> None:
-        self._inbound = handler
 
     async def set_live_nodes(self, node_ids: list[str]) -> None:
         """The nodes whose lease is alive: their applications receive inbound calls
@@ -153,25 +134,12 @@ class AsteriskPbx:
             await self._node_apps.publish(self.ari)
             await self._node_apps.hand_back_waiting(self.ari)
 
-    async def start(self, sink: PbxEventSink) -> None:
-        if self._tasks is not None or self._closed:
-            raise PbxError("AsteriskPbx.start called twice or after aclose")
-        self._sink = sink
-        self._tasks = await self._exit.enter_async_context(asyncio.TaskGroup())
+    async def _connect(self) -> None:
         self._exit.push_async_callback(self.ari.aclose)
         await self.ari.start(self._on_ari_event, on_connected=self._reconcile_connected)
         if self.ami is not None:
             self._exit.push_async_callback(self.ami.aclose)
             await self.ami.start(self._on_ami_event, on_connected=self._reconcile_connected)
-
-    async def aclose(self) -> None:
-        """Stop reporting and disconnect; live calls are left to the PBX. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        for task in list(self._background):
-            task.cancel()
-        await self._exit.aclose()
 
     def health(self) -> PbxHealth:
         """ARI's Stasis app registered (events, media, ARI originate) and, when calls are
@@ -180,38 +148,6 @@ class AsteriskPbx:
         if self.ami is not None:
             links["ami"] = self.ami.connected and not self._closed
         return PbxHealth("asterisk", links)
-
-    async def __aenter__(self) -> AsteriskPbx:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        if self._tasks is None or self._closed:
-            coro.close()
-            return
-        task = self._tasks.create_task(self._guard(coro))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        # A task cancelled before it ran never awaited ``coro``: close it quietly.
-        task.add_done_callback(lambda _t: coro.close())
-
-    async def _guard(self, coro: Awaitable[Any]) -> None:
-        try:
-            await coro
-        except PbxError as exc:
-            log.warning("background PBX task failed: %s", exc)
-        except Exception:
-            log.exception("background PBX task crashed")
-
-    async def _emit(self, event: PbxEvent) -> None:
-        if self._sink is None:
-            return
-        try:
-            await self._sink(event)
-        except Exception:
-            log.exception("PBX event sink failed for %s", event.kind)
 
     # --- outbound ---------------------------------------------------------------------------
 
@@ -227,7 +163,7 @@ class AsteriskPbx:
             raise PbxError("a call with this id is already in progress")
         # Originating into an unregistered Stasis app answers the callee and drops them; one
         # into an Asterisk not yet checked for a restart would be taken for a lost call.
-        boot = await self._wait_settled(self._register_timeout)
+        boot = await self._wait_settled(self._register_timeout, _NOT_READY)
         if self.ami is not None:
             headers = originate_action(
                 call_id=request.call_id,
@@ -352,7 +288,7 @@ class AsteriskPbx:
         if self._calls.get(call_id) is not None or not is_token(remote):
             return False
         # Right after start-up the links may still be coming up: the caller bounds the wait.
-        boot = await self._wait_settled(max(self._register_timeout, _ADOPT_SETTLE_WAIT))
+        boot = await self._wait_settled(max(self._register_timeout, ADOPT_SETTLE_WAIT), _NOT_READY)
         try:
             found = await self.ari.request("GET", f"/channels/{_seg(remote)}")
         except AriHttpError as exc:
@@ -421,11 +357,13 @@ class AsteriskPbx:
         """Client mode: where Asterisk's media websockets arrive (voicedock's ``/media``)."""
         self._media.acceptor = acceptor
 
-    async def _cleanup(self, call_id: str, *, forget: bool = True) -> None:
+    async def _cleanup(self, call_id: str) -> None:
         await self._media.release(call_id)
-        if forget:
-            self._calls.forget(call_id)
-            self._unwanted.discard(call_id)
+        self._forget(call_id)
+
+    def _forget(self, call_id: str) -> None:
+        self._calls.forget(call_id)
+        self._unwanted.discard(call_id)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -447,7 +385,7 @@ class AsteriskPbx:
                 self.transfers.on_dtmf(channel.id, digit)
                 legs = self._calls.by_channel(channel.id)
                 if legs is not None and legs.main_channel == channel.id and not legs.ended:
-                    await self._emit(PbxEvent(legs.call_id, PbxEventKind.DTMF, digit=digit))
+                    await self._report_dtmf(legs.call_id, digit)
             case ChannelDestroyed():
                 self._media.left_stasis(event.channel.id)
                 self.transfers.on_channel_destroyed(event.channel.id)
@@ -472,8 +410,8 @@ class AsteriskPbx:
         if main and legs is not None and legs.call_id in self._unwanted:
             await self._hang_up_unwanted(legs.call_id)
             return
-        if main and legs is not None and self._calls.mark_ringing(legs.call_id):
-            await self._emit(PbxEvent(legs.call_id, PbxEventKind.RINGING))
+        if main and legs is not None:
+            await self._report_ringing(legs.call_id)
 
     async def _ended(self, channel_id: str, cause: int | None, tech_cause: int | None) -> None:
         legs = self._calls.by_channel(channel_id)
@@ -482,10 +420,7 @@ class AsteriskPbx:
         if channel_id != legs.main_channel:
             self._calls.detach_channel(channel_id)  # a media leg went away
             return
-        if self._calls.mark_ended(legs.call_id):
-            await self._emit(
-                PbxEvent(legs.call_id, PbxEventKind.HANGUP, cause=cause, tech_cause=tech_cause)
-            )
+        if await self._report_hangup(legs.call_id, cause=cause, tech_cause=tech_cause):
             self._spawn(self._cleanup(legs.call_id))
 
     async def _on_stasis_start(self, event: StasisStart) -> None:
@@ -498,23 +433,21 @@ class AsteriskPbx:
             if legs.main_channel == event.channel.id and call_id in self._unwanted:
                 await self._hang_up_unwanted(call_id)  # answered, but it was hung up before
                 return
-            if legs.main_channel == event.channel.id and self._calls.mark_answered(call_id):
-                await self._emit(PbxEvent(call_id, PbxEventKind.ANSWERED))
+            if legs.main_channel == event.channel.id:
+                await self._report_answered(call_id)
         elif len(args) >= 2 and args[0] == "inbound":
             self._spawn(self._accept_inbound(event.channel, args[1]))
 
     async def _accept_inbound(self, channel: AriChannel, did: str) -> None:
-        call_id = None
         try:
             # A caller on a fresh Asterisk: its boot is known once the restart check ran.
-            boot = await self._wait_settled(self._register_timeout)
+            boot = await self._wait_settled(self._register_timeout, _NOT_READY)
         except PbxUnavailable:
             await self.ari.hangup_channel(channel.id, "congestion")
             return
-        if self._inbound is not None:
-            call = InboundCall(pbx_call_ref=channel.id, caller=channel.caller_number, called=did)
-            call_id = await self._inbound(call)
-        if call_id is None or not is_call_id(call_id):
+        call = InboundCall(pbx_call_ref=channel.id, caller=channel.caller_number, called=did)
+        call_id = await self._offer_inbound(call)
+        if call_id is None:
             await self.ari.hangup_channel(channel.id, "rejected")
             return
         self._calls.add(call_id, channel.id, "inbound").boot = boot
@@ -526,8 +459,7 @@ class AsteriskPbx:
                 raise
             await self._ended(channel.id, None, None)  # the caller left before we answered
             return
-        if self._calls.mark_answered(call_id):
-            await self._emit(PbxEvent(call_id, PbxEventKind.ANSWERED))
+        await self._report_answered(call_id)
 
     # --- reconcile --------------------------------------------------------------------------
 
@@ -535,32 +467,8 @@ class AsteriskPbx:
         """Which ARI and AMI connections are current (each reconnect counts one up)."""
         return self.ari.connect_count, self.ami.connect_count if self.ami is not None else 0
 
-    def _is_settled(self) -> bool:
-        up = self.ari.registered and (self.ami is None or self.ami.connected)
-        return up and self._settled_links == self._links()
-
-    async def _wait_settled(self, within: float) -> int:
-        """Until the current connections are up and reconcile has checked them for a restart;
-        the boot to stamp a new leg with. ``PbxUnavailable`` when that takes longer than
-        ``within``, or when a restart was detected meanwhile: the engine has failed every
-        call it had by then, this one included, so it must not be placed."""
-        boot = self._boot
-        try:
-            async with asyncio.timeout(within):
-                while not self._is_settled():
-                    self._settled.clear()
-                    # Woken by reconcile; the short poll covers registration flapping.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.05):
-                            await self._settled.wait()
-        except TimeoutError:
-            raise PbxUnavailable(
-                "Asterisk is not ready: ARI app not registered, AMI down, or the reconnect "
-                "not reconciled yet"
-            ) from None
-        if self._boot != boot:
-            raise PbxUnavailable("Asterisk restarted while the call waited; it was not placed")
-        return boot
+    def _links_up(self) -> bool:
+        return self.ari.registered and (self.ami is None or self.ami.connected)
 
     async def _reconcile_connected(self) -> None:
         """The (re)connect hook: reconcile, retried while this connection stays current (no
@@ -579,31 +487,21 @@ class AsteriskPbx:
                 return
             await asyncio.sleep(0.25)
 
-    async def reconcile(self) -> None:
-        """Settle every call we believe live against the PBX (after each (re)connect)."""
-        async with self._reconcile_lock:
-            links = self._links()
-            startup = await self.ari.startup_time()
-            restarted = bool(self._startup_time and startup and startup != self._startup_time)
-            recheck = False
-            if restarted:
-                await self._end_calls_of_previous_boot()
-            else:
-                recheck = await self._end_missing_calls()
-            # Only once the restart is handled: a failed attempt is retried as one.
-            self._startup_time = startup or self._startup_time
-            if self._startup_time:
-                self._settled_links = links
-                self._settled.set()
-        if recheck:
-            self._spawn(self._reconcile_later())
+    async def _check_restart(self) -> bool:
+        """A changed Asterisk start time (ARI ``/asterisk/info``) is a restart."""
+        self._startup_seen = startup = await self.ari.startup_time()
+        return bool(self._startup_time and startup and startup != self._startup_time)
 
-    async def _end_calls_of_previous_boot(self) -> None:
-        """Asterisk restarted: end the calls placed before. Whatever the fresh Asterisk has of
-        them (an originate that crossed the restart) is hung up first, and checked."""
-        old = [legs for legs in self._calls.live() if legs.boot <= self._boot]
-        log.warning("Asterisk restarted: ending %d live calls", len(old))
-        present = {str(c.get("id", "")) for c in await self.ari.list_channels()}
+    def _record_boot(self) -> bool:
+        self._startup_time = self._startup_seen or self._startup_time
+        return bool(self._startup_time)
+
+    async def _listed_channels(self) -> set[str]:
+        return {str(c.get("id", "")) for c in await self.ari.list_channels()}
+
+    async def _hang_up_restart_leftovers(self, old: list[CallLegs]) -> bool:
+        """Every leg and bridge of the calls the restarted Asterisk still has is deleted."""
+        present = await self._listed_channels()
         for legs in old:
             for channel in legs.owned_channels():
                 if channel in present:
@@ -615,42 +513,18 @@ class AsteriskPbx:
                 await destroy_bridge(self.ari, bridge)
         ours = {channel for legs in old for channel in legs.owned_channels()}
         for _ in range(20):  # a DELETEd channel leaves the list within milliseconds
-            if not ours & {str(c.get("id", "")) for c in await self.ari.list_channels()}:
-                break
+            if not ours & await self._listed_channels():
+                return True
             await asyncio.sleep(0.05)
-        else:
-            raise PbxError("legs of calls lost in the restart are still up")
-        await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
-        for legs in old:
-            if self._calls.mark_ended(legs.call_id):
-                event = PbxEvent(legs.call_id, PbxEventKind.HANGUP, detail="pbx-restart")
-                await self._emit(event)
-            self._calls.forget(legs.call_id)
-            self._unwanted.discard(legs.call_id)
-        # After the engine heard PBX_RESTARTED: an originate still waiting is refused.
-        self._boot += 1
+        return False
 
-    async def _end_missing_calls(self) -> bool:
-        """A reconnect to the same Asterisk: "reconciled" HANGUP for calls it no longer has;
-        True if a call too young to judge needs another look."""
-        present = {str(c.get("id", "")) for c in await self.ari.list_channels()}
-        now = time.monotonic()
-        recheck = False
-        for legs in self._calls.live():
-            if legs.main_channel in present:
-                continue
-            if now - legs.created_at < _RECONCILE_GRACE:
-                recheck = True
-                continue
-            if self._calls.mark_ended(legs.call_id):
-                event = PbxEvent(legs.call_id, PbxEventKind.HANGUP, detail="reconciled")
-                await self._emit(event)
-                self._spawn(self._cleanup(legs.call_id))
-        return recheck
+    async def _end_missing(self, legs: CallLegs) -> None:
+        if await self._report_hangup(legs.call_id, detail="reconciled"):
+            self._spawn(self._cleanup(legs.call_id))
 
-    async def _reconcile_later(self) -> None:
-        await asyncio.sleep(_RECONCILE_GRACE)
-        await self.reconcile()
+    async def _end_lost_in_restart(self, legs: CallLegs) -> None:
+        await self._report_hangup(legs.call_id, detail="pbx-restart")
+        self._forget(legs.call_id)
 
 
 def _waits_in_app(channel: Mapping[str, Any], app: str) -> bool:

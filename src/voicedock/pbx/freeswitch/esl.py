@@ -1,7 +1,7 @@
 """Inbound Event Socket (ESL) client for FreeSWITCH on asyncio streams.
 
-Errors, handles and settings live in ``freeswitch.esl_errors`` / ``freeswitch.esl_settings``
-(re-exported here).
+Errors, handles and settings live in ``freeswitch.esl_errors`` / ``freeswitch.esl_handles`` /
+``freeswitch.esl_settings`` (re-exported here).
 
 One connection runs at a time. ``EslClient`` owns a ``Supervisor`` with one task that
 connects, authenticates, subscribes to events and then runs a reader and a keepalive task that
@@ -25,7 +25,6 @@ from typing import Any
 from voicedock.aio import Supervisor
 from voicedock.errors import PbxError
 from voicedock.pbx.freeswitch.esl_errors import (
-    BackgroundJob,
     EslAuthError,
     EslClosed,
     EslCommandError,
@@ -34,8 +33,8 @@ from voicedock.pbx.freeswitch.esl_errors import (
     EslDefaultPassword,
     EslDisconnected,
     EslNotConnected,
-    EventSubscription,
 )
+from voicedock.pbx.freeswitch.esl_handles import BackgroundJob, EventSubscription
 from voicedock.pbx.freeswitch.esl_settings import (
     DEFAULT_EVENTS,
     DEFAULT_PASSWORD,

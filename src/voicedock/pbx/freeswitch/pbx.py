@@ -20,29 +20,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Coroutine, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
 
 from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import is_call_id, mask_call_id
-from voicedock.errors import MediaError, PbxError, PbxUnavailable
+from voicedock.errors import MediaError, PbxError
 from voicedock.media.freeswitch.call_media import FreeswitchCallMedia
 from voicedock.media.freeswitch.stream_server import AudioStreamServer
+from voicedock.pbx.adapter import ADOPT_SETTLE_WAIT, PbxAdapter
 from voicedock.pbx.base import (
     InboundCall,
-    InboundHandler,
     OriginateRequest,
     PbxEvent,
     PbxEventKind,
-    PbxEventSink,
     PbxHealth,
     TransferTarget,
     WarmDialogue,
 )
-from voicedock.pbx.freeswitch import inbound_claim, support
+from voicedock.pbx.causes import freeswitch_cause
+from voicedock.pbx.freeswitch import inbound_claim
+from voicedock.pbx.freeswitch.boot_clock import BootClock
 from voicedock.pbx.freeswitch.escape import (
     CALL_ID_VARIABLE,
     UnsafeCommandValue,
@@ -57,6 +56,7 @@ from voicedock.pbx.freeswitch.escape import (
     require_token,
 )
 from voicedock.pbx.freeswitch.esl import (
+    DEFAULT_EVENTS,
     BackgroundJob,
     EslClient,
     EslCommandError,
@@ -67,32 +67,56 @@ from voicedock.pbx.freeswitch.esl import (
     EventSubscription,
 )
 from voicedock.pbx.freeswitch.esl_wire import ChannelInfo, EslEvent
-from voicedock.pbx.freeswitch.media import FreeswitchMediaHub
-from voicedock.pbx.freeswitch.support import HANGUP_REASONS, PBX_EVENTS, esl_settings_for
+from voicedock.pbx.freeswitch.media import MEDIA_EVENT_SUBCLASSES, FreeswitchMediaHub
 from voicedock.pbx.freeswitch.transfer import (
     BlindTransfers,
     WarmTransferRequest,
     WarmTransfers,
     blind_transfer_commands,
 )
-from voicedock.pbx.legs import CallLegs, CallRegistry
+from voicedock.pbx.legs import CallLegs
 from voicedock.validation import is_e164
 
 __all__ = ["HANGUP_REASONS", "PBX_EVENTS", "FreeswitchPbx", "esl_settings_for"]
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
-# A call never seen on the PBX and younger than this may not be on `show channels` yet.
-_RECONCILE_GRACE = 2.0
+# The events the adapter subscribes to; CUSTOM must come last: the event command takes
+# subclass names after it.
+PBX_EVENTS = (*DEFAULT_EVENTS[:-1], "CHANNEL_PARK", DEFAULT_EVENTS[-1], *MEDIA_EVENT_SUBCLASSES)
+
+# The Q.850 name sent with uuid_kill for each Pbx.hangup reason (unknown reasons: normal).
+HANGUP_REASONS = {
+    "normal": "NORMAL_CLEARING",
+    "busy": "USER_BUSY",
+    "no-answer": "NO_ANSWER",
+    "rejected": "CALL_REJECTED",
+    "congestion": "NORMAL_TEMPORARY_FAILURE",
+    "timeout": "RECOVERY_ON_TIMER_EXPIRE",
+    "shutdown": "SYSTEM_SHUTDOWN",
+}
+
 # How long an originate waits for a reconnect to be reconciled before it gives up.
 _SETTLE_TIMEOUT = 2.0
+_NOT_READY = "FreeSWITCH is not connected or not reconciled yet"
 # After originate's `-ERR <CAUSE>`, wait this long for the HANGUP_COMPLETE with the SIP status.
 _ORIGINATE_FAILURE_GRACE = 0.5
-# How long adopting a previous run's call waits for the Event Socket to come up and be checked.
-_ADOPT_SETTLE_WAIT = 5.0
 
 
-class FreeswitchPbx:
+def esl_settings_for(settings: FreeswitchSettings) -> EslSettings:
+    """The ESL client settings; refuses the default password unless explicitly allowed."""
+    return EslSettings(
+        host=settings.esl_host,
+        port=settings.esl_port,
+        password=settings.esl_password,
+        allow_default_password=settings.allow_default_password,
+        events=PBX_EVENTS,
+    )
+
+
+class FreeswitchPbx(PbxAdapter):
+    _not_connected = (EslNotConnected,)
+
     def __init__(
         self,
         settings: FreeswitchSettings,
@@ -108,6 +132,7 @@ class FreeswitchPbx:
         to the agent and how it hears their answer (``calls/transfers``; without it, a beep
         and digits alone); ``node_id``: this node, which claims each parked inbound call
         before answering it (``freeswitch.inbound_claim``; empty: no claim)."""
+        super().__init__("FreeSWITCH", log)
         self._node_id = node_id
         self.esl = EslClient(
             esl_settings or esl_settings_for(settings), on_reconnect=self._on_reconnect
@@ -115,47 +140,29 @@ class FreeswitchPbx:
         self.dids = set(settings.dids or dids)
         context = transfer_context or settings.transfer_context
         self._transfer_context = require_token(context, "transfer_context")
-        self._warm_timeout = settings.warm_transfer_timeout
+        self._warm_timeout = settings.transfer.timeout_seconds
         server = AudioStreamServer(
             settings.media_host, settings.media_port, settings.media_public_url
         )
         self.media = FreeswitchMediaHub(self.esl, server)
-        self._calls = CallRegistry()
         self.warm = WarmTransfers(
             self.esl,
             self._calls,
             self._emit,
             self.media,
             warm_dialogue,
-            voice_decision=settings.voice_decision,
+            voice_decision=settings.transfer.voice_decision,
         )
         self._blind = BlindTransfers(self._transfer_context)
         self._our_numbers: dict[str, str] = {}  # call id -> our E.164 on the call
-        self._boot = support.BootClock()  # tells a reconnect from a restarted FreeSWITCH
-        self._sink: PbxEventSink | None = None
-        self._inbound: InboundHandler | None = None
+        self._boot_clock = BootClock()  # tells a reconnect from a restarted FreeSWITCH
         self._inbound_pending: set[str] = set()
         # Ringing legs hung up before FreeSWITCH created them: channel uuid -> cause to kill with.
         self._kill_on_sight: dict[str, str] = {}
-        self._reconcile_lock = asyncio.Lock()
-        self._restarts = 0  # FreeSWITCH restarts seen; each leg is stamped with it (``boot``)
-        self._settled_link: int | None = None  # the ESL connection reconcile last settled
-        self._settled = asyncio.Event()
-        self._exit = contextlib.AsyncExitStack()
-        self._tasks: asyncio.TaskGroup | None = None
-        self._background: set[asyncio.Task[Any]] = set()
-        self._closed = False
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def set_inbound_handler(self, handler: InboundHandler) -> None:
-        self._inbound = handler
-
-    async def start(self, sink: PbxEventSink) -> None:
-        if self._tasks is not None or self._closed:
-            raise PbxError("FreeswitchPbx.start called twice or after aclose")
-        self._sink = sink
-        self._tasks = await self._exit.enter_async_context(asyncio.TaskGroup())
+    async def _connect(self) -> None:
         # Subscribed before connecting: no event of the first connection can be missed.
         events = self.esl.subscribe()
         self._exit.push_async_callback(events.aclose)
@@ -165,45 +172,12 @@ class FreeswitchPbx:
         await self.media.server.start()
         self._exit.push_async_callback(self.media.aclose)
         with contextlib.suppress(PbxError):
-            await self._boot.check(self.esl)  # records when it started
-            self._mark_settled(0)
-
-    async def aclose(self) -> None:
-        """Stop reporting and disconnect; live calls are left to FreeSWITCH. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self.warm.cancel_all()
-        for task in list(self._background):
-            task.cancel()
-        await self._exit.aclose()
+            await self._boot_clock.check(self.esl)  # records when it started
+            self._settle(0)
 
     def health(self) -> PbxHealth:
         """The authenticated ESL connection (commands and events share it)."""
         return PbxHealth("freeswitch", {"esl": self.esl.connected and not self._closed})
-
-    async def __aenter__(self) -> FreeswitchPbx:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        if self._tasks is None or self._closed:
-            coro.close()
-            return
-        task = self._tasks.create_task(support.guarded(coro))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        task.add_done_callback(lambda _t: coro.close())  # cancelled before it ever ran
-
-    async def _emit(self, event: PbxEvent) -> None:
-        if self._sink is None:
-            return
-        try:
-            await self._sink(event)
-        except Exception:
-            log.exception("PBX event sink failed for %s", event.kind)
 
     # --- outbound ---------------------------------------------------------------------------
 
@@ -221,7 +195,7 @@ class FreeswitchPbx:
         if self._calls.get(request.call_id) is not None:  # ended calls are forgotten at once
             raise PbxError("a call with this id is already in progress")
         # Never on a connection not yet checked for a restart (it would be taken for lost).
-        boot = await self._wait_settled(_SETTLE_TIMEOUT)
+        boot = await self._wait_settled(_SETTLE_TIMEOUT, _NOT_READY)
         if self._calls.get(request.call_id) is not None:
             raise PbxError("a call with this id is already in progress")
         self._calls.add(request.call_id, channel, "outbound").boot = boot
@@ -245,7 +219,7 @@ class FreeswitchPbx:
         else:
             return  # "+OK <uuid>": CHANNEL_ANSWER reports it
         await asyncio.sleep(_ORIGINATE_FAILURE_GRACE)
-        cause, detail = support.cause_of(cause_name), f"originate-failed {cause_name}"[:80]
+        cause, detail = freeswitch_cause(cause_name), f"originate-failed {cause_name}"[:80]
         await self._ended(call_id, cause=cause, tech_cause=None, detail=detail)
 
     async def hangup(self, call_id: str, reason: str = "normal") -> None:
@@ -275,7 +249,7 @@ class FreeswitchPbx:
             raise PbxError("no live call with this id")
         if self._blind.in_progress(call_id) or self.warm.in_progress(call_id):
             raise PbxError("a transfer of this call is already in progress")
-        if target.mode == "warm" and self._tasks is not None:
+        if target.mode == "warm" and self._tasks.running:
             number, timeout = self._our_numbers.get(call_id, ""), self._warm_timeout
             request = WarmTransferRequest.for_target(
                 call_id, legs.main_channel, target, number, timeout, context=self._transfer_context
@@ -374,7 +348,7 @@ class FreeswitchPbx:
         if remote_ref is not None and not is_uuid(remote_ref):
             return False
         # Right after start-up the connection may still be coming up: the caller bounds the wait.
-        boot = await self._wait_settled(_ADOPT_SETTLE_WAIT)
+        boot = await self._wait_settled(ADOPT_SETTLE_WAIT, _NOT_READY)
         found = await self._leftovers({call_id: remote_ref})
         remote = _remote_leg([channel for channel, _ in found], remote_ref)
         if remote is None or remote.call_state != "ACTIVE":
@@ -460,20 +434,18 @@ class FreeswitchPbx:
             return
         match event.name:
             case "CHANNEL_PROGRESS" | "CHANNEL_PROGRESS_MEDIA":
-                if self._calls.mark_ringing(call_id):
-                    await self._emit(PbxEvent(call_id, PbxEventKind.RINGING))
+                await self._report_ringing(call_id)
             case "CHANNEL_ANSWER":
-                if self._calls.mark_answered(call_id):
-                    await self._emit(PbxEvent(call_id, PbxEventKind.ANSWERED))
+                await self._report_answered(call_id)
             case "DTMF":
                 digit = event.get("DTMF-Digit")
                 if digit and not legs.ended:
-                    await self._emit(PbxEvent(call_id, PbxEventKind.DTMF, digit=digit[:1]))
+                    await self._report_dtmf(call_id, digit[:1])
             case "CHANNEL_HANGUP_COMPLETE":
                 await self._ended(
                     call_id,
-                    cause=support.cause_of(event.get("Hangup-Cause")),
-                    tech_cause=support.sip_status(event.get("variable_sip_term_status")),
+                    cause=freeswitch_cause(event.get("Hangup-Cause")),
+                    tech_cause=_sip_status(event.get("variable_sip_term_status")),
                 )
                 self.warm.cancel(call_id)
             case _:
@@ -482,11 +454,7 @@ class FreeswitchPbx:
     async def _ended(
         self, call_id: str, *, cause: int | None, tech_cause: int | None, detail: str = ""
     ) -> None:
-        if self._calls.mark_ended(call_id):
-            event = PbxEvent(
-                call_id, PbxEventKind.HANGUP, cause=cause, tech_cause=tech_cause, detail=detail
-            )
-            await self._emit(event)
+        await self._report_hangup(call_id, cause=cause, tech_cause=tech_cause, detail=detail)
         legs = self._calls.get(call_id)
         if legs is not None:
             self._kill_on_sight.pop(legs.main_channel, None)
@@ -501,7 +469,7 @@ class FreeswitchPbx:
     def _park_inbound(self, event: EslEvent, uid: str) -> None:
         if self._calls.by_channel(uid) is not None or uid in self._inbound_pending:
             return  # already ours (a park after a media restart, say)
-        call = support.parked_inbound_call(event, uid, self.dids)
+        call = parked_inbound_call(event, uid, self.dids)
         if call is not None:  # else another application's call
             self._inbound_pending.add(uid)
             self._spawn(self._accept_inbound(call))
@@ -511,8 +479,8 @@ class FreeswitchPbx:
         try:
             if self._node_id and not await inbound_claim.claim(self.esl, uid, self._node_id):
                 return  # another node answers it
-            call_id = await self._inbound(call) if self._inbound is not None else None
-            if call_id is None or not is_call_id(call_id):
+            call_id = await self._offer_inbound(call)
+            if call_id is None:
                 await self.esl.api(build_uuid_kill(uid, "CALL_REJECTED"))
                 if self._node_id:
                     await inbound_claim.release(self.esl, uid)
@@ -529,84 +497,59 @@ class FreeswitchPbx:
             # The caller left before we answered; its hangup event may already be gone.
             await self._ended(call_id, cause=None, tech_cause=None, detail="caller-left")
             return
-        if self._calls.mark_answered(call_id):
-            await self._emit(PbxEvent(call_id, PbxEventKind.ANSWERED))
+        await self._report_answered(call_id)
 
     # --- reconcile --------------------------------------------------------------------------
 
     async def _on_reconnect(self, _client: EslClient) -> None:
         await self.reconcile()
 
-    def _mark_settled(self, link: int) -> None:
-        self._settled_link = link
-        self._settled.set()
+    def _links(self) -> int:
+        return self.esl.reconnects
 
-    async def _wait_settled(self, within: float) -> int:
-        """Until the ESL connection is up and reconcile checked it for a restart; the boot to
-        stamp a new leg with. ``PbxUnavailable`` on timeout, or when FreeSWITCH restarted while
-        waiting (the engine failed every call it had then, this one included)."""
-        boot = self._restarts
-        try:
-            async with asyncio.timeout(within):
-                while not (self.esl.connected and self._settled_link == self.esl.reconnects):
-                    self._settled.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.05):
-                            await self._settled.wait()
-        except TimeoutError:
-            raise PbxUnavailable("FreeSWITCH is not connected or not reconciled yet") from None
-        if self._restarts != boot:
-            raise PbxUnavailable("FreeSWITCH restarted while the call waited; it was not placed")
-        return boot
+    def _links_up(self) -> bool:
+        return self.esl.connected
 
-    async def reconcile(self) -> None:
-        """End every call we believe live that FreeSWITCH no longer has (after a reconnect);
-        after a restart, every live call (PBX_RESTARTED, then "pbx-restart" HANGUPs)."""
-        recheck = False
-        async with self._reconcile_lock:
-            link = self.esl.reconnects
-            try:
-                if await self._boot.check(self.esl):
-                    await self._report_restart()
-                    self._mark_settled(link)
-                    return
-                present = {channel.uuid for channel in await self.esl.show_channels()}
-            except EslNotConnected:
-                return  # the next reconnect runs this again
-            now = time.monotonic()
-            for legs in self._calls.live():
-                if legs.main_channel in present:
-                    continue
-                if not legs.seen_on_pbx and now - legs.created_at < _RECONCILE_GRACE:
-                    recheck = True  # originate may still be creating the channel
-                    continue
-                await self._ended(legs.call_id, cause=None, tech_cause=None, detail="reconciled")
-            self._mark_settled(link)
-        if recheck:
-            self._spawn(self._reconcile_later())
+    async def _check_restart(self) -> bool:
+        return await self._boot_clock.check(self.esl)
 
-    async def _report_restart(self) -> None:
-        """End the calls placed before the restart; a leg of theirs the fresh FreeSWITCH has
-        (an originate that crossed the restart) is killed first, and checked."""
-        old = [legs for legs in self._calls.live() if legs.boot <= self._restarts]
-        log.warning("FreeSWITCH restarted: ending %d live calls", len(old))
-        present = {channel.uuid for channel in await self.esl.show_channels()}
+    async def _listed_channels(self) -> set[str]:
+        return {channel.uuid for channel in await self.esl.show_channels()}
+
+    def _may_be_unlisted(self, legs: CallLegs, now: float) -> bool:
+        # Until FreeSWITCH reported the channel, originate may still be creating it.
+        return not legs.seen_on_pbx and super()._may_be_unlisted(legs, now)
+
+    async def _hang_up_restart_leftovers(self, old: list[CallLegs]) -> bool:
+        """The remote leg of each call the restarted FreeSWITCH still has is killed."""
+        present = await self._listed_channels()
         for legs in old:
             if legs.main_channel in present and not legs.transferred:
                 with contextlib.suppress(EslCommandError):  # "No such channel": gone already
                     await self.esl.api(build_uuid_kill(legs.main_channel, "NORMAL_CLEARING"))
-        left = {channel.uuid for channel in await self.esl.show_channels()}
-        if any(legs.main_channel in left and not legs.transferred for legs in old):
-            raise PbxError("legs of calls lost in the restart are still up")
-        await self._emit(PbxEvent("", PbxEventKind.PBX_RESTARTED))
-        for legs in old:
-            self.warm.cancel(legs.call_id)
-            await self._ended(legs.call_id, cause=None, tech_cause=None, detail="pbx-restart")
-        self._restarts += 1  # after the engine heard it: an originate still waiting is refused
+        left = await self._listed_channels()
+        return not any(legs.main_channel in left and not legs.transferred for legs in old)
 
-    async def _reconcile_later(self) -> None:
-        await asyncio.sleep(_RECONCILE_GRACE)
-        await self.reconcile()
+    async def _end_missing(self, legs: CallLegs) -> None:
+        await self._ended(legs.call_id, cause=None, tech_cause=None, detail="reconciled")
+
+    async def _end_lost_in_restart(self, legs: CallLegs) -> None:
+        self.warm.cancel(legs.call_id)
+        await self._ended(legs.call_id, cause=None, tech_cause=None, detail="pbx-restart")
+
+
+def parked_inbound_call(event: EslEvent, uid: str, dids: set[str]) -> InboundCall | None:
+    """The ``CHANNEL_PARK`` of a call to one of our numbers, as an ``InboundCall``."""
+    # The dialplan normalises the carrier's number to E.164 in voicedock_did.
+    called = event.get("variable_voicedock_did") or event.get("Caller-Destination-Number")
+    if not called or called not in dids:
+        return None
+    return InboundCall(uid, event.get("Caller-Caller-ID-Number") or "", called)
+
+
+def _sip_status(value: str | None) -> int | None:
+    """``variable_sip_term_status``: the SIP status the call ended with."""
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 def _remote_leg(channels: list[ChannelInfo], remote_ref: str | None) -> ChannelInfo | None:

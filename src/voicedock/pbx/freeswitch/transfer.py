@@ -257,14 +257,16 @@ class WarmTransfers:
     def is_agent_leg(self, channel_uuid: str) -> bool:
         return channel_uuid in self._by_agent
 
-    def start(self, request: WarmTransferRequest, tasks: asyncio.TaskGroup) -> None:
+    def start(self, request: WarmTransferRequest, tasks: Supervisor) -> None:
         """Validate (raises before any ESL traffic) and run the attempt in ``tasks``."""
         if request.call_id in self._tasks:
             raise PbxError("a transfer of this call is already in progress")
         attempt = _Attempt(request, str(uuid.uuid4()))
         command = self._originate_command(attempt)
+        task = tasks.spawn(self._run(attempt, command))
+        if task is None:
+            raise PbxError("the adapter is closed")
         self._by_agent[attempt.agent_channel] = attempt
-        task = tasks.create_task(self._run(attempt, command))
         self._tasks[request.call_id] = task
 
     def on_event(self, event: EslEvent) -> None:
@@ -280,10 +282,6 @@ class WarmTransfers:
                 return
         if attempt is not None:
             attempt.events.put_nowait(event)
-
-    def cancel_all(self) -> None:
-        for task in list(self._tasks.values()):
-            task.cancel()
 
     def cancel(self, call_id: str) -> None:
         """The caller is gone: stop the attempt (its agent leg is hung up)."""
