@@ -310,7 +310,9 @@ class AsteriskPbx(PbxAdapter):
         except BaseException as exc:
             self._calls.forget(call_id)
             self._media.left_stasis(remote)
-            if isinstance(exc, AriHttpError) and exc.status == 404:
+            # Gone: 404 from the look, 422 ("Event source does not exist") from the
+            # subscription when the channel went between the first look and it.
+            if isinstance(exc, AriHttpError) and exc.status in (404, 422):
                 return False
             raise
         log.info("call %s: adopted from a previous run", mask_call_id(call_id))
