@@ -55,7 +55,7 @@ from voicedock.media.freeswitch.playout import PlayoutTimeline, Segment
 from voicedock.media.pacer import FRAME_PERIOD
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
 from voicedock.pbx.freeswitch import pbx as freeswitch_adapter
-from voicedock.pbx.freeswitch.escape import build_originate, build_uuid_broadcast
+from voicedock.pbx.freeswitch.commands import build_originate, build_uuid_broadcast
 from voicedock.pbx.freeswitch.media import EslPlaybackControl
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 

@@ -8,8 +8,8 @@ import pytest
 
 from voicedock.domain.ids import is_call_id, mask_call_id, new_inbound_call_id, new_outbound_call_id
 from voicedock.pbx.asterisk import pbx as asterisk
-from voicedock.pbx.freeswitch import escape as freeswitch_escape
-from voicedock.pbx.freeswitch.escape import (
+from voicedock.pbx.freeswitch import commands as freeswitch_commands
+from voicedock.pbx.freeswitch.commands import (
     UnsafeCommandValue,
     build_originate,
     build_uuid_set_call_id,
@@ -33,7 +33,7 @@ def test_every_engine_id_is_a_call_id_everywhere(call_id: str) -> None:
     assert is_call_id(call_id)
     # one validator, not a second regex
     assert asterisk.is_call_id is is_call_id
-    assert freeswitch_escape.is_call_id is is_call_id
+    assert freeswitch_commands.is_call_id is is_call_id
     command = build_originate(
         call_uuid=CHANNEL,
         call_id=call_id,

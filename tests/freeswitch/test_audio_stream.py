@@ -23,7 +23,7 @@ from voicedock.media.freeswitch.audio_stream_wire import (
     parse_server_message,
     split_l16_frames,
 )
-from voicedock.pbx.freeswitch.escape import build_audio_stream_start, build_originate
+from voicedock.pbx.freeswitch.commands import build_audio_stream_start, build_originate
 from voicedock.pbx.freeswitch.esl import EslClient, EslSettings
 
 pytestmark = pytest.mark.unit

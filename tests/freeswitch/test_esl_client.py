@@ -9,7 +9,7 @@ import pytest
 
 from freeswitch.fake_freeswitch import FakeFreeswitch
 from voicedock.errors import ConfigError
-from voicedock.pbx.freeswitch.escape import (
+from voicedock.pbx.freeswitch.commands import (
     build_originate,
     build_queued_playback,
     build_uuid_kill,

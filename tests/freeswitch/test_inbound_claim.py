@@ -8,7 +8,7 @@ from typing import cast
 import pytest
 
 from voicedock.pbx.freeswitch import inbound_claim
-from voicedock.pbx.freeswitch.escape import UnsafeCommandValue
+from voicedock.pbx.freeswitch.commands import UnsafeCommandValue
 from voicedock.pbx.freeswitch.esl import EslClient
 from voicedock.pbx.freeswitch.esl_errors import EslCommandError, EslNotConnected
 

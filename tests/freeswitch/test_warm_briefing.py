@@ -15,7 +15,7 @@ from freeswitch.test_pbx_outbound import PASSWORD, make_pbx
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.errors import ProviderError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
-from voicedock.pbx.freeswitch.escape import UnsafeCommandValue, build_uuid_broadcast_tone
+from voicedock.pbx.freeswitch.commands import UnsafeCommandValue, build_uuid_broadcast_tone
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 pytestmark = pytest.mark.unit

@@ -26,7 +26,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.call_media import CallMedia
 from voicedock.pbx.base import Speech
-from voicedock.pbx.freeswitch.escape import build_uuid_broadcast_tone
+from voicedock.pbx.freeswitch.commands import build_uuid_broadcast_tone
 from voicedock.pbx.freeswitch.esl import EslClient
 from voicedock.pbx.freeswitch.media import FreeswitchMediaHub
 

@@ -27,7 +27,7 @@ from xml.etree import ElementTree
 from voicedock.config import Settings
 from voicedock.errors import ConfigError
 from voicedock.media.freeswitch.stream_server import AudioStreamServer
-from voicedock.pbx.freeswitch.escape import UnsafeCommandValue, require_token
+from voicedock.pbx.freeswitch.commands import UnsafeCommandValue, require_token
 from voicedock.pbx.freeswitch.esl import (
     EslAuthError,
     EslClient,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from voicedock.errors import PbxError
-from voicedock.pbx.freeswitch.escape import require_token, require_uuid
+from voicedock.pbx.freeswitch.commands import require_token, require_uuid
 from voicedock.pbx.freeswitch.esl import EslClient
 from voicedock.pbx.freeswitch.esl_errors import EslCommandError
 

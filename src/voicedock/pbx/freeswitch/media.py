@@ -22,7 +22,7 @@ from voicedock.errors import MediaError, PbxError
 from voicedock.media.freeswitch.audio_stream_wire import AudioStreamWireError, parse_play_event_body
 from voicedock.media.freeswitch.call_media import FreeswitchCallMedia
 from voicedock.media.freeswitch.stream_server import AudioStreamServer
-from voicedock.pbx.freeswitch.escape import (
+from voicedock.pbx.freeswitch.commands import (
     build_audio_stream_start,
     build_audio_stream_stop,
     build_queued_playback,

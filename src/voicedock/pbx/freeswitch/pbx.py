@@ -42,7 +42,7 @@ from voicedock.pbx.base import (
 from voicedock.pbx.causes import freeswitch_cause
 from voicedock.pbx.freeswitch import inbound_claim
 from voicedock.pbx.freeswitch.boot_clock import BootClock
-from voicedock.pbx.freeswitch.escape import (
+from voicedock.pbx.freeswitch.commands import (
     CALL_ID_VARIABLE,
     UnsafeCommandValue,
     build_originate,

@@ -50,7 +50,7 @@ from voicedock.pbx.base import (
     WarmDialogue,
 )
 from voicedock.pbx.freeswitch.agent_audio import agent_stream, speak_briefing, synthesize_quietly
-from voicedock.pbx.freeswitch.escape import (
+from voicedock.pbx.freeswitch.commands import (
     build_audio_stream_stop,
     build_originate,
     build_originate_loopback,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.pbx.freeswitch.escape import (
+from voicedock.pbx.freeswitch.commands import (
     UnsafeCommandValue,
     build_audio_stream_start,
     build_audio_stream_stop,
@@ -280,7 +280,7 @@ def test_audio_stream_start_refusals(url: str, mix: str, rate: int, metadata: st
 
 
 def test_loopback_originate_of_internal_targets() -> None:
-    from voicedock.pbx.freeswitch.escape import build_originate_loopback, require_internal_target
+    from voicedock.pbx.freeswitch.commands import build_originate_loopback, require_internal_target
 
     for good in ("sales", "agent-12", "1001", "queue:support", "sip:alice@pbx.example.com"):
         assert require_internal_target(good) == good

@@ -1,4 +1,4 @@
-"""Safe construction of FreeSWITCH API command strings (originate, uuid_* and audio streams).
+"""The FreeSWITCH API commands voicedock sends (originate, uuid_*, audio streams), built safely.
 
 Everything here ends up as the argument of ``api``/``bgapi``, where FreeSWITCH reads a lot of
 structure into plain text (sources: ``signalwire/freeswitch``):
