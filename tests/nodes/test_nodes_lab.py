@@ -602,6 +602,49 @@ async def inbound_calls(
     }
 
 
+@contextlib.asynccontextmanager
+async def two_published_nodes(
+    http: aiohttp.ClientSession,
+    lab: LabAsterisk,
+    postgres_server: str,
+    hook: Receiver,
+    tmp_path: Path,
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], Api]]:
+    """Nodes a and b (3 s leases) on a fresh database, b started once a serves (a mirrored
+    the configuration), both applications published to the lab Asterisk: node a's process
+    and node b's API. ``VOICEDOCK_APPS`` is emptied after, for later tests' nodes."""
+    database = await fresh_database(postgres_server)
+    ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 3})
+    try:
+        with (
+            node_process(configs["a"], tmp_path / "a.log") as a_process,
+            contextlib.ExitStack() as stack,
+        ):
+            await wait_healthy(
+                http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
+            )
+            b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
+            await wait_healthy(
+                http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
+            )
+            store = await open_store(database)
+            try:
+                key, _ = await issue_api_key(store, ACME)
+            finally:
+                await store.aclose()
+            async with asyncio.timeout(10):
+                while await node_apps(http, lab) != "voicedock-a&voicedock-b":
+                    await asyncio.sleep(0.1)
+            yield a_process, Api(http, f"http://127.0.0.1:{ports['b']}", key)
+    finally:
+        async with http.post(
+            f"{lab.ari_url}/asterisk/variable",
+            params={"variable": "VOICEDOCK_APPS", "value": ""},
+            headers=ari_auth(lab),
+        ) as resp:
+            assert resp.status == 204
+
+
 @pytest.mark.timeout(180)
 async def test_inbound_calls_while_two_nodes_run_are_each_answered_once(
     lab: LabAsterisk, postgres_server: str, hook: Receiver, tmp_path: Path
@@ -610,58 +653,29 @@ async def test_inbound_calls_while_two_nodes_run_are_each_answered_once(
     number's limit) are each answered by exactly one node, both nodes answering some. Node a
     is killed: at once, before its lease runs out, every inbound call is answered by node b;
     once the lease ran out node b has taken node a's application off the list."""
-    database = await fresh_database(postgres_server)
-    ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 3})
-    async with aiohttp.ClientSession() as http:
-        try:
-            with (
-                node_process(configs["a"], tmp_path / "a.log") as a_process,
-                contextlib.ExitStack() as stack,
-            ):
-                # One after the other: the second starts once the first mirrored the config.
-                await wait_healthy(
-                    http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
-                )
-                b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
-                await wait_healthy(
-                    http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
-                )
-                store = await open_store(database)
-                try:
-                    key, _ = await issue_api_key(store, ACME)
-                finally:
-                    await store.aclose()
-                b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
-                async with asyncio.timeout(10):
-                    while await node_apps(http, lab) != "voicedock-a&voicedock-b":
-                        await asyncio.sleep(0.1)
+    async with (
+        aiohttp.ClientSession() as http,
+        two_published_nodes(http, lab, postgres_server, hook, tmp_path) as (a_process, b),
+    ):
+        served: list[str] = []
+        for batch in range(3):
+            callers = CALLERS[4 * batch : 4 * batch + 4]
+            calls = await inbound_calls(http, b, lab, callers)
+            served += [call["node"] for call in calls.values()]
+            assert all(call["direction"] == "inbound" for call in calls.values())
+        assert set(served) == {"a", "b"}, served  # 12 calls, each node some
 
-                served: list[str] = []
-                for batch in range(3):
-                    callers = CALLERS[4 * batch : 4 * batch + 4]
-                    calls = await inbound_calls(http, b, lab, callers)
-                    served += [call["node"] for call in calls.values()]
-                    assert all(call["direction"] == "inbound" for call in calls.values())
-                assert set(served) == {"a", "b"}, served  # 12 calls, each node some
+        a_process.send_signal(signal.SIGKILL)
+        a_process.wait(timeout=10)
+        assert "voicedock-a" in await node_apps(http, lab)  # its lease is alive
+        calls = await inbound_calls(http, b, lab, CALLERS[12:16])
+        assert [call["node"] for call in calls.values()] == ["b"] * 4
 
-                a_process.send_signal(signal.SIGKILL)
-                a_process.wait(timeout=10)
-                assert "voicedock-a" in await node_apps(http, lab)  # its lease is alive
-                calls = await inbound_calls(http, b, lab, CALLERS[12:16])
-                assert [call["node"] for call in calls.values()] == ["b"] * 4
-
-                async with asyncio.timeout(15):  # a's lease ran out: b drops its application
-                    while await node_apps(http, lab) != "voicedock-b":
-                        await asyncio.sleep(0.2)
-                calls = await inbound_calls(http, b, lab, CALLERS[16:20])
-                assert [call["node"] for call in calls.values()] == ["b"] * 4
-        finally:
-            async with http.post(  # later tests' nodes publish their own
-                f"{lab.ari_url}/asterisk/variable",
-                params={"variable": "VOICEDOCK_APPS", "value": ""},
-                headers=ari_auth(lab),
-            ) as resp:
-                assert resp.status == 204
+        async with asyncio.timeout(15):  # a's lease ran out: b drops its application
+            while await node_apps(http, lab) != "voicedock-b":
+                await asyncio.sleep(0.2)
+        calls = await inbound_calls(http, b, lab, CALLERS[16:20])
+        assert [call["node"] for call in calls.values()] == ["b"] * 4
 
 
 @pytest.mark.timeout(150)
@@ -672,48 +686,20 @@ async def test_callers_given_to_a_stalled_node_are_answered_by_the_survivor(
     Asterisk keeps giving it callers, who wait unanswered). Once a's lease ran out node b takes
     a's application off the list and hands a's waiting callers back to the dialplan: every
     caller is answered by node b, once."""
-    database = await fresh_database(postgres_server)
-    ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 3})
-    async with aiohttp.ClientSession() as http:
+    async with (
+        aiohttp.ClientSession() as http,
+        two_published_nodes(http, lab, postgres_server, hook, tmp_path) as (a_process, b),
+    ):
+        a_process.send_signal(signal.SIGSTOP)
         try:
-            with (
-                node_process(configs["a"], tmp_path / "a.log") as a_process,
-                contextlib.ExitStack() as stack,
-            ):
-                await wait_healthy(
-                    http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
-                )
-                b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
-                await wait_healthy(
-                    http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
-                )
-                store = await open_store(database)
-                try:
-                    key, _ = await issue_api_key(store, ACME)
-                finally:
-                    await store.aclose()
-                b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
-                async with asyncio.timeout(10):
-                    while await node_apps(http, lab) != "voicedock-a&voicedock-b":
-                        await asyncio.sleep(0.1)
-
-                a_process.send_signal(signal.SIGSTOP)
-                try:
-                    calls = await inbound_calls(http, b, lab, CALLERS[:4])
-                    assert [call["node"] for call in calls.values()] == ["b"] * 4
-                    async with asyncio.timeout(15):  # a's lease ran out: off the list
-                        while await node_apps(http, lab) != "voicedock-b":
-                            await asyncio.sleep(0.2)
-                finally:
-                    a_process.send_signal(signal.SIGKILL)
-                    a_process.wait(timeout=10)
+            calls = await inbound_calls(http, b, lab, CALLERS[:4])
+            assert [call["node"] for call in calls.values()] == ["b"] * 4
+            async with asyncio.timeout(15):  # a's lease ran out: off the list
+                while await node_apps(http, lab) != "voicedock-b":
+                    await asyncio.sleep(0.2)
         finally:
-            async with http.post(
-                f"{lab.ari_url}/asterisk/variable",
-                params={"variable": "VOICEDOCK_APPS", "value": ""},
-                headers=ari_auth(lab),
-            ) as resp:
-                assert resp.status == 204
+            a_process.send_signal(signal.SIGKILL)
+            a_process.wait(timeout=10)
 
 
 @pytest.mark.freeswitch_lab
