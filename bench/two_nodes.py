@@ -48,14 +48,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from originate import machine, pct  # bench/, beside this script
 
 from deploy.test_compose_as_shipped import TERMINAL, Api, get_json, wait_healthy
-from fakes.world import ACME, SUPPORT_ID
-from nodes.node_process import node_process
+from fakes.world import SUPPORT_ID
+from nodes.node_process import acme_api_key, node_process
 from nodes.test_nodes_lab import ECHO, ari_auth, control, lab_ids, some_nodes
 from pg_server import fresh_database, start_postgres
-from voicedock.api.api_keys import issue_api_key
 from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings, free_port_range
-from voicedock.store import open_store
 
 NODES = ("a", "b")
 OTHER = {"a": "b", "b": "a"}
@@ -196,11 +194,7 @@ async def bench(
             for name in NODES:
                 base = f"http://127.0.0.1:{ports[name]}"
                 await wait_healthy(http, base, processes[name], workdir / f"{name}.log")
-            store = await open_store(dsn)
-            try:
-                key, _ = await issue_api_key(store, ACME)
-            finally:
-                await store.aclose()
+            key = await acme_api_key(dsn)
             apis = {name: Api(http, f"http://127.0.0.1:{ports[name]}", key) for name in NODES}
             pids = {name: processes[name].pid for name in NODES}
             pids["Asterisk"] = lab.status().pid or 0

@@ -29,16 +29,15 @@ import pytest
 from deploy.test_restart_recovery import wait_settled
 from e2e.audio_helpers import read_recording, transcript
 from e2e.conftest import LiveService
-from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
+from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.service_process import service_process
-from voicedock.api.api_keys import issue_api_key
+from nodes.node_process import acme_api_key
 from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.lab.errors import LabError
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.freeswitch_config import SILENT
 from voicedock.pbx.freeswitch.esl_wire import parse_show_channels_json
-from voicedock.store import open_store
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -119,11 +118,7 @@ async def _place_then_kill(
     SIGKILL; the calls' channels are still up at FreeSWITCH."""
     with service_process(lab, database, port, log) as process:
         await wait_settled(http, "", process, log, time.monotonic())
-        store = await open_store(f"sqlite:///{database}")
-        try:
-            key, _ = await issue_api_key(store, ACME)
-        finally:
-            await store.aclose()
+        key = await acme_api_key(f"sqlite:///{database}")
         api = LiveService(http, None, key)  # type: ignore[arg-type]
         calls: list[str] = []
         for _ in range(n):

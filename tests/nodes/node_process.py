@@ -18,17 +18,31 @@ from pathlib import Path
 
 from aiohttp import web
 
+from fakes.world import ACME
 from freeswitch_lab.lab_service import ToneTts
 from pipeline.fakes import FakeLlm, FakeStt
 from process_helpers import logged_process
 from voicedock import logs
+from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.config import load_settings
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
+from voicedock.store import open_store
 
 SPEECH = "node-fake"
 
 _TESTS = Path(__file__).resolve().parents[1]
+
+
+async def acme_api_key(database_url: str) -> str:
+    """An API key of ACME (the organization of ``fakes.world``'s numbers), issued in the
+    nodes' database, for a test to call their REST API."""
+    store = await open_store(database_url)
+    try:
+        key, _ = await issue_api_key(store, ACME)
+    finally:
+        await store.aclose()
+    return key
 
 
 def process_env() -> dict[str, str]:

@@ -33,14 +33,12 @@ import pytest
 from deploy.test_compose_as_shipped import TERMINAL, Api, wait_healthy
 from e2e.test_events_e2e import sse_messages
 from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
-from nodes.node_process import SPEECH, node_process, process_env
+from nodes.node_process import SPEECH, acme_api_key, node_process, process_env
 from pbx.lab_calls import ANSWERS
 from pg_server import free_port, fresh_database
-from voicedock.api.api_keys import issue_api_key
 from voicedock.domain.webhooks import generate_secret
 from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.server import LabAsterisk
-from voicedock.store import open_store
 from webhooks.receiver import Receiver
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.e2e]
@@ -156,11 +154,7 @@ async def answered_call(
     party placed through it and answered (its id and ``GET /calls/{id}``)."""
     base = f"http://127.0.0.1:{port}"
     await wait_healthy(http, base, process, log)
-    store = await open_store(database)
-    try:
-        key, _ = await issue_api_key(store, ACME)
-    finally:
-        await store.aclose()
+    key = await acme_api_key(database)
     api = Api(http, base, key)
     call_id = await api.place(ANSWERS, SUPPORT_ID)
     answered = await api.wait(call_id, lambda c: c["status"] == "in-progress", 15)
@@ -627,11 +621,7 @@ async def two_published_nodes(
             await wait_healthy(
                 http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
             )
-            store = await open_store(database)
-            try:
-                key, _ = await issue_api_key(store, ACME)
-            finally:
-                await store.aclose()
+            key = await acme_api_key(database)
             async with asyncio.timeout(10):
                 while await node_apps(http, lab) != "voicedock-a&voicedock-b":
                     await asyncio.sleep(0.1)
@@ -735,11 +725,7 @@ async def test_inbound_calls_on_freeswitch_while_two_nodes_run_are_each_answered
             await wait_healthy(
                 http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
             )
-            store = await open_store(database)
-            try:
-                key, _ = await issue_api_key(store, ACME)
-            finally:
-                await store.aclose()
+            key = await acme_api_key(database)
             b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
 
             served: list[str] = []

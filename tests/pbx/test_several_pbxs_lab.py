@@ -33,13 +33,11 @@ import pytest
 
 from deploy.test_compose_as_shipped import Api, get_json, wait_healthy
 from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
-from nodes.node_process import SPEECH, node_process
+from nodes.node_process import SPEECH, acme_api_key, node_process
 from pbx.lab_calls import ANSWERS
 from pg_server import free_port, fresh_database
-from voicedock.api.api_keys import issue_api_key
 from voicedock.lab.server import LabAsterisk
 from voicedock.lab.settings import LabSettings
-from voicedock.store import open_store
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.e2e]
 
@@ -151,11 +149,7 @@ async def test_a_second_asterisk_carries_its_own_trunk_and_its_outage_fails_only
             assert body["pbx"]["servers"] == {
                 name: {"status": "up", "links": {"ari": "up"}} for name in ("a", "b")
             }
-            store = await open_store(database)
-            try:
-                key, _ = await issue_api_key(store, ACME)
-            finally:
-                await store.aclose()
+            key = await acme_api_key(database)
             api = Api(http, base, key)
             numbers = await get_json(http, f"{base}/phone-numbers", key)
             ids = {n["number"]: n["id"] for n in numbers["phone_numbers"]}
@@ -267,11 +261,7 @@ async def test_after_kill_9_each_call_is_resumed_on_its_own_server(
         first_log = tmp_path / "first.log"
         with node_process(config, first_log) as process:
             await wait_healthy(http, base, process, first_log)
-            store = await open_store(database)
-            try:
-                key, _ = await issue_api_key(store, ACME)
-            finally:
-                await store.aclose()
+            key = await acme_api_key(database)
             api = Api(http, base, key)
             numbers = await get_json(http, f"{base}/phone-numbers", key)
             ids = {n["number"]: n["id"] for n in numbers["phone_numbers"]}
@@ -332,11 +322,7 @@ async def test_an_inbound_call_lives_on_the_server_it_came_in_on(
     async with aiohttp.ClientSession() as http:
         with node_process(config, log) as process:
             await wait_healthy(http, base, process, log)
-            store = await open_store(database)
-            try:
-                key, _ = await issue_api_key(store, ACME)
-            finally:
-                await store.aclose()
+            key = await acme_api_key(database)
             api = Api(http, base, key)
             caller_leg = await asyncio.to_thread(second_lab.originate_inbound, ACME_NUMBERS[0])
 
@@ -386,11 +372,7 @@ async def test_a_dead_nodes_calls_are_hung_up_on_their_own_servers_by_another_no
             base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
             await wait_healthy(http, base["a"], a_process, tmp_path / "a.log")
             await wait_healthy(http, base["b"], b_process, tmp_path / "b.log")
-            store = await open_store(database)
-            try:
-                key, _ = await issue_api_key(store, ACME)
-            finally:
-                await store.aclose()
+            key = await acme_api_key(database)
             on_a = Api(http, base["a"], key)
             numbers = await get_json(http, f"{base['a']}/phone-numbers", key)
             ids = {n["number"]: n["id"] for n in numbers["phone_numbers"]}
