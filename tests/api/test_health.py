@@ -3,7 +3,9 @@ the component that is down otherwise; several PBX servers each shown."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,29 @@ from fakes.pbx import FakePbx
 from fakes.world import make_settings
 from freeswitch.live_service import running_freeswitch_service, until
 from voicedock.api.app import create_app
-from voicedock.config import AsteriskSettings, PbxSettings
+from voicedock.config import AsteriskSettings, PbxSettings, Settings
+from voicedock.pbx.base import Pbx
 from voicedock.pbx.several import SeveralPbxs
 from voicedock.service import Service
 
 pytestmark = pytest.mark.unit
+
+
+@contextlib.asynccontextmanager
+async def served(settings: Settings, pbx: Pbx | None = None) -> AsyncIterator[TestClient[Any, Any]]:
+    """The API of a service opened on ``settings`` (with ``pbx``, else the configured one)."""
+
+    async def factory() -> Service:
+        return await Service.open(settings, pbx)
+
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+    )
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 async def test_healthy_service_is_200_with_each_component(api: Api) -> None:
@@ -68,19 +88,10 @@ async def test_unreachable_asterisk_is_503_naming_ari_and_ami(tmp_path: Path) ->
         ),
     )
 
-    async def factory() -> Service:
-        return await Service.open(settings)
-
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
-    )
-    await client.start_server()
-    try:
+    async with served(settings) as client:
         resp = await client.get("/health")
         text = await resp.text()
         body = await resp.json()
-    finally:
-        await client.close()
     assert resp.status == 503, text
     assert body["status"] == "degraded"
     assert body["pbx"] == {
@@ -116,18 +127,9 @@ async def test_no_pbx_is_200_with_pbx_disabled(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'none.db'}")
     settings.pbx = PbxSettings(kind="none")
 
-    async def factory() -> Service:
-        return await Service.open(settings)
-
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
-    )
-    await client.start_server()
-    try:
+    async with served(settings) as client:
         resp = await client.get("/health")
         body = await resp.json()
-    finally:
-        await client.close()
     assert resp.status == 200
     assert body["can_place_calls"] is False
     assert body["pbx"] == {"kind": "none", "status": "disabled", "links": {}}
@@ -140,20 +142,11 @@ async def test_several_servers_each_shown_one_down_is_503_still_placing_calls(
     up, down = FakePbx(), FakePbx()
     down.connected = False
 
-    async def factory() -> Service:
-        return await Service.open(settings, SeveralPbxs({"ams": up, "fra": down}))
-
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
-    )
-    await client.start_server()
-    try:
+    async with served(settings, SeveralPbxs({"ams": up, "fra": down})) as client:
         resp = await client.get("/health")
         body = await resp.json()
         down.connected = True
         healthy = await client.get("/health")
-    finally:
-        await client.close()
     assert resp.status == 503
     assert body["status"] == "degraded"
     assert body["can_place_calls"] is True  # on ams
@@ -187,19 +180,10 @@ async def test_configured_servers_are_each_connected_and_shown(tmp_path: Path) -
         ),
     )
 
-    async def factory() -> Service:
-        return await Service.open(settings)
-
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
-    )
-    await client.start_server()
-    try:
+    async with served(settings) as client:
         resp = await client.get("/health")
         text = await resp.text()
         body = await resp.json()
-    finally:
-        await client.close()
     assert resp.status == 503, text
     assert body["can_place_calls"] is False
     assert body["pbx"]["kind"] == "asterisk"
