@@ -456,8 +456,7 @@ async def test_commands_sent_to_another_node_reach_the_calls_node_and_its_party(
             a, call_id, _ = await answered_call(
                 http, ports["a"], a_process, tmp_path / "a.log", database
             )
-            # Once node a serves: two nodes starting at once on a fresh database race to
-            # mirror the configuration.
+            # Once node a serves and has placed its call.
             b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
             b = Api(http, f"http://127.0.0.1:{ports['b']}", a.key)
             await wait_healthy(http, b.base, b_process, tmp_path / "b.log")
@@ -597,6 +596,25 @@ async def inbound_calls(
 
 
 @contextlib.asynccontextmanager
+async def serving_nodes(
+    http: aiohttp.ClientSession,
+    ports: dict[str, int],
+    configs: dict[str, Path],
+    database: str,
+    tmp_path: Path,
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    """Nodes a and b serving, b started once a serves: node a's process and an API key of
+    ACME. Both are stopped on exit."""
+    with node_process(configs["a"], tmp_path / "a.log") as a_process:
+        await wait_healthy(http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log")
+        with node_process(configs["b"], tmp_path / "b.log") as b_process:
+            await wait_healthy(
+                http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
+            )
+            yield a_process, await acme_api_key(database)
+
+
+@contextlib.asynccontextmanager
 async def two_published_nodes(
     http: aiohttp.ClientSession,
     lab: LabAsterisk,
@@ -604,24 +622,13 @@ async def two_published_nodes(
     hook: Receiver,
     tmp_path: Path,
 ) -> AsyncIterator[tuple[subprocess.Popen[bytes], Api]]:
-    """Nodes a and b (3 s leases) on a fresh database, b started once a serves (a mirrored
-    the configuration), both applications published to the lab Asterisk: node a's process
-    and node b's API. ``VOICEDOCK_APPS`` is emptied after, for later tests' nodes."""
+    """Nodes a and b (3 s leases) on a fresh database, both applications published to the
+    lab Asterisk: node a's process and node b's API. ``VOICEDOCK_APPS`` is emptied after, for
+    later tests' nodes."""
     database = await fresh_database(postgres_server)
     ports, configs = two_nodes(tmp_path, database, lab, hook, leases={"a": 3, "b": 3})
     try:
-        with (
-            node_process(configs["a"], tmp_path / "a.log") as a_process,
-            contextlib.ExitStack() as stack,
-        ):
-            await wait_healthy(
-                http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
-            )
-            b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
-            await wait_healthy(
-                http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
-            )
-            key = await acme_api_key(database)
+        async with serving_nodes(http, ports, configs, database, tmp_path) as (a_process, key):
             async with asyncio.timeout(10):
                 while await node_apps(http, lab) != "voicedock-a&voicedock-b":
                     await asyncio.sleep(0.1)
@@ -713,30 +720,19 @@ async def test_inbound_calls_on_freeswitch_while_two_nodes_run_are_each_answered
         )
         for name in ports
     }
-    async with aiohttp.ClientSession() as http:
-        with (
-            node_process(configs["a"], tmp_path / "a.log") as a_process,
-            contextlib.ExitStack() as stack,
-        ):
-            await wait_healthy(
-                http, f"http://127.0.0.1:{ports['a']}", a_process, tmp_path / "a.log"
-            )
-            b_process = stack.enter_context(node_process(configs["b"], tmp_path / "b.log"))
-            await wait_healthy(
-                http, f"http://127.0.0.1:{ports['b']}", b_process, tmp_path / "b.log"
-            )
-            key = await acme_api_key(database)
-            b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
+    async with (
+        aiohttp.ClientSession() as http,
+        serving_nodes(http, ports, configs, database, tmp_path) as (a_process, key),
+    ):
+        b = Api(http, f"http://127.0.0.1:{ports['b']}", key)
 
-            served: list[str] = []
-            for batch in range(3):
-                calls = await inbound_calls(
-                    http, b, freeswitch_lab, CALLERS[4 * batch : 4 * batch + 4]
-                )
-                served += [call["node"] for call in calls.values()]
-            assert set(served) <= {"a", "b"}, served
+        served: list[str] = []
+        for batch in range(3):
+            calls = await inbound_calls(http, b, freeswitch_lab, CALLERS[4 * batch : 4 * batch + 4])
+            served += [call["node"] for call in calls.values()]
+        assert set(served) <= {"a", "b"}, served
 
-            a_process.send_signal(signal.SIGKILL)
-            a_process.wait(timeout=10)
-            calls = await inbound_calls(http, b, freeswitch_lab, CALLERS[12:16])
-            assert [call["node"] for call in calls.values()] == ["b"] * 4
+        a_process.send_signal(signal.SIGKILL)
+        a_process.wait(timeout=10)
+        calls = await inbound_calls(http, b, freeswitch_lab, CALLERS[12:16])
+        assert [call["node"] for call in calls.values()] == ["b"] * 4
