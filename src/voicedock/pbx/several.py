@@ -115,16 +115,13 @@ class SeveralPbxs:
                 pbx.set_inbound_handler(self._inbound_of(name, handler))
 
     def _inbound_of(self, name: str, handler: InboundHandler) -> InboundHandler:
-        where = self._where
+        async def from_server(call: InboundCall) -> str | None:
+            call_id = await handler(replace(call, pbx=name))
+            if call_id is not None:
+                self._where[call_id] = name
+            return call_id
 
-        class FromServer:
-            async def __call__(self, call: InboundCall) -> str | None:
-                call_id = await handler(replace(call, pbx=name))
-                if call_id is not None:
-                    where[call_id] = name
-                return call_id
-
-        return FromServer()
+        return from_server
 
     async def set_live_nodes(self, node_ids: list[str]) -> None:
         """The nodes whose lease is alive, told to every server that shares inbound calls
