@@ -70,9 +70,20 @@ CONFIG_FIELDS = (
     "silence_timeout_seconds",
     "max_duration_seconds",
     "media_format",
+    "record",
+    "voicemail_detection",
+    "voicemail_message",
+    "silence_prompt_seconds",
+    "silence_prompt_message",
 )
+# Answering-machine detection on outbound calls (pipeline/answering_machine.py).
+VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
-LIMIT_FIELDS = {"silence_timeout_seconds": (5, 600), "max_duration_seconds": (30, 14_400)}
+LIMIT_FIELDS = {
+    "silence_timeout_seconds": (5, 600),
+    "max_duration_seconds": (30, 14_400),
+    "silence_prompt_seconds": (2, 300),
+}
 PROFILE_FIELDS = ("name", "business_name")
 
 
@@ -81,7 +92,8 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
     fields.reject_unknown(obj, allowed, name)
     out: JsonObject = {}
-    for key in ("first_message", "system_prompt", *PROFILE_FIELDS):
+    texts = ("first_message", "system_prompt", "voicemail_message", "silence_prompt_message")
+    for key in (*texts, *PROFILE_FIELDS):
         if key in obj:  # reject_unknown already refused profile fields when not allowed
             value = fields.text(obj, key, max_len=200 if key in PROFILE_FIELDS else 20_000)
             if value is not None:
@@ -107,6 +119,12 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
             out[key] = fields.integer(obj, key, low, low, high)
     if obj.get("media_format") is not None:
         out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
+    if obj.get("record") is not None:
+        out["record"] = fields.boolean(obj, "record", False)
+    if obj.get("voicemail_detection") is not None:
+        out["voicemail_detection"] = fields.choice(
+            obj, "voicemail_detection", VOICEMAIL_DETECTION, "off"
+        )
     return out
 
 

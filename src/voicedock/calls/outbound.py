@@ -45,6 +45,8 @@ async def resolve_assistant(
         config.pop(key, None)
     if request.first_message is not None:
         config["first_message"] = request.first_message
+    if request.record is not None:
+        config["record"] = request.record
     return ResolvedAssistant(
         assistant_id=assistant_id,
         name=name or None,

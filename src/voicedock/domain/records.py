@@ -131,6 +131,11 @@ class Call:
     transferred_at: datetime | None = None
     owner_node: str | None = None  # the voicedock node serving the call ([node] id)
     pbx: str | None = None  # the PBX server carrying the call (None: the only one)
+    # The call's recording under the serving node's [recordings] directory (None: none).
+    recording_path: str | None = None
+    recording_duration_seconds: float | None = None
+    # Answering-machine detection: {"result": human|machine|unknown, "evidence": {...}}.
+    answering_machine: JsonObject | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; basis of the opaque cursor

@@ -33,6 +33,7 @@ class EventType(enum.StrEnum):
     END_OF_CALL_REPORT = "end-of-call-report"
     TRANSCRIPT = "transcript"
     TRANSFER_UPDATE = "transfer-update"
+    ANSWERING_MACHINE = "answering-machine"  # the outbound call's human/machine verdict
 
 
 def generate_secret(num_bytes: int = 32) -> str:
