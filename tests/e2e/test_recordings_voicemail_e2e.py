@@ -1,0 +1,158 @@
+"""Call recordings and voicemail on the real lab Asterisk, driven through REST.
+
+* A recorded call to the utterance party: ``GET /calls/{id}/recording`` (with the call's
+  organization's key; refused to another organization and without a key; ranges answered 206)
+  holds the party's known utterance on the left channel and voicedock's greeting on the right
+  (each channel transcribed by Whisper).
+* The voicemail party (a recorded greeting, then Record()'s beep): detected as a machine, the
+  voicemail message is left after the beep (the party's own recording, transcribed, holds it),
+  the call ends ``voicemail`` and the verdict is on the call record and in its events.
+* The person party ("Hello?" then silence): detected as human; the first message follows and
+  the party hears it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from e2e.audio_helpers import (
+    UTTERANCE_PARTY,
+    read_new_recording,
+    require_offline_speech,
+    transcribe,
+    wait_transcript,
+    warm_offline_speech,
+    words,
+)
+from e2e.conftest import LiveService, serve, service_settings
+from e2e.test_audio_e2e import SHORT_GREETING, control, place_call, wait_recorded
+from fakes.world import GLOBEX
+from voicedock.api.api_keys import issue_api_key
+from voicedock.lab.heard import listen
+from voicedock.lab.server import LabAsterisk
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
+
+VOICEMAIL_PARTY = "+31612345690"
+PERSON_PARTY = "+31612345691"
+VOICEMAIL_MESSAGE = "This is the city library. Your reserved book is ready for pickup."
+
+
+@pytest.fixture(autouse=True)
+async def _offline_speech() -> None:
+    require_offline_speech()
+    await warm_offline_speech()
+
+
+@pytest.fixture
+async def live(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[LiveService]:
+    settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    settings.recordings.directory = str(tmp_path / "recordings")
+    running = await serve(settings)
+    try:
+        yield running
+    finally:
+        await running.client.close()
+
+
+def channel_pcm(data: np.ndarray, channel: int) -> bytes:
+    return np.ascontiguousarray(data[:, channel]).astype("<i2").tobytes()
+
+
+async def test_a_recorded_call_holds_each_side_on_its_channel_and_downloads_with_its_key(
+    live: LiveService,
+) -> None:
+    call_id = await place_call(live, UTTERANCE_PARTY, SHORT_GREETING, record=True)
+    await wait_transcript(live, call_id, lambda m: "appointment" in words(m["content"]), 25)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    assert ended["recording_url"] == f"/calls/{call_id}/recording"
+    duration = ended["recording_duration_seconds"]
+    assert 4.0 < duration < 30.0
+
+    resp = await live.client.get(ended["recording_url"], headers=live.auth())
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "audio/wav"
+    body = await resp.read()
+    data, rate = soundfile.read(io.BytesIO(body), dtype="int16")
+    assert rate == 8000
+    assert data.shape[1] == 2
+    assert data.shape[0] / rate == pytest.approx(duration, abs=0.1)
+    caller = await transcribe(channel_pcm(data, 0), rate)
+    assert {"appointment", "monday"} <= words(caller), caller
+    assistant = await transcribe(channel_pcm(data, 1), rate)
+    assert {"city", "library"} <= words(assistant), assistant
+    assert "library" not in words(caller)  # the channels are apart
+    # One timeline: the greeting (right) plays before the party speaks (left, after 3 s).
+    left, right = (listen(data[:, channel], rate) for channel in (0, 1))
+    assert right.onset_s is not None
+    assert left.onset_s is not None
+    assert right.onset_s < 2.0 < left.onset_s
+
+    ranged = await live.client.get(
+        ended["recording_url"], headers={**live.auth(), "Range": "bytes=0-43"}
+    )
+    assert ranged.status == 206
+    assert await ranged.read() == body[:44]
+
+    other_key, _ = await issue_api_key(live.service.store, GLOBEX)
+    across = await live.client.get(
+        ended["recording_url"], headers={"Authorization": f"Bearer {other_key}"}
+    )
+    assert across.status == 404
+    assert (await live.client.get(ended["recording_url"])).status == 401
+
+
+async def test_voicemail_is_detected_and_the_message_is_left_after_the_beep(
+    live: LiveService, lab: LabAsterisk
+) -> None:
+    before = set(lab.recordings_dir.glob("voicemail-*-record.wav"))
+    call_id = await place_call(
+        live,
+        VOICEMAIL_PARTY,
+        SHORT_GREETING,
+        voicemail_detection="detect-and-leave-message",
+        voicemail_message=VOICEMAIL_MESSAGE,
+    )
+    ended = await wait_recorded(live, call_id, within=45)
+    assert ended["status"] == "ended"
+    assert ended["end_reason"] == "voicemail"
+    verdict = ended["answering_machine"]
+    assert verdict["result"] == "machine", verdict
+    assert verdict["evidence"]["decided_at_ms"] < 5000
+    assert verdict["evidence"]["message_at_ms"] > verdict["evidence"]["decided_at_ms"]
+    events = [e["data"] for e in ended["events"] if e["type"] == "answering-machine"]
+    assert [e["result"] for e in events] == ["machine"]
+    spoken = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert spoken == [VOICEMAIL_MESSAGE]  # the first message is not said to a machine
+
+    # What the answering machine recorded after its beep: the whole message.
+    pcm, rate = await read_new_recording(lab.recordings_dir, "voicemail-*-record.wav", before)
+    heard = words(await transcribe(pcm, rate))
+    assert {"library", "reserved", "book", "ready"} <= heard, heard
+
+
+async def test_a_person_saying_hello_is_human_and_hears_the_first_message(
+    live: LiveService, lab: LabAsterisk
+) -> None:
+    before = set(lab.recordings_dir.glob("hello-*-rx.wav"))
+    call_id = await place_call(
+        live, PERSON_PARTY, SHORT_GREETING, voicemail_detection="detect-and-leave-message"
+    )
+    greeting = await wait_transcript(live, call_id, lambda m: m["role"] == "assistant", 20)
+    assert greeting["content"] == SHORT_GREETING
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    assert ended["answering_machine"]["result"] == "human"
+    assert ended["answering_machine"]["evidence"]["reason"] == "short-greeting"
+    assert ended["end_reason"] != "voicemail"
+
+    pcm, rate = await read_new_recording(lab.recordings_dir, "hello-*-rx.wav", before)
+    heard = words(await transcribe(pcm, rate))
+    assert {"city", "library"} <= heard, heard
