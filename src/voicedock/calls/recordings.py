@@ -8,6 +8,7 @@ service runs it hourly); a call whose file was swept answers 404 "recording dele
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -69,3 +70,12 @@ def sweep(settings: RecordingsSettings, now: float | None = None) -> int:
     if removed:
         log.info("recordings: %d older than %d days deleted", removed, settings.retention_days)
     return removed
+
+
+async def sweep_periodically(
+    settings: RecordingsSettings, interval: float = SWEEP_INTERVAL_S
+) -> None:
+    """``sweep`` now and every ``interval`` seconds (off the event loop), until cancelled."""
+    while True:
+        await asyncio.to_thread(sweep, settings)
+        await asyncio.sleep(interval)
