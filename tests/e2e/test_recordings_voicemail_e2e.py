@@ -9,6 +9,8 @@
   the call ends ``voicemail`` and the verdict is on the call record and in its events.
 * The person party ("Hello?" then silence): detected as human; the first message follows and
   the party hears it.
+* The silent party is asked "are you still there?" after the silence prompt's seconds, and
+  hears it before the silence timeout's goodbye.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 import soundfile
 
 from e2e.audio_helpers import (
+    SILENT_PARTY,
     UTTERANCE_PARTY,
     read_new_recording,
     require_offline_speech,
@@ -36,6 +39,7 @@ from fakes.world import GLOBEX
 from voicedock.api.api_keys import issue_api_key
 from voicedock.lab.heard import listen
 from voicedock.lab.server import LabAsterisk
+from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
@@ -156,3 +160,27 @@ async def test_a_person_saying_hello_is_human_and_hears_the_first_message(
     pcm, rate = await read_new_recording(lab.recordings_dir, "hello-*-rx.wav", before)
     heard = words(await transcribe(pcm, rate))
     assert {"city", "library"} <= heard, heard
+
+
+async def test_a_silent_callee_is_asked_whether_they_are_still_there_before_the_end(
+    live: LiveService, lab: LabAsterisk
+) -> None:
+    before = set(lab.recordings_dir.glob("silent-*-rx.wav"))
+    call_id = await place_call(
+        live,
+        SILENT_PARTY,
+        SHORT_GREETING,
+        silence_prompt_seconds=2,
+        silence_prompt_message="Hello, are you still there?",
+        silence_timeout_seconds=5,
+    )
+    ended = await wait_recorded(live, call_id, within=30)
+    assert ended["end_reason"] == SILENCE_TIMEOUT
+    spoken = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert spoken[:2] == [SHORT_GREETING, "Hello, are you still there?"], spoken
+    assert len(spoken) == 3  # then the silence timeout's goodbye
+
+    pcm, rate = await read_new_recording(lab.recordings_dir, "silent-*-rx.wav", before)
+    heard = (await transcribe(pcm, rate)).lower()
+    assert "still there" in heard, heard
+    assert heard.index("library") < heard.index("still there") < heard.index("no longer")

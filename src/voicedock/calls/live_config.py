@@ -35,12 +35,14 @@ def conversation_config(
         lines = "\n".join(f"- {name}: {value}" for name, value in facts.items())
         prompt = f"{prompt or cfg.system_prompt}\n\nFacts:\n{lines}"
     first = assistant_config.get("first_message")
+    prompt_text = assistant_config.get("silence_prompt_message")
     endpointing = cfg.endpointing
     limits = {
         field: seconds * 1000
         for key, field in (
             ("silence_timeout_seconds", "silence_timeout_ms"),
             ("max_duration_seconds", "max_duration_ms"),
+            ("silence_prompt_seconds", "silence_prompt_ms"),
         )
         if isinstance(seconds := assistant_config.get(key), int)
     }
@@ -52,6 +54,11 @@ def conversation_config(
         sample_rate=sample_rate,
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
         first_message=first if isinstance(first, str) and first else cfg.first_message,
+        silence_prompt_message=(
+            prompt_text
+            if isinstance(prompt_text, str) and prompt_text.strip()
+            else cfg.silence_prompt_message
+        ),
         context=context or cfg.context,
         history=cfg.history + history,
     )

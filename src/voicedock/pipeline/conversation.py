@@ -42,6 +42,7 @@ from voicedock.pipeline.frames import (
     Frame,
     InjectContext,
     Say,
+    SilencePrompt,
     TranscriptEntry,
     TurnLatency,
     UserSpeechStarted,
@@ -225,6 +226,9 @@ class Conversation:
             elif isinstance(event, _Turn):
                 self._floor_free.set()
                 self._start_turn(event)
+            elif isinstance(event, SilencePrompt):
+                if not self._speeches and self._floor_free.is_set():
+                    self._events.put_nowait(Say(self.config.silence_prompt_message))
             elif isinstance(event, Say):
                 sentences = split_sentences(event.text)
                 say = self._spawn(self._say(partial(_iterate, sentences), self._reserve()))

@@ -27,4 +27,6 @@ class ConversationConfig:
     fallback_message: str = "Sorry, I am having technical difficulties. Please call again later."
     fallback_timeout_s: float = 8.0
     silence_timeout_message: str | None = "It seems you are no longer there. Goodbye."
+    # Said after endpointing.silence_prompt_ms of the caller's silence (when that is set).
+    silence_prompt_message: str = "Are you still there?"
     end_call_grace_s: float = 30.0
