@@ -70,6 +70,11 @@ _CONFIG_PROPS: dict[str, Schema] = {
         "description": "Said after silence_prompt_seconds of the caller's silence, before the "
         'silence timeout ends the call (default "Are you still there?").',
     },
+    "dead_air_message": {
+        **TEXT,
+        "description": "Said when a reply has no audio dead_air_seconds after the caller's "
+        'words were heard (a stalled provider); default "One moment, please.".',
+    },
 }
 _CALL_SUMMARY_PROPS: dict[str, Schema] = {
     "id": {"type": "string"},

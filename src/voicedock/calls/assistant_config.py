@@ -75,6 +75,8 @@ CONFIG_FIELDS = (
     "voicemail_message",
     "silence_prompt_seconds",
     "silence_prompt_message",
+    "dead_air_seconds",
+    "dead_air_message",
 )
 # Answering-machine detection on outbound calls (pipeline/answering_machine.py).
 VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
@@ -83,6 +85,7 @@ LIMIT_FIELDS = {
     "silence_timeout_seconds": (5, 600),
     "max_duration_seconds": (30, 14_400),
     "silence_prompt_seconds": (2, 300),
+    "dead_air_seconds": (1, 30),
 }
 PROFILE_FIELDS = ("name", "business_name")
 
@@ -92,7 +95,13 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
     fields.reject_unknown(obj, allowed, name)
     out: JsonObject = {}
-    texts = ("first_message", "system_prompt", "voicemail_message", "silence_prompt_message")
+    texts = (
+        "first_message",
+        "system_prompt",
+        "voicemail_message",
+        "silence_prompt_message",
+        "dead_air_message",
+    )
     for key in (*texts, *PROFILE_FIELDS):
         if key in obj:  # reject_unknown already refused profile fields when not allowed
             value = fields.text(obj, key, max_len=200 if key in PROFILE_FIELDS else 20_000)

@@ -48,20 +48,24 @@ def conversation_config(
     }
     if limits:
         endpointing = dataclasses.replace(endpointing, **limits)
+    dead_air = assistant_config.get("dead_air_seconds")
+    dead_air_text = assistant_config.get("dead_air_message")
     return dataclasses.replace(
         cfg,
+        dead_air_s=float(dead_air) if isinstance(dead_air, int) else cfg.dead_air_s,
+        dead_air_message=_text_or(dead_air_text, cfg.dead_air_message),
         endpointing=endpointing,
         sample_rate=sample_rate,
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
         first_message=first if isinstance(first, str) and first else cfg.first_message,
-        silence_prompt_message=(
-            prompt_text
-            if isinstance(prompt_text, str) and prompt_text.strip()
-            else cfg.silence_prompt_message
-        ),
+        silence_prompt_message=_text_or(prompt_text, cfg.silence_prompt_message),
         context=context or cfg.context,
         history=cfg.history + history,
     )
+
+
+def _text_or(value: object, default: str) -> str:
+    return value if isinstance(value, str) and value.strip() else default
 
 
 def _seeded_messages(llm_config: object) -> tuple[list[str], tuple[ChatMessage, ...]]:

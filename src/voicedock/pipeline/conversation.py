@@ -339,9 +339,38 @@ class Conversation:
                 on_first_token=first_token,
             )
 
-        await self._speak(sentences, self._reserve(), latency, t0)
+        slot = self._reserve()
+        reply = Speech(slot=slot)
+        cover = None
+        if user is not None and self.config.dead_air_s is not None:
+            cover = self._spawn(self._cover_dead_air(reply, self.config.dead_air_s))
+        try:
+            await self._speak(sentences, slot, latency, t0, speech=reply)
+        finally:
+            if cover is not None and reply.started_at is None:
+                cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
         if latency is not None:
             self.latencies.append(latency)
+
+    async def _cover_dead_air(self, reply: Speech, after_s: float) -> None:
+        """Dead air on our side: when ``reply`` has not started ``after_s`` after the caller's
+        words were heard (a stalled LLM or TTS), say ``dead_air_message`` meanwhile. Recorded
+        like any assistant message, placed before the reply in the model's history."""
+        await asyncio.sleep(after_s)
+        if reply.started_at is not None or self._ending or not self._floor_free.is_set():
+            return
+        log.warning("no reply audio after %.1f s: covering the dead air", after_s)
+        slot = ChatMessage("assistant", "")
+        index = next((i for i, m in enumerate(self._history) if m is reply.slot), None)
+        self._history.insert(len(self._history) if index is None else index, slot)
+        filler = Speech(slot=slot)
+        self._speeches.append(filler)
+        for sentence in split_sentences(self.config.dead_air_message):
+            await self._speak_sentence(filler, sentence, None, 0.0)
+        await filler.wait_played()
+        if filler in self._speeches:
+            self._speeches.remove(filler)
+            self._settle(filler, filler.text, interrupted=False)
 
     async def _say(
         self, make_sentences: Callable[[], AsyncIterator[str]], slot: ChatMessage
