@@ -145,15 +145,28 @@ def main() -> None:
     audio_s = sum(len(a) for _, a, _ in items) / (2 * RATE)
     cpu = time.perf_counter() - started - synthesized
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    report = f"""# Answering-machine detection benchmark, {when}
-
-Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}; load average at the end {" ".join(f"{x:.2f}" for x in os.getloadavg())} (shared machine).
-Command: `.venv/bin/python bench/answering_machine.py --out {args.out or "-"}`
-Corpus (`voicedock.lab.greetings`, espeak-ng, 8 kHz): {len(items)} greetings, {audio_s:.0f} s of audio; machines: {len(MACHINE_TEXTS)} texts x {len(VOICES)} voices ({", ".join(VOICES)}) x {len(SPEEDS)} speeds ({", ".join(map(str, SPEEDS))} wpm) x beep {{none, 440, 1000, 1800 Hz}} (400 ms, 300 ms after the greeting); persons: {len(PERSON_TEXTS)} greetings ({", ".join(PERSON_TEXTS)}) x the same voices and speeds, then 4 s of silence.
-Both detectors ran in {cpu:.1f} s of wall time for {2 * audio_s:.0f} s of audio ({2 * audio_s / cpu:.0f}x real time on one core).
-
-{table(columns)}
-"""
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    machine = (
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, "
+        f"Python {platform.python_version()}; load average at the end {load} (shared machine)."
+    )
+    corpus_line = (
+        f"Corpus (`voicedock.lab.greetings`, espeak-ng, 8 kHz): {len(items)} greetings, "
+        f"{audio_s:.0f} s of audio; machines: {len(MACHINE_TEXTS)} texts x {len(VOICES)} voices "
+        f"({', '.join(VOICES)}) x {len(SPEEDS)} speeds ({', '.join(map(str, SPEEDS))} wpm) x "
+        "beep {none, 440, 1000, 1800 Hz} (400 ms, 300 ms after the greeting); persons: "
+        f"{len(PERSON_TEXTS)} greetings ({', '.join(PERSON_TEXTS)}) x the same voices and "
+        "speeds, then 4 s of silence."
+    )
+    speed = (
+        f"Both detectors ran in {cpu:.1f} s of wall time for {2 * audio_s:.0f} s of audio "
+        f"({2 * audio_s / cpu:.0f}x real time on one core)."
+    )
+    command = f"`.venv/bin/python bench/answering_machine.py --out {args.out or '-'}`"
+    report = (
+        f"# Answering-machine detection benchmark, {when}\n\n{machine}\nCommand: {command}\n"
+        f"{corpus_line}\n{speed}\n\n{table(columns)}\n"
+    )
     if args.out is not None:
         args.out.write_text(report)
     sys.stdout.write(report)
