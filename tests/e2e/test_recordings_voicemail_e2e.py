@@ -9,12 +9,14 @@
   the call ends ``voicemail`` and the verdict is on the call record and in its events.
 * The person party ("Hello?" then silence): detected as human; the first message follows and
   the party hears it.
+* A transfer ends the recording where the caller leaves (the announcement is in it).
 * The silent party is asked "are you still there?" after the silence prompt's seconds, and
   hears it before the silence timeout's goodbye.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,8 +36,10 @@ from e2e.audio_helpers import (
     words,
 )
 from e2e.conftest import LiveService, serve, service_settings
-from e2e.test_audio_e2e import SHORT_GREETING, control, place_call, wait_recorded
+from e2e.test_audio_e2e import SHORT_GREETING, control, place_call, wait_recorded, when
+from e2e.test_calls_e2e import TERMINAL, get_call, wait_status
 from fakes.world import GLOBEX
+from pbx.lab_calls import ANSWERS
 from voicedock.api.api_keys import issue_api_key
 from voicedock.lab.heard import listen
 from voicedock.lab.server import LabAsterisk
@@ -58,6 +62,7 @@ async def _offline_speech() -> None:
 async def live(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[LiveService]:
     settings = service_settings(lab, tmp_path / "e2e.db", "ari")
     settings.recordings.directory = str(tmp_path / "recordings")
+    settings.policy.internal_targets = ["sales"]
     running = await serve(settings)
     try:
         yield running
@@ -111,6 +116,29 @@ async def test_a_recorded_call_holds_each_side_on_its_channel_and_downloads_with
     )
     assert across.status == 404
     assert (await live.client.get(ended["recording_url"])).status == 401
+
+
+async def test_a_transfer_ends_the_recording_where_the_caller_leaves(
+    live: LiveService,
+) -> None:
+    call_id = await place_call(live, ANSWERS, SHORT_GREETING, record=True)
+    await wait_transcript(live, call_id, lambda m: m["content"] == SHORT_GREETING, 20)
+    announcement = "I am transferring you to our sales team now."
+    body = {"type": "transfer", "destination": "sales", "announcement": announcement}
+    await control(live, call_id, body)
+    ended = await wait_status(live, call_id, TERMINAL, within=30)
+    assert ended["end_reason"] == "transferred"
+    await asyncio.sleep(3)  # the caller talks with sales: none of it is ours to record
+    await live.pbx.ari.hangup_channel(call_id)
+    await asyncio.wait_for(live.service.runner.wait_finished(call_id), 15)
+    call = await get_call(live, call_id)
+    with_us = when(call["transferred_at"]) - when(call["started_at"])
+    assert 0 < call["recording_duration_seconds"] <= with_us.total_seconds() + 0.5
+
+    resp = await live.client.get(call["recording_url"], headers=live.auth())
+    data, rate = soundfile.read(io.BytesIO(await resp.read()), dtype="int16")
+    assistant = words(await transcribe(channel_pcm(data, 1), rate))
+    assert {"transferring", "sales"} <= assistant, assistant
 
 
 async def test_voicemail_is_detected_and_the_message_is_left_after_the_beep(
