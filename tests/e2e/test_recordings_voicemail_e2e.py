@@ -38,7 +38,7 @@ from e2e.audio_helpers import (
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import SHORT_GREETING, control, place_call, wait_recorded, when
 from e2e.test_calls_e2e import TERMINAL, get_call, wait_status
-from fakes.world import GLOBEX
+from fakes.world import GLOBEX, SUPPORT_ID
 from pbx.lab_calls import ANSWERS
 from voicedock.api.api_keys import issue_api_key
 from voicedock.lab.heard import listen
@@ -77,7 +77,15 @@ def channel_pcm(data: np.ndarray, channel: int) -> bytes:
 async def test_a_recorded_call_holds_each_side_on_its_channel_and_downloads_with_its_key(
     live: LiveService,
 ) -> None:
-    call_id = await place_call(live, UTTERANCE_PARTY, SHORT_GREETING, record=True)
+    body = {
+        "destination": UTTERANCE_PARTY,
+        "assistant_id": SUPPORT_ID,
+        "first_message": SHORT_GREETING,
+        "record": True,  # this call only: the assistant does not record
+    }
+    resp = await live.client.post("/calls/outbound", json=body, headers=live.auth())
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
     await wait_transcript(live, call_id, lambda m: "appointment" in words(m["content"]), 25)
     await control(live, call_id, {"type": "end-call"})
     ended = await wait_recorded(live, call_id, within=15)
