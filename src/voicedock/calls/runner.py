@@ -41,7 +41,7 @@ from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, Direction, utcnow
-from voicedock.errors import PbxError, ProviderError, StoreUnavailable
+from voicedock.errors import MediaError, PbxError, ProviderError, StoreUnavailable
 from voicedock.logs import bind_call_id, call_context, describe
 from voicedock.pbx.base import (
     MediaPbx,
@@ -457,18 +457,24 @@ class CallRunner:
                     assert path is not None  # a name is only given with a directory
                     rate = media.format.sample_rate
                     recorder = CallRecorder(path, rate, file_format=path.suffix[1:])
-                live = LiveConversation(
-                    media,
-                    call.assistant_config,
-                    context=call.context,
-                    providers=providers,
-                    config=self._conversation,
-                    hangup=lambda: self._hang_up(running, _reason(running)),
-                    on_transcript=lambda entry: self._transcript_turn(call.id, entry),
-                    recorder=recorder,
-                    voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
-                    on_answering_machine=lambda verdict: self._answering_machine(call.id, verdict),
-                )
+                try:
+                    live = LiveConversation(
+                        media,
+                        call.assistant_config,
+                        context=call.context,
+                        providers=providers,
+                        config=self._conversation,
+                        hangup=lambda: self._hang_up(running, _reason(running)),
+                        on_transcript=lambda entry: self._transcript_turn(call.id, entry),
+                        recorder=recorder,
+                        voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
+                        on_answering_machine=lambda v: self._answering_machine(call.id, v),
+                    )
+                except BaseException:
+                    if recorder is not None:  # else the conversation closes it
+                        with contextlib.suppress(MediaError):
+                            await recorder.aclose()
+                    raise
                 async with live:
                     await running.started(live)
                     await live.wait_ended()
