@@ -39,7 +39,6 @@ from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import SHORT_GREETING, control, place_call, wait_recorded, when
 from e2e.test_calls_e2e import TERMINAL, get_call, wait_status
 from fakes.world import GLOBEX, SUPPORT_ID
-from pbx.lab_calls import ANSWERS
 from voicedock.api.api_keys import issue_api_key
 from voicedock.lab.heard import listen
 from voicedock.lab.server import LabAsterisk
@@ -129,7 +128,8 @@ async def test_a_recorded_call_holds_each_side_on_its_channel_and_downloads_with
 async def test_a_transfer_ends_the_recording_where_the_caller_leaves(
     live: LiveService,
 ) -> None:
-    call_id = await place_call(live, ANSWERS, SHORT_GREETING, record=True)
+    # The silent party: nothing barges in on the greeting.
+    call_id = await place_call(live, SILENT_PARTY, SHORT_GREETING, record=True)
     await wait_transcript(live, call_id, lambda m: m["content"] == SHORT_GREETING, 20)
     announcement = "I am transferring you to our sales team now."
     body = {"type": "transfer", "destination": "sales", "announcement": announcement}
