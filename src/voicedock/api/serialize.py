@@ -38,6 +38,7 @@ def call_summary(call: Call) -> JsonObject:
         "business_name": call.business_name,
         "created_at": iso(call.created_at),
         "updated_at": iso(call.updated_at),
+        "campaign_id": call.campaign_id,  # an addition: the campaign it dials a contact of
     }
 
 

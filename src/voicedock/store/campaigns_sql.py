@@ -106,12 +106,15 @@ class CampaignStatements:
         )
         assert row is not None  # RETURNING always yields the inserted row
         campaign.seq = int(row["seq"])
+        await self.insert_contacts(contacts)
+        return campaign
+
+    async def insert_contacts(self, contacts: Sequence[CampaignContact]) -> None:
         for contact in contacts:
             await self._conn.execute(
                 CAMPAIGN_CONTACTS.insert_sql(),
                 *CAMPAIGN_CONTACTS.encode(contact, self._dialect, CAMPAIGN_CONTACTS.insert_columns),
             )
-        return campaign
 
     async def get_campaign_for_update(
         self, organization_id: str | None, campaign_id: str
