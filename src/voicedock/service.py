@@ -129,7 +129,7 @@ class Service:
         self.webhooks = Webhooks(store, settings)
         self.engine.observers.add(self.webhooks.publisher)
         # Campaigns: contacts settle as their calls end; this node's dialer places their calls.
-        self.campaigns = CampaignManager(store, settings)
+        self.campaigns = CampaignManager(store, settings, events=self.webhooks.campaign_events)
         self.engine.observers.add(self.campaigns)
         self.dialer = Dialer(store, self.engine, self.campaigns, settings.policy)
         # Starts the live conversation of each answered call (a PBX that carries media).

@@ -5,6 +5,7 @@ placeholders filled; retries, the do-not-call list, pause, resume and cancel."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,8 +18,9 @@ from e2e.conftest import start_app
 from fakes.pbx import FakePbx
 from fakes.world import ACME, GLOBEX, make_settings
 from voicedock.api.api_keys import issue_api_key
+from webhooks.receiver import Receiver, wait_until
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
@@ -27,6 +29,8 @@ async def limited(database_url: str) -> AsyncIterator[Api]:
     settings = make_settings(database_url)
     settings.trunks[0].max_channels = 3
     settings.trunks[0].max_cps = 5
+    settings.webhooks.allow_loopback = True  # the test's webhook receiver
+    settings.webhooks.poll_interval_ms = 50
     for number in settings.numbers:
         number.max_concurrent_calls = 100
     pbx = FakePbx()
@@ -268,3 +272,47 @@ async def _count(api: Api, n: int) -> bool:
 async def _status(api: Api, campaign_id: str, status: str) -> bool:
     found = await api.service.store.get_campaign(None, campaign_id)
     return found is not None and found.status.value == status
+
+
+async def test_campaign_webhooks(limited: Api) -> None:
+    api = limited
+    receiver = Receiver(secret="")
+    await receiver.start()
+    try:
+        created = await api.client.post(
+            "/webhooks",
+            json={
+                "url": receiver.url,
+                "event_types": ["campaign-update", "campaign-contact-update"],
+            },
+            headers=api.auth(),
+        )
+        assert created.status == 201, await created.text()
+        receiver.secret = (await created.json())["secret"]
+        body = campaign_body(2, retries={"busy": {"max_attempts": 2, "backoff_seconds": 0}})
+        campaign_id = (await create(api, body))["id"]
+        await eventually(lambda: _count(api, 2))
+        await api.client.post(f"/campaigns/{campaign_id}/pause", headers=api.auth())
+        await api.client.post(f"/campaigns/{campaign_id}/resume", headers=api.auth())
+        busy, answered = api.pbx.originated
+        await api.pbx.hang_up_remote(busy.call_id, 17)  # busy: retried, not final yet
+        await api.pbx.answer(answered.call_id)
+        await api.pbx.hang_up_remote(answered.call_id)
+        await eventually(lambda: _count(api, 3))
+        await api.pbx.hang_up_remote(api.pbx.originated[2].call_id, 17)  # busy again: final
+        await wait_until(lambda: len(receiver.accepted) == 6, timeout=10)
+    finally:
+        await receiver.stop()
+    events = [json.loads(r.body) for r in receiver.requests]
+    assert receiver.rejected == 0
+    updates = [e["data"]["status"] for e in events if e["type"] == "campaign-update"]
+    assert updates == ["running", "paused", "running", "finished"]
+    outcomes = sorted(
+        (e["data"]["destination"], e["data"]["outcome"], e["data"]["attempts"])
+        for e in events
+        if e["type"] == "campaign-contact-update"
+    )
+    assert outcomes == sorted(
+        [(answered.destination, "answered", 1), (busy.destination, "busy", 2)]
+    )
+    assert all(e["campaign_id"] == campaign_id for e in events)
