@@ -314,6 +314,14 @@ class LimitsSettings:  # [limits]: calls at once per organization (docs/campaign
 
 
 @dataclass(slots=True)
+class RateLimitSettings:  # [rate_limits]: per API key and per organization, each node; 0: none
+    requests_per_second: int = 0  # per API key
+    calls_per_second: int = 0  # POST /calls/outbound per API key
+    organization_requests_per_second: int = 0
+    organization_calls_per_second: int = 0
+
+
+@dataclass(slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -327,6 +335,7 @@ class Settings:
     assistants: list[AssistantSettings] = field(default_factory=list)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     lab: dict[str, Any] = field(default_factory=dict)
 
 
@@ -512,6 +521,8 @@ def _check(s: Settings) -> None:
     if not s.calls.resume_message.strip():
         raise ConfigError("calls.resume_message", "must not be empty")
     _check_webhooks(s.webhooks, assistant_keys)
+    for name in (f.name for f in dataclasses.fields(RateLimitSettings)):
+        _range(f"rate_limits.{name}", getattr(s.rate_limits, name), 0, 100_000)
     limited: set[str] = set()
     for i, o in enumerate(s.limits.organizations):
         key = f"limits.organizations[{i}]"
