@@ -75,9 +75,9 @@ async def test_campaign_stays_within_the_trunk_limits(
         await asyncio.sleep(4)
         status, paused = await live.post(f"/campaigns/{cid}/pause", {})
         assert paused["status"] == "paused"
-        paused_at = time.monotonic()
+        paused_at = time.time()
         await asyncio.sleep(3)
-        assert trunk.created_between(paused_at + 1.0, time.monotonic()) == 0
+        assert trunk.created_between(paused_at + 1.0, time.time()) == 0
         dialed_while_paused = len(trunk.created)
         status, resumed = await live.post(f"/campaigns/{cid}/resume", {})
         assert resumed["status"] == "running"
@@ -85,7 +85,7 @@ async def test_campaign_stays_within_the_trunk_limits(
             while (body := (await live.get(f"/campaigns/{cid}"))[1])["status"] != "finished":
                 await asyncio.sleep(0.5)
         assert len(trunk.created) > dialed_while_paused  # the resume went on dialing
-        assert trunk.max_in_any_second() <= MAX_CPS
+        assert trunk.max_in_any_second() <= MAX_CPS, trunk.created
         assert trunk.most_at_once <= MAX_CHANNELS
 
     assert body["progress"]["by_state"] == {"pending": 0, "calling": 0, "done": 200}

@@ -1,5 +1,6 @@
 """An AMI observer of one trunk, independent of the service: its own AMI session counts the
-trunk's channels as Asterisk creates and destroys them (``Newchannel`` / ``Hangup``)."""
+trunk's channels as Asterisk creates and destroys them (``Newchannel`` / ``Hangup``), at the
+time Asterisk stamps on each event (``timestampevents``), not when the event is read."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from voicedock.lab.server import LabAsterisk
 
 @dataclass
 class TrunkObservation:
-    """Monotonic times of each new trunk channel, and the most channels seen at once."""
+    """When each trunk channel was created (Asterisk's clock, epoch seconds), and the most
+    channels there were at once."""
 
     trunk: str
     created: list[float] = field(default_factory=list)
@@ -23,9 +25,9 @@ class TrunkObservation:
     most_at_once: int = 0
 
     def max_in_any_second(self) -> int:
-        most, start = 0, 0
-        for end, moment in enumerate(self.created):
-            while moment - self.created[start] >= 1.0:
+        most, start, created = 0, 0, sorted(self.created)
+        for end, moment in enumerate(created):
+            while moment - created[start] >= 1.0:
                 start += 1
             most = max(most, end - start + 1)
         return most
@@ -38,7 +40,7 @@ class TrunkObservation:
         if not channel.startswith(f"PJSIP/{self.trunk}-"):
             return
         if event.get("Event") == "Newchannel" and channel not in self.live:
-            self.created.append(time.monotonic())
+            self.created.append(float(event.get("Timestamp") or time.time()))
             self.live.add(channel)
             self.most_at_once = max(self.most_at_once, len(self.live))
         elif event.get("Event") == "Hangup":
