@@ -85,7 +85,7 @@ from voicedock.domain.records import (
     Trunk,
     utcnow,
 )
-from voicedock.errors import BadRequest, PbxUnavailable, RateLimited
+from voicedock.errors import BadRequest, PbxUnavailable, RateLimited, StoreError
 from voicedock.logs import call_context, describe
 from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind
 from voicedock.pbx.causes import CallError
@@ -155,6 +155,8 @@ class CallEngine:
         # Messages of running live calls stored as they happened (record_transcript_turn).
         self._live_messages: dict[str, list[CallMessage]] = {}
         self._organization_limits: dict[str, int] | None = None  # [limits.organizations]
+        # Calls stored but not originated yet: their dial in the trunk's CPS window.
+        self._trunk_dials: dict[str, int] = {}
         self._key_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -240,7 +242,7 @@ class CallEngine:
                 "retry when a call has ended",
                 error="All phone numbers busy",
             )
-        wait = await tx.admit_dial(
+        admitted = await tx.admit_dial(
             number.trunk,
             dial.organization_id,
             self._organization_max(dial.organization_id),
@@ -248,8 +250,9 @@ class CallEngine:
             dial.campaign_max,
             await tx.clock(),
         )
-        if wait is not None:
-            return wait
+        if isinstance(admitted, timedelta):
+            return admitted
+        self._trunk_dials[call_id] = admitted
         assistant = dial.assistant
         call = Call(
             id=call_id,
@@ -292,6 +295,7 @@ class CallEngine:
         log.info("call %s: originating to %s", mask_call_id(call_id), mask_number(dial.destination))
         if trunk is None:
             missing = PbxUnavailable(f"trunk {call.trunk!r} is not configured")
+            await self._dial_done(call_id)
             await self._record_not_placed(call_id, missing)
         assert call.assistant_phone is not None
         originated = self._originating[call_id] = asyncio.Event()
@@ -309,11 +313,25 @@ class CallEngine:
                     )
                 )
         except Exception as exc:  # noqa: BLE001 - any failure means the call was not placed
+            await self._dial_done(call_id)
             await self._record_not_placed(call_id, exc)
         finally:
             originated.set()
             del self._originating[call_id]
+        await self._dial_done(call_id)
         self._watch_ring(call_id, dial.ring_timeout_seconds)
+
+    async def _dial_done(self, call_id: str) -> None:
+        """The trunk's calls-per-second window counts the call from now (the PBX has its
+        channel, or never will)."""
+        dial_id = self._trunk_dials.pop(call_id, None)
+        if dial_id is None:
+            return
+        try:
+            async with self._store.transaction() as tx:
+                await tx.dial_done(dial_id, await tx.clock())
+        except StoreError as exc:  # it stops counting after a while on its own
+            log.warning("call %s: dial not recorded as done: %s", mask_call_id(call_id), exc)
 
     async def _wait_originated(self, call_id: str) -> None:
         """Until the PBX answered this node's originate of the call (a cancel that overtook

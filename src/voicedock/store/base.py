@@ -171,10 +171,14 @@ class Transaction(Protocol):
         campaign_id: str | None,
         campaign_max: int,
         now: datetime,
-    ) -> timedelta | None:
+    ) -> int | timedelta:
         """Count a new call on ``trunk`` if it stays under the trunk's calls per second and
-        channels, the organization's and the campaign's calls at once (0: no limit): ``None``;
-        otherwise how long to wait. Across every node sharing the database."""
+        channels, the organization's and the campaign's calls at once (0: no limit): the
+        dial's id; otherwise how long to wait. Across every node sharing the database."""
+        ...
+
+    async def dial_done(self, dial_id: int, now: datetime) -> None:
+        """The PBX answered the dial's originate: it counts a second from ``now``."""
         ...
 
     # webhooks: the transaction is the ``OutboxWriter`` of voicedock.domain.webhooks, so an

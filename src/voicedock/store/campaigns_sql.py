@@ -83,12 +83,15 @@ CAMPAIGN_CONTACTS = Table(
 )
 
 _ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
-# How far back a trunk's calls-per-second window looks: a little over one second, so that the
-# originates' own spread on the way to the PBX never puts more than max_cps in any second there.
-CPS_WINDOW = timedelta(seconds=1.1)
-_DIALS_KEPT = timedelta(seconds=10)
+# How long after the PBX created its channel a dial counts against the trunk's calls per
+# second: one second, and a little more for the clocks of the database and the PBX.
+CPS_WINDOW = timedelta(seconds=1.05)
+# A dial whose originate never reported back (its node died) stops counting after this long.
+_ORIGINATE_LOST = timedelta(seconds=10)
+_DIALS_KEPT = timedelta(seconds=20)
 # How long a dial refused for a channel or a concurrent-call limit waits before it tries again.
 BUSY_RETRY = timedelta(milliseconds=200)
+_ON_ITS_WAY = timedelta(milliseconds=20)
 
 
 class CampaignStatements:
@@ -225,10 +228,11 @@ class CampaignStatements:
         campaign_id: str | None,
         campaign_max: int,
         now: datetime,
-    ) -> timedelta | None:
-        """Record a new call on ``trunk`` at ``now`` if it is under every limit: ``None``.
-        Otherwise nothing is recorded, and the answer is how long to wait before trying again.
-        The locks are held until the transaction ends, which must insert the call."""
+    ) -> int | timedelta:
+        """Record a new call on ``trunk`` at ``now`` if it is under every limit: the dial's id
+        (``dial_done`` once the PBX answered its originate). Otherwise nothing is recorded, and
+        the answer is how long to wait before trying again. The locks are held until the
+        transaction ends, which must insert the call."""
         row = await self._conn.fetchrow(
             "SELECT max_cps, max_channels FROM trunks WHERE name = ?" + self._dialect.lock_suffix,
             trunk,
@@ -251,24 +255,41 @@ class CampaignStatements:
         ):
             return BUSY_RETRY
         if max_cps:
+            # A dial counts from its admission until a second after the PBX had its channel
+            # (done_at): however late the originate reaches the PBX, no more than max_cps
+            # channels are created there in any second. One still on its way counts in full.
             dials = await self._conn.fetch(
-                "SELECT at FROM trunk_dials WHERE trunk = ? AND at > ? ORDER BY at DESC LIMIT ?",
+                "SELECT done_at FROM trunk_dials WHERE trunk = ? AND at > ?"
+                " AND (done_at IS NULL OR done_at > ?)",
                 trunk,
+                self._dialect.dt(now - _ORIGINATE_LOST),
                 self._dialect.dt(now - CPS_WINDOW),
-                max_cps,
             )
             if len(dials) >= max_cps:
-                oldest = self._dialect.decode_datetime(dials[-1]["at"])
+                done = sorted(d for r in dials if (d := self._dialect.from_dt(r["done_at"])))
+                if len(dials) - len(done) >= max_cps or not done:
+                    return _ON_ITS_WAY  # wait for originates on their way
+                # The window frees up when enough of the completed dials have aged out of it.
+                oldest = done[len(dials) - max_cps]
                 return max(oldest + CPS_WINDOW - now, timedelta(milliseconds=1))
         await self._conn.execute(
             "DELETE FROM trunk_dials WHERE trunk = ? AND at < ?",
             trunk,
             self._dialect.dt(now - _DIALS_KEPT),
         )
-        await self._conn.execute(
-            "INSERT INTO trunk_dials (trunk, at) VALUES (?, ?)", trunk, self._dialect.dt(now)
+        inserted = await self._conn.fetchrow(
+            "INSERT INTO trunk_dials (trunk, at) VALUES (?, ?) RETURNING seq",
+            trunk,
+            self._dialect.dt(now),
         )
-        return None
+        assert inserted is not None
+        return int(inserted["seq"])
+
+    async def dial_done(self, dial_id: int, now: datetime) -> None:
+        """The PBX answered the dial's originate (its channel exists, or never will)."""
+        await self._conn.execute(
+            "UPDATE trunk_dials SET done_at = ? WHERE seq = ?", self._dialect.dt(now), dial_id
+        )
 
     async def _active(self, column: str, value: str) -> int:
         row = await self._conn.fetchrow(

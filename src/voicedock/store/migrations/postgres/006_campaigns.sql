@@ -9,11 +9,14 @@ ALTER TABLE calls ADD COLUMN trunk TEXT;
 CREATE INDEX calls_campaign_status ON calls (campaign_id, status);
 CREATE INDEX calls_trunk_status ON calls (trunk, status);
 
--- Every originate on a trunk, kept a few seconds: its calls-per-second window.
+-- Every originate on a trunk, kept a few seconds: its calls-per-second window. ``at``: when
+-- it was admitted; ``done_at``: when the PBX had answered the originate (the channel exists by
+-- then); NULL while it is on its way.
 CREATE TABLE trunk_dials (
     seq BIGSERIAL PRIMARY KEY,
     trunk TEXT NOT NULL,
-    at TIMESTAMPTZ NOT NULL
+    at TIMESTAMPTZ NOT NULL,
+    done_at TIMESTAMPTZ
 );
 CREATE INDEX trunk_dials_trunk_at ON trunk_dials (trunk, at);
 
