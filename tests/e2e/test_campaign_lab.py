@@ -103,3 +103,35 @@ async def test_campaign_stays_within_the_trunk_limits(
     assert len(calls["calls"]) == 230
     assert {c["campaign_id"] for c in calls["calls"]} == {cid}
     assert len(trunk.created) == 230
+
+
+@pytest.fixture
+async def capped_service(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[LiveService]:
+    settings = service_settings(lab, tmp_path / "capped.db", "ari")
+    settings.rate_limits.calls_per_second = 5
+    for number in settings.numbers:
+        number.max_concurrent_calls = 100
+    running = await serve(settings)
+    try:
+        yield running
+    finally:
+        await running.client.close()
+
+
+async def test_a_burst_over_the_key_budget_reaches_the_pbx_only_as_allowed(
+    lab: LabAsterisk, capped_service: LiveService
+) -> None:
+    live = capped_service
+    body = {"destination": BUSY, "assistant": {"first_message": "Hello"}}
+    async with observe_trunk(lab, "carrier") as trunk:
+        answers = await asyncio.gather(*(live.post("/calls/outbound", body) for _ in range(100)))
+        statuses = Counter(status for status, _ in answers)
+        assert statuses == {200: 5, 429: 95}
+        assert {b["error"] for s, b in answers if s == 429} == {"Too many requests"}
+        placed = [b["call_id"] for s, b in answers if s == 200]
+        for call_id in placed:
+            await live.wait_status(call_id, ("ended", "failed"), within=15)
+        await asyncio.sleep(0.5)
+    assert len(trunk.created) == 5  # the PBX saw only the admitted calls
+    _, calls = await live.get("/calls?limit=1000")
+    assert len(calls["calls"]) == 5

@@ -23,6 +23,7 @@ class TrunkObservation:
     created: list[float] = field(default_factory=list)
     live: set[str] = field(default_factory=set)
     most_at_once: int = 0
+    by_id: dict[str, float] = field(default_factory=dict)  # Uniqueid (ARI: our channel id)
 
     def max_in_any_second(self) -> int:
         most, start, created = 0, 0, sorted(self.created)
@@ -40,7 +41,9 @@ class TrunkObservation:
         if not channel.startswith(f"PJSIP/{self.trunk}-"):
             return
         if event.get("Event") == "Newchannel" and channel not in self.live:
-            self.created.append(float(event.get("Timestamp") or time.time()))
+            moment = float(event.get("Timestamp") or time.time())
+            self.created.append(moment)
+            self.by_id[event.get("Uniqueid", channel)] = moment
             self.live.add(channel)
             self.most_at_once = max(self.most_at_once, len(self.live))
         elif event.get("Event") == "Hangup":

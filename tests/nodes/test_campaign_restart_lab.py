@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from deploy.test_compose_as_shipped import get_json, post_json, wait_healthy
+from deploy.test_compose_as_shipped import get_json, wait_healthy
 from e2e.trunk_observer import observe_trunk
 from fakes.world import SUPPORT_ID
 from nodes.node_process import acme_api_key, node_process
@@ -46,13 +46,11 @@ async def test_a_node_killed_mid_campaign_dials_no_contact_twice(
         with node_process(config, first_log) as first:
             await wait_healthy(http, base, first, first_log)
             key = await acme_api_key(database)
-            created = await post_json(
-                http,
-                f"{base}/campaigns",
-                key,
-                {"name": "Restart", "assistant_id": SUPPORT_ID, "contacts": contacts},
-            )
-            campaign_id = created["id"]
+            body = {"name": "Restart", "assistant_id": SUPPORT_ID, "contacts": contacts}
+            headers = {"Authorization": f"Bearer {key}"}
+            async with http.post(f"{base}/campaigns", json=body, headers=headers) as resp:
+                assert resp.status == 201, await resp.text()
+                campaign_id = (await resp.json())["id"]
             async with asyncio.timeout(30):
                 while len(trunk.created) < 8:  # mid-campaign: some calls up, most waiting
                     await asyncio.sleep(0.05)
