@@ -13,11 +13,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from api.conftest import Api
-from e2e.conftest import start_app
-from fakes.pbx import FakePbx
-from fakes.world import ACME, GLOBEX, make_settings
-from voicedock.api.api_keys import issue_api_key
+from api.conftest import Api, serving
+from fakes.world import make_settings
 from webhooks.receiver import Receiver, wait_until
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -33,14 +30,8 @@ async def limited(database_url: str) -> AsyncIterator[Api]:
     settings.webhooks.poll_interval_ms = 50
     for number in settings.numbers:
         number.max_concurrent_calls = 100
-    pbx = FakePbx()
-    client, service = await start_app(settings, pbx)
-    try:
-        acme_key, _ = await issue_api_key(service.store, ACME)
-        globex_key, _ = await issue_api_key(service.store, GLOBEX)
-        yield Api(client, service, pbx, acme_key, globex_key)
-    finally:
-        await client.close()
+    async with serving(settings) as running:
+        yield running
 
 
 def contacts(n: int, start: int = 0) -> list[dict[str, Any]]:

@@ -11,11 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from api.conftest import Api
-from e2e.conftest import start_app
-from fakes.pbx import FakePbx
-from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings
-from voicedock.api.api_keys import issue_api_key
+from api.conftest import Api, serving
+from fakes.world import DESTINATION, SUPPORT_ID, make_settings
 from voicedock.api.rate_limits import Bucket, RateLimiter
 from voicedock.config import RateLimitSettings
 from voicedock.errors import RateLimited
@@ -29,14 +26,8 @@ async def capped(tmp_path: Path) -> AsyncIterator[Api]:
     settings.rate_limits = RateLimitSettings(requests_per_second=20, calls_per_second=5)
     for number in settings.numbers:
         number.max_concurrent_calls = 100
-    pbx = FakePbx()
-    client, service = await start_app(settings, pbx)
-    try:
-        acme_key, _ = await issue_api_key(service.store, ACME)
-        globex_key, _ = await issue_api_key(service.store, GLOBEX)
-        yield Api(client, service, pbx, acme_key, globex_key)
-    finally:
-        await client.close()
+    async with serving(settings) as running:
+        yield running
 
 
 async def test_a_burst_of_calls_over_the_key_budget_is_429_and_never_placed(capped: Api) -> None:

@@ -7,6 +7,7 @@ a second and a resume goes on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ import pytest
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.trunk_observer import observe_trunk
 from pg_server import fresh_database
+from voicedock.config import Settings
 from voicedock.lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.timeout(240)]
@@ -39,6 +41,12 @@ async def campaign_service(
     settings.trunks[0].max_channels = MAX_CHANNELS
     for number in settings.numbers:
         number.max_concurrent_calls = 100
+    async with served(settings) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[LiveService]:
     running = await serve(settings)
     try:
         yield running
@@ -111,11 +119,8 @@ async def capped_service(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[Live
     settings.rate_limits.calls_per_second = 5
     for number in settings.numbers:
         number.max_concurrent_calls = 100
-    running = await serve(settings)
-    try:
+    async with served(settings) as running:
         yield running
-    finally:
-        await running.client.close()
 
 
 async def test_a_burst_over_the_key_budget_reaches_the_pbx_only_as_allowed(
