@@ -307,3 +307,10 @@ async def test_campaign_webhooks(limited: Api) -> None:
         [(answered.destination, "answered", 1), (busy.destination, "busy", 2)]
     )
     assert all(e["campaign_id"] == campaign_id for e in events)
+
+
+async def test_a_large_list_of_contacts_is_read_whole(limited: Api) -> None:
+    api = limited
+    created = await create(api, {**campaign_body(1), "contacts": contacts(3000)})  # ~0.2 MB
+    assert created["progress"]["total"] == 3000
+    await api.client.post(f"/campaigns/{created['id']}/cancel", headers=api.auth())
