@@ -10,6 +10,8 @@ call would exceed a limit is left as it was (the transaction rolls back) and the
 as long as the limit says; nothing is dropped. A crash before the commit leaves the contact
 pending; after it, the contact's call is an ordinary call that the node's restart (or another
 node) ends, which settles the contact (``CampaignManager.on_event``): never dialed twice at once.
+Originates go out while the next contacts are claimed (``MAX_ORIGINATING`` at once): each is
+counted by the limits from its admission, so they may overlap.
 
 The clock is injectable: calling windows and retries are decided on the time it gives.
 """
@@ -47,6 +49,8 @@ log = logging.getLogger("voicedock.campaigns")
 # How often an idle dialer looks for new work (a new or resumed campaign, a due retry).
 IDLE_POLL = timedelta(milliseconds=250)
 REFUSED = "refused"  # the outcome of a contact the call policy does not allow
+# Originates of this node's dialer on their way to the PBX at once.
+MAX_ORIGINATING = 16
 
 
 class _Step(enum.Enum):
@@ -80,13 +84,25 @@ class Dialer:
         self._now = clock
         self._idle_poll = idle_poll
         self._wake = asyncio.Event()
+        self._originates: asyncio.TaskGroup | None = None
+        self._originating = asyncio.Semaphore(MAX_ORIGINATING)
 
     def wake(self) -> None:
         """Look for work now (a campaign was created or resumed)."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Dial until cancelled (owned by the service's supervisor)."""
+        """Dial until cancelled (owned by the service's supervisor). Originates go out while
+        the next contacts are claimed: up to ``MAX_ORIGINATING`` at once, in a task group of
+        this loop's own (each is already counted by the dial limits when it starts)."""
+        async with asyncio.TaskGroup() as originates:
+            self._originates = originates
+            try:
+                await self._dial_forever()
+            finally:
+                self._originates = None
+
+    async def _dial_forever(self) -> None:
         while True:
             try:
                 delay = await self.dial_due()
@@ -156,7 +172,11 @@ class Dialer:
             contact.call_id = admitted.id
             contact.updated_at = now
             await tx.update_contact(contact)
-        await self._originate(admitted, dial, trunks)
+        if self._originates is None:  # dial_due called on its own (tests): one at a time
+            await self._originate(admitted, dial, trunks)
+        else:
+            await self._originating.acquire()
+            self._originates.create_task(self._originate(admitted, dial, trunks, release=True))
         return _Step.DIALED
 
     async def _refusal(
@@ -171,11 +191,18 @@ class Dialer:
             return DO_NOT_CALL
         return None
 
-    async def _originate(self, call: Call, dial: NewCall, trunks: dict[str, Trunk]) -> None:
+    async def _originate(
+        self, call: Call, dial: NewCall, trunks: dict[str, Trunk], *, release: bool = False
+    ) -> None:
         try:
             await self._engine.originate(call, dial, trunks)
         except ApiError as exc:  # the call is failed; its contact settles like any other
             log.info("dialer: a campaign call was not placed: %s", describe(exc))
+        except Exception:  # the dialer goes on; the call is reconciled as any other
+            log.exception("dialer: originating a campaign call failed")
+        finally:
+            if release:
+                self._originating.release()
 
 
 def _new_call(campaign: Campaign, contact: CampaignContact) -> NewCall:
