@@ -14,7 +14,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from api.conftest import Api, serving
-from fakes.world import make_settings
+from fakes.world import ACME, DESTINATION, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
+from voicedock.config import OrganizationLimitSettings
 from webhooks.receiver import Receiver, wait_until
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -314,3 +315,31 @@ async def test_a_large_list_of_contacts_is_read_whole(limited: Api) -> None:
     created = await create(api, {**campaign_body(1), "contacts": contacts(3000)})  # ~0.2 MB
     assert created["progress"]["total"] == 3000
     await api.client.post(f"/campaigns/{created['id']}/cancel", headers=api.auth())
+
+
+async def test_organization_and_campaign_limits(database_url: str) -> None:
+    settings = make_settings(database_url)
+    settings.limits.organizations = [OrganizationLimitSettings(ACME, max_concurrent_calls=3)]
+    for number in settings.numbers:
+        number.max_concurrent_calls = 100
+    async with serving(settings) as api:
+        # The campaign's own limit: two of its calls at once.
+        created = await create(api, campaign_body(5, max_concurrent=2))
+        await eventually(lambda: _count(api, 2))
+        await asyncio.sleep(0.5)
+        assert len(api.pbx.originated) == 2
+        # The organization's: one more call (API or campaign) and it is full.
+        body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+        placed = await api.client.post("/calls/outbound", json=body, headers=api.auth())
+        assert placed.status == 200
+        refused = await api.client.post("/calls/outbound", json=body, headers=api.auth())
+        assert refused.status == 429
+        assert (await refused.json())["error"] == "Call limit reached"
+        assert int(refused.headers["Retry-After"]) >= 1
+        # Another organization is not held back by acme's limit.
+        other = {"destination": DESTINATION, "assistant_id": GLOBEX_ASSISTANT_ID}
+        theirs = await api.client.post(
+            "/calls/outbound", json=other, headers=api.auth(api.globex_key)
+        )
+        assert theirs.status == 200
+        await api.client.post(f"/campaigns/{created['id']}/cancel", headers=api.auth())

@@ -116,3 +116,11 @@ def test_contacts_csv() -> None:
         parse_contacts_csv("destination\n0612345678\n")
     with pytest.raises(BadRequest, match="header"):
         parse_contacts_csv("number\n+31612345678\n")
+
+
+def test_voicemail_is_an_outcome_of_its_own() -> None:
+    call = Call("c", "o", Direction.OUTBOUND, CallStatus.ENDED, "+31612345678", "+31850835037")
+    call.started_at, call.end_reason = utc(2026, 1, 1), "voicemail"
+    assert outcome_of(call) == "voicemail"
+    rules = parse_retries({"voicemail": {"max_attempts": 2, "backoff_seconds": 3600}})
+    assert retry_at(rules, "voicemail", 1, utc(2026, 1, 1)) == utc(2026, 1, 1, 1, 0)

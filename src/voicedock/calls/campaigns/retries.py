@@ -2,7 +2,8 @@
 
 Stored as ``{"<outcome>": {"max_attempts": n, "backoff_seconds": s}}`` where an outcome is a
 call's error (``busy``, ``no-answer``, ``rejected``, ``congestion``, ``unreachable``,
-``pbx-error``, ...). An outcome without a rule is final after one attempt; ``answered`` always is.
+``pbx-error``, ...) or ``voicemail`` (a call that voicemail detection ended with that
+``end_reason``). An outcome without a rule is final after one attempt; ``answered`` always is.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from voicedock.domain.records import Call, CallStatus, JsonObject
 from voicedock.errors import BadRequest
 from voicedock.pbx.causes import CallError
 
-RETRYABLE = (*(e.value for e in CallError if e is not CallError.PBX_RESTART), "failed")
+# The outcome of a call that voicemail detection found a machine on (its end_reason).
+VOICEMAIL = "voicemail"
+RETRYABLE = (*(e.value for e in CallError if e is not CallError.PBX_RESTART), "failed", VOICEMAIL)
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 7 * 24 * 3600
 
@@ -44,6 +47,8 @@ def parse_retries(value: object, key: str = "retries") -> JsonObject:
 
 def outcome_of(call: Call) -> str:
     """What a terminal call means for its contact: ``answered``, or the call's error."""
+    if call.end_reason == VOICEMAIL:
+        return VOICEMAIL
     if call.started_at is not None and call.status is CallStatus.ENDED:
         return ANSWERED
     if call.error:
