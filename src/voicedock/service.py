@@ -131,7 +131,13 @@ class Service:
         # Campaigns: contacts settle as their calls end; this node's dialer places their calls.
         self.campaigns = CampaignManager(store, settings, events=self.webhooks.campaign_events)
         self.engine.observers.add(self.campaigns)
-        self.dialer = Dialer(store, self.engine, self.campaigns, settings.policy)
+        self.dialer = Dialer(
+            store,
+            self.engine,
+            self.campaigns,
+            settings.policy,
+            can_dial=lambda: self.pbx.health().can_place_calls,
+        )
         # Starts the live conversation of each answered call (a PBX that carries media).
         self.runner = CallRunner(self.engine, pbx, store, settings)
         # Client media mode: Asterisk dials voicedock; the web app serves this on /media.

@@ -18,6 +18,7 @@ from voicedock.calls.campaigns.request import parse_campaign_request
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.domain.campaigns import ContactState
+from voicedock.errors import PbxUnavailable
 from voicedock.store import Store, open_store
 
 pytestmark = pytest.mark.unit
@@ -39,6 +40,7 @@ class World:
     store: Store
     pbx: FakePbx
     clock: Clock
+    engine: CallEngine
     manager: CampaignManager
     dialer: Dialer
 
@@ -58,9 +60,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     manager = CampaignManager(store, settings, clock)
     engine.observers.add(manager)
     try:
-        yield World(
-            store, pbx, clock, manager, Dialer(store, engine, manager, settings.policy, clock)
-        )
+        dialer = Dialer(store, engine, manager, settings.policy, clock)
+        yield World(store, pbx, clock, engine, manager, dialer)
     finally:
         await store.aclose()
 
@@ -121,3 +122,36 @@ async def test_retry_waits_its_backoff(world: World) -> None:
     finished = await world.store.get_campaign(None, campaign.id)
     assert finished is not None
     assert finished.status.value == "finished"
+
+
+async def test_contacts_wait_for_the_pbx(world: World) -> None:
+    request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+    campaign = await world.manager.create(org_id(ACME), request)
+    world.pbx.fail_next_originate = PbxUnavailable("ARI is not connected")
+    await world.dialer.dial_due()  # the PBX refuses: not an attempt, the contact waits
+    contacts, _ = await world.store.list_campaign_contacts(campaign.id, None, 10, 0)
+    assert [(c.state, c.attempts) for c in contacts] == [(ContactState.PENDING, 0)]
+    world.clock.now += timedelta(seconds=5)
+    await world.dialer.dial_due()
+    assert [r.destination for r in world.pbx.originated] == [AMSTERDAM_CONTACT]
+    contacts, _ = await world.store.list_campaign_contacts(campaign.id, None, 10, 0)
+    assert [(c.state, c.attempts) for c in contacts] == [(ContactState.CALLING, 1)]
+
+
+async def test_no_dialing_while_the_pbx_is_down(world: World) -> None:
+    up = False
+    dialer = Dialer(
+        world.store,
+        world.engine,
+        world.manager,
+        make_settings().policy,
+        world.clock,
+        can_dial=lambda: up,
+    )
+    request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+    await world.manager.create(org_id(ACME), request)
+    await dialer.dial_due()
+    assert world.pbx.originated == []
+    up = True
+    await dialer.dial_due()
+    assert len(world.pbx.originated) == 1

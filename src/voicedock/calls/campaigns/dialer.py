@@ -75,6 +75,7 @@ class Dialer:
         policy: PolicySettings,
         clock: Callable[[], datetime] = utcnow,
         *,
+        can_dial: Callable[[], bool] = lambda: True,
         idle_poll: timedelta = IDLE_POLL,
     ) -> None:
         self._store = store
@@ -83,6 +84,7 @@ class Dialer:
         self._policy = policy
         self._now = clock
         self._idle_poll = idle_poll
+        self._can_dial = can_dial  # the PBX can place calls now (its links are up)
         self._wake = asyncio.Event()
         self._originates: asyncio.TaskGroup | None = None
         self._originating = asyncio.Semaphore(MAX_ORIGINATING)
@@ -123,6 +125,8 @@ class Dialer:
         """Dial every contact due now that the limits admit; how long until it is worth
         looking again."""
         delay = self._idle_poll
+        if not self._can_dial():  # contacts wait for the PBX rather than fail one by one
+            return delay
         trunks = {t.name: t for t in await self._store.list_trunks()}
         for campaign in await self._store.list_running_campaigns():
             while True:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from voicedock.calls.campaigns.request import CampaignRequest, ContactRequest
 from voicedock.calls.campaigns.retries import outcome_of, retry_at
+from voicedock.calls.engine import PBX_UNAVAILABLE
 from voicedock.calls.outbound import check_number_choice, resolve_assistant
 from voicedock.calls.policy import DestinationRefused, check_destination
 from voicedock.config import Settings
@@ -31,6 +32,8 @@ from voicedock.errors import Conflict, NotFound
 from voicedock.store.base import Store, Transaction
 
 CAMPAIGN_NOT_FOUND = "Campaign not found"
+# A contact whose call the PBX could not take (its link down) is dialed again after this long.
+PBX_WAIT = timedelta(seconds=5)
 
 
 class CampaignEvents(Protocol):
@@ -203,6 +206,9 @@ class CampaignManager:
         now = event.created_at
         outcome = outcome_of(call)
         again = retry_at(campaign.retries, outcome, contact.attempts, now)
+        if outcome == PBX_UNAVAILABLE:  # never dialed: not an attempt, tried again shortly
+            contact.attempts -= 1
+            again = now + PBX_WAIT
         current = await self._store.get_campaign(None, campaign.id)
         if current is not None and current.status is CampaignStatus.CANCELLED:
             again = None
