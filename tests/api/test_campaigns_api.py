@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from api.conftest import Api, serving
 from fakes.world import ACME, DESTINATION, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
+from pg_server import fresh_database
 from voicedock.config import OrganizationLimitSettings
 from webhooks.receiver import Receiver, wait_until
 
@@ -343,3 +344,26 @@ async def test_organization_and_campaign_limits(database_url: str) -> None:
         )
         assert theirs.status == 200
         await api.client.post(f"/campaigns/{created['id']}/cancel", headers=api.auth())
+
+
+@pytest.mark.postgres
+async def test_trunk_channels_are_counted_across_nodes(postgres_server: str) -> None:
+    """Two nodes on one PostgreSQL database: the trunk's 3 channels hold for both together."""
+    database = await fresh_database(postgres_server)
+    settings = {name: make_settings(database) for name in ("a", "b")}
+    for name, node in settings.items():
+        node.node.id = name
+        node.trunks[0].max_channels = 3
+        for number in node.numbers:
+            number.max_concurrent_calls = 100
+    async with serving(settings["a"]) as a, serving(settings["b"]) as b:
+        body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+        answers = await asyncio.gather(
+            *(
+                node.client.post("/calls/outbound", json=body, headers=node.auth())
+                for node in (a, b) * 5
+            )
+        )
+        statuses = sorted(r.status for r in answers)
+        assert statuses == [200] * 3 + [429] * 7
+        assert len(a.pbx.originated) + len(b.pbx.originated) == 3
