@@ -3,9 +3,10 @@ organization, as token buckets of this node (docs/campaigns.md, ``[rate_limits]`
 
 A request over a limit is answered 429 with ``Retry-After`` and the documented error body
 before its handler runs: it is never processed. While a request limit is set, every
-authenticated response tells the caller its budget: ``RateLimit-Limit`` (requests per second of the tightest bucket),
-``RateLimit-Remaining`` (requests it may send now) and ``RateLimit-Reset`` (seconds until the
-bucket is full again). A bucket holds one second's worth: a burst of up to the rate passes.
+authenticated response tells the caller its budget: ``RateLimit-Limit`` (requests per second
+of the tightest bucket), ``RateLimit-Remaining`` (requests it may send now) and
+``RateLimit-Reset`` (seconds until the bucket is full again). A bucket holds one second's
+worth: a burst of up to the rate passes.
 """
 
 from __future__ import annotations
