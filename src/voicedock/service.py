@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from voicedock.aio import Supervisor
+from voicedock.calls.campaigns.dialer import Dialer
+from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.nodes import Node
@@ -126,6 +128,16 @@ class Service:
         # Webhooks: deliveries are enqueued in the engine's transactions, sent by a worker.
         self.webhooks = Webhooks(store, settings)
         self.engine.observers.add(self.webhooks.publisher)
+        # Campaigns: contacts settle as their calls end; this node's dialer places their calls.
+        self.campaigns = CampaignManager(store, settings, events=self.webhooks.campaign_events)
+        self.engine.observers.add(self.campaigns)
+        self.dialer = Dialer(
+            store,
+            self.engine,
+            self.campaigns,
+            settings.policy,
+            can_dial=lambda: self.pbx.health().can_place_calls,
+        )
         # Starts the live conversation of each answered call (a PBX that carries media).
         self.runner = CallRunner(self.engine, pbx, store, settings)
         # Client media mode: Asterisk dials voicedock; the web app serves this on /media.
@@ -185,6 +197,8 @@ class Service:
                 )
             )
             tg.create_task(self.node.end_lost(lost))
+        # After recovery: a contact whose call a previous run left is settled before dialing.
+        self._tasks.spawn(self.dialer.run(), name="campaign-dialer")
 
     async def aclose(self) -> None:
         if self._closed:

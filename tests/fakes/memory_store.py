@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -81,12 +81,18 @@ class MemoryTransaction:
         return True
 
     async def reserve_phone_number(
-        self, organization_id: str, number_id: str | None, now: datetime
+        self,
+        organization_id: str,
+        number_id: str | None,
+        now: datetime,
+        among: Sequence[str] = (),
     ) -> PhoneNumber | None:
         candidates = [
             n
             for n in self.d.numbers.values()
-            if n.organization_id == organization_id and (number_id is None or n.id == number_id)
+            if n.organization_id == organization_id
+            and (number_id is None or n.id == number_id)
+            and (number_id is not None or not among or n.id in among)
         ]
         free = [n for n in candidates if _active(self.d, n.id) < n.max_concurrent_calls]
         if not free:
@@ -124,6 +130,23 @@ class MemoryTransaction:
 
     async def clock(self) -> datetime:
         return utcnow()
+
+    async def admit_dial(
+        self,
+        trunk: str,
+        organization_id: str,
+        organization_max: int,
+        campaign_id: str | None,
+        campaign_max: int,
+        now: datetime,
+    ) -> int | timedelta:
+        return 0  # dial limits are the SQL stores' (tests/api/test_campaigns_api.py)
+
+    async def dial_done(self, dial_id: int, now: datetime) -> None:
+        return None
+
+    async def contact_of_call(self, call_id: str) -> None:
+        return None  # campaigns live in the SQL stores
 
     async def nodes_for_update(self) -> list[NodeLease]:
         return sorted(self.d.nodes.values(), key=lambda n: n.id)

@@ -29,6 +29,10 @@ EXPECTED_TABLES = {
     "webhook_outbox",
     "nodes",
     "node_commands",
+    "campaigns",
+    "campaign_contacts",
+    "trunk_dials",
+    "do_not_call",
     "schema_migrations",
 }
 

@@ -16,7 +16,7 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from voicedock.api.keys import ORGANIZATION_ID, PUBLIC_PATHS, SERVICE
+from voicedock.api.keys import API_KEY_ID, ORGANIZATION_ID, PUBLIC_PATHS, SERVICE
 from voicedock.errors import ApiError, StoreUnavailable, Unauthorized
 from voicedock.store.errors import DuplicateKeyError
 
@@ -46,7 +46,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        return web.json_response(exc.body(), status=exc.status, headers=exc.headers())
     except StoreUnavailable as exc:
         log.warning("%s answered 503: store unavailable: %s", request.method, exc)
         response = error_response(
@@ -86,6 +86,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if key is None or key.revoked_at is not None:
         raise Unauthorized("the API key is not valid")
     request[ORGANIZATION_ID] = key.organization_id
+    request[API_KEY_ID] = key.id
     return await handler(request)
 
 

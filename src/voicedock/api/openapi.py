@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from voicedock import __version__
+from voicedock.api.openapi_campaigns import CAMPAIGN_PATHS, CAMPAIGN_SCHEMAS
 from voicedock.api.openapi_schema import (
     E164,
     ID,
@@ -145,6 +146,10 @@ SCHEMAS: dict[str, Schema] = {
             },
             "latency": {"type": "array"},
             "events": {"type": "array", "items": {"type": "object"}},
+            "campaign_id": {
+                "type": ["string", "null"],
+                "description": "The campaign whose contact the call dials (also in the list).",
+            },
         },
         ("id", "status", "messages", "created_at"),
         strict=False,
@@ -423,9 +428,9 @@ def openapi_document() -> Schema:
             },
             "servers": [{"url": "/"}],
             "security": [{"BearerAuth": []}],
-            "paths": {**PATHS, **WEBHOOK_PATHS},
+            "paths": {**PATHS, **WEBHOOK_PATHS, **CAMPAIGN_PATHS},
             "components": {
-                "schemas": {**SCHEMAS, **WEBHOOK_SCHEMAS},
+                "schemas": {**SCHEMAS, **WEBHOOK_SCHEMAS, **CAMPAIGN_SCHEMAS},
                 "securitySchemes": {
                     "BearerAuth": {
                         "type": "http",

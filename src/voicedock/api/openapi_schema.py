@@ -38,7 +38,7 @@ _ERRORS = {
     "409": "Conflict",
     "413": "Body too large",
     "422": "Unprocessable",
-    "429": "All phone numbers busy",
+    "429": "All phone numbers busy, a call or API rate limit reached (Retry-After)",
     "503": "PBX unavailable, or the database for now (Retry-After)",
 }
 # Any authenticated route reads the store: a database that cannot answer right now is a 503

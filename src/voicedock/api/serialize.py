@@ -38,6 +38,7 @@ def call_summary(call: Call) -> JsonObject:
         "business_name": call.business_name,
         "created_at": iso(call.created_at),
         "updated_at": iso(call.updated_at),
+        "campaign_id": call.campaign_id,  # an addition: the campaign it dials a contact of
     }
 
 
@@ -45,6 +46,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
     """Every field of the documented ``GET /calls/{id}`` example, then voicedock's additions."""
     analysis = call.analysis_result
     body = call_summary(call)
+    campaign_id = body.pop("campaign_id")  # with the other additions, after the seed's fields
     body.update(
         {
             "analysis_result": None if analysis is None else _analysis(analysis),
@@ -58,6 +60,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "transferred_to": call.transferred_to,
             "transferred_at": iso(call.transferred_at),
             "node": call.owner_node,
+            "campaign_id": campaign_id,
             "pbx": call.pbx,
             "latency": call.latency,
             "events": [

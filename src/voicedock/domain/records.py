@@ -75,6 +75,8 @@ class Trunk:
     codec: str = "ulaw"  # one of domain.audio.CALL_MEDIA_FORMATS
     description: str = ""
     pbx: str = ""  # the PBX server carrying it ([[pbx.asterisk.servers]] name); "": the only one
+    max_cps: int = 0  # new calls per second the carrier takes on it; 0: no limit
+    max_channels: int = 0  # calls at once, inbound and outbound; 0: no limit
 
 
 @dataclass(slots=True)
@@ -131,6 +133,8 @@ class Call:
     transferred_at: datetime | None = None
     owner_node: str | None = None  # the voicedock node serving the call ([node] id)
     pbx: str | None = None  # the PBX server carrying the call (None: the only one)
+    campaign_id: str | None = None  # the campaign it dials a contact of
+    trunk: str | None = None  # the trunk carrying it (its channel counts against the trunk)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; basis of the opaque cursor

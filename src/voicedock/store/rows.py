@@ -155,7 +155,11 @@ API_KEYS = Table(
     datetimes=frozenset({"created_at", "revoked_at"}),
 )
 
-TRUNKS = Table("trunks", Trunk, ("name", "pbx_endpoint", "codec", "description", "pbx"))
+TRUNKS = Table(
+    "trunks",
+    Trunk,
+    ("name", "pbx_endpoint", "codec", "description", "pbx", "max_cps", "max_channels"),
+)
 
 PHONE_NUMBERS = Table(
     "phone_numbers",
@@ -223,6 +227,8 @@ CALLS = Table(
         "transferred_at",
         "owner_node",
         "pbx",
+        "campaign_id",
+        "trunk",
         "created_at",
         "updated_at",
         "seq",

@@ -12,6 +12,7 @@ of its writes go through one connection in ``BEGIN IMMEDIATE`` transactions.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ from voicedock.domain.records import (
 )
 from voicedock.errors import StoreError
 from voicedock.store.base import CallPage, CallQuery
+from voicedock.store.campaigns_sql import CampaignReads, CampaignStatements
 from voicedock.store.conn import Conn
 from voicedock.store.outbox_sql import EndpointReads, OutboxStatements
 from voicedock.store.rows import (
@@ -81,7 +83,7 @@ class NoLocks:
         return None
 
 
-class SqlReads(EndpointReads):
+class SqlReads(EndpointReads, CampaignReads):
     """The read half of ``Store``; ``_reader`` runs each statement outside any write."""
 
     _reader: Conn
@@ -223,7 +225,7 @@ class SqlReads(EndpointReads):
         return [CALL_EVENTS.decode(r, self._dialect) for r in rows]
 
 
-class SqlTransaction(OutboxStatements):
+class SqlTransaction(OutboxStatements, CampaignStatements):
     """``Transaction`` over one connection that is inside an open database transaction."""
 
     def __init__(self, conn: Conn, dialect: Dialect, locks: Locks) -> None:
@@ -258,7 +260,8 @@ class SqlTransaction(OutboxStatements):
         await self._conn.execute(
             TRUNKS.insert_sql() + " ON CONFLICT (name) DO UPDATE SET "
             "pbx_endpoint = excluded.pbx_endpoint, codec = excluded.codec, "
-            "description = excluded.description, pbx = excluded.pbx",
+            "description = excluded.description, pbx = excluded.pbx, "
+            "max_cps = excluded.max_cps, max_channels = excluded.max_channels",
             *TRUNKS.encode(trunk, self._dialect, TRUNKS.insert_columns),
         )
 
@@ -282,7 +285,11 @@ class SqlTransaction(OutboxStatements):
         return changed > 0
 
     async def reserve_phone_number(
-        self, organization_id: str, number_id: str | None, now: datetime
+        self,
+        organization_id: str,
+        number_id: str | None,
+        now: datetime,
+        among: Sequence[str] = (),
     ) -> PhoneNumber | None:
         # The lock makes "count active calls, then use the number" atomic across nodes; the
         # count is a separate statement so it sees calls committed while we waited for it.
@@ -295,6 +302,9 @@ class SqlTransaction(OutboxStatements):
         if number_id is not None:
             sql += " AND p.id = ?"
             args.append(number_id)
+        elif among:
+            sql += f" AND p.id IN ({', '.join('?' * len(among))})"
+            args.extend(among)
         # Least recently used first; never used numbers before all others.
         sql += (
             " ORDER BY CASE WHEN p.last_used_at IS NULL THEN 0 ELSE 1 END, p.last_used_at,"
