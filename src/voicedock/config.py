@@ -294,6 +294,19 @@ class WebhookSettings:
 
 
 @dataclass(slots=True)
+class MetricsSettings:  # [metrics]: GET /metrics for Prometheus (docs/observability.md)
+    # What Prometheus sends as "Authorization: Bearer <token>" (its `authorization`
+    # setting); empty: /metrics is off (404). At least 16 characters.
+    bearer_token: str = ""
+
+
+@dataclass(slots=True)
+class ConsoleSettings:  # [console]: the web console at /console (docs/console.md)
+    enabled: bool = True
+    session_hours: int = 12  # a console sign-in lasts this long (the key's revocation ends it)
+
+
+@dataclass(slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -306,6 +319,8 @@ class Settings:
     numbers: list[NumberSettings] = field(default_factory=list)
     assistants: list[AssistantSettings] = field(default_factory=list)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     lab: dict[str, Any] = field(default_factory=dict)
 
 
@@ -489,6 +504,19 @@ def _check(s: Settings) -> None:
     if not s.calls.resume_message.strip():
         raise ConfigError("calls.resume_message", "must not be empty")
     _check_webhooks(s.webhooks, assistant_keys)
+    _check_metrics_and_console(s.metrics, s.console)
+
+
+_METRICS_TOKEN = re.compile(r"[A-Za-z0-9_\-.~+/]{16,200}=*")
+
+
+def _check_metrics_and_console(m: MetricsSettings, c: ConsoleSettings) -> None:
+    if m.bearer_token and _METRICS_TOKEN.fullmatch(m.bearer_token) is None:
+        raise ConfigError(
+            "metrics.bearer_token", "must be 16-200 characters of A-Z a-z 0-9 _ - . ~ + / ="
+        )
+    if not 1 <= c.session_hours <= 24 * 30:
+        raise ConfigError("console.session_hours", "must be between 1 and 720")
 
 
 def _check_asterisk(a: AsteriskSettings, key: str) -> None:
