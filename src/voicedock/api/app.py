@@ -10,6 +10,7 @@ from voicedock.api import (
     calls_routes,
     events_routes,
     key_routes,
+    metrics_routes,
     resource_routes,
     webhook_routes,
 )
@@ -49,6 +50,7 @@ def create_app(
     app.add_routes(resource_routes.routes)
     app.add_routes(webhook_routes.routes)
     app.add_routes(key_routes.routes)
+    app.add_routes(metrics_routes.routes)
     events_routes.setup(app)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)

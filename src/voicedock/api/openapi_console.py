@@ -87,4 +87,13 @@ CONSOLE_PATHS: dict[str, Schema] = {
             errors=_KEY_ERRORS,
         ),
     },
+    "/metrics": {
+        "get": operation(
+            "Prometheus metrics (text exposition format). Authenticated with the [metrics] "
+            "bearer_token of the configuration, not an API key; 404 when none is configured.",
+            ("200", None),
+            errors="401 404",
+            public=True,
+        )
+    },
 }

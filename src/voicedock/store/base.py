@@ -44,6 +44,18 @@ class CallQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What the metrics read from the database at scrape time (every node's calls)."""
+
+    # (direction, status, end_reason or "") -> calls
+    calls: dict[tuple[str, str, str], int]
+    # (trunk or "", pbx or "", node or "") -> calls not yet ended
+    active_calls: dict[tuple[str, str, str], int]
+    # "pending" | "delivered" | "failed" (given up) -> webhook deliveries in the outbox
+    webhook_deliveries: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class CallPage:
     calls: list[Call]
     total: int
@@ -217,6 +229,7 @@ class Store(Protocol):
 
     async def list_api_keys(self, organization_id: str) -> list[ApiKey]: ...
     async def find_console_session(self, token_hash: str) -> ConsoleSession | None: ...
+    async def metrics_counts(self) -> StoreCounts: ...
 
     async def list_trunks(self) -> list[Trunk]: ...
     async def get_trunk(self, name: str) -> Trunk | None: ...

@@ -30,7 +30,7 @@ from voicedock.domain.records import (
     utcnow,
 )
 from voicedock.errors import StoreError
-from voicedock.store.base import CallPage, CallQuery
+from voicedock.store.base import CallPage, CallQuery, StoreCounts
 from voicedock.store.conn import Conn
 from voicedock.store.outbox_sql import EndpointReads, OutboxStatements
 from voicedock.store.rows import (
@@ -120,6 +120,31 @@ class SqlReads(EndpointReads):
             organization_id,
         )
         return [API_KEYS.decode(r, self._dialect) for r in rows]
+
+    async def metrics_counts(self) -> StoreCounts:
+        calls = await self._reader.fetch(
+            "SELECT direction, status, end_reason, count(*) AS n FROM calls"
+            " GROUP BY direction, status, end_reason"
+        )
+        active = await self._reader.fetch(
+            "SELECT p.trunk AS trunk, c.pbx AS pbx, c.owner_node AS node, count(*) AS n"
+            " FROM calls c LEFT JOIN phone_numbers p ON p.id = c.number_id"
+            f" WHERE c.status IN {_ACTIVE_IN} GROUP BY p.trunk, c.pbx, c.owner_node"
+        )
+        deliveries = await self._reader.fetch(
+            "SELECT CASE WHEN delivered_at IS NOT NULL THEN 'delivered'"
+            " WHEN gave_up_at IS NOT NULL THEN 'failed' ELSE 'pending' END AS state,"
+            " count(*) AS n FROM webhook_outbox GROUP BY 1"
+        )
+        return StoreCounts(
+            calls={
+                (r["direction"], r["status"], r["end_reason"] or ""): int(r["n"]) for r in calls
+            },
+            active_calls={
+                (r["trunk"] or "", r["pbx"] or "", r["node"] or ""): int(r["n"]) for r in active
+            },
+            webhook_deliveries={r["state"]: int(r["n"]) for r in deliveries},
+        )
 
     async def find_console_session(self, token_hash: str) -> ConsoleSession | None:
         """The session with this hash, expired or not (the caller checks ``expires_at``)."""
