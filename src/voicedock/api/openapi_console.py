@@ -96,4 +96,34 @@ CONSOLE_PATHS: dict[str, Schema] = {
             public=True,
         )
     },
+    "/console/session": {
+        "post": operation(
+            "Sign in to the web console: exchanges an API key for an HttpOnly, SameSite=Strict "
+            "session cookie scoped to the key's organization (the API accepts it in place of "
+            "the Bearer header).",
+            ("200", "ConsoleSession"),
+            body="ConsoleSignIn",
+            errors="400 401 413",
+            public=True,
+        ),
+        "get": operation(
+            "The console session of the cookie sent (its CSRF token).",
+            ("200", "ConsoleSession"),
+            errors="401",
+            public=True,
+        ),
+        "delete": operation(
+            "Sign out (needs X-CSRF-Token).", ("204", None), errors="401 403", public=True
+        ),
+    },
+    "/console": {"get": operation("The web console (HTML)", ("200", None), errors="", public=True)},
+    "/console/{file}": {
+        "get": operation(
+            "The web console's scripts and styles",
+            ("200", None),
+            params=[_FILE],
+            errors="404",
+            public=True,
+        )
+    },
 }
