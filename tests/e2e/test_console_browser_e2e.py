@@ -39,14 +39,18 @@ def wait_for(driver: Any, condition: Any, what: str, timeout: float = WAIT_S) ->
 
 
 def sign_in(driver: Any, base: str, key: str) -> None:
+    """As a keyboard user: the field has the focus, the key is typed, Enter submits."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     driver.get(f"{base}/console")
     field = wait_for(driver, lambda d: d.find_element(By.ID, "api-key"), "the sign-in form")
     wait_for(driver, lambda d: field.is_displayed(), "the API key field")
+    assert driver.switch_to.active_element == field
+    label = driver.find_element(By.CSS_SELECTOR, "label[for=api-key]")
+    assert label.text == "API key"
     field.clear()
-    field.send_keys(key)
-    driver.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
+    field.send_keys(key, Keys.ENTER)
 
 
 def error_text(driver: Any) -> str:
@@ -110,6 +114,16 @@ def whole_page_screenshot(driver: Any, path: Path) -> bool:
     return bool(driver.save_screenshot(str(path)))
 
 
+def fits_a_phone(driver: Any, path: Path) -> bool:
+    """At 390 px wide nothing makes the page scroll sideways (tables scroll in their box)."""
+    driver.set_window_size(390, 844)
+    wide = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;"
+    )
+    assert int(wide) <= 0, f"the page is {wide} px wider than a phone screen"
+    return bool(driver.save_screenshot(str(path)))
+
+
 async def test_console_signs_in_follows_a_lab_call_live_and_ends_it(
     lab: LabAsterisk, tmp_path: Path
 ) -> None:
@@ -158,5 +172,8 @@ async def test_console_signs_in_follows_a_lab_call_live_and_ends_it(
             assert await asyncio.to_thread(whole_page_screenshot, driver, shot)
             assert shot.stat().st_size > 10_000
             print(f"console call page screenshot: {shot}")
+            phone = screenshot_path("console-call-page-phone.png")
+            assert await asyncio.to_thread(fits_a_phone, driver, phone)
+            print(f"console call page on a phone-sized screen: {phone}")
     finally:
         await live.client.close()
