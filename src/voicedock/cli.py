@@ -13,6 +13,7 @@ from pathlib import Path
 
 from voicedock import __version__, logs
 from voicedock.config import Settings, load_settings
+from voicedock.domain.records import ApiKey
 from voicedock.errors import ConfigError, StoreError
 from voicedock.store import open_store
 from voicedock.store.base import Store
@@ -169,28 +170,27 @@ def _keys_list(args: argparse.Namespace) -> int:
 def _keys_rename(args: argparse.Namespace) -> int:
     from voicedock.api.api_keys import rename_api_key
 
-    async def work(store: Store) -> int:
-        key = await store.get_api_key(None, args.key_id)
-        if key is None:
-            print(f"voicedock: no API key {args.key_id!r}", file=sys.stderr)
-            return 1
-        await rename_api_key(store, key, args.name)
-        print(f"renamed {key.id}")
-        return 0
-
-    return _with_store(args, work)
+    return _on_key(args, "renamed", lambda store, key: rename_api_key(store, key, args.name))
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
     from voicedock.api.api_keys import revoke_api_key
 
+    return _on_key(args, "revoked", revoke_api_key)
+
+
+def _on_key(
+    args: argparse.Namespace, done: str, action: Callable[[Store, ApiKey], Awaitable[ApiKey]]
+) -> int:
+    """Run ``action`` on the key ``args.key_id`` names (1 when there is none)."""
+
     async def work(store: Store) -> int:
         key = await store.get_api_key(None, args.key_id)
         if key is None:
             print(f"voicedock: no API key {args.key_id!r}", file=sys.stderr)
             return 1
-        await revoke_api_key(store, key)
-        print(f"revoked {key.id}")
+        await action(store, key)
+        print(f"{done} {key.id}")
         return 0
 
     return _with_store(args, work)

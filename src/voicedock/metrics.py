@@ -124,22 +124,18 @@ class ServiceMetrics:
 
     def scrape(self) -> Iterator[Metric]:
         counts = self._counts
-        calls = GaugeMetricFamily(
+        yield _gauge(
             "voicedock_calls",
             "Stored calls (every node's), by direction, status and end reason.",
-            labels=["direction", "status", "end_reason"],
+            ["direction", "status", "end_reason"],
+            counts.calls,
         )
-        for (direction, status, reason), n in sorted(counts.calls.items()):
-            calls.add_metric([direction, status, reason], n)
-        yield calls
-        active = GaugeMetricFamily(
+        yield _gauge(
             "voicedock_active_calls",
             "Calls not yet ended, by trunk, PBX server and the node serving them.",
-            labels=["trunk", "pbx", "node"],
+            ["trunk", "pbx", "node"],
+            counts.active_calls,
         )
-        for (trunk, pbx, node), n in sorted(counts.active_calls.items()):
-            active.add_metric([trunk, pbx, node], n)
-        yield active
         deliveries = GaugeMetricFamily(
             "voicedock_webhook_deliveries",
             "Webhook deliveries in the outbox, by state (pending, delivered, failed).",
@@ -173,6 +169,15 @@ class ServiceMetrics:
             family = CounterMetricFamily(f"voicedock_media_output_{name}", help_text)
             family.add_metric([], value)
             yield family
+
+
+def _gauge(
+    name: str, help_text: str, labels: list[str], values: Mapping[tuple[str, str, str], int]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, help_text, labels=labels)
+    for label_values, n in sorted(values.items()):
+        family.add_metric(list(label_values), n)
+    return family
 
 
 def _pbx_metrics(health: PbxHealth) -> Iterator[Metric]:

@@ -20,6 +20,24 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+async def created_key(api: Api, name: str) -> dict[str, str]:
+    """A full key made through /api-keys by an admin key: its id and its secret (``key``)."""
+    admin, _ = await issue_api_key(api.service.store, ACME, "ops", KeyScope.ADMIN)
+    resp = await api.client.post("/api-keys", json={"name": name}, headers=bearer(admin))
+    assert resp.status == 201
+    return {**(await resp.json()), "admin": admin}
+
+
+async def place_with(api: Api, key: str) -> str:
+    placed = await api.client.post(
+        "/calls/outbound",
+        json={"destination": DESTINATION, "assistant_id": SUPPORT_ID},
+        headers=bearer(key),
+    )
+    assert placed.status == 200
+    return str((await placed.json())["call_id"])
+
+
 async def test_an_admin_key_lists_creates_renames_and_revokes_keys(api: Api) -> None:
     admin, _ = await issue_api_key(api.service.store, ACME, "ops", KeyScope.ADMIN)
     created = await api.client.post(
@@ -67,12 +85,7 @@ async def test_only_admin_keys_manage_keys(api: Api) -> None:
 
 
 async def test_a_read_only_key_reads_but_never_places_or_controls_calls(api: Api) -> None:
-    placed = await api.client.post(
-        "/calls/outbound",
-        json={"destination": DESTINATION, "assistant_id": SUPPORT_ID},
-        headers=api.auth(),
-    )
-    call_id = (await placed.json())["call_id"]
+    call_id = await place_with(api, api.acme_key)
     reader, _ = await issue_api_key(api.service.store, ACME, "wallboard", KeyScope.READ_ONLY)
     assert (await api.client.get("/calls", headers=bearer(reader))).status == 200
     assert (await api.client.get(f"/calls/{call_id}", headers=bearer(reader))).status == 200
@@ -94,31 +107,16 @@ async def test_a_read_only_key_reads_but_never_places_or_controls_calls(api: Api
 
 
 async def test_the_key_that_placed_a_call_is_recorded_on_it(api: Api) -> None:
-    admin, _ = await issue_api_key(api.service.store, ACME, "ops", KeyScope.ADMIN)
-    created = await (
-        await api.client.post("/api-keys", json={"name": "crm"}, headers=bearer(admin))
-    ).json()
-    placed = await api.client.post(
-        "/calls/outbound",
-        json={"destination": DESTINATION, "assistant_id": SUPPORT_ID},
-        headers=bearer(created["key"]),
-    )
-    call_id = (await placed.json())["call_id"]
+    created = await created_key(api, "crm")
+    call_id = await place_with(api, created["key"])
     detail = await (await api.client.get(f"/calls/{call_id}", headers=api.auth())).json()
     assert detail["api_key_id"] == created["id"]
 
 
 async def test_revoking_a_key_ends_its_open_event_stream(api: Api) -> None:
-    admin, _ = await issue_api_key(api.service.store, ACME, "ops", KeyScope.ADMIN)
-    watcher = await (
-        await api.client.post("/api-keys", json={"name": "watcher"}, headers=bearer(admin))
-    ).json()
-    placed = await api.client.post(
-        "/calls/outbound",
-        json={"destination": DESTINATION, "assistant_id": SUPPORT_ID},
-        headers=api.auth(),
-    )
-    call_id = (await placed.json())["call_id"]
+    watcher = await created_key(api, "watcher")
+    admin = watcher["admin"]
+    call_id = await place_with(api, api.acme_key)
     stream = await api.client.get(f"/calls/{call_id}/events", headers=bearer(watcher["key"]))
     assert stream.status == 200
     first = await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 5)
