@@ -92,6 +92,21 @@ async def test_metrics_after_a_lab_call_match_the_call(lab: LabAsterisk, tmp_pat
     assert stt_count == len(turns)
     stt_sum = value(found, "voicedock_stt_latency_seconds_sum", provider="faster_whisper")
     assert abs(stt_sum - sum(t["stt_final_ms"] for t in turns) / 1000) < 0.01
+    # LLM (the offline rule-based one) and TTS (Piper): one observation per turn that has both ends.
+    with_llm = [t for t in turns if t.get("llm_first_token_ms") is not None]
+    assert value(found, "voicedock_llm_latency_seconds_count", provider="rule_based") == len(
+        with_llm
+    )
+    with_tts = [t for t in with_llm if t.get("tts_first_audio_ms") is not None]
+    assert with_tts
+    assert value(found, "voicedock_tts_latency_seconds_count", provider="piper") == len(with_tts)
+    tts_sum = value(found, "voicedock_tts_latency_seconds_sum", provider="piper")
+    expected = sum(t["tts_first_audio_ms"] - t["llm_first_token_ms"] for t in with_tts) / 1000
+    assert abs(tts_sum - expected) < 0.01
+    interrupted = [
+        e for e in call["events"] if e["type"] == "transcript" and e["data"]["interrupted"]
+    ]
+    assert value(found, "voicedock_barge_ins_total") == len(interrupted)
     # The greeting and the answer went out as 20 ms frames, roughly on time.
     frames = value(found, "voicedock_media_output_frames_sent_total")
     assert frames > 50  # more than a second of audio
