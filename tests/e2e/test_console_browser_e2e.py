@@ -114,6 +114,25 @@ def whole_page_screenshot(driver: Any, path: Path) -> bool:
     return bool(driver.save_screenshot(str(path)))
 
 
+def filters_find_the_call(driver: Any, call_id: str) -> None:
+    """Back on the list, the status filter (the API's) shows the call among the ended only."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver.find_element(By.LINK_TEXT, "\u2190 All calls").click()
+    wait_for(driver, lambda d: d.find_element(By.ID, "calls-view").is_displayed(), "the calls")
+    row = f'tr[data-call-id="{call_id}"]'
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row) or False, "the call listed")
+    for status, listed in (("in-progress", False), ("ended", True)):
+        Select(driver.find_element(By.ID, "f-status")).select_by_value(status)
+        driver.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+        wait_for(
+            driver,
+            lambda d, listed=listed: bool(d.find_elements(By.CSS_SELECTOR, row)) is listed,
+            f"the call {'listed' if listed else 'hidden'} under status={status}",
+        )
+
+
 def fits_a_phone(driver: Any, path: Path) -> bool:
     """At 390 px wide nothing makes the page scroll sideways (tables scroll in their box)."""
     driver.set_window_size(390, 844)
@@ -175,5 +194,6 @@ async def test_console_signs_in_follows_a_lab_call_live_and_ends_it(
             phone = screenshot_path("console-call-page-phone.png")
             assert await asyncio.to_thread(fits_a_phone, driver, phone)
             print(f"console call page on a phone-sized screen: {phone}")
+            await asyncio.to_thread(filters_find_the_call, driver, call_id)
     finally:
         await live.client.close()
