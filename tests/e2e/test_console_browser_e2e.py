@@ -2,8 +2,10 @@
 
 An operator signs in with an API key, sees the call an app placed appear in the list, opens
 it, watches its transcript grow live (the greeting, then what the lab party said, with no
-reload), presses "End call" and sees the call end. A revoked key is refused at sign-in. The
-screenshot of the call page is kept in tests/artifacts/.
+reload), presses "End call" and sees the call end; the status filter finds it among the ended
+calls; on a second call, whose party talks over the greeting, the cut-off greeting is marked
+as such, showing what the party heard. A revoked key is refused at sign-in. Screenshots of the
+call pages (laptop and phone width) are kept in tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ from typing import Any
 
 import pytest
 
-from e2e.audio_helpers import UTTERANCE_PARTY, require_offline_speech, warm_offline_speech
+from e2e.audio_helpers import (
+    TALK_OVER_PARTY,
+    UTTERANCE_PARTY,
+    require_offline_speech,
+    warm_offline_speech,
+)
 from e2e.browser import headless_chromium, screenshot_path
 from e2e.conftest import serve, service_settings
-from e2e.test_audio_e2e import SHORT_GREETING, place_call, wait_recorded
+from e2e.test_audio_e2e import LONG_GREETING, SHORT_GREETING, place_call, wait_recorded
 from fakes.world import ACME
 from voicedock.api.api_keys import issue_api_key, revoke_api_key
 from voicedock.api.middleware import hash_key
@@ -131,6 +138,17 @@ def filters_find_the_call(driver: Any, call_id: str) -> None:
             lambda d, listed=listed: bool(d.find_elements(By.CSS_SELECTOR, row)) is listed,
             f"the call {'listed' if listed else 'hidden'} under status={status}",
         )
+    Select(driver.find_element(By.ID, "f-status")).select_by_value("")  # any status again
+    driver.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+
+
+def barge_in_marked(driver: Any) -> str:
+    cut = wait_for(
+        driver,
+        lambda d: [text for cls, text in transcript(d) if "interrupted" in cls] or False,
+        "an assistant message cut off at barge-in",
+    )
+    return str(cut[0])
 
 
 def fits_a_phone(driver: Any, path: Path) -> bool:
@@ -195,5 +213,19 @@ async def test_console_signs_in_follows_a_lab_call_live_and_ends_it(
             assert await asyncio.to_thread(fits_a_phone, driver, phone)
             print(f"console call page on a phone-sized screen: {phone}")
             await asyncio.to_thread(filters_find_the_call, driver, call_id)
+
+            # A caller who talks over the greeting: the console marks what was cut off.
+            talked_over = await place_call(live, TALK_OVER_PARTY, LONG_GREETING)
+            await asyncio.to_thread(driver.set_window_size, 1280, 1000)
+            await asyncio.to_thread(open_call_from_list, driver, talked_over)
+            cut = await asyncio.to_thread(barge_in_marked, driver)
+            assert "cut off at barge-in" in cut
+            heard = cut.removeprefix("Assistant:").split("— cut off")[0].strip()
+            assert 0 < len(heard) < len(LONG_GREETING)
+            assert LONG_GREETING.startswith(heard.rstrip(".…"))
+            barge = screenshot_path("console-barge-in.png")
+            assert await asyncio.to_thread(whole_page_screenshot, driver, barge)
+            print(f"console call page after a barge-in: {barge}")
+            await asyncio.to_thread(end_call, driver)
     finally:
         await live.client.close()
