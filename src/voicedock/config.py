@@ -322,6 +322,19 @@ class RateLimitSettings:  # [rate_limits]: per API key and per organization, eac
 
 
 @dataclass(slots=True)
+class MetricsSettings:  # [metrics]: GET /metrics for Prometheus (docs/observability.md)
+    # What Prometheus sends as "Authorization: Bearer <token>" (its `authorization`
+    # setting); empty: /metrics is off (404). At least 16 characters.
+    bearer_token: str = ""
+
+
+@dataclass(slots=True)
+class ConsoleSettings:  # [console]: the web console at /console (docs/console.md)
+    enabled: bool = True
+    session_hours: int = 12  # a console sign-in lasts this long (the key's revocation ends it)
+
+
+@dataclass(slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -336,6 +349,8 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     lab: dict[str, Any] = field(default_factory=dict)
 
 
@@ -532,6 +547,19 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{key}.organization", f"duplicate organization {o.organization!r}")
         limited.add(o.organization)
         _range(f"{key}.max_concurrent_calls", o.max_concurrent_calls, 0, 100_000)
+    _check_metrics_and_console(s.metrics, s.console)
+
+
+_METRICS_TOKEN = re.compile(r"[A-Za-z0-9_\-.~+/]{16,200}=*")
+
+
+def _check_metrics_and_console(m: MetricsSettings, c: ConsoleSettings) -> None:
+    if m.bearer_token and _METRICS_TOKEN.fullmatch(m.bearer_token) is None:
+        raise ConfigError(
+            "metrics.bearer_token", "must be 16-200 characters of A-Z a-z 0-9 _ - . ~ + / ="
+        )
+    if not 1 <= c.session_hours <= 24 * 30:
+        raise ConfigError("console.session_hours", "must be between 1 and 720")
 
 
 def _check_asterisk(a: AsteriskSettings, key: str) -> None:

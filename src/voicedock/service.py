@@ -28,6 +28,7 @@ from voicedock.calls.recovery import recover_calls
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
+from voicedock.metrics import ServiceMetrics
 from voicedock.pbx.base import (
     InboundPbx,
     MediaAcceptingPbx,
@@ -140,6 +141,11 @@ class Service:
         )
         # Starts the live conversation of each answered call (a PBX that carries media).
         self.runner = CallRunner(self.engine, pbx, store, settings)
+        # Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts.
+        self.metrics = ServiceMetrics(
+            store, pbx, self.runner.media_totals, settings.speech, self.engine.node_id
+        )
+        self.engine.observers.add(self.metrics.observer)
         # Client media mode: Asterisk dials voicedock; the web app serves this on /media.
         self.media_acceptor = _media_acceptor(settings, pbx)
         # This node's lease among the nodes sharing the store; SQLite serves one node only.

@@ -62,6 +62,9 @@ class MemoryTransaction:
     async def insert_api_key(self, key: ApiKey) -> None:
         self.d.keys[key.key_hash] = copy.deepcopy(key)
 
+    async def update_api_key(self, key: ApiKey) -> None:
+        self.d.keys[key.key_hash] = copy.deepcopy(key)
+
     async def upsert_trunk(self, trunk: Trunk) -> None:
         self.d.trunks[trunk.name] = copy.deepcopy(trunk)
 
@@ -300,6 +303,16 @@ class MemoryStore:
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         return copy.deepcopy(self._data.keys.get(key_hash))
+
+    async def get_api_key(self, organization_id: str | None, key_id: str) -> ApiKey | None:
+        found = next((k for k in self._data.keys.values() if k.id == key_id), None)
+        if found is None or organization_id not in (None, found.organization_id):
+            return None
+        return copy.deepcopy(found)
+
+    async def list_api_keys(self, organization_id: str) -> list[ApiKey]:
+        keys = [k for k in self._data.keys.values() if k.organization_id == organization_id]
+        return [copy.deepcopy(k) for k in sorted(keys, key=lambda k: (k.created_at, k.id))]
 
     async def list_trunks(self) -> list[Trunk]:
         return [copy.deepcopy(t) for t in sorted(self._data.trunks.values(), key=lambda t: t.name)]

@@ -33,6 +33,7 @@ EXPECTED_TABLES = {
     "campaign_contacts",
     "trunk_dials",
     "do_not_call",
+    "console_sessions",
     "schema_migrations",
 }
 

@@ -9,7 +9,10 @@ from aiohttp import web
 from voicedock.api import (
     calls_routes,
     campaign_routes,
+    console_routes,
     events_routes,
+    key_routes,
+    metrics_routes,
     resource_routes,
     webhook_routes,
 )
@@ -52,6 +55,10 @@ def create_app(
     app.add_routes(campaign_routes.routes)
     app.add_routes(resource_routes.routes)
     app.add_routes(webhook_routes.routes)
+    app.add_routes(key_routes.routes)
+    app.add_routes(metrics_routes.routes)
+    if settings.console.enabled:
+        app.add_routes(console_routes.routes)
     events_routes.setup(app)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)

@@ -6,6 +6,7 @@ import copy
 
 from voicedock import __version__
 from voicedock.api.openapi_campaigns import CAMPAIGN_PATHS, CAMPAIGN_SCHEMAS
+from voicedock.api.openapi_console import CONSOLE_PATHS, CONSOLE_SCHEMAS
 from voicedock.api.openapi_schema import (
     E164,
     ID,
@@ -143,6 +144,10 @@ SCHEMAS: dict[str, Schema] = {
                 "type": ["string", "null"],
                 "description": "The PBX server carrying the call ([[pbx.asterisk.servers]] "
                 "name); null with one PBX.",
+            },
+            "api_key_id": {
+                "type": ["string", "null"],
+                "description": "The API key that placed the call (see /api-keys); null inbound.",
             },
             "latency": {"type": "array"},
             "events": {"type": "array", "items": {"type": "object"}},
@@ -428,9 +433,14 @@ def openapi_document() -> Schema:
             },
             "servers": [{"url": "/"}],
             "security": [{"BearerAuth": []}],
-            "paths": {**PATHS, **WEBHOOK_PATHS, **CAMPAIGN_PATHS},
+            "paths": {**PATHS, **WEBHOOK_PATHS, **CAMPAIGN_PATHS, **CONSOLE_PATHS},
             "components": {
-                "schemas": {**SCHEMAS, **WEBHOOK_SCHEMAS, **CAMPAIGN_SCHEMAS},
+                "schemas": {
+                    **SCHEMAS,
+                    **WEBHOOK_SCHEMAS,
+                    **CAMPAIGN_SCHEMAS,
+                    **CONSOLE_SCHEMAS,
+                },
                 "securitySchemes": {
                     "BearerAuth": {
                         "type": "http",

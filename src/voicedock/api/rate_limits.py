@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from voicedock.api.keys import API_KEY_ID, ORGANIZATION_ID, PUBLIC_PATHS
+from voicedock.api.keys import API_KEY, ORGANIZATION_ID, PUBLIC_PATHS
 from voicedock.config import RateLimitSettings
 from voicedock.errors import RateLimited
 
@@ -110,11 +110,11 @@ LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
 @web.middleware
 async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
     """After ``authenticate``: the request's key and organization are known."""
-    if request.path in PUBLIC_PATHS or API_KEY_ID not in request:
+    if request.path in PUBLIC_PATHS or API_KEY not in request:
         return await handler(request)
     limiter = request.app[LIMITER]
     places_call = (request.method, request.path) in CALL_PATHS
-    buckets = limiter.take(request[API_KEY_ID], request[ORGANIZATION_ID], places_call)
+    buckets = limiter.take(request[API_KEY].id, request[ORGANIZATION_ID], places_call)
     response = await handler(request)
     response.headers.update(budget_headers(buckets))
     return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from voicedock.domain.records import (
+    ApiKey,
     Assistant,
     Call,
     CallEvent,
@@ -62,6 +63,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "node": call.owner_node,
             "campaign_id": campaign_id,
             "pbx": call.pbx,
+            "api_key_id": call.api_key_id,
             "latency": call.latency,
             "events": [
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
@@ -116,4 +118,15 @@ def trunk_json(t: Trunk) -> JsonObject:
         "codec": t.codec,
         "description": t.description,
         "pbx": t.pbx or None,
+    }
+
+
+def api_key_json(key: ApiKey) -> JsonObject:
+    """A key as listed: never its secret nor its hash."""
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scope": key.scope.value,
+        "created_at": iso(key.created_at),
+        "revoked_at": iso(key.revoked_at),
     }

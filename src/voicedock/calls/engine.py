@@ -164,11 +164,18 @@ class CallEngine:
     # -- outbound -------------------------------------------------------------------------
 
     async def place_outbound(
-        self, org_id: str, request: OutboundRequest, idempotency: IdempotencyKey | None = None
+        self,
+        org_id: str,
+        request: OutboundRequest,
+        idempotency: IdempotencyKey | None = None,
+        api_key_id: str | None = None,
     ) -> OutboundResult:
-        """Validate, record and originate one call. Raises ``ApiError`` subclasses."""
+        """Validate, record and originate one call. Raises ``ApiError`` subclasses.
+
+        ``api_key_id``: the key that asked for the call, recorded on it.
+        """
         if idempotency is None:
-            return await self._place(org_id, request, None)
+            return await self._place(org_id, request, None, api_key_id)
         lock = self._key_locks.setdefault((org_id, idempotency.key), asyncio.Lock())
         async with lock:  # concurrent requests with one key on this node: one call
             async with self._store.transaction() as tx:
@@ -176,10 +183,14 @@ class CallEngine:
                 earlier = await replay(tx, org_id, idempotency, self._now())
             if earlier is not None:
                 return earlier
-            return await self._place(org_id, request, idempotency)
+            return await self._place(org_id, request, idempotency, api_key_id)
 
     async def _place(
-        self, org_id: str, request: OutboundRequest, idempotency: IdempotencyKey | None
+        self,
+        org_id: str,
+        request: OutboundRequest,
+        idempotency: IdempotencyKey | None,
+        api_key_id: str | None,
     ) -> OutboundResult:
         check_destination(request.destination, self._settings.policy)
         assistant = await resolve_assistant(self._store, org_id, request, self._settings.speech)
@@ -199,6 +210,7 @@ class CallEngine:
             context=request.context,
             ring_timeout_seconds=request.ring_timeout_seconds,
             number_id=request.number_id,
+            api_key_id=api_key_id,
         )
         trunks = await self._trunks()
         async with self._store.transaction() as tx:
@@ -272,6 +284,7 @@ class CallEngine:
             pbx=_trunk_pbx(trunks.get(number.trunk)),
             campaign_id=dial.campaign_id,
             trunk=number.trunk,
+            api_key_id=dial.api_key_id,
             created_at=now,
             updated_at=now,
         )

@@ -33,6 +33,7 @@ class NewCall:
     number_ids: tuple[str, ...] = ()  # empty: the organization's pool
     campaign_id: str | None = None
     campaign_max: int = 0  # the campaign's calls at once (0: no limit)
+    api_key_id: str | None = None  # the API key that asked for it, recorded on the call
 
 
 async def resolve_assistant(

@@ -41,6 +41,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, utcnow
 from voicedock.errors import PbxError, ProviderError, StoreUnavailable
 from voicedock.logs import bind_call_id, call_context, describe
+from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import (
     MediaPbx,
     Pbx,
@@ -194,6 +195,7 @@ class CallRunner:
         self._conversation = conversation
         self._close_timeout = close_timeout
         self._calls: dict[str, RunningCall] = {}
+        self.media_totals = OutputTotals()  # outbound media counters, for metrics
         # The calls' writes waiting for an unavailable store, in order per call.
         self.backlog = WriteBacklog()
         # The calls' tasks and the warm-up; a call's task never fails (its failure is its
@@ -442,7 +444,10 @@ class CallRunner:
         media_format = await self.media_format(call)
         providers = await (self._providers or self._default_providers)(call.assistant_config)
         try:
-            async with media_pbx.call_media(call.id, media_format=media_format) as media:
+            async with (
+                media_pbx.call_media(call.id, media_format=media_format) as media,
+                self.media_totals.track(media.pacer.stats),
+            ):
                 running.media_open = True
                 live = LiveConversation(
                     media,

@@ -26,6 +26,7 @@ from voicedock.domain.records import (
     CallEvent,
     CallMessage,
     CallStatus,
+    ConsoleSession,
     IdempotencyRecord,
     NodeLease,
     Organization,
@@ -49,6 +50,18 @@ class CallQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What the metrics read from the database at scrape time (every node's calls)."""
+
+    # (direction, status, end_reason or "") -> calls
+    calls: dict[tuple[str, str, str], int]
+    # (trunk or "", pbx or "", node or "") -> calls not yet ended
+    active_calls: dict[tuple[str, str, str], int]
+    # "pending" | "delivered" | "failed" (given up) -> webhook deliveries in the outbox
+    webhook_deliveries: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class CallPage:
     calls: list[Call]
     total: int
@@ -60,6 +73,16 @@ class Transaction(Protocol):
     # organizations and keys
     async def insert_organization(self, org: Organization) -> None: ...
     async def insert_api_key(self, key: ApiKey) -> None: ...
+    async def update_api_key(self, key: ApiKey) -> None:
+        """Write the name and the revocation time."""
+        ...
+
+    # web console sessions
+    async def insert_console_session(self, session: ConsoleSession) -> None: ...
+    async def delete_console_session(self, token_hash: str) -> None: ...
+    async def purge_console_sessions(self, now: datetime) -> None:
+        """Forget sessions that expired before ``now``."""
+        ...
 
     # configuration-owned trunks are mirrored into the store at start-up
     async def upsert_trunk(self, trunk: Trunk) -> None: ...
@@ -251,6 +274,13 @@ class Store(Protocol):
     async def get_organization(self, organization_id: str) -> Organization | None: ...
     async def get_organization_by_name(self, name: str) -> Organization | None: ...
     async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
+    async def get_api_key(self, organization_id: str | None, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not; ``organization_id`` None: any organization."""
+        ...
+
+    async def list_api_keys(self, organization_id: str) -> list[ApiKey]: ...
+    async def find_console_session(self, token_hash: str) -> ConsoleSession | None: ...
+    async def metrics_counts(self) -> StoreCounts: ...
 
     async def list_trunks(self) -> list[Trunk]: ...
     async def get_trunk(self, name: str) -> Trunk | None: ...

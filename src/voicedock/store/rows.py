@@ -23,8 +23,10 @@ from voicedock.domain.records import (
     CallEvent,
     CallMessage,
     CallStatus,
+    ConsoleSession,
     Direction,
     IdempotencyRecord,
+    KeyScope,
     NodeLease,
     Organization,
     PhoneNumber,
@@ -151,8 +153,16 @@ ORGANIZATIONS = Table(
 API_KEYS = Table(
     "api_keys",
     ApiKey,
-    ("id", "organization_id", "key_hash", "name", "created_at", "revoked_at"),
+    ("id", "organization_id", "key_hash", "name", "created_at", "revoked_at", "scope"),
     datetimes=frozenset({"created_at", "revoked_at"}),
+    enums={"scope": KeyScope},
+)
+
+CONSOLE_SESSIONS = Table(
+    "console_sessions",
+    ConsoleSession,
+    ("token_hash", "api_key_id", "organization_id", "csrf_token", "expires_at", "created_at"),
+    datetimes=frozenset({"expires_at", "created_at"}),
 )
 
 TRUNKS = Table(
@@ -229,6 +239,7 @@ CALLS = Table(
         "pbx",
         "campaign_id",
         "trunk",
+        "api_key_id",
         "created_at",
         "updated_at",
         "seq",
@@ -244,7 +255,8 @@ CALLS = Table(
 CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
     c
     for c in CALLS.columns
-    if c not in {"id", "organization_id", "direction", "created_at", "seq", "owner_node"}
+    if c
+    not in {"id", "organization_id", "direction", "created_at", "seq", "owner_node", "api_key_id"}
 )
 
 CALL_MESSAGES = Table(

@@ -147,9 +147,11 @@ class AsteriskPbx(PbxAdapter):
         """ARI's Stasis app registered (events, media, ARI originate) and, when calls are
         originated through AMI, the AMI login."""
         links = {"ari": self.ari.registered and not self._closed}
+        reconnects = {"ari": max(self.ari.connect_count - 1, 0)}
         if self.ami is not None:
             links["ami"] = self.ami.connected and not self._closed
-        return PbxHealth("asterisk", links)
+            reconnects["ami"] = max(self.ami.connect_count - 1, 0)
+        return PbxHealth("asterisk", links, reconnects=reconnects)
 
     # --- outbound ---------------------------------------------------------------------------
 
