@@ -136,15 +136,21 @@ async function loadCalls() {
   }
 }
 
-// Campaigns are shown only where the server has them (GET /campaigns answers).
+// The newest campaigns with their progress (GET /campaigns, then each one's detail).
 async function loadCampaigns() {
-  let body = null;
-  try { body = await api("GET", "/campaigns"); } catch (err) { body = null; }
-  const campaigns = body && Array.isArray(body.campaigns) ? body.campaigns : [];
+  let listed = [];
+  try {
+    const body = await api("GET", "/campaigns?limit=10");
+    listed = body && Array.isArray(body.campaigns) ? body.campaigns : [];
+  } catch (err) { listed = []; }
+  const campaigns = await Promise.all(listed.map(async (c) => {
+    try { return await api("GET", `/campaigns/${encodeURIComponent(c.id)}`); } catch (err) { return c; }
+  }));
   $("campaigns").hidden = campaigns.length === 0;
   $("campaign-list").replaceChildren(...campaigns.map((c) => {
-    const total = c.total ?? c.contacts_total ?? 0;
-    const done = c.completed ?? c.contacts_done ?? 0;
+    const progress = c.progress || { total: 0, by_state: {} };
+    const total = progress.total || 0;
+    const done = (progress.by_state && progress.by_state.done) || 0;
     return el("li", {}, `${c.name || c.id}: ${c.status || ""} `,
       el("progress", { max: String(total || 1), value: String(done),
         "aria-label": `${c.name || c.id} progress` }), ` ${done}/${total}`);
