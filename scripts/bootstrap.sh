@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything voicedock and its tests need on a fresh Debian machine, idempotently:
 # system packages (PostgreSQL for the multi-node store tests, debootstrap for the lab PBX,
-# espeak-ng/sox for audio fixtures) and a virtualenv in .venv with the project and its extras.
+# espeak-ng/sox for audio fixtures, chromium and its driver for the console browser tests) and a virtualenv in .venv with the project and its extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,8 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need+=(sox)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "bootstrap: installing system packages: ${need[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

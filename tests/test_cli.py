@@ -136,3 +136,24 @@ def test_doctor_freeswitch_unreachable_exits_1(
     path.write_text(config, encoding="utf-8")
     assert main(["doctor", "--config", str(path)]) == 1
     assert f"cannot reach the Event Socket at 127.0.0.1:{port}" in capsys.readouterr().out
+
+
+def test_keys_list_rename_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    args = ["--config", str(config)]
+    assert main(["keys", "create", *args, "--organization", "acme", "--scope", "read_only"]) == 0
+    secret = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["keys", "list", *args, "--organization", "acme"]) == 0
+    listed = capsys.readouterr().out.strip().splitlines()
+    assert len(listed) == 1
+    key_id, scope, state = listed[0].split()[:3]
+    assert (scope, state) == ("read_only", "active")
+    assert secret not in listed[0]
+    assert main(["keys", "rename", *args, key_id, "wallboard"]) == 0
+    assert main(["keys", "revoke", *args, key_id]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list", *args, "--organization", "acme"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "revoked" in line
+    assert line.endswith("wallboard")
+    assert main(["keys", "revoke", *args, "no-such-key"]) == 1

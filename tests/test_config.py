@@ -72,6 +72,13 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
             "pbx.freeswitch.esl_password",
         ),
         ("[policy]\nallowed_prefixes = ['31']\n", "policy.allowed_prefixes[0]"),
+        ("[[trunks]]\nname='t'\nmax_cps=-1\n", "trunks[0].max_cps"),
+        ("[[trunks]]\nname='t'\nmax_channels='many'\n", "trunks[0].max_channels"),
+        (
+            "[[limits.organizations]]\norganization='o'\nmax_concurrent_calls=-5\n",
+            "limits.organizations[0].max_concurrent_calls",
+        ),
+        ("[rate_limits]\ncalls_per_second=-1\n", "rate_limits.calls_per_second"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:

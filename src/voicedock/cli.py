@@ -1,4 +1,5 @@
-"""The ``voicedock`` command: serve, keys create, migrate, doctor (and lab, when installed)."""
+"""The ``voicedock`` command: serve, keys (create, list, rename, revoke), migrate, doctor (and lab,
+when installed)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import asyncio
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from voicedock import __version__, logs
 from voicedock.config import Settings, load_settings
+from voicedock.domain.records import ApiKey
 from voicedock.errors import ConfigError, StoreError
 from voicedock.store import open_store
+from voicedock.store.base import Store
 
 EXIT_CONFIG = 2
 
@@ -35,7 +38,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--organization", required=True, help="organization name")
     create.add_argument("--name", default="", help="a label for the key")
+    create.add_argument(
+        "--scope",
+        choices=("read_only", "full", "admin"),
+        default="full",
+        help="read_only: GET only; full: the whole API; admin: also manages keys",
+    )
     create.set_defaults(handler=_keys_create)
+    listing = keys_sub.add_parser(
+        "list", parents=[common], help="list an organization's keys (never their secrets)"
+    )
+    listing.add_argument("--organization", required=True, help="organization name")
+    listing.set_defaults(handler=_keys_list)
+    rename = keys_sub.add_parser("rename", parents=[common], help="change a key's label")
+    rename.add_argument("key_id", help="the key's id (from 'keys list')")
+    rename.add_argument("name", help="the new label")
+    rename.set_defaults(handler=_keys_rename)
+    revoke = keys_sub.add_parser(
+        "revoke", parents=[common], help="revoke a key now (its open streams and sessions end)"
+    )
+    revoke.add_argument("key_id", help="the key's id (from 'keys list')")
+    revoke.set_defaults(handler=_keys_revoke)
 
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the database")
     migrate.set_defaults(handler=_migrate)
@@ -94,6 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _keys_create(args: argparse.Namespace) -> int:
     from voicedock.api.api_keys import issue_api_key
+    from voicedock.domain.records import KeyScope
 
     settings = _settings(args)
 
@@ -101,7 +125,9 @@ def _keys_create(args: argparse.Namespace) -> int:
         store = await open_store(settings.database.url)
         try:
             await store.migrate()
-            secret, org = await issue_api_key(store, args.organization, args.name)
+            secret, org = await issue_api_key(
+                store, args.organization, args.name, KeyScope(args.scope)
+            )
         finally:
             await store.aclose()
         print(f"organization: {org.name} ({org.id})")
@@ -110,6 +136,64 @@ def _keys_create(args: argparse.Namespace) -> int:
 
     print(asyncio.run(create()))
     return 0
+
+
+def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[int]]) -> int:
+    """Open (and migrate) the configured database, run ``work`` on it, close it."""
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = await open_store(settings.database.url)
+        try:
+            await store.migrate()
+            return await work(store)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> int:
+        org = await store.get_organization_by_name(args.organization)
+        if org is None:
+            print(f"voicedock: no organization named {args.organization!r}", file=sys.stderr)
+            return 1
+        for key in await store.list_api_keys(org.id):
+            revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M:%S}" if key.revoked_at else "active"
+            print(f"{key.id}  {key.scope.value:9}  {revoked:27}  {key.name}")
+        return 0
+
+    return _with_store(args, work)
+
+
+def _keys_rename(args: argparse.Namespace) -> int:
+    from voicedock.api.api_keys import rename_api_key
+
+    return _on_key(args, "renamed", lambda store, key: rename_api_key(store, key, args.name))
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from voicedock.api.api_keys import revoke_api_key
+
+    return _on_key(args, "revoked", revoke_api_key)
+
+
+def _on_key(
+    args: argparse.Namespace, done: str, action: Callable[[Store, ApiKey], Awaitable[ApiKey]]
+) -> int:
+    """Run ``action`` on the key ``args.key_id`` names (1 when there is none)."""
+
+    async def work(store: Store) -> int:
+        key = await store.get_api_key(None, args.key_id)
+        if key is None:
+            print(f"voicedock: no API key {args.key_id!r}", file=sys.stderr)
+            return 1
+        await action(store, key)
+        print(f"{done} {key.id}")
+        return 0
+
+    return _with_store(args, work)
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -181,6 +181,10 @@ class TrunkSettings:
     codec: MediaFormatName = "ulaw"  # one of domain.audio.CALL_MEDIA_FORMATS
     description: str = ""
     pbx: str = ""  # the [[pbx.asterisk.servers]] name carrying it; "": the only server
+    # What the carrier contracted (docs/campaigns.md), counted across every node: new calls
+    # per second and calls at once (inbound too); 0: no limit.
+    max_cps: int = 0
+    max_channels: int = 0
 
 
 @dataclass(slots=True)
@@ -306,6 +310,43 @@ class WebhookSettings:
 
 
 @dataclass(slots=True)
+class OrganizationLimitSettings:  # [[limits.organizations]]
+    organization: str
+    max_concurrent_calls: int = 0  # the organization's calls at once, every node; 0: no limit
+
+
+@dataclass(slots=True)
+class LimitsSettings:  # [limits]: calls at once per organization (docs/campaigns.md)
+    organizations: list[OrganizationLimitSettings] = field(default_factory=list)
+
+    def organization_max_calls(self, name: str) -> int:
+        return next(
+            (o.max_concurrent_calls for o in self.organizations if o.organization == name), 0
+        )
+
+
+@dataclass(slots=True)
+class RateLimitSettings:  # [rate_limits]: per API key and per organization, each node; 0: none
+    requests_per_second: int = 0  # per API key
+    calls_per_second: int = 0  # POST /calls/outbound per API key
+    organization_requests_per_second: int = 0
+    organization_calls_per_second: int = 0
+
+
+@dataclass(slots=True)
+class MetricsSettings:  # [metrics]: GET /metrics for Prometheus (docs/observability.md)
+    # What Prometheus sends as "Authorization: Bearer <token>" (its `authorization`
+    # setting); empty: /metrics is off (404). At least 16 characters.
+    bearer_token: str = ""
+
+
+@dataclass(slots=True)
+class ConsoleSettings:  # [console]: the web console at /console (docs/console.md)
+    enabled: bool = True
+    session_hours: int = 12  # a console sign-in lasts this long (the key's revocation ends it)
+
+
+@dataclass(slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -319,6 +360,10 @@ class Settings:
     numbers: list[NumberSettings] = field(default_factory=list)
     assistants: list[AssistantSettings] = field(default_factory=list)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     lab: dict[str, Any] = field(default_factory=dict)
 
 
@@ -474,6 +519,8 @@ def _check(s: Settings) -> None:
         if not is_token(trunk.endpoint):
             raise ConfigError(f"trunks[{i}].endpoint", "letters, digits, '_', '.', '-' only")
         _check_trunk_pbx(trunk, f"trunks[{i}].pbx", servers)
+        _range(f"trunks[{i}].max_cps", trunk.max_cps, 0, 10_000)
+        _range(f"trunks[{i}].max_channels", trunk.max_channels, 0, 100_000)
     assistant_keys = {(a.organization, a.name) for a in s.assistants}
     for i, a in enumerate(s.assistants):
         if not a.name.strip():
@@ -507,6 +554,30 @@ def _check(s: Settings) -> None:
             "recordings.format", f"must be one of {', '.join(RECORDING_FILE_FORMATS)}"
         )
     _range("recordings.retention_days", s.recordings.retention_days, 0, 36_500)
+    for name in (f.name for f in dataclasses.fields(RateLimitSettings)):
+        _range(f"rate_limits.{name}", getattr(s.rate_limits, name), 0, 100_000)
+    limited: set[str] = set()
+    for i, o in enumerate(s.limits.organizations):
+        key = f"limits.organizations[{i}]"
+        if not o.organization.strip():
+            raise ConfigError(f"{key}.organization", "must not be empty")
+        if o.organization in limited:
+            raise ConfigError(f"{key}.organization", f"duplicate organization {o.organization!r}")
+        limited.add(o.organization)
+        _range(f"{key}.max_concurrent_calls", o.max_concurrent_calls, 0, 100_000)
+    _check_metrics_and_console(s.metrics, s.console)
+
+
+_METRICS_TOKEN = re.compile(r"[A-Za-z0-9_\-.~+/]{16,200}=*")
+
+
+def _check_metrics_and_console(m: MetricsSettings, c: ConsoleSettings) -> None:
+    if m.bearer_token and _METRICS_TOKEN.fullmatch(m.bearer_token) is None:
+        raise ConfigError(
+            "metrics.bearer_token", "must be 16-200 characters of A-Z a-z 0-9 _ - . ~ + / ="
+        )
+    if not 1 <= c.session_hours <= 24 * 30:
+        raise ConfigError("console.session_hours", "must be between 1 and 720")
 
 
 def _check_asterisk(a: AsteriskSettings, key: str) -> None:

@@ -45,6 +45,10 @@ class ApiError(VoicedockError):
     def body(self) -> dict[str, str]:
         return {"error": self.error, "message": self.message}
 
+    def headers(self) -> dict[str, str]:
+        """Response headers that go with the body."""
+        return {}
+
 
 class BadRequest(ApiError):
     status = 400
@@ -84,6 +88,15 @@ class Unprocessable(ApiError):
 class RateLimited(ApiError):
     status = 429
     error = "Too many requests"
+
+    def __init__(
+        self, message: str, *, error: str | None = None, retry_after_seconds: int = 1
+    ) -> None:
+        super().__init__(message, error=error)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class ConfigError(VoicedockError):

@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from voicedock.aio import Supervisor
+from voicedock.calls.campaigns.dialer import Dialer
+from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.nodes import Node
@@ -27,6 +29,7 @@ from voicedock.calls.recovery import recover_calls
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
+from voicedock.metrics import ServiceMetrics
 from voicedock.pbx.base import (
     InboundPbx,
     MediaAcceptingPbx,
@@ -127,8 +130,23 @@ class Service:
         # Webhooks: deliveries are enqueued in the engine's transactions, sent by a worker.
         self.webhooks = Webhooks(store, settings)
         self.engine.observers.add(self.webhooks.publisher)
+        # Campaigns: contacts settle as their calls end; this node's dialer places their calls.
+        self.campaigns = CampaignManager(store, settings, events=self.webhooks.campaign_events)
+        self.engine.observers.add(self.campaigns)
+        self.dialer = Dialer(
+            store,
+            self.engine,
+            self.campaigns,
+            settings.policy,
+            can_dial=lambda: self.pbx.health().can_place_calls,
+        )
         # Starts the live conversation of each answered call (a PBX that carries media).
         self.runner = CallRunner(self.engine, pbx, store, settings)
+        # Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts.
+        self.metrics = ServiceMetrics(
+            store, pbx, self.runner.media_totals, settings.speech, self.engine.node_id
+        )
+        self.engine.observers.add(self.metrics.observer)
         # Client media mode: Asterisk dials voicedock; the web app serves this on /media.
         self.media_acceptor = _media_acceptor(settings, pbx)
         # This node's lease among the nodes sharing the store; SQLite serves one node only.
@@ -189,6 +207,8 @@ class Service:
                 )
             )
             tg.create_task(self.node.end_lost(lost))
+        # After recovery: a contact whose call a previous run left is settled before dialing.
+        self._tasks.spawn(self.dialer.run(), name="campaign-dialer")
 
     async def aclose(self) -> None:
         if self._closed:

@@ -4,6 +4,7 @@ with a FakePbx and two organizations that each hold an API key."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from fakes.pbx import FakePbx
 from fakes.world import ACME, GLOBEX, make_settings
 from pg_server import fresh_database
 from voicedock.api.api_keys import issue_api_key
+from voicedock.config import Settings
 from voicedock.service import Service
 
 
@@ -44,12 +46,20 @@ async def start_api(database_url: str) -> tuple[TestClient[Any, Any], Service, F
     return client, service, pbx
 
 
-@pytest.fixture
-async def api(database_url: str) -> AsyncIterator[Api]:
-    client, service, pbx = await start_api(database_url)
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Api]:
+    """The app with ``settings`` and a FakePbx, keys of both organizations; closed on exit."""
+    pbx = FakePbx()
+    client, service = await start_app(settings, pbx)
     try:
         acme_key, _ = await issue_api_key(service.store, ACME)
         globex_key, _ = await issue_api_key(service.store, GLOBEX)
         yield Api(client, service, pbx, acme_key, globex_key)
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def api(database_url: str) -> AsyncIterator[Api]:
+    async with serving(make_settings(database_url)) as running:
+        yield running

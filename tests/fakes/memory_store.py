@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -62,6 +62,9 @@ class MemoryTransaction:
     async def insert_api_key(self, key: ApiKey) -> None:
         self.d.keys[key.key_hash] = copy.deepcopy(key)
 
+    async def update_api_key(self, key: ApiKey) -> None:
+        self.d.keys[key.key_hash] = copy.deepcopy(key)
+
     async def upsert_trunk(self, trunk: Trunk) -> None:
         self.d.trunks[trunk.name] = copy.deepcopy(trunk)
 
@@ -81,12 +84,18 @@ class MemoryTransaction:
         return True
 
     async def reserve_phone_number(
-        self, organization_id: str, number_id: str | None, now: datetime
+        self,
+        organization_id: str,
+        number_id: str | None,
+        now: datetime,
+        among: Sequence[str] = (),
     ) -> PhoneNumber | None:
         candidates = [
             n
             for n in self.d.numbers.values()
-            if n.organization_id == organization_id and (number_id is None or n.id == number_id)
+            if n.organization_id == organization_id
+            and (number_id is None or n.id == number_id)
+            and (number_id is not None or not among or n.id in among)
         ]
         free = [n for n in candidates if _active(self.d, n.id) < n.max_concurrent_calls]
         if not free:
@@ -124,6 +133,23 @@ class MemoryTransaction:
 
     async def clock(self) -> datetime:
         return utcnow()
+
+    async def admit_dial(
+        self,
+        trunk: str,
+        organization_id: str,
+        organization_max: int,
+        campaign_id: str | None,
+        campaign_max: int,
+        now: datetime,
+    ) -> int | timedelta:
+        return 0  # dial limits are the SQL stores' (tests/api/test_campaigns_api.py)
+
+    async def dial_done(self, dial_id: int, now: datetime) -> None:
+        return None
+
+    async def contact_of_call(self, call_id: str) -> None:
+        return None  # campaigns live in the SQL stores
 
     async def nodes_for_update(self) -> list[NodeLease]:
         return sorted(self.d.nodes.values(), key=lambda n: n.id)
@@ -277,6 +303,16 @@ class MemoryStore:
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         return copy.deepcopy(self._data.keys.get(key_hash))
+
+    async def get_api_key(self, organization_id: str | None, key_id: str) -> ApiKey | None:
+        found = next((k for k in self._data.keys.values() if k.id == key_id), None)
+        if found is None or organization_id not in (None, found.organization_id):
+            return None
+        return copy.deepcopy(found)
+
+    async def list_api_keys(self, organization_id: str) -> list[ApiKey]:
+        keys = [k for k in self._data.keys.values() if k.organization_id == organization_id]
+        return [copy.deepcopy(k) for k in sorted(keys, key=lambda k: (k.created_at, k.id))]
 
     async def list_trunks(self) -> list[Trunk]:
         return [copy.deepcopy(t) for t in sorted(self._data.trunks.values(), key=lambda t: t.name)]

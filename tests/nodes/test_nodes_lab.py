@@ -556,6 +556,17 @@ async def node_apps(http: aiohttp.ClientSession, lab: LabAsterisk) -> str:
         return str((await resp.json())["value"])
 
 
+async def calls_of(api: Api, callers: Sequence[str]) -> list[dict[str, Any]]:
+    """The calls ``GET /calls`` lists from any of ``callers`` (all of them, so that a call
+    answered twice shows)."""
+    async with api.http.get(
+        f"{api.base}/calls", headers={"Authorization": f"Bearer {api.key}"}
+    ) as resp:
+        assert resp.status == 200
+        calls: list[dict[str, Any]] = (await resp.json())["calls"]
+    return [c for c in calls if c["caller_phone"] in callers]
+
+
 async def inbound_calls(
     http: aiohttp.ClientSession, api: Api, lab: LabAsterisk | LabFreeswitch, callers: list[str]
 ) -> dict[str, dict[str, Any]]:
@@ -566,19 +577,13 @@ async def inbound_calls(
         *(asyncio.to_thread(lab.originate_inbound, ACME_NUMBERS[0], caller=c) for c in callers)
     )
 
-    async def listed() -> list[dict[str, Any]]:
-        async with http.get(
-            f"{api.base}/calls", headers={"Authorization": f"Bearer {api.key}"}
-        ) as resp:
-            assert resp.status == 200
-            calls: list[dict[str, Any]] = (await resp.json())["calls"]
-        return [c for c in calls if c["caller_phone"] in callers]
-
     async with asyncio.timeout(20):
-        while sum(c["status"] == "in-progress" for c in await listed()) < len(callers):
+        while sum(c["status"] == "in-progress" for c in await calls_of(api, callers)) < len(
+            callers
+        ):
             await asyncio.sleep(0.2)
     await asyncio.sleep(1)  # a second answer of the same call would be listed by now
-    found = await listed()
+    found = await calls_of(api, callers)
     for leg in legs:
         if isinstance(lab, LabAsterisk):
             await hang_up(http, lab, leg)
@@ -697,6 +702,74 @@ async def test_callers_given_to_a_stalled_node_are_answered_by_the_survivor(
         finally:
             a_process.send_signal(signal.SIGKILL)
             a_process.wait(timeout=10)
+
+
+async def waiting_in(http: aiohttp.ClientSession, lab: LabAsterisk, app: str) -> int:
+    """How many callers wait unanswered in ``app``'s Stasis at the lab Asterisk."""
+    async with http.get(f"{lab.ari_url}/channels", headers=ari_auth(lab)) as resp:
+        assert resp.status == 200
+        channels = await resp.json()
+    return sum(
+        c["state"] != "Up"
+        and c["dialplan"]["app_name"] == "Stasis"
+        and c["dialplan"]["app_data"].startswith(f"{app},inbound,")
+        for c in channels
+    )
+
+
+@pytest.mark.timeout(150)
+async def test_callers_left_waiting_by_a_killed_service_are_answered_when_it_starts_again(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    """The only node (SQLite) stalls (``SIGSTOP``: Asterisk keeps giving it the carrier's
+    callers, who wait unanswered in its application) and is killed. Started again under the same
+    id, it hands them back to the dialplan and answers each, once: none stays on a silent
+    line."""
+    database = f"sqlite:///{tmp_path / 'one.db'}"
+    port = free_port()
+    config = node_config(
+        tmp_path / "one.toml", node_id="one", database=database, port=port, lab=lab
+    )
+    callers = CALLERS[:3]
+    async with aiohttp.ClientSession() as http:
+        with node_process(config, tmp_path / "first.log") as first:
+            await wait_healthy(http, f"http://127.0.0.1:{port}", first, tmp_path / "first.log")
+            first.send_signal(signal.SIGSTOP)
+            try:
+                legs = await asyncio.gather(
+                    *(
+                        asyncio.to_thread(lab.originate_inbound, ACME_NUMBERS[0], caller=c)
+                        for c in callers
+                    )
+                )
+                async with asyncio.timeout(15):
+                    while await waiting_in(http, lab, lab.settings.app_name) < len(callers):
+                        await asyncio.sleep(0.2)
+            finally:
+                first.send_signal(signal.SIGKILL)
+                first.wait(timeout=10)
+        await asyncio.sleep(2)  # still waiting: nobody answers them
+        assert await waiting_in(http, lab, lab.settings.app_name) == len(callers)
+
+        with node_process(config, tmp_path / "again.log") as again:
+            await wait_healthy(http, f"http://127.0.0.1:{port}", again, tmp_path / "again.log")
+            api = Api(http, f"http://127.0.0.1:{port}", await acme_api_key(database))
+            try:
+                async with asyncio.timeout(20):
+                    while sum(
+                        c["status"] == "in-progress" for c in await calls_of(api, callers)
+                    ) < len(callers):
+                        await asyncio.sleep(0.2)
+                await asyncio.sleep(1)  # a second answer of the same caller would show by now
+                calls = await calls_of(api, callers)
+                assert sorted(c["caller_phone"] for c in calls) == sorted(callers)
+                assert await waiting_in(http, lab, lab.settings.app_name) == 0
+            finally:
+                for leg in legs:
+                    await hang_up(http, lab, leg)
+            for call in calls:
+                ended = await api.wait(str(call["id"]), lambda c: c["status"] in TERMINAL, 15)
+                assert ended["end_reason"] == "remote-hangup", ended  # the caller hung up
 
 
 @pytest.mark.freeswitch_lab

@@ -139,9 +139,11 @@ async def test_the_node_tells_its_pbx_the_live_nodes_at_start_and_each_renewal(
         await service.aclose()
 
 
-def channel(app: str, *, state: str = "Ring", args: str = "inbound,+31850835037") -> dict[str, Any]:
+def channel(
+    app: str, *, state: str = "Ring", args: str = "inbound,+31850835037", channel_id: str = ""
+) -> dict[str, Any]:
     return {
-        "id": f"in-{app}-{state}",
+        "id": channel_id or f"in-{app}-{state}",
         "state": state,
         "dialplan": {
             "context": "voicedock-node",
@@ -190,3 +192,24 @@ async def test_the_first_live_node_hands_back_callers_of_an_application_that_lef
     assert await b.hand_back_waiting(cast(AriClient, ari_b)) == 1
     assert ari_b.continued == [("in-voicedock-a-Ring", "voicedock-node", "s")]
     assert await b.hand_back_waiting(cast(AriClient, ari_b)) == 0  # done once
+
+
+async def test_a_node_takes_back_only_the_callers_in_its_application_it_does_not_serve() -> None:
+    """Started again under the same id, a node hands back the callers an earlier run left
+    waiting in its application; not those it accepts (one whose StasisStart arrives during the
+    settle delay counts as accepted), not other nodes' nor answered ones."""
+    left, arriving, accepted = (channel("voicedock-a", channel_id=i) for i in ("l", "n", "s"))
+    waiting = [left, arriving, accepted, channel("voicedock-a", state="Up"), channel("voicedock-b")]
+    a = NodeApps("voicedock", "a", several_nodes=True)
+    ari = ChannelsAri(waiting)
+    serving = {"s"}
+
+    def served() -> set[str]:
+        result = set(serving)
+        serving.add("n")  # its StasisStart arrives after the list
+        return result
+
+    assert await a.take_back_own(cast(AriClient, ari), served, settle_s=0) == 1
+    assert ari.continued == [("l", "voicedock-node", "s")]
+    ari.registered = False
+    assert await a.take_back_own(cast(AriClient, ari), served, settle_s=0) == 0

@@ -29,6 +29,11 @@ EXPECTED_TABLES = {
     "webhook_outbox",
     "nodes",
     "node_commands",
+    "campaigns",
+    "campaign_contacts",
+    "trunk_dials",
+    "do_not_call",
+    "console_sessions",
     "schema_migrations",
 }
 

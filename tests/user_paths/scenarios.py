@@ -57,6 +57,8 @@ def _fill_body(body: Any, backend: UserPathBackend) -> Any:
         )
     elif "destination" in body:
         body["destination"] = backend.destination(body["destination"])
+    for contact in body.get("contacts", []):  # a campaign's
+        contact["destination"] = backend.destination(contact["destination"])
     if "url" in body:  # an endpoint of the user's: the loopback receiver stands in for it
         body["url"] = backend.webhooks.url
     for key in ("content", "message"):
@@ -211,6 +213,8 @@ def scenario_of(example: Example) -> str | None:
             return "get-webhook"
     if (example.method, path) == ("POST", "/webhooks"):
         return "create-webhook"
+    if (example.method, path) == ("POST", "/campaigns"):
+        return "create-campaign"
     if example.method == "DELETE" and re.fullmatch(r"/webhooks/[^/]+", path):
         return "delete-webhook"
     return None
@@ -436,6 +440,35 @@ async def delete_webhook(backend: UserPathBackend, example: Example) -> None:
     assert gone == 404
 
 
+async def create_campaign(backend: UserPathBackend, example: Example) -> None:
+    """The campaign starts with its contacts waiting or being called; the user sees it listed,
+    cancels it, and ends the calls it had placed."""
+    status, body, _ = await send(backend, example)
+    assert status == expected_status(example, 201), body
+    assert_documented_shape(example.response, body)
+    campaign_id = body["id"]
+    assert body["progress"]["total"] == len(example.body["contacts"])
+    listed = await backend.client.get("/campaigns", headers=backend.auth())
+    assert campaign_id in {c["id"] for c in (await listed.json())["campaigns"]}
+    cancelled = await backend.client.post(
+        f"/campaigns/{campaign_id}/cancel", headers=backend.auth()
+    )
+    assert (await cancelled.json())["status"] == "cancelled"
+    contacts = await backend.client.get(
+        f"/campaigns/{campaign_id}/contacts", headers=backend.auth()
+    )
+    rows = (await contacts.json())["contacts"]
+    assert [r["variables"]["invoice"] for r in rows] == ["A-17", "B-3"]
+    for row in rows:  # a call placed before the cancel goes on until ended
+        if row["call_id"] is not None:
+            await backend.client.post(
+                f"/calls/{row['call_id']}/control",
+                json={"type": "end-call"},
+                headers=backend.auth(),
+            )
+            await wait_status(backend, row["call_id"], TERMINAL, within=20)
+
+
 Scenario = Callable[[UserPathBackend, Example], Awaitable[None]]
 
 SCENARIOS: dict[str, Scenario] = {
@@ -454,4 +487,5 @@ SCENARIOS: dict[str, Scenario] = {
     "list-webhooks": list_webhooks,
     "get-webhook": get_webhook,
     "delete-webhook": delete_webhook,
+    "create-campaign": create_campaign,
 }

@@ -6,10 +6,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from voicedock.api import calls_routes, events_routes, resource_routes, webhook_routes
+from voicedock.api import (
+    calls_routes,
+    campaign_routes,
+    console_routes,
+    events_routes,
+    key_routes,
+    metrics_routes,
+    resource_routes,
+    webhook_routes,
+)
 from voicedock.api.keys import MEDIA_PATH, SERVICE
 from voicedock.api.middleware import authenticate, errors
 from voicedock.api.openapi import openapi_document
+from voicedock.api.rate_limits import LIMITER, RateLimiter, rate_limit
 from voicedock.config import Settings
 from voicedock.service import Service
 
@@ -27,8 +37,10 @@ def create_app(
     factory = service_factory or (lambda: Service.open(settings))
     # aiohttp's own limit backs up read_json's (a body that lies about its length).
     app = web.Application(
-        middlewares=[errors, authenticate], client_max_size=settings.server.max_body_bytes
+        middlewares=[errors, authenticate, rate_limit],
+        client_max_size=settings.server.max_body_bytes,
     )
+    app[LIMITER] = RateLimiter(settings.rate_limits)
 
     async def service_ctx(app: web.Application) -> AsyncIterator[None]:
         service = await factory()
@@ -40,8 +52,13 @@ def create_app(
 
     app.cleanup_ctx.append(service_ctx)
     app.add_routes(calls_routes.routes)
+    app.add_routes(campaign_routes.routes)
     app.add_routes(resource_routes.routes)
     app.add_routes(webhook_routes.routes)
+    app.add_routes(key_routes.routes)
+    app.add_routes(metrics_routes.routes)
+    if settings.console.enabled:
+        app.add_routes(console_routes.routes)
     events_routes.setup(app)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)

@@ -21,10 +21,19 @@ async def read_json(request: web.Request, max_bytes: int) -> object:
     """The JSON body; 413 above ``max_bytes``, 400 for anything that is not strict JSON."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
-    return parse_json(raw)
+    return parse_json(await read_body(request, max_bytes))
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body (a read returns what has arrived so far: read until its end); 413
+    above ``max_bytes``."""
+    raw = bytearray()
+    while len(raw) <= max_bytes:
+        chunk = await request.content.read(max_bytes + 1 - len(raw))
+        if not chunk:
+            return bytes(raw)
+        raw += chunk
+    raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
 
 
 def parse_json(raw: bytes) -> object:

@@ -15,7 +15,7 @@ from voicedock.api.body import (
     query_int,
     read_json,
 )
-from voicedock.api.keys import SERVICE
+from voicedock.api.keys import API_KEY, SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.serialize import call_detail, call_summary
 from voicedock.calls.control import parse_control
@@ -46,7 +46,9 @@ async def place_outbound(request: web.Request) -> web.Response:
             raise BadRequest("Idempotency-Key must be 1-255 printable ASCII characters")
         digest = hashlib.sha256(canonical_hash_input(body)).hexdigest()
         idempotency = IdempotencyKey(key, digest)
-    result = await service.engine.place_outbound(organization_of(request), parsed, idempotency)
+    result = await service.engine.place_outbound(
+        organization_of(request), parsed, idempotency, api_key_id=request[API_KEY].id
+    )
     response = web.json_response(result.body, status=result.status)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -12,7 +12,8 @@ The stream polls the store (``list_events(call_id, after_seq)``), so it is corre
 node handles the call. ``Last-Event-ID`` resumes after that event. Comments keep idle
 connections alive. After the call's terminal status has been sent the stream ends; a request
 for a terminal call with nothing left to send is ``204``, which tells an ``EventSource`` to
-stop reconnecting.
+stop reconnecting. Revoking the API key the stream was opened with ends it within
+``KEY_CHECK_SECONDS`` (a console session's cookie authenticates ``EventSource`` too).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import organization_of
+from voicedock.api.middleware import key_still_valid, organization_of
 from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.domain.records import CallEvent, CallStatus
 from voicedock.errors import NotFound, RateLimited, StoreError
@@ -40,6 +41,7 @@ STREAMED_TYPES = frozenset({"status", "transcript", "control", "transfer", "secu
 TERMINAL = frozenset({CallStatus.ENDED.value, CallStatus.FAILED.value})
 POLL_SECONDS = 0.3
 KEEPALIVE_SECONDS = 15.0
+KEY_CHECK_SECONDS = 1.0  # how soon a revoked key's open streams end
 RETRY_MILLISECONDS = 2000
 MAX_STREAMS = 200  # per node: each open stream polls the store
 
@@ -141,7 +143,7 @@ async def _stream(
     loop = asyncio.get_running_loop()
     try:
         await response.write(f"retry: {RETRY_MILLISECONDS}\n\n".encode())
-        idle_since = loop.time()
+        idle_since = key_checked = loop.time()
         while not state.closing.is_set():
             for event in pending:
                 after = event.seq
@@ -151,6 +153,10 @@ async def _stream(
                 ended = ended or is_terminal(event)
             if ended:
                 break  # the terminal status was sent; later events belong to the record
+            if loop.time() - key_checked >= KEY_CHECK_SECONDS:
+                if not await key_still_valid(request):
+                    break  # revoked: the client's reconnection is refused with 401
+                key_checked = loop.time()
             if loop.time() - idle_since >= KEEPALIVE_SECONDS:
                 await response.write(b": keep-alive\n\n")
                 idle_since = loop.time()

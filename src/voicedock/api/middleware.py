@@ -4,20 +4,33 @@
 405, body too large 413), a store that is unavailable for now (503 with ``Retry-After``: another
 process holds the SQLite file, a PostgreSQL failover) and unexpected exceptions (500, no
 traceback in the body) into that shape. ``authenticate`` checks ``Authorization: Bearer <key>``
-against the stored sha256 hashes and binds the key's organization to the request.
+against the stored sha256 hashes (or a web console session cookie, whose state-changing requests
+must also carry the session's CSRF token) and binds the key and its organization to the request;
+it enforces the key's scope: a read-only key may only read (GET), and only an admin key manages
+API keys.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import re
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from voicedock.api.keys import ORGANIZATION_ID, PUBLIC_PATHS, SERVICE
-from voicedock.errors import ApiError, StoreUnavailable, Unauthorized
+from voicedock.api.keys import (
+    API_KEY,
+    CONSOLE_PREFIX,
+    CSRF_HEADER,
+    ORGANIZATION_ID,
+    PUBLIC_PATHS,
+    SERVICE,
+    SESSION_COOKIE,
+)
+from voicedock.domain.records import ApiKey, KeyScope, utcnow
+from voicedock.errors import ApiError, Forbidden, StoreUnavailable, Unauthorized
 from voicedock.store.errors import DuplicateKeyError
 
 log = logging.getLogger("voicedock.api")
@@ -46,7 +59,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        return web.json_response(exc.body(), status=exc.status, headers=exc.headers())
     except StoreUnavailable as exc:
         log.warning("%s answered 503: store unavailable: %s", request.method, exc)
         response = error_response(
@@ -75,18 +88,67 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+ADMIN_PREFIX = "/api-keys"  # managing keys needs an admin key
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS:
+    if is_public(request.path):
         return await handler(request)
-    match = _BEARER.fullmatch(request.headers.get("Authorization", ""))
-    if match is None:
-        raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
-    key = await request.app[SERVICE].store.find_api_key(hash_key(match.group(1)))
-    if key is None or key.revoked_at is not None:
-        raise Unauthorized("the API key is not valid")
+    authorization = request.headers.get("Authorization")
+    if authorization is None and SESSION_COOKIE in request.cookies:
+        key = await session_key(request)
+    else:
+        match = _BEARER.fullmatch(authorization or "")
+        if match is None:
+            raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+        found = await request.app[SERVICE].store.find_api_key(hash_key(match.group(1)))
+        if found is None or found.revoked_at is not None:
+            raise Unauthorized("the API key is not valid")
+        key = found
+    check_scope(key, request.method, request.path)
     request[ORGANIZATION_ID] = key.organization_id
+    request[API_KEY] = key
     return await handler(request)
+
+
+async def session_key(request: web.Request) -> ApiKey:
+    """The live key behind the request's console session cookie; state-changing requests
+    must repeat the session's CSRF token in ``X-CSRF-Token`` (a cross-site form cannot)."""
+    store = request.app[SERVICE].store
+    session = await store.find_console_session(hash_key(request.cookies[SESSION_COOKIE]))
+    if session is None or session.expires_at <= utcnow():
+        raise Unauthorized("the console session has ended; sign in again")
+    if request.method not in READ_METHODS and not hmac.compare_digest(
+        request.headers.get(CSRF_HEADER, ""), session.csrf_token
+    ):
+        raise Forbidden(f"a console request that changes state must send {CSRF_HEADER}")
+    key = await store.get_api_key(session.organization_id, session.api_key_id)
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("the API key of this console session is not valid")
+    return key
+
+
+def check_scope(key: ApiKey, method: str, path: str) -> None:
+    if key.scope is KeyScope.READ_ONLY and method not in READ_METHODS:
+        raise Forbidden("this API key is read-only")
+    managing_keys = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+    if managing_keys and key.scope is not KeyScope.ADMIN:
+        raise Forbidden("managing API keys needs an admin API key")
+
+
+async def key_still_valid(request: web.Request) -> bool:
+    """Whether the request's key is still unrevoked (long-lived responses ask again)."""
+    key = request.get(API_KEY)
+    if key is None:
+        return True
+    current = await request.app[SERVICE].store.get_api_key(key.organization_id, key.id)
+    return current is not None and current.revoked_at is None
 
 
 def organization_of(request: web.Request) -> str:

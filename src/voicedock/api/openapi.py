@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 from voicedock import __version__
+from voicedock.api.openapi_campaigns import CAMPAIGN_PATHS, CAMPAIGN_SCHEMAS
+from voicedock.api.openapi_console import CONSOLE_PATHS, CONSOLE_SCHEMAS
 from voicedock.api.openapi_schema import (
     E164,
     ID,
@@ -177,6 +179,10 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "The PBX server carrying the call ([[pbx.asterisk.servers]] "
                 "name); null with one PBX.",
             },
+            "api_key_id": {
+                "type": ["string", "null"],
+                "description": "The API key that placed the call (see /api-keys); null inbound.",
+            },
             "latency": {"type": "array"},
             "recording_url": {
                 "type": ["string", "null"],
@@ -198,6 +204,10 @@ SCHEMAS: dict[str, Schema] = {
                 )
             ),
             "events": {"type": "array", "items": {"type": "object"}},
+            "campaign_id": {
+                "type": ["string", "null"],
+                "description": "The campaign whose contact the call dials (also in the list).",
+            },
         },
         ("id", "status", "messages", "created_at"),
         strict=False,
@@ -485,9 +495,14 @@ def openapi_document() -> Schema:
             },
             "servers": [{"url": "/"}],
             "security": [{"BearerAuth": []}],
-            "paths": {**PATHS, **WEBHOOK_PATHS},
+            "paths": {**PATHS, **WEBHOOK_PATHS, **CAMPAIGN_PATHS, **CONSOLE_PATHS},
             "components": {
-                "schemas": {**SCHEMAS, **WEBHOOK_SCHEMAS},
+                "schemas": {
+                    **SCHEMAS,
+                    **WEBHOOK_SCHEMAS,
+                    **CAMPAIGN_SCHEMAS,
+                    **CONSOLE_SCHEMAS,
+                },
                 "securitySchemes": {
                     "BearerAuth": {
                         "type": "http",

@@ -32,13 +32,13 @@ def obj(props: dict[str, Schema], required: tuple[str, ...] = (), strict: bool =
 _ERRORS = {
     "400": "Invalid request",
     "401": "Missing or invalid API key",
-    "403": "Destination not allowed",
+    "403": "Forbidden: destination not allowed, or not within the API key's scope",
     "404": "Not found",
     "405": "Method not allowed",
     "409": "Conflict",
     "413": "Body too large",
     "422": "Unprocessable",
-    "429": "All phone numbers busy",
+    "429": "All phone numbers busy, a call or API rate limit reached (Retry-After)",
     "503": "PBX unavailable, or the database for now (Retry-After)",
 }
 # Any authenticated route reads the store: a database that cannot answer right now is a 503

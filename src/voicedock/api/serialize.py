@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from voicedock.domain.records import (
+    ApiKey,
     Assistant,
     Call,
     CallEvent,
@@ -38,6 +39,7 @@ def call_summary(call: Call) -> JsonObject:
         "business_name": call.business_name,
         "created_at": iso(call.created_at),
         "updated_at": iso(call.updated_at),
+        "campaign_id": call.campaign_id,  # an addition: the campaign it dials a contact of
     }
 
 
@@ -45,6 +47,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
     """Every field of the documented ``GET /calls/{id}`` example, then voicedock's additions."""
     analysis = call.analysis_result
     body = call_summary(call)
+    campaign_id = body.pop("campaign_id")  # with the other additions, after the seed's fields
     body.update(
         {
             "analysis_result": None if analysis is None else _analysis(analysis),
@@ -58,7 +61,9 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "transferred_to": call.transferred_to,
             "transferred_at": iso(call.transferred_at),
             "node": call.owner_node,
+            "campaign_id": campaign_id,
             "pbx": call.pbx,
+            "api_key_id": call.api_key_id,
             "latency": call.latency,
             "recording_url": recording_url(call),
             "recording_duration_seconds": call.recording_duration_seconds,
@@ -121,4 +126,15 @@ def trunk_json(t: Trunk) -> JsonObject:
         "codec": t.codec,
         "description": t.description,
         "pbx": t.pbx or None,
+    }
+
+
+def api_key_json(key: ApiKey) -> JsonObject:
+    """A key as listed: never its secret nor its hash."""
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scope": key.scope.value,
+        "created_at": iso(key.created_at),
+        "revoked_at": iso(key.revoked_at),
     }

@@ -76,6 +76,8 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
                     codec=t.codec,
                     description=t.description,
                     pbx=t.pbx,
+                    max_cps=t.max_cps,
+                    max_channels=t.max_channels,
                 )
             )
         for a in settings.assistants:

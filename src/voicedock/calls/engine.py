@@ -26,13 +26,15 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from voicedock.calls.commands import CommandRunner
+from voicedock.calls.config_mirror import stable_id
 from voicedock.calls.control import ControlCommand, LiveCall, LiveCalls
 from voicedock.calls.idempotency import (
     NOT_PLACED,
@@ -51,7 +53,7 @@ from voicedock.calls.live_record import (
     transcript_event_data,
 )
 from voicedock.calls.observer import Observers
-from voicedock.calls.outbound import check_number_choice, resolve_assistant
+from voicedock.calls.outbound import NewCall, check_number_choice, resolve_assistant
 from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.calls.policy import check_destination
 from voicedock.calls.transitions import (
@@ -84,7 +86,7 @@ from voicedock.domain.records import (
     utcnow,
 )
 from voicedock.domain.webhooks import EventType
-from voicedock.errors import BadRequest, PbxUnavailable, RateLimited
+from voicedock.errors import BadRequest, PbxUnavailable, RateLimited, StoreError
 from voicedock.logs import call_context, describe
 from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind
 from voicedock.pbx.causes import CallError
@@ -153,6 +155,9 @@ class CallEngine:
         self._recorded_messages: dict[str, list[CallMessage]] = {}
         # Messages of running live calls stored as they happened (record_transcript_turn).
         self._live_messages: dict[str, list[CallMessage]] = {}
+        self._organization_limits: dict[str, int] | None = None  # [limits.organizations]
+        # Calls stored but not originated yet: their dial in the trunk's CPS window.
+        self._trunk_dials: dict[str, int] = {}
         self._key_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -160,11 +165,18 @@ class CallEngine:
     # -- outbound -------------------------------------------------------------------------
 
     async def place_outbound(
-        self, org_id: str, request: OutboundRequest, idempotency: IdempotencyKey | None = None
+        self,
+        org_id: str,
+        request: OutboundRequest,
+        idempotency: IdempotencyKey | None = None,
+        api_key_id: str | None = None,
     ) -> OutboundResult:
-        """Validate, record and originate one call. Raises ``ApiError`` subclasses."""
+        """Validate, record and originate one call. Raises ``ApiError`` subclasses.
+
+        ``api_key_id``: the key that asked for the call, recorded on it.
+        """
         if idempotency is None:
-            return await self._place(org_id, request, None)
+            return await self._place(org_id, request, None, api_key_id)
         lock = self._key_locks.setdefault((org_id, idempotency.key), asyncio.Lock())
         async with lock:  # concurrent requests with one key on this node: one call
             async with self._store.transaction() as tx:
@@ -172,87 +184,168 @@ class CallEngine:
                 earlier = await replay(tx, org_id, idempotency, self._now())
             if earlier is not None:
                 return earlier
-            return await self._place(org_id, request, idempotency)
+            return await self._place(org_id, request, idempotency, api_key_id)
 
     async def _place(
-        self, org_id: str, request: OutboundRequest, idempotency: IdempotencyKey | None
+        self,
+        org_id: str,
+        request: OutboundRequest,
+        idempotency: IdempotencyKey | None,
+        api_key_id: str | None,
     ) -> OutboundResult:
         check_destination(request.destination, self._settings.policy)
         assistant = await resolve_assistant(self._store, org_id, request, self._settings.speech)
         await check_number_choice(self._store, org_id, request.number_id)
         now = self._now()
         call_id = new_outbound_call_id()
-        # Which PBX server the call will live on is the trunk's: stored with the call.
-        trunks = {trunk.name: trunk for trunk in await self._store.list_trunks()}
         body: JsonObject = {
             "success": True,
             "call_id": call_id,
             "status": "dialing",
             "room_name": room_name_for(call_id),
         }
+        dial = NewCall(
+            organization_id=org_id,
+            destination=request.destination,
+            assistant=assistant,
+            context=request.context,
+            ring_timeout_seconds=request.ring_timeout_seconds,
+            number_id=request.number_id,
+            api_key_id=api_key_id,
+        )
+        trunks = await self._trunks()
         async with self._store.transaction() as tx:
             if idempotency is not None:  # another node may have won the race
                 earlier = await replay(tx, org_id, idempotency, now)
                 if earlier is not None:
                     return earlier
-            number = await tx.reserve_phone_number(org_id, request.number_id, now)
-            if number is None:
+            admitted = await self.insert_outbound(tx, call_id, dial, now, trunks)
+            if isinstance(admitted, timedelta):
                 raise RateLimited(
-                    "every phone number you can call from is at its concurrent-call limit; "
-                    "retry when a call has ended",
-                    error="All phone numbers busy",
+                    "the trunk or the organization is at its calls-per-second or concurrent-call "
+                    "limit; retry after the time in Retry-After",
+                    error="Call limit reached",
+                    retry_after_seconds=math.ceil(admitted.total_seconds()),
                 )
-            call = Call(
-                id=call_id,
-                organization_id=org_id,
-                direction=Direction.OUTBOUND,
-                status=CallStatus.CONNECTING,
-                caller_phone=request.destination,
-                assistant_phone=number.number,
-                number_id=number.id,
-                assistant_id=assistant.assistant_id,
-                agent_name=assistant.name,
-                business_name=assistant.business_name,
-                assistant_config=assistant.config,
-                first_message=assistant.config.get("first_message"),
-                context=request.context,
-                owner_node=self.node_id,
-                pbx=_trunk_pbx(trunks.get(number.trunk)),
-                created_at=now,
-                updated_at=now,
-            )
-            await tx.insert_call(call)
-            await self._add_event(tx, call, CallEvent(call_id, "status", {"to": "connecting"}, now))
             if idempotency is not None:
                 await tx.put_idempotency(stored_answer(org_id, idempotency, 200, body, now))
-        trunk = trunks.get(number.trunk)
-        log.info(
-            "call %s: originating to %s", mask_call_id(call_id), mask_number(request.destination)
+        await self.originate(admitted, dial, trunks)
+        return OutboundResult(200, body, deprecated=request.deprecated)
+
+    async def _trunks(self) -> dict[str, Trunk]:
+        return {trunk.name: trunk for trunk in await self._store.list_trunks()}
+
+    async def insert_outbound(
+        self,
+        tx: Transaction,
+        call_id: str,
+        dial: NewCall,
+        now: datetime,
+        trunks: dict[str, Trunk],
+    ) -> Call | timedelta:
+        """Reserve a caller number, count the call against the dial limits and store it
+        (``connecting``) in ``tx``: the call, or how long to wait when a limit is reached
+        (nothing stored; roll ``tx`` back). ``RateLimited`` when every number is busy."""
+        number = await tx.reserve_phone_number(
+            dial.organization_id, dial.number_id, now, among=dial.number_ids
         )
+        if number is None:
+            raise RateLimited(
+                "every phone number you can call from is at its concurrent-call limit; "
+                "retry when a call has ended",
+                error="All phone numbers busy",
+            )
+        admitted = await tx.admit_dial(
+            number.trunk,
+            dial.organization_id,
+            self._organization_max(dial.organization_id),
+            dial.campaign_id,
+            dial.campaign_max,
+            await tx.clock(),
+        )
+        if isinstance(admitted, timedelta):
+            return admitted
+        self._trunk_dials[call_id] = admitted
+        assistant = dial.assistant
+        call = Call(
+            id=call_id,
+            organization_id=dial.organization_id,
+            direction=Direction.OUTBOUND,
+            status=CallStatus.CONNECTING,
+            caller_phone=dial.destination,
+            assistant_phone=number.number,
+            number_id=number.id,
+            assistant_id=assistant.assistant_id,
+            agent_name=assistant.name,
+            business_name=assistant.business_name,
+            assistant_config=assistant.config,
+            first_message=assistant.config.get("first_message"),
+            context=dial.context,
+            owner_node=self.node_id,
+            pbx=_trunk_pbx(trunks.get(number.trunk)),
+            campaign_id=dial.campaign_id,
+            trunk=number.trunk,
+            api_key_id=dial.api_key_id,
+            created_at=now,
+            updated_at=now,
+        )
+        await tx.insert_call(call)
+        await self._add_event(tx, call, CallEvent(call_id, "status", {"to": "connecting"}, now))
+        return call
+
+    def _organization_max(self, organization_id: str) -> int:
+        if self._organization_limits is None:
+            self._organization_limits = {
+                stable_id("organization", o.organization): o.max_concurrent_calls
+                for o in self._settings.limits.organizations
+            }
+        return self._organization_limits.get(organization_id, 0)
+
+    async def originate(self, call: Call, dial: NewCall, trunks: dict[str, Trunk]) -> None:
+        """Ask the PBX to place ``call`` (stored by ``insert_outbound``); a failure marks it
+        failed and raises the 503 ``ApiError``."""
+        call_id = call.id
+        trunk = trunks.get(call.trunk or "")
+        log.info("call %s: originating to %s", mask_call_id(call_id), mask_number(dial.destination))
         if trunk is None:
-            missing = PbxUnavailable(f"trunk {number.trunk!r} is not configured")
+            missing = PbxUnavailable(f"trunk {call.trunk!r} is not configured")
+            await self._dial_done(call_id)
             await self._record_not_placed(call_id, missing)
+        assert call.assistant_phone is not None
         originated = self._originating[call_id] = asyncio.Event()
         try:
             with call_context(call_id):  # the adapter's lines and tasks for this call
                 await self._pbx.originate(
                     OriginateRequest(
                         call_id=call_id,
-                        destination=request.destination,
-                        caller_id=number.number,
+                        destination=dial.destination,
+                        caller_id=call.assistant_phone,
                         trunk_endpoint=trunk.pbx_endpoint,
-                        timeout_seconds=request.ring_timeout_seconds,
+                        timeout_seconds=dial.ring_timeout_seconds,
                         media_format=trunk.codec,
                         pbx=trunk.pbx,
                     )
                 )
         except Exception as exc:  # noqa: BLE001 - any failure means the call was not placed
+            await self._dial_done(call_id)
             await self._record_not_placed(call_id, exc)
         finally:
             originated.set()
             del self._originating[call_id]
-        self._watch_ring(call_id, request.ring_timeout_seconds)
-        return OutboundResult(200, body, deprecated=request.deprecated)
+        await self._dial_done(call_id)
+        self._watch_ring(call_id, dial.ring_timeout_seconds)
+
+    async def _dial_done(self, call_id: str) -> None:
+        """The trunk's calls-per-second window counts the call from now (the PBX has its
+        channel, or never will)."""
+        dial_id = self._trunk_dials.pop(call_id, None)
+        if dial_id is None:
+            return
+        try:
+            async with self._store.transaction() as tx:
+                await tx.dial_done(dial_id, await tx.clock())
+        except StoreError as exc:  # it stops counting after a while on its own
+            log.warning("call %s: dial not recorded as done: %s", mask_call_id(call_id), exc)
 
     async def _wait_originated(self, call_id: str) -> None:
         """Until the PBX answered this node's originate of the call (a cancel that overtook
@@ -546,6 +639,7 @@ class CallEngine:
             pbx_call_ref=inbound.pbx_call_ref,
             owner_node=self.node_id,
             pbx=inbound.pbx or None,
+            trunk=number.trunk,
             created_at=now,
             updated_at=now,
         )

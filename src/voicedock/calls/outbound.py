@@ -20,6 +20,22 @@ class ResolvedAssistant:
     config: JsonObject  # the snapshot stored with the call
 
 
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    """An outbound call about to be placed, its assistant resolved (``CallEngine``)."""
+
+    organization_id: str
+    destination: str  # E.164, checked against the call policy
+    assistant: ResolvedAssistant
+    context: str | None
+    ring_timeout_seconds: int
+    number_id: str | None = None  # this caller number; None: one of number_ids / the pool
+    number_ids: tuple[str, ...] = ()  # empty: the organization's pool
+    campaign_id: str | None = None
+    campaign_max: int = 0  # the campaign's calls at once (0: no limit)
+    api_key_id: str | None = None  # the API key that asked for it, recorded on the call
+
+
 async def resolve_assistant(
     store: Store, org_id: str, request: OutboundRequest, speech: SpeechSettings
 ) -> ResolvedAssistant:

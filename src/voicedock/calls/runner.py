@@ -43,6 +43,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, Direction, utcnow
 from voicedock.errors import MediaError, PbxError, ProviderError, StoreUnavailable
 from voicedock.logs import bind_call_id, call_context, describe
+from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import (
     MediaPbx,
     Pbx,
@@ -197,6 +198,7 @@ class CallRunner:
         self._conversation = conversation
         self._close_timeout = close_timeout
         self._calls: dict[str, RunningCall] = {}
+        self.media_totals = OutputTotals()  # outbound media counters, for metrics
         # The calls' writes waiting for an unavailable store, in order per call.
         self.backlog = WriteBacklog()
         # The calls' tasks and the warm-up; a call's task never fails (its failure is its
@@ -449,7 +451,10 @@ class CallRunner:
         recording = self._recording_name(call)
         outbound = call.direction is Direction.OUTBOUND
         try:
-            async with media_pbx.call_media(call.id, media_format=media_format) as media:
+            async with (
+                media_pbx.call_media(call.id, media_format=media_format) as media,
+                self.media_totals.track(media.pacer.stats),
+            ):
                 running.media_open = True
                 recorder = None
                 if recording is not None:

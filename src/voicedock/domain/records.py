@@ -49,6 +49,18 @@ class Direction(enum.StrEnum):
     INBOUND = "inbound"
 
 
+class KeyScope(enum.StrEnum):
+    """What an API key may do within its organization.
+
+    ``read_only``: GET requests only. ``full``: every call and resource endpoint.
+    ``admin``: that plus managing the organization's API keys.
+    """
+
+    READ_ONLY = "read_only"
+    FULL = "full"
+    ADMIN = "admin"
+
+
 @dataclass(slots=True)
 class Organization:
     id: str
@@ -64,6 +76,19 @@ class ApiKey:
     name: str = ""
     created_at: datetime = field(default_factory=utcnow)
     revoked_at: datetime | None = None
+    scope: KeyScope = KeyScope.FULL
+
+
+@dataclass(slots=True)
+class ConsoleSession:
+    """A signed-in web console: an opaque cookie bound to the API key it was exchanged for."""
+
+    token_hash: str  # sha256 hex of the cookie value; the value itself is never stored
+    api_key_id: str
+    organization_id: str
+    csrf_token: str  # sent back in X-CSRF-Token on every state-changing request
+    expires_at: datetime
+    created_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -75,6 +100,8 @@ class Trunk:
     codec: str = "ulaw"  # one of domain.audio.CALL_MEDIA_FORMATS
     description: str = ""
     pbx: str = ""  # the PBX server carrying it ([[pbx.asterisk.servers]] name); "": the only one
+    max_cps: int = 0  # new calls per second the carrier takes on it; 0: no limit
+    max_channels: int = 0  # calls at once, inbound and outbound; 0: no limit
 
 
 @dataclass(slots=True)
@@ -131,6 +158,9 @@ class Call:
     transferred_at: datetime | None = None
     owner_node: str | None = None  # the voicedock node serving the call ([node] id)
     pbx: str | None = None  # the PBX server carrying the call (None: the only one)
+    campaign_id: str | None = None  # the campaign it dials a contact of
+    trunk: str | None = None  # the trunk carrying it (its channel counts against the trunk)
+    api_key_id: str | None = None  # the API key that placed it (None: inbound, or before keys)
     # The call's recording under the serving node's [recordings] directory (None: none).
     recording_path: str | None = None
     recording_duration_seconds: float | None = None

@@ -33,6 +33,8 @@ class EventType(enum.StrEnum):
     END_OF_CALL_REPORT = "end-of-call-report"
     TRANSCRIPT = "transcript"
     TRANSFER_UPDATE = "transfer-update"
+    CAMPAIGN_UPDATE = "campaign-update"  # a campaign started, paused, resumed, ended
+    CAMPAIGN_CONTACT_UPDATE = "campaign-contact-update"  # a contact's final outcome
     ANSWERING_MACHINE = "answering-machine"  # the outbound call's human/machine verdict
 
 

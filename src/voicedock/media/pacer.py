@@ -63,7 +63,9 @@ class PacerStats:
 
     __slots__ = (
         "_lateness",
+        "frames_cleared",
         "frames_sent",
+        "lateness_total",
         "max_lateness",
         "schedule_resets",
         "silence_frames",
@@ -81,11 +83,14 @@ class PacerStats:
         self.schedule_resets = 0
         self.xoff_count = 0
         self.max_lateness = 0.0
+        self.lateness_total = 0.0  # seconds, summed over every frame sent
+        self.frames_cleared = 0  # queued frames dropped unsent (barge-in)
         self._lateness: npt.NDArray[np.float64] = np.zeros(_LATENESS_WINDOW)
 
     def record(self, lateness: float) -> None:
         self._lateness[self.frames_sent % _LATENESS_WINDOW] = lateness
         self.frames_sent += 1
+        self.lateness_total += max(lateness, 0.0)
         self.max_lateness = max(lateness, self.max_lateness)
 
     def recent_lateness(self) -> npt.NDArray[np.float64]:
@@ -176,6 +181,7 @@ class Pacer:
         """Drop every queued utterance (barge-in) and return them, so the caller can account."""
         dropped = list(self._queue)
         self._queue.clear()
+        self.stats.frames_cleared += self._queued_frames
         self._queued_frames = 0
         self._wake_producers()
         return dropped

@@ -93,6 +93,8 @@ class PbxHealth:
     kind: str  # "asterisk" | "freeswitch" | "none" (or a test double's name)
     links: Mapping[str, bool] = field(default_factory=dict)
     servers: Mapping[str, PbxHealth] = field(default_factory=dict)
+    # Connections made again after the first, per link since start (metrics; never /health).
+    reconnects: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def can_place_calls(self) -> bool:

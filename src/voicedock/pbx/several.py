@@ -158,9 +158,12 @@ class SeveralPbxs:
         links = {
             f"{name}.{link}": up for name, h in servers.items() for link, up in h.links.items()
         }
+        reconnects = {
+            f"{name}.{link}": n for name, h in servers.items() for link, n in h.reconnects.items()
+        }
         kinds = {h.kind for h in servers.values()}
         kind = kinds.pop() if len(kinds) == 1 else "several"
-        return PbxHealth(kind, links, servers)
+        return PbxHealth(kind, links, servers, reconnects)
 
     def call_health(self, call_id: str) -> PbxHealth:
         name = self._where.get(call_id)

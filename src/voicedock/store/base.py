@@ -7,12 +7,18 @@ at all. Reads that need no consistency with a write use the store's own methods.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from voicedock.domain.campaigns import (
+    Campaign,
+    CampaignContact,
+    CampaignProgress,
+    ContactState,
+)
 from voicedock.domain.records import (
     ApiKey,
     Assistant,
@@ -20,6 +26,7 @@ from voicedock.domain.records import (
     CallEvent,
     CallMessage,
     CallStatus,
+    ConsoleSession,
     IdempotencyRecord,
     NodeLease,
     Organization,
@@ -43,6 +50,18 @@ class CallQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What the metrics read from the database at scrape time (every node's calls)."""
+
+    # (direction, status, end_reason or "") -> calls
+    calls: dict[tuple[str, str, str], int]
+    # (trunk or "", pbx or "", node or "") -> calls not yet ended
+    active_calls: dict[tuple[str, str, str], int]
+    # "pending" | "delivered" | "failed" (given up) -> webhook deliveries in the outbox
+    webhook_deliveries: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class CallPage:
     calls: list[Call]
     total: int
@@ -54,6 +73,16 @@ class Transaction(Protocol):
     # organizations and keys
     async def insert_organization(self, org: Organization) -> None: ...
     async def insert_api_key(self, key: ApiKey) -> None: ...
+    async def update_api_key(self, key: ApiKey) -> None:
+        """Write the name and the revocation time."""
+        ...
+
+    # web console sessions
+    async def insert_console_session(self, session: ConsoleSession) -> None: ...
+    async def delete_console_session(self, token_hash: str) -> None: ...
+    async def purge_console_sessions(self, now: datetime) -> None:
+        """Forget sessions that expired before ``now``."""
+        ...
 
     # configuration-owned trunks are mirrored into the store at start-up
     async def upsert_trunk(self, trunk: Trunk) -> None: ...
@@ -64,9 +93,15 @@ class Transaction(Protocol):
     async def delete_phone_number(self, organization_id: str, number_id: str) -> bool: ...
 
     async def reserve_phone_number(
-        self, organization_id: str, number_id: str | None, now: datetime
+        self,
+        organization_id: str,
+        number_id: str | None,
+        now: datetime,
+        among: Sequence[str] = (),
     ) -> PhoneNumber | None:
         """Lock and return a caller number for a new outbound call.
+
+        ``among`` (without ``number_id``): only these of the organization's numbers.
 
         With ``number_id``: that number if it belongs to the organization and is under its
         concurrent-call limit. Without: the organization's least recently used number that is
@@ -128,6 +163,45 @@ class Transaction(Protocol):
     async def put_idempotency(self, record: IdempotencyRecord) -> None: ...
     async def delete_idempotency_before(self, cutoff: datetime) -> int:
         """Delete the records created at or before ``cutoff`` (expired); how many."""
+        ...
+
+    # campaigns (store/campaigns_sql.py, calls/campaigns/)
+    async def insert_campaign(
+        self, campaign: Campaign, contacts: Sequence[CampaignContact]
+    ) -> Campaign: ...
+    async def insert_contacts(self, contacts: Sequence[CampaignContact]) -> None: ...
+    async def get_campaign_for_update(
+        self, organization_id: str | None, campaign_id: str
+    ) -> Campaign | None: ...
+    async def update_campaign_status(self, campaign: Campaign) -> None: ...
+    async def claim_contact(self, campaign_id: str, now: datetime) -> CampaignContact | None:
+        """The campaign's pending contact due first, locked (skipped by other claimers)."""
+        ...
+
+    async def contact_of_call(self, call_id: str) -> CampaignContact | None: ...
+    async def update_contact(self, contact: CampaignContact) -> None: ...
+    async def end_pending_contacts(self, campaign_id: str, outcome: str, now: datetime) -> int: ...
+    async def count_open_contacts(self, campaign_id: str) -> int: ...
+    async def is_do_not_call(self, organization_id: str, number: str) -> bool: ...
+    async def add_do_not_call(self, organization_id: str, number: str, now: datetime) -> None: ...
+    async def delete_do_not_call(self, organization_id: str, number: str) -> bool: ...
+
+    async def admit_dial(
+        self,
+        trunk: str,
+        organization_id: str,
+        organization_max: int,
+        campaign_id: str | None,
+        campaign_max: int,
+        now: datetime,
+    ) -> int | timedelta:
+        """Count a new call on ``trunk`` if it stays under the trunk's calls per second and
+        channels, the organization's and the campaign's calls at once (0: no limit): the
+        dial's id; otherwise how long to wait. Across every node sharing the database."""
+        ...
+
+    async def dial_done(self, dial_id: int, now: datetime) -> None:
+        """The PBX answered the dial's originate: it counts a second from ``now``."""
         ...
 
     # webhooks: the transaction is the ``OutboxWriter`` of voicedock.domain.webhooks, so an
@@ -200,6 +274,13 @@ class Store(Protocol):
     async def get_organization(self, organization_id: str) -> Organization | None: ...
     async def get_organization_by_name(self, name: str) -> Organization | None: ...
     async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
+    async def get_api_key(self, organization_id: str | None, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not; ``organization_id`` None: any organization."""
+        ...
+
+    async def list_api_keys(self, organization_id: str) -> list[ApiKey]: ...
+    async def find_console_session(self, token_hash: str) -> ConsoleSession | None: ...
+    async def metrics_counts(self) -> StoreCounts: ...
 
     async def list_trunks(self) -> list[Trunk]: ...
     async def get_trunk(self, name: str) -> Trunk | None: ...
@@ -231,6 +312,19 @@ class Store(Protocol):
 
     async def list_messages(self, call_id: str) -> list[CallMessage]: ...
     async def list_events(self, call_id: str, after_seq: int = 0) -> list[CallEvent]: ...
+
+    async def get_campaign(
+        self, organization_id: str | None, campaign_id: str
+    ) -> Campaign | None: ...
+    async def list_campaigns(
+        self, organization_id: str, limit: int, offset: int
+    ) -> tuple[list[Campaign], int]: ...
+    async def list_running_campaigns(self) -> list[Campaign]: ...
+    async def campaign_progress(self, campaign_id: str) -> CampaignProgress: ...
+    async def list_campaign_contacts(
+        self, campaign_id: str, state: ContactState | None, limit: int, offset: int
+    ) -> tuple[list[CampaignContact], int]: ...
+    async def list_do_not_call(self, organization_id: str) -> list[str]: ...
 
     async def list_webhook_endpoints(
         self, organization_id: str, assistant_id: str | None = None, event_type: str | None = None

@@ -23,8 +23,10 @@ from voicedock.domain.records import (
     CallEvent,
     CallMessage,
     CallStatus,
+    ConsoleSession,
     Direction,
     IdempotencyRecord,
+    KeyScope,
     NodeLease,
     Organization,
     PhoneNumber,
@@ -151,11 +153,23 @@ ORGANIZATIONS = Table(
 API_KEYS = Table(
     "api_keys",
     ApiKey,
-    ("id", "organization_id", "key_hash", "name", "created_at", "revoked_at"),
+    ("id", "organization_id", "key_hash", "name", "created_at", "revoked_at", "scope"),
     datetimes=frozenset({"created_at", "revoked_at"}),
+    enums={"scope": KeyScope},
 )
 
-TRUNKS = Table("trunks", Trunk, ("name", "pbx_endpoint", "codec", "description", "pbx"))
+CONSOLE_SESSIONS = Table(
+    "console_sessions",
+    ConsoleSession,
+    ("token_hash", "api_key_id", "organization_id", "csrf_token", "expires_at", "created_at"),
+    datetimes=frozenset({"expires_at", "created_at"}),
+)
+
+TRUNKS = Table(
+    "trunks",
+    Trunk,
+    ("name", "pbx_endpoint", "codec", "description", "pbx", "max_cps", "max_channels"),
+)
 
 PHONE_NUMBERS = Table(
     "phone_numbers",
@@ -223,6 +237,9 @@ CALLS = Table(
         "transferred_at",
         "owner_node",
         "pbx",
+        "campaign_id",
+        "trunk",
+        "api_key_id",
         "recording_path",
         "recording_duration_seconds",
         "answering_machine",
@@ -241,7 +258,8 @@ CALLS = Table(
 CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
     c
     for c in CALLS.columns
-    if c not in {"id", "organization_id", "direction", "created_at", "seq", "owner_node"}
+    if c
+    not in {"id", "organization_id", "direction", "created_at", "seq", "owner_node", "api_key_id"}
 )
 
 CALL_MESSAGES = Table(

@@ -12,6 +12,7 @@ of its writes go through one connection in ``BEGIN IMMEDIATE`` transactions.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from voicedock.domain.records import (
     Call,
     CallEvent,
     CallMessage,
+    ConsoleSession,
     IdempotencyRecord,
     NodeLease,
     Organization,
@@ -29,7 +31,8 @@ from voicedock.domain.records import (
     utcnow,
 )
 from voicedock.errors import StoreError
-from voicedock.store.base import CallPage, CallQuery
+from voicedock.store.base import CallPage, CallQuery, StoreCounts
+from voicedock.store.campaigns_sql import CampaignReads, CampaignStatements
 from voicedock.store.conn import Conn
 from voicedock.store.outbox_sql import EndpointReads, OutboxStatements
 from voicedock.store.rows import (
@@ -40,6 +43,7 @@ from voicedock.store.rows import (
     CALL_MESSAGES,
     CALL_MUTABLE_COLUMNS,
     CALLS,
+    CONSOLE_SESSIONS,
     IDEMPOTENCY,
     NODES,
     ORGANIZATIONS,
@@ -81,7 +85,7 @@ class NoLocks:
         return None
 
 
-class SqlReads(EndpointReads):
+class SqlReads(EndpointReads, CampaignReads):
     """The read half of ``Store``; ``_reader`` runs each statement outside any write."""
 
     _reader: Conn
@@ -101,6 +105,55 @@ class SqlReads(EndpointReads):
         """The key with this hash, revoked or not (the caller checks ``revoked_at``)."""
         row = await self._reader.fetchrow("SELECT * FROM api_keys WHERE key_hash = ?", key_hash)
         return None if row is None else API_KEYS.decode(row, self._dialect)
+
+    async def get_api_key(self, organization_id: str | None, key_id: str) -> ApiKey | None:
+        """The key with this id (revoked or not); ``organization_id`` None: any organization."""
+        sql = "SELECT * FROM api_keys WHERE id = ?"
+        args: list[Any] = [key_id]
+        if organization_id is not None:
+            sql += " AND organization_id = ?"
+            args.append(organization_id)
+        row = await self._reader.fetchrow(sql, *args)
+        return None if row is None else API_KEYS.decode(row, self._dialect)
+
+    async def list_api_keys(self, organization_id: str) -> list[ApiKey]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM api_keys WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        return [API_KEYS.decode(r, self._dialect) for r in rows]
+
+    async def metrics_counts(self) -> StoreCounts:
+        calls = await self._reader.fetch(
+            "SELECT direction, status, end_reason, count(*) AS n FROM calls"
+            " GROUP BY direction, status, end_reason"
+        )
+        active = await self._reader.fetch(
+            "SELECT p.trunk AS trunk, c.pbx AS pbx, c.owner_node AS node, count(*) AS n"
+            " FROM calls c LEFT JOIN phone_numbers p ON p.id = c.number_id"
+            f" WHERE c.status IN {_ACTIVE_IN} GROUP BY p.trunk, c.pbx, c.owner_node"
+        )
+        deliveries = await self._reader.fetch(
+            "SELECT CASE WHEN delivered_at IS NOT NULL THEN 'delivered'"
+            " WHEN gave_up_at IS NOT NULL THEN 'failed' ELSE 'pending' END AS state,"
+            " count(*) AS n FROM webhook_outbox GROUP BY 1"
+        )
+        return StoreCounts(
+            calls={
+                (r["direction"], r["status"], r["end_reason"] or ""): int(r["n"]) for r in calls
+            },
+            active_calls={
+                (r["trunk"] or "", r["pbx"] or "", r["node"] or ""): int(r["n"]) for r in active
+            },
+            webhook_deliveries={r["state"]: int(r["n"]) for r in deliveries},
+        )
+
+    async def find_console_session(self, token_hash: str) -> ConsoleSession | None:
+        """The session with this hash, expired or not (the caller checks ``expires_at``)."""
+        row = await self._reader.fetchrow(
+            "SELECT * FROM console_sessions WHERE token_hash = ?", token_hash
+        )
+        return None if row is None else CONSOLE_SESSIONS.decode(row, self._dialect)
 
     async def list_trunks(self) -> list[Trunk]:
         rows = await self._reader.fetch("SELECT * FROM trunks ORDER BY name")
@@ -223,7 +276,7 @@ class SqlReads(EndpointReads):
         return [CALL_EVENTS.decode(r, self._dialect) for r in rows]
 
 
-class SqlTransaction(OutboxStatements):
+class SqlTransaction(OutboxStatements, CampaignStatements):
     """``Transaction`` over one connection that is inside an open database transaction."""
 
     def __init__(self, conn: Conn, dialect: Dialect, locks: Locks) -> None:
@@ -254,11 +307,28 @@ class SqlTransaction(OutboxStatements):
     async def insert_api_key(self, key: ApiKey) -> None:
         await self._insert(API_KEYS, key)
 
+    async def update_api_key(self, key: ApiKey) -> None:
+        """Write the fields that change after issue: the name and the revocation time."""
+        await self._update(API_KEYS, key, ("name", "revoked_at"), "API key")
+
+    async def insert_console_session(self, session: ConsoleSession) -> None:
+        await self._insert(CONSOLE_SESSIONS, session)
+
+    async def delete_console_session(self, token_hash: str) -> None:
+        await self._conn.execute("DELETE FROM console_sessions WHERE token_hash = ?", token_hash)
+
+    async def purge_console_sessions(self, now: datetime) -> None:
+        """Forget sessions that expired before ``now``."""
+        await self._conn.execute(
+            "DELETE FROM console_sessions WHERE expires_at < ?", self._dialect.dt(now)
+        )
+
     async def upsert_trunk(self, trunk: Trunk) -> None:
         await self._conn.execute(
             TRUNKS.insert_sql() + " ON CONFLICT (name) DO UPDATE SET "
             "pbx_endpoint = excluded.pbx_endpoint, codec = excluded.codec, "
-            "description = excluded.description, pbx = excluded.pbx",
+            "description = excluded.description, pbx = excluded.pbx, "
+            "max_cps = excluded.max_cps, max_channels = excluded.max_channels",
             *TRUNKS.encode(trunk, self._dialect, TRUNKS.insert_columns),
         )
 
@@ -282,7 +352,11 @@ class SqlTransaction(OutboxStatements):
         return changed > 0
 
     async def reserve_phone_number(
-        self, organization_id: str, number_id: str | None, now: datetime
+        self,
+        organization_id: str,
+        number_id: str | None,
+        now: datetime,
+        among: Sequence[str] = (),
     ) -> PhoneNumber | None:
         # The lock makes "count active calls, then use the number" atomic across nodes; the
         # count is a separate statement so it sees calls committed while we waited for it.
@@ -295,6 +369,9 @@ class SqlTransaction(OutboxStatements):
         if number_id is not None:
             sql += " AND p.id = ?"
             args.append(number_id)
+        elif among:
+            sql += f" AND p.id IN ({', '.join('?' * len(among))})"
+            args.extend(among)
         # Least recently used first; never used numbers before all others.
         sql += (
             " ORDER BY CASE WHEN p.last_used_at IS NULL THEN 0 ELSE 1 END, p.last_used_at,"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from yarl import URL
 
 from voicedock.errors import ConfigError, UnsafeUrl
+from voicedock.webhooks.campaign_events import CampaignWebhooks
 from voicedock.webhooks.publisher import WebhookPublisher
 from voicedock.webhooks.ssrf import (
     BlockedTarget,
@@ -120,6 +121,7 @@ class Webhooks:
             settings=worker or worker_settings(settings),
         )
         self.publisher = WebhookPublisher(on_enqueued=self.nudge)
+        self.campaign_events = CampaignWebhooks(on_enqueued=self.nudge)
         self._configured = [e.url for e in settings.webhooks.endpoints]
         self._closed = False
 

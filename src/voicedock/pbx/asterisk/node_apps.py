@@ -20,13 +20,16 @@ A caller already in a node's application when that node stopped (killed between 
 keeps taking for connected) waits there unanswered: Asterisk neither answers nor moves it. When
 an application leaves the list, the first live node (the lowest application name) hands each
 caller still waiting unanswered in it back to ``voicedock-node`` (ARI ``continue``), which
-gives it to a live node.
+gives it to a live node. A node that starts again under the same id (its application comes back
+before any other node noticed it gone, or it is the only node) does the same with the callers
+waiting in its own application that it never saw enter: no ``StasisStart`` comes for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from voicedock.config import AsteriskSettings, Settings
@@ -41,6 +44,9 @@ APP_VARIABLE = "VOICEDOCK_APP"  # on a channel: the application of the node that
 SEPARATOR = "&"
 NODE_CONTEXT = "voicedock-node"  # the dialplan context that hands a caller to one live node
 _APP_MAX = 80  # an application name also travels in the events URL and in dialplan data
+# How long a caller listed in our application may take to reach us as a StasisStart event
+# (the list and the events travel apart) before it counts as left by an earlier run.
+EVENT_SETTLE_S = 1.0
 
 
 class NodeAppError(ValueError):
@@ -152,10 +158,53 @@ class NodeApps:
             )
         return moved
 
+    async def take_back_own(
+        self,
+        ari: AriClient,
+        serving: Callable[[], set[str]],
+        *,
+        settle_s: float = EVENT_SETTLE_S,
+    ) -> int:
+        """The callers waiting unanswered in this node's own application that this process does
+        not serve (``serving()``: the channel ids it accepts or has accepted) — an earlier run
+        under the same id stopped between their ``StasisStart`` and their answer — handed back
+        to ``voicedock-node``, which gives each to a live node (this one, maybe) as a new
+        ``StasisStart``: how many."""
+        if not ari.registered:
+            return 0
+        try:
+            waiting = {
+                str(c["id"])
+                for c in await ari.list_channels()
+                if is_token(c.get("id")) and waits_unanswered(c, {self.own})
+            }
+            if not waiting - serving():
+                return 0
+            await asyncio.sleep(settle_s)  # a caller just arriving reaches us meanwhile
+            moved = 0
+            for channel_id in sorted(waiting - serving()):
+                try:
+                    await ari.continue_in_dialplan(channel_id, NODE_CONTEXT, "s")
+                except PbxError as exc:  # the caller left meanwhile
+                    log.info("a waiting caller was not handed back (%s)", exc)
+                else:
+                    moved += 1
+        except PbxError as exc:  # ARI down: the next connect looks again
+            log.warning("callers waiting in this node's application not handed back (%s)", exc)
+            return 0
+        if moved:
+            log.warning(
+                "%d inbound caller(s) waited unanswered in this node's application from an "
+                "earlier run: handed to a live node",
+                moved,
+            )
+        return moved
+
 
 __all__ = [
     "APPS_VARIABLE",
     "APP_VARIABLE",
+    "EVENT_SETTLE_S",
     "NODE_CONTEXT",
     "NodeAppError",
     "NodeApps",

@@ -112,6 +112,8 @@ class AsteriskPbx(PbxAdapter):
         self._startup_seen: str | None = None  # as the restart check saw it
         # Outbound calls hung up before their channel existed: hung up when it appears.
         self._unwanted: set[str] = set()
+        # Inbound callers between their StasisStart and their place in ``_calls`` (or hang-up).
+        self._accepting: set[str] = set()
         self._media = AsteriskMedia(self.ari, settings.app, self._calls, self._spawn)
         self.transfers = AsteriskTransfers(
             self.ari,
@@ -145,9 +147,11 @@ class AsteriskPbx(PbxAdapter):
         """ARI's Stasis app registered (events, media, ARI originate) and, when calls are
         originated through AMI, the AMI login."""
         links = {"ari": self.ari.registered and not self._closed}
+        reconnects = {"ari": max(self.ari.connect_count - 1, 0)}
         if self.ami is not None:
             links["ami"] = self.ami.connected and not self._closed
-        return PbxHealth("asterisk", links)
+            reconnects["ami"] = max(self.ami.connect_count - 1, 0)
+        return PbxHealth("asterisk", links, reconnects=reconnects)
 
     # --- outbound ---------------------------------------------------------------------------
 
@@ -438,9 +442,20 @@ class AsteriskPbx(PbxAdapter):
             if legs.main_channel == event.channel.id:
                 await self._report_answered(call_id)
         elif len(args) >= 2 and args[0] == "inbound":
+            self._accepting.add(event.channel.id)
             self._spawn(self._accept_inbound(event.channel, args[1]))
 
+    def _serving_inbound(self) -> set[str]:
+        """The inbound callers' channels this process accepts or has accepted."""
+        return self._accepting | {legs.main_channel for legs in self._calls.live()}
+
     async def _accept_inbound(self, channel: AriChannel, did: str) -> None:
+        try:
+            await self._answer_inbound(channel, did)
+        finally:
+            self._accepting.discard(channel.id)
+
+    async def _answer_inbound(self, channel: AriChannel, did: str) -> None:
         try:
             # A caller on a fresh Asterisk: its boot is known once the restart check ran.
             boot = await self._wait_settled(self._register_timeout, _NOT_READY)
@@ -486,6 +501,7 @@ class AsteriskPbx(PbxAdapter):
             else:
                 if self._node_apps is not None:  # a restarted Asterisk has lost the list
                     await self._node_apps.publish(self.ari)
+                    self._spawn(self._node_apps.take_back_own(self.ari, self._serving_inbound))
                 return
             await asyncio.sleep(0.25)
 

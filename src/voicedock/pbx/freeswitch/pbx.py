@@ -177,7 +177,11 @@ class FreeswitchPbx(PbxAdapter):
 
     def health(self) -> PbxHealth:
         """The authenticated ESL connection (commands and events share it)."""
-        return PbxHealth("freeswitch", {"esl": self.esl.connected and not self._closed})
+        return PbxHealth(
+            "freeswitch",
+            {"esl": self.esl.connected and not self._closed},
+            reconnects={"esl": self.esl.reconnects},
+        )
 
     # --- outbound ---------------------------------------------------------------------------
 

@@ -1,0 +1,349 @@
+// The voicedock web console: plain JavaScript, no build step, nothing loaded from elsewhere.
+// It calls the same REST API as any client; the session cookie stands in for the Bearer
+// header, and every request that changes state sends the session's CSRF token.
+"use strict";
+
+const POLL_MS = 2000;
+const TERMINAL = new Set(["ended", "failed"]);
+const state = { csrf: null, scope: null, timer: null, stream: null, callId: null, seen: new Set() };
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value !== null && value !== undefined) node.setAttribute(name, value);
+  }
+  for (const child of children) {
+    node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
+  }
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && (body.message || body.error)) || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
+  const resp = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  const data = text ? JSON.parse(text) : null;
+  if (resp.status === 401 && !path.startsWith("/console/session")) {
+    signedOut("Your session has ended (signed out, expired or the key was revoked).");
+  }
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+function show(view) {
+  for (const id of ["sign-in-view", "calls-view", "call-view"]) $(id).hidden = id !== view;
+  $("account").hidden = view === "sign-in-view";
+}
+
+function stopLive() {
+  if (state.timer) clearInterval(state.timer);
+  state.timer = null;
+  if (state.stream) state.stream.close();
+  state.stream = null;
+}
+
+function signedOut(message) {
+  stopLive();
+  state.csrf = null;
+  show("sign-in-view");
+  $("sign-in-error").textContent = message || "";
+  $("api-key").focus();
+}
+
+function signedIn(session) {
+  state.csrf = session.csrf_token;
+  state.scope = session.key.scope;
+  const name = session.key.name ? `“${session.key.name}”` : "an unnamed key";
+  $("who").textContent = `Signed in with ${name} (${session.key.scope.replace("_", "-")})`;
+}
+
+// -- sign in / out ---------------------------------------------------------------------------
+
+$("sign-in-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (!key) {
+    $("sign-in-error").textContent = "Enter an API key.";
+    return;
+  }
+  try {
+    signedIn(await api("POST", "/console/session", { api_key: key }));
+    $("api-key").value = "";
+    $("sign-in-error").textContent = "";
+    if (!location.hash.startsWith("#/calls")) location.hash = "#/calls";
+    else route();
+  } catch (err) {
+    $("sign-in-error").textContent =
+      err.status === 401 ? "Sign-in refused: this API key is not valid (or was revoked)." : err.message;
+  }
+});
+
+$("sign-out").addEventListener("click", async () => {
+  try { await api("DELETE", "/console/session"); } catch (err) { /* signed out anyway */ }
+  signedOut("Signed out.");
+});
+
+// -- calls list ------------------------------------------------------------------------------
+
+function fmtTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : "—";
+}
+
+function statusCell(status) {
+  return el("td", { class: `status status-${status}` }, status);
+}
+
+function listQuery() {
+  const params = new URLSearchParams();
+  const form = new FormData($("filters"));
+  for (const [name, value] of form.entries()) {
+    if (!value) continue;
+    if (name.endsWith("_date")) params.set(name, new Date(value).toISOString());
+    else params.set(name, value);
+  }
+  return params.toString();
+}
+
+async function loadCalls() {
+  try {
+    const page = await api("GET", `/calls?${listQuery()}`);
+    const rows = page.calls.map((call) => el("tr", { "data-call-id": call.id },
+      el("td", {}, el("a", { href: `#/calls/${call.id}` }, call.id)),
+      statusCell(call.status),
+      el("td", {}, call.caller_phone || "—"),
+      el("td", {}, call.agent_name || "—"),
+      el("td", {}, fmtTime(call.created_at)),
+      el("td", {}, call.duration_seconds === null ? "—" : `${call.duration_seconds} s`)));
+    $("calls-table").tBodies[0].replaceChildren(...rows);
+    $("calls-state").textContent =
+      `${page.pagination.total} call(s); updated ${new Date().toLocaleTimeString()}`;
+  } catch (err) {
+    if (err.status !== 401) $("calls-state").textContent = `Could not list calls: ${err.message}`;
+  }
+}
+
+// The newest campaigns with their progress (GET /campaigns, then each one's detail).
+async function loadCampaigns() {
+  let listed = [];
+  try {
+    const body = await api("GET", "/campaigns?limit=10");
+    listed = body && Array.isArray(body.campaigns) ? body.campaigns : [];
+  } catch (err) { listed = []; }
+  const campaigns = await Promise.all(listed.map(async (c) => {
+    try { return await api("GET", `/campaigns/${encodeURIComponent(c.id)}`); } catch (err) { return c; }
+  }));
+  $("campaigns").hidden = campaigns.length === 0;
+  $("campaign-list").replaceChildren(...campaigns.map((c) => {
+    const progress = c.progress || { total: 0, by_state: {} };
+    const total = progress.total || 0;
+    const done = (progress.by_state && progress.by_state.done) || 0;
+    return el("li", {}, `${c.name || c.id}: ${c.status || ""} `,
+      el("progress", { max: String(total || 1), value: String(done),
+        "aria-label": `${c.name || c.id} progress` }), ` ${done}/${total}`);
+  }));
+}
+
+function showCalls() {
+  stopLive();
+  show("calls-view");
+  loadCalls();
+  loadCampaigns();
+  state.timer = setInterval(loadCalls, POLL_MS);
+}
+
+$("filters").addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadCalls();
+});
+
+// -- one call --------------------------------------------------------------------------------
+
+function facts(target, pairs) {
+  const items = [];
+  for (const [label, value] of pairs) {
+    if (value === null || value === undefined || value === "") continue;
+    items.push(el("dt", {}, label), el("dd", {}, value));
+  }
+  target.replaceChildren(...items);
+}
+
+function renderDetail(call) {
+  facts($("call-facts"), [
+    ["Status", call.status],
+    ["Direction", call.direction],
+    ["Remote party", call.caller_phone],
+    ["Our number", call.assistant_phone],
+    ["Assistant", call.agent_name],
+    ["Created", fmtTime(call.created_at)],
+    ["Answered", call.started_at && fmtTime(call.started_at)],
+    ["Ended", call.ended_at && fmtTime(call.ended_at)],
+    ["Duration", call.duration_seconds !== null ? `${call.duration_seconds} s` : null],
+    ["End reason", call.end_reason],
+    ["Error", call.error],
+    ["Transferred to", call.transferred_to],
+    ["PBX", call.pbx],
+    ["Node", call.node],
+    ["Placed with key", call.api_key_id],
+  ]);
+  const statusDd = $("call-facts").querySelector("dd");
+  if (statusDd) statusDd.className = `status status-${call.status}`;
+  $("call-facts").setAttribute("data-status", call.status);
+  const analysis = call.analysis_result;
+  facts($("analysis"), analysis ? [
+    ["Summary", analysis.summary],
+    ["Sentiment", analysis.sentiment],
+    ["Method", analysis.method],
+  ] : [["", "Not yet available (made when the call ends)."]]);
+  $("latency").tBodies[0].replaceChildren(...(call.latency || []).map((turn, i) => {
+    const ms = (v) => (typeof v === "number" ? Math.round(v) : "—");
+    return el("tr", {}, el("th", { scope: "row" }, i + 1), el("td", {}, ms(turn.endpointing_ms)),
+      el("td", {}, ms(turn.stt_final_ms)), el("td", {}, ms(turn.llm_first_token_ms)),
+      el("td", {}, ms(turn.tts_first_audio_ms)), el("td", {}, ms(turn.first_frame_sent_ms)));
+  }));
+  // Recordings are shown only where the call has one.
+  const recording = call.recording_url || (Array.isArray(call.recordings) && call.recordings[0]
+    && call.recordings[0].url);
+  $("recording").hidden = !recording;
+  if (recording && $("recording-audio").getAttribute("src") !== recording) {
+    $("recording-audio").setAttribute("src", recording);
+  }
+  const live = !TERMINAL.has(call.status);
+  const canControl = live && state.scope !== "read_only";
+  $("read-only-note").hidden = state.scope !== "read_only";
+  for (const node of $("controls").querySelectorAll("input, select, button")) {
+    node.disabled = !canControl;
+  }
+}
+
+function addTranscript(data) {
+  const interrupted = data.role === "assistant" && data.interrupted === true;
+  const item = el("li", { class: `${data.role}${interrupted ? " interrupted" : ""}` },
+    el("span", { class: "who" }, data.role === "assistant" ? "Assistant:" : "Caller:"),
+    el("span", { class: "said" }, data.content));
+  if (interrupted) item.append(el("span", { class: "cut" }, "— cut off at barge-in"));
+  $("transcript").append(item);
+}
+
+function addEvent(message) {
+  const text = `${new Date(message.timestamp).toLocaleTimeString()} ${message.type} ` +
+    JSON.stringify(message.type === "transcript"
+      ? { role: message.data.role, interrupted: message.data.interrupted } : message.data);
+  $("events").append(el("li", {}, text));
+}
+
+async function refreshDetail(id) {
+  try {
+    const call = await api("GET", `/calls/${id}`);
+    if (state.callId === id) renderDetail(call);
+    return call;
+  } catch (err) {
+    if (err.status === 404) $("call-facts").replaceChildren(el("dd", {}, "No such call."));
+    return null;
+  }
+}
+
+function follow(id) {
+  const stream = new EventSource(`/calls/${encodeURIComponent(id)}/events`);
+  state.stream = stream;
+  const handle = (event) => {
+    if (state.seen.has(event.lastEventId)) return;
+    state.seen.add(event.lastEventId);
+    const message = JSON.parse(event.data);
+    if (message.type === "transcript") addTranscript(message.data);
+    addEvent(message);
+    if (message.type === "status") refreshDetail(id);
+  };
+  for (const type of ["status", "transcript", "control", "transfer", "security", "resumed"]) {
+    stream.addEventListener(type, handle);
+  }
+  stream.onerror = async () => {
+    // Ended by the server (the call ended, or the key was revoked): see which.
+    const call = await refreshDetail(id);
+    if (call && TERMINAL.has(call.status)) stream.close();
+  };
+}
+
+async function showCall(id) {
+  stopLive();
+  show("call-view");
+  state.callId = id;
+  state.seen = new Set();
+  $("call-id").textContent = id;
+  $("transcript").replaceChildren();
+  $("events").replaceChildren();
+  $("control-result").textContent = "";
+  const call = await refreshDetail(id);
+  if (!call) return;
+  follow(id);
+  // The analysis and latency are stored after the call ends: look again until they are.
+  state.timer = setInterval(async () => {
+    const now = await refreshDetail(id);
+    if (now && TERMINAL.has(now.status) && now.analysis_result) clearInterval(state.timer);
+  }, POLL_MS);
+}
+
+async function control(command, done) {
+  $("control-result").textContent = "Sending…";
+  try {
+    const result = await api("POST", `/calls/${state.callId}/control`, command);
+    $("control-result").textContent = `${command.type}: ${result.message}`;
+    if (done) done();
+  } catch (err) {
+    $("control-result").textContent = `${command.type} refused: ${err.message}`;
+  }
+}
+
+$("say-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const content = $("say-text").value.trim();
+  if (content) control({ type: "say", content }, () => { $("say-text").value = ""; });
+});
+$("context-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const content = $("context-text").value.trim();
+  if (content) control({ type: "inject-context", content }, () => { $("context-text").value = ""; });
+});
+$("transfer-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const destination = $("transfer-to").value.trim();
+  if (destination) control({ type: "transfer", destination, mode: $("transfer-mode").value });
+});
+$("end-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  control({ type: "end-call" });
+});
+
+// -- routing ---------------------------------------------------------------------------------
+
+function route() {
+  if (!state.csrf) return;
+  const match = location.hash.match(/^#\/calls\/([A-Za-z0-9_.\-]+)$/);
+  if (match) showCall(match[1]);
+  else showCalls();
+  $("main").focus({ preventScroll: true });
+}
+
+window.addEventListener("hashchange", route);
+
+(async () => {
+  try {
+    signedIn(await api("GET", "/console/session"));
+    route();
+  } catch (err) {
+    signedOut("");
+  }
+})();

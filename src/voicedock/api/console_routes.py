@@ -1,0 +1,140 @@
+"""The web console: its files under ``/console`` and its sign-in at ``/console/session``.
+
+Signing in exchanges an API key for an opaque session cookie (``HttpOnly``,
+``SameSite=Strict``, ``Secure`` behind TLS); only the cookie's sha256 is stored, beside the key
+it stands for, so revoking the key ends the session at once. The console's script then calls
+the same REST API as any client, the cookie in place of the Bearer header (``EventSource``
+included); every request that changes state also sends the session's CSRF token in
+``X-CSRF-Token``, which a cross-site page cannot read. The files are served from the package,
+with no build step and nothing fetched from elsewhere.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from importlib import resources
+
+from aiohttp import web
+
+from voicedock.api.body import read_json
+from voicedock.api.keys import CONSOLE_PREFIX, SERVICE, SESSION_COOKIE
+from voicedock.api.middleware import hash_key, session_key
+from voicedock.api.serialize import api_key_json, iso
+from voicedock.calls import fields
+from voicedock.domain.records import ApiKey, ConsoleSession, utcnow
+from voicedock.errors import NotFound, Unauthorized
+
+routes = web.RouteTableDef()
+
+_FILES = {  # name -> content type: only these are served
+    "index.html": "text/html; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+}
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; media-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+def _file(name: str) -> web.Response:
+    content_type = _FILES.get(name)
+    if content_type is None:
+        raise NotFound("no such console file")
+    body = resources.files("voicedock.api").joinpath("console", name).read_bytes()
+    return web.Response(body=body, headers={**_HEADERS, "Content-Type": content_type})
+
+
+@routes.get(CONSOLE_PREFIX)
+async def console_page(request: web.Request) -> web.Response:
+    return _file("index.html")
+
+
+@routes.get(CONSOLE_PREFIX + "/{file}")
+async def console_file(request: web.Request) -> web.Response:
+    return _file(request.match_info["file"])
+
+
+def _secure(request: web.Request) -> bool:
+    """Behind TLS: directly, or through a proxy that says so."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def _session_json(session: ConsoleSession, key: ApiKey) -> dict[str, object]:
+    return {
+        "organization_id": session.organization_id,
+        "key": api_key_json(key),
+        "csrf_token": session.csrf_token,
+        "expires_at": iso(session.expires_at),
+    }
+
+
+@routes.post(CONSOLE_PREFIX + "/session")
+async def sign_in(request: web.Request) -> web.Response:
+    # JSON only: a cross-site HTML form cannot send it without the browser asking first.
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(reason="send the API key as a JSON body")
+    service = request.app[SERVICE]
+    obj = fields.require_object(await read_json(request, service.settings.server.max_body_bytes))
+    fields.reject_unknown(obj, ("api_key",))
+    secret = fields.text(obj, "api_key", required=True, max_len=300, multiline=False) or ""
+    store = service.store
+    key = await store.find_api_key(hash_key(secret.strip()))
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("the API key is not valid")
+    now = utcnow()
+    token = secrets.token_urlsafe(32)
+    session = ConsoleSession(
+        token_hash=hash_key(token),
+        api_key_id=key.id,
+        organization_id=key.organization_id,
+        csrf_token=secrets.token_urlsafe(32),
+        expires_at=now + timedelta(hours=service.settings.console.session_hours),
+        created_at=now,
+    )
+    async with store.transaction() as tx:
+        await tx.purge_console_sessions(now)
+        await tx.insert_console_session(session)
+    response = web.json_response(_session_json(session, key))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=service.settings.console.session_hours * 3600,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=_secure(request),
+    )
+    return response
+
+
+@routes.get(CONSOLE_PREFIX + "/session")
+async def current_session(request: web.Request) -> web.Response:
+    if SESSION_COOKIE not in request.cookies:
+        raise Unauthorized("not signed in")
+    key = await session_key(request)
+    session = await request.app[SERVICE].store.find_console_session(
+        hash_key(request.cookies[SESSION_COOKIE])
+    )
+    if session is None:
+        raise Unauthorized("not signed in")
+    return web.json_response(_session_json(session, key))
+
+
+@routes.delete(CONSOLE_PREFIX + "/session")
+async def sign_out(request: web.Request) -> web.Response:
+    if SESSION_COOKIE not in request.cookies:
+        raise Unauthorized("not signed in")
+    await session_key(request)  # the CSRF token too: a cross-site page cannot sign you out
+    async with request.app[SERVICE].store.transaction() as tx:
+        await tx.delete_console_session(hash_key(request.cookies[SESSION_COOKIE]))
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response

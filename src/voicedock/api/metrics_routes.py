@@ -1,0 +1,34 @@
+"""``GET /metrics``: the service's Prometheus metrics, behind their own bearer token.
+
+Not an API key: the metrics describe the whole node (every organization's calls), so they are
+read with ``[metrics] bearer_token`` (Prometheus's ``authorization`` setting). Without one
+configured the route answers 404, so the metrics are never public by accident.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from voicedock.api.keys import METRICS_PATH, SERVICE
+from voicedock.errors import NotFound, Unauthorized
+from voicedock.metrics import CONTENT_TYPE
+
+routes = web.RouteTableDef()
+
+
+@routes.get(METRICS_PATH)
+async def metrics(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    token = service.settings.metrics.bearer_token
+    if not token:
+        raise NotFound("metrics are off: set [metrics] bearer_token to serve them")
+    sent = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        raise Unauthorized(
+            "send the [metrics] bearer_token as 'Authorization: Bearer <token>'",
+            error="Invalid metrics token",
+        )
+    body = await service.metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

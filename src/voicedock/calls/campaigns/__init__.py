@@ -1,0 +1,2 @@
+"""Campaigns: contacts dialed as ordinary outbound calls within the dial limits, in calling
+windows, with retries (docs/campaigns.md)."""

@@ -1,0 +1,231 @@
+"""The dialer: each node's loop that turns due contacts of running campaigns into calls.
+
+One dial is one store transaction: lock the campaign row (a pause or a cancel that committed
+stops it), claim the contact due first (``SKIP LOCKED``: nodes take different contacts),
+check its calling window and the do-not-call list, reserve a caller number, pass the dial
+limits (``Transaction.admit_dial``: the trunk's calls per second and channels, the
+organization's and the campaign's calls at once, across every node) and store the call with the
+contact marked ``calling``. Only after the commit is the PBX asked to originate. A contact whose
+call would exceed a limit is left as it was (the transaction rolls back) and the dialer waits
+as long as the limit says; nothing is dropped. A crash before the commit leaves the contact
+pending; after it, the contact's call is an ordinary call that the node's restart (or another
+node) ends, which settles the contact (``CampaignManager.on_event``): never dialed twice at once.
+Originates go out while the next contacts are claimed (``MAX_ORIGINATING`` at once): each is
+counted by the limits from its admission, so they may overlap.
+
+The clock is injectable: calling windows and retries are decided on the time it gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from voicedock.calls.campaigns.manager import CampaignManager
+from voicedock.calls.campaigns.placeholders import fill, fill_config
+from voicedock.calls.campaigns.window import next_opening, window_of, zone
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.outbound import NewCall, ResolvedAssistant
+from voicedock.calls.policy import DestinationRefused, check_destination
+from voicedock.config import PolicySettings
+from voicedock.domain.campaigns import (
+    DO_NOT_CALL,
+    Campaign,
+    CampaignContact,
+    CampaignStatus,
+    ContactState,
+)
+from voicedock.domain.ids import new_outbound_call_id
+from voicedock.domain.records import Call, Trunk, utcnow
+from voicedock.errors import ApiError, RateLimited, StoreUnavailable
+from voicedock.logs import describe
+from voicedock.store.base import Store, Transaction
+
+log = logging.getLogger("voicedock.campaigns")
+
+# How often an idle dialer looks for new work (a new or resumed campaign, a due retry).
+IDLE_POLL = timedelta(milliseconds=250)
+REFUSED = "refused"  # the outcome of a contact the call policy does not allow
+# Originates of this node's dialer on their way to the PBX at once.
+MAX_ORIGINATING = 16
+
+
+class _Step(enum.Enum):
+    DIALED = "dialed"  # a call was placed (or the contact settled): try the next one
+    IDLE = "idle"  # nothing due now in this campaign
+
+
+class _Wait(Exception):
+    """A limit was reached: roll the dial back and try again after ``delay``."""
+
+    def __init__(self, delay: timedelta) -> None:
+        super().__init__(delay)
+        self.delay = delay
+
+
+class Dialer:
+    def __init__(
+        self,
+        store: Store,
+        engine: CallEngine,
+        manager: CampaignManager,
+        policy: PolicySettings,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        can_dial: Callable[[], bool] = lambda: True,
+        idle_poll: timedelta = IDLE_POLL,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._manager = manager
+        self._policy = policy
+        self._now = clock
+        self._idle_poll = idle_poll
+        self._can_dial = can_dial  # the PBX can place calls now (its links are up)
+        self._wake = asyncio.Event()
+        self._originates: asyncio.TaskGroup | None = None
+        self._originating = asyncio.Semaphore(MAX_ORIGINATING)
+
+    def wake(self) -> None:
+        """Look for work now (a campaign was created or resumed)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dial until cancelled (owned by the service's supervisor). Originates go out while
+        the next contacts are claimed: up to ``MAX_ORIGINATING`` at once, in a task group of
+        this loop's own (each is already counted by the dial limits when it starts)."""
+        async with asyncio.TaskGroup() as originates:
+            self._originates = originates
+            try:
+                await self._dial_forever()
+            finally:
+                self._originates = None
+
+    async def _dial_forever(self) -> None:
+        while True:
+            try:
+                delay = await self.dial_due()
+            except StoreUnavailable as exc:
+                log.warning("dialer: store unavailable: %s", exc)
+                delay = self._idle_poll
+            except Exception:  # the next round tries again; the dialer never stops
+                log.exception("dialer: a round failed")
+                delay = self._idle_poll
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(delay.total_seconds()):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def dial_due(self) -> timedelta:
+        """Dial every contact due now that the limits admit; how long until it is worth
+        looking again."""
+        delay = self._idle_poll
+        if not self._can_dial():  # contacts wait for the PBX rather than fail one by one
+            return delay
+        trunks = {t.name: t for t in await self._store.list_trunks()}
+        for campaign in await self._store.list_running_campaigns():
+            while True:
+                try:
+                    step = await self._dial_one(campaign.id, trunks)
+                except _Wait as wait:
+                    delay = min(delay, wait.delay)
+                    break
+                if step is _Step.IDLE:
+                    break
+        return delay
+
+    async def _dial_one(self, campaign_id: str, trunks: dict[str, Trunk]) -> _Step:
+        now = self._now()
+        call_id = new_outbound_call_id()
+        async with self._store.transaction() as tx:
+            campaign = await tx.get_campaign_for_update(None, campaign_id)
+            if campaign is None or campaign.status is not CampaignStatus.RUNNING:
+                return _Step.IDLE
+            contact = await tx.claim_contact(campaign.id, now)
+            if contact is None:
+                await self._manager.finish_if_done(tx, campaign, now)
+                return _Step.IDLE
+            if campaign.calling_window is not None:
+                window = window_of(campaign.calling_window)
+                opening = next_opening(window, zone(contact.timezone or campaign.timezone), now)
+                if opening > now:  # outside its window: it waits for the window to open
+                    contact.next_attempt_at = opening
+                    contact.updated_at = now
+                    await tx.update_contact(contact)
+                    return _Step.DIALED
+            refusal = await self._refusal(tx, campaign, contact)
+            if refusal is not None:
+                contact.state, contact.outcome, contact.updated_at = ContactState.DONE, refusal, now
+                await tx.update_contact(contact)
+                await self._manager.events.contact_done(tx, campaign, contact, now)
+                return _Step.DIALED
+            dial = _new_call(campaign, contact)
+            try:
+                admitted = await self._engine.insert_outbound(tx, call_id, dial, now, trunks)
+            except RateLimited:  # every caller number is at its own limit
+                raise _Wait(timedelta(milliseconds=200)) from None
+            if isinstance(admitted, timedelta):
+                raise _Wait(admitted)  # rolls the claim back: the contact stays as it was
+            contact.state = ContactState.CALLING
+            contact.attempts += 1
+            contact.call_id = admitted.id
+            contact.updated_at = now
+            await tx.update_contact(contact)
+        if self._originates is None:  # dial_due called on its own (tests): one at a time
+            await self._originate(admitted, dial, trunks)
+        else:
+            await self._originating.acquire()
+            self._originates.create_task(self._originate(admitted, dial, trunks, release=True))
+        return _Step.DIALED
+
+    async def _refusal(
+        self, tx: Transaction, campaign: Campaign, contact: CampaignContact
+    ) -> str | None:
+        """Why the contact must not be called now that it is due (policy, do-not-call)."""
+        try:
+            check_destination(contact.destination, self._policy)
+        except DestinationRefused:
+            return REFUSED
+        if await tx.is_do_not_call(campaign.organization_id, contact.destination):
+            return DO_NOT_CALL
+        return None
+
+    async def _originate(
+        self, call: Call, dial: NewCall, trunks: dict[str, Trunk], *, release: bool = False
+    ) -> None:
+        try:
+            await self._engine.originate(call, dial, trunks)
+        except ApiError as exc:  # the call is failed; its contact settles like any other
+            log.info("dialer: a campaign call was not placed: %s", describe(exc))
+        except Exception:  # the dialer goes on; the call is reconciled as any other
+            log.exception("dialer: originating a campaign call failed")
+        finally:
+            if release:
+                self._originating.release()
+
+
+def _new_call(campaign: Campaign, contact: CampaignContact) -> NewCall:
+    variables = contact.variables
+    return NewCall(
+        organization_id=campaign.organization_id,
+        destination=contact.destination,
+        assistant=ResolvedAssistant(
+            assistant_id=campaign.assistant_id,
+            name=campaign.agent_name,
+            business_name=campaign.business_name,
+            config=fill_config(campaign.assistant_config, variables),
+        ),
+        context=None if campaign.context is None else fill(campaign.context, variables),
+        ring_timeout_seconds=campaign.ring_timeout_seconds,
+        number_ids=tuple(campaign.number_ids),
+        campaign_id=campaign.id,
+        campaign_max=campaign.max_concurrent,
+    )
+
+
+__all__ = ["IDLE_POLL", "REFUSED", "Dialer"]

@@ -1,0 +1,31 @@
+"""``{{name}}`` placeholders in an assistant's texts, filled from a contact's variables."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from voicedock.domain.records import JsonObject
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
+# The texts of an assistant configuration that speak to (or about) the contact.
+FILLED_KEYS = ("first_message", "system_prompt", "context")
+
+
+def fill(text: str, variables: Mapping[str, str]) -> str:
+    """Each ``{{name}}`` whose name is a variable → its value; unknown ones stay as written."""
+    return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+
+
+def fill_config(config: JsonObject, variables: Mapping[str, str]) -> JsonObject:
+    """A copy of an assistant configuration with its texts filled."""
+    filled: dict[str, Any] = dict(config)
+    for key in FILLED_KEYS:
+        value = filled.get(key)
+        if isinstance(value, str):
+            filled[key] = fill(value, variables)
+    return filled
+
+
+__all__ = ["FILLED_KEYS", "fill", "fill_config"]

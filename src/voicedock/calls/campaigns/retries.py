@@ -1,0 +1,69 @@
+"""Retries per outcome: which ended calls of a contact are tried again, how often, how late.
+
+Stored as ``{"<outcome>": {"max_attempts": n, "backoff_seconds": s}}`` where an outcome is a
+call's error (``busy``, ``no-answer``, ``rejected``, ``congestion``, ``unreachable``,
+``pbx-error``, ...) or ``voicemail`` (a call that voicemail detection ended with that
+``end_reason``). An outcome without a rule is final after one attempt; ``answered`` always is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from voicedock.calls.voicemail import VOICEMAIL  # the end reason of a machine's call
+from voicedock.domain.campaigns import ANSWERED, RetryRule
+from voicedock.domain.records import Call, CallStatus, JsonObject
+from voicedock.errors import BadRequest
+from voicedock.pbx.causes import CallError
+
+RETRYABLE = (*(e.value for e in CallError if e is not CallError.PBX_RESTART), "failed", VOICEMAIL)
+MAX_ATTEMPTS = 10
+MAX_BACKOFF_SECONDS = 7 * 24 * 3600
+
+
+def parse_retries(value: object, key: str = "retries") -> JsonObject:
+    """The API's retry rules → their stored form; 400 on anything else."""
+    if not isinstance(value, dict):
+        raise BadRequest(f"{key} must be an object: outcome -> {{max_attempts, backoff_seconds}}")
+    rules: JsonObject = {}
+    for outcome, rule in value.items():
+        if outcome not in RETRYABLE:
+            raise BadRequest(f"{key}: outcome must be one of {', '.join(RETRYABLE)}")
+        if not isinstance(rule, dict) or set(rule) - {"max_attempts", "backoff_seconds"}:
+            raise BadRequest(f"{key}.{outcome} must be {{max_attempts, backoff_seconds}}")
+        attempts, backoff = rule.get("max_attempts", 1), rule.get("backoff_seconds", 0)
+        if isinstance(attempts, bool) or not isinstance(attempts, int):
+            raise BadRequest(f"{key}.{outcome}.max_attempts must be an integer")
+        if isinstance(backoff, bool) or not isinstance(backoff, int):
+            raise BadRequest(f"{key}.{outcome}.backoff_seconds must be an integer")
+        if not 1 <= attempts <= MAX_ATTEMPTS:
+            raise BadRequest(f"{key}.{outcome}.max_attempts must be 1-{MAX_ATTEMPTS}")
+        if not 0 <= backoff <= MAX_BACKOFF_SECONDS:
+            raise BadRequest(f"{key}.{outcome}.backoff_seconds must be 0-{MAX_BACKOFF_SECONDS}")
+        rules[outcome] = {"max_attempts": attempts, "backoff_seconds": backoff}
+    return rules
+
+
+def outcome_of(call: Call) -> str:
+    """What a terminal call means for its contact: ``answered``, or the call's error."""
+    if call.end_reason == VOICEMAIL:
+        return VOICEMAIL
+    if call.started_at is not None and call.status is CallStatus.ENDED:
+        return ANSWERED
+    if call.error:
+        return call.error
+    return "failed" if call.status is CallStatus.FAILED else ANSWERED
+
+
+def retry_at(rules: JsonObject, outcome: str, attempts: int, now: datetime) -> datetime | None:
+    """When to call again after ``attempts`` calls ended with ``outcome``; ``None``: final."""
+    stored = rules.get(outcome)
+    if outcome == ANSWERED or not isinstance(stored, dict):
+        return None
+    rule = RetryRule(int(stored["max_attempts"]), int(stored["backoff_seconds"]))
+    if attempts >= rule.max_attempts:
+        return None
+    return now + timedelta(seconds=rule.backoff_seconds)
+
+
+__all__ = ["RETRYABLE", "outcome_of", "parse_retries", "retry_at"]

@@ -1,0 +1,106 @@
+"""Campaigns: a batch of contacts, each dialed as an ordinary outbound call (docs/campaigns.md).
+
+A campaign is ``running``, ``paused``, ``cancelled`` or ``finished``. A contact is ``pending``
+(waiting to be dialed at ``next_attempt_at``: for its first attempt, a retry, its calling window
+or a free channel), ``calling`` (``call_id`` is in progress) or ``done`` (``outcome`` is final).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from voicedock.domain.records import JsonObject, utcnow
+
+
+class CampaignStatus(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (CampaignStatus.CANCELLED, CampaignStatus.FINISHED)
+
+
+class ContactState(enum.StrEnum):
+    PENDING = "pending"
+    CALLING = "calling"
+    DONE = "done"
+
+
+# Final outcomes besides a call's error (busy, no-answer, rejected, ...): the call was answered,
+# the number is on the organization's do-not-call list, the campaign was cancelled first.
+ANSWERED = "answered"
+DO_NOT_CALL = "do-not-call"
+CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class CallingWindow:
+    """When contacts may be called, in each contact's time zone: ``days`` are ISO weekdays
+    (1 = Monday), ``start``/``end`` minutes after midnight (``end`` excluded)."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRule:
+    """For one outcome: up to ``max_attempts`` calls in all, ``backoff_seconds`` apart."""
+
+    max_attempts: int
+    backoff_seconds: int
+
+
+@dataclass(slots=True)
+class Campaign:
+    id: str
+    organization_id: str
+    name: str
+    status: CampaignStatus
+    assistant_id: str | None
+    agent_name: str | None
+    business_name: str | None
+    assistant_config: JsonObject  # resolved snapshot; placeholders filled per contact
+    context: str | None
+    number_ids: list[str]  # caller numbers; empty: the organization's pool
+    max_concurrent: int  # calls of this campaign at once (0: no limit of its own)
+    ring_timeout_seconds: int
+    calling_window: JsonObject | None  # {"days": [1..7], "start": "09:00", "end": "17:00"}
+    timezone: str  # contacts without one are called in this one
+    retries: JsonObject  # outcome -> {"max_attempts": n, "backoff_seconds": s}
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class CampaignContact:
+    id: str
+    campaign_id: str
+    destination: str  # E.164
+    name: str | None
+    timezone: str | None
+    variables: dict[str, str]
+    state: ContactState = ContactState.PENDING
+    outcome: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime = field(default_factory=utcnow)
+    call_id: str | None = None
+    updated_at: datetime = field(default_factory=utcnow)
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignProgress:
+    """Contacts by state, and the done ones by outcome."""
+
+    total: int
+    by_state: dict[str, int]
+    by_outcome: dict[str, int]

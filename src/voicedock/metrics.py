@@ -1,0 +1,246 @@
+"""Prometheus metrics of one service, in a registry of its own (never the global one).
+
+Most values are read when Prometheus scrapes (``render``): stored calls by status and end
+reason and the active ones per trunk, PBX and node, webhook deliveries and the outbox depth
+(from the database, so every node reports the whole cluster's); the PBX links and their
+reconnects, and the outbound media counters of this node. What happens once per call or turn
+is counted by ``observer``, a ``CallObserver`` beside the webhooks: originate -> answer time,
+barge-ins, each turn's STT / LLM / TTS latency per provider, calls ended here.
+
+Labels carry ids, names and reasons from bounded sets (statuses, end reasons, provider,
+trunk, PBX and node names); never a phone number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from voicedock.config import SpeechSettings
+from voicedock.domain.records import Call, CallEvent, CallMessage, Direction
+from voicedock.media.output_totals import OutputTotals
+from voicedock.pbx.base import Pbx, PbxHealth
+from voicedock.store.base import Store, StoreCounts, Transaction
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_ANSWER_BUCKETS = (1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 45.0, 60.0, 90.0)
+_TURN_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+class ServiceMetrics:
+    def __init__(
+        self,
+        store: Store,
+        pbx: Pbx,
+        media: OutputTotals,
+        speech: SpeechSettings,
+        node_id: str,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._store = store
+        self._pbx = pbx
+        self._media = media
+        self._speech = speech
+        self._node = node_id
+        self._counts = StoreCounts({}, {}, {})
+        r = self.registry
+        self.answer_seconds = Histogram(
+            "voicedock_originate_answer_seconds",
+            "Time from placing an outbound call to its answer.",
+            ["pbx"],
+            buckets=_ANSWER_BUCKETS,
+            registry=r,
+        )
+        self.calls_ended = Counter(
+            "voicedock_calls_ended",
+            "Calls that ended on this node, by direction, status and end reason.",
+            ["direction", "status", "end_reason"],
+            registry=r,
+        )
+        self.barge_ins = Counter(
+            "voicedock_barge_ins",
+            "Assistant utterances cut short by the caller (barge-in).",
+            registry=r,
+        )
+        self.turn_latency = {
+            stage: Histogram(
+                f"voicedock_{stage}_latency_seconds",
+                help_text,
+                ["provider"],
+                buckets=_TURN_BUCKETS,
+                registry=r,
+            )
+            for stage, help_text in (
+                ("stt", "Per turn: from the end of the caller's speech to the final transcript."),
+                ("llm", "Per turn: from the final transcript to the LLM's first token."),
+                ("tts", "Per turn: from the LLM's first token to the first synthesized audio."),
+            )
+        }
+        r.register(_ScrapeCollector(self))
+        self.observer = MetricsObserver(self)
+
+    async def render(self) -> bytes:
+        """The text exposition of every metric (reads the database first)."""
+        self._counts = await self._store.metrics_counts()
+        return generate_latest(self.registry)
+
+    # -- what the per-call observer records ----------------------------------------------------
+
+    def providers(self, config: Mapping[str, Any]) -> dict[str, str]:
+        """The STT, LLM and TTS provider names a call's assistant configuration resolves to."""
+
+        def named(section: object, default: str) -> str:
+            if isinstance(section, Mapping) and isinstance(section.get("provider"), str):
+                return str(section["provider"])
+            return default
+
+        top = config.get("provider")
+        llm_default = top if isinstance(top, str) and top != "offline" else self._speech.llm
+        return {
+            "stt": named(config.get("stt_config"), self._speech.stt),
+            "llm": named(config.get("llm_config"), llm_default),
+            "tts": named(config.get("tts_config"), self._speech.tts),
+        }
+
+    def observe_turns(self, call: Call) -> None:
+        names = self.providers(call.assistant_config)
+        for turn in call.latency:
+            stt = _seconds(turn.get("stt_final_ms"))
+            llm = _seconds(turn.get("llm_first_token_ms"))
+            tts = _seconds(turn.get("tts_first_audio_ms"))
+            # Each is measured from the end-of-turn decision: the stage is the difference.
+            if stt is not None:
+                self.turn_latency["stt"].labels(names["stt"]).observe(stt)
+            if llm is not None and stt is not None and llm >= stt:
+                self.turn_latency["llm"].labels(names["llm"]).observe(llm - stt)
+            if tts is not None and llm is not None and tts >= llm:
+                self.turn_latency["tts"].labels(names["tts"]).observe(tts - llm)
+
+    # -- what is read at scrape time ----------------------------------------------------------
+
+    def scrape(self) -> Iterator[Metric]:
+        counts = self._counts
+        yield _gauge(
+            "voicedock_calls",
+            "Stored calls (every node's), by direction, status and end reason.",
+            ["direction", "status", "end_reason"],
+            counts.calls,
+        )
+        yield _gauge(
+            "voicedock_active_calls",
+            "Calls not yet ended, by trunk, PBX server and the node serving them.",
+            ["trunk", "pbx", "node"],
+            counts.active_calls,
+        )
+        deliveries = GaugeMetricFamily(
+            "voicedock_webhook_deliveries",
+            "Webhook deliveries in the outbox, by state (pending, delivered, failed).",
+            labels=["state"],
+        )
+        for state in ("pending", "delivered", "failed"):
+            deliveries.add_metric([state], counts.webhook_deliveries.get(state, 0))
+        yield deliveries
+        yield GaugeMetricFamily(
+            "voicedock_webhook_outbox_depth",
+            "Webhook deliveries waiting to be sent (or retried).",
+            value=counts.webhook_deliveries.get("pending", 0),
+        )
+        yield from _pbx_metrics(self._pbx.health())
+        yield from self._media_metrics()
+
+    def _media_metrics(self) -> Iterator[Metric]:
+        media = self._media.snapshot()
+        for name, help_text, value in (
+            ("frames_sent", "Outbound media frames sent to the PBX (speech and silence).",
+             media.frames_sent),
+            ("lateness_seconds", "Outbound frames' lateness against the 20 ms clock, summed "
+             "(divide by frames_sent for the mean).", media.lateness_seconds),
+            ("frames_dropped", "Queued outbound frames dropped unsent at barge-in.",
+             media.frames_cleared),
+            ("underruns", "Ticks where speech being played had no frame ready (slow TTS).",
+             media.underruns),
+            ("schedule_resets", "Times the 20 ms clock fell so far behind that missed ticks "
+             "were skipped.", media.schedule_resets),
+        ):  # fmt: skip
+            family = CounterMetricFamily(f"voicedock_media_output_{name}", help_text)
+            family.add_metric([], value)
+            yield family
+
+
+def _gauge(
+    name: str, help_text: str, labels: list[str], values: Mapping[tuple[str, str, str], int]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, help_text, labels=labels)
+    for label_values, n in sorted(values.items()):
+        family.add_metric(list(label_values), n)
+    return family
+
+
+def _pbx_metrics(health: PbxHealth) -> Iterator[Metric]:
+    servers: Mapping[str, PbxHealth] = health.servers or {"": health}
+    up = GaugeMetricFamily(
+        "voicedock_pbx_link_up",
+        "1 when this node's connection to the PBX is up (per server and link: ari, ami, esl).",
+        labels=["pbx", "link"],
+    )
+    reconnects = CounterMetricFamily(
+        "voicedock_pbx_reconnects",
+        "Connections to the PBX made again after the first, since start.",
+        labels=["pbx", "link"],
+    )
+    can_place = GaugeMetricFamily(
+        "voicedock_pbx_can_place_calls",
+        "1 when the PBX server can place calls now.",
+        labels=["pbx"],
+    )
+    for name, server in sorted(servers.items()):
+        for link, is_up in sorted(server.links.items()):
+            up.add_metric([name, link], 1.0 if is_up else 0.0)
+        for link, n in sorted(server.reconnects.items()):
+            reconnects.add_metric([name, link], n)
+        if server.kind != "none":
+            can_place.add_metric([name], 1.0 if server.can_place_calls else 0.0)
+    yield up
+    yield reconnects
+    yield can_place
+
+
+def _seconds(ms: object) -> float | None:
+    if isinstance(ms, int | float) and not isinstance(ms, bool) and ms >= 0:
+        return float(ms) / 1000.0
+    return None
+
+
+class _ScrapeCollector(Collector):
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return self._metrics.scrape()
+
+
+class MetricsObserver:
+    """The ``CallObserver`` that counts once-per-call and once-per-turn events."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._m = metrics
+
+    async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
+        data = event.data
+        answered = event.type == "status" and data.get("to") == "in-progress"
+        if answered and call.direction is Direction.OUTBOUND:
+            waited = (event.created_at - call.created_at).total_seconds()
+            self._m.answer_seconds.labels(call.pbx or "").observe(max(waited, 0.0))
+        cut_short = data.get("role") == "assistant" and data.get("interrupted") is True
+        if event.type == "transcript" and cut_short:
+            self._m.barge_ins.inc()
+
+    async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
+        self._m.calls_ended.labels(
+            call.direction.value, call.status.value, call.end_reason or ""
+        ).inc()
+        self._m.observe_turns(call)

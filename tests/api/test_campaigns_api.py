@@ -1,0 +1,369 @@
+"""Campaigns through the REST API on SQLite and PostgreSQL, with a FakePbx as the far end:
+contacts become ordinary calls within the trunk's channel and calls-per-second limits,
+placeholders filled; retries, the do-not-call list, pause, resume and cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from api.conftest import Api, serving
+from fakes.world import ACME, DESTINATION, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
+from pg_server import fresh_database
+from voicedock.config import OrganizationLimitSettings
+from webhooks.receiver import Receiver, wait_until
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+async def limited(database_url: str) -> AsyncIterator[Api]:
+    """The API with the carrier trunk limited to 3 channels and 5 calls per second."""
+    settings = make_settings(database_url)
+    settings.trunks[0].max_channels = 3
+    settings.trunks[0].max_cps = 5
+    settings.webhooks.allow_loopback = True  # the test's webhook receiver
+    settings.webhooks.poll_interval_ms = 50
+    for number in settings.numbers:
+        number.max_concurrent_calls = 100
+    async with serving(settings) as running:
+        yield running
+
+
+def contacts(n: int, start: int = 0) -> list[dict[str, Any]]:
+    return [
+        {"destination": f"+3161234{5000 + start + i:04d}", "variables": {"ref": f"R{start + i}"}}
+        for i in range(n)
+    ]
+
+
+def campaign_body(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Reminders",
+        "assistant": {
+            "name": "Reminder",
+            "first_message": "Hello {{name}}, about order {{ref}}.",
+            "system_prompt": "The caller's order is {{ref}}.",
+        },
+        "contacts": contacts(n),
+        **extra,
+    }
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def create(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    response = await api.client.post("/campaigns", json=body, headers=api.auth())
+    assert response.status == 201, await response.text()
+    created: dict[str, Any] = await response.json()
+    return created
+
+
+async def campaign(client: TestClient[Any, Any], api: Api, campaign_id: str) -> dict[str, Any]:
+    response = await client.get(f"/campaigns/{campaign_id}", headers=api.auth())
+    assert response.status == 200
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def end_all(api: Api, cause: int = 16) -> int:
+    """The far end hangs up every live call (answered first when ``cause`` is 16)."""
+    live = sorted(api.pbx.live)
+    for call_id in live:
+        if cause == 16:
+            await api.pbx.answer(call_id)
+        await api.pbx.hang_up_remote(call_id, cause)
+    return len(live)
+
+
+async def test_contacts_are_calls_within_the_trunk_channels(limited: Api) -> None:
+    api = limited
+    created = await create(api, campaign_body(7))
+    assert created["status"] == "running"
+    assert created["progress"]["total"] == 7
+    # Three channels on the trunk: three calls, and no more while they ring.
+    await eventually(lambda: _count(api, 3))
+    await asyncio.sleep(0.5)
+    assert len(api.pbx.originated) == 3
+    first = api.pbx.originated[0]
+    call = await (await api.client.get(f"/calls/{first.call_id}", headers=api.auth())).json()
+    assert call["campaign_id"] == created["id"]
+    listed = await (await api.client.get("/calls", headers=api.auth())).json()
+    assert {c["campaign_id"] for c in listed["calls"]} == {created["id"]}
+    stored = await api.service.store.get_call(None, first.call_id)
+    assert stored is not None
+    assert stored.first_message == f"Hello {{{{name}}}}, about order R{_ref(first.destination)}."
+    assert stored.assistant_config["system_prompt"] == (
+        f"The caller's order is R{_ref(first.destination)}."
+    )
+    while len(api.pbx.originated) < 7 or api.pbx.live:
+        await end_all(api)
+        await asyncio.sleep(0.05)
+    await eventually(lambda: _status(api, created["id"], "finished"))
+    body = await campaign(api.client, api, created["id"])
+    assert body["progress"]["by_outcome"] == {"answered": 7}
+    assert sorted(r.destination for r in api.pbx.originated) == sorted(
+        c["destination"] for c in contacts(7)
+    )
+
+
+async def test_never_more_calls_per_second_than_the_trunk_takes(limited: Api) -> None:
+    api = limited
+    api.service.settings.trunks[0].max_channels = 0
+    async with api.service.store.transaction() as tx:
+        trunk = await api.service.store.get_trunk("carrier")
+        assert trunk is not None
+        trunk.max_channels = 0
+        await tx.upsert_trunk(trunk)
+    started = time.monotonic()
+    times: list[float] = []
+    original = api.pbx.originate
+
+    async def timed(request: Any) -> None:
+        times.append(time.monotonic())
+        await original(request)
+
+    api.pbx.originate = timed  # type: ignore[method-assign]
+    await create(api, campaign_body(12))
+    await eventually(lambda: _count(api, 12), timeout=15)
+    for i in range(len(times) - 5):
+        assert times[i + 5] - times[i] >= 1.0, "more than 5 calls within one second"
+    assert times[-1] - started >= 2.0
+
+
+async def test_busy_is_retried_then_final(limited: Api) -> None:
+    api = limited
+    body = campaign_body(1, retries={"busy": {"max_attempts": 2, "backoff_seconds": 0}})
+    created = await create(api, body)
+    for attempt in (1, 2):
+        await eventually(lambda n=attempt: _count(api, n))  # type: ignore[misc]
+        await end_all(api, cause=17)  # busy
+    await eventually(lambda: _status(api, created["id"], "finished"))
+    response = await api.client.get(f"/campaigns/{created['id']}/contacts", headers=api.auth())
+    (contact,) = (await response.json())["contacts"]
+    assert contact["state"] == "done"
+    assert contact["outcome"] == "busy"
+    assert contact["attempts"] == 2
+    await asyncio.sleep(0.3)
+    assert len(api.pbx.originated) == 2
+
+
+async def test_pause_resume_and_cancel(limited: Api) -> None:
+    api = limited
+    created = await create(api, campaign_body(6))
+    cid = created["id"]
+    await eventually(lambda: _count(api, 3))
+    paused = await api.client.post(f"/campaigns/{cid}/pause", headers=api.auth())
+    assert (await paused.json())["status"] == "paused"
+    await end_all(api)
+    await asyncio.sleep(0.6)
+    assert len(api.pbx.originated) == 3  # paused: nothing new
+    resumed = await api.client.post(f"/campaigns/{cid}/resume", headers=api.auth())
+    assert (await resumed.json())["status"] == "running"
+    await eventually(lambda: _count(api, 6))
+    cancelled = await api.client.post(f"/campaigns/{cid}/cancel", headers=api.auth())
+    assert (await cancelled.json())["status"] == "cancelled"
+    again = await api.client.post(f"/campaigns/{cid}/resume", headers=api.auth())
+    assert again.status == 409
+    assert (await again.json())["error"] == "Conflict"
+
+
+async def test_cancel_ends_waiting_contacts(limited: Api) -> None:
+    api = limited
+    created = await create(api, campaign_body(5))
+    await eventually(lambda: _count(api, 3))
+    await api.client.post(f"/campaigns/{created['id']}/cancel", headers=api.auth())
+    await end_all(api)
+    await asyncio.sleep(0.5)
+    assert len(api.pbx.originated) == 3
+    body = await campaign(api.client, api, created["id"])
+    assert body["progress"]["by_outcome"] == {"answered": 3, "cancelled": 2}
+    pending = await api.client.get(
+        f"/campaigns/{created['id']}/contacts?state=pending", headers=api.auth()
+    )
+    assert (await pending.json())["pagination"]["total"] == 0
+
+
+async def test_do_not_call_is_checked_when_dialing(limited: Api) -> None:
+    api = limited
+    blocked = contacts(2)[1]["destination"]
+    added = await api.client.post("/do-not-call", json={"number": blocked}, headers=api.auth())
+    assert added.status == 201
+    created = await create(api, campaign_body(2))
+    await eventually(lambda: _count(api, 1))
+    await end_all(api)
+    await eventually(lambda: _status(api, created["id"], "finished"))
+    assert [r.destination for r in api.pbx.originated] == [contacts(2)[0]["destination"]]
+    body = await campaign(api.client, api, created["id"])
+    assert body["progress"]["by_outcome"] == {"answered": 1, "do-not-call": 1}
+
+
+async def test_contacts_from_csv_and_tenancy(limited: Api) -> None:
+    api = limited
+    created = await create(api, {**campaign_body(1), "calling_window": None})
+    csv = "destination,name,ref\n+31612340001,Ann,A1\n+31612340002,,B2\n"
+    response = await api.client.post(
+        f"/campaigns/{created['id']}/contacts",
+        data=csv.encode(),
+        headers={**api.auth(), "Content-Type": "text/csv"},
+    )
+    assert response.status == 201, await response.text()
+    assert (await response.json())["added"] == 2
+    listed = await api.client.get(f"/campaigns/{created['id']}/contacts", headers=api.auth())
+    rows = (await listed.json())["contacts"]
+    assert rows[1]["variables"] == {"name": "Ann", "ref": "A1"}
+    assert rows[2]["variables"] == {"ref": "B2"}
+    other = await api.client.get(f"/campaigns/{created['id']}", headers=api.auth(api.globex_key))
+    assert other.status == 404
+    assert (await other.json())["error"] == "Campaign not found"
+    mine = await (await api.client.get("/campaigns", headers=api.auth())).json()
+    assert [c["id"] for c in mine["campaigns"]] == [created["id"]]
+    theirs = await (await api.client.get("/campaigns", headers=api.auth(api.globex_key))).json()
+    assert theirs["campaigns"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"contacts": []}, "at least one contact"),
+        ({"contacts": [{"destination": "0612345678"}]}, "contacts[0].destination"),
+        ({"calling_window": {"days": [8], "start": "09:00", "end": "17:00"}}, "days"),
+        ({"timezone": "Mars/Olympus"}, "time zone"),
+        ({"retries": {"answered": {"max_attempts": 2}}}, "outcome must be one of"),
+    ],
+)
+async def test_bad_campaigns_are_400(limited: Api, change: dict[str, Any], message: str) -> None:
+    response = await limited.client.post(
+        "/campaigns", json={**campaign_body(1), **change}, headers=limited.auth()
+    )
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"] == "Bad request"
+    assert message in body["message"]
+
+
+def _ref(destination: str) -> int:
+    return int(destination[-4:]) - 5000
+
+
+async def _count(api: Api, n: int) -> bool:
+    return len(api.pbx.originated) >= n
+
+
+async def _status(api: Api, campaign_id: str, status: str) -> bool:
+    found = await api.service.store.get_campaign(None, campaign_id)
+    return found is not None and found.status.value == status
+
+
+async def test_campaign_webhooks(limited: Api) -> None:
+    api = limited
+    receiver = Receiver(secret="")
+    await receiver.start()
+    try:
+        created = await api.client.post(
+            "/webhooks",
+            json={
+                "url": receiver.url,
+                "event_types": ["campaign-update", "campaign-contact-update"],
+            },
+            headers=api.auth(),
+        )
+        assert created.status == 201, await created.text()
+        receiver.secret = (await created.json())["secret"]
+        body = campaign_body(2, retries={"busy": {"max_attempts": 2, "backoff_seconds": 0}})
+        campaign_id = (await create(api, body))["id"]
+        await eventually(lambda: _count(api, 2))
+        await api.client.post(f"/campaigns/{campaign_id}/pause", headers=api.auth())
+        await api.client.post(f"/campaigns/{campaign_id}/resume", headers=api.auth())
+        busy, answered = api.pbx.originated
+        await api.pbx.hang_up_remote(busy.call_id, 17)  # busy: retried, not final yet
+        await api.pbx.answer(answered.call_id)
+        await api.pbx.hang_up_remote(answered.call_id)
+        await eventually(lambda: _count(api, 3))
+        await api.pbx.hang_up_remote(api.pbx.originated[2].call_id, 17)  # busy again: final
+        await wait_until(lambda: len(receiver.accepted) == 6, timeout=10)
+    finally:
+        await receiver.stop()
+    events = [json.loads(r.body) for r in receiver.requests]
+    assert receiver.rejected == 0
+    updates = [e["data"]["status"] for e in events if e["type"] == "campaign-update"]
+    assert updates == ["running", "paused", "running", "finished"]
+    outcomes = sorted(
+        (e["data"]["destination"], e["data"]["outcome"], e["data"]["attempts"])
+        for e in events
+        if e["type"] == "campaign-contact-update"
+    )
+    assert outcomes == sorted(
+        [(answered.destination, "answered", 1), (busy.destination, "busy", 2)]
+    )
+    assert all(e["campaign_id"] == campaign_id for e in events)
+
+
+async def test_a_large_list_of_contacts_is_read_whole(limited: Api) -> None:
+    api = limited
+    created = await create(api, {**campaign_body(1), "contacts": contacts(3000)})  # ~0.2 MB
+    assert created["progress"]["total"] == 3000
+    await api.client.post(f"/campaigns/{created['id']}/cancel", headers=api.auth())
+
+
+async def test_organization_and_campaign_limits(database_url: str) -> None:
+    settings = make_settings(database_url)
+    settings.limits.organizations = [OrganizationLimitSettings(ACME, max_concurrent_calls=3)]
+    for number in settings.numbers:
+        number.max_concurrent_calls = 100
+    async with serving(settings) as api:
+        # The campaign's own limit: two of its calls at once.
+        created = await create(api, campaign_body(5, max_concurrent=2))
+        await eventually(lambda: _count(api, 2))
+        await asyncio.sleep(0.5)
+        assert len(api.pbx.originated) == 2
+        # The organization's: one more call (API or campaign) and it is full.
+        body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+        placed = await api.client.post("/calls/outbound", json=body, headers=api.auth())
+        assert placed.status == 200
+        refused = await api.client.post("/calls/outbound", json=body, headers=api.auth())
+        assert refused.status == 429
+        assert (await refused.json())["error"] == "Call limit reached"
+        assert int(refused.headers["Retry-After"]) >= 1
+        # Another organization is not held back by acme's limit.
+        other = {"destination": DESTINATION, "assistant_id": GLOBEX_ASSISTANT_ID}
+        theirs = await api.client.post(
+            "/calls/outbound", json=other, headers=api.auth(api.globex_key)
+        )
+        assert theirs.status == 200
+        await api.client.post(f"/campaigns/{created['id']}/cancel", headers=api.auth())
+
+
+@pytest.mark.postgres
+async def test_trunk_channels_are_counted_across_nodes(postgres_server: str) -> None:
+    """Two nodes on one PostgreSQL database: the trunk's 3 channels hold for both together."""
+    database = await fresh_database(postgres_server)
+    settings = {name: make_settings(database) for name in ("a", "b")}
+    for name, node in settings.items():
+        node.node.id = name
+        node.trunks[0].max_channels = 3
+        for number in node.numbers:
+            number.max_concurrent_calls = 100
+    async with serving(settings["a"]) as a, serving(settings["b"]) as b:
+        body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+        answers = await asyncio.gather(
+            *(
+                node.client.post("/calls/outbound", json=body, headers=node.auth())
+                for node in (a, b) * 5
+            )
+        )
+        statuses = sorted(r.status for r in answers)
+        assert statuses == [200] * 3 + [429] * 7
+        assert len(a.pbx.originated) + len(b.pbx.originated) == 3

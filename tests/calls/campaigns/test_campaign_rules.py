@@ -1,0 +1,126 @@
+"""Calling windows on a virtual clock, retry rules, placeholders and contact parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from voicedock.calls.campaigns.placeholders import fill, fill_config
+from voicedock.calls.campaigns.request import parse_contacts_csv
+from voicedock.calls.campaigns.retries import outcome_of, parse_retries, retry_at
+from voicedock.calls.campaigns.window import is_open, next_opening, parse_window, window_of, zone
+from voicedock.domain.records import Call, CallStatus, Direction
+from voicedock.errors import BadRequest
+
+pytestmark = pytest.mark.unit
+
+AMSTERDAM = zone("Europe/Amsterdam")
+NEW_YORK = zone("America/New_York")
+# Weekdays 09:00-17:00.
+OFFICE = window_of(
+    parse_window({"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"})
+)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_window_is_applied_in_the_contacts_time_zone() -> None:
+    # Monday 2026-11-23 08:30 UTC: 09:30 in Amsterdam (open), 03:30 in New York (closed).
+    now = utc(2026, 11, 23, 8, 30)
+    assert is_open(OFFICE, AMSTERDAM, now)
+    assert not is_open(OFFICE, NEW_YORK, now)
+    assert next_opening(OFFICE, AMSTERDAM, now) == now
+    assert next_opening(OFFICE, NEW_YORK, now) == utc(2026, 11, 23, 14, 0)  # 09:00 EST
+
+
+def test_window_end_is_excluded_and_the_weekend_is_skipped() -> None:
+    friday_close = utc(2026, 11, 27, 16, 0)  # 17:00 in Amsterdam
+    assert not is_open(OFFICE, AMSTERDAM, friday_close)
+    assert is_open(OFFICE, AMSTERDAM, friday_close - timedelta(minutes=1))
+    assert next_opening(OFFICE, AMSTERDAM, friday_close) == utc(2026, 11, 30, 8, 0)
+
+
+def test_window_across_midnight_and_daylight_saving() -> None:
+    night = window_of(parse_window({"days": [6], "start": "22:00", "end": "02:00"}))
+    assert is_open(night, AMSTERDAM, utc(2026, 11, 28, 21, 30))  # Saturday 22:30
+    assert is_open(night, AMSTERDAM, utc(2026, 11, 29, 0, 30))  # Sunday 01:30, Saturday's night
+    assert not is_open(night, AMSTERDAM, utc(2026, 11, 29, 1, 30))  # Sunday 02:30
+    # The opening after the clocks go forward (2026-03-29 in Europe) is 09:00 CEST = 07:00 UTC.
+    assert next_opening(OFFICE, AMSTERDAM, utc(2026, 3, 29, 12, 0)) == utc(2026, 3, 30, 7, 0)
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"days": [], "start": "09:00", "end": "17:00"},
+        {"days": [0], "start": "09:00", "end": "17:00"},
+        {"days": [1], "start": "9:00", "end": "17:00"},
+        {"days": [1], "start": "09:00", "end": "09:00"},
+        {"days": [1], "start": "09:00", "end": "24:00"},
+        {"days": [1], "start": "09:00", "end": "17:00", "tz": "UTC"},
+    ],
+)
+def test_bad_windows_are_refused(window: dict[str, object]) -> None:
+    with pytest.raises(BadRequest):
+        parse_window(window)
+
+
+def test_retries_per_outcome() -> None:
+    rules = parse_retries({"busy": {"max_attempts": 3, "backoff_seconds": 60}})
+    now = utc(2026, 11, 23, 9, 0)
+    assert retry_at(rules, "busy", 1, now) == now + timedelta(seconds=60)
+    assert retry_at(rules, "busy", 2, now) == now + timedelta(seconds=60)
+    assert retry_at(rules, "busy", 3, now) is None  # the third attempt was the last
+    assert retry_at(rules, "no-answer", 1, now) is None  # no rule: final
+    assert retry_at(rules, "answered", 1, now) is None
+    with pytest.raises(BadRequest):
+        parse_retries({"busy": {"max_attempts": 0}})
+    with pytest.raises(BadRequest):
+        parse_retries({"answered": {"max_attempts": 2}})
+
+
+def test_outcome_of_a_call() -> None:
+    call = Call("c", "o", Direction.OUTBOUND, CallStatus.FAILED, "+31612345678", "+31850835037")
+    call.error = "no-answer"
+    assert outcome_of(call) == "no-answer"
+    call.status, call.error, call.started_at = CallStatus.ENDED, None, utc(2026, 1, 1)
+    assert outcome_of(call) == "answered"
+
+
+def test_placeholders() -> None:
+    variables = {"name": "Ann", "amount": "12.50"}
+    assert fill("Hi {{name}}, you owe {{ amount }} ({{unknown}})", variables) == (
+        "Hi Ann, you owe 12.50 ({{unknown}})"
+    )
+    config = {"first_message": "Hi {{name}}", "system_prompt": "Owes {{amount}}", "other": 1}
+    assert fill_config(config, variables) == {
+        "first_message": "Hi Ann",
+        "system_prompt": "Owes 12.50",
+        "other": 1,
+    }
+    assert config["first_message"] == "Hi {{name}}"  # the campaign's copy is untouched
+
+
+def test_contacts_csv() -> None:
+    parsed = parse_contacts_csv(
+        "destination,name,timezone,plan\n+31612345678,Ann,Europe/Amsterdam,gold\n+31612345679,,,\n"
+    )
+    assert parsed[0].destination == "+31612345678"
+    assert parsed[0].timezone == "Europe/Amsterdam"
+    assert dict(parsed[0].variables) == {"name": "Ann", "plan": "gold"}
+    assert dict(parsed[1].variables) == {}
+    with pytest.raises(BadRequest, match="CSV line 2"):
+        parse_contacts_csv("destination\n0612345678\n")
+    with pytest.raises(BadRequest, match="header"):
+        parse_contacts_csv("number\n+31612345678\n")
+
+
+def test_voicemail_is_an_outcome_of_its_own() -> None:
+    call = Call("c", "o", Direction.OUTBOUND, CallStatus.ENDED, "+31612345678", "+31850835037")
+    call.started_at, call.end_reason = utc(2026, 1, 1), "voicemail"
+    assert outcome_of(call) == "voicemail"
+    rules = parse_retries({"voicemail": {"max_attempts": 2, "backoff_seconds": 3600}})
+    assert retry_at(rules, "voicemail", 1, utc(2026, 1, 1)) == utc(2026, 1, 1, 1, 0)

@@ -1,0 +1,157 @@
+"""The dialer on a virtual clock over a real SQLite store: calling windows in each contact's
+time zone and retry backoff decide when a contact's call is placed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fakes.pbx import FakePbx
+from fakes.world import ACME, make_settings, org_id
+from voicedock.calls.campaigns.dialer import Dialer
+from voicedock.calls.campaigns.manager import CampaignManager
+from voicedock.calls.campaigns.request import parse_campaign_request
+from voicedock.calls.config_mirror import mirror_config
+from voicedock.calls.engine import CallEngine
+from voicedock.domain.campaigns import ContactState
+from voicedock.errors import PbxUnavailable
+from voicedock.store import Store, open_store
+
+pytestmark = pytest.mark.unit
+
+AMSTERDAM_CONTACT = "+31612345001"
+NEW_YORK_CONTACT = "+12125550101"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    store: Store
+    pbx: FakePbx
+    clock: Clock
+    engine: CallEngine
+    manager: CampaignManager
+    dialer: Dialer
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    settings = make_settings(f"sqlite:///{tmp_path / 'd.db'}")
+    for number in settings.numbers:
+        number.max_concurrent_calls = 10
+    store = await open_store(settings.database.url)
+    await store.migrate()
+    await mirror_config(store, settings)
+    clock = Clock(datetime(2026, 11, 23, 8, 30, tzinfo=UTC))  # a Monday
+    pbx = FakePbx()
+    engine = CallEngine(store, pbx, settings, clock)
+    await pbx.start(engine.handle_pbx_event)
+    manager = CampaignManager(store, settings, clock)
+    engine.observers.add(manager)
+    try:
+        dialer = Dialer(store, engine, manager, settings.policy, clock)
+        yield World(store, pbx, clock, engine, manager, dialer)
+    finally:
+        await store.aclose()
+
+
+def body(**extra: object) -> dict[str, object]:
+    return {
+        "name": "Window",
+        "assistant": {"first_message": "Hello"},
+        "timezone": "Europe/Amsterdam",
+        "calling_window": {"days": [1, 2, 3, 4, 5], "start": "09:00", "end": "17:00"},
+        **extra,
+    }
+
+
+async def test_contacts_wait_for_their_window(world: World) -> None:
+    request = parse_campaign_request(
+        body(
+            contacts=[
+                {"destination": AMSTERDAM_CONTACT},  # the campaign's zone: open at 09:30
+                {"destination": NEW_YORK_CONTACT, "timezone": "America/New_York"},  # 03:30
+            ]
+        )
+    )
+    await world.manager.create(org_id(ACME), request)
+    await world.dialer.dial_due()
+    assert [r.destination for r in world.pbx.originated] == [AMSTERDAM_CONTACT]
+    world.clock.now = datetime(2026, 11, 23, 13, 59, tzinfo=UTC)  # 08:59 in New York
+    await world.dialer.dial_due()
+    assert len(world.pbx.originated) == 1
+    world.clock.now = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 09:00 in New York
+    await world.dialer.dial_due()
+    assert [r.destination for r in world.pbx.originated] == [AMSTERDAM_CONTACT, NEW_YORK_CONTACT]
+
+
+async def test_retry_waits_its_backoff(world: World) -> None:
+    request = parse_campaign_request(
+        body(
+            contacts=[{"destination": AMSTERDAM_CONTACT}],
+            retries={"no-answer": {"max_attempts": 2, "backoff_seconds": 300}},
+        )
+    )
+    campaign = await world.manager.create(org_id(ACME), request)
+    await world.dialer.dial_due()
+    (first,) = world.pbx.originated
+    await world.pbx.hang_up_remote(first.call_id, 19)  # no answer
+    world.clock.now += timedelta(seconds=299)
+    await world.dialer.dial_due()
+    assert len(world.pbx.originated) == 1
+    world.clock.now += timedelta(seconds=1)
+    await world.dialer.dial_due()
+    assert len(world.pbx.originated) == 2
+    await world.pbx.hang_up_remote(world.pbx.originated[1].call_id, 19)
+    contacts, _ = await world.store.list_campaign_contacts(campaign.id, None, 10, 0)
+    assert [(c.state, c.outcome, c.attempts) for c in contacts] == [
+        (ContactState.DONE, "no-answer", 2)
+    ]
+    await world.dialer.dial_due()  # nothing open: the campaign is finished
+    finished = await world.store.get_campaign(None, campaign.id)
+    assert finished is not None
+    assert finished.status.value == "finished"
+
+
+async def test_contacts_wait_for_the_pbx(world: World) -> None:
+    request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+    campaign = await world.manager.create(org_id(ACME), request)
+    world.pbx.fail_next_originate = PbxUnavailable("ARI is not connected")
+    await world.dialer.dial_due()  # the PBX refuses: not an attempt, the contact waits
+    contacts, _ = await world.store.list_campaign_contacts(campaign.id, None, 10, 0)
+    assert [(c.state, c.attempts) for c in contacts] == [(ContactState.PENDING, 0)]
+    world.clock.now += timedelta(seconds=5)
+    await world.dialer.dial_due()
+    assert [r.destination for r in world.pbx.originated] == [AMSTERDAM_CONTACT]
+    contacts, _ = await world.store.list_campaign_contacts(campaign.id, None, 10, 0)
+    assert [(c.state, c.attempts) for c in contacts] == [(ContactState.CALLING, 1)]
+
+
+async def test_no_dialing_while_the_pbx_is_down(world: World) -> None:
+    up = False
+    dialer = Dialer(
+        world.store,
+        world.engine,
+        world.manager,
+        make_settings().policy,
+        world.clock,
+        can_dial=lambda: up,
+    )
+    request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+    await world.manager.create(org_id(ACME), request)
+    await dialer.dial_due()
+    assert world.pbx.originated == []
+    up = True
+    await dialer.dial_due()
+    assert len(world.pbx.originated) == 1
