@@ -10,6 +10,7 @@
 * The person party ("Hello?" then silence): detected as human; the first message follows and
   the party hears it.
 * A transfer ends the recording where the caller leaves (the announcement is in it).
+* A campaign retries a contact whose calls reach voicemail (its `voicemail` retry rule).
 * The silent party is asked "are you still there?" after the silence prompt's seconds, and
   hears it before the silence timeout's goodbye.
 """
@@ -220,3 +221,30 @@ async def test_a_silent_callee_is_asked_whether_they_are_still_there_before_the_
     heard = (await transcribe(pcm, rate)).lower()
     assert "still there" in heard, heard
     assert heard.index("library") < heard.index("still there") < heard.index("no longer")
+
+
+async def test_a_campaign_retries_a_contact_whose_calls_reach_voicemail(
+    live: LiveService,
+) -> None:
+    """Campaigns count ``voicemail`` as an outcome of their retry rules."""
+    status, created = await live.post(
+        "/campaigns",
+        {
+            "name": "Voicemail retries",
+            "assistant": {"first_message": "Hello.", "voicemail_detection": "detect"},
+            "contacts": [{"destination": VOICEMAIL_PARTY}],
+            "retries": {"voicemail": {"max_attempts": 2, "backoff_seconds": 1}},
+        },
+    )
+    assert status == 201, created
+    cid = created["id"]
+    async with asyncio.timeout(60):
+        while (body := (await live.get(f"/campaigns/{cid}"))[1])["status"] != "finished":
+            await asyncio.sleep(0.5)
+    assert body["progress"]["by_outcome"] == {"voicemail": 1}
+    _, listed = await live.get(f"/campaigns/{cid}/contacts")
+    assert [c["attempts"] for c in listed["contacts"]] == [2]
+    _, calls = await live.get("/calls")
+    ended = [await live.call(c["id"]) for c in calls["calls"]]
+    assert [c["end_reason"] for c in ended] == ["voicemail", "voicemail"]
+    assert {c["answering_machine"]["result"] for c in ended} == {"machine"}
