@@ -127,7 +127,9 @@ class Service:
         self.webhooks = Webhooks(store, settings)
         self.engine.observers.add(self.webhooks.publisher)
         # Starts the live conversation of each answered call (a PBX that carries media).
-        self.runner = CallRunner(self.engine, pbx, store, settings)
+        self.runner = CallRunner(
+            self.engine, pbx, store, settings, tool_server=self.webhooks.requests
+        )
         # Client media mode: Asterisk dials voicedock; the web app serves this on /media.
         self.media_acceptor = _media_acceptor(settings, pbx)
         # This node's lease among the nodes sharing the store; SQLite serves one node only.

@@ -22,6 +22,7 @@ import copy
 from typing import Any
 
 from voicedock.calls import fields
+from voicedock.calls.tool_config import check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
@@ -70,6 +71,7 @@ CONFIG_FIELDS = (
     "silence_timeout_seconds",
     "max_duration_seconds",
     "media_format",
+    "tools",
 )
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
 LIMIT_FIELDS = {"silence_timeout_seconds": (5, 600), "max_duration_seconds": (30, 14_400)}
@@ -107,6 +109,8 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
             out[key] = fields.integer(obj, key, low, low, high)
     if obj.get("media_format") is not None:
         out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
+    if obj.get("tools") is not None:
+        out["tools"] = check_tools(obj["tools"])
     return out
 
 

@@ -56,6 +56,7 @@ from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.tools import ToolExecutor
 
 log = logging.getLogger("voicedock.calls")
 
@@ -120,11 +121,13 @@ class LiveConversation:
         config: ConversationConfig | None = None,
         hangup: Callable[[], Awaitable[None]] | None = None,
         on_transcript: Callable[[TranscriptEntry], Awaitable[None]] | None = None,
+        tools: ToolExecutor | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
         closed with the call); ``hangup`` defaults to asking the PBX through the media session.
         ``on_transcript`` is awaited with each final message, in order; all of them are
-        delivered before ``run()`` returns.
+        delivered before ``run()`` returns. ``tools`` carries out the model's calls of the
+        assistant's tools.
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -137,6 +140,7 @@ class LiveConversation:
         )
         self._hangup = hangup
         self._on_transcript = on_transcript
+        self._tools = tools
         self._turns: asyncio.Queue[TranscriptEntry | None] = asyncio.Queue()
         self._turn_writer: asyncio.Task[None] | None = None
         self._conversation: Dialogue | None = None
@@ -202,6 +206,7 @@ class LiveConversation:
             sink=sink,
             config=self._config,
             on_transcript=on_transcript,
+            tools=self._tools,
         )
 
     async def __aexit__(

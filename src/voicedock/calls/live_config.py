@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from voicedock.calls.tool_config import assistant_tools, tool_specs
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
 
@@ -54,6 +55,7 @@ def conversation_config(
         first_message=first if isinstance(first, str) and first else cfg.first_message,
         context=context or cfg.context,
         history=cfg.history + history,
+        tools=tool_specs(assistant_tools(assistant_config)) or cfg.tools,
     )
 
 

@@ -33,6 +33,9 @@ class EventType(enum.StrEnum):
     END_OF_CALL_REPORT = "end-of-call-report"
     TRANSCRIPT = "transcript"
     TRANSFER_UPDATE = "transfer-update"
+    # Requests voicedock makes while a call waits for the answer (not queued, not retried).
+    TOOL_CALLS = "tool-calls"
+    ASSISTANT_REQUEST = "assistant-request"
 
 
 def generate_secret(num_bytes: int = 32) -> str:

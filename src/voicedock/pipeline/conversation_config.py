@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.tools import ToolSpec
 from voicedock.pipeline.vad import VadConfig
 
 
@@ -28,3 +29,9 @@ class ConversationConfig:
     fallback_timeout_s: float = 8.0
     silence_timeout_message: str | None = "It seems you are no longer there. Goodbye."
     end_call_grace_s: float = 30.0
+    # Tools the model may call (with a ``ToolExecutor`` given to the conversation). While one
+    # runs longer than ``tool_filler_delay_s`` the caller hears ``tool_filler_message`` once.
+    tools: tuple[ToolSpec, ...] = ()
+    tool_filler_message: str | None = "One moment, please."
+    tool_filler_delay_s: float = 1.0
+    max_tool_rounds: int = 4  # model replies with tool calls in one turn, before it must speak

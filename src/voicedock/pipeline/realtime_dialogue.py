@@ -204,7 +204,11 @@ class RealtimeDialogue:
 
     @property
     def history(self) -> list[ChatMessage]:
-        return [ChatMessage(e.role, e.content) for e in self.transcript]
+        return [
+            ChatMessage(e.role, e.content)
+            for e in self.transcript
+            if e.role in ("system", "user", "assistant")
+        ]
 
     # ── the provider's side ──────────────────────────────────────────────────────────────
     async def _push_audio(self, conv: RealtimeConversation) -> None:

@@ -1,0 +1,189 @@
+"""Tools on a real call: REST → engine → lab Asterisk → a speaking party → Whisper → the
+OpenAI-compatible stand-in, which calls the assistant's webhook tools → the signed
+``tool-calls`` requests to the organization's server (``fakes.tool_server``) → their results
+in the model's next request → what the caller heard.
+
+The lab's utterance party says "I would like to book an appointment on Monday." three seconds
+after answering; the model answers it with two tool calls: ``book_appointment`` (a slow
+server: the caller hears the filler) and ``check_insurance`` (the server fails: the model
+reads that it failed). Its next request carries both results; it then speaks the booking.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.audio_helpers import (
+    UTTERANCE_PARTY,
+    read_new_recording,
+    require_offline_speech,
+    transcribe,
+    wait_transcript,
+    words,
+)
+from e2e.conftest import LiveService, serve, service_settings
+from e2e.test_audio_e2e import control, wait_recorded
+from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
+from fakes.tool_server import Answer, ToolServer
+from fakes.world import ACME
+from voicedock.config import WebhookEndpointSettings
+from voicedock.domain.webhooks import generate_secret
+from voicedock.lab.server import LabAsterisk
+from voicedock.pipeline.providers.piper_tts import PiperTts
+from voicedock.pipeline.providers.whisper_stt import WhisperStt
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
+
+SECRET = generate_secret()
+BOOKED = "You are booked for Monday at nine."
+TOOLS = [
+    {
+        "name": "book_appointment",
+        "description": "Book an appointment on the given day.",
+        "parameters": {
+            "type": "object",
+            "properties": {"day": {"type": "string"}},
+            "required": ["day"],
+        },
+        "timeout_seconds": 10,
+    },
+    {"name": "check_insurance", "description": "Check the caller's insurance plan."},
+]
+ANSWERS = {
+    "book_appointment": Answer({"result": {"confirmation": "RX-42", "time": "09:00"}}, delay_s=2.5),
+    "check_insurance": Answer({"message": "database down"}, status=500),
+}
+
+
+def model(request: ChatRequest) -> str | ToolCalls:
+    """Calls both tools for the caller's request; once it has their results, speaks."""
+    if any(m.get("role") == "tool" for m in request.messages):
+        return BOOKED
+    calls = (("book_appointment", {"day": "Monday"}), ("check_insurance", {}))
+    return ToolCalls(calls, text="Let me check.")
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[LlmStandIn]:
+    require_offline_speech()
+    await WhisperStt().warm_up()
+    await PiperTts().warm_up()
+    async with LlmStandIn(reply=model) as standin:
+        yield standin
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ToolServer]:
+    async with ToolServer(SECRET, ANSWERS) as running:
+        yield running
+
+
+@pytest.fixture
+async def live(
+    lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn, server: ToolServer
+) -> AsyncIterator[LiveService]:
+    settings = service_settings(lab, tmp_path / "tools.db", "ari")
+    settings.speech.openai_base_url = llm.base_url
+    settings.speech.openai_api_key = "sk-lab-operator"
+    settings.webhooks.allow_loopback = True  # the organization's server is on loopback here
+    settings.webhooks.endpoints = [
+        WebhookEndpointSettings(
+            name="tools",
+            organization=ACME,
+            url=server.url,
+            secret=SECRET,
+            event_types=["tool-calls"],
+        )
+    ]
+    running = await serve(settings)
+    try:
+        yield running
+    finally:
+        await running.client.close()
+
+
+def assistant(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "provider": "openai",
+        "first_message": "Riverside dental clinic.",
+        "stt_config": {"provider": "offline"},
+        "tts_config": {"provider": "offline"},
+        "system_prompt": "You book appointments for the Riverside dental clinic.",
+        "tools": tools,
+    }
+
+
+async def test_webhook_tools_answer_the_model_and_the_caller_hears_the_filler(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn, server: ToolServer
+) -> None:
+    recordings = Path(lab.recordings_dir)
+    before = set(recordings.glob("utterance-*-rx.wav"))
+    resp = await live.client.post(
+        "/calls/outbound",
+        json={"destination": UTTERANCE_PARTY, "assistant": assistant(TOOLS)},
+        headers=live.auth(),
+    )
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+
+    first = await llm.wait_request(timeout=40)
+    assert first.tool_names == ["book_appointment", "check_insurance"]
+    assert first.tools is not None
+    assert first.tools[0]["function"]["parameters"]["required"] == ["day"]
+
+    # The organization's server got signed requests (a bad signature would be refused) with
+    # the call, the assistant's tool and the model's arguments.
+    booking = await server.wait_request(1)
+    insurance = await server.wait_request(2)
+    assert server.refused == 0
+    assert booking["type"] == "tool-calls"
+    assert booking["call_id"] == call_id
+    assert booking["data"]["tool_call"]["name"] == "book_appointment"
+    assert booking["data"]["tool_call"]["arguments"] == {"day": "Monday"}
+    assert insurance["data"]["tool_call"]["name"] == "check_insurance"
+
+    # Both results reach the model's next request, after its own calls.
+    second = await llm.wait_request(2, timeout=30)
+    calls = [m for m in second.messages if m.get("tool_calls")]
+    assert [c["function"]["name"] for c in calls[0]["tool_calls"]] == [
+        "book_appointment",
+        "check_insurance",
+    ]
+    results = {m["tool_call_id"]: m["content"] for m in second.messages if m["role"] == "tool"}
+    ids = [c["id"] for c in calls[0]["tool_calls"]]
+    assert json.loads(results[ids[0]]) == {"confirmation": "RX-42", "time": "09:00"}
+    assert "HTTP 500" in results[ids[1]]
+
+    await _wait_said(live, call_id, BOOKED)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=20)
+
+    # The transcript (and the call's events) show the calls and their results.
+    roles = [m["role"] for m in ended["messages"]]
+    assert "tool_calls" in roles, roles
+    assert roles.count("tool") == 2, roles
+    said = " ".join(m["content"] for m in ended["messages"] if m["role"] == "assistant")
+    assert "One moment, please." in said
+    assert BOOKED in said
+    event_roles = [e["data"]["role"] for e in ended["events"] if e["type"] == "transcript"]
+    assert "tool_calls" in event_roles
+    assert "tool" in event_roles
+
+    # The caller heard the filler while the slow tool ran, then the booking.
+    pcm, rate = await read_new_recording(recordings, "utterance-*-rx.wav", before)
+    heard = words(await transcribe(pcm, rate))
+    assert {"moment", "booked"} <= heard, heard
+
+
+async def _wait_said(live: LiveService, call_id: str, text: str) -> None:
+    await wait_transcript(
+        live,
+        call_id,
+        lambda m: m["role"] == "assistant" and text in m["content"],
+        within=30,
+    )
