@@ -11,6 +11,7 @@ reads that it failed). Its next request carries both results; it then speaks the
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from e2e.audio_helpers import (
 )
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
+from e2e.test_calls_e2e import wait_status
 from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
 from fakes.tool_server import Answer, ToolServer
 from fakes.world import ACME
@@ -39,6 +41,7 @@ from voicedock.pipeline.providers.whisper_stt import WhisperStt
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
+DTMF_PARTY = "+31612345680"  # says the appointment utterance, then collects DTMF
 SECRET = generate_secret()
 BOOKED = "You are booked for Monday at nine."
 TOOLS = [
@@ -90,6 +93,7 @@ async def live(
     settings = service_settings(lab, tmp_path / "tools.db", "ari")
     settings.speech.openai_base_url = llm.base_url
     settings.speech.openai_api_key = "sk-lab-operator"
+    settings.policy.internal_targets = ["sales"]
     settings.webhooks.allow_loopback = True  # the organization's server is on loopback here
     settings.webhooks.endpoints = [
         WebhookEndpointSettings(
@@ -178,6 +182,69 @@ async def test_webhook_tools_answer_the_model_and_the_caller_hears_the_filler(
     pcm, rate = await read_new_recording(recordings, "utterance-*-rx.wav", before)
     heard = words(await transcribe(pcm, rate))
     assert {"moment", "booked"} <= heard, heard
+
+
+async def test_send_dtmf_is_heard_as_digits_then_end_call_hangs_up(
+    lab: LabAsterisk, live: LiveService, llm: LlmStandIn
+) -> None:
+    def presses_then_leaves(request: ChatRequest) -> str | ToolCalls:
+        done = [m for m in request.messages if m.get("role") == "tool"]
+        if not done:
+            return ToolCalls((("send_dtmf", {"digits": "4721#"}),))
+        return ToolCalls((("end_call", {}),), text="Done. Goodbye.")
+
+    llm.reply = presses_then_leaves
+    recordings = Path(lab.recordings_dir)
+    before = set(recordings.glob("dtmf-*-digits.txt"))
+    tools = [{"type": "send_dtmf"}, {"type": "end_call"}]
+    resp = await live.client.post(
+        "/calls/outbound",
+        json={"destination": DTMF_PARTY, "assistant": assistant(tools)},
+        headers=live.auth(),
+    )
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+    # The model's end_call ends the call by itself, after its last words.
+    ended = await wait_recorded(live, call_id, within=60)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "assistant-ended-call")
+    said = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert "Done. Goodbye." in said
+    second = llm.requests[1]
+    assert [m["content"] for m in second.messages if m["role"] == "tool"] == ["Pressed 4721#."]
+    # The party collected the digits (RFC 4733 through the PBX; # ends its Read()).
+    digits = await _new_file(recordings, "dtmf-*-digits.txt", before)
+    assert digits.read_text().strip() == "4721"
+
+
+async def test_transfer_call_moves_the_caller_to_sales(live: LiveService, llm: LlmStandIn) -> None:
+    llm.reply = ToolCalls((("transfer_call", {"destination": "sales"}),))
+    tools = [{"type": "transfer_call", "destinations": ["sales"], "message": "One moment."}]
+    resp = await live.client.post(
+        "/calls/outbound",
+        json={"destination": UTTERANCE_PARTY, "assistant": assistant(tools)},
+        headers=live.auth(),
+    )
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+    ended = await wait_status(live, call_id, ("ended", "failed"), within=60)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "transferred")
+    assert ended["transferred_to"] == "sales"
+    pbx: Any = live.service.pbx
+    if call_id in {str(c["id"]) for c in await pbx.ari.list_channels()}:
+        await pbx.ari.hangup_channel(call_id)  # the caller is with sales now, not with us
+    first = llm.requests[0]
+    assert first.tools is not None
+    assert first.tools[0]["function"]["parameters"]["properties"]["destination"]["enum"] == [
+        "sales"
+    ]
+
+
+async def _new_file(directory: Path, pattern: str, before: set[Path]) -> Path:
+    async with asyncio.timeout(20):
+        while not (fresh := set(directory.glob(pattern)) - before):
+            await asyncio.sleep(0.2)
+    (found,) = fresh
+    return found
 
 
 async def _wait_said(live: LiveService, call_id: str, text: str) -> None:
