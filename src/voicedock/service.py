@@ -127,6 +127,7 @@ class Service:
         self.webhooks = Webhooks(store, settings)
         self.engine.observers.add(self.webhooks.publisher)
         # Starts the live conversation of each answered call (a PBX that carries media).
+        self.engine.assistant_server = self.webhooks.requests
         self.runner = CallRunner(
             self.engine, pbx, store, settings, tool_server=self.webhooks.requests
         )

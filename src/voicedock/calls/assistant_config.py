@@ -72,10 +72,16 @@ CONFIG_FIELDS = (
     "max_duration_seconds",
     "media_format",
     "tools",
+    "assistant_request",
 )
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
 LIMIT_FIELDS = {"silence_timeout_seconds": (5, 600), "max_duration_seconds": (30, 14_400)}
 PROFILE_FIELDS = ("name", "business_name")
+ASSISTANT_REQUEST = "assistant_request"
+DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
+# Set (never by the API) on the configuration of a call the organization's server refused:
+# its first message is the refusal, then it hangs up.
+HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
 
 
 def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> JsonObject:
@@ -111,7 +117,18 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
         out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
     if obj.get("tools") is not None:
         out["tools"] = check_tools(obj["tools"])
+    if obj.get(ASSISTANT_REQUEST) is not None:
+        out[ASSISTANT_REQUEST] = _check_assistant_request(obj[ASSISTANT_REQUEST])
     return out
+
+
+def _check_assistant_request(value: object) -> JsonObject:
+    """``{"timeout_seconds": 1-20}``: inbound calls ask the organization's server first
+    (``calls.assistant_request``)."""
+    obj = fields.require_object(value, ASSISTANT_REQUEST)
+    fields.reject_unknown(obj, ("timeout_seconds",), ASSISTANT_REQUEST)
+    default = DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS
+    return {"timeout_seconds": fields.integer(obj, "timeout_seconds", default, 1, 20)}
 
 
 def _check_messages(messages: object) -> None:

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from voicedock.calls.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE
 from voicedock.calls.tool_config import assistant_tools, tool_specs
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
@@ -56,6 +57,7 @@ def conversation_config(
         context=context or cfg.context,
         history=cfg.history + history,
         tools=tool_specs(assistant_tools(assistant_config)) or cfg.tools,
+        hang_up_after_first_message=assistant_config.get(HANG_UP_AFTER_FIRST_MESSAGE) is True,
     )
 
 

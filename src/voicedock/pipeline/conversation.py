@@ -59,6 +59,7 @@ log = logging.getLogger("voicedock.pipeline")
 
 END_CALL_COMMAND = "end-call"
 ASSISTANT_ENDED_CALL = "assistant-ended-call"  # the model called the end_call tool
+REFUSED = "refused"  # the organization's server refused the inbound call (its message said)
 PROVIDER_ERROR = "provider-error"
 INTERNAL_ERROR = "internal-error"
 # What a speech provider's failure looks like: the call ends "provider-error", a warning line.
@@ -128,7 +129,9 @@ class Conversation:
     async def __aenter__(self) -> Self:
         await self._tasks.start()
         self._run_task = self._tasks.spawn(self._run())
-        if self.config.first_message:
+        if self.config.first_message and self.config.hang_up_after_first_message:
+            self._events.put_nowait(EndCall(REFUSED, self.config.first_message))
+        elif self.config.first_message:
             self._events.put_nowait(Say(self.config.first_message))
         return self
 

@@ -15,6 +15,8 @@ class ConversationConfig:
     sample_rate: int = 8000
     system_prompt: str = "You are a helpful phone assistant. Keep answers short."
     first_message: str | None = None
+    # The call is refused: the first message is the last, then the call ends.
+    hang_up_after_first_message: bool = False
     context: str | None = None
     # Turns the model sees before this call's own (the assistant's seeded user/assistant
     # messages); never spoken and not part of the transcript.
