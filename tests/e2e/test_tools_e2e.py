@@ -63,8 +63,29 @@ ANSWERS = {
 }
 
 
+PLAN = {
+    "summary_prompt": "Name the day booked.",
+    "structured_data_schema": {
+        "type": "object",
+        "properties": {"day": {"type": "string"}, "confirmation": {"type": "string"}},
+        "required": ["day", "confirmation"],
+    },
+    "success_evaluation_rubric": "Was an appointment booked?",
+}
+EXTRACTED = {"day": "Monday", "confirmation": "RX-42"}
+
+
 def model(request: ChatRequest) -> str | ToolCalls:
-    """Calls both tools for the caller's request; once it has their results, speaks."""
+    """Calls both tools for the caller's request; once it has their results, speaks. Asked
+    to analyse the call (after it), answers the analysis plan."""
+    if (request.system_prompt or "").startswith("You analyse phone calls"):
+        answer = {
+            "summary": "Booked Monday.",
+            "sentiment": 8,
+            "structured_data": EXTRACTED,
+            "success_evaluation": "yes",
+        }
+        return json.dumps(answer)
     if any(m.get("role") == "tool" for m in request.messages):
         return BOOKED
     calls = (("book_appointment", {"day": "Monday"}), ("check_insurance", {}))
@@ -129,7 +150,10 @@ async def test_webhook_tools_answer_the_model_and_the_caller_hears_the_filler(
     before = set(recordings.glob("utterance-*-rx.wav"))
     resp = await live.client.post(
         "/calls/outbound",
-        json={"destination": UTTERANCE_PARTY, "assistant": assistant(TOOLS)},
+        json={
+            "destination": UTTERANCE_PARTY,
+            "assistant": {**assistant(TOOLS), "analysis_plan": PLAN},
+        },
         headers=live.auth(),
     )
     assert resp.status == 200, await resp.text()
@@ -177,6 +201,15 @@ async def test_webhook_tools_answer_the_model_and_the_caller_hears_the_filler(
     event_roles = [e["data"]["role"] for e in ended["events"] if e["type"] == "transcript"]
     assert "tool_calls" in event_roles
     assert "tool" in event_roles
+
+    # The analysis plan: the model was asked for the schema's fields; they are stored.
+    analysing = llm.requests[-1]
+    assert analysing.system_prompt is not None
+    assert '"confirmation"' in analysing.system_prompt
+    assert "Was an appointment booked?" in analysing.system_prompt
+    assert ended["analysis_result"]["structured_data"] == EXTRACTED
+    assert ended["analysis_result"]["success_evaluation"] == "yes"
+    assert ended["analysis_result"]["method"] == "llm"
 
     # The caller heard the filler while the slow tool ran, then the booking.
     pcm, rate = await read_new_recording(recordings, "utterance-*-rx.wav", before)

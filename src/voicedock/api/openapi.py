@@ -21,6 +21,7 @@ from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import LIMIT_FIELDS, MESSAGE_ROLES, PROVIDERS
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
+from voicedock.calls.tool_config import MAX_TOOLS, TOOL_TYPES
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 
 _MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
@@ -44,6 +45,49 @@ _CONFIG_PROPS: dict[str, Schema] = {
     "media_format": {
         "enum": list(CALL_MEDIA_FORMATS),
         "description": "Call audio between the PBX and voicedock; default: the trunk's codec.",
+    },
+    "tools": {
+        "type": "array",
+        "maxItems": MAX_TOOLS,
+        "description": (
+            "Functions the model may call: webhook tools (answered by the organization's "
+            "server through the tool-calls webhook) and the built-ins end_call, "
+            "transfer_call (destinations, mode, message) and send_dtmf. docs/tools.md."
+        ),
+        "items": obj(
+            {
+                "type": {"enum": list(TOOL_TYPES)},
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "description": TEXT,
+                "parameters": {"type": "object", "description": "A JSON Schema of type object."},
+                "server": obj({"url": {"type": "string"}}, ("url",)),
+                "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 120},
+                "destinations": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                "mode": {"enum": list(TRANSFER_MODES)},
+                "message": TEXT,
+            }
+        ),
+    },
+    "analysis_plan": obj(
+        {
+            "summary_prompt": TEXT,
+            "structured_data_schema": {
+                "type": "object",
+                "description": "JSON Schema of analysis_result.structured_data.",
+            },
+            "success_evaluation_rubric": TEXT,
+        }
+    ),
+    "assistant_request": obj(
+        {"timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 20}},
+        strict=True,
+    )
+    | {
+        "description": (
+            "Inbound calls to this assistant's numbers first ask the organization's server "
+            "(assistant-request webhook); this assistant answers when it gives no usable "
+            "answer in time."
+        )
     },
 }
 _CALL_SUMMARY_PROPS: dict[str, Schema] = {
@@ -119,7 +163,14 @@ SCHEMAS: dict[str, Schema] = {
             **_CALL_SUMMARY_PROPS,
             "analysis_result": nullable(
                 obj(
-                    {"summary": {}, "sentiment": {}, "method": {"enum": ["llm", "heuristic"]}},
+                    {
+                        "summary": {},
+                        "sentiment": {},
+                        "method": {"enum": ["llm", "heuristic"]},
+                        "structured_data": {"type": ["object", "null"]},
+                        "structured_data_error": {"type": "string"},
+                        "success_evaluation": {"type": ["string", "null"]},
+                    },
                     strict=False,
                 )
             ),

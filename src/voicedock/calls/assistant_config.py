@@ -73,6 +73,7 @@ CONFIG_FIELDS = (
     "media_format",
     "tools",
     "assistant_request",
+    "analysis_plan",
 )
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
 LIMIT_FIELDS = {"silence_timeout_seconds": (5, 600), "max_duration_seconds": (30, 14_400)}
@@ -117,8 +118,37 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
         out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
     if obj.get("tools") is not None:
         out["tools"] = check_tools(obj["tools"])
+    if obj.get("analysis_plan") is not None:
+        out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
     if obj.get(ASSISTANT_REQUEST) is not None:
         out[ASSISTANT_REQUEST] = _check_assistant_request(obj[ASSISTANT_REQUEST])
+    return out
+
+
+def _check_analysis_plan(value: object) -> JsonObject:
+    """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
+    optional; the schema must be a valid JSON Schema (``pipeline.analysis``)."""
+    obj = fields.require_object(value, "analysis_plan")
+    keys = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
+    fields.reject_unknown(obj, keys, "analysis_plan")
+    out: JsonObject = {}
+    for key in ("summary_prompt", "success_evaluation_rubric"):
+        text = fields.text(obj, key, max_len=5_000)
+        if text is not None:
+            out[key] = text
+    schema = obj.get("structured_data_schema")
+    if schema is not None:
+        if not isinstance(schema, dict):
+            raise BadRequest("analysis_plan.structured_data_schema must be a JSON Schema object")
+        import jsonschema  # loaded only where a plan is checked
+
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise BadRequest(
+                f"analysis_plan.structured_data_schema is not a JSON Schema: {exc.message}"
+            ) from None
+        out["structured_data_schema"] = copy.deepcopy(schema)
     return out
 
 

@@ -32,7 +32,7 @@ from typing import Any, Self
 import numpy as np
 
 from voicedock.aio import Supervisor
-from voicedock.calls.live_config import conversation_config
+from voicedock.calls.live_config import analysis_plan, conversation_config
 from voicedock.calls.live_providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live_providers import build_providers as build_providers
 from voicedock.calls.live_providers import build_providers_closing_on_error
@@ -141,6 +141,7 @@ class LiveConversation:
         self._hangup = hangup
         self._on_transcript = on_transcript
         self._tools = tools
+        self._analysis_plan = analysis_plan(assistant_config)
         self._turns: asyncio.Queue[TranscriptEntry | None] = asyncio.Queue()
         self._turn_writer: asyncio.Task[None] | None = None
         self._conversation: Dialogue | None = None
@@ -385,8 +386,8 @@ class LiveConversation:
         llm = self._providers.llm if self._providers is not None else None
         try:
             async with asyncio.timeout(_ANALYSIS_TIMEOUT_S):
-                analysis = await analyze(transcript, llm)
+                analysis = await analyze(transcript, llm, self._analysis_plan)
         except TimeoutError:
-            analysis = heuristic_analysis(transcript)
+            analysis = dataclasses.replace(heuristic_analysis(transcript), plan=self._analysis_plan)
         assert self.end_reason is not None
         return LiveCallResult(self.end_reason, transcript, latencies, analysis)

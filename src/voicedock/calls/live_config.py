@@ -15,6 +15,7 @@ from typing import Any
 
 from voicedock.calls.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE
 from voicedock.calls.tool_config import assistant_tools, tool_specs
+from voicedock.pipeline.analysis import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
 
@@ -58,6 +59,20 @@ def conversation_config(
         history=cfg.history + history,
         tools=tool_specs(assistant_tools(assistant_config)) or cfg.tools,
         hang_up_after_first_message=assistant_config.get(HANG_UP_AFTER_FIRST_MESSAGE) is True,
+    )
+
+
+def analysis_plan(assistant_config: Mapping[str, Any]) -> AnalysisPlan | None:
+    """The assistant's ``analysis_plan`` (checked when it was saved), if it has one."""
+    plan = assistant_config.get("analysis_plan")
+    if not isinstance(plan, Mapping):
+        return None
+    schema = plan.get("structured_data_schema")
+    summary, rubric = plan.get("summary_prompt"), plan.get("success_evaluation_rubric")
+    return AnalysisPlan(
+        summary_prompt=summary if isinstance(summary, str) else None,
+        structured_data_schema=schema if isinstance(schema, Mapping) else None,
+        success_evaluation_rubric=rubric if isinstance(rubric, str) else None,
     )
 
 
