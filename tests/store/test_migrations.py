@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "webhook_outbox",
     "nodes",
     "node_commands",
+    "tool_templates",
     "schema_migrations",
 }
 

@@ -6,7 +6,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from voicedock.api import calls_routes, events_routes, resource_routes, webhook_routes
+from voicedock.api import (
+    calls_routes,
+    events_routes,
+    resource_routes,
+    tool_template_routes,
+    webhook_routes,
+)
 from voicedock.api.keys import MEDIA_PATH, SERVICE
 from voicedock.api.middleware import authenticate, errors
 from voicedock.api.openapi import openapi_document
@@ -42,6 +48,7 @@ def create_app(
     app.add_routes(calls_routes.routes)
     app.add_routes(resource_routes.routes)
     app.add_routes(webhook_routes.routes)
+    app.add_routes(tool_template_routes.routes)
     events_routes.setup(app)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)

@@ -17,11 +17,12 @@ from voicedock.api.openapi_schema import (
     operation,
     ref,
 )
+from voicedock.api.openapi_tools import TOOL_ITEM, TOOL_TEMPLATE_PATHS, TOOL_TEMPLATE_SCHEMAS
 from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import LIMIT_FIELDS, MESSAGE_ROLES, PROVIDERS
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
-from voicedock.calls.tool_config import MAX_TOOLS, TOOL_TYPES
+from voicedock.calls.tool_config import MAX_TOOLS
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 
 _MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
@@ -54,19 +55,7 @@ _CONFIG_PROPS: dict[str, Schema] = {
             "server through the tool-calls webhook) and the built-ins end_call, "
             "transfer_call (destinations, mode, message) and send_dtmf. docs/tools.md."
         ),
-        "items": obj(
-            {
-                "type": {"enum": list(TOOL_TYPES)},
-                "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                "description": TEXT,
-                "parameters": {"type": "object", "description": "A JSON Schema of type object."},
-                "server": obj({"url": {"type": "string"}}, ("url",)),
-                "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 120},
-                "destinations": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                "mode": {"enum": list(TRANSFER_MODES)},
-                "message": TEXT,
-            }
-        ),
+        "items": TOOL_ITEM,
     },
     "analysis_plan": obj(
         {
@@ -474,9 +463,9 @@ def openapi_document() -> Schema:
             },
             "servers": [{"url": "/"}],
             "security": [{"BearerAuth": []}],
-            "paths": {**PATHS, **WEBHOOK_PATHS},
+            "paths": {**PATHS, **WEBHOOK_PATHS, **TOOL_TEMPLATE_PATHS},
             "components": {
-                "schemas": {**SCHEMAS, **WEBHOOK_SCHEMAS},
+                "schemas": {**SCHEMAS, **WEBHOOK_SCHEMAS, **TOOL_TEMPLATE_SCHEMAS},
                 "securitySchemes": {
                     "BearerAuth": {
                         "type": "http",

@@ -9,6 +9,7 @@ offered.
     {"type": "transfer_call", "destinations": ["sales", "+31201234567"], "mode": "blind",
      "message": "Transferring you now."}
     {"type": "send_dtmf"}
+    {"template_id": "..."}          # a tool template of the organization (POST /tool-templates)
 
 A ``webhook`` tool is answered by the organization's server (the ``tool-calls`` webhook); the
 other types are built in, with a name, description and parameters of their own (a name or
@@ -31,6 +32,7 @@ from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpe
 WEBHOOK = "webhook"
 TOOL_TYPES = (WEBHOOK, END_CALL, TRANSFER_CALL, SEND_DTMF)
 MAX_TOOLS = 32
+TEMPLATE_ID = "template_id"
 DEFAULT_TIMEOUT_SECONDS = 20
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what OpenAI-compatible APIs accept
 _FIELDS = {
@@ -65,14 +67,27 @@ def check_tools(value: object) -> list[dict[str, Any]]:
         raise BadRequest("tools must be a list")
     if len(value) > MAX_TOOLS:
         raise BadRequest(f"tools: at most {MAX_TOOLS}")
-    checked = [_check_tool(item, f"tools[{i}]") for i, item in enumerate(value)]
-    names = [str(tool.get("name") or tool["type"]) for tool in checked]
+    checked = [_check_item(item, f"tools[{i}]") for i, item in enumerate(value)]
+    names = [str(t.get("name") or t["type"]) for t in checked if TEMPLATE_ID not in t]
     if len(set(names)) != len(names):
         raise BadRequest("tools: two tools have the same name")
     return checked
 
 
-def _check_tool(item: object, where: str) -> dict[str, Any]:
+def _check_item(item: object, where: str) -> dict[str, Any]:
+    """A tool, or a reference to a tool template (expanded when a call is placed)."""
+    obj = fields.require_object(item, where)
+    if TEMPLATE_ID not in obj:
+        return check_tool(obj, where)
+    fields.reject_unknown(obj, (TEMPLATE_ID,), where)
+    template_id = obj[TEMPLATE_ID]
+    if not isinstance(template_id, str) or not template_id or len(template_id) > 100:
+        raise BadRequest(f"{where}.{TEMPLATE_ID} must be a tool template id")
+    return {TEMPLATE_ID: template_id}
+
+
+def check_tool(item: object, where: str) -> dict[str, Any]:
+    """One tool (an assistant's or a template's), checked; a copy."""
     obj = dict(fields.require_object(item, where))
     kind = obj.setdefault("type", WEBHOOK)
     if kind not in TOOL_TYPES:
@@ -114,7 +129,9 @@ def _check_tool(item: object, where: str) -> dict[str, Any]:
 def assistant_tools(config: Mapping[str, Any]) -> list[AssistantTool]:
     """The tools of a (checked) resolved configuration, ready for a call."""
     tools = config.get("tools")
-    return [_tool(item) for item in tools if isinstance(item, dict)] if tools else []
+    if not tools:
+        return []
+    return [_tool(item) for item in tools if isinstance(item, dict) and TEMPLATE_ID not in item]
 
 
 def tool_specs(tools: Sequence[AssistantTool]) -> tuple[ToolSpec, ...]:

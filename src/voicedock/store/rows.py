@@ -28,6 +28,7 @@ from voicedock.domain.records import (
     NodeLease,
     Organization,
     PhoneNumber,
+    ToolTemplate,
     Trunk,
 )
 from voicedock.store.base import json_default
@@ -191,6 +192,14 @@ ASSISTANTS = Table(
     datetimes=frozenset({"created_at", "updated_at"}),
     documents=frozenset({"config"}),
     booleans=frozenset({"active"}),
+)
+
+TOOL_TEMPLATES = Table(
+    "tool_templates",
+    ToolTemplate,
+    ("id", "organization_id", "tool", "created_at", "updated_at"),
+    datetimes=frozenset({"created_at", "updated_at"}),
+    documents=frozenset({"tool"}),
 )
 
 CALLS = Table(
