@@ -81,3 +81,23 @@ def test_assistant_request_takes_a_bounded_timeout() -> None:
     assert checked == {"assistant_request": {"timeout_seconds": 5}}
     with pytest.raises(BadRequest, match="timeout_seconds"):
         check_config({"assistant_request": {"timeout_seconds": 60}}, "body", allow_profile=False)
+
+
+def test_the_filler_and_the_tools_reach_the_dialogue_settings() -> None:
+    from voicedock.calls.live_config import conversation_config
+
+    config = check_config(
+        {
+            "tools": [{"type": "end_call"}],
+            "tool_filler": {"message": "Hang on.", "delay_seconds": 0.5},
+        },
+        "body",
+        allow_profile=False,
+    )
+    dialogue = conversation_config(config, 8000)
+    assert [t.name for t in dialogue.tools] == ["end_call"]
+    assert (dialogue.tool_filler_message, dialogue.tool_filler_delay_s) == ("Hang on.", 0.5)
+    silent = conversation_config({"tool_filler": {"message": ""}}, 8000)
+    assert silent.tool_filler_message is None
+    with pytest.raises(BadRequest, match="delay_seconds"):
+        check_config({"tool_filler": {"delay_seconds": 60}}, "body", allow_profile=False)

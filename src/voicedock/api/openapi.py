@@ -57,6 +57,12 @@ _CONFIG_PROPS: dict[str, Schema] = {
         ),
         "items": TOOL_ITEM,
     },
+    "tool_filler": obj(
+        {
+            "message": {"type": "string", "maxLength": 500},
+            "delay_seconds": {"type": "number", "minimum": 0, "maximum": 10},
+        }
+    ),
     "analysis_plan": obj(
         {
             "summary_prompt": TEXT,

@@ -74,6 +74,7 @@ CONFIG_FIELDS = (
     "tools",
     "assistant_request",
     "analysis_plan",
+    "tool_filler",
 )
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
 LIMIT_FIELDS = {"silence_timeout_seconds": (5, 600), "max_duration_seconds": (30, 14_400)}
@@ -118,10 +119,31 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
         out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
     if obj.get("tools") is not None:
         out["tools"] = check_tools(obj["tools"])
+    if obj.get("tool_filler") is not None:
+        out["tool_filler"] = _check_tool_filler(obj["tool_filler"])
     if obj.get("analysis_plan") is not None:
         out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
     if obj.get(ASSISTANT_REQUEST) is not None:
         out[ASSISTANT_REQUEST] = _check_assistant_request(obj[ASSISTANT_REQUEST])
+    return out
+
+
+def _check_tool_filler(value: object) -> JsonObject:
+    """``{"message": "One moment, please." | "", "delay_seconds": 0-10}``: what the caller
+    hears while a tool runs longer than the delay (an empty message: nothing)."""
+    obj = fields.require_object(value, "tool_filler")
+    fields.reject_unknown(obj, ("message", "delay_seconds"), "tool_filler")
+    out: JsonObject = {}
+    message = obj.get("message")
+    if message is not None:
+        if not isinstance(message, str) or len(message) > 500:
+            raise BadRequest("tool_filler.message must be a text of at most 500 characters")
+        out["message"] = message.strip()
+    delay = obj.get("delay_seconds")
+    if delay is not None:
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 10:
+            raise BadRequest("tool_filler.delay_seconds must be a number of seconds, 0-10")
+        out["delay_seconds"] = delay
     return out
 
 

@@ -49,8 +49,14 @@ def conversation_config(
     }
     if limits:
         endpointing = dataclasses.replace(endpointing, **limits)
+    filler = assistant_config.get("tool_filler")
+    filler = filler if isinstance(filler, Mapping) else {}
+    message = filler.get("message", cfg.tool_filler_message)
+    delay = filler.get("delay_seconds", cfg.tool_filler_delay_s)
     return dataclasses.replace(
         cfg,
+        tool_filler_message=message if isinstance(message, str) and message else None,
+        tool_filler_delay_s=float(delay),
         endpointing=endpointing,
         sample_rate=sample_rate,
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
