@@ -197,6 +197,7 @@ class LiveConversation:
                 sink=sink,
                 config=self._config,
                 on_transcript=on_transcript,
+                tools=self._tools,
             )
         if providers.stt is None or providers.llm is None:
             raise ProviderConfigError("a pipeline call needs STT and an LLM")

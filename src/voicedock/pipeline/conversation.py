@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -53,7 +52,14 @@ from voicedock.pipeline.llm_stream import reply_sentences
 from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
 from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, ToolCallingLlm, Tts
 from voicedock.pipeline.text import split_sentences
-from voicedock.pipeline.tools import END_CALL, ToolExecutor, ToolResult
+from voicedock.pipeline.tools import (
+    END_CALL,
+    ToolExecutor,
+    ToolResult,
+    calls_entry,
+    result_entry,
+    run_tool,
+)
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -368,8 +374,7 @@ class Conversation:
             if not calls:
                 return
             self._history.append(ChatMessage("assistant", "", tool_calls=tuple(calls)))
-            shown = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
-            self._record_tool("tool_calls", shown)
+            self._add_transcript(calls_entry(calls, self._wall()))
             end_turn = False
             for call in calls:
                 result: ToolResult | None = None
@@ -391,8 +396,7 @@ class Conversation:
                     if result is None:
                         result = ToolResult("The caller interrupted; no result.", error=True)
                     self._history.append(ChatMessage("tool", result.content, tool_call_id=call.id))
-                    shown_result = {"tool_call_id": call.id, "name": call.name}
-                    self._record_tool("tool", {**shown_result, "result": result.content})
+                    self._add_transcript(result_entry(call, result, self._wall()))
                 end_turn = end_turn or result.end_turn
             if end_turn:
                 return
@@ -401,24 +405,10 @@ class Conversation:
         return self.config.tool_filler_delay_s if self.config.tool_filler_message else 1e9
 
     async def _run_tool(self, call: ToolCall) -> ToolResult:
-        """One tool call; every failure (the executor's own bugs too) is a result."""
         if call.name == END_CALL:
             self._events.put_nowait(EndCall(ASSISTANT_ENDED_CALL, None))
             return ToolResult("The call is ending.", end_turn=True)
-        if self._tool_executor is None:
-            return ToolResult(f"The tool {call.name} is not available.", error=True)
-        try:
-            return await self._tool_executor.run(call)
-        except Exception:
-            log.exception("tool %s failed", call.name)
-            return ToolResult(f"The tool {call.name} failed.", error=True)
-
-    def _record_tool(self, role: str, content: object) -> None:
-        """A tool call or result in the transcript (content: JSON), as of now."""
-        now = self._wall()
-        text = json.dumps(content, separators=(",", ":"))
-        entry = TranscriptEntry("tool_calls" if role == "tool_calls" else "tool", text, now, now)
-        self._add_transcript(entry)
+        return await run_tool(self._tool_executor, call)
 
     async def _say(
         self, make_sentences: Callable[[], AsyncIterator[str]], slot: ChatMessage

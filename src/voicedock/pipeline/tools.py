@@ -13,11 +13,14 @@ speak about.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from voicedock.pipeline.frames import ToolCall
+from voicedock.pipeline.frames import ToolCall, TranscriptEntry
+
+log = logging.getLogger("voicedock.pipeline")
 
 # Tools carried out by voicedock itself (the rest go to the organization's server).
 END_CALL = "end_call"
@@ -73,3 +76,31 @@ def parse_arguments(call: ToolCall) -> dict[str, Any]:
 def result_text(value: object) -> str:
     """A tool's answer as the text of a ``tool`` message (JSON unless it is text already)."""
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+async def run_tool(executor: ToolExecutor | None, call: ToolCall) -> ToolResult:
+    """``call`` carried out by ``executor``; every failure (the executor's own bugs too, or no
+    executor) is a result the model reads."""
+    if executor is None:
+        return ToolResult(f"The tool {call.name} is not available.", error=True)
+    try:
+        return await executor.run(call)
+    except Exception:
+        log.exception("tool %s failed", call.name)
+        return ToolResult(f"The tool {call.name} failed.", error=True)
+
+
+def calls_entry(calls: Sequence[ToolCall], at: float) -> TranscriptEntry:
+    """The transcript message of the model's tool calls (content: a JSON list)."""
+    shown = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
+    return TranscriptEntry("tool_calls", _compact(shown), at, at)
+
+
+def result_entry(call: ToolCall, result: ToolResult, at: float) -> TranscriptEntry:
+    """The transcript message of one tool's result (content: JSON)."""
+    shown = {"tool_call_id": call.id, "name": call.name, "result": result.content}
+    return TranscriptEntry("tool", _compact(shown), at, at)
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
