@@ -78,7 +78,7 @@ async def call_in(lab: LabAsterisk, live: LiveService) -> tuple[str, dict[str, A
 
 
 async def first_words(live: LiveService, call_id: str) -> str:
-    """What the assistant said first (its greeting), once it was said."""
+    """What the caller heard of the assistant's first message, once it is recorded."""
     said: list[str] = []
 
     async def greeted() -> bool:
@@ -104,7 +104,8 @@ async def test_the_servers_assistant_answers_the_inbound_call(
         assert request["data"]["caller"] == CALLER
         assert request["data"]["called"] == ACME_NUMBERS[0]
         assert call["agent_name"] == "Night desk"
-        assert await first_words(live, call["id"]) == NIGHT_DESK
+        # Its greeting (the lab caller talks at once: it may cut it, never replace it).
+        assert NIGHT_DESK.startswith(await first_words(live, call["id"]))
         await live.pbx.ari.hangup_channel(channel)
         await wait_status(live, call["id"], TERMINAL, within=15)
     finally:
