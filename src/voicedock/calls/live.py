@@ -233,9 +233,11 @@ class LiveConversation:
 
     @property
     def history(self) -> list[ChatMessage]:
-        """The model's context so far (without the system prompt or unsaid messages)."""
+        """The model's context so far (without the system prompt, unsaid messages or tool
+        calls and results)."""
         history = self._conversation.history if self._conversation is not None else []
-        return [message for message in history if message.content]
+        # What was said: tool calls and their results stay with the model's own context.
+        return [m for m in history if m.content and m.role != "tool" and not m.tool_calls]
 
     def end(self, reason: str) -> None:
         """End the call from outside (the caller hung up, the service stops); ``run()``
