@@ -99,3 +99,27 @@ async def test_no_endpoint_for_the_type() -> None:
     with pytest.raises(ServerRequestFailed, match="no webhook endpoint receives tool-calls"):
         await ask(client)
     await client.aclose()
+
+
+async def test_assistant_request_goes_only_to_endpoints_that_list_it() -> None:
+    async with ToolServer(SECRET, {"assistant-request": Answer({"assistant_id": "a1"})}) as server:
+        catch_all = WebhookEndpoint("all", "org", server.url, SECRET)
+        listing = WebhookEndpoint(
+            "ar", "org", server.url, SECRET, event_types=["assistant-request"]
+        )
+        unasked: Any = Endpoints(catch_all)
+        asked: Any = Endpoints(catch_all, listing)
+        clients = [
+            ServerRequests(store, UrlPolicy(allow_loopback=True), system_resolver)
+            for store in (unasked, asked)
+        ]
+        try:
+            route = {"organization_id": "org", "call_id": "c", "caller": None, "called": "+31"}
+            with pytest.raises(ServerRequestFailed, match="no webhook endpoint"):
+                await clients[0].assistant_request(**route, number_id="n", timeout_s=2)
+            answer = await clients[1].assistant_request(**route, number_id="n", timeout_s=2)
+        finally:
+            for client in clients:
+                await client.aclose()
+    assert answer == {"assistant_id": "a1"}
+    assert len(server.received) == 1

@@ -9,9 +9,10 @@ Unlike the events of the outbox these are synchronous: one signed POST (Standard
 the endpoint's secret, a fresh ``webhook-id``), its JSON answer awaited within the deadline,
 never retried (the call cannot wait for a retry; what a caller does next is the caller's
 business). The endpoint is the organization's enabled one that wants the request's type (one
-bound to the call's assistant first); a tool may name its own URL, signed with that
-endpoint's secret. Every URL passes the same SSRF guard as event deliveries, at check time
-and at connect time; redirects are not followed.
+bound to the call's assistant first; ``assistant-request`` only to endpoints that list it);
+a tool may name its own URL, signed with that endpoint's secret. Every URL passes the same
+SSRF guard as event deliveries, at check time and at connect time; redirects are not
+followed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 import aiohttp
 
-from voicedock.domain.webhooks import WebhookEndpoint, redact
+from voicedock.domain.webhooks import EventType, WebhookEndpoint, redact
 from voicedock.errors import InvalidSecret, ServerRequestFailed, UnsafeUrl
 from voicedock.store.base import Store
 from voicedock.webhooks import events
@@ -114,6 +115,9 @@ class ServerRequests:
         endpoints = await self._store.list_webhook_endpoints(
             organization_id, assistant_id, event_type
         )
+        if event_type == EventType.ASSISTANT_REQUEST:
+            # Opt-in, like transcripts: a catch-all endpoint is not asked to route calls.
+            endpoints = [e for e in endpoints if event_type in e.event_types]
         own = [e for e in endpoints if e.assistant_id is not None]
         chosen = own or endpoints
         if not chosen:
