@@ -249,9 +249,15 @@ async def test_send_dtmf_is_heard_as_digits_then_end_call_hangs_up(
     assert digits.read_text().strip() == "4721"
 
 
-async def test_transfer_call_moves_the_caller_to_sales(live: LiveService, llm: LlmStandIn) -> None:
+async def test_transfer_call_from_a_template_moves_the_caller_to_sales(
+    live: LiveService, llm: LlmStandIn
+) -> None:
     llm.reply = ToolCalls((("transfer_call", {"destination": "sales"}),))
-    tools = [{"type": "transfer_call", "destinations": ["sales"], "message": "One moment."}]
+    # The tool is the organization's template, referenced by id.
+    template = {"type": "transfer_call", "destinations": ["sales"], "message": "One moment."}
+    stored = await live.client.post("/tool-templates", json=template, headers=live.auth())
+    assert stored.status == 201, await stored.text()
+    tools = [{"template_id": (await stored.json())["id"]}]
     resp = await live.client.post(
         "/calls/outbound",
         json={"destination": UTTERANCE_PARTY, "assistant": assistant(tools)},
