@@ -19,10 +19,12 @@ from voicedock.api.openapi_schema import (
     operation,
     ref,
 )
+from voicedock.api.openapi_tools import TOOL_ITEM, TOOL_TEMPLATE_PATHS, TOOL_TEMPLATE_SCHEMAS
 from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import LIMIT_FIELDS, MESSAGE_ROLES, PROVIDERS
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
+from voicedock.calls.tool_config import MAX_TOOLS
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 
 _MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
@@ -46,6 +48,43 @@ _CONFIG_PROPS: dict[str, Schema] = {
     "media_format": {
         "enum": list(CALL_MEDIA_FORMATS),
         "description": "Call audio between the PBX and voicedock; default: the trunk's codec.",
+    },
+    "tools": {
+        "type": "array",
+        "maxItems": MAX_TOOLS,
+        "description": (
+            "Functions the model may call: webhook tools (answered by the organization's "
+            "server through the tool-calls webhook) and the built-ins end_call, "
+            "transfer_call (destinations, mode, message) and send_dtmf. docs/tools.md."
+        ),
+        "items": TOOL_ITEM,
+    },
+    "tool_filler": obj(
+        {
+            "message": {"type": "string", "maxLength": 500},
+            "delay_seconds": {"type": "number", "minimum": 0, "maximum": 10},
+        }
+    ),
+    "analysis_plan": obj(
+        {
+            "summary_prompt": TEXT,
+            "structured_data_schema": {
+                "type": "object",
+                "description": "JSON Schema of analysis_result.structured_data.",
+            },
+            "success_evaluation_rubric": TEXT,
+        }
+    ),
+    "assistant_request": obj(
+        {"timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 20}},
+        strict=True,
+    )
+    | {
+        "description": (
+            "Inbound calls to this assistant's numbers first ask the organization's server "
+            "(assistant-request webhook); this assistant answers when it gives no usable "
+            "answer in time."
+        )
     },
 }
 _CALL_SUMMARY_PROPS: dict[str, Schema] = {
@@ -121,7 +160,14 @@ SCHEMAS: dict[str, Schema] = {
             **_CALL_SUMMARY_PROPS,
             "analysis_result": nullable(
                 obj(
-                    {"summary": {}, "sentiment": {}, "method": {"enum": ["llm", "heuristic"]}},
+                    {
+                        "summary": {},
+                        "sentiment": {},
+                        "method": {"enum": ["llm", "heuristic"]},
+                        "structured_data": {"type": ["object", "null"]},
+                        "structured_data_error": {"type": "string"},
+                        "success_evaluation": {"type": ["string", "null"]},
+                    },
                     strict=False,
                 )
             ),
@@ -433,13 +479,20 @@ def openapi_document() -> Schema:
             },
             "servers": [{"url": "/"}],
             "security": [{"BearerAuth": []}],
-            "paths": {**PATHS, **WEBHOOK_PATHS, **CAMPAIGN_PATHS, **CONSOLE_PATHS},
+            "paths": {
+                **PATHS,
+                **WEBHOOK_PATHS,
+                **CAMPAIGN_PATHS,
+                **CONSOLE_PATHS,
+                **TOOL_TEMPLATE_PATHS,
+            },
             "components": {
                 "schemas": {
                     **SCHEMAS,
                     **WEBHOOK_SCHEMAS,
                     **CAMPAIGN_SCHEMAS,
                     **CONSOLE_SCHEMAS,
+                    **TOOL_TEMPLATE_SCHEMAS,
                 },
                 "securitySchemes": {
                     "BearerAuth": {

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicedock.aio import Supervisor, first_of
 from voicedock.calls.commands import API_END_CALL
+from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
@@ -39,7 +40,7 @@ from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, utcnow
-from voicedock.errors import PbxError, ProviderError, StoreUnavailable
+from voicedock.errors import PbxError, ProviderError, StoreUnavailable, VoicedockError
 from voicedock.logs import bind_call_id, call_context, describe
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import (
@@ -58,6 +59,7 @@ from voicedock.store.base import Store
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.live import LiveCallResult, LiveConversation
     from voicedock.calls.live_providers import SpeechProviders
+    from voicedock.calls.tool_calls import CallTools, ToolServer
     from voicedock.pipeline.conversation import ConversationConfig
 
 log = logging.getLogger("voicedock.calls")
@@ -184,9 +186,12 @@ class CallRunner:
         providers: ProvidersFactory | None = None,
         conversation: ConversationConfig | None = None,
         close_timeout: float = 10.0,
+        tool_server: ToolServer | None = None,
     ) -> None:
         """``providers`` builds a call's STT/LLM/TTS (default: the registry's, from the
-        assistant configuration); ``conversation`` holds dialogue defaults (endpointing...)."""
+        assistant configuration); ``conversation`` holds dialogue defaults (endpointing...);
+        ``tool_server`` runs the assistants' webhook tools."""
+        self._tool_server = tool_server
         self._engine = engine
         self._pbx = pbx
         self._store = store
@@ -457,6 +462,7 @@ class CallRunner:
                     config=self._conversation,
                     hangup=lambda: self._hang_up(running, _reason(running)),
                     on_transcript=lambda entry: self._transcript_turn(call.id, entry),
+                    tools=self._call_tools(running, call),
                 )
                 async with live:
                     await running.started(live)
@@ -464,6 +470,29 @@ class CallRunner:
                 return live.result
         finally:
             await providers.aclose()
+
+    def _call_tools(self, running: RunningCall, call: Call) -> CallTools | None:
+        from voicedock.calls.tool_calls import CallTools
+        from voicedock.calls.tool_config import assistant_tools
+
+        tools = assistant_tools(call.assistant_config)
+        if not tools:
+            return None
+
+        def transfer(command: Transfer) -> None:
+            self._tasks.spawn(self._tool_transfer(running, call, command))
+
+        return CallTools(call, tools, server=self._tool_server, pbx=self._pbx, transfer=transfer)
+
+    async def _tool_transfer(self, running: RunningCall, call: Call, command: Transfer) -> None:
+        """The transfer a ``transfer_call`` tool asked for; refused or failed, the model is
+        told and speaks again."""
+        try:
+            await self._engine.control(call.organization_id, call.id, command)
+        except VoicedockError as exc:
+            log.info("call %s: tool transfer failed: %s", mask_call_id(call.id), describe(exc))
+            note = f"The transfer to {command.destination} did not work: {exc}"
+            await running.inject_context(note, trigger_response=True)
 
     async def _default_providers(self, assistant_config: Mapping[str, Any]) -> SpeechProviders:
         from voicedock.calls.live_providers import build_providers_closing_on_error
