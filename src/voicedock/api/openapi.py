@@ -298,8 +298,9 @@ SCHEMAS: dict[str, Schema] = {
             "status": {
                 "enum": ["ok", "degraded", "unavailable"],
                 "description": "ok (200): the database answers and every PBX link is up, or "
-                "pbx.kind is none; degraded (503): the database answers but calls cannot be "
-                "placed; unavailable (503): the database does not answer.",
+                "pbx.kind is none; degraded: the database answers but a PBX link is down — 200 "
+                "while calls can still be placed (one of several servers down), 503 when they "
+                "cannot; unavailable (503): the database does not answer.",
             },
             "can_place_calls": {"type": "boolean"},
             "database": obj({"status": {"enum": ["up", "down"]}}, ("status",), strict=False),
@@ -317,8 +318,8 @@ SCHEMAS: dict[str, Schema] = {
                         "type": "object",
                         "description": "Several PBX servers ([[pbx.asterisk.servers]]): each "
                         "one's status and links by name (links above are then named "
-                        "<server>.<link>). Calls can be placed while any server is up; status "
-                        "is ok only while every one is.",
+                        "<server>.<link>). Calls can be placed while any server is up (200); "
+                        "status is ok only while every one is.",
                         "additionalProperties": obj(
                             {
                                 "status": {"enum": ["up", "down"]},
