@@ -392,6 +392,7 @@ class MemoryStore:
             and (query.status is None or c.status is query.status)
             and (query.start_date is None or c.created_at >= query.start_date)
             and (query.end_date is None or c.created_at <= query.end_date)
+            and (query.campaign_id is None or c.campaign_id == query.campaign_id)
         ]
         calls.sort(key=lambda c: c.seq, reverse=True)
         total = len(calls)

@@ -370,6 +370,12 @@ _LIST_PARAMS: list[Schema] = [
     {"name": "start_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     {"name": "end_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     {
+        "name": "campaign_id",
+        "in": "query",
+        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"},
+        "description": "Only the calls this campaign placed (one per attempt of each contact).",
+    },
+    {
         "name": "cursor",
         "in": "query",
         "schema": {"type": "string"},

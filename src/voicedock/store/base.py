@@ -47,6 +47,7 @@ class CallQuery:
     status: CallStatus | None = None
     start_date: datetime | None = None
     end_date: datetime | None = None
+    campaign_id: str | None = None  # only the calls this campaign placed
     after_seq: int | None = None  # newest first: return calls with seq < after_seq
 
 

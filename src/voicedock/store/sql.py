@@ -250,6 +250,9 @@ class SqlReads(EndpointReads, CampaignReads):
         if query.end_date is not None:
             where.append("created_at <= ?")
             args.append(self._dialect.dt(query.end_date))
+        if query.campaign_id is not None:
+            where.append("campaign_id = ?")
+            args.append(query.campaign_id)
         filtered = " AND ".join(where)
         total_row = await self._reader.fetchrow(
             f"SELECT count(*) AS n FROM calls WHERE {filtered}", *args
