@@ -145,6 +145,16 @@ class WebhookError(VoicedockError):
     """Root of the webhooks subsystem's errors."""
 
 
+class ServerRequestFailed(WebhookError):
+    """A request a call waits for (``tool-calls``, ``assistant-request``) got no usable
+    answer: no endpoint, a refused URL, a timeout, an error status, an answer that is not a
+    JSON object. ``reason`` is short and safe to show to the model or to log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class InvalidSecret(WebhookError):
     """The signing secret is malformed or too short/long."""
 

@@ -141,7 +141,10 @@ class Service:
             can_dial=lambda: self.pbx.health().can_place_calls,
         )
         # Starts the live conversation of each answered call (a PBX that carries media).
-        self.runner = CallRunner(self.engine, pbx, store, settings)
+        self.engine.assistant_server = self.webhooks.requests
+        self.runner = CallRunner(
+            self.engine, pbx, store, settings, tool_server=self.webhooks.requests
+        )
         # Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts.
         self.metrics = ServiceMetrics(
             store, pbx, self.runner.media_totals, settings.speech, self.engine.node_id

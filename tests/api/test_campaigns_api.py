@@ -102,6 +102,14 @@ async def test_contacts_are_calls_within_the_trunk_channels(limited: Api) -> Non
     assert call["campaign_id"] == created["id"]
     listed = await (await api.client.get("/calls", headers=api.auth())).json()
     assert {c["campaign_id"] for c in listed["calls"]} == {created["id"]}
+    params = {"campaign_id": created["id"]}
+    mine = await (await api.client.get("/calls", params=params, headers=api.auth())).json()
+    assert mine["pagination"]["total"] == 3
+    params = {"campaign_id": "cmp_other"}
+    other = await (await api.client.get("/calls", params=params, headers=api.auth())).json()
+    assert other["calls"] == []
+    bad = await api.client.get("/calls", params={"campaign_id": "a b"}, headers=api.auth())
+    assert bad.status == 400
     stored = await api.service.store.get_call(None, first.call_id)
     assert stored is not None
     assert stored.first_message == f"Hello {{{{name}}}}, about order R{_ref(first.destination)}."

@@ -135,7 +135,7 @@ async def test_no_pbx_is_200_with_pbx_disabled(tmp_path: Path) -> None:
     assert body["pbx"] == {"kind": "none", "status": "disabled", "links": {}}
 
 
-async def test_several_servers_each_shown_one_down_is_503_still_placing_calls(
+async def test_several_servers_each_shown_one_down_is_200_degraded_still_placing_calls(
     tmp_path: Path,
 ) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'several.db'}")
@@ -147,7 +147,7 @@ async def test_several_servers_each_shown_one_down_is_503_still_placing_calls(
         body = await resp.json()
         down.connected = True
         healthy = await client.get("/health")
-    assert resp.status == 503
+    assert resp.status == 200  # a load balancer keeps a node that places calls
     assert body["status"] == "degraded"
     assert body["can_place_calls"] is True  # on ams
     assert body["pbx"] == {

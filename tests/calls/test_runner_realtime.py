@@ -108,12 +108,14 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
             await asyncio.sleep(0.005)
 
 
-async def answered_realtime_call(world: World, llm_config: Mapping[str, Any]) -> str:
+async def answered_realtime_call(world: World, llm_config: Mapping[str, Any], **more: Any) -> str:
+    """``more``: further fields of the (transient) assistant."""
     assistant = {
         "provider": "xai_realtime",
         "system_prompt": "You book dental appointments.",
         "first_message": "Hello, dental clinic.",
         "llm_config": dict(llm_config),
+        **more,
     }
     request = parse_outbound_request(
         {"destination": DESTINATION, "assistant": assistant, "context": "Caller: Margaret."}

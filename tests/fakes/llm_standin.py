@@ -11,9 +11,11 @@
 ``POST /v1/chat/completions`` answers ``"stream": true`` with the SSE stream the OpenAI API
 sends (role chunk, one content chunk per word, finish chunk, ``data: [DONE]``) and anything
 else with one ``chat.completion`` object. Every request is recorded whole (``ChatRequest``:
-model, messages, tools, headers, the raw body) before it is answered. ``reply`` is a text or a
-function of the request; ``fail_next(status, message)`` answers the next request with an
-OpenAI error body instead.
+model, messages, tools, headers, the raw body) before it is answered. ``reply`` is a text, a
+``ToolCalls`` (the model calls functions: streamed as ``delta.tool_calls`` fragments, the
+arguments' JSON in pieces, as the API sends them) or a function of the request returning
+either; ``fail_next(status, message)`` answers the next request with an OpenAI error body
+instead.
 
 The wire helpers (``chat_chunk``, ``chat_stream_body``, ``completion_body``, ``error_body``)
 are public for tests that script a raw reply on a ``LocalServer``.
@@ -34,7 +36,16 @@ from fakes.local_server import LocalServer
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 
-Reply = str | Callable[["ChatRequest"], str]
+
+@dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """A reply that calls functions: ``(name, arguments)`` pairs, after ``text`` if any."""
+
+    calls: tuple[tuple[str, dict[str, Any]], ...]
+    text: str = ""
+
+
+Reply = str | ToolCalls | Callable[["ChatRequest"], "str | ToolCalls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +86,12 @@ class ChatRequest:
 
     def texts(self, role: str) -> list[str]:
         """The contents of the messages with ``role``, in order."""
-        return [str(m.get("content", "")) for m in self.messages if m.get("role") == role]
+        return [str(m.get("content") or "") for m in self.messages if m.get("role") == role]
+
+    @property
+    def tool_names(self) -> list[str]:
+        """The names of the functions offered (``tools[].function.name``)."""
+        return [str(t.get("function", {}).get("name")) for t in self.tools or []]
 
     @property
     def last_user_text(self) -> str:
@@ -142,7 +158,8 @@ class LlmStandIn:
             )
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        text = self.reply(chat) if callable(self.reply) else self.reply
+        reply = self.reply(chat) if callable(self.reply) else self.reply
+        text = reply.text if isinstance(reply, ToolCalls) else reply
         if not chat.stream:
             return web.Response(
                 body=completion_body(text, chat.model), content_type="application/json"
@@ -150,7 +167,11 @@ class LlmStandIn:
         response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
         response.content_type = "text/event-stream"
         await response.prepare(request)
-        await response.write(chat_stream_body(re.findall(r"\S+\s*", text), chat.model))
+        pieces = re.findall(r"\S+\s*", text)
+        if isinstance(reply, ToolCalls):
+            await response.write(tool_calls_stream_body(pieces, reply.calls, chat.model))
+        else:
+            await response.write(chat_stream_body(pieces, chat.model))
         await response.write_eof()
         return response
 
@@ -186,6 +207,38 @@ def chat_stream_body(pieces: list[str], model: str = "gpt-4o-mini") -> bytes:
         body += chat_chunk(piece, model=model)
     body += chat_chunk(None, finish="stop", model=model)
     return body + b"data: [DONE]\n\n"
+
+
+def tool_calls_stream_body(
+    pieces: list[str],
+    calls: tuple[tuple[str, dict[str, Any]], ...],
+    model: str = "gpt-4o-mini",
+) -> bytes:
+    """Text ``pieces``, then each call as the API streams it: a fragment with its id, name
+    and empty arguments, then the arguments' JSON in two pieces; ``finish_reason``
+    ``tool_calls``."""
+    body = chat_chunk("", role=True, model=model)
+    for piece in pieces:
+        body += chat_chunk(piece, model=model)
+    for index, (name, arguments) in enumerate(calls):
+        encoded = json.dumps(arguments)
+        half = len(encoded) // 2
+        first = {"id": f"call_{index}_{name}", "type": "function"}
+        body += _tool_chunk({"index": index, **first, "function": {"name": name, "arguments": ""}})
+        for part in (encoded[:half], encoded[half:]):
+            body += _tool_chunk({"index": index, "function": {"arguments": part}})
+    finish = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"}
+    body += _event({"object": "chat.completion.chunk", "model": model, "choices": [finish]})
+    return body + b"data: [DONE]\n\n"
+
+
+def _tool_chunk(fragment: dict[str, Any]) -> bytes:
+    choice = {"index": 0, "delta": {"tool_calls": [fragment]}, "finish_reason": None}
+    return _event({"object": "chat.completion.chunk", "choices": [choice]})
+
+
+def _event(doc: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps({"id": "chatcmpl-123", **doc}).encode() + b"\n\n"
 
 
 def completion_body(text: str, model: str = "gpt-4o-mini") -> bytes:

@@ -23,6 +23,7 @@ from voicedock.domain.records import (
     NodeLease,
     Organization,
     PhoneNumber,
+    ToolTemplate,
     Trunk,
     utcnow,
 )
@@ -38,6 +39,7 @@ class _Data:
     trunks: dict[str, Trunk] = field(default_factory=dict)
     numbers: dict[str, PhoneNumber] = field(default_factory=dict)
     assistants: dict[str, Assistant] = field(default_factory=dict)
+    tool_templates: dict[str, ToolTemplate] = field(default_factory=dict)
     calls: dict[str, Call] = field(default_factory=dict)
     messages: list[CallMessage] = field(default_factory=list)
     events: list[CallEvent] = field(default_factory=list)
@@ -116,6 +118,19 @@ class MemoryTransaction:
         if a is None or a.organization_id != organization_id:
             return False
         del self.d.assistants[assistant_id]
+        return True
+
+    async def insert_tool_template(self, template: ToolTemplate) -> None:
+        self.d.tool_templates[template.id] = copy.deepcopy(template)
+
+    async def update_tool_template(self, template: ToolTemplate) -> None:
+        self.d.tool_templates[template.id] = copy.deepcopy(template)
+
+    async def delete_tool_template(self, organization_id: str, template_id: str) -> bool:
+        t = self.d.tool_templates.get(template_id)
+        if t is None or t.organization_id != organization_id:
+            return False
+        del self.d.tool_templates[template_id]
         return True
 
     async def insert_call(self, call: Call) -> Call:
@@ -351,6 +366,18 @@ class MemoryStore:
         items = [a for a in self._data.assistants.values() if a.organization_id == organization_id]
         return copy.deepcopy(sorted(items, key=lambda a: (a.created_at, a.id)))
 
+    async def get_tool_template(
+        self, organization_id: str, template_id: str
+    ) -> ToolTemplate | None:
+        t = self._data.tool_templates.get(template_id)
+        return None if t is None or t.organization_id != organization_id else copy.deepcopy(t)
+
+    async def list_tool_templates(self, organization_id: str) -> list[ToolTemplate]:
+        items = [
+            t for t in self._data.tool_templates.values() if t.organization_id == organization_id
+        ]
+        return copy.deepcopy(sorted(items, key=lambda t: (t.created_at, t.id)))
+
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         c = self._data.calls.get(call_id)
         if c is None or (organization_id is not None and c.organization_id != organization_id):
@@ -365,6 +392,7 @@ class MemoryStore:
             and (query.status is None or c.status is query.status)
             and (query.start_date is None or c.created_at >= query.start_date)
             and (query.end_date is None or c.created_at <= query.end_date)
+            and (query.campaign_id is None or c.campaign_id == query.campaign_id)
         ]
         calls.sort(key=lambda c: c.seq, reverse=True)
         total = len(calls)

@@ -34,6 +34,7 @@ EXPECTED_TABLES = {
     "trunk_dials",
     "do_not_call",
     "console_sessions",
+    "tool_templates",
     "schema_migrations",
 }
 

@@ -14,6 +14,7 @@ from voicedock.api import (
     key_routes,
     metrics_routes,
     resource_routes,
+    tool_template_routes,
     webhook_routes,
 )
 from voicedock.api.keys import MEDIA_PATH, SERVICE
@@ -59,6 +60,7 @@ def create_app(
     app.add_routes(metrics_routes.routes)
     if settings.console.enabled:
         app.add_routes(console_routes.routes)
+    app.add_routes(tool_template_routes.routes)
     events_routes.setup(app)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)

@@ -26,10 +26,13 @@ from voicedock.domain.ids import is_call_id
 from voicedock.domain.records import CallStatus
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import CallQuery
+from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
 
-LIST_PARAMS = frozenset({"limit", "offset", "status", "start_date", "end_date", "cursor"})
+LIST_PARAMS = frozenset(
+    {"limit", "offset", "status", "start_date", "end_date", "campaign_id", "cursor"}
+)
 DIALING_WORDS = frozenset({"dialing", "ringing", "queued", "initiated"})
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
@@ -71,6 +74,9 @@ async def list_calls(request: web.Request) -> web.Response:
     status = q.get("status")
     if status is not None and status not in {s.value for s in CallStatus}:
         raise BadRequest(_bad_status(status))
+    campaign_id = q.get("campaign_id")
+    if campaign_id is not None and not is_token(campaign_id):
+        raise BadRequest("campaign_id must be a campaign's id")
     query = CallQuery(
         organization_id=organization_of(request),
         limit=query_int(q.get("limit"), "limit", 100, 1, 1000),
@@ -78,6 +84,7 @@ async def list_calls(request: web.Request) -> web.Response:
         status=CallStatus(status) if status is not None else None,
         start_date=query_datetime(q.get("start_date"), "start_date"),
         end_date=query_datetime(q.get("end_date"), "end_date"),
+        campaign_id=campaign_id,
         after_seq=decode_cursor(q.get("cursor")),
     )
     page = await request.app[SERVICE].store.list_calls(query)

@@ -19,6 +19,7 @@ from voicedock.api.openapi_schema import (
     operation,
     ref,
 )
+from voicedock.api.openapi_tools import TOOL_ITEM, TOOL_TEMPLATE_PATHS, TOOL_TEMPLATE_SCHEMAS
 from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import (
     LIMIT_FIELDS,
@@ -28,6 +29,7 @@ from voicedock.calls.assistant_config import (
 )
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
+from voicedock.calls.tool_config import MAX_TOOLS
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 
 _MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
@@ -51,6 +53,43 @@ _CONFIG_PROPS: dict[str, Schema] = {
     "media_format": {
         "enum": list(CALL_MEDIA_FORMATS),
         "description": "Call audio between the PBX and voicedock; default: the trunk's codec.",
+    },
+    "tools": {
+        "type": "array",
+        "maxItems": MAX_TOOLS,
+        "description": (
+            "Functions the model may call: webhook tools (answered by the organization's "
+            "server through the tool-calls webhook) and the built-ins end_call, "
+            "transfer_call (destinations, mode, message) and send_dtmf. docs/tools.md."
+        ),
+        "items": TOOL_ITEM,
+    },
+    "tool_filler": obj(
+        {
+            "message": {"type": "string", "maxLength": 500},
+            "delay_seconds": {"type": "number", "minimum": 0, "maximum": 10},
+        }
+    ),
+    "analysis_plan": obj(
+        {
+            "summary_prompt": TEXT,
+            "structured_data_schema": {
+                "type": "object",
+                "description": "JSON Schema of analysis_result.structured_data.",
+            },
+            "success_evaluation_rubric": TEXT,
+        }
+    ),
+    "assistant_request": obj(
+        {"timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 20}},
+        strict=True,
+    )
+    | {
+        "description": (
+            "Inbound calls to this assistant's numbers first ask the organization's server "
+            "(assistant-request webhook); this assistant answers when it gives no usable "
+            "answer in time."
+        )
     },
     "record": {
         "type": "boolean",
@@ -155,7 +194,14 @@ SCHEMAS: dict[str, Schema] = {
             **_CALL_SUMMARY_PROPS,
             "analysis_result": nullable(
                 obj(
-                    {"summary": {}, "sentiment": {}, "method": {"enum": ["llm", "heuristic"]}},
+                    {
+                        "summary": {},
+                        "sentiment": {},
+                        "method": {"enum": ["llm", "heuristic"]},
+                        "structured_data": {"type": ["object", "null"]},
+                        "structured_data_error": {"type": "string"},
+                        "success_evaluation": {"type": ["string", "null"]},
+                    },
                     strict=False,
                 )
             ),
@@ -305,8 +351,9 @@ SCHEMAS: dict[str, Schema] = {
             "status": {
                 "enum": ["ok", "degraded", "unavailable"],
                 "description": "ok (200): the database answers and every PBX link is up, or "
-                "pbx.kind is none; degraded (503): the database answers but calls cannot be "
-                "placed; unavailable (503): the database does not answer.",
+                "pbx.kind is none; degraded: the database answers but a PBX link is down — 200 "
+                "while calls can still be placed (one of several servers down), 503 when they "
+                "cannot; unavailable (503): the database does not answer.",
             },
             "can_place_calls": {"type": "boolean"},
             "database": obj({"status": {"enum": ["up", "down"]}}, ("status",), strict=False),
@@ -324,8 +371,8 @@ SCHEMAS: dict[str, Schema] = {
                         "type": "object",
                         "description": "Several PBX servers ([[pbx.asterisk.servers]]): each "
                         "one's status and links by name (links above are then named "
-                        "<server>.<link>). Calls can be placed while any server is up; status "
-                        "is ok only while every one is.",
+                        "<server>.<link>). Calls can be placed while any server is up (200); "
+                        "status is ok only while every one is.",
                         "additionalProperties": obj(
                             {
                                 "status": {"enum": ["up", "down"]},
@@ -375,6 +422,12 @@ _LIST_PARAMS: list[Schema] = [
     },
     {"name": "start_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     {"name": "end_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {
+        "name": "campaign_id",
+        "in": "query",
+        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"},
+        "description": "Only the calls this campaign placed (one per attempt of each contact).",
+    },
     {
         "name": "cursor",
         "in": "query",
@@ -495,13 +548,20 @@ def openapi_document() -> Schema:
             },
             "servers": [{"url": "/"}],
             "security": [{"BearerAuth": []}],
-            "paths": {**PATHS, **WEBHOOK_PATHS, **CAMPAIGN_PATHS, **CONSOLE_PATHS},
+            "paths": {
+                **PATHS,
+                **WEBHOOK_PATHS,
+                **CAMPAIGN_PATHS,
+                **CONSOLE_PATHS,
+                **TOOL_TEMPLATE_PATHS,
+            },
             "components": {
                 "schemas": {
                     **SCHEMAS,
                     **WEBHOOK_SCHEMAS,
                     **CAMPAIGN_SCHEMAS,
                     **CONSOLE_SCHEMAS,
+                    **TOOL_TEMPLATE_SCHEMAS,
                 },
                 "securitySchemes": {
                     "BearerAuth": {

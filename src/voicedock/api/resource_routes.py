@@ -251,8 +251,10 @@ HEALTH_DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this counts as 
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    """``200`` when the service can place calls (``pbx.kind = "none"``: when the database
-    answers); ``503`` otherwise. Public: names components and link kinds, never hosts or keys."""
+    """``200`` when the service can place calls, even with one of several PBX servers down
+    (``pbx.kind = "none"``: when the database answers); ``503`` otherwise, so that a load
+    balancer takes a node that cannot place calls out. Public: names components and link kinds,
+    never hosts or keys."""
     service = request.app[SERVICE]
     try:
         async with asyncio.timeout(HEALTH_DATABASE_TIMEOUT):
@@ -282,13 +284,15 @@ async def health(request: web.Request) -> web.Response:
             }
             for name, server in sorted(pbx.servers.items())
         }
+    can_place_calls = database_up and pbx.can_place_calls
     body = {
         "status": status,
-        "can_place_calls": database_up and pbx.can_place_calls,
+        "can_place_calls": can_place_calls,
         "database": {"status": _up(database_up)},
         "pbx": pbx_body,
     }
-    return web.json_response(body, status=200 if status == "ok" else 503)
+    serving = status == "ok" or (status == "degraded" and can_place_calls)
+    return web.json_response(body, status=200 if serving else 503)
 
 
 def _up(up: bool) -> str:

@@ -83,13 +83,17 @@ def recording_url(call: Call) -> str | None:
 
 def _analysis(analysis: JsonObject) -> JsonObject:
     """The documented ``summary`` and ``sentiment``, plus how they were made (``method``:
-    "llm" or "heuristic") when the analysis says so."""
+    "llm" or "heuristic") when the analysis says so, and the analysis plan's results."""
     body: JsonObject = {
         "summary": analysis.get("summary"),
         "sentiment": analysis.get("sentiment"),
     }
     if analysis.get("method") is not None:
         body["method"] = analysis["method"]
+    # What the assistant's analysis plan asked for (only when it asked).
+    for key in ("structured_data", "structured_data_error", "success_evaluation"):
+        if key in analysis:
+            body[key] = analysis[key]
     return body
 
 

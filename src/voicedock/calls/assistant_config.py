@@ -22,6 +22,7 @@ import copy
 from typing import Any
 
 from voicedock.calls import fields
+from voicedock.calls.tool_config import check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
@@ -70,6 +71,10 @@ CONFIG_FIELDS = (
     "silence_timeout_seconds",
     "max_duration_seconds",
     "media_format",
+    "tools",
+    "assistant_request",
+    "analysis_plan",
+    "tool_filler",
     "record",
     "voicemail_detection",
     "voicemail_message",
@@ -88,6 +93,11 @@ LIMIT_FIELDS = {
     "dead_air_seconds": (1, 30),
 }
 PROFILE_FIELDS = ("name", "business_name")
+ASSISTANT_REQUEST = "assistant_request"
+DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
+# Set (never by the API) on the configuration of a call the organization's server refused:
+# its first message is the refusal, then it hangs up.
+HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
 
 
 def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> JsonObject:
@@ -128,6 +138,14 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
             out[key] = fields.integer(obj, key, low, low, high)
     if obj.get("media_format") is not None:
         out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
+    if obj.get("tools") is not None:
+        out["tools"] = check_tools(obj["tools"])
+    if obj.get("tool_filler") is not None:
+        out["tool_filler"] = _check_tool_filler(obj["tool_filler"])
+    if obj.get("analysis_plan") is not None:
+        out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
+    if obj.get(ASSISTANT_REQUEST) is not None:
+        out[ASSISTANT_REQUEST] = _check_assistant_request(obj[ASSISTANT_REQUEST])
     if obj.get("record") is not None:
         out["record"] = fields.boolean(obj, "record", False)
     if obj.get("voicemail_detection") is not None:
@@ -135,6 +153,61 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
             obj, "voicemail_detection", VOICEMAIL_DETECTION, "off"
         )
     return out
+
+
+def _check_tool_filler(value: object) -> JsonObject:
+    """``{"message": "One moment, please." | "", "delay_seconds": 0-10}``: what the caller
+    hears while a tool runs longer than the delay (an empty message: nothing)."""
+    obj = fields.require_object(value, "tool_filler")
+    fields.reject_unknown(obj, ("message", "delay_seconds"), "tool_filler")
+    out: JsonObject = {}
+    message = obj.get("message")
+    if message is not None:
+        if not isinstance(message, str) or len(message) > 500:
+            raise BadRequest("tool_filler.message must be a text of at most 500 characters")
+        out["message"] = message.strip()
+    delay = obj.get("delay_seconds")
+    if delay is not None:
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 10:
+            raise BadRequest("tool_filler.delay_seconds must be a number of seconds, 0-10")
+        out["delay_seconds"] = delay
+    return out
+
+
+def _check_analysis_plan(value: object) -> JsonObject:
+    """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
+    optional; the schema must be a valid JSON Schema (``pipeline.analysis``)."""
+    obj = fields.require_object(value, "analysis_plan")
+    keys = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
+    fields.reject_unknown(obj, keys, "analysis_plan")
+    out: JsonObject = {}
+    for key in ("summary_prompt", "success_evaluation_rubric"):
+        text = fields.text(obj, key, max_len=5_000)
+        if text is not None:
+            out[key] = text
+    schema = obj.get("structured_data_schema")
+    if schema is not None:
+        if not isinstance(schema, dict):
+            raise BadRequest("analysis_plan.structured_data_schema must be a JSON Schema object")
+        import jsonschema  # loaded only where a plan is checked
+
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise BadRequest(
+                f"analysis_plan.structured_data_schema is not a JSON Schema: {exc.message}"
+            ) from None
+        out["structured_data_schema"] = copy.deepcopy(schema)
+    return out
+
+
+def _check_assistant_request(value: object) -> JsonObject:
+    """``{"timeout_seconds": 1-20}``: inbound calls ask the organization's server first
+    (``calls.assistant_request``)."""
+    obj = fields.require_object(value, ASSISTANT_REQUEST)
+    fields.reject_unknown(obj, ("timeout_seconds",), ASSISTANT_REQUEST)
+    default = DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS
+    return {"timeout_seconds": fields.integer(obj, "timeout_seconds", default, 1, 20)}
 
 
 def _check_messages(messages: object) -> None:

@@ -33,6 +33,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import NoReturn
 
+from voicedock.calls.assistant_request import AssistantServer, inbound_assistant
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.config_mirror import stable_id
 from voicedock.calls.control import ControlCommand, LiveCall, LiveCalls
@@ -86,7 +87,7 @@ from voicedock.domain.records import (
     utcnow,
 )
 from voicedock.domain.webhooks import EventType
-from voicedock.errors import BadRequest, PbxUnavailable, RateLimited, StoreError
+from voicedock.errors import PbxUnavailable, RateLimited, StoreError
 from voicedock.logs import call_context, describe
 from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind
 from voicedock.pbx.causes import CallError
@@ -134,6 +135,8 @@ class CallEngine:
         self.node_id = settings.node.id or default_node_id()
         self.live_calls = LiveCalls()
         self.observers = Observers()
+        # The organization's server that may choose the assistant of an inbound call.
+        self.assistant_server: AssistantServer | None = None
         self._commands = CommandRunner(
             store,
             pbx,
@@ -609,29 +612,30 @@ class CallEngine:
     async def handle_inbound(self, inbound: InboundCall) -> str | None:
         """Accept a call to one of our numbers: our call id, or ``None`` to reject it."""
         number = await self._store.find_phone_number_by_e164(inbound.called)
-        if number is None or number.assistant_id is None:
+        if number is None:
             return None
-        assistant = await self._store.get_assistant(number.organization_id, number.assistant_id)
-        if assistant is None or not assistant.active:
-            return None
-        request = OutboundRequest(destination=number.number, assistant_id=assistant.id)
-        try:
-            resolved = await resolve_assistant(
-                self._store, number.organization_id, request, self._settings.speech
-            )
-        except BadRequest:
+        caller = inbound.caller if is_e164(inbound.caller) else None
+        call_id = new_inbound_call_id(caller)
+        resolved = await inbound_assistant(
+            self._store,
+            self._settings.speech,
+            self.assistant_server,
+            number,
+            call_id=call_id,
+            caller=caller,
+        )
+        if resolved is None:
             return None
         now = self._now()
-        caller = inbound.caller if is_e164(inbound.caller) else None
         call = Call(
-            id=new_inbound_call_id(caller),
+            id=call_id,
             organization_id=number.organization_id,
             direction=Direction.INBOUND,
             status=CallStatus.CONNECTING,
             caller_phone=caller,
             assistant_phone=number.number,
             number_id=number.id,
-            assistant_id=assistant.id,
+            assistant_id=resolved.assistant_id,
             agent_name=resolved.name,
             business_name=resolved.business_name,
             assistant_config=resolved.config,

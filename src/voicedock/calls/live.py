@@ -44,7 +44,7 @@ from typing import Any, Self
 import numpy as np
 
 from voicedock.aio import Supervisor
-from voicedock.calls.live_config import conversation_config
+from voicedock.calls.live_config import analysis_plan, conversation_config
 from voicedock.calls.live_providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live_providers import build_providers as build_providers
 from voicedock.calls.live_providers import build_providers_closing_on_error
@@ -77,6 +77,7 @@ from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.tools import ToolExecutor
 
 log = logging.getLogger("voicedock.calls")
 
@@ -151,11 +152,13 @@ class LiveConversation:
         recorder: CallRecorder | None = None,
         voicemail: VoicemailSettings | None = None,
         on_answering_machine: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
+        tools: ToolExecutor | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
         closed with the call); ``hangup`` defaults to asking the PBX through the media session.
         ``on_transcript`` is awaited with each final message, in order; all of them are
-        delivered before ``run()`` returns.
+        delivered before ``run()`` returns. ``tools`` carries out the model's calls of the
+        assistant's tools.
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -177,6 +180,8 @@ class LiveConversation:
         self._first_message = self._config.first_message
         if voicemail is not None:  # the first message waits for the detection's verdict
             self._config = dataclasses.replace(self._config, first_message=None)
+        self._tools = tools
+        self._analysis_plan = analysis_plan(assistant_config)
         self._turns: asyncio.Queue[TranscriptEntry | None] = asyncio.Queue()
         self._turn_writer: asyncio.Task[None] | None = None
         self._conversation: Dialogue | None = None
@@ -234,6 +239,7 @@ class LiveConversation:
                 sink=sink,
                 config=self._config,
                 on_transcript=on_transcript,
+                tools=self._tools,
             )
         if providers.stt is None or providers.llm is None:
             raise ProviderConfigError("a pipeline call needs STT and an LLM")
@@ -244,6 +250,7 @@ class LiveConversation:
             sink=sink,
             config=self._config,
             on_transcript=on_transcript,
+            tools=self._tools,
         )
 
     async def __aexit__(
@@ -268,9 +275,11 @@ class LiveConversation:
 
     @property
     def history(self) -> list[ChatMessage]:
-        """The model's context so far (without the system prompt or unsaid messages)."""
+        """The model's context so far (without the system prompt, unsaid messages or tool
+        calls and results)."""
         history = self._conversation.history if self._conversation is not None else []
-        return [message for message in history if message.content]
+        # What was said: tool calls and their results stay with the model's own context.
+        return [m for m in history if m.content and m.role != "tool" and not m.tool_calls]
 
     def end(self, reason: str) -> None:
         """End the call from outside (the caller hung up, the service stops); ``run()``
@@ -487,9 +496,9 @@ class LiveConversation:
         llm = self._providers.llm if self._providers is not None else None
         try:
             async with asyncio.timeout(_ANALYSIS_TIMEOUT_S):
-                analysis = await analyze(transcript, llm)
+                analysis = await analyze(transcript, llm, self._analysis_plan)
         except TimeoutError:
-            analysis = heuristic_analysis(transcript)
+            analysis = dataclasses.replace(heuristic_analysis(transcript), plan=self._analysis_plan)
         assert self.end_reason is not None
         return LiveCallResult(
             self.end_reason,

@@ -13,6 +13,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from voicedock.calls.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE
+from voicedock.calls.tool_config import assistant_tools, tool_specs
+from voicedock.pipeline.analysis import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
 
@@ -50,10 +53,16 @@ def conversation_config(
         endpointing = dataclasses.replace(endpointing, **limits)
     dead_air = assistant_config.get("dead_air_seconds")
     dead_air_text = assistant_config.get("dead_air_message")
+    filler = assistant_config.get("tool_filler")
+    filler = filler if isinstance(filler, Mapping) else {}
+    message = filler.get("message", cfg.tool_filler_message)
+    delay = filler.get("delay_seconds", cfg.tool_filler_delay_s)
     return dataclasses.replace(
         cfg,
         dead_air_s=float(dead_air) if isinstance(dead_air, int) else cfg.dead_air_s,
         dead_air_message=_text_or(dead_air_text, cfg.dead_air_message),
+        tool_filler_message=message if isinstance(message, str) and message else None,
+        tool_filler_delay_s=float(delay),
         endpointing=endpointing,
         sample_rate=sample_rate,
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
@@ -61,6 +70,22 @@ def conversation_config(
         silence_prompt_message=_text_or(prompt_text, cfg.silence_prompt_message),
         context=context or cfg.context,
         history=cfg.history + history,
+        tools=tool_specs(assistant_tools(assistant_config)) or cfg.tools,
+        hang_up_after_first_message=assistant_config.get(HANG_UP_AFTER_FIRST_MESSAGE) is True,
+    )
+
+
+def analysis_plan(assistant_config: Mapping[str, Any]) -> AnalysisPlan | None:
+    """The assistant's ``analysis_plan`` (checked when it was saved), if it has one."""
+    plan = assistant_config.get("analysis_plan")
+    if not isinstance(plan, Mapping):
+        return None
+    schema = plan.get("structured_data_schema")
+    summary, rubric = plan.get("summary_prompt"), plan.get("success_evaluation_rubric")
+    return AnalysisPlan(
+        summary_prompt=summary if isinstance(summary, str) else None,
+        structured_data_schema=schema if isinstance(schema, Mapping) else None,
+        success_evaluation_rubric=rubric if isinstance(rubric, str) else None,
     )
 
 

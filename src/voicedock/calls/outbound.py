@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from voicedock.calls.assistant_config import PROFILE_FIELDS, deep_merge, resolve_provider
 from voicedock.calls.outbound_request import OutboundRequest
+from voicedock.calls.tool_templates import expand_tool_templates
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest, NotFound
@@ -61,6 +62,7 @@ async def resolve_assistant(
         config.pop(key, None)
     if request.first_message is not None:
         config["first_message"] = request.first_message
+    await expand_tool_templates(store, org_id, config)
     if request.record is not None:
         config["record"] = request.record
     return ResolvedAssistant(

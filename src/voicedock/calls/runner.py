@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicedock.aio import Supervisor, first_of
 from voicedock.calls.commands import API_END_CALL
+from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
 from voicedock.calls.recordings import recording_file, recording_name, wants_recording
@@ -41,7 +42,13 @@ from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, Direction, utcnow
-from voicedock.errors import MediaError, PbxError, ProviderError, StoreUnavailable
+from voicedock.errors import (
+    MediaError,
+    PbxError,
+    ProviderError,
+    StoreUnavailable,
+    VoicedockError,
+)
 from voicedock.logs import bind_call_id, call_context, describe
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import (
@@ -60,6 +67,7 @@ from voicedock.store.base import Store
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.live import LiveCallResult, LiveConversation
     from voicedock.calls.live_providers import SpeechProviders
+    from voicedock.calls.tool_calls import CallTools, ToolServer
     from voicedock.pipeline.conversation import ConversationConfig
 
 log = logging.getLogger("voicedock.calls")
@@ -187,9 +195,12 @@ class CallRunner:
         providers: ProvidersFactory | None = None,
         conversation: ConversationConfig | None = None,
         close_timeout: float = 10.0,
+        tool_server: ToolServer | None = None,
     ) -> None:
         """``providers`` builds a call's STT/LLM/TTS (default: the registry's, from the
-        assistant configuration); ``conversation`` holds dialogue defaults (endpointing...)."""
+        assistant configuration); ``conversation`` holds dialogue defaults (endpointing...);
+        ``tool_server`` runs the assistants' webhook tools."""
+        self._tool_server = tool_server
         self._engine = engine
         self._pbx = pbx
         self._store = store
@@ -474,6 +485,7 @@ class CallRunner:
                         recorder=recorder,
                         voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
                         on_answering_machine=lambda v: self._answering_machine(call.id, v),
+                        tools=self._call_tools(running, call),
                     )
                 except BaseException:
                     if recorder is not None:  # else the conversation closes it
@@ -510,6 +522,29 @@ class CallRunner:
             lambda: self._engine.store_answering_machine(call_id, verdict),
             what=f"answering-machine verdict of call {mask_call_id(call_id)}",
         )
+
+    def _call_tools(self, running: RunningCall, call: Call) -> CallTools | None:
+        from voicedock.calls.tool_calls import CallTools
+        from voicedock.calls.tool_config import assistant_tools
+
+        tools = assistant_tools(call.assistant_config)
+        if not tools:
+            return None
+
+        def transfer(command: Transfer) -> None:
+            self._tasks.spawn(self._tool_transfer(running, call, command))
+
+        return CallTools(call, tools, server=self._tool_server, pbx=self._pbx, transfer=transfer)
+
+    async def _tool_transfer(self, running: RunningCall, call: Call, command: Transfer) -> None:
+        """The transfer a ``transfer_call`` tool asked for; refused or failed, the model is
+        told and speaks again."""
+        try:
+            await self._engine.control(call.organization_id, call.id, command)
+        except VoicedockError as exc:
+            log.info("call %s: tool transfer failed: %s", mask_call_id(call.id), describe(exc))
+            note = f"The transfer to {command.destination} did not work: {exc}"
+            await running.inject_context(note, trigger_response=True)
 
     async def _default_providers(self, assistant_config: Mapping[str, Any]) -> SpeechProviders:
         from voicedock.calls.live_providers import build_providers_closing_on_error

@@ -131,6 +131,18 @@ class Assistant:
 
 
 @dataclass(slots=True)
+class ToolTemplate:
+    """A tool an organization stores once and its assistants reference by id
+    (``{"template_id": ...}`` in their ``tools``)."""
+
+    id: str
+    organization_id: str
+    tool: JsonObject  # the tool, as an assistant's tools[] item (type, name, ...)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
 class Call:
     id: str
     organization_id: str

@@ -36,6 +36,9 @@ class EventType(enum.StrEnum):
     CAMPAIGN_UPDATE = "campaign-update"  # a campaign started, paused, resumed, ended
     CAMPAIGN_CONTACT_UPDATE = "campaign-contact-update"  # a contact's final outcome
     ANSWERING_MACHINE = "answering-machine"  # the outbound call's human/machine verdict
+    # Requests voicedock makes while a call waits for the answer (not queued, not retried).
+    TOOL_CALLS = "tool-calls"
+    ASSISTANT_REQUEST = "assistant-request"
 
 
 def generate_secret(num_bytes: int = 32) -> str:

@@ -104,6 +104,8 @@ REQUIRED_MODULES: tuple[str, ...] = (
     "app_verbose",
     "app_transfer",
     "app_waitforsilence",  # WaitForNoise/WaitForSilence: the demo party listens first
+    "app_read",  # the DTMF party collects digits...
+    "func_env",  # ... and writes them to a file (FILE())
     "func_channel",
     "func_callerid",
     "func_strings",

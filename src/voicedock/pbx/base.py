@@ -9,6 +9,7 @@ FreeSWITCH, or a test double) implements ``Pbx`` and reports what happens to eac
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -163,6 +164,28 @@ class MediaPbx(Protocol):
     def call_media(
         self, call_id: str, *, media_format: str = "ulaw"
     ) -> AbstractAsyncContextManager[CallMedia]: ...
+
+
+# DTMF digits a PBX may be asked to play on a call (RFC 4733 events 0-15), at most 32 at once.
+_DTMF_DIGITS = re.compile(r"[0-9A-D*#]{1,32}")
+
+
+def require_dtmf_digits(digits: str) -> str:
+    """``digits`` when they are 1-32 of ``0-9 A-D * #`` (upper-cased), else ``ValueError``."""
+    upper = digits.upper()
+    if not _DTMF_DIGITS.fullmatch(upper):
+        raise ValueError("DTMF digits must be 1-32 of 0-9, A-D, * and #")
+    return upper
+
+
+@runtime_checkable
+class DtmfPbx(Protocol):
+    """A ``Pbx`` that can play DTMF digits (RFC 4733 events) to the far party of a call."""
+
+    async def send_dtmf(self, call_id: str, digits: str) -> None:
+        """Play ``digits`` (see ``require_dtmf_digits``) on the call's leg; ``PbxError``
+        when the call is gone or the PBX refuses."""
+        ...
 
 
 @runtime_checkable

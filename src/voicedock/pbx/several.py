@@ -30,6 +30,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.logs import pbx_context
 from voicedock.pbx.base import (
+    DtmfPbx,
     InboundCall,
     InboundHandler,
     InboundPbx,
@@ -227,6 +228,13 @@ class SeveralPbxs:
         pbx = self._carrier(call_id)
         with pbx_context(self._where.get(call_id)):
             await pbx.transfer(call_id, target)
+
+    async def send_dtmf(self, call_id: str, digits: str) -> None:
+        pbx = self._carrier(call_id)
+        if not isinstance(pbx, DtmfPbx):
+            raise PbxError("this PBX cannot send DTMF")
+        with pbx_context(self._where.get(call_id)):
+            await pbx.send_dtmf(call_id, digits)
 
     async def live_call_ids(self) -> set[str]:
         """The calls of every server that answers; ``PbxError`` only when none does."""

@@ -1,17 +1,24 @@
-"""Post-call analysis: a summary and a 0–10 sentiment score.
+"""Post-call analysis: a summary and a 0–10 sentiment score, and what an assistant's analysis
+plan asks for.
 
 With a language model the call is summarised from a JSON-answering prompt; when there is
 none, it fails or answers badly, an offline heuristic is used and marked
 ``"method": "heuristic"`` so nobody mistakes it for a model's judgement.
+
+An ``AnalysisPlan`` (the assistant's ``analysis_plan``) adds its own summary instructions, a
+JSON Schema of fields to extract (``structured_data``, validated against the schema: an
+answer that does not match is dropped and ``structured_data_error`` says why) and a rubric
+(``success_evaluation``). The heuristic extracts nothing and evaluates nothing (both null).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
@@ -75,36 +82,85 @@ _WORD = re.compile(r"[a-z']+")
 
 
 @dataclass(slots=True, frozen=True)
+class AnalysisPlan:
+    summary_prompt: str | None = None
+    structured_data_schema: Mapping[str, Any] | None = None
+    success_evaluation_rubric: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class AnalysisResult:
     summary: str
     sentiment: int
     method: Literal["llm", "heuristic"]
+    # Only with an analysis plan that asks for them (absent from ``to_dict`` otherwise).
+    structured_data: dict[str, Any] | None = None
+    structured_data_error: str | None = None
+    success_evaluation: str | None = None
+    plan: AnalysisPlan | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out: dict[str, Any] = {
+            "summary": self.summary,
+            "sentiment": self.sentiment,
+            "method": self.method,
+        }
+        plan = self.plan
+        if plan is not None and plan.structured_data_schema is not None:
+            out["structured_data"] = self.structured_data
+            if self.structured_data_error is not None:
+                out["structured_data_error"] = self.structured_data_error
+        if plan is not None and plan.success_evaluation_rubric is not None:
+            out["success_evaluation"] = self.success_evaluation
+        return out
 
 
 Message = ChatMessage | TranscriptEntry
 
 
-async def analyze(messages: Sequence[Message], llm: Llm | None) -> AnalysisResult:
+async def analyze(
+    messages: Sequence[Message], llm: Llm | None, plan: AnalysisPlan | None = None
+) -> AnalysisResult:
     """Analyse a finished call; never raises for provider trouble."""
     if llm is not None and not isinstance(llm, RuleBasedPolicy):
         try:
-            return await _analyze_with_llm(messages, llm)
+            return await _analyze_with_llm(messages, llm, plan)
         except (ProviderError, ValueError) as exc:
             log.warning("LLM analysis failed (%s); using heuristic", type(exc).__name__)
-    return heuristic_analysis(messages)
+    return dataclasses.replace(heuristic_analysis(messages), plan=plan)
 
 
-async def _analyze_with_llm(messages: Sequence[Message], llm: Llm) -> AnalysisResult:
+async def _analyze_with_llm(
+    messages: Sequence[Message], llm: Llm, plan: AnalysisPlan | None
+) -> AnalysisResult:
     transcript = "\n".join(f"{m.role}: {m.content}" for m in messages if m.role != "system")
-    prompt = [ChatMessage("system", ANALYSIS_PROMPT), ChatMessage("user", transcript)]
+    prompt = [ChatMessage("system", analysis_prompt(plan)), ChatMessage("user", transcript)]
     text = "".join([chunk async for chunk in llm.stream(prompt)])
-    return parse_analysis(text)
+    return parse_analysis(text, plan)
 
 
-def parse_analysis(text: str) -> AnalysisResult:
+def analysis_prompt(plan: AnalysisPlan | None) -> str:
+    """The instructions of the analysing model: the base answer, and what ``plan`` adds."""
+    if plan is None:
+        return ANALYSIS_PROMPT
+    parts = [ANALYSIS_PROMPT]
+    if plan.summary_prompt:
+        parts.append(f"How to write the summary: {plan.summary_prompt}")
+    if plan.structured_data_schema is not None:
+        schema = json.dumps(plan.structured_data_schema)
+        parts.append(
+            'Also answer "structured_data": an object with what the call said, matching this '
+            f"JSON Schema: {schema}"
+        )
+    if plan.success_evaluation_rubric:
+        parts.append(
+            'Also answer "success_evaluation": a short string judging the call by this '
+            f"rubric: {plan.success_evaluation_rubric}"
+        )
+    return "\n".join(parts)
+
+
+def parse_analysis(text: str, plan: AnalysisPlan | None = None) -> AnalysisResult:
     """Parse the model's JSON answer (tolerating prose or code fences around it)."""
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
@@ -118,7 +174,43 @@ def parse_analysis(text: str) -> AnalysisResult:
     if not numeric:
         raise ValueError("analysis sentiment missing")
     assert isinstance(sentiment, int | float)
-    return AnalysisResult(summary.strip(), max(0, min(10, round(sentiment))), "llm")
+    assert isinstance(data, dict)
+    structured, error = _structured_data(data.get("structured_data"), plan)
+    return AnalysisResult(
+        summary.strip(),
+        max(0, min(10, round(sentiment))),
+        "llm",
+        structured_data=structured,
+        structured_data_error=error,
+        success_evaluation=_evaluation(data.get("success_evaluation"), plan),
+        plan=plan,
+    )
+
+
+def _evaluation(value: object, plan: AnalysisPlan | None) -> str | None:
+    if plan is None or plan.success_evaluation_rubric is None or value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _structured_data(
+    value: object, plan: AnalysisPlan | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The extracted fields when they match the plan's schema, else why not."""
+    if plan is None or plan.structured_data_schema is None:
+        return None, None
+    if not isinstance(value, dict):
+        return None, "the model extracted no object"
+    import jsonschema  # loaded when a plan needs it
+
+    try:
+        jsonschema.validate(value, dict(plan.structured_data_schema))
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        return None, f"{where}: {exc.message}"
+    except Exception:  # noqa: BLE001 - a schema that cannot be applied ($ref nobody resolves)
+        return None, "the structured data schema could not be applied"
+    return value, None
 
 
 def heuristic_analysis(messages: Sequence[Message]) -> AnalysisResult:

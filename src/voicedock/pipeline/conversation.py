@@ -43,19 +43,30 @@ from voicedock.pipeline.frames import (
     InjectContext,
     Say,
     SilencePrompt,
+    ToolCall,
     TranscriptEntry,
     TurnLatency,
     UserSpeechStarted,
 )
 from voicedock.pipeline.listener import Listener, UserUtterance
-from voicedock.pipeline.llm_stream import llm_sentences
+from voicedock.pipeline.llm_stream import reply_sentences
 from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
-from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, Tts
+from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, ToolCallingLlm, Tts
 from voicedock.pipeline.text import split_sentences
+from voicedock.pipeline.tools import (
+    END_CALL,
+    ToolExecutor,
+    ToolResult,
+    calls_entry,
+    result_entry,
+    run_tool,
+)
 
 log = logging.getLogger("voicedock.pipeline")
 
 END_CALL_COMMAND = "end-call"
+ASSISTANT_ENDED_CALL = "assistant-ended-call"  # the model called the end_call tool
+REFUSED = "refused"  # the organization's server refused the inbound call (its message said)
 PROVIDER_ERROR = "provider-error"
 INTERNAL_ERROR = "internal-error"
 # What a speech provider's failure looks like: the call ends "provider-error", a warning line.
@@ -80,9 +91,13 @@ class Conversation:
         config: ConversationConfig | None = None,
         wall_clock: Callable[[], float] = time.time,
         on_transcript: Callable[[TranscriptEntry], None] | None = None,
+        tools: ToolExecutor | None = None,
     ) -> None:
-        """``on_transcript`` sees each final message as it is added to ``transcript``."""
+        """``on_transcript`` sees each final message as it is added to ``transcript``;
+        ``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
+        conversation's own)."""
         self.config = cfg = config or ConversationConfig()
+        self._tool_executor = tools
         self._on_transcript = on_transcript
         self._stt, self._llm, self._tts, self._sink = stt, llm, tts, sink
         self._wall = wall_clock
@@ -121,7 +136,9 @@ class Conversation:
     async def __aenter__(self) -> Self:
         await self._tasks.start()
         self._run_task = self._tasks.spawn(self._run())
-        if self.config.first_message:
+        if self.config.first_message and self.config.hang_up_after_first_message:
+            self._events.put_nowait(EndCall(REFUSED, self.config.first_message))
+        elif self.config.first_message:
             self._events.put_nowait(Say(self.config.first_message))
         return self
 
@@ -331,21 +348,13 @@ class Conversation:
             if latency is not None:
                 latency.llm_first_token_ms = _ms_since(t0)
 
-        def sentences() -> AsyncIterator[str]:
-            return llm_sentences(
-                self._llm,
-                self._context(),
-                first_token_timeout_s=self.config.llm_first_token_timeout_s,
-                on_first_token=first_token,
-            )
-
         slot = self._reserve()
         reply = Speech(slot=slot)
         cover = None
         if user is not None and self.config.dead_air_s is not None:
             cover = self._spawn(self._cover_dead_air(reply, self.config.dead_air_s))
         try:
-            await self._speak(sentences, slot, latency, t0, speech=reply)
+            await self._speak(partial(self._reply, first_token), slot, latency, t0, speech=reply)
         finally:
             if cover is not None and reply.started_at is None:
                 cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
@@ -371,6 +380,68 @@ class Conversation:
         if filler in self._speeches:
             self._speeches.remove(filler)
             self._settle(filler, filler.text, interrupted=False)
+
+    async def _reply(self, first_token: Callable[[], None]) -> AsyncIterator[str]:
+        """The model's reply, sentence by sentence. With tools, the calls of each reply are
+        carried out in order (the caller hears the filler while a slow one runs), their
+        results appended as ``tool`` messages, and the model goes on from them."""
+        llm, tools = self._llm, self.config.tools
+        rounds = self.config.max_tool_rounds if tools and isinstance(llm, ToolCallingLlm) else 0
+        for round_ in range(rounds + 1):
+            offered = tools if round_ < rounds else ()  # the last round must speak
+            stream = (
+                llm.stream_with_tools(self._context(), offered)
+                if isinstance(llm, ToolCallingLlm) and offered
+                else llm.stream(self._context())
+            )
+            calls: list[ToolCall] = []
+            async for item in reply_sentences(
+                stream,
+                first_token_timeout_s=self.config.llm_first_token_timeout_s,
+                on_first_token=first_token if round_ == 0 else None,
+            ):
+                if isinstance(item, ToolCall):
+                    calls.append(item)
+                else:
+                    yield item
+            if not calls:
+                return
+            self._history.append(ChatMessage("assistant", "", tool_calls=tuple(calls)))
+            self._add_transcript(calls_entry(calls, self._wall()))
+            end_turn = False
+            for call in calls:
+                result: ToolResult | None = None
+                try:
+                    outcome = self._tasks.spawn_value(
+                        self._run_tool(call), ToolResult("The tool failed.", error=True)
+                    )
+                    if outcome is None:  # closing
+                        return
+                    try:
+                        done, _ = await asyncio.wait([outcome], timeout=self._filler_delay())
+                        if not done and (filler := self.config.tool_filler_message):
+                            yield filler
+                        result = await outcome
+                    finally:
+                        outcome.cancel()
+                finally:
+                    # Every call gets its result, so the context stays valid for the model.
+                    if result is None:
+                        result = ToolResult("The caller interrupted; no result.", error=True)
+                    self._history.append(ChatMessage("tool", result.content, tool_call_id=call.id))
+                    self._add_transcript(result_entry(call, result, self._wall()))
+                end_turn = end_turn or result.end_turn
+            if end_turn:
+                return
+
+    def _filler_delay(self) -> float:
+        return self.config.tool_filler_delay_s if self.config.tool_filler_message else 1e9
+
+    async def _run_tool(self, call: ToolCall) -> ToolResult:
+        if call.name == END_CALL:
+            self._events.put_nowait(EndCall(ASSISTANT_ENDED_CALL, None))
+            return ToolResult("The call is ending.", end_turn=True)
+        return await run_tool(self._tool_executor, call)
 
     async def _say(
         self, make_sentences: Callable[[], AsyncIterator[str]], slot: ChatMessage
@@ -453,7 +524,7 @@ class Conversation:
     async def _finish(self, event: EndCall) -> None:
         self._ending = True
         final = event.final_message
-        if event.reason == END_CALL_COMMAND:
+        if event.reason in (END_CALL_COMMAND, ASSISTANT_ENDED_CALL):
             # Let what is being said finish (bounded), then the final words. While the caller
             # holds the floor a queued say (the greeting too) is not being said: it waits for
             # a turn that may not come before the grace is over, so it is not waited for.
@@ -482,7 +553,7 @@ class Conversation:
         if self.config.context:
             system = f"{system}\n\nContext for this call:\n{self.config.context}"
         seeded = self.config.history
-        return [ChatMessage("system", system), *seeded, *(m for m in self._history if m.content)]
+        return [ChatMessage("system", system), *seeded, *(m for m in self._history if m.meaningful)]
 
     def _reserve(self) -> ChatMessage:
         slot = ChatMessage("assistant", "")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.tools import ToolSpec
 from voicedock.pipeline.vad import VadConfig
 
 
@@ -14,6 +15,8 @@ class ConversationConfig:
     sample_rate: int = 8000
     system_prompt: str = "You are a helpful phone assistant. Keep answers short."
     first_message: str | None = None
+    # The call is refused: the first message is the last, then the call ends.
+    hang_up_after_first_message: bool = False
     context: str | None = None
     # Turns the model sees before this call's own (the assistant's seeded user/assistant
     # messages); never spoken and not part of the transcript.
@@ -34,3 +37,9 @@ class ConversationConfig:
     dead_air_s: float | None = None
     dead_air_message: str = "One moment, please."
     end_call_grace_s: float = 30.0
+    # Tools the model may call (with a ``ToolExecutor`` given to the conversation). While one
+    # runs longer than ``tool_filler_delay_s`` the caller hears ``tool_filler_message`` once.
+    tools: tuple[ToolSpec, ...] = ()
+    tool_filler_message: str | None = "One moment, please."
+    tool_filler_delay_s: float = 1.0
+    max_tool_rounds: int = 4  # model replies with tool calls in one turn, before it must speak

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+# Transcript roles: who spoke, and (``tool_calls``, ``tool``) what the assistant did meanwhile.
+TranscriptRole = Literal["system", "user", "assistant", "tool_calls", "tool"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -127,11 +129,31 @@ class InjectContext(Frame):
 
 
 @dataclass(slots=True, frozen=True)
+class ToolCall:
+    """A function the model asked to call: ``arguments`` is the JSON text it produced."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(slots=True, frozen=True)
 class ChatMessage:
-    """One message of the language-model context."""
+    """One message of the language-model context.
+
+    An assistant message may carry ``tool_calls`` (its content then often empty); a ``tool``
+    message is the result of the call named by ``tool_call_id``.
+    """
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+
+    @property
+    def meaningful(self) -> bool:
+        """Worth sending to the model: it says something or asks for a tool."""
+        return bool(self.content) or bool(self.tool_calls) or self.role == "tool"
 
 
 @dataclass(slots=True)
@@ -142,7 +164,7 @@ class TranscriptEntry:
     caller actually heard.
     """
 
-    role: Role
+    role: TranscriptRole
     content: str
     started_at: float
     ended_at: float

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers.base import Llm, ProviderTimeoutError
 from voicedock.pipeline.text import SentenceBuffer
 
@@ -18,7 +18,24 @@ async def llm_sentences(
     on_first_token: Callable[[], None] | None = None,
 ) -> AsyncIterator[str]:
     """Yield each complete sentence of the reply as soon as the model has produced it."""
-    stream = llm.stream(messages)
+    async for item in reply_sentences(
+        llm.stream(messages),
+        first_token_timeout_s=first_token_timeout_s,
+        on_first_token=on_first_token,
+    ):
+        if isinstance(item, str):
+            yield item
+
+
+async def reply_sentences(
+    stream: AsyncIterator[str] | AsyncIterator[str | ToolCall],
+    *,
+    first_token_timeout_s: float,
+    on_first_token: Callable[[], None] | None = None,
+) -> AsyncIterator[str | ToolCall]:
+    """Each complete sentence of a streamed reply as soon as it is there, and the reply's tool
+    calls as they come (the text before a call is flushed first). The first item (text or a
+    tool call) must come within ``first_token_timeout_s``."""
     buffer = SentenceBuffer()
     try:
         try:
@@ -31,11 +48,19 @@ async def llm_sentences(
             raise ProviderTimeoutError("the language model gave no first token in time") from exc
         if on_first_token is not None:
             on_first_token()
-        for sentence in buffer.push(first):
-            yield sentence
-        async for chunk in stream:
-            for sentence in buffer.push(chunk):
-                yield sentence
+        item: str | ToolCall = first
+        while True:
+            if isinstance(item, ToolCall):
+                for sentence in buffer.flush():
+                    yield sentence
+                yield item
+            else:
+                for sentence in buffer.push(item):
+                    yield sentence
+            try:
+                item = await anext(stream)
+            except StopAsyncIteration:
+                break
         for sentence in buffer.flush():
             yield sentence
     finally:

@@ -35,19 +35,21 @@ from voicedock.aio import Supervisor
 from voicedock.media.codecs import Resampler
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.conversation import (
+    ASSISTANT_ENDED_CALL,
     END_CALL_COMMAND,
     SPEECH_FAILURES,
     ConversationConfig,
     failure_reason,
 )
 from voicedock.pipeline.endpointing import MAX_DURATION, SILENCE_TIMEOUT
-from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
+from voicedock.pipeline.frames import ChatMessage, ToolCall, TranscriptEntry, TurnLatency
 from voicedock.pipeline.output import OutputSink, PlaybackHandle, Speech, SpokenSentence
 from voicedock.pipeline.providers.base import ProviderError, Tts
 from voicedock.pipeline.providers.realtime import (
     RealtimeAudio,
     RealtimeConversation,
     RealtimeError,
+    RealtimeFunctionCall,
     RealtimeResponseDone,
     RealtimeSpeech,
     RealtimeSpeechStarted,
@@ -55,6 +57,14 @@ from voicedock.pipeline.providers.realtime import (
     RealtimeTranscript,
 )
 from voicedock.pipeline.text import split_sentences
+from voicedock.pipeline.tools import (
+    END_CALL,
+    ToolExecutor,
+    ToolResult,
+    calls_entry,
+    result_entry,
+    run_tool,
+)
 from voicedock.pipeline.vad import SUPPORTED_RATES, VadConfig, VoiceActivityDetector
 
 log = logging.getLogger("voicedock.pipeline")
@@ -95,8 +105,12 @@ class RealtimeDialogue:
         wall_clock: Callable[[], float] = time.time,
         on_transcript: Callable[[TranscriptEntry], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tools: ToolExecutor | None = None,
     ) -> None:
+        """``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
+        dialogue's own)."""
         self.config = config or ConversationConfig()
+        self._tool_executor = tools
         self._speech, self._tts, self._sink = speech, tts, sink
         self._wall = wall_clock
         self._on_transcript = on_transcript
@@ -126,7 +140,7 @@ class RealtimeDialogue:
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
         """Connect to the provider (raises ``ProviderError``) and start the call."""
-        conv = self._speech.connect(self._instructions())
+        conv = self._speech.connect(self._instructions(), self.config.tools)
         try:
             await conv.connect()
         except BaseException:
@@ -204,7 +218,11 @@ class RealtimeDialogue:
 
     @property
     def history(self) -> list[ChatMessage]:
-        return [ChatMessage(e.role, e.content) for e in self.transcript]
+        return [
+            ChatMessage(e.role, e.content)
+            for e in self.transcript
+            if e.role in ("system", "user", "assistant")
+        ]
 
     # ── the provider's side ──────────────────────────────────────────────────────────────
     async def _push_audio(self, conv: RealtimeConversation) -> None:
@@ -234,9 +252,33 @@ class RealtimeDialogue:
                     if (reply := self._reply) is not None:
                         self._reply = None
                         self._spawn(self._settle_when_played(reply), speech=True)
+                case RealtimeFunctionCall() as call:
+                    self._spawn(self._call_tool(conv, call))
                 case RealtimeError(code=code):
                     log.info("realtime provider error event: %s", code)
         raise ProviderError("the speech-to-speech session ended")
+
+    async def _call_tool(self, conv: RealtimeConversation, event: RealtimeFunctionCall) -> None:
+        """One function call of the model: carried out (the caller hears the filler, in
+        voicedock's voice, while a slow one runs), recorded, its result sent back; the model
+        answers from it unless the call is ending or leaving."""
+        call = ToolCall(event.call_id, event.name, event.arguments)
+        self._record(calls_entry([call], self._wall()))
+        if call.name == END_CALL:
+            result = ToolResult("The call is ending.", end_turn=True)
+        else:
+            failed = ToolResult("The tool failed.", error=True)
+            outcome = self._tasks.spawn_value(run_tool(self._tool_executor, call), failed)
+            if outcome is None:  # closing
+                return
+            done, _ = await asyncio.wait([outcome], timeout=self.config.tool_filler_delay_s)
+            if not done and (filler := self.config.tool_filler_message):
+                self._spawn(self._speak(filler), speech=True)
+            result = await outcome
+        self._record(result_entry(call, result, self._wall()))
+        await conv.function_result(call.id, result.content, respond=not result.end_turn)
+        if call.name == END_CALL:
+            self._spawn(self._finish(ASSISTANT_ENDED_CALL, None))
 
     def _reply_speech(self) -> Speech:
         if self._reply is None:
@@ -351,7 +393,7 @@ class RealtimeDialogue:
         if self._ending:
             return
         self._ending = True
-        if reason == END_CALL_COMMAND:  # what is being said is finished (bounded)
+        if reason in (END_CALL_COMMAND, ASSISTANT_ENDED_CALL):  # what is said is finished
             pending = [t for t in self._speech_tasks if t is not asyncio.current_task()]
             if pending:
                 await asyncio.wait(pending, timeout=self.config.end_call_grace_s)

@@ -31,6 +31,7 @@ from voicedock.domain.records import (
     NodeLease,
     Organization,
     PhoneNumber,
+    ToolTemplate,
     Trunk,
 )
 from voicedock.domain.webhooks import Outbox, WebhookEndpoint
@@ -46,6 +47,7 @@ class CallQuery:
     status: CallStatus | None = None
     start_date: datetime | None = None
     end_date: datetime | None = None
+    campaign_id: str | None = None  # only the calls this campaign placed
     after_seq: int | None = None  # newest first: return calls with seq < after_seq
 
 
@@ -114,6 +116,11 @@ class Transaction(Protocol):
     async def insert_assistant(self, assistant: Assistant) -> None: ...
     async def update_assistant(self, assistant: Assistant) -> None: ...
     async def delete_assistant(self, organization_id: str, assistant_id: str) -> bool: ...
+
+    # tool templates
+    async def insert_tool_template(self, template: ToolTemplate) -> None: ...
+    async def update_tool_template(self, template: ToolTemplate) -> None: ...
+    async def delete_tool_template(self, organization_id: str, template_id: str) -> bool: ...
 
     # calls
     async def insert_call(self, call: Call) -> Call:
@@ -296,6 +303,10 @@ class Store(Protocol):
         self, organization_id: str | None, assistant_id: str
     ) -> Assistant | None: ...
     async def list_assistants(self, organization_id: str) -> list[Assistant]: ...
+    async def get_tool_template(
+        self, organization_id: str, template_id: str
+    ) -> ToolTemplate | None: ...
+    async def list_tool_templates(self, organization_id: str) -> list[ToolTemplate]: ...
 
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         """``organization_id=None`` is for the engine (PBX events carry no tenant)."""

@@ -30,6 +30,7 @@ from voicedock.domain.records import (
     NodeLease,
     Organization,
     PhoneNumber,
+    ToolTemplate,
     Trunk,
 )
 from voicedock.store.base import json_default
@@ -205,6 +206,14 @@ ASSISTANTS = Table(
     datetimes=frozenset({"created_at", "updated_at"}),
     documents=frozenset({"config"}),
     booleans=frozenset({"active"}),
+)
+
+TOOL_TEMPLATES = Table(
+    "tool_templates",
+    ToolTemplate,
+    ("id", "organization_id", "tool", "created_at", "updated_at"),
+    datetimes=frozenset({"created_at", "updated_at"}),
+    documents=frozenset({"tool"}),
 )
 
 CALLS = Table(

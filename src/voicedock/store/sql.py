@@ -27,6 +27,7 @@ from voicedock.domain.records import (
     NodeLease,
     Organization,
     PhoneNumber,
+    ToolTemplate,
     Trunk,
     utcnow,
 )
@@ -48,6 +49,7 @@ from voicedock.store.rows import (
     NODES,
     ORGANIZATIONS,
     PHONE_NUMBERS,
+    TOOL_TEMPLATES,
     TRUNKS,
     Dialect,
 )
@@ -210,6 +212,23 @@ class SqlReads(EndpointReads, CampaignReads):
         )
         return [ASSISTANTS.decode(r, self._dialect) for r in rows]
 
+    async def get_tool_template(
+        self, organization_id: str, template_id: str
+    ) -> ToolTemplate | None:
+        row = await self._reader.fetchrow(
+            "SELECT * FROM tool_templates WHERE id = ? AND organization_id = ?",
+            template_id,
+            organization_id,
+        )
+        return None if row is None else TOOL_TEMPLATES.decode(row, self._dialect)
+
+    async def list_tool_templates(self, organization_id: str) -> list[ToolTemplate]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM tool_templates WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        return [TOOL_TEMPLATES.decode(r, self._dialect) for r in rows]
+
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         sql = "SELECT * FROM calls WHERE id = ?"
         args: list[Any] = [call_id]
@@ -231,6 +250,9 @@ class SqlReads(EndpointReads, CampaignReads):
         if query.end_date is not None:
             where.append("created_at <= ?")
             args.append(self._dialect.dt(query.end_date))
+        if query.campaign_id is not None:
+            where.append("campaign_id = ?")
+            args.append(query.campaign_id)
         filtered = " AND ".join(where)
         total_row = await self._reader.fetchrow(
             f"SELECT count(*) AS n FROM calls WHERE {filtered}", *args
@@ -403,6 +425,22 @@ class SqlTransaction(OutboxStatements, CampaignStatements):
         changed = await self._conn.execute(
             "DELETE FROM assistants WHERE id = ? AND organization_id = ?",
             assistant_id,
+            organization_id,
+        )
+        return changed > 0
+
+    # tool templates
+    async def insert_tool_template(self, template: ToolTemplate) -> None:
+        await self._insert(TOOL_TEMPLATES, template)
+
+    async def update_tool_template(self, template: ToolTemplate) -> None:
+        template.updated_at = utcnow()
+        await self._update(TOOL_TEMPLATES, template, ("tool", "updated_at"), "tool template")
+
+    async def delete_tool_template(self, organization_id: str, template_id: str) -> bool:
+        changed = await self._conn.execute(
+            "DELETE FROM tool_templates WHERE id = ? AND organization_id = ?",
+            template_id,
             organization_id,
         )
         return changed > 0

@@ -126,6 +126,34 @@ def transcript(
     return build_event(EventType.TRANSCRIPT, call_id, at, data)
 
 
+def tool_calls(
+    call_id: str,
+    *,
+    at: datetime,
+    assistant_id: str | None,
+    tool_call_id: str,
+    name: str,
+    arguments: Mapping[str, Any],
+) -> JsonObject:
+    """The model of ``call_id`` called the webhook tool ``name``; the answer's ``result``
+    (any JSON) goes back to the model, an ``error`` (text) tells it the tool failed."""
+    data: JsonObject = {
+        "assistant_id": assistant_id,
+        "tool_call": {"id": tool_call_id, "name": name, "arguments": dict(arguments)},
+    }
+    return build_event(EventType.TOOL_CALLS, call_id, at, data)
+
+
+def assistant_request(
+    call_id: str, *, at: datetime, caller: str | None, called: str, number_id: str
+) -> JsonObject:
+    """An inbound call to ``called`` waits for its assistant: the answer names one
+    (``assistant_id``), gives one (``assistant``, a transient configuration) or refuses the
+    call (``error``, spoken to the caller before the hang-up)."""
+    data: JsonObject = {"caller": caller, "called": called, "number_id": number_id}
+    return build_event(EventType.ASSISTANT_REQUEST, call_id, at, data)
+
+
 def transfer_update(
     call_id: str,
     status: str,

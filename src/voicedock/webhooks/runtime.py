@@ -24,6 +24,7 @@ from yarl import URL
 from voicedock.errors import ConfigError, UnsafeUrl
 from voicedock.webhooks.campaign_events import CampaignWebhooks
 from voicedock.webhooks.publisher import WebhookPublisher
+from voicedock.webhooks.server_requests import ServerRequests
 from voicedock.webhooks.ssrf import (
     BlockedTarget,
     CheckedUrl,
@@ -122,6 +123,8 @@ class Webhooks:
         )
         self.publisher = WebhookPublisher(on_enqueued=self.nudge)
         self.campaign_events = CampaignWebhooks(on_enqueued=self.nudge)
+        # tool-calls and assistant-request: the requests a call waits for.
+        self.requests = ServerRequests(store, self.policy, resolver)
         self._configured = [e.url for e in settings.webhooks.endpoints]
         self._closed = False
 
@@ -162,3 +165,4 @@ class Webhooks:
         """Stop delivering; pending rows stay in the outbox for the next start. Idempotent."""
         self._closed = True
         await self.worker.aclose()
+        await self.requests.aclose()

@@ -25,6 +25,9 @@ class RealtimeScript:
     drop_after_session_update: bool = False
     turn_after_frames: int | None = None  # server VAD turn: speech_stopped after N chunks
     reply_delay_s: float = 0.0  # between speech_stopped and the first audio delta
+    # The model's answer to the turn is this function call instead (name, arguments); its
+    # result (function_call_output + response.create) gets the usual reply.
+    function_call: tuple[str, dict[str, Any]] | None = None
     query: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -44,6 +47,20 @@ async def _reply(ws: web.WebSocketResponse) -> None:
         )
     await ws.send_str(
         server_event("response.output_audio_transcript.delta", response_id="r1", delta="Hi")
+    )
+    await ws.send_str(server_event("response.done", response={"status": "completed"}))
+
+
+async def _call_function(ws: web.WebSocketResponse, name: str, arguments: dict[str, Any]) -> None:
+    await ws.send_str(server_event("response.created", response={"id": "r2"}))
+    await ws.send_str(
+        server_event(
+            "response.function_call_arguments.done",
+            response_id="r2",
+            call_id="fc_1",
+            name=name,
+            arguments=json.dumps(arguments),
+        )
     )
     await ws.send_str(server_event("response.done", response={"status": "completed"}))
 
@@ -87,7 +104,10 @@ def realtime_handler(script: RealtimeScript) -> Any:
                             server_event("input_audio_buffer.speech_stopped", audio_end_ms=500)
                         )
                         await asyncio.sleep(script.reply_delay_s)
-                        await _reply(ws)
+                        if script.function_call is not None:
+                            await _call_function(ws, *script.function_call)
+                        else:
+                            await _reply(ws)
                 elif kind == "input_audio_buffer.append":
                     await ws.send_str(
                         server_event("input_audio_buffer.speech_started", audio_start_ms=0)

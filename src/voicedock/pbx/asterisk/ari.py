@@ -33,6 +33,7 @@ from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.asterisk.ari_events import AriEvent, AriEventError, parse_ari_event
+from voicedock.pbx.base import require_dtmf_digits
 
 log = logging.getLogger("voicedock.pbx.ari")
 # How long Asterisk may take to list the app after the events websocket handshake.
@@ -350,6 +351,11 @@ class AriClient:
     ) -> None:
         params = {"context": context, "extension": extension, "priority": str(priority)}
         await self.request("POST", f"/channels/{_seg(channel_id)}/continue", params=params)
+
+    async def send_dtmf(self, channel_id: str, digits: str) -> None:
+        """``POST /channels/{id}/dtmf``: play the (validated) digits on the channel."""
+        params = {"dtmf": require_dtmf_digits(digits)}
+        await self.request("POST", f"/channels/{_seg(channel_id)}/dtmf", params=params)
 
     async def redirect(self, channel_id: str, endpoint: str) -> None:
         params = {"endpoint": endpoint}

@@ -248,6 +248,13 @@ class AsteriskPbx(PbxAdapter):
             raise PbxError("no live call with this id")
         await self.transfers.start(legs, target)
 
+    async def send_dtmf(self, call_id: str, digits: str) -> None:
+        """DTMF to the caller's channel (ARI ``POST /channels/{id}/dtmf``)."""
+        legs = self._calls.get(call_id)
+        if legs is None or legs.ended:
+            raise PbxError("no live call with this id")
+        await self.ari.send_dtmf(call_id, digits)
+
     async def live_call_ids(self) -> set[str]:
         """Call ids of our calls the PBX still has, plus ids of channels we do not know."""
         live: set[str] = set()

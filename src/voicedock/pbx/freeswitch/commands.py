@@ -37,6 +37,7 @@ from collections.abc import Collection
 from typing import Literal
 
 from voicedock.domain.ids import is_call_id
+from voicedock.pbx.base import require_dtmf_digits
 from voicedock.pbx.freeswitch.esl_wire import UnsafeWireValue
 
 
@@ -234,6 +235,15 @@ def build_uuid_kill(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
     if not _CAUSE.fullmatch(cause) or cause not in HANGUP_CAUSES:
         raise UnsafeCommandValue("unknown hangup cause")
     return f"uuid_kill {require_uuid(uuid)} {cause}"
+
+
+def build_uuid_send_dtmf(uuid: str, digits: str) -> str:
+    """``uuid_send_dtmf <uuid> <digits>``: RFC 2833/4733 digits on the channel."""
+    try:
+        checked = require_dtmf_digits(digits)
+    except ValueError as exc:
+        raise UnsafeCommandValue(str(exc)) from None
+    return f"uuid_send_dtmf {require_uuid(uuid)} {checked}"
 
 
 def build_uuid_transfer(

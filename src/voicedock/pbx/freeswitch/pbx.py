@@ -50,6 +50,7 @@ from voicedock.pbx.freeswitch.commands import (
     build_uuid_exists,
     build_uuid_getvar,
     build_uuid_kill,
+    build_uuid_send_dtmf,
     build_uuid_set_call_id,
     is_uuid,
     require_call_id,
@@ -246,6 +247,13 @@ class FreeswitchPbx(PbxAdapter):
             if legs.direction == "outbound" and not legs.seen_on_pbx:
                 # bgapi originate returns before the channel exists: kill it when it shows up.
                 self._kill_on_sight[channel] = cause
+
+    async def send_dtmf(self, call_id: str, digits: str) -> None:
+        """``uuid_send_dtmf`` on the call's channel."""
+        legs = self._calls.get(call_id)
+        if legs is None or legs.ended or legs.transferred:
+            raise PbxError("no live call with this id")
+        await self.esl.api(build_uuid_send_dtmf(legs.main_channel, digits))
 
     async def transfer(self, call_id: str, target: TransferTarget) -> None:
         legs = self._calls.get(call_id)

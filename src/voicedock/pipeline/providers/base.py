@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from voicedock.errors import ProviderError
-from voicedock.pipeline.frames import ChatMessage, Transcript
+from voicedock.pipeline.frames import ChatMessage, ToolCall, Transcript
+from voicedock.pipeline.tools import ToolSpec
 
 __all__ = [
     "Llm",
@@ -32,6 +33,7 @@ __all__ = [
     "StreamingStt",
     "Stt",
     "SttStream",
+    "ToolCallingLlm",
     "Tts",
 ]
 
@@ -104,6 +106,18 @@ class Llm(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ToolCallingLlm(Llm, Protocol):
+    """Optional: models that can call functions. The reply's text chunks stream as with
+    ``stream``; each complete ``ToolCall`` follows once the model has finished it."""
+
+    def stream_with_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[str | ToolCall]:
+        """Yield text chunks and the tool calls of the reply. Raises ProviderError."""
+        ...
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     SseDecoder,
@@ -26,6 +26,7 @@ from voicedock.pipeline.providers.base import (
     ProviderConnectionError,
     ProviderResponseError,
 )
+from voicedock.pipeline.tools import ToolSpec
 
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
@@ -36,19 +37,82 @@ DEFAULT_BASE_URLS = {
 
 
 def chat_request_body(
-    model: str, messages: Sequence[ChatMessage], options: Mapping[str, Any]
+    model: str,
+    messages: Sequence[ChatMessage],
+    options: Mapping[str, Any],
+    tools: Sequence[ToolSpec] = (),
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": model,
-        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        "messages": [wire_message(m) for m in messages],
         "stream": True,
     }
+    if tools:
+        body["tools"] = [tool.openai_tool() for tool in tools]
     body.update(options)
     return body
 
 
+def wire_message(message: ChatMessage) -> dict[str, Any]:
+    """One context message as the API takes it (tool calls and tool results included)."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["content"] = message.content or None
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    if message.role == "tool":
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+class ToolCallAssembler:
+    """Collects the ``delta.tool_calls`` fragments of a streamed reply (by ``index``: the id
+    and name come first, the arguments' JSON text in pieces) into whole ``ToolCall``s."""
+
+    def __init__(self) -> None:
+        self._parts: dict[int, dict[str, str]] = {}
+
+    def feed(self, fragments: object) -> None:
+        if not isinstance(fragments, list):
+            return
+        for fragment in fragments:
+            if not isinstance(fragment, dict):
+                continue
+            index = fragment.get("index", 0)
+            part = self._parts.setdefault(index if isinstance(index, int) else 0, {})
+            if isinstance(call_id := fragment.get("id"), str) and call_id:
+                part["id"] = call_id
+            function = fragment.get("function")
+            if isinstance(function, dict):
+                if isinstance(name := function.get("name"), str) and name:
+                    part["name"] = part.get("name", "") + name
+                if isinstance(arguments := function.get("arguments"), str):
+                    part["arguments"] = part.get("arguments", "") + arguments
+
+    def calls(self) -> list[ToolCall]:
+        """The complete calls, in the model's order (a fragment without a name is dropped)."""
+        done = [
+            ToolCall(part.get("id") or f"call_{index}", part["name"], part.get("arguments", ""))
+            for index, part in sorted(self._parts.items())
+            if part.get("name")
+        ]
+        self._parts.clear()
+        return done
+
+
 def chunk_text(payload: str) -> str:
     """The text delta of one `chat.completion.chunk` (empty for role-only or usage chunks)."""
+    return chunk_delta(payload)[0]
+
+
+def chunk_delta(payload: str) -> tuple[str, object]:
+    """The text delta and the ``tool_calls`` fragments (or ``None``) of one chunk."""
     try:
         doc = json.loads(payload)
     except ValueError as exc:
@@ -61,10 +125,12 @@ def chunk_text(payload: str) -> str:
         raise ProviderResponseError(f"chat completion stream error: {message}", retryable=True)
     choices = doc.get("choices") or []
     if not choices or not isinstance(choices[0], dict):
-        return ""
+        return "", None
     delta = choices[0].get("delta") or {}
-    content = delta.get("content") if isinstance(delta, dict) else None
-    return content if isinstance(content, str) else ""
+    if not isinstance(delta, dict):
+        return "", None
+    content = delta.get("content")
+    return (content if isinstance(content, str) else ""), delta.get("tool_calls")
 
 
 class OpenAiCompatLlm:
@@ -110,24 +176,35 @@ class OpenAiCompatLlm:
         )
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        body = chat_request_body(self._model, messages, self._options)
+        async for item in self.stream_with_tools(messages, ()):
+            if isinstance(item, str):
+                yield item
+
+    async def stream_with_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[str | ToolCall]:
+        body = chat_request_body(self._model, messages, self._options, tools)
         with translate_errors(self._name):
             session = self._session.get()
             async with session.post(self._url, json=body, headers=self._headers) as response:
                 try:
                     await raise_for_status(self._name, response)
-                    async for text in self._read_stream(response):
-                        yield text
+                    async for item in self._read_stream(response):
+                        yield item
                 finally:
                     abort_response(response)
 
-    async def _read_stream(self, response: Any) -> AsyncIterator[str]:
+    async def _read_stream(self, response: Any) -> AsyncIterator[str | ToolCall]:
         decoder = SseDecoder()
+        calls = ToolCallAssembler()
         async for chunk in response.content.iter_any():
             for event in decoder.feed(chunk):
                 if event.data.strip() == "[DONE]":
+                    for call in calls.calls():
+                        yield call
                     return
-                text = chunk_text(event.data)
+                text, fragments = chunk_delta(event.data)
+                calls.feed(fragments)
                 if text:
                     yield text
         raise ProviderConnectionError(f"{self._name}: the reply stream ended before [DONE]")

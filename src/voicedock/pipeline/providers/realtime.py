@@ -20,7 +20,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -35,6 +35,7 @@ from voicedock.pipeline.providers._http import (
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderConnectionError, ProviderResponseError
+from voicedock.pipeline.tools import ToolSpec
 
 log = logging.getLogger("voicedock.pipeline.providers")
 
@@ -85,8 +86,19 @@ class RealtimeError:
     message: str
 
 
+@dataclass(slots=True, frozen=True)
+class RealtimeFunctionCall:
+    """The model called a function (``response.function_call_arguments.done``): its result
+    goes back with ``RealtimeConversation.function_result``."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
 RealtimeEvent = (
-    RealtimeAudio
+    RealtimeFunctionCall
+    | RealtimeAudio
     | RealtimeTranscript
     | RealtimeSpeechStarted
     | RealtimeSpeechStopped
@@ -104,17 +116,29 @@ _TEXT_DELTAS = {
 
 
 def session_update(
-    *, instructions: str, voice: str, sample_rate: int, turn_detection: str = "server_vad"
+    *,
+    instructions: str,
+    voice: str,
+    sample_rate: int,
+    turn_detection: str = "server_vad",
+    tools: Sequence[ToolSpec] = (),
 ) -> dict[str, Any]:
     pcm = {"type": "audio/pcm", "rate": sample_rate}
+    session: dict[str, Any] = {
+        "instructions": instructions,
+        "voice": voice,
+        "turn_detection": {"type": turn_detection},
+        "audio": {"input": {"format": pcm}, "output": {"format": pcm}},
+    }
+    if tools:
+        session["tools"] = [{"type": "function", **t.openai_tool()["function"]} for t in tools]
+    return {"type": "session.update", "session": session}
+
+
+def function_output(call_id: str, output: str) -> dict[str, Any]:
     return {
-        "type": "session.update",
-        "session": {
-            "instructions": instructions,
-            "voice": voice,
-            "turn_detection": {"type": turn_detection},
-            "audio": {"input": {"format": pcm}, "output": {"format": pcm}},
-        },
+        "type": "conversation.item.create",
+        "item": {"type": "function_call_output", "call_id": call_id, "output": output},
     }
 
 
@@ -164,6 +188,10 @@ def parse_server_event(text: str) -> tuple[str, RealtimeEvent | None]:
         end = doc.get("audio_end_ms")
         ok = isinstance(end, int) and not isinstance(end, bool)
         return kind, RealtimeSpeechStopped(end if ok else None)
+    if kind == "response.function_call_arguments.done":
+        return kind, RealtimeFunctionCall(
+            str(doc.get("call_id", "")), str(doc.get("name", "")), str(doc.get("arguments", ""))
+        )
     if kind == "response.done":
         status = (doc.get("response") or {}).get("status", "completed")
         return kind, RealtimeResponseDone(str(status))
@@ -210,11 +238,14 @@ class RealtimeSpeech:
             timeouts=Timeouts.from_config(config),
         )
 
-    def connect(self, instructions: str | None = None) -> RealtimeConversation:
+    def connect(
+        self, instructions: str | None = None, tools: Sequence[ToolSpec] = ()
+    ) -> RealtimeConversation:
         update = session_update(
             instructions=self._instructions if instructions is None else instructions,
             voice=self._voice,
             sample_rate=self.sample_rate,
+            tools=tools,
         )
         return RealtimeConversation(self._session, self._url, self._headers, update)
 
@@ -291,6 +322,13 @@ class RealtimeConversation:
         await self._send(text_item("system", text))
         if respond:
             await self.cancel_response()
+            await self._send(response_create())
+            self.response_active = True
+
+    async def function_result(self, call_id: str, output: str, *, respond: bool) -> None:
+        """A function call's result for the model; with ``respond`` it answers from it."""
+        await self._send(function_output(call_id, output))
+        if respond:
             await self._send(response_create())
             self.response_active = True
 

@@ -4,21 +4,36 @@ This is a scripted demo, not an AI. It greets, repeats back what it understood, 
 the assistant's configured facts (keyword → answer), says goodbye when the caller does, and
 acknowledges injected context when asked to respond to it. Same input, same reply, always,
 which is also what makes it useful in tests and benchmarks.
+
+Offered the built-in tools, it calls them on clear phrases, by rules:
+
+* ``end_call``: after its goodbye, when the caller says goodbye ("bye", "that's all", ...);
+* ``transfer_call``: "transfer me to / connect me to / put me through to / speak to / talk
+  to <destination>" naming one of the tool's destinations (its ``enum``);
+* ``send_dtmf``: "press <digits>" (0-9, * and #; spaces between them are dropped).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers.base import ProviderConfigError
+from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
 
 _GOODBYE = re.compile(
     r"\b(bye|goodbye|good bye|that'?s all|that is all|hang up|no thanks|nothing else)\b", re.I
 )
 _THANKS = re.compile(r"\b(thanks|thank you)\b", re.I)
+_TRANSFER = re.compile(
+    r"\b(?:transfer|connect|put)\s+me\s+(?:through\s+)?to\s+(?:the\s+)?(.+)|"
+    r"\b(?:speak|talk)\s+(?:to|with)\s+(?:the\s+|someone\s+(?:in|from)\s+)?(.+)",
+    re.I,
+)
+_PRESS = re.compile(r"\bpress\s+([0-9*#](?:[\s,]*[0-9*#])*)", re.I)
 _ECHO_WORDS = 12
 
 
@@ -77,9 +92,52 @@ class RuleBasedPolicy:
         heard = " ".join(said.split()[:_ECHO_WORDS]).rstrip(".!?,")
         return f"I understood: {heard}. {self._fallback}"
 
+    async def stream_with_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[str | ToolCall]:
+        """``stream``, and the built-in tool its rules call for (see the module)."""
+        last = messages[-1] if messages else None
+        offered = {tool.name: tool for tool in tools}
+        if last is not None and last.role == "tool":
+            yield "Done."
+            return
+        said = last.content.strip() if last is not None and last.role == "user" else ""
+        call = _rule_tool_call(said, offered, len(messages)) if said else None
+        if call is None:
+            yield self.reply(messages)
+            return
+        if call.name == END_CALL:
+            yield self._closing
+        elif call.name == TRANSFER_CALL:
+            yield "Let me transfer you."
+        yield call
+
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
         for word in re.findall(r"\S+\s*", self.reply(messages)):
             yield word
 
     async def aclose(self) -> None:
         return None
+
+
+def _rule_tool_call(said: str, offered: Mapping[str, ToolSpec], turn: int) -> ToolCall | None:
+    """The built-in tool a clear phrase of the caller asks for, if it is offered."""
+    call_id = f"rule_{turn}"
+    if END_CALL in offered and _GOODBYE.search(said):
+        return ToolCall(call_id, END_CALL, "{}")
+    if TRANSFER_CALL in offered and (match := _TRANSFER.search(said)):
+        wanted = (match.group(1) or match.group(2) or "").lower()
+        for destination in _destinations(offered[TRANSFER_CALL]):
+            if re.search(rf"\b{re.escape(destination.lower())}\b", wanted):
+                return ToolCall(call_id, TRANSFER_CALL, json.dumps({"destination": destination}))
+    if SEND_DTMF in offered and (match := _PRESS.search(said)):
+        digits = re.sub(r"[\s,]", "", match.group(1))
+        return ToolCall(call_id, SEND_DTMF, json.dumps({"digits": digits}))
+    return None
+
+
+def _destinations(tool: ToolSpec) -> list[str]:
+    properties = tool.parameters.get("properties")
+    destination = properties.get("destination") if isinstance(properties, Mapping) else None
+    allowed = destination.get("enum") if isinstance(destination, Mapping) else None
+    return [d for d in allowed if isinstance(d, str)] if isinstance(allowed, list) else []

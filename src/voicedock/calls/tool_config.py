@@ -1,0 +1,171 @@
+"""The ``tools`` of an assistant configuration: their strict shape, and what the model is
+offered.
+
+    {"type": "webhook", "name": "lookup_order", "description": "...",
+     "parameters": {"type": "object", ...JSON Schema...},
+     "server": {"url": "https://crm.example.com/tools"},      # optional: else the org's
+     "timeout_seconds": 10}
+    {"type": "end_call"}
+    {"type": "transfer_call", "destinations": ["sales", "+31201234567"], "mode": "blind",
+     "message": "Transferring you now."}
+    {"type": "send_dtmf"}
+    {"template_id": "..."}          # a tool template of the organization (POST /tool-templates)
+
+A ``webhook`` tool is answered by the organization's server (the ``tool-calls`` webhook); the
+other types are built in, with a name, description and parameters of their own (a name or
+description given replaces them). ``transfer_call`` offers the model only ``destinations``,
+which the transfer policy still checks when the call is transferred.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from voicedock.calls import fields
+from voicedock.calls.control import TRANSFER_MODES
+from voicedock.errors import BadRequest
+from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
+
+WEBHOOK = "webhook"
+TOOL_TYPES = (WEBHOOK, END_CALL, TRANSFER_CALL, SEND_DTMF)
+MAX_TOOLS = 32
+TEMPLATE_ID = "template_id"
+DEFAULT_TIMEOUT_SECONDS = 20
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what OpenAI-compatible APIs accept
+_FIELDS = {
+    WEBHOOK: ("type", "name", "description", "parameters", "server", "timeout_seconds"),
+    END_CALL: ("type", "name", "description"),
+    TRANSFER_CALL: ("type", "name", "description", "destinations", "mode", "message"),
+    SEND_DTMF: ("type", "name", "description"),
+}
+_BUILT_IN_DESCRIPTIONS = {
+    END_CALL: "End the call once the conversation is over (say goodbye first).",
+    TRANSFER_CALL: "Transfer the caller to one of the allowed destinations.",
+    SEND_DTMF: "Press keys (DTMF digits 0-9, *, #) on the line, e.g. to navigate a phone menu.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantTool:
+    """One checked tool of an assistant: what the model sees, and how it is carried out."""
+
+    type: str
+    spec: ToolSpec
+    url: str | None = None  # a webhook tool's own server
+    timeout_s: float = DEFAULT_TIMEOUT_SECONDS
+    destinations: tuple[str, ...] = ()
+    mode: str = "blind"
+    message: str | None = None
+
+
+def check_tools(value: object) -> list[dict[str, Any]]:
+    """The ``tools`` list of a configuration, checked (400 naming the bad field)."""
+    if not isinstance(value, list):
+        raise BadRequest("tools must be a list")
+    if len(value) > MAX_TOOLS:
+        raise BadRequest(f"tools: at most {MAX_TOOLS}")
+    checked = [_check_item(item, f"tools[{i}]") for i, item in enumerate(value)]
+    names = [str(t.get("name") or t["type"]) for t in checked if TEMPLATE_ID not in t]
+    if len(set(names)) != len(names):
+        raise BadRequest("tools: two tools have the same name")
+    return checked
+
+
+def _check_item(item: object, where: str) -> dict[str, Any]:
+    """A tool, or a reference to a tool template (expanded when a call is placed)."""
+    obj = fields.require_object(item, where)
+    if TEMPLATE_ID not in obj:
+        return check_tool(obj, where)
+    fields.reject_unknown(obj, (TEMPLATE_ID,), where)
+    template_id = obj[TEMPLATE_ID]
+    if not isinstance(template_id, str) or not template_id or len(template_id) > 100:
+        raise BadRequest(f"{where}.{TEMPLATE_ID} must be a tool template id")
+    return {TEMPLATE_ID: template_id}
+
+
+def check_tool(item: object, where: str) -> dict[str, Any]:
+    """One tool (an assistant's or a template's), checked; a copy."""
+    obj = dict(fields.require_object(item, where))
+    kind = obj.setdefault("type", WEBHOOK)
+    if kind not in TOOL_TYPES:
+        raise BadRequest(f"{where}.type must be one of {', '.join(TOOL_TYPES)}")
+    fields.reject_unknown(obj, _FIELDS[kind], where)
+    name = obj.get("name")
+    if kind == WEBHOOK and name is None:
+        raise BadRequest(f"{where}.name is required")
+    if name is not None and not (isinstance(name, str) and _NAME.fullmatch(name)):
+        raise BadRequest(f"{where}.name must be 1-64 of A-Z, a-z, 0-9, _ and -")
+    fields.text(obj, "description", max_len=2_000)
+    parameters = obj.get("parameters")
+    if parameters is not None and (
+        not isinstance(parameters, dict) or parameters.get("type", "object") != "object"
+    ):
+        raise BadRequest(f"{where}.parameters must be a JSON Schema of type object")
+    server = obj.get("server")
+    if server is not None:
+        server = fields.require_object(server, f"{where}.server")
+        fields.reject_unknown(server, ("url",), f"{where}.server")
+        url = server.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise BadRequest(f"{where}.server.url must be an http(s) URL")
+    if obj.get("timeout_seconds") is not None:
+        fields.integer(obj, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS, 1, 120)
+    if kind == TRANSFER_CALL:
+        destinations = obj.get("destinations")
+        if (
+            not isinstance(destinations, list)
+            or not destinations
+            or not all(isinstance(d, str) and 0 < len(d) <= 80 for d in destinations)
+        ):
+            raise BadRequest(f"{where}.destinations must be a non-empty list of destinations")
+        fields.choice(obj, "mode", TRANSFER_MODES, "blind")
+        fields.text(obj, "message", max_len=2_000)
+    return obj
+
+
+def assistant_tools(config: Mapping[str, Any]) -> list[AssistantTool]:
+    """The tools of a (checked) resolved configuration, ready for a call."""
+    tools = config.get("tools")
+    if not tools:
+        return []
+    return [_tool(item) for item in tools if isinstance(item, dict) and TEMPLATE_ID not in item]
+
+
+def tool_specs(tools: Sequence[AssistantTool]) -> tuple[ToolSpec, ...]:
+    return tuple(tool.spec for tool in tools)
+
+
+def _tool(item: Mapping[str, Any]) -> AssistantTool:
+    kind = str(item.get("type", WEBHOOK))
+    name = str(item.get("name") or kind)
+    description = str(item.get("description") or _BUILT_IN_DESCRIPTIONS.get(kind, ""))
+    destinations = tuple(str(d) for d in item.get("destinations") or ())
+    parameters = item.get("parameters") or _built_in_parameters(kind, destinations)
+    server = item.get("server")
+    return AssistantTool(
+        type=kind,
+        spec=ToolSpec(name, description, parameters),
+        url=str(server["url"]) if isinstance(server, dict) else None,
+        timeout_s=float(item.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS),
+        destinations=destinations,
+        mode=str(item.get("mode") or "blind"),
+        message=item.get("message") if isinstance(item.get("message"), str) else None,
+    )
+
+
+def _built_in_parameters(kind: str, destinations: Sequence[str]) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    if kind == TRANSFER_CALL:
+        properties["destination"] = {"type": "string", "enum": list(destinations)}
+        required.append("destination")
+    elif kind == SEND_DTMF:
+        properties["digits"] = {"type": "string", "pattern": "^[0-9A-D*#]{1,32}$"}
+        required.append("digits")
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema

@@ -1,0 +1,179 @@
+"""Requests to the organization's server that a call waits for: ``tool-calls`` (the model
+called a webhook tool) and ``assistant-request`` (which assistant answers an inbound call).
+
+    requests = ServerRequests(store, policy)
+    answer = await requests.ask(org_id, assistant_id, payload, timeout_s=10)   # JSON object
+    await requests.aclose()
+
+Unlike the events of the outbox these are synchronous: one signed POST (Standard Webhooks,
+the endpoint's secret, a fresh ``webhook-id``), its JSON answer awaited within the deadline,
+never retried (the call cannot wait for a retry; what a caller does next is the caller's
+business). The endpoint is the organization's enabled one that wants the request's type (one
+bound to the call's assistant first; ``assistant-request`` only to endpoints that list it);
+a tool may name its own URL, signed with that endpoint's secret. Every URL passes the same
+SSRF guard as event deliveries, at check time and at connect time; redirects are not
+followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from voicedock.domain.webhooks import EventType, WebhookEndpoint, redact
+from voicedock.errors import InvalidSecret, ServerRequestFailed, UnsafeUrl
+from voicedock.store.base import Store
+from voicedock.webhooks import events
+from voicedock.webhooks.events import encode_payload
+from voicedock.webhooks.signing import new_message_id, sign
+from voicedock.webhooks.ssrf import GuardedResolver, HostResolver, UrlPolicy, check_url
+from voicedock.webhooks.worker import USER_AGENT
+
+log = logging.getLogger("voicedock.webhooks")
+
+MAX_ANSWER_BYTES = 256 * 1024
+
+
+class ServerRequests:
+    def __init__(self, store: Store, policy: UrlPolicy, resolver: HostResolver) -> None:
+        self._store = store
+        self._policy = policy
+        self._resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    async def ask(
+        self,
+        organization_id: str,
+        assistant_id: str | None,
+        payload: Mapping[str, Any],
+        *,
+        timeout_s: float,
+        url: str | None = None,
+    ) -> dict[str, Any]:
+        """POST ``payload`` (its ``type`` chooses the endpoint) and return the JSON object
+        answered; ``ServerRequestFailed`` otherwise."""
+        event_type = str(payload["type"])
+        endpoint = await self._endpoint(organization_id, assistant_id, event_type)
+        target = url or endpoint.url
+        body = encode_payload(payload)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._post(target, endpoint.secret, body)
+        except TimeoutError:
+            raise ServerRequestFailed("the server did not answer in time") from None
+
+    async def tool_call(
+        self,
+        *,
+        organization_id: str,
+        assistant_id: str | None,
+        call_id: str,
+        tool_call_id: str,
+        name: str,
+        arguments: Mapping[str, Any],
+        url: str | None,
+        timeout_s: float,
+    ) -> dict[str, Any]:
+        """The ``tool-calls`` request of one webhook tool call; the server's answer."""
+        payload = events.tool_calls(
+            call_id,
+            at=datetime.now(UTC),
+            assistant_id=assistant_id,
+            tool_call_id=tool_call_id,
+            name=name,
+            arguments=arguments,
+        )
+        return await self.ask(organization_id, assistant_id, payload, timeout_s=timeout_s, url=url)
+
+    async def assistant_request(
+        self,
+        *,
+        organization_id: str,
+        call_id: str,
+        caller: str | None,
+        called: str,
+        number_id: str,
+        timeout_s: float,
+    ) -> dict[str, Any]:
+        """The ``assistant-request`` of an inbound call; the server's answer."""
+        payload = events.assistant_request(
+            call_id, at=datetime.now(UTC), caller=caller, called=called, number_id=number_id
+        )
+        return await self.ask(organization_id, None, payload, timeout_s=timeout_s)
+
+    async def _endpoint(
+        self, organization_id: str, assistant_id: str | None, event_type: str
+    ) -> WebhookEndpoint:
+        endpoints = await self._store.list_webhook_endpoints(
+            organization_id, assistant_id, event_type
+        )
+        if event_type == EventType.ASSISTANT_REQUEST:
+            # Opt-in, like transcripts: a catch-all endpoint is not asked to route calls.
+            endpoints = [e for e in endpoints if event_type in e.event_types]
+        own = [e for e in endpoints if e.assistant_id is not None]
+        chosen = own or endpoints
+        if not chosen:
+            raise ServerRequestFailed(f"no webhook endpoint receives {event_type}")
+        return chosen[0]
+
+    async def _post(self, url: str, secret: str, body: bytes) -> dict[str, Any]:
+        try:
+            await check_url(url, self._policy, self._resolver)
+            headers = sign(secret, new_message_id(), int(time.time()), body)
+        except UnsafeUrl as exc:
+            raise ServerRequestFailed(f"server URL refused: {exc.reason}") from None
+        except (InvalidSecret, ValueError):
+            raise ServerRequestFailed("the endpoint's secret cannot sign") from None
+        headers["Content-Type"] = "application/json"
+        try:
+            async with self._client().post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                raw = await response.content.read(MAX_ANSWER_BYTES + 1)
+        except UnsafeUrl as exc:  # the guarded resolver, at connect time
+            raise ServerRequestFailed(f"server URL refused: {exc.reason}") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            log.info("server request to %s failed: %s", redact(url), type(exc).__name__)
+            raise ServerRequestFailed("the server could not be reached") from None
+        if not 200 <= status < 300:
+            raise ServerRequestFailed(f"the server answered HTTP {status}")
+        if len(raw) > MAX_ANSWER_BYTES:
+            raise ServerRequestFailed("the server's answer is too large")
+        try:
+            answer = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise ServerRequestFailed("the server's answer is not JSON") from None
+        if not isinstance(answer, dict):
+            raise ServerRequestFailed("the server's answer is not a JSON object")
+        return answer
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ServerRequestFailed("voicedock is stopping")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                resolver=GuardedResolver(self._policy, self._resolver), use_dns_cache=False
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": USER_AGENT},
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the HTTP session (idempotent); later requests fail."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()

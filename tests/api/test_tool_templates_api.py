@@ -1,0 +1,67 @@
+"""Tool templates over REST: stored per organization, referenced by an assistant's tools, and
+expanded into the call's own configuration when a call is placed."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.conftest import Api
+from fakes.world import DESTINATION
+
+pytestmark = pytest.mark.unit
+
+LOOKUP = {
+    "type": "webhook",
+    "name": "lookup_order",
+    "description": "Find an order by its number.",
+    "parameters": {"type": "object", "properties": {"number": {"type": "string"}}},
+    "timeout_seconds": 5,
+}
+
+
+async def test_tool_template_crud_per_organization(api: Api) -> None:
+    h = api.auth()
+    resp = await api.client.post("/tool-templates", json=LOOKUP, headers=h)
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    assert {k: created[k] for k in LOOKUP} == LOOKUP
+    tid = created["id"]
+    listed = await (await api.client.get("/tool-templates", headers=h)).json()
+    assert [t["id"] for t in listed["tool_templates"]] == [tid]
+    other = await api.client.get(f"/tool-templates/{tid}", headers=api.auth(api.globex_key))
+    assert other.status == 404
+    patched = await api.client.patch(
+        f"/tool-templates/{tid}", json={**LOOKUP, "timeout_seconds": 9}, headers=h
+    )
+    assert (await patched.json())["timeout_seconds"] == 9
+    bad = await api.client.post("/tool-templates", json={"type": "hold"}, headers=h)
+    assert bad.status == 400
+    assert (await api.client.delete(f"/tool-templates/{tid}", headers=h)).status == 204
+    assert (await api.client.get(f"/tool-templates/{tid}", headers=h)).status == 404
+
+
+async def test_a_call_carries_the_templates_tool(api: Api) -> None:
+    h = api.auth()
+    tid = (await (await api.client.post("/tool-templates", json=LOOKUP, headers=h)).json())["id"]
+    assistant = {"name": "Orders", "tools": [{"template_id": tid}, {"type": "end_call"}]}
+    resp = await api.client.post("/assistants", json=assistant, headers=h)
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["tools"] == [{"template_id": tid}, {"type": "end_call"}]
+    aid = (await resp.json())["id"]
+    placed = await api.client.post(
+        "/calls/outbound", json={"destination": DESTINATION, "assistant_id": aid}, headers=h
+    )
+    assert placed.status == 200, await placed.text()
+    call = await api.service.store.get_call(None, (await placed.json())["call_id"])
+    assert call is not None
+    assert call.assistant_config["tools"] == [LOOKUP, {"type": "end_call"}]
+
+
+async def test_an_unknown_template_is_a_400_when_the_call_is_placed(api: Api) -> None:
+    h = api.auth()
+    transient = {"tools": [{"template_id": "no-such-template"}]}
+    placed = await api.client.post(
+        "/calls/outbound", json={"destination": DESTINATION, "assistant": transient}, headers=h
+    )
+    assert placed.status == 400
+    assert "tools[0].template_id" in (await placed.json())["message"]

@@ -1,0 +1,88 @@
+"""Built-in tools on the real lab FreeSWITCH: the model's ``send_dtmf`` reaches the called
+party as digits (``uuid_send_dtmf``), its ``transfer_call`` ends in a native transfer
+(``uuid_transfer`` to the internal target). The model is the OpenAI-compatible stand-in
+(``fakes.llm_standin``) named by the assistant's own ``llm_config``; the caller's words come
+from the scripted STT of ``SpeechFakes``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
+from freeswitch.live_service import TERMINAL, until
+from freeswitch_lab.lab_service import LabService
+from voicedock.lab.freeswitch_config import UTTERANCE
+
+pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(90)]
+
+DTMF_PARTY = "+31612345680"  # says the appointment utterance, then collects DTMF
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[LlmStandIn]:
+    async with LlmStandIn() as standin:
+        yield standin
+
+
+def assistant(llm: LlmStandIn, tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """Speech through the operator's engines (the fakes); the model is the stand-in."""
+    return {
+        "first_message": "Hello.",
+        "llm_config": {
+            "provider": "openai-compatible",
+            "base_url": llm.base_url,
+            "api_key": "sk-lab",
+            "model": "lab-model",
+        },
+        "tools": tools,
+    }
+
+
+async def place(live: LabService, destination: str, assistant: dict[str, Any]) -> str:
+    live.speech.stt.texts = ["Please enter my code."]
+    status, reply = await live.post(
+        "/calls/outbound", {"destination": destination, "assistant": assistant}
+    )
+    assert status == 200, reply
+    return str(reply["call_id"])
+
+
+async def test_send_dtmf_is_collected_by_the_party(live: LabService, llm: LlmStandIn) -> None:
+    def presses(request: ChatRequest) -> str | ToolCalls:
+        if any(m.get("role") == "tool" for m in request.messages):
+            return "Done."
+        return ToolCalls((("send_dtmf", {"digits": "4721#"}),))
+
+    llm.reply = presses
+    before = await live.channels()
+    call_id = await place(live, DTMF_PARTY, assistant(llm, [{"type": "send_dtmf"}]))
+    channel = await live.channel_of(call_id, within=10)
+    second = await llm.wait_request(2, timeout=40)
+    assert [m["content"] for m in second.messages if m["role"] == "tool"] == ["Pressed 4721#."]
+    parties = (await live.channels()) - before - {channel}
+    assert len(parties) == 1, parties
+    (party,) = parties
+    digits: list[str] = []
+
+    async def collected() -> bool:
+        digits[:] = [await live.getvar(party, "lab_digits")]
+        return digits[0] == "4721"
+
+    await until(collected, 15)
+    status, _ = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200
+    await live.wait_status(call_id, TERMINAL, within=20)  # the party's leg ends with it
+
+
+async def test_transfer_call_ends_in_a_native_transfer(live: LabService, llm: LlmStandIn) -> None:
+    llm.reply = ToolCalls((("transfer_call", {"destination": "sales"}),))
+    tools = [{"type": "transfer_call", "destinations": ["sales"]}]
+    call_id = await place(live, UTTERANCE, assistant(llm, tools))
+    channel = await live.channel_of(call_id, within=10)
+    ended = await live.wait_status(call_id, TERMINAL, within=40)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "transferred")
+    assert ended["transferred_to"] == "sales"
+    await live.fs.esl.api(f"uuid_kill {channel}")  # the caller is with sales now, not with us

@@ -1,0 +1,125 @@
+"""The requests a call waits for (``tool-calls``, ``assistant-request``): signed like every
+webhook, answered within the deadline, refused by the SSRF guard like every endpoint; every
+failure is a ``ServerRequestFailed`` with a reason the model can hear."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fakes.tool_server import Answer, ToolServer
+from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
+from voicedock.errors import ServerRequestFailed
+from voicedock.webhooks.server_requests import ServerRequests
+from voicedock.webhooks.ssrf import UrlPolicy, system_resolver
+
+pytestmark = pytest.mark.unit
+
+SECRET = generate_secret()
+
+
+class Endpoints:
+    """The store's view the requests need: the organization's endpoints for a type."""
+
+    def __init__(self, *endpoints: WebhookEndpoint) -> None:
+        self.endpoints = list(endpoints)
+
+    async def list_webhook_endpoints(
+        self, organization_id: str, assistant_id: str | None = None, event_type: str | None = None
+    ) -> list[WebhookEndpoint]:
+        return [
+            e for e in self.endpoints if event_type is None or e.wants(assistant_id, event_type)
+        ]
+
+
+def requests(url: str, *, loopback: bool = True) -> ServerRequests:
+    store: Any = Endpoints(WebhookEndpoint("ep", "org", url, SECRET, event_types=["tool-calls"]))
+    return ServerRequests(store, UrlPolicy(allow_loopback=loopback), system_resolver)
+
+
+async def ask(client: ServerRequests, timeout_s: float = 5.0) -> dict[str, Any]:
+    return await client.tool_call(
+        organization_id="org",
+        assistant_id=None,
+        call_id="call-1",
+        tool_call_id="call_0",
+        name="lookup",
+        arguments={"order": "A-17"},
+        url=None,
+        timeout_s=timeout_s,
+    )
+
+
+async def test_a_signed_request_and_its_answer() -> None:
+    async with ToolServer(SECRET, {"lookup": Answer({"result": {"status": "shipped"}})}) as server:
+        client = requests(server.url)
+        try:
+            answer = await ask(client)
+        finally:
+            await client.aclose()
+    assert answer == {"result": {"status": "shipped"}}
+    assert server.refused == 0
+    (sent,) = server.received
+    assert sent["data"]["tool_call"] == {
+        "id": "call_0",
+        "name": "lookup",
+        "arguments": {"order": "A-17"},
+    }
+
+
+async def test_a_slow_server_is_a_timeout() -> None:
+    async with ToolServer(SECRET, {"lookup": Answer({"result": 1}, delay_s=2)}) as server:
+        client = requests(server.url)
+        try:
+            with pytest.raises(ServerRequestFailed, match="did not answer in time"):
+                await ask(client, timeout_s=0.3)
+        finally:
+            await client.aclose()
+
+
+async def test_an_error_status_and_a_refused_url_are_failures() -> None:
+    async with ToolServer(SECRET, {"lookup": Answer({}, status=503)}) as server:
+        client = requests(server.url)
+        guarded = requests(server.url, loopback=False)
+        try:
+            with pytest.raises(ServerRequestFailed, match="HTTP 503"):
+                await ask(client)
+            with pytest.raises(ServerRequestFailed, match="URL refused"):
+                await ask(guarded)
+        finally:
+            await client.aclose()
+            await guarded.aclose()
+    assert len(server.received) == 1  # the refused URL was never called
+
+
+async def test_no_endpoint_for_the_type() -> None:
+    store: Any = Endpoints()
+    client = ServerRequests(store, UrlPolicy(allow_loopback=True), system_resolver)
+    with pytest.raises(ServerRequestFailed, match="no webhook endpoint receives tool-calls"):
+        await ask(client)
+    await client.aclose()
+
+
+async def test_assistant_request_goes_only_to_endpoints_that_list_it() -> None:
+    async with ToolServer(SECRET, {"assistant-request": Answer({"assistant_id": "a1"})}) as server:
+        catch_all = WebhookEndpoint("all", "org", server.url, SECRET)
+        listing = WebhookEndpoint(
+            "ar", "org", server.url, SECRET, event_types=["assistant-request"]
+        )
+        unasked: Any = Endpoints(catch_all)
+        asked: Any = Endpoints(catch_all, listing)
+        clients = [
+            ServerRequests(store, UrlPolicy(allow_loopback=True), system_resolver)
+            for store in (unasked, asked)
+        ]
+        try:
+            route = {"organization_id": "org", "call_id": "c", "caller": None, "called": "+31"}
+            with pytest.raises(ServerRequestFailed, match="no webhook endpoint"):
+                await clients[0].assistant_request(**route, number_id="n", timeout_s=2)
+            answer = await clients[1].assistant_request(**route, number_id="n", timeout_s=2)
+        finally:
+            for client in clients:
+                await client.aclose()
+    assert answer == {"assistant_id": "a1"}
+    assert len(server.received) == 1
