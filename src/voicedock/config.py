@@ -271,6 +271,18 @@ class CallsSettings:
     resume_message: str = DEFAULT_RESUME_MESSAGE
 
 
+RECORDING_FILE_FORMATS = ("wav", "flac")
+
+
+@dataclass(slots=True)
+class RecordingsSettings:  # [recordings]: call recordings (docs/recordings.md)
+    # Where this node writes recordings (<directory>/<organization>/<call id>.<format>);
+    # relative paths are from the working directory. Empty: calls are not recorded.
+    directory: str = ""
+    format: str = "wav"  # wav or flac (stereo: caller left, assistant right)
+    retention_days: int = 0  # older files are deleted; 0 keeps them
+
+
 @dataclass(slots=True)
 class WebhookEndpointSettings:
     """A webhook endpoint defined in the configuration (mirrored into the store at start-up)."""
@@ -343,6 +355,7 @@ class Settings:
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     calls: CallsSettings = field(default_factory=CallsSettings)
+    recordings: RecordingsSettings = field(default_factory=RecordingsSettings)
     trunks: list[TrunkSettings] = field(default_factory=list)
     numbers: list[NumberSettings] = field(default_factory=list)
     assistants: list[AssistantSettings] = field(default_factory=list)
@@ -536,6 +549,11 @@ def _check(s: Settings) -> None:
     if not s.calls.resume_message.strip():
         raise ConfigError("calls.resume_message", "must not be empty")
     _check_webhooks(s.webhooks, assistant_keys)
+    if s.recordings.format not in RECORDING_FILE_FORMATS:
+        raise ConfigError(
+            "recordings.format", f"must be one of {', '.join(RECORDING_FILE_FORMATS)}"
+        )
+    _range("recordings.retention_days", s.recordings.retention_days, 0, 36_500)
     for name in (f.name for f in dataclasses.fields(RateLimitSettings)):
         _range(f"rate_limits.{name}", getattr(s.rate_limits, name), 0, 100_000)
     limited: set[str] = set()

@@ -24,6 +24,7 @@ from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.nodes import Node
+from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import recover_calls
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
@@ -186,6 +187,9 @@ class Service:
         await self.runner.start(warm_up=True)
         await self._tasks.start()
         self._tasks.spawn(self.engine.watch_ring_timeouts(), name="ring-timeouts")
+        if self.settings.recordings.directory and self.settings.recordings.retention_days:
+            recordings = sweep_periodically(self.settings.recordings)
+            self._tasks.spawn(recordings, name="recordings-retention")
         try:
             await self.pbx.start(self.runner.handle_pbx_event)
         except PbxError as exc:

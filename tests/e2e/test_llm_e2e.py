@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from e2e.audio_helpers import UTTERANCE_PARTY, require_offline_speech, words
+from e2e.audio_helpers import (
+    UTTERANCE_PARTY,
+    read_new_recording,
+    require_offline_speech,
+    transcribe,
+    wait_transcript,
+    words,
+)
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn
@@ -95,3 +102,28 @@ async def test_hybrid_override_of_llm_config_messages(live: LiveService, llm: Ll
     request = await converse(live, llm, body)
     assert request.system_prompt == INSTRUCTIONS
     assert {"appointment", "monday"} <= words(request.last_user_text), request.last_user_text
+
+
+async def test_a_stalled_llm_is_covered_and_the_caller_hears_it(
+    live: LiveService, llm: LlmStandIn, lab: LabAsterisk
+) -> None:
+    """Dead air on the assistant's side: the LLM answers 3 s late; after dead_air_seconds the
+    caller hears the cover line, then the reply."""
+    llm.delay_s = 3.0
+    before = set(lab.recordings_dir.glob("utterance-*-rx.wav"))
+    body = {
+        "destination": UTTERANCE_PARTY,
+        "assistant": {"first_message": "Hello, city library.", "dead_air_seconds": 1},
+    }
+    resp = await live.client.post("/calls/outbound", json=body, headers=live.auth())
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+    await wait_transcript(live, call_id, lambda m: m["content"] == REPLY, within=30)
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    spoken = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert spoken == ["Hello, city library.", "One moment, please.", REPLY]
+
+    pcm, rate = await read_new_recording(lab.recordings_dir, "utterance-*-rx.wav", before)
+    heard = (await transcribe(pcm, rate)).lower()
+    assert heard.index("moment") < heard.index("free"), heard

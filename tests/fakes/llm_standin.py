@@ -110,6 +110,7 @@ class LlmStandIn:
     """The stand-in server; use as ``async with LlmStandIn(...) as llm``."""
 
     reply: Reply = "Okay."
+    delay_s: float = 0.0  # a stalled LLM: each answer starts this late
     requests: list[ChatRequest] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _server: LocalServer = field(default_factory=LocalServer)
@@ -155,6 +156,8 @@ class LlmStandIn:
                 body=error_body(failure.message),
                 content_type="application/json",
             )
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         reply = self.reply(chat) if callable(self.reply) else self.reply
         text = reply.text if isinstance(reply, ToolCalls) else reply
         if not chat.stream:

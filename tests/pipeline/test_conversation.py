@@ -179,6 +179,56 @@ async def test_silence_timeout_says_goodbye_and_ends() -> None:
     assert conv.transcript[-1].content == "Are you there? Goodbye."
 
 
+async def test_silence_prompt_is_said_before_the_silence_timeout_ends_the_call() -> None:
+    cfg = config(
+        endpointing=EndpointingConfig(
+            silence_prompt_ms=200, silence_timeout_ms=600, max_duration_ms=None
+        ),
+        silence_prompt_message="Hello, are you still there?",
+        silence_timeout_message="Goodbye.",
+    )
+    sink = FakeSink(instant=True)
+    async with Conversation(
+        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
+    ) as conv:
+        for frame in frames(silence(300)):
+            conv.feed_audio(frame)
+        await until(lambda: len(conv.transcript) == 1)
+        for frame in frames(silence(700)):
+            conv.feed_audio(frame)
+        assert await asyncio.wait_for(conv.wait_ended(), 2) == "silence-timeout"
+    spoken = [e.content for e in conv.transcript]
+    assert spoken == ["Hello, are you still there?", "Goodbye."]
+
+
+async def test_a_stalled_reply_is_covered_then_spoken() -> None:
+    stt, llm, sink = FakeStt(["Can you check my order?"]), FakeLlm(), FakeSink(instant=True)
+    llm.replies = [["Your order ships today."]]
+    llm.first_token_delay = 0.5
+    cfg = config(dead_air_s=0.2, dead_air_message="One moment, please.")
+    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+        speak(conv)
+        await until(lambda: len(conv.transcript) == 3)
+    spoken = [(e.role, e.content) for e in conv.transcript]
+    assert spoken == [
+        ("user", "Can you check my order?"),
+        ("assistant", "One moment, please."),
+        ("assistant", "Your order ships today."),
+    ]
+    assert [m.content for m in conv.history] == [s for _, s in spoken]
+
+
+async def test_a_prompt_reply_is_not_covered() -> None:
+    stt, llm, sink = FakeStt(["Hi."]), FakeLlm(), FakeSink(instant=True)
+    llm.replies = [["Hello."]]
+    cfg = config(dead_air_s=0.2)
+    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+        speak(conv)
+        await until(lambda: len(conv.transcript) == 2)
+        await asyncio.sleep(0.3)
+    assert [e.content for e in conv.transcript] == ["Hi.", "Hello."]
+
+
 async def test_max_duration_ends_without_speech() -> None:
     cfg = config(endpointing=EndpointingConfig(max_duration_ms=200, silence_timeout_ms=None))
     sink = FakeSink(instant=True)

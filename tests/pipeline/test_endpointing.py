@@ -12,6 +12,7 @@ from voicedock.pipeline.frames import (
     EndCall,
     Frame,
     Interruption,
+    SilencePrompt,
     UserSpeechStarted,
     UserSpeechStopped,
 )
@@ -97,6 +98,19 @@ def test_user_speech_resets_silence_timeout() -> None:
     ep = Endpointer(CFG)
     run(ep, "." * 200 + "S" * 20 + "." * 200)
     assert not any(isinstance(e, EndCall) for _, e in run(ep, "." * 20))
+
+
+def test_silence_prompt_once_per_silence_of_the_caller() -> None:
+    ep = Endpointer(EndpointingConfig(silence_prompt_ms=1_000, silence_timeout_ms=3_000))
+    assert run(ep, "." * 49) == []
+    assert run(ep, ".") == [(1_000, SilencePrompt(1_000))]
+    assert run(ep, "." * 25, audible=True) == []  # the prompt is spoken
+    assert run(ep, "." * 100) == []  # not asked again while the caller stays silent
+    assert run(ep, "S" * 10 + "." * 40) != []  # the caller answers: a turn
+    events = run(ep, "." * 60)
+    assert [type(e) for _, e in events] == [SilencePrompt]  # a new silence: asked again
+    (_, ended), *_ = run(ep, "." * 150)
+    assert ended == EndCall(SILENCE_TIMEOUT)
 
 
 def test_max_duration_even_while_speaking() -> None:

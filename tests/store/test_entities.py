@@ -211,6 +211,9 @@ def full_call(org_id: str, number_id: str, assistant_id: str) -> Call:
         transferred_to="+15550009999",
         transferred_at=at(50),
         pbx="ams",
+        recording_path="acme/call.wav",
+        recording_duration_seconds=59.42,
+        answering_machine={"result": "human", "evidence": {"decided_at_ms": 1860}},
         created_at=at(0),
         updated_at=at(62),
     )

@@ -201,6 +201,15 @@ def test_a_resumed_call_is_a_status_update_with_the_gap() -> None:
     }
 
 
+def test_an_answering_machine_verdict_is_its_own_event_with_the_evidence() -> None:
+    call = Call("call-m", "org", Direction.OUTBOUND, CallStatus.IN_PROGRESS, None, None)
+    evidence = {"reason": "beep", "decided_at_ms": 2140, "beep_at_ms": 2000}
+    verdict = CallEvent("call-m", "answering-machine", {"result": "machine", "evidence": evidence})
+    (payload,) = payloads_for_event(call, verdict)
+    assert payload["type"] == "answering-machine"
+    assert payload["data"] == {"result": "machine", "evidence": evidence}
+
+
 def test_choose_endpoints_prefers_the_assistants_own() -> None:
     general, own = endpoint("g"), endpoint("o", assistant_id="a1", types=["status-update"])
     assert choose_endpoints([general, own], "a1", "status-update") == [own]

@@ -21,6 +21,7 @@ from voicedock.api.serialize import call_detail, call_summary
 from voicedock.calls.control import parse_control
 from voicedock.calls.idempotency import IdempotencyKey
 from voicedock.calls.outbound_request import DEPRECATED_ALIASES, parse_outbound_request
+from voicedock.calls.recordings import media_type, recording_file
 from voicedock.domain.ids import is_call_id
 from voicedock.domain.records import CallStatus
 from voicedock.errors import BadRequest, NotFound
@@ -124,6 +125,22 @@ async def get_call(request: web.Request) -> web.Response:
     messages = await store.list_messages(call.id)
     events = await store.list_events(call.id)
     return web.json_response(call_detail(call, messages, events))
+
+
+@routes.get("/calls/{id}/recording")
+async def get_recording(request: web.Request) -> web.FileResponse:
+    """The call's recording (stereo: caller left, assistant right); ranges are honoured."""
+    service = request.app[SERVICE]
+    call = await service.store.get_call(organization_of(request), _call_id(request))
+    if call is None:
+        raise NotFound("no call with this id", error="Call not found")
+    if call.recording_path is None:
+        raise NotFound("this call has no recording", error="Recording not found")
+    path = recording_file(service.settings.recordings, call.recording_path)
+    if path is None or not path.is_file():
+        # Swept by the retention, or written by another node's [recordings] directory.
+        raise NotFound("the recording is not available here", error="Recording not found")
+    return web.FileResponse(path, headers={"Content-Type": media_type(call.recording_path)})
 
 
 @routes.post("/calls/{id}/control")

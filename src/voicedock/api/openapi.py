@@ -21,7 +21,12 @@ from voicedock.api.openapi_schema import (
 )
 from voicedock.api.openapi_tools import TOOL_ITEM, TOOL_TEMPLATE_PATHS, TOOL_TEMPLATE_SCHEMAS
 from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
-from voicedock.calls.assistant_config import LIMIT_FIELDS, MESSAGE_ROLES, PROVIDERS
+from voicedock.calls.assistant_config import (
+    LIMIT_FIELDS,
+    MESSAGE_ROLES,
+    PROVIDERS,
+    VOICEMAIL_DETECTION,
+)
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
 from voicedock.calls.tool_config import MAX_TOOLS
@@ -86,6 +91,31 @@ _CONFIG_PROPS: dict[str, Schema] = {
             "answer in time."
         )
     },
+    "record": {
+        "type": "boolean",
+        "description": "Record the call (stereo: caller left, assistant right) into the "
+        "[recordings] directory; GET /calls/{id}/recording downloads it.",
+    },
+    "voicemail_detection": {
+        "enum": list(VOICEMAIL_DETECTION),
+        "description": "Outbound calls: decide human / machine / unknown from the callee's "
+        'first seconds; a machine ends the call "voicemail", after leaving voicemail_message '
+        "at the beep with detect-and-leave-message. Default off.",
+    },
+    "voicemail_message": {
+        **TEXT,
+        "description": "What is left on an answering machine (default: the first message).",
+    },
+    "silence_prompt_message": {
+        **TEXT,
+        "description": "Said after silence_prompt_seconds of the caller's silence, before the "
+        'silence timeout ends the call (default "Are you still there?").',
+    },
+    "dead_air_message": {
+        **TEXT,
+        "description": "Said when a reply has no audio dead_air_seconds after the caller's "
+        'words were heard (a stalled provider); default "One moment, please.".',
+    },
 }
 _CALL_SUMMARY_PROPS: dict[str, Schema] = {
     "id": {"type": "string"},
@@ -125,6 +155,10 @@ SCHEMAS: dict[str, Schema] = {
                 "maximum": RING_TIMEOUT_BOUNDS[1],
                 "default": RING_TIMEOUT_DEFAULT,
                 "description": "Seconds the call may ring unanswered; then it fails no-answer.",
+            },
+            "record": {
+                "type": "boolean",
+                "description": "Record this call (overrides the assistant's record).",
             },
             "agent_id": {**ID, "deprecated": True},
             "agent": {**ref("AssistantConfig"), "deprecated": True},
@@ -196,6 +230,25 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "The API key that placed the call (see /api-keys); null inbound.",
             },
             "latency": {"type": "array"},
+            "recording_url": {
+                "type": ["string", "null"],
+                "description": "GET it (same API key) for the call's recording; null: none.",
+            },
+            "recording_duration_seconds": {"type": ["number", "null"]},
+            "answering_machine": nullable(
+                obj(
+                    {
+                        "result": {"enum": ["human", "machine", "unknown"]},
+                        "evidence": {
+                            "type": "object",
+                            "description": "reason, decided_at_ms, initial_silence_ms, "
+                            "greeting_ms, beep_at_ms (ms of the callee's audio); "
+                            "message_at_ms when a message was left.",
+                        },
+                    },
+                    strict=False,
+                )
+            ),
             "events": {"type": "array", "items": {"type": "object"}},
             "campaign_id": {
                 "type": ["string", "null"],
@@ -404,6 +457,15 @@ PATHS: dict[str, Schema] = {
     },
     "/calls/{id}": {
         "get": operation("Get call by ID", ("200", "Call"), params=[PATH_ID], errors="401 404"),
+    },
+    "/calls/{id}/recording": {
+        "get": {
+            **operation(
+                "Download the call's recording", ("200", None), params=[PATH_ID], errors="401 404"
+            ),
+            "description": "WAV or FLAC, stereo: caller left, assistant right. Range requests "
+            "are answered 206. 404 when the call has no recording or it was deleted (retention).",
+        },
     },
     "/calls/{id}/control": {
         "post": operation(

@@ -65,12 +65,20 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "pbx": call.pbx,
             "api_key_id": call.api_key_id,
             "latency": call.latency,
+            "recording_url": recording_url(call),
+            "recording_duration_seconds": call.recording_duration_seconds,
+            "answering_machine": call.answering_machine,
             "events": [
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],
         }
     )
     return body
+
+
+def recording_url(call: Call) -> str | None:
+    """Where the call's recording downloads (``GET /calls/{id}/recording``), if it has one."""
+    return f"/calls/{call.id}/recording" if call.recording_path else None
 
 
 def _analysis(analysis: JsonObject) -> JsonObject:

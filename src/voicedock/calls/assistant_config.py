@@ -75,9 +75,23 @@ CONFIG_FIELDS = (
     "assistant_request",
     "analysis_plan",
     "tool_filler",
+    "record",
+    "voicemail_detection",
+    "voicemail_message",
+    "silence_prompt_seconds",
+    "silence_prompt_message",
+    "dead_air_seconds",
+    "dead_air_message",
 )
+# Answering-machine detection on outbound calls (pipeline/answering_machine.py).
+VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
-LIMIT_FIELDS = {"silence_timeout_seconds": (5, 600), "max_duration_seconds": (30, 14_400)}
+LIMIT_FIELDS = {
+    "silence_timeout_seconds": (5, 600),
+    "max_duration_seconds": (30, 14_400),
+    "silence_prompt_seconds": (2, 300),
+    "dead_air_seconds": (1, 30),
+}
 PROFILE_FIELDS = ("name", "business_name")
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
@@ -91,7 +105,14 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
     fields.reject_unknown(obj, allowed, name)
     out: JsonObject = {}
-    for key in ("first_message", "system_prompt", *PROFILE_FIELDS):
+    texts = (
+        "first_message",
+        "system_prompt",
+        "voicemail_message",
+        "silence_prompt_message",
+        "dead_air_message",
+    )
+    for key in (*texts, *PROFILE_FIELDS):
         if key in obj:  # reject_unknown already refused profile fields when not allowed
             value = fields.text(obj, key, max_len=200 if key in PROFILE_FIELDS else 20_000)
             if value is not None:
@@ -125,6 +146,12 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
         out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
     if obj.get(ASSISTANT_REQUEST) is not None:
         out[ASSISTANT_REQUEST] = _check_assistant_request(obj[ASSISTANT_REQUEST])
+    if obj.get("record") is not None:
+        out["record"] = fields.boolean(obj, "record", False)
+    if obj.get("voicemail_detection") is not None:
+        out["voicemail_detection"] = fields.choice(
+            obj, "voicemail_detection", VOICEMAIL_DETECTION, "off"
+        )
     return out
 
 

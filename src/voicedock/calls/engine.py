@@ -86,6 +86,7 @@ from voicedock.domain.records import (
     Trunk,
     utcnow,
 )
+from voicedock.domain.webhooks import EventType
 from voicedock.errors import PbxUnavailable, RateLimited, StoreError
 from voicedock.logs import call_context, describe
 from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind
@@ -684,6 +685,22 @@ class CallEngine:
             call.updated_at = now
             await tx.update_call(call)
 
+    async def store_answering_machine(self, call_id: str, verdict: JsonObject) -> None:
+        """The answering-machine detection's verdict (``result``, ``evidence``), as soon as it
+        is known: on the call and as an ``answering-machine`` call event (and webhook). One
+        attempt: ``StoreUnavailable`` reaches the caller (the runner queues a retry)."""
+        now = self._now()
+        async with self._attempt() as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None:
+                return
+            call.answering_machine = verdict
+            call.updated_at = now
+            await tx.update_call(call)
+            await self._add_event(
+                tx, call, CallEvent(call_id, EventType.ANSWERING_MACHINE.value, verdict, now)
+            )
+
     async def record_transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
         """One final message, as it happens: stored with the call's messages (``GET`` shows
         the transcript so far) and as a ``transcript`` call event. Waits (and retries) while
@@ -743,6 +760,11 @@ class CallEngine:
                 call.latency = record.latency
                 call.summary = record.summary
                 call.analysis_result = record.analysis_result
+                if record.recording_path is not None:
+                    call.recording_path = record.recording_path
+                    call.recording_duration_seconds = record.recording_duration_seconds
+                if record.answering_machine is not None:
+                    call.answering_machine = record.answering_machine
                 call.updated_at = now
                 await tx.update_call(call)
             if call.status.terminal:

@@ -17,6 +17,18 @@ that ends by itself (end-call, silence timeout, provider failure after the spoke
 hung up after its last words were confirmed played; a lost media connection ends it with
 ``media-lost``. The result holds the end reason, the transcript, per-turn latencies and the
 post-call analysis.
+
+With a ``CallRecorder`` the call is recorded from this media stream: the caller's frames as
+they arrive, the assistant's as the pacer sends them (``Pacer.tap``), until the call ends or a
+transfer takes the caller away (``stop_recording``).
+
+With answering-machine detection (``voicemail``, outbound calls) the callee's first seconds go
+to the ``AnsweringMachineDetector`` instead of the conversation, and the first message waits
+for its verdict: ``human`` or ``unknown`` → the first message and the conversation as usual;
+``machine`` → in ``detect`` mode the call ends ``voicemail`` at once; in
+``detect-and-leave-message`` mode voicedock waits for the beep (or the greeting's end), speaks
+the voicemail message to its end and hangs up, ``voicemail`` too. The verdict and its evidence
+go to ``on_answering_machine`` as soon as they are known, and into the call's result.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -37,15 +49,24 @@ from voicedock.calls.live_providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live_providers import build_providers as build_providers
 from voicedock.calls.live_providers import build_providers_closing_on_error
 from voicedock.calls.live_record import LiveRecord
+from voicedock.calls.voicemail import LEAVE_MESSAGE, VOICEMAIL, VoicemailSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import Resampler, decode
+from voicedock.media.recording import CallRecorder, RecordingError
 from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.analysis import AnalysisResult, analyze, heuristic_analysis
+from voicedock.pipeline.answering_machine import (
+    MACHINE,
+    AmdConfig,
+    AmdDecision,
+    AnsweringMachineDetector,
+    GreetingEnded,
+)
 from voicedock.pipeline.conversation import (
     INTERNAL_ERROR,
     PROVIDER_ERROR,
@@ -80,7 +101,10 @@ class CallerAudio:
         self._resampler = Resampler(rate, target_rate) if rate != target_rate else None
 
     def convert(self, frame: bytes) -> bytes:
-        samples = decode(self._format, frame)
+        return self.convert_samples(decode(self._format, frame))
+
+    def convert_samples(self, samples: np.ndarray[Any, Any]) -> bytes:
+        """Decoded caller samples (the session's rate) → PCM at the VAD rate."""
         if self._resampler is not None:
             samples = self._resampler.process(samples)
         return np.asarray(samples, dtype="<i2").tobytes()
@@ -92,6 +116,8 @@ class LiveCallResult:
     transcript: list[TranscriptEntry]
     latencies: list[TurnLatency]
     analysis: AnalysisResult
+    recording_duration_seconds: float | None = None  # None: not recorded
+    answering_machine: dict[str, Any] | None = None  # the detection's verdict and evidence
 
     def latency_records(self) -> list[dict[str, Any]]:
         """Per-turn latencies as stored with the call (``Call.latency``)."""
@@ -105,6 +131,8 @@ class LiveCallResult:
             latency=self.latency_records(),
             summary=self.analysis.summary,
             analysis_result=self.analysis.to_dict(),
+            recording_duration_seconds=self.recording_duration_seconds,
+            answering_machine=self.answering_machine,
         )
 
 
@@ -121,6 +149,9 @@ class LiveConversation:
         config: ConversationConfig | None = None,
         hangup: Callable[[], Awaitable[None]] | None = None,
         on_transcript: Callable[[TranscriptEntry], Awaitable[None]] | None = None,
+        recorder: CallRecorder | None = None,
+        voicemail: VoicemailSettings | None = None,
+        on_answering_machine: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
         tools: ToolExecutor | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
@@ -140,6 +171,15 @@ class LiveConversation:
         )
         self._hangup = hangup
         self._on_transcript = on_transcript
+        self._recorder = recorder
+        self._recording_duration: float | None = None
+        self._voicemail = voicemail
+        self._on_answering_machine = on_answering_machine
+        self._answering_machine: dict[str, Any] | None = None
+        self._left_voicemail = False  # the voicemail message was asked for: ends "voicemail"
+        self._first_message = self._config.first_message
+        if voicemail is not None:  # the first message waits for the detection's verdict
+            self._config = dataclasses.replace(self._config, first_message=None)
         self._tools = tools
         self._analysis_plan = analysis_plan(assistant_config)
         self._turns: asyncio.Queue[TranscriptEntry | None] = asyncio.Queue()
@@ -183,6 +223,8 @@ class LiveConversation:
             self._end(PROVIDER_ERROR)
             return
         self._conversation = conversation
+        if self._recorder is not None:
+            self._media.pacer.tap = self._record_sent
         self._tasks.spawn(self._feed_audio(conversation))
         self._tasks.spawn(self._feed_dtmf(conversation))
         self._tasks.spawn(self._follow(conversation))
@@ -264,6 +306,7 @@ class LiveConversation:
             await self._hang_up()  # no-op if done above
             await self._drain_turns()
             await self._tasks.aclose()
+            await self._close_recording()
             self.result = await self._result(conversation)
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()
@@ -321,11 +364,32 @@ class LiveConversation:
             tg.create_task(spoken)
             await briefing
 
+    def stop_recording(self) -> None:
+        """A transfer takes the caller off this media: the recording ends here."""
+        if self._recorder is not None:
+            self._recorder.stop()
+
     # ── tasks ────────────────────────────────────────────────────────────────────────────
     async def _feed_audio(self, conversation: Dialogue) -> None:
         caller = CallerAudio(self._media, self.sample_rate)
+        fmt, recorder = self._media.format, self._recorder
+        detector = None
+        if self._voicemail is not None:
+            detector = AnsweringMachineDetector(
+                AmdConfig(sample_rate=self.sample_rate),
+                wait_for_greeting=self._voicemail.mode == LEAVE_MESSAGE,
+            )
         async for frame in self._media.inbound_audio():
-            conversation.feed_audio(caller.convert(frame))
+            samples = decode(fmt, frame)
+            if recorder is not None:
+                recorder.caller(samples)
+            pcm = caller.convert_samples(samples)
+            if detector is not None and not detector.done:
+                for event in detector.process(pcm):
+                    await self._answering_machine_event(event, conversation)
+                continue
+            if not self._left_voicemail:  # a machine's audio never reaches the conversation
+                conversation.feed_audio(pcm)
         if self._media_lost and not self._ended.is_set():  # not the close our hang-up caused
             shown = mask_call_id(current_call_id() or "-")
             log.warning("call %s: media lost (%s)", shown, self._media.close_reason)
@@ -345,12 +409,55 @@ class LiveConversation:
             self._turns.put_nowait(None)
             await asyncio.wait([self._turn_writer])
 
+    async def _answering_machine_event(
+        self, event: AmdDecision | GreetingEnded, conversation: Dialogue
+    ) -> None:
+        voicemail = self._voicemail
+        assert voicemail is not None
+        if isinstance(event, AmdDecision):
+            self._answering_machine = {"result": event.result, "evidence": event.evidence()}
+            log.info("call: answering-machine detection: %s (%s)", event.result, event.reason)
+            if self._on_answering_machine is not None:
+                self._tasks.spawn(self._on_answering_machine(dict(self._answering_machine)))
+            if event.result != MACHINE:
+                if self._first_message:
+                    await conversation.say(self._first_message)
+            elif voicemail.mode != LEAVE_MESSAGE or not voicemail.message:
+                self._left_voicemail = True
+                self._end(VOICEMAIL)
+            else:
+                self._left_voicemail = True  # the conversation hears no more of the machine
+            return
+        # The greeting is over (beep, silence): the message is recorded from now on.
+        assert self._answering_machine is not None
+        self._answering_machine["evidence"]["message_at_ms"] = event.at_ms
+        self._answering_machine["evidence"]["beep_hz"] = event.beep_hz
+        if voicemail.message:
+            await conversation.end_call(voicemail.message)
+
+    def _record_sent(self, frame: bytes) -> None:
+        if self._recorder is not None:
+            self._recorder.assistant(decode(self._media.format, frame))
+
+    async def _close_recording(self) -> None:
+        recorder = self._recorder
+        if recorder is None:
+            return
+        if self._media.pacer.tap == self._record_sent:
+            self._media.pacer.tap = None
+        try:
+            self._recording_duration = round(await recorder.aclose(), 3)
+        except RecordingError as exc:
+            log.warning("call recording lost: %s", describe(exc))
+
     async def _feed_dtmf(self, conversation: Dialogue) -> None:
         async for digit in self._media.dtmf():
             conversation.feed_dtmf(digit)
 
     async def _follow(self, conversation: Dialogue) -> None:
         reason = await conversation.wait_ended()
+        if self._left_voicemail and reason not in (PROVIDER_ERROR, INTERNAL_ERROR):
+            reason = VOICEMAIL  # the voicemail message was spoken: the call ends as such
         self._end(MEDIA_LOST if self._media_lost else reason)
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
@@ -393,4 +500,11 @@ class LiveConversation:
         except TimeoutError:
             analysis = dataclasses.replace(heuristic_analysis(transcript), plan=self._analysis_plan)
         assert self.end_reason is not None
-        return LiveCallResult(self.end_reason, transcript, latencies, analysis)
+        return LiveCallResult(
+            self.end_reason,
+            transcript,
+            latencies,
+            analysis,
+            recording_duration_seconds=self._recording_duration,
+            answering_machine=self._answering_machine,
+        )

@@ -38,29 +38,36 @@ def conversation_config(
         lines = "\n".join(f"- {name}: {value}" for name, value in facts.items())
         prompt = f"{prompt or cfg.system_prompt}\n\nFacts:\n{lines}"
     first = assistant_config.get("first_message")
+    prompt_text = assistant_config.get("silence_prompt_message")
     endpointing = cfg.endpointing
     limits = {
         field: seconds * 1000
         for key, field in (
             ("silence_timeout_seconds", "silence_timeout_ms"),
             ("max_duration_seconds", "max_duration_ms"),
+            ("silence_prompt_seconds", "silence_prompt_ms"),
         )
         if isinstance(seconds := assistant_config.get(key), int)
     }
     if limits:
         endpointing = dataclasses.replace(endpointing, **limits)
+    dead_air = assistant_config.get("dead_air_seconds")
+    dead_air_text = assistant_config.get("dead_air_message")
     filler = assistant_config.get("tool_filler")
     filler = filler if isinstance(filler, Mapping) else {}
     message = filler.get("message", cfg.tool_filler_message)
     delay = filler.get("delay_seconds", cfg.tool_filler_delay_s)
     return dataclasses.replace(
         cfg,
+        dead_air_s=float(dead_air) if isinstance(dead_air, int) else cfg.dead_air_s,
+        dead_air_message=_text_or(dead_air_text, cfg.dead_air_message),
         tool_filler_message=message if isinstance(message, str) and message else None,
         tool_filler_delay_s=float(delay),
         endpointing=endpointing,
         sample_rate=sample_rate,
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
         first_message=first if isinstance(first, str) and first else cfg.first_message,
+        silence_prompt_message=_text_or(prompt_text, cfg.silence_prompt_message),
         context=context or cfg.context,
         history=cfg.history + history,
         tools=tool_specs(assistant_tools(assistant_config)) or cfg.tools,
@@ -80,6 +87,10 @@ def analysis_plan(assistant_config: Mapping[str, Any]) -> AnalysisPlan | None:
         structured_data_schema=schema if isinstance(schema, Mapping) else None,
         success_evaluation_rubric=rubric if isinstance(rubric, str) else None,
     )
+
+
+def _text_or(value: object, default: str) -> str:
+    return value if isinstance(value, str) and value.strip() else default
 
 
 def _seeded_messages(llm_config: object) -> tuple[list[str], tuple[ChatMessage, ...]]:

@@ -71,6 +71,9 @@ class LiveRecord:
     latency: list[JsonObject] = field(default_factory=list)  # one breakdown per turn
     summary: str | None = None
     analysis_result: JsonObject | None = None  # summary, sentiment (0-10), method
+    recording_path: str | None = None  # under the [recordings] directory (None: not recorded)
+    recording_duration_seconds: float | None = None
+    answering_machine: JsonObject | None = None  # the detection's verdict and evidence
 
     def messages(self, call_id: str) -> list[CallMessage]:
         """In spoken order (by when each message started)."""

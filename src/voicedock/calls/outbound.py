@@ -63,6 +63,8 @@ async def resolve_assistant(
     if request.first_message is not None:
         config["first_message"] = request.first_message
     await expand_tool_templates(store, org_id, config)
+    if request.record is not None:
+        config["record"] = request.record
     return ResolvedAssistant(
         assistant_id=assistant_id,
         name=name or None,

@@ -31,6 +31,7 @@ FIELDS = (
     "first_message",
     "context",
     "ring_timeout_seconds",
+    "record",
     *DEPRECATED_ALIASES,
 )
 # How long an unanswered call rings before it ends "no-answer" (the PBX's originate timeout).
@@ -48,6 +49,7 @@ class OutboundRequest:
     first_message: str | None = None
     context: str | None = None
     ring_timeout_seconds: int = RING_TIMEOUT_DEFAULT
+    record: bool | None = None  # this call's recording, whatever the assistant says
     deprecated: tuple[str, ...] = ()  # deprecated field names the client used
 
 
@@ -84,6 +86,7 @@ def parse_outbound_request(body: object) -> OutboundRequest:
         ring_timeout_seconds=fields.integer(
             obj, "ring_timeout_seconds", RING_TIMEOUT_DEFAULT, *RING_TIMEOUT_BOUNDS
         ),
+        record=None if obj.get("record") is None else fields.boolean(obj, "record", False),
         deprecated=tuple(used_aliases),
     )
 

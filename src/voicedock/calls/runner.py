@@ -35,12 +35,20 @@ from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
+from voicedock.calls.recordings import recording_file, recording_name, wants_recording
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
+from voicedock.calls.voicemail import voicemail_settings
 from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.records import Call, CallMessage, CallStatus, utcnow
-from voicedock.errors import PbxError, ProviderError, StoreUnavailable, VoicedockError
+from voicedock.domain.records import Call, CallMessage, CallStatus, Direction, utcnow
+from voicedock.errors import (
+    MediaError,
+    PbxError,
+    ProviderError,
+    StoreUnavailable,
+    VoicedockError,
+)
 from voicedock.logs import bind_call_id, call_context, describe
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import (
@@ -135,6 +143,7 @@ class RunningCall:
             raise LiveTransferUnsupported("the conversation has not started")
         self.transferring = True
         await self.live.transfer(target, announcement, summary)
+        self.live.stop_recording()  # the caller leaves our media: the recording ends here
 
     async def _forward(self, action: LiveAction) -> None:
         if self.live is not None:
@@ -365,7 +374,7 @@ class CallRunner:
         try:
             if running.stop_reason is None:  # else stopped before this task ran: hang up only
                 result = await self._converse(running, call, media_pbx)
-                record = result.record() if result is not None else None
+                record = self._live_record(call, result) if result is not None else None
             else:
                 failure = running.stop_reason
         except asyncio.CancelledError:
@@ -383,7 +392,8 @@ class CallRunner:
             failure = RUNNER_ERROR if running.media_open else MEDIA_ERROR
         finally:
             if record is None and running.live is not None and running.live.result is not None:
-                record = running.live.result.record()  # the conversation ended, the exit failed
+                # the conversation ended, the exit failed
+                record = self._live_record(call, running.live.result)
         if running.resumed and running.live is None and failure is not None:
             failure = SERVICE_RESTART  # resuming failed: the call ends as if not resumed
         try:
@@ -445,31 +455,73 @@ class CallRunner:
         self, running: RunningCall, call: Call, media_pbx: MediaPbx
     ) -> LiveCallResult | None:
         from voicedock.calls.live import LiveConversation
+        from voicedock.media.recording import CallRecorder
 
         media_format = await self.media_format(call)
         providers = await (self._providers or self._default_providers)(call.assistant_config)
+        recording = self._recording_name(call)
+        outbound = call.direction is Direction.OUTBOUND
         try:
             async with (
                 media_pbx.call_media(call.id, media_format=media_format) as media,
                 self.media_totals.track(media.pacer.stats),
             ):
                 running.media_open = True
-                live = LiveConversation(
-                    media,
-                    call.assistant_config,
-                    context=call.context,
-                    providers=providers,
-                    config=self._conversation,
-                    hangup=lambda: self._hang_up(running, _reason(running)),
-                    on_transcript=lambda entry: self._transcript_turn(call.id, entry),
-                    tools=self._call_tools(running, call),
-                )
+                recorder = None
+                if recording is not None:
+                    path = recording_file(self._settings.recordings, recording)
+                    assert path is not None  # a name is only given with a directory
+                    rate = media.format.sample_rate
+                    recorder = CallRecorder(path, rate, file_format=path.suffix[1:])
+                try:
+                    live = LiveConversation(
+                        media,
+                        call.assistant_config,
+                        context=call.context,
+                        providers=providers,
+                        config=self._conversation,
+                        hangup=lambda: self._hang_up(running, _reason(running)),
+                        on_transcript=lambda entry: self._transcript_turn(call.id, entry),
+                        recorder=recorder,
+                        voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
+                        on_answering_machine=lambda v: self._answering_machine(call.id, v),
+                        tools=self._call_tools(running, call),
+                    )
+                except BaseException:
+                    if recorder is not None:  # else the conversation closes it
+                        with contextlib.suppress(MediaError):
+                            await recorder.aclose()
+                    raise
                 async with live:
                     await running.started(live)
                     await live.wait_ended()
                 return live.result
         finally:
             await providers.aclose()
+
+    def _recording_name(self, call: Call) -> str | None:
+        """Where the call is recorded (under the directory), if it is."""
+        if not wants_recording(call.assistant_config):
+            return None
+        if not self._settings.recordings.directory:
+            log.warning(
+                "call %s: recording asked for, [recordings] directory unset", mask_call_id(call.id)
+            )
+            return None
+        return recording_name(self._settings.recordings, call.organization_id, call.id)
+
+    def _live_record(self, call: Call, result: LiveCallResult) -> LiveRecord:
+        record = result.record()
+        if record.recording_duration_seconds is not None:
+            record.recording_path = self._recording_name(call)
+        return record
+
+    async def _answering_machine(self, call_id: str, verdict: dict[str, Any]) -> None:
+        await self.backlog.submit(
+            call_id,
+            lambda: self._engine.store_answering_machine(call_id, verdict),
+            what=f"answering-machine verdict of call {mask_call_id(call_id)}",
+        )
 
     def _call_tools(self, running: RunningCall, call: Call) -> CallTools | None:
         from voicedock.calls.tool_calls import CallTools

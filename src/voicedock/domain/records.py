@@ -173,6 +173,11 @@ class Call:
     campaign_id: str | None = None  # the campaign it dials a contact of
     trunk: str | None = None  # the trunk carrying it (its channel counts against the trunk)
     api_key_id: str | None = None  # the API key that placed it (None: inbound, or before keys)
+    # The call's recording under the serving node's [recordings] directory (None: none).
+    recording_path: str | None = None
+    recording_duration_seconds: float | None = None
+    # Answering-machine detection: {"result": human|machine|unknown, "evidence": {...}}.
+    answering_machine: JsonObject | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; basis of the opaque cursor

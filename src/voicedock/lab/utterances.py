@@ -40,7 +40,20 @@ TALK_OVER = Utterance(
 )
 # The lab agent warmsayyes accepts a warm transfer by voice with it.
 SAY_YES = Utterance("utterance-yes", "Yes, put them through.")
-LAB_UTTERANCES: tuple[Utterance, ...] = (APPOINTMENT, TALK_OVER, SAY_YES)
+# The voicemail party's recorded greeting (then Record()'s beep); the person party's "Hello?".
+VOICEMAIL_GREETING = Utterance(
+    "utterance-voicemail-greeting",
+    "Hi, you have reached Alex Miller. I can't take your call right now. "
+    "Please leave your name and number after the tone.",
+)
+HELLO = Utterance("utterance-hello", "Hello?")
+LAB_UTTERANCES: tuple[Utterance, ...] = (
+    APPOINTMENT,
+    TALK_OVER,
+    SAY_YES,
+    VOICEMAIL_GREETING,
+    HELLO,
+)
 
 
 def cache_key(utterance: Utterance, voice: str) -> str:

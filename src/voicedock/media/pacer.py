@@ -140,6 +140,8 @@ class Pacer:
         self._flowing.set()
         self._stopped = False
         self.stats = PacerStats()
+        # Sees every frame right after it was sent (a call recording): cheap and synchronous.
+        self.tap: Callable[[bytes], None] | None = None
 
     # --- producer side ---
 
@@ -244,6 +246,8 @@ class Pacer:
                 self.stats.underruns += 1
             if self.send_silence:
                 await self._send_frame(self._silence)
+                if self.tap is not None:
+                    self.tap(self._silence)
                 self.stats.silence_frames += 1
                 self.stats.record(lateness)
             return
@@ -252,6 +256,8 @@ class Pacer:
         if self._room_waiters and self._queued_frames < self.max_queued_frames:
             self._wake_producers()
         await self._send_frame(frame)
+        if self.tap is not None:
+            self.tap(frame)
         head.frames_sent += 1
         self.stats.speech_frames += 1
         self.stats.record(lateness)

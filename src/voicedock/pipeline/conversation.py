@@ -42,6 +42,7 @@ from voicedock.pipeline.frames import (
     Frame,
     InjectContext,
     Say,
+    SilencePrompt,
     ToolCall,
     TranscriptEntry,
     TurnLatency,
@@ -242,6 +243,9 @@ class Conversation:
             elif isinstance(event, _Turn):
                 self._floor_free.set()
                 self._start_turn(event)
+            elif isinstance(event, SilencePrompt):
+                if not self._speeches and self._floor_free.is_set():
+                    self._events.put_nowait(Say(self.config.silence_prompt_message))
             elif isinstance(event, Say):
                 sentences = split_sentences(event.text)
                 say = self._spawn(self._say(partial(_iterate, sentences), self._reserve()))
@@ -344,9 +348,38 @@ class Conversation:
             if latency is not None:
                 latency.llm_first_token_ms = _ms_since(t0)
 
-        await self._speak(partial(self._reply, first_token), self._reserve(), latency, t0)
+        slot = self._reserve()
+        reply = Speech(slot=slot)
+        cover = None
+        if user is not None and self.config.dead_air_s is not None:
+            cover = self._spawn(self._cover_dead_air(reply, self.config.dead_air_s))
+        try:
+            await self._speak(partial(self._reply, first_token), slot, latency, t0, speech=reply)
+        finally:
+            if cover is not None and reply.started_at is None:
+                cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
         if latency is not None:
             self.latencies.append(latency)
+
+    async def _cover_dead_air(self, reply: Speech, after_s: float) -> None:
+        """Dead air on our side: when ``reply`` has not started ``after_s`` after the caller's
+        words were heard (a stalled LLM or TTS), say ``dead_air_message`` meanwhile. Recorded
+        like any assistant message, placed before the reply in the model's history."""
+        await asyncio.sleep(after_s)
+        if reply.started_at is not None or self._ending or not self._floor_free.is_set():
+            return
+        log.warning("no reply audio after %.1f s: covering the dead air", after_s)
+        slot = ChatMessage("assistant", "")
+        index = next((i for i, m in enumerate(self._history) if m is reply.slot), None)
+        self._history.insert(len(self._history) if index is None else index, slot)
+        filler = Speech(slot=slot)
+        self._speeches.append(filler)
+        for sentence in split_sentences(self.config.dead_air_message):
+            await self._speak_sentence(filler, sentence, None, 0.0)
+        await filler.wait_played()
+        if filler in self._speeches:
+            self._speeches.remove(filler)
+            self._settle(filler, filler.text, interrupted=False)
 
     async def _reply(self, first_token: Callable[[], None]) -> AsyncIterator[str]:
         """The model's reply, sentence by sentence. With tools, the calls of each reply are

@@ -30,6 +30,12 @@ class ConversationConfig:
     fallback_message: str = "Sorry, I am having technical difficulties. Please call again later."
     fallback_timeout_s: float = 8.0
     silence_timeout_message: str | None = "It seems you are no longer there. Goodbye."
+    # Said after endpointing.silence_prompt_ms of the caller's silence (when that is set).
+    silence_prompt_message: str = "Are you still there?"
+    # Dead air on our side: a reply with no audio this long after the caller's words were
+    # heard (a stalled LLM or TTS) is covered by dead_air_message; None: not covered.
+    dead_air_s: float | None = None
+    dead_air_message: str = "One moment, please."
     end_call_grace_s: float = 30.0
     # Tools the model may call (with a ``ToolExecutor`` given to the conversation). While one
     # runs longer than ``tool_filler_delay_s`` the caller hears ``tool_filler_message`` once.

@@ -10,7 +10,10 @@ Rules:
 - while the assistant is audible a turn needs `barge_in_speech_ms` of speech, and starting
   one is a barge-in (`Interruption`); shorter blips (echo, "uh-huh") are ignored;
 - no caller speech for `silence_timeout_ms` while the assistant is quiet ends the call
-  with reason "silence-timeout"; `max_duration_ms` of call audio ends it with "max-duration".
+  with reason "silence-timeout"; `max_duration_ms` of call audio ends it with "max-duration";
+- with `silence_prompt_ms`, that much silence first asks "are you still there?"
+  (`SilencePrompt`), once per silence of the caller: the prompt is assistant audio, so the
+  silence timeout counts again from its end.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from voicedock.pipeline.frames import (
     EndCall,
     Frame,
     Interruption,
+    SilencePrompt,
     UserSpeechStarted,
     UserSpeechStopped,
 )
@@ -39,12 +43,13 @@ class EndpointingConfig:
     barge_in_speech_ms: int = 240
     silence_timeout_ms: int | None = 30_000
     max_duration_ms: int | None = 600_000
+    silence_prompt_ms: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("frame_ms", "min_speech_ms", "end_silence_ms", "barge_in_speech_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"endpointing.{name} must be positive")
-        for name in ("silence_timeout_ms", "max_duration_ms"):
+        for name in ("silence_timeout_ms", "max_duration_ms", "silence_prompt_ms"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"endpointing.{name} must be positive or null")
@@ -68,6 +73,7 @@ class Endpointer:
         "_gap_ms",
         "_last_activity_ms",
         "_now_ms",
+        "_prompted",
         "_silence_ms",
         "_speech_ms",
         "_speech_start_ms",
@@ -83,6 +89,7 @@ class Endpointer:
         self._silence_ms = 0
         self._speech_start_ms = 0
         self._last_activity_ms = 0
+        self._prompted = False  # asked already in this silence of the caller
         self._ended = False
 
     @property
@@ -124,6 +131,14 @@ class Endpointer:
         ):
             self._ended = True
             return (*events, EndCall(SILENCE_TIMEOUT))
+        if (
+            cfg.silence_prompt_ms is not None
+            and not self._prompted
+            and self._state is _State.QUIET
+            and self._now_ms - self._last_activity_ms >= cfg.silence_prompt_ms
+        ):
+            self._prompted = True
+            return (*events, SilencePrompt(self._now_ms))
         return events
 
     def _advance(
@@ -150,6 +165,7 @@ class Endpointer:
             return _NO_EVENTS
         # SPEAKING
         self._last_activity_ms = self._now_ms
+        self._prompted = False
         if is_speech:
             self._silence_ms = 0
             return _NO_EVENTS

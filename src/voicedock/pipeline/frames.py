@@ -99,6 +99,13 @@ class Dtmf(Frame):
 
 
 @dataclass(slots=True, frozen=True)
+class SilencePrompt(Frame):
+    """The caller has been silent for ``silence_prompt_ms``: ask whether they are still there."""
+
+    at_ms: int
+
+
+@dataclass(slots=True, frozen=True)
 class EndCall(Frame):
     """Ask the engine to end the call; `final_message` is spoken to the end first."""
 

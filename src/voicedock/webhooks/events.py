@@ -46,6 +46,8 @@ END_OF_CALL_FIELDS = (
     "summary",
     "analysis_result",
     "latency",
+    "recording_duration_seconds",
+    "answering_machine",
 )
 MESSAGE_FIELDS = ("role", "content", "started_at", "ended_at", "interrupted")
 
@@ -168,6 +170,15 @@ def transfer_update(
     if error is not None:
         data["error"] = error
     return build_event(EventType.TRANSFER_UPDATE, call_id, at, data)
+
+
+def answering_machine(
+    call_id: str, result: str, *, at: datetime, evidence: Mapping[str, Any]
+) -> JsonObject:
+    """Who answered an outbound call: ``human``, ``machine`` or ``unknown``, and the timings
+    the verdict rests on (milliseconds of the callee's audio)."""
+    data: JsonObject = {"result": result, "evidence": dict(evidence)}
+    return build_event(EventType.ANSWERING_MACHINE, call_id, at, data)
 
 
 def end_of_call_report(

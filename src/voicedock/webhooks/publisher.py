@@ -122,6 +122,16 @@ def payloads_for_event(
                 error=_str_or_none(data.get("reason")),
             )
         ]
+    if event.type == EventType.ANSWERING_MACHINE:
+        evidence = data.get("evidence")
+        return [
+            events.answering_machine(
+                call.id,
+                str(data.get("result", "unknown")),
+                at=at,
+                evidence=evidence if isinstance(evidence, dict) else {},
+            )
+        ]
     if event.type == "transcript":
         return [
             events.transcript(

@@ -95,10 +95,16 @@ def test_placeholders() -> None:
     assert fill("Hi {{name}}, you owe {{ amount }} ({{unknown}})", variables) == (
         "Hi Ann, you owe 12.50 ({{unknown}})"
     )
-    config = {"first_message": "Hi {{name}}", "system_prompt": "Owes {{amount}}", "other": 1}
+    config = {
+        "first_message": "Hi {{name}}",
+        "system_prompt": "Owes {{amount}}",
+        "voicemail_message": "{{name}}, please call us back.",
+        "other": 1,
+    }
     assert fill_config(config, variables) == {
         "first_message": "Hi Ann",
         "system_prompt": "Owes 12.50",
+        "voicemail_message": "Ann, please call us back.",
         "other": 1,
     }
     assert config["first_message"] == "Hi {{name}}"  # the campaign's copy is untouched

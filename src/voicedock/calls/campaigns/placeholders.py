@@ -10,7 +10,7 @@ from voicedock.domain.records import JsonObject
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
 # The texts of an assistant configuration that speak to (or about) the contact.
-FILLED_KEYS = ("first_message", "system_prompt", "context")
+FILLED_KEYS = ("first_message", "system_prompt", "context", "voicemail_message")
 
 
 def fill(text: str, variables: Mapping[str, str]) -> str:

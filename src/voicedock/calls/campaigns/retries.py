@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from voicedock.calls.voicemail import VOICEMAIL  # the end reason of a machine's call
 from voicedock.domain.campaigns import ANSWERED, RetryRule
 from voicedock.domain.records import Call, CallStatus, JsonObject
 from voicedock.errors import BadRequest
 from voicedock.pbx.causes import CallError
 
-# The outcome of a call that voicemail detection found a machine on (its end_reason).
-VOICEMAIL = "voicemail"
 RETRYABLE = (*(e.value for e in CallError if e is not CallError.PBX_RESTART), "failed", VOICEMAIL)
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 7 * 24 * 3600

@@ -1,0 +1,198 @@
+"""``CallRecorder``: one call's audio as voicedock's own media stream carried it, into a file.
+
+Two channels on one timeline: the caller (left) as the PBX delivered their frames, the assistant
+(right) as the pacer actually sent frames on its 20 ms clock. A barge-in flushes the pacer, so
+what was cut is never recorded: the right channel is what the caller heard (within the PBX's
+own queue of about two frames). Each frame is placed where its arrival (caller) or its tick
+(assistant) falls on the recording's clock; a gap longer than ``slack_frames`` (no frames sent:
+flow control, a FreeSWITCH leg that sends no silence) is filled with silence, smaller jitter is
+absorbed, so the channels stay aligned to within a frame or two.
+
+Samples are 16-bit PCM at the call's media rate. The file (WAV or FLAC through soundfile) is
+written incrementally by the recorder's own writer thread, a second of aligned audio at a time,
+so the event loop never waits on the disk and a long call never sits in memory. ``stop()``
+ends the recording early (a transfer moves the caller off our media); ``aclose()`` writes the
+rest, closes the file and returns its duration (idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+from voicedock.errors import MediaError
+
+log = logging.getLogger("voicedock.media")
+
+RECORDING_FORMATS = ("wav", "flac")
+FRAME_S = 0.020
+_FLUSH_S = 1.0
+
+
+class RecordingError(MediaError):
+    """The recording file could not be written (the call itself goes on)."""
+
+
+class _Channel:
+    """One side's samples not yet written, and where its timeline has got to."""
+
+    __slots__ = ("chunks", "end", "pending")
+
+    def __init__(self) -> None:
+        self.chunks: list[NDArray[np.int16]] = []
+        self.pending = 0  # samples in ``chunks``
+        self.end = 0  # samples placed on the timeline so far (written or pending)
+
+    def place(self, samples: NDArray[np.int16], start: int, slack: int) -> None:
+        if start > self.end + slack:  # a gap in the stream: silence where nothing came
+            self._append(np.zeros(start - self.end, dtype=np.int16))
+        self._append(samples)
+
+    def _append(self, samples: NDArray[np.int16]) -> None:
+        self.chunks.append(samples)
+        self.pending += len(samples)
+        self.end += len(samples)
+
+    def take(self, count: int) -> NDArray[np.int16]:
+        """The first ``count`` pending samples (zero-padded past what there is)."""
+        joined = np.concatenate(self.chunks) if self.chunks else np.zeros(0, dtype=np.int16)
+        head, rest = joined[:count], joined[count:]
+        self.chunks = [rest] if len(rest) else []
+        self.pending = len(rest)
+        if len(head) < count:
+            head = np.concatenate((head, np.zeros(count - len(head), dtype=np.int16)))
+        return head
+
+
+class CallRecorder:
+    """Records one call (caller left, assistant right); ``async with`` or ``aclose()``."""
+
+    def __init__(
+        self,
+        path: Path,
+        sample_rate: int,
+        *,
+        file_format: str = "wav",
+        slack_frames: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if file_format not in RECORDING_FORMATS:
+            raise ValueError(f"recording format must be one of {RECORDING_FORMATS}")
+        self.path = path
+        self.sample_rate = sample_rate
+        self.file_format = file_format
+        self._clock = clock
+        self._t0 = clock()
+        self._slack = int(slack_frames * FRAME_S * sample_rate)
+        self._flush_at = int(_FLUSH_S * sample_rate)
+        self._caller = _Channel()
+        self._assistant = _Channel()
+        self._written = 0  # stereo samples handed to the writer
+        self._stopped = False
+        self._closed = False
+        self._blocks: queue.SimpleQueue[NDArray[np.int16] | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_file, name="call-recorder", daemon=True)
+        self._writer.start()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    @property
+    def duration_s(self) -> float:
+        """What the recording holds so far (both channels, the longer one)."""
+        return max(self._caller.end, self._assistant.end) / self.sample_rate
+
+    # -- the two sides ----------------------------------------------------------------------
+    def caller(self, samples: NDArray[np.int16], at: float | None = None) -> None:
+        """A frame from the caller, received at ``at`` (the recorder's clock; default now)."""
+        self._place(self._caller, samples, at)
+
+    def assistant(self, samples: NDArray[np.int16], at: float | None = None) -> None:
+        """A frame the pacer sent to the caller at ``at``."""
+        self._place(self._assistant, samples, at)
+
+    def _place(self, channel: _Channel, samples: NDArray[np.int16], at: float | None) -> None:
+        if self._stopped:
+            return
+        now = self._clock() if at is None else at
+        start = max(0, round((now - self._t0) * self.sample_rate))
+        channel.place(np.asarray(samples, dtype=np.int16), start, self._slack)
+        aligned = min(self._caller.pending, self._assistant.pending)
+        if aligned >= self._flush_at:
+            self._flush(aligned)
+
+    def _flush(self, count: int) -> None:
+        block = np.empty((count, 2), dtype=np.int16)
+        block[:, 0] = self._caller.take(count)
+        block[:, 1] = self._assistant.take(count)
+        self._written += count
+        self._blocks.put(block)
+
+    def stop(self) -> None:
+        """Record nothing more (a transfer took the caller away); ``aclose()`` still writes."""
+        self._stopped = True
+
+    async def aclose(self) -> float:
+        """Write what is left, close the file; returns the duration in seconds (idempotent).
+
+        Raises ``RecordingError`` when the file could not be written.
+        """
+        if not self._closed:
+            self._closed = True
+            self._stopped = True
+            rest = max(self._caller.pending, self._assistant.pending)
+            if rest:
+                self._flush(rest)
+            self._blocks.put(None)
+            await asyncio.to_thread(self._writer.join)
+        if self._error is not None:
+            raise RecordingError(f"recording not written: {type(self._error).__name__}")
+        return self._written / self.sample_rate
+
+    # -- the writer thread --------------------------------------------------------------------
+    def _write_file(self) -> None:
+        import soundfile
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with soundfile.SoundFile(
+                str(self.path),
+                mode="w",
+                samplerate=self.sample_rate,
+                channels=2,
+                subtype="PCM_16",
+                format=self.file_format.upper(),
+            ) as out:
+                while (block := self._blocks.get()) is not None:
+                    out.write(block)
+        except Exception as exc:  # noqa: BLE001 - reported by aclose(); the call goes on
+            self._error = exc
+            log.warning("recording not written: %s", type(exc).__name__)
+            while self._blocks.get() is not None:  # let aclose() finish
+                pass
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)

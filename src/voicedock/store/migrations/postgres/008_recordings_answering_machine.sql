@@ -1,0 +1,6 @@
+-- Call recordings and answering-machine detection. recording_path: the call's file under this
+-- node's [recordings] directory (NULL: not recorded); recording_duration_seconds: its length.
+-- answering_machine: the detection's result (human / machine / unknown) and its evidence.
+ALTER TABLE calls ADD COLUMN recording_path TEXT;
+ALTER TABLE calls ADD COLUMN recording_duration_seconds DOUBLE PRECISION;
+ALTER TABLE calls ADD COLUMN answering_machine JSONB;

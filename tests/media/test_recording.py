@@ -1,0 +1,77 @@
+"""``CallRecorder``: two channels on one 20 ms timeline, written incrementally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from voicedock.media.recording import CallRecorder, RecordingError
+
+pytestmark = pytest.mark.unit
+
+RATE = 8000
+FRAME = RATE // 50
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def frame(value: int) -> np.ndarray:
+    return np.full(FRAME, value, dtype=np.int16)
+
+
+@pytest.mark.parametrize("file_format", ["wav", "flac"])
+async def test_caller_left_assistant_right_aligned_on_the_clock(
+    tmp_path: Path, file_format: str
+) -> None:
+    clock = Clock()
+    path = tmp_path / "org" / f"call.{file_format}"
+    recorder = CallRecorder(path, RATE, file_format=file_format, clock=clock)
+    for tick in range(150):  # 3 s: the caller streams every frame
+        clock.now = 100.0 + tick * 0.02
+        recorder.caller(frame(1000))
+        if 50 <= tick < 100:  # the assistant speaks from 1 s to 2 s; nothing sent otherwise
+            recorder.assistant(frame(-2000))
+    duration = await recorder.aclose()
+    assert duration == pytest.approx(3.0)
+    data, rate = soundfile.read(str(path), dtype="int16")
+    assert rate == RATE
+    assert data.shape == (3 * RATE, 2)
+    assert (data[:, 0] == 1000).all()
+    right = data[:, 1]
+    assert (right[:RATE] == 0).all()
+    assert (right[2 * RATE :] == 0).all()
+    assert (right[RATE : 2 * RATE] == -2000).all()
+    assert await recorder.aclose() == duration  # idempotent
+
+
+async def test_jitter_is_absorbed_and_stop_ends_the_recording(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "call.wav"
+    async with CallRecorder(path, RATE, clock=clock) as recorder:
+        for tick in range(100):
+            clock.now = 100.0 + tick * 0.02 + (0.015 if tick % 2 else 0.0)  # late every other
+            recorder.caller(frame(tick))
+        recorder.stop()  # a transfer: nothing after this is recorded
+        recorder.caller(frame(7))
+        recorder.assistant(frame(7))
+    data, _ = soundfile.read(str(path), dtype="int16")
+    assert data.shape == (100 * FRAME, 2)  # no silence inserted for 15 ms of jitter
+    assert list(data[::FRAME, 0]) == list(range(100))
+
+
+async def test_an_unwritable_directory_is_reported_at_close(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    recorder = CallRecorder(blocker / "call.wav", RATE)
+    recorder.caller(frame(1))
+    with pytest.raises(RecordingError):
+        await recorder.aclose()
