@@ -445,6 +445,7 @@ class CallRunner:
         self, running: RunningCall, call: Call, media_pbx: MediaPbx
     ) -> LiveCallResult | None:
         from voicedock.calls.live import LiveConversation
+        from voicedock.calls.live_config import with_echo_settings
 
         media_format = await self.media_format(call)
         providers = await (self._providers or self._default_providers)(call.assistant_config)
@@ -459,7 +460,7 @@ class CallRunner:
                     call.assistant_config,
                     context=call.context,
                     providers=providers,
-                    config=self._conversation,
+                    config=with_echo_settings(self._conversation, self._settings.speech.echo),
                     hangup=lambda: self._hang_up(running, _reason(running)),
                     on_transcript=lambda entry: self._transcript_turn(call.id, entry),
                     tools=self._call_tools(running, call),
