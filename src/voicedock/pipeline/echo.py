@@ -76,10 +76,6 @@ class EchoGate:
         self.last_correlation = 0.0  # the best match of the last chunk (0: nothing sent)
         self.last_cancel_db = 0.0
 
-    @property
-    def now_ms(self) -> float:
-        return self._now * 1000 / self.sample_rate
-
     def play(self, pcm: bytes) -> None:
         """Assistant audio queued now, behind what is queued already."""
         if not self.config.enabled or not pcm:
