@@ -14,6 +14,7 @@ from voicedock.pipeline.echo import EchoGate, EchoGateConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import Interruption, UserSpeechStarted
 from voicedock.pipeline.listener import Listener
+from voicedock.pipeline.vad import VadConfig
 
 from .synth import espeak, frames, noise
 
@@ -124,6 +125,29 @@ def barge_in_ms(events: list[object], caller_at_ms: int) -> float:
     interruptions = [e for e in events if isinstance(e, Interruption)]
     assert interruptions, "the caller never barged in"
     return interruptions[0].at_ms - caller_at_ms - first_syllable_ms(caller())
+
+
+def test_at_16_khz_the_echo_is_ignored_and_a_voice_over_it_barges_in() -> None:
+    rate = 16000
+    said, voice = espeak(ASSISTANT, rate), espeak(CALLER, rate, "en-gb+f3")
+    if said is None or voice is None:
+        pytest.skip("espeak-ng is not installed")
+    sent = np.frombuffer(said, dtype="<i2").astype(np.float64)
+    delay = rate * 250 // 1000
+    line = np.concatenate((np.zeros(delay), sent))[: len(sent)] * 10 ** (-12 / 20)
+
+    def barge_ins(audio: npt.NDArray[np.float64]) -> list[Interruption]:
+        listener = Listener(rate, vad=VadConfig(sample_rate=rate), endpointing=EP)
+        listener.echo.play(said)
+        events = [e for f in frames(pcm(audio), rate) for e in listener.process(f, True)]
+        return [e for e in events if isinstance(e, Interruption)]
+
+    assert barge_ins(line) == []
+    start = rate * 2500 // 1000
+    other = np.frombuffer(voice, dtype="<i2").astype(np.float64)
+    line[start : start + len(other)] += other[: len(line) - start]
+    (first, *_) = barge_ins(line)
+    assert 2500 < first.at_ms <= 2500 + 340 + MAX_ADDED_MS
 
 
 def test_the_caller_alone_is_never_taken_for_echo() -> None:

@@ -12,9 +12,12 @@ queued. For each inbound chunk the gate takes the last ``window_ms`` of caller a
 looks for it in the audio sent ``-lead_ms`` … ``max_delay_ms`` earlier: the normalized
 cross-correlation over that range of lags (one FFT per chunk). A strong match
 (``>= correlation``) means the inbound audio is the echo of our own voice, however loud or
-faint it came back; a caller speaking over the echo adds energy the sent audio does not
-explain, and the match drops below the threshold as soon as their voice is about as loud as
-the echo. Frames decided as echo are not speech for the endpointer, so a barge-in still needs
+faint it came back. A caller speaking over the echo adds energy the sent audio does not
+explain: the match drops below the threshold once their voice is about as loud as the echo,
+and earlier through a single-tap echo canceller: matches clean enough to be echo alone teach
+the gate the echo path's gain, and a window where the echo at that gain (at the best lag)
+removes less than ``min_cancel_db`` of the inbound energy holds someone else's voice. Frames
+decided as echo are not speech for the endpointer, so a barge-in still needs
 ``barge_in_speech_ms`` of speech that is *not* echo.
 
 Pure and synchronous: no clock but the audio itself, so the same audio gives the same
@@ -33,6 +36,7 @@ FloatArray = npt.NDArray[np.float64]
 
 _MIN_LEVEL = 1e-4  # RMS (full scale 1.0) below which a window is silence: nothing to match
 _PATH_CORRELATION = 0.95  # a match this clean is echo alone: its gain is the echo path's
+_MATCH_RATE = 8000  # audio is matched at the telephone rate (16 kHz is averaged down)
 
 
 @dataclass(slots=True, frozen=True)
@@ -65,12 +69,14 @@ class EchoGate:
     def __init__(self, sample_rate: int, config: EchoGateConfig | None = None) -> None:
         self.config = cfg = config or EchoGateConfig()
         self.sample_rate = sample_rate
+        self._step = max(1, sample_rate // _MATCH_RATE)  # input samples per matched sample
+        rate = sample_rate // self._step
         self._now = 0  # samples of inbound audio seen
         self._queued_end = 0  # where the audio queued so far ends, in samples
         self._sent: deque[tuple[int, FloatArray]] = deque()  # (start sample, audio)
-        self._window = max(1, sample_rate * cfg.window_ms // 1000)
-        self._max_delay = sample_rate * cfg.max_delay_ms // 1000
-        self._lead = sample_rate * cfg.lead_ms // 1000
+        self._window = max(1, rate * cfg.window_ms // 1000)
+        self._max_delay = rate * cfg.max_delay_ms // 1000
+        self._lead = rate * cfg.lead_ms // 1000
         self._inbound = np.zeros(self._window)
         self._gain: float | None = None  # echo path gain, learned from clean echo
         self.last_correlation = 0.0  # the best match of the last chunk (0: nothing sent)
@@ -80,7 +86,7 @@ class EchoGate:
         """Assistant audio queued now, behind what is queued already."""
         if not self.config.enabled or not pcm:
             return
-        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+        audio = self._samples(pcm)
         start = max(self._now, self._queued_end)
         self._sent.append((start, audio))
         self._queued_end = start + len(audio)
@@ -103,7 +109,7 @@ class EchoGate:
 
     def hear(self, pcm: bytes) -> None:
         """Inbound audio: advance the clock by its length."""
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+        samples = self._samples(pcm)
         self._now += len(samples)
         self._push_inbound(samples)
         self._forget()
@@ -117,6 +123,13 @@ class EchoGate:
         return self.last_correlation >= self.config.correlation
 
     # ── internals ────────────────────────────────────────────────────────────────────────
+    def _samples(self, pcm: bytes) -> FloatArray:
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+        step = self._step
+        if step > 1:  # pairs averaged: a low-pass and a decimation in one
+            samples = samples[: len(samples) - len(samples) % step].reshape(-1, step).mean(axis=1)
+        return samples
+
     def _push_inbound(self, samples: FloatArray) -> None:
         n = len(samples)
         if n >= self._window:
