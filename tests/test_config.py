@@ -55,6 +55,11 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[server]\nbogus = 1\n", "server.bogus"),
         ("[pbx]\nkind = 'sip'\n", "pbx.kind"),
         ("[pbx.asterisk]\noriginate_via = 'both'\n", "pbx.asterisk.originate_via"),
+        ("[speech.echo]\nmax_delay_ms = 0\n", "speech.echo.max_delay_ms"),
+        ("[speech.echo]\ncorrelation = 1.0\n", "speech.echo.correlation"),
+        ("[speech.echo]\ncorrelation = 'high'\n", "speech.echo.correlation"),
+        ("[speech.echo]\nmin_cancel_db = -3\n", "speech.echo.min_cancel_db"),
+        ("[speech.echo]\nenabled = 'maybe'\n", "speech.echo.enabled"),
         ("[database]\nurl = 'mysql://x'\n", "database.url"),
         (
             "[[trunks]]\nname='t'\n[[numbers]]\nnumber='0612345678'\ntrunk='t'\norganization='o'\n",
@@ -103,3 +108,14 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
     bad.write_text("[server\n")
     with pytest.raises(ConfigError, match="TOML"):
         load_settings(bad, environ={})
+
+
+def test_echo_gate_settings_reach_every_call() -> None:
+    from voicedock.calls.live_config import with_echo_settings
+    from voicedock.pipeline.echo import EchoGateConfig
+
+    environ = {"VOICEDOCK_SPEECH__ECHO__CORRELATION": "0.9", "VOICEDOCK_SPEECH__ECHO__ENABLED": "0"}
+    echo = load_settings(None, environ=environ).speech.echo
+    assert with_echo_settings(None, echo).echo == EchoGateConfig(enabled=False, correlation=0.9)
+    defaults = load_settings(None, environ={}).speech.echo
+    assert with_echo_settings(None, defaults).echo == EchoGateConfig()

@@ -8,6 +8,7 @@ start-up with a ``ConfigError`` naming the key, e.g. ``config: numbers[0].number
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import os
@@ -212,6 +213,14 @@ class AssistantSettings:
 
 
 @dataclass(slots=True)
+class EchoSettings:  # [speech.echo]: the assistant's own voice heard back (docs/speech.md)
+    enabled: bool = True
+    max_delay_ms: int = 600  # longest echo path looked for
+    correlation: float = 0.85  # match with the audio sent from which inbound audio is echo
+    min_cancel_db: float = 8.0  # echo removed, below which someone talks over it
+
+
+@dataclass(slots=True)
 class SpeechSettings:
     stt: str = "faster_whisper"
     tts: str = "piper"
@@ -224,6 +233,7 @@ class SpeechSettings:
     deepgram_api_key: str = ""
     elevenlabs_api_key: str = ""
     xai_api_key: str = ""
+    echo: EchoSettings = field(default_factory=EchoSettings)
 
 
 # Premium-rate and international-network ranges, blocked unless the operator replaces the
@@ -497,6 +507,7 @@ def _check(s: Settings) -> None:
     if not is_token(s.node.id) or len(s.node.id) > _NODE_ID_MAX:
         raise ConfigError("node.id", "1-64 letters, digits, '_', '.', '-'")
     _range("node.lease_seconds", s.node.lease_seconds, 3, 300)
+    _check_echo(s.speech.echo)
     _check_asterisk(s.pbx.asterisk, "pbx.asterisk")
     servers = _check_asterisk_servers(s.pbx.asterisk) if s.pbx.kind == "asterisk" else []
     if s.pbx.kind == "freeswitch" and (
@@ -659,6 +670,20 @@ def _check_webhooks(w: WebhookSettings, assistant_keys: set[tuple[str, str]]) ->
                 raise ConfigError(f"{key}.event_types[{j}]", f"must be one of {choices}")
         if e.assistant and (e.organization, e.assistant) not in assistant_keys:
             raise ConfigError(f"{key}.assistant", f"unknown assistant {e.assistant!r}")
+
+
+def _check_echo(echo: EchoSettings) -> None:
+    _range("speech.echo.max_delay_ms", echo.max_delay_ms, 1, 2000)
+    for name, low, high in (("correlation", 0.0, 1.0), ("min_cancel_db", 0.0, 40.0)):
+        value = getattr(echo, name)
+        if isinstance(value, str):  # from a VOICEDOCK_SPEECH__ECHO__* variable
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not low <= value <= high or (name == "correlation" and value in (0, 1)):
+            bounds = f"between {low:g} and {high:g}"
+            raise ConfigError(f"speech.echo.{name}", f"must be a number {bounds}")
+        setattr(echo, name, float(value))
 
 
 def _range(key: str, value: int, low: int, high: int) -> None:

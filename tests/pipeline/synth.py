@@ -33,14 +33,14 @@ def frames(pcm: bytes, rate: int = 8000, frame_ms: int = 20) -> list[bytes]:
     return [pcm[i : i + size] for i in range(0, len(pcm) - size + 1, size)]
 
 
-def espeak(text: str, rate: int = 8000) -> bytes | None:
+def espeak(text: str, rate: int = 8000, voice: str = "en-us") -> bytes | None:
     """Real synthesized speech from espeak-ng (22.05 kHz WAV) resampled to `rate`, if installed."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         return None
     from voicedock.pipeline.providers.espeak_tts import parse_wav
 
-    wav = subprocess.run([exe, "--stdout", "-v", "en-us", text], capture_output=True, check=True)
+    wav = subprocess.run([exe, "--stdout", "-v", voice, text], capture_output=True, check=True)
     pcm, source_rate = parse_wav(wav.stdout)
     from voicedock.pipeline.audio import resample_pcm16
 

@@ -15,8 +15,10 @@ from typing import Any
 
 from voicedock.calls.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE
 from voicedock.calls.tool_config import assistant_tools, tool_specs
+from voicedock.config import EchoSettings
 from voicedock.pipeline.analysis import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.frames import ChatMessage
 
 
@@ -73,6 +75,18 @@ def conversation_config(
         tools=tool_specs(assistant_tools(assistant_config)) or cfg.tools,
         hang_up_after_first_message=assistant_config.get(HANG_UP_AFTER_FIRST_MESSAGE) is True,
     )
+
+
+def with_echo_settings(base: ConversationConfig | None, echo: EchoSettings) -> ConversationConfig:
+    """``base`` (or the defaults) with the echo gate of ``[speech.echo]`` (checked at start-up):
+    the same for every call of the service."""
+    gate = EchoGateConfig(
+        enabled=echo.enabled,
+        max_delay_ms=echo.max_delay_ms,
+        correlation=echo.correlation,
+        min_cancel_db=echo.min_cancel_db,
+    )
+    return dataclasses.replace(base or ConversationConfig(), echo=gate)
 
 
 def analysis_plan(assistant_config: Mapping[str, Any]) -> AnalysisPlan | None:

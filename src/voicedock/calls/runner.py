@@ -455,6 +455,7 @@ class CallRunner:
         self, running: RunningCall, call: Call, media_pbx: MediaPbx
     ) -> LiveCallResult | None:
         from voicedock.calls.live import LiveConversation
+        from voicedock.calls.live_config import with_echo_settings
         from voicedock.media.recording import CallRecorder
 
         media_format = await self.media_format(call)
@@ -479,7 +480,7 @@ class CallRunner:
                         call.assistant_config,
                         context=call.context,
                         providers=providers,
-                        config=self._conversation,
+                        config=with_echo_settings(self._conversation, self._settings.speech.echo),
                         hangup=lambda: self._hang_up(running, _reason(running)),
                         on_transcript=lambda entry: self._transcript_turn(call.id, entry),
                         recorder=recorder,

@@ -114,6 +114,7 @@ REQUIRED_MODULES: tuple[str, ...] = (
     "func_global",
     "func_rand",  # voicedock-node: the first node tried is a random one
     "func_talkdetect",
+    "func_timeout",  # the echo-then-talk party: TIMEOUT(absolute) ends its Echo()
 )
 # Loaded only when this Asterisk build ships them.
 OPTIONAL_MODULES: tuple[str, ...] = ("res_websocket_client",)

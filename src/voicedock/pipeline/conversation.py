@@ -102,7 +102,11 @@ class Conversation:
         self._stt, self._llm, self._tts, self._sink = stt, llm, tts, sink
         self._wall = wall_clock
         self._listener = Listener(
-            cfg.sample_rate, vad=cfg.vad, endpointing=cfg.endpointing, pre_roll_ms=cfg.pre_roll_ms
+            cfg.sample_rate,
+            vad=cfg.vad,
+            endpointing=cfg.endpointing,
+            pre_roll_ms=cfg.pre_roll_ms,
+            echo=cfg.echo,
         )
         self.transcript: list[TranscriptEntry] = []
         self.latencies: list[TurnLatency] = []
@@ -293,6 +297,8 @@ class Conversation:
         for speech in speeches:
             heard = await speech.flush()
             self._settle(speech, heard, interrupted=True)
+        if speeches:
+            self._listener.echo.cut()  # what was flushed never comes back
 
     def _start_turn(self, turn: _Turn) -> None:
         stopped = turn.utterance.stopped
@@ -506,9 +512,9 @@ class Conversation:
                     deadline.reschedule(loop.time() + self.config.tts_timeout_s)
                 if latency is not None and latency.tts_first_audio_ms is None:
                     latency.tts_first_audio_ms = _ms_since(t0)
-                handle = await self._sink.play(
-                    resample_pcm16(pcm, self._tts.sample_rate, rate), rate
-                )
+                audio = resample_pcm16(pcm, self._tts.sample_rate, rate)
+                handle = await self._sink.play(audio, rate)
+                self._listener.echo.play(audio)  # what may come back on an echoing line
                 if not spoken.handles:
                     speech.sentences.append(spoken)
                 spoken.handles.append(handle)

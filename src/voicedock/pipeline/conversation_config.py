@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.tools import ToolSpec
@@ -24,6 +25,7 @@ class ConversationConfig:
     vad: VadConfig | None = None
     endpointing: EndpointingConfig = field(default_factory=EndpointingConfig)
     pre_roll_ms: int = 200
+    echo: EchoGateConfig = field(default_factory=EchoGateConfig)  # own voice heard back
     stt_timeout_s: float = 15.0
     llm_first_token_timeout_s: float = 10.0
     tts_timeout_s: float = 10.0

@@ -3,6 +3,8 @@
 Synchronous and allocation-light, because it runs for every 20 ms frame: one webrtcvad call
 per frame, one state-machine step, and a byte append while the caller may be speaking. A
 short pre-roll is kept so the first syllable, heard before the VAD was sure, is not clipped.
+Audio the echo gate (``pipeline/echo.py``) finds to be the assistant's own voice coming back is
+not speech to the endpointer: an echoing line does not barge in on the assistant.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from voicedock.pipeline.echo import EchoGate, EchoGateConfig
 from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
 from voicedock.pipeline.frames import Frame, UserSpeechStopped
 from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
@@ -34,6 +37,7 @@ class Listener:
         vad: VadConfig | None = None,
         endpointing: EndpointingConfig | None = None,
         pre_roll_ms: int = 200,
+        echo: EchoGateConfig | None = None,
     ) -> None:
         vad_cfg = vad or VadConfig(sample_rate=sample_rate)
         if vad_cfg.sample_rate != sample_rate:
@@ -44,6 +48,8 @@ class Listener:
         self.sample_rate = sample_rate
         self.vad = VoiceActivityDetector(vad_cfg)
         self.endpointer = Endpointer(ep_cfg)
+        # The assistant's own audio coming back is not caller speech (``play`` what is sent).
+        self.echo = EchoGate(sample_rate, echo)
         self._bytes_per_ms = sample_rate * 2 // 1000
         self._pre_roll: deque[bytes] = deque(maxlen=max(1, pre_roll_ms // vad_cfg.frame_ms))
         self._utterance: bytearray | None = None
@@ -52,7 +58,11 @@ class Listener:
         """Feed caller audio of any length; returns the decisions it caused, in order."""
         out: list[Frame] = []
         endpointer = self.endpointer
-        for is_speech in self.vad.process(pcm):
+        decisions = self.vad.process(pcm)
+        self.echo.hear(pcm)
+        if self.echo.active and any(decisions) and self.echo.is_echo():
+            decisions = [False] * len(decisions)
+        for is_speech in decisions:
             out.extend(endpointer.process(is_speech, assistant_audible))
         if self._utterance is None and endpointer.user_maybe_speaking:
             self._utterance = bytearray().join(self._pre_roll)
