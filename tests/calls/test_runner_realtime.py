@@ -34,6 +34,7 @@ from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.providers.registry import tts_registry
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.tools import ToolExecutor
 from voicedock.store.base import Transaction
 
 pytestmark = pytest.mark.unit
@@ -113,12 +114,14 @@ FIRST = "Hello, dental clinic."
 
 
 @asynccontextmanager
-async def dialogue(world: World, config: ConversationConfig) -> AsyncIterator[RealtimeDialogue]:
+async def dialogue(
+    world: World, config: ConversationConfig, tools: ToolExecutor | None = None
+) -> AsyncIterator[RealtimeDialogue]:
     """A speech-to-speech dialogue on the loopback server, its audio played at once."""
     speech = RealtimeSpeech(api_key=KEY, url=world.realtime_url)
     try:
         async with RealtimeDialogue(
-            speech=speech, tts=world.tts, sink=FakeSink(instant=True), config=config
+            speech=speech, tts=world.tts, sink=FakeSink(instant=True), config=config, tools=tools
         ) as running:
             yield running
     finally:

@@ -146,6 +146,7 @@ class RealtimeDialogue:
         self._caller_speaking = False  # the server VAD holds a turn of the caller open
         self._prompted = False  # asked whether the caller is still there, in this silence
         self._awaiting_reply = False  # the caller's turn ended; no reply from the model yet
+        self._tools_running = 0  # the model's function calls being carried out
         self._covering: asyncio.Task[None] | None = None  # waiting to cover dead air
         self._ending = False
         self._closed = False
@@ -285,7 +286,13 @@ class RealtimeDialogue:
         """One function call of the model: carried out (the caller hears the filler, in
         voicedock's voice, while a slow one runs), recorded, its result sent back; the model
         answers from it unless the call is ending or leaving."""
-        call = ToolCall(event.call_id, event.name, event.arguments)
+        self._tools_running += 1
+        try:
+            await self._carry_out(conv, ToolCall(event.call_id, event.name, event.arguments))
+        finally:
+            self._tools_running -= 1
+
+    async def _carry_out(self, conv: RealtimeConversation, call: ToolCall) -> None:
         self._record(calls_entry([call], self._wall()))
         if call.name == END_CALL:
             result = ToolResult("The call is ending.", end_turn=True)
@@ -299,6 +306,7 @@ class RealtimeDialogue:
                 self._spawn(self._speak(filler), speech=True)
             result = await outcome
         self._record(result_entry(call, result, self._wall()))
+        self._awaiting_reply = not result.end_turn  # the model answers from the result
         await conv.function_result(call.id, result.content, respond=not result.end_turn)
         if call.name == END_CALL:
             self._spawn(self._finish(ASSISTANT_ENDED_CALL, None))
@@ -383,7 +391,8 @@ class RealtimeDialogue:
                 return
             if isinstance(decided, SilencePrompt):
                 self._prompted = True
-                if not (self._speeches or self._awaiting_reply):  # as the pipeline asks
+                busy = self._speeches or self._awaiting_reply or self._tools_running
+                if not busy:  # as the pipeline asks: nothing said, thought or carried out
                     self._spawn(self._say(self.config.silence_prompt_message), speech=True)
 
     async def _cover_dead_air(self, after_s: float) -> None:
