@@ -404,7 +404,8 @@ class RealtimeDialogue:
             return not self._awaiting_reply or self._caller_speaking or self._ending
 
         covered = await dead_air(after_s, answered)
-        self._covering = None
+        if self._covering is asyncio.current_task():
+            self._covering = None  # speaking now: the end lets it finish
         if covered:
             await self._speak(self.config.dead_air_message)
 
