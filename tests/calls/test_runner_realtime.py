@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.providers.registry import tts_registry
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.tools import ToolExecutor
 from voicedock.store.base import Transaction
 
 pytestmark = pytest.mark.unit
@@ -106,6 +108,24 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.005)
+
+
+FIRST = "Hello, dental clinic."
+
+
+@asynccontextmanager
+async def dialogue(
+    world: World, config: ConversationConfig, tools: ToolExecutor | None = None
+) -> AsyncIterator[RealtimeDialogue]:
+    """A speech-to-speech dialogue on the loopback server, its audio played at once."""
+    speech = RealtimeSpeech(api_key=KEY, url=world.realtime_url)
+    try:
+        async with RealtimeDialogue(
+            speech=speech, tts=world.tts, sink=FakeSink(instant=True), config=config, tools=tools
+        ) as running:
+            yield running
+    finally:
+        await speech.aclose()
 
 
 async def answered_realtime_call(world: World, llm_config: Mapping[str, Any], **more: Any) -> str:
@@ -215,33 +235,21 @@ async def test_silence_timeout_ends_a_speech_to_speech_dialogue(world: World) ->
         endpointing=EndpointingConfig(silence_timeout_ms=300, max_duration_ms=None),
         silence_timeout_message="Goodbye for now.",
     )
-    speech = RealtimeSpeech(api_key=KEY, url=world.realtime_url)
-    sink = FakeSink(instant=True)
-    try:
-        async with RealtimeDialogue(speech=speech, tts=world.tts, sink=sink, config=config) as d:
-            async with asyncio.timeout(3):
-                assert await d.wait_ended() == "silence-timeout"
-            assert [(e.role, e.content) for e in d.transcript] == [
-                ("assistant", "Hello."),
-                ("assistant", "Goodbye for now."),
-            ]
-    finally:
-        await speech.aclose()
+    async with dialogue(world, config) as running:
+        async with asyncio.timeout(3):
+            assert await running.wait_ended() == "silence-timeout"
+        assert [(e.role, e.content) for e in running.transcript] == [
+            ("assistant", "Hello."),
+            ("assistant", "Goodbye for now."),
+        ]
 
 
 async def test_maximum_duration_ends_a_speech_to_speech_dialogue(world: World) -> None:
     config = ConversationConfig(
         endpointing=EndpointingConfig(silence_timeout_ms=None, max_duration_ms=300)
     )
-    speech = RealtimeSpeech(api_key=KEY, url=world.realtime_url)
-    try:
-        async with RealtimeDialogue(
-            speech=speech, tts=world.tts, sink=FakeSink(instant=True), config=config
-        ) as dialogue:
-            async with asyncio.timeout(3):
-                assert await dialogue.wait_ended() == "max-duration"
-    finally:
-        await speech.aclose()
+    async with dialogue(world, config) as running, asyncio.timeout(3):
+        assert await running.wait_ended() == "max-duration"
 
 
 async def test_realtime_session_dropping_mid_call_speaks_our_fallback(world: World) -> None:
@@ -320,3 +328,104 @@ async def test_say_is_spoken_in_the_voice_the_assistant_chose(world: World) -> N
     async with asyncio.timeout(5):
         await world.runner.wait_finished(call_id)
     assert world.tts.texts[-1] == "Goodbye."
+
+
+def runs_of_our_voice(played: list[bytes]) -> list[int]:
+    """Lengths (samples) of the stretches the caller heard in voicedock's own (fake) voice."""
+    ours = ulaw_encode(b"\x10\x00")
+    runs, length = [], 0
+    for byte in b"".join(played):
+        if byte == ours[0]:
+            length += 1
+        elif length:
+            runs, length = [*runs, length], 0
+    return [*runs, length] if length else runs
+
+
+async def test_dead_air_while_the_model_stalls_is_covered_in_our_voice(world: World) -> None:
+    world.script.turn_after_frames = 10  # the caller's turn ends after 200 ms of speech
+    world.script.reply_delay_s = 1.6  # the model stalls before its first audio
+    call_id = await answered_realtime_call(
+        world,
+        {"url": world.realtime_url, "api_key": KEY},
+        dead_air_seconds=1,
+        dead_air_message="Just a second.",
+    )
+    await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
+    channel = world.fake.channel()
+    for frame in caller_speech(10):
+        await channel.ws.send_bytes(frame)
+        await asyncio.sleep(0.02)
+    await until(lambda: ("assistant", "Hi") in world.observer.seen, timeout=8)
+    # The caller heard the greeting, then the cover in voicedock's voice, then the model.
+    greeting, cover = (8000 * 10 * len(text) // 1000 for text in (FIRST, "Just a second."))
+    assert runs_of_our_voice(channel.played)[:2] == [greeting, cover]
+    assert len(b"".join(channel.played)) > greeting + cover  # the model's reply came after
+    assert world.tts.texts == [FIRST, "Just a second."]
+    assert world.sent("response.cancel") == []  # the model's reply was still awaited
+    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    messages = await world.store.list_messages(call_id)
+    assert [(m.role, m.content) for m in messages] == [
+        ("assistant", FIRST),
+        ("assistant", "Just a second."),
+        ("assistant", "Hi"),
+    ]
+
+
+async def test_a_silent_caller_is_asked_whether_they_are_still_there(world: World) -> None:
+    call_id = await answered_realtime_call(
+        world,
+        {"url": world.realtime_url, "api_key": KEY},
+        silence_prompt_seconds=2,
+        silence_prompt_message="Are you still with me?",
+    )
+    asked = ("assistant", "Are you still with me?")
+    await until(lambda: asked in world.observer.seen, timeout=6)
+    channel = world.fake.channel()
+    prompt = 8000 * 10 * len(asked[1]) // 1000
+    assert runs_of_our_voice(channel.played)[-1] == prompt  # in voicedock's own voice
+    assert world.tts.texts == [FIRST, asked[1]]
+    assert world.sent("response.create") == []  # never left to the model
+    told = [e["item"]["content"][0]["text"] for e in world.sent("conversation.item.create")]
+    assert any(asked[1] in text for text in told)  # but it knows it was asked
+    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    messages = await world.store.list_messages(call_id)
+    assert [(m.role, m.content) for m in messages] == [("assistant", FIRST), asked]
+
+
+async def test_silence_prompt_once_then_the_silence_timeout_ends_the_call(world: World) -> None:
+    config = ConversationConfig(
+        first_message="Hello.",
+        endpointing=EndpointingConfig(
+            silence_prompt_ms=300, silence_timeout_ms=700, max_duration_ms=None
+        ),
+        silence_prompt_message="Still there?",
+        silence_timeout_message="Goodbye for now.",
+    )
+    async with dialogue(world, config) as running:
+        async with asyncio.timeout(5):
+            assert await running.wait_ended() == "silence-timeout"
+        assert [(e.role, e.content) for e in running.transcript] == [
+            ("assistant", "Hello."),
+            ("assistant", "Still there?"),  # once in this silence
+            ("assistant", "Goodbye for now."),
+        ]
+
+
+async def test_no_silence_prompt_while_the_caller_holds_the_floor(world: World) -> None:
+    config = ConversationConfig(
+        endpointing=EndpointingConfig(
+            silence_prompt_ms=200, silence_timeout_ms=None, max_duration_ms=None
+        ),
+        silence_prompt_message="Still there?",
+    )
+    async with dialogue(world, config) as running:
+        running.feed_audio(b"\x00\x10" * 160)  # server VAD: the caller's turn starts
+        await until(lambda: bool(world.sent("input_audio_buffer.append")))
+        await asyncio.sleep(0.6)  # a long turn of the caller, never ended
+        assert world.tts.texts == []
+        assert running.transcript == []

@@ -13,9 +13,14 @@ from calls.test_runner_realtime import (
     World,
     answered_realtime_call,
     caller_speech,
+    dialogue,
     until,
     world,
 )
+from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.frames import ToolCall
+from voicedock.pipeline.tools import ToolResult, ToolSpec
 
 pytestmark = pytest.mark.unit
 
@@ -47,3 +52,33 @@ async def test_the_models_end_call_is_carried_out_and_recorded(world: World) -> 
     roles = [m.role for m in await world.store.list_messages(call_id)]
     assert "tool_calls" in roles
     assert "tool" in roles
+
+
+class SlowTool:
+    """A tool that takes ``seconds`` to answer."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def run(self, call: ToolCall) -> ToolResult:
+        await asyncio.sleep(self.seconds)
+        return ToolResult("Booked.")
+
+
+async def test_no_silence_prompt_while_a_tool_runs(world: World) -> None:
+    world.script.turn_after_frames = 2
+    world.script.function_call = ("book", {})
+    config = ConversationConfig(
+        endpointing=EndpointingConfig(
+            silence_prompt_ms=200, silence_timeout_ms=None, max_duration_ms=None
+        ),
+        silence_prompt_message="Still there?",
+        tools=(ToolSpec("book"),),
+        tool_filler_message=None,
+    )
+    async with dialogue(world, config, SlowTool(0.8)) as running:
+        for _ in range(2):  # the caller's short turn
+            running.feed_audio(b"\x00\x10" * 160)
+        await until(lambda: any(e.role == "assistant" for e in running.transcript), 5)
+        assert world.tts.texts == []  # silent 0.8 s, but the tool was running
+        assert [e.content for e in running.transcript if e.role == "assistant"] == ["Hi"]

@@ -1,16 +1,18 @@
 """Built-in tools on the real lab FreeSWITCH: the model's ``send_dtmf`` reaches the called
 party as digits (``uuid_send_dtmf``), its ``transfer_call`` ends in a native transfer
-(``uuid_transfer`` to the internal target). The model is the OpenAI-compatible stand-in
-(``fakes.llm_standin``) named by the assistant's own ``llm_config``; the caller's words come
-from the scripted STT of ``SpeechFakes``."""
+(``uuid_transfer`` to the internal target), its ``end_call`` hangs the call up by itself. The
+model is the OpenAI-compatible stand-in (``fakes.llm_standin``) named by the assistant's own
+``llm_config``; the caller's words come from the scripted STT of ``SpeechFakes``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from e2e.test_audio_e2e import wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
 from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService
@@ -86,3 +88,29 @@ async def test_transfer_call_ends_in_a_native_transfer(live: LabService, llm: Ll
     assert (ended["status"], ended["end_reason"]) == ("ended", "transferred")
     assert ended["transferred_to"] == "sales"
     await live.fs.esl.api(f"uuid_kill {channel}")  # the caller is with sales now, not with us
+
+
+async def test_end_call_hangs_up_the_party(live: LabService, llm: LlmStandIn) -> None:
+    llm.reply = ToolCalls((("end_call", {}),), text="Goodbye.")
+    before = await live.channels()
+    call_id = await place(live, UTTERANCE, assistant(llm, [{"type": "end_call"}]))
+    channel = await live.channel_of(call_id, within=10)
+    parties = (await live.channels()) - before - {channel}
+    assert len(parties) == 1, parties  # the party's leg, bridged to ours
+    # The model's end_call ends the call by itself, after its last words.
+    ended = await wait_recorded(live, call_id, within=40)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "assistant-ended-call")
+    assert "Goodbye." in live.speech.tts.texts
+    # FreeSWITCH hung both legs up: none of the call's channels is left.
+    await until(lambda: _gone(live, before), 10)
+    # The transcript and the call's events show the model's call and its result.
+    calls = [json.loads(m["content"]) for m in ended["messages"] if m["role"] == "tool_calls"]
+    assert [[c["name"] for c in called] for called in calls] == [["end_call"]]
+    assert "tool" in [m["role"] for m in ended["messages"]]
+    event_roles = [e["data"]["role"] for e in ended["events"] if e["type"] == "transcript"]
+    assert "tool_calls" in event_roles
+
+
+async def _gone(live: LabService, before: set[str]) -> bool:
+    """FreeSWITCH has no channel left that was not there before the call."""
+    return not (await live.channels() - before)

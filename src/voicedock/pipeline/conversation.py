@@ -78,6 +78,17 @@ def failure_reason(exc: Exception) -> str:
     return PROVIDER_ERROR if isinstance(exc, SPEECH_FAILURES) else INTERNAL_ERROR
 
 
+async def dead_air(after_s: float, answered: Callable[[], bool]) -> bool:
+    """Dead air on our side: True when, ``after_s`` after the caller's words were heard, the
+    reply has still not begun (``answered()`` is false: a stalled provider), so the caller is
+    to hear ``dead_air_message`` meanwhile. Both dialogues cover dead air by this rule."""
+    await asyncio.sleep(after_s)
+    if answered():
+        return False
+    log.warning("no reply audio after %.1f s: covering the dead air", after_s)
+    return True
+
+
 class Conversation:
     """One call's dialogue. Use as ``async with Conversation(...) as conv``."""
 
@@ -371,10 +382,12 @@ class Conversation:
         """Dead air on our side: when ``reply`` has not started ``after_s`` after the caller's
         words were heard (a stalled LLM or TTS), say ``dead_air_message`` meanwhile. Recorded
         like any assistant message, placed before the reply in the model's history."""
-        await asyncio.sleep(after_s)
-        if reply.started_at is not None or self._ending or not self._floor_free.is_set():
+
+        def answered() -> bool:
+            return reply.started_at is not None or self._ending or not self._floor_free.is_set()
+
+        if not await dead_air(after_s, answered):
             return
-        log.warning("no reply audio after %.1f s: covering the dead air", after_s)
         slot = ChatMessage("assistant", "")
         index = next((i for i, m in enumerate(self._history) if m is reply.slot), None)
         self._history.insert(len(self._history) if index is None else index, slot)

@@ -55,6 +55,27 @@ class EndpointingConfig:
                 raise ValueError(f"endpointing.{name} must be positive or null")
 
 
+def silence_decision(
+    cfg: EndpointingConfig, now_ms: int, last_activity_ms: int, *, quiet: bool, prompted: bool
+) -> EndCall | SilencePrompt | None:
+    """The call's limits at ``now_ms`` (call time; the call started at 0): ``max_duration_ms``
+    ends it; ``silence_timeout_ms`` since the last speech of either side (``last_activity_ms``)
+    while the caller is ``quiet`` ends it; ``silence_prompt_ms`` of that silence asks whether
+    the caller is still there, unless already ``prompted`` in this silence. Both dialogues
+    apply them through this one rule: the pipeline in audio time, speech-to-speech on the
+    clock."""
+    if cfg.max_duration_ms is not None and now_ms >= cfg.max_duration_ms:
+        return EndCall(MAX_DURATION)
+    if not quiet:
+        return None
+    silent_ms = now_ms - last_activity_ms
+    if cfg.silence_timeout_ms is not None and silent_ms >= cfg.silence_timeout_ms:
+        return EndCall(SILENCE_TIMEOUT)
+    if cfg.silence_prompt_ms is not None and not prompted and silent_ms >= cfg.silence_prompt_ms:
+        return SilencePrompt(now_ms)
+    return None
+
+
 class _State(enum.Enum):
     QUIET = enum.auto()
     PENDING = enum.auto()  # speech heard, not yet long enough to be a turn
@@ -121,25 +142,18 @@ class Endpointer:
 
         events = self._advance(is_speech, assistant_audible, start_ms)
 
-        if cfg.max_duration_ms is not None and self._now_ms >= cfg.max_duration_ms:
+        decided = silence_decision(
+            cfg,
+            self._now_ms,
+            self._last_activity_ms,
+            quiet=self._state is _State.QUIET,
+            prompted=self._prompted,
+        )
+        if isinstance(decided, EndCall):
             self._ended = True
-            return (*events, EndCall(MAX_DURATION))
-        if (
-            cfg.silence_timeout_ms is not None
-            and self._state is _State.QUIET
-            and self._now_ms - self._last_activity_ms >= cfg.silence_timeout_ms
-        ):
-            self._ended = True
-            return (*events, EndCall(SILENCE_TIMEOUT))
-        if (
-            cfg.silence_prompt_ms is not None
-            and not self._prompted
-            and self._state is _State.QUIET
-            and self._now_ms - self._last_activity_ms >= cfg.silence_prompt_ms
-        ):
+        elif decided is not None:
             self._prompted = True
-            return (*events, SilencePrompt(self._now_ms))
-        return events
+        return events if decided is None else (*events, decided)
 
     def _advance(
         self, is_speech: bool, assistant_audible: bool, frame_start_ms: int

@@ -6,10 +6,13 @@ The provider listens (server VAD), thinks and speaks itself; this class is the s
 cut to what was heard), the transcript as it happens.
 
 What must be reliable is spoken by voicedock's own TTS, never asked of the model: the
-``first_message``, ``say``, the final message of ``end-call`` and the fallback when the
-provider fails. The model is told what was said (a system item), and a ``say`` cancels the
-model's reply in flight first. Provider failures end the call with the spoken fallback and
-reason ``provider-error``: never open and silent.
+``first_message``, ``say``, the final message of ``end-call``, the silence prompt, the
+dead-air cover and the fallback when the provider fails. The model is told what was said (a
+system item), and a ``say`` (the silence prompt too) cancels the model's reply in flight first;
+the dead-air cover plays while the model's late reply is still awaited. The call's limits and
+the silence prompt follow the pipeline's rule (``silence_decision``) on the clock, the
+provider's server VAD saying when the caller holds the floor. Provider failures end the call
+with the spoken fallback and reason ``provider-error``: never open and silent.
 
 Per-turn latency (``latencies``, the same ``TurnLatency`` as a pipeline call): a turn starts
 when the server VAD decides the caller is done (``speech_stopped``). ``endpointing_ms`` is
@@ -39,10 +42,18 @@ from voicedock.pipeline.conversation import (
     END_CALL_COMMAND,
     SPEECH_FAILURES,
     ConversationConfig,
+    dead_air,
     failure_reason,
 )
-from voicedock.pipeline.endpointing import MAX_DURATION, SILENCE_TIMEOUT
-from voicedock.pipeline.frames import ChatMessage, ToolCall, TranscriptEntry, TurnLatency
+from voicedock.pipeline.endpointing import SILENCE_TIMEOUT, silence_decision
+from voicedock.pipeline.frames import (
+    ChatMessage,
+    EndCall,
+    SilencePrompt,
+    ToolCall,
+    TranscriptEntry,
+    TurnLatency,
+)
 from voicedock.pipeline.output import OutputSink, PlaybackHandle, Speech, SpokenSentence
 from voicedock.pipeline.providers.base import ProviderError, Tts
 from voicedock.pipeline.providers.realtime import (
@@ -132,6 +143,11 @@ class RealtimeDialogue:
         self._reply: Speech | None = None  # the model's reply being received
         self._reply_audio = PcmStream(speech.sample_rate, self.config.sample_rate)
         self._last_activity = 0.0  # loop time of the caller's or the assistant's last speech
+        self._caller_speaking = False  # the server VAD holds a turn of the caller open
+        self._prompted = False  # asked whether the caller is still there, in this silence
+        self._awaiting_reply = False  # the caller's turn ended; no reply from the model yet
+        self._tools_running = 0  # the model's function calls being carried out
+        self._covering: asyncio.Task[None] | None = None  # waiting to cover dead air
         self._ending = False
         self._closed = False
         self._ended = asyncio.Event()
@@ -236,6 +252,7 @@ class RealtimeDialogue:
                 continue
             match event:
                 case RealtimeAudio(pcm=pcm):
+                    self._awaiting_reply = False
                     await self._play_reply(pcm)
                 case RealtimeTranscript(role="assistant", text=delta):
                     self._reply_speech().sentences[0].text += delta
@@ -245,10 +262,17 @@ class RealtimeDialogue:
                     self._record(TranscriptEntry("user", text.strip(), now, now))
                 case RealtimeSpeechStarted():
                     self._last_activity = asyncio.get_running_loop().time()
+                    self._caller_speaking, self._prompted = True, False
                     await self._barge_in(conv)
                 case RealtimeSpeechStopped():
+                    self._last_activity = asyncio.get_running_loop().time()
+                    self._caller_speaking, self._awaiting_reply = False, True
                     self._start_turn()
+                    if self.config.dead_air_s is not None:
+                        cover = self._cover_dead_air(self.config.dead_air_s)
+                        self._covering = self._spawn(cover, speech=True)
                 case RealtimeResponseDone():
+                    self._awaiting_reply = False
                     if (reply := self._reply) is not None:
                         self._reply = None
                         self._spawn(self._settle_when_played(reply), speech=True)
@@ -262,7 +286,13 @@ class RealtimeDialogue:
         """One function call of the model: carried out (the caller hears the filler, in
         voicedock's voice, while a slow one runs), recorded, its result sent back; the model
         answers from it unless the call is ending or leaving."""
-        call = ToolCall(event.call_id, event.name, event.arguments)
+        self._tools_running += 1
+        try:
+            await self._carry_out(conv, ToolCall(event.call_id, event.name, event.arguments))
+        finally:
+            self._tools_running -= 1
+
+    async def _carry_out(self, conv: RealtimeConversation, call: ToolCall) -> None:
         self._record(calls_entry([call], self._wall()))
         if call.name == END_CALL:
             result = ToolResult("The call is ending.", end_turn=True)
@@ -276,6 +306,7 @@ class RealtimeDialogue:
                 self._spawn(self._speak(filler), speech=True)
             result = await outcome
         self._record(result_entry(call, result, self._wall()))
+        self._awaiting_reply = not result.end_turn  # the model answers from the result
         await conv.function_result(call.id, result.content, respond=not result.end_turn)
         if call.name == END_CALL:
             self._spawn(self._finish(ASSISTANT_ENDED_CALL, None))
@@ -333,26 +364,50 @@ class RealtimeDialogue:
         await self._interrupt()
 
     async def _watch_time(self) -> None:
-        """Silence timeout and maximum duration, as the pipeline's endpointer applies them
-        (here on the clock: the provider decides what is speech)."""
+        """Maximum duration, silence timeout and silence prompt by the pipeline's rule
+        (``silence_decision``), here on the clock: the provider decides what is speech."""
         loop = asyncio.get_running_loop()
-        limits = self.config.endpointing
         started = self._last_activity = loop.time()
+
+        def ms(at: float) -> int:
+            return round((at - started) * 1000)
+
         while not self._ending:
             await asyncio.sleep(_WATCH_INTERVAL_S)
             now = loop.time()
-            if self.assistant_audible:
+            if self.assistant_audible or self._caller_speaking:
                 self._last_activity = now
-            if (
-                limits.max_duration_ms is not None
-                and now - started >= limits.max_duration_ms / 1000
-            ):
-                self._spawn(self._finish(MAX_DURATION, None))
+            decided = silence_decision(
+                self.config.endpointing,
+                ms(now),
+                ms(self._last_activity),
+                quiet=not self._caller_speaking,
+                prompted=self._prompted,
+            )
+            if isinstance(decided, EndCall):
+                timed_out = decided.reason == SILENCE_TIMEOUT
+                final = self.config.silence_timeout_message if timed_out else None
+                self._spawn(self._finish(decided.reason, final))
                 return
-            silence_s = (limits.silence_timeout_ms or 0) / 1000
-            if silence_s and now - self._last_activity >= silence_s:
-                self._spawn(self._finish(SILENCE_TIMEOUT, self.config.silence_timeout_message))
-                return
+            if isinstance(decided, SilencePrompt):
+                self._prompted = True
+                busy = self._speeches or self._awaiting_reply or self._tools_running
+                if not busy:  # as the pipeline asks: nothing said, thought or carried out
+                    self._spawn(self._say(self.config.silence_prompt_message), speech=True)
+
+    async def _cover_dead_air(self, after_s: float) -> None:
+        """The caller's turn ended and the model has not answered within ``after_s`` (a
+        stalled provider): the caller hears ``dead_air_message`` in voicedock's voice while
+        the model's reply is still awaited (it plays after it)."""
+
+        def answered() -> bool:
+            return not self._awaiting_reply or self._caller_speaking or self._ending
+
+        covered = await dead_air(after_s, answered)
+        if self._covering is asyncio.current_task():
+            self._covering = None  # speaking now: the end lets it finish
+        if covered:
+            await self._speak(self.config.dead_air_message)
 
     # ── voicedock's own speech ───────────────────────────────────────────────────────────
     async def _say(self, text: str) -> None:
@@ -393,6 +448,8 @@ class RealtimeDialogue:
         if self._ending:
             return
         self._ending = True
+        if self._covering is not None:  # nothing to cover any more, nothing to wait for
+            self._covering.cancel()
         if reason in (END_CALL_COMMAND, ASSISTANT_ENDED_CALL):  # what is said is finished
             pending = [t for t in self._speech_tasks if t is not asyncio.current_task()]
             if pending:
@@ -412,15 +469,18 @@ class RealtimeDialogue:
         self._ended.set()
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
-    def _spawn(self, coro: Coroutine[object, object, None], *, speech: bool = False) -> None:
+    def _spawn(
+        self, coro: Coroutine[object, object, None], *, speech: bool = False
+    ) -> asyncio.Task[None] | None:
         """A task of the call; a ``speech`` one (saying or finishing a reply) a barge-in cuts."""
         if self._closed:
             coro.close()
-            return
+            return None
         task = self._tasks.spawn(coro)
         if speech and task is not None:
             self._speech_tasks.add(task)
             task.add_done_callback(self._speech_tasks.discard)
+        return task
 
     def _task_failed(self, exc: Exception) -> None:
         self._spawn(self._finish(failure_reason(exc), self.config.fallback_message))
