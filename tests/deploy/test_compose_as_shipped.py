@@ -51,8 +51,9 @@ from e2e.audio_helpers import (
 )
 from pg_server import free_port
 from process_helpers import logged_process
-from voicedock.config import load_settings
+from voicedock.config import default_node_id, load_settings
 from voicedock.lab.server import LabAsterisk
+from voicedock.pbx.asterisk.node_apps import node_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.postgres]
 
@@ -226,7 +227,9 @@ async def wait_pbx_connected(
     log: Path,
 ) -> None:
     """/health answers before the PBX links are up: wait until Asterisk sees them (voicedock's
-    Stasis app registered over ARI and, when it originates through AMI, its AMI login)."""
+    Stasis app registered over ARI and, when it originates through AMI, its AMI login). On the
+    compose file's PostgreSQL the node runs its own application, named after its host."""
+    app = node_app(lab.settings.app_name, default_node_id(), several_nodes=True)
     user, password = lab.ari_credentials
     auth = {"Authorization": aiohttp.encode_basic_auth(user, password)}
     ami_user = lab.ami_credentials[0]
@@ -235,9 +238,9 @@ async def wait_pbx_connected(
         assert process.poll() is None, log.read_text()[-3000:]
         async with http.get(f"{lab.ari_url}/applications", headers=auth) as resp:
             apps = {a["name"] for a in await resp.json()} if resp.status == 200 else set()
-        if lab.settings.app_name in apps and not deployment.uses_ami:
+        if app in apps and not deployment.uses_ami:
             return
-        if lab.settings.app_name in apps:
+        if app in apps:
             connected = await asyncio.to_thread(lab.cli, "manager show connected")
             if re.search(rf"^\s*{re.escape(ami_user)}\s", connected, re.MULTILINE):
                 return

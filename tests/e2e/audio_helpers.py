@@ -68,6 +68,14 @@ def words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
+def assert_heard(wanted: set[str], heard: str) -> None:
+    """The far side heard ``wanted`` (as the offline recogniser transcribed it). Whisper may
+    mishear one word of a longer line ("connecting" → "unconnecting"); two are not a slip."""
+    missing = wanted - words(heard)
+    allowed = 1 if len(wanted) >= 4 else 0
+    assert len(missing) <= allowed, (sorted(missing), heard)
+
+
 async def transcribe(pcm: bytes, rate: int = RATE) -> str:
     return await WhisperStt().transcribe(pcm, rate)
 

@@ -15,7 +15,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from e2e.audio_helpers import TERMINAL, speech_seconds, transcribe, wait_transcript, words
+from e2e.audio_helpers import (
+    TERMINAL,
+    assert_heard,
+    speech_seconds,
+    transcribe,
+    wait_transcript,
+    words,
+)
 from e2e.test_calls_e2e import get_call, until
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
@@ -162,14 +169,6 @@ async def finished_call(backend: UserPathBackend) -> dict[str, Any]:
 
 def significant(text: str) -> set[str]:
     return {w for w in words(text) if len(w) > 2 and w not in _SMALL_WORDS}
-
-
-def assert_heard(wanted: set[str], heard: str) -> None:
-    """The far side heard ``wanted`` (as the offline recogniser transcribed it). Whisper may
-    mishear one word of a longer line ("connecting" → "unconnecting"); two are not a slip."""
-    missing = wanted - words(heard)
-    allowed = 1 if len(wanted) >= 4 else 0
-    assert len(missing) <= allowed, (sorted(missing), heard)
 
 
 async def heard_text(backend: UserPathBackend, call_id: str, mark: Any) -> str:
