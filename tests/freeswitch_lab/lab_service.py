@@ -23,6 +23,7 @@ from pipeline.fakes import FakeTts
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import Settings, TrunkSettings
 from voicedock.lab.freeswitch import LabFreeswitch
+from voicedock.pbx.freeswitch.esl_errors import EslCommandError
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 
@@ -91,7 +92,11 @@ class LabFreeswitchService(LiveService):
 
         async def listed() -> bool:
             for channel in await self.channels():
-                if await self.getvar(channel, "voicedock_call_id") == call_id:
+                try:
+                    value = await self.getvar(channel, "voicedock_call_id")
+                except EslCommandError:
+                    continue  # hung up between the listing and the question
+                if value == call_id:
                     found.append(channel)
                     return True
             return False

@@ -114,6 +114,11 @@ async def warm_transfer_ended(
     async with watching(live) as seen:
         await control(live, call_id, body)
         ended = await live.wait_status(call_id, TERMINAL, within=within)
+        if ended.get("end_reason") == "transferred":
+            # The service reports the transfer on the caller's CHANNEL_BRIDGE; this test's own
+            # Event Socket connection may read the same event a moment later.
+            with contextlib.suppress(TimeoutError):
+                await until(lambda: bool(bridges_of(seen, channel)), within=3)
     return channel, ended, seen
 
 
