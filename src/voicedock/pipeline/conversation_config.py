@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.tools import ToolSpec
 from voicedock.pipeline.vad import VadConfig
@@ -42,7 +43,7 @@ class ConversationConfig:
     # the caller's turn ended, the caller hears the next of ``llm_filler_messages`` once
     # (pipeline/filler.py); None: no LLM filler.
     llm_filler_delay_s: float | None = None
-    llm_filler_messages: tuple[str, ...] = ("Let me see.", "One moment.")
+    llm_filler_messages: tuple[str, ...] = DEFAULT_PHRASES
     end_call_grace_s: float = 30.0
     # Tools the model may call (with a ``ToolExecutor`` given to the conversation). While one
     # runs longer than ``tool_filler_delay_s`` the caller hears ``tool_filler_message`` once.

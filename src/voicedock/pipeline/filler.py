@@ -23,6 +23,8 @@ from typing import Any
 
 log = logging.getLogger("voicedock.pipeline")
 
+DEFAULT_PHRASES = ("Let me see.", "One moment.")  # the LLM filler's, unless the assistant's
+
 
 async def late(pending: asyncio.Future[Any], delay_s: float) -> bool:
     """Wait up to ``delay_s`` for ``pending`` (which goes on either way): True when it is
