@@ -285,7 +285,8 @@ def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
             raise BadRequest(
                 f"provider {provider} handles speech itself: omit stt_config and tts_config"
             )
-        if config.get(LLM_FILLER) is not None:
+        filler = config.get(LLM_FILLER)  # on unless its delay is null
+        if isinstance(filler, dict) and filler.get("delay_seconds", True) is not None:
             raise BadRequest(
                 f"provider {provider} speaks for itself: omit {LLM_FILLER} "
                 "(dead_air_seconds covers a stalled model)"

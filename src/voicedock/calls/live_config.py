@@ -59,11 +59,10 @@ def conversation_config(
         endpointing = dataclasses.replace(endpointing, **limits)
     dead_air = assistant_config.get("dead_air_seconds")
     dead_air_text = assistant_config.get("dead_air_message")
-    llm_filler = assistant_config.get(LLM_FILLER)
-    asked = isinstance(llm_filler, Mapping)  # without it: no LLM filler
-    llm_filler = llm_filler if isinstance(llm_filler, Mapping) else {}
-    llm_delay = llm_filler.get("delay_seconds", DEFAULT_LLM_FILLER_DELAY_S if asked else None)
-    phrases = llm_filler.get("messages")
+    llm_filler, llm_delay, phrases = assistant_config.get(LLM_FILLER), None, None
+    if isinstance(llm_filler, Mapping):  # without it: no LLM filler
+        llm_delay = llm_filler.get("delay_seconds", DEFAULT_LLM_FILLER_DELAY_S)
+        phrases = llm_filler.get("messages")
     filler = assistant_config.get("tool_filler")
     filler = filler if isinstance(filler, Mapping) else {}
     message = filler.get("message", cfg.tool_filler_message)
