@@ -13,7 +13,9 @@ call ends first, recorded as interrupted at 0 words.
 `transcript` is in spoken order (by when a message *started*); `on_transcript` sees each
 message once no earlier-started turn is still open (a caller still talking or being
 transcribed, an assistant message still playing), so the messages it delivers, too, come in
-spoken order. Provider failures lead to a short spoken fallback
+spoken order. The reply is spoken sentence by sentence as the model streams it; a reply slow
+to start, or a slow tool, is covered by a filler (``pipeline/filler.py``), a message of its
+own that the model never sees. Provider failures lead to a short spoken fallback
 within a bounded time and then the end of the call with reason "provider-error": a call is
 never left open and silent. The owner hangs up when `wait_ended()` returns.
 """
