@@ -31,7 +31,7 @@ def contents(messages: Sequence[ChatMessage]) -> list[str]:
 
 async def test_a_slow_first_sentence_is_covered_by_the_filler_then_the_reply_follows() -> None:
     stt, tts, sink = FakeStt(["Is the library open?", "Thanks."]), FakeTts(), FakeSink()
-    llm = FakeLlm([["It opens ", "at nine."], "Bye."], first_token_delay=0.4)
+    llm = FakeLlm([["It opens ", "at nine."], "Bye."], first_token_delay=0.6)
     cfg = config(llm_filler_delay_s=0.1, llm_filler_messages=("Let me see.",))
     async with Conversation(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
         speak(conv)
@@ -66,12 +66,12 @@ async def test_a_slow_first_sentence_is_covered_by_the_filler_then_the_reply_fol
 
 async def test_the_phrases_rotate_and_each_turn_gets_at_most_one() -> None:
     stt, sink = FakeStt(["One.", "Two.", "Three."]), FakeSink(instant=True)
-    llm = FakeLlm(["A.", "B.", "C."], first_token_delay=0.25)
+    llm = FakeLlm(["A.", "B.", "C."], first_token_delay=0.4)
     cfg = config(llm_filler_delay_s=0.05, llm_filler_messages=("Let me see.", "One moment."))
     async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
         for turns in (3, 6, 9):
             speak(conv)
-            await until(lambda n=turns: len(conv.transcript) == n)  # type: ignore[misc]
+            await until(lambda n=turns: len(conv.transcript) == n)
     fillers = [text for role, text in spoken(conv) if text not in ("One.", "Two.", "Three.")]
     assert fillers == ["Let me see.", "A.", "One moment.", "B.", "Let me see.", "C."]
 
@@ -83,12 +83,12 @@ def test_the_phrases_of_a_call_are_taken_in_turn() -> None:
 
 
 async def test_a_prompt_reply_gets_no_filler_and_the_filler_is_off_by_default() -> None:
-    for cfg in (config(llm_filler_delay_s=0.3), config()):
+    for cfg in (config(llm_filler_delay_s=0.5), config()):
         stt, tts, sink = FakeStt(["Hi."]), FakeTts(), FakeSink(instant=True)
-        llm = FakeLlm(["Hello."], first_token_delay=0.1 if cfg.llm_filler_delay_s else 0.4)
+        llm = FakeLlm(["Hello."], first_token_delay=0.05 if cfg.llm_filler_delay_s else 0.4)
         async with Conversation(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
             speak(conv)
-            await until(lambda c=conv: len(c.transcript) == 2)  # type: ignore[misc]
+            await until(lambda c=conv: len(c.transcript) == 2)
             await asyncio.sleep(0.1)
         assert spoken(conv) == [("user", "Hi."), ("assistant", "Hello.")]
         assert tts.texts == ["Hello."]
@@ -117,8 +117,8 @@ async def test_a_barge_in_cuts_the_filler_like_any_speech() -> None:
 
 async def test_the_filler_and_the_dead_air_cover_are_not_both_said() -> None:
     stt, sink = FakeStt(["Any news?"]), FakeSink(instant=True)
-    llm = FakeLlm(["No news."], first_token_delay=0.6)
-    cfg = config(llm_filler_delay_s=0.05, llm_filler_messages=("Let me see.",), dead_air_s=0.2)
+    llm = FakeLlm(["No news."], first_token_delay=1.0)
+    cfg = config(llm_filler_delay_s=0.05, llm_filler_messages=("Let me see.",), dead_air_s=0.5)
     async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 3)
@@ -178,12 +178,12 @@ async def test_the_reply_is_spoken_sentence_by_sentence_as_it_streams() -> None:
     """The first sentence's audio leaves before the model has finished its reply."""
     stt, tts, sink = FakeStt(["Tell me the hours."]), FakeTts(), FakeSink(instant=True)
     chunks = ["We open ", "at nine. ", "We close ", "at five ", "on weekdays."]
-    llm = FakeLlm([chunks], chunk_delay=0.1)
+    llm = FakeLlm([chunks], chunk_delay=0.2)
     async with Conversation(stt=stt, llm=llm, tts=tts, sink=sink, config=config()) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)
     (last_token,) = llm.last_chunk_at
-    assert sink.queued_at[0] < last_token - 0.25  # three chunks were still to come
+    assert sink.queued_at[0] < last_token - 0.3  # three chunks (0.6 s) were still to come
     assert tts.texts == ["We open at nine.", "We close at five on weekdays."]
     (latency,) = conv.latencies
     assert latency.first_frame_sent_ms is not None
