@@ -1,0 +1,148 @@
+"""The shared media clock on a virtual time source: one tick drives every session's frame."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from contextlib import AsyncExitStack
+
+import pytest
+
+from voicedock.media.clock import MediaClock
+from voicedock.media.pacer import Pacer
+
+pytestmark = pytest.mark.unit
+
+SILENCE = b"\xff" * 4
+
+
+class VirtualTime:
+    """Time moves only when the clock sleeps; ``stall`` adds a one-off delay to a wake-up."""
+
+    def __init__(self, jitter: float = 0.0) -> None:
+        self.now = 500.0
+        self.jitter = jitter
+        self.wakeups = 0
+        self.stall_at: dict[int, float] = {}
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.wakeups += 1
+        self.now += seconds + self.jitter + self.stall_at.get(self.wakeups, 0.0)
+        await asyncio.sleep(0)
+
+
+class Leg:
+    """A pacer whose frames are recorded with the virtual time they were written at."""
+
+    def __init__(self, time: VirtualTime, name: str) -> None:
+        self.time = time
+        self.name = name
+        self.sent: list[tuple[float, bytes]] = []
+        self.pacer = Pacer(self.write, SILENCE)
+
+    def write(self, frame: bytes) -> None:
+        self.sent.append((self.time.now, frame))
+
+    @property
+    def times(self) -> list[float]:
+        return [t for t, _ in self.sent]
+
+
+async def run_until(legs: list[Leg], clock: MediaClock, frames: int) -> None:
+    async with AsyncExitStack() as stack:
+        for leg in legs:
+            await stack.enter_async_context(clock.driving(leg.pacer))
+        while min(len(leg.sent) for leg in legs) < frames:
+            await asyncio.sleep(0)
+
+
+async def test_one_tick_writes_one_frame_for_every_session_in_order() -> None:
+    time = VirtualTime()
+    clock = MediaClock(clock=time, sleep=time.sleep)
+    legs = [Leg(time, f"s{i}") for i in range(5)]
+    order: list[str] = []
+    for leg in legs:
+        leg.pacer.tap = lambda _frame, name=leg.name: order.append(name)
+    await run_until(legs, clock, 50)
+    assert order[:10] == ["s0", "s1", "s2", "s3", "s4"] * 2
+    for leg in legs:
+        gaps = {round(b - a, 6) for a, b in itertools.pairwise(leg.times[:50])}
+        assert gaps == {0.020}
+    assert time.wakeups <= clock.stats.ticks + 1  # one wake-up per tick, not one per session
+    assert not clock.running  # the last session left: the clock's task ended
+
+
+async def test_jitter_does_not_accumulate_on_the_absolute_schedule() -> None:
+    time = VirtualTime(jitter=0.003)  # every wake-up 3 ms late
+    clock = MediaClock(clock=time, sleep=time.sleep)
+    leg = Leg(time, "s")
+    await run_until([leg], clock, 500)
+    times = leg.times[:500]
+    assert times[-1] - times[0] == pytest.approx(499 * 0.020, abs=0.004)
+    assert leg.pacer.stats.max_lateness == pytest.approx(0.003)
+
+
+async def test_a_short_stall_catches_up_and_a_long_one_reanchors() -> None:
+    time = VirtualTime()
+    time.stall_at = {5: 0.030, 20: 0.200}  # 1.5 frames late once, then 10 frames
+    clock = MediaClock(clock=time, sleep=time.sleep, max_catch_up_frames=3)
+    leg = Leg(time, "s")
+    await run_until([leg], clock, 40)
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(leg.times)]
+    assert 0.0 in gaps  # the short stall: a missed tick sent back to back
+    assert max(gaps) == pytest.approx(0.220)  # the long one: no burst, a fresh schedule
+    assert clock.stats.schedule_resets == 1
+
+
+async def test_xoff_skips_a_session_without_touching_the_others() -> None:
+    time = VirtualTime()
+    clock = MediaClock(clock=time, sleep=time.sleep)
+    paused, flowing = Leg(time, "paused"), Leg(time, "flowing")
+    utterance = paused.pacer.open_utterance("u")
+    paused.pacer.extend(utterance, [b"\x01" * 4] * 3)
+    paused.pacer.xoff()
+    async with clock.driving(paused.pacer), clock.driving(flowing.pacer):
+        while len(flowing.sent) < 10:
+            await asyncio.sleep(0)
+        assert paused.sent == []
+        assert paused.pacer.queued_frames == 3  # kept for XON
+        paused.pacer.xon()
+        while len(paused.sent) < 3:
+            await asyncio.sleep(0)
+    assert [frame for _, frame in paused.sent[:3]] == [b"\x01" * 4] * 3
+
+
+async def test_a_failing_session_is_stopped_and_the_clock_goes_on() -> None:
+    time = VirtualTime()
+    clock = MediaClock(clock=time, sleep=time.sleep)
+    good = Leg(time, "good")
+
+    def broken_write(_frame: bytes) -> None:
+        raise ConnectionResetError("peer gone")
+
+    broken = Pacer(broken_write, SILENCE)
+    async with clock.driving(broken), clock.driving(good.pacer):
+        await asyncio.wait_for(broken.wait_stopped(), 1)
+        while len(good.sent) < 5:
+            await asyncio.sleep(0)
+    assert isinstance(broken.failure, ConnectionResetError)
+
+
+async def test_the_clock_stops_with_its_last_session_and_starts_again() -> None:
+    time = VirtualTime()
+    clock = MediaClock(clock=time, sleep=time.sleep)
+    first = Leg(time, "first")
+    await run_until([first], clock, 3)
+    assert not clock.running and clock.pacers == 0
+    frames_when_detached = len(first.sent)
+    second = Leg(time, "second")
+    await run_until([second], clock, 3)
+    assert not clock.running
+    assert len(first.sent) == frames_when_detached  # a detached pacer gets nothing more
+
+
+async def test_the_shared_clock_is_one_per_event_loop() -> None:
+    assert MediaClock.shared() is MediaClock.shared()
