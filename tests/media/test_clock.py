@@ -75,6 +75,22 @@ async def test_one_tick_writes_one_frame_for_every_session_in_order() -> None:
     assert not clock.running  # the last session left: the clock's task ended
 
 
+async def test_sessions_are_spread_over_the_slots_of_a_period() -> None:
+    time = VirtualTime()
+    clock = MediaClock(clock=time, sleep=time.sleep, slots=4)
+    legs = [Leg(time, f"s{i}") for i in range(8)]
+    async with AsyncExitStack() as stack:
+        for leg in legs:
+            await stack.enter_async_context(clock.driving(leg.pacer))
+        assert sorted(clock.slot_of(leg.pacer) or 0 for leg in legs) == [0, 0, 1, 1, 2, 2, 3, 3]
+        while min(len(leg.sent) for leg in legs) < 20:
+            await asyncio.sleep(0)
+    for leg in legs:  # one frame per period each, whatever its phase
+        assert {round(b - a, 6) for a, b in itertools.pairwise(leg.times[:20])} == {0.020}
+    first = sorted({round(leg.times[0] - legs[0].times[0], 6) for leg in legs})
+    assert first == [0.0, 0.005, 0.010, 0.015]  # two sessions per 5 ms phase, not one burst
+
+
 async def test_jitter_does_not_accumulate_on_the_absolute_schedule() -> None:
     time = VirtualTime(jitter=0.003)  # every wake-up 3 ms late
     clock = MediaClock(clock=time, sleep=time.sleep)
@@ -87,12 +103,15 @@ async def test_jitter_does_not_accumulate_on_the_absolute_schedule() -> None:
 
 async def test_a_short_stall_catches_up_and_a_long_one_reanchors() -> None:
     time = VirtualTime()
-    time.stall_at = {5: 0.030, 20: 0.200}  # 1.5 frames late once, then 10 frames
+    time.stall_at = {50: 0.030, 200: 0.200}  # 1.5 frames late once, then 10 frames
     clock = MediaClock(clock=time, sleep=time.sleep, max_catch_up_frames=3)
     leg = Leg(time, "s")
     await run_until([leg], clock, 40)
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(leg.times)]
-    assert 0.0 in gaps  # the short stall: a missed tick sent back to back
+    assert 0.0 in gaps  # the short stall: the missed frame went out back to back
+    long_stall = gaps.index(max(gaps))
+    # ... and the frames after it are on the original 20 ms grid again
+    assert leg.times[long_stall] - leg.times[0] == pytest.approx(long_stall * 0.020)
     assert max(gaps) == pytest.approx(0.220)  # the long one: no burst, a fresh schedule
     assert clock.stats.schedule_resets == 1
 

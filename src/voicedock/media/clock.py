@@ -1,13 +1,16 @@
 """``MediaClock``: one 20 ms clock per process driving the output of every media session.
 
 A timer per session costs a wake-up, a task switch and an awaited send per frame; at hundreds
-of calls those wake-ups collide and their jitter is what a caller hears. The clock wakes once
-per period on an ABSOLUTE schedule (``deadline += period``: scheduling error never
-accumulates) and runs every attached pacer's ``Pacer.tick`` in turn, which writes that
-session's next frame (or silence) synchronously (``voicedock.media.frame_writer``), together
-with the marks that follow it. Each pacer records its own lateness: the time its frame was
-written minus the tick's deadline, so the sessions at the end of a busy tick count as late as
-they are.
+of calls those wake-ups collide and their jitter is what a caller hears. The clock runs one
+ABSOLUTE schedule (``deadline += step``: scheduling error never accumulates) and on each tick
+runs attached pacers' ``Pacer.tick`` in turn, which writes that session's next frame (or
+silence) synchronously (``voicedock.media.frame_writer``), together with the marks that follow
+it. Writing a frame costs a system call, so a thousand sessions written in one burst would make
+the last ones milliseconds late: the period is cut into ``slots`` phases (10 by default, 2 ms
+apart), each session joins the least occupied one, and a tick serves one slot, so every session
+still gets exactly one frame per period and a burst is a tenth of the sessions. Each pacer
+records its own lateness: the time its frame was written minus its slot's deadline, so the
+sessions at the end of a busy tick count as late as they are.
 
 A late wake-up runs the missed ticks back to back (each session catches up on its original
 schedule) unless the clock fell more than ``max_catch_up_frames`` behind: then it re-anchors
@@ -56,16 +59,20 @@ class MediaClock:
         self,
         *,
         period: float = FRAME_PERIOD,
+        slots: int = 10,
         max_catch_up_frames: int = 3,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        if slots < 1:
+            raise ValueError("a clock needs at least one slot")
         self.period = period
+        self.slots = slots
         self._max_catch_up = max_catch_up_frames * period
         self._clock = clock
         self._sleep = sleep
-        self._pacers: dict[Pacer, None] = {}  # insertion-ordered set
-        self._order: tuple[Pacer, ...] = ()
+        self._pacers: dict[Pacer, int] = {}  # pacer -> its slot
+        self._slots: list[tuple[Pacer, ...]] = [() for _ in range(slots)]
         self._tasks: Supervisor | None = None
         self.stats = ClockStats()
 
@@ -96,9 +103,14 @@ class MediaClock:
         finally:
             await self._detach(pacer)
 
+    def slot_of(self, pacer: Pacer) -> int | None:
+        return self._pacers.get(pacer)
+
     async def _attach(self, pacer: Pacer) -> None:
-        self._pacers[pacer] = None
-        self._order = tuple(self._pacers)
+        if pacer not in self._pacers:
+            slot = min(range(self.slots), key=lambda s: len(self._slots[s]))
+            self._pacers[pacer] = slot
+            self._slots[slot] = (*self._slots[slot], pacer)
         if self._tasks is None:
             tasks = Supervisor("media clock", log)
             self._tasks = tasks
@@ -106,15 +118,17 @@ class MediaClock:
             tasks.spawn(self._run(tasks))
 
     async def _detach(self, pacer: Pacer) -> None:
-        self._pacers.pop(pacer, None)
-        self._order = tuple(self._pacers)
+        slot = self._pacers.pop(pacer, None)
+        if slot is not None:
+            self._slots[slot] = tuple(p for p in self._slots[slot] if p is not pacer)
         if not self._pacers and self._tasks is not None:
             tasks, self._tasks = self._tasks, None
             await tasks.aclose()
 
     async def _run(self, owner: Supervisor) -> None:
-        clock, period = self._clock, self.period
-        deadline = clock() + period
+        clock, step = self._clock, self.period / self.slots
+        deadline = clock() + step
+        slot = 0
         while self._tasks is owner:
             now = clock()
             if deadline > now:
@@ -123,15 +137,16 @@ class MediaClock:
             if now - deadline > self._max_catch_up:
                 self.stats.schedule_resets += 1
                 deadline = now
-            self.tick(deadline)
+            self.tick(slot, deadline)
             self.stats.busy_seconds += clock() - now
-            deadline += period
+            deadline += step
+            slot = (slot + 1) % self.slots
 
-    def tick(self, deadline: float) -> None:
-        """One period: every attached pacer's frame slot, ``deadline`` being its due time."""
+    def tick(self, slot: int, deadline: float) -> None:
+        """The frame slot of every pacer in ``slot``, ``deadline`` being its due time."""
         self.stats.ticks += 1
         clock = self._clock
-        for pacer in self._order:
+        for pacer in self._slots[slot]:
             try:
                 pacer.tick(clock() - deadline)
             except Exception as exc:  # noqa: BLE001 - one session's failure is not the clock's
