@@ -63,9 +63,9 @@ def parse_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
         payload = bytes(buffer[head : head + length])
         if masked:
             key = (mask * (length // 4 + 1))[:length]
-            payload = (
-                int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")
-            ).to_bytes(length, "little")
+            payload = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
+                length, "little"
+            )
         frames.append((opcode, payload))
         pos = head + length
     del buffer[:pos]
@@ -144,9 +144,8 @@ class Channel(asyncio.Protocol):
         request = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
         del self.buffer[: end + 4]
         path = request[0].split(" ")[1]
-        headers = {
-            k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in request[1:])
-        }
+        fields = (line.partition(":") for line in request[1:])
+        headers = {k.strip().lower(): v.strip() for k, _, v in fields}
         accept = base64.b64encode(
             hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest()
         ).decode()
@@ -241,9 +240,7 @@ def generator_main(conn: Connection, core: int | None, loop_kind: str) -> None:
     async def serve() -> None:
         generator = Generator()
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: Channel(generator), "127.0.0.1", 0, backlog=4096
-        )
+        server = await loop.create_server(lambda: Channel(generator), "127.0.0.1", 0, backlog=4096)
         conn.send((server.sockets[0].getsockname()[1], cores))
         ticker = asyncio.create_task(Ticker(generator.tick).run())
         requests: asyncio.Queue[str] = asyncio.Queue()
@@ -306,9 +303,10 @@ class ReferenceConnection(asyncio.Protocol):
                     pcm = ulaw_decode(payload[i : i + FRAME]).tobytes()
                     if self.vad is not None and self.vad.is_speech(pcm, 8000):  # type: ignore[attr-defined]
                         self.speech_frames += 1
-            elif opcode == OP_TEXT and payload.startswith(b"MEDIA_START"):
-                if not self.opened.done():
-                    self.opened.set_result(None)
+            elif (
+                opcode == OP_TEXT and payload.startswith(b"MEDIA_START") and not self.opened.done()
+            ):
+                self.opened.set_result(None)
 
     def send(self, pcm: np.ndarray, lateness: float, mask: bytes) -> None:
         if self.transport is None or self.transport.is_closing() or not self.opened.done():

@@ -263,7 +263,8 @@ def write_report(
     rows: list[tuple[str, Result]], cores: dict[str, str], args: argparse.Namespace
 ) -> Path:
     now = dt.datetime.now(dt.UTC)
-    out = Path(args.report) if args.report else ROOT / "results" / f"media_sessions-{now:%Y-%m-%d}.md"
+    default = ROOT / "results" / f"media_sessions-{now:%Y-%m-%d}.md"
+    out = Path(args.report) if args.report else default
     best: dict[str, int] = {}
     for label, r in rows:
         if r["ok"]:

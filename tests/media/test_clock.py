@@ -155,7 +155,8 @@ async def test_the_clock_stops_with_its_last_session_and_starts_again() -> None:
     clock = MediaClock(clock=time, sleep=time.sleep)
     first = Leg(time, "first")
     await run_until([first], clock, 3)
-    assert not clock.running and clock.pacers == 0
+    assert not clock.running
+    assert clock.pacers == 0
     frames_when_detached = len(first.sent)
     second = Leg(time, "second")
     await run_until([second], clock, 3)
