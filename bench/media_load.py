@@ -276,6 +276,7 @@ class ReferenceConnection(asyncio.Protocol):
 
     def __init__(self, vad: object | None, opened: asyncio.Future[None]) -> None:
         self.vad = vad
+        self.decode = True  # False: count the frames only (bench/media_inbound.py)
         self.opened = opened
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
@@ -297,7 +298,9 @@ class ReferenceConnection(asyncio.Protocol):
             del self.buffer[: end + 4]
             self.open = True
         for opcode, payload in parse_frames(self.buffer):
-            if opcode == OP_BINARY:
+            if opcode == OP_BINARY and not self.decode:
+                self.inbound_frames += len(payload) // FRAME
+            elif opcode == OP_BINARY:
                 for i in range(0, len(payload), FRAME):
                     self.inbound_frames += 1
                     pcm = ulaw_decode(payload[i : i + FRAME]).tobytes()
