@@ -26,7 +26,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from media_load import generator_main, new_loop, open_reference, pin  # noqa: E402
+from media_load import generator_main, new_loop, open_reference, pin
 
 
 async def aiohttp_receivers(port: int, conn: Connection, n: int, window: float) -> float:
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--media-core", type=int, default=0)
     parser.add_argument("--generator-core", type=int, default=1)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(16384, hard), hard))
     cores = pin(args.media_core)
     parent, child = mp.Pipe()

@@ -31,6 +31,7 @@ from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.media.frame_writer import OP_BINARY, OP_TEXT, encode_frame
 
 PERIOD = 0.020
+SLOTS = 10  # phases of the period: each connection's frames go out in its own 2 ms slot
 FRAME = 160  # µ-law, 20 ms at 8 kHz
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _OP_CLOSE = 0x8
@@ -82,13 +83,17 @@ def speech_like_frames(count: int = 50) -> list[bytes]:
 
 
 class Ticker:
-    """One absolute 20 ms schedule calling ``tick(deadline)``."""
+    """One absolute schedule of ``SLOTS`` ticks per 20 ms calling ``tick(slot, deadline)``:
+    like Asterisk's channels, each with its own timer phase, connections are served in slots
+    spread over the period rather than all in one burst."""
 
-    def __init__(self, tick: Callable[[float], None]) -> None:
+    def __init__(self, tick: Callable[[int, float], None]) -> None:
         self._tick = tick
 
     async def run(self) -> None:
-        deadline = time.monotonic() + PERIOD
+        step = PERIOD / SLOTS
+        deadline = time.monotonic() + step
+        slot = 0
         while True:
             delay = deadline - time.monotonic()
             if delay > 0:
@@ -96,8 +101,9 @@ class Ticker:
             now = time.monotonic()
             if now - deadline > 3 * PERIOD:
                 deadline = now
-            self._tick(deadline)
-            deadline += PERIOD
+            self._tick(slot, deadline)
+            deadline += step
+            slot = (slot + 1) % SLOTS
 
 
 # --- the generator (Asterisk's side) ----------------------------------------------------------
@@ -208,10 +214,11 @@ class Generator:
         self._inbound = [encode_frame(f, OP_BINARY) for f in speech_like_frames()]
         self._counter = 0
 
-    def tick(self, _deadline: float) -> None:
+    def tick(self, slot: int, _deadline: float) -> None:
+        if slot == 0:
+            self._counter += 1
         inbound = None if self.quiet else self._inbound[self._counter % len(self._inbound)]
-        self._counter += 1
-        for channel in list(self.channels.values()):
+        for channel in list(self.channels.values())[slot::SLOTS]:
             channel.tick(inbound)
 
     def stats(self) -> dict[str, tuple[int, int]]:
@@ -343,7 +350,8 @@ async def open_reference(
 
 
 class ReferenceClock:
-    """The reference's one clock: per tick, encode and send one frame per connection."""
+    """The reference's one clock: per period, encode and send one frame per connection (in
+    the connection's slot of the period, as voicedock's clock does)."""
 
     def __init__(self, connections: list[ReferenceConnection]) -> None:
         self.connections = connections
@@ -352,11 +360,12 @@ class ReferenceClock:
         self.running = True
         self._random = random.Random()
 
-    def tick(self, deadline: float) -> None:
+    def tick(self, slot: int, deadline: float) -> None:
         if not self.running:
             return
+        if slot == 0:
+            self.count += 1
         pcm = self.pcm[self.count % len(self.pcm)]
-        self.count += 1
-        for connection in self.connections:
+        for connection in self.connections[slot::SLOTS]:
             mask = self._random.getrandbits(32).to_bytes(4, "little")
             connection.send(pcm, time.monotonic() - deadline, mask)

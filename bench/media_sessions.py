@@ -313,7 +313,7 @@ if __name__ == "__main__":
     parser.add_argument("--report", default="", help="report path (default: results/<date>.md)")
     parser.add_argument("--no-report", action="store_true")
     cli = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(16384, hard), hard))
     results, used_cores = run(cli)
     if results and not cli.no_report:

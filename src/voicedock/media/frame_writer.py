@@ -6,7 +6,7 @@ client's 4-byte mask when we dialled Asterisk) and hands it to the connection's 
 one ``write`` call. Whole frames in one write each keep the byte stream well formed next to
 aiohttp's own writes on the same transport (close, pong, our awaited commands).
 
-Back-pressure never blocks the clock: ``congested`` says the transport holds more than
+Back-pressure never blocks the clock: ``is_congested()`` says the transport holds more than
 ``high_water`` bytes the peer has not taken, and the session skips its frame slot (the frame
 stays queued, nothing is lost) until the buffer drains.
 
@@ -89,8 +89,7 @@ class FrameWriter:
         """Bytes written but not yet taken by the peer."""
         return self._transport.get_write_buffer_size()
 
-    @property
-    def congested(self) -> bool:
+    def is_congested(self) -> bool:
         return self._transport.get_write_buffer_size() > self.high_water
 
     def binary(self, payload: bytes) -> None:

@@ -53,6 +53,7 @@ from voicedock.media.transport import (
 log = logging.getLogger("voicedock.media")
 
 _auto_ids = itertools.count(1)
+_ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
 
 
 class MediaSession:
@@ -95,7 +96,7 @@ class MediaSession:
             on_utterance_done=self._utterance_done,
             on_frame_sent=self._frame_sent,
             max_queued_frames=max_queued_frames,
-            congested=lambda: self._writer.congested,
+            congested=self._writer.is_congested,
         )
         self._playbacks: dict[str, Playback] = {}
         self._checkpoints: dict[str, tuple[Playback, int]] = {}
@@ -267,15 +268,20 @@ class MediaSession:
         self._tasks.spawn(coro)
 
     async def _receive_loop(self) -> None:
+        ws, binary, text, ended = self._ws, WSMsgType.BINARY, WSMsgType.TEXT, _ENDED
         try:
-            async for message in self._ws:
-                if message.type is WSMsgType.BINARY:
+            while True:
+                message = await ws.receive()
+                kind = message.type
+                if kind is binary:
                     self._on_binary(message.data)
-                elif message.type is WSMsgType.TEXT:
+                elif kind is text:
                     self._on_event(wire.parse_event(message.data))
-                elif message.type is WSMsgType.ERROR:
+                elif kind is WSMsgType.ERROR:
                     log.warning("media %s: websocket error: %s", self._label, message.data)
                     self._end(CloseReason.BROKEN)
+                    break
+                elif kind in ended:
                     break
         except TRANSPORT_ERRORS as exc:
             log.warning("media %s: connection lost: %s", self._label, exc)
@@ -362,9 +368,12 @@ class MediaSession:
 
     def _on_binary(self, data: bytes) -> None:
         framer = self._inbound_framer
-        if len(data) % self.frame_bytes or framer.pending:
-            self.reframed_messages += 1
-        frames = framer.push(data)
+        if len(data) == self.frame_bytes and not framer.pending:
+            frames: list[bytes] | tuple[bytes] = (data,)  # one whole frame: the usual case
+        else:
+            if len(data) % self.frame_bytes or framer.pending:
+                self.reframed_messages += 1
+            frames = framer.push(data)
         for frame in frames:
             self.inbound_frames += 1
             if self._on_audio is not None:
