@@ -6,7 +6,8 @@ protocols, one 20 ms clock, 50 inbound frames/s per call, playout with marks):
 
 * **voicedock**: N ``MediaSession``s (µ-law, server mode) on the process's shared
   ``MediaClock``; each decodes and runs webrtcvad on every inbound frame, streams 50 frames/s
-  back (silence, plus a 2 s utterance encoded from PCM every 5 s, with its marks);
+  back (silence, plus a 2 s utterance encoded from PCM every 5 s, with its marks; the calls'
+  utterances start at staggered moments);
 * **reference**: the floor: N bare websocket connections doing µ-law decode + webrtcvad in,
   µ-law encode of a fresh frame + a paced send out, on one clock. Nothing else.
 
@@ -79,13 +80,16 @@ class Call:
         if self.vad is not None and self.vad.is_speech(pcm, 8000):
             self.speech_frames += 1
 
-    async def run(self, url: str, stop: asyncio.Event, ready: asyncio.Event) -> None:
+    async def run(self, url: str, stop: asyncio.Event, ready: asyncio.Event, offset: float) -> None:
+        """``offset``: the calls start speaking at different moments, as real calls do."""
         assert ULAW is not None
         t = np.arange(16000) / 8000
         pcm = (6000 * np.sin(2 * np.pi * 220 * t)).astype("<i2")  # 2 s of "speech"
         async with MediaSession.connect(url, on_audio=self.on_audio) as media:
             self.session = media
             ready.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), offset)
             while not stop.is_set() and not media.closed:
                 media.play(encode(ULAW, pcm))  # encoded per utterance, as MediaSink does
                 with contextlib.suppress(TimeoutError):
@@ -123,7 +127,8 @@ async def voicedock_step(port: int, conn: Connection, n: int, window: float, sid
     readies = [asyncio.Event() for _ in calls]
     async with asyncio.TaskGroup() as tg:
         for call, ready in zip(calls, readies, strict=True):
-            tg.create_task(call.run(f"ws://127.0.0.1:{port}/media/{sid}-{call.index}", stop, ready))
+            url = f"ws://127.0.0.1:{port}/media/{sid}-{call.index}"
+            tg.create_task(call.run(url, stop, ready, 5.0 * call.index / n))
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
         await asyncio.sleep(1.0)  # let start-up settle
         sessions = [c.session for c in calls if c.session is not None]
