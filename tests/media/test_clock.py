@@ -8,6 +8,8 @@ from contextlib import AsyncExitStack
 
 import pytest
 
+from media.virtual_clock import Recorder
+from media.virtual_clock import VirtualClock as VirtualTime
 from voicedock.media.clock import MediaClock
 from voicedock.media.pacer import Pacer
 
@@ -16,39 +18,12 @@ pytestmark = pytest.mark.unit
 SILENCE = b"\xff" * 4
 
 
-class VirtualTime:
-    """Time moves only when the clock sleeps; ``stall`` adds a one-off delay to a wake-up."""
+class Leg(Recorder):
+    """A pacer on the clock and what it wrote when."""
 
-    def __init__(self, jitter: float = 0.0) -> None:
-        self.now = 500.0
-        self.jitter = jitter
-        self.wakeups = 0
-        self.stall_at: dict[int, float] = {}
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.wakeups += 1
-        self.now += seconds + self.jitter + self.stall_at.get(self.wakeups, 0.0)
-        await asyncio.sleep(0)
-
-
-class Leg:
-    """A pacer whose frames are recorded with the virtual time they were written at."""
-
-    def __init__(self, time: VirtualTime, name: str) -> None:
-        self.time = time
-        self.name = name
-        self.sent: list[tuple[float, bytes]] = []
-        self.pacer = Pacer(self.write, SILENCE)
-
-    def write(self, frame: bytes) -> None:
-        self.sent.append((self.time.now, frame))
-
-    @property
-    def times(self) -> list[float]:
-        return [t for t, _ in self.sent]
+    def __init__(self, time: VirtualTime) -> None:
+        super().__init__(time)
+        self.pacer: Pacer = Pacer(self, SILENCE)
 
 
 async def run_until(legs: list[Leg], clock: MediaClock, frames: int) -> None:
@@ -62,10 +37,10 @@ async def run_until(legs: list[Leg], clock: MediaClock, frames: int) -> None:
 async def test_one_tick_writes_one_frame_for_every_session_in_order() -> None:
     time = VirtualTime()
     clock = MediaClock(clock=time, sleep=time.sleep)
-    legs = [Leg(time, f"s{i}") for i in range(5)]
+    legs = [Leg(time) for _ in range(5)]
     order: list[str] = []
-    for leg in legs:
-        leg.pacer.tap = lambda _frame, name=leg.name: order.append(name)
+    for i, leg in enumerate(legs):
+        leg.pacer.tap = lambda _frame, name=f"s{i}": order.append(name)
     await run_until(legs, clock, 50)
     assert order[:10] == ["s0", "s1", "s2", "s3", "s4"] * 2
     for leg in legs:
@@ -78,7 +53,7 @@ async def test_one_tick_writes_one_frame_for_every_session_in_order() -> None:
 async def test_sessions_are_spread_over_the_slots_of_a_period() -> None:
     time = VirtualTime()
     clock = MediaClock(clock=time, sleep=time.sleep, slots=4)
-    legs = [Leg(time, f"s{i}") for i in range(8)]
+    legs = [Leg(time) for _ in range(8)]
     async with AsyncExitStack() as stack:
         for leg in legs:
             await stack.enter_async_context(clock.driving(leg.pacer))
@@ -94,7 +69,7 @@ async def test_sessions_are_spread_over_the_slots_of_a_period() -> None:
 async def test_jitter_does_not_accumulate_on_the_absolute_schedule() -> None:
     time = VirtualTime(jitter=0.003)  # every wake-up 3 ms late
     clock = MediaClock(clock=time, sleep=time.sleep)
-    leg = Leg(time, "s")
+    leg = Leg(time)
     await run_until([leg], clock, 500)
     times = leg.times[:500]
     assert times[-1] - times[0] == pytest.approx(499 * 0.020, abs=0.004)
@@ -105,7 +80,7 @@ async def test_a_short_stall_catches_up_and_a_long_one_reanchors() -> None:
     time = VirtualTime()
     time.stall_at = {50: 0.030, 200: 0.200}  # 1.5 frames late once, then 10 frames
     clock = MediaClock(clock=time, sleep=time.sleep, max_catch_up_frames=3)
-    leg = Leg(time, "s")
+    leg = Leg(time)
     await run_until([leg], clock, 40)
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(leg.times)]
     assert 0.0 in gaps  # the short stall: the missed frame went out back to back
@@ -119,7 +94,7 @@ async def test_a_short_stall_catches_up_and_a_long_one_reanchors() -> None:
 async def test_xoff_skips_a_session_without_touching_the_others() -> None:
     time = VirtualTime()
     clock = MediaClock(clock=time, sleep=time.sleep)
-    paused, flowing = Leg(time, "paused"), Leg(time, "flowing")
+    paused, flowing = Leg(time), Leg(time)
     utterance = paused.pacer.open_utterance("u")
     paused.pacer.extend(utterance, [b"\x01" * 4] * 3)
     paused.pacer.xoff()
@@ -137,7 +112,7 @@ async def test_xoff_skips_a_session_without_touching_the_others() -> None:
 async def test_a_failing_session_is_stopped_and_the_clock_goes_on() -> None:
     time = VirtualTime()
     clock = MediaClock(clock=time, sleep=time.sleep)
-    good = Leg(time, "good")
+    good = Leg(time)
 
     def broken_write(_frame: bytes) -> None:
         raise ConnectionResetError("peer gone")
@@ -153,12 +128,12 @@ async def test_a_failing_session_is_stopped_and_the_clock_goes_on() -> None:
 async def test_the_clock_stops_with_its_last_session_and_starts_again() -> None:
     time = VirtualTime()
     clock = MediaClock(clock=time, sleep=time.sleep)
-    first = Leg(time, "first")
+    first = Leg(time)
     await run_until([first], clock, 3)
     assert not clock.running
     assert clock.pacers == 0
     frames_when_detached = len(first.sent)
-    second = Leg(time, "second")
+    second = Leg(time)
     await run_until([second], clock, 3)
     assert not clock.running
     assert len(first.sent) == frames_when_detached  # a detached pacer gets nothing more

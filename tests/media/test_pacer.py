@@ -7,47 +7,12 @@ import itertools
 
 import pytest
 
+from media.virtual_clock import Recorder, VirtualClock
 from voicedock.media.pacer import Pacer, Utterance
 
 pytestmark = pytest.mark.unit
 
 SILENCE = b"\xff" * 4
-
-
-class VirtualClock:
-    """Time only moves when the pacer sleeps; ``jitter`` makes every wake-up late."""
-
-    def __init__(self, jitter: float = 0.0) -> None:
-        self.now = 1000.0
-        self.jitter = jitter
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds + self.jitter
-        await asyncio.sleep(0)
-
-
-class Recorder:
-    """The send side: records (virtual time, frame) and stops the pacer after ``limit`` frames."""
-
-    def __init__(self, clock: VirtualClock, limit: int) -> None:
-        self.clock = clock
-        self.limit = limit
-        self.sent: list[tuple[float, bytes]] = []
-        self.pacer: Pacer | None = None
-
-    def __call__(self, frame: bytes) -> None:
-        self.sent.append((self.clock.now, frame))
-        if len(self.sent) >= self.limit and self.pacer is not None:
-            self.pacer.stop()
-
-    @property
-    def frames(self) -> list[bytes]:
-        return [frame for _, frame in self.sent]
 
 
 def make_pacer(clock: VirtualClock, limit: int, **kwargs: object) -> tuple[Pacer, Recorder]:
