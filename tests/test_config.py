@@ -55,6 +55,7 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[server]\nport = 'x'\n", "server.port"),
         ("[server]\nport = 70000\n", "server.port"),
         ("[server]\nbogus = 1\n", "server.bogus"),
+        ("[server]\nevent_loop = 'trio'\n", "server.event_loop"),
         ("[pbx]\nkind = 'sip'\n", "pbx.kind"),
         ("[pbx.asterisk]\noriginate_via = 'both'\n", "pbx.asterisk.originate_via"),
         (

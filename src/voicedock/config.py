@@ -35,6 +35,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 64 * 1024
+    # The event loop `voicedock serve` runs on: "uvloop" carries more media sessions per core
+    # (docs/performance/media.md).
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
 
 @dataclass(slots=True)
