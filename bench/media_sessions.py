@@ -116,6 +116,15 @@ class CoreMeter:
         return (busy - self.start[0]) / max(1, total - self.start[1])
 
 
+async def measured_window(conn: Connection, window: float) -> tuple[float, float]:
+    """Let ``window`` seconds pass; this process's CPU share and its core's busy share."""
+    ask(conn, "mark")
+    meter = CoreMeter()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(window)
+    return (time.process_time() - cpu0) / (time.perf_counter() - wall0), meter.busy()
+
+
 def summarize(
     n: int,
     window: float,
@@ -158,12 +167,7 @@ async def voicedock_step(port: int, conn: Connection, n: int, window: float, sid
         before = [s.pacer.stats.frames_sent for s in sessions]
         clock = MediaClock.shared()
         busy0 = clock.stats.busy_seconds
-        ask(conn, "mark")
-        meter = CoreMeter()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        await asyncio.sleep(window)
-        cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-        core = meter.busy()
+        cpu, core = await measured_window(conn, window)
         busy = (clock.stats.busy_seconds - busy0) / window
         lateness = np.concatenate(
             [
@@ -209,12 +213,7 @@ async def reference_step(port: int, conn: Connection, n: int, window: float, sid
     try:
         await asyncio.sleep(1.0)
         before = [len(c.lateness) for c in connections]
-        ask(conn, "mark")
-        meter = CoreMeter()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        await asyncio.sleep(window)
-        cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-        core = meter.busy()
+        cpu, core = await measured_window(conn, window)
         lateness = np.array(
             [x for c, b in zip(connections, before, strict=True) for x in c.lateness[b:]]
         )
