@@ -83,9 +83,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_answers_health_and_stops(tmp_path: Path) -> None:
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+def test_serve_answers_health_and_stops(tmp_path: Path, event_loop: str) -> None:
     port = _free_port()
     config = write_config(tmp_path, port=port)
+    config.write_text(
+        config.read_text().replace("[server]\n", f'[server]\nevent_loop = "{event_loop}"\n')
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "voicedock.cli", "serve", "--config", str(config)],
         stdout=subprocess.PIPE,
@@ -106,7 +110,9 @@ def test_serve_answers_health_and_stops(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
         assert proc.stdout is not None
+        output = proc.stdout.read().decode()
         proc.stdout.close()
+    assert f"(event loop: {event_loop})" in output
 
 
 def test_make_pbx_by_kind() -> None:

@@ -34,9 +34,11 @@ def test_environment_overrides_nested_scalars() -> None:
             "VOICEDOCK_SERVER__PORT": "9001",
             "VOICEDOCK_PBX__ASTERISK__ORIGINATE_VIA": "ami",
             "VOICEDOCK_PBX__FREESWITCH__ALLOW_DEFAULT_PASSWORD": "true",
+            "VOICEDOCK_PBX__ASTERISK__MEDIA_CLIENT_CONNECTION": "voicedock_media_2",
         },
     )
     assert s.server.port == 9001
+    assert s.pbx.asterisk.media_client_connection == "voicedock_media_2"
     assert s.pbx.asterisk.originate_via == "ami"
     assert s.pbx.freeswitch.allow_default_password is True
 
@@ -53,8 +55,13 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[server]\nport = 'x'\n", "server.port"),
         ("[server]\nport = 70000\n", "server.port"),
         ("[server]\nbogus = 1\n", "server.bogus"),
+        ("[server]\nevent_loop = 'trio'\n", "server.event_loop"),
         ("[pbx]\nkind = 'sip'\n", "pbx.kind"),
         ("[pbx.asterisk]\noriginate_via = 'both'\n", "pbx.asterisk.originate_via"),
+        (
+            "[pbx.asterisk]\nmedia_client_connection = 'media 2'\n",
+            "pbx.asterisk.media_client_connection",
+        ),
         ("[speech.echo]\nmax_delay_ms = 0\n", "speech.echo.max_delay_ms"),
         ("[speech.echo]\ncorrelation = 1.0\n", "speech.echo.correlation"),
         ("[speech.echo]\ncorrelation = 'high'\n", "speech.echo.correlation"),

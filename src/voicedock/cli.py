@@ -104,15 +104,27 @@ def _serve(args: argparse.Namespace) -> int:
     from voicedock.api.app import create_app
 
     settings = _settings(args)
+    kind = settings.server.event_loop
     web.run_app(
         create_app(settings),
         host=settings.server.host,
         port=settings.server.port,
+        loop=new_event_loop(kind),
         print=lambda _: print(
             f"voicedock listening on http://{settings.server.host}:{settings.server.port}"
+            f" (event loop: {kind})"
         ),
     )
     return 0
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """The event loop ``server.event_loop`` names: asyncio's own, or uvloop's."""
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def _keys_create(args: argparse.Namespace) -> int:

@@ -35,6 +35,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 64 * 1024
+    # The event loop `voicedock serve` runs on: "uvloop" carries more media sessions per core
+    # (docs/performance/media.md).
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
 
 @dataclass(slots=True)
@@ -96,6 +99,9 @@ class AsteriskSettings:
     ami_secret: str = ""
     originate_via: Literal["ari", "ami"] = "ari"
     media_connection: Literal["server", "client"] = "server"
+    # Client mode: the websocket_client.conf section this node's media legs dial (one per node
+    # when several nodes run on one machine, each with its own port: docs/nodes.md).
+    media_client_connection: str = "voicedock_media"
     transfer_context: str = "voicedock-transfers"
     transfer: AsteriskTransferSettings = field(default_factory=AsteriskTransferSettings)
     # Several Asterisk servers, each a table of the keys above plus ``name``; a key a server
@@ -594,6 +600,11 @@ def _check_metrics_and_console(m: MetricsSettings, c: ConsoleSettings) -> None:
 def _check_asterisk(a: AsteriskSettings, key: str) -> None:
     if not 0 < a.ami_port < 65536:
         raise ConfigError(f"{key}.ami_port", "must be 1-65535")
+    if not is_token(a.media_client_connection) or len(a.media_client_connection) > _NODE_ID_MAX:
+        raise ConfigError(
+            f"{key}.media_client_connection",
+            "a websocket_client.conf section: 1-64 letters, digits, '_', '.', '-'",
+        )
     _check_asterisk_transfer(a.transfer, key)
 
 

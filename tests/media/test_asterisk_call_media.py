@@ -147,10 +147,14 @@ def media_start_json(call: str) -> str:
     )
 
 
+@pytest.mark.parametrize("section", ["voicedock_media", "voicedock_media_2"])
 async def test_client_mode_asterisk_connects_to_our_acceptor(
-    setup: tuple[FakeAsterisk, StubAri, AsteriskMedia],
+    setup: tuple[FakeAsterisk, StubAri, AsteriskMedia], section: str
 ) -> None:
+    """The media leg dials this node's websocket_client.conf section (a second node on the
+    same machine has its own, pointing at its own port)."""
     _, ari, media_legs = setup
+    media_legs.client_connection = section
     acceptor = MediaAcceptor(start_timeout=2.0, claim_timeout=2.0)
     media_legs.acceptor = acceptor
     app = web.Application()
@@ -181,7 +185,7 @@ async def test_client_mode_asterisk_connects_to_our_acceptor(
             assert media.format.name == "ulaw"
         external = next(p for m, path, p in ari.requests if path == "/channels/externalMedia")
         assert external["connection_type"] == "client"
-        assert external["external_host"] == "voicedock_media"
+        assert external["external_host"] == section
         assert external["transport_data"] == "f(json)"
         assert {"variables": {"VOICEDOCK_CALL": CALL}} in ari.bodies
         assert ari.hung_up == ["call-abc-media"]

@@ -7,47 +7,12 @@ import itertools
 
 import pytest
 
+from media.virtual_clock import Recorder, VirtualClock
 from voicedock.media.pacer import Pacer, Utterance
 
 pytestmark = pytest.mark.unit
 
 SILENCE = b"\xff" * 4
-
-
-class VirtualClock:
-    """Time only moves when the pacer sleeps; ``jitter`` makes every wake-up late."""
-
-    def __init__(self, jitter: float = 0.0) -> None:
-        self.now = 1000.0
-        self.jitter = jitter
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds + self.jitter
-        await asyncio.sleep(0)
-
-
-class Recorder:
-    """The send side: records (virtual time, frame) and stops the pacer after ``limit`` frames."""
-
-    def __init__(self, clock: VirtualClock, limit: int) -> None:
-        self.clock = clock
-        self.limit = limit
-        self.sent: list[tuple[float, bytes]] = []
-        self.pacer: Pacer | None = None
-
-    async def __call__(self, frame: bytes) -> None:
-        self.sent.append((self.clock.now, frame))
-        if len(self.sent) >= self.limit and self.pacer is not None:
-            self.pacer.stop()
-
-    @property
-    def frames(self) -> list[bytes]:
-        return [frame for _, frame in self.sent]
 
 
 def make_pacer(clock: VirtualClock, limit: int, **kwargs: object) -> tuple[Pacer, Recorder]:
@@ -88,7 +53,7 @@ async def test_speech_in_order_then_silence_and_done_hook_between_utterances() -
     clock = VirtualClock()
     events: list[str] = []
 
-    async def done(utterance: Utterance) -> None:
+    def done(utterance: Utterance) -> None:
         events.append(f"done:{utterance.id}@{len(recorder.sent)}")
 
     pacer, recorder = make_pacer(clock, limit=12, on_utterance_done=done)
@@ -126,7 +91,7 @@ async def test_empty_finished_utterance_reports_done_without_a_frame() -> None:
     clock = VirtualClock()
     done: list[str] = []
 
-    async def on_done(utterance: Utterance) -> None:
+    def on_done(utterance: Utterance) -> None:
         done.append(utterance.id)
 
     pacer, recorder = make_pacer(clock, limit=1, on_utterance_done=on_done)
@@ -262,3 +227,46 @@ async def test_stop_is_idempotent_and_ends_an_xoff_wait() -> None:
     pacer.stop()
     pacer.stop()
     await asyncio.wait_for(task, 1)
+
+
+async def test_a_congested_connection_skips_its_slot_and_keeps_the_frame() -> None:
+    clock = VirtualClock()
+    pacer, recorder = make_pacer(clock, limit=100)
+    congested = True
+    pacer._congested = lambda: congested
+    utterance = pacer.open_utterance("u")
+    pacer.extend(utterance, frames(1, 2))
+    pacer.tick(0.0)
+    pacer.tick(0.0)
+    assert recorder.frames == []
+    assert pacer.stats.congested_ticks == 2
+    assert pacer.queued_frames == 2  # nothing lost
+    congested = False
+    pacer.tick(0.0)
+    assert recorder.frames == frames(1, 1)
+
+
+async def test_after_tick_runs_after_each_slot_of_its_own_loop() -> None:
+    clock = VirtualClock()
+    seen: list[int] = []
+
+    async def after_tick() -> None:
+        seen.append(len(recorder.sent))
+
+    pacer, recorder = make_pacer(clock, limit=3, after_tick=after_tick)
+    await pacer.run()
+    assert seen == [1, 2, 3]
+
+
+async def test_stop_records_the_first_failure_and_wakes_wait_stopped() -> None:
+    clock = VirtualClock()
+    pacer, _ = make_pacer(clock, limit=1)
+    waiter = asyncio.create_task(pacer.wait_stopped())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    first = ConnectionResetError("gone")
+    pacer.stop(first)
+    pacer.stop(RuntimeError("later"))
+    await asyncio.wait_for(waiter, 1)
+    assert pacer.failure is first
+    await asyncio.wait_for(pacer.wait_stopped(), 1)  # already stopped: returns at once

@@ -14,10 +14,17 @@ between the two utterances in Asterisk's queue.
 
 Flow control: on MEDIA_XOFF the pacer stops sending (silence included); nothing is dropped, the
 queue keeps growing and producers are slowed by ``wait_for_room()``. On MEDIA_XON it resumes on a
-fresh schedule. After a stall longer than ``max_catch_up_frames`` the schedule is re-anchored
-instead of bursting the missed ticks, which would only add permanent latency in Asterisk's queue.
+fresh schedule. A ``congested`` connection (its transport still holds unsent frames) skips the
+slot the same way, without blocking the clock. After a stall longer than ``max_catch_up_frames``
+the schedule is re-anchored instead of bursting the missed ticks, which would only add permanent
+latency in Asterisk's queue.
 
-The clock and sleep are injectable so the behaviour is tested on a virtual clock.
+One frame slot is ``tick()``: synchronous, so one process-wide ``MediaClock``
+(``voicedock.media.clock``) drives every Asterisk session's pacer from a single timer, writing
+prebuilt websocket frames without an await per frame. ``run()`` is the same schedule on the
+pacer's own loop, for a leg that is not on the shared clock (FreeSWITCH's virtual clock); its
+``after_tick`` hook sends what the tick produced. The clock and sleep are injectable so the
+behaviour is tested on a virtual clock.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ class PacerStats:
 
     __slots__ = (
         "_lateness",
+        "congested_ticks",
         "frames_cleared",
         "frames_sent",
         "lateness_total",
@@ -85,6 +93,7 @@ class PacerStats:
         self.max_lateness = 0.0
         self.lateness_total = 0.0  # seconds, summed over every frame sent
         self.frames_cleared = 0  # queued frames dropped unsent (barge-in)
+        self.congested_ticks = 0  # slots skipped: the connection had not taken earlier frames
         self._lateness: npt.NDArray[np.float64] = np.zeros(_LATENESS_WINDOW)
 
     def record(self, lateness: float) -> None:
@@ -111,13 +120,15 @@ class Pacer:
 
     def __init__(
         self,
-        send_frame: Callable[[bytes], Awaitable[None]],
+        send_frame: Callable[[bytes], None],
         silence: bytes,
         *,
         period: float = FRAME_PERIOD,
         send_silence: bool = True,
-        on_utterance_done: Callable[[Utterance], Awaitable[None]] | None = None,
-        on_frame_sent: Callable[[Utterance], Awaitable[None]] | None = None,
+        on_utterance_done: Callable[[Utterance], None] | None = None,
+        on_frame_sent: Callable[[Utterance], None] | None = None,
+        after_tick: Callable[[], Awaitable[None]] | None = None,
+        congested: Callable[[], bool] | None = None,
         max_catch_up_frames: int = 3,
         max_queued_frames: int = 250,
         clock: Callable[[], float] = time.monotonic,
@@ -129,6 +140,8 @@ class Pacer:
         self.send_silence = send_silence
         self._on_utterance_done = on_utterance_done
         self._on_frame_sent = on_frame_sent
+        self._after_tick = after_tick
+        self._congested = congested
         self._max_catch_up = max_catch_up_frames * period
         self.max_queued_frames = max_queued_frames
         self._clock = clock
@@ -139,6 +152,9 @@ class Pacer:
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._stopped = False
+        self._stopped_event: asyncio.Event | None = None
+        self.failure: BaseException | None = None
+        """Why ``tick`` failed (the shared clock stops a pacer whose tick raised)."""
         self.stats = PacerStats()
         # Sees every frame right after it was sent (a call recording): cheap and synchronous.
         self.tap: Callable[[bytes], None] | None = None
@@ -203,16 +219,30 @@ class Pacer:
     def stopped(self) -> bool:
         return self._stopped
 
-    def stop(self) -> None:
-        """Make ``run()`` return at its next tick (idempotent)."""
+    def stop(self, failure: BaseException | None = None) -> None:
+        """Send nothing more; ``run()`` returns at its next tick (idempotent)."""
+        if failure is not None and self.failure is None and not self._stopped:
+            self.failure = failure
         self._stopped = True
         self._flowing.set()
+        if self._stopped_event is not None:
+            self._stopped_event.set()
         self._wake_producers()
+
+    async def wait_stopped(self) -> None:
+        """Return once ``stop()`` was called."""
+        if self._stopped:
+            return
+        if self._stopped_event is None:
+            self._stopped_event = asyncio.Event()
+        await self._stopped_event.wait()
 
     # --- the loop ---
 
     async def run(self) -> None:
-        """Send frames until ``stop()``. Exceptions from ``send_frame`` propagate."""
+        """Send frames on the pacer's own schedule until ``stop()``.
+
+        Exceptions from ``send_frame``, the hooks and ``after_tick`` propagate."""
         clock, period = self._clock, self.period
         deadline = clock()
         while not self.stopped():
@@ -230,22 +260,34 @@ class Pacer:
             if lateness > self._max_catch_up:
                 self.stats.schedule_resets += 1
                 deadline = now
-            await self._send_next(lateness)
+            self.tick(lateness)
+            if self._after_tick is not None:
+                await self._after_tick()
             deadline += period
 
-    async def _send_next(self, lateness: float) -> None:
+    def tick(self, lateness: float) -> None:
+        """One frame slot, ``lateness`` seconds after its deadline: send the next frame (or
+        silence), unless stopped or paused by XOFF."""
+        if self._stopped or not self._flowing.is_set():
+            return
+        if self._congested is not None and self._congested():
+            self.stats.congested_ticks += 1  # back-pressure: the frame waits for the next slot
+            return
+        self._send_next(lateness)
+
+    def _send_next(self, lateness: float) -> None:
         head = self._queue[0] if self._queue else None
         while head is not None and head.complete and not head._frames:
             # An empty finished utterance (or one ended by a flush race): report it and move on.
             self._queue.popleft()
             if self._on_utterance_done is not None:
-                await self._on_utterance_done(head)
+                self._on_utterance_done(head)
             head = self._queue[0] if self._queue else None
         if head is None or not head._frames:
             if head is not None:
                 self.stats.underruns += 1
             if self.send_silence:
-                await self._send_frame(self._silence)
+                self._send_frame(self._silence)
                 if self.tap is not None:
                     self.tap(self._silence)
                 self.stats.silence_frames += 1
@@ -255,18 +297,18 @@ class Pacer:
         self._queued_frames -= 1
         if self._room_waiters and self._queued_frames < self.max_queued_frames:
             self._wake_producers()
-        await self._send_frame(frame)
+        self._send_frame(frame)
         if self.tap is not None:
             self.tap(frame)
         head.frames_sent += 1
         self.stats.speech_frames += 1
         self.stats.record(lateness)
         if self._on_frame_sent is not None:
-            await self._on_frame_sent(head)
+            self._on_frame_sent(head)
         if head.complete and not head._frames and self._queue and self._queue[0] is head:
             self._queue.popleft()
             if self._on_utterance_done is not None:
-                await self._on_utterance_done(head)
+                self._on_utterance_done(head)
 
     def _wake_producers(self) -> None:
         waiters, self._room_waiters = self._room_waiters, []

@@ -5,9 +5,12 @@ Server mode: ``async with MediaSession.connect(url) as media`` (``ws://<ast>/med
 ``Playback.played()``, ``media.flush()`` for barge-in, ``media.dtmf()``, ``media.hangup()``.
 Client mode (Asterisk dials us) goes through ``voicedock.media.acceptor.MediaAcceptor``.
 
-A supervisor owned by the session holds the receive loop, the pacer and any streaming-playback
-feeders. Neither loop lets an exception escape: when one ends, it stops the other and records why
-(``close_reason``), so a broken call never cancels the code that owns it. Using a closed session
+A supervisor owned by the session holds the receive loop, the output task and any
+streaming-playback feeders. Output is driven by the process's ``MediaClock``: the output task
+attaches the session's pacer to it and waits; on every 20 ms tick the clock writes the session's
+next frame (and the marks that follow it) synchronously through a ``FrameWriter``. Neither task
+lets an exception escape: when one ends, it stops the other and records why (``close_reason``),
+so a broken call never cancels the code that owns it. Using a closed session
 raises ``MediaSessionClosed`` if we closed it and ``MediaConnectionLost`` if the peer did.
 """
 
@@ -29,11 +32,13 @@ from voicedock.aio import Supervisor
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.errors import MediaError
 from voicedock.media import chan_websocket as wire
+from voicedock.media.clock import MediaClock
 from voicedock.media.errors import (
     MediaConnectionLost,
     MediaProtocolError,
     MediaSessionClosed,
 )
+from voicedock.media.frame_writer import FrameWriter
 from voicedock.media.framing import Framer, silence_frame
 from voicedock.media.pacer import Pacer, Utterance
 from voicedock.media.playback import Playback, PlayoutResult, feed_playback, finish_playback
@@ -48,6 +53,7 @@ from voicedock.media.transport import (
 log = logging.getLogger("voicedock.media")
 
 _auto_ids = itertools.count(1)
+_ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
 
 
 class MediaSession:
@@ -63,11 +69,16 @@ class MediaSession:
         on_dtmf: Callable[[str], None] | None = None,
         inbound_buffer_frames: int = 250,
         max_queued_frames: int = 250,
+        clock: MediaClock | None = None,
     ) -> None:
+        """``clock`` drives the output (default: the shared clock of the running loop)."""
         fmt = format_by_name(started.format)
         if fmt is None or started.optimal_frame_size <= 0:
             raise MediaProtocolError(f"unsupported media format {started.format!r}")
         self._ws = ws
+        silence = silence_frame(fmt, started.ptime)
+        self._writer = FrameWriter(ws, repeated=silence)
+        self._clock = clock
         self.started = started
         self.format: AudioFormat = fmt
         self.control_format = control_format
@@ -79,12 +90,13 @@ class MediaSession:
         self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(inbound_buffer_frames)
         self._dtmf: asyncio.Queue[str | None] = asyncio.Queue(64)
         self._pacer = Pacer(
-            self._send_frame,
-            silence_frame(fmt, started.ptime),
+            self._writer.binary,
+            silence,
             send_silence=send_silence,
             on_utterance_done=self._utterance_done,
             on_frame_sent=self._frame_sent,
             max_queued_frames=max_queued_frames,
+            congested=self._writer.is_congested,
         )
         self._playbacks: dict[str, Playback] = {}
         self._checkpoints: dict[str, tuple[Playback, int]] = {}
@@ -256,15 +268,20 @@ class MediaSession:
         self._tasks.spawn(coro)
 
     async def _receive_loop(self) -> None:
+        ws, binary, text, ended = self._ws, WSMsgType.BINARY, WSMsgType.TEXT, _ENDED
         try:
-            async for message in self._ws:
-                if message.type is WSMsgType.BINARY:
+            while True:
+                message = await ws.receive()
+                kind = message.type
+                if kind is binary:
                     self._on_binary(message.data)
-                elif message.type is WSMsgType.TEXT:
+                elif kind is text:
                     self._on_event(wire.parse_event(message.data))
-                elif message.type is WSMsgType.ERROR:
+                elif kind is WSMsgType.ERROR:
                     log.warning("media %s: websocket error: %s", self._label, message.data)
                     self._end(CloseReason.BROKEN)
+                    break
+                elif kind in ended:
                     break
         except TRANSPORT_ERRORS as exc:
             log.warning("media %s: connection lost: %s", self._label, exc)
@@ -277,12 +294,15 @@ class MediaSession:
             self._closed.set()
 
     async def _pace(self) -> None:
+        clock = self._clock or MediaClock.shared()
         try:
-            await self._pacer.run()
-        except TRANSPORT_ERRORS as exc:
-            if self.close_reason is None:
-                log.warning("media %s: send failed: %s", self._label, exc)
-            self._end(CloseReason.BROKEN)
+            async with clock.driving(self._pacer):
+                await self._pacer.wait_stopped()
+            failure = self._pacer.failure
+            if failure is not None:
+                if self.close_reason is None:
+                    log.warning("media %s: send failed: %s", self._label, failure)
+                self._end(CloseReason.BROKEN)
         finally:
             with contextlib.suppress(*TRANSPORT_ERRORS):
                 await self._ws.close()  # makes the receive loop end too
@@ -313,9 +333,6 @@ class MediaSession:
 
     # --- internals: wire ---
 
-    async def _send_frame(self, frame: bytes) -> None:
-        await self._ws.send_bytes(frame)
-
     async def _send_command(self, command: wire.Command, correlation_id: str | None = None) -> None:
         text = wire.encode_command(command, self.control_format, correlation_id=correlation_id)
         try:
@@ -324,7 +341,7 @@ class MediaSession:
             self._end(CloseReason.BROKEN)
             raise MediaConnectionLost(f"cannot send {command}: {exc}") from exc
 
-    async def _frame_sent(self, utterance: Utterance) -> None:
+    def _frame_sent(self, utterance: Utterance) -> None:
         playback = self._playbacks.get(utterance.id)
         if playback is None:
             return
@@ -335,17 +352,28 @@ class MediaSession:
         if self._checkpoint_frames and sent % self._checkpoint_frames == 0 and not last:
             checkpoint = f"{playback.id}@{sent}"
             self._checkpoints[checkpoint] = (playback, sent)
-            await self._send_command(wire.Command.MARK_MEDIA, checkpoint)
+            self._write_mark(checkpoint)
 
-    async def _utterance_done(self, utterance: Utterance) -> None:
+    def _utterance_done(self, utterance: Utterance) -> None:
         if utterance.id in self._playbacks:
-            await self._send_command(wire.Command.MARK_MEDIA, utterance.id)
+            self._write_mark(utterance.id)
+
+    def _write_mark(self, mark_id: str) -> None:
+        """MARK_MEDIA right behind the frame just written, inside the clock's tick."""
+        self._writer.text(
+            wire.encode_command(
+                wire.Command.MARK_MEDIA, self.control_format, correlation_id=mark_id
+            )
+        )
 
     def _on_binary(self, data: bytes) -> None:
         framer = self._inbound_framer
-        if len(data) % self.frame_bytes or framer.pending:
-            self.reframed_messages += 1
-        frames = framer.push(data)
+        if len(data) == self.frame_bytes and not framer.pending:
+            frames: list[bytes] | tuple[bytes] = (data,)  # one whole frame: the usual case
+        else:
+            if len(data) % self.frame_bytes or framer.pending:
+                self.reframed_messages += 1
+            frames = framer.push(data)
         for frame in frames:
             self.inbound_frames += 1
             if self._on_audio is not None:

@@ -16,8 +16,10 @@
 * **Played:** by the clock (``PlayoutTimeline``) from the moment each file is queued on the
   channel; FreeSWITCH reports nothing per frame.
 
-The ``Pacer`` is reused as the queue of utterances (back-pressure, ``clear``) and driven on a
-virtual clock whose ``sleep`` waits only while FreeSWITCH already holds ``lead_ms`` of audio.
+The ``Pacer`` is reused as the queue of utterances (back-pressure, ``clear``) and driven on its
+own virtual clock (``Pacer.run``, not the shared 20 ms ``MediaClock``) whose ``sleep`` waits only
+while FreeSWITCH already holds ``lead_ms`` of audio. Its tick only collects frames into chunks;
+the chunks a tick completed are sent right after it (``after_tick``), in order.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class FreeswitchCallMedia:
             send_silence=False,
             on_frame_sent=self._frame_taken,
             on_utterance_done=self._utterance_done,
+            after_tick=self._send_cut_chunks,
             max_queued_frames=max_queued_frames,
             clock=lambda: self._virtual_now,
             sleep=self._sleep_until_room,
@@ -95,6 +98,8 @@ class FreeswitchCallMedia:
         self._playbacks: dict[str, Playback] = {}
         self._chunk = bytearray()
         self._chunk_segments: list[Segment] = []
+        self._cut: list[str] = []  # streamAudio messages cut by a tick, not yet sent
+        self._messages_cut = 0
         self._files: asyncio.Queue[tuple[int, str]] = asyncio.Queue()  # (message index, file)
         self._esl_lock = asyncio.Lock()  # playbacks and uuid_break stay in order
         self.messages_sent = 0
@@ -181,6 +186,8 @@ class FreeswitchCallMedia:
         self._pacer.clear()
         self._chunk.clear()
         self._chunk_segments.clear()
+        self._cut.clear()
+        self._messages_cut = self.messages_sent
         self._discard_before = self.messages_sent  # their play events are stale when they come
         while not self._files.empty():
             self._files.get_nowait()
@@ -299,7 +306,8 @@ class FreeswitchCallMedia:
             self.timeline.advance()
             if self._pacer.queued_frames == 0:
                 if self.timeline.ahead() <= 2 * FRAME_PERIOD:
-                    await self._send_chunk()  # slow TTS: send what we hold before FS runs dry
+                    self._cut_chunk()  # slow TTS: send what we hold before FS runs dry
+                    await self._send_cut_chunks()
                 await asyncio.sleep(FRAME_PERIOD)
                 return
             excess = self.timeline.ahead() - self._lead
@@ -308,10 +316,10 @@ class FreeswitchCallMedia:
                 return
             await asyncio.sleep(min(excess, FRAME_PERIOD))
 
-    async def _take_frame(self, frame: bytes) -> None:
+    def _take_frame(self, frame: bytes) -> None:
         self._chunk += frame
 
-    async def _frame_taken(self, utterance: Utterance) -> None:
+    def _frame_taken(self, utterance: Utterance) -> None:
         playback = self._playbacks.get(utterance.id)
         if playback is not None:
             last = self._chunk_segments[-1] if self._chunk_segments else None
@@ -321,16 +329,18 @@ class FreeswitchCallMedia:
                 segment = Segment(playback, playback.frames_sent - 1, 1)
                 self._chunk_segments.append(segment)
         if len(self._chunk) >= self._chunk_frames * self.frame_bytes:
-            await self._send_chunk()
+            self._cut_chunk()
 
-    async def _utterance_done(self, utterance: Utterance) -> None:
-        await self._send_chunk()
+    def _utterance_done(self, utterance: Utterance) -> None:
+        self._cut_chunk()
         playback = self._playbacks.get(utterance.id)
         if playback is not None:
             self.timeline.finish(playback)
         self._playbacks = {k: p for k, p in self._playbacks.items() if not p.done}
 
-    async def _send_chunk(self) -> None:
+    def _cut_chunk(self) -> None:
+        """The frames collected so far become the next streamAudio message (sent after the
+        tick by ``_send_cut_chunks``)."""
         if not self._chunk:
             return
         pcm = bytes(self._chunk)
@@ -338,8 +348,13 @@ class FreeswitchCallMedia:
         self._chunk.clear()
         if not self.format.is_linear:
             pcm = decode(self.format, pcm).astype("<i2").tobytes()
-        message = encode_stream_audio(pcm, self.stream_rate)
         # Before the send: its play event may come while the send is still being awaited.
-        self.timeline.sent(self.messages_sent, segments)
-        self.messages_sent += 1
-        await self._ws.send_str(message)
+        self.timeline.sent(self._messages_cut, segments)
+        self._messages_cut += 1
+        self._cut.append(encode_stream_audio(pcm, self.stream_rate))
+
+    async def _send_cut_chunks(self) -> None:
+        while self._cut:
+            message = self._cut.pop(0)
+            self.messages_sent += 1  # the module numbers its files in the order it got them
+            await self._ws.send_str(message)

@@ -133,6 +133,7 @@ class AsteriskMedia:
         # Client mode, by media leg id: the leg went before Asterisk connected it to us.
         self._gone: dict[str, asyncio.Event] = {}
         self.acceptor: MediaAcceptor | None = None  # client mode: Asterisk connects to us
+        self.client_connection = CLIENT_CONNECTION  # client mode: the section Asterisk dials
 
     def entered_stasis(self, channel_id: str) -> None:
         self._stasis_event(channel_id).set()
@@ -158,7 +159,7 @@ class AsteriskMedia:
             media_format=media_format,
             connection_type=connection_type,
             channel_id=media_id,
-            external_host=CLIENT_CONNECTION if client else None,
+            external_host=self.client_connection if client else None,
             data=f"media,{call_id}",
             # Client mode: JSON control messages carry the channel variables, so the
             # connection is matched to its call by VOICEDOCK_CALL (findings §2b).

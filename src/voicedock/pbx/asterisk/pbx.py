@@ -115,6 +115,7 @@ class AsteriskPbx(PbxAdapter):
         # Inbound callers between their StasisStart and their place in ``_calls`` (or hang-up).
         self._accepting: set[str] = set()
         self._media = AsteriskMedia(self.ari, settings.app, self._calls, self._spawn)
+        self._media.client_connection = settings.media_client_connection
         self.transfers = AsteriskTransfers(
             self.ari,
             self._calls,

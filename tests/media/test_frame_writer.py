@@ -1,0 +1,100 @@
+"""Websocket frames built for the media clock, byte for byte, and the writer's guards."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from voicedock.errors import MediaError
+from voicedock.media.frame_writer import OP_BINARY, OP_TEXT, FrameWriter, encode_frame
+
+pytestmark = pytest.mark.unit
+
+
+def test_short_text_frame() -> None:
+    assert encode_frame(b"MARK_MEDIA vd:1", OP_TEXT) == b"\x81\x0fMARK_MEDIA vd:1"
+
+
+def test_a_ulaw_frame_takes_the_16_bit_length() -> None:
+    payload = bytes(range(160))
+    assert encode_frame(payload, OP_BINARY) == b"\x82\x7e\x00\xa0" + payload
+
+
+def test_a_client_frame_is_masked_with_its_key() -> None:
+    payload = bytes(range(160))
+    mask = b"\x01\x02\x03\x04"
+    frame = encode_frame(payload, OP_BINARY, mask)
+    assert frame[:4] == b"\x82\xfe\x00\xa0"  # the mask bit set
+    assert frame[4:8] == mask
+    unmasked = bytes(b ^ mask[i % 4] for i, b in enumerate(frame[8:]))
+    assert unmasked == payload
+
+
+def test_a_mask_is_four_bytes() -> None:
+    with pytest.raises(ValueError, match="4 bytes"):
+        encode_frame(b"x", OP_BINARY, b"\x00")
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closing = False
+        self.buffered = 0
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+
+def fake_ws(transport: Transport, *, use_mask: bool) -> SimpleNamespace:
+    return SimpleNamespace(
+        closed=False, _writer=SimpleNamespace(transport=transport, use_mask=use_mask)
+    )
+
+
+def test_the_repeated_frame_is_prebuilt_when_frames_go_unmasked() -> None:
+    transport = Transport()
+    silence = b"\xff" * 160
+    writer = FrameWriter(fake_ws(transport, use_mask=False), repeated=silence)  # type: ignore[arg-type]
+    writer.binary(silence)
+    writer.binary(silence)
+    assert transport.written[0] is transport.written[1]  # the same prebuilt bytes
+    assert transport.written[0] == encode_frame(silence, OP_BINARY)
+
+
+def test_masked_frames_get_a_fresh_key_each() -> None:
+    transport = Transport()
+    silence = b"\xff" * 160
+    writer = FrameWriter(fake_ws(transport, use_mask=True), repeated=silence)  # type: ignore[arg-type]
+    for _ in range(4):
+        writer.binary(silence)
+    keys = {frame[4:8] for frame in transport.written}
+    assert len(keys) > 1
+
+
+def test_congestion_and_closing_are_reported() -> None:
+    transport = Transport()
+    ws = fake_ws(transport, use_mask=False)
+    writer = FrameWriter(ws, high_water=1000)  # type: ignore[arg-type]
+    assert not writer.is_congested()
+    transport.buffered = 1001
+    assert writer.is_congested()
+    ws.closed = True
+    with pytest.raises(ConnectionResetError):
+        writer.text("MARK_MEDIA x")
+    ws.closed = False
+    transport.closing = True
+    with pytest.raises(ConnectionResetError):
+        writer.binary(b"\x00" * 160)
+    assert transport.written == []
+
+
+def test_a_websocket_without_a_transport_is_refused() -> None:
+    with pytest.raises(MediaError):
+        FrameWriter(SimpleNamespace(closed=False, _writer=None))  # type: ignore[arg-type]
