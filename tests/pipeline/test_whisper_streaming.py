@@ -1,0 +1,97 @@
+"""The real offline engines with streaming recognition: Piper speaks in real time, Whisper
+transcribes the turn while it is spoken, the final is ready about when endpointing decides.
+
+Loads both models once (a few seconds on two CPU cores); each turn takes its own length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import re
+
+import pytest
+
+from voicedock.pipeline.audio import pcm16_to_float, resample_pcm16
+from voicedock.pipeline.conversation import Conversation, ConversationConfig
+from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.providers import create_stt, create_tts
+from voicedock.pipeline.providers.whisper_decoding import short_context_transcript
+from voicedock.pipeline.providers.whisper_stt import WhisperStt, _tokenizer
+
+from .fakes import FakeLlm, FakeSink, FakeTts
+from .synth import frames, silence
+
+pytestmark = [
+    pytest.mark.unit,
+    pytest.mark.skipif(
+        importlib.util.find_spec("faster_whisper") is None
+        or importlib.util.find_spec("piper") is None,
+        reason="offline speech packages not installed",
+    ),
+]
+
+
+async def piper(text: str, rate: int = 8000) -> bytes:
+    tts = create_tts({"provider": "piper"})
+    try:
+        pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
+        return resample_pcm16(pcm, tts.sample_rate, rate)
+    finally:
+        await tts.aclose()
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
+
+
+@pytest.fixture(scope="module")
+def whisper() -> WhisperStt:
+    stt = create_stt({"provider": "offline"})
+    assert isinstance(stt, WhisperStt)
+    return stt
+
+
+async def test_the_guard_sends_a_looping_short_context_to_the_full_window(
+    whisper: WhisperStt,
+) -> None:
+    await whisper.warm_up()
+    audio = pcm16_to_float(await piper("Yes.", 16000))
+    model = whisper._model()
+    tokenizer = _tokenizer(model, "en")
+    # On 2 s of context Whisper-base loops on a lone "Yes." ("Yes. Yes. Yes. ..."): caught.
+    assert short_context_transcript(model, tokenizer, audio, min_frames=200) is None
+    assert words(await whisper.transcribe(await piper("Yes."), 8000)) == ["yes"]
+
+
+@pytest.mark.flaky(reruns=1)  # Piper's synthesis is stochastic: Whisper may mishear a word
+async def test_the_streaming_final_is_the_utterance_and_ready_at_the_turn_end(
+    whisper: WhisperStt,
+) -> None:
+    said = "I would like to book an appointment on Monday morning, if that is possible."
+    audio = silence(300) + await piper(said) + silence(1500)
+    await whisper.warm_up()
+    config = ConversationConfig(
+        endpointing=EndpointingConfig(silence_timeout_ms=None, max_duration_ms=None),
+    )
+    llm, sink = FakeLlm(), FakeSink(instant=True)
+    llm.replies = [["Sure."]]
+    async with Conversation(stt=whisper, llm=llm, tts=FakeTts(), sink=sink, config=config) as conv:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for n, frame in enumerate(frames(audio)):  # in real time, as a phone line
+            conv.feed_audio(frame)
+            await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
+        async with asyncio.timeout(10):
+            while not conv.latencies:
+                await asyncio.sleep(0.02)
+    (user,) = [e for e in conv.transcript if e.role == "user"]
+    assert words(user.content) == words(said)
+    (latency,) = conv.latencies
+    # A finished sentence: the turn ended after the short silence once its transcript said
+    # so, at the latest after the usual one, and the transcript of the pause was the final:
+    # (nearly) ready then, where a whole-turn transcription takes about a second. Generous
+    # bounds: other work shares the CPU.
+    assert latency.endpointing_ms <= 600
+    assert latency.stt_final_ms is not None
+    assert latency.stt_final_ms < 500
