@@ -95,6 +95,11 @@ class WhisperStt:
         self._streaming = streaming
 
     @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        """Raise ProviderConfigError naming the ``stt_config`` key that is wrong."""
+        cls.from_config(config)
+
+    @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WhisperStt:
         return cls(
             model_path=config.get("model_path"),
