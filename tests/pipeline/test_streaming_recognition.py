@@ -8,12 +8,13 @@ import logging
 import pytest
 
 from voicedock.aio import Supervisor
+from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.providers import IncrementalStt, ProviderTimeoutError
 from voicedock.pipeline.streaming_recognition import StreamingConfig, StreamingRecognizer
 
-from .fakes import FakeIncrementalStt
+from .fakes import FakeIncrementalStt, FakeLlm, FakeSink, FakeTts
 from .synth import frames, silence, voiced
 
 pytestmark = pytest.mark.unit
@@ -135,3 +136,36 @@ async def test_a_failed_speculative_final_is_transcribed_again_at_the_end() -> N
     assert await call.recognizer.final(turn) == "Yes."
     assert len(stt.calls) == 2
     await tasks.aclose()
+
+
+async def converse(stt: FakeIncrementalStt) -> Conversation:
+    llm = FakeLlm()
+    llm.replies = [["Of course."]]
+    config = ConversationConfig(endpointing=EP)
+    async with Conversation(
+        stt=stt, llm=llm, tts=FakeTts(), sink=FakeSink(instant=True), config=config
+    ) as conv:
+        for frame in frames(voiced(1200) + silence(1200)):
+            conv.feed_audio(frame)
+            await asyncio.sleep(0)
+        async with asyncio.timeout(2):
+            while not conv.latencies:
+                await asyncio.sleep(0.001)
+    return conv
+
+
+async def test_a_conversation_takes_the_pause_transcript_as_the_final() -> None:
+    stt = FakeIncrementalStt(["Hello, I need help."])
+    conv = await converse(stt)
+    assert conv.transcript[0].content == "Hello, I need help."
+    assert [n // BYTES_PER_MS for n, _ in stt.calls] == [1300]  # the pause's, nothing after
+    assert conv.latencies[0].endpointing_ms == 300  # a finished sentence
+
+
+async def test_with_streaming_off_the_ended_turn_is_transcribed_once() -> None:
+    stt = FakeIncrementalStt(["Hello, I need help."])
+    stt.incremental = False  # stt_config.streaming = false
+    conv = await converse(stt)
+    assert conv.transcript[0].content == "Hello, I need help."
+    assert [n // BYTES_PER_MS for n, _ in stt.calls] == [1350]  # the turn, 150 ms of tail
+    assert conv.latencies[0].endpointing_ms == 600  # no hint: the usual wait
