@@ -7,7 +7,6 @@ Loads both models once (a few seconds on two CPU cores); each turn takes its own
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
 from collections.abc import Callable
 
@@ -18,19 +17,13 @@ from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import create_stt, create_tts
 from voicedock.pipeline.providers.whisper_decoding import short_context_transcript
-from voicedock.pipeline.providers.whisper_stt import WhisperStt, _tokenizer
+from voicedock.pipeline.providers.whisper_stt import WhisperStt, tokenizer_of
 
+from .engines import needs_offline_engines
 from .fakes import FakeLlm, FakeSink, FakeTts
 from .synth import frames, silence
 
-pytestmark = [
-    pytest.mark.unit,
-    pytest.mark.skipif(
-        importlib.util.find_spec("faster_whisper") is None
-        or importlib.util.find_spec("piper") is None,
-        reason="offline speech packages not installed",
-    ),
-]
+pytestmark = [pytest.mark.unit, needs_offline_engines]
 
 
 async def piper(text: str, rate: int = 8000) -> bytes:
@@ -59,7 +52,7 @@ async def test_the_guard_sends_a_looping_short_context_to_the_full_window(
     await whisper.warm_up()
     audio = pcm16_to_float(await piper("Yes.", 16000))
     model = whisper._model()
-    tokenizer = _tokenizer(model, "en")
+    tokenizer = tokenizer_of(model, "en")
     # On 2 s of context Whisper-base loops on a lone "Yes." ("Yes. Yes. Yes. ..."): caught.
     assert short_context_transcript(model, tokenizer, audio, min_frames=200) is None
     assert words(await whisper.transcribe(await piper("Yes."), 8000)) == ["yes"]

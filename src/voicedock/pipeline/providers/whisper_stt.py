@@ -138,7 +138,7 @@ class WhisperStt:
         audio = resample_signal(pcm16_to_float(pcm), sample_rate, WHISPER_RATE)
         try:
             if self._short_context and len(audio) < 30 * WHISPER_RATE:
-                tokenizer = _tokenizer(model, self._language)
+                tokenizer = tokenizer_of(model, self._language)
                 text = short_context_transcript(
                     model, tokenizer, audio, prefix, beam_size=self._beam_size
                 )
@@ -162,7 +162,8 @@ class WhisperStt:
         return None
 
 
-def _tokenizer(model: Any, language: str | None) -> Any:
+def tokenizer_of(model: Any, language: str | None) -> Any:
+    """The transcription tokenizer of ``model`` (a faster-whisper ``WhisperModel``)."""
     from faster_whisper.tokenizer import Tokenizer
 
     return Tokenizer(model.hf_tokenizer, True, task="transcribe", language=language)
