@@ -139,7 +139,8 @@ async def one_call(name: str, lines: list[tuple[str, bytes]]) -> list[Turn]:
     assert live.result is not None
     heard = [e.content for e in live.result.transcript if e.role == "user"]
     latencies = live.result.latencies
-    assert len(heard) == len(latencies) == len(lines), "a turn was split or lost"
+    if not len(heard) == len(latencies) == len(lines):
+        raise SystemExit(f"{name}: a turn was split or lost: {heard}")
     return [Turn(s, h, t) for (s, _), h, t in zip(lines, heard, latencies, strict=True)]
 
 

@@ -224,7 +224,7 @@ class EchoSettings:  # [speech.echo]: the assistant's own voice heard back (docs
 class EndpointingSettings:  # [speech.endpointing]: when the caller's turn is over (docs/speech.md)
     mode: str = "adaptive"  # adaptive | fixed (always end_silence_ms)
     end_silence_ms: int = 600  # silence that ends a turn (adaptive: when its text is unclear)
-    complete_silence_ms: int = 300  # adaptive: the turn reads as a finished sentence
+    complete_silence_ms: int = 450  # adaptive: the turn reads as a finished sentence
     incomplete_silence_ms: int = 1000  # adaptive: the turn trails off ("and", "um", ",")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
@@ -10,7 +12,7 @@ from voicedock.pipeline.turn_completion import utterance_complete
 
 pytestmark = pytest.mark.unit
 
-CFG = EndpointingConfig(silence_timeout_ms=None, max_duration_ms=None)  # 300 / 600 / 1000
+CFG = EndpointingConfig(silence_timeout_ms=None, max_duration_ms=None, complete_silence_ms=300)
 
 
 def turn_end(ep: Endpointer, *, hint: bool | None, hint_after_ms: int = 100) -> int:
@@ -39,7 +41,7 @@ def test_a_late_hint_ends_the_turn_at_once() -> None:
 
 
 def test_fixed_mode_ignores_hints() -> None:
-    fixed = EndpointingConfig(mode="fixed", silence_timeout_ms=None, max_duration_ms=None)
+    fixed = dataclasses.replace(CFG, mode="fixed")
     assert turn_end(Endpointer(fixed), hint=True) == 600
     assert turn_end(Endpointer(fixed), hint=False) == 600
 

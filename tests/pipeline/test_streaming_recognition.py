@@ -19,7 +19,7 @@ from .synth import frames, silence, voiced
 
 pytestmark = pytest.mark.unit
 
-EP = EndpointingConfig(silence_timeout_ms=None, max_duration_ms=None)  # 300 / 600 / 1000 ms
+EP = EndpointingConfig(silence_timeout_ms=None, max_duration_ms=None, complete_silence_ms=300)
 CONFIG = StreamingConfig(interim_every_ms=1000, pause_ms=100)
 BYTES_PER_MS = 16  # 8 kHz PCM16
 

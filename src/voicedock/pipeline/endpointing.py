@@ -51,7 +51,7 @@ class EndpointingConfig:
     max_duration_ms: int | None = 600_000
     silence_prompt_ms: int | None = None
     mode: str = "adaptive"
-    complete_silence_ms: int = 300
+    complete_silence_ms: int = 450
     incomplete_silence_ms: int = 1000
 
     def __post_init__(self) -> None:
