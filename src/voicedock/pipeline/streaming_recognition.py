@@ -112,12 +112,12 @@ class StreamingRecognizer:
         ):
             heard = await asyncio.shield(last.task)  # no speech since the pause
             if heard is not None:
-                self._forget()
+                self._forget(stopped.started_at_ms)
                 return heard
         elif last is not None and not last.task.done():
             await asyncio.wait([last.task])  # one transcription at a time
         prefix = self._settled if self._turn_ms == stopped.started_at_ms else ""
-        self._forget()
+        self._forget(stopped.started_at_ms)
         self._busy += 1
         try:
             return await self._stt.transcribe_continuing(
@@ -126,8 +126,10 @@ class StreamingRecognizer:
         finally:
             self._busy -= 1
 
-    def _forget(self) -> None:
-        self._turn_ms, self._settled, self._previous, self._last = None, "", None, None
+    def _forget(self, turn: int) -> None:
+        """Drop what is known of ``turn`` (not of a turn begun since)."""
+        if self._turn_ms == turn:
+            self._turn_ms, self._settled, self._previous, self._last = None, "", None, None
 
     def _start(self, turn: int, until: int, *, speculative: bool) -> None:
         audio = self._listener.heard_so_far()
