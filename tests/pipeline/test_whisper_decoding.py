@@ -17,10 +17,10 @@ pytestmark = pytest.mark.unit
 
 
 def test_context_is_the_audio_plus_a_margin_within_bounds() -> None:
-    assert context_frames(413) == 700  # 4.1 s: + 200 frames, whole hundreds
-    assert context_frames(700) == 900
+    assert context_frames(413) == 900  # 4.1 s: + 400 frames, whole hundreds
+    assert context_frames(700) == 1100
     assert context_frames(63) == 600  # short words need some context not to repeat
-    assert context_frames(2900) == FULL_CONTEXT_FRAMES
+    assert context_frames(2700) == FULL_CONTEXT_FRAMES
 
 
 def test_token_budget_grows_with_the_audio() -> None:
@@ -44,6 +44,12 @@ def test_loops_are_degenerate(text: str) -> None:
 
 def test_reaching_the_budget_is_degenerate() -> None:
     assert degenerate("Okay", tokens=14, budget=14)
+
+
+def test_stopping_early_is_degenerate() -> None:
+    assert degenerate("I", tokens=1, budget=40, duration_s=3.2)  # a sentence of 3.2 s
+    assert not degenerate("Yes.", tokens=2, budget=14, duration_s=0.9)
+    assert not degenerate("Can I bring my dog?", tokens=6, budget=20, duration_s=1.6)
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,10 @@ faster-whisper always encodes 30 s of features (3000 frames), which is most of t
 a phone utterance of a few seconds. The CTranslate2 encoder accepts fewer frames: the
 utterance plus a margin (never less than ``MIN_CONTEXT_FRAMES``) gives the same words in a
 fraction of the time. A short context can make the decoder loop on very short or odd input
-("Yes. Yes. Yes."), so its output is checked (token budget from the audio's duration,
-repeated phrases, zlib compression ratio) and ``None`` asks the caller for the full window.
+("Yes. Yes. Yes.") or stop early (a lone "I" for a 3 s sentence; with a margin under about
+3 s of context beyond the audio this happened to one Piper sentence in ten), so its output is
+checked (a token budget from the audio's duration, repeated phrases, the zlib compression
+ratio, too few tokens for the audio) and ``None`` asks the caller for the full window.
 
 ``prefix`` is text the caller already knows the utterance starts with (the settled part of
 a streaming transcript): the decoder is forced through it and only writes the rest.
@@ -22,10 +24,11 @@ import numpy.typing as npt
 
 FULL_CONTEXT_FRAMES = 3000  # Whisper's 30 s window, 10 ms per frame
 MIN_CONTEXT_FRAMES = 600  # below ~6 s of context short words start to repeat
-MARGIN_FRAMES = 200  # context beyond the audio's last frame
+MARGIN_FRAMES = 400  # context beyond the audio's last frame
 MAX_COMPRESSION_RATIO = 2.4  # faster-whisper's own threshold for repetitive output
 MAX_REPEATS = 3  # a phrase said this often in a row is taken for a decoder loop
 TOKENS_PER_SECOND = 8  # well above fast speech (~5 tokens/s, punctuation included)
+MIN_TOKENS_PER_SECOND = 1.5  # well below slow speech, beyond the first second of audio
 _WORD = re.compile(r"[\w']+")
 
 
@@ -42,9 +45,9 @@ def token_budget(duration_s: float) -> int:
     return min(200, int(duration_s * TOKENS_PER_SECOND) + 10)
 
 
-def degenerate(text: str, tokens: int, budget: int) -> bool:
-    """A transcript that is a decoder loop rather than what was said."""
-    if tokens >= budget:
+def degenerate(text: str, tokens: int, budget: int, duration_s: float = 0.0) -> bool:
+    """A transcript that is a decoder loop, or stopped early, rather than what was said."""
+    if tokens >= budget or tokens < MIN_TOKENS_PER_SECOND * (duration_s - 1.0):
         return True
     if len(text) >= 20:
         raw = text.encode()
@@ -85,7 +88,8 @@ def short_context_transcript(
     window[0, :, :used] = features[:, :used]
     encoded = model.model.encode(ctranslate2.StorageView.from_array(window))
     forced = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
-    budget = token_budget(len(audio) / 16000) + len(forced)
+    duration_s = len(audio) / 16000
+    budget = token_budget(duration_s) + len(forced)
     start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
     # ``max_length`` counts the start tokens and the end of text too; the result holds
     # what follows the start tokens (the forced prefix included).
@@ -98,4 +102,4 @@ def short_context_transcript(
     )
     tokens = [t for t in result[0].sequences_ids[0] if t < tokenizer.eot]
     text = str(tokenizer.decode(tokens)).strip()
-    return None if degenerate(text, len(tokens), budget) else text
+    return None if degenerate(text, len(tokens), budget, duration_s) else text
