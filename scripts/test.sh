@@ -9,4 +9,4 @@ bash scripts/bootstrap.sh
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
-exec .venv/bin/pytest "$@"
+exec .venv/bin/pytest --durations=30 "$@"

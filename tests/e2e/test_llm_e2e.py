@@ -17,6 +17,7 @@ import pytest
 
 from e2e.audio_helpers import (
     UTTERANCE_PARTY,
+    assert_heard,
     read_new_recording,
     require_offline_speech,
     transcribe,
@@ -127,3 +128,44 @@ async def test_a_stalled_llm_is_covered_and_the_caller_hears_it(
     pcm, rate = await read_new_recording(lab.recordings_dir, "utterance-*-rx.wav", before)
     heard = (await transcribe(pcm, rate)).lower()
     assert heard.index("moment") < heard.index("free"), heard
+
+
+async def test_a_slow_llm_is_covered_by_the_filler_the_model_never_sees(
+    live: LiveService, llm: LlmStandIn, lab: LabAsterisk
+) -> None:
+    """The LLM filler: the model's first sentence comes 2.5 s late; after llm_filler's delay
+    the caller hears the filler, then the reply. The transcript has it as a message of its
+    own; the model's next request (injected context asking for a response) does not."""
+    filler = "Let me check the calendar."
+    llm.delay_s = 2.5
+    before = set(lab.recordings_dir.glob("utterance-*-rx.wav"))
+    assistant = {
+        "first_message": "Hello, city library.",
+        "llm_filler": {"delay_seconds": 1, "messages": [filler]},
+    }
+    body = {"destination": UTTERANCE_PARTY, "assistant": assistant}
+    resp = await live.client.post("/calls/outbound", json=body, headers=live.auth())
+    assert resp.status == 200, await resp.text()
+    call_id = str((await resp.json())["call_id"])
+    await wait_transcript(live, call_id, lambda m: m["content"] == REPLY, within=30)
+    llm.delay_s = 0.0
+    injected = {
+        "type": "inject-context",
+        "content": "The caller is a member.",
+        "trigger_response": True,
+    }
+    await control(live, call_id, injected)
+    second = await llm.wait_request(2, timeout=15)
+    assert second.texts("assistant") == ["Hello, city library.", REPLY]
+    await control(live, call_id, {"type": "end-call"})
+    ended = await wait_recorded(live, call_id, within=15)
+    spoken = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
+    assert spoken[:3] == ["Hello, city library.", filler, REPLY]
+    turn = ended["latency"][0]
+    assert turn["filler_ms"] is not None
+    assert 1000 <= turn["filler_ms"] < turn["first_frame_sent_ms"]
+
+    pcm, rate = await read_new_recording(lab.recordings_dir, "utterance-*-rx.wav", before)
+    heard = (await transcribe(pcm, rate)).lower()
+    assert_heard({"check", "calendar", "monday", "free"}, heard)
+    assert heard.index("calendar") < heard.index("free"), heard

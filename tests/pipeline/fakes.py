@@ -44,11 +44,15 @@ class FakeLlm:
         *,
         error: ProviderError | None = None,
         first_token_delay: float = 0.0,
+        chunk_delay: float = 0.0,
     ) -> None:
+        """``chunk_delay``: a slow stream, each chunk after the first this late."""
         self.replies = list(replies)
         self.error = error
         self.first_token_delay = first_token_delay
+        self.chunk_delay = chunk_delay
         self.calls: list[list[ChatMessage]] = []
+        self.last_chunk_at: list[float] = []  # loop time each reply's last chunk was given
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
         self.calls.append(list(messages))
@@ -57,7 +61,12 @@ class FakeLlm:
         if self.error is not None:
             raise self.error
         reply = self.replies.pop(0) if self.replies else f"You said {messages[-1].content}."
-        for chunk in [reply] if isinstance(reply, str) else reply:
+        chunks = [reply] if isinstance(reply, str) else list(reply)
+        for i, chunk in enumerate(chunks):
+            if i and self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+            if i == len(chunks) - 1:
+                self.last_chunk_at.append(asyncio.get_running_loop().time())
             yield chunk
 
     async def aclose(self) -> None:
@@ -130,11 +139,13 @@ class FakeSink:
         self.instant = instant
         self.handles: list[FakeHandle] = []
         self.rates: list[int] = []
+        self.queued_at: list[float] = []  # loop time of each play()
         self.audio_bytes = 0
 
     async def play(self, pcm: bytes, sample_rate: int) -> FakeHandle:
         handle = FakeHandle(len(pcm) / 2 * 1000 / sample_rate)
         self.handles.append(handle)
+        self.queued_at.append(asyncio.get_running_loop().time())
         self.rates.append(sample_rate)
         self.audio_bytes += len(pcm)
         if self.instant:

@@ -22,7 +22,11 @@ from voicedock.api.openapi_schema import (
 from voicedock.api.openapi_tools import TOOL_ITEM, TOOL_TEMPLATE_PATHS, TOOL_TEMPLATE_SCHEMAS
 from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import (
+    DEFAULT_LLM_FILLER_DELAY_S,
+    DEFAULT_LLM_FILLER_MESSAGES,
     LIMIT_FIELDS,
+    LLM_FILLER_DELAY,
+    LLM_FILLER_MESSAGES,
     MESSAGE_ROLES,
     PROVIDERS,
     VOICEMAIL_DETECTION,
@@ -70,6 +74,33 @@ _CONFIG_PROPS: dict[str, Schema] = {
             "delay_seconds": {"type": "number", "minimum": 0, "maximum": 10},
         }
     ),
+    "llm_filler": obj(
+        {
+            "delay_seconds": {
+                "type": ["number", "null"],
+                "minimum": LLM_FILLER_DELAY[0],
+                "maximum": LLM_FILLER_DELAY[1],
+                "default": DEFAULT_LLM_FILLER_DELAY_S,
+                "description": "Seconds after the caller's turn ended without the reply's "
+                "first sentence before the filler is said; null: no filler.",
+            },
+            "messages": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": LLM_FILLER_MESSAGES[0],
+                "items": {"type": "string", "minLength": 1, "maxLength": LLM_FILLER_MESSAGES[1]},
+                "default": list(DEFAULT_LLM_FILLER_MESSAGES),
+                "description": "The phrases, one per slow turn, taken in turn.",
+            },
+        }
+    )
+    | {
+        "description": (
+            "A slow LLM: the caller hears a short phrase, then the reply (pipeline "
+            "assistants; not with xai_realtime). In the transcript as an assistant message "
+            "of its own, never in the model's context. docs/speech.md."
+        )
+    },
     "analysis_plan": obj(
         {
             "summary_prompt": TEXT,

@@ -27,6 +27,7 @@ from voicedock.config import SpeechSettings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
+from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
     ProviderRegistry,
@@ -76,6 +77,7 @@ CONFIG_FIELDS = (
     "assistant_request",
     "analysis_plan",
     "tool_filler",
+    "llm_filler",
     "record",
     "voicemail_detection",
     "voicemail_message",
@@ -94,6 +96,13 @@ LIMIT_FIELDS = {
     "dead_air_seconds": (1, 30),
 }
 PROFILE_FIELDS = ("name", "business_name")
+# The LLM filler (``llm_filler``): its delay's bounds and default (seconds), and how many
+# phrases of how many characters at most.
+LLM_FILLER = "llm_filler"
+LLM_FILLER_DELAY = (0, 10)
+DEFAULT_LLM_FILLER_DELAY_S = 1.2
+DEFAULT_LLM_FILLER_MESSAGES = DEFAULT_PHRASES
+LLM_FILLER_MESSAGES = (10, 200)
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
 # Set (never by the API) on the configuration of a call the organization's server refused:
@@ -143,6 +152,8 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
         out["tools"] = check_tools(obj["tools"])
     if obj.get("tool_filler") is not None:
         out["tool_filler"] = _check_tool_filler(obj["tool_filler"])
+    if obj.get(LLM_FILLER) is not None:
+        out[LLM_FILLER] = _check_llm_filler(obj[LLM_FILLER])
     if obj.get("analysis_plan") is not None:
         out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
     if obj.get(ASSISTANT_REQUEST) is not None:
@@ -172,6 +183,38 @@ def _check_tool_filler(value: object) -> JsonObject:
         if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 10:
             raise BadRequest("tool_filler.delay_seconds must be a number of seconds, 0-10")
         out["delay_seconds"] = delay
+    return out
+
+
+def _check_llm_filler(value: object) -> JsonObject:
+    """``{"delay_seconds": 0-10 | null, "messages": [1-10 texts]}``: what the caller hears
+    when the reply's first sentence is that late (``pipeline/filler.py``); a null delay:
+    none (an override turns a saved assistant's filler off that way)."""
+    obj = fields.require_object(value, LLM_FILLER)
+    fields.reject_unknown(obj, ("delay_seconds", "messages"), LLM_FILLER)
+    out: JsonObject = {}
+    if "delay_seconds" in obj:
+        delay, (low, high) = obj["delay_seconds"], LLM_FILLER_DELAY
+        number = isinstance(delay, int | float) and not isinstance(delay, bool)
+        if delay is not None and not (number and low <= delay <= high):
+            raise BadRequest(
+                f"{LLM_FILLER}.delay_seconds must be a number of seconds, {low}-{high}, "
+                "or null (no filler)"
+            )
+        out["delay_seconds"] = delay
+    messages = obj.get("messages")
+    if messages is not None:
+        count, length = LLM_FILLER_MESSAGES
+        if (
+            not isinstance(messages, list)
+            or not 1 <= len(messages) <= count
+            or not all(isinstance(m, str) and m.strip() and len(m) <= length for m in messages)
+        ):
+            raise BadRequest(
+                f"{LLM_FILLER}.messages must be a list of 1-{count} texts "
+                f"of at most {length} characters"
+            )
+        out["messages"] = [m.strip() for m in messages]
     return out
 
 
@@ -242,6 +285,12 @@ def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
         if has_stt or has_tts:
             raise BadRequest(
                 f"provider {provider} handles speech itself: omit stt_config and tts_config"
+            )
+        filler = config.get(LLM_FILLER)  # on unless its delay is null
+        if isinstance(filler, dict) and filler.get("delay_seconds", True) is not None:
+            raise BadRequest(
+                f"provider {provider} speaks for itself: omit {LLM_FILLER} "
+                "(dead_air_seconds covers a stalled model)"
             )
         llm = resolved.get("llm_config")
         if isinstance(llm, dict):

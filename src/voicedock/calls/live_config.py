@@ -13,7 +13,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from voicedock.calls.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE
+from voicedock.calls.assistant_config import (
+    DEFAULT_LLM_FILLER_DELAY_S,
+    HANG_UP_AFTER_FIRST_MESSAGE,
+    LLM_FILLER,
+)
 from voicedock.calls.tool_config import assistant_tools, tool_specs
 from voicedock.config import EchoSettings, EndpointingSettings
 from voicedock.pipeline.analysis import AnalysisPlan
@@ -55,6 +59,10 @@ def conversation_config(
         endpointing = dataclasses.replace(endpointing, **limits)
     dead_air = assistant_config.get("dead_air_seconds")
     dead_air_text = assistant_config.get("dead_air_message")
+    llm_filler, llm_delay, phrases = assistant_config.get(LLM_FILLER), None, None
+    if isinstance(llm_filler, Mapping):  # without it: no LLM filler
+        llm_delay = llm_filler.get("delay_seconds", DEFAULT_LLM_FILLER_DELAY_S)
+        phrases = llm_filler.get("messages")
     filler = assistant_config.get("tool_filler")
     filler = filler if isinstance(filler, Mapping) else {}
     message = filler.get("message", cfg.tool_filler_message)
@@ -65,6 +73,8 @@ def conversation_config(
         dead_air_message=_text_or(dead_air_text, cfg.dead_air_message),
         tool_filler_message=message if isinstance(message, str) and message else None,
         tool_filler_delay_s=float(delay),
+        llm_filler_delay_s=float(llm_delay) if llm_delay is not None else None,
+        llm_filler_messages=tuple(phrases) if phrases else cfg.llm_filler_messages,
         endpointing=endpointing,
         sample_rate=sample_rate,
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,

@@ -17,7 +17,9 @@ call ends first, recorded as interrupted at 0 words.
 `transcript` is in spoken order (by when a message *started*); `on_transcript` sees each
 message once no earlier-started turn is still open (a caller still talking or being
 transcribed, an assistant message still playing), so the messages it delivers, too, come in
-spoken order. Provider failures lead to a short spoken fallback
+spoken order. The reply is spoken sentence by sentence as the model streams it; a reply slow
+to start, or a slow tool, is covered by a filler (``pipeline/filler.py``), a message of its
+own that the model never sees. Provider failures lead to a short spoken fallback
 within a bounded time and then the end of the call with reason "provider-error": a call is
 never left open and silent. The owner hangs up when `wait_ended()` returns.
 """
@@ -33,12 +35,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import Any, Self, TypeAlias, TypeVar
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.conversation_config import ConversationConfig as ConversationConfig
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
+from voicedock.pipeline.filler import FillerPhrases, dead_air, late
 from voicedock.pipeline.frames import (
     ChatMessage,
     Dtmf,
@@ -90,17 +93,6 @@ def failure_reason(exc: Exception) -> str:
     return PROVIDER_ERROR if isinstance(exc, SPEECH_FAILURES) else INTERNAL_ERROR
 
 
-async def dead_air(after_s: float, answered: Callable[[], bool]) -> bool:
-    """Dead air on our side: True when, ``after_s`` after the caller's words were heard, the
-    reply has still not begun (``answered()`` is false: a stalled provider), so the caller is
-    to hear ``dead_air_message`` meanwhile. Both dialogues cover dead air by this rule."""
-    await asyncio.sleep(after_s)
-    if answered():
-        return False
-    log.warning("no reply audio after %.1f s: covering the dead air", after_s)
-    return True
-
-
 class Conversation:
     """One call's dialogue. Use as ``async with Conversation(...) as conv``."""
 
@@ -124,6 +116,7 @@ class Conversation:
         self._on_transcript = on_transcript
         self._stt, self._llm, self._tts, self._sink = stt, llm, tts, sink
         self._wall = wall_clock
+        self._llm_fillers = FillerPhrases(cfg.llm_filler_messages)
         self._listener = Listener(
             cfg.sample_rate,
             vad=cfg.vad,
@@ -392,43 +385,68 @@ class Conversation:
 
         slot = self._reserve()
         reply = Speech(slot=slot)
+        delay = self.config.llm_filler_delay_s
+        wait = _Wait(t0 + delay if user is not None and delay is not None else None)
         cover = None
         if user is not None and self.config.dead_air_s is not None:
-            cover = self._spawn(self._cover_dead_air(reply, self.config.dead_air_s))
+            cover = self._spawn(self._cover_dead_air(reply, wait, latency, t0))
         try:
-            await self._speak(partial(self._reply, first_token), slot, latency, t0, speech=reply)
+            make = partial(self._reply, first_token, wait)
+            await self._speak(make, slot, latency, t0, speech=reply)
         finally:
             if cover is not None and reply.started_at is None:
                 cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
         if latency is not None:
             self.latencies.append(latency)
 
-    async def _cover_dead_air(self, reply: Speech, after_s: float) -> None:
-        """Dead air on our side: when ``reply`` has not started ``after_s`` after the caller's
-        words were heard (a stalled LLM or TTS), say ``dead_air_message`` meanwhile. Recorded
-        like any assistant message, placed before the reply in the model's history."""
+    async def _cover_dead_air(
+        self, reply: Speech, wait: _Wait, latency: TurnLatency | None, t0: float
+    ) -> None:
+        """Dead air on our side: when neither ``reply`` nor a filler has started
+        ``dead_air_s`` after the caller's words were heard (a stalled LLM or TTS), say
+        ``dead_air_message`` meanwhile, as a filler."""
 
         def answered() -> bool:
-            return reply.started_at is not None or self._ending or not self._floor_free.is_set()
+            started = reply.started_at is not None or wait.covered
+            return started or self._ending or not self._floor_free.is_set()
 
-        if not await dead_air(after_s, answered):
+        assert self.config.dead_air_s is not None
+        if not await dead_air(self.config.dead_air_s, answered):
             return
-        slot = ChatMessage("assistant", "")
-        index = next((i for i, m in enumerate(self._history) if m is reply.slot), None)
-        self._history.insert(len(self._history) if index is None else index, slot)
-        filler = Speech(slot=slot)
-        self._speeches.append(filler)
-        for sentence in split_sentences(self.config.dead_air_message):
-            await self._speak_sentence(filler, sentence, None, 0.0)
-        await filler.wait_played()
-        if filler in self._speeches:
-            self._speeches.remove(filler)
-            self._settle(filler, filler.text, interrupted=False)
+        wait.covered = True
+        await self._settle_played(await self._say_filler(self.config.dead_air_message, latency, t0))
 
-    async def _reply(self, first_token: Callable[[], None]) -> AsyncIterator[str]:
-        """The model's reply, sentence by sentence. With tools, the calls of each reply are
-        carried out in order (the caller hears the filler while a slow one runs), their
-        results appended as ``tool`` messages, and the model goes on from them."""
+    async def _say_filler(self, text: str, latency: TurnLatency | None, t0: float) -> Speech:
+        """Say a filler (pipeline/filler.py): queued like any speech, so what is queued after
+        it is heard after it; recorded once played (``_settle_played``), never in the model's
+        context. ``latency.filler_ms`` notes the first one said before the reply's audio."""
+        filler = Speech(slot=ChatMessage("assistant", ""), filler=True)  # a slot of its own
+        self._speeches.append(filler)
+        for sentence in split_sentences(text):
+            await self._speak_sentence(filler, sentence, None, 0.0)
+        if (
+            latency is not None
+            and latency.filler_ms is None
+            and latency.first_frame_sent_ms is None  # said before the reply's own audio
+            and filler.sentences
+        ):
+            await filler.sentences[0].handles[0].started()
+            latency.filler_ms = _ms_since(t0)
+        return filler
+
+    async def _settle_played(self, speech: Speech) -> None:
+        await speech.wait_played()
+        if speech in self._speeches:
+            self._speeches.remove(speech)
+            self._settle(speech, speech.text, interrupted=False)
+
+    async def _reply(
+        self, first_token: Callable[[], None], wait: _Wait
+    ) -> AsyncIterator[str | _Filler]:
+        """The model's reply, sentence by sentence; a filler first when its first sentence is
+        late (``llm_filler_delay_s``). With tools, the calls of each reply are carried out in
+        order (the caller hears the tool filler while a slow one runs), their results
+        appended as ``tool`` messages, and the model goes on from them."""
         llm, tools = self._llm, self.config.tools
         rounds = self.config.max_tool_rounds if tools and isinstance(llm, ToolCallingLlm) else 0
         for round_ in range(rounds + 1):
@@ -439,11 +457,14 @@ class Conversation:
                 else llm.stream(self._context())
             )
             calls: list[ToolCall] = []
-            async for item in reply_sentences(
+            items: AsyncIterator[str | ToolCall | _Filler] = reply_sentences(
                 stream,
                 first_token_timeout_s=self.config.llm_first_token_timeout_s,
                 on_first_token=first_token if round_ == 0 else None,
-            ):
+            )
+            if round_ == 0 and wait.filler_due is not None:
+                items = self._first_in_time(items, wait)
+            async for item in items:
                 if isinstance(item, ToolCall):
                     calls.append(item)
                 else:
@@ -462,9 +483,10 @@ class Conversation:
                     if outcome is None:  # closing
                         return
                     try:
-                        done, _ = await asyncio.wait([outcome], timeout=self._filler_delay())
-                        if not done and (filler := self.config.tool_filler_message):
-                            yield filler
+                        filler = self.config.tool_filler_message
+                        if filler and await late(outcome, self.config.tool_filler_delay_s):
+                            wait.covered = True
+                            yield _Filler(filler)
                         result = await outcome
                     finally:
                         outcome.cancel()
@@ -478,8 +500,33 @@ class Conversation:
             if end_turn:
                 return
 
-    def _filler_delay(self) -> float:
-        return self.config.tool_filler_delay_s if self.config.tool_filler_message else 1e9
+    async def _first_in_time(
+        self, items: AsyncIterator[_T], wait: _Wait
+    ) -> AsyncIterator[_T | _Filler]:
+        """``items`` (the model's reply), with the LLM filler before them when the first one
+        is not there by ``wait.filler_due`` and no filler covered the wait yet. The first
+        item is awaited in a task of its own, so the filler is spoken meanwhile."""
+        first = self._tasks.spawn_value(_next(items), None)
+        if first is None:  # closing
+            return
+        try:
+            assert wait.filler_due is not None
+            due = wait.filler_due - time.perf_counter()
+            if await late(first, due) and not wait.covered and self._llm_fillers:
+                wait.covered = True
+                yield _Filler(self._llm_fillers.next())
+            got = await first
+        finally:
+            if not first.done():
+                first.cancel()
+                await asyncio.wait([first])  # done with ``items`` before they are closed
+        if isinstance(got, Exception):
+            raise got
+        if got is None:
+            return
+        yield got[0]
+        async for item in items:
+            yield item
 
     async def _run_tool(self, call: ToolCall) -> ToolResult:
         if call.name == END_CALL:
@@ -497,7 +544,7 @@ class Conversation:
 
     async def _speak(
         self,
-        make_sentences: Callable[[], AsyncIterator[str]],
+        make_sentences: Callable[[], AsyncIterator[str | _Filler]],
         slot: ChatMessage,
         latency: TurnLatency | None = None,
         t0: float = 0.0,
@@ -519,6 +566,10 @@ class Conversation:
                 self._speeches.append(speech)
                 async for sentence in make_sentences():
                     _reraise_swallowed_cancel()
+                    if isinstance(sentence, _Filler):
+                        filler = await self._say_filler(sentence.text, latency, t0)
+                        self._spawn(self._settle_played(filler))
+                        continue
                     await self._speak_sentence(speech, sentence, latency, t0, wait_floor)
                 _reraise_swallowed_cancel()
                 await speech.wait_played()
@@ -613,11 +664,12 @@ class Conversation:
         slot, speech.slot = speech.slot, None
         if slot is None:
             return
-        index = next(i for i, m in enumerate(self._history) if m is slot)
-        if text:
-            self._history[index] = ChatMessage("assistant", text)
-        else:
-            del self._history[index]
+        if not speech.filler:  # a filler's slot is not in the history: never the model's
+            index = next(i for i, m in enumerate(self._history) if m is slot)
+            if text:
+                self._history[index] = ChatMessage("assistant", text)
+            else:
+                del self._history[index]
         if speech.started_at is None and not speech.always_recorded:
             self._report()  # a response that never spoke holds nothing back
             return
@@ -709,6 +761,34 @@ class _UserAudio:
 
 # A transcription of a caller's audio: its words, or the error that stopped them.
 _Hearing: TypeAlias = asyncio.Task[str | Exception]
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True, frozen=True)
+class _Filler:
+    """A filler among the reply's sentences: said as a message of its own."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class _Wait:
+    """A caller's turn waiting for its reply: when the LLM filler is due (perf_counter; None:
+    no LLM filler), and whether a filler already covered the wait."""
+
+    filler_due: float | None
+    covered: bool = False
+
+
+async def _next(items: AsyncIterator[_T]) -> tuple[_T] | Exception | None:
+    """The next of ``items`` (in a 1-tuple), None at their end, or the error that stopped
+    them, for the task that awaits it to raise."""
+    try:
+        return (await anext(items),)
+    except StopAsyncIteration:
+        return None
+    except Exception as exc:  # noqa: BLE001 - raised by whoever awaits the item
+        return exc
 
 
 async def _iterate(items: list[str]) -> AsyncIterator[str]:

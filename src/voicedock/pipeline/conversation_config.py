@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.streaming_recognition import StreamingConfig
 from voicedock.pipeline.tools import ToolSpec
@@ -41,6 +42,11 @@ class ConversationConfig:
     # heard (a stalled LLM or TTS) is covered by dead_air_message; None: not covered.
     dead_air_s: float | None = None
     dead_air_message: str = "One moment, please."
+    # A slow LLM: when the reply's first sentence has not come ``llm_filler_delay_s`` after
+    # the caller's turn ended, the caller hears the next of ``llm_filler_messages`` once
+    # (pipeline/filler.py); None: no LLM filler.
+    llm_filler_delay_s: float | None = None
+    llm_filler_messages: tuple[str, ...] = DEFAULT_PHRASES
     end_call_grace_s: float = 30.0
     # Tools the model may call (with a ``ToolExecutor`` given to the conversation). While one
     # runs longer than ``tool_filler_delay_s`` the caller hears ``tool_filler_message`` once.

@@ -176,7 +176,8 @@ class TurnLatency:
     """Where the time of one assistant turn went, in milliseconds.
 
     `endpointing_ms` is the silence waited before deciding the caller was done; the other
-    fields are measured from that decision.
+    fields are measured from that decision. `filler_ms` is when the first frame of a filler
+    said before the reply's own audio was sent (None: the caller heard no filler first).
     """
 
     endpointing_ms: float = 0.0
@@ -184,3 +185,4 @@ class TurnLatency:
     llm_first_token_ms: float | None = None
     tts_first_audio_ms: float | None = None
     first_frame_sent_ms: float | None = None
+    filler_ms: float | None = None

@@ -52,6 +52,7 @@ class Speech:
     entry: TranscriptEntry | None = None
     interruptible: bool = True  # False: a barge-in does not cut it (transfer announcement)
     always_recorded: bool = False  # a `say`: in the transcript even if never started
+    filler: bool = False  # said while the caller waits: in the transcript, not in the context
     sentences: list[SpokenSentence] = field(default_factory=list)
 
     @property

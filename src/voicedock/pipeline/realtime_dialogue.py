@@ -42,10 +42,10 @@ from voicedock.pipeline.conversation import (
     END_CALL_COMMAND,
     SPEECH_FAILURES,
     ConversationConfig,
-    dead_air,
     failure_reason,
 )
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT, silence_decision
+from voicedock.pipeline.filler import dead_air, late
 from voicedock.pipeline.frames import (
     ChatMessage,
     EndCall,
@@ -301,8 +301,8 @@ class RealtimeDialogue:
             outcome = self._tasks.spawn_value(run_tool(self._tool_executor, call), failed)
             if outcome is None:  # closing
                 return
-            done, _ = await asyncio.wait([outcome], timeout=self.config.tool_filler_delay_s)
-            if not done and (filler := self.config.tool_filler_message):
+            filler = self.config.tool_filler_message
+            if filler and await late(outcome, self.config.tool_filler_delay_s):
                 self._spawn(self._speak(filler), speech=True)
             result = await outcome
         self._record(result_entry(call, result, self._wall()))
