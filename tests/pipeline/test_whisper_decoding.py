@@ -34,6 +34,8 @@ def test_token_budget_grows_with_the_audio() -> None:
     [
         "Yes. Yes. Yes. Yes. Yes. Yes.",
         "No. No. No.",
+        "Yes. Yes.",  # the whole transcript twice
+        "Thank you. Thank you.",
         "I want to I want to I want to go.",
         "thank you for calling " * 6,
     ],
@@ -56,7 +58,7 @@ def test_stopping_early_is_degenerate() -> None:
     "text",
     [
         "Yes.",
-        "No, no.",
+        "No, thank you, no.",
         "",
         "I would like to book an appointment on Monday morning, if that is possible for you.",
         "My account number is four five seven two, and I need to change the address.",

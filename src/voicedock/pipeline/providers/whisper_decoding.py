@@ -4,7 +4,7 @@ faster-whisper always encodes 30 s of features (3000 frames), which is most of t
 a phone utterance of a few seconds. The CTranslate2 encoder accepts fewer frames: the
 utterance plus a margin (never less than ``MIN_CONTEXT_FRAMES``) gives the same words in a
 fraction of the time. A short context can make the decoder loop on very short or odd input
-("Yes. Yes. Yes.") or stop early (a lone "I" for a 3 s sentence; with a margin under about
+("Yes. Yes.") or stop early (a lone "I" for a 3 s sentence; with a margin under about
 3 s of context beyond the audio this happened to one Piper sentence in ten), so its output is
 checked (a token budget from the audio's duration, repeated phrases, the zlib compression
 ratio, too few tokens for the audio) and ``None`` asks the caller for the full window.
@@ -32,10 +32,12 @@ MIN_TOKENS_PER_SECOND = 1.5  # well below slow speech, beyond the first second o
 _WORD = re.compile(r"[\w']+")
 
 
-def context_frames(audio_frames: int, *, min_frames: int = MIN_CONTEXT_FRAMES) -> int:
+def context_frames(
+    audio_frames: int, *, min_frames: int = MIN_CONTEXT_FRAMES, margin_frames: int = MARGIN_FRAMES
+) -> int:
     """Encoder frames for audio of ``audio_frames``: it plus the margin, in whole 100s,
     within ``min_frames`` and the full window."""
-    wanted = -(-(audio_frames + MARGIN_FRAMES) // 100) * 100
+    wanted = -(-(audio_frames + margin_frames) // 100) * 100
     return min(FULL_CONTEXT_FRAMES, max(min_frames, wanted))
 
 
@@ -54,7 +56,15 @@ def degenerate(text: str, tokens: int, budget: int, duration_s: float = 0.0) -> 
         if len(raw) / len(zlib.compress(raw)) > MAX_COMPRESSION_RATIO:
             return True
     words = _WORD.findall(text.lower())
-    return any(_repeats(words, n) for n in range(1, 5))
+    return _doubled(words) or any(_repeats(words, n) for n in range(1, 5))
+
+
+def _doubled(words: list[str]) -> bool:
+    """The whole transcript is one phrase said more than once ("Yes. Yes.")."""
+    count = len(words)
+    return any(
+        count % n == 0 and words == words[:n] * (count // n) for n in range(1, count // 2 + 1)
+    )
 
 
 def _repeats(words: list[str], n: int) -> bool:
@@ -75,6 +85,7 @@ def short_context_transcript(
     *,
     beam_size: int = 1,
     min_frames: int = MIN_CONTEXT_FRAMES,
+    margin_frames: int = MARGIN_FRAMES,
 ) -> str | None:
     """The transcript of 16 kHz ``audio`` (under 30 s) on a short encoder context, or
     ``None`` when the output looks degenerate. ``model`` is a faster-whisper
@@ -82,7 +93,7 @@ def short_context_transcript(
     import ctranslate2
 
     features = model.feature_extractor(audio)
-    frames = context_frames(features.shape[-1], min_frames=min_frames)
+    frames = context_frames(features.shape[-1], min_frames=min_frames, margin_frames=margin_frames)
     window = np.zeros((1, features.shape[0], frames), dtype=np.float32)
     used = min(frames, features.shape[-1])
     window[0, :, :used] = features[:, :used]
