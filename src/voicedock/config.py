@@ -227,6 +227,14 @@ class EchoSettings:  # [speech.echo]: the assistant's own voice heard back (docs
 
 
 @dataclass(slots=True)
+class EndpointingSettings:  # [speech.endpointing]: when the caller's turn is over (docs/speech.md)
+    mode: str = "adaptive"  # adaptive | fixed (always end_silence_ms)
+    end_silence_ms: int = 600  # silence that ends a turn (adaptive: when its text is unclear)
+    complete_silence_ms: int = 450  # adaptive: the turn reads as a finished sentence
+    incomplete_silence_ms: int = 1000  # adaptive: the turn trails off ("and", "um", ",")
+
+
+@dataclass(slots=True)
 class SpeechSettings:
     stt: str = "faster_whisper"
     tts: str = "piper"
@@ -240,6 +248,7 @@ class SpeechSettings:
     elevenlabs_api_key: str = ""
     xai_api_key: str = ""
     echo: EchoSettings = field(default_factory=EchoSettings)
+    endpointing: EndpointingSettings = field(default_factory=EndpointingSettings)
 
 
 # Premium-rate and international-network ranges, blocked unless the operator replaces the
@@ -514,6 +523,7 @@ def _check(s: Settings) -> None:
         raise ConfigError("node.id", "1-64 letters, digits, '_', '.', '-'")
     _range("node.lease_seconds", s.node.lease_seconds, 3, 300)
     _check_echo(s.speech.echo)
+    _check_endpointing(s.speech.endpointing)
     _check_asterisk(s.pbx.asterisk, "pbx.asterisk")
     servers = _check_asterisk_servers(s.pbx.asterisk) if s.pbx.kind == "asterisk" else []
     if s.pbx.kind == "freeswitch" and (
@@ -695,6 +705,18 @@ def _check_echo(echo: EchoSettings) -> None:
             bounds = f"between {low:g} and {high:g}"
             raise ConfigError(f"speech.echo.{name}", f"must be a number {bounds}")
         setattr(echo, name, float(value))
+
+
+def _check_endpointing(ep: EndpointingSettings) -> None:
+    key = "speech.endpointing."
+    if ep.mode not in ("adaptive", "fixed"):
+        raise ConfigError(key + "mode", "must be adaptive or fixed")
+    for name in ("end_silence_ms", "complete_silence_ms", "incomplete_silence_ms"):
+        _range(key + name, getattr(ep, name), 100, 5000)
+    if not ep.complete_silence_ms <= ep.end_silence_ms <= ep.incomplete_silence_ms:
+        raise ConfigError(
+            key + "end_silence_ms", "must lie between complete_silence_ms and incomplete_silence_ms"
+        )
 
 
 def _range(key: str, value: int, low: int, high: int) -> None:

@@ -161,3 +161,44 @@ class FakeSink:
 
     def play_all(self) -> None:
         self.advance(float("inf"))
+
+
+class FakeIncrementalStt:
+    """An `IncrementalStt` that records what it was asked: (audio bytes, prefix) per call.
+    ``texts`` answers in order (then the last again); with ``hold`` each transcription waits
+    until ``release()``."""
+
+    def __init__(self, texts: Sequence[str] = ("",), *, hold: bool = False) -> None:
+        self.texts = list(texts)
+        self.calls: list[tuple[int, str]] = []
+        self.incremental = True
+        self.error: ProviderError | None = None
+        self.running = 0
+        self.most_running = 0
+        self._hold = hold
+        self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        self._gate.set()
+        self._gate = asyncio.Event()
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        return await self.transcribe_continuing(pcm, sample_rate, "")
+
+    async def transcribe_continuing(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
+        self.calls.append((len(pcm), prefix))
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            if self._hold:
+                await self._gate.wait()
+            else:
+                await asyncio.sleep(0)
+        finally:
+            self.running -= 1
+        if self.error is not None:
+            raise self.error
+        return self.texts.pop(0) if len(self.texts) > 1 else self.texts[0]
+
+    async def aclose(self) -> None:
+        return None

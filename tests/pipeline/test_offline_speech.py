@@ -6,7 +6,6 @@ Loads both models once (a few seconds on two CPU cores).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,9 @@ from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.providers import create_stt, create_tts
 from voicedock.pipeline.providers.whisper_weights import MODEL_SHA256, ensure_model_dir
 
-pytestmark = [
-    pytest.mark.unit,
-    pytest.mark.skipif(
-        importlib.util.find_spec("faster_whisper") is None
-        or importlib.util.find_spec("piper") is None,
-        reason="offline speech packages not installed",
-    ),
-]
+from .engines import needs_offline_engines
+
+pytestmark = [pytest.mark.unit, needs_offline_engines]
 
 
 @pytest.fixture(scope="module")

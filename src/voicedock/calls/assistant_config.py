@@ -28,6 +28,7 @@ from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
 from voicedock.pipeline.filler import DEFAULT_PHRASES
+from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
     ProviderRegistry,
     llm_registry,
@@ -309,8 +310,21 @@ def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
         whisper = key == "stt_config" and name in WHISPER_NAMES
         if whisper and speech.whisper_model_path:  # the operator's own model directory
             part.setdefault("model_path", speech.whisper_model_path)
+        if whisper:
+            _check_whisper(part)
         resolved[key] = part
     return resolved
+
+
+def _check_whisper(section: JsonObject) -> None:
+    """The offline STT's own keys (``encoder_context``, ``streaming``...): 400 naming the key."""
+    from voicedock.pipeline.providers.whisper_stt import WhisperStt
+
+    try:
+        WhisperStt.check_config(section)
+    except (ProviderConfigError, TypeError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, ProviderConfigError) else "stt_config is invalid"
+        raise BadRequest(message) from None
 
 
 def llm_section(provider: object, section: JsonObject, default_engine: str) -> JsonObject:

@@ -19,7 +19,7 @@ from voicedock.calls.assistant_config import (
     LLM_FILLER,
 )
 from voicedock.calls.tool_config import assistant_tools, tool_specs
-from voicedock.config import EchoSettings
+from voicedock.config import EchoSettings, EndpointingSettings
 from voicedock.pipeline.analysis import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.echo import EchoGateConfig
@@ -46,7 +46,7 @@ def conversation_config(
     first = assistant_config.get("first_message")
     prompt_text = assistant_config.get("silence_prompt_message")
     endpointing = cfg.endpointing
-    limits = {
+    limits: dict[str, Any] = {
         field: seconds * 1000
         for key, field in (
             ("silence_timeout_seconds", "silence_timeout_ms"),
@@ -97,6 +97,22 @@ def with_echo_settings(base: ConversationConfig | None, echo: EchoSettings) -> C
         min_cancel_db=echo.min_cancel_db,
     )
     return dataclasses.replace(base or ConversationConfig(), echo=gate)
+
+
+def with_endpointing_settings(
+    base: ConversationConfig | None, endpointing: EndpointingSettings
+) -> ConversationConfig:
+    """``base`` (or the defaults) with the turn-end timing of ``[speech.endpointing]``
+    (checked at start-up): the same for every call of the service."""
+    cfg = base or ConversationConfig()
+    timing = dataclasses.replace(
+        cfg.endpointing,
+        mode=endpointing.mode,
+        end_silence_ms=endpointing.end_silence_ms,
+        complete_silence_ms=endpointing.complete_silence_ms,
+        incomplete_silence_ms=endpointing.incomplete_silence_ms,
+    )
+    return dataclasses.replace(cfg, endpointing=timing)
 
 
 def analysis_plan(assistant_config: Mapping[str, Any]) -> AnalysisPlan | None:

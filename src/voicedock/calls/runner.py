@@ -206,7 +206,8 @@ class CallRunner:
         self._store = store
         self._settings = settings
         self._providers = providers
-        self._conversation = conversation
+        # Dialogue defaults given here win over [speech.endpointing] (tests set their own).
+        self._conversation = conversation or _dialogue_defaults(settings)
         self._close_timeout = close_timeout
         self._calls: dict[str, RunningCall] = {}
         self.media_totals = OutputTotals()  # outbound media counters, for metrics
@@ -595,3 +596,10 @@ def _reason(running: RunningCall) -> str:
     if live is not None and live.end_reason is not None:
         return live.end_reason
     return running.stop_reason or "closed"
+
+
+def _dialogue_defaults(settings: Settings) -> ConversationConfig:
+    """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing."""
+    from voicedock.calls.live_config import with_endpointing_settings
+
+    return with_endpointing_settings(None, settings.speech.endpointing)

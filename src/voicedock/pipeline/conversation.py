@@ -2,6 +2,10 @@
 
     feed_audio → Listener (VAD + endpointing) → turn task: STT → LLM → TTS → OutputSink
 
+With an `IncrementalStt` (offline Whisper) the caller's turn is transcribed while it is
+spoken (``streaming_recognition.py``): the final transcript is ready about when endpointing
+decides, and how the turn reads tells adaptive endpointing how long to wait.
+
 `feed_audio` is synchronous and cheap (it runs per 20 ms frame); everything slow happens in
 tasks owned by the conversation's supervisor. When the caller takes the floor, what is being
 said or thought is cancelled, queued audio is flushed, and the assistant message is stored cut
@@ -31,7 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import Self, TypeAlias, TypeVar
+from typing import Any, Self, TypeAlias, TypeVar
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.audio import resample_pcm16
@@ -54,7 +58,15 @@ from voicedock.pipeline.frames import (
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.llm_stream import reply_sentences
 from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
-from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, ToolCallingLlm, Tts
+from voicedock.pipeline.providers.base import (
+    IncrementalStt,
+    Llm,
+    ProviderError,
+    Stt,
+    ToolCallingLlm,
+    Tts,
+)
+from voicedock.pipeline.streaming_recognition import StreamingRecognizer
 from voicedock.pipeline.text import split_sentences
 from voicedock.pipeline.tools import (
     END_CALL,
@@ -121,6 +133,12 @@ class Conversation:
             "conversation", log, expected=SPEECH_FAILURES, on_error=self._task_failed
         )
         self._run_task: asyncio.Task[None] | None = None
+        # The caller's turns transcribed while spoken, by an engine cheap enough for it.
+        self._recognizer = (
+            StreamingRecognizer(stt, self._listener, self._tasks, cfg.streaming)
+            if isinstance(stt, IncrementalStt) and stt.incremental
+            else None
+        )
         self._speech_tasks: set[asyncio.Task[None]] = set()
         # Tasks of `say`s not yet speaking: a barge-in lets them wait instead of cancelling.
         self._queued_says: set[asyncio.Task[None]] = set()
@@ -197,6 +215,8 @@ class Conversation:
                 self._events.put_nowait(_Turn(frame, time.perf_counter()))
             else:
                 self._events.put_nowait(frame)
+        if self._recognizer is not None:
+            self._recognizer.listen()
         if self._unreported:  # a caller's blip that did not become a turn no longer holds them
             self._report()
 
@@ -306,25 +326,30 @@ class Conversation:
 
     def _start_turn(self, turn: _Turn) -> None:
         stopped = turn.utterance.stopped
-        if not self._pending_audio:
+        alone = not self._pending_audio  # not merged with an earlier turn's audio
+        if alone:
             self._pending_started_ms = stopped.started_at_ms
         self._pending_audio += turn.utterance.pcm
         latency = TurnLatency(endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms))
         if self._hearing is not None:
             self._hearing.cancel()  # the merged audio is transcribed instead
-        self._hearing = hearing = self._hear(self._pending_audio)
+        if self._recognizer is not None and alone:
+            words = self._recognizer.final(turn.utterance)
+        else:
+            words = self._stt.transcribe(self._pending_audio, self.config.sample_rate)
+        self._hearing = hearing = self._hear(words)
         user = _UserAudio(hearing, stopped.ended_at_ms)
         self._spawn(self._respond(user, latency, turn.decided))
 
-    def _hear(self, pcm: bytes) -> _Hearing:
-        """Start transcribing `pcm`, bounded by the STT timeout from now; the task belongs to
-        the conversation, not to the turn waiting for it, and never fails."""
+    def _hear(self, words: Coroutine[Any, Any, str]) -> _Hearing:
+        """Start a transcription (``words``), bounded by the STT timeout from now; the task
+        belongs to the conversation, not to the turn waiting for it, and never fails."""
         deadline = asyncio.get_running_loop().time() + self.config.stt_timeout_s
 
         async def transcribe() -> str | Exception:
             try:
                 async with asyncio.timeout_at(deadline):
-                    return (await self._stt.transcribe(pcm, self.config.sample_rate)).strip()
+                    return (await words).strip()
             except Exception as exc:  # noqa: BLE001 - handed to whoever waits for the words
                 return exc
 
@@ -697,7 +722,8 @@ class Conversation:
             return
         words = [await self._last_words(hearing)] if hearing is not None else []
         if rest:
-            words.append(await self._last_words(self._hear(rest)))
+            rate = self.config.sample_rate
+            words.append(await self._last_words(self._hear(self._stt.transcribe(rest, rate))))
         if text := " ".join(w for w in words if w):
             started = self._turn_start(started_ms)
             ended = started + (len(pending) + len(rest)) / (2 * self.config.sample_rate)

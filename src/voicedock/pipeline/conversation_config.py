@@ -8,6 +8,7 @@ from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.streaming_recognition import StreamingConfig
 from voicedock.pipeline.tools import ToolSpec
 from voicedock.pipeline.vad import VadConfig
 
@@ -28,6 +29,8 @@ class ConversationConfig:
     pre_roll_ms: int = 200
     echo: EchoGateConfig = field(default_factory=EchoGateConfig)  # own voice heard back
     stt_timeout_s: float = 15.0
+    # How an `IncrementalStt` transcribes the caller's turn while it is spoken.
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
     llm_first_token_timeout_s: float = 10.0
     tts_timeout_s: float = 10.0
     fallback_message: str = "Sorry, I am having technical difficulties. Please call again later."

@@ -7,6 +7,11 @@ engine feeds it one VAD decision per frame and whether assistant audio is audibl
 Rules:
 - a caller turn starts after `min_speech_ms` of speech (gaps shorter than
   `speech_gap_ms` do not reset the count), and ends after `end_silence_ms` of silence;
+- with `mode = "adaptive"` the silence waited follows a completeness hint about what the
+  caller said so far (`hint_complete`, from a transcript of the turn up to the pause): a
+  finished sentence ends the turn after `complete_silence_ms`, words trailing off ("and",
+  "um") after `incomplete_silence_ms`; without a hint (or speech since it) `end_silence_ms`
+  holds, so a pipeline that gives no hints behaves as with `mode = "fixed"`;
 - while the assistant is audible a turn needs `barge_in_speech_ms` of speech, and starting
   one is a barge-in (`Interruption`); shorter blips (echo, "uh-huh") are ignored;
 - no caller speech for `silence_timeout_ms` while the assistant is quiet ends the call
@@ -32,6 +37,7 @@ from voicedock.pipeline.frames import (
 
 SILENCE_TIMEOUT = "silence-timeout"
 MAX_DURATION = "max-duration"
+ENDPOINTING_MODES = ("adaptive", "fixed")
 
 
 @dataclass(slots=True, frozen=True)
@@ -44,11 +50,28 @@ class EndpointingConfig:
     silence_timeout_ms: int | None = 30_000
     max_duration_ms: int | None = 600_000
     silence_prompt_ms: int | None = None
+    mode: str = "adaptive"
+    complete_silence_ms: int = 450
+    incomplete_silence_ms: int = 1000
 
     def __post_init__(self) -> None:
-        for name in ("frame_ms", "min_speech_ms", "end_silence_ms", "barge_in_speech_ms"):
+        positive = (
+            "frame_ms",
+            "min_speech_ms",
+            "end_silence_ms",
+            "barge_in_speech_ms",
+            "complete_silence_ms",
+            "incomplete_silence_ms",
+        )
+        for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"endpointing.{name} must be positive")
+        if self.mode not in ENDPOINTING_MODES:
+            raise ValueError(f"endpointing.mode must be one of {', '.join(ENDPOINTING_MODES)}")
+        if self.complete_silence_ms > self.incomplete_silence_ms:
+            raise ValueError(
+                "endpointing.complete_silence_ms must not exceed incomplete_silence_ms"
+            )
         for name in ("silence_timeout_ms", "max_duration_ms", "silence_prompt_ms"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -90,6 +113,7 @@ class Endpointer:
 
     __slots__ = (
         "_cfg",
+        "_complete",
         "_ended",
         "_gap_ms",
         "_last_activity_ms",
@@ -112,6 +136,13 @@ class Endpointer:
         self._last_activity_ms = 0
         self._prompted = False  # asked already in this silence of the caller
         self._ended = False
+        self._complete: bool | None = None  # the hint about the turn so far
+
+    def hint_complete(self, complete: bool | None) -> None:
+        """What the caller said up to the current pause reads as finished (True), trailing
+        off (False) or cannot tell (None). Forgotten at the next speech: adaptive mode only."""
+        if self._state is _State.SPEAKING and self._silence_ms > 0:
+            self._complete = complete
 
     @property
     def now_ms(self) -> int:
@@ -125,6 +156,11 @@ class Endpointer:
     @property
     def user_maybe_speaking(self) -> bool:
         return self._state is not _State.QUIET
+
+    @property
+    def silence_ms(self) -> int:
+        """Silence since the caller's last speech in the current turn; 0 outside a turn."""
+        return self._silence_ms if self._state is _State.SPEAKING else 0
 
     @property
     def speech_started_ms(self) -> int | None:
@@ -182,13 +218,21 @@ class Endpointer:
         self._prompted = False
         if is_speech:
             self._silence_ms = 0
+            self._complete = None
             return _NO_EVENTS
         self._silence_ms += cfg.frame_ms
-        if self._silence_ms < cfg.end_silence_ms:
+        if self._silence_ms < self._end_silence_ms():
             return _NO_EVENTS
         self._state = _State.QUIET
+        self._complete = None
         ended_at = self._now_ms - self._silence_ms
         return (UserSpeechStopped(self._speech_start_ms, ended_at, self._now_ms),)
+
+    def _end_silence_ms(self) -> int:
+        cfg = self._cfg
+        if cfg.mode == "fixed" or self._complete is None:
+            return cfg.end_silence_ms
+        return cfg.complete_silence_ms if self._complete else cfg.incomplete_silence_ms
 
     def _maybe_start(self, assistant_audible: bool) -> tuple[Frame, ...]:
         cfg = self._cfg
@@ -197,6 +241,7 @@ class Endpointer:
             return _NO_EVENTS
         self._state = _State.SPEAKING
         self._silence_ms = 0
+        self._complete = None
         self._last_activity_ms = self._now_ms
         started = UserSpeechStarted(self._speech_start_ms)
         if assistant_audible:

@@ -76,6 +76,13 @@ class Listener:
             self._utterance = None  # a blip too short to be a turn
         return out
 
+    def heard_so_far(self) -> bytes:
+        """A copy of the audio of the caller turn in progress (pre-roll included); empty
+        unless a turn has started. For transcribing it while the caller speaks."""
+        if self._utterance is None or not self.endpointer.user_speaking:
+            return b""
+        return bytes(self._utterance)
+
     def take_unfinished(self) -> bytes:
         """The audio of a caller turn still in progress (pre-roll included), taken away; empty
         unless a turn has started. For a call that ends while the caller speaks."""

@@ -1,6 +1,7 @@
 """Speech and language providers behind the `Stt`, `Llm` and `Tts` seams."""
 
 from voicedock.pipeline.providers.base import (
+    IncrementalStt,
     Llm,
     ProviderConfigError,
     ProviderConnectionError,
@@ -25,6 +26,7 @@ from voicedock.pipeline.providers.registry import (
 )
 
 __all__ = [
+    "IncrementalStt",
     "Llm",
     "ProviderConfigError",
     "ProviderConnectionError",

@@ -22,6 +22,7 @@ from voicedock.pipeline.frames import ChatMessage, ToolCall, Transcript
 from voicedock.pipeline.tools import ToolSpec
 
 __all__ = [
+    "IncrementalStt",
     "Llm",
     "ProviderConfigError",
     "ProviderConnectionError",
@@ -88,6 +89,21 @@ class SttStream(Protocol):
     def __aiter__(self) -> AsyncIterator[Transcript]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class IncrementalStt(Stt, Protocol):
+    """Optional: local engines cheap enough to transcribe an utterance again and again while
+    it is spoken (``pipeline/streaming_recognition.py``). ``prefix`` is text the audio is
+    known to start with (the settled part of earlier transcripts); the result is the whole
+    transcript, the prefix included. ``incremental`` is false when configured off."""
+
+    @property
+    def incremental(self) -> bool: ...
+
+    async def transcribe_continuing(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
+        """Transcribe 16-bit mono PCM that starts with ``prefix``. Raises ProviderError."""
+        ...
 
 
 @runtime_checkable

@@ -1,9 +1,14 @@
-"""Offline STT: faster-whisper (CTranslate2, int8 on CPU) on each endpointed utterance.
+"""Offline STT: faster-whisper (CTranslate2, int8 on CPU).
 
-Whisper is not a streaming recogniser, which suits the turn engine: VAD decides where an
-utterance ends and the whole utterance is transcribed at once. The model is loaded once per
-process and shared by every call; loading and transcription run in worker threads so the
-event loop keeps pacing audio meanwhile.
+Whisper is not a streaming recogniser: it transcribes a stretch of audio at once. It is an
+`IncrementalStt`: the turn engine has it transcribe the caller's utterance so far while the
+caller speaks, passing the settled start of the transcript as a decoder prefix
+(``pipeline/streaming_recognition.py``). With ``encoder_context = "auto"`` the encoder sees
+the utterance plus a margin instead of Whisper's 30 s window, guarded against degenerate
+output (``whisper_decoding.py``); ``"full"`` always encodes the 30 s window. The short
+context needs a fixed ``language``; with ``language = None`` (detection) the full window is
+used. The model is loaded once per process and shared by every call; loading and
+transcription run in worker threads so the event loop keeps pacing audio meanwhile.
 """
 
 from __future__ import annotations
@@ -17,10 +22,16 @@ from typing import Any
 
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import pcm16_to_float
-from voicedock.pipeline.providers.base import ProviderResponseError, ProviderUnavailableError
+from voicedock.pipeline.providers.base import (
+    ProviderConfigError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+)
+from voicedock.pipeline.providers.whisper_decoding import short_context_transcript
 from voicedock.pipeline.providers.whisper_weights import ensure_model_dir
 
 WHISPER_RATE = 16000
+ENCODER_CONTEXTS = ("auto", "full")
 
 _models: dict[tuple[str, str, str, int], Any] = {}
 _models_lock = threading.Lock()
@@ -53,7 +64,8 @@ def load_model(model_path: str, device: str, compute_type: str, cpu_threads: int
 
 
 class WhisperStt:
-    """`Stt` over faster-whisper; `model_path=None` uses the packaged Whisper-base weights."""
+    """`IncrementalStt` over faster-whisper; `model_path=None` uses the packaged Whisper-base
+    weights. ``streaming=False`` transcribes each utterance only once it has ended."""
 
     def __init__(
         self,
@@ -65,7 +77,13 @@ class WhisperStt:
         compute_type: str = "int8",
         cpu_threads: int = 0,
         beam_size: int = 1,
+        encoder_context: str = "auto",
+        streaming: bool = True,
     ) -> None:
+        if encoder_context not in ENCODER_CONTEXTS:
+            raise ProviderConfigError(
+                f"stt_config.encoder_context must be one of {', '.join(ENCODER_CONTEXTS)}"
+            )
         self._model_path = model_path
         self._cache_dir = Path(cache_dir) if cache_dir else None
         self._language = language
@@ -73,6 +91,13 @@ class WhisperStt:
         self._compute_type = compute_type
         self._cpu_threads = cpu_threads
         self._beam_size = beam_size
+        self._short_context = encoder_context == "auto" and language is not None
+        self._streaming = streaming
+
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        """Raise ProviderConfigError naming the ``stt_config`` key that is wrong."""
+        cls.from_config(config)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WhisperStt:
@@ -84,7 +109,13 @@ class WhisperStt:
             compute_type=str(config.get("compute_type", "int8")),
             cpu_threads=int(config.get("cpu_threads", 0)),
             beam_size=int(config.get("beam_size", 1)),
+            encoder_context=str(config.get("encoder_context", "auto")),
+            streaming=_flag(config, "streaming", default=True),
         )
+
+    @property
+    def incremental(self) -> bool:
+        return self._streaming
 
     def _model(self) -> Any:
         path = self._model_path or str(ensure_model_dir(self._cache_dir))
@@ -95,20 +126,32 @@ class WhisperStt:
         await asyncio.to_thread(self._model)
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        return await self.transcribe_continuing(pcm, sample_rate, "")
+
+    async def transcribe_continuing(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
         if not pcm:
             return ""
-        return await asyncio.to_thread(self._transcribe_sync, pcm, sample_rate)
+        return await asyncio.to_thread(self._transcribe_sync, pcm, sample_rate, prefix)
 
-    def _transcribe_sync(self, pcm: bytes, sample_rate: int) -> str:
+    def _transcribe_sync(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
         model = self._model()
         audio = resample_signal(pcm16_to_float(pcm), sample_rate, WHISPER_RATE)
         try:
+            if self._short_context and len(audio) < 30 * WHISPER_RATE:
+                tokenizer = tokenizer_of(model, self._language)
+                text = short_context_transcript(
+                    model, tokenizer, audio, prefix, beam_size=self._beam_size
+                )
+                if text is not None:
+                    return text
+                prefix = ""  # degenerate output: the full window, decoded afresh
             segments, _info = model.transcribe(
                 audio,
                 language=self._language,
                 beam_size=self._beam_size,
                 condition_on_previous_text=False,
                 vad_filter=False,
+                prefix=prefix.strip() or None,
             )
             return " ".join(s.text.strip() for s in segments).strip()
         except (RuntimeError, ValueError) as exc:
@@ -117,3 +160,17 @@ class WhisperStt:
     async def aclose(self) -> None:
         # The model is shared by the process; nothing per-instance to release.
         return None
+
+
+def tokenizer_of(model: Any, language: str | None) -> Any:
+    """The transcription tokenizer of ``model`` (a faster-whisper ``WhisperModel``)."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(model.hf_tokenizer, True, task="transcribe", language=language)
+
+
+def _flag(config: Mapping[str, Any], key: str, *, default: bool) -> bool:
+    value = config.get(key, default)
+    if not isinstance(value, bool):
+        raise ProviderConfigError(f"stt_config.{key} must be true or false")
+    return value

@@ -1,0 +1,50 @@
+"""``[speech.endpointing]``: checked at start-up, and the timing of every call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicedock.calls.live_config import with_endpointing_settings
+from voicedock.config import ConfigError, EndpointingSettings, load_settings
+from voicedock.pipeline.endpointing import EndpointingConfig
+
+pytestmark = pytest.mark.unit
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "voicedock.example.toml"
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("mode = 'eager'\n", "speech.endpointing.mode"),
+        ("complete_silence_ms = 50\n", "speech.endpointing.complete_silence_ms"),
+        ("incomplete_silence_ms = 9000\n", "speech.endpointing.incomplete_silence_ms"),
+        ("end_silence_ms = 'long'\n", "speech.endpointing.end_silence_ms"),
+        ("end_silence_ms = 1200\n", "speech.endpointing.end_silence_ms"),  # above incomplete
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_key(tmp_path: Path, toml: str, key: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[speech.endpointing]\n" + toml)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_settings(path, environ={})
+
+
+def test_the_settings_reach_every_call() -> None:
+    environ = {
+        "VOICEDOCK_SPEECH__ENDPOINTING__MODE": "fixed",
+        "VOICEDOCK_SPEECH__ENDPOINTING__END_SILENCE_MS": "700",
+    }
+    settings = load_settings(None, environ=environ).speech.endpointing
+    timing = with_endpointing_settings(None, settings).endpointing
+    assert (timing.mode, timing.end_silence_ms) == ("fixed", 700)
+    assert timing.silence_timeout_ms == EndpointingConfig().silence_timeout_ms  # untouched
+
+
+def test_the_defaults_and_the_example_agree_with_the_pipeline() -> None:
+    example = load_settings(EXAMPLE, environ={}).speech.endpointing
+    assert example == EndpointingSettings()
+    timing = with_endpointing_settings(None, example).endpointing
+    assert timing == EndpointingConfig()
