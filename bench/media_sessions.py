@@ -19,7 +19,6 @@ p99 <= 5 ms and nothing lost is the real-time result. Loopback only.
 
 Usage: .venv/bin/python bench/media_sessions.py [--steps 250,500,750,1000]
        [--window 6] [--loops asyncio,uvloop] [--generator-loop uvloop]
-Record under ``flock /work/wt/bench.lock`` on a shared machine.
 """
 
 from __future__ import annotations

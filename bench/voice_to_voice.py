@@ -19,7 +19,7 @@ measured from the endpointing decision. Voice-to-voice = endpointing + first fra
 PBX's jitter buffer and the network are not included. Word error rate: the caller's transcript
 against the sentence synthesized.
 
-    flock /work/wt/bench.lock .venv/bin/python bench/voice_to_voice.py [--turns 20] [--write]
+    .venv/bin/python bench/voice_to_voice.py [--turns 20] [--write]
 """
 
 from __future__ import annotations
