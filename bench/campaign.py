@@ -128,7 +128,7 @@ def report(r: dict[str, Any], args: argparse.Namespace, command: str) -> str:
     lines = [
         f"# Campaign: {r['contacts']} contacts at max_cps = {args.cps}, {now}",
         "",
-        f"Machine: {machine()} (shared: other engineers' tests ran meanwhile)",
+        f"Machine: {machine()} (shared: other work ran meanwhile)",
         "PostgreSQL on 127.0.0.1 and a lab Asterisk, started for the run; one service process "
         "(fake speech) with the trunk limited to "
         f"max_cps = {args.cps}, max_channels = {args.channels}; "

@@ -311,7 +311,7 @@ def report(run: Run, command: str, load: str) -> str:
     lines = [
         f"# Two nodes × {run.calls} calls, {now}",
         "",
-        f"Machine: {machine()} (shared: other engineers' tests ran meanwhile)",
+        f"Machine: {machine()} (shared: other work ran meanwhile)",
         "PostgreSQL on 127.0.0.1 and a lab Asterisk, started for the run; two service processes "
         "(fake speech: scripted STT, echo LLM, tone TTS), each its own ARI application; every "
         "call to the lab's echo line, its media open. The lab's RTP port range is widened for "
@@ -349,7 +349,7 @@ def report(run: Run, command: str, load: str) -> str:
         "",
         "CPU by phase, in % of one core (the machine has "
         f"{os.cpu_count()}: {100 * (os.cpu_count() or 1)}% is all of it; the whole machine's "
-        "count includes other engineers' work):",
+        "count includes other work):",
         "",
         f"| phase | seconds | node a | node b | {' | '.join(OTHERS)} | whole machine |",
         "|---|---|---|---|---|---|---|---|",

@@ -1,4 +1,4 @@
-"""``kill -9`` of the shipped service with live calls, then a restart (issue #20, item 1).
+"""``kill -9`` of the shipped service with live calls, then a restart.
 
 The service runs as shipped (``voicedock serve`` as a subprocess, the compose environment,
 PostgreSQL, the lab Asterisk: the ``deployment`` fixture of test_compose_as_shipped). Calls to

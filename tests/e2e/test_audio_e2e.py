@@ -225,7 +225,7 @@ async def test_caller_talking_over_the_first_message_interrupts_it(
     assert stored[0]["content"] == cut["content"]
 
 
-# ---- issue #11: a say is never lost; messages during the call; the demo's greeting ----------
+# ---- a say is never lost; messages during the call; the demo's greeting ----------
 
 BOOK_ARRIVED = "Your book has arrived at the front desk."
 

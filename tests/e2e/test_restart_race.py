@@ -1,4 +1,4 @@
-"""Calls placed while the PBX restarts (issue #20, item 2): restart detection ends only calls
+"""Calls placed while the PBX restarts: restart detection ends only calls
 that existed before the restart, and whatever the API reports failed has no leg at the PBX.
 
 Clients place a call every 0.7 s through a crash (kill -9) or a graceful restart of the lab

@@ -1,4 +1,4 @@
-"""FreeSWITCH restarts while calls are being placed (issue #20, item 2): restart detection
+"""FreeSWITCH restarts while calls are being placed: restart detection
 ends only the calls from before the restart; a call originated on the fresh FreeSWITCH,
 however soon after the reconnect, is never killed, and a call ended as lost has no channel."""
 

@@ -317,7 +317,7 @@ async def test_broken_sink_still_ends_the_call() -> None:
         assert await asyncio.wait_for(conv.wait_ended(), 2) == "internal-error"
 
 
-# ---- a say is never lost; the transcript is complete and in spoken order (issue #11) -----
+# ---- a say is never lost; the transcript is complete and in spoken order ----------------
 
 
 async def test_say_queued_behind_the_greeting_survives_a_barge_in_and_is_spoken() -> None:

@@ -1,5 +1,5 @@
 """Every request example of README.md, docs/*.md and the API seeds, sent as it is written to the
-real service on each PBX, checked the way a user would check it (issue #11, "User paths").
+real service on each PBX, checked the way a user would check it.
 
 The examples are read from the documents when this module is collected (``examples.py``):
 editing one changes what is sent here, and one that no scenario covers fails
