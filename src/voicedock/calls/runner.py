@@ -89,6 +89,7 @@ TRANSFER_SETTLE_S = 10.0
 PBX_VERDICT_S = 10.0
 PBX_DOWN_WAIT_S = 60.0
 _VERDICT_POLL_S = 0.25
+_STILL_UP_CONFIRM_S = 1.0  # a call the PBX still has after a media loss, asked again after
 # Events after which the call has left voicedock: its conversation ends without a hang-up.
 _GONE_REASONS = {
     PbxEventKind.HANGUP: REMOTE_HANGUP,
@@ -432,11 +433,19 @@ class CallRunner:
                 while not (running.remote_gone or self._closed) and clock() < verdict_by:
                     if not self._health_of(running.call_id).can_place_calls:
                         verdict_by = clock() + PBX_VERDICT_S  # no hang-up could be sent: wait
-                    elif await self._still_up(running.call_id):
+                    elif await self._still_up(running.call_id) and await self._stays_up(running):
                         return  # the media alone was lost
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(_VERDICT_POLL_S):
                             await running.gone.wait()
+
+    async def _stays_up(self, running: RunningCall) -> bool:
+        """The call is still at the PBX ``_STILL_UP_CONFIRM_S`` later: a PBX shutting down
+        closes the media streams a moment before it hangs up their calls."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_STILL_UP_CONFIRM_S):
+                await running.gone.wait()
+        return not running.remote_gone and await self._still_up(running.call_id)
 
     def _health_of(self, call_id: str) -> PbxHealth:
         """The links of the PBX server carrying the call (several servers: its own)."""
