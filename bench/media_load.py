@@ -3,7 +3,8 @@
 * ``Generator`` stands in for Asterisk's ``/media/<id>`` endpoint at scale: raw asyncio
   protocols (no aiohttp), one 20 ms clock for all its channels, and per tick one inbound frame
   written to every channel; what comes back is parsed in place, counted, and played out one
-  frame per tick, answering each MARK_MEDIA with MEDIA_MARK_PROCESSED when playout reaches it.
+  frame per tick, answering each MARK_MEDIA with MEDIA_MARK_PROCESSED when playout reaches it
+  (FLUSH_MEDIA empties the queue, marks included, as chan_websocket does).
   It runs in its own process (``generator_main``), pinned to its own core, and answers
   ``mark`` / ``quiet`` / ``stats`` / ``resume`` / ``stop`` on a pipe.
 * ``ReferenceClient`` is the floor to compare voicedock with: per connection µ-law decode +
@@ -140,6 +141,9 @@ class Channel(asyncio.Protocol):
                 name, _, argument = payload.decode().partition(" ")
                 if name == "MARK_MEDIA":
                     self.queue.append(argument)
+                elif name == "FLUSH_MEDIA":  # as chan_websocket: frames and marks dropped
+                    self.queue.clear()
+                    self.queued = 0
             elif opcode == _OP_CLOSE:
                 self._close()
 

@@ -3,21 +3,26 @@
 A timer per session costs a wake-up, a task switch and an awaited send per frame; at hundreds
 of calls those wake-ups collide and their jitter is what a caller hears. The clock runs one
 ABSOLUTE schedule (``deadline += step``: scheduling error never accumulates) and on each tick
-runs attached pacers' ``Pacer.tick`` in turn, which writes that session's next frame (or
-silence) synchronously (``voicedock.media.frame_writer``), together with the marks that follow
-it. Writing a frame costs a system call, so a thousand sessions written in one burst would make
-the last ones milliseconds late: the period is cut into ``slots`` phases (10 by default, 2 ms
-apart), each session joins the least occupied one, and a tick serves one slot, so every session
-still gets exactly one frame per period and a burst is a tenth of the sessions. Each pacer
-records its own lateness: the time its frame was written minus its slot's deadline, so the
-sessions at the end of a busy tick count as late as they are.
+visits some of the attached pacers (``Pacer.advance``), each of which writes its frames due
+until the next visit synchronously (``voicedock.media.frame_writer``), together with the marks
+between them, as one system call.
 
-A late wake-up runs the missed ticks back to back (each session catches up on its original
-schedule) unless the clock fell more than ``max_catch_up_frames`` behind: then it re-anchors
-instead of bursting the missed frames, which would only add lasting latency in the PBX's queue.
-A pacer paused by XOFF, stopped, or whose connection is congested sends nothing on a tick and
-keeps its queue. One pacer's failing tick stops that pacer (its session then ends as broken),
-never the clock nor the other sessions.
+Sessions are visited every ``visit_every`` periods (5: 100 ms) and write ``lead`` (40 ms) more
+than the gap to their next visit, so Asterisk's queue always holds 40-140 ms of a session's
+audio: a late visit is absorbed by that margin instead of being heard, and a session costs one
+write per visit instead of one per frame. The margin costs nothing at barge-in (FLUSH_MEDIA
+empties Asterisk's queue) nor when a reply starts (the silence queued ahead is cut, see
+``Pacer``). The visits are spread over ``slots`` phases per period (10, 2 ms apart) times
+``visit_every`` periods; each session joins the least occupied one, so a tick writes a
+fiftieth of the sessions, not all of them. ``visit_every=1, lead=0`` is a frame per period
+written at its due time.
+
+A late wake-up runs the missed ticks back to back; a pacer whose schedule fell more than its
+``max_catch_up_frames`` behind re-anchors instead of bursting the missed frames, which would
+only add lasting latency in the PBX's queue. A pacer paused by XOFF, stopped, or whose
+connection is congested sends nothing on a visit and keeps its queue. One pacer's failing
+visit stops that pacer (its session then ends as broken), never the clock nor the other
+sessions.
 
 ``MediaClock.shared()`` is the clock of the running event loop. Its one task belongs to the
 clock's own ``Supervisor``: started when the first pacer attaches (``async with
@@ -33,11 +38,17 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Final
 
 from voicedock.aio import Supervisor
 from voicedock.media.pacer import FRAME_PERIOD, Pacer
 
 log = logging.getLogger("voicedock.media")
+
+VISIT_EVERY: Final = 5
+"""Periods between two visits of a session (its writes are batched over them)."""
+LEAD: Final = 0.040
+"""Audio written beyond the next visit: the margin a late visit eats into before it is heard."""
 
 _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock] = (
     weakref.WeakKeyDictionary()
@@ -60,19 +71,27 @@ class MediaClock:
         *,
         period: float = FRAME_PERIOD,
         slots: int = 10,
+        visit_every: int = VISIT_EVERY,
+        lead: float = LEAD,
         max_catch_up_frames: int = 3,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if slots < 1:
-            raise ValueError("a clock needs at least one slot")
+        if slots < 1 or visit_every < 1:
+            raise ValueError("a clock needs at least one slot and a visit every period or more")
+        if lead < 0:
+            raise ValueError("lead cannot be negative")
         self.period = period
-        self.slots = slots
+        self.slots = slots * visit_every
+        """Phases of one visit cycle (``visit_every`` periods)."""
+        self.step = period / slots
+        self.ahead = lead + (visit_every - 1) * period
+        """How far past a visit a pacer writes."""
         self._max_catch_up = max_catch_up_frames * period
         self._clock = clock
         self._sleep = sleep
         self._pacers: dict[Pacer, int] = {}  # pacer -> its slot
-        self._slots: list[tuple[Pacer, ...]] = [() for _ in range(slots)]
+        self._slots: list[tuple[Pacer, ...]] = [() for _ in range(self.slots)]
         self._tasks: Supervisor | None = None
         self.stats = ClockStats()
 
@@ -111,6 +130,7 @@ class MediaClock:
             slot = min(range(self.slots), key=lambda s: len(self._slots[s]))
             self._pacers[pacer] = slot
             self._slots[slot] = (*self._slots[slot], pacer)
+            pacer.ahead = self.ahead
         if self._tasks is None:
             tasks = Supervisor("media clock", log)
             self._tasks = tasks
@@ -126,7 +146,7 @@ class MediaClock:
             await tasks.aclose()
 
     async def _run(self, owner: Supervisor) -> None:
-        clock, step = self._clock, self.period / self.slots
+        clock, step = self._clock, self.step
         deadline = clock() + step
         slot = 0
         while self._tasks is owner:
@@ -143,12 +163,12 @@ class MediaClock:
             slot = (slot + 1) % self.slots
 
     def tick(self, slot: int, deadline: float) -> None:
-        """The frame slot of every pacer in ``slot``, ``deadline`` being its due time."""
+        """Visit every pacer in ``slot``; ``deadline`` starts a new pacer's schedule."""
         self.stats.ticks += 1
         clock = self._clock
         for pacer in self._slots[slot]:
             try:
-                pacer.tick(clock() - deadline)
+                pacer.advance(clock(), deadline)
             except Exception as exc:  # noqa: BLE001 - one session's failure is not the clock's
                 log.warning("media clock: a session's tick failed: %s", exc)
                 pacer.stop(exc)

@@ -7,8 +7,9 @@ Client mode (Asterisk dials us) goes through ``voicedock.media.acceptor.MediaAcc
 
 A supervisor owned by the session holds the receive loop, the output task and any
 streaming-playback feeders. Output is driven by the process's ``MediaClock``: the output task
-attaches the session's pacer to it and waits; on every 20 ms tick the clock writes the session's
-next frame (and the marks that follow it) synchronously through a ``FrameWriter``. Neither task
+attaches the session's pacer to it and waits; every 100 ms the clock visits the session, whose
+pacer writes the frames due until its next visit plus a margin (and the marks between them)
+synchronously through a ``FrameWriter``, in one write. Neither task
 lets an exception escape: when one ends, it stops the other and records why (``close_reason``),
 so a broken call never cancels the code that owns it. Using a closed session
 raises ``MediaSessionClosed`` if we closed it and ``MediaConnectionLost`` if the peer did.
@@ -77,7 +78,7 @@ class MediaSession:
             raise MediaProtocolError(f"unsupported media format {started.format!r}")
         self._ws = ws
         silence = silence_frame(fmt, started.ptime)
-        self._writer = FrameWriter(ws, repeated=silence)
+        self._writer = FrameWriter(ws)
         self._clock = clock
         self.started = started
         self.format: AudioFormat = fmt
@@ -97,6 +98,8 @@ class MediaSession:
             on_frame_sent=self._frame_sent,
             max_queued_frames=max_queued_frames,
             congested=self._writer.is_congested,
+            flush_writes=self._writer.flush,
+            on_speech_start=self._cut_silence_ahead,
         )
         self._playbacks: dict[str, Playback] = {}
         self._checkpoints: dict[str, tuple[Playback, int]] = {}
@@ -209,6 +212,7 @@ class MediaSession:
         self._pacer.clear()
         await self._send_command(wire.Command.FLUSH_MEDIA)
         await self._send_command(wire.Command.CONTINUE_MEDIA)  # FLUSH does not unpause
+        self._pacer.restart()  # what was written ahead is gone: silence from now on
         current: PlayoutResult | None = None
         for playback in list(self._playbacks.values()):
             result = playback.resolve(completed=False)
@@ -341,13 +345,13 @@ class MediaSession:
             self._end(CloseReason.BROKEN)
             raise MediaConnectionLost(f"cannot send {command}: {exc}") from exc
 
-    def _frame_sent(self, utterance: Utterance) -> None:
+    def _frame_sent(self, utterance: Utterance, due: float) -> None:
         playback = self._playbacks.get(utterance.id)
         if playback is None:
             return
         sent = utterance.frames_sent
         if sent == 1:
-            playback.confirm(0)  # playout starts about now: the base of the heard estimate
+            playback.confirm(0, now=due)  # playout starts then: the base of the heard estimate
         last = utterance.complete and utterance.frames_pending == 0
         if self._checkpoint_frames and sent % self._checkpoint_frames == 0 and not last:
             checkpoint = f"{playback.id}@{sent}"
@@ -358,8 +362,16 @@ class MediaSession:
         if utterance.id in self._playbacks:
             self._write_mark(utterance.id)
 
+    def _cut_silence_ahead(self) -> bool:
+        """Speech starts while only silence is queued at Asterisk: FLUSH_MEDIA it, unless a mark
+        is still queued there (a flush would drop it and its playback would never complete)."""
+        if self._checkpoints or any(p.frames_sent for p in self._playbacks.values()):
+            return False
+        self._writer.text(wire.encode_command(wire.Command.FLUSH_MEDIA, self.control_format))
+        return True
+
     def _write_mark(self, mark_id: str) -> None:
-        """MARK_MEDIA right behind the frame just written, inside the clock's tick."""
+        """MARK_MEDIA right behind the frame just written, inside the pacer's visit."""
         self._writer.text(
             wire.encode_command(
                 wire.Command.MARK_MEDIA, self.control_format, correlation_id=mark_id
