@@ -24,37 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-import struct
 from typing import Final
 
 from voicedock.errors import MediaError
 from voicedock.media.transport import MediaWebSocket
+from voicedock.media.websocket_client import OP_BINARY, OP_TEXT, WebSocketClient, encode_frame
 
-OP_TEXT: Final = 0x1
-OP_BINARY: Final = 0x2
-_FIN: Final = 0x80
-_MASKED: Final = 0x80
 HIGH_WATER: Final = 64 * 1024
 """Unsent bytes on a connection from which its visits are skipped (~2 s of µ-law)."""
-
-
-def encode_frame(payload: bytes, opcode: int, mask: bytes | None = None) -> bytes:
-    """One unfragmented websocket frame; ``mask`` (4 bytes) is required from a client."""
-    length = len(payload)
-    mask_bit = _MASKED if mask is not None else 0
-    if length < 126:
-        header = struct.pack("!BB", _FIN | opcode, mask_bit | length)
-    elif length < 65536:
-        header = struct.pack("!BBH", _FIN | opcode, mask_bit | 126, length)
-    else:
-        header = struct.pack("!BBQ", _FIN | opcode, mask_bit | 127, length)
-    if mask is None:
-        return header + payload
-    if len(mask) != 4:
-        raise ValueError("a websocket mask is 4 bytes")
-    key = (mask * (length // 4 + 1))[:length]
-    masked = int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")
-    return header + mask + masked.to_bytes(length, "little")
 
 
 class FrameWriter:
@@ -63,7 +40,7 @@ class FrameWriter:
     __slots__ = ("_audio", "_out", "_random", "_transport", "_ws", "high_water", "masked")
 
     def __init__(self, ws: MediaWebSocket, *, high_water: int = HIGH_WATER) -> None:
-        writer = getattr(ws, "_writer", None)
+        writer: object = ws if isinstance(ws, WebSocketClient) else getattr(ws, "_writer", None)
         transport = getattr(writer, "transport", None)
         if not all(
             hasattr(transport, name) for name in ("write", "is_closing", "get_write_buffer_size")

@@ -377,8 +377,7 @@ class Pacer:
 
     def _tapped(self, frame: bytes, due: float, lateness: float) -> None:
         tap = self.tap
-        if tap is None:
-            return
+        assert tap is not None
         if lateness >= 0:
             tap(frame, due if self.ahead > 0 else None)
         else:
@@ -397,7 +396,8 @@ class Pacer:
                 self.stats.underruns += 1
             if self.send_silence:
                 self._send_frame(self._silence)
-                self._tapped(self._silence, due, lateness)
+                if self.tap is not None:
+                    self._tapped(self._silence, due, lateness)
                 self.stats.silence_frames += 1
                 self.stats.record(lateness)
             return
@@ -406,7 +406,8 @@ class Pacer:
         if self._room_waiters and self._queued_frames < self.max_queued_frames:
             self._wake_producers()
         self._send_frame(frame)
-        self._tapped(frame, due, lateness)
+        if self.tap is not None:
+            self._tapped(frame, due, lateness)
         self._speech_until = due + self.period
         head.frames_sent += 1
         self.stats.speech_frames += 1

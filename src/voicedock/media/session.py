@@ -22,11 +22,10 @@ import contextlib
 import itertools
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
-import aiohttp
 from aiohttp import WSMsgType
 
 from voicedock.aio import Supervisor
@@ -50,6 +49,7 @@ from voicedock.media.transport import (
     put_dropping_oldest,
     read_media_start,
 )
+from voicedock.media.websocket_client import WebSocketClient
 
 log = logging.getLogger("voicedock.media")
 
@@ -127,28 +127,20 @@ class MediaSession:
         cls,
         url: str,
         *,
-        http: aiohttp.ClientSession | None = None,
         start_timeout: float = 5.0,
         **options: Any,
     ) -> AsyncIterator[MediaSession]:
         """Server mode: open ``ws://<asterisk>/media/<connection id>`` and wait for MEDIA_START."""
-        async with AsyncExitStack() as stack:
-            if http is None:
-                http = await stack.enter_async_context(aiohttp.ClientSession())
-            try:
-                ws = await stack.enter_async_context(
-                    http.ws_connect(
-                        url,
-                        protocols=("media",),
-                        compress=0,
-                        timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
-                    )
-                )
-            except TRANSPORT_ERRORS as exc:
-                raise MediaConnectionLost(f"cannot open media websocket: {exc}") from exc
+        try:
+            ws = await WebSocketClient.connect(url, protocols=("media",))
+        except TRANSPORT_ERRORS as exc:
+            raise MediaConnectionLost(f"cannot open media websocket: {exc}") from exc
+        try:
             started, control_format = await read_media_start(ws, start_timeout)
             async with cls(ws, started, control_format, **options) as session:
                 yield session
+        finally:
+            await ws.close()
 
     async def __aenter__(self) -> Self:
         await self._tasks.start()
@@ -274,6 +266,14 @@ class MediaSession:
     async def _receive_loop(self) -> None:
         ws, binary, text, ended = self._ws, WSMsgType.BINARY, WSMsgType.TEXT, _ENDED
         try:
+            if isinstance(ws, WebSocketClient):
+                # Messages are handed over as they arrive, no task wake-up per frame.
+                ws.deliver_to(self._on_binary, self._on_text)
+                await ws.wait_closed()
+                if ws.failure is not None:
+                    log.warning("media %s: connection failed: %s", self._label, ws.failure)
+                    self._end(CloseReason.BROKEN)
+                return
             while True:
                 message = await ws.receive()
                 kind = message.type
@@ -378,20 +378,25 @@ class MediaSession:
             )
         )
 
+    def _on_text(self, text: str) -> None:
+        self._on_event(wire.parse_event(text))
+
     def _on_binary(self, data: bytes) -> None:
         framer = self._inbound_framer
         if len(data) == self.frame_bytes and not framer.pending:
-            frames: list[bytes] | tuple[bytes] = (data,)  # one whole frame: the usual case
-        else:
-            if len(data) % self.frame_bytes or framer.pending:
-                self.reframed_messages += 1
-            frames = framer.push(data)
-        for frame in frames:
-            self.inbound_frames += 1
-            if self._on_audio is not None:
-                self._on_audio(frame)
-            elif not put_dropping_oldest(self._inbound, frame):
-                self.inbound_dropped += 1
+            self._inbound_frame(data)  # one whole frame: the usual case
+            return
+        if len(data) % self.frame_bytes or framer.pending:
+            self.reframed_messages += 1
+        for frame in framer.push(data):
+            self._inbound_frame(frame)
+
+    def _inbound_frame(self, frame: bytes) -> None:
+        self.inbound_frames += 1
+        if self._on_audio is not None:
+            self._on_audio(frame)
+        elif not put_dropping_oldest(self._inbound, frame):
+            self.inbound_dropped += 1
 
     def _on_event(self, event: wire.ControlEvent) -> None:
         match event:
