@@ -17,7 +17,7 @@ from voicedock.media.pacer import Pacer
 pytestmark = pytest.mark.unit
 
 SILENCE = b"\xff" * 4
-PER_FRAME: dict[str, Any] = {"visit_every": 1, "lead": 0.0}  # a frame per period, on time
+PER_FRAME: dict[str, Any] = {"low": 0.0, "high": 0.0}  # a frame per period, on time
 
 
 class Leg(Recorder):
@@ -154,40 +154,27 @@ class CountingLeg(Leg):
         self.pacer = Pacer(self, SILENCE, flush_writes=lambda: self.writes.append(time.now))
 
 
-async def test_a_visit_writes_until_the_next_visit_plus_the_lead_in_one_write() -> None:
+async def test_a_session_writes_five_frames_ahead_once_a_margin_is_left() -> None:
     time = VirtualTime()
-    clock = MediaClock(clock=time, sleep=time.sleep, visit_every=5, lead=0.040)
+    clock = MediaClock(clock=time, sleep=time.sleep, low=0.060, high=0.140)
     leg = CountingLeg(time)
     await run_until([leg], clock, 200)
     lateness = leg.pacer.stats.recent_lateness()[:200]
     assert lateness[0] == pytest.approx(0.0)  # the first visit starts the schedule
-    assert max(lateness[7:]) <= -0.040 + 1e-9  # then every frame >= 40 ms before it is due
-    assert min(lateness) >= -0.120 - 1e-9  # ... and never more than 120 ms
-    visits = [round(b - a, 6) for a, b in itertools.pairwise(leg.writes[:20])]
-    assert set(visits) == {0.100}  # one write per 100 ms, five frames each
-    assert len(leg.sent) <= 7 + 5 * (len(leg.writes) - 1)
+    assert max(lateness[8:]) <= -0.040 + 1e-9  # then every frame >= 40 ms before it is due
+    assert min(lateness) >= -0.140 - 1e-9  # ... and never more than 140 ms
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(leg.writes[:20])]
+    assert set(gaps) == {0.100}  # one write per 100 ms, five frames each
+    assert len(leg.sent) <= 8 + 5 * (len(leg.writes) - 1)
+    assert clock.stats.ticks >= 10 * (len(leg.writes) - 1)  # visited every tick all the same
 
 
-async def test_a_late_visit_within_the_lead_is_never_late_for_the_pbx() -> None:
+async def test_a_late_visit_within_the_margin_is_never_late_for_the_pbx() -> None:
     time = VirtualTime()
     time.stall_at = {30: 0.035}  # one wake-up 35 ms late
-    clock = MediaClock(clock=time, sleep=time.sleep, visit_every=5, lead=0.040)
+    clock = MediaClock(clock=time, sleep=time.sleep, low=0.060, high=0.140)
     leg = CountingLeg(time)
     await run_until([leg], clock, 150)
     assert max(leg.pacer.stats.recent_lateness()[1:150]) < 0  # written ahead all the same
     times = [round(t, 6) for t in leg.times]
     assert times == sorted(times)
-
-
-async def test_visits_are_spread_over_the_periods_between_them() -> None:
-    time = VirtualTime()
-    clock = MediaClock(clock=time, sleep=time.sleep, slots=2, visit_every=5, lead=0.040)
-    legs = [CountingLeg(time) for _ in range(10)]
-    async with AsyncExitStack() as stack:
-        for leg in legs:
-            await stack.enter_async_context(clock.driving(leg.pacer))
-        assert sorted(clock.slot_of(leg.pacer) or 0 for leg in legs) == list(range(10))
-        while min(len(leg.writes) for leg in legs) < 3:
-            await asyncio.sleep(0)
-    first = sorted(round(leg.writes[0] - legs[0].writes[0], 6) for leg in legs)
-    assert first == [round(0.010 * i, 6) for i in range(10)]  # one session per 10 ms phase

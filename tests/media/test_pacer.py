@@ -283,7 +283,7 @@ def ahead_pacer(
         return cut
 
     pacer, recorder = make_pacer(clock, limit=None, on_speech_start=speech_start, **kwargs)  # type: ignore[arg-type]
-    pacer.ahead = 0.100
+    pacer.low, pacer.ahead = 0.040, 0.100
     return pacer, recorder, events
 
 
@@ -361,3 +361,26 @@ async def test_restart_writes_silence_at_once_on_a_fresh_schedule() -> None:
     pacer.restart()
     assert len(recorder.frames) == 12  # the next 100 ms again, from now
     assert recorder.times[6:] == [clock.now] * 6
+
+
+async def test_silence_behind_speech_waits_so_the_next_audio_follows_it_directly() -> None:
+    clock = VirtualClock()
+    pacer, recorder, events = ahead_pacer(clock, cut=True)
+    first = pacer.open_utterance("a")
+    pacer.extend(first, frames(1, 5))
+    pacer.finish(first)
+    pacer.advance(clock.now)
+    assert recorder.frames == frames(1, 5)  # 100 ms of speech covers the margin: no silence yet
+    clock.now += 0.010
+    second = pacer.open_utterance("b")
+    pacer.extend(second, frames(2, 2))  # ready while the first still plays
+    assert recorder.frames[5:] == frames(2, 1)  # straight behind it, written at once
+    assert events == []  # nothing to cut
+    assert recorder.times[5] == clock.now
+    clock.now += 0.080
+    pacer.advance(clock.now)
+    assert recorder.frames[6:] == frames(2, 2)[1:]  # the rest of it, still no silence
+    clock.now += 0.040
+    pacer.advance(clock.now)  # the margin runs out: silence now
+    assert recorder.frames[7:] == [SILENCE] * 5
+    assert max(pacer.stats.recent_lateness()) <= 0

@@ -136,21 +136,21 @@ async def test_a_reply_cuts_the_silence_written_ahead_and_plays_at_once() -> Non
         assert media.pacer.stats.silence_cut_frames >= 2
 
 
-async def test_no_cut_while_a_mark_is_queued_at_asterisk() -> None:
+async def test_a_cut_writes_again_the_marks_still_queued_at_asterisk() -> None:
     async with (
         FakeAsterisk(send_audio=False) as fake,
         MediaSession.connect(fake.url()) as media,
     ):
         await asyncio.sleep(0.2)
         channel = fake.channel()
-        channel.paused = True  # Asterisk holds the queue: the first reply's mark stays in it
-        first = media.play(bytes([SPEECH_BYTE]) * 160 * 2)
-        await wait_until(lambda: any("MARK_MEDIA" in c for c in channel.commands))
-        await asyncio.sleep(0.2)  # its frames are long due: only the mark is outstanding
-        flushes = channel.commands.count("FLUSH_MEDIA")
-        second = media.play(bytes([0x43]) * 160 * 2)
-        await asyncio.sleep(0.2)
-        assert channel.commands.count("FLUSH_MEDIA") == flushes  # a flush would drop the mark
+        channel.paused = True  # Asterisk lags: the first reply and its mark stay in its queue
+        first = media.play(bytes([SPEECH_BYTE]) * 160 * 2, mark="first")
+        await wait_until(lambda: "MARK_MEDIA first" in channel.commands)
+        await asyncio.sleep(0.2)  # its frames are long due by voicedock's schedule
+        second = media.play(bytes([0x43]) * 160 * 2, mark="second")
+        await wait_until(lambda: channel.commands.count("MARK_MEDIA first") == 2)
+        flush = len(channel.commands) - 1 - channel.commands[::-1].index("FLUSH_MEDIA")
+        assert channel.commands[flush + 1] == "MARK_MEDIA first"  # right behind the flush
         channel.paused = False
         assert (await asyncio.wait_for(first.played(), 2)).completed
         assert (await asyncio.wait_for(second.played(), 2)).completed

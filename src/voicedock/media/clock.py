@@ -3,19 +3,17 @@
 A timer per session costs a wake-up, a task switch and an awaited send per frame; at hundreds
 of calls those wake-ups collide and their jitter is what a caller hears. The clock runs one
 ABSOLUTE schedule (``deadline += step``: scheduling error never accumulates) and on each tick
-visits some of the attached pacers (``Pacer.advance``), each of which writes its frames due
-until the next visit synchronously (``voicedock.media.frame_writer``), together with the marks
-between them, as one system call.
+visits some of the attached pacers (``Pacer.advance``).
 
-Sessions are visited every ``visit_every`` periods (5: 100 ms) and write ``lead`` (40 ms) more
-than the gap to their next visit, so Asterisk's queue always holds 40-140 ms of a session's
-audio: a late visit is absorbed by that margin instead of being heard, and a session costs one
-write per visit instead of one per frame. The margin costs nothing at barge-in (FLUSH_MEDIA
-empties Asterisk's queue) nor when a reply starts (the silence queued ahead is cut, see
-``Pacer``). The visits are spread over ``slots`` phases per period (10, 2 ms apart) times
-``visit_every`` periods; each session joins the least occupied one, so a tick writes a
-fiftieth of the sessions, not all of them. ``visit_every=1, lead=0`` is a frame per period
-written at its due time.
+A visit is cheap: a pacer writes only once no more than ``low`` (60 ms) of its audio is
+written beyond now, and then writes up to ``high`` (140 ms) ahead, frames and the marks
+between them in one system call (``voicedock.media.frame_writer``). So Asterisk's queue (which
+plays on its own 20 ms timer) always holds 60-140 ms of a session's audio, a session costs one
+write per 100 ms instead of one per frame, and a visit up to 60 ms late is never heard. The
+margin costs nothing at barge-in (FLUSH_MEDIA empties Asterisk's queue) nor when a reply
+starts (the silence queued ahead is cut, see ``Pacer``). ``low = high = 0`` is one frame per
+period written at its due time. The period is cut into ``slots`` phases (10, 2 ms apart) and
+each session joins the least occupied one, so a tick visits a tenth of the sessions.
 
 A late wake-up runs the missed ticks back to back; a pacer whose schedule fell more than its
 ``max_catch_up_frames`` behind re-anchors instead of bursting the missed frames, which would
@@ -45,10 +43,12 @@ from voicedock.media.pacer import FRAME_PERIOD, Pacer
 
 log = logging.getLogger("voicedock.media")
 
-VISIT_EVERY: Final = 5
-"""Periods between two visits of a session (its writes are batched over them)."""
-LEAD: Final = 0.040
-"""Audio written beyond the next visit: the margin a late visit eats into before it is heard."""
+LOW: Final = 0.060
+"""A session writes once no more than this of its audio is queued ahead: the margin a late
+visit eats into before anything is heard."""
+HIGH: Final = 0.140
+"""How far ahead a session then writes: five frames per write (due from just past ``LOW`` up to
+``HIGH``)."""
 
 _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock] = (
     weakref.WeakKeyDictionary()
@@ -71,22 +71,21 @@ class MediaClock:
         *,
         period: float = FRAME_PERIOD,
         slots: int = 10,
-        visit_every: int = VISIT_EVERY,
-        lead: float = LEAD,
+        low: float = LOW,
+        high: float = HIGH,
         max_catch_up_frames: int = 3,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if slots < 1 or visit_every < 1:
-            raise ValueError("a clock needs at least one slot and a visit every period or more")
-        if lead < 0:
-            raise ValueError("lead cannot be negative")
+        if slots < 1:
+            raise ValueError("a clock needs at least one slot")
+        if not 0 <= low <= high:
+            raise ValueError("a clock needs 0 <= low <= high")
         self.period = period
-        self.slots = slots * visit_every
-        """Phases of one visit cycle (``visit_every`` periods)."""
+        self.slots = slots
         self.step = period / slots
-        self.ahead = lead + (visit_every - 1) * period
-        """How far past a visit a pacer writes."""
+        self.low = low
+        self.high = high
         self._max_catch_up = max_catch_up_frames * period
         self._clock = clock
         self._sleep = sleep
@@ -130,7 +129,7 @@ class MediaClock:
             slot = min(range(self.slots), key=lambda s: len(self._slots[s]))
             self._pacers[pacer] = slot
             self._slots[slot] = (*self._slots[slot], pacer)
-            pacer.ahead = self.ahead
+            pacer.low, pacer.ahead = self.low, self.high
         if self._tasks is None:
             tasks = Supervisor("media clock", log)
             self._tasks = tasks

@@ -15,8 +15,10 @@ Two ways to drive it:
   not yet heard: what depends on hearing takes the frame's due time (``on_frame_sent``, the
   recording ``tap``), a barge-in ``clear()`` + FLUSH_MEDIA drops them at Asterisk and
   ``restart()`` starts a fresh schedule. When speech starts while only silence is queued ahead
-  at Asterisk, ``on_speech_start`` may cut that silence (FLUSH_MEDIA, safe only with no mark
-  queued there) and the speech is written at once, so sending ahead adds no delay to a reply.
+  at Asterisk, ``on_speech_start`` may cut that silence (FLUSH_MEDIA; the session writes the
+  marks still queued there again) and the speech is written at once, so sending ahead adds no
+  delay to a reply. Speech ready while earlier speech is still queued follows whatever was
+  written behind it: up to ``ahead`` of silence when it came just too late to follow directly.
 * ``tick(lateness)`` / ``run()``: one frame per call on the pacer's own loop, for a leg not on
   the shared clock (FreeSWITCH's virtual clock); its ``after_tick`` hook sends what the tick
   produced.
@@ -176,6 +178,8 @@ class Pacer:
         self.stats = PacerStats()
         self.ahead = 0.0
         """How far past ``now`` ``advance()`` writes (set by the clock that drives the pacer)."""
+        self.low = 0.0
+        """``advance()`` writes once no more than this is written beyond ``now``."""
         self._due: float | None = None  # due time of the next frame ``advance()`` writes
         self._speech_until = -math.inf  # due time right after the last speech frame written
         # Sees every frame when the caller hears it (a call recording): cheap and synchronous.
@@ -196,7 +200,7 @@ class Pacer:
         added = len(utterance._frames) - before
         utterance.frames_queued += added
         self._queued_frames += added
-        if added and not before and not utterance.frames_sent and self._queue[0] is utterance:
+        if added and not before and self._queue[0] is utterance:
             self._start_speech()
 
     def finish(self, utterance: Utterance) -> None:
@@ -313,24 +317,32 @@ class Pacer:
             return
         self._send_next(lateness, self._clock() - lateness if due is None else due)
 
-    def advance(self, now: float, anchor: float | None = None) -> None:
-        """Write every frame due up to ``now + ahead`` (the clock's visit); a first visit
-        starts the schedule at ``anchor`` (default ``now``). Frames written here are taken by
-        ``flush_writes`` in one go."""
+    def advance(self, now: float, anchor: float | None = None, *, force: bool = False) -> None:
+        """The clock's visit: once no more than ``low`` is written beyond ``now`` (or when
+        ``force``d), write every frame due up to ``now + ahead``; a first visit starts the
+        schedule at ``anchor`` (default ``now``). Silence is not written straight behind
+        speech while ``low`` is still covered, so audio that comes next can follow the speech
+        directly. What one visit writes is taken by ``flush_writes`` in one go."""
         self._release_taps(now)
+        due = self._due
+        if due is not None and not force and due > now + self.low + 1e-6:
+            return  # enough written ahead: nothing to do on this visit
         if not self._may_send():
             return
-        due = self._due
         if due is None:
             due = now if anchor is None else anchor
         elif now - due > self._max_catch_up:
             self.stats.schedule_resets += 1
             due = now
         horizon = now + self.ahead + 1e-6
+        keep = now + self.low + 1e-6
         period = self.period
+        spoke = False
         try:
             while due <= horizon and not self._stopped:
-                self._send_next(now - due, due)
+                if spoke and not self._queued_frames and due > keep:
+                    break  # after speech: silence only once it is needed
+                spoke = self._send_next(now - due, due) or spoke
                 due += period
         finally:
             self._due = due
@@ -346,25 +358,36 @@ class Pacer:
         return True
 
     def _start_speech(self) -> None:
-        """Speech is ready while only silence is queued ahead at the PBX: cut that silence
-        (if the session can) and write the speech now instead of behind it."""
-        if self._on_speech_start is None or self.ahead <= 0 or self._due is None:
+        """Frames are ready for the head utterance, which had none: write them now. Straight
+        behind the speech written last if nothing followed it yet; if silence did and that
+        speech has been heard (due a frame or more ago), cut the silence (if the session can)
+        instead of queueing behind it."""
+        due = self._due
+        if self.ahead <= 0 or due is None or self._stopped or not self._flowing.is_set():
             return
         now = self._clock()
-        ahead_frames = round((self._due - now) / self.period)
-        if ahead_frames < 1 or self._speech_until > now or not self._may_send():
+        if due <= self._speech_until + 1e-6:
+            self._advance_now(now, force=True)  # continues the speech written last
             return
-        if not self._on_speech_start():
+        ahead_frames = round((due - now) / self.period)
+        if (
+            self._on_speech_start is None
+            or ahead_frames < 1
+            or self._speech_until + self.period > now
+            or not self._may_send()
+            or not self._on_speech_start()
+        ):
             return
         self.stats.silence_cut_frames += ahead_frames
+        self._release_taps(now)
         self._taps.clear()  # silence only: cut, never heard
         self._due = None
         self._advance_now(now)
 
-    def _advance_now(self, now: float) -> None:
+    def _advance_now(self, now: float, *, force: bool = False) -> None:
         """``advance`` outside the clock's visit: a failure stops the pacer as the clock would."""
         try:
-            self.advance(now)
+            self.advance(now, force=force)
         except Exception as exc:  # noqa: BLE001 - the session ends as broken, see stop()
             self.stop(exc)
 
@@ -383,7 +406,8 @@ class Pacer:
         else:
             self._taps.append((due, frame))
 
-    def _send_next(self, lateness: float, due: float) -> None:
+    def _send_next(self, lateness: float, due: float) -> bool:
+        """Send the frame due at ``due``; True if it was speech."""
         head = self._queue[0] if self._queue else None
         while head is not None and head.complete and not head._frames:
             # An empty finished utterance (or one ended by a flush race): report it and move on.
@@ -400,7 +424,7 @@ class Pacer:
                     self._tapped(self._silence, due, lateness)
                 self.stats.silence_frames += 1
                 self.stats.record(lateness)
-            return
+            return False
         frame = head._frames.popleft()
         self._queued_frames -= 1
         if self._room_waiters and self._queued_frames < self.max_queued_frames:
@@ -418,6 +442,7 @@ class Pacer:
             self._queue.popleft()
             if self._on_utterance_done is not None:
                 self._on_utterance_done(head)
+        return True
 
     def _wake_producers(self) -> None:
         waiters, self._room_waiters = self._room_waiters, []

@@ -363,11 +363,16 @@ class MediaSession:
             self._write_mark(utterance.id)
 
     def _cut_silence_ahead(self) -> bool:
-        """Speech starts while only silence is queued at Asterisk: FLUSH_MEDIA it, unless a mark
-        is still queued there (a flush would drop it and its playback would never complete)."""
-        if self._checkpoints or any(p.frames_sent for p in self._playbacks.values()):
-            return False
+        """Speech starts while only silence is queued at Asterisk: FLUSH_MEDIA it. The marks of
+        speech already played may still sit in that queue (Asterisk reaches them as it plays),
+        and a flush drops them: they are written again right behind the flush, so their
+        playbacks still complete (a mark reported twice is taken once)."""
         self._writer.text(wire.encode_command(wire.Command.FLUSH_MEDIA, self.control_format))
+        for mark_id in self._checkpoints:
+            self._write_mark(mark_id)
+        for mark_id, playback in self._playbacks.items():
+            if playback.frames_sent:
+                self._write_mark(mark_id)
         return True
 
     def _write_mark(self, mark_id: str) -> None:
