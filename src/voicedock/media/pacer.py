@@ -8,17 +8,19 @@ when it is ready, silence otherwise.
 
 Two ways to drive it:
 
-* ``advance(now)`` (the process's ``MediaClock``, ``voicedock.media.clock``): write every frame
-  due up to ``now + ahead`` at once. The clock visits a session every few periods and ``ahead``
-  covers the gap plus a margin, so Asterisk's queue always holds the next frames and the
-  writes of one visit go out as one system call (``flush_writes``). Frames written early are
-  not yet heard: what depends on hearing takes the frame's due time (``on_frame_sent``, the
-  recording ``tap``), a barge-in ``clear()`` + FLUSH_MEDIA drops them at Asterisk and
-  ``restart()`` starts a fresh schedule. When speech starts while only silence is queued ahead
-  at Asterisk, ``on_speech_start`` may cut that silence (FLUSH_MEDIA; the session writes the
-  marks still queued there again) and the speech is written at once, so sending ahead adds no
-  delay to a reply. Speech ready while earlier speech is still queued follows whatever was
-  written behind it: up to ``ahead`` of silence when it came just too late to follow directly.
+* ``advance(now)`` (the process's ``MediaClock``, ``voicedock.media.clock``, every 20 ms):
+  once no more than ``low`` is written beyond ``now``, write every frame due up to
+  ``now + ahead`` at once, so Asterisk's queue always holds the next frames and one visit's
+  writes go out as one system call (``flush_writes``). Silence is not written straight behind
+  speech while the speech still covers ``low``: audio ready before then follows the speech
+  directly (``extend`` writes it at once). Frames written early are not yet heard: what
+  depends on hearing takes the frame's due time (``on_frame_sent``, the recording ``tap``), a
+  barge-in ``clear()`` + FLUSH_MEDIA drops them at Asterisk and ``restart()`` starts a fresh
+  schedule. When speech starts while only silence is queued ahead at Asterisk,
+  ``on_speech_start`` may cut that silence (FLUSH_MEDIA; the session writes the marks still
+  queued there again) and the speech is written at once, so writing ahead adds no delay to a
+  reply. Speech ready in the last ``low`` of earlier speech, after silence was written behind
+  it, follows that silence.
 * ``tick(lateness)`` / ``run()``: one frame per call on the pacer's own loop, for a leg not on
   the shared clock (FreeSWITCH's virtual clock); its ``after_tick`` hook sends what the tick
   produced.

@@ -7,9 +7,10 @@ Client mode (Asterisk dials us) goes through ``voicedock.media.acceptor.MediaAcc
 
 A supervisor owned by the session holds the receive loop, the output task and any
 streaming-playback feeders. Output is driven by the process's ``MediaClock``: the output task
-attaches the session's pacer to it and waits; every 100 ms the clock visits the session, whose
-pacer writes the frames due until its next visit plus a margin (and the marks between them)
-synchronously through a ``FrameWriter``, in one write. Neither task
+attaches the session's pacer to it and waits; the clock visits the session every 20 ms and,
+once 60 ms or less of its audio is queued at Asterisk, the pacer writes up to 140 ms ahead (the
+frames and the marks between them) synchronously through a ``FrameWriter``, in one write.
+Neither task
 lets an exception escape: when one ends, it stops the other and records why (``close_reason``),
 so a broken call never cancels the code that owns it. Using a closed session
 raises ``MediaSessionClosed`` if we closed it and ``MediaConnectionLost`` if the peer did.
