@@ -210,6 +210,7 @@ async def test_fragments_are_joined_and_frames_in_the_upgrade_packet_are_kept() 
         (frame(OP_TEXT, b"\xff\xfe"), 1007),  # not UTF-8
         (frame(0x0, b"orphan"), 1002),
         (frame(0x3, b"?"), 1002),
+        (struct.pack("!BBQ", 0x82, 127, 5 * 1024 * 1024), 1009),  # refused before it arrives
     ],
 )
 async def test_a_protocol_violation_fails_the_connection_with_its_code(

@@ -79,6 +79,42 @@ MAX_MESSAGE: Final = 4 * 1024 * 1024
 ABNORMAL_CLOSURE: Final = 1006
 
 
+def next_frame(
+    buffer: bytes | bytearray, pos: int = 0, max_length: int | None = None
+) -> tuple[int, bytes, int] | None:
+    """The frame starting at ``pos`` in ``buffer``: its first header byte (FIN, RSV, opcode),
+    its payload unmasked, and where the next frame starts; None while it is incomplete.
+    ``ValueError`` for a payload longer than ``max_length`` (default ``MAX_MESSAGE``)."""
+    size = len(buffer)
+    if size - pos < 2:
+        return None
+    first, second = buffer[pos], buffer[pos + 1]
+    length = second & 0x7F
+    head = pos + 2
+    if length == 126:
+        if size - head < 2:
+            return None
+        length = (buffer[head] << 8) | buffer[head + 1]
+        head += 2
+    elif length == 127:
+        if size - head < 8:
+            return None
+        length = int.from_bytes(buffer[head : head + 8], "big")
+        head += 8
+    mask = None
+    if second & 0x80:
+        if size - head < 4:
+            return None
+        mask = bytes(buffer[head : head + 4])
+        head += 4
+    if length > (MAX_MESSAGE if max_length is None else max_length):
+        raise ValueError(f"a websocket frame of {length} bytes")
+    if size - head < length:
+        return None
+    payload = bytes(buffer[head : head + length])
+    return first, payload if mask is None else apply_mask(payload, mask), head + length
+
+
 class Message(NamedTuple):
     """What ``receive()`` returns: the fields of aiohttp's ``WSMessage`` a session reads."""
 
@@ -259,37 +295,16 @@ class WebSocketClient(asyncio.Protocol):
 
     def _parse(self) -> None:
         buffer = self._buffer
-        size = len(buffer)
         pos = 0
-        while size - pos >= 2:
-            first, second = buffer[pos], buffer[pos + 1]
-            length = second & 0x7F
-            head = pos + 2
-            if length == 126:
-                if size - head < 2:
-                    break
-                length = (buffer[head] << 8) | buffer[head + 1]
-                head += 2
-            elif length == 127:
-                if size - head < 8:
-                    break
-                length = int.from_bytes(buffer[head : head + 8], "big")
-                head += 8
-            mask = None
-            if second & 0x80:
-                if size - head < 4:
-                    break
-                mask = bytes(buffer[head : head + 4])
-                head += 4
-            if length > MAX_MESSAGE:
+        while True:
+            try:
+                found = next_frame(buffer, pos)
+            except ValueError:
                 self._fail("message too big", 1009)
                 return
-            if size - head < length:
+            if found is None:
                 break
-            payload = bytes(buffer[head : head + length])
-            pos = head + length
-            if mask is not None:
-                payload = apply_mask(payload, mask)
+            first, payload, pos = found
             if first & 0x70:
                 self._fail("reserved bits set without an extension", 1002)
                 return
