@@ -3,7 +3,8 @@
 * ``Generator`` stands in for Asterisk's ``/media/<id>`` endpoint at scale: raw asyncio
   protocols (no aiohttp), one 20 ms clock for all its channels, and per tick one inbound frame
   written to every channel; what comes back is parsed in place, counted, and played out one
-  frame per tick, answering each MARK_MEDIA with MEDIA_MARK_PROCESSED when playout reaches it.
+  frame per tick, answering each MARK_MEDIA with MEDIA_MARK_PROCESSED when playout reaches it
+  (FLUSH_MEDIA empties the queue, marks included, as chan_websocket does).
   It runs in its own process (``generator_main``), pinned to its own core, and answers
   ``mark`` / ``quiet`` / ``stats`` / ``resume`` / ``stop`` on a pipe.
 * ``ReferenceClient`` is the floor to compare voicedock with: per connection µ-law decode +
@@ -28,7 +29,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
-from voicedock.media.frame_writer import OP_BINARY, OP_TEXT, encode_frame
+from voicedock.media.websocket_client import OP_BINARY, OP_TEXT, encode_frame, next_frame
 
 PERIOD = 0.020
 SLOTS = 10  # phases of the period: each connection's frames go out in its own 2 ms slot
@@ -38,37 +39,12 @@ _OP_CLOSE = 0x8
 
 
 def parse_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
-    """Take every complete frame off the front of ``buffer`` (masked or not)."""
+    """Take every complete frame off the front of ``buffer`` (masked or not): (opcode, payload)."""
     frames: list[tuple[int, bytes]] = []
-    pos, size = 0, len(buffer)
-    while size - pos >= 2:
-        opcode, length = buffer[pos] & 0x0F, buffer[pos + 1] & 0x7F
-        masked = buffer[pos + 1] & 0x80
-        head = pos + 2
-        if length == 126:
-            if size - head < 2:
-                break
-            length = int.from_bytes(buffer[head : head + 2], "big")
-            head += 2
-        elif length == 127:
-            if size - head < 8:
-                break
-            length = int.from_bytes(buffer[head : head + 8], "big")
-            head += 8
-        mask = b""
-        if masked:
-            mask = bytes(buffer[head : head + 4])
-            head += 4
-        if size - head < length:
-            break
-        payload = bytes(buffer[head : head + length])
-        if masked:
-            key = (mask * (length // 4 + 1))[:length]
-            payload = (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
-                length, "little"
-            )
-        frames.append((opcode, payload))
-        pos = head + length
+    pos = 0
+    while (found := next_frame(buffer, pos, max_length=1 << 62)) is not None:
+        first, payload, pos = found
+        frames.append((first & 0x0F, payload))
     del buffer[:pos]
     return frames
 
@@ -140,6 +116,9 @@ class Channel(asyncio.Protocol):
                 name, _, argument = payload.decode().partition(" ")
                 if name == "MARK_MEDIA":
                     self.queue.append(argument)
+                elif name == "FLUSH_MEDIA":  # as chan_websocket: frames and marks dropped
+                    self.queue.clear()
+                    self.queued = 0
             elif opcode == _OP_CLOSE:
                 self._close()
 

@@ -5,15 +5,17 @@ generator (bench/media_load.py, in its own process pinned to its own core: raw a
 protocols, one 20 ms clock, 50 inbound frames/s per call, playout with marks):
 
 * **voicedock**: N ``MediaSession``s (µ-law, server mode) on the process's shared
-  ``MediaClock``; each decodes and runs webrtcvad on every inbound frame, streams 50 frames/s
+  ``MediaClock`` (which writes each session's audio ahead, see docs/performance/media.md);
+  each decodes and runs webrtcvad on every inbound frame, streams 50 frames/s
   back (silence, plus a 2 s utterance encoded from PCM every 5 s, with its marks; the calls'
   utterances start at staggered moments);
 * **reference**: the floor: N bare websocket connections doing µ-law decode + webrtcvad in,
   µ-law encode of a fresh frame + a paced send out, on one clock. Nothing else.
 
-For each: p50/p99/max output lateness (frame written vs its absolute 20 ms deadline), frames
-lost both ways (generator-sent vs received, after a drain), CPU of the media process (process
-time / wall time over the window) per session, and the generator's own CPU. The media process
+For each: p50/p99/max output lateness (when a frame was written minus its due time on the
+20 ms schedule; negative when written ahead, as voicedock does), frames lost both ways
+(generator-sent vs received, after a drain), CPU of the media process (process time / wall
+time over the window) per session, and the generator's own CPU. The media process
 is pinned to ``--media-core``. sessions/core (by CPU) = 1 / CPU per session; the largest N with
 p99 <= 5 ms and nothing lost is the real-time result. Loopback only.
 

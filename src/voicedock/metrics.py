@@ -157,8 +157,8 @@ class ServiceMetrics:
         for name, help_text, value in (
             ("frames_sent", "Outbound media frames sent to the PBX (speech and silence).",
              media.frames_sent),
-            ("lateness_seconds", "Outbound frames' lateness against the 20 ms clock, summed "
-             "(divide by frames_sent for the mean).", media.lateness_seconds),
+            ("lateness_seconds", "Time outbound frames were written past their due time on "
+             "the 20 ms clock, summed (frames written ahead count 0).", media.lateness_seconds),
             ("frames_dropped", "Queued outbound frames dropped unsent at barge-in.",
              media.frames_cleared),
             ("underruns", "Ticks where speech being played had no frame ready (slow TTS).",

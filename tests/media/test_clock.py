@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from voicedock.media.pacer import Pacer
 pytestmark = pytest.mark.unit
 
 SILENCE = b"\xff" * 4
+PER_FRAME: dict[str, Any] = {"low": 0.0, "high": 0.0}  # a frame per period, on time
 
 
 class Leg(Recorder):
@@ -36,11 +38,11 @@ async def run_until(legs: list[Leg], clock: MediaClock, frames: int) -> None:
 
 async def test_one_tick_writes_one_frame_for_every_session_in_order() -> None:
     time = VirtualTime()
-    clock = MediaClock(clock=time, sleep=time.sleep)
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME)
     legs = [Leg(time) for _ in range(5)]
     order: list[str] = []
     for i, leg in enumerate(legs):
-        leg.pacer.tap = lambda _frame, name=f"s{i}": order.append(name)
+        leg.pacer.tap = lambda _frame, _at, name=f"s{i}": order.append(name)
     await run_until(legs, clock, 50)
     assert order[:10] == ["s0", "s1", "s2", "s3", "s4"] * 2
     for leg in legs:
@@ -52,7 +54,7 @@ async def test_one_tick_writes_one_frame_for_every_session_in_order() -> None:
 
 async def test_sessions_are_spread_over_the_slots_of_a_period() -> None:
     time = VirtualTime()
-    clock = MediaClock(clock=time, sleep=time.sleep, slots=4)
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME, slots=4)
     legs = [Leg(time) for _ in range(8)]
     async with AsyncExitStack() as stack:
         for leg in legs:
@@ -68,7 +70,7 @@ async def test_sessions_are_spread_over_the_slots_of_a_period() -> None:
 
 async def test_jitter_does_not_accumulate_on_the_absolute_schedule() -> None:
     time = VirtualTime(jitter=0.003)  # every wake-up 3 ms late
-    clock = MediaClock(clock=time, sleep=time.sleep)
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME)
     leg = Leg(time)
     await run_until([leg], clock, 500)
     times = leg.times[:500]
@@ -79,7 +81,7 @@ async def test_jitter_does_not_accumulate_on_the_absolute_schedule() -> None:
 async def test_a_short_stall_catches_up_and_a_long_one_reanchors() -> None:
     time = VirtualTime()
     time.stall_at = {50: 0.030, 200: 0.200}  # 1.5 frames late once, then 10 frames
-    clock = MediaClock(clock=time, sleep=time.sleep, max_catch_up_frames=3)
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME, max_catch_up_frames=3)
     leg = Leg(time)
     await run_until([leg], clock, 40)
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(leg.times)]
@@ -93,7 +95,7 @@ async def test_a_short_stall_catches_up_and_a_long_one_reanchors() -> None:
 
 async def test_xoff_skips_a_session_without_touching_the_others() -> None:
     time = VirtualTime()
-    clock = MediaClock(clock=time, sleep=time.sleep)
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME)
     paused, flowing = Leg(time), Leg(time)
     utterance = paused.pacer.open_utterance("u")
     paused.pacer.extend(utterance, [b"\x01" * 4] * 3)
@@ -111,7 +113,7 @@ async def test_xoff_skips_a_session_without_touching_the_others() -> None:
 
 async def test_a_failing_session_is_stopped_and_the_clock_goes_on() -> None:
     time = VirtualTime()
-    clock = MediaClock(clock=time, sleep=time.sleep)
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME)
     good = Leg(time)
 
     def broken_write(_frame: bytes) -> None:
@@ -127,7 +129,7 @@ async def test_a_failing_session_is_stopped_and_the_clock_goes_on() -> None:
 
 async def test_the_clock_stops_with_its_last_session_and_starts_again() -> None:
     time = VirtualTime()
-    clock = MediaClock(clock=time, sleep=time.sleep)
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME)
     first = Leg(time)
     await run_until([first], clock, 3)
     assert not clock.running
@@ -141,3 +143,38 @@ async def test_the_clock_stops_with_its_last_session_and_starts_again() -> None:
 
 async def test_the_shared_clock_is_one_per_event_loop() -> None:
     assert MediaClock.shared() is MediaClock.shared()
+
+
+class CountingLeg(Leg):
+    """A leg whose pacer also counts its batched writes (``flush_writes``)."""
+
+    def __init__(self, time: VirtualTime) -> None:
+        super().__init__(time)
+        self.writes: list[float] = []
+        self.pacer = Pacer(self, SILENCE, flush_writes=lambda: self.writes.append(time.now))
+
+
+async def test_a_session_writes_five_frames_ahead_once_a_margin_is_left() -> None:
+    time = VirtualTime()
+    clock = MediaClock(clock=time, sleep=time.sleep, low=0.060, high=0.140)
+    leg = CountingLeg(time)
+    await run_until([leg], clock, 200)
+    lateness = leg.pacer.stats.recent_lateness()[:200]
+    assert lateness[0] == pytest.approx(0.0)  # the first visit starts the schedule
+    assert max(lateness[8:]) <= -0.040 + 1e-9  # then every frame >= 40 ms before it is due
+    assert min(lateness) >= -0.140 - 1e-9  # ... and never more than 140 ms
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(leg.writes[:20])]
+    assert set(gaps) == {0.100}  # one write per 100 ms, five frames each
+    assert len(leg.sent) <= 8 + 5 * (len(leg.writes) - 1)
+    assert clock.stats.ticks >= 10 * (len(leg.writes) - 1)  # visited every tick all the same
+
+
+async def test_a_late_visit_within_the_margin_is_never_late_for_the_pbx() -> None:
+    time = VirtualTime()
+    time.stall_at = {30: 0.035}  # one wake-up 35 ms late
+    clock = MediaClock(clock=time, sleep=time.sleep, low=0.060, high=0.140)
+    leg = CountingLeg(time)
+    await run_until([leg], clock, 150)
+    assert max(leg.pacer.stats.recent_lateness()[1:150]) < 0  # written ahead all the same
+    times = [round(t, 6) for t in leg.times]
+    assert times == sorted(times)

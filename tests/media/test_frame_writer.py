@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from voicedock.errors import MediaError
-from voicedock.media.frame_writer import OP_BINARY, OP_TEXT, FrameWriter, encode_frame
+from voicedock.media.frame_writer import FrameWriter
+from voicedock.media.websocket_client import OP_BINARY, OP_TEXT, encode_frame
 
 pytestmark = pytest.mark.unit
 
@@ -58,24 +59,34 @@ def fake_ws(transport: Transport, *, use_mask: bool) -> SimpleNamespace:
     )
 
 
-def test_the_repeated_frame_is_prebuilt_when_frames_go_unmasked() -> None:
+def test_a_visit_is_one_write_with_audio_joined_and_marks_in_place() -> None:
     transport = Transport()
-    silence = b"\xff" * 160
-    writer = FrameWriter(fake_ws(transport, use_mask=False), repeated=silence)  # type: ignore[arg-type]
-    writer.binary(silence)
-    writer.binary(silence)
-    assert transport.written[0] is transport.written[1]  # the same prebuilt bytes
-    assert transport.written[0] == encode_frame(silence, OP_BINARY)
+    writer = FrameWriter(fake_ws(transport, use_mask=False))  # type: ignore[arg-type]
+    a, b, c = b"\x01" * 160, b"\x02" * 160, b"\x03" * 160
+    writer.binary(a)
+    writer.binary(b)
+    writer.text("MARK_MEDIA vd:1")
+    writer.binary(c)
+    assert transport.written == []  # collected until flushed
+    writer.flush()
+    assert transport.written == [
+        encode_frame(a + b, OP_BINARY)
+        + encode_frame(b"MARK_MEDIA vd:1", OP_TEXT)
+        + encode_frame(c, OP_BINARY)
+    ]
+    writer.flush()
+    assert len(transport.written) == 1  # nothing collected: nothing written
 
 
-def test_masked_frames_get_a_fresh_key_each() -> None:
+def test_masked_messages_get_a_fresh_key_each() -> None:
     transport = Transport()
-    silence = b"\xff" * 160
-    writer = FrameWriter(fake_ws(transport, use_mask=True), repeated=silence)  # type: ignore[arg-type]
+    writer = FrameWriter(fake_ws(transport, use_mask=True))  # type: ignore[arg-type]
     for _ in range(4):
-        writer.binary(silence)
+        writer.binary(b"\xff" * 160)
+        writer.flush()
     keys = {frame[4:8] for frame in transport.written}
     assert len(keys) > 1
+    assert all(frame[:4] == b"\x82\xfe\x00\xa0" for frame in transport.written)
 
 
 def test_congestion_and_closing_are_reported() -> None:
@@ -86,13 +97,18 @@ def test_congestion_and_closing_are_reported() -> None:
     transport.buffered = 1001
     assert writer.is_congested()
     ws.closed = True
+    writer.text("MARK_MEDIA x")
     with pytest.raises(ConnectionResetError):
-        writer.text("MARK_MEDIA x")
+        writer.flush()
     ws.closed = False
     transport.closing = True
+    writer.binary(b"\x00" * 160)
     with pytest.raises(ConnectionResetError):
-        writer.binary(b"\x00" * 160)
+        writer.flush()
     assert transport.written == []
+    transport.closing = False
+    writer.flush()
+    assert transport.written == []  # what a closed connection refused is not sent later
 
 
 def test_a_websocket_without_a_transport_is_refused() -> None:

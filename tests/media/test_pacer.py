@@ -270,3 +270,117 @@ async def test_stop_records_the_first_failure_and_wakes_wait_stopped() -> None:
     await asyncio.wait_for(waiter, 1)
     assert pacer.failure is first
     await asyncio.wait_for(pacer.wait_stopped(), 1)  # already stopped: returns at once
+
+
+def ahead_pacer(
+    clock: VirtualClock, *, cut: bool, **kwargs: object
+) -> tuple[Pacer, Recorder, list[str]]:
+    """A pacer writing 100 ms ahead; ``cut``: the session allows cutting the silence ahead."""
+    events: list[str] = []
+
+    def speech_start() -> bool:
+        events.append("cut" if cut else "no-cut")
+        return cut
+
+    pacer, recorder = make_pacer(clock, limit=None, on_speech_start=speech_start, **kwargs)  # type: ignore[arg-type]
+    pacer.low, pacer.ahead = 0.040, 0.100
+    return pacer, recorder, events
+
+
+async def test_speech_after_silence_cuts_the_silence_ahead_and_is_written_at_once() -> None:
+    clock = VirtualClock()
+    pacer, recorder, events = ahead_pacer(clock, cut=True)
+    pacer.advance(clock.now)
+    assert recorder.frames == [SILENCE] * 6  # due now .. now + 100 ms
+    clock.now += 0.030
+    utterance = pacer.open_utterance("u")
+    pacer.extend(utterance, frames(1, 3))
+    assert events == ["cut"]
+    assert recorder.frames[6:9] == frames(1, 3)  # written now, not behind the silence
+    assert recorder.times[6] == clock.now
+    assert pacer.stats.silence_cut_frames == 4  # 80 ms of silence were still ahead
+    assert pacer.stats.recent_lateness()[6] == pytest.approx(0.0)  # due now
+
+
+async def test_speech_without_a_cut_follows_the_silence_already_queued() -> None:
+    clock = VirtualClock()
+    pacer, recorder, events = ahead_pacer(clock, cut=False)
+    pacer.advance(clock.now)
+    utterance = pacer.open_utterance("u")
+    pacer.extend(utterance, frames(1, 3))
+    assert events == ["no-cut"]
+    assert len(recorder.frames) == 6  # nothing written out of turn
+    clock.now += 0.100
+    pacer.advance(clock.now)
+    assert recorder.frames[6:9] == frames(1, 3)  # right behind the queued silence
+    assert pacer.stats.silence_cut_frames == 0
+
+
+async def test_no_cut_while_speech_written_ahead_is_still_to_be_heard() -> None:
+    clock = VirtualClock()
+    pacer, recorder, events = ahead_pacer(clock, cut=True)
+    first = pacer.open_utterance("a")
+    pacer.extend(first, frames(1, 2))
+    pacer.finish(first)
+    pacer.advance(clock.now)  # a's two frames, then silence, all ahead
+    clock.now += 0.010
+    second = pacer.open_utterance("b")
+    pacer.extend(second, frames(2, 1))
+    assert events == []  # a is still playing at the PBX: nothing may be flushed
+    clock.now += 0.100
+    pacer.advance(clock.now)
+    assert frames(2, 1)[0] in recorder.frames
+
+
+async def test_the_tap_hears_a_frame_at_its_due_time_and_never_what_was_cleared() -> None:
+    clock = VirtualClock()
+    pacer, _recorder, _events = ahead_pacer(clock, cut=False)
+    heard: list[tuple[bytes, float | None]] = []
+    pacer.tap = lambda frame, at: heard.append((frame, at))
+    start = clock.now
+    utterance = pacer.open_utterance("u")
+    pacer.extend(utterance, frames(1, 10))
+    pacer.advance(clock.now)  # six frames written ahead
+    assert [f for f, _ in heard] == [frames(1, 1)[0]]  # only the one due now is heard
+    clock.now += 0.045
+    pacer.clear()  # barge-in: frames due after now were flushed at the PBX
+    assert [f for f, _ in heard] == frames(1, 3)
+    assert [at for _, at in heard] == pytest.approx([start, start + 0.020, start + 0.040])
+    pacer.restart()
+    clock.now += 0.200
+    pacer.advance(clock.now)
+    assert all(f == SILENCE for f, _ in heard[3:])  # only what was written after the restart
+
+
+async def test_restart_writes_silence_at_once_on_a_fresh_schedule() -> None:
+    clock = VirtualClock()
+    pacer, recorder, _ = ahead_pacer(clock, cut=False)
+    pacer.advance(clock.now)
+    clock.now += 0.050
+    pacer.clear()
+    pacer.restart()
+    assert len(recorder.frames) == 12  # the next 100 ms again, from now
+    assert recorder.times[6:] == [clock.now] * 6
+
+
+async def test_silence_behind_speech_waits_so_the_next_audio_follows_it_directly() -> None:
+    clock = VirtualClock()
+    pacer, recorder, events = ahead_pacer(clock, cut=True)
+    first = pacer.open_utterance("a")
+    pacer.extend(first, frames(1, 5))
+    pacer.finish(first)
+    pacer.advance(clock.now)
+    assert recorder.frames == frames(1, 5)  # 100 ms of speech covers the margin: no silence yet
+    clock.now += 0.010
+    second = pacer.open_utterance("b")
+    pacer.extend(second, frames(2, 2))  # ready while the first still plays
+    assert recorder.frames[5:] == frames(2, 1)  # straight behind it, written at once
+    assert events == []  # nothing to cut
+    assert recorder.times[5] == clock.now
+    clock.now += 0.080
+    pacer.advance(clock.now)
+    assert recorder.frames[6:] == frames(2, 2)[1:]  # the rest of it, still no silence
+    clock.now += 0.040
+    pacer.advance(clock.now)  # the margin runs out: silence now
+    assert recorder.frames[7:] == [SILENCE] * 5
+    assert max(pacer.stats.recent_lateness()) <= 0

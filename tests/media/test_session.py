@@ -118,6 +118,44 @@ async def test_flush_drops_queued_audio_and_reports_what_was_heard() -> None:
         assert speech_frames * 20 <= heard.sent_ms
 
 
+async def test_a_reply_cuts_the_silence_written_ahead_and_plays_at_once() -> None:
+    async with (
+        FakeAsterisk(send_audio=False) as fake,
+        MediaSession.connect(fake.url()) as media,
+    ):
+        await asyncio.sleep(0.3)
+        channel = fake.channel()
+        assert channel.queued_frames >= 2  # silence written ahead, waiting at Asterisk
+        played_before = len(channel.played)
+        playback = media.play(bytes([SPEECH_BYTE]) * 160 * 5)
+        await wait_until(lambda: any(f[0] == SPEECH_BYTE for f in channel.played))
+        first = next(i for i, f in enumerate(channel.played) if f[0] == SPEECH_BYTE)
+        assert first - played_before <= 2  # not behind the 40-140 ms of silence queued
+        assert "FLUSH_MEDIA" in channel.commands
+        assert (await asyncio.wait_for(playback.played(), 2)).completed
+        assert media.pacer.stats.silence_cut_frames >= 2
+
+
+async def test_a_cut_writes_again_the_marks_still_queued_at_asterisk() -> None:
+    async with (
+        FakeAsterisk(send_audio=False) as fake,
+        MediaSession.connect(fake.url()) as media,
+    ):
+        await asyncio.sleep(0.2)
+        channel = fake.channel()
+        channel.paused = True  # Asterisk lags: the first reply and its mark stay in its queue
+        first = media.play(bytes([SPEECH_BYTE]) * 160 * 2, mark="first")
+        await wait_until(lambda: "MARK_MEDIA first" in channel.commands)
+        await asyncio.sleep(0.2)  # its frames are long due by voicedock's schedule
+        second = media.play(bytes([0x43]) * 160 * 2, mark="second")
+        await wait_until(lambda: channel.commands.count("MARK_MEDIA first") == 2)
+        flush = len(channel.commands) - 1 - channel.commands[::-1].index("FLUSH_MEDIA")
+        assert channel.commands[flush + 1] == "MARK_MEDIA first"  # right behind the flush
+        channel.paused = False
+        assert (await asyncio.wait_for(first.played(), 2)).completed
+        assert (await asyncio.wait_for(second.played(), 2)).completed
+
+
 async def test_flush_with_nothing_playing_returns_none() -> None:
     async with FakeAsterisk(send_audio=False) as fake, MediaSession.connect(fake.url()) as media:
         assert await media.flush() is None

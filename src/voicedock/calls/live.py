@@ -435,9 +435,9 @@ class LiveConversation:
         if voicemail.message:
             await conversation.end_call(voicemail.message)
 
-    def _record_sent(self, frame: bytes) -> None:
+    def _record_sent(self, frame: bytes, at: float | None) -> None:
         if self._recorder is not None:
-            self._recorder.assistant(decode(self._media.format, frame))
+            self._recorder.assistant(decode(self._media.format, frame), at)
 
     async def _close_recording(self) -> None:
         recorder = self._recorder

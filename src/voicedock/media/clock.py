@@ -3,21 +3,24 @@
 A timer per session costs a wake-up, a task switch and an awaited send per frame; at hundreds
 of calls those wake-ups collide and their jitter is what a caller hears. The clock runs one
 ABSOLUTE schedule (``deadline += step``: scheduling error never accumulates) and on each tick
-runs attached pacers' ``Pacer.tick`` in turn, which writes that session's next frame (or
-silence) synchronously (``voicedock.media.frame_writer``), together with the marks that follow
-it. Writing a frame costs a system call, so a thousand sessions written in one burst would make
-the last ones milliseconds late: the period is cut into ``slots`` phases (10 by default, 2 ms
-apart), each session joins the least occupied one, and a tick serves one slot, so every session
-still gets exactly one frame per period and a burst is a tenth of the sessions. Each pacer
-records its own lateness: the time its frame was written minus its slot's deadline, so the
-sessions at the end of a busy tick count as late as they are.
+visits some of the attached pacers (``Pacer.advance``).
 
-A late wake-up runs the missed ticks back to back (each session catches up on its original
-schedule) unless the clock fell more than ``max_catch_up_frames`` behind: then it re-anchors
-instead of bursting the missed frames, which would only add lasting latency in the PBX's queue.
-A pacer paused by XOFF, stopped, or whose connection is congested sends nothing on a tick and
-keeps its queue. One pacer's failing tick stops that pacer (its session then ends as broken),
-never the clock nor the other sessions.
+A visit is cheap: a pacer writes only once no more than ``low`` (60 ms) of its audio is
+written beyond now, and then writes up to ``high`` (140 ms) ahead, frames and the marks
+between them in one system call (``voicedock.media.frame_writer``). So Asterisk's queue (which
+plays on its own 20 ms timer) always holds 60-140 ms of a session's audio, a session costs one
+write per 100 ms instead of one per frame, and a visit up to 60 ms late is never heard. The
+margin costs nothing at barge-in (FLUSH_MEDIA empties Asterisk's queue) nor when a reply
+starts (the silence queued ahead is cut, see ``Pacer``). ``low = high = 0`` is one frame per
+period written at its due time. The period is cut into ``slots`` phases (10, 2 ms apart) and
+each session joins the least occupied one, so a tick visits a tenth of the sessions.
+
+A late wake-up runs the missed ticks back to back; a pacer whose schedule fell more than its
+``max_catch_up_frames`` behind re-anchors instead of bursting the missed frames, which would
+only add lasting latency in the PBX's queue. A pacer paused by XOFF, stopped, or whose
+connection is congested sends nothing on a visit and keeps its queue. One pacer's failing
+visit stops that pacer (its session then ends as broken), never the clock nor the other
+sessions.
 
 ``MediaClock.shared()`` is the clock of the running event loop. Its one task belongs to the
 clock's own ``Supervisor``: started when the first pacer attaches (``async with
@@ -33,11 +36,19 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Final
 
 from voicedock.aio import Supervisor
 from voicedock.media.pacer import FRAME_PERIOD, Pacer
 
 log = logging.getLogger("voicedock.media")
+
+LOW: Final = 0.060
+"""A session writes once no more than this of its audio is queued ahead: the margin a late
+visit eats into before anything is heard."""
+HIGH: Final = 0.140
+"""How far ahead a session then writes: five frames per write (due from just past ``LOW`` up to
+``HIGH``)."""
 
 _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock] = (
     weakref.WeakKeyDictionary()
@@ -60,19 +71,26 @@ class MediaClock:
         *,
         period: float = FRAME_PERIOD,
         slots: int = 10,
+        low: float = LOW,
+        high: float = HIGH,
         max_catch_up_frames: int = 3,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if slots < 1:
             raise ValueError("a clock needs at least one slot")
+        if not 0 <= low <= high:
+            raise ValueError("a clock needs 0 <= low <= high")
         self.period = period
         self.slots = slots
+        self.step = period / slots
+        self.low = low
+        self.high = high
         self._max_catch_up = max_catch_up_frames * period
         self._clock = clock
         self._sleep = sleep
         self._pacers: dict[Pacer, int] = {}  # pacer -> its slot
-        self._slots: list[tuple[Pacer, ...]] = [() for _ in range(slots)]
+        self._slots: list[tuple[Pacer, ...]] = [() for _ in range(self.slots)]
         self._tasks: Supervisor | None = None
         self.stats = ClockStats()
 
@@ -111,6 +129,7 @@ class MediaClock:
             slot = min(range(self.slots), key=lambda s: len(self._slots[s]))
             self._pacers[pacer] = slot
             self._slots[slot] = (*self._slots[slot], pacer)
+            pacer.low, pacer.ahead = self.low, self.high
         if self._tasks is None:
             tasks = Supervisor("media clock", log)
             self._tasks = tasks
@@ -126,7 +145,7 @@ class MediaClock:
             await tasks.aclose()
 
     async def _run(self, owner: Supervisor) -> None:
-        clock, step = self._clock, self.period / self.slots
+        clock, step = self._clock, self.step
         deadline = clock() + step
         slot = 0
         while self._tasks is owner:
@@ -143,12 +162,12 @@ class MediaClock:
             slot = (slot + 1) % self.slots
 
     def tick(self, slot: int, deadline: float) -> None:
-        """The frame slot of every pacer in ``slot``, ``deadline`` being its due time."""
+        """Visit every pacer in ``slot``; ``deadline`` starts a new pacer's schedule."""
         self.stats.ticks += 1
         clock = self._clock
         for pacer in self._slots[slot]:
             try:
-                pacer.tick(clock() - deadline)
+                pacer.advance(clock(), deadline)
             except Exception as exc:  # noqa: BLE001 - one session's failure is not the clock's
                 log.warning("media clock: a session's tick failed: %s", exc)
                 pacer.stop(exc)

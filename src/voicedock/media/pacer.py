@@ -1,13 +1,32 @@
 """Real-time output pacing for one media leg.
 
-Asterisk re-times what we send, but it sends *nothing* to the trunk while its queue is empty, and
-a burst would sit in its 1000-frame queue (20 s) where barge-in cannot reach it cheaply. So the
-pacer sends exactly one frame per 20 ms on an ABSOLUTE schedule (``deadline += period``, never
-``sleep(period)``, so scheduling error does not accumulate), and a silence frame on every tick
-where no speech is ready.
+Asterisk re-times what we send: chan_websocket plays its queue out one frame per 20 ms on its
+own timer, but it sends *nothing* to the trunk while that queue is empty. So the pacer keeps
+one ABSOLUTE schedule of frame due times (``due += period``, never ``sleep(period)``, so
+scheduling error does not accumulate) and hands over exactly one frame per due time: speech
+when it is ready, silence otherwise.
+
+Two ways to drive it:
+
+* ``advance(now)`` (the process's ``MediaClock``, ``voicedock.media.clock``, every 20 ms):
+  once no more than ``low`` is written beyond ``now``, write every frame due up to
+  ``now + ahead`` at once, so Asterisk's queue always holds the next frames and one visit's
+  writes go out as one system call (``flush_writes``). Silence is not written straight behind
+  speech while the speech still covers ``low``: audio ready before then follows the speech
+  directly (``extend`` writes it at once). Frames written early are not yet heard: what
+  depends on hearing takes the frame's due time (``on_frame_sent``, the recording ``tap``), a
+  barge-in ``clear()`` + FLUSH_MEDIA drops them at Asterisk and ``restart()`` starts a fresh
+  schedule. When speech starts while only silence is queued ahead at Asterisk,
+  ``on_speech_start`` may cut that silence (FLUSH_MEDIA; the session writes the marks still
+  queued there again) and the speech is written at once, so writing ahead adds no delay to a
+  reply. Speech ready in the last ``low`` of earlier speech, after silence was written behind
+  it, follows that silence.
+* ``tick(lateness)`` / ``run()``: one frame per call on the pacer's own loop, for a leg not on
+  the shared clock (FreeSWITCH's virtual clock); its ``after_tick`` hook sends what the tick
+  produced.
 
 Speech is queued as ``Utterance`` objects, played strictly in order. An utterance that is still
-being produced (streaming TTS) but has no frame ready gets silence for that tick (an underrun),
+being produced (streaming TTS) but has no frame ready gets silence for that slot (an underrun),
 not the next utterance. When the last frame of a finished utterance has been sent the
 ``on_utterance_done`` hook runs *before* the next frame, so a MARK_MEDIA sent there sits exactly
 between the two utterances in Asterisk's queue.
@@ -15,21 +34,16 @@ between the two utterances in Asterisk's queue.
 Flow control: on MEDIA_XOFF the pacer stops sending (silence included); nothing is dropped, the
 queue keeps growing and producers are slowed by ``wait_for_room()``. On MEDIA_XON it resumes on a
 fresh schedule. A ``congested`` connection (its transport still holds unsent frames) skips the
-slot the same way, without blocking the clock. After a stall longer than ``max_catch_up_frames``
-the schedule is re-anchored instead of bursting the missed ticks, which would only add permanent
-latency in Asterisk's queue.
-
-One frame slot is ``tick()``: synchronous, so one process-wide ``MediaClock``
-(``voicedock.media.clock``) drives every Asterisk session's pacer from a single timer, writing
-prebuilt websocket frames without an await per frame. ``run()`` is the same schedule on the
-pacer's own loop, for a leg that is not on the shared clock (FreeSWITCH's virtual clock); its
-``after_tick`` hook sends what the tick produced. The clock and sleep are injectable so the
-behaviour is tested on a virtual clock.
+visit the same way, without blocking the clock. After a stall longer than ``max_catch_up_frames``
+the schedule is re-anchored instead of bursting the missed frames, which would only add
+permanent latency in Asterisk's queue. The clock and sleep are injectable so the behaviour is
+tested on a virtual clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -66,7 +80,8 @@ class Utterance:
 
 
 class PacerStats:
-    """Counters plus a ring of the most recent per-frame lateness values (seconds)."""
+    """Counters plus a ring of the most recent per-frame lateness values (seconds): a frame's
+    lateness is when it was written minus its due time, negative when written ahead."""
 
     __slots__ = (
         "_lateness",
@@ -76,6 +91,7 @@ class PacerStats:
         "lateness_total",
         "max_lateness",
         "schedule_resets",
+        "silence_cut_frames",
         "silence_frames",
         "speech_frames",
         "underruns",
@@ -94,6 +110,8 @@ class PacerStats:
         self.lateness_total = 0.0  # seconds, summed over every frame sent
         self.frames_cleared = 0  # queued frames dropped unsent (barge-in)
         self.congested_ticks = 0  # slots skipped: the connection had not taken earlier frames
+        self.silence_cut_frames = 0
+        """Silence sent ahead and cut at Asterisk so that speech starts at once."""
         self._lateness: npt.NDArray[np.float64] = np.zeros(_LATENESS_WINDOW)
 
     def record(self, lateness: float) -> None:
@@ -126,9 +144,11 @@ class Pacer:
         period: float = FRAME_PERIOD,
         send_silence: bool = True,
         on_utterance_done: Callable[[Utterance], None] | None = None,
-        on_frame_sent: Callable[[Utterance], None] | None = None,
+        on_frame_sent: Callable[[Utterance, float], None] | None = None,
         after_tick: Callable[[], Awaitable[None]] | None = None,
         congested: Callable[[], bool] | None = None,
+        flush_writes: Callable[[], None] | None = None,
+        on_speech_start: Callable[[], bool] | None = None,
         max_catch_up_frames: int = 3,
         max_queued_frames: int = 250,
         clock: Callable[[], float] = time.monotonic,
@@ -142,6 +162,8 @@ class Pacer:
         self._on_frame_sent = on_frame_sent
         self._after_tick = after_tick
         self._congested = congested
+        self._flush_writes = flush_writes
+        self._on_speech_start = on_speech_start
         self._max_catch_up = max_catch_up_frames * period
         self.max_queued_frames = max_queued_frames
         self._clock = clock
@@ -156,8 +178,16 @@ class Pacer:
         self.failure: BaseException | None = None
         """Why ``tick`` failed (the shared clock stops a pacer whose tick raised)."""
         self.stats = PacerStats()
-        # Sees every frame right after it was sent (a call recording): cheap and synchronous.
-        self.tap: Callable[[bytes], None] | None = None
+        self.ahead = 0.0
+        """How far past ``now`` ``advance()`` writes (set by the clock that drives the pacer)."""
+        self.low = 0.0
+        """``advance()`` writes once no more than this is written beyond ``now``."""
+        self._due: float | None = None  # due time of the next frame ``advance()`` writes
+        self._speech_until = -math.inf  # due time right after the last speech frame written
+        # Sees every frame when the caller hears it (a call recording): cheap and synchronous.
+        # ``at`` is the frame's due time on the pacer's clock, or None for "now".
+        self.tap: Callable[[bytes, float | None], None] | None = None
+        self._taps: deque[tuple[float, bytes]] = deque()  # written ahead, not yet heard
 
     # --- producer side ---
 
@@ -172,6 +202,8 @@ class Pacer:
         added = len(utterance._frames) - before
         utterance.frames_queued += added
         self._queued_frames += added
+        if added and not before and self._queue[0] is utterance:
+            self._start_speech()
 
     def finish(self, utterance: Utterance) -> None:
         """No more frames will be added; the done hook runs after its last frame is sent."""
@@ -199,8 +231,18 @@ class Pacer:
         self._queue.clear()
         self.stats.frames_cleared += self._queued_frames
         self._queued_frames = 0
+        self._release_taps(self._clock())
+        self._taps.clear()  # written ahead, flushed at the PBX: never heard
         self._wake_producers()
         return dropped
+
+    def restart(self) -> None:
+        """A fresh schedule from now (the PBX dropped what was written ahead: FLUSH_MEDIA),
+        and the frames due at once written now, so the stream does not pause."""
+        self._due = None
+        self._speech_until = -math.inf
+        if self.ahead > 0:
+            self._advance_now(self._clock())
 
     # --- flow control ---
 
@@ -210,6 +252,8 @@ class Pacer:
         self._flowing.clear()
 
     def xon(self) -> None:
+        if not self._flowing.is_set():
+            self._due = None  # fresh schedule: Asterisk's queue is still ~800 deep
         self._flowing.set()
 
     @property
@@ -223,6 +267,9 @@ class Pacer:
         """Send nothing more; ``run()`` returns at its next tick (idempotent)."""
         if failure is not None and self.failure is None and not self._stopped:
             self.failure = failure
+        if not self._stopped:
+            self._release_taps(self._clock())
+            self._taps.clear()
         self._stopped = True
         self._flowing.set()
         if self._stopped_event is not None:
@@ -260,22 +307,109 @@ class Pacer:
             if lateness > self._max_catch_up:
                 self.stats.schedule_resets += 1
                 deadline = now
-            self.tick(lateness)
+            self.tick(lateness, deadline)
             if self._after_tick is not None:
                 await self._after_tick()
             deadline += period
 
-    def tick(self, lateness: float) -> None:
-        """One frame slot, ``lateness`` seconds after its deadline: send the next frame (or
-        silence), unless stopped or paused by XOFF."""
-        if self._stopped or not self._flowing.is_set():
+    def tick(self, lateness: float, due: float | None = None) -> None:
+        """One frame slot, ``lateness`` seconds after its deadline ``due`` (default: now minus
+        ``lateness``): send the next frame (or silence), unless stopped or paused by XOFF."""
+        if not self._may_send():
             return
+        self._send_next(lateness, self._clock() - lateness if due is None else due)
+
+    def advance(self, now: float, anchor: float | None = None, *, force: bool = False) -> None:
+        """The clock's visit: once no more than ``low`` is written beyond ``now`` (or when
+        ``force``d), write every frame due up to ``now + ahead``; a first visit starts the
+        schedule at ``anchor`` (default ``now``). Silence is not written straight behind
+        speech while ``low`` is still covered, so audio that comes next can follow the speech
+        directly. What one visit writes is taken by ``flush_writes`` in one go."""
+        self._release_taps(now)
+        due = self._due
+        if due is not None and not force and due > now + self.low + 1e-6:
+            return  # enough written ahead: nothing to do on this visit
+        if not self._may_send():
+            return
+        if due is None:
+            due = now if anchor is None else anchor
+        elif now - due > self._max_catch_up:
+            self.stats.schedule_resets += 1
+            due = now
+        horizon = now + self.ahead + 1e-6
+        keep = now + self.low + 1e-6
+        period = self.period
+        spoke = False
+        try:
+            while due <= horizon and not self._stopped:
+                if spoke and not self._queued_frames and due > keep:
+                    break  # after speech: silence only once it is needed
+                spoke = self._send_next(now - due, due) or spoke
+                due += period
+        finally:
+            self._due = due
+            if self._flush_writes is not None:
+                self._flush_writes()
+
+    def _may_send(self) -> bool:
+        if self._stopped or not self._flowing.is_set():
+            return False
         if self._congested is not None and self._congested():
             self.stats.congested_ticks += 1  # back-pressure: the frame waits for the next slot
-            return
-        self._send_next(lateness)
+            return False
+        return True
 
-    def _send_next(self, lateness: float) -> None:
+    def _start_speech(self) -> None:
+        """Frames are ready for the head utterance, which had none: write them now. Straight
+        behind the speech written last if nothing followed it yet; if silence did and that
+        speech has been heard (due a frame or more ago), cut the silence (if the session can)
+        instead of queueing behind it."""
+        due = self._due
+        if self.ahead <= 0 or due is None or self._stopped or not self._flowing.is_set():
+            return
+        now = self._clock()
+        if due <= self._speech_until + 1e-6:
+            self._advance_now(now, force=True)  # continues the speech written last
+            return
+        ahead_frames = round((due - now) / self.period)
+        if (
+            self._on_speech_start is None
+            or ahead_frames < 1
+            or self._speech_until + self.period > now
+            or not self._may_send()
+            or not self._on_speech_start()
+        ):
+            return
+        self.stats.silence_cut_frames += ahead_frames
+        self._release_taps(now)
+        self._taps.clear()  # silence only: cut, never heard
+        self._due = None
+        self._advance_now(now)
+
+    def _advance_now(self, now: float, *, force: bool = False) -> None:
+        """``advance`` outside the clock's visit: a failure stops the pacer as the clock would."""
+        try:
+            self.advance(now, force=force)
+        except Exception as exc:  # noqa: BLE001 - the session ends as broken, see stop()
+            self.stop(exc)
+
+    def _release_taps(self, now: float) -> None:
+        taps, tap = self._taps, self.tap
+        while taps and taps[0][0] <= now:
+            due, frame = taps.popleft()
+            if tap is not None:
+                tap(frame, due)
+
+    def _tapped(self, frame: bytes, due: float, lateness: float) -> None:
+        tap = self.tap
+        assert tap is not None
+        if lateness >= 0:
+            tap(frame, due if self.ahead > 0 else None)
+        else:
+            self._taps.append((due, frame))
+
+    def _send_next(self, lateness: float, due: float) -> bool:
+        """Send the frame due at ``due``; True if it was speech."""
         head = self._queue[0] if self._queue else None
         while head is not None and head.complete and not head._frames:
             # An empty finished utterance (or one ended by a flush race): report it and move on.
@@ -289,26 +423,28 @@ class Pacer:
             if self.send_silence:
                 self._send_frame(self._silence)
                 if self.tap is not None:
-                    self.tap(self._silence)
+                    self._tapped(self._silence, due, lateness)
                 self.stats.silence_frames += 1
                 self.stats.record(lateness)
-            return
+            return False
         frame = head._frames.popleft()
         self._queued_frames -= 1
         if self._room_waiters and self._queued_frames < self.max_queued_frames:
             self._wake_producers()
         self._send_frame(frame)
         if self.tap is not None:
-            self.tap(frame)
+            self._tapped(frame, due, lateness)
+        self._speech_until = due + self.period
         head.frames_sent += 1
         self.stats.speech_frames += 1
         self.stats.record(lateness)
         if self._on_frame_sent is not None:
-            self._on_frame_sent(head)
+            self._on_frame_sent(head, due)
         if head.complete and not head._frames and self._queue and self._queue[0] is head:
             self._queue.popleft()
             if self._on_utterance_done is not None:
                 self._on_utterance_done(head)
+        return True
 
     def _wake_producers(self) -> None:
         waiters, self._room_waiters = self._room_waiters, []

@@ -5,13 +5,15 @@ after the last frame of every utterance and, while it plays, a *checkpoint* mark
 ``checkpoint_frames`` frames. So at any moment we know:
 
 * ``confirmed_frames``: frames Asterisk has reported played (exact, from the last mark);
-* ``frames_sent``: frames handed to Asterisk (an upper bound of what was played).
+* ``frames_sent``: frames handed to Asterisk (an upper bound of what was played; the pacer
+  writes up to ~140 ms ahead, see ``voicedock.media.clock``).
 
 After a barge-in flush the best estimate of what the caller heard is
 ``confirmed + time since that confirmation`` (Asterisk plays in real time), capped at what was
 sent. Its error is below one frame plus the mark's one-way latency (< 1 ms on loopback); the
 bounds ``played_ms`` .. ``sent_ms`` are never more than ``checkpoint_frames`` frames plus
-Asterisk's queue depth (about 2 frames when paced) apart.
+Asterisk's queue depth (up to 7 frames written ahead) apart. The heard estimate starts at the
+first frame's due time, not when it was written.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class Playback:
         heard_ms = played_ms
         if self._confirmed_at is not None:
             elapsed_ms = ((time.monotonic() if now is None else now) - self._confirmed_at) * 1000
-            heard_ms = min(sent_ms, played_ms + elapsed_ms)
+            heard_ms = min(sent_ms, played_ms + max(0.0, elapsed_ms))
         return PlayoutResult(False, played_ms, heard_ms, sent_ms)
 
     def resolve(self, *, completed: bool) -> PlayoutResult:

@@ -1,12 +1,13 @@
 """``CallRecorder``: one call's audio as voicedock's own media stream carried it, into a file.
 
 Two channels on one timeline: the caller (left) as the PBX delivered their frames, the assistant
-(right) as the pacer actually sent frames on its 20 ms clock. A barge-in flushes the pacer, so
-what was cut is never recorded: the right channel is what the caller heard (within the PBX's
-own queue of about two frames). Each frame is placed where its arrival (caller) or its tick
-(assistant) falls on the recording's clock; a gap longer than ``slack_frames`` (no frames sent:
-flow control, a FreeSWITCH leg that sends no silence) is filled with silence, smaller jitter is
-absorbed, so the channels stay aligned to within a frame or two.
+(right) as the pacer's frames were due to play on its 20 ms schedule. The pacer hands a frame
+over only once its due time has passed and a barge-in drops what was written ahead, so what was
+cut is never recorded: the right channel is what the caller heard. Each frame is placed where
+its arrival (caller) or its due time (assistant) falls on the recording's clock; a gap longer
+than ``slack_frames`` (no frames sent: flow control, a FreeSWITCH leg that sends no silence) is
+filled with silence, smaller jitter is absorbed, so the channels stay aligned to within a frame
+or two.
 
 Samples are 16-bit PCM at the call's media rate. The file (WAV or FLAC through soundfile) is
 written incrementally by the recorder's own writer thread, a second of aligned audio at a time,

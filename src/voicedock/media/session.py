@@ -7,8 +7,10 @@ Client mode (Asterisk dials us) goes through ``voicedock.media.acceptor.MediaAcc
 
 A supervisor owned by the session holds the receive loop, the output task and any
 streaming-playback feeders. Output is driven by the process's ``MediaClock``: the output task
-attaches the session's pacer to it and waits; on every 20 ms tick the clock writes the session's
-next frame (and the marks that follow it) synchronously through a ``FrameWriter``. Neither task
+attaches the session's pacer to it and waits; the clock visits the session every 20 ms and,
+once 60 ms or less of its audio is queued at Asterisk, the pacer writes up to 140 ms ahead (the
+frames and the marks between them) synchronously through a ``FrameWriter``, in one write.
+Neither task
 lets an exception escape: when one ends, it stops the other and records why (``close_reason``),
 so a broken call never cancels the code that owns it. Using a closed session
 raises ``MediaSessionClosed`` if we closed it and ``MediaConnectionLost`` if the peer did.
@@ -21,11 +23,10 @@ import contextlib
 import itertools
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
-import aiohttp
 from aiohttp import WSMsgType
 
 from voicedock.aio import Supervisor
@@ -49,6 +50,7 @@ from voicedock.media.transport import (
     put_dropping_oldest,
     read_media_start,
 )
+from voicedock.media.websocket_client import WebSocketClient
 
 log = logging.getLogger("voicedock.media")
 
@@ -77,7 +79,7 @@ class MediaSession:
             raise MediaProtocolError(f"unsupported media format {started.format!r}")
         self._ws = ws
         silence = silence_frame(fmt, started.ptime)
-        self._writer = FrameWriter(ws, repeated=silence)
+        self._writer = FrameWriter(ws)
         self._clock = clock
         self.started = started
         self.format: AudioFormat = fmt
@@ -97,6 +99,8 @@ class MediaSession:
             on_frame_sent=self._frame_sent,
             max_queued_frames=max_queued_frames,
             congested=self._writer.is_congested,
+            flush_writes=self._writer.flush,
+            on_speech_start=self._cut_silence_ahead,
         )
         self._playbacks: dict[str, Playback] = {}
         self._checkpoints: dict[str, tuple[Playback, int]] = {}
@@ -124,28 +128,20 @@ class MediaSession:
         cls,
         url: str,
         *,
-        http: aiohttp.ClientSession | None = None,
         start_timeout: float = 5.0,
         **options: Any,
     ) -> AsyncIterator[MediaSession]:
         """Server mode: open ``ws://<asterisk>/media/<connection id>`` and wait for MEDIA_START."""
-        async with AsyncExitStack() as stack:
-            if http is None:
-                http = await stack.enter_async_context(aiohttp.ClientSession())
-            try:
-                ws = await stack.enter_async_context(
-                    http.ws_connect(
-                        url,
-                        protocols=("media",),
-                        compress=0,
-                        timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
-                    )
-                )
-            except TRANSPORT_ERRORS as exc:
-                raise MediaConnectionLost(f"cannot open media websocket: {exc}") from exc
+        try:
+            ws = await WebSocketClient.connect(url, protocols=("media",))
+        except TRANSPORT_ERRORS as exc:
+            raise MediaConnectionLost(f"cannot open media websocket: {exc}") from exc
+        try:
             started, control_format = await read_media_start(ws, start_timeout)
             async with cls(ws, started, control_format, **options) as session:
                 yield session
+        finally:
+            await ws.close()
 
     async def __aenter__(self) -> Self:
         await self._tasks.start()
@@ -209,6 +205,7 @@ class MediaSession:
         self._pacer.clear()
         await self._send_command(wire.Command.FLUSH_MEDIA)
         await self._send_command(wire.Command.CONTINUE_MEDIA)  # FLUSH does not unpause
+        self._pacer.restart()  # what was written ahead is gone: silence from now on
         current: PlayoutResult | None = None
         for playback in list(self._playbacks.values()):
             result = playback.resolve(completed=False)
@@ -270,6 +267,14 @@ class MediaSession:
     async def _receive_loop(self) -> None:
         ws, binary, text, ended = self._ws, WSMsgType.BINARY, WSMsgType.TEXT, _ENDED
         try:
+            if isinstance(ws, WebSocketClient):
+                # Messages are handed over as they arrive, no task wake-up per frame.
+                ws.deliver_to(self._on_binary, self._on_text)
+                await ws.wait_closed()
+                if ws.failure is not None:
+                    log.warning("media %s: connection failed: %s", self._label, ws.failure)
+                    self._end(CloseReason.BROKEN)
+                return
             while True:
                 message = await ws.receive()
                 kind = message.type
@@ -341,13 +346,13 @@ class MediaSession:
             self._end(CloseReason.BROKEN)
             raise MediaConnectionLost(f"cannot send {command}: {exc}") from exc
 
-    def _frame_sent(self, utterance: Utterance) -> None:
+    def _frame_sent(self, utterance: Utterance, due: float) -> None:
         playback = self._playbacks.get(utterance.id)
         if playback is None:
             return
         sent = utterance.frames_sent
         if sent == 1:
-            playback.confirm(0)  # playout starts about now: the base of the heard estimate
+            playback.confirm(0, now=due)  # playout starts then: the base of the heard estimate
         last = utterance.complete and utterance.frames_pending == 0
         if self._checkpoint_frames and sent % self._checkpoint_frames == 0 and not last:
             checkpoint = f"{playback.id}@{sent}"
@@ -358,28 +363,46 @@ class MediaSession:
         if utterance.id in self._playbacks:
             self._write_mark(utterance.id)
 
+    def _cut_silence_ahead(self) -> bool:
+        """Speech starts while only silence is queued at Asterisk: FLUSH_MEDIA it. The marks of
+        speech already played may still sit in that queue (Asterisk reaches them as it plays),
+        and a flush drops them: they are written again right behind the flush, so their
+        playbacks still complete (a mark reported twice is taken once)."""
+        self._writer.text(wire.encode_command(wire.Command.FLUSH_MEDIA, self.control_format))
+        for mark_id in self._checkpoints:
+            self._write_mark(mark_id)
+        for mark_id, playback in self._playbacks.items():
+            if playback.frames_sent:
+                self._write_mark(mark_id)
+        return True
+
     def _write_mark(self, mark_id: str) -> None:
-        """MARK_MEDIA right behind the frame just written, inside the clock's tick."""
+        """MARK_MEDIA right behind the frame just written, inside the pacer's visit."""
         self._writer.text(
             wire.encode_command(
                 wire.Command.MARK_MEDIA, self.control_format, correlation_id=mark_id
             )
         )
 
+    def _on_text(self, text: str) -> None:
+        self._on_event(wire.parse_event(text))
+
     def _on_binary(self, data: bytes) -> None:
         framer = self._inbound_framer
         if len(data) == self.frame_bytes and not framer.pending:
-            frames: list[bytes] | tuple[bytes] = (data,)  # one whole frame: the usual case
-        else:
-            if len(data) % self.frame_bytes or framer.pending:
-                self.reframed_messages += 1
-            frames = framer.push(data)
-        for frame in frames:
-            self.inbound_frames += 1
-            if self._on_audio is not None:
-                self._on_audio(frame)
-            elif not put_dropping_oldest(self._inbound, frame):
-                self.inbound_dropped += 1
+            self._inbound_frame(data)  # one whole frame: the usual case
+            return
+        if len(data) % self.frame_bytes or framer.pending:
+            self.reframed_messages += 1
+        for frame in framer.push(data):
+            self._inbound_frame(frame)
+
+    def _inbound_frame(self, frame: bytes) -> None:
+        self.inbound_frames += 1
+        if self._on_audio is not None:
+            self._on_audio(frame)
+        elif not put_dropping_oldest(self._inbound, frame):
+            self.inbound_dropped += 1
 
     def _on_event(self, event: wire.ControlEvent) -> None:
         match event:

@@ -1,7 +1,8 @@
 """The websocket types a media session runs over, and the MEDIA_START handshake.
 
-Both modes end up with an aiohttp websocket: a ``ClientWebSocketResponse`` when we dial Asterisk
-(server mode) and a ``web.WebSocketResponse`` when Asterisk dials us (client mode).
+Server mode (we dial Asterisk) runs over voicedock's own ``WebSocketClient``, which hands each
+message over as it arrives; client mode (Asterisk dials us) over aiohttp's
+``web.WebSocketResponse``, served by ``voicedock.media.acceptor``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from enum import StrEnum
 from typing import Any
 
 import aiohttp
-from aiohttp import ClientWebSocketResponse, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from voicedock.media import chan_websocket as wire
 from voicedock.media.errors import MediaConnectionLost, MediaStartTimeout
+from voicedock.media.websocket_client import WebSocketClient
 
 log = logging.getLogger("voicedock.media")
 
-MediaWebSocket = ClientWebSocketResponse | web.WebSocketResponse
+MediaWebSocket = WebSocketClient | web.WebSocketResponse
 
 TRANSPORT_ERRORS = (ConnectionError, aiohttp.ClientError, OSError)
 """What a websocket send/receive/close raises when the connection is gone."""
@@ -45,7 +47,7 @@ async def read_media_start(
         async with asyncio.timeout(start_timeout):
             while True:
                 message = await ws.receive()
-                if message.type is WSMsgType.TEXT:
+                if message.type is WSMsgType.TEXT and isinstance(message.data, str):
                     event = wire.parse_event(message.data)
                     if isinstance(event, wire.MediaStart):
                         is_json = message.data.lstrip().startswith("{")

@@ -319,7 +319,7 @@ class FreeswitchCallMedia:
     def _take_frame(self, frame: bytes) -> None:
         self._chunk += frame
 
-    def _frame_taken(self, utterance: Utterance) -> None:
+    def _frame_taken(self, utterance: Utterance, _due: float) -> None:
         playback = self._playbacks.get(utterance.id)
         if playback is not None:
             last = self._chunk_segments[-1] if self._chunk_segments else None
