@@ -156,6 +156,25 @@ async def test_a_cut_writes_again_the_marks_still_queued_at_asterisk() -> None:
         assert (await asyncio.wait_for(second.played(), 2)).completed
 
 
+async def test_a_cut_inside_a_streaming_reply_keeps_its_final_mark_for_its_end() -> None:
+    async def tts() -> AsyncIterator[bytes]:
+        yield bytes([SPEECH_BYTE]) * 160 * 2
+        await asyncio.sleep(0.4)  # the voice stalls: its first frames are heard, then silence
+        yield bytes([0x43]) * 160 * 2
+
+    async with (
+        FakeAsterisk(send_audio=False) as fake,
+        MediaSession.connect(fake.url()) as media,
+    ):
+        await asyncio.sleep(0.2)
+        result = await asyncio.wait_for(media.play(tts(), mark="reply").played(), 3)
+        assert result.completed
+        tail = [f for f in fake.channel().played if f[0] == 0x43]
+        assert len(tail) == 2  # reported done only once its last frames were played
+        assert fake.channel().commands.count("MARK_MEDIA reply") == 1
+        assert media.pacer.stats.silence_cut_frames >= 2  # the stall's silence was cut
+
+
 async def test_flush_with_nothing_playing_returns_none() -> None:
     async with FakeAsterisk(send_audio=False) as fake, MediaSession.connect(fake.url()) as media:
         assert await media.flush() is None

@@ -10,9 +10,8 @@ streaming-playback feeders. Output is driven by the process's ``MediaClock``: th
 attaches the session's pacer to it and waits; the clock visits the session every 20 ms and,
 once 60 ms or less of its audio is queued at Asterisk, the pacer writes up to 140 ms ahead (the
 frames and the marks between them) synchronously through a ``FrameWriter``, in one write.
-Neither task
-lets an exception escape: when one ends, it stops the other and records why (``close_reason``),
-so a broken call never cancels the code that owns it. Using a closed session
+Neither task lets an exception escape: when one ends, it stops the other and records why
+(``close_reason``), so a broken call never cancels the code that owns it. Using a closed session
 raises ``MediaSessionClosed`` if we closed it and ``MediaConnectionLost`` if the peer did.
 """
 
@@ -104,6 +103,7 @@ class MediaSession:
         )
         self._playbacks: dict[str, Playback] = {}
         self._checkpoints: dict[str, tuple[Playback, int]] = {}
+        self._marks_queued: dict[str, None] = {}  # written, not reported processed yet, in order
         self._status_waiters: list[asyncio.Future[wire.Status]] = []
         self._tasks = Supervisor("media session", log)
         self._closed = asyncio.Event()
@@ -213,6 +213,7 @@ class MediaSession:
                 current = result
         self._playbacks.clear()
         self._checkpoints.clear()
+        self._marks_queued.clear()
         return current
 
     async def hangup(self, close_wait: float = 2.0) -> None:
@@ -321,6 +322,7 @@ class MediaSession:
             playback.resolve(completed=False)
         self._playbacks.clear()
         self._checkpoints.clear()
+        self._marks_queued.clear()
         for queue in (self._inbound, self._dtmf):
             put_dropping_oldest(queue, None)
 
@@ -369,11 +371,8 @@ class MediaSession:
         and a flush drops them: they are written again right behind the flush, so their
         playbacks still complete (a mark reported twice is taken once)."""
         self._writer.text(wire.encode_command(wire.Command.FLUSH_MEDIA, self.control_format))
-        for mark_id in self._checkpoints:
+        for mark_id in list(self._marks_queued):
             self._write_mark(mark_id)
-        for mark_id, playback in self._playbacks.items():
-            if playback.frames_sent:
-                self._write_mark(mark_id)
         return True
 
     def _write_mark(self, mark_id: str) -> None:
@@ -383,6 +382,7 @@ class MediaSession:
                 wire.Command.MARK_MEDIA, self.control_format, correlation_id=mark_id
             )
         )
+        self._marks_queued[mark_id] = None
 
     def _on_text(self, text: str) -> None:
         self._on_event(wire.parse_event(text))
@@ -430,6 +430,7 @@ class MediaSession:
                 pass  # QUEUE_DRAINED, BUFFERING_COMPLETED, a repeated MEDIA_START
 
     def _on_mark(self, mark_id: str) -> None:
+        self._marks_queued.pop(mark_id, None)
         checkpoint = self._checkpoints.pop(mark_id, None)
         if checkpoint is not None:
             playback, frames = checkpoint
