@@ -420,8 +420,9 @@ class WebSocketClient(asyncio.Protocol):
         """From now on hand every message to ``on_binary`` / ``on_text`` as it arrives
         (messages already waiting first); the end of the connection is ``wait_closed()``."""
         self._on_binary, self._on_text = on_binary, on_text
-        waiting = [m for m in self._queue if m.type in (WSMsgType.TEXT, WSMsgType.BINARY)]
-        self._queue = deque(m for m in self._queue if m not in waiting)
+        data = (WSMsgType.TEXT, WSMsgType.BINARY)
+        waiting = [m for m in self._queue if m.type in data]
+        self._queue = deque(m for m in self._queue if m.type not in data)
         self._open = not self.closed
         for message in waiting:
             self._push(message)
