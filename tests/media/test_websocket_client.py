@@ -263,3 +263,21 @@ async def test_an_owner_that_raises_ends_the_connection_as_failed() -> None:
 async def test_the_url_must_be_a_websocket_url() -> None:
     with pytest.raises(ValueError, match="ws://"):
         await WebSocketClient.connect("http://127.0.0.1/media/x")
+
+
+async def test_a_server_that_never_answers_the_upgrade_times_out_and_is_hung_up() -> None:
+    closed = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client goes away
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(ConnectionError, match="no websocket"):
+            await WebSocketClient.connect(f"ws://127.0.0.1:{port}/media/x", open_timeout=0.2)
+        await asyncio.wait_for(closed.wait(), 2)  # the half-open connection was not left behind
+    finally:
+        server.close()

@@ -184,6 +184,7 @@ class WebSocketClient(asyncio.Protocol):
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
         key = base64.b64encode(os.urandom(16))
         loop = asyncio.get_running_loop()
+        client: WebSocketClient | None = None
         try:
             async with asyncio.timeout(open_timeout):
                 _, client = await loop.create_connection(
@@ -194,8 +195,12 @@ class WebSocketClient(asyncio.Protocol):
                 )
                 client._send_upgrade(path, f"{host}:{port}")
                 await client._upgraded
-        except TimeoutError as exc:
-            raise ConnectionError(f"no websocket within {open_timeout:.0f} s") from exc
+        except BaseException as exc:
+            if client is not None and client.transport is not None:
+                client.transport.abort()  # never upgraded: nothing to close politely
+            if isinstance(exc, TimeoutError):
+                raise ConnectionError(f"no websocket within {open_timeout:.0f} s") from exc
+            raise
         return client
 
     def _send_upgrade(self, path: str, host: str) -> None:
