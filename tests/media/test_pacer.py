@@ -283,7 +283,7 @@ def ahead_pacer(
         return cut
 
     pacer, recorder = make_pacer(clock, limit=None, on_speech_start=speech_start, **kwargs)  # type: ignore[arg-type]
-    pacer.low, pacer.ahead = 0.040, 0.100
+    pacer.low, pacer.high = 0.040, 0.100
     return pacer, recorder, events
 
 

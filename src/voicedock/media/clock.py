@@ -129,7 +129,7 @@ class MediaClock:
             slot = min(range(self.slots), key=lambda s: len(self._slots[s]))
             self._pacers[pacer] = slot
             self._slots[slot] = (*self._slots[slot], pacer)
-            pacer.low, pacer.ahead = self.low, self.high
+            pacer.low, pacer.high = self.low, self.high
         if self._tasks is None:
             tasks = Supervisor("media clock", log)
             self._tasks = tasks

@@ -10,7 +10,7 @@ Two ways to drive it:
 
 * ``advance(now)`` (the process's ``MediaClock``, ``voicedock.media.clock``, every 20 ms):
   once no more than ``low`` is written beyond ``now``, write every frame due up to
-  ``now + ahead`` at once, so Asterisk's queue always holds the next frames and one visit's
+  ``now + high`` at once, so Asterisk's queue always holds the next frames and one visit's
   writes go out as one system call (``flush_writes``). Silence is not written straight behind
   speech while the speech still covers ``low``: audio ready before then follows the speech
   directly (``extend`` writes it at once). Frames written early are not yet heard: what
@@ -178,8 +178,8 @@ class Pacer:
         self.failure: BaseException | None = None
         """Why ``tick`` failed (the shared clock stops a pacer whose tick raised)."""
         self.stats = PacerStats()
-        self.ahead = 0.0
-        """How far past ``now`` ``advance()`` writes (set by the clock that drives the pacer)."""
+        self.high = 0.0
+        """``advance()`` writes up to ``now + high`` (set by the clock that drives the pacer)."""
         self.low = 0.0
         """``advance()`` writes once no more than this is written beyond ``now``."""
         self._due: float | None = None  # due time of the next frame ``advance()`` writes
@@ -241,7 +241,7 @@ class Pacer:
         and the frames due at once written now, so the stream does not pause."""
         self._due = None
         self._speech_until = -math.inf
-        if self.ahead > 0:
+        if self.high > 0:
             self._advance_now(self._clock())
 
     # --- flow control ---
@@ -321,7 +321,7 @@ class Pacer:
 
     def advance(self, now: float, anchor: float | None = None, *, force: bool = False) -> None:
         """The clock's visit: once no more than ``low`` is written beyond ``now`` (or when
-        ``force``d), write every frame due up to ``now + ahead``; a first visit starts the
+        ``force``d), write every frame due up to ``now + high``; a first visit starts the
         schedule at ``anchor`` (default ``now``). Silence is not written straight behind
         speech while ``low`` is still covered, so audio that comes next can follow the speech
         directly. What one visit writes is taken by ``flush_writes`` in one go."""
@@ -336,7 +336,7 @@ class Pacer:
         elif now - due > self._max_catch_up:
             self.stats.schedule_resets += 1
             due = now
-        horizon = now + self.ahead + 1e-6
+        horizon = now + self.high + 1e-6
         keep = now + self.low + 1e-6
         period = self.period
         spoke = False
@@ -365,7 +365,7 @@ class Pacer:
         speech has been heard (due a frame or more ago), cut the silence (if the session can)
         instead of queueing behind it."""
         due = self._due
-        if self.ahead <= 0 or due is None or self._stopped or not self._flowing.is_set():
+        if self.high <= 0 or due is None or self._stopped or not self._flowing.is_set():
             return
         now = self._clock()
         if due <= self._speech_until + 1e-6:
@@ -404,7 +404,7 @@ class Pacer:
         tap = self.tap
         assert tap is not None
         if lateness >= 0:
-            tap(frame, due if self.ahead > 0 else None)
+            tap(frame, due if self.high > 0 else None)
         else:
             self._taps.append((due, frame))
 
