@@ -1,0 +1,66 @@
+"""A client organization's view of a node: the real service configured from
+``voicedock.example.toml`` (its policy, numbers, trunks, caps and assistants as a user copies
+them), on the session's lab Asterisk, with a ``full`` key of the example's organization
+``acme`` and one of a second organization, ``globex``, that holds nothing of acme's.
+
+Only what cannot be the user's own is changed: the database (a file in the test's directory)
+and the PBX connection (the lab's ports and credentials). Every test of this directory drives
+an attack through REST the way a tenant would and checks what the node, the PBX or the
+operator's other tenants saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from e2e.conftest import LiveService, serve
+from pbx.lab_calls import lab_settings
+from voicedock.api.api_keys import issue_api_key
+from voicedock.config import PbxSettings, Settings, load_settings
+from voicedock.lab.server import LabAsterisk
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
+ORGANIZATION = "acme"  # the example's organization
+OTHER_ORGANIZATION = "globex"
+
+
+def example_settings(lab: LabAsterisk, database: Path) -> Settings:
+    """``voicedock.example.toml`` as a user runs it, pointed at the lab and a fresh database."""
+    settings = load_settings(EXAMPLE, environ={})
+    settings.database.url = f"sqlite:///{database}"
+    settings.pbx = PbxSettings(kind="asterisk", asterisk=lab_settings(lab))
+    return settings
+
+
+@dataclass
+class Tenants:
+    """The node as two client organizations see it: ``acme`` (``service.key``) and
+    ``globex`` (``other_key``)."""
+
+    service: LiveService
+    other_key: str
+
+    def as_other(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.other_key}"}
+
+
+@pytest.fixture
+def tenant_settings(lab: LabAsterisk, tmp_path: Path) -> Settings:
+    """The example configuration on the lab; a test may adjust it before ``tenants`` starts."""
+    return example_settings(lab, tmp_path / "tenancy.db")
+
+
+@pytest.fixture
+async def tenants(tenant_settings: Settings) -> AsyncIterator[Tenants]:
+    running = await serve(tenant_settings)
+    try:
+        other, _ = await issue_api_key(running.service.store, OTHER_ORGANIZATION)
+        yield Tenants(running, other)
+    finally:
+        await running.client.close()
+
+
