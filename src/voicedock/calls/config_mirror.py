@@ -3,9 +3,9 @@ into the store.
 
 Runs at every start-up and is idempotent: configured objects get stable ids (uuid5 of their
 organization and name/number), so restarting updates them in place; objects created through the
-API or ``voicedock numbers`` are left alone. Trunks are only ever defined here; the API reads them. Nodes that start together on
-one database may both find a row missing and both insert it: the one whose insert collides
-mirrors again, and then updates what the other wrote.
+API or ``voicedock numbers`` are left alone. Trunks are only ever defined here; the API reads
+them. Nodes that start together on one database may both find a row missing and both insert it:
+the one whose insert collides mirrors again, and then updates what the other wrote.
 """
 
 from __future__ import annotations
