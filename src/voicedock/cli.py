@@ -257,10 +257,12 @@ def _on_numbers(args: argparse.Namespace, work: Callable[[Store, Settings], Awai
 
     async def run(store: Store) -> int:
         try:
-            print(await work(store, settings))
+            answer = await work(store, settings)
         except NumberRefused as exc:
             print(f"voicedock: {exc}", file=sys.stderr)
             return 1
+        if answer:  # an empty list prints nothing
+            print(answer)
         return 0
 
     return _with_store(args, run, settings)
