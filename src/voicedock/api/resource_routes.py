@@ -35,7 +35,6 @@ routes = web.RouteTableDef()
 log = logging.getLogger("voicedock.api")
 
 ASSISTANT_FIELDS = ("name", "business_name", "active", *CONFIG_FIELDS)
-NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls", "assistant_id", "label")
 
 
 def _path_id(request: web.Request, what: str) -> str:
@@ -150,6 +149,7 @@ async def _number(request: web.Request) -> PhoneNumber:
 
 OPERATOR_NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls")  # the operator's alone
 TENANT_NUMBER_FIELDS = ("label", "assistant_id")  # what an organization may change
+NUMBER_FIELDS = (*OPERATOR_NUMBER_FIELDS, *TENANT_NUMBER_FIELDS)
 
 
 def _operators_numbers(what: str) -> Forbidden:
