@@ -476,16 +476,24 @@ async def test_other_organizations_objects_answer_404_as_missing_ones(tenants: T
         assert theirs[0] == 404, (method, template_path, theirs)
 
     # acme's objects named in globex's own requests are as unknown as made-up ones.
-    named = (
-        {"destination": HANGS_UP, "assistant_id": ACME_ASSISTANT},
-        {"destination": HANGS_UP, "assistant": {"name": "x"}, "number_id": number["id"]},
-    )
-    for body in named:
-        (field_name,) = {"assistant_id", "number_id"} & set(body)
-        made_up = {**body, field_name: str(uuid.uuid4())}
-        theirs = await request(tenants, "POST", "/calls/outbound", tenants.other_key, body)
-        absent = await request(tenants, "POST", "/calls/outbound", tenants.other_key, made_up)
-        assert theirs == absent, (field_name, theirs, absent)
+    call = {"destination": HANGS_UP}
+    transient = {"assistant": {"name": "x"}}
+    campaign_body = {"name": "c", "contacts": [{"destination": HANGS_UP}]}
+    named: list[tuple[str, str, dict[str, Any], Any]] = [
+        ("/calls/outbound", "assistant_id", call, ACME_ASSISTANT),
+        ("/calls/outbound", "number_id", {**call, **transient}, number["id"]),
+        ("/campaigns", "assistant_id", campaign_body, ACME_ASSISTANT),
+        ("/campaigns", "number_ids", {**campaign_body, **transient}, [number["id"]]),
+    ]
+    for path, field_name, body, acmes in named:
+        made_up = str(uuid.uuid4()) if isinstance(acmes, str) else [str(uuid.uuid4())]
+        theirs = await request(
+            tenants, "POST", path, tenants.other_key, {**body, field_name: acmes}
+        )
+        absent = await request(
+            tenants, "POST", path, tenants.other_key, {**body, field_name: made_up}
+        )
+        assert theirs == absent, (path, field_name, theirs, absent)
         assert theirs[0] == 404, theirs
 
     # An Idempotency-Key acme used is globex's to use as well: not "reused", not acme's answer.
