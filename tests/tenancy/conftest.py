@@ -62,3 +62,5 @@ async def tenants(tenant_settings: Settings) -> AsyncIterator[Tenants]:
         yield Tenants(running, other)
     finally:
         await running.client.close()
+
+
