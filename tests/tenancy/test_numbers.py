@@ -137,9 +137,10 @@ def run_cli(config: Path, *argv: str) -> tuple[int, str, str]:
 
 def operator_config(settings: Settings, tmp_path: Path, extra: str = "") -> Path:
     """The example file the operator edits, on the test's database (``extra`` appended)."""
-    text = EXAMPLE.read_text(encoding="utf-8").replace(
-        'url = "sqlite:///var/voicedock.db"', f'url = "{settings.database.url}"'
-    )
+    example = EXAMPLE.read_text(encoding="utf-8")
+    database = 'url = "sqlite:///var/voicedock.db"'
+    assert database in example, "the example's database line moved: update this helper"
+    text = example.replace(database, f'url = "{settings.database.url}"')
     path = tmp_path / "voicedock.toml"
     path.write_text(text + extra, encoding="utf-8")
     return path
