@@ -163,3 +163,40 @@ def test_keys_list_rename_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "revoked" in line
     assert line.endswith("wallboard")
     assert main(["keys", "revoke", *args, "no-such-key"]) == 1
+
+
+def test_numbers_add_list_assign_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(
+        tmp_path,
+        '[[trunks]]\nname = "carrier"\n[[trunks]]\nname = "private"\norganizations = ["acme"]\n'
+        '[[numbers]]\nnumber = "+31850835037"\ntrunk = "carrier"\norganization = "acme"\n',
+    )
+    args = ["--config", str(config)]
+    add = ["numbers", "add", *args, "--trunk", "private", "--max-concurrent-calls", "3"]
+    assert main([*add, "+31850835099", "--organization", "acme", "--label", "Sales"]) == 0
+    assert "added +31850835099" in capsys.readouterr().out
+    assert main(["numbers", "list", *args, "--organization", "acme"]) == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert line.split()[:4] == ["+31850835099", "private", "max", "3"]
+    assert line.endswith("Sales")
+    # Refused, each saying why: taken, a trunk not serving the organization, configured.
+    assert main([*add, "+31850835099", "--organization", "acme"]) == 1
+    assert "already registered to organization 'acme'" in capsys.readouterr().err
+    assert main([*add, "+31850835098", "--organization", "globex"]) == 1
+    assert "does not serve organization 'globex'" in capsys.readouterr().err
+    assert main(["numbers", "assign", *args, "+31850835099", "--organization", "globex"]) == 1
+    assert "does not serve organization 'globex'" in capsys.readouterr().err
+    assert main(["numbers", "remove", *args, "+31850835037"]) == 1
+    assert "[[numbers]]" in capsys.readouterr().err
+    assert main([*add, "12345", "--organization", "acme"]) == 1
+    assert "E.164" in capsys.readouterr().err
+
+    assert main(["numbers", "add", *args, "+31850835098", "--organization", "acme",
+                 "--trunk", "carrier"]) == 0  # fmt: skip
+    assert main(["numbers", "assign", *args, "+31850835098", "--organization", "globex"]) == 0
+    capsys.readouterr()
+    assert main(["numbers", "list", *args, "--organization", "globex"]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["+31850835098", "carrier"]
+    assert main(["numbers", "remove", *args, "+31850835098"]) == 0
+    assert main(["numbers", "remove", *args, "+31850835098"]) == 1
+    assert "no phone number" in capsys.readouterr().err

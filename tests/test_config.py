@@ -77,6 +77,12 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
             "numbers[0].trunk",
         ),
         ("[[trunks]]\nname='bad name'\n", "trunks[0].name"),
+        ("[[trunks]]\nname='t'\norganizations=['']\n", "trunks[0].organizations[0]"),
+        (
+            "[[trunks]]\nname='t'\norganizations=['acme']\n"
+            "[[numbers]]\nnumber='+31612345678'\ntrunk='t'\norganization='globex'\n",
+            "numbers[0].organization",
+        ),
         ("[[trunks]]\nname='t'\nendpoint='a/b'\n", "trunks[0].endpoint"),
         ("[[numbers]]\ntrunk='t'\norganization='o'\n", "numbers[0].number"),
         (

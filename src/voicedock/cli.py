@@ -1,5 +1,5 @@
-"""The ``voicedock`` command: serve, keys (create, list, rename, revoke), migrate, doctor (and lab,
-when installed)."""
+"""The ``voicedock`` command: serve, keys (create, list, rename, revoke), numbers (add, list,
+assign, remove), migrate, doctor (and lab, when installed)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("key_id", help="the key's id (from 'keys list')")
     revoke.set_defaults(handler=_keys_revoke)
+
+    _add_numbers_parser(sub, common)
 
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the database")
     migrate.set_defaults(handler=_migrate)
@@ -150,9 +152,14 @@ def _keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[int]]) -> int:
+def _with_store(
+    args: argparse.Namespace,
+    work: Callable[[Store], Awaitable[int]],
+    settings: Settings | None = None,
+) -> int:
     """Open (and migrate) the configured database, run ``work`` on it, close it."""
-    settings = _settings(args)
+    if settings is None:
+        settings = _settings(args)
 
     async def run() -> int:
         store = await open_store(settings.database.url)
@@ -206,6 +213,109 @@ def _on_key(
         return 0
 
     return _with_store(args, work)
+
+
+def _add_numbers_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    numbers = sub.add_parser(
+        "numbers", help="manage phone numbers (the operator's: no API key creates one)"
+    )
+    numbers_sub = numbers.add_subparsers(dest="numbers_command", required=True)
+    add = numbers_sub.add_parser(
+        "add", parents=[common], help="register a number on a trunk for an organization"
+    )
+    add.add_argument("number", help="the number, E.164 (+31850835037)")
+    add.add_argument("--organization", required=True, help="organization name")
+    add.add_argument("--trunk", required=True, help="one of the configuration's [[trunks]]")
+    add.add_argument(
+        "--max-concurrent-calls", type=int, default=1, help="calls at once from/to it (1-10000)"
+    )
+    add.add_argument("--label", default="", help="a label (the organization may change it)")
+    add.set_defaults(handler=_numbers_add)
+    listing = numbers_sub.add_parser(
+        "list", parents=[common], help="list an organization's numbers"
+    )
+    listing.add_argument("--organization", required=True, help="organization name")
+    listing.set_defaults(handler=_numbers_list)
+    assign = numbers_sub.add_parser(
+        "assign", parents=[common], help="give a number to another organization"
+    )
+    assign.add_argument("number", help="the number, E.164")
+    assign.add_argument("--organization", required=True, help="the organization receiving it")
+    assign.set_defaults(handler=_numbers_assign)
+    remove = numbers_sub.add_parser("remove", parents=[common], help="delete a number")
+    remove.add_argument("number", help="the number, E.164")
+    remove.set_defaults(handler=_numbers_remove)
+
+
+def _on_numbers(args: argparse.Namespace, work: Callable[[Store, Settings], Awaitable[str]]) -> int:
+    """Run ``work`` on the configured database; print its answer, or why it was refused (1)."""
+    from voicedock.calls.operator_numbers import NumberRefused
+
+    settings = _settings(args)
+
+    async def run(store: Store) -> int:
+        try:
+            answer = await work(store, settings)
+        except NumberRefused as exc:
+            print(f"voicedock: {exc}", file=sys.stderr)
+            return 1
+        if answer:  # an empty list prints nothing
+            print(answer)
+        return 0
+
+    return _with_store(args, run, settings)
+
+
+def _numbers_add(args: argparse.Namespace) -> int:
+    from voicedock.calls.operator_numbers import add_number
+
+    async def work(store: Store, settings: Settings) -> str:
+        number, org = await add_number(
+            store,
+            settings,
+            args.number,
+            args.trunk,
+            args.organization,
+            args.max_concurrent_calls,
+            args.label,
+        )
+        return f"added {number.number} ({number.id}) on trunk {number.trunk} for {org.name}"
+
+    return _on_numbers(args, work)
+
+
+def _numbers_list(args: argparse.Namespace) -> int:
+    from voicedock.calls.operator_numbers import list_numbers
+
+    async def work(store: Store, settings: Settings) -> str:
+        return "\n".join(
+            f"{n.number:16}  {n.trunk:12}  max {n.max_concurrent_calls:<5}  {n.id}  {n.label}"
+            for n in await list_numbers(store, args.organization)
+        )
+
+    return _on_numbers(args, work)
+
+
+def _numbers_assign(args: argparse.Namespace) -> int:
+    from voicedock.calls.operator_numbers import assign_number
+
+    async def work(store: Store, settings: Settings) -> str:
+        number, org = await assign_number(store, settings, args.number, args.organization)
+        return f"assigned {number.number} ({number.id}) to {org.name}"
+
+    return _on_numbers(args, work)
+
+
+def _numbers_remove(args: argparse.Namespace) -> int:
+    from voicedock.calls.operator_numbers import remove_number
+
+    async def work(store: Store, settings: Settings) -> str:
+        number = await remove_number(store, settings, args.number)
+        return f"removed {number.number}"
+
+    return _on_numbers(args, work)
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -192,6 +192,13 @@ class TrunkSettings:
     # per second and calls at once (inbound too); 0: no limit.
     max_cps: int = 0
     max_channels: int = 0
+    # The organizations whose numbers may call through it (docs/api.md "Phone numbers"). Empty:
+    # those the operator put numbers on (config or `voicedock numbers`), no other.
+    organizations: list[str] = field(default_factory=list)
+
+    def serves(self, organization: str) -> bool:
+        """Whether a number of ``organization`` may be on this trunk (and call through it)."""
+        return not self.organizations or organization in self.organizations
 
 
 @dataclass(slots=True)
@@ -548,6 +555,10 @@ def _check(s: Settings) -> None:
         _check_trunk_pbx(trunk, f"trunks[{i}].pbx", servers)
         _range(f"trunks[{i}].max_cps", trunk.max_cps, 0, 10_000)
         _range(f"trunks[{i}].max_channels", trunk.max_channels, 0, 100_000)
+        for j, organization in enumerate(trunk.organizations):
+            if not organization.strip():
+                raise ConfigError(f"trunks[{i}].organizations[{j}]", "must not be empty")
+    trunks = {trunk.name: trunk for trunk in s.trunks}
     assistant_keys = {(a.organization, a.name) for a in s.assistants}
     for i, a in enumerate(s.assistants):
         if not a.name.strip():
@@ -565,6 +576,12 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"numbers[{i}].trunk", f"unknown trunk {n.trunk!r}")
         if not n.organization.strip():
             raise ConfigError(f"numbers[{i}].organization", "must not be empty")
+        if not trunks[n.trunk].serves(n.organization):
+            raise ConfigError(
+                f"numbers[{i}].organization",
+                f"trunk {n.trunk!r} does not serve organization {n.organization!r}"
+                " (add it to that trunk's organizations)",
+            )
         if not 1 <= n.max_concurrent_calls <= 10000:
             raise ConfigError(f"numbers[{i}].max_concurrent_calls", "must be 1-10000")
         if n.assistant and (n.organization, n.assistant) not in assistant_keys:

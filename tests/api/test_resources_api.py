@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from api.conftest import Api
-from fakes.world import ACME_NUMBERS, DESTINATION, SUPPORT_ID
+from api.conftest import Api, serving
+from fakes.world import ACME_NUMBERS, DESTINATION, GLOBEX_NUMBER, SUPPORT_ID, make_settings
 from voicedock.api.openapi import openapi_document
+from voicedock.calls.operator_numbers import (
+    NumberRefused,
+    add_number,
+    assign_number,
+    remove_number,
+)
+from voicedock.config import TrunkSettings
 
 pytestmark = pytest.mark.unit
 
@@ -53,40 +62,43 @@ async def test_assistant_in_use_cannot_be_deleted(api: Api) -> None:
     assert resp.status == 409
 
 
-async def test_phone_number_crud(api: Api) -> None:
+async def test_phone_numbers_are_the_operators(api: Api) -> None:
+    """The operator adds a number (``voicedock numbers``); the organization reads it and sets
+    its label and assistant, and nothing else."""
     h = api.auth()
-    resp = await api.client.post(
-        "/phone-numbers",
-        json={"number": "+31201112233", "trunk": "carrier", "max_concurrent_calls": 2},
-        headers=h,
+    settings = api.service.settings
+    created, _ = await add_number(
+        api.service.store, settings, "+31201112233", "carrier", "acme", max_concurrent_calls=2
     )
-    assert resp.status == 201
-    created = await resp.json()
-    nid = created["id"]
-    dup = await api.client.post(
-        "/phone-numbers", json={"number": "+31201112233", "trunk": "carrier"}, headers=h
+    nid = created.id
+    for bad in (("+31201112233", "carrier"), ("+31201112234", "nope"), ("+31 20", "carrier")):
+        with pytest.raises(NumberRefused):
+            await add_number(api.service.store, settings, *bad, "acme")
+    refused = await api.client.post(
+        "/phone-numbers", json={"number": "+31201112235", "trunk": "carrier"}, headers=h
     )
-    assert dup.status == 409
-    unknown_trunk = await api.client.post(
-        "/phone-numbers", json={"number": "+31201112234", "trunk": "nope"}, headers=h
-    )
-    assert unknown_trunk.status == 422
-    for bad in ({"number": "+31 20", "trunk": "carrier"}, {"number": "+31201112235"}):
-        assert (await api.client.post("/phone-numbers", json=bad, headers=h)).status == 400
+    assert refused.status == 403
+    assert (await refused.json())["error"] == "Operator setting"
     patched = await api.client.patch(
         f"/phone-numbers/{nid}", json={"assistant_id": SUPPORT_ID, "label": "Desk"}, headers=h
     )
+    assert patched.status == 200
     assert (await patched.json())["assistant_id"] == SUPPORT_ID
-    bad_patch = await api.client.patch(f"/phone-numbers/{nid}", json={"number": "+1"}, headers=h)
-    assert bad_patch.status == 400
+    for body in ({"number": "+1"}, {"trunk": "carrier"}, {"max_concurrent_calls": 9}):
+        bad_patch = await api.client.patch(f"/phone-numbers/{nid}", json=body, headers=h)
+        assert bad_patch.status == 403, body
+    unknown = await api.client.patch(f"/phone-numbers/{nid}", json={"colour": 1}, headers=h)
+    assert unknown.status == 400
     numbers = await (await api.client.get("/phone-numbers", headers=h)).json()
     assert {n["number"] for n in numbers["phone_numbers"]} == {*ACME_NUMBERS, "+31201112233"}
     other = await (await api.client.get("/phone-numbers", headers=api.auth(api.globex_key))).json()
     assert "+31201112233" not in {n["number"] for n in other["phone_numbers"]}
-    assert (await api.client.delete(f"/phone-numbers/{nid}", headers=h)).status == 204
+    assert (await api.client.delete(f"/phone-numbers/{nid}", headers=h)).status == 403
+    await remove_number(api.service.store, settings, "+31201112233")
+    assert (await api.client.get(f"/phone-numbers/{nid}", headers=h)).status == 404
 
 
-async def test_number_with_live_call_cannot_be_deleted(api: Api) -> None:
+async def test_number_with_live_call_cannot_be_removed(api: Api) -> None:
     resp = await api.client.post(
         "/calls/outbound",
         json={"destination": DESTINATION, "assistant_id": SUPPORT_ID},
@@ -94,8 +106,13 @@ async def test_number_with_live_call_cannot_be_deleted(api: Api) -> None:
     )
     call = await api.service.store.get_call(None, (await resp.json())["call_id"])
     assert call is not None
-    resp = await api.client.delete(f"/phone-numbers/{call.number_id}", headers=api.auth())
-    assert resp.status == 409
+    number = await api.service.store.get_phone_number(None, call.number_id or "")
+    assert number is not None
+    settings = dataclasses.replace(api.service.settings, numbers=[])  # as if added by command
+    with pytest.raises(NumberRefused, match="in progress"):
+        await remove_number(api.service.store, settings, number.number)
+    with pytest.raises(NumberRefused, match="in progress"):
+        await assign_number(api.service.store, settings, number.number, "globex")
 
 
 async def test_trunks_are_read_only(api: Api) -> None:
@@ -112,6 +129,33 @@ async def test_trunks_are_read_only(api: Api) -> None:
     assert (await api.client.get("/trunks/carrier", headers=api.auth())).status == 200
     assert (await api.client.get("/trunks/nope", headers=api.auth())).status == 404
     assert (await api.client.post("/trunks", json={}, headers=api.auth())).status == 405
+
+
+async def test_trunks_are_listed_to_the_organizations_they_serve(database_url: str) -> None:
+    settings = make_settings(database_url)
+    settings.trunks.append(TrunkSettings(name="acme-only", organizations=["acme"]))
+    async with serving(settings) as api:
+        for key, wanted in (
+            (api.acme_key, ["acme-only", "carrier"]),
+            (api.globex_key, ["carrier"]),
+        ):
+            body = await (await api.client.get("/trunks", headers=api.auth(key))).json()
+            assert [t["name"] for t in body["trunks"]] == wanted
+        hidden = await api.client.get("/trunks/acme-only", headers=api.auth(api.globex_key))
+        assert hidden.status == 404
+        # globex's number on it (left by an earlier configuration) is not called from.
+        globex_number = await api.service.store.find_phone_number_by_e164(GLOBEX_NUMBER)
+        assert globex_number is not None
+        async with api.service.store.transaction() as tx:
+            await tx.update_phone_number(dataclasses.replace(globex_number, trunk="acme-only"))
+        resp = await api.client.post(
+            "/calls/outbound",
+            json={"destination": DESTINATION, "assistant": {"name": "x"}},
+            headers=api.auth(api.globex_key),
+        )
+        assert resp.status == 403
+        assert (await resp.json())["error"] == "Trunk not allowed"
+        assert api.pbx.originated == []
 
 
 async def test_openapi_covers_every_route(api: Api) -> None:

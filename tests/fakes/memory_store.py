@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -91,6 +91,7 @@ class MemoryTransaction:
         number_id: str | None,
         now: datetime,
         among: Sequence[str] = (),
+        trunks: Collection[str] | None = None,
     ) -> PhoneNumber | None:
         candidates = [
             n
@@ -98,6 +99,7 @@ class MemoryTransaction:
             if n.organization_id == organization_id
             and (number_id is None or n.id == number_id)
             and (number_id is not None or not among or n.id in among)
+            and (trunks is None or n.trunk in trunks)
         ]
         free = [n for n in candidates if _active(self.d, n.id) < n.max_concurrent_calls]
         if not free:

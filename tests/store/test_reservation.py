@@ -132,3 +132,16 @@ async def test_existing_calls_count_against_the_limit(store: Store) -> None:
     assert await store.count_active_calls(number.id) == 1
     assert await reserve_and_place(store, org.id, None) is not None
     assert await reserve_and_place(store, org.id, None) is None
+
+
+async def test_only_numbers_on_the_given_trunks_are_taken(store: Store) -> None:
+    org = await seed_org(store)
+    number = await seed_number(store, org.id, max_concurrent_calls=5)  # on trunk "main"
+    for trunks in ((), ("other",)):
+        async with store.transaction() as tx:
+            assert await tx.reserve_phone_number(org.id, None, at(0), trunks=trunks) is None
+            assert await tx.reserve_phone_number(org.id, number.id, at(0), trunks=trunks) is None
+    async with store.transaction() as tx:
+        taken = await tx.reserve_phone_number(org.id, None, at(1), trunks=("main", "other"))
+    assert taken is not None
+    assert taken.id == number.id

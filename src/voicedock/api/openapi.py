@@ -348,22 +348,15 @@ SCHEMAS: dict[str, Schema] = {
         ("id", "number", "trunk", "max_concurrent_calls"),
         strict=False,
     ),
-    "PhoneNumberCreate": obj(
-        {
-            "number": E164,
-            "trunk": ID,
-            "max_concurrent_calls": {"type": "integer", "minimum": 1, "maximum": 10000},
-            "assistant_id": nullable(ID),
-            "label": {**TEXT, "maxLength": 200},
-        },
-        ("number", "trunk"),
-    ),
     "PhoneNumberUpdate": obj(
         {
-            "trunk": ID,
-            "max_concurrent_calls": {"type": "integer", "minimum": 1, "maximum": 10000},
             "assistant_id": nullable(ID),
             "label": {**TEXT, "maxLength": 200},
+            # The operator's: named here so that a client learns it, refused with 403.
+            **{
+                key: {"description": "The operator's (voicedock numbers): 403 Operator setting"}
+                for key in ("number", "trunk", "max_concurrent_calls")
+            },
         }
     ),
     "Trunk": obj(
@@ -436,6 +429,19 @@ def _health_op() -> Schema:
         "content": {"application/json": {"schema": ref("Health")}},
     }
     return op
+
+
+def _operators_numbers(
+    summary: str, description: str, params: list[Schema] | None = None
+) -> Schema:
+    """A phone-number route that no API key may use: it answers 403 (or 404 / 401)."""
+    op = operation(summary, ("403", None), params=params, errors="401 404" if params else "401")
+    op["responses"]["403"] = {
+        "description": "Operator setting: phone numbers are created, moved and removed by the "
+        "operator",
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+    return {**op, "description": description}
 
 
 _LIST_PARAMS: list[Schema] = [
@@ -523,35 +529,47 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/phone-numbers": {
-        "get": operation("List phone numbers", ("200", None), errors="401"),
-        "post": operation(
-            "Register a phone number",
-            ("201", "PhoneNumber"),
-            body="PhoneNumberCreate",
-            errors="400 401 409 413 422",
+        "get": operation("List the organization's phone numbers", ("200", None), errors="401"),
+        "post": _operators_numbers(
+            "Register a phone number: refused, numbers are the operator's",
+            "Every API key gets 403 `Operator setting` and nothing is stored: the operator adds "
+            "numbers with `[[numbers]]` in the configuration or `voicedock numbers add`.",
         ),
     },
     "/phone-numbers/{id}": {
         "get": operation(
             "Get a phone number", ("200", "PhoneNumber"), params=[PATH_ID], errors="401 404"
         ),
-        "patch": operation(
-            "Update a phone number",
-            ("200", "PhoneNumber"),
-            body="PhoneNumberUpdate",
+        "patch": {
+            **operation(
+                "Set a phone number's label or assistant",
+                ("200", "PhoneNumber"),
+                body="PhoneNumberUpdate",
+                params=[PATH_ID],
+                errors="400 401 403 404 413 422",
+            ),
+            "description": "`label` and `assistant_id` (one of the organization's assistants, "
+            "else 422) only; `number`, `trunk` and `max_concurrent_calls` are the operator's "
+            "(403 `Operator setting`). Another organization's number is 404.",
+        },
+        "delete": _operators_numbers(
+            "Delete a phone number: refused, numbers are the operator's",
+            "403 `Operator setting` for the organization's own number (the operator removes it "
+            "with `voicedock numbers remove`); 404 for any other id.",
             params=[PATH_ID],
-            errors="400 401 404 413 422",
-        ),
-        "delete": operation(
-            "Delete a phone number", ("204", None), params=[PATH_ID], errors="401 404 409"
         ),
     },
     "/trunks": {
-        "get": operation("List trunks (from the configuration)", ("200", None), errors="401")
+        "get": {
+            **operation("List the trunks open to the organization", ("200", None), errors="401"),
+            "description": "Trunks are defined in the configuration. Listed: those whose "
+            "`organizations` name the caller's organization, and those without a list that "
+            "carry one of its numbers.",
+        }
     },
     "/trunks/{name}": {
         "get": operation(
-            "Get a trunk",
+            "Get a trunk open to the organization (else 404)",
             ("200", "Trunk"),
             params=[{**PATH_ID, "name": "name"}],
             errors="401 404",

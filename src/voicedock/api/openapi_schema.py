@@ -32,7 +32,10 @@ def obj(props: dict[str, Schema], required: tuple[str, ...] = (), strict: bool =
 _ERRORS = {
     "400": "Invalid request",
     "401": "Missing or invalid API key",
-    "403": "Forbidden: destination not allowed, or not within the API key's scope",
+    "403": (
+        "Forbidden: destination or trunk not allowed, an operator setting, or not within the"
+        " API key's scope"
+    ),
     "404": "Not found",
     "405": "Method not allowed",
     "409": "Conflict",

@@ -1,4 +1,6 @@
-"""Assistants and phone numbers (CRUD per organization), trunks (read-only), health."""
+"""Assistants (CRUD per organization), phone numbers (the operator's: an organization reads
+its own and sets their label and assistant), trunks (read-only, those open to the
+organization), health."""
 
 from __future__ import annotations
 
@@ -17,16 +19,22 @@ from voicedock.api.serialize import assistant_json, number_json, trunk_json
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.config import SpeechSettings
-from voicedock.domain.records import Assistant, PhoneNumber, utcnow
-from voicedock.errors import BadRequest, Conflict, NotFound, StoreError, Unprocessable
+from voicedock.domain.records import Assistant, PhoneNumber, Trunk, utcnow
+from voicedock.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    StoreError,
+    Unprocessable,
+)
 from voicedock.logs import describe
-from voicedock.validation import is_token, require_e164
+from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
 log = logging.getLogger("voicedock.api")
 
 ASSISTANT_FIELDS = ("name", "business_name", "active", *CONFIG_FIELDS)
-NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls", "assistant_id", "label")
 
 
 def _path_id(request: web.Request, what: str) -> str:
@@ -139,14 +147,18 @@ async def _number(request: web.Request) -> PhoneNumber:
     return found
 
 
-async def _checked_number_refs(request: web.Request, obj: dict[str, Any], org_id: str) -> None:
-    store = request.app[SERVICE].store
-    trunk = fields.identifier(obj, "trunk")
-    if trunk is not None and await store.get_trunk(trunk) is None:
-        raise Unprocessable(f"no trunk named {trunk!r} is configured", error="Unknown trunk")
-    assistant_id = fields.identifier(obj, "assistant_id")
-    if assistant_id is not None and await store.get_assistant(org_id, assistant_id) is None:
-        raise Unprocessable("no assistant with this id", error="Unknown assistant")
+OPERATOR_NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls")  # the operator's alone
+TENANT_NUMBER_FIELDS = ("label", "assistant_id")  # what an organization may change
+NUMBER_FIELDS = (*OPERATOR_NUMBER_FIELDS, *TENANT_NUMBER_FIELDS)
+
+
+def _operators_numbers(what: str) -> Forbidden:
+    return Forbidden(
+        f"{what}: phone numbers are created, moved and removed by the operator of this node"
+        " (its configuration or 'voicedock numbers'); an organization may change a number's"
+        " label and assistant_id",
+        error="Operator setting",
+    )
 
 
 @routes.get("/phone-numbers")
@@ -157,31 +169,8 @@ async def list_numbers(request: web.Request) -> web.Response:
 
 @routes.post("/phone-numbers")
 async def create_number(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    org_id = organization_of(request)
-    obj = await _json_object(request)
-    fields.reject_unknown(obj, NUMBER_FIELDS)
-    number = require_e164(obj.get("number"), "number")
-    trunk = fields.identifier(obj, "trunk", required=True)
-    assert trunk is not None
-    await _checked_number_refs(request, obj, org_id)
-    if await store.find_phone_number_by_e164(number) is not None:
-        raise Conflict("this phone number is already registered", error="Duplicate number")
-    now = utcnow()
-    created = PhoneNumber(
-        id=str(uuid.uuid4()),
-        organization_id=org_id,
-        number=number,
-        trunk=trunk,
-        max_concurrent_calls=fields.integer(obj, "max_concurrent_calls", 1, 1, 10_000),
-        assistant_id=fields.identifier(obj, "assistant_id"),
-        label=fields.text(obj, "label", max_len=200, multiline=False) or "",
-        created_at=now,
-        updated_at=now,
-    )
-    async with store.transaction() as tx:
-        await tx.insert_phone_number(created)
-    return web.json_response(number_json(created), status=201)
+    """Refused for every key: the operator assigns numbers (nothing is read or stored)."""
+    raise _operators_numbers("no API key creates a phone number")
 
 
 @routes.get("/phone-numbers/{id}")
@@ -194,17 +183,19 @@ async def update_number(request: web.Request) -> web.Response:
     store = request.app[SERVICE].store
     base = await _number(request)
     obj = await _json_object(request)
-    fields.reject_unknown(obj, NUMBER_FIELDS[1:])  # the number itself never changes
-    await _checked_number_refs(request, obj, base.organization_id)
+    fields.reject_unknown(obj, NUMBER_FIELDS)
+    for key in OPERATOR_NUMBER_FIELDS:
+        if key in obj:
+            raise _operators_numbers(f"{key} is the operator's")
+    assistant_id = fields.identifier(obj, "assistant_id")
+    if (
+        assistant_id is not None
+        and await store.get_assistant(base.organization_id, assistant_id) is None
+    ):
+        raise Unprocessable("no assistant with this id", error="Unknown assistant")
     updated = dataclasses.replace(
         base,
-        trunk=fields.identifier(obj, "trunk") or base.trunk,
-        max_concurrent_calls=fields.integer(
-            obj, "max_concurrent_calls", base.max_concurrent_calls, 1, 10_000
-        ),
-        assistant_id=(
-            fields.identifier(obj, "assistant_id") if "assistant_id" in obj else base.assistant_id
-        ),
+        assistant_id=assistant_id if "assistant_id" in obj else base.assistant_id,
         label=(
             fields.text(obj, "label", max_len=200, multiline=False) or ""
             if "label" in obj
@@ -219,28 +210,35 @@ async def update_number(request: web.Request) -> web.Response:
 
 @routes.delete("/phone-numbers/{id}")
 async def delete_number(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    number = await _number(request)
-    if await store.count_active_calls(number.id):
-        raise Conflict("the number has calls in progress", error="Number in use")
-    async with store.transaction() as tx:
-        await tx.delete_phone_number(number.organization_id, number.id)
-    return web.Response(status=204)
+    """Refused for the organization's own numbers (the operator removes them); another
+    organization's number, or none, is 404 as on every other route."""
+    await _number(request)
+    raise _operators_numbers("no API key removes a phone number")
 
 
 # -- trunks and health --------------------------------------------------------------------------
 
 
+async def _visible_trunks(request: web.Request) -> dict[str, Trunk]:
+    """The trunks the request's organization may use ([[trunks]] organizations)."""
+    service = request.app[SERVICE]
+    org_id = organization_of(request)
+    trunks = {t.name: t for t in await service.store.list_trunks()}
+    numbers = await service.store.list_phone_numbers(org_id)
+    visible = service.engine.trunk_access.visible(trunks, org_id, numbers)
+    return {name: trunk for name, trunk in trunks.items() if name in visible}
+
+
 @routes.get("/trunks")
 async def list_trunks(request: web.Request) -> web.Response:
-    trunks = await request.app[SERVICE].store.list_trunks()
-    return web.json_response({"trunks": [trunk_json(t) for t in trunks]})
+    trunks = await _visible_trunks(request)
+    return web.json_response({"trunks": [trunk_json(t) for t in trunks.values()]})
 
 
 @routes.get("/trunks/{name}")
 async def get_trunk(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    trunk = await request.app[SERVICE].store.get_trunk(name) if is_token(name) else None
+    trunk = (await _visible_trunks(request)).get(name) if is_token(name) else None
     if trunk is None:
         raise NotFound("no trunk with this name", error="Trunk not found")
     return web.json_response(trunk_json(trunk))

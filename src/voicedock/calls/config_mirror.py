@@ -2,10 +2,10 @@
 into the store.
 
 Runs at every start-up and is idempotent: configured objects get stable ids (uuid5 of their
-organization and name/number), so restarting updates them in place and API-created objects are
-left alone. Trunks are only ever defined here; the API reads them. Nodes that start together on
-one database may both find a row missing and both insert it: the one whose insert collides
-mirrors again, and then updates what the other wrote.
+organization and name/number), so restarting updates them in place; objects created through the
+API or ``voicedock numbers`` are left alone. Trunks are only ever defined here; the API reads
+them. Nodes that start together on one database may both find a row missing and both insert it:
+the one whose insert collides mirrors again, and then updates what the other wrote.
 """
 
 from __future__ import annotations
@@ -108,6 +108,11 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
                 label=n.label,
             )
             saved_number = saved_numbers[n.number]
+            if saved_number is not None and saved_number.organization_id != org.id:
+                # The operator gave the number to another organization: the previous one's
+                # id, assistant and label go with it.
+                await tx.delete_phone_number(saved_number.organization_id, saved_number.id)
+                saved_number = None
             if saved_number is None:
                 await tx.insert_phone_number(number)
             else:

@@ -69,6 +69,7 @@ from voicedock.calls.transitions import (
     resumed_event_data,
     status_event_data,
 )
+from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings, default_node_id
 from voicedock.domain.ids import (
     mask_call_id,
@@ -159,6 +160,8 @@ class CallEngine:
         # Messages of running live calls stored as they happened (record_transcript_turn).
         self._live_messages: dict[str, list[CallMessage]] = {}
         self._organization_limits: dict[str, int] | None = None  # [limits.organizations]
+        # [[trunks]] organizations: a caller number is only taken on a trunk open to its owner.
+        self.trunk_access = TrunkAccess(settings.trunks)
         # Calls stored but not originated yet: their dial in the trunk's CPS window.
         self._trunk_dials: dict[str, int] = {}
         self._key_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
@@ -198,7 +201,7 @@ class CallEngine:
     ) -> OutboundResult:
         check_destination(request.destination, self._settings.policy)
         assistant = await resolve_assistant(self._store, org_id, request, self._settings.speech)
-        await check_number_choice(self._store, org_id, request.number_id)
+        await check_number_choice(self._store, org_id, request.number_id, self.trunk_access)
         now = self._now()
         call_id = new_outbound_call_id()
         body: JsonObject = {
@@ -250,7 +253,11 @@ class CallEngine:
         (``connecting``) in ``tx``: the call, or how long to wait when a limit is reached
         (nothing stored; roll ``tx`` back). ``RateLimited`` when every number is busy."""
         number = await tx.reserve_phone_number(
-            dial.organization_id, dial.number_id, now, among=dial.number_ids
+            dial.organization_id,
+            dial.number_id,
+            now,
+            among=dial.number_ids,
+            trunks=self.trunk_access.usable(trunks, dial.organization_id),
         )
         if number is None:
             raise RateLimited(

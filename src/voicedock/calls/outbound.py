@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from voicedock.calls.assistant_config import PROFILE_FIELDS, deep_merge, resolve_provider
 from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.calls.tool_templates import expand_tool_templates
+from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import JsonObject
-from voicedock.errors import BadRequest, NotFound
+from voicedock.errors import BadRequest, Forbidden, NotFound
 from voicedock.store.base import Store
 
 
@@ -73,12 +74,28 @@ async def resolve_assistant(
     )
 
 
-async def check_number_choice(store: Store, org_id: str, number_id: str | None) -> None:
-    """Tell "not yours"/"none configured" apart before reserving (which only says "none")."""
+async def check_number_choice(
+    store: Store, org_id: str, number_id: str | None, access: TrunkAccess
+) -> None:
+    """Tell "not yours"/"none configured"/"trunk not open to you" apart before reserving (which
+    only says "none"). Another organization's number is "not found", as a missing one."""
     if number_id is not None:
-        if await store.get_phone_number(org_id, number_id) is None:
+        number = await store.get_phone_number(org_id, number_id)
+        if number is None:
             raise NotFound("no phone number with this id", error="Phone number not found")
-    elif not await store.list_phone_numbers(org_id):
+        if not access.serves(number.trunk, org_id):
+            raise Forbidden(
+                f"the number's trunk {number.trunk!r} is not open to your organization",
+                error="Trunk not allowed",
+            )
+        return
+    numbers = await store.list_phone_numbers(org_id)
+    if not numbers:
         raise BadRequest(
             "the organization has no phone numbers to call from", error="No phone number"
+        )
+    if not any(access.serves(n.trunk, org_id) for n in numbers):
+        raise Forbidden(
+            "none of the organization's phone numbers is on a trunk open to it",
+            error="Trunk not allowed",
         )

@@ -7,7 +7,7 @@ at all. Reads that need no consistency with a write use the store's own methods.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,10 +100,12 @@ class Transaction(Protocol):
         number_id: str | None,
         now: datetime,
         among: Sequence[str] = (),
+        trunks: Collection[str] | None = None,
     ) -> PhoneNumber | None:
         """Lock and return a caller number for a new outbound call.
 
         ``among`` (without ``number_id``): only these of the organization's numbers.
+        ``trunks``: only numbers on these trunks (``None``: on any).
 
         With ``number_id``: that number if it belongs to the organization and is under its
         concurrent-call limit. Without: the organization's least recently used number that is

@@ -12,7 +12,7 @@ of its writes go through one connection in ``BEGIN IMMEDIATE`` transactions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -379,6 +379,7 @@ class SqlTransaction(OutboxStatements, CampaignStatements):
         number_id: str | None,
         now: datetime,
         among: Sequence[str] = (),
+        trunks: Collection[str] | None = None,
     ) -> PhoneNumber | None:
         # The lock makes "count active calls, then use the number" atomic across nodes; the
         # count is a separate statement so it sees calls committed while we waited for it.
@@ -394,6 +395,11 @@ class SqlTransaction(OutboxStatements, CampaignStatements):
         elif among:
             sql += f" AND p.id IN ({', '.join('?' * len(among))})"
             args.extend(among)
+        if trunks is not None:
+            if not trunks:
+                return None
+            sql += f" AND p.trunk IN ({', '.join('?' * len(trunks))})"
+            args.extend(sorted(trunks))
         # Least recently used first; never used numbers before all others.
         sql += (
             " ORDER BY CASE WHEN p.last_used_at IS NULL THEN 0 ELSE 1 END, p.last_used_at,"

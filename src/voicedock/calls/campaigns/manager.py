@@ -19,6 +19,7 @@ from voicedock.calls.campaigns.retries import outcome_of, retry_at
 from voicedock.calls.engine import PBX_UNAVAILABLE
 from voicedock.calls.outbound import check_number_choice, resolve_assistant
 from voicedock.calls.policy import DestinationRefused, check_destination
+from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
 from voicedock.domain.campaigns import (
     CANCELLED,
@@ -101,9 +102,10 @@ class CampaignManager:
         assistant = await resolve_assistant(
             self._store, org_id, request.assistant, self._settings.speech
         )
+        access = TrunkAccess(self._settings.trunks)
         for number_id in request.number_ids:
-            await check_number_choice(self._store, org_id, number_id)
-        await check_number_choice(self._store, org_id, None)
+            await check_number_choice(self._store, org_id, number_id, access)
+        await check_number_choice(self._store, org_id, None, access)
         now = self._now()
         campaign = Campaign(
             id=new_campaign_id(),
