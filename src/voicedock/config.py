@@ -341,8 +341,11 @@ class OrganizationLimitSettings:  # [[limits.organizations]]
 
 
 @dataclass(slots=True)
-class LimitsSettings:  # [limits]: calls at once per organization (docs/campaigns.md)
+class LimitsSettings:  # [limits]: what one key or organization may hold open at once
     organizations: list[OrganizationLimitSettings] = field(default_factory=list)
+    # Open event streams (GET /calls/{id}/events, each node): more are answered 429 (docs/api.md).
+    open_streams_per_key: int = 10  # 0: no cap but the node's
+    open_streams_per_organization: int = 40
 
     def organization_max_calls(self, name: str) -> int:
         return next(
@@ -369,6 +372,9 @@ class MetricsSettings:  # [metrics]: GET /metrics for Prometheus (docs/observabi
 class ConsoleSettings:  # [console]: the web console at /console (docs/console.md)
     enabled: bool = True
     session_hours: int = 12  # a console sign-in lasts this long (the key's revocation ends it)
+    # The session cookie is "__Host-" prefixed and sent by browsers only over https (and to
+    # http://localhost); false: a console reached over plain http on another host (a lab).
+    secure_cookie: bool = True
 
 
 @dataclass(slots=True)
@@ -592,6 +598,10 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{key}.organization", f"duplicate organization {o.organization!r}")
         limited.add(o.organization)
         _range(f"{key}.max_concurrent_calls", o.max_concurrent_calls, 0, 100_000)
+    _range("limits.open_streams_per_key", s.limits.open_streams_per_key, 0, 10_000)
+    _range(
+        "limits.open_streams_per_organization", s.limits.open_streams_per_organization, 0, 10_000
+    )
     _check_metrics_and_console(s.metrics, s.console)
 
 
