@@ -378,6 +378,16 @@ class ConsoleSettings:  # [console]: the web console at /console (docs/console.m
 
 
 @dataclass(slots=True)
+class RetentionSettings:  # [retention]: how long call records are kept (docs/api.md); 0: forever
+    # Call records (with their events, transcripts and analysis) that ended longer ago than
+    # this are deleted; GET /calls/{id} answers 404 for them.
+    call_days: int = 0
+    # Transcripts, recorded messages and analysis of calls that ended longer ago than this are
+    # blanked (the record, its status and timings stay). Not more than call_days when both set.
+    transcript_days: int = 0
+
+
+@dataclass(slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -395,6 +405,7 @@ class Settings:
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     lab: dict[str, Any] = field(default_factory=dict)
 
 
@@ -602,6 +613,8 @@ def _check(s: Settings) -> None:
     _range(
         "limits.open_streams_per_organization", s.limits.open_streams_per_organization, 0, 10_000
     )
+    _range("retention.call_days", s.retention.call_days, 0, 36_500)
+    _range("retention.transcript_days", s.retention.transcript_days, 0, 36_500)
     _check_metrics_and_console(s.metrics, s.console)
 
 

@@ -1,0 +1,185 @@
+"""Call records and transcripts are not kept forever when the operator says so (``[retention]``,
+off by default): calls that ended longer ago than ``call_days`` are gone (``GET /calls/{id}``
+answers 404), the transcript, summary and analysis of those older than ``transcript_days``
+are blanked, newer calls are intact, and a live call is never touched, however old.
+
+Calls are placed through REST on the lab Asterisk, aged by writing old timestamps through the
+store, and one retention pass runs as the service's periodic task runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.world import assistant_id
+from pbx.lab_calls import BUSY, NO_ANSWER
+from pg_server import fresh_database
+from tenancy.conftest import ORGANIZATION, Tenants
+from voicedock.calls.retention import apply_retention, retain_periodically
+from voicedock.config import RetentionSettings
+from voicedock.domain.records import (
+    Call,
+    CallEvent,
+    CallMessage,
+    CallStatus,
+    Direction,
+    Organization,
+    utcnow,
+)
+from voicedock.store import Store, open_store
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
+
+ASSISTANT = assistant_id(ORGANIZATION, "Customer Support")
+
+
+async def place(tenants: Tenants, destination: str) -> str:
+    body = {"destination": destination, "assistant_id": ASSISTANT, "ring_timeout_seconds": 60}
+    status, answer = await tenants.service.post("/calls/outbound", body)
+    assert status == 200, answer
+    return str(answer["call_id"])
+
+
+async def age(store: Store, call_id: str, ended_days_ago: float | None, **extra: Any) -> None:
+    """Rewrite the call's timestamps as if it ran ``ended_days_ago`` (None: only its start,
+    a year back, for a call still live), and give it a transcript and analysis."""
+    then = utcnow() - timedelta(days=ended_days_ago if ended_days_ago is not None else 365)
+    async with store.transaction() as tx:
+        call = await tx.get_call_for_update(call_id)
+        assert call is not None
+        aged = dataclasses.replace(
+            call,
+            started_at=then,
+            ended_at=then if ended_days_ago is not None else None,
+            updated_at=then,
+            summary="The caller asked about an invoice.",
+            analysis_result={"successEvaluation": True},
+            **extra,
+        )
+        await tx.update_call(aged)
+        await tx.add_message(CallMessage(call_id, "user", "my number is 0612345678", then, then))
+        await tx.add_event(CallEvent(call_id, "transcript", {"text": "my number is"}, then))
+
+
+async def test_a_retention_pass_deletes_old_calls_blanks_old_transcripts_and_spares_live_ones(
+    tenants: Tenants,
+) -> None:
+    live = tenants.service
+    store = live.service.store
+    old, recent, new = [await place(tenants, BUSY) for _ in range(3)]
+    ringing = await place(tenants, NO_ANSWER)
+    for call_id in (old, recent, new):
+        await live.wait_status(call_id, ("failed", "ended"), within=15)
+    await age(store, old, ended_days_ago=40)
+    await age(store, recent, ended_days_ago=10)
+    await age(store, new, ended_days_ago=0.01)
+    await age(store, ringing, ended_days_ago=None)  # started a year ago, still live
+    settings = RetentionSettings(call_days=30, transcript_days=7)
+    try:
+        done = await apply_retention(store, settings, batch=2)  # several batches
+        assert done.calls == 1
+        # The old call is gone, with its transcript and events.
+        assert (await live.client.get(f"/calls/{old}", headers=live.auth())).status == 404
+        assert await store.list_messages(old) == []
+        assert await store.list_events(old) == []
+        events = await live.client.get(f"/calls/{old}/events", headers=live.auth())
+        assert events.status == 404
+        # The recent one stays, its transcript and analysis blanked.
+        kept = await live.call(recent)
+        assert kept["status"] == "failed"
+        assert kept["messages"] == []
+        assert kept.get("summary") in (None, "")
+        assert not kept.get("analysis")
+        assert [e.type for e in await store.list_events(recent)].count("transcript") == 0
+        assert [e.type for e in await store.list_events(recent)]  # its status events stay
+        # The new one and the live one are intact.
+        for call_id in (new, ringing):
+            intact = await live.call(call_id)
+            assert [m["content"] for m in intact["messages"]] == ["my number is 0612345678"]
+            assert intact["summary"] == "The caller asked about an invoice."
+        assert (await live.call(ringing))["status"] in ("connecting", "in-progress")
+        # A second pass (another node's, say) finds nothing more to do.
+        again = await apply_retention(store, settings)
+        assert dataclasses.astuple(again) == (0, 0, 0)
+    finally:
+        await live.post(f"/calls/{ringing}/control", {"type": "end-call"})
+
+
+async def test_the_service_runs_retention_periodically(tmp_path: Path) -> None:
+    """``retain_periodically`` (what the service spawns when ``[retention]`` is set) passes
+    at once and again after its interval."""
+    store = await open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        await store.migrate()
+        task = asyncio.create_task(
+            retain_periodically(store, RetentionSettings(call_days=1), interval=0.05)
+        )
+        await asyncio.sleep(0.2)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await store.aclose()
+
+
+async def _aged_calls(store: Store) -> tuple[str, str, str]:
+    """Three calls of an organization in the store: ended long ago, ended now, live."""
+    now = utcnow()
+    org = Organization(id="org-retention", name="retention", created_at=now)
+    async with store.transaction() as tx:
+        await tx.insert_organization(org)
+    ids = []
+    for n, (status, ended) in enumerate(
+        [
+            (CallStatus.ENDED, now - timedelta(days=90)),
+            (CallStatus.ENDED, now),
+            (CallStatus.IN_PROGRESS, None),
+        ]
+    ):
+        call = Call(
+            id=f"call-outbound-retention{n:07d}",
+            organization_id=org.id,
+            direction=Direction.OUTBOUND,
+            status=status,
+            caller_phone="+31612345678",
+            assistant_phone="+31850835037",
+            created_at=now - timedelta(days=100),
+            updated_at=ended or now - timedelta(days=100),
+            ended_at=ended,
+        )
+        async with store.transaction() as tx:
+            await tx.insert_call(call)
+            await tx.add_message(CallMessage(call.id, "user", "hello", now, now))
+        ids.append(call.id)
+    return ids[0], ids[1], ids[2]
+
+
+@pytest.mark.postgres
+async def test_retention_on_postgresql_from_two_nodes_at_once(postgres_server: str) -> None:
+    """Two nodes sharing one PostgreSQL database run their pass at the same moment: the old
+    call goes once, the others stay."""
+    url = await fresh_database(postgres_server)
+    first, second = await open_store(url), await open_store(url)
+    try:
+        await first.migrate()
+        old, new, live = await _aged_calls(first)
+        settings = RetentionSettings(call_days=30, transcript_days=7)
+        passes = await asyncio.gather(
+            apply_retention(first, settings, batch=1), apply_retention(second, settings, batch=1)
+        )
+        assert sum(p.calls for p in passes) == 1
+        assert await first.get_call(None, old) is None
+        for call_id in (new, live):
+            call = await first.get_call(None, call_id)
+            assert call is not None
+            assert [m.content for m in await first.list_messages(call_id)] == ["hello"]
+    finally:
+        await first.aclose()
+        await second.aclose()
