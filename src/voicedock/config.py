@@ -382,8 +382,8 @@ class RetentionSettings:  # [retention]: how long call records are kept (docs/ap
     # Call records (with their events, transcripts and analysis) that ended longer ago than
     # this are deleted; GET /calls/{id} answers 404 for them.
     call_days: int = 0
-    # Transcripts, recorded messages and analysis of calls that ended longer ago than this are
-    # blanked (the record, its status and timings stay). Not more than call_days when both set.
+    # The transcript (messages, transcript events), summary and analysis of calls that ended
+    # longer ago than this are deleted; the record, its status and timings stay.
     transcript_days: int = 0
 
 
