@@ -32,6 +32,7 @@ from voicedock.domain.records import (
     Organization,
     utcnow,
 )
+from voicedock.domain.webhooks import WebhookEndpoint
 from voicedock.store import Store, open_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
@@ -106,7 +107,7 @@ async def test_a_retention_pass_deletes_old_calls_blanks_old_transcripts_and_spa
         assert (await live.call(ringing))["status"] in ("connecting", "in-progress")
         # A second pass (another node's, say) finds nothing more to do.
         again = await apply_retention(store, settings)
-        assert dataclasses.astuple(again) == (0, 0, 0)
+        assert dataclasses.astuple(again) == (0, 0, 0, 0)
     finally:
         await live.post(f"/calls/{ringing}/control", {"type": "end-call"})
 
@@ -130,11 +131,14 @@ async def test_the_service_runs_retention_periodically(tmp_path: Path) -> None:
 
 
 async def _aged_calls(store: Store) -> tuple[str, str, str]:
-    """Three calls of an organization in the store: ended long ago, ended now, live."""
+    """Three calls of an organization in the store: ended long ago, ended now, live; and two
+    webhook deliveries of long ago, one delivered, one still pending."""
     now = utcnow()
     org = Organization(id="org-retention", name="retention", created_at=now)
+    endpoint = WebhookEndpoint("endpoint-retention", org.id, "https://crm.example/", "whsec_x")
     async with store.transaction() as tx:
         await tx.insert_organization(org)
+        await tx.insert_webhook_endpoint(endpoint)
     ids = []
     for n, (status, ended) in enumerate(
         [
@@ -158,28 +162,52 @@ async def _aged_calls(store: Store) -> tuple[str, str, str]:
             await tx.insert_call(call)
             await tx.add_message(CallMessage(call.id, "user", "hello", now, now))
         ids.append(call.id)
+    old_outbox = store.outbox()
+    for n in range(2):
+        await old_outbox.enqueue(endpoint.id, "end-of-call-report", b'{"transcript":"hi"}', f"m{n}")
+    (delivered, _) = await old_outbox.claim_due(now + timedelta(seconds=1), 2, timedelta(1))
+    await old_outbox.mark_delivered(delivered.id)
     return ids[0], ids[1], ids[2]
 
 
-@pytest.mark.postgres
-async def test_retention_on_postgresql_from_two_nodes_at_once(postgres_server: str) -> None:
-    """Two nodes sharing one PostgreSQL database run their pass at the same moment: the old
-    call goes once, the others stay."""
-    url = await fresh_database(postgres_server)
-    first, second = await open_store(url), await open_store(url)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return await fresh_database(request.getfixturevalue("postgres_server"))
+    return f"sqlite:///{tmp_path / 'retention.db'}"
+
+
+async def pending_deliveries(store: Store) -> int:
+    return (await store.metrics_counts()).webhook_deliveries.get("pending", 0)
+
+
+async def test_retention_from_two_nodes_at_once(database_url: str) -> None:
+    """Two nodes sharing one database run their pass at the same moment, as of 20 days on:
+    the call that ended 110 days before goes once; the one that ended 20 days before keeps its
+    record but loses its transcript, as does the webhook delivery sent then; the live call
+    and the delivery still pending stay."""
+    first, second = await open_store(database_url), await open_store(database_url)
     try:
         await first.migrate()
-        old, new, live = await _aged_calls(first)
-        settings = RetentionSettings(call_days=30, transcript_days=7)
+        old, recent, live = await _aged_calls(first)
+        assert await pending_deliveries(first) == 1
+        settings = RetentionSettings(call_days=60, transcript_days=10)
+        later = utcnow() + timedelta(days=20)
         passes = await asyncio.gather(
-            apply_retention(first, settings, batch=1), apply_retention(second, settings, batch=1)
+            apply_retention(first, settings, now=later, batch=1),
+            apply_retention(second, settings, now=later, batch=1),
         )
         assert sum(p.calls for p in passes) == 1
+        assert sum(p.deliveries for p in passes) == 1
         assert await first.get_call(None, old) is None
-        for call_id in (new, live):
-            call = await first.get_call(None, call_id)
-            assert call is not None
-            assert [m.content for m in await first.list_messages(call_id)] == ["hello"]
+        assert await first.list_messages(old) == []
+        assert await first.get_call(None, recent) is not None
+        assert await first.list_messages(recent) == []
+        assert await first.get_call(None, live) is not None
+        assert [m.content for m in await first.list_messages(live)] == ["hello"]
+        counts = (await first.metrics_counts()).webhook_deliveries
+        assert counts.get("delivered", 0) == 0
+        assert counts.get("pending", 0) == 1
     finally:
         await first.aclose()
         await second.aclose()

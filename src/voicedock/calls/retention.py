@@ -4,6 +4,8 @@
 ``transcript`` events), its summary and its analysis are deleted; the record stays, with its
 status, numbers and timings. ``call_days``: the whole record goes (its messages and events
 with it) and ``GET /calls/{id}`` answers 404. A live call is never touched, however old.
+Webhook deliveries sent (or given up) before the earlier of the two go too: their payloads
+carry transcripts and numbers; pending ones stay until delivered.
 
 ``apply_retention`` runs one pass; the service runs it hourly beside the recordings sweep
 (``retain_periodically``). Each step is one SQL statement over at most ``BATCH`` rows, repeated
@@ -33,11 +35,13 @@ BATCH = 500  # rows per statement
 
 @dataclass(frozen=True, slots=True)
 class RetentionPass:
-    """What one pass removed: call records, transcript rows, analyses blanked."""
+    """What one pass removed: call records, transcript rows, analyses blanked, webhook
+    deliveries."""
 
     calls: int = 0
     transcript_rows: int = 0
     analyses: int = 0
+    deliveries: int = 0
 
 
 async def _drain(
@@ -70,13 +74,22 @@ async def apply_retention(
     if settings.call_days > 0:
         cutoff = now - timedelta(days=settings.call_days)
         calls = await _drain(store, lambda tx: tx.delete_calls_ended_before(cutoff, batch), batch)
-    done = RetentionPass(calls, transcript_rows, analyses)
-    if calls or transcript_rows or analyses:
+    days = [d for d in (settings.transcript_days, settings.call_days) if d > 0]
+    deliveries = 0
+    if days:
+        sent_before = now - timedelta(days=min(days))
+        deliveries = await _drain(
+            store, lambda tx: tx.delete_finished_deliveries_before(sent_before, batch), batch
+        )
+    done = RetentionPass(calls, transcript_rows, analyses, deliveries)
+    if calls or transcript_rows or analyses or deliveries:
         log.info(
-            "retention: %d call records deleted, %d transcript rows deleted, %d analyses blanked",
+            "retention: %d call records deleted, %d transcript rows deleted, %d analyses "
+            "blanked, %d webhook deliveries deleted",
             calls,
             transcript_rows,
             analyses,
+            deliveries,
         )
     return done
 
