@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
+from e2e.conftest import serve
 from fakes.world import assistant_id
 from pbx.lab_calls import BUSY, NO_ANSWER
 from pg_server import fresh_database
 from tenancy.conftest import ORGANIZATION, Tenants
 from voicedock.calls.retention import apply_retention, retain_periodically
-from voicedock.config import RetentionSettings
+from voicedock.config import RetentionSettings, Settings
 from voicedock.domain.records import (
     Call,
     CallEvent,
@@ -110,6 +111,28 @@ async def test_a_retention_pass_deletes_old_calls_blanks_old_transcripts_and_spa
         assert dataclasses.astuple(again) == (0, 0, 0, 0)
     finally:
         await live.post(f"/calls/{ringing}/control", {"type": "end-call"})
+
+
+async def test_the_service_runs_a_pass_when_it_starts(
+    tenants: Tenants, tenant_settings: Settings
+) -> None:
+    """The operator sets ``[retention]`` and restarts the node: the service's own periodic
+    task deletes the old call at once (and then hourly); the new one stays."""
+    live = tenants.service
+    old, new = [await place(tenants, BUSY) for _ in range(2)]
+    for call_id in (old, new):
+        await live.wait_status(call_id, ("failed", "ended"), within=15)
+    await age(live.service.store, old, ended_days_ago=400)
+    await live.client.close()
+    tenant_settings.retention.call_days = 365
+    restarted = await serve(tenant_settings)
+    try:
+        async with asyncio.timeout(5):
+            while (await restarted.client.get(f"/calls/{old}", headers=live.auth())).status != 404:
+                await asyncio.sleep(0.05)
+        assert (await restarted.client.get(f"/calls/{new}", headers=live.auth())).status == 200
+    finally:
+        await restarted.client.close()
 
 
 async def test_the_service_runs_retention_periodically(tmp_path: Path) -> None:
