@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -77,6 +79,9 @@ def test_serve_with_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert "server.port" in capsys.readouterr().err
 
 
+INBOUND_ID = "call-_+31612345678_Ab3dEf9hJk2m"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -106,6 +111,9 @@ def test_serve_answers_health_and_stops(tmp_path: Path, event_loop: str) -> None
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.1)
+        # An inbound call's id carries the caller's number: the access log masks it.
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/calls/{INBOUND_ID}", timeout=5)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -113,6 +121,8 @@ def test_serve_answers_health_and_stops(tmp_path: Path, event_loop: str) -> None
         output = proc.stdout.read().decode()
         proc.stdout.close()
     assert f"(event loop: {event_loop})" in output
+    assert "/calls/call-_+316***78_Ab3dEf9hJk2m" in output
+    assert "31612345678" not in output
 
 
 def test_make_pbx_by_kind() -> None:

@@ -97,6 +97,14 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
             "limits.organizations[0].max_concurrent_calls",
         ),
         ("[rate_limits]\ncalls_per_second=-1\n", "rate_limits.calls_per_second"),
+        ("[limits]\nopen_streams_per_key=-1\n", "limits.open_streams_per_key"),
+        (
+            "[limits]\nopen_streams_per_organization=100000\n",
+            "limits.open_streams_per_organization",
+        ),
+        ("[retention]\ncall_days=-1\n", "retention.call_days"),
+        ("[retention]\ntranscript_days='forever'\n", "retention.transcript_days"),
+        ("[console]\nsecure_cookie='maybe'\n", "console.secure_cookie"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:

@@ -170,6 +170,14 @@ class Supervisor:
             self._on_error(exc)
 
 
+async def every(interval: float, step: Callable[[], Awaitable[object]]) -> None:
+    """Await ``step()`` now and then every ``interval`` seconds, until cancelled: a
+    housekeeping loop (recordings, retention) that a ``Supervisor`` owns."""
+    while True:
+        await step()
+        await asyncio.sleep(interval)
+
+
 def _shown(exc: BaseException) -> str:
     """An expected failure in its warning line: its type, and its message if it has one."""
     message = str(exc)

@@ -103,6 +103,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from voicedock.api.access_log import AccessLog
     from voicedock.api.app import create_app
 
     settings = _settings(args)
@@ -112,6 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.server.host,
         port=settings.server.port,
         loop=new_event_loop(kind),
+        access_log_class=AccessLog,
         print=lambda _: print(
             f"voicedock listening on http://{settings.server.host}:{settings.server.port}"
             f" (event loop: {kind})"

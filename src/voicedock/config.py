@@ -348,8 +348,11 @@ class OrganizationLimitSettings:  # [[limits.organizations]]
 
 
 @dataclass(slots=True)
-class LimitsSettings:  # [limits]: calls at once per organization (docs/campaigns.md)
+class LimitsSettings:  # [limits]: what one key or organization may hold open at once
     organizations: list[OrganizationLimitSettings] = field(default_factory=list)
+    # Open event streams (GET /calls/{id}/events, each node): more are answered 429 (docs/api.md).
+    open_streams_per_key: int = 10  # 0: no cap but the node's
+    open_streams_per_organization: int = 40
 
     def organization_max_calls(self, name: str) -> int:
         return next(
@@ -376,6 +379,19 @@ class MetricsSettings:  # [metrics]: GET /metrics for Prometheus (docs/observabi
 class ConsoleSettings:  # [console]: the web console at /console (docs/console.md)
     enabled: bool = True
     session_hours: int = 12  # a console sign-in lasts this long (the key's revocation ends it)
+    # The session cookie is "__Host-" prefixed and sent by browsers only over https (and to
+    # http://localhost); false: a console reached over plain http on another host (a lab).
+    secure_cookie: bool = True
+
+
+@dataclass(slots=True)
+class RetentionSettings:  # [retention]: how long call records are kept (docs/api.md); 0: forever
+    # Call records (with their events, transcripts and analysis) that ended longer ago than
+    # this are deleted; GET /calls/{id} answers 404 for them.
+    call_days: int = 0
+    # The transcript (messages, transcript events), summary and analysis of calls that ended
+    # longer ago than this are deleted; the record, its status and timings stay.
+    transcript_days: int = 0
 
 
 @dataclass(slots=True)
@@ -396,6 +412,7 @@ class Settings:
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     lab: dict[str, Any] = field(default_factory=dict)
 
 
@@ -609,6 +626,12 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{key}.organization", f"duplicate organization {o.organization!r}")
         limited.add(o.organization)
         _range(f"{key}.max_concurrent_calls", o.max_concurrent_calls, 0, 100_000)
+    _range("limits.open_streams_per_key", s.limits.open_streams_per_key, 0, 10_000)
+    _range(
+        "limits.open_streams_per_organization", s.limits.open_streams_per_organization, 0, 10_000
+    )
+    _range("retention.call_days", s.retention.call_days, 0, 36_500)
+    _range("retention.transcript_days", s.retention.transcript_days, 0, 36_500)
     _check_metrics_and_console(s.metrics, s.console)
 
 

@@ -26,6 +26,7 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.nodes import Node
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import recover_calls
+from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
@@ -190,6 +191,9 @@ class Service:
         if self.settings.recordings.directory and self.settings.recordings.retention_days:
             recordings = sweep_periodically(self.settings.recordings)
             self._tasks.spawn(recordings, name="recordings-retention")
+        if self.settings.retention.call_days or self.settings.retention.transcript_days:
+            retention = retain_periodically(self.store, self.settings.retention)
+            self._tasks.spawn(retention, name="call-retention")
         try:
             await self.pbx.start(self.runner.handle_pbx_event)
         except PbxError as exc:

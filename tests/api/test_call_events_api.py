@@ -6,16 +6,23 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from api.conftest import Api
-from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
+from fakes.pbx import FakePbx
+from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.api import events_routes
+from voicedock.api.api_keys import issue_api_key
+from voicedock.api.app import create_app
 from voicedock.api.events_routes import encode_event, last_event_id
 from voicedock.calls.control import parse_control
 from voicedock.domain.records import CallEvent
+from voicedock.service import Service
 
 pytestmark = pytest.mark.unit
 
@@ -158,3 +165,48 @@ async def test_ended_call_sends_what_is_left_and_ends(api: Api) -> None:
         )
         messages = parse_stream((await resp.read()).decode())
     assert [(m["event"], m["data"]["data"]["content"]) for m in messages] == [("transcript", "Bye")]
+
+
+async def test_a_stream_the_client_drops_frees_its_place_without_handler_cancellation(
+    tmp_path: Path,
+) -> None:
+    """As ``voicedock serve`` runs the app (``run_app``: handlers are not cancelled when the
+    client goes away), a dropped stream gives its place back within a poll, not at the next
+    keep-alive 15 s later."""
+    settings = make_settings(f"sqlite:///{tmp_path / 'caps.db'}")
+    settings.limits.open_streams_per_key = 1
+    pbx = FakePbx()
+    services: list[Service] = []
+
+    async def factory() -> Service:
+        services.append(await Service.open(settings, pbx=pbx))
+        return services[-1]
+
+    runner = web.AppRunner(create_app(settings, factory))  # handler_cancellation off
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        key, _ = await issue_api_key(services[0].store, ACME)
+        auth = {"Authorization": f"Bearer {key}"}
+        async with aiohttp.ClientSession() as http:
+            body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+            async with http.post(f"{base}/calls/outbound", json=body, headers=auth) as placed:
+                call_id = (await placed.json())["call_id"]
+            url = f"{base}/calls/{call_id}/events"
+            first = await http.get(url, headers=auth)
+            assert first.status == 200
+            refused = await http.get(url, headers=auth)
+            assert refused.status == 429
+            assert refused.headers["Retry-After"] == "5"
+            assert (await refused.json())["error"] == "Too many streams"
+            first.close()  # the client goes away
+            async with asyncio.timeout(3):
+                while (again := await http.get(url, headers=auth)).status == 429:
+                    again.release()
+                    await asyncio.sleep(0.1)
+            assert again.status == 200
+            again.close()
+    finally:
+        await runner.cleanup()

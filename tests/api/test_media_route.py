@@ -22,7 +22,7 @@ async def test_media_takes_the_expected_call_and_refuses_strangers(api: Api) -> 
     acceptor = MediaAcceptor(start_timeout=1.0, claim_timeout=1.0)
     api.service.media_acceptor = acceptor
 
-    def start(call: str) -> str:
+    def start(call: str, token: str = "") -> str:
         return json.dumps(
             {
                 "event": "MEDIA_START",
@@ -32,7 +32,7 @@ async def test_media_takes_the_expected_call_and_refuses_strangers(api: Api) -> 
                 "format": "ulaw",
                 "optimal_frame_size": 160,
                 "ptime": 20,
-                "channel_variables": {"VOICEDOCK_CALL": call},
+                "channel_variables": {"VOICEDOCK_CALL": call, "VOICEDOCK_MEDIA_TOKEN": token},
             }
         )
 
@@ -44,8 +44,15 @@ async def test_media_takes_the_expected_call_and_refuses_strangers(api: Api) -> 
     await stranger.close()
 
     pending = acceptor.expect("call-1")
+    forged = await api.client.ws_connect("/media", protocols=("media",))
+    await forged.send_str(start("call-1"))  # names the waiting call, without its token
+    message = await forged.receive()
+    assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert forged.close_code == 1008
+    await forged.close()
+
     ws = await api.client.ws_connect("/media", protocols=("media",))
-    await ws.send_str(start("call-1"))
+    await ws.send_str(start("call-1", pending.token))
     session = await pending.session(wait=2.0)
     async with session as media:
         assert media.format.name == "ulaw"

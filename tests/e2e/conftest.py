@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 import lab_session
 from fakes.world import ACME, make_settings
 from pbx.lab_calls import lab_settings
+from voicedock.api.access_log import AccessLog
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.backoff import Backoff
@@ -131,9 +132,9 @@ async def start_app(
         services.append(service)
         return service
 
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
-    )
+    server = TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
+    await server.start_server(access_log_class=AccessLog)  # as ``voicedock serve`` logs
+    client: TestClient[Any, Any] = TestClient(server)
     await client.start_server()
     return client, services[0]
 

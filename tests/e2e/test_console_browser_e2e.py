@@ -166,7 +166,11 @@ async def test_console_signs_in_follows_a_lab_call_live_and_ends_it(
 ) -> None:
     require_offline_speech()
     await warm_offline_speech()
-    live = await serve(service_settings(lab, tmp_path / "console.db", "ari"))
+    settings = service_settings(lab, tmp_path / "console.db", "ari")
+    # As configured by default: a "__Host-" Secure cookie, which Chromium keeps over plain
+    # http from 127.0.0.1 (a secure context).
+    settings.console.secure_cookie = True
+    live = await serve(settings)
     try:
         base = f"http://127.0.0.1:{live.client.port}"
         revoked, _ = await issue_api_key(live.service.store, ACME, "old laptop")

@@ -16,10 +16,13 @@ from voicedock.media.errors import MediaStartTimeout
 pytestmark = pytest.mark.unit
 
 
-def media_start(call: str | None) -> str:
+def media_start(call: str | None, token: str | None = None) -> str:
+    """Asterisk's MEDIA_START, with the channel variables voicedock set on the leg."""
     variables = {"MEDIA_WEBSOCKET_CONNECTION_ID": "voicedock_media"}
     if call is not None:
         variables["VOICEDOCK_CALL"] = call
+    if token is not None:
+        variables["VOICEDOCK_MEDIA_TOKEN"] = token
     return json.dumps(
         {
             "event": "MEDIA_START",
@@ -58,7 +61,7 @@ async def test_connection_is_matched_by_channel_variable(
         http.ws_connect(url, protocols=("media",)) as asterisk,
     ):
         assert asterisk.protocol == "media"
-        await asterisk.send_str(media_start("cslin16j47101"))
+        await asterisk.send_str(media_start("cslin16j47101", pending.token))
         async with await pending.session(wait=2) as media:
             assert media.format.name == "slin16"
             assert media.frame_bytes == 640
@@ -74,16 +77,41 @@ async def test_connection_is_matched_by_channel_variable(
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
-async def test_query_parameter_is_the_fallback(server: tuple[MediaAcceptor, str]) -> None:
-    acceptor, url = server
-    pending = acceptor.expect("abc")
+async def refused(url: str, start: str) -> int | None:
+    """Connect, send ``start``: the close code voicedock answered with."""
     async with (
         aiohttp.ClientSession() as http,
-        http.ws_connect(url + "?call=abc&lang=nl", protocols=("media",)) as asterisk,
+        http.ws_connect(url, protocols=("media",)) as stranger,
     ):
-        await asterisk.send_str(media_start(None))
+        await stranger.send_str(start)
+        message = await asyncio.wait_for(stranger.receive(), 2)
+        assert message.type is aiohttp.WSMsgType.CLOSE
+        return stranger.close_code
+
+
+async def test_a_connection_without_the_calls_token_is_refused_and_the_call_still_waits(
+    server: tuple[MediaAcceptor, str],
+) -> None:
+    """Naming a pending call is not enough: without its token (or with another), in the
+    query string as older setups sent it, or with another call's token, the connection is
+    closed and the call goes on waiting for Asterisk's."""
+    acceptor, url = server
+    pending = acceptor.expect("abc")
+    other = acceptor.expect("other")
+    assert pending.token != other.token
+    assert await refused(url, media_start("abc")) == 1008
+    assert await refused(url, media_start("abc", "x" * len(pending.token))) == 1008
+    assert await refused(url, media_start("abc", other.token)) == 1008
+    assert await refused(url + "?call=abc", media_start(None)) == 1008
+    assert acceptor.refused == 4
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url, protocols=("media",)) as asterisk,
+    ):
+        await asterisk.send_str(media_start("abc", pending.token))
         async with await pending.session(wait=2) as media:
             assert media.started.channel_id == "smoke-1795247101.11"
+    other.cancel()
 
 
 async def test_unexpected_call_is_refused(server: tuple[MediaAcceptor, str]) -> None:

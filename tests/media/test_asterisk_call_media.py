@@ -33,7 +33,8 @@ class StubAri:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.bodies: list[Any] = []
         self.hung_up: list[str] = []
-        self.on_external_media: Callable[[], None] | None = None  # client mode: Asterisk dials
+        # Client mode: Asterisk dials, and its MEDIA_START carries the leg's channel variables.
+        self.on_external_media: Callable[[Mapping[str, str]], None] | None = None
 
     def events_url(self) -> str:
         return f"ws://127.0.0.1:{self.fake.port}/ari/events?app=voicedock"
@@ -52,7 +53,7 @@ class StubAri:
             return {"id": (params or {})["bridgeId"]}
         if path == "/channels/externalMedia":
             if self.on_external_media is not None:
-                self.on_external_media()
+                self.on_external_media(dict((body or {}).get("variables", {})))
             return {"id": "x", "channelvars": {"MEDIA_WEBSOCKET_CONNECTION_ID": CONNECTION}}
         return None
 
@@ -132,7 +133,7 @@ async def test_media_for_an_unknown_call_is_refused(
     assert ari.requests == []
 
 
-def media_start_json(call: str) -> str:
+def media_start_json(variables: Mapping[str, str]) -> str:
     return json.dumps(
         {
             "event": "MEDIA_START",
@@ -142,7 +143,7 @@ def media_start_json(call: str) -> str:
             "format": "ulaw",
             "optimal_frame_size": 160,
             "ptime": 20,
-            "channel_variables": {"VOICEDOCK_CALL": call},
+            "channel_variables": dict(variables),
         }
     )
 
@@ -165,16 +166,17 @@ async def test_client_mode_asterisk_connects_to_our_acceptor(
     url = f"ws://127.0.0.1:{runner.addresses[0][1]}/media"
     dialled: list[asyncio.Task[None]] = []
 
-    async def asterisk_dials() -> None:  # what websocket_client.conf [voicedock_media] does
+    async def asterisk_dials(variables: Mapping[str, str]) -> None:
+        """What websocket_client.conf [voicedock_media] does."""
         async with (
             aiohttp.ClientSession() as http,
             http.ws_connect(url, protocols=("media",)) as ws,
         ):
-            await ws.send_str(media_start_json(CALL))
+            await ws.send_str(media_start_json(variables))
             async for _message in ws:  # until voicedock closes the media
                 pass
 
-    ari.on_external_media = lambda: dialled.append(asyncio.create_task(asterisk_dials()))
+    ari.on_external_media = lambda v: dialled.append(asyncio.create_task(asterisk_dials(v)))
     media_legs.entered_stasis("call-abc-media")
     media_legs.entered_stasis("call-abc")
     try:
@@ -187,7 +189,9 @@ async def test_client_mode_asterisk_connects_to_our_acceptor(
         assert external["connection_type"] == "client"
         assert external["external_host"] == section
         assert external["transport_data"] == "f(json)"
-        assert {"variables": {"VOICEDOCK_CALL": CALL}} in ari.bodies
+        (variables,) = [b["variables"] for b in ari.bodies if b and "variables" in b]
+        assert variables["VOICEDOCK_CALL"] == CALL
+        assert len(variables["VOICEDOCK_MEDIA_TOKEN"]) >= 24  # the call's own secret
         assert ari.hung_up == ["call-abc-media"]
         async with asyncio.timeout(3):
             await asyncio.gather(*dialled)

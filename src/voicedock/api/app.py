@@ -61,7 +61,7 @@ def create_app(
     if settings.console.enabled:
         app.add_routes(console_routes.routes)
     app.add_routes(tool_template_routes.routes)
-    events_routes.setup(app)
+    events_routes.setup(app, settings.limits)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)
     return app

@@ -1,8 +1,10 @@
 """The web console: its files under ``/console`` and its sign-in at ``/console/session``.
 
-Signing in exchanges an API key for an opaque session cookie (``HttpOnly``,
-``SameSite=Strict``, ``Secure`` behind TLS); only the cookie's sha256 is stored, beside the key
-it stands for, so revoking the key ends the session at once. The console's script then calls
+Signing in exchanges an API key for an opaque session cookie (``__Host-voicedock_session``:
+``HttpOnly``, ``SameSite=Strict``, ``Secure``, ``Path=/``, no ``Domain``; ``[console]
+secure_cookie = false`` drops the prefix and ``Secure`` for a console over plain http). Only
+the cookie's sha256 is stored, beside the key it stands for, so revoking the key ends the
+session at once; signing out ends the session's event streams too. The console's script then calls
 the same REST API as any client, the cookie in place of the Bearer header (``EventSource``
 included); every request that changes state also sends the session's CSRF token in
 ``X-CSRF-Token``, which a cross-site page cannot read. The files are served from the package,
@@ -18,7 +20,7 @@ from importlib import resources
 from aiohttp import web
 
 from voicedock.api.body import read_json
-from voicedock.api.keys import CONSOLE_PREFIX, SERVICE, SESSION_COOKIE
+from voicedock.api.keys import CONSOLE_PREFIX, SERVICE, session_cookie
 from voicedock.api.middleware import hash_key, session_key
 from voicedock.api.serialize import api_key_json, iso
 from voicedock.calls import fields
@@ -62,11 +64,6 @@ async def console_file(request: web.Request) -> web.Response:
     return _file(request.match_info["file"])
 
 
-def _secure(request: web.Request) -> bool:
-    """Behind TLS: directly, or through a proxy that says so."""
-    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-
-
 def _session_json(session: ConsoleSession, key: ApiKey) -> dict[str, object]:
     return {
         "organization_id": session.organization_id,
@@ -104,25 +101,24 @@ async def sign_in(request: web.Request) -> web.Response:
         await tx.insert_console_session(session)
     response = web.json_response(_session_json(session, key))
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie(request),
         token,
         max_age=service.settings.console.session_hours * 3600,
-        path="/",
+        path="/",  # no Domain: "__Host-" cookies belong to this host only
         httponly=True,
         samesite="Strict",
-        secure=_secure(request),
+        secure=service.settings.console.secure_cookie,
     )
     return response
 
 
 @routes.get(CONSOLE_PREFIX + "/session")
 async def current_session(request: web.Request) -> web.Response:
-    if SESSION_COOKIE not in request.cookies:
+    cookie = request.cookies.get(session_cookie(request))
+    if cookie is None:
         raise Unauthorized("not signed in")
     key = await session_key(request)
-    session = await request.app[SERVICE].store.find_console_session(
-        hash_key(request.cookies[SESSION_COOKIE])
-    )
+    session = await request.app[SERVICE].store.find_console_session(hash_key(cookie))
     if session is None:
         raise Unauthorized("not signed in")
     return web.json_response(_session_json(session, key))
@@ -130,11 +126,15 @@ async def current_session(request: web.Request) -> web.Response:
 
 @routes.delete(CONSOLE_PREFIX + "/session")
 async def sign_out(request: web.Request) -> web.Response:
-    if SESSION_COOKIE not in request.cookies:
+    name = session_cookie(request)
+    cookie = request.cookies.get(name)
+    if cookie is None:
         raise Unauthorized("not signed in")
     await session_key(request)  # the CSRF token too: a cross-site page cannot sign you out
+    # The session's open event streams see it gone within KEY_CHECK_SECONDS and end.
     async with request.app[SERVICE].store.transaction() as tx:
-        await tx.delete_console_session(hash_key(request.cookies[SESSION_COOKIE]))
+        await tx.delete_console_session(hash_key(cookie))
     response = web.Response(status=204)
-    response.del_cookie(SESSION_COOKIE, path="/")
+    secure = request.app[SERVICE].settings.console.secure_cookie
+    response.del_cookie(name, path="/", secure=secure, httponly=True, samesite="Strict")
     return response

@@ -12,8 +12,15 @@ The stream polls the store (``list_events(call_id, after_seq)``), so it is corre
 node handles the call. ``Last-Event-ID`` resumes after that event. Comments keep idle
 connections alive. After the call's terminal status has been sent the stream ends; a request
 for a terminal call with nothing left to send is ``204``, which tells an ``EventSource`` to
-stop reconnecting. Revoking the API key the stream was opened with ends it within
-``KEY_CHECK_SECONDS`` (a console session's cookie authenticates ``EventSource`` too).
+stop reconnecting. Revoking the API key the stream was opened with, or signing out of the
+console session it was opened in (a session's cookie authenticates ``EventSource`` too), ends it
+within ``KEY_CHECK_SECONDS``.
+
+Each open stream polls the store, so the streams one node holds open are capped: per API key
+and per organization (``[limits] open_streams_per_key`` and ``open_streams_per_organization``)
+and ``MAX_STREAMS`` in all. A stream over a cap is refused with 429 and ``Retry-After`` before
+anything is sent; a stream that ends (the call ended, the client went away, the key was revoked)
+frees its place at once.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 
 from aiohttp import web
 
-from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import key_still_valid, organization_of
+from voicedock.api.keys import API_KEY, SERVICE
+from voicedock.api.middleware import credentials_still_valid, organization_of
+from voicedock.config import LimitsSettings
 from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.domain.records import CallEvent, CallStatus
 from voicedock.errors import NotFound, RateLimited, StoreError
@@ -44,24 +53,62 @@ KEEPALIVE_SECONDS = 15.0
 KEY_CHECK_SECONDS = 1.0  # how soon a revoked key's open streams end
 RETRY_MILLISECONDS = 2000
 MAX_STREAMS = 200  # per node: each open stream polls the store
+STREAM_RETRY_SECONDS = 5  # Retry-After of a stream refused by a cap
 
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 class StreamState:
-    """Per-application: open streams, and the signal that the server is shutting down."""
+    """Per-application: open streams (in all, per key, per organization), and the signal that
+    the server is shutting down."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: LimitsSettings) -> None:
         self.open = 0
+        self.by_key: Counter[str] = Counter()
+        self.by_organization: Counter[str] = Counter()
         self.closing = asyncio.Event()
+        self._limits = limits
+
+    @contextlib.contextmanager
+    def opened(self, key_id: str, organization_id: str) -> Iterator[None]:
+        """Count one stream for the block, or raise ``RateLimited`` when a cap is reached."""
+        per_key = self._limits.open_streams_per_key
+        per_organization = self._limits.open_streams_per_organization
+        if self.open >= MAX_STREAMS:
+            refused = "this node has too many open event streams"
+        elif per_key and self.by_key[key_id] >= per_key:
+            refused = f"this API key has {per_key} open event streams, its most"
+        elif per_organization and self.by_organization[organization_id] >= per_organization:
+            refused = f"this organization has {per_organization} open event streams, its most"
+        else:
+            refused = ""
+        if refused:
+            raise RateLimited(
+                f"{refused}; close one or retry later",
+                error="Too many streams",
+                retry_after_seconds=STREAM_RETRY_SECONDS,
+            )
+        self.open += 1
+        self.by_key[key_id] += 1
+        self.by_organization[organization_id] += 1
+        try:
+            yield
+        finally:
+            self.open -= 1
+            self.by_key.subtract((key_id,))
+            self.by_organization.subtract((organization_id,))
+            if self.by_key[key_id] <= 0:
+                del self.by_key[key_id]
+            if self.by_organization[organization_id] <= 0:
+                del self.by_organization[organization_id]
 
 
 STREAMS: web.AppKey[StreamState] = web.AppKey("call_event_streams", StreamState)
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, limits: LimitsSettings) -> None:
     """Register the route and end open streams when the server shuts down."""
-    app[STREAMS] = StreamState()
+    app[STREAMS] = StreamState(limits)
 
     async def on_shutdown(app: web.Application) -> None:
         app[STREAMS].closing.set()
@@ -112,13 +159,8 @@ async def call_events(request: web.Request) -> web.StreamResponse:
     if call.status.terminal and not visible(pending):
         return web.Response(status=204)
     state = request.app[STREAMS]
-    if state.open >= MAX_STREAMS:
-        raise RateLimited("too many open event streams; retry later", error="Too many streams")
-    state.open += 1
-    try:
+    with state.opened(request[API_KEY].id, organization_of(request)):
         return await _stream(request, state, call.id, after, pending, call.status.terminal)
-    finally:
-        state.open -= 1
 
 
 async def _stream(
@@ -153,9 +195,11 @@ async def _stream(
                 ended = ended or is_terminal(event)
             if ended:
                 break  # the terminal status was sent; later events belong to the record
+            if request.transport is None or request.transport.is_closing():
+                return response  # the client went away: free its place now
             if loop.time() - key_checked >= KEY_CHECK_SECONDS:
-                if not await key_still_valid(request):
-                    break  # revoked: the client's reconnection is refused with 401
+                if not await credentials_still_valid(request):
+                    break  # revoked or signed out: the reconnection is refused with 401
                 key_checked = loop.time()
             if loop.time() - idle_since >= KEEPALIVE_SECONDS:
                 await response.write(b": keep-alive\n\n")

@@ -23,11 +23,12 @@ from aiohttp.typedefs import Handler
 from voicedock.api.keys import (
     API_KEY,
     CONSOLE_PREFIX,
+    CONSOLE_SESSION,
     CSRF_HEADER,
     ORGANIZATION_ID,
     PUBLIC_PATHS,
     SERVICE,
-    SESSION_COOKIE,
+    session_cookie,
 )
 from voicedock.domain.records import ApiKey, KeyScope, utcnow
 from voicedock.errors import ApiError, Forbidden, StoreUnavailable, Unauthorized
@@ -101,8 +102,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if is_public(request.path):
         return await handler(request)
     authorization = request.headers.get("Authorization")
-    if authorization is None and SESSION_COOKIE in request.cookies:
+    cookie = request.cookies.get(session_cookie(request))
+    if authorization is None and cookie is not None:
         key = await session_key(request)
+        request[CONSOLE_SESSION] = hash_key(cookie)
     else:
         match = _BEARER.fullmatch(authorization or "")
         if match is None:
@@ -121,7 +124,8 @@ async def session_key(request: web.Request) -> ApiKey:
     """The live key behind the request's console session cookie; state-changing requests
     must repeat the session's CSRF token in ``X-CSRF-Token`` (a cross-site form cannot)."""
     store = request.app[SERVICE].store
-    session = await store.find_console_session(hash_key(request.cookies[SESSION_COOKIE]))
+    cookie = request.cookies.get(session_cookie(request), "")
+    session = await store.find_console_session(hash_key(cookie))
     if session is None or session.expires_at <= utcnow():
         raise Unauthorized("the console session has ended; sign in again")
     if request.method not in READ_METHODS and not hmac.compare_digest(
@@ -142,12 +146,19 @@ def check_scope(key: ApiKey, method: str, path: str) -> None:
         raise Forbidden("managing API keys needs an admin API key")
 
 
-async def key_still_valid(request: web.Request) -> bool:
-    """Whether the request's key is still unrevoked (long-lived responses ask again)."""
+async def credentials_still_valid(request: web.Request) -> bool:
+    """Whether the request's key is still unrevoked and, when it came through a console
+    session, that session is still signed in (long-lived responses ask again)."""
     key = request.get(API_KEY)
     if key is None:
         return True
-    current = await request.app[SERVICE].store.get_api_key(key.organization_id, key.id)
+    store = request.app[SERVICE].store
+    session_hash = request.get(CONSOLE_SESSION)
+    if session_hash is not None:
+        session = await store.find_console_session(session_hash)
+        if session is None or session.expires_at <= utcnow():
+            return False
+    current = await store.get_api_key(key.organization_id, key.id)
     return current is not None and current.revoked_at is None
 
 

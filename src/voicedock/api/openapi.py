@@ -577,10 +577,14 @@ PATHS: dict[str, Schema] = {
     },
     "/health": {"get": _health_op()},
     "/openapi.json": {"get": operation("This document", ("200", None), errors="", public=True)},
-    # Client media mode only (else 404); the call named in MEDIA_START is the credential.
+    # Client media mode only (else 404); the call's token in MEDIA_START is the credential.
     "/media": {
         "get": operation(
-            "Call media websocket (client mode)", ("101", None), errors="404", public=True
+            "Call media websocket (client mode): Asterisk connects; a MEDIA_START without the "
+            "call's token (VOICEDOCK_MEDIA_TOKEN, set over ARI) is closed with 1008",
+            ("101", None),
+            errors="404",
+            public=True,
         )
     },
 }

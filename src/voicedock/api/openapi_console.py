@@ -98,9 +98,10 @@ CONSOLE_PATHS: dict[str, Schema] = {
     },
     "/console/session": {
         "post": operation(
-            "Sign in to the web console: exchanges an API key for an HttpOnly, SameSite=Strict "
-            "session cookie scoped to the key's organization (the API accepts it in place of "
-            "the Bearer header).",
+            "Sign in to the web console: exchanges an API key for a session cookie "
+            "(__Host-voicedock_session: HttpOnly, SameSite=Strict, Secure, Path=/, no Domain; "
+            "voicedock_session without Secure when [console] secure_cookie = false) scoped to "
+            "the key's organization (the API accepts it in place of the Bearer header).",
             ("200", "ConsoleSession"),
             body="ConsoleSignIn",
             errors="400 401 413",
@@ -113,7 +114,10 @@ CONSOLE_PATHS: dict[str, Schema] = {
             public=True,
         ),
         "delete": operation(
-            "Sign out (needs X-CSRF-Token).", ("204", None), errors="401 403", public=True
+            "Sign out (needs X-CSRF-Token); the session's open event streams end too.",
+            ("204", None),
+            errors="401 403",
+            public=True,
         ),
     },
     "/console": {"get": operation("The web console (HTML)", ("200", None), errors="", public=True)},

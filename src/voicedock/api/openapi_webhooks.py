@@ -59,7 +59,12 @@ def _call_events_op() -> Schema:
     }
     op["responses"]["204"] = {"description": "The call has ended and nothing is left to send"}
     op["responses"]["429"] = {
-        "description": "Too many open event streams",
+        "description": (
+            "Too many open event streams (error 'Too many streams'): this API key's or "
+            "organization's cap ([limits] open_streams_per_key, open_streams_per_organization) "
+            "or the node's is reached; retry after Retry-After seconds"
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": ref("Error")}},
     }
     return op

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from voicedock.aio import every
 from voicedock.config import RecordingsSettings
 from voicedock.domain.ids import is_call_id
 from voicedock.validation import is_token
@@ -76,6 +77,4 @@ async def sweep_periodically(
     settings: RecordingsSettings, interval: float = SWEEP_INTERVAL_S
 ) -> None:
     """``sweep`` now and every ``interval`` seconds (off the event loop), until cancelled."""
-    while True:
-        await asyncio.to_thread(sweep, settings)
-        await asyncio.sleep(interval)
+    await every(interval, lambda: asyncio.to_thread(sweep, settings))

@@ -2,13 +2,21 @@
 
 Mount ``MediaAcceptor.handle`` as an aiohttp GET route (e.g. ``/media``) and point
 ``websocket_client.conf`` (``protocols = media``) at it. Before the ARI externalMedia call,
-register the call with ``expect(call_id)``; the connection is matched by the MEDIA_START
-``channel_variables`` entry (``VOICEDOCK_CALL``, JSON control format) or, failing that, the
-``?call=`` query parameter from ``v(call=...)``. Prefer the channel variable: Asterisk keeps
-``v()`` parameters on the shared websocket_client config, so they leak into later calls.
+register the call with ``expect(call_id)`` and pass ``pending.token`` with the call id as
+channel variables of the media leg; Asterisk sends them back in the MEDIA_START message
+(``channel_variables``, JSON control format). A connection is handed to the call it names
+(``VOICEDOCK_CALL``) only when it also presents that call's token (``VOICEDOCK_MEDIA_TOKEN``,
+compared in constant time, ``call_token``); any other is closed with 1008 and the call goes
+on waiting for its own. Anyone who can reach ``/media`` may know a call id (an inbound one is
+built from the caller's number), never its token, which travels only over authenticated ARI.
+
+The token is not put in the URI with ``v(token=...)``: Asterisk stores ``v()`` parameters on
+the websocket_client configuration all calls share (``ast_websocket_client_add_uri_params``),
+so concurrent calls would overwrite each other's, and they leak into later calls.
 
     pending = acceptor.expect(call_id)
     ...POST /ari/channels/externalMedia?...&external_host=voicedock_media...
+       {"variables": {"VOICEDOCK_CALL": call_id, "VOICEDOCK_MEDIA_TOKEN": pending.token}}
     async with await pending.session(wait=10) as media:
         ...
 """
@@ -22,6 +30,8 @@ from typing import Any
 from aiohttp import web
 
 from voicedock.errors import MediaError
+from voicedock.media.call_token import new_call_token, token_matches
+from voicedock.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
 from voicedock.media.errors import MediaStartTimeout
 from voicedock.media.session import MediaSession
 from voicedock.media.transport import read_media_start
@@ -36,6 +46,7 @@ class PendingMedia:
 
     def __init__(self, acceptor: MediaAcceptor, call_id: str) -> None:
         self.call_id = call_id
+        self.token = new_call_token()  # the connection must present it (TOKEN_VARIABLE)
         self._acceptor = acceptor
         self._future: asyncio.Future[MediaSession] = asyncio.get_running_loop().create_future()
 
@@ -57,14 +68,10 @@ class MediaAcceptor:
     def __init__(
         self,
         *,
-        call_variable: str = "VOICEDOCK_CALL",
-        query_parameter: str = "call",
         start_timeout: float = 5.0,
         claim_timeout: float = 5.0,
         **session_options: Any,
     ) -> None:
-        self._call_variable = call_variable
-        self._query_parameter = query_parameter
         self._start_timeout = start_timeout
         self._claim_timeout = claim_timeout
         self._session_options = session_options
@@ -92,15 +99,19 @@ class MediaAcceptor:
             log.warning("media: client connection without a usable MEDIA_START: %s", exc)
             await ws.close()
             return ws
-        call_id = started.channel_variables.get(self._call_variable) or request.query.get(
-            self._query_parameter, ""
-        )
-        pending = self._pending.pop(call_id, None)
-        if pending is None or pending._future.done():
+        variables = started.channel_variables
+        pending = self._pending.get(variables.get(CALL_VARIABLE, ""))
+        if (
+            pending is None
+            or pending._future.done()
+            or not token_matches(pending.token, variables.get(TOKEN_VARIABLE, ""))
+        ):
+            # The call (if any) goes on waiting for the connection that holds its token.
             self.refused += 1
             log.warning("media: refusing connection for unexpected channel %s", started.channel_id)
             await ws.close(code=_POLICY_VIOLATION, message=b"unexpected call")
             return ws
+        self._forget(pending)
         try:
             session = MediaSession(ws, started, control, **self._session_options)
         except MediaError as exc:

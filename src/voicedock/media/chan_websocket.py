@@ -24,6 +24,11 @@ from typing import Final
 
 from voicedock.media.errors import MediaProtocolError
 
+# Client mode: the channel variables voicedock sets on a media leg, which MEDIA_START carries
+# back: the call the connection is for, and the token that proves Asterisk opened it.
+CALL_VARIABLE: Final = "VOICEDOCK_CALL"
+TOKEN_VARIABLE: Final = "VOICEDOCK_MEDIA_TOKEN"  # noqa: S105 - a variable name
+
 MAX_COMMAND_BYTES: Final = 128
 """chan_websocket's MAX_TEXT_MESSAGE_LEN; longer TEXT messages are ignored without a reply."""
 

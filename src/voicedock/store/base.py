@@ -167,6 +167,25 @@ class Transaction(Protocol):
         ``seq`` order. Each call is claimed by exactly one node, however many try at once."""
         ...
 
+    # retention (calls/retention.py): one statement over at most ``limit`` rows each; never
+    # a live call
+    async def delete_calls_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete calls that ended before ``cutoff``, with their messages and events."""
+        ...
+
+    async def delete_transcripts_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete messages, then transcript events, of calls that ended before ``cutoff``."""
+        ...
+
+    async def clear_analysis_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Blank the summary and analysis of calls that ended before ``cutoff``."""
+        ...
+
+    async def delete_finished_deliveries_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete webhook deliveries created before ``cutoff`` that were delivered or given
+        up (their payloads carry transcripts); pending ones stay."""
+        ...
+
     # idempotency
     async def get_idempotency(self, organization_id: str, key: str) -> IdempotencyRecord | None: ...
     async def put_idempotency(self, record: IdempotencyRecord) -> None: ...

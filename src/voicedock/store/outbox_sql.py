@@ -92,6 +92,17 @@ class OutboxStatements:
         )
         return changed > 0
 
+    async def delete_finished_deliveries_before(self, cutoff: datetime, limit: int) -> int:
+        """Retention: delete up to ``limit`` deliveries created before ``cutoff`` that were
+        delivered or given up (their payloads hold transcripts); pending ones stay."""
+        return await self._conn.execute(
+            "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox "
+            "WHERE (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL) AND created_at < ? "
+            "LIMIT ?)",
+            self._dialect.dt(cutoff),
+            limit,
+        )
+
     async def list_webhook_endpoints(self, organization_id: str) -> list[WebhookEndpoint]:
         """The organization's endpoints, read on this transaction's own connection (the
         fan-out of an event needs no second pool connection while this one is held). On

@@ -55,6 +55,8 @@ from voicedock.store.rows import (
 )
 
 _ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
+# Retention: calls that ended (or failed) before the bound cutoff; a live call never matches.
+_ENDED_BEFORE = f"c.status NOT IN {_ACTIVE_IN} AND COALESCE(c.ended_at, c.updated_at) < ?"
 _ACTIVE_COUNT = (
     f"(SELECT count(*) FROM calls c WHERE c.number_id = p.id AND c.status IN {_ACTIVE_IN})"
 )
@@ -558,6 +560,47 @@ class SqlTransaction(OutboxStatements, CampaignStatements):
     async def put_idempotency(self, record: IdempotencyRecord) -> None:
         """Insert; a record already stored under the key raises ``DuplicateKeyError``."""
         await self._insert(IDEMPOTENCY, record)
+
+    # Retention (calls/retention.py): each is one statement over at most ``limit`` rows, so
+    # several nodes may run it at once; run again until it returns less than ``limit``.
+
+    async def delete_calls_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete calls that ended before ``cutoff`` (their messages and events go with them)."""
+        return await self._conn.execute(
+            "DELETE FROM calls WHERE id IN "
+            f"(SELECT c.id FROM calls c WHERE {_ENDED_BEFORE} ORDER BY c.seq LIMIT ?)",
+            self._dialect.dt(cutoff),
+            limit,
+        )
+
+    async def delete_transcripts_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete the transcript (messages and transcript events) of calls that ended before
+        ``cutoff``; how many rows went."""
+        messages = await self._conn.execute(
+            "DELETE FROM call_messages WHERE seq IN (SELECT m.seq FROM call_messages m "
+            f"JOIN calls c ON c.id = m.call_id WHERE {_ENDED_BEFORE} LIMIT ?)",
+            self._dialect.dt(cutoff),
+            limit,
+        )
+        if messages:
+            return messages
+        return await self._conn.execute(
+            "DELETE FROM call_events WHERE seq IN (SELECT e.seq FROM call_events e "
+            f"JOIN calls c ON c.id = e.call_id WHERE e.type = 'transcript' AND {_ENDED_BEFORE} "
+            "LIMIT ?)",
+            self._dialect.dt(cutoff),
+            limit,
+        )
+
+    async def clear_analysis_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Blank the summary and analysis of calls that ended before ``cutoff``."""
+        return await self._conn.execute(
+            "UPDATE calls SET summary = NULL, analysis_result = NULL WHERE id IN "
+            f"(SELECT c.id FROM calls c WHERE {_ENDED_BEFORE} "
+            "AND (c.summary IS NOT NULL OR c.analysis_result IS NOT NULL) LIMIT ?)",
+            self._dialect.dt(cutoff),
+            limit,
+        )
 
     async def delete_idempotency_before(self, cutoff: datetime) -> int:
         return await self._conn.execute(

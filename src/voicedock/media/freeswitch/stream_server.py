@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
-import secrets
 
 from aiohttp import web
 
 from voicedock.errors import MediaError
+from voicedock.media.call_token import new_call_token, token_matches
 from voicedock.media.errors import MediaStartTimeout
 
 log = logging.getLogger("voicedock.media.freeswitch")
@@ -113,7 +112,7 @@ class AudioStreamServer:
     def expect(self, channel_uuid: str) -> PendingStream:
         if channel_uuid in self._pending:
             raise MediaError("an audio stream is already expected for this channel")
-        pending = PendingStream(self, channel_uuid, secrets.token_urlsafe(18))
+        pending = PendingStream(self, channel_uuid, new_call_token())
         self._pending[channel_uuid] = pending
         return pending
 
@@ -124,11 +123,7 @@ class AudioStreamServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         pending = self._pending.get(request.match_info["uuid"])
         token = request.match_info["token"]
-        if (
-            pending is None
-            or pending._ws.done()
-            or not hmac.compare_digest(pending.token.encode(), token.encode())
-        ):
+        if pending is None or pending._ws.done() or not token_matches(pending.token, token):
             self.refused += 1
             log.warning("audio stream: refusing an unexpected connection")
             raise web.HTTPForbidden()

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from voicedock.aio import first_of
 from voicedock.errors import PbxError
+from voicedock.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
 from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
 from voicedock.pbx.legs import CallRegistry
 
@@ -37,7 +38,6 @@ _BRIDGE_WAIT = 10.0
 # Client mode: how long Asterisk has to connect to us (it gives up after ~0.5 s itself).
 _CONNECT_WAIT = 5.0
 CLIENT_CONNECTION = "voicedock_media"  # the websocket_client.conf section
-CALL_VARIABLE = "VOICEDOCK_CALL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +143,11 @@ class AsteriskMedia:
         if (gone := self._gone.get(channel_id)) is not None:
             gone.set()
 
-    async def open(self, call_id: str, *, media_format: str, connection_type: str) -> MediaLeg:
+    async def open(
+        self, call_id: str, *, media_format: str, connection_type: str, token: str = ""
+    ) -> MediaLeg:
+        """The call's bridge and media leg; ``token``: client mode, what the connection
+        Asterisk opens to voicedock must present (``MediaAcceptor``)."""
         legs = self._calls.get(call_id)
         if legs is None or legs.ended:
             raise PbxError("no live call with this id")
@@ -162,9 +166,10 @@ class AsteriskMedia:
             external_host=self.client_connection if client else None,
             data=f"media,{call_id}",
             # Client mode: JSON control messages carry the channel variables, so the
-            # connection is matched to its call by VOICEDOCK_CALL (findings §2b).
+            # connection is matched to its call by VOICEDOCK_CALL (findings §2b) and proves
+            # it is Asterisk's by the call's token.
             transport_data="f(json)" if client else None,
-            variables={CALL_VARIABLE: call_id} if client else None,
+            variables={CALL_VARIABLE: call_id, TOKEN_VARIABLE: token} if client else None,
         )
         variables = result.get("channelvars") or {}
         connection_id = str(variables.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
@@ -196,7 +201,10 @@ class AsteriskMedia:
                 pending = self.acceptor.expect(call_id)
                 self._gone[media_id] = asyncio.Event()
             leg = await self.open(
-                call_id, media_format=media_format, connection_type=connection_type
+                call_id,
+                media_format=media_format,
+                connection_type=connection_type,
+                token="" if pending is None else pending.token,
             )
             connection = (
                 MediaSession.connect(leg.url)
