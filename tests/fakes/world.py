@@ -23,7 +23,10 @@ def make_settings(database_url: str = "sqlite:///unused.db") -> Settings:
     s = Settings()
     s.database.url = database_url
     s.pbx = PbxSettings(kind="none")
-    s.policy = PolicySettings(internal_targets=["sales", "support-*"])
+    # The countries of the numbers below, as load_settings defaults them for an operator.
+    s.policy = PolicySettings(
+        allowed_countries=["NL", "DE"], internal_targets=["sales", "support-*"]
+    )
     s.trunks = [TrunkSettings(name="carrier", endpoint="carrier-ep")]
     s.assistants = [
         AssistantSettings(
