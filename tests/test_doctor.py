@@ -90,7 +90,7 @@ def test_the_old_example_policy_and_caps_are_named(
         ('allowed_countries = ["NL"]', 'allowed_countries = ["*"]'),
         ("max_cps = 2 ", "max_cps = 0 "),
         ("max_channels = 10 ", "max_channels = 0 "),
-        ("[[limits.organizations]]\norganization = \"acme\"\nmax_concurrent_calls = 5\n", ""),
+        ('[[limits.organizations]]\norganization = "acme"\nmax_concurrent_calls = 5\n', ""),
         ("calls_per_second = 2 ", "calls_per_second = 0 "),
         ("organization_calls_per_second = 2", "organization_calls_per_second = 0"),
     )
