@@ -9,7 +9,6 @@ test's own on the trunk (``e2e.trunk_observer``), not by asking the service.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -88,7 +87,6 @@ async def test_a_burst_of_calls_is_held_to_the_example_caps(
     assistant = await assistant_id(tenants)
     body = {"destination": ANSWERS, "assistant_id": assistant}
     async with observe_trunk(lab, TRUNK) as trunk:
-        started = time.time()
         answers = await asyncio.gather(
             *(tenants.service.post("/calls/outbound", body) for _ in range(burst))
         )
@@ -101,8 +99,8 @@ async def test_a_burst_of_calls_is_held_to_the_example_caps(
         "All phone numbers busy",
     }
     assert all(status in (200, 429) for status, _ in answers)
-    assert trunk.created_between(started - 1, started + 1) <= cap
-    assert trunk.most_at_once <= cap
+    assert len(trunk.created) <= cap  # what reached the carrier: the admitted calls only
+    assert trunk.max_in_any_second() <= cap
     for call in placed:
         await tenants.service.post(f"/calls/{call['call_id']}/control", {"type": "end-call"})
 
