@@ -46,8 +46,8 @@ from nodes.test_nodes_lab import node_config
 from pg_server import free_port, fresh_database, start_postgres
 from voicedock.lab.server import LabAsterisk
 
-ANSWERS = "+31600000200"
-BUSY = "+31600000486"
+ANSWERS = "+31610000200"
+BUSY = "+31610000486"
 
 
 async def bench(

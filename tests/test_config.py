@@ -89,7 +89,13 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
             "[pbx]\nkind = 'freeswitch'\n[pbx.freeswitch]\nesl_password='ClueCon'\n",
             "pbx.freeswitch.esl_password",
         ),
-        ("[policy]\nallowed_prefixes = ['31']\n", "policy.allowed_prefixes[0]"),
+        ("[policy]\nallowed_prefixes = ['+31']\n", "policy.allowed_prefixes"),
+        ("[policy]\nblocked_prefixes = ['+1900']\n", "policy.blocked_prefixes"),
+        ("[policy]\nallowed_countries = ['nl']\n", "policy.allowed_countries[0]"),
+        ("[policy]\nallowed_countries = ['NL', 'XX']\n", "policy.allowed_countries[1]"),
+        ("[policy]\nrefused_number_types = ['expensive']\n", "policy.refused_number_types[0]"),
+        ("[policy]\nextra_blocked_prefixes = ['31']\n", "policy.extra_blocked_prefixes[0]"),
+        ("[policy]\nextra_blocked_prefixes = ['+']\n", "policy.extra_blocked_prefixes[0]"),
         ("[[trunks]]\nname='t'\nmax_cps=-1\n", "trunks[0].max_cps"),
         ("[[trunks]]\nname='t'\nmax_channels='many'\n", "trunks[0].max_channels"),
         (
@@ -114,6 +120,31 @@ def test_bad_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
         load_settings(cfg, environ={})
     assert exc.value.key == key
     assert key in str(exc.value)
+
+
+def test_retired_policy_keys_name_their_replacement(tmp_path: Path) -> None:
+    """An old file is refused, not read with a weaker or different meaning."""
+    cfg = tmp_path / "old.toml"
+    cfg.write_text("[policy]\nblocked_prefixes = ['+1900']\n")
+    with pytest.raises(ConfigError, match="extra_blocked_prefixes"):
+        load_settings(cfg, environ={})
+    cfg.write_text("[policy]\nallowed_prefixes = ['+']\n")
+    with pytest.raises(ConfigError, match="allowed_countries"):
+        load_settings(cfg, environ={})
+
+
+def test_allowed_countries_default_to_the_caller_numbers_countries(tmp_path: Path) -> None:
+    numbers = (
+        "[[trunks]]\nname='t'\n"
+        "[[numbers]]\nnumber='+31850835037'\ntrunk='t'\norganization='o'\n"
+        "[[numbers]]\nnumber='+3222345678'\ntrunk='t'\norganization='p'\n"
+    )
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(numbers)
+    assert load_settings(cfg, environ={}).policy.allowed_countries == ["BE", "NL"]
+    cfg.write_text(numbers + "[policy]\nallowed_countries = []\n")
+    assert load_settings(cfg, environ={}).policy.allowed_countries == []
+    assert load_settings(None, environ={}).policy.allowed_countries == []
 
 
 def test_bad_environment_value_names_the_key() -> None:

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voicedock.domain.audio import MediaFormatName
+from voicedock.domain.number_plan import NUMBER_TYPES, classify, is_region
 from voicedock.domain.webhooks import EventType, decode_secret, parse_url
 from voicedock.errors import ConfigError, InvalidSecret, UnsafeUrl
 from voicedock.validation import is_e164, is_token
 
 ENV_PREFIX = "VOICEDOCK_"
-_PREFIX = re.compile(r"\+[0-9]{0,15}")
+_PREFIX = re.compile(r"\+[0-9]{1,15}")
 
 
 @dataclass(slots=True)
@@ -258,34 +259,36 @@ class SpeechSettings:
     endpointing: EndpointingSettings = field(default_factory=EndpointingSettings)
 
 
-# Premium-rate and international-network ranges, blocked unless the operator replaces the
-# list (docs/transfers.md explains each): the usual targets of toll fraud.
-DEFAULT_BLOCKED_PREFIXES = (
-    "+1900",  # NANP premium rate
-    "+1976",  # NANP pay-per-call
-    "+449",  # UK premium rate (09)
-    "+4470",  # UK personal numbering (070), a classic fraud range
-    "+49900",  # Germany premium rate (0900)
-    "+3389",  # France premium rate (089)
-    "+31900",  # Netherlands premium rate (0900)
-    "+31906",  # Netherlands premium rate (0906)
-    "+31909",  # Netherlands premium rate (0909)
-    "+90900",  # Turkey premium rate (0900)
+# Ranges never called, whatever the rest of the policy says: global services billed at
+# satellite or premium rates, the usual targets of toll fraud (docs/transfers.md).
+# `policy.extra_blocked_prefixes` adds to them; nothing removes them.
+BUILT_IN_BLOCKED_PREFIXES = (
     "+808",  # international shared-cost service
     "+870",  # Inmarsat
+    "+878",  # universal personal telecommunications (forwarded anywhere)
     "+881",  # global mobile satellite systems
     "+882",  # international networks
     "+883",  # international networks
     "+888",  # international telecommunications for disaster relief (OCHA)
     "+979",  # international premium rate service
 )
+# Number types (domain/number_plan.py) refused unless the operator changes the list: the caller
+# pays a premium or part of the cost, or the number forwards anywhere.
+DEFAULT_REFUSED_NUMBER_TYPES = ("premium_rate", "shared_cost", "personal_number")
+EVERY_COUNTRY = "*"  # in policy.allowed_countries: numbers of every country may be called
 
 
 @dataclass(slots=True)
-class PolicySettings:
-    # External destinations (outbound calls and transfers): allowed E.164 prefixes.
-    allowed_prefixes: list[str] = field(default_factory=lambda: ["+"])
-    blocked_prefixes: list[str] = field(default_factory=lambda: list(DEFAULT_BLOCKED_PREFIXES))
+class PolicySettings:  # [policy]: destinations of outbound calls and transfers (docs/transfers.md)
+    # Countries whose numbers may be called: ISO 3166-1 codes ("NL"; "001": global services
+    # such as +800), or "*" for every country. Left out of the file: the countries of the
+    # caller numbers in [[numbers]]; empty: no external number at all.
+    allowed_countries: list[str] = field(default_factory=list)
+    refused_number_types: list[str] = field(
+        default_factory=lambda: list(DEFAULT_REFUSED_NUMBER_TYPES)
+    )
+    # Ranges refused on top of BUILT_IN_BLOCKED_PREFIXES (which always apply).
+    extra_blocked_prefixes: list[str] = field(default_factory=list)
     # Transfer targets by name: glob patterns (calls/policy.py, docs/transfers.md).
     internal_targets: list[str] = field(default_factory=list)
 
@@ -431,9 +434,11 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", f"not valid TOML: {exc}") from None
     _apply_env(raw, env)
+    _retired_keys(raw)
     _freeswitch_transfer_aliases(raw)
     _inherit_asterisk_keys(raw)
     settings: Settings = _build(Settings, raw, "")
+    _default_countries(raw, settings)
     _check(settings)
     return settings
 
@@ -603,10 +608,7 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"numbers[{i}].max_concurrent_calls", "must be 1-10000")
         if n.assistant and (n.organization, n.assistant) not in assistant_keys:
             raise ConfigError(f"numbers[{i}].assistant", f"unknown assistant {n.assistant!r}")
-    for name in ("allowed_prefixes", "blocked_prefixes"):
-        for i, prefix in enumerate(getattr(s.policy, name)):
-            if _PREFIX.fullmatch(prefix) is None:
-                raise ConfigError(f"policy.{name}[{i}]", "must be '+' followed by digits")
+    _check_policy(s.policy)
     if not s.calls.resume_message.strip():
         raise ConfigError("calls.resume_message", "must not be empty")
     _check_webhooks(s.webhooks, assistant_keys)
@@ -633,6 +635,52 @@ def _check(s: Settings) -> None:
     _range("retention.call_days", s.retention.call_days, 0, 36_500)
     _range("retention.transcript_days", s.retention.transcript_days, 0, 36_500)
     _check_metrics_and_console(s.metrics, s.console)
+
+
+# Keys of [policy] that meant something else before: refused, naming what replaced them, so that
+# a copied configuration is not read with a weaker meaning than its writer intended.
+_RETIRED_POLICY_KEYS = {
+    "allowed_prefixes": 'replaced by allowed_countries (ISO country codes, e.g. ["NL"])',
+    "blocked_prefixes": (
+        "replaced by extra_blocked_prefixes, which adds to the built-in ranges (they can no "
+        "longer be removed)"
+    ),
+}
+
+
+def _retired_keys(raw: dict[str, Any]) -> None:
+    policy = raw.get("policy")
+    if isinstance(policy, dict):
+        for key, replacement in _RETIRED_POLICY_KEYS.items():
+            if key in policy:
+                raise ConfigError(f"policy.{key}", replacement)
+
+
+def _default_countries(raw: dict[str, Any], s: Settings) -> None:
+    """Without policy.allowed_countries, the countries of the operator's own caller numbers."""
+    policy = raw.get("policy")
+    if isinstance(policy, dict) and "allowed_countries" in policy:
+        return
+    regions = (classify(n.number) for n in s.numbers if is_e164(n.number))
+    s.policy.allowed_countries = sorted({info.region for info in regions if info is not None})
+
+
+def _check_policy(p: PolicySettings) -> None:
+    for i, country in enumerate(p.allowed_countries):
+        if country != EVERY_COUNTRY and not is_region(country):
+            raise ConfigError(
+                f"policy.allowed_countries[{i}]",
+                'an ISO 3166-1 country code in capitals ("NL"), "001" or "*"',
+            )
+    for i, kind in enumerate(p.refused_number_types):
+        if kind not in NUMBER_TYPES:
+            choices = ", ".join(NUMBER_TYPES)
+            raise ConfigError(f"policy.refused_number_types[{i}]", f"must be one of {choices}")
+    for i, prefix in enumerate(p.extra_blocked_prefixes):
+        if _PREFIX.fullmatch(prefix) is None:
+            raise ConfigError(
+                f"policy.extra_blocked_prefixes[{i}]", "must be '+' followed by 1-15 digits"
+            )
 
 
 _METRICS_TOKEN = re.compile(r"[A-Za-z0-9_\-.~+/]{16,200}=*")

@@ -2,7 +2,9 @@
 with ``pbx.kind = "freeswitch"``, the live FreeSWITCH too (``voicedock.pbx.freeswitch.doctor``).
 
 Prints ``OK`` or each problem on its own line; the exit status is 0 when everything is fine,
-1 when there are problems, 2 when the configuration itself cannot be loaded.
+1 when there are problems, 2 when the configuration itself cannot be loaded. A node that places
+calls is also checked for what a stolen API key could cost (``policy_warnings``,
+``cap_warnings``; docs/transfers.md, docs/campaigns.md).
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from voicedock.config import Settings, load_settings
+from voicedock.config import (
+    DEFAULT_REFUSED_NUMBER_TYPES,
+    EVERY_COUNTRY,
+    Settings,
+    load_settings,
+)
 from voicedock.errors import ConfigError
 
 AsteriskCheck = Callable[[Path, Settings], list[str]]
@@ -38,6 +45,54 @@ def check_asterisk_config(directory: Path, settings: Settings) -> list[str]:
     return [f"--asterisk-config: {name} not found in {directory}" for name in missing]
 
 
+def policy_warnings(settings: Settings) -> list[str]:
+    """A destination policy that lets a key call anywhere, or premium numbers."""
+    if settings.pbx.kind == "none":
+        return []  # this node places no calls
+    policy, out = settings.policy, []
+    if EVERY_COUNTRY in policy.allowed_countries:
+        out.append(
+            'warning: policy.allowed_countries has "*": every country may be called (toll '
+            "fraud); list the countries you serve instead"
+        )
+    for kind in DEFAULT_REFUSED_NUMBER_TYPES:
+        if kind not in policy.refused_number_types:
+            out.append(
+                f"warning: policy.refused_number_types leaves out {kind!r}: {kind} numbers may "
+                "be called (toll fraud)"
+            )
+    return out
+
+
+def cap_warnings(settings: Settings) -> list[str]:
+    """No limit on how many calls a key or an organization can place."""
+    if settings.pbx.kind == "none":
+        return []
+    out = []
+    organizations = sorted(
+        {n.organization for n in settings.numbers} | {a.organization for a in settings.assistants}
+    )
+    for organization in organizations:
+        if not settings.limits.organization_max_calls(organization):
+            out.append(
+                f"warning: organization {organization!r} has no concurrent-call limit "
+                "([[limits.organizations]] max_concurrent_calls)"
+            )
+    if not organizations and not settings.limits.organizations:
+        out.append("warning: no [[limits.organizations]]: no organization has a call limit")
+    for i, trunk in enumerate(settings.trunks):
+        for key in ("max_cps", "max_channels"):
+            if not getattr(trunk, key):
+                out.append(f"warning: trunks[{i}] ({trunk.name}): no {key} (0: no limit)")
+    rates = settings.rate_limits
+    if not rates.calls_per_second and not rates.organization_calls_per_second:
+        out.append(
+            "warning: rate_limits: no calls_per_second nor organization_calls_per_second: "
+            "a key may place calls as fast as the API answers"
+        )
+    return out
+
+
 def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) -> int:
     try:
         settings = load_settings(config)
@@ -45,6 +100,7 @@ def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) ->
         print(str(exc), file=out)
         return 2
     problems = check_asterisk_config(asterisk_config, settings) if asterisk_config else []
+    problems += policy_warnings(settings) + cap_warnings(settings)
     if settings.pbx.kind == "freeswitch":
         from voicedock.pbx.freeswitch.doctor import check
 

@@ -285,8 +285,27 @@ async def test_pbx_unavailable_is_503_and_recorded(api: Api) -> None:
 
 
 async def test_blocked_destination_is_403(api: Api) -> None:
-    resp = await post_outbound(api, {"destination": "+88212345678", "assistant_id": SUPPORT_ID})
+    resp = await post_outbound(api, {"destination": "+8823421234", "assistant_id": SUPPORT_ID})
     assert resp.status == 403
+    assert api.pbx.originated == []
+
+
+@pytest.mark.parametrize(
+    ("destination", "status", "error"),
+    [
+        ("+18762101234", 403, "Destination not allowed"),  # Jamaica: not an allowed country
+        ("+319001234567", 403, "Destination not allowed"),  # NL premium rate
+        ("+9009011234567", 400, "Invalid destination format"),  # no such range in Turkey
+        ("+316123456789012", 400, "Invalid destination format"),  # too long for NL
+    ],
+)
+async def test_refused_and_impossible_destinations_never_reach_the_pbx(
+    api: Api, destination: str, status: int, error: str
+) -> None:
+    resp = await post_outbound(api, {"destination": destination, "assistant_id": SUPPORT_ID})
+    body = await resp.json()
+    assert (resp.status, body["error"]) == (status, error)
+    assert destination not in body["message"]
     assert api.pbx.originated == []
 
 

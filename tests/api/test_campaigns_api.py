@@ -262,6 +262,39 @@ async def test_bad_campaigns_are_400(limited: Api, change: dict[str, Any], messa
     assert message in body["message"]
 
 
+@pytest.mark.parametrize(
+    ("destination", "status", "error"),
+    [
+        ("+9009011234567", 400, "Invalid destination format"),  # no such range in Turkey
+        ("+316123456789012", 400, "Invalid destination format"),  # too long for NL
+        ("+18092345678", 403, "Destination not allowed"),  # Dominican Republic
+        ("+319001234567", 403, "Destination not allowed"),  # NL premium rate
+    ],
+)
+async def test_contacts_the_policy_refuses_are_refused_at_upload(
+    limited: Api, destination: str, status: int, error: str
+) -> None:
+    api = limited
+    listed = [*contacts(1), {"destination": destination}]
+    response = await api.client.post(
+        "/campaigns", json={**campaign_body(1), "contacts": listed}, headers=api.auth()
+    )
+    body = await response.json()
+    assert (response.status, body["error"]) == (status, error)
+    assert "contacts[1]" in body["message"]
+    created = await create(api, {**campaign_body(1), "calling_window": None})
+    csv = f"destination,ref\n+31612340001,A1\n{destination},B2\n"
+    response = await api.client.post(
+        f"/campaigns/{created['id']}/contacts",
+        data=csv.encode(),
+        headers={**api.auth(), "Content-Type": "text/csv"},
+    )
+    assert (response.status, (await response.json())["error"]) == (status, error)
+    listed_after = await api.client.get(f"/campaigns/{created['id']}/contacts", headers=api.auth())
+    assert len((await listed_after.json())["contacts"]) == 1  # the campaign's own contact only
+    assert destination not in {o.destination for o in api.pbx.originated}
+
+
 def _ref(destination: str) -> int:
     return int(destination[-4:]) - 5000
 

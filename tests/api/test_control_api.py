@@ -119,6 +119,7 @@ async def test_transfer_to_e164_goes_to_pbx(api: Api) -> None:
         {"type": "transfer", "destination": "+31 20 1234567"},
         {"type": "transfer", "destination": "+31201234567&PJSIP/x"},
         {"type": "transfer", "destination": "sales&PJSIP/x"},
+        {"type": "transfer", "destination": "+9009011234567"},  # no such number in Turkey
         {"type": "transfer", "destination": "+31201234567", "mode": "sideways"},
         {"type": "end-call", "message": "a", "content": "b"},
         ["say"],
@@ -136,8 +137,9 @@ async def test_bad_commands_are_400(api: Api, body: Any) -> None:
 @pytest.mark.parametrize(
     ("destination", "reason", "shown"),
     [
-        ("+88112345678", "blocked-prefix", "+881***78"),
-        ("+19005550123", "blocked-prefix", "+190***23"),
+        ("+881612345678", "blocked-prefix", "+881***78"),
+        ("+19005550123", "refused-number-type", "+190***23"),
+        ("+18762101234", "country-not-allowed", "+187***34"),
         ("not-configured", "internal-not-allowed", "not-configured"),
     ],
 )

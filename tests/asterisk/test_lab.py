@@ -131,14 +131,14 @@ def test_cli_runs_commands_and_binds_loopback_only(lab: LabAsterisk) -> None:
 
 
 async def test_busy_number_is_cause_17_sip_486(ari: AriSession) -> None:
-    channel = await ari.originate("PJSIP/+31600000486@carrier", tag=new_tag())
+    channel = await ari.originate("PJSIP/+31610000486@carrier", tag=new_tag())
     destroyed = await ari.wait_for(on_channel("ChannelDestroyed", channel))
     assert (destroyed["cause"], destroyed.get("tech_cause")) == (17, 486)
 
 
 @pytest.mark.parametrize(
     ("number", "cause", "sip_code"),
-    [("+31600000503", 34, 503), ("+31600000403", 21, 403), ("+31600000404", 1, 404)],
+    [("+31610000503", 34, 503), ("+31610000403", 21, 403), ("+31610000404", 1, 404)],
 )
 async def test_failure_numbers_map_to_their_cause(
     ari: AriSession, number: str, cause: int, sip_code: int
@@ -150,7 +150,7 @@ async def test_failure_numbers_map_to_their_cause(
 
 async def test_never_answering_number_times_out_as_480(ari: AriSession) -> None:
     started = time.monotonic()
-    channel = await ari.originate("PJSIP/+31600000480@carrier", tag=new_tag(), timeout=2)
+    channel = await ari.originate("PJSIP/+31610000480@carrier", tag=new_tag(), timeout=2)
     destroyed = await ari.wait_for(on_channel("ChannelDestroyed", channel))
     assert (destroyed["cause"], destroyed.get("tech_cause")) == (19, 480)
     assert time.monotonic() - started >= 1.5

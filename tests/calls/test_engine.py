@@ -259,8 +259,21 @@ async def test_blocked_destination_is_403_without_originate(
     with pytest.raises(Forbidden):
         await engine.place_outbound(
             ACME_ID,
-            parse_outbound_request({"destination": "+8819912345", "assistant_id": SUPPORT_ID}),
+            parse_outbound_request({"destination": "+881612345678", "assistant_id": SUPPORT_ID}),
         )
+    assert pbx.originated == []
+
+
+@pytest.mark.parametrize("destination", ["+9009011234567", "+316123456789012", "+15551234567"])
+async def test_a_number_that_cannot_exist_is_400_without_originate(
+    engine: CallEngine, pbx: FakePbx, destination: str
+) -> None:
+    with pytest.raises(BadRequest) as invalid:
+        await engine.place_outbound(
+            ACME_ID,
+            parse_outbound_request({"destination": destination, "assistant_id": SUPPORT_ID}),
+        )
+    assert invalid.value.error == "Invalid destination format"
     assert pbx.originated == []
 
 

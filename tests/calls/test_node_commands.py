@@ -102,7 +102,7 @@ async def test_commands_sent_to_another_node_are_carried_out_by_the_calls_node(
     ]
 
     # An error answer is node a's, word for word: a refused destination, then a ringing call.
-    refused = Transfer("+88112345678")
+    refused = Transfer("+881612345678")
     assert await answer_of(b, call_id, refused) == await answer_of(nodes.a, call_id, refused)
     assert (await answer_of(b, call_id, refused))[0] == 403
     ringing = await place(nodes.a.engine)

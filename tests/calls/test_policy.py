@@ -1,4 +1,5 @@
-"""The destination policy: strict forms, globs for internal targets, blocked ranges."""
+"""The destination policy: strict forms, globs for internal targets, valid numbers, their
+countries, types and blocked ranges."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from voicedock.calls.policy import (
     is_internal_target,
     loggable,
 )
-from voicedock.config import DEFAULT_BLOCKED_PREFIXES, PolicySettings
+from voicedock.config import BUILT_IN_BLOCKED_PREFIXES, PolicySettings
+from voicedock.domain.number_plan import classify
 from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit
@@ -21,7 +23,7 @@ TARGETS = ["sales", "agent-*", "queue:*", "sip:*@pbx.example.com"]
 
 
 def policy(**changes: list[str]) -> PolicySettings:
-    settings = PolicySettings(internal_targets=list(TARGETS))
+    settings = PolicySettings(allowed_countries=["NL"], internal_targets=list(TARGETS))
     for name, value in changes.items():
         setattr(settings, name, value)
     return settings
@@ -85,33 +87,112 @@ def test_a_number_is_never_an_internal_target() -> None:
 @pytest.mark.parametrize(
     "number",
     [
-        "+19005550123",
-        "+447012345678",
-        "+449012345678",
-        "+88112345678",
-        "+97912345678",
-        "+80812345678",
-        "+88212345678",
-        "+88312345678",
-        "+87012345678",
-        "+31900123456",
+        "+80812345678",  # international shared cost
+        "+870301234567",  # Inmarsat
+        "+878101234567890",  # universal personal telecommunications
+        "+881612345678",  # satellite
+        "+8823421234",  # international networks
+        "+883510012345",
+        "+88812345678901",  # OCHA
+        "+979123456789",  # international premium rate
     ],
 )
-def test_premium_and_international_network_ranges_are_blocked_by_default(number: str) -> None:
+def test_global_services_are_blocked_even_when_every_country_is_allowed(number: str) -> None:
+    assert classify(number) is not None  # a valid number: refused for its range
     with pytest.raises(DestinationRefused) as refused:
-        check_transfer_destination(number, PolicySettings())
+        check_transfer_destination(number, policy(allowed_countries=["*"]))
     assert refused.value.reason == "blocked-prefix"
-    assert any(number.startswith(prefix) for prefix in DEFAULT_BLOCKED_PREFIXES)
+    assert number.startswith(BUILT_IN_BLOCKED_PREFIXES)
 
 
-def test_allowed_prefixes_limit_external_numbers_and_blocked_wins() -> None:
-    dutch_only = policy(allowed_prefixes=["+31"])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+19002123456",  # NANP premium rate
+        "+447012345678",  # UK personal number (070)
+        "+449012345678",  # UK premium rate
+        "+319001234567",  # NL premium rate (0900)
+        "+319061234",  # NL premium rate (0906)
+        "+33891234567",  # FR premium rate (089)
+        "+499001234567",  # DE premium rate (0900)
+        "+4918012345",  # DE shared cost (0180)
+        "+3278791234",  # BE shared cost (078)
+    ],
+)
+def test_premium_shared_cost_and_personal_numbers_are_refused_by_default(number: str) -> None:
+    with pytest.raises(DestinationRefused) as refused:
+        check_destination(number, policy(allowed_countries=["*"]))
+    assert refused.value.reason == "refused-number-type"
+    assert refused.value.status == 403
+
+
+def test_the_operator_may_call_a_refused_type_by_taking_it_off_the_list() -> None:
+    check_destination("+319001234567", policy(refused_number_types=[]))
+    with pytest.raises(DestinationRefused):
+        check_destination("+31880123456", policy(refused_number_types=["uan"]))
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+18762101234",  # Jamaica
+        "+18092345678",  # Dominican Republic
+        "+16492311234",  # Turks and Caicos
+        "+12684641234",  # Antigua and Barbuda
+    ],
+)
+def test_caribbean_nanp_numbers_are_their_own_countries_not_the_us(number: str) -> None:
+    with pytest.raises(DestinationRefused) as refused:
+        check_destination(number, policy(allowed_countries=["US", "CA"]))
+    assert refused.value.reason == "country-not-allowed"
+    check_destination("+12125550101", policy(allowed_countries=["US", "CA"]))
+
+
+def test_only_allowed_countries_are_called() -> None:
+    dutch_only = policy(allowed_countries=["NL"])
     check_destination("+31201234567", dutch_only)
+    check_destination("+31612345678", dutch_only)
     with pytest.raises(DestinationRefused) as refused:
         check_destination("+4930123456", dutch_only)
-    assert refused.value.reason == "prefix-not-allowed"
+    assert refused.value.reason == "country-not-allowed"
+    assert "DE" in refused.value.message
+    assert "+49" not in refused.value.message
+    with pytest.raises(DestinationRefused) as refused:
+        check_destination("+80012345678", dutch_only)  # international freephone: no country
+    assert refused.value.reason == "country-not-allowed"
+    check_destination("+80012345678", policy(allowed_countries=["001"]))
     with pytest.raises(DestinationRefused):
-        check_destination("+31900123456", dutch_only)  # allowed country, premium range
+        check_destination("+31201234567", policy(allowed_countries=[]))  # nothing external
+
+
+def test_extra_blocked_prefixes_add_to_the_built_in_ones() -> None:
+    extra = policy(allowed_countries=["*"], extra_blocked_prefixes=["+3120"])
+    with pytest.raises(DestinationRefused) as refused:
+        check_destination("+31201234567", extra)
+    assert refused.value.reason == "blocked-prefix"
+    check_destination("+31612345678", extra)
+    with pytest.raises(DestinationRefused):
+        check_destination("+881612345678", extra)  # the built-ins still apply
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+9009011234567",  # Turkey has no 0901 range
+        "+316123456789012",  # an NL mobile number with a digit too many
+        "+3161234567",  # ... and one too few
+        "+15551234567",  # NANP 555: fiction, no country
+        "+31600000486",  # NL 0600: not in use
+        "+88112345678",  # satellite, wrong length
+    ],
+)
+def test_numbers_that_cannot_exist_are_400_before_any_policy(number: str) -> None:
+    for anything in (policy(allowed_countries=["*"], refused_number_types=[]),):
+        with pytest.raises(BadRequest) as invalid:
+            check_transfer_destination(number, anything)
+        assert invalid.value.status == 400
+        assert invalid.value.error == "Invalid destination format"
+        assert not isinstance(invalid.value, DestinationRefused)
 
 
 def test_loggable_masks_numbers_and_uri_hosts() -> None:

@@ -23,9 +23,9 @@ from voicedock.lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.timeout(240)]
 
-ANSWERS = "+31600000200"  # answers, hangs up after 1 s
-BUSY = "+31600000486"
-NO_ANSWER = "+31600000480"
+ANSWERS = "+31610000200"  # answers, hangs up after 1 s
+BUSY = "+31610000486"
+NO_ANSWER = "+31610000480"
 MAX_CPS, MAX_CHANNELS = 10, 15
 # 200 contacts: each destination a contact may have, by the party's number.
 PLAN = {ANSWERS: 150, BUSY: 30, NO_ANSWER: 20}

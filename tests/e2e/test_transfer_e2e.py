@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 async def live(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[LiveService]:
     settings = service_settings(lab, tmp_path / "e2e.db", "ari")
     settings.policy.internal_targets = ["sales", "busyagent", "warm*"]
-    settings.policy.allowed_prefixes = ["+31"]
+    settings.policy.allowed_countries = ["NL"]
     running = await serve(settings)
     try:
         yield running
@@ -78,8 +78,9 @@ async def test_blind_transfer_to_a_busy_agent_keeps_the_call(live: LiveService) 
 @pytest.mark.parametrize(
     ("destination", "reason"),
     [
-        ("+4930123456", "prefix-not-allowed"),
-        ("+31909123456", "blocked-prefix"),
+        ("+4930123456", "country-not-allowed"),
+        ("+31909123456", "refused-number-type"),
+        ("+881612345678", "blocked-prefix"),
         ("support", "internal-not-allowed"),
     ],
 )

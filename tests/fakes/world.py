@@ -25,7 +25,10 @@ def make_settings(database_url: str = "sqlite:///unused.db") -> Settings:
     s.pbx = PbxSettings(kind="none")
     # Served over plain http to aiohttp's client, which sends a Secure cookie over https only.
     s.console.secure_cookie = False
-    s.policy = PolicySettings(internal_targets=["sales", "support-*"])
+    # The countries of the numbers below, as load_settings defaults them for an operator.
+    s.policy = PolicySettings(
+        allowed_countries=["NL", "DE"], internal_targets=["sales", "support-*"]
+    )
     s.trunks = [TrunkSettings(name="carrier", endpoint="carrier-ep")]
     s.assistants = [
         AssistantSettings(

@@ -40,20 +40,20 @@ def test_callee_numbers_exist_and_404_does_not() -> None:
         "+31612345670",
         "+31612345671",
         "+31612345672",
-        "+31600000200",
-        "+31600000486",
-        "+31600000480",
-        "+31600000503",
-        "+31600000403",
+        "+31610000200",
+        "+31610000486",
+        "+31610000480",
+        "+31610000503",
+        "+31610000403",
         "sales",
         "support",
         "busyagent",
     ):
         assert number in callee, number
-    assert "+31600000404" not in callee
-    assert callee["+31600000486"] == "Busy(5)"
-    assert callee["+31600000503"] == "Congestion(5)"
-    assert callee["+31600000403"] == "Hangup(21)"
+    assert "+31610000404" not in callee
+    assert callee["+31610000486"] == "Busy(5)"
+    assert callee["+31610000503"] == "Congestion(5)"
+    assert callee["+31610000403"] == "Hangup(21)"
     assert callee["busyagent"] == "Busy(5)"
 
 

@@ -23,7 +23,7 @@ from voicedock.lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.timeout(240)]
 
-ANSWERS = "+31600000200"  # answers, hangs up after 1 s
+ANSWERS = "+31610000200"  # answers, hangs up after 1 s
 CONTACTS = 40
 
 

@@ -205,9 +205,9 @@ def test_parse_ringing_and_originate_response():
                 "Response": "Failure",
                 "Reason": "0",
                 "Uniqueid": "c3",
-                "Channel": "PJSIP/+31600000404@carrier",
+                "Channel": "PJSIP/+31610000404@carrier",
             }
         )
     )
-    assert response == AmiOriginateResponse("c3", False, 0, "PJSIP/+31600000404@carrier")
+    assert response == AmiOriginateResponse("c3", False, 0, "PJSIP/+31610000404@carrier")
     assert parse_ami_event({"Event": "FullyBooted"}) == AmiFullyBooted()

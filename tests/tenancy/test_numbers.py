@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.e2e]
 ACME_NUMBER = "+31850835037"  # the example's [[numbers]]
 ACME_ASSISTANT = stable_id("assistant", stable_id("organization", "acme"), "Customer Support")
 BANK = "+31205553000"  # a number nobody on this node holds: a bank's, say
-HANGS_UP = "+31600000200"  # the lab's party that answers and hangs up after 1 s
+HANGS_UP = "+31610000200"  # the lab's party that answers and hangs up after 1 s
 
 
 # -- what Asterisk saw --------------------------------------------------------------------------

@@ -178,7 +178,7 @@ def configure(settings: Any) -> Any:
     """What every backend's service shares: the greeting, transfer policy, lab targets."""
     settings.assistants[0].first_message = GREETING
     settings.policy.internal_targets = list(INTERNAL_TARGETS)
-    settings.policy.allowed_prefixes = ["+31"]
+    settings.policy.allowed_countries = ["NL"]
     settings.webhooks.allow_loopback = True
     return settings
 

@@ -8,6 +8,7 @@ from voicedock import __version__
 from voicedock.api.openapi_campaigns import CAMPAIGN_PATHS, CAMPAIGN_SCHEMAS
 from voicedock.api.openapi_console import CONSOLE_PATHS, CONSOLE_SCHEMAS
 from voicedock.api.openapi_schema import (
+    DESTINATION,
     E164,
     ID,
     PATH_ID,
@@ -173,7 +174,7 @@ SCHEMAS: dict[str, Schema] = {
     "AssistantConfig": obj(_CONFIG_PROPS),
     "OutboundCallRequest": obj(
         {
-            "destination": E164,
+            "destination": DESTINATION,
             "assistant_id": ID,
             "assistant": ref("AssistantConfig"),
             "assistant_override": ref("AssistantConfig"),

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from voicedock.api.openapi_schema import E164, ID, PATH_ID, TEXT, TIME, Schema, obj, operation, ref
+from voicedock.api.openapi_schema import (
+    DESTINATION,
+    E164,
+    ID,
+    PATH_ID,
+    TEXT,
+    TIME,
+    Schema,
+    obj,
+    operation,
+    ref,
+)
 from voicedock.calls.campaigns.retries import RETRYABLE
 from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
 from voicedock.domain.campaigns import CampaignStatus, ContactState
@@ -36,7 +47,7 @@ _RETRIES: Schema = {
 }
 _CONTACT_IN = obj(
     {
-        "destination": E164,
+        "destination": DESTINATION,
         "name": {"type": "string", "maxLength": 200},
         "timezone": {"type": "string", "description": "IANA name; default: the campaign's."},
         "variables": {

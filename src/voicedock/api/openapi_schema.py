@@ -7,6 +7,13 @@ from typing import Any
 Schema = dict[str, Any]
 
 E164: Schema = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$", "example": "+31612345678"}
+# A number voicedock dials: the destination policy applies (docs/transfers.md).
+DESTINATION: Schema = {
+    **E164,
+    "description": "A number that exists (400 Invalid destination format otherwise) in a country "
+    "the operator allows, not premium rate, shared cost, personal or a blocked range (403 "
+    "Destination not allowed otherwise).",
+}
 ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"}
 TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
 TIME: Schema = {"type": ["string", "null"], "format": "date-time"}

@@ -1,15 +1,25 @@
-"""The destination policy for outbound calls and transfers (toll-fraud protection).
+"""The destination policy for outbound calls, transfers and campaign contacts (toll-fraud
+protection).
 
-External destinations are E.164 numbers only (``+`` and 7–15 digits, the same strict check as
-outbound calls). A number must start with one of ``policy.allowed_prefixes`` and with none of
-``policy.blocked_prefixes`` (by default the premium-rate and international-network ranges of
-``config.DEFAULT_BLOCKED_PREFIXES``). Blocked wins over allowed.
+External destinations are E.164 numbers only (``+`` and 7-15 digits, the same strict check as
+outbound calls), and must be numbers that can exist: libphonenumber's numbering plans
+(``domain/number_plan.py``) know their length and assigned ranges, so ``+90 0901…`` or a digit
+too many is ``400 Invalid destination format`` before anything reaches the PBX. A valid number
+is then refused (``403 Destination not allowed``, with a ``reason``) when:
+
+* it starts with one of ``config.BUILT_IN_BLOCKED_PREFIXES`` (satellite, international
+  networks and premium services: always) or of ``policy.extra_blocked_prefixes``
+  (``blocked-prefix``);
+* its type is one of ``policy.refused_number_types`` (by default premium rate, shared cost and
+  personal numbers: ``refused-number-type``);
+* its country is not one of ``policy.allowed_countries`` (``country-not-allowed``). The
+  country is the number's own: ``+1 876…`` is Jamaica, which allowing ``US`` does not allow.
 
 Internal transfer targets are named, never numbers, in one of three forms:
 
 * ``sales``, ``agent-12``, ``1001``   an extension in the PBX's transfers context (a name
   made only of digits has at most 6: longer digit strings are phone numbers, and those must
-  be E.164 and pass the number ranges)
+  be E.164 and pass the policy above)
 * ``queue:support``               a call queue
 * ``sip:alice@pbx.example.com``   a SIP URI (reached through the PBX's internal trunk)
 
@@ -26,11 +36,13 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from voicedock.config import PolicySettings
+from voicedock.config import BUILT_IN_BLOCKED_PREFIXES, EVERY_COUNTRY, PolicySettings
+from voicedock.domain.number_plan import GLOBAL, classify
 from voicedock.errors import BadRequest, Forbidden
 from voicedock.validation import is_e164, is_token, mask_number
 
 REFUSED_ERROR = "Destination not allowed"
+INVALID_ERROR = "Invalid destination format"
 
 _MAX_EXTENSION_DIGITS = 6
 _QUEUE = re.compile(r"queue:[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
@@ -59,12 +71,30 @@ class DestinationRefused(Forbidden):
 
 
 def check_destination(number: str, policy: PolicySettings) -> None:
-    """Raise 403 unless ``number`` (already E.164) is allowed and not blocked."""
-    if any(number.startswith(prefix) for prefix in policy.blocked_prefixes):
+    """400 unless ``number`` (already E.164) can exist, 403 unless the policy allows it."""
+    info = classify(number)
+    if info is None:
+        raise BadRequest(
+            "destination is not a valid phone number: wrong length for its country, or a "
+            "range that is not in use",
+            error=INVALID_ERROR,
+        )
+    if number.startswith(BUILT_IN_BLOCKED_PREFIXES) or number.startswith(
+        tuple(policy.extra_blocked_prefixes)
+    ):
         raise DestinationRefused("destination is in a blocked number range", "blocked-prefix")
-    if not any(number.startswith(prefix) for prefix in policy.allowed_prefixes):
+    if info.type in policy.refused_number_types:
+        shown = info.type.replace("_", " ")
         raise DestinationRefused(
-            "destination is outside the allowed number ranges", "prefix-not-allowed"
+            f"destination is a {shown} number, which this service does not call",
+            "refused-number-type",
+        )
+    allowed = policy.allowed_countries
+    if EVERY_COUNTRY not in allowed and info.region not in allowed:
+        where = "a global service" if info.region == GLOBAL else f"country {info.region}"
+        raise DestinationRefused(
+            f"destination is a number of {where}, which this service does not call",
+            "country-not-allowed",
         )
 
 
@@ -87,7 +117,8 @@ def is_internal_target(name: str, policy: PolicySettings) -> bool:
 def check_transfer_destination(destination: str, policy: PolicySettings) -> Destination:
     """The policy's verdict on a transfer destination.
 
-    400 for a malformed destination (neither strict E.164 nor an internal-target form), 403
+    400 for a malformed destination (neither strict E.164 nor an internal-target form) or a
+    number that cannot exist, 403
     (``DestinationRefused``) for a well-formed one the policy does not allow.
     """
     if is_e164(destination):
@@ -96,7 +127,7 @@ def check_transfer_destination(destination: str, policy: PolicySettings) -> Dest
     if not has_internal_form(destination):
         raise BadRequest(
             "destination must be an E.164 number or a configured internal target",
-            error="Invalid destination format",
+            error=INVALID_ERROR,
         )
     if not is_internal_target(destination, policy):
         raise DestinationRefused(

@@ -48,6 +48,7 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     settings = make_settings(f"sqlite:///{tmp_path / 'd.db'}")
+    settings.policy.allowed_countries.append("US")  # the New York contact
     for number in settings.numbers:
         number.max_concurrent_calls = 10
     store = await open_store(settings.database.url)

@@ -40,7 +40,7 @@ from voicedock.domain.campaigns import (
 )
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, Trunk, utcnow
-from voicedock.errors import ApiError, RateLimited, StoreUnavailable
+from voicedock.errors import ApiError, BadRequest, RateLimited, StoreUnavailable
 from voicedock.logs import describe
 from voicedock.store.base import Store, Transaction
 
@@ -189,7 +189,7 @@ class Dialer:
         """Why the contact must not be called now that it is due (policy, do-not-call)."""
         try:
             check_destination(contact.destination, self._policy)
-        except DestinationRefused:
+        except (DestinationRefused, BadRequest):  # the policy changed since the upload
             return REFUSED
         if await tx.is_do_not_call(campaign.organization_id, contact.destination):
             return DO_NOT_CALL

@@ -29,7 +29,7 @@ from voicedock.domain.campaigns import (
     ContactState,
 )
 from voicedock.domain.records import Call, CallEvent, CallMessage, utcnow
-from voicedock.errors import Conflict, NotFound
+from voicedock.errors import BadRequest, Conflict, NotFound
 from voicedock.store.base import Store, Transaction
 
 CAMPAIGN_NOT_FOUND = "Campaign not found"
@@ -150,6 +150,8 @@ class CampaignManager:
                 check_destination(contact.destination, self._settings.policy)
             except DestinationRefused as exc:
                 raise DestinationRefused(f"contacts[{i}]: {exc.message}", exc.reason) from None
+            except BadRequest as exc:  # a number that cannot exist
+                raise BadRequest(f"contacts[{i}].{exc.message}", error=exc.error) from None
 
     async def pause(self, org_id: str, campaign_id: str) -> Campaign:
         return await self._move(org_id, campaign_id, CampaignStatus.PAUSED)
