@@ -20,7 +20,7 @@ import pytest
 from e2e.conftest import LiveService, serve
 from pbx.lab_calls import lab_settings
 from voicedock.api.api_keys import issue_api_key
-from voicedock.config import PbxSettings, Settings, load_settings
+from voicedock.config import PbxSettings, RateLimitSettings, Settings, load_settings
 from voicedock.lab.server import LabAsterisk
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
@@ -52,6 +52,17 @@ class Tenants:
 def tenant_settings(lab: LabAsterisk, tmp_path: Path) -> Settings:
     """The example configuration on the lab; a test may adjust it before ``tenants`` starts."""
     return example_settings(lab, tmp_path / "tenancy.db")
+
+
+@pytest.fixture
+def unpaced(tenant_settings: Settings) -> Settings:
+    """The example without its per-second limits (API rate limits, the trunk's max_cps), for a
+    test that places calls faster than 2 a second to check something else (the limits have
+    their own test, test_destinations.py)."""
+    tenant_settings.rate_limits = RateLimitSettings()
+    for trunk in tenant_settings.trunks:
+        trunk.max_cps = 0
+    return tenant_settings
 
 
 @pytest.fixture

@@ -391,6 +391,7 @@ async def test_cli_adds_and_assigns_a_number_the_organization_calls_from(
 # -- lookups across organizations ---------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("unpaced")
 async def test_other_organizations_objects_answer_404_as_missing_ones(tenants: Tenants) -> None:
     """Every route that takes an object id answers globex about acme's object exactly as about
     one that does not exist: never 409 (taken, in use) or 403 (there, but not yours)."""

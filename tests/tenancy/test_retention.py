@@ -36,7 +36,7 @@ from voicedock.domain.records import (
 from voicedock.domain.webhooks import WebhookEndpoint
 from voicedock.store import Store, open_store
 
-pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.usefixtures("unpaced")]
 
 ASSISTANT = assistant_id(ORGANIZATION, "Customer Support")
 
