@@ -1,4 +1,4 @@
-"""A tenant's JSON Schemas cannot stall the node (``pipeline/tenant_schemas.py``).
+"""A tenant's JSON Schemas cannot stall the node (``domain/tenant_schemas.py``).
 
 ``analysis_plan.structured_data_schema`` is applied to what the organization's own LLM answers.
 A catastrophic regular expression (``^(a+)+$``) on a long answer used to block the event loop,

@@ -29,6 +29,7 @@ from voicedock.config import SpeechSettings
 from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
+from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.providers.base import ProviderConfigError
@@ -38,7 +39,6 @@ from voicedock.pipeline.providers.registry import (
     stt_registry,
     tts_registry,
 )
-from voicedock.pipeline.tenant_schemas import check_tenant_schema
 
 log = logging.getLogger("voicedock.calls")
 
@@ -249,7 +249,7 @@ def _check_llm_filler(value: object) -> JsonObject:
 def _check_analysis_plan(value: object) -> JsonObject:
     """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
     optional; the schema must be a valid JSON Schema (``pipeline.analysis``) within the limits
-    of ``pipeline.tenant_schemas`` (size, depth, no regular expressions)."""
+    of ``domain.tenant_schemas`` (size, depth, no regular expressions)."""
     obj = fields.require_object(value, "analysis_plan")
     keys = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
     fields.reject_unknown(obj, keys, "analysis_plan")
@@ -260,7 +260,7 @@ def _check_analysis_plan(value: object) -> JsonObject:
             out[key] = text
     schema = obj.get("structured_data_schema")
     if schema is not None:
-        # Bounded, no regular expressions (pipeline/tenant_schemas.py), before jsonschema
+        # Bounded, no regular expressions (domain/tenant_schemas.py), before jsonschema
         # looks at it (its meta-schema compiles a pattern).
         check_tenant_schema(schema, "analysis_plan.structured_data_schema")
         import jsonschema  # loaded only where a plan is checked

@@ -26,8 +26,8 @@ from typing import Any
 
 from voicedock.calls import fields
 from voicedock.calls.control import TRANSFER_MODES
+from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest
-from voicedock.pipeline.tenant_schemas import check_tenant_schema
 from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
 
 WEBHOOK = "webhook"

@@ -7,22 +7,26 @@ none, it fails or answers badly, an offline heuristic is used and marked
 
 An ``AnalysisPlan`` (the assistant's ``analysis_plan``) adds its own summary instructions, a
 JSON Schema of fields to extract (``structured_data``, validated against the schema off the
-event loop and under a time limit, ``pipeline/tenant_schemas.py``: an answer that does not
+event loop and under a time limit, ``domain/tenant_schemas.py``: an answer that does not
 match is dropped and ``structured_data_error`` says why) and a rubric
 (``success_evaluation``). The heuristic extracts nothing and evaluates nothing (both null).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from voicedock.pipeline import tenant_schemas
+from voicedock.domain import tenant_schemas
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.providers.base import Llm, ProviderError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
@@ -149,14 +153,38 @@ async def _analyze_with_llm(
     if plan is None or plan.structured_data_schema is None:
         return parse_analysis(text, plan)
     # The organization's schema is applied to its own model's answer: off the event loop,
-    # under a time limit (pipeline/tenant_schemas.py).
+    # under a time limit (domain/tenant_schemas.py).
     try:
-        return await tenant_schemas.off_loop(parse_analysis, text, plan)
+        return await _off_loop(text, plan)
     except TimeoutError:
         late = "checking the structured data took too long"
         return dataclasses.replace(
             parse_analysis(text, None), plan=plan, structured_data_error=late
         )
+
+
+VALIDATION_TIMEOUT_S = 2.0
+POOL_THREADS = 2
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The process's pool for tenant schemas (made on first use; it never takes the default
+    executor's threads, where speech recognition runs)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="voicedock-schema")
+        return _pool
+
+
+async def _off_loop(text: str, plan: AnalysisPlan) -> AnalysisResult:
+    """``parse_analysis`` in the schema pool, waited for at most ``VALIDATION_TIMEOUT_S``
+    (TimeoutError). A thread cannot be stopped: a late one finishes, its result dropped."""
+    loop = asyncio.get_running_loop()
+    job = loop.run_in_executor(_executor(), functools.partial(parse_analysis, text, plan))
+    return await asyncio.wait_for(job, VALIDATION_TIMEOUT_S)
 
 
 def analysis_prompt(plan: AnalysisPlan | None) -> str:

@@ -11,27 +11,22 @@ model). Either could stall the node that checks them:
 * **Size and depth are bounded** (tool parameters too, which are never applied here and so
   may keep their patterns) (``MAX_SCHEMA_BYTES`` of JSON, ``MAX_DEPTH`` levels of nested
   schemas), and ``$ref`` may only point inside the schema (``#...``): nothing is fetched.
-* **Validation runs off the event loop** (``off_loop``: a small pool of its own, so it never
-  takes the worker threads speech recognition runs in) under a time limit, on an answer of at
-  most ``MAX_INSTANCE_BYTES``.
+* **Validation runs off the event loop** under a time limit (``pipeline/analysis.py`` runs
+  ``validation_error`` in a small pool of its own, so it never takes the worker threads speech
+  recognition runs in), on an answer of at most ``MAX_INSTANCE_BYTES``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from voicedock.errors import BadRequest
 
 MAX_SCHEMA_BYTES = 16_384
 MAX_DEPTH = 16
 MAX_INSTANCE_BYTES = 65_536
-VALIDATION_TIMEOUT_S = 2.0
 REFUSED_KEYWORDS = ("pattern", "patternProperties", "$dynamicRef", "$recursiveRef")
 # Keywords whose value is a schema, a list of schemas, or a map of names to schemas.
 _ONE = (
@@ -40,8 +35,6 @@ _ONE = (
 )  # fmt: skip
 _LIST = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
 _MAP = ("properties", "$defs", "definitions", "dependentSchemas")
-
-T = TypeVar("T")
 
 
 def check_tenant_schema(schema: object, where: str, *, applied: bool = True) -> None:
@@ -90,8 +83,8 @@ def _walk(schema: object, where: str, depth: int, applied: bool) -> None:
 
 def validation_error(schema: Mapping[str, Any], instance: object) -> str | None:
     """Why ``instance`` does not match ``schema`` (None: it does). The schema is checked again
-    (a configuration saved before these limits must not bypass them). Blocking: call it
-    through ``off_loop``."""
+    (a configuration saved before these limits must not bypass them). Blocking: run it off
+    the event loop."""
     try:
         check_tenant_schema(dict(schema), "schema")
     except BadRequest as exc:
@@ -112,25 +105,3 @@ def validation_error(schema: Mapping[str, Any], instance: object) -> str | None:
     except Exception:  # noqa: BLE001 - a schema that cannot be applied ($ref nobody resolves)
         return "the structured data schema could not be applied"
     return None
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-POOL_THREADS = 2
-
-
-def _executor() -> ThreadPoolExecutor:
-    """The process's schema pool (created on first use; its threads end with the process)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="voicedock-schema")
-        return _pool
-
-
-async def off_loop(fn: Callable[..., T], *args: Any, timeout_s: float = VALIDATION_TIMEOUT_S) -> T:
-    """``fn(*args)`` in the schema pool, waited for at most ``timeout_s`` (TimeoutError).
-    A thread cannot be stopped: a late one finishes in the pool, its result dropped."""
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(_executor(), functools.partial(fn, *args))
-    return await asyncio.wait_for(future, timeout_s)
