@@ -76,3 +76,9 @@ def test_a_configuration_file_assistant_follows_the_same_list(tmp_path: Path) ->
     path.write_text('[speech]\nwhisper_device = "tpu"\n')
     with pytest.raises(ConfigError, match=r"speech\.whisper_device"):
         load_settings(path, environ={})
+
+
+@pytest.mark.parametrize("value", [10**400, float("inf"), float("nan"), True, "2"])
+def test_numbers_are_numbers_in_bounds(value: object) -> None:
+    with pytest.raises(BadRequest, match=r"stt_config\.beam_size must be"):
+        provider_keys.check_section("stt_config", "offline", {"beam_size": value})

@@ -69,7 +69,7 @@ def number(low: float, high: float, *, integer: bool = False, nullable: bool = F
         kinds = int if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):
             raise BadRequest(f"{where} must be {'an integer' if integer else 'a number'}")
-        if not (math.isfinite(value) and low <= value <= high):
+        if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
             raise BadRequest(f"{where} must be between {low} and {high}")
 
     return check
