@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from voicedock.domain import provider_keys
 from voicedock.domain.audio import MediaFormatName
 from voicedock.domain.number_plan import NUMBER_TYPES, classify, is_region
 from voicedock.domain.webhooks import EventType, decode_secret, parse_url
-from voicedock.errors import ConfigError, InvalidSecret, UnsafeUrl
+from voicedock.errors import BadRequest, ConfigError, InvalidSecret, UnsafeUrl
 from voicedock.validation import is_e164, is_token
 
 ENV_PREFIX = "VOICEDOCK_"
@@ -247,7 +248,14 @@ class SpeechSettings:
     stt: str = "faster_whisper"
     tts: str = "piper"
     llm: str = "rule_based"
+    # The host's side of the offline engines: only set here, never by an assistant
+    # (domain/provider_keys.py lists what an organization may set per assistant).
     whisper_model_path: str = ""  # empty: the packaged Whisper-base weights
+    whisper_cache_dir: str = ""  # where those are assembled (empty: ~/.cache/voicedock)
+    whisper_device: str = "cpu"  # cpu | cuda | auto
+    whisper_compute_type: str = "int8"
+    whisper_cpu_threads: int = 0  # 0: CTranslate2's default
+    piper_model_path: str = ""  # your own Piper voice (.onnx; empty: the packaged voice)
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
     mistral_base_url: str = "https://api.mistral.ai/v1"
@@ -551,6 +559,7 @@ def _check(s: Settings) -> None:
     if not is_token(s.node.id) or len(s.node.id) > _NODE_ID_MAX:
         raise ConfigError("node.id", "1-64 letters, digits, '_', '.', '-'")
     _range("node.lease_seconds", s.node.lease_seconds, 3, 300)
+    _check_speech(s.speech)
     _check_echo(s.speech.echo)
     _check_endpointing(s.speech.endpointing)
     _check_asterisk(s.pbx.asterisk, "pbx.asterisk")
@@ -587,6 +596,7 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"assistants[{i}].name", "must not be empty")
         if not a.organization.strip():
             raise ConfigError(f"assistants[{i}].organization", "must not be empty")
+        _check_assistant_sections(a, f"assistants[{i}]")
     seen_numbers: set[str] = set()
     for i, n in enumerate(s.numbers):
         if not is_e164(n.number):
@@ -684,6 +694,46 @@ def _check_policy(p: PolicySettings) -> None:
 
 
 _METRICS_TOKEN = re.compile(r"[A-Za-z0-9_\-.~+/]{16,200}=*")
+
+
+WHISPER_DEVICES = ("cpu", "cuda", "auto")
+WHISPER_COMPUTE_TYPES = (
+    "default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16",
+    "int16", "float16", "bfloat16", "float32",
+)  # fmt: skip
+
+
+def _check_speech(speech: SpeechSettings) -> None:
+    if speech.whisper_device not in WHISPER_DEVICES:
+        raise ConfigError("speech.whisper_device", f"must be one of {', '.join(WHISPER_DEVICES)}")
+    if speech.whisper_compute_type not in WHISPER_COMPUTE_TYPES:
+        choices = ", ".join(WHISPER_COMPUTE_TYPES)
+        raise ConfigError("speech.whisper_compute_type", f"must be one of {choices}")
+    _range("speech.whisper_cpu_threads", speech.whisper_cpu_threads, 0, 256)
+
+
+def _check_assistant_sections(a: AssistantSettings, key: str) -> None:
+    """An assistant of the file is stored like one made through the API (its organization
+    manages it there), so its provider sections follow the same list: the host's settings
+    belong in [speech], not in an assistant."""
+    realtime = a.provider == "xai_realtime"
+    sections = (
+        ("stt_config", provider_keys.STT, a.stt_config),
+        ("tts_config", provider_keys.TTS, a.tts_config),
+        ("llm_config", provider_keys.REALTIME if realtime else provider_keys.LLM, a.llm_config),
+    )
+    for name, kind, section in sections:
+        named = section.get("provider")
+        provider = a.provider if realtime and name == "llm_config" else named
+        try:
+            provider_keys.check_section(
+                kind, provider if isinstance(provider, str) else None, section, name
+            )
+        except BadRequest as exc:
+            where, _, problem = exc.message.partition(" ")
+            if "set by the operator" in problem:
+                problem += " (the host's speech settings belong in [speech])"
+            raise ConfigError(f"{key}.{where}", problem) from None
 
 
 def _check_metrics_and_console(m: MetricsSettings, c: ConsoleSettings) -> None:

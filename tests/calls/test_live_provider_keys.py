@@ -38,7 +38,10 @@ def test_an_assistant_s_own_key_and_offline_sections_are_left_alone() -> None:
     own = _section({"llm_config": {"provider": "openai", "api_key": "mine"}}, "llm_config", SPEECH)
     assert own["api_key"] == "mine"
     assert "api_key" not in _section({"llm_config": {"provider": "ollama"}}, "llm_config", SPEECH)
-    assert _section({}, "stt_config", SPEECH) == {"provider": "offline"}
+    offline = _section({}, "stt_config", SPEECH)  # no key; the host settings are the operator's
+    assert offline["provider"] == "offline"
+    assert "api_key" not in offline
+    assert (offline["device"], offline["compute_type"]) == ("cpu", "int8")
     assert "api_key" not in _section(
         {"tts_config": {"provider": "openai"}}, "tts_config", SpeechSettings()
     )

@@ -35,21 +35,57 @@ from voicedock.calls.assistant_config import (
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
 from voicedock.calls.tool_config import MAX_TOOLS
+from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
+from voicedock.domain.secret_fields import MASK
+from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 
 _MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
+_SECRET: Schema = {
+    "type": "string",
+    "description": "The organization's own provider key. Write-only: every read shows "
+    f"{MASK} and its last 4 characters; sending that masked value back keeps the stored key "
+    "(a masked value matching no stored key is a 400).",
+}
+
+
+def _section(section: str, extra: dict[str, Schema] | None = None) -> Schema:
+    """A provider section: the keys each provider takes (domain/provider_keys.py)."""
+    providers = provider_keys.TENANT_KEYS[section]
+    listed = "; ".join(f"{name}: {', '.join(sorted(keys))}" for name, keys in providers.items())
+    host = ", ".join(sorted(provider_keys.OPERATOR_KEYS))
+    return {
+        "type": "object",
+        "properties": {
+            "provider": {"type": "string"},
+            "api_key": _SECRET,
+            "base_url": {"type": "string", "format": "uri"},
+            **(extra or {}),
+        },
+        "description": (
+            f"What an organization may set, per provider ({listed}); every value is bounded. "
+            f"Host settings ({host}) are the operator's [speech] settings: naming one, or any "
+            "other key, is a 400 naming it (e.g. stt_config.cache_dir is set by the operator, "
+            "not per assistant)."
+        ),
+    }
+
+
 _CONFIG_PROPS: dict[str, Schema] = {
     "name": {**TEXT, "maxLength": 200},
     "business_name": {**TEXT, "maxLength": 200},
     "provider": {"enum": list(PROVIDERS)},
     "first_message": TEXT,
     "system_prompt": TEXT,
-    "llm_config": {
-        "type": "object",
-        "properties": {"messages": {"type": "array", "items": _MESSAGE}},
-    },
-    "stt_config": {"type": "object"},
-    "tts_config": {"type": "object"},
+    "llm_config": _section(
+        provider_keys.LLM,
+        {
+            "messages": {"type": "array", "items": _MESSAGE},
+            "url": {"type": "string", "format": "uri", "description": "xai_realtime only"},
+        },
+    ),
+    "stt_config": _section(provider_keys.STT),
+    "tts_config": _section(provider_keys.TTS),
     "facts": {"type": "object", "additionalProperties": {"type": "string"}},
     **{
         key: {"type": ["integer", "null"], "minimum": low, "maximum": high}
@@ -107,7 +143,13 @@ _CONFIG_PROPS: dict[str, Schema] = {
             "summary_prompt": TEXT,
             "structured_data_schema": {
                 "type": "object",
-                "description": "JSON Schema of analysis_result.structured_data.",
+                "description": (
+                    "JSON Schema of analysis_result.structured_data, applied off the event "
+                    f"loop under a time limit: at most {MAX_SCHEMA_BYTES} bytes of JSON and "
+                    f"{MAX_DEPTH} levels of nested schemas; pattern, patternProperties, "
+                    "$dynamicRef/$recursiveRef and $ref outside the schema are refused (400 "
+                    "naming the keyword's place)."
+                ),
             },
             "success_evaluation_rubric": TEXT,
         }

@@ -20,6 +20,7 @@ from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Assistant, PhoneNumber, Trunk, utcnow
+from voicedock.domain.secret_fields import restore_masked
 from voicedock.errors import (
     BadRequest,
     Conflict,
@@ -60,6 +61,8 @@ def build_assistant(
     checked = check_config(
         {k: v for k, v in obj.items() if k != "active"}, "body", allow_profile=True
     )
+    # A masked provider key read back keeps the stored one (secrets are write-only).
+    checked = restore_masked(checked, base.config if base is not None else None)
     name = checked.pop("name", None) or (base.name if base is not None else None)
     if name is None:
         raise BadRequest("name is required")

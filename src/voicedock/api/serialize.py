@@ -14,6 +14,7 @@ from voicedock.domain.records import (
     PhoneNumber,
     Trunk,
 )
+from voicedock.domain.secret_fields import masked
 
 
 def iso(value: datetime | None) -> str | None:
@@ -103,7 +104,7 @@ def assistant_json(a: Assistant) -> JsonObject:
         "name": a.name,
         "business_name": a.business_name,
         "active": a.active,
-        **a.config,
+        **masked(a.config),  # provider keys are write-only
         "created_at": iso(a.created_at),
         "updated_at": iso(a.updated_at),
     }

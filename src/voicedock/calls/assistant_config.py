@@ -19,13 +19,17 @@ an unknown one is a 400 when the call is placed, not a dead call.
 from __future__ import annotations
 
 import copy
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from voicedock.calls import fields
 from voicedock.calls.tool_config import check_tools
 from voicedock.config import SpeechSettings
+from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
+from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.providers.base import ProviderConfigError
@@ -35,6 +39,8 @@ from voicedock.pipeline.providers.registry import (
     stt_registry,
     tts_registry,
 )
+
+log = logging.getLogger("voicedock.calls")
 
 PROVIDERS = ("offline", "openai", "mistral", "xai_realtime")
 SPEECH_TO_SPEECH = frozenset({"xai_realtime"})
@@ -132,9 +138,11 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
     for key in ("stt_config", "tts_config"):
         sub = fields.sub_object(obj, key)
         if sub is not None:
+            provider_keys.check_section(key, _named(sub), sub)
             out[key] = copy.deepcopy(sub)
     llm = fields.sub_object(obj, "llm_config")
     if llm is not None:
+        _check_llm_keys(llm, obj.get("provider"))
         if "messages" in llm and llm["messages"] is not None:
             _check_messages(llm["messages"])
         out["llm_config"] = copy.deepcopy(llm)
@@ -165,6 +173,26 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
             obj, "voicemail_detection", VOICEMAIL_DETECTION, "off"
         )
     return out
+
+
+def _named(section: JsonObject) -> str | None:
+    name = section.get("provider")
+    return name if isinstance(name, str) else None
+
+
+def _check_llm_keys(llm: JsonObject, provider: object) -> None:
+    """The keys of an ``llm_config`` (``provider_keys``): a speech-to-speech assistant's are
+    the realtime session's; a partial section of an unknown kind (an override) is checked
+    against every provider, the whole configuration again by ``resolve_provider``."""
+    if provider in SPEECH_TO_SPEECH:
+        provider_keys.check_section(provider_keys.REALTIME, str(provider), llm)
+    elif provider is not None or _named(llm) is not None:
+        provider_keys.check_section(provider_keys.LLM, _named(llm), llm)
+    else:
+        try:
+            provider_keys.check_section(provider_keys.LLM, None, llm)
+        except BadRequest:
+            provider_keys.check_section(provider_keys.REALTIME, None, llm)
 
 
 def _check_tool_filler(value: object) -> JsonObject:
@@ -220,7 +248,8 @@ def _check_llm_filler(value: object) -> JsonObject:
 
 def _check_analysis_plan(value: object) -> JsonObject:
     """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
-    optional; the schema must be a valid JSON Schema (``pipeline.analysis``)."""
+    optional; the schema must be a valid JSON Schema (``pipeline.analysis``) within the limits
+    of ``domain.tenant_schemas`` (size, depth, no regular expressions)."""
     obj = fields.require_object(value, "analysis_plan")
     keys = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
     fields.reject_unknown(obj, keys, "analysis_plan")
@@ -231,8 +260,9 @@ def _check_analysis_plan(value: object) -> JsonObject:
             out[key] = text
     schema = obj.get("structured_data_schema")
     if schema is not None:
-        if not isinstance(schema, dict):
-            raise BadRequest("analysis_plan.structured_data_schema must be a JSON Schema object")
+        # Bounded, no regular expressions (domain/tenant_schemas.py), before jsonschema
+        # looks at it (its meta-schema compiles a pattern).
+        check_tenant_schema(schema, "analysis_plan.structured_data_schema")
         import jsonschema  # loaded only where a plan is checked
 
         try:
@@ -307,13 +337,43 @@ def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
         name = part["provider"]
         if not isinstance(name, str) or name not in _REGISTRIES[key].names():
             raise BadRequest(f"{key}.provider {name!r} is not one of {_names(key)}")
-        whisper = key == "stt_config" and name in WHISPER_NAMES
-        if whisper and speech.whisper_model_path:  # the operator's own model directory
-            part.setdefault("model_path", speech.whisper_model_path)
-        if whisper:
+        provider_keys.check_section(key, name, part)
+        if key == "stt_config" and name in WHISPER_NAMES:
             _check_whisper(part)
         resolved[key] = part
     return resolved
+
+
+def tenant_sections(config: Mapping[str, Any], speech: SpeechSettings) -> JsonObject:
+    """``config`` with each provider section cut to what an organization may set: a stored
+    configuration may predate the list (``domain/provider_keys.py``), and what it holds
+    beyond it is ignored, never used (logged by key, never by value)."""
+    out = dict(config)
+    top = config.get("provider")
+    if top in SPEECH_TO_SPEECH:
+        sections = {"llm_config": (provider_keys.REALTIME, str(top))}
+    else:
+        llm_default = str(top) if top in NEEDS_STT_AND_TTS else speech.llm
+        sections = {
+            "stt_config": (provider_keys.STT, speech.stt),
+            "tts_config": (provider_keys.TTS, speech.tts),
+            "llm_config": (provider_keys.LLM, llm_default),
+        }
+    for key, (kind, default) in sections.items():
+        value = config.get(key)
+        if not isinstance(value, Mapping):
+            continue
+        name = value.get("provider", default) if kind != provider_keys.REALTIME else default
+        kept = provider_keys.tenant_part(kind, str(name), value)
+        if kind == provider_keys.REALTIME and isinstance(value.get(SAY_VOICE), Mapping):
+            say = value[SAY_VOICE]
+            say_name = str(say.get("provider", speech.tts))
+            kept[SAY_VOICE] = provider_keys.tenant_part(provider_keys.TTS, say_name, say)
+        dropped = sorted(set(value) - set(kept))
+        if dropped:
+            log.warning("%s: ignoring %s (not an assistant's setting)", key, ", ".join(dropped))
+        out[key] = kept
+    return out
 
 
 def _check_whisper(section: JsonObject) -> None:
@@ -352,6 +412,7 @@ def realtime_section(section: JsonObject, default_tts: str) -> JsonObject:
     voice = part.get("voice")
     if voice is not None and not (isinstance(voice, str) and voice.strip()):
         raise BadRequest("llm_config.voice must be a voice name")
+    provider_keys.check_section(provider_keys.REALTIME, "xai_realtime", part)
     say = part.get(SAY_VOICE)
     if say is None:
         part.pop(SAY_VOICE, None)
@@ -364,6 +425,7 @@ def realtime_section(section: JsonObject, default_tts: str) -> JsonObject:
         raise BadRequest(
             f"llm_config.{SAY_VOICE}.provider {name!r} is not one of {_names('tts_config')}"
         )
+    provider_keys.check_section(provider_keys.TTS, name, say, f"llm_config.{SAY_VOICE}")
     check_tts_voice(name, say, f"llm_config.{SAY_VOICE}")
     part[SAY_VOICE] = say
     return part

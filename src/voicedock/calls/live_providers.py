@@ -12,6 +12,13 @@ as for any ``tts_config``.
 
 The operator's ``[speech]`` keys only go to the operator's endpoints: a section naming its own
 ``base_url`` (or realtime ``url``) must bring its own ``api_key``.
+
+A section reaches its provider through the list of what an organization may set
+(``domain/provider_keys.py``): a stored configuration's other keys are dropped here, whatever
+was accepted when it was saved, and the host's settings (Whisper's model, cache directory,
+device, compute type and threads; Piper's voice file) come from the operator's ``[speech]``
+section only. So no assistant makes the node read, write or load anything the operator did not
+configure.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 from voicedock.calls.assistant_config import (
     SAY_VOICE,
     SPEECH_TO_SPEECH,
+    WHISPER_NAMES,
     realtime_section,
     resolve_provider,
+    tenant_sections,
 )
 from voicedock.config import SpeechSettings
 from voicedock.errors import BadRequest
@@ -34,6 +43,8 @@ from voicedock.pipeline.providers.registry import create_llm, create_stt, create
 
 if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
+
+_PIPER_NAMES = frozenset({"offline", "piper"})
 
 
 @dataclass(slots=True)
@@ -92,7 +103,7 @@ def _resolved(config: Mapping[str, Any], speech: SpeechSettings) -> Mapping[str,
     """The provider rules once more (idempotent): a placed call's snapshot is resolved
     already, an inbound call's saved assistant may not be."""
     try:
-        return resolve_provider(dict(config), speech)
+        return resolve_provider(tenant_sections(config, speech), speech)
     except BadRequest as exc:
         raise ProviderConfigError(exc.message) from None
 
@@ -100,7 +111,7 @@ def _resolved(config: Mapping[str, Any], speech: SpeechSettings) -> Mapping[str,
 def _speech_to_speech(config: Mapping[str, Any], speech: SpeechSettings) -> SpeechProviders:
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
-    llm_config = config.get("llm_config")
+    llm_config = tenant_sections(config, speech).get("llm_config")
     try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
         section = realtime_section(dict(llm_config), speech.tts) if llm_config else {}
     except BadRequest as exc:
@@ -117,12 +128,13 @@ def _speech_to_speech(config: Mapping[str, Any], speech: SpeechSettings) -> Spee
 def _section(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> Mapping[str, Any]:
     """One provider section, with the operator's ``[speech]`` key and base URL for its cloud
     provider unless the assistant brings its own. The operator's key only ever goes to the
-    operator's base URL: a section naming another ``base_url`` must bring its own key."""
+    operator's base URL: a section naming another ``base_url`` must bring its own key. The
+    host settings of the offline engines are the operator's alone (``operator_settings``)."""
     value = config.get(key)
     if not isinstance(value, Mapping):
-        return {"provider": "offline"}
+        value = {"provider": "offline"}
     provider = str(value.get("provider", ""))
-    section = dict(value)
+    section = {**value, **operator_settings(key, provider, speech)}
     operator_url = _operator_url(provider, speech)
     own_url = section.get("base_url")
     if own_url and str(own_url).rstrip("/") != (operator_url or "").rstrip("/"):
@@ -133,6 +145,22 @@ def _section(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> Map
     if operator_url:
         section.setdefault("base_url", operator_url)
     return section
+
+
+def operator_settings(key: str, provider: str, speech: SpeechSettings) -> dict[str, Any]:
+    """What the operator's ``[speech]`` section sets for an offline engine (the host's files,
+    devices and threads); these keys of a section never come from an assistant."""
+    if key == "stt_config" and provider in WHISPER_NAMES:
+        return {
+            "model_path": speech.whisper_model_path or None,
+            "cache_dir": speech.whisper_cache_dir or None,
+            "device": speech.whisper_device,
+            "compute_type": speech.whisper_compute_type,
+            "cpu_threads": speech.whisper_cpu_threads,
+        }
+    if key == "tts_config" and provider in _PIPER_NAMES:
+        return {"model_path": speech.piper_model_path or None}
+    return {}
 
 
 def _operator_url(provider: str, speech: SpeechSettings) -> str | None:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voicedock.calls.assistant_config import PROFILE_FIELDS, deep_merge, resolve_provider
+from voicedock.calls.assistant_config import (
+    PROFILE_FIELDS,
+    deep_merge,
+    resolve_provider,
+    tenant_sections,
+)
 from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.calls.tool_templates import expand_tool_templates
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import JsonObject
+from voicedock.domain.secret_fields import restore_masked
 from voicedock.errors import BadRequest, Forbidden, NotFound
 from voicedock.store.base import Store
 
@@ -48,13 +54,15 @@ async def resolve_assistant(
             raise NotFound("no assistant with this id", error="Assistant not found")
         if not saved.active:
             raise BadRequest("the assistant is inactive", error="Inactive assistant")
-        override = dict(request.assistant_override or {})
+        override = restore_masked(request.assistant_override or {}, saved.config)
         name = override.pop("name", saved.name)
         business = override.pop("business_name", saved.business_name)
-        config = deep_merge(saved.config, override)
+        # What the saved configuration holds beyond the list of an organization's settings
+        # (stored before it) is ignored; the override was checked with the request.
+        config = deep_merge(tenant_sections(saved.config, speech), override)
         assistant_id: str | None = saved.id
     else:
-        transient = dict(request.assistant or {})
+        transient = restore_masked(request.assistant or {}, None)
         name = transient.pop("name", None)
         business = transient.pop("business_name", None)
         config = transient

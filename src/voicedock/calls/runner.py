@@ -244,9 +244,14 @@ class CallRunner:
 
     async def _warm_up_speech(self) -> None:
         speech = self._settings.speech
-        for create, engine in ((create_stt, speech.stt), (create_tts, speech.tts)):
+        from voicedock.calls.live_providers import operator_settings
+
+        engines = (("stt_config", create_stt, speech.stt), ("tts_config", create_tts, speech.tts))
+        for key, create, engine in engines:
             try:
-                provider: Any = create({"provider": engine})
+                provider: Any = create(
+                    {"provider": engine, **operator_settings(key, engine, speech)}
+                )
                 warm = getattr(provider, "warm_up", None)
                 if warm is not None:
                     await warm()

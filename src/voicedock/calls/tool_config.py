@@ -26,6 +26,7 @@ from typing import Any
 
 from voicedock.calls import fields
 from voicedock.calls.control import TRANSFER_MODES
+from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest
 from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
 
@@ -104,6 +105,8 @@ def check_tool(item: object, where: str) -> dict[str, Any]:
         not isinstance(parameters, dict) or parameters.get("type", "object") != "object"
     ):
         raise BadRequest(f"{where}.parameters must be a JSON Schema of type object")
+    if parameters is not None:  # only offered to the model, never applied here; still bounded
+        check_tenant_schema(parameters, f"{where}.parameters", applied=False)
     server = obj.get("server")
     if server is not None:
         server = fields.require_object(server, f"{where}.server")

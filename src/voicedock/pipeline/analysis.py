@@ -6,21 +6,27 @@ none, it fails or answers badly, an offline heuristic is used and marked
 ``"method": "heuristic"`` so nobody mistakes it for a model's judgement.
 
 An ``AnalysisPlan`` (the assistant's ``analysis_plan``) adds its own summary instructions, a
-JSON Schema of fields to extract (``structured_data``, validated against the schema: an
-answer that does not match is dropped and ``structured_data_error`` says why) and a rubric
+JSON Schema of fields to extract (``structured_data``, validated against the schema off the
+event loop and under a time limit, ``domain/tenant_schemas.py``: an answer that does not
+match is dropped and ``structured_data_error`` says why) and a rubric
 (``success_evaluation``). The heuristic extracts nothing and evaluates nothing (both null).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from voicedock.domain import tenant_schemas
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.providers.base import Llm, ProviderError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
@@ -79,6 +85,7 @@ _NEGATIVE = frozenset(
     ]
 )
 _WORD = re.compile(r"[a-z']+")
+MAX_ANSWER_CHARS = 100_000  # a longer analysis answer is not read (the heuristic is used)
 
 
 @dataclass(slots=True, frozen=True)
@@ -135,8 +142,49 @@ async def _analyze_with_llm(
 ) -> AnalysisResult:
     transcript = "\n".join(f"{m.role}: {m.content}" for m in messages if m.role != "system")
     prompt = [ChatMessage("system", analysis_prompt(plan)), ChatMessage("user", transcript)]
-    text = "".join([chunk async for chunk in llm.stream(prompt)])
-    return parse_analysis(text, plan)
+    chunks: list[str] = []
+    received = 0
+    async for chunk in llm.stream(prompt):
+        chunks.append(chunk)
+        received += len(chunk)
+        if received > MAX_ANSWER_CHARS:
+            raise ValueError("analysis answer too long")
+    text = "".join(chunks)
+    if plan is None or plan.structured_data_schema is None:
+        return parse_analysis(text, plan)
+    # The organization's schema is applied to its own model's answer: off the event loop,
+    # under a time limit (domain/tenant_schemas.py).
+    try:
+        return await _off_loop(text, plan)
+    except TimeoutError:
+        late = "checking the structured data took too long"
+        return dataclasses.replace(
+            parse_analysis(text, None), plan=plan, structured_data_error=late
+        )
+
+
+VALIDATION_TIMEOUT_S = 2.0
+POOL_THREADS = 2
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The process's pool for tenant schemas (made on first use; it never takes the default
+    executor's threads, where speech recognition runs)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="voicedock-schema")
+        return _pool
+
+
+async def _off_loop(text: str, plan: AnalysisPlan) -> AnalysisResult:
+    """``parse_analysis`` in the schema pool, waited for at most ``VALIDATION_TIMEOUT_S``
+    (TimeoutError). A thread cannot be stopped: a late one finishes, its result dropped."""
+    loop = asyncio.get_running_loop()
+    job = loop.run_in_executor(_executor(), functools.partial(parse_analysis, text, plan))
+    return await asyncio.wait_for(job, VALIDATION_TIMEOUT_S)
 
 
 def analysis_prompt(plan: AnalysisPlan | None) -> str:
@@ -201,16 +249,8 @@ def _structured_data(
         return None, None
     if not isinstance(value, dict):
         return None, "the model extracted no object"
-    import jsonschema  # loaded when a plan needs it
-
-    try:
-        jsonschema.validate(value, dict(plan.structured_data_schema))
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        return None, f"{where}: {exc.message}"
-    except Exception:  # noqa: BLE001 - a schema that cannot be applied ($ref nobody resolves)
-        return None, "the structured data schema could not be applied"
-    return value, None
+    error = tenant_schemas.validation_error(plan.structured_data_schema, value)
+    return (None, error) if error is not None else (value, None)
 
 
 def heuristic_analysis(messages: Sequence[Message]) -> AnalysisResult:

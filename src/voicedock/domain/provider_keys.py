@@ -1,0 +1,280 @@
+"""What an organization may set in an assistant's provider sections: the one explicit list.
+
+An assistant's ``stt_config``, ``tts_config`` and ``llm_config`` (and, for a speech-to-speech
+assistant, ``llm_config`` with its ``say_voice``) are tenant input. Each provider gets the keys
+below and nothing else, every value bounded: language, voice, model names, prompts, timing
+values, the organization's own ``api_key`` (bring your own key) and the provider's
+``base_url``/``url`` (checked against the operator's egress rules where connections are made).
+
+Everything that touches the host (model files and directories, cache directories, devices,
+compute types, threads, synthesis sample rates: the audio is resampled to the call's format
+anyway) is the operator's, set in the ``[speech]`` section of the configuration file
+(``OPERATOR_KEYS``). A tenant naming such a key, or any key the list does not know, gets a
+``400`` naming it (``check_section``). Where a stored configuration reaches the providers
+(``calls/live_providers.py``) the same list filters it (``tenant_part``), so a configuration
+saved before a key was refused cannot use it either.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from voicedock.errors import BadRequest
+from voicedock.validation import has_control_chars
+
+# A rule checks one value (``where`` names it in the 400) or raises BadRequest.
+Rule = Callable[[object, str], None]
+
+STT = "stt_config"
+TTS = "tts_config"
+LLM = "llm_config"
+REALTIME = "realtime"  # the llm_config of a speech-to-speech (xai_realtime) assistant
+_KIND_NAMES = {STT: "STT", TTS: "TTS", LLM: "LLM", REALTIME: "speech-to-speech"}
+
+# Host settings: only the operator's [speech] section sets them (docs/speech.md).
+OPERATOR_KEYS = frozenset(
+    {
+        "model_path",
+        "cache_dir",
+        "device",
+        "compute_type",
+        "cpu_threads",
+        "num_workers",
+        "sample_rate",
+        "executable",
+    }
+)
+
+
+def text(max_len: int, *, multiline: bool = False, nullable: bool = False) -> Rule:
+    def check(value: object, where: str) -> None:
+        if value is None and nullable:
+            return
+        if not isinstance(value, str) or not value.strip():
+            raise BadRequest(f"{where} must be a non-empty string")
+        if len(value) > max_len:
+            raise BadRequest(f"{where} must be at most {max_len} characters")
+        if "\x00" in value or (not multiline and has_control_chars(value)):
+            raise BadRequest(f"{where} must not contain control characters")
+
+    return check
+
+
+def number(low: float, high: float, *, integer: bool = False, nullable: bool = False) -> Rule:
+    def check(value: object, where: str) -> None:
+        if value is None and nullable:
+            return
+        kinds = int if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise BadRequest(f"{where} must be {'an integer' if integer else 'a number'}")
+        if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
+            raise BadRequest(f"{where} must be between {low} and {high}")
+
+    return check
+
+
+def choice(*values: object) -> Rule:
+    def check(value: object, where: str) -> None:
+        if isinstance(value, bool) or value not in values:
+            raise BadRequest(f"{where} must be one of: {', '.join(map(str, values))}")
+
+    return check
+
+
+def flag(value: object, where: str) -> None:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{where} must be true or false")
+
+
+def url(value: object, where: str) -> None:
+    """An http(s) or ws(s) URL; where it may lead is the egress guard's decision."""
+    text(2_000)(value, where)
+    assert isinstance(value, str)
+    if not value.startswith(("http://", "https://", "ws://", "wss://")):
+        raise BadRequest(f"{where} must be an http(s) or ws(s) URL")
+
+
+def obj(keys: Mapping[str, Rule]) -> Rule:
+    def check(value: object, where: str) -> None:
+        if not isinstance(value, dict):
+            raise BadRequest(f"{where} must be an object")
+        for key, item in value.items():
+            rule = keys.get(key)
+            if rule is None:
+                raise BadRequest(f"{where}.{key} is not a known setting")
+            rule(item, f"{where}.{key}")
+
+    return check
+
+
+def text_map(max_entries: int, max_len: int) -> Rule:
+    def check(value: object, where: str) -> None:
+        if not isinstance(value, dict) or len(value) > max_entries:
+            raise BadRequest(f"{where} must map at most {max_entries} names to texts")
+        for key, item in value.items():
+            if len(key) > 200:
+                raise BadRequest(f"{where}: names of at most 200 characters")
+            text(max_len, multiline=True)(item, f"{where}.{key}")
+
+    return check
+
+
+def delegated(value: object, where: str) -> None:
+    """Checked by the assistant configuration itself (``llm_config.messages``, ``say_voice``)."""
+
+
+MODEL = text(200)
+LANGUAGE = text(35, nullable=True)  # a BCP 47 tag (or null: detect, for Whisper)
+VOICE = text(200)
+PROMPT = text(4_000, multiline=True)
+TIMEOUTS: dict[str, Rule] = {
+    "connect_timeout_s": number(0.5, 30),
+    "read_timeout_s": number(1, 120),
+    "total_timeout_s": number(1, 600, nullable=True),
+}
+# The organization's own provider account (bring your own key) and endpoint.
+CLOUD: dict[str, Rule] = {"api_key": text(500), "base_url": url, **TIMEOUTS}
+_PROVIDER: dict[str, Rule] = {"provider": text(100)}
+
+_WHISPER: dict[str, Rule] = {
+    **_PROVIDER,
+    "language": LANGUAGE,
+    "beam_size": number(1, 5, integer=True),
+    "encoder_context": choice("auto", "full"),
+    "streaming": flag,
+}
+_PIPER: dict[str, Rule] = {**_PROVIDER, "voice": VOICE, "length_scale": number(0.5, 2.0)}
+_ESPEAK: dict[str, Rule] = {**_PROVIDER, "voice": VOICE, "words_per_minute": number(80, 450)}
+_RULE_BASED: dict[str, Rule] = {
+    **_PROVIDER,
+    "facts": text_map(100, 2_000),
+    "greeting": text(2_000, multiline=True),
+    "closing": text(2_000, multiline=True),
+    "fallback": text(2_000, multiline=True),
+    "messages": delegated,
+}
+_CHAT: dict[str, Rule] = {
+    **_PROVIDER,
+    **CLOUD,
+    "model": MODEL,
+    "temperature": number(0, 2),
+    "top_p": number(0, 1),
+    "max_tokens": number(1, 32_768, integer=True),
+    "messages": delegated,
+}
+
+# (section, provider name) → the keys an organization may set, each with its rule.
+TENANT_KEYS: dict[str, dict[str, dict[str, Rule]]] = {
+    STT: {
+        **dict.fromkeys(("offline", "faster-whisper", "faster_whisper"), _WHISPER),
+        "openai": {**_PROVIDER, **CLOUD, "model": MODEL, "language": LANGUAGE, "prompt": PROMPT},
+        "deepgram": {
+            **_PROVIDER,
+            **CLOUD,
+            "model": MODEL,
+            "language": LANGUAGE,
+            "endpointing_ms": number(10, 5_000, integer=True, nullable=True),
+            "interim_results": flag,
+            "smart_format": flag,
+        },
+    },
+    TTS: {
+        "offline": {**_PIPER, **_ESPEAK},  # Piper when installed, else espeak-ng
+        "piper": _PIPER,
+        **dict.fromkeys(("espeak-ng", "espeak_ng"), _ESPEAK),
+        "openai": {
+            **_PROVIDER,
+            **CLOUD,
+            "model": MODEL,
+            "voice": VOICE,
+            "instructions": PROMPT,
+            "speed": number(0.25, 4.0),
+        },
+        "elevenlabs": {
+            **_PROVIDER,
+            **CLOUD,
+            "voice": VOICE,
+            "voice_id": VOICE,
+            "model": MODEL,
+            "model_id": MODEL,
+            "language_code": LANGUAGE,
+            # The output formats ElevenLabs streams (resampled to the call's rate).
+            "sample_rate": choice(8000, 16000, 22050, 24000, 44100, 48000),
+            "voice_settings": obj(
+                {
+                    "stability": number(0, 1),
+                    "similarity_boost": number(0, 1),
+                    "style": number(0, 1),
+                    "use_speaker_boost": flag,
+                    "speed": number(0.7, 1.2),
+                }
+            ),
+        },
+    },
+    LLM: {
+        **dict.fromkeys(("offline", "rule-based", "rule_based"), _RULE_BASED),
+        **dict.fromkeys(("openai", "mistral", "xai", "ollama", "openai-compatible"), _CHAT),
+    },
+    REALTIME: {
+        "xai_realtime": {
+            **_PROVIDER,
+            "api_key": text(500),
+            "url": url,
+            **TIMEOUTS,
+            "model": MODEL,
+            "voice": VOICE,
+            "instructions": text(20_000, multiline=True),
+            "messages": delegated,
+            "say_voice": delegated,
+        }
+    },
+}
+
+
+def _any_provider(section: str) -> dict[str, Rule]:
+    """The keys some provider of ``section`` takes, host settings aside: what a partial
+    section (no provider named yet) may hold, and all an engine this list does not know (one
+    an operator's plugin registers) is ever given."""
+    merged: dict[str, Rule] = {}
+    for keys in TENANT_KEYS[section].values():
+        merged.update(keys)
+    return {key: rule for key, rule in merged.items() if key not in OPERATOR_KEYS}
+
+
+def check_section(
+    section: str, provider: str | None, value: Mapping[str, Any], where: str | None = None
+) -> None:
+    """400 naming the first key of ``value`` an organization may not set, or whose value is
+    out of bounds. ``provider`` None (a partial section that names none yet): only keys no
+    provider of the section takes are refused."""
+    where = where or (LLM if section == REALTIME else section)
+    known = TENANT_KEYS[section].get(provider) if provider is not None else None
+    allowed = known if known is not None else _any_provider(section)
+    for key, item in value.items():
+        rule = allowed.get(key)
+        if rule is None:
+            if key in OPERATOR_KEYS:
+                raise BadRequest(f"{where}.{key} is set by the operator, not per assistant")
+            of = f"the {provider} {_KIND_NAMES[section]}" if known is not None else "any provider"
+            raise BadRequest(f"{where}.{key} is not a setting of {of}")
+        if known is not None:
+            rule(item, f"{where}.{key}")
+
+
+def tenant_part(section: str, provider: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a stored section this list allows with a value in bounds (the rest is
+    dropped: operator-only settings come from the operator's own configuration)."""
+    allowed = TENANT_KEYS[section].get(provider) or _any_provider(section)
+    kept: dict[str, Any] = {}
+    for key, item in value.items():
+        rule = allowed.get(key)
+        if rule is None:
+            continue
+        try:
+            rule(item, key)
+        except BadRequest:
+            continue
+        kept[key] = item
+    return kept

@@ -1,0 +1,86 @@
+"""Secrets in stored configurations are write-only: masked on every read, kept when sent back.
+
+An assistant's provider sections (``SECTIONS``) may hold the organization's own provider keys
+(``api_key``, bring your own key) and similar secrets (``SECRET_KEYS``, at any depth within a
+section; a ``facts`` entry called "password" is not one). Every response that
+shows a stored configuration passes it through ``masked``: a secret reads as ``****`` plus
+its last four characters, enough to tell two keys apart. A client that reads an assistant,
+changes something and sends it back sends the masked value; ``restore_masked`` puts the stored
+secret back in its place. A masked value that matches no stored secret is a ``400`` (it is
+never stored as if it were a key). Webhook payloads leave the configuration out altogether.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from voicedock.errors import BadRequest
+
+SECTIONS = ("stt_config", "tts_config", "llm_config")
+SECRET_KEYS = frozenset({"api_key", "token", "secret", "password", "authorization"})
+MASK = "****"
+_SHOWN = 4  # characters of the end a masked secret keeps
+_SHORT = 12  # a secret shorter than this shows nothing of itself
+
+
+def mask(value: str) -> str:
+    return MASK + (value[-_SHOWN:] if len(value) >= _SHORT else "")
+
+
+def is_masked(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(MASK)
+
+
+def _is_secret(key: object) -> bool:
+    return isinstance(key, str) and key.lower() in SECRET_KEYS
+
+
+def masked(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a configuration with the secrets of its provider sections masked."""
+    return {k: _masked(v) if k in SECTIONS else v for k, v in config.items()}
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: mask(v) if _is_secret(k) and isinstance(v, str) and v else _masked(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
+
+
+def restore_masked(config: Mapping[str, Any], stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``config`` with each masked secret of its provider sections replaced by the secret
+    stored at the same place (``stored``: the saved configuration it updates, None when there
+    is none); 400 naming the key when no stored secret reads so."""
+    out = dict(config)
+    for key in SECTIONS:
+        section = config.get(key)
+        if isinstance(section, Mapping):
+            before = stored.get(key) if stored is not None else None
+            out[key] = _restored(section, before if isinstance(before, Mapping) else None, key)
+    return out
+
+
+def _restored(
+    value: Mapping[str, Any], stored: Mapping[str, Any] | None, where: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{where}.{key}"
+        before = stored.get(key) if stored is not None else None
+        if _is_secret(key) and is_masked(item):
+            if not (isinstance(before, str) and before and mask(before) == item):
+                raise BadRequest(
+                    f"{name} is a masked value that matches no stored secret: "
+                    "send the secret itself, or the masked value read back to keep it"
+                )
+            out[key] = before
+        elif isinstance(item, Mapping):
+            out[key] = _restored(item, before if isinstance(before, Mapping) else None, name)
+        else:
+            out[key] = item
+    return out
