@@ -62,5 +62,3 @@ async def tenants(tenant_settings: Settings) -> AsyncIterator[Tenants]:
         yield Tenants(running, other)
     finally:
         await running.client.close()
-
-

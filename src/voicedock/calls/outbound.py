@@ -9,6 +9,7 @@ from voicedock.calls.outbound_request import OutboundRequest
 from voicedock.calls.tool_templates import expand_tool_templates
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import JsonObject
+from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import Store
 
@@ -38,9 +39,14 @@ class NewCall:
 
 
 async def resolve_assistant(
-    store: Store, org_id: str, request: OutboundRequest, speech: SpeechSettings
+    store: Store,
+    org_id: str,
+    request: OutboundRequest,
+    speech: SpeechSettings,
+    egress: EgressPolicy | None = None,
 ) -> ResolvedAssistant:
-    """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors)."""
+    """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors;
+    with ``egress``, a URL the operator's policy refuses is a 400 too)."""
     if request.assistant_id is not None:
         saved = await store.get_assistant(org_id, request.assistant_id)
         if saved is None:
@@ -69,7 +75,7 @@ async def resolve_assistant(
         assistant_id=assistant_id,
         name=name or None,
         business_name=business or None,
-        config=resolve_provider(config, speech),
+        config=resolve_provider(config, speech, egress),
     )
 
 

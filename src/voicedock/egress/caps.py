@@ -1,0 +1,28 @@
+"""How much voicedock reads from a server a tenant named: the response size caps.
+
+A provider, tool server or organization server that answers without end (a hostile or broken
+one) fails that turn or request once its answer passes the cap; the call and the node go on.
+The caps are the operator's (constants here), never a tenant's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCaps:
+    """The most bytes read from one answer of each kind."""
+
+    llm_reply_bytes: int = 2 * MIB  # one streamed chat completion (its SSE bytes)
+    tts_audio_bytes: int = 32 * MIB  # one synthesized utterance (minutes of 48 kHz PCM)
+    stt_result_bytes: int = 1 * MIB  # one transcription's JSON
+    websocket_message_bytes: int = 1 * MIB  # one message of a realtime or Deepgram socket
+    server_answer_bytes: int = 256 * KIB  # a tool server's or assistant-request answer
+    error_body_bytes: int = 4 * KIB  # what is read of an HTTP error answer
+
+
+DEFAULT_CAPS = ResponseCaps()
