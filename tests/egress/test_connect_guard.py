@@ -184,3 +184,22 @@ def test_the_operators_own_speech_url_is_allowed_to_providers_only() -> None:
     assert address_refusal(loopback, 11434, policy.for_providers()) is None
     # A webhook or tool to the same place is not the operator's provider: still refused.
     assert address_refusal(loopback, 11434, policy) == "loopback address"
+
+
+def test_the_default_provider_hosts_are_those_of_the_clients_default_urls() -> None:
+    from pathlib import Path
+
+    from yarl import URL
+
+    from voicedock.config import DEFAULT_PROVIDER_HOSTS, load_settings
+    from voicedock.pipeline.providers.deepgram import DEEPGRAM_BASE_URL
+    from voicedock.pipeline.providers.elevenlabs import ELEVENLABS_BASE_URL
+    from voicedock.pipeline.providers.openai_audio import OPENAI_BASE_URL
+    from voicedock.pipeline.providers.openai_compat import DEFAULT_BASE_URLS
+    from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL
+
+    public = [url for name, url in DEFAULT_BASE_URLS.items() if name != "ollama"]  # local
+    urls = [*public, OPENAI_BASE_URL, DEEPGRAM_BASE_URL, ELEVENLABS_BASE_URL, XAI_REALTIME_URL]
+    assert {URL(url).host for url in urls} == set(DEFAULT_PROVIDER_HOSTS)
+    example = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
+    assert load_settings(example, environ={}).egress.provider_hosts == list(DEFAULT_PROVIDER_HOSTS)

@@ -37,6 +37,17 @@ from voicedock.calls.tool_config import MAX_TOOLS
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 
 _MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
+_PROVIDER_URL: Schema = {"type": "string", "format": "uri"}
+_URL_RULE = (
+    "on a host the operator allows ([egress] provider_hosts, or a loopback/private network "
+    "of allowed_networks); else 400 naming the key. docs/speech.md"
+)
+_SPEECH_SECTION: Schema = {
+    "type": "object",
+    "properties": {
+        "base_url": {**_PROVIDER_URL, "description": "The provider's endpoint, " + _URL_RULE}
+    },
+}
 _CONFIG_PROPS: dict[str, Schema] = {
     "name": {**TEXT, "maxLength": 200},
     "business_name": {**TEXT, "maxLength": 200},
@@ -45,10 +56,14 @@ _CONFIG_PROPS: dict[str, Schema] = {
     "system_prompt": TEXT,
     "llm_config": {
         "type": "object",
-        "properties": {"messages": {"type": "array", "items": _MESSAGE}},
+        "properties": {
+            "messages": {"type": "array", "items": _MESSAGE},
+            "base_url": {**_PROVIDER_URL, "description": "The LLM's endpoint, " + _URL_RULE},
+            "url": {**_PROVIDER_URL, "description": "xai_realtime: the websocket, " + _URL_RULE},
+        },
     },
-    "stt_config": {"type": "object"},
-    "tts_config": {"type": "object"},
+    "stt_config": _SPEECH_SECTION,
+    "tts_config": _SPEECH_SECTION,
     "facts": {"type": "object", "additionalProperties": {"type": "string"}},
     **{
         key: {"type": ["integer", "null"], "minimum": low, "maximum": high}

@@ -94,3 +94,26 @@ def _literal_addresses(host: str) -> list[str]:
         return [str(ipaddress.ip_address(host.strip("[]")))]
     except ValueError:
         return []  # a DNS name: its addresses are not known without a lookup
+
+
+def egress_warnings(settings: Settings) -> list[str]:
+    """What ``voicedock doctor`` warns about: internal networks the organizations may reach."""
+    e = settings.egress
+    warnings = []
+    if e.allow_loopback:
+        warnings.append(
+            "warning: egress.allow_loopback: every organization may make this node call any "
+            "service on its loopback interface (a local model: allowed_networks = "
+            '["127.0.0.1:<port>"] instead)'
+        )
+    if e.allow_private:
+        warnings.append(
+            "warning: egress.allow_private: every organization may make this node call any "
+            "private address (list the networks it needs in allowed_networks instead)"
+        )
+    for i, entry in enumerate(e.allowed_networks):
+        warnings.append(
+            f"warning: egress.allowed_networks[{i}]: every organization may make this node "
+            f"call {entry} (its webhooks, tools and assistants' providers)"
+        )
+    return warnings
