@@ -366,6 +366,10 @@ class WebhookSettings:
     endpoints: list[WebhookEndpointSettings] = field(default_factory=list)
 
 
+# Where the "ollama" LLM engine connects when its section names no base_url (Ollama's own
+# default): allowed to providers when it is the operator's [speech] llm.
+OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
+
 # The hosts the public speech providers are reached at (the clients' default URLs): what a
 # tenant's provider URL may name unless the operator's [egress] provider_hosts says otherwise.
 DEFAULT_PROVIDER_HOSTS = (

@@ -203,3 +203,22 @@ def test_the_default_provider_hosts_are_those_of_the_clients_default_urls() -> N
     assert {URL(url).host for url in urls} == set(DEFAULT_PROVIDER_HOSTS)
     example = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
     assert load_settings(example, environ={}).egress.provider_hosts == list(DEFAULT_PROVIDER_HOSTS)
+
+
+def test_a_local_ollama_as_the_operators_engine_is_its_own_choice() -> None:
+    settings = make_settings()
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", egress_policy(settings)) is not None
+    settings.speech.llm = "ollama"
+    policy = egress_policy(settings)
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy) is None
+    assert address_refusal(ipaddress.ip_address("127.0.0.1"), 11434, policy) == "loopback address"
+
+
+def test_a_listed_ip_address_is_still_judged_by_its_address() -> None:
+    settings = make_settings()
+    settings.egress.provider_hosts = ["10.0.0.7:8000", "93.184.216.34"]
+    policy = egress_policy(settings)
+    assert provider_url_refusal("http://10.0.0.7:8000/v1", policy) == "private address"
+    assert provider_url_refusal("http://93.184.216.34/v1", policy) is None
+    settings.egress.allowed_networks = ["10.0.0.7:8000"]
+    assert provider_url_refusal("http://10.0.0.7:8000/v1", egress_policy(settings)) is None

@@ -5,8 +5,9 @@ provider URL is accepted only when its host is on the operator's list (``[egress
 provider_hosts``: the public providers by default, the hosts of the operator's own
 ``[speech]`` URLs always) or is a loopback/private address of a network the operator allows
 (``allowed_networks = ["127.0.0.1:11434"]`` for a local Ollama). Entries are ``host``,
-``host:port`` or ``*.domain`` (any subdomain). The addresses are checked again when the
-connection is made (``voicedock.egress.guard``).
+``host:port`` or ``*.domain`` (any subdomain); a listed IP address is still judged by the
+address rules. The addresses are checked again when the connection is made
+(``voicedock.egress.guard``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def provider_url_refusal(url: str, policy: EgressPolicy) -> str | None:
     except UnsafeUrl as error:
         return error.reason
     if host_listed(host, port, policy.provider_hosts):
-        return None
+        # A listed IP literal is still judged by its address (a name, where it connects).
+        return None if literal is None else address_refusal(literal, port, policy.for_providers())
     # Not listed: only an address of a loopback/private network the operator allows.
     if literal is None or embedded_ipv4(literal).is_global:
         return f"host {host} is not an allowed provider host"

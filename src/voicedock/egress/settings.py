@@ -7,7 +7,7 @@ import ipaddress
 
 from yarl import URL
 
-from voicedock.config import Settings, network_entry
+from voicedock.config import OLLAMA_BASE_URL, Settings, network_entry
 from voicedock.egress.guard import (
     Egress,
     EgressPolicy,
@@ -52,9 +52,13 @@ def egress_guard(settings: Settings, resolver: HostResolver = system_resolver) -
 
 
 def operator_provider_urls(settings: Settings) -> list[str]:
-    """The provider URLs the operator configured itself (implicitly allowed)."""
+    """The provider URLs the operator configured itself (implicitly allowed): its
+    ``[speech]`` base URLs, and a local Ollama when that is its LLM engine."""
     speech = settings.speech
-    return [url for url in (speech.openai_base_url, speech.mistral_base_url) if url]
+    urls = [speech.openai_base_url, speech.mistral_base_url]
+    if speech.llm == "ollama":
+        urls.append(OLLAMA_BASE_URL)
+    return [url for url in urls if url]
 
 
 def _target(entry: str) -> NetworkTarget:

@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from voicedock.config import OLLAMA_BASE_URL
 from voicedock.egress import Egress
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers._http import (
@@ -34,7 +35,7 @@ DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "mistral": "https://api.mistral.ai/v1",
     "xai": "https://api.x.ai/v1",
-    "ollama": "http://127.0.0.1:11434/v1",
+    "ollama": OLLAMA_BASE_URL,
 }
 
 
