@@ -98,11 +98,6 @@ class EgressPolicy:
             return self
         return replace(self, allowed=self.allowed + self.provider_allowed, provider_allowed=())
 
-    @property
-    def allows_internal(self) -> bool:
-        """Whether any loopback or private address may be reached (``voicedock doctor``)."""
-        return self.allow_loopback or self.allow_private or bool(self.allowed)
-
 
 @dataclass(frozen=True, slots=True)
 class CheckedUrl:
