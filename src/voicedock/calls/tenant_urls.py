@@ -30,7 +30,8 @@ def check_tenant_urls(config: Mapping[str, Any], policy: EgressPolicy) -> None:
     if config.get("provider") in SPEECH_TO_SPEECH:
         llm = config.get("llm_config")
         if isinstance(llm, Mapping):
-            _check_url("llm_config.url", llm.get("url"), _realtime_default(), policy)
+            realtime = str(config["provider"])
+            _check_url("llm_config.url", llm.get("url"), _realtime_default(), policy, realtime)
             say = llm.get("say_voice")
             if isinstance(say, Mapping):
                 _check_section("llm_config.say_voice", "tts_config", say, policy)
