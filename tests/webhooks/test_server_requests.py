@@ -123,3 +123,23 @@ async def test_assistant_request_goes_only_to_endpoints_that_list_it() -> None:
                 await client.aclose()
     assert answer == {"assistant_id": "a1"}
     assert len(server.received) == 1
+
+
+async def test_an_endless_answer_is_cut_at_the_cap() -> None:
+    from fakes.local_server import LocalServer, Scripted
+    from voicedock.egress import ResponseCaps
+
+    server = LocalServer()
+    server.route("POST", "/tools")
+    server.replies.append(Scripted(chunks=[b'{"result": "' + b"x" * 8000], endless=True))
+    async with server:
+        store: Any = Endpoints(
+            WebhookEndpoint("ep", "org", server.url + "/tools", SECRET, event_types=["tool-calls"])
+        )
+        caps = ResponseCaps(server_answer_bytes=64_000)
+        client = ServerRequests(store, Egress(EgressPolicy(allow_loopback=True), caps=caps))
+        try:
+            with pytest.raises(ServerRequestFailed, match="answer is too large"):
+                await ask(client, timeout_s=10)
+        finally:
+            await client.aclose()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiohttp import StreamReader
+
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -26,3 +28,16 @@ class ResponseCaps:
 
 
 DEFAULT_CAPS = ResponseCaps()
+
+
+async def read_at_most(content: StreamReader, cap: int) -> bytes:
+    """A body read whole while it is at most ``cap`` bytes; past it, the first ``cap + 1``
+    bytes (the caller refuses the answer). ``StreamReader.read(n)`` alone returns what has
+    arrived so far, not ``n`` bytes."""
+    body = b""
+    while len(body) <= cap:
+        more = await content.read(cap + 1 - len(body))
+        if not more:
+            break
+        body += more
+    return body

@@ -29,6 +29,7 @@ import aiohttp
 
 from voicedock.domain.webhooks import EventType, WebhookEndpoint, redact
 from voicedock.egress import Egress
+from voicedock.egress.caps import read_at_most
 from voicedock.errors import InvalidSecret, ServerRequestFailed, UnsafeUrl
 from voicedock.store.base import Store
 from voicedock.webhooks import events
@@ -136,7 +137,7 @@ class ServerRequests:
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status
-                raw = await response.content.read(cap + 1)
+                raw = await read_at_most(response.content, cap)
         except UnsafeUrl as exc:  # the guarded resolver, at connect time
             raise ServerRequestFailed(f"server URL refused: {exc.reason}") from None
         except (aiohttp.ClientError, OSError) as exc:

@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 
 from voicedock.egress import DEFAULT_CAPS, Egress, ResponseCaps
+from voicedock.egress.caps import read_at_most
 from voicedock.errors import UnsafeUrl
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
@@ -297,12 +298,7 @@ async def read_capped(
 ) -> bytes:
     """The whole response body, refused (``ProviderResponseError``) past ``cap`` bytes."""
     with translate_errors(provider):
-        body = await response.content.read(cap + 1)
-        while len(body) <= cap and not response.content.at_eof():
-            more = await response.content.read(cap + 1 - len(body))
-            if not more:
-                break
-            body += more
+        body = await read_at_most(response.content, cap)
     if len(body) > cap:
         abort_response(response)
         raise too_large(provider, what, cap)
