@@ -251,7 +251,7 @@ class CallRunner:
         speech = self._settings.speech
         for create, engine in ((create_stt, speech.stt), (create_tts, speech.tts)):
             try:
-                provider: Any = create({"provider": engine})
+                provider: Any = create({"provider": engine}, self._egress.for_providers())
                 warm = getattr(provider, "warm_up", None)
                 if warm is not None:
                     await warm()
