@@ -27,8 +27,9 @@ export VOICEDOCK_CONFIG="${VOICEDOCK_CONFIG:-voicedock.example.toml}"
 # The lab's loopback-only credentials (see src/voicedock/lab/settings.py).
 export VOICEDOCK_PBX__ASTERISK__ARI_PASSWORD="${VOICEDOCK_PBX__ASTERISK__ARI_PASSWORD:-vd-ari-secret}"
 export VOICEDOCK_PBX__ASTERISK__AMI_SECRET="${VOICEDOCK_PBX__ASTERISK__AMI_SECRET:-vd-ami-secret}"
-# The lab may send webhooks to receivers on this machine (production refuses loopback).
-export VOICEDOCK_WEBHOOKS__ALLOW_LOOPBACK="${VOICEDOCK_WEBHOOKS__ALLOW_LOOPBACK:-true}"
+# The lab may reach servers on this machine: webhook receivers, a local model (production
+# refuses loopback; docs/speech.md).
+export VOICEDOCK_EGRESS__ALLOW_LOOPBACK="${VOICEDOCK_EGRESS__ALLOW_LOOPBACK:-true}"
 
 port="${VOICEDOCK_SERVER__PORT:-8080}"
 if [ "$pbx" = freeswitch ]; then

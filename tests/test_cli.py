@@ -210,3 +210,24 @@ def test_numbers_add_list_assign_remove(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["numbers", "remove", *args, "+31850835098"]) == 0
     assert main(["numbers", "remove", *args, "+31850835098"]) == 1
     assert "no phone number" in capsys.readouterr().err
+
+
+def test_doctor_warns_when_organizations_may_reach_internal_networks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, '[egress]\nallowed_networks = ["127.0.0.1:11434"]\n')
+    assert main(["doctor", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: egress.allowed_networks[0]: every organization may" in out
+    assert out.strip().endswith("OK")
+    config = write_config(tmp_path, "[egress]\nallow_loopback = true\n")
+    assert main(["doctor", "--config", str(config)]) == 0
+    assert "warning: egress.allow_loopback" in capsys.readouterr().out
+
+
+def test_the_example_configuration_has_no_egress_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    example = Path(__file__).resolve().parents[1] / "voicedock.example.toml"
+    main(["doctor", "--config", str(example)])
+    assert "egress" not in capsys.readouterr().out

@@ -30,6 +30,7 @@ from voicedock.validation import is_e164, is_token
 
 ENV_PREFIX = "VOICEDOCK_"
 _PREFIX = re.compile(r"\+[0-9]{1,15}")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(slots=True)
@@ -134,6 +135,41 @@ def _check_freeswitch_transfer(
     key = (written or {}).get("timeout_seconds", "pbx.freeswitch.transfer.timeout_seconds")
     if t.timeout_seconds <= 0:
         raise ConfigError(key, "must be positive")
+
+
+def _webhook_egress_aliases(raw: dict[str, Any]) -> None:
+    """Move the address keys of ``[webhooks]`` to ``[egress]``, where they now govern every
+    URL a tenant names (providers and tools too)."""
+    webhooks = raw.get("webhooks")
+    if not isinstance(webhooks, dict):
+        return
+    for name in _EGRESS_KEYS_OF_WEBHOOKS:
+        if name not in webhooks:
+            continue
+        egress = raw.setdefault("egress", {})
+        if not isinstance(egress, dict):
+            raise ConfigError("egress", "expected a table")
+        if name in egress:
+            raise ConfigError(
+                f"webhooks.{name}", f"given with its new name egress.{name}: keep one"
+            )
+        egress[name] = webhooks.pop(name)
+
+
+def network_entry(entry: str) -> tuple[IPNetwork, int | None]:
+    """An ``[egress]`` network: a CIDR, an address, or ``address:port`` / ``[v6]:port``
+    (that port only). Raises ``ValueError``."""
+    text = entry.strip()
+    port: int | None = None
+    if text.startswith("[") and "]:" in text:
+        text, _, port_text = text[1:].partition("]:")
+        port = int(port_text)
+    elif text.count(":") == 1 and "/" not in text:
+        text, _, port_text = text.partition(":")
+        port = int(port_text)
+    if port is not None and not 0 < port < 65536:
+        raise ValueError("port out of range")
+    return ipaddress.ip_network(text.strip("[]"), strict=False), port
 
 
 def _freeswitch_transfer_aliases(raw: dict[str, Any]) -> None:
@@ -340,16 +376,48 @@ class WebhookEndpointSettings:
 
 @dataclass(slots=True)
 class WebhookSettings:
-    # SSRF guard: loopback/private targets are refused unless allowed (the lab allows loopback).
-    allow_loopback: bool = False
-    allow_private: bool = False
-    allowed_networks: list[str] = field(default_factory=list)  # CIDRs allowed despite the above
-    blocked_networks: list[str] = field(default_factory=list)  # CIDRs never called
+    # The addresses webhooks may reach are [egress]'s (the keys once here are read as theirs).
     concurrency: int = 8
     request_timeout_seconds: int = 15
     connect_timeout_seconds: int = 5
     poll_interval_ms: int = 1000
     endpoints: list[WebhookEndpointSettings] = field(default_factory=list)
+
+
+# Where the "ollama" LLM engine connects when its section names no base_url (Ollama's own
+# default): allowed to providers when it is the operator's [speech] llm.
+OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
+
+# The hosts the public speech providers are reached at (the clients' default URLs): what a
+# tenant's provider URL may name unless the operator's [egress] provider_hosts says otherwise.
+DEFAULT_PROVIDER_HOSTS = (
+    "api.openai.com",
+    "api.mistral.ai",
+    "api.x.ai",
+    "api.deepgram.com",
+    "api.elevenlabs.io",
+)
+
+
+@dataclass(slots=True)
+class EgressSettings:  # [egress]: the URLs tenants name (docs/speech.md, docs/webhooks.md)
+    # Loopback/private addresses are refused unless allowed (the lab allows loopback).
+    allow_loopback: bool = False
+    allow_private: bool = False
+    # Networks (CIDR) or "address:port" allowed despite the above, e.g. "127.0.0.1:11434".
+    allowed_networks: list[str] = field(default_factory=list)
+    blocked_networks: list[str] = field(default_factory=list)  # never called
+    # Hosts a tenant's provider URL may name: "host", "host:port" or "*.domain".
+    provider_hosts: list[str] = field(default_factory=lambda: list(DEFAULT_PROVIDER_HOSTS))
+
+
+# [webhooks] keys that became [egress]'s: still read there (a key given both ways is refused).
+_EGRESS_KEYS_OF_WEBHOOKS = (
+    "allow_loopback",
+    "allow_private",
+    "allowed_networks",
+    "blocked_networks",
+)
 
 
 @dataclass(slots=True)
@@ -419,6 +487,7 @@ class Settings:
     numbers: list[NumberSettings] = field(default_factory=list)
     assistants: list[AssistantSettings] = field(default_factory=list)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    egress: EgressSettings = field(default_factory=EgressSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
@@ -444,6 +513,7 @@ def load_settings(
     _apply_env(raw, env)
     _retired_keys(raw)
     _freeswitch_transfer_aliases(raw)
+    _webhook_egress_aliases(raw)
     _inherit_asterisk_keys(raw)
     settings: Settings = _build(Settings, raw, "")
     _default_countries(raw, settings)
@@ -622,6 +692,7 @@ def _check(s: Settings) -> None:
     if not s.calls.resume_message.strip():
         raise ConfigError("calls.resume_message", "must not be empty")
     _check_webhooks(s.webhooks, assistant_keys)
+    _check_egress(s.egress)
     if s.recordings.format not in RECORDING_FILE_FORMATS:
         raise ConfigError(
             "recordings.format", f"must be one of {', '.join(RECORDING_FILE_FORMATS)}"
@@ -794,17 +865,11 @@ def _check_trunk_pbx(trunk: TrunkSettings, key: str, servers: list[str]) -> None
 
 def _check_webhooks(w: WebhookSettings, assistant_keys: set[tuple[str, str]]) -> None:
     # Only what needs no network: the URL's syntax here, its addresses when the endpoint is
-    # mirrored into the store (webhooks.ssrf.check_url) and again before every delivery.
+    # mirrored into the store (egress.check_url) and again before every delivery.
     _range("webhooks.concurrency", w.concurrency, 1, 256)
     _range("webhooks.request_timeout_seconds", w.request_timeout_seconds, 1, 300)
     _range("webhooks.connect_timeout_seconds", w.connect_timeout_seconds, 1, 300)
     _range("webhooks.poll_interval_ms", w.poll_interval_ms, 50, 60_000)
-    for name in ("allowed_networks", "blocked_networks"):
-        for i, cidr in enumerate(getattr(w, name)):
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ConfigError(f"webhooks.{name}[{i}]", "not an IP network (CIDR)") from None
     seen: set[tuple[str, str]] = set()
     for i, e in enumerate(w.endpoints):
         key = f"webhooks.endpoints[{i}]"
@@ -829,6 +894,28 @@ def _check_webhooks(w: WebhookSettings, assistant_keys: set[tuple[str, str]]) ->
                 raise ConfigError(f"{key}.event_types[{j}]", f"must be one of {choices}")
         if e.assistant and (e.organization, e.assistant) not in assistant_keys:
             raise ConfigError(f"{key}.assistant", f"unknown assistant {e.assistant!r}")
+
+
+def _check_egress(e: EgressSettings) -> None:
+    for name in ("allowed_networks", "blocked_networks"):
+        for i, entry in enumerate(getattr(e, name)):
+            try:
+                network_entry(entry)
+            except ValueError:
+                raise ConfigError(
+                    f"egress.{name}[{i}]", "not an IP network (CIDR) or address:port"
+                ) from None
+    for i, host in enumerate(e.provider_hosts):
+        if not isinstance(host, str) or not _PROVIDER_HOST.fullmatch(host.strip()):
+            raise ConfigError(
+                f"egress.provider_hosts[{i}]", "a host name, host:port or *.domain (no scheme)"
+            )
+
+
+_PROVIDER_HOST = re.compile(
+    r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?"
+    r"|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 
 
 def _check_echo(echo: EchoSettings) -> None:

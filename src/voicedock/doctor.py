@@ -21,6 +21,7 @@ from voicedock.config import (
     Settings,
     load_settings,
 )
+from voicedock.egress.settings import egress_warnings
 from voicedock.errors import ConfigError
 
 AsteriskCheck = Callable[[Path, Settings], list[str]]
@@ -107,6 +108,8 @@ def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) ->
         problems += asyncio.run(check(settings))
     for problem in problems:
         print(problem, file=out)
+    for warning in egress_warnings(settings):  # printed; not a failure (a local model is fine)
+        print(warning, file=out)
     if problems:
         return 1
     print("OK", file=out)

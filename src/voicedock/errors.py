@@ -179,5 +179,5 @@ class UnsafeUrl(WebhookError):
     """The URL may not be called: bad scheme, credentials, or an internal address."""
 
     def __init__(self, url_for_log: str, reason: str) -> None:
-        super().__init__(f"webhook URL refused ({reason}): {url_for_log}")
+        super().__init__(f"URL refused ({reason}): {url_for_log}")
         self.reason = reason

@@ -143,8 +143,14 @@ class Service:
         )
         # Starts the live conversation of each answered call (a PBX that carries media).
         self.engine.assistant_server = self.webhooks.requests
+        # One egress guard: webhooks, tools, assistant-request and the calls' speech providers.
         self.runner = CallRunner(
-            self.engine, pbx, store, settings, tool_server=self.webhooks.requests
+            self.engine,
+            pbx,
+            store,
+            settings,
+            tool_server=self.webhooks.requests,
+            egress=self.webhooks.egress,
         )
         # Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts.
         self.metrics = ServiceMetrics(

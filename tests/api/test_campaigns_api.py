@@ -28,7 +28,7 @@ async def limited(database_url: str) -> AsyncIterator[Api]:
     settings = make_settings(database_url)
     settings.trunks[0].max_channels = 3
     settings.trunks[0].max_cps = 5
-    settings.webhooks.allow_loopback = True  # the test's webhook receiver
+    settings.egress.allow_loopback = True  # the test's webhook receiver
     settings.webhooks.poll_interval_ms = 50
     for number in settings.numbers:
         number.max_concurrent_calls = 100

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.unit
 @pytest.fixture
 async def lab_api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], FakePbx, str, str]]:
     settings = make_settings(f"sqlite:///{tmp_path / 'api.db'}")
-    settings.webhooks.allow_loopback = True  # as in the lab
+    settings.egress.allow_loopback = True  # as in the lab
     settings.webhooks.poll_interval_ms = 50
     pbx = FakePbx()
     services: list[Service] = []

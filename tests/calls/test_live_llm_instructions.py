@@ -93,9 +93,11 @@ class World:
 @pytest.fixture
 async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
     stt = FakeStt()
-    stt_registry.register(FAKE, lambda _config: stt)
-    tts_registry.register(FAKE, lambda _config: FakeTts(8000, ms_per_char=1))
+    stt_registry.register(FAKE, lambda _config, _e: stt)
+    tts_registry.register(FAKE, lambda _config, _e: FakeTts(8000, ms_per_char=1))
     settings.speech.stt = settings.speech.tts = FAKE
+    # The stand-in LLM an assistant may name runs on loopback, as a local model would.
+    settings.egress.allowed_networks = ["127.0.0.1/32"]
     conversation = ConversationConfig(
         endpointing=EndpointingConfig(
             end_silence_ms=300, silence_timeout_ms=None, max_duration_ms=None

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.unit
 TEST_PROVIDER = "live-test-fake"
 
 
-def _unavailable(config: Mapping[str, Any]) -> Tts:
+def _unavailable(config: Mapping[str, Any], _egress: object = None) -> Tts:
     raise ProviderUnavailableError("no voice installed")
 
 
@@ -31,15 +31,15 @@ def _unavailable(config: Mapping[str, Any]) -> Tts:
 def fake_registry() -> Iterator[dict[str, list[Mapping[str, Any]]]]:
     seen: dict[str, list[Mapping[str, Any]]] = {"stt": [], "llm": [], "tts": []}
 
-    def stt(config: Mapping[str, Any]) -> Stt:
+    def stt(config: Mapping[str, Any], _egress: object = None) -> Stt:
         seen["stt"].append(config)
         return FakeStt()
 
-    def llm(config: Mapping[str, Any]) -> Llm:
+    def llm(config: Mapping[str, Any], _egress: object = None) -> Llm:
         seen["llm"].append(config)
         return FakeLlm()
 
-    def tts(config: Mapping[str, Any]) -> Tts:
+    def tts(config: Mapping[str, Any], _egress: object = None) -> Tts:
         seen["tts"].append(config)
         return FakeTts()
 

@@ -48,7 +48,7 @@ def node_settings(database_url: str, node_id: str, receiver: Receiver | None = N
     for number in settings.numbers:
         number.max_concurrent_calls = 4
     if receiver is not None:
-        settings.webhooks.allow_loopback = True
+        settings.egress.allow_loopback = True
         settings.webhooks.endpoints = [
             WebhookEndpointSettings(
                 name="crm", organization=ACME, url=receiver.url, secret=receiver.secret

@@ -306,9 +306,9 @@ TEST_PROVIDER = "runner-service-test"
 @pytest.fixture
 def test_providers() -> Iterator[tuple[FakeStt, FakeLlm, FakeTts]]:
     made = (FakeStt(), FakeLlm(), FakeTts(8000, ms_per_char=10))
-    stt_registry.register(TEST_PROVIDER, lambda _c: made[0])
-    llm_registry.register(TEST_PROVIDER, lambda _c: made[1])
-    tts_registry.register(TEST_PROVIDER, lambda _c: made[2])
+    stt_registry.register(TEST_PROVIDER, lambda _c, _e: made[0])
+    llm_registry.register(TEST_PROVIDER, lambda _c, _e: made[1])
+    tts_registry.register(TEST_PROVIDER, lambda _c, _e: made[2])
     yield made
     for registry in (stt_registry, llm_registry, tts_registry):
         registry._factories.pop(TEST_PROVIDER, None)  # type: ignore[attr-defined]

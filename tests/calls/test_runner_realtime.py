@@ -78,8 +78,10 @@ class World:
 async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
     tts = FakeTts(8000, ms_per_char=10)
     tts_configs: list[dict[str, Any]] = []
+    # The realtime server the assistants name runs on loopback, as a local one would.
+    settings.egress.allowed_networks = ["127.0.0.1/32"]
 
-    def make_tts(config: Mapping[str, Any]) -> FakeTts:
+    def make_tts(config: Mapping[str, Any], _egress: object = None) -> FakeTts:
         tts_configs.append(dict(config))
         return tts
 

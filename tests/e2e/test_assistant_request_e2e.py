@@ -42,7 +42,7 @@ async def server() -> AsyncIterator[ToolServer]:
 
 async def serving(lab: LabAsterisk, directory: Path, url: str) -> LiveService:
     settings = service_settings(lab, directory / "inbound.db", "ari")
-    settings.webhooks.allow_loopback = True
+    settings.egress.allow_loopback = True
     settings.webhooks.endpoints = [
         WebhookEndpointSettings(
             name="router",

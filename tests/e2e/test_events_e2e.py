@@ -40,7 +40,7 @@ async def test_event_stream_and_webhooks_of_a_real_call(lab: LabAsterisk, tmp_pa
     receiver = Receiver(secret)
     await receiver.start()
     settings = service_settings(lab, tmp_path / "events.db", "ari")
-    settings.webhooks.allow_loopback = True
+    settings.egress.allow_loopback = True
     settings.webhooks.endpoints = [
         WebhookEndpointSettings(name="lab", organization=ACME, url=receiver.url, secret=secret)
     ]

@@ -115,7 +115,7 @@ async def live(
     settings.speech.openai_base_url = llm.base_url
     settings.speech.openai_api_key = "sk-lab-operator"
     settings.policy.internal_targets = ["sales"]
-    settings.webhooks.allow_loopback = True  # the organization's server is on loopback here
+    settings.egress.allow_loopback = True  # the organization's server is on loopback here
     settings.webhooks.endpoints = [
         WebhookEndpointSettings(
             name="tools",

@@ -156,9 +156,9 @@ def freeswitch_settings(
 async def speech_fakes() -> AsyncIterator[tuple[str, SpeechFakes]]:
     """Register ``SpeechFakes`` under a fresh provider name for the duration."""
     name, fakes = f"user-path-{uuid.uuid4().hex[:8]}", SpeechFakes()
-    stt_registry.register(name, lambda _c: fakes.stt)
-    llm_registry.register(name, lambda _c: fakes.llm)
-    tts_registry.register(name, lambda _c: fakes.tts)
+    stt_registry.register(name, lambda _c, _e: fakes.stt)
+    llm_registry.register(name, lambda _c, _e: fakes.llm)
+    tts_registry.register(name, lambda _c, _e: fakes.tts)
     try:
         yield name, fakes
     finally:

@@ -43,6 +43,8 @@ def lab_settings(lab: LabFreeswitch, database: Path, speech: str | None) -> Sett
         "warmsayyes",
     ]
     settings.trunks = [TrunkSettings(name="carrier", endpoint=lab.settings.trunk_name)]
+    # The stand-in LLMs the assistants name run on loopback, as a local model would.
+    settings.egress.allowed_networks = ["127.0.0.1/32"]
     return settings
 
 

@@ -56,9 +56,9 @@ def main(saved: str, database: str, port: str, resume: str) -> None:
     handler = logging.StreamHandler()  # as ``voicedock serve`` logs
     logs.configure(handler)
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-    stt_registry.register(SPEECH, lambda _c: FakeStt())
-    llm_registry.register(SPEECH, lambda _c: FakeLlm())
-    tts_registry.register(SPEECH, lambda _c: ToneTts(8000, ms_per_char=TONE_MS_PER_CHAR))
+    stt_registry.register(SPEECH, lambda _c, _e: FakeStt())
+    llm_registry.register(SPEECH, lambda _c, _e: FakeLlm())
+    tts_registry.register(SPEECH, lambda _c, _e: ToneTts(8000, ms_per_char=TONE_MS_PER_CHAR))
     lab = LabFreeswitch(FreeswitchLabSettings.from_json(Path(saved).read_text()))
     settings = lab_settings(lab, Path(database), SPEECH)
     for number in settings.numbers:

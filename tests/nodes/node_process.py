@@ -64,9 +64,9 @@ def main(config: str) -> None:
     handler = logging.StreamHandler()  # as ``voicedock serve`` logs
     logs.configure(handler)
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-    stt_registry.register(SPEECH, lambda _c: FakeStt())
-    llm_registry.register(SPEECH, lambda _c: FakeLlm())
-    tts_registry.register(SPEECH, lambda _c: ToneTts(8000))
+    stt_registry.register(SPEECH, lambda _c, _e: FakeStt())
+    llm_registry.register(SPEECH, lambda _c, _e: FakeLlm())
+    tts_registry.register(SPEECH, lambda _c, _e: ToneTts(8000))
     settings = load_settings(config)
     web.run_app(
         create_app(settings), host=settings.server.host, port=settings.server.port, print=None

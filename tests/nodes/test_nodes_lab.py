@@ -95,7 +95,7 @@ def node_config(
         )
     if hook is not None:
         lines.append(
-            "[webhooks]\nallow_loopback = true\n[[webhooks.endpoints]]\n"
+            "[egress]\nallow_loopback = true\n[[webhooks.endpoints]]\n"
             f'name = "crm"\norganization = {q(ACME)}\nurl = {q(hook.url)}\n'
             f"secret = {q(hook.secret)}"
         )

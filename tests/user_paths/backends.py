@@ -179,7 +179,7 @@ def configure(settings: Any) -> Any:
     settings.assistants[0].first_message = GREETING
     settings.policy.internal_targets = list(INTERNAL_TARGETS)
     settings.policy.allowed_countries = ["NL"]
-    settings.webhooks.allow_loopback = True
+    settings.egress.allow_loopback = True
     return settings
 
 

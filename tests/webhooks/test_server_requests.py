@@ -10,9 +10,9 @@ import pytest
 
 from fakes.tool_server import Answer, ToolServer
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
+from voicedock.egress import Egress, EgressPolicy
 from voicedock.errors import ServerRequestFailed
 from voicedock.webhooks.server_requests import ServerRequests
-from voicedock.webhooks.ssrf import UrlPolicy, system_resolver
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +35,7 @@ class Endpoints:
 
 def requests(url: str, *, loopback: bool = True) -> ServerRequests:
     store: Any = Endpoints(WebhookEndpoint("ep", "org", url, SECRET, event_types=["tool-calls"]))
-    return ServerRequests(store, UrlPolicy(allow_loopback=loopback), system_resolver)
+    return ServerRequests(store, Egress(EgressPolicy(allow_loopback=loopback)))
 
 
 async def ask(client: ServerRequests, timeout_s: float = 5.0) -> dict[str, Any]:
@@ -95,7 +95,7 @@ async def test_an_error_status_and_a_refused_url_are_failures() -> None:
 
 async def test_no_endpoint_for_the_type() -> None:
     store: Any = Endpoints()
-    client = ServerRequests(store, UrlPolicy(allow_loopback=True), system_resolver)
+    client = ServerRequests(store, Egress(EgressPolicy(allow_loopback=True)))
     with pytest.raises(ServerRequestFailed, match="no webhook endpoint receives tool-calls"):
         await ask(client)
     await client.aclose()
@@ -110,7 +110,7 @@ async def test_assistant_request_goes_only_to_endpoints_that_list_it() -> None:
         unasked: Any = Endpoints(catch_all)
         asked: Any = Endpoints(catch_all, listing)
         clients = [
-            ServerRequests(store, UrlPolicy(allow_loopback=True), system_resolver)
+            ServerRequests(store, Egress(EgressPolicy(allow_loopback=True)))
             for store in (unasked, asked)
         ]
         try:
@@ -123,3 +123,23 @@ async def test_assistant_request_goes_only_to_endpoints_that_list_it() -> None:
                 await client.aclose()
     assert answer == {"assistant_id": "a1"}
     assert len(server.received) == 1
+
+
+async def test_an_endless_answer_is_cut_at_the_cap() -> None:
+    from fakes.local_server import LocalServer, Scripted
+    from voicedock.egress import ResponseCaps
+
+    server = LocalServer()
+    server.route("POST", "/tools")
+    server.replies.append(Scripted(chunks=[b'{"result": "' + b"x" * 8000], endless=True))
+    async with server:
+        store: Any = Endpoints(
+            WebhookEndpoint("ep", "org", server.url + "/tools", SECRET, event_types=["tool-calls"])
+        )
+        caps = ResponseCaps(server_answer_bytes=64_000)
+        client = ServerRequests(store, Egress(EgressPolicy(allow_loopback=True), caps=caps))
+        try:
+            with pytest.raises(ServerRequestFailed, match="answer is too large"):
+                await ask(client, timeout_s=10)
+        finally:
+            await client.aclose()

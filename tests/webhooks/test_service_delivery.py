@@ -58,7 +58,7 @@ def secret() -> str:
 
 def settings_for(database_url: str, url: str, secret: str, *, loopback: bool = True) -> Settings:
     settings = make_settings(database_url)
-    settings.webhooks.allow_loopback = loopback
+    settings.egress.allow_loopback = loopback
     settings.webhooks.endpoints = [
         WebhookEndpointSettings(name="crm", organization=ACME, url=url, secret=secret)
     ]

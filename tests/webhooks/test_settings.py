@@ -14,11 +14,12 @@ from fakes.world import ACME, GLOBEX, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config, stable_id
 from voicedock.config import WebhookEndpointSettings, load_settings
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
+from voicedock.egress.guard import address_refusal
+from voicedock.egress.settings import egress_policy
 from voicedock.errors import ConfigError
 from voicedock.webhooks import events
 from voicedock.webhooks.outbox import DeliveryState, enqueue_event
-from voicedock.webhooks.runtime import Webhooks, url_policy
-from voicedock.webhooks.ssrf import address_refusal
+from voicedock.webhooks.runtime import Webhooks
 
 from .receiver import Receiver, wait_until
 from .test_service_delivery import FAST
@@ -52,7 +53,8 @@ event_types = ["status-update", "transcript"]
 """,
     )
     settings = load_settings(path, environ={"VOICEDOCK_WEBHOOKS__POLL_INTERVAL_MS": "250"})
-    assert settings.webhooks.allow_loopback is True
+    assert settings.egress.allow_loopback is True  # the key once in [webhooks]
+    assert settings.egress.allowed_networks == ["10.20.0.0/16"]
     assert settings.webhooks.poll_interval_ms == 250
     (endpoint,) = settings.webhooks.endpoints
     assert endpoint.event_types == ["status-update", "transcript"]
@@ -62,7 +64,13 @@ event_types = ["status-update", "transcript"]
     ("body", "key"),
     [
         ("[webhooks]\nconcurrency = 0", "webhooks.concurrency"),
-        ('[webhooks]\nallowed_networks = ["nope"]', "webhooks.allowed_networks[0]"),
+        ('[egress]\nallowed_networks = ["nope"]', "egress.allowed_networks[0]"),
+        ('[egress]\nallowed_networks = ["127.0.0.1:99999"]', "egress.allowed_networks[0]"),
+        (
+            "[webhooks]\nallow_loopback = true\n[egress]\nallow_loopback = false",
+            "webhooks.allow_loopback",
+        ),
+        ('[egress]\nprovider_hosts = ["https://api.openai.com"]', "egress.provider_hosts[0]"),
         (
             '[[webhooks.endpoints]]\nname = "a b"\norganization = "acme"\n'
             f'url = "https://x.example/"\nsecret = "{SECRET}"',
@@ -131,8 +139,8 @@ async def test_configured_endpoints_are_mirrored_idempotently() -> None:
 
 def test_policy_blocks_the_pbx_and_honours_allowed_networks() -> None:
     settings = make_settings()
-    settings.webhooks.allowed_networks = ["10.20.0.0/16"]
-    policy = url_policy(settings)
+    settings.egress.allowed_networks = ["10.20.0.0/16"]
+    policy = egress_policy(settings)
     ami = ipaddress.ip_address("127.0.0.1")
     assert address_refusal(ami, 5038, policy) is not None  # AMI, from pbx.asterisk
     assert address_refusal(ami, 8088, policy) is not None  # ARI

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import unused_port
 
 from voicedock.domain.webhooks import Delivery, generate_secret
+from voicedock.egress import EgressPolicy
 from voicedock.webhooks import events
 from voicedock.webhooks.outbox import (
     DeliveryState,
@@ -18,14 +19,13 @@ from voicedock.webhooks.outbox import (
     enqueue_event,
 )
 from voicedock.webhooks.retry import RetryPolicy
-from voicedock.webhooks.ssrf import UrlPolicy
 from voicedock.webhooks.worker import DeliveryWorker, WorkerSettings
 
 from .receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.unit
 
-LAB = UrlPolicy(allow_loopback=True)
+LAB = EgressPolicy(allow_loopback=True)
 FAST = WorkerSettings(
     concurrency=4,
     request_timeout=2.0,
@@ -255,7 +255,7 @@ async def test_gives_up_three_days_after_enqueueing(receiver: Receiver, secret: 
 async def test_loopback_url_is_refused_at_send_time(receiver: Receiver, secret: str) -> None:
     outbox = outbox_for(receiver.url, secret)
     await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=UrlPolicy(), settings=FAST):
+    async with DeliveryWorker(outbox, policy=EgressPolicy(), settings=FAST):
         await wait_until(lambda: next(iter(outbox.records.values())).attempts >= 1)
     (record,) = outbox.records.values()
     assert record.last_error == "URL refused: loopback address"
@@ -273,7 +273,7 @@ async def test_dns_rebinding_between_check_and_connect_is_refused(
 
     outbox = outbox_for(f"http://hooks.example.com:{receiver.server.port}/hook", secret)
     await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=UrlPolicy(), resolver=rebinding_dns, settings=FAST):
+    async with DeliveryWorker(outbox, policy=EgressPolicy(), resolver=rebinding_dns, settings=FAST):
         await wait_until(lambda: next(iter(outbox.records.values())).attempts >= 1)
     (record,) = outbox.records.values()
     assert record.last_error is not None

@@ -41,6 +41,11 @@ from voicedock.domain.secret_fields import MASK
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 
 _MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
+_PROVIDER_URL: Schema = {"type": "string", "format": "uri"}
+_URL_RULE = (
+    "on a host the operator allows ([egress] provider_hosts, or a loopback/private network "
+    "of allowed_networks); else 400 naming the key. docs/speech.md"
+)
 _SECRET: Schema = {
     "type": "string",
     "description": "The organization's own provider key. Write-only: every read shows "
@@ -59,7 +64,7 @@ def _section(section: str, extra: dict[str, Schema] | None = None) -> Schema:
         "properties": {
             "provider": {"type": "string"},
             "api_key": _SECRET,
-            "base_url": {"type": "string", "format": "uri"},
+            "base_url": {**_PROVIDER_URL, "description": "The provider's endpoint, " + _URL_RULE},
             **(extra or {}),
         },
         "description": (
@@ -81,7 +86,7 @@ _CONFIG_PROPS: dict[str, Schema] = {
         provider_keys.LLM,
         {
             "messages": {"type": "array", "items": _MESSAGE},
-            "url": {"type": "string", "format": "uri", "description": "xai_realtime only"},
+            "url": {**_PROVIDER_URL, "description": "xai_realtime: the websocket, " + _URL_RULE},
         },
     ),
     "stt_config": _section(provider_keys.STT),

@@ -21,6 +21,7 @@ from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolv
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Assistant, PhoneNumber, Trunk, utcnow
 from voicedock.domain.secret_fields import restore_masked
+from voicedock.egress import EgressPolicy
 from voicedock.errors import (
     BadRequest,
     Conflict,
@@ -54,9 +55,14 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 
 def build_assistant(
-    obj: dict[str, Any], base: Assistant | None, org_id: str, speech: SpeechSettings
+    obj: dict[str, Any],
+    base: Assistant | None,
+    org_id: str,
+    speech: SpeechSettings,
+    egress: EgressPolicy | None = None,
 ) -> Assistant:
-    """A new assistant from a POST body, or ``base`` updated by a PATCH body (400 if invalid)."""
+    """A new assistant from a POST body, or ``base`` updated by a PATCH body (400 if invalid,
+    a URL the operator's ``egress`` policy refuses included)."""
     fields.reject_unknown(obj, ASSISTANT_FIELDS)
     checked = check_config(
         {k: v for k, v in obj.items() if k != "active"}, "body", allow_profile=True
@@ -71,7 +77,7 @@ def build_assistant(
     for key in CONFIG_FIELDS:  # an explicit null removes an optional setting
         if key in obj and obj[key] is None:
             config.pop(key, None)
-    resolve_provider(config, speech)  # enforces the provider rules
+    resolve_provider(config, speech, egress)  # enforces the provider rules and URLs
     now = utcnow()
     return Assistant(
         id=base.id if base is not None else str(uuid.uuid4()),
@@ -104,7 +110,9 @@ async def list_assistants(request: web.Request) -> web.Response:
 async def create_assistant(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     obj = await _json_object(request)
-    assistant = build_assistant(obj, None, organization_of(request), service.settings.speech)
+    org_id = organization_of(request)
+    egress = service.engine.egress_policy
+    assistant = build_assistant(obj, None, org_id, service.settings.speech, egress)
     async with service.store.transaction() as tx:
         await tx.insert_assistant(assistant)
     return web.json_response(assistant_json(assistant), status=201)
@@ -120,7 +128,8 @@ async def update_assistant(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     base = await _assistant(request)
     obj = await _json_object(request)
-    updated = build_assistant(obj, base, base.organization_id, service.settings.speech)
+    egress = service.engine.egress_policy
+    updated = build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
     async with service.store.transaction() as tx:
         await tx.update_assistant(updated)
     return web.json_response(assistant_json(updated))

@@ -15,6 +15,7 @@ from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.serialize import iso
+from voicedock.calls.tenant_urls import check_tool_url
 from voicedock.calls.tool_config import check_tool
 from voicedock.domain.records import JsonObject, ToolTemplate, utcnow
 from voicedock.errors import Conflict, NotFound
@@ -35,8 +36,10 @@ def template_json(template: ToolTemplate) -> JsonObject:
 
 
 async def _tool(request: web.Request) -> JsonObject:
-    max_bytes = request.app[SERVICE].settings.server.max_body_bytes
-    return check_tool(await read_json(request, max_bytes), "body")
+    service = request.app[SERVICE]
+    tool = check_tool(await read_json(request, service.settings.server.max_body_bytes), "body")
+    check_tool_url(tool, "body", service.engine.egress_policy)
+    return tool
 
 
 async def _template(request: web.Request) -> ToolTemplate:

@@ -24,12 +24,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from voicedock.calls import fields
+from voicedock.calls.tenant_urls import check_tenant_urls
 from voicedock.calls.tool_config import check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
 from voicedock.domain.tenant_schemas import check_tenant_schema
+from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.providers.base import ProviderConfigError
@@ -306,8 +308,11 @@ def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
     return merged
 
 
-def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
-    """Apply the provider rules; fill what the sections leave out (400 on contradictions)."""
+def resolve_provider(
+    config: JsonObject, speech: SpeechSettings, egress: EgressPolicy | None = None
+) -> JsonObject:
+    """Apply the provider rules; fill what the sections leave out (400 on contradictions);
+    with ``egress``, 400 on a URL the operator's policy refuses (``calls.tenant_urls``)."""
     provider = config.get("provider", "offline")
     resolved = dict(config, provider=provider)
     has_stt, has_tts = "stt_config" in config, "tts_config" in config
@@ -325,6 +330,8 @@ def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
         llm = resolved.get("llm_config")
         if isinstance(llm, dict):
             resolved["llm_config"] = realtime_section(llm, speech.tts)
+        if egress is not None:
+            check_tenant_urls(resolved, egress)
         return resolved
     if provider in NEEDS_STT_AND_TTS and not (has_stt and has_tts):
         raise BadRequest(f"provider {provider} requires both stt_config and tts_config")
@@ -341,6 +348,8 @@ def resolve_provider(config: JsonObject, speech: SpeechSettings) -> JsonObject:
         if key == "stt_config" and name in WHISPER_NAMES:
             _check_whisper(part)
         resolved[key] = part
+    if egress is not None:
+        check_tenant_urls(resolved, egress)
     return resolved
 
 

@@ -88,6 +88,7 @@ from voicedock.domain.records import (
     utcnow,
 )
 from voicedock.domain.webhooks import EventType
+from voicedock.egress.settings import egress_policy
 from voicedock.errors import PbxUnavailable, RateLimited, StoreError
 from voicedock.logs import call_context, describe
 from voicedock.pbx.base import InboundCall, OriginateRequest, Pbx, PbxEvent, PbxEventKind
@@ -132,6 +133,8 @@ class CallEngine:
         self._pbx = pbx
         self._settings = settings
         self._now = clock
+        # What the URLs of a call's assistant may name (checked when the call is placed).
+        self.egress_policy = egress_policy(settings)
         # The node this engine runs on: its calls carry it (calls/nodes.py).
         self.node_id = settings.node.id or default_node_id()
         self.live_calls = LiveCalls()
@@ -200,7 +203,9 @@ class CallEngine:
         api_key_id: str | None,
     ) -> OutboundResult:
         check_destination(request.destination, self._settings.policy)
-        assistant = await resolve_assistant(self._store, org_id, request, self._settings.speech)
+        assistant = await resolve_assistant(
+            self._store, org_id, request, self._settings.speech, self.egress_policy
+        )
         await check_number_choice(self._store, org_id, request.number_id, self.trunk_access)
         now = self._now()
         call_id = new_outbound_call_id()

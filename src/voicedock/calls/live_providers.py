@@ -19,6 +19,10 @@ was accepted when it was saved, and the host's settings (Whisper's model, cache 
 device, compute type and threads; Piper's voice file) come from the operator's ``[speech]``
 section only. So no assistant makes the node read, write or load anything the operator did not
 configure.
+
+With an ``egress`` guard (a call's providers always have one) the URLs are checked against the
+operator's policy before anything is built (``calls.tenant_urls``: an assistant saved before
+the policy changed, an ``assistant-request`` answer) and every connection passes the guard.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from voicedock.calls.assistant_config import (
     resolve_provider,
     tenant_sections,
 )
+from voicedock.calls.tenant_urls import check_tenant_urls
 from voicedock.config import SpeechSettings
+from voicedock.egress import Egress
 from voicedock.errors import BadRequest
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
@@ -62,35 +68,41 @@ class SpeechProviders:
 
 
 def build_providers(
-    assistant_config: Mapping[str, Any], speech: SpeechSettings | None = None
+    assistant_config: Mapping[str, Any],
+    speech: SpeechSettings | None = None,
+    egress: Egress | None = None,
 ) -> SpeechProviders:
     """Providers from an assistant configuration (raises ProviderError)."""
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
-        return _speech_to_speech(assistant_config, speech or SpeechSettings())
+        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress)
     speech = speech or SpeechSettings()
-    assistant_config = _resolved(assistant_config, speech)
+    assistant_config = _resolved(assistant_config, speech, egress)
+    guard = None if egress is None else egress.for_providers()
     return SpeechProviders(
-        stt=create_stt(_section(assistant_config, "stt_config", speech)),
-        llm=create_llm(_section(assistant_config, "llm_config", speech)),
-        tts=create_tts(_section(assistant_config, "tts_config", speech)),
+        stt=create_stt(_section(assistant_config, "stt_config", speech), guard),
+        llm=create_llm(_section(assistant_config, "llm_config", speech), guard),
+        tts=create_tts(_section(assistant_config, "tts_config", speech), guard),
     )
 
 
 async def build_providers_closing_on_error(
-    assistant_config: Mapping[str, Any], speech: SpeechSettings | None = None
+    assistant_config: Mapping[str, Any],
+    speech: SpeechSettings | None = None,
+    egress: Egress | None = None,
 ) -> SpeechProviders:
     """``build_providers``, closing the ones already made when a later one fails."""
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
-        return _speech_to_speech(assistant_config, speech or SpeechSettings())
+        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress)
     speech = speech or SpeechSettings()
-    assistant_config = _resolved(assistant_config, speech)
+    assistant_config = _resolved(assistant_config, speech, egress)
+    guard = None if egress is None else egress.for_providers()
     made: list[Stt | Llm | Tts] = []
     try:
-        stt = create_stt(_section(assistant_config, "stt_config", speech))
+        stt = create_stt(_section(assistant_config, "stt_config", speech), guard)
         made.append(stt)
-        llm = create_llm(_section(assistant_config, "llm_config", speech))
+        llm = create_llm(_section(assistant_config, "llm_config", speech), guard)
         made.append(llm)
-        tts = create_tts(_section(assistant_config, "tts_config", speech))
+        tts = create_tts(_section(assistant_config, "tts_config", speech), guard)
         return SpeechProviders(stt, llm, tts)
     except BaseException:
         for provider in made:
@@ -99,29 +111,38 @@ async def build_providers_closing_on_error(
         raise
 
 
-def _resolved(config: Mapping[str, Any], speech: SpeechSettings) -> Mapping[str, Any]:
+def _resolved(
+    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
+) -> Mapping[str, Any]:
     """The provider rules once more (idempotent): a placed call's snapshot is resolved
-    already, an inbound call's saved assistant may not be."""
+    already, an inbound call's saved assistant may not be; its URLs checked with ``egress``."""
     try:
-        return resolve_provider(tenant_sections(config, speech), speech)
+        return resolve_provider(
+            tenant_sections(config, speech), speech, None if egress is None else egress.policy
+        )
     except BadRequest as exc:
         raise ProviderConfigError(exc.message) from None
 
 
-def _speech_to_speech(config: Mapping[str, Any], speech: SpeechSettings) -> SpeechProviders:
+def _speech_to_speech(
+    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
+) -> SpeechProviders:
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
     llm_config = tenant_sections(config, speech).get("llm_config")
     try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
         section = realtime_section(dict(llm_config), speech.tts) if llm_config else {}
+        if egress is not None:
+            check_tenant_urls({**config, "llm_config": section}, egress.policy)
     except BadRequest as exc:
         raise ProviderConfigError(exc.message) from None
+    guard = None if egress is None else egress.for_providers()
     # Opens nothing until the call connects, so a failing TTS below leaks nothing.
     own_url = section.get("url")
     key = "" if own_url and own_url != XAI_REALTIME_URL else speech.xai_api_key
-    realtime = RealtimeSpeech.from_config(section, default_key=key)
+    realtime = RealtimeSpeech.from_config(section, default_key=key, egress=guard)
     say_voice = section.get(SAY_VOICE) or {"provider": speech.tts}
-    tts = create_tts(_section({"tts_config": say_voice}, "tts_config", speech))
+    tts = create_tts(_section({"tts_config": say_voice}, "tts_config", speech), guard)
     return SpeechProviders(stt=None, llm=None, tts=tts, realtime=realtime)
 
 

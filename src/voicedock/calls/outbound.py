@@ -16,6 +16,7 @@ from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import JsonObject
 from voicedock.domain.secret_fields import restore_masked
+from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, Forbidden, NotFound
 from voicedock.store.base import Store
 
@@ -45,9 +46,14 @@ class NewCall:
 
 
 async def resolve_assistant(
-    store: Store, org_id: str, request: OutboundRequest, speech: SpeechSettings
+    store: Store,
+    org_id: str,
+    request: OutboundRequest,
+    speech: SpeechSettings,
+    egress: EgressPolicy | None = None,
 ) -> ResolvedAssistant:
-    """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors)."""
+    """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors;
+    with ``egress``, a URL the operator's policy refuses is a 400 too)."""
     if request.assistant_id is not None:
         saved = await store.get_assistant(org_id, request.assistant_id)
         if saved is None:
@@ -78,7 +84,7 @@ async def resolve_assistant(
         assistant_id=assistant_id,
         name=name or None,
         business_name=business or None,
-        config=resolve_provider(config, speech),
+        config=resolve_provider(config, speech, egress),
     )
 
 

@@ -42,6 +42,8 @@ from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, Direction, utcnow
+from voicedock.egress import Egress
+from voicedock.egress.settings import egress_guard
 from voicedock.errors import (
     MediaError,
     PbxError,
@@ -197,11 +199,14 @@ class CallRunner:
         conversation: ConversationConfig | None = None,
         close_timeout: float = 10.0,
         tool_server: ToolServer | None = None,
+        egress: Egress | None = None,
     ) -> None:
         """``providers`` builds a call's STT/LLM/TTS (default: the registry's, from the
-        assistant configuration); ``conversation`` holds dialogue defaults (endpointing...);
+        assistant configuration, connecting through ``egress``: the guard of ``settings``
+        unless given); ``conversation`` holds dialogue defaults (endpointing...);
         ``tool_server`` runs the assistants' webhook tools."""
         self._tool_server = tool_server
+        self._egress = egress or egress_guard(settings)
         self._engine = engine
         self._pbx = pbx
         self._store = store
@@ -250,7 +255,8 @@ class CallRunner:
         for key, create, engine in engines:
             try:
                 provider: Any = create(
-                    {"provider": engine, **operator_settings(key, engine, speech)}
+                    {"provider": engine, **operator_settings(key, engine, speech)},
+                    self._egress.for_providers(),
                 )
                 warm = getattr(provider, "warm_up", None)
                 if warm is not None:
@@ -565,7 +571,9 @@ class CallRunner:
     async def _default_providers(self, assistant_config: Mapping[str, Any]) -> SpeechProviders:
         from voicedock.calls.live_providers import build_providers_closing_on_error
 
-        return await build_providers_closing_on_error(assistant_config, self._settings.speech)
+        return await build_providers_closing_on_error(
+            assistant_config, self._settings.speech, self._egress
+        )
 
     async def _transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
         now = utcnow()  # when it was said, even if stored later

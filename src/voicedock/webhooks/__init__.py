@@ -1,8 +1,9 @@
 """Webhooks: signed event delivery to customer endpoints through a transactional outbox.
 
+Which addresses may be called is the egress guard's (``voicedock.egress``).
+
 Modules:
     signing  — Standard Webhooks signatures (also usable by receiving applications)
-    ssrf     — URL policy: which endpoints voicedock may call
     events   — payload builders for the event types
     retry    — backoff schedule and ``Retry-After`` parsing
     outbox   — enqueuing an event, plus an in-memory ``Outbox`` (the protocol is in domain)
@@ -15,11 +16,9 @@ from voicedock.webhooks.events import encode_payload
 from voicedock.webhooks.outbox import InMemoryOutbox, enqueue_event
 from voicedock.webhooks.retry import RetryPolicy
 from voicedock.webhooks.signing import sign, verify
-from voicedock.webhooks.ssrf import BlockedTarget, UrlPolicy, check_url
 from voicedock.webhooks.worker import DeliveryWorker, WorkerSettings
 
 __all__ = [
-    "BlockedTarget",
     "Delivery",
     "DeliveryWorker",
     "EventType",
@@ -28,11 +27,9 @@ __all__ = [
     "OutboxWriter",
     "RetryPolicy",
     "UnsafeUrl",
-    "UrlPolicy",
     "VerificationError",
     "WebhookError",
     "WorkerSettings",
-    "check_url",
     "encode_payload",
     "enqueue_event",
     "generate_secret",

@@ -6,33 +6,24 @@
     ...
     await webhooks.aclose()         # idempotent; before the store is closed
 
-The URL policy comes from ``[webhooks]`` plus the PBX's own control addresses (ARI, AMI, ESL),
-which are never called whatever the configuration allows.
+The URL policy is the egress guard's (``[egress]`` plus the PBX's own control addresses: ARI,
+AMI, ESL, never called whatever the configuration allows), shared with the speech providers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from yarl import URL
-
+from voicedock.egress import CheckedUrl, HostResolver, system_resolver
+from voicedock.egress.settings import egress_guard
 from voicedock.errors import ConfigError, UnsafeUrl
 from voicedock.webhooks.campaign_events import CampaignWebhooks
 from voicedock.webhooks.publisher import WebhookPublisher
 from voicedock.webhooks.server_requests import ServerRequests
-from voicedock.webhooks.ssrf import (
-    BlockedTarget,
-    CheckedUrl,
-    HostResolver,
-    UrlPolicy,
-    check_url,
-    system_resolver,
-)
 from voicedock.webhooks.worker import DeliveryWorker, WorkerSettings
 
 if TYPE_CHECKING:
@@ -45,52 +36,6 @@ CHECK_TIMEOUT_SECONDS = 5.0  # DNS for a URL checked while an API request waits
 # A nudge right away and one shortly after: the first may reach the worker before the
 # transaction that enqueued has committed.
 SECOND_NUDGE_SECONDS = 0.1
-
-
-def url_policy(settings: Settings) -> UrlPolicy:
-    w = settings.webhooks
-    blocked = [BlockedTarget.parse(cidr) for cidr in w.blocked_networks]
-    blocked += pbx_targets(settings)
-    return UrlPolicy(
-        allow_loopback=w.allow_loopback,
-        allow_private=w.allow_private,
-        blocked=tuple(blocked),
-        allowed=tuple(ipaddress.ip_network(cidr, strict=False) for cidr in w.allowed_networks),
-    )
-
-
-def pbx_targets(settings: Settings) -> list[BlockedTarget]:
-    """The PBX's control ports (and voicedock's own API): a webhook must never become a
-    request to ARI/AMI/ESL, or loop back into this service."""
-    a, f = settings.pbx.asterisk, settings.pbx.freeswitch
-    places: list[tuple[str, int]] = [
-        (a.ami_host, a.ami_port),
-        (f.esl_host, f.esl_port),
-        (settings.server.host, settings.server.port),
-    ]
-    try:
-        ari = URL(a.ari_url)
-        if ari.host is not None and ari.port is not None:
-            places.append((ari.host, ari.port))
-    except ValueError:
-        pass
-    targets = []
-    for host, port in places:
-        for address in _literal_addresses(host):
-            targets.append(BlockedTarget.parse(address, port))
-    return targets
-
-
-def _literal_addresses(host: str) -> list[str]:
-    # A server bound to every address is at least reachable on loopback (its other addresses
-    # are private ones, refused unless allowed; blocking the port everywhere would refuse
-    # customers' public servers on the same port).
-    if host.lower() == "localhost" or host in ("0.0.0.0", "::"):
-        return ["127.0.0.0/8", "::1"]
-    try:
-        return [str(ipaddress.ip_address(host.strip("[]")))]
-    except ValueError:
-        return []  # a DNS name: its addresses are not known without a lookup
 
 
 def worker_settings(settings: Settings) -> WorkerSettings:
@@ -113,7 +58,8 @@ class Webhooks:
         resolver: HostResolver = system_resolver,
         worker: WorkerSettings | None = None,
     ) -> None:
-        self.policy = url_policy(settings)
+        self.egress = egress_guard(settings, resolver)
+        self.policy = self.egress.policy
         self.resolver = resolver
         self.worker = DeliveryWorker(
             store.outbox(),
@@ -124,7 +70,7 @@ class Webhooks:
         self.publisher = WebhookPublisher(on_enqueued=self.nudge)
         self.campaign_events = CampaignWebhooks(on_enqueued=self.nudge)
         # tool-calls and assistant-request: the requests a call waits for.
-        self.requests = ServerRequests(store, self.policy, resolver)
+        self.requests = ServerRequests(store, self.egress)
         self._configured = [e.url for e in settings.webhooks.endpoints]
         self._closed = False
 
@@ -132,7 +78,7 @@ class Webhooks:
         """The SSRF check an API request runs on a new endpoint (``UnsafeUrl`` if refused)."""
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-                return await check_url(url, self.policy, self.resolver)
+                return await self.egress.check(url)
         except TimeoutError:
             raise UnsafeUrl(url, "host did not resolve in time") from None
 

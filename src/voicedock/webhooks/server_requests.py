@@ -1,7 +1,7 @@
 """Requests to the organization's server that a call waits for: ``tool-calls`` (the model
 called a webhook tool) and ``assistant-request`` (which assistant answers an inbound call).
 
-    requests = ServerRequests(store, policy)
+    requests = ServerRequests(store, egress)
     answer = await requests.ask(org_id, assistant_id, payload, timeout_s=10)   # JSON object
     await requests.aclose()
 
@@ -28,24 +28,22 @@ from typing import Any
 import aiohttp
 
 from voicedock.domain.webhooks import EventType, WebhookEndpoint, redact
+from voicedock.egress import Egress
+from voicedock.egress.caps import read_at_most
 from voicedock.errors import InvalidSecret, ServerRequestFailed, UnsafeUrl
 from voicedock.store.base import Store
 from voicedock.webhooks import events
 from voicedock.webhooks.events import encode_payload
 from voicedock.webhooks.signing import new_message_id, sign
-from voicedock.webhooks.ssrf import GuardedResolver, HostResolver, UrlPolicy, check_url
 from voicedock.webhooks.worker import USER_AGENT
 
 log = logging.getLogger("voicedock.webhooks")
 
-MAX_ANSWER_BYTES = 256 * 1024
-
 
 class ServerRequests:
-    def __init__(self, store: Store, policy: UrlPolicy, resolver: HostResolver) -> None:
+    def __init__(self, store: Store, egress: Egress) -> None:
         self._store = store
-        self._policy = policy
-        self._resolver = resolver
+        self._egress = egress
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -126,19 +124,20 @@ class ServerRequests:
 
     async def _post(self, url: str, secret: str, body: bytes) -> dict[str, Any]:
         try:
-            await check_url(url, self._policy, self._resolver)
+            await self._egress.check(url)
             headers = sign(secret, new_message_id(), int(time.time()), body)
         except UnsafeUrl as exc:
             raise ServerRequestFailed(f"server URL refused: {exc.reason}") from None
         except (InvalidSecret, ValueError):
             raise ServerRequestFailed("the endpoint's secret cannot sign") from None
         headers["Content-Type"] = "application/json"
+        cap = self._egress.caps.server_answer_bytes
         try:
             async with self._client().post(
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status
-                raw = await response.content.read(MAX_ANSWER_BYTES + 1)
+                raw = await read_at_most(response.content, cap)
         except UnsafeUrl as exc:  # the guarded resolver, at connect time
             raise ServerRequestFailed(f"server URL refused: {exc.reason}") from None
         except (aiohttp.ClientError, OSError) as exc:
@@ -146,7 +145,8 @@ class ServerRequests:
             raise ServerRequestFailed("the server could not be reached") from None
         if not 200 <= status < 300:
             raise ServerRequestFailed(f"the server answered HTTP {status}")
-        if len(raw) > MAX_ANSWER_BYTES:
+        if len(raw) > cap:
+            log.info("server request to %s: answer over %d bytes", redact(url), cap)
             raise ServerRequestFailed("the server's answer is too large")
         try:
             answer = json.loads(raw) if raw.strip() else {}
@@ -160,15 +160,7 @@ class ServerRequests:
         if self._closed:
             raise ServerRequestFailed("voicedock is stopping")
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                resolver=GuardedResolver(self._policy, self._resolver), use_dns_cache=False
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers={"User-Agent": USER_AGENT},
-                cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=False,
-            )
+            self._session = self._egress.session(headers={"User-Agent": USER_AGENT})
         return self._session
 
     async def aclose(self) -> None:

@@ -2,7 +2,7 @@
 
 Lifecycle (the worker owns its HTTP session and the tasks that use it)::
 
-    async with DeliveryWorker(outbox, policy=UrlPolicy()) as worker:
+    async with DeliveryWorker(outbox, policy=EgressPolicy()) as worker:
         ...                     # the engine enqueues in its transactions, then worker.notify()
 
 or, inside an application's own TaskGroup, ``tg.create_task(worker.run())`` and cancel it.
@@ -31,16 +31,10 @@ import aiohttp
 
 from voicedock.aio import Supervisor
 from voicedock.domain.webhooks import Delivery, Outbox, redact
+from voicedock.egress import Egress, EgressPolicy, HostResolver, check_url, system_resolver
 from voicedock.errors import InvalidSecret, UnsafeUrl
 from voicedock.webhooks.retry import RetryPolicy, parse_retry_after
 from voicedock.webhooks.signing import sign
-from voicedock.webhooks.ssrf import (
-    GuardedResolver,
-    HostResolver,
-    UrlPolicy,
-    check_url,
-    system_resolver,
-)
 
 logger = logging.getLogger("voicedock.webhooks")
 
@@ -80,7 +74,7 @@ class DeliveryWorker:
         self,
         outbox: Outbox,
         *,
-        policy: UrlPolicy,
+        policy: EgressPolicy,
         resolver: HostResolver = system_resolver,
         settings: WorkerSettings | None = None,
         clock: Clock = utcnow,
@@ -137,20 +131,15 @@ class DeliveryWorker:
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[aiohttp.ClientSession]:
-        connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self._policy, self._resolver),
-            use_dns_cache=False,  # every connection resolves through the guard
-            limit=self._settings.concurrency,
-        )
         timeout = aiohttp.ClientTimeout(
             total=self._settings.request_timeout, connect=self._settings.connect_timeout
         )
-        async with aiohttp.ClientSession(
-            connector=connector,
+        # Every connection resolves through the guard; no cookies, no proxy from the
+        # environment.
+        async with Egress(self._policy, self._resolver).session(
+            limit=self._settings.concurrency,
             timeout=timeout,
             headers={"User-Agent": USER_AGENT},
-            cookie_jar=aiohttp.DummyCookieJar(),  # nothing carries over between endpoints
-            trust_env=False,  # no proxy from the environment
         ) as session:
             yield session
 

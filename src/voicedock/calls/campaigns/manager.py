@@ -29,6 +29,7 @@ from voicedock.domain.campaigns import (
     ContactState,
 )
 from voicedock.domain.records import Call, CallEvent, CallMessage, utcnow
+from voicedock.egress.settings import egress_policy
 from voicedock.errors import BadRequest, Conflict, NotFound
 from voicedock.store.base import Store, Transaction
 
@@ -93,6 +94,7 @@ class CampaignManager:
     ) -> None:
         self._store = store
         self._settings = settings
+        self._egress_policy = egress_policy(settings)
         self._now = clock
         self.events: CampaignEvents = events or NoCampaignEvents()
         self._campaigns: dict[str, Campaign] = {}  # by id: what a settling call reads (immutable)
@@ -100,7 +102,7 @@ class CampaignManager:
     async def create(self, org_id: str, request: CampaignRequest) -> Campaign:
         self._check_destinations(request.contacts)
         assistant = await resolve_assistant(
-            self._store, org_id, request.assistant, self._settings.speech
+            self._store, org_id, request.assistant, self._settings.speech, self._egress_policy
         )
         access = TrunkAccess(self._settings.trunks)
         for number_id in request.number_ids:

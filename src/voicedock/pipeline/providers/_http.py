@@ -1,4 +1,5 @@
-"""Shared plumbing of the cloud provider clients: one owned aiohttp session, error
+"""Shared plumbing of the cloud provider clients: one owned aiohttp session (through the
+egress guard: every connection's addresses checked, answers read up to the caps), error
 translation at the I/O boundary, a pure Server-Sent-Events decoder and PCM helpers.
 
 Error mapping (HTTP status or transport failure → provider error tree):
@@ -10,6 +11,8 @@ Error mapping (HTTP status or transport failure → provider error tree):
     5xx               ProviderResponseError    retryable
     other 4xx         ProviderResponseError    not retryable (the request itself is wrong)
     connection reset  ProviderConnectionError  retryable
+    URL refused       ProviderConfigError      the egress guard refused the address
+    answer too large  ProviderResponseError    over the response cap: that turn fails
 
 Error messages carry the provider name, status and the provider's own error text, never
 the request headers (where the keys live).
@@ -30,6 +33,9 @@ from typing import Any
 
 import aiohttp
 
+from voicedock.egress import DEFAULT_CAPS, Egress, ResponseCaps
+from voicedock.egress.caps import read_at_most
+from voicedock.errors import UnsafeUrl
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
     ProviderConnectionError,
@@ -78,18 +84,30 @@ class OwnedSession:
     """A lazily created aiohttp session owned by one provider client (idempotent aclose).
 
     Created on first use so that building a provider from configuration needs no event loop.
+    With an ``egress`` guard (what a call's providers get) every connection passes it; without
+    one (a provider built directly, as in tests) connections are not checked. The response
+    caps apply either way.
     """
 
-    def __init__(self, timeouts: Timeouts) -> None:
+    def __init__(self, timeouts: Timeouts, egress: Egress | None = None) -> None:
         self._timeouts = timeouts
+        self._egress = egress
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+
+    @property
+    def caps(self) -> ResponseCaps:
+        return DEFAULT_CAPS if self._egress is None else self._egress.caps
 
     def get(self) -> aiohttp.ClientSession:
         if self._closed:
             raise ProviderConnectionError("the provider client is closed", retryable=False)
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeouts.client_timeout())
+            timeout = self._timeouts.client_timeout()
+            if self._egress is None:
+                self._session = aiohttp.ClientSession(timeout=timeout)
+            else:
+                self._session = self._egress.session(timeout=timeout)
         return self._session
 
     async def aclose(self) -> None:
@@ -160,7 +178,7 @@ async def raise_for_status(provider: str, response: aiohttp.ClientResponse) -> N
     if response.status < 400:
         return
     try:
-        body = await response.read()
+        body = await response.content.read(DEFAULT_CAPS.error_body_bytes)
     except (aiohttp.ClientError, TimeoutError):
         body = b""
     raise error_for_status(provider, response.status, body, response.headers)
@@ -173,6 +191,8 @@ def translate_errors(provider: str) -> Iterator[None]:
         yield
     except ProviderError:
         raise
+    except UnsafeUrl as exc:  # the egress guard, when connecting
+        raise ProviderConfigError(f"{provider}: URL refused: {exc.reason}") from None
     except TimeoutError as exc:
         raise ProviderTimeoutError(f"{provider}: no answer in time") from exc
     except aiohttp.WSServerHandshakeError as exc:
@@ -268,13 +288,45 @@ class Pcm16Aligner:
         return data[:cut]
 
 
+def too_large(provider: str, what: str, cap: int) -> ProviderResponseError:
+    """The error of an answer over its cap (the call goes on; its content is not logged)."""
+    return ProviderResponseError(f"{provider}: the {what} is over the cap of {cap} bytes")
+
+
+async def read_capped(
+    provider: str, response: aiohttp.ClientResponse, cap: int, what: str = "answer"
+) -> bytes:
+    """The whole response body, refused (``ProviderResponseError``) past ``cap`` bytes."""
+    with translate_errors(provider):
+        body = await read_at_most(response.content, cap)
+    if len(body) > cap:
+        abort_response(response)
+        raise too_large(provider, what, cap)
+    return body
+
+
+def too_big(message: aiohttp.WSMessage) -> bool:
+    """Whether a websocket receive failed because the message passed ``max_msg_size``."""
+    error = message.data if message.type == aiohttp.WSMsgType.ERROR else None
+    code = getattr(error, "code", None)
+    return code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+
+
 async def iter_pcm_body(
-    provider: str, response: aiohttp.ClientResponse, chunk_bytes: int = 4096
+    provider: str,
+    response: aiohttp.ClientResponse,
+    chunk_bytes: int = 4096,
+    *,
+    cap: int = DEFAULT_CAPS.tts_audio_bytes,
 ) -> AsyncIterator[bytes]:
-    """Yield an audio response body as sample-aligned PCM chunks."""
+    """Yield an audio response body as sample-aligned PCM chunks, at most ``cap`` bytes."""
     aligner = Pcm16Aligner()
+    total = 0
     with translate_errors(provider):
         async for chunk in response.content.iter_chunked(chunk_bytes):
+            total += len(chunk)
+            if total > cap:
+                raise too_large(provider, "audio", cap)
             pcm = aligner.push(chunk)
             if pcm:
                 yield pcm

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from voicedock.aio import Supervisor
+from voicedock.egress import Egress
 from voicedock.pipeline.frames import Transcript
 from voicedock.pipeline.providers._http import (
     OwnedSession,
@@ -29,7 +30,10 @@ from voicedock.pipeline.providers._http import (
     cancel_and_wait,
     pcm16_wav,
     raise_for_status,
+    read_capped,
     require_key,
+    too_big,
+    too_large,
     translate_errors,
 )
 from voicedock.pipeline.providers.base import (
@@ -93,6 +97,7 @@ class DeepgramStt:
         smart_format: bool = True,
         keepalive_s: float = 5.0,
         timeouts: Timeouts | None = None,
+        egress: Egress | None = None,
     ) -> None:
         self._headers = {"Authorization": f"Token {require_key('deepgram', api_key)}"}
         self._base = base_url.rstrip("/")
@@ -105,10 +110,12 @@ class DeepgramStt:
         self._interim = interim_results
         self._keepalive_s = keepalive_s
         self._timeouts = timeouts or Timeouts()
-        self._session = OwnedSession(self._timeouts)
+        self._session = OwnedSession(self._timeouts, egress)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], *, default_key: str = "") -> DeepgramStt:
+    def from_config(
+        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+    ) -> DeepgramStt:
         model = str(config.get("model", "nova-3"))
         endpointing = config.get("endpointing_ms", 300)
         return cls(
@@ -121,6 +128,7 @@ class DeepgramStt:
             interim_results=bool(config.get("interim_results", True)),
             smart_format=bool(config.get("smart_format", True)),
             timeouts=Timeouts.from_config(config),
+            egress=egress,
         )
 
     def live_url(self, sample_rate: int) -> str:
@@ -143,7 +151,8 @@ class DeepgramStt:
                 headers=headers,
             ) as response:
                 await raise_for_status("deepgram", response)
-                body = await response.read()
+                cap = self._session.caps.stt_result_bytes
+                body = await read_capped("deepgram", response, cap, "transcription")
         return prerecorded_text(body)
 
     def stream(self, sample_rate: int) -> DeepgramStream:
@@ -203,7 +212,10 @@ class DeepgramStream:
     async def connect(self) -> None:
         with translate_errors("deepgram"):
             self._ws = await self._session.get().ws_connect(
-                self._url, headers=self._headers, autoping=True
+                self._url,
+                headers=self._headers,
+                autoping=True,
+                max_msg_size=self._session.caps.websocket_message_bytes,
             )
         self._last_sent = time.monotonic()
         await self._tasks.start()
@@ -268,6 +280,10 @@ class DeepgramStream:
                         await self._items.put(
                             ProviderConnectionError(f"deepgram: socket closed {code} {reason}")
                         )
+                    return
+                if too_big(msg):
+                    cap = self._session.caps.websocket_message_bytes
+                    await self._items.put(too_large("deepgram", "message", cap))
                     return
                 if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                     if not self._input_ended.is_set() and not self._closed:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
@@ -37,6 +38,7 @@ class ElevenLabsTts:
         voice_settings: Mapping[str, Any] | None = None,
         base_url: str = ELEVENLABS_BASE_URL,
         timeouts: Timeouts | None = None,
+        egress: Egress | None = None,
     ) -> None:
         if not voice_id:
             raise ProviderConfigError("elevenlabs: voice_id is required")
@@ -54,10 +56,12 @@ class ElevenLabsTts:
         self._model_id = model_id
         self._language_code = language_code
         self._voice_settings = dict(voice_settings or {})
-        self._session = OwnedSession(timeouts or Timeouts())
+        self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], *, default_key: str = "") -> ElevenLabsTts:
+    def from_config(
+        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+    ) -> ElevenLabsTts:
         return cls(
             api_key=str(config.get("api_key") or default_key),
             voice_id=str(config.get("voice_id") or config.get("voice") or ""),
@@ -67,6 +71,7 @@ class ElevenLabsTts:
             voice_settings=config.get("voice_settings"),
             base_url=str(config.get("base_url") or ELEVENLABS_BASE_URL),
             timeouts=Timeouts.from_config(config),
+            egress=egress,
         )
 
     @property
@@ -91,7 +96,8 @@ class ElevenLabsTts:
             ) as response:
                 try:
                     await raise_for_status("elevenlabs", response)
-                    async for pcm in iter_pcm_body("elevenlabs", response):
+                    cap = self._session.caps.tts_audio_bytes
+                    async for pcm in iter_pcm_body("elevenlabs", response, cap=cap):
                         yield pcm
                 finally:
                     abort_response(response)

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
@@ -17,6 +18,7 @@ from voicedock.pipeline.providers._http import (
     iter_pcm_body,
     pcm16_wav,
     raise_for_status,
+    read_capped,
     require_key,
     translate_errors,
 )
@@ -49,16 +51,19 @@ class OpenAiStt:
         prompt: str = "",
         base_url: str = OPENAI_BASE_URL,
         timeouts: Timeouts | None = None,
+        egress: Egress | None = None,
     ) -> None:
         self._headers = {"Authorization": f"Bearer {require_key('openai-stt', api_key)}"}
         self._url = base_url.rstrip("/") + "/audio/transcriptions"
         self._model = model
         self._language = language
         self._prompt = prompt
-        self._session = OwnedSession(timeouts or Timeouts())
+        self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], *, default_key: str = "") -> OpenAiStt:
+    def from_config(
+        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+    ) -> OpenAiStt:
         return cls(
             api_key=str(config.get("api_key") or default_key),
             model=str(config.get("model", "gpt-4o-mini-transcribe")),
@@ -66,6 +71,7 @@ class OpenAiStt:
             prompt=str(config.get("prompt", "")),
             base_url=str(config.get("base_url") or OPENAI_BASE_URL),
             timeouts=Timeouts.from_config(config),
+            egress=egress,
         )
 
     def _form(self, pcm: bytes, sample_rate: int) -> aiohttp.FormData:
@@ -87,7 +93,8 @@ class OpenAiStt:
             form = self._form(pcm, sample_rate)
             async with session.post(self._url, data=form, headers=self._headers) as response:
                 await raise_for_status("openai-stt", response)
-                body = await response.read()
+                cap = self._session.caps.stt_result_bytes
+                body = await read_capped("openai-stt", response, cap, "transcription")
         return transcription_text(body)
 
     async def aclose(self) -> None:
@@ -107,6 +114,7 @@ class OpenAiTts:
         speed: float | None = None,
         base_url: str = OPENAI_BASE_URL,
         timeouts: Timeouts | None = None,
+        egress: Egress | None = None,
     ) -> None:
         self._headers = {"Authorization": f"Bearer {require_key('openai-tts', api_key)}"}
         self._url = base_url.rstrip("/") + "/audio/speech"
@@ -114,10 +122,12 @@ class OpenAiTts:
         self._voice = voice
         self._instructions = instructions
         self._speed = speed
-        self._session = OwnedSession(timeouts or Timeouts())
+        self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], *, default_key: str = "") -> OpenAiTts:
+    def from_config(
+        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+    ) -> OpenAiTts:
         speed = config.get("speed")
         return cls(
             api_key=str(config.get("api_key") or default_key),
@@ -127,6 +137,7 @@ class OpenAiTts:
             speed=None if speed is None else float(speed),
             base_url=str(config.get("base_url") or OPENAI_BASE_URL),
             timeouts=Timeouts.from_config(config),
+            egress=egress,
         )
 
     @property
@@ -155,7 +166,8 @@ class OpenAiTts:
             async with session.post(self._url, json=body, headers=self._headers) as response:
                 try:
                     await raise_for_status("openai-tts", response)
-                    async for pcm in iter_pcm_body("openai-tts", response):
+                    cap = self._session.caps.tts_audio_bytes
+                    async for pcm in iter_pcm_body("openai-tts", response, cap=cap):
                         yield pcm
                 finally:
                     abort_response(response)

@@ -12,6 +12,8 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from voicedock.config import OLLAMA_BASE_URL
+from voicedock.egress import Egress
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers._http import (
     OwnedSession,
@@ -19,6 +21,7 @@ from voicedock.pipeline.providers._http import (
     Timeouts,
     abort_response,
     raise_for_status,
+    too_large,
     translate_errors,
 )
 from voicedock.pipeline.providers.base import (
@@ -32,7 +35,7 @@ DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "mistral": "https://api.mistral.ai/v1",
     "xai": "https://api.x.ai/v1",
-    "ollama": "http://127.0.0.1:11434/v1",
+    "ollama": OLLAMA_BASE_URL,
 }
 
 
@@ -145,6 +148,7 @@ class OpenAiCompatLlm:
         options: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
         name: str = "openai",
+        egress: Egress | None = None,
     ) -> None:
         if not model:
             raise ProviderConfigError(f"{name}: llm model is required")
@@ -155,10 +159,12 @@ class OpenAiCompatLlm:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._options = dict(options or {})
         self._name = name
-        self._session = OwnedSession(timeouts or Timeouts())
+        self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], *, default_key: str = "") -> OpenAiCompatLlm:
+    def from_config(
+        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+    ) -> OpenAiCompatLlm:
         """`{"provider": "openai"|"mistral"|"xai"|"ollama"|"openai-compatible", "model": ..,
         "base_url": .., "api_key": .., "temperature": .., "max_tokens": ..}`"""
         name = str(config.get("provider", "openai"))
@@ -173,6 +179,7 @@ class OpenAiCompatLlm:
             options=options,
             timeouts=Timeouts.from_config(config),
             name=name,
+            egress=egress,
         )
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
@@ -197,7 +204,11 @@ class OpenAiCompatLlm:
     async def _read_stream(self, response: Any) -> AsyncIterator[str | ToolCall]:
         decoder = SseDecoder()
         calls = ToolCallAssembler()
+        cap, total = self._session.caps.llm_reply_bytes, 0
         async for chunk in response.content.iter_any():
+            total += len(chunk)
+            if total > cap:
+                raise too_large(self._name, "reply", cap)
             for event in decoder.feed(chunk):
                 if event.data.strip() == "[DONE]":
                     for call in calls.calls():

@@ -28,10 +28,13 @@ from urllib.parse import urlencode
 import aiohttp
 
 from voicedock.aio import Supervisor
+from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
     require_key,
+    too_big,
+    too_large,
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderConnectionError, ProviderResponseError
@@ -216,6 +219,7 @@ class RealtimeSpeech:
         instructions: str = "",
         sample_rate: int = 24000,
         timeouts: Timeouts | None = None,
+        egress: Egress | None = None,
     ) -> None:
         self._headers = {"Authorization": f"Bearer {require_key('realtime', api_key)}"}
         self._url = url + (
@@ -224,10 +228,12 @@ class RealtimeSpeech:
         self._voice = voice
         self._instructions = instructions
         self.sample_rate = sample_rate
-        self._session = OwnedSession(timeouts or Timeouts())
+        self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], *, default_key: str = "") -> RealtimeSpeech:
+    def from_config(
+        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+    ) -> RealtimeSpeech:
         return cls(
             api_key=str(config.get("api_key") or default_key),
             url=str(config.get("url") or XAI_REALTIME_URL),
@@ -236,6 +242,7 @@ class RealtimeSpeech:
             instructions=str(config.get("instructions") or config.get("system_prompt") or ""),
             sample_rate=int(config.get("sample_rate", 24000)),
             timeouts=Timeouts.from_config(config),
+            egress=egress,
         )
 
     def connect(
@@ -289,7 +296,11 @@ class RealtimeConversation:
 
     async def connect(self) -> None:
         with translate_errors("realtime"):
-            self._ws = await self._session.get().ws_connect(self._url, headers=self._headers)
+            self._ws = await self._session.get().ws_connect(
+                self._url,
+                headers=self._headers,
+                max_msg_size=self._session.caps.websocket_message_bytes,
+            )
         await self._tasks.start()
         self._tasks.spawn(self._read(self._ws), name="realtime-reader")
         await self._send(self._update)
@@ -335,6 +346,10 @@ class RealtimeConversation:
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
             async for msg in ws:
+                if too_big(msg):
+                    cap = self._session.caps.websocket_message_bytes
+                    await self._events.put(too_large("realtime", "message", cap))
+                    return
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     continue
                 try:

@@ -1,7 +1,8 @@
 """Create providers from configuration dicts like ``{"provider": "offline", ...}``.
 
 Factories are registered by name per kind (stt/llm/tts). The offline factories import
-their heavy engines lazily, so importing this module never loads a model.
+their heavy engines lazily, so importing this module never loads a model. The cloud ones
+connect through the ``egress`` guard they are given (a call's providers always get one).
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+from voicedock.egress import Egress
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 
 P = TypeVar("P")
-Factory = Callable[[Mapping[str, Any]], P]
+# A provider from its configuration section and the guard its connections pass (None: none).
+Factory = Callable[[Mapping[str, Any], Egress | None], P]
 
 
 class ProviderRegistry(Generic[P]):
@@ -26,7 +29,7 @@ class ProviderRegistry(Generic[P]):
     def names(self) -> list[str]:
         return sorted(self._factories)
 
-    def create(self, config: Mapping[str, Any]) -> P:
+    def create(self, config: Mapping[str, Any], egress: Egress | None = None) -> P:
         name = config.get("provider")
         if not isinstance(name, str) or not name:
             raise ProviderConfigError(f"{self.kind}.provider is required")
@@ -35,35 +38,35 @@ class ProviderRegistry(Generic[P]):
             raise ProviderConfigError(
                 f"{self.kind}.provider {name!r} is not one of {', '.join(self.names())}"
             )
-        return factory(config)
+        return factory(config, egress)
 
 
-def _offline_stt(config: Mapping[str, Any]) -> Stt:
+def _offline_stt(config: Mapping[str, Any], _egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.whisper_stt import WhisperStt
 
     return WhisperStt.from_config(config)
 
 
-def _piper_tts(config: Mapping[str, Any]) -> Tts:
+def _piper_tts(config: Mapping[str, Any], _egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.piper_tts import PiperTts
 
     return PiperTts.from_config(config)
 
 
-def _espeak_tts(config: Mapping[str, Any]) -> Tts:
+def _espeak_tts(config: Mapping[str, Any], _egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.espeak_tts import EspeakTts
 
     return EspeakTts.from_config(config)
 
 
-def _offline_tts(config: Mapping[str, Any]) -> Tts:
+def _offline_tts(config: Mapping[str, Any], _egress: Egress | None = None) -> Tts:
     """Piper when its voice is installed, else espeak-ng."""
     from voicedock.pipeline.providers.piper_tts import piper_available
 
     return _piper_tts(config) if piper_available() else _espeak_tts(config)
 
 
-def _rule_based(config: Mapping[str, Any]) -> Llm:
+def _rule_based(config: Mapping[str, Any], _egress: Egress | None = None) -> Llm:
     from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 
     return RuleBasedPolicy.from_config(config)
@@ -89,34 +92,34 @@ llm_registry.register("rule_based", _rule_based)
 
 
 # Cloud clients: imported lazily so an offline deployment never loads them.
-def _openai_llm(config: Mapping[str, Any]) -> Llm:
+def _openai_llm(config: Mapping[str, Any], egress: Egress | None = None) -> Llm:
     from voicedock.pipeline.providers.openai_compat import OpenAiCompatLlm
 
-    return OpenAiCompatLlm.from_config(config)
+    return OpenAiCompatLlm.from_config(config, egress=egress)
 
 
-def _openai_stt(config: Mapping[str, Any]) -> Stt:
+def _openai_stt(config: Mapping[str, Any], egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.openai_audio import OpenAiStt
 
-    return OpenAiStt.from_config(config)
+    return OpenAiStt.from_config(config, egress=egress)
 
 
-def _deepgram_stt(config: Mapping[str, Any]) -> Stt:
+def _deepgram_stt(config: Mapping[str, Any], egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.deepgram import DeepgramStt
 
-    return DeepgramStt.from_config(config)
+    return DeepgramStt.from_config(config, egress=egress)
 
 
-def _openai_tts(config: Mapping[str, Any]) -> Tts:
+def _openai_tts(config: Mapping[str, Any], egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.openai_audio import OpenAiTts
 
-    return OpenAiTts.from_config(config)
+    return OpenAiTts.from_config(config, egress=egress)
 
 
-def _elevenlabs_tts(config: Mapping[str, Any]) -> Tts:
+def _elevenlabs_tts(config: Mapping[str, Any], egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.elevenlabs import ElevenLabsTts
 
-    return ElevenLabsTts.from_config(config)
+    return ElevenLabsTts.from_config(config, egress=egress)
 
 
 for _name in ("openai", "mistral", "xai", "ollama", "openai-compatible"):
@@ -127,13 +130,13 @@ tts_registry.register("openai", _openai_tts)
 tts_registry.register("elevenlabs", _elevenlabs_tts)
 
 
-def create_stt(config: Mapping[str, Any]) -> Stt:
-    return stt_registry.create(config)
+def create_stt(config: Mapping[str, Any], egress: Egress | None = None) -> Stt:
+    return stt_registry.create(config, egress)
 
 
-def create_llm(config: Mapping[str, Any]) -> Llm:
-    return llm_registry.create(config)
+def create_llm(config: Mapping[str, Any], egress: Egress | None = None) -> Llm:
+    return llm_registry.create(config, egress)
 
 
-def create_tts(config: Mapping[str, Any]) -> Tts:
-    return tts_registry.create(config)
+def create_tts(config: Mapping[str, Any], egress: Egress | None = None) -> Tts:
+    return tts_registry.create(config, egress)

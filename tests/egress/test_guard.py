@@ -5,13 +5,13 @@ import socket
 import pytest
 
 from voicedock.domain.webhooks import redact
+from voicedock.egress import EgressPolicy, GuardedResolver, NetworkTarget, check_url
 from voicedock.errors import UnsafeUrl
-from voicedock.webhooks.ssrf import BlockedTarget, GuardedResolver, UrlPolicy, check_url
 
 pytestmark = pytest.mark.unit
 
-PRODUCTION = UrlPolicy()
-LAB = UrlPolicy(allow_loopback=True, allow_private=True)
+PRODUCTION = EgressPolicy()
+LAB = EgressPolicy(allow_loopback=True, allow_private=True)
 
 
 class FakeDns:
@@ -126,7 +126,7 @@ async def test_internal_targets_are_refused(url: str, reason: str) -> None:
 
 
 async def test_loopback_is_allowed_only_with_its_flag() -> None:
-    loopback_only = UrlPolicy(allow_loopback=True)
+    loopback_only = EgressPolicy(allow_loopback=True)
     assert (await check_url("http://127.0.0.1:8080/", loopback_only, DNS)).port == 8080
     assert (await check_url("http://[::ffff:127.0.0.1]/", loopback_only, DNS)).port == 80
     with pytest.raises(UnsafeUrl, match="private"):
@@ -134,7 +134,7 @@ async def test_loopback_is_allowed_only_with_its_flag() -> None:
 
 
 async def test_private_is_allowed_only_with_its_flag() -> None:
-    private_only = UrlPolicy(allow_private=True)
+    private_only = EgressPolicy(allow_private=True)
     assert (await check_url("http://internal.example.com/", private_only, DNS)).port == 80
     with pytest.raises(UnsafeUrl, match="loopback"):
         await check_url("http://127.0.0.1/", private_only, DNS)
@@ -147,10 +147,10 @@ async def test_lab_flags_never_open_metadata_unspecified_or_multicast(url: str) 
 
 
 async def test_pbx_addresses_are_refused_even_in_the_lab() -> None:
-    policy = UrlPolicy(
+    policy = EgressPolicy(
         allow_loopback=True,
         allow_private=True,
-        blocked=(BlockedTarget.parse("10.0.0.5"), BlockedTarget.parse("127.0.0.1", port=8088)),
+        blocked=(NetworkTarget.parse("10.0.0.5"), NetworkTarget.parse("127.0.0.1", port=8088)),
     )
     with pytest.raises(UnsafeUrl, match="PBX"):
         await check_url("http://10.0.0.5:5038/", policy, DNS)

@@ -1,0 +1,309 @@
+"""The egress guard: which addresses voicedock may connect to for a URL someone named.
+
+Webhook endpoints, tool servers, the organization's assistant-request server and the speech
+providers of an assistant (LLM, STT, TTS, realtime) are URLs a tenant chooses, while
+voicedock runs next to the PBX on a private network. So a connection is refused unless every
+address the URL names or resolves to is allowed:
+
+* ``http``/``https`` (``ws``/``wss`` for provider sockets) only, no ``user:pass@``, a host and
+  a valid port;
+* numeric hosts must be canonical dotted quads or bracketed IPv6: ``http://2130706433/``,
+  ``http://0x7f.1/`` or ``http://017700000001/`` (which socket libraries read as 127.0.0.1)
+  are refused rather than interpreted;
+* IPv6 forms that embed IPv4 (``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4) are judged
+  by the IPv4 address inside;
+* loopback, private and shared (CGNAT) ranges are refused unless the operator allows them
+  (``[egress] allow_loopback`` / ``allow_private``, or a network or ``address:port`` in
+  ``allowed_networks``); link-local (cloud metadata), multicast, unspecified and reserved
+  addresses are always refused, as are the PBX's own control ports (``blocked``).
+
+:func:`check_url` runs when a URL is configured and again before each request; sessions made
+by :meth:`Egress.session` also resolve through :class:`GuardedResolver`, so a DNS answer that
+changes between the check and the connection (DNS rebinding) is checked again where it is
+used, and check IP-literal hosts of every request (redirects included) before connecting.
+Which *hosts* a tenant may name as a speech provider is ``voicedock.egress.providers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import aiohttp
+from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_middlewares import ClientMiddlewareType
+from yarl import URL
+
+from voicedock.domain.webhooks import parse_url, redact
+from voicedock.egress.caps import DEFAULT_CAPS, ResponseCaps
+from voicedock.errors import UnsafeUrl
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Resolves a host name to the IP address strings it would be connected to.
+HostResolver = Callable[[str, int], Awaitable[list[str]]]
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_SHARED_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+# WHATWG URL: a host whose last label is a number is an IPv4 address in some notation.
+_NUMERIC_LABEL = re.compile(r"(0[xX][0-9a-fA-F]*|[0-9]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkTarget:
+    """An address range, optionally only one port of it (e.g. the PBX's ARI, a local LLM)."""
+
+    network: IPNetwork
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, value: str, port: int | None = None) -> NetworkTarget:
+        return cls(ipaddress.ip_network(value, strict=False), port)
+
+    def matches(self, address: IPAddress, port: int) -> bool:
+        return (
+            self.port in (None, port)
+            and address.version == self.network.version
+            and address in self.network
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EgressPolicy:
+    """What the operator allows. The defaults are the production ones (``[egress]``)."""
+
+    allow_loopback: bool = False
+    allow_private: bool = False
+    blocked: tuple[NetworkTarget, ...] = field(default_factory=tuple)
+    # Loopback or private ranges the operator explicitly allows (an internal CRM, a local LLM).
+    allowed: tuple[NetworkTarget, ...] = field(default_factory=tuple)
+    # Hosts a tenant may name as a speech provider (``voicedock.egress.providers``).
+    provider_hosts: tuple[str, ...] = field(default_factory=tuple)
+    # The addresses of the operator's own ``[speech]`` URLs: allowed to provider connections.
+    provider_allowed: tuple[NetworkTarget, ...] = field(default_factory=tuple)
+
+    def explicitly_allows(self, address: IPAddress, port: int) -> bool:
+        return any(target.matches(address, port) for target in self.allowed)
+
+    def for_providers(self) -> EgressPolicy:
+        """The policy of provider connections: the operator's own URLs allowed too."""
+        if not self.provider_allowed:
+            return self
+        return replace(self, allowed=self.allowed + self.provider_allowed, provider_allowed=())
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedUrl:
+    """A URL that passed the policy, with the addresses it was vetted against."""
+
+    url: URL
+    host: str
+    port: int
+    addresses: tuple[str, ...]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (``getaddrinfo``), TCP addresses only."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise UnsafeUrl(host, f"host does not resolve: {error.strerror or error}") from None
+    return [str(info[4][0]) for info in infos]
+
+
+def embedded_ipv4(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address stands for, if it embeds one; else itself."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address in _NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if address.sixtofour is not None:
+            return address.sixtofour
+    return address
+
+
+def address_refusal(address: IPAddress, port: int, policy: EgressPolicy) -> str | None:
+    """Why ``address`` may not be called under ``policy``, or ``None`` if it may."""
+    inner = embedded_ipv4(address)
+    for target in policy.blocked:
+        if target.matches(address, port) or target.matches(inner, port):
+            return "address of the PBX or another blocked service"
+    # An IPv6 form that embeds IPv4 is judged by the IPv4 address it leads to.
+    address = inner
+    if address.is_unspecified:
+        return "unspecified address"
+    if address.is_loopback:
+        allowed = policy.allow_loopback or policy.explicitly_allows(address, port)
+        return None if allowed else "loopback address"
+    if address.is_link_local:
+        return "link-local address"
+    if address.is_multicast:
+        return "multicast address"
+    if address.is_reserved:
+        return "reserved address"
+    if address.is_private or address in _SHARED_CGNAT or not address.is_global:
+        allowed = policy.allow_private or policy.explicitly_allows(address, port)
+        return None if allowed else "private address"
+    return None
+
+
+def literal_host(host: str) -> IPAddress | None:
+    """The IP address a URL host is written as, or ``None`` for a DNS name.
+
+    Raises :class:`UnsafeUrl` for numeric hosts that are not canonical, since resolvers
+    disagree on what they mean.
+    """
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    last_label = host.rstrip(".").rsplit(".", 1)[-1]
+    if _NUMERIC_LABEL.fullmatch(last_label):
+        raise UnsafeUrl(host, "non-canonical numeric host")
+    return None
+
+
+def parse_target(url: str | URL) -> tuple[URL, str, int]:
+    """Syntax checks that need no DNS (``UnsafeUrl``): the URL, its host and port. A
+    ``ws``/``wss`` URL is judged as the ``http``/``https`` request that opens it."""
+    text = str(url)
+    for socket_scheme, http_scheme in (("ws://", "http://"), ("wss://", "https://")):
+        if text[: len(socket_scheme)].lower() == socket_scheme:
+            text = http_scheme + text[len(socket_scheme) :]
+    return parse_url(text)
+
+
+def literal_refusal(url: str | URL, policy: EgressPolicy) -> str | None:
+    """Why an IP-literal URL may not be called (``None`` for a DNS name, which the guarded
+    resolver checks where it is used), without any DNS lookup."""
+    try:
+        _parsed, host, port = parse_target(url)
+        literal = literal_host(host)
+    except UnsafeUrl as error:
+        return error.reason
+    return None if literal is None else address_refusal(literal, port, policy)
+
+
+async def check_url(
+    url: str,
+    policy: EgressPolicy,
+    resolver: HostResolver = system_resolver,
+) -> CheckedUrl:
+    """Refuse (:class:`UnsafeUrl`) a URL that names or resolves to any forbidden address."""
+    parsed, host, port = parse_target(url)
+    shown = redact(parsed)
+    literal = literal_host(host)
+    if literal is not None:
+        addresses = [str(literal)]
+    else:
+        try:
+            addresses = await resolver(host, port)
+        except UnsafeUrl as error:
+            raise UnsafeUrl(shown, error.reason) from None
+        if not addresses:
+            raise UnsafeUrl(shown, "host does not resolve")
+    for raw in addresses:
+        try:
+            address = ipaddress.ip_address(raw.split("%", 1)[0])
+        except ValueError:
+            raise UnsafeUrl(shown, "resolver returned a malformed address") from None
+        reason = address_refusal(address, port, policy)
+        if reason is not None:
+            # Every address must be safe: the client may connect to any of them.
+            raise UnsafeUrl(shown, reason)
+    return CheckedUrl(url=parsed, host=host, port=port, addresses=tuple(addresses))
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver that vets every answer at connection time (DNS rebinding guard).
+
+    Use with ``TCPConnector(resolver=..., use_dns_cache=False)``. aiohttp does not call the
+    resolver for IP-literal hosts; :func:`check_url` covers those before each request.
+    """
+
+    def __init__(self, policy: EgressPolicy, resolver: HostResolver = system_resolver) -> None:
+        self._policy = policy
+        self._resolver = resolver
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        checked = await check_url(
+            f"http://{_bracket(host)}:{port or 80}/", self._policy, self._resolver
+        )
+        results: list[ResolveResult] = []
+        for raw in checked.addresses:
+            address = ipaddress.ip_address(raw.split("%", 1)[0])
+            results.append(
+                ResolveResult(
+                    hostname=host,
+                    host=str(address),
+                    port=port,
+                    family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                    proto=0,
+                    flags=socket.AI_NUMERICHOST,
+                )
+            )
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def literal_guard(policy: EgressPolicy) -> ClientMiddlewareType:
+    """aiohttp client middleware checking the IP-literal host of every request a session
+    sends (redirects and websocket handshakes included): the resolver is not asked for those."""
+
+    async def guard(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+        reason = literal_refusal(request.url, policy)
+        if reason is not None:
+            raise UnsafeUrl(redact(request.url), reason)
+        return await handler(request)
+
+    return guard
+
+
+@dataclass(frozen=True, slots=True)
+class Egress:
+    """The guard one component connects through: the policy, the resolver it checks DNS
+    answers with, and the response size caps."""
+
+    policy: EgressPolicy = field(default_factory=EgressPolicy)
+    resolver: HostResolver = system_resolver
+    caps: ResponseCaps = DEFAULT_CAPS
+
+    async def check(self, url: str) -> CheckedUrl:
+        """``check_url`` under this guard's policy and resolver."""
+        return await check_url(url, self.policy, self.resolver)
+
+    def for_providers(self) -> Egress:
+        """This guard for speech provider connections (the operator's own URLs allowed)."""
+        return replace(self, policy=self.policy.for_providers())
+
+    def session(self, *, limit: int = 100, **options: Any) -> aiohttp.ClientSession:
+        """A client session whose every connection passes the guard: DNS answers through
+        :class:`GuardedResolver` (no DNS cache), IP literals through :func:`literal_guard`;
+        no proxy from the environment, no cookies carried between servers."""
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self.policy, self.resolver), use_dns_cache=False, limit=limit
+        )
+        options.setdefault("cookie_jar", aiohttp.DummyCookieJar())
+        return aiohttp.ClientSession(
+            connector=connector,
+            middlewares=(literal_guard(self.policy),),
+            trust_env=False,
+            **options,
+        )

@@ -1,0 +1,224 @@
+"""The egress guard where connections are made: a provider host the operator listed whose DNS
+answer is (or turns into) a loopback address, a redirect to an internal address, websocket
+handshakes, and which hosts a tenant may name at all."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator
+
+import pytest
+
+from fakes.local_server import LocalServer, Scripted
+from fakes.world import make_settings
+from voicedock.egress import Egress, EgressPolicy, NetworkTarget, provider_url_refusal
+from voicedock.egress.guard import address_refusal
+from voicedock.egress.settings import egress_policy
+from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.providers.base import ProviderConfigError
+from voicedock.pipeline.providers.deepgram import DeepgramStt
+from voicedock.pipeline.providers.openai_audio import OpenAiTts
+from voicedock.pipeline.providers.openai_compat import OpenAiCompatLlm
+from voicedock.pipeline.providers.realtime import RealtimeSpeech
+
+pytestmark = pytest.mark.unit
+
+HOST = "llm.provider.example"  # listed by the operator; its DNS answers 127.0.0.1
+POLICY = EgressPolicy(provider_hosts=(HOST,))
+
+
+async def rebinding_dns(host: str, port: int) -> list[str]:
+    assert host == HOST
+    return ["127.0.0.1"]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalServer]:
+    local = LocalServer()
+    local.route("*", "/{tail:.*}")
+    async with local:
+        yield local
+
+
+def guarded() -> Egress:
+    return Egress(POLICY, rebinding_dns)
+
+
+def on_host(server: LocalServer, scheme: str = "http") -> str:
+    return f"{scheme}://{HOST}:{server.port}"
+
+
+async def test_a_listed_host_passes_the_check_a_tenant_gets_when_configuring() -> None:
+    # Only the connection can tell where the name leads: the guarded resolver must.
+    assert provider_url_refusal(f"https://{HOST}/v1", POLICY) is None
+
+
+async def test_llm_whose_dns_answer_is_loopback_is_refused_at_connect_time(
+    server: LocalServer,
+) -> None:
+    llm = OpenAiCompatLlm(model="m", base_url=on_host(server) + "/v1", egress=guarded())
+    try:
+        with pytest.raises(ProviderConfigError, match="loopback address"):
+            async for _ in llm.stream([ChatMessage("user", "my card number is ...")]):
+                pass
+    finally:
+        await llm.aclose()
+    assert server.requests == []
+
+
+async def test_tts_whose_dns_answer_is_loopback_is_refused(server: LocalServer) -> None:
+    tts = OpenAiTts(api_key="k", base_url=on_host(server), egress=guarded())
+    try:
+        with pytest.raises(ProviderConfigError, match="loopback address"):
+            async for _ in tts.synthesize("Hello."):
+                pass
+    finally:
+        await tts.aclose()
+    assert server.requests == []
+
+
+async def test_realtime_websocket_to_a_loopback_answer_is_refused(server: LocalServer) -> None:
+    speech = RealtimeSpeech(
+        api_key="k", url=on_host(server, "ws") + "/v1/realtime", egress=guarded()
+    )
+    try:
+        with pytest.raises(ProviderConfigError, match="loopback address"):
+            async with speech.connect():
+                pass
+    finally:
+        await speech.aclose()
+    assert server.requests == []
+
+
+async def test_deepgram_streaming_to_a_loopback_answer_is_refused(server: LocalServer) -> None:
+    stt = DeepgramStt(api_key="k", base_url=on_host(server) + "/v1", egress=guarded())
+    try:
+        with pytest.raises(ProviderConfigError, match="loopback address"):
+            async with stt.stream(16000):
+                pass
+    finally:
+        await stt.aclose()
+    assert server.requests == []
+
+
+async def test_a_redirect_to_an_internal_address_is_refused(server: LocalServer) -> None:
+    """The operator allows one local port; its server redirects elsewhere on loopback: the
+    IP-literal target of the redirect is checked too (the resolver never sees literals)."""
+    internal = LocalServer()
+    internal.route("*", "/{tail:.*}")
+    async with internal:
+        location = f"{internal.url}/v1/chat/completions"
+        server.replies.append(Scripted(status=307, headers={"Location": location}))
+        allowed = NetworkTarget(ipaddress.ip_network("127.0.0.1/32"), server.port)
+        egress = Egress(EgressPolicy(allowed=(allowed,)))
+        llm = OpenAiCompatLlm(model="m", base_url=server.url + "/v1", egress=egress)
+        try:
+            with pytest.raises(ProviderConfigError, match="loopback address"):
+                async for _ in llm.stream([ChatMessage("user", "hi")]):
+                    pass
+        finally:
+            await llm.aclose()
+        assert len(server.requests) == 1  # the allowed one was asked
+        assert internal.requests == []  # where it pointed was not
+
+
+async def test_an_allowed_network_is_reached(server: LocalServer) -> None:
+    body = b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'
+    server.replies.append(Scripted(chunks=[body], content_type="text/event-stream"))
+    egress = Egress(EgressPolicy(allowed=(NetworkTarget.parse("127.0.0.1/32"),)))
+    llm = OpenAiCompatLlm(model="m", base_url=server.url + "/v1", egress=egress)
+    try:
+        assert [t async for t in llm.stream([ChatMessage("user", "hi")])] == ["Hi"]
+    finally:
+        await llm.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        ("https://api.openai.com/v1", None),
+        ("wss://api.x.ai/v1/realtime", None),
+        ("https://api.deepgram.com/v1", None),
+        ("https://api.elevenlabs.io", None),
+        ("https://evil.example/v1", "host evil.example is not an allowed provider host"),
+        ("http://127.0.0.1:11434/v1", "host 127.0.0.1 is not an allowed provider host"),
+        ("http://[::1]:8000/v1", "host ::1 is not an allowed provider host"),
+        ("http://10.0.0.7/v1", "host 10.0.0.7 is not an allowed provider host"),
+        ("http://169.254.169.254/latest", "host 169.254.169.254 is not an allowed provider host"),
+        ("http://93.184.216.34/v1", "host 93.184.216.34 is not an allowed provider host"),
+        ("http://2130706433/v1", "non-canonical numeric host"),
+        ("ftp://api.openai.com/v1", "only http and https URLs are allowed"),
+        ("https://user:pw@api.openai.com/v1", "credentials in the URL are not allowed"),
+    ],
+)
+def test_which_provider_urls_a_tenant_may_name_by_default(url: str, refusal: str | None) -> None:
+    assert provider_url_refusal(url, egress_policy(make_settings())) == refusal
+
+
+def test_the_operators_entries_hosts_ports_and_subdomains() -> None:
+    settings = make_settings()
+    settings.egress.provider_hosts = ["*.openai.azure.com", "llm.internal:8443"]
+    settings.egress.allowed_networks = ["127.0.0.1:11434", "10.20.0.0/16"]
+    policy = egress_policy(settings)
+    assert provider_url_refusal("https://acme.openai.azure.com/v1", policy) is None
+    assert provider_url_refusal("https://openai.azure.com/v1", policy) is not None
+    assert provider_url_refusal("https://llm.internal:8443/v1", policy) is None
+    assert provider_url_refusal("https://llm.internal/v1", policy) is not None
+    assert provider_url_refusal("https://api.deepgram.com/v1", policy) is not None  # replaced
+    # The operator's own [speech] URLs stay allowed whatever the list says.
+    assert provider_url_refusal("https://api.openai.com/v1", policy) is None
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy) is None
+    assert provider_url_refusal("http://127.0.0.1:11435/v1", policy) is not None
+    assert provider_url_refusal("http://10.20.3.4:8000/v1", policy) is None
+    # The PBX's control ports stay refused whatever is allowed.
+    settings.egress.allow_loopback = True
+    assert provider_url_refusal("http://127.0.0.1:8088/ari", egress_policy(settings)) is not None
+
+
+def test_the_operators_own_speech_url_is_allowed_to_providers_only() -> None:
+    settings = make_settings()
+    settings.speech.openai_base_url = "http://127.0.0.1:11434/v1"  # a local Ollama
+    policy = egress_policy(settings)
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy) is None
+    loopback = ipaddress.ip_address("127.0.0.1")
+    assert address_refusal(loopback, 11434, policy.for_providers()) is None
+    # A webhook or tool to the same place is not the operator's provider: still refused.
+    assert address_refusal(loopback, 11434, policy) == "loopback address"
+
+
+def test_the_default_provider_hosts_are_those_of_the_clients_default_urls() -> None:
+    from pathlib import Path
+
+    from yarl import URL
+
+    from voicedock.config import DEFAULT_PROVIDER_HOSTS, load_settings
+    from voicedock.pipeline.providers.deepgram import DEEPGRAM_BASE_URL
+    from voicedock.pipeline.providers.elevenlabs import ELEVENLABS_BASE_URL
+    from voicedock.pipeline.providers.openai_audio import OPENAI_BASE_URL
+    from voicedock.pipeline.providers.openai_compat import DEFAULT_BASE_URLS
+    from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL
+
+    public = [url for name, url in DEFAULT_BASE_URLS.items() if name != "ollama"]  # local
+    urls = [*public, OPENAI_BASE_URL, DEEPGRAM_BASE_URL, ELEVENLABS_BASE_URL, XAI_REALTIME_URL]
+    assert {URL(url).host for url in urls} == set(DEFAULT_PROVIDER_HOSTS)
+    example = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
+    assert load_settings(example, environ={}).egress.provider_hosts == list(DEFAULT_PROVIDER_HOSTS)
+
+
+def test_a_local_ollama_as_the_operators_engine_is_its_own_choice() -> None:
+    settings = make_settings()
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", egress_policy(settings)) is not None
+    settings.speech.llm = "ollama"
+    policy = egress_policy(settings)
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy) is None
+    assert address_refusal(ipaddress.ip_address("127.0.0.1"), 11434, policy) == "loopback address"
+
+
+def test_a_listed_ip_address_is_still_judged_by_its_address() -> None:
+    settings = make_settings()
+    settings.egress.provider_hosts = ["10.0.0.7:8000", "93.184.216.34"]
+    policy = egress_policy(settings)
+    assert provider_url_refusal("http://10.0.0.7:8000/v1", policy) == "private address"
+    assert provider_url_refusal("http://93.184.216.34/v1", policy) is None
+    settings.egress.allowed_networks = ["10.0.0.7:8000"]
+    assert provider_url_refusal("http://10.0.0.7:8000/v1", egress_policy(settings)) is None
