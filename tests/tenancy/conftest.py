@@ -66,6 +66,14 @@ def unpaced(tenant_settings: Settings) -> Settings:
 
 
 @pytest.fixture
+def local_model_allowed(tenant_settings: Settings) -> Settings:
+    """The operator runs a model server on this host for the organizations' assistants, the one
+    line of ``[egress]`` that allows it (the organization's LLM stand-ins listen on loopback)."""
+    tenant_settings.egress.allowed_networks = ["127.0.0.1/32"]
+    return tenant_settings
+
+
+@pytest.fixture
 async def tenants(tenant_settings: Settings) -> AsyncIterator[Tenants]:
     running = await serve(tenant_settings)
     try:

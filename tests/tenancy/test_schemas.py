@@ -31,7 +31,7 @@ from voicedock.domain.records import Assistant
 from voicedock.lab.server import LabAsterisk
 from voicedock.pipeline.analysis import ANALYSIS_PROMPT
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("local_model_allowed")]
 
 CATASTROPHIC = {
     "type": "object",

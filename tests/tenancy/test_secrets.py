@@ -19,7 +19,7 @@ from tenancy.conftest import ORGANIZATION, Tenants
 from voicedock.api.api_keys import issue_api_key
 from voicedock.domain.records import KeyScope
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("local_model_allowed")]
 
 OWN_KEY = "sk-acme-own-provider-key-7f3a"
 SHOWN = "****7f3a"
