@@ -273,10 +273,22 @@ class Api:
     key: str
 
     async def place(self, destination: str, assistant_id: str) -> str:
+        """Place a call as a well-behaved client does under the shipped configuration's calls
+        per second: a ``429`` is retried after its ``Retry-After`` (a few times at most)."""
         body = {"destination": destination, "assistant_id": assistant_id}
-        placed = await post_json(self.http, f"{self.base}/calls/outbound", self.key, body)
-        assert placed["success"] is True, placed
-        return str(placed["call_id"])
+        headers = {"Authorization": f"Bearer {self.key}"}
+        for _ in range(5):
+            async with self.http.post(
+                f"{self.base}/calls/outbound", json=body, headers=headers
+            ) as resp:
+                if resp.status == 429:
+                    await asyncio.sleep(float(resp.headers.get("Retry-After", "1")))
+                    continue
+                assert resp.status == 200, await resp.text()
+                placed = await resp.json()
+            assert placed["success"] is True, placed
+            return str(placed["call_id"])
+        raise AssertionError("the call was refused 429 five times")
 
     async def call(self, call_id: str) -> dict[str, Any]:
         found: dict[str, Any] = await get_json(self.http, f"{self.base}/calls/{call_id}", self.key)
