@@ -204,14 +204,6 @@ async def test_webhooks_and_tool_templates_naming_an_internal_server_are_refused
 
 
 @pytest.fixture
-def local_network_allowed(tenant_settings: Settings) -> Settings:
-    """The operator runs a model on this host: ``[egress] allowed_networks = ["127.0.0.1/32"]``
-    (requested before ``tenants``, which starts the service with it)."""
-    tenant_settings.egress.allowed_networks = ["127.0.0.1/32"]
-    return tenant_settings
-
-
-@pytest.fixture
 async def local_llm() -> AsyncIterator[LlmStandIn]:
     require_offline_speech()
     await WhisperStt().warm_up()
@@ -225,7 +217,7 @@ REPLY = "Monday at nine is free."
 
 @pytest.mark.e2e
 async def test_a_local_model_the_operator_allowed_gets_the_calls_turns(
-    local_network_allowed: Settings, tenants: Tenants, local_llm: LlmStandIn
+    local_model_allowed: Settings, tenants: Tenants, local_llm: LlmStandIn
 ) -> None:
     live = tenants.service
     llm_config = {"provider": "openai-compatible", "base_url": local_llm.base_url, "model": "m"}
@@ -289,7 +281,7 @@ async def endless_llm() -> AsyncIterator[EndlessLlm]:
 
 @pytest.mark.e2e
 async def test_an_endless_llm_answer_is_cut_at_the_cap_and_the_call_goes_on(
-    local_network_allowed: Settings, tenants: Tenants, endless_llm: EndlessLlm
+    local_model_allowed: Settings, tenants: Tenants, endless_llm: EndlessLlm
 ) -> None:
     live = tenants.service
     llm_config = {
