@@ -10,7 +10,7 @@ import pytest
 from calls.test_runner import FAST, ReportCounter, until
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
-from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
+from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt
 from pipeline.sentence_tts import GatedTts
@@ -19,7 +19,7 @@ from voicedock.calls.live import SpeechProviders
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
-from voicedock.pbx.base import PbxEventKind
+from voicedock.pbx.base import InboundCall, PbxEventKind
 from voicedock.pipeline.synthesis import CachedTts
 
 pytestmark = pytest.mark.unit
@@ -88,6 +88,19 @@ async def test_first_message_is_synthesized_while_the_call_rings(node: Node) -> 
     await node.pbx.answer(second)
     await until(lambda: node.observer.transcripts == ["Hi!", "Hi!"])
     assert node.synthesized() == ["Hi!"]  # the campaign's greeting, synthesized once
+
+
+async def test_an_inbound_call_s_greeting_is_synthesized_once_its_assistant_is_known(
+    node: Node,
+) -> None:
+    call_id = await node.engine.handle_inbound(
+        InboundCall("ref-1", "+31623731537", ACME_NUMBERS[0])
+    )
+    assert call_id is not None
+    await until(lambda: node.synthesized() == ["Hi!"])  # before the PBX answers it
+    await node.pbx.answer(call_id)
+    await until(lambda: node.observer.transcripts == ["Hi!"])
+    assert node.synthesized() == ["Hi!"]
 
 
 async def test_a_call_that_never_answers_releases_its_presynthesis(node: Node) -> None:

@@ -83,6 +83,7 @@ class PiperTts:
         self._rate = sample_rate
         self._model_path = model_path
         self._length_scale = length_scale
+        self._identity: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PiperTts:
@@ -99,8 +100,10 @@ class PiperTts:
 
     @property
     def voice_identity(self) -> str:
-        model = self._model_path or str(packaged_voice())
-        return f"piper|{model}|{self._length_scale}|{self._rate}"
+        if self._identity is None:  # the packaged voice's path is looked up once
+            model = self._model_path or str(packaged_voice())
+            self._identity = f"piper|{model}|{self._length_scale}|{self._rate}"
+        return self._identity
 
     def _voice(self) -> Any:
         return load_voice(self._model_path or str(packaged_voice()))
