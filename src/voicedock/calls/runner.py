@@ -358,7 +358,8 @@ class CallRunner:
                     call.assistant_config
                 )
             except ProviderError as exc:  # the call reports it once answered
-                log.info("call %s: nothing synthesized ahead: %s", mask_call_id(call.id), exc)
+                why = describe(exc)
+                log.info("call %s: nothing synthesized ahead: %s", mask_call_id(call.id), why)
                 return
             try:
                 held = self.synthesis.prepare(providers.tts, call.organization_id, text)
