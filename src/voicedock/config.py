@@ -292,6 +292,11 @@ class SpeechSettings:
     whisper_compute_type: str = "int8"
     whisper_cpu_threads: int = 0  # 0: CTranslate2's default
     piper_model_path: str = ""  # your own Piper voice (.onnx; empty: the packaged voice)
+    # The first message synthesized while the call rings, through the node's synthesis cache
+    # and pool (false: synthesized after the answer, no cache; pipeline/synthesis.py).
+    presynthesis: bool = True
+    synthesis_cache_mb: int = 64  # offline voices' audio kept for repeated texts
+    synthesis_workers: int = 0  # syntheses at once (0: the machine's cores)
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
     mistral_base_url: str = "https://api.mistral.ai/v1"
@@ -781,6 +786,8 @@ def _check_speech(speech: SpeechSettings) -> None:
         choices = ", ".join(WHISPER_COMPUTE_TYPES)
         raise ConfigError("speech.whisper_compute_type", f"must be one of {choices}")
     _range("speech.whisper_cpu_threads", speech.whisper_cpu_threads, 0, 256)
+    _range("speech.synthesis_cache_mb", speech.synthesis_cache_mb, 0, 65536)
+    _range("speech.synthesis_workers", speech.synthesis_workers, 0, 256)
 
 
 def _check_assistant_sections(a: AssistantSettings, key: str) -> None:

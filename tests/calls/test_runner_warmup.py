@@ -54,3 +54,32 @@ async def test_failing_warm_up_is_a_warning(
         await runner.aclose()
     assert "speech no-such-stt not warmed up" in caplog.text
     assert "speech no-such-tts not warmed up" in caplog.text
+
+
+async def test_warm_up_runs_each_offline_engine_once(
+    store: MemoryStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loaded and run once at start: the first call's synthesis and transcription are not the
+    engines' slower first runs."""
+    from voicedock.pipeline.providers.piper_tts import PiperTts
+    from voicedock.pipeline.providers.whisper_stt import WhisperStt
+
+    ran: list[tuple[str, object]] = []
+
+    def synthesize(_self: PiperTts, sentence: str) -> bytes:
+        ran.append(("tts", sentence))
+        return b""
+
+    def transcribe(_self: WhisperStt, pcm: bytes, rate: int, prefix: str) -> str:
+        ran.append(("stt", len(pcm) / 2 / rate))
+        return ""
+
+    monkeypatch.setattr(PiperTts, "synthesize_sentence", synthesize)
+    monkeypatch.setattr(WhisperStt, "_model", lambda _self: object())
+    monkeypatch.setattr(WhisperStt, "_transcribe_sync", transcribe)
+    settings.speech.stt, settings.speech.tts = "faster_whisper", "piper"
+    pbx = MediaFakePbx(media_server=None)
+    runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    await runner.start(warm_up=True)
+    await runner.aclose()  # waits for the warm-up task
+    assert ran == [("stt", 0.5), ("tts", "Hello.")]

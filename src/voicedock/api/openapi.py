@@ -328,7 +328,14 @@ SCHEMAS: dict[str, Schema] = {
                     strict=False,
                 )
             ),
-            "events": {"type": "array", "items": {"type": "object"}},
+            "events": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "The call's timeline ({type, data, created_at}). A transcript "
+                "event's data has role, content, started_at, ended_at, interrupted: the first "
+                "assistant one's started_at minus the call's started_at is how long the callee "
+                "waited for the greeting after answering.",
+            },
             "campaign_id": {
                 "type": ["string", "null"],
                 "description": "The campaign whose contact the call dials (also in the list).",

@@ -31,7 +31,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from voicedock.calls.assistant_request import AssistantServer, inbound_assistant
 from voicedock.calls.commands import CommandRunner
@@ -119,6 +119,22 @@ def _on_failure(undo: Callable[[], object]) -> None:
         pending.append(undo)
 
 
+class Presynthesizer(Protocol):
+    """Prepares a call's speech while it is not answered yet (``CallRunner``)."""
+
+    def prepare(self, call: Call, ring_seconds: float) -> None:
+        """``call`` (its assistant known) is ringing, for at most ``ring_seconds``."""
+        ...
+
+    def drop(self, call_id: str) -> None:
+        """The call will not be answered: what was prepared for it is not needed."""
+        ...
+
+
+# How long an accepted inbound call may take to be answered (it is answered at once).
+INBOUND_ANSWER_S = 30.0
+
+
 class CallEngine:
     def __init__(
         self,
@@ -141,6 +157,9 @@ class CallEngine:
         self.observers = Observers()
         # The organization's server that may choose the assistant of an inbound call.
         self.assistant_server: AssistantServer | None = None
+        # Told of each call whose assistant is known before it is answered (the runner
+        # synthesizes its first message meanwhile).
+        self.presynthesizer: Presynthesizer | None = None
         self._commands = CommandRunner(
             store,
             pbx,
@@ -328,6 +347,7 @@ class CallEngine:
             await self._record_not_placed(call_id, missing)
         assert call.assistant_phone is not None
         originated = self._originating[call_id] = asyncio.Event()
+        self._prepare(call, dial.ring_timeout_seconds)
         try:
             with call_context(call_id):  # the adapter's lines and tasks for this call
                 await self._pbx.originate(
@@ -342,6 +362,8 @@ class CallEngine:
                     )
                 )
         except Exception as exc:  # noqa: BLE001 - any failure means the call was not placed
+            if self.presynthesizer is not None:
+                self.presynthesizer.drop(call_id)
             await self._dial_done(call_id)
             await self._record_not_placed(call_id, exc)
         finally:
@@ -662,7 +684,15 @@ class CallEngine:
         async with self._store.transaction() as tx:
             await tx.insert_call(call)
             await self._add_event(tx, call, CallEvent(call.id, "status", {"to": "connecting"}, now))
+        self._prepare(call, INBOUND_ANSWER_S)
         return call.id
+
+    def _prepare(self, call: Call, ring_seconds: float) -> None:
+        if self.presynthesizer is not None:
+            try:
+                self.presynthesizer.prepare(call, ring_seconds)
+            except Exception:
+                log.exception("call %s: first message not prepared", mask_call_id(call.id))
 
     # -- control --------------------------------------------------------------------------
 

@@ -15,6 +15,15 @@ replayed on the conversation once it runs. A call the runner cannot serve (media
 open, providers failed, a crash) is hung up with a reason: never left open and silent. One
 call's failure never reaches another call's task.
 
+Speech is synthesized once per node and ahead of time (``[speech] presynthesis``, default on):
+the runner owns the node's ``NodeSynthesis`` (synthesis pool and cache,
+``pipeline/synthesis.py``), the engine tells it of each call whose assistant is known before
+the answer (an outbound call as it is placed, an inbound call once its assistant is chosen),
+and the call's first message is synthesized while it rings, in a task of the runner's
+supervisor holding a ``Presynthesis`` until the call's conversation ends, the call ends
+unanswered or the ring time is over. Every answered call's local TTS goes through the cache
+and pool, so the greeting's first sentence is usually ready when the media leg is up.
+
 While the store is unavailable (another process holds the SQLite file, a PostgreSQL failover)
 nothing is lost and nothing of a call is reordered: its PBX events (each with its follow-up
 here), the conversation's transcript turns, the end reason and the final record are writes of
@@ -63,6 +72,9 @@ from voicedock.pbx.base import (
     TransferTarget,
 )
 from voicedock.pipeline.providers.registry import create_stt, create_tts
+from voicedock.pipeline.synthesis import NodeSynthesis
+from voicedock.pipeline.synthesis_cache import SynthesisCache
+from voicedock.pipeline.synthesis_pool import SynthesisPool
 from voicedock.store.backlog import WriteBacklog
 from voicedock.store.base import Store
 
@@ -92,6 +104,9 @@ PBX_VERDICT_S = 10.0
 PBX_DOWN_WAIT_S = 60.0
 _VERDICT_POLL_S = 0.25
 _STILL_UP_CONFIRM_S = 1.0  # a call the PBX still has after a media loss, asked again after
+# A first message synthesized ahead is kept this long past the ring time, for an answer late
+# to reach us; then what is not synthesized yet is dropped (a cached sentence stays cached).
+PRESYNTHESIS_GRACE_S = 30.0
 # Events after which the call has left voicedock: its conversation ends without a hang-up.
 _GONE_REASONS = {
     PbxEventKind.HANGUP: REMOTE_HANGUP,
@@ -223,6 +238,18 @@ class CallRunner:
         # record's end reason).
         self._tasks = Supervisor("call runner", log)
         self._closed = False
+        # The node's synthesis pool and cache (None: [speech] presynthesis = false, the
+        # greeting synthesized after the answer by the call's own TTS).
+        speech = settings.speech
+        self.synthesis: NodeSynthesis | None = None
+        if speech.presynthesis:
+            self.synthesis = NodeSynthesis(
+                SynthesisPool(speech.synthesis_workers or None),
+                SynthesisCache(speech.synthesis_cache_mb * 1024 * 1024),
+            )
+            engine.presynthesizer = self
+        # Calls whose first message is being prepared: set to release it.
+        self._prepared: dict[str, asyncio.Event] = {}
 
     @property
     def media_pbx(self) -> MediaPbx | None:
@@ -260,7 +287,7 @@ class CallRunner:
                 )
                 warm = getattr(provider, "warm_up", None)
                 if warm is not None:
-                    await warm()
+                    await warm()  # loaded, and run once (Piper's first synthesis is slower)
                 await provider.aclose()
             except Exception as exc:  # noqa: BLE001 - a call will report it; start-up goes on
                 log.warning("speech %s not warmed up: %s", engine, type(exc).__name__)
@@ -286,10 +313,67 @@ class CallRunner:
             for task in late:
                 task.cancel()
         await self.backlog.aclose(self._close_timeout)  # the records the calls just handed in
+        for prepared in self._prepared.values():
+            prepared.set()
         try:
             await self._tasks.drain()  # the warm-up, the late calls' wind-down
         finally:
             await self._tasks.aclose()
+            if self.synthesis is not None:
+                await self.synthesis.pool.aclose()
+
+    # -- the first message ahead of the answer (the engine's Presynthesizer) --------------
+    def prepare(self, call: Call, ring_seconds: float) -> None:
+        """Synthesize ``call``'s first message while it rings (see the module's doc)."""
+        text = call.assistant_config.get("first_message")
+        if (
+            self.synthesis is None
+            or self.media_pbx is None
+            or self._closed
+            or not self._tasks.running
+            or not isinstance(text, str)
+            or not text.strip()
+            or call.id in self._prepared
+            or call.id in self._calls
+        ):
+            return
+        release = self._prepared[call.id] = asyncio.Event()
+        hold = max(0.0, ring_seconds) + PRESYNTHESIS_GRACE_S
+        if self._tasks.spawn(self._presynthesize(call, text, release, hold)) is None:
+            self._prepared.pop(call.id, None)
+
+    def drop(self, call_id: str) -> None:
+        """The call ended (or will not ring): its prepared speech is not needed."""
+        release = self._prepared.get(call_id)
+        if release is not None:
+            release.set()
+
+    async def _presynthesize(
+        self, call: Call, text: str, release: asyncio.Event, hold: float
+    ) -> None:
+        assert self.synthesis is not None
+        try:
+            try:
+                providers = await (self._providers or self._default_providers)(
+                    call.assistant_config
+                )
+            except ProviderError as exc:  # the call reports it once answered
+                why = describe(exc)
+                log.info("call %s: nothing synthesized ahead: %s", mask_call_id(call.id), why)
+                return
+            try:
+                held = self.synthesis.prepare(providers.tts, call.organization_id, text)
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(hold):
+                            await release.wait()
+                finally:
+                    held.release()
+            finally:
+                await providers.aclose()
+        finally:
+            if self._prepared.get(call.id) is release:
+                del self._prepared[call.id]
 
     # -- the PBX event sink ---------------------------------------------------------------
     async def handle_pbx_event(self, event: PbxEvent) -> None:
@@ -333,6 +417,11 @@ class CallRunner:
             targets.append(one)
         for running in targets:
             running.remote_left(_GONE_REASONS[event.kind])
+        if event.call_id:
+            self.drop(event.call_id)  # ended unanswered: its first message is not needed
+        else:
+            for prepared in self._prepared.values():
+                prepared.set()
 
     async def _answered(self, call_id: str) -> None:
         media_pbx = self.media_pbx
@@ -432,6 +521,7 @@ class CallRunner:
             log.exception("call %s: live call record not stored", mask_call_id(call.id))
         finally:
             self._calls.pop(call.id, None)
+            self.drop(call.id)
 
     async def _await_pbx_verdict(self, running: RunningCall) -> None:
         """After a media loss: until the PBX reports the call gone (hung up, lost in a restart)
@@ -481,6 +571,8 @@ class CallRunner:
 
         media_format = await self.media_format(call)
         providers = await (self._providers or self._default_providers)(call.assistant_config)
+        if self.synthesis is not None:  # the local voice through the node's cache and pool
+            providers.tts = self.synthesis.speech_for(providers.tts, call.organization_id)
         recording = self._recording_name(call)
         outbound = call.direction is Direction.OUTBOUND
         try:

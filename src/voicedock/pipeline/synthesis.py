@@ -1,0 +1,147 @@
+"""Speech synthesized once per node and ahead of time: the synthesis pool and cache together.
+
+``NodeSynthesis`` (one per process, owned by the call runner) serves every call's offline TTS
+(``SentenceTts``) sentence by sentence: a sentence already synthesized for the organization in
+the same voice comes from the ``SynthesisCache``; one being synthesized is awaited, not
+synthesized again beside itself; anything else becomes a job in the ``SynthesisPool``. What a
+call speaks goes through ``speech_for(tts, organization)``, a ``Tts`` whose sentences are
+``DUE``; ``prepare`` starts a text's sentences ``AHEAD`` (the first message while the call
+rings) and returns a ``Presynthesis``: while it is held, the sentences are kept under way;
+released (the call answered and spoke, or ended unanswered), a sentence nobody else waits for
+and not started yet is dropped, so a call that never answers costs nothing more.
+
+Cloud TTS (anything not a ``SentenceTts``) is neither cached nor pooled: its audio is made
+with an organization's key and may differ from one request to the next; its own ``synthesize``
+is used as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from functools import partial
+
+from voicedock.pipeline.providers.base import SentenceTts, Tts
+from voicedock.pipeline.synthesis_cache import SynthesisCache, SynthesisKey
+from voicedock.pipeline.synthesis_pool import Job, Priority, SynthesisPool
+from voicedock.pipeline.text import split_sentences
+
+log = logging.getLogger("voicedock.pipeline")
+
+
+@dataclass(slots=True)
+class _Pending:
+    job: Job[bytes]
+    interest: int = 0  # callers and presyntheses waiting for it
+
+
+class NodeSynthesis:
+    def __init__(self, pool: SynthesisPool, cache: SynthesisCache) -> None:
+        self.pool = pool
+        self.cache = cache
+        self._pending: dict[SynthesisKey, _Pending] = {}
+        self.synthesized = 0  # sentences the pool synthesized (tests, metrics)
+
+    def speech_for(self, tts: Tts, organization: str) -> Tts:
+        """The call's TTS, through the node's cache and pool when it is a local engine."""
+        if isinstance(tts, SentenceTts):
+            return CachedTts(self, tts, organization)
+        return tts
+
+    def prepare(self, tts: Tts, organization: str, text: str) -> Presynthesis:
+        """Start synthesizing ``text`` ahead of time (nothing for a cloud TTS)."""
+        held = Presynthesis(self)
+        if not isinstance(tts, SentenceTts):
+            return held
+        for sentence in split_sentences(text):
+            key = SynthesisKey(organization, tts.voice_identity, sentence)
+            if key in self.cache:
+                continue
+            pending = self._pending.get(key) or self._start(tts, key, Priority.AHEAD)
+            pending.interest += 1
+            held.entries.append((key, pending))
+        return held
+
+    async def sentence(self, tts: SentenceTts, organization: str, sentence: str) -> bytes:
+        """One sentence a caller waits for."""
+        key = SynthesisKey(organization, tts.voice_identity, sentence)
+        audio = self.cache.get(key)
+        if audio is not None:
+            return audio
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._start(tts, key, Priority.DUE)
+        else:
+            pending.job.promote()
+        pending.interest += 1
+        try:
+            return await asyncio.shield(pending.job.future)
+        finally:
+            self._release(key, pending)
+
+    def ready(self, tts: Tts, organization: str, text: str) -> bool:
+        """Every sentence of ``text`` is in the cache (tests, the benchmark)."""
+        if not isinstance(tts, SentenceTts):
+            return False
+        voice = tts.voice_identity
+        return all(
+            SynthesisKey(organization, voice, s) in self.cache for s in split_sentences(text)
+        )
+
+    def _start(self, tts: SentenceTts, key: SynthesisKey, priority: Priority) -> _Pending:
+        job = self.pool.submit(partial(tts.synthesize_sentence, key.text), priority)
+        pending = self._pending[key] = _Pending(job)
+        job.future.add_done_callback(partial(self._done, key, pending))
+        return pending
+
+    def _done(self, key: SynthesisKey, pending: _Pending, future: asyncio.Future[bytes]) -> None:
+        if self._pending.get(key) is pending:
+            del self._pending[key]
+        if future.cancelled():
+            return
+        if future.exception() is None:  # an error reaches whoever waits (none: dropped)
+            self.synthesized += 1
+            self.cache.put(key, future.result())
+
+    def _release(self, key: SynthesisKey, pending: _Pending) -> None:
+        pending.interest -= 1
+        if pending.interest <= 0 and not pending.job.started:
+            pending.job.cancel()  # nobody waits for it any more
+            if self._pending.get(key) is pending:
+                del self._pending[key]
+
+
+@dataclass(slots=True)
+class Presynthesis:
+    """A text being synthesized ahead of time; ``release`` once it is no longer needed
+    ahead (idempotent)."""
+
+    _node: NodeSynthesis
+    entries: list[tuple[SynthesisKey, _Pending]] = field(default_factory=list)
+
+    def release(self) -> None:
+        entries, self.entries = self.entries, []
+        for key, pending in entries:
+            self._node._release(key, pending)
+
+
+class CachedTts:
+    """A call's local TTS through the node's cache and pool (a ``Tts``)."""
+
+    def __init__(self, node: NodeSynthesis, tts: SentenceTts, organization: str) -> None:
+        self._node = node
+        self.inner = tts
+        self._organization = organization
+
+    @property
+    def sample_rate(self) -> int:
+        return self.inner.sample_rate
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        for sentence in split_sentences(text):
+            yield await self._node.sentence(self.inner, self._organization, sentence)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

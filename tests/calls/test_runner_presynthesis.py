@@ -1,0 +1,133 @@
+"""The runner synthesizes a call's first message while it rings (``[speech] presynthesis``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import pytest
+
+from calls.test_runner import FAST, ReportCounter, until
+from fakes.memory_store import MemoryStore
+from fakes.pbx import MediaFakePbx
+from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, org_id
+from media.fake_asterisk import FakeAsterisk
+from pipeline.fakes import FakeLlm, FakeStt
+from pipeline.sentence_tts import GatedTts
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.live import SpeechProviders
+from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.runner import CallRunner
+from voicedock.config import Settings
+from voicedock.pbx.base import InboundCall, PbxEventKind
+from voicedock.pipeline.synthesis import CachedTts
+
+pytestmark = pytest.mark.unit
+
+ACME_ID = org_id(ACME)
+
+
+class Node:
+    def __init__(self, runner: CallRunner, engine: CallEngine, pbx: MediaFakePbx) -> None:
+        self.runner, self.engine, self.pbx = runner, engine, pbx
+        self.tts_made: list[GatedTts] = []
+        self.voices: list[Any] = []  # the TTS each answered call spoke with
+        self.observer = ReportCounter()
+        engine.observers.add(self.observer)
+
+    async def providers(self, config: Mapping[str, Any]) -> SpeechProviders:
+        tts = GatedTts()
+        self.tts_made.append(tts)
+        return SpeechProviders(FakeStt(), FakeLlm(), tts)
+
+    async def place(self) -> str:
+        request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+        result = await self.engine.place_outbound(ACME_ID, request)
+        return str(result.body["call_id"])
+
+    def synthesized(self) -> list[str]:
+        return [s for tts in self.tts_made for s in tts.synthesized]
+
+
+def node_fixture(presynthesis: bool) -> Callable[..., AsyncIterator[Node]]:
+    async def fixture(store: MemoryStore, settings: Settings) -> AsyncIterator[Node]:
+        settings.speech.presynthesis = presynthesis
+        async with FakeAsterisk(send_audio=False) as fake:
+            pbx = MediaFakePbx(fake)
+            engine = CallEngine(store, pbx, settings)
+            holder: list[Node] = []
+
+            async def providers(config: Mapping[str, Any]) -> SpeechProviders:
+                return await holder[0].providers(config)
+
+            runner = CallRunner(
+                engine, pbx, store, settings, providers=providers, conversation=FAST
+            )
+            node = Node(runner, engine, pbx)
+            holder.append(node)
+            async with runner:
+                await pbx.start(runner.handle_pbx_event)
+                yield node
+
+    return fixture
+
+
+node = pytest.fixture(node_fixture(True))
+baseline = pytest.fixture(node_fixture(False))
+
+
+async def test_first_message_is_synthesized_while_the_call_rings(node: Node) -> None:
+    call_id = await node.place()
+    await until(lambda: node.synthesized() == ["Hi!"])  # not answered yet
+    assert node.runner.synthesis is not None
+    assert node.runner.synthesis.ready(node.tts_made[0], ACME_ID, "Hi!")
+    await node.pbx.answer(call_id)
+    await until(lambda: node.observer.transcripts == ["Hi!"])  # heard
+    assert node.synthesized() == ["Hi!"]  # from the cache: not synthesized again
+    second = await node.place()
+    await node.pbx.answer(second)
+    await until(lambda: node.observer.transcripts == ["Hi!", "Hi!"])
+    assert node.synthesized() == ["Hi!"]  # the campaign's greeting, synthesized once
+
+
+async def test_an_inbound_call_s_greeting_is_synthesized_once_its_assistant_is_known(
+    node: Node,
+) -> None:
+    call_id = await node.engine.handle_inbound(
+        InboundCall("ref-1", "+31623731537", ACME_NUMBERS[0])
+    )
+    assert call_id is not None
+    await until(lambda: node.synthesized() == ["Hi!"])  # before the PBX answers it
+    await node.pbx.answer(call_id)
+    await until(lambda: node.observer.transcripts == ["Hi!"])
+    assert node.synthesized() == ["Hi!"]
+
+
+async def test_a_call_that_never_answers_releases_its_presynthesis(node: Node) -> None:
+    assert node.runner.synthesis is not None
+    call_id = await node.place()
+    await until(lambda: call_id in node.runner._prepared)
+    await node.pbx.emit(call_id, PbxEventKind.HANGUP, cause=19)  # no answer
+    await until(lambda: call_id not in node.runner._prepared)  # task over, speech released
+    assert not node.runner.synthesis._pending
+    assert len(node.runner._tasks.children) == 0  # nothing left running for it
+
+
+async def test_answered_calls_speak_through_the_node_cache(node: Node) -> None:
+    call_id = await node.place()
+    await node.pbx.answer(call_id)
+    await until(lambda: node.observer.transcripts == ["Hi!"])
+    running = node.runner.running(call_id)
+    assert running is not None
+    assert running.live is not None
+    assert isinstance(running.live._providers.tts, CachedTts)  # type: ignore[union-attr]
+
+
+async def test_presynthesis_off_is_the_old_behaviour(baseline: Node) -> None:
+    assert baseline.runner.synthesis is None
+    assert baseline.engine.presynthesizer is None
+    call_id = await baseline.place()
+    await baseline.pbx.answer(call_id)
+    await until(lambda: baseline.observer.transcripts == ["Hi!"])
+    assert baseline.synthesized() == ["Hi!"]
+    assert len(baseline.tts_made) == 1  # only the call's own TTS, after the answer
