@@ -404,7 +404,7 @@ async def run_round(node: Node, ari: LabAri, pbx: PbxTimeline, recordings: Path,
     async def all_heard() -> bool:
         return len(notes()) >= len(result.placed)
 
-    await until(all_heard, 40 + 0.3 * n)
+    await until(all_heard, 75)  # each party listens 60 s at most
     await ari.signal("")
     await bounded(node.end(call_id) for call_id in result.placed)
 

@@ -63,7 +63,7 @@ def test_answers_together_party_waits_for_the_signal_then_listens() -> None:
     text = lab_text()
     party = text[text.index("exten => +31612345692,1,") :].split("\n\n", 1)[0]
     assert party.index('"${GLOBAL(LAB_ANSWER)}" = "go"') < party.index("Answer()")
-    assert "WaitForNoise(100,1,30)" in party
+    assert "WaitForNoise(100,1,60)" in party
     assert "together-${UNIQUEID}.txt" in party
 
 
