@@ -457,6 +457,7 @@ class Step:
     first: Round | None = None  # the first call after the service started
     round: Round | None = None
     tracebacks: int = 0
+    log_lines: Counter[str] = field(default_factory=Counter)  # WARNING / ERROR lines, by kind
     error: str = ""  # why the step did not finish
 
 
@@ -488,6 +489,11 @@ async def run_step(
     finally:
         text = log.read_text(errors="replace") if log.exists() else ""
         step.tracebacks = text.count("Traceback")
+        for line in text.splitlines():
+            level = next((x for x in (" WARNING ", " ERROR ") if x in line), None)
+            if level is not None:  # the line's kind: its message without the call's id
+                kind = line.split(level, 1)[1].split(" [call ")[0]
+                step.log_lines[re.sub(r"call-[a-z]+-[A-Za-z0-9]+", "<call>", kind)[:120]] += 1
         if log.exists():
             shutil.copy(log, Path(tempfile.gettempdir()) / f"greeting_latency-{mode}-{n}.log")
     return step
@@ -595,6 +601,8 @@ def report(done: list[Step], command: str, started: str) -> str:
             f"channels left at the PBX: {r.left_at_pbx}; all ringing "
             f"{r.ringing_s:.1f} s after the first POST; tracebacks in the log: {step.tracebacks}"
         )
+        for kind, count in step.log_lines.most_common(6):
+            lines.append(f"  - {count} × `{kind}`")
     lines += ["", f"Load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", ""]
     return "\n".join(lines)
 
