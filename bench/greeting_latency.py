@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from originate import machine, pct  # bench/, beside this script
-from two_nodes import cpu_seconds, lab_asterisk
+from two_nodes import cpu_seconds
 
 import voicedock
 from deploy.test_compose_as_shipped import get_json, wait_healthy
@@ -66,6 +66,7 @@ from process_helpers import logged_process
 from voicedock.config import SpeechSettings
 from voicedock.lab.ami_probe import encode_action, split_messages
 from voicedock.lab.server import LabAsterisk
+from voicedock.lab.settings import LabSettings, free_port_range
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTY = "+31612345692"  # the lab's answers-together party
@@ -605,6 +606,22 @@ def report(done: list[Step], command: str, started: str) -> str:
             lines.append(f"  - {count} × `{kind}`")
     lines += ["", f"Load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", ""]
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def lab_asterisk(ports: int) -> Iterator[LabAsterisk]:
+    """A private lab with ``ports`` RTP ports, its dialplan this checkout's (the answers-together
+    party), whichever voicedock is under test."""
+    settings = LabSettings(instance=f"bench-{os.getpid()}").with_free_ports()
+    base = free_port_range(ports)
+    settings = dataclasses.replace(settings, rtp_start=base, rtp_end=base + ports - 1)
+    lab = LabAsterisk(settings, project_root=ROOT, verbose=False)
+    try:
+        lab.up(timeout=60)
+        yield lab
+    finally:
+        lab.down()
+        shutil.rmtree(settings.instance_dir, ignore_errors=True)
 
 
 def main() -> None:
