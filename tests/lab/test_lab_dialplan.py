@@ -40,6 +40,7 @@ def test_callee_numbers_exist_and_404_does_not() -> None:
         "+31612345670",
         "+31612345671",
         "+31612345672",
+        "+31612345692",
         "+31610000200",
         "+31610000486",
         "+31610000480",
@@ -55,6 +56,15 @@ def test_callee_numbers_exist_and_404_does_not() -> None:
     assert callee["+31610000503"] == "Congestion(5)"
     assert callee["+31610000403"] == "Hangup(21)"
     assert callee["busyagent"] == "Busy(5)"
+
+
+def test_answers_together_party_waits_for_the_signal_then_listens() -> None:
+    """bench/greeting_latency.py's party: rings until LAB_ANSWER is "go", then listens."""
+    text = lab_text()
+    party = text[text.index("exten => +31612345692,1,") :].split("\n\n", 1)[0]
+    assert party.index('"${GLOBAL(LAB_ANSWER)}" = "go"') < party.index("Answer()")
+    assert "WaitForNoise(100,1,60)" in party
+    assert "together-${UNIQUEID}.txt" in party
 
 
 def test_production_contexts_route_into_stasis() -> None:
