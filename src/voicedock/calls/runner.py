@@ -244,7 +244,7 @@ class CallRunner:
         self.synthesis: NodeSynthesis | None = None
         if speech.presynthesis:
             self.synthesis = NodeSynthesis(
-                SynthesisPool(speech.synthesis_workers or None),
+                SynthesisPool(speech.synthesis_workers or None, speech.synthesis_queue),
                 SynthesisCache(speech.synthesis_cache_mb * 1024 * 1024),
             )
             engine.presynthesizer = self
