@@ -131,3 +131,42 @@ async def test_presynthesis_off_is_the_old_behaviour(baseline: Node) -> None:
     await until(lambda: baseline.observer.transcripts == ["Hi!"])
     assert baseline.synthesized() == ["Hi!"]
     assert len(baseline.tts_made) == 1  # only the call's own TTS, after the answer
+
+
+async def test_ringing_builds_the_call_s_voice_alone(
+    store: MemoryStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Synthesis ahead needs the call's TTS only: no STT or LLM is made while it rings."""
+    from voicedock.calls import live_providers
+
+    made: list[str] = []
+    voices: list[GatedTts] = []
+
+    def stt(config: Mapping[str, Any], egress: Any = None) -> FakeStt:
+        made.append("stt")
+        return FakeStt()
+
+    def llm(config: Mapping[str, Any], egress: Any = None) -> FakeLlm:
+        made.append("llm")
+        return FakeLlm()
+
+    def tts(config: Mapping[str, Any], egress: Any = None) -> GatedTts:
+        made.append("tts")
+        voices.append(GatedTts())
+        return voices[-1]
+
+    monkeypatch.setattr(live_providers, "create_stt", stt)
+    monkeypatch.setattr(live_providers, "create_llm", llm)
+    monkeypatch.setattr(live_providers, "create_tts", tts)
+    async with FakeAsterisk(send_audio=False) as fake:
+        pbx = MediaFakePbx(fake)
+        engine = CallEngine(store, pbx, settings)
+        async with CallRunner(engine, pbx, store, settings, conversation=FAST) as runner:
+            await pbx.start(runner.handle_pbx_event)
+            node = Node(runner, engine, pbx)
+            call_id = await node.place()
+            await until(lambda: [s for v in voices for s in v.synthesized] == ["Hi!"])
+            assert made == ["tts"]  # ringing: the voice alone
+            await pbx.answer(call_id)
+            await until(lambda: node.observer.transcripts == ["Hi!"])
+            assert sorted(made) == ["llm", "stt", "tts", "tts"]  # answered: the whole call

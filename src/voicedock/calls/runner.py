@@ -19,7 +19,8 @@ Speech is synthesized once per node and ahead of time (``[speech] presynthesis``
 the runner owns the node's ``NodeSynthesis`` (synthesis pool and cache,
 ``pipeline/synthesis.py``), the engine tells it of each call whose assistant is known before
 the answer (an outbound call as it is placed, an inbound call once its assistant is chosen),
-and the call's first message is synthesized while it rings, in a task of the runner's
+and the call's first message is synthesized while it rings (by the call's TTS alone: no STT
+or LLM is made before the answer), in a task of the runner's
 supervisor holding a ``Presynthesis`` until the call's conversation ends, the call ends
 unanswered or the ring time is over. Every answered call's local TTS goes through the cache
 and pool, so the greeting's first sentence is usually ready when the media leg is up.
@@ -71,6 +72,7 @@ from voicedock.pbx.base import (
     RoutingPbx,
     TransferTarget,
 )
+from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.synthesis import NodeSynthesis
 from voicedock.pipeline.synthesis_cache import SynthesisCache
@@ -354,15 +356,13 @@ class CallRunner:
         assert self.synthesis is not None
         try:
             try:
-                providers = await (self._providers or self._default_providers)(
-                    call.assistant_config
-                )
+                tts = await self._voice_of(call.assistant_config)
             except ProviderError as exc:  # the call reports it once answered
                 why = describe(exc)
                 log.info("call %s: nothing synthesized ahead: %s", mask_call_id(call.id), why)
                 return
             try:
-                held = self.synthesis.prepare(providers.tts, call.organization_id, text)
+                held = self.synthesis.prepare(tts, call.organization_id, text)
                 try:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(hold):
@@ -370,10 +370,25 @@ class CallRunner:
                 finally:
                     held.release()
             finally:
-                await providers.aclose()
+                with contextlib.suppress(Exception):
+                    await tts.aclose()
         finally:
             if self._prepared.get(call.id) is release:
                 del self._prepared[call.id]
+
+    async def _voice_of(self, assistant_config: Mapping[str, Any]) -> Tts:
+        """The call's TTS alone (no STT or LLM is needed to synthesize ahead); with a
+        ``providers`` factory (tests), the TTS of what it makes, the rest closed."""
+        if self._providers is None:
+            from voicedock.calls.live_providers import build_tts
+
+            return build_tts(assistant_config, self._settings.speech, self._egress)
+        providers = await self._providers(assistant_config)
+        for other in (providers.stt, providers.llm, providers.realtime):
+            if other is not None:
+                with contextlib.suppress(Exception):
+                    await other.aclose()
+        return providers.tts
 
     # -- the PBX event sink ---------------------------------------------------------------
     async def handle_pbx_event(self, event: PbxEvent) -> None:
