@@ -106,6 +106,8 @@ PBX_VERDICT_S = 10.0
 PBX_DOWN_WAIT_S = 60.0
 _VERDICT_POLL_S = 0.25
 _STILL_UP_CONFIRM_S = 1.0  # a call the PBX still has after a media loss, asked again after
+# Start-up waits this long at most for the default voice to be loaded and run once.
+WARM_UP_WAIT_S = 30.0
 # A first message synthesized ahead is kept this long past the ring time, for an answer late
 # to reach us; then what is not synthesized yet is dropped (a cached sentence stays cached).
 PRESYNTHESIS_GRACE_S = 30.0
@@ -268,31 +270,35 @@ class CallRunner:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, *, warm_up: bool = False) -> None:
-        """Start; with ``warm_up``, load the default speech models in the background so the
-        first call's greeting does not wait for them (only when the PBX carries media)."""
+        """Start; with ``warm_up`` (only when the PBX carries media), load the default speech
+        models and run each once so the first call is not slower than the tenth: the voice
+        before this returns (at most ``WARM_UP_WAIT_S``; the service connects the PBX after,
+        so the first call's greeting never waits behind it), the STT in the background (a
+        caller speaks after the greeting; Whisper may take long to assemble on a first start)."""
         if not self._tasks.running and not self._closed:
             await self._tasks.start()
             await self.backlog.start()
             if warm_up and self.media_pbx is not None:
-                self._tasks.spawn(self._warm_up_speech())
+                speech = self._settings.speech
+                voice = self._tasks.spawn(self._warm_up("tts_config", create_tts, speech.tts))
+                if voice is not None:
+                    await asyncio.wait({voice}, timeout=WARM_UP_WAIT_S)  # else goes on
+                self._tasks.spawn(self._warm_up("stt_config", create_stt, speech.stt))
 
-    async def _warm_up_speech(self) -> None:
-        speech = self._settings.speech
+    async def _warm_up(self, key: str, create: Callable[..., Any], engine: str) -> None:
         from voicedock.calls.live_providers import operator_settings
 
-        engines = (("stt_config", create_stt, speech.stt), ("tts_config", create_tts, speech.tts))
-        for key, create, engine in engines:
-            try:
-                provider: Any = create(
-                    {"provider": engine, **operator_settings(key, engine, speech)},
-                    self._egress.for_providers(),
-                )
-                warm = getattr(provider, "warm_up", None)
-                if warm is not None:
-                    await warm()  # loaded, and run once (Piper's first synthesis is slower)
-                await provider.aclose()
-            except Exception as exc:  # noqa: BLE001 - a call will report it; start-up goes on
-                log.warning("speech %s not warmed up: %s", engine, type(exc).__name__)
+        try:
+            provider: Any = create(
+                {"provider": engine, **operator_settings(key, engine, self._settings.speech)},
+                self._egress.for_providers(),
+            )
+            warm = getattr(provider, "warm_up", None)
+            if warm is not None:
+                await warm()  # loaded, and run once (Piper's first synthesis is slower)
+            await provider.aclose()
+        except Exception as exc:  # noqa: BLE001 - a call will report it; start-up goes on
+            log.warning("speech %s not warmed up: %s", engine, type(exc).__name__)
 
     async def __aenter__(self) -> CallRunner:
         await self.start()
