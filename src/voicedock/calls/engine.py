@@ -800,6 +800,8 @@ class CallEngine:
                         messages.append(await tx.add_message(message))
                 messages.sort(key=lambda message: message.started_at or now)  # spoken order
                 call.latency = record.latency
+                if record.timings is not None:
+                    call.timings = record.timings
                 call.summary = record.summary
                 call.analysis_result = record.analysis_result
                 if record.recording_path is not None:

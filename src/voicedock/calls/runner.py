@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,7 @@ if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answe
     from voicedock.calls.live import LiveCallResult, LiveConversation
     from voicedock.calls.live_providers import SpeechProviders
     from voicedock.calls.tool_calls import CallTools, ToolServer
+    from voicedock.media.pacer import PacerStats
     from voicedock.pipeline.conversation import ConversationConfig
 
 log = logging.getLogger("voicedock.calls")
@@ -126,9 +128,16 @@ class RunningCall:
     """One answered call's ``LiveCall`` while the runner serves it (before and after the
     conversation exists)."""
 
-    def __init__(self, call_id: str, *, resumed: bool = False) -> None:
+    def __init__(
+        self, call_id: str, *, resumed: bool = False, answered_at: float | None = None
+    ) -> None:
         self.call_id = call_id
         self.resumed = resumed  # adopted after a restart: a failed start is "service-restart"
+        # ``time.monotonic()`` when voicedock heard the answer, when the media connected, and
+        # the media's output counters (its first speech frame): the call's ``timings``.
+        self.answered_at = answered_at
+        self.media_connected_at: float | None = None
+        self.media_stats: PacerStats | None = None
         self.live: LiveConversation | None = None
         self._live_ready = asyncio.Event()
         self.remote_gone = False  # the caller hung up: nothing to hang up any more
@@ -399,13 +408,14 @@ class CallRunner:
     # -- the PBX event sink ---------------------------------------------------------------
     async def handle_pbx_event(self, event: PbxEvent) -> None:
         """The engine's sink, plus starting and stopping live conversations; never raises."""
+        heard_at = time.monotonic()  # an answer's: the call's timings start here
         with call_context(event.call_id or None):  # the call's task started here inherits it
             try:
                 if event.kind in _GONE_REASONS:
                     self._remote_gone(event)  # the caller is gone now, stored or not yet
                 await self.backlog.submit(
                     event.call_id,
-                    lambda: self._apply(event),
+                    lambda: self._apply(event, heard_at),
                     what=f"PBX event {event.kind} of call {mask_call_id(event.call_id)}",
                 )
             except Exception:
@@ -413,7 +423,7 @@ class CallRunner:
                     "call %s: could not apply PBX event %s", mask_call_id(event.call_id), event.kind
                 )
 
-    async def _apply(self, event: PbxEvent) -> None:
+    async def _apply(self, event: PbxEvent, heard_at: float) -> None:
         """The event in the engine (one attempt: ``StoreUnavailable`` is retried by the
         backlog), then its follow-up here."""
         try:
@@ -426,7 +436,7 @@ class CallRunner:
             )
         try:
             if event.kind is PbxEventKind.ANSWERED:
-                await self._answered(event.call_id)
+                await self._answered(event.call_id, heard_at)
             elif event.kind in _GONE_REASONS:
                 self._remote_gone(event)  # a conversation started by a late-applied answer
         except Exception:
@@ -444,14 +454,14 @@ class CallRunner:
             for prepared in self._prepared.values():
                 prepared.set()
 
-    async def _answered(self, call_id: str) -> None:
+    async def _answered(self, call_id: str, heard_at: float) -> None:
         media_pbx = self.media_pbx
         if media_pbx is None or self._closed or not self._tasks.running or call_id in self._calls:
             return
         call = await self._store.get_call(None, call_id)
         if call is None or call.status is not CallStatus.IN_PROGRESS or call_id in self._calls:
             return
-        running = RunningCall(call_id)
+        running = RunningCall(call_id, answered_at=heard_at)
         self._calls[call_id] = running
         self._engine.attach_live_call(call_id, running)  # from here on a record is owed
         running.task = self._tasks.spawn(self._run(running, call, media_pbx))
@@ -497,7 +507,7 @@ class CallRunner:
         try:
             if running.stop_reason is None:  # else stopped before this task ran: hang up only
                 result = await self._converse(running, call, media_pbx)
-                record = self._live_record(call, result) if result is not None else None
+                record = self._live_record(running, call, result) if result is not None else None
             else:
                 failure = running.stop_reason
         except asyncio.CancelledError:
@@ -516,7 +526,7 @@ class CallRunner:
         finally:
             if record is None and running.live is not None and running.live.result is not None:
                 # the conversation ended, the exit failed
-                record = self._live_record(call, running.live.result)
+                record = self._live_record(running, call, running.live.result)
         if running.resumed and running.live is None and failure is not None:
             failure = SERVICE_RESTART  # resuming failed: the call ends as if not resumed
         try:
@@ -602,6 +612,8 @@ class CallRunner:
                 self.media_totals.track(media.pacer.stats),
             ):
                 running.media_open = True
+                running.media_connected_at = time.monotonic()
+                running.media_stats = media.pacer.stats
                 recorder = None
                 if recording is not None:
                     path = recording_file(self._settings.recordings, recording)
@@ -645,10 +657,11 @@ class CallRunner:
             return None
         return recording_name(self._settings.recordings, call.organization_id, call.id)
 
-    def _live_record(self, call: Call, result: LiveCallResult) -> LiveRecord:
+    def _live_record(self, running: RunningCall, call: Call, result: LiveCallResult) -> LiveRecord:
         record = result.record()
         if record.recording_duration_seconds is not None:
             record.recording_path = self._recording_name(call)
+        record.timings = _timings(running)
         return record
 
     async def _answering_machine(self, call_id: str, verdict: dict[str, Any]) -> None:
@@ -724,6 +737,19 @@ class CallRunner:
             if trunk is not None and trunk.codec in CALL_MEDIA_FORMATS:
                 return trunk.codec
         return "ulaw"
+
+
+def _timings(running: RunningCall) -> dict[str, Any] | None:
+    """``Call.timings``: ms from the answer to the media connected and to the first audio
+    written (None: a resumed call, whose answer was another run's, or no media)."""
+    answered, connected = running.answered_at, running.media_connected_at
+    if answered is None or connected is None:
+        return None
+    first = running.media_stats.first_speech_written if running.media_stats else None
+    return {
+        "media_connected_ms": round((connected - answered) * 1000),
+        "first_audio_ms": None if first is None else round((first - answered) * 1000),
+    }
 
 
 def _reason(running: RunningCall) -> str:

@@ -71,9 +71,7 @@ class Job(Generic[T]):
 
 
 class SynthesisPool:
-    def __init__(
-        self, workers: int | None = None, max_waiting: int = DEFAULT_MAX_WAITING
-    ) -> None:
+    def __init__(self, workers: int | None = None, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
         self.workers = max(1, workers if workers else (os.cpu_count() or 1))
         self.max_waiting = max(0, max_waiting)
         self._executor: ThreadPoolExecutor | None = None
