@@ -426,8 +426,9 @@ class CallRunner:
     async def _apply(self, event: PbxEvent, heard_at: float) -> None:
         """The event in the engine (one attempt: ``StoreUnavailable`` is retried by the
         backlog), then its follow-up here."""
+        answered: Call | None = None
         try:
-            await self._engine.apply_pbx_event(event)
+            answered = await self._engine.apply_pbx_event(event)
         except StoreUnavailable:
             raise
         except Exception:
@@ -436,7 +437,7 @@ class CallRunner:
             )
         try:
             if event.kind is PbxEventKind.ANSWERED:
-                await self._answered(event.call_id, heard_at)
+                await self._answered(event.call_id, heard_at, answered)
             elif event.kind in _GONE_REASONS:
                 self._remote_gone(event)  # a conversation started by a late-applied answer
         except Exception:
@@ -454,11 +455,14 @@ class CallRunner:
             for prepared in self._prepared.values():
                 prepared.set()
 
-    async def _answered(self, call_id: str, heard_at: float) -> None:
+    async def _answered(self, call_id: str, heard_at: float, answered: Call | None) -> None:
+        """``answered``: the call as this answer just stored it (else it is read: an answer
+        applied earlier, a replay)."""
         media_pbx = self.media_pbx
         if media_pbx is None or self._closed or not self._tasks.running or call_id in self._calls:
             return
-        call = await self._store.get_call(None, call_id)
+        # Not read again when just stored: a campaign's answers come one after another.
+        call = answered or await self._store.get_call(None, call_id)
         if call is None or call.status is not CallStatus.IN_PROGRESS or call_id in self._calls:
             return
         running = RunningCall(call_id, answered_at=heard_at)
