@@ -26,7 +26,9 @@ its ``started_at`` (the engine's answer, as its ``status`` event to ``in-progres
 media leg).
 Besides, from an AMI session of the bench's own (Asterisk's clock): the answer at the PBX, the
 media leg created and up, the caller bridged with it (the media leg set-up after the answer);
-and at the far end: the party's answer → its hearing the voice.
+from each call's stored ``timings`` (a service that has them): the answer → the media connected
+and → the first audio written, as voicedock measured them; and at the far end: the party's
+answer → its hearing the voice.
 
 Usage: ``.venv/bin/python bench/greeting_latency.py [--steps 1,10,40,100]
 [--modes before,after] [--out FILE]``; writes ``bench/results/greeting_latency-<date>.md``.
@@ -373,8 +375,27 @@ MILESTONES = (  # (label, channel suffix, what) after the answer at the PBX
     ("media leg created", "-media", "created"),
     ("media leg up", "-media", "state Up"),
     ("caller bridged with it", "", "bridged"),
+    ("media connected (stored)", "", "media_connected_ms"),
     ("greeting first audio", "", "greeting"),
+    ("first audio written (stored)", "", "first_audio_ms"),
 )
+STORED = ("media_connected_ms", "first_audio_ms")  # the call's ``timings``, ms from its answer
+
+
+async def with_timings(node: Node, placed: list[str], within: float = 15.0) -> list[dict[str, Any]]:
+    """The calls' records, once each has its ``timings`` (stored with the record, a moment
+    after the call ended; a service without them: at once)."""
+    calls = await bounded((node.call(c) for c in placed), at_once=10)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        late = [i for i, call in enumerate(calls) if "timings" in call and call["timings"] is None]
+        if not late:
+            break
+        await asyncio.sleep(0.5)
+        again = await bounded((node.call(calls[i]["id"]) for i in late), at_once=10)
+        for i, call in zip(late, again, strict=True):
+            calls[i] = call
+    return calls
 
 
 async def run_round(node: Node, ari: LabAri, pbx: PbxTimeline, recordings: Path, n: int) -> Round:
@@ -415,7 +436,7 @@ async def run_round(node: Node, ari: LabAri, pbx: PbxTimeline, recordings: Path,
 
     await until(all_ended, 120, every=1.0)
     result.node_cpu_s = cpu_seconds(node.pid) - cpu0
-    calls = await bounded((node.call(c) for c in result.placed), at_once=10)
+    calls = await with_timings(node, result.placed)
 
     ours = set(result.placed) | {f"{c}-media" for c in result.placed}
 
@@ -439,9 +460,13 @@ async def run_round(node: Node, ari: LabAri, pbx: PbxTimeline, recordings: Path,
         pbx_answer = pbx.at(call["id"], "state Up")
         if pbx_answer is None:
             continue
+        timings = call.get("timings") or {}
         for label, suffix, what in MILESTONES:
             moment = {"engine": answered, "greeting": greeting}.get(what)
-            if moment is None:
+            if what in STORED:
+                stored = timings.get(what)
+                moment = None if stored is None else answered + stored / 1000
+            elif moment is None:
                 moment = pbx.at(call["id"] + suffix, what)
             if moment is not None:
                 result.legs.setdefault(label, []).append((moment - pbx_answer) * 1000)

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from voicedock.aio import Supervisor, first_of
+from voicedock.aio import Supervisor, all_of, first_of
 
 log = logging.getLogger("test.aio")
 
@@ -280,3 +280,37 @@ async def test_first_of_cancelled_cancels_what_it_started() -> None:
     with pytest.raises(asyncio.CancelledError):
         await race
     assert cancelled.is_set()
+
+
+async def test_all_of_runs_together_and_returns_every_result_in_order() -> None:
+    running = 0
+    peak = 0
+
+    async def one(value: str, delay: float) -> str:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(delay)
+        running -= 1
+        return value
+
+    assert await all_of(one("a", 0.03), one("b", 0.01)) == ["a", "b"]
+    assert peak == 2  # in flight together
+
+
+async def test_all_of_raises_the_first_failure_as_itself_and_cancels_the_rest() -> None:
+    other_cancelled = asyncio.Event()
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            other_cancelled.set()
+
+    async def fails() -> None:
+        await asyncio.sleep(0.01)
+        raise LookupError("gone")
+
+    with pytest.raises(LookupError):  # not an exception group
+        await all_of(slow(), fails())
+    assert other_cancelled.is_set()

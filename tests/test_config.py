@@ -111,6 +111,7 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[retention]\ncall_days=-1\n", "retention.call_days"),
         ("[retention]\ntranscript_days='forever'\n", "retention.transcript_days"),
         ("[console]\nsecure_cookie='maybe'\n", "console.secure_cookie"),
+        ("[speech]\nsynthesis_queue=-1\n", "speech.synthesis_queue"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:

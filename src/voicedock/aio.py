@@ -11,7 +11,9 @@ coroutine handed to a closed supervisor is closed, never leaked.
 
 ``first_of`` is the one race: run some awaitables, return the index and result of the first
 to finish, cancel the rest that it started and wait for them. Futures and tasks it was given
-but did not create belong to the caller and are left running.
+but did not create belong to the caller and are left running. ``all_of`` runs independent
+coroutines together (requests to one server, say) and returns all their results; the first
+failure cancels the others and is raised as itself, not as an exception group.
 """
 
 from __future__ import annotations
@@ -207,3 +209,14 @@ async def first_of(*aws: Awaitable[T], within: float | None = None) -> tuple[int
         if fut in done:
             return index, fut.result()
     return None
+
+
+async def all_of(*coros: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Run ``coros`` together: their results, in order (typed by the caller). The first to
+    fail cancels the others (awaited before this returns) and its exception is raised as is."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coro) for coro in coros]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]

@@ -297,6 +297,9 @@ class SpeechSettings:
     presynthesis: bool = True
     synthesis_cache_mb: int = 64  # offline voices' audio kept for repeated texts
     synthesis_workers: int = 0  # syntheses at once (0: the machine's cores)
+    # Sentences waiting for the pool beyond which nothing more is synthesized ahead (the
+    # greeting is then synthesized after the answer); audio a caller waits for always queues.
+    synthesis_queue: int = 500
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
     mistral_base_url: str = "https://api.mistral.ai/v1"
@@ -788,6 +791,7 @@ def _check_speech(speech: SpeechSettings) -> None:
     _range("speech.whisper_cpu_threads", speech.whisper_cpu_threads, 0, 256)
     _range("speech.synthesis_cache_mb", speech.synthesis_cache_mb, 0, 65536)
     _range("speech.synthesis_workers", speech.synthesis_workers, 0, 256)
+    _range("speech.synthesis_queue", speech.synthesis_queue, 0, 1_000_000)
 
 
 def _check_assistant_sections(a: AssistantSettings, key: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -131,3 +132,65 @@ async def test_presynthesis_off_is_the_old_behaviour(baseline: Node) -> None:
     await until(lambda: baseline.observer.transcripts == ["Hi!"])
     assert baseline.synthesized() == ["Hi!"]
     assert len(baseline.tts_made) == 1  # only the call's own TTS, after the answer
+
+
+async def test_ringing_builds_the_call_s_voice_alone(
+    store: MemoryStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Synthesis ahead needs the call's TTS only: no STT or LLM is made while it rings."""
+    from voicedock.calls import live_providers
+
+    made: list[str] = []
+    voices: list[GatedTts] = []
+
+    def stt(config: Mapping[str, Any], egress: Any = None) -> FakeStt:
+        made.append("stt")
+        return FakeStt()
+
+    def llm(config: Mapping[str, Any], egress: Any = None) -> FakeLlm:
+        made.append("llm")
+        return FakeLlm()
+
+    def tts(config: Mapping[str, Any], egress: Any = None) -> GatedTts:
+        made.append("tts")
+        voices.append(GatedTts())
+        return voices[-1]
+
+    monkeypatch.setattr(live_providers, "create_stt", stt)
+    monkeypatch.setattr(live_providers, "create_llm", llm)
+    monkeypatch.setattr(live_providers, "create_tts", tts)
+    async with FakeAsterisk(send_audio=False) as fake:
+        pbx = MediaFakePbx(fake)
+        engine = CallEngine(store, pbx, settings)
+        async with CallRunner(engine, pbx, store, settings, conversation=FAST) as runner:
+            await pbx.start(runner.handle_pbx_event)
+            node = Node(runner, engine, pbx)
+            call_id = await node.place()
+            await until(lambda: [s for v in voices for s in v.synthesized] == ["Hi!"])
+            assert made == ["tts"]  # ringing: the voice alone
+            await pbx.answer(call_id)
+            await until(lambda: node.observer.transcripts == ["Hi!"])
+            assert sorted(made) == ["llm", "stt", "tts", "tts"]  # answered: the whole call
+
+
+async def test_the_call_s_record_tells_how_long_its_media_leg_and_greeting_took(
+    node: Node,
+) -> None:
+    """``GET /calls/{id}`` ``timings``: from the answer to the media leg connected (bridged
+    with the caller) and to the greeting's first audio written to it, in ms."""
+    from voicedock.api.serialize import call_detail
+    from voicedock.calls.commands import EndCall
+
+    call_id = await node.place()
+    await until(lambda: node.synthesized() == ["Hi!"])
+    opens = node.pbx.media_opens = asyncio.Event()
+    await node.pbx.answer(call_id)
+    asyncio.get_running_loop().call_later(0.05, opens.set)  # the media leg: 50 ms to come up
+    await until(lambda: node.observer.transcripts == ["Hi!"])
+    await node.engine.control(ACME_ID, call_id, EndCall(None))
+    await node.runner.wait_finished(call_id)
+    call = await node.engine._store.get_call(None, call_id)
+    assert call is not None
+    timings = call_detail(call, [], [])["timings"]
+    assert set(timings) == {"media_connected_ms", "first_audio_ms"}
+    assert 50 <= timings["media_connected_ms"] <= timings["first_audio_ms"] < 1000

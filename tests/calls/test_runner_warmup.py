@@ -1,4 +1,5 @@
-"""The runner loads the default speech models at start-up, in the background."""
+"""The runner loads the default speech models at start-up: the voice before it returns, the
+rest in the background."""
 
 from __future__ import annotations
 
@@ -82,4 +83,43 @@ async def test_warm_up_runs_each_offline_engine_once(
     runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
     await runner.start(warm_up=True)
     await runner.aclose()  # waits for the warm-up task
-    assert ran == [("stt", 0.5), ("tts", "Hello.")]
+    assert ran == [("tts", "Hello."), ("stt", 0.5)]  # the voice the greeting needs first
+
+
+async def test_the_voice_is_warm_before_start_returns(
+    store: MemoryStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node takes no call (the PBX connects after the runner started) before its voice
+    ran once: the first call's greeting never waits behind the warm-up. Whisper, which the
+    greeting does not need (and which may take long to assemble), warms in the background."""
+    import threading
+    import time
+
+    from voicedock.pipeline.providers.piper_tts import PiperTts
+    from voicedock.pipeline.providers.whisper_stt import WhisperStt
+
+    ran: list[str] = []
+    whisper_free = threading.Event()
+
+    def synthesize(_self: PiperTts, sentence: str) -> bytes:
+        time.sleep(0.2)  # a voice's first synthesis is slow
+        ran.append("tts")
+        return b""
+
+    def model(_self: WhisperStt) -> object:
+        whisper_free.wait(5)  # a model still loading
+        return object()
+
+    monkeypatch.setattr(PiperTts, "synthesize_sentence", synthesize)
+    monkeypatch.setattr(WhisperStt, "_model", model)
+    monkeypatch.setattr(WhisperStt, "_transcribe_sync", lambda *_: ran.append("stt") or "")
+    settings.speech.stt, settings.speech.tts = "faster_whisper", "piper"
+    pbx = MediaFakePbx(media_server=None)
+    runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    try:
+        await runner.start(warm_up=True)
+        assert ran == ["tts"]  # the voice is warm; Whisper still loading, not waited for
+    finally:
+        whisper_free.set()
+        await runner.aclose()
+    assert ran == ["tts", "stt"]

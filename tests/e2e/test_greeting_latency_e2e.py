@@ -4,15 +4,18 @@ Twenty outbound calls with the offline voice are placed through REST to the lab'
 which answers at once and listens: they answer within a moment of each other. For each call,
 from its own record (``GET /calls/{id}``): the answer (``started_at``) to the greeting's first
 audio (the ``started_at`` of its first assistant ``transcript`` event). The greeting is
-synthesized while the calls ring (``[speech] presynthesis``), once for all of them.
+synthesized while the calls ring (``[speech] presynthesis``), once for all of them. Each call's
+record also tells its media leg's set-up (``timings``): the answer to the media connected
+(bridged with the callee) and to the first audio written, the same moment as its transcript's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,18 @@ def greeting_delay(call: dict[str, Any]) -> float | None:
     return (when(spoken[0]["started_at"]) - when(call["started_at"])).total_seconds()
 
 
+async def check_timings(fetch: Callable[[], Awaitable[dict[str, Any]]], delay: float) -> None:
+    """The call's stored ``timings`` (with its record, a moment after it ended) agree with its
+    transcript: the media connected before the first audio was written, that at the
+    greeting's start (within 150 ms: their answer and audio moments are noted a few steps
+    apart)."""
+    async with asyncio.timeout(10):
+        while (timings := (await fetch())["timings"]) is None:
+            await asyncio.sleep(0.1)
+    assert 0 <= timings["media_connected_ms"] <= timings["first_audio_ms"], timings
+    assert abs(timings["first_audio_ms"] / 1000 - delay) < 0.15, (timings, delay)
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[math.ceil(0.95 * len(ordered)) - 1]
@@ -95,9 +110,10 @@ async def test_twenty_callees_answering_together_hear_the_greeting_at_once(
     live = campaign
     call_ids = await asyncio.gather(*(place(live) for _ in range(CALLS)))
     delays = await asyncio.gather(*(greeted(live, call_id) for call_id in call_ids))
-    for call_id in call_ids:
+    for call_id, delay in zip(call_ids, delays, strict=True):
         ended = await wait_status(live, call_id, TERMINAL, within=30)
         assert ended["status"] == "ended", ended
+        await check_timings(partial(get_call, live, call_id), delay)
     print(  # the measurement, for the record (pytest -s)
         f"answer → greeting first audio over {CALLS} calls: "
         f"p50 {sorted(delays)[CALLS // 2]:.3f} s, p95 {p95(delays):.3f} s, max {max(delays):.3f} s"

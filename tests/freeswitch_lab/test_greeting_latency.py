@@ -2,18 +2,27 @@
 
 ``tests/e2e/test_greeting_latency_e2e.py`` on FreeSWITCH: twenty outbound calls with the offline
 voice through REST to the lab party that answers and listens, each call's answer → greeting
-first audio read from its own record. Measured on the 2-core lab machine: p95 0.28 s.
+first audio read from its own record, and its stored ``timings`` (the media leg's set-up).
+Measured on the 2-core lab machine: p95 0.28 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from e2e.audio_helpers import require_offline_speech, warm_offline_speech
-from e2e.test_greeting_latency_e2e import CALLS, GREETING, P95_BOUND_S, greeting_delay, p95
+from e2e.test_greeting_latency_e2e import (
+    CALLS,
+    GREETING,
+    P95_BOUND_S,
+    check_timings,
+    greeting_delay,
+    p95,
+)
 from freeswitch.live_service import TERMINAL
 from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
 from voicedock.lab.freeswitch import LabFreeswitch
@@ -44,9 +53,10 @@ async def test_twenty_callees_answering_together_hear_the_greeting_at_once(
         override = {"assistant_override": {"first_message": GREETING}}
         call_ids = await asyncio.gather(*(live.place(ANSWERS, **override) for _ in range(CALLS)))
         delays = await asyncio.gather(*(greeted(live, call_id) for call_id in call_ids))
-        for call_id in call_ids:
+        for call_id, delay in zip(call_ids, delays, strict=True):
             ended = await live.wait_status(call_id, TERMINAL, within=30)
             assert ended["status"] == "ended", ended
+            await check_timings(partial(live.call, call_id), delay)  # the media leg, stored
     print(  # the measurement, for the record (pytest -s)
         f"FreeSWITCH: answer → greeting first audio over {CALLS} calls: "
         f"p50 {sorted(delays)[CALLS // 2]:.3f} s, p95 {p95(delays):.3f} s, max {max(delays):.3f} s"

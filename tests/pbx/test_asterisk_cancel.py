@@ -33,7 +33,9 @@ class StubAri:
     registered = True
     connect_count = 1
 
-    async def start(self, on_event: Any, *, on_connected: Any = None) -> None:
+    async def start(
+        self, on_event: Any, *, on_connected: Any = None, on_arrival: Any = None
+    ) -> None:
         self.on_event = on_event
         if on_connected is not None:
             await on_connected()  # reconcile: originates wait for it

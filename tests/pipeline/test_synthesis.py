@@ -14,7 +14,7 @@ from pipeline.sentence_tts import GatedTts
 from voicedock.pipeline.providers.base import SentenceTts
 from voicedock.pipeline.synthesis import CachedTts, NodeSynthesis
 from voicedock.pipeline.synthesis_cache import SynthesisCache, SynthesisKey
-from voicedock.pipeline.synthesis_pool import Priority, SynthesisPool
+from voicedock.pipeline.synthesis_pool import Priority, SynthesisPool, SynthesisPoolFull
 
 pytestmark = pytest.mark.unit
 
@@ -143,6 +143,59 @@ async def test_a_job_cancelled_before_it_started_never_runs() -> None:
     finally:
         blocker.set()
         await pool.aclose()
+
+
+async def test_a_full_pool_refuses_audio_not_due_yet_never_audio_a_caller_waits_for() -> None:
+    pool = SynthesisPool(workers=1, max_waiting=2)
+    blocker = threading.Event()
+    ran: list[str] = []
+
+    def job(name: str) -> Callable[[], None]:
+        return lambda: ran.append(name)
+
+    try:
+        pool.submit(lambda: blocker.wait(5), Priority.DUE)
+        await until(lambda: pool.running == 1)
+        pool.submit(job("ahead-1"), Priority.AHEAD)
+        pool.submit(job("ahead-2"), Priority.AHEAD)
+        assert pool.waiting == 2
+        with pytest.raises(SynthesisPoolFull):
+            pool.submit(job("ahead-3"), Priority.AHEAD)  # would not fit: refused, never queued
+        due = [pool.submit(job(f"due-{i}"), Priority.DUE) for i in range(3)]  # always taken
+        assert pool.waiting == 5
+        blocker.set()
+        await asyncio.gather(*(j.future for j in due))
+        await until(lambda: pool.waiting == 0 and pool.running == 0)
+        assert ran == ["due-0", "due-1", "due-2", "ahead-1", "ahead-2"]
+        pool.submit(job("ahead-4"), Priority.AHEAD)  # room again
+        await until(lambda: "ahead-4" in ran)
+    finally:
+        blocker.set()
+        await pool.aclose()
+
+
+async def test_a_greeting_that_does_not_fit_the_pool_is_synthesized_when_due() -> None:
+    node = NodeSynthesis(SynthesisPool(workers=1, max_waiting=1), SynthesisCache(1024 * 1024))
+    tts = GatedTts()
+    gate = tts.gate("Busy.")
+    try:
+        busy = node.prepare(tts, "org-a", "Busy.")
+        await until(lambda: node.pool.running == 1)
+        queued = node.prepare(tts, "org-a", "Queued.")
+        assert node.pool.waiting == 1
+        held = node.prepare(tts, "org-a", "Hello there. How are you?")  # no room: skipped
+        assert node.skipped_ahead == 1  # the text, from its first sentence on
+        assert node.pool.waiting == 1
+        gate.set()
+        # answered: the greeting is synthesized then, as without synthesis ahead
+        audio = await spoken(node.speech_for(tts, "org-a"), "Hello there. How are you?")
+        assert len(audio) == 2
+        assert all(audio)
+        for presynthesis in (busy, queued, held):
+            presynthesis.release()
+    finally:
+        gate.set()
+        await node.pool.aclose()
 
 
 # ── synthesis ahead of time, through the cache ──────────────────────────────────────────

@@ -208,6 +208,7 @@ def full_call(org_id: str, number_id: str, assistant_id: str) -> Call:
         summary="Confirmed.",
         analysis_result={"booked": True},
         latency=[{"turn": 1, "stt_ms": 120, "llm_ms": 300}],
+        timings={"media_connected_ms": 12, "first_audio_ms": 15},
         transferred_to="+15550009999",
         transferred_at=at(50),
         pbx="ams",

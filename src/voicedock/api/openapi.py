@@ -309,6 +309,29 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "The API key that placed the call (see /api-keys); null inbound.",
             },
             "latency": {"type": "array"},
+            "timings": nullable(
+                {
+                    **obj(
+                        {
+                            "media_connected_ms": {
+                                "type": ["integer", "null"],
+                                "description": "The answer → the call's media connected (the "
+                                "media leg up and bridged with the callee): audio written from "
+                                "then on reaches them.",
+                            },
+                            "first_audio_ms": {
+                                "type": ["integer", "null"],
+                                "description": "The answer → the assistant's first audio "
+                                "written to the media leg (the greeting, when there is a first "
+                                "message); null: nothing was said.",
+                            },
+                        },
+                        strict=False,
+                    ),
+                    "description": "The media leg after the answer, in ms from the answer as "
+                    "voicedock learnt it (started_at); null: not answered, or no media.",
+                }
+            ),
             "recording_url": {
                 "type": ["string", "null"],
                 "description": "GET it (same API key) for the call's recording; null: none.",

@@ -66,6 +66,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "pbx": call.pbx,
             "api_key_id": call.api_key_id,
             "latency": call.latency,
+            "timings": call.timings,
             "recording_url": recording_url(call),
             "recording_duration_seconds": call.recording_duration_seconds,
             "answering_machine": call.answering_machine,

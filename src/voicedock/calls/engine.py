@@ -426,10 +426,11 @@ class CallEngine:
                 "call %s: could not apply PBX event %s", mask_call_id(event.call_id), event.kind
             )
 
-    async def apply_pbx_event(self, event: PbxEvent) -> None:
+    async def apply_pbx_event(self, event: PbxEvent) -> Call | None:
         """One attempt at ``handle_pbx_event``: ``StoreUnavailable`` (nothing stored, safe to
-        retry) and other errors reach the caller."""
-        await self._handle_pbx_event(event)
+        retry) and other errors reach the caller. Returns the call an ANSWERED just moved in
+        progress (as stored; the runner serves it without reading it again), else None."""
+        return await self._handle_pbx_event(event)
 
     @contextlib.asynccontextmanager
     async def _attempt(self) -> AsyncIterator[Transaction]:
@@ -447,11 +448,10 @@ class CallEngine:
         finally:
             _undo_on_failure.reset(token)
 
-    async def _handle_pbx_event(self, event: PbxEvent) -> None:
+    async def _handle_pbx_event(self, event: PbxEvent) -> Call | None:
         now = self._now()
         if event.kind is PbxEventKind.ANSWERED:
-            await self._answered(event, now)
-            return
+            return await self._answered(event, now)
         if event.kind is PbxEventKind.HANGUP and event.detail == CallError.PBX_RESTART.value:
             # The PBX lost the call by restarting: a failure, even after answer.
             event = PbxEvent(event.call_id, PbxEventKind.PBX_RESTARTED)
@@ -463,18 +463,20 @@ class CallEngine:
             # Each node hears of the restart and fails its own calls.
             for call in await self._store.list_active_calls(self.node_id):
                 await self._handle_pbx_event(PbxEvent(call.id, PbxEventKind.PBX_RESTARTED))
-            return
+            return None
         if event.kind is PbxEventKind.TRANSFER_FAILED:
             await self._transfer_failed(event, now)
-            return
+            return None
         async with self._attempt() as tx:
             await self._transition(
                 tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
             )
+        return None
 
-    async def _answered(self, event: PbxEvent, now: datetime) -> None:
-        """Answer moves a connecting call in progress; a call voicedock no longer wants
-        (cancelled, timed out, ended) is hung up instead: nobody would talk to the party."""
+    async def _answered(self, event: PbxEvent, now: datetime) -> Call | None:
+        """Answer moves a connecting call in progress (returned); a call voicedock no longer
+        wants (cancelled, timed out, ended) is hung up instead: nobody would talk to the
+        party."""
         seen: list[Call] = []
 
         def move(call: Call) -> Call | None:
@@ -486,6 +488,7 @@ class CallEngine:
         if seen and (moved or seen[0]).status.terminal:
             log.info("call %s: answered after it ended; hanging up", mask_call_id(event.call_id))
             await self._hang_up_leg(event.call_id)
+        return moved if moved is not None and moved.status is CallStatus.IN_PROGRESS else None
 
     async def _hang_up_leg(self, call_id: str) -> None:
         try:
@@ -800,6 +803,8 @@ class CallEngine:
                         messages.append(await tx.add_message(message))
                 messages.sort(key=lambda message: message.started_at or now)  # spoken order
                 call.latency = record.latency
+                if record.timings is not None:
+                    call.timings = record.timings
                 call.summary = record.summary
                 call.analysis_result = record.analysis_result
                 if record.recording_path is not None:

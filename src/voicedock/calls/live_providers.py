@@ -111,6 +111,23 @@ async def build_providers_closing_on_error(
         raise
 
 
+def build_tts(
+    assistant_config: Mapping[str, Any],
+    speech: SpeechSettings | None = None,
+    egress: Egress | None = None,
+) -> Tts:
+    """The call's TTS alone, as ``build_providers`` makes it (a speech-to-speech call: the
+    voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
+    speech = speech or SpeechSettings()
+    guard = None if egress is None else egress.for_providers()
+    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
+        section = _realtime_llm_section(assistant_config, speech, egress)
+        say_voice = section.get(SAY_VOICE) or {"provider": speech.tts}
+        return create_tts(_section({"tts_config": say_voice}, "tts_config", speech), guard)
+    assistant_config = _resolved(assistant_config, speech, egress)
+    return create_tts(_section(assistant_config, "tts_config", speech), guard)
+
+
 def _resolved(
     config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
 ) -> Mapping[str, Any]:
@@ -129,13 +146,7 @@ def _speech_to_speech(
 ) -> SpeechProviders:
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
-    llm_config = tenant_sections(config, speech).get("llm_config")
-    try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
-        section = realtime_section(dict(llm_config), speech.tts) if llm_config else {}
-        if egress is not None:
-            check_tenant_urls({**config, "llm_config": section}, egress.policy)
-    except BadRequest as exc:
-        raise ProviderConfigError(exc.message) from None
+    section = _realtime_llm_section(config, speech, egress)
     guard = None if egress is None else egress.for_providers()
     # Opens nothing until the call connects, so a failing TTS below leaks nothing.
     own_url = section.get("url")
@@ -144,6 +155,21 @@ def _speech_to_speech(
     say_voice = section.get(SAY_VOICE) or {"provider": speech.tts}
     tts = create_tts(_section({"tts_config": say_voice}, "tts_config", speech), guard)
     return SpeechProviders(stt=None, llm=None, tts=tts, realtime=realtime)
+
+
+def _realtime_llm_section(
+    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
+) -> dict[str, Any]:
+    """A speech-to-speech call's ``llm_config`` (the realtime session and its say voice), its
+    URLs checked with ``egress``."""
+    llm_config = tenant_sections(config, speech).get("llm_config")
+    try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
+        section = realtime_section(dict(llm_config), speech.tts) if llm_config else {}
+        if egress is not None:
+            check_tenant_urls({**config, "llm_config": section}, egress.policy)
+    except BadRequest as exc:
+        raise ProviderConfigError(exc.message) from None
+    return dict(section)
 
 
 def _section(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> Mapping[str, Any]:

@@ -69,6 +69,7 @@ class LiveRecord:
     end_reason: str
     transcript: Sequence[TranscriptTurn] = ()
     latency: list[JsonObject] = field(default_factory=list)  # one breakdown per turn
+    timings: JsonObject | None = None  # the media leg after the answer (``Call.timings``)
     summary: str | None = None
     analysis_result: JsonObject | None = None  # summary, sentiment (0-10), method
     recording_path: str | None = None  # under the [recordings] directory (None: not recorded)

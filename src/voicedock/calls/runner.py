@@ -19,7 +19,8 @@ Speech is synthesized once per node and ahead of time (``[speech] presynthesis``
 the runner owns the node's ``NodeSynthesis`` (synthesis pool and cache,
 ``pipeline/synthesis.py``), the engine tells it of each call whose assistant is known before
 the answer (an outbound call as it is placed, an inbound call once its assistant is chosen),
-and the call's first message is synthesized while it rings, in a task of the runner's
+and the call's first message is synthesized while it rings (by the call's TTS alone: no STT
+or LLM is made before the answer), in a task of the runner's
 supervisor holding a ``Presynthesis`` until the call's conversation ends, the call ends
 unanswered or the ring time is over. Every answered call's local TTS goes through the cache
 and pool, so the greeting's first sentence is usually ready when the media leg is up.
@@ -36,6 +37,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +73,7 @@ from voicedock.pbx.base import (
     RoutingPbx,
     TransferTarget,
 )
+from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.synthesis import NodeSynthesis
 from voicedock.pipeline.synthesis_cache import SynthesisCache
@@ -82,6 +85,7 @@ if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answe
     from voicedock.calls.live import LiveCallResult, LiveConversation
     from voicedock.calls.live_providers import SpeechProviders
     from voicedock.calls.tool_calls import CallTools, ToolServer
+    from voicedock.media.pacer import PacerStats
     from voicedock.pipeline.conversation import ConversationConfig
 
 log = logging.getLogger("voicedock.calls")
@@ -104,6 +108,8 @@ PBX_VERDICT_S = 10.0
 PBX_DOWN_WAIT_S = 60.0
 _VERDICT_POLL_S = 0.25
 _STILL_UP_CONFIRM_S = 1.0  # a call the PBX still has after a media loss, asked again after
+# Start-up waits this long at most for the default voice to be loaded and run once.
+WARM_UP_WAIT_S = 30.0
 # A first message synthesized ahead is kept this long past the ring time, for an answer late
 # to reach us; then what is not synthesized yet is dropped (a cached sentence stays cached).
 PRESYNTHESIS_GRACE_S = 30.0
@@ -122,9 +128,16 @@ class RunningCall:
     """One answered call's ``LiveCall`` while the runner serves it (before and after the
     conversation exists)."""
 
-    def __init__(self, call_id: str, *, resumed: bool = False) -> None:
+    def __init__(
+        self, call_id: str, *, resumed: bool = False, answered_at: float | None = None
+    ) -> None:
         self.call_id = call_id
         self.resumed = resumed  # adopted after a restart: a failed start is "service-restart"
+        # ``time.monotonic()`` when voicedock heard the answer, when the media connected, and
+        # the media's output counters (its first speech frame): the call's ``timings``.
+        self.answered_at = answered_at
+        self.media_connected_at: float | None = None
+        self.media_stats: PacerStats | None = None
         self.live: LiveConversation | None = None
         self._live_ready = asyncio.Event()
         self.remote_gone = False  # the caller hung up: nothing to hang up any more
@@ -244,7 +257,7 @@ class CallRunner:
         self.synthesis: NodeSynthesis | None = None
         if speech.presynthesis:
             self.synthesis = NodeSynthesis(
-                SynthesisPool(speech.synthesis_workers or None),
+                SynthesisPool(speech.synthesis_workers or None, speech.synthesis_queue),
                 SynthesisCache(speech.synthesis_cache_mb * 1024 * 1024),
             )
             engine.presynthesizer = self
@@ -266,31 +279,35 @@ class CallRunner:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, *, warm_up: bool = False) -> None:
-        """Start; with ``warm_up``, load the default speech models in the background so the
-        first call's greeting does not wait for them (only when the PBX carries media)."""
+        """Start; with ``warm_up`` (only when the PBX carries media), load the default speech
+        models and run each once so the first call is not slower than the tenth: the voice
+        before this returns (at most ``WARM_UP_WAIT_S``; the service connects the PBX after,
+        so the first call's greeting never waits behind it), the STT in the background (a
+        caller speaks after the greeting; Whisper may take long to assemble on a first start)."""
         if not self._tasks.running and not self._closed:
             await self._tasks.start()
             await self.backlog.start()
             if warm_up and self.media_pbx is not None:
-                self._tasks.spawn(self._warm_up_speech())
+                speech = self._settings.speech
+                voice = self._tasks.spawn(self._warm_up("tts_config", create_tts, speech.tts))
+                if voice is not None:
+                    await asyncio.wait({voice}, timeout=WARM_UP_WAIT_S)  # else goes on
+                self._tasks.spawn(self._warm_up("stt_config", create_stt, speech.stt))
 
-    async def _warm_up_speech(self) -> None:
-        speech = self._settings.speech
+    async def _warm_up(self, key: str, create: Callable[..., Any], engine: str) -> None:
         from voicedock.calls.live_providers import operator_settings
 
-        engines = (("stt_config", create_stt, speech.stt), ("tts_config", create_tts, speech.tts))
-        for key, create, engine in engines:
-            try:
-                provider: Any = create(
-                    {"provider": engine, **operator_settings(key, engine, speech)},
-                    self._egress.for_providers(),
-                )
-                warm = getattr(provider, "warm_up", None)
-                if warm is not None:
-                    await warm()  # loaded, and run once (Piper's first synthesis is slower)
-                await provider.aclose()
-            except Exception as exc:  # noqa: BLE001 - a call will report it; start-up goes on
-                log.warning("speech %s not warmed up: %s", engine, type(exc).__name__)
+        try:
+            provider: Any = create(
+                {"provider": engine, **operator_settings(key, engine, self._settings.speech)},
+                self._egress.for_providers(),
+            )
+            warm = getattr(provider, "warm_up", None)
+            if warm is not None:
+                await warm()  # loaded, and run once (Piper's first synthesis is slower)
+            await provider.aclose()
+        except Exception as exc:  # noqa: BLE001 - a call will report it; start-up goes on
+            log.warning("speech %s not warmed up: %s", engine, type(exc).__name__)
 
     async def __aenter__(self) -> CallRunner:
         await self.start()
@@ -354,15 +371,13 @@ class CallRunner:
         assert self.synthesis is not None
         try:
             try:
-                providers = await (self._providers or self._default_providers)(
-                    call.assistant_config
-                )
+                tts = await self._voice_of(call.assistant_config)
             except ProviderError as exc:  # the call reports it once answered
                 why = describe(exc)
                 log.info("call %s: nothing synthesized ahead: %s", mask_call_id(call.id), why)
                 return
             try:
-                held = self.synthesis.prepare(providers.tts, call.organization_id, text)
+                held = self.synthesis.prepare(tts, call.organization_id, text)
                 try:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(hold):
@@ -370,21 +385,37 @@ class CallRunner:
                 finally:
                     held.release()
             finally:
-                await providers.aclose()
+                with contextlib.suppress(Exception):
+                    await tts.aclose()
         finally:
             if self._prepared.get(call.id) is release:
                 del self._prepared[call.id]
 
+    async def _voice_of(self, assistant_config: Mapping[str, Any]) -> Tts:
+        """The call's TTS alone (no STT or LLM is needed to synthesize ahead); with a
+        ``providers`` factory (tests), the TTS of what it makes, the rest closed."""
+        if self._providers is None:
+            from voicedock.calls.live_providers import build_tts
+
+            return build_tts(assistant_config, self._settings.speech, self._egress)
+        providers = await self._providers(assistant_config)
+        for other in (providers.stt, providers.llm, providers.realtime):
+            if other is not None:
+                with contextlib.suppress(Exception):
+                    await other.aclose()
+        return providers.tts
+
     # -- the PBX event sink ---------------------------------------------------------------
     async def handle_pbx_event(self, event: PbxEvent) -> None:
         """The engine's sink, plus starting and stopping live conversations; never raises."""
+        heard_at = time.monotonic()  # an answer's: the call's timings start here
         with call_context(event.call_id or None):  # the call's task started here inherits it
             try:
                 if event.kind in _GONE_REASONS:
                     self._remote_gone(event)  # the caller is gone now, stored or not yet
                 await self.backlog.submit(
                     event.call_id,
-                    lambda: self._apply(event),
+                    lambda: self._apply(event, heard_at),
                     what=f"PBX event {event.kind} of call {mask_call_id(event.call_id)}",
                 )
             except Exception:
@@ -392,11 +423,12 @@ class CallRunner:
                     "call %s: could not apply PBX event %s", mask_call_id(event.call_id), event.kind
                 )
 
-    async def _apply(self, event: PbxEvent) -> None:
+    async def _apply(self, event: PbxEvent, heard_at: float) -> None:
         """The event in the engine (one attempt: ``StoreUnavailable`` is retried by the
         backlog), then its follow-up here."""
+        answered: Call | None = None
         try:
-            await self._engine.apply_pbx_event(event)
+            answered = await self._engine.apply_pbx_event(event)
         except StoreUnavailable:
             raise
         except Exception:
@@ -405,7 +437,7 @@ class CallRunner:
             )
         try:
             if event.kind is PbxEventKind.ANSWERED:
-                await self._answered(event.call_id)
+                await self._answered(event.call_id, heard_at, answered)
             elif event.kind in _GONE_REASONS:
                 self._remote_gone(event)  # a conversation started by a late-applied answer
         except Exception:
@@ -423,14 +455,17 @@ class CallRunner:
             for prepared in self._prepared.values():
                 prepared.set()
 
-    async def _answered(self, call_id: str) -> None:
+    async def _answered(self, call_id: str, heard_at: float, answered: Call | None) -> None:
+        """``answered``: the call as this answer just stored it (else it is read: an answer
+        applied earlier, a replay)."""
         media_pbx = self.media_pbx
         if media_pbx is None or self._closed or not self._tasks.running or call_id in self._calls:
             return
-        call = await self._store.get_call(None, call_id)
+        # Not read again when just stored: a campaign's answers come one after another.
+        call = answered or await self._store.get_call(None, call_id)
         if call is None or call.status is not CallStatus.IN_PROGRESS or call_id in self._calls:
             return
-        running = RunningCall(call_id)
+        running = RunningCall(call_id, answered_at=heard_at)
         self._calls[call_id] = running
         self._engine.attach_live_call(call_id, running)  # from here on a record is owed
         running.task = self._tasks.spawn(self._run(running, call, media_pbx))
@@ -476,7 +511,7 @@ class CallRunner:
         try:
             if running.stop_reason is None:  # else stopped before this task ran: hang up only
                 result = await self._converse(running, call, media_pbx)
-                record = self._live_record(call, result) if result is not None else None
+                record = self._live_record(running, call, result) if result is not None else None
             else:
                 failure = running.stop_reason
         except asyncio.CancelledError:
@@ -495,7 +530,7 @@ class CallRunner:
         finally:
             if record is None and running.live is not None and running.live.result is not None:
                 # the conversation ended, the exit failed
-                record = self._live_record(call, running.live.result)
+                record = self._live_record(running, call, running.live.result)
         if running.resumed and running.live is None and failure is not None:
             failure = SERVICE_RESTART  # resuming failed: the call ends as if not resumed
         try:
@@ -581,6 +616,8 @@ class CallRunner:
                 self.media_totals.track(media.pacer.stats),
             ):
                 running.media_open = True
+                running.media_connected_at = time.monotonic()
+                running.media_stats = media.pacer.stats
                 recorder = None
                 if recording is not None:
                     path = recording_file(self._settings.recordings, recording)
@@ -624,10 +661,11 @@ class CallRunner:
             return None
         return recording_name(self._settings.recordings, call.organization_id, call.id)
 
-    def _live_record(self, call: Call, result: LiveCallResult) -> LiveRecord:
+    def _live_record(self, running: RunningCall, call: Call, result: LiveCallResult) -> LiveRecord:
         record = result.record()
         if record.recording_duration_seconds is not None:
             record.recording_path = self._recording_name(call)
+        record.timings = _timings(running)
         return record
 
     async def _answering_machine(self, call_id: str, verdict: dict[str, Any]) -> None:
@@ -703,6 +741,19 @@ class CallRunner:
             if trunk is not None and trunk.codec in CALL_MEDIA_FORMATS:
                 return trunk.codec
         return "ulaw"
+
+
+def _timings(running: RunningCall) -> dict[str, Any] | None:
+    """``Call.timings``: ms from the answer to the media connected and to the first audio
+    written (None: a resumed call, whose answer was another run's, or no media)."""
+    answered, connected = running.answered_at, running.media_connected_at
+    if answered is None or connected is None:
+        return None
+    first = running.media_stats.first_speech_written if running.media_stats else None
+    return {
+        "media_connected_ms": round((connected - answered) * 1000),
+        "first_audio_ms": None if first is None else round((first - answered) * 1000),
+    }
 
 
 def _reason(running: RunningCall) -> str:

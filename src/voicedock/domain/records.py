@@ -166,6 +166,8 @@ class Call:
     summary: str | None = None
     analysis_result: JsonObject | None = None
     latency: list[JsonObject] = field(default_factory=list)  # per-turn breakdown
+    # The media leg after the answer, in ms from it: media_connected_ms, first_audio_ms.
+    timings: JsonObject | None = None
     transferred_to: str | None = None
     transferred_at: datetime | None = None
     owner_node: str | None = None  # the voicedock node serving the call ([node] id)

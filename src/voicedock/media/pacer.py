@@ -86,6 +86,7 @@ class PacerStats:
     __slots__ = (
         "_lateness",
         "congested_ticks",
+        "first_speech_written",
         "frames_cleared",
         "frames_sent",
         "lateness_total",
@@ -112,6 +113,9 @@ class PacerStats:
         self.congested_ticks = 0  # slots skipped: the connection had not taken earlier frames
         self.silence_cut_frames = 0
         """Silence sent ahead and cut at Asterisk so that speech starts at once."""
+        self.first_speech_written: float | None = None
+        """``time.monotonic()`` when the first speech frame was written (whatever the pacer's
+        own clock): the call's first audio (``Call.timings``)."""
         self._lateness: npt.NDArray[np.float64] = np.zeros(_LATENESS_WINDOW)
 
     def record(self, lateness: float) -> None:
@@ -432,6 +436,8 @@ class Pacer:
         if self._room_waiters and self._queued_frames < self.max_queued_frames:
             self._wake_producers()
         self._send_frame(frame)
+        if self.stats.first_speech_written is None:
+            self.stats.first_speech_written = time.monotonic()
         if self.tap is not None:
             self._tapped(frame, due, lateness)
         self._speech_until = due + self.period

@@ -8,7 +8,9 @@ call speaks goes through ``speech_for(tts, organization)``, a ``Tts`` whose sent
 ``DUE``; ``prepare`` starts a text's sentences ``AHEAD`` (the first message while the call
 rings) and returns a ``Presynthesis``: while it is held, the sentences are kept under way;
 released (the call answered and spoke, or ended unanswered), a sentence nobody else waits for
-and not started yet is dropped, so a call that never answers costs nothing more.
+and not started yet is dropped, so a call that never answers costs nothing more. When the pool's
+queue is full (``SynthesisPoolFull``) the rest of the text is not prepared: it is synthesized
+once a caller waits for it, as without synthesis ahead.
 
 Cloud TTS (anything not a ``SentenceTts``) is neither cached nor pooled: its audio is made
 with an organization's key and may differ from one request to the next; its own ``synthesize``
@@ -25,7 +27,7 @@ from functools import partial
 
 from voicedock.pipeline.providers.base import SentenceTts, Tts
 from voicedock.pipeline.synthesis_cache import SynthesisCache, SynthesisKey
-from voicedock.pipeline.synthesis_pool import Job, Priority, SynthesisPool
+from voicedock.pipeline.synthesis_pool import Job, Priority, SynthesisPool, SynthesisPoolFull
 from voicedock.pipeline.text import split_sentences
 
 log = logging.getLogger("voicedock.pipeline")
@@ -43,6 +45,8 @@ class NodeSynthesis:
         self.cache = cache
         self._pending: dict[SynthesisKey, _Pending] = {}
         self.synthesized = 0  # sentences the pool synthesized (tests, metrics)
+        self.skipped_ahead = 0  # texts not (fully) prepared ahead: the pool's queue was full
+        self._full = False  # the last preparation found the queue full (logged once a spell)
 
     def speech_for(self, tts: Tts, organization: str) -> Tts:
         """The call's TTS, through the node's cache and pool when it is a local engine."""
@@ -59,9 +63,21 @@ class NodeSynthesis:
             key = SynthesisKey(organization, tts.voice_identity, sentence)
             if key in self.cache:
                 continue
-            pending = self._pending.get(key) or self._start(tts, key, Priority.AHEAD)
+            try:
+                pending = self._pending.get(key) or self._start(tts, key, Priority.AHEAD)
+            except SynthesisPoolFull:
+                self.skipped_ahead += 1
+                if not self._full:
+                    self._full = True
+                    log.warning(
+                        "synthesis queue full (%d waiting, [speech] synthesis_queue): "
+                        "greetings are synthesized after the answer until it drains",
+                        self.pool.waiting,
+                    )
+                return held
             pending.interest += 1
             held.entries.append((key, pending))
+        self._full = False
         return held
 
     async def sentence(self, tts: SentenceTts, organization: str, sentence: str) -> bytes:

@@ -6,6 +6,11 @@ One pool per process (the call runner owns it). At most ``workers`` syntheses ru
 reply) goes before ``AHEAD`` audio not due yet (a greeting synthesized while the call rings).
 A job waiting ``AHEAD`` is ``promote``d to ``DUE`` when a caller starts waiting for it.
 
+The queue is bounded by ``max_waiting`` jobs (``[speech] synthesis_queue``) for audio not due
+yet: an ``AHEAD`` job that would not fit is refused (``SynthesisPoolFull``, nothing queued) and
+its text is synthesized when a caller waits for it, as without synthesis ahead. A ``DUE`` job
+is never refused nor dropped: a waiting caller's audio is always queued, whatever the bound.
+
 Everything but the synthesis itself runs on the event loop thread (no locks): ``submit``
 returns a ``Job`` at once; its ``future`` completes with the worker's result. A job
 cancelled before it started never runs; one already running finishes in its thread (a
@@ -29,6 +34,12 @@ from typing import Any, Generic, TypeVar
 log = logging.getLogger("voicedock.pipeline")
 
 T = TypeVar("T")
+
+DEFAULT_MAX_WAITING = 500  # jobs waiting for a worker before audio not due yet is refused
+
+
+class SynthesisPoolFull(RuntimeError):
+    """An ``AHEAD`` job refused: ``max_waiting`` jobs wait already."""
 
 
 class Priority(enum.IntEnum):
@@ -56,21 +67,29 @@ class Job(Generic[T]):
         """Never run it (no effect once started: it finishes, its result unused)."""
         if not self.started:
             self.future.cancel()
+            self._pool._waiting.discard(self)
 
 
 class SynthesisPool:
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
         self.workers = max(1, workers if workers else (os.cpu_count() or 1))
+        self.max_waiting = max(0, max_waiting)
         self._executor: ThreadPoolExecutor | None = None
         self._heap: list[tuple[int, int, Job[Any]]] = []
+        self._waiting: set[Job[Any]] = set()  # submitted, neither started nor cancelled
         self._order = itertools.count()
         self.running = 0  # jobs in a worker thread now
         self._closed = False
 
     def submit(self, fn: Callable[[], T], priority: Priority = Priority.DUE) -> Job[T]:
+        """Queue ``fn``; ``SynthesisPoolFull`` for an ``AHEAD`` job when ``max_waiting`` jobs
+        wait already (a ``DUE`` job is always queued)."""
         if self._closed:
             raise RuntimeError("the synthesis pool is closed")
+        if priority is not Priority.DUE and len(self._waiting) >= self.max_waiting:
+            raise SynthesisPoolFull(f"{len(self._waiting)} syntheses wait already")
         job = Job(self, fn, priority)
+        self._waiting.add(job)
         self._queue(job)
         return job
 
@@ -86,9 +105,7 @@ class SynthesisPool:
     @property
     def waiting(self) -> int:
         """Jobs waiting for a worker."""
-        return len(
-            {id(job) for _, _, job in self._heap if not job.started and not job.future.done()}
-        )
+        return len(self._waiting)
 
     def _queue(self, job: Job[T]) -> None:
         # A promoted job is queued again; its older entry is skipped when popped.
@@ -101,6 +118,7 @@ class SynthesisPool:
             if job.started or job.future.done():
                 continue  # cancelled, or an entry left behind by a promotion
             job.started = True
+            self._waiting.discard(job)
             self.running += 1
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="synthesis")
@@ -125,6 +143,7 @@ class SynthesisPool:
         for _, _, job in self._heap:
             job.cancel()
         self._heap.clear()
+        self._waiting.clear()
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True)

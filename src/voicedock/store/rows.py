@@ -242,6 +242,7 @@ CALLS = Table(
         "summary",
         "analysis_result",
         "latency",
+        "timings",
         "transferred_to",
         "transferred_at",
         "owner_node",
@@ -257,7 +258,9 @@ CALLS = Table(
         "seq",
     ),
     datetimes=frozenset({"started_at", "ended_at", "transferred_at", "created_at", "updated_at"}),
-    documents=frozenset({"assistant_config", "analysis_result", "latency", "answering_machine"}),
+    documents=frozenset(
+        {"assistant_config", "analysis_result", "latency", "timings", "answering_machine"}
+    ),
     enums={"direction": Direction, "status": CallStatus},
     generated=frozenset({"seq"}),
 )

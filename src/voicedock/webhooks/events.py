@@ -46,6 +46,7 @@ END_OF_CALL_FIELDS = (
     "summary",
     "analysis_result",
     "latency",
+    "timings",
     "recording_duration_seconds",
     "answering_machine",
 )

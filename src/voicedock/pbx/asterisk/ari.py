@@ -4,7 +4,10 @@
 events reader (``/ari/events?app=<app>``, HTTP Basic auth, websocket heartbeat so a half-open
 connection is noticed) and the dispatcher that hands parsed events to the owner one at a time.
 Reading and dispatching are separate because Asterisk drops a slow websocket reader
-(``websocket_write_timeout``, 100 ms).
+(``websocket_write_timeout``, 100 ms). What the owner must know the moment Asterisk says it
+(which channels are in Stasis: a bridge waits on it) it learns from ``on_arrival``, a
+synchronous hook the reader calls with each event before it queues it: the dispatcher's queue
+may be long when many calls answer together (each answer is stored before the next event).
 
 While the websocket is up the Stasis app is registered. Originating into an unregistered app
 answers the callee and drops them, so callers check ``wait_registered`` first. After every
@@ -40,6 +43,7 @@ log = logging.getLogger("voicedock.pbx.ari")
 _REGISTER_CONFIRM_S = 5.0
 
 EventHandler = Callable[[AriEvent], Awaitable[None]]
+ArrivalHook = Callable[[AriEvent], None]
 Hook = Callable[[], Awaitable[None]]
 
 HANGUP_REASONS = frozenset(
@@ -96,6 +100,7 @@ class AriClient:
         self._registered = asyncio.Event()
         self._queue: asyncio.Queue[AriEvent] = asyncio.Queue()
         self._on_event: EventHandler | None = None
+        self._on_arrival: ArrivalHook | None = None
         self._on_connected: Hook | None = None
         self._on_disconnected: Hook | None = None
         self._closed = False
@@ -110,8 +115,11 @@ class AriClient:
         *,
         on_connected: Hook | None = None,
         on_disconnected: Hook | None = None,
+        on_arrival: ArrivalHook | None = None,
     ) -> None:
-        """Open the session and start the events websocket (does not wait for it)."""
+        """Open the session and start the events websocket (does not wait for it).
+        ``on_arrival`` sees each event as it is read, before ``on_event`` (in the same order):
+        it must be quick and never block."""
         if self._tasks.running or self._closed:
             raise PbxError("AriClient.start called twice or after aclose")
         self._on_event, self._on_connected, self._on_disconnected = (
@@ -119,6 +127,7 @@ class AriClient:
             on_connected,
             on_disconnected,
         )
+        self._on_arrival = on_arrival
         self._open_session()
         await self._tasks.start()
         self._tasks.spawn(self._read_events(), name="ari-events")
@@ -229,9 +238,16 @@ class AriClient:
         async for msg in ws:
             if msg.type is aiohttp.WSMsgType.TEXT:
                 try:
-                    self._queue.put_nowait(parse_ari_event(msg.data))
+                    event = parse_ari_event(msg.data)
                 except AriEventError as exc:
                     log.warning("dropping malformed ARI event: %s", exc)
+                    continue
+                if self._on_arrival is not None:
+                    try:
+                        self._on_arrival(event)
+                    except Exception:
+                        log.exception("ARI arrival hook failed for %s", type(event).__name__)
+                self._queue.put_nowait(event)
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 break
         log.warning("ARI events websocket closed (code %s)", ws.close_code)

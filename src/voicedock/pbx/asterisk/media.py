@@ -1,10 +1,13 @@
 """Media legs of Asterisk calls: a mixing bridge plus a chan_websocket externalMedia channel.
 
-``AsteriskMedia`` creates both for a live call and bridges the media leg and the remote leg in
-the background once each has entered Stasis (the lab showed ``addChannel`` before StasisStart
-is refused). The bridge/externalMedia REST calls live here, not in ``AriClient``, so the
-client stays a transport. Bridge and media-leg ids derive from our call id with anything but
-``[A-Za-z0-9._-]`` dropped: inbound call ids carry a ``+`` that has no place in ARI ids.
+``AsteriskMedia`` creates both for a live call (the two requests in flight together) and
+bridges the media leg and the remote leg in the background, each the moment it is in Stasis
+(the lab showed ``addChannel`` before StasisStart is refused; the owner calls
+``entered_stasis`` as the event arrives, not once its event queue reaches it), the two
+``addChannel`` requests in flight together. The bridge/externalMedia REST calls live here, not
+in ``AriClient``, so the client stays a transport. Bridge and media-leg ids derive from our
+call id with anything but ``[A-Za-z0-9._-]`` dropped: inbound call ids carry a ``+`` that has
+no place in ARI ids.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from voicedock.aio import first_of
+from voicedock.aio import all_of, first_of
 from voicedock.errors import PbxError
 from voicedock.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
 from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
@@ -154,22 +157,26 @@ class AsteriskMedia:
         client = connection_type == "client"
         bridge_id = leg_id(call_id, "bridge")
         media_id = leg_id(call_id, "media")
-        await create_bridge(self._ari, bridge_id)
+        # Both ids are the call's before either request: ``release`` deletes whichever exists.
         self._calls.attach_bridge(call_id, bridge_id)
         self._calls.attach_channel(call_id, media_id)
-        result = await external_media(
-            self._ari,
-            app=self._app,
-            media_format=media_format,
-            connection_type=connection_type,
-            channel_id=media_id,
-            external_host=self.client_connection if client else None,
-            data=f"media,{call_id}",
-            # Client mode: JSON control messages carry the channel variables, so the
-            # connection is matched to its call by VOICEDOCK_CALL (findings §2b) and proves
-            # it is Asterisk's by the call's token.
-            transport_data="f(json)" if client else None,
-            variables={CALL_VARIABLE: call_id, TOKEN_VARIABLE: token} if client else None,
+        result: dict[str, Any]
+        _, result = await all_of(  # independent: in flight together
+            create_bridge(self._ari, bridge_id),
+            external_media(
+                self._ari,
+                app=self._app,
+                media_format=media_format,
+                connection_type=connection_type,
+                channel_id=media_id,
+                external_host=self.client_connection if client else None,
+                data=f"media,{call_id}",
+                # Client mode: JSON control messages carry the channel variables, so the
+                # connection is matched to its call by VOICEDOCK_CALL (findings §2b) and
+                # proves it is Asterisk's by the call's token.
+                transport_data="f(json)" if client else None,
+                variables={CALL_VARIABLE: call_id, TOKEN_VARIABLE: token} if client else None,
+            ),
         )
         variables = result.get("channelvars") or {}
         connection_id = str(variables.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
@@ -247,12 +254,11 @@ class AsteriskMedia:
         return first[1]
 
     async def _bridge_when_ready(self, bridge: str, main: str, media: str) -> None:
+        """Each leg into the bridge as soon as it is in Stasis (the caller's at once: it is
+        there when the call is answered), both requests in flight together."""
         try:
             async with asyncio.timeout(_BRIDGE_DEADLINE):
-                await self._stasis_event(media).wait()
-                await add_channel(self._ari, bridge, media)
-                await self._stasis_event(main).wait()
-                await add_channel(self._ari, bridge, main)
+                await all_of(self._add_in_stasis(bridge, main), self._add_in_stasis(bridge, media))
         except (TimeoutError, PbxError):
             # Released meanwhile (e.g. Asterisk never connected a client-mode leg to us):
             # the call already failed for that reason; nothing is left to bridge.
@@ -261,6 +267,10 @@ class AsteriskMedia:
             raise
         if (bridged := self._bridged.get(bridge)) is not None:
             bridged.set()
+
+    async def _add_in_stasis(self, bridge: str, channel: str) -> None:
+        await self._stasis_event(channel).wait()
+        await add_channel(self._ari, bridge, channel)
 
     async def release(self, call_id: str) -> None:
         """Delete the call's media legs and bridges (Asterisk never does); errors are moot."""

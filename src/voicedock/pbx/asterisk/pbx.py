@@ -139,7 +139,11 @@ class AsteriskPbx(PbxAdapter):
 
     async def _connect(self) -> None:
         self._exit.push_async_callback(self.ari.aclose)
-        await self.ari.start(self._on_ari_event, on_connected=self._reconcile_connected)
+        await self.ari.start(
+            self._on_ari_event,
+            on_connected=self._reconcile_connected,
+            on_arrival=self._on_ari_arrival,
+        )
         if self.ami is not None:
             self._exit.push_async_callback(self.ami.aclose)
             await self.ami.start(self._on_ami_event, on_connected=self._reconcile_connected)
@@ -381,14 +385,22 @@ class AsteriskPbx(PbxAdapter):
 
     # --- events -----------------------------------------------------------------------------
 
-    async def _on_ari_event(self, event: AriEvent) -> None:
+    def _on_ari_arrival(self, event: AriEvent) -> None:
+        """As Asterisk says it, not once the queue reaches it: which channels are in Stasis
+        (a media leg is bridged the moment both its channels are)."""
         match event:
             case StasisStart():
                 self._media.entered_stasis(event.channel.id)
+            case StasisEnd() | ChannelDestroyed():
+                self._media.left_stasis(event.channel.id)
+            case _:
+                pass
+
+    async def _on_ari_event(self, event: AriEvent) -> None:
+        match event:
+            case StasisStart():
                 if not await self.transfers.on_stasis_start(event):
                     await self._on_stasis_start(event)
-            case StasisEnd():
-                self._media.left_stasis(event.channel.id)
             case DialProgress(dialstatus="ANSWER"):
                 await self.transfers.on_dial(event)
             case DialProgress(peer=peer, dialstatus="RINGING"):
@@ -401,7 +413,6 @@ class AsteriskPbx(PbxAdapter):
                 if legs is not None and legs.main_channel == channel.id and not legs.ended:
                     await self._report_dtmf(legs.call_id, digit)
             case ChannelDestroyed():
-                self._media.left_stasis(event.channel.id)
                 self.transfers.on_channel_destroyed(event.channel.id)
                 await self._ended(event.channel.id, event.cause, event.tech_cause)
             case ApplicationReplaced():
