@@ -297,6 +297,13 @@ class SpeechSettings:
     presynthesis: bool = True
     synthesis_cache_mb: int = 64  # offline voices' audio kept for repeated texts
     synthesis_workers: int = 0  # syntheses at once (0: the machine's cores)
+    # Offline recognition at load (docs/speech.md): every call's Whisper work in one pool of
+    # workers on one model, finals before interims (false: a thread per transcription).
+    recognition_pool: bool = True
+    recognition_workers: int = 0  # transcriptions at once (0: the machine's cores)
+    # New calls with offline STT are refused (REST 503, inbound rejected, campaigns wait)
+    # while a final transcript waits longer than this for a worker (0: never refused).
+    admission_wait_ms: int = 250
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
     mistral_base_url: str = "https://api.mistral.ai/v1"
@@ -788,6 +795,8 @@ def _check_speech(speech: SpeechSettings) -> None:
     _range("speech.whisper_cpu_threads", speech.whisper_cpu_threads, 0, 256)
     _range("speech.synthesis_cache_mb", speech.synthesis_cache_mb, 0, 65536)
     _range("speech.synthesis_workers", speech.synthesis_workers, 0, 256)
+    _range("speech.recognition_workers", speech.recognition_workers, 0, 256)
+    _range("speech.admission_wait_ms", speech.admission_wait_ms, 0, 60_000)
 
 
 def _check_assistant_sections(a: AssistantSettings, key: str) -> None:

@@ -76,7 +76,7 @@ async def test_warm_up_runs_each_offline_engine_once(
 
     monkeypatch.setattr(PiperTts, "synthesize_sentence", synthesize)
     monkeypatch.setattr(WhisperStt, "_model", lambda _self: object())
-    monkeypatch.setattr(WhisperStt, "_transcribe_sync", transcribe)
+    monkeypatch.setattr(WhisperStt, "transcribe_blocking", transcribe)
     settings.speech.stt, settings.speech.tts = "faster_whisper", "piper"
     pbx = MediaFakePbx(media_server=None)
     runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)

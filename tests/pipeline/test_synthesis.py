@@ -14,7 +14,7 @@ from pipeline.sentence_tts import GatedTts
 from voicedock.pipeline.providers.base import SentenceTts
 from voicedock.pipeline.synthesis import CachedTts, NodeSynthesis
 from voicedock.pipeline.synthesis_cache import SynthesisCache, SynthesisKey
-from voicedock.pipeline.synthesis_pool import Priority, SynthesisPool
+from voicedock.pipeline.worker_pool import Priority, WorkerPool
 
 pytestmark = pytest.mark.unit
 
@@ -70,7 +70,7 @@ def test_cache_keys_by_organization_voice_and_text() -> None:
 
 # ── the pool ────────────────────────────────────────────────────────────────────────────
 async def test_pool_runs_due_audio_before_audio_not_due_yet() -> None:
-    pool = SynthesisPool(workers=1)
+    pool = WorkerPool(workers=1)
     order: list[str] = []
     blocker = threading.Event()
     try:
@@ -96,7 +96,7 @@ async def test_pool_runs_due_audio_before_audio_not_due_yet() -> None:
 
 
 async def test_pool_never_runs_more_than_its_workers() -> None:
-    pool = SynthesisPool(workers=2)
+    pool = WorkerPool(workers=2)
     lock = threading.Lock()
     now = [0]
     peak = [0]
@@ -121,13 +121,13 @@ async def test_pool_never_runs_more_than_its_workers() -> None:
 async def test_pool_sized_to_the_cores_by_default() -> None:
     import os
 
-    pool = SynthesisPool()
+    pool = WorkerPool()
     assert pool.workers == max(1, os.cpu_count() or 1)
     await pool.aclose()
 
 
 async def test_a_job_cancelled_before_it_started_never_runs() -> None:
-    pool = SynthesisPool(workers=1)
+    pool = WorkerPool(workers=1)
     blocker = threading.Event()
     ran: list[str] = []
     try:
@@ -148,7 +148,7 @@ async def test_a_job_cancelled_before_it_started_never_runs() -> None:
 # ── synthesis ahead of time, through the cache ──────────────────────────────────────────
 @pytest.fixture
 async def node() -> NodeSynthesis:
-    synthesis = NodeSynthesis(SynthesisPool(workers=2), SynthesisCache(1024 * 1024))
+    synthesis = NodeSynthesis(WorkerPool(workers=2), SynthesisCache(1024 * 1024))
     yield synthesis  # type: ignore[misc]
     await synthesis.pool.aclose()
 

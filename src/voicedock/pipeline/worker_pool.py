@@ -1,25 +1,34 @@
-"""The node's synthesis pool: blocking speech synthesis off the event loop, bounded, by priority.
+"""The node's worker pools: blocking speech work off the event loop, bounded, by priority.
 
-One pool per process (the call runner owns it). At most ``workers`` syntheses run at once
+Speech synthesis (``synthesis.py``) and speech recognition (``recognition.py``) each have one
+``WorkerPool`` per process (the call runner owns them). At most ``workers`` jobs run at once
 (default: the machine's cores); the others wait in order of priority, then of submission:
-``DUE`` audio a caller is waiting for (a greeting after the answer, the next sentence of a
-reply) goes before ``AHEAD`` audio not due yet (a greeting synthesized while the call rings).
-A job waiting ``AHEAD`` is ``promote``d to ``DUE`` when a caller starts waiting for it.
+``DUE`` work a caller is waiting for (a greeting after the answer, the next sentence of a
+reply, the final transcript of the caller's turn) goes before ``AHEAD`` work not due yet (a
+greeting synthesized while the call rings, an interim transcript of a turn still spoken). A
+job waiting ``AHEAD`` is ``promote``d to ``DUE`` when a caller starts waiting for it.
 
-Everything but the synthesis itself runs on the event loop thread (no locks): ``submit``
-returns a ``Job`` at once; its ``future`` completes with the worker's result. A job
-cancelled before it started never runs; one already running finishes in its thread (a
-synthesis cannot be interrupted) and still holds its worker until then, so the bound holds.
+The pool measures how long callers wait for it: ``due_wait_s()`` is the longer of the age of
+the oldest ``DUE`` job still waiting for a worker and the longest wait of the ``DUE`` jobs that
+started within the last ``window_s`` (a job promoted counts from its promotion). That is the
+signal admission control compares with its bound (``recognition.py``).
+
+Everything but the work itself runs on the event loop thread (no locks): ``submit`` returns a
+``Job`` at once; its ``future`` completes with the worker's result. A job cancelled before it
+started never runs; one already running finishes in its thread (it cannot be interrupted) and
+still holds its worker until then, so the bound holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import heapq
 import itertools
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
@@ -30,26 +39,30 @@ log = logging.getLogger("voicedock.pipeline")
 
 T = TypeVar("T")
 
+WAIT_WINDOW_S = 2.0  # how long a DUE job's wait for a worker still counts in due_wait_s()
+
 
 class Priority(enum.IntEnum):
-    DUE = 0  # a caller is waiting for this audio
-    AHEAD = 1  # synthesized ahead of time (while the call rings)
+    DUE = 0  # a caller is waiting for this result
+    AHEAD = 1  # worked out ahead of time (while the call rings, while the caller speaks)
 
 
 class Job(Generic[T]):
-    """One synthesis in the pool: ``await job.future`` for its result."""
+    """One job in the pool: ``await job.future`` for its result."""
 
-    def __init__(self, pool: SynthesisPool, fn: Callable[[], T], priority: Priority) -> None:
+    def __init__(self, pool: WorkerPool, fn: Callable[[], T], priority: Priority) -> None:
         self._pool = pool
         self.fn = fn
         self.priority = priority
         self.future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self.started = False
+        self.due_since = pool.clock() if priority is Priority.DUE else None
 
     def promote(self) -> None:
         """A caller waits for it now: ahead of every job not due yet."""
         if not self.started and self.priority is not Priority.DUE:
             self.priority = Priority.DUE
+            self.due_since = self._pool.clock()
             self._pool._queue(self)
 
     def cancel(self) -> None:
@@ -58,18 +71,31 @@ class Job(Generic[T]):
             self.future.cancel()
 
 
-class SynthesisPool:
-    def __init__(self, workers: int | None = None) -> None:
+class WorkerPool:
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        name: str = "worker",
+        window_s: float = WAIT_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.workers = max(1, workers if workers else (os.cpu_count() or 1))
+        self.name = name  # its threads' name prefix
+        self.clock = clock
+        self.window_s = window_s
         self._executor: ThreadPoolExecutor | None = None
         self._heap: list[tuple[int, int, Job[Any]]] = []
         self._order = itertools.count()
         self.running = 0  # jobs in a worker thread now
         self._closed = False
+        # (when it started, how long it had waited) of the DUE jobs started lately.
+        self._due_waits: collections.deque[tuple[float, float]] = collections.deque()
+        self.started = {Priority.DUE: 0, Priority.AHEAD: 0}  # jobs started, by priority
 
     def submit(self, fn: Callable[[], T], priority: Priority = Priority.DUE) -> Job[T]:
         if self._closed:
-            raise RuntimeError("the synthesis pool is closed")
+            raise RuntimeError(f"the {self.name} pool is closed")
         job = Job(self, fn, priority)
         self._queue(job)
         return job
@@ -86,9 +112,26 @@ class SynthesisPool:
     @property
     def waiting(self) -> int:
         """Jobs waiting for a worker."""
-        return len(
-            {id(job) for _, _, job in self._heap if not job.started and not job.future.done()}
-        )
+        return len(self._waiting_jobs())
+
+    def _waiting_jobs(self) -> list[Job[Any]]:
+        seen: dict[int, Job[Any]] = {}
+        for _, _, job in self._heap:
+            if not job.started and not job.future.done():
+                seen[id(job)] = job
+        return list(seen.values())
+
+    def due_wait_s(self) -> float:
+        """How long callers wait for a worker now: the oldest waiting ``DUE`` job's age, or
+        the longest wait of a ``DUE`` job started within the window, whichever is longer."""
+        now = self.clock()
+        while self._due_waits and self._due_waits[0][0] < now - self.window_s:
+            self._due_waits.popleft()
+        longest = max((wait for _, wait in self._due_waits), default=0.0)
+        for job in self._waiting_jobs():
+            if job.due_since is not None:
+                longest = max(longest, now - job.due_since)
+        return longest
 
     def _queue(self, job: Job[T]) -> None:
         # A promoted job is queued again; its older entry is skipped when popped.
@@ -102,8 +145,12 @@ class SynthesisPool:
                 continue  # cancelled, or an entry left behind by a promotion
             job.started = True
             self.running += 1
+            self.started[job.priority] += 1
+            if job.due_since is not None:
+                now = self.clock()
+                self._due_waits.append((now, now - job.due_since))
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="synthesis")
+                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
             done = self._executor.submit(job.fn)
             done.add_done_callback(
                 partial(_call_soon, asyncio.get_running_loop(), self._finished, job)
@@ -139,4 +186,4 @@ def _call_soon(
     try:
         loop.call_soon_threadsafe(callback, job, result)
     except RuntimeError:  # the loop is closed: nobody waits for the result any more
-        log.debug("synthesis finished after its event loop closed")
+        log.debug("pool job finished after its event loop closed")
