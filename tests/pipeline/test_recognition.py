@@ -97,7 +97,8 @@ async def test_finals_go_before_interims_of_every_call() -> None:
     stt = BlockingStt()
     stt.gate.clear()
     a, b = node.speech_for(stt), node.speech_for(stt)
-    assert isinstance(a, PooledStt) and isinstance(b, PooledStt)
+    assert isinstance(a, PooledStt)
+    assert isinstance(b, PooledStt)
     try:
         busy = a.queue(b"\x01\x00" * 8000, 8000, "")  # 1000 ms: holds the only worker
         await until(lambda: len(stt.calls) == 1)
