@@ -61,7 +61,7 @@ from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import Stt, create_tts
 from voicedock.pipeline.providers.whisper_stt import WhisperStt
 from voicedock.pipeline.recognition import NodeRecognition
-from voicedock.pipeline.worker_pool import WorkerPool
+from voicedock.pipeline.worker_pool import Priority, WorkerPool
 
 RATE = 8000
 FRAME_BYTES = RATE * 20 // 1000 * 2  # 20 ms of 16-bit PCM
@@ -152,6 +152,7 @@ class Step:
     transcriptions: int = 0
     cpu_pct: float = 0.0
     max_final_wait_ms: float | None = None
+    pool_started: str = "–"  # after: transcriptions the pool started as final / ahead
     offered: int = 0
     refused: int = 0
     load: float = 0.0
@@ -271,6 +272,8 @@ async def one_step(
         ]
     if recognition is not None:
         step.max_final_wait_ms = worst[0] * 1000
+        started = recognition.pool.started
+        step.pool_started = f"{started[Priority.DUE]} / {started[Priority.AHEAD]}"
         await recognition.aclose()
     step.load = os.getloadavg()[0]
     return step
@@ -283,7 +286,7 @@ def row(step: Step) -> str:
     return (
         f"| {step.mode} | {step.n} | {step.turns}/{step.spoken} | {pct(lat, 0.5):.0f} "
         f"| {pct(lat, 0.95):.0f} | {max(lat, default=float('nan')):.0f} | {per_turn:.1f} "
-        f"| {step.cpu_pct:.0f} | {wait} | {step.load:.2f} |"
+        f"| {step.pool_started} | {step.cpu_pct:.0f} | {wait} | {step.load:.2f} |"
     )
 
 
@@ -319,10 +322,10 @@ def report(args: argparse.Namespace, steps: list[Step], admission: list[Step]) -
     workers, threads = recognition_threads(speech)
     head = (
         "| mode | callers | turns heard/spoken | final after end of speech p50 (ms) | p95 | max "
-        "| transcriptions per turn | CPU (% of a core) | longest final wait for a worker (ms) "
-        "| load avg |"
+        "| transcriptions per turn | pool started: final / ahead | CPU (% of a core) "
+        "| longest final wait for a worker (ms) | load avg |"
     )
-    sep = "|---|---|---|---|---|---|---|---|---|---|"
+    sep = "|---|---|---|---|---|---|---|---|---|---|---|"
     lines = [
         f"# Offline speech at load — {now:%Y-%m-%d %H:%M} UTC",
         "",
