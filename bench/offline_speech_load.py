@@ -193,7 +193,7 @@ async def drive(
         await asyncio.sleep(max(0.0, start + (tick + 1) * 0.02 - loop.time()))
 
 
-async def settle(callers: list[Caller], within_s: float = 30.0) -> None:
+async def settle(callers: list[Caller], within_s: float = 20.0) -> None:
     """Until every turn spoken got its answer (or ``within_s`` passed)."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
