@@ -21,8 +21,8 @@ Modes, step by step in one run (the same audio, the same order of callers):
 Per step of N: the final transcript's latency after the end of speech (the endpointing
 silence plus the final's wait: the turn's ``endpointing_ms + stt_final_ms``) p50/p95/max,
 turns heard out of turns spoken, transcriptions run per turn (finals + interims + speculative
-finals), the process's CPU (100 % = one core) and, for ``after``, the longest wait of a final
-for a worker (the admission signal).
+finals), the process's CPU (100 % = one core) and, for ``after``, the longest wait of a
+transcription for a worker (the admission signal, sampled every 20 ms).
 
 Then ``admission``: callers are offered one every ``--arrival`` seconds up to ``--offered``,
 each asking the node's ``SpeechAdmission`` as a new call does (``[speech] admission_wait_ms``,
@@ -30,8 +30,8 @@ default 250); refused callers are counted, admitted ones talk until the end. Bes
 same offered load without admission control (``after`` with every caller admitted), so the
 admitted calls' latency is read against what they would have had.
 
-    .venv/bin/python bench/offline_speech_load.py [--steps 1,2,4,8,12,16] [--seconds 30]
-        [--offered 16] [--arrival 1.0] [--write]
+    .venv/bin/python bench/offline_speech_load.py [--steps 1,4,8,12,16,24,32] [--seconds 20]
+        [--offered 48] [--arrival 0.25] [--write]
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ async def one_step(
 
     def sample() -> None:
         if recognition is not None:
-            worst[0] = max(worst[0], recognition.due_wait_s())
+            worst[0] = max(worst[0], recognition.wait_s())
 
     for caller in callers:
         await caller.conversation.__aenter__()
@@ -323,7 +323,7 @@ def report(args: argparse.Namespace, steps: list[Step], admission: list[Step]) -
     head = (
         "| mode | callers | turns heard/spoken | final after end of speech p50 (ms) | p95 | max "
         "| transcriptions per turn | pool started: final / ahead | CPU (% of a core) "
-        "| longest final wait for a worker (ms) | load avg |"
+        "| longest wait for a worker (ms) | load avg |"
     )
     sep = "|---|---|---|---|---|---|---|---|---|---|---|"
     lines = [
@@ -365,10 +365,10 @@ def report(args: argparse.Namespace, steps: list[Step], admission: list[Step]) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--steps", default="1,2,4,8,12,16")
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--offered", type=int, default=16)
-    parser.add_argument("--arrival", type=float, default=1.0)
+    parser.add_argument("--steps", default="1,4,8,12,16,24,32")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--offered", type=int, default=48)
+    parser.add_argument("--arrival", type=float, default=0.25)
     parser.add_argument("--bound-ms", type=int, default=SpeechSettings().admission_wait_ms)
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--out", default="")

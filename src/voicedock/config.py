@@ -302,7 +302,7 @@ class SpeechSettings:
     recognition_pool: bool = True
     recognition_workers: int = 0  # transcriptions at once (0: the machine's cores)
     # New calls with offline STT are refused (REST 503, inbound rejected, campaigns wait)
-    # while a final transcript waits longer than this for a worker (0: never refused).
+    # while transcriptions wait longer than this for a worker (0: never refused).
     admission_wait_ms: int = 250
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""

@@ -183,10 +183,10 @@ def _recognition_metrics(admission: SpeechAdmission) -> Iterator[Metric]:
     pool = admission.recognition.pool
     yield GaugeMetricFamily(
         "voicedock_speech_recognition_wait_seconds",
-        "How long a final transcript waits for an offline recognizer now (the oldest waiting, "
-        "or the longest wait of the last seconds); over [speech] admission_wait_ms new calls "
-        "are refused.",
-        value=admission.recognition.due_wait_s(),
+        "How long transcriptions wait for an offline recognizer now (the oldest waiting, or the "
+        "longest wait of the last seconds); over [speech] admission_wait_ms new calls are "
+        "refused.",
+        value=admission.recognition.wait_s(),
     )
     yield GaugeMetricFamily(
         "voicedock_speech_recognition_waiting",

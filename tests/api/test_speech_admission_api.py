@@ -70,7 +70,7 @@ async def test_new_calls_are_503_while_offline_speech_is_over_its_bound_then_pla
             # A long transcription holds the only worker; a caller's final waits behind it.
             recognition.pool.submit(lambda: gate.wait(10), Priority.DUE)
             final = recognition.pool.submit(lambda: "words", Priority.DUE)
-            await until(lambda: recognition.due_wait_s() > 0.1)
+            await until(lambda: recognition.wait_s() > 0.1)
 
             resp = await api.client.post("/calls/outbound", json=BODY, headers=api.auth())
             assert resp.status == 503

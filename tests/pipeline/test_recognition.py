@@ -157,28 +157,27 @@ async def test_aclose_drops_what_waits_lets_what_runs_finish_and_is_idempotent()
         pooled.queue(PCM, 8000, "")
 
 
-async def test_due_wait_is_the_oldest_waiting_final_or_the_longest_recent_wait() -> None:
+async def test_the_wait_is_the_oldest_waiting_job_or_the_longest_recent_wait() -> None:
     clock = Clock()
     pool = WorkerPool(1, window_s=2.0, clock=clock)
     gate = threading.Event()
     try:
         pool.submit(lambda: gate.wait(5), Priority.AHEAD)  # holds the worker
-        assert pool.due_wait_s() == 0.0
+        assert pool.wait_s() == 0.0
         ahead = pool.submit(lambda: None, Priority.AHEAD)
         clock.now += 1.0
-        assert pool.due_wait_s() == 0.0  # nobody waits for an interim
+        assert pool.wait_s() == pytest.approx(1.0)  # work ahead that waits is late too
         final = pool.submit(lambda: None, Priority.DUE)
         clock.now += 0.3
-        assert pool.due_wait_s() == pytest.approx(0.3)
-        ahead.promote()  # a caller waits for it from now on, not from its submission
-        clock.now += 0.1
-        assert pool.due_wait_s() == pytest.approx(0.4)
+        assert pool.wait_s() == pytest.approx(1.3)
         gate.set()
         await asyncio.gather(final.future, ahead.future)
         # Started: their waits count for the window, then no more.
-        assert pool.due_wait_s() == pytest.approx(0.4)
-        clock.now += 2.5
-        assert pool.due_wait_s() == 0.0
+        assert pool.wait_s() == pytest.approx(1.3)
+        clock.now += 1.9
+        assert pool.wait_s() == pytest.approx(1.3)
+        clock.now += 0.2
+        assert pool.wait_s() == 0.0
     finally:
         gate.set()
         await pool.aclose()
@@ -235,7 +234,7 @@ async def test_a_bound_of_zero_never_refuses() -> None:
         pool.submit(lambda: gate.wait(5))
         pool.submit(lambda: None)
         clock.now += 60
-        assert node.due_wait_s() == pytest.approx(60)
+        assert node.wait_s() == pytest.approx(60)
         assert node.admits()
     finally:
         gate.set()

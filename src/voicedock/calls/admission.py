@@ -1,9 +1,9 @@
 """Admission control: a new call is refused while the node's offline speech work would make
 the calls in progress slower.
 
-The measure is the node's recognition pool (``pipeline/recognition.py``): a final transcript
-that waits longer than ``[speech] admission_wait_ms`` for a worker means the recognizer has
-more work than the cores carry, and every talking caller already waits longer for the answer.
+The measure is the node's recognition pool (``pipeline/recognition.py``): transcriptions that
+wait longer than ``[speech] admission_wait_ms`` for a worker mean the recognizer has more work
+than the cores carry, and the talking callers already wait longer for their answers.
 While that lasts, a new call that would transcribe with the offline recognizer is refused:
 
 * ``POST /calls/outbound``: ``503 {"error": "Node at capacity", ...}`` with ``Retry-After``,
@@ -64,9 +64,9 @@ class SpeechAdmission:
         if self.recognition.admits() or not uses_local_stt(assistant_config, self._speech):
             return None
         self.refused[kind] += 1
-        wait_ms = self.recognition.due_wait_s() * 1000
+        wait_ms = self.recognition.wait_s() * 1000
         log.info(
-            "new %s call refused: %s (finals wait %.0f ms for a recognizer, bound %d ms)",
+            "new %s call refused: %s (transcriptions wait %.0f ms for a recognizer, bound %d ms)",
             kind,
             SPEECH_CAPACITY,
             wait_ms,

@@ -27,7 +27,7 @@ and pool, so the greeting's first sentence is usually ready when the media leg i
 Speech is recognized in one pool per node too (``[speech] recognition_pool``, default on): the
 runner owns the node's ``NodeRecognition`` (``pipeline/recognition.py``), through which every
 answered call's offline Whisper transcribes, finals before interims, and the
-``SpeechAdmission`` that refuses new calls while finals wait too long for it
+``SpeechAdmission`` that refuses new calls while transcriptions wait too long for it
 (``calls/admission.py``; the engine asks it before placing or accepting a call).
 
 While the store is unavailable (another process holds the SQLite file, a PostgreSQL failover)

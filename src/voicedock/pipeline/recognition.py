@@ -10,11 +10,13 @@ interims and speculative finals are queued ``AHEAD`` (``queue``) and promoted wh
 turns out to be the speculative one (``streaming_recognition.py``). So under load the
 transcriptions nobody waits for yet are the ones delayed, not the finals.
 
-Admission control (``admits``): while a final waits longer than ``admission_wait_s`` for a
-worker (``WorkerPool.due_wait_s``: the oldest waiting final's age, or the longest wait of the
-finals started in the last seconds), the recognizer has more work than its cores carry and
-every call already on it is getting slower; the node refuses new calls that would use it
-(``calls/admission.py``) until the waits are back under the bound. Cloud STT is neither pooled
+Admission control (``admits``): while transcriptions wait longer than ``admission_wait_s``
+for a worker (``WorkerPool.wait_s``: the oldest waiting one's age, or the longest wait of those
+started in the last seconds; interims and speculative finals included: one that comes late
+makes the caller's endpointing wait for its hint, or the final start from scratch), the
+recognizer has more work than its cores carry and the calls already on it are getting slower;
+the node refuses new calls that would use it (``calls/admission.py``) until the waits are back
+under the bound. Cloud STT is neither pooled
 nor counted: its calls are never refused for it.
 """
 
@@ -31,8 +33,8 @@ MAX_RETRY_AFTER_S = 30
 
 class NodeRecognition:
     def __init__(self, pool: WorkerPool, *, admission_wait_s: float = 0.0) -> None:
-        """``admission_wait_s``: the longest wait of a final for a worker under which new
-        calls are admitted (0: never refuse)."""
+        """``admission_wait_s``: the longest wait of a transcription for a worker under which
+        new calls are admitted (0: never refuse)."""
         self.pool = pool
         self.admission_wait_s = admission_wait_s
 
@@ -42,18 +44,18 @@ class NodeRecognition:
             return PooledStt(self, stt)
         return stt
 
-    def due_wait_s(self) -> float:
-        """How long a final transcript waits for a worker now (``WorkerPool.due_wait_s``)."""
-        return self.pool.due_wait_s()
+    def wait_s(self) -> float:
+        """How long transcriptions wait for a worker now (``WorkerPool.wait_s``)."""
+        return self.pool.wait_s()
 
     def admits(self) -> bool:
         """Whether a new call using the local recognizer may start now."""
-        return self.admission_wait_s <= 0 or self.due_wait_s() < self.admission_wait_s
+        return self.admission_wait_s <= 0 or self.wait_s() < self.admission_wait_s
 
     def retry_after_s(self) -> int:
         """When a refused call is worth trying again: once the waits seen now left the pool's
         window, in whole seconds."""
-        wait = self.due_wait_s()
+        wait = self.wait_s()
         return max(1, min(MAX_RETRY_AFTER_S, math.ceil(self.pool.window_s + wait)))
 
     async def aclose(self) -> None:

@@ -8,10 +8,11 @@ reply, the final transcript of the caller's turn) goes before ``AHEAD`` work not
 greeting synthesized while the call rings, an interim transcript of a turn still spoken). A
 job waiting ``AHEAD`` is ``promote``d to ``DUE`` when a caller starts waiting for it.
 
-The pool measures how long callers wait for it: ``due_wait_s()`` is the longer of the age of
-the oldest ``DUE`` job still waiting for a worker and the longest wait of the ``DUE`` jobs that
-started within the last ``window_s`` (a job promoted counts from its promotion). That is the
-signal admission control compares with its bound (``recognition.py``).
+The pool measures how far behind it is: ``wait_s()`` is the longer of the age of the oldest
+job still waiting for a worker and the longest wait of the jobs that started within the last
+``window_s``, whatever their priority (work ahead that waits is late too: a speculative final
+that comes late lengthens the caller's endpointing). That is the signal admission control
+compares with its bound (``recognition.py``).
 
 Everything but the work itself runs on the event loop thread (no locks): ``submit`` returns a
 ``Job`` at once; its ``future`` completes with the worker's result. A job cancelled before it
@@ -39,7 +40,7 @@ log = logging.getLogger("voicedock.pipeline")
 
 T = TypeVar("T")
 
-WAIT_WINDOW_S = 2.0  # how long a DUE job's wait for a worker still counts in due_wait_s()
+WAIT_WINDOW_S = 2.0  # how long a job's wait for a worker still counts in wait_s()
 
 
 class Priority(enum.IntEnum):
@@ -56,13 +57,12 @@ class Job(Generic[T]):
         self.priority = priority
         self.future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self.started = False
-        self.due_since = pool.clock() if priority is Priority.DUE else None
+        self.queued_at = pool.clock()
 
     def promote(self) -> None:
         """A caller waits for it now: ahead of every job not due yet."""
         if not self.started and self.priority is not Priority.DUE:
             self.priority = Priority.DUE
-            self.due_since = self._pool.clock()
             self._pool._queue(self)
 
     def cancel(self) -> None:
@@ -89,8 +89,8 @@ class WorkerPool:
         self._order = itertools.count()
         self.running = 0  # jobs in a worker thread now
         self._closed = False
-        # (when it started, how long it had waited) of the DUE jobs started lately.
-        self._due_waits: collections.deque[tuple[float, float]] = collections.deque()
+        # (when it started, how long it had waited) of the jobs started lately.
+        self._waits: collections.deque[tuple[float, float]] = collections.deque()
         self.started = {Priority.DUE: 0, Priority.AHEAD: 0}  # jobs started, by priority
 
     def submit(self, fn: Callable[[], T], priority: Priority = Priority.DUE) -> Job[T]:
@@ -121,16 +121,15 @@ class WorkerPool:
                 seen[id(job)] = job
         return list(seen.values())
 
-    def due_wait_s(self) -> float:
-        """How long callers wait for a worker now: the oldest waiting ``DUE`` job's age, or
-        the longest wait of a ``DUE`` job started within the window, whichever is longer."""
+    def wait_s(self) -> float:
+        """How long work waits for a worker now: the oldest waiting job's age, or the longest
+        wait of a job started within the window, whichever is longer."""
         now = self.clock()
-        while self._due_waits and self._due_waits[0][0] < now - self.window_s:
-            self._due_waits.popleft()
-        longest = max((wait for _, wait in self._due_waits), default=0.0)
+        while self._waits and self._waits[0][0] < now - self.window_s:
+            self._waits.popleft()
+        longest = max((wait for _, wait in self._waits), default=0.0)
         for job in self._waiting_jobs():
-            if job.due_since is not None:
-                longest = max(longest, now - job.due_since)
+            longest = max(longest, now - job.queued_at)
         return longest
 
     def _queue(self, job: Job[T]) -> None:
@@ -146,9 +145,8 @@ class WorkerPool:
             job.started = True
             self.running += 1
             self.started[job.priority] += 1
-            if job.due_since is not None:
-                now = self.clock()
-                self._due_waits.append((now, now - job.due_since))
+            now = self.clock()
+            self._waits.append((now, now - job.queued_at))
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
             done = self._executor.submit(job.fn)
