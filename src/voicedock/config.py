@@ -300,6 +300,13 @@ class SpeechSettings:
     # Sentences waiting for the pool beyond which nothing more is synthesized ahead (the
     # greeting is then synthesized after the answer); audio a caller waits for always queues.
     synthesis_queue: int = 500
+    # Offline recognition at load (docs/speech.md): every call's Whisper work in one pool of
+    # workers on one model, finals before interims (false: a thread per transcription).
+    recognition_pool: bool = True
+    recognition_workers: int = 0  # transcriptions at once (0: the machine's cores)
+    # New calls with offline STT are refused (REST 503, inbound rejected, campaigns wait)
+    # while transcriptions wait longer than this for a worker (0: never refused).
+    admission_wait_ms: int = 250
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
     mistral_base_url: str = "https://api.mistral.ai/v1"
@@ -792,6 +799,8 @@ def _check_speech(speech: SpeechSettings) -> None:
     _range("speech.synthesis_cache_mb", speech.synthesis_cache_mb, 0, 65536)
     _range("speech.synthesis_workers", speech.synthesis_workers, 0, 256)
     _range("speech.synthesis_queue", speech.synthesis_queue, 0, 1_000_000)
+    _range("speech.recognition_workers", speech.recognition_workers, 0, 256)
+    _range("speech.admission_wait_ms", speech.admission_wait_ms, 0, 60_000)
 
 
 def _check_assistant_sections(a: AssistantSettings, key: str) -> None:

@@ -5,7 +5,9 @@ reason and the active ones per trunk, PBX and node, webhook deliveries and the o
 (from the database, so every node reports the whole cluster's); the PBX links and their
 reconnects, and the outbound media counters of this node. What happens once per call or turn
 is counted by ``observer``, a ``CallObserver`` beside the webhooks: originate -> answer time,
-barge-ins, each turn's STT / LLM / TTS latency per provider, calls ended here.
+barge-ins, each turn's STT / LLM / TTS latency per provider, calls ended here. The offline
+recognizer's pool and the calls admission control refused (``calls/admission.py``) are read
+from this node's runner.
 
 Labels carry ids, names and reasons from bounded sets (statuses, end reasons, provider,
 trunk, PBX and node names); never a phone number.
@@ -20,10 +22,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from voicedock.calls.admission import KINDS, SPEECH_CAPACITY, SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Call, CallEvent, CallMessage, Direction
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import Pbx, PbxHealth
+from voicedock.pipeline.worker_pool import Priority
 from voicedock.store.base import Store, StoreCounts, Transaction
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -39,6 +43,7 @@ class ServiceMetrics:
         media: OutputTotals,
         speech: SpeechSettings,
         node_id: str,
+        admission: SpeechAdmission | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._store = store
@@ -46,6 +51,7 @@ class ServiceMetrics:
         self._media = media
         self._speech = speech
         self._node = node_id
+        self._admission = admission
         self._counts = StoreCounts({}, {}, {})
         r = self.registry
         self.answer_seconds = Histogram(
@@ -151,6 +157,8 @@ class ServiceMetrics:
         )
         yield from _pbx_metrics(self._pbx.health())
         yield from self._media_metrics()
+        if self._admission is not None:
+            yield from _recognition_metrics(self._admission)
 
     def _media_metrics(self) -> Iterator[Metric]:
         media = self._media.snapshot()
@@ -169,6 +177,45 @@ class ServiceMetrics:
             family = CounterMetricFamily(f"voicedock_media_output_{name}", help_text)
             family.add_metric([], value)
             yield family
+
+
+def _recognition_metrics(admission: SpeechAdmission) -> Iterator[Metric]:
+    pool = admission.recognition.pool
+    yield GaugeMetricFamily(
+        "voicedock_speech_recognition_wait_seconds",
+        "How long transcriptions wait for an offline recognizer now (the oldest waiting, or the "
+        "longest wait of the last seconds); over [speech] admission_wait_ms new calls are "
+        "refused.",
+        value=admission.recognition.wait_s(),
+    )
+    yield GaugeMetricFamily(
+        "voicedock_speech_recognition_waiting",
+        "Transcriptions waiting for a worker of the node's recognition pool.",
+        value=pool.waiting,
+    )
+    yield GaugeMetricFamily(
+        "voicedock_speech_recognition_workers",
+        "Transcriptions the node's recognition pool runs at once.",
+        value=pool.workers,
+    )
+    started = CounterMetricFamily(
+        "voicedock_speech_recognition_jobs",
+        "Transcriptions started by the recognition pool, by kind (final: a caller waits; "
+        "ahead: an interim or speculative final).",
+        labels=["kind"],
+    )
+    started.add_metric(["final"], pool.started[Priority.DUE])
+    started.add_metric(["ahead"], pool.started[Priority.AHEAD])
+    yield started
+    refused = CounterMetricFamily(
+        "voicedock_calls_refused",
+        "New calls this node refused, by reason and kind (outbound: POST /calls/outbound "
+        "answered 503; campaign: a contact left waiting; inbound: rejected at the PBX).",
+        labels=["reason", "kind"],
+    )
+    for kind in KINDS:
+        refused.add_metric([SPEECH_CAPACITY, kind], admission.refused[kind])
+    yield refused
 
 
 def _gauge(

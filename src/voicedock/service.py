@@ -154,7 +154,12 @@ class Service:
         )
         # Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts.
         self.metrics = ServiceMetrics(
-            store, pbx, self.runner.media_totals, settings.speech, self.engine.node_id
+            store,
+            pbx,
+            self.runner.media_totals,
+            settings.speech,
+            self.engine.node_id,
+            self.runner.admission,
         )
         self.engine.observers.add(self.metrics.observer)
         # Client media mode: Asterisk dials voicedock; the web app serves this on /media.

@@ -77,7 +77,7 @@ async def test_warm_up_runs_each_offline_engine_once(
 
     monkeypatch.setattr(PiperTts, "synthesize_sentence", synthesize)
     monkeypatch.setattr(WhisperStt, "_model", lambda _self: object())
-    monkeypatch.setattr(WhisperStt, "_transcribe_sync", transcribe)
+    monkeypatch.setattr(WhisperStt, "transcribe_blocking", transcribe)
     settings.speech.stt, settings.speech.tts = "faster_whisper", "piper"
     pbx = MediaFakePbx(media_server=None)
     runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
@@ -112,7 +112,7 @@ async def test_the_voice_is_warm_before_start_returns(
 
     monkeypatch.setattr(PiperTts, "synthesize_sentence", synthesize)
     monkeypatch.setattr(WhisperStt, "_model", model)
-    monkeypatch.setattr(WhisperStt, "_transcribe_sync", lambda *_: ran.append("stt") or "")
+    monkeypatch.setattr(WhisperStt, "transcribe_blocking", lambda *_: ran.append("stt") or "")
     settings.speech.stt, settings.speech.tts = "faster_whisper", "piper"
     pbx = MediaFakePbx(media_server=None)
     runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)

@@ -14,7 +14,7 @@ from pipeline.sentence_tts import GatedTts
 from voicedock.pipeline.providers.base import SentenceTts
 from voicedock.pipeline.synthesis import CachedTts, NodeSynthesis
 from voicedock.pipeline.synthesis_cache import SynthesisCache, SynthesisKey
-from voicedock.pipeline.synthesis_pool import Priority, SynthesisPool, SynthesisPoolFull
+from voicedock.pipeline.worker_pool import PoolFull, Priority, WorkerPool
 
 pytestmark = pytest.mark.unit
 
@@ -70,7 +70,7 @@ def test_cache_keys_by_organization_voice_and_text() -> None:
 
 # ── the pool ────────────────────────────────────────────────────────────────────────────
 async def test_pool_runs_due_audio_before_audio_not_due_yet() -> None:
-    pool = SynthesisPool(workers=1)
+    pool = WorkerPool(workers=1)
     order: list[str] = []
     blocker = threading.Event()
     try:
@@ -96,7 +96,7 @@ async def test_pool_runs_due_audio_before_audio_not_due_yet() -> None:
 
 
 async def test_pool_never_runs_more_than_its_workers() -> None:
-    pool = SynthesisPool(workers=2)
+    pool = WorkerPool(workers=2)
     lock = threading.Lock()
     now = [0]
     peak = [0]
@@ -121,13 +121,13 @@ async def test_pool_never_runs_more_than_its_workers() -> None:
 async def test_pool_sized_to_the_cores_by_default() -> None:
     import os
 
-    pool = SynthesisPool()
+    pool = WorkerPool()
     assert pool.workers == max(1, os.cpu_count() or 1)
     await pool.aclose()
 
 
 async def test_a_job_cancelled_before_it_started_never_runs() -> None:
-    pool = SynthesisPool(workers=1)
+    pool = WorkerPool(workers=1)
     blocker = threading.Event()
     ran: list[str] = []
     try:
@@ -146,7 +146,7 @@ async def test_a_job_cancelled_before_it_started_never_runs() -> None:
 
 
 async def test_a_full_pool_refuses_audio_not_due_yet_never_audio_a_caller_waits_for() -> None:
-    pool = SynthesisPool(workers=1, max_waiting=2)
+    pool = WorkerPool(workers=1, max_waiting=2)
     blocker = threading.Event()
     ran: list[str] = []
 
@@ -159,7 +159,7 @@ async def test_a_full_pool_refuses_audio_not_due_yet_never_audio_a_caller_waits_
         pool.submit(job("ahead-1"), Priority.AHEAD)
         pool.submit(job("ahead-2"), Priority.AHEAD)
         assert pool.waiting == 2
-        with pytest.raises(SynthesisPoolFull):
+        with pytest.raises(PoolFull):
             pool.submit(job("ahead-3"), Priority.AHEAD)  # would not fit: refused, never queued
         due = [pool.submit(job(f"due-{i}"), Priority.DUE) for i in range(3)]  # always taken
         assert pool.waiting == 5
@@ -175,7 +175,7 @@ async def test_a_full_pool_refuses_audio_not_due_yet_never_audio_a_caller_waits_
 
 
 async def test_a_greeting_that_does_not_fit_the_pool_is_synthesized_when_due() -> None:
-    node = NodeSynthesis(SynthesisPool(workers=1, max_waiting=1), SynthesisCache(1024 * 1024))
+    node = NodeSynthesis(WorkerPool(workers=1, max_waiting=1), SynthesisCache(1024 * 1024))
     tts = GatedTts()
     gate = tts.gate("Busy.")
     try:
@@ -201,7 +201,7 @@ async def test_a_greeting_that_does_not_fit_the_pool_is_synthesized_when_due() -
 # ── synthesis ahead of time, through the cache ──────────────────────────────────────────
 @pytest.fixture
 async def node() -> NodeSynthesis:
-    synthesis = NodeSynthesis(SynthesisPool(workers=2), SynthesisCache(1024 * 1024))
+    synthesis = NodeSynthesis(WorkerPool(workers=2), SynthesisCache(1024 * 1024))
     yield synthesis  # type: ignore[misc]
     await synthesis.pool.aclose()
 

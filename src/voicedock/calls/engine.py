@@ -33,6 +33,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import NoReturn, Protocol
 
+from voicedock.calls.admission import Kind, SpeechAdmission
 from voicedock.calls.assistant_request import AssistantServer, inbound_assistant
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.config_mirror import stable_id
@@ -160,6 +161,8 @@ class CallEngine:
         # Told of each call whose assistant is known before it is answered (the runner
         # synthesizes its first message meanwhile).
         self.presynthesizer: Presynthesizer | None = None
+        # Refuses new calls while the node's offline speech is at capacity (the runner's).
+        self.admission: SpeechAdmission | None = None
         self._commands = CommandRunner(
             store,
             pbx,
@@ -225,6 +228,8 @@ class CallEngine:
         assistant = await resolve_assistant(
             self._store, org_id, request, self._settings.speech, self.egress_policy
         )
+        if self.admission is not None:
+            self.admission.check(assistant.config, "outbound")  # 503 while at capacity
         await check_number_choice(self._store, org_id, request.number_id, self.trunk_access)
         now = self._now()
         call_id = new_outbound_call_id()
@@ -663,6 +668,8 @@ class CallEngine:
         )
         if resolved is None:
             return None
+        if self.speech_refusal(resolved.config, "inbound") is not None:
+            return None  # rejected at the PBX: the node's offline speech is at capacity
         now = self._now()
         call = Call(
             id=call_id,
@@ -689,6 +696,13 @@ class CallEngine:
             await self._add_event(tx, call, CallEvent(call.id, "status", {"to": "connecting"}, now))
         self._prepare(call, INBOUND_ANSWER_S)
         return call.id
+
+    def speech_refusal(self, assistant_config: JsonObject, kind: Kind) -> int | None:
+        """``None``: a new call of this assistant may start; else the seconds after which to
+        try again, the node's offline speech being at capacity (``calls/admission.py``)."""
+        if self.admission is None:
+            return None
+        return self.admission.refusal(assistant_config, kind)
 
     def _prepare(self, call: Call, ring_seconds: float) -> None:
         if self.presynthesizer is not None:

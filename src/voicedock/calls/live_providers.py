@@ -28,6 +28,7 @@ the policy changed, an ``assistant-request`` answer) and every connection passes
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -198,16 +199,44 @@ def operator_settings(key: str, provider: str, speech: SpeechSettings) -> dict[s
     """What the operator's ``[speech]`` section sets for an offline engine (the host's files,
     devices and threads); these keys of a section never come from an assistant."""
     if key == "stt_config" and provider in WHISPER_NAMES:
+        workers, threads = recognition_threads(speech)
         return {
             "model_path": speech.whisper_model_path or None,
             "cache_dir": speech.whisper_cache_dir or None,
             "device": speech.whisper_device,
             "compute_type": speech.whisper_compute_type,
-            "cpu_threads": speech.whisper_cpu_threads,
+            "cpu_threads": threads,
+            "num_workers": workers,
         }
     if key == "tts_config" and provider in _PIPER_NAMES:
         return {"model_path": speech.piper_model_path or None}
     return {}
+
+
+def recognition_threads(speech: SpeechSettings) -> tuple[int, int]:
+    """Whisper's parallel transcriptions and threads per transcription. With the recognition
+    pool: one per pool worker (``recognition_workers``, default the cores), the cores shared
+    among them unless ``whisper_cpu_threads`` is set; without it, one model worker with
+    CTranslate2's default threads (0), as before the pool."""
+    if not speech.recognition_pool:
+        return 1, speech.whisper_cpu_threads
+    cores = os.cpu_count() or 1
+    workers = speech.recognition_workers or cores
+    return workers, speech.whisper_cpu_threads or max(1, cores // workers)
+
+
+def uses_local_stt(config: Mapping[str, Any], speech: SpeechSettings) -> bool:
+    """Whether a call of this assistant configuration transcribes with the node's offline
+    Whisper (the recognition pool), rather than a cloud STT or a speech-to-speech model."""
+    if config.get("provider") in SPEECH_TO_SPEECH:
+        return False
+    try:
+        resolved = resolve_provider(tenant_sections(config, speech), speech, None)
+    except BadRequest:
+        return False  # the call will fail to build its providers anyway
+    section = resolved.get("stt_config")
+    name = section.get("provider") if isinstance(section, Mapping) else "offline"
+    return name in WHISPER_NAMES
 
 
 def _operator_url(provider: str, speech: SpeechSettings) -> str | None:

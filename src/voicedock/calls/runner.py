@@ -25,6 +25,12 @@ supervisor holding a ``Presynthesis`` until the call's conversation ends, the ca
 unanswered or the ring time is over. Every answered call's local TTS goes through the cache
 and pool, so the greeting's first sentence is usually ready when the media leg is up.
 
+Speech is recognized in one pool per node too (``[speech] recognition_pool``, default on): the
+runner owns the node's ``NodeRecognition`` (``pipeline/recognition.py``), through which every
+answered call's offline Whisper transcribes, finals before interims, and the
+``SpeechAdmission`` that refuses new calls while transcriptions wait too long for it
+(``calls/admission.py``; the engine asks it before placing or accepting a call).
+
 While the store is unavailable (another process holds the SQLite file, a PostgreSQL failover)
 nothing is lost and nothing of a call is reordered: its PBX events (each with its follow-up
 here), the conversation's transcript turns, the end reason and the final record are writes of
@@ -42,9 +48,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from voicedock.aio import Supervisor, first_of
+from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.live_providers import recognition_threads
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
 from voicedock.calls.recordings import recording_file, recording_name, wants_recording
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
@@ -75,9 +83,10 @@ from voicedock.pbx.base import (
 )
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
+from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.synthesis import NodeSynthesis
 from voicedock.pipeline.synthesis_cache import SynthesisCache
-from voicedock.pipeline.synthesis_pool import SynthesisPool
+from voicedock.pipeline.worker_pool import WorkerPool
 from voicedock.store.backlog import WriteBacklog
 from voicedock.store.base import Store
 
@@ -257,10 +266,26 @@ class CallRunner:
         self.synthesis: NodeSynthesis | None = None
         if speech.presynthesis:
             self.synthesis = NodeSynthesis(
-                SynthesisPool(speech.synthesis_workers or None, speech.synthesis_queue),
+                WorkerPool(
+                    speech.synthesis_workers or None,
+                    name="synthesis",
+                    max_waiting=speech.synthesis_queue,
+                ),
                 SynthesisCache(speech.synthesis_cache_mb * 1024 * 1024),
             )
             engine.presynthesizer = self
+        # The node's recognition pool (every call's offline STT, finals first) and the
+        # admission control reading it (None: [speech] recognition_pool = false).
+        self.recognition: NodeRecognition | None = None
+        self.admission: SpeechAdmission | None = None
+        if speech.recognition_pool:
+            workers, _threads = recognition_threads(speech)
+            self.recognition = NodeRecognition(
+                WorkerPool(workers, name="recognition"),
+                admission_wait_s=speech.admission_wait_ms / 1000,
+            )
+            self.admission = SpeechAdmission(self.recognition, speech)
+            engine.admission = self.admission
         # Calls whose first message is being prepared: set to release it.
         self._prepared: dict[str, asyncio.Event] = {}
 
@@ -338,6 +363,8 @@ class CallRunner:
             await self._tasks.aclose()
             if self.synthesis is not None:
                 await self.synthesis.pool.aclose()
+            if self.recognition is not None:
+                await self.recognition.aclose()
 
     # -- the first message ahead of the answer (the engine's Presynthesizer) --------------
     def prepare(self, call: Call, ring_seconds: float) -> None:
@@ -608,6 +635,8 @@ class CallRunner:
         providers = await (self._providers or self._default_providers)(call.assistant_config)
         if self.synthesis is not None:  # the local voice through the node's cache and pool
             providers.tts = self.synthesis.speech_for(providers.tts, call.organization_id)
+        if self.recognition is not None and providers.stt is not None:  # Whisper: the pool
+            providers.stt = self.recognition.speech_for(providers.stt)
         recording = self._recording_name(call)
         outbound = call.direction is Direction.OUTBOUND
         try:

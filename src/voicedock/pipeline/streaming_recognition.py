@@ -17,19 +17,28 @@ speculative final starts only when nothing is under way (a stale one is never st
 and the final waits for a transcription under way (a worker thread cannot be stopped) before
 it starts. A failed interim or speculative final costs nothing but its time: the final is
 transcribed as usual.
+
+Through the node's recognition pool (a ``PooledStt``, ``recognition.py``) interims and
+speculative finals wait ``AHEAD`` behind every call's finals: when the final is the speculative
+one, the job is promoted (a caller waits for it now); an interim still waiting when the turn
+ends is dropped, never run, and the final goes in its place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 from voicedock.aio import Supervisor
 from voicedock.errors import ProviderError
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.providers.base import IncrementalStt
+from voicedock.pipeline.recognition import PooledStt
 from voicedock.pipeline.turn_completion import utterance_complete
+from voicedock.pipeline.worker_pool import Job
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -52,6 +61,7 @@ class _Pass:
     until_ms: int  # the audio time it covers; for a speculative final, the speech's end
     speculative: bool
     task: asyncio.Task[str | None]  # the words, or None when the engine failed
+    job: Job[str] | None  # its job in the node's recognition pool (None: not pooled)
 
 
 class StreamingRecognizer:
@@ -110,12 +120,17 @@ class StreamingRecognizer:
             and last.speculative
             and (last.turn_ms, last.until_ms) == (stopped.started_at_ms, stopped.ended_at_ms)
         ):
+            if last.job is not None:
+                last.job.promote()  # the caller waits for it now
             heard = await asyncio.shield(last.task)  # no speech since the pause
             if heard is not None:
                 self._forget(stopped.started_at_ms)
                 return heard
         elif last is not None and not last.task.done():
-            await asyncio.wait([last.task])  # one transcription at a time
+            if last.job is not None and not last.job.started:
+                last.job.cancel()  # still waiting in the pool: dropped, the final goes instead
+            else:
+                await asyncio.wait([last.task])  # one transcription at a time
         prefix = self._settled if self._turn_ms == stopped.started_at_ms else ""
         self._forget(stopped.started_at_ms)
         self._busy += 1
@@ -136,22 +151,42 @@ class StreamingRecognizer:
         if not audio:
             return
         self._last_start_ms = self._listener.endpointer.now_ms
-        work = self._transcribe(turn, until, audio, self._settled, speculative=speculative)
+        rate = self._listener.sample_rate
+        job: Job[str] | None = None
+        if isinstance(self._stt, PooledStt):
+            job = self._stt.queue(audio, rate, self._settled)
+            words: Callable[[], Awaitable[str]] = partial(_result, job)
+        else:
+            words = partial(self._stt.transcribe_continuing, audio, rate, self._settled)
+        work = self._transcribe(turn, until, words, job, speculative=speculative)
         self._busy += 1
         task = self._tasks.spawn_value(work, None)
         if task is None:  # the call is closing
             self._busy -= 1
+            if job is not None:
+                job.cancel()
             return
-        self._last = _Pass(turn, until, speculative, task)
+        self._last = _Pass(turn, until, speculative, task, job)
 
     async def _transcribe(
-        self, turn: int, until: int, audio: bytes, prefix: str, *, speculative: bool
+        self,
+        turn: int,
+        until: int,
+        words: Callable[[], Awaitable[str]],
+        job: Job[str] | None,
+        *,
+        speculative: bool,
     ) -> str | None:
         try:
-            text = await self._stt.transcribe_continuing(audio, self._listener.sample_rate, prefix)
+            text = await words()
         except ProviderError as exc:
             log.debug("caller's turn so far not transcribed: %s", type(exc).__name__)
             return None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if job is not None and job.future.cancelled() and task and not task.cancelling():
+                return None  # dropped from the pool for the final
+            raise
         finally:
             self._busy -= 1
         if turn == self._turn_ms:
@@ -179,6 +214,10 @@ class StreamingRecognizer:
         )
         if still_paused:
             endpointer.hint_complete(utterance_complete(text))
+
+
+async def _result(job: Job[str]) -> str:
+    return await job.future
 
 
 def _common_start(a: list[str], b: list[str]) -> list[str]:

@@ -3,14 +3,15 @@
 ``NodeSynthesis`` (one per process, owned by the call runner) serves every call's offline TTS
 (``SentenceTts``) sentence by sentence: a sentence already synthesized for the organization in
 the same voice comes from the ``SynthesisCache``; one being synthesized is awaited, not
-synthesized again beside itself; anything else becomes a job in the ``SynthesisPool``. What a
-call speaks goes through ``speech_for(tts, organization)``, a ``Tts`` whose sentences are
-``DUE``; ``prepare`` starts a text's sentences ``AHEAD`` (the first message while the call
-rings) and returns a ``Presynthesis``: while it is held, the sentences are kept under way;
-released (the call answered and spoke, or ended unanswered), a sentence nobody else waits for
-and not started yet is dropped, so a call that never answers costs nothing more. When the pool's
-queue is full (``SynthesisPoolFull``) the rest of the text is not prepared: it is synthesized
-once a caller waits for it, as without synthesis ahead.
+synthesized again beside itself; anything else becomes a job in the node's synthesis
+``WorkerPool`` (``worker_pool.py``). What a call speaks goes through
+``speech_for(tts, organization)``, a ``Tts`` whose sentences are ``DUE``; ``prepare`` starts a
+text's sentences ``AHEAD`` (the first message while the call rings) and returns a
+``Presynthesis``: while it is held, the sentences are kept under way; released (the call
+answered and spoke, or ended unanswered), a sentence nobody else waits for and not started yet
+is dropped, so a call that never answers costs nothing more. When the pool's queue is full
+(``PoolFull``) the rest of the text is not prepared: it is synthesized once a caller waits for
+it, as without synthesis ahead.
 
 Cloud TTS (anything not a ``SentenceTts``) is neither cached nor pooled: its audio is made
 with an organization's key and may differ from one request to the next; its own ``synthesize``
@@ -27,8 +28,8 @@ from functools import partial
 
 from voicedock.pipeline.providers.base import SentenceTts, Tts
 from voicedock.pipeline.synthesis_cache import SynthesisCache, SynthesisKey
-from voicedock.pipeline.synthesis_pool import Job, Priority, SynthesisPool, SynthesisPoolFull
 from voicedock.pipeline.text import split_sentences
+from voicedock.pipeline.worker_pool import Job, PoolFull, Priority, WorkerPool
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -40,7 +41,7 @@ class _Pending:
 
 
 class NodeSynthesis:
-    def __init__(self, pool: SynthesisPool, cache: SynthesisCache) -> None:
+    def __init__(self, pool: WorkerPool, cache: SynthesisCache) -> None:
         self.pool = pool
         self.cache = cache
         self._pending: dict[SynthesisKey, _Pending] = {}
@@ -65,7 +66,7 @@ class NodeSynthesis:
                 continue
             try:
                 pending = self._pending.get(key) or self._start(tts, key, Priority.AHEAD)
-            except SynthesisPoolFull:
+            except PoolFull:
                 self.skipped_ahead += 1
                 if not self._full:
                     self._full = True

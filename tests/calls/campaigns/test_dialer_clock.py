@@ -3,6 +3,7 @@ time zone and retry backoff decide when a contact's call is placed."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,13 +13,17 @@ import pytest
 
 from fakes.pbx import FakePbx
 from fakes.world import ACME, make_settings, org_id
+from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.request import parse_campaign_request
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.config import SpeechSettings
 from voicedock.domain.campaigns import ContactState
 from voicedock.errors import PbxUnavailable
+from voicedock.pipeline.recognition import NodeRecognition
+from voicedock.pipeline.worker_pool import WorkerPool
 from voicedock.store import Store, open_store
 
 pytestmark = pytest.mark.unit
@@ -156,3 +161,33 @@ async def test_no_dialing_while_the_pbx_is_down(world: World) -> None:
     up = True
     await dialer.dial_due()
     assert len(world.pbx.originated) == 1
+
+
+async def test_contacts_wait_while_offline_speech_is_at_capacity(world: World) -> None:
+    """Not an attempt, not dropped: the dialer comes back after Retry-After and calls them."""
+    speech = SpeechSettings(admission_wait_ms=100)
+    clock = [100.0]
+    pool = WorkerPool(1, window_s=1.0, clock=lambda: clock[0])
+    admission = SpeechAdmission(NodeRecognition(pool, admission_wait_s=0.1), speech)
+    world.engine.admission = admission
+    gate = threading.Event()
+    try:
+        pool.submit(lambda: gate.wait(5))  # the worker is taken, a final waits behind it
+        waiting = pool.submit(lambda: None)
+        clock[0] += 0.5
+        request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+        campaign = await world.manager.create(org_id(ACME), request)
+        delay = await world.dialer.dial_due()
+        assert world.pbx.originated == []
+        assert delay == timedelta(milliseconds=250)  # the idle poll: no longer than Retry-After
+        assert admission.refused == {"campaign": 1}
+        contacts, _ = await world.store.list_campaign_contacts(campaign.id, None, 10, 0)
+        assert [(c.state, c.attempts) for c in contacts] == [(ContactState.PENDING, 0)]
+        gate.set()
+        await waiting.future
+        clock[0] += 1.1  # the long wait left the window
+        await world.dialer.dial_due()
+        assert [r.destination for r in world.pbx.originated] == [AMSTERDAM_CONTACT]
+    finally:
+        gate.set()
+        await pool.aclose()

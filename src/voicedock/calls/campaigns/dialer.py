@@ -7,7 +7,8 @@ limits (``Transaction.admit_dial``: the trunk's calls per second and channels, t
 organization's and the campaign's calls at once, across every node) and store the call with the
 contact marked ``calling``. Only after the commit is the PBX asked to originate. A contact whose
 call would exceed a limit is left as it was (the transaction rolls back) and the dialer waits
-as long as the limit says; nothing is dropped. A crash before the commit leaves the contact
+as long as the limit says; nothing is dropped. So does a contact while this node's offline
+speech is at capacity (``calls/admission.py``). A crash before the commit leaves the contact
 pending; after it, the contact's call is an ordinary call that the node's restart (or another
 node) ends, which settles the contact (``CampaignManager.on_event``): never dialed twice at once.
 Originates go out while the next contacts are claimed (``MAX_ORIGINATING`` at once): each is
@@ -165,6 +166,9 @@ class Dialer:
                 await self._manager.events.contact_done(tx, campaign, contact, now)
                 return _Step.DIALED
             dial = _new_call(campaign, contact)
+            refused = self._engine.speech_refusal(dial.assistant.config, "campaign")
+            if refused is not None:  # the node's offline speech is at capacity: it waits
+                raise _Wait(timedelta(seconds=refused))
             try:
                 admitted = await self._engine.insert_outbound(tx, call_id, dial, now, trunks)
             except RateLimited:  # every caller number is at its own limit

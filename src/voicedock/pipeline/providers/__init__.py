@@ -3,6 +3,7 @@
 from voicedock.pipeline.providers.base import (
     IncrementalStt,
     Llm,
+    LocalStt,
     ProviderConfigError,
     ProviderConnectionError,
     ProviderError,
@@ -28,6 +29,7 @@ from voicedock.pipeline.providers.registry import (
 __all__ = [
     "IncrementalStt",
     "Llm",
+    "LocalStt",
     "ProviderConfigError",
     "ProviderConnectionError",
     "ProviderError",

@@ -24,6 +24,7 @@ from voicedock.pipeline.tools import ToolSpec
 __all__ = [
     "IncrementalStt",
     "Llm",
+    "LocalStt",
     "ProviderConfigError",
     "ProviderConnectionError",
     "ProviderError",
@@ -104,6 +105,16 @@ class IncrementalStt(Stt, Protocol):
 
     async def transcribe_continuing(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
         """Transcribe 16-bit mono PCM that starts with ``prefix``. Raises ProviderError."""
+        ...
+
+
+@runtime_checkable
+class LocalStt(IncrementalStt, Protocol):
+    """Optional: local engines whose transcription is one blocking call, which the node runs
+    in its recognition pool (``pipeline/recognition.py``) with the other calls' work."""
+
+    def transcribe_blocking(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
+        """``transcribe_continuing`` in the calling thread (blocking). Raises ProviderError."""
         ...
 
 

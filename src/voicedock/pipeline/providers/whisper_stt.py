@@ -8,7 +8,10 @@ the utterance plus a margin instead of Whisper's 30 s window, guarded against de
 output (``whisper_decoding.py``); ``"full"`` always encodes the 30 s window. The short
 context needs a fixed ``language``; with ``language = None`` (detection) the full window is
 used. The model is loaded once per process and shared by every call; loading and
-transcription run in worker threads so the event loop keeps pacing audio meanwhile.
+transcription run in worker threads so the event loop keeps pacing audio meanwhile. It is a
+``LocalStt``: the node runs its blocking ``transcribe_blocking`` in the recognition pool
+(``pipeline/recognition.py``), ``workers`` transcriptions at once on one model (CTranslate2's
+``num_workers``); on its own, ``transcribe_continuing`` runs it in a thread of its own.
 """
 
 from __future__ import annotations
@@ -34,13 +37,16 @@ from voicedock.pipeline.providers.whisper_weights import ensure_model_dir
 WHISPER_RATE = 16000
 ENCODER_CONTEXTS = ("auto", "full")
 
-_models: dict[tuple[str, str, str, int], Any] = {}
+_models: dict[tuple[str, str, str, int, int], Any] = {}
 _models_lock = threading.Lock()
 
 
-def load_model(model_path: str, device: str, compute_type: str, cpu_threads: int) -> Any:
-    """The process-wide WhisperModel for these settings (thread-safe, loads once)."""
-    key = (model_path, device, compute_type, cpu_threads)
+def load_model(
+    model_path: str, device: str, compute_type: str, cpu_threads: int, workers: int = 1
+) -> Any:
+    """The process-wide WhisperModel for these settings (thread-safe, loads once);
+    ``workers``: transcriptions it runs in parallel (threads calling it at once)."""
+    key = (model_path, device, compute_type, cpu_threads, workers)
     with _models_lock:
         model = _models.get(key)
         if model is None:
@@ -56,6 +62,7 @@ def load_model(model_path: str, device: str, compute_type: str, cpu_threads: int
                     device=device,
                     compute_type=compute_type,
                     cpu_threads=cpu_threads,
+                    num_workers=workers,
                     local_files_only=True,
                 )
             except (OSError, RuntimeError, ValueError) as exc:
@@ -80,6 +87,7 @@ class WhisperStt:
         beam_size: int = 1,
         encoder_context: str = "auto",
         streaming: bool = True,
+        workers: int = 1,
     ) -> None:
         if encoder_context not in ENCODER_CONTEXTS:
             raise ProviderConfigError(
@@ -94,6 +102,7 @@ class WhisperStt:
         self._beam_size = beam_size
         self._short_context = encoder_context == "auto" and language is not None
         self._streaming = streaming
+        self._workers = max(1, workers)
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any]) -> None:
@@ -112,6 +121,7 @@ class WhisperStt:
             beam_size=int(config.get("beam_size", 1)),
             encoder_context=str(config.get("encoder_context", "auto")),
             streaming=_flag(config, "streaming", default=True),
+            workers=int(config.get("num_workers", 1)),
         )
 
     @property
@@ -120,14 +130,14 @@ class WhisperStt:
 
     def _model(self) -> Any:
         path = self._model_path or str(ensure_model_dir(self._cache_dir))
-        return load_model(path, self._device, self._compute_type, self._cpu_threads)
+        return load_model(path, self._device, self._compute_type, self._cpu_threads, self._workers)
 
     async def warm_up(self) -> None:
         """Load (and if needed assemble) the model ahead of the first call, and run it once
         on half a second of silence (its first transcription is slower than the next)."""
         await asyncio.to_thread(self._model)
         with contextlib.suppress(ProviderResponseError):
-            await asyncio.to_thread(self._transcribe_sync, bytes(WHISPER_RATE), WHISPER_RATE, "")
+            await asyncio.to_thread(self.transcribe_blocking, bytes(WHISPER_RATE), WHISPER_RATE, "")
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         return await self.transcribe_continuing(pcm, sample_rate, "")
@@ -135,9 +145,12 @@ class WhisperStt:
     async def transcribe_continuing(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
         if not pcm:
             return ""
-        return await asyncio.to_thread(self._transcribe_sync, pcm, sample_rate, prefix)
+        return await asyncio.to_thread(self.transcribe_blocking, pcm, sample_rate, prefix)
 
-    def _transcribe_sync(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
+    def transcribe_blocking(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
+        """``transcribe_continuing`` in the calling thread (the recognition pool's)."""
+        if not pcm:
+            return ""
         model = self._model()
         audio = resample_signal(pcm16_to_float(pcm), sample_rate, WHISPER_RATE)
         try:

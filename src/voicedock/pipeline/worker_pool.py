@@ -1,30 +1,41 @@
-"""The node's synthesis pool: blocking speech synthesis off the event loop, bounded, by priority.
+"""The node's worker pools: blocking speech work off the event loop, bounded, by priority.
 
-One pool per process (the call runner owns it). At most ``workers`` syntheses run at once
+Speech synthesis (``synthesis.py``) and speech recognition (``recognition.py``) each have one
+``WorkerPool`` per process (the call runner owns them). At most ``workers`` jobs run at once
 (default: the machine's cores); the others wait in order of priority, then of submission:
-``DUE`` audio a caller is waiting for (a greeting after the answer, the next sentence of a
-reply) goes before ``AHEAD`` audio not due yet (a greeting synthesized while the call rings).
-A job waiting ``AHEAD`` is ``promote``d to ``DUE`` when a caller starts waiting for it.
+``DUE`` work a caller is waiting for (a greeting after the answer, the next sentence of a
+reply, the final transcript of the caller's turn) goes before ``AHEAD`` work not due yet (a
+greeting synthesized while the call rings, an interim transcript of a turn still spoken). A
+job waiting ``AHEAD`` is ``promote``d to ``DUE`` when a caller starts waiting for it.
 
-The queue is bounded by ``max_waiting`` jobs (``[speech] synthesis_queue``) for audio not due
-yet: an ``AHEAD`` job that would not fit is refused (``SynthesisPoolFull``, nothing queued) and
-its text is synthesized when a caller waits for it, as without synthesis ahead. A ``DUE`` job
-is never refused nor dropped: a waiting caller's audio is always queued, whatever the bound.
+The pool measures how far behind it is: ``wait_s()`` is the longer of the age of the oldest
+job still waiting for a worker and the longest wait of the jobs that started within the last
+``window_s``, whatever their priority (work ahead that waits is late too: a speculative final
+that comes late lengthens the caller's endpointing). That is the signal admission control
+compares with its bound (``recognition.py``).
 
-Everything but the synthesis itself runs on the event loop thread (no locks): ``submit``
-returns a ``Job`` at once; its ``future`` completes with the worker's result. A job
-cancelled before it started never runs; one already running finishes in its thread (a
-synthesis cannot be interrupted) and still holds its worker until then, so the bound holds.
+The queue may be bounded by ``max_waiting`` jobs for work not due yet (the synthesis pool:
+``[speech] synthesis_queue``): an ``AHEAD`` job that would not fit is refused (``PoolFull``,
+nothing queued) and its work is done when a caller waits for it (a greeting is then
+synthesized after the answer, as without synthesis ahead). A ``DUE`` job is never refused nor
+dropped: a waiting caller's work is always queued, whatever the bound.
+
+Everything but the work itself runs on the event loop thread (no locks): ``submit`` returns a
+``Job`` at once; its ``future`` completes with the worker's result. A job cancelled before it
+started never runs; one already running finishes in its thread (it cannot be interrupted) and
+still holds its worker until then, so the bound holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import heapq
 import itertools
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
@@ -35,27 +46,28 @@ log = logging.getLogger("voicedock.pipeline")
 
 T = TypeVar("T")
 
-DEFAULT_MAX_WAITING = 500  # jobs waiting for a worker before audio not due yet is refused
+WAIT_WINDOW_S = 2.0  # how long a job's wait for a worker still counts in wait_s()
 
 
-class SynthesisPoolFull(RuntimeError):
+class PoolFull(RuntimeError):
     """An ``AHEAD`` job refused: ``max_waiting`` jobs wait already."""
 
 
 class Priority(enum.IntEnum):
-    DUE = 0  # a caller is waiting for this audio
-    AHEAD = 1  # synthesized ahead of time (while the call rings)
+    DUE = 0  # a caller is waiting for this result
+    AHEAD = 1  # worked out ahead of time (while the call rings, while the caller speaks)
 
 
 class Job(Generic[T]):
-    """One synthesis in the pool: ``await job.future`` for its result."""
+    """One job in the pool: ``await job.future`` for its result."""
 
-    def __init__(self, pool: SynthesisPool, fn: Callable[[], T], priority: Priority) -> None:
+    def __init__(self, pool: WorkerPool, fn: Callable[[], T], priority: Priority) -> None:
         self._pool = pool
         self.fn = fn
         self.priority = priority
         self.future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self.started = False
+        self.queued_at = pool.clock()
 
     def promote(self) -> None:
         """A caller waits for it now: ahead of every job not due yet."""
@@ -70,24 +82,39 @@ class Job(Generic[T]):
             self._pool._waiting.discard(self)
 
 
-class SynthesisPool:
-    def __init__(self, workers: int | None = None, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
+class WorkerPool:
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        name: str = "worker",
+        max_waiting: int | None = None,
+        window_s: float = WAIT_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.workers = max(1, workers if workers else (os.cpu_count() or 1))
-        self.max_waiting = max(0, max_waiting)
+        self.name = name  # its threads' name prefix
+        self.max_waiting = None if max_waiting is None else max(0, max_waiting)  # None: unbounded
+        self.clock = clock
+        self.window_s = window_s
         self._executor: ThreadPoolExecutor | None = None
         self._heap: list[tuple[int, int, Job[Any]]] = []
         self._waiting: set[Job[Any]] = set()  # submitted, neither started nor cancelled
         self._order = itertools.count()
         self.running = 0  # jobs in a worker thread now
         self._closed = False
+        # (when it started, how long it had waited) of the jobs started lately.
+        self._waits: collections.deque[tuple[float, float]] = collections.deque()
+        self.started = {Priority.DUE: 0, Priority.AHEAD: 0}  # jobs started, by priority
 
     def submit(self, fn: Callable[[], T], priority: Priority = Priority.DUE) -> Job[T]:
-        """Queue ``fn``; ``SynthesisPoolFull`` for an ``AHEAD`` job when ``max_waiting`` jobs
-        wait already (a ``DUE`` job is always queued)."""
+        """Queue ``fn``; ``PoolFull`` for an ``AHEAD`` job when ``max_waiting`` jobs wait
+        already (a ``DUE`` job is always queued)."""
         if self._closed:
-            raise RuntimeError("the synthesis pool is closed")
-        if priority is not Priority.DUE and len(self._waiting) >= self.max_waiting:
-            raise SynthesisPoolFull(f"{len(self._waiting)} syntheses wait already")
+            raise RuntimeError(f"the {self.name} pool is closed")
+        full = self.max_waiting is not None and len(self._waiting) >= self.max_waiting
+        if priority is not Priority.DUE and full:
+            raise PoolFull(f"{len(self._waiting)} {self.name} jobs wait already")
         job = Job(self, fn, priority)
         self._waiting.add(job)
         self._queue(job)
@@ -107,6 +134,17 @@ class SynthesisPool:
         """Jobs waiting for a worker."""
         return len(self._waiting)
 
+    def wait_s(self) -> float:
+        """How long work waits for a worker now: the oldest waiting job's age, or the longest
+        wait of a job started within the window, whichever is longer."""
+        now = self.clock()
+        while self._waits and self._waits[0][0] < now - self.window_s:
+            self._waits.popleft()
+        longest = max((wait for _, wait in self._waits), default=0.0)
+        for job in self._waiting:
+            longest = max(longest, now - job.queued_at)
+        return longest
+
     def _queue(self, job: Job[T]) -> None:
         # A promoted job is queued again; its older entry is skipped when popped.
         heapq.heappush(self._heap, (int(job.priority), next(self._order), job))
@@ -120,8 +158,11 @@ class SynthesisPool:
             job.started = True
             self._waiting.discard(job)
             self.running += 1
+            self.started[job.priority] += 1
+            now = self.clock()
+            self._waits.append((now, now - job.queued_at))
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="synthesis")
+                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
             done = self._executor.submit(job.fn)
             done.add_done_callback(
                 partial(_call_soon, asyncio.get_running_loop(), self._finished, job)
@@ -158,4 +199,4 @@ def _call_soon(
     try:
         loop.call_soon_threadsafe(callback, job, result)
     except RuntimeError:  # the loop is closed: nobody waits for the result any more
-        log.debug("synthesis finished after its event loop closed")
+        log.debug("pool job finished after its event loop closed")
