@@ -407,6 +407,7 @@ async def calls_step(
         "late_p99": measured["late_p99_ms"],
         "late_max": measured["late_max_ms"],
         "callers_cpu": callers_cpu,
+        "gc": measured["gc"],
         "providers_late_p99": provider_stats["late_p99_ms"],
         "requests": provider_stats["requests"],
     }
@@ -560,7 +561,7 @@ def row_line(r: dict[str, Any]) -> str:
         f"{r['ear_p95']:.0f} lost in/out={r['lost_in']}/{r['lost_out']} dropped={r['dropped']} "
         f"stuck={r['stuck']} reports!=1: {r['reports_not_once']} cpu={r['cpu']:.0%} "
         f"({r['cpu_per_call'] * 100:.2f} %/call) rss/call={r['rss_per_call_kib']:.0f} KiB "
-        f"lag p99={r['lag_p99']:.1f} ms ok={r['ok']}"
+        f"lag p99={r['lag_p99']:.1f} ms gc2={r['gc']['2']} ok={r['ok']}"
     )
 
 
@@ -708,6 +709,18 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
             f"- {s.loop} N={s.n}: {s.row['requests']}, stand-ins late p99 "
             f"{s.row['providers_late_p99']:.1f} ms, callers' process CPU "
             f"{s.row['callers_cpu']:.0%}"
+        )
+    lines += [
+        "",
+        "The node's garbage collections in the window, per generation: count, longest pause, "
+        "total ms:",
+        "",
+    ]
+    for s in done:
+        gcs = s.row["gc"]
+        lines.append(
+            f"- {s.loop} N={s.n}: "
+            + ", ".join(f"gen{g} {c} / {mx:.1f} / {tot:.0f}" for g, (c, mx, tot) in gcs.items())
         )
     return "\n".join(lines) + "\n"
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import resource
 import sys
@@ -36,6 +37,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from media_load import pin
 
+from voicedock import cli
 from voicedock.api.access_log import AccessLog
 from voicedock.api.app import create_app
 from voicedock.cli import new_event_loop
@@ -119,14 +121,23 @@ class BenchPbx:
 
 
 class Meter:
-    """The window's CPU, event-loop lag and output lateness."""
+    """The window's CPU, event-loop lag, garbage collections and output lateness."""
 
     def __init__(self, pbx: BenchPbx) -> None:
         self.pbx = pbx
         self.lags: list[float] = []
         self.beat = 0.0
+        self.gc_pauses: list[tuple[int, float]] = []  # (generation, seconds) in the window
+        self._gc_start = 0.0
         self.cpu0 = self.wall0 = 0.0
         self.sent0: dict[str, int] = {}
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_pauses.append((info["generation"], time.perf_counter() - self._gc_start))
 
     async def watch_lag(self) -> None:
         while True:
@@ -152,6 +163,7 @@ class Meter:
 
     def mark(self) -> None:
         self.lags.clear()
+        self.gc_pauses.clear()
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
         self.sent0 = {c: s.pacer.stats.frames_sent for c, s in self.pbx.sessions.items()}
 
@@ -176,6 +188,16 @@ class Meter:
             "late_p99_ms": float(np.percentile(late, 99)),
             "late_max_ms": float(late.max()),
             "frames_out": int(late.size),
+            "gc_objects": len(gc.get_objects()),
+            "gc_frozen": gc.get_freeze_count(),
+            "gc": {
+                str(g): [
+                    sum(1 for gen, _ in self.gc_pauses if gen == g),
+                    1000 * max([p for gen, p in self.gc_pauses if gen == g] or [0.0]),
+                    1000 * sum(p for gen, p in self.gc_pauses if gen == g),
+                ]
+                for g in (0, 1, 2)
+            },
         }
 
 
@@ -238,6 +260,9 @@ def main() -> None:
         threading.Thread(
             target=meter.watch_stalls, args=(main_id, args.stalls), daemon=True
         ).start()
+    freeze = getattr(cli, "freeze_startup_heap", None)  # as `voicedock serve` does, if it does
+    if freeze is not None:
+        app.on_startup.append(freeze)
     app.router.add_post("/bench/mark", mark)
     app.router.add_get("/bench/window", window)
     app.router.add_get("/bench/media", media)
