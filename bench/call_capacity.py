@@ -26,7 +26,7 @@ bare ``MediaSession``s with VAD against bench/media_load.py's generator, on the 
         [--window 20] [--out FILE]
 
 A step passes when the p95 service share is <= 20 ms and nothing is lost (no frame, no turn,
-no report, no call stuck). Loopback only; the node's database is a temporary SQLite file.
+no reply given twice or broken by a gap, no report, no call stuck). Loopback only; the node's database is a temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ sys.path.insert(0, str(BENCH))
 
 import media_sessions  # noqa: E402
 from call_capacity_load import callers_main  # noqa: E402
-from call_capacity_standins import standins_main  # noqa: E402
+from call_capacity_standins import REPLY, WORD_SECONDS, standins_main  # noqa: E402
 from media_load import generator_main, pin  # noqa: E402
 
 from voicedock.lab.settings import default_cache_dir  # noqa: E402
@@ -73,6 +73,7 @@ SENTENCES = (
     Utterance("bench-caller-hours", "Can you tell me when you are open tomorrow?"),
     Utterance("bench-caller-order", "My order has not arrived yet, can you check it for me?"),
 )
+REPLY_FRAMES = len(REPLY.split()) * WORD_SECONDS * 50  # the reply's audio, in 20 ms frames
 END_SILENCE_MS = 600  # fixed endpointing: the silence that ends a caller's turn
 CLI = "import sys; from voicedock.cli import main; sys.exit(main())"
 AT_ONCE = 25  # REST requests at once
@@ -345,6 +346,7 @@ async def calls_step(
 
     shares, ear, ear_shares, turns, lost, twice, unmatched = [], [], [], 0, 0, 0, 0
     parts: dict[str, list[float]] = {}
+    gaps = 0
     lost_in = lost_out = dropped = 0
     for call_id, record in zip(ids, records, strict=True):
         sent_in, received_out, caller_turns = report.get(call_id, (0, 0, []))
@@ -353,13 +355,17 @@ async def calls_step(
         lost_out += node_sent - received_out
         dropped += node_dropped
         latency = record.get("latency") or []
-        in_window = [window_start <= ended < window_end for ended, _, _ in caller_turns]
-        for (ended, answered, replies), counted in zip(caller_turns, in_window, strict=True):
+        in_window = [window_start <= ended < window_end for ended, *_ in caller_turns]
+        for (ended, answered, replies, speech), counted in zip(
+            caller_turns, in_window, strict=True
+        ):
             if not counted:
                 continue
             turns += 1
             lost += answered is None
-            twice += replies > 1
+            doubled = speech > 1.5 * REPLY_FRAMES
+            twice += doubled
+            gaps += replies > 1 and not doubled
             if answered is not None:
                 ear.append((answered - ended) * 1000)
                 ear_shares.append((answered - ended) * 1000 - END_SILENCE_MS - delays_ms)
@@ -380,6 +386,7 @@ async def calls_step(
         "turns": turns,
         "lost": lost,
         "twice": twice,
+        "gaps": gaps,
         "share_p50": pct(shares, 50),
         "share_p95": pct(shares, 95),
         "share_p99": pct(shares, 99),
@@ -414,7 +421,7 @@ async def calls_step(
     row = step.row
     row["ok"] = bool(
         row["share_p95"] <= TARGET_SHARE_MS
-        and not (lost or twice or lost_in or lost_out or dropped or stuck)
+        and not (lost or twice or gaps or lost_in or lost_out or dropped or stuck)
         and not row["reports_not_once"]
         and not step.refused
         and turns > 0
@@ -556,7 +563,8 @@ def start_node(
 
 def row_line(r: dict[str, Any]) -> str:
     return (
-        f"turns={r['turns']} lost={r['lost']} twice={r['twice']} share p50/p95/p99="
+        f"turns={r['turns']} lost={r['lost']} twice={r['twice']} gaps={r['gaps']} "
+        "share p50/p95/p99="
         f"{r['share_p50']:.1f}/{r['share_p95']:.1f}/{r['share_p99']:.1f} ms ear p95="
         f"{r['ear_p95']:.0f} lost in/out={r['lost_in']}/{r['lost_out']} dropped={r['dropped']} "
         f"stuck={r['stuck']} reports!=1: {r['reports_not_once']} cpu={r['cpu']:.0%} "
@@ -650,16 +658,17 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
             or "none"
         ),
         "",
-        "| loop | N | turns | lost | twice | share p50 / p95 / p99 ms | ear p50 / p95 / p99 ms "
+        "| loop | N | turns | lost | twice | replies with a gap | share p50 / p95 / p99 ms "
+        "| ear p50 / p95 / p99 ms "
         "| ear − waits p95 ms | out lateness p50 / p99 / max ms | frames lost in / out "
         "| dropped in | stuck | reports ≠ 1 | node CPU | CPU / call | calls / core by CPU "
         "| RSS MiB | RSS / call KiB | loop lag p50 / p99 / max ms | ok |",
-        "|---|" * 1 + "---|" * 20,
+        "|---|" * 1 + "---|" * 21,
     ]
     for s in done:
         r = s.row
         lines.append(
-            f"| {s.loop} | {s.n} | {r['turns']} | {r['lost']} | {r['twice']} "
+            f"| {s.loop} | {s.n} | {r['turns']} | {r['lost']} | {r['twice']} | {r['gaps']} "
             f"| {r['share_p50']:.1f} / {r['share_p95']:.1f} / {r['share_p99']:.1f} "
             f"| {r['ear_p50']:.0f} / {r['ear_p95']:.0f} / {r['ear_p99']:.0f} "
             f"| {r['ear_share_p95']:.0f} "

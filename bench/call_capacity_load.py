@@ -10,8 +10,8 @@ marks, FLUSH_MEDIA), but each channel is a caller with a script instead of a loo
    then silence;
 3. wait for the reply: the first frame of speech received after the sentence's last frame was
    written is the turn's answer (its time kept); none within ``REPLY_TIMEOUT`` is a turn lost.
-   A second reply heard after a gap of quiet before the caller speaks again is a turn answered
-   twice. Then back to 1.
+   A reply's stretches of speech apart by 0.4 s of quiet and its speech frames are counted: a
+   gap inside a reply, or a turn answered twice (twice the reply's audio). Then back to 1.
 
 A frame counts as speech when it is not all µ-law silence (0xFF / 0x7F): the node sends
 silence between its turns. Times are ``time.monotonic()`` (one clock for every process on the
@@ -54,7 +54,8 @@ LISTEN, SPEAK, WAIT = 0, 1, 2
 class Turn:
     ended: float  # when the sentence's last frame was written
     answered: float | None = None  # the first reply frame received
-    replies: int = 0
+    replies: int = 0  # stretches of reply speech, apart by NEW_REPLY_GAP of quiet
+    speech: int = 0  # reply frames of speech received (a reply given twice: twice as many)
 
 
 def is_speech(payload: bytes) -> bool:
@@ -88,6 +89,8 @@ class Caller(Channel):
                 self.queued += frames
                 if is_speech(payload):
                     self._heard(time.monotonic())
+                    if self.turns and self.turns[-1].answered is not None:
+                        self.turns[-1].speech += frames
             elif opcode == OP_TEXT:
                 name, _, argument = payload.decode().partition(" ")
                 if name == "MARK_MEDIA":
@@ -159,11 +162,12 @@ class Callers(Generator):
             channel.tick(None if self.muted else frame)
 
     def report(self) -> dict[str, Any]:
-        """Per call: frames written, frames received, and its turns (ended, answered, replies)."""
+        """Per call: frames written, frames received, its turns (ended, answered, replies,
+        speech frames of the reply)."""
         found: dict[str, Any] = {}
         for cid, channel in {**self.finished, **self.channels}.items():
             assert isinstance(channel, Caller)
-            turns = [(t.ended, t.answered, t.replies) for t in channel.turns]
+            turns = [(t.ended, t.answered, t.replies, t.speech) for t in channel.turns]
             found[cid] = (channel.sent_in, channel.received_out, turns)
         return found
 

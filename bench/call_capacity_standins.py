@@ -11,7 +11,7 @@ configured time (what the bench subtracts from a turn to get the node's own shar
   ``tests/fakes/llm_standin.py``), its first token after ``llm_delay``; the end-of-call
   analysis (its prompt asks for a sentiment) gets the JSON answer it asks for;
 * ``POST /v1/audio/speech``: OpenAI's speech, ``response_format = "pcm"`` (24 kHz 16-bit), a
-  tone the length of the text's reading, its first bytes after ``tts_delay``;
+  tone the length of the text's reading (0.25 s a word), its first bytes after ``tts_delay``;
 * ``POST /hooks``: the webhook receiver: counts every delivery by call and event type.
 
 ``standins_main`` runs it in its own process (pinned to a core) and answers ``stats`` /
@@ -34,6 +34,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 
 TTS_RATE = 24_000
+WORD_SECONDS = 0.25  # the voice's pace: a reply of 8 words is 2 s of audio
 REPLY = "Sure, we are open from nine to five."
 TRANSCRIPT = "What time are you open tomorrow?"
 ANALYSIS = '{"summary": "The caller asked when the shop opens.", "sentiment": 7}'
@@ -70,7 +71,6 @@ class StandIns:
         self.requests: Counter[str] = Counter()
         self.deliveries: Counter[tuple[str, str]] = Counter()  # (call id, event type)
         self.late: list[float] = []  # how much later than configured each answer started
-        self._pcm = speech_pcm(len(REPLY.split()) * 0.25)
         self._listen = json.dumps(
             {
                 "metadata": {"request_id": "bench", "duration": 2.0, "channels": 1},
@@ -116,14 +116,15 @@ class StandIns:
 
     async def speech(self, request: web.Request) -> web.StreamResponse:
         since = time.monotonic()
-        await request.read()
+        words = len(str((await request.json()).get("input", "")).split())
+        pcm = speech_pcm(max(1, words) * WORD_SECONDS)
         self.requests["tts"] += 1
         await self._wait(since, self.tts_delay)
         response = web.StreamResponse(headers={"Content-Type": "audio/pcm"})
         await response.prepare(request)
         step = TTS_RATE * 2 // 5  # 200 ms pieces, as a streaming voice sends them
-        for i in range(0, len(self._pcm), step):
-            await response.write(self._pcm[i : i + step])
+        for i in range(0, len(pcm), step):
+            await response.write(pcm[i : i + step])
         await response.write_eof()
         return response
 
