@@ -26,7 +26,8 @@ bare ``MediaSession``s with VAD against bench/media_load.py's generator, on the 
         [--window 20] [--out FILE]
 
 A step passes when the p95 service share is <= 20 ms and nothing is lost (no frame, no turn,
-no reply given twice or broken by a gap, no report, no call stuck). Loopback only; the node's database is a temporary SQLite file.
+no reply given twice or broken by a gap, no report, no call stuck). Loopback only; the node's
+database is a temporary SQLite file.
 """
 
 from __future__ import annotations
