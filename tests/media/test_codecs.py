@@ -195,3 +195,29 @@ def test_every_call_media_format_a_trunk_or_assistant_names_can_be_opened() -> N
     assert audio.CALL_MEDIA_FORMATS == ("ulaw", "alaw", "slin16")
     for name in audio.CALL_MEDIA_FORMATS:
         assert audio.format_by_name(name) is not None
+
+
+@pytest.mark.parametrize(("src", "dst"), [(16000, 8000), (24000, 8000), (48000, 8000)])
+def test_integer_decimation_is_the_filter_applied_at_every_nth_sample(src: int, dst: int) -> None:
+    # Its own tight path (one convolution): still y[i] = sum_k h[k] x[down*i - k], chunk by
+    # chunk in pieces of any length (a streaming voice's), as the general gather computes it.
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(7001) * 4000).astype(np.int16)
+    resampler = Resampler(src, dst)
+    h = resampler._bank[0].astype(np.float64)
+    down = src // dst
+    padded = np.concatenate((np.zeros(len(h) - 1), x.astype(np.float64)))
+    expected = np.array(
+        [padded[down * i + len(h) - 1 - np.arange(len(h))] @ h for i in range(-(-len(x) // down))]
+    )
+    cuts = np.cumsum(rng.integers(1, 900, size=40))
+    chunks = np.split(x, cuts[cuts < len(x)])
+    got = np.concatenate([resampler.process(c) for c in chunks])
+    assert len(got) == len(expected)
+    assert np.abs(got - np.clip(np.rint(expected), -32768, 32767)).max() <= 1
+
+
+def test_a_ratio_s_filter_is_designed_once_and_shared_read_only() -> None:
+    a, b = Resampler(24000, 8000), Resampler(24000, 8000)
+    assert a._bank is b._bank
+    assert not a._bank.flags.writeable

@@ -43,6 +43,23 @@ async def test_media_start_and_inbound_frames(json_format: bool) -> None:
         assert [f[0] for f in frames] == [0, 1, 2, 3, 4]  # in order, none lost
 
 
+async def test_frames_go_to_a_consumer_as_they_arrive_queued_ones_first() -> None:
+    # The conversation's path: no task woken per frame; none lost or reordered at the switch,
+    # and the inbound iteration then only ends with the media.
+    async with FakeAsterisk() as fake, MediaSession.connect(fake.url()) as media:
+        await wait_until(lambda: media.inbound_frames >= 3)  # some wait in the queue
+        frames: list[bytes] = []
+        media.deliver_audio_to(frames.append)
+        queued = len(frames)
+        assert queued >= 3
+        await wait_until(lambda: len(frames) >= queued + 5)
+        assert [f[0] for f in frames] == list(range(len(frames)))
+        assert media.inbound_frames == len(frames)
+        await fake.channel().ws.close(code=1000)
+        async with asyncio.timeout(2):
+            assert [f async for f in media.inbound_audio()] == []
+
+
 async def test_silence_is_streamed_while_idle() -> None:
     async with FakeAsterisk(send_audio=False) as fake, MediaSession.connect(fake.url()):
         await asyncio.sleep(0.25)

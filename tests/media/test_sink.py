@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -42,8 +44,23 @@ async def test_audio_is_encoded_paced_and_confirmed_by_its_mark(
     await asyncio.wait_for(handle.played(), 2.0)
     channel = fake.channel()
     assert b"".join(channel.played) == ulaw_encode(pcm)  # 10 whole frames, byte-exact
-    assert channel.marks_processed[-1] == sink.handles[0].mark  # type: ignore[attr-defined]
+    assert channel.marks_processed[-1] == handle.mark  # type: ignore[attr-defined]
     assert await handle.flush() == pytest.approx(200.0)  # finished audio was heard in full
+
+
+async def test_the_sink_keeps_no_playback_once_its_caller_lets_go(
+    media: tuple[FakeAsterisk, MediaSession],
+) -> None:
+    # A call plays hundreds of chunks; none may live as long as the call (memory, and what
+    # every full garbage collection has to walk).
+    _fake, session = media
+    sink = MediaSink(session)
+    handle = await sink.play(tone(40, 8000), 8000)
+    await asyncio.wait_for(handle.played(), 2.0)
+    gone = weakref.ref(handle)
+    del handle
+    gc.collect()
+    assert gone() is None
 
 
 async def test_tts_rate_is_resampled_once_to_the_session_rate(

@@ -183,3 +183,20 @@ def test_config_is_validated() -> None:
         EchoGateConfig(min_cancel_db=-1)
     with pytest.raises(ValueError, match=r"echo\.lead_ms"):
         EchoGateConfig(lead_ms=-1)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_the_window_matched_is_the_latest_audio_heard_whatever_the_chunks(rate: int) -> None:
+    # hear() keeps the chunks as they came and decodes only when a match is asked for.
+    gate = EchoGate(rate)
+    rng = np.random.default_rng(3)
+    audio = (rng.standard_normal(rate) * 3000).astype("<i2")
+    pos = 0
+    for size in rng.integers(1, 200, size=60) * 2:
+        gate.hear(audio[pos : pos + size].tobytes())
+        pos += size
+        step = rate // 8000
+        heard = audio[:pos].astype(np.float64) / 32768.0
+        matched = heard[: len(heard) - len(heard) % step].reshape(-1, step).mean(axis=1)
+        expected = np.concatenate((np.zeros(gate._window), matched))[-gate._window :]
+        assert np.allclose(gate._inbound(), expected)

@@ -57,3 +57,12 @@ def test_resample_up_and_identity() -> None:
     assert resample_pcm16(src, 8000, 8000) is src
     assert abs(peak_hz(resample_pcm16(src, 8000, 16000), 16000) - 440) < 5
     assert rms_dbfs(b"\x00\x00" * 10) == float("-inf")
+
+
+def test_level_of_a_frame_in_dbfs() -> None:
+    # A sine's RMS is its amplitude / sqrt(2); a full-scale square wave is 0 dBFS.
+    sine = (16384 * np.sin(2 * np.pi * 400 * np.arange(160) / 8000)).astype("<i2").tobytes()
+    assert abs(rms_dbfs(sine) - 20 * np.log10(16384 / np.sqrt(2) / 32768)) < 0.01
+    square = np.tile(np.array([-32768, 32767], dtype="<i2"), 80).tobytes()
+    assert abs(rms_dbfs(square)) < 0.001
+    assert rms_dbfs(b"") == float("-inf")

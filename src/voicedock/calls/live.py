@@ -53,7 +53,7 @@ from voicedock.calls.voicemail import LEAVE_MESSAGE, VOICEMAIL, VoicemailSetting
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
-from voicedock.media.call_media import CallMedia
+from voicedock.media.call_media import CallMedia, DirectAudio
 from voicedock.media.codecs import Resampler, decode
 from voicedock.media.recording import CallRecorder, RecordingError
 from voicedock.media.sink import MediaSink
@@ -379,21 +379,52 @@ class LiveConversation:
                 AmdConfig(sample_rate=self.sample_rate),
                 wait_for_greeting=self._voicemail.mode == LEAVE_MESSAGE,
             )
-        async for frame in self._media.inbound_audio():
+
+        def hear(frame: bytes) -> None:
             samples = decode(fmt, frame)
             if recorder is not None:
                 recorder.caller(samples)
-            pcm = caller.convert_samples(samples)
-            if detector is not None and not detector.done:
-                for event in detector.process(pcm):
-                    await self._answering_machine_event(event, conversation)
-                continue
             if not self._left_voicemail:  # a machine's audio never reaches the conversation
-                conversation.feed_audio(pcm)
+                conversation.feed_audio(caller.convert_samples(samples))
+
+        if detector is None and isinstance(self._media, DirectAudio):
+            await self._hear_directly(self._media, hear)
+        else:
+            async for frame in self._media.inbound_audio():
+                if detector is not None and not detector.done:
+                    samples = decode(fmt, frame)
+                    if recorder is not None:
+                        recorder.caller(samples)
+                    for event in detector.process(caller.convert_samples(samples)):
+                        await self._answering_machine_event(event, conversation)
+                    continue
+                hear(frame)
         if self._media_lost and not self._ended.is_set():  # not the close our hang-up caused
             shown = mask_call_id(current_call_id() or "-")
             log.warning("call %s: media lost (%s)", shown, self._media.close_reason)
             self._end(MEDIA_LOST)
+
+    async def _hear_directly(self, media: DirectAudio, hear: Callable[[bytes], None]) -> None:
+        """Caller frames handed to ``hear`` as they arrive (no task woken per frame) until the
+        media ends; a failure of ``hear`` is raised here, as the reading loop would."""
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def consume(frame: bytes) -> None:
+            if failed.done():
+                return
+            try:
+                hear(frame)
+            except Exception as exc:  # noqa: BLE001 - raised below, in the call's task
+                failed.set_exception(exc)
+
+        media.deliver_audio_to(consume)
+        ended = asyncio.ensure_future(_until_ended(self._media))
+        try:
+            await asyncio.wait((failed, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if failed.done():
+            failed.result()
 
     async def _write_turns(self, deliver: Callable[[TranscriptEntry], Awaitable[None]]) -> None:
         while (entry := await self._turns.get()) is not None:
@@ -508,3 +539,9 @@ class LiveConversation:
             recording_duration_seconds=self._recording_duration,
             answering_machine=self._answering_machine,
         )
+
+
+async def _until_ended(media: CallMedia) -> None:
+    """Until ``media`` ends (its inbound iteration, once frames go elsewhere, only ends)."""
+    async for _ in media.inbound_audio():
+        pass

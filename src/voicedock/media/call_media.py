@@ -7,8 +7,8 @@ its ``MediaSink`` and the call runner never know which PBX carries the call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Protocol, runtime_checkable
 
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.pacer import Pacer
@@ -57,3 +57,14 @@ class CallMedia(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class DirectAudio(Protocol):
+    """``CallMedia`` that can hand caller frames to a callback as they arrive (``MediaSession``):
+    the conversation reads 50 frames a second per call without a task woken for each."""
+
+    def deliver_audio_to(self, consumer: Callable[[bytes], None]) -> None:
+        """Each caller frame to ``consumer`` from now on; ``inbound_audio()`` then only ends
+        when the media does."""
+        ...

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Final
 
@@ -133,7 +134,9 @@ class Resampler:
     ``process()`` accepts chunks of any length and returns every output sample that the input so
     far determines; the filter history is carried over between calls. The filter adds a constant
     delay of about ``taps_per_phase / 2`` input samples (1 ms at 16 kHz in with the defaults).
-    Cost per output sample is ``taps`` multiply-adds done in one numpy gather + dot.
+    Cost per output sample is ``taps`` multiply-adds: one numpy convolution for an integer
+    decimation (16/24/48 kHz to 8 kHz), a gather + dot otherwise. The filter of a ratio is
+    designed once per process.
     """
 
     def __init__(self, from_rate: int, to_rate: int, *, taps_per_phase: int = 32) -> None:
@@ -146,21 +149,9 @@ class Resampler:
         self._down = from_rate // g
         # Downsampling needs a longer filter (in input samples) for the same transition width.
         self._taps = max(2, math.ceil(taps_per_phase * max(1.0, self._down / self._up)))
-        self._bank = self._design_bank()
+        self._bank = _filter_bank(self._up, self._down, self._taps)
         self._history = np.zeros(self._taps - 1, dtype=np.float32)
         self._next = 0  # time of the next output, in 1/up input samples from the chunk start
-
-    def _design_bank(self) -> npt.NDArray[np.float32]:
-        up, taps = self._up, self._taps
-        length = up * taps
-        # Cutoff at 90 % of the lower Nyquist frequency, normalised to the upsampled rate.
-        cutoff = 0.9 * 0.5 / max(up, self._down)
-        n = np.arange(length) - (length - 1) / 2.0
-        proto = 2.0 * cutoff * np.sinc(2.0 * cutoff * n) * np.kaiser(length, 8.0)
-        proto *= up / proto.sum()  # unity DC gain after zero-stuffing by `up`
-        # bank[phase, k] = proto[phase + k*up]: the taps applied to x[i - k] for that phase.
-        bank: npt.NDArray[np.float32] = proto.reshape(taps, up).T.astype(np.float32)
-        return bank.copy()
 
     @property
     def ratio(self) -> float:
@@ -197,8 +188,15 @@ class Resampler:
         positions = self._next + np.arange(count, dtype=np.int64) * self._down
         base = positions // self._up + (self._taps - 1)  # index of x[i] inside `buffer`
         phase = positions % self._up
-        window = base[:, None] - np.arange(self._taps)[None, :]
-        out: npt.NDArray[np.floating] = np.einsum("ij,ij->i", buffer[window], self._bank[phase])
+        out: npt.NDArray[np.floating]
+        if self._up == 1:
+            # Integer decimation (16/24/48 kHz → 8 kHz): one phase, so the outputs are every
+            # ``down``-th point of one convolution (its tight loop, no gathered copy).
+            full = np.convolve(buffer, self._bank[0], "valid")
+            out = full[self._next : self._next + count * self._down : self._down]
+        else:
+            window = base[:, None] - np.arange(self._taps)[None, :]
+            out = np.einsum("ij,ij->i", buffer[window], self._bank[phase])
         self._next += count * self._down - span
         self._history = buffer[len(buffer) - (self._taps - 1) :]
         return out
@@ -206,6 +204,21 @@ class Resampler:
     def reset(self) -> None:
         self._history[:] = 0.0
         self._next = 0
+
+
+@functools.lru_cache(maxsize=32)
+def _filter_bank(up: int, down: int, taps: int) -> npt.NDArray[np.float32]:
+    """The polyphase filter of a ratio, designed once per process (``Resampler``s of a ratio
+    share it read-only): ``bank[phase, k]`` is the tap applied to ``x[i - k]`` in that phase."""
+    length = up * taps
+    # Cutoff at 90 % of the lower Nyquist frequency, normalised to the upsampled rate.
+    cutoff = 0.9 * 0.5 / max(up, down)
+    n = np.arange(length) - (length - 1) / 2.0
+    proto = 2.0 * cutoff * np.sinc(2.0 * cutoff * n) * np.kaiser(length, 8.0)
+    proto *= up / proto.sum()  # unity DC gain after zero-stuffing by `up`
+    bank: npt.NDArray[np.float32] = proto.reshape(taps, up).T.astype(np.float32).copy()
+    bank.flags.writeable = False
+    return bank
 
 
 def resample(samples: Int16Array, from_rate: int, to_rate: int) -> Int16Array:

@@ -252,6 +252,22 @@ class MediaSession:
         while (frame := await self._inbound.get()) is not None:
             yield frame
 
+    def deliver_audio_to(self, consumer: Callable[[bytes], None]) -> None:
+        """From now on hand each caller frame to ``consumer`` as it arrives, inside the
+        connection's callback (frames already queued first), instead of queuing it for
+        ``inbound_audio()``, whose iteration then only waits for the end of the media: no task
+        is woken per frame. ``consumer`` must be quick and must not raise."""
+        queue, ended = self._inbound, False
+        while not queue.empty():
+            frame = queue.get_nowait()
+            if frame is None:
+                ended = True
+            else:
+                consumer(frame)
+        if ended:
+            queue.put_nowait(None)
+        self._on_audio = consumer
+
     async def dtmf(self) -> AsyncIterator[str]:
         """DTMF digits the caller pressed (DTMF_END), until the session closes."""
         while (digit := await self._dtmf.get()) is not None:

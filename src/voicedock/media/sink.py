@@ -74,7 +74,6 @@ class MediaSink:
 
     def __init__(self, session: CallMedia) -> None:
         self._session = session
-        self.handles: list[MediaPlaybackHandle] = []
 
     async def play(self, pcm: bytes, sample_rate: int) -> MediaPlaybackHandle:
         session = self._session
@@ -86,6 +85,7 @@ class MediaSink:
             samples = resample(samples, sample_rate, fmt.sample_rate)
         duration_ms = len(samples) * 1000.0 / fmt.sample_rate
         playback = session.play(encode(fmt, samples))
-        handle = MediaPlaybackHandle(session, playback, duration_ms)
-        self.handles.append(handle)
-        return handle
+        # Not kept here: the conversation holds a reply's handles while it is spoken, and a
+        # call's every chunk of audio (its playback, futures, frames) must not live as long
+        # as the call.
+        return MediaPlaybackHandle(session, playback, duration_ms)

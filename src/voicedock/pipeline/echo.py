@@ -77,7 +77,10 @@ class EchoGate:
         self._window = max(1, rate * cfg.window_ms // 1000)
         self._max_delay = rate * cfg.max_delay_ms // 1000
         self._lead = rate * cfg.lead_ms // 1000
-        self._inbound = np.zeros(self._window)
+        # The latest inbound chunks, as received, covering the window: decoded only when a
+        # match is asked for (``hear`` runs on every caller frame; ``is_echo`` rarely).
+        self._recent: deque[bytes] = deque()
+        self._recent_samples = 0  # matched samples in _recent
         self._gain: float | None = None  # echo path gain, learned from clean echo
         self.last_correlation = 0.0  # the best match of the last chunk (0: nothing sent)
         self.last_cancel_db = 0.0
@@ -109,9 +112,13 @@ class EchoGate:
 
     def hear(self, pcm: bytes) -> None:
         """Inbound audio: advance the clock by its length."""
-        samples = self._samples(pcm)
-        self._now += len(samples)
-        self._push_inbound(samples)
+        n = len(pcm) // 2 // self._step  # what _samples(pcm) gives
+        self._now += n
+        recent = self._recent
+        recent.append(pcm)
+        self._recent_samples += n
+        while self._recent_samples - len(recent[0]) // 2 // self._step >= self._window:
+            self._recent_samples -= len(recent.popleft()) // 2 // self._step
         self._forget()
 
     def is_echo(self) -> bool:
@@ -130,12 +137,12 @@ class EchoGate:
             samples = samples[: len(samples) - len(samples) % step].reshape(-1, step).mean(axis=1)
         return samples
 
-    def _push_inbound(self, samples: FloatArray) -> None:
-        n = len(samples)
-        if n >= self._window:
-            self._inbound = samples[-self._window :].copy()
-        else:
-            self._inbound = np.concatenate((self._inbound[n:], samples))
+    def _inbound(self) -> FloatArray:
+        """The last ``window`` matched samples heard (zeros before the first)."""
+        samples = np.concatenate([self._samples(pcm) for pcm in self._recent] or [np.zeros(0)])
+        if len(samples) >= self._window:
+            return samples[len(samples) - self._window :]
+        return np.concatenate((np.zeros(self._window - len(samples)), samples))
 
     def _forget(self) -> None:
         oldest = self._now - self._window - self._max_delay
@@ -152,7 +159,7 @@ class EchoGate:
         return out
 
     def _best_correlation(self) -> float:
-        x = self._inbound
+        x = self._inbound()
         x_energy = float(np.dot(x, x))
         if x_energy < (_MIN_LEVEL**2) * len(x):
             return 0.0
