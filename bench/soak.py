@@ -80,6 +80,9 @@ def flat_rows(result: Result) -> list[str]:
         per_min = 60 / result.plan.sample_every
         rss_delta, rss_slope = growth([s.rss_mb for s in own])
         fd_delta, fd_slope = growth([float(s.fds) for s in own])
+        half = [s for s in own if s.at >= result.window_s / 2]
+        rss_half, _ = growth([s.rss_mb for s in half])
+        fd_half, _ = growth([float(s.fds) for s in half])
         rss_flat = rss_delta < max(10.0, 0.05 * own[0].rss_mb)
         fd_flat = fd_delta < max(10.0, 0.05 * own[0].fds)
         rows.append(
@@ -88,7 +91,8 @@ def flat_rows(result: Result) -> list[str]:
             f"| {'flat' if rss_flat else '**growing**'} "
             f"| {every[0].fds} / {max(s.fds for s in every)} / {every[-1].fds} "
             f"| {fd_delta:+.1f} ({fd_slope * per_min:+.2f}/min) "
-            f"| {'flat' if fd_flat else '**growing**'} |"
+            f"| {'flat' if fd_flat else '**growing**'} "
+            f"| {rss_half:+.1f} MB / {fd_half:+.1f} |"
         )
     return rows
 
@@ -127,7 +131,7 @@ def plot(result: Result, png: Path, title: str) -> None:
 # -- the report --------------------------------------------------------------------------------
 
 
-def report(result: Result, command: str, png: Path, load_before: str) -> str:
+def report(result: Result, command: str, png: Path, load_before: str, code: str) -> str:
     plan = result.plan
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     losses = result.losses()
@@ -144,7 +148,7 @@ def report(result: Result, command: str, png: Path, load_before: str) -> str:
         f"Machine: {machine()}, `nproc` = {os.cpu_count()} — a shared 2-core VM (other work "
         f"may run); load average before: {load_before}, after: "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
-        f"voicedock under test: {under_test()}",
+        f"voicedock under test: {code}",
         "",
         f"Command: `{command}`",
         "",
@@ -190,11 +194,11 @@ def report(result: Result, command: str, png: Path, load_before: str) -> str:
         f"RSS and open file descriptors (first / max / last; growth after warm-up: the last "
         f"tenth's mean minus the first tenth's, from {warm_min:.1f} "
         f"min to the last call's start; flat when under 10 MB / 10 fds or 5 %): "
-        f"![RSS and fds]({png.name})",
+        f"![RSS and fds]({png.name}) (samples: `{png.with_suffix('.csv').name}`)",
         "",
         "| process | RSS MB first / max / last | RSS growth | | fds first / max / last "
-        "| fd growth | |",
-        "|---|---|---|---|---|---|---|",
+        "| fd growth | | second half of the run: RSS / fd growth |",
+        "|---|---|---|---|---|---|---|---|",
         *flat_rows(result),
         "",
         "Open files of each node before the first call and once every call was over (the "
@@ -245,6 +249,7 @@ def main() -> None:
         seed=args.seed,
     )
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    code = under_test()  # as the nodes start
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     out = args.out or RESULTS / f"soak-{day}.md"
     suffix = "-kill" if args.kill_node_at is not None else ""
@@ -269,7 +274,11 @@ def main() -> None:
         + (f" --kill-node-at {args.kill_node_at:g}" if args.kill_node_at is not None else "")
     )
     plot(result, png, f"soak: {args.calls} calls at once, {nodes} node(s){suffix}")
-    text = report(result, command, png, load_before)
+    with png.with_suffix(".csv").open("w") as samples:  # the plot's data
+        samples.write("seconds,process,rss_mb,fds,calls_up\n")
+        for x in result.samples:
+            samples.write(f"{x.at:.1f},{x.process},{x.rss_mb:.1f},{x.fds},{x.calls_up}\n")
+    text = report(result, command, png, load_before, code)
     print(text)
     if not out.exists():
         out.write_text(f"# Soak, {day}\n\n")
