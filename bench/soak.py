@@ -34,6 +34,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -109,8 +110,10 @@ def plot(result: Result, png: Path, title: str) -> None:
         minutes = [s.at / 60 for s in own]
         rss.plot(minutes, [s.rss_mb for s in own], label=process)
         fds.plot(minutes, [s.fds for s in own], label=process)
-    first = [s for s in result.samples if s.process == result.samples[0].process]
-    up.plot([s.at / 60 for s in first], [s.calls_up for s in first], color="gray")
+    # The calls up, from the process sampled longest (a killed node's samples stop).
+    every = Counter(s.process for s in result.samples)
+    longest = [s for s in result.samples if s.process == every.most_common(1)[0][0]]
+    up.plot([s.at / 60 for s in longest], [s.calls_up for s in longest], color="gray")
     for axis in (rss, fds, up):
         axis.axvline(result.window_s / 60, color="black", linestyle=":", linewidth=1)
         if result.killed_at_s is not None:
