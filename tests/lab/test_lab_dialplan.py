@@ -67,6 +67,25 @@ def test_answers_together_party_waits_for_the_signal_then_listens() -> None:
     assert "together-${UNIQUEID}.txt" in party
 
 
+def test_soak_parties_talk_until_hung_up_or_their_time_without_recording() -> None:
+    """bench/soak.py's parties: a sentence every ~4 s, no MixMonitor (hundreds of calls)."""
+    text = lab_text()
+    callee = extensions(text, "lab-callee")
+    assert callee["+31612345693"] == "Set(TIMEOUT(absolute)=600)"
+    assert "LAB_SOAK_MIN" in callee["+31612345694"]
+    talk = text[text.index("[lab-soak-talk]") :].split("\n\n", 1)[0]
+    assert "Playback(${LAB_SOUNDS}/utterance-appointment)" in talk
+    assert "Goto(s,1)" in talk
+    caller = text[text.index("[lab-soak-caller]") :].split("\n\n", 1)[0]
+    assert "${LAB_SOAK_S}" in caller
+    for section in (talk, caller):
+        assert "MixMonitor" not in section
+    for number in ("+31612345693", "+31612345694"):
+        party = text[text.index(f"exten => {number},1,") :].split("\n\n", 1)[0]
+        assert "MixMonitor" not in party
+        assert "Goto(lab-soak-talk,s,1)" in party
+
+
 def test_production_contexts_route_into_stasis() -> None:
     text = (PROJECT / "dialplan/asterisk/extensions_voicedock.conf").read_text()
     inbound = extensions(text, "voicedock-inbound")

@@ -11,6 +11,7 @@ import pytest
 
 from media.virtual_clock import Recorder
 from media.virtual_clock import VirtualClock as VirtualTime
+from voicedock.logs import CallIdFilter, call_context
 from voicedock.media.clock import MediaClock
 from voicedock.media.pacer import Pacer
 
@@ -125,6 +126,30 @@ async def test_a_failing_session_is_stopped_and_the_clock_goes_on() -> None:
         while len(good.sent) < 5:
             await asyncio.sleep(0)
     assert isinstance(broken.failure, ConnectionResetError)
+
+
+async def test_the_clocks_lines_name_no_call_not_even_the_one_that_started_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The clock's task is the node's, not the first session's: its lines (a later call's
+    failing visit, minutes after the first call ended) are not tagged with the first call."""
+    time = VirtualTime()
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME)
+    first = Leg(time)
+
+    def broken_write(_frame: bytes) -> None:
+        raise ConnectionResetError("media websocket is closed")
+
+    broken = Pacer(broken_write, SILENCE)
+    caplog.handler.addFilter(CallIdFilter())
+    with call_context("call-outbound-firstcall01"):
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(clock.driving(first.pacer))
+            with call_context("call-outbound-latercall02"):
+                await stack.enter_async_context(clock.driving(broken))
+            await asyncio.wait_for(broken.wait_stopped(), 1)
+    [line] = [r for r in caplog.records if "tick failed" in r.getMessage()]
+    assert getattr(line, "call_id", None) == "-"
 
 
 async def test_the_clock_stops_with_its_last_session_and_starts_again() -> None:

@@ -3,7 +3,9 @@
 ``python -m nodes.node_process <config.toml>`` (``tests`` on the path) runs what
 ``voicedock serve --config`` runs (``create_app`` on ``[server]`` host and port) with fake speech
 providers registered under the name ``node-fake`` (``[speech] stt``/``tts``/``llm``): a scripted
-STT, the echo LLM and ``ToneTts``. ``node_process`` starts it from a test and always stops it.
+STT, the echo LLM and ``ToneTts``; and ``node-hearing`` (``[speech] stt``): an STT that hears the
+lab parties' sentence in every utterance, so that talking parties get answers (``tests/soak``).
+``node_process`` starts it from a test and always stops it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tt
 from voicedock.store import open_store
 
 SPEECH = "node-fake"
+HEARING = "node-hearing"
+HEARD = "I would like to book an appointment on Monday."
 
 _TESTS = Path(__file__).resolve().parents[1]
 
@@ -43,6 +47,15 @@ async def acme_api_key(database_url: str) -> str:
     finally:
         await store.aclose()
     return key
+
+
+class HearingStt(FakeStt):
+    """Hears the lab parties' sentence (``HEARD``) in every utterance."""
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        await super().transcribe(pcm, sample_rate)
+        self.calls.clear()  # a long call transcribes hundreds of utterances
+        return HEARD
 
 
 def process_env() -> dict[str, str]:
@@ -65,6 +78,7 @@ def main(config: str) -> None:
     logs.configure(handler)
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     stt_registry.register(SPEECH, lambda _c, _e: FakeStt())
+    stt_registry.register(HEARING, lambda _c, _e: HearingStt())
     llm_registry.register(SPEECH, lambda _c, _e: FakeLlm())
     tts_registry.register(SPEECH, lambda _c, _e: ToneTts(8000))
     settings = load_settings(config)

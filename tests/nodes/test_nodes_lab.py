@@ -58,16 +58,18 @@ def node_config(
     lease_seconds: int | None = None,
     freeswitch: LabFreeswitch | None = None,
     max_calls: int = 4,
+    stt: str = SPEECH,
 ) -> Path:
     """The node's configuration file, as an operator writes it (the default lease unless
-    ``lease_seconds``; ``max_calls`` at once on ACME's number)."""
+    ``lease_seconds``; ``max_calls`` at once on ACME's number; the fake speech, its STT
+    ``stt``)."""
     q = json.dumps  # a JSON string is a TOML basic string
     lines = [
         f"[server]\nhost = {q('127.0.0.1')}\nport = {port}",
         f"[database]\nurl = {q(database)}",
         f"[node]\nid = {q(node_id)}"
         + (f"\nlease_seconds = {lease_seconds}" if lease_seconds is not None else ""),
-        f"[speech]\nstt = {q(SPEECH)}\ntts = {q(SPEECH)}\nllm = {q(SPEECH)}",
+        f"[speech]\nstt = {q(stt)}\ntts = {q(SPEECH)}\nllm = {q(SPEECH)}",
         '[[trunks]]\nname = "carrier"\nendpoint = "carrier"',
         f'[[numbers]]\nnumber = {q(ACME_NUMBERS[0])}\ntrunk = "carrier"\n'
         f'organization = {q(ACME)}\nmax_concurrent_calls = {max_calls}\nassistant = "Support"',
@@ -123,6 +125,7 @@ def some_nodes(
     hook: Receiver | None,
     leases: dict[str, int] | None = None,
     max_calls: int = 4,
+    stt: str = SPEECH,
 ) -> tuple[dict[str, int], dict[str, Path]]:
     """The named nodes on ``database`` and the lab (the same configuration but for the node
     id; each runs its own ARI application): their ports and configuration files."""
@@ -137,6 +140,7 @@ def some_nodes(
             hook=hook,
             lease_seconds=(leases or {}).get(name),
             max_calls=max_calls,
+            stt=stt,
         )
         for name in ports
     }

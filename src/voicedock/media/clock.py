@@ -24,13 +24,15 @@ sessions.
 
 ``MediaClock.shared()`` is the clock of the running event loop. Its one task belongs to the
 clock's own ``Supervisor``: started when the first pacer attaches (``async with
-clock.driving(pacer)``) and cancelled and awaited when the last one detaches. The time source
+clock.driving(pacer)``), in a context of its own (it is bound to no call, whichever attached
+first), and cancelled and awaited when the last one detaches. The time source
 and sleep are injectable, so the schedule is tested on a virtual clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import weakref
@@ -134,7 +136,9 @@ class MediaClock:
             tasks = Supervisor("media clock", log)
             self._tasks = tasks
             await tasks.start()
-            tasks.spawn(self._run(tasks))
+            # The clock is the node's, not the first session's: its task starts from an empty
+            # context, so it does not inherit the call (log context) that attached first.
+            contextvars.Context().run(tasks.spawn, self._run(tasks))
 
     async def _detach(self, pacer: Pacer) -> None:
         slot = self._pacers.pop(pacer, None)
