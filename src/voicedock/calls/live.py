@@ -54,7 +54,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia, DirectAudio
-from voicedock.media.codecs import Resampler, decode
+from voicedock.media.codecs import Int16Array, Resampler, decode
 from voicedock.media.recording import CallRecorder, RecordingError
 from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
@@ -380,10 +380,14 @@ class LiveConversation:
                 wait_for_greeting=self._voicemail.mode == LEAVE_MESSAGE,
             )
 
-        def hear(frame: bytes) -> None:
+        def recorded(frame: bytes) -> Int16Array:
             samples = decode(fmt, frame)
             if recorder is not None:
                 recorder.caller(samples)
+            return samples
+
+        def hear(frame: bytes) -> None:
+            samples = recorded(frame)
             if not self._left_voicemail:  # a machine's audio never reaches the conversation
                 conversation.feed_audio(caller.convert_samples(samples))
 
@@ -392,10 +396,8 @@ class LiveConversation:
         else:
             async for frame in self._media.inbound_audio():
                 if detector is not None and not detector.done:
-                    samples = decode(fmt, frame)
-                    if recorder is not None:
-                        recorder.caller(samples)
-                    for event in detector.process(caller.convert_samples(samples)):
+                    pcm = caller.convert_samples(recorded(frame))
+                    for event in detector.process(pcm):
                         await self._answering_machine_event(event, conversation)
                     continue
                 hear(frame)
