@@ -52,7 +52,12 @@ from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.live_providers import recognition_threads
+from voicedock.calls.live_providers import (
+    build_providers_closing_on_error,
+    build_tts,
+    operator_settings,
+    recognition_threads,
+)
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
 from voicedock.calls.recordings import recording_file, recording_name, wants_recording
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
@@ -320,8 +325,6 @@ class CallRunner:
                 self._tasks.spawn(self._warm_up("stt_config", create_stt, speech.stt))
 
     async def _warm_up(self, key: str, create: Callable[..., Any], engine: str) -> None:
-        from voicedock.calls.live_providers import operator_settings
-
         try:
             provider: Any = create(
                 {"provider": engine, **operator_settings(key, engine, self._settings.speech)},
@@ -422,8 +425,6 @@ class CallRunner:
         """The call's TTS alone (no STT or LLM is needed to synthesize ahead); with a
         ``providers`` factory (tests), the TTS of what it makes, the rest closed."""
         if self._providers is None:
-            from voicedock.calls.live_providers import build_tts
-
             return build_tts(assistant_config, self._settings.speech, self._egress)
         providers = await self._providers(assistant_config)
         for other in (providers.stt, providers.llm, providers.realtime):
@@ -728,8 +729,6 @@ class CallRunner:
             await running.inject_context(note, trigger_response=True)
 
     async def _default_providers(self, assistant_config: Mapping[str, Any]) -> SpeechProviders:
-        from voicedock.calls.live_providers import build_providers_closing_on_error
-
         return await build_providers_closing_on_error(
             assistant_config, self._settings.speech, self._egress
         )
