@@ -8,12 +8,14 @@ Only the ports, the database and the lab instance name come from the environment
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,21 +45,47 @@ def free_port() -> int:
 
 
 class RunScript:
+    """The script's process; a thread reads everything it prints (the service logs there too:
+    a pipe nobody reads would block the service once full) and keeps it for failure messages."""
+
     def __init__(self, process: subprocess.Popen[str], port: int, instance: str) -> None:
         self.process, self.port, self.instance = process, port, instance
         self.output: list[str] = []
+        self._printed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with contextlib.suppress(ValueError, OSError):  # closed by the fixture
+            for line in self.process.stdout:
+                with self._printed:
+                    self.output.append(line)
+                    self._printed.notify_all()
+        with self._printed:
+            self._printed.notify_all()
 
     def read_until(self, marker: str, within: float) -> str:
-        assert self.process.stdout is not None
         deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            if marker in line:
-                return "".join(self.output)
-        raise AssertionError(f"scripts/run.sh never printed {marker!r}:\n{''.join(self.output)}")
+        with self._printed:
+            while not any(marker in line for line in self.output):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._reader.is_alive():
+                    break
+                self._printed.wait(min(left, 0.5))
+            printed = "".join(self.output)
+        if marker not in printed:
+            raise AssertionError(f"scripts/run.sh never printed {marker!r}:\n{printed}")
+        return printed
+
+    def stop_reading(self) -> None:
+        self._reader.join(timeout=5)  # the end of the output, once every writer is gone
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def log_tail(self, lines: int = 60) -> str:
+        with self._printed:
+            return "".join(self.output[-lines:])
 
     def request(self, method: str, path: str, key: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -102,8 +130,9 @@ def run_script(freeswitch_lab: LabFreeswitch, tmp_path: Path) -> Iterator[RunScr
         start_new_session=True,
     )
     lab = LabFreeswitch(FreeswitchLabSettings(instance=instance))
+    script = RunScript(process, port, instance)
     try:
-        yield RunScript(process, port, instance)
+        yield script
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -111,11 +140,10 @@ def run_script(freeswitch_lab: LabFreeswitch, tmp_path: Path) -> Iterator[RunScr
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
         lab = lab.saved_or_self()
         lab.down()
         remove_instance(lab)
+        script.stop_reading()
 
 
 def test_run_script_with_freeswitch_places_the_printed_call(run_script: RunScript) -> None:
@@ -134,11 +162,11 @@ def test_run_script_with_freeswitch_places_the_printed_call(run_script: RunScrip
             placed = run_script.request("POST", "/calls/outbound", key.group(1), call_body)
             break
         except (urllib.error.URLError, ConnectionError):
-            assert time.monotonic() < deadline, "".join(run_script.output)
+            assert time.monotonic() < deadline, run_script.log_tail()
             time.sleep(0.5)
     call_id = placed["call_id"]
     call = run_script.wait_status(key.group(1), call_id, ("in-progress", "ended", "failed"), 30)
-    assert call["status"] == "in-progress", call
+    assert call["status"] == "in-progress", (call, run_script.log_tail())
     # FreeSWITCH has the call: a channel to the party, carrying the engine's call id.
     channels = json.loads(lab.api("show channels as json")).get("rows") or []
     to_party = [c["uuid"] for c in channels if c.get("dest") == PARTY]  # ours and the carrier's
@@ -162,7 +190,7 @@ def test_run_script_with_freeswitch_places_the_printed_call(run_script: RunScrip
     end = {"type": "end-call"}
     run_script.request("POST", f"/calls/{call_id}/control", key.group(1), end)
     ended = run_script.wait_status(key.group(1), call_id, ("ended", "failed"), 30)
-    assert ended["status"] == "ended", ended
+    assert ended["status"] == "ended", (ended, run_script.log_tail())
     recording = lab.recordings_dir / f"{PARTY}-{sip_call_id}.wav"
     # The party's side closes its recording a moment after the call ended: until then the
     # file may exist with its header not yet complete.
