@@ -68,6 +68,9 @@ class Job(Generic[T]):
         self.future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self.started = False
         self.queued_at = pool.clock()
+        # A task awaiting the future directly cancels it when it is cancelled (a call that
+        # ends while its interim waits): the job then waits no more, as with ``cancel``.
+        self.future.add_done_callback(self._done)
 
     def promote(self) -> None:
         """A caller waits for it now: ahead of every job not due yet."""
@@ -79,6 +82,10 @@ class Job(Generic[T]):
         """Never run it (no effect once started: it finishes, its result unused)."""
         if not self.started:
             self.future.cancel()
+            self._pool._waiting.discard(self)
+
+    def _done(self, future: asyncio.Future[T]) -> None:
+        if future.cancelled() and not self.started:
             self._pool._waiting.discard(self)
 
 
