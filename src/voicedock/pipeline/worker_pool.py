@@ -22,8 +22,9 @@ dropped: a waiting caller's work is always queued, whatever the bound.
 
 Everything but the work itself runs on the event loop thread (no locks): ``submit`` returns a
 ``Job`` at once; its ``future`` completes with the worker's result. A job cancelled before it
-started never runs; one already running finishes in its thread (it cannot be interrupted) and
-still holds its worker until then, so the bound holds.
+started (``cancel``, or its future cancelled by the task awaiting it) never runs and waits no
+more at once; one already running finishes in its thread (it cannot be interrupted) and still
+holds its worker until then, so the bound holds.
 """
 
 from __future__ import annotations
