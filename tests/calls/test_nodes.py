@@ -265,3 +265,35 @@ async def test_a_pbx_restart_fails_only_the_calls_of_the_node_that_saw_it(
         assert (lost.status, lost.error) == (CallStatus.FAILED, "pbx-restart")
         assert kept is not None
         assert (kept.status, kept.owner_node) == (CallStatus.IN_PROGRESS, "b")
+
+
+@pytest.mark.timeout(30)
+async def test_a_call_settled_by_another_node_gets_no_second_report_from_its_first_node(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """A node that could not renew its lease for a while (overloaded, the database slow) comes
+    back to find a survivor ended its call ``node-lost`` and reported it: when its own
+    conversation of that call ends, its record is dropped — no second, different end-of-call
+    report, and the call stays as the survivor ended it."""
+    url = f"sqlite:///{tmp_path / 'paused.db'}"
+    world = PbxLegs()
+    a_pbx = LeftoverFakePbx(world)
+    async with await Service.open(node_settings(url, "a", receiver), pbx=a_pbx) as a:
+        call_id = await place(a.engine)
+        await a_pbx.answer(call_id)
+        # Node b's settlement, an hour on by its clock: a's lease ran out, b claims and ends.
+        async with a.store.transaction() as tx:
+            later = await tx.clock() + timedelta(hours=1)
+            [claimed] = await tx.claim_lost_calls("b", later)
+            settled = dataclasses.replace(claimed, status=CallStatus.ENDED, end_reason=NODE_LOST)
+            await tx.update_call(settled)
+        await a.engine.store_live_record(call_id, None)
+        await asyncio.sleep(0.5)  # a report would be on its way to the receiver by now
+        assert reports(receiver, call_id) == 0
+        after = await a.store.get_call(None, call_id)
+        assert after is not None
+        assert (after.status, after.end_reason, after.owner_node) == (
+            CallStatus.ENDED,
+            NODE_LOST,
+            "b",
+        )

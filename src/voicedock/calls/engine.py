@@ -810,6 +810,17 @@ class CallEngine:
             if call is None:
                 self._live_messages.pop(call_id, None)
                 return
+            if call.owner_node not in (None, self.node_id):
+                # Another node settled the call while this one could not renew its lease
+                # (docs/nodes.md): it ended and reported it; this node's late record of the
+                # conversation would be a second, different end-of-call report.
+                log.warning(
+                    "call %s: settled by node %s meanwhile; this node's record of it is dropped",
+                    mask_call_id(call_id),
+                    call.owner_node,
+                )
+                self._live_messages.pop(call_id, None)
+                return
             if record is not None:
                 stored = {message_key(message) for message in messages}
                 for message in record.messages(call_id):
