@@ -132,6 +132,7 @@ class Service:
         store: Store,
         pbx: Pbx,
         warm_dialogue: AgentDialogue | None = None,
+        lease_store: Store | None = None,
     ) -> None:
         """``warm_dialogue``: the one ``pbx`` was built with (``make_pbx``), if any: the agent's
         spoken answer is then transcribed by the node's recognizer, as the calls are."""
@@ -181,7 +182,10 @@ class Service:
         self.media_acceptor = _media_acceptor(settings, pbx)
         # This node's lease among the nodes sharing the store; SQLite serves one node only.
         one_node = settings.database.url.lower().startswith("sqlite")
-        self.node = Node(store, self.engine, pbx, settings.node, one_node=one_node)
+        self.node = Node(
+            store, self.engine, pbx, settings.node, one_node=one_node, lease_store=lease_store
+        )
+        self._lease_store = lease_store
         # The engine's ring-timeout safety net.
         self._tasks = Supervisor("service", log)
         self._closed = False
@@ -189,14 +193,22 @@ class Service:
     @classmethod
     async def open(cls, settings: Settings, pbx: Pbx | None = None) -> Self:
         store = await open_store(settings.database.url)
+        lease_store: Store | None = None
         try:
             await store.migrate()
+            if not settings.database.url.lower().startswith("sqlite"):
+                # The lease on a connection of its own (calls/nodes.py): a node busy with
+                # many calls is never taken for dead because its heartbeat waited for the pool.
+                lease_store = await open_store(settings.database.url, connections=1)
             if pbx is None:
                 dialogue = AgentDialogue()
-                service = cls(settings, store, make_pbx(settings, dialogue), dialogue)
+                pbx = make_pbx(settings, dialogue)
+                service = cls(settings, store, pbx, dialogue, lease_store=lease_store)
             else:
-                service = cls(settings, store, pbx)
+                service = cls(settings, store, pbx, lease_store=lease_store)
         except BaseException:
+            if lease_store is not None:
+                await lease_store.aclose()
             await store.aclose()
             raise
         try:
@@ -259,6 +271,8 @@ class Service:
             await self.node.aclose()  # the lease goes: no node takes over what ended cleanly
             await self.webhooks.aclose()  # never raises; pending rows stay for the next start
             await self.store.aclose()
+            if self._lease_store is not None:
+                await self._lease_store.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -15,7 +15,14 @@ import pytest
 
 from api.test_control_api import RecordingLiveCall
 from calls.test_nodes import LEASE, node_settings
-from calls.test_recovery import ACME_ID, INBOUND_CHANNEL, LeftoverFakePbx, PbxLegs, place
+from calls.test_recovery import (
+    ACME_ID,
+    INBOUND_CHANNEL,
+    LeftoverFakePbx,
+    PbxLegs,
+    cut_off,
+    place,
+)
 from fakes.world import ACME_NUMBERS
 from pg_server import fresh_database
 from voicedock.calls.control import ControlCommand, EndCall, InjectContext, Say, Transfer
@@ -229,7 +236,7 @@ async def test_a_command_for_a_dead_nodes_call_ends_it_node_lost_and_says_so(
     nodes: Nodes,
 ) -> None:
     call_id, _ = await answered_call(nodes)
-    await nodes.a.store.aclose()  # node a stops renewing its lease, as if killed
+    await cut_off(nodes.a)  # node a stops renewing its lease, as if killed
     await asyncio.sleep(LEASE + 0.5)
     with pytest.raises(CallNotActive) as refused:
         await nodes.b.node.control(ACME_ID, call_id, Say("anyone there?"))

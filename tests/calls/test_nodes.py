@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from calls.test_recovery import LeftoverFakePbx, PbxLegs, place
+from calls.test_recovery import LeftoverFakePbx, PbxLegs, cut_off, place
 from fakes.world import ACME, make_settings
 from pg_server import fresh_database
 from voicedock.calls.transitions import NODE_LOST
@@ -90,7 +90,7 @@ async def test_a_dead_nodes_calls_end_node_lost_once_and_a_new_node_leaves_live_
         assert sorted(n.id for n in await b.store.list_nodes()) == ["a", "b", "c"]
 
         # Node a loses the database (as if killed): its lease is no longer renewed.
-        await a.store.aclose()
+        await cut_off(a)
         loop = asyncio.get_running_loop()
         lost_at = loop.time()
 
@@ -297,3 +297,25 @@ async def test_a_call_settled_by_another_node_gets_no_second_report_from_its_fir
             NODE_LOST,
             "b",
         )
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(60)
+async def test_a_node_whose_pool_is_busy_still_renews_its_lease(postgres_server: str) -> None:
+    """Every pooled connection busy with the node's calls (a node carrying many calls on a
+    slow database) for longer than the lease: the lease is renewed on its own connection, so
+    the node is not taken for dead and no other node ends its calls."""
+    dsn = await fresh_database(postgres_server)
+    async with (
+        await Service.open(node_settings(dsn, "busy"), pbx=LeftoverFakePbx(PbxLegs())) as busy,
+        opened(dsn) as observer,
+        contextlib.AsyncExitStack() as held,
+    ):
+        for _ in range(10):  # the pool's size: nothing of the node's own work gets through
+            await held.enter_async_context(busy.store.transaction())
+        await asyncio.sleep(LEASE + 1)
+        async with observer.transaction() as tx:
+            now = await tx.clock()
+        [lease] = await observer.list_nodes()
+        assert lease.id == "busy"
+        assert lease.lease_until > now  # renewed while the pool was held

@@ -93,6 +93,14 @@ class Turn:
     interrupted: bool = False
 
 
+async def cut_off(service: Service) -> None:
+    """The node loses its database (both its store and its lease's own connection), as a
+    network partition or a kill leaves it: its lease is no longer renewed."""
+    await service.store.aclose()
+    if service._lease_store is not None:
+        await service._lease_store.aclose()
+
+
 async def place(engine: CallEngine) -> str:
     request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     call_id = (await engine.place_outbound(ACME_ID, request)).body["call_id"]

@@ -93,10 +93,14 @@ class Node:
         settings: NodeSettings,
         *,
         one_node: bool,
+        lease_store: Store | None = None,
     ) -> None:
+        """``lease_store``: where the lease is renewed, if not ``store`` — a connection of its
+        own, so that the node's heartbeat never waits behind its calls' work for the pool."""
         self.id = engine.node_id
         self.run = uuid.uuid4().hex
         self._store = store
+        self._lease_store = lease_store if lease_store is not None else store
         self._engine = engine
         self._pbx = pbx
         self._lease = timedelta(seconds=settings.lease_seconds)
@@ -234,7 +238,7 @@ class Node:
         return any(lease.id == node_id and lease.lease_until > now for lease in leases)
 
     async def renew(self) -> None:
-        async with self._store.transaction() as tx:
+        async with self._lease_store.transaction() as tx:
             now = await tx.clock()
             if not await tx.renew_node(self.id, self.run, now + self._lease):
                 log.error(

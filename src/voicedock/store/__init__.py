@@ -16,8 +16,9 @@ from voicedock.store.base import CallPage, CallQuery, Store, Transaction
 from voicedock.store.errors import DuplicateKeyError
 
 
-async def open_store(url: str) -> Store:
-    """Open (not migrate) the store at ``url``.
+async def open_store(url: str, *, connections: int | None = None) -> Store:
+    """Open (not migrate) the store at ``url``; ``connections``: at most this many to a server
+    database (default its pool's size; SQLite has one).
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (parent directories are
     created), ``sqlite:///:memory:`` (a private database deleted on ``aclose()``), or
@@ -38,6 +39,8 @@ async def open_store(url: str) -> Store:
     if scheme in ("postgresql", "postgres"):
         from voicedock.store.postgres import PostgresStore
 
+        if connections is not None:
+            return await PostgresStore.open(url, min_size=1, max_size=connections)
         return await PostgresStore.open(url)
     raise StoreError(f"store url: unsupported scheme {scheme!r} (use sqlite or postgresql)")
 
