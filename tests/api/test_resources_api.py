@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from api.conftest import Api, serving
+from api.contract import DOCUMENT, conforms, is_valid, operation, statuses
 from fakes.world import ACME_NUMBERS, DESTINATION, GLOBEX_NUMBER, SUPPORT_ID, make_settings
 from voicedock.api.openapi import openapi_document
 from voicedock.calls.operator_numbers import (
@@ -179,3 +180,85 @@ async def test_openapi_covers_every_route(api: Api) -> None:
         if op.get("security") != [] and "503" not in op["responses"]
     ]
     assert not undocumented, undocumented
+
+
+async def test_assistant_reads_conform_to_the_schema_without_a_business_name(api: Api) -> None:
+    """POST {"name": "0"}: business_name reads null (was "", which the schema forbids)."""
+    h = api.auth()
+    created = await (await api.client.post("/assistants", json={"name": "0"}, headers=h)).json()
+    conforms(created, "Assistant")
+    got = await (await api.client.get(f"/assistants/{created['id']}", headers=h)).json()
+    assert got["business_name"] is None
+    conforms(got, "Assistant")
+    named = await api.client.patch(
+        f"/assistants/{created['id']}", json={"business_name": "Acme"}, headers=h
+    )
+    assert (await named.json())["business_name"] == "Acme"
+    cleared = await api.client.patch(
+        f"/assistants/{created['id']}", json={"business_name": None}, headers=h
+    )
+    assert (await cleared.json())["business_name"] is None
+
+
+async def test_assistant_texts_up_to_their_documented_length(api: Api) -> None:
+    """A 20,000-character system prompt is accepted and reads back within the schema."""
+    body = {"name": "Long", "system_prompt": "x" * 20_000, "first_message": "y" * 20_000}
+    assert is_valid(body, "AssistantCreate")
+    assert not is_valid({**body, "system_prompt": "x" * 20_001}, "AssistantCreate")
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 201
+    conforms(await resp.json(), "Assistant")
+    too_long = await api.client.post(
+        "/assistants", json={**body, "system_prompt": "x" * 20_001}, headers=api.auth()
+    )
+    assert too_long.status == 400
+
+
+@pytest.mark.parametrize("key", ["active", "name"])
+async def test_null_active_or_name_is_refused(api: Api, key: str) -> None:
+    """The schema has no null for them: the API refuses it (it was ignored)."""
+    h = api.auth()
+    created = await (await api.client.post("/assistants", json={"name": "A"}, headers=h)).json()
+    assert not is_valid({key: None}, "AssistantUpdate")
+    resp = await api.client.patch(f"/assistants/{created['id']}", json={key: None}, headers=h)
+    assert resp.status == 400
+    assert key in (await resp.json())["message"]
+
+
+async def test_a_body_declared_of_another_type_is_415(api: Api) -> None:
+    resp = await api.client.post(
+        "/assistants",
+        data=b'{"name": "A"}',
+        headers={**api.auth(), "Content-Type": "text/plain"},
+    )
+    assert resp.status == 415
+    assert (await resp.json())["error"] == "Unsupported media type"
+    assert 415 in statuses("/assistants", "post")
+    undeclared = await api.client.post(
+        "/assistants",
+        data=b'{"name": "A"}',
+        headers=api.auth(),
+        skip_auto_headers=["Content-Type"],
+    )
+    assert undeclared.status == 201  # no Content-Type: read as JSON
+
+
+def test_every_operation_with_a_body_documents_415() -> None:
+    for path, methods in DOCUMENT["paths"].items():
+        for method, op in methods.items():
+            if "requestBody" in op:
+                assert "415" in op["responses"], f"{method} {path}"
+
+
+def test_creations_link_to_the_operations_on_what_they_created() -> None:
+    links = operation("/calls/outbound", "post")["responses"]["200"]["links"]
+    assert {link["operationRef"] for link in links.values()} == {
+        "#/paths/~1calls~1{id}/get",
+        "#/paths/~1calls~1{id}~1control/post",
+    }
+    assert all(link["parameters"] == {"id": "$response.body#/call_id"} for link in links.values())
+    for path in ("/assistants", "/tool-templates", "/webhooks", "/campaigns"):
+        created = operation(path, "post")["responses"]["201"]["links"]
+        assert f"#/paths/{path.replace('/', '~1')}~1{{id}}/get" in {
+            link["operationRef"] for link in created.values()
+        }

@@ -19,7 +19,7 @@ from importlib import resources
 
 from aiohttp import web
 
-from voicedock.api.body import read_json
+from voicedock.api.body import UnsupportedMediaType, read_json
 from voicedock.api.keys import CONSOLE_PREFIX, SERVICE, session_cookie
 from voicedock.api.middleware import hash_key, session_key
 from voicedock.api.serialize import api_key_json, iso
@@ -77,7 +77,7 @@ def _session_json(session: ConsoleSession, key: ApiKey) -> dict[str, object]:
 async def sign_in(request: web.Request) -> web.Response:
     # JSON only: a cross-site HTML form cannot send it without the browser asking first.
     if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(reason="send the API key as a JSON body")
+        raise UnsupportedMediaType("send the API key as a JSON body (application/json)")
     service = request.app[SERVICE]
     obj = fields.require_object(await read_json(request, service.settings.server.max_body_bytes))
     fields.reject_unknown(obj, ("api_key",))

@@ -5,7 +5,12 @@ from __future__ import annotations
 import copy
 
 from voicedock import __version__
-from voicedock.api.openapi_campaigns import CAMPAIGN_PATHS, CAMPAIGN_SCHEMAS
+from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
+from voicedock.api.openapi_campaigns import (
+    ASSISTANT_CHOICE_PROPS,
+    CAMPAIGN_PATHS,
+    CAMPAIGN_SCHEMAS,
+)
 from voicedock.api.openapi_console import CONSOLE_PATHS, CONSOLE_SCHEMAS
 from voicedock.api.openapi_schema import (
     DESTINATION,
@@ -15,21 +20,27 @@ from voicedock.api.openapi_schema import (
     TEXT,
     TIME,
     Schema,
+    assistant_choice,
     nullable,
     obj,
     operation,
     ref,
+    text,
 )
 from voicedock.api.openapi_tools import TOOL_ITEM, TOOL_TEMPLATE_PATHS, TOOL_TEMPLATE_SCHEMAS
 from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import (
+    ANALYSIS_TEXT_MAX,
+    CONFIG_TEXT_MAX,
     DEFAULT_LLM_FILLER_DELAY_S,
     DEFAULT_LLM_FILLER_MESSAGES,
     LIMIT_FIELDS,
     LLM_FILLER_DELAY,
     LLM_FILLER_MESSAGES,
     MESSAGE_ROLES,
+    PROFILE_TEXT_MAX,
     PROVIDERS,
+    TOOL_FILLER_MESSAGE_MAX,
     VOICEMAIL_DETECTION,
 )
 from voicedock.calls.control import TRANSFER_MODES
@@ -40,7 +51,8 @@ from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.secret_fields import MASK
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 
-_MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
+_LONG_TEXT = text(CONFIG_TEXT_MAX)
+_MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": _LONG_TEXT}, ("role", "content"))
 _PROVIDER_URL: Schema = {"type": "string", "format": "uri"}
 _URL_RULE = (
     "on a host the operator allows ([egress] provider_hosts, or a loopback/private network "
@@ -54,6 +66,13 @@ _SECRET: Schema = {
 }
 
 
+def _keys_of(section: str) -> set[str]:
+    """The keys some provider lets an organization set (llm_config: a realtime session's
+    too); any other is a 400 naming it."""
+    sections = (section, provider_keys.REALTIME) if section == provider_keys.LLM else (section,)
+    return {key for name in sections for key in provider_keys.tenant_keys_of_any(name)}
+
+
 def _section(section: str, extra: dict[str, Schema] | None = None) -> Schema:
     """A provider section: the keys each provider takes (domain/provider_keys.py)."""
     providers = provider_keys.TENANT_KEYS[section]
@@ -61,6 +80,7 @@ def _section(section: str, extra: dict[str, Schema] | None = None) -> Schema:
     host = ", ".join(sorted(provider_keys.OPERATOR_KEYS))
     return {
         "type": "object",
+        "propertyNames": {"enum": sorted(_keys_of(section) | set(extra or {}))},
         "properties": {
             "provider": {"type": "string"},
             "api_key": _SECRET,
@@ -77,11 +97,11 @@ def _section(section: str, extra: dict[str, Schema] | None = None) -> Schema:
 
 
 _CONFIG_PROPS: dict[str, Schema] = {
-    "name": {**TEXT, "maxLength": 200},
-    "business_name": {**TEXT, "maxLength": 200},
+    "name": text(PROFILE_TEXT_MAX),
+    "business_name": text(PROFILE_TEXT_MAX),
     "provider": {"enum": list(PROVIDERS)},
-    "first_message": TEXT,
-    "system_prompt": TEXT,
+    "first_message": _LONG_TEXT,
+    "system_prompt": _LONG_TEXT,
     "llm_config": _section(
         provider_keys.LLM,
         {
@@ -112,7 +132,12 @@ _CONFIG_PROPS: dict[str, Schema] = {
     },
     "tool_filler": obj(
         {
-            "message": {"type": "string", "maxLength": 500},
+            "message": {
+                "type": "string",
+                "maxLength": TOOL_FILLER_MESSAGE_MAX,
+                "description": "Said while a tool runs longer than delay_seconds; empty: "
+                "nothing is said.",
+            },
             "delay_seconds": {"type": "number", "minimum": 0, "maximum": 10},
         }
     ),
@@ -145,9 +170,9 @@ _CONFIG_PROPS: dict[str, Schema] = {
     },
     "analysis_plan": obj(
         {
-            "summary_prompt": TEXT,
+            "summary_prompt": nullable(text(ANALYSIS_TEXT_MAX)),
             "structured_data_schema": {
-                "type": "object",
+                "type": ["object", "null"],
                 "description": (
                     "JSON Schema of analysis_result.structured_data, applied off the event "
                     f"loop under a time limit: at most {MAX_SCHEMA_BYTES} bytes of JSON and "
@@ -156,11 +181,11 @@ _CONFIG_PROPS: dict[str, Schema] = {
                     "naming the keyword's place)."
                 ),
             },
-            "success_evaluation_rubric": TEXT,
+            "success_evaluation_rubric": nullable(text(ANALYSIS_TEXT_MAX)),
         }
     ),
     "assistant_request": obj(
-        {"timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 20}},
+        {"timeout_seconds": nullable({"type": "integer", "minimum": 1, "maximum": 20})},
         strict=True,
     )
     | {
@@ -182,16 +207,16 @@ _CONFIG_PROPS: dict[str, Schema] = {
         "at the beep with detect-and-leave-message. Default off.",
     },
     "voicemail_message": {
-        **TEXT,
+        **_LONG_TEXT,
         "description": "What is left on an answering machine (default: the first message).",
     },
     "silence_prompt_message": {
-        **TEXT,
+        **_LONG_TEXT,
         "description": "Said after silence_prompt_seconds of the caller's silence, before the "
         'silence timeout ends the call (default "Are you still there?").',
     },
     "dead_air_message": {
-        **TEXT,
+        **_LONG_TEXT,
         "description": "Said when a reply has no audio dead_air_seconds after the caller's "
         'words were heard (a stalled provider); default "One moment, please.".',
     },
@@ -212,38 +237,55 @@ _CALL_SUMMARY_PROPS: dict[str, Schema] = {
     "updated_at": TIME,
 }
 
+# In a request, null for an optional setting is the same as leaving it out (in a PATCH: it
+# removes the setting); an assistant's name and active are never null.
+_CONFIG_IN: dict[str, Schema] = {key: nullable(schema) for key, schema in _CONFIG_PROPS.items()}
+_PROFILE_IN: dict[str, Schema] = {
+    "name": _CONFIG_PROPS["name"],
+    "active": {"type": "boolean"},
+}
+
+_BUSINESS_NAME_OUT = nullable(_CONFIG_PROPS["business_name"]) | {"description": "null: none"}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": obj(
         {"error": {"type": "string"}, "message": {"type": "string"}},
         ("error", "message"),
         strict=False,
     ),
-    "AssistantConfig": obj(_CONFIG_PROPS),
+    "AssistantConfig": {
+        **obj(_CONFIG_IN),
+        "description": "null for an optional setting: not set (the saved assistant's, or the "
+        "default, applies).",
+    },
     "OutboundCallRequest": obj(
         {
             "destination": DESTINATION,
-            "assistant_id": ID,
-            "assistant": ref("AssistantConfig"),
-            "assistant_override": ref("AssistantConfig"),
-            "number_id": ID,
-            "first_message": TEXT,
-            "context": TEXT,
-            "ring_timeout_seconds": {
-                "type": "integer",
-                "minimum": RING_TIMEOUT_BOUNDS[0],
-                "maximum": RING_TIMEOUT_BOUNDS[1],
-                "default": RING_TIMEOUT_DEFAULT,
-                "description": "Seconds the call may ring unanswered; then it fails no-answer.",
-            },
-            "record": {
-                "type": "boolean",
-                "description": "Record this call (overrides the assistant's record).",
-            },
+            **ASSISTANT_CHOICE_PROPS,
+            "number_id": nullable(ID),
+            "ring_timeout_seconds": nullable(
+                {
+                    "type": "integer",
+                    "minimum": RING_TIMEOUT_BOUNDS[0],
+                    "maximum": RING_TIMEOUT_BOUNDS[1],
+                    "default": RING_TIMEOUT_DEFAULT,
+                    "description": "Seconds the call may ring unanswered; then it fails no-answer.",
+                }
+            ),
+            "record": nullable(
+                {
+                    "type": "boolean",
+                    "description": "Record this call (overrides the assistant's record).",
+                }
+            ),
             "agent_id": {**ID, "deprecated": True},
             "agent": {**ref("AssistantConfig"), "deprecated": True},
             "agent_config": {**ref("AssistantConfig"), "deprecated": True},
         },
         ("destination",),
+    )
+    | assistant_choice(
+        ("assistant_id", "agent_id"), ("assistant", "agent"), ("assistant_override", "agent_config")
     ),
     "OutboundCallResponse": obj(
         {
@@ -403,14 +445,23 @@ SCHEMAS: dict[str, Schema] = {
             "id": {"type": "string"},
             "active": {"type": "boolean"},
             **_CONFIG_PROPS,
+            "business_name": nullable(_CONFIG_PROPS["business_name"])
+            | {"description": "null: none"},
             "created_at": TIME,
             "updated_at": TIME,
         },
         ("id", "name", "active"),
         strict=False,
     ),
-    "AssistantCreate": obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}, ("name",)),
-    "AssistantUpdate": obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}),
+    "AssistantCreate": {
+        **obj({**_CONFIG_IN, **_PROFILE_IN}, ("name",)),
+        "description": "null for an optional setting: not set (its default applies).",
+    },
+    "AssistantUpdate": {
+        **obj({**_CONFIG_IN, **_PROFILE_IN}),
+        "description": "The settings sent replace the assistant's; null removes an optional "
+        "setting (its default applies again; business_name: none).",
+    },
     "PhoneNumber": obj(
         {
             "id": {"type": "string"},
@@ -429,7 +480,7 @@ SCHEMAS: dict[str, Schema] = {
     "PhoneNumberUpdate": obj(
         {
             "assistant_id": nullable(ID),
-            "label": {**TEXT, "maxLength": 200},
+            "label": {**nullable(text(200, line=True)), "description": "null: no label"},
             # The operator's: named here so that a client learns it, refused with 403.
             **{
                 key: {"description": "The operator's (voicedock numbers): 403 Operator setting"}
@@ -528,7 +579,11 @@ _LIST_PARAMS: list[Schema] = [
         "in": "query",
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
     },
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {
+        "name": "offset",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    },
     {
         "name": "status",
         "in": "query",
@@ -546,8 +601,8 @@ _LIST_PARAMS: list[Schema] = [
     {
         "name": "cursor",
         "in": "query",
-        "schema": {"type": "string"},
-        "description": "next_cursor of the previous page",
+        "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+        "description": "next_cursor of the previous page, unchanged (empty: the first page)",
     },
 ]
 _IDEMPOTENCY = {
@@ -593,14 +648,23 @@ PATHS: dict[str, Schema] = {
     },
     "/assistants": {
         "get": operation("List assistants", ("200", None), errors="401"),
-        "post": operation("Create an assistant", ("201", "Assistant"), body="AssistantCreate"),
+        "post": operation(
+            "Create an assistant",
+            ("201", "Assistant"),
+            body="AssistantCreate",
+            errors="400 401 413 422",
+        ),
     },
     "/assistants/{id}": {
         "get": operation(
             "Get an assistant", ("200", "Assistant"), params=[PATH_ID], errors="401 404"
         ),
         "patch": operation(
-            "Update an assistant", ("200", "Assistant"), body="AssistantUpdate", params=[PATH_ID]
+            "Update an assistant",
+            ("200", "Assistant"),
+            body="AssistantUpdate",
+            params=[PATH_ID],
+            errors="400 401 404 413 422",
         ),
         "delete": operation(
             "Delete an assistant", ("204", None), params=[PATH_ID], errors="401 404 409"
@@ -668,6 +732,65 @@ PATHS: dict[str, Schema] = {
 }
 
 
+# Links between operations (OpenAPI "links"): what a creation answers names the resource the
+# next operations take, e.g. the call_id of POST /calls/outbound feeds GET /calls/{id}.
+# (source path, its success status, body field, the operations that take it as "id").
+_LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("/calls/outbound", "200", "call_id", ("get /calls/{id}", "post /calls/{id}/control")),
+    (
+        "/assistants",
+        "201",
+        "id",
+        ("get /assistants/{id}", "patch /assistants/{id}", "delete /assistants/{id}"),
+    ),
+    (
+        "/tool-templates",
+        "201",
+        "id",
+        ("get /tool-templates/{id}", "patch /tool-templates/{id}", "delete /tool-templates/{id}"),
+    ),
+    ("/webhooks", "201", "id", ("get /webhooks/{id}", "delete /webhooks/{id}")),
+    (
+        "/campaigns",
+        "201",
+        "id",
+        (
+            "get /campaigns/{id}",
+            "get /campaigns/{id}/contacts",
+            "post /campaigns/{id}/contacts",
+            "post /campaigns/{id}/pause",
+            "post /campaigns/{id}/resume",
+            "post /campaigns/{id}/cancel",
+        ),
+    ),
+    (
+        "/api-keys",
+        "201",
+        "id",
+        ("get /api-keys/{id}", "patch /api-keys/{id}", "delete /api-keys/{id}"),
+    ),
+)
+
+
+def _with_links(paths: dict[str, Schema]) -> dict[str, Schema]:
+    for source, status, field, targets in _LINKS:
+        links: Schema = {}
+        for target in targets:
+            method, path = target.split(" ")
+            name = method.capitalize() + "".join(
+                part.strip("{}").capitalize() for part in path.split("/") if part
+            )
+            links[name] = {
+                "operationRef": "#/paths/"
+                + path.replace("~", "~0").replace("/", "~1")
+                + "/"
+                + method,
+                "parameters": {"id": f"$response.body#/{field}"},
+            }
+        paths[source]["post"]["responses"][status]["links"] = links
+    return paths
+
+
 def openapi_document() -> Schema:
     return copy.deepcopy(
         {
@@ -679,13 +802,17 @@ def openapi_document() -> Schema:
             },
             "servers": [{"url": "/"}],
             "security": [{"BearerAuth": []}],
-            "paths": {
-                **PATHS,
-                **WEBHOOK_PATHS,
-                **CAMPAIGN_PATHS,
-                **CONSOLE_PATHS,
-                **TOOL_TEMPLATE_PATHS,
-            },
+            "paths": _with_links(
+                copy.deepcopy(
+                    {
+                        **PATHS,
+                        **WEBHOOK_PATHS,
+                        **CAMPAIGN_PATHS,
+                        **CONSOLE_PATHS,
+                        **TOOL_TEMPLATE_PATHS,
+                    }
+                )
+            ),
             "components": {
                 "schemas": {
                     **SCHEMAS,

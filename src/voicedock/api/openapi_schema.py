@@ -15,7 +15,26 @@ DESTINATION: Schema = {
     "Destination not allowed otherwise).",
 }
 ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"}
-TEXT: Schema = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
+# A text as ``calls.fields.text`` reads it: not blank, no NUL; LINE: one line, no control
+# characters at all.
+TEXT: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 2000,
+    "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$",
+}
+LINE: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 2000,
+    "pattern": r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$",
+}
+
+
+def text(max_length: int, *, line: bool = False) -> Schema:
+    return {**(LINE if line else TEXT), "maxLength": max_length}
+
+
 TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 
 
@@ -47,6 +66,7 @@ _ERRORS = {
     "405": "Method not allowed",
     "409": "Conflict",
     "413": "Body too large",
+    "415": "The body is declared of another type than JSON (Content-Type)",
     "422": "Unprocessable",
     "429": "All phone numbers busy, a call or API rate limit reached (Retry-After)",
     "503": "PBX unavailable, or the database for now (Retry-After)",
@@ -54,6 +74,13 @@ _ERRORS = {
 # Any authenticated route reads the store: a database that cannot answer right now is a 503
 # with Retry-After (api/middleware.py), also on routes that never touch the PBX.
 _STORE_UNAVAILABLE = "Database unavailable for now; retry after Retry-After seconds"
+
+
+def _error(status: str) -> Schema:
+    return {
+        "description": _ERRORS[status],
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
 
 
 PATH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -74,10 +101,7 @@ def operation(
         success["content"] = {"application/json": {"schema": ref(schema)}}
     responses: Schema = {code: success}
     for err in errors.split():
-        responses[err] = {
-            "description": _ERRORS[err],
-            "content": {"application/json": {"schema": ref("Error")}},
-        }
+        responses[err] = _error(err)
     if not public and "503" not in responses:
         responses["503"] = {
             "description": _STORE_UNAVAILABLE,
@@ -87,6 +111,7 @@ def operation(
     if params:
         op["parameters"] = params
     if body is not None:
+        responses.setdefault("415", _error("415"))
         op["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": ref(body)}},
@@ -94,3 +119,23 @@ def operation(
     if public:
         op["security"] = []
     return op
+
+
+def _present(names: tuple[str, ...]) -> Schema:
+    return {"anyOf": [{"required": [name]} for name in names]}
+
+
+def assistant_choice(
+    saved: tuple[str, ...], transient: tuple[str, ...], override: tuple[str, ...]
+) -> Schema:
+    """The rules of a body that names its assistant (calls/outbound_request.py): a saved one
+    (``saved``, e.g. assistant_id) or a ``transient`` configuration, not both; an ``override``
+    only with a saved one; of a name and its deprecated alias, only one."""
+    rules: list[Schema] = [
+        {"not": {"required": list(names)}}
+        for names in (saved, transient, override)
+        if len(names) > 1
+    ]
+    rules.append({"oneOf": [_present(saved), _present(transient)]})
+    rules.append({"anyOf": [{"not": _present(override)}, _present(saved)]})
+    return {"allOf": rules}

@@ -243,6 +243,11 @@ def _any_provider(section: str) -> dict[str, Rule]:
     return {key: rule for key, rule in merged.items() if key not in OPERATOR_KEYS}
 
 
+def tenant_keys_of_any(section: str) -> frozenset[str]:
+    """Every key some provider of ``section`` lets an organization set."""
+    return frozenset(_any_provider(section))
+
+
 def check_section(
     section: str, provider: str | None, value: Mapping[str, Any], where: str | None = None
 ) -> None:
