@@ -79,8 +79,6 @@ BAD_BODIES = [
     {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "agent_id": SUPPORT_ID},
     {"destination": DESTINATION, "assistant_override": {"first_message": "x"}},
     {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "assistant": {"name": "x"}},
-    {"destination": DESTINATION, "assistant": {"provider": "xai_realtime", "tts_config": {}}},
-    {"destination": DESTINATION, "assistant": {"provider": "openai", "stt_config": {}}},
     {"destination": DESTINATION, "assistant": {"provider": "nope"}},
     {"destination": DESTINATION, "assistant": {"bogus": True}},
     {"destination": DESTINATION, "assistant": "not an object"},
@@ -94,6 +92,20 @@ async def test_bad_outbound_bodies_are_400(api: Api, body: Any) -> None:
     resp = await post_outbound(api, body)
     assert resp.status == 400, await resp.text()
     assert set(await resp.json()) == {"error", "message"}
+    assert api.pbx.originated == []
+    if isinstance(body, dict):
+        assert not is_valid(body, "OutboundCallRequest")
+
+
+@pytest.mark.parametrize(
+    "assistant",
+    [{"provider": "xai_realtime", "tts_config": {}}, {"provider": "openai", "stt_config": {}}],
+)
+async def test_contradicting_providers_are_422(api: Api, assistant: dict[str, Any]) -> None:
+    """Each field is valid; together they do not resolve: 422 Unresolvable configuration."""
+    resp = await post_outbound(api, {"destination": DESTINATION, "assistant": assistant})
+    assert resp.status == 422, await resp.text()
+    assert (await resp.json())["error"] == "Unresolvable configuration"
     assert api.pbx.originated == []
 
 

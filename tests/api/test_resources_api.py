@@ -46,14 +46,54 @@ async def test_assistant_crud(api: Api) -> None:
     [
         {},
         {"name": ""},
-        {"name": "x", "provider": "openai"},
-        {"name": "x", "provider": "xai_realtime", "stt_config": {}},
         {"name": "x", "colour": "red"},
         {"name": "x", "active": "yes"},
         {"name": "x", "llm_config": {"messages": [{"role": "robot", "content": "x"}]}},
     ],
 )
 async def test_bad_assistant_bodies(api: Api, body: dict[str, object]) -> None:
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 400
+    assert not is_valid(body, "AssistantCreate")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"name": "x", "provider": "openai"}, "requires both stt_config and tts_config"),
+        ({"name": "x", "provider": "xai_realtime", "stt_config": {}}, "omit stt_config"),
+        ({"name": "x", "tts_config": {"api_key": "k"}}, "not a setting of the piper TTS"),
+    ],
+)
+async def test_configurations_that_do_not_resolve_are_422(
+    api: Api, body: dict[str, object], message: str
+) -> None:
+    """Valid field by field; not once resolved against the node's engines (here the default
+    TTS is piper, which takes no api_key): 422, which the schema documents."""
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 422
+    answer = await resp.json()
+    assert answer["error"] == "Unresolvable configuration"
+    assert message in answer["message"]
+    assert 422 in statuses("/assistants", "post")
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"provider": "piper", "api_key": "k"},
+        {"provider": "openai", "speed": 40},
+        {"provider": "openai", "api_key": ""},
+        {"": "x"},
+    ],
+)
+async def test_provider_sections_are_checked_per_provider_in_the_schema_too(
+    api: Api, section: dict[str, object]
+) -> None:
+    """A section naming its provider takes that provider's keys, each bounded: the API's 400
+    and the schema agree (a key of another provider was schema-valid)."""
+    body = {"name": "x", "tts_config": section}
+    assert not is_valid(body, "AssistantCreate")
     resp = await api.client.post("/assistants", json=body, headers=api.auth())
     assert resp.status == 400
 
@@ -262,3 +302,24 @@ def test_creations_link_to_the_operations_on_what_they_created() -> None:
         assert f"#/paths/{path.replace('/', '~1')}~1{{id}}/get" in {
             link["operationRef"] for link in created.values()
         }
+
+
+async def test_a_section_provider_that_is_no_name_is_400_not_500(api: Api) -> None:
+    """{"llm_config": {"provider": {}}} reached the provider registry unchecked: a 500."""
+    body = {"name": "x", "llm_config": {"messages": [], "provider": {}}}
+    assert not is_valid(body, "AssistantCreate")
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 400
+    assert "llm_config.provider" in (await resp.json())["message"]
+
+
+async def test_an_integral_number_written_with_a_fraction_is_that_integer(api: Api) -> None:
+    """JSON Schema counts 56.0 as the integer 56: so does the API (it was a 400)."""
+    raw = b'{"name": "x", "max_duration_seconds": 56.0, "llm_filler": {"delay_seconds": 1.5}}'
+    resp = await api.client.post(
+        "/assistants", data=raw, headers={**api.auth(), "Content-Type": "application/json"}
+    )
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    assert created["max_duration_seconds"] == 56
+    assert created["llm_filler"]["delay_seconds"] == 1.5

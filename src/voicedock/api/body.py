@@ -60,7 +60,10 @@ def parse_json(raw: bytes) -> object:
         raise BadRequest("a JSON request body is required", error="Invalid JSON")
     try:
         return json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
+            raw.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_number,
         )
     except UnicodeDecodeError:
         raise BadRequest("the body must be UTF-8", error="Invalid JSON") from None
@@ -75,6 +78,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"duplicate key {key!r}")
         obj[key] = value
     return obj
+
+
+def _number(text: str) -> int | float:
+    """``56.0`` is the integer 56, as JSON Schema (and so the documented schema) counts it."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def _no_constants(name: str) -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 from voicedock import __version__
 from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
@@ -40,6 +41,7 @@ from voicedock.calls.assistant_config import (
     MESSAGE_ROLES,
     PROFILE_TEXT_MAX,
     PROVIDERS,
+    SPEECH_TO_SPEECH,
     TOOL_FILLER_MESSAGE_MAX,
     VOICEMAIL_DETECTION,
 )
@@ -53,11 +55,6 @@ from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 
 _LONG_TEXT = text(CONFIG_TEXT_MAX)
 _MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": _LONG_TEXT}, ("role", "content"))
-_PROVIDER_URL: Schema = {"type": "string", "format": "uri"}
-_URL_RULE = (
-    "on a host the operator allows ([egress] provider_hosts, or a loopback/private network "
-    "of allowed_networks); else 400 naming the key. docs/speech.md"
-)
 _SECRET: Schema = {
     "type": "string",
     "description": "The organization's own provider key. Write-only: every read shows "
@@ -66,34 +63,103 @@ _SECRET: Schema = {
 }
 
 
-def _keys_of(section: str) -> set[str]:
-    """The keys some provider lets an organization set (llm_config: a realtime session's
-    too); any other is a 400 naming it."""
-    sections = (section, provider_keys.REALTIME) if section == provider_keys.LLM else (section,)
-    return {key for name in sections for key in provider_keys.tenant_keys_of_any(name)}
+def _keys(rules: Mapping[str, provider_keys.Rule], extra: dict[str, Schema]) -> Schema:
+    props = {key: rule.schema for key, rule in rules.items()}
+    props.update({key: schema for key, schema in extra.items() if key in props})
+    if "api_key" in props:
+        props["api_key"] = {**props["api_key"], **_SECRET}
+    return props
 
 
-def _section(section: str, extra: dict[str, Schema] | None = None) -> Schema:
-    """A provider section: the keys each provider takes (domain/provider_keys.py)."""
-    providers = provider_keys.TENANT_KEYS[section]
+def _variants(kind: str, extra: dict[str, Schema]) -> list[Schema]:
+    """A section naming a provider this list knows: its keys, each value bounded."""
+    return [
+        obj({**_keys(rules, extra), "provider": {"const": name}}, ("provider",))
+        for name, rules in provider_keys.TENANT_KEYS[kind].items()
+    ]
+
+
+def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = None) -> Schema:
+    """A section naming no provider (``provider`` False), or one this list does not know (an
+    operator's plugin engine): the keys some provider takes, checked once the node's engine
+    is known (422 then)."""
+    keys = sorted(provider_keys.tenant_keys_of_any(kind))
+    schema: Schema = {
+        "type": "object",
+        "propertyNames": {"enum": keys},
+        "properties": dict(extra or {}),
+    }
+    if provider:
+        known = sorted(provider_keys.TENANT_KEYS[kind])
+        schema["properties"]["provider"] = {"type": "string", "not": {"enum": known}}
+    else:
+        schema["not"] = {"required": ["provider"]}
+    return schema
+
+
+def _section(kind: str) -> Schema:
+    """A provider section (domain/provider_keys.py): the keys each provider takes."""
+    providers = provider_keys.TENANT_KEYS[kind]
     listed = "; ".join(f"{name}: {', '.join(sorted(keys))}" for name, keys in providers.items())
     host = ", ".join(sorted(provider_keys.OPERATOR_KEYS))
     return {
-        "type": "object",
-        "propertyNames": {"enum": sorted(_keys_of(section) | set(extra or {}))},
-        "properties": {
-            "provider": {"type": "string"},
-            "api_key": _SECRET,
-            "base_url": {**_PROVIDER_URL, "description": "The provider's endpoint, " + _URL_RULE},
-            **(extra or {}),
-        },
+        "anyOf": [
+            *_variants(kind, {}),
+            _unnamed(kind, provider=False),
+            _unnamed(kind, provider=True),
+        ],
         "description": (
             f"What an organization may set, per provider ({listed}); every value is bounded. "
             f"Host settings ({host}) are the operator's [speech] settings: naming one, or any "
             "other key, is a 400 naming it (e.g. stt_config.cache_dir is set by the operator, "
-            "not per assistant)."
+            "not per assistant). A section naming no provider is checked against the node's "
+            "default engine: 422 Unresolvable configuration when that one does not take a "
+            "key, as for a URL the operator's egress policy refuses."
         ),
     }
+
+
+(SPEECH_TO_SPEECH_PROVIDER,) = SPEECH_TO_SPEECH
+_LLM_EXTRA: dict[str, Schema] = {"messages": nullable({"type": "array", "items": _MESSAGE})}
+# llm_config: a pipeline assistant's LLM, or (provider xai_realtime) the realtime session's.
+_LLM_SECTIONS: Schema = {
+    "anyOf": [
+        *_variants(provider_keys.LLM, _LLM_EXTRA),
+        _unnamed(provider_keys.LLM, provider=False, extra=_LLM_EXTRA),
+        _unnamed(provider_keys.LLM, provider=True, extra=_LLM_EXTRA),
+    ]
+}
+_REALTIME_SECTION: Schema = obj(
+    _keys(provider_keys.TENANT_KEYS[provider_keys.REALTIME][SPEECH_TO_SPEECH_PROVIDER], _LLM_EXTRA)
+)
+_REALTIME_PARTIAL: Schema = _unnamed(provider_keys.REALTIME, provider=False, extra=_LLM_EXTRA)
+
+
+def _llm_rule(provider: Schema, llm: Schema) -> Schema:
+    return {"properties": {"provider": provider, "llm_config": nullable(llm)}}
+
+
+# Which llm_config a configuration takes follows its provider (calls/assistant_config.py
+# _check_llm_keys): xai_realtime's is the realtime session's; another provider's an LLM's;
+# with none yet (an override), either, a realtime one naming no provider.
+_PROVIDER_RULES: Schema = {
+    "anyOf": [
+        _llm_rule({"const": SPEECH_TO_SPEECH_PROVIDER}, _REALTIME_SECTION)
+        | {"required": ["provider"]},
+        _llm_rule({"enum": [p for p in PROVIDERS if p != SPEECH_TO_SPEECH_PROVIDER]}, _LLM_SECTIONS)
+        | {"required": ["provider"]},
+        {
+            "properties": {
+                "provider": {"type": "null"},
+                "llm_config": nullable({"anyOf": [_LLM_SECTIONS, _REALTIME_PARTIAL]}),
+            }
+        },
+        {
+            "not": {"required": ["provider"]},
+            "properties": {"llm_config": nullable({"anyOf": [_LLM_SECTIONS, _REALTIME_PARTIAL]})},
+        },
+    ]
+}
 
 
 _CONFIG_PROPS: dict[str, Schema] = {
@@ -102,13 +168,12 @@ _CONFIG_PROPS: dict[str, Schema] = {
     "provider": {"enum": list(PROVIDERS)},
     "first_message": _LONG_TEXT,
     "system_prompt": _LONG_TEXT,
-    "llm_config": _section(
-        provider_keys.LLM,
-        {
-            "messages": {"type": "array", "items": _MESSAGE},
-            "url": {**_PROVIDER_URL, "description": "xai_realtime: the websocket, " + _URL_RULE},
-        },
-    ),
+    "llm_config": {
+        "type": "object",
+        "description": "The LLM's section (per provider, as stt_config), or with provider "
+        "xai_realtime the realtime session's (url: the websocket; say_voice: the TTS of say "
+        "commands).",
+    },
     "stt_config": _section(provider_keys.STT),
     "tts_config": _section(provider_keys.TTS),
     "facts": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -133,12 +198,12 @@ _CONFIG_PROPS: dict[str, Schema] = {
     "tool_filler": obj(
         {
             "message": {
-                "type": "string",
+                "type": ["string", "null"],
                 "maxLength": TOOL_FILLER_MESSAGE_MAX,
                 "description": "Said while a tool runs longer than delay_seconds; empty: "
                 "nothing is said.",
             },
-            "delay_seconds": {"type": "number", "minimum": 0, "maximum": 10},
+            "delay_seconds": {"type": ["number", "null"], "minimum": 0, "maximum": 10},
         }
     ),
     "llm_filler": obj(
@@ -152,7 +217,7 @@ _CONFIG_PROPS: dict[str, Schema] = {
                 "first sentence before the filler is said; null: no filler.",
             },
             "messages": {
-                "type": "array",
+                "type": ["array", "null"],
                 "minItems": 1,
                 "maxItems": LLM_FILLER_MESSAGES[0],
                 "items": {"type": "string", "minLength": 1, "maxLength": LLM_FILLER_MESSAGES[1]},
@@ -255,6 +320,7 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "AssistantConfig": {
         **obj(_CONFIG_IN),
+        **_PROVIDER_RULES,
         "description": "null for an optional setting: not set (the saved assistant's, or the "
         "default, applies).",
     },
@@ -455,10 +521,12 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "AssistantCreate": {
         **obj({**_CONFIG_IN, **_PROFILE_IN}, ("name",)),
+        **_PROVIDER_RULES,
         "description": "null for an optional setting: not set (its default applies).",
     },
     "AssistantUpdate": {
         **obj({**_CONFIG_IN, **_PROFILE_IN}),
+        **_PROVIDER_RULES,
         "description": "The settings sent replace the assistant's; null removes an optional "
         "setting (its default applies again; business_name: none).",
     },

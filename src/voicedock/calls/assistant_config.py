@@ -32,7 +32,7 @@ from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.egress import EgressPolicy
-from voicedock.errors import BadRequest
+from voicedock.errors import BadRequest, UnresolvableConfig
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
@@ -322,8 +322,20 @@ def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
 def resolve_provider(
     config: JsonObject, speech: SpeechSettings, egress: EgressPolicy | None = None
 ) -> JsonObject:
-    """Apply the provider rules; fill what the sections leave out (400 on contradictions);
-    with ``egress``, 400 on a URL the operator's policy refuses (``calls.tenant_urls``)."""
+    """Apply the provider rules; fill what the sections leave out (``UnresolvableConfig`` on
+    contradictions); with ``egress``, also on a URL the operator's policy refuses
+    (``calls.tenant_urls``)."""
+    try:
+        return _resolve_provider(config, speech, egress)
+    except UnresolvableConfig:
+        raise
+    except BadRequest as exc:
+        raise UnresolvableConfig(exc.message) from None
+
+
+def _resolve_provider(
+    config: JsonObject, speech: SpeechSettings, egress: EgressPolicy | None
+) -> JsonObject:
     provider = config.get("provider", "offline")
     resolved = dict(config, provider=provider)
     has_stt, has_tts = "stt_config" in config, "tts_config" in config
