@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from voicedock.api.openapi_schema import (
-    ID,
     PATH_ID,
     TEXT,
     TIME,
@@ -65,7 +64,19 @@ TOOL: Schema = {
         obj({"type": {"const": SEND_DTMF}, **_COMMON}, ("type",)),
     ]
 }
-TOOL_ITEM: Schema = {"anyOf": [TOOL, obj({TEMPLATE_ID: ID}, (TEMPLATE_ID,))]}
+_TEMPLATE_REF = obj(
+    {
+        TEMPLATE_ID: {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "A tool template of the organization (POST /tool-templates); one "
+            "that does not exist is a 400 when a call is placed with it.",
+        }
+    },
+    (TEMPLATE_ID,),
+)
+TOOL_ITEM: Schema = {"anyOf": [TOOL, _TEMPLATE_REF]}
 _TOOL_PROPS: dict[str, Schema] = {
     **_WEBHOOK,
     **_TRANSFER,
