@@ -56,7 +56,7 @@ def obj(props: dict[str, Schema], required: tuple[str, ...] = (), strict: bool =
 
 
 _ERRORS = {
-    "400": "Invalid request",
+    "400": "Invalid request: it breaks this schema (the message names the field)",
     "401": "Missing or invalid API key",
     "403": (
         "Forbidden: destination or trunk not allowed, an operator setting, or not within the"
@@ -67,13 +67,16 @@ _ERRORS = {
     "409": "Conflict",
     "413": "Body too large",
     "415": "The body is declared of another type than JSON (Content-Type)",
-    "422": "Unprocessable",
+    "422": "Valid by this schema but refused: it names what does not exist, contradicts what it "
+    "is merged with, or a policy refuses it (docs/errors.md)",
     "429": "All phone numbers busy, a call or API rate limit reached (Retry-After)",
     "503": "PBX unavailable, or the database for now (Retry-After)",
 }
 # Any authenticated route reads the store: a database that cannot answer right now is a 503
 # with Retry-After (api/middleware.py), also on routes that never touch the PBX.
 _STORE_UNAVAILABLE = "Database unavailable for now; retry after Retry-After seconds"
+# Any authenticated request spends the API key's and organization's request budgets.
+_RATE_LIMITED = "API rate limit ([rate_limits]) reached; retry after Retry-After seconds"
 
 
 def _error(status: str) -> Schema:
@@ -105,6 +108,12 @@ def operation(
     if not public and "503" not in responses:
         responses["503"] = {
             "description": _STORE_UNAVAILABLE,
+            "content": {"application/json": {"schema": ref("Error")}},
+        }
+    if not public and "429" not in responses:  # api/rate_limits.py, before any handler
+        responses["429"] = {
+            "description": _RATE_LIMITED,
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
             "content": {"application/json": {"schema": ref("Error")}},
         }
     op: Schema = {"summary": summary, "responses": responses}
