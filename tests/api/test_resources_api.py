@@ -297,6 +297,11 @@ def test_creations_link_to_the_operations_on_what_they_created() -> None:
         "#/paths/~1calls~1{id}~1control/post",
     }
     assert all(link["parameters"] == {"id": "$response.body#/call_id"} for link in links.values())
+    placing = operation("/assistants", "post")["responses"]["201"]["links"]["PlaceCall"]
+    assert placing == {
+        "operationRef": "#/paths/~1calls~1outbound/post",
+        "requestBody": {"assistant_id": "$response.body#/id"},
+    }
     for path in ("/assistants", "/tool-templates", "/webhooks", "/campaigns"):
         created = operation(path, "post")["responses"]["201"]["links"]
         assert f"#/paths/{path.replace('/', '~1')}~1{{id}}/get" in {

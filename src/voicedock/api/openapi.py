@@ -856,6 +856,12 @@ def _with_links(paths: dict[str, Schema]) -> dict[str, Schema]:
                 "parameters": {"id": f"$response.body#/{field}"},
             }
         paths[source]["post"]["responses"][status]["links"] = links
+    # A saved assistant is what a call (or a campaign) names: its id fills the body's field.
+    for name, target in (("PlaceCall", "/calls/outbound"), ("StartCampaign", "/campaigns")):
+        paths["/assistants"]["post"]["responses"]["201"]["links"][name] = {
+            "operationRef": "#/paths/" + target.replace("/", "~1") + "/post",
+            "requestBody": {"assistant_id": "$response.body#/id"},
+        }
     return paths
 
 
