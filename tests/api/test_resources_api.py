@@ -328,3 +328,28 @@ async def test_an_integral_number_written_with_a_fraction_is_that_integer(api: A
     created = await resp.json()
     assert created["max_duration_seconds"] == 56
     assert created["llm_filler"]["delay_seconds"] == 1.5
+
+
+async def test_null_optional_settings_are_documented_as_accepted(api: Api) -> None:
+    """Nested optional settings read null as left out: the schema says so (they were
+    schema-invalid yet accepted)."""
+    body = {
+        "name": "x",
+        "analysis_plan": {"summary_prompt": None, "structured_data_schema": None},
+        "tool_filler": {"message": None, "delay_seconds": None},
+        "llm_filler": {"messages": None},
+        "assistant_request": {"timeout_seconds": None},
+        "llm_config": {"messages": None},
+        "first_message": None,
+    }
+    conforms(body, "AssistantCreate")
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 201, await resp.text()
+    conforms(await resp.json(), "Assistant")
+
+
+def test_every_authenticated_operation_documents_the_rate_limit() -> None:
+    for path, methods in DOCUMENT["paths"].items():
+        for method, op in methods.items():
+            if op.get("security") != []:
+                assert "Retry-After" in op["responses"]["429"]["headers"], f"{method} {path}"

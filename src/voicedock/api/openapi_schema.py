@@ -113,9 +113,10 @@ def operation(
     if not public and "429" not in responses:  # api/rate_limits.py, before any handler
         responses["429"] = {
             "description": _RATE_LIMITED,
-            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
             "content": {"application/json": {"schema": ref("Error")}},
         }
+    if "429" in responses:
+        responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     op: Schema = {"summary": summary, "responses": responses}
     if params:
         op["parameters"] = params
