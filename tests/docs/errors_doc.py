@@ -52,6 +52,7 @@ def _error_classes(modules: list[tuple[str, ast.Module]]) -> dict[str, tuple[int
     """ApiError and its subclasses anywhere: name -> (status, default title, module)."""
     raw: dict[str, tuple[list[str], dict[str, object], str]] = {}
     for name, tree in modules:
+        constants = _constants(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 attrs: dict[str, object] = {}
@@ -62,6 +63,12 @@ def _error_classes(modules: list[tuple[str, ast.Module]]) -> dict[str, tuple[int
                     value = getattr(item, "value", None)
                     if isinstance(target, ast.Name) and isinstance(value, ast.Constant):
                         attrs[target.id] = value.value
+                    elif (
+                        isinstance(target, ast.Name)
+                        and isinstance(value, ast.Name)
+                        and value.id in constants  # error = REFUSED_ERROR
+                    ):
+                        attrs[target.id] = constants[value.id]
                 bases = [b.id for b in node.bases if isinstance(b, ast.Name)]
                 raw[node.name] = (bases, attrs, name)
     classes: dict[str, tuple[int, str, str]] = {}

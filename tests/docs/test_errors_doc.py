@@ -36,3 +36,4 @@ def test_the_titles_include_the_classes_and_the_raise_sites() -> None:
     } <= found
     assert {(404, "Assistant not found"), (422, "Unresolvable configuration")} <= found
     assert (400, "Invalid destination format") in found  # the seeds' title
+    assert (403, "Destination not allowed") in found  # a class whose title is a constant

@@ -220,7 +220,12 @@ _CONFIG_PROPS: dict[str, Schema] = {
                 "type": ["array", "null"],
                 "minItems": 1,
                 "maxItems": LLM_FILLER_MESSAGES[0],
-                "items": {"type": "string", "minLength": 1, "maxLength": LLM_FILLER_MESSAGES[1]},
+                "items": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": LLM_FILLER_MESSAGES[1],
+                    "pattern": r"\S",
+                },
                 "default": list(DEFAULT_LLM_FILLER_MESSAGES),
                 "description": "The phrases, one per slow turn, taken in turn.",
             },

@@ -230,7 +230,7 @@ def _add_contacts() -> Schema:
         ("201", None),
         body="CampaignContactsAdd",
         params=[PATH_ID],
-        errors="400 401 404 409 413 422",
+        errors="400 401 403 404 409 413 422",
     )
     op["requestBody"]["content"]["text/csv"] = {
         "schema": {
