@@ -353,3 +353,13 @@ def test_every_authenticated_operation_documents_the_rate_limit() -> None:
         for method, op in methods.items():
             if op.get("security") != []:
                 assert "Retry-After" in op["responses"]["429"]["headers"], f"{method} {path}"
+
+
+async def test_a_section_naming_a_blank_provider_is_schema_invalid_too(api: Api) -> None:
+    """A provider name this list does not know is still a name: not blank (was schema-valid,
+    then a 400)."""
+    body = {"name": "x", "stt_config": {"provider": " "}}
+    assert not is_valid(body, "AssistantCreate")
+    assert is_valid({"name": "x", "stt_config": {"provider": "plugin-engine"}}, "AssistantCreate")
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 400

@@ -91,7 +91,8 @@ def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = Non
     }
     if provider:
         known = sorted(provider_keys.TENANT_KEYS[kind])
-        schema["properties"]["provider"] = {"type": "string", "not": {"enum": known}}
+        name = provider_keys.PROVIDER_NAME.schema  # what any provider name must be
+        schema["properties"]["provider"] = {**name, "not": {"enum": known}}
     else:
         schema["not"] = {"required": ["provider"]}
     return schema

@@ -121,6 +121,7 @@ def operation(
     if params:
         op["parameters"] = params
     if body is not None:
+        responses.setdefault("413", _error("413"))  # [server] max_body_bytes
         responses.setdefault("415", _error("415"))
         op["requestBody"] = {
             "required": True,

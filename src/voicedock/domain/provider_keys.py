@@ -189,7 +189,8 @@ TIMEOUTS: dict[str, Rule] = {
 }
 # The organization's own provider account (bring your own key) and endpoint.
 CLOUD: dict[str, Rule] = {"api_key": text(500), "base_url": url, **TIMEOUTS}
-_PROVIDER: dict[str, Rule] = {"provider": text(100)}
+PROVIDER_NAME = text(100)
+_PROVIDER: dict[str, Rule] = {"provider": PROVIDER_NAME}
 
 _WHISPER: dict[str, Rule] = {
     **_PROVIDER,
