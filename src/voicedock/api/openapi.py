@@ -52,6 +52,7 @@ from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.secret_fields import MASK
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
+from voicedock.validation import WHITESPACE
 
 _LONG_TEXT = text(CONFIG_TEXT_MAX)
 _MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": _LONG_TEXT}, ("role", "content"))
@@ -145,19 +146,23 @@ def _llm_rule(provider: Schema, llm: Schema) -> Schema:
 # with none yet (an override), either, a realtime one naming no provider.
 _PROVIDER_RULES: Schema = {
     "anyOf": [
-        _llm_rule({"const": SPEECH_TO_SPEECH_PROVIDER}, _REALTIME_SECTION)
+        _llm_rule({"const": SPEECH_TO_SPEECH_PROVIDER}, ref("RealtimeConfig"))
         | {"required": ["provider"]},
-        _llm_rule({"enum": [p for p in PROVIDERS if p != SPEECH_TO_SPEECH_PROVIDER]}, _LLM_SECTIONS)
+        _llm_rule(
+            {"enum": [p for p in PROVIDERS if p != SPEECH_TO_SPEECH_PROVIDER]}, ref("LlmConfig")
+        )
         | {"required": ["provider"]},
         {
             "properties": {
                 "provider": {"type": "null"},
-                "llm_config": nullable({"anyOf": [_LLM_SECTIONS, _REALTIME_PARTIAL]}),
+                "llm_config": nullable({"anyOf": [ref("LlmConfig"), _REALTIME_PARTIAL]}),
             }
         },
         {
             "not": {"required": ["provider"]},
-            "properties": {"llm_config": nullable({"anyOf": [_LLM_SECTIONS, _REALTIME_PARTIAL]})},
+            "properties": {
+                "llm_config": nullable({"anyOf": [ref("LlmConfig"), _REALTIME_PARTIAL]})
+            },
         },
     ]
 }
@@ -175,8 +180,8 @@ _CONFIG_PROPS: dict[str, Schema] = {
         "xai_realtime the realtime session's (url: the websocket; say_voice: the TTS of say "
         "commands).",
     },
-    "stt_config": _section(provider_keys.STT),
-    "tts_config": _section(provider_keys.TTS),
+    "stt_config": ref("SttConfig"),
+    "tts_config": ref("TtsConfig"),
     "facts": {"type": "object", "additionalProperties": {"type": "string"}},
     **{
         key: {"type": ["integer", "null"], "minimum": low, "maximum": high}
@@ -225,7 +230,7 @@ _CONFIG_PROPS: dict[str, Schema] = {
                     "type": "string",
                     "minLength": 1,
                     "maxLength": LLM_FILLER_MESSAGES[1],
-                    "pattern": r"\S",
+                    "pattern": f"[^{WHITESPACE}]",  # not blank
                 },
                 "default": list(DEFAULT_LLM_FILLER_MESSAGES),
                 "description": "The phrases, one per slow turn, taken in turn.",
@@ -319,6 +324,11 @@ _PROFILE_IN: dict[str, Schema] = {
 _BUSINESS_NAME_OUT = nullable(_CONFIG_PROPS["business_name"]) | {"description": "null: none"}
 
 SCHEMAS: dict[str, Schema] = {
+    # The provider sections of an assistant configuration (one schema each, referenced).
+    "SttConfig": _section(provider_keys.STT),
+    "TtsConfig": _section(provider_keys.TTS),
+    "LlmConfig": _LLM_SECTIONS,
+    "RealtimeConfig": _REALTIME_SECTION,
     "Error": obj(
         {"error": {"type": "string"}, "message": {"type": "string"}},
         ("error", "message"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
+
 Schema = dict[str, Any]
 
 E164: Schema = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$", "example": "+31612345678"}
@@ -21,13 +23,13 @@ TEXT: Schema = {
     "type": "string",
     "minLength": 1,
     "maxLength": 2000,
-    "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$",
+    "pattern": NOT_BLANK_PATTERN,
 }
 LINE: Schema = {
     "type": "string",
     "minLength": 1,
     "maxLength": 2000,
-    "pattern": r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$",
+    "pattern": NOT_BLANK_LINE_PATTERN,
 }
 
 

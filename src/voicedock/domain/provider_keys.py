@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicedock.errors import BadRequest
-from voicedock.validation import has_control_chars
+from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN, has_control_chars
 
 STT = "stt_config"
 TTS = "tts_config"
@@ -49,8 +49,6 @@ OPERATOR_KEYS = frozenset(
 # A rule checks one value (``where`` names it in the 400) or raises BadRequest; its ``schema``
 # says the same in JSON Schema (the OpenAPI document's provider sections).
 Check = Callable[[object, str], None]
-_NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
-_ONE_LINE = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +79,7 @@ def text(max_len: int, *, multiline: bool = False, nullable: bool = False) -> Ru
         "type": "string",
         "minLength": 1,
         "maxLength": max_len,
-        "pattern": _NOT_BLANK if multiline else _ONE_LINE,
+        "pattern": NOT_BLANK_PATTERN if multiline else NOT_BLANK_LINE_PATTERN,
     }
     return Rule(check, _or_null(schema, nullable))
 
