@@ -4,6 +4,7 @@
     ├── ApiError                 — maps to one documented HTTP error body
     │   ├── BadRequest (400)     ├── Unauthorized (401)   ├── Forbidden (403)
     │   ├── NotFound (404)       ├── Conflict (409)       ├── PayloadTooLarge (413)
+    │   ├── UnsupportedMediaType (415)
     │   ├── Unprocessable (422)  └── RateLimited (429)
     │   └── UnresolvableConfig (a BadRequest answered 422)
     ├── ConfigError              — a bad setting; names the key
@@ -79,6 +80,13 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
     error = "Payload too large"
+
+
+class UnsupportedMediaType(ApiError):
+    """A request body declared of another type than JSON (``Content-Type``)."""
+
+    status = 415
+    error = "Unsupported media type"
 
 
 class Unprocessable(ApiError):

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from voicedock.errors import ApiError, BadRequest, PayloadTooLarge
+from voicedock.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from voicedock.store.base import CallCursor
 
 _ASCII_INT = re.compile(r"[0-9]{1,10}")
@@ -17,11 +17,6 @@ _ISO_CHARS = re.compile(r"[0-9T:.+\-Z ]{10,35}")
 # The largest ``offset`` a list takes (query_int reads at most 10 digits).
 MAX_OFFSET = 1_000_000_000
 JSON_TYPES = frozenset({"application/json"})
-
-
-class UnsupportedMediaType(ApiError):
-    status = 415
-    error = "Unsupported media type"
 
 
 def require_json_type(request: web.Request) -> None:

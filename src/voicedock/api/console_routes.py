@@ -19,13 +19,13 @@ from importlib import resources
 
 from aiohttp import web
 
-from voicedock.api.body import UnsupportedMediaType, read_json
+from voicedock.api.body import read_json
 from voicedock.api.keys import CONSOLE_PREFIX, SERVICE, session_cookie
 from voicedock.api.middleware import hash_key, session_key
 from voicedock.api.serialize import api_key_json, iso
 from voicedock.calls import fields
 from voicedock.domain.records import ApiKey, ConsoleSession, utcnow
-from voicedock.errors import NotFound, Unauthorized
+from voicedock.errors import NotFound, Unauthorized, UnsupportedMediaType
 
 routes = web.RouteTableDef()
 
