@@ -21,7 +21,7 @@ from voicedock.api.api_keys import issue_api_key
 pytestmark = pytest.mark.unit
 
 # Per operation and phase (coverage enumerates its ~4,200 cases whatever this says): ~35 s on the
-# shared 2-core VM at load ~2; 85-100 s at load 4-6).
+# shared 2-core VM at load ~2 (85-100 s at load 4-6).
 MAX_EXAMPLES = int(os.environ.get("VOICEDOCK_FUZZ_EXAMPLES", "15"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
