@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from voicedock.errors import BadRequest
-from voicedock.validation import check_header_value, is_e164, mask_number, require_e164
+from voicedock.validation import (
+    NOT_BLANK_LINE_PATTERN,
+    NOT_BLANK_PATTERN,
+    WHITESPACE,
+    check_header_value,
+    is_e164,
+    mask_number,
+    require_e164,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -56,3 +66,15 @@ def test_numbers_are_masked_for_logs() -> None:
     assert mask_number("+31612345678") == "+316***78"
     assert "12345" not in mask_number("+31612345678")
     assert mask_number(None) == "-"
+
+
+def test_the_whitespace_class_is_what_strip_removes() -> None:
+    """The documented schema's patterns say "not blank" with it: exactly str.isspace."""
+    spaces = {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    matched = {chr(c) for c in range(0x110000) if re.fullmatch(f"[{WHITESPACE}]", chr(c))}
+    assert matched == spaces
+    assert re.search(NOT_BLANK_PATTERN, " x ")
+    assert not re.search(NOT_BLANK_PATTERN, " \x1f\u3000")
+    assert not re.search(NOT_BLANK_PATTERN, "x\x00")
+    assert not re.search(NOT_BLANK_LINE_PATTERN, "x\ny")  # (Python's $ passes a final \n)
+    assert re.search(NOT_BLANK_LINE_PATTERN, "x y")

@@ -4,7 +4,9 @@
     ├── ApiError                 — maps to one documented HTTP error body
     │   ├── BadRequest (400)     ├── Unauthorized (401)   ├── Forbidden (403)
     │   ├── NotFound (404)       ├── Conflict (409)       ├── PayloadTooLarge (413)
+    │   ├── UnsupportedMediaType (415)
     │   ├── Unprocessable (422)  └── RateLimited (429)
+    │   └── UnresolvableConfig (a BadRequest answered 422)
     ├── ConfigError              — a bad setting; names the key
     ├── StoreError
     │   └── StoreUnavailable     — for now (locked file, lost connection, failover): retry
@@ -80,9 +82,28 @@ class PayloadTooLarge(ApiError):
     error = "Payload too large"
 
 
+class UnsupportedMediaType(ApiError):
+    """A request body declared of another type than JSON (``Content-Type``)."""
+
+    status = 415
+    error = "Unsupported media type"
+
+
 class Unprocessable(ApiError):
     status = 422
     error = "Unprocessable entity"
+
+
+class UnresolvableConfig(BadRequest):
+    """An assistant configuration valid field by field that does not resolve into providers
+    on this node: a contradiction once merged with what it overrides (a saved assistant, a
+    PATCH's stored settings), a key the operator's default engine does not take, an engine
+    the node does not have, a URL the operator's egress policy refuses. A ``BadRequest`` to
+    the code that checks configurations; the API answers 422 (the request's schema cannot
+    know the node's configuration nor the stored one)."""
+
+    status = 422
+    error = "Unresolvable configuration"
 
 
 class RateLimited(ApiError):

@@ -16,6 +16,12 @@ from voicedock.errors import BadRequest
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}")
+# The characters str.strip() removes (str.isspace), as a regular expression class's body: the
+# documented schema's patterns name them one by one ("\s" differs between regex engines).
+WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A text that is not blank and holds no NUL; a line: no control character at all.
+NOT_BLANK_PATTERN = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
+NOT_BLANK_LINE_PATTERN = rf"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f{WHITESPACE}][^\x00-\x1f\x7f]*$"
 
 
 def is_e164(value: object) -> bool:

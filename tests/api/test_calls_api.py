@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from api.conftest import Api
+from api.contract import DOCUMENT, conforms, is_valid, parameter
 from fakes.world import ACME_NUMBERS, DESTINATION, GLOBEX_NUMBER, SUPPORT_ID, number_id
 from voicedock.errors import PbxUnavailable
 
@@ -78,8 +79,6 @@ BAD_BODIES = [
     {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "agent_id": SUPPORT_ID},
     {"destination": DESTINATION, "assistant_override": {"first_message": "x"}},
     {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "assistant": {"name": "x"}},
-    {"destination": DESTINATION, "assistant": {"provider": "xai_realtime", "tts_config": {}}},
-    {"destination": DESTINATION, "assistant": {"provider": "openai", "stt_config": {}}},
     {"destination": DESTINATION, "assistant": {"provider": "nope"}},
     {"destination": DESTINATION, "assistant": {"bogus": True}},
     {"destination": DESTINATION, "assistant": "not an object"},
@@ -93,6 +92,20 @@ async def test_bad_outbound_bodies_are_400(api: Api, body: Any) -> None:
     resp = await post_outbound(api, body)
     assert resp.status == 400, await resp.text()
     assert set(await resp.json()) == {"error", "message"}
+    assert api.pbx.originated == []
+    if isinstance(body, dict):
+        assert not is_valid(body, "OutboundCallRequest")
+
+
+@pytest.mark.parametrize(
+    "assistant",
+    [{"provider": "xai_realtime", "tts_config": {}}, {"provider": "openai", "stt_config": {}}],
+)
+async def test_contradicting_providers_are_422(api: Api, assistant: dict[str, Any]) -> None:
+    """Each field is valid; together they do not resolve: 422 Unresolvable configuration."""
+    resp = await post_outbound(api, {"destination": DESTINATION, "assistant": assistant})
+    assert resp.status == 422, await resp.text()
+    assert (await resp.json())["error"] == "Unresolvable configuration"
     assert api.pbx.originated == []
 
 
@@ -316,3 +329,54 @@ async def test_unknown_path_and_method(api: Api) -> None:
     resp = await api.client.delete("/calls", headers=api.auth())
     assert resp.status == 405
     assert (await resp.json())["error"] == "Method not allowed"
+
+
+async def test_get_calls_outbound_is_405_allowing_post(api: Api) -> None:
+    """ "outbound" is no call id: the Allow header names only the documented POST."""
+    resp = await api.client.get("/calls/outbound", headers=api.auth())
+    assert resp.status == 405
+    assert resp.headers["Allow"] == "POST"
+    assert set(DOCUMENT["paths"]["/calls/outbound"]) == {"post"}
+
+
+async def test_list_bounds_are_documented(api: Api) -> None:
+    """offset up to its documented maximum is a page (1,000,000,000 was a 400); a cursor
+    outside the documented pattern is a 400, one inside it a page."""
+    bound = parameter("/calls", "get", "offset")["schema"]["maximum"]
+    ok = await api.client.get("/calls", params={"offset": str(bound)}, headers=api.auth())
+    assert ok.status == 200
+    pattern = re.compile(parameter("/calls", "get", "cursor")["schema"]["pattern"])
+    for cursor in ("", "1765620000000000.1", "0.0"):
+        assert pattern.search(cursor)
+        page = await api.client.get("/calls", params={"cursor": cursor}, headers=api.auth())
+        assert page.status == 200
+    for cursor in ("tX", "MTIzNA", "1.2.3"):
+        assert not pattern.search(cursor)
+        page = await api.client.get("/calls", params={"cursor": cursor}, headers=api.auth())
+        assert page.status == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "agent_id": SUPPORT_ID},
+        {"destination": DESTINATION, "assistant": {"name": "T"}, "assistant_override": {}},
+        {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "assistant": {"name": "T"}},
+        {"destination": DESTINATION},
+        {"destination": DESTINATION, "assistant_id": None, "assistant": {"name": "T"}},
+    ],
+)
+async def test_outbound_assistant_rules_are_in_the_schema(api: Api, body: dict[str, Any]) -> None:
+    """Each body the API refuses for how it names its assistant, the schema forbids."""
+    assert not is_valid(body, "OutboundCallRequest")
+    resp = await api.client.post("/calls/outbound", json=body, headers=api.auth())
+    assert resp.status == 400
+
+
+def test_outbound_assistant_modes_are_schema_valid() -> None:
+    for body in (
+        {"destination": DESTINATION, "assistant_id": SUPPORT_ID},
+        {"destination": DESTINATION, "agent_id": SUPPORT_ID, "assistant_override": {}},
+        {"destination": DESTINATION, "assistant": {"name": "T"}, "context": "x" * 20_000},
+    ):
+        conforms(body, "OutboundCallRequest")

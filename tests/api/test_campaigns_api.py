@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from api.conftest import Api, serving
+from api.contract import is_valid, parameter, statuses
 from fakes.world import ACME, DESTINATION, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
 from pg_server import fresh_database
 from voicedock.config import OrganizationLimitSettings
@@ -408,3 +409,37 @@ async def test_trunk_channels_are_counted_across_nodes(postgres_server: str) -> 
         statuses = sorted(r.status for r in answers)
         assert statuses == [200] * 3 + [429] * 7
         assert len(a.pbx.originated) + len(b.pbx.originated) == 3
+
+
+async def test_a_window_of_no_time_is_422_as_documented(limited: Api) -> None:
+    """start = end: each field is valid (the schema's part), the window is not: 422."""
+    window = {"days": [1], "start": "09:00", "end": "09:00"}
+    body = campaign_body(1, calling_window=window)
+    assert is_valid(body, "CampaignCreate")
+    response = await limited.client.post("/campaigns", json=body, headers=limited.auth())
+    assert response.status == 422
+    assert (await response.json())["error"] == "Empty calling window"
+    assert 422 in statuses("/campaigns", "post")
+
+
+async def test_schema_valid_campaign_constraints_match_the_code(limited: Api) -> None:
+    """What the code refuses the schema forbids: an unknown time zone, too many variables, a
+    contacts body without contacts, an offset past its bound."""
+    assert not is_valid(campaign_body(1, timezone="Mars/Olympus"), "CampaignCreate")
+    assert is_valid(campaign_body(1, timezone="Europe/Amsterdam"), "CampaignCreate")
+    many = [{"destination": DESTINATION, "variables": {f"v{i}": "x" for i in range(51)}}]
+    assert not is_valid(campaign_body(1, contacts=many), "CampaignCreate")
+    assert not is_valid({}, "CampaignContactsAdd")
+    created = await create(limited, campaign_body(1))
+    empty = await limited.client.post(
+        f"/campaigns/{created['id']}/contacts", json={}, headers=limited.auth()
+    )
+    assert empty.status == 400
+    bound = parameter("/campaigns", "get", "offset")["schema"]["maximum"]
+    for path in ("/campaigns", f"/campaigns/{created['id']}/contacts"):
+        last = await limited.client.get(path, params={"offset": str(bound)}, headers=limited.auth())
+        assert last.status == 200
+        past = await limited.client.get(
+            path, params={"offset": str(bound + 1)}, headers=limited.auth()
+        )
+        assert past.status == 400

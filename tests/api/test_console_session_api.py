@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from api.conftest import Api
+from api.contract import is_valid, statuses
 from fakes.world import ACME, DESTINATION, SUPPORT_ID
 from voicedock.api.api_keys import issue_api_key, revoke_api_key
 from voicedock.api.middleware import hash_key
@@ -84,3 +85,14 @@ async def test_sign_in_takes_json_only_and_files_are_served_locally(api: Api) ->
         assert "https://" not in await asset.text()
     assert (await api.client.get("/console/..%2fpyproject.toml")).status == 404
     assert (await api.client.get("/console/nope.js")).status == 404
+
+
+async def test_sign_in_documents_what_it_answers(api: Api) -> None:
+    """{} is schema-invalid (api_key is required), and the 415 of a form is documented."""
+    assert not is_valid({}, "ConsoleSignIn")
+    empty = await api.client.post("/console/session", json={})
+    assert empty.status == 400
+    assert {400, 401, 413, 415} <= statuses("/console/session", "post")
+    bare = await api.client.post("/console/session", skip_auto_headers=["Content-Type"])
+    assert bare.status == 415
+    assert (await bare.json())["error"] == "Unsupported media type"

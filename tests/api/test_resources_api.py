@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from api.conftest import Api, serving
+from api.contract import DOCUMENT, conforms, is_valid, operation, statuses
 from fakes.world import ACME_NUMBERS, DESTINATION, GLOBEX_NUMBER, SUPPORT_ID, make_settings
 from voicedock.api.openapi import openapi_document
 from voicedock.calls.operator_numbers import (
@@ -45,14 +46,54 @@ async def test_assistant_crud(api: Api) -> None:
     [
         {},
         {"name": ""},
-        {"name": "x", "provider": "openai"},
-        {"name": "x", "provider": "xai_realtime", "stt_config": {}},
         {"name": "x", "colour": "red"},
         {"name": "x", "active": "yes"},
         {"name": "x", "llm_config": {"messages": [{"role": "robot", "content": "x"}]}},
     ],
 )
 async def test_bad_assistant_bodies(api: Api, body: dict[str, object]) -> None:
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 400
+    assert not is_valid(body, "AssistantCreate")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"name": "x", "provider": "openai"}, "requires both stt_config and tts_config"),
+        ({"name": "x", "provider": "xai_realtime", "stt_config": {}}, "omit stt_config"),
+        ({"name": "x", "tts_config": {"api_key": "k"}}, "not a setting of the piper TTS"),
+    ],
+)
+async def test_configurations_that_do_not_resolve_are_422(
+    api: Api, body: dict[str, object], message: str
+) -> None:
+    """Valid field by field; not once resolved against the node's engines (here the default
+    TTS is piper, which takes no api_key): 422, which the schema documents."""
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 422
+    answer = await resp.json()
+    assert answer["error"] == "Unresolvable configuration"
+    assert message in answer["message"]
+    assert 422 in statuses("/assistants", "post")
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"provider": "piper", "api_key": "k"},
+        {"provider": "openai", "speed": 40},
+        {"provider": "openai", "api_key": ""},
+        {"": "x"},
+    ],
+)
+async def test_provider_sections_are_checked_per_provider_in_the_schema_too(
+    api: Api, section: dict[str, object]
+) -> None:
+    """A section naming its provider takes that provider's keys, each bounded: the API's 400
+    and the schema agree (a key of another provider was schema-valid)."""
+    body = {"name": "x", "tts_config": section}
+    assert not is_valid(body, "AssistantCreate")
     resp = await api.client.post("/assistants", json=body, headers=api.auth())
     assert resp.status == 400
 
@@ -179,3 +220,146 @@ async def test_openapi_covers_every_route(api: Api) -> None:
         if op.get("security") != [] and "503" not in op["responses"]
     ]
     assert not undocumented, undocumented
+
+
+async def test_assistant_reads_conform_to_the_schema_without_a_business_name(api: Api) -> None:
+    """POST {"name": "0"}: business_name reads null (was "", which the schema forbids)."""
+    h = api.auth()
+    created = await (await api.client.post("/assistants", json={"name": "0"}, headers=h)).json()
+    conforms(created, "Assistant")
+    got = await (await api.client.get(f"/assistants/{created['id']}", headers=h)).json()
+    assert got["business_name"] is None
+    conforms(got, "Assistant")
+    named = await api.client.patch(
+        f"/assistants/{created['id']}", json={"business_name": "Acme"}, headers=h
+    )
+    assert (await named.json())["business_name"] == "Acme"
+    cleared = await api.client.patch(
+        f"/assistants/{created['id']}", json={"business_name": None}, headers=h
+    )
+    assert (await cleared.json())["business_name"] is None
+
+
+async def test_assistant_texts_up_to_their_documented_length(api: Api) -> None:
+    """A 20,000-character system prompt is accepted and reads back within the schema."""
+    body = {"name": "Long", "system_prompt": "x" * 20_000, "first_message": "y" * 20_000}
+    assert is_valid(body, "AssistantCreate")
+    assert not is_valid({**body, "system_prompt": "x" * 20_001}, "AssistantCreate")
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 201
+    conforms(await resp.json(), "Assistant")
+    too_long = await api.client.post(
+        "/assistants", json={**body, "system_prompt": "x" * 20_001}, headers=api.auth()
+    )
+    assert too_long.status == 400
+
+
+@pytest.mark.parametrize("key", ["active", "name"])
+async def test_null_active_or_name_is_refused(api: Api, key: str) -> None:
+    """The schema has no null for them: the API refuses it (it was ignored)."""
+    h = api.auth()
+    created = await (await api.client.post("/assistants", json={"name": "A"}, headers=h)).json()
+    assert not is_valid({key: None}, "AssistantUpdate")
+    resp = await api.client.patch(f"/assistants/{created['id']}", json={key: None}, headers=h)
+    assert resp.status == 400
+    assert key in (await resp.json())["message"]
+
+
+async def test_a_body_declared_of_another_type_is_415(api: Api) -> None:
+    resp = await api.client.post(
+        "/assistants",
+        data=b'{"name": "A"}',
+        headers={**api.auth(), "Content-Type": "text/plain"},
+    )
+    assert resp.status == 415
+    assert (await resp.json())["error"] == "Unsupported media type"
+    assert 415 in statuses("/assistants", "post")
+    undeclared = await api.client.post(
+        "/assistants",
+        data=b'{"name": "A"}',
+        headers=api.auth(),
+        skip_auto_headers=["Content-Type"],
+    )
+    assert undeclared.status == 201  # no Content-Type: read as JSON
+
+
+def test_every_operation_with_a_body_documents_415() -> None:
+    for path, methods in DOCUMENT["paths"].items():
+        for method, op in methods.items():
+            if "requestBody" in op:
+                assert "415" in op["responses"], f"{method} {path}"
+
+
+def test_creations_link_to_the_operations_on_what_they_created() -> None:
+    links = operation("/calls/outbound", "post")["responses"]["200"]["links"]
+    assert {link["operationRef"] for link in links.values()} == {
+        "#/paths/~1calls~1{id}/get",
+        "#/paths/~1calls~1{id}~1control/post",
+    }
+    assert all(link["parameters"] == {"id": "$response.body#/call_id"} for link in links.values())
+    placing = operation("/assistants", "post")["responses"]["201"]["links"]["PlaceCall"]
+    assert placing == {
+        "operationRef": "#/paths/~1calls~1outbound/post",
+        "requestBody": {"assistant_id": "$response.body#/id"},
+    }
+    for path in ("/assistants", "/tool-templates", "/webhooks", "/campaigns"):
+        created = operation(path, "post")["responses"]["201"]["links"]
+        assert f"#/paths/{path.replace('/', '~1')}~1{{id}}/get" in {
+            link["operationRef"] for link in created.values()
+        }
+
+
+async def test_a_section_provider_that_is_no_name_is_400_not_500(api: Api) -> None:
+    """{"llm_config": {"provider": {}}} reached the provider registry unchecked: a 500."""
+    body = {"name": "x", "llm_config": {"messages": [], "provider": {}}}
+    assert not is_valid(body, "AssistantCreate")
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 400
+    assert "llm_config.provider" in (await resp.json())["message"]
+
+
+async def test_an_integral_number_written_with_a_fraction_is_that_integer(api: Api) -> None:
+    """JSON Schema counts 56.0 as the integer 56: so does the API (it was a 400)."""
+    raw = b'{"name": "x", "max_duration_seconds": 56.0, "llm_filler": {"delay_seconds": 1.5}}'
+    resp = await api.client.post(
+        "/assistants", data=raw, headers={**api.auth(), "Content-Type": "application/json"}
+    )
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    assert created["max_duration_seconds"] == 56
+    assert created["llm_filler"]["delay_seconds"] == 1.5
+
+
+async def test_null_optional_settings_are_documented_as_accepted(api: Api) -> None:
+    """Nested optional settings read null as left out: the schema says so (they were
+    schema-invalid yet accepted)."""
+    body = {
+        "name": "x",
+        "analysis_plan": {"summary_prompt": None, "structured_data_schema": None},
+        "tool_filler": {"message": None, "delay_seconds": None},
+        "llm_filler": {"messages": None},
+        "assistant_request": {"timeout_seconds": None},
+        "llm_config": {"messages": None},
+        "first_message": None,
+    }
+    conforms(body, "AssistantCreate")
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 201, await resp.text()
+    conforms(await resp.json(), "Assistant")
+
+
+def test_every_authenticated_operation_documents_the_rate_limit() -> None:
+    for path, methods in DOCUMENT["paths"].items():
+        for method, op in methods.items():
+            if op.get("security") != []:
+                assert "Retry-After" in op["responses"]["429"]["headers"], f"{method} {path}"
+
+
+async def test_a_section_naming_a_blank_provider_is_schema_invalid_too(api: Api) -> None:
+    """A provider name this list does not know is still a name: not blank (was schema-valid,
+    then a 400)."""
+    body = {"name": "x", "stt_config": {"provider": " "}}
+    assert not is_valid(body, "AssistantCreate")
+    assert is_valid({"name": "x", "stt_config": {"provider": "plugin-engine"}}, "AssistantCreate")
+    resp = await api.client.post("/assistants", json=body, headers=api.auth())
+    assert resp.status == 400

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from api.conftest import Api
+from api.contract import conforms, is_valid, statuses
 from fakes.world import DESTINATION
 
 pytestmark = pytest.mark.unit
@@ -65,3 +66,36 @@ async def test_an_unknown_template_is_a_400_when_the_call_is_placed(api: Api) ->
     )
     assert placed.status == 400
     assert "tools[0].template_id" in (await placed.json())["message"]
+
+
+TRANSFER = {
+    "type": "transfer_call",
+    "destinations": ["sales"],
+    "mode": "blind",
+    "message": "Transferring you now.",
+}
+
+
+async def test_each_tool_type_takes_its_own_fields_in_the_schema_too(api: Api) -> None:
+    """A transfer tool's fields are schema-valid for a transfer tool only (a webhook tool
+    with destinations, which the API refuses, was schema-valid)."""
+    conforms(TRANSFER, "Tool")
+    conforms(LOOKUP, "Tool")
+    webhook_with_destinations = {**LOOKUP, "destinations": ["sales"]}
+    assert not is_valid(webhook_with_destinations, "Tool")
+    h = api.auth()
+    refused = await api.client.post("/tool-templates", json=webhook_with_destinations, headers=h)
+    assert refused.status == 400
+    created = await api.client.post("/tool-templates", json=TRANSFER, headers=h)
+    assert created.status == 201, await created.text()
+    conforms(await created.json(), "ToolTemplate")
+
+
+async def test_a_refused_server_url_is_422(api: Api) -> None:
+    """A schema-valid URL the egress policy refuses (here: no host) is 422, as a webhook's."""
+    body = {**LOOKUP, "server": {"url": "http://"}}
+    assert is_valid(body, "Tool")
+    resp = await api.client.post("/tool-templates", json=body, headers=api.auth())
+    assert resp.status == 422
+    assert (await resp.json())["error"] == "URL refused"
+    assert 422 in statuses("/tool-templates", "post")

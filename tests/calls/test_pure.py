@@ -84,8 +84,9 @@ def test_cursor_roundtrip_and_rejects_garbage() -> None:
     assert decode_cursor(encode_cursor(after)) == after
     assert decode_cursor("") is None  # cursor= : the first page
     one = encode_cursor(CallCursor(T0, 1))
-    # "LTE" is base64 of "-1"; "MTIzNA" of "1234" (a seq alone: not a cursor of this API)
-    for bad in ("!!", one[:-1] + "*", "LTE", "MTIzNA", "OTk5OTk5OTk5OTk5OTk5OTk5LjE"):
+    assert one == "1765620000000000.1"  # µs since the epoch . seq: the documented pattern
+    # a seq alone, a negative time, a time past year 9999, base64 of a cursor
+    for bad in ("!!", one + "*", "-1.1", "1234", "99999999999999999.1", "MTIzNA.1", " 1.1"):
         with pytest.raises(BadRequest):
             decode_cursor(bad)
 

@@ -9,7 +9,7 @@ import pytest
 
 from voicedock.calls.assistant_config import check_config
 from voicedock.calls.tool_config import assistant_tools, check_tools
-from voicedock.errors import BadRequest
+from voicedock.errors import BadRequest, Unprocessable
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +21,6 @@ pytestmark = pytest.mark.unit
         ([{"type": "hold"}], "tools[0].type"),
         ([{"description": "no name"}], "tools[0].name is required"),
         ([{"name": "bad name!"}], "tools[0].name"),
-        ([{"name": "a"}, {"name": "a"}], "same name"),
         ([{"name": "a", "parameters": {"type": "string"}}], "tools[0].parameters"),
         ([{"name": "a", "server": {"url": "ftp://x"}}], "tools[0].server.url"),
         ([{"name": "a", "timeout_seconds": 0}], "timeout_seconds"),
@@ -32,6 +31,13 @@ pytestmark = pytest.mark.unit
 def test_bad_tools_are_refused_naming_the_field(tools: Any, message: str) -> None:
     with pytest.raises(BadRequest, match=message.replace("[", r"\[").replace("]", r"\]")):
         check_tools(tools)
+
+
+def test_two_tools_of_one_name_are_unprocessable() -> None:
+    """Each tool is valid (the schema's part): the list offers the model one name twice, 422."""
+    with pytest.raises(Unprocessable, match="same name") as refused:
+        check_tools([{"name": "a"}, {"name": "a"}])
+    assert refused.value.error == "Duplicate tool name"
 
 
 def test_built_ins_get_their_name_description_and_parameters() -> None:

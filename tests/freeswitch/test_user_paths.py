@@ -142,7 +142,7 @@ async def test_end_call_while_ringing_kills_the_ringing_leg(
 def documented_warm_transfer() -> dict[str, object]:
     """The request body of ``docs/transfers.md`` (its first JSON block), as a user copies it."""
     text = (Path(__file__).parents[2] / "docs" / "transfers.md").read_text()
-    block = re.search(r"```json\n(.*?)```", text, re.DOTALL)
+    block = re.search(r"```json POST /calls/\{id\}/control\n(.*?)```", text, re.DOTALL)
     assert block is not None
     body = json.loads(block.group(1))
     assert isinstance(body, dict)

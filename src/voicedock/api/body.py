@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,15 +9,30 @@ from typing import Any
 
 from aiohttp import web
 
-from voicedock.errors import BadRequest, PayloadTooLarge
+from voicedock.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from voicedock.store.base import CallCursor
 
-_ASCII_INT = re.compile(r"[0-9]{1,9}")
+_ASCII_INT = re.compile(r"[0-9]{1,10}")
 _ISO_CHARS = re.compile(r"[0-9T:.+\-Z ]{10,35}")
+# The largest ``offset`` a list takes (query_int reads at most 10 digits).
+MAX_OFFSET = 1_000_000_000
+JSON_TYPES = frozenset({"application/json"})
+
+
+def require_json_type(request: web.Request) -> None:
+    """415 when the request declares a body of another type than JSON (no ``Content-Type``:
+    read as JSON)."""
+    declared = request.headers.get("Content-Type")
+    if declared is not None and request.content_type not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"the body must be JSON (Content-Type: application/json), not {request.content_type}"
+        )
 
 
 async def read_json(request: web.Request, max_bytes: int) -> object:
-    """The JSON body; 413 above ``max_bytes``, 400 for anything that is not strict JSON."""
+    """The JSON body; 415 for a body declared of another type, 413 above ``max_bytes``, 400
+    for anything that is not strict JSON."""
+    require_json_type(request)
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
     return parse_json(await read_body(request, max_bytes))
@@ -42,7 +55,10 @@ def parse_json(raw: bytes) -> object:
         raise BadRequest("a JSON request body is required", error="Invalid JSON")
     try:
         return json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
+            raw.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_number,
         )
     except UnicodeDecodeError:
         raise BadRequest("the body must be UTF-8", error="Invalid JSON") from None
@@ -57,6 +73,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"duplicate key {key!r}")
         obj[key] = value
     return obj
+
+
+def _number(text: str) -> int | float:
+    """``56.0`` is the integer 56, as JSON Schema (and so the documented schema) counts it."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def _no_constants(name: str) -> object:
@@ -92,30 +114,25 @@ def query_datetime(value: str | None, name: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-_CURSOR = re.compile(r"([0-9]{1,18})\.([0-9]{1,18})")
+# ``next_cursor``: the last listed call's creation time (µs since the epoch, up to year 2286)
+# and seq; a client passes it back unchanged.
+CURSOR_PATTERN = r"^([0-9]{1,16}\.[0-9]{1,18})?$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NOT_A_CURSOR = "cursor is not a cursor this API returned"
 
 
 def encode_cursor(after: CallCursor) -> str:
-    """``next_cursor``: the last listed call's creation time (µs since the epoch) and seq."""
     micros = (after.created_at.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"{micros}.{after.seq}".encode()).decode().rstrip("=")
+    return f"{micros}.{after.seq}"
 
 
 def decode_cursor(value: str | None) -> CallCursor | None:
     """An empty ``cursor=`` is no cursor (the first page)."""
     if not value:
         return None
-    try:
-        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
-    except (binascii.Error, ValueError):
-        raise BadRequest(_NOT_A_CURSOR) from None
-    match = _CURSOR.fullmatch(text)
+    match = _CURSOR.fullmatch(value)
     if match is None:
         raise BadRequest(_NOT_A_CURSOR)
-    try:
-        created_at = _EPOCH + timedelta(microseconds=int(match[1]))
-    except OverflowError:
-        raise BadRequest(_NOT_A_CURSOR) from None
-    return CallCursor(created_at, int(match[2]))
+    micros, seq = value.split(".")
+    return CallCursor(_EPOCH + timedelta(microseconds=int(micros)), int(seq))

@@ -8,6 +8,7 @@ import re
 from aiohttp import web
 
 from voicedock.api.body import (
+    MAX_OFFSET,
     canonical_hash_input,
     decode_cursor,
     encode_cursor,
@@ -80,7 +81,7 @@ async def list_calls(request: web.Request) -> web.Response:
     query = CallQuery(
         organization_id=organization_of(request),
         limit=query_int(q.get("limit"), "limit", 100, 1, 1000),
-        offset=query_int(q.get("offset"), "offset", 0, 0, 1_000_000_000),
+        offset=query_int(q.get("offset"), "offset", 0, 0, MAX_OFFSET),
         status=CallStatus(status) if status is not None else None,
         start_date=query_datetime(q.get("start_date"), "start_date"),
         end_date=query_datetime(q.get("end_date"), "end_date"),
@@ -116,7 +117,8 @@ def _call_id(request: web.Request) -> str:
     return call_id
 
 
-@routes.get("/calls/{id}")
+# "outbound" is no call id: GET /calls/outbound is 405 (Allow: POST), not a call lookup.
+@routes.get(r"/calls/{id:(?!outbound$)[^{}/]+}")
 async def get_call(request: web.Request) -> web.Response:
     store = request.app[SERVICE].store
     call = await store.get_call(organization_of(request), _call_id(request))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from voicedock.api.body import query_int, read_body, read_json
+from voicedock.api.body import MAX_OFFSET, query_int, read_body, read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.serialize import iso
@@ -98,7 +98,7 @@ def _page(request: web.Request, extra: frozenset[str] = frozenset()) -> tuple[in
         raise BadRequest("each query parameter may appear only once")
     return (
         query_int(q.get("limit"), "limit", 100, 1, 1000),
-        query_int(q.get("offset"), "offset", 0, 0, 1_000_000_000),
+        query_int(q.get("offset"), "offset", 0, 0, MAX_OFFSET),
     )
 
 

@@ -25,7 +25,7 @@ from voicedock.api.middleware import hash_key, session_key
 from voicedock.api.serialize import api_key_json, iso
 from voicedock.calls import fields
 from voicedock.domain.records import ApiKey, ConsoleSession, utcnow
-from voicedock.errors import NotFound, Unauthorized
+from voicedock.errors import NotFound, Unauthorized, UnsupportedMediaType
 
 routes = web.RouteTableDef()
 
@@ -77,7 +77,7 @@ def _session_json(session: ConsoleSession, key: ApiKey) -> dict[str, object]:
 async def sign_in(request: web.Request) -> web.Response:
     # JSON only: a cross-site HTML form cannot send it without the browser asking first.
     if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(reason="send the API key as a JSON body")
+        raise UnsupportedMediaType("send the API key as a JSON body (application/json)")
     service = request.app[SERVICE]
     obj = fields.require_object(await read_json(request, service.settings.server.max_body_bytes))
     fields.reject_unknown(obj, ("api_key",))

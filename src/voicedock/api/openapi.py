@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 from voicedock import __version__
-from voicedock.api.openapi_campaigns import CAMPAIGN_PATHS, CAMPAIGN_SCHEMAS
+from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
+from voicedock.api.openapi_campaigns import (
+    ASSISTANT_CHOICE_PROPS,
+    CAMPAIGN_PATHS,
+    CAMPAIGN_SCHEMAS,
+)
 from voicedock.api.openapi_console import CONSOLE_PATHS, CONSOLE_SCHEMAS
 from voicedock.api.openapi_schema import (
     DESTINATION,
@@ -15,21 +21,28 @@ from voicedock.api.openapi_schema import (
     TEXT,
     TIME,
     Schema,
+    assistant_choice,
     nullable,
     obj,
     operation,
     ref,
+    text,
 )
 from voicedock.api.openapi_tools import TOOL_ITEM, TOOL_TEMPLATE_PATHS, TOOL_TEMPLATE_SCHEMAS
 from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import (
+    ANALYSIS_TEXT_MAX,
+    CONFIG_TEXT_MAX,
     DEFAULT_LLM_FILLER_DELAY_S,
     DEFAULT_LLM_FILLER_MESSAGES,
     LIMIT_FIELDS,
     LLM_FILLER_DELAY,
     LLM_FILLER_MESSAGES,
     MESSAGE_ROLES,
+    PROFILE_TEXT_MAX,
     PROVIDERS,
+    SPEECH_TO_SPEECH,
+    TOOL_FILLER_MESSAGE_MAX,
     VOICEMAIL_DETECTION,
 )
 from voicedock.calls.control import TRANSFER_MODES
@@ -39,13 +52,10 @@ from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.secret_fields import MASK
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
+from voicedock.validation import WHITESPACE
 
-_MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": TEXT}, ("role", "content"))
-_PROVIDER_URL: Schema = {"type": "string", "format": "uri"}
-_URL_RULE = (
-    "on a host the operator allows ([egress] provider_hosts, or a loopback/private network "
-    "of allowed_networks); else 400 naming the key. docs/speech.md"
-)
+_LONG_TEXT = text(CONFIG_TEXT_MAX)
+_MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": _LONG_TEXT}, ("role", "content"))
 _SECRET: Schema = {
     "type": "string",
     "description": "The organization's own provider key. Write-only: every read shows "
@@ -54,43 +64,124 @@ _SECRET: Schema = {
 }
 
 
-def _section(section: str, extra: dict[str, Schema] | None = None) -> Schema:
-    """A provider section: the keys each provider takes (domain/provider_keys.py)."""
-    providers = provider_keys.TENANT_KEYS[section]
+def _keys(rules: Mapping[str, provider_keys.Rule], extra: dict[str, Schema]) -> Schema:
+    props = {key: rule.schema for key, rule in rules.items()}
+    props.update({key: schema for key, schema in extra.items() if key in props})
+    if "api_key" in props:
+        props["api_key"] = {**props["api_key"], **_SECRET}
+    return props
+
+
+def _variants(kind: str, extra: dict[str, Schema]) -> list[Schema]:
+    """A section naming a provider this list knows: its keys, each value bounded."""
+    return [
+        obj({**_keys(rules, extra), "provider": {"const": name}}, ("provider",))
+        for name, rules in provider_keys.TENANT_KEYS[kind].items()
+    ]
+
+
+def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = None) -> Schema:
+    """A section naming no provider (``provider`` False), or one this list does not know (an
+    operator's plugin engine): the keys some provider takes, checked once the node's engine
+    is known (422 then)."""
+    keys = sorted(provider_keys.tenant_keys_of_any(kind))
+    schema: Schema = {
+        "type": "object",
+        "propertyNames": {"enum": keys},
+        "properties": dict(extra or {}),
+    }
+    if provider:
+        known = sorted(provider_keys.TENANT_KEYS[kind])
+        name = provider_keys.PROVIDER_NAME.schema  # what any provider name must be
+        schema["properties"]["provider"] = {**name, "not": {"enum": known}}
+    else:
+        schema["not"] = {"required": ["provider"]}
+    return schema
+
+
+def _section(kind: str) -> Schema:
+    """A provider section (domain/provider_keys.py): the keys each provider takes."""
+    providers = provider_keys.TENANT_KEYS[kind]
     listed = "; ".join(f"{name}: {', '.join(sorted(keys))}" for name, keys in providers.items())
     host = ", ".join(sorted(provider_keys.OPERATOR_KEYS))
     return {
-        "type": "object",
-        "properties": {
-            "provider": {"type": "string"},
-            "api_key": _SECRET,
-            "base_url": {**_PROVIDER_URL, "description": "The provider's endpoint, " + _URL_RULE},
-            **(extra or {}),
-        },
+        "anyOf": [
+            *_variants(kind, {}),
+            _unnamed(kind, provider=False),
+            _unnamed(kind, provider=True),
+        ],
         "description": (
             f"What an organization may set, per provider ({listed}); every value is bounded. "
             f"Host settings ({host}) are the operator's [speech] settings: naming one, or any "
             "other key, is a 400 naming it (e.g. stt_config.cache_dir is set by the operator, "
-            "not per assistant)."
+            "not per assistant). A section naming no provider is checked against the node's "
+            "default engine: 422 Unresolvable configuration when that one does not take a "
+            "key, as for a URL the operator's egress policy refuses."
         ),
     }
 
 
-_CONFIG_PROPS: dict[str, Schema] = {
-    "name": {**TEXT, "maxLength": 200},
-    "business_name": {**TEXT, "maxLength": 200},
-    "provider": {"enum": list(PROVIDERS)},
-    "first_message": TEXT,
-    "system_prompt": TEXT,
-    "llm_config": _section(
-        provider_keys.LLM,
+(SPEECH_TO_SPEECH_PROVIDER,) = SPEECH_TO_SPEECH
+_LLM_EXTRA: dict[str, Schema] = {"messages": nullable({"type": "array", "items": _MESSAGE})}
+# llm_config: a pipeline assistant's LLM, or (provider xai_realtime) the realtime session's.
+_LLM_SECTIONS: Schema = {
+    "anyOf": [
+        *_variants(provider_keys.LLM, _LLM_EXTRA),
+        _unnamed(provider_keys.LLM, provider=False, extra=_LLM_EXTRA),
+        _unnamed(provider_keys.LLM, provider=True, extra=_LLM_EXTRA),
+    ]
+}
+_REALTIME_SECTION: Schema = obj(
+    _keys(provider_keys.TENANT_KEYS[provider_keys.REALTIME][SPEECH_TO_SPEECH_PROVIDER], _LLM_EXTRA)
+)
+_REALTIME_PARTIAL: Schema = _unnamed(provider_keys.REALTIME, provider=False, extra=_LLM_EXTRA)
+
+
+def _llm_rule(provider: Schema, llm: Schema) -> Schema:
+    return {"properties": {"provider": provider, "llm_config": nullable(llm)}}
+
+
+# Which llm_config a configuration takes follows its provider (calls/assistant_config.py
+# _check_llm_keys): xai_realtime's is the realtime session's; another provider's an LLM's;
+# with none yet (an override), either, a realtime one naming no provider.
+_PROVIDER_RULES: Schema = {
+    "anyOf": [
+        _llm_rule({"const": SPEECH_TO_SPEECH_PROVIDER}, ref("RealtimeConfig"))
+        | {"required": ["provider"]},
+        _llm_rule(
+            {"enum": [p for p in PROVIDERS if p != SPEECH_TO_SPEECH_PROVIDER]}, ref("LlmConfig")
+        )
+        | {"required": ["provider"]},
         {
-            "messages": {"type": "array", "items": _MESSAGE},
-            "url": {**_PROVIDER_URL, "description": "xai_realtime: the websocket, " + _URL_RULE},
+            "properties": {
+                "provider": {"type": "null"},
+                "llm_config": nullable({"anyOf": [ref("LlmConfig"), _REALTIME_PARTIAL]}),
+            }
         },
-    ),
-    "stt_config": _section(provider_keys.STT),
-    "tts_config": _section(provider_keys.TTS),
+        {
+            "not": {"required": ["provider"]},
+            "properties": {
+                "llm_config": nullable({"anyOf": [ref("LlmConfig"), _REALTIME_PARTIAL]})
+            },
+        },
+    ]
+}
+
+
+_CONFIG_PROPS: dict[str, Schema] = {
+    "name": text(PROFILE_TEXT_MAX),
+    "business_name": text(PROFILE_TEXT_MAX),
+    "provider": {"enum": list(PROVIDERS)},
+    "first_message": _LONG_TEXT,
+    "system_prompt": _LONG_TEXT,
+    "llm_config": {
+        "type": "object",
+        "description": "The LLM's section (per provider, as stt_config), or with provider "
+        "xai_realtime the realtime session's (url: the websocket; say_voice: the TTS of say "
+        "commands).",
+    },
+    "stt_config": ref("SttConfig"),
+    "tts_config": ref("TtsConfig"),
     "facts": {"type": "object", "additionalProperties": {"type": "string"}},
     **{
         key: {"type": ["integer", "null"], "minimum": low, "maximum": high}
@@ -112,8 +203,13 @@ _CONFIG_PROPS: dict[str, Schema] = {
     },
     "tool_filler": obj(
         {
-            "message": {"type": "string", "maxLength": 500},
-            "delay_seconds": {"type": "number", "minimum": 0, "maximum": 10},
+            "message": {
+                "type": ["string", "null"],
+                "maxLength": TOOL_FILLER_MESSAGE_MAX,
+                "description": "Said while a tool runs longer than delay_seconds; empty: "
+                "nothing is said.",
+            },
+            "delay_seconds": {"type": ["number", "null"], "minimum": 0, "maximum": 10},
         }
     ),
     "llm_filler": obj(
@@ -127,10 +223,15 @@ _CONFIG_PROPS: dict[str, Schema] = {
                 "first sentence before the filler is said; null: no filler.",
             },
             "messages": {
-                "type": "array",
+                "type": ["array", "null"],
                 "minItems": 1,
                 "maxItems": LLM_FILLER_MESSAGES[0],
-                "items": {"type": "string", "minLength": 1, "maxLength": LLM_FILLER_MESSAGES[1]},
+                "items": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": LLM_FILLER_MESSAGES[1],
+                    "pattern": f"[^{WHITESPACE}]",  # not blank
+                },
                 "default": list(DEFAULT_LLM_FILLER_MESSAGES),
                 "description": "The phrases, one per slow turn, taken in turn.",
             },
@@ -145,9 +246,9 @@ _CONFIG_PROPS: dict[str, Schema] = {
     },
     "analysis_plan": obj(
         {
-            "summary_prompt": TEXT,
+            "summary_prompt": nullable(text(ANALYSIS_TEXT_MAX)),
             "structured_data_schema": {
-                "type": "object",
+                "type": ["object", "null"],
                 "description": (
                     "JSON Schema of analysis_result.structured_data, applied off the event "
                     f"loop under a time limit: at most {MAX_SCHEMA_BYTES} bytes of JSON and "
@@ -156,11 +257,11 @@ _CONFIG_PROPS: dict[str, Schema] = {
                     "naming the keyword's place)."
                 ),
             },
-            "success_evaluation_rubric": TEXT,
+            "success_evaluation_rubric": nullable(text(ANALYSIS_TEXT_MAX)),
         }
     ),
     "assistant_request": obj(
-        {"timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 20}},
+        {"timeout_seconds": nullable({"type": "integer", "minimum": 1, "maximum": 20})},
         strict=True,
     )
     | {
@@ -182,16 +283,16 @@ _CONFIG_PROPS: dict[str, Schema] = {
         "at the beep with detect-and-leave-message. Default off.",
     },
     "voicemail_message": {
-        **TEXT,
+        **_LONG_TEXT,
         "description": "What is left on an answering machine (default: the first message).",
     },
     "silence_prompt_message": {
-        **TEXT,
+        **_LONG_TEXT,
         "description": "Said after silence_prompt_seconds of the caller's silence, before the "
         'silence timeout ends the call (default "Are you still there?").',
     },
     "dead_air_message": {
-        **TEXT,
+        **_LONG_TEXT,
         "description": "Said when a reply has no audio dead_air_seconds after the caller's "
         'words were heard (a stalled provider); default "One moment, please.".',
     },
@@ -212,38 +313,61 @@ _CALL_SUMMARY_PROPS: dict[str, Schema] = {
     "updated_at": TIME,
 }
 
+# In a request, null for an optional setting is the same as leaving it out (in a PATCH: it
+# removes the setting); an assistant's name and active are never null.
+_CONFIG_IN: dict[str, Schema] = {key: nullable(schema) for key, schema in _CONFIG_PROPS.items()}
+_PROFILE_IN: dict[str, Schema] = {
+    "name": _CONFIG_PROPS["name"],
+    "active": {"type": "boolean"},
+}
+
+_BUSINESS_NAME_OUT = nullable(_CONFIG_PROPS["business_name"]) | {"description": "null: none"}
+
 SCHEMAS: dict[str, Schema] = {
+    # The provider sections of an assistant configuration (one schema each, referenced).
+    "SttConfig": _section(provider_keys.STT),
+    "TtsConfig": _section(provider_keys.TTS),
+    "LlmConfig": _LLM_SECTIONS,
+    "RealtimeConfig": _REALTIME_SECTION,
     "Error": obj(
         {"error": {"type": "string"}, "message": {"type": "string"}},
         ("error", "message"),
         strict=False,
     ),
-    "AssistantConfig": obj(_CONFIG_PROPS),
+    "AssistantConfig": {
+        **obj(_CONFIG_IN),
+        **_PROVIDER_RULES,
+        "description": "null for an optional setting: not set (the saved assistant's, or the "
+        "default, applies).",
+    },
     "OutboundCallRequest": obj(
         {
             "destination": DESTINATION,
-            "assistant_id": ID,
-            "assistant": ref("AssistantConfig"),
-            "assistant_override": ref("AssistantConfig"),
-            "number_id": ID,
-            "first_message": TEXT,
-            "context": TEXT,
-            "ring_timeout_seconds": {
-                "type": "integer",
-                "minimum": RING_TIMEOUT_BOUNDS[0],
-                "maximum": RING_TIMEOUT_BOUNDS[1],
-                "default": RING_TIMEOUT_DEFAULT,
-                "description": "Seconds the call may ring unanswered; then it fails no-answer.",
-            },
-            "record": {
-                "type": "boolean",
-                "description": "Record this call (overrides the assistant's record).",
-            },
+            **ASSISTANT_CHOICE_PROPS,
+            "number_id": nullable(ID),
+            "ring_timeout_seconds": nullable(
+                {
+                    "type": "integer",
+                    "minimum": RING_TIMEOUT_BOUNDS[0],
+                    "maximum": RING_TIMEOUT_BOUNDS[1],
+                    "default": RING_TIMEOUT_DEFAULT,
+                    "description": "Seconds the call may ring unanswered; then it fails no-answer.",
+                }
+            ),
+            "record": nullable(
+                {
+                    "type": "boolean",
+                    "description": "Record this call (overrides the assistant's record).",
+                }
+            ),
             "agent_id": {**ID, "deprecated": True},
             "agent": {**ref("AssistantConfig"), "deprecated": True},
             "agent_config": {**ref("AssistantConfig"), "deprecated": True},
         },
         ("destination",),
+    )
+    | assistant_choice(
+        ("assistant_id", "agent_id"), ("assistant", "agent"), ("assistant_override", "agent_config")
     ),
     "OutboundCallResponse": obj(
         {
@@ -403,14 +527,25 @@ SCHEMAS: dict[str, Schema] = {
             "id": {"type": "string"},
             "active": {"type": "boolean"},
             **_CONFIG_PROPS,
+            "business_name": nullable(_CONFIG_PROPS["business_name"])
+            | {"description": "null: none"},
             "created_at": TIME,
             "updated_at": TIME,
         },
         ("id", "name", "active"),
         strict=False,
     ),
-    "AssistantCreate": obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}, ("name",)),
-    "AssistantUpdate": obj({**_CONFIG_PROPS, "active": {"type": "boolean"}}),
+    "AssistantCreate": {
+        **obj({**_CONFIG_IN, **_PROFILE_IN}, ("name",)),
+        **_PROVIDER_RULES,
+        "description": "null for an optional setting: not set (its default applies).",
+    },
+    "AssistantUpdate": {
+        **obj({**_CONFIG_IN, **_PROFILE_IN}),
+        **_PROVIDER_RULES,
+        "description": "The settings sent replace the assistant's; null removes an optional "
+        "setting (its default applies again; business_name: none).",
+    },
     "PhoneNumber": obj(
         {
             "id": {"type": "string"},
@@ -429,7 +564,7 @@ SCHEMAS: dict[str, Schema] = {
     "PhoneNumberUpdate": obj(
         {
             "assistant_id": nullable(ID),
-            "label": {**TEXT, "maxLength": 200},
+            "label": {**nullable(text(200, line=True)), "description": "null: no label"},
             # The operator's: named here so that a client learns it, refused with 403.
             **{
                 key: {"description": "The operator's (voicedock numbers): 403 Operator setting"}
@@ -528,7 +663,11 @@ _LIST_PARAMS: list[Schema] = [
         "in": "query",
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
     },
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {
+        "name": "offset",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    },
     {
         "name": "status",
         "in": "query",
@@ -546,8 +685,8 @@ _LIST_PARAMS: list[Schema] = [
     {
         "name": "cursor",
         "in": "query",
-        "schema": {"type": "string"},
-        "description": "next_cursor of the previous page",
+        "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+        "description": "next_cursor of the previous page, unchanged (empty: the first page)",
     },
 ]
 _IDEMPOTENCY = {
@@ -593,14 +732,23 @@ PATHS: dict[str, Schema] = {
     },
     "/assistants": {
         "get": operation("List assistants", ("200", None), errors="401"),
-        "post": operation("Create an assistant", ("201", "Assistant"), body="AssistantCreate"),
+        "post": operation(
+            "Create an assistant",
+            ("201", "Assistant"),
+            body="AssistantCreate",
+            errors="400 401 413 422",
+        ),
     },
     "/assistants/{id}": {
         "get": operation(
             "Get an assistant", ("200", "Assistant"), params=[PATH_ID], errors="401 404"
         ),
         "patch": operation(
-            "Update an assistant", ("200", "Assistant"), body="AssistantUpdate", params=[PATH_ID]
+            "Update an assistant",
+            ("200", "Assistant"),
+            body="AssistantUpdate",
+            params=[PATH_ID],
+            errors="400 401 404 413 422",
         ),
         "delete": operation(
             "Delete an assistant", ("204", None), params=[PATH_ID], errors="401 404 409"
@@ -668,6 +816,71 @@ PATHS: dict[str, Schema] = {
 }
 
 
+# Links between operations (OpenAPI "links"): what a creation answers names the resource the
+# next operations take, e.g. the call_id of POST /calls/outbound feeds GET /calls/{id}.
+# (source path, its success status, body field, the operations that take it as "id").
+_LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("/calls/outbound", "200", "call_id", ("get /calls/{id}", "post /calls/{id}/control")),
+    (
+        "/assistants",
+        "201",
+        "id",
+        ("get /assistants/{id}", "patch /assistants/{id}", "delete /assistants/{id}"),
+    ),
+    (
+        "/tool-templates",
+        "201",
+        "id",
+        ("get /tool-templates/{id}", "patch /tool-templates/{id}", "delete /tool-templates/{id}"),
+    ),
+    ("/webhooks", "201", "id", ("get /webhooks/{id}", "delete /webhooks/{id}")),
+    (
+        "/campaigns",
+        "201",
+        "id",
+        (
+            "get /campaigns/{id}",
+            "get /campaigns/{id}/contacts",
+            "post /campaigns/{id}/contacts",
+            "post /campaigns/{id}/pause",
+            "post /campaigns/{id}/resume",
+            "post /campaigns/{id}/cancel",
+        ),
+    ),
+    (
+        "/api-keys",
+        "201",
+        "id",
+        ("get /api-keys/{id}", "patch /api-keys/{id}", "delete /api-keys/{id}"),
+    ),
+)
+
+
+def _with_links(paths: dict[str, Schema]) -> dict[str, Schema]:
+    for source, status, field, targets in _LINKS:
+        links: Schema = {}
+        for target in targets:
+            method, path = target.split(" ")
+            name = method.capitalize() + "".join(
+                part.strip("{}").capitalize() for part in path.split("/") if part
+            )
+            links[name] = {
+                "operationRef": "#/paths/"
+                + path.replace("~", "~0").replace("/", "~1")
+                + "/"
+                + method,
+                "parameters": {"id": f"$response.body#/{field}"},
+            }
+        paths[source]["post"]["responses"][status]["links"] = links
+    # A saved assistant is what a call (or a campaign) names: its id fills the body's field.
+    for name, target in (("PlaceCall", "/calls/outbound"), ("StartCampaign", "/campaigns")):
+        paths["/assistants"]["post"]["responses"]["201"]["links"][name] = {
+            "operationRef": "#/paths/" + target.replace("/", "~1") + "/post",
+            "requestBody": {"assistant_id": "$response.body#/id"},
+        }
+    return paths
+
+
 def openapi_document() -> Schema:
     return copy.deepcopy(
         {
@@ -679,13 +892,17 @@ def openapi_document() -> Schema:
             },
             "servers": [{"url": "/"}],
             "security": [{"BearerAuth": []}],
-            "paths": {
-                **PATHS,
-                **WEBHOOK_PATHS,
-                **CAMPAIGN_PATHS,
-                **CONSOLE_PATHS,
-                **TOOL_TEMPLATE_PATHS,
-            },
+            "paths": _with_links(
+                copy.deepcopy(
+                    {
+                        **PATHS,
+                        **WEBHOOK_PATHS,
+                        **CAMPAIGN_PATHS,
+                        **CONSOLE_PATHS,
+                        **TOOL_TEMPLATE_PATHS,
+                    }
+                )
+            ),
             "components": {
                 "schemas": {
                     **SCHEMAS,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
+from voicedock.api.body import MAX_OFFSET
 from voicedock.api.openapi_schema import (
     DESTINATION,
     E164,
@@ -10,26 +13,50 @@ from voicedock.api.openapi_schema import (
     TEXT,
     TIME,
     Schema,
+    assistant_choice,
+    nullable,
     obj,
     operation,
     ref,
+    text,
 )
-from voicedock.calls.campaigns.retries import RETRYABLE
-from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
+from voicedock.calls.campaigns.request import (
+    MAX_CONCURRENT,
+    MAX_CONTACTS,
+    MAX_VARIABLE_LENGTH,
+    MAX_VARIABLES,
+)
+from voicedock.calls.campaigns.retries import MAX_ATTEMPTS, MAX_BACKOFF_SECONDS, RETRYABLE
+from voicedock.calls.outbound_request import (
+    CONTEXT_MAX,
+    RING_TIMEOUT_BOUNDS,
+    RING_TIMEOUT_DEFAULT,
+)
 from voicedock.domain.campaigns import CampaignStatus, ContactState
 
+# mon ... sun, in any case (calls/campaigns/window.py lowers them).
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAME = "^(" + "|".join("".join(f"[{c.upper()}{c}]" for c in day) for day in _DAYS) + ")$"
 _HHMM: Schema = {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"}
 _WINDOW = obj(
     {
         "days": {
             "type": "array",
+            "minItems": 1,
             "items": {
-                "anyOf": [{"type": "integer", "minimum": 1, "maximum": 7}, {"type": "string"}]
+                "anyOf": [
+                    {"type": "integer", "minimum": 1, "maximum": 7},
+                    {"type": "string", "pattern": _DAY_NAME},
+                ]
             },
             "description": "ISO weekdays (1 = Monday) or mon, tue, ... sun; default every day.",
         },
         "start": _HHMM,
-        "end": {**_HHMM, "description": "Excluded; before start: the window spans midnight."},
+        "end": {
+            **_HHMM,
+            "description": "Excluded; before start: the window spans midnight; equal to start: "
+            "422 (an empty window).",
+        },
     },
     ("start", "end"),
 )
@@ -40,24 +67,39 @@ _RETRIES: Schema = {
     "propertyNames": {"enum": list(RETRYABLE)},
     "additionalProperties": obj(
         {
-            "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10},
-            "backoff_seconds": {"type": "integer", "minimum": 0},
+            "max_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS},
+            "backoff_seconds": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_BACKOFF_SECONDS,
+            },
         }
     ),
 }
 _CONTACT_IN = obj(
     {
         "destination": DESTINATION,
-        "name": {"type": "string", "maxLength": 200},
-        "timezone": {"type": "string", "description": "IANA name; default: the campaign's."},
+        "name": nullable({"type": "string", "maxLength": 200}),
+        "timezone": {**nullable(ref("TimeZone")), "description": "Default: the campaign's."},
         "variables": {
             "type": "object",
-            "additionalProperties": {"type": "string", "maxLength": 1000},
+            "maxProperties": MAX_VARIABLES,
+            "propertyNames": ID,
+            "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_LENGTH},
             "description": "Fill {{placeholders}} in first_message, context, system_prompt.",
         },
     },
     ("destination",),
 )
+# A campaign names its assistant as POST /calls/outbound does (without the deprecated aliases).
+ASSISTANT_CHOICE_PROPS: dict[str, Schema] = {
+    "assistant_id": ID,
+    "assistant": ref("AssistantConfig"),
+    "assistant_override": ref("AssistantConfig"),
+    "first_message": nullable(TEXT),
+    "context": nullable(text(CONTEXT_MAX)),
+}
+ASSISTANT_CHOICE = assistant_choice(("assistant_id",), ("assistant",), ("assistant_override",))
 _COUNTS: Schema = {"type": "object", "additionalProperties": {"type": "integer"}}
 _PAGINATION = obj(
     {n: {"type": "integer"} for n in ("total", "limit", "offset")}, ("total", "limit", "offset")
@@ -66,36 +108,43 @@ _PAGINATION = obj(
 CAMPAIGN_SCHEMAS: dict[str, Schema] = {
     "CampaignCreate": obj(
         {
-            "name": {**TEXT, "maxLength": 200},
-            "assistant_id": ID,
-            "assistant": ref("AssistantConfig"),
-            "assistant_override": ref("AssistantConfig"),
-            "first_message": TEXT,
-            "context": TEXT,
+            "name": text(200, line=True),
+            **ASSISTANT_CHOICE_PROPS,
             "number_ids": {
                 "type": "array",
                 "items": ID,
                 "description": "Caller numbers; empty: the organization's pool.",
             },
-            "contacts": {"type": "array", "items": _CONTACT_IN, "minItems": 1},
-            "max_concurrent": {
-                "type": "integer",
-                "minimum": 0,
-                "description": "Calls of this campaign at once; 0: only the trunk's and the "
-                "organization's limits.",
+            "contacts": {
+                "type": "array",
+                "items": _CONTACT_IN,
+                "minItems": 1,
+                "maxItems": MAX_CONTACTS,
             },
-            "ring_timeout_seconds": {
-                "type": "integer",
-                "minimum": RING_TIMEOUT_BOUNDS[0],
-                "maximum": RING_TIMEOUT_BOUNDS[1],
-                "default": RING_TIMEOUT_DEFAULT,
-            },
-            "calling_window": _WINDOW,
-            "timezone": {"type": "string", "default": "UTC"},
+            "max_concurrent": nullable(
+                {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": MAX_CONCURRENT,
+                    "description": "Calls of this campaign at once; 0 (the default): only the "
+                    "trunk's and the organization's limits.",
+                }
+            ),
+            "ring_timeout_seconds": nullable(
+                {
+                    "type": "integer",
+                    "minimum": RING_TIMEOUT_BOUNDS[0],
+                    "maximum": RING_TIMEOUT_BOUNDS[1],
+                    "default": RING_TIMEOUT_DEFAULT,
+                }
+            ),
+            "calling_window": nullable(_WINDOW),
+            "timezone": {**ref("TimeZone"), "default": "UTC"},
             "retries": _RETRIES,
         },
         ("name", "contacts"),
-    ),
+    )
+    | ASSISTANT_CHOICE,
     "Campaign": obj(
         {
             "id": {"type": "string"},
@@ -150,13 +199,24 @@ CAMPAIGN_SCHEMAS: dict[str, Schema] = {
         {"contacts": {"type": "array", "items": ref("CampaignContact")}, "pagination": _PAGINATION},
         ("contacts", "pagination"),
     ),
-    "CampaignContactsAdd": obj({"contacts": {"type": "array", "items": _CONTACT_IN}}),
+    "CampaignContactsAdd": obj(
+        {"contacts": {"type": "array", "items": _CONTACT_IN, "maxItems": MAX_CONTACTS}},
+        ("contacts",),
+    ),
     "DoNotCallNumber": obj({"number": E164}, ("number",)),
+    "TimeZone": {
+        "enum": sorted(available_timezones()),
+        "description": "An IANA time zone name (the node's time zone database).",
+    },
 }
 
 _PAGE: list[Schema] = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {
+        "name": "offset",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+    },
 ]
 
 
@@ -170,9 +230,17 @@ def _add_contacts() -> Schema:
         ("201", None),
         body="CampaignContactsAdd",
         params=[PATH_ID],
-        errors="400 401 404 409 413",
+        errors="400 401 403 404 409 413 422",
     )
-    op["requestBody"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    op["requestBody"]["content"]["text/csv"] = {
+        "schema": {
+            "type": "string",
+            # The simplest form; a header may also name timezone and variable columns.
+            "pattern": r"^destination(,name)?\r?\n(\+[1-9][0-9]{6,14}\r?\n)*$",
+            "description": "A header row naming destination (required), name, timezone and "
+            "any variable columns, then one contact a row.",
+        }
+    }
     return op
 
 
@@ -185,7 +253,7 @@ CAMPAIGN_PATHS: dict[str, Schema] = {
             "Create a campaign (it starts at once)",
             ("201", "Campaign"),
             body="CampaignCreate",
-            errors="400 401 403 404 413",
+            errors="400 401 403 404 413 422",
         ),
     },
     "/campaigns/{id}": {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from voicedock.api.openapi_schema import PATH_ID, TEXT, TIME, Schema, obj, operation, ref
+from voicedock.api.api_keys import MAX_NAME
+from voicedock.api.openapi_schema import PATH_ID, TIME, Schema, nullable, obj, operation, ref, text
 from voicedock.domain.records import KeyScope
 
 _SCOPE: Schema = {
@@ -17,7 +18,7 @@ _KEY_PROPS: dict[str, Schema] = {
     "created_at": TIME,
     "revoked_at": TIME,
 }
-_NAME: Schema = {**TEXT, "maxLength": 100}
+_NAME: Schema = text(MAX_NAME, line=True)
 
 CONSOLE_SCHEMAS: dict[str, Schema] = {
     "ApiKey": obj(_KEY_PROPS, tuple(_KEY_PROPS), strict=False),
@@ -29,12 +30,12 @@ CONSOLE_SCHEMAS: dict[str, Schema] = {
         (*_KEY_PROPS, "key"),
         strict=False,
     ),
-    "ApiKeyCreate": obj({"name": _NAME, "scope": _SCOPE}),
+    "ApiKeyCreate": obj({"name": nullable(_NAME), "scope": nullable(_SCOPE)}),
     "ApiKeyUpdate": obj({"name": _NAME}, ("name",)),
     "ApiKeyList": obj(
         {"api_keys": {"type": "array", "items": ref("ApiKey")}}, ("api_keys",), strict=False
     ),
-    "ConsoleSignIn": obj({"api_key": {"type": "string", "minLength": 1, "maxLength": 300}}),
+    "ConsoleSignIn": obj({"api_key": text(300, line=True)}, ("api_key",)),
     "ConsoleSession": obj(
         {
             "organization_id": {"type": "string"},

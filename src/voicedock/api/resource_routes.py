@@ -64,6 +64,9 @@ def build_assistant(
     """A new assistant from a POST body, or ``base`` updated by a PATCH body (400 if invalid,
     a URL the operator's ``egress`` policy refuses included)."""
     fields.reject_unknown(obj, ASSISTANT_FIELDS)
+    for key in ("name", "active"):  # never null: not optional settings
+        if key in obj and obj[key] is None:
+            raise BadRequest(f"{key} must not be null")
     checked = check_config(
         {k: v for k, v in obj.items() if k != "active"}, "body", allow_profile=True
     )
@@ -73,6 +76,8 @@ def build_assistant(
     if name is None:
         raise BadRequest("name is required")
     business = checked.pop("business_name", base.business_name if base is not None else "")
+    if obj.get("business_name", "") is None:  # an explicit null: none
+        business = ""
     config = {**(base.config if base is not None else {}), **checked}
     for key in CONFIG_FIELDS:  # an explicit null removes an optional setting
         if key in obj and obj[key] is None:

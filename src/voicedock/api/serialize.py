@@ -103,7 +103,7 @@ def assistant_json(a: Assistant) -> JsonObject:
     return {
         "id": a.id,
         "name": a.name,
-        "business_name": a.business_name,
+        "business_name": a.business_name or None,  # null: none
         "active": a.active,
         **masked(a.config),  # provider keys are write-only
         "created_at": iso(a.created_at),

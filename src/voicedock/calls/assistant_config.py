@@ -32,7 +32,7 @@ from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.egress import EgressPolicy
-from voicedock.errors import BadRequest
+from voicedock.errors import BadRequest, UnresolvableConfig
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
@@ -104,6 +104,20 @@ LIMIT_FIELDS = {
     "dead_air_seconds": (1, 30),
 }
 PROFILE_FIELDS = ("name", "business_name")
+# The longest texts of a configuration (characters): the assistant's own (first_message,
+# system_prompt, the spoken messages, llm_config.messages' contents), name and business_name,
+# the analysis plan's prompts.
+CONFIG_TEXTS = (
+    "first_message",
+    "system_prompt",
+    "voicemail_message",
+    "silence_prompt_message",
+    "dead_air_message",
+)
+CONFIG_TEXT_MAX = 20_000
+PROFILE_TEXT_MAX = 200
+ANALYSIS_TEXT_MAX = 5_000
+TOOL_FILLER_MESSAGE_MAX = 500
 # The LLM filler (``llm_filler``): its delay's bounds and default (seconds), and how many
 # phrases of how many characters at most.
 LLM_FILLER = "llm_filler"
@@ -123,16 +137,10 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
     fields.reject_unknown(obj, allowed, name)
     out: JsonObject = {}
-    texts = (
-        "first_message",
-        "system_prompt",
-        "voicemail_message",
-        "silence_prompt_message",
-        "dead_air_message",
-    )
-    for key in (*texts, *PROFILE_FIELDS):
+    for key in (*CONFIG_TEXTS, *PROFILE_FIELDS):
         if key in obj:  # reject_unknown already refused profile fields when not allowed
-            value = fields.text(obj, key, max_len=200 if key in PROFILE_FIELDS else 20_000)
+            limit = PROFILE_TEXT_MAX if key in PROFILE_FIELDS else CONFIG_TEXT_MAX
+            value = fields.text(obj, key, max_len=limit)
             if value is not None:
                 out[key] = value
     if obj.get("provider") is not None:
@@ -205,8 +213,11 @@ def _check_tool_filler(value: object) -> JsonObject:
     out: JsonObject = {}
     message = obj.get("message")
     if message is not None:
-        if not isinstance(message, str) or len(message) > 500:
-            raise BadRequest("tool_filler.message must be a text of at most 500 characters")
+        if not isinstance(message, str) or len(message) > TOOL_FILLER_MESSAGE_MAX:
+            raise BadRequest(
+                f"tool_filler.message must be a text of at most {TOOL_FILLER_MESSAGE_MAX} "
+                "characters"
+            )
         out["message"] = message.strip()
     delay = obj.get("delay_seconds")
     if delay is not None:
@@ -257,7 +268,7 @@ def _check_analysis_plan(value: object) -> JsonObject:
     fields.reject_unknown(obj, keys, "analysis_plan")
     out: JsonObject = {}
     for key in ("summary_prompt", "success_evaluation_rubric"):
-        text = fields.text(obj, key, max_len=5_000)
+        text = fields.text(obj, key, max_len=ANALYSIS_TEXT_MAX)
         if text is not None:
             out[key] = text
     schema = obj.get("structured_data_schema")
@@ -294,7 +305,7 @@ def _check_messages(messages: object) -> None:
         fields.reject_unknown(item, ("role", "content"), f"llm_config.messages[{i}]")
         if item.get("role") not in MESSAGE_ROLES:
             raise BadRequest(f"llm_config.messages[{i}].role must be one of {MESSAGE_ROLES}")
-        fields.text(item, "content", required=True, max_len=20_000)
+        fields.text(item, "content", required=True, max_len=CONFIG_TEXT_MAX)
 
 
 def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
@@ -311,8 +322,20 @@ def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
 def resolve_provider(
     config: JsonObject, speech: SpeechSettings, egress: EgressPolicy | None = None
 ) -> JsonObject:
-    """Apply the provider rules; fill what the sections leave out (400 on contradictions);
-    with ``egress``, 400 on a URL the operator's policy refuses (``calls.tenant_urls``)."""
+    """Apply the provider rules; fill what the sections leave out (``UnresolvableConfig`` on
+    contradictions); with ``egress``, also on a URL the operator's policy refuses
+    (``calls.tenant_urls``)."""
+    try:
+        return _resolve_provider(config, speech, egress)
+    except UnresolvableConfig:
+        raise
+    except BadRequest as exc:
+        raise UnresolvableConfig(exc.message) from None
+
+
+def _resolve_provider(
+    config: JsonObject, speech: SpeechSettings, egress: EgressPolicy | None
+) -> JsonObject:
     provider = config.get("provider", "offline")
     resolved = dict(config, provider=provider)
     has_stt, has_tts = "stt_config" in config, "tts_config" in config

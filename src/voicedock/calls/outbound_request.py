@@ -37,6 +37,8 @@ FIELDS = (
 # How long an unanswered call rings before it ends "no-answer" (the PBX's originate timeout).
 RING_TIMEOUT_DEFAULT = 30
 RING_TIMEOUT_BOUNDS = (5, 120)
+FIRST_MESSAGE_MAX = 2_000
+CONTEXT_MAX = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,9 @@ class OutboundRequest:
 def parse_outbound_request(body: object) -> OutboundRequest:
     obj = dict(fields.require_object(body))
     fields.reject_unknown(obj, FIELDS)
+    for name in (*DEPRECATED_ALIASES.values(), *DEPRECATED_ALIASES):
+        if name in obj and obj[name] is None:  # which assistant is never left open
+            raise BadRequest(f"{name} must not be null")
     used_aliases: list[str] = []
     for old, new in DEPRECATED_ALIASES.items():
         if old in obj:
@@ -81,8 +86,8 @@ def parse_outbound_request(body: object) -> OutboundRequest:
         assistant=None if transient is None else _checked(transient, "assistant"),
         assistant_override=None if override is None else _checked(override, "assistant_override"),
         number_id=fields.identifier(obj, "number_id"),
-        first_message=fields.text(obj, "first_message", max_len=2_000),
-        context=fields.text(obj, "context", max_len=20_000),
+        first_message=fields.text(obj, "first_message", max_len=FIRST_MESSAGE_MAX),
+        context=fields.text(obj, "context", max_len=CONTEXT_MAX),
         ring_timeout_seconds=fields.integer(
             obj, "ring_timeout_seconds", RING_TIMEOUT_DEFAULT, *RING_TIMEOUT_BOUNDS
         ),

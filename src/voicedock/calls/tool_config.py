@@ -27,7 +27,7 @@ from typing import Any
 from voicedock.calls import fields
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.domain.tenant_schemas import check_tenant_schema
-from voicedock.errors import BadRequest
+from voicedock.errors import BadRequest, Unprocessable
 from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
 
 WEBHOOK = "webhook"
@@ -71,7 +71,8 @@ def check_tools(value: object) -> list[dict[str, Any]]:
     checked = [_check_item(item, f"tools[{i}]") for i, item in enumerate(value)]
     names = [str(t.get("name") or t["type"]) for t in checked if TEMPLATE_ID not in t]
     if len(set(names)) != len(names):
-        raise BadRequest("tools: two tools have the same name")
+        # Each item is valid: the list as a whole is not (what the model would be offered).
+        raise Unprocessable("tools: two tools have the same name", error="Duplicate tool name")
     return checked
 
 

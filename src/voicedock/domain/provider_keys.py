@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from voicedock.errors import BadRequest
-from voicedock.validation import has_control_chars
-
-# A rule checks one value (``where`` names it in the 400) or raises BadRequest.
-Rule = Callable[[object, str], None]
+from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN, has_control_chars
 
 STT = "stt_config"
 TTS = "tts_config"
@@ -48,6 +46,24 @@ OPERATOR_KEYS = frozenset(
 )
 
 
+# A rule checks one value (``where`` names it in the 400) or raises BadRequest; its ``schema``
+# says the same in JSON Schema (the OpenAPI document's provider sections).
+Check = Callable[[object, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    check: Check
+    schema: dict[str, Any]
+
+    def __call__(self, value: object, where: str) -> None:
+        self.check(value, where)
+
+
+def _or_null(schema: dict[str, Any], nullable: bool) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]} if nullable else schema
+
+
 def text(max_len: int, *, multiline: bool = False, nullable: bool = False) -> Rule:
     def check(value: object, where: str) -> None:
         if value is None and nullable:
@@ -59,7 +75,13 @@ def text(max_len: int, *, multiline: bool = False, nullable: bool = False) -> Ru
         if "\x00" in value or (not multiline and has_control_chars(value)):
             raise BadRequest(f"{where} must not contain control characters")
 
-    return check
+    schema = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max_len,
+        "pattern": NOT_BLANK_PATTERN if multiline else NOT_BLANK_LINE_PATTERN,
+    }
+    return Rule(check, _or_null(schema, nullable))
 
 
 def number(low: float, high: float, *, integer: bool = False, nullable: bool = False) -> Rule:
@@ -72,7 +94,8 @@ def number(low: float, high: float, *, integer: bool = False, nullable: bool = F
         if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
             raise BadRequest(f"{where} must be between {low} and {high}")
 
-    return check
+    schema = {"type": "integer" if integer else "number", "minimum": low, "maximum": high}
+    return Rule(check, _or_null(schema, nullable))
 
 
 def choice(*values: object) -> Rule:
@@ -80,20 +103,34 @@ def choice(*values: object) -> Rule:
         if isinstance(value, bool) or value not in values:
             raise BadRequest(f"{where} must be one of: {', '.join(map(str, values))}")
 
-    return check
+    return Rule(check, {"enum": list(values)})
 
 
-def flag(value: object, where: str) -> None:
+def _flag(value: object, where: str) -> None:
     if not isinstance(value, bool):
         raise BadRequest(f"{where} must be true or false")
 
 
-def url(value: object, where: str) -> None:
+flag = Rule(_flag, {"type": "boolean"})
+
+
+def _url(value: object, where: str) -> None:
     """An http(s) or ws(s) URL; where it may lead is the egress guard's decision."""
     text(2_000)(value, where)
     assert isinstance(value, str)
     if not value.startswith(("http://", "https://", "ws://", "wss://")):
         raise BadRequest(f"{where} must be an http(s) or ws(s) URL")
+
+
+url = Rule(
+    _url,
+    {
+        "type": "string",
+        "maxLength": 2_000,
+        "pattern": r"^(https?|wss?)://[^\x00-\x1f\x7f]*$",
+        "description": "On a host the operator's egress policy allows (else 422).",
+    },
+)
 
 
 def obj(keys: Mapping[str, Rule]) -> Rule:
@@ -106,7 +143,12 @@ def obj(keys: Mapping[str, Rule]) -> Rule:
                 raise BadRequest(f"{where}.{key} is not a known setting")
             rule(item, f"{where}.{key}")
 
-    return check
+    schema = {
+        "type": "object",
+        "properties": {key: rule.schema for key, rule in keys.items()},
+        "additionalProperties": False,
+    }
+    return Rule(check, schema)
 
 
 def text_map(max_entries: int, max_len: int) -> Rule:
@@ -118,11 +160,20 @@ def text_map(max_entries: int, max_len: int) -> Rule:
                 raise BadRequest(f"{where}: names of at most 200 characters")
             text(max_len, multiline=True)(item, f"{where}.{key}")
 
-    return check
+    schema = {
+        "type": "object",
+        "maxProperties": max_entries,
+        "propertyNames": {"maxLength": 200},
+        "additionalProperties": text(max_len, multiline=True).schema,
+    }
+    return Rule(check, schema)
 
 
-def delegated(value: object, where: str) -> None:
+def _delegated(value: object, where: str) -> None:
     """Checked by the assistant configuration itself (``llm_config.messages``, ``say_voice``)."""
+
+
+delegated = Rule(_delegated, {})
 
 
 MODEL = text(200)
@@ -136,7 +187,8 @@ TIMEOUTS: dict[str, Rule] = {
 }
 # The organization's own provider account (bring your own key) and endpoint.
 CLOUD: dict[str, Rule] = {"api_key": text(500), "base_url": url, **TIMEOUTS}
-_PROVIDER: dict[str, Rule] = {"provider": text(100)}
+PROVIDER_NAME = text(100)
+_PROVIDER: dict[str, Rule] = {"provider": PROVIDER_NAME}
 
 _WHISPER: dict[str, Rule] = {
     **_PROVIDER,
@@ -243,6 +295,11 @@ def _any_provider(section: str) -> dict[str, Rule]:
     return {key: rule for key, rule in merged.items() if key not in OPERATOR_KEYS}
 
 
+def tenant_keys_of_any(section: str) -> frozenset[str]:
+    """Every key some provider of ``section`` lets an organization set."""
+    return frozenset(_any_provider(section))
+
+
 def check_section(
     section: str, provider: str | None, value: Mapping[str, Any], where: str | None = None
 ) -> None:
@@ -250,6 +307,8 @@ def check_section(
     out of bounds. ``provider`` None (a partial section that names none yet): only keys no
     provider of the section takes are refused."""
     where = where or (LLM if section == REALTIME else section)
+    if "provider" in value:  # whichever provider is named, a name is a string
+        _PROVIDER["provider"](value["provider"], f"{where}.provider")
     known = TENANT_KEYS[section].get(provider) if provider is not None else None
     allowed = known if known is not None else _any_provider(section)
     for key, item in value.items():

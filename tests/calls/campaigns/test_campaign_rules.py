@@ -11,7 +11,7 @@ from voicedock.calls.campaigns.request import parse_contacts_csv
 from voicedock.calls.campaigns.retries import outcome_of, parse_retries, retry_at
 from voicedock.calls.campaigns.window import is_open, next_opening, parse_window, window_of, zone
 from voicedock.domain.records import Call, CallStatus, Direction
-from voicedock.errors import BadRequest
+from voicedock.errors import BadRequest, Unprocessable
 
 pytestmark = pytest.mark.unit
 
@@ -58,7 +58,6 @@ def test_window_across_midnight_and_daylight_saving() -> None:
         {"days": [], "start": "09:00", "end": "17:00"},
         {"days": [0], "start": "09:00", "end": "17:00"},
         {"days": [1], "start": "9:00", "end": "17:00"},
-        {"days": [1], "start": "09:00", "end": "09:00"},
         {"days": [1], "start": "09:00", "end": "24:00"},
         {"days": [1], "start": "09:00", "end": "17:00", "tz": "UTC"},
     ],
@@ -66,6 +65,12 @@ def test_window_across_midnight_and_daylight_saving() -> None:
 def test_bad_windows_are_refused(window: dict[str, object]) -> None:
     with pytest.raises(BadRequest):
         parse_window(window)
+
+
+def test_a_window_of_no_time_is_unprocessable() -> None:
+    """start and end are each valid (the schema's part); equal, they leave no time: 422."""
+    with pytest.raises(Unprocessable, match="must differ"):
+        parse_window({"days": [1], "start": "09:00", "end": "09:00"})
 
 
 def test_retries_per_outcome() -> None:

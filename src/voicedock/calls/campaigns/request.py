@@ -31,6 +31,7 @@ from voicedock.validation import is_e164, is_token
 MAX_CONTACTS = 100_000
 MAX_VARIABLES = 50
 MAX_VARIABLE_LENGTH = 1_000
+MAX_CONCURRENT = 10_000
 _ASSISTANT_FIELDS = ("assistant_id", "assistant", "assistant_override", "first_message", "context")
 FIELDS = (
     "name",
@@ -88,7 +89,7 @@ def parse_campaign_request(body: object) -> CampaignRequest:
         assistant=assistant,
         number_ids=tuple(dict.fromkeys(number_ids)),
         contacts=contacts,
-        max_concurrent=fields.integer(obj, "max_concurrent", 0, 0, 10_000),
+        max_concurrent=fields.integer(obj, "max_concurrent", 0, 0, MAX_CONCURRENT),
         ring_timeout_seconds=fields.integer(
             obj, "ring_timeout_seconds", RING_TIMEOUT_DEFAULT, *RING_TIMEOUT_BOUNDS
         ),
