@@ -28,6 +28,8 @@ from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import recover_calls
 from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
+from voicedock.calls.transfers.agent import AgentDialogue
+from voicedock.calls.transfers.decision import NodeTranscriber
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.metrics import ServiceMetrics
@@ -74,21 +76,22 @@ class NoPbx:
         return PbxHealth("none")
 
 
-def make_pbx(settings: Settings) -> Pbx:
-    """The adapter for ``pbx.kind``; imported lazily so unused adapters cost nothing."""
+def make_pbx(settings: Settings, warm_dialogue: AgentDialogue | None = None) -> Pbx:
+    """The adapter for ``pbx.kind``; imported lazily so unused adapters cost nothing.
+    ``warm_dialogue``: what its warm transfers say to the agent and how they hear the answer
+    (every server's; default a fresh ``AgentDialogue``)."""
     kind = settings.pbx.kind
     if kind == "none":
         return NoPbx()
     # A warm transfer's speech (briefing voice, the agent's spoken answer) is the call layer's.
-    from voicedock.calls.transfers.agent import AgentDialogue
-
+    dialogue = warm_dialogue if warm_dialogue is not None else AgentDialogue()
     if kind == "asterisk" and settings.pbx.asterisk.servers:
         from voicedock.pbx.asterisk.node_apps import NodeApps
         from voicedock.pbx.several import several_asterisks
 
         return several_asterisks(
             settings.pbx.asterisk.servers,
-            AgentDialogue,
+            lambda: dialogue,
             lambda server: NodeApps.of(settings, server),
         )
     if kind == "asterisk":
@@ -98,7 +101,7 @@ def make_pbx(settings: Settings) -> Pbx:
         apps = NodeApps.of(settings)
         # This node's own ARI application (docs/nodes.md): its calls run there.
         asterisk = dataclasses.replace(settings.pbx.asterisk, app=apps.own)
-        return AsteriskPbx(asterisk, warm_dialogue=AgentDialogue(), node_apps=apps)
+        return AsteriskPbx(asterisk, warm_dialogue=dialogue, node_apps=apps)
     if kind == "freeswitch":
         from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
@@ -106,7 +109,7 @@ def make_pbx(settings: Settings) -> Pbx:
         return FreeswitchPbx(
             settings.pbx.freeswitch,
             dids=dids,
-            warm_dialogue=AgentDialogue(),
+            warm_dialogue=dialogue,
             node_id=settings.node.id,  # each parked inbound call: claimed by one node
         )
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")
@@ -123,7 +126,15 @@ def _media_acceptor(settings: Settings, pbx: Pbx) -> MediaAcceptor | None:
 
 
 class Service:
-    def __init__(self, settings: Settings, store: Store, pbx: Pbx) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        pbx: Pbx,
+        warm_dialogue: AgentDialogue | None = None,
+    ) -> None:
+        """``warm_dialogue``: the one ``pbx`` was built with (``make_pbx``), if any: the agent's
+        spoken answer is then transcribed by the node's recognizer, as the calls are."""
         self.settings = settings
         self.store = store
         self.pbx = pbx
@@ -152,6 +163,10 @@ class Service:
             tool_server=self.webhooks.requests,
             egress=self.webhooks.egress,
         )
+        # A warm transfer's agent answers by voice through the node's recognition pool too:
+        # bounded with the calls' transcriptions and seen by admission control.
+        if warm_dialogue is not None and self.runner.recognition is not None:
+            warm_dialogue.transcribe = NodeTranscriber(self.runner.recognition, settings.speech)
         # Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts.
         self.metrics = ServiceMetrics(
             store,
@@ -176,7 +191,11 @@ class Service:
         store = await open_store(settings.database.url)
         try:
             await store.migrate()
-            service = cls(settings, store, pbx if pbx is not None else make_pbx(settings))
+            if pbx is None:
+                dialogue = AgentDialogue()
+                service = cls(settings, store, make_pbx(settings, dialogue), dialogue)
+            else:
+                service = cls(settings, store, pbx)
         except BaseException:
             await store.aclose()
             raise

@@ -15,6 +15,7 @@ from voicedock.domain.ids import new_inbound_call_id, new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.errors import BadRequest
 from voicedock.pbx.base import PbxEvent, PbxEventKind
+from voicedock.store.base import CallCursor
 
 pytestmark = pytest.mark.unit
 
@@ -79,8 +80,12 @@ def test_ids_have_documented_shapes() -> None:
 
 
 def test_cursor_roundtrip_and_rejects_garbage() -> None:
-    assert decode_cursor(encode_cursor(1234)) == 1234
-    for bad in ("!!", encode_cursor(1)[:-1] + "*", "LTE"):  # "LTE" is base64 of "-1"
+    after = CallCursor(datetime(2025, 12, 13, 10, 0, 0, 123456, tzinfo=UTC), 1234)
+    assert decode_cursor(encode_cursor(after)) == after
+    assert decode_cursor("") is None  # cursor= : the first page
+    one = encode_cursor(CallCursor(T0, 1))
+    # "LTE" is base64 of "-1"; "MTIzNA" of "1234" (a seq alone: not a cursor of this API)
+    for bad in ("!!", one[:-1] + "*", "LTE", "MTIzNA", "OTk5OTk5OTk5OTk5OTk5OTk5LjE"):
         with pytest.raises(BadRequest):
             decode_cursor(bad)
 

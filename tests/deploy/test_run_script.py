@@ -189,7 +189,8 @@ def test_run_script_with_freeswitch_places_the_printed_call(run_script: RunScrip
         }
     end = {"type": "end-call"}
     run_script.request("POST", f"/calls/{call_id}/control", key.group(1), end)
-    ended = run_script.wait_status(key.group(1), call_id, ("ended", "failed"), 30)
+    # end-call lets the reply being spoken finish first, for at most end_call_grace_s (30 s)
+    ended = run_script.wait_status(key.group(1), call_id, ("ended", "failed"), 45)
     assert ended["status"] == "ended", (ended, run_script.log_tail())
     recording = lab.recordings_dir / f"{PARTY}-{sip_call_id}.wav"
     # The party's side closes its recording a moment after the call ended: until then the

@@ -1,6 +1,7 @@
 """An AMI observer of one trunk, independent of the service: its own AMI session counts the
 trunk's channels as Asterisk creates and destroys them (``Newchannel`` / ``Hangup``), at the
-time Asterisk stamps on each event (``timestampevents``), not when the event is read."""
+time Asterisk stamps on each event (``timestampevents``), not when the event is read, and
+keeps the hang-up cause Asterisk reports for each of them."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class TrunkObservation:
     live: set[str] = field(default_factory=set)
     most_at_once: int = 0
     by_id: dict[str, float] = field(default_factory=dict)  # Uniqueid (ARI: our channel id)
+    # Uniqueid -> (Q.850 cause, SIP status or None) of each trunk channel hung up.
+    causes: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
     def max_in_any_second(self) -> int:
         most, start, created = 0, 0, sorted(self.created)
@@ -48,6 +51,18 @@ class TrunkObservation:
             self.most_at_once = max(self.most_at_once, len(self.live))
         elif event.get("Event") == "Hangup":
             self.live.discard(channel)
+            tech = event.get("TechCause", "")
+            self.causes[event.get("Uniqueid", channel)] = (
+                int(event.get("Cause") or 0),
+                int(tech) if tech.isdigit() else None,
+            )
+
+    async def hangup_cause(self, unique_id: str, within: float = 10.0) -> tuple[int, int | None]:
+        """(Q.850 cause, SIP status) of the channel ``unique_id`` once Asterisk hung it up."""
+        async with asyncio.timeout(within):
+            while unique_id not in self.causes:
+                await asyncio.sleep(0.02)
+        return self.causes[unique_id]
 
 
 @contextlib.asynccontextmanager

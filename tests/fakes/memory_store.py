@@ -396,10 +396,10 @@ class MemoryStore:
             and (query.end_date is None or c.created_at <= query.end_date)
             and (query.campaign_id is None or c.campaign_id == query.campaign_id)
         ]
-        calls.sort(key=lambda c: c.seq, reverse=True)
+        calls.sort(key=lambda c: (c.created_at, c.seq), reverse=True)
         total = len(calls)
-        if query.after_seq is not None:
-            calls = [c for c in calls if c.seq < query.after_seq]
+        if (after := query.after) is not None:
+            calls = [c for c in calls if (c.created_at, c.seq) < (after.created_at, after.seq)]
         page = calls[query.offset : query.offset + query.limit]
         return CallPage(copy.deepcopy(page), total)
 

@@ -1,22 +1,32 @@
 """Warm transfer on FreeSWITCH: the agent may answer the briefing by voice ("yes" / "no").
 
 The agent leg's mod_audio_stream stream (opened for the briefing) carries the agent's voice
-back; a fake recognizer stands in for the offline STT.
+back; a fake recognizer stands in for the offline STT (through the service: a stand-in of the
+offline Whisper, in the node's recognition pool).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fakes.world import DESTINATION, SUPPORT_ID
 from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from freeswitch.live_service import TERMINAL, running_freeswitch_service
 from freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
 from freeswitch.test_warm_briefing import running, tone_voice, until, warm_with_briefing
 from pipeline.synth import silence, voiced
+from pipeline.test_recognition import BlockingStt
+from voicedock.calls.live_providers import operator_settings
+from voicedock.config import Settings
 from voicedock.pbx.base import PbxEventKind
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
+from voicedock.pipeline.providers.registry import stt_registry
+from voicedock.pipeline.worker_pool import Priority
 
 pytestmark = pytest.mark.unit
 
@@ -162,3 +172,61 @@ async def test_without_the_audio_stream_module_the_digit_still_decides(
         fake.press_digit(leg, "1")
         await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
     assert fake.broadcasts == [(leg, "tone_stream://L=2;%(400,200,880)")]
+
+
+@pytest.mark.parametrize("pool", [True, False], ids=["recognition-pool", "no-pool"])
+async def test_through_the_service_the_answer_is_transcribed_by_the_nodes_recognizer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool: bool
+) -> None:
+    """The service's warm transfers hear the agent with the model and pool its calls use: with
+    ``[speech] recognition_pool`` each answer is a job of the node's recognition pool (bounded
+    with the calls' transcriptions, counted in the wait admission control reads), built with
+    the operator's Whisper settings; without the pool, the offline STT on its own as before."""
+    stand_in = BlockingStt(("yes, put them through",))  # the offline Whisper's stand-in
+    built: list[dict[str, Any]] = []
+
+    def offline(config: Mapping[str, Any], _egress: object) -> BlockingStt:
+        built.append(dict(config))
+        return stand_in
+
+    monkeypatch.setitem(stt_registry._factories, "offline", offline)  # type: ignore[attr-defined]
+
+    def configure(settings: Settings) -> None:
+        settings.speech.recognition_pool = pool
+        settings.speech.recognition_workers = 1
+
+    async with running_freeswitch_service(tmp_path, configure) as live:
+        fs = live.far_end.fake
+        pbx = live.service.pbx
+        assert isinstance(pbx, FreeswitchPbx)
+        assert pbx.warm.dialogue is not None
+        pbx.warm.dialogue.synthesize = tone_voice(0.2)  # not Piper: the briefing is not the point
+        recognition = live.service.runner.recognition
+        assert (recognition is not None) is pool
+        status, body = await live.post(
+            "/calls/outbound", {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+        )
+        assert status == 200, body
+        call_id = str(body["call_id"])
+        await live.wait_status(call_id, ("in-progress",))
+        transfer = {"type": "transfer", "destination": "sales", "mode": "warm"}
+        status, body = await live.post(f"/calls/{call_id}/control", transfer)
+        assert status == 200, body
+
+        # The agent's leg: the originate of "sales" through the transfer context.
+        await until(lambda: any("}loopback/sales/" in c for c in fs.commands))
+        (originate,) = [c for c in fs.commands if "}loopback/sales/" in c]
+        leg = originate.split("origination_uuid=", 1)[1].split(",", 1)[0]
+        await until(lambda: leg in fs.streams_by_uuid)
+        fs.streams_by_uuid[leg].send_audio(voiced(700, RATE) + silence(800, RATE))
+        ended = await live.wait_status(call_id, TERMINAL, within=10)
+
+    assert (ended["status"], ended["end_reason"]) == ("ended", "transferred"), ended
+    assert len(stand_in.calls) == 1  # the agent's one answer, heard and understood
+    if pool:
+        assert recognition is not None
+        assert recognition.pool.started[Priority.DUE] == 1  # ... as a job of the node's pool
+        operator = operator_settings("stt_config", "offline", live.service.settings.speech)
+        assert built == [{"provider": "offline", **operator}]  # the calls' model and threads
+    else:
+        assert built == [{"provider": "offline"}]  # the offline STT on its own, as before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -138,7 +139,7 @@ async def test_the_clocks_lines_name_no_call_not_even_the_one_that_started_it(
     first = Leg(time)
 
     def broken_write(_frame: bytes) -> None:
-        raise ConnectionResetError("media websocket is closed")
+        raise ValueError("a broken frame")
 
     broken = Pacer(broken_write, SILENCE)
     caplog.handler.addFilter(CallIdFilter())
@@ -150,6 +151,25 @@ async def test_the_clocks_lines_name_no_call_not_even_the_one_that_started_it(
             await asyncio.wait_for(broken.wait_stopped(), 1)
     [line] = [r for r in caplog.records if "tick failed" in r.getMessage()]
     assert getattr(line, "call_id", None) == "-"
+
+
+async def test_a_connection_closed_at_hang_up_is_no_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A call that hangs up between two visits of the clock (its websocket closing) is the
+    normal end of a call: nothing an operator must look at, and its pacer stops."""
+    time = VirtualTime()
+    clock = MediaClock(clock=time, sleep=time.sleep, **PER_FRAME)
+
+    def closed(_frame: bytes) -> None:
+        raise ConnectionResetError("media websocket is closed")
+
+    hung_up = Pacer(closed, SILENCE)
+    caplog.set_level(logging.DEBUG, logger="voicedock.media")
+    async with clock.driving(hung_up):
+        await asyncio.wait_for(hung_up.wait_stopped(), 1)
+    assert isinstance(hung_up.failure, ConnectionResetError)
+    assert [r.levelno for r in caplog.records if "media clock" in r.getMessage()] == [logging.DEBUG]
 
 
 async def test_the_clock_stops_with_its_last_session_and_starts_again() -> None:

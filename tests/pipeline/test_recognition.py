@@ -324,3 +324,65 @@ async def test_the_speculative_final_is_promoted_when_the_caller_waits_for_it() 
         stt.gate.set()
         await tasks.aclose()
         await node.aclose()
+
+
+async def test_a_call_ending_while_its_interim_waits_leaves_nothing_waiting() -> None:
+    """The caller hangs up while an interim of theirs waits for a worker: the call's tasks are
+    cancelled, and with them the job. Once the worker is free nothing waits any more and the
+    wait leaves the window: the node admits calls again (a job left behind would age for ever
+    and refuse every offline-speech call until a restart)."""
+    clock = Clock()
+    node = NodeRecognition(WorkerPool(1, clock=clock), admission_wait_s=0.25)
+    stt = BlockingStt(("words",))
+    pooled = node.speech_for(stt)
+    assert isinstance(pooled, PooledStt)
+    tasks = await supervised()
+    try:
+        stt.gate.clear()
+        other = pooled.queue(PCM, 8000, "")  # another call's work holds the only worker
+        await until(lambda: stt.running == 1)
+        call = Call(pooled, tasks)
+        await call.feed(voiced(1100))  # its interim is queued behind it
+        assert node.pool.waiting == 1
+        await tasks.aclose()  # the caller hangs up: the conversation's tasks end
+        await asyncio.sleep(0)
+        assert node.pool.waiting == 0  # the interim's job went with its call
+        stt.gate.set()
+        await other.future
+        clock.now += node.pool.window_s + 1  # the holder's wait left the window
+        assert node.wait_s() == 0
+        assert node.admits()
+        assert [ms for ms, _ in stt.calls] == [100]  # the interim never ran
+    finally:
+        stt.gate.set()
+        await tasks.aclose()
+        await node.aclose()
+
+
+async def test_a_job_whose_waiter_is_cancelled_no_longer_waits() -> None:
+    """Whoever awaits a job's future directly and is cancelled cancels the job: it leaves the
+    waiting jobs at once (the count and the wait), not only when a worker would pick it up."""
+    clock = Clock()
+    pool = WorkerPool(1, clock=clock)
+    gate = threading.Event()
+    try:
+        pool.submit(lambda: gate.wait(5))
+        job = pool.submit(lambda: "x", Priority.AHEAD)
+
+        async def wait() -> str:
+            return await job.future
+
+        waiter = asyncio.ensure_future(wait())
+        await asyncio.sleep(0)
+        clock.now += 10
+        assert pool.waiting == 1
+        assert pool.wait_s() == pytest.approx(10)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert job.future.cancelled()
+        assert pool.waiting == 0
+        assert pool.wait_s() == 0
+    finally:
+        gate.set()
+        await pool.aclose()

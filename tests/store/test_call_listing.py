@@ -6,6 +6,7 @@ import pytest
 
 from voicedock.domain.records import Call, CallStatus
 from voicedock.store import CallQuery, Store
+from voicedock.store.base import CallCursor
 
 from .builders import at, insert_call, make_call, seed_number, seed_org
 
@@ -90,18 +91,44 @@ async def test_cursor_pages_stay_stable_while_calls_are_inserted(store: Store) -
     org = await seed_org(store)
     calls = (await seed_calls(store, org.id, 7))[::-1]  # newest first
     seen: list[str] = []
-    cursor: int | None = None
+    cursor: CallCursor | None = None
     inserted = 0
     while True:
-        page = await store.list_calls(CallQuery(organization_id=org.id, limit=3, after_seq=cursor))
+        page = await store.list_calls(CallQuery(organization_id=org.id, limit=3, after=cursor))
         if not page.calls:
             break
         seen += ids(page.calls)
-        cursor = page.calls[-1].seq
+        cursor = CallCursor(page.calls[-1].created_at, page.calls[-1].seq)
         # new calls arrive between page requests; they must not shift the pages
         await insert_call(store, make_call(org.id, created_at=at(10_000 + inserted)))
         inserted += 1
     assert seen == ids(calls)
+
+
+async def test_cursor_pages_follow_the_list_order_when_insertion_order_differs(
+    store: Store,
+) -> None:
+    """Calls are stored in another order than their creation times (two requests: the one
+    created first stored second), and new calls arrive while paging: every call listed once,
+    in the list's order (newest first), none skipped."""
+    org = await seed_org(store)
+    minutes = [3, 1, 4, 0, 5, 2, 6, 8, 7, 9]  # creation minute of each call, in insertion order
+    calls = [await insert_call(store, make_call(org.id, created_at=at(60 * m))) for m in minutes]
+    expected = sorted(calls, key=lambda c: c.created_at, reverse=True)
+    seen: list[str] = []
+    cursor: CallCursor | None = None
+    inserted = 0
+    while True:
+        page = await store.list_calls(CallQuery(organization_id=org.id, limit=3, after=cursor))
+        if not page.calls:
+            break
+        seen += ids(page.calls)
+        cursor = CallCursor(page.calls[-1].created_at, page.calls[-1].seq)
+        # meanwhile: a newer call, and one created at the same instant as the page's last
+        await insert_call(store, make_call(org.id, created_at=at(10_000 + inserted)))
+        await insert_call(store, make_call(org.id, created_at=cursor.created_at))
+        inserted += 1
+    assert seen == ids(expected)
 
 
 async def test_active_calls_and_counts(store: Store) -> None:

@@ -6,12 +6,13 @@ import base64
 import binascii
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from voicedock.errors import BadRequest, PayloadTooLarge
+from voicedock.store.base import CallCursor
 
 _ASCII_INT = re.compile(r"[0-9]{1,9}")
 _ISO_CHARS = re.compile(r"[0-9T:.+\-Z ]{10,35}")
@@ -91,17 +92,30 @@ def query_datetime(value: str | None, name: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
+_CURSOR = re.compile(r"([0-9]{1,18})\.([0-9]{1,18})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NOT_A_CURSOR = "cursor is not a cursor this API returned"
 
 
-def decode_cursor(value: str | None) -> int | None:
-    if value is None:
+def encode_cursor(after: CallCursor) -> str:
+    """``next_cursor``: the last listed call's creation time (µs since the epoch) and seq."""
+    micros = (after.created_at.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{micros}.{after.seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str | None) -> CallCursor | None:
+    """An empty ``cursor=`` is no cursor (the first page)."""
+    if not value:
         return None
     try:
         text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
     except (binascii.Error, ValueError):
-        raise BadRequest("cursor is not a cursor this API returned") from None
-    if _ASCII_INT.fullmatch(text) is None:
-        raise BadRequest("cursor is not a cursor this API returned")
-    return int(text)
+        raise BadRequest(_NOT_A_CURSOR) from None
+    match = _CURSOR.fullmatch(text)
+    if match is None:
+        raise BadRequest(_NOT_A_CURSOR)
+    try:
+        created_at = _EPOCH + timedelta(microseconds=int(match[1]))
+    except OverflowError:
+        raise BadRequest(_NOT_A_CURSOR) from None
+    return CallCursor(created_at, int(match[2]))

@@ -23,9 +23,9 @@ from voicedock.calls.idempotency import IdempotencyKey
 from voicedock.calls.outbound_request import DEPRECATED_ALIASES, parse_outbound_request
 from voicedock.calls.recordings import media_type, recording_file
 from voicedock.domain.ids import is_call_id
-from voicedock.domain.records import CallStatus
+from voicedock.domain.records import Call, CallStatus
 from voicedock.errors import BadRequest, NotFound
-from voicedock.store.base import CallQuery
+from voicedock.store.base import CallCursor, CallQuery
 from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
@@ -85,7 +85,7 @@ async def list_calls(request: web.Request) -> web.Response:
         start_date=query_datetime(q.get("start_date"), "start_date"),
         end_date=query_datetime(q.get("end_date"), "end_date"),
         campaign_id=campaign_id,
-        after_seq=decode_cursor(q.get("cursor")),
+        after=decode_cursor(q.get("cursor")),
     )
     page = await request.app[SERVICE].store.list_calls(query)
     full = len(page.calls) == query.limit and page.calls
@@ -93,7 +93,7 @@ async def list_calls(request: web.Request) -> web.Response:
         {
             "calls": [call_summary(c) for c in page.calls],
             "pagination": {"total": page.total, "limit": query.limit, "offset": query.offset},
-            "next_cursor": encode_cursor(page.calls[-1].seq) if full else None,
+            "next_cursor": encode_cursor(_cursor_of(page.calls[-1])) if full else None,
         }
     )
 
@@ -151,3 +151,7 @@ async def control_call(request: web.Request) -> web.Response:
     # Carried out by the node that serves the call, whichever node the request reached.
     await service.node.control(organization_of(request), call_id, command)
     return web.json_response({"success": True, "message": "Command sent successfully"})
+
+
+def _cursor_of(call: Call) -> CallCursor:
+    return CallCursor(call.created_at, call.seq)

@@ -13,10 +13,13 @@ While that lasts, a new call that would transcribe with the offline recognizer i
   ``Retry-After`` (``calls/campaigns/dialer.py``);
 * an inbound call: rejected at the PBX as any call voicedock does not take (Asterisk: hang-up
   cause ``rejected``; FreeSWITCH: ``CALL_REJECTED``), so the carrier or the dialplan can route it
-  elsewhere.
+  elsewhere; as for a number voicedock does not serve, no call record is made (the refusal is
+  logged and counted).
 
 A call whose STT is a cloud provider (or a speech-to-speech model) is never refused for it: it
-puts no work on the recognizer. Each refusal is counted (``refused``, by kind) for the metrics.
+puts no work on the recognizer. A warm transfer's agent answering by voice is transcribed in
+the same pool (``calls/transfers/decision.py``), so that work counts in the wait too. Each
+refusal is counted (``refused``, by kind) for the metrics.
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ class Call:
     answering_machine: JsonObject | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
-    seq: int = 0  # insertion order, assigned by the store; basis of the opaque cursor
+    seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor
 
 
 @dataclass(frozen=True, slots=True)

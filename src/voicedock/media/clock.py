@@ -172,6 +172,9 @@ class MediaClock:
         for pacer in self._slots[slot]:
             try:
                 pacer.advance(clock(), deadline)
+            except ConnectionError as exc:  # the call hung up between two visits: expected
+                log.debug("media clock: a session's connection closed: %s", exc)
+                pacer.stop(exc)
             except Exception as exc:  # noqa: BLE001 - one session's failure is not the clock's
                 log.warning("media clock: a session's tick failed: %s", exc)
                 pacer.stop(exc)

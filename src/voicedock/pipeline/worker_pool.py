@@ -22,8 +22,9 @@ dropped: a waiting caller's work is always queued, whatever the bound.
 
 Everything but the work itself runs on the event loop thread (no locks): ``submit`` returns a
 ``Job`` at once; its ``future`` completes with the worker's result. A job cancelled before it
-started never runs; one already running finishes in its thread (it cannot be interrupted) and
-still holds its worker until then, so the bound holds.
+started (``cancel``, or its future cancelled by the task awaiting it) never runs and waits no
+more at once; one already running finishes in its thread (it cannot be interrupted) and still
+holds its worker until then, so the bound holds.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class Job(Generic[T]):
         self.future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self.started = False
         self.queued_at = pool.clock()
+        # A task awaiting the future directly cancels it when it is cancelled (a call that
+        # ends while its interim waits): the job then waits no more, as with ``cancel``.
+        self.future.add_done_callback(self._done)
 
     def promote(self) -> None:
         """A caller waits for it now: ahead of every job not due yet."""
@@ -79,6 +83,10 @@ class Job(Generic[T]):
         """Never run it (no effect once started: it finishes, its result unused)."""
         if not self.started:
             self.future.cancel()
+            self._pool._waiting.discard(self)
+
+    def _done(self, future: asyncio.Future[T]) -> None:
+        if future.cancelled() and not self.started:
             self._pool._waiting.discard(self)
 
 

@@ -38,8 +38,18 @@ from voicedock.domain.webhooks import Outbox, WebhookEndpoint
 
 
 @dataclass(frozen=True, slots=True)
+class CallCursor:
+    """Where a page of ``GET /calls`` ended: the last call's ``created_at`` and ``seq``, both
+    immutable, so the next page starts right after it in the list's own order (newest first)
+    however calls are inserted or updated meanwhile."""
+
+    created_at: datetime
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class CallQuery:
-    """Filters of ``GET /calls``; ``after_seq`` is the decoded opaque cursor."""
+    """Filters of ``GET /calls``; ``after`` is the decoded opaque cursor."""
 
     organization_id: str
     limit: int = 100
@@ -48,7 +58,7 @@ class CallQuery:
     start_date: datetime | None = None
     end_date: datetime | None = None
     campaign_id: str | None = None  # only the calls this campaign placed
-    after_seq: int | None = None  # newest first: return calls with seq < after_seq
+    after: CallCursor | None = None  # newest first: only calls listed after this one
 
 
 @dataclass(frozen=True, slots=True)

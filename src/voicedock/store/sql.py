@@ -259,9 +259,10 @@ class SqlReads(EndpointReads, CampaignReads):
         total_row = await self._reader.fetchrow(
             f"SELECT count(*) AS n FROM calls WHERE {filtered}", *args
         )
-        if query.after_seq is not None:
-            filtered += " AND seq < ?"
-            args.append(query.after_seq)
+        if query.after is not None:  # keyset on the list's order: no duplicate, no gap
+            filtered += " AND (created_at < ? OR (created_at = ? AND seq < ?))"
+            after = self._dialect.dt(query.after.created_at)
+            args += [after, after, query.after.seq]
         rows = await self._reader.fetch(
             f"SELECT * FROM calls WHERE {filtered} "
             "ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?",

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from pipeline.test_recognition import BlockingStt
+from voicedock.calls.live_providers import operator_settings
 from voicedock.calls.transfers.agent import VOICE_BRIEFING_PROMPT, AgentDialogue
-from voicedock.calls.transfers.decision import decision_from_words, listen_for_decision
+from voicedock.calls.transfers.decision import (
+    NodeTranscriber,
+    decision_from_words,
+    listen_for_decision,
+)
+from voicedock.config import SpeechSettings
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.media.codecs import encode
+from voicedock.pipeline.recognition import NodeRecognition
+from voicedock.pipeline.worker_pool import Priority, WorkerPool
 
 pytestmark = pytest.mark.unit
 
@@ -176,3 +188,37 @@ async def test_the_agent_dialogue_listens_with_the_recognizer_it_was_given() -> 
     frames = _frames(fmt, _silence(0.5), _voice(0.6), _silence(1.0))
     assert await dialogue.listen(frames, fmt) == "accept"
     assert len(stt.heard) == 1
+
+
+async def test_the_nodes_transcriber_waits_in_the_recognition_pool_seen_by_admission() -> None:
+    """``NodeTranscriber``: the answer is a job of the node's pool, so while the calls' work
+    holds its workers the answer waits like theirs, and admission control sees the wait."""
+    stt = BlockingStt(("Yes.",))
+    built: list[dict[str, object]] = []
+
+    def create(config: Mapping[str, Any]) -> BlockingStt:
+        built.append(dict(config))
+        return stt
+
+    recognition = NodeRecognition(WorkerPool(1, name="recognition"), admission_wait_s=0.05)
+    speech = SpeechSettings(whisper_model_path="/models/whisper-small", recognition_workers=1)
+    dialogue = AgentDialogue(transcribe=NodeTranscriber(recognition, speech, create))
+    gate = threading.Event()
+    try:
+        recognition.pool.submit(lambda: gate.wait(10), Priority.DUE)  # a call's transcription
+        fmt = _format("ulaw")
+        listening = asyncio.create_task(
+            dialogue.listen(_frames(fmt, _silence(0.5), _voice(0.6), _silence(1.0)), fmt)
+        )
+        async with asyncio.timeout(5):
+            while recognition.admits():
+                await asyncio.sleep(0.01)
+        assert recognition.pool.waiting == 1  # the agent's answer, behind the call's work
+        assert not listening.done()
+    finally:
+        gate.set()
+    assert await listening == "accept"
+    assert recognition.pool.started[Priority.DUE] == 2
+    assert built == [{"provider": "offline", **operator_settings("stt_config", "offline", speech)}]
+    assert built[0]["model_path"] == "/models/whisper-small"  # the operator's model
+    await recognition.aclose()

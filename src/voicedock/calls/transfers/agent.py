@@ -4,8 +4,9 @@
 briefing (``briefing``'s text, or ``DEFAULT_BRIEFING``) followed by the prompt to press 1 or 2,
 its voice (``synthesize``: the offline TTS, Piper or espeak-ng, unless replaced, e.g. by a
 test or the assistant's own voice) and the voice decision (``decision.listen_for_decision``
-over ``transcribe``: the offline STT unless replaced). The briefing is spoken to the agent
-only: never logged.
+over ``transcribe``: the offline STT unless replaced; the ``Service`` replaces it with the
+node's recognizer, ``decision.NodeTranscriber``, when the node has a recognition pool). The
+briefing is spoken to the agent only: never logged.
 """
 
 from __future__ import annotations

@@ -5,18 +5,30 @@ Two parts: ``decision_from_words`` (pure: a transcript in, a decision or ``None`
 ``decision_from_words``, until the first utterance that means one or the other). Anything
 else the agent says is ignored: a wrong guess would hand the caller to someone who did not
 agree, so an unclear or mixed answer ("no... yes") decides nothing and DTMF still can.
+
+The STT is the node's offline Whisper. With the node's recognition pool (``[speech]
+recognition_pool``, default on) the answer is transcribed there (``NodeTranscriber``): the
+model the calls use (the operator's ``[speech]`` Whisper settings), as a transcription someone
+waits for (``DUE``), bounded with the calls' work and counted in the wait admission control
+reads (``pipeline/recognition.py``). Without the pool, ``transcribe_offline`` runs it on its own.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from typing import Any
 
+from voicedock.calls.live_providers import operator_settings
+from voicedock.config import SpeechSettings
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.codecs import decode
 from voicedock.pbx.base import Decision
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.providers.base import Stt
+from voicedock.pipeline.providers.registry import create_stt
+from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.vad import VadConfig
 
 Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate → text
@@ -85,11 +97,33 @@ async def listen_for_decision(
 
 
 async def transcribe_offline(pcm: bytes, sample_rate: int) -> str:
-    """``pcm`` as text, from the offline STT (faster-whisper, the model shared per process)."""
-    from voicedock.pipeline.providers.registry import create_stt
-
+    """``pcm`` as text, from the offline STT (faster-whisper, the model shared per process)
+    on its own: the node without a recognition pool."""
     stt = create_stt({"provider": "offline"})
     try:
         return await stt.transcribe(pcm, sample_rate)
     finally:
         await stt.aclose()
+
+
+class NodeTranscriber:
+    """A ``Transcriber`` through the node's recognition pool: the offline Whisper with the
+    operator's settings (the model, device and threads the calls' transcriptions use), each
+    answer a ``DUE`` job of the pool."""
+
+    def __init__(
+        self,
+        recognition: NodeRecognition,
+        speech: SpeechSettings,
+        create: Callable[[Mapping[str, Any]], Stt] = create_stt,
+    ) -> None:
+        self._recognition = recognition
+        self._config = {"provider": "offline", **operator_settings("stt_config", "offline", speech)}
+        self._create = create
+
+    async def __call__(self, pcm: bytes, sample_rate: int) -> str:
+        stt = self._recognition.speech_for(self._create(self._config))
+        try:
+            return await stt.transcribe(pcm, sample_rate)
+        finally:
+            await stt.aclose()
