@@ -87,22 +87,28 @@ async def test_limit_and_offset(store: Store) -> None:
     assert empty.total == 5
 
 
-async def test_cursor_pages_stay_stable_while_calls_are_inserted(store: Store) -> None:
-    org = await seed_org(store)
-    calls = (await seed_calls(store, org.id, 7))[::-1]  # newest first
+async def page_through(store: Store, org_id: str, *, same_instant: bool) -> list[str]:
+    """Every page of 3 by cursor, newest first; between two pages a newer call arrives (and,
+    if ``same_instant``, one created at the same instant as the page's last call)."""
     seen: list[str] = []
     cursor: CallCursor | None = None
     inserted = 0
     while True:
-        page = await store.list_calls(CallQuery(organization_id=org.id, limit=3, after=cursor))
+        page = await store.list_calls(CallQuery(organization_id=org_id, limit=3, after=cursor))
         if not page.calls:
-            break
+            return seen
         seen += ids(page.calls)
         cursor = CallCursor(page.calls[-1].created_at, page.calls[-1].seq)
-        # new calls arrive between page requests; they must not shift the pages
-        await insert_call(store, make_call(org.id, created_at=at(10_000 + inserted)))
+        await insert_call(store, make_call(org_id, created_at=at(10_000 + inserted)))
+        if same_instant:
+            await insert_call(store, make_call(org_id, created_at=cursor.created_at))
         inserted += 1
-    assert seen == ids(calls)
+
+
+async def test_cursor_pages_stay_stable_while_calls_are_inserted(store: Store) -> None:
+    org = await seed_org(store)
+    calls = (await seed_calls(store, org.id, 7))[::-1]  # newest first
+    assert await page_through(store, org.id, same_instant=False) == ids(calls)
 
 
 async def test_cursor_pages_follow_the_list_order_when_insertion_order_differs(
@@ -115,20 +121,7 @@ async def test_cursor_pages_follow_the_list_order_when_insertion_order_differs(
     minutes = [3, 1, 4, 0, 5, 2, 6, 8, 7, 9]  # creation minute of each call, in insertion order
     calls = [await insert_call(store, make_call(org.id, created_at=at(60 * m))) for m in minutes]
     expected = sorted(calls, key=lambda c: c.created_at, reverse=True)
-    seen: list[str] = []
-    cursor: CallCursor | None = None
-    inserted = 0
-    while True:
-        page = await store.list_calls(CallQuery(organization_id=org.id, limit=3, after=cursor))
-        if not page.calls:
-            break
-        seen += ids(page.calls)
-        cursor = CallCursor(page.calls[-1].created_at, page.calls[-1].seq)
-        # meanwhile: a newer call, and one created at the same instant as the page's last
-        await insert_call(store, make_call(org.id, created_at=at(10_000 + inserted)))
-        await insert_call(store, make_call(org.id, created_at=cursor.created_at))
-        inserted += 1
-    assert seen == ids(expected)
+    assert await page_through(store, org.id, same_instant=True) == ids(expected)
 
 
 async def test_active_calls_and_counts(store: Store) -> None:
