@@ -36,7 +36,8 @@ ended with every sentence heard once and answered. A target's ceiling is the lar
 before its first step that did not; a target runs no higher step after that one.
 
 Usage: ``.venv/bin/python bench/sipp_inbound.py [--steps 10,25,50,100]
-[--pbx-steps 10,25,50,100,200,400] [--hold 30] [--rate 20] [--out FILE]``; needs root (SIPp
+[--pbx-steps 10,25,50,100,200,400] [--hold 30] [--rate 20] [--budget 13] [--out FILE]
+[--keep DIR]``; needs root (SIPp
 plays pcaps through a raw socket; the lab runs in a chroot). Writes
 ``bench/results/sipp_inbound-<date>.md``.
 """
@@ -528,6 +529,7 @@ async def run(
     hold_s: float,
     rate: float,
     media_port: int,
+    budget_s: float,
 ) -> tuple[list[Step], Counter[str], int]:
     sentence, sentence_rate = read_wav(cached_utterance(APPOINTMENT, lab.settings.cache_dir))
     assert sentence_rate == RATE
@@ -554,9 +556,15 @@ async def run(
             await wait_healthy(http, bench.node_base, process, log)  # type: ignore[arg-type]
             bench.key = await acme_api_key(database)
             stopped: set[str] = set()
+            deadline = time.monotonic() + budget_s
             for n in sorted(set(steps) | set(pbx_steps)):
                 for target, wanted in (("pbx", pbx_steps), ("voicedock", steps)):
                     if n not in wanted or target in stopped:
+                        continue
+                    needs = n / rate + max(hold_s, n / rate + 15) + 20
+                    if time.monotonic() + needs > deadline:
+                        done.append(Step(target, n, error="not run: past the time budget"))
+                        stopped.add(target)
                         continue
                     print(f"{target}: {n} calls ...", flush=True)
                     try:
@@ -579,12 +587,16 @@ async def run(
 def ceiling(done: list[Step], target: str) -> str:
     """The largest N held before the target's first step that did not hold."""
     held = None
+    why = "every step held; not reached"
     for step in (s for s in done if s.target == target):
+        if step.error.startswith("not run"):
+            why = f"every step run held; {step.n} and above not run: the time budget"
+            break
         if step.problems():
             first = f"first past it: {step.n} ({'; '.join(step.problems())})"
             return f"{held} calls ({first})" if held else f"below {step.n} calls ({first})"
         held = step.n
-    return f">= {held} calls (every step held; not reached)" if held else "not measured"
+    return f">= {held} calls ({why})" if held else "not measured"
 
 
 def ms(values: list[float]) -> str:
@@ -696,6 +708,9 @@ def main() -> None:
     parser.add_argument("--pbx-steps", default="10,25,50,100,200,400", help="N, the PBX alone")
     parser.add_argument("--hold", type=float, default=30.0, help="seconds each call is held")
     parser.add_argument("--rate", type=float, default=20.0, help="calls placed per second")
+    parser.add_argument(
+        "--budget", type=float, default=13.0, help="minutes: no step starts that would end later"
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="copy SIPp's files and the log")
     args = parser.parse_args()
@@ -710,14 +725,23 @@ def main() -> None:
     # Each call holds one RTP stream at the lab (RTP and RTCP ports), the media leg none.
     with sipp_lab(4 * top + 200, sipp_port) as lab, tempfile.TemporaryDirectory() as workdir:
         done, kinds, tracebacks = asyncio.run(
-            run(lab, Path(workdir), steps, pbx_steps, args.hold, args.rate, media_port)
+            run(
+                lab,
+                Path(workdir),
+                steps,
+                pbx_steps,
+                args.hold,
+                args.rate,
+                media_port,
+                args.budget * 60,
+            )
         )
         if args.keep is not None:
             shutil.copytree(workdir, args.keep, dirs_exist_ok=True)
     command = (
         f"flock /work/wt/notes/bench.lock .venv/bin/python bench/sipp_inbound.py "
         f"--steps {args.steps} --pbx-steps {args.pbx_steps} --hold {args.hold:g} "
-        f"--rate {args.rate:g}"
+        f"--rate {args.rate:g} --budget {args.budget:g}"
     )
     text = report(done, kinds, tracebacks, command, started, args.hold, args.rate)
     print(text)
