@@ -51,6 +51,7 @@ import csv
 import dataclasses
 import datetime as dt
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -613,6 +614,7 @@ def report(
     started: str,
     hold_s: float,
     rate: float,
+    pbx_kinds: Counter[str],
 ) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     cores = os.cpu_count() or 1
@@ -692,8 +694,24 @@ def report(
         )
     lines += ["", f"The node's log: {tracebacks} tracebacks; warnings and errors by kind:", ""]
     lines += [f"- {count} × `{kind}`" for kind, count in kinds.most_common(10)] or ["- none"]
+    lines += ["", "Asterisk's log, warnings and errors by kind:", ""]
+    lines += [f"- {count} × `{kind}`" for kind, count in pbx_kinds.most_common(10)] or ["- none"]
     lines += ["", f"Load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", ""]
     return "\n".join(lines)
+
+
+def asterisk_log_kinds(text: str) -> Counter[str]:
+    """Asterisk's WARNING / ERROR lines by kind (source file, function, message, digits
+    masked)."""
+    kinds: Counter[str] = Counter()
+    pattern = re.compile(r"(WARNING|ERROR)\[\d+\](?:\[[^\]]*\])?: (\S+?):\d+ (\S+): (.*)")
+    for line in text.splitlines():
+        found = pattern.search(line)
+        if found:
+            level, source, function, message = found.groups()
+            message = re.sub(r"\d+", "N", message)[:120]
+            kinds[f"{level} {source} {function} {message}"] += 1
+    return kinds
 
 
 def sipp_version() -> str:
@@ -736,14 +754,16 @@ def main() -> None:
                 args.budget * 60,
             )
         )
+        pbx_kinds = asterisk_log_kinds(lab.log_path.read_text(errors="replace"))
         if args.keep is not None:
             shutil.copytree(workdir, args.keep, dirs_exist_ok=True)
+            shutil.copy(lab.log_path, args.keep / "asterisk.log")
     command = (
         f"flock /work/wt/notes/bench.lock .venv/bin/python bench/sipp_inbound.py "
         f"--steps {args.steps} --pbx-steps {args.pbx_steps} --hold {args.hold:g} "
         f"--rate {args.rate:g} --budget {args.budget:g}"
     )
-    text = report(done, kinds, tracebacks, command, started, args.hold, args.rate)
+    text = report(done, kinds, tracebacks, command, started, args.hold, args.rate, pbx_kinds)
     print(text)
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     out = args.out or Path(__file__).parent / "results" / f"sipp_inbound-{day}.md"
