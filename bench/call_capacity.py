@@ -63,6 +63,7 @@ sys.path.insert(0, str(BENCH))
 import media_sessions  # noqa: E402
 from call_capacity_load import callers_main  # noqa: E402
 from call_capacity_standins import REPLY, WORD_SECONDS, standins_main  # noqa: E402
+from greeting_latency import under_test  # noqa: E402
 from media_load import generator_main, pin  # noqa: E402
 
 from voicedock.lab.settings import default_cache_dir  # noqa: E402
@@ -612,20 +613,6 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
             if process.is_alive():
                 process.terminate()
     return done, {"load": load_cores}
-
-
-def under_test() -> str:
-    """Which voicedock runs: its source directory, and its commit when it is a checkout."""
-    import voicedock
-
-    source = Path(voicedock.__file__).resolve().parents[1]
-    done = subprocess.run(
-        ["git", "-C", str(source), "log", "-1", "--format=%h %s"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    return f"{source}" + (f" at {done.stdout.strip()}" if done.returncode == 0 else "")
 
 
 def report(done: list[Step], args: argparse.Namespace, started: str) -> str:

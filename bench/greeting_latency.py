@@ -87,7 +87,7 @@ def presynthesis_setting() -> bool:
 
 
 def under_test() -> str:
-    """Which voicedock runs: its source directory, commit and branch."""
+    """Which voicedock runs: its commit (and whether its source has changes not committed)."""
     source = Path(voicedock.__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
@@ -97,8 +97,7 @@ def under_test() -> str:
         return done.stdout.strip()
 
     dirty = " + uncommitted changes" if git("status", "--porcelain", "--", "src") else ""
-    commit, branch = git("rev-parse", "--short", "HEAD"), git("branch", "--show-current")
-    return f"{source} at {commit} ({branch}){dirty}"
+    return f"the working tree at {git('rev-parse', '--short', 'HEAD')}{dirty}"
 
 
 # -- the service, as a user runs it ----------------------------------------------------------

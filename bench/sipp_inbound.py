@@ -759,7 +759,7 @@ def main() -> None:
             shutil.copytree(workdir, args.keep, dirs_exist_ok=True)
             shutil.copy(lab.log_path, args.keep / "asterisk.log")
     command = (
-        f"flock /work/wt/notes/bench.lock .venv/bin/python bench/sipp_inbound.py "
+        f".venv/bin/python bench/sipp_inbound.py "
         f"--steps {args.steps} --pbx-steps {args.pbx_steps} --hold {args.hold:g} "
         f"--rate {args.rate:g} --budget {args.budget:g}"
     )
