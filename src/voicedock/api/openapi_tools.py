@@ -13,9 +13,15 @@ from voicedock.api.openapi_schema import (
     ref,
 )
 from voicedock.calls.control import TRANSFER_MODES
-from voicedock.calls.tool_config import TEMPLATE_ID, TOOL_TYPES, WEBHOOK
+from voicedock.calls.tool_config import (
+    END_CALL,
+    SEND_DTMF,
+    TEMPLATE_ID,
+    TOOL_TYPES,
+    TRANSFER_CALL,
+    WEBHOOK,
+)
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
-from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL
 
 _NAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 _COMMON: dict[str, Schema] = {

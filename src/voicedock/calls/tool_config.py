@@ -28,7 +28,10 @@ from voicedock.calls import fields
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest, Unprocessable
-from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
+from voicedock.pipeline.tools import END_CALL as END_CALL  # the built-in tools: the API names them
+from voicedock.pipeline.tools import SEND_DTMF as SEND_DTMF
+from voicedock.pipeline.tools import TRANSFER_CALL as TRANSFER_CALL
+from voicedock.pipeline.tools import ToolSpec
 
 WEBHOOK = "webhook"
 TOOL_TYPES = (WEBHOOK, END_CALL, TRANSFER_CALL, SEND_DTMF)
