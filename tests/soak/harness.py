@@ -336,16 +336,18 @@ class Soak:
 
     # -- one call
 
+    async def post(self, node: str, path: str, body: dict[str, Any]) -> tuple[int, str]:
+        """``POST path`` on ``node``'s REST API: (status, body text)."""
+        url = f"{self.base(node)}{path}"
+        async with self.session.post(url, json=body, headers=self.headers()) as resp:
+            return resp.status, await resp.text()
+
     async def control(self, call: Call, body: dict[str, Any]) -> int:
         """A command through any live node; 409 is expected once the call is over."""
         node = self.any_node()
         kind = body["type"]
         try:
-            async with self.session.post(
-                f"{self.base(node)}/calls/{call.id}/control", json=body, headers=self.headers()
-            ) as resp:
-                answer = await resp.text()
-                status = resp.status
+            status, answer = await self.post(node, f"/calls/{call.id}/control", body)
         except aiohttp.ClientError as exc:
             if node in self.dead:
                 return 0
@@ -368,11 +370,7 @@ class Soak:
             node = self.any_node()
             body = {"destination": destination, "assistant_id": SUPPORT_ID}
             try:
-                async with self.session.post(
-                    f"{self.base(node)}/calls/outbound", json=body, headers=self.headers()
-                ) as resp:
-                    answer = await resp.text()
-                    status = resp.status
+                status, answer = await self.post(node, "/calls/outbound", body)
             except aiohttp.ClientError as exc:
                 if node not in self.dead:
                     self.result.refused[f"{type(exc).__name__}"] += 1
