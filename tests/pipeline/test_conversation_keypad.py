@@ -16,6 +16,7 @@ from voicedock.pipeline.frames import TranscriptEntry
 from voicedock.pipeline.keypad import KeypadPlan
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
+from .synth import frames, silence, voiced
 from .test_conversation import config, speak, until
 
 pytestmark = pytest.mark.unit
@@ -132,6 +133,27 @@ async def test_a_spoken_turn_ending_during_an_entry_takes_the_keys_first() -> No
     ]
     assert len(llm.calls) == 2  # one reply for the keys and the words together
     assert user_messages(llm) == ["Keypad: 12", "Sorry, which number?"]
+
+
+async def test_a_key_while_the_caller_talks_follows_the_words_in_one_turn() -> None:
+    stt, sink = FakeStt(["My card number is"]), FakeSink(instant=True)
+    llm = FakeLlm(["Thank you."])
+    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+        for frame in frames(voiced(400)):
+            conv.feed_audio(frame)  # the caller is talking...
+        await asyncio.sleep(0.2)
+        press(conv, "42")  # ...and presses keys meanwhile
+        await asyncio.sleep(0.05)
+        for frame in frames(voiced(200) + silence(400)):
+            conv.feed_audio(frame)  # the spoken turn ends: the entry ends with it
+        await until(lambda: len(conv.transcript) == 3)
+    assert said(conv) == [
+        ("user", "My card number is"),
+        ("user", "Keypad: 42"),
+        ("assistant", "Thank you."),
+    ]
+    assert len(llm.calls) == 1
+    assert user_messages(llm) == ["My card number is", "Keypad: 42"]
 
 
 async def test_keys_and_no_words_still_get_their_answer() -> None:
