@@ -434,3 +434,32 @@ async def test_no_silence_prompt_while_the_caller_holds_the_floor(world: World) 
         await asyncio.sleep(0.6)  # a long turn of the caller, never ended
         assert world.tts.texts == []
         assert running.transcript == []
+
+
+async def test_keypad_entry_is_one_user_item_the_model_answers(world: World) -> None:
+    world.tts.ms_per_char = 50
+    long = "One two three four five six seven eight nine ten eleven twelve."
+    call_id = await answered_realtime_call(
+        world, {"url": world.realtime_url, "api_key": KEY}, keypad={"timeout_seconds": 5}
+    )
+    await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
+    await world.engine.control(ACME_ID, call_id, Say(long))
+    channel = world.fake.channel()
+    await until(lambda: len(channel.played) >= 80)  # well into the long message
+    for digit in "1234#":
+        await channel.ws.send_str(f"DTMF_END digit:{digit}")
+    await until(lambda: ("assistant", "Hi") in world.observer.seen)  # the model's answer
+    role, heard = world.observer.seen[1]
+    assert role == "assistant"
+    assert long.startswith(heard)  # the first key cut what was being said
+    assert 0 < len(heard) < len(long)
+    items = [e["item"] for e in world.sent("conversation.item.create")]
+    users = [i["content"][0]["text"] for i in items if i["role"] == "user"]
+    assert users == ["Keypad: 1234#"]  # one item, not one per key
+    assert not any("pressed" in i["content"][0]["text"] for i in items)
+    assert len(world.sent("response.create")) == 1
+    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
+    assert messages[2:] == [("user", "Keypad: 1234#"), ("assistant", "Hi")]

@@ -35,6 +35,10 @@ from voicedock.calls.assistant_config import (
     CONFIG_TEXT_MAX,
     DEFAULT_LLM_FILLER_DELAY_S,
     DEFAULT_LLM_FILLER_MESSAGES,
+    KEYPAD_DEFAULTS,
+    KEYPAD_MAX_DIGITS,
+    KEYPAD_TERMINATORS,
+    KEYPAD_TIMEOUT,
     LIMIT_FIELDS,
     LLM_FILLER_DELAY,
     LLM_FILLER_MESSAGES,
@@ -242,6 +246,37 @@ _CONFIG_PROPS: dict[str, Schema] = {
             "A slow LLM: the caller hears a short phrase, then the reply (pipeline "
             "assistants; not with xai_realtime). In the transcript as an assistant message "
             "of its own, never in the model's context. docs/speech.md."
+        )
+    },
+    "keypad": obj(
+        {
+            "timeout_seconds": {
+                "type": ["number", "null"],
+                "minimum": KEYPAD_TIMEOUT[0],
+                "maximum": KEYPAD_TIMEOUT[1],
+                "default": KEYPAD_DEFAULTS["timeout_seconds"],
+                "description": "The entry ends this long after the last key pressed.",
+            },
+            "terminator": {
+                "enum": [*KEYPAD_TERMINATORS, None],
+                "default": KEYPAD_DEFAULTS["terminator"],
+                "description": "The key that ends the entry (kept in it); null: none.",
+            },
+            "max_digits": {
+                "type": ["integer", "null"],
+                "minimum": KEYPAD_MAX_DIGITS[0],
+                "maximum": KEYPAD_MAX_DIGITS[1],
+                "default": KEYPAD_DEFAULTS["max_digits"],
+                "description": "The entry ends with this many keys.",
+            },
+        },
+        strict=True,
+    )
+    | {
+        "description": (
+            "The caller's keypad: the keys of one entry become one user turn, "
+            '"Keypad: 1234#", answered like a spoken one; each key barges in like speech. '
+            "Without a plan, the defaults apply. docs/keypad.md."
         )
     },
     "analysis_plan": obj(

@@ -33,6 +33,7 @@ from voicedock.domain.records import JsonObject
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
+from voicedock.pipeline import keypad
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
@@ -93,6 +94,7 @@ CONFIG_FIELDS = (
     "silence_prompt_message",
     "dead_air_seconds",
     "dead_air_message",
+    "keypad",
 )
 # Answering-machine detection on outbound calls (pipeline/answering_machine.py).
 VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
@@ -127,6 +129,19 @@ DEFAULT_LLM_FILLER_MESSAGES = DEFAULT_PHRASES
 LLM_FILLER_MESSAGES = (10, 200)
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
+# The caller's keypad (``keypad``): when the digits of one entry become a user turn.
+KEYPAD = "keypad"
+KEYPAD_FIELDS = ("timeout_seconds", "terminator", "max_digits")
+KEYPAD_TIMEOUT, KEYPAD_MAX_DIGITS, KEYPAD_TERMINATORS = (
+    keypad.TIMEOUT_S,
+    keypad.MAX_DIGITS,
+    keypad.TERMINATORS,
+)
+KEYPAD_DEFAULTS = {
+    "timeout_seconds": keypad.DEFAULT_TIMEOUT_S,
+    "terminator": keypad.DEFAULT_TERMINATOR,
+    "max_digits": keypad.DEFAULT_MAX_DIGITS,
+}
 # Set (never by the API) on the configuration of a call the organization's server refused:
 # its first message is the refusal, then it hangs up.
 HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
@@ -172,6 +187,8 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
         out["tool_filler"] = _check_tool_filler(obj["tool_filler"])
     if obj.get(LLM_FILLER) is not None:
         out[LLM_FILLER] = _check_llm_filler(obj[LLM_FILLER])
+    if obj.get(KEYPAD) is not None:
+        out[KEYPAD] = _check_keypad(obj[KEYPAD])
     if obj.get("analysis_plan") is not None:
         out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
     if obj.get(ASSISTANT_REQUEST) is not None:
@@ -256,6 +273,37 @@ def _check_llm_filler(value: object) -> JsonObject:
                 f"of at most {length} characters"
             )
         out["messages"] = [m.strip() for m in messages]
+    return out
+
+
+def _check_keypad(value: object) -> JsonObject:
+    """``{"timeout_seconds": 0.5-30, "terminator": "#" | "*" | null, "max_digits": 1-64}``,
+    each optional (``pipeline/keypad.py`` has the defaults); a null terminator: none, the
+    entry ends on max_digits or the timeout."""
+    obj = fields.require_object(value, KEYPAD)
+    fields.reject_unknown(obj, KEYPAD_FIELDS, KEYPAD)
+    out: JsonObject = {}
+    timeout = obj.get("timeout_seconds")
+    if timeout is not None:
+        low, high = KEYPAD_TIMEOUT
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if not (number and low <= timeout <= high):
+            raise BadRequest(f"{KEYPAD}.timeout_seconds must be a number of seconds, {low}-{high}")
+        out["timeout_seconds"] = timeout
+    if "terminator" in obj:
+        terminator = obj["terminator"]
+        if terminator is not None and terminator not in KEYPAD_TERMINATORS:
+            choices = ", ".join(f'"{t}"' for t in KEYPAD_TERMINATORS)
+            raise BadRequest(f"{KEYPAD}.terminator must be one of {choices}, or null (none)")
+        out["terminator"] = terminator
+    max_digits = obj.get("max_digits")
+    if max_digits is not None:
+        low_digits, high_digits = KEYPAD_MAX_DIGITS
+        if isinstance(max_digits, bool) or not isinstance(max_digits, int):
+            raise BadRequest(f"{KEYPAD}.max_digits must be an integer")
+        if not low_digits <= max_digits <= high_digits:
+            raise BadRequest(f"{KEYPAD}.max_digits must be between {low_digits} and {high_digits}")
+        out["max_digits"] = max_digits
     return out
 
 
