@@ -165,7 +165,7 @@ def _realtime_llm_section(
     URLs checked with ``egress``."""
     llm_config = tenant_sections(config, speech).get("llm_config")
     try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
-        section = realtime_section(dict(llm_config), speech.tts) if llm_config else {}
+        section = realtime_section(dict(llm_config), speech.tts, speech) if llm_config else {}
         if egress is not None:
             check_tenant_urls({**config, "llm_config": section}, egress.policy)
     except BadRequest as exc:
