@@ -487,7 +487,8 @@ def check_tts_voice(
         voice = base
     if voice not in known:
         raise UnresolvableConfig(
-            f"{name}.voice {voice!r} is not a {engine} voice of this node (GET /voices lists them)"
+            f"{name}.voice {voice!r} is not one of this node's {engine} voices "
+            "(GET /voices lists them)"
         )
 
 
