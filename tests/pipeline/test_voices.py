@@ -20,11 +20,12 @@ from voicedock.pipeline.voices import (
 
 pytestmark = pytest.mark.unit
 
-ESPEAK_LISTING = """Pty Language       Age/Gender VoiceName          File                 Other Languages
+ESPEAK_LISTING = """Pty Language       Age/Gender VoiceName          File            Other Languages
  5  af              --/M      Afrikaans          gmw/af
  2  en-gb           --/M      English_(Great_Britain) gmw/en            (en 2)
  2  en-us           --/M      English_(America)  gmw/en-US            (en 3)
  5  bad;rm          --/M      Nasty              x/y
+ 5  chr-US-Qaaa-x-west --/M      Cherokee_          iro/chr
 """
 
 

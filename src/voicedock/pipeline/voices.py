@@ -131,6 +131,8 @@ def parse_espeak_voices(listing: str) -> list[Voice]:
         language, label = fields[1], fields[3]
         if language in voices or not language.replace("-", "").isalnum():
             continue
+        if language != language.lower():  # ``-v`` is looked up in lower case: unreachable
+            continue
         name = label.replace("_", " ")
         voices[language] = Voice(ESPEAK, language, name, language, ESPEAK_RATE)
     return list(voices.values())
