@@ -30,7 +30,7 @@ from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.calls.transfers.decision import NodeTranscriber
-from voicedock.calls.voices import list_voices
+from voicedock.calls.voices import local_voices
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.metrics import ServiceMetrics
@@ -226,7 +226,7 @@ class Service:
         await self.node.start()
         # The node's voices, read once in a worker thread: assistants' voices are checked
         # against them on the event loop (calls/voices.py).
-        await list_voices(self.settings)
+        await local_voices(self.settings)
         await mirror_config(self.store, self.settings)
         await self.webhooks.start()  # also delivers what a previous run left pending
         if isinstance(self.pbx, InboundPbx):

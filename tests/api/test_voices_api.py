@@ -186,3 +186,45 @@ async def test_a_configured_cloud_voice_is_listed_and_previewed(tmp_path: Path) 
             assert failed.status == 503
             assert (await failed.json())["error"] == "Voice unavailable"
             assert "Retry-After" in failed.headers
+
+
+async def test_the_operators_elevenlabs_voices_are_listed_and_previewed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    voice_id = "JBFqnCBsd6RMkjVDRZzb"
+    account = {
+        "voices": [
+            {"voice_id": voice_id, "name": "George", "labels": {"language": "en"}},
+            {"voice_id": "../../admin", "name": "Not an id"},
+        ]
+    }
+    pcm = (np.sin(np.arange(16000) / 4) * 8000).astype("<i2").tobytes()
+    fake = LocalServer()
+    fake.route("GET", "/v1/voices")
+    fake.route("POST", f"/v1/text-to-speech/{voice_id}/stream")
+    async with fake:
+        fake.replies.append(Scripted(chunks=[json.dumps(account).encode()]))
+        fake.replies.append(Scripted(chunks=[pcm]))
+        monkeypatch.setattr("voicedock.pipeline.providers.elevenlabs.ELEVENLABS_BASE_URL", fake.url)
+        settings = make_settings(f"sqlite:///{tmp_path / 'voices.db'}")
+        settings.speech.elevenlabs_api_key = "xi-operator-voices-test"
+        settings.egress.allow_loopback = True  # the stand-in server is on loopback
+        async with serving(settings) as api:
+            voices = await _voices(api)
+            eleven = [v for v in voices.values() if v["provider"] == "elevenlabs"]
+            assert eleven == [voices[f"elevenlabs:{voice_id}"]]  # the odd id is not listed
+            assert eleven[0]["name"] == "George"
+            assert eleven[0]["language"] == "en"
+            assert eleven[0]["sample_rate"] == 16000
+            await _voices(api)  # kept a while: ElevenLabs is not asked again
+            assert [r.path for r in fake.requests] == ["/v1/voices"]
+            resp = await api.client.post(
+                f"/voices/elevenlabs:{voice_id}/preview", json={"text": "Hi."}, headers=api.auth()
+            )
+            assert resp.status == 200, await resp.text()
+            samples, rate = _wav(await resp.read())
+            assert rate == 16000
+            assert len(samples) == 16000
+            asked = fake.requests[-1]
+            assert asked.headers["xi-api-key"] == "xi-operator-voices-test"
+            assert asked.query == {"output_format": "pcm_16000"}

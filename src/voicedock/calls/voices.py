@@ -1,7 +1,8 @@
 """The voices an organization's assistants may speak with, and a voice's preview.
 
 ``list_voices`` is the node's list (``pipeline/voices.py``: the installed Piper and espeak-ng
-voices, the cloud voices the operator configured), read in a worker thread. ``preview`` speaks
+voices, read in a worker thread; the cloud voices the operator configured, ElevenLabs' asked of
+the operator's account through the egress guard). ``preview`` speaks
 a short text in one of them through the node's own synthesis path: a local voice's sentences
 through the node's synthesis pool and cache (``pipeline/synthesis.py``, scoped to the
 organization as a call's are), a cloud voice through its client with the operator's key. The
@@ -22,7 +23,7 @@ from voicedock.egress.settings import egress_guard
 from voicedock.errors import ApiError, NotFound, ProviderError
 from voicedock.pipeline.providers._http import pcm16_wav
 from voicedock.pipeline.synthesis import NodeSynthesis
-from voicedock.pipeline.voices import Voice, node_voices
+from voicedock.pipeline.voices import Voice, elevenlabs_voices, node_voices
 
 PREVIEW_TEXT_MAX = 300  # characters of a preview's text
 PREVIEW_RETRY_AFTER_S = 5
@@ -52,8 +53,17 @@ def voice_json(voice: Voice) -> JsonObject:
     }
 
 
-async def list_voices(settings: Settings) -> list[Voice]:
+async def local_voices(settings: Settings) -> list[Voice]:
+    """The voices the node knows without asking a provider (blocking reads in a thread)."""
     return await asyncio.to_thread(node_voices, settings.speech)
+
+
+async def list_voices(settings: Settings) -> list[Voice]:
+    voices = await local_voices(settings)
+    key = settings.speech.elevenlabs_api_key
+    if key:
+        voices += await elevenlabs_voices(key, egress_guard(settings).for_providers())
+    return voices
 
 
 async def find_voice(settings: Settings, voice_id: str) -> Voice:

@@ -5,7 +5,9 @@
   sample rate), when Piper itself is installed;
 * espeak-ng: every voice of ``espeak-ng --voices``, when the binary is installed;
 * OpenAI: its fixed set of voices, when the operator configured an OpenAI key
-  (``[speech] openai_api_key``).
+  (``[speech] openai_api_key``);
+* ElevenLabs: the voices of the operator's account (``[speech] elevenlabs_api_key``), asked
+  of ElevenLabs (``elevenlabs_voices``, kept a few minutes).
 
 A voice's ``id`` is ``<provider>:<voice>``; ``provider`` and ``voice`` are what an assistant's
 ``tts_config`` names to speak with it. The local lists are read once per process (a model file
@@ -22,16 +24,22 @@ import json
 import logging
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from voicedock.config import SpeechSettings
+from voicedock.egress import Egress
+from voicedock.errors import ProviderError
 
 log = logging.getLogger("voicedock.pipeline")
 
 PIPER = "piper"
 ESPEAK = "espeak-ng"
 OPENAI = "openai"
+ELEVENLABS = "elevenlabs"
+ELEVENLABS_RATE = 16000  # the output format the ElevenLabs client asks for by default
+ELEVENLABS_TTL_S = 300.0  # an account's voice list is asked again after this
 ESPEAK_RATE = 22050  # espeak-ng's own output rate
 OPENAI_RATE = 24000  # the OpenAI speech API's PCM output
 MULTILINGUAL = "mul"  # the BCP 47 tag of a voice that speaks many languages
@@ -143,3 +151,32 @@ def openai_voices() -> list[Voice]:
         Voice(OPENAI, v, v.capitalize(), MULTILINGUAL, OPENAI_RATE, cloud=True)
         for v in sorted(OPENAI_TTS_VOICES)
     ]
+
+
+_accounts: dict[str, tuple[float, tuple[Voice, ...]]] = {}  # api key → (when, voices)
+
+
+async def elevenlabs_voices(
+    api_key: str, egress: Egress | None, *, base_url: str | None = None
+) -> tuple[Voice, ...]:
+    """The voices of the ElevenLabs account of ``api_key`` (none when ElevenLabs cannot be
+    asked now: logged, asked again next time)."""
+    from voicedock.pipeline.providers.elevenlabs import ELEVENLABS_BASE_URL, account_voices
+
+    cached = _accounts.get(api_key)
+    if cached is not None and time.monotonic() - cached[0] < ELEVENLABS_TTL_S:
+        return cached[1]
+    try:
+        listed = await account_voices(
+            api_key, base_url=base_url or ELEVENLABS_BASE_URL, egress=egress
+        )
+    except ProviderError as exc:
+        log.warning("ElevenLabs voices not listed: %s", exc)
+        return ()
+    voices = tuple(
+        Voice(ELEVENLABS, voice_id, name, language or MULTILINGUAL, ELEVENLABS_RATE, cloud=True)
+        for voice_id, name, language in listed
+        if voice_id.isalnum()
+    )
+    _accounts[api_key] = (time.monotonic(), voices)
+    return voices
