@@ -228,3 +228,18 @@ async def test_the_operators_elevenlabs_voices_are_listed_and_previewed(
             asked = fake.requests[-1]
             assert asked.headers["xi-api-key"] == "xi-operator-voices-test"
             assert asked.query == {"output_format": "pcm_16000"}
+
+
+@needs_piper
+async def test_a_preview_without_the_synthesis_pool(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'voices.db'}")
+    settings.speech.presynthesis = False  # no node pool: the voice's own worker thread
+    async with serving(settings) as api:
+        assert api.service.runner.synthesis is None
+        resp = await api.client.post(
+            f"/voices/{PIPER_ID}/preview", json={"text": "Hello."}, headers=api.auth()
+        )
+        assert resp.status == 200, await resp.text()
+        samples, rate = _wav(await resp.read())
+        assert rate == 22050
+        assert 0.3 < len(samples) / rate < 3.0
