@@ -30,6 +30,7 @@ from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.calls.transfers.decision import NodeTranscriber
+from voicedock.calls.voices import local_voices
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.metrics import ServiceMetrics
@@ -223,6 +224,9 @@ class Service:
         # connects, so none of this run's calls is among them, nor a live node's.
         leftovers, lost = await self.node.join()
         await self.node.start()
+        # The node's voices, read once in a worker thread: assistants' voices are checked
+        # against them on the event loop (calls/voices.py).
+        await local_voices(self.settings)
         await mirror_config(self.store, self.settings)
         await self.webhooks.start()  # also delivers what a previous run left pending
         if isinstance(self.pbx, InboundPbx):

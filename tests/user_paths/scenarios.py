@@ -9,8 +9,10 @@ what the far side heard and, where the example is about speech, what it heard wo
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
+import wave
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,9 +28,11 @@ from e2e.audio_helpers import (
 from e2e.test_calls_e2e import get_call, until
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
+from voicedock.pipeline.audio import resample_pcm16
 
 # The text a placeholder content ("...") of an example is replaced with.
 PLACEHOLDER_TEXT = "Your parcel has arrived at the front desk."
+PIPER_VOICE = "piper:en_US-joe-medium"  # the packaged voice calls speak with
 _SMALL_WORDS = {"the", "a", "an", "as", "has", "been", "is", "at", "of", "one", "you", "your"}
 
 
@@ -210,6 +214,10 @@ def scenario_of(example: Example) -> str | None:
             return "list-webhooks"
         if re.fullmatch(r"/webhooks/[^/]+", path):
             return "get-webhook"
+    if (example.method, path) == ("GET", "/voices"):
+        return "list-voices"
+    if example.method == "POST" and re.fullmatch(r"/voices/[^/]+/preview", path):
+        return "voice-preview"
     if (example.method, path) == ("POST", "/webhooks"):
         return "create-webhook"
     if (example.method, path) == ("POST", "/campaigns"):
@@ -470,6 +478,26 @@ async def create_campaign(backend: UserPathBackend, example: Example) -> None:
 
 Scenario = Callable[[UserPathBackend, Example], Awaitable[None]]
 
+
+async def list_voices(backend: UserPathBackend, example: Example) -> None:
+    status, body, _ = await send(backend, example)
+    assert status == expected_status(example), body
+    voices = {v["id"]: v for v in body["voices"]}
+    assert voices[PIPER_VOICE]["sample_rate"] == 22050, voices.get(PIPER_VOICE)
+
+
+async def voice_preview(backend: UserPathBackend, example: Example) -> None:
+    """The WAV the user saves says the text, as the offline recogniser hears it."""
+    method, path, body, headers = fill(example, backend)
+    resp = await backend.client.request(method, path, data=json.dumps(body), headers=headers)
+    assert resp.status == expected_status(example), await resp.text()
+    assert resp.content_type == "audio/wav"
+    with wave.open(io.BytesIO(await resp.read())) as wav:
+        rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
+    assert speech_seconds(resample_pcm16(pcm, rate, 16000), 16000) > 0.5
+    assert_heard(significant(body["text"]), await transcribe(pcm, rate))
+
+
 SCENARIOS: dict[str, Scenario] = {
     "outbound-reference": outbound,
     "outbound-hybrid": outbound,
@@ -487,4 +515,6 @@ SCENARIOS: dict[str, Scenario] = {
     "get-webhook": get_webhook,
     "delete-webhook": delete_webhook,
     "create-campaign": create_campaign,
+    "list-voices": list_voices,
+    "voice-preview": voice_preview,
 }

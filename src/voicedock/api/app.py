@@ -15,6 +15,7 @@ from voicedock.api import (
     metrics_routes,
     resource_routes,
     tool_template_routes,
+    voice_routes,
     webhook_routes,
 )
 from voicedock.api.keys import MEDIA_PATH, SERVICE
@@ -61,6 +62,7 @@ def create_app(
     if settings.console.enabled:
         app.add_routes(console_routes.routes)
     app.add_routes(tool_template_routes.routes)
+    app.add_routes(voice_routes.routes)
     events_routes.setup(app, settings.limits)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)

@@ -29,6 +29,7 @@ from voicedock.api.openapi_schema import (
     text,
 )
 from voicedock.api.openapi_tools import TOOL_ITEM, TOOL_TEMPLATE_PATHS, TOOL_TEMPLATE_SCHEMAS
+from voicedock.api.openapi_voices import VOICE_PATHS, VOICE_SCHEMAS
 from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import (
     ANALYSIS_TEXT_MAX,
@@ -935,6 +936,7 @@ def openapi_document() -> Schema:
                         **CAMPAIGN_PATHS,
                         **CONSOLE_PATHS,
                         **TOOL_TEMPLATE_PATHS,
+                        **VOICE_PATHS,
                     }
                 )
             ),
@@ -945,6 +947,7 @@ def openapi_document() -> Schema:
                     **CAMPAIGN_SCHEMAS,
                     **CONSOLE_SCHEMAS,
                     **TOOL_TEMPLATE_SCHEMAS,
+                    **VOICE_SCHEMAS,
                 },
                 "securitySchemes": {
                     "BearerAuth": {
