@@ -1,40 +1,13 @@
-"""The OpenAPI description of ``/api-keys``, the web console's session and files, ``/metrics``."""
+"""The OpenAPI description of the web console's session and files, ``/metrics``."""
 
 from __future__ import annotations
 
 from voicedock.api.api_keys import MAX_NAME
-from voicedock.api.openapi_schema import PATH_ID, TIME, Schema, nullable, obj, operation, ref, text
-from voicedock.domain.records import KeyScope
+from voicedock.api.openapi_schema import TIME, Schema, obj, operation, ref, text
 
-_SCOPE: Schema = {
-    "enum": [s.value for s in KeyScope],
-    "description": "read_only: GET only (anything else is 403); full: the whole API; "
-    "admin: also manages the organization's API keys.",
-}
-_KEY_PROPS: dict[str, Schema] = {
-    "id": {"type": "string"},
-    "name": {"type": "string"},
-    "scope": _SCOPE,
-    "created_at": TIME,
-    "revoked_at": TIME,
-}
 _NAME: Schema = text(MAX_NAME, line=True)
 
 CONSOLE_SCHEMAS: dict[str, Schema] = {
-    "ApiKey": obj(_KEY_PROPS, tuple(_KEY_PROPS), strict=False),
-    "ApiKeyCreated": obj(
-        {
-            **_KEY_PROPS,
-            "key": {"type": "string", "description": "vd_...: shown only in this response"},
-        },
-        (*_KEY_PROPS, "key"),
-        strict=False,
-    ),
-    "ApiKeyCreate": obj({"name": nullable(_NAME), "scope": nullable(_SCOPE)}),
-    "ApiKeyUpdate": obj({"name": _NAME}, ("name",)),
-    "ApiKeyList": obj(
-        {"api_keys": {"type": "array", "items": ref("ApiKey")}}, ("api_keys",), strict=False
-    ),
     "ConsoleSignIn": obj({"api_key": text(300, line=True)}, ("api_key",)),
     "ConsoleSession": obj(
         {
@@ -51,43 +24,9 @@ CONSOLE_SCHEMAS: dict[str, Schema] = {
     ),
 }
 
-_ADMIN = " Needs an admin key (403 otherwise)."
-_KEY_ERRORS = "401 403 404"
 _FILE = {"name": "file", "in": "path", "required": True, "schema": {"type": "string"}}
 
 CONSOLE_PATHS: dict[str, Schema] = {
-    "/api-keys": {
-        "get": operation(
-            "List the organization's API keys (never their secrets)." + _ADMIN,
-            ("200", "ApiKeyList"),
-            errors="401 403",
-        ),
-        "post": operation(
-            "Create an API key; the secret is in this answer only." + _ADMIN,
-            ("201", "ApiKeyCreated"),
-            body="ApiKeyCreate",
-            errors="400 401 403 413",
-        ),
-    },
-    "/api-keys/{id}": {
-        "get": operation(
-            "Get an API key." + _ADMIN, ("200", "ApiKey"), params=[PATH_ID], errors=_KEY_ERRORS
-        ),
-        "patch": operation(
-            "Rename an API key." + _ADMIN,
-            ("200", "ApiKey"),
-            body="ApiKeyUpdate",
-            params=[PATH_ID],
-            errors="400 401 403 404 413",
-        ),
-        "delete": operation(
-            "Revoke an API key now: its requests, open event streams and console sessions "
-            "end. It stays listed with revoked_at." + _ADMIN,
-            ("200", "ApiKey"),
-            params=[PATH_ID],
-            errors=_KEY_ERRORS,
-        ),
-    },
     "/metrics": {
         "get": operation(
             "Prometheus metrics (text exposition format). Authenticated with the [metrics] "

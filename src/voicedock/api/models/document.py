@@ -1,0 +1,154 @@
+"""``/openapi.json``: the models' JSON Schemas and the routes' metadata, with the links between
+operations (what one answers feeds the next: the ``call_id`` of ``POST /calls/outbound`` is the
+id of ``GET /calls/{id}`` and of its control)."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import msgspec
+
+from voicedock import __version__
+from voicedock.api import (
+    openapi,
+    openapi_campaigns,
+    openapi_console,
+    openapi_tools,
+    openapi_webhooks,
+)
+from voicedock.api.models import api_keys
+from voicedock.api.models.operations import Schema
+
+# Each resource's module: PATHS (route metadata) and MODELS (what its routes read and answer).
+GROUPS: tuple[Any, ...] = (api_keys,)
+# The routes not described by models yet: their hand-written paths and schemas.
+_HAND_WRITTEN: tuple[tuple[dict[str, Schema], dict[str, Schema]], ...] = (
+    (openapi.PATHS, openapi.SCHEMAS),
+    (openapi_webhooks.WEBHOOK_PATHS, openapi_webhooks.WEBHOOK_SCHEMAS),
+    (openapi_campaigns.CAMPAIGN_PATHS, openapi_campaigns.CAMPAIGN_SCHEMAS),
+    (openapi_console.CONSOLE_PATHS, openapi_console.CONSOLE_SCHEMAS),
+    (openapi_tools.TOOL_TEMPLATE_PATHS, openapi_tools.TOOL_TEMPLATE_SCHEMAS),
+)
+
+# (source path, its success status, body field, the operations that take it as "id").
+_LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("/calls/outbound", "200", "call_id", ("get /calls/{id}", "post /calls/{id}/control")),
+    (
+        "/assistants",
+        "201",
+        "id",
+        ("get /assistants/{id}", "patch /assistants/{id}", "delete /assistants/{id}"),
+    ),
+    (
+        "/tool-templates",
+        "201",
+        "id",
+        ("get /tool-templates/{id}", "patch /tool-templates/{id}", "delete /tool-templates/{id}"),
+    ),
+    ("/webhooks", "201", "id", ("get /webhooks/{id}", "delete /webhooks/{id}")),
+    (
+        "/campaigns",
+        "201",
+        "id",
+        (
+            "get /campaigns/{id}",
+            "get /campaigns/{id}/contacts",
+            "post /campaigns/{id}/contacts",
+            "post /campaigns/{id}/pause",
+            "post /campaigns/{id}/resume",
+            "post /campaigns/{id}/cancel",
+        ),
+    ),
+    (
+        "/api-keys",
+        "201",
+        "id",
+        ("get /api-keys/{id}", "patch /api-keys/{id}", "delete /api-keys/{id}"),
+    ),
+)
+
+
+def _pointer(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+def _with_links(paths: dict[str, Schema]) -> dict[str, Schema]:
+    for source, status, field, targets in _LINKS:
+        links: Schema = {}
+        for target in targets:
+            method, path = target.split(" ")
+            name = method.capitalize() + "".join(
+                part.strip("{}").capitalize() for part in path.split("/") if part
+            )
+            links[name] = {
+                "operationRef": _pointer(path, method),
+                "parameters": {"id": f"$response.body#/{field}"},
+            }
+        paths[source]["post"]["responses"][status]["links"] = links
+    # A saved assistant is what a call (or a campaign) names: its id fills the body's field.
+    for name, target in (("PlaceCall", "/calls/outbound"), ("StartCampaign", "/campaigns")):
+        paths["/assistants"]["post"]["responses"]["201"]["links"][name] = {
+            "operationRef": _pointer(target, "post"),
+            "requestBody": {"assistant_id": "$response.body#/id"},
+        }
+    return paths
+
+
+def model_schemas(models: tuple[type[msgspec.Struct], ...]) -> dict[str, Schema]:
+    """The models' JSON Schemas (2020-12) by name, each with its cross-field ``SCHEMA`` rules."""
+    _, components = msgspec.json.schema_components(
+        models, ref_template="#/components/schemas/{name}"
+    )
+    for model in models:
+        extra = getattr(model, "SCHEMA", None)
+        if extra:
+            components[model.__name__] = {**components[model.__name__], **copy.deepcopy(extra)}
+    return components
+
+
+@functools.cache
+def _document() -> Schema:
+    paths: dict[str, Schema] = {}
+    schemas: dict[str, Schema] = {}
+    models: list[type[msgspec.Struct]] = []
+    sources = [*_HAND_WRITTEN, *((group.PATHS, {}) for group in GROUPS)]
+    for group_paths, group_schemas in sources:
+        for path, item in copy.deepcopy(group_paths).items():
+            paths.setdefault(path, {}).update(item)
+        schemas.update(copy.deepcopy(group_schemas))
+    for group in GROUPS:
+        models.extend(m for m in group.MODELS if m not in models)
+    schemas.update(model_schemas(tuple(models)))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "VoiceDock API",
+            "version": __version__,
+            "description": "AI voice assistants on the phone through your own PBX.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"BearerAuth": []}],
+        "paths": _with_links(paths),
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "BearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "API key authentication.",
+                }
+            },
+        },
+    }
+
+
+def openapi_document() -> Schema:
+    return copy.deepcopy(_document())
+
+
+@functools.cache
+def openapi_json() -> bytes:
+    """The document as served (built once)."""
+    return msgspec.json.encode(_document())
