@@ -575,65 +575,7 @@ SCHEMAS: dict[str, Schema] = {
         ("name",),
         strict=False,
     ),
-    "Health": obj(
-        {
-            "status": {
-                "enum": ["ok", "degraded", "unavailable"],
-                "description": "ok (200): the database answers and every PBX link is up, or "
-                "pbx.kind is none; degraded: the database answers but a PBX link is down — 200 "
-                "while calls can still be placed (one of several servers down), 503 when they "
-                "cannot; unavailable (503): the database does not answer.",
-            },
-            "can_place_calls": {"type": "boolean"},
-            "database": obj({"status": {"enum": ["up", "down"]}}, ("status",), strict=False),
-            "pbx": obj(
-                {
-                    "kind": {"type": "string", "description": "asterisk, freeswitch or none"},
-                    "status": {"enum": ["up", "down", "disabled"]},
-                    "links": {
-                        "type": "object",
-                        "description": "Each connection calls need: ari and (when originating "
-                        "through AMI) ami for Asterisk, esl for FreeSWITCH; none for kind none.",
-                        "additionalProperties": {"enum": ["up", "down"]},
-                    },
-                    "servers": {
-                        "type": "object",
-                        "description": "Several PBX servers ([[pbx.asterisk.servers]]): each "
-                        "one's status and links by name (links above are then named "
-                        "<server>.<link>). Calls can be placed while any server is up (200); "
-                        "status is ok only while every one is.",
-                        "additionalProperties": obj(
-                            {
-                                "status": {"enum": ["up", "down"]},
-                                "links": {
-                                    "type": "object",
-                                    "additionalProperties": {"enum": ["up", "down"]},
-                                },
-                            },
-                            ("status", "links"),
-                            strict=False,
-                        ),
-                    },
-                },
-                ("kind", "status", "links"),
-                strict=False,
-            ),
-        },
-        ("status", "can_place_calls", "database", "pbx"),
-        strict=False,
-    ),
 }
-
-
-def _health_op() -> Schema:
-    op = operation(
-        "Service health: database and PBX links", ("200", "Health"), errors="", public=True
-    )
-    op["responses"]["503"] = {
-        "description": "The service cannot place calls (the body names the component down)",
-        "content": {"application/json": {"schema": ref("Health")}},
-    }
-    return op
 
 
 def _operators_numbers(
@@ -792,17 +734,5 @@ PATHS: dict[str, Schema] = {
             params=[{**PATH_ID, "name": "name"}],
             errors="401 404",
         ),
-    },
-    "/health": {"get": _health_op()},
-    "/openapi.json": {"get": operation("This document", ("200", None), errors="", public=True)},
-    # Client media mode only (else 404); the call's token in MEDIA_START is the credential.
-    "/media": {
-        "get": operation(
-            "Call media websocket (client mode): Asterisk connects; a MEDIA_START without the "
-            "call's token (VOICEDOCK_MEDIA_TOKEN, set over ARI) is closed with 1008",
-            ("101", None),
-            errors="404",
-            public=True,
-        )
     },
 }

@@ -10,11 +10,14 @@ import logging
 import uuid
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
+from voicedock.api.models.base import reply
+from voicedock.api.models.health import Health
 from voicedock.api.serialize import assistant_json, number_json, trunk_json
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
@@ -307,7 +310,7 @@ async def health(request: web.Request) -> web.Response:
         "pbx": pbx_body,
     }
     serving = status == "ok" or (status == "degraded" and can_place_calls)
-    return web.json_response(body, status=200 if serving else 503)
+    return reply(msgspec.convert(body, Health), status=200 if serving else 503)
 
 
 def _up(up: bool) -> str:
