@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
+from voicedock.api.models.tools import TOOL_ITEM
 from voicedock.api.openapi_campaigns import ASSISTANT_CHOICE_PROPS
 from voicedock.api.openapi_schema import (
     DESTINATION,
@@ -21,7 +22,6 @@ from voicedock.api.openapi_schema import (
     ref,
     text,
 )
-from voicedock.api.openapi_tools import TOOL_ITEM
 from voicedock.calls.assistant_config import (
     ANALYSIS_TEXT_MAX,
     CONFIG_TEXT_MAX,

@@ -25,7 +25,7 @@ Scope = Annotated[
 Name = Annotated[str, text(MAX_NAME, line=True)]
 
 
-class ApiKey(Reply):
+class ApiKey(Reply, kw_only=True):
     """A key as listed: never its secret nor its hash."""
 
     id: str
@@ -45,7 +45,7 @@ class ApiKey(Reply):
         )
 
 
-class ApiKeyCreated(ApiKey):
+class ApiKeyCreated(ApiKey, kw_only=True):
     key: Annotated[str, Meta(description="vd_...: shown only in this response")]
 
     @classmethod
@@ -53,16 +53,16 @@ class ApiKeyCreated(ApiKey):
         return cls(**msgspec.structs.asdict(ApiKey.of(key)), key=secret)
 
 
-class ApiKeyCreate(Body):
+class ApiKeyCreate(Body, kw_only=True):
     name: Name | None = None
     scope: Scope | None = None
 
 
-class ApiKeyUpdate(Body):
+class ApiKeyUpdate(Body, kw_only=True):
     name: Name
 
 
-class ApiKeyList(Reply):
+class ApiKeyList(Reply, kw_only=True):
     api_keys: list[ApiKey]
 
 

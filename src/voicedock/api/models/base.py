@@ -15,7 +15,8 @@ from voicedock.errors import BadRequest
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A request body: any field it does not name is refused (400 naming it).
 
-    ``SCHEMA``: JSON Schema rules across fields (which fields go together) published beside the
+    Each model passes ``kw_only=True`` too (msgspec takes it per class). ``SCHEMA``: JSON
+    Schema rules across fields (which fields go together) published beside the
     fields' own; the handler's semantic checks (calls/) enforce them."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {}

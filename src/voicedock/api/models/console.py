@@ -16,11 +16,11 @@ from voicedock.domain.records import ApiKey as ApiKeyRecord
 from voicedock.domain.records import ConsoleSession as SessionRecord
 
 
-class ConsoleSignIn(Body):
+class ConsoleSignIn(Body, kw_only=True):
     api_key: Annotated[str, text(300, line=True)]
 
 
-class ConsoleSession(Reply):
+class ConsoleSession(Reply, kw_only=True):
     organization_id: str
     key: ApiKey
     csrf_token: Annotated[

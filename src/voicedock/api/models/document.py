@@ -11,21 +11,16 @@ from typing import Any
 import msgspec
 
 from voicedock import __version__
-from voicedock.api import (
-    openapi,
-    openapi_campaigns,
-    openapi_tools,
-)
-from voicedock.api.models import api_keys, call_events, console, health, webhooks
-from voicedock.api.models.operations import Schema
+from voicedock.api import openapi, openapi_campaigns
+from voicedock.api.models import api_keys, call_events, console, health, tools, webhooks
+from voicedock.api.models.operations import Schema, ref
 
 # Each resource's module: PATHS (route metadata) and MODELS (what its routes read and answer).
-GROUPS: tuple[Any, ...] = (call_events, webhooks, api_keys, console, health)
+GROUPS: tuple[Any, ...] = (call_events, tools, webhooks, api_keys, console, health)
 # The routes not described by models yet: their hand-written paths and schemas.
 _HAND_WRITTEN: tuple[tuple[dict[str, Schema], dict[str, Schema]], ...] = (
     (openapi.PATHS, openapi.SCHEMAS),
     (openapi_campaigns.CAMPAIGN_PATHS, openapi_campaigns.CAMPAIGN_SCHEMAS),
-    (openapi_tools.TOOL_TEMPLATE_PATHS, openapi_tools.TOOL_TEMPLATE_SCHEMAS),
 )
 
 # (source path, its success status, body field, the operations that take it as "id").
@@ -97,6 +92,9 @@ def model_schemas(models: tuple[type[msgspec.Struct], ...]) -> dict[str, Schema]
     _, components = msgspec.json.schema_components(
         models, ref_template="#/components/schemas/{name}"
     )
+    for schema in components.values():
+        if "\n" in schema.get("description", ""):  # a model's docstring, as one paragraph
+            schema["description"] = " ".join(schema["description"].split())
     for model in models:
         extra = getattr(model, "SCHEMA", None)
         if extra:
@@ -117,6 +115,9 @@ def _document() -> Schema:
     for group in GROUPS:
         models.extend(m for m in group.MODELS if m not in models)
     schemas.update(model_schemas(tuple(models)))
+    for group in GROUPS:
+        for name, members in getattr(group, "UNIONS", {}).items():
+            schemas[name] = {"oneOf": [ref(member) for member in members]}
     return {
         "openapi": "3.1.0",
         "info": {

@@ -13,16 +13,16 @@ from voicedock.api.models.operations import Schema, operation, ref
 UpDown = Literal["up", "down"]
 
 
-class DatabaseHealth(Reply):
+class DatabaseHealth(Reply, kw_only=True):
     status: UpDown
 
 
-class ServerHealth(Reply):
+class ServerHealth(Reply, kw_only=True):
     status: UpDown
     links: dict[str, UpDown]
 
 
-class PbxHealth(Reply):
+class PbxHealth(Reply, kw_only=True):
     kind: Annotated[str, Meta(description="asterisk, freeswitch or none")]
     status: Literal["up", "down", "disabled"]
     links: Annotated[
@@ -45,7 +45,7 @@ class PbxHealth(Reply):
     ) = UNSET
 
 
-class Health(Reply):
+class Health(Reply, kw_only=True):
     status: Annotated[
         Literal["ok", "degraded", "unavailable"],
         Meta(

@@ -16,7 +16,7 @@ from voicedock.webhooks.events import format_timestamp
 MAX_URL_LENGTH = 2000
 
 
-class Webhook(Reply):
+class Webhook(Reply, kw_only=True):
     id: str
     url: str
     assistant_id: str | None
@@ -36,7 +36,7 @@ class Webhook(Reply):
         )
 
 
-class WebhookCreated(Webhook):
+class WebhookCreated(Webhook, kw_only=True):
     secret: Annotated[
         str, Meta(description="whsec_...: shown only in this response; verifies signatures")
     ]
@@ -55,7 +55,7 @@ class WebhookCreated(Webhook):
         )
 
 
-class WebhookCreate(Body):
+class WebhookCreate(Body, kw_only=True):
     url: Annotated[
         str, Meta(min_length=1, max_length=MAX_URL_LENGTH, extra_json_schema={"format": "uri"})
     ]
@@ -70,7 +70,7 @@ class WebhookCreate(Body):
         return [t.value for t in sorted(set(self.event_types), key=order.index)]
 
 
-class WebhookList(Reply):
+class WebhookList(Reply, kw_only=True):
     webhooks: list[Webhook]
 
 
