@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
 from voicedock.api.models.tools import TOOL_ITEM
-from voicedock.api.openapi_campaigns import ASSISTANT_CHOICE_PROPS
 from voicedock.api.openapi_schema import (
-    DESTINATION,
     E164,
     ID,
     PATH_ID,
-    TEXT,
     TIME,
     Schema,
-    assistant_choice,
     nullable,
     obj,
     operation,
@@ -37,8 +32,6 @@ from voicedock.calls.assistant_config import (
     TOOL_FILLER_MESSAGE_MAX,
     VOICEMAIL_DETECTION,
 )
-from voicedock.calls.control import TRANSFER_MODES
-from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
 from voicedock.calls.tool_config import MAX_TOOLS
 from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
@@ -289,22 +282,6 @@ _CONFIG_PROPS: dict[str, Schema] = {
         'words were heard (a stalled provider); default "One moment, please.".',
     },
 }
-_CALL_SUMMARY_PROPS: dict[str, Schema] = {
-    "id": {"type": "string"},
-    "caller_phone": {"type": ["string", "null"]},
-    "assistant_phone": {"type": ["string", "null"]},
-    "status": {"enum": ["connecting", "in-progress", "ended", "failed"]},
-    "error": {"type": ["string", "null"]},
-    "started_at": TIME,
-    "ended_at": TIME,
-    "duration_seconds": {"type": ["integer", "null"]},
-    "summary": {"type": ["string", "null"]},
-    "agent_name": {"type": ["string", "null"]},
-    "business_name": {"type": ["string", "null"]},
-    "created_at": TIME,
-    "updated_at": TIME,
-}
-
 # In a request, null for an optional setting is the same as leaving it out (in a PATCH: it
 # removes the setting); an assistant's name and active are never null.
 _CONFIG_IN: dict[str, Schema] = {key: nullable(schema) for key, schema in _CONFIG_PROPS.items()}
@@ -321,199 +298,12 @@ SCHEMAS: dict[str, Schema] = {
     "TtsConfig": _section(provider_keys.TTS),
     "LlmConfig": _LLM_SECTIONS,
     "RealtimeConfig": _REALTIME_SECTION,
-    "Error": obj(
-        {"error": {"type": "string"}, "message": {"type": "string"}},
-        ("error", "message"),
-        strict=False,
-    ),
     "AssistantConfig": {
         **obj(_CONFIG_IN),
         **_PROVIDER_RULES,
         "description": "null for an optional setting: not set (the saved assistant's, or the "
         "default, applies).",
     },
-    "OutboundCallRequest": obj(
-        {
-            "destination": DESTINATION,
-            **ASSISTANT_CHOICE_PROPS,
-            "number_id": nullable(ID),
-            "ring_timeout_seconds": nullable(
-                {
-                    "type": "integer",
-                    "minimum": RING_TIMEOUT_BOUNDS[0],
-                    "maximum": RING_TIMEOUT_BOUNDS[1],
-                    "default": RING_TIMEOUT_DEFAULT,
-                    "description": "Seconds the call may ring unanswered; then it fails no-answer.",
-                }
-            ),
-            "record": nullable(
-                {
-                    "type": "boolean",
-                    "description": "Record this call (overrides the assistant's record).",
-                }
-            ),
-            "agent_id": {**ID, "deprecated": True},
-            "agent": {**ref("AssistantConfig"), "deprecated": True},
-            "agent_config": {**ref("AssistantConfig"), "deprecated": True},
-        },
-        ("destination",),
-    )
-    | assistant_choice(
-        ("assistant_id", "agent_id"), ("assistant", "agent"), ("assistant_override", "agent_config")
-    ),
-    "OutboundCallResponse": obj(
-        {
-            "success": {"type": "boolean"},
-            "call_id": {"type": "string"},
-            "room_name": {"type": "string"},
-            "status": {"enum": ["dialing"]},
-        },
-        ("success", "call_id", "status"),
-        strict=False,
-    ),
-    "CallSummary": obj(_CALL_SUMMARY_PROPS, tuple(_CALL_SUMMARY_PROPS), strict=False),
-    "CallList": obj(
-        {
-            "calls": {"type": "array", "items": ref("CallSummary")},
-            "pagination": obj(
-                {n: {"type": "integer"} for n in ("total", "limit", "offset")},
-                ("total", "limit", "offset"),
-            ),
-            "next_cursor": {"type": ["string", "null"]},
-        },
-        ("calls", "pagination"),
-        strict=False,
-    ),
-    "Call": obj(
-        {
-            **_CALL_SUMMARY_PROPS,
-            "analysis_result": nullable(
-                obj(
-                    {
-                        "summary": {},
-                        "sentiment": {},
-                        "method": {"enum": ["llm", "heuristic"]},
-                        "structured_data": {"type": ["object", "null"]},
-                        "structured_data_error": {"type": "string"},
-                        "success_evaluation": {"type": ["string", "null"]},
-                    },
-                    strict=False,
-                )
-            ),
-            "messages": {"type": "array", "items": obj({"role": {}, "content": {}}, strict=False)},
-            "agent_id": {"type": ["string", "null"]},
-            "number_id": {"type": ["string", "null"]},
-            "phone_number": {"type": ["string", "null"]},
-            "direction": {"enum": ["inbound", "outbound"]},
-            "end_reason": {
-                "type": ["string", "null"],
-                "description": 'Why the call ended; "cancelled": end-call before answer.',
-            },
-            "transferred_to": {"type": ["string", "null"]},
-            "transferred_at": TIME,
-            "node": {
-                "type": ["string", "null"],
-                "description": "The voicedock node serving the call ([node] id).",
-            },
-            "pbx": {
-                "type": ["string", "null"],
-                "description": "The PBX server carrying the call ([[pbx.asterisk.servers]] "
-                "name); null with one PBX.",
-            },
-            "api_key_id": {
-                "type": ["string", "null"],
-                "description": "The API key that placed the call (see /api-keys); null inbound.",
-            },
-            "latency": {"type": "array"},
-            "timings": nullable(
-                {
-                    **obj(
-                        {
-                            "media_connected_ms": {
-                                "type": ["integer", "null"],
-                                "description": "The answer → the call's media connected (the "
-                                "media leg up and bridged with the callee): audio written from "
-                                "then on reaches them.",
-                            },
-                            "first_audio_ms": {
-                                "type": ["integer", "null"],
-                                "description": "The answer → the assistant's first audio "
-                                "written to the media leg (the greeting, when there is a first "
-                                "message); null: nothing was said.",
-                            },
-                        },
-                        strict=False,
-                    ),
-                    "description": "The media leg after the answer, in ms from the answer as "
-                    "voicedock learnt it (started_at); null: not answered, or no media.",
-                }
-            ),
-            "recording_url": {
-                "type": ["string", "null"],
-                "description": "GET it (same API key) for the call's recording; null: none.",
-            },
-            "recording_duration_seconds": {"type": ["number", "null"]},
-            "answering_machine": nullable(
-                obj(
-                    {
-                        "result": {"enum": ["human", "machine", "unknown"]},
-                        "evidence": {
-                            "type": "object",
-                            "description": "reason, decided_at_ms, initial_silence_ms, "
-                            "greeting_ms, beep_at_ms (ms of the callee's audio); "
-                            "message_at_ms when a message was left.",
-                        },
-                    },
-                    strict=False,
-                )
-            ),
-            "events": {
-                "type": "array",
-                "items": {"type": "object"},
-                "description": "The call's timeline ({type, data, created_at}). A transcript "
-                "event's data has role, content, started_at, ended_at, interrupted: the first "
-                "assistant one's started_at minus the call's started_at is how long the callee "
-                "waited for the greeting after answering.",
-            },
-            "campaign_id": {
-                "type": ["string", "null"],
-                "description": "The campaign whose contact the call dials (also in the list).",
-            },
-        },
-        ("id", "status", "messages", "created_at"),
-        strict=False,
-    ),
-    "ControlCommand": {
-        "oneOf": [
-            obj(
-                {
-                    "type": {"const": "inject-context"},
-                    "content": TEXT,
-                    "trigger_response": {"type": "boolean"},
-                },
-                ("type", "content"),
-            ),
-            obj({"type": {"const": "say"}, "content": TEXT}, ("type", "content")),
-            {
-                **obj({"type": {"const": "end-call"}, "message": TEXT}, ("type",)),
-                "description": "Ends an answered call; cancels a call still connecting.",
-            },
-            obj(
-                {
-                    "type": {"const": "transfer"},
-                    "destination": {"anyOf": [E164, ID]},
-                    "announcement": TEXT,
-                    "mode": {"enum": list(TRANSFER_MODES)},
-                    "summary": TEXT,
-                },
-                ("type", "destination"),
-            ),
-        ]
-    },
-    "ControlResponse": obj(
-        {"success": {"type": "boolean"}, "message": {"type": "string"}},
-        ("success", "message"),
-    ),
     "Assistant": obj(
         {
             "id": {"type": "string"},
@@ -591,79 +381,7 @@ def _operators_numbers(
     return {**op, "description": description}
 
 
-_LIST_PARAMS: list[Schema] = [
-    {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-    },
-    {
-        "name": "offset",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-    },
-    {
-        "name": "status",
-        "in": "query",
-        "schema": {"enum": ["connecting", "in-progress", "ended", "failed"]},
-        "description": 'A call the outbound response calls "dialing" is connecting until answered.',
-    },
-    {"name": "start_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-    {"name": "end_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-    {
-        "name": "campaign_id",
-        "in": "query",
-        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$"},
-        "description": "Only the calls this campaign placed (one per attempt of each contact).",
-    },
-    {
-        "name": "cursor",
-        "in": "query",
-        "schema": {"type": "string", "pattern": CURSOR_PATTERN},
-        "description": "next_cursor of the previous page, unchanged (empty: the first page)",
-    },
-]
-_IDEMPOTENCY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]+$"},
-    "description": "A replay returns the first response and places no second call.",
-}
-
 PATHS: dict[str, Schema] = {
-    "/calls": {
-        "get": operation("List calls", ("200", "CallList"), params=_LIST_PARAMS, errors="400 401"),
-    },
-    "/calls/outbound": {
-        "post": operation(
-            "Initiate outbound call",
-            ("200", "OutboundCallResponse"),
-            body="OutboundCallRequest",
-            params=[_IDEMPOTENCY],
-            errors="400 401 403 404 413 422 429 503",
-        ),
-    },
-    "/calls/{id}": {
-        "get": operation("Get call by ID", ("200", "Call"), params=[PATH_ID], errors="401 404"),
-    },
-    "/calls/{id}/recording": {
-        "get": {
-            **operation(
-                "Download the call's recording", ("200", None), params=[PATH_ID], errors="401 404"
-            ),
-            "description": "WAV or FLAC, stereo: caller left, assistant right. Range requests "
-            "are answered 206. 404 when the call has no recording or it was deleted (retention).",
-        },
-    },
-    "/calls/{id}/control": {
-        "post": operation(
-            "Send control command to active call",
-            ("200", "ControlResponse"),
-            body="ControlCommand",
-            params=[PATH_ID],
-            errors="400 401 403 404 409 413 503",
-        ),
-    },
     "/assistants": {
         "get": operation("List assistants", ("200", None), errors="401"),
         "post": operation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoneinfo import available_timezones
 
 from voicedock.api.body import MAX_OFFSET
+from voicedock.api.models.calls import assistant_choice
 from voicedock.api.openapi_schema import (
     DESTINATION,
     E164,
@@ -13,7 +14,6 @@ from voicedock.api.openapi_schema import (
     TEXT,
     TIME,
     Schema,
-    assistant_choice,
     nullable,
     obj,
     operation,

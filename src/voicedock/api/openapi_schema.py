@@ -132,23 +132,3 @@ def operation(
     if public:
         op["security"] = []
     return op
-
-
-def _present(names: tuple[str, ...]) -> Schema:
-    return {"anyOf": [{"required": [name]} for name in names]}
-
-
-def assistant_choice(
-    saved: tuple[str, ...], transient: tuple[str, ...], override: tuple[str, ...]
-) -> Schema:
-    """The rules of a body that names its assistant (calls/outbound_request.py): a saved one
-    (``saved``, e.g. assistant_id) or a ``transient`` configuration, not both; an ``override``
-    only with a saved one; of a name and its deprecated alias, only one."""
-    rules: list[Schema] = [
-        {"not": {"required": list(names)}}
-        for names in (saved, transient, override)
-        if len(names) > 1
-    ]
-    rules.append({"oneOf": [_present(saved), _present(transient)]})
-    rules.append({"anyOf": [{"not": _present(override)}, _present(saved)]})
-    return {"allOf": rules}

@@ -4,10 +4,12 @@ a body into its model (400 naming the field otherwise), ``reply`` with an answer
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import msgspec
 from aiohttp import web
+from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.errors import BadRequest
 
@@ -29,6 +31,20 @@ class Reply(msgspec.Struct, kw_only=True):
     SCHEMA: ClassVar[dict[str, Any]] = {}
 
 
+class Error(Reply, kw_only=True):
+    """Every error's documented shape: a title (docs/errors.md) and what went wrong."""
+
+    error: str
+    message: str
+    call_id: (
+        Annotated[
+            str,
+            Meta(description="The call recorded as failed, when the PBX could not place it."),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 M = TypeVar("M", bound=msgspec.Struct)
 _WHERE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`")
@@ -40,6 +56,19 @@ def parse(value: object, model: type[M], name: str = "body") -> M:
         return msgspec.convert(value, model, strict=True)
     except msgspec.ValidationError as exc:
         raise BadRequest(field_message(str(exc), name)) from None
+
+
+def parse_query(query: Mapping[str, str], model: type[M]) -> M:
+    """A query string as ``model`` (its numbers read from their text)."""
+    try:
+        return msgspec.convert(dict(query), model, strict=False)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(field_message(str(exc), "query")) from None
+
+
+def convert(value: object, model: type[M]) -> M:
+    """An answer built as a mapping, as its model (it must match it: a 500 otherwise)."""
+    return msgspec.convert(value, model)
 
 
 def field_message(error: str, name: str = "body") -> str:

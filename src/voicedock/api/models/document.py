@@ -12,11 +12,20 @@ import msgspec
 
 from voicedock import __version__
 from voicedock.api import openapi, openapi_campaigns
-from voicedock.api.models import api_keys, call_events, console, health, tools, webhooks
+from voicedock.api.models import (
+    api_keys,
+    call_events,
+    calls,
+    console,
+    health,
+    tools,
+    webhooks,
+)
+from voicedock.api.models.base import Body, Error, Reply
 from voicedock.api.models.operations import Schema, ref
 
 # Each resource's module: PATHS (route metadata) and MODELS (what its routes read and answer).
-GROUPS: tuple[Any, ...] = (call_events, tools, webhooks, api_keys, console, health)
+GROUPS: tuple[Any, ...] = (calls, call_events, tools, webhooks, api_keys, console, health)
 # The routes not described by models yet: their hand-written paths and schemas.
 _HAND_WRITTEN: tuple[tuple[dict[str, Schema], dict[str, Schema]], ...] = (
     (openapi.PATHS, openapi.SCHEMAS),
@@ -95,25 +104,32 @@ def model_schemas(models: tuple[type[msgspec.Struct], ...]) -> dict[str, Schema]
     for schema in components.values():
         if "\n" in schema.get("description", ""):  # a model's docstring, as one paragraph
             schema["description"] = " ".join(schema["description"].split())
-    for model in models:
-        extra = getattr(model, "SCHEMA", None)
-        if extra:
-            components[model.__name__] = {**components[model.__name__], **copy.deepcopy(extra)}
+    for model in _subclasses(Body) | _subclasses(Reply):
+        if model.SCHEMA and model.__name__ in components:
+            components[model.__name__].update(copy.deepcopy(model.SCHEMA))
     return components
+
+
+def _subclasses(model: type[Body] | type[Reply]) -> set[Any]:
+    found: set[Any] = set()
+    for sub in model.__subclasses__():
+        found |= {sub, *_subclasses(sub)}
+    return found
 
 
 @functools.cache
 def _document() -> Schema:
     paths: dict[str, Schema] = {}
     schemas: dict[str, Schema] = {}
-    models: list[type[msgspec.Struct]] = []
+    models: list[type[msgspec.Struct]] = [Error]
     sources = [*_HAND_WRITTEN, *((group.PATHS, {}) for group in GROUPS)]
     for group_paths, group_schemas in sources:
         for path, item in copy.deepcopy(group_paths).items():
             paths.setdefault(path, {}).update(item)
         schemas.update(copy.deepcopy(group_schemas))
     for group in GROUPS:
-        models.extend(m for m in group.MODELS if m not in models)
+        members = [m for union in getattr(group, "UNIONS", {}).values() for m in union]
+        models.extend(m for m in (*group.MODELS, *members) if m not in models)
     schemas.update(model_schemas(tuple(models)))
     for group in GROUPS:
         for name, members in getattr(group, "UNIONS", {}).items():

@@ -90,8 +90,11 @@ def operation(
 
 
 def query_parameters(model: type[msgspec.Struct]) -> list[Schema]:
-    """A query model's fields as query parameters (their schemas, descriptions hoisted)."""
-    (_, components) = msgspec.json.schema_components([model], ref_template="{name}")
+    """A query model's fields as query parameters (their schemas, descriptions hoisted); the
+    model goes in its module's MODELS, so that what the fields reference is published."""
+    (_, components) = msgspec.json.schema_components(
+        [model], ref_template="#/components/schemas/{name}"
+    )
     params = []
     for name, schema in components[model.__name__]["properties"].items():
         schema = dict(schema)

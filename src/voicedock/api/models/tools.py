@@ -163,6 +163,6 @@ PATHS: dict[str, Schema] = {
         ),
     },
 }
-MODELS = (*_TOOLS.values(), ToolTemplateRef, ToolTemplate, ToolTemplateList)
+MODELS = (ToolTemplateRef, ToolTemplate, ToolTemplateList)
 # One tool, whichever its type.
 UNIONS: dict[str, tuple[type[Body], ...]] = {"Tool": tuple(_TOOLS.values())}
