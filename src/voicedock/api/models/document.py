@@ -11,11 +11,12 @@ from typing import Any
 import msgspec
 
 from voicedock import __version__
-from voicedock.api import openapi, openapi_campaigns
+from voicedock.api import openapi
 from voicedock.api.models import (
     api_keys,
     call_events,
     calls,
+    campaigns,
     console,
     health,
     tools,
@@ -25,11 +26,19 @@ from voicedock.api.models.base import Body, Error, Reply
 from voicedock.api.models.operations import Schema, ref
 
 # Each resource's module: PATHS (route metadata) and MODELS (what its routes read and answer).
-GROUPS: tuple[Any, ...] = (calls, call_events, tools, webhooks, api_keys, console, health)
+GROUPS: tuple[Any, ...] = (
+    calls,
+    call_events,
+    campaigns,
+    tools,
+    webhooks,
+    api_keys,
+    console,
+    health,
+)
 # The routes not described by models yet: their hand-written paths and schemas.
 _HAND_WRITTEN: tuple[tuple[dict[str, Schema], dict[str, Schema]], ...] = (
     (openapi.PATHS, openapi.SCHEMAS),
-    (openapi_campaigns.CAMPAIGN_PATHS, openapi_campaigns.CAMPAIGN_SCHEMAS),
 )
 
 # (source path, its success status, body field, the operations that take it as "id").
@@ -122,7 +131,7 @@ def _document() -> Schema:
     paths: dict[str, Schema] = {}
     schemas: dict[str, Schema] = {}
     models: list[type[msgspec.Struct]] = [Error]
-    sources = [*_HAND_WRITTEN, *((group.PATHS, {}) for group in GROUPS)]
+    sources = [*_HAND_WRITTEN, *((g.PATHS, getattr(g, "SCHEMAS", {})) for g in GROUPS)]
     for group_paths, group_schemas in sources:
         for path, item in copy.deepcopy(group_paths).items():
             paths.setdefault(path, {}).update(item)
