@@ -6,8 +6,6 @@ from collections.abc import Mapping
 
 from voicedock.api.models.tools import TOOL_ITEM
 from voicedock.api.openapi_schema import (
-    E164,
-    ID,
     PATH_ID,
     TIME,
     Schema,
@@ -328,57 +326,7 @@ SCHEMAS: dict[str, Schema] = {
         "description": "The settings sent replace the assistant's; null removes an optional "
         "setting (its default applies again; business_name: none).",
     },
-    "PhoneNumber": obj(
-        {
-            "id": {"type": "string"},
-            "number": E164,
-            "trunk": {"type": "string"},
-            "max_concurrent_calls": {"type": "integer"},
-            "assistant_id": {"type": ["string", "null"]},
-            "label": {"type": "string"},
-            "last_used_at": TIME,
-            "created_at": TIME,
-            "updated_at": TIME,
-        },
-        ("id", "number", "trunk", "max_concurrent_calls"),
-        strict=False,
-    ),
-    "PhoneNumberUpdate": obj(
-        {
-            "assistant_id": nullable(ID),
-            "label": {**nullable(text(200, line=True)), "description": "null: no label"},
-            # The operator's: named here so that a client learns it, refused with 403.
-            **{
-                key: {"description": "The operator's (voicedock numbers): 403 Operator setting"}
-                for key in ("number", "trunk", "max_concurrent_calls")
-            },
-        }
-    ),
-    "Trunk": obj(
-        {
-            **{n: {"type": "string"} for n in ("name", "endpoint", "codec", "description")},
-            "pbx": {
-                "type": ["string", "null"],
-                "description": "The PBX server carrying the trunk; null with one PBX.",
-            },
-        },
-        ("name",),
-        strict=False,
-    ),
 }
-
-
-def _operators_numbers(
-    summary: str, description: str, params: list[Schema] | None = None
-) -> Schema:
-    """A phone-number route that no API key may use: it answers 403 (or 404 / 401)."""
-    op = operation(summary, ("403", None), params=params, errors="401 404" if params else "401")
-    op["responses"]["403"] = {
-        "description": "Operator setting: phone numbers are created, moved and removed by the "
-        "operator",
-        "content": {"application/json": {"schema": ref("Error")}},
-    }
-    return {**op, "description": description}
 
 
 PATHS: dict[str, Schema] = {
@@ -404,53 +352,6 @@ PATHS: dict[str, Schema] = {
         ),
         "delete": operation(
             "Delete an assistant", ("204", None), params=[PATH_ID], errors="401 404 409"
-        ),
-    },
-    "/phone-numbers": {
-        "get": operation("List the organization's phone numbers", ("200", None), errors="401"),
-        "post": _operators_numbers(
-            "Register a phone number: refused, numbers are the operator's",
-            "Every API key gets 403 `Operator setting` and nothing is stored: the operator adds "
-            "numbers with `[[numbers]]` in the configuration or `voicedock numbers add`.",
-        ),
-    },
-    "/phone-numbers/{id}": {
-        "get": operation(
-            "Get a phone number", ("200", "PhoneNumber"), params=[PATH_ID], errors="401 404"
-        ),
-        "patch": {
-            **operation(
-                "Set a phone number's label or assistant",
-                ("200", "PhoneNumber"),
-                body="PhoneNumberUpdate",
-                params=[PATH_ID],
-                errors="400 401 403 404 413 422",
-            ),
-            "description": "`label` and `assistant_id` (one of the organization's assistants, "
-            "else 422) only; `number`, `trunk` and `max_concurrent_calls` are the operator's "
-            "(403 `Operator setting`). Another organization's number is 404.",
-        },
-        "delete": _operators_numbers(
-            "Delete a phone number: refused, numbers are the operator's",
-            "403 `Operator setting` for the organization's own number (the operator removes it "
-            "with `voicedock numbers remove`); 404 for any other id.",
-            params=[PATH_ID],
-        ),
-    },
-    "/trunks": {
-        "get": {
-            **operation("List the trunks open to the organization", ("200", None), errors="401"),
-            "description": "Trunks are defined in the configuration. Listed: those whose "
-            "`organizations` name the caller's organization, and those without a list that "
-            "carry one of its numbers.",
-        }
-    },
-    "/trunks/{name}": {
-        "get": operation(
-            "Get a trunk open to the organization (else 404)",
-            ("200", "Trunk"),
-            params=[{**PATH_ID, "name": "name"}],
-            errors="401 404",
         ),
     },
 }

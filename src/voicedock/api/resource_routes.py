@@ -16,9 +16,12 @@ from aiohttp import web
 from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
-from voicedock.api.models.base import reply
+from voicedock.api.models.base import parse, reply
 from voicedock.api.models.health import Health
-from voicedock.api.serialize import assistant_json, number_json, trunk_json
+from voicedock.api.models.phone_numbers import PhoneNumber as PhoneNumberReply
+from voicedock.api.models.phone_numbers import PhoneNumberList, PhoneNumberUpdate, TrunkList
+from voicedock.api.models.phone_numbers import Trunk as TrunkReply
+from voicedock.api.serialize import assistant_json
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.config import SpeechSettings
@@ -184,7 +187,7 @@ def _operators_numbers(what: str) -> Forbidden:
 @routes.get("/phone-numbers")
 async def list_numbers(request: web.Request) -> web.Response:
     items = await request.app[SERVICE].store.list_phone_numbers(organization_of(request))
-    return web.json_response({"phone_numbers": [number_json(n) for n in items]})
+    return reply(PhoneNumberList(phone_numbers=[PhoneNumberReply.of(n) for n in items]))
 
 
 @routes.post("/phone-numbers")
@@ -195,7 +198,7 @@ async def create_number(request: web.Request) -> web.Response:
 
 @routes.get("/phone-numbers/{id}")
 async def get_number(request: web.Request) -> web.Response:
-    return web.json_response(number_json(await _number(request)))
+    return reply(PhoneNumberReply.of(await _number(request)))
 
 
 @routes.patch("/phone-numbers/{id}")
@@ -208,6 +211,7 @@ async def update_number(request: web.Request) -> web.Response:
         if key in obj:
             raise _operators_numbers(f"{key} is the operator's")
     assistant_id = fields.identifier(obj, "assistant_id")
+    parse(obj, PhoneNumberUpdate)
     if (
         assistant_id is not None
         and await store.get_assistant(base.organization_id, assistant_id) is None
@@ -225,7 +229,7 @@ async def update_number(request: web.Request) -> web.Response:
     )
     async with store.transaction() as tx:
         await tx.update_phone_number(updated)
-    return web.json_response(number_json(updated))
+    return reply(PhoneNumberReply.of(updated))
 
 
 @routes.delete("/phone-numbers/{id}")
@@ -252,7 +256,7 @@ async def _visible_trunks(request: web.Request) -> dict[str, Trunk]:
 @routes.get("/trunks")
 async def list_trunks(request: web.Request) -> web.Response:
     trunks = await _visible_trunks(request)
-    return web.json_response({"trunks": [trunk_json(t) for t in trunks.values()]})
+    return reply(TrunkList(trunks=[TrunkReply.of(t) for t in trunks.values()]))
 
 
 @routes.get("/trunks/{name}")
@@ -261,7 +265,7 @@ async def get_trunk(request: web.Request) -> web.Response:
     trunk = (await _visible_trunks(request)).get(name) if is_token(name) else None
     if trunk is None:
         raise NotFound("no trunk with this name", error="Trunk not found")
-    return web.json_response(trunk_json(trunk))
+    return reply(TrunkReply.of(trunk))
 
 
 HEALTH_DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this counts as down

@@ -9,8 +9,6 @@ from voicedock.domain.records import (
     Assistant,
     Call,
     JsonObject,
-    PhoneNumber,
-    Trunk,
 )
 from voicedock.domain.secret_fields import masked
 
@@ -36,30 +34,6 @@ def assistant_json(a: Assistant) -> JsonObject:
         **masked(a.config),  # provider keys are write-only
         "created_at": iso(a.created_at),
         "updated_at": iso(a.updated_at),
-    }
-
-
-def number_json(n: PhoneNumber) -> JsonObject:
-    return {
-        "id": n.id,
-        "number": n.number,
-        "trunk": n.trunk,
-        "max_concurrent_calls": n.max_concurrent_calls,
-        "assistant_id": n.assistant_id,
-        "label": n.label,
-        "last_used_at": iso(n.last_used_at),
-        "created_at": iso(n.created_at),
-        "updated_at": iso(n.updated_at),
-    }
-
-
-def trunk_json(t: Trunk) -> JsonObject:
-    return {
-        "name": t.name,
-        "endpoint": t.pbx_endpoint,
-        "codec": t.codec,
-        "description": t.description,
-        "pbx": t.pbx or None,
     }
 
 

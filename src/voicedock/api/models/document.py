@@ -19,6 +19,7 @@ from voicedock.api.models import (
     campaigns,
     console,
     health,
+    phone_numbers,
     tools,
     webhooks,
 )
@@ -30,6 +31,7 @@ GROUPS: tuple[Any, ...] = (
     calls,
     call_events,
     campaigns,
+    phone_numbers,
     tools,
     webhooks,
     api_keys,
