@@ -16,12 +16,17 @@ from aiohttp import web
 from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
+from voicedock.api.models.assistants import (
+    AssistantCreate,
+    AssistantList,
+    AssistantUpdate,
+    assistant_reply,
+)
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.health import Health
 from voicedock.api.models.phone_numbers import PhoneNumber as PhoneNumberReply
 from voicedock.api.models.phone_numbers import PhoneNumberList, PhoneNumberUpdate, TrunkList
 from voicedock.api.models.phone_numbers import Trunk as TrunkReply
-from voicedock.api.serialize import assistant_json
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.config import SpeechSettings
@@ -114,7 +119,7 @@ async def _assistant(request: web.Request) -> Assistant:
 @routes.get("/assistants")
 async def list_assistants(request: web.Request) -> web.Response:
     items = await request.app[SERVICE].store.list_assistants(organization_of(request))
-    return web.json_response({"assistants": [assistant_json(a) for a in items]})
+    return reply(AssistantList(assistants=[assistant_reply(a) for a in items]))
 
 
 @routes.post("/assistants")
@@ -124,14 +129,15 @@ async def create_assistant(request: web.Request) -> web.Response:
     org_id = organization_of(request)
     egress = service.engine.egress_policy
     assistant = build_assistant(obj, None, org_id, service.settings.speech, egress)
+    parse(obj, AssistantCreate)  # and nothing the document does not say
     async with service.store.transaction() as tx:
         await tx.insert_assistant(assistant)
-    return web.json_response(assistant_json(assistant), status=201)
+    return reply(assistant_reply(assistant), 201)
 
 
 @routes.get("/assistants/{id}")
 async def get_assistant(request: web.Request) -> web.Response:
-    return web.json_response(assistant_json(await _assistant(request)))
+    return reply(assistant_reply(await _assistant(request)))
 
 
 @routes.patch("/assistants/{id}")
@@ -141,9 +147,10 @@ async def update_assistant(request: web.Request) -> web.Response:
     obj = await _json_object(request)
     egress = service.engine.egress_policy
     updated = build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
+    parse(obj, AssistantUpdate)
     async with service.store.transaction() as tx:
         await tx.update_assistant(updated)
-    return web.json_response(assistant_json(updated))
+    return reply(assistant_reply(updated))
 
 
 @routes.delete("/assistants/{id}")

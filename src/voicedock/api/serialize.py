@@ -6,11 +6,9 @@ from datetime import UTC, datetime
 
 from voicedock.domain.records import (
     ApiKey,
-    Assistant,
     Call,
     JsonObject,
 )
-from voicedock.domain.secret_fields import masked
 
 
 def iso(value: datetime | None) -> str | None:
@@ -23,18 +21,6 @@ def iso(value: datetime | None) -> str | None:
 def recording_url(call: Call) -> str | None:
     """Where the call's recording downloads (``GET /calls/{id}/recording``), if it has one."""
     return f"/calls/{call.id}/recording" if call.recording_path else None
-
-
-def assistant_json(a: Assistant) -> JsonObject:
-    return {
-        "id": a.id,
-        "name": a.name,
-        "business_name": a.business_name or None,  # null: none
-        "active": a.active,
-        **masked(a.config),  # provider keys are write-only
-        "created_at": iso(a.created_at),
-        "updated_at": iso(a.updated_at),
-    }
 
 
 def api_key_json(key: ApiKey) -> JsonObject:

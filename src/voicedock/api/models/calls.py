@@ -17,7 +17,8 @@ from voicedock.calls.outbound_request import CONTEXT_MAX, RING_TIMEOUT_BOUNDS, R
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
 
-# Until the assistants' models exist: their configuration's schema, by name.
+# An assistant configuration (models/assistants.py, built at run time: referenced by name;
+# calls/assistant_config.py check_config reads it).
 AssistantConfig = Annotated[
     Any, Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantConfig"})
 ]

@@ -11,24 +11,29 @@ from typing import Any
 import msgspec
 
 from voicedock import __version__
-from voicedock.api import openapi
 from voicedock.api.models import (
     api_keys,
+    assistants,
     call_events,
     calls,
     campaigns,
     console,
     health,
     phone_numbers,
+    provider_sections,
     tools,
     webhooks,
 )
 from voicedock.api.models.base import Body, Error, Reply
 from voicedock.api.models.operations import Schema, ref
 
-# Each resource's module: PATHS (route metadata) and MODELS (what its routes read and answer).
+# Each resource's module: PATHS (route metadata) and MODELS (what its routes read and answer);
+# optionally SCHEMAS (named schemas made from a lower floor's rules, e.g. the time zones) and
+# UNIONS (a named schema that is one of several models, e.g. a tool of any type).
 GROUPS: tuple[Any, ...] = (
     calls,
+    assistants,
+    provider_sections,
     call_events,
     campaigns,
     phone_numbers,
@@ -37,10 +42,6 @@ GROUPS: tuple[Any, ...] = (
     api_keys,
     console,
     health,
-)
-# The routes not described by models yet: their hand-written paths and schemas.
-_HAND_WRITTEN: tuple[tuple[dict[str, Schema], dict[str, Schema]], ...] = (
-    (openapi.PATHS, openapi.SCHEMAS),
 )
 
 # (source path, its success status, body field, the operations that take it as "id").
@@ -133,7 +134,7 @@ def _document() -> Schema:
     paths: dict[str, Schema] = {}
     schemas: dict[str, Schema] = {}
     models: list[type[msgspec.Struct]] = [Error]
-    sources = [*_HAND_WRITTEN, *((g.PATHS, getattr(g, "SCHEMAS", {})) for g in GROUPS)]
+    sources = [(g.PATHS, getattr(g, "SCHEMAS", {})) for g in GROUPS]
     for group_paths, group_schemas in sources:
         for path, item in copy.deepcopy(group_paths).items():
             paths.setdefault(path, {}).update(item)
