@@ -1,14 +1,11 @@
-"""Domain records → the documented JSON shapes (timestamps ISO 8601 UTC with ``Z``)."""
+"""The formats the answer models (api/models/) write: timestamps ISO 8601 UTC with ms and
+``Z``, a call's recording URL."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from voicedock.domain.records import (
-    ApiKey,
-    Call,
-    JsonObject,
-)
+from voicedock.domain.records import Call
 
 
 def iso(value: datetime | None) -> str | None:
@@ -21,14 +18,3 @@ def iso(value: datetime | None) -> str | None:
 def recording_url(call: Call) -> str | None:
     """Where the call's recording downloads (``GET /calls/{id}/recording``), if it has one."""
     return f"/calls/{call.id}/recording" if call.recording_path else None
-
-
-def api_key_json(key: ApiKey) -> JsonObject:
-    """A key as listed: never its secret nor its hash."""
-    return {
-        "id": key.id,
-        "name": key.name,
-        "scope": key.scope.value,
-        "created_at": iso(key.created_at),
-        "revoked_at": iso(key.revoked_at),
-    }
