@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pytest
 
 from fakes.local_server import LocalServer
@@ -21,7 +22,7 @@ from fakes.world import ACME, DESTINATION, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.cloud.fake_realtime import RealtimeScript, realtime_handler
 from pipeline.fakes import FakeSink, FakeTts
-from voicedock.api.serialize import call_detail
+from voicedock.api.models.calls import Call as CallReply
 from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.outbound_request import parse_outbound_request
@@ -294,7 +295,7 @@ async def test_each_caller_turn_records_its_latency_on_the_call(world: World) ->
 
     call = await world.store.get_call(None, call_id)
     assert call is not None
-    detail = call_detail(call, await world.store.list_messages(call_id), [])  # GET /calls/{id}
+    detail = msgspec.to_builtins(CallReply.of(call, await world.store.list_messages(call_id), []))
     (turn,) = detail["latency"]
     assert set(turn) == {
         "endpointing_ms",

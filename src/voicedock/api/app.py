@@ -20,7 +20,7 @@ from voicedock.api import (
 )
 from voicedock.api.keys import MEDIA_PATH, SERVICE
 from voicedock.api.middleware import authenticate, errors
-from voicedock.api.openapi import openapi_document
+from voicedock.api.models.document import openapi_json
 from voicedock.api.rate_limits import LIMITER, RateLimiter, rate_limit
 from voicedock.config import Settings
 from voicedock.service import Service
@@ -82,4 +82,4 @@ async def _media(request: web.Request) -> web.StreamResponse:
 
 
 async def _openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.Response(body=openapi_json(), content_type="application/json")

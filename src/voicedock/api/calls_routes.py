@@ -18,7 +18,18 @@ from voicedock.api.body import (
 )
 from voicedock.api.keys import API_KEY, SERVICE
 from voicedock.api.middleware import organization_of
-from voicedock.api.serialize import call_detail, call_summary
+from voicedock.api.models.base import Error, convert, parse, parse_query, reply
+from voicedock.api.models.calls import (
+    COMMANDS,
+    CallList,
+    CallListQuery,
+    CallSummary,
+    ControlResponse,
+    OutboundCallRequest,
+    OutboundCallResponse,
+    Pagination,
+)
+from voicedock.api.models.calls import Call as CallReply
 from voicedock.calls.control import parse_control
 from voicedock.calls.idempotency import IdempotencyKey
 from voicedock.calls.outbound_request import DEPRECATED_ALIASES, parse_outbound_request
@@ -42,7 +53,8 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 async def place_outbound(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await read_json(request, service.settings.server.max_body_bytes)
-    parsed = parse_outbound_request(body)
+    parsed = parse_outbound_request(body)  # the call's meaning: policy, aliases, assistant
+    parse(body, OutboundCallRequest)  # and nothing the document does not say
     idempotency = None
     key = request.headers.get("Idempotency-Key")
     if key is not None:
@@ -53,7 +65,8 @@ async def place_outbound(request: web.Request) -> web.Response:
     result = await service.engine.place_outbound(
         organization_of(request), parsed, idempotency, api_key_id=request[API_KEY].id
     )
-    response = web.json_response(result.body, status=result.status)
+    answer = OutboundCallResponse if result.status == 200 else Error  # replayed as it was
+    response = reply(convert(result.body, answer), status=result.status)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     if parsed.deprecated:
@@ -78,6 +91,7 @@ async def list_calls(request: web.Request) -> web.Response:
     campaign_id = q.get("campaign_id")
     if campaign_id is not None and not is_token(campaign_id):
         raise BadRequest("campaign_id must be a campaign's id")
+    parse_query(q, CallListQuery)
     query = CallQuery(
         organization_id=organization_of(request),
         limit=query_int(q.get("limit"), "limit", 100, 1, 1000),
@@ -90,12 +104,12 @@ async def list_calls(request: web.Request) -> web.Response:
     )
     page = await request.app[SERVICE].store.list_calls(query)
     full = len(page.calls) == query.limit and page.calls
-    return web.json_response(
-        {
-            "calls": [call_summary(c) for c in page.calls],
-            "pagination": {"total": page.total, "limit": query.limit, "offset": query.offset},
-            "next_cursor": encode_cursor(_cursor_of(page.calls[-1])) if full else None,
-        }
+    return reply(
+        CallList(
+            calls=[CallSummary.of(c) for c in page.calls],
+            pagination=Pagination(total=page.total, limit=query.limit, offset=query.offset),
+            next_cursor=encode_cursor(_cursor_of(page.calls[-1])) if full else None,
+        )
     )
 
 
@@ -126,7 +140,7 @@ async def get_call(request: web.Request) -> web.Response:
         raise NotFound("no call with this id", error="Call not found")
     messages = await store.list_messages(call.id)
     events = await store.list_events(call.id)
-    return web.json_response(call_detail(call, messages, events))
+    return reply(CallReply.of(call, messages, events))
 
 
 @routes.get("/calls/{id}/recording")
@@ -149,10 +163,12 @@ async def get_recording(request: web.Request) -> web.FileResponse:
 async def control_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     call_id = _call_id(request)
-    command = parse_control(await read_json(request, service.settings.server.max_body_bytes))
+    body = await read_json(request, service.settings.server.max_body_bytes)
+    command = parse_control(body)
+    parse(body, COMMANDS[body["type"]])  # type: ignore[index]  # parse_control knows the type
     # Carried out by the node that serves the call, whichever node the request reached.
     await service.node.control(organization_of(request), call_id, command)
-    return web.json_response({"success": True, "message": "Command sent successfully"})
+    return reply(ControlResponse(success=True, message="Command sent successfully"))
 
 
 def _cursor_of(call: Call) -> CallCursor:

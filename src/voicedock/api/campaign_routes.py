@@ -8,7 +8,23 @@ from aiohttp import web
 from voicedock.api.body import MAX_OFFSET, query_int, read_body, read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
-from voicedock.api.serialize import iso
+from voicedock.api.models.base import parse, parse_query, reply
+from voicedock.api.models.calls import Pagination
+from voicedock.api.models.campaigns import Campaign as CampaignReply
+from voicedock.api.models.campaigns import (
+    CampaignContact,
+    CampaignContactList,
+    CampaignContactsAdd,
+    CampaignCreate,
+    CampaignList,
+    CampaignListQuery,
+    ContactListQuery,
+    ContactsAdded,
+    Done,
+    DoNotCallAdded,
+    DoNotCallList,
+    DoNotCallNumber,
+)
 from voicedock.calls import fields
 from voicedock.calls.campaigns.manager import CAMPAIGN_NOT_FOUND
 from voicedock.calls.campaigns.request import (
@@ -16,8 +32,8 @@ from voicedock.calls.campaigns.request import (
     parse_contacts,
     parse_contacts_csv,
 )
-from voicedock.domain.campaigns import Campaign, CampaignContact, CampaignProgress, ContactState
-from voicedock.domain.records import JsonObject, utcnow
+from voicedock.domain.campaigns import Campaign, ContactState
+from voicedock.domain.records import utcnow
 from voicedock.errors import BadRequest, NotFound, PayloadTooLarge
 from voicedock.validation import is_token, require_e164
 
@@ -26,51 +42,6 @@ routes = web.RouteTableDef()
 # Contacts (JSON or CSV) may take more than an ordinary request body.
 MAX_CONTACTS_BYTES = 8 * 1024 * 1024
 _PAGE_PARAMS = frozenset({"limit", "offset"})
-
-
-def campaign_json(campaign: Campaign, progress: CampaignProgress | None = None) -> JsonObject:
-    body: JsonObject = {
-        "id": campaign.id,
-        "name": campaign.name,
-        "status": campaign.status.value,
-        "assistant_id": campaign.assistant_id,
-        "agent_name": campaign.agent_name,
-        "number_ids": campaign.number_ids,
-        "max_concurrent": campaign.max_concurrent,
-        "ring_timeout_seconds": campaign.ring_timeout_seconds,
-        "calling_window": campaign.calling_window,
-        "timezone": campaign.timezone,
-        "retries": campaign.retries,
-        "created_at": iso(campaign.created_at),
-        "updated_at": iso(campaign.updated_at),
-        "started_at": iso(campaign.started_at),
-        "finished_at": iso(campaign.finished_at),
-    }
-    if progress is not None:
-        body["progress"] = {
-            "total": progress.total,
-            "by_state": progress.by_state,
-            "by_outcome": progress.by_outcome,
-        }
-    return body
-
-
-def contact_json(contact: CampaignContact) -> JsonObject:
-    return {
-        "id": contact.id,
-        "destination": contact.destination,
-        "name": contact.name,
-        "timezone": contact.timezone,
-        "variables": contact.variables,
-        "state": contact.state.value,
-        "outcome": contact.outcome,
-        "attempts": contact.attempts,
-        "next_attempt_at": iso(contact.next_attempt_at)
-        if contact.state is ContactState.PENDING
-        else None,
-        "call_id": contact.call_id,
-        "updated_at": iso(contact.updated_at),
-    }
 
 
 def _campaign_id(request: web.Request) -> str:
@@ -96,6 +67,7 @@ def _page(request: web.Request, extra: frozenset[str] = frozenset()) -> tuple[in
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
     if any(len(q.getall(name)) > 1 for name in q):
         raise BadRequest("each query parameter may appear only once")
+    parse_query(q, ContactListQuery if extra else CampaignListQuery)
     return (
         query_int(q.get("limit"), "limit", 100, 1, 1000),
         query_int(q.get("offset"), "offset", 0, 0, MAX_OFFSET),
@@ -107,12 +79,12 @@ async def create_campaign(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     # A campaign's contacts may take more than an ordinary request body.
     body = await read_json(request, max(service.settings.server.max_body_bytes, MAX_CONTACTS_BYTES))
-    campaign = await service.campaigns.create(
-        organization_of(request), parse_campaign_request(body)
-    )
+    parsed = parse_campaign_request(body)  # what it means (calls/campaigns/request.py)
+    parse(body, CampaignCreate)  # and nothing the document does not say
+    campaign = await service.campaigns.create(organization_of(request), parsed)
     service.dialer.wake()
     progress = await service.store.campaign_progress(campaign.id)
-    return web.json_response(campaign_json(campaign, progress), status=201)
+    return reply(CampaignReply.of(campaign, progress), 201)
 
 
 @routes.get("/campaigns")
@@ -120,11 +92,11 @@ async def list_campaigns(request: web.Request) -> web.Response:
     limit, offset = _page(request)
     store = request.app[SERVICE].store
     campaigns, total = await store.list_campaigns(organization_of(request), limit, offset)
-    return web.json_response(
-        {
-            "campaigns": [campaign_json(c) for c in campaigns],
-            "pagination": {"total": total, "limit": limit, "offset": offset},
-        }
+    return reply(
+        CampaignList(
+            campaigns=[CampaignReply.of(c) for c in campaigns],
+            pagination=Pagination(total=total, limit=limit, offset=offset),
+        )
     )
 
 
@@ -132,7 +104,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
 async def get_campaign(request: web.Request) -> web.Response:
     campaign = await _campaign(request)
     progress = await request.app[SERVICE].store.campaign_progress(campaign.id)
-    return web.json_response(campaign_json(campaign, progress))
+    return reply(CampaignReply.of(campaign, progress))
 
 
 @routes.get("/campaigns/{id}/contacts")
@@ -146,11 +118,11 @@ async def list_contacts(request: web.Request) -> web.Response:
     contacts, total = await request.app[SERVICE].store.list_campaign_contacts(
         campaign.id, None if state_name is None else ContactState(state_name), limit, offset
     )
-    return web.json_response(
-        {
-            "contacts": [contact_json(c) for c in contacts],
-            "pagination": {"total": total, "limit": limit, "offset": offset},
-        }
+    return reply(
+        CampaignContactList(
+            contacts=[CampaignContact.of(c) for c in contacts],
+            pagination=Pagination(total=total, limit=limit, offset=offset),
+        )
     )
 
 
@@ -168,12 +140,13 @@ async def add_contacts(request: web.Request) -> web.Response:
         except UnicodeDecodeError:
             raise BadRequest("the CSV must be UTF-8") from None
     else:
-        body = fields.require_object(await read_json(request, MAX_CONTACTS_BYTES))
-        fields.reject_unknown(body, ("contacts",))
-        contacts = parse_contacts(body.get("contacts"))
+        body = await read_json(request, MAX_CONTACTS_BYTES)
+        fields.reject_unknown(fields.require_object(body), ("contacts",))
+        contacts = parse_contacts(body.get("contacts"))  # type: ignore[attr-defined]
+        parse(body, CampaignContactsAdd)
     added = await service.campaigns.add_contacts(organization_of(request), campaign_id, contacts)
     service.dialer.wake()
-    return web.json_response({"success": True, "added": added}, status=201)
+    return reply(ContactsAdded(success=True, added=added), 201)
 
 
 async def _move(request: web.Request, action: str) -> web.Response:
@@ -184,7 +157,7 @@ async def _move(request: web.Request, action: str) -> web.Response:
     campaign = await moves[action](org_id, campaign_id)
     service.dialer.wake()
     progress = await service.store.campaign_progress(campaign.id)
-    return web.json_response(campaign_json(campaign, progress))
+    return reply(CampaignReply.of(campaign, progress))
 
 
 @routes.post("/campaigns/{id}/pause")
@@ -208,18 +181,19 @@ async def cancel_campaign(request: web.Request) -> web.Response:
 @routes.get("/do-not-call")
 async def list_do_not_call(request: web.Request) -> web.Response:
     numbers = await request.app[SERVICE].store.list_do_not_call(organization_of(request))
-    return web.json_response({"numbers": numbers})
+    return reply(DoNotCallList(numbers=numbers))
 
 
 @routes.post("/do-not-call")
 async def add_do_not_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    body = fields.require_object(await read_json(request, service.settings.server.max_body_bytes))
-    fields.reject_unknown(body, ("number",))
-    number = require_e164(body.get("number"), "number")
+    body = await read_json(request, service.settings.server.max_body_bytes)
+    fields.reject_unknown(fields.require_object(body), ("number",))
+    number = require_e164(body.get("number"), "number")  # type: ignore[attr-defined]
+    parse(body, DoNotCallNumber)
     async with service.store.transaction() as tx:
         await tx.add_do_not_call(organization_of(request), number, utcnow())
-    return web.json_response({"success": True, "number": number}, status=201)
+    return reply(DoNotCallAdded(success=True, number=number), 201)
 
 
 @routes.delete("/do-not-call/{number}")
@@ -230,4 +204,4 @@ async def delete_do_not_call(request: web.Request) -> web.Response:
         removed = await tx.delete_do_not_call(organization_of(request), number)
     if not removed:
         raise NotFound("the number is not on the do-not-call list")
-    return web.json_response({"success": True})
+    return reply(Done(success=True))

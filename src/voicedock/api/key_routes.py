@@ -6,29 +6,25 @@ middleware lets only admin keys (or an admin key's console session) reach these 
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from voicedock.api.api_keys import MAX_NAME, add_api_key, rename_api_key, revoke_api_key
+from voicedock.api.api_keys import add_api_key, rename_api_key, revoke_api_key
 from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
-from voicedock.api.serialize import api_key_json
-from voicedock.calls import fields
+from voicedock.api.models.api_keys import ApiKey as ApiKeyReply
+from voicedock.api.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyUpdate
+from voicedock.api.models.base import M, parse, reply
 from voicedock.domain.records import ApiKey, KeyScope
 from voicedock.errors import NotFound
 from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
-SCOPES = tuple(scope.value for scope in KeyScope)
 
 
-async def _body(request: web.Request, allowed: tuple[str, ...]) -> dict[str, Any]:
+async def _body(request: web.Request, model: type[M]) -> M:
     max_bytes = request.app[SERVICE].settings.server.max_body_bytes
-    obj = fields.require_object(await read_json(request, max_bytes))
-    fields.reject_unknown(obj, allowed)
-    return obj
+    return parse(await read_json(request, max_bytes), model)
 
 
 async def _key(request: web.Request) -> ApiKey:
@@ -44,30 +40,29 @@ async def _key(request: web.Request) -> ApiKey:
 @routes.get("/api-keys")
 async def list_keys(request: web.Request) -> web.Response:
     keys = await request.app[SERVICE].store.list_api_keys(organization_of(request))
-    return web.json_response({"api_keys": [api_key_json(k) for k in keys]})
+    return reply(ApiKeyList(api_keys=[ApiKeyReply.of(k) for k in keys]))
 
 
 @routes.post("/api-keys")
 async def create_key(request: web.Request) -> web.Response:
-    obj = await _body(request, ("name", "scope"))
-    name = fields.text(obj, "name", max_len=MAX_NAME, multiline=False) or ""
-    scope = KeyScope(fields.choice(obj, "scope", SCOPES, KeyScope.FULL.value))
+    body = await _body(request, ApiKeyCreate)
+    name = body.name or ""
+    scope = body.scope or KeyScope.FULL
     store = request.app[SERVICE].store
     secret, key = await add_api_key(store, organization_of(request), name, scope)
-    return web.json_response({**api_key_json(key), "key": secret}, status=201)
+    return reply(ApiKeyCreated.of_new(key, secret), 201)
 
 
 @routes.get("/api-keys/{id}")
 async def get_key(request: web.Request) -> web.Response:
-    return web.json_response(api_key_json(await _key(request)))
+    return reply(ApiKeyReply.of(await _key(request)))
 
 
 @routes.patch("/api-keys/{id}")
 async def rename_key(request: web.Request) -> web.Response:
-    obj = await _body(request, ("name",))
-    name = fields.text(obj, "name", max_len=MAX_NAME, multiline=False, required=True) or ""
+    name = (await _body(request, ApiKeyUpdate)).name
     key = await rename_api_key(request.app[SERVICE].store, await _key(request), name)
-    return web.json_response(api_key_json(key))
+    return reply(ApiKeyReply.of(key))
 
 
 @routes.delete("/api-keys/{id}")
@@ -75,4 +70,4 @@ async def revoke_key(request: web.Request) -> web.Response:
     """Revoke at once: later requests, open event streams and console sessions of the key
     are refused. The key stays listed, with ``revoked_at``."""
     key = await revoke_api_key(request.app[SERVICE].store, await _key(request))
-    return web.json_response(api_key_json(key))
+    return reply(ApiKeyReply.of(key))

@@ -10,12 +10,23 @@ import logging
 import uuid
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
-from voicedock.api.serialize import assistant_json, number_json, trunk_json
+from voicedock.api.models.assistants import (
+    AssistantCreate,
+    AssistantList,
+    AssistantUpdate,
+    assistant_reply,
+)
+from voicedock.api.models.base import parse, reply
+from voicedock.api.models.health import Health
+from voicedock.api.models.phone_numbers import PhoneNumber as PhoneNumberReply
+from voicedock.api.models.phone_numbers import PhoneNumberList, PhoneNumberUpdate, TrunkList
+from voicedock.api.models.phone_numbers import Trunk as TrunkReply
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.config import SpeechSettings
@@ -108,7 +119,7 @@ async def _assistant(request: web.Request) -> Assistant:
 @routes.get("/assistants")
 async def list_assistants(request: web.Request) -> web.Response:
     items = await request.app[SERVICE].store.list_assistants(organization_of(request))
-    return web.json_response({"assistants": [assistant_json(a) for a in items]})
+    return reply(AssistantList(assistants=[assistant_reply(a) for a in items]))
 
 
 @routes.post("/assistants")
@@ -118,14 +129,15 @@ async def create_assistant(request: web.Request) -> web.Response:
     org_id = organization_of(request)
     egress = service.engine.egress_policy
     assistant = build_assistant(obj, None, org_id, service.settings.speech, egress)
+    parse(obj, AssistantCreate)  # and nothing the document does not say
     async with service.store.transaction() as tx:
         await tx.insert_assistant(assistant)
-    return web.json_response(assistant_json(assistant), status=201)
+    return reply(assistant_reply(assistant), 201)
 
 
 @routes.get("/assistants/{id}")
 async def get_assistant(request: web.Request) -> web.Response:
-    return web.json_response(assistant_json(await _assistant(request)))
+    return reply(assistant_reply(await _assistant(request)))
 
 
 @routes.patch("/assistants/{id}")
@@ -135,9 +147,10 @@ async def update_assistant(request: web.Request) -> web.Response:
     obj = await _json_object(request)
     egress = service.engine.egress_policy
     updated = build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
+    parse(obj, AssistantUpdate)
     async with service.store.transaction() as tx:
         await tx.update_assistant(updated)
-    return web.json_response(assistant_json(updated))
+    return reply(assistant_reply(updated))
 
 
 @routes.delete("/assistants/{id}")
@@ -181,7 +194,7 @@ def _operators_numbers(what: str) -> Forbidden:
 @routes.get("/phone-numbers")
 async def list_numbers(request: web.Request) -> web.Response:
     items = await request.app[SERVICE].store.list_phone_numbers(organization_of(request))
-    return web.json_response({"phone_numbers": [number_json(n) for n in items]})
+    return reply(PhoneNumberList(phone_numbers=[PhoneNumberReply.of(n) for n in items]))
 
 
 @routes.post("/phone-numbers")
@@ -192,7 +205,7 @@ async def create_number(request: web.Request) -> web.Response:
 
 @routes.get("/phone-numbers/{id}")
 async def get_number(request: web.Request) -> web.Response:
-    return web.json_response(number_json(await _number(request)))
+    return reply(PhoneNumberReply.of(await _number(request)))
 
 
 @routes.patch("/phone-numbers/{id}")
@@ -205,6 +218,7 @@ async def update_number(request: web.Request) -> web.Response:
         if key in obj:
             raise _operators_numbers(f"{key} is the operator's")
     assistant_id = fields.identifier(obj, "assistant_id")
+    parse(obj, PhoneNumberUpdate)
     if (
         assistant_id is not None
         and await store.get_assistant(base.organization_id, assistant_id) is None
@@ -222,7 +236,7 @@ async def update_number(request: web.Request) -> web.Response:
     )
     async with store.transaction() as tx:
         await tx.update_phone_number(updated)
-    return web.json_response(number_json(updated))
+    return reply(PhoneNumberReply.of(updated))
 
 
 @routes.delete("/phone-numbers/{id}")
@@ -249,7 +263,7 @@ async def _visible_trunks(request: web.Request) -> dict[str, Trunk]:
 @routes.get("/trunks")
 async def list_trunks(request: web.Request) -> web.Response:
     trunks = await _visible_trunks(request)
-    return web.json_response({"trunks": [trunk_json(t) for t in trunks.values()]})
+    return reply(TrunkList(trunks=[TrunkReply.of(t) for t in trunks.values()]))
 
 
 @routes.get("/trunks/{name}")
@@ -258,7 +272,7 @@ async def get_trunk(request: web.Request) -> web.Response:
     trunk = (await _visible_trunks(request)).get(name) if is_token(name) else None
     if trunk is None:
         raise NotFound("no trunk with this name", error="Trunk not found")
-    return web.json_response(trunk_json(trunk))
+    return reply(TrunkReply.of(trunk))
 
 
 HEALTH_DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this counts as down
@@ -307,7 +321,7 @@ async def health(request: web.Request) -> web.Response:
         "pbx": pbx_body,
     }
     serving = status == "ok" or (status == "degraded" and can_place_calls)
-    return web.json_response(body, status=200 if serving else 503)
+    return reply(msgspec.convert(body, Health), status=200 if serving else 503)
 
 
 def _up(up: bool) -> str:

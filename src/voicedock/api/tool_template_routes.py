@@ -14,7 +14,9 @@ from aiohttp import web
 from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
-from voicedock.api.serialize import iso
+from voicedock.api.models.base import reply
+from voicedock.api.models.tools import ToolTemplate as ToolTemplateReply
+from voicedock.api.models.tools import ToolTemplateList, parse_tool
 from voicedock.calls.tenant_urls import check_tool_url
 from voicedock.calls.tool_config import check_tool
 from voicedock.domain.records import JsonObject, ToolTemplate, utcnow
@@ -26,18 +28,11 @@ routes = web.RouteTableDef()
 MAX_TEMPLATES_PER_ORGANIZATION = 500
 
 
-def template_json(template: ToolTemplate) -> JsonObject:
-    return {
-        "id": template.id,
-        **template.tool,
-        "created_at": iso(template.created_at),
-        "updated_at": iso(template.updated_at),
-    }
-
-
 async def _tool(request: web.Request) -> JsonObject:
     service = request.app[SERVICE]
-    tool = check_tool(await read_json(request, service.settings.server.max_body_bytes), "body")
+    body = await read_json(request, service.settings.server.max_body_bytes)
+    tool = check_tool(body, "body")
+    parse_tool(body)  # and it is what the document says a tool is
     check_tool_url(tool, "body", service.engine.egress_policy)
     return tool
 
@@ -56,7 +51,7 @@ async def _template(request: web.Request) -> ToolTemplate:
 @routes.get("/tool-templates")
 async def list_tool_templates(request: web.Request) -> web.Response:
     items = await request.app[SERVICE].store.list_tool_templates(organization_of(request))
-    return web.json_response({"tool_templates": [template_json(t) for t in items]})
+    return reply(ToolTemplateList(tool_templates=[ToolTemplateReply.of(t) for t in items]))
 
 
 @routes.post("/tool-templates")
@@ -69,12 +64,12 @@ async def create_tool_template(request: web.Request) -> web.Response:
     template = ToolTemplate(id=str(uuid.uuid4()), organization_id=org_id, tool=tool)
     async with store.transaction() as tx:
         await tx.insert_tool_template(template)
-    return web.json_response(template_json(template), status=201)
+    return reply(ToolTemplateReply.of(template), 201)
 
 
 @routes.get("/tool-templates/{id}")
 async def get_tool_template(request: web.Request) -> web.Response:
-    return web.json_response(template_json(await _template(request)))
+    return reply(ToolTemplateReply.of(await _template(request)))
 
 
 @routes.patch("/tool-templates/{id}")
@@ -85,7 +80,7 @@ async def update_tool_template(request: web.Request) -> web.Response:
     template.updated_at = utcnow()
     async with store.transaction() as tx:
         await tx.update_tool_template(template)
-    return web.json_response(template_json(template))
+    return reply(ToolTemplateReply.of(template))
 
 
 @routes.delete("/tool-templates/{id}")

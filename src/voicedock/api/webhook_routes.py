@@ -9,53 +9,30 @@ before every delivery.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from aiohttp import web
 
 from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
+from voicedock.api.models.base import parse, reply
+from voicedock.api.models.webhooks import (
+    MAX_URL_LENGTH,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+)
 from voicedock.calls import fields
 from voicedock.domain.records import utcnow
-from voicedock.domain.webhooks import EventType, WebhookEndpoint, generate_secret
-from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable, UnsafeUrl
+from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
+from voicedock.errors import Conflict, NotFound, Unprocessable, UnsafeUrl
 from voicedock.validation import is_token
-from voicedock.webhooks.events import format_timestamp
 
 routes = web.RouteTableDef()
 
-ENDPOINT_FIELDS = ("url", "assistant_id", "event_types")
-EVENT_TYPES = tuple(t.value for t in EventType)
-MAX_URL_LENGTH = 2000
 # Every endpoint multiplies each call event into a delivery: keep the fan-out bounded.
 MAX_ENDPOINTS_PER_ORGANIZATION = 20
-
-
-def endpoint_json(endpoint: WebhookEndpoint, *, secret: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "assistant_id": endpoint.assistant_id,
-        "event_types": list(endpoint.event_types),
-        "enabled": endpoint.enabled,
-        "created_at": format_timestamp(endpoint.created_at),
-    }
-    if secret:
-        body["secret"] = endpoint.secret
-    return body
-
-
-def parse_event_types(obj: dict[str, Any]) -> list[str]:
-    value = obj.get("event_types")
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest("event_types must be a list of strings")
-    unknown = sorted(set(value) - set(EVENT_TYPES))
-    if unknown:
-        raise BadRequest(f"event_types: unknown type(s) {', '.join(unknown)}")
-    return sorted(set(value), key=EVENT_TYPES.index)
 
 
 async def _endpoint(request: web.Request) -> WebhookEndpoint:
@@ -71,19 +48,19 @@ async def _endpoint(request: web.Request) -> WebhookEndpoint:
 @routes.get("/webhooks")
 async def list_webhooks(request: web.Request) -> web.Response:
     items = await request.app[SERVICE].store.list_webhook_endpoints(organization_of(request))
-    return web.json_response({"webhooks": [endpoint_json(e) for e in items]})
+    return reply(WebhookList(webhooks=[Webhook.of(e) for e in items]))
 
 
 @routes.post("/webhooks")
 async def create_webhook(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     org_id = organization_of(request)
-    obj = fields.require_object(await read_json(request, service.settings.server.max_body_bytes))
-    fields.reject_unknown(obj, ENDPOINT_FIELDS)
-    url = fields.text(obj, "url", required=True, max_len=MAX_URL_LENGTH, multiline=False)
-    assert url is not None
-    event_types = parse_event_types(obj)
-    assistant_id = fields.identifier(obj, "assistant_id")
+    obj = await read_json(request, service.settings.server.max_body_bytes)
+    body = parse(obj, WebhookCreate)
+    # One line of text (the model bounds its length): no control characters.
+    url = fields.text({"url": body.url}, "url", max_len=MAX_URL_LENGTH, multiline=False) or ""
+    event_types = body.event_type_values()
+    assistant_id = body.assistant_id
     if assistant_id is not None and await service.store.get_assistant(org_id, assistant_id) is None:
         raise Unprocessable("no assistant with this id", error="Unknown assistant")
     if len(await service.store.list_webhook_endpoints(org_id)) >= MAX_ENDPOINTS_PER_ORGANIZATION:
@@ -107,12 +84,12 @@ async def create_webhook(request: web.Request) -> web.Response:
     )
     async with service.store.transaction() as tx:
         await tx.insert_webhook_endpoint(endpoint)
-    return web.json_response(endpoint_json(endpoint, secret=True), status=201)
+    return reply(WebhookCreated.of_new(endpoint), 201)
 
 
 @routes.get("/webhooks/{id}")
 async def get_webhook(request: web.Request) -> web.Response:
-    return web.json_response(endpoint_json(await _endpoint(request)))
+    return reply(Webhook.of(await _endpoint(request)))
 
 
 @routes.delete("/webhooks/{id}")

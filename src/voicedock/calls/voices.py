@@ -18,12 +18,12 @@ import asyncio
 
 from voicedock.calls.live_providers import voice_tts
 from voicedock.config import Settings
-from voicedock.domain.records import JsonObject
 from voicedock.egress.settings import egress_guard
 from voicedock.errors import ApiError, NotFound, ProviderError
 from voicedock.pipeline.providers._http import pcm16_wav
 from voicedock.pipeline.synthesis import NodeSynthesis
-from voicedock.pipeline.voices import Voice, elevenlabs_voices, node_voices
+from voicedock.pipeline.voices import Voice as Voice  # the records this floor answers
+from voicedock.pipeline.voices import elevenlabs_voices, node_voices
 
 PREVIEW_TEXT_MAX = 300  # characters of a preview's text
 PREVIEW_RETRY_AFTER_S = 5
@@ -38,19 +38,6 @@ class VoiceUnavailable(ApiError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(PREVIEW_RETRY_AFTER_S)}
-
-
-def voice_json(voice: Voice) -> JsonObject:
-    return {
-        "id": voice.id,
-        "provider": voice.provider,
-        "voice": voice.voice,
-        "name": voice.name,
-        "language": voice.language,
-        "sample_rate": voice.sample_rate,
-        "cloud": voice.cloud,
-        "tts_config": voice.tts_config,
-    }
 
 
 async def local_voices(settings: Settings) -> list[Voice]:
