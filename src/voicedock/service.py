@@ -46,7 +46,7 @@ from voicedock.store import Store, open_store
 from voicedock.webhooks.runtime import Webhooks
 
 if TYPE_CHECKING:
-    from voicedock.media.acceptor import MediaAcceptor
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 
 log = logging.getLogger("voicedock.service")
 
@@ -118,7 +118,7 @@ def make_pbx(settings: Settings, warm_dialogue: AgentDialogue | None = None) -> 
 def _media_acceptor(settings: Settings, pbx: Pbx) -> MediaAcceptor | None:
     if not isinstance(pbx, MediaAcceptingPbx) or settings.pbx.asterisk.media_connection != "client":
         return None
-    from voicedock.media.acceptor import MediaAcceptor
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 
     acceptor = MediaAcceptor()
     pbx.set_media_acceptor(acceptor)

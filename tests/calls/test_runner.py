@@ -30,8 +30,8 @@ from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.config import Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.errors import PbxError, ProviderError
-from voicedock.media.acceptor import MediaAcceptor
 from voicedock.media.codecs import ulaw_encode
+from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.pipeline.conversation import ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig

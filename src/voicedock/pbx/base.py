@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from voicedock.domain.audio import AudioFormat
-    from voicedock.media.acceptor import MediaAcceptor
     from voicedock.media.call_media import CallMedia
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 
 
 class PbxEventKind(enum.StrEnum):

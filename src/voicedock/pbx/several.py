@@ -51,8 +51,8 @@ from voicedock.pbx.base import (
 
 if TYPE_CHECKING:
     from voicedock.config import AsteriskSettings
-    from voicedock.media.acceptor import MediaAcceptor
     from voicedock.media.call_media import CallMedia
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
     from voicedock.pbx.asterisk.node_apps import NodeApps
 
 log = logging.getLogger("voicedock.pbx.several")

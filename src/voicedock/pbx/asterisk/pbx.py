@@ -53,7 +53,7 @@ from voicedock.pbx.asterisk.ari_events import (
     StasisEnd,
     StasisStart,
 )
-from voicedock.pbx.asterisk.media import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
+from voicedock.pbx.asterisk.media.legs import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
 from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.originate import watch_ami_originate
 from voicedock.pbx.asterisk.transfer import AsteriskTransfers, TransferSettings
@@ -68,8 +68,8 @@ from voicedock.pbx.legs import CallLegs
 from voicedock.validation import is_e164, is_token
 
 if TYPE_CHECKING:
-    from voicedock.media.acceptor import MediaAcceptor
     from voicedock.media.call_media import CallMedia
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 

@@ -35,7 +35,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk.ari import AriClient
 from voicedock.pbx.asterisk.ari_events import DialProgress, StasisStart
-from voicedock.pbx.asterisk.media import (
+from voicedock.pbx.asterisk.media.legs import (
     add_channel,
     leg_id,
 )

@@ -23,7 +23,7 @@ from voicedock.aio import Supervisor, first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, ProviderError
 from voicedock.pbx.asterisk.ari import AriHttpError
-from voicedock.pbx.asterisk.media import (
+from voicedock.pbx.asterisk.media.legs import (
     add_channel,
     create_bridge,
     destroy_bridge,
@@ -159,7 +159,9 @@ class WarmTransfer:
 
     @contextlib.asynccontextmanager
     async def _agent_media(self) -> AsyncIterator[Any]:
-        from voicedock.media.session import MediaSession  # the media stack, only when used
+        from voicedock.pbx.asterisk.media.session import (
+            MediaSession,  # the media stack, only when used
+        )
 
         settings = self._owner.settings
         # "video_sfu" only forces the softmix technology (the one bridge technology with SFU

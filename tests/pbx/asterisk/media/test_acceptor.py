@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from voicedock.media.acceptor import MediaAcceptor
 from voicedock.media.errors import MediaStartTimeout
+from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 
 pytestmark = pytest.mark.unit
 
