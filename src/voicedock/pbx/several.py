@@ -37,6 +37,7 @@ from voicedock.pbx.base import (
     LeftoverPbx,
     LiveNodesPbx,
     MediaAcceptingPbx,
+    MediaEndpoint,
     MediaPbx,
     OriginateRequest,
     Pbx,
@@ -52,7 +53,6 @@ from voicedock.pbx.base import (
 if TYPE_CHECKING:
     from voicedock.config import AsteriskSettings
     from voicedock.media.call_media import CallMedia
-    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
     from voicedock.pbx.asterisk.node_apps import NodeApps
 
 log = logging.getLogger("voicedock.pbx.several")
@@ -132,11 +132,17 @@ class SeveralPbxs:
                 with pbx_context(name):
                     await pbx.set_live_nodes(node_ids)
 
-    def set_media_acceptor(self, acceptor: MediaAcceptor) -> None:
-        """Client media mode: every server's media legs dial the one acceptor (by call id)."""
-        for pbx in self._servers.values():
-            if isinstance(pbx, MediaAcceptingPbx):
-                pbx.set_media_acceptor(acceptor)
+    def media_endpoint(self) -> MediaEndpoint | None:
+        """Client media mode: the one endpoint every server's media legs dial (a connection
+        names its call); ``PbxError`` if the servers were built with endpoints of their own."""
+        endpoints = {
+            id(endpoint): endpoint
+            for pbx in self._servers.values()
+            if isinstance(pbx, MediaAcceptingPbx) and (endpoint := pbx.media_endpoint()) is not None
+        }
+        if len(endpoints) > 1:
+            raise PbxError("the servers' media legs must share voicedock's one media endpoint")
+        return next(iter(endpoints.values()), None)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -317,12 +323,19 @@ def several_asterisks(
 ) -> SeveralPbxs:
     """One ``AsteriskPbx`` per ``[[pbx.asterisk.servers]]`` entry, in the configured order,
     each running this node's own ARI application there (``node_apps`` of the server)."""
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
     from voicedock.pbx.asterisk.pbx import AsteriskPbx
 
+    # Client media mode (set once for every server): each server's legs dial the node's /media.
+    client_media = any(server.media_connection == "client" for server in servers)
+    acceptor = MediaAcceptor() if client_media else None
     adapters: dict[str, Pbx] = {}
     for server in servers:
         apps = node_apps(server)
         adapters[server.name] = AsteriskPbx(
-            replace(server, app=apps.own), warm_dialogue=warm_dialogue(), node_apps=apps
+            replace(server, app=apps.own),
+            warm_dialogue=warm_dialogue(),
+            node_apps=apps,
+            media_acceptor=acceptor,
         )
     return SeveralPbxs(adapters)

@@ -96,11 +96,14 @@ class AsteriskPbx(PbxAdapter):
         ami: AmiClient | None = None,
         warm_dialogue: WarmDialogue | None = None,
         node_apps: NodeApps | None = None,
+        media_acceptor: MediaAcceptor | None = None,
     ) -> None:
         """``warm_dialogue``: what a warm transfer says to the agent and how it hears their
         answer (``calls/transfers``); without it, a beep and digits alone. ``node_apps``: the
         live nodes' applications to publish for the inbound dialplan (``asterisk.node_apps``;
-        ``settings.app`` is this node's own)."""
+        ``settings.app`` is this node's own). ``media_acceptor``: client media mode
+        (``media_connection = "client"``), where the media legs of several servers arrive
+        together; by default one of its own."""
         super().__init__("Asterisk", log)
         self._settings = settings
         self._node_apps = node_apps
@@ -116,6 +119,10 @@ class AsteriskPbx(PbxAdapter):
         self._accepting: set[str] = set()
         self._media = AsteriskMedia(self.ari, settings.app, self._calls, self._spawn)
         self._media.client_connection = settings.media_client_connection
+        if settings.media_connection == "client":
+            from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor  # the media stack
+
+            self._media.acceptor = media_acceptor or MediaAcceptor()
         self.transfers = AsteriskTransfers(
             self.ari,
             self._calls,
@@ -371,9 +378,10 @@ class AsteriskPbx(PbxAdapter):
         connection = self._settings.media_connection
         return self._media.session(call_id, media_format=media_format, connection_type=connection)
 
-    def set_media_acceptor(self, acceptor: MediaAcceptor) -> None:
-        """Client mode: where Asterisk's media websockets arrive (voicedock's ``/media``)."""
-        self._media.acceptor = acceptor
+    def media_endpoint(self) -> MediaAcceptor | None:
+        """``MediaAcceptingPbx``: client mode, where Asterisk's media websockets arrive (for
+        voicedock to serve on ``/media``); ``None`` in server mode."""
+        return self._media.acceptor
 
     async def _cleanup(self, call_id: str) -> None:
         await self._media.release(call_id)
