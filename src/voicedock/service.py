@@ -85,7 +85,7 @@ def make_pbx(settings: Settings, warm_dialogue: AgentDialogue | None = None) -> 
     dialogue = warm_dialogue if warm_dialogue is not None else AgentDialogue()
     if kind == "asterisk" and settings.pbx.asterisk.servers:
         from voicedock.pbx.asterisk.node_apps import NodeApps
-        from voicedock.pbx.several import several_asterisks
+        from voicedock.pbx.asterisk.servers import several_asterisks
 
         return several_asterisks(
             settings.pbx.asterisk.servers,

@@ -1,7 +1,7 @@
 """``SeveralPbxs``: several PBX servers presented to the call engine as one ``Pbx``.
 
 ``[[pbx.asterisk.servers]]`` lists the servers by name; the composition root builds one adapter
-per server and hands them here. Each call lives on one server:
+per server (``pbx/asterisk/servers.py``) and hands them here. Each call lives on one server:
 
 * an outbound call on the server of its trunk (``OriginateRequest.pbx``; the first server
   when it names none), an inbound call on the server that reported it (``InboundCall.pbx`` is
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -47,13 +47,10 @@ from voicedock.pbx.base import (
     PbxHealth,
     ResumablePbx,
     TransferTarget,
-    WarmDialogue,
 )
 
 if TYPE_CHECKING:
-    from voicedock.config import AsteriskSettings
     from voicedock.media.call_media import CallMedia
-    from voicedock.pbx.asterisk.node_apps import NodeApps
 
 log = logging.getLogger("voicedock.pbx.several")
 
@@ -314,28 +311,3 @@ class SeveralPbxs:
         if failures:
             raise failures[0]
         return False
-
-
-def several_asterisks(
-    servers: Sequence[AsteriskSettings],
-    warm_dialogue: Callable[[], WarmDialogue],
-    node_apps: Callable[[AsteriskSettings], NodeApps],
-) -> SeveralPbxs:
-    """One ``AsteriskPbx`` per ``[[pbx.asterisk.servers]]`` entry, in the configured order,
-    each running this node's own ARI application there (``node_apps`` of the server)."""
-    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
-    from voicedock.pbx.asterisk.pbx import AsteriskPbx
-
-    # Client media mode (set once for every server): each server's legs dial the node's /media.
-    client_media = any(server.media_connection == "client" for server in servers)
-    acceptor = MediaAcceptor() if client_media else None
-    adapters: dict[str, Pbx] = {}
-    for server in servers:
-        apps = node_apps(server)
-        adapters[server.name] = AsteriskPbx(
-            replace(server, app=apps.own),
-            warm_dialogue=warm_dialogue(),
-            node_apps=apps,
-            media_acceptor=acceptor,
-        )
-    return SeveralPbxs(adapters)

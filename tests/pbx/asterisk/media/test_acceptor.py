@@ -17,7 +17,8 @@ from voicedock.media.errors import MediaStartTimeout
 from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
-from voicedock.pbx.several import SeveralPbxs, several_asterisks
+from voicedock.pbx.asterisk.servers import several_asterisks
+from voicedock.pbx.several import SeveralPbxs
 
 pytestmark = pytest.mark.unit
 
