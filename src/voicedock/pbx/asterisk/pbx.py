@@ -56,7 +56,8 @@ from voicedock.pbx.asterisk.ari_events import (
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
 from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.originate import watch_ami_originate
-from voicedock.pbx.asterisk.transfer import AsteriskTransfers, TransferSettings
+from voicedock.pbx.asterisk.transfer import AsteriskTransfers
+from voicedock.pbx.asterisk.transfer_context import TransferSettings
 from voicedock.pbx.base import (
     InboundCall,
     OriginateRequest,
