@@ -46,7 +46,7 @@ from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason, put_droppin
 from voicedock.pbx.freeswitch.media.audio_stream_wire import encode_stream_audio, parse_metadata
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
 
-log = logging.getLogger("voicedock.pbx.freeswitch.media")
+log = logging.getLogger("voicedock.media.freeswitch")
 
 _auto_ids = itertools.count(1)
 

@@ -27,7 +27,7 @@ from voicedock.errors import MediaError
 from voicedock.media.call_token import new_call_token, token_matches
 from voicedock.media.errors import MediaStartTimeout
 
-log = logging.getLogger("voicedock.pbx.freeswitch.media")
+log = logging.getLogger("voicedock.media.freeswitch")
 
 ROUTE = "/freeswitch/audio/{uuid}/{token}"
 
