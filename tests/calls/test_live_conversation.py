@@ -14,7 +14,7 @@ from pipeline.synth import silence, voiced
 from voicedock.calls.live import LiveConversation, LiveTransferUnsupported, SpeechProviders
 from voicedock.errors import PbxError
 from voicedock.media.codecs import ulaw_encode
-from voicedock.media.session import MediaSession
+from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig

@@ -38,6 +38,7 @@ from voicedock.calls.assistant_request import AssistantServer, inbound_assistant
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.config_mirror import stable_id
 from voicedock.calls.control import ControlCommand, LiveCall, LiveCalls
+from voicedock.calls.dial_admission import admit_dial
 from voicedock.calls.idempotency import (
     NOT_PLACED,
     IdempotencyKey,
@@ -294,7 +295,8 @@ class CallEngine:
                 "retry when a call has ended",
                 error="All phone numbers busy",
             )
-        admitted = await tx.admit_dial(
+        admitted = await admit_dial(
+            tx,
             number.trunk,
             dial.organization_id,
             self._organization_max(dial.organization_id),

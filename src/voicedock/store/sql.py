@@ -35,6 +35,7 @@ from voicedock.errors import StoreError
 from voicedock.store.base import CallPage, CallQuery, StoreCounts
 from voicedock.store.campaigns_sql import CampaignReads, CampaignStatements
 from voicedock.store.conn import Conn
+from voicedock.store.dials_sql import DialStatements
 from voicedock.store.outbox_sql import EndpointReads, OutboxStatements
 from voicedock.store.rows import (
     ACTIVE_STATUSES,
@@ -301,7 +302,7 @@ class SqlReads(EndpointReads, CampaignReads):
         return [CALL_EVENTS.decode(r, self._dialect) for r in rows]
 
 
-class SqlTransaction(OutboxStatements, CampaignStatements):
+class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
     """``Transaction`` over one connection that is inside an open database transaction."""
 
     def __init__(self, conn: Conn, dialect: Dialect, locks: Locks) -> None:

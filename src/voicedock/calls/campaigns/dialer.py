@@ -3,7 +3,7 @@
 One dial is one store transaction: lock the campaign row (a pause or a cancel that committed
 stops it), claim the contact due first (``SKIP LOCKED``: nodes take different contacts),
 check its calling window and the do-not-call list, reserve a caller number, pass the dial
-limits (``Transaction.admit_dial``: the trunk's calls per second and channels, the
+limits (``calls/dial_admission.py``: the trunk's calls per second and channels, the
 organization's and the campaign's calls at once, across every node) and store the call with the
 contact marked ``calling``. Only after the commit is the PBX asked to originate. A contact whose
 call would exceed a limit is left as it was (the transaction rolls back) and the dialer waits

@@ -14,9 +14,9 @@ from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
 from voicedock.domain.audio import ULAW
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.media.errors import MediaSessionClosed
-from voicedock.media.freeswitch.call_media import FreeswitchCallMedia
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import PbxEventKind
+from voicedock.pbx.freeswitch.media.call_media import FreeswitchCallMedia
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 pytestmark = pytest.mark.unit

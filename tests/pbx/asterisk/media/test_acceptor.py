@@ -10,8 +10,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from voicedock.media.acceptor import MediaAcceptor
+from voicedock.calls.transfers.agent import AgentDialogue
+from voicedock.config import AsteriskSettings
+from voicedock.errors import PbxError
 from voicedock.media.errors import MediaStartTimeout
+from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
+from voicedock.pbx.asterisk.node_apps import NodeApps
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
+from voicedock.pbx.asterisk.servers import several_asterisks
+from voicedock.pbx.several import SeveralPbxs
 
 pytestmark = pytest.mark.unit
 
@@ -135,3 +142,25 @@ async def test_waiting_for_a_connection_that_never_comes_times_out(
     with pytest.raises(MediaStartTimeout):
         await pending.session(wait=0.1)
     acceptor.expect("late")  # the registration was released and can be made again
+
+
+async def test_the_adapter_makes_its_acceptor_in_client_mode_only() -> None:
+    assert AsteriskPbx(AsteriskSettings()).media_endpoint() is None  # server mode: we dial
+    client_mode = AsteriskPbx(AsteriskSettings(media_connection="client"))
+    assert isinstance(client_mode.media_endpoint(), MediaAcceptor)
+    assert client_mode.media_endpoint() is client_mode.media_endpoint()
+
+
+async def test_several_servers_share_one_acceptor_behind_the_one_media_route() -> None:
+    servers = [AsteriskSettings(name=name, media_connection="client") for name in ("east", "west")]
+    several = several_asterisks(
+        servers, AgentDialogue, lambda server: NodeApps(server.app, "node-1", several_nodes=False)
+    )
+    endpoint = several.media_endpoint()
+    assert isinstance(endpoint, MediaAcceptor)
+    for pbx in several.servers.values():
+        assert isinstance(pbx, AsteriskPbx)
+        assert pbx.media_endpoint() is endpoint
+    apart = SeveralPbxs({server.name: AsteriskPbx(server) for server in servers})
+    with pytest.raises(PbxError):
+        apart.media_endpoint()  # two acceptors: /media could serve only one of them

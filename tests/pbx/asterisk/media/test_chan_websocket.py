@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.media.chan_websocket import (
+from voicedock.media.errors import MediaProtocolError
+from voicedock.pbx.asterisk.media.chan_websocket import (
     MAX_COMMAND_BYTES,
     AsteriskError,
     BufferingCompleted,
@@ -24,7 +25,6 @@ from voicedock.media.chan_websocket import (
     parse_event,
     validate_correlation_id,
 )
-from voicedock.media.errors import MediaProtocolError
 
 pytestmark = pytest.mark.unit
 

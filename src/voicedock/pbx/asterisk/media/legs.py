@@ -22,14 +22,14 @@ from urllib.parse import quote
 
 from voicedock.aio import all_of, first_of
 from voicedock.errors import PbxError
-from voicedock.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
 from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
+from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
 from voicedock.pbx.legs import CallRegistry
 
 if TYPE_CHECKING:
-    from voicedock.media.acceptor import MediaAcceptor, PendingMedia
     from voicedock.media.call_media import CallMedia
-    from voicedock.media.session import MediaSession
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor, PendingMedia
+    from voicedock.pbx.asterisk.media.session import MediaSession
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
@@ -197,7 +197,9 @@ class AsteriskMedia:
         Server mode: we connect to ``/media/<connection id>``, which checks no credentials
         (the id is the secret, findings §2b). Client mode: Asterisk connects to ``acceptor``.
         """
-        from voicedock.media.session import MediaSession  # the media stack, only for calls
+        from voicedock.pbx.asterisk.media.session import (
+            MediaSession,  # the media stack, only for calls
+        )
 
         pending: PendingMedia | None = None
         media_id = leg_id(call_id, "media")

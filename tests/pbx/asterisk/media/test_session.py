@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from voicedock.media.chan_websocket import ControlFormat
+from media.fake_asterisk import FakeAsterisk
 from voicedock.media.errors import MediaConnectionLost, MediaSessionClosed, MediaStartTimeout
-from voicedock.media.session import CloseReason, MediaSession
-
-from .fake_asterisk import FakeAsterisk
+from voicedock.pbx.asterisk.media.chan_websocket import ControlFormat
+from voicedock.pbx.asterisk.media.session import CloseReason, MediaSession
 
 pytestmark = pytest.mark.unit
 

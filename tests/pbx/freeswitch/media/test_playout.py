@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.media.freeswitch.playout import PlayoutTimeline, Segment
 from voicedock.media.pacer import Utterance
 from voicedock.media.playback import Playback
+from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
 
 pytestmark = pytest.mark.unit
 

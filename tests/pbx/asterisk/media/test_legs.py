@@ -14,9 +14,9 @@ from aiohttp import web
 
 from media.fake_asterisk import FakeAsterisk
 from voicedock.errors import PbxError
-from voicedock.media.acceptor import MediaAcceptor
-from voicedock.pbx.asterisk import media as asterisk_media
-from voicedock.pbx.asterisk.media import AsteriskMedia
+from voicedock.pbx.asterisk.media import legs as asterisk_media
+from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
+from voicedock.pbx.asterisk.media.legs import AsteriskMedia
 from voicedock.pbx.legs import CallRegistry
 
 pytestmark = pytest.mark.unit

@@ -7,7 +7,7 @@ visits some of the attached pacers (``Pacer.advance``).
 
 A visit is cheap: a pacer writes only once no more than ``low`` (60 ms) of its audio is
 written beyond now, and then writes up to ``high`` (140 ms) ahead, frames and the marks
-between them in one system call (``voicedock.media.frame_writer``). So Asterisk's queue (which
+between them in one system call (``frame_writer``). So Asterisk's queue (which
 plays on its own 20 ms timer) always holds 60-140 ms of a session's audio, a session costs one
 write per 100 ms instead of one per frame, and a visit up to 60 ms late is never heard. The
 margin costs nothing at barge-in (FLUSH_MEDIA empties Asterisk's queue) nor when a reply

@@ -3,7 +3,7 @@
 Server mode: ``async with MediaSession.connect(url) as media`` (``ws://<ast>/media/<id>``), then
 ``media.started``, ``media.inbound_audio()``, ``media.play(bytes or async iterator)`` →
 ``Playback.played()``, ``media.flush()`` for barge-in, ``media.dtmf()``, ``media.hangup()``.
-Client mode (Asterisk dials us) goes through ``voicedock.media.acceptor.MediaAcceptor``.
+Client mode (Asterisk dials us) goes through ``acceptor.MediaAcceptor``.
 
 A supervisor owned by the session holds the receive loop, the output task and any
 streaming-playback feeders. Output is driven by the process's ``MediaClock``: the output task
@@ -31,25 +31,20 @@ from aiohttp import WSMsgType
 from voicedock.aio import Supervisor
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.errors import MediaError
-from voicedock.media import chan_websocket as wire
-from voicedock.media.clock import MediaClock
 from voicedock.media.errors import (
     MediaConnectionLost,
     MediaProtocolError,
     MediaSessionClosed,
 )
-from voicedock.media.frame_writer import FrameWriter
 from voicedock.media.framing import Framer, silence_frame
 from voicedock.media.pacer import Pacer, Utterance
 from voicedock.media.playback import Playback, PlayoutResult, feed_playback, finish_playback
-from voicedock.media.transport import (
-    TRANSPORT_ERRORS,
-    CloseReason,
-    MediaWebSocket,
-    put_dropping_oldest,
-    read_media_start,
-)
-from voicedock.media.websocket_client import WebSocketClient
+from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason, put_dropping_oldest
+from voicedock.pbx.asterisk.media import chan_websocket as wire
+from voicedock.pbx.asterisk.media.clock import MediaClock
+from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
+from voicedock.pbx.asterisk.media.handshake import MediaWebSocket, read_media_start
+from voicedock.pbx.asterisk.media.websocket_client import WebSocketClient
 
 log = logging.getLogger("voicedock.media")
 

@@ -13,8 +13,8 @@ import pytest
 from media.virtual_clock import Recorder
 from media.virtual_clock import VirtualClock as VirtualTime
 from voicedock.logs import CallIdFilter, call_context
-from voicedock.media.clock import MediaClock
 from voicedock.media.pacer import Pacer
+from voicedock.pbx.asterisk.media.clock import MediaClock
 
 pytestmark = pytest.mark.unit
 

@@ -31,10 +31,10 @@ from aiohttp import web
 
 from voicedock.errors import MediaError
 from voicedock.media.call_token import new_call_token, token_matches
-from voicedock.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
 from voicedock.media.errors import MediaStartTimeout
-from voicedock.media.session import MediaSession
-from voicedock.media.transport import read_media_start
+from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
+from voicedock.pbx.asterisk.media.handshake import read_media_start
+from voicedock.pbx.asterisk.media.session import MediaSession
 
 log = logging.getLogger("voicedock.media")
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from voicedock.pbx.asterisk.ari import AriHttpError
-from voicedock.pbx.asterisk.media import destroy_bridge
+from voicedock.pbx.asterisk.media.legs import destroy_bridge
 
 pytestmark = pytest.mark.unit
 

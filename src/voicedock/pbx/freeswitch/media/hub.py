@@ -19,9 +19,6 @@ from contextlib import asynccontextmanager
 from voicedock.domain.audio import format_by_name
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import MediaError, PbxError
-from voicedock.media.freeswitch.audio_stream_wire import AudioStreamWireError, parse_play_event_body
-from voicedock.media.freeswitch.call_media import FreeswitchCallMedia
-from voicedock.media.freeswitch.stream_server import AudioStreamServer
 from voicedock.pbx.freeswitch.commands import (
     build_audio_stream_start,
     build_audio_stream_stop,
@@ -31,6 +28,12 @@ from voicedock.pbx.freeswitch.commands import (
 )
 from voicedock.pbx.freeswitch.esl import EslClient, EslCommandError
 from voicedock.pbx.freeswitch.esl_wire import EslEvent
+from voicedock.pbx.freeswitch.media.audio_stream_wire import (
+    AudioStreamWireError,
+    parse_play_event_body,
+)
+from voicedock.pbx.freeswitch.media.call_media import FreeswitchCallMedia
+from voicedock.pbx.freeswitch.media.stream_server import AudioStreamServer
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 

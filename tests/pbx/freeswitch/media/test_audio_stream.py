@@ -11,7 +11,9 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from freeswitch.fake_freeswitch import FakeAudioStreamClient, FakeFreeswitch
-from voicedock.media.freeswitch.audio_stream_wire import (
+from voicedock.pbx.freeswitch.commands import build_audio_stream_start, build_originate
+from voicedock.pbx.freeswitch.esl import EslClient, EslSettings
+from voicedock.pbx.freeswitch.media.audio_stream_wire import (
     AudioStreamWireError,
     StreamFormat,
     encode_kill_audio,
@@ -23,8 +25,6 @@ from voicedock.media.freeswitch.audio_stream_wire import (
     parse_server_message,
     split_l16_frames,
 )
-from voicedock.pbx.freeswitch.commands import build_audio_stream_start, build_originate
-from voicedock.pbx.freeswitch.esl import EslClient, EslSettings
 
 pytestmark = pytest.mark.unit
 UUID = "0b9f3c52-5d6e-4b8a-9c1d-2e3f4a5b6c7d"

@@ -40,11 +40,11 @@ from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import decode, encode
 from voicedock.media.errors import MediaConnectionLost, MediaSessionClosed
 from voicedock.media.framing import Framer
-from voicedock.media.freeswitch.audio_stream_wire import encode_stream_audio, parse_metadata
-from voicedock.media.freeswitch.playout import PlayoutTimeline, Segment
 from voicedock.media.pacer import FRAME_PERIOD, Pacer, Utterance
 from voicedock.media.playback import Playback, PlayoutResult, feed_playback, finish_playback
 from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason, put_dropping_oldest
+from voicedock.pbx.freeswitch.media.audio_stream_wire import encode_stream_audio, parse_metadata
+from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
 
 log = logging.getLogger("voicedock.media.freeswitch")
 

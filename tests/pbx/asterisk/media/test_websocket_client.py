@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import WSMsgType, web
 
-from voicedock.media.websocket_client import (
+from voicedock.pbx.asterisk.media.websocket_client import (
     OP_BINARY,
     OP_TEXT,
     WebSocketClient,

@@ -21,7 +21,7 @@ from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
 from voicedock.pbx.asterisk.ari_events import AriEvent, StasisStart
-from voicedock.pbx.asterisk.media import AsteriskMedia
+from voicedock.pbx.asterisk.media.legs import AsteriskMedia
 from voicedock.pbx.legs import CallRegistry
 
 pytestmark = pytest.mark.unit
