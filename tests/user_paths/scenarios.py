@@ -256,9 +256,11 @@ async def outbound(backend: UserPathBackend, example: Example) -> None:
     assert record["assistant_phone"] in backend.numbers
     assert record["agent_id"] == backend.assistant_id
     assert record["messages"][0] == {"role": "assistant", "content": greeting}
+    assert record["metadata"] == filled.get("metadata")  # as it was given (null: none)
     listed = await backend.client.get("/calls?limit=1000", headers=backend.auth())
     ours = [c for c in (await listed.json())["calls"] if c["id"] == call_id]
     assert len(ours) == 1
+    assert ours[0]["metadata"] == filled.get("metadata")
 
     heard = await heard_text(backend, call_id, mark)  # the example is about the greeting
     wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)

@@ -46,7 +46,13 @@ from voicedock.calls.assistant_config import (
     VOICEMAIL_DETECTION,
 )
 from voicedock.calls.control import TRANSFER_MODES
-from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
+from voicedock.calls.outbound_request import (
+    METADATA_MAX_BYTES,
+    METADATA_MAX_DEPTH,
+    METADATA_MAX_KEYS,
+    RING_TIMEOUT_BOUNDS,
+    RING_TIMEOUT_DEFAULT,
+)
 from voicedock.calls.tool_config import MAX_TOOLS
 from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
@@ -312,6 +318,11 @@ _CALL_SUMMARY_PROPS: dict[str, Schema] = {
     "created_at": TIME,
     "updated_at": TIME,
 }
+_METADATA: Schema = {
+    "type": ["object", "null"],
+    "description": "The client's own JSON object given when the call was placed, as given; "
+    "also in every webhook about the call (beside call_id). null: none.",
+}
 
 # In a request, null for an optional setting is the same as leaving it out (in a PATCH: it
 # removes the setting); an assistant's name and active are never null.
@@ -360,6 +371,15 @@ SCHEMAS: dict[str, Schema] = {
                     "description": "Record this call (overrides the assistant's record).",
                 }
             ),
+            "metadata": nullable(
+                {
+                    "type": "object",
+                    "description": "Any JSON object of yours, stored with the call, returned by "
+                    "GET /calls and in every webhook about it. At most "
+                    f"{METADATA_MAX_BYTES} bytes as compact JSON, {METADATA_MAX_KEYS} keys in "
+                    f"all, {METADATA_MAX_DEPTH} levels of nesting (else 400).",
+                }
+            ),
             "agent_id": {**ID, "deprecated": True},
             "agent": {**ref("AssistantConfig"), "deprecated": True},
             "agent_config": {**ref("AssistantConfig"), "deprecated": True},
@@ -379,7 +399,9 @@ SCHEMAS: dict[str, Schema] = {
         ("success", "call_id", "status"),
         strict=False,
     ),
-    "CallSummary": obj(_CALL_SUMMARY_PROPS, tuple(_CALL_SUMMARY_PROPS), strict=False),
+    "CallSummary": obj(
+        {**_CALL_SUMMARY_PROPS, "metadata": _METADATA}, tuple(_CALL_SUMMARY_PROPS), strict=False
+    ),
     "CallList": obj(
         {
             "calls": {"type": "array", "items": ref("CallSummary")},
@@ -432,6 +454,7 @@ SCHEMAS: dict[str, Schema] = {
                 "type": ["string", "null"],
                 "description": "The API key that placed the call (see /api-keys); null inbound.",
             },
+            "metadata": _METADATA,
             "latency": {"type": "array"},
             "timings": nullable(
                 {

@@ -41,6 +41,7 @@ def call_summary(call: Call) -> JsonObject:
         "created_at": iso(call.created_at),
         "updated_at": iso(call.updated_at),
         "campaign_id": call.campaign_id,  # an addition: the campaign it dials a contact of
+        "metadata": call.metadata,  # an addition: the client's own object, as it was given
     }
 
 
@@ -48,7 +49,8 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
     """Every field of the documented ``GET /calls/{id}`` example, then voicedock's additions."""
     analysis = call.analysis_result
     body = call_summary(call)
-    campaign_id = body.pop("campaign_id")  # with the other additions, after the seed's fields
+    # With the other additions, after the seed's fields.
+    campaign_id, metadata = body.pop("campaign_id"), body.pop("metadata")
     body.update(
         {
             "analysis_result": None if analysis is None else _analysis(analysis),
@@ -63,6 +65,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "transferred_at": iso(call.transferred_at),
             "node": call.owner_node,
             "campaign_id": campaign_id,
+            "metadata": metadata,
             "pbx": call.pbx,
             "api_key_id": call.api_key_id,
             "latency": call.latency,

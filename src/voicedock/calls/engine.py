@@ -247,6 +247,7 @@ class CallEngine:
             ring_timeout_seconds=request.ring_timeout_seconds,
             number_id=request.number_id,
             api_key_id=api_key_id,
+            metadata=request.metadata,
         )
         trunks = await self._trunks()
         async with self._store.transaction() as tx:
@@ -325,6 +326,7 @@ class CallEngine:
             campaign_id=dial.campaign_id,
             trunk=number.trunk,
             api_key_id=dial.api_key_id,
+            metadata=dial.metadata,
             created_at=now,
             updated_at=now,
         )

@@ -43,6 +43,7 @@ class NewCall:
     campaign_id: str | None = None
     campaign_max: int = 0  # the campaign's calls at once (0: no limit)
     api_key_id: str | None = None  # the API key that asked for it, recorded on the call
+    metadata: JsonObject | None = None  # the client's own object, stored with the call
 
 
 async def resolve_assistant(

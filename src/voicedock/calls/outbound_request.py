@@ -8,6 +8,7 @@ with a ``Deprecation`` header; sending an alias together with its replacement is
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ FIELDS = (
     "context",
     "ring_timeout_seconds",
     "record",
+    "metadata",
     *DEPRECATED_ALIASES,
 )
 # How long an unanswered call rings before it ends "no-answer" (the PBX's originate timeout).
@@ -39,6 +41,11 @@ RING_TIMEOUT_DEFAULT = 30
 RING_TIMEOUT_BOUNDS = (5, 120)
 FIRST_MESSAGE_MAX = 2_000
 CONTEXT_MAX = 20_000
+# A call's metadata: the client's own JSON object, stored with the call and carried in its
+# webhooks. Bounded so that it stays a label, not a payload.
+METADATA_MAX_BYTES = 16_384  # serialized as compact UTF-8 JSON
+METADATA_MAX_DEPTH = 5  # nested objects and arrays below the top-level object
+METADATA_MAX_KEYS = 100  # keys of every object in it, in all
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,7 @@ class OutboundRequest:
     context: str | None = None
     ring_timeout_seconds: int = RING_TIMEOUT_DEFAULT
     record: bool | None = None  # this call's recording, whatever the assistant says
+    metadata: JsonObject | None = None  # the client's own object, echoed in record and webhooks
     deprecated: tuple[str, ...] = ()  # deprecated field names the client used
 
 
@@ -92,8 +100,39 @@ def parse_outbound_request(body: object) -> OutboundRequest:
             obj, "ring_timeout_seconds", RING_TIMEOUT_DEFAULT, *RING_TIMEOUT_BOUNDS
         ),
         record=None if obj.get("record") is None else fields.boolean(obj, "record", False),
+        metadata=parse_metadata(obj.get("metadata")),
         deprecated=tuple(used_aliases),
     )
+
+
+def parse_metadata(value: object, key: str = "metadata") -> JsonObject | None:
+    """A client's metadata object, checked against the bounds (``None``: none was sent)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{key} must be a JSON object")
+    keys, depth = 0, 0
+    level: list[object] = [value]
+    while level:  # the containers at ``depth``, breadth first (before any recursion)
+        if depth > METADATA_MAX_DEPTH:
+            raise BadRequest(f"{key} must nest at most {METADATA_MAX_DEPTH} levels deep")
+        below: list[object] = []
+        for item in level:
+            if isinstance(item, dict):
+                keys += len(item)
+                item = list(item.values())
+            assert isinstance(item, list)
+            below.extend(c for c in item if isinstance(c, dict | list))
+        level, depth = below, depth + 1
+    if keys > METADATA_MAX_KEYS:
+        raise BadRequest(f"{key} must have at most {METADATA_MAX_KEYS} keys in all")
+    try:
+        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise BadRequest(f"{key} must hold JSON values only") from None
+    if len(encoded.encode()) > METADATA_MAX_BYTES:
+        raise BadRequest(f"{key} must be at most {METADATA_MAX_BYTES} bytes as JSON")
+    return dict(value)
 
 
 def _checked(obj: dict[str, Any], name: str) -> JsonObject:

@@ -180,6 +180,8 @@ class Call:
     recording_duration_seconds: float | None = None
     # Answering-machine detection: {"result": human|machine|unknown, "evidence": {...}}.
     answering_machine: JsonObject | None = None
+    # The client's own object given when the call was placed: returned and in every webhook.
+    metadata: JsonObject | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor

@@ -253,13 +253,21 @@ CALLS = Table(
         "recording_path",
         "recording_duration_seconds",
         "answering_machine",
+        "metadata",
         "created_at",
         "updated_at",
         "seq",
     ),
     datetimes=frozenset({"started_at", "ended_at", "transferred_at", "created_at", "updated_at"}),
     documents=frozenset(
-        {"assistant_config", "analysis_result", "latency", "timings", "answering_machine"}
+        {
+            "assistant_config",
+            "analysis_result",
+            "latency",
+            "timings",
+            "answering_machine",
+            "metadata",
+        }
     ),
     enums={"direction": Direction, "status": CallStatus},
     generated=frozenset({"seq"}),
@@ -271,7 +279,16 @@ CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
     c
     for c in CALLS.columns
     if c
-    not in {"id", "organization_id", "direction", "created_at", "seq", "owner_node", "api_key_id"}
+    not in {
+        "id",
+        "organization_id",
+        "direction",
+        "created_at",
+        "seq",
+        "owner_node",
+        "api_key_id",
+        "metadata",
+    }
 )
 
 CALL_MESSAGES = Table(
