@@ -105,3 +105,65 @@ async def test_every_webhook_of_the_call_carries_its_metadata(tmp_path: Path) ->
     others = [p for p in payloads if p["call_id"] == plain]
     assert others
     assert all("metadata" not in p for p in others)
+
+
+BAD_VARIABLES = [
+    ([1], "variables must be an object"),
+    ({"name": 5}, "values strings"),
+    ({"bad name": "x"}, "names are identifiers"),
+    ({"name": "x" * 1001}, "at most 1000 characters"),
+    ({f"v{i}": "x" for i in range(51)}, "at most 50 entries"),
+]
+
+
+@pytest.mark.parametrize(("variables", "message"), BAD_VARIABLES)
+async def test_bad_variables_are_400_naming_the_field(
+    api: Api, variables: Any, message: str
+) -> None:
+    resp = await post(api, variables=variables)
+    assert resp.status == 400
+    body = await resp.json()
+    assert set(body) == {"error", "message"}
+    assert message in body["message"]
+    assert api.pbx.originated == []
+
+
+async def test_variables_fill_the_placeholders_as_a_campaign_does(api: Api) -> None:
+    resp = await post(
+        api,
+        assistant_override={
+            "first_message": "Hello {{name}}, about invoice {{ invoice }}.",
+            "system_prompt": "You call {{name}} for {{company}}.",
+            "voicemail_message": "Please call back about {{invoice}}.",
+        },
+        context="Invoice {{invoice}} is due; {{unknown}} stays.",
+        variables={"name": "Ann", "invoice": "A-17"},
+    )
+    assert resp.status == 200, await resp.text()
+    call = await api.service.store.get_call(None, (await resp.json())["call_id"])
+    assert call is not None
+    assert call.first_message == "Hello Ann, about invoice A-17."
+    assert call.assistant_config["first_message"] == "Hello Ann, about invoice A-17."
+    assert call.assistant_config["system_prompt"] == "You call Ann for {{company}}."
+    assert call.assistant_config["voicemail_message"] == "Please call back about A-17."
+    assert call.context == "Invoice A-17 is due; {{unknown}} stays."
+
+
+async def test_the_saved_assistants_placeholders_are_filled_and_it_stays_as_saved(
+    api: Api,
+) -> None:
+    created = await api.client.post(
+        "/assistants",
+        json={"name": "Reminder", "first_message": "Hi {{name}}!"},
+        headers=api.auth(),
+    )
+    assert created.status == 201, await created.text()
+    assistant_id = (await created.json())["id"]
+    resp = await post(api, assistant_id=assistant_id, variables={"name": "Bob"})
+    plain = await post(api, assistant_id=assistant_id)
+    calls = [
+        await api.service.store.get_call(None, (await r.json())["call_id"]) for r in (resp, plain)
+    ]
+    assert [c.first_message if c else None for c in calls] == ["Hi Bob!", "Hi {{name}}!"]
+    saved = await (await api.client.get(f"/assistants/{assistant_id}", headers=api.auth())).json()
+    assert saved["first_message"] == "Hi {{name}}!"

@@ -26,6 +26,7 @@ from e2e.audio_helpers import (
 from e2e.test_calls_e2e import get_call, until
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
+from voicedock.calls.placeholders import fill as fill_placeholders
 
 # The text a placeholder content ("...") of an example is replaced with.
 PLACEHOLDER_TEXT = "Your parcel has arrived at the front desk."
@@ -220,10 +221,10 @@ def scenario_of(example: Example) -> str | None:
 
 
 def greeting_of(body: dict[str, Any]) -> str:
-    """The first message the example's call should start with."""
+    """The first message the example's call should start with (its ``variables`` filled in)."""
     for part in (body.get("assistant_override"), body.get("assistant"), body):
         if isinstance(part, dict) and part.get("first_message"):
-            return str(part["first_message"])
+            return fill_placeholders(str(part["first_message"]), body.get("variables") or {})
     return GREETING
 
 

@@ -11,6 +11,7 @@ from voicedock.api.openapi_campaigns import (
     ASSISTANT_CHOICE_PROPS,
     CAMPAIGN_PATHS,
     CAMPAIGN_SCHEMAS,
+    VARIABLES,
 )
 from voicedock.api.openapi_console import CONSOLE_PATHS, CONSOLE_SCHEMAS
 from voicedock.api.openapi_schema import (
@@ -380,6 +381,7 @@ SCHEMAS: dict[str, Schema] = {
                     f"all, {METADATA_MAX_DEPTH} levels of nesting (else 400).",
                 }
             ),
+            "variables": nullable(VARIABLES),
             "agent_id": {**ID, "deprecated": True},
             "agent": {**ref("AssistantConfig"), "deprecated": True},
             "agent_config": {**ref("AssistantConfig"), "deprecated": True},

@@ -20,18 +20,14 @@ from voicedock.api.openapi_schema import (
     ref,
     text,
 )
-from voicedock.calls.campaigns.request import (
-    MAX_CONCURRENT,
-    MAX_CONTACTS,
-    MAX_VARIABLE_LENGTH,
-    MAX_VARIABLES,
-)
+from voicedock.calls.campaigns.request import MAX_CONCURRENT, MAX_CONTACTS
 from voicedock.calls.campaigns.retries import MAX_ATTEMPTS, MAX_BACKOFF_SECONDS, RETRYABLE
 from voicedock.calls.outbound_request import (
     CONTEXT_MAX,
     RING_TIMEOUT_BOUNDS,
     RING_TIMEOUT_DEFAULT,
 )
+from voicedock.calls.placeholders import MAX_VARIABLE_LENGTH, MAX_VARIABLES
 from voicedock.domain.campaigns import CampaignStatus, ContactState
 
 # mon ... sun, in any case (calls/campaigns/window.py lowers them).
@@ -76,18 +72,21 @@ _RETRIES: Schema = {
         }
     ),
 }
+# The values of {{placeholders}}: a campaign contact's, or one outbound call's.
+VARIABLES: Schema = {
+    "type": "object",
+    "maxProperties": MAX_VARIABLES,
+    "propertyNames": ID,
+    "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_LENGTH},
+    "description": "Fill {{placeholders}} in first_message, context, system_prompt and "
+    "voicemail_message; a placeholder without a value stays as written.",
+}
 _CONTACT_IN = obj(
     {
         "destination": DESTINATION,
         "name": nullable({"type": "string", "maxLength": 200}),
         "timezone": {**nullable(ref("TimeZone")), "description": "Default: the campaign's."},
-        "variables": {
-            "type": "object",
-            "maxProperties": MAX_VARIABLES,
-            "propertyNames": ID,
-            "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_LENGTH},
-            "description": "Fill {{placeholders}} in first_message, context, system_prompt.",
-        },
+        "variables": VARIABLES,
     },
     ("destination",),
 )

@@ -57,6 +57,7 @@ from voicedock.calls.live_record import (
 from voicedock.calls.observer import Observers
 from voicedock.calls.outbound import NewCall, check_number_choice, resolve_assistant
 from voicedock.calls.outbound_request import OutboundRequest
+from voicedock.calls.placeholders import fill
 from voicedock.calls.policy import check_destination
 from voicedock.calls.transitions import (
     RESUMED,
@@ -243,7 +244,7 @@ class CallEngine:
             organization_id=org_id,
             destination=request.destination,
             assistant=assistant,
-            context=request.context,
+            context=None if request.context is None else fill(request.context, request.variables),
             ring_timeout_seconds=request.ring_timeout_seconds,
             number_id=request.number_id,
             api_key_id=api_key_id,

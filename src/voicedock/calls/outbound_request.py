@@ -9,11 +9,12 @@ with a ``Deprecation`` header; sending an alias together with its replacement is
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import check_config
+from voicedock.calls.placeholders import parse_variables
 from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
 from voicedock.validation import require_e164
@@ -34,6 +35,7 @@ FIELDS = (
     "ring_timeout_seconds",
     "record",
     "metadata",
+    "variables",
     *DEPRECATED_ALIASES,
 )
 # How long an unanswered call rings before it ends "no-answer" (the PBX's originate timeout).
@@ -60,6 +62,8 @@ class OutboundRequest:
     ring_timeout_seconds: int = RING_TIMEOUT_DEFAULT
     record: bool | None = None  # this call's recording, whatever the assistant says
     metadata: JsonObject | None = None  # the client's own object, echoed in record and webhooks
+    # Values of the {{placeholders}} in the assistant's texts and the context (as campaigns).
+    variables: dict[str, str] = field(default_factory=dict)
     deprecated: tuple[str, ...] = ()  # deprecated field names the client used
 
 
@@ -101,6 +105,7 @@ def parse_outbound_request(body: object) -> OutboundRequest:
         ),
         record=None if obj.get("record") is None else fields.boolean(obj, "record", False),
         metadata=parse_metadata(obj.get("metadata")),
+        variables=parse_variables(obj.get("variables"), "variables"),
         deprecated=tuple(used_aliases),
     )
 

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from voicedock.calls.campaigns.manager import CampaignManager
-from voicedock.calls.campaigns.placeholders import fill, fill_config
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.outbound import NewCall, ResolvedAssistant
+from voicedock.calls.placeholders import fill, fill_config
 from voicedock.calls.policy import DestinationRefused, check_destination
 from voicedock.config import PolicySettings
 from voicedock.domain.campaigns import (
