@@ -3,7 +3,9 @@ webhook about the call), ``variables`` and scheduled calls (run on SQLite and Po
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,9 @@ import pytest
 
 from api.conftest import Api, serving
 from api.contract import is_valid
-from fakes.world import DESTINATION, SUPPORT_ID, make_settings
+from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings
 from voicedock.calls.outbound_request import METADATA_MAX_BYTES, METADATA_MAX_KEYS
+from voicedock.config import OrganizationLimitSettings
 from webhooks.receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.unit
@@ -167,3 +170,122 @@ async def test_the_saved_assistants_placeholders_are_filled_and_it_stays_as_save
     assert [c.first_message if c else None for c in calls] == ["Hi Bob!", "Hi {{name}}!"]
     saved = await (await api.client.get(f"/assistants/{assistant_id}", headers=api.auth())).json()
     assert saved["first_message"] == "Hi {{name}}!"
+
+
+def moment(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+async def status_of(api: Api, call_id: str) -> dict[str, Any]:
+    resp = await api.client.get(f"/calls/{call_id}", headers=api.auth())
+    assert resp.status == 200
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def until_status(api: Api, call_id: str, wanted: str, within: float = 5.0) -> dict[str, Any]:
+    async with asyncio.timeout(within):
+        while (call := await status_of(api, call_id))["status"] != wanted:
+            await asyncio.sleep(0.05)
+    return call
+
+
+BAD_SCHEDULES = [
+    ({"scheduled_at": "tomorrow"}, "scheduled_at must be an ISO 8601 date-time"),
+    ({"scheduled_at": "2030-01-01T10:00:00"}, "with a time zone"),
+    ({"scheduled_at": 1893456000}, "scheduled_at must be an ISO 8601 date-time"),
+    ({"scheduled_at": moment(-3600)}, "scheduled_at must not be in the past"),
+    ({"scheduled_at": moment(31 * 86400)}, "at most 30 days ahead"),
+    ({"latest_at": moment(60)}, "latest_at needs scheduled_at"),
+    ({"scheduled_at": moment(60), "latest_at": moment(30)}, "latest_at must be after"),
+    ({"scheduled_at": moment(60), "latest_at": "2030-13-01T00:00:00Z"}, "latest_at is not"),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), BAD_SCHEDULES)
+async def test_bad_schedules_are_400_naming_the_field(
+    api: Api, fields: dict[str, Any], message: str
+) -> None:
+    resp = await post(api, **fields)
+    assert resp.status == 400
+    body = await resp.json()
+    assert set(body) == {"error", "message"}
+    assert message in body["message"]
+    listed = await (await api.client.get("/calls", headers=api.auth())).json()
+    assert listed["calls"] == []  # nothing stored
+
+
+async def test_a_scheduled_call_is_stored_listed_and_dialed_at_its_time(api: Api) -> None:
+    at = moment(1.5)
+    resp = await post(api, scheduled_at=at, metadata={"k": "v"})
+    assert resp.status == 201, await resp.text()
+    body = await resp.json()
+    assert body["status"] == "scheduled"
+    assert body["scheduled_at"] == at[:23] + "Z"
+    assert is_valid(body, "OutboundCallResponse")
+    call_id = body["call_id"]
+    assert api.pbx.originated == []
+    listed = await (await api.client.get("/calls?status=scheduled", headers=api.auth())).json()
+    assert [c["id"] for c in listed["calls"]] == [call_id]
+    assert listed["calls"][0]["scheduled_at"] == body["scheduled_at"]
+    assert is_valid(listed, "CallList")
+    other = await api.client.get("/calls?status=scheduled", headers=api.auth(api.globex_key))
+    assert (await other.json())["calls"] == []
+    call = await until_status(api, call_id, "connecting")
+    dialed_at = datetime.now(UTC)
+    assert dialed_at >= datetime.fromisoformat(at)
+    assert [o.call_id for o in api.pbx.originated] == [call_id]
+    assert call["assistant_phone"] is not None
+    assert call["metadata"] == {"k": "v"}
+    assert [e["data"]["to"] for e in call["events"] if e["type"] == "status"] == [
+        "scheduled",
+        "connecting",
+    ]
+    await api.pbx.answer(call_id)
+    await api.pbx.hang_up_remote(call_id)
+    assert (await status_of(api, call_id))["status"] == "ended"
+    assert len(api.pbx.originated) == 1  # dialed once
+
+
+async def test_end_call_cancels_a_scheduled_call_before_it_is_dialed(api: Api) -> None:
+    resp = await post(api, scheduled_at=moment(1.0))
+    call_id = (await resp.json())["call_id"]
+    say = await api.client.post(
+        f"/calls/{call_id}/control", json={"type": "say", "content": "hi"}, headers=api.auth()
+    )
+    assert say.status == 409  # only end-call is taken before the call is dialed
+    ended = await api.client.post(
+        f"/calls/{call_id}/control", json={"type": "end-call"}, headers=api.auth()
+    )
+    assert ended.status == 200, await ended.text()
+    call = await status_of(api, call_id)
+    assert (call["status"], call["end_reason"]) == ("ended", "cancelled")
+    await asyncio.sleep(1.5)  # past its time: still never dialed
+    assert api.pbx.originated == []
+    assert (await status_of(api, call_id))["status"] == "ended"
+
+
+async def test_a_call_not_dialed_before_latest_at_ends_expired(api: Api) -> None:
+    resp = await post(api, scheduled_at=moment(-50), latest_at=moment(-10))
+    assert resp.status == 201, await resp.text()
+    call = await until_status(api, (await resp.json())["call_id"], "ended")
+    assert call["end_reason"] == "schedule-expired"
+    assert api.pbx.originated == []
+
+
+async def test_a_scheduled_call_waits_for_the_organizations_limit(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'api.db'}")
+    settings.limits.organizations = [
+        OrganizationLimitSettings(organization=ACME, max_concurrent_calls=1)
+    ]
+    async with serving(settings) as api:
+        busy = (await (await post(api)).json())["call_id"]
+        await api.pbx.answer(busy)
+        resp = await post(api, scheduled_at=moment(0.2))
+        call_id = (await resp.json())["call_id"]
+        await asyncio.sleep(1.0)  # due, but the organization is at its limit
+        assert (await status_of(api, call_id))["status"] == "scheduled"
+        assert [o.call_id for o in api.pbx.originated] == [busy]
+        await api.pbx.hang_up_remote(busy)
+        await until_status(api, call_id, "connecting")
+        assert [o.call_id for o in api.pbx.originated] == [busy, call_id]

@@ -19,6 +19,7 @@ from voicedock.domain.records import (
     Call,
     CallEvent,
     CallMessage,
+    CallStatus,
     IdempotencyRecord,
     NodeLease,
     Organization,
@@ -151,6 +152,18 @@ class MemoryTransaction:
     async def clock(self) -> datetime:
         return utcnow()
 
+    async def claim_scheduled_call(self, node_id: str, now: datetime) -> Call | None:
+        due = [
+            c
+            for c in self.d.calls.values()
+            if c.status is CallStatus.SCHEDULED and c.scheduled_at and c.scheduled_at <= now
+        ]
+        if not due:
+            return None
+        first = min(due, key=lambda c: (c.scheduled_at or now, c.seq))
+        first.owner_node = node_id
+        return copy.deepcopy(first)
+
     async def admit_dial(
         self,
         trunk: str,
@@ -191,7 +204,7 @@ class MemoryTransaction:
     def _take(self, node_id: str, owners: set[str | None]) -> list[Call]:
         taken = []
         for call in sorted(self.d.calls.values(), key=lambda c: c.seq):
-            if not call.status.terminal and call.owner_node in owners:
+            if call.status.active and call.owner_node in owners:
                 call.owner_node = node_id
                 taken.append(copy.deepcopy(call))
         return taken
@@ -258,7 +271,7 @@ class MemoryTransaction:
 
 
 def _active(d: _Data, number_id: str) -> int:
-    return sum(1 for c in d.calls.values() if c.number_id == number_id and not c.status.terminal)
+    return sum(1 for c in d.calls.values() if c.number_id == number_id and c.status.active)
 
 
 class MemoryOutbox:
@@ -407,7 +420,7 @@ class MemoryStore:
         return [
             copy.deepcopy(c)
             for c in self._data.calls.values()
-            if not c.status.terminal and owner_node in (None, c.owner_node)
+            if c.status.active and owner_node in (None, c.owner_node)
         ]
 
     async def list_nodes(self) -> list[NodeLease]:

@@ -53,6 +53,9 @@ from voicedock.calls.outbound_request import (
     METADATA_MAX_KEYS,
     RING_TIMEOUT_BOUNDS,
     RING_TIMEOUT_DEFAULT,
+    SCHEDULE_MAX_AHEAD,
+    SCHEDULE_PAST_TOLERANCE,
+    SCHEDULE_WINDOW_DEFAULT,
 )
 from voicedock.calls.tool_config import MAX_TOOLS
 from voicedock.domain import provider_keys
@@ -308,7 +311,7 @@ _CALL_SUMMARY_PROPS: dict[str, Schema] = {
     "id": {"type": "string"},
     "caller_phone": {"type": ["string", "null"]},
     "assistant_phone": {"type": ["string", "null"]},
-    "status": {"enum": ["connecting", "in-progress", "ended", "failed"]},
+    "status": {"enum": ["scheduled", "connecting", "in-progress", "ended", "failed"]},
     "error": {"type": ["string", "null"]},
     "started_at": TIME,
     "ended_at": TIME,
@@ -318,6 +321,10 @@ _CALL_SUMMARY_PROPS: dict[str, Schema] = {
     "business_name": {"type": ["string", "null"]},
     "created_at": TIME,
     "updated_at": TIME,
+}
+_SCHEDULE_OUT: dict[str, Schema] = {
+    "scheduled_at": {**TIME, "description": "A scheduled call: dialed from then on; else null."},
+    "latest_at": {**TIME, "description": "A scheduled call is never dialed after it."},
 }
 _METADATA: Schema = {
     "type": ["object", "null"],
@@ -382,6 +389,26 @@ SCHEMAS: dict[str, Schema] = {
                 }
             ),
             "variables": nullable(VARIABLES),
+            "scheduled_at": nullable(
+                {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "Dial the call then, not now: it is stored as scheduled "
+                    "(201) and dialed by the node's dialer at that time, under the same limits "
+                    "as every call. With a time zone; not more than "
+                    f"{int(SCHEDULE_PAST_TOLERANCE.total_seconds())} s in the past, at most "
+                    f"{SCHEDULE_MAX_AHEAD.days} days ahead. end-call cancels it.",
+                }
+            ),
+            "latest_at": nullable(
+                {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "With scheduled_at, after it: the call is never dialed "
+                    "later (it ends schedule-expired). Default: scheduled_at plus "
+                    f"{int(SCHEDULE_WINDOW_DEFAULT.total_seconds() // 60)} minutes.",
+                }
+            ),
             "agent_id": {**ID, "deprecated": True},
             "agent": {**ref("AssistantConfig"), "deprecated": True},
             "agent_config": {**ref("AssistantConfig"), "deprecated": True},
@@ -396,13 +423,17 @@ SCHEMAS: dict[str, Schema] = {
             "success": {"type": "boolean"},
             "call_id": {"type": "string"},
             "room_name": {"type": "string"},
-            "status": {"enum": ["dialing"]},
+            "status": {"enum": ["dialing", "scheduled"]},
+            "scheduled_at": {"type": "string", "format": "date-time"},
+            "latest_at": {"type": "string", "format": "date-time"},
         },
         ("success", "call_id", "status"),
         strict=False,
     ),
     "CallSummary": obj(
-        {**_CALL_SUMMARY_PROPS, "metadata": _METADATA}, tuple(_CALL_SUMMARY_PROPS), strict=False
+        {**_CALL_SUMMARY_PROPS, "metadata": _METADATA, **_SCHEDULE_OUT},
+        tuple(_CALL_SUMMARY_PROPS),
+        strict=False,
     ),
     "CallList": obj(
         {
@@ -457,6 +488,7 @@ SCHEMAS: dict[str, Schema] = {
                 "description": "The API key that placed the call (see /api-keys); null inbound.",
             },
             "metadata": _METADATA,
+            **_SCHEDULE_OUT,
             "latency": {"type": "array"},
             "timings": nullable(
                 {
@@ -669,6 +701,21 @@ def _health_op() -> Schema:
     return op
 
 
+def _outbound_op() -> Schema:
+    op = operation(
+        "Initiate outbound call",
+        ("200", "OutboundCallResponse"),
+        body="OutboundCallRequest",
+        params=[_IDEMPOTENCY],
+        errors="400 401 403 404 413 422 429 503",
+    )
+    op["responses"]["201"] = {
+        "description": "A scheduled call (scheduled_at), stored to be dialed at its time",
+        "content": {"application/json": {"schema": ref("OutboundCallResponse")}},
+    }
+    return op
+
+
 def _operators_numbers(
     summary: str, description: str, params: list[Schema] | None = None
 ) -> Schema:
@@ -696,8 +743,9 @@ _LIST_PARAMS: list[Schema] = [
     {
         "name": "status",
         "in": "query",
-        "schema": {"enum": ["connecting", "in-progress", "ended", "failed"]},
-        "description": 'A call the outbound response calls "dialing" is connecting until answered.',
+        "schema": {"enum": ["scheduled", "connecting", "in-progress", "ended", "failed"]},
+        "description": 'A call the outbound response calls "dialing" is connecting until answered; '
+        "scheduled: waiting for its scheduled_at.",
     },
     {"name": "start_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     {"name": "end_date", "in": "query", "schema": {"type": "string", "format": "date-time"}},
@@ -725,15 +773,7 @@ PATHS: dict[str, Schema] = {
     "/calls": {
         "get": operation("List calls", ("200", "CallList"), params=_LIST_PARAMS, errors="400 401"),
     },
-    "/calls/outbound": {
-        "post": operation(
-            "Initiate outbound call",
-            ("200", "OutboundCallResponse"),
-            body="OutboundCallRequest",
-            params=[_IDEMPOTENCY],
-            errors="400 401 403 404 413 422 429 503",
-        ),
-    },
+    "/calls/outbound": {"post": _outbound_op()},
     "/calls/{id}": {
         "get": operation("Get call by ID", ("200", "Call"), params=[PATH_ID], errors="401 404"),
     },
@@ -846,6 +886,7 @@ PATHS: dict[str, Schema] = {
 # (source path, its success status, body field, the operations that take it as "id").
 _LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("/calls/outbound", "200", "call_id", ("get /calls/{id}", "post /calls/{id}/control")),
+    ("/calls/outbound", "201", "call_id", ("get /calls/{id}", "post /calls/{id}/control")),
     (
         "/assistants",
         "201",

@@ -42,6 +42,8 @@ def call_summary(call: Call) -> JsonObject:
         "updated_at": iso(call.updated_at),
         "campaign_id": call.campaign_id,  # an addition: the campaign it dials a contact of
         "metadata": call.metadata,  # an addition: the client's own object, as it was given
+        "scheduled_at": iso(call.scheduled_at),  # an addition: a scheduled call's window
+        "latest_at": iso(call.latest_at),
     }
 
 
@@ -51,6 +53,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
     body = call_summary(call)
     # With the other additions, after the seed's fields.
     campaign_id, metadata = body.pop("campaign_id"), body.pop("metadata")
+    schedule = {key: body.pop(key) for key in ("scheduled_at", "latest_at")}
     body.update(
         {
             "analysis_result": None if analysis is None else _analysis(analysis),
@@ -66,6 +69,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "node": call.owner_node,
             "campaign_id": campaign_id,
             "metadata": metadata,
+            **schedule,
             "pbx": call.pbx,
             "api_key_id": call.api_key_id,
             "latency": call.latency,

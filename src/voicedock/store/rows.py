@@ -254,11 +254,24 @@ CALLS = Table(
         "recording_duration_seconds",
         "answering_machine",
         "metadata",
+        "scheduled_at",
+        "latest_at",
+        "ring_timeout_seconds",
         "created_at",
         "updated_at",
         "seq",
     ),
-    datetimes=frozenset({"started_at", "ended_at", "transferred_at", "created_at", "updated_at"}),
+    datetimes=frozenset(
+        {
+            "started_at",
+            "ended_at",
+            "transferred_at",
+            "created_at",
+            "updated_at",
+            "scheduled_at",
+            "latest_at",
+        }
+    ),
     documents=frozenset(
         {
             "assistant_config",
@@ -324,4 +337,6 @@ IDEMPOTENCY = Table(
     documents=frozenset({"response_body"}),
 )
 
-ACTIVE_STATUSES: tuple[str, ...] = tuple(str(s) for s in CallStatus if not s.terminal)
+# Calls at the PBX (or on their way to it): a scheduled call is not one yet.
+ACTIVE_STATUSES: tuple[str, ...] = tuple(str(s) for s in CallStatus if s.active)
+TERMINAL_STATUSES: tuple[str, ...] = tuple(str(s) for s in CallStatus if s.terminal)
