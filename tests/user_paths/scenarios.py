@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +29,8 @@ from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
 from voicedock.calls.placeholders import fill as fill_placeholders
 
+# How far ahead the examples' scheduled calls are placed.
+SCHEDULE_AHEAD = timedelta(seconds=5)
 # The text a placeholder content ("...") of an example is replaced with.
 PLACEHOLDER_TEXT = "Your parcel has arrived at the front desk."
 _SMALL_WORDS = {"the", "a", "an", "as", "has", "been", "is", "at", "of", "one", "you", "your"}
@@ -65,6 +68,11 @@ def _fill_body(body: Any, backend: UserPathBackend) -> Any:
         )
     elif "destination" in body:
         body["destination"] = backend.destination(body["destination"])
+    if "scheduled_at" in body:  # a scheduled call: a few seconds from now
+        start = datetime.now(UTC) + SCHEDULE_AHEAD
+        body["scheduled_at"] = start.isoformat()
+        if "latest_at" in body:
+            body["latest_at"] = (start + timedelta(minutes=2)).isoformat()
     for contact in body.get("contacts", []):  # a campaign's
         contact["destination"] = backend.destination(contact["destination"])
     if "url" in body:  # an endpoint of the user's: the loopback receiver stands in for it
@@ -186,6 +194,8 @@ def scenario_of(example: Example) -> str | None:
     path = urlsplit(example.path).path
     body = example.body if isinstance(example.body, dict) else {}
     if (example.method, path) == ("POST", "/calls/outbound"):
+        if "scheduled_at" in body:
+            return "outbound-scheduled"
         if "assistant" in body or "agent" in body:
             return "outbound-transient"
         if "assistant_override" in body or "agent_config" in body:
@@ -264,6 +274,39 @@ async def outbound(backend: UserPathBackend, example: Example) -> None:
     assert ours[0]["metadata"] == filled.get("metadata")
 
     heard = await heard_text(backend, call_id, mark)  # the example is about the greeting
+    wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)
+    assert_heard(wanted, heard)
+
+
+async def outbound_scheduled(backend: UserPathBackend, example: Example) -> None:
+    """The call is stored as scheduled, listed so, not dialed before its time; then it is an
+    ordinary call: the PBX answers it no earlier, the callee hears the greeting."""
+    mark = backend.mark()
+    _, _, filled, _ = fill(example, backend)
+    resp = await backend.client.post("/calls/outbound", json=filled, headers=backend.auth())
+    body = await resp.json()
+    assert resp.status == expected_status(example, 201), body
+    assert_documented_shape(example.response, body)
+    assert body["status"] == "scheduled", body
+    call_id = str(body["call_id"])
+    due = datetime.fromisoformat(filled["scheduled_at"])
+    listed = await backend.client.get("/calls?status=scheduled", headers=backend.auth())
+    assert call_id in {c["id"] for c in (await listed.json())["calls"]}
+    answered = await wait_status(backend, call_id, ("in-progress", *TERMINAL), within=25)
+    assert answered["status"] == "in-progress", answered
+    assert datetime.fromisoformat(answered["started_at"]) >= due  # the PBX's answer, not before
+    statuses = [e["data"]["to"] for e in answered["events"] if e["type"] == "status"]
+    assert statuses == ["scheduled", "connecting", "in-progress"], statuses
+    connecting = next(e for e in answered["events"] if e["data"].get("to") == "connecting")
+    assert datetime.fromisoformat(connecting["created_at"]) >= due  # dialed at its time
+    greeting = greeting_of(filled)
+    await wait_transcript(
+        backend, call_id, lambda m: m["role"] == "assistant" and m["content"] == greeting
+    )
+    record = await hang_up(backend, call_id)
+    assert record["status"] == "ended", record
+    assert record["scheduled_at"] is not None
+    heard = await heard_text(backend, call_id, mark)
     wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)
     assert_heard(wanted, heard)
 
@@ -477,6 +520,7 @@ SCENARIOS: dict[str, Scenario] = {
     "outbound-reference": outbound,
     "outbound-hybrid": outbound,
     "outbound-transient": outbound,
+    "outbound-scheduled": outbound_scheduled,
     "control-say": control_say,
     "control-inject-context": control_inject_context,
     "control-end-call": control_end_call,
