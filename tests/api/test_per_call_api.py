@@ -13,7 +13,8 @@ import pytest
 
 from api.conftest import Api, serving
 from api.contract import is_valid
-from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings
+from fakes.world import ACME, DESTINATION, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
+from pg_server import fresh_database
 from voicedock.calls.outbound_request import METADATA_MAX_BYTES, METADATA_MAX_KEYS
 from voicedock.config import OrganizationLimitSettings
 from webhooks.receiver import Receiver, wait_until
@@ -283,9 +284,72 @@ async def test_a_scheduled_call_waits_for_the_organizations_limit(tmp_path: Path
         await api.pbx.answer(busy)
         resp = await post(api, scheduled_at=moment(0.2))
         call_id = (await resp.json())["call_id"]
+        # Due after it, of another organization: not held back behind it.
+        globex = await api.client.post(
+            "/calls/outbound",
+            json={
+                "destination": DESTINATION,
+                "assistant_id": GLOBEX_ASSISTANT_ID,
+                "scheduled_at": moment(0.4),
+            },
+            headers=api.auth(api.globex_key),
+        )
+        assert globex.status == 201, await globex.text()
+        globex_id = (await globex.json())["call_id"]
         await asyncio.sleep(1.0)  # due, but the organization is at its limit
         assert (await status_of(api, call_id))["status"] == "scheduled"
-        assert [o.call_id for o in api.pbx.originated] == [busy]
+        assert [o.call_id for o in api.pbx.originated] == [busy, globex_id]
         await api.pbx.hang_up_remote(busy)
         await until_status(api, call_id, "connecting")
-        assert [o.call_id for o in api.pbx.originated] == [busy, call_id]
+        assert [o.call_id for o in api.pbx.originated] == [busy, globex_id, call_id]
+
+
+async def test_a_scheduled_call_survives_a_restart(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'api.db'}")
+    async with serving(settings) as before:
+        resp = await post(before, scheduled_at=moment(1.5))
+        call_id = (await resp.json())["call_id"]
+    assert before.pbx.originated == []  # stopped before its time
+    async with serving(settings) as after:
+        await until_status(after, call_id, "connecting")
+        assert [o.call_id for o in after.pbx.originated] == [call_id]
+
+
+@pytest.mark.postgres
+async def test_two_nodes_dial_each_scheduled_call_exactly_once(postgres_server: str) -> None:
+    dsn = await fresh_database(postgres_server)
+    settings = [make_settings(dsn), make_settings(dsn)]
+    settings[0].node.id, settings[1].node.id = "node-a", "node-b"
+    async with serving(settings[0]) as node_a, serving(settings[1]) as node_b:
+        due = moment(1.0)
+        ids = []
+        for i in range(6):
+            api = (node_a, node_b)[i % 2]  # placed through either node
+            resp = await post(api, scheduled_at=due, number_id=None)
+            assert resp.status == 201, await resp.text()
+            ids.append((await resp.json())["call_id"])
+        ended: set[str] = set()
+        async with asyncio.timeout(15):  # two numbers: each call ends to free one for the next
+            while len(ended) < len(ids):
+                for node in (node_a, node_b):
+                    for request in list(node.pbx.originated):
+                        if request.call_id not in ended:
+                            ended.add(request.call_id)
+                            await node.pbx.hang_up_remote(request.call_id, 17, 486)
+                await asyncio.sleep(0.05)
+        dialed = [o.call_id for o in (*node_a.pbx.originated, *node_b.pbx.originated)]
+        assert sorted(dialed) == sorted(ids)  # every one, once, whichever node claimed it
+        owners = {(await status_of(node_a, c))["node"] for c in ids}
+        assert owners <= {"node-a", "node-b"}
+
+
+async def test_a_replayed_schedule_answers_the_same_201_and_stores_one_call(api: Api) -> None:
+    body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "scheduled_at": moment(60)}
+    headers = {**api.auth(), "Idempotency-Key": "reminder-1"}
+    first = await api.client.post("/calls/outbound", json=body, headers=headers)
+    again = await api.client.post("/calls/outbound", json=body, headers=headers)
+    assert (first.status, again.status) == (201, 201)
+    assert await first.json() == await again.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    listed = await (await api.client.get("/calls?status=scheduled", headers=api.auth())).json()
+    assert len(listed["calls"]) == 1

@@ -152,11 +152,16 @@ class MemoryTransaction:
     async def clock(self) -> datetime:
         return utcnow()
 
-    async def claim_scheduled_call(self, node_id: str, now: datetime) -> Call | None:
+    async def claim_scheduled_call(
+        self, node_id: str, now: datetime, skip: Collection[str] = ()
+    ) -> Call | None:
         due = [
             c
             for c in self.d.calls.values()
-            if c.status is CallStatus.SCHEDULED and c.scheduled_at and c.scheduled_at <= now
+            if c.status is CallStatus.SCHEDULED
+            and c.scheduled_at
+            and c.scheduled_at <= now
+            and c.id not in skip
         ]
         if not due:
             return None

@@ -28,7 +28,7 @@ import functools
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn, Protocol
@@ -322,11 +322,14 @@ class CallEngine:
         log.info("call %s: scheduled", mask_call_id(call_id))
         return OutboundResult(201, body)
 
-    async def claim_scheduled(self, tx: Transaction, now: datetime) -> Call | None:
-        """The dialer's turn (in ``tx``): claim the scheduled call due first (``None``:
-        none is due). One whose ``latest_at`` passed is ended ``schedule-expired`` (returned
-        ended); else it is returned still scheduled, for ``admit_scheduled``."""
-        call = await tx.claim_scheduled_call(self.node_id, now)
+    async def claim_scheduled(
+        self, tx: Transaction, now: datetime, *, skip: Collection[str] = ()
+    ) -> Call | None:
+        """The dialer's turn (in ``tx``): claim the scheduled call due first, but those in
+        ``skip`` (``None``: none is due). One whose ``latest_at`` passed is ended
+        ``schedule-expired`` (returned ended); else it is returned still scheduled, for
+        ``admit_scheduled``."""
+        call = await tx.claim_scheduled_call(self.node_id, now, skip)
         if call is None:
             return None
         if call.latest_at is not None and call.latest_at < now:

@@ -141,8 +141,11 @@ class Transaction(Protocol):
 
     async def get_call_for_update(self, call_id: str) -> Call | None: ...
     async def update_call(self, call: Call) -> None: ...
-    async def claim_scheduled_call(self, node_id: str, now: datetime) -> Call | None:
-        """The scheduled call due first at ``now``, locked and owned by ``node_id``."""
+    async def claim_scheduled_call(
+        self, node_id: str, now: datetime, skip: Collection[str] = ()
+    ) -> Call | None:
+        """The scheduled call due first at ``now`` (but those in ``skip``), locked and owned
+        by ``node_id``."""
         ...
 
     async def add_message(self, message: CallMessage) -> CallMessage: ...

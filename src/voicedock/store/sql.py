@@ -472,16 +472,22 @@ class SqlTransaction(OutboxStatements, CampaignStatements):
         )
         return None if row is None else CALLS.decode(row, self._dialect)
 
-    async def claim_scheduled_call(self, node_id: str, now: datetime) -> Call | None:
-        """The scheduled call due first at ``now``, locked until the transaction ends and
-        owned by ``node_id`` (on PostgreSQL, a call another node holds is skipped, not waited
-        for: each is claimed by one node, once its status moves on)."""
-        skip = self._dialect.lock_suffix + (" SKIP LOCKED" if self._dialect.lock_suffix else "")
+    async def claim_scheduled_call(
+        self, node_id: str, now: datetime, skip: Collection[str] = ()
+    ) -> Call | None:
+        """The scheduled call due first at ``now`` (but those in ``skip``), locked until the
+        transaction ends and owned by ``node_id`` (on PostgreSQL, a call another node holds
+        is skipped, not waited for: each is claimed by one node, once its status moves on)."""
+        locked = self._dialect.lock_suffix + (" SKIP LOCKED" if self._dialect.lock_suffix else "")
+        others = f" AND id NOT IN ({', '.join('?' for _ in skip)})" if skip else ""
         row = await self._conn.fetchrow(
             "SELECT * FROM calls WHERE status = ? AND scheduled_at <= ?"
-            " ORDER BY scheduled_at, seq LIMIT 1" + skip,
+            + others
+            + " ORDER BY scheduled_at, seq LIMIT 1"
+            + locked,
             str(CallStatus.SCHEDULED),
             self._dialect.dt(now),
+            *skip,
         )
         if row is None:
             return None

@@ -57,6 +57,9 @@ IDLE_POLL = timedelta(milliseconds=250)
 REFUSED = "refused"  # the outcome of a contact the call policy does not allow
 # Originates of this node's dialer on their way to the PBX at once.
 MAX_ORIGINATING = 16
+# Due scheduled calls held back by a limit (another organization's, a busy trunk) that one
+# round steps over to dial those behind them.
+MAX_HELD_BACK = 100
 
 
 class _Step(enum.Enum):
@@ -134,12 +137,13 @@ class Dialer:
         if not self._can_dial():  # contacts wait for the PBX rather than fail one by one
             return delay
         trunks = {t.name: t for t in await self._store.list_trunks()}
-        while True:
+        held: set[str] = set()  # due calls a limit holds back: the others still go this round
+        while len(held) < MAX_HELD_BACK:
             try:
-                step = await self._dial_scheduled(trunks)
+                step = await self._dial_scheduled(trunks, held)
             except _Wait as wait:
                 delay = min(delay, wait.delay)
-                break
+                continue
             if step is _Step.IDLE:
                 break
         for campaign in await self._store.list_running_campaigns():
@@ -200,14 +204,17 @@ class Dialer:
             self._originates.create_task(self._originate(admitted, dial, trunks, release=True))
         return _Step.DIALED
 
-    async def _dial_scheduled(self, trunks: dict[str, Trunk]) -> _Step:
-        """Claim the scheduled call due first and originate it (or end it, expired)."""
+    async def _dial_scheduled(self, trunks: dict[str, Trunk], held: set[str]) -> _Step:
+        """Claim the scheduled call due first (but those in ``held``) and originate it (or
+        end it, expired). One a limit holds back joins ``held`` (``_Wait``)."""
         now = self._now()
         async with self._store.transaction() as tx:
-            claimed = await self._engine.claim_scheduled(tx, now)
+            claimed = await self._engine.claim_scheduled(tx, now, skip=held)
             if claimed is None:
                 return _Step.IDLE
+            held.add(claimed.id)  # unless it is dialed (or ended) below
             if claimed.status is not CallStatus.SCHEDULED:
+                held.discard(claimed.id)
                 return _Step.DIALED  # expired: ended without a dial
             dial = self._engine.scheduled_dial(claimed)
             refused = self._engine.speech_refusal(dial.assistant.config, "outbound")
@@ -219,6 +226,7 @@ class Dialer:
                 raise _Wait(timedelta(milliseconds=200)) from None
             if isinstance(call, timedelta):
                 raise _Wait(call)  # rolls the claim back: the call stays scheduled
+        held.discard(call.id)
         if self._originates is None:
             await self._originate(call, dial, trunks)
         else:
