@@ -14,6 +14,7 @@ import json
 import re
 import wave
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,8 +29,11 @@ from e2e.audio_helpers import (
 from e2e.test_calls_e2e import get_call, until
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
+from voicedock.calls.placeholders import fill as fill_placeholders
 from voicedock.pipeline.audio import resample_pcm16
 
+# How far ahead the examples' scheduled calls are placed.
+SCHEDULE_AHEAD = timedelta(seconds=5)
 # The text a placeholder content ("...") of an example is replaced with.
 PLACEHOLDER_TEXT = "Your parcel has arrived at the front desk."
 PIPER_VOICE = "piper:en_US-joe-medium"  # the packaged voice calls speak with
@@ -68,6 +72,11 @@ def _fill_body(body: Any, backend: UserPathBackend) -> Any:
         )
     elif "destination" in body:
         body["destination"] = backend.destination(body["destination"])
+    if "scheduled_at" in body:  # a scheduled call: a few seconds from now
+        start = datetime.now(UTC) + SCHEDULE_AHEAD
+        body["scheduled_at"] = start.isoformat()
+        if "latest_at" in body:
+            body["latest_at"] = (start + timedelta(minutes=2)).isoformat()
     for contact in body.get("contacts", []):  # a campaign's
         contact["destination"] = backend.destination(contact["destination"])
     if "url" in body:  # an endpoint of the user's: the loopback receiver stands in for it
@@ -189,6 +198,8 @@ def scenario_of(example: Example) -> str | None:
     path = urlsplit(example.path).path
     body = example.body if isinstance(example.body, dict) else {}
     if (example.method, path) == ("POST", "/calls/outbound"):
+        if "scheduled_at" in body:
+            return "outbound-scheduled"
         if "assistant" in body or "agent" in body:
             return "outbound-transient"
         if "assistant_override" in body or "agent_config" in body:
@@ -228,10 +239,10 @@ def scenario_of(example: Example) -> str | None:
 
 
 def greeting_of(body: dict[str, Any]) -> str:
-    """The first message the example's call should start with."""
+    """The first message the example's call should start with (its ``variables`` filled in)."""
     for part in (body.get("assistant_override"), body.get("assistant"), body):
         if isinstance(part, dict) and part.get("first_message"):
-            return str(part["first_message"])
+            return fill_placeholders(str(part["first_message"]), body.get("variables") or {})
     return GREETING
 
 
@@ -264,11 +275,46 @@ async def outbound(backend: UserPathBackend, example: Example) -> None:
     assert record["assistant_phone"] in backend.numbers
     assert record["agent_id"] == backend.assistant_id
     assert record["messages"][0] == {"role": "assistant", "content": greeting}
+    assert record["metadata"] == filled.get("metadata")  # as it was given (null: none)
     listed = await backend.client.get("/calls?limit=1000", headers=backend.auth())
     ours = [c for c in (await listed.json())["calls"] if c["id"] == call_id]
     assert len(ours) == 1
+    assert ours[0]["metadata"] == filled.get("metadata")
 
     heard = await heard_text(backend, call_id, mark)  # the example is about the greeting
+    wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)
+    assert_heard(wanted, heard)
+
+
+async def outbound_scheduled(backend: UserPathBackend, example: Example) -> None:
+    """The call is stored as scheduled, listed so, not dialed before its time; then it is an
+    ordinary call: the PBX answers it no earlier, the callee hears the greeting."""
+    mark = backend.mark()
+    _, _, filled, _ = fill(example, backend)
+    resp = await backend.client.post("/calls/outbound", json=filled, headers=backend.auth())
+    body = await resp.json()
+    assert resp.status == expected_status(example, 201), body
+    assert_documented_shape(example.response, body)
+    assert body["status"] == "scheduled", body
+    call_id = str(body["call_id"])
+    due = datetime.fromisoformat(filled["scheduled_at"])
+    listed = await backend.client.get("/calls?status=scheduled", headers=backend.auth())
+    assert call_id in {c["id"] for c in (await listed.json())["calls"]}
+    answered = await wait_status(backend, call_id, ("in-progress", *TERMINAL), within=25)
+    assert answered["status"] == "in-progress", answered
+    assert datetime.fromisoformat(answered["started_at"]) >= due  # the PBX's answer, not before
+    statuses = [e["data"]["to"] for e in answered["events"] if e["type"] == "status"]
+    assert statuses == ["scheduled", "connecting", "in-progress"], statuses
+    connecting = next(e for e in answered["events"] if e["data"].get("to") == "connecting")
+    assert datetime.fromisoformat(connecting["created_at"]) >= due  # dialed at its time
+    greeting = greeting_of(filled)
+    await wait_transcript(
+        backend, call_id, lambda m: m["role"] == "assistant" and m["content"] == greeting
+    )
+    record = await hang_up(backend, call_id)
+    assert record["status"] == "ended", record
+    assert record["scheduled_at"] is not None
+    heard = await heard_text(backend, call_id, mark)
     wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)
     assert_heard(wanted, heard)
 
@@ -502,6 +548,7 @@ SCENARIOS: dict[str, Scenario] = {
     "outbound-reference": outbound,
     "outbound-hybrid": outbound,
     "outbound-transient": outbound,
+    "outbound-scheduled": outbound_scheduled,
     "control-say": control_say,
     "control-inject-context": control_inject_context,
     "control-end-call": control_end_call,

@@ -65,7 +65,7 @@ async def place_outbound(request: web.Request) -> web.Response:
     result = await service.engine.place_outbound(
         organization_of(request), parsed, idempotency, api_key_id=request[API_KEY].id
     )
-    answer = OutboundCallResponse if result.status == 200 else Error  # replayed as it was
+    answer = OutboundCallResponse if result.status in (200, 201) else Error  # replayed as it was
     response = reply(convert(result.body, answer), status=result.status)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"

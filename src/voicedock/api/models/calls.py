@@ -10,10 +10,29 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.fields import E164_PATTERN, ID_PATTERN, Destination, Id, Text, Time, text
-from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
+from voicedock.api.models.fields import (
+    E164_PATTERN,
+    ID_PATTERN,
+    Destination,
+    Id,
+    Text,
+    Time,
+    Variables,
+    text,
+)
+from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters, ref
 from voicedock.api.serialize import iso, recording_url
-from voicedock.calls.outbound_request import CONTEXT_MAX, RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
+from voicedock.calls.outbound_request import (
+    CONTEXT_MAX,
+    METADATA_MAX_BYTES,
+    METADATA_MAX_DEPTH,
+    METADATA_MAX_KEYS,
+    RING_TIMEOUT_BOUNDS,
+    RING_TIMEOUT_DEFAULT,
+    SCHEDULE_MAX_AHEAD,
+    SCHEDULE_PAST_TOLERANCE,
+    SCHEDULE_WINDOW_DEFAULT,
+)
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
 
@@ -25,6 +44,16 @@ AssistantConfig = Annotated[
 DeprecatedConfig = Annotated[
     Any,
     Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantConfig", "deprecated": True}),
+]
+
+
+DateTime = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
+Metadata = Annotated[
+    dict[str, Any] | None,
+    Meta(
+        description="The client's own JSON object given when the call was placed, as given; "
+        "also in every webhook about the call (beside call_id). null: none."
+    ),
 ]
 
 
@@ -77,6 +106,45 @@ class OutboundCallRequest(Body, kw_only=True):
         Annotated[bool, Meta(description="Record this call (overrides the assistant's record).")]
         | None
     ) = None
+    metadata: (
+        Annotated[
+            dict[str, Any],
+            Meta(
+                description="Any JSON object of yours, stored with the call, returned by "
+                "GET /calls and in every webhook about it. At most "
+                f"{METADATA_MAX_BYTES} bytes as compact JSON, {METADATA_MAX_KEYS} keys in "
+                f"all, {METADATA_MAX_DEPTH} levels of nesting (else 400)."
+            ),
+        ]
+        | None
+    ) = None
+    variables: Variables | None = None
+    scheduled_at: (
+        Annotated[
+            str,
+            Meta(
+                description="Dial the call then, not now: it is stored as scheduled (201) and "
+                "dialed by the node's dialer at that time, under the same limits as every call. "
+                "With a time zone; not more than "
+                f"{int(SCHEDULE_PAST_TOLERANCE.total_seconds())} s in the past, at most "
+                f"{SCHEDULE_MAX_AHEAD.days} days ahead. end-call cancels it.",
+                extra_json_schema={"format": "date-time"},
+            ),
+        ]
+        | None
+    ) = None
+    latest_at: (
+        Annotated[
+            str,
+            Meta(
+                description="With scheduled_at, after it: the call is never dialed later (it "
+                "ends schedule-expired). Default: scheduled_at plus "
+                f"{int(SCHEDULE_WINDOW_DEFAULT.total_seconds() // 60)} minutes.",
+                extra_json_schema={"format": "date-time"},
+            ),
+        ]
+        | None
+    ) = None
     agent_id: (
         Annotated[str, Meta(pattern=ID_PATTERN, extra_json_schema={"deprecated": True})] | UnsetType
     ) = UNSET
@@ -87,8 +155,12 @@ class OutboundCallRequest(Body, kw_only=True):
 class OutboundCallResponse(Reply, kw_only=True):
     success: bool
     call_id: str
-    status: Literal["dialing"]
+    status: Annotated[
+        Literal["dialing", "scheduled"], Meta(description="scheduled: answered 201 (scheduled_at)")
+    ]
     room_name: str | UnsetType = UNSET
+    scheduled_at: DateTime | UnsetType = UNSET
+    latest_at: DateTime | UnsetType = UNSET
 
 
 class CallSummary(Reply, kw_only=True):
@@ -110,6 +182,13 @@ class CallSummary(Reply, kw_only=True):
     campaign_id: Annotated[
         str | None, Meta(description="The campaign whose contact the call dials.")
     ] = None
+    metadata: Metadata = None
+    scheduled_at: Annotated[
+        Time, Meta(description="A scheduled call: dialed from then on; else null.")
+    ] = None
+    latest_at: Annotated[Time, Meta(description="A scheduled call is never dialed after it.")] = (
+        None
+    )
 
     @classmethod
     def of(cls, call: CallRecord) -> CallSummary:
@@ -128,6 +207,9 @@ class CallSummary(Reply, kw_only=True):
             created_at=iso(call.created_at),
             updated_at=iso(call.updated_at),
             campaign_id=call.campaign_id,
+            metadata=call.metadata,
+            scheduled_at=iso(call.scheduled_at),
+            latest_at=iso(call.latest_at),
         )
 
 
@@ -242,6 +324,11 @@ class Call(Reply, kw_only=True):
         str | None,
         _described("The campaign whose contact the call dials (also in the list)."),
     ] = None
+    metadata: Metadata = None
+    scheduled_at: Annotated[
+        Time, _described("A scheduled call: dialed from then on; else null.")
+    ] = None
+    latest_at: Annotated[Time, _described("A scheduled call is never dialed after it.")] = None
     pbx: Annotated[
         str | None,
         _described(
@@ -305,6 +392,9 @@ class Call(Reply, kw_only=True):
             transferred_at=iso(call.transferred_at),
             node=call.owner_node,
             campaign_id=call.campaign_id,
+            metadata=call.metadata,
+            scheduled_at=iso(call.scheduled_at),
+            latest_at=iso(call.latest_at),
             pbx=call.pbx,
             api_key_id=call.api_key_id,
             latency=call.latency,
@@ -384,7 +474,8 @@ class CallListQuery(Body, kw_only=True):
         Annotated[
             CallStatus,
             _described(
-                'A call the outbound response calls "dialing" is connecting until answered.'
+                'A call the outbound response calls "dialing" is connecting until answered; '
+                "scheduled: waiting for its scheduled_at."
             ),
         ]
         | UnsetType
@@ -421,6 +512,22 @@ _IDEMPOTENCY = {
     "description": "A replay returns the first response and places no second call.",
 }
 
+
+def _outbound() -> Schema:
+    op = operation(
+        "Initiate outbound call",
+        ("200", OutboundCallResponse),
+        body=OutboundCallRequest,
+        params=[_IDEMPOTENCY],
+        errors="400 401 403 404 413 422 429 503",
+    )
+    op["responses"]["201"] = {
+        "description": "A scheduled call (scheduled_at), stored to be dialed at its time",
+        "content": {"application/json": {"schema": ref(OutboundCallResponse)}},
+    }
+    return op
+
+
 PATHS: dict[str, Schema] = {
     "/calls": {
         "get": operation(
@@ -430,15 +537,7 @@ PATHS: dict[str, Schema] = {
             errors="400 401",
         ),
     },
-    "/calls/outbound": {
-        "post": operation(
-            "Initiate outbound call",
-            ("200", OutboundCallResponse),
-            body=OutboundCallRequest,
-            params=[_IDEMPOTENCY],
-            errors="400 401 403 404 413 422 429 503",
-        ),
-    },
+    "/calls/outbound": {"post": _outbound()},
     "/calls/{id}": {
         "get": operation("Get call by ID", ("200", Call), params=[PATH_ID], errors="401 404"),
     },

@@ -15,14 +15,20 @@ from voicedock.api.models.calls import (
     Pagination,
     assistant_choice,
 )
-from voicedock.api.models.fields import E164, ID_PATTERN, Destination, Id, Text, Time, text
+from voicedock.api.models.fields import (
+    E164,
+    Destination,
+    Id,
+    Text,
+    Time,
+    Variables,
+    text,
+)
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
 from voicedock.api.serialize import iso
 from voicedock.calls.campaigns.request import (
     MAX_CONCURRENT,
     MAX_CONTACTS,
-    MAX_VARIABLE_LENGTH,
-    MAX_VARIABLES,
 )
 from voicedock.calls.campaigns.retries import MAX_ATTEMPTS, MAX_BACKOFF_SECONDS, RETRYABLE
 from voicedock.calls.outbound_request import (
@@ -90,19 +96,7 @@ class ContactIn(Body, kw_only=True):
     destination: Destination
     name: Annotated[str, Meta(max_length=200)] | None = None
     timezone: Annotated[TimeZone | None, Meta(description="Default: the campaign's.")] = None
-    variables: (
-        Annotated[
-            dict[
-                Annotated[str, Meta(pattern=ID_PATTERN)],
-                Annotated[str, Meta(max_length=MAX_VARIABLE_LENGTH)],
-            ],
-            Meta(
-                max_length=MAX_VARIABLES,
-                description="Fill {{placeholders}} in first_message, context, system_prompt.",
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    variables: Variables | UnsetType = UNSET
 
 
 class CampaignCreate(Body, kw_only=True):

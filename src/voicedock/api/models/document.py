@@ -49,6 +49,7 @@ GROUPS: tuple[Any, ...] = (
 # (source path, its success status, body field, the operations that take it as "id").
 _LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("/calls/outbound", "200", "call_id", ("get /calls/{id}", "post /calls/{id}/control")),
+    ("/calls/outbound", "201", "call_id", ("get /calls/{id}", "post /calls/{id}/control")),
     (
         "/assistants",
         "201",

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
+from voicedock.calls.placeholders import MAX_VARIABLE_LENGTH, MAX_VARIABLES
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
@@ -26,6 +27,18 @@ Destination = Annotated[
     ),
 ]
 Id = Annotated[str, Meta(pattern=ID_PATTERN)]
+# The values of {{placeholders}}: a campaign contact's, or one outbound call's.
+Variables = Annotated[
+    dict[
+        Annotated[str, Meta(pattern=ID_PATTERN)],
+        Annotated[str, Meta(max_length=MAX_VARIABLE_LENGTH)],
+    ],
+    Meta(
+        max_length=MAX_VARIABLES,
+        description="Fill {{placeholders}} in first_message, context, system_prompt and "
+        "voicemail_message; a placeholder without a value stays as written.",
+    ),
+]
 
 
 def text(max_length: int = TEXT_MAX, *, line: bool = False, **meta: Any) -> Meta:
