@@ -180,6 +180,9 @@ class Call:
     recording_duration_seconds: float | None = None
     # Answering-machine detection: {"result": human|machine|unknown, "evidence": {...}}.
     answering_machine: JsonObject | None = None
+    # What the call used of its speech providers (``domain.usage``): [{"kind": "stt",
+    # "provider", "seconds"}, {"kind": "tts", "provider", "characters"}]; None: not recorded.
+    speech_usage: list[JsonObject] | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor

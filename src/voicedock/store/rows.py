@@ -253,13 +253,21 @@ CALLS = Table(
         "recording_path",
         "recording_duration_seconds",
         "answering_machine",
+        "speech_usage",
         "created_at",
         "updated_at",
         "seq",
     ),
     datetimes=frozenset({"started_at", "ended_at", "transferred_at", "created_at", "updated_at"}),
     documents=frozenset(
-        {"assistant_config", "analysis_result", "latency", "timings", "answering_machine"}
+        {
+            "assistant_config",
+            "analysis_result",
+            "latency",
+            "timings",
+            "answering_machine",
+            "speech_usage",
+        }
     ),
     enums={"direction": Direction, "status": CallStatus},
     generated=frozenset({"seq"}),
