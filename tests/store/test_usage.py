@@ -10,7 +10,13 @@ import pytest
 
 from voicedock.calls.usage import usage_report
 from voicedock.domain.records import Call, CallStatus, Direction
-from voicedock.domain.usage import billable_seconds, call_usage, connected_ms
+from voicedock.domain.usage import (
+    SpokenTurn,
+    billable_seconds,
+    call_usage,
+    connected_ms,
+    speech_usage,
+)
 from voicedock.store import Store
 
 from .builders import insert_call, make_call, seed_assistant, seed_number, seed_org
@@ -176,7 +182,8 @@ async def test_one_day_and_empty_ranges(store: Store) -> None:
     assert empty["groups"] == []
     assert empty["totals"]["calls"] == 0
     assert empty["totals"]["billable_seconds"] == 0
-    assert empty["totals"]["stt"] == [] and empty["totals"]["tts"] == []
+    assert empty["totals"]["stt"] == []
+    assert empty["totals"]["tts"] == []
     theirs = await usage_report(store, other_id, DAY1, DAY2, "day")
     assert theirs["totals"]["calls"] == 1
     assert theirs["totals"]["tts"] == [{"provider": "piper", "characters": 999}]
@@ -207,3 +214,17 @@ def test_billable_seconds_round_up_per_started_second() -> None:
     )
     assert billable_seconds(connected_ms(start, start + timedelta(milliseconds=10001))) == 11
     assert connected_ms(None, start) == 0
+
+
+def test_speech_usage_counts_caller_seconds_and_spoken_characters() -> None:
+    turns = [
+        SpokenTurn("assistant", "Hello there.", 0.0, 1.0),
+        SpokenTurn("user", "Hi", 1.5, 2.25),
+        SpokenTurn("assistant", "Bye", 3.0, 3.4),
+        SpokenTurn("user", "Bye now", 4.0, 5.0),
+    ]
+    assert speech_usage(turns, stt_provider="whisper", tts_provider="piper") == [
+        {"kind": "stt", "provider": "whisper", "seconds": 1.75},
+        {"kind": "tts", "provider": "piper", "characters": len("Hello there.") + len("Bye")},
+    ]
+    assert speech_usage(turns, stt_provider=None, tts_provider=None) == []

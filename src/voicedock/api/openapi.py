@@ -29,6 +29,7 @@ from voicedock.api.openapi_schema import (
     text,
 )
 from voicedock.api.openapi_tools import TOOL_ITEM, TOOL_TEMPLATE_PATHS, TOOL_TEMPLATE_SCHEMAS
+from voicedock.api.openapi_usage import USAGE_PATHS, USAGE_SCHEMAS
 from voicedock.api.openapi_voices import VOICE_PATHS, VOICE_SCHEMAS
 from voicedock.api.openapi_webhooks import WEBHOOK_PATHS, WEBHOOK_SCHEMAS
 from voicedock.calls.assistant_config import (
@@ -511,6 +512,7 @@ SCHEMAS: dict[str, Schema] = {
                     strict=False,
                 )
             ),
+            "usage": ref("CallUsage"),
             "events": {
                 "type": "array",
                 "items": {"type": "object"},
@@ -937,6 +939,7 @@ def openapi_document() -> Schema:
                         **CONSOLE_PATHS,
                         **TOOL_TEMPLATE_PATHS,
                         **VOICE_PATHS,
+                        **USAGE_PATHS,
                     }
                 )
             ),
@@ -948,6 +951,7 @@ def openapi_document() -> Schema:
                     **CONSOLE_SCHEMAS,
                     **TOOL_TEMPLATE_SCHEMAS,
                     **VOICE_SCHEMAS,
+                    **USAGE_SCHEMAS,
                 },
                 "securitySchemes": {
                     "BearerAuth": {

@@ -15,6 +15,7 @@ from voicedock.domain.records import (
     Trunk,
 )
 from voicedock.domain.secret_fields import masked
+from voicedock.domain.usage import call_usage
 
 
 def iso(value: datetime | None) -> str | None:
@@ -70,6 +71,7 @@ def call_detail(call: Call, messages: list[CallMessage], events: list[CallEvent]
             "recording_url": recording_url(call),
             "recording_duration_seconds": call.recording_duration_seconds,
             "answering_machine": call.answering_machine,
+            "usage": call_usage(call),
             "events": [
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],
