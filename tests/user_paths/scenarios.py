@@ -29,6 +29,7 @@ from e2e.audio_helpers import (
 from e2e.test_calls_e2e import get_call, until
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
+from voicedock.api.usage_routes import CSV_COLUMNS
 from voicedock.calls.placeholders import fill as fill_placeholders
 from voicedock.pipeline.audio import resample_pcm16
 
@@ -227,6 +228,8 @@ def scenario_of(example: Example) -> str | None:
             return "get-webhook"
     if (example.method, path) == ("GET", "/voices"):
         return "list-voices"
+    if (example.method, path) == ("GET", "/usage"):
+        return "usage"
     if example.method == "POST" and re.fullmatch(r"/voices/[^/]+/preview", path):
         return "voice-preview"
     if (example.method, path) == ("POST", "/webhooks"):
@@ -544,6 +547,19 @@ async def voice_preview(backend: UserPathBackend, example: Example) -> None:
     assert_heard(significant(body["text"]), await transcribe(pcm, rate))
 
 
+async def usage(backend: UserPathBackend, example: Example) -> None:
+    """The report (JSON, or CSV when the example asks for it) of the organization's calls."""
+    status, body, headers = await send(backend, example)
+    assert status == expected_status(example), body
+    wants_csv = "format=csv" in example.path or ("Accept", "text/csv") in example.headers
+    if wants_csv:
+        assert headers["Content-Type"].startswith("text/csv"), headers
+        assert str(body).splitlines()[0] == ",".join(CSV_COLUMNS), body
+        return
+    assert set(body) == {"start_date", "end_date", "group_by", "groups", "totals"}, body
+    assert body["totals"]["calls"] == sum(g["calls"] for g in body["groups"]), body
+
+
 SCENARIOS: dict[str, Scenario] = {
     "outbound-reference": outbound,
     "outbound-hybrid": outbound,
@@ -564,4 +580,5 @@ SCENARIOS: dict[str, Scenario] = {
     "create-campaign": create_campaign,
     "list-voices": list_voices,
     "voice-preview": voice_preview,
+    "usage": usage,
 }

@@ -119,6 +119,34 @@ async def test_lifecycle_queues_status_updates_and_one_report(
     assert nudges
 
 
+async def test_the_report_carries_the_calls_usage(
+    engine: tuple[CallEngine, FakePbx, list[int]], store: MemoryStore
+) -> None:
+    eng, pbx, _ = engine
+    await add(store, endpoint("all"))
+    call_id = await place(eng)
+    await pbx.answer(call_id)
+    speech = [
+        {"kind": "stt", "provider": "offline", "seconds": 1.0},
+        {"kind": "tts", "provider": "offline", "characters": 5},
+    ]
+    await eng.record_live_call(
+        call_id,
+        LiveRecord(
+            end_reason="caller-goodbye",
+            transcript=[Turn("assistant", "Hello", 1.0, 2.0), Turn("user", "Bye", 3.0, 4.0)],
+            speech_usage=speech,
+        ),
+    )
+    await pbx.hang_up_remote(call_id)
+    report = queued(store, "we_all")[-1]
+    assert report["type"] == "end-of-call-report"
+    usage = report["data"]["usage"]
+    assert usage["stt"] == [{"provider": "offline", "audio_seconds": 1.0}]
+    assert usage["tts"] == [{"provider": "offline", "characters": 5}]
+    assert usage["billable_seconds"] >= 0
+
+
 async def test_transcript_is_opt_in_and_assistant_endpoint_overrides(
     engine: tuple[CallEngine, FakePbx, list[int]], store: MemoryStore
 ) -> None:

@@ -15,6 +15,7 @@ from voicedock.api import (
     metrics_routes,
     resource_routes,
     tool_template_routes,
+    usage_routes,
     voice_routes,
     webhook_routes,
 )
@@ -63,6 +64,7 @@ def create_app(
         app.add_routes(console_routes.routes)
     app.add_routes(tool_template_routes.routes)
     app.add_routes(voice_routes.routes)
+    app.add_routes(usage_routes.routes)
     events_routes.setup(app, settings.limits)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)

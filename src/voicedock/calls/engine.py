@@ -992,6 +992,8 @@ class CallEngine:
                     call.recording_duration_seconds = record.recording_duration_seconds
                 if record.answering_machine is not None:
                     call.answering_machine = record.answering_machine
+                if record.speech_usage is not None:
+                    call.speech_usage = record.speech_usage
                 call.updated_at = now
                 await tx.update_call(call)
             if call.status.terminal:

@@ -60,6 +60,9 @@ class SpeechProviders:
     llm: Llm | None  # also analyses the call when set
     tts: Tts
     realtime: RealtimeSpeech | None = None
+    # The providers' names, as the call's usage counts them (``domain.usage``; None: unnamed).
+    stt_name: str | None = None
+    tts_name: str | None = None
 
     async def aclose(self) -> None:
         for provider in (self.stt, self.llm, self.tts, self.realtime):
@@ -83,6 +86,8 @@ def build_providers(
         stt=create_stt(_section(assistant_config, "stt_config", speech), guard),
         llm=create_llm(_section(assistant_config, "llm_config", speech), guard),
         tts=create_tts(_section(assistant_config, "tts_config", speech), guard),
+        stt_name=_provider_name(assistant_config, "stt_config", speech),
+        tts_name=_provider_name(assistant_config, "tts_config", speech),
     )
 
 
@@ -104,7 +109,13 @@ async def build_providers_closing_on_error(
         llm = create_llm(_section(assistant_config, "llm_config", speech), guard)
         made.append(llm)
         tts = create_tts(_section(assistant_config, "tts_config", speech), guard)
-        return SpeechProviders(stt, llm, tts)
+        return SpeechProviders(
+            stt,
+            llm,
+            tts,
+            stt_name=_provider_name(assistant_config, "stt_config", speech),
+            tts_name=_provider_name(assistant_config, "tts_config", speech),
+        )
     except BaseException:
         for provider in made:
             with contextlib.suppress(Exception):
@@ -169,7 +180,11 @@ def _speech_to_speech(
     realtime = RealtimeSpeech.from_config(section, default_key=key, egress=guard)
     say_voice = section.get(SAY_VOICE) or {"provider": speech.tts}
     tts = create_tts(_section({"tts_config": say_voice}, "tts_config", speech), guard)
-    return SpeechProviders(stt=None, llm=None, tts=tts, realtime=realtime)
+    # The realtime session hears the caller and speaks the replies: both count against it.
+    name = str(config.get("provider"))
+    return SpeechProviders(
+        stt=None, llm=None, tts=tts, realtime=realtime, stt_name=name, tts_name=name
+    )
 
 
 def _realtime_llm_section(
@@ -185,6 +200,11 @@ def _realtime_llm_section(
     except BadRequest as exc:
         raise ProviderConfigError(exc.message) from None
     return dict(section)
+
+
+def _provider_name(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> str | None:
+    provider = _section(config, key, speech).get("provider")
+    return str(provider) if provider else None
 
 
 def _section(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> Mapping[str, Any]:

@@ -75,6 +75,7 @@ class LiveRecord:
     recording_path: str | None = None  # under the [recordings] directory (None: not recorded)
     recording_duration_seconds: float | None = None
     answering_machine: JsonObject | None = None  # the detection's verdict and evidence
+    speech_usage: list[JsonObject] | None = None  # ``Call.speech_usage`` (``domain.usage``)
 
     def messages(self, call_id: str) -> list[CallMessage]:
         """In spoken order (by when each message started)."""

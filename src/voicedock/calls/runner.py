@@ -66,6 +66,7 @@ from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus, Direction, utcnow
+from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.egress import Egress
 from voicedock.egress.settings import egress_guard
 from voicedock.errors import (
@@ -152,6 +153,7 @@ class RunningCall:
         self.answered_at = answered_at
         self.media_connected_at: float | None = None
         self.media_stats: PacerStats | None = None
+        self.speech_names: tuple[str | None, str | None] = (None, None)  # STT, TTS providers
         self.live: LiveConversation | None = None
         self._live_ready = asyncio.Event()
         self.remote_gone = False  # the caller hung up: nothing to hang up any more
@@ -634,6 +636,7 @@ class CallRunner:
 
         media_format = await self.media_format(call)
         providers = await (self._providers or self._default_providers)(call.assistant_config)
+        running.speech_names = (providers.stt_name, providers.tts_name)
         if self.synthesis is not None:  # the local voice through the node's cache and pool
             providers.tts = self.synthesis.speech_for(providers.tts, call.organization_id)
         if self.recognition is not None and providers.stt is not None:  # Whisper: the pool
@@ -696,6 +699,12 @@ class CallRunner:
         if record.recording_duration_seconds is not None:
             record.recording_path = self._recording_name(call)
         record.timings = _timings(running)
+        stt_name, tts_name = running.speech_names
+        record.speech_usage = speech_usage(
+            (SpokenTurn(t.role, t.content, t.started_at, t.ended_at) for t in result.transcript),
+            stt_provider=stt_name,
+            tts_provider=tts_name,
+        )
         return record
 
     async def _answering_machine(self, call_id: str, verdict: dict[str, Any]) -> None:

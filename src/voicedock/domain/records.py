@@ -194,6 +194,9 @@ class Call:
     scheduled_at: datetime | None = None
     latest_at: datetime | None = None
     ring_timeout_seconds: int | None = None
+    # What the call used of its speech providers (``domain.usage``): [{"kind": "stt",
+    # "provider", "seconds"}, {"kind": "tts", "provider", "characters"}]; None: not recorded.
+    speech_usage: list[JsonObject] | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor

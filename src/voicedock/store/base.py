@@ -74,6 +74,42 @@ class StoreCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageQuery:
+    """``GET /usage``: an organization's calls created in ``[start, end)``, grouped."""
+
+    organization_id: str
+    start: datetime
+    end: datetime
+    group_by: str  # domain.usage.GROUP_BY
+
+
+@dataclass(frozen=True, slots=True)
+class CallUsageRow:
+    key: str | None  # the group: a UTC day (YYYY-MM-DD) or an id (None: calls without one)
+    direction: str
+    status: str
+    end_reason: str | None
+    calls: int
+    connected_ms: int
+    billable_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechUsageRow:
+    key: str | None
+    kind: str  # "stt" | "tts"
+    provider: str
+    seconds: float
+    characters: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRows:
+    calls: list[CallUsageRow]
+    speech: list[SpeechUsageRow]
+
+
+@dataclass(frozen=True, slots=True)
 class CallPage:
     calls: list[Call]
     total: int
@@ -366,6 +402,10 @@ class Store(Protocol):
         ...
 
     async def list_calls(self, query: CallQuery) -> CallPage: ...
+    async def usage(self, query: UsageQuery) -> UsageRows:
+        """Calls and speech use aggregated by group (``store/usage_sql.py``)."""
+        ...
+
     async def list_active_calls(self, owner_node: str | None = None) -> list[Call]:
         """Every non-terminal call (of the node ``owner_node`` when given)."""
         ...

@@ -257,6 +257,7 @@ CALLS = Table(
         "scheduled_at",
         "latest_at",
         "ring_timeout_seconds",
+        "speech_usage",
         "created_at",
         "updated_at",
         "seq",
@@ -280,6 +281,7 @@ CALLS = Table(
             "timings",
             "answering_machine",
             "metadata",
+            "speech_usage",
         }
     ),
     enums={"direction": Direction, "status": CallStatus},

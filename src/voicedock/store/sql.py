@@ -56,6 +56,7 @@ from voicedock.store.rows import (
     TRUNKS,
     Dialect,
 )
+from voicedock.store.usage_sql import UsageReads
 
 _ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
 # Retention: calls that ended (or failed) before the bound cutoff; a live call never matches.
@@ -93,7 +94,7 @@ class NoLocks:
         return None
 
 
-class SqlReads(EndpointReads, CampaignReads):
+class SqlReads(EndpointReads, CampaignReads, UsageReads):
     """The read half of ``Store``; ``_reader`` runs each statement outside any write."""
 
     _reader: Conn

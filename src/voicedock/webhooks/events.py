@@ -49,6 +49,7 @@ END_OF_CALL_FIELDS = (
     "timings",
     "recording_duration_seconds",
     "answering_machine",
+    "usage",
 )
 MESSAGE_FIELDS = ("role", "content", "started_at", "ended_at", "interrupted")
 

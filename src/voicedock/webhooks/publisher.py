@@ -28,6 +28,7 @@ from datetime import datetime
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
+from voicedock.domain.usage import call_usage
 from voicedock.domain.webhooks import EventType, WebhookEndpoint
 from voicedock.store.base import Transaction
 from voicedock.webhooks import events
@@ -144,6 +145,7 @@ def payloads_for_event(
 def report_payload(call: Call, messages: Sequence[CallMessage], at: datetime | None) -> JsonObject:
     record = dataclasses.asdict(call)
     record.pop("assistant_config", None)  # may hold provider settings; never leaves
+    record["usage"] = call_usage(call)
     return events.end_of_call_report(
         record, [dataclasses.asdict(m) for m in messages], at=at or call.updated_at
     )

@@ -21,6 +21,7 @@ from voicedock.api.models.fields import (
     text,
 )
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters, ref
+from voicedock.api.models.usage import CallUsage
 from voicedock.api.serialize import iso, recording_url
 from voicedock.calls.outbound_request import (
     CONTEXT_MAX,
@@ -35,6 +36,7 @@ from voicedock.calls.outbound_request import (
 )
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
+from voicedock.domain.usage import call_usage
 
 # An assistant configuration (models/assistants.py, built at run time: referenced by name;
 # calls/assistant_config.py check_config reads it).
@@ -353,6 +355,10 @@ class Call(Reply, kw_only=True):
     ] = None
     recording_duration_seconds: float | None = None
     answering_machine: AnsweringMachine | None = None
+    usage: Annotated[
+        CallUsage | None,
+        _described("What the call used: connected and billable time, speech providers."),
+    ] = None
     events: Annotated[
         list[dict[str, Any]],
         _described(
@@ -404,6 +410,7 @@ class Call(Reply, kw_only=True):
             answering_machine=None
             if machine is None
             else msgspec.convert(machine, AnsweringMachine),
+            usage=msgspec.convert(call_usage(call), CallUsage),
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],

@@ -22,6 +22,7 @@ from voicedock.api.models import (
     phone_numbers,
     provider_sections,
     tools,
+    usage,
     voices,
     webhooks,
 )
@@ -40,6 +41,7 @@ GROUPS: tuple[Any, ...] = (
     phone_numbers,
     tools,
     voices,
+    usage,
     webhooks,
     api_keys,
     console,

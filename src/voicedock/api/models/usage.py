@@ -1,0 +1,157 @@
+"""``GET /usage`` and a call's ``usage`` object: calls, connected and billable time and
+speech-provider use (the numbers' definitions are domain/usage.py's)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.operations import Schema, operation, query_parameters
+from voicedock.domain.records import Direction
+from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
+
+CSV_COLUMNS = (
+    "key",
+    "kind",
+    "direction",
+    "status",
+    "end_reason",
+    "provider",
+    "calls",
+    "connected_seconds",
+    "billable_seconds",
+    "audio_seconds",
+    "characters",
+)
+GroupBy = Literal["day", "assistant", "number", "campaign"]
+assert get_args(GroupBy) == GROUP_BY
+Date = Annotated[
+    str, Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", extra_json_schema={"format": "date"})
+]
+Seconds = Annotated[float, Meta(ge=0)]
+Count = Annotated[int, Meta(ge=0)]
+ConnectedSeconds = Annotated[
+    float, Meta(ge=0, description="From the answer to the end, each truncated to the millisecond")
+]
+BillableSeconds = Annotated[
+    int, Meta(ge=0, description="Connected time rounded up per started second (1/1 granularity)")
+]
+
+
+class SttUsage(Reply, kw_only=True):
+    provider: Annotated[str, Meta(description="stt_config.provider")]
+    audio_seconds: Annotated[
+        float, Meta(ge=0, description="Seconds of caller audio transcribed (the caller's turns)")
+    ]
+
+
+class TtsUsage(Reply, kw_only=True):
+    provider: Annotated[str, Meta(description="tts_config.provider")]
+    characters: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="Characters the call spoke (as the transcript shows them; a synthesis "
+            "served from the node's cache counts too)",
+        ),
+    ]
+
+
+class CallUsage(Reply, kw_only=True):
+    connected_seconds: ConnectedSeconds
+    billable_seconds: BillableSeconds
+    stt: list[SttUsage]
+    tts: list[TtsUsage]
+
+
+class UsageOutcome(Reply, kw_only=True):
+    direction: Direction
+    status: Annotated[str, Meta(description="The call's status as stored")]
+    end_reason: Annotated[str | None, Meta(description="As stored")]
+    calls: Count
+    connected_seconds: ConnectedSeconds
+    billable_seconds: BillableSeconds
+
+
+class UsageTotals(Reply, kw_only=True):
+    calls: Count
+    connected_seconds: ConnectedSeconds
+    connected_minutes: Annotated[
+        float, Meta(ge=0, description="connected_seconds / 60, 2 decimals")
+    ]
+    billable_seconds: BillableSeconds
+    by_outcome: list[UsageOutcome]
+    stt: list[SttUsage]
+    tts: list[TtsUsage]
+
+
+class UsageGroup(UsageTotals, kw_only=True):
+    key: Annotated[
+        str | None,
+        Meta(
+            description="The UTC day (YYYY-MM-DD), or the assistant, number or campaign id; "
+            "null: the calls without one"
+        ),
+    ]
+
+
+class UsageReport(Reply, kw_only=True):
+    start_date: Date
+    end_date: Date
+    group_by: GroupBy
+    groups: list[UsageGroup]
+    totals: UsageTotals
+
+
+class UsageQuery(Body, kw_only=True):
+    """``GET /usage``'s query."""
+
+    start_date: (
+        Annotated[
+            Date, Meta(description="First UTC day (calls created on it count); default: end_date")
+        ]
+        | UnsetType
+    ) = UNSET
+    end_date: (
+        Annotated[
+            Date,
+            Meta(
+                description="Last UTC day, included; default: today. At most "
+                f"{MAX_RANGE_DAYS} days from start_date to end_date (else 422)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    group_by: GroupBy | UnsetType = UNSET
+    format: (
+        Annotated[
+            Literal["json", "csv"],
+            Meta(description="csv: the same numbers as CSV (also with Accept: text/csv)"),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+def _usage() -> Schema:
+    op = operation(
+        "The organization's calls, connected and billable time and speech-provider use, per "
+        "UTC day, assistant, number or campaign (JSON, or CSV with format=csv or "
+        "Accept: text/csv)",
+        ("200", UsageReport),
+        params=query_parameters(UsageQuery),
+        errors="400 401 422",
+    )
+    op["responses"]["200"]["content"]["text/csv"] = {
+        "schema": {
+            "type": "string",
+            "description": "Columns " + ", ".join(CSV_COLUMNS) + ": a row per group and "
+            'outcome (kind "calls") and per group and speech provider (kinds stt, tts)',
+        }
+    }
+    return op
+
+
+PATHS: dict[str, Schema] = {"/usage": {"get": _usage()}}
+MODELS = (UsageReport, CallUsage, UsageQuery)

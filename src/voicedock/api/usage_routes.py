@@ -1,0 +1,97 @@
+"""``GET /usage``: the organization's calls, connected and billable time and speech use, per
+UTC day, assistant, number or campaign; JSON, or CSV (``format=csv`` or ``Accept: text/csv``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, date, datetime
+
+from aiohttp import web
+
+from voicedock.api.keys import SERVICE
+from voicedock.api.middleware import organization_of
+from voicedock.api.models.base import convert, reply
+from voicedock.api.models.usage import CSV_COLUMNS, UsageReport
+from voicedock.calls.usage import usage_report
+from voicedock.domain.records import JsonObject
+from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
+from voicedock.errors import BadRequest, Unprocessable
+
+routes = web.RouteTableDef()
+
+PARAMS = frozenset({"start_date", "end_date", "group_by", "format"})
+FORMATS = ("json", "csv")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@routes.get("/usage")
+async def get_usage(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    unknown = sorted(set(q) - PARAMS)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    if any(len(q.getall(name)) > 1 for name in q):
+        raise BadRequest("each query parameter may appear only once")
+    today = datetime.now(UTC).date()
+    end = _date(q.get("end_date"), "end_date") or today
+    start = _date(q.get("start_date"), "start_date") or end
+    # Each date well formed, the range still refused: 422 (400 is for a malformed parameter).
+    if start > end:
+        raise Unprocessable("start_date must not be after end_date")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise Unprocessable(f"start_date to end_date may span at most {MAX_RANGE_DAYS} days")
+    group_by = q.get("group_by", "day")
+    if group_by not in GROUP_BY:
+        raise BadRequest(f"group_by must be one of {', '.join(GROUP_BY)}")
+    wanted = q.get("format")
+    if wanted is not None and wanted not in FORMATS:
+        raise BadRequest("format must be json or csv")
+    if wanted is None:
+        wanted = "csv" if _accepts_csv(request) else "json"
+    store = request.app[SERVICE].store
+    report = await usage_report(store, organization_of(request), start, end, group_by)
+    if wanted == "csv":
+        return web.Response(text=usage_csv(report), content_type="text/csv", charset="utf-8")
+    return reply(convert(report, UsageReport))
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    message = f"{name} must be a date YYYY-MM-DD (a UTC day)"
+    if _DATE.fullmatch(value) is None:
+        raise BadRequest(message)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(message) from None
+
+
+def _accepts_csv(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return "text/csv" in types and "application/json" not in types
+
+
+def usage_csv(report: JsonObject) -> str:
+    """One row per group and outcome (kind "calls"), and per group and speech provider
+    (kinds "stt", "tts"); columns that do not apply to a row are empty."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for group in report["groups"]:
+        key = group["key"] or ""
+        for outcome in group["by_outcome"]:
+            writer.writerow(
+                {
+                    "key": key,
+                    "kind": "calls",
+                    **{**outcome, "end_reason": outcome["end_reason"] or ""},
+                }
+            )
+        for kind in ("stt", "tts"):
+            for entry in group[kind]:
+                writer.writerow({"key": key, "kind": kind, **entry})
+    return out.getvalue()

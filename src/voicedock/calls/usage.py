@@ -1,0 +1,94 @@
+"""``GET /usage``: an organization's usage over UTC days, folded from the store's SQL
+aggregation (``store/usage_sql.py``) into one object per group, and totals.
+
+The numbers are defined in ``domain/usage.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+from voicedock.domain.records import JsonObject
+from voicedock.domain.usage import STT, TTS
+from voicedock.store.base import CallUsageRow, SpeechUsageRow, Store, UsageQuery, UsageRows
+
+
+async def usage_report(
+    store: Store, organization_id: str, start: date, end: date, group_by: str
+) -> JsonObject:
+    """Usage of the calls created from ``start`` to ``end`` (UTC days, both included)."""
+    rows = await store.usage(
+        UsageQuery(
+            organization_id,
+            datetime.combine(start, time(), UTC),
+            datetime.combine(end + timedelta(days=1), time(), UTC),
+            group_by,
+        )
+    )
+    keys = sorted(
+        {r.key for r in rows.calls} | {r.key for r in rows.speech},
+        key=lambda k: (k is None, k or ""),
+    )
+    return {
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "group_by": group_by,
+        "groups": [{"key": key, **_group(_only(rows, key))} for key in keys],
+        "totals": _group(rows),
+    }
+
+
+def _only(rows: UsageRows, key: str | None) -> UsageRows:
+    return UsageRows(
+        calls=[r for r in rows.calls if r.key == key],
+        speech=[r for r in rows.speech if r.key == key],
+    )
+
+
+def _group(rows: UsageRows) -> JsonObject:
+    connected_ms = sum(r.connected_ms for r in rows.calls)
+    return {
+        "calls": sum(r.calls for r in rows.calls),
+        "connected_seconds": connected_ms / 1000,
+        "connected_minutes": round(connected_ms / 60000, 2),
+        "billable_seconds": sum(r.billable_seconds for r in rows.calls),
+        "by_outcome": _outcomes(rows.calls),
+        "stt": _speech(rows.speech, STT),
+        "tts": _speech(rows.speech, TTS),
+    }
+
+
+def _outcomes(rows: Iterable[CallUsageRow]) -> list[JsonObject]:
+    merged: dict[tuple[str, str, str | None], list[int]] = {}
+    for r in rows:
+        sums = merged.setdefault((r.direction, r.status, r.end_reason), [0, 0, 0])
+        sums[0] += r.calls
+        sums[1] += r.connected_ms
+        sums[2] += r.billable_seconds
+    return [
+        {
+            "direction": direction,
+            "status": status,
+            "end_reason": end_reason,
+            "calls": calls,
+            "connected_seconds": ms / 1000,
+            "billable_seconds": billable,
+        }
+        for (direction, status, end_reason), (calls, ms, billable) in sorted(
+            merged.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or "")
+        )
+    ]
+
+
+def _speech(rows: Iterable[SpeechUsageRow], kind: str) -> list[JsonObject]:
+    seconds: dict[str, float] = {}
+    characters: dict[str, int] = {}
+    for r in rows:
+        if r.kind != kind:
+            continue
+        seconds[r.provider] = seconds.get(r.provider, 0.0) + r.seconds
+        characters[r.provider] = characters.get(r.provider, 0) + r.characters
+    if kind == STT:
+        return [{"provider": p, "audio_seconds": round(seconds[p], 3)} for p in sorted(seconds)]
+    return [{"provider": p, "characters": characters[p]} for p in sorted(characters)]

@@ -1,0 +1,96 @@
+"""What a call uses, and how it is counted: connected and billable time, speech providers.
+
+- **Connected**: from the answer (``Call.started_at``) to the end (``Call.ended_at``), each
+  truncated to the millisecond; a call never answered is connected 0 s.
+- **Billable seconds**: the connected time rounded up per started second (1/1 granularity, as
+  a trunk bills): 0 ms -> 0, 1 ms -> 1, 10.000 s -> 10, 10.001 s -> 11.
+- **Speech** (``Call.speech_usage``, stored with the call when it ends): one entry per engine
+  and provider. STT: the seconds of caller audio transcribed (the spoken user turns, from the
+  start to the end of each). TTS: the characters the call spoke (the assistant's messages as the
+  transcript holds them; an interrupted message counts what was played). A synthesis served
+  from the node's cache still counts: it is what the call spoke.
+
+The store aggregates the same definitions in SQL (``store/usage_sql.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from voicedock.domain.records import Call, JsonObject
+
+STT = "stt"
+TTS = "tts"
+MAX_RANGE_DAYS = 93  # the longest GET /usage range, first to last day inclusive
+GROUP_BY = ("day", "assistant", "number", "campaign")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def connected_ms(started_at: datetime | None, ended_at: datetime | None) -> int:
+    """Milliseconds from the answer to the end, each truncated to the millisecond (0: never
+    answered, or not ended)."""
+    if started_at is None or ended_at is None:
+        return 0
+    return max(0, _ms(ended_at) - _ms(started_at))
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def billable_seconds(milliseconds: int) -> int:
+    """Connected time rounded up per started second."""
+    return (milliseconds + 999) // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenTurn:
+    role: str  # "user" | "assistant"
+    content: str
+    started_at: float  # seconds (any common origin)
+    ended_at: float
+
+
+def speech_usage(
+    turns: Iterable[SpokenTurn], *, stt_provider: str | None, tts_provider: str | None
+) -> list[JsonObject]:
+    """``Call.speech_usage`` of a conversation: STT seconds and TTS characters per provider."""
+    seconds = 0.0
+    characters = 0
+    for turn in turns:
+        if turn.role == "user":
+            seconds += max(0.0, turn.ended_at - turn.started_at)
+        elif turn.role == "assistant":
+            characters += len(turn.content)
+    entries: list[JsonObject] = []
+    if stt_provider:
+        entries.append({"kind": STT, "provider": stt_provider, "seconds": round(seconds, 3)})
+    if tts_provider:
+        entries.append({"kind": TTS, "provider": tts_provider, "characters": characters})
+    return entries
+
+
+def call_usage(call: Call) -> JsonObject:
+    """The ``usage`` object of a call record (``GET /calls/{id}``, the end-of-call report)."""
+    ms = connected_ms(call.started_at, call.ended_at)
+    return {
+        "connected_seconds": ms / 1000,
+        "billable_seconds": billable_seconds(ms),
+        "stt": [
+            {"provider": e["provider"], "audio_seconds": _number(e.get("seconds"))}
+            for e in call.speech_usage or []
+            if e.get("kind") == STT
+        ],
+        "tts": [
+            {"provider": e["provider"], "characters": int(_number(e.get("characters")))}
+            for e in call.speech_usage or []
+            if e.get("kind") == TTS
+        ],
+    }
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0

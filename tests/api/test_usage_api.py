@@ -1,0 +1,140 @@
+"""GET /usage through the real app: parameters, JSON and CSV, organization scoping; a call's
+``usage`` object on GET /calls/{id}."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from api.conftest import Api
+from fakes.world import ACME, GLOBEX, SUPPORT_ID, org_id
+from voicedock.domain.ids import new_outbound_call_id
+from voicedock.domain.records import Call, CallStatus, Direction
+
+pytestmark = pytest.mark.unit
+
+
+async def _insert(api: Api, org: str, seconds: float, characters: int) -> Call:
+    now = datetime.now(UTC)
+    answered = now - timedelta(seconds=seconds + 1)
+    call = Call(
+        id=new_outbound_call_id(),
+        organization_id=org_id(org),
+        direction=Direction.OUTBOUND,
+        status=CallStatus.ENDED,
+        caller_phone="+31201234567",
+        assistant_phone="+31850835037",
+        assistant_id=SUPPORT_ID if org == ACME else None,
+        end_reason="customer-ended-call",
+        started_at=answered,
+        ended_at=answered + timedelta(seconds=seconds),
+        speech_usage=[
+            {"kind": "stt", "provider": "offline", "seconds": 1.5},
+            {"kind": "tts", "provider": "offline", "characters": characters},
+        ],
+        created_at=now - timedelta(seconds=seconds + 5),
+    )
+    async with api.service.store.transaction() as tx:
+        return await tx.insert_call(call)
+
+
+async def test_usage_of_today_counts_only_the_organizations_calls(api: Api) -> None:
+    await _insert(api, ACME, 4.2, 30)
+    await _insert(api, ACME, 10.0, 12)
+    await _insert(api, GLOBEX, 7.0, 500)
+    response = await api.client.get("/usage", headers=api.auth())
+    assert response.status == 200
+    body = await response.json()
+    today = datetime.now(UTC).date().isoformat()
+    assert body["start_date"] == body["end_date"] == today
+    assert body["group_by"] == "day"
+    [group] = body["groups"]
+    assert group["key"] == today
+    assert group["calls"] == 2
+    assert group["billable_seconds"] == 5 + 10
+    assert group["connected_seconds"] == pytest.approx(14.2, abs=0.002)
+    assert group["tts"] == [{"provider": "offline", "characters": 42}]
+    assert group["stt"] == [{"provider": "offline", "audio_seconds": 3.0}]
+    assert body["totals"]["calls"] == 2
+    theirs = await (await api.client.get("/usage", headers=api.auth(api.globex_key))).json()
+    assert theirs["totals"]["tts"] == [{"provider": "offline", "characters": 500}]
+
+
+async def test_usage_by_assistant(api: Api) -> None:
+    await _insert(api, ACME, 3.0, 5)
+    response = await api.client.get("/usage?group_by=assistant", headers=api.auth())
+    body = await response.json()
+    assert [(g["key"], g["calls"]) for g in body["groups"]] == [(SUPPORT_ID, 1)]
+
+
+async def test_csv_by_format_and_by_accept(api: Api) -> None:
+    await _insert(api, ACME, 4.2, 30)
+    by_format = await api.client.get("/usage?format=csv", headers=api.auth())
+    assert by_format.status == 200
+    assert by_format.content_type == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(await by_format.text())))
+    today = datetime.now(UTC).date().isoformat()
+    calls = [r for r in rows if r["kind"] == "calls"]
+    assert calls == [
+        {
+            "key": today,
+            "kind": "calls",
+            "direction": "outbound",
+            "status": "ended",
+            "end_reason": "customer-ended-call",
+            "provider": "",
+            "calls": "1",
+            "connected_seconds": "4.2",
+            "billable_seconds": "5",
+            "audio_seconds": "",
+            "characters": "",
+        }
+    ]
+    assert [(r["kind"], r["provider"], r["characters"]) for r in rows if r["kind"] == "tts"] == [
+        ("tts", "offline", "30")
+    ]
+    by_accept = await api.client.get("/usage", headers={**api.auth(), "Accept": "text/csv"})
+    assert by_accept.content_type == "text/csv"
+    assert await by_accept.text() == await by_format.text()
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "named"),
+    [
+        ("start_date=2026-13-01", 400, "start_date"),
+        ("end_date=yesterday", 400, "end_date"),
+        ("group_by=week", 400, "group_by"),
+        ("format=xml", 400, "format"),
+        ("limit=3", 400, "limit"),
+        ("start_date=2026-03-02&end_date=2026-03-01", 422, "start_date"),
+        ("start_date=2026-01-01&end_date=2026-04-04", 422, "93 days"),
+    ],
+)
+async def test_invalid_parameters_are_named(api: Api, query: str, status: int, named: str) -> None:
+    response = await api.client.get(f"/usage?{query}", headers=api.auth())
+    assert response.status == status
+    body = await response.json()
+    assert set(body) == {"error", "message"}
+    assert named in body["message"]
+
+
+async def test_the_longest_range_is_accepted(api: Api) -> None:
+    # 2026-01-01 to 2026-04-03: 31 + 28 + 31 + 3 = 93 days, both included
+    ok = await api.client.get(
+        "/usage?start_date=2026-01-01&end_date=2026-04-03", headers=api.auth()
+    )
+    assert ok.status == 200
+
+
+async def test_a_calls_usage_on_its_record(api: Api) -> None:
+    call = await _insert(api, ACME, 4.2, 30)
+    body = await (await api.client.get(f"/calls/{call.id}", headers=api.auth())).json()
+    assert body["usage"] == {
+        "connected_seconds": pytest.approx(4.2, abs=0.002),
+        "billable_seconds": 5,
+        "stt": [{"provider": "offline", "audio_seconds": 1.5}],
+        "tts": [{"provider": "offline", "characters": 30}],
+    }
