@@ -165,6 +165,35 @@ class OutboundCallResponse(Reply, kw_only=True):
     latest_at: DateTime | UnsetType = UNSET
 
 
+def _documented(call: CallRecord) -> dict[str, Any]:
+    """The fields a list item and a call's detail share, in the documented order."""
+    return {
+        "id": call.id,
+        "caller_phone": call.caller_phone,
+        "assistant_phone": call.assistant_phone,
+        "status": call.status,
+        "error": call.error,
+        "started_at": iso(call.started_at),
+        "ended_at": iso(call.ended_at),
+        "duration_seconds": call.duration_seconds,
+        "summary": call.summary,
+        "agent_name": call.agent_name,
+        "business_name": call.business_name,
+        "created_at": iso(call.created_at),
+        "updated_at": iso(call.updated_at),
+    }
+
+
+def _additions(call: CallRecord) -> dict[str, Any]:
+    """voicedock's additions a list item and a call's detail share."""
+    return {
+        "campaign_id": call.campaign_id,
+        "metadata": call.metadata,
+        "scheduled_at": iso(call.scheduled_at),
+        "latest_at": iso(call.latest_at),
+    }
+
+
 class CallSummary(Reply, kw_only=True):
     """A ``GET /calls`` list item."""
 
@@ -194,25 +223,7 @@ class CallSummary(Reply, kw_only=True):
 
     @classmethod
     def of(cls, call: CallRecord) -> CallSummary:
-        return cls(
-            id=call.id,
-            caller_phone=call.caller_phone,
-            assistant_phone=call.assistant_phone,
-            status=call.status,
-            error=call.error,
-            started_at=iso(call.started_at),
-            ended_at=iso(call.ended_at),
-            duration_seconds=call.duration_seconds,
-            summary=call.summary,
-            agent_name=call.agent_name,
-            business_name=call.business_name,
-            created_at=iso(call.created_at),
-            updated_at=iso(call.updated_at),
-            campaign_id=call.campaign_id,
-            metadata=call.metadata,
-            scheduled_at=iso(call.scheduled_at),
-            latest_at=iso(call.latest_at),
-        )
+        return cls(**_documented(call), **_additions(call))
 
 
 class Pagination(Reply, kw_only=True):
@@ -374,19 +385,7 @@ class Call(Reply, kw_only=True):
         analysis = call.analysis_result
         machine = call.answering_machine
         return cls(
-            id=call.id,
-            caller_phone=call.caller_phone,
-            assistant_phone=call.assistant_phone,
-            status=call.status,
-            error=call.error,
-            started_at=iso(call.started_at),
-            ended_at=iso(call.ended_at),
-            duration_seconds=call.duration_seconds,
-            summary=call.summary,
-            agent_name=call.agent_name,
-            business_name=call.business_name,
-            created_at=iso(call.created_at),
-            updated_at=iso(call.updated_at),
+            **_documented(call),
             analysis_result=None if analysis is None else Analysis.of(analysis),
             messages=[Message(role=m.role, content=m.content) for m in messages],
             agent_id=call.assistant_id,
@@ -397,10 +396,7 @@ class Call(Reply, kw_only=True):
             transferred_to=call.transferred_to,
             transferred_at=iso(call.transferred_at),
             node=call.owner_node,
-            campaign_id=call.campaign_id,
-            metadata=call.metadata,
-            scheduled_at=iso(call.scheduled_at),
-            latest_at=iso(call.latest_at),
+            **_additions(call),
             pbx=call.pbx,
             api_key_id=call.api_key_id,
             latency=call.latency,
