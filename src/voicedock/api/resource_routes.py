@@ -29,6 +29,7 @@ from voicedock.api.models.phone_numbers import PhoneNumberList, PhoneNumberUpdat
 from voicedock.api.models.phone_numbers import Trunk as TrunkReply
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
+from voicedock.calls.provider_key_refs import check_key_refs
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Assistant, PhoneNumber, Trunk, utcnow
 from voicedock.domain.secret_fields import restore_masked
@@ -130,6 +131,7 @@ async def create_assistant(request: web.Request) -> web.Response:
     egress = service.engine.egress_policy
     assistant = build_assistant(obj, None, org_id, service.settings.speech, egress)
     parse(obj, AssistantCreate)  # and nothing the document does not say
+    await check_key_refs(service.store, org_id, assistant.config, service.settings.byok)
     async with service.store.transaction() as tx:
         await tx.insert_assistant(assistant)
     return reply(assistant_reply(assistant), 201)
@@ -148,6 +150,7 @@ async def update_assistant(request: web.Request) -> web.Response:
     egress = service.engine.egress_policy
     updated = build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
     parse(obj, AssistantUpdate)
+    await check_key_refs(service.store, base.organization_id, updated.config, service.settings.byok)
     async with service.store.transaction() as tx:
         await tx.update_assistant(updated)
     return reply(assistant_reply(updated))

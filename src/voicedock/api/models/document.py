@@ -20,6 +20,7 @@ from voicedock.api.models import (
     console,
     health,
     phone_numbers,
+    provider_keys,
     provider_sections,
     tools,
     voices,
@@ -42,6 +43,7 @@ GROUPS: tuple[Any, ...] = (
     voices,
     webhooks,
     api_keys,
+    provider_keys,
     console,
     health,
 )
