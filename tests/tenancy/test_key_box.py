@@ -71,7 +71,7 @@ def test_the_operator_key_comes_from_the_environment_or_a_file(tmp_path: Path) -
     path.write_text(key + "\n")
     settings = load_settings(environ={"VOICEDOCK_BYOK__KEY_FILE": str(path)})
     assert settings.byok.operator_key() == operator_key(key)
-    with pytest.raises(ConfigError, match="byok.key"):
+    with pytest.raises(ConfigError, match=r"byok\.key"):
         load_settings(environ={"VOICEDOCK_BYOK__KEY": "short"})
-    with pytest.raises(ConfigError, match="byok.mode"):
+    with pytest.raises(ConfigError, match=r"byok\.mode"):
         load_settings(environ={"VOICEDOCK_BYOK__MODE": "sometimes"})
