@@ -133,12 +133,16 @@ async def test_without_an_operator_key_nothing_is_stored(database_url: str) -> N
 async def test_mode_required_needs_a_reference_for_a_cloud_provider(database_url: str) -> None:
     settings = make_settings(database_url)
     settings.byok.mode = "required"
+    settings.speech.llm = "openai"  # the operator's engine for assistants without llm_config
     async with serving(settings) as api:
         h = api.auth()
         bare = {"name": "Operator key", "llm_config": {"provider": "openai"}}
         resp = await api.client.post("/assistants", json=bare, headers=h)
         assert resp.status == 400
         assert "api_key_ref is required" in (await resp.json())["message"]
+        resp = await api.client.post("/assistants", json={"name": "Default"}, headers=h)
+        assert resp.status == 400  # the operator's OpenAI engine would use the operator's key
+        assert "llm_config.api_key_ref is required" in (await resp.json())["message"]
         offline = {"name": "Offline", "llm_config": {"provider": "rule-based"}}
         assert (await api.client.post("/assistants", json=offline, headers=h)).status == 201
         await _create(api)

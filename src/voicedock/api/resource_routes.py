@@ -108,6 +108,15 @@ def build_assistant(
     )
 
 
+async def _check_key_refs(request: web.Request, assistant: Assistant) -> None:
+    """The provider keys the assistant names, as its calls will use them: the sections the
+    operator's engines complete included (``[byok] mode = "required"``)."""
+    service = request.app[SERVICE]
+    settings = service.settings
+    resolved = resolve_provider(assistant.config, settings.speech, service.engine.egress_policy)
+    await check_key_refs(service.store, assistant.organization_id, resolved, settings.byok)
+
+
 async def _assistant(request: web.Request) -> Assistant:
     found = await request.app[SERVICE].store.get_assistant(
         organization_of(request), _path_id(request, "assistant")
@@ -131,7 +140,7 @@ async def create_assistant(request: web.Request) -> web.Response:
     egress = service.engine.egress_policy
     assistant = build_assistant(obj, None, org_id, service.settings.speech, egress)
     parse(obj, AssistantCreate)  # and nothing the document does not say
-    await check_key_refs(service.store, org_id, assistant.config, service.settings.byok)
+    await _check_key_refs(request, assistant)
     async with service.store.transaction() as tx:
         await tx.insert_assistant(assistant)
     return reply(assistant_reply(assistant), 201)
@@ -150,7 +159,7 @@ async def update_assistant(request: web.Request) -> web.Response:
     egress = service.engine.egress_policy
     updated = build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
     parse(obj, AssistantUpdate)
-    await check_key_refs(service.store, base.organization_id, updated.config, service.settings.byok)
+    await _check_key_refs(request, updated)
     async with service.store.transaction() as tx:
         await tx.update_assistant(updated)
     return reply(assistant_reply(updated))
