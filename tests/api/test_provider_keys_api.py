@@ -68,7 +68,7 @@ async def test_another_organizations_key_is_not_found(api: Api) -> None:
     assert listed["provider_keys"] == []
     # nor can another organization's assistant reference it by name
     resp = await api.client.post("/assistants", json=USES_KEY, headers=other)
-    assert resp.status == 400
+    assert resp.status == 422
     assert "no provider key named" in (await resp.json())["message"]
 
 
@@ -91,7 +91,7 @@ async def test_a_reference_to_a_key_of_another_provider_is_refused(api: Api) -> 
     await _create(api, {"name": "dg", "provider": "deepgram", "api_key": SECRET})
     body = {"name": "Wrong", "llm_config": {"provider": "openai", "api_key_ref": "dg"}}
     resp = await api.client.post("/assistants", json=body, headers=api.auth())
-    assert resp.status == 400
+    assert resp.status == 422
     assert "is for deepgram" in (await resp.json())["message"]
 
 
@@ -138,10 +138,10 @@ async def test_mode_required_needs_a_reference_for_a_cloud_provider(database_url
         h = api.auth()
         bare = {"name": "Operator key", "llm_config": {"provider": "openai"}}
         resp = await api.client.post("/assistants", json=bare, headers=h)
-        assert resp.status == 400
+        assert resp.status == 422
         assert "api_key_ref is required" in (await resp.json())["message"]
         resp = await api.client.post("/assistants", json={"name": "Default"}, headers=h)
-        assert resp.status == 400  # the operator's OpenAI engine would use the operator's key
+        assert resp.status == 422  # the operator's OpenAI engine would use the operator's key
         assert "llm_config.api_key_ref is required" in (await resp.json())["message"]
         offline = {"name": "Offline", "llm_config": {"provider": "rule-based"}}
         assert (await api.client.post("/assistants", json=offline, headers=h)).status == 201

@@ -8,7 +8,7 @@ keys when its providers are built (``with_provider_keys``), so the key itself is
 memory: never in the assistant, the call's snapshot or a log line.
 
 ``[byok] mode``: ``allowed`` (the default); ``off`` — a reference is a 403 when saved and fails
-the call; ``required`` — a section naming a cloud provider must reference a key (400 when
+the call; ``required`` — a section naming a cloud provider must reference a key (422 when
 saved), and a call whose cloud section has no key of the organization fails rather than use
 the operator's ``[speech]`` key.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from voicedock.config import ByokSettings
 from voicedock.domain.key_box import KeyBox, KeyBoxError
 from voicedock.domain.provider_keys import API_KEY_REF, cloud_providers
-from voicedock.errors import BadRequest, Forbidden
+from voicedock.errors import Forbidden, Unprocessable
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.store.base import Store
 
@@ -66,7 +66,7 @@ def sealing_context(organization_id: str, key_id: str) -> str:
 async def check_key_refs(
     store: Store, organization_id: str, config: Mapping[str, Any], byok: ByokSettings
 ) -> None:
-    """403 when the operator forbids references, 400 for a reference to no key of the
+    """403 when the operator forbids references; 422 for a reference to no key of the
     organization (or a key for another provider), or, with ``required``, a cloud provider
     section without one."""
     for where, section in _sections(config):
@@ -74,7 +74,7 @@ async def check_key_refs(
         provider = _provider(section, config, where)
         if name is None:
             if byok.mode == "required" and provider in cloud_providers():
-                raise BadRequest(
+                raise Unprocessable(
                     f"{where}.{API_KEY_REF} is required: the operator requires the "
                     f"organization's own key for {provider} (see /provider-keys)"
                 )
@@ -87,9 +87,9 @@ async def check_key_refs(
             )
         key = await store.get_provider_key(organization_id, name=str(name))
         if key is None:
-            raise BadRequest(f"{where}.{API_KEY_REF}: no provider key named {name!r}")
+            raise Unprocessable(f"{where}.{API_KEY_REF}: no provider key named {name!r}")
         if provider and not fits(key.provider, provider):
-            raise BadRequest(
+            raise Unprocessable(
                 f"{where}.{API_KEY_REF}: the key {name!r} is for {key.provider}, not {provider}"
             )
 
