@@ -21,8 +21,8 @@ from typing import Any
 from voicedock.config import ByokSettings
 from voicedock.domain.key_box import KeyBox, KeyBoxError
 from voicedock.domain.provider_keys import API_KEY_REF, cloud_providers
-from voicedock.errors import Forbidden, Unprocessable
-from voicedock.pipeline.providers.base import ProviderConfigError
+from voicedock.errors import Forbidden, StoreError, Unprocessable
+from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnavailableError
 from voicedock.store.base import Store
 
 SECTIONS = ("stt_config", "tts_config", "llm_config")
@@ -134,7 +134,10 @@ async def _open(
 ) -> str:
     if byok.mode == "off":
         raise ProviderConfigError(f"{where}: the operator does not allow provider keys")
-    key = await store.get_provider_key(organization_id, name=name)
+    try:
+        key = await store.get_provider_key(organization_id, name=name)
+    except StoreError as exc:  # the call cannot have its key now: it fails as unprovided
+        raise ProviderUnavailableError(f"{where}: provider key not readable: {exc}") from None
     if key is None:
         raise ProviderConfigError(f"{where}: no provider key named {name!r}")
     box = key_box(byok)
