@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from voicedock.domain import provider_keys
 from voicedock.domain.audio import MediaFormatName
+from voicedock.domain.key_box import KeyBoxError, operator_key
 from voicedock.domain.number_plan import NUMBER_TYPES, classify, is_region
 from voicedock.domain.webhooks import EventType, decode_secret, parse_url
 from voicedock.errors import BadRequest, ConfigError, InvalidSecret, UnsafeUrl
@@ -478,6 +479,29 @@ class ConsoleSettings:  # [console]: the web console at /console (docs/console.m
     secure_cookie: bool = True
 
 
+BYOK_MODES = ("allowed", "off", "required")
+
+
+@dataclass(slots=True)
+class ByokSettings:  # [byok]: organizations' own provider keys (docs/provider-keys.md)
+    # allowed: organizations may store keys (/provider-keys) and reference them; off: 403 on
+    # /provider-keys and on references; required: a cloud provider section must reference one
+    # (the operator's [speech] keys are not used for organizations' calls).
+    mode: str = "allowed"
+    # The operator's key sealing the stored keys (AES-256-GCM): 32 random bytes, base64 —
+    # inline (better from the environment: VOICEDOCK_BYOK__KEY) or in a file (key_file).
+    # Neither set: /provider-keys answers 503 (nothing can be stored).
+    key: str = ""
+    key_file: str = ""
+
+    def operator_key(self) -> bytes | None:
+        """The key's bytes (None: none configured). Raises ``KeyBoxError`` if malformed."""
+        text = self.key
+        if not text and self.key_file:
+            text = Path(self.key_file).read_text(encoding="utf-8")
+        return operator_key(text) if text.strip() else None
+
+
 @dataclass(slots=True)
 class RetentionSettings:  # [retention]: how long call records are kept (docs/api.md); 0: forever
     # Call records (with their events, transcripts and analysis) that ended longer ago than
@@ -508,6 +532,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    byok: ByokSettings = field(default_factory=ByokSettings)
     lab: dict[str, Any] = field(default_factory=dict)
 
 
@@ -731,6 +756,7 @@ def _check(s: Settings) -> None:
     _range("retention.call_days", s.retention.call_days, 0, 36_500)
     _range("retention.transcript_days", s.retention.transcript_days, 0, 36_500)
     _check_metrics_and_console(s.metrics, s.console)
+    _check_byok(s.byok)
 
 
 # Keys of [policy] that meant something else before: refused, naming what replaced them, so that
@@ -825,6 +851,19 @@ def _check_assistant_sections(a: AssistantSettings, key: str) -> None:
             if "set by the operator" in problem:
                 problem += " (the host's speech settings belong in [speech])"
             raise ConfigError(f"{key}.{where}", problem) from None
+
+
+def _check_byok(b: ByokSettings) -> None:
+    if b.mode not in BYOK_MODES:
+        raise ConfigError("byok.mode", f"must be one of: {', '.join(BYOK_MODES)}")
+    if b.key and b.key_file:
+        raise ConfigError("byok.key", "set key or key_file, not both")
+    try:
+        b.operator_key()
+    except OSError as exc:
+        raise ConfigError("byok.key_file", f"cannot read: {exc.strerror}") from None
+    except KeyBoxError as exc:
+        raise ConfigError("byok.key", str(exc)) from None
 
 
 def _check_metrics_and_console(m: MetricsSettings, c: ConsoleSettings) -> None:

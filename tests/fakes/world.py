@@ -19,12 +19,17 @@ GLOBEX_NUMBER = "+4930123456"
 DESTINATION = "+31612345678"
 
 
+BYOK_KEY = "bG9vcGJhY2stb25seS10ZXN0LWtleS0zMi1ieXRlcyE="  # 32 bytes, tests only
+
+
 def make_settings(database_url: str = "sqlite:///unused.db") -> Settings:
     s = Settings()
     s.database.url = database_url
     s.pbx = PbxSettings(kind="none")
     # Served over plain http to aiohttp's client, which sends a Secure cookie over https only.
     s.console.secure_cookie = False
+    # Organizations may store their own provider keys (sealed under this operator key).
+    s.byok.key = BYOK_KEY
     # The countries of the numbers below, as load_settings defaults them for an operator.
     s.policy = PolicySettings(
         allowed_countries=["NL", "DE"], internal_targets=["sales", "support-*"]

@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "do_not_call",
     "console_sessions",
     "tool_templates",
+    "provider_keys",
     "schema_migrations",
 }
 

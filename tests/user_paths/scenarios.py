@@ -238,6 +238,8 @@ def scenario_of(example: Example) -> str | None:
         return "create-campaign"
     if example.method == "DELETE" and re.fullmatch(r"/webhooks/[^/]+", path):
         return "delete-webhook"
+    if path == "/provider-keys" or re.fullmatch(r"/provider-keys/[^/]+", path):
+        return "provider-keys"
     return None
 
 
@@ -528,6 +530,39 @@ async def create_campaign(backend: UserPathBackend, example: Example) -> None:
 Scenario = Callable[[UserPathBackend, Example], Awaitable[None]]
 
 
+async def provider_keys(backend: UserPathBackend, example: Example) -> None:
+    """Create, list, rotate or delete an organization's provider key: the answers show it
+    masked, never the key; a rotation or deletion acts on a key of the user's own."""
+    created = await backend.client.post(
+        "/provider-keys",
+        json={
+            "name": f"own-{example.method.lower()}",
+            "provider": "openai",
+            "api_key": "sk-" + "x" * 20 + "own1",
+        },
+        headers=backend.auth(),
+    )
+    assert created.status == 201, await created.text()
+    key_id = str((await created.json())["id"])
+    try:
+        default = {"POST": 201, "DELETE": 204}.get(example.method, 200)
+        status, body, _ = await send(backend, example, webhook_id=key_id)
+        assert status == expected_status(example, default), body
+        assert_documented_shape(example.response, body)
+        sent = example.body.get("api_key") if isinstance(example.body, dict) else None
+        if sent:  # create or rotate: the answer is masked
+            assert body["api_key"] == "****" + str(sent)[-4:], body
+            assert str(sent) not in json.dumps(body)
+        listed = await backend.client.get("/provider-keys", headers=backend.auth())
+        names = {k["name"]: k for k in (await listed.json())["provider_keys"]}
+        if example.method == "DELETE":
+            assert f"own-{example.method.lower()}" not in names
+        if example.method == "POST":
+            await backend.client.delete(f"/provider-keys/{body['id']}", headers=backend.auth())
+    finally:
+        await backend.client.delete(f"/provider-keys/{key_id}", headers=backend.auth())
+
+
 async def list_voices(backend: UserPathBackend, example: Example) -> None:
     status, body, _ = await send(backend, example)
     assert status == expected_status(example), body
@@ -581,4 +616,5 @@ SCENARIOS: dict[str, Scenario] = {
     "list-voices": list_voices,
     "voice-preview": voice_preview,
     "usage": usage,
+    "provider-keys": provider_keys,
 }

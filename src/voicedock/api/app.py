@@ -13,6 +13,7 @@ from voicedock.api import (
     events_routes,
     key_routes,
     metrics_routes,
+    provider_key_routes,
     resource_routes,
     tool_template_routes,
     usage_routes,
@@ -63,6 +64,7 @@ def create_app(
     if settings.console.enabled:
         app.add_routes(console_routes.routes)
     app.add_routes(tool_template_routes.routes)
+    app.add_routes(provider_key_routes.routes)
     app.add_routes(voice_routes.routes)
     app.add_routes(usage_routes.routes)
     events_routes.setup(app, settings.limits)

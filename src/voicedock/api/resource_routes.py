@@ -29,6 +29,7 @@ from voicedock.api.models.phone_numbers import PhoneNumberList, PhoneNumberUpdat
 from voicedock.api.models.phone_numbers import Trunk as TrunkReply
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
+from voicedock.calls.provider_key_refs import check_key_refs
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Assistant, PhoneNumber, Trunk, utcnow
 from voicedock.domain.secret_fields import restore_masked
@@ -107,6 +108,15 @@ def build_assistant(
     )
 
 
+async def _check_key_refs(request: web.Request, assistant: Assistant) -> None:
+    """The provider keys the assistant names, as its calls will use them: the sections the
+    operator's engines complete included (``[byok] mode = "required"``)."""
+    service = request.app[SERVICE]
+    settings = service.settings
+    resolved = resolve_provider(assistant.config, settings.speech, service.engine.egress_policy)
+    await check_key_refs(service.store, assistant.organization_id, resolved, settings.byok)
+
+
 async def _assistant(request: web.Request) -> Assistant:
     found = await request.app[SERVICE].store.get_assistant(
         organization_of(request), _path_id(request, "assistant")
@@ -130,6 +140,7 @@ async def create_assistant(request: web.Request) -> web.Response:
     egress = service.engine.egress_policy
     assistant = build_assistant(obj, None, org_id, service.settings.speech, egress)
     parse(obj, AssistantCreate)  # and nothing the document does not say
+    await _check_key_refs(request, assistant)
     async with service.store.transaction() as tx:
         await tx.insert_assistant(assistant)
     return reply(assistant_reply(assistant), 201)
@@ -148,6 +159,7 @@ async def update_assistant(request: web.Request) -> web.Response:
     egress = service.engine.egress_policy
     updated = build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
     parse(obj, AssistantUpdate)
+    await _check_key_refs(request, updated)
     async with service.store.transaction() as tx:
         await tx.update_assistant(updated)
     return reply(assistant_reply(updated))

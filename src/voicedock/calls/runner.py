@@ -59,6 +59,7 @@ from voicedock.calls.live_providers import (
     recognition_threads,
 )
 from voicedock.calls.live_record import LiveRecord, TranscriptTurn
+from voicedock.calls.provider_key_refs import with_provider_keys
 from voicedock.calls.recordings import recording_file, recording_name, wants_recording
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
 from voicedock.calls.voicemail import voicemail_settings
@@ -403,7 +404,7 @@ class CallRunner:
         assert self.synthesis is not None
         try:
             try:
-                tts = await self._voice_of(call.assistant_config)
+                tts = await self._voice_of(await self._with_keys(call))
             except ProviderError as exc:  # the call reports it once answered
                 why = describe(exc)
                 log.info("call %s: nothing synthesized ahead: %s", mask_call_id(call.id), why)
@@ -635,7 +636,8 @@ class CallRunner:
         from voicedock.media.recording import CallRecorder
 
         media_format = await self.media_format(call)
-        providers = await (self._providers or self._default_providers)(call.assistant_config)
+        config = await self._with_keys(call)
+        providers = await (self._providers or self._default_providers)(config)
         running.speech_names = (providers.stt_name, providers.tts_name)
         if self.synthesis is not None:  # the local voice through the node's cache and pool
             providers.tts = self.synthesis.speech_for(providers.tts, call.organization_id)
@@ -736,6 +738,13 @@ class CallRunner:
             log.info("call %s: tool transfer failed: %s", mask_call_id(call.id), describe(exc))
             note = f"The transfer to {command.destination} did not work: {exc}"
             await running.inject_context(note, trigger_response=True)
+
+    async def _with_keys(self, call: Call) -> Mapping[str, Any]:
+        """The call's configuration with its organization's referenced provider keys opened
+        (in memory only: the call's stored snapshot keeps the references)."""
+        return await with_provider_keys(
+            self._store, call.organization_id, call.assistant_config, self._settings.byok
+        )
 
     async def _default_providers(self, assistant_config: Mapping[str, Any]) -> SpeechProviders:
         return await build_providers_closing_on_error(

@@ -18,6 +18,7 @@ saved before a key was refused cannot use it either.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -185,8 +186,35 @@ TIMEOUTS: dict[str, Rule] = {
     "read_timeout_s": number(1, 120),
     "total_timeout_s": number(1, 600, nullable=True),
 }
+# The name of one of the organization's stored provider keys (``/provider-keys``).
+KEY_NAME_MAX = 64
+KEY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def _key_ref(value: object, where: str) -> None:
+    if not isinstance(value, str) or not re.fullmatch(KEY_NAME_PATTERN, value):
+        raise BadRequest(
+            f"{where} must name a provider key: 1 to {KEY_NAME_MAX} letters, digits, '.', '_', '-'"
+        )
+
+
+API_KEY_REF = "api_key_ref"
+key_ref = Rule(
+    _key_ref,
+    {
+        "type": "string",
+        "pattern": KEY_NAME_PATTERN,
+        "description": "The name of one of the organization's provider keys (/provider-keys): "
+        "its key is used instead of api_key.",
+    },
+)
 # The organization's own provider account (bring your own key) and endpoint.
-CLOUD: dict[str, Rule] = {"api_key": text(500), "base_url": url, **TIMEOUTS}
+CLOUD: dict[str, Rule] = {
+    "api_key": text(500),
+    API_KEY_REF: key_ref,
+    "base_url": url,
+    **TIMEOUTS,
+}
 PROVIDER_NAME = text(100)
 _PROVIDER: dict[str, Rule] = {"provider": PROVIDER_NAME}
 
@@ -273,6 +301,7 @@ TENANT_KEYS: dict[str, dict[str, dict[str, Rule]]] = {
         "xai_realtime": {
             **_PROVIDER,
             "api_key": text(500),
+            API_KEY_REF: key_ref,
             "url": url,
             **TIMEOUTS,
             "model": MODEL,
@@ -283,6 +312,13 @@ TENANT_KEYS: dict[str, dict[str, dict[str, Rule]]] = {
         }
     },
 }
+
+
+def cloud_providers() -> frozenset[str]:
+    """The providers whose sections take an API key: those a provider key can be for."""
+    return frozenset(
+        name for keys in TENANT_KEYS.values() for name, rules in keys.items() if "api_key" in rules
+    )
 
 
 def _any_provider(section: str) -> dict[str, Rule]:

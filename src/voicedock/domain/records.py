@@ -151,6 +151,23 @@ class ToolTemplate:
 
 
 @dataclass(slots=True)
+class ProviderKey:
+    """An organization's own key for a cloud provider (bring your own key), referenced by
+    name from its assistants' provider sections (``api_key_ref``). ``sealed``: the key under
+    the operator's key (``domain/key_box.py``), never the key itself; ``last4`` its end, for
+    the masked listing."""
+
+    id: str
+    organization_id: str
+    name: str
+    provider: str
+    sealed: str
+    last4: str
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
 class Call:
     id: str
     organization_id: str

@@ -31,6 +31,7 @@ from voicedock.domain.records import (
     NodeLease,
     Organization,
     PhoneNumber,
+    ProviderKey,
     ToolTemplate,
     Trunk,
 )
@@ -169,6 +170,14 @@ class Transaction(Protocol):
     async def insert_tool_template(self, template: ToolTemplate) -> None: ...
     async def update_tool_template(self, template: ToolTemplate) -> None: ...
     async def delete_tool_template(self, organization_id: str, template_id: str) -> bool: ...
+
+    # provider keys
+    async def insert_provider_key(self, key: ProviderKey) -> None:
+        """StoreConflict when the organization has a key of that name."""
+        ...
+
+    async def update_provider_key(self, key: ProviderKey) -> None: ...
+    async def delete_provider_key(self, organization_id: str, key_id: str) -> bool: ...
 
     # calls
     async def insert_call(self, call: Call) -> Call:
@@ -396,6 +405,13 @@ class Store(Protocol):
         self, organization_id: str, template_id: str
     ) -> ToolTemplate | None: ...
     async def list_tool_templates(self, organization_id: str) -> list[ToolTemplate]: ...
+    async def get_provider_key(
+        self, organization_id: str, key_id: str | None = None, *, name: str | None = None
+    ) -> ProviderKey | None:
+        """By id, or by ``name`` (the organization's names are unique)."""
+        ...
+
+    async def list_provider_keys(self, organization_id: str) -> list[ProviderKey]: ...
 
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         """``organization_id=None`` is for the engine (PBX events carry no tenant)."""

@@ -30,6 +30,7 @@ from voicedock.domain.records import (
     NodeLease,
     Organization,
     PhoneNumber,
+    ProviderKey,
     ToolTemplate,
     Trunk,
 )
@@ -214,6 +215,13 @@ TOOL_TEMPLATES = Table(
     ("id", "organization_id", "tool", "created_at", "updated_at"),
     datetimes=frozenset({"created_at", "updated_at"}),
     documents=frozenset({"tool"}),
+)
+
+PROVIDER_KEYS = Table(
+    "provider_keys",
+    ProviderKey,
+    ("id", "organization_id", "name", "provider", "sealed", "last4", "created_at", "updated_at"),
+    datetimes=frozenset({"created_at", "updated_at"}),
 )
 
 CALLS = Table(

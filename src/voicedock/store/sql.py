@@ -28,6 +28,7 @@ from voicedock.domain.records import (
     NodeLease,
     Organization,
     PhoneNumber,
+    ProviderKey,
     ToolTemplate,
     Trunk,
     utcnow,
@@ -51,6 +52,7 @@ from voicedock.store.rows import (
     NODES,
     ORGANIZATIONS,
     PHONE_NUMBERS,
+    PROVIDER_KEYS,
     TERMINAL_STATUSES,
     TOOL_TEMPLATES,
     TRUNKS,
@@ -235,6 +237,24 @@ class SqlReads(EndpointReads, CampaignReads, UsageReads):
             organization_id,
         )
         return [TOOL_TEMPLATES.decode(r, self._dialect) for r in rows]
+
+    async def get_provider_key(
+        self, organization_id: str, key_id: str | None = None, *, name: str | None = None
+    ) -> ProviderKey | None:
+        column, value = ("id", key_id) if name is None else ("name", name)
+        row = await self._reader.fetchrow(
+            f"SELECT * FROM provider_keys WHERE {column} = ? AND organization_id = ?",
+            value,
+            organization_id,
+        )
+        return None if row is None else PROVIDER_KEYS.decode(row, self._dialect)
+
+    async def list_provider_keys(self, organization_id: str) -> list[ProviderKey]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM provider_keys WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        return [PROVIDER_KEYS.decode(r, self._dialect) for r in rows]
 
     async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
         sql = "SELECT * FROM calls WHERE id = ?"
@@ -455,6 +475,23 @@ class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
         changed = await self._conn.execute(
             "DELETE FROM tool_templates WHERE id = ? AND organization_id = ?",
             template_id,
+            organization_id,
+        )
+        return changed > 0
+
+    # provider keys
+    async def insert_provider_key(self, key: ProviderKey) -> None:
+        await self._insert(PROVIDER_KEYS, key)
+
+    async def update_provider_key(self, key: ProviderKey) -> None:
+        key.updated_at = utcnow()
+        columns = ("sealed", "last4", "updated_at")
+        await self._update(PROVIDER_KEYS, key, columns, "provider key")
+
+    async def delete_provider_key(self, organization_id: str, key_id: str) -> bool:
+        changed = await self._conn.execute(
+            "DELETE FROM provider_keys WHERE id = ? AND organization_id = ?",
+            key_id,
             organization_id,
         )
         return changed > 0

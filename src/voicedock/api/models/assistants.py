@@ -344,7 +344,7 @@ PATHS: dict[str, Schema] = {
             "Create an assistant",
             ("201", Assistant),
             body=AssistantCreate,
-            errors="400 401 413 422",
+            errors="400 401 403 413 422",
         ),
     },
     "/assistants/{id}": {
@@ -356,7 +356,7 @@ PATHS: dict[str, Schema] = {
             ("200", Assistant),
             body=AssistantUpdate,
             params=[PATH_ID],
-            errors="400 401 404 413 422",
+            errors="400 401 403 404 413 422",
         ),
         "delete": operation(
             "Delete an assistant", ("204", None), params=[PATH_ID], errors="401 404 409"

@@ -20,6 +20,7 @@ from voicedock.api.models import (
     console,
     health,
     phone_numbers,
+    provider_keys,
     provider_sections,
     tools,
     usage,
@@ -44,6 +45,7 @@ GROUPS: tuple[Any, ...] = (
     usage,
     webhooks,
     api_keys,
+    provider_keys,
     console,
     health,
 )
