@@ -3,8 +3,9 @@ status, and every status each route documents (the OpenAPI document's responses)
 
 The titles come from the source itself (``ast``): the default of each ``ApiError`` class
 (src/voicedock/errors.py and its subclasses elsewhere), every ``error="..."`` given where one
-is raised, and the titles the error middleware sets (api/middleware.py). test_errors_doc.py
-fails when the file differs from what this renders. Regenerate:
+is raised, each resource's 404 ``title="..."`` (api/resources.py), and the titles the error
+middleware sets (api/middleware.py). test_errors_doc.py fails when the file differs from what
+this renders. Regenerate:
 
     PYTHONPATH=src:tests python tests/docs/errors_doc.py
 """
@@ -126,6 +127,11 @@ def titles() -> list[Title]:
                     if keyword.arg == "error":
                         for text in _texts(keyword.value, constants):
                             found.add(Title(classes[name][0], text, module))
+            elif name == "Resource":  # api/resources.py: a resource's 404 title
+                for keyword in node.keywords:
+                    if keyword.arg == "title":
+                        for text in _texts(keyword.value, constants):
+                            found.add(Title(404, text, module))
             elif name == "error_response" and len(node.args) >= 2:
                 status, error = node.args[0], node.args[1]
                 if isinstance(status, ast.Constant) and isinstance(error, ast.Constant):

@@ -5,13 +5,27 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from voicedock.api.body import MAX_OFFSET, query_int, read_body, read_json
+from voicedock.api.body import read_body, read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listed,
+    Listing,
+    Page,
+    Paged,
+    Reply,
+    Resource,
+    accept_any,
+    mount,
+)
 from voicedock.api.serialize import iso
 from voicedock.calls import fields
 from voicedock.calls.campaigns.manager import CAMPAIGN_NOT_FOUND
 from voicedock.calls.campaigns.request import (
+    CampaignRequest,
     parse_campaign_request,
     parse_contacts,
     parse_contacts_csv,
@@ -19,13 +33,12 @@ from voicedock.calls.campaigns.request import (
 from voicedock.domain.campaigns import Campaign, CampaignContact, CampaignProgress, ContactState
 from voicedock.domain.records import JsonObject, utcnow
 from voicedock.errors import BadRequest, NotFound, PayloadTooLarge
-from voicedock.validation import is_token, require_e164
+from voicedock.validation import require_e164
 
 routes = web.RouteTableDef()
 
 # Contacts (JSON or CSV) may take more than an ordinary request body.
 MAX_CONTACTS_BYTES = 8 * 1024 * 1024
-_PAGE_PARAMS = frozenset({"limit", "offset"})
 
 
 def campaign_json(campaign: Campaign, progress: CampaignProgress | None = None) -> JsonObject:
@@ -73,92 +86,83 @@ def contact_json(contact: CampaignContact) -> JsonObject:
     }
 
 
-def _campaign_id(request: web.Request) -> str:
-    value = request.match_info["id"]
-    if not is_token(value):
-        raise NotFound("no campaign with this id", error=CAMPAIGN_NOT_FOUND)
-    return value
+def parse_campaign(_caller: Caller, body: object) -> CampaignRequest:
+    return parse_campaign_request(body)
 
 
-async def _campaign(request: web.Request) -> Campaign:
-    found = await request.app[SERVICE].store.get_campaign(
-        organization_of(request), _campaign_id(request)
-    )
-    if found is None:
-        raise NotFound("no campaign with this id", error=CAMPAIGN_NOT_FOUND)
-    return found
-
-
-def _page(request: web.Request, extra: frozenset[str] = frozenset()) -> tuple[int, int]:
-    q = request.query
-    unknown = sorted(set(q) - _PAGE_PARAMS - extra)
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
-    if any(len(q.getall(name)) > 1 for name in q):
-        raise BadRequest("each query parameter may appear only once")
-    return (
-        query_int(q.get("limit"), "limit", 100, 1, 1000),
-        query_int(q.get("offset"), "offset", 0, 0, MAX_OFFSET),
-    )
-
-
-@routes.post("/campaigns")
-async def create_campaign(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    # A campaign's contacts may take more than an ordinary request body.
-    body = await read_json(request, max(service.settings.server.max_body_bytes, MAX_CONTACTS_BYTES))
-    campaign = await service.campaigns.create(
-        organization_of(request), parse_campaign_request(body)
-    )
+async def _create(caller: Caller, request: CampaignRequest) -> tuple[Campaign, CampaignProgress]:
+    service = caller.service
+    campaign = await service.campaigns.create(caller.organization_id, request)
     service.dialer.wake()
-    progress = await service.store.campaign_progress(campaign.id)
-    return web.json_response(campaign_json(campaign, progress), status=201)
+    return campaign, await service.store.campaign_progress(campaign.id)
 
 
-@routes.get("/campaigns")
-async def list_campaigns(request: web.Request) -> web.Response:
-    limit, offset = _page(request)
-    store = request.app[SERVICE].store
-    campaigns, total = await store.list_campaigns(organization_of(request), limit, offset)
-    return web.json_response(
-        {
-            "campaigns": [campaign_json(c) for c in campaigns],
-            "pagination": {"total": total, "limit": limit, "offset": offset},
-        }
-    )
+async def _detail(caller: Caller, campaign: Campaign) -> JsonObject:
+    return campaign_json(campaign, await caller.service.store.campaign_progress(campaign.id))
 
 
-@routes.get("/campaigns/{id}")
-async def get_campaign(request: web.Request) -> web.Response:
-    campaign = await _campaign(request)
-    progress = await request.app[SERVICE].store.campaign_progress(campaign.id)
-    return web.json_response(campaign_json(campaign, progress))
+async def _list(caller: Caller, page: Page) -> Listed[Campaign]:
+    store = caller.service.store
+    campaigns, total = await store.list_campaigns(caller.organization_id, page.limit, page.offset)
+    return Listed(campaigns, total)
 
 
-@routes.get("/campaigns/{id}/contacts")
-async def list_contacts(request: web.Request) -> web.Response:
-    limit, offset = _page(request, frozenset({"state"}))
-    state_name = request.query.get("state")
+async def _lookup(caller: Caller, campaign_id: str) -> Campaign | None:
+    return await caller.service.store.get_campaign(caller.organization_id, campaign_id)
+
+
+CAMPAIGNS: Resource[Campaign] = Resource(
+    path="/campaigns",
+    plural="campaigns",
+    noun="campaign",
+    title=CAMPAIGN_NOT_FOUND,
+    lookup=_lookup,
+    serialize=campaign_json,
+    list=Paged(run=_list),
+    detail=_detail,
+    create=Create(
+        parse=parse_campaign,
+        run=_create,
+        reply=lambda _request, made: Reply(campaign_json(*made), status=201),
+        # A campaign's contacts may take more than an ordinary request body.
+        max_body=MAX_CONTACTS_BYTES,
+    ),
+)
+
+
+async def _list_contacts(caller: Caller, page: Page) -> Listed[CampaignContact]:
+    state_name = page.query.get("state")
     states = {s.value for s in ContactState}
     if state_name is not None and state_name not in states:
         raise BadRequest(f"state must be one of: {', '.join(sorted(states))}")
-    campaign = await _campaign(request)
-    contacts, total = await request.app[SERVICE].store.list_campaign_contacts(
-        campaign.id, None if state_name is None else ContactState(state_name), limit, offset
+    campaign = await CAMPAIGNS.find(caller, page.path["id"])
+    contacts, total = await caller.service.store.list_campaign_contacts(
+        campaign.id,
+        None if state_name is None else ContactState(state_name),
+        page.limit,
+        page.offset,
     )
-    return web.json_response(
-        {
-            "contacts": [contact_json(c) for c in contacts],
-            "pagination": {"total": total, "limit": limit, "offset": offset},
-        }
-    )
+    return Listed(contacts, total)
+
+
+# A campaign's contacts: a list of its own (the campaign's 404 when it is not the caller's).
+CONTACTS: Resource[CampaignContact] = Resource(
+    path="/campaigns/{id}/contacts",
+    plural="contacts",
+    noun="contact",
+    title=CAMPAIGN_NOT_FOUND,  # its one 404: its campaign's
+    get=False,
+    serialize=contact_json,
+    list=Paged(run=_list_contacts, params=frozenset({"state"})),
+)
+mount(routes, CAMPAIGNS, CONTACTS)
 
 
 @routes.post("/campaigns/{id}/contacts")
 async def add_contacts(request: web.Request) -> web.Response:
     """More contacts: ``{"contacts": [...]}`` as JSON, or a CSV body (``text/csv``)."""
     service = request.app[SERVICE]
-    campaign_id = _campaign_id(request)
+    campaign_id = CAMPAIGNS.path_id(request)
     if request.content_type == "text/csv":
         if request.content_length is not None and request.content_length > MAX_CONTACTS_BYTES:
             raise PayloadTooLarge(f"a CSV of contacts is at most {MAX_CONTACTS_BYTES} bytes")
@@ -178,7 +182,7 @@ async def add_contacts(request: web.Request) -> web.Response:
 
 async def _move(request: web.Request, action: str) -> web.Response:
     service = request.app[SERVICE]
-    org_id, campaign_id = organization_of(request), _campaign_id(request)
+    org_id, campaign_id = organization_of(request), CAMPAIGNS.path_id(request)
     manager = service.campaigns
     moves = {"pause": manager.pause, "resume": manager.resume, "cancel": manager.cancel}
     campaign = await moves[action](org_id, campaign_id)
@@ -205,29 +209,53 @@ async def cancel_campaign(request: web.Request) -> web.Response:
 # -- do-not-call ------------------------------------------------------------------------------
 
 
-@routes.get("/do-not-call")
-async def list_do_not_call(request: web.Request) -> web.Response:
-    numbers = await request.app[SERVICE].store.list_do_not_call(organization_of(request))
-    return web.json_response({"numbers": numbers})
+NOT_ON_THE_LIST = "the number is not on the do-not-call list"
 
 
-@routes.post("/do-not-call")
-async def add_do_not_call(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    body = fields.require_object(await read_json(request, service.settings.server.max_body_bytes))
-    fields.reject_unknown(body, ("number",))
-    number = require_e164(body.get("number"), "number")
-    async with service.store.transaction() as tx:
-        await tx.add_do_not_call(organization_of(request), number, utcnow())
-    return web.json_response({"success": True, "number": number}, status=201)
+def parse_do_not_call(_caller: Caller, body: object) -> str:
+    obj = fields.require_object(body)
+    fields.reject_unknown(obj, ("number",))
+    return require_e164(obj.get("number"), "number")
 
 
-@routes.delete("/do-not-call/{number}")
-async def delete_do_not_call(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    number = request.match_info["number"]
-    async with service.store.transaction() as tx:
-        removed = await tx.delete_do_not_call(organization_of(request), number)
-    if not removed:
-        raise NotFound("the number is not on the do-not-call list")
-    return web.json_response({"success": True})
+async def _add_do_not_call(caller: Caller, number: str) -> str:
+    async with caller.service.store.transaction() as tx:
+        await tx.add_do_not_call(caller.organization_id, number, utcnow())
+    return number
+
+
+async def _delete_do_not_call(caller: Caller, number: str) -> None:
+    async with caller.service.store.transaction() as tx:
+        if not await tx.delete_do_not_call(caller.organization_id, number):
+            raise NotFound(NOT_ON_THE_LIST)
+
+
+async def _list_do_not_call(caller: Caller) -> list[str]:
+    return await caller.service.store.list_do_not_call(caller.organization_id)
+
+
+async def _as_named(_caller: Caller, number: str) -> str:
+    return number  # whether it is listed: the delete's own answer
+
+
+# The organization's do-not-call list: numbers (E.164), listed, added and removed.
+DO_NOT_CALL: Resource[str] = Resource(
+    path="/do-not-call",
+    plural="numbers",
+    noun="number",
+    title=NotFound.error,
+    id_name="number",
+    is_id=accept_any,
+    lookup=_as_named,
+    get=False,
+    serialize=str,
+    list=Listing(run=_list_do_not_call),
+    create=Create(
+        parse=parse_do_not_call,
+        run=_add_do_not_call,
+        reply=lambda _number, number: Reply({"success": True, "number": number}, status=201),
+    ),
+    delete=Delete(run=_delete_do_not_call, reply=lambda _none: Reply({"success": True})),
+)
+mount(routes, DO_NOT_CALL)
+RESOURCES = (CAMPAIGNS, CONTACTS, DO_NOT_CALL)

@@ -1,78 +1,78 @@
 """``/api-keys``: an organization's API keys, managed with an admin key.
 
 List (never the secrets), create (the secret is in the answer, once), rename, revoke. The auth
-middleware lets only admin keys (or an admin key's console session) reach these routes.
+middleware lets only admin keys (or an admin key's console session) reach these routes
+(``scope``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from voicedock.api.api_keys import MAX_NAME, add_api_key, rename_api_key, revoke_api_key
-from voicedock.api.body import read_json
-from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import organization_of
+from voicedock.api.resources import Caller, Create, Delete, Listing, Patch, Reply, Resource, mount
 from voicedock.api.serialize import api_key_json
 from voicedock.calls import fields
 from voicedock.domain.records import ApiKey, KeyScope
-from voicedock.errors import NotFound
-from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
 SCOPES = tuple(scope.value for scope in KeyScope)
 
 
-async def _body(request: web.Request, allowed: tuple[str, ...]) -> dict[str, Any]:
-    max_bytes = request.app[SERVICE].settings.server.max_body_bytes
-    obj = fields.require_object(await read_json(request, max_bytes))
-    fields.reject_unknown(obj, allowed)
-    return obj
-
-
-async def _key(request: web.Request) -> ApiKey:
-    key_id = request.match_info["id"]
-    key = None
-    if is_token(key_id):
-        key = await request.app[SERVICE].store.get_api_key(organization_of(request), key_id)
-    if key is None:
-        raise NotFound("no API key with this id", error="API key not found")
-    return key
-
-
-@routes.get("/api-keys")
-async def list_keys(request: web.Request) -> web.Response:
-    keys = await request.app[SERVICE].store.list_api_keys(organization_of(request))
-    return web.json_response({"api_keys": [api_key_json(k) for k in keys]})
-
-
-@routes.post("/api-keys")
-async def create_key(request: web.Request) -> web.Response:
-    obj = await _body(request, ("name", "scope"))
+def parse_new_key(_caller: Caller, body: object) -> tuple[str, KeyScope]:
+    """``{"name"?, "scope"?}``: the new key's name and scope (``full`` by default)."""
+    obj = fields.require_object(body)
+    fields.reject_unknown(obj, ("name", "scope"))
     name = fields.text(obj, "name", max_len=MAX_NAME, multiline=False) or ""
-    scope = KeyScope(fields.choice(obj, "scope", SCOPES, KeyScope.FULL.value))
-    store = request.app[SERVICE].store
-    secret, key = await add_api_key(store, organization_of(request), name, scope)
-    return web.json_response({**api_key_json(key), "key": secret}, status=201)
+    return name, KeyScope(fields.choice(obj, "scope", SCOPES, KeyScope.FULL.value))
 
 
-@routes.get("/api-keys/{id}")
-async def get_key(request: web.Request) -> web.Response:
-    return web.json_response(api_key_json(await _key(request)))
+def parse_rename(_caller: Caller, _key: ApiKey, body: object) -> str:
+    """``{"name"}``: the key's new name."""
+    obj = fields.require_object(body)
+    fields.reject_unknown(obj, ("name",))
+    return fields.text(obj, "name", max_len=MAX_NAME, multiline=False, required=True) or ""
 
 
-@routes.patch("/api-keys/{id}")
-async def rename_key(request: web.Request) -> web.Response:
-    obj = await _body(request, ("name",))
-    name = fields.text(obj, "name", max_len=MAX_NAME, multiline=False, required=True) or ""
-    key = await rename_api_key(request.app[SERVICE].store, await _key(request), name)
-    return web.json_response(api_key_json(key))
+async def _add(caller: Caller, new: tuple[str, KeyScope]) -> tuple[str, ApiKey]:
+    return await add_api_key(caller.service.store, caller.organization_id, *new)
 
 
-@routes.delete("/api-keys/{id}")
-async def revoke_key(request: web.Request) -> web.Response:
+def _issued(_new: object, issued: tuple[str, ApiKey]) -> Reply:
+    secret, key = issued
+    return Reply({**api_key_json(key), "key": secret}, status=201)
+
+
+async def _rename(caller: Caller, key: ApiKey, name: str) -> ApiKey:
+    return await rename_api_key(caller.service.store, key, name)
+
+
+async def _revoke(caller: Caller, key: ApiKey) -> ApiKey:
     """Revoke at once: later requests, open event streams and console sessions of the key
     are refused. The key stays listed, with ``revoked_at``."""
-    key = await revoke_api_key(request.app[SERVICE].store, await _key(request))
-    return web.json_response(api_key_json(key))
+    return await revoke_api_key(caller.service.store, key)
+
+
+async def _list(caller: Caller) -> list[ApiKey]:
+    return await caller.service.store.list_api_keys(caller.organization_id)
+
+
+async def _lookup(caller: Caller, key_id: str) -> ApiKey | None:
+    return await caller.service.store.get_api_key(caller.organization_id, key_id)
+
+
+API_KEYS: Resource[ApiKey] = Resource(
+    path="/api-keys",
+    plural="api_keys",
+    noun="API key",
+    title="API key not found",
+    scope=KeyScope.ADMIN,
+    lookup=_lookup,
+    serialize=api_key_json,
+    list=Listing(run=_list),
+    create=Create(parse=parse_new_key, run=_add, reply=_issued),
+    patch=Patch(parse=parse_rename, run=_rename),
+    delete=Delete(run=_revoke, reply=lambda key: Reply(api_key_json(key))),
+)
+RESOURCES = (API_KEYS,)
+mount(routes, *RESOURCES)

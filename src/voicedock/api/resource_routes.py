@@ -8,13 +8,23 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import organization_of
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Patch,
+    Refused,
+    Resource,
+    created,
+    mount,
+)
 from voicedock.api.serialize import assistant_json, number_json, trunk_json
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
@@ -22,33 +32,13 @@ from voicedock.config import SpeechSettings
 from voicedock.domain.records import Assistant, PhoneNumber, Trunk, utcnow
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
-from voicedock.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    StoreError,
-    Unprocessable,
-)
+from voicedock.errors import BadRequest, Conflict, Forbidden, StoreError, Unprocessable
 from voicedock.logs import describe
-from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
 log = logging.getLogger("voicedock.api")
 
 ASSISTANT_FIELDS = ("name", "business_name", "active", *CONFIG_FIELDS)
-
-
-def _path_id(request: web.Request, what: str) -> str:
-    value = request.match_info["id"]
-    if not is_token(value):
-        raise NotFound(f"no {what} with this id", error=f"{what.capitalize()} not found")
-    return value
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    max_bytes = request.app[SERVICE].settings.server.max_body_bytes
-    return fields.require_object(await read_json(request, max_bytes))
 
 
 # -- assistants ---------------------------------------------------------------------------------
@@ -96,72 +86,64 @@ def build_assistant(
     )
 
 
-async def _assistant(request: web.Request) -> Assistant:
-    found = await request.app[SERVICE].store.get_assistant(
-        organization_of(request), _path_id(request, "assistant")
-    )
-    if found is None:
-        raise NotFound("no assistant with this id", error="Assistant not found")
-    return found
-
-
-@routes.get("/assistants")
-async def list_assistants(request: web.Request) -> web.Response:
-    items = await request.app[SERVICE].store.list_assistants(organization_of(request))
-    return web.json_response({"assistants": [assistant_json(a) for a in items]})
-
-
-@routes.post("/assistants")
-async def create_assistant(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    obj = await _json_object(request)
-    org_id = organization_of(request)
+def parse_new_assistant(caller: Caller, body: object) -> Assistant:
+    service = caller.service
+    obj = fields.require_object(body)
     egress = service.engine.egress_policy
-    assistant = build_assistant(obj, None, org_id, service.settings.speech, egress)
-    async with service.store.transaction() as tx:
+    return build_assistant(obj, None, caller.organization_id, service.settings.speech, egress)
+
+
+def parse_assistant_patch(caller: Caller, base: Assistant, body: object) -> Assistant:
+    service = caller.service
+    obj = fields.require_object(body)
+    egress = service.engine.egress_policy
+    return build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
+
+
+async def _insert_assistant(caller: Caller, assistant: Assistant) -> Assistant:
+    async with caller.service.store.transaction() as tx:
         await tx.insert_assistant(assistant)
-    return web.json_response(assistant_json(assistant), status=201)
+    return assistant
 
 
-@routes.get("/assistants/{id}")
-async def get_assistant(request: web.Request) -> web.Response:
-    return web.json_response(assistant_json(await _assistant(request)))
-
-
-@routes.patch("/assistants/{id}")
-async def update_assistant(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    base = await _assistant(request)
-    obj = await _json_object(request)
-    egress = service.engine.egress_policy
-    updated = build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
-    async with service.store.transaction() as tx:
+async def _update_assistant(caller: Caller, _base: Assistant, updated: Assistant) -> Assistant:
+    async with caller.service.store.transaction() as tx:
         await tx.update_assistant(updated)
-    return web.json_response(assistant_json(updated))
+    return updated
 
 
-@routes.delete("/assistants/{id}")
-async def delete_assistant(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    assistant = await _assistant(request)
+async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
+    store = caller.service.store
     numbers = await store.list_phone_numbers(assistant.organization_id)
     if any(n.assistant_id == assistant.id for n in numbers):
         raise Conflict("a phone number still answers with this assistant; reassign it first")
     async with store.transaction() as tx:
         await tx.delete_assistant(assistant.organization_id, assistant.id)
-    return web.Response(status=204)
+
+
+async def _list_assistants(caller: Caller) -> list[Assistant]:
+    return await caller.service.store.list_assistants(caller.organization_id)
+
+
+async def _lookup_assistant(caller: Caller, assistant_id: str) -> Assistant | None:
+    return await caller.service.store.get_assistant(caller.organization_id, assistant_id)
+
+
+ASSISTANTS: Resource[Assistant] = Resource(
+    path="/assistants",
+    plural="assistants",
+    noun="assistant",
+    title="Assistant not found",
+    lookup=_lookup_assistant,
+    serialize=assistant_json,
+    list=Listing(run=_list_assistants),
+    create=Create(parse=parse_new_assistant, run=_insert_assistant, reply=created(assistant_json)),
+    patch=Patch(parse=parse_assistant_patch, run=_update_assistant),
+    delete=Delete(run=_delete_assistant),
+)
 
 
 # -- phone numbers ------------------------------------------------------------------------------
-
-
-async def _number(request: web.Request) -> PhoneNumber:
-    found = await request.app[SERVICE].store.get_phone_number(
-        organization_of(request), _path_id(request, "phone number")
-    )
-    if found is None:
-        raise NotFound("no phone number with this id", error="Phone number not found")
-    return found
 
 
 OPERATOR_NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls")  # the operator's alone
@@ -178,33 +160,29 @@ def _operators_numbers(what: str) -> Forbidden:
     )
 
 
-@routes.get("/phone-numbers")
-async def list_numbers(request: web.Request) -> web.Response:
-    items = await request.app[SERVICE].store.list_phone_numbers(organization_of(request))
-    return web.json_response({"phone_numbers": [number_json(n) for n in items]})
+@dataclass(frozen=True, slots=True)
+class NumberPatch:
+    """A checked ``PATCH /phone-numbers/{id}`` body: what an organization may change."""
+
+    assistant_id: str | None
+    label: str
+    fields: frozenset[str]  # the fields the body names
 
 
-@routes.post("/phone-numbers")
-async def create_number(request: web.Request) -> web.Response:
-    """Refused for every key: the operator assigns numbers (nothing is read or stored)."""
-    raise _operators_numbers("no API key creates a phone number")
-
-
-@routes.get("/phone-numbers/{id}")
-async def get_number(request: web.Request) -> web.Response:
-    return web.json_response(number_json(await _number(request)))
-
-
-@routes.patch("/phone-numbers/{id}")
-async def update_number(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    base = await _number(request)
-    obj = await _json_object(request)
+def parse_number_patch(_caller: Caller, _base: PhoneNumber, body: object) -> NumberPatch:
+    obj = fields.require_object(body)
     fields.reject_unknown(obj, NUMBER_FIELDS)
     for key in OPERATOR_NUMBER_FIELDS:
         if key in obj:
             raise _operators_numbers(f"{key} is the operator's")
     assistant_id = fields.identifier(obj, "assistant_id")
+    label = fields.text(obj, "label", max_len=200, multiline=False) if "label" in obj else None
+    return NumberPatch(assistant_id, label or "", frozenset(obj))
+
+
+async def _update_number(caller: Caller, base: PhoneNumber, patch: NumberPatch) -> PhoneNumber:
+    store = caller.service.store
+    assistant_id = patch.assistant_id
     if (
         assistant_id is not None
         and await store.get_assistant(base.organization_id, assistant_id) is None
@@ -212,53 +190,71 @@ async def update_number(request: web.Request) -> web.Response:
         raise Unprocessable("no assistant with this id", error="Unknown assistant")
     updated = dataclasses.replace(
         base,
-        assistant_id=assistant_id if "assistant_id" in obj else base.assistant_id,
-        label=(
-            fields.text(obj, "label", max_len=200, multiline=False) or ""
-            if "label" in obj
-            else base.label
-        ),
+        assistant_id=assistant_id if "assistant_id" in patch.fields else base.assistant_id,
+        label=patch.label if "label" in patch.fields else base.label,
         updated_at=utcnow(),
     )
     async with store.transaction() as tx:
         await tx.update_phone_number(updated)
-    return web.json_response(number_json(updated))
+    return updated
 
 
-@routes.delete("/phone-numbers/{id}")
-async def delete_number(request: web.Request) -> web.Response:
-    """Refused for the organization's own numbers (the operator removes them); another
-    organization's number, or none, is 404 as on every other route."""
-    await _number(request)
-    raise _operators_numbers("no API key removes a phone number")
+async def _list_numbers(caller: Caller) -> list[PhoneNumber]:
+    return await caller.service.store.list_phone_numbers(caller.organization_id)
+
+
+async def _lookup_number(caller: Caller, number_id: str) -> PhoneNumber | None:
+    return await caller.service.store.get_phone_number(caller.organization_id, number_id)
+
+
+PHONE_NUMBERS: Resource[PhoneNumber] = Resource(
+    path="/phone-numbers",
+    plural="phone_numbers",
+    noun="phone number",
+    title="Phone number not found",
+    lookup=_lookup_number,
+    serialize=number_json,
+    list=Listing(run=_list_numbers),
+    # The operator assigns and removes numbers: refused for every key, nothing read or stored
+    # (a DELETE of another organization's number, or of none, is the 404 as everywhere).
+    create=Refused(lambda: _operators_numbers("no API key creates a phone number")),
+    patch=Patch(parse=parse_number_patch, run=_update_number),
+    delete=Refused(lambda: _operators_numbers("no API key removes a phone number")),
+)
 
 
 # -- trunks and health --------------------------------------------------------------------------
 
 
-async def _visible_trunks(request: web.Request) -> dict[str, Trunk]:
-    """The trunks the request's organization may use ([[trunks]] organizations)."""
-    service = request.app[SERVICE]
-    org_id = organization_of(request)
+async def _visible_trunks(caller: Caller) -> dict[str, Trunk]:
+    """The trunks the caller's organization may use ([[trunks]] organizations)."""
+    service, org_id = caller.service, caller.organization_id
     trunks = {t.name: t for t in await service.store.list_trunks()}
     numbers = await service.store.list_phone_numbers(org_id)
     visible = service.engine.trunk_access.visible(trunks, org_id, numbers)
     return {name: trunk for name, trunk in trunks.items() if name in visible}
 
 
-@routes.get("/trunks")
-async def list_trunks(request: web.Request) -> web.Response:
-    trunks = await _visible_trunks(request)
-    return web.json_response({"trunks": [trunk_json(t) for t in trunks.values()]})
+async def _list_trunks(caller: Caller) -> list[Trunk]:
+    return list((await _visible_trunks(caller)).values())
 
 
-@routes.get("/trunks/{name}")
-async def get_trunk(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    trunk = (await _visible_trunks(request)).get(name) if is_token(name) else None
-    if trunk is None:
-        raise NotFound("no trunk with this name", error="Trunk not found")
-    return web.json_response(trunk_json(trunk))
+async def _lookup_trunk(caller: Caller, name: str) -> Trunk | None:
+    return (await _visible_trunks(caller)).get(name)
+
+
+TRUNKS: Resource[Trunk] = Resource(
+    path="/trunks",
+    plural="trunks",
+    noun="trunk",
+    title="Trunk not found",
+    id_name="name",
+    lookup=_lookup_trunk,
+    serialize=trunk_json,
+    list=Listing(run=_list_trunks),
+)
+RESOURCES = (ASSISTANTS, PHONE_NUMBERS, TRUNKS)
+mount(routes, *RESOURCES)
 
 
 HEALTH_DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this counts as down

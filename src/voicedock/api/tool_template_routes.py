@@ -11,15 +11,12 @@ import uuid
 
 from aiohttp import web
 
-from voicedock.api.body import read_json
-from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import organization_of
+from voicedock.api.resources import Caller, Create, Delete, Listing, Patch, Resource, created, mount
 from voicedock.api.serialize import iso
 from voicedock.calls.tenant_urls import check_tool_url
 from voicedock.calls.tool_config import check_tool
 from voicedock.domain.records import JsonObject, ToolTemplate, utcnow
-from voicedock.errors import Conflict, NotFound
-from voicedock.validation import is_token
+from voicedock.errors import Conflict
 
 routes = web.RouteTableDef()
 
@@ -35,63 +32,57 @@ def template_json(template: ToolTemplate) -> JsonObject:
     }
 
 
-async def _tool(request: web.Request) -> JsonObject:
-    service = request.app[SERVICE]
-    tool = check_tool(await read_json(request, service.settings.server.max_body_bytes), "body")
-    check_tool_url(tool, "body", service.engine.egress_policy)
+def parse_tool(caller: Caller, body: object) -> JsonObject:
+    """One tool, as an item of an assistant's ``tools`` (its URL within the egress policy)."""
+    tool = check_tool(body, "body")
+    check_tool_url(tool, "body", caller.service.engine.egress_policy)
     return tool
 
 
-async def _template(request: web.Request) -> ToolTemplate:
-    template_id = request.match_info["id"]
-    found = None
-    if is_token(template_id):
-        store = request.app[SERVICE].store
-        found = await store.get_tool_template(organization_of(request), template_id)
-    if found is None:
-        raise NotFound("no tool template with this id", error="Tool template not found")
-    return found
-
-
-@routes.get("/tool-templates")
-async def list_tool_templates(request: web.Request) -> web.Response:
-    items = await request.app[SERVICE].store.list_tool_templates(organization_of(request))
-    return web.json_response({"tool_templates": [template_json(t) for t in items]})
-
-
-@routes.post("/tool-templates")
-async def create_tool_template(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    org_id = organization_of(request)
-    tool = await _tool(request)
-    if len(await store.list_tool_templates(org_id)) >= MAX_TEMPLATES_PER_ORGANIZATION:
+async def _create(caller: Caller, tool: JsonObject) -> ToolTemplate:
+    store = caller.service.store
+    if len(await store.list_tool_templates(caller.organization_id)) >= (
+        MAX_TEMPLATES_PER_ORGANIZATION
+    ):
         raise Conflict(f"at most {MAX_TEMPLATES_PER_ORGANIZATION} tool templates")
-    template = ToolTemplate(id=str(uuid.uuid4()), organization_id=org_id, tool=tool)
+    template = ToolTemplate(id=str(uuid.uuid4()), organization_id=caller.organization_id, tool=tool)
     async with store.transaction() as tx:
         await tx.insert_tool_template(template)
-    return web.json_response(template_json(template), status=201)
+    return template
 
 
-@routes.get("/tool-templates/{id}")
-async def get_tool_template(request: web.Request) -> web.Response:
-    return web.json_response(template_json(await _template(request)))
-
-
-@routes.patch("/tool-templates/{id}")
-async def update_tool_template(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    template = await _template(request)
-    template.tool = await _tool(request)
+async def _replace(caller: Caller, template: ToolTemplate, tool: JsonObject) -> ToolTemplate:
+    template.tool = tool
     template.updated_at = utcnow()
-    async with store.transaction() as tx:
+    async with caller.service.store.transaction() as tx:
         await tx.update_tool_template(template)
-    return web.json_response(template_json(template))
+    return template
 
 
-@routes.delete("/tool-templates/{id}")
-async def delete_tool_template(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    template = await _template(request)
-    async with store.transaction() as tx:
+async def _delete(caller: Caller, template: ToolTemplate) -> None:
+    async with caller.service.store.transaction() as tx:
         await tx.delete_tool_template(template.organization_id, template.id)
-    return web.Response(status=204)
+
+
+async def _list(caller: Caller) -> list[ToolTemplate]:
+    return await caller.service.store.list_tool_templates(caller.organization_id)
+
+
+async def _lookup(caller: Caller, template_id: str) -> ToolTemplate | None:
+    return await caller.service.store.get_tool_template(caller.organization_id, template_id)
+
+
+TOOL_TEMPLATES: Resource[ToolTemplate] = Resource(
+    path="/tool-templates",
+    plural="tool_templates",
+    noun="tool template",
+    title="Tool template not found",
+    lookup=_lookup,
+    serialize=template_json,
+    list=Listing(run=_list),
+    create=Create(parse=parse_tool, run=_create, reply=created(template_json)),
+    patch=Patch(parse=lambda caller, _template, body: parse_tool(caller, body), run=_replace),
+    delete=Delete(run=_delete),
+)
+RESOURCES = (TOOL_TEMPLATES,)
+mount(routes, *RESOURCES)

@@ -9,18 +9,16 @@ before every delivery.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from voicedock.api.body import read_json
-from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import organization_of
+from voicedock.api.resources import Caller, Create, Delete, Listing, Resource, created, mount
 from voicedock.calls import fields
 from voicedock.domain.records import utcnow
 from voicedock.domain.webhooks import EventType, WebhookEndpoint, generate_secret
-from voicedock.errors import BadRequest, Conflict, NotFound, Unprocessable, UnsafeUrl
-from voicedock.validation import is_token
+from voicedock.errors import BadRequest, Conflict, Unprocessable, UnsafeUrl
 from voicedock.webhooks.events import format_timestamp
 
 routes = web.RouteTableDef()
@@ -58,33 +56,30 @@ def parse_event_types(obj: dict[str, Any]) -> list[str]:
     return sorted(set(value), key=EVENT_TYPES.index)
 
 
-async def _endpoint(request: web.Request) -> WebhookEndpoint:
-    endpoint_id = request.match_info["id"]
-    if is_token(endpoint_id):
-        store = request.app[SERVICE].store
-        for endpoint in await store.list_webhook_endpoints(organization_of(request)):
-            if endpoint.id == endpoint_id:
-                return endpoint
-    raise NotFound("no webhook endpoint with this id", error="Webhook not found")
+@dataclass(frozen=True, slots=True)
+class NewEndpoint:
+    """A checked ``POST /webhooks`` body."""
+
+    url: str
+    assistant_id: str | None
+    event_types: list[str]
 
 
-@routes.get("/webhooks")
-async def list_webhooks(request: web.Request) -> web.Response:
-    items = await request.app[SERVICE].store.list_webhook_endpoints(organization_of(request))
-    return web.json_response({"webhooks": [endpoint_json(e) for e in items]})
-
-
-@routes.post("/webhooks")
-async def create_webhook(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    org_id = organization_of(request)
-    obj = fields.require_object(await read_json(request, service.settings.server.max_body_bytes))
+def parse_endpoint(_caller: Caller, body: object) -> NewEndpoint:
+    obj = fields.require_object(body)
     fields.reject_unknown(obj, ENDPOINT_FIELDS)
     url = fields.text(obj, "url", required=True, max_len=MAX_URL_LENGTH, multiline=False)
     assert url is not None
     event_types = parse_event_types(obj)
-    assistant_id = fields.identifier(obj, "assistant_id")
-    if assistant_id is not None and await service.store.get_assistant(org_id, assistant_id) is None:
+    return NewEndpoint(url, fields.identifier(obj, "assistant_id"), event_types)
+
+
+async def _create(caller: Caller, new: NewEndpoint) -> WebhookEndpoint:
+    service, org_id = caller.service, caller.organization_id
+    if (
+        new.assistant_id is not None
+        and await service.store.get_assistant(org_id, new.assistant_id) is None
+    ):
         raise Unprocessable("no assistant with this id", error="Unknown assistant")
     if len(await service.store.list_webhook_endpoints(org_id)) >= MAX_ENDPOINTS_PER_ORGANIZATION:
         raise Conflict(
@@ -93,31 +88,51 @@ async def create_webhook(request: web.Request) -> web.Response:
             error="Too many webhooks",
         )
     try:
-        await service.webhooks.check_url(url)
+        await service.webhooks.check_url(new.url)
     except UnsafeUrl as exc:
         raise Unprocessable(str(exc), error="Webhook URL refused") from None
     endpoint = WebhookEndpoint(
         id=f"we_{uuid.uuid4().hex}",
         organization_id=org_id,
-        url=url,
+        url=new.url,
         secret=generate_secret(),
-        assistant_id=assistant_id,
-        event_types=event_types,
+        assistant_id=new.assistant_id,
+        event_types=new.event_types,
         created_at=utcnow(),
     )
     async with service.store.transaction() as tx:
         await tx.insert_webhook_endpoint(endpoint)
-    return web.json_response(endpoint_json(endpoint, secret=True), status=201)
+    return endpoint
 
 
-@routes.get("/webhooks/{id}")
-async def get_webhook(request: web.Request) -> web.Response:
-    return web.json_response(endpoint_json(await _endpoint(request)))
-
-
-@routes.delete("/webhooks/{id}")
-async def delete_webhook(request: web.Request) -> web.Response:
-    endpoint = await _endpoint(request)
-    async with request.app[SERVICE].store.transaction() as tx:
+async def _delete(caller: Caller, endpoint: WebhookEndpoint) -> None:
+    async with caller.service.store.transaction() as tx:
         await tx.delete_webhook_endpoint(endpoint.organization_id, endpoint.id)
-    return web.Response(status=204)
+
+
+async def _list(caller: Caller) -> list[WebhookEndpoint]:
+    return await caller.service.store.list_webhook_endpoints(caller.organization_id)
+
+
+async def _lookup(caller: Caller, endpoint_id: str) -> WebhookEndpoint | None:
+    return next((e for e in await _list(caller) if e.id == endpoint_id), None)
+
+
+WEBHOOKS: Resource[WebhookEndpoint] = Resource(
+    path="/webhooks",
+    plural="webhooks",
+    noun="webhook endpoint",
+    title="Webhook not found",
+    lookup=_lookup,
+    serialize=endpoint_json,
+    list=Listing(run=_list),
+    # The signing secret is in the creation's answer alone.
+    create=Create(
+        parse=parse_endpoint,
+        run=_create,
+        reply=created(lambda endpoint: endpoint_json(endpoint, secret=True)),
+    ),
+    delete=Delete(run=_delete),
+)
+RESOURCES = (WEBHOOKS,)
+mount(routes, *RESOURCES)
