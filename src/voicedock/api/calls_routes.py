@@ -65,7 +65,7 @@ async def _list(caller: Caller, page: Page) -> Listed[Call]:
         campaign_id=campaign_id,
         after=decode_cursor(q.get("cursor")),
     )
-    found = await caller.service.store.list_calls(query)
+    found = await caller.store.list_calls(query)
     return Listed(found.calls, found.total)
 
 
@@ -81,12 +81,8 @@ def _bad_status(status: str) -> str:
 
 
 async def _detail(caller: Caller, call: Call) -> JsonObject:
-    store = caller.service.store
+    store = caller.store
     return call_detail(call, await store.list_messages(call.id), await store.list_events(call.id))
-
-
-async def _lookup(caller: Caller, call_id: str) -> Call | None:
-    return await caller.service.store.get_call(caller.organization_id, call_id)
 
 
 def _cursor_of(call: Call) -> str:
@@ -96,13 +92,11 @@ def _cursor_of(call: Call) -> str:
 
 CALLS: Resource[Call] = Resource(
     path="/calls",
-    plural="calls",
     noun="call",
-    title="Call not found",
     is_id=is_call_id,
     # "outbound" is no call id: GET /calls/outbound is 405 (Allow: POST), not a call lookup.
     id_pattern="(?!outbound$)[^{}/]+",
-    lookup=_lookup,
+    lookup=lambda c, call_id: c.store.get_call(c.organization_id, call_id),
     serialize=call_summary,
     list=Paged(run=_list, params=LIST_PARAMS, cursor=_cursor_of),
     detail=_detail,

@@ -102,21 +102,14 @@ async def _detail(caller: Caller, campaign: Campaign) -> JsonObject:
 
 
 async def _list(caller: Caller, page: Page) -> Listed[Campaign]:
-    store = caller.service.store
-    campaigns, total = await store.list_campaigns(caller.organization_id, page.limit, page.offset)
-    return Listed(campaigns, total)
-
-
-async def _lookup(caller: Caller, campaign_id: str) -> Campaign | None:
-    return await caller.service.store.get_campaign(caller.organization_id, campaign_id)
+    org_id = caller.organization_id
+    return Listed(*await caller.store.list_campaigns(org_id, page.limit, page.offset))
 
 
 CAMPAIGNS: Resource[Campaign] = Resource(
     path="/campaigns",
-    plural="campaigns",
     noun="campaign",
-    title=CAMPAIGN_NOT_FOUND,
-    lookup=_lookup,
+    lookup=lambda c, campaign_id: c.store.get_campaign(c.organization_id, campaign_id),
     serialize=campaign_json,
     list=Paged(run=_list),
     detail=_detail,
@@ -136,19 +129,14 @@ async def _list_contacts(caller: Caller, page: Page) -> Listed[CampaignContact]:
     if state_name is not None and state_name not in states:
         raise BadRequest(f"state must be one of: {', '.join(sorted(states))}")
     campaign = await CAMPAIGNS.find(caller, page.path["id"])
-    contacts, total = await caller.service.store.list_campaign_contacts(
-        campaign.id,
-        None if state_name is None else ContactState(state_name),
-        page.limit,
-        page.offset,
-    )
-    return Listed(contacts, total)
+    state = None if state_name is None else ContactState(state_name)
+    store = caller.store
+    return Listed(*await store.list_campaign_contacts(campaign.id, state, page.limit, page.offset))
 
 
 # A campaign's contacts: a list of its own (the campaign's 404 when it is not the caller's).
 CONTACTS: Resource[CampaignContact] = Resource(
     path="/campaigns/{id}/contacts",
-    plural="contacts",
     noun="contact",
     title=CAMPAIGN_NOT_FOUND,  # its one 404: its campaign's
     get=False,
@@ -218,20 +206,16 @@ def parse_do_not_call(_caller: Caller, body: object) -> str:
     return require_e164(obj.get("number"), "number")
 
 
-async def _add_do_not_call(caller: Caller, number: str) -> str:
-    async with caller.service.store.transaction() as tx:
-        await tx.add_do_not_call(caller.organization_id, number, utcnow())
-    return number
-
-
 async def _delete_do_not_call(caller: Caller, number: str) -> None:
-    async with caller.service.store.transaction() as tx:
+    async with caller.store.transaction() as tx:
         if not await tx.delete_do_not_call(caller.organization_id, number):
             raise NotFound(NOT_ON_THE_LIST)
 
 
-async def _list_do_not_call(caller: Caller) -> list[str]:
-    return await caller.service.store.list_do_not_call(caller.organization_id)
+async def _add_do_not_call(caller: Caller, number: str) -> str:
+    async with caller.store.transaction() as tx:
+        await tx.add_do_not_call(caller.organization_id, number, utcnow())
+    return number
 
 
 async def _as_named(_caller: Caller, number: str) -> str:
@@ -249,7 +233,7 @@ DO_NOT_CALL: Resource[str] = Resource(
     lookup=_as_named,
     get=False,
     serialize=str,
-    list=Listing(run=_list_do_not_call),
+    list=Listing(run=lambda c: c.store.list_do_not_call(c.organization_id)),
     create=Create(
         parse=parse_do_not_call,
         run=_add_do_not_call,

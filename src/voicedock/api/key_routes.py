@@ -7,6 +7,8 @@ middleware lets only admin keys (or an admin key's console session) reach these 
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiohttp import web
 
 from voicedock.api.api_keys import MAX_NAME, add_api_key, rename_api_key, revoke_api_key
@@ -27,15 +29,16 @@ def parse_new_key(_caller: Caller, body: object) -> tuple[str, KeyScope]:
     return name, KeyScope(fields.choice(obj, "scope", SCOPES, KeyScope.FULL.value))
 
 
-def parse_rename(_caller: Caller, _key: ApiKey, body: object) -> str:
+def parse_rename(_caller: Caller, key: ApiKey, body: object) -> ApiKey:
     """``{"name"}``: the key's new name."""
     obj = fields.require_object(body)
     fields.reject_unknown(obj, ("name",))
-    return fields.text(obj, "name", max_len=MAX_NAME, multiline=False, required=True) or ""
+    name = fields.text(obj, "name", max_len=MAX_NAME, multiline=False, required=True) or ""
+    return dataclasses.replace(key, name=name)
 
 
 async def _add(caller: Caller, new: tuple[str, KeyScope]) -> tuple[str, ApiKey]:
-    return await add_api_key(caller.service.store, caller.organization_id, *new)
+    return await add_api_key(caller.store, caller.organization_id, *new)
 
 
 def _issued(_new: object, issued: tuple[str, ApiKey]) -> Reply:
@@ -43,36 +46,21 @@ def _issued(_new: object, issued: tuple[str, ApiKey]) -> Reply:
     return Reply({**api_key_json(key), "key": secret}, status=201)
 
 
-async def _rename(caller: Caller, key: ApiKey, name: str) -> ApiKey:
-    return await rename_api_key(caller.service.store, key, name)
-
-
-async def _revoke(caller: Caller, key: ApiKey) -> ApiKey:
-    """Revoke at once: later requests, open event streams and console sessions of the key
-    are refused. The key stays listed, with ``revoked_at``."""
-    return await revoke_api_key(caller.service.store, key)
-
-
-async def _list(caller: Caller) -> list[ApiKey]:
-    return await caller.service.store.list_api_keys(caller.organization_id)
-
-
-async def _lookup(caller: Caller, key_id: str) -> ApiKey | None:
-    return await caller.service.store.get_api_key(caller.organization_id, key_id)
-
-
 API_KEYS: Resource[ApiKey] = Resource(
     path="/api-keys",
-    plural="api_keys",
     noun="API key",
-    title="API key not found",
     scope=KeyScope.ADMIN,
-    lookup=_lookup,
+    lookup=lambda c, key_id: c.store.get_api_key(c.organization_id, key_id),
     serialize=api_key_json,
-    list=Listing(run=_list),
+    list=Listing(run=lambda c: c.store.list_api_keys(c.organization_id)),
     create=Create(parse=parse_new_key, run=_add, reply=_issued),
-    patch=Patch(parse=parse_rename, run=_rename),
-    delete=Delete(run=_revoke, reply=lambda key: Reply(api_key_json(key))),
+    patch=Patch(parse=parse_rename, run=lambda c, key: rename_api_key(c.store, key, key.name)),
+    # Revoked at once: later requests, open event streams and console sessions of the key are
+    # refused. The key stays listed, with ``revoked_at``.
+    delete=Delete(
+        run=lambda c, key: revoke_api_key(c.store, key),
+        reply=lambda key: Reply(api_key_json(key)),
+    ),
 )
 RESOURCES = (API_KEYS,)
 mount(routes, *RESOURCES)

@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +23,7 @@ from voicedock.api.resources import (
     Resource,
     created,
     mount,
+    stored,
 )
 from voicedock.api.serialize import assistant_json, number_json, trunk_json
 from voicedock.calls import fields
@@ -86,59 +86,35 @@ def build_assistant(
     )
 
 
-def parse_new_assistant(caller: Caller, body: object) -> Assistant:
+def parse_assistant(caller: Caller, base: Assistant | None, body: object) -> Assistant:
+    """A POST body (``base`` None) or a PATCH body onto ``base``: the assistant it makes."""
     service = caller.service
-    obj = fields.require_object(body)
+    org_id = base.organization_id if base is not None else caller.organization_id
     egress = service.engine.egress_policy
-    return build_assistant(obj, None, caller.organization_id, service.settings.speech, egress)
-
-
-def parse_assistant_patch(caller: Caller, base: Assistant, body: object) -> Assistant:
-    service = caller.service
     obj = fields.require_object(body)
-    egress = service.engine.egress_policy
-    return build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
-
-
-async def _insert_assistant(caller: Caller, assistant: Assistant) -> Assistant:
-    async with caller.service.store.transaction() as tx:
-        await tx.insert_assistant(assistant)
-    return assistant
-
-
-async def _update_assistant(caller: Caller, _base: Assistant, updated: Assistant) -> Assistant:
-    async with caller.service.store.transaction() as tx:
-        await tx.update_assistant(updated)
-    return updated
+    return build_assistant(obj, base, org_id, service.settings.speech, egress)
 
 
 async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
-    store = caller.service.store
-    numbers = await store.list_phone_numbers(assistant.organization_id)
+    numbers = await caller.store.list_phone_numbers(assistant.organization_id)
     if any(n.assistant_id == assistant.id for n in numbers):
         raise Conflict("a phone number still answers with this assistant; reassign it first")
-    async with store.transaction() as tx:
+    async with caller.store.transaction() as tx:
         await tx.delete_assistant(assistant.organization_id, assistant.id)
-
-
-async def _list_assistants(caller: Caller) -> list[Assistant]:
-    return await caller.service.store.list_assistants(caller.organization_id)
-
-
-async def _lookup_assistant(caller: Caller, assistant_id: str) -> Assistant | None:
-    return await caller.service.store.get_assistant(caller.organization_id, assistant_id)
 
 
 ASSISTANTS: Resource[Assistant] = Resource(
     path="/assistants",
-    plural="assistants",
     noun="assistant",
-    title="Assistant not found",
-    lookup=_lookup_assistant,
+    lookup=lambda c, assistant_id: c.store.get_assistant(c.organization_id, assistant_id),
     serialize=assistant_json,
-    list=Listing(run=_list_assistants),
-    create=Create(parse=parse_new_assistant, run=_insert_assistant, reply=created(assistant_json)),
-    patch=Patch(parse=parse_assistant_patch, run=_update_assistant),
+    list=Listing(run=lambda c: c.store.list_assistants(c.organization_id)),
+    create=Create(
+        parse=lambda caller, body: parse_assistant(caller, None, body),
+        run=stored(lambda tx, a: tx.insert_assistant(a)),
+        reply=created(assistant_json),
+    ),
+    patch=Patch(parse=parse_assistant, run=stored(lambda tx, a: tx.update_assistant(a))),
     delete=Delete(run=_delete_assistant),
 )
 
@@ -160,61 +136,43 @@ def _operators_numbers(what: str) -> Forbidden:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class NumberPatch:
-    """A checked ``PATCH /phone-numbers/{id}`` body: what an organization may change."""
-
-    assistant_id: str | None
-    label: str
-    fields: frozenset[str]  # the fields the body names
-
-
-def parse_number_patch(_caller: Caller, _base: PhoneNumber, body: object) -> NumberPatch:
+def parse_number_patch(_caller: Caller, base: PhoneNumber, body: object) -> PhoneNumber:
+    """What an organization may change of a number: its label and its assistant."""
     obj = fields.require_object(body)
     fields.reject_unknown(obj, NUMBER_FIELDS)
     for key in OPERATOR_NUMBER_FIELDS:
         if key in obj:
             raise _operators_numbers(f"{key} is the operator's")
-    assistant_id = fields.identifier(obj, "assistant_id")
-    label = fields.text(obj, "label", max_len=200, multiline=False) if "label" in obj else None
-    return NumberPatch(assistant_id, label or "", frozenset(obj))
-
-
-async def _update_number(caller: Caller, base: PhoneNumber, patch: NumberPatch) -> PhoneNumber:
-    store = caller.service.store
-    assistant_id = patch.assistant_id
-    if (
-        assistant_id is not None
-        and await store.get_assistant(base.organization_id, assistant_id) is None
-    ):
-        raise Unprocessable("no assistant with this id", error="Unknown assistant")
-    updated = dataclasses.replace(
+    return dataclasses.replace(
         base,
-        assistant_id=assistant_id if "assistant_id" in patch.fields else base.assistant_id,
-        label=patch.label if "label" in patch.fields else base.label,
+        assistant_id=fields.identifier(obj, "assistant_id")
+        if "assistant_id" in obj
+        else base.assistant_id,
+        label=(
+            fields.text(obj, "label", max_len=200, multiline=False) or ""
+            if "label" in obj
+            else base.label
+        ),
         updated_at=utcnow(),
     )
-    async with store.transaction() as tx:
+
+
+async def _update_number(caller: Caller, updated: PhoneNumber) -> PhoneNumber:
+    assistant_id = updated.assistant_id
+    org_id = updated.organization_id
+    if assistant_id is not None and await caller.store.get_assistant(org_id, assistant_id) is None:
+        raise Unprocessable("no assistant with this id", error="Unknown assistant")
+    async with caller.store.transaction() as tx:
         await tx.update_phone_number(updated)
     return updated
 
 
-async def _list_numbers(caller: Caller) -> list[PhoneNumber]:
-    return await caller.service.store.list_phone_numbers(caller.organization_id)
-
-
-async def _lookup_number(caller: Caller, number_id: str) -> PhoneNumber | None:
-    return await caller.service.store.get_phone_number(caller.organization_id, number_id)
-
-
 PHONE_NUMBERS: Resource[PhoneNumber] = Resource(
     path="/phone-numbers",
-    plural="phone_numbers",
     noun="phone number",
-    title="Phone number not found",
-    lookup=_lookup_number,
+    lookup=lambda c, number_id: c.store.get_phone_number(c.organization_id, number_id),
     serialize=number_json,
-    list=Listing(run=_list_numbers),
+    list=Listing(run=lambda c: c.store.list_phone_numbers(c.organization_id)),
     # The operator assigns and removes numbers: refused for every key, nothing read or stored
     # (a DELETE of another organization's number, or of none, is the 404 as everywhere).
     create=Refused(lambda: _operators_numbers("no API key creates a phone number")),
@@ -245,9 +203,7 @@ async def _lookup_trunk(caller: Caller, name: str) -> Trunk | None:
 
 TRUNKS: Resource[Trunk] = Resource(
     path="/trunks",
-    plural="trunks",
     noun="trunk",
-    title="Trunk not found",
     id_name="name",
     lookup=_lookup_trunk,
     serialize=trunk_json,

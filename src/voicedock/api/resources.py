@@ -43,10 +43,12 @@ from voicedock.validation import is_token
 
 if TYPE_CHECKING:
     from voicedock.service import Service
+    from voicedock.store.base import Store, Transaction
 
 R = TypeVar("R")  # a resource's record
 P = TypeVar("P")  # a parsed request body
 C = TypeVar("C")  # what a create or delete gives back
+Op = TypeVar("Op")  # an operation on one record
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -63,6 +65,10 @@ class Caller:
     organization_id: str
     api_key: ApiKey
     idempotency: IdempotencyKey | None = None  # a create's Idempotency-Key, where it takes one
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +133,12 @@ class Create(Generic[P, C]):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Patch(Generic[R, P]):
-    """``parse`` the JSON body against the stored record, ``run`` it: the updated record."""
+class Patch(Generic[R]):
+    """``parse`` the JSON body onto the stored record (the updated record, not yet stored),
+    ``run`` stores it."""
 
-    parse: Callable[[Caller, R, object], P]
-    run: Callable[[Caller, R, P], Awaitable[R]]
+    parse: Callable[[Caller, R, object], R]
+    run: Callable[[Caller, R], Awaitable[R]]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -159,6 +166,24 @@ def created(serialize: Callable[[C], object]) -> Callable[[object, C], Reply]:
     return reply
 
 
+def stored(
+    write: Callable[[Transaction, R], Awaitable[object]],
+) -> Callable[[Caller, R], Awaitable[R]]:
+    """An operation that writes the record in one transaction, and gives it back."""
+
+    async def run(caller: Caller, record: R) -> R:
+        async with caller.store.transaction() as tx:
+            await write(tx, record)
+        return record
+
+    return run
+
+
+def not_found_title(noun: str) -> str:
+    """A resource's 404 title by default: "Phone number not found"."""
+    return f"{noun[:1].upper()}{noun[1:]} not found"
+
+
 def accept_any(_value: str) -> bool:
     return True
 
@@ -168,10 +193,10 @@ class Resource(Generic[R]):
     """One REST resource: its paths, how its records are found and shown, its operations."""
 
     path: str  # the list's path; an item is at ``{path}/{<id_name>}``
-    plural: str  # the list's key in the answer
     noun: str  # names the resource in messages: "no <noun> with this <id_name>"
-    title: str  # the 404's error title
     serialize: Callable[[R], object]
+    plural: str = ""  # the list's key in the answer; by default the path's last word
+    title: str = ""  # the 404's error title; by default "<Noun> not found"
     lookup: Callable[[Caller, str], Awaitable[R | None]] | None = None  # within the org
     id_name: str = "id"
     id_pattern: str = ""  # a regex narrowing the item path's id (aiohttp's ``{id:regex}``)
@@ -182,8 +207,14 @@ class Resource(Generic[R]):
     get: bool = True
     detail: Callable[[Caller, R], Awaitable[object]] | None = None  # GET item, when not serialize
     create: Create[Any, Any] | Refused | None = None
-    patch: Patch[R, Any] | Refused | None = None
+    patch: Patch[R] | Refused | None = None
     delete: Delete[R, Any] | Refused | None = None
+
+    def __post_init__(self) -> None:
+        if not self.plural:
+            object.__setattr__(self, "plural", self.path.rsplit("/", 1)[-1].replace("-", "_"))
+        if not self.title:
+            object.__setattr__(self, "title", not_found_title(self.noun))
 
     # -- finding records ---------------------------------------------------------------------
 
@@ -274,27 +305,29 @@ class Resource(Generic[R]):
         return respond(create.reply(parsed, await create.run(caller, parsed)))
 
     async def _patch(self, request: web.Request) -> web.Response:
-        patch = self.patch
-        caller = caller_of(request)
-        record = await self.find(caller, request.match_info[self.id_name])
-        if isinstance(patch, Refused):
-            raise patch.error()
-        assert patch is not None
+        caller, record, patch = await self._operand(request, self.patch)
         body = await read_json(request, _max_body(caller, 0))
-        updated = await patch.run(caller, record, patch.parse(caller, record, body))
+        updated = await patch.run(caller, patch.parse(caller, record, body))
         return web.json_response(self.serialize(updated))
 
     async def _delete(self, request: web.Request) -> web.Response:
-        delete = self.delete
-        caller = caller_of(request)
-        record = await self.find(caller, request.match_info[self.id_name])
-        if isinstance(delete, Refused):
-            raise delete.error()
-        assert delete is not None
+        caller, record, delete = await self._operand(request, self.delete)
         result = await delete.run(caller, record)
         if delete.reply is None:
             return web.Response(status=204)
         return respond(delete.reply(result))
+
+    async def _operand(
+        self, request: web.Request, operation: Op | Refused | None
+    ) -> tuple[Caller, R, Op]:
+        """The caller, the record the path names (404 first), and the operation on it (a
+        refused one answers its error)."""
+        caller = caller_of(request)
+        record = await self.find(caller, request.match_info[self.id_name])
+        if isinstance(operation, Refused):
+            raise operation.error()
+        assert operation is not None  # only mounted when declared
+        return caller, record, operation
 
 
 def caller_of(request: web.Request) -> Caller:

@@ -7,11 +7,22 @@ A template's body is one tool, exactly as an item of an assistant's ``tools``; t
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from aiohttp import web
 
-from voicedock.api.resources import Caller, Create, Delete, Listing, Patch, Resource, created, mount
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Patch,
+    Resource,
+    created,
+    mount,
+    stored,
+)
 from voicedock.api.serialize import iso
 from voicedock.calls.tenant_urls import check_tool_url
 from voicedock.calls.tool_config import check_tool
@@ -51,38 +62,19 @@ async def _create(caller: Caller, tool: JsonObject) -> ToolTemplate:
     return template
 
 
-async def _replace(caller: Caller, template: ToolTemplate, tool: JsonObject) -> ToolTemplate:
-    template.tool = tool
-    template.updated_at = utcnow()
-    async with caller.service.store.transaction() as tx:
-        await tx.update_tool_template(template)
-    return template
-
-
-async def _delete(caller: Caller, template: ToolTemplate) -> None:
-    async with caller.service.store.transaction() as tx:
-        await tx.delete_tool_template(template.organization_id, template.id)
-
-
-async def _list(caller: Caller) -> list[ToolTemplate]:
-    return await caller.service.store.list_tool_templates(caller.organization_id)
-
-
-async def _lookup(caller: Caller, template_id: str) -> ToolTemplate | None:
-    return await caller.service.store.get_tool_template(caller.organization_id, template_id)
+def parse_replacement(caller: Caller, template: ToolTemplate, body: object) -> ToolTemplate:
+    return dataclasses.replace(template, tool=parse_tool(caller, body), updated_at=utcnow())
 
 
 TOOL_TEMPLATES: Resource[ToolTemplate] = Resource(
     path="/tool-templates",
-    plural="tool_templates",
     noun="tool template",
-    title="Tool template not found",
-    lookup=_lookup,
+    lookup=lambda c, template_id: c.store.get_tool_template(c.organization_id, template_id),
     serialize=template_json,
-    list=Listing(run=_list),
+    list=Listing(run=lambda c: c.store.list_tool_templates(c.organization_id)),
     create=Create(parse=parse_tool, run=_create, reply=created(template_json)),
-    patch=Patch(parse=lambda caller, _template, body: parse_tool(caller, body), run=_replace),
-    delete=Delete(run=_delete),
+    patch=Patch(parse=parse_replacement, run=stored(lambda tx, t: tx.update_tool_template(t))),
+    delete=Delete(run=stored(lambda tx, t: tx.delete_tool_template(t.organization_id, t.id))),
 )
 RESOURCES = (TOOL_TEMPLATES,)
 mount(routes, *RESOURCES)

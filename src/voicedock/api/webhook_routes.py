@@ -14,7 +14,16 @@ from typing import Any
 
 from aiohttp import web
 
-from voicedock.api.resources import Caller, Create, Delete, Listing, Resource, created, mount
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Resource,
+    created,
+    mount,
+    stored,
+)
 from voicedock.calls import fields
 from voicedock.domain.records import utcnow
 from voicedock.domain.webhooks import EventType, WebhookEndpoint, generate_secret
@@ -105,34 +114,25 @@ async def _create(caller: Caller, new: NewEndpoint) -> WebhookEndpoint:
     return endpoint
 
 
-async def _delete(caller: Caller, endpoint: WebhookEndpoint) -> None:
-    async with caller.service.store.transaction() as tx:
-        await tx.delete_webhook_endpoint(endpoint.organization_id, endpoint.id)
-
-
-async def _list(caller: Caller) -> list[WebhookEndpoint]:
-    return await caller.service.store.list_webhook_endpoints(caller.organization_id)
-
-
 async def _lookup(caller: Caller, endpoint_id: str) -> WebhookEndpoint | None:
-    return next((e for e in await _list(caller) if e.id == endpoint_id), None)
+    endpoints = await caller.store.list_webhook_endpoints(caller.organization_id)
+    return next((e for e in endpoints if e.id == endpoint_id), None)
 
 
 WEBHOOKS: Resource[WebhookEndpoint] = Resource(
     path="/webhooks",
-    plural="webhooks",
     noun="webhook endpoint",
     title="Webhook not found",
     lookup=_lookup,
     serialize=endpoint_json,
-    list=Listing(run=_list),
+    list=Listing(run=lambda c: c.store.list_webhook_endpoints(c.organization_id)),
     # The signing secret is in the creation's answer alone.
     create=Create(
         parse=parse_endpoint,
         run=_create,
         reply=created(lambda endpoint: endpoint_json(endpoint, secret=True)),
     ),
-    delete=Delete(run=_delete),
+    delete=Delete(run=stored(lambda tx, e: tx.delete_webhook_endpoint(e.organization_id, e.id))),
 )
 RESOURCES = (WEBHOOKS,)
 mount(routes, *RESOURCES)
