@@ -201,7 +201,6 @@ class Resource(Generic[R]):
     id_name: str = "id"
     id_pattern: str = ""  # a regex narrowing the item path's id (aiohttp's ``{id:regex}``)
     is_id: Callable[[str], bool] = is_token
-    missing: str = ""  # the 404's message, when not "no <noun> with this <id_name>"
     scope: KeyScope | None = None  # the scope every request needs, beyond the read-only rule
     list: Listing[R] | Paged[R] | None = None
     get: bool = True
@@ -219,8 +218,7 @@ class Resource(Generic[R]):
     # -- finding records ---------------------------------------------------------------------
 
     def not_found(self) -> NotFound:
-        message = self.missing or f"no {self.noun} with this {self.id_name}"
-        return NotFound(message, error=self.title)
+        return NotFound(f"no {self.noun} with this {self.id_name}", error=self.title)
 
     def path_id(self, request: web.Request) -> str:
         """The id in the path; one that cannot be an id is the 404."""
@@ -249,7 +247,8 @@ class Resource(Generic[R]):
 
     def scope_refusal(self) -> str:
         assert self.scope is not None
-        return f"managing {self.noun}s needs an {self.scope.value} API key"
+        article = "an" if self.scope.value[0] in "aeiou" else "a"
+        return f"managing {self.noun}s needs {article} {self.scope.value} API key"
 
     # -- the handlers --------------------------------------------------------------------------
 
