@@ -174,3 +174,20 @@ async def test_a_resources_key_scope_is_enforced(api: Api) -> None:
     assert sorted(k["name"] for k in listed["api_keys"]) == ["", "ops", "wallboard"]
     assistants = await (await api.client.get("/assistants", headers=api.auth())).json()
     assert "x" not in [a["name"] for a in assistants["assistants"]]
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "allowed"),
+    [
+        ("PUT", "/assistants/some-id", {"GET", "PATCH", "DELETE"}),
+        ("PUT", "/webhooks", {"GET", "POST"}),
+        ("GET", "/calls/outbound", {"POST"}),
+    ],
+)
+async def test_a_method_a_resource_lacks_is_405_with_what_it_has(
+    api: Api, method: str, target: str, allowed: set[str]
+) -> None:
+    response = await api.client.request(method, target, headers=api.auth())
+    assert response.status == 405
+    assert set(response.headers["Allow"].split(",")) - {"HEAD"} == allowed
+    assert (await response.json())["error"] == "Method not allowed"
