@@ -42,7 +42,7 @@ from voicedock.api.access_log import AccessLog
 from voicedock.api.app import create_app
 from voicedock.cli import new_event_loop
 from voicedock.config import load_settings
-from voicedock.media.session import MediaSession
+from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import (
     OriginateRequest,
     PbxEvent,

@@ -51,12 +51,12 @@ from voicedock.domain.ids import new_outbound_call_id
 from voicedock.lab.freeswitch import LabFreeswitch, remove_instance
 from voicedock.lab.freeswitch_config import RECORDS_AND_ECHOES, FreeswitchLabSettings
 from voicedock.lab.heard import Heard, listen, read_recording
-from voicedock.media.freeswitch.playout import PlayoutTimeline, Segment
 from voicedock.media.pacer import FRAME_PERIOD
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
 from voicedock.pbx.freeswitch import pbx as freeswitch_adapter
 from voicedock.pbx.freeswitch.commands import build_originate, build_uuid_broadcast
-from voicedock.pbx.freeswitch.media import EslPlaybackControl
+from voicedock.pbx.freeswitch.media.hub import EslPlaybackControl
+from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 RATE = 8000

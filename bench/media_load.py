@@ -29,7 +29,12 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
-from voicedock.media.websocket_client import OP_BINARY, OP_TEXT, encode_frame, next_frame
+from voicedock.pbx.asterisk.media.websocket_client import (
+    OP_BINARY,
+    OP_TEXT,
+    encode_frame,
+    next_frame,
+)
 
 PERIOD = 0.020
 SLOTS = 10  # phases of the period: each connection's frames go out in its own 2 ms slot

@@ -57,9 +57,9 @@ from media_load import (  # noqa: E402
 )
 
 from voicedock.domain.audio import format_by_name  # noqa: E402
-from voicedock.media.clock import MediaClock  # noqa: E402
 from voicedock.media.codecs import encode, ulaw_decode  # noqa: E402
-from voicedock.media.session import MediaSession  # noqa: E402
+from voicedock.pbx.asterisk.media.clock import MediaClock  # noqa: E402
+from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
 
 try:
     import webrtcvad

@@ -44,7 +44,7 @@ from fake_asterisk import FakeAsterisk  # noqa: E402
 
 from voicedock.calls.live import LiveConversation  # noqa: E402
 from voicedock.media.codecs import ulaw_encode  # noqa: E402
-from voicedock.media.session import MediaSession  # noqa: E402
+from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
 from voicedock.pipeline.audio import resample_pcm16  # noqa: E402
 from voicedock.pipeline.conversation import ConversationConfig  # noqa: E402
 from voicedock.pipeline.endpointing import EndpointingConfig  # noqa: E402

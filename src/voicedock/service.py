@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import logging
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from voicedock.aio import Supervisor
 from voicedock.calls.campaigns.dialer import Dialer
@@ -30,12 +30,14 @@ from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.calls.transfers.decision import NodeTranscriber
+from voicedock.calls.voices import local_voices
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.metrics import ServiceMetrics
 from voicedock.pbx.base import (
     InboundPbx,
     MediaAcceptingPbx,
+    MediaEndpoint,
     OriginateRequest,
     Pbx,
     PbxEventSink,
@@ -44,9 +46,6 @@ from voicedock.pbx.base import (
 )
 from voicedock.store import Store, open_store
 from voicedock.webhooks.runtime import Webhooks
-
-if TYPE_CHECKING:
-    from voicedock.media.acceptor import MediaAcceptor
 
 log = logging.getLogger("voicedock.service")
 
@@ -87,7 +86,7 @@ def make_pbx(settings: Settings, warm_dialogue: AgentDialogue | None = None) -> 
     dialogue = warm_dialogue if warm_dialogue is not None else AgentDialogue()
     if kind == "asterisk" and settings.pbx.asterisk.servers:
         from voicedock.pbx.asterisk.node_apps import NodeApps
-        from voicedock.pbx.several import several_asterisks
+        from voicedock.pbx.asterisk.servers import several_asterisks
 
         return several_asterisks(
             settings.pbx.asterisk.servers,
@@ -115,14 +114,9 @@ def make_pbx(settings: Settings, warm_dialogue: AgentDialogue | None = None) -> 
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")
 
 
-def _media_acceptor(settings: Settings, pbx: Pbx) -> MediaAcceptor | None:
-    if not isinstance(pbx, MediaAcceptingPbx) or settings.pbx.asterisk.media_connection != "client":
-        return None
-    from voicedock.media.acceptor import MediaAcceptor
-
-    acceptor = MediaAcceptor()
-    pbx.set_media_acceptor(acceptor)
-    return acceptor
+def _media_endpoint(pbx: Pbx) -> MediaEndpoint | None:
+    """Client media mode: where the PBX's media legs dial voicedock, served on ``/media``."""
+    return pbx.media_endpoint() if isinstance(pbx, MediaAcceptingPbx) else None
 
 
 class Service:
@@ -178,8 +172,8 @@ class Service:
             self.runner.admission,
         )
         self.engine.observers.add(self.metrics.observer)
-        # Client media mode: Asterisk dials voicedock; the web app serves this on /media.
-        self.media_acceptor = _media_acceptor(settings, pbx)
+        # Client media mode: the PBX's media legs dial voicedock; the web app serves /media.
+        self.media_acceptor = _media_endpoint(pbx)
         # This node's lease among the nodes sharing the store; SQLite serves one node only.
         one_node = settings.database.url.lower().startswith("sqlite")
         self.node = Node(
@@ -223,6 +217,9 @@ class Service:
         # connects, so none of this run's calls is among them, nor a live node's.
         leftovers, lost = await self.node.join()
         await self.node.start()
+        # The node's voices, read once in a worker thread: assistants' voices are checked
+        # against them on the event loop (calls/voices.py).
+        await local_voices(self.settings)
         await mirror_config(self.store, self.settings)
         await self.webhooks.start()  # also delivers what a previous run left pending
         if isinstance(self.pbx, InboundPbx):

@@ -7,7 +7,7 @@ from typing import Any
 
 import jsonschema
 
-from voicedock.api.openapi import openapi_document
+from voicedock.api.models.document import openapi_document
 
 DOCUMENT = openapi_document()
 

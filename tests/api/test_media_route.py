@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from api.conftest import Api
-from voicedock.media.acceptor import MediaAcceptor
+from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 
 pytestmark = pytest.mark.unit
 

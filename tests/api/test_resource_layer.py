@@ -65,11 +65,12 @@ async def test_another_organizations_record_is_the_same_404_as_none(
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("limit=0", "limit must be an integer between 1 and 1000"),
-        ("limit=1001", "limit must be an integer between 1 and 1000"),
-        ("limit=ten", "limit must be an integer between 1 and 1000"),
-        ("offset=-1", f"offset must be an integer between 0 and {MAX_OFFSET}"),
-        (f"offset={MAX_OFFSET + 1}", f"offset must be an integer between 0 and {MAX_OFFSET}"),
+        # The bounds are the list's query model's (named as the model's field).
+        ("limit=0", "query.limit: expected `int` >= 1"),
+        ("limit=1001", "query.limit: expected `int` <= 1000"),
+        ("limit=ten", "query.limit: expected `int`, got `str`"),
+        ("offset=-1", "query.offset: expected `int` >= 0"),
+        (f"offset={MAX_OFFSET + 1}", f"query.offset: expected `int` <= {MAX_OFFSET}"),
         ("limit=5&limit=6", "each query parameter may appear only once"),
         ("page=2", "unknown query parameter(s): page"),
     ],

@@ -9,7 +9,7 @@ import pytest
 from api.conftest import Api, serving
 from api.contract import DOCUMENT, conforms, is_valid, operation, statuses
 from fakes.world import ACME_NUMBERS, DESTINATION, GLOBEX_NUMBER, SUPPORT_ID, make_settings
-from voicedock.api.openapi import openapi_document
+from voicedock.api.models.document import openapi_document
 from voicedock.calls.operator_numbers import (
     NumberRefused,
     add_number,

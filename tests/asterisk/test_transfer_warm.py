@@ -15,7 +15,7 @@ from asterisk.transfer_helpers import (
 )
 from pbx.lab_calls import running_pbx
 from voicedock.lab.server import LabAsterisk
-from voicedock.pbx.asterisk.media import leg_id
+from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 from voicedock.pipeline.providers import ProviderUnavailableError
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from pbx.lab_calls import ANSWERS, Recorder, request
-from voicedock.media.session import MediaSession
-from voicedock.pbx.asterisk.media import MediaLeg
+from voicedock.pbx.asterisk.media.legs import MediaLeg
+from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
 

@@ -14,7 +14,7 @@ from pipeline.synth import silence, voiced
 from voicedock.calls.live import LiveConversation, LiveTransferUnsupported, SpeechProviders
 from voicedock.errors import PbxError
 from voicedock.media.codecs import ulaw_encode
-from voicedock.media.session import MediaSession
+from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
@@ -223,18 +223,17 @@ async def test_a_crashing_call_task_ends_the_call_and_hangs_up(
     assert "live call: background task crashed" in caplog.text
 
 
-async def test_dtmf_reaches_the_model_context(call: Call) -> None:
+async def test_dtmf_reaches_the_model_as_one_keypad_turn(call: Call) -> None:
     call.llm.replies = ["Noted."]
     async with call.live() as live:
-        await call.fake.channel().ws.send_str("DTMF_END digit:5")
-        await until(lambda: bool(live_history(live)))
-        await live.inject_context("Respond now.", trigger_response=True)
-        await until(lambda: len(live.transcript) == 1)
-    assert any(m.content == "The caller pressed 5." for m in call.llm.calls[0])
-
-
-def live_history(live: LiveConversation) -> list[str]:
-    return [m.content for m in live.history if m.content.startswith("The caller pressed")]
+        for digit in "52#":
+            await call.fake.channel().ws.send_str(f"DTMF_END digit:{digit}")
+        await until(lambda: len(live.transcript) == 2)
+    assert [m.content for m in call.llm.calls[0] if m.role == "user"] == ["Keypad: 52#"]
+    assert [(e.role, e.content) for e in live.transcript] == [
+        ("user", "Keypad: 52#"),
+        ("assistant", "Noted."),
+    ]
 
 
 async def test_transfer_speaks_the_announcement_and_briefs_a_warm_target(call: Call) -> None:

@@ -10,7 +10,7 @@ import pytest
 from media.fake_asterisk import FakeAsterisk
 from voicedock.calls.live import LiveConversation
 from voicedock.media.codecs import ulaw_encode
-from voicedock.media.session import MediaSession
+from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.conversation import ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig

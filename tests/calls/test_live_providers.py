@@ -13,7 +13,7 @@ from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.calls.live import CallerAudio, LiveConversation, build_providers
 from voicedock.media.codecs import alaw_encode, ulaw_encode
-from voicedock.media.session import MediaSession
+from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.providers import ProviderUnavailableError
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry

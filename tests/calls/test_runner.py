@@ -30,8 +30,8 @@ from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.config import Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.errors import PbxError, ProviderError
-from voicedock.media.acceptor import MediaAcceptor
 from voicedock.media.codecs import ulaw_encode
+from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.pipeline.conversation import ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
@@ -356,21 +356,20 @@ async def test_service_without_a_media_pbx_starts_no_conversation(tmp_path: Path
         await service.aclose()
 
 
-def test_client_media_mode_gives_the_pbx_voicedock_s_media_endpoint() -> None:
-    settings = make_settings()
-    received: list[object] = []
+def test_client_media_mode_serves_the_endpoint_the_pbx_s_media_legs_dial() -> None:
+    endpoint = MediaAcceptor()
 
     class ClientModePbx(MediaFakePbx):
-        def set_media_acceptor(self, acceptor: object) -> None:
-            received.append(acceptor)
+        endpoint: MediaAcceptor | None = None
+
+        def media_endpoint(self) -> MediaAcceptor | None:
+            return self.endpoint
 
     pbx = ClientModePbx(media_server=None)
-    assert service_module._media_acceptor(settings, pbx) is None  # server mode: none needed
-    settings.pbx.asterisk.media_connection = "client"
-    acceptor = service_module._media_acceptor(settings, pbx)
-    assert isinstance(acceptor, MediaAcceptor)
-    assert received == [acceptor]
-    assert service_module._media_acceptor(settings, MediaFakePbx(None)) is None  # cannot use it
+    assert service_module._media_endpoint(pbx) is None  # server mode: none needed
+    pbx.endpoint = endpoint
+    assert service_module._media_endpoint(pbx) is endpoint
+    assert service_module._media_endpoint(MediaFakePbx(None)) is None  # cannot use it
 
 
 async def test_provider_failure_mid_call_speaks_the_fallback_then_hangs_up(world: World) -> None:

@@ -178,7 +178,9 @@ async def test_the_call_s_record_tells_how_long_its_media_leg_and_greeting_took(
 ) -> None:
     """``GET /calls/{id}`` ``timings``: from the answer to the media leg connected (bridged
     with the caller) and to the greeting's first audio written to it, in ms."""
-    from voicedock.api.serialize import call_detail
+    import msgspec
+
+    from voicedock.api.models.calls import Call
     from voicedock.calls.commands import EndCall
 
     call_id = await node.place()
@@ -191,6 +193,6 @@ async def test_the_call_s_record_tells_how_long_its_media_leg_and_greeting_took(
     await node.runner.wait_finished(call_id)
     call = await node.engine._store.get_call(None, call_id)
     assert call is not None
-    timings = call_detail(call, [], [])["timings"]
+    timings = msgspec.to_builtins(Call.of(call, [], []))["timings"]
     assert set(timings) == {"media_connected_ms", "first_audio_ms"}
     assert 50 <= timings["media_connected_ms"] <= timings["first_audio_ms"] < 1000

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pytest
 
 from fakes.local_server import LocalServer
@@ -21,7 +22,7 @@ from fakes.world import ACME, DESTINATION, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.cloud.fake_realtime import RealtimeScript, realtime_handler
 from pipeline.fakes import FakeSink, FakeTts
-from voicedock.api.serialize import call_detail
+from voicedock.api.models.calls import Call as CallReply
 from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.outbound_request import parse_outbound_request
@@ -294,7 +295,7 @@ async def test_each_caller_turn_records_its_latency_on_the_call(world: World) ->
 
     call = await world.store.get_call(None, call_id)
     assert call is not None
-    detail = call_detail(call, await world.store.list_messages(call_id), [])  # GET /calls/{id}
+    detail = msgspec.to_builtins(CallReply.of(call, await world.store.list_messages(call_id), []))
     (turn,) = detail["latency"]
     assert set(turn) == {
         "endpointing_ms",
@@ -434,3 +435,32 @@ async def test_no_silence_prompt_while_the_caller_holds_the_floor(world: World) 
         await asyncio.sleep(0.6)  # a long turn of the caller, never ended
         assert world.tts.texts == []
         assert running.transcript == []
+
+
+async def test_keypad_entry_is_one_user_item_the_model_answers(world: World) -> None:
+    world.tts.ms_per_char = 50
+    long = "One two three four five six seven eight nine ten eleven twelve."
+    call_id = await answered_realtime_call(
+        world, {"url": world.realtime_url, "api_key": KEY}, keypad={"timeout_seconds": 5}
+    )
+    await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
+    await world.engine.control(ACME_ID, call_id, Say(long))
+    channel = world.fake.channel()
+    await until(lambda: len(channel.played) >= 80)  # well into the long message
+    for digit in "1234#":
+        await channel.ws.send_str(f"DTMF_END digit:{digit}")
+    await until(lambda: ("assistant", "Hi") in world.observer.seen)  # the model's answer
+    role, heard = world.observer.seen[1]
+    assert role == "assistant"
+    assert long.startswith(heard)  # the first key cut what was being said
+    assert 0 < len(heard) < len(long)
+    items = [e["item"] for e in world.sent("conversation.item.create")]
+    users = [i["content"][0]["text"] for i in items if i["role"] == "user"]
+    assert users == ["Keypad: 1234#"]  # one item, not one per key
+    assert not any("pressed" in i["content"][0]["text"] for i in items)
+    assert len(world.sent("response.create")) == 1
+    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
+    assert messages[2:] == [("user", "Keypad: 1234#"), ("assistant", "Hi")]

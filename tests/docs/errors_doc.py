@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicedock.api.openapi import openapi_document
+from voicedock.api.models.document import openapi_document
 from voicedock.api.resources import not_found_title
 
 REPO = Path(__file__).resolve().parents[2]

@@ -29,7 +29,7 @@ import jsonschema
 import pytest
 
 from user_paths.examples import Example, all_examples, markdown_sources
-from voicedock.api.openapi import openapi_document
+from voicedock.api.models.document import openapi_document
 
 pytestmark = pytest.mark.unit
 

@@ -37,7 +37,7 @@ from fakes.world import SUPPORT_ID
 from pbx.lab_calls import request, running_pbx
 from voicedock.calls.commands import API_END_CALL
 from voicedock.lab.server import LabAsterisk
-from voicedock.media.session import MediaSession
+from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import PbxEventKind
 from voicedock.pipeline.conversation import ConversationConfig
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT

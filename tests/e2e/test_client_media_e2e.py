@@ -39,8 +39,8 @@ from voicedock.api.app import create_app
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.runner import MEDIA_ERROR
 from voicedock.lab.server import LabAsterisk
-from voicedock.media.acceptor import MediaAcceptor, PendingMedia
-from voicedock.media.session import MediaSession
+from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor, PendingMedia
+from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.service import Service
 

@@ -35,7 +35,7 @@ from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.ami import AmiClient
 from voicedock.pbx.asterisk.ari import AriClient
-from voicedock.pbx.asterisk.media import leg_id
+from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.freeswitch.commands import CALL_ID_VARIABLE, build_uuid_getvar
 from voicedock.pbx.freeswitch.esl import EslCommandError

@@ -19,6 +19,7 @@ from voicedock.domain.records import (
     Call,
     CallEvent,
     CallMessage,
+    CallStatus,
     IdempotencyRecord,
     NodeLease,
     Organization,
@@ -151,16 +152,41 @@ class MemoryTransaction:
     async def clock(self) -> datetime:
         return utcnow()
 
-    async def admit_dial(
-        self,
-        trunk: str,
-        organization_id: str,
-        organization_max: int,
-        campaign_id: str | None,
-        campaign_max: int,
-        now: datetime,
-    ) -> int | timedelta:
-        return 0  # dial limits are the SQL stores' (tests/api/test_campaigns_api.py)
+    # Dial limits are counted by the SQL stores (tests/api/test_campaigns_api.py): here every
+    # trunk and organization is unlimited, and a dial is admitted at once.
+    async def trunk_for_update(self, trunk: str) -> None:
+        return None
+
+    async def lock_organization(self, organization_id: str) -> None:
+        return None
+
+    async def count_active_calls(self, by: str, value: str) -> int:
+        return 0
+
+    async def trunk_dials(
+        self, trunk: str, admitted_after: datetime, done_after: datetime
+    ) -> list[datetime | None]:
+        return []
+
+    async def record_trunk_dial(self, trunk: str, now: datetime, forget_before: datetime) -> int:
+        return 0
+
+    async def claim_scheduled_call(
+        self, node_id: str, now: datetime, skip: Collection[str] = ()
+    ) -> Call | None:
+        due = [
+            c
+            for c in self.d.calls.values()
+            if c.status is CallStatus.SCHEDULED
+            and c.scheduled_at
+            and c.scheduled_at <= now
+            and c.id not in skip
+        ]
+        if not due:
+            return None
+        first = min(due, key=lambda c: (c.scheduled_at or now, c.seq))
+        first.owner_node = node_id
+        return copy.deepcopy(first)
 
     async def dial_done(self, dial_id: int, now: datetime) -> None:
         return None
@@ -191,7 +217,7 @@ class MemoryTransaction:
     def _take(self, node_id: str, owners: set[str | None]) -> list[Call]:
         taken = []
         for call in sorted(self.d.calls.values(), key=lambda c: c.seq):
-            if not call.status.terminal and call.owner_node in owners:
+            if call.status.active and call.owner_node in owners:
                 call.owner_node = node_id
                 taken.append(copy.deepcopy(call))
         return taken
@@ -258,7 +284,7 @@ class MemoryTransaction:
 
 
 def _active(d: _Data, number_id: str) -> int:
-    return sum(1 for c in d.calls.values() if c.number_id == number_id and not c.status.terminal)
+    return sum(1 for c in d.calls.values() if c.number_id == number_id and c.status.active)
 
 
 class MemoryOutbox:
@@ -407,7 +433,7 @@ class MemoryStore:
         return [
             copy.deepcopy(c)
             for c in self._data.calls.values()
-            if not c.status.terminal and owner_node in (None, c.owner_node)
+            if c.status.active and owner_node in (None, c.owner_node)
         ]
 
     async def list_nodes(self) -> list[NodeLease]:

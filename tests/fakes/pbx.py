@@ -102,7 +102,7 @@ class MediaFakePbx(FakePbx):
 
     @asynccontextmanager
     async def call_media(self, call_id: str, *, media_format: str = "ulaw") -> AsyncIterator[Any]:
-        from voicedock.media.session import MediaSession
+        from voicedock.pbx.asterisk.media.session import MediaSession
 
         self.media_formats.append((call_id, media_format))
         try:

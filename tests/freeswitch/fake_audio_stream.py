@@ -18,7 +18,10 @@ from collections.abc import Callable
 
 import aiohttp
 
-from voicedock.media.freeswitch.audio_stream_wire import AudioStreamWireError, parse_server_message
+from voicedock.pbx.freeswitch.media.audio_stream_wire import (
+    AudioStreamWireError,
+    parse_server_message,
+)
 
 FAKE_TEMP_DIR = "/tmp/fake-freeswitch"
 # (subclass, body) -> None: the fake FreeSWITCH turns it into a CUSTOM event of the channel.

@@ -25,7 +25,7 @@ from voicedock.pbx.freeswitch.esl import (
     EslSettings,
 )
 from voicedock.pbx.freeswitch.esl_wire import EslEvent
-from voicedock.pbx.freeswitch.media import EslPlaybackControl
+from voicedock.pbx.freeswitch.media.hub import EslPlaybackControl
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from voicedock.media.codecs import ulaw_encode
-from voicedock.media.session import MediaSession
 from voicedock.media.sink import MediaSink
+from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.output import OutputSink, PlaybackHandle
 
 from .fake_asterisk import FakeAsterisk

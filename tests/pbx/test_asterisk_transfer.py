@@ -7,7 +7,7 @@ import json
 import pytest
 
 from voicedock.pbx.asterisk.ari_events import DialProgress, parse_ari_event
-from voicedock.pbx.asterisk.transfer import DialplanTarget, TransferRefused, dialplan_target
+from voicedock.pbx.asterisk.transfer_context import DialplanTarget, TransferRefused, dialplan_target
 from voicedock.pbx.base import TransferTarget
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,7 @@ import pytest
 
 from voicedock.config import load_settings
 from voicedock.errors import ConfigError
-from voicedock.pbx.asterisk.transfer import TransferSettings
+from voicedock.pbx.asterisk.transfer_context import TransferSettings
 
 pytestmark = pytest.mark.unit
 

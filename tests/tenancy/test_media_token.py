@@ -32,7 +32,7 @@ from voicedock.api.app import create_app
 from voicedock.calls.commands import API_END_CALL
 from voicedock.config import Settings
 from voicedock.lab.server import LabAsterisk
-from voicedock.media.acceptor import MediaAcceptor
+from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.service import Service
 

@@ -139,6 +139,8 @@ def parse_curl(command: str, source: str) -> Example:
             i += 2
         elif word in ("-d", "--data", "--data-raw"):
             data, i = words[i + 1], i + 2
+        elif word in ("-o", "--output"):
+            i += 2  # where curl writes the answer (a WAV preview)
         elif word.startswith("-"):
             i += 1  # -s, -N, -i: flags without a value
         else:

@@ -9,9 +9,12 @@ what the far side heard and, where the example is about speech, what it heard wo
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
+import wave
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,9 +29,14 @@ from e2e.audio_helpers import (
 from e2e.test_calls_e2e import get_call, until
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
+from voicedock.calls.placeholders import fill as fill_placeholders
+from voicedock.pipeline.audio import resample_pcm16
 
+# How far ahead the examples' scheduled calls are placed.
+SCHEDULE_AHEAD = timedelta(seconds=5)
 # The text a placeholder content ("...") of an example is replaced with.
 PLACEHOLDER_TEXT = "Your parcel has arrived at the front desk."
+PIPER_VOICE = "piper:en_US-joe-medium"  # the packaged voice calls speak with
 _SMALL_WORDS = {"the", "a", "an", "as", "has", "been", "is", "at", "of", "one", "you", "your"}
 
 
@@ -64,6 +72,11 @@ def _fill_body(body: Any, backend: UserPathBackend) -> Any:
         )
     elif "destination" in body:
         body["destination"] = backend.destination(body["destination"])
+    if "scheduled_at" in body:  # a scheduled call: a few seconds from now
+        start = datetime.now(UTC) + SCHEDULE_AHEAD
+        body["scheduled_at"] = start.isoformat()
+        if "latest_at" in body:
+            body["latest_at"] = (start + timedelta(minutes=2)).isoformat()
     for contact in body.get("contacts", []):  # a campaign's
         contact["destination"] = backend.destination(contact["destination"])
     if "url" in body:  # an endpoint of the user's: the loopback receiver stands in for it
@@ -185,6 +198,8 @@ def scenario_of(example: Example) -> str | None:
     path = urlsplit(example.path).path
     body = example.body if isinstance(example.body, dict) else {}
     if (example.method, path) == ("POST", "/calls/outbound"):
+        if "scheduled_at" in body:
+            return "outbound-scheduled"
         if "assistant" in body or "agent" in body:
             return "outbound-transient"
         if "assistant_override" in body or "agent_config" in body:
@@ -210,6 +225,10 @@ def scenario_of(example: Example) -> str | None:
             return "list-webhooks"
         if re.fullmatch(r"/webhooks/[^/]+", path):
             return "get-webhook"
+    if (example.method, path) == ("GET", "/voices"):
+        return "list-voices"
+    if example.method == "POST" and re.fullmatch(r"/voices/[^/]+/preview", path):
+        return "voice-preview"
     if (example.method, path) == ("POST", "/webhooks"):
         return "create-webhook"
     if (example.method, path) == ("POST", "/campaigns"):
@@ -220,10 +239,10 @@ def scenario_of(example: Example) -> str | None:
 
 
 def greeting_of(body: dict[str, Any]) -> str:
-    """The first message the example's call should start with."""
+    """The first message the example's call should start with (its ``variables`` filled in)."""
     for part in (body.get("assistant_override"), body.get("assistant"), body):
         if isinstance(part, dict) and part.get("first_message"):
-            return str(part["first_message"])
+            return fill_placeholders(str(part["first_message"]), body.get("variables") or {})
     return GREETING
 
 
@@ -256,11 +275,46 @@ async def outbound(backend: UserPathBackend, example: Example) -> None:
     assert record["assistant_phone"] in backend.numbers
     assert record["agent_id"] == backend.assistant_id
     assert record["messages"][0] == {"role": "assistant", "content": greeting}
+    assert record["metadata"] == filled.get("metadata")  # as it was given (null: none)
     listed = await backend.client.get("/calls?limit=1000", headers=backend.auth())
     ours = [c for c in (await listed.json())["calls"] if c["id"] == call_id]
     assert len(ours) == 1
+    assert ours[0]["metadata"] == filled.get("metadata")
 
     heard = await heard_text(backend, call_id, mark)  # the example is about the greeting
+    wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)
+    assert_heard(wanted, heard)
+
+
+async def outbound_scheduled(backend: UserPathBackend, example: Example) -> None:
+    """The call is stored as scheduled, listed so, not dialed before its time; then it is an
+    ordinary call: the PBX answers it no earlier, the callee hears the greeting."""
+    mark = backend.mark()
+    _, _, filled, _ = fill(example, backend)
+    resp = await backend.client.post("/calls/outbound", json=filled, headers=backend.auth())
+    body = await resp.json()
+    assert resp.status == expected_status(example, 201), body
+    assert_documented_shape(example.response, body)
+    assert body["status"] == "scheduled", body
+    call_id = str(body["call_id"])
+    due = datetime.fromisoformat(filled["scheduled_at"])
+    listed = await backend.client.get("/calls?status=scheduled", headers=backend.auth())
+    assert call_id in {c["id"] for c in (await listed.json())["calls"]}
+    answered = await wait_status(backend, call_id, ("in-progress", *TERMINAL), within=25)
+    assert answered["status"] == "in-progress", answered
+    assert datetime.fromisoformat(answered["started_at"]) >= due  # the PBX's answer, not before
+    statuses = [e["data"]["to"] for e in answered["events"] if e["type"] == "status"]
+    assert statuses == ["scheduled", "connecting", "in-progress"], statuses
+    connecting = next(e for e in answered["events"] if e["data"].get("to") == "connecting")
+    assert datetime.fromisoformat(connecting["created_at"]) >= due  # dialed at its time
+    greeting = greeting_of(filled)
+    await wait_transcript(
+        backend, call_id, lambda m: m["role"] == "assistant" and m["content"] == greeting
+    )
+    record = await hang_up(backend, call_id)
+    assert record["status"] == "ended", record
+    assert record["scheduled_at"] is not None
+    heard = await heard_text(backend, call_id, mark)
     wanted = GREETING_WORDS if greeting == GREETING else significant(greeting)
     assert_heard(wanted, heard)
 
@@ -470,10 +524,31 @@ async def create_campaign(backend: UserPathBackend, example: Example) -> None:
 
 Scenario = Callable[[UserPathBackend, Example], Awaitable[None]]
 
+
+async def list_voices(backend: UserPathBackend, example: Example) -> None:
+    status, body, _ = await send(backend, example)
+    assert status == expected_status(example), body
+    voices = {v["id"]: v for v in body["voices"]}
+    assert voices[PIPER_VOICE]["sample_rate"] == 22050, voices.get(PIPER_VOICE)
+
+
+async def voice_preview(backend: UserPathBackend, example: Example) -> None:
+    """The WAV the user saves says the text, as the offline recogniser hears it."""
+    method, path, body, headers = fill(example, backend)
+    resp = await backend.client.request(method, path, data=json.dumps(body), headers=headers)
+    assert resp.status == expected_status(example), await resp.text()
+    assert resp.content_type == "audio/wav"
+    with wave.open(io.BytesIO(await resp.read())) as wav:
+        rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
+    assert speech_seconds(resample_pcm16(pcm, rate, 16000), 16000) > 0.5
+    assert_heard(significant(body["text"]), await transcribe(pcm, rate))
+
+
 SCENARIOS: dict[str, Scenario] = {
     "outbound-reference": outbound,
     "outbound-hybrid": outbound,
     "outbound-transient": outbound,
+    "outbound-scheduled": outbound_scheduled,
     "control-say": control_say,
     "control-inject-context": control_inject_context,
     "control-end-call": control_end_call,
@@ -487,4 +562,6 @@ SCENARIOS: dict[str, Scenario] = {
     "get-webhook": get_webhook,
     "delete-webhook": delete_webhook,
     "create-campaign": create_campaign,
+    "list-voices": list_voices,
+    "voice-preview": voice_preview,
 }

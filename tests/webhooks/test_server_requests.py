@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fakes.tool_server import Answer, ToolServer
+from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 from voicedock.egress import Egress, EgressPolicy
 from voicedock.errors import ServerRequestFailed
@@ -17,6 +18,7 @@ from voicedock.webhooks.server_requests import ServerRequests
 pytestmark = pytest.mark.unit
 
 SECRET = generate_secret()
+META = {"crm_id": "c-42"}
 
 
 class Endpoints:
@@ -31,6 +33,14 @@ class Endpoints:
         return [
             e for e in self.endpoints if event_type is None or e.wants(assistant_id, event_type)
         ]
+
+    async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
+        """The call of the request: placed with metadata, which its tool calls carry."""
+        if call_id != "call-1":
+            return None
+        return Call(
+            call_id, "org", Direction.OUTBOUND, CallStatus.IN_PROGRESS, None, None, metadata=META
+        )
 
 
 def requests(url: str, *, loopback: bool = True) -> ServerRequests:
@@ -66,6 +76,7 @@ async def test_a_signed_request_and_its_answer() -> None:
         "name": "lookup",
         "arguments": {"order": "A-17"},
     }
+    assert sent["metadata"] == META
 
 
 async def test_a_slow_server_is_a_timeout() -> None:

@@ -16,11 +16,12 @@ from voicedock.api import (
     metrics_routes,
     resource_routes,
     tool_template_routes,
+    voice_routes,
     webhook_routes,
 )
 from voicedock.api.keys import MEDIA_PATH, SCOPED_PATHS, SERVICE
 from voicedock.api.middleware import authenticate, errors
-from voicedock.api.openapi import openapi_document
+from voicedock.api.models.document import openapi_json
 from voicedock.api.rate_limits import LIMITER, RateLimiter, rate_limit
 from voicedock.api.resources import Resource, scoped_paths
 from voicedock.config import Settings
@@ -72,6 +73,7 @@ def create_app(
     if settings.console.enabled:
         app.add_routes(console_routes.routes)
     app.add_routes(tool_template_routes.routes)
+    app.add_routes(voice_routes.routes)
     events_routes.setup(app, settings.limits)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)
@@ -91,4 +93,4 @@ async def _media(request: web.Request) -> web.StreamResponse:
 
 
 async def _openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.Response(body=openapi_json(), content_type="application/json")

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from voicedock.api.body import decode_cursor, encode_cursor, query_datetime, read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
+from voicedock.api.models.base import Error, convert, parse, parse_query, reply
+from voicedock.api.models.calls import (
+    COMMANDS,
+    CallListQuery,
+    CallSummary,
+    ControlResponse,
+    OutboundCallRequest,
+    OutboundCallResponse,
+)
+from voicedock.api.models.calls import Call as CallReply
 from voicedock.api.resources import Caller, Create, Listed, Page, Paged, Reply, Resource, mount
-from voicedock.api.serialize import call_detail, call_summary
 from voicedock.calls.control import parse_control
 from voicedock.calls.idempotency import OutboundResult
 from voicedock.calls.outbound_request import (
@@ -18,7 +29,7 @@ from voicedock.calls.outbound_request import (
 )
 from voicedock.calls.recordings import media_type, recording_file
 from voicedock.domain.ids import is_call_id
-from voicedock.domain.records import Call, CallStatus, JsonObject
+from voicedock.domain.records import Call, CallStatus
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import CallCursor, CallQuery
 from voicedock.validation import is_token
@@ -35,6 +46,12 @@ async def _place(caller: Caller, request: OutboundRequest) -> OutboundResult:
     )
 
 
+def parse_outbound(_caller: Caller, body: object) -> OutboundRequest:
+    parsed = parse_outbound_request(body)  # the call's meaning: policy, aliases, assistant
+    parse(body, OutboundCallRequest)  # and nothing the document does not say
+    return parsed
+
+
 def _placed(request: OutboundRequest, result: OutboundResult) -> Reply:
     headers = {}
     if request.deprecated:
@@ -44,17 +61,25 @@ def _placed(request: OutboundRequest, result: OutboundResult) -> Reply:
         headers["Deprecation"] = "true"
         headers["Warning"] = f'299 - "deprecated fields used: {replacements}"'
         headers["Link"] = '</openapi.json>; rel="deprecation"; type="application/json"'
-    return Reply(result.body, status=result.status, headers=headers, replayed=result.replayed)
+    answer = OutboundCallResponse if result.status in (200, 201) else Error  # replayed as it was
+    body = convert(result.body, answer)
+    return Reply(body, status=result.status, headers=headers, replayed=result.replayed)
 
 
-async def _list(caller: Caller, page: Page) -> Listed[Call]:
-    q = page.query
+def check_list_query(q: Mapping[str, str]) -> None:
+    """The list's filters, before its bounds are read."""
     status = q.get("status")
     if status is not None and status not in {s.value for s in CallStatus}:
         raise BadRequest(_bad_status(status))
     campaign_id = q.get("campaign_id")
     if campaign_id is not None and not is_token(campaign_id):
         raise BadRequest("campaign_id must be a campaign's id")
+    parse_query(q, CallListQuery)
+
+
+async def _list(caller: Caller, page: Page) -> Listed[Call]:
+    q = page.query
+    status = q.get("status")
     query = CallQuery(
         organization_id=caller.organization_id,
         limit=page.limit,
@@ -62,7 +87,7 @@ async def _list(caller: Caller, page: Page) -> Listed[Call]:
         status=CallStatus(status) if status is not None else None,
         start_date=query_datetime(q.get("start_date"), "start_date"),
         end_date=query_datetime(q.get("end_date"), "end_date"),
-        campaign_id=campaign_id,
+        campaign_id=q.get("campaign_id"),
         after=decode_cursor(q.get("cursor")),
     )
     found = await caller.store.list_calls(query)
@@ -80,9 +105,9 @@ def _bad_status(status: str) -> str:
     return f"status must be one of: {allowed}"
 
 
-async def _detail(caller: Caller, call: Call) -> JsonObject:
+async def _detail(caller: Caller, call: Call) -> CallReply:
     store = caller.store
-    return call_detail(call, await store.list_messages(call.id), await store.list_events(call.id))
+    return CallReply.of(call, await store.list_messages(call.id), await store.list_events(call.id))
 
 
 def _cursor_of(call: Call) -> str:
@@ -97,12 +122,12 @@ CALLS: Resource[Call] = Resource(
     # "outbound" is no call id: GET /calls/outbound is 405 (Allow: POST), not a call lookup.
     id_pattern="(?!outbound$)[^{}/]+",
     lookup=lambda c, call_id: c.store.get_call(c.organization_id, call_id),
-    serialize=call_summary,
-    list=Paged(run=_list, params=LIST_PARAMS, cursor=_cursor_of),
+    serialize=CallSummary.of,
+    list=Paged(run=_list, params=LIST_PARAMS, check=check_list_query, cursor=_cursor_of),
     detail=_detail,
     create=Create(
         path="/calls/outbound",
-        parse=lambda _caller, body: parse_outbound_request(body),
+        parse=parse_outbound,
         run=_place,
         reply=_placed,
         idempotent=True,
@@ -130,7 +155,9 @@ async def get_recording(request: web.Request) -> web.FileResponse:
 async def control_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     call_id = CALLS.path_id(request)
-    command = parse_control(await read_json(request, service.settings.server.max_body_bytes))
+    body = await read_json(request, service.settings.server.max_body_bytes)
+    command = parse_control(body)
+    parse(body, COMMANDS[body["type"]])  # type: ignore[index]  # parse_control knows the type
     # Carried out by the node that serves the call, whichever node the request reached.
     await service.node.control(organization_of(request), call_id, command)
-    return web.json_response({"success": True, "message": "Command sent successfully"})
+    return reply(ControlResponse(success=True, message="Command sent successfully"))

@@ -8,6 +8,19 @@ from aiohttp import web
 from voicedock.api.body import read_body, read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
+from voicedock.api.models.base import parse, parse_query, reply
+from voicedock.api.models.campaigns import Campaign as CampaignReply
+from voicedock.api.models.campaigns import CampaignContact as ContactReply
+from voicedock.api.models.campaigns import (
+    CampaignContactsAdd,
+    CampaignCreate,
+    CampaignListQuery,
+    ContactListQuery,
+    ContactsAdded,
+    Done,
+    DoNotCallAdded,
+    DoNotCallNumber,
+)
 from voicedock.api.resources import (
     Caller,
     Create,
@@ -21,7 +34,6 @@ from voicedock.api.resources import (
     accept_any,
     mount,
 )
-from voicedock.api.serialize import iso
 from voicedock.calls import fields
 from voicedock.calls.campaigns.manager import CAMPAIGN_NOT_FOUND
 from voicedock.calls.campaigns.request import (
@@ -31,7 +43,7 @@ from voicedock.calls.campaigns.request import (
     parse_contacts_csv,
 )
 from voicedock.domain.campaigns import Campaign, CampaignContact, CampaignProgress, ContactState
-from voicedock.domain.records import JsonObject, utcnow
+from voicedock.domain.records import utcnow
 from voicedock.errors import BadRequest, NotFound, PayloadTooLarge
 from voicedock.validation import require_e164
 
@@ -41,53 +53,10 @@ routes = web.RouteTableDef()
 MAX_CONTACTS_BYTES = 8 * 1024 * 1024
 
 
-def campaign_json(campaign: Campaign, progress: CampaignProgress | None = None) -> JsonObject:
-    body: JsonObject = {
-        "id": campaign.id,
-        "name": campaign.name,
-        "status": campaign.status.value,
-        "assistant_id": campaign.assistant_id,
-        "agent_name": campaign.agent_name,
-        "number_ids": campaign.number_ids,
-        "max_concurrent": campaign.max_concurrent,
-        "ring_timeout_seconds": campaign.ring_timeout_seconds,
-        "calling_window": campaign.calling_window,
-        "timezone": campaign.timezone,
-        "retries": campaign.retries,
-        "created_at": iso(campaign.created_at),
-        "updated_at": iso(campaign.updated_at),
-        "started_at": iso(campaign.started_at),
-        "finished_at": iso(campaign.finished_at),
-    }
-    if progress is not None:
-        body["progress"] = {
-            "total": progress.total,
-            "by_state": progress.by_state,
-            "by_outcome": progress.by_outcome,
-        }
-    return body
-
-
-def contact_json(contact: CampaignContact) -> JsonObject:
-    return {
-        "id": contact.id,
-        "destination": contact.destination,
-        "name": contact.name,
-        "timezone": contact.timezone,
-        "variables": contact.variables,
-        "state": contact.state.value,
-        "outcome": contact.outcome,
-        "attempts": contact.attempts,
-        "next_attempt_at": iso(contact.next_attempt_at)
-        if contact.state is ContactState.PENDING
-        else None,
-        "call_id": contact.call_id,
-        "updated_at": iso(contact.updated_at),
-    }
-
-
 def parse_campaign(_caller: Caller, body: object) -> CampaignRequest:
-    return parse_campaign_request(body)
+    parsed = parse_campaign_request(body)  # what it means (calls/campaigns/request.py)
+    parse(body, CampaignCreate)  # and nothing the document does not say
+    return parsed
 
 
 async def _create(caller: Caller, request: CampaignRequest) -> tuple[Campaign, CampaignProgress]:
@@ -97,8 +66,8 @@ async def _create(caller: Caller, request: CampaignRequest) -> tuple[Campaign, C
     return campaign, await service.store.campaign_progress(campaign.id)
 
 
-async def _detail(caller: Caller, campaign: Campaign) -> JsonObject:
-    return campaign_json(campaign, await caller.service.store.campaign_progress(campaign.id))
+async def _detail(caller: Caller, campaign: Campaign) -> CampaignReply:
+    return CampaignReply.of(campaign, await caller.service.store.campaign_progress(campaign.id))
 
 
 async def _list(caller: Caller, page: Page) -> Listed[Campaign]:
@@ -110,13 +79,13 @@ CAMPAIGNS: Resource[Campaign] = Resource(
     path="/campaigns",
     noun="campaign",
     lookup=lambda c, campaign_id: c.store.get_campaign(c.organization_id, campaign_id),
-    serialize=campaign_json,
-    list=Paged(run=_list),
+    serialize=CampaignReply.of,
+    list=Paged(run=_list, check=lambda q: parse_query(q, CampaignListQuery)),
     detail=_detail,
     create=Create(
         parse=parse_campaign,
         run=_create,
-        reply=lambda _request, made: Reply(campaign_json(*made), status=201),
+        reply=lambda _request, made: Reply(CampaignReply.of(*made), status=201),
         # A campaign's contacts may take more than an ordinary request body.
         max_body=MAX_CONTACTS_BYTES,
     ),
@@ -140,8 +109,12 @@ CONTACTS: Resource[CampaignContact] = Resource(
     noun="contact",
     title=CAMPAIGN_NOT_FOUND,  # its one 404: its campaign's
     get=False,
-    serialize=contact_json,
-    list=Paged(run=_list_contacts, params=frozenset({"state"})),
+    serialize=ContactReply.of,
+    list=Paged(
+        run=_list_contacts,
+        params=frozenset({"state"}),
+        check=lambda q: parse_query(q, ContactListQuery),
+    ),
 )
 mount(routes, CAMPAIGNS, CONTACTS)
 
@@ -160,12 +133,13 @@ async def add_contacts(request: web.Request) -> web.Response:
         except UnicodeDecodeError:
             raise BadRequest("the CSV must be UTF-8") from None
     else:
-        body = fields.require_object(await read_json(request, MAX_CONTACTS_BYTES))
-        fields.reject_unknown(body, ("contacts",))
-        contacts = parse_contacts(body.get("contacts"))
+        body = await read_json(request, MAX_CONTACTS_BYTES)
+        fields.reject_unknown(fields.require_object(body), ("contacts",))
+        contacts = parse_contacts(body.get("contacts"))  # type: ignore[attr-defined]
+        parse(body, CampaignContactsAdd)
     added = await service.campaigns.add_contacts(organization_of(request), campaign_id, contacts)
     service.dialer.wake()
-    return web.json_response({"success": True, "added": added}, status=201)
+    return reply(ContactsAdded(success=True, added=added), 201)
 
 
 async def _move(request: web.Request, action: str) -> web.Response:
@@ -176,7 +150,7 @@ async def _move(request: web.Request, action: str) -> web.Response:
     campaign = await moves[action](org_id, campaign_id)
     service.dialer.wake()
     progress = await service.store.campaign_progress(campaign.id)
-    return web.json_response(campaign_json(campaign, progress))
+    return reply(CampaignReply.of(campaign, progress))
 
 
 @routes.post("/campaigns/{id}/pause")
@@ -203,7 +177,9 @@ NOT_ON_THE_LIST = "the number is not on the do-not-call list"
 def parse_do_not_call(_caller: Caller, body: object) -> str:
     obj = fields.require_object(body)
     fields.reject_unknown(obj, ("number",))
-    return require_e164(obj.get("number"), "number")
+    number = require_e164(obj.get("number"), "number")
+    parse(body, DoNotCallNumber)
+    return number
 
 
 async def _delete_do_not_call(caller: Caller, number: str) -> None:
@@ -237,9 +213,11 @@ DO_NOT_CALL: Resource[str] = Resource(
     create=Create(
         parse=parse_do_not_call,
         run=_add_do_not_call,
-        reply=lambda _number, number: Reply({"success": True, "number": number}, status=201),
+        reply=lambda _number, number: Reply(
+            DoNotCallAdded(success=True, number=number), status=201
+        ),
     ),
-    delete=Delete(run=_delete_do_not_call, reply=lambda _none: Reply({"success": True})),
+    delete=Delete(run=_delete_do_not_call, reply=lambda _none: Reply(Done(success=True))),
 )
 mount(routes, DO_NOT_CALL)
 RESOURCES = (CAMPAIGNS, CONTACTS, DO_NOT_CALL)

@@ -22,9 +22,10 @@ from aiohttp import web
 from voicedock.api.body import read_json
 from voicedock.api.keys import CONSOLE_PREFIX, SERVICE, session_cookie
 from voicedock.api.middleware import hash_key, session_key
-from voicedock.api.serialize import api_key_json, iso
-from voicedock.calls import fields
-from voicedock.domain.records import ApiKey, ConsoleSession, utcnow
+from voicedock.api.models.base import parse, reply
+from voicedock.api.models.console import ConsoleSession as SessionReply
+from voicedock.api.models.console import ConsoleSignIn
+from voicedock.domain.records import ConsoleSession, utcnow
 from voicedock.errors import NotFound, Unauthorized, UnsupportedMediaType
 
 routes = web.RouteTableDef()
@@ -64,24 +65,14 @@ async def console_file(request: web.Request) -> web.Response:
     return _file(request.match_info["file"])
 
 
-def _session_json(session: ConsoleSession, key: ApiKey) -> dict[str, object]:
-    return {
-        "organization_id": session.organization_id,
-        "key": api_key_json(key),
-        "csrf_token": session.csrf_token,
-        "expires_at": iso(session.expires_at),
-    }
-
-
 @routes.post(CONSOLE_PREFIX + "/session")
 async def sign_in(request: web.Request) -> web.Response:
     # JSON only: a cross-site HTML form cannot send it without the browser asking first.
     if request.content_type != "application/json":
         raise UnsupportedMediaType("send the API key as a JSON body (application/json)")
     service = request.app[SERVICE]
-    obj = fields.require_object(await read_json(request, service.settings.server.max_body_bytes))
-    fields.reject_unknown(obj, ("api_key",))
-    secret = fields.text(obj, "api_key", required=True, max_len=300, multiline=False) or ""
+    body = await read_json(request, service.settings.server.max_body_bytes)
+    secret = parse(body, ConsoleSignIn).api_key
     store = service.store
     key = await store.find_api_key(hash_key(secret.strip()))
     if key is None or key.revoked_at is not None:
@@ -99,7 +90,7 @@ async def sign_in(request: web.Request) -> web.Response:
     async with store.transaction() as tx:
         await tx.purge_console_sessions(now)
         await tx.insert_console_session(session)
-    response = web.json_response(_session_json(session, key))
+    response = reply(SessionReply.of(session, key))
     response.set_cookie(
         session_cookie(request),
         token,
@@ -121,7 +112,7 @@ async def current_session(request: web.Request) -> web.Response:
     session = await request.app[SERVICE].store.find_console_session(hash_key(cookie))
     if session is None:
         raise Unauthorized("not signed in")
-    return web.json_response(_session_json(session, key))
+    return reply(SessionReply.of(session, key))
 
 
 @routes.delete(CONSOLE_PREFIX + "/session")

@@ -11,30 +11,25 @@ import dataclasses
 
 from aiohttp import web
 
-from voicedock.api.api_keys import MAX_NAME, add_api_key, rename_api_key, revoke_api_key
+from voicedock.api.api_keys import add_api_key, rename_api_key, revoke_api_key
+from voicedock.api.models.api_keys import ApiKey as ApiKeyReply
+from voicedock.api.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyUpdate
+from voicedock.api.models.base import parse
 from voicedock.api.resources import Caller, Create, Delete, Listing, Patch, Reply, Resource, mount
-from voicedock.api.serialize import api_key_json
-from voicedock.calls import fields
 from voicedock.domain.records import ApiKey, KeyScope
 
 routes = web.RouteTableDef()
-SCOPES = tuple(scope.value for scope in KeyScope)
 
 
 def parse_new_key(_caller: Caller, body: object) -> tuple[str, KeyScope]:
     """``{"name"?, "scope"?}``: the new key's name and scope (``full`` by default)."""
-    obj = fields.require_object(body)
-    fields.reject_unknown(obj, ("name", "scope"))
-    name = fields.text(obj, "name", max_len=MAX_NAME, multiline=False) or ""
-    return name, KeyScope(fields.choice(obj, "scope", SCOPES, KeyScope.FULL.value))
+    new = parse(body, ApiKeyCreate)
+    return new.name or "", new.scope or KeyScope.FULL
 
 
 def parse_rename(_caller: Caller, key: ApiKey, body: object) -> ApiKey:
     """``{"name"}``: the key's new name."""
-    obj = fields.require_object(body)
-    fields.reject_unknown(obj, ("name",))
-    name = fields.text(obj, "name", max_len=MAX_NAME, multiline=False, required=True) or ""
-    return dataclasses.replace(key, name=name)
+    return dataclasses.replace(key, name=parse(body, ApiKeyUpdate).name)
 
 
 async def _add(caller: Caller, new: tuple[str, KeyScope]) -> tuple[str, ApiKey]:
@@ -43,7 +38,7 @@ async def _add(caller: Caller, new: tuple[str, KeyScope]) -> tuple[str, ApiKey]:
 
 def _issued(_new: object, issued: tuple[str, ApiKey]) -> Reply:
     secret, key = issued
-    return Reply({**api_key_json(key), "key": secret}, status=201)
+    return Reply(ApiKeyCreated.of_new(key, secret), status=201)
 
 
 API_KEYS: Resource[ApiKey] = Resource(
@@ -51,7 +46,7 @@ API_KEYS: Resource[ApiKey] = Resource(
     noun="API key",
     scope=KeyScope.ADMIN,
     lookup=lambda c, key_id: c.store.get_api_key(c.organization_id, key_id),
-    serialize=api_key_json,
+    serialize=ApiKeyReply.of,
     list=Listing(run=lambda c: c.store.list_api_keys(c.organization_id)),
     create=Create(parse=parse_new_key, run=_add, reply=_issued),
     patch=Patch(parse=parse_rename, run=lambda c, key: rename_api_key(c.store, key, key.name)),
@@ -59,7 +54,7 @@ API_KEYS: Resource[ApiKey] = Resource(
     # refused. The key stays listed, with ``revoked_at``.
     delete=Delete(
         run=lambda c, key: revoke_api_key(c.store, key),
-        reply=lambda key: Reply(api_key_json(key)),
+        reply=lambda key: Reply(ApiKeyReply.of(key)),
     ),
 )
 RESOURCES = (API_KEYS,)

@@ -10,9 +10,16 @@ import logging
 import uuid
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from voicedock.api.keys import SERVICE
+from voicedock.api.models.assistants import AssistantCreate, AssistantUpdate, assistant_reply
+from voicedock.api.models.base import parse, reply
+from voicedock.api.models.health import Health
+from voicedock.api.models.phone_numbers import PhoneNumber as PhoneNumberReply
+from voicedock.api.models.phone_numbers import PhoneNumberUpdate
+from voicedock.api.models.phone_numbers import Trunk as TrunkReply
 from voicedock.api.resources import (
     Caller,
     Create,
@@ -25,7 +32,6 @@ from voicedock.api.resources import (
     mount,
     stored,
 )
-from voicedock.api.serialize import assistant_json, number_json, trunk_json
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.config import SpeechSettings
@@ -92,7 +98,9 @@ def parse_assistant(caller: Caller, base: Assistant | None, body: object) -> Ass
     org_id = base.organization_id if base is not None else caller.organization_id
     egress = service.engine.egress_policy
     obj = fields.require_object(body)
-    return build_assistant(obj, base, org_id, service.settings.speech, egress)
+    assistant = build_assistant(obj, base, org_id, service.settings.speech, egress)
+    parse(obj, AssistantCreate if base is None else AssistantUpdate)  # nothing undocumented
+    return assistant
 
 
 async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
@@ -107,12 +115,12 @@ ASSISTANTS: Resource[Assistant] = Resource(
     path="/assistants",
     noun="assistant",
     lookup=lambda c, assistant_id: c.store.get_assistant(c.organization_id, assistant_id),
-    serialize=assistant_json,
+    serialize=assistant_reply,
     list=Listing(run=lambda c: c.store.list_assistants(c.organization_id)),
     create=Create(
         parse=lambda caller, body: parse_assistant(caller, None, body),
         run=stored(lambda tx, a: tx.insert_assistant(a)),
-        reply=created(assistant_json),
+        reply=created(assistant_reply),
     ),
     patch=Patch(parse=parse_assistant, run=stored(lambda tx, a: tx.update_assistant(a))),
     delete=Delete(run=_delete_assistant),
@@ -143,11 +151,11 @@ def parse_number_patch(_caller: Caller, base: PhoneNumber, body: object) -> Phon
     for key in OPERATOR_NUMBER_FIELDS:
         if key in obj:
             raise _operators_numbers(f"{key} is the operator's")
+    assistant_id = fields.identifier(obj, "assistant_id")
+    parse(obj, PhoneNumberUpdate)
     return dataclasses.replace(
         base,
-        assistant_id=fields.identifier(obj, "assistant_id")
-        if "assistant_id" in obj
-        else base.assistant_id,
+        assistant_id=assistant_id if "assistant_id" in obj else base.assistant_id,
         label=(
             fields.text(obj, "label", max_len=200, multiline=False) or ""
             if "label" in obj
@@ -171,7 +179,7 @@ PHONE_NUMBERS: Resource[PhoneNumber] = Resource(
     path="/phone-numbers",
     noun="phone number",
     lookup=lambda c, number_id: c.store.get_phone_number(c.organization_id, number_id),
-    serialize=number_json,
+    serialize=PhoneNumberReply.of,
     list=Listing(run=lambda c: c.store.list_phone_numbers(c.organization_id)),
     # The operator assigns and removes numbers: refused for every key, nothing read or stored
     # (a DELETE of another organization's number, or of none, is the 404 as everywhere).
@@ -206,7 +214,7 @@ TRUNKS: Resource[Trunk] = Resource(
     noun="trunk",
     id_name="name",
     lookup=_lookup_trunk,
-    serialize=trunk_json,
+    serialize=TrunkReply.of,
     list=Listing(run=_list_trunks),
 )
 RESOURCES = (ASSISTANTS, PHONE_NUMBERS, TRUNKS)
@@ -259,7 +267,7 @@ async def health(request: web.Request) -> web.Response:
         "pbx": pbx_body,
     }
     serving = status == "ok" or (status == "degraded" and can_place_calls)
-    return web.json_response(body, status=200 if serving else 503)
+    return reply(msgspec.convert(body, Health), status=200 if serving else 503)
 
 
 def _up(up: bool) -> str:

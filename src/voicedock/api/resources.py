@@ -19,8 +19,10 @@ What every resource shares is written here once:
   by the auth middleware before anything else runs (``scoped_paths``).
 
 Validating a body and serializing a record stay single calls the description names
-(``parse``, ``serialize``, ``reply``), so that what validates or serializes can change
-without touching the handlers.
+(``parse``, ``serialize``, ``reply``): ``parse`` is the ``calls/`` parser (what the body
+means) followed by ``models.base.parse`` with the request model (nothing the document does not
+say), ``serialize`` an answer model's ``.of``; every answer is written by ``models.base.reply``
+(the models' encoder), the lists as ``{"<plural>": [models...], "pagination": {...}}``.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import msgspec
 from aiohttp import web
 
 from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read_json
 from voicedock.api.keys import API_KEY, SERVICE
 from voicedock.api.middleware import organization_of
+from voicedock.api.models.base import reply as encode
 from voicedock.calls.idempotency import IdempotencyKey
 from voicedock.domain.records import ApiKey, KeyScope
 from voicedock.errors import ApiError, BadRequest, NotFound
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from voicedock.service import Service
     from voicedock.store.base import Store, Transaction
 
+Answer = msgspec.Struct | dict[str, Any]  # what ``models.base.reply`` writes
 R = TypeVar("R")  # a resource's record
 P = TypeVar("P")  # a parsed request body
 C = TypeVar("C")  # what a create or delete gives back
@@ -73,9 +78,10 @@ class Caller:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """An answer with a body: its status and extra headers."""
+    """An answer with a body (an answer model, or a mapping of them): its status and extra
+    headers."""
 
-    body: object
+    body: Answer
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     replayed: bool = False  # an idempotent create's stored answer, given again
@@ -109,10 +115,12 @@ class Listing(Generic[R]):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Paged(Generic[R]):
     """A list paged by ``limit`` and ``offset``; ``params``: its filters' query parameters;
-    ``cursor``: where a full page's last record gives the ``next_cursor``."""
+    ``check``: the query's checks (its model) before the bounds are read; ``cursor``: where a
+    full page's last record gives the ``next_cursor``."""
 
     run: Callable[[Caller, Page], Awaitable[Listed[R]]]
     params: frozenset[str] = frozenset()
+    check: Callable[[Mapping[str, str]], object] | None = None
     cursor: Callable[[R], str] | None = None
 
 
@@ -157,7 +165,7 @@ class Refused:
     error: Callable[[], ApiError]
 
 
-def created(serialize: Callable[[C], object]) -> Callable[[object, C], Reply]:
+def created(serialize: Callable[[C], msgspec.Struct]) -> Callable[[object, C], Reply]:
     """The usual create answer: ``201`` with the new record."""
 
     def reply(_parsed: object, record: C) -> Reply:
@@ -194,7 +202,7 @@ class Resource(Generic[R]):
 
     path: str  # the list's path; an item is at ``{path}/{<id_name>}``
     noun: str  # names the resource in messages: "no <noun> with this <id_name>"
-    serialize: Callable[[R], object]
+    serialize: Callable[[R], object]  # a record's answer model (`.of`); only in lists: any JSON
     plural: str = ""  # the list's key in the answer; by default the path's last word
     title: str = ""  # the 404's error title; by default "<Noun> not found"
     lookup: Callable[[Caller, str], Awaitable[R | None]] | None = None  # within the org
@@ -204,7 +212,7 @@ class Resource(Generic[R]):
     scope: KeyScope | None = None  # the scope every request needs, beyond the read-only rule
     list: Listing[R] | Paged[R] | None = None
     get: bool = True
-    detail: Callable[[Caller, R], Awaitable[object]] | None = None  # GET item, when not serialize
+    detail: Callable[[Caller, R], Awaitable[Answer]] | None = None  # GET item, when not serialize
     create: Create[Any, Any] | Refused | None = None
     patch: Patch[R] | Refused | None = None
     delete: Delete[R, Any] | Refused | None = None
@@ -250,6 +258,12 @@ class Resource(Generic[R]):
         article = "an" if self.scope.value[0] in "aeiou" else "a"
         return f"managing {self.noun}s needs {article} {self.scope.value} API key"
 
+    def one(self, record: R) -> msgspec.Struct:
+        """One record's answer model."""
+        answer = self.serialize(record)
+        assert isinstance(answer, msgspec.Struct), "one record answers with its model"
+        return answer
+
     # -- the handlers --------------------------------------------------------------------------
 
     def mount(self, routes: web.RouteTableDef) -> None:
@@ -271,9 +285,9 @@ class Resource(Generic[R]):
         caller = caller_of(request)
         if isinstance(listing, Listing):
             items = await listing.run(caller)
-            return web.json_response({self.plural: [self.serialize(r) for r in items]})
+            return encode({self.plural: [self.serialize(r) for r in items]})
         assert listing is not None
-        page = read_page(request, listing.params)
+        page = read_page(request, listing.params, listing.check)
         listed = await listing.run(caller, page)
         body: dict[str, object] = {
             self.plural: [self.serialize(r) for r in listed.items],
@@ -282,14 +296,14 @@ class Resource(Generic[R]):
         if listing.cursor is not None:
             full = len(listed.items) == page.limit and listed.items
             body["next_cursor"] = listing.cursor(listed.items[-1]) if full else None
-        return web.json_response(body)
+        return encode(body)
 
     async def _get(self, request: web.Request) -> web.Response:
         caller = caller_of(request)
         record = await self.find(caller, request.match_info[self.id_name])
         if self.detail is not None:
-            return web.json_response(await self.detail(caller, record))
-        return web.json_response(self.serialize(record))
+            return encode(await self.detail(caller, record))
+        return encode(self.one(record))
 
     async def _create(self, request: web.Request) -> web.Response:
         create = self.create
@@ -307,7 +321,7 @@ class Resource(Generic[R]):
         caller, record, patch = await self._operand(request, self.patch)
         body = await read_json(request, _max_body(caller, 0))
         updated = await patch.run(caller, patch.parse(caller, record, body))
-        return web.json_response(self.serialize(updated))
+        return encode(self.one(updated))
 
     async def _delete(self, request: web.Request) -> web.Response:
         caller, record, delete = await self._operand(request, self.delete)
@@ -334,22 +348,28 @@ def caller_of(request: web.Request) -> Caller:
 
 
 def respond(reply: Reply) -> web.Response:
-    response = web.json_response(reply.body, status=reply.status)
+    response = encode(reply.body, status=reply.status)
     if reply.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers.update(reply.headers)
     return response
 
 
-def read_page(request: web.Request, params: frozenset[str] = frozenset()) -> Page:
-    """A paged list's bounds: 400 for an unknown or repeated query parameter, or a ``limit``
-    or ``offset`` out of bounds."""
+def read_page(
+    request: web.Request,
+    params: frozenset[str] = frozenset(),
+    check: Callable[[Mapping[str, str]], object] | None = None,
+) -> Page:
+    """A paged list's bounds: 400 for an unknown or repeated query parameter, a query ``check``
+    refuses, or a ``limit`` or ``offset`` out of bounds."""
     q = request.query
     unknown = sorted(set(q) - PAGE_PARAMS - params)
     if unknown:
         raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
     if any(len(q.getall(name)) > 1 for name in q):
         raise BadRequest("each query parameter may appear only once")
+    if check is not None:
+        check(q)
     return Page(
         limit=query_int(q.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         offset=query_int(q.get("offset"), "offset", 0, 0, MAX_OFFSET),

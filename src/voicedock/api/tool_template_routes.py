@@ -12,6 +12,8 @@ import uuid
 
 from aiohttp import web
 
+from voicedock.api.models.tools import ToolTemplate as ToolTemplateReply
+from voicedock.api.models.tools import parse_tool as parse_tool_model
 from voicedock.api.resources import (
     Caller,
     Create,
@@ -23,7 +25,6 @@ from voicedock.api.resources import (
     mount,
     stored,
 )
-from voicedock.api.serialize import iso
 from voicedock.calls.tenant_urls import check_tool_url
 from voicedock.calls.tool_config import check_tool
 from voicedock.domain.records import JsonObject, ToolTemplate, utcnow
@@ -34,18 +35,10 @@ routes = web.RouteTableDef()
 MAX_TEMPLATES_PER_ORGANIZATION = 500
 
 
-def template_json(template: ToolTemplate) -> JsonObject:
-    return {
-        "id": template.id,
-        **template.tool,
-        "created_at": iso(template.created_at),
-        "updated_at": iso(template.updated_at),
-    }
-
-
 def parse_tool(caller: Caller, body: object) -> JsonObject:
     """One tool, as an item of an assistant's ``tools`` (its URL within the egress policy)."""
     tool = check_tool(body, "body")
+    parse_tool_model(body)  # and it is what the document says a tool is
     check_tool_url(tool, "body", caller.service.engine.egress_policy)
     return tool
 
@@ -70,9 +63,9 @@ TOOL_TEMPLATES: Resource[ToolTemplate] = Resource(
     path="/tool-templates",
     noun="tool template",
     lookup=lambda c, template_id: c.store.get_tool_template(c.organization_id, template_id),
-    serialize=template_json,
+    serialize=ToolTemplateReply.of,
     list=Listing(run=lambda c: c.store.list_tool_templates(c.organization_id)),
-    create=Create(parse=parse_tool, run=_create, reply=created(template_json)),
+    create=Create(parse=parse_tool, run=_create, reply=created(ToolTemplateReply.of)),
     patch=Patch(parse=parse_replacement, run=stored(lambda tx, t: tx.update_tool_template(t))),
     delete=Delete(run=stored(lambda tx, t: tx.delete_tool_template(t.organization_id, t.id))),
 )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
+from voicedock.api.models.base import parse
+from voicedock.api.models.webhooks import MAX_URL_LENGTH, Webhook, WebhookCreate, WebhookCreated
 from voicedock.api.resources import (
     Caller,
     Create,
@@ -26,43 +27,13 @@ from voicedock.api.resources import (
 )
 from voicedock.calls import fields
 from voicedock.domain.records import utcnow
-from voicedock.domain.webhooks import EventType, WebhookEndpoint, generate_secret
-from voicedock.errors import BadRequest, Conflict, Unprocessable, UnsafeUrl
-from voicedock.webhooks.events import format_timestamp
+from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
+from voicedock.errors import Conflict, Unprocessable, UnsafeUrl
 
 routes = web.RouteTableDef()
 
-ENDPOINT_FIELDS = ("url", "assistant_id", "event_types")
-EVENT_TYPES = tuple(t.value for t in EventType)
-MAX_URL_LENGTH = 2000
 # Every endpoint multiplies each call event into a delivery: keep the fan-out bounded.
 MAX_ENDPOINTS_PER_ORGANIZATION = 20
-
-
-def endpoint_json(endpoint: WebhookEndpoint, *, secret: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "assistant_id": endpoint.assistant_id,
-        "event_types": list(endpoint.event_types),
-        "enabled": endpoint.enabled,
-        "created_at": format_timestamp(endpoint.created_at),
-    }
-    if secret:
-        body["secret"] = endpoint.secret
-    return body
-
-
-def parse_event_types(obj: dict[str, Any]) -> list[str]:
-    value = obj.get("event_types")
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest("event_types must be a list of strings")
-    unknown = sorted(set(value) - set(EVENT_TYPES))
-    if unknown:
-        raise BadRequest(f"event_types: unknown type(s) {', '.join(unknown)}")
-    return sorted(set(value), key=EVENT_TYPES.index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +45,11 @@ class NewEndpoint:
     event_types: list[str]
 
 
-def parse_endpoint(_caller: Caller, body: object) -> NewEndpoint:
-    obj = fields.require_object(body)
-    fields.reject_unknown(obj, ENDPOINT_FIELDS)
-    url = fields.text(obj, "url", required=True, max_len=MAX_URL_LENGTH, multiline=False)
-    assert url is not None
-    event_types = parse_event_types(obj)
-    return NewEndpoint(url, fields.identifier(obj, "assistant_id"), event_types)
+def parse_endpoint(_caller: Caller, obj: object) -> NewEndpoint:
+    body = parse(obj, WebhookCreate)
+    # One line of text (the model bounds its length): no control characters.
+    url = fields.text({"url": body.url}, "url", max_len=MAX_URL_LENGTH, multiline=False) or ""
+    return NewEndpoint(url, body.assistant_id, body.event_type_values())
 
 
 async def _create(caller: Caller, new: NewEndpoint) -> WebhookEndpoint:
@@ -124,13 +93,13 @@ WEBHOOKS: Resource[WebhookEndpoint] = Resource(
     noun="webhook endpoint",
     title="Webhook not found",
     lookup=_lookup,
-    serialize=endpoint_json,
+    serialize=Webhook.of,
     list=Listing(run=lambda c: c.store.list_webhook_endpoints(c.organization_id)),
     # The signing secret is in the creation's answer alone.
     create=Create(
         parse=parse_endpoint,
         run=_create,
-        reply=created(lambda endpoint: endpoint_json(endpoint, secret=True)),
+        reply=created(WebhookCreated.of_new),
     ),
     delete=Delete(run=stored(lambda tx, e: tx.delete_webhook_endpoint(e.organization_id, e.id))),
 )

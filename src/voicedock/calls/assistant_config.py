@@ -33,6 +33,7 @@ from voicedock.domain.records import JsonObject
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
+from voicedock.pipeline import keypad
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
@@ -41,6 +42,7 @@ from voicedock.pipeline.providers.registry import (
     stt_registry,
     tts_registry,
 )
+from voicedock.pipeline.voices import ESPEAK, OPENAI, PIPER, voice_names
 
 log = logging.getLogger("voicedock.calls")
 
@@ -52,16 +54,6 @@ WHISPER_NAMES = frozenset({"offline", "faster-whisper", "faster_whisper"})
 # The model an LLM section gets when it names none (the API documentation recommends
 # gpt-4o-mini for openai).
 DEFAULT_LLM_MODELS = {"openai": "gpt-4o-mini", "mistral": "mistral-small-latest"}
-# Voices of the TTS engines whose voices are a closed set (a ``say_voice`` naming another one
-# is a 400); ElevenLabs voices are per account, so only their presence is checked.
-OPENAI_TTS_VOICES = frozenset(
-    {
-        "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable",
-        "marin", "nova", "onyx", "sage", "shimmer", "verse",
-    }
-)  # fmt: skip
-_ESPEAK_TTS = frozenset({"espeak-ng", "espeak_ng"})
-_ONE_VOICE_TTS = frozenset({"offline", "piper"})  # the packaged Piper voice (or espeak-ng)
 SAY_VOICE = "say_voice"
 _REGISTRIES: dict[str, ProviderRegistry[Any]] = {
     "stt_config": stt_registry,
@@ -93,6 +85,7 @@ CONFIG_FIELDS = (
     "silence_prompt_message",
     "dead_air_seconds",
     "dead_air_message",
+    "keypad",
 )
 # Answering-machine detection on outbound calls (pipeline/answering_machine.py).
 VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
@@ -127,6 +120,19 @@ DEFAULT_LLM_FILLER_MESSAGES = DEFAULT_PHRASES
 LLM_FILLER_MESSAGES = (10, 200)
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
+# The caller's keypad (``keypad``): when the digits of one entry become a user turn.
+KEYPAD = "keypad"
+KEYPAD_FIELDS = ("timeout_seconds", "terminator", "max_digits")
+KEYPAD_TIMEOUT, KEYPAD_MAX_DIGITS, KEYPAD_TERMINATORS = (
+    keypad.TIMEOUT_S,
+    keypad.MAX_DIGITS,
+    keypad.TERMINATORS,
+)
+KEYPAD_DEFAULTS = {
+    "timeout_seconds": keypad.DEFAULT_TIMEOUT_S,
+    "terminator": keypad.DEFAULT_TERMINATOR,
+    "max_digits": keypad.DEFAULT_MAX_DIGITS,
+}
 # Set (never by the API) on the configuration of a call the organization's server refused:
 # its first message is the refusal, then it hangs up.
 HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
@@ -172,6 +178,8 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
         out["tool_filler"] = _check_tool_filler(obj["tool_filler"])
     if obj.get(LLM_FILLER) is not None:
         out[LLM_FILLER] = _check_llm_filler(obj[LLM_FILLER])
+    if obj.get(KEYPAD) is not None:
+        out[KEYPAD] = _check_keypad(obj[KEYPAD])
     if obj.get("analysis_plan") is not None:
         out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
     if obj.get(ASSISTANT_REQUEST) is not None:
@@ -256,6 +264,37 @@ def _check_llm_filler(value: object) -> JsonObject:
                 f"of at most {length} characters"
             )
         out["messages"] = [m.strip() for m in messages]
+    return out
+
+
+def _check_keypad(value: object) -> JsonObject:
+    """``{"timeout_seconds": 0.5-30, "terminator": "#" | "*" | null, "max_digits": 1-64}``,
+    each optional (``pipeline/keypad.py`` has the defaults); a null terminator: none, the
+    entry ends on max_digits or the timeout."""
+    obj = fields.require_object(value, KEYPAD)
+    fields.reject_unknown(obj, KEYPAD_FIELDS, KEYPAD)
+    out: JsonObject = {}
+    timeout = obj.get("timeout_seconds")
+    if timeout is not None:
+        low, high = KEYPAD_TIMEOUT
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if not (number and low <= timeout <= high):
+            raise BadRequest(f"{KEYPAD}.timeout_seconds must be a number of seconds, {low}-{high}")
+        out["timeout_seconds"] = timeout
+    if "terminator" in obj:
+        terminator = obj["terminator"]
+        if terminator is not None and terminator not in KEYPAD_TERMINATORS:
+            choices = ", ".join(f'"{t}"' for t in KEYPAD_TERMINATORS)
+            raise BadRequest(f"{KEYPAD}.terminator must be one of {choices}, or null (none)")
+        out["terminator"] = terminator
+    max_digits = obj.get("max_digits")
+    if max_digits is not None:
+        low_digits, high_digits = KEYPAD_MAX_DIGITS
+        if isinstance(max_digits, bool) or not isinstance(max_digits, int):
+            raise BadRequest(f"{KEYPAD}.max_digits must be an integer")
+        if not low_digits <= max_digits <= high_digits:
+            raise BadRequest(f"{KEYPAD}.max_digits must be between {low_digits} and {high_digits}")
+        out["max_digits"] = max_digits
     return out
 
 
@@ -352,7 +391,7 @@ def _resolve_provider(
             )
         llm = resolved.get("llm_config")
         if isinstance(llm, dict):
-            resolved["llm_config"] = realtime_section(llm, speech.tts)
+            resolved["llm_config"] = realtime_section(llm, speech.tts, speech)
         if egress is not None:
             check_tenant_urls(resolved, egress)
         return resolved
@@ -368,6 +407,8 @@ def _resolve_provider(
         if not isinstance(name, str) or name not in _REGISTRIES[key].names():
             raise BadRequest(f"{key}.provider {name!r} is not one of {_names(key)}")
         provider_keys.check_section(key, name, part)
+        if key == "tts_config":
+            check_tts_voice(name, part, key, speech)
         if key == "stt_config" and name in WHISPER_NAMES:
             _check_whisper(part)
         resolved[key] = part
@@ -436,7 +477,9 @@ def llm_section(provider: object, section: JsonObject, default_engine: str) -> J
     return part
 
 
-def realtime_section(section: JsonObject, default_tts: str) -> JsonObject:
+def realtime_section(
+    section: JsonObject, default_tts: str, speech: SpeechSettings | None = None
+) -> JsonObject:
     """The ``llm_config`` of a speech-to-speech assistant: ``voice`` (the model's own, the
     provider knows its list) must be a name; ``say_voice`` chooses voicedock's TTS for what is
     said verbatim and gets the operator's TTS engine when it names none (400 when unknown)."""
@@ -458,29 +501,43 @@ def realtime_section(section: JsonObject, default_tts: str) -> JsonObject:
             f"llm_config.{SAY_VOICE}.provider {name!r} is not one of {_names('tts_config')}"
         )
     provider_keys.check_section(provider_keys.TTS, name, say, f"llm_config.{SAY_VOICE}")
-    check_tts_voice(name, say, f"llm_config.{SAY_VOICE}")
+    check_tts_voice(name, say, f"llm_config.{SAY_VOICE}", speech or SpeechSettings())
     part[SAY_VOICE] = say
     return part
 
 
-def check_tts_voice(provider: str, section: JsonObject, name: str) -> None:
-    """400 unless ``section`` names a voice ``provider`` has (where voicedock can know)."""
+def check_tts_voice(
+    provider: str, section: Mapping[str, Any], name: str, speech: SpeechSettings
+) -> None:
+    """Unless ``section`` names a voice this node speaks with ``provider`` (``GET /voices``),
+    ``UnresolvableConfig`` (422) naming ``<name>.voice``: the schema cannot know the node's
+    voices. The voice is looked up in the node's list, never used as a path. ElevenLabs
+    voices are per account: only their presence is checked."""
     voice = section.get("voice")
     if voice is not None and not isinstance(voice, str):
         raise BadRequest(f"{name}.voice must be a string")
-    if provider == "openai" and voice is not None and voice not in OPENAI_TTS_VOICES:
-        known = ", ".join(sorted(OPENAI_TTS_VOICES))
-        raise BadRequest(f"{name}.voice {voice!r} is not an OpenAI voice ({known})")
-    espeak_name = voice is not None and voice.replace("-", "").replace("+", "").isalnum()
-    if provider in _ESPEAK_TTS and voice is not None and not espeak_name:
-        raise BadRequest(f"{name}.voice {voice!r} is not an espeak-ng voice name")
-    if provider in _ONE_VOICE_TTS and voice is not None:
-        raise BadRequest(
-            f"{name}.voice: the {provider} TTS has one voice; "
-            "use espeak-ng, openai or elevenlabs to choose one"
-        )
     if provider == "elevenlabs" and not (voice or section.get("voice_id")):
         raise BadRequest(f"{name} needs the ElevenLabs voice_id")
+    if voice is None:
+        return
+    engine = {"piper": PIPER, "espeak-ng": ESPEAK, "espeak_ng": ESPEAK, "openai": OPENAI}.get(
+        provider
+    )
+    if provider == "offline":
+        from voicedock.pipeline.providers.piper_tts import piper_available
+
+        engine = PIPER if piper_available() else ESPEAK
+    if engine is None:
+        return
+    base, plus, variant = voice.partition("+")  # espeak-ng's "en-us+f3": a voice's variant
+    known = voice_names(speech, engine)
+    if engine == ESPEAK and plus and variant.isalnum():
+        voice = base
+    if voice not in known:
+        raise UnresolvableConfig(
+            f"{name}.voice {voice!r} is not one of this node's {engine} voices "
+            "(GET /voices lists them)"
+        )
 
 
 def _names(key: str) -> str:

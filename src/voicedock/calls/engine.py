@@ -28,16 +28,17 @@ import functools
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NoReturn, Protocol
 
 from voicedock.calls.admission import Kind, SpeechAdmission
 from voicedock.calls.assistant_request import AssistantServer, inbound_assistant
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.config_mirror import stable_id
-from voicedock.calls.control import ControlCommand, LiveCall, LiveCalls
+from voicedock.calls.control import ControlCommand, EndCall, LiveCall, LiveCalls
+from voicedock.calls.dial_admission import admit_dial
 from voicedock.calls.idempotency import (
     NOT_PLACED,
     IdempotencyKey,
@@ -55,17 +56,30 @@ from voicedock.calls.live_record import (
     transcript_event_data,
 )
 from voicedock.calls.observer import Observers
-from voicedock.calls.outbound import NewCall, check_number_choice, resolve_assistant
-from voicedock.calls.outbound_request import OutboundRequest
+from voicedock.calls.outbound import (
+    NewCall,
+    ResolvedAssistant,
+    check_number_choice,
+    resolve_assistant,
+)
+from voicedock.calls.outbound_request import (
+    RING_TIMEOUT_DEFAULT,
+    OutboundRequest,
+    check_schedule,
+)
+from voicedock.calls.placeholders import fill
 from voicedock.calls.policy import check_destination
 from voicedock.calls.transitions import (
+    CANCELLED,
     RESUMED,
+    SCHEDULE_EXPIRED,
     SERVICE_RESTART,
     apply_pbx_event,
     cancel,
     cancel_requested,
     end,
     end_after_restart,
+    end_scheduled,
     fail,
     resumed_event_data,
     status_event_data,
@@ -85,6 +99,7 @@ from voicedock.domain.records import (
     CallStatus,
     Direction,
     JsonObject,
+    PhoneNumber,
     Trunk,
     utcnow,
 )
@@ -225,10 +240,11 @@ class CallEngine:
         api_key_id: str | None,
     ) -> OutboundResult:
         check_destination(request.destination, self._settings.policy)
+        schedule = check_schedule(request, self._now())
         assistant = await resolve_assistant(
             self._store, org_id, request, self._settings.speech, self.egress_policy
         )
-        if self.admission is not None:
+        if self.admission is not None and schedule is None:
             self.admission.check(assistant.config, "outbound")  # 503 while at capacity
         await check_number_choice(self._store, org_id, request.number_id, self.trunk_access)
         now = self._now()
@@ -243,11 +259,14 @@ class CallEngine:
             organization_id=org_id,
             destination=request.destination,
             assistant=assistant,
-            context=request.context,
+            context=None if request.context is None else fill(request.context, request.variables),
             ring_timeout_seconds=request.ring_timeout_seconds,
             number_id=request.number_id,
             api_key_id=api_key_id,
+            metadata=request.metadata,
         )
+        if schedule is not None:
+            return await self._schedule(call_id, dial, schedule, idempotency, now)
         trunks = await self._trunks()
         async with self._store.transaction() as tx:
             if idempotency is not None:  # another node may have won the race
@@ -267,6 +286,105 @@ class CallEngine:
         await self.originate(admitted, dial, trunks)
         return OutboundResult(200, body, deprecated=request.deprecated)
 
+    async def _schedule(
+        self,
+        call_id: str,
+        dial: NewCall,
+        schedule: tuple[datetime, datetime],
+        idempotency: IdempotencyKey | None,
+        now: datetime,
+    ) -> OutboundResult:
+        """Store a call to dial later (``scheduled``): no number is reserved and no limit
+        counts it until the dialer claims it at its time (``dial_scheduled``)."""
+        call = self._new_call(call_id, dial, now)
+        call.status = CallStatus.SCHEDULED
+        call.scheduled_at, call.latest_at = schedule
+        call.ring_timeout_seconds = dial.ring_timeout_seconds
+        call.number_id = dial.number_id
+        call.owner_node = None  # the node whose dialer claims it
+        body: JsonObject = {
+            "success": True,
+            "call_id": call_id,
+            "status": CallStatus.SCHEDULED.value,
+            "room_name": room_name_for(call_id),
+            "scheduled_at": _iso(call.scheduled_at),
+            "latest_at": _iso(call.latest_at),
+        }
+        org_id = dial.organization_id
+        async with self._store.transaction() as tx:
+            if idempotency is not None:  # another node may have won the race
+                earlier = await replay(tx, org_id, idempotency, now)
+                if earlier is not None:
+                    return earlier
+                await tx.put_idempotency(stored_answer(org_id, idempotency, 201, body, now))
+            await tx.insert_call(call)
+            data = {"to": CallStatus.SCHEDULED.value}
+            await self._add_event(tx, call, CallEvent(call_id, "status", data, now))
+        log.info("call %s: scheduled", mask_call_id(call_id))
+        return OutboundResult(201, body)
+
+    async def claim_scheduled(
+        self, tx: Transaction, now: datetime, *, skip: Collection[str] = ()
+    ) -> Call | None:
+        """The dialer's turn (in ``tx``): claim the scheduled call due first, but those in
+        ``skip`` (``None``: none is due). One whose ``latest_at`` passed is ended
+        ``schedule-expired`` (returned ended); else it is returned still scheduled, for
+        ``admit_scheduled``."""
+        call = await tx.claim_scheduled_call(self.node_id, now, skip)
+        if call is None:
+            return None
+        if call.latest_at is not None and call.latest_at < now:
+            log.info("call %s: not dialed before its latest_at", mask_call_id(call.id))
+            moved = await self._transition(
+                tx, call.id, lambda c: end_scheduled(c, SCHEDULE_EXPIRED, now), now
+            )
+            return moved or call
+        return call
+
+    @staticmethod
+    def scheduled_dial(call: Call) -> NewCall:
+        """How a scheduled call is dialed: as it was asked for."""
+        return NewCall(
+            organization_id=call.organization_id,
+            destination=call.caller_phone or "",
+            assistant=ResolvedAssistant(
+                assistant_id=call.assistant_id,
+                name=call.agent_name,
+                business_name=call.business_name,
+                config=call.assistant_config,
+            ),
+            context=call.context,
+            ring_timeout_seconds=call.ring_timeout_seconds or RING_TIMEOUT_DEFAULT,
+            number_id=call.number_id,
+            api_key_id=call.api_key_id,
+            metadata=call.metadata,
+        )
+
+    async def admit_scheduled(
+        self, tx: Transaction, call: Call, dial: NewCall, now: datetime, trunks: dict[str, Trunk]
+    ) -> Call | timedelta:
+        """Admit a claimed scheduled call as an immediate one is (a caller number, the dial
+        limits) and move it ``connecting`` in ``tx``: originate it once ``tx`` commits. Or how
+        long a limit says to wait (roll ``tx`` back). ``RateLimited``: every number is busy."""
+        admitted = await self._admit(tx, call.id, dial, now, trunks)
+        if isinstance(admitted, timedelta):
+            return admitted
+        number, pbx = admitted
+        moved = dataclasses.replace(
+            call,
+            status=CallStatus.CONNECTING,
+            assistant_phone=number.number,
+            number_id=number.id,
+            pbx=pbx,
+            trunk=number.trunk,
+            updated_at=now,
+        )
+        await tx.update_call(moved)
+        data = status_event_data(call, moved)
+        await self._add_event(tx, moved, CallEvent(call.id, "status", data, now))
+        log.info("call %s: scheduled time reached, dialing", mask_call_id(call.id))
+        return moved
+
     async def _trunks(self) -> dict[str, Trunk]:
         return {trunk.name: trunk for trunk in await self._store.list_trunks()}
 
@@ -281,6 +399,24 @@ class CallEngine:
         """Reserve a caller number, count the call against the dial limits and store it
         (``connecting``) in ``tx``: the call, or how long to wait when a limit is reached
         (nothing stored; roll ``tx`` back). ``RateLimited`` when every number is busy."""
+        admitted = await self._admit(tx, call_id, dial, now, trunks)
+        if isinstance(admitted, timedelta):
+            return admitted
+        number, pbx = admitted
+        call = self._new_call(call_id, dial, now)
+        call.assistant_phone = number.number
+        call.number_id = number.id
+        call.pbx = pbx
+        call.trunk = number.trunk
+        await tx.insert_call(call)
+        await self._add_event(tx, call, CallEvent(call_id, "status", {"to": "connecting"}, now))
+        return call
+
+    async def _admit(
+        self, tx: Transaction, call_id: str, dial: NewCall, now: datetime, trunks: dict[str, Trunk]
+    ) -> tuple[PhoneNumber, str | None] | timedelta:
+        """Reserve a caller number and pass the dial limits (shared by every node): the
+        number and the PBX server of its trunk, or how long to wait."""
         number = await tx.reserve_phone_number(
             dial.organization_id,
             dial.number_id,
@@ -294,7 +430,8 @@ class CallEngine:
                 "retry when a call has ended",
                 error="All phone numbers busy",
             )
-        admitted = await tx.admit_dial(
+        admitted = await admit_dial(
+            tx,
             number.trunk,
             dial.organization_id,
             self._organization_max(dial.organization_id),
@@ -305,15 +442,18 @@ class CallEngine:
         if isinstance(admitted, timedelta):
             return admitted
         self._trunk_dials[call_id] = admitted
+        return number, _trunk_pbx(trunks.get(number.trunk))
+
+    def _new_call(self, call_id: str, dial: NewCall, now: datetime) -> Call:
+        """The record of an outbound call (``connecting``, on this node), its number unset."""
         assistant = dial.assistant
-        call = Call(
+        return Call(
             id=call_id,
             organization_id=dial.organization_id,
             direction=Direction.OUTBOUND,
             status=CallStatus.CONNECTING,
             caller_phone=dial.destination,
-            assistant_phone=number.number,
-            number_id=number.id,
+            assistant_phone=None,
             assistant_id=assistant.assistant_id,
             agent_name=assistant.name,
             business_name=assistant.business_name,
@@ -321,16 +461,12 @@ class CallEngine:
             first_message=assistant.config.get("first_message"),
             context=dial.context,
             owner_node=self.node_id,
-            pbx=_trunk_pbx(trunks.get(number.trunk)),
             campaign_id=dial.campaign_id,
-            trunk=number.trunk,
             api_key_id=dial.api_key_id,
+            metadata=dial.metadata,
             created_at=now,
             updated_at=now,
         )
-        await tx.insert_call(call)
-        await self._add_event(tx, call, CallEvent(call_id, "status", {"to": "connecting"}, now))
-        return call
 
     def _organization_max(self, organization_id: str) -> int:
         if self._organization_limits is None:
@@ -714,12 +850,31 @@ class CallEngine:
     # -- control --------------------------------------------------------------------------
 
     async def control(self, org_id: str, call_id: str, command: ControlCommand) -> None:
+        if isinstance(command, EndCall) and await self._cancel_scheduled(org_id, call_id):
+            return
         if await self._commands.run(org_id, call_id, command):
             # A cancel: the ringing leg is hung up; end the call now (unless the HANGUP that
             # caused, or an answer that crossed it, already did).
             now = self._now()
             async with self._store.transaction() as tx:
                 await self._transition(tx, call_id, lambda call: cancel(call, now), now)
+
+    async def _cancel_scheduled(self, org_id: str, call_id: str) -> bool:
+        """``end-call`` on a scheduled call: it ends ``cancelled``, never dialed. False when
+        the call is not (or no longer) scheduled: the dialer claimed it meanwhile."""
+        now = self._now()
+        async with self._store.transaction() as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None or call.organization_id != org_id:
+                return False
+            if call.status is not CallStatus.SCHEDULED:
+                return False
+            data: JsonObject = {"type": "end-call", "delivered_to": "schedule"}
+            data["result"] = "cancelled"
+            await self._add_event(tx, call, CallEvent(call_id, "control", data, now))
+            await self._transition(tx, call_id, lambda c: end_scheduled(c, CANCELLED, now), now)
+        log.info("call %s: scheduled call cancelled", mask_call_id(call_id))
+        return True
 
     def attach_live_call(self, call_id: str, live: LiveCall) -> None:
         """Route the call's commands to ``live``; its end-of-call report now waits for
@@ -845,6 +1000,11 @@ class CallEngine:
                 self._recorded_messages[call_id] = messages
                 _on_failure(lambda: self._recorded_messages.pop(call_id, None))
         self._live_messages.pop(call_id, None)  # committed
+
+
+def _iso(moment: datetime) -> str:
+    """``2026-01-01T10:00:00.000Z``, as the API writes every time."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _trunk_pbx(trunk: Trunk | None) -> str | None:

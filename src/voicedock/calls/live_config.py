@@ -16,6 +16,7 @@ from typing import Any
 from voicedock.calls.assistant_config import (
     DEFAULT_LLM_FILLER_DELAY_S,
     HANG_UP_AFTER_FIRST_MESSAGE,
+    KEYPAD,
     LLM_FILLER,
 )
 from voicedock.calls.tool_config import assistant_tools, tool_specs
@@ -24,6 +25,7 @@ from voicedock.pipeline.analysis import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.keypad import KeypadPlan
 
 
 def conversation_config(
@@ -84,6 +86,21 @@ def conversation_config(
         history=cfg.history + history,
         tools=tool_specs(assistant_tools(assistant_config)) or cfg.tools,
         hang_up_after_first_message=assistant_config.get(HANG_UP_AFTER_FIRST_MESSAGE) is True,
+        keypad=keypad_plan(assistant_config.get(KEYPAD), cfg.keypad),
+    )
+
+
+def keypad_plan(plan: object, default: KeypadPlan) -> KeypadPlan:
+    """The assistant's ``keypad`` plan (checked when it was saved) over ``default``; without
+    one, ``default``."""
+    if not isinstance(plan, Mapping):
+        return default
+    timeout = plan.get("timeout_seconds")
+    max_digits = plan.get("max_digits")
+    return KeypadPlan(
+        timeout_s=float(timeout) if isinstance(timeout, int | float) else default.timeout_s,
+        terminator=plan.get("terminator", default.terminator),
+        max_digits=max_digits if isinstance(max_digits, int) else default.max_digits,
     )
 
 

@@ -129,6 +129,20 @@ def build_tts(
     return create_tts(_section(assistant_config, "tts_config", speech), guard)
 
 
+def voice_tts(
+    tts_config: Mapping[str, Any],
+    sample_rate: int,
+    speech: SpeechSettings,
+    egress: Egress | None = None,
+) -> Tts:
+    """A TTS speaking one voice of the node's list (``pipeline/voices.py``) at its own
+    ``sample_rate``, with the operator's keys and host settings as for a call."""
+    guard = None if egress is None else egress.for_providers()
+    section = {**_section({"tts_config": tts_config}, "tts_config", speech)}
+    section["sample_rate"] = sample_rate
+    return create_tts(section, guard)
+
+
 def _resolved(
     config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
 ) -> Mapping[str, Any]:
@@ -165,7 +179,7 @@ def _realtime_llm_section(
     URLs checked with ``egress``."""
     llm_config = tenant_sections(config, speech).get("llm_config")
     try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
-        section = realtime_section(dict(llm_config), speech.tts) if llm_config else {}
+        section = realtime_section(dict(llm_config), speech.tts, speech) if llm_config else {}
         if egress is not None:
             check_tenant_urls({**config, "llm_config": section}, egress.policy)
     except BadRequest as exc:

@@ -11,6 +11,7 @@ from voicedock.calls.assistant_config import (
     tenant_sections,
 )
 from voicedock.calls.outbound_request import OutboundRequest
+from voicedock.calls.placeholders import fill_config
 from voicedock.calls.tool_templates import expand_tool_templates
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import SpeechSettings
@@ -43,6 +44,7 @@ class NewCall:
     campaign_id: str | None = None
     campaign_max: int = 0  # the campaign's calls at once (0: no limit)
     api_key_id: str | None = None  # the API key that asked for it, recorded on the call
+    metadata: JsonObject | None = None  # the client's own object, stored with the call
 
 
 async def resolve_assistant(
@@ -77,6 +79,8 @@ async def resolve_assistant(
         config.pop(key, None)
     if request.first_message is not None:
         config["first_message"] = request.first_message
+    if request.variables:  # this call's values of the {{placeholders}}, as a campaign's
+        config = fill_config(config, request.variables)
     await expand_tool_templates(store, org_id, config)
     if request.record is not None:
         config["record"] = request.record

@@ -26,6 +26,8 @@ from voicedock.pbx.causes import CallError, error_for_unanswered
 REMOTE_HANGUP = "remote-hangup"
 TRANSFERRED = "transferred"
 CANCELLED = "cancelled"  # end_reason of an unanswered call ended by ``end-call``
+# end_reason of a scheduled call that could not be dialed before its latest_at.
+SCHEDULE_EXPIRED = "schedule-expired"
 # end_reason of a call a previous run of voicedock left live (killed or crashed): its legs are
 # hung up at start-up (``calls/recovery.py``), answered or still ringing.
 SERVICE_RESTART = "service-restart"
@@ -92,6 +94,14 @@ def cancel(call: Call, now: datetime) -> Call | None:
     if not cancel_requested(call):
         return None
     return _move(call, CallStatus.ENDED, now, end_reason=CANCELLED, ended_at=now)
+
+
+def end_scheduled(call: Call, reason: str, now: datetime) -> Call | None:
+    """Move a scheduled call, never dialed, to ``ended`` with ``reason`` (``cancelled`` by
+    ``end-call``, ``schedule-expired``); ``None`` once it is no longer scheduled."""
+    if call.status is not CallStatus.SCHEDULED:
+        return None
+    return _move(call, CallStatus.ENDED, now, end_reason=reason, ended_at=now)
 
 
 def end(call: Call, reason: str, now: datetime, **changes: object) -> Call | None:

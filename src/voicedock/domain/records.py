@@ -19,8 +19,10 @@ def utcnow() -> datetime:
 
 
 class CallStatus(enum.StrEnum):
-    """The documented status values. ``ended`` and ``failed`` are terminal."""
+    """The documented status values. ``ended`` and ``failed`` are terminal. ``scheduled``: an
+    outbound call waiting for its time (nothing at the PBX, counted by no limit yet)."""
 
+    SCHEDULED = "scheduled"
     CONNECTING = "connecting"
     IN_PROGRESS = "in-progress"
     ENDED = "ended"
@@ -30,9 +32,15 @@ class CallStatus(enum.StrEnum):
     def terminal(self) -> bool:
         return self in (CallStatus.ENDED, CallStatus.FAILED)
 
+    @property
+    def active(self) -> bool:
+        """At the PBX, or on its way to it: counted by the limits, owned by a node."""
+        return self in (CallStatus.CONNECTING, CallStatus.IN_PROGRESS)
+
 
 # Allowed moves of the call state machine; terminal states never move again.
 TRANSITIONS: dict[CallStatus, frozenset[CallStatus]] = {
+    CallStatus.SCHEDULED: frozenset({CallStatus.CONNECTING, CallStatus.ENDED}),
     CallStatus.CONNECTING: frozenset({CallStatus.IN_PROGRESS, CallStatus.ENDED, CallStatus.FAILED}),
     CallStatus.IN_PROGRESS: frozenset({CallStatus.ENDED, CallStatus.FAILED}),
     CallStatus.ENDED: frozenset(),
@@ -180,6 +188,12 @@ class Call:
     recording_duration_seconds: float | None = None
     # Answering-machine detection: {"result": human|machine|unknown, "evidence": {...}}.
     answering_machine: JsonObject | None = None
+    # The client's own object given when the call was placed: returned and in every webhook.
+    metadata: JsonObject | None = None
+    # A scheduled call: dialed from scheduled_at, never after latest_at; how long it may ring.
+    scheduled_at: datetime | None = None
+    latest_at: datetime | None = None
+    ring_timeout_seconds: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor

@@ -8,7 +8,8 @@ when it is ready, silence otherwise.
 
 Two ways to drive it:
 
-* ``advance(now)`` (the process's ``MediaClock``, ``voicedock.media.clock``, every 20 ms):
+* ``advance(now)`` (Asterisk's process-wide ``MediaClock``, ``pbx/asterisk/media/clock.py``,
+  every 20 ms):
   once no more than ``low`` is written beyond ``now``, write every frame due up to
   ``now + high`` at once, so Asterisk's queue always holds the next frames and one visit's
   writes go out as one system call (``flush_writes``). Silence is not written straight behind

@@ -6,7 +6,7 @@ after the last frame of every utterance and, while it plays, a *checkpoint* mark
 
 * ``confirmed_frames``: frames Asterisk has reported played (exact, from the last mark);
 * ``frames_sent``: frames handed to Asterisk (an upper bound of what was played; the pacer
-  writes up to ~140 ms ahead, see ``voicedock.media.clock``).
+  writes up to ~140 ms ahead, see ``voicedock.pbx.asterisk.media.clock``).
 
 After a barge-in flush the best estimate of what the caller heard is
 ``confirmed + time since that confirmation`` (Asterisk plays in real time), capped at what was

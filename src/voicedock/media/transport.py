@@ -1,27 +1,13 @@
-"""The websocket types a media session runs over, and the MEDIA_START handshake.
-
-Server mode (we dial Asterisk) runs over voicedock's own ``WebSocketClient``, which hands each
-message over as it arrives; client mode (Asterisk dials us) over aiohttp's
-``web.WebSocketResponse``, served by ``voicedock.media.acceptor``.
-"""
+"""What every PBX's media transport shares: why a call's media ended, what a websocket raises
+when its connection is gone, and the bounded queue put that drops the oldest item."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from enum import StrEnum
 from typing import Any
 
 import aiohttp
-from aiohttp import WSMsgType, web
-
-from voicedock.media import chan_websocket as wire
-from voicedock.media.errors import MediaConnectionLost, MediaStartTimeout
-from voicedock.media.websocket_client import WebSocketClient
-
-log = logging.getLogger("voicedock.media")
-
-MediaWebSocket = WebSocketClient | web.WebSocketResponse
 
 TRANSPORT_ERRORS = (ConnectionError, aiohttp.ClientError, OSError)
 """What a websocket send/receive/close raises when the connection is gone."""
@@ -29,42 +15,9 @@ TRANSPORT_ERRORS = (ConnectionError, aiohttp.ClientError, OSError)
 
 class CloseReason(StrEnum):
     LOCAL = "local"  # aclose() on our side
-    HANGUP = "hangup"  # we sent HANGUP and Asterisk closed the socket
-    PEER = "peer"  # Asterisk closed the socket (call hung up, channel deleted)
+    HANGUP = "hangup"  # we asked the PBX to end the call's media and it closed the socket
+    PEER = "peer"  # the PBX closed the socket (call hung up, channel deleted)
     BROKEN = "broken"  # transport error or protocol failure
-
-
-async def read_media_start(
-    ws: MediaWebSocket, start_timeout: float
-) -> tuple[wire.MediaStart, wire.ControlFormat]:
-    """Read until MEDIA_START (always Asterisk's first TEXT frame); audio before it is ignored.
-
-    Returns the MEDIA_START and the control format Asterisk uses on this channel, which is the
-    format our commands must use too.
-    """
-    ignored = 0
-    try:
-        async with asyncio.timeout(start_timeout):
-            while True:
-                message = await ws.receive()
-                if message.type is WSMsgType.TEXT and isinstance(message.data, str):
-                    event = wire.parse_event(message.data)
-                    if isinstance(event, wire.MediaStart):
-                        is_json = message.data.lstrip().startswith("{")
-                        control = wire.ControlFormat.JSON if is_json else wire.ControlFormat.PLAIN
-                        if ignored:
-                            log.warning("media: ignored %d messages before MEDIA_START", ignored)
-                        return event, control
-                    ignored += 1
-                elif message.type is WSMsgType.BINARY:
-                    ignored += 1
-                else:
-                    raise MediaConnectionLost(
-                        "media websocket closed before MEDIA_START", close_code=ws.close_code
-                    )
-    except TimeoutError as exc:
-        await ws.close()
-        raise MediaStartTimeout(f"no MEDIA_START within {start_timeout:.1f} s") from exc
 
 
 def put_dropping_oldest(queue: asyncio.Queue[Any], item: Any) -> bool:

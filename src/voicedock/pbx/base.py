@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from voicedock.domain.audio import AudioFormat
-    from voicedock.media.acceptor import MediaAcceptor
     from voicedock.media.call_media import CallMedia
 
 
@@ -188,12 +189,23 @@ class DtmfPbx(Protocol):
         ...
 
 
+class MediaEndpoint(Protocol):
+    """What voicedock's ``/media`` route hands each websocket to when a PBX's media legs dial
+    voicedock: the PBX's own acceptor, which gives a connection to the call it proves to be
+    for and refuses any other."""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse: ...
+
+
 @runtime_checkable
 class MediaAcceptingPbx(Protocol):
     """A ``Pbx`` whose media legs can dial voicedock (Asterisk's ``media_connection =
-    "client"``): it is told where they arrive, voicedock's ``/media``."""
+    "client"``)."""
 
-    def set_media_acceptor(self, acceptor: MediaAcceptor) -> None: ...
+    def media_endpoint(self) -> MediaEndpoint | None:
+        """Where its media legs arrive, for voicedock to serve on ``/media`` (the same each
+        time); ``None`` when voicedock dials them instead."""
+        ...
 
 
 @runtime_checkable

@@ -1,7 +1,7 @@
 """``SeveralPbxs``: several PBX servers presented to the call engine as one ``Pbx``.
 
 ``[[pbx.asterisk.servers]]`` lists the servers by name; the composition root builds one adapter
-per server and hands them here. Each call lives on one server:
+per server (``pbx/asterisk/servers.py``) and hands them here. Each call lives on one server:
 
 * an outbound call on the server of its trunk (``OriginateRequest.pbx``; the first server
   when it names none), an inbound call on the server that reported it (``InboundCall.pbx`` is
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -37,6 +37,7 @@ from voicedock.pbx.base import (
     LeftoverPbx,
     LiveNodesPbx,
     MediaAcceptingPbx,
+    MediaEndpoint,
     MediaPbx,
     OriginateRequest,
     Pbx,
@@ -46,14 +47,10 @@ from voicedock.pbx.base import (
     PbxHealth,
     ResumablePbx,
     TransferTarget,
-    WarmDialogue,
 )
 
 if TYPE_CHECKING:
-    from voicedock.config import AsteriskSettings
-    from voicedock.media.acceptor import MediaAcceptor
     from voicedock.media.call_media import CallMedia
-    from voicedock.pbx.asterisk.node_apps import NodeApps
 
 log = logging.getLogger("voicedock.pbx.several")
 
@@ -132,11 +129,17 @@ class SeveralPbxs:
                 with pbx_context(name):
                     await pbx.set_live_nodes(node_ids)
 
-    def set_media_acceptor(self, acceptor: MediaAcceptor) -> None:
-        """Client media mode: every server's media legs dial the one acceptor (by call id)."""
-        for pbx in self._servers.values():
-            if isinstance(pbx, MediaAcceptingPbx):
-                pbx.set_media_acceptor(acceptor)
+    def media_endpoint(self) -> MediaEndpoint | None:
+        """Client media mode: the one endpoint every server's media legs dial (a connection
+        names its call); ``PbxError`` if the servers were built with endpoints of their own."""
+        endpoints = {
+            id(endpoint): endpoint
+            for pbx in self._servers.values()
+            if isinstance(pbx, MediaAcceptingPbx) and (endpoint := pbx.media_endpoint()) is not None
+        }
+        if len(endpoints) > 1:
+            raise PbxError("the servers' media legs must share voicedock's one media endpoint")
+        return next(iter(endpoints.values()), None)
 
     # --- events -----------------------------------------------------------------------------
 
@@ -308,21 +311,3 @@ class SeveralPbxs:
         if failures:
             raise failures[0]
         return False
-
-
-def several_asterisks(
-    servers: Sequence[AsteriskSettings],
-    warm_dialogue: Callable[[], WarmDialogue],
-    node_apps: Callable[[AsteriskSettings], NodeApps],
-) -> SeveralPbxs:
-    """One ``AsteriskPbx`` per ``[[pbx.asterisk.servers]]`` entry, in the configured order,
-    each running this node's own ARI application there (``node_apps`` of the server)."""
-    from voicedock.pbx.asterisk.pbx import AsteriskPbx
-
-    adapters: dict[str, Pbx] = {}
-    for server in servers:
-        apps = node_apps(server)
-        adapters[server.name] = AsteriskPbx(
-            replace(server, app=apps.own), warm_dialogue=warm_dialogue(), node_apps=apps
-        )
-    return SeveralPbxs(adapters)

@@ -22,6 +22,14 @@ to start, or a slow tool, is covered by a filler (``pipeline/filler.py``), a mes
 own that the model never sees. Provider failures lead to a short spoken fallback
 within a bounded time and then the end of the call with reason "provider-error": a call is
 never left open and silent. The owner hangs up when `wait_ended()` returns.
+
+The caller's keypad (``pipeline/keypad.py``): each key pressed barges in like speech, and the
+digits of one entry become ONE user turn, ``"Keypad: 1234#"``, when the plan's terminator is
+pressed, ``max_digits`` are collected or ``timeout_s`` passes after the last digit; the model
+answers it like a spoken turn. A spoken turn that ends while an entry is open ends the entry
+too: the two are one turn for the model, in the order they started (so are the transcript and
+``on_transcript``), and one reply answers both. Words whose reply a key stopped come before
+the entry that key started. What was pressed when the call ends is still recorded.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from voicedock.pipeline.frames import (
     TurnLatency,
     UserSpeechStarted,
 )
+from voicedock.pipeline.keypad import KeypadCollector, KeypadEntry
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.llm_stream import reply_sentences
 from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
@@ -149,6 +158,10 @@ class Conversation:
         self._speech_lock = asyncio.Lock()
         self._pending_audio = b""  # caller audio not yet transcribed (merged into next turn)
         self._pending_started_ms: int | None = None
+        self._pending_ended_ms: int | None = None
+        # The caller's keypad entry being collected, and the timer of its timeout.
+        self._keypad = KeypadCollector(cfg.keypad)
+        self._keypad_timer: asyncio.TimerHandle | None = None
         # The transcription of `_pending_audio` under way (or done and not yet used): a barge-in
         # does not stop it, the call's close waits for it, a longer turn supersedes it.
         self._hearing: _Hearing | None = None
@@ -183,6 +196,10 @@ class Conversation:
         self._closed = True
         for task in [*self._speech_tasks, *([self._run_task] if self._run_task else [])]:
             task.cancel()
+        if self._keypad_timer is not None:
+            self._keypad_timer.cancel()
+        if (keys := self._keypad.flush(asyncio.get_running_loop().time())) is not None:
+            self._add_keypad(keys)  # pressed before the call ended: recorded, not answered
         # What was being said when the call closed is kept, cut to what the caller heard.
         speeches, self._speeches = self._speeches, []
         for speech in speeches:
@@ -270,7 +287,10 @@ class Conversation:
                 await self._interrupt()
             elif isinstance(event, _Turn):
                 self._floor_free.set()
-                self._start_turn(event)
+                # An entry still open ends with the caller's spoken turn: one turn for both.
+                keys = self._keypad.flush(asyncio.get_running_loop().time())
+                self._stop_keypad_timer()
+                self._start_turn(event, keys)
             elif isinstance(event, SilencePrompt):
                 if not self._speeches and self._floor_free.is_set():
                     self._events.put_nowait(Say(self.config.silence_prompt_message))
@@ -284,7 +304,11 @@ class Conversation:
                 if event.respond:
                     self._spawn(self._respond(None, None, 0.0))
             elif isinstance(event, Dtmf):
-                self._history.append(ChatMessage("system", f"The caller pressed {event.digit}."))
+                await self._interrupt()  # a key pressed barges in like speech
+                self._press(event.digit)
+            elif isinstance(event, _KeypadDue):
+                if (keys := self._keypad.expire(event.deadline)) is not None:
+                    self._keypad_turn(keys)
             elif isinstance(event, EndCall):
                 await self._finish(event)
 
@@ -324,12 +348,14 @@ class Conversation:
         if speeches:
             self._listener.echo.cut()  # what was flushed never comes back
 
-    def _start_turn(self, turn: _Turn) -> None:
+    def _start_turn(self, turn: _Turn, keys: KeypadEntry | None = None) -> None:
+        """The caller's spoken turn ended (with ``keys``: the keypad entry it ended)."""
         stopped = turn.utterance.stopped
         alone = not self._pending_audio  # not merged with an earlier turn's audio
         if alone:
             self._pending_started_ms = stopped.started_at_ms
         self._pending_audio += turn.utterance.pcm
+        self._pending_ended_ms = stopped.ended_at_ms
         latency = TurnLatency(endpointing_ms=float(stopped.decided_at_ms - stopped.ended_at_ms))
         if self._hearing is not None:
             self._hearing.cancel()  # the merged audio is transcribed instead
@@ -339,7 +365,64 @@ class Conversation:
             words = self._stt.transcribe(self._pending_audio, self.config.sample_rate)
         self._hearing = hearing = self._hear(words)
         user = _UserAudio(hearing, stopped.ended_at_ms)
-        self._spawn(self._respond(user, latency, turn.decided))
+        self._respond_with_keys(user, latency, turn.decided, keys)
+
+    # ── the keypad ───────────────────────────────────────────────────────────────────────
+    def _press(self, digit: str) -> None:
+        loop = asyncio.get_running_loop()
+        self._listener.endpointer.caller_active()  # not silent: no prompt, no timeout
+        keys = self._keypad.press(digit, loop.time())
+        self._stop_keypad_timer()
+        if keys is not None:
+            self._keypad_turn(keys)
+        elif (deadline := self._keypad.deadline) is not None:
+            due = _KeypadDue(deadline)
+            self._keypad_timer = loop.call_at(deadline, self._events.put_nowait, due)
+
+    def _stop_keypad_timer(self) -> None:
+        if self._keypad_timer is not None:
+            self._keypad_timer.cancel()
+            self._keypad_timer = None
+
+    def _keypad_turn(self, keys: KeypadEntry) -> None:
+        """A complete entry: a user turn. Words of the caller whose reply a key stopped (not
+        heard yet) are part of it."""
+        pending = None
+        if self._hearing is not None and self._pending_ended_ms is not None:
+            pending = _UserAudio(self._hearing, self._pending_ended_ms)
+        self._respond_with_keys(pending, None, time.perf_counter(), keys)
+
+    def _respond_with_keys(
+        self,
+        user: _UserAudio | None,
+        latency: TurnLatency | None,
+        t0: float,
+        keys: KeypadEntry | None,
+    ) -> None:
+        """Answer ``user``'s words and the entry ``keys`` as one turn, in the order they
+        started: an entry that started first is in the history now, a later one once the
+        words are."""
+        then = keys
+        if keys is not None and (user is None or self._keys_first(keys)):
+            self._add_keypad(keys)
+            then = None
+        task = self._spawn(self._respond(user, latency, t0, then=then, keyed=keys is not None))
+        if task is None and then is not None:  # closing: the entry is still recorded
+            self._add_keypad(then)
+
+    def _keys_first(self, keys: KeypadEntry) -> bool:
+        """The entry started before the caller's pending words."""
+        spoken = self._turn_start(self._pending_started_ms or 0)
+        return self._keypad_wall(keys.started_at) <= spoken
+
+    def _add_keypad(self, keys: KeypadEntry) -> None:
+        started, ended = self._keypad_wall(keys.started_at), self._keypad_wall(keys.ended_at)
+        self._add_transcript(TranscriptEntry("user", keys.text, started, ended))
+        self._history.append(ChatMessage("user", keys.text))
+
+    def _keypad_wall(self, loop_time: float) -> float:
+        """Wall time of a moment of the keypad's (the event loop's) clock."""
+        return self._wall() - (asyncio.get_running_loop().time() - loop_time)
 
     def _hear(self, words: Coroutine[Any, Any, str]) -> _Hearing:
         """Start a transcription (``words``), bounded by the STT timeout from now; the task
@@ -359,25 +442,45 @@ class Conversation:
 
     # ── turns ────────────────────────────────────────────────────────────────────────────
     async def _respond(
-        self, user: _UserAudio | None, latency: TurnLatency | None, t0: float
+        self,
+        user: _UserAudio | None,
+        latency: TurnLatency | None,
+        t0: float,
+        *,
+        then: KeypadEntry | None = None,
+        keyed: bool = False,
     ) -> None:
+        """Answer the caller's turn: ``user``'s words (when spoken), then the keypad entry
+        ``then`` (kept even when the turn is stopped before the words are heard); ``keyed``:
+        a keypad entry is part of this turn, so it is answered even without words."""
         if user is not None:
-            # Shielded: a barge-in or the call's end stops this turn, not its transcription.
-            heard = await asyncio.shield(user.hearing)
+            try:
+                # Shielded: a barge-in or the call's end stops this turn, not its transcription.
+                heard = await asyncio.shield(user.hearing)
+            except BaseException:
+                if then is not None:
+                    self._add_keypad(then)
+                raise
             if isinstance(heard, Exception):
+                if then is not None:
+                    self._add_keypad(then)
                 raise heard
             text = heard
             if latency is not None:
                 latency.stt_final_ms = _ms_since(t0)
             started = self._turn_start(self._pending_started_ms or 0)
             self._pending_audio, self._pending_started_ms = b"", None
+            self._pending_ended_ms = None
             self._hearing = None
-            if not text:
+            if not text and then is None and not keyed:
                 self._report()  # the turn closed without words: it holds nothing back
                 return
-            ended = self._audio_time(user.ended_at_ms)
-            self._add_transcript(TranscriptEntry("user", text, started, ended))
-            self._history.append(ChatMessage("user", text))
+            if text:
+                ended = self._audio_time(user.ended_at_ms)
+                self._add_transcript(TranscriptEntry("user", text, started, ended))
+                self._history.append(ChatMessage("user", text))
+        if then is not None:
+            self._add_keypad(then)
 
         def first_token() -> None:
             if latency is not None:
@@ -700,6 +803,8 @@ class Conversation:
         speaking_since = self._listener.endpointer.speech_started_ms
         if speaking_since is not None:
             starts.append(self._audio_time(speaking_since))
+        if (keying_since := self._keypad.started_at) is not None:
+            starts.append(self._keypad_wall(keying_since))
         return min(starts) if starts else None
 
     async def _transcribe_unfinished(self) -> None:
@@ -714,6 +819,7 @@ class Conversation:
         hearing, pending = self._hearing, self._pending_audio
         rest = self._listener.take_unfinished()
         self._hearing, self._pending_audio, self._pending_started_ms = None, b"", None
+        self._pending_ended_ms = None
         if hearing is not None and _failed(hearing):
             hearing = None  # over, and not for lack of time: its audio is tried once more
         if hearing is None:  # nothing under way for the pending audio: heard with the rest
@@ -751,6 +857,14 @@ class Conversation:
 class _Turn(Frame):
     utterance: UserUtterance
     decided: float  # perf_counter at the endpointing decision
+
+
+@dataclass(slots=True, frozen=True)
+class _KeypadDue(Frame):
+    """The keypad entry's timeout, set for ``deadline`` (loop time): stale once a later key
+    moved it."""
+
+    deadline: float
 
 
 @dataclass(slots=True, frozen=True)

@@ -8,6 +8,7 @@ from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.keypad import KeypadPlan
 from voicedock.pipeline.streaming_recognition import StreamingConfig
 from voicedock.pipeline.tools import ToolSpec
 from voicedock.pipeline.vad import VadConfig
@@ -54,3 +55,5 @@ class ConversationConfig:
     tool_filler_message: str | None = "One moment, please."
     tool_filler_delay_s: float = 1.0
     max_tool_rounds: int = 4  # model replies with tool calls in one turn, before it must speak
+    # The caller's keypad: when the digits of one entry become a user turn (pipeline/keypad.py).
+    keypad: KeypadPlan = field(default_factory=KeypadPlan)

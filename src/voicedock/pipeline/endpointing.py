@@ -144,6 +144,12 @@ class Endpointer:
         if self._state is _State.SPEAKING and self._silence_ms > 0:
             self._complete = complete
 
+    def caller_active(self) -> None:
+        """The caller did something other than speak (pressed a key): the silence before
+        the prompt and the timeout counts from now."""
+        self._last_activity_ms = self._now_ms
+        self._prompted = False
+
     @property
     def now_ms(self) -> int:
         """Audio time processed so far."""

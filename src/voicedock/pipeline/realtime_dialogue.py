@@ -20,6 +20,12 @@ the time from the caller's last voiced frame (our own VAD on the caller audio) t
 decision, ``tts_first_audio_ms`` the model's first audio delta and ``first_frame_sent_ms``
 its first frame sent to the caller, both from the decision. ``stt_final_ms`` and
 ``llm_first_token_ms`` stay None: the provider has no separate STT or LLM step to time.
+
+The caller's keypad follows the assistant's plan as on a pipeline call (``pipeline/keypad.py``):
+each key barges in, the entry is ONE user item, ``"Keypad: 1234#"``, the model answers; an
+entry still open when the server VAD ends a spoken turn ends with it, and the model answers
+the two at once (its reply in flight is replaced). What was pressed when the call ends is
+recorded.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from voicedock.pipeline.frames import (
     TranscriptEntry,
     TurnLatency,
 )
+from voicedock.pipeline.keypad import KeypadCollector, KeypadEntry
 from voicedock.pipeline.output import OutputSink, PlaybackHandle, Speech, SpokenSentence
 from voicedock.pipeline.providers.base import ProviderError, Tts
 from voicedock.pipeline.providers.realtime import (
@@ -148,6 +155,8 @@ class RealtimeDialogue:
         self._awaiting_reply = False  # the caller's turn ended; no reply from the model yet
         self._tools_running = 0  # the model's function calls being carried out
         self._covering: asyncio.Task[None] | None = None  # waiting to cover dead air
+        self._keypad = KeypadCollector(self.config.keypad)
+        self._keypad_timer: asyncio.TimerHandle | None = None
         self._ending = False
         self._closed = False
         self._ended = asyncio.Event()
@@ -187,6 +196,10 @@ class RealtimeDialogue:
         self._closed = True
         for task in self._tasks.children:
             task.cancel()  # waited for last: our speech is cut first
+        if self._keypad_timer is not None:
+            self._keypad_timer.cancel()
+        if (keys := self._keypad.flush(asyncio.get_running_loop().time())) is not None:
+            self._record_keys(keys)  # pressed before the call ended: recorded, not answered
         await self._interrupt()
         if on_quiet is not None:
             await on_quiet()
@@ -213,8 +226,17 @@ class RealtimeDialogue:
             self._voiced_at = self._clock()
 
     def feed_dtmf(self, digit: str) -> None:
-        if not (self._ending or self._closed):
-            self._spawn(self._tell(f"The caller pressed {digit}."))
+        if self._ending or self._closed or self._conv is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._last_activity, self._prompted = loop.time(), False  # the caller is not silent
+        keys = self._keypad.press(digit, loop.time())
+        if self._keypad_timer is not None:
+            self._keypad_timer.cancel()
+            self._keypad_timer = None
+        if keys is None and (deadline := self._keypad.deadline) is not None:
+            self._keypad_timer = loop.call_at(deadline, self._keypad_due, deadline)
+        self._spawn(self._key_pressed(self._conv, keys))
 
     async def say(self, text: str) -> None:
         if not (self._ending or self._closed):
@@ -265,9 +287,14 @@ class RealtimeDialogue:
                     self._caller_speaking, self._prompted = True, False
                     await self._barge_in(conv)
                 case RealtimeSpeechStopped():
-                    self._last_activity = asyncio.get_running_loop().time()
+                    loop = asyncio.get_running_loop()
+                    self._last_activity = loop.time()
                     self._caller_speaking, self._awaiting_reply = False, True
                     self._start_turn()
+                    if (keys := self._keypad.flush(loop.time())) is not None:
+                        if self._keypad_timer is not None:
+                            self._keypad_timer.cancel()
+                        self._spawn(self._answer_keys(conv, keys))  # one reply for both
                     if self.config.dead_air_s is not None:
                         cover = self._cover_dead_air(self.config.dead_air_s)
                         self._covering = self._spawn(cover, speech=True)
@@ -439,9 +466,26 @@ class RealtimeDialogue:
             self._drop(speech)
             self._settle(speech, speech.text, interrupted=False)
 
-    async def _tell(self, text: str) -> None:
-        if self._conv is not None:
-            await self._conv.inject_context(text)
+    # ── the caller's keypad ──────────────────────────────────────────────────────────────
+    async def _key_pressed(self, conv: RealtimeConversation, keys: KeypadEntry | None) -> None:
+        await self._barge_in(conv)  # a key barges in like speech
+        if keys is not None:
+            await self._answer_keys(conv, keys)
+
+    def _keypad_due(self, deadline: float) -> None:
+        keys = self._keypad.expire(deadline)
+        if keys is not None and self._conv is not None and not self._ending:
+            self._spawn(self._answer_keys(self._conv, keys))
+
+    async def _answer_keys(self, conv: RealtimeConversation, keys: KeypadEntry) -> None:
+        self._record_keys(keys)
+        self._awaiting_reply = True
+        await conv.user_text(keys.text)
+
+    def _record_keys(self, keys: KeypadEntry) -> None:
+        now, loop_now = self._wall(), asyncio.get_running_loop().time()
+        started, ended = (now - (loop_now - t) for t in (keys.started_at, keys.ended_at))
+        self._record(TranscriptEntry("user", keys.text, started, ended))
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, reason: str, final: str | None) -> None:

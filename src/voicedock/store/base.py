@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 from voicedock.domain.campaigns import (
     Campaign,
@@ -141,6 +141,13 @@ class Transaction(Protocol):
 
     async def get_call_for_update(self, call_id: str) -> Call | None: ...
     async def update_call(self, call: Call) -> None: ...
+    async def claim_scheduled_call(
+        self, node_id: str, now: datetime, skip: Collection[str] = ()
+    ) -> Call | None:
+        """The scheduled call due first at ``now`` (but those in ``skip``), locked and owned
+        by ``node_id``."""
+        ...
+
     async def add_message(self, message: CallMessage) -> CallMessage: ...
     async def add_event(self, event: CallEvent) -> CallEvent: ...
 
@@ -224,22 +231,37 @@ class Transaction(Protocol):
     async def add_do_not_call(self, organization_id: str, number: str, now: datetime) -> None: ...
     async def delete_do_not_call(self, organization_id: str, number: str) -> bool: ...
 
-    async def admit_dial(
-        self,
-        trunk: str,
-        organization_id: str,
-        organization_max: int,
-        campaign_id: str | None,
-        campaign_max: int,
-        now: datetime,
-    ) -> int | timedelta:
-        """Count a new call on ``trunk`` if it stays under the trunk's calls per second and
-        channels, the organization's and the campaign's calls at once (0: no limit): the
-        dial's id; otherwise how long to wait. Across every node sharing the database."""
+    # dial admission (store/dials_sql.py): the queries of calls/dial_admission.py, whose
+    # locks hold until the transaction ends, so nodes sharing the database take turns
+    async def trunk_for_update(self, trunk: str) -> Trunk | None:
+        """The trunk, its row locked: admissions on it take turns across nodes."""
+        ...
+
+    async def lock_organization(self, organization_id: str) -> None:
+        """Lock the organization's row: admissions counting its calls take turns."""
+        ...
+
+    async def count_active_calls(
+        self, by: Literal["trunk", "organization_id", "campaign_id"], value: str
+    ) -> int:
+        """The calls not yet ended whose ``by`` is ``value``."""
+        ...
+
+    async def trunk_dials(
+        self, trunk: str, admitted_after: datetime, done_after: datetime
+    ) -> list[datetime | None]:
+        """When the PBX had the channel of each dial on ``trunk`` admitted after
+        ``admitted_after`` and not done by ``done_after`` (``None``: its originate is still on
+        its way)."""
+        ...
+
+    async def record_trunk_dial(self, trunk: str, now: datetime, forget_before: datetime) -> int:
+        """Log a dial admitted on ``trunk`` at ``now`` (forgetting those before
+        ``forget_before``): its id for ``dial_done``."""
         ...
 
     async def dial_done(self, dial_id: int, now: datetime) -> None:
-        """The PBX answered the dial's originate: it counts a second from ``now``."""
+        """The PBX answered the dial's originate (its channel exists, or never will)."""
         ...
 
     # webhooks: the transaction is the ``OutboxWriter`` of voicedock.domain.webhooks, so an

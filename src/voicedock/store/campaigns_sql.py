@@ -1,11 +1,10 @@
-"""Campaigns, their contacts, the do-not-call list and the dial limits in SQL (both backends).
+"""Campaigns, their contacts and the do-not-call list in SQL (both backends).
 
 ``CampaignStatements`` are the writes a ``Transaction`` offers, ``CampaignReads`` the reads of
 a ``Store``. Contacts are claimed one at a time with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
 (nodes dialing one campaign take different contacts without waiting); SQLite's single writer
-serializes claims. ``admit_dial`` counts what a trunk, an organization and a campaign carry
-right now under a row lock on the trunk (and on the organization), so nodes sharing the
-database never exceed a limit together: the count and the new call commit in one transaction.
+serializes claims. The dial limits every outbound call passes are ``calls/dial_admission.py``'s,
+on the queries of ``dials_sql.py``.
 """
 
 # Statements are assembled only from constant table/column names; values are always bound.
@@ -14,7 +13,7 @@ database never exceed a limit together: the count and the new call commit in one
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from voicedock.domain.campaigns import (
     Campaign,
@@ -25,7 +24,7 @@ from voicedock.domain.campaigns import (
 )
 from voicedock.errors import StoreError
 from voicedock.store.conn import Conn
-from voicedock.store.rows import ACTIVE_STATUSES, Dialect, Table
+from voicedock.store.rows import Dialect, Table
 
 CAMPAIGNS = Table(
     "campaigns",
@@ -81,17 +80,6 @@ CAMPAIGN_CONTACTS = Table(
     enums={"state": ContactState},
     generated=frozenset({"seq"}),
 )
-
-_ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
-# How long after the PBX created its channel a dial counts against the trunk's calls per
-# second: one second, and a little more for the clocks of the database and the PBX.
-CPS_WINDOW = timedelta(seconds=1.05)
-# A dial whose originate never reported back (its node died) stops counting after this long.
-_ORIGINATE_LOST = timedelta(seconds=10)
-_DIALS_KEPT = timedelta(seconds=20)
-# How long a dial refused for a channel or a concurrent-call limit waits before it tries again.
-BUSY_RETRY = timedelta(milliseconds=200)
-_ON_ITS_WAY = timedelta(milliseconds=20)
 
 
 class CampaignStatements:
@@ -220,84 +208,6 @@ class CampaignStatements:
         )
         return changed > 0
 
-    async def admit_dial(
-        self,
-        trunk: str,
-        organization_id: str,
-        organization_max: int,
-        campaign_id: str | None,
-        campaign_max: int,
-        now: datetime,
-    ) -> int | timedelta:
-        """Record a new call on ``trunk`` at ``now`` if it is under every limit: the dial's id
-        (``dial_done`` once the PBX answered its originate). Otherwise nothing is recorded, and
-        the answer is how long to wait before trying again. The locks are held until the
-        transaction ends, which must insert the call."""
-        row = await self._conn.fetchrow(
-            "SELECT max_cps, max_channels FROM trunks WHERE name = ?" + self._dialect.lock_suffix,
-            trunk,
-        )
-        max_cps = 0 if row is None else int(row["max_cps"])
-        max_channels = 0 if row is None else int(row["max_channels"])
-        if max_channels and await self._active("trunk", trunk) >= max_channels:
-            return BUSY_RETRY
-        if organization_max:
-            await self._conn.fetch(
-                "SELECT id FROM organizations WHERE id = ?" + self._dialect.lock_suffix,
-                organization_id,
-            )
-            if await self._active("organization_id", organization_id) >= organization_max:
-                return BUSY_RETRY
-        if (
-            campaign_id is not None
-            and campaign_max
-            and await self._active("campaign_id", campaign_id) >= campaign_max
-        ):
-            return BUSY_RETRY
-        if max_cps:
-            # A dial counts from its admission until a second after the PBX had its channel
-            # (done_at): however late the originate reaches the PBX, no more than max_cps
-            # channels are created there in any second. One still on its way counts in full.
-            dials = await self._conn.fetch(
-                "SELECT done_at FROM trunk_dials WHERE trunk = ? AND at > ?"
-                " AND (done_at IS NULL OR done_at > ?)",
-                trunk,
-                self._dialect.dt(now - _ORIGINATE_LOST),
-                self._dialect.dt(now - CPS_WINDOW),
-            )
-            if len(dials) >= max_cps:
-                done = sorted(d for r in dials if (d := self._dialect.from_dt(r["done_at"])))
-                if len(dials) - len(done) >= max_cps or not done:
-                    return _ON_ITS_WAY  # wait for originates on their way
-                # The window frees up when enough of the completed dials have aged out of it.
-                oldest = done[len(dials) - max_cps]
-                return max(oldest + CPS_WINDOW - now, timedelta(milliseconds=1))
-        await self._conn.execute(
-            "DELETE FROM trunk_dials WHERE trunk = ? AND at < ?",
-            trunk,
-            self._dialect.dt(now - _DIALS_KEPT),
-        )
-        inserted = await self._conn.fetchrow(
-            "INSERT INTO trunk_dials (trunk, at) VALUES (?, ?) RETURNING seq",
-            trunk,
-            self._dialect.dt(now),
-        )
-        assert inserted is not None
-        return int(inserted["seq"])
-
-    async def dial_done(self, dial_id: int, now: datetime) -> None:
-        """The PBX answered the dial's originate (its channel exists, or never will)."""
-        await self._conn.execute(
-            "UPDATE trunk_dials SET done_at = ? WHERE seq = ?", self._dialect.dt(now), dial_id
-        )
-
-    async def _active(self, column: str, value: str) -> int:
-        row = await self._conn.fetchrow(
-            f"SELECT count(*) AS n FROM calls WHERE {column} = ? AND status IN {_ACTIVE_IN}",
-            value,
-        )
-        return 0 if row is None else int(row["n"])
-
 
 class CampaignReads:
     """Campaign lookups (mixed into ``SqlReads``)."""
@@ -378,4 +288,4 @@ class CampaignReads:
         return [str(r["number"]) for r in rows]
 
 
-__all__ = ["CAMPAIGNS", "CAMPAIGN_CONTACTS", "CPS_WINDOW", "CampaignReads", "CampaignStatements"]
+__all__ = ["CAMPAIGNS", "CAMPAIGN_CONTACTS", "CampaignReads", "CampaignStatements"]

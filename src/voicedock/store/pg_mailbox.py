@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from voicedock.store.base import NodeReply
-from voicedock.store.postgres import guarded, translate
+from voicedock.store.pg_errors import guarded, translate
 
 # Commands older than this are gone however they stand: their sender has long given up.
 _FORGOTTEN_AFTER = timedelta(minutes=10)

@@ -18,21 +18,20 @@ import asyncio
 import contextlib
 import functools
 import re
-from collections.abc import AsyncIterator, Awaitable
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
 from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import NodeMailbox, Transaction
 from voicedock.store.conn import Conn
-from voicedock.store.errors import DuplicateKeyError
 from voicedock.store.migrations import load_migrations
 from voicedock.store.outbox_sql import SqlOutbox
+from voicedock.store.pg_errors import DRIVER_ERRORS, guarded, translate
+from voicedock.store.pg_mailbox import PostgresMailbox
 from voicedock.store.rows import POSTGRES
 from voicedock.store.sql import SqlReads, SqlTransaction
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -46,15 +45,6 @@ _PLACEHOLDER = re.compile(r"\?")
 _MIGRATION_LOCK_KEY = 0x766F_6963_6564_6F63  # "voicedoc"
 # One key for "the node table changes": joins, leaves and claims of lost calls take turns.
 _NODES_LOCK_KEY = 0x766F_6963_6E6F_6465  # "voicnode"
-# InternalClientError: a pooled connection left mid-operation by a lost server ("another
-# operation is in progress"); it is dropped like a broken one and the work retried.
-_DRIVER_ERRORS = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,
-    TimeoutError,
-)
 
 
 @functools.lru_cache(maxsize=512)
@@ -62,41 +52,6 @@ def to_numbered(sql: str) -> str:
     """``?`` placeholders → ``$1, $2, ...`` (the shared SQL never has ``?`` in literals)."""
     counter = iter(range(1, 10_000))
     return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
-
-
-# The server or the way to it is gone for now; the same work may succeed on a new connection.
-_UNAVAILABLE = (
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
-    asyncpg.AdminShutdownError,  # 57P01: pg_terminate_backend, fast shutdown
-    asyncpg.CrashShutdownError,  # 57P02
-    asyncpg.CannotConnectNowError,  # 57P03: starting up, in recovery
-    asyncpg.TooManyConnectionsError,  # 53300
-    asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby, mid-failover
-    asyncpg.ConnectionDoesNotExistError,  # the socket closed mid-operation
-    OSError,
-    TimeoutError,
-)
-
-
-def translate(exc: BaseException) -> StoreError:
-    if isinstance(exc, asyncpg.UniqueViolationError):
-        return DuplicateKeyError(f"postgres: {exc}")
-    text = f"postgres: {type(exc).__name__}: {exc}"
-    if (
-        isinstance(exc, _UNAVAILABLE)
-        or (isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc))
-        or (isinstance(exc, asyncpg.InternalClientError) and "in progress" in str(exc))
-        or "not currently accepting connections" in str(exc)
-    ):  # ALLOW_CONNECTIONS false
-        return StoreUnavailable(text)
-    return StoreError(text)
-
-
-async def guarded(awaitable: Awaitable[T]) -> T:
-    try:
-        return await awaitable
-    except _DRIVER_ERRORS as exc:
-        raise translate(exc) from exc
 
 
 def _rowcount(status: str) -> int:
@@ -181,7 +136,7 @@ class PostgresStore(SqlReads):
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout
             )
-        except (*_DRIVER_ERRORS, ValueError) as exc:
+        except (*DRIVER_ERRORS, ValueError) as exc:
             raise StoreError(f"postgres: cannot connect: {type(exc).__name__}: {exc}") from exc
         return cls(pool, dsn)
 
@@ -219,7 +174,7 @@ class PostgresStore(SqlReads):
                         )
                     )
             except BaseException:
-                with contextlib.suppress(*_DRIVER_ERRORS):
+                with contextlib.suppress(*DRIVER_ERRORS):
                     await tx.rollback()
                 raise
             await guarded(tx.commit())
@@ -228,7 +183,7 @@ class PostgresStore(SqlReads):
     async def _connection(self) -> AsyncIterator[_PgConnection]:
         try:
             conn = await self._pool.acquire()
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             # No connection to be had (refused, not accepting connections, failing over).
             translated = translate(exc)
             if type(translated) is StoreError:
@@ -243,7 +198,7 @@ class PostgresStore(SqlReads):
                 conn.terminate()
             raise
         finally:
-            with contextlib.suppress(*_DRIVER_ERRORS):
+            with contextlib.suppress(*DRIVER_ERRORS):
                 await self._pool.release(conn)
 
     @contextlib.asynccontextmanager
@@ -256,7 +211,7 @@ class PostgresStore(SqlReads):
             try:
                 yield _ConnectionConn(conn)
             except BaseException:
-                with contextlib.suppress(*_DRIVER_ERRORS):
+                with contextlib.suppress(*DRIVER_ERRORS):
                     await tx.rollback()
                 raise
             await guarded(tx.commit())
@@ -271,8 +226,6 @@ class PostgresStore(SqlReads):
         return SqlOutbox(self._write_session, POSTGRES, claim_suffix=" FOR UPDATE OF o SKIP LOCKED")
 
     def mailbox(self) -> NodeMailbox:
-        from voicedock.store.pg_mailbox import PostgresMailbox  # it uses this module's helpers
-
         return PostgresMailbox(self._pool, self._dsn)
 
     async def aclose(self) -> None:
@@ -283,7 +236,7 @@ class PostgresStore(SqlReads):
             # Connections still checked out get this long to be released, then are cut.
             async with asyncio.timeout(10):
                 await self._pool.close()
-        except (TimeoutError, *_DRIVER_ERRORS):
+        except (TimeoutError, *DRIVER_ERRORS):
             self._pool.terminate()
 
 

@@ -253,13 +253,34 @@ CALLS = Table(
         "recording_path",
         "recording_duration_seconds",
         "answering_machine",
+        "metadata",
+        "scheduled_at",
+        "latest_at",
+        "ring_timeout_seconds",
         "created_at",
         "updated_at",
         "seq",
     ),
-    datetimes=frozenset({"started_at", "ended_at", "transferred_at", "created_at", "updated_at"}),
+    datetimes=frozenset(
+        {
+            "started_at",
+            "ended_at",
+            "transferred_at",
+            "created_at",
+            "updated_at",
+            "scheduled_at",
+            "latest_at",
+        }
+    ),
     documents=frozenset(
-        {"assistant_config", "analysis_result", "latency", "timings", "answering_machine"}
+        {
+            "assistant_config",
+            "analysis_result",
+            "latency",
+            "timings",
+            "answering_machine",
+            "metadata",
+        }
     ),
     enums={"direction": Direction, "status": CallStatus},
     generated=frozenset({"seq"}),
@@ -271,7 +292,16 @@ CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
     c
     for c in CALLS.columns
     if c
-    not in {"id", "organization_id", "direction", "created_at", "seq", "owner_node", "api_key_id"}
+    not in {
+        "id",
+        "organization_id",
+        "direction",
+        "created_at",
+        "seq",
+        "owner_node",
+        "api_key_id",
+        "metadata",
+    }
 )
 
 CALL_MESSAGES = Table(
@@ -307,4 +337,6 @@ IDEMPOTENCY = Table(
     documents=frozenset({"response_body"}),
 )
 
-ACTIVE_STATUSES: tuple[str, ...] = tuple(str(s) for s in CallStatus if not s.terminal)
+# Calls at the PBX (or on their way to it): a scheduled call is not one yet.
+ACTIVE_STATUSES: tuple[str, ...] = tuple(str(s) for s in CallStatus if s.active)
+TERMINAL_STATUSES: tuple[str, ...] = tuple(str(s) for s in CallStatus if s.terminal)

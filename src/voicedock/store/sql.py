@@ -22,6 +22,7 @@ from voicedock.domain.records import (
     Call,
     CallEvent,
     CallMessage,
+    CallStatus,
     ConsoleSession,
     IdempotencyRecord,
     NodeLease,
@@ -35,6 +36,7 @@ from voicedock.errors import StoreError
 from voicedock.store.base import CallPage, CallQuery, StoreCounts
 from voicedock.store.campaigns_sql import CampaignReads, CampaignStatements
 from voicedock.store.conn import Conn
+from voicedock.store.dials_sql import DialStatements
 from voicedock.store.outbox_sql import EndpointReads, OutboxStatements
 from voicedock.store.rows import (
     ACTIVE_STATUSES,
@@ -49,6 +51,7 @@ from voicedock.store.rows import (
     NODES,
     ORGANIZATIONS,
     PHONE_NUMBERS,
+    TERMINAL_STATUSES,
     TOOL_TEMPLATES,
     TRUNKS,
     Dialect,
@@ -56,7 +59,8 @@ from voicedock.store.rows import (
 
 _ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
 # Retention: calls that ended (or failed) before the bound cutoff; a live call never matches.
-_ENDED_BEFORE = f"c.status NOT IN {_ACTIVE_IN} AND COALESCE(c.ended_at, c.updated_at) < ?"
+_TERMINAL_IN = "(" + ", ".join(f"'{s}'" for s in TERMINAL_STATUSES) + ")"
+_ENDED_BEFORE = f"c.status IN {_TERMINAL_IN} AND COALESCE(c.ended_at, c.updated_at) < ?"
 _ACTIVE_COUNT = (
     f"(SELECT count(*) FROM calls c WHERE c.number_id = p.id AND c.status IN {_ACTIVE_IN})"
 )
@@ -301,7 +305,7 @@ class SqlReads(EndpointReads, CampaignReads):
         return [CALL_EVENTS.decode(r, self._dialect) for r in rows]
 
 
-class SqlTransaction(OutboxStatements, CampaignStatements):
+class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
     """``Transaction`` over one connection that is inside an open database transaction."""
 
     def __init__(self, conn: Conn, dialect: Dialect, locks: Locks) -> None:
@@ -468,6 +472,29 @@ class SqlTransaction(OutboxStatements, CampaignStatements):
             "SELECT * FROM calls WHERE id = ?" + self._dialect.lock_suffix, call_id
         )
         return None if row is None else CALLS.decode(row, self._dialect)
+
+    async def claim_scheduled_call(
+        self, node_id: str, now: datetime, skip: Collection[str] = ()
+    ) -> Call | None:
+        """The scheduled call due first at ``now`` (but those in ``skip``), locked until the
+        transaction ends and owned by ``node_id`` (on PostgreSQL, a call another node holds
+        is skipped, not waited for: each is claimed by one node, once its status moves on)."""
+        locked = self._dialect.lock_suffix + (" SKIP LOCKED" if self._dialect.lock_suffix else "")
+        others = f" AND id NOT IN ({', '.join('?' for _ in skip)})" if skip else ""
+        row = await self._conn.fetchrow(
+            "SELECT * FROM calls WHERE status = ? AND scheduled_at <= ?"
+            + others
+            + " ORDER BY scheduled_at, seq LIMIT 1"
+            + locked,
+            str(CallStatus.SCHEDULED),
+            self._dialect.dt(now),
+            *skip,
+        )
+        if row is None:
+            return None
+        call = CALLS.decode(row, self._dialect)
+        await self._conn.execute("UPDATE calls SET owner_node = ? WHERE id = ?", node_id, call.id)
+        return dataclasses.replace(call, owner_node=node_id)
 
     async def update_call(self, call: Call) -> None:
         """Write every mutable field; ``updated_at`` is set to now (also on ``call``)."""

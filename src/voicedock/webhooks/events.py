@@ -89,6 +89,14 @@ def build_event(
     }
 
 
+def with_metadata(payload: JsonObject, metadata: Mapping[str, Any] | None) -> JsonObject:
+    """The payload of an event about a call placed with ``metadata``: it carries the object
+    beside ``call_id``, as the client gave it (none: unchanged)."""
+    if metadata is None:
+        return payload
+    return {**payload, "metadata": dict(metadata)}
+
+
 def status_update(
     call_id: str,
     status: str,

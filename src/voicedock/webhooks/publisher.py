@@ -171,6 +171,7 @@ class WebhookPublisher:
 
     async def _publish(self, tx: Transaction, call: Call, payload: JsonObject) -> None:
         event_type = str(payload["type"])
+        payload = events.with_metadata(payload, call.metadata)
         # Read inside the transaction: on its own connection (a second pool connection per
         # event could run the pool dry under load), and consistent with the enqueue below.
         endpoints = await tx.list_webhook_endpoints(call.organization_id)

@@ -89,6 +89,8 @@ class ServerRequests:
             name=name,
             arguments=arguments,
         )
+        call = await self._store.get_call(organization_id, call_id)
+        payload = events.with_metadata(payload, None if call is None else call.metadata)
         return await self.ask(organization_id, assistant_id, payload, timeout_s=timeout_s, url=url)
 
     async def assistant_request(

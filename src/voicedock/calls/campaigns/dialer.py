@@ -1,9 +1,14 @@
-"""The dialer: each node's loop that turns due contacts of running campaigns into calls.
+"""The dialer: each node's loop that turns due contacts of running campaigns, and scheduled
+calls whose time has come (``POST /calls/outbound`` with ``scheduled_at``), into calls.
+
+A scheduled call is claimed as a contact is (``SKIP LOCKED``: one node takes it) and admitted
+by the same limits in the same transaction, which moves it ``connecting``; one whose
+``latest_at`` passed first ends ``schedule-expired`` without being dialed.
 
 One dial is one store transaction: lock the campaign row (a pause or a cancel that committed
 stops it), claim the contact due first (``SKIP LOCKED``: nodes take different contacts),
 check its calling window and the do-not-call list, reserve a caller number, pass the dial
-limits (``Transaction.admit_dial``: the trunk's calls per second and channels, the
+limits (``calls/dial_admission.py``: the trunk's calls per second and channels, the
 organization's and the campaign's calls at once, across every node) and store the call with the
 contact marked ``calling``. Only after the commit is the PBX asked to originate. A contact whose
 call would exceed a limit is left as it was (the transaction rolls back) and the dialer waits
@@ -26,10 +31,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from voicedock.calls.campaigns.manager import CampaignManager
-from voicedock.calls.campaigns.placeholders import fill, fill_config
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.outbound import NewCall, ResolvedAssistant
+from voicedock.calls.placeholders import fill, fill_config
 from voicedock.calls.policy import DestinationRefused, check_destination
 from voicedock.config import PolicySettings
 from voicedock.domain.campaigns import (
@@ -40,7 +45,7 @@ from voicedock.domain.campaigns import (
     ContactState,
 )
 from voicedock.domain.ids import new_outbound_call_id
-from voicedock.domain.records import Call, Trunk, utcnow
+from voicedock.domain.records import Call, CallStatus, Trunk, utcnow
 from voicedock.errors import ApiError, BadRequest, RateLimited, StoreUnavailable
 from voicedock.logs import describe
 from voicedock.store.base import Store, Transaction
@@ -52,6 +57,9 @@ IDLE_POLL = timedelta(milliseconds=250)
 REFUSED = "refused"  # the outcome of a contact the call policy does not allow
 # Originates of this node's dialer on their way to the PBX at once.
 MAX_ORIGINATING = 16
+# Due scheduled calls held back by a limit (another organization's, a busy trunk) that one
+# round steps over to dial those behind them.
+MAX_HELD_BACK = 100
 
 
 class _Step(enum.Enum):
@@ -129,6 +137,15 @@ class Dialer:
         if not self._can_dial():  # contacts wait for the PBX rather than fail one by one
             return delay
         trunks = {t.name: t for t in await self._store.list_trunks()}
+        held: set[str] = set()  # due calls a limit holds back: the others still go this round
+        while len(held) < MAX_HELD_BACK:
+            try:
+                step = await self._dial_scheduled(trunks, held)
+            except _Wait as wait:
+                delay = min(delay, wait.delay)
+                continue
+            if step is _Step.IDLE:
+                break
         for campaign in await self._store.list_running_campaigns():
             while True:
                 try:
@@ -185,6 +202,36 @@ class Dialer:
         else:
             await self._originating.acquire()
             self._originates.create_task(self._originate(admitted, dial, trunks, release=True))
+        return _Step.DIALED
+
+    async def _dial_scheduled(self, trunks: dict[str, Trunk], held: set[str]) -> _Step:
+        """Claim the scheduled call due first (but those in ``held``) and originate it (or
+        end it, expired). One a limit holds back joins ``held`` (``_Wait``)."""
+        now = self._now()
+        async with self._store.transaction() as tx:
+            claimed = await self._engine.claim_scheduled(tx, now, skip=held)
+            if claimed is None:
+                return _Step.IDLE
+            held.add(claimed.id)  # unless it is dialed (or ended) below
+            if claimed.status is not CallStatus.SCHEDULED:
+                held.discard(claimed.id)
+                return _Step.DIALED  # expired: ended without a dial
+            dial = self._engine.scheduled_dial(claimed)
+            refused = self._engine.speech_refusal(dial.assistant.config, "outbound")
+            if refused is not None:  # the node's offline speech is at capacity: it waits
+                raise _Wait(timedelta(seconds=refused))  # rolls the claim back
+            try:
+                call = await self._engine.admit_scheduled(tx, claimed, dial, now, trunks)
+            except RateLimited:  # every caller number is at its own limit
+                raise _Wait(timedelta(milliseconds=200)) from None
+            if isinstance(call, timedelta):
+                raise _Wait(call)  # rolls the claim back: the call stays scheduled
+        held.discard(call.id)
+        if self._originates is None:
+            await self._originate(call, dial, trunks)
+        else:
+            await self._originating.acquire()
+            self._originates.create_task(self._originate(call, dial, trunks, release=True))
         return _Step.DIALED
 
     async def _refusal(

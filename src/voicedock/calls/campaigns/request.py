@@ -24,13 +24,12 @@ from voicedock.calls.outbound_request import (
     OutboundRequest,
     parse_outbound_request,
 )
+from voicedock.calls.placeholders import parse_variables
 from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
 from voicedock.validation import is_e164, is_token
 
 MAX_CONTACTS = 100_000
-MAX_VARIABLES = 50
-MAX_VARIABLE_LENGTH = 1_000
 MAX_CONCURRENT = 10_000
 _ASSISTANT_FIELDS = ("assistant_id", "assistant", "assistant_override", "first_message", "context")
 FIELDS = (
@@ -149,15 +148,7 @@ def _contact(item: object, key: str) -> ContactRequest:
     name = item.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 200):
         raise BadRequest(f"{key}.name must be a string of at most 200 characters")
-    variables = item.get("variables", {})
-    if not isinstance(variables, dict) or len(variables) > MAX_VARIABLES:
-        raise BadRequest(f"{key}.variables must be an object of at most {MAX_VARIABLES} entries")
-    for name_, value in variables.items():
-        if not is_token(name_) or not isinstance(value, str) or len(value) > MAX_VARIABLE_LENGTH:
-            raise BadRequest(
-                f"{key}.variables: names are identifiers and values strings of at most "
-                f"{MAX_VARIABLE_LENGTH} characters"
-            )
+    variables = parse_variables(item.get("variables", {}), f"{key}.variables")
     if name is not None:
         variables = {"name": name, **variables}
     return ContactRequest(destination, name, timezone, tuple(sorted(variables.items())))

@@ -53,10 +53,11 @@ from voicedock.pbx.asterisk.ari_events import (
     StasisEnd,
     StasisStart,
 )
-from voicedock.pbx.asterisk.media import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
+from voicedock.pbx.asterisk.media.legs import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
 from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.originate import watch_ami_originate
-from voicedock.pbx.asterisk.transfer import AsteriskTransfers, TransferSettings
+from voicedock.pbx.asterisk.transfer import AsteriskTransfers
+from voicedock.pbx.asterisk.transfer_context import TransferSettings
 from voicedock.pbx.base import (
     InboundCall,
     OriginateRequest,
@@ -68,8 +69,8 @@ from voicedock.pbx.legs import CallLegs
 from voicedock.validation import is_e164, is_token
 
 if TYPE_CHECKING:
-    from voicedock.media.acceptor import MediaAcceptor
     from voicedock.media.call_media import CallMedia
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
@@ -96,11 +97,14 @@ class AsteriskPbx(PbxAdapter):
         ami: AmiClient | None = None,
         warm_dialogue: WarmDialogue | None = None,
         node_apps: NodeApps | None = None,
+        media_acceptor: MediaAcceptor | None = None,
     ) -> None:
         """``warm_dialogue``: what a warm transfer says to the agent and how it hears their
         answer (``calls/transfers``); without it, a beep and digits alone. ``node_apps``: the
         live nodes' applications to publish for the inbound dialplan (``asterisk.node_apps``;
-        ``settings.app`` is this node's own)."""
+        ``settings.app`` is this node's own). ``media_acceptor``: client media mode
+        (``media_connection = "client"``), where the media legs of several servers arrive
+        together; by default one of its own."""
         super().__init__("Asterisk", log)
         self._settings = settings
         self._node_apps = node_apps
@@ -116,6 +120,10 @@ class AsteriskPbx(PbxAdapter):
         self._accepting: set[str] = set()
         self._media = AsteriskMedia(self.ari, settings.app, self._calls, self._spawn)
         self._media.client_connection = settings.media_client_connection
+        if settings.media_connection == "client":
+            from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor  # the media stack
+
+            self._media.acceptor = media_acceptor or MediaAcceptor()
         self.transfers = AsteriskTransfers(
             self.ari,
             self._calls,
@@ -371,9 +379,10 @@ class AsteriskPbx(PbxAdapter):
         connection = self._settings.media_connection
         return self._media.session(call_id, media_format=media_format, connection_type=connection)
 
-    def set_media_acceptor(self, acceptor: MediaAcceptor) -> None:
-        """Client mode: where Asterisk's media websockets arrive (voicedock's ``/media``)."""
-        self._media.acceptor = acceptor
+    def media_endpoint(self) -> MediaAcceptor | None:
+        """``MediaAcceptingPbx``: client mode, where Asterisk's media websockets arrive (for
+        voicedock to serve on ``/media``); ``None`` in server mode."""
+        return self._media.acceptor
 
     async def _cleanup(self, call_id: str) -> None:
         await self._media.release(call_id)

@@ -15,15 +15,15 @@ import contextlib
 import logging
 import math
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from voicedock.aio import Supervisor, first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, ProviderError
-from voicedock.pbx.asterisk.ari import AriHttpError
-from voicedock.pbx.asterisk.media import (
+from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
+from voicedock.pbx.asterisk.media.legs import (
     add_channel,
     create_bridge,
     destroy_bridge,
@@ -31,11 +31,16 @@ from voicedock.pbx.asterisk.media import (
     leg_id,
     remove_channel,
 )
-from voicedock.pbx.base import BRIEFING_KEY, PbxEvent, PbxEventKind, Speech, TransferTarget
+from voicedock.pbx.asterisk.transfer_context import DialplanTarget, TransferSettings
+from voicedock.pbx.base import (
+    BRIEFING_KEY,
+    PbxEvent,
+    PbxEventKind,
+    Speech,
+    TransferTarget,
+    WarmDialogue,
+)
 from voicedock.pbx.legs import CallLegs
-
-if TYPE_CHECKING:
-    from voicedock.pbx.asterisk.transfer import AsteriskTransfers, DialplanTarget
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
@@ -45,12 +50,45 @@ DECLINE_DIGIT = "2"
 _SYNTHESIS_TIMEOUT = 15.0
 
 
+class TransferOwner(Protocol):
+    """What an attempt uses of the transfers that own it (``transfer.AsteriskTransfers``): the
+    ARI client, the settings, the dialogue, and where events and background work go."""
+
+    @property
+    def ari(self) -> AriClient: ...
+
+    @property
+    def settings(self) -> TransferSettings: ...
+
+    @property
+    def dialogue(self) -> WarmDialogue | None: ...
+
+    @property
+    def emit(self) -> Callable[[PbxEvent], Awaitable[None]]: ...
+
+    @property
+    def spawn(self) -> Callable[[Coroutine[Any, Any, Any]], None]: ...
+
+    @property
+    def release_media(self) -> Callable[[str], Coroutine[Any, Any, None]]: ...
+
+    def watch_stasis(self, channel_id: str) -> asyncio.Event:
+        """Set when the channel enters our application."""
+        ...
+
+    def unwatch(self, *channel_ids: str) -> None: ...
+
+    def finished(self, call_id: str) -> None:
+        """The attempt of this call is over (its outcome reported)."""
+        ...
+
+
 class WarmTransfer:
     """One warm transfer attempt: hold, dial, brief, decide, swap or return."""
 
     def __init__(
         self,
-        owner: AsteriskTransfers,
+        owner: TransferOwner,
         legs: CallLegs,
         target: TransferTarget,
         where: DialplanTarget,
@@ -159,7 +197,9 @@ class WarmTransfer:
 
     @contextlib.asynccontextmanager
     async def _agent_media(self) -> AsyncIterator[Any]:
-        from voicedock.media.session import MediaSession  # the media stack, only when used
+        from voicedock.pbx.asterisk.media.session import (
+            MediaSession,  # the media stack, only when used
+        )
 
         settings = self._owner.settings
         # "video_sfu" only forces the softmix technology (the one bridge technology with SFU

@@ -26,7 +26,6 @@ from xml.etree import ElementTree
 
 from voicedock.config import Settings
 from voicedock.errors import ConfigError
-from voicedock.media.freeswitch.stream_server import AudioStreamServer
 from voicedock.pbx.freeswitch.commands import UnsafeCommandValue, require_token
 from voicedock.pbx.freeswitch.esl import (
     EslAuthError,
@@ -36,6 +35,7 @@ from voicedock.pbx.freeswitch.esl import (
     EslSettings,
 )
 from voicedock.pbx.freeswitch.esl_wire import EslProtocolError
+from voicedock.pbx.freeswitch.media.stream_server import AudioStreamServer
 from voicedock.validation import mask_number
 
 # mod_hash: several nodes claim each parked inbound call with it (``freeswitch.inbound_claim``).

@@ -27,8 +27,6 @@ from contextlib import asynccontextmanager
 from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.errors import MediaError, PbxError
-from voicedock.media.freeswitch.call_media import FreeswitchCallMedia
-from voicedock.media.freeswitch.stream_server import AudioStreamServer
 from voicedock.pbx.adapter import ADOPT_SETTLE_WAIT, PbxAdapter
 from voicedock.pbx.base import (
     InboundCall,
@@ -68,7 +66,9 @@ from voicedock.pbx.freeswitch.esl import (
     EventSubscription,
 )
 from voicedock.pbx.freeswitch.esl_wire import ChannelInfo, EslEvent
-from voicedock.pbx.freeswitch.media import MEDIA_EVENT_SUBCLASSES, FreeswitchMediaHub
+from voicedock.pbx.freeswitch.media.call_media import FreeswitchCallMedia
+from voicedock.pbx.freeswitch.media.hub import MEDIA_EVENT_SUBCLASSES, FreeswitchMediaHub
+from voicedock.pbx.freeswitch.media.stream_server import AudioStreamServer
 from voicedock.pbx.freeswitch.transfer import (
     BlindTransfers,
     WarmTransferRequest,

@@ -65,7 +65,7 @@ from voicedock.pbx.freeswitch.commands import (
 )
 from voicedock.pbx.freeswitch.esl import EslClient, EslCommandError
 from voicedock.pbx.freeswitch.esl_wire import EslEvent
-from voicedock.pbx.freeswitch.media import FreeswitchMediaHub
+from voicedock.pbx.freeswitch.media.hub import FreeswitchMediaHub
 from voicedock.pbx.legs import CallRegistry
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")

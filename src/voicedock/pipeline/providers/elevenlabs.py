@@ -1,9 +1,10 @@
 """ElevenLabs streaming synthesis: `POST /v1/text-to-speech/{voice_id}/stream` with an
 `xi-api-key` header and `output_format=pcm_<rate>`, answered by raw 16-bit little-endian
-mono samples streamed while the voice is generated."""
+mono samples streamed while the voice is generated; `GET /v1/voices`: an account's voices."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -15,10 +16,11 @@ from voicedock.pipeline.providers._http import (
     abort_response,
     iter_pcm_body,
     raise_for_status,
+    read_capped,
     require_key,
     translate_errors,
 )
-from voicedock.pipeline.providers.base import ProviderConfigError
+from voicedock.pipeline.providers.base import ProviderConfigError, ProviderResponseError
 
 ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
 PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
@@ -104,3 +106,38 @@ class ElevenLabsTts:
 
     async def aclose(self) -> None:
         await self._session.aclose()
+
+
+_VOICES_BYTES = 2_000_000  # an account's voice list
+
+
+async def account_voices(
+    api_key: str,
+    *,
+    base_url: str = ELEVENLABS_BASE_URL,
+    timeouts: Timeouts | None = None,
+    egress: Egress | None = None,
+) -> list[tuple[str, str, str]]:
+    """The account's voices as (voice_id, name, language; "" when it names none)."""
+    session = OwnedSession(timeouts or Timeouts(), egress)
+    headers = {"xi-api-key": require_key("elevenlabs", api_key)}
+    try:
+        with translate_errors("elevenlabs"):
+            url = f"{base_url.rstrip('/')}/v1/voices"
+            async with session.get().get(url, headers=headers) as response:
+                await raise_for_status("elevenlabs", response)
+                body = await read_capped("elevenlabs", response, _VOICES_BYTES)
+    finally:
+        await session.aclose()
+    try:
+        listed = json.loads(body)["voices"]
+        return [_voice(item) for item in listed if isinstance(item, dict)]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProviderResponseError("elevenlabs: the voice list is unreadable") from exc
+
+
+def _voice(item: Mapping[str, Any]) -> tuple[str, str, str]:
+    voice_id = str(item["voice_id"])
+    labels = item.get("labels")
+    language = labels.get("language") if isinstance(labels, Mapping) else None
+    return voice_id, str(item.get("name") or voice_id), str(language or "")

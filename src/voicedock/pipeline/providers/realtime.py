@@ -329,6 +329,14 @@ class RealtimeConversation:
         await self._send(response_create(SAY_INSTRUCTIONS + text))
         self.response_active = True
 
+    async def user_text(self, text: str) -> None:
+        """A turn of the caller's that was typed, not spoken (the keypad): the model answers
+        it, after what it has heard so far (a reply in flight is cancelled first)."""
+        await self._send(text_item("user", text))
+        await self.cancel_response()
+        await self._send(response_create())
+        self.response_active = True
+
     async def inject_context(self, text: str, *, respond: bool = False) -> None:
         await self._send(text_item("system", text))
         if respond:

@@ -1,0 +1,106 @@
+"""``/api-keys``: an organization's API keys (admin keys only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from voicedock.api.api_keys import MAX_NAME
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.fields import Time, text
+from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.serialize import iso
+from voicedock.domain.records import ApiKey as ApiKeyRecord
+from voicedock.domain.records import KeyScope
+
+Scope = Annotated[
+    KeyScope,
+    Meta(
+        description="read_only: GET only (anything else is 403); full: the whole API; "
+        "admin: also manages the organization's API keys."
+    ),
+]
+Name = Annotated[str, text(MAX_NAME, line=True)]
+
+
+class ApiKey(Reply, kw_only=True):
+    """A key as listed: never its secret nor its hash."""
+
+    id: str
+    name: str
+    scope: Scope
+    created_at: Time
+    revoked_at: Time
+
+    @classmethod
+    def of(cls, key: ApiKeyRecord) -> ApiKey:
+        return cls(
+            id=key.id,
+            name=key.name,
+            scope=key.scope,
+            created_at=iso(key.created_at),
+            revoked_at=iso(key.revoked_at),
+        )
+
+
+class ApiKeyCreated(ApiKey, kw_only=True):
+    key: Annotated[str, Meta(description="vd_...: shown only in this response")]
+
+    @classmethod
+    def of_new(cls, key: ApiKeyRecord, secret: str) -> ApiKeyCreated:
+        return cls(**msgspec.structs.asdict(ApiKey.of(key)), key=secret)
+
+
+class ApiKeyCreate(Body, kw_only=True):
+    name: Name | None = None
+    scope: Scope | None = None
+
+
+class ApiKeyUpdate(Body, kw_only=True):
+    name: Name
+
+
+class ApiKeyList(Reply, kw_only=True):
+    api_keys: list[ApiKey]
+
+
+_ADMIN = " Needs an admin key (403 otherwise)."
+_KEY_ERRORS = "401 403 404"
+
+PATHS: dict[str, Schema] = {
+    "/api-keys": {
+        "get": operation(
+            "List the organization's API keys (never their secrets)." + _ADMIN,
+            ("200", ApiKeyList),
+            errors="401 403",
+        ),
+        "post": operation(
+            "Create an API key; the secret is in this answer only." + _ADMIN,
+            ("201", ApiKeyCreated),
+            body=ApiKeyCreate,
+            errors="400 401 403 413",
+        ),
+    },
+    "/api-keys/{id}": {
+        "get": operation(
+            "Get an API key." + _ADMIN, ("200", ApiKey), params=[PATH_ID], errors=_KEY_ERRORS
+        ),
+        "patch": operation(
+            "Rename an API key." + _ADMIN,
+            ("200", ApiKey),
+            body=ApiKeyUpdate,
+            params=[PATH_ID],
+            errors="400 401 403 404 413",
+        ),
+        "delete": operation(
+            "Revoke an API key now: its requests, open event streams and console sessions "
+            "end. It stays listed with revoked_at." + _ADMIN,
+            ("200", ApiKey),
+            params=[PATH_ID],
+            errors=_KEY_ERRORS,
+        ),
+    },
+}
+MODELS = (ApiKey, ApiKeyCreated, ApiKeyCreate, ApiKeyUpdate, ApiKeyList)

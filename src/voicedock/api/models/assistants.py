@@ -1,0 +1,366 @@
+"""``/assistants``: an organization's saved assistants, and the assistant configuration that
+``POST /calls/outbound`` and ``POST /campaigns`` also take (transient or as an override).
+
+One table of settings (name, type) makes the configuration in a request (every setting
+optional; null: not set, or in a PATCH removed) and in an answer. The limits (``LIMIT_FIELDS``),
+providers, formats and bounds are calls/assistant_config.py's; calls/assistant_config.py also
+decides what the settings mean (check_config, resolve_provider)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, cast, get_args
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.fields import Time, text
+from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.models.provider_sections import PROVIDER_RULES
+from voicedock.api.models.tools import TOOL_ITEM
+from voicedock.api.serialize import iso
+from voicedock.calls.assistant_config import (
+    ANALYSIS_TEXT_MAX,
+    CONFIG_TEXT_MAX,
+    DEFAULT_LLM_FILLER_DELAY_S,
+    DEFAULT_LLM_FILLER_MESSAGES,
+    KEYPAD_DEFAULTS,
+    KEYPAD_MAX_DIGITS,
+    KEYPAD_TERMINATORS,
+    KEYPAD_TIMEOUT,
+    LIMIT_FIELDS,
+    LLM_FILLER_DELAY,
+    LLM_FILLER_MESSAGES,
+    PROFILE_TEXT_MAX,
+    PROVIDERS,
+    TOOL_FILLER_MESSAGE_MAX,
+    VOICEMAIL_DETECTION,
+)
+from voicedock.calls.tool_config import MAX_TOOLS
+from voicedock.domain.audio import CALL_MEDIA_FORMATS
+from voicedock.domain.records import Assistant as AssistantRecord
+from voicedock.domain.secret_fields import masked
+from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
+from voicedock.validation import WHITESPACE
+
+
+def _one_of(values: tuple[str, ...]) -> Any:
+    """``Literal[values]`` for a tuple of a lower floor (one source of the choices)."""
+    return Literal.__getitem__(values)
+
+
+def _section(name: str) -> Any:
+    return Annotated[Any, Meta(extra_json_schema={"$ref": f"#/components/schemas/{name}"})]
+
+
+LongText = Annotated[str, text(CONFIG_TEXT_MAX)]
+ProfileText = Annotated[str, text(PROFILE_TEXT_MAX)]
+
+
+class ToolFiller(Body, kw_only=True):
+    message: (
+        Annotated[
+            str,
+            Meta(
+                max_length=TOOL_FILLER_MESSAGE_MAX,
+                description="Said while a tool runs longer than delay_seconds; empty: nothing "
+                "is said.",
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    delay_seconds: Annotated[float, Meta(ge=0, le=10)] | UnsetType | None = UNSET
+
+
+class LlmFiller(Body, kw_only=True):
+    """A slow LLM: the caller hears a short phrase, then the reply (pipeline assistants; not
+    with xai_realtime). In the transcript as an assistant message of its own, never in the
+    model's context. docs/speech.md."""
+
+    delay_seconds: (
+        Annotated[
+            float,
+            Meta(
+                ge=LLM_FILLER_DELAY[0],
+                le=LLM_FILLER_DELAY[1],
+                description="Seconds after the caller's turn ended without the reply's first "
+                "sentence before the filler is said; null: no filler.",
+                extra_json_schema={"default": DEFAULT_LLM_FILLER_DELAY_S},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    messages: (
+        Annotated[
+            list[
+                Annotated[
+                    str,
+                    Meta(
+                        min_length=1,
+                        max_length=LLM_FILLER_MESSAGES[1],
+                        pattern=f"[^{WHITESPACE}]",  # not blank
+                    ),
+                ]
+            ],
+            Meta(
+                min_length=1,
+                max_length=LLM_FILLER_MESSAGES[0],
+                description="The phrases, one per slow turn, taken in turn.",
+                extra_json_schema={"default": list(DEFAULT_LLM_FILLER_MESSAGES)},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+
+
+KeypadTerminator = Literal["#", "*"]
+assert get_args(KeypadTerminator) == KEYPAD_TERMINATORS
+
+
+class Keypad(Body, kw_only=True):
+    """The caller's keypad: the keys of one entry become one user turn, "Keypad: 1234#",
+    answered like a spoken one; each key barges in like speech. Without a plan, the defaults
+    apply. docs/keypad.md."""
+
+    timeout_seconds: (
+        Annotated[
+            float,
+            Meta(
+                ge=KEYPAD_TIMEOUT[0],
+                le=KEYPAD_TIMEOUT[1],
+                description="The entry ends this long after the last key pressed.",
+                extra_json_schema={"default": KEYPAD_DEFAULTS["timeout_seconds"]},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    terminator: (
+        Annotated[
+            KeypadTerminator,
+            Meta(
+                description="The key that ends the entry (kept in it); null: none.",
+                extra_json_schema={"default": KEYPAD_DEFAULTS["terminator"]},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    max_digits: (
+        Annotated[
+            int,
+            Meta(
+                ge=KEYPAD_MAX_DIGITS[0],
+                le=KEYPAD_MAX_DIGITS[1],
+                description="The entry ends with this many keys.",
+                extra_json_schema={"default": KEYPAD_DEFAULTS["max_digits"]},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+
+
+class AnalysisPlan(Body, kw_only=True):
+    summary_prompt: Annotated[str, text(ANALYSIS_TEXT_MAX)] | UnsetType | None = UNSET
+    structured_data_schema: (
+        Annotated[
+            dict[str, Any] | None,
+            Meta(
+                description="JSON Schema of analysis_result.structured_data, applied off the "
+                f"event loop under a time limit: at most {MAX_SCHEMA_BYTES} bytes of JSON and "
+                f"{MAX_DEPTH} levels of nested schemas; pattern, patternProperties, "
+                "$dynamicRef/$recursiveRef and $ref outside the schema are refused (400 naming "
+                "the keyword's place)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    success_evaluation_rubric: Annotated[str, text(ANALYSIS_TEXT_MAX)] | UnsetType | None = UNSET
+
+
+class AssistantRequest(Body, kw_only=True):
+    """Inbound calls to this assistant's numbers first ask the organization's server
+    (assistant-request webhook); this assistant answers when it gives no usable answer in
+    time."""
+
+    timeout_seconds: Annotated[int, Meta(ge=1, le=20)] | UnsetType | None = UNSET
+
+
+def _described(kind: Any, description: str) -> Any:
+    return Annotated[kind, Meta(description=description)]
+
+
+# The settings of a configuration: name -> type (in an answer; a request also takes null).
+SETTINGS: dict[str, Any] = {
+    "name": ProfileText,
+    "business_name": ProfileText,
+    "provider": _one_of(PROVIDERS),
+    "first_message": LongText,
+    "system_prompt": LongText,
+    "llm_config": _described(
+        dict[str, Any],
+        "The LLM's section (per provider, as stt_config), or with provider xai_realtime the "
+        "realtime session's (url: the websocket; say_voice: the TTS of say commands).",
+    ),
+    "stt_config": _section("SttConfig"),
+    "tts_config": _section("TtsConfig"),
+    "facts": dict[str, str],
+    **{
+        key: Annotated[int, Meta(ge=low, le=high)] | None
+        for key, (low, high) in LIMIT_FIELDS.items()
+    },
+    "media_format": _described(
+        _one_of(CALL_MEDIA_FORMATS),
+        "Call audio between the PBX and voicedock; default: the trunk's codec.",
+    ),
+    "tools": Annotated[
+        list[Annotated[Any, Meta(extra_json_schema=TOOL_ITEM)]],
+        Meta(
+            max_length=MAX_TOOLS,
+            description="Functions the model may call: webhook tools (answered by the "
+            "organization's server through the tool-calls webhook) and the built-ins end_call, "
+            "transfer_call (destinations, mode, message) and send_dtmf. docs/tools.md.",
+        ),
+    ],
+    "tool_filler": ToolFiller,
+    "llm_filler": LlmFiller,
+    "keypad": Keypad,
+    "analysis_plan": AnalysisPlan,
+    "assistant_request": AssistantRequest,
+    "record": _described(
+        bool,
+        "Record the call (stereo: caller left, assistant right) into the [recordings] "
+        "directory; GET /calls/{id}/recording downloads it.",
+    ),
+    "voicemail_detection": _described(
+        _one_of(VOICEMAIL_DETECTION),
+        "Outbound calls: decide human / machine / unknown from the callee's first seconds; a "
+        'machine ends the call "voicemail", after leaving voicemail_message at the beep with '
+        "detect-and-leave-message. Default off.",
+    ),
+    "voicemail_message": _described(
+        LongText, "What is left on an answering machine (default: the first message)."
+    ),
+    "silence_prompt_message": _described(
+        LongText,
+        "Said after silence_prompt_seconds of the caller's silence, before the silence timeout "
+        'ends the call (default "Are you still there?").',
+    ),
+    "dead_air_message": _described(
+        LongText,
+        "Said when a reply has no audio dead_air_seconds after the caller's words were heard (a "
+        'stalled provider); default "One moment, please.".',
+    ),
+}
+_ACTIVE: Any = bool
+
+
+def _request(name: str, *, profile: bool, required: tuple[str, ...] = ()) -> type[Body]:
+    """A request's configuration: every setting optional and nullable (an assistant's name
+    and active are never null)."""
+    fields: list[tuple[str, Any, Any]] = []
+    for key, kind in SETTINGS.items():
+        never_null = profile and key == "name"
+        field_type = kind if never_null else kind | None
+        if key in required:
+            fields.append((key, field_type, msgspec.NODEFAULT))
+        else:
+            fields.append((key, field_type | UnsetType, UNSET))
+    if profile:
+        fields.append(("active", _ACTIVE | UnsetType, UNSET))
+    return cast(
+        "type[Body]",
+        msgspec.defstruct(name, fields, bases=(Body,), kw_only=True, module=__name__),
+    )
+
+
+AssistantConfig = _request("AssistantConfig", profile=False)
+AssistantConfig.SCHEMA = {
+    **PROVIDER_RULES,
+    "description": "null for an optional setting: not set (the saved assistant's, or the "
+    "default, applies).",
+}
+AssistantCreate = _request("AssistantCreate", profile=True, required=("name",))
+AssistantCreate.SCHEMA = {
+    **PROVIDER_RULES,
+    "description": "null for an optional setting: not set (its default applies).",
+}
+AssistantUpdate = _request("AssistantUpdate", profile=True)
+AssistantUpdate.SCHEMA = {
+    **PROVIDER_RULES,
+    "description": "The settings sent replace the assistant's; null removes an optional "
+    "setting (its default applies again; business_name: none).",
+}
+
+
+def _answer() -> type[Reply]:
+    fields: list[tuple[str, Any, Any]] = [("id", str, msgspec.NODEFAULT)]
+    for key, kind in SETTINGS.items():
+        if key == "name":
+            fields.append((key, kind, msgspec.NODEFAULT))
+        elif key == "business_name":
+            fields.append((key, _described(kind | None, "null: none"), None))
+        else:
+            fields.append((key, kind | UnsetType, UNSET))
+    fields[2:2] = [("active", bool, msgspec.NODEFAULT)]
+    fields += [("created_at", Time, None), ("updated_at", Time, None)]
+    return cast(
+        "type[Reply]",
+        msgspec.defstruct("Assistant", fields, bases=(Reply,), kw_only=True, module=__name__),
+    )
+
+
+Assistant = _answer()
+
+
+def assistant_reply(a: AssistantRecord) -> Reply:
+    """An assistant as answered: its provider keys masked (they are write-only)."""
+    return msgspec.convert(
+        {
+            "id": a.id,
+            "name": a.name,
+            "business_name": a.business_name or None,  # null: none
+            "active": a.active,
+            **masked(a.config),
+            "created_at": iso(a.created_at),
+            "updated_at": iso(a.updated_at),
+        },
+        Assistant,
+    )
+
+
+class AssistantList(Reply, kw_only=True):
+    assistants: list[Assistant]  # type: ignore[valid-type]
+
+
+PATHS: dict[str, Schema] = {
+    "/assistants": {
+        "get": operation("List assistants", ("200", AssistantList), errors="401"),
+        "post": operation(
+            "Create an assistant",
+            ("201", Assistant),
+            body=AssistantCreate,
+            errors="400 401 413 422",
+        ),
+    },
+    "/assistants/{id}": {
+        "get": operation(
+            "Get an assistant", ("200", Assistant), params=[PATH_ID], errors="401 404"
+        ),
+        "patch": operation(
+            "Update an assistant",
+            ("200", Assistant),
+            body=AssistantUpdate,
+            params=[PATH_ID],
+            errors="400 401 404 413 422",
+        ),
+        "delete": operation(
+            "Delete an assistant", ("204", None), params=[PATH_ID], errors="401 404 409"
+        ),
+    },
+}
+MODELS = (AssistantConfig, AssistantCreate, AssistantUpdate, Assistant, AssistantList)

@@ -1,0 +1,572 @@
+"""``/calls``: place an outbound call, list and read calls, control a live call, download its
+recording (the documented shapes, in the documented order; voicedock's additions after)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.fields import (
+    E164_PATTERN,
+    ID_PATTERN,
+    Destination,
+    Id,
+    Text,
+    Time,
+    Variables,
+    text,
+)
+from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters, ref
+from voicedock.api.serialize import iso, recording_url
+from voicedock.calls.outbound_request import (
+    CONTEXT_MAX,
+    METADATA_MAX_BYTES,
+    METADATA_MAX_DEPTH,
+    METADATA_MAX_KEYS,
+    RING_TIMEOUT_BOUNDS,
+    RING_TIMEOUT_DEFAULT,
+    SCHEDULE_MAX_AHEAD,
+    SCHEDULE_PAST_TOLERANCE,
+    SCHEDULE_WINDOW_DEFAULT,
+)
+from voicedock.domain.records import Call as CallRecord
+from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
+
+# An assistant configuration (models/assistants.py, built at run time: referenced by name;
+# calls/assistant_config.py check_config reads it).
+AssistantConfig = Annotated[
+    Any, Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantConfig"})
+]
+DeprecatedConfig = Annotated[
+    Any,
+    Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantConfig", "deprecated": True}),
+]
+
+
+DateTime = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
+Metadata = Annotated[
+    dict[str, Any] | None,
+    Meta(
+        description="The client's own JSON object given when the call was placed, as given; "
+        "also in every webhook about the call (beside call_id). null: none."
+    ),
+]
+
+
+def _present(names: tuple[str, ...]) -> Schema:
+    return {"anyOf": [{"required": [name]} for name in names]}
+
+
+def assistant_choice(
+    saved: tuple[str, ...], transient: tuple[str, ...], override: tuple[str, ...]
+) -> Schema:
+    """The rules of a body that names its assistant (calls/outbound_request.py): a saved one
+    (``saved``, e.g. assistant_id) or a ``transient`` configuration, not both; an ``override``
+    only with a saved one; of a name and its deprecated alias, only one."""
+    rules: list[Schema] = [
+        {"not": {"required": list(names)}}
+        for names in (saved, transient, override)
+        if len(names) > 1
+    ]
+    rules.append({"oneOf": [_present(saved), _present(transient)]})
+    rules.append({"anyOf": [{"not": _present(override)}, _present(saved)]})
+    return {"allOf": rules}
+
+
+class OutboundCallRequest(Body, kw_only=True):
+    SCHEMA: ClassVar[Schema] = assistant_choice(
+        ("assistant_id", "agent_id"), ("assistant", "agent"), ("assistant_override", "agent_config")
+    )
+
+    destination: Destination
+    assistant_id: Id | UnsetType = UNSET
+    assistant: AssistantConfig | UnsetType = UNSET
+    assistant_override: AssistantConfig | UnsetType = UNSET
+    first_message: Text | None = None
+    context: Annotated[str, text(CONTEXT_MAX)] | None = None
+    number_id: Id | None = None
+    ring_timeout_seconds: (
+        Annotated[
+            int,
+            Meta(
+                ge=RING_TIMEOUT_BOUNDS[0],
+                le=RING_TIMEOUT_BOUNDS[1],
+                description="Seconds the call may ring unanswered; then it fails no-answer.",
+                extra_json_schema={"default": RING_TIMEOUT_DEFAULT},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    record: (
+        Annotated[bool, Meta(description="Record this call (overrides the assistant's record).")]
+        | None
+    ) = None
+    metadata: (
+        Annotated[
+            dict[str, Any],
+            Meta(
+                description="Any JSON object of yours, stored with the call, returned by "
+                "GET /calls and in every webhook about it. At most "
+                f"{METADATA_MAX_BYTES} bytes as compact JSON, {METADATA_MAX_KEYS} keys in "
+                f"all, {METADATA_MAX_DEPTH} levels of nesting (else 400)."
+            ),
+        ]
+        | None
+    ) = None
+    variables: Variables | None = None
+    scheduled_at: (
+        Annotated[
+            str,
+            Meta(
+                description="Dial the call then, not now: it is stored as scheduled (201) and "
+                "dialed by the node's dialer at that time, under the same limits as every call. "
+                "With a time zone; not more than "
+                f"{int(SCHEDULE_PAST_TOLERANCE.total_seconds())} s in the past, at most "
+                f"{SCHEDULE_MAX_AHEAD.days} days ahead. end-call cancels it.",
+                extra_json_schema={"format": "date-time"},
+            ),
+        ]
+        | None
+    ) = None
+    latest_at: (
+        Annotated[
+            str,
+            Meta(
+                description="With scheduled_at, after it: the call is never dialed later (it "
+                "ends schedule-expired). Default: scheduled_at plus "
+                f"{int(SCHEDULE_WINDOW_DEFAULT.total_seconds() // 60)} minutes.",
+                extra_json_schema={"format": "date-time"},
+            ),
+        ]
+        | None
+    ) = None
+    agent_id: (
+        Annotated[str, Meta(pattern=ID_PATTERN, extra_json_schema={"deprecated": True})] | UnsetType
+    ) = UNSET
+    agent: DeprecatedConfig | UnsetType = UNSET
+    agent_config: DeprecatedConfig | UnsetType = UNSET
+
+
+class OutboundCallResponse(Reply, kw_only=True):
+    success: bool
+    call_id: str
+    status: Annotated[
+        Literal["dialing", "scheduled"], Meta(description="scheduled: answered 201 (scheduled_at)")
+    ]
+    room_name: str | UnsetType = UNSET
+    scheduled_at: DateTime | UnsetType = UNSET
+    latest_at: DateTime | UnsetType = UNSET
+
+
+class CallSummary(Reply, kw_only=True):
+    """A ``GET /calls`` list item."""
+
+    id: str
+    caller_phone: str | None
+    assistant_phone: str | None
+    status: CallStatus
+    error: str | None
+    started_at: Time
+    ended_at: Time
+    duration_seconds: int | None
+    summary: str | None
+    agent_name: str | None
+    business_name: str | None
+    created_at: Time
+    updated_at: Time
+    campaign_id: Annotated[
+        str | None, Meta(description="The campaign whose contact the call dials.")
+    ] = None
+    metadata: Metadata = None
+    scheduled_at: Annotated[
+        Time, Meta(description="A scheduled call: dialed from then on; else null.")
+    ] = None
+    latest_at: Annotated[Time, Meta(description="A scheduled call is never dialed after it.")] = (
+        None
+    )
+
+    @classmethod
+    def of(cls, call: CallRecord) -> CallSummary:
+        return cls(
+            id=call.id,
+            caller_phone=call.caller_phone,
+            assistant_phone=call.assistant_phone,
+            status=call.status,
+            error=call.error,
+            started_at=iso(call.started_at),
+            ended_at=iso(call.ended_at),
+            duration_seconds=call.duration_seconds,
+            summary=call.summary,
+            agent_name=call.agent_name,
+            business_name=call.business_name,
+            created_at=iso(call.created_at),
+            updated_at=iso(call.updated_at),
+            campaign_id=call.campaign_id,
+            metadata=call.metadata,
+            scheduled_at=iso(call.scheduled_at),
+            latest_at=iso(call.latest_at),
+        )
+
+
+class Pagination(Reply, kw_only=True):
+    SCHEMA: ClassVar[Schema] = {"additionalProperties": False}
+
+    total: int
+    limit: int
+    offset: int
+
+
+class CallList(Reply, kw_only=True):
+    calls: list[CallSummary]
+    pagination: Pagination
+    next_cursor: str | None = None
+
+
+class Analysis(Reply, kw_only=True):
+    summary: Any = None
+    sentiment: Any = None
+    method: Literal["llm", "heuristic"] | UnsetType = UNSET
+    structured_data: dict[str, Any] | UnsetType | None = UNSET
+    structured_data_error: str | UnsetType = UNSET
+    success_evaluation: str | UnsetType | None = UNSET
+
+    @classmethod
+    def of(cls, analysis: JsonObject) -> Analysis:
+        """The documented ``summary`` and ``sentiment``, plus how they were made (``method``)
+        when the analysis says so, and the analysis plan's results (only when it asked)."""
+        extra: dict[str, Any] = {
+            key: analysis[key]
+            for key in ("structured_data", "structured_data_error", "success_evaluation")
+            if key in analysis
+        }
+        if analysis.get("method") is not None:
+            extra["method"] = analysis["method"]
+        return cls(summary=analysis.get("summary"), sentiment=analysis.get("sentiment"), **extra)
+
+
+class Message(Reply, kw_only=True):
+    role: Any = None
+    content: Any = None
+
+
+class Timings(Reply, kw_only=True):
+    media_connected_ms: Annotated[
+        int | None,
+        Meta(
+            description="The answer → the call's media connected (the media leg up and bridged "
+            "with the callee): audio written from then on reaches them."
+        ),
+    ] = None
+    first_audio_ms: Annotated[
+        int | None,
+        Meta(
+            description="The answer → the assistant's first audio written to the media leg (the "
+            "greeting, when there is a first message); null: nothing was said."
+        ),
+    ] = None
+
+
+class AnsweringMachine(Reply, kw_only=True):
+    result: Literal["human", "machine", "unknown"] | UnsetType = UNSET
+    evidence: (
+        Annotated[
+            dict[str, Any],
+            Meta(
+                description="reason, decided_at_ms, initial_silence_ms, greeting_ms, beep_at_ms "
+                "(ms of the callee's audio); message_at_ms when a message was left."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+def _described(description: str) -> Any:
+    return Meta(description=description)
+
+
+class Call(Reply, kw_only=True):
+    """Every field of the documented ``GET /calls/{id}`` example, then voicedock's additions."""
+
+    id: str
+    caller_phone: str | None = None
+    assistant_phone: str | None = None
+    status: CallStatus
+    error: str | None = None
+    started_at: Time = None
+    ended_at: Time = None
+    duration_seconds: int | None = None
+    summary: str | None = None
+    agent_name: str | None = None
+    business_name: str | None = None
+    created_at: Time
+    updated_at: Time = None
+    analysis_result: Analysis | None = None
+    messages: list[Message]
+    agent_id: str | None = None
+    number_id: str | None = None
+    phone_number: str | None = None
+    # additions beyond the documented example
+    direction: Direction
+    end_reason: Annotated[
+        str | None, _described('Why the call ended; "cancelled": end-call before answer.')
+    ] = None
+    transferred_to: str | None = None
+    transferred_at: Time = None
+    node: Annotated[str | None, _described("The voicedock node serving the call ([node] id).")] = (
+        None
+    )
+    campaign_id: Annotated[
+        str | None,
+        _described("The campaign whose contact the call dials (also in the list)."),
+    ] = None
+    metadata: Metadata = None
+    scheduled_at: Annotated[
+        Time, _described("A scheduled call: dialed from then on; else null.")
+    ] = None
+    latest_at: Annotated[Time, _described("A scheduled call is never dialed after it.")] = None
+    pbx: Annotated[
+        str | None,
+        _described(
+            "The PBX server carrying the call ([[pbx.asterisk.servers]] name); null with one PBX."
+        ),
+    ] = None
+    api_key_id: Annotated[
+        str | None,
+        _described("The API key that placed the call (see /api-keys); null inbound."),
+    ] = None
+    latency: list[Any] = msgspec.field(default_factory=list)
+    timings: Annotated[
+        Timings | None,
+        _described(
+            "The media leg after the answer, in ms from the answer as voicedock learnt it "
+            "(started_at); null: not answered, or no media."
+        ),
+    ] = None
+    recording_url: Annotated[
+        str | None,
+        _described("GET it (same API key) for the call's recording; null: none."),
+    ] = None
+    recording_duration_seconds: float | None = None
+    answering_machine: AnsweringMachine | None = None
+    events: Annotated[
+        list[dict[str, Any]],
+        _described(
+            "The call's timeline ({type, data, created_at}). A transcript event's data has role, "
+            "content, started_at, ended_at, interrupted: the first assistant one's started_at "
+            "minus the call's started_at is how long the callee waited for the greeting after "
+            "answering."
+        ),
+    ] = msgspec.field(default_factory=list)
+
+    @classmethod
+    def of(cls, call: CallRecord, messages: list[CallMessage], events: list[CallEvent]) -> Call:
+        analysis = call.analysis_result
+        machine = call.answering_machine
+        return cls(
+            id=call.id,
+            caller_phone=call.caller_phone,
+            assistant_phone=call.assistant_phone,
+            status=call.status,
+            error=call.error,
+            started_at=iso(call.started_at),
+            ended_at=iso(call.ended_at),
+            duration_seconds=call.duration_seconds,
+            summary=call.summary,
+            agent_name=call.agent_name,
+            business_name=call.business_name,
+            created_at=iso(call.created_at),
+            updated_at=iso(call.updated_at),
+            analysis_result=None if analysis is None else Analysis.of(analysis),
+            messages=[Message(role=m.role, content=m.content) for m in messages],
+            agent_id=call.assistant_id,
+            number_id=call.number_id,
+            phone_number=call.assistant_phone,
+            direction=call.direction,
+            end_reason=call.end_reason,
+            transferred_to=call.transferred_to,
+            transferred_at=iso(call.transferred_at),
+            node=call.owner_node,
+            campaign_id=call.campaign_id,
+            metadata=call.metadata,
+            scheduled_at=iso(call.scheduled_at),
+            latest_at=iso(call.latest_at),
+            pbx=call.pbx,
+            api_key_id=call.api_key_id,
+            latency=call.latency,
+            timings=None if call.timings is None else msgspec.convert(call.timings, Timings),
+            recording_url=recording_url(call),
+            recording_duration_seconds=call.recording_duration_seconds,
+            answering_machine=None
+            if machine is None
+            else msgspec.convert(machine, AnsweringMachine),
+            events=[
+                {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
+            ],
+        )
+
+
+class InjectContext(Body, kw_only=True):
+    type: Literal["inject-context"]
+    content: Text
+    trigger_response: bool | UnsetType = UNSET
+
+
+class Say(Body, kw_only=True):
+    type: Literal["say"]
+    content: Text
+
+
+class EndCall(Body, kw_only=True):
+    """Ends an answered call; cancels a call still connecting."""
+
+    type: Literal["end-call"]
+    message: Text | UnsetType = UNSET
+    content: Annotated[Text, Meta(description="The same as message (send one of them).")] | (
+        UnsetType
+    ) = UNSET
+
+
+class Transfer(Body, kw_only=True):
+    type: Literal["transfer"]
+    # Either form (msgspec checks one pattern per string: calls/control.py reads which).
+    destination: Annotated[
+        str,
+        Meta(
+            extra_json_schema={
+                "anyOf": [
+                    {"pattern": E164_PATTERN, "example": "+31612345678"},
+                    {"pattern": ID_PATTERN},
+                ]
+            }
+        ),
+    ]
+    announcement: Text | UnsetType = UNSET
+    mode: Literal["blind", "warm"] | UnsetType = UNSET
+    summary: Text | UnsetType = UNSET
+
+
+COMMANDS: dict[str, type[Body]] = {
+    "inject-context": InjectContext,
+    "say": Say,
+    "end-call": EndCall,
+    "transfer": Transfer,
+}
+
+
+class ControlResponse(Reply, kw_only=True):
+    SCHEMA: ClassVar[Schema] = {"additionalProperties": False}
+
+    success: bool
+    message: str
+
+
+class CallListQuery(Body, kw_only=True):
+    """``GET /calls``'s query."""
+
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 100
+    offset: Annotated[int, Meta(ge=0, le=MAX_OFFSET)] = 0
+    status: (
+        Annotated[
+            CallStatus,
+            _described(
+                'A call the outbound response calls "dialing" is connecting until answered; '
+                "scheduled: waiting for its scheduled_at."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    start_date: Annotated[str, Meta(extra_json_schema={"format": "date-time"})] | UnsetType = UNSET
+    end_date: Annotated[str, Meta(extra_json_schema={"format": "date-time"})] | UnsetType = UNSET
+    campaign_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=ID_PATTERN,
+                description="Only the calls this campaign placed (one per attempt of each "
+                "contact).",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    cursor: (
+        Annotated[
+            str,
+            Meta(
+                pattern=CURSOR_PATTERN,
+                description="next_cursor of the previous page, unchanged (empty: the first page)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]+$"},
+    "description": "A replay returns the first response and places no second call.",
+}
+
+
+def _outbound() -> Schema:
+    op = operation(
+        "Initiate outbound call",
+        ("200", OutboundCallResponse),
+        body=OutboundCallRequest,
+        params=[_IDEMPOTENCY],
+        errors="400 401 403 404 413 422 429 503",
+    )
+    op["responses"]["201"] = {
+        "description": "A scheduled call (scheduled_at), stored to be dialed at its time",
+        "content": {"application/json": {"schema": ref(OutboundCallResponse)}},
+    }
+    return op
+
+
+PATHS: dict[str, Schema] = {
+    "/calls": {
+        "get": operation(
+            "List calls",
+            ("200", CallList),
+            params=query_parameters(CallListQuery),
+            errors="400 401",
+        ),
+    },
+    "/calls/outbound": {"post": _outbound()},
+    "/calls/{id}": {
+        "get": operation("Get call by ID", ("200", Call), params=[PATH_ID], errors="401 404"),
+    },
+    "/calls/{id}/recording": {
+        "get": operation(
+            "Download the call's recording",
+            ("200", None),
+            params=[PATH_ID],
+            errors="401 404",
+            description="WAV or FLAC, stereo: caller left, assistant right. Range requests are "
+            "answered 206. 404 when the call has no recording or it was deleted (retention).",
+        ),
+    },
+    "/calls/{id}/control": {
+        "post": operation(
+            "Send control command to active call",
+            ("200", ControlResponse),
+            body="ControlCommand",
+            params=[PATH_ID],
+            errors="400 401 403 404 409 413 503",
+        ),
+    },
+}
+MODELS = (
+    OutboundCallRequest,
+    OutboundCallResponse,
+    CallList,
+    Call,
+    ControlResponse,
+    CallListQuery,
+)
+UNIONS: dict[str, tuple[type[Body], ...]] = {"ControlCommand": tuple(COMMANDS.values())}

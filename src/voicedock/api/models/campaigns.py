@@ -1,0 +1,382 @@
+"""``/campaigns`` (docs/campaigns.md) and the organization's ``/do-not-call`` list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+from zoneinfo import available_timezones
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.body import MAX_OFFSET
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.calls import (
+    AssistantConfig,
+    Pagination,
+    assistant_choice,
+)
+from voicedock.api.models.fields import (
+    E164,
+    Destination,
+    Id,
+    Text,
+    Time,
+    Variables,
+    text,
+)
+from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
+from voicedock.api.serialize import iso
+from voicedock.calls.campaigns.request import (
+    MAX_CONCURRENT,
+    MAX_CONTACTS,
+)
+from voicedock.calls.campaigns.retries import MAX_ATTEMPTS, MAX_BACKOFF_SECONDS, RETRYABLE
+from voicedock.calls.outbound_request import (
+    CONTEXT_MAX,
+    RING_TIMEOUT_BOUNDS,
+    RING_TIMEOUT_DEFAULT,
+)
+from voicedock.domain.campaigns import Campaign as CampaignRecord
+from voicedock.domain.campaigns import CampaignContact as ContactRecord
+from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, ContactState
+
+# mon ... sun, in any case (calls/campaigns/window.py lowers them).
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAME = "^(" + "|".join("".join(f"[{c.upper()}{c}]" for c in day) for day in _DAYS) + ")$"
+HhMm = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+# An IANA time zone name, one of the node's (the TimeZone schema lists them).
+# (calls/campaigns/request.py reads the name.)
+TimeZone = Annotated[Any, Meta(extra_json_schema={"$ref": "#/components/schemas/TimeZone"})]
+SCHEMAS: dict[str, Schema] = {
+    "TimeZone": {
+        "enum": sorted(available_timezones()),
+        "description": "An IANA time zone name (the node's time zone database).",
+    }
+}
+
+
+class CallingWindow(Body, kw_only=True):
+    days: (
+        Annotated[
+            list[Annotated[int, Meta(ge=1, le=7)] | Annotated[str, Meta(pattern=_DAY_NAME)]],
+            Meta(
+                min_length=1,
+                description="ISO weekdays (1 = Monday) or mon, tue, ... sun; default every day.",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    start: HhMm
+    end: Annotated[
+        str,
+        Meta(
+            pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+            description="Excluded; before start: the window spans midnight; equal to start: "
+            "422 (an empty window).",
+        ),
+    ]
+
+
+class RetryRule(Body, kw_only=True):
+    max_attempts: Annotated[int, Meta(ge=1, le=MAX_ATTEMPTS)] | UnsetType = UNSET
+    backoff_seconds: Annotated[int, Meta(ge=0, le=MAX_BACKOFF_SECONDS)] | UnsetType = UNSET
+
+
+Retries = Annotated[
+    dict[str, RetryRule],
+    Meta(
+        description="Outcome -> rule: up to max_attempts calls in all, backoff_seconds apart. "
+        "An outcome without a rule is final after one call; answered always is.",
+        extra_json_schema={"propertyNames": {"enum": list(RETRYABLE)}},
+    ),
+]
+
+
+class ContactIn(Body, kw_only=True):
+    destination: Destination
+    name: Annotated[str, Meta(max_length=200)] | None = None
+    timezone: Annotated[TimeZone | None, Meta(description="Default: the campaign's.")] = None
+    variables: Variables | UnsetType = UNSET
+
+
+class CampaignCreate(Body, kw_only=True):
+    # A campaign names its assistant as POST /calls/outbound does (without the aliases).
+    SCHEMA: ClassVar[Schema] = assistant_choice(
+        ("assistant_id",), ("assistant",), ("assistant_override",)
+    )
+
+    name: Annotated[str, text(200, line=True)]
+    assistant_id: Id | UnsetType = UNSET
+    assistant: AssistantConfig | UnsetType = UNSET
+    assistant_override: AssistantConfig | UnsetType = UNSET
+    first_message: Text | None = None
+    context: Annotated[str, text(CONTEXT_MAX)] | None = None
+    number_ids: (
+        Annotated[list[Id], Meta(description="Caller numbers; empty: the organization's pool.")]
+        | UnsetType
+    ) = UNSET
+    contacts: Annotated[list[ContactIn], Meta(min_length=1, max_length=MAX_CONTACTS)]
+    max_concurrent: (
+        Annotated[
+            int,
+            Meta(
+                ge=0,
+                le=MAX_CONCURRENT,
+                description="Calls of this campaign at once; 0 (the default): only the trunk's "
+                "and the organization's limits.",
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    ring_timeout_seconds: (
+        Annotated[
+            int,
+            Meta(
+                ge=RING_TIMEOUT_BOUNDS[0],
+                le=RING_TIMEOUT_BOUNDS[1],
+                extra_json_schema={"default": RING_TIMEOUT_DEFAULT},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    calling_window: CallingWindow | UnsetType | None = UNSET
+    timezone: Annotated[TimeZone, Meta(extra_json_schema={"default": "UTC"})] | UnsetType = UNSET
+    retries: Retries | UnsetType = UNSET
+
+
+class Counts(Reply, kw_only=True):
+    SCHEMA: ClassVar[Schema] = {"additionalProperties": False}
+
+    total: int
+    by_state: dict[str, int]
+    by_outcome: dict[str, int]
+
+
+class Campaign(Reply, kw_only=True):
+    id: str
+    name: str
+    status: CampaignStatus
+    assistant_id: str | None = None
+    agent_name: str | None = None
+    number_ids: list[str] = msgspec.field(default_factory=list)
+    max_concurrent: int = 0
+    ring_timeout_seconds: int = RING_TIMEOUT_DEFAULT
+    calling_window: CallingWindow | None = None
+    timezone: str = "UTC"
+    retries: Retries = msgspec.field(default_factory=dict)
+    created_at: Time = None
+    updated_at: Time = None
+    started_at: Time = None
+    finished_at: Time = None
+    progress: Counts | UnsetType = UNSET
+
+    @classmethod
+    def of(cls, campaign: CampaignRecord, progress: CampaignProgress | None = None) -> Campaign:
+        body: dict[str, Any] = {
+            "id": campaign.id,
+            "name": campaign.name,
+            "status": campaign.status,
+            "assistant_id": campaign.assistant_id,
+            "agent_name": campaign.agent_name,
+            "number_ids": campaign.number_ids,
+            "max_concurrent": campaign.max_concurrent,
+            "ring_timeout_seconds": campaign.ring_timeout_seconds,
+            "calling_window": campaign.calling_window,
+            "timezone": campaign.timezone,
+            "retries": campaign.retries,
+            "created_at": iso(campaign.created_at),
+            "updated_at": iso(campaign.updated_at),
+            "started_at": iso(campaign.started_at),
+            "finished_at": iso(campaign.finished_at),
+        }
+        if progress is not None:
+            body["progress"] = {
+                "total": progress.total,
+                "by_state": progress.by_state,
+                "by_outcome": progress.by_outcome,
+            }
+        return msgspec.convert(body, cls)
+
+
+class CampaignList(Reply, kw_only=True):
+    SCHEMA: ClassVar[Schema] = {"additionalProperties": False}
+
+    campaigns: list[Campaign]
+    pagination: Pagination
+
+
+class CampaignContact(Reply, kw_only=True):
+    id: str
+    destination: E164
+    name: str | None = None
+    timezone: str | None = None
+    variables: dict[str, Any] = msgspec.field(default_factory=dict)
+    state: ContactState
+    outcome: Annotated[
+        str | None,
+        Meta(
+            description="answered, a call error (busy, no-answer, ...), do-not-call, refused "
+            "(call policy) or cancelled; while pending: the last call's."
+        ),
+    ] = None
+    attempts: int
+    next_attempt_at: Time = None
+    call_id: str | None = None
+    updated_at: Time = None
+
+    @classmethod
+    def of(cls, contact: ContactRecord) -> CampaignContact:
+        pending = contact.state is ContactState.PENDING
+        return cls(
+            id=contact.id,
+            destination=contact.destination,
+            name=contact.name,
+            timezone=contact.timezone,
+            variables=contact.variables,
+            state=contact.state,
+            outcome=contact.outcome,
+            attempts=contact.attempts,
+            next_attempt_at=iso(contact.next_attempt_at) if pending else None,
+            call_id=contact.call_id,
+            updated_at=iso(contact.updated_at),
+        )
+
+
+class CampaignContactList(Reply, kw_only=True):
+    SCHEMA: ClassVar[Schema] = {"additionalProperties": False}
+
+    contacts: list[CampaignContact]
+    pagination: Pagination
+
+
+class CampaignContactsAdd(Body, kw_only=True):
+    contacts: Annotated[list[ContactIn], Meta(max_length=MAX_CONTACTS)]
+
+
+class ContactsAdded(Reply, kw_only=True):
+    success: bool
+    added: int
+
+
+class DoNotCallNumber(Body, kw_only=True):
+    number: E164
+
+
+class DoNotCallList(Reply, kw_only=True):
+    numbers: list[str]
+
+
+class DoNotCallAdded(Reply, kw_only=True):
+    success: bool
+    number: str
+
+
+class Done(Reply, kw_only=True):
+    success: bool
+
+
+class CampaignListQuery(Body, kw_only=True):
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 100
+    offset: Annotated[int, Meta(ge=0, le=MAX_OFFSET)] = 0
+
+
+class ContactListQuery(CampaignListQuery, kw_only=True):
+    state: ContactState | UnsetType = UNSET
+
+
+def _move(summary: str) -> Schema:
+    return {"post": operation(summary, ("200", Campaign), params=[PATH_ID], errors="401 404 409")}
+
+
+def _add_contacts() -> Schema:
+    op = operation(
+        "Add contacts (JSON, or CSV with a header: destination, name, timezone, variables)",
+        ("201", ContactsAdded),
+        body=CampaignContactsAdd,
+        params=[PATH_ID],
+        errors="400 401 403 404 409 413 422",
+    )
+    op["requestBody"]["content"]["text/csv"] = {
+        "schema": {
+            "type": "string",
+            # The simplest form; a header may also name timezone and variable columns.
+            "pattern": r"^destination(,name)?\r?\n(\+[1-9][0-9]{6,14}\r?\n)*$",
+            "description": "A header row naming destination (required), name, timezone and "
+            "any variable columns, then one contact a row.",
+        }
+    }
+    return op
+
+
+PATHS: dict[str, Schema] = {
+    "/campaigns": {
+        "get": operation(
+            "List all campaigns",
+            ("200", CampaignList),
+            params=query_parameters(CampaignListQuery),
+            errors="400 401",
+        ),
+        "post": operation(
+            "Create a campaign (it starts at once)",
+            ("201", Campaign),
+            body=CampaignCreate,
+            errors="400 401 403 404 413 422",
+        ),
+    },
+    "/campaigns/{id}": {
+        "get": operation(
+            "Get a campaign with its progress",
+            ("200", Campaign),
+            params=[PATH_ID],
+            errors="401 404",
+        )
+    },
+    "/campaigns/{id}/contacts": {
+        "get": operation(
+            "List a campaign's contacts",
+            ("200", CampaignContactList),
+            params=[PATH_ID, *query_parameters(ContactListQuery)],
+            errors="400 401 404",
+        ),
+        "post": _add_contacts(),
+    },
+    "/campaigns/{id}/pause": _move("Pause a campaign: no new calls (calls in progress go on)"),
+    "/campaigns/{id}/resume": _move("Resume a paused campaign"),
+    "/campaigns/{id}/cancel": _move("Cancel a campaign: its waiting contacts end cancelled"),
+    "/do-not-call": {
+        "get": operation(
+            "The organization's do-not-call list", ("200", DoNotCallList), errors="401"
+        ),
+        "post": operation(
+            "Add a number to the do-not-call list",
+            ("201", DoNotCallAdded),
+            body=DoNotCallNumber,
+            errors="400 401 413",
+        ),
+    },
+    "/do-not-call/{number}": {
+        "delete": operation(
+            "Remove a number from the do-not-call list",
+            ("200", Done),
+            params=[{**PATH_ID, "name": "number"}],
+            errors="401 404",
+        )
+    },
+}
+MODELS = (
+    CampaignCreate,
+    Campaign,
+    CampaignList,
+    CampaignContact,
+    CampaignContactList,
+    CampaignContactsAdd,
+    ContactsAdded,
+    DoNotCallNumber,
+    DoNotCallList,
+    DoNotCallAdded,
+    Done,
+    CampaignListQuery,
+    ContactListQuery,
+)

@@ -1,0 +1,97 @@
+"""The node's public routes: ``/health``, ``/metrics``, ``/openapi.json`` and the client-mode
+media websocket."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.models.base import Reply
+from voicedock.api.models.operations import Schema, operation, ref
+
+UpDown = Literal["up", "down"]
+
+
+class DatabaseHealth(Reply, kw_only=True):
+    status: UpDown
+
+
+class ServerHealth(Reply, kw_only=True):
+    status: UpDown
+    links: dict[str, UpDown]
+
+
+class PbxHealth(Reply, kw_only=True):
+    kind: Annotated[str, Meta(description="asterisk, freeswitch or none")]
+    status: Literal["up", "down", "disabled"]
+    links: Annotated[
+        dict[str, UpDown],
+        Meta(
+            description="Each connection calls need: ari and (when originating through AMI) "
+            "ami for Asterisk, esl for FreeSWITCH; none for kind none."
+        ),
+    ]
+    servers: (
+        Annotated[
+            dict[str, ServerHealth],
+            Meta(
+                description="Several PBX servers ([[pbx.asterisk.servers]]): each one's status "
+                "and links by name (links above are then named <server>.<link>). Calls can be "
+                "placed while any server is up (200); status is ok only while every one is."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class Health(Reply, kw_only=True):
+    status: Annotated[
+        Literal["ok", "degraded", "unavailable"],
+        Meta(
+            description="ok (200): the database answers and every PBX link is up, or pbx.kind "
+            "is none; degraded: the database answers but a PBX link is down — 200 while calls "
+            "can still be placed (one of several servers down), 503 when they cannot; "
+            "unavailable (503): the database does not answer."
+        ),
+    ]
+    can_place_calls: bool
+    database: DatabaseHealth
+    pbx: PbxHealth
+
+
+def _health_op() -> Schema:
+    op = operation(
+        "Service health: database and PBX links", ("200", Health), errors="", public=True
+    )
+    op["responses"]["503"] = {
+        "description": "The service cannot place calls (the body names the component down)",
+        "content": {"application/json": {"schema": ref(Health)}},
+    }
+    return op
+
+
+PATHS: dict[str, Schema] = {
+    "/health": {"get": _health_op()},
+    "/openapi.json": {"get": operation("This document", ("200", None), errors="", public=True)},
+    # Client media mode only (else 404); the call's token in MEDIA_START is the credential.
+    "/media": {
+        "get": operation(
+            "Call media websocket (client mode): Asterisk connects; a MEDIA_START without the "
+            "call's token (VOICEDOCK_MEDIA_TOKEN, set over ARI) is closed with 1008",
+            ("101", None),
+            errors="404",
+            public=True,
+        )
+    },
+    "/metrics": {
+        "get": operation(
+            "Prometheus metrics (text exposition format). Authenticated with the [metrics] "
+            "bearer_token of the configuration, not an API key; 404 when none is configured.",
+            ("200", None),
+            errors="401 404",
+            public=True,
+        )
+    },
+}
+MODELS = (Health,)

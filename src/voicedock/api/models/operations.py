@@ -1,0 +1,106 @@
+"""Route metadata: each operation's summary, body and answer models, parameters and the error
+statuses it can answer, as OpenAPI operation objects referencing the models' schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+Schema = dict[str, Any]
+
+ERRORS = {
+    "400": "Invalid request: it breaks this schema (the message names the field)",
+    "401": "Missing or invalid API key",
+    "403": (
+        "Forbidden: destination or trunk not allowed, an operator setting, or not within the"
+        " API key's scope"
+    ),
+    "404": "Not found",
+    "405": "Method not allowed",
+    "409": "Conflict",
+    "413": "Body too large",
+    "415": "The body is declared of another type than JSON (Content-Type)",
+    "422": "Valid by this schema but refused: it names what does not exist, contradicts what it "
+    "is merged with, or a policy refuses it (docs/errors.md)",
+    "429": "All phone numbers busy, a call or API rate limit reached (Retry-After)",
+    "503": "PBX unavailable, or the database for now (Retry-After)",
+}
+# Any authenticated route reads the store: a database that cannot answer right now is a 503
+# with Retry-After (api/middleware.py), also on routes that never touch the PBX.
+_STORE_UNAVAILABLE = "Database unavailable for now; retry after Retry-After seconds"
+# Any authenticated request spends the API key's and organization's request budgets.
+_RATE_LIMITED = "API rate limit ([rate_limits]) reached; retry after Retry-After seconds"
+
+PATH_ID: Schema = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def ref(model: type[msgspec.Struct] | str) -> Schema:
+    name = model if isinstance(model, str) else model.__name__
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def error_response(status: str, description: str | None = None) -> Schema:
+    return {
+        "description": description or ERRORS[status],
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+
+
+def operation(
+    summary: str,
+    ok: tuple[str, type[msgspec.Struct] | str | None],
+    *,
+    body: type[msgspec.Struct] | str | None = None,
+    params: list[Schema] | None = None,
+    errors: str = "400 401 404 405 413",
+    public: bool = False,
+    description: str | None = None,
+) -> Schema:
+    """An operation answering ``ok`` (status, answer model); every authenticated one may also
+    answer 429 and 503, every one with a body 413 and 415."""
+    code, answer = ok
+    success: Schema = {"description": "Success"}
+    if answer is not None:
+        success["content"] = {"application/json": {"schema": ref(answer)}}
+    responses: Schema = {code: success}
+    for err in errors.split():
+        responses[err] = error_response(err)
+    if not public and "503" not in responses:
+        responses["503"] = error_response("503", _STORE_UNAVAILABLE)
+    if not public and "429" not in responses:  # api/rate_limits.py, before any handler
+        responses["429"] = error_response("429", _RATE_LIMITED)
+    if "429" in responses:
+        responses["429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    op: Schema = {"summary": summary, "responses": responses}
+    if description is not None:
+        op["description"] = description
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        responses.setdefault("413", error_response("413"))  # [server] max_body_bytes
+        responses.setdefault("415", error_response("415"))
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref(body)}},
+        }
+    if public:
+        op["security"] = []
+    return op
+
+
+def query_parameters(model: type[msgspec.Struct]) -> list[Schema]:
+    """A query model's fields as query parameters (their schemas, descriptions hoisted); the
+    model goes in its module's MODELS, so that what the fields reference is published."""
+    (_, components) = msgspec.json.schema_components(
+        [model], ref_template="#/components/schemas/{name}"
+    )
+    params = []
+    for name, schema in components[model.__name__]["properties"].items():
+        schema = dict(schema)
+        schema.pop("title", None)
+        param: Schema = {"name": name, "in": "query", "schema": schema}
+        if "description" in schema:
+            param["description"] = schema.pop("description")
+        params.append(param)
+    return params

@@ -1,0 +1,151 @@
+"""``/phone-numbers`` (the operator's numbers an organization answers on: it sets their label
+and assistant) and ``/trunks`` (those open to the organization)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.fields import E164, Id, Time, text
+from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
+from voicedock.api.serialize import iso
+from voicedock.domain.records import PhoneNumber as NumberRecord
+from voicedock.domain.records import Trunk as TrunkRecord
+
+# The operator's (voicedock numbers): named so that a client learns it, refused with 403.
+OperatorSetting = Annotated[
+    Any, Meta(description="The operator's (voicedock numbers): 403 Operator setting")
+]
+
+
+class PhoneNumber(Reply, kw_only=True):
+    id: str
+    number: E164
+    trunk: str
+    max_concurrent_calls: int
+    assistant_id: str | None = None
+    label: str = ""
+    last_used_at: Time = None
+    created_at: Time = None
+    updated_at: Time = None
+
+    @classmethod
+    def of(cls, n: NumberRecord) -> PhoneNumber:
+        return cls(
+            id=n.id,
+            number=n.number,
+            trunk=n.trunk,
+            max_concurrent_calls=n.max_concurrent_calls,
+            assistant_id=n.assistant_id,
+            label=n.label,
+            last_used_at=iso(n.last_used_at),
+            created_at=iso(n.created_at),
+            updated_at=iso(n.updated_at),
+        )
+
+
+class PhoneNumberList(Reply, kw_only=True):
+    phone_numbers: list[PhoneNumber]
+
+
+class PhoneNumberUpdate(Body, kw_only=True):
+    assistant_id: Id | None = None
+    label: Annotated[
+        Annotated[str, text(200, line=True)] | None, Meta(description="null: no label")
+    ] = None
+    number: OperatorSetting | UnsetType = UNSET
+    trunk: OperatorSetting | UnsetType = UNSET
+    max_concurrent_calls: OperatorSetting | UnsetType = UNSET
+
+
+class Trunk(Reply, kw_only=True):
+    name: str
+    endpoint: str | UnsetType = UNSET
+    codec: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    pbx: Annotated[
+        str | None, Meta(description="The PBX server carrying the trunk; null with one PBX.")
+    ] = None
+
+    @classmethod
+    def of(cls, t: TrunkRecord) -> Trunk:
+        return cls(
+            name=t.name,
+            endpoint=t.pbx_endpoint,
+            codec=t.codec,
+            description=t.description,
+            pbx=t.pbx or None,
+        )
+
+
+class TrunkList(Reply, kw_only=True):
+    trunks: list[Trunk]
+
+
+def _operators_numbers(
+    summary: str, description: str, params: list[Schema] | None = None
+) -> Schema:
+    """A phone-number route that no API key may use: it answers 403 (or 404 / 401)."""
+    op = operation(summary, ("403", None), params=params, errors="401 404" if params else "401")
+    op["responses"]["403"] = {
+        "description": "Operator setting: phone numbers are created, moved and removed by the "
+        "operator",
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+    return {**op, "description": description}
+
+
+PATHS: dict[str, Schema] = {
+    "/phone-numbers": {
+        "get": operation(
+            "List the organization's phone numbers", ("200", PhoneNumberList), errors="401"
+        ),
+        "post": _operators_numbers(
+            "Register a phone number: refused, numbers are the operator's",
+            "Every API key gets 403 `Operator setting` and nothing is stored: the operator adds "
+            "numbers with `[[numbers]]` in the configuration or `voicedock numbers add`.",
+        ),
+    },
+    "/phone-numbers/{id}": {
+        "get": operation(
+            "Get a phone number", ("200", PhoneNumber), params=[PATH_ID], errors="401 404"
+        ),
+        "patch": operation(
+            "Set a phone number's label or assistant",
+            ("200", PhoneNumber),
+            body=PhoneNumberUpdate,
+            params=[PATH_ID],
+            errors="400 401 403 404 413 422",
+            description="`label` and `assistant_id` (one of the organization's assistants, "
+            "else 422) only; `number`, `trunk` and `max_concurrent_calls` are the operator's "
+            "(403 `Operator setting`). Another organization's number is 404.",
+        ),
+        "delete": _operators_numbers(
+            "Delete a phone number: refused, numbers are the operator's",
+            "403 `Operator setting` for the organization's own number (the operator removes it "
+            "with `voicedock numbers remove`); 404 for any other id.",
+            params=[PATH_ID],
+        ),
+    },
+    "/trunks": {
+        "get": operation(
+            "List the trunks open to the organization",
+            ("200", TrunkList),
+            errors="401",
+            description="Trunks are defined in the configuration. Listed: those whose "
+            "`organizations` name the caller's organization, and those without a list that "
+            "carry one of its numbers.",
+        )
+    },
+    "/trunks/{name}": {
+        "get": operation(
+            "Get a trunk open to the organization (else 404)",
+            ("200", Trunk),
+            params=[{**PATH_ID, "name": "name"}],
+            errors="401 404",
+        ),
+    },
+}
+MODELS = (PhoneNumber, PhoneNumberList, PhoneNumberUpdate, Trunk, TrunkList)

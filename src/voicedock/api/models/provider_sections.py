@@ -1,0 +1,166 @@
+"""The provider sections of an assistant's configuration (``stt_config``, ``tts_config``,
+``llm_config``) as JSON Schemas made from the keys each provider takes (domain/provider_keys.py:
+each key's rule carries its schema), and the rules tying ``llm_config`` to ``provider``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from voicedock.calls.assistant_config import (
+    CONFIG_TEXT_MAX,
+    MESSAGE_ROLES,
+    PROVIDERS,
+    SPEECH_TO_SPEECH,
+)
+from voicedock.domain import provider_keys
+from voicedock.domain.secret_fields import MASK
+from voicedock.validation import NOT_BLANK_PATTERN
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(props: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:
+    """A closed object: no other key than ``props``."""
+    schema: Schema = {"type": "object", "properties": props, "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+_LONG_TEXT: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": CONFIG_TEXT_MAX,
+    "pattern": NOT_BLANK_PATTERN,
+}
+_MESSAGE = obj({"role": {"enum": list(MESSAGE_ROLES)}, "content": _LONG_TEXT}, ("role", "content"))
+_SECRET: Schema = {
+    "type": "string",
+    "description": "The organization's own provider key. Write-only: every read shows "
+    f"{MASK} and its last 4 characters; sending that masked value back keeps the stored key "
+    "(a masked value matching no stored key is a 400).",
+}
+
+
+def _keys(rules: Mapping[str, provider_keys.Rule], extra: dict[str, Schema]) -> Schema:
+    props = {key: rule.schema for key, rule in rules.items()}
+    props.update({key: schema for key, schema in extra.items() if key in props})
+    if "api_key" in props:
+        props["api_key"] = {**props["api_key"], **_SECRET}
+    return props
+
+
+def _variants(kind: str, extra: dict[str, Schema]) -> list[Schema]:
+    """A section naming a provider this list knows: its keys, each value bounded."""
+    return [
+        obj({**_keys(rules, extra), "provider": {"const": name}}, ("provider",))
+        for name, rules in provider_keys.TENANT_KEYS[kind].items()
+    ]
+
+
+def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = None) -> Schema:
+    """A section naming no provider (``provider`` False), or one this list does not know (an
+    operator's plugin engine): the keys some provider takes, checked once the node's engine
+    is known (422 then)."""
+    keys = sorted(provider_keys.tenant_keys_of_any(kind))
+    schema: Schema = {
+        "type": "object",
+        "propertyNames": {"enum": keys},
+        "properties": dict(extra or {}),
+    }
+    if provider:
+        known = sorted(provider_keys.TENANT_KEYS[kind])
+        name = provider_keys.PROVIDER_NAME.schema  # what any provider name must be
+        schema["properties"]["provider"] = {**name, "not": {"enum": known}}
+    else:
+        schema["not"] = {"required": ["provider"]}
+    return schema
+
+
+def _section(kind: str) -> Schema:
+    """A provider section (domain/provider_keys.py): the keys each provider takes."""
+    providers = provider_keys.TENANT_KEYS[kind]
+    listed = "; ".join(f"{name}: {', '.join(sorted(keys))}" for name, keys in providers.items())
+    host = ", ".join(sorted(provider_keys.OPERATOR_KEYS))
+    return {
+        "anyOf": [
+            *_variants(kind, {}),
+            _unnamed(kind, provider=False),
+            _unnamed(kind, provider=True),
+        ],
+        "description": (
+            f"What an organization may set, per provider ({listed}); every value is bounded. "
+            f"Host settings ({host}) are the operator's [speech] settings: naming one, or any "
+            "other key, is a 400 naming it (e.g. stt_config.cache_dir is set by the operator, "
+            "not per assistant). A section naming no provider is checked against the node's "
+            "default engine: 422 Unresolvable configuration when that one does not take a "
+            "key, as for a URL the operator's egress policy refuses."
+        ),
+    }
+
+
+(SPEECH_TO_SPEECH_PROVIDER,) = SPEECH_TO_SPEECH
+_LLM_EXTRA: dict[str, Schema] = {"messages": nullable({"type": "array", "items": _MESSAGE})}
+# llm_config: a pipeline assistant's LLM, or (provider xai_realtime) the realtime session's.
+_LLM_SECTIONS: Schema = {
+    "anyOf": [
+        *_variants(provider_keys.LLM, _LLM_EXTRA),
+        _unnamed(provider_keys.LLM, provider=False, extra=_LLM_EXTRA),
+        _unnamed(provider_keys.LLM, provider=True, extra=_LLM_EXTRA),
+    ]
+}
+_REALTIME_SECTION: Schema = obj(
+    _keys(provider_keys.TENANT_KEYS[provider_keys.REALTIME][SPEECH_TO_SPEECH_PROVIDER], _LLM_EXTRA)
+)
+_REALTIME_PARTIAL: Schema = _unnamed(provider_keys.REALTIME, provider=False, extra=_LLM_EXTRA)
+
+
+def _llm_rule(provider: Schema, llm: Schema) -> Schema:
+    return {"properties": {"provider": provider, "llm_config": nullable(llm)}}
+
+
+# Which llm_config a configuration takes follows its provider (calls/assistant_config.py
+# _check_llm_keys): xai_realtime's is the realtime session's; another provider's an LLM's;
+# with none yet (an override), either, a realtime one naming no provider.
+_PROVIDER_RULES: Schema = {
+    "anyOf": [
+        _llm_rule({"const": SPEECH_TO_SPEECH_PROVIDER}, ref("RealtimeConfig"))
+        | {"required": ["provider"]},
+        _llm_rule(
+            {"enum": [p for p in PROVIDERS if p != SPEECH_TO_SPEECH_PROVIDER]}, ref("LlmConfig")
+        )
+        | {"required": ["provider"]},
+        {
+            "properties": {
+                "provider": {"type": "null"},
+                "llm_config": nullable({"anyOf": [ref("LlmConfig"), _REALTIME_PARTIAL]}),
+            }
+        },
+        {
+            "not": {"required": ["provider"]},
+            "properties": {
+                "llm_config": nullable({"anyOf": [ref("LlmConfig"), _REALTIME_PARTIAL]})
+            },
+        },
+    ]
+}
+
+
+SCHEMAS: dict[str, Schema] = {
+    "SttConfig": _section(provider_keys.STT),
+    "TtsConfig": _section(provider_keys.TTS),
+    "LlmConfig": _LLM_SECTIONS,
+    "RealtimeConfig": _REALTIME_SECTION,
+}
+PROVIDER_RULES = _PROVIDER_RULES
+PATHS: dict[str, Schema] = {}
+MODELS = ()

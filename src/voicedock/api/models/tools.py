@@ -1,0 +1,168 @@
+"""An assistant's tools and ``/tool-templates`` (a tool stored once, referenced by id).
+
+A tool's ``type`` names the fields it takes (calls/tool_config.py checks what they mean):
+``webhook`` (the default), ``end_call``, ``transfer_call``, ``send_dtmf``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.models.base import Body, Reply, parse
+from voicedock.api.models.fields import Text, Time
+from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
+from voicedock.api.serialize import iso
+from voicedock.calls.control import TRANSFER_MODES
+from voicedock.calls.tool_config import TEMPLATE_ID, TOOL_TYPES, WEBHOOK
+from voicedock.domain.records import ToolTemplate as ToolTemplateRecord
+from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
+
+TransferMode = Literal["blind", "warm"]
+ToolType = Literal["webhook", "end_call", "transfer_call", "send_dtmf"]
+assert get_args(TransferMode) == TRANSFER_MODES
+assert get_args(ToolType) == TOOL_TYPES
+
+Name = Annotated[str, Meta(pattern="^[A-Za-z0-9_-]{1,64}$")]
+BuiltInName = Annotated[Name | None, Meta(description="A built-in tool's: default its type")]
+Parameters = Annotated[
+    dict[str, Any],
+    Meta(
+        description="A JSON Schema of type object (bounded like an analysis plan's "
+        f"structured_data_schema: {MAX_SCHEMA_BYTES} bytes, {MAX_DEPTH} levels).",
+        extra_json_schema={"properties": {"type": {"const": "object"}}},
+    ),
+]
+TimeoutSeconds = Annotated[int, Meta(ge=1, le=120)]
+Destinations = Annotated[
+    list[Annotated[str, Meta(min_length=1, max_length=80)]], Meta(min_length=1)
+]
+
+
+class ToolServer(Body, kw_only=True):
+    """The tool's own server (else the organization's tool-calls webhook); on a host the
+    operator's egress policy allows (else 422 URL refused, also for a URL without a host)."""
+
+    url: Annotated[str, Meta(pattern="^https?://")]
+
+
+class WebhookTool(Body, kw_only=True):
+    type: Annotated[Literal["webhook"], Meta(description="the default")] = "webhook"
+    name: Name
+    description: Text | None = None
+    parameters: Parameters | None = None
+    server: ToolServer | None = None
+    timeout_seconds: TimeoutSeconds | None = None
+
+
+class EndCallTool(Body, kw_only=True):
+    type: Literal["end_call"]
+    name: BuiltInName = None
+    description: Text | None = None
+
+
+class TransferCallTool(Body, kw_only=True):
+    type: Literal["transfer_call"]
+    name: BuiltInName = None
+    description: Text | None = None
+    destinations: Destinations
+    mode: TransferMode | None = None
+    message: Text | None = None
+
+
+class SendDtmfTool(Body, kw_only=True):
+    type: Literal["send_dtmf"]
+    name: BuiltInName = None
+    description: Text | None = None
+
+
+class ToolTemplateRef(Body, kw_only=True):
+    template_id: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=100,
+            description="A tool template of the organization (POST /tool-templates); one that "
+            "does not exist is a 400 when a call is placed with it.",
+        ),
+    ]
+
+
+assert TEMPLATE_ID in ToolTemplateRef.__struct_fields__
+_TOOLS: dict[str, type[Body]] = {
+    "webhook": WebhookTool,
+    "end_call": EndCallTool,
+    "transfer_call": TransferCallTool,
+    "send_dtmf": SendDtmfTool,
+}
+# An item of an assistant's tools: a tool, or a template's id.
+TOOL_ITEM: Schema = {"anyOf": [ref("Tool"), ref(ToolTemplateRef)]}
+
+
+def parse_tool(value: object, where: str = "body") -> Body:
+    """One tool as its type's model (the type checked by calls/tool_config.py before)."""
+    kind = value.get("type", WEBHOOK) if isinstance(value, dict) else WEBHOOK
+    return parse(value, _TOOLS.get(kind, WebhookTool), where)
+
+
+class ToolTemplate(Reply, kw_only=True):
+    id: str
+    type: ToolType
+    name: Name | UnsetType | None = UNSET
+    description: Text | UnsetType | None = UNSET
+    parameters: Parameters | UnsetType | None = UNSET
+    server: ToolServer | UnsetType | None = UNSET
+    timeout_seconds: TimeoutSeconds | UnsetType | None = UNSET
+    destinations: Destinations | UnsetType = UNSET
+    mode: TransferMode | UnsetType | None = UNSET
+    message: Text | UnsetType | None = UNSET
+    created_at: Time
+    updated_at: Time
+
+    @classmethod
+    def of(cls, template: ToolTemplateRecord) -> ToolTemplate:
+        return msgspec.convert(
+            {
+                "id": template.id,
+                **template.tool,
+                "created_at": iso(template.created_at),
+                "updated_at": iso(template.updated_at),
+            },
+            cls,
+        )
+
+
+class ToolTemplateList(Reply, kw_only=True):
+    tool_templates: list[ToolTemplate]
+
+
+PATHS: dict[str, Schema] = {
+    "/tool-templates": {
+        "get": operation("List tool templates", ("200", ToolTemplateList), errors="401"),
+        "post": operation(
+            "Store a tool template (a tool the assistants reference by id)",
+            ("201", ToolTemplate),
+            body="Tool",
+            errors="400 401 409 413 422",
+        ),
+    },
+    "/tool-templates/{id}": {
+        "get": operation(
+            "Get a tool template", ("200", ToolTemplate), params=[PATH_ID], errors="401 404"
+        ),
+        "patch": operation(
+            "Replace a tool template's tool (calls placed before keep theirs)",
+            ("200", ToolTemplate),
+            body="Tool",
+            params=[PATH_ID],
+            errors="400 401 404 413 422",
+        ),
+        "delete": operation(
+            "Delete a tool template", ("204", None), params=[PATH_ID], errors="401 404"
+        ),
+    },
+}
+MODELS = (ToolTemplateRef, ToolTemplate, ToolTemplateList)
+# One tool, whichever its type.
+UNIONS: dict[str, tuple[type[Body], ...]] = {"Tool": tuple(_TOOLS.values())}

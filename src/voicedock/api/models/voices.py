@@ -1,0 +1,89 @@
+"""``/voices``: the voices this node speaks, and a voice's preview (a WAV of a short text)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta
+
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.fields import text
+from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
+from voicedock.calls.voices import PREVIEW_RETRY_AFTER_S, PREVIEW_TEXT_MAX
+from voicedock.calls.voices import Voice as VoiceRecord
+
+_VOICE_ID = "<provider>:<voice>, as GET /voices lists it (e.g. piper:en_US-joe-medium)"
+VoiceId = Annotated[str, Meta(description=_VOICE_ID)]
+
+
+class VoiceTtsConfig(Reply, kw_only=True):
+    """The ``tts_config`` that selects this voice."""
+
+    provider: str
+    voice: str
+
+
+class Voice(Reply, kw_only=True):
+    id: VoiceId
+    provider: Annotated[str, Meta(description="tts_config.provider")]
+    voice: Annotated[str, Meta(description="tts_config.voice")]
+    name: str
+    language: Annotated[str, Meta(description="BCP 47; mul: many languages")]
+    sample_rate: Annotated[int, Meta(ge=1)]
+    cloud: bool
+    tts_config: VoiceTtsConfig
+
+    @classmethod
+    def of(cls, v: VoiceRecord) -> Voice:
+        return cls(
+            id=v.id,
+            provider=v.provider,
+            voice=v.voice,
+            name=v.name,
+            language=v.language,
+            sample_rate=v.sample_rate,
+            cloud=v.cloud,
+            tts_config=VoiceTtsConfig(provider=v.provider, voice=v.voice),
+        )
+
+
+class VoiceList(Reply, kw_only=True):
+    voices: list[Voice]
+
+
+class VoicePreviewRequest(Body, kw_only=True):
+    text: Annotated[str, text(PREVIEW_TEXT_MAX)]
+
+
+def _preview() -> Schema:
+    op = operation(
+        "Speak a short text in a voice (a WAV at the voice's sample rate)",
+        ("200", None),
+        body=VoicePreviewRequest,
+        params=[{**PATH_ID, "schema": {"type": "string", "description": _VOICE_ID}}],
+        errors="400 401 404 413 415",
+    )
+    op["responses"]["200"]["content"] = {
+        "audio/wav": {"schema": {"type": "string", "format": "binary"}}
+    }
+    op["responses"]["503"] = error_response(
+        "503",
+        "The voice's engine could not speak it now (a cloud provider's error), or the database "
+        f"for now; retry after Retry-After seconds ({PREVIEW_RETRY_AFTER_S})",
+    )
+    op["responses"]["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    return op
+
+
+PATHS: dict[str, Schema] = {
+    "/voices": {
+        "get": operation(
+            "List the voices this node speaks (offline engines installed, cloud ones the "
+            "operator configured)",
+            ("200", VoiceList),
+            errors="401",
+        ),
+    },
+    "/voices/{id}/preview": {"post": _preview()},
+}
+MODELS = (Voice, VoiceList, VoicePreviewRequest)

@@ -1,0 +1,96 @@
+"""``/webhooks``: an organization's webhook endpoints (the signing secret shown once)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.fields import Id, Time
+from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.domain.webhooks import EventType, WebhookEndpoint
+from voicedock.webhooks.events import format_timestamp
+
+MAX_URL_LENGTH = 2000
+
+
+class Webhook(Reply, kw_only=True):
+    id: str
+    url: str
+    assistant_id: str | None
+    event_types: list[EventType]
+    enabled: bool
+    created_at: Time
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint) -> Webhook:
+        return cls(
+            id=endpoint.id,
+            url=endpoint.url,
+            assistant_id=endpoint.assistant_id,
+            event_types=[EventType(t) for t in endpoint.event_types],
+            enabled=endpoint.enabled,
+            created_at=format_timestamp(endpoint.created_at),
+        )
+
+
+class WebhookCreated(Webhook, kw_only=True):
+    secret: Annotated[
+        str, Meta(description="whsec_...: shown only in this response; verifies signatures")
+    ]
+
+    @classmethod
+    def of_new(cls, endpoint: WebhookEndpoint) -> WebhookCreated:
+        listed = Webhook.of(endpoint)
+        return cls(
+            id=listed.id,
+            url=listed.url,
+            assistant_id=listed.assistant_id,
+            event_types=listed.event_types,
+            enabled=listed.enabled,
+            created_at=listed.created_at,
+            secret=endpoint.secret,
+        )
+
+
+class WebhookCreate(Body, kw_only=True):
+    url: Annotated[
+        str, Meta(min_length=1, max_length=MAX_URL_LENGTH, extra_json_schema={"format": "uri"})
+    ]
+    assistant_id: Id | None = None
+    event_types: Annotated[list[EventType], Meta(extra_json_schema={"uniqueItems": True})] = (
+        msgspec.field(default_factory=list)
+    )
+
+    def event_type_values(self) -> list[str]:
+        """The types asked for, each once, in the documented order (none: every type)."""
+        order = list(EventType)
+        return [t.value for t in sorted(set(self.event_types), key=order.index)]
+
+
+class WebhookList(Reply, kw_only=True):
+    webhooks: list[Webhook]
+
+
+PATHS: dict[str, Schema] = {
+    "/webhooks": {
+        "get": operation("List webhook endpoints", ("200", WebhookList), errors="401"),
+        "post": operation(
+            "Create a webhook endpoint (the secret is returned once)",
+            ("201", WebhookCreated),
+            body=WebhookCreate,
+            errors="400 401 409 413 422",
+        ),
+    },
+    "/webhooks/{id}": {
+        "get": operation(
+            "Get a webhook endpoint", ("200", Webhook), params=[PATH_ID], errors="401 404"
+        ),
+        "delete": operation(
+            "Delete a webhook endpoint", ("204", None), params=[PATH_ID], errors="401 404"
+        ),
+    },
+}
+MODELS = (Webhook, WebhookCreated, WebhookCreate, WebhookList)

@@ -1,0 +1,130 @@
+"""Client mode: Asterisk dials our websocket server, and we hand each connection to its call.
+
+Mount ``MediaAcceptor.handle`` as an aiohttp GET route (e.g. ``/media``) and point
+``websocket_client.conf`` (``protocols = media``) at it. Before the ARI externalMedia call,
+register the call with ``expect(call_id)`` and pass ``pending.token`` with the call id as
+channel variables of the media leg; Asterisk sends them back in the MEDIA_START message
+(``channel_variables``, JSON control format). A connection is handed to the call it names
+(``VOICEDOCK_CALL``) only when it also presents that call's token (``VOICEDOCK_MEDIA_TOKEN``,
+compared in constant time, ``call_token``); any other is closed with 1008 and the call goes
+on waiting for its own. Anyone who can reach ``/media`` may know a call id (an inbound one is
+built from the caller's number), never its token, which travels only over authenticated ARI.
+
+The token is not put in the URI with ``v(token=...)``: Asterisk stores ``v()`` parameters on
+the websocket_client configuration all calls share (``ast_websocket_client_add_uri_params``),
+so concurrent calls would overwrite each other's, and they leak into later calls.
+
+    pending = acceptor.expect(call_id)
+    ...POST /ari/channels/externalMedia?...&external_host=voicedock_media...
+       {"variables": {"VOICEDOCK_CALL": call_id, "VOICEDOCK_MEDIA_TOKEN": pending.token}}
+    async with await pending.session(wait=10) as media:
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from voicedock.errors import MediaError
+from voicedock.media.call_token import new_call_token, token_matches
+from voicedock.media.errors import MediaStartTimeout
+from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
+from voicedock.pbx.asterisk.media.handshake import read_media_start
+from voicedock.pbx.asterisk.media.session import MediaSession
+
+log = logging.getLogger("voicedock.media")
+
+_POLICY_VIOLATION = 1008
+
+
+class PendingMedia:
+    """A call waiting for Asterisk to connect its media websocket."""
+
+    def __init__(self, acceptor: MediaAcceptor, call_id: str) -> None:
+        self.call_id = call_id
+        self.token = new_call_token()  # the connection must present it (TOKEN_VARIABLE)
+        self._acceptor = acceptor
+        self._future: asyncio.Future[MediaSession] = asyncio.get_running_loop().create_future()
+
+    async def session(self, wait: float = 10.0) -> MediaSession:
+        """The connected session (use it with ``async with``); MediaStartTimeout if none came."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._future), wait)
+        except TimeoutError as exc:
+            raise MediaStartTimeout(f"no media connection for the call within {wait} s") from exc
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop waiting; a connection arriving later for this call is refused."""
+        self._acceptor._forget(self)
+
+
+class MediaAcceptor:
+    def __init__(
+        self,
+        *,
+        start_timeout: float = 5.0,
+        claim_timeout: float = 5.0,
+        **session_options: Any,
+    ) -> None:
+        self._start_timeout = start_timeout
+        self._claim_timeout = claim_timeout
+        self._session_options = session_options
+        self._pending: dict[str, PendingMedia] = {}
+        self.refused = 0
+
+    def expect(self, call_id: str) -> PendingMedia:
+        if call_id in self._pending:
+            raise MediaError("a media connection is already expected for this call")
+        pending = PendingMedia(self, call_id)
+        self._pending[call_id] = pending
+        return pending
+
+    def _forget(self, pending: PendingMedia) -> None:
+        if self._pending.get(pending.call_id) is pending:
+            del self._pending[pending.call_id]
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        # No compression: Asterisk's client aborts if we answer with Sec-WebSocket-Extensions.
+        ws = web.WebSocketResponse(protocols=("media",), compress=False, timeout=2.0)
+        await ws.prepare(request)
+        try:
+            started, control = await read_media_start(ws, self._start_timeout)
+        except MediaError as exc:
+            log.warning("media: client connection without a usable MEDIA_START: %s", exc)
+            await ws.close()
+            return ws
+        variables = started.channel_variables
+        pending = self._pending.get(variables.get(CALL_VARIABLE, ""))
+        if (
+            pending is None
+            or pending._future.done()
+            or not token_matches(pending.token, variables.get(TOKEN_VARIABLE, ""))
+        ):
+            # The call (if any) goes on waiting for the connection that holds its token.
+            self.refused += 1
+            log.warning("media: refusing connection for unexpected channel %s", started.channel_id)
+            await ws.close(code=_POLICY_VIOLATION, message=b"unexpected call")
+            return ws
+        self._forget(pending)
+        try:
+            session = MediaSession(ws, started, control, **self._session_options)
+        except MediaError as exc:
+            log.warning("media: refusing channel %s: %s", started.channel_id, exc)
+            await ws.close(code=_POLICY_VIOLATION, message=b"unsupported media")
+            return ws
+        pending._future.set_result(session)
+        # The websocket lives as long as this handler: wait for the owner to finish with it.
+        try:
+            await asyncio.wait_for(session.entered.wait(), self._claim_timeout)
+            await session.wait_closed()
+        except TimeoutError:
+            log.warning("media: nobody took the session of channel %s", started.channel_id)
+        finally:
+            await session.aclose()
+        return ws

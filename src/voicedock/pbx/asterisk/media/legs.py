@@ -1,0 +1,293 @@
+"""Media legs of Asterisk calls: a mixing bridge plus a chan_websocket externalMedia channel.
+
+``AsteriskMedia`` creates both for a live call (the two requests in flight together) and
+bridges the media leg and the remote leg in the background, each the moment it is in Stasis
+(the lab showed ``addChannel`` before StasisStart is refused; the owner calls
+``entered_stasis`` as the event arrives, not once its event queue reaches it), the two
+``addChannel`` requests in flight together. The bridge/externalMedia REST calls live here, not
+in ``AriClient``, so the client stays a transport. Bridge and media-leg ids derive from our
+call id with anything but ``[A-Za-z0-9._-]`` dropped: inbound call ids carry a ``+`` that has
+no place in ARI ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from voicedock.aio import all_of, first_of
+from voicedock.errors import PbxError
+from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
+from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
+from voicedock.pbx.legs import CallRegistry
+
+if TYPE_CHECKING:
+    from voicedock.media.call_media import CallMedia
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor, PendingMedia
+    from voicedock.pbx.asterisk.media.session import MediaSession
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+# Both legs must reach Stasis within this long or the bridging is abandoned.
+_BRIDGE_DEADLINE = 60.0
+# How long a call's media waits for that bridging before the call is given up.
+_BRIDGE_WAIT = 10.0
+# Client mode: how long Asterisk has to connect to us (it gives up after ~0.5 s itself).
+_CONNECT_WAIT = 5.0
+CLIENT_CONNECTION = "voicedock_media"  # the websocket_client.conf section
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLeg:
+    channel_id: str
+    bridge_id: str
+    connection_id: str  # MEDIA_WEBSOCKET_CONNECTION_ID
+    url: str  # server mode: where voicedock connects; client mode: ""
+
+
+def leg_id(call_id: str, suffix: str) -> str:
+    return f"{_UNSAFE_ID_CHARS.sub('', call_id)}-{suffix}"
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+async def create_bridge(ari: AriClient, bridge_id: str, bridge_type: str = "mixing") -> str:
+    params = {"type": bridge_type, "bridgeId": bridge_id}
+    result = await ari.request("POST", "/bridges", params=params)
+    return str(result["id"]) if isinstance(result, dict) and "id" in result else bridge_id
+
+
+async def add_channel(ari: AriClient, bridge_id: str, channel_id: str) -> None:
+    params = {"channel": channel_id}
+    await ari.request("POST", f"/bridges/{_seg(bridge_id)}/addChannel", params=params)
+
+
+async def remove_channel(ari: AriClient, bridge_id: str, channel_id: str) -> None:
+    params = {"channel": channel_id}
+    await ari.request("POST", f"/bridges/{_seg(bridge_id)}/removeChannel", params=params)
+
+
+async def destroy_bridge(ari: AriClient, bridge_id: str) -> bool:
+    """Delete a bridge; ``False`` if it was already gone (or going)."""
+    try:
+        await ari.request("DELETE", f"/bridges/{_seg(bridge_id)}")
+    except AriHttpError as exc:
+        # 409 "Bridge not in Stasis application": a concurrent delete got there first.
+        if exc.status in (404, 409):
+            return False
+        raise
+    return True
+
+
+async def external_media(
+    ari: AriClient,
+    *,
+    app: str,
+    media_format: str,
+    connection_type: str = "server",
+    channel_id: str | None = None,
+    external_host: str | None = None,
+    data: str | None = None,
+    transport_data: str | None = None,
+    variables: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``POST /channels/externalMedia`` over a websocket (encapsulation none)."""
+    if connection_type not in ("server", "client"):
+        raise PbxError("connection_type must be 'server' or 'client'")
+    params = {
+        "app": app,
+        "transport": "websocket",
+        "encapsulation": "none",
+        "format": media_format,
+        "connection_type": connection_type,
+    }
+    optional = {
+        "channelId": channel_id,
+        "external_host": external_host,
+        "data": data,
+        "transport_data": transport_data,
+    }
+    params.update({k: v for k, v in optional.items() if v})
+    body = {"variables": dict(variables)} if variables else None
+    result = await ari.request("POST", "/channels/externalMedia", params=params, body=body)
+    if not isinstance(result, dict):
+        raise PbxError("ARI externalMedia returned no channel")
+    return result
+
+
+class AsteriskMedia:
+    """Media legs for the calls in ``calls``; tracks which channels are in Stasis."""
+
+    def __init__(self, ari: AriClient, app: str, calls: CallRegistry, spawn: Spawn) -> None:
+        self._ari = ari
+        self._app = app
+        self._calls = calls
+        self._spawn = spawn
+        self._in_stasis: dict[str, asyncio.Event] = {}
+        self._bridged: dict[str, asyncio.Event] = {}  # by bridge id: both legs are in it
+        # Client mode, by media leg id: the leg went before Asterisk connected it to us.
+        self._gone: dict[str, asyncio.Event] = {}
+        self.acceptor: MediaAcceptor | None = None  # client mode: Asterisk connects to us
+        self.client_connection = CLIENT_CONNECTION  # client mode: the section Asterisk dials
+
+    def entered_stasis(self, channel_id: str) -> None:
+        self._stasis_event(channel_id).set()
+
+    def left_stasis(self, channel_id: str) -> None:
+        self._in_stasis.pop(channel_id, None)
+        if (gone := self._gone.get(channel_id)) is not None:
+            gone.set()
+
+    async def open(
+        self, call_id: str, *, media_format: str, connection_type: str, token: str = ""
+    ) -> MediaLeg:
+        """The call's bridge and media leg; ``token``: client mode, what the connection
+        Asterisk opens to voicedock must present (``MediaAcceptor``)."""
+        legs = self._calls.get(call_id)
+        if legs is None or legs.ended:
+            raise PbxError("no live call with this id")
+        client = connection_type == "client"
+        bridge_id = leg_id(call_id, "bridge")
+        media_id = leg_id(call_id, "media")
+        # Both ids are the call's before either request: ``release`` deletes whichever exists.
+        self._calls.attach_bridge(call_id, bridge_id)
+        self._calls.attach_channel(call_id, media_id)
+        result: dict[str, Any]
+        _, result = await all_of(  # independent: in flight together
+            create_bridge(self._ari, bridge_id),
+            external_media(
+                self._ari,
+                app=self._app,
+                media_format=media_format,
+                connection_type=connection_type,
+                channel_id=media_id,
+                external_host=self.client_connection if client else None,
+                data=f"media,{call_id}",
+                # Client mode: JSON control messages carry the channel variables, so the
+                # connection is matched to its call by VOICEDOCK_CALL (findings §2b) and
+                # proves it is Asterisk's by the call's token.
+                transport_data="f(json)" if client else None,
+                variables={CALL_VARIABLE: call_id, TOKEN_VARIABLE: token} if client else None,
+            ),
+        )
+        variables = result.get("channelvars") or {}
+        connection_id = str(variables.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
+        url = ""
+        if connection_type == "server":
+            base = self._ari.events_url().rsplit("/ari/events", 1)[0]
+            url = f"{base}/media/{connection_id}"
+        self._bridged[bridge_id] = asyncio.Event()
+        self._spawn(self._bridge_when_ready(bridge_id, legs.main_channel, media_id))
+        return MediaLeg(media_id, bridge_id, connection_id, url)
+
+    @contextlib.asynccontextmanager
+    async def session(
+        self, call_id: str, *, media_format: str, connection_type: str = "server"
+    ) -> AsyncIterator[CallMedia]:
+        """Open the call's media leg and its websocket; release both on exit.
+
+        Server mode: we connect to ``/media/<connection id>``, which checks no credentials
+        (the id is the secret, findings §2b). Client mode: Asterisk connects to ``acceptor``.
+        """
+        from voicedock.pbx.asterisk.media.session import (
+            MediaSession,  # the media stack, only for calls
+        )
+
+        pending: PendingMedia | None = None
+        media_id = leg_id(call_id, "media")
+        try:
+            if connection_type == "client":
+                if self.acceptor is None:
+                    raise PbxError("client media mode needs voicedock's media endpoint")
+                pending = self.acceptor.expect(call_id)
+                self._gone[media_id] = asyncio.Event()
+            leg = await self.open(
+                call_id,
+                media_format=media_format,
+                connection_type=connection_type,
+                token="" if pending is None else pending.token,
+            )
+            connection = (
+                MediaSession.connect(leg.url)
+                if pending is None
+                else await self._accepted(pending, self._gone[media_id])
+            )
+            async with connection as media:
+                # Audio sent before the caller's leg is in the bridge would never reach them
+                # (the first message would be lost).
+                try:
+                    async with asyncio.timeout(_BRIDGE_WAIT):
+                        await self._bridged[leg.bridge_id].wait()
+                except TimeoutError:
+                    raise PbxError("the call's legs were not bridged in time") from None
+                yield media
+        finally:
+            if pending is not None:
+                pending.cancel()
+                self._gone.pop(media_id, None)
+            await self.release(call_id)
+
+    @staticmethod
+    async def _accepted(pending: PendingMedia, gone: asyncio.Event) -> MediaSession:
+        """Client mode: the session Asterisk connects for the call.
+
+        When Asterisk cannot reach us it destroys the media leg after ~0.5 s (findings §2b);
+        that ends the wait at once instead of after the whole connect timeout.
+        """
+
+        async def destroyed() -> MediaSession | None:
+            await gone.wait()
+            return None
+
+        first = await first_of(pending.session(wait=_CONNECT_WAIT), destroyed())
+        if first is None or first[1] is None:
+            raise PbxError(
+                "Asterisk could not connect the call's media websocket: check that "
+                "websocket_client.conf [voicedock_media] points at voicedock's /media"
+            )
+        return first[1]
+
+    async def _bridge_when_ready(self, bridge: str, main: str, media: str) -> None:
+        """Each leg into the bridge as soon as it is in Stasis (the caller's at once: it is
+        there when the call is answered), both requests in flight together."""
+        try:
+            async with asyncio.timeout(_BRIDGE_DEADLINE):
+                await all_of(self._add_in_stasis(bridge, main), self._add_in_stasis(bridge, media))
+        except (TimeoutError, PbxError):
+            # Released meanwhile (e.g. Asterisk never connected a client-mode leg to us):
+            # the call already failed for that reason; nothing is left to bridge.
+            if bridge not in self._bridged:
+                return
+            raise
+        if (bridged := self._bridged.get(bridge)) is not None:
+            bridged.set()
+
+    async def _add_in_stasis(self, bridge: str, channel: str) -> None:
+        await self._stasis_event(channel).wait()
+        await add_channel(self._ari, bridge, channel)
+
+    async def release(self, call_id: str) -> None:
+        """Delete the call's media legs and bridges (Asterisk never does); errors are moot."""
+        legs = self._calls.get(call_id)
+        if legs is None:
+            return
+        for channel in sorted(legs.media_channels):
+            with contextlib.suppress(PbxError):
+                await self._ari.hangup_channel(channel)
+            self._calls.detach_channel(channel)
+        for bridge in sorted(legs.bridges):
+            with contextlib.suppress(PbxError):
+                await destroy_bridge(self._ari, bridge)
+            legs.bridges.discard(bridge)
+            self._bridged.pop(bridge, None)
+
+    def _stasis_event(self, channel_id: str) -> asyncio.Event:
+        return self._in_stasis.setdefault(channel_id, asyncio.Event())

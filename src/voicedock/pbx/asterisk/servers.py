@@ -1,0 +1,37 @@
+"""Several Asterisk servers (``[[pbx.asterisk.servers]]``): one ``AsteriskPbx`` each, behind
+one ``SeveralPbxs`` (``pbx/several.py``), sharing the node's one media endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from voicedock.config import AsteriskSettings
+from voicedock.pbx.asterisk.node_apps import NodeApps
+from voicedock.pbx.asterisk.pbx import AsteriskPbx
+from voicedock.pbx.base import Pbx, WarmDialogue
+from voicedock.pbx.several import SeveralPbxs
+
+
+def several_asterisks(
+    servers: Sequence[AsteriskSettings],
+    warm_dialogue: Callable[[], WarmDialogue],
+    node_apps: Callable[[AsteriskSettings], NodeApps],
+) -> SeveralPbxs:
+    """One ``AsteriskPbx`` per ``[[pbx.asterisk.servers]]`` entry, in the configured order,
+    each running this node's own ARI application there (``node_apps`` of the server)."""
+    from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor  # the media stack
+
+    # Client media mode (set once for every server): each server's legs dial the node's /media.
+    client_media = any(server.media_connection == "client" for server in servers)
+    acceptor = MediaAcceptor() if client_media else None
+    adapters: dict[str, Pbx] = {}
+    for server in servers:
+        apps = node_apps(server)
+        adapters[server.name] = AsteriskPbx(
+            replace(server, app=apps.own),
+            warm_dialogue=warm_dialogue(),
+            node_apps=apps,
+            media_acceptor=acceptor,
+        )
+    return SeveralPbxs(adapters)

@@ -1,0 +1,56 @@
+"""``keypad`` over REST: a bad plan is a 400 with the error body naming the field, a good one is
+saved and read back, and a call's dialogue gets it (the defaults without one)."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.conftest import Api
+from voicedock.calls.live_config import conversation_config
+from voicedock.pipeline.keypad import KeypadPlan
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        ({"timeout_seconds": 31}, "keypad.timeout_seconds must be a number of seconds, 0.5-30"),
+        ({"timeout_seconds": "3"}, "keypad.timeout_seconds must be a number of seconds"),
+        ({"terminator": "5"}, 'keypad.terminator must be one of "#", "*", or null'),
+        ({"max_digits": 0}, "keypad.max_digits must be between 1 and 64"),
+        ({"max_digits": True}, "keypad.max_digits must be an integer"),
+        ({"digits": 4}, "keypad: unknown field(s): digits"),
+        ("#", "keypad must be a JSON object"),
+    ],
+)
+async def test_a_bad_plan_is_a_400_naming_the_field(api: Api, plan: object, message: str) -> None:
+    resp = await api.client.post(
+        "/assistants", json={"name": "Desk", "keypad": plan}, headers=api.auth()
+    )
+    assert resp.status == 400
+    body = await resp.json()
+    assert set(body) == {"error", "message"}
+    assert body["error"] == "Bad request"
+    assert "keypad" in body["message"]
+    assert message in body["message"]
+
+
+async def test_a_plan_is_saved_and_read_back(api: Api) -> None:
+    h = api.auth()
+    plan = {"timeout_seconds": 2.5, "terminator": None, "max_digits": 6}
+    created = await api.client.post("/assistants", json={"name": "Desk", "keypad": plan}, headers=h)
+    assert created.status == 201, await created.text()
+    body = await created.json()
+    assert body["keypad"] == plan
+    read = await api.client.get(f"/assistants/{body['id']}", headers=h)
+    assert (await read.json())["keypad"] == plan
+
+
+def test_the_dialogue_gets_the_plan_and_the_defaults_without_one() -> None:
+    plan = {"timeout_seconds": 2.5, "terminator": None, "max_digits": 6}
+    assert conversation_config({"keypad": plan}, 8000).keypad == KeypadPlan(2.5, None, 6)
+    assert conversation_config({"keypad": {"max_digits": 4}}, 8000).keypad == KeypadPlan(
+        3.0, "#", 4
+    )
+    assert conversation_config({}, 8000).keypad == KeypadPlan(3.0, "#", 16)

@@ -1,0 +1,95 @@
+"""The API's models are its contract: ``/openapi.json`` is made from them, and a body that
+breaks one is a 400 in the documented error shape whose message names the field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Annotated
+
+import pytest
+from msgspec import Meta
+
+from api.conftest import Api
+from fakes.world import ACME
+from voicedock.api.api_keys import MAX_NAME, issue_api_key
+from voicedock.api.models import document
+from voicedock.api.models.base import Body
+from voicedock.api.models.operations import operation
+from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS
+from voicedock.domain.records import KeyScope
+
+pytestmark = pytest.mark.unit
+
+
+class Probe(Body, kw_only=True):
+    size: Annotated[int, Meta(ge=3, le=7, description="How big.")]
+
+
+@pytest.fixture
+def with_probe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    group = SimpleNamespace(
+        PATHS={"/probe": {"post": operation("Probe", ("204", None), body=Probe)}},
+        MODELS=(Probe,),
+    )
+    monkeypatch.setattr(document, "GROUPS", (*document.GROUPS, group))
+    document._document.cache_clear()
+    yield
+    document._document.cache_clear()
+
+
+@pytest.mark.usefixtures("with_probe")
+def test_a_model_s_fields_and_bounds_are_what_the_document_says() -> None:
+    doc = document.openapi_document()
+    size = doc["components"]["schemas"]["Probe"]["properties"]["size"]
+    assert size == {"type": "integer", "minimum": 3, "maximum": 7, "description": "How big."}
+    body = doc["paths"]["/probe"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/Probe"}
+    assert doc["components"]["schemas"]["Probe"]["additionalProperties"] is False
+
+
+async def test_the_served_document_is_the_models_one(api: Api) -> None:
+    resp = await api.client.get("/openapi.json")
+    served = await resp.json()
+    assert served == document.openapi_document()
+    ring = served["components"]["schemas"]["OutboundCallRequest"]["properties"][
+        "ring_timeout_seconds"
+    ]["anyOf"][0]
+    assert (ring["minimum"], ring["maximum"]) == RING_TIMEOUT_BOUNDS  # calls/'s bounds
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"name": "x" * (MAX_NAME + 1)}, "name: expected `str` of length <= 100"),
+        ({"name": "ops", "scope": "root"}, "scope: invalid enum value 'root'"),
+        ({"name": "ops", "color": "red"}, "body: unknown field(s): color"),
+        ({"name": 5}, "name: expected `str | null`, got `int`"),
+        ([], "body: expected `object`, got `array`"),
+    ],
+)
+async def test_a_field_that_breaks_its_model_is_a_400_naming_it(
+    api: Api, body: object, named: str
+) -> None:
+    admin, _ = await issue_api_key(api.service.store, ACME, "ops", KeyScope.ADMIN)
+    resp = await api.client.post(
+        "/api-keys", json=body, headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert resp.status == 400
+    assert await resp.json() == {"error": "Bad request", "message": named}
+
+
+async def test_a_nested_field_is_named_by_its_path(api: Api) -> None:
+    resp = await api.client.post(
+        "/tool-templates",
+        json={"type": "transfer_call", "destinations": ["+31201234567"], "mode": "warm"},
+        headers={"Authorization": f"Bearer {api.acme_key}"},
+    )
+    assert resp.status == 201
+    resp = await api.client.post(
+        "/campaigns/none/contacts",
+        json={"contacts": [{"destination": "+31612345678", "variables": {"a": 5}}]},
+        headers={"Authorization": f"Bearer {api.acme_key}"},
+    )
+    assert resp.status == 400
+    assert "contacts[0].variables" in (await resp.json())["message"]

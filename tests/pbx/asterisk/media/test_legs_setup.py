@@ -1,0 +1,164 @@
+"""The media leg after the answer, set up without waiting on anything it does not need.
+
+The bridge and the externalMedia channel are created together; the caller goes into the bridge
+at once (its channel is in Stasis when the call is answered) and the media leg the moment its
+StasisStart arrives, which the ARI client tells as it reads the event, not once its dispatcher
+(busy storing the other answers of a campaign) reaches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import aiohttp
+import pytest
+
+from voicedock.aio import Supervisor
+from voicedock.config import AsteriskSettings
+from voicedock.errors import PbxError
+from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari_events import AriEvent, StasisStart
+from voicedock.pbx.asterisk.media.legs import AsteriskMedia
+from voicedock.pbx.legs import CallRegistry
+
+pytestmark = pytest.mark.unit
+
+CALL = "call-outbound-abc123"
+MEDIA = f"{CALL}-media"
+BRIDGE = f"{CALL}-bridge"
+
+
+class HeldAri:
+    """ARI requests as they are sent; creating the bridge or the media leg waits until both
+    were sent (in flight together) or until the test releases them."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.both_creates = asyncio.Event()
+        self.fail: dict[str, AriHttpError] = {}
+
+    def events_url(self) -> str:
+        return "ws://127.0.0.1:8088/ari/events?app=voicedock"
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        self.sent.append((method, path if not kwargs.get("params") else _with(path, kwargs)))
+        if path in ("/bridges", "/channels/externalMedia"):
+            creates = {p for _, p in self.sent if p in ("/bridges", "/channels/externalMedia")}
+            if len(creates) == 2:
+                self.both_creates.set()
+            async with asyncio.timeout(2):  # a sequential caller never gets past this
+                await self.both_creates.wait()
+        if path in self.fail:
+            raise self.fail[path]
+        if path == "/channels/externalMedia":
+            return {"id": MEDIA, "channelvars": {"MEDIA_WEBSOCKET_CONNECTION_ID": "c1"}}
+        if path == "/bridges":
+            return {"id": BRIDGE}
+        return None
+
+    async def hangup_channel(self, channel_id: str, reason: str = "normal") -> bool:
+        self.sent.append(("DELETE", f"/channels/{channel_id}"))
+        return True
+
+
+def _with(path: str, kwargs: dict[str, Any]) -> str:
+    channel = kwargs["params"].get("channel")
+    return f"{path}?channel={channel}" if channel else path
+
+
+async def media_of(ari: HeldAri) -> tuple[AsteriskMedia, CallRegistry, Supervisor]:
+    calls = CallRegistry()
+    calls.add(CALL, CALL, "outbound")
+    tasks = Supervisor("test", __import__("logging").getLogger("test"))
+    await tasks.start()
+
+    def spawn(coro: Coroutine[Any, Any, Any]) -> None:
+        tasks.spawn(coro)
+
+    media = AsteriskMedia(ari, "voicedock", calls, spawn)  # type: ignore[arg-type]
+    return media, calls, tasks
+
+
+async def test_the_bridge_and_the_media_leg_are_created_together_the_caller_bridged_at_once() -> (
+    None
+):
+    ari = HeldAri()
+    media, _, tasks = await media_of(ari)
+    try:
+        media.entered_stasis(CALL)  # answered: the caller's channel is in our Stasis app
+        leg = await media.open(CALL, media_format="ulaw", connection_type="server")
+        assert leg.url.endswith("/media/c1")
+        add_caller = ("POST", f"/bridges/{BRIDGE}/addChannel?channel={CALL}")
+        add_media = ("POST", f"/bridges/{BRIDGE}/addChannel?channel={MEDIA}")
+        async with asyncio.timeout(2):
+            while add_caller not in ari.sent:  # before the media leg is even in Stasis
+                await asyncio.sleep(0.001)
+        assert add_media not in ari.sent
+        media.entered_stasis(MEDIA)  # its StasisStart
+        async with asyncio.timeout(2):
+            while add_media not in ari.sent:
+                await asyncio.sleep(0.001)
+            await media._bridged[BRIDGE].wait()
+    finally:
+        await tasks.aclose()
+
+
+async def test_a_failed_creation_leaves_nothing_behind() -> None:
+    ari = HeldAri()
+    ari.fail["/bridges"] = AriHttpError("POST", "/bridges", 500, "refused")
+    media, calls, tasks = await media_of(ari)
+    try:
+        with pytest.raises(PbxError):  # itself, not an exception group
+            await media.open(CALL, media_format="ulaw", connection_type="server")
+        await media.release(CALL)
+        assert ("DELETE", f"/channels/{MEDIA}") in ari.sent  # the leg that was created goes
+        legs = calls.get(CALL)
+        assert legs is not None
+        assert not legs.bridges
+        assert not legs.media_channels
+    finally:
+        await tasks.aclose()
+
+
+class FrameSocket:
+    """A websocket that yields the given ARI event frames (``_pump``'s side of it)."""
+
+    def __init__(self, frames: list[dict[str, Any]]) -> None:
+        self._frames = frames
+        self.close_code = 1000
+
+    def __aiter__(self) -> AsyncIterator[aiohttp.WSMessage]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[aiohttp.WSMessage]:
+        for frame in self._frames:
+            yield aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, json.dumps(frame), None)
+
+
+async def test_the_ari_client_tells_each_event_as_it_arrives_before_its_queue() -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def slow_handler(event: AriEvent) -> None:  # a campaign's answers, each stored
+        seen.append(("dispatched", type(event).__name__))
+        await asyncio.sleep(10)
+
+    def arrival(event: AriEvent) -> None:
+        seen.append(("arrived", type(event).__name__))
+
+    client = AriClient(AsteriskSettings())
+    client._on_event, client._on_arrival = slow_handler, arrival
+    channel = {"id": MEDIA, "name": "WebSocket/x", "state": "Up"}
+    frames = [
+        {"type": "StasisStart", "channel": {"id": CALL, "state": "Up"}, "args": ["outbound"]},
+        {"type": "StasisStart", "channel": channel, "args": ["media", CALL]},
+    ]
+    await client._pump(FrameSocket(frames))  # type: ignore[arg-type]
+    assert seen == [("arrived", "StasisStart"), ("arrived", "StasisStart")]
+    assert client._queue.qsize() == 2  # the dispatcher still gets both, in order
+    first = client._queue.get_nowait()
+    assert isinstance(first, StasisStart)
+    assert first.channel.id == CALL
+    await client.aclose()
