@@ -3,8 +3,9 @@ status, and every status each route documents (the OpenAPI document's responses)
 
 The titles come from the source itself (``ast``): the default of each ``ApiError`` class
 (src/voicedock/errors.py and its subclasses elsewhere), every ``error="..."`` given where one
-is raised, and the titles the error middleware sets (api/middleware.py). test_errors_doc.py
-fails when the file differs from what this renders. Regenerate:
+is raised, each resource's 404 title (api/resources.py: ``title=`` or made from ``noun=``), and
+the titles the error middleware sets (api/middleware.py). test_errors_doc.py fails when the
+file differs from what this renders. Regenerate:
 
     PYTHONPATH=src:tests python tests/docs/errors_doc.py
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voicedock.api.models.document import openapi_document
+from voicedock.api.resources import not_found_title
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "src" / "voicedock"
@@ -126,6 +128,13 @@ def titles() -> list[Title]:
                     if keyword.arg == "error":
                         for text in _texts(keyword.value, constants):
                             found.add(Title(classes[name][0], text, module))
+            elif name == "Resource":  # api/resources.py: a resource's 404 title
+                given = {k.arg: k.value for k in node.keywords}
+                if "title" in given:
+                    texts = _texts(given["title"], constants)
+                else:
+                    texts = [not_found_title(n) for n in _texts(given["noun"], constants)]
+                found.update(Title(404, text, module) for text in texts)
             elif name == "error_response" and len(node.args) >= 2:
                 status, error = node.args[0], node.args[1]
                 if isinstance(status, ast.Constant) and isinstance(error, ast.Constant):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -20,14 +21,23 @@ from voicedock.api import (
     voice_routes,
     webhook_routes,
 )
-from voicedock.api.keys import MEDIA_PATH, SERVICE
+from voicedock.api.keys import MEDIA_PATH, SCOPED_PATHS, SERVICE
 from voicedock.api.middleware import authenticate, errors
 from voicedock.api.models.document import openapi_json
 from voicedock.api.rate_limits import LIMITER, RateLimiter, rate_limit
+from voicedock.api.resources import Resource, scoped_paths
 from voicedock.config import Settings
 from voicedock.service import Service
 
 ServiceFactory = Callable[[], Awaitable[Service]]
+RESOURCES: tuple[Resource[Any], ...] = (
+    *calls_routes.RESOURCES,
+    *campaign_routes.RESOURCES,
+    *resource_routes.RESOURCES,
+    *webhook_routes.RESOURCES,
+    *key_routes.RESOURCES,
+    *tool_template_routes.RESOURCES,
+)
 
 
 def create_app(
@@ -45,6 +55,7 @@ def create_app(
         client_max_size=settings.server.max_body_bytes,
     )
     app[LIMITER] = RateLimiter(settings.rate_limits)
+    app[SCOPED_PATHS] = scoped_paths(RESOURCES)
 
     async def service_ctx(app: web.Application) -> AsyncIterator[None]:
         service = await factory()

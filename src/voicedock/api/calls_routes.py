@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
+from collections.abc import Mapping
 
 from aiohttp import web
 
-from voicedock.api.body import (
-    MAX_OFFSET,
-    canonical_hash_input,
-    decode_cursor,
-    encode_cursor,
-    query_datetime,
-    query_int,
-    read_json,
-)
-from voicedock.api.keys import API_KEY, SERVICE
+from voicedock.api.body import decode_cursor, encode_cursor, query_datetime, read_json
+from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import Error, convert, parse, parse_query, reply
 from voicedock.api.models.calls import (
     COMMANDS,
-    CallList,
     CallListQuery,
     CallSummary,
     ControlResponse,
     OutboundCallRequest,
     OutboundCallResponse,
-    Pagination,
 )
 from voicedock.api.models.calls import Call as CallReply
+from voicedock.api.resources import Caller, Create, Listed, Page, Paged, Reply, Resource, mount
 from voicedock.calls.control import parse_control
-from voicedock.calls.idempotency import IdempotencyKey
-from voicedock.calls.outbound_request import DEPRECATED_ALIASES, parse_outbound_request
+from voicedock.calls.idempotency import OutboundResult
+from voicedock.calls.outbound_request import (
+    DEPRECATED_ALIASES,
+    OutboundRequest,
+    parse_outbound_request,
+)
 from voicedock.calls.recordings import media_type, recording_file
 from voicedock.domain.ids import is_call_id
 from voicedock.domain.records import Call, CallStatus
@@ -42,49 +36,38 @@ from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
 
-LIST_PARAMS = frozenset(
-    {"limit", "offset", "status", "start_date", "end_date", "campaign_id", "cursor"}
-)
+LIST_PARAMS = frozenset({"status", "start_date", "end_date", "campaign_id", "cursor"})
 DIALING_WORDS = frozenset({"dialing", "ringing", "queued", "initiated"})
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
-@routes.post("/calls/outbound")
-async def place_outbound(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    body = await read_json(request, service.settings.server.max_body_bytes)
+async def _place(caller: Caller, request: OutboundRequest) -> OutboundResult:
+    return await caller.service.engine.place_outbound(
+        caller.organization_id, request, caller.idempotency, api_key_id=caller.api_key.id
+    )
+
+
+def parse_outbound(_caller: Caller, body: object) -> OutboundRequest:
     parsed = parse_outbound_request(body)  # the call's meaning: policy, aliases, assistant
     parse(body, OutboundCallRequest)  # and nothing the document does not say
-    idempotency = None
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        if _IDEMPOTENCY_KEY.fullmatch(key) is None:
-            raise BadRequest("Idempotency-Key must be 1-255 printable ASCII characters")
-        digest = hashlib.sha256(canonical_hash_input(body)).hexdigest()
-        idempotency = IdempotencyKey(key, digest)
-    result = await service.engine.place_outbound(
-        organization_of(request), parsed, idempotency, api_key_id=request[API_KEY].id
-    )
+    return parsed
+
+
+def _placed(request: OutboundRequest, result: OutboundResult) -> Reply:
+    headers = {}
+    if request.deprecated:
+        replacements = ", ".join(
+            f"{old} -> {DEPRECATED_ALIASES[old]}" for old in request.deprecated
+        )
+        headers["Deprecation"] = "true"
+        headers["Warning"] = f'299 - "deprecated fields used: {replacements}"'
+        headers["Link"] = '</openapi.json>; rel="deprecation"; type="application/json"'
     answer = OutboundCallResponse if result.status in (200, 201) else Error  # replayed as it was
-    response = reply(convert(result.body, answer), status=result.status)
-    if result.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    if parsed.deprecated:
-        replacements = ", ".join(f"{old} -> {DEPRECATED_ALIASES[old]}" for old in parsed.deprecated)
-        response.headers["Deprecation"] = "true"
-        response.headers["Warning"] = f'299 - "deprecated fields used: {replacements}"'
-        response.headers["Link"] = '</openapi.json>; rel="deprecation"; type="application/json"'
-    return response
+    body = convert(result.body, answer)
+    return Reply(body, status=result.status, headers=headers, replayed=result.replayed)
 
 
-@routes.get("/calls")
-async def list_calls(request: web.Request) -> web.Response:
-    q = request.query
-    unknown = sorted(set(q) - LIST_PARAMS)
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
-    if any(len(q.getall(name)) > 1 for name in q):
-        raise BadRequest("each query parameter may appear only once")
+def check_list_query(q: Mapping[str, str]) -> None:
+    """The list's filters, before its bounds are read."""
     status = q.get("status")
     if status is not None and status not in {s.value for s in CallStatus}:
         raise BadRequest(_bad_status(status))
@@ -92,25 +75,23 @@ async def list_calls(request: web.Request) -> web.Response:
     if campaign_id is not None and not is_token(campaign_id):
         raise BadRequest("campaign_id must be a campaign's id")
     parse_query(q, CallListQuery)
+
+
+async def _list(caller: Caller, page: Page) -> Listed[Call]:
+    q = page.query
+    status = q.get("status")
     query = CallQuery(
-        organization_id=organization_of(request),
-        limit=query_int(q.get("limit"), "limit", 100, 1, 1000),
-        offset=query_int(q.get("offset"), "offset", 0, 0, MAX_OFFSET),
+        organization_id=caller.organization_id,
+        limit=page.limit,
+        offset=page.offset,
         status=CallStatus(status) if status is not None else None,
         start_date=query_datetime(q.get("start_date"), "start_date"),
         end_date=query_datetime(q.get("end_date"), "end_date"),
-        campaign_id=campaign_id,
+        campaign_id=q.get("campaign_id"),
         after=decode_cursor(q.get("cursor")),
     )
-    page = await request.app[SERVICE].store.list_calls(query)
-    full = len(page.calls) == query.limit and page.calls
-    return reply(
-        CallList(
-            calls=[CallSummary.of(c) for c in page.calls],
-            pagination=Pagination(total=page.total, limit=query.limit, offset=query.offset),
-            next_cursor=encode_cursor(_cursor_of(page.calls[-1])) if full else None,
-        )
-    )
+    found = await caller.store.list_calls(query)
+    return Listed(found.calls, found.total)
 
 
 def _bad_status(status: str) -> str:
@@ -124,32 +105,43 @@ def _bad_status(status: str) -> str:
     return f"status must be one of: {allowed}"
 
 
-def _call_id(request: web.Request) -> str:
-    call_id = request.match_info["id"]
-    if not is_call_id(call_id):
-        raise NotFound("no call with this id", error="Call not found")
-    return call_id
+async def _detail(caller: Caller, call: Call) -> CallReply:
+    store = caller.store
+    return CallReply.of(call, await store.list_messages(call.id), await store.list_events(call.id))
 
 
-# "outbound" is no call id: GET /calls/outbound is 405 (Allow: POST), not a call lookup.
-@routes.get(r"/calls/{id:(?!outbound$)[^{}/]+}")
-async def get_call(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    call = await store.get_call(organization_of(request), _call_id(request))
-    if call is None:
-        raise NotFound("no call with this id", error="Call not found")
-    messages = await store.list_messages(call.id)
-    events = await store.list_events(call.id)
-    return reply(CallReply.of(call, messages, events))
+def _cursor_of(call: Call) -> str:
+    """``next_cursor``: a full page's last call (its creation time and seq)."""
+    return encode_cursor(CallCursor(call.created_at, call.seq))
+
+
+CALLS: Resource[Call] = Resource(
+    path="/calls",
+    noun="call",
+    is_id=is_call_id,
+    # "outbound" is no call id: GET /calls/outbound is 405 (Allow: POST), not a call lookup.
+    id_pattern="(?!outbound$)[^{}/]+",
+    lookup=lambda c, call_id: c.store.get_call(c.organization_id, call_id),
+    serialize=CallSummary.of,
+    list=Paged(run=_list, params=LIST_PARAMS, check=check_list_query, cursor=_cursor_of),
+    detail=_detail,
+    create=Create(
+        path="/calls/outbound",
+        parse=parse_outbound,
+        run=_place,
+        reply=_placed,
+        idempotent=True,
+    ),
+)
+RESOURCES = (CALLS,)
+mount(routes, *RESOURCES)
 
 
 @routes.get("/calls/{id}/recording")
 async def get_recording(request: web.Request) -> web.FileResponse:
     """The call's recording (stereo: caller left, assistant right); ranges are honoured."""
     service = request.app[SERVICE]
-    call = await service.store.get_call(organization_of(request), _call_id(request))
-    if call is None:
-        raise NotFound("no call with this id", error="Call not found")
+    call = await CALLS.fetch(request)
     if call.recording_path is None:
         raise NotFound("this call has no recording", error="Recording not found")
     path = recording_file(service.settings.recordings, call.recording_path)
@@ -162,14 +154,10 @@ async def get_recording(request: web.Request) -> web.FileResponse:
 @routes.post("/calls/{id}/control")
 async def control_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    call_id = _call_id(request)
+    call_id = CALLS.path_id(request)
     body = await read_json(request, service.settings.server.max_body_bytes)
     command = parse_control(body)
     parse(body, COMMANDS[body["type"]])  # type: ignore[index]  # parse_control knows the type
     # Carried out by the node that serves the call, whichever node the request reached.
     await service.node.control(organization_of(request), call_id, command)
     return reply(ControlResponse(success=True, message="Command sent successfully"))
-
-
-def _cursor_of(call: Call) -> CallCursor:
-    return CallCursor(call.created_at, call.seq)

@@ -5,132 +5,125 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from voicedock.api.body import MAX_OFFSET, query_int, read_body, read_json
+from voicedock.api.body import read_body, read_json
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import parse, parse_query, reply
-from voicedock.api.models.calls import Pagination
 from voicedock.api.models.campaigns import Campaign as CampaignReply
+from voicedock.api.models.campaigns import CampaignContact as ContactReply
 from voicedock.api.models.campaigns import (
-    CampaignContact,
-    CampaignContactList,
     CampaignContactsAdd,
     CampaignCreate,
-    CampaignList,
     CampaignListQuery,
     ContactListQuery,
     ContactsAdded,
     Done,
     DoNotCallAdded,
-    DoNotCallList,
     DoNotCallNumber,
+)
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listed,
+    Listing,
+    Page,
+    Paged,
+    Reply,
+    Resource,
+    accept_any,
+    mount,
 )
 from voicedock.calls import fields
 from voicedock.calls.campaigns.manager import CAMPAIGN_NOT_FOUND
 from voicedock.calls.campaigns.request import (
+    CampaignRequest,
     parse_campaign_request,
     parse_contacts,
     parse_contacts_csv,
 )
-from voicedock.domain.campaigns import Campaign, ContactState
+from voicedock.domain.campaigns import Campaign, CampaignContact, CampaignProgress, ContactState
 from voicedock.domain.records import utcnow
 from voicedock.errors import BadRequest, NotFound, PayloadTooLarge
-from voicedock.validation import is_token, require_e164
+from voicedock.validation import require_e164
 
 routes = web.RouteTableDef()
 
 # Contacts (JSON or CSV) may take more than an ordinary request body.
 MAX_CONTACTS_BYTES = 8 * 1024 * 1024
-_PAGE_PARAMS = frozenset({"limit", "offset"})
 
 
-def _campaign_id(request: web.Request) -> str:
-    value = request.match_info["id"]
-    if not is_token(value):
-        raise NotFound("no campaign with this id", error=CAMPAIGN_NOT_FOUND)
-    return value
-
-
-async def _campaign(request: web.Request) -> Campaign:
-    found = await request.app[SERVICE].store.get_campaign(
-        organization_of(request), _campaign_id(request)
-    )
-    if found is None:
-        raise NotFound("no campaign with this id", error=CAMPAIGN_NOT_FOUND)
-    return found
-
-
-def _page(request: web.Request, extra: frozenset[str] = frozenset()) -> tuple[int, int]:
-    q = request.query
-    unknown = sorted(set(q) - _PAGE_PARAMS - extra)
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
-    if any(len(q.getall(name)) > 1 for name in q):
-        raise BadRequest("each query parameter may appear only once")
-    parse_query(q, ContactListQuery if extra else CampaignListQuery)
-    return (
-        query_int(q.get("limit"), "limit", 100, 1, 1000),
-        query_int(q.get("offset"), "offset", 0, 0, MAX_OFFSET),
-    )
-
-
-@routes.post("/campaigns")
-async def create_campaign(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    # A campaign's contacts may take more than an ordinary request body.
-    body = await read_json(request, max(service.settings.server.max_body_bytes, MAX_CONTACTS_BYTES))
+def parse_campaign(_caller: Caller, body: object) -> CampaignRequest:
     parsed = parse_campaign_request(body)  # what it means (calls/campaigns/request.py)
     parse(body, CampaignCreate)  # and nothing the document does not say
-    campaign = await service.campaigns.create(organization_of(request), parsed)
+    return parsed
+
+
+async def _create(caller: Caller, request: CampaignRequest) -> tuple[Campaign, CampaignProgress]:
+    service = caller.service
+    campaign = await service.campaigns.create(caller.organization_id, request)
     service.dialer.wake()
-    progress = await service.store.campaign_progress(campaign.id)
-    return reply(CampaignReply.of(campaign, progress), 201)
+    return campaign, await service.store.campaign_progress(campaign.id)
 
 
-@routes.get("/campaigns")
-async def list_campaigns(request: web.Request) -> web.Response:
-    limit, offset = _page(request)
-    store = request.app[SERVICE].store
-    campaigns, total = await store.list_campaigns(organization_of(request), limit, offset)
-    return reply(
-        CampaignList(
-            campaigns=[CampaignReply.of(c) for c in campaigns],
-            pagination=Pagination(total=total, limit=limit, offset=offset),
-        )
-    )
+async def _detail(caller: Caller, campaign: Campaign) -> CampaignReply:
+    return CampaignReply.of(campaign, await caller.service.store.campaign_progress(campaign.id))
 
 
-@routes.get("/campaigns/{id}")
-async def get_campaign(request: web.Request) -> web.Response:
-    campaign = await _campaign(request)
-    progress = await request.app[SERVICE].store.campaign_progress(campaign.id)
-    return reply(CampaignReply.of(campaign, progress))
+async def _list(caller: Caller, page: Page) -> Listed[Campaign]:
+    org_id = caller.organization_id
+    return Listed(*await caller.store.list_campaigns(org_id, page.limit, page.offset))
 
 
-@routes.get("/campaigns/{id}/contacts")
-async def list_contacts(request: web.Request) -> web.Response:
-    limit, offset = _page(request, frozenset({"state"}))
-    state_name = request.query.get("state")
+CAMPAIGNS: Resource[Campaign] = Resource(
+    path="/campaigns",
+    noun="campaign",
+    lookup=lambda c, campaign_id: c.store.get_campaign(c.organization_id, campaign_id),
+    serialize=CampaignReply.of,
+    list=Paged(run=_list, check=lambda q: parse_query(q, CampaignListQuery)),
+    detail=_detail,
+    create=Create(
+        parse=parse_campaign,
+        run=_create,
+        reply=lambda _request, made: Reply(CampaignReply.of(*made), status=201),
+        # A campaign's contacts may take more than an ordinary request body.
+        max_body=MAX_CONTACTS_BYTES,
+    ),
+)
+
+
+async def _list_contacts(caller: Caller, page: Page) -> Listed[CampaignContact]:
+    state_name = page.query.get("state")
     states = {s.value for s in ContactState}
     if state_name is not None and state_name not in states:
         raise BadRequest(f"state must be one of: {', '.join(sorted(states))}")
-    campaign = await _campaign(request)
-    contacts, total = await request.app[SERVICE].store.list_campaign_contacts(
-        campaign.id, None if state_name is None else ContactState(state_name), limit, offset
-    )
-    return reply(
-        CampaignContactList(
-            contacts=[CampaignContact.of(c) for c in contacts],
-            pagination=Pagination(total=total, limit=limit, offset=offset),
-        )
-    )
+    campaign = await CAMPAIGNS.find(caller, page.path["id"])
+    state = None if state_name is None else ContactState(state_name)
+    store = caller.store
+    return Listed(*await store.list_campaign_contacts(campaign.id, state, page.limit, page.offset))
+
+
+# A campaign's contacts: a list of its own (the campaign's 404 when it is not the caller's).
+CONTACTS: Resource[CampaignContact] = Resource(
+    path="/campaigns/{id}/contacts",
+    noun="contact",
+    title=CAMPAIGN_NOT_FOUND,  # its one 404: its campaign's
+    get=False,
+    serialize=ContactReply.of,
+    list=Paged(
+        run=_list_contacts,
+        params=frozenset({"state"}),
+        check=lambda q: parse_query(q, ContactListQuery),
+    ),
+)
+mount(routes, CAMPAIGNS, CONTACTS)
 
 
 @routes.post("/campaigns/{id}/contacts")
 async def add_contacts(request: web.Request) -> web.Response:
     """More contacts: ``{"contacts": [...]}`` as JSON, or a CSV body (``text/csv``)."""
     service = request.app[SERVICE]
-    campaign_id = _campaign_id(request)
+    campaign_id = CAMPAIGNS.path_id(request)
     if request.content_type == "text/csv":
         if request.content_length is not None and request.content_length > MAX_CONTACTS_BYTES:
             raise PayloadTooLarge(f"a CSV of contacts is at most {MAX_CONTACTS_BYTES} bytes")
@@ -151,7 +144,7 @@ async def add_contacts(request: web.Request) -> web.Response:
 
 async def _move(request: web.Request, action: str) -> web.Response:
     service = request.app[SERVICE]
-    org_id, campaign_id = organization_of(request), _campaign_id(request)
+    org_id, campaign_id = organization_of(request), CAMPAIGNS.path_id(request)
     manager = service.campaigns
     moves = {"pause": manager.pause, "resume": manager.resume, "cancel": manager.cancel}
     campaign = await moves[action](org_id, campaign_id)
@@ -178,30 +171,53 @@ async def cancel_campaign(request: web.Request) -> web.Response:
 # -- do-not-call ------------------------------------------------------------------------------
 
 
-@routes.get("/do-not-call")
-async def list_do_not_call(request: web.Request) -> web.Response:
-    numbers = await request.app[SERVICE].store.list_do_not_call(organization_of(request))
-    return reply(DoNotCallList(numbers=numbers))
+NOT_ON_THE_LIST = "the number is not on the do-not-call list"
 
 
-@routes.post("/do-not-call")
-async def add_do_not_call(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    body = await read_json(request, service.settings.server.max_body_bytes)
-    fields.reject_unknown(fields.require_object(body), ("number",))
-    number = require_e164(body.get("number"), "number")  # type: ignore[attr-defined]
+def parse_do_not_call(_caller: Caller, body: object) -> str:
+    obj = fields.require_object(body)
+    fields.reject_unknown(obj, ("number",))
+    number = require_e164(obj.get("number"), "number")
     parse(body, DoNotCallNumber)
-    async with service.store.transaction() as tx:
-        await tx.add_do_not_call(organization_of(request), number, utcnow())
-    return reply(DoNotCallAdded(success=True, number=number), 201)
+    return number
 
 
-@routes.delete("/do-not-call/{number}")
-async def delete_do_not_call(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    number = request.match_info["number"]
-    async with service.store.transaction() as tx:
-        removed = await tx.delete_do_not_call(organization_of(request), number)
-    if not removed:
-        raise NotFound("the number is not on the do-not-call list")
-    return reply(Done(success=True))
+async def _delete_do_not_call(caller: Caller, number: str) -> None:
+    async with caller.store.transaction() as tx:
+        if not await tx.delete_do_not_call(caller.organization_id, number):
+            raise NotFound(NOT_ON_THE_LIST)
+
+
+async def _add_do_not_call(caller: Caller, number: str) -> str:
+    async with caller.store.transaction() as tx:
+        await tx.add_do_not_call(caller.organization_id, number, utcnow())
+    return number
+
+
+async def _as_named(_caller: Caller, number: str) -> str:
+    return number  # whether it is listed: the delete's own answer
+
+
+# The organization's do-not-call list: numbers (E.164), listed, added and removed.
+DO_NOT_CALL: Resource[str] = Resource(
+    path="/do-not-call",
+    plural="numbers",
+    noun="number",
+    title=NotFound.error,
+    id_name="number",
+    is_id=accept_any,
+    lookup=_as_named,
+    get=False,
+    serialize=str,
+    list=Listing(run=lambda c: c.store.list_do_not_call(c.organization_id)),
+    create=Create(
+        parse=parse_do_not_call,
+        run=_add_do_not_call,
+        reply=lambda _number, number: Reply(
+            DoNotCallAdded(success=True, number=number), status=201
+        ),
+    ),
+    delete=Delete(run=_delete_do_not_call, reply=lambda _none: Reply(Done(success=True))),
+)
+mount(routes, DO_NOT_CALL)
+RESOURCES = (CAMPAIGNS, CONTACTS, DO_NOT_CALL)

@@ -35,12 +35,13 @@ from collections.abc import Iterator, Sequence
 
 from aiohttp import web
 
+from voicedock.api.calls_routes import CALLS
 from voicedock.api.keys import API_KEY, SERVICE
 from voicedock.api.middleware import credentials_still_valid, organization_of
 from voicedock.config import LimitsSettings
-from voicedock.domain.ids import is_call_id, mask_call_id
+from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import CallEvent, CallStatus
-from voicedock.errors import NotFound, RateLimited, StoreError
+from voicedock.errors import RateLimited, StoreError
 from voicedock.webhooks.events import format_timestamp
 
 routes = web.RouteTableDef()
@@ -148,12 +149,7 @@ def visible(events: Sequence[CallEvent]) -> list[CallEvent]:
 @routes.get("/calls/{id}/events")
 async def call_events(request: web.Request) -> web.StreamResponse:
     store = request.app[SERVICE].store
-    call_id = request.match_info["id"]
-    call = None
-    if is_call_id(call_id):
-        call = await store.get_call(organization_of(request), call_id)
-    if call is None:
-        raise NotFound("no call with this id", error="Call not found")
+    call = await CALLS.fetch(request)
     after = last_event_id(request.headers.get("Last-Event-ID"))
     pending = await store.list_events(call.id, after)
     if call.status.terminal and not visible(pending):

@@ -6,12 +6,15 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from voicedock.domain.records import ApiKey
+from voicedock.domain.records import ApiKey, KeyScope
 
 if TYPE_CHECKING:
     from voicedock.service import Service
 
 SERVICE: web.AppKey[Service] = web.AppKey("service")
+# Paths (and every path below them) that need a key scope beyond the read-only rule, with the
+# refusal's message: made from the resources' declarations (api/resources.py).
+SCOPED_PATHS: web.AppKey[dict[str, tuple[KeyScope, str]]] = web.AppKey("scoped_paths", dict)
 # Set by the auth middleware on every authenticated request.
 ORGANIZATION_ID: web.RequestKey[str] = web.RequestKey("organization_id", str)
 # The key the request was authenticated with (directly, or through a console session).

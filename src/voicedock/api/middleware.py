@@ -27,6 +27,7 @@ from voicedock.api.keys import (
     CSRF_HEADER,
     ORGANIZATION_ID,
     PUBLIC_PATHS,
+    SCOPED_PATHS,
     SERVICE,
     session_cookie,
 )
@@ -90,7 +91,7 @@ def hash_key(secret: str) -> str:
 
 
 READ_METHODS = frozenset({"GET", "HEAD"})
-ADMIN_PREFIX = "/api-keys"  # managing keys needs an admin key
+_RANK = {KeyScope.READ_ONLY: 0, KeyScope.FULL: 1, KeyScope.ADMIN: 2}
 
 
 def is_public(path: str) -> bool:
@@ -114,7 +115,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         if found is None or found.revoked_at is not None:
             raise Unauthorized("the API key is not valid")
         key = found
-    check_scope(key, request.method, request.path)
+    check_scope(key, request.method, request.path, request.app.get(SCOPED_PATHS, {}))
     request[ORGANIZATION_ID] = key.organization_id
     request[API_KEY] = key
     return await handler(request)
@@ -138,12 +139,17 @@ async def session_key(request: web.Request) -> ApiKey:
     return key
 
 
-def check_scope(key: ApiKey, method: str, path: str) -> None:
+def check_scope(
+    key: ApiKey, method: str, path: str, scoped: dict[str, tuple[KeyScope, str]]
+) -> None:
+    """A read-only key only reads; a path a resource scopes (and every path below it) needs a
+    key of that scope or above."""
     if key.scope is KeyScope.READ_ONLY and method not in READ_METHODS:
         raise Forbidden("this API key is read-only")
-    managing_keys = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
-    if managing_keys and key.scope is not KeyScope.ADMIN:
-        raise Forbidden("managing API keys needs an admin API key")
+    for prefix, (scope, refusal) in scoped.items():
+        below = path == prefix or path.startswith(prefix + "/")
+        if below and _RANK[key.scope] < _RANK[scope]:
+            raise Forbidden(refusal)
 
 
 async def credentials_still_valid(request: web.Request) -> bool:

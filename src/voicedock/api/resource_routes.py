@@ -8,25 +8,31 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
 
-from voicedock.api.body import read_json
 from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import organization_of
-from voicedock.api.models.assistants import (
-    AssistantCreate,
-    AssistantList,
-    AssistantUpdate,
-    assistant_reply,
-)
+from voicedock.api.models.assistants import AssistantCreate, AssistantUpdate, assistant_reply
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.health import Health
 from voicedock.api.models.phone_numbers import PhoneNumber as PhoneNumberReply
-from voicedock.api.models.phone_numbers import PhoneNumberList, PhoneNumberUpdate, TrunkList
+from voicedock.api.models.phone_numbers import PhoneNumberUpdate
 from voicedock.api.models.phone_numbers import Trunk as TrunkReply
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Patch,
+    Refused,
+    Resource,
+    created,
+    mount,
+    stored,
+)
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.calls.provider_key_refs import check_key_refs
@@ -34,33 +40,16 @@ from voicedock.config import SpeechSettings
 from voicedock.domain.records import Assistant, PhoneNumber, Trunk, utcnow
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
-from voicedock.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    StoreError,
-    Unprocessable,
-)
+from voicedock.errors import BadRequest, Conflict, Forbidden, StoreError, Unprocessable
 from voicedock.logs import describe
-from voicedock.validation import is_token
+
+if TYPE_CHECKING:
+    from voicedock.store.base import Transaction
 
 routes = web.RouteTableDef()
 log = logging.getLogger("voicedock.api")
 
 ASSISTANT_FIELDS = ("name", "business_name", "active", *CONFIG_FIELDS)
-
-
-def _path_id(request: web.Request, what: str) -> str:
-    value = request.match_info["id"]
-    if not is_token(value):
-        raise NotFound(f"no {what} with this id", error=f"{what.capitalize()} not found")
-    return value
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    max_bytes = request.app[SERVICE].settings.server.max_body_bytes
-    return fields.require_object(await read_json(request, max_bytes))
 
 
 # -- assistants ---------------------------------------------------------------------------------
@@ -108,85 +97,64 @@ def build_assistant(
     )
 
 
-async def _check_key_refs(request: web.Request, assistant: Assistant) -> None:
+async def _check_key_refs(caller: Caller, assistant: Assistant) -> None:
     """The provider keys the assistant names, as its calls will use them: the sections the
     operator's engines complete included (``[byok] mode = "required"``)."""
-    service = request.app[SERVICE]
-    settings = service.settings
-    resolved = resolve_provider(assistant.config, settings.speech, service.engine.egress_policy)
-    await check_key_refs(service.store, assistant.organization_id, resolved, settings.byok)
+    settings = caller.service.settings
+    egress = caller.service.engine.egress_policy
+    resolved = resolve_provider(assistant.config, settings.speech, egress)
+    await check_key_refs(caller.store, assistant.organization_id, resolved, settings.byok)
 
 
-async def _assistant(request: web.Request) -> Assistant:
-    found = await request.app[SERVICE].store.get_assistant(
-        organization_of(request), _path_id(request, "assistant")
-    )
-    if found is None:
-        raise NotFound("no assistant with this id", error="Assistant not found")
-    return found
+def _key_checked(
+    write: Callable[[Transaction, Assistant], Awaitable[object]],
+) -> Callable[[Caller, Assistant], Awaitable[Assistant]]:
+    """Store an assistant whose provider-key references hold."""
+    store = stored(write)
+
+    async def run(caller: Caller, assistant: Assistant) -> Assistant:
+        await _check_key_refs(caller, assistant)
+        return await store(caller, assistant)
+
+    return run
 
 
-@routes.get("/assistants")
-async def list_assistants(request: web.Request) -> web.Response:
-    items = await request.app[SERVICE].store.list_assistants(organization_of(request))
-    return reply(AssistantList(assistants=[assistant_reply(a) for a in items]))
-
-
-@routes.post("/assistants")
-async def create_assistant(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    obj = await _json_object(request)
-    org_id = organization_of(request)
+def parse_assistant(caller: Caller, base: Assistant | None, body: object) -> Assistant:
+    """A POST body (``base`` None) or a PATCH body onto ``base``: the assistant it makes."""
+    service = caller.service
+    org_id = base.organization_id if base is not None else caller.organization_id
     egress = service.engine.egress_policy
-    assistant = build_assistant(obj, None, org_id, service.settings.speech, egress)
-    parse(obj, AssistantCreate)  # and nothing the document does not say
-    await _check_key_refs(request, assistant)
-    async with service.store.transaction() as tx:
-        await tx.insert_assistant(assistant)
-    return reply(assistant_reply(assistant), 201)
+    obj = fields.require_object(body)
+    assistant = build_assistant(obj, base, org_id, service.settings.speech, egress)
+    parse(obj, AssistantCreate if base is None else AssistantUpdate)  # nothing undocumented
+    return assistant
 
 
-@routes.get("/assistants/{id}")
-async def get_assistant(request: web.Request) -> web.Response:
-    return reply(assistant_reply(await _assistant(request)))
-
-
-@routes.patch("/assistants/{id}")
-async def update_assistant(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    base = await _assistant(request)
-    obj = await _json_object(request)
-    egress = service.engine.egress_policy
-    updated = build_assistant(obj, base, base.organization_id, service.settings.speech, egress)
-    parse(obj, AssistantUpdate)
-    await _check_key_refs(request, updated)
-    async with service.store.transaction() as tx:
-        await tx.update_assistant(updated)
-    return reply(assistant_reply(updated))
-
-
-@routes.delete("/assistants/{id}")
-async def delete_assistant(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    assistant = await _assistant(request)
-    numbers = await store.list_phone_numbers(assistant.organization_id)
+async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
+    numbers = await caller.store.list_phone_numbers(assistant.organization_id)
     if any(n.assistant_id == assistant.id for n in numbers):
         raise Conflict("a phone number still answers with this assistant; reassign it first")
-    async with store.transaction() as tx:
+    async with caller.store.transaction() as tx:
         await tx.delete_assistant(assistant.organization_id, assistant.id)
-    return web.Response(status=204)
+
+
+ASSISTANTS: Resource[Assistant] = Resource(
+    path="/assistants",
+    noun="assistant",
+    lookup=lambda c, assistant_id: c.store.get_assistant(c.organization_id, assistant_id),
+    serialize=assistant_reply,
+    list=Listing(run=lambda c: c.store.list_assistants(c.organization_id)),
+    create=Create(
+        parse=lambda caller, body: parse_assistant(caller, None, body),
+        run=_key_checked(lambda tx, a: tx.insert_assistant(a)),
+        reply=created(assistant_reply),
+    ),
+    patch=Patch(parse=parse_assistant, run=_key_checked(lambda tx, a: tx.update_assistant(a))),
+    delete=Delete(run=_delete_assistant),
+)
 
 
 # -- phone numbers ------------------------------------------------------------------------------
-
-
-async def _number(request: web.Request) -> PhoneNumber:
-    found = await request.app[SERVICE].store.get_phone_number(
-        organization_of(request), _path_id(request, "phone number")
-    )
-    if found is None:
-        raise NotFound("no phone number with this id", error="Phone number not found")
-    return found
 
 
 OPERATOR_NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls")  # the operator's alone
@@ -203,40 +171,16 @@ def _operators_numbers(what: str) -> Forbidden:
     )
 
 
-@routes.get("/phone-numbers")
-async def list_numbers(request: web.Request) -> web.Response:
-    items = await request.app[SERVICE].store.list_phone_numbers(organization_of(request))
-    return reply(PhoneNumberList(phone_numbers=[PhoneNumberReply.of(n) for n in items]))
-
-
-@routes.post("/phone-numbers")
-async def create_number(request: web.Request) -> web.Response:
-    """Refused for every key: the operator assigns numbers (nothing is read or stored)."""
-    raise _operators_numbers("no API key creates a phone number")
-
-
-@routes.get("/phone-numbers/{id}")
-async def get_number(request: web.Request) -> web.Response:
-    return reply(PhoneNumberReply.of(await _number(request)))
-
-
-@routes.patch("/phone-numbers/{id}")
-async def update_number(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    base = await _number(request)
-    obj = await _json_object(request)
+def parse_number_patch(_caller: Caller, base: PhoneNumber, body: object) -> PhoneNumber:
+    """What an organization may change of a number: its label and its assistant."""
+    obj = fields.require_object(body)
     fields.reject_unknown(obj, NUMBER_FIELDS)
     for key in OPERATOR_NUMBER_FIELDS:
         if key in obj:
             raise _operators_numbers(f"{key} is the operator's")
     assistant_id = fields.identifier(obj, "assistant_id")
     parse(obj, PhoneNumberUpdate)
-    if (
-        assistant_id is not None
-        and await store.get_assistant(base.organization_id, assistant_id) is None
-    ):
-        raise Unprocessable("no assistant with this id", error="Unknown assistant")
-    updated = dataclasses.replace(
+    return dataclasses.replace(
         base,
         assistant_id=assistant_id if "assistant_id" in obj else base.assistant_id,
         label=(
@@ -246,45 +190,62 @@ async def update_number(request: web.Request) -> web.Response:
         ),
         updated_at=utcnow(),
     )
-    async with store.transaction() as tx:
+
+
+async def _update_number(caller: Caller, updated: PhoneNumber) -> PhoneNumber:
+    assistant_id = updated.assistant_id
+    org_id = updated.organization_id
+    if assistant_id is not None and await caller.store.get_assistant(org_id, assistant_id) is None:
+        raise Unprocessable("no assistant with this id", error="Unknown assistant")
+    async with caller.store.transaction() as tx:
         await tx.update_phone_number(updated)
-    return reply(PhoneNumberReply.of(updated))
+    return updated
 
 
-@routes.delete("/phone-numbers/{id}")
-async def delete_number(request: web.Request) -> web.Response:
-    """Refused for the organization's own numbers (the operator removes them); another
-    organization's number, or none, is 404 as on every other route."""
-    await _number(request)
-    raise _operators_numbers("no API key removes a phone number")
+PHONE_NUMBERS: Resource[PhoneNumber] = Resource(
+    path="/phone-numbers",
+    noun="phone number",
+    lookup=lambda c, number_id: c.store.get_phone_number(c.organization_id, number_id),
+    serialize=PhoneNumberReply.of,
+    list=Listing(run=lambda c: c.store.list_phone_numbers(c.organization_id)),
+    # The operator assigns and removes numbers: refused for every key, nothing read or stored
+    # (a DELETE of another organization's number, or of none, is the 404 as everywhere).
+    create=Refused(lambda: _operators_numbers("no API key creates a phone number")),
+    patch=Patch(parse=parse_number_patch, run=_update_number),
+    delete=Refused(lambda: _operators_numbers("no API key removes a phone number")),
+)
 
 
 # -- trunks and health --------------------------------------------------------------------------
 
 
-async def _visible_trunks(request: web.Request) -> dict[str, Trunk]:
-    """The trunks the request's organization may use ([[trunks]] organizations)."""
-    service = request.app[SERVICE]
-    org_id = organization_of(request)
+async def _visible_trunks(caller: Caller) -> dict[str, Trunk]:
+    """The trunks the caller's organization may use ([[trunks]] organizations)."""
+    service, org_id = caller.service, caller.organization_id
     trunks = {t.name: t for t in await service.store.list_trunks()}
     numbers = await service.store.list_phone_numbers(org_id)
     visible = service.engine.trunk_access.visible(trunks, org_id, numbers)
     return {name: trunk for name, trunk in trunks.items() if name in visible}
 
 
-@routes.get("/trunks")
-async def list_trunks(request: web.Request) -> web.Response:
-    trunks = await _visible_trunks(request)
-    return reply(TrunkList(trunks=[TrunkReply.of(t) for t in trunks.values()]))
+async def _list_trunks(caller: Caller) -> list[Trunk]:
+    return list((await _visible_trunks(caller)).values())
 
 
-@routes.get("/trunks/{name}")
-async def get_trunk(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    trunk = (await _visible_trunks(request)).get(name) if is_token(name) else None
-    if trunk is None:
-        raise NotFound("no trunk with this name", error="Trunk not found")
-    return reply(TrunkReply.of(trunk))
+async def _lookup_trunk(caller: Caller, name: str) -> Trunk | None:
+    return (await _visible_trunks(caller)).get(name)
+
+
+TRUNKS: Resource[Trunk] = Resource(
+    path="/trunks",
+    noun="trunk",
+    id_name="name",
+    lookup=_lookup_trunk,
+    serialize=TrunkReply.of,
+    list=Listing(run=_list_trunks),
+)
+RESOURCES = (ASSISTANTS, PHONE_NUMBERS, TRUNKS)
+mount(routes, *RESOURCES)
 
 
 HEALTH_DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this counts as down

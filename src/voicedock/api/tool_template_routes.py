@@ -7,86 +7,67 @@ A template's body is one tool, exactly as an item of an assistant's ``tools``; t
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from aiohttp import web
 
-from voicedock.api.body import read_json
-from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import organization_of
-from voicedock.api.models.base import reply
 from voicedock.api.models.tools import ToolTemplate as ToolTemplateReply
-from voicedock.api.models.tools import ToolTemplateList, parse_tool
+from voicedock.api.models.tools import parse_tool as parse_tool_model
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Patch,
+    Resource,
+    created,
+    mount,
+    stored,
+)
 from voicedock.calls.tenant_urls import check_tool_url
 from voicedock.calls.tool_config import check_tool
 from voicedock.domain.records import JsonObject, ToolTemplate, utcnow
-from voicedock.errors import Conflict, NotFound
-from voicedock.validation import is_token
+from voicedock.errors import Conflict
 
 routes = web.RouteTableDef()
 
 MAX_TEMPLATES_PER_ORGANIZATION = 500
 
 
-async def _tool(request: web.Request) -> JsonObject:
-    service = request.app[SERVICE]
-    body = await read_json(request, service.settings.server.max_body_bytes)
+def parse_tool(caller: Caller, body: object) -> JsonObject:
+    """One tool, as an item of an assistant's ``tools`` (its URL within the egress policy)."""
     tool = check_tool(body, "body")
-    parse_tool(body)  # and it is what the document says a tool is
-    check_tool_url(tool, "body", service.engine.egress_policy)
+    parse_tool_model(body)  # and it is what the document says a tool is
+    check_tool_url(tool, "body", caller.service.engine.egress_policy)
     return tool
 
 
-async def _template(request: web.Request) -> ToolTemplate:
-    template_id = request.match_info["id"]
-    found = None
-    if is_token(template_id):
-        store = request.app[SERVICE].store
-        found = await store.get_tool_template(organization_of(request), template_id)
-    if found is None:
-        raise NotFound("no tool template with this id", error="Tool template not found")
-    return found
-
-
-@routes.get("/tool-templates")
-async def list_tool_templates(request: web.Request) -> web.Response:
-    items = await request.app[SERVICE].store.list_tool_templates(organization_of(request))
-    return reply(ToolTemplateList(tool_templates=[ToolTemplateReply.of(t) for t in items]))
-
-
-@routes.post("/tool-templates")
-async def create_tool_template(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    org_id = organization_of(request)
-    tool = await _tool(request)
-    if len(await store.list_tool_templates(org_id)) >= MAX_TEMPLATES_PER_ORGANIZATION:
+async def _create(caller: Caller, tool: JsonObject) -> ToolTemplate:
+    store = caller.service.store
+    if len(await store.list_tool_templates(caller.organization_id)) >= (
+        MAX_TEMPLATES_PER_ORGANIZATION
+    ):
         raise Conflict(f"at most {MAX_TEMPLATES_PER_ORGANIZATION} tool templates")
-    template = ToolTemplate(id=str(uuid.uuid4()), organization_id=org_id, tool=tool)
+    template = ToolTemplate(id=str(uuid.uuid4()), organization_id=caller.organization_id, tool=tool)
     async with store.transaction() as tx:
         await tx.insert_tool_template(template)
-    return reply(ToolTemplateReply.of(template), 201)
+    return template
 
 
-@routes.get("/tool-templates/{id}")
-async def get_tool_template(request: web.Request) -> web.Response:
-    return reply(ToolTemplateReply.of(await _template(request)))
+def parse_replacement(caller: Caller, template: ToolTemplate, body: object) -> ToolTemplate:
+    return dataclasses.replace(template, tool=parse_tool(caller, body), updated_at=utcnow())
 
 
-@routes.patch("/tool-templates/{id}")
-async def update_tool_template(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    template = await _template(request)
-    template.tool = await _tool(request)
-    template.updated_at = utcnow()
-    async with store.transaction() as tx:
-        await tx.update_tool_template(template)
-    return reply(ToolTemplateReply.of(template))
-
-
-@routes.delete("/tool-templates/{id}")
-async def delete_tool_template(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    template = await _template(request)
-    async with store.transaction() as tx:
-        await tx.delete_tool_template(template.organization_id, template.id)
-    return web.Response(status=204)
+TOOL_TEMPLATES: Resource[ToolTemplate] = Resource(
+    path="/tool-templates",
+    noun="tool template",
+    lookup=lambda c, template_id: c.store.get_tool_template(c.organization_id, template_id),
+    serialize=ToolTemplateReply.of,
+    list=Listing(run=lambda c: c.store.list_tool_templates(c.organization_id)),
+    create=Create(parse=parse_tool, run=_create, reply=created(ToolTemplateReply.of)),
+    patch=Patch(parse=parse_replacement, run=stored(lambda tx, t: tx.update_tool_template(t))),
+    delete=Delete(run=stored(lambda tx, t: tx.delete_tool_template(t.organization_id, t.id))),
+)
+RESOURCES = (TOOL_TEMPLATES,)
+mount(routes, *RESOURCES)

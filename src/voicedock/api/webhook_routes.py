@@ -9,25 +9,26 @@ before every delivery.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from voicedock.api.body import read_json
-from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import organization_of
-from voicedock.api.models.base import parse, reply
-from voicedock.api.models.webhooks import (
-    MAX_URL_LENGTH,
-    Webhook,
-    WebhookCreate,
-    WebhookCreated,
-    WebhookList,
+from voicedock.api.models.base import parse
+from voicedock.api.models.webhooks import MAX_URL_LENGTH, Webhook, WebhookCreate, WebhookCreated
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Resource,
+    created,
+    mount,
+    stored,
 )
 from voicedock.calls import fields
 from voicedock.domain.records import utcnow
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
-from voicedock.errors import Conflict, NotFound, Unprocessable, UnsafeUrl
-from voicedock.validation import is_token
+from voicedock.errors import Conflict, Unprocessable, UnsafeUrl
 
 routes = web.RouteTableDef()
 
@@ -35,33 +36,28 @@ routes = web.RouteTableDef()
 MAX_ENDPOINTS_PER_ORGANIZATION = 20
 
 
-async def _endpoint(request: web.Request) -> WebhookEndpoint:
-    endpoint_id = request.match_info["id"]
-    if is_token(endpoint_id):
-        store = request.app[SERVICE].store
-        for endpoint in await store.list_webhook_endpoints(organization_of(request)):
-            if endpoint.id == endpoint_id:
-                return endpoint
-    raise NotFound("no webhook endpoint with this id", error="Webhook not found")
+@dataclass(frozen=True, slots=True)
+class NewEndpoint:
+    """A checked ``POST /webhooks`` body."""
+
+    url: str
+    assistant_id: str | None
+    event_types: list[str]
 
 
-@routes.get("/webhooks")
-async def list_webhooks(request: web.Request) -> web.Response:
-    items = await request.app[SERVICE].store.list_webhook_endpoints(organization_of(request))
-    return reply(WebhookList(webhooks=[Webhook.of(e) for e in items]))
-
-
-@routes.post("/webhooks")
-async def create_webhook(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    org_id = organization_of(request)
-    obj = await read_json(request, service.settings.server.max_body_bytes)
+def parse_endpoint(_caller: Caller, obj: object) -> NewEndpoint:
     body = parse(obj, WebhookCreate)
     # One line of text (the model bounds its length): no control characters.
     url = fields.text({"url": body.url}, "url", max_len=MAX_URL_LENGTH, multiline=False) or ""
-    event_types = body.event_type_values()
-    assistant_id = body.assistant_id
-    if assistant_id is not None and await service.store.get_assistant(org_id, assistant_id) is None:
+    return NewEndpoint(url, body.assistant_id, body.event_type_values())
+
+
+async def _create(caller: Caller, new: NewEndpoint) -> WebhookEndpoint:
+    service, org_id = caller.service, caller.organization_id
+    if (
+        new.assistant_id is not None
+        and await service.store.get_assistant(org_id, new.assistant_id) is None
+    ):
         raise Unprocessable("no assistant with this id", error="Unknown assistant")
     if len(await service.store.list_webhook_endpoints(org_id)) >= MAX_ENDPOINTS_PER_ORGANIZATION:
         raise Conflict(
@@ -70,31 +66,42 @@ async def create_webhook(request: web.Request) -> web.Response:
             error="Too many webhooks",
         )
     try:
-        await service.webhooks.check_url(url)
+        await service.webhooks.check_url(new.url)
     except UnsafeUrl as exc:
         raise Unprocessable(str(exc), error="Webhook URL refused") from None
     endpoint = WebhookEndpoint(
         id=f"we_{uuid.uuid4().hex}",
         organization_id=org_id,
-        url=url,
+        url=new.url,
         secret=generate_secret(),
-        assistant_id=assistant_id,
-        event_types=event_types,
+        assistant_id=new.assistant_id,
+        event_types=new.event_types,
         created_at=utcnow(),
     )
     async with service.store.transaction() as tx:
         await tx.insert_webhook_endpoint(endpoint)
-    return reply(WebhookCreated.of_new(endpoint), 201)
+    return endpoint
 
 
-@routes.get("/webhooks/{id}")
-async def get_webhook(request: web.Request) -> web.Response:
-    return reply(Webhook.of(await _endpoint(request)))
+async def _lookup(caller: Caller, endpoint_id: str) -> WebhookEndpoint | None:
+    endpoints = await caller.store.list_webhook_endpoints(caller.organization_id)
+    return next((e for e in endpoints if e.id == endpoint_id), None)
 
 
-@routes.delete("/webhooks/{id}")
-async def delete_webhook(request: web.Request) -> web.Response:
-    endpoint = await _endpoint(request)
-    async with request.app[SERVICE].store.transaction() as tx:
-        await tx.delete_webhook_endpoint(endpoint.organization_id, endpoint.id)
-    return web.Response(status=204)
+WEBHOOKS: Resource[WebhookEndpoint] = Resource(
+    path="/webhooks",
+    noun="webhook endpoint",
+    title="Webhook not found",
+    lookup=_lookup,
+    serialize=Webhook.of,
+    list=Listing(run=lambda c: c.store.list_webhook_endpoints(c.organization_id)),
+    # The signing secret is in the creation's answer alone.
+    create=Create(
+        parse=parse_endpoint,
+        run=_create,
+        reply=created(WebhookCreated.of_new),
+    ),
+    delete=Delete(run=stored(lambda tx, e: tx.delete_webhook_endpoint(e.organization_id, e.id))),
+)
+RESOURCES = (WEBHOOKS,)
+mount(routes, *RESOURCES)

@@ -1,0 +1,404 @@
+"""One resource layer: the REST API's list/get/create/patch/delete handlers, made from a small
+declarative description per resource (``Resource``) that the ``*_routes`` modules configure.
+
+What every resource shares is written here once:
+
+- **the id in the path**: a value the resource's ``is_id`` refuses is its 404 (never a store
+  query); a record of another organization is the same 404 as none (``lookup`` reads within
+  the caller's organization), with the resource's error title;
+- **lists**: unpaged (``{"<plural>": [...]}``), or paged by ``limit`` (1-1000, default 100) and
+  ``offset`` (0-``MAX_OFFSET``) with a ``pagination`` object, unknown or repeated query
+  parameters refused, and a ``next_cursor`` where the resource pages by cursor;
+- **create**: the JSON body (415, 413, 400), ``parse`` then ``run``, then the ``reply``
+  (``201`` with the new record unless the resource answers otherwise); an ``Idempotency-Key``
+  header where the resource takes one (``Idempotent-Replayed: true`` on a replayed answer);
+- **patch**: 404 first, then the body, ``parse`` and ``run``; ``200`` with the record;
+- **delete**: 404 first, then ``run``; ``204`` unless the resource answers with a body;
+- **refusals**: an operation a resource refuses to every key (``Refused``), after its 404;
+- **the key scope**: a resource that needs more than the read-only rule (``scope``) is refused
+  by the auth middleware before anything else runs (``scoped_paths``).
+
+Validating a body and serializing a record stay single calls the description names
+(``parse``, ``serialize``, ``reply``): ``parse`` is the ``calls/`` parser (what the body
+means) followed by ``models.base.parse`` with the request model (nothing the document does not
+say), ``serialize`` an answer model's ``.of``; every answer is written by ``models.base.reply``
+(the models' encoder), the lists as ``{"<plural>": [models...], "pagination": {...}}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read_json
+from voicedock.api.keys import API_KEY, SERVICE
+from voicedock.api.middleware import organization_of
+from voicedock.api.models.base import reply as encode
+from voicedock.calls.idempotency import IdempotencyKey
+from voicedock.domain.records import ApiKey, KeyScope
+from voicedock.errors import ApiError, BadRequest, NotFound
+from voicedock.validation import is_token
+
+if TYPE_CHECKING:
+    from voicedock.service import Service
+    from voicedock.store.base import Store, Transaction
+
+Answer = msgspec.Struct | dict[str, Any]  # what ``models.base.reply`` writes
+R = TypeVar("R")  # a resource's record
+P = TypeVar("P")  # a parsed request body
+C = TypeVar("C")  # what a create or delete gives back
+Op = TypeVar("Op")  # an operation on one record
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+PAGE_PARAMS = frozenset({"limit", "offset"})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks, and the service that answers: what a resource's operations receive."""
+
+    service: Service
+    organization_id: str
+    api_key: ApiKey
+    idempotency: IdempotencyKey | None = None  # a create's Idempotency-Key, where it takes one
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer with a body (an answer model, or a mapping of them): its status and extra
+    headers."""
+
+    body: Answer
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    replayed: bool = False  # an idempotent create's stored answer, given again
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A paged list's request: its bounds, its checked query and the path's parameters."""
+
+    limit: int
+    offset: int
+    query: Mapping[str, str]  # names known to the list, each at most once
+    path: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Listed(Generic[R]):
+    """One page of a paged list, and how many records the whole list holds."""
+
+    items: Sequence[R]
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Listing(Generic[R]):
+    """An unpaged list: every record of the caller's organization."""
+
+    run: Callable[[Caller], Awaitable[Sequence[R]]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Paged(Generic[R]):
+    """A list paged by ``limit`` and ``offset``; ``params``: its filters' query parameters;
+    ``check``: the query's checks (its model) before the bounds are read; ``cursor``: where a
+    full page's last record gives the ``next_cursor``."""
+
+    run: Callable[[Caller, Page], Awaitable[Listed[R]]]
+    params: frozenset[str] = frozenset()
+    check: Callable[[Mapping[str, str]], object] | None = None
+    cursor: Callable[[R], str] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Create(Generic[P, C]):
+    """``parse`` the JSON body (400/422 before anything is stored), ``run`` it, ``reply``.
+
+    ``max_body``: bytes a body may take beyond ``[server] max_body_bytes``; ``idempotent``:
+    the request may carry an ``Idempotency-Key`` (given to ``run`` as ``Caller.idempotency``).
+    """
+
+    parse: Callable[[Caller, object], P]
+    run: Callable[[Caller, P], Awaitable[C]]
+    reply: Callable[[P, C], Reply]
+    path: str | None = None  # where it is posted, when not the list's path
+    max_body: int = 0
+    idempotent: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Patch(Generic[R]):
+    """``parse`` the JSON body onto the stored record (the updated record, not yet stored),
+    ``run`` stores it."""
+
+    parse: Callable[[Caller, R, object], R]
+    run: Callable[[Caller, R], Awaitable[R]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Delete(Generic[R, C]):
+    """``run`` on the stored record; ``reply``: the answer's body (``None``: ``204``)."""
+
+    run: Callable[[Caller, R], Awaitable[C]]
+    reply: Callable[[C], Reply] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An operation no key may do on this resource: ``error`` is the answer (after the 404 of
+    an id that is not the organization's)."""
+
+    error: Callable[[], ApiError]
+
+
+def created(serialize: Callable[[C], msgspec.Struct]) -> Callable[[object, C], Reply]:
+    """The usual create answer: ``201`` with the new record."""
+
+    def reply(_parsed: object, record: C) -> Reply:
+        return Reply(serialize(record), status=201)
+
+    return reply
+
+
+def stored(
+    write: Callable[[Transaction, R], Awaitable[object]],
+) -> Callable[[Caller, R], Awaitable[R]]:
+    """An operation that writes the record in one transaction, and gives it back."""
+
+    async def run(caller: Caller, record: R) -> R:
+        async with caller.store.transaction() as tx:
+            await write(tx, record)
+        return record
+
+    return run
+
+
+def not_found_title(noun: str) -> str:
+    """A resource's 404 title by default: "Phone number not found"."""
+    return f"{noun[:1].upper()}{noun[1:]} not found"
+
+
+def accept_any(_value: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resource(Generic[R]):
+    """One REST resource: its paths, how its records are found and shown, its operations."""
+
+    path: str  # the list's path; an item is at ``{path}/{<id_name>}``
+    noun: str  # names the resource in messages: "no <noun> with this <id_name>"
+    serialize: Callable[[R], object]  # a record's answer model (`.of`); only in lists: any JSON
+    plural: str = ""  # the list's key in the answer; by default the path's last word
+    title: str = ""  # the 404's error title; by default "<Noun> not found"
+    lookup: Callable[[Caller, str], Awaitable[R | None]] | None = None  # within the org
+    id_name: str = "id"
+    id_pattern: str = ""  # a regex narrowing the item path's id (aiohttp's ``{id:regex}``)
+    is_id: Callable[[str], bool] = is_token
+    scope: KeyScope | None = None  # the scope every request needs, beyond the read-only rule
+    list: Listing[R] | Paged[R] | None = None
+    get: bool = True
+    detail: Callable[[Caller, R], Awaitable[Answer]] | None = None  # GET item, when not serialize
+    create: Create[Any, Any] | Refused | None = None
+    patch: Patch[R] | Refused | None = None
+    delete: Delete[R, Any] | Refused | None = None
+
+    def __post_init__(self) -> None:
+        if not self.plural:
+            object.__setattr__(self, "plural", self.path.rsplit("/", 1)[-1].replace("-", "_"))
+        if not self.title:
+            object.__setattr__(self, "title", not_found_title(self.noun))
+
+    # -- finding records ---------------------------------------------------------------------
+
+    def not_found(self) -> NotFound:
+        return NotFound(f"no {self.noun} with this {self.id_name}", error=self.title)
+
+    def path_id(self, request: web.Request) -> str:
+        """The id in the path; one that cannot be an id is the 404."""
+        value = request.match_info[self.id_name]
+        if not self.is_id(value):
+            raise self.not_found()
+        return value
+
+    async def find(self, caller: Caller, value: str) -> R:
+        """The caller's organization's record with this id (404 when it has none)."""
+        if self.lookup is None or not self.is_id(value):
+            raise self.not_found()
+        found = await self.lookup(caller, value)
+        if found is None:
+            raise self.not_found()
+        return found
+
+    async def fetch(self, request: web.Request) -> R:
+        """The record the request's path names (404 when the organization has none)."""
+        return await self.find(caller_of(request), request.match_info[self.id_name])
+
+    @property
+    def item_path(self) -> str:
+        pattern = f":{self.id_pattern}" if self.id_pattern else ""
+        return f"{self.path}/{{{self.id_name}{pattern}}}"
+
+    def scope_refusal(self) -> str:
+        assert self.scope is not None
+        article = "an" if self.scope.value[0] in "aeiou" else "a"
+        return f"managing {self.noun}s needs {article} {self.scope.value} API key"
+
+    def one(self, record: R) -> msgspec.Struct:
+        """One record's answer model."""
+        answer = self.serialize(record)
+        assert isinstance(answer, msgspec.Struct), "one record answers with its model"
+        return answer
+
+    # -- the handlers --------------------------------------------------------------------------
+
+    def mount(self, routes: web.RouteTableDef) -> None:
+        """Add the resource's handlers to ``routes`` (each path's methods together)."""
+        if self.list is not None:
+            routes.route("GET", self.path)(self._list)
+        if self.create is not None:
+            posted = self.create.path if isinstance(self.create, Create) else None
+            routes.route("POST", posted or self.path)(self._create)
+        if self.get:
+            routes.route("GET", self.item_path)(self._get)
+        if self.patch is not None:
+            routes.route("PATCH", self.item_path)(self._patch)
+        if self.delete is not None:
+            routes.route("DELETE", self.item_path)(self._delete)
+
+    async def _list(self, request: web.Request) -> web.Response:
+        listing = self.list
+        caller = caller_of(request)
+        if isinstance(listing, Listing):
+            items = await listing.run(caller)
+            return encode({self.plural: [self.serialize(r) for r in items]})
+        assert listing is not None
+        page = read_page(request, listing.params, listing.check)
+        listed = await listing.run(caller, page)
+        body: dict[str, object] = {
+            self.plural: [self.serialize(r) for r in listed.items],
+            "pagination": {"total": listed.total, "limit": page.limit, "offset": page.offset},
+        }
+        if listing.cursor is not None:
+            full = len(listed.items) == page.limit and listed.items
+            body["next_cursor"] = listing.cursor(listed.items[-1]) if full else None
+        return encode(body)
+
+    async def _get(self, request: web.Request) -> web.Response:
+        caller = caller_of(request)
+        record = await self.find(caller, request.match_info[self.id_name])
+        if self.detail is not None:
+            return encode(await self.detail(caller, record))
+        return encode(self.one(record))
+
+    async def _create(self, request: web.Request) -> web.Response:
+        create = self.create
+        if isinstance(create, Refused):
+            raise create.error()
+        assert create is not None
+        caller = caller_of(request)
+        body = await read_json(request, _max_body(caller, create.max_body))
+        parsed = create.parse(caller, body)
+        if create.idempotent:
+            caller = _with_idempotency(caller, request.headers.get(IDEMPOTENCY_HEADER), body)
+        return respond(create.reply(parsed, await create.run(caller, parsed)))
+
+    async def _patch(self, request: web.Request) -> web.Response:
+        caller, record, patch = await self._operand(request, self.patch)
+        body = await read_json(request, _max_body(caller, 0))
+        updated = await patch.run(caller, patch.parse(caller, record, body))
+        return encode(self.one(updated))
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        caller, record, delete = await self._operand(request, self.delete)
+        result = await delete.run(caller, record)
+        if delete.reply is None:
+            return web.Response(status=204)
+        return respond(delete.reply(result))
+
+    async def _operand(
+        self, request: web.Request, operation: Op | Refused | None
+    ) -> tuple[Caller, R, Op]:
+        """The caller, the record the path names (404 first), and the operation on it (a
+        refused one answers its error)."""
+        caller = caller_of(request)
+        record = await self.find(caller, request.match_info[self.id_name])
+        if isinstance(operation, Refused):
+            raise operation.error()
+        assert operation is not None  # only mounted when declared
+        return caller, record, operation
+
+
+def caller_of(request: web.Request) -> Caller:
+    return Caller(request.app[SERVICE], organization_of(request), request[API_KEY])
+
+
+def respond(reply: Reply) -> web.Response:
+    response = encode(reply.body, status=reply.status)
+    if reply.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers.update(reply.headers)
+    return response
+
+
+def read_page(
+    request: web.Request,
+    params: frozenset[str] = frozenset(),
+    check: Callable[[Mapping[str, str]], object] | None = None,
+) -> Page:
+    """A paged list's bounds: 400 for an unknown or repeated query parameter, a query ``check``
+    refuses, or a ``limit`` or ``offset`` out of bounds."""
+    q = request.query
+    unknown = sorted(set(q) - PAGE_PARAMS - params)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    if any(len(q.getall(name)) > 1 for name in q):
+        raise BadRequest("each query parameter may appear only once")
+    if check is not None:
+        check(q)
+    return Page(
+        limit=query_int(q.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=query_int(q.get("offset"), "offset", 0, 0, MAX_OFFSET),
+        query=q,
+        path=request.match_info,
+    )
+
+
+def _max_body(caller: Caller, allowance: int) -> int:
+    return max(caller.service.settings.server.max_body_bytes, allowance)
+
+
+def _with_idempotency(caller: Caller, key: str | None, body: object) -> Caller:
+    """The caller with the request's ``Idempotency-Key`` (bound to the body's hash)."""
+    if key is None:
+        return caller
+    if _IDEMPOTENCY_KEY.fullmatch(key) is None:
+        raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1-255 printable ASCII characters")
+    digest = hashlib.sha256(canonical_hash_input(body)).hexdigest()
+    return Caller(
+        caller.service, caller.organization_id, caller.api_key, IdempotencyKey(key, digest)
+    )
+
+
+def mount(routes: web.RouteTableDef, *resources: Resource[Any]) -> None:
+    for resource in resources:
+        resource.mount(routes)
+
+
+def scoped_paths(resources: Iterable[Resource[Any]]) -> dict[str, tuple[KeyScope, str]]:
+    """The paths (with every path below them) that need a key scope, and the refusal."""
+    return {r.path: (r.scope, r.scope_refusal()) for r in resources if r.scope is not None}
