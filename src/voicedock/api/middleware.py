@@ -91,6 +91,7 @@ def hash_key(secret: str) -> str:
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 ADMIN_PREFIX = "/api-keys"  # managing keys needs an admin key
+ORGANIZATION_PATH = "/organization"  # any key reads it; changing it needs an admin key
 
 
 def is_public(path: str) -> bool:
@@ -144,6 +145,8 @@ def check_scope(key: ApiKey, method: str, path: str) -> None:
     managing_keys = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
     if managing_keys and key.scope is not KeyScope.ADMIN:
         raise Forbidden("managing API keys needs an admin API key")
+    if path == ORGANIZATION_PATH and method not in READ_METHODS and key.scope is not KeyScope.ADMIN:
+        raise Forbidden("changing the organization needs an admin API key")
 
 
 async def credentials_still_valid(request: web.Request) -> bool:

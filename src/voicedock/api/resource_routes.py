@@ -29,6 +29,7 @@ from voicedock.api.models.phone_numbers import PhoneNumberList, PhoneNumberUpdat
 from voicedock.api.models.phone_numbers import Trunk as TrunkReply
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
+from voicedock.calls.organization_settings import with_defaults
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Assistant, PhoneNumber, Trunk, utcnow
 from voicedock.domain.secret_fields import restore_masked
@@ -127,8 +128,12 @@ async def create_assistant(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     obj = await _json_object(request)
     org_id = organization_of(request)
+    org = await service.store.get_organization(org_id)
+    # What the body leaves out: the organization's defaults (GET /organization).
+    defaults = org.assistant_defaults if org is not None else {}
     egress = service.engine.egress_policy
-    assistant = build_assistant(obj, None, org_id, service.settings.speech, egress)
+    speech = service.settings.speech
+    assistant = build_assistant(with_defaults(obj, defaults), None, org_id, speech, egress)
     parse(obj, AssistantCreate)  # and nothing the document does not say
     async with service.store.transaction() as tx:
         await tx.insert_assistant(assistant)

@@ -19,6 +19,7 @@ from voicedock.api.models import (
     campaigns,
     console,
     health,
+    organization,
     phone_numbers,
     provider_sections,
     tools,
@@ -42,6 +43,7 @@ GROUPS: tuple[Any, ...] = (
     voices,
     webhooks,
     api_keys,
+    organization,
     console,
     health,
 )
