@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicedock.calls.assistant_config import check_config
+from voicedock.calls.config_mirror import ensure_organization
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
 from voicedock.domain.records import Organization
@@ -109,12 +110,15 @@ def with_defaults(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str, A
 
 
 async def set_max_concurrent_calls(store: Store, name: str, value: int | None) -> Organization:
-    """The operator's override of ``name``'s concurrent-call limit (None: the file's again)."""
+    """The operator's override of ``name``'s concurrent-call limit (None: the file's again);
+    the organization is created if needed (before its first key, say)."""
     if value is not None and not 0 <= value <= MAX_CONCURRENT_CALLS:
         raise OrganizationRefused(f"max concurrent calls must be 0-{MAX_CONCURRENT_CALLS}")
-    org = await store.get_organization_by_name(name)
-    if org is None:
-        raise OrganizationRefused(f"no organization {name!r}")
+    if not name.strip() or len(name) > DISPLAY_NAME_MAX or not name.isprintable():
+        raise OrganizationRefused(
+            f"an organization name is 1-{DISPLAY_NAME_MAX} printable characters"
+        )
+    org = await ensure_organization(store, name)
     updated = dataclasses.replace(org, max_concurrent_calls=value)
     async with store.transaction() as tx:
         await tx.update_organization(updated)
