@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import socket
 import subprocess
 import sys
@@ -246,3 +247,35 @@ async def test_what_start_up_left_is_frozen_out_of_the_garbage_collector() -> No
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+def test_organizations_show_and_set_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(
+        tmp_path,
+        '[[trunks]]\nname = "carrier"\n'
+        '[[limits.organizations]]\norganization = "acme"\nmax_concurrent_calls = 4\n',
+    )
+    args = ["--config", str(config)]
+    assert main(["organizations", "show", *args, "acme"]) == 1
+    assert "no organization 'acme'" in capsys.readouterr().err
+    set_limits = ["organizations", "set-limits", *args, "acme", "--max-concurrent-calls"]
+    assert main([*set_limits, "2"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["name"] == "acme"
+    assert shown["limits"]["max_concurrent_calls"] == 2
+    assert shown["limits"]["max_concurrent_calls_source"] == "operator"
+    assert main(["organizations", "show", *args, "acme"]) == 0
+    assert json.loads(capsys.readouterr().out)["limits"]["max_concurrent_calls"] == 2
+    # Back to the file's, and refusals saying why.
+    assert main([*set_limits, "configuration"]) == 0
+    limits = json.loads(capsys.readouterr().out)["limits"]
+    assert (limits["max_concurrent_calls"], limits["max_concurrent_calls_source"]) == (
+        4,
+        "configuration",
+    )
+    assert main([*set_limits, "-1"]) == 1
+    assert "a number or 'configuration'" in capsys.readouterr().err
+    assert main([*set_limits, "100001"]) == 1
+    assert "0-100000" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """The ``voicedock`` command: serve, keys (create, list, rename, revoke), numbers (add, list,
-assign, remove), migrate, doctor (and lab, when installed)."""
+assign, remove), organizations (show, set-limits), migrate, doctor (and lab, when installed)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.set_defaults(handler=_keys_revoke)
 
     _add_numbers_parser(sub, common)
+    _add_organizations_parser(sub, common)
 
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the database")
     migrate.set_defaults(handler=_migrate)
@@ -331,6 +332,79 @@ def _numbers_remove(args: argparse.Namespace) -> int:
         return f"removed {number.number}"
 
     return _on_numbers(args, work)
+
+
+def _add_organizations_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    organizations = sub.add_parser(
+        "organizations", help="an organization's settings and limits (GET /organization)"
+    )
+    organizations_sub = organizations.add_subparsers(dest="organizations_command", required=True)
+    show = organizations_sub.add_parser(
+        "show", parents=[common], help="print an organization as GET /organization answers"
+    )
+    show.add_argument("organization", help="organization name")
+    show.set_defaults(handler=_organizations_show)
+    limits = organizations_sub.add_parser(
+        "set-limits", parents=[common], help="set an organization's limits (the operator's)"
+    )
+    limits.add_argument("organization", help="organization name (created if needed)")
+    limits.add_argument(
+        "--max-concurrent-calls",
+        required=True,
+        help="its calls at once, every node (0: no limit; 'configuration': the file's"
+        " [[limits.organizations]] again)",
+    )
+    limits.set_defaults(handler=_organizations_set_limits)
+
+
+def _on_organization(
+    args: argparse.Namespace, change: Callable[[Store], Awaitable[object]] | None = None
+) -> int:
+    """Run ``change`` (if any), then print the organization as ``GET /organization`` does."""
+    import msgspec
+
+    from voicedock.api.models.organization import Organization
+    from voicedock.calls.organization_settings import OrganizationRefused, limits_of
+
+    settings = _settings(args)
+
+    async def run(store: Store) -> int:
+        try:
+            if change is not None:
+                await change(store)
+        except OrganizationRefused as exc:
+            print(f"voicedock: {exc}", file=sys.stderr)
+            return 1
+        org = await store.get_organization_by_name(args.organization)
+        if org is None:
+            print(f"voicedock: no organization {args.organization!r}", file=sys.stderr)
+            return 1
+        answer = Organization.of(org, await limits_of(store, settings, org))
+        print(msgspec.json.format(msgspec.json.encode(answer)).decode())
+        return 0
+
+    return _with_store(args, run, settings)
+
+
+def _organizations_show(args: argparse.Namespace) -> int:
+    return _on_organization(args)
+
+
+def _organizations_set_limits(args: argparse.Namespace) -> int:
+    from voicedock.calls.organization_settings import set_max_concurrent_calls
+
+    given: str = args.max_concurrent_calls
+    if given != "configuration" and not given.isdigit():
+        print("voicedock: --max-concurrent-calls is a number or 'configuration'", file=sys.stderr)
+        return 1
+    value = None if given == "configuration" else int(given)
+
+    async def change(store: Store) -> object:
+        return await set_max_concurrent_calls(store, args.organization, value)
+
+    return _on_organization(args, change)
 
 
 def _migrate(args: argparse.Namespace) -> int:

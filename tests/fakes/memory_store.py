@@ -29,6 +29,7 @@ from voicedock.domain.records import (
     utcnow,
 )
 from voicedock.domain.webhooks import Delivery, WebhookEndpoint
+from voicedock.errors import StoreError
 from voicedock.store.base import CallPage, CallQuery
 from voicedock.webhooks.outbox import InMemoryOutbox
 
@@ -60,6 +61,11 @@ class MemoryTransaction:
         return self.d.seq
 
     async def insert_organization(self, org: Organization) -> None:
+        self.d.orgs[org.id] = copy.deepcopy(org)
+
+    async def update_organization(self, org: Organization) -> None:
+        if org.id not in self.d.orgs:
+            raise StoreError("organization to update does not exist")
         self.d.orgs[org.id] = copy.deepcopy(org)
 
     async def insert_api_key(self, key: ApiKey) -> None:

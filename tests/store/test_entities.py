@@ -44,6 +44,23 @@ async def test_organization_round_trip_and_lookup_by_name(store: Store) -> None:
     assert await store.get_organization_by_name("acme") is None
 
 
+async def test_organization_settings_are_updated_and_read_back(store: Store) -> None:
+    org = Organization(id="org_a", name="Acme", created_at=BASE_TIME)
+    async with store.transaction() as tx:
+        await tx.insert_organization(org)
+    assert (org.display_name, org.assistant_defaults, org.max_concurrent_calls) == ("", {}, None)
+    org.display_name = "Acme B.V."
+    org.assistant_defaults = {"first_message": "Hello", "llm_config": {"temperature": 0.5}}
+    org.max_concurrent_calls = 0  # no limit, set by the operator: not the file's (None)
+    async with store.transaction() as tx:
+        await tx.update_organization(org)
+    assert await store.get_organization("org_a") == org
+    missing = Organization(id="missing", name="Nobody")
+    with pytest.raises(StoreError):
+        async with store.transaction() as tx:
+            await tx.update_organization(missing)
+
+
 async def test_duplicate_organization_name_is_a_duplicate_key(store: Store) -> None:
     await seed_org(store, "Acme")
     with pytest.raises(DuplicateKeyError):

@@ -27,10 +27,13 @@ from e2e.audio_helpers import (
     words,
 )
 from e2e.test_calls_e2e import get_call, until
+from fakes.world import ACME
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
+from voicedock.api.api_keys import issue_api_key
 from voicedock.api.usage_routes import CSV_COLUMNS
 from voicedock.calls.placeholders import fill as fill_placeholders
+from voicedock.domain.records import KeyScope
 from voicedock.pipeline.audio import resample_pcm16
 
 # How far ahead the examples' scheduled calls are placed.
@@ -226,6 +229,10 @@ def scenario_of(example: Example) -> str | None:
             return "list-webhooks"
         if re.fullmatch(r"/webhooks/[^/]+", path):
             return "get-webhook"
+        if path == "/organization":
+            return "get-organization"
+    if (example.method, path) == ("PATCH", "/organization"):
+        return "patch-organization"
     if (example.method, path) == ("GET", "/voices"):
         return "list-voices"
     if (example.method, path) == ("GET", "/usage"):
@@ -595,6 +602,45 @@ async def usage(backend: UserPathBackend, example: Example) -> None:
     assert body["totals"]["calls"] == sum(g["calls"] for g in body["groups"]), body
 
 
+async def get_organization(backend: UserPathBackend, example: Example) -> None:
+    status, body, _ = await send(backend, example)
+    assert status == expected_status(example), body
+    assert body["name"] == ACME, body
+    assert sorted(body["limits"]["phone_numbers"]) == sorted(backend.numbers), body
+
+
+async def patch_organization(backend: UserPathBackend, example: Example) -> None:
+    """Sent with an admin key as the example says; then an assistant created with a name only
+    greets the callee with the organization's default first message."""
+    admin, _ = await issue_api_key(backend.service.store, ACME, "admin", KeyScope.ADMIN)
+    method, path, sent, headers = fill(example, backend)
+    as_admin = {**headers, "Authorization": f"Bearer {admin}"}
+    resp = await backend.client.request(method, path, json=sent, headers=as_admin)
+    body = await resp.json()
+    assert resp.status == expected_status(example), body
+    assert body["assistant_defaults"] == sent["assistant_defaults"], body
+    greeting = sent["assistant_defaults"]["first_message"]
+    try:
+        created = await backend.client.post(
+            "/assistants", json={"name": "Front desk"}, headers=backend.auth()
+        )
+        assert created.status == 201, await created.text()
+        assistant_id = (await created.json())["id"]
+        read = await backend.client.get(f"/assistants/{assistant_id}", headers=backend.auth())
+        assert (await read.json())["first_message"] == greeting
+        mark = backend.mark()
+        call_id = await place(backend, backend.silent, assistant_id=assistant_id)
+        await wait_status(backend, call_id, ("in-progress",))
+        await wait_transcript(
+            backend, call_id, lambda m: m["role"] == "assistant" and m["content"] == greeting
+        )
+        await hang_up(backend, call_id)
+        assert_heard(significant(greeting), await heard_text(backend, call_id, mark))
+    finally:  # the other examples' assistants keep their own settings
+        reset = {"assistant_defaults": None, "display_name": None}
+        await backend.client.patch("/organization", json=reset, headers=as_admin)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "outbound-reference": outbound,
     "outbound-hybrid": outbound,
@@ -617,4 +663,6 @@ SCENARIOS: dict[str, Scenario] = {
     "voice-preview": voice_preview,
     "usage": usage,
     "provider-keys": provider_keys,
+    "get-organization": get_organization,
+    "patch-organization": patch_organization,
 }

@@ -14,6 +14,7 @@ from voicedock.api import (
     events_routes,
     key_routes,
     metrics_routes,
+    organization_routes,
     provider_key_routes,
     resource_routes,
     tool_template_routes,
@@ -71,6 +72,7 @@ def create_app(
     app.add_routes(resource_routes.routes)
     app.add_routes(webhook_routes.routes)
     app.add_routes(key_routes.routes)
+    app.add_routes(organization_routes.routes)
     app.add_routes(metrics_routes.routes)
     if settings.console.enabled:
         app.add_routes(console_routes.routes)

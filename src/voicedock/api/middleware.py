@@ -92,6 +92,7 @@ def hash_key(secret: str) -> str:
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 _RANK = {KeyScope.READ_ONLY: 0, KeyScope.FULL: 1, KeyScope.ADMIN: 2}
+ORGANIZATION_PATH = "/organization"  # any key reads it; changing it needs an admin key
 
 
 def is_public(path: str) -> bool:
@@ -150,6 +151,8 @@ def check_scope(
         below = path == prefix or path.startswith(prefix + "/")
         if below and _RANK[key.scope] < _RANK[scope]:
             raise Forbidden(refusal)
+    if path == ORGANIZATION_PATH and method not in READ_METHODS and key.scope is not KeyScope.ADMIN:
+        raise Forbidden("changing the organization needs an admin API key")
 
 
 async def credentials_still_valid(request: web.Request) -> bool:

@@ -35,6 +35,7 @@ from voicedock.api.resources import (
 )
 from voicedock.calls import fields
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
+from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.provider_key_refs import check_key_refs
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Assistant, PhoneNumber, Trunk, utcnow
@@ -130,6 +131,23 @@ def parse_assistant(caller: Caller, base: Assistant | None, body: object) -> Ass
     return assistant
 
 
+def parse_new_assistant(caller: Caller, body: object) -> dict[str, Any]:
+    """A POST body, checked as it stands (the organization's defaults are added when it is
+    stored: ``_insert_assistant``)."""
+    obj = fields.require_object(body)
+    parse_assistant(caller, None, obj)
+    return obj
+
+
+async def _insert_assistant(caller: Caller, obj: dict[str, Any]) -> Assistant:
+    """The new assistant with the organization's defaults for what its body leaves out
+    (GET /organization), its provider-key references checked, stored."""
+    org = await caller.store.get_organization(caller.organization_id)
+    defaults = org.assistant_defaults if org is not None else {}
+    assistant = parse_assistant(caller, None, with_defaults(obj, defaults))
+    return await _key_checked(lambda tx, a: tx.insert_assistant(a))(caller, assistant)
+
+
 async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
     numbers = await caller.store.list_phone_numbers(assistant.organization_id)
     if any(n.assistant_id == assistant.id for n in numbers):
@@ -145,8 +163,8 @@ ASSISTANTS: Resource[Assistant] = Resource(
     serialize=assistant_reply,
     list=Listing(run=lambda c: c.store.list_assistants(c.organization_id)),
     create=Create(
-        parse=lambda caller, body: parse_assistant(caller, None, body),
-        run=_key_checked(lambda tx, a: tx.insert_assistant(a)),
+        parse=parse_new_assistant,
+        run=_insert_assistant,
         reply=created(assistant_reply),
     ),
     patch=Patch(parse=parse_assistant, run=_key_checked(lambda tx, a: tx.update_assistant(a))),

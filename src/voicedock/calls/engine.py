@@ -434,7 +434,7 @@ class CallEngine:
             tx,
             number.trunk,
             dial.organization_id,
-            self._organization_max(dial.organization_id),
+            await self._organization_max(dial.organization_id),
             dial.campaign_id,
             dial.campaign_max,
             await tx.clock(),
@@ -468,7 +468,11 @@ class CallEngine:
             updated_at=now,
         )
 
-    def _organization_max(self, organization_id: str) -> int:
+    async def _organization_max(self, organization_id: str) -> int:
+        """The operator's override (``voicedock organizations set-limits``), else the file's."""
+        org = await self._store.get_organization(organization_id)
+        if org is not None and org.max_concurrent_calls is not None:
+            return org.max_concurrent_calls
         if self._organization_limits is None:
             self._organization_limits = {
                 stable_id("organization", o.organization): o.max_concurrent_calls

@@ -72,8 +72,13 @@ class KeyScope(enum.StrEnum):
 @dataclass(slots=True)
 class Organization:
     id: str
-    name: str
+    name: str  # the operator's identifier (the configuration's ``organization = "..."``)
     created_at: datetime = field(default_factory=utcnow)
+    display_name: str = ""  # the organization's own label for itself ("" : its name)
+    # Settings a new assistant takes when its body leaves them out (docs/organization.md).
+    assistant_defaults: dict[str, Any] = field(default_factory=dict)
+    # The operator's override of [[limits.organizations]] max_concurrent_calls (None: the file's).
+    max_concurrent_calls: int | None = None
 
 
 @dataclass(slots=True)

@@ -149,7 +149,11 @@ class Table(Generic[T]):
 
 
 ORGANIZATIONS = Table(
-    "organizations", Organization, ("id", "name", "created_at"), frozenset({"created_at"})
+    "organizations",
+    Organization,
+    ("id", "name", "created_at", "display_name", "assistant_defaults", "max_concurrent_calls"),
+    datetimes=frozenset({"created_at"}),
+    documents=frozenset({"assistant_defaults"}),
 )
 
 API_KEYS = Table(

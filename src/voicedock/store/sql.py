@@ -354,6 +354,18 @@ class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
     async def insert_organization(self, org: Organization) -> None:
         await self._insert(ORGANIZATIONS, org)
 
+    async def update_organization(self, org: Organization) -> None:
+        """Write what changes after creation: the display name, the assistant defaults and
+        the operator's call limit."""
+        columns = ("display_name", "assistant_defaults", "max_concurrent_calls")
+        changed = await self._conn.execute(
+            f"UPDATE organizations SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
+            *ORGANIZATIONS.encode(org, self._dialect, columns),
+            org.id,
+        )
+        if changed != 1:
+            raise StoreError("organization to update does not exist")
+
     async def insert_api_key(self, key: ApiKey) -> None:
         await self._insert(API_KEYS, key)
 

@@ -1,0 +1,147 @@
+"""``/organization``: the API key's organization: its display name and the defaults of its
+new assistants (set with an admin key), its limits (the operator's: read-only here)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, cast
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.models.assistants import SETTINGS
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.fields import Time, text
+from voicedock.api.models.operations import Schema, operation
+from voicedock.api.serialize import iso
+from voicedock.calls.organization_settings import DEFAULT_FIELDS, DISPLAY_NAME_MAX
+from voicedock.calls.organization_settings import OrganizationLimits as LimitsRecord
+from voicedock.domain.records import Organization as OrganizationRecord
+from voicedock.domain.secret_fields import masked
+
+# The operator's (voicedock organizations, the configuration): named so that a client learns
+# it, refused with 403.
+OperatorSetting = Annotated[
+    Any,
+    Meta(description="The operator's (voicedock organizations, [limits]): 403 Operator setting"),
+]
+DisplayName = Annotated[str, text(DISPLAY_NAME_MAX, line=True)]
+
+
+def _defaults(name: str, base: type[msgspec.Struct], nullable: bool) -> type[Any]:
+    fields: list[tuple[str, Any, Any]] = []
+    for key in DEFAULT_FIELDS:
+        kind = SETTINGS[key]
+        fields.append((key, (kind | None if nullable else kind) | UnsetType, UNSET))
+    return cast(
+        "type[Any]",
+        msgspec.defstruct(name, fields, bases=(base,), kw_only=True, module=__name__),
+    )
+
+
+# What a new assistant takes when its body leaves a setting out (or sends null).
+AssistantDefaults = _defaults("AssistantDefaults", Reply, nullable=False)
+AssistantDefaultsUpdate = _defaults("AssistantDefaultsUpdate", Body, nullable=True)
+AssistantDefaultsUpdate.SCHEMA = {
+    "description": "Replaces every default; checked as an assistant's configuration is. null "
+    "for one setting: no default."
+}
+
+_DEFAULTS_REF = {"$ref": "#/components/schemas/AssistantDefaults"}
+DefaultsAnswer = Annotated[Any, Meta(extra_json_schema=_DEFAULTS_REF)]
+DefaultsBody = Annotated[
+    Any,
+    Meta(
+        extra_json_schema={
+            "anyOf": [{"$ref": "#/components/schemas/AssistantDefaultsUpdate"}, {"type": "null"}],
+            "description": "null: no defaults",
+        }
+    ),
+]
+
+_PER_SECOND = "per second, each node (0: no limit)"
+
+
+class Limits(Reply, kw_only=True):
+    """The organization's limits, set by the operator (0: no limit)."""
+
+    max_concurrent_calls: Annotated[
+        int, Meta(description="The organization's calls at once, every node (0: no limit).")
+    ]
+    max_concurrent_calls_source: Annotated[
+        str,
+        Meta(
+            description="operator: set with voicedock organizations set-limits; "
+            "configuration: [[limits.organizations]]."
+        ),
+    ]
+    requests_per_second: Annotated[int, Meta(description="API requests " + _PER_SECOND)]
+    calls_per_second: Annotated[int, Meta(description="POST /calls/outbound " + _PER_SECOND)]
+    key_requests_per_second: Annotated[
+        int, Meta(description="API requests per API key " + _PER_SECOND)
+    ]
+    key_calls_per_second: Annotated[
+        int, Meta(description="POST /calls/outbound per API key " + _PER_SECOND)
+    ]
+    open_streams: Annotated[
+        int, Meta(description="Open call event streams, each node (0: no cap but the node's).")
+    ]
+    open_streams_per_key: Annotated[
+        int, Meta(description="Open call event streams per API key, each node.")
+    ]
+    trunks: Annotated[list[str], Meta(description="The trunks it may call through.")]
+    phone_numbers: Annotated[list[str], Meta(description="Its phone numbers (E.164).")]
+
+    @classmethod
+    def of(cls, limits: LimitsRecord) -> Limits:
+        return msgspec.convert(dataclasses.asdict(limits), cls)
+
+
+class Organization(Reply, kw_only=True):
+    id: str
+    name: Annotated[str, Meta(description="The operator's name for it (read-only).")]
+    display_name: Annotated[str | None, Meta(description="Its own label; null: none.")] = None
+    assistant_defaults: DefaultsAnswer
+    limits: Limits
+    created_at: Time
+
+    @classmethod
+    def of(cls, org: OrganizationRecord, limits: LimitsRecord) -> Organization:
+        return cls(
+            id=org.id,
+            name=org.name,
+            display_name=org.display_name or None,
+            assistant_defaults=msgspec.convert(masked(org.assistant_defaults), AssistantDefaults),
+            limits=Limits.of(limits),
+            created_at=iso(org.created_at),
+        )
+
+
+class OrganizationUpdate(Body, kw_only=True):
+    display_name: Annotated[DisplayName | None, Meta(description="null: none")] | UnsetType = UNSET
+    assistant_defaults: DefaultsBody | UnsetType = UNSET
+    name: OperatorSetting | UnsetType = UNSET
+    limits: OperatorSetting | UnsetType = UNSET
+
+
+PATHS: dict[str, Schema] = {
+    "/organization": {
+        "get": operation(
+            "Get the API key's organization: its display name, the defaults of its new "
+            "assistants and its limits",
+            ("200", Organization),
+            errors="401",
+        ),
+        "patch": operation(
+            "Set the organization's display name or the defaults of its new assistants. Needs "
+            "an admin key (403 otherwise).",
+            ("200", Organization),
+            body=OrganizationUpdate,
+            errors="400 401 403 413",
+            description="`name` and `limits` are the operator's (403 `Operator setting`). "
+            "`assistant_defaults` replaces every default; a new assistant takes each one it "
+            "leaves out (POST /assistants), existing assistants keep theirs.",
+        ),
+    },
+}
+MODELS = (Organization, Limits, OrganizationUpdate, AssistantDefaults, AssistantDefaultsUpdate)

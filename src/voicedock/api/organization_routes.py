@@ -1,0 +1,78 @@
+"""``/organization``: the API key's organization. Any key reads it; an admin key sets its
+display name and the defaults of its new assistants (the auth middleware refuses others);
+its name and limits are the operator's (403 ``Operator setting``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aiohttp import web
+from msgspec import UNSET
+
+from voicedock.api.body import read_json
+from voicedock.api.keys import SERVICE
+from voicedock.api.middleware import organization_of
+from voicedock.api.models.base import parse, reply
+from voicedock.api.models.organization import (
+    AssistantDefaultsUpdate,
+    Organization,
+    OrganizationUpdate,
+)
+from voicedock.calls import fields
+from voicedock.calls.organization_settings import check_defaults, limits_of
+from voicedock.domain.records import Organization as OrganizationRecord
+from voicedock.errors import Forbidden, NotFound
+
+routes = web.RouteTableDef()
+
+OPERATOR_FIELDS = ("name", "limits")
+FIELDS = ("display_name", "assistant_defaults", *OPERATOR_FIELDS)
+
+
+async def _organization(request: web.Request) -> OrganizationRecord:
+    found = await request.app[SERVICE].store.get_organization(organization_of(request))
+    if found is None:  # its keys go with it
+        raise NotFound("no organization for this API key", error="Organization not found")
+    return found
+
+
+async def _answer(request: web.Request, org: OrganizationRecord) -> web.Response:
+    service = request.app[SERVICE]
+    return reply(Organization.of(org, await limits_of(service.store, service.settings, org)))
+
+
+@routes.get("/organization")
+async def get_organization(request: web.Request) -> web.Response:
+    return await _answer(request, await _organization(request))
+
+
+@routes.patch("/organization")
+async def update_organization(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    max_bytes = service.settings.server.max_body_bytes
+    obj = fields.require_object(await read_json(request, max_bytes))
+    fields.reject_unknown(obj, FIELDS)
+    for key in OPERATOR_FIELDS:
+        if key in obj:
+            raise Forbidden(
+                f"{key} is the operator's ('voicedock organizations', [limits]); an "
+                "organization sets its display_name and assistant_defaults",
+                error="Operator setting",
+            )
+    body = parse(obj, OrganizationUpdate)
+    defaults = obj.get("assistant_defaults")
+    if defaults is not None:
+        parse(defaults, AssistantDefaultsUpdate, "assistant_defaults")
+    base = await _organization(request)
+    updated = dataclasses.replace(
+        base,
+        display_name=base.display_name if body.display_name is UNSET else body.display_name or "",
+        assistant_defaults=(
+            check_defaults(defaults, base.assistant_defaults)
+            if "assistant_defaults" in obj
+            else base.assistant_defaults
+        ),
+    )
+    async with service.store.transaction() as tx:
+        await tx.update_organization(updated)
+    return await _answer(request, updated)

@@ -1,0 +1,125 @@
+"""An organization's settings (``GET/PATCH /organization``, ``voicedock organizations``): its
+display name and the defaults of its new assistants, which it sets itself, and its limits,
+which it reads and the operator sets (the configuration's ``[limits]``/``[rate_limits]``, and
+a per-organization override of the concurrent-call limit kept in the database)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from voicedock.calls.assistant_config import check_config
+from voicedock.calls.config_mirror import ensure_organization
+from voicedock.calls.trunk_access import TrunkAccess
+from voicedock.config import Settings
+from voicedock.domain.records import Organization
+from voicedock.domain.secret_fields import restore_masked
+from voicedock.errors import BadRequest, VoicedockError
+from voicedock.store.base import Store
+
+# The settings an organization may give its new assistants by default (a subset of an
+# assistant's configuration, checked by the same rules).
+DEFAULT_FIELDS = (
+    "provider",
+    "first_message",
+    "system_prompt",
+    "llm_config",
+    "stt_config",
+    "tts_config",
+    "media_format",
+    "record",
+    "voicemail_detection",
+    "silence_timeout_seconds",
+    "max_duration_seconds",
+)
+DISPLAY_NAME_MAX = 200
+MAX_CONCURRENT_CALLS = 100_000  # the operator's override: 0 (no limit) to this
+
+
+class OrganizationRefused(VoicedockError):
+    """The operator's request cannot be done; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationLimits:
+    """What the organization may hold or send at once (0: no limit)."""
+
+    max_concurrent_calls: int
+    max_concurrent_calls_source: str  # "operator" (the database) or "configuration"
+    requests_per_second: int
+    calls_per_second: int
+    key_requests_per_second: int
+    key_calls_per_second: int
+    open_streams: int
+    open_streams_per_key: int
+    trunks: list[str]
+    phone_numbers: list[str]
+
+
+def max_concurrent_calls(settings: Settings, org: Organization | None, name: str) -> int:
+    """The organization's concurrent-call limit: the operator's override, else the file's."""
+    if org is not None and org.max_concurrent_calls is not None:
+        return org.max_concurrent_calls
+    return settings.limits.organization_max_calls(name)
+
+
+async def limits_of(store: Store, settings: Settings, org: Organization) -> OrganizationLimits:
+    rates, limits = settings.rate_limits, settings.limits
+    numbers = await store.list_phone_numbers(org.id)
+    trunks = [t.name for t in await store.list_trunks()]
+    access = TrunkAccess(settings.trunks)
+    return OrganizationLimits(
+        max_concurrent_calls=max_concurrent_calls(settings, org, org.name),
+        max_concurrent_calls_source=(
+            "operator" if org.max_concurrent_calls is not None else "configuration"
+        ),
+        requests_per_second=rates.organization_requests_per_second,
+        calls_per_second=rates.organization_calls_per_second,
+        key_requests_per_second=rates.requests_per_second,
+        key_calls_per_second=rates.calls_per_second,
+        open_streams=limits.open_streams_per_organization,
+        open_streams_per_key=limits.open_streams_per_key,
+        trunks=sorted(access.visible(trunks, org.id, numbers)),
+        phone_numbers=sorted(n.number for n in numbers),
+    )
+
+
+def check_defaults(obj: object, stored: dict[str, Any]) -> dict[str, Any]:
+    """An organization's ``assistant_defaults`` checked as an assistant's configuration is
+    (400 if invalid); a masked provider key read back keeps the stored one."""
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise BadRequest("assistant_defaults must be an object")
+    unknown = sorted(set(obj) - set(DEFAULT_FIELDS))
+    if unknown:
+        raise BadRequest(
+            f"assistant_defaults.{unknown[0]} is not a default an organization may set"
+            f" (one of {', '.join(DEFAULT_FIELDS)})"
+        )
+    present = {k: v for k, v in obj.items() if v is not None}
+    checked = check_config(present, "assistant_defaults", allow_profile=False)
+    return restore_masked(checked, stored)
+
+
+def with_defaults(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A new assistant's body with the organization's defaults for what it leaves out (or
+    sends as null)."""
+    return {**body, **{k: v for k, v in defaults.items() if body.get(k) is None}}
+
+
+async def set_max_concurrent_calls(store: Store, name: str, value: int | None) -> Organization:
+    """The operator's override of ``name``'s concurrent-call limit (None: the file's again);
+    the organization is created if needed (before its first key, say)."""
+    if value is not None and not 0 <= value <= MAX_CONCURRENT_CALLS:
+        raise OrganizationRefused(f"max concurrent calls must be 0-{MAX_CONCURRENT_CALLS}")
+    if not name.strip() or len(name) > DISPLAY_NAME_MAX or not name.isprintable():
+        raise OrganizationRefused(
+            f"an organization name is 1-{DISPLAY_NAME_MAX} printable characters"
+        )
+    org = await ensure_organization(store, name)
+    updated = dataclasses.replace(org, max_concurrent_calls=value)
+    async with store.transaction() as tx:
+        await tx.update_organization(updated)
+    return updated
