@@ -28,6 +28,7 @@ CHANNEL = "0b9f3c52-5d6e-4b8a-9c1d-2e3f4a5b6c7d"
         new_inbound_call_id(None),  # anonymous: call-_unknown_<12>
         new_inbound_call_id("sip:anon@example.com"),
     ],
+    ids=["outbound", "inbound", "anonymous", "sip-uri"],  # fixed: one collection per xdist worker
 )
 def test_every_engine_id_is_a_call_id_everywhere(call_id: str) -> None:
     assert is_call_id(call_id)
@@ -48,7 +49,7 @@ def test_every_engine_id_is_a_call_id_everywhere(call_id: str) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        str(uuid.uuid4()),
+        pytest.param(str(uuid.uuid4()), id="a-uuid"),  # fixed id: one collection per worker
         "call-outbound-abc",  # too short
         "call-outbound-abcdefgh12345678\n",
         "call-outbound-abcdefgh1234567,",

@@ -134,7 +134,11 @@ async def test_inbound_rejected_by_handler_and_foreign_dids_ignored(
 
 @pytest.mark.parametrize(
     "returned",
-    [str(uuid.uuid4()), "call-_+31623731537_abc def", "call-_+3162373\n1537_abcdefABCDEF"],
+    [
+        pytest.param(str(uuid.uuid4()), id="a-uuid"),  # fixed id: one collection per worker
+        "call-_+31623731537_abc def",
+        "call-_+3162373\n1537_abcdefABCDEF",
+    ],
 )
 async def test_inbound_accepted_with_something_not_a_call_id_is_rejected(
     fake: FakeFreeswitch, returned: str

@@ -3,6 +3,7 @@ counted while active and once ended, its originate -> answer time, the audio sen
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +44,11 @@ async def test_metrics_of_a_call_on_the_lab_freeswitch(
             node = service.engine.node_id
             active = value(during, "voicedock_active_calls", trunk="carrier", pbx="", node=node)
             assert active == 1
+            # The audio stream connects a moment after the answer (later on a loaded machine):
+            # the call ends once audio has gone out to it, not before.
+            async with asyncio.timeout(10):
+                while value(await scrape(live), "voicedock_media_output_frames_sent_total") == 0:
+                    await asyncio.sleep(0.05)
             status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
             assert status == 200, body
             ended = await live.wait_status(call_id, TERMINAL)
