@@ -10,25 +10,30 @@ Another organization's key is a ``404``.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from aiohttp import web
 
-from voicedock.api.body import read_json
-from voicedock.api.keys import SERVICE
-from voicedock.api.middleware import organization_of
-from voicedock.api.models.base import M, parse, reply
+from voicedock.api.models.base import parse
 from voicedock.api.models.provider_keys import ProviderKey as ProviderKeyReply
-from voicedock.api.models.provider_keys import (
-    ProviderKeyCreate,
-    ProviderKeyList,
-    ProviderKeyRotate,
+from voicedock.api.models.provider_keys import ProviderKeyCreate, ProviderKeyRotate
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Patch,
+    Resource,
+    created,
+    mount,
+    stored,
 )
 from voicedock.calls.provider_key_refs import key_box, references, sealing_context
 from voicedock.domain.key_box import KeyBox
 from voicedock.domain.records import ProviderKey, utcnow
 from voicedock.domain.secret_fields import mask
-from voicedock.errors import Conflict, Forbidden, NotFound
+from voicedock.errors import Conflict, Forbidden
 from voicedock.store.errors import DuplicateKeyError
 from voicedock.validation import is_token
 
@@ -37,8 +42,9 @@ routes = web.RouteTableDef()
 MAX_KEYS_PER_ORGANIZATION = 100
 
 
-def _box(request: web.Request) -> KeyBox:
-    byok = request.app[SERVICE].settings.byok
+def _box(caller: Caller) -> KeyBox:
+    """The operator's key box; 403 on every route while provider keys are off."""
+    byok = caller.service.settings.byok
     box = key_box(byok) if byok.mode != "off" else None
     if box is None:
         raise Forbidden(
@@ -48,83 +54,62 @@ def _box(request: web.Request) -> KeyBox:
     return box
 
 
-async def _body(request: web.Request, model: type[M]) -> M:
-    max_bytes = request.app[SERVICE].settings.server.max_body_bytes
-    return parse(await read_json(request, max_bytes), model)
+async def _lookup(caller: Caller, key_id: str) -> ProviderKey | None:
+    _box(caller)  # disabled before not found
+    if not is_token(key_id):
+        return None
+    return await caller.store.get_provider_key(caller.organization_id, key_id)
 
 
-async def _key(request: web.Request) -> ProviderKey:
-    _box(request)
-    key_id = request.match_info["id"]
-    found = None
-    if is_token(key_id):
-        store = request.app[SERVICE].store
-        found = await store.get_provider_key(organization_of(request), key_id)
-    if found is None:
-        raise NotFound("no provider key with this id", error="Provider key not found")
-    return found
+async def _list(caller: Caller) -> list[ProviderKey]:
+    _box(caller)
+    return await caller.store.list_provider_keys(caller.organization_id)
 
 
-def _seal(box: KeyBox, key: ProviderKey, secret: str) -> None:
-    key.sealed = box.seal(secret, sealing_context(key.organization_id, key.id))
-    key.last4 = mask(secret)[len("****") :]
+def _sealed(box: KeyBox, key: ProviderKey, secret: str) -> ProviderKey:
+    """``key`` holding ``secret`` sealed under the operator's key (and its last four)."""
+    return dataclasses.replace(
+        key,
+        sealed=box.seal(secret, sealing_context(key.organization_id, key.id)),
+        last4=mask(secret)[len("****") :],
+    )
 
 
-@routes.get("/provider-keys")
-async def list_provider_keys(request: web.Request) -> web.Response:
-    _box(request)
-    items = await request.app[SERVICE].store.list_provider_keys(organization_of(request))
-    return reply(ProviderKeyList(provider_keys=[ProviderKeyReply.of(k) for k in items]))
-
-
-@routes.post("/provider-keys")
-async def create_provider_key(request: web.Request) -> web.Response:
-    box = _box(request)
-    body = await _body(request, ProviderKeyCreate)
-    store = request.app[SERVICE].store
-    org_id = organization_of(request)
-    if len(await store.list_provider_keys(org_id)) >= MAX_KEYS_PER_ORGANIZATION:
-        raise Conflict(f"at most {MAX_KEYS_PER_ORGANIZATION} provider keys")
+def _parse_new(caller: Caller, body: object) -> ProviderKey:
+    box = _box(caller)
+    new = parse(body, ProviderKeyCreate)
     key = ProviderKey(
         id=str(uuid.uuid4()),
-        organization_id=org_id,
-        name=body.name,
-        provider=body.provider,
+        organization_id=caller.organization_id,
+        name=new.name,
+        provider=new.provider,
         sealed="",
         last4="",
     )
-    _seal(box, key, body.api_key)
+    return _sealed(box, key, new.api_key)
+
+
+async def _create(caller: Caller, key: ProviderKey) -> ProviderKey:
+    store = caller.store
+    if len(await store.list_provider_keys(caller.organization_id)) >= MAX_KEYS_PER_ORGANIZATION:
+        raise Conflict(f"at most {MAX_KEYS_PER_ORGANIZATION} provider keys")
     try:
         async with store.transaction() as tx:
             await tx.insert_provider_key(key)
     except DuplicateKeyError:
-        raise Conflict(f"a provider key named {body.name!r} exists") from None
-    return reply(ProviderKeyReply.of(key), 201)
+        raise Conflict(f"a provider key named {key.name!r} exists") from None
+    return key
 
 
-@routes.get("/provider-keys/{id}")
-async def get_provider_key(request: web.Request) -> web.Response:
-    return reply(ProviderKeyReply.of(await _key(request)))
+def _parse_rotation(caller: Caller, key: ProviderKey, body: object) -> ProviderKey:
+    rotated = _sealed(_box(caller), key, parse(body, ProviderKeyRotate).api_key)
+    return dataclasses.replace(rotated, updated_at=utcnow())
 
 
-@routes.patch("/provider-keys/{id}")
-async def rotate_provider_key(request: web.Request) -> web.Response:
-    key = await _key(request)
-    body = await _body(request, ProviderKeyRotate)
-    _seal(_box(request), key, body.api_key)
-    key.updated_at = utcnow()
-    async with request.app[SERVICE].store.transaction() as tx:
-        await tx.update_provider_key(key)
-    return reply(ProviderKeyReply.of(key))
-
-
-@routes.delete("/provider-keys/{id}")
-async def delete_provider_key(request: web.Request) -> web.Response:
-    key = await _key(request)
-    store = request.app[SERVICE].store
+async def _delete(caller: Caller, key: ProviderKey) -> None:
     users = [
         a.name
-        for a in await store.list_assistants(key.organization_id)
+        for a in await caller.store.list_assistants(key.organization_id)
         if references(a.config, key.name)
     ]
     if users:
@@ -132,6 +117,20 @@ async def delete_provider_key(request: web.Request) -> web.Response:
             f"the provider key {key.name!r} is referenced by assistant(s): "
             + ", ".join(sorted(users)[:5])
         )
-    async with store.transaction() as tx:
+    async with caller.store.transaction() as tx:
         await tx.delete_provider_key(key.organization_id, key.id)
-    return web.Response(status=204)
+
+
+PROVIDER_KEYS: Resource[ProviderKey] = Resource(
+    path="/provider-keys",
+    noun="provider key",
+    lookup=_lookup,
+    is_id=lambda _value: True,  # _lookup answers 403 first while provider keys are off
+    serialize=ProviderKeyReply.of,
+    list=Listing(run=_list),
+    create=Create(parse=_parse_new, run=_create, reply=created(ProviderKeyReply.of)),
+    patch=Patch(parse=_parse_rotation, run=stored(lambda tx, k: tx.update_provider_key(k))),
+    delete=Delete(run=_delete),
+)
+RESOURCES = (PROVIDER_KEYS,)
+mount(routes, *RESOURCES)
