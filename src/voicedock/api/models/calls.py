@@ -468,11 +468,16 @@ class ControlResponse(Reply, kw_only=True):
     message: str
 
 
-class CallListQuery(Body, kw_only=True):
-    """``GET /calls``'s query."""
+class PageQuery(Body, kw_only=True):
+    """A paged list's query: its page size and where it starts."""
 
     limit: Annotated[int, Meta(ge=1, le=1000)] = 100
     offset: Annotated[int, Meta(ge=0, le=MAX_OFFSET)] = 0
+
+
+class CallListQuery(PageQuery, kw_only=True):
+    """``GET /calls``'s query."""
+
     status: (
         Annotated[
             CallStatus,

@@ -8,10 +8,10 @@ from zoneinfo import available_timezones
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.body import MAX_OFFSET
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.calls import (
     AssistantConfig,
+    PageQuery,
     Pagination,
     assistant_choice,
 )
@@ -277,9 +277,8 @@ class Done(Reply, kw_only=True):
     success: bool
 
 
-class CampaignListQuery(Body, kw_only=True):
-    limit: Annotated[int, Meta(ge=1, le=1000)] = 100
-    offset: Annotated[int, Meta(ge=0, le=MAX_OFFSET)] = 0
+class CampaignListQuery(PageQuery, kw_only=True):
+    """``GET /campaigns``'s query."""
 
 
 class ContactListQuery(CampaignListQuery, kw_only=True):
