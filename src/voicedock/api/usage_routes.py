@@ -12,8 +12,8 @@ from aiohttp import web
 
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
-from voicedock.api.models.base import convert, reply
-from voicedock.api.models.usage import CSV_COLUMNS, UsageReport
+from voicedock.api.models.base import convert, parse_query, reply
+from voicedock.api.models.usage import CSV_COLUMNS, UsageQuery, UsageReport
 from voicedock.calls.usage import usage_report
 from voicedock.domain.records import JsonObject
 from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
@@ -50,6 +50,7 @@ async def get_usage(request: web.Request) -> web.StreamResponse:
         raise BadRequest("format must be json or csv")
     if wanted is None:
         wanted = "csv" if _accepts_csv(request) else "json"
+    parse_query(q, UsageQuery)  # and nothing the document does not say
     store = request.app[SERVICE].store
     report = await usage_report(store, organization_of(request), start, end, group_by)
     if wanted == "csv":
