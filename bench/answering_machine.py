@@ -23,18 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from voicedock.lab.greetings import (
-    MACHINE_TEXTS,
-    PERSON_TEXTS,
-    Voice,
-    machine_greeting,
-    person_hello,
-)
 from voicedock.pipeline.answering_machine import (
     AmdConfig,
     AmdDecision,
     AnsweringMachineDetector,
     GreetingEnded,
+)
+from voicedock_lab.greetings import (
+    MACHINE_TEXTS,
+    PERSON_TEXTS,
+    Voice,
+    machine_greeting,
+    person_hello,
 )
 
 RATE = 8000
@@ -151,7 +151,7 @@ def main() -> None:
         f"Python {platform.python_version()}; load average at the end {load} (shared machine)."
     )
     corpus_line = (
-        f"Corpus (`voicedock.lab.greetings`, espeak-ng, 8 kHz): {len(items)} greetings, "
+        f"Corpus (`voicedock_lab.greetings`, espeak-ng, 8 kHz): {len(items)} greetings, "
         f"{audio_s:.0f} s of audio; machines: {len(MACHINE_TEXTS)} texts x {len(VOICES)} voices "
         f"({', '.join(VOICES)}) x {len(SPEEDS)} speeds ({', '.join(map(str, SPEEDS))} wpm) x "
         "beep {none, 440, 1000, 1800 Hz} (400 ms, 300 ms after the greeting); persons: "

@@ -66,9 +66,9 @@ from call_capacity_standins import REPLY, WORD_SECONDS, standins_main  # noqa: E
 from greeting_latency import under_test  # noqa: E402
 from media_load import generator_main, pin  # noqa: E402
 
-from voicedock.lab.settings import default_cache_dir  # noqa: E402
-from voicedock.lab.utterances import Utterance, cached_utterance, read_wav  # noqa: E402
 from voicedock.media.codecs import ulaw_encode  # noqa: E402
+from voicedock_lab.settings import default_cache_dir  # noqa: E402
+from voicedock_lab.utterances import Utterance, cached_utterance, read_wav  # noqa: E402
 
 SENTENCES = (
     Utterance("bench-caller-appointment", "I would like to book an appointment on Monday."),

@@ -44,7 +44,7 @@ from fakes.world import SUPPORT_ID
 from nodes.node_process import acme_api_key, node_process
 from nodes.test_nodes_lab import node_config
 from pg_server import free_port, fresh_database, start_postgres
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 ANSWERS = "+31610000200"
 BUSY = "+31610000486"

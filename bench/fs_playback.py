@@ -5,7 +5,7 @@ goes through ``FreeswitchPbx`` (the service's adapter: originate on the trunk, `
 over mod_audio_stream) to the lab party that records what it hears and echoes it back. Once the
 media is up, the assistant says one continuous 440 Hz tone (``--seconds``, default 3 s) with
 ``media.play``; when ``played()`` resolves the call is hung up at once, as end-call does. Then,
-from the party's recording (``voicedock.lab.heard``):
+from the party's recording (``voicedock_lab.heard``):
 
 * **holes**: silent runs inside the tone (5 ms windows), i.e. the gaps between the chunks;
 * **first frame → heard**: from ``media.play`` to the tone's onset in the recording, whose
@@ -48,9 +48,6 @@ from pbx_events import Events  # bench/, beside this script
 
 from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import new_outbound_call_id
-from voicedock.lab.freeswitch import LabFreeswitch, remove_instance
-from voicedock.lab.freeswitch_config import RECORDS_AND_ECHOES, FreeswitchLabSettings
-from voicedock.lab.heard import Heard, listen, read_recording
 from voicedock.media.pacer import FRAME_PERIOD
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
 from voicedock.pbx.freeswitch import pbx as freeswitch_adapter
@@ -58,6 +55,9 @@ from voicedock.pbx.freeswitch.commands import build_originate, build_uuid_broadc
 from voicedock.pbx.freeswitch.media.hub import EslPlaybackControl
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
+from voicedock_lab.freeswitch import LabFreeswitch, remove_instance
+from voicedock_lab.freeswitch_config import RECORDS_AND_ECHOES, FreeswitchLabSettings
+from voicedock_lab.heard import Heard, listen, read_recording
 
 RATE = 8000
 MODES = ("before", "sendmsg", "queued", "after")

@@ -66,9 +66,9 @@ from deploy.test_compose_as_shipped import get_json, wait_healthy
 from pg_server import free_port
 from process_helpers import logged_process
 from voicedock.config import SpeechSettings
-from voicedock.lab.ami_probe import encode_action, split_messages
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings, free_port_range
+from voicedock_lab.ami_probe import encode_action, split_messages
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings, free_port_range
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTY = "+31612345692"  # the lab's answers-together party

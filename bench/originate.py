@@ -24,10 +24,10 @@ import uuid
 from pathlib import Path
 
 from voicedock.config import AsteriskSettings
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings
 
 ECHO = "+31612345670"
 

@@ -1,6 +1,6 @@
 """Inbound calls placed by SIPp through the real PBX: Asterisk's own ceiling, and voicedock's.
 
-A private lab Asterisk (``voicedock.lab``, loopback only) and one voicedock node
+A private lab Asterisk (``voicedock_lab``, loopback only) and one voicedock node
 (``tests/nodes/node_process``: ``voicedock serve`` on SQLite with the tests' speech stand-ins —
 an STT that hears the caller's sentence in every utterance the VAD ends, the echo LLM, a
 440 Hz tone TTS — so a call costs its SIP, RTP, media leg, VAD, endpointing, conversation and
@@ -77,10 +77,10 @@ from fakes.world import ACME_NUMBERS
 from nodes.node_process import HEARING, acme_api_key, node_process
 from nodes.test_nodes_lab import ari_auth, node_config
 from soak.harness import count_log, rss_mb
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings, free_port_range, free_ports
-from voicedock.lab.utterances import APPOINTMENT, cached_utterance, read_wav
 from voicedock.media.codecs import ulaw_encode
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings, free_port_range, free_ports
+from voicedock_lab.utterances import APPOINTMENT, cached_utterance, read_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = Path(__file__).parent / "sipp" / "uac_pcap.xml"

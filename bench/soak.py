@@ -291,7 +291,7 @@ def main() -> None:
 
 async def lab_quiet(lab: object) -> None:
     """The parties' dialplan would log every step of hundreds of calls: not the bench's cost."""
-    from voicedock.lab.server import LabAsterisk
+    from voicedock_lab.server import LabAsterisk
 
     assert isinstance(lab, LabAsterisk)
     await asyncio.to_thread(lab.cli, "core set verbose 0")

@@ -32,13 +32,13 @@ from pathlib import Path
 from pbx_events import Events  # bench/, beside this script
 
 from voicedock.config import AsteriskSettings
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings
 from voicedock.pbx.asterisk.ari import AriHttpError
 from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEventKind, TransferTarget
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings
 
 CALLER = "+31612345678"  # the lab party that plays prompts and records
 

@@ -52,8 +52,8 @@ from fakes.world import SUPPORT_ID
 from nodes.node_process import acme_api_key, node_process
 from nodes.test_nodes_lab import ECHO, ari_auth, control, lab_ids, some_nodes
 from pg_server import fresh_database, start_postgres
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings, free_port_range
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings, free_port_range
 
 NODES = ("a", "b")
 OTHER = {"a": "b", "b": "a"}

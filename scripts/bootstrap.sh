@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything voicedock and its tests need on a fresh Debian machine, idempotently:
 # system packages (PostgreSQL for the multi-node store tests, debootstrap for the lab PBX,
-# espeak-ng/sox for audio fixtures, chromium and its driver for the console browser tests) and a virtualenv in .venv with the project and its extras.
+# espeak-ng/sox for audio fixtures, chromium and its driver for the console browser tests) and
+# a virtualenv in .venv with the project and its extras, and the lab (lab/, the voicedock-lab
+# distribution that adds `voicedock lab`), both editable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +27,14 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 stamp=.venv/.voicedock-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] \
-    || [ scripts/install-offline-speech.sh -nt "$stamp" ]; then
-    echo "bootstrap: installing voicedock and the offline speech engines into .venv"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ lab/pyproject.toml -nt "$stamp" ] \
+    || [ scripts/install-offline-speech.sh -nt "$stamp" ] \
+    || ! .venv/bin/python -c 'import importlib.metadata as m; m.distribution("voicedock-lab")' \
+        >/dev/null 2>&1; then
+    echo "bootstrap: installing voicedock, its lab and the offline speech engines into .venv"
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e '.[test]'
+    # One command: the lab's requirement "voicedock" is this checkout, never a download.
+    .venv/bin/pip install -q -e '.[test]' -e ./lab
     bash scripts/install-offline-speech.sh
     touch "$stamp"
 fi

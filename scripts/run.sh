@@ -24,7 +24,7 @@ esac
 bash scripts/bootstrap.sh
 
 export VOICEDOCK_CONFIG="${VOICEDOCK_CONFIG:-voicedock.example.toml}"
-# The lab's loopback-only credentials (see src/voicedock/lab/settings.py).
+# The lab's loopback-only credentials (see lab/src/voicedock_lab/settings.py).
 export VOICEDOCK_PBX__ASTERISK__ARI_PASSWORD="${VOICEDOCK_PBX__ASTERISK__ARI_PASSWORD:-vd-ari-secret}"
 export VOICEDOCK_PBX__ASTERISK__AMI_SECRET="${VOICEDOCK_PBX__ASTERISK__AMI_SECRET:-vd-ami-secret}"
 # The lab may reach servers on this machine: webhook receivers, a local model (production
@@ -40,8 +40,8 @@ if [ "$pbx" = freeswitch ]; then
     # voicedock talks to the lab over its Event Socket: port and random password from lab.json.
     read -r esl_port esl_password < <(.venv/bin/python - "$instance" <<'PY'
 import sys
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import FreeswitchLabSettings
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import FreeswitchLabSettings
 lab = LabFreeswitch(FreeswitchLabSettings(instance=sys.argv[1])).saved_or_self()
 print(lab.esl_port, lab.esl_password)
 PY

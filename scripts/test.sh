@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check src lab tests bench
+.venv/bin/ruff format --check src lab tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
 # Several workers (pytest-xdist), each with its own lab Asterisk, lab FreeSWITCH and PostgreSQL

@@ -18,10 +18,10 @@ from typing import NoReturn
 import pytest
 
 from lab_availability import chroot_blocker, keep_instance, unavailable
-from voicedock.lab import freeswitch_build
-from voicedock.lab.errors import LabError
-from voicedock.lab.freeswitch import LabFreeswitch, remove_instance
-from voicedock.lab.freeswitch_config import FreeswitchLabSettings
+from voicedock_lab import freeswitch_build
+from voicedock_lab.errors import LabError
+from voicedock_lab.freeswitch import LabFreeswitch, remove_instance
+from voicedock_lab.freeswitch_config import FreeswitchLabSettings
 
 _BUILD_ERROR: list[str] = []
 

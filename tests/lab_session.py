@@ -19,10 +19,10 @@ from typing import NoReturn
 import pytest
 
 from lab_availability import chroot_blocker, keep_instance, unavailable
-from voicedock.lab import provision
-from voicedock.lab.errors import LabError
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings
+from voicedock_lab import provision
+from voicedock_lab.errors import LabError
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings
 
 _PROVISION_ERROR: list[str] = []
 

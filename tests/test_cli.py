@@ -10,10 +10,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from voicedock import cli
 from voicedock.cli import main
 from voicedock.store import open_store
 
@@ -279,3 +282,48 @@ def test_organizations_show_and_set_limits(
     assert "a number or 'configuration'" in capsys.readouterr().err
     assert main([*set_limits, "100001"]) == 1
     assert "0-100000" in capsys.readouterr().err
+
+
+class CommandEntryPoint:
+    """An installed distribution's entry in ``voicedock.commands`` (what importlib lists)."""
+
+    def __init__(self, register: Callable[[Any], None]) -> None:
+        self._register = register
+
+    def load(self) -> Callable[[Any], None]:
+        return self._register
+
+
+def test_a_command_another_distribution_adds_is_offered_and_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def hello(args: Any) -> int:
+        print(f"hello {args.name}")
+        return 7
+
+    def register(subparsers: Any) -> None:
+        parser = subparsers.add_parser("hello", help="say hello")
+        parser.add_argument("name")
+        parser.set_defaults(handler=hello)
+
+    asked: list[str] = []
+
+    def installed(*, group: str) -> list[CommandEntryPoint]:
+        asked.append(group)
+        return [CommandEntryPoint(register)]
+
+    monkeypatch.setattr(cli, "entry_points", installed)
+    assert main(["hello", "lab"]) == 7
+    assert capsys.readouterr().out == "hello lab\n"
+    assert asked == [cli.COMMANDS_GROUP]
+
+
+def test_without_the_lab_installed_there_is_no_lab_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The service's own wheel (pip install ., the Docker image): every command but ``lab``."""
+    monkeypatch.setattr(cli, "entry_points", lambda *, group: [])
+    with pytest.raises(SystemExit) as exited:
+        main(["lab", "status"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'lab'" in capsys.readouterr().err

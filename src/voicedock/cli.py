@@ -1,15 +1,16 @@
 """The ``voicedock`` command: serve, keys (create, list, rename, revoke), numbers (add, list,
-assign, remove), organizations (show, set-limits), migrate, doctor (and lab, when installed)."""
+assign, remove), organizations (show, set-limits), migrate, doctor, and the commands other
+installed distributions add (lab, from the voicedock-lab development distribution)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
-import importlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from voicedock import __version__, logs
@@ -20,6 +21,10 @@ from voicedock.store import open_store
 from voicedock.store.base import Store
 
 EXIT_CONFIG = 2
+# Another distribution adds a command by an entry point in this group: a function that takes
+# the subparsers of ``voicedock`` and adds its parser (its handler in ``handler``), e.g.
+# ``lab = "voicedock_lab.cli:register"``. The service itself names no such distribution.
+COMMANDS_GROUP = "voicedock.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,12 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--asterisk-config", type=Path, help="also check this Asterisk config dir")
     doctor.set_defaults(handler=_doctor)
 
-    try:
-        lab_cli = importlib.import_module("voicedock.lab.cli")
-    except ModuleNotFoundError:
-        lab_cli = None
-    if lab_cli is not None:
-        lab_cli.register(sub)
+    for command in entry_points(group=COMMANDS_GROUP):
+        command.load()(sub)
     return parser
 
 

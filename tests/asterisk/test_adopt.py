@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from pbx.lab_calls import ANSWERS, new_call_id, request, running_pbx
-from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import PbxEventKind, ResumablePbx
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk
 

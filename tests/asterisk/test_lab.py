@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from voicedock.lab.ami_probe import AmiProbe
-from voicedock.lab.errors import LabError
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.ami_probe import AmiProbe
+from voicedock_lab.errors import LabError
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.lab.config import find_project_root, render_template, template_values
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings
+from voicedock_lab.config import find_project_root, render_template, template_values
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings
 
 pytestmark = pytest.mark.asterisk
 

@@ -14,8 +14,8 @@ from asterisk.transfer_helpers import (
     voiced_seconds,
 )
 from pbx.lab_calls import running_pbx
-from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.base import PbxEventKind, TransferTarget
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk
 

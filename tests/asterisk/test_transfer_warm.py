@@ -14,10 +14,10 @@ from asterisk.transfer_helpers import (
     voiced_seconds,
 )
 from pbx.lab_calls import running_pbx
-from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 from voicedock.pipeline.providers import ProviderUnavailableError
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk
 

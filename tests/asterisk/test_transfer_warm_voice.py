@@ -9,9 +9,9 @@ import pytest
 
 from asterisk.transfer_helpers import answered_call_with_media, bridge_members, channel_ids
 from pbx.lab_calls import running_pbx
-from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.base import PbxEventKind, TransferTarget
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk
 

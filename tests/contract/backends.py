@@ -239,8 +239,8 @@ class FreeswitchLabInboundCaller:
 async def freeswitch_lab(lab: Any) -> AsyncIterator[Backend]:
     """``FreeswitchPbx`` on the real lab FreeSWITCH (``tests/freeswitch_lab_session.py``)."""
     from voicedock.config import FreeswitchSettings
-    from voicedock.lab import freeswitch_config as parties
     from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
+    from voicedock_lab import freeswitch_config as parties
 
     numbers = {
         "answers": parties.ANSWERS,

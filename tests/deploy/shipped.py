@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from voicedock.lab.config import find_project_root
+from voicedock_lab.config import find_project_root
 
 PROJECT = find_project_root(Path(__file__))
 DOCKER_DIR = PROJECT / "docker"

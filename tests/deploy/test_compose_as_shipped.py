@@ -52,8 +52,8 @@ from e2e.audio_helpers import (
 from pg_server import free_port
 from process_helpers import logged_process
 from voicedock.config import default_node_id, load_settings
-from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.node_apps import node_app
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.postgres]
 

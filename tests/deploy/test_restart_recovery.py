@@ -47,7 +47,7 @@ from e2e.audio_helpers import (
     transcribe,
     words,
 )
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 __all__ = ["deployment"]  # the fixture, shared with test_compose_as_shipped
 

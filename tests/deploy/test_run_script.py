@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 
 from freeswitch_lab.test_rest_calls import _rms
-from voicedock.lab.config import find_project_root
-from voicedock.lab.freeswitch import LabFreeswitch, remove_instance
-from voicedock.lab.freeswitch_config import DEMO, FreeswitchLabSettings
+from voicedock_lab.config import find_project_root
+from voicedock_lab.freeswitch import LabFreeswitch, remove_instance
+from voicedock_lab.freeswitch_config import DEMO, FreeswitchLabSettings
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(300)]
 

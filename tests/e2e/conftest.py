@@ -25,14 +25,14 @@ from voicedock.api.app import create_app
 from voicedock.backoff import Backoff
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import PbxSettings, Settings, TrunkSettings
-from voicedock.lab.errors import LabError
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings
 from voicedock.pbx.asterisk.ami import AmiClient
 from voicedock.pbx.asterisk.ari import AriClient
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import Pbx
 from voicedock.service import Service
+from voicedock_lab.errors import LabError
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from fakes.tool_server import Answer, ToolServer
 from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
 from voicedock.config import WebhookEndpointSettings
 from voicedock.domain.webhooks import generate_secret
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

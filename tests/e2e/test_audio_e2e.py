@@ -36,11 +36,11 @@ from e2e.test_calls_e2e import TERMINAL, get_call, until, wait_status
 from fakes.world import SUPPORT_ID
 from pbx.lab_calls import request, running_pbx
 from voicedock.calls.commands import API_END_CALL
-from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import PbxEventKind
 from voicedock.pipeline.conversation import ConversationConfig
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

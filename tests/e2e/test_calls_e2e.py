@@ -16,7 +16,7 @@ import pytest
 from e2e.conftest import LiveService, fast_reconnecting_pbx, serve, service_settings
 from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from pbx.lab_calls import ANSWERS, BUSY, CONGESTION, NO_ANSWER, REJECTED, UNKNOWN
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

@@ -19,7 +19,7 @@ from e2e.conftest import LiveService, serve, service_settings
 from e2e.trunk_observer import observe_trunk
 from pg_server import fresh_database
 from voicedock.config import Settings
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.timeout(240)]
 

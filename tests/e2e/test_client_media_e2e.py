@@ -38,11 +38,11 @@ from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.runner import MEDIA_ERROR
-from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor, PendingMedia
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.service import Service
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

@@ -30,7 +30,7 @@ from e2e.test_audio_e2e import (
     place_call,
     wait_recorded,
 )
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

@@ -25,7 +25,7 @@ from e2e.audio_helpers import SILENT_PARTY, require_offline_speech, warm_offline
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_calls_e2e import TERMINAL, get_call, wait_status
 from fakes.world import SUPPORT_ID
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

@@ -19,8 +19,8 @@ from e2e.test_audio_e2e import control, wait_recorded
 from e2e.test_events_e2e import sse_messages
 from fakes.llm_standin import LlmStandIn
 from freeswitch.live_service import speech_fakes
-from voicedock.lab.freeswitch_config import KEYPAD
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.freeswitch_config import KEYPAD
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(90)]
 

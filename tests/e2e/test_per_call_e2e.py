@@ -18,7 +18,7 @@ from fakes.world import ACME, SUPPORT_ID
 from pbx.lab_calls import ANSWERS
 from voicedock.config import WebhookEndpointSettings
 from voicedock.domain.webhooks import generate_secret
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 from webhooks.receiver import Receiver, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]

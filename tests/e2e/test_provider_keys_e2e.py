@@ -13,7 +13,7 @@ import pytest
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_llm_e2e import OPERATOR_KEY, converse, llm  # noqa: F401 (the fixture)
 from fakes.llm_standin import LlmStandIn
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

@@ -42,9 +42,9 @@ from e2e.test_audio_e2e import SHORT_GREETING, control, place_call, wait_recorde
 from e2e.test_calls_e2e import TERMINAL, get_call, wait_status
 from fakes.world import GLOBEX, SUPPORT_ID
 from voicedock.api.api_keys import issue_api_key
-from voicedock.lab.heard import listen
-from voicedock.lab.server import LabAsterisk
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
+from voicedock_lab.heard import listen
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

@@ -35,9 +35,9 @@ from fakes.tool_server import Answer, ToolServer
 from fakes.world import ACME
 from voicedock.config import WebhookEndpointSettings
 from voicedock.domain.webhooks import generate_secret
-from voicedock.lab.server import LabAsterisk
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper_stt import WhisperStt
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

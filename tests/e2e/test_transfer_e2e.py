@@ -12,7 +12,7 @@ from e2e.audio_helpers import SILENT_PARTY
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_calls_e2e import get_call, place, until, wait_status
 from pbx.lab_calls import ANSWERS
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

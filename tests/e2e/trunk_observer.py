@@ -11,8 +11,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from voicedock.lab.ami_probe import encode_action, split_messages
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.ami_probe import encode_action, split_messages
+from voicedock_lab.server import LabAsterisk
 
 
 @dataclass

@@ -22,8 +22,8 @@ from fakes.sqlite_lock import exclusive_lock
 from fakes.world import DESTINATION, SUPPORT_ID
 from freeswitch.live_service import TERMINAL, running_freeswitch_service, until
 from freeswitch_lab.lab_service import running_lab_service
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import LATE_ANSWER
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import LATE_ANSWER
 
 pytestmark = [pytest.mark.timeout(60)]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from freeswitch_lab.lab_service import LabService, running_lab_service
-from voicedock.lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch import LabFreeswitch
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from freeswitch.live_service import SpeechFakes, freeswitch_settings, speech_fak
 from pipeline.fakes import FakeTts
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import Settings, TrunkSettings
-from voicedock.lab.freeswitch import LabFreeswitch
 from voicedock.pbx.freeswitch.esl_errors import EslCommandError
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
+from voicedock_lab.freeswitch import LabFreeswitch
 
 
 def lab_settings(lab: LabFreeswitch, database: Path, speech: str | None) -> Settings:

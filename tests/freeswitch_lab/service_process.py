@@ -25,9 +25,9 @@ from pipeline.fakes import FakeLlm, FakeStt
 from process_helpers import logged_process
 from voicedock import logs
 from voicedock.api.app import create_app
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import FreeswitchLabSettings
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import FreeswitchLabSettings
 
 SPEECH = "lab-process"
 CALLS_PER_NUMBER = 4  # a test keeps several calls live at once

@@ -13,8 +13,8 @@ import pytest
 
 from freeswitch.live_service import speech_fakes
 from freeswitch_lab.lab_service import lab_settings, serve_on_lab
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import BUSY, HANGS_UP
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import BUSY, HANGS_UP
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from voicedock.cli import main
-from voicedock.lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch import LabFreeswitch
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.timeout(60)]
 

@@ -25,8 +25,8 @@ from e2e.test_greeting_latency_e2e import (
 )
 from freeswitch.live_service import TERMINAL
 from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import ANSWERS
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import ANSWERS
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -12,8 +12,8 @@ import pytest
 from e2e.test_metrics_e2e import TOKEN, Samples, samples, value
 from freeswitch.live_service import TERMINAL, speech_fakes
 from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import ANSWERS
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import ANSWERS
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
 

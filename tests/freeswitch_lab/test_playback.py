@@ -19,11 +19,11 @@ import pytest
 from contract.backends import Recorder
 from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import new_outbound_call_id
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import ANSWERS
-from voicedock.lab.heard import listen, read_recording
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import ANSWERS
+from voicedock_lab.heard import listen, read_recording
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
 

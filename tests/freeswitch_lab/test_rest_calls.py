@@ -23,7 +23,7 @@ from fakes.world import ACME_NUMBERS
 from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService, ToneTts
 from voicedock.calls.runner import PBX_VERDICT_S
-from voicedock.lab.freeswitch_config import (
+from voicedock_lab.freeswitch_config import (
     ANSWERS,
     BUSY,
     CONGESTION,
@@ -35,7 +35,7 @@ from voicedock.lab.freeswitch_config import (
     UNKNOWN,
     UTTERANCE,
 )
-from voicedock.lab.heard import listen, read_recording
+from voicedock_lab.heard import listen, read_recording
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
 

@@ -15,9 +15,9 @@ import pytest
 from e2e.audio_helpers import require_offline_speech
 from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService
-from voicedock.lab.freeswitch_config import ANSWERS, SILENT
 from voicedock.pbx.freeswitch.esl import EslClient, EslSettings
 from voicedock.pbx.freeswitch.esl_wire import EslEvent
+from voicedock_lab.freeswitch_config import ANSWERS, SILENT
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]
 

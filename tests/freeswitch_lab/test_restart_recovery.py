@@ -34,10 +34,10 @@ from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.service_process import service_process
 from nodes.node_process import acme_api_key
 from voicedock.config import DEFAULT_RESUME_MESSAGE
-from voicedock.lab.errors import LabError
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import SILENT
 from voicedock.pbx.freeswitch.esl_wire import parse_show_channels_json
+from voicedock_lab.errors import LabError
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import SILENT
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(150)]
 

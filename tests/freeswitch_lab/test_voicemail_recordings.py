@@ -19,9 +19,9 @@ import soundfile
 
 from freeswitch.live_service import TERMINAL, speech_fakes, until
 from freeswitch_lab.lab_service import LabService, ToneTts, lab_settings, serve_on_lab
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import PERSON, VOICEMAIL
-from voicedock.lab.heard import listen, read_recording
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import PERSON, VOICEMAIL
+from voicedock_lab.heard import listen, read_recording
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(90)]
 

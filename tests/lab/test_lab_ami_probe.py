@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.lab.ami_probe import encode_action, split_messages
+from voicedock_lab.ami_probe import encode_action, split_messages
 
 pytestmark = pytest.mark.unit
 

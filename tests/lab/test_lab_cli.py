@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.lab import cli
+from voicedock_lab import cli
 
 pytestmark = pytest.mark.unit
 

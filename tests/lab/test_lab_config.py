@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.lab.config import (
+from voicedock_lab.config import (
     REQUIRED_MODULES,
     TEMPLATE_FILES,
     find_project_root,
@@ -18,8 +18,8 @@ from voicedock.lab.config import (
     select_modules,
     template_values,
 )
-from voicedock.lab.errors import LabError
-from voicedock.lab.settings import LabSettings
+from voicedock_lab.errors import LabError
+from voicedock_lab.settings import LabSettings
 
 pytestmark = pytest.mark.unit
 

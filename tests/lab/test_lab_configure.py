@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.lab import server
-from voicedock.lab.config import REQUIRED_MODULES, find_project_root
-from voicedock.lab.errors import LabError
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings
+from voicedock_lab import server
+from voicedock_lab.config import REQUIRED_MODULES, find_project_root
+from voicedock_lab.errors import LabError
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.lab.config import find_project_root
+from voicedock_lab.config import find_project_root
 
 pytestmark = pytest.mark.unit
 

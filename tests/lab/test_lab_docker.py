@@ -24,7 +24,7 @@ from deploy.shipped import (
 )
 from deploy.shipped import compose as interpolated_compose
 from voicedock.config import load_settings
-from voicedock.lab.config import find_project_root, placeholders
+from voicedock_lab.config import find_project_root, placeholders
 
 pytestmark = pytest.mark.unit
 

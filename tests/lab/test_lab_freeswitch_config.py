@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.lab import cli
-from voicedock.lab.config import find_project_root
-from voicedock.lab.errors import LabError
-from voicedock.lab.freeswitch_build import FreeswitchBuild, FreeswitchSources, build_script
-from voicedock.lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
-from voicedock.lab.utterances import APPOINTMENT, SAY_YES, TALK_OVER
+from voicedock_lab import cli
+from voicedock_lab.config import find_project_root
+from voicedock_lab.errors import LabError
+from voicedock_lab.freeswitch_build import FreeswitchBuild, FreeswitchSources, build_script
+from voicedock_lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
+from voicedock_lab.utterances import APPOINTMENT, SAY_YES, TALK_OVER
 
 pytestmark = pytest.mark.unit
 
@@ -129,7 +129,7 @@ def test_status_of_a_stopped_freeswitch_lab_exits_3(
 def test_a_failed_build_leaves_no_half_built_entry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from voicedock.lab import freeswitch_build
+    from voicedock_lab import freeswitch_build
 
     sources = FreeswitchSources.find(fake_sources(tmp_path / "src"))
     steps: list[str] = []
@@ -159,7 +159,7 @@ def test_a_failed_build_leaves_no_half_built_entry(
 def test_the_two_labs_of_one_process_get_disjoint_rtp_ranges() -> None:
     """Both labs run in one test session; a PBX binds RTP ports only during calls, so the
     ranges must differ by construction, not by "free right now"."""
-    from voicedock.lab.settings import LabSettings
+    from voicedock_lab.settings import LabSettings
 
     asterisk = LabSettings().with_free_ports()
     freeswitch = FreeswitchLabSettings().with_free_ports()

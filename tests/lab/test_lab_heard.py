@@ -1,4 +1,4 @@
-"""``voicedock.lab.heard``: the sound and the holes in a party's recording."""
+"""``voicedock_lab.heard``: the sound and the holes in a party's recording."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicedock.lab.heard import listen, read_recording
+from voicedock_lab.heard import listen, read_recording
 
 pytestmark = pytest.mark.unit
 

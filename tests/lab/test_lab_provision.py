@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.lab import provision
-from voicedock.lab.settings import LabSettings
+from voicedock_lab import provision
+from voicedock_lab.settings import LabSettings
 
 pytestmark = pytest.mark.unit
 

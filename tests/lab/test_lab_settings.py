@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.lab.settings import LabSettings, free_ports
+from voicedock_lab.settings import LabSettings, free_ports
 
 pytestmark = pytest.mark.unit
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from lab.test_lab_dialplan import extensions, lab_text
-from voicedock.lab import utterances
-from voicedock.lab.config import template_values
-from voicedock.lab.errors import LabError
-from voicedock.lab.settings import LabSettings
-from voicedock.lab.utterances import (
+from voicedock.pipeline.providers.base import ProviderUnavailableError
+from voicedock_lab import utterances
+from voicedock_lab.config import template_values
+from voicedock_lab.errors import LabError
+from voicedock_lab.settings import LabSettings
+from voicedock_lab.utterances import (
     APPOINTMENT,
     LAB_UTTERANCES,
     SOUND_RATE,
@@ -22,7 +23,6 @@ from voicedock.lab.utterances import (
     read_wav,
     wav_bytes,
 )
-from voicedock.pipeline.providers.base import ProviderUnavailableError
 
 pytestmark = pytest.mark.unit
 

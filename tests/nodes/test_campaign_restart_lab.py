@@ -19,7 +19,7 @@ from fakes.world import SUPPORT_ID
 from nodes.node_process import acme_api_key, node_process
 from nodes.test_nodes_lab import node_config
 from pg_server import free_port, fresh_database
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.e2e, pytest.mark.timeout(240)]
 

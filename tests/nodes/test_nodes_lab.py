@@ -37,8 +37,8 @@ from nodes.node_process import SPEECH, acme_api_key, node_process, process_env
 from pbx.lab_calls import ANSWERS
 from pg_server import free_port, fresh_database
 from voicedock.domain.webhooks import generate_secret
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.server import LabAsterisk
 from webhooks.receiver import Receiver
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.e2e]

@@ -9,14 +9,14 @@ import pytest
 
 from voicedock.config import AsteriskSettings, PbxSettings, Settings, TrunkSettings
 from voicedock.doctor import check_asterisk_config
-from voicedock.lab.config import (
+from voicedock.pbx.asterisk.doctor import check, find_problems, load_conf
+from voicedock_lab.config import (
     REQUIRED_MODULES,
     find_project_root,
     render_modules_conf,
     render_template,
     select_modules,
 )
-from voicedock.pbx.asterisk.doctor import check, find_problems, load_conf
 
 pytestmark = pytest.mark.unit
 

@@ -36,8 +36,8 @@ from fakes.world import ACME, ACME_NUMBERS, SUPPORT_ID
 from nodes.node_process import SPEECH, acme_api_key, node_process
 from pbx.lab_calls import ANSWERS
 from pg_server import free_port, fresh_database
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.e2e]
 

@@ -6,15 +6,6 @@ import shutil
 
 import pytest
 
-from voicedock.lab.greetings import (
-    MACHINE_TEXTS,
-    PERSON_TEXTS,
-    Voice,
-    beep,
-    machine_greeting,
-    person_hello,
-    silence,
-)
 from voicedock.pipeline.answering_machine import (
     HUMAN,
     MACHINE,
@@ -23,6 +14,15 @@ from voicedock.pipeline.answering_machine import (
     AmdEvent,
     AnsweringMachineDetector,
     GreetingEnded,
+)
+from voicedock_lab.greetings import (
+    MACHINE_TEXTS,
+    PERSON_TEXTS,
+    Voice,
+    beep,
+    machine_greeting,
+    person_hello,
+    silence,
 )
 
 from .synth import noise

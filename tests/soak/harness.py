@@ -58,7 +58,7 @@ from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from nodes.node_process import HEARING, acme_api_key, node_process
 from nodes.test_nodes_lab import ari_auth, lab_ids, some_nodes
 from voicedock.domain.webhooks import generate_secret
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 from webhooks.receiver import Receiver
 
 TALKER = "+31612345693"  # the lab's soak party: talks until hung up

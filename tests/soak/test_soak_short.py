@@ -19,7 +19,7 @@ import pytest
 
 from pg_server import fresh_database
 from soak.harness import Plan, Soak
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.e2e]
 

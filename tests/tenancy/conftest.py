@@ -21,7 +21,7 @@ from e2e.conftest import LiveService, serve
 from pbx.lab_calls import lab_settings
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import PbxSettings, RateLimitSettings, Settings, load_settings
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
 ORGANIZATION = "acme"  # the example's organization

@@ -17,7 +17,7 @@ from e2e.trunk_observer import observe_trunk
 from pbx.lab_calls import ANSWERS
 from tenancy.conftest import Tenants
 from voicedock.config import Settings
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(120)]
 

@@ -22,9 +22,9 @@ from fakes.llm_standin import LlmStandIn, chat_chunk
 from fakes.local_server import LocalServer
 from tenancy.conftest import Tenants
 from voicedock.config import Settings
-from voicedock.lab.server import LabAsterisk
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper_stt import WhisperStt
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk
 

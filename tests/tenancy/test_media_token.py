@@ -31,10 +31,10 @@ from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.calls.commands import API_END_CALL
 from voicedock.config import Settings
-from voicedock.lab.server import LabAsterisk
 from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.service import Service
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 

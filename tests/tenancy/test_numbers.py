@@ -30,8 +30,8 @@ from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import KeyScope, PhoneNumber, utcnow
 from voicedock.domain.webhooks import WebhookEndpoint
 from voicedock.errors import ConfigError
-from voicedock.lab.ami_probe import encode_action, split_messages
-from voicedock.lab.server import LabAsterisk
+from voicedock_lab.ami_probe import encode_action, split_messages
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.e2e]
 

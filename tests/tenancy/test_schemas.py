@@ -28,8 +28,8 @@ from fakes.llm_standin import ChatRequest, LlmStandIn
 from tenancy.conftest import ORGANIZATION, Tenants
 from tenancy.test_speech_config import calls_processed
 from voicedock.domain.records import Assistant
-from voicedock.lab.server import LabAsterisk
 from voicedock.pipeline.analysis import ANALYSIS_PROMPT
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.usefixtures("local_model_allowed")]
 

@@ -20,8 +20,8 @@ import pytest
 
 from e2e.audio_helpers import SILENT_PARTY, require_offline_speech
 from tenancy.conftest import ORGANIZATION, Tenants
-from voicedock.lab.server import LabAsterisk
 from voicedock.pipeline.providers import whisper_stt
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk
 

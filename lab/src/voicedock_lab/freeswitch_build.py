@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicedock.lab.errors import LabError
-from voicedock.lab.provision import (
+from voicedock_lab.errors import LabError
+from voicedock_lab.provision import (
     ensure_debootstrap,
     exclusive_lock,
     mounts_under,
@@ -108,7 +108,7 @@ def default_sources_dir() -> Path | None:
     configured = os.environ.get("VOICEDOCK_FREESWITCH_SOURCES")
     if configured:
         return Path(configured)
-    from voicedock.lab.config import find_project_root
+    from voicedock_lab.config import find_project_root
 
     try:
         root = find_project_root()

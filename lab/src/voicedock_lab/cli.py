@@ -9,11 +9,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from voicedock.lab.errors import LabError
-from voicedock.lab.freeswitch import LabFreeswitch
-from voicedock.lab.freeswitch_config import FreeswitchLabSettings
-from voicedock.lab.server import LabAsterisk
-from voicedock.lab.settings import LabSettings
+from voicedock_lab.errors import LabError
+from voicedock_lab.freeswitch import LabFreeswitch
+from voicedock_lab.freeswitch_config import FreeswitchLabSettings
+from voicedock_lab.server import LabAsterisk
+from voicedock_lab.settings import LabSettings
 
 # media_ws_port: voicedock's API port, where Asterisk dials /media in client media mode.
 _PORT_OPTIONS = ("http_port", "ami_port", "sip_port", "carrier_sip_port", "media_ws_port")
@@ -164,7 +164,7 @@ def _print_freeswitch_endpoints(lab: LabFreeswitch) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m voicedock.lab.cli")
+    parser = argparse.ArgumentParser(prog="python -m voicedock_lab.cli")
     subparsers = parser.add_subparsers(dest="command", required=True)
     register(subparsers)
     args = parser.parse_args(argv)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voicedock.lab.errors import LabError
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.providers.espeak_tts import parse_wav
+from voicedock_lab.errors import LabError
 
 MACHINE_TEXTS = (
     "Hi, you have reached Alex Miller. I can't take your call right now. "

@@ -19,13 +19,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicedock.lab import provision
-from voicedock.lab.ami_probe import AmiProbe
-from voicedock.lab.chroot_process import ChrootDaemon, DaemonSpec
-from voicedock.lab.config import find_project_root, render_files
-from voicedock.lab.errors import LabError
-from voicedock.lab.settings import BIND_ADDRESS, LabSettings
-from voicedock.lab.utterances import install_utterances
+from voicedock_lab import provision
+from voicedock_lab.ami_probe import AmiProbe
+from voicedock_lab.chroot_process import ChrootDaemon, DaemonSpec
+from voicedock_lab.config import find_project_root, render_files
+from voicedock_lab.errors import LabError
+from voicedock_lab.settings import BIND_ADDRESS, LabSettings
+from voicedock_lab.utterances import install_utterances
 
 ASTERISK = "/usr/sbin/asterisk"
 MODULE_DIR_CANDIDATES = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping, Sequence
 
-from voicedock.lab.errors import LabError
+from voicedock_lab.errors import LabError
 
 Message = dict[str, str]
 

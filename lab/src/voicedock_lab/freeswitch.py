@@ -20,15 +20,15 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicedock.lab import freeswitch_build
-from voicedock.lab.chroot_process import ChrootDaemon, DaemonSpec
-from voicedock.lab.config import find_project_root
-from voicedock.lab.errors import LabError
-from voicedock.lab.freeswitch_build import FREESWITCH_PREFIX, FreeswitchBuild, FreeswitchSources
-from voicedock.lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
-from voicedock.lab.settings import BIND_ADDRESS
-from voicedock.lab.settings import default_cache_dir as utterance_cache_dir
-from voicedock.lab.utterances import install_utterances
+from voicedock_lab import freeswitch_build
+from voicedock_lab.chroot_process import ChrootDaemon, DaemonSpec
+from voicedock_lab.config import find_project_root
+from voicedock_lab.errors import LabError
+from voicedock_lab.freeswitch_build import FREESWITCH_PREFIX, FreeswitchBuild, FreeswitchSources
+from voicedock_lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
+from voicedock_lab.settings import BIND_ADDRESS
+from voicedock_lab.settings import default_cache_dir as utterance_cache_dir
+from voicedock_lab.utterances import install_utterances
 
 FREESWITCH = f"{FREESWITCH_PREFIX}/bin/freeswitch"
 _INSTANCE_SUBDIRS = (

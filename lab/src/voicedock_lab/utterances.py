@@ -20,7 +20,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicedock.lab.errors import LabError
+from voicedock_lab.errors import LabError
 
 SOUND_RATE = 8000  # telephone rate: Asterisk plays it without transcoding on a µ-law trunk
 _FORMAT_VERSION = "1"

@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicedock.lab.errors import LabError
-from voicedock.lab.provision import mounts_under, processes_rooted_in
-from voicedock.lab.settings import BIND_ADDRESS
+from voicedock_lab.errors import LabError
+from voicedock_lab.provision import mounts_under, processes_rooted_in
+from voicedock_lab.settings import BIND_ADDRESS
 
 # (socket.SOCK_STREAM or socket.SOCK_DGRAM, port) on BIND_ADDRESS.
 Port = tuple[socket.SocketKind, int]

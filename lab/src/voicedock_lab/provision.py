@@ -21,8 +21,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from voicedock.lab.errors import LabError
-from voicedock.lab.settings import LabSettings
+from voicedock_lab.errors import LabError
+from voicedock_lab.settings import LabSettings
 
 MARKER_NAME = ".voicedock-lab-ready"
 PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm")
