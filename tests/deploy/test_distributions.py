@@ -3,7 +3,8 @@ service alone (no lab module), the lab's wheel holds the lab and adds the ``lab`
 ``voicedock``, and the ``voicedock`` that scripts/bootstrap.sh installs runs ``voicedock lab``.
 
 Each wheel is built for real (``pip wheel``, the build backend of its pyproject.toml) from a
-copy of the checkout, so that no build/ or *.egg-info lands in the tree; about 2 s each."""
+copy of the checkout's sources (its top-level files, src/ and lab/), so that no build/ or
+*.egg-info lands in the tree; about 2 s each."""
 
 from __future__ import annotations
 
@@ -22,26 +23,21 @@ from voicedock.cli import COMMANDS_GROUP
 pytestmark = pytest.mark.unit
 
 PROJECT = Path(__file__).resolve().parents[2]
-# What a checkout holds besides its sources: none of it may decide what a wheel contains.
-NOT_SOURCES = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    "__pycache__",
-    "*.egg-info",
-    "build",
-    "dist",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-    "artifacts",
-)
+# Where the two distributions' sources live; what installs and builds leave beside them.
+SOURCES = ("src", "lab")
+NOT_SOURCES = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
 
 
 def built_wheel(distribution: str, tmp_path: Path) -> zipfile.ZipFile:
     """The wheel of the distribution whose pyproject.toml is in ``distribution`` (relative to
-    the repository root), built from a copy of the whole checkout."""
+    the repository root), built from a copy of the checkout's sources."""
     tree = tmp_path / "checkout"
-    shutil.copytree(PROJECT, tree, ignore=NOT_SOURCES)
+    tree.mkdir()
+    for path in PROJECT.iterdir():
+        if path.is_file():
+            shutil.copy2(path, tree / path.name)
+    for name in SOURCES:
+        shutil.copytree(PROJECT / name, tree / name, ignore=NOT_SOURCES)
     wheels = tmp_path / "wheels"
     build = ["wheel", "--no-deps", "--wheel-dir", str(wheels), str(tree / distribution)]
     done = subprocess.run(
