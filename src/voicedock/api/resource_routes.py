@@ -1,6 +1,6 @@
-"""Assistants (CRUD per organization), phone numbers (the operator's: an organization reads
-its own and sets their label and assistant), trunks (read-only, those open to the
-organization), health."""
+"""Assistants (CRUD per organization; ``/agents``: their deprecated alias), phone numbers (the
+operator's: an organization reads its own and sets their label and assistant), trunks
+(read-only, those open to the organization), health."""
 
 from __future__ import annotations
 
@@ -170,6 +170,8 @@ ASSISTANTS: Resource[Assistant] = Resource(
     patch=Patch(parse=parse_assistant, run=_key_checked(lambda tx, a: tx.update_assistant(a))),
     delete=Delete(run=_delete_assistant),
 )
+# The seeds' name for assistants: the same resource, deprecated (docs/agents.md).
+AGENTS = ASSISTANTS.alias("/agents")
 
 
 # -- phone numbers ------------------------------------------------------------------------------
@@ -262,7 +264,7 @@ TRUNKS: Resource[Trunk] = Resource(
     serialize=TrunkReply.of,
     list=Listing(run=_list_trunks),
 )
-RESOURCES = (ASSISTANTS, PHONE_NUMBERS, TRUNKS)
+RESOURCES = (ASSISTANTS, AGENTS, PHONE_NUMBERS, TRUNKS)
 mount(routes, *RESOURCES)
 
 

@@ -12,6 +12,7 @@ import msgspec
 
 from voicedock import __version__
 from voicedock.api.models import (
+    agents,
     api_keys,
     assistants,
     call_events,
@@ -37,6 +38,7 @@ from voicedock.api.models.operations import Schema, ref
 GROUPS: tuple[Any, ...] = (
     calls,
     assistants,
+    agents,
     provider_sections,
     call_events,
     campaigns,
