@@ -13,6 +13,7 @@ import msgspec
 from voicedock import __version__
 from voicedock.api.models import (
     agents,
+    analysis_templates,
     api_keys,
     assistants,
     call_events,
@@ -44,6 +45,7 @@ GROUPS: tuple[Any, ...] = (
     campaigns,
     phone_numbers,
     tools,
+    analysis_templates,
     voices,
     usage,
     webhooks,
@@ -69,6 +71,16 @@ _LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "201",
         "id",
         ("get /tool-templates/{id}", "patch /tool-templates/{id}", "delete /tool-templates/{id}"),
+    ),
+    (
+        "/analysis-templates",
+        "201",
+        "id",
+        (
+            "get /analysis-templates/{id}",
+            "patch /analysis-templates/{id}",
+            "delete /analysis-templates/{id}",
+        ),
     ),
     ("/webhooks", "201", "id", ("get /webhooks/{id}", "delete /webhooks/{id}")),
     (
