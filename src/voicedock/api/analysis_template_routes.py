@@ -23,6 +23,7 @@ from voicedock.api.resources import (
     Listing,
     Patch,
     Resource,
+    capped,
     created,
     mount,
     stored,
@@ -64,17 +65,6 @@ def _parse_new(caller: Caller, body: object) -> AnalysisTemplate:
     )
 
 
-async def _create(caller: Caller, template: AnalysisTemplate) -> AnalysisTemplate:
-    store = caller.store
-    if len(await store.list_analysis_templates(caller.organization_id)) >= (
-        MAX_TEMPLATES_PER_ORGANIZATION
-    ):
-        raise Conflict(f"at most {MAX_TEMPLATES_PER_ORGANIZATION} analysis templates")
-    async with store.transaction() as tx:
-        await tx.insert_analysis_template(template)
-    return template
-
-
 def _parse_update(_caller: Caller, template: AnalysisTemplate, body: object) -> AnalysisTemplate:
     obj = fields.require_object(body)
     name = _name(obj, required=False) or template.name
@@ -105,7 +95,16 @@ ANALYSIS_TEMPLATES: Resource[AnalysisTemplate] = Resource(
     lookup=lambda c, template_id: c.store.get_analysis_template(c.organization_id, template_id),
     serialize=AnalysisTemplateReply.of,
     list=Listing(run=lambda c: c.store.list_analysis_templates(c.organization_id)),
-    create=Create(parse=_parse_new, run=_create, reply=created(AnalysisTemplateReply.of)),
+    create=Create(
+        parse=_parse_new,
+        run=capped(
+            lambda c: c.store.list_analysis_templates(c.organization_id),
+            MAX_TEMPLATES_PER_ORGANIZATION,
+            "analysis templates",
+            lambda tx, t: tx.insert_analysis_template(t),
+        ),
+        reply=created(AnalysisTemplateReply.of),
+    ),
     patch=Patch(parse=_parse_update, run=stored(lambda tx, t: tx.update_analysis_template(t))),
     delete=Delete(run=_delete),
 )

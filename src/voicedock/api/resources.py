@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -46,7 +46,7 @@ from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import reply as encode
 from voicedock.calls.idempotency import IdempotencyKey
 from voicedock.domain.records import ApiKey, KeyScope
-from voicedock.errors import ApiError, BadRequest, NotFound
+from voicedock.errors import ApiError, BadRequest, Conflict, NotFound
 from voicedock.validation import is_token
 
 if TYPE_CHECKING:
@@ -187,6 +187,24 @@ def stored(
         async with caller.store.transaction() as tx:
             await write(tx, record)
         return record
+
+    return run
+
+
+def capped(
+    listing: Callable[[Caller], Awaitable[Sized]],
+    most: int,
+    plural: str,
+    write: Callable[[Transaction, R], Awaitable[object]],
+) -> Callable[[Caller, R], Awaitable[R]]:
+    """A create that writes the record in one transaction, unless the organization already has
+    ``most`` of them (``listing``): then ``409``."""
+    store = stored(write)
+
+    async def run(caller: Caller, record: R) -> R:
+        if len(await listing(caller)) >= most:
+            raise Conflict(f"at most {most} {plural}")
+        return await store(caller, record)
 
     return run
 
