@@ -13,7 +13,9 @@ from api.conftest import Api
 from fakes.world import ACME, DESTINATION, SUPPORT_ID
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.body import MAX_OFFSET
-from voicedock.domain.records import KeyScope
+from voicedock.api.resources import Caller, capped
+from voicedock.domain.records import ApiKey, KeyScope
+from voicedock.errors import Conflict
 
 pytestmark = pytest.mark.unit
 
@@ -27,6 +29,8 @@ TOOL = {
 CREATED = [
     ("/assistants", {"name": "Layer"}, {"name": "Renamed"}, "Assistant not found"),
     ("/tool-templates", TOOL, TOOL, "Tool template not found"),
+    ("/analysis-templates", {"name": "Layer"}, {"name": "Renamed"}, "Analysis template not found"),
+    ("/agents", {"name": "Layer"}, {"name": "Renamed"}, "Assistant not found"),
     ("/webhooks", {"url": "https://93.184.216.34/hooks"}, None, "Webhook not found"),
 ]
 
@@ -192,3 +196,23 @@ async def test_a_method_a_resource_lacks_is_405_with_what_it_has(
     assert response.status == 405
     assert set(response.headers["Allow"].split(",")) - {"HEAD"} == allowed
     assert (await response.json())["error"] == "Method not allowed"
+
+
+async def test_a_capped_create_refuses_once_the_organization_has_the_most(api: Api) -> None:
+    """``capped``: the organization's count is read before the write; at the cap, 409."""
+    written: list[object] = []
+
+    async def write(_tx: object, record: object) -> None:
+        written.append(record)
+
+    async def listing(caller: Caller) -> list[object]:
+        return list(written)
+
+    run = capped(listing, 2, "things", write)
+    key = ApiKey(id="k", organization_id=ACME, name="", key_hash="h")
+    caller = Caller(api.service, ACME, key)
+    assert await run(caller, "first") == "first"
+    assert await run(caller, "second") == "second"
+    with pytest.raises(Conflict, match="at most 2 things"):
+        await run(caller, "third")
+    assert written == ["first", "second"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from voicedock.domain.records import (
+    AnalysisTemplate,
     ApiKey,
     Assistant,
     Call,
@@ -42,6 +43,7 @@ class _Data:
     numbers: dict[str, PhoneNumber] = field(default_factory=dict)
     assistants: dict[str, Assistant] = field(default_factory=dict)
     tool_templates: dict[str, ToolTemplate] = field(default_factory=dict)
+    analysis_templates: dict[str, AnalysisTemplate] = field(default_factory=dict)
     calls: dict[str, Call] = field(default_factory=dict)
     messages: list[CallMessage] = field(default_factory=list)
     events: list[CallEvent] = field(default_factory=list)
@@ -140,6 +142,19 @@ class MemoryTransaction:
         if t is None or t.organization_id != organization_id:
             return False
         del self.d.tool_templates[template_id]
+        return True
+
+    async def insert_analysis_template(self, template: AnalysisTemplate) -> None:
+        self.d.analysis_templates[template.id] = copy.deepcopy(template)
+
+    async def update_analysis_template(self, template: AnalysisTemplate) -> None:
+        self.d.analysis_templates[template.id] = copy.deepcopy(template)
+
+    async def delete_analysis_template(self, organization_id: str, template_id: str) -> bool:
+        t = self.d.analysis_templates.get(template_id)
+        if t is None or t.organization_id != organization_id:
+            return False
+        del self.d.analysis_templates[template_id]
         return True
 
     async def insert_call(self, call: Call) -> Call:
@@ -409,6 +424,20 @@ class MemoryStore:
     async def list_tool_templates(self, organization_id: str) -> list[ToolTemplate]:
         items = [
             t for t in self._data.tool_templates.values() if t.organization_id == organization_id
+        ]
+        return copy.deepcopy(sorted(items, key=lambda t: (t.created_at, t.id)))
+
+    async def get_analysis_template(
+        self, organization_id: str, template_id: str
+    ) -> AnalysisTemplate | None:
+        t = self._data.analysis_templates.get(template_id)
+        return None if t is None or t.organization_id != organization_id else copy.deepcopy(t)
+
+    async def list_analysis_templates(self, organization_id: str) -> list[AnalysisTemplate]:
+        items = [
+            t
+            for t in self._data.analysis_templates.values()
+            if t.organization_id == organization_id
         ]
         return copy.deepcopy(sorted(items, key=lambda t: (t.created_at, t.id)))
 

@@ -36,6 +36,7 @@ EXPECTED_TABLES = {
     "console_sessions",
     "tool_templates",
     "provider_keys",
+    "analysis_templates",
     "schema_migrations",
 }
 

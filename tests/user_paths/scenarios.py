@@ -247,6 +247,10 @@ def scenario_of(example: Example) -> str | None:
         return "delete-webhook"
     if path == "/provider-keys" or re.fullmatch(r"/provider-keys/[^/]+", path):
         return "provider-keys"
+    if path == "/agents" or re.fullmatch(r"/agents/[^/]+", path):
+        return "agents"
+    if path == "/analysis-templates" or re.fullmatch(r"/analysis-templates/[^/]+", path):
+        return "analysis-templates"
     return None
 
 
@@ -641,6 +645,84 @@ async def patch_organization(backend: UserPathBackend, example: Example) -> None
         await backend.client.patch("/organization", json=reset, headers=as_admin)
 
 
+async def agents(backend: UserPathBackend, example: Example) -> None:
+    """The deprecated alias answers as ``/assistants`` does, flagged as deprecated: what it
+    lists, makes or changes is the assistant ``/assistants`` reads."""
+    h = backend.auth()
+    made = await backend.client.post("/assistants", json={"name": "Agent example"}, headers=h)
+    assert made.status == 201, await made.text()
+    agent_id = str((await made.json())["id"])
+    try:
+        default = 201 if example.method == "POST" else 200
+        status, body, headers = await send(backend, example, webhook_id=agent_id)
+        assert status == expected_status(example, default), body
+        assert headers.get("Deprecation") == "true", dict(headers)
+        assert "-> /assistants" in headers.get("Warning", ""), dict(headers)
+        if example.method == "GET":
+            assert {backend.assistant_id, agent_id} <= {a["id"] for a in body["assistants"]}
+            return
+        read = await backend.client.get(f"/assistants/{body['id']}", headers=h)
+        assert await read.json() == body
+        for key, value in example.body.items():
+            assert body[key] == value, (key, body)
+        if example.method == "POST":
+            await backend.client.delete(f"/assistants/{body['id']}", headers=h)
+    finally:
+        await backend.client.delete(f"/assistants/{agent_id}", headers=h)
+
+
+TEMPLATE_EXAMPLE = {"name": "Example plan", "summary_prompt": "Say who called."}
+
+
+async def analysis_templates(backend: UserPathBackend, example: Example) -> None:
+    """Create, list, change or delete an analysis template; a created one, named by an
+    assistant, is the analysis plan of that assistant's call on the PBX and is kept (409)
+    while the assistant names it."""
+    h = backend.auth()
+    made = await backend.client.post("/analysis-templates", json=TEMPLATE_EXAMPLE, headers=h)
+    assert made.status == 201, await made.text()
+    template_id = str((await made.json())["id"])
+    try:
+        default = {"POST": 201, "DELETE": 204}.get(example.method, 200)
+        status, body, _ = await send(backend, example, webhook_id=template_id)
+        assert status == expected_status(example, default), body
+        if example.method == "GET":
+            assert template_id in {t["id"] for t in body["analysis_templates"]}
+        elif example.method == "DELETE":
+            gone = await backend.client.get(f"/analysis-templates/{template_id}", headers=h)
+            assert gone.status == 404
+        else:
+            for key, value in example.body.items():
+                assert body[key] == value, (key, body)
+        if example.method == "POST":
+            await _analysis_template_call(backend, str(body["id"]), example.body)
+    finally:
+        await backend.client.delete(f"/analysis-templates/{template_id}", headers=h)
+
+
+async def _analysis_template_call(
+    backend: UserPathBackend, template_id: str, sent: dict[str, Any]
+) -> None:
+    h = backend.auth()
+    named = {"name": "Templated", "analysis_plan": {"template_id": template_id}}
+    made = await backend.client.post("/assistants", json=named, headers=h)
+    assert made.status == 201, await made.text()
+    assistant_id = str((await made.json())["id"])
+    try:
+        call_id = await place(backend, backend.silent, assistant_id=assistant_id)
+        await wait_status(backend, call_id, ("in-progress",))
+        await hang_up(backend, call_id)
+        call = await backend.service.store.get_call(None, call_id)
+        assert call is not None
+        plan = {k: v for k, v in sent.items() if k != "name"}
+        assert call.assistant_config["analysis_plan"] == plan
+        kept = await backend.client.delete(f"/analysis-templates/{template_id}", headers=h)
+        assert kept.status == 409
+    finally:
+        await backend.client.delete(f"/assistants/{assistant_id}", headers=h)
+        await backend.client.delete(f"/analysis-templates/{template_id}", headers=h)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "outbound-reference": outbound,
     "outbound-hybrid": outbound,
@@ -665,4 +747,6 @@ SCENARIOS: dict[str, Scenario] = {
     "provider-keys": provider_keys,
     "get-organization": get_organization,
     "patch-organization": patch_organization,
+    "agents": agents,
+    "analysis-templates": analysis_templates,
 }

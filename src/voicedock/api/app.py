@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from voicedock.api import (
+    analysis_template_routes,
     calls_routes,
     campaign_routes,
     console_routes,
@@ -38,6 +39,7 @@ RESOURCES: tuple[Resource[Any], ...] = (
     *webhook_routes.RESOURCES,
     *key_routes.RESOURCES,
     *tool_template_routes.RESOURCES,
+    *analysis_template_routes.RESOURCES,
 )
 
 
@@ -77,6 +79,7 @@ def create_app(
     if settings.console.enabled:
         app.add_routes(console_routes.routes)
     app.add_routes(tool_template_routes.routes)
+    app.add_routes(analysis_template_routes.routes)
     app.add_routes(provider_key_routes.routes)
     app.add_routes(voice_routes.routes)
     app.add_routes(usage_routes.routes)

@@ -19,7 +19,17 @@ from voicedock.api.models.calls import (
     OutboundCallResponse,
 )
 from voicedock.api.models.calls import Call as CallReply
-from voicedock.api.resources import Caller, Create, Listed, Page, Paged, Reply, Resource, mount
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Listed,
+    Page,
+    Paged,
+    Reply,
+    Resource,
+    deprecation_headers,
+    mount,
+)
 from voicedock.calls.control import parse_control
 from voicedock.calls.idempotency import OutboundResult
 from voicedock.calls.outbound_request import (
@@ -53,14 +63,12 @@ def parse_outbound(_caller: Caller, body: object) -> OutboundRequest:
 
 
 def _placed(request: OutboundRequest, result: OutboundResult) -> Reply:
-    headers = {}
+    headers: dict[str, str] = {}
     if request.deprecated:
         replacements = ", ".join(
             f"{old} -> {DEPRECATED_ALIASES[old]}" for old in request.deprecated
         )
-        headers["Deprecation"] = "true"
-        headers["Warning"] = f'299 - "deprecated fields used: {replacements}"'
-        headers["Link"] = '</openapi.json>; rel="deprecation"; type="application/json"'
+        headers = deprecation_headers(f"deprecated fields used: {replacements}")
     answer = OutboundCallResponse if result.status in (200, 201) else Error  # replayed as it was
     body = convert(result.body, answer)
     return Reply(body, status=result.status, headers=headers, replayed=result.replayed)

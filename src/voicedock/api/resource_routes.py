@@ -1,6 +1,6 @@
-"""Assistants (CRUD per organization), phone numbers (the operator's: an organization reads
-its own and sets their label and assistant), trunks (read-only, those open to the
-organization), health."""
+"""Assistants (CRUD per organization; ``/agents``: their deprecated alias), phone numbers (the
+operator's: an organization reads its own and sets their label and assistant), trunks
+(read-only, those open to the organization), health."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from voicedock.api.resources import (
     stored,
 )
 from voicedock.calls import fields
+from voicedock.calls.analysis_templates import check_template_ref
 from voicedock.calls.assistant_config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.provider_key_refs import check_key_refs
@@ -107,14 +108,15 @@ async def _check_key_refs(caller: Caller, assistant: Assistant) -> None:
     await check_key_refs(caller.store, assistant.organization_id, resolved, settings.byok)
 
 
-def _key_checked(
+def _refs_checked(
     write: Callable[[Transaction, Assistant], Awaitable[object]],
 ) -> Callable[[Caller, Assistant], Awaitable[Assistant]]:
-    """Store an assistant whose provider-key references hold."""
+    """Store an assistant whose references hold: its provider keys, its analysis template."""
     store = stored(write)
 
     async def run(caller: Caller, assistant: Assistant) -> Assistant:
         await _check_key_refs(caller, assistant)
+        await check_template_ref(caller.store, assistant.organization_id, assistant.config)
         return await store(caller, assistant)
 
     return run
@@ -145,7 +147,7 @@ async def _insert_assistant(caller: Caller, obj: dict[str, Any]) -> Assistant:
     org = await caller.store.get_organization(caller.organization_id)
     defaults = org.assistant_defaults if org is not None else {}
     assistant = parse_assistant(caller, None, with_defaults(obj, defaults))
-    return await _key_checked(lambda tx, a: tx.insert_assistant(a))(caller, assistant)
+    return await _refs_checked(lambda tx, a: tx.insert_assistant(a))(caller, assistant)
 
 
 async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
@@ -167,9 +169,11 @@ ASSISTANTS: Resource[Assistant] = Resource(
         run=_insert_assistant,
         reply=created(assistant_reply),
     ),
-    patch=Patch(parse=parse_assistant, run=_key_checked(lambda tx, a: tx.update_assistant(a))),
+    patch=Patch(parse=parse_assistant, run=_refs_checked(lambda tx, a: tx.update_assistant(a))),
     delete=Delete(run=_delete_assistant),
 )
+# The seeds' name for assistants: the same resource, deprecated (docs/agents.md).
+AGENTS = ASSISTANTS.alias("/agents")
 
 
 # -- phone numbers ------------------------------------------------------------------------------
@@ -262,7 +266,7 @@ TRUNKS: Resource[Trunk] = Resource(
     serialize=TrunkReply.of,
     list=Listing(run=_list_trunks),
 )
-RESOURCES = (ASSISTANTS, PHONE_NUMBERS, TRUNKS)
+RESOURCES = (ASSISTANTS, AGENTS, PHONE_NUMBERS, TRUNKS)
 mount(routes, *RESOURCES)
 
 

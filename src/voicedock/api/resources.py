@@ -16,7 +16,9 @@ What every resource shares is written here once:
 - **delete**: 404 first, then ``run``; ``204`` unless the resource answers with a body;
 - **refusals**: an operation a resource refuses to every key (``Refused``), after its 404;
 - **the key scope**: a resource that needs more than the read-only rule (``scope``) is refused
-  by the auth middleware before anything else runs (``scoped_paths``).
+  by the auth middleware before anything else runs (``scoped_paths``);
+- **deprecated aliases**: the same resource at an older path (``alias``), same bodies, each
+  answer flagged with ``Deprecation``, ``Warning: 299`` and ``Link`` (``deprecation_headers``).
 
 Validating a body and serializing a record stay single calls the description names
 (``parse``, ``serialize``, ``reply``): ``parse`` is the ``calls/`` parser (what the body
@@ -27,14 +29,16 @@ say), ``serialize`` an answer model's ``.of``; every answer is written by ``mode
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read_json
 from voicedock.api.keys import API_KEY, SERVICE
@@ -42,7 +46,7 @@ from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import reply as encode
 from voicedock.calls.idempotency import IdempotencyKey
 from voicedock.domain.records import ApiKey, KeyScope
-from voicedock.errors import ApiError, BadRequest, NotFound
+from voicedock.errors import ApiError, BadRequest, Conflict, NotFound
 from voicedock.validation import is_token
 
 if TYPE_CHECKING:
@@ -187,6 +191,24 @@ def stored(
     return run
 
 
+def capped(
+    listing: Callable[[Caller], Awaitable[Sized]],
+    most: int,
+    plural: str,
+    write: Callable[[Transaction, R], Awaitable[object]],
+) -> Callable[[Caller, R], Awaitable[R]]:
+    """A create that writes the record in one transaction, unless the organization already has
+    ``most`` of them (``listing``): then ``409``."""
+    store = stored(write)
+
+    async def run(caller: Caller, record: R) -> R:
+        if len(await listing(caller)) >= most:
+            raise Conflict(f"at most {most} {plural}")
+        return await store(caller, record)
+
+    return run
+
+
 def not_found_title(noun: str) -> str:
     """A resource's 404 title by default: "Phone number not found"."""
     return f"{noun[:1].upper()}{noun[1:]} not found"
@@ -216,6 +238,7 @@ class Resource(Generic[R]):
     create: Create[Any, Any] | Refused | None = None
     patch: Patch[R] | Refused | None = None
     delete: Delete[R, Any] | Refused | None = None
+    successor: str = ""  # a deprecated alias's: the path that replaces it
 
     def __post_init__(self) -> None:
         if not self.plural:
@@ -264,21 +287,43 @@ class Resource(Generic[R]):
         assert isinstance(answer, msgspec.Struct), "one record answers with its model"
         return answer
 
+    def alias(self, path: str) -> Resource[R]:
+        """This resource at ``path`` too, as a deprecated alias: the same operations and bodies
+        (the list's key and the 404's title included), each answer flagged as deprecated."""
+        assert not (isinstance(self.create, Create) and self.create.path), "posted at the list"
+        return dataclasses.replace(self, path=path, successor=self.path)
+
     # -- the handlers --------------------------------------------------------------------------
 
     def mount(self, routes: web.RouteTableDef) -> None:
         """Add the resource's handlers to ``routes`` (each path's methods together)."""
         if self.list is not None:
-            routes.route("GET", self.path)(self._list)
+            routes.route("GET", self.path)(self._flagged(self._list))
         if self.create is not None:
             posted = self.create.path if isinstance(self.create, Create) else None
-            routes.route("POST", posted or self.path)(self._create)
+            routes.route("POST", posted or self.path)(self._flagged(self._create))
         if self.get:
-            routes.route("GET", self.item_path)(self._get)
+            routes.route("GET", self.item_path)(self._flagged(self._get, item=True))
         if self.patch is not None:
-            routes.route("PATCH", self.item_path)(self._patch)
+            routes.route("PATCH", self.item_path)(self._flagged(self._patch, item=True))
         if self.delete is not None:
-            routes.route("DELETE", self.item_path)(self._delete)
+            routes.route("DELETE", self.item_path)(self._flagged(self._delete, item=True))
+
+    def _flagged(self, handler: Handler, *, item: bool = False) -> Handler:
+        """A deprecated alias's handler: its answers say so, and which path replaces it."""
+        if not self.successor:
+            return handler
+        old, new = self.path, self.successor
+        if item:
+            old, new = self.item_path, dataclasses.replace(self, path=new).item_path
+        headers = deprecation_headers(f"deprecated path: {old} -> {new}")
+
+        async def flagged(request: web.Request) -> web.StreamResponse:
+            response = await handler(request)
+            response.headers.update(headers)
+            return response
+
+        return flagged
 
     async def _list(self, request: web.Request) -> web.Response:
         listing = self.list
@@ -341,6 +386,17 @@ class Resource(Generic[R]):
             raise operation.error()
         assert operation is not None  # only mounted when declared
         return caller, record, operation
+
+
+def deprecation_headers(note: str) -> dict[str, str]:
+    """What an answer to a deprecated request carries: ``Deprecation: true``, the ``note`` (what
+    was deprecated, and its replacement) as a ``Warning: 299``, and a ``Link`` to the document
+    that marks it."""
+    return {
+        "Deprecation": "true",
+        "Warning": f'299 - "{note}"',
+        "Link": '</openapi.json>; rel="deprecation"; type="application/json"',
+    }
 
 
 def caller_of(request: web.Request) -> Caller:

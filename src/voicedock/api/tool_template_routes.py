@@ -21,6 +21,7 @@ from voicedock.api.resources import (
     Listing,
     Patch,
     Resource,
+    capped,
     created,
     mount,
     stored,
@@ -28,7 +29,6 @@ from voicedock.api.resources import (
 from voicedock.calls.tenant_urls import check_tool_url
 from voicedock.calls.tool_config import check_tool
 from voicedock.domain.records import JsonObject, ToolTemplate, utcnow
-from voicedock.errors import Conflict
 
 routes = web.RouteTableDef()
 
@@ -43,16 +43,9 @@ def parse_tool(caller: Caller, body: object) -> JsonObject:
     return tool
 
 
-async def _create(caller: Caller, tool: JsonObject) -> ToolTemplate:
-    store = caller.service.store
-    if len(await store.list_tool_templates(caller.organization_id)) >= (
-        MAX_TEMPLATES_PER_ORGANIZATION
-    ):
-        raise Conflict(f"at most {MAX_TEMPLATES_PER_ORGANIZATION} tool templates")
-    template = ToolTemplate(id=str(uuid.uuid4()), organization_id=caller.organization_id, tool=tool)
-    async with store.transaction() as tx:
-        await tx.insert_tool_template(template)
-    return template
+def _parse_new(caller: Caller, body: object) -> ToolTemplate:
+    tool = parse_tool(caller, body)
+    return ToolTemplate(id=str(uuid.uuid4()), organization_id=caller.organization_id, tool=tool)
 
 
 def parse_replacement(caller: Caller, template: ToolTemplate, body: object) -> ToolTemplate:
@@ -65,7 +58,16 @@ TOOL_TEMPLATES: Resource[ToolTemplate] = Resource(
     lookup=lambda c, template_id: c.store.get_tool_template(c.organization_id, template_id),
     serialize=ToolTemplateReply.of,
     list=Listing(run=lambda c: c.store.list_tool_templates(c.organization_id)),
-    create=Create(parse=parse_tool, run=_create, reply=created(ToolTemplateReply.of)),
+    create=Create(
+        parse=_parse_new,
+        run=capped(
+            lambda c: c.store.list_tool_templates(c.organization_id),
+            MAX_TEMPLATES_PER_ORGANIZATION,
+            "tool templates",
+            lambda tx, t: tx.insert_tool_template(t),
+        ),
+        reply=created(ToolTemplateReply.of),
+    ),
     patch=Patch(parse=parse_replacement, run=stored(lambda tx, t: tx.update_tool_template(t))),
     delete=Delete(run=stored(lambda tx, t: tx.delete_tool_template(t.organization_id, t.id))),
 )

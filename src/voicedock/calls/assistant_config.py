@@ -25,7 +25,7 @@ from typing import Any
 
 from voicedock.calls import fields
 from voicedock.calls.tenant_urls import check_tenant_urls
-from voicedock.calls.tool_config import check_tools
+from voicedock.calls.tool_config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
@@ -110,6 +110,8 @@ CONFIG_TEXTS = (
 CONFIG_TEXT_MAX = 20_000
 PROFILE_TEXT_MAX = 200
 ANALYSIS_TEXT_MAX = 5_000
+ANALYSIS_PLAN_FIELDS = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
+TEMPLATE_ID_MAX = 100  # a template reference's id (tool and analysis templates)
 TOOL_FILLER_MESSAGE_MAX = 500
 # The LLM filler (``llm_filler``): its delay's bounds and default (seconds), and how many
 # phrases of how many characters at most.
@@ -299,12 +301,26 @@ def _check_keypad(value: object) -> JsonObject:
 
 
 def _check_analysis_plan(value: object) -> JsonObject:
-    """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
-    optional; the schema must be a valid JSON Schema (``pipeline.analysis``) within the limits
-    of ``domain.tenant_schemas`` (size, depth, no regular expressions)."""
+    """An assistant's ``analysis_plan``: a plan (``check_analysis_plan``), or a reference to an
+    analysis template of the organization, ``{"template_id": ...}`` alone (the template's plan
+    replaces it when a call is placed: ``calls/analysis_templates.py``)."""
     obj = fields.require_object(value, "analysis_plan")
-    keys = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
-    fields.reject_unknown(obj, keys, "analysis_plan")
+    if TEMPLATE_ID not in obj:
+        return check_analysis_plan(obj, "analysis_plan")
+    fields.reject_unknown(obj, (TEMPLATE_ID,), "analysis_plan (with a template_id)")
+    template_id = obj[TEMPLATE_ID]
+    if not isinstance(template_id, str) or not 0 < len(template_id) <= TEMPLATE_ID_MAX:
+        raise BadRequest(f"analysis_plan.{TEMPLATE_ID} must be an analysis template id")
+    return {TEMPLATE_ID: template_id}
+
+
+def check_analysis_plan(value: object, where: str) -> JsonObject:
+    """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
+    optional (an assistant's plan, or an analysis template's); the schema must be a valid JSON
+    Schema (``pipeline.analysis``) within the limits of ``domain.tenant_schemas`` (size, depth,
+    no regular expressions)."""
+    obj = fields.require_object(value, where)
+    fields.reject_unknown(obj, ANALYSIS_PLAN_FIELDS, where)
     out: JsonObject = {}
     for key in ("summary_prompt", "success_evaluation_rubric"):
         text = fields.text(obj, key, max_len=ANALYSIS_TEXT_MAX)
@@ -314,14 +330,14 @@ def _check_analysis_plan(value: object) -> JsonObject:
     if schema is not None:
         # Bounded, no regular expressions (domain/tenant_schemas.py), before jsonschema
         # looks at it (its meta-schema compiles a pattern).
-        check_tenant_schema(schema, "analysis_plan.structured_data_schema")
+        check_tenant_schema(schema, f"{where}.structured_data_schema")
         import jsonschema  # loaded only where a plan is checked
 
         try:
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
             raise BadRequest(
-                f"analysis_plan.structured_data_schema is not a JSON Schema: {exc.message}"
+                f"{where}.structured_data_schema is not a JSON Schema: {exc.message}"
             ) from None
         out["structured_data_schema"] = copy.deepcopy(schema)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voicedock.calls.analysis_templates import expand_analysis_template
 from voicedock.calls.assistant_config import (
     PROFILE_FIELDS,
     deep_merge,
@@ -82,6 +83,7 @@ async def resolve_assistant(
     if request.variables:  # this call's values of the {{placeholders}}, as a campaign's
         config = fill_config(config, request.variables)
     await expand_tool_templates(store, org_id, config)
+    await expand_analysis_template(store, org_id, config)
     if request.record is not None:
         config["record"] = request.record
     return ResolvedAssistant(

@@ -156,6 +156,21 @@ class ToolTemplate:
 
 
 @dataclass(slots=True)
+class AnalysisTemplate:
+    """An analysis plan an organization stores once and its assistants reference by id
+    (``analysis_plan`` = ``{"template_id": ...}``); ``name`` is for people, ``plan`` is an
+    assistant's ``analysis_plan`` (summary_prompt, structured_data_schema,
+    success_evaluation_rubric)."""
+
+    id: str
+    organization_id: str
+    name: str
+    plan: JsonObject
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
 class ProviderKey:
     """An organization's own key for a cloud provider (bring your own key), referenced by
     name from its assistants' provider sections (``api_key_ref``). ``sealed``: the key under

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from voicedock.domain.records import (
+    AnalysisTemplate,
     ApiKey,
     Assistant,
     Call,
@@ -219,6 +220,14 @@ TOOL_TEMPLATES = Table(
     ("id", "organization_id", "tool", "created_at", "updated_at"),
     datetimes=frozenset({"created_at", "updated_at"}),
     documents=frozenset({"tool"}),
+)
+
+ANALYSIS_TEMPLATES = Table(
+    "analysis_templates",
+    AnalysisTemplate,
+    ("id", "organization_id", "name", "plan", "created_at", "updated_at"),
+    datetimes=frozenset({"created_at", "updated_at"}),
+    documents=frozenset({"plan"}),
 )
 
 PROVIDER_KEYS = Table(

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from voicedock.domain.records import (
+    AnalysisTemplate,
     ApiKey,
     Assistant,
     Call,
@@ -41,6 +42,7 @@ from voicedock.store.dials_sql import DialStatements
 from voicedock.store.outbox_sql import EndpointReads, OutboxStatements
 from voicedock.store.rows import (
     ACTIVE_STATUSES,
+    ANALYSIS_TEMPLATES,
     API_KEYS,
     ASSISTANTS,
     CALL_EVENTS,
@@ -237,6 +239,23 @@ class SqlReads(EndpointReads, CampaignReads, UsageReads):
             organization_id,
         )
         return [TOOL_TEMPLATES.decode(r, self._dialect) for r in rows]
+
+    async def get_analysis_template(
+        self, organization_id: str, template_id: str
+    ) -> AnalysisTemplate | None:
+        row = await self._reader.fetchrow(
+            "SELECT * FROM analysis_templates WHERE id = ? AND organization_id = ?",
+            template_id,
+            organization_id,
+        )
+        return None if row is None else ANALYSIS_TEMPLATES.decode(row, self._dialect)
+
+    async def list_analysis_templates(self, organization_id: str) -> list[AnalysisTemplate]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM analysis_templates WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        return [ANALYSIS_TEMPLATES.decode(r, self._dialect) for r in rows]
 
     async def get_provider_key(
         self, organization_id: str, key_id: str | None = None, *, name: str | None = None
@@ -486,6 +505,23 @@ class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
     async def delete_tool_template(self, organization_id: str, template_id: str) -> bool:
         changed = await self._conn.execute(
             "DELETE FROM tool_templates WHERE id = ? AND organization_id = ?",
+            template_id,
+            organization_id,
+        )
+        return changed > 0
+
+    # analysis templates
+    async def insert_analysis_template(self, template: AnalysisTemplate) -> None:
+        await self._insert(ANALYSIS_TEMPLATES, template)
+
+    async def update_analysis_template(self, template: AnalysisTemplate) -> None:
+        template.updated_at = utcnow()
+        columns = ("name", "plan", "updated_at")
+        await self._update(ANALYSIS_TEMPLATES, template, columns, "analysis template")
+
+    async def delete_analysis_template(self, organization_id: str, template_id: str) -> bool:
+        changed = await self._conn.execute(
+            "DELETE FROM analysis_templates WHERE id = ? AND organization_id = ?",
             template_id,
             organization_id,
         )

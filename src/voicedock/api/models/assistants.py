@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, cast, get_args
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from voicedock.api.models.analysis_templates import AnalysisPlan
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, operation
@@ -20,7 +21,6 @@ from voicedock.api.models.provider_sections import PROVIDER_RULES
 from voicedock.api.models.tools import TOOL_ITEM
 from voicedock.api.serialize import iso
 from voicedock.calls.assistant_config import (
-    ANALYSIS_TEXT_MAX,
     CONFIG_TEXT_MAX,
     DEFAULT_LLM_FILLER_DELAY_S,
     DEFAULT_LLM_FILLER_MESSAGES,
@@ -40,7 +40,6 @@ from voicedock.calls.tool_config import MAX_TOOLS
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import Assistant as AssistantRecord
 from voicedock.domain.secret_fields import masked
-from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 from voicedock.validation import WHITESPACE
 
 
@@ -162,24 +161,6 @@ class Keypad(Body, kw_only=True):
         | UnsetType
         | None
     ) = UNSET
-
-
-class AnalysisPlan(Body, kw_only=True):
-    summary_prompt: Annotated[str, text(ANALYSIS_TEXT_MAX)] | UnsetType | None = UNSET
-    structured_data_schema: (
-        Annotated[
-            dict[str, Any] | None,
-            Meta(
-                description="JSON Schema of analysis_result.structured_data, applied off the "
-                f"event loop under a time limit: at most {MAX_SCHEMA_BYTES} bytes of JSON and "
-                f"{MAX_DEPTH} levels of nested schemas; pattern, patternProperties, "
-                "$dynamicRef/$recursiveRef and $ref outside the schema are refused (400 naming "
-                "the keyword's place)."
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    success_evaluation_rubric: Annotated[str, text(ANALYSIS_TEXT_MAX)] | UnsetType | None = UNSET
 
 
 class AssistantRequest(Body, kw_only=True):

@@ -12,6 +12,8 @@ import msgspec
 
 from voicedock import __version__
 from voicedock.api.models import (
+    agents,
+    analysis_templates,
     api_keys,
     assistants,
     call_events,
@@ -37,11 +39,13 @@ from voicedock.api.models.operations import Schema, ref
 GROUPS: tuple[Any, ...] = (
     calls,
     assistants,
+    agents,
     provider_sections,
     call_events,
     campaigns,
     phone_numbers,
     tools,
+    analysis_templates,
     voices,
     usage,
     webhooks,
@@ -67,6 +71,16 @@ _LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "201",
         "id",
         ("get /tool-templates/{id}", "patch /tool-templates/{id}", "delete /tool-templates/{id}"),
+    ),
+    (
+        "/analysis-templates",
+        "201",
+        "id",
+        (
+            "get /analysis-templates/{id}",
+            "patch /analysis-templates/{id}",
+            "delete /analysis-templates/{id}",
+        ),
     ),
     ("/webhooks", "201", "id", ("get /webhooks/{id}", "delete /webhooks/{id}")),
     (

@@ -3,6 +3,7 @@ statuses it can answer, as OpenAPI operation objects referencing the models' sch
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import msgspec
@@ -104,3 +105,26 @@ def query_parameters(model: type[msgspec.Struct]) -> list[Schema]:
             param["description"] = schema.pop("description")
         params.append(param)
     return params
+
+
+# What every answer of a deprecated alias carries (api/resources.py deprecation_headers).
+DEPRECATION_HEADERS: Schema = {
+    "Deprecation": {"schema": {"type": "string", "const": "true"}},
+    "Warning": {"schema": {"type": "string"}, "description": "299: the path that replaces it"},
+    "Link": {"schema": {"type": "string"}, "description": "rel=deprecation: this document"},
+}
+
+
+def deprecated_alias(item: Schema, successor: str) -> Schema:
+    """A path item's operations at a deprecated alias of ``successor``: the same bodies and
+    statuses, each operation ``deprecated``, its successes' deprecation headers documented."""
+    alias: Schema = {}
+    for method, op in item.items():
+        op = copy.deepcopy(op)
+        op["deprecated"] = True
+        op["summary"] = f"{op['summary']} (deprecated: use {successor})"
+        for status, response in op["responses"].items():
+            if status.startswith("2"):
+                response["headers"] = copy.deepcopy(DEPRECATION_HEADERS)
+        alias[method] = op
+    return alias

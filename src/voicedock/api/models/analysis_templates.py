@@ -1,0 +1,152 @@
+"""An assistant's ``analysis_plan``, and ``/analysis-templates`` (a plan stored once, referenced
+by the assistants' ``analysis_plan`` as ``{"template_id": ...}``).
+
+A plan's bounds are calls/assistant_config.py's (``check_analysis_plan``: the texts' lengths,
+the structured data schema's size and depth, domain/tenant_schemas.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.fields import Time, text
+from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.serialize import iso
+from voicedock.calls.assistant_config import (
+    ANALYSIS_PLAN_FIELDS,
+    ANALYSIS_TEXT_MAX,
+    PROFILE_TEXT_MAX,
+    TEMPLATE_ID_MAX,
+)
+from voicedock.calls.tool_config import TEMPLATE_ID
+from voicedock.domain.records import AnalysisTemplate as AnalysisTemplateRecord
+from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
+
+PlanText = Annotated[str, text(ANALYSIS_TEXT_MAX)] | UnsetType | None
+StructuredDataSchema = (
+    Annotated[
+        dict[str, Any] | None,
+        Meta(
+            description="JSON Schema of analysis_result.structured_data, applied off the "
+            f"event loop under a time limit: at most {MAX_SCHEMA_BYTES} bytes of JSON and "
+            f"{MAX_DEPTH} levels of nested schemas; pattern, patternProperties, "
+            "$dynamicRef/$recursiveRef and $ref outside the schema are refused (400 naming "
+            "the keyword's place)."
+        ),
+    ]
+    | UnsetType
+)
+TemplateName = Annotated[str, text(PROFILE_TEXT_MAX, line=True)]
+
+
+class PlanSettings(Body, kw_only=True):
+    """What a plan sets (an assistant's own, or an analysis template's)."""
+
+    summary_prompt: PlanText = UNSET
+    structured_data_schema: StructuredDataSchema = UNSET
+    success_evaluation_rubric: PlanText = UNSET
+
+
+class AnalysisPlan(PlanSettings, kw_only=True):
+    """What the end-of-call analysis asks for: a plan of its own, or an analysis template of
+    the organization named by its id alone (its plan is used when a call is placed)."""
+
+    SCHEMA: ClassVar[Schema] = {
+        "anyOf": [{"not": {"required": [TEMPLATE_ID]}}, {"maxProperties": 1}],
+    }
+
+    template_id: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=TEMPLATE_ID_MAX,
+                description="An analysis template of the organization (POST "
+                "/analysis-templates), alone; saving an assistant naming none is a 422, a "
+                "call placed with a transient one a 400.",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+assert set(ANALYSIS_PLAN_FIELDS) == set(PlanSettings.__struct_fields__)
+assert TEMPLATE_ID in AnalysisPlan.__struct_fields__
+
+
+class AnalysisTemplateCreate(PlanSettings, kw_only=True):
+    """A template: its name (for people) and the plan."""
+
+    name: TemplateName
+
+
+class AnalysisTemplateUpdate(PlanSettings, kw_only=True):
+    """The fields sent replace the template's; null removes a plan setting. Calls placed
+    before keep the plan they were placed with."""
+
+    name: TemplateName | UnsetType = UNSET
+
+
+class AnalysisTemplate(Reply, kw_only=True):
+    id: str
+    name: str
+    summary_prompt: str | None = None
+    structured_data_schema: dict[str, Any] | None = None
+    success_evaluation_rubric: str | None = None
+    created_at: Time
+    updated_at: Time
+
+    @classmethod
+    def of(cls, template: AnalysisTemplateRecord) -> AnalysisTemplate:
+        return msgspec.convert(
+            {
+                "id": template.id,
+                "name": template.name,
+                **template.plan,
+                "created_at": iso(template.created_at),
+                "updated_at": iso(template.updated_at),
+            },
+            cls,
+        )
+
+
+class AnalysisTemplateList(Reply, kw_only=True):
+    analysis_templates: list[AnalysisTemplate]
+
+
+PATHS: dict[str, Schema] = {
+    "/analysis-templates": {
+        "get": operation("List analysis templates", ("200", AnalysisTemplateList), errors="401"),
+        "post": operation(
+            "Store an analysis template (a plan the assistants reference by id)",
+            ("201", AnalysisTemplate),
+            body=AnalysisTemplateCreate,
+            errors="400 401 409 413",
+        ),
+    },
+    "/analysis-templates/{id}": {
+        "get": operation(
+            "Get an analysis template",
+            ("200", AnalysisTemplate),
+            params=[PATH_ID],
+            errors="401 404",
+        ),
+        "patch": operation(
+            "Update an analysis template (calls placed before keep their plan)",
+            ("200", AnalysisTemplate),
+            body=AnalysisTemplateUpdate,
+            params=[PATH_ID],
+            errors="400 401 404 413",
+        ),
+        "delete": operation(
+            "Delete an analysis template (409 while an assistant references it)",
+            ("204", None),
+            params=[PATH_ID],
+            errors="401 404 409",
+        ),
+    },
+}
+MODELS = (AnalysisTemplateCreate, AnalysisTemplateUpdate, AnalysisTemplate, AnalysisTemplateList)

@@ -1,0 +1,59 @@
+"""Analysis templates in assistant configurations: an ``analysis_plan`` of
+``{"template_id": ...}`` names a plan the organization stored once (``/analysis-templates``).
+
+Saving an assistant checks that the template exists (``check_template_ref``: 422 otherwise);
+placing a call replaces the reference by the template's plan (``expand_analysis_template``), so
+the call's snapshot holds the plan itself and a template changed later does not change calls
+already placed; a template an assistant still references is not deleted (``referencing``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from voicedock.calls.tool_config import TEMPLATE_ID
+from voicedock.domain.records import Assistant, JsonObject
+from voicedock.errors import BadRequest, Unprocessable
+from voicedock.store.base import Store
+
+ANALYSIS_PLAN = "analysis_plan"
+
+
+def template_ref(config: Mapping[str, Any]) -> str | None:
+    """The analysis template a configuration's plan names (None: none, or a plan of its own)."""
+    plan = config.get(ANALYSIS_PLAN)
+    if isinstance(plan, Mapping) and isinstance(plan.get(TEMPLATE_ID), str):
+        return str(plan[TEMPLATE_ID])
+    return None
+
+
+async def check_template_ref(store: Store, organization_id: str, config: JsonObject) -> None:
+    """422 when the configuration names an analysis template the organization does not have."""
+    template_id = template_ref(config)
+    if template_id is not None and (
+        await store.get_analysis_template(organization_id, template_id) is None
+    ):
+        raise Unprocessable(
+            f"{ANALYSIS_PLAN}.{TEMPLATE_ID}: no analysis template with this id",
+            error="Unknown analysis template",
+        )
+
+
+async def expand_analysis_template(store: Store, organization_id: str, config: JsonObject) -> None:
+    """Replace a template reference in ``config["analysis_plan"]`` by the template's plan (400
+    when the organization has no such template: a transient assistant's, or one deleted since
+    its assistant was saved)."""
+    template_id = template_ref(config)
+    if template_id is None:
+        return
+    template = await store.get_analysis_template(organization_id, template_id)
+    if template is None:
+        raise BadRequest(f"{ANALYSIS_PLAN}.{TEMPLATE_ID}: no analysis template with this id")
+    config[ANALYSIS_PLAN] = copy.deepcopy(template.plan)
+
+
+def referencing(assistants: Iterable[Assistant], template_id: str) -> list[str]:
+    """The names of the assistants whose plan is this template."""
+    return sorted(a.name for a in assistants if template_ref(a.config) == template_id)

@@ -1,0 +1,11 @@
+-- Analysis templates: analysis plans an organization stores once and its assistants reference
+-- by id (analysis_plan = {"template_id": ...}).
+CREATE TABLE analysis_templates (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX analysis_templates_org ON analysis_templates (organization_id, created_at);
