@@ -41,11 +41,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
-from types import TracebackType
 from typing import Self
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig as ConversationConfig
+from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.ending import ASSISTANT_ENDED_CALL as ASSISTANT_ENDED_CALL
 from voicedock.pipeline.dialogue.ending import CLOSED, CallEnd, failure_reason
 from voicedock.pipeline.dialogue.ending import END_CALL_COMMAND as END_CALL_COMMAND
@@ -96,7 +96,7 @@ __all__ = [
 ]
 
 
-class Conversation:
+class Conversation(DialogueBase):
     """One call's dialogue. Use as ``async with Conversation(...) as conv``."""
 
     def __init__(
@@ -153,10 +153,6 @@ class Conversation:
         self._floor_free = asyncio.Event()  # cleared while the caller holds the floor
         self._floor_free.set()
 
-    @property
-    def end_reason(self) -> str | None:
-        return self._end.reason
-
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
         await self._tasks.start()
@@ -165,19 +161,10 @@ class Conversation:
             self._events.put_nowait(first)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         """Stop everything now (no final speech); idempotent. ``on_quiet``: see ``Dialogue``."""
-        if self._end.closed:
+        if not self._end.close():
             return
-        self._end.closed = True
         for task in [*self._speech_tasks, *([self._run_task] if self._run_task else [])]:
             task.cancel()
         if (keys := self._keypad.flush()) is not None:
@@ -194,10 +181,6 @@ class Conversation:
         self._end.end(CLOSED)
         await self._tasks.aclose()
         self._transcript.report(everything=True)  # the call is over: no turn is open any more
-
-    async def wait_ended(self) -> str:
-        """Wait until the conversation decided the call is over; returns the reason."""
-        return await self._end.wait()
 
     # ── inputs ───────────────────────────────────────────────────────────────────────────
     def feed_audio(self, pcm: bytes) -> None:
@@ -235,10 +218,6 @@ class Conversation:
         await self._speak(
             partial(_iterate, sentences), self._history.reserve(), interruptible=False
         )
-
-    @property
-    def assistant_audible(self) -> bool:
-        return self._speaker.audible
 
     @property
     def history(self) -> list[ChatMessage]:

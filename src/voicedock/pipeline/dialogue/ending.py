@@ -52,6 +52,13 @@ class CallEnd:
         """Ending or closed: inputs are ignored."""
         return self.ending or self.closed
 
+    def close(self) -> bool:
+        """The owner closes the dialogue: True the first time (then it is to wind down)."""
+        if self.closed:
+            return False
+        self.closed = True
+        return True
+
     def end(self, reason: str) -> None:
         """The call is over for ``reason`` (a reason given earlier stands)."""
         if self.reason is None:
