@@ -2,9 +2,14 @@
 
     feed_audio → Listener (VAD + endpointing) → turn task: STT → LLM → TTS → OutputSink
 
-With an `IncrementalStt` (offline Whisper) the caller's turn is transcribed while it is
-spoken (``streaming_recognition.py``): the final transcript is ready about when endpointing
-decides, and how the turn reads tells adaptive endpointing how long to wait.
+The conversation routes the call's events (the listener's frames, keys, commands) to its
+processors in ``pipeline/dialogue/``, one job each: ``hearing.py`` transcribes the caller's
+turns (while spoken, with an `IncrementalStt`: ``streaming_recognition.py``), ``reply.py``
+streams the model's reply with its fillers and tool calls, ``speaking.py`` says the
+assistant's messages and keeps the floor (barge-in), ``history.py`` is the model's context,
+``transcript.py`` the call's transcript; ``speaker.py``, ``keypad_input.py``,
+``tool_calls.py``, ``first_message.py`` and ``ending.py`` it shares with the speech-to-speech
+dialogue (``pipeline/realtime_dialogue.py``).
 
 `feed_audio` is synchronous and cheap (it runs per 20 ms frame); everything slow happens in
 tasks owned by the conversation's supervisor. When the caller takes the floor, what is being
@@ -35,10 +40,9 @@ the entry that key started. What was pressed when the call ends is still recorde
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Self
@@ -57,8 +61,9 @@ from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.keypad_input import KeypadInput
-from voicedock.pipeline.dialogue.reply import Filler, Replies, Wait
+from voicedock.pipeline.dialogue.reply import Replies, Wait
 from voicedock.pipeline.dialogue.speaker import Speaker, ms_since
+from voicedock.pipeline.dialogue.speaking import Speaking
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.filler import dead_air
@@ -78,7 +83,6 @@ from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.output import OutputSink, Speech
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
-from voicedock.pipeline.text import split_sentences
 from voicedock.pipeline.tools import ToolExecutor
 
 log = logging.getLogger("voicedock.pipeline")
@@ -138,20 +142,23 @@ class Conversation(DialogueBase):
         self._speaker = Speaker(tts, sink, cfg, wall_clock, on_audio=self._listener.echo.play)
         self._replies = Replies(
             llm,
+            wall_clock,
+            partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
             cfg,
             self._history,
             self._transcript,
             ToolCalls(tools, self._tasks, cfg),
             self._tasks,
-            wall_clock,
-            on_end_call=partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
         )
         self._keypad = KeypadInput(cfg.keypad, wall_clock, self._keypad_due)
-        self._speech_tasks: set[asyncio.Task[None]] = set()
-        # Tasks of `say`s not yet speaking: a barge-in lets them wait instead of cancelling.
-        self._queued_says: set[asyncio.Task[None]] = set()
-        self._floor_free = asyncio.Event()  # cleared while the caller holds the floor
-        self._floor_free.set()
+        self._speaking = Speaking(
+            self._speaker,
+            self._history,
+            self._transcript,
+            self._tasks,
+            wall_clock,
+            on_cut=self._listener.echo.cut,
+        )
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
@@ -165,14 +172,11 @@ class Conversation(DialogueBase):
         """Stop everything now (no final speech); idempotent. ``on_quiet``: see ``Dialogue``."""
         if not self._end.close():
             return
-        for task in [*self._speech_tasks, *([self._run_task] if self._run_task else [])]:
+        for task in [*self._speaking.tasks, *([self._run_task] if self._run_task else [])]:
             task.cancel()
         if (keys := self._keypad.flush()) is not None:
             self._add_keypad(keys)  # pressed before the call ended: recorded, not answered
-        # What was being said when the call closed is kept, cut to what the caller heard.
-        for speech in self._speaker.take(lambda _speech: False):
-            with contextlib.suppress(Exception):
-                self._settle(speech, await speech.flush(), interrupted=True)
+        await self._speaking.cut_all()
         if on_quiet is not None:
             await on_quiet()
         if (last := await self._hearing.unfinished()) is not None:
@@ -212,12 +216,8 @@ class Conversation(DialogueBase):
     async def announce(self, text: str) -> None:
         """Speak `text` to its end (a barge-in does not cut it) and return once it was
         played: a transfer announcement. Recorded like any assistant message."""
-        if self._end.over:
-            return
-        sentences = split_sentences(text)
-        await self._speak(
-            partial(_iterate, sentences), self._history.reserve(), interruptible=False
-        )
+        if not self._end.over:
+            await self._speaking.say_now(text, interruptible=False)
 
     @property
     def history(self) -> list[ChatMessage]:
@@ -239,27 +239,24 @@ class Conversation(DialogueBase):
             if self._end.ending:
                 continue
             if isinstance(event, UserSpeechStarted):
-                self._floor_free.clear()
-                await self._interrupt()
+                self._speaking.floor_free.clear()
+                await self._speaking.interrupt()
             elif isinstance(event, _Turn):
-                self._floor_free.set()
+                self._speaking.floor_free.set()
                 # An entry still open ends with the caller's spoken turn: one turn for both.
                 keys = self._keypad.flush()
                 self._start_turn(event, keys)
             elif isinstance(event, SilencePrompt):
-                if not self._speaker.speeches and self._floor_free.is_set():
+                if not self._speaker.speeches and self._speaking.floor_free.is_set():
                     self._events.put_nowait(Say(self.config.silence_prompt_message))
             elif isinstance(event, Say):
-                sentences = split_sentences(event.text)
-                say = self._spawn(self._say(partial(_iterate, sentences), self._history.reserve()))
-                if say is not None:
-                    self._queued_says.add(say)  # from now on: a barge-in lets it wait
+                self._speaking.say(event.text)
             elif isinstance(event, InjectContext):
                 self._history.add(ChatMessage("system", event.text))
                 if event.respond:
-                    self._spawn(self._respond(None, None, 0.0))
+                    self._speaking.spawn(self._respond(None, None, 0.0))
             elif isinstance(event, Dtmf):
-                await self._interrupt()  # a key pressed barges in like speech
+                await self._speaking.interrupt()  # a key pressed barges in like speech
                 self._press(event.digit)
             elif isinstance(event, _KeypadDue):
                 if (keys := self._keypad.expire(event.deadline)) is not None:
@@ -267,40 +264,8 @@ class Conversation(DialogueBase):
             elif isinstance(event, EndCall):
                 await self._finish(event)
 
-    def _spawn(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None] | None:
-        """A speech task: a barge-in cancels it (unless it is a `say` waiting its turn)."""
-        task = self._tasks.spawn(coro)
-        if task is not None:
-            self._speech_tasks.add(task)
-            task.add_done_callback(self._speech_tasks.discard)
-            task.add_done_callback(self._queued_says.discard)
-        return task
-
     def _task_failed(self, exc: Exception) -> None:
         self._events.put_nowait(EndCall(failure_reason(exc), self.config.fallback_message))
-
-    async def _interrupt(self, *, queued_says: bool = False) -> None:
-        """The caller took the floor: stop thinking and speaking, keep what was heard.
-
-        `say`s not speaking yet wait for the caller's turn to end, unless `queued_says`
-        (the call ends): then they are cancelled and recorded as interrupted at 0 words.
-        """
-        tasks = [t for t in self._speech_tasks if queued_says or t not in self._queued_says]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-
-        def kept(speech: Speech) -> bool:  # an announcement, or a say not audible yet
-            waiting = speech.always_recorded and speech.started_at is None and not queued_says
-            return waiting or not speech.interruptible
-
-        speeches = self._speaker.take(kept)
-        for speech in speeches:
-            heard = await speech.flush()
-            self._settle(speech, heard, interrupted=True)
-        if speeches:
-            self._listener.echo.cut()  # what was flushed never comes back
 
     def _start_turn(self, turn: _Turn, keys: KeypadEntry | None = None) -> None:
         """The caller's spoken turn ended (with ``keys``: the keypad entry it ended)."""
@@ -336,7 +301,8 @@ class Conversation(DialogueBase):
         if keys is not None and (user is None or self._keys_first(keys)):
             self._add_keypad(keys)
             then = None
-        task = self._spawn(self._respond(user, latency, t0, then=then, keyed=keys is not None))
+        keyed = keys is not None
+        task = self._speaking.spawn(self._respond(user, latency, t0, then=then, keyed=keyed))
         if task is None and then is not None:  # closing: the entry is still recorded
             self._add_keypad(then)
 
@@ -397,10 +363,10 @@ class Conversation(DialogueBase):
         wait = Wait(t0 + delay if user is not None and delay is not None else None)
         cover = None
         if user is not None and self.config.dead_air_s is not None:
-            cover = self._spawn(self._cover_dead_air(reply, wait, latency, t0))
+            cover = self._speaking.spawn(self._cover_dead_air(reply, wait, latency, t0))
         try:
             make = partial(self._replies.sentences, first_token, wait)
-            await self._speak(make, slot, latency, t0, speech=reply)
+            await self._speaking.speak(make, slot, latency, t0, speech=reply)
         finally:
             if cover is not None and reply.started_at is None:
                 cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
@@ -416,139 +382,34 @@ class Conversation(DialogueBase):
 
         def answered() -> bool:
             started = reply.started_at is not None or wait.covered
-            return started or self._end.ending or not self._floor_free.is_set()
+            return started or self._end.ending or not self._speaking.floor_free.is_set()
 
         assert self.config.dead_air_s is not None
         if not await dead_air(self.config.dead_air_s, answered):
             return
         wait.covered = True
-        await self._settle_played(await self._say_filler(self.config.dead_air_message, latency, t0))
-
-    async def _say_filler(self, text: str, latency: TurnLatency | None, t0: float) -> Speech:
-        """Say a filler (pipeline/filler.py): queued like any speech, so what is queued after
-        it is heard after it; recorded once played (``_settle_played``), never in the model's
-        context. ``latency.filler_ms`` notes the first one said before the reply's audio."""
-        filler = Speech(slot=ChatMessage("assistant", ""), filler=True)  # a slot of its own
-        await self._speaker.speak(filler, text)
-        if (
-            latency is not None
-            and latency.filler_ms is None
-            and latency.first_frame_sent_ms is None  # said before the reply's own audio
-            and filler.sentences
-        ):
-            await filler.sentences[0].handles[0].started()
-            latency.filler_ms = ms_since(t0)
-        return filler
-
-    async def _settle_played(self, speech: Speech) -> None:
-        if await self._speaker.played(speech):
-            self._settle(speech, speech.text, interrupted=False)
-
-    async def _say(
-        self, make_sentences: Callable[[], AsyncIterator[str]], slot: ChatMessage
-    ) -> None:
-        """A `say` (or the first message): queued behind what is being said, spoken once the
-        caller does not hold the floor; never dropped silently."""
-        speech = Speech(slot=slot, always_recorded=True)
-        await self._speak(make_sentences, slot, speech=speech, wait_floor=True)
-
-    async def _speak(
-        self,
-        make_sentences: Callable[[], AsyncIterator[str | Filler]],
-        slot: ChatMessage,
-        latency: TurnLatency | None = None,
-        t0: float = 0.0,
-        *,
-        speech: Speech | None = None,
-        wait_floor: bool = False,
-        interruptible: bool = True,
-    ) -> None:
-        """Synthesize and queue each sentence as it arrives; wait until all was played.
-
-        `slot` is the message's place in the history, reserved when the speech was asked
-        for, so the model sees events in the order they happened. With `wait_floor` the
-        speech starts only while the caller is not talking (a queued `say`).
-        """
-        if speech is None:
-            speech = Speech(slot=slot, interruptible=interruptible)
-        floor = self._floor_free if wait_floor else None
-        try:
-            async with self._speaker.lock:
-                self._speaker.speeches.append(speech)
-                async for sentence in make_sentences():
-                    _reraise_swallowed_cancel()
-                    if isinstance(sentence, Filler):
-                        filler = await self._say_filler(sentence.text, latency, t0)
-                        self._spawn(self._settle_played(filler))
-                        continue
-                    await self._speaker.speak_sentence(
-                        speech,
-                        sentence,
-                        latency=latency,
-                        t0=t0,
-                        floor=floor,
-                        on_started=self._audible_now,
-                    )
-                _reraise_swallowed_cancel()
-                await self._speaker.played(speech)
-                self._settle(speech, speech.text, interrupted=False)
-        finally:
-            if speech.started_at is None:
-                # Never spoken: a say is recorded as interrupted at 0 words, the rest dropped.
-                self._settle(speech, "", interrupted=speech.always_recorded)
-
-    def _audible_now(self) -> None:
-        """A message's first audio was queued: a barge-in cuts it (a `say` no longer waits)."""
-        if (task := asyncio.current_task()) is not None:
-            self._queued_says.discard(task)
+        filler = await self._speaking.say_filler(self.config.dead_air_message, latency, t0)
+        await self._speaking.settle_played(filler)
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, event: EndCall) -> None:
-        # While the caller holds the floor a queued say (the greeting too) is not being said:
-        # it waits for a turn that may not come before the grace is over, so it is not
-        # waited for.
-        pending = list(self._speech_tasks)
-        if not self._floor_free.is_set():
-            pending = [task for task in pending if task not in self._queued_says]
         await self._end.finish(
             event.reason,
             event.final_message,
-            pending=pending,
-            quiet=partial(self._interrupt, queued_says=True),
-            say=self._say_final,
+            pending=self._speaking.pending_for_end(),
+            quiet=partial(self._speaking.interrupt, queued_says=True),
+            say=self._speaking.say_now,
         )
 
-    async def _say_final(self, text: str) -> None:
-        sentences = split_sentences(text)
-        await self._speak(partial(_iterate, sentences), self._history.reserve())
-
     # ── helpers ──────────────────────────────────────────────────────────────────────────
-    def _settle(self, speech: Speech, text: str, *, interrupted: bool) -> None:
-        """Fill the speech's reserved history slot (or drop it) and record what was heard.
-
-        A message whose audio started is recorded even if nothing of it was heard (empty,
-        interrupted); one never started only if it is a `say` (`always_recorded`).
-        """
-        slot, speech.slot = speech.slot, None
-        if slot is None:
-            return
-        if not speech.filler:  # a filler's slot is not in the history: never the model's
-            self._history.fill(slot, text)
-        if speech.started_at is None and not speech.always_recorded:
-            self._transcript.report()  # a response that never spoke holds nothing back
-            return
-        now = self._wall()
-        started = speech.started_at if speech.started_at is not None else now
-        self._transcript.add(TranscriptEntry("assistant", text, started, now, interrupted))
-
     def _open_since(self) -> float | None:
         """When the earliest turn still open started (wall time), if any is."""
-        starts = [s.started_at for s in self._speaker.speeches if s.started_at is not None]
-        if (caller := self._hearing.open_since()) is not None:
-            starts.append(caller)
-        if (keying_since := self._keypad.started_at) is not None:
-            starts.append(keying_since)
-        return min(starts) if starts else None
+        opened = (
+            self._speaking.open_since(),
+            self._hearing.open_since(),
+            self._keypad.started_at,
+        )
+        return min((t for t in opened if t is not None), default=None)
 
 
 @dataclass(slots=True, frozen=True)
@@ -563,17 +424,3 @@ class _KeypadDue(Frame):
     moved it."""
 
     deadline: float
-
-
-async def _iterate(items: list[str]) -> AsyncIterator[str]:
-    for item in items:
-        yield item
-
-
-def _reraise_swallowed_cancel() -> None:
-    """Python 3.11's ``asyncio.wait_for`` (the LLM's first-token deadline) can swallow a
-    cancel that lands as its awaitable completes; a barge-in or close would then wait for
-    speech nobody flushes any more. A task asked to stop stops here."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

@@ -21,6 +21,11 @@ decision, ``tts_first_audio_ms`` the model's first audio delta and ``first_frame
 its first frame sent to the caller, both from the decision. ``stt_final_ms`` and
 ``llm_first_token_ms`` stay None: the provider has no separate STT or LLM step to time.
 
+It is built from the same parts as the turn engine (``pipeline/dialogue/``): the speaker
+(voicedock's own voice, and what the caller heard of each message), the transcript keeper,
+the first message (a refused call's message ends it), the tool calls with their filler, the
+keypad input and the end (grace, final message, fallback).
+
 The caller's keypad follows the assistant's plan as on a pipeline call (``pipeline/keypad.py``):
 each key barges in, the entry is ONE user item, ``"Keypad: 1234#"``, the model answers; an
 entry still open when the server VAD ends a spoken turn ends with it, and the model answers

@@ -2,7 +2,8 @@
 
 Two engines speak on a call: ``pipeline/conversation.py`` (the turn engine: VAD → STT → LLM →
 TTS) and ``pipeline/realtime_dialogue.py`` (a speech-to-speech provider). Both implement
-``Dialogue`` (``surface.py``) and are built from the same components, one job each:
+``Dialogue`` (``surface.py``; what both share of it besides their parts: ``base.py``) and
+are built from the same components, one job each:
 
     speaker.py        voicedock's own voice: TTS into the output sink, what is audible,
                       cutting it on barge-in and knowing what the caller heard of it
@@ -18,6 +19,8 @@ The turn engine's own processors:
                       earlier turn not answered yet), and what is left at the close
     reply.py          the model's reply, sentence by sentence, with the LLM filler and the
                       rounds of tool calls
+    speaking.py       the assistant's messages and the floor: what a barge-in stops, a say
+                      waiting for the caller's turn, each message settled as it was heard
     history.py        the model's context: the prompt, the messages, a reply's reserved slot
 
 Fillers themselves (when the caller is to hear one, their phrases) are ``pipeline/filler.py``.

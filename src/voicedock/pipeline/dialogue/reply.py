@@ -50,13 +50,13 @@ class Replies:
     def __init__(
         self,
         llm: Llm,
+        wall_clock: Callable[[], float],
+        on_end_call: Callable[[], None],
         config: ConversationConfig,
         history: ModelHistory,
         transcript: TranscriptKeeper,
         tool_calls: ToolCalls,
         tasks: Supervisor,
-        wall_clock: Callable[[], float],
-        on_end_call: Callable[[], None],
     ) -> None:
         """``on_end_call``: the model called ``end_call`` (its result says the call is
         ending; the dialogue ends it)."""
