@@ -59,6 +59,7 @@ from voicedock.pipeline.dialogue.ending import (
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.keypad_input import KeypadInput
 from voicedock.pipeline.dialogue.speaker import Speaker
+from voicedock.pipeline.dialogue.speech_tasks import SpeechTasks
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.endpointing import silence_decision
@@ -150,7 +151,7 @@ class RealtimeDialogue(DialogueBase):
         # Audible now: the model's replies (played here) and voicedock's own speech.
         self._speaker = Speaker(tts, sink, cfg, wall_clock)
         self._tool_calls = ToolCalls(tools, self._tasks, cfg)
-        self._speech_tasks: set[asyncio.Task[None]] = set()  # saying or finishing a reply
+        self._speech_tasks = SpeechTasks(self._tasks)  # saying or finishing a reply
         self._audio_in: asyncio.Queue[bytes] = asyncio.Queue(_INBOUND_FRAMES)
         self._reply: Speech | None = None  # the model's reply being received
         self._reply_audio = PcmStream(speech.sample_rate, self.config.sample_rate)
@@ -352,11 +353,7 @@ class RealtimeDialogue(DialogueBase):
     async def _barge_in(self, conv: RealtimeConversation) -> None:
         """The caller took the floor: the model's reply and our own speech stop."""
         await conv.cancel_response()
-        tasks = list(self._speech_tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        await self._speech_tasks.stop()
         await self._interrupt()
 
     async def _watch_time(self) -> None:
@@ -445,11 +442,10 @@ class RealtimeDialogue(DialogueBase):
         self._end.ending = True
         if self._covering is not None:  # nothing to cover any more, nothing to wait for
             self._covering.cancel()
-        current = asyncio.current_task()
         await self._end.finish(
             reason,
             final,
-            pending=[t for t in self._speech_tasks if t is not current],
+            pending=self._speech_tasks.running(),
             stop=self._stop_reply,
             quiet=self._interrupt,
             say=self._speak,
@@ -468,11 +464,7 @@ class RealtimeDialogue(DialogueBase):
         if self._end.closed:
             coro.close()
             return None
-        task = self._tasks.spawn(coro)
-        if speech and task is not None:
-            self._speech_tasks.add(task)
-            task.add_done_callback(self._speech_tasks.discard)
-        return task
+        return self._speech_tasks.spawn(coro) if speech else self._tasks.spawn(coro)
 
     def _task_failed(self, exc: Exception) -> None:
         self._spawn(self._finish(failure_reason(exc), self.config.fallback_message))

@@ -7,6 +7,7 @@ are built from the same components, one job each:
 
     speaker.py        voicedock's own voice: TTS into the output sink, what is audible,
                       cutting it on barge-in and knowing what the caller heard of it
+    speech_tasks.py   the tasks that think or speak for the assistant: a barge-in stops them
     transcript.py     the call's transcript and ``on_transcript``, in spoken order
     first_message.py  what the call opens with (a greeting, or a refusal that ends it)
     tool_calls.py     carrying out the model's tool calls, with the tool filler

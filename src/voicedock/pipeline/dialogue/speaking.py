@@ -26,6 +26,7 @@ from voicedock.aio import Supervisor
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.reply import Filler
 from voicedock.pipeline.dialogue.speaker import Speaker, ms_since
+from voicedock.pipeline.dialogue.speech_tasks import SpeechTasks
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
 from voicedock.pipeline.output import Speech
@@ -48,7 +49,7 @@ class Speaking:
         self._history, self._transcript, self._tasks = history, transcript, tasks
         self._wall = wall_clock
         self._on_cut = on_cut
-        self._running: set[asyncio.Task[None]] = set()
+        self._running = SpeechTasks(tasks)
         # Tasks of `say`s not yet speaking: a barge-in lets them wait instead of cancelling.
         self._queued_says: set[asyncio.Task[None]] = set()
         self.floor_free = asyncio.Event()  # cleared while the caller holds the floor
@@ -57,14 +58,12 @@ class Speaking:
     @property
     def tasks(self) -> list[asyncio.Task[None]]:
         """What is thinking or speaking now."""
-        return list(self._running)
+        return self._running.running()
 
     def spawn(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None] | None:
         """A speech task: a barge-in cancels it (unless it is a `say` waiting its turn)."""
-        task = self._tasks.spawn(coro)
+        task = self._running.spawn(coro)
         if task is not None:
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
             task.add_done_callback(self._queued_says.discard)
         return task
 
@@ -91,7 +90,7 @@ class Speaking:
         the grace is over, so it is not waited for."""
         if self.floor_free.is_set():
             return self.tasks
-        return [task for task in self._running if task not in self._queued_says]
+        return [task for task in self.tasks if task not in self._queued_says]
 
     async def interrupt(self, *, queued_says: bool = False) -> None:
         """The caller took the floor: stop thinking and speaking, keep what was heard.
@@ -99,11 +98,7 @@ class Speaking:
         `say`s not speaking yet wait for the caller's turn to end, unless `queued_says`
         (the call ends): then they are cancelled and recorded as interrupted at 0 words.
         """
-        tasks = [t for t in self._running if queued_says or t not in self._queued_says]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        await self._running.stop(lambda task: not queued_says and task in self._queued_says)
 
         def kept(speech: Speech) -> bool:  # an announcement, or a say not audible yet
             waiting = speech.always_recorded and speech.started_at is None and not queued_says
