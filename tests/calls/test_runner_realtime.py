@@ -118,13 +118,20 @@ FIRST = "Hello, dental clinic."
 
 @asynccontextmanager
 async def dialogue(
-    world: World, config: ConversationConfig, tools: ToolExecutor | None = None
+    world: World,
+    config: ConversationConfig,
+    tools: ToolExecutor | None = None,
+    tts: FakeTts | None = None,
 ) -> AsyncIterator[RealtimeDialogue]:
     """A speech-to-speech dialogue on the loopback server, its audio played at once."""
     speech = RealtimeSpeech(api_key=KEY, url=world.realtime_url)
     try:
         async with RealtimeDialogue(
-            speech=speech, tts=world.tts, sink=FakeSink(instant=True), config=config, tools=tools
+            speech=speech,
+            tts=tts or world.tts,
+            sink=FakeSink(instant=True),
+            config=config,
+            tools=tools,
         ) as running:
             yield running
     finally:
@@ -245,6 +252,42 @@ async def test_silence_timeout_ends_a_speech_to_speech_dialogue(world: World) ->
             ("assistant", "Hello."),
             ("assistant", "Goodbye for now."),
         ]
+
+
+async def test_a_refused_call_says_its_message_then_ends(world: World) -> None:
+    config = ConversationConfig(
+        first_message="We are closed today.", hang_up_after_first_message=True
+    )
+    async with dialogue(world, config) as running:
+        async with asyncio.timeout(3):
+            assert await running.wait_ended() == "refused"
+        assert [(e.role, e.content) for e in running.transcript] == [
+            ("assistant", "We are closed today.")
+        ]
+    assert world.tts.texts == ["We are closed today."]  # in voicedock's voice, to its end
+    assert world.sent("response.create") == []  # the model never answers a refused call
+
+
+async def test_a_sentence_cut_before_its_audio_is_not_in_the_transcript(world: World) -> None:
+    stalled = asyncio.Event()
+
+    class StallingTts(FakeTts):
+        """The second sentence's audio never comes (a slow TTS)."""
+
+        async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+            if text.startswith("Second"):
+                stalled.set()
+                await asyncio.Event().wait()
+            async for pcm in super().synthesize(text):
+                yield pcm
+
+    async with dialogue(world, ConversationConfig(), tts=StallingTts(8000)) as running:
+        await running.say("First part. Second part.")
+        await until(stalled.is_set)
+        running.feed_audio(b"\x00\x01" * 160)  # the caller speaks: server VAD fires
+        await until(lambda: len(running.transcript) == 1)
+        (cut,) = running.transcript
+        assert (cut.role, cut.content, cut.interrupted) == ("assistant", "First part.", True)
 
 
 async def test_maximum_duration_ends_a_speech_to_speech_dialogue(world: World) -> None:

@@ -57,3 +57,10 @@ class ConversationConfig:
     max_tool_rounds: int = 4  # model replies with tool calls in one turn, before it must speak
     # The caller's keypad: when the digits of one entry become a user turn (pipeline/keypad.py).
     keypad: KeypadPlan = field(default_factory=KeypadPlan)
+
+    @property
+    def instructions(self) -> str:
+        """What the model is told first: the system prompt, with the call's context."""
+        if self.context:
+            return f"{self.system_prompt}\n\nContext for this call:\n{self.context}"
+        return self.system_prompt

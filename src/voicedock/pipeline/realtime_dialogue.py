@@ -21,6 +21,11 @@ decision, ``tts_first_audio_ms`` the model's first audio delta and ``first_frame
 its first frame sent to the caller, both from the decision. ``stt_final_ms`` and
 ``llm_first_token_ms`` stay None: the provider has no separate STT or LLM step to time.
 
+It is built from the same parts as the turn engine (``pipeline/dialogue/``): the speaker
+(voicedock's own voice, and what the caller heard of each message), the transcript keeper,
+the first message (a refused call's message ends it), the tool calls with their filler, the
+keypad input and the end (grace, final message, fallback).
+
 The caller's keypad follows the assistant's plan as on a pipeline call (``pipeline/keypad.py``):
 each key barges in, the entry is ONE user item, ``"Keypad: 1234#"``, the model answers; an
 entry still open when the server VAD ends a spoken turn ends with it, and the model answers
@@ -35,32 +40,40 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from types import TracebackType
 from typing import Self
 
 import numpy as np
 
 from voicedock.aio import Supervisor
 from voicedock.media.codecs import Resampler
-from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.conversation import (
+from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.base import DialogueBase
+from voicedock.pipeline.dialogue.ending import (
     ASSISTANT_ENDED_CALL,
+    CLOSED,
     END_CALL_COMMAND,
     SPEECH_FAILURES,
-    ConversationConfig,
+    CallEnd,
     failure_reason,
 )
-from voicedock.pipeline.endpointing import SILENCE_TIMEOUT, silence_decision
-from voicedock.pipeline.filler import dead_air, late
+from voicedock.pipeline.dialogue.first_message import opening
+from voicedock.pipeline.dialogue.keypad_input import KeypadInput
+from voicedock.pipeline.dialogue.speaker import Speaker
+from voicedock.pipeline.dialogue.speech_tasks import SpeechTasks
+from voicedock.pipeline.dialogue.tool_calls import ToolCalls
+from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
+from voicedock.pipeline.endpointing import silence_decision
+from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     ChatMessage,
     EndCall,
+    Say,
     SilencePrompt,
     ToolCall,
     TranscriptEntry,
     TurnLatency,
 )
-from voicedock.pipeline.keypad import KeypadCollector, KeypadEntry
+from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.output import OutputSink, PlaybackHandle, Speech, SpokenSentence
 from voicedock.pipeline.providers.base import ProviderError, Tts
 from voicedock.pipeline.providers.realtime import (
@@ -74,15 +87,7 @@ from voicedock.pipeline.providers.realtime import (
     RealtimeSpeechStopped,
     RealtimeTranscript,
 )
-from voicedock.pipeline.text import split_sentences
-from voicedock.pipeline.tools import (
-    END_CALL,
-    ToolExecutor,
-    ToolResult,
-    calls_entry,
-    result_entry,
-    run_tool,
-)
+from voicedock.pipeline.tools import END_CALL, ToolExecutor, calls_entry, result_entry
 from voicedock.pipeline.vad import SUPPORTED_RATES, VadConfig, VoiceActivityDetector
 
 log = logging.getLogger("voicedock.pipeline")
@@ -112,7 +117,7 @@ class PcmStream:
         return samples.astype("<i2").tobytes()
 
 
-class RealtimeDialogue:
+class RealtimeDialogue(DialogueBase):
     def __init__(
         self,
         *,
@@ -120,19 +125,18 @@ class RealtimeDialogue:
         tts: Tts,
         sink: OutputSink,
         config: ConversationConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         on_transcript: Callable[[TranscriptEntry], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
         tools: ToolExecutor | None = None,
     ) -> None:
         """``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
         dialogue's own)."""
-        self.config = config or ConversationConfig()
-        self._tool_executor = tools
-        self._speech, self._tts, self._sink = speech, tts, sink
+        self.config = cfg = config or ConversationConfig()
+        self._speech, self._sink = speech, sink
         self._wall = wall_clock
-        self._on_transcript = on_transcript
-        self.transcript: list[TranscriptEntry] = []
+        self._transcript = TranscriptKeeper(on_transcript)  # final as the provider says
+        self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []  # one per caller turn the model answered
         self._clock = clock  # latency times (monotonic seconds)
         self._vad = _caller_vad(self.config)
@@ -143,10 +147,12 @@ class RealtimeDialogue:
         self._tasks = Supervisor(
             "speech-to-speech dialogue", log, expected=SPEECH_FAILURES, on_error=self._task_failed
         )
-        self._speech_tasks: set[asyncio.Task[None]] = set()  # saying or finishing a reply
+        self._end = CallEnd(cfg)
+        # Audible now: the model's replies (played here) and voicedock's own speech.
+        self._speaker = Speaker(tts, sink, cfg, wall_clock)
+        self._tool_calls = ToolCalls(tools, self._tasks, cfg)
+        self._speech_tasks = SpeechTasks(self._tasks)  # saying or finishing a reply
         self._audio_in: asyncio.Queue[bytes] = asyncio.Queue(_INBOUND_FRAMES)
-        self._speaking = asyncio.Lock()  # voicedock's own speech, one message at a time
-        self._speeches: list[Speech] = []  # audible now: the model's replies and our own
         self._reply: Speech | None = None  # the model's reply being received
         self._reply_audio = PcmStream(speech.sample_rate, self.config.sample_rate)
         self._last_activity = 0.0  # loop time of the caller's or the assistant's last speech
@@ -155,17 +161,12 @@ class RealtimeDialogue:
         self._awaiting_reply = False  # the caller's turn ended; no reply from the model yet
         self._tools_running = 0  # the model's function calls being carried out
         self._covering: asyncio.Task[None] | None = None  # waiting to cover dead air
-        self._keypad = KeypadCollector(self.config.keypad)
-        self._keypad_timer: asyncio.TimerHandle | None = None
-        self._ending = False
-        self._closed = False
-        self._ended = asyncio.Event()
-        self.end_reason: str | None = None
+        self._keypad = KeypadInput(cfg.keypad, wall_clock, self._keypad_due)
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
         """Connect to the provider (raises ``ProviderError``) and start the call."""
-        conv = self._speech.connect(self._instructions(), self.config.tools)
+        conv = self._speech.connect(self.config.instructions, self.config.tools)
         try:
             await conv.connect()
         except BaseException:
@@ -176,48 +177,34 @@ class RealtimeDialogue:
         self._spawn(self._read(conv))
         self._spawn(self._push_audio(conv))
         self._spawn(self._watch_time())
-        if self.config.first_message:
-            self._spawn(self._say(self.config.first_message), speech=True)
+        first = opening(self.config)
+        if isinstance(first, Say):
+            self._spawn(self._say(first.text), speech=True)
+        elif isinstance(first, EndCall):  # a refused call: its message, then the end
+            self._spawn(self._finish(first.reason, first.final_message))
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         """Stop now (no final speech); what was being said is kept as heard. Idempotent.
         ``on_quiet``: see ``Dialogue``."""
-        if self._closed:
+        if not self._end.close():
             return
-        self._closed = True
         for task in self._tasks.children:
             task.cancel()  # waited for last: our speech is cut first
-        if self._keypad_timer is not None:
-            self._keypad_timer.cancel()
-        if (keys := self._keypad.flush(asyncio.get_running_loop().time())) is not None:
-            self._record_keys(keys)  # pressed before the call ended: recorded, not answered
+        if (keys := self._keypad.flush()) is not None:
+            # Pressed before the call ended: recorded, not answered.
+            self._transcript.add(self._keypad.entry(keys))
         await self._interrupt()
         if on_quiet is not None:
             await on_quiet()
         if self._conv is not None:
             await self._conv.aclose()
-        if self.end_reason is None:
-            self.end_reason = "closed"
-        self._ended.set()
+        self._end.end(CLOSED)
         await self._tasks.aclose()
-
-    async def wait_ended(self) -> str:
-        await self._ended.wait()
-        assert self.end_reason is not None
-        return self.end_reason
 
     # ── inputs (the Conversation surface) ────────────────────────────────────────────────
     def feed_audio(self, pcm: bytes) -> None:
-        if self._ending or self._closed:
+        if self._end.over:
             return
         if self._audio_in.full():  # the provider is behind: old audio is worth least
             self._audio_in.get_nowait()
@@ -226,33 +213,24 @@ class RealtimeDialogue:
             self._voiced_at = self._clock()
 
     def feed_dtmf(self, digit: str) -> None:
-        if self._ending or self._closed or self._conv is None:
+        if self._end.over or self._conv is None:
             return
-        loop = asyncio.get_running_loop()
-        self._last_activity, self._prompted = loop.time(), False  # the caller is not silent
-        keys = self._keypad.press(digit, loop.time())
-        if self._keypad_timer is not None:
-            self._keypad_timer.cancel()
-            self._keypad_timer = None
-        if keys is None and (deadline := self._keypad.deadline) is not None:
-            self._keypad_timer = loop.call_at(deadline, self._keypad_due, deadline)
+        # The caller is not silent.
+        self._last_activity, self._prompted = asyncio.get_running_loop().time(), False
+        keys = self._keypad.press(digit)
         self._spawn(self._key_pressed(self._conv, keys))
 
     async def say(self, text: str) -> None:
-        if not (self._ending or self._closed):
+        if not self._end.over:
             self._spawn(self._say(text), speech=True)
 
     async def inject_context(self, text: str, trigger_response: bool = False) -> None:
-        if self._conv is not None and not (self._ending or self._closed):
+        if self._conv is not None and not self._end.over:
             self._spawn(self._conv.inject_context(text, respond=trigger_response))
 
     async def end_call(self, final_message: str | None = None) -> None:
-        if not (self._ending or self._closed):
+        if not self._end.over:
             self._spawn(self._finish(END_CALL_COMMAND, final_message))
-
-    @property
-    def assistant_audible(self) -> bool:
-        return any(s.audible for s in self._speeches)
 
     @property
     def history(self) -> list[ChatMessage]:
@@ -270,7 +248,7 @@ class RealtimeDialogue:
 
     async def _read(self, conv: RealtimeConversation) -> None:
         async for event in conv:
-            if self._ending:
+            if self._end.ending:
                 continue
             match event:
                 case RealtimeAudio(pcm=pcm):
@@ -281,19 +259,16 @@ class RealtimeDialogue:
                 case RealtimeTranscript(role="user", text=text) if text.strip():
                     self._last_activity = asyncio.get_running_loop().time()
                     now = self._wall()
-                    self._record(TranscriptEntry("user", text.strip(), now, now))
+                    self._transcript.add(TranscriptEntry("user", text.strip(), now, now))
                 case RealtimeSpeechStarted():
                     self._last_activity = asyncio.get_running_loop().time()
                     self._caller_speaking, self._prompted = True, False
                     await self._barge_in(conv)
                 case RealtimeSpeechStopped():
-                    loop = asyncio.get_running_loop()
-                    self._last_activity = loop.time()
+                    self._last_activity = asyncio.get_running_loop().time()
                     self._caller_speaking, self._awaiting_reply = False, True
                     self._start_turn()
-                    if (keys := self._keypad.flush(loop.time())) is not None:
-                        if self._keypad_timer is not None:
-                            self._keypad_timer.cancel()
+                    if (keys := self._keypad.flush()) is not None:
                         self._spawn(self._answer_keys(conv, keys))  # one reply for both
                     if self.config.dead_air_s is not None:
                         cover = self._cover_dead_air(self.config.dead_air_s)
@@ -320,19 +295,14 @@ class RealtimeDialogue:
             self._tools_running -= 1
 
     async def _carry_out(self, conv: RealtimeConversation, call: ToolCall) -> None:
-        self._record(calls_entry([call], self._wall()))
-        if call.name == END_CALL:
-            result = ToolResult("The call is ending.", end_turn=True)
-        else:
-            failed = ToolResult("The tool failed.", error=True)
-            outcome = self._tasks.spawn_value(run_tool(self._tool_executor, call), failed)
-            if outcome is None:  # closing
-                return
-            filler = self.config.tool_filler_message
-            if filler and await late(outcome, self.config.tool_filler_delay_s):
-                self._spawn(self._speak(filler), speech=True)
-            result = await outcome
-        self._record(result_entry(call, result, self._wall()))
+        self._transcript.add(calls_entry([call], self._wall()))
+        outcome = self._tool_calls.start(call)
+        if outcome is None:  # closing
+            return
+        if (filler := await self._tool_calls.filler_due(outcome)) is not None:
+            self._spawn(self._speak(filler), speech=True)  # in voicedock's voice
+        result = await outcome
+        self._transcript.add(result_entry(call, result, self._wall()))
         self._awaiting_reply = not result.end_turn  # the model answers from the result
         await conv.function_result(call.id, result.content, respond=not result.end_turn)
         if call.name == END_CALL:
@@ -342,7 +312,7 @@ class RealtimeDialogue:
         if self._reply is None:
             self._reply = Speech(sentences=[SpokenSentence("")])
             self._reply_audio = PcmStream(self._speech.sample_rate, self.config.sample_rate)
-            self._speeches.append(self._reply)
+            self._speaker.speeches.append(self._reply)
         return self._reply
 
     async def _play_reply(self, pcm: bytes) -> None:
@@ -383,11 +353,7 @@ class RealtimeDialogue:
     async def _barge_in(self, conv: RealtimeConversation) -> None:
         """The caller took the floor: the model's reply and our own speech stop."""
         await conv.cancel_response()
-        tasks = list(self._speech_tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        await self._speech_tasks.stop()
         await self._interrupt()
 
     async def _watch_time(self) -> None:
@@ -399,7 +365,7 @@ class RealtimeDialogue:
         def ms(at: float) -> int:
             return round((at - started) * 1000)
 
-        while not self._ending:
+        while not self._end.ending:
             await asyncio.sleep(_WATCH_INTERVAL_S)
             now = loop.time()
             if self.assistant_audible or self._caller_speaking:
@@ -412,13 +378,11 @@ class RealtimeDialogue:
                 prompted=self._prompted,
             )
             if isinstance(decided, EndCall):
-                timed_out = decided.reason == SILENCE_TIMEOUT
-                final = self.config.silence_timeout_message if timed_out else None
-                self._spawn(self._finish(decided.reason, final))
+                self._spawn(self._finish(decided.reason, decided.final_message))
                 return
             if isinstance(decided, SilencePrompt):
                 self._prompted = True
-                busy = self._speeches or self._awaiting_reply or self._tools_running
+                busy = self._speaker.speeches or self._awaiting_reply or self._tools_running
                 if not busy:  # as the pipeline asks: nothing said, thought or carried out
                     self._spawn(self._say(self.config.silence_prompt_message), speech=True)
 
@@ -428,7 +392,7 @@ class RealtimeDialogue:
         the model's reply is still awaited (it plays after it)."""
 
         def answered() -> bool:
-            return not self._awaiting_reply or self._caller_speaking or self._ending
+            return not self._awaiting_reply or self._caller_speaking or self._end.ending
 
         covered = await dead_air(after_s, answered)
         if self._covering is asyncio.current_task():
@@ -444,26 +408,15 @@ class RealtimeDialogue:
             await self._conv.inject_context(f"The assistant says to the caller: {text}")
         if self._reply is not None:
             reply, self._reply = self._reply, None
-            await self._cut(reply)
+            self._settle(reply, await self._speaker.cut(reply), interrupted=True)
         await self._speak(text)
 
     async def _speak(self, text: str) -> None:
-        async with self._speaking:
+        async with self._speaker.lock:
             speech = Speech()
-            self._speeches.append(speech)
-            rate = self.config.sample_rate
-            for sentence in split_sentences(text):
-                spoken = SpokenSentence(sentence)
-                speech.sentences.append(spoken)
-                async with asyncio.timeout(self.config.tts_timeout_s):
-                    async for pcm in self._tts.synthesize(sentence):
-                        pcm = resample_pcm16(pcm, self._tts.sample_rate, rate)
-                        spoken.handles.append(await self._sink.play(pcm, rate))
-                        if speech.started_at is None:
-                            speech.started_at = self._wall()
+            await self._speaker.speak(speech, text)
             # Cut short (barge-in, a failing TTS, the end), ``_interrupt`` settles it as heard.
-            await speech.wait_played()
-            self._drop(speech)
+            await self._speaker.played(speech)
             self._settle(speech, speech.text, interrupted=False)
 
     # ── the caller's keypad ──────────────────────────────────────────────────────────────
@@ -474,79 +427,56 @@ class RealtimeDialogue:
 
     def _keypad_due(self, deadline: float) -> None:
         keys = self._keypad.expire(deadline)
-        if keys is not None and self._conv is not None and not self._ending:
+        if keys is not None and self._conv is not None and not self._end.ending:
             self._spawn(self._answer_keys(self._conv, keys))
 
     async def _answer_keys(self, conv: RealtimeConversation, keys: KeypadEntry) -> None:
-        self._record_keys(keys)
+        self._transcript.add(self._keypad.entry(keys))
         self._awaiting_reply = True
         await conv.user_text(keys.text)
 
-    def _record_keys(self, keys: KeypadEntry) -> None:
-        now, loop_now = self._wall(), asyncio.get_running_loop().time()
-        started, ended = (now - (loop_now - t) for t in (keys.started_at, keys.ended_at))
-        self._record(TranscriptEntry("user", keys.text, started, ended))
-
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, reason: str, final: str | None) -> None:
-        if self._ending:
+        if self._end.ending:
             return
-        self._ending = True
+        self._end.ending = True
         if self._covering is not None:  # nothing to cover any more, nothing to wait for
             self._covering.cancel()
-        if reason in (END_CALL_COMMAND, ASSISTANT_ENDED_CALL):  # what is said is finished
-            pending = [t for t in self._speech_tasks if t is not asyncio.current_task()]
-            if pending:
-                await asyncio.wait(pending, timeout=self.config.end_call_grace_s)
+        await self._end.finish(
+            reason,
+            final,
+            pending=self._speech_tasks.running(),
+            stop=self._stop_reply,
+            quiet=self._interrupt,
+            say=self._speak,
+        )
+
+    async def _stop_reply(self) -> None:
         if self._conv is not None:
             with contextlib.suppress(ProviderError):
                 await self._conv.cancel_response()
-        await self._interrupt()
-        if final:
-            try:
-                async with asyncio.timeout(self.config.fallback_timeout_s):
-                    await self._speak(final)
-            except (ProviderError, TimeoutError) as exc:
-                log.warning("final message not spoken: %s", type(exc).__name__)
-                await self._interrupt()
-        self.end_reason = reason
-        self._ended.set()
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
     def _spawn(
         self, coro: Coroutine[object, object, None], *, speech: bool = False
     ) -> asyncio.Task[None] | None:
         """A task of the call; a ``speech`` one (saying or finishing a reply) a barge-in cuts."""
-        if self._closed:
+        if self._end.closed:
             coro.close()
             return None
-        task = self._tasks.spawn(coro)
-        if speech and task is not None:
-            self._speech_tasks.add(task)
-            task.add_done_callback(self._speech_tasks.discard)
-        return task
+        return self._speech_tasks.spawn(coro) if speech else self._tasks.spawn(coro)
 
     def _task_failed(self, exc: Exception) -> None:
         self._spawn(self._finish(failure_reason(exc), self.config.fallback_message))
 
     async def _interrupt(self) -> None:
-        speeches, self._speeches, self._reply = self._speeches, [], None
-        for speech in speeches:
+        self._reply = None
+        for speech in self._speaker.take(lambda _speech: False):
             with contextlib.suppress(Exception):
-                await self._cut(speech)
-
-    async def _cut(self, speech: Speech) -> None:
-        with contextlib.suppress(ValueError):
-            self._speeches.remove(speech)
-        self._settle(speech, await speech.flush(), interrupted=True)
-
-    def _drop(self, speech: Speech) -> None:
-        with contextlib.suppress(ValueError):
-            self._speeches.remove(speech)
+                self._settle(speech, await speech.flush(), interrupted=True)
 
     async def _settle_when_played(self, reply: Speech) -> None:
-        await reply.wait_played()
-        self._drop(reply)
+        await self._speaker.played(reply)
         self._settle(reply, reply.text, interrupted=False)
 
     def _settle(self, speech: Speech, text: str, *, interrupted: bool) -> None:
@@ -556,18 +486,7 @@ class RealtimeDialogue:
         speech.entry = TranscriptEntry(
             "assistant", text.strip(), speech.started_at, self._wall(), interrupted
         )
-        self._record(speech.entry)
-
-    def _record(self, entry: TranscriptEntry) -> None:
-        self.transcript.append(entry)
-        if self._on_transcript is not None:
-            self._on_transcript(entry)
-
-    def _instructions(self) -> str:
-        prompt = self.config.system_prompt
-        if self.config.context:
-            prompt = f"{prompt}\n\nContext for this call:\n{self.config.context}"
-        return prompt
+        self._transcript.add(speech.entry)
 
 
 def _caller_vad(config: ConversationConfig) -> VoiceActivityDetector | None:

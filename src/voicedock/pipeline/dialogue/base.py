@@ -1,0 +1,42 @@
+"""What both engines share of the ``Dialogue`` surface (``surface.py``) besides their parts:
+closing on leaving ``async with``, the end and its reason (``ending.py``), and whether the
+assistant is audible (``speaker.py``). Each engine sets ``_end`` and ``_speaker`` and
+implements ``aclose``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+from voicedock.pipeline.dialogue.ending import CallEnd
+from voicedock.pipeline.dialogue.speaker import Speaker
+
+
+class DialogueBase:
+    _end: CallEnd
+    _speaker: Speaker
+
+    async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def wait_ended(self) -> str:
+        """Wait until the dialogue decided the call is over; returns the reason."""
+        return await self._end.wait()
+
+    @property
+    def end_reason(self) -> str | None:
+        """Why the call ended (None: it has not)."""
+        return self._end.reason
+
+    @property
+    def assistant_audible(self) -> bool:
+        return self._speaker.audible

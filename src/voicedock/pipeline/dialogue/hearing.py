@@ -1,0 +1,188 @@
+"""The caller's words on the turn engine: each spoken turn's audio transcribed.
+
+A turn the listener ended (``pipeline/listener.py``) is transcribed in a task of the
+dialogue's, bounded by the STT timeout; with an ``IncrementalStt`` it was transcribed while
+spoken (``streaming_recognition.py``) and its final is ready about when endpointing decides.
+A turn not answered yet when the caller speaks again (its reply stopped before it was
+heard) is merged into the next one: the merged audio is transcribed instead. A barge-in does
+not stop a transcription (the call's close waits for it); at the close, what the caller said
+that no turn transcribed yet is transcribed once (``unfinished``), so nothing is lost silently.
+
+Times of the caller's audio (milliseconds of audio fed) become wall time from when the first
+frame came; a turn never starts later than now (audio fed faster than real time, as in
+tests, must not reorder the transcript).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from voicedock.aio import Supervisor
+from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.frames import TranscriptEntry
+from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.providers.base import IncrementalStt, ProviderError, Stt
+from voicedock.pipeline.streaming_recognition import StreamingRecognizer
+
+log = logging.getLogger("voicedock.pipeline")
+
+# A transcription of a caller's audio: its words, or the error that stopped them.
+Words: TypeAlias = asyncio.Task[str | Exception]
+
+
+@dataclass(slots=True, frozen=True)
+class CallerTurn:
+    """A caller's spoken turn waiting for its words: their transcription, and when the
+    turn's audio ended (milliseconds of audio)."""
+
+    words: Words
+    ended_at_ms: int
+
+
+class Hearing:
+    def __init__(
+        self,
+        stt: Stt,
+        listener: Listener,
+        tasks: Supervisor,
+        config: ConversationConfig,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self._stt, self._listener, self._tasks, self._config = stt, listener, tasks, config
+        self._wall = wall_clock
+        # The caller's turns transcribed while spoken, by an engine cheap enough for it.
+        self._recognizer = (
+            StreamingRecognizer(stt, listener, tasks, config.streaming)
+            if isinstance(stt, IncrementalStt) and stt.incremental
+            else None
+        )
+        self._audio_t0: float | None = None
+        self._pending_audio = b""  # caller audio not yet transcribed (merged into next turn)
+        self._pending_started_ms: int | None = None
+        self._pending_ended_ms: int | None = None
+        # The transcription of `_pending_audio` under way (or done and not yet used): a
+        # barge-in does not stop it, the call's close waits for it, a longer turn supersedes it.
+        self._words: Words | None = None
+
+    def listen(self) -> None:
+        """Caller audio was fed to the listener (its first frame starts the audio clock)."""
+        if self._audio_t0 is None:
+            self._audio_t0 = self._wall()
+        if self._recognizer is not None:
+            self._recognizer.listen()
+
+    def turn(self, utterance: UserUtterance) -> CallerTurn:
+        """The listener ended a turn: transcribe it (with any earlier turn not answered)."""
+        stopped = utterance.stopped
+        alone = not self._pending_audio  # not merged with an earlier turn's audio
+        if alone:
+            self._pending_started_ms = stopped.started_at_ms
+        self._pending_audio += utterance.pcm
+        self._pending_ended_ms = stopped.ended_at_ms
+        if self._words is not None:
+            self._words.cancel()  # the merged audio is transcribed instead
+        if self._recognizer is not None and alone:
+            words = self._recognizer.final(utterance)
+        else:
+            words = self._stt.transcribe(self._pending_audio, self._config.sample_rate)
+        self._words = self._transcribe(words)
+        return CallerTurn(self._words, stopped.ended_at_ms)
+
+    def pending(self) -> CallerTurn | None:
+        """The turn not answered yet (its reply stopped before it was heard), if any."""
+        if self._words is None or self._pending_ended_ms is None:
+            return None
+        return CallerTurn(self._words, self._pending_ended_ms)
+
+    def started(self) -> float:
+        """When the pending turn started (wall time)."""
+        return self._turn_start(self._pending_started_ms or 0)
+
+    def used(self) -> float:
+        """The pending turn's words were taken for a reply: returns when it started."""
+        started = self.started()
+        self._pending_audio, self._pending_started_ms = b"", None
+        self._pending_ended_ms = None
+        self._words = None
+        return started
+
+    def at(self, audio_ms: int) -> float:
+        """Wall time of a moment of the caller's audio."""
+        base = self._audio_t0 if self._audio_t0 is not None else self._wall()
+        return base + audio_ms / 1000
+
+    def open_since(self) -> float | None:
+        """When the caller's earliest turn still open started (wall time): one still being
+        spoken or transcribed."""
+        starts = []
+        if self._pending_started_ms is not None:
+            starts.append(self.at(self._pending_started_ms))
+        if (speaking_since := self._listener.endpointer.speech_started_ms) is not None:
+            starts.append(self.at(speaking_since))
+        return min(starts) if starts else None
+
+    async def unfinished(self) -> TranscriptEntry | None:
+        """At close: what the caller said that no turn transcribed yet (a turn cut by the
+        call's end, a transfer). A transcription already under way is waited for (within
+        its own STT timeout), never started again beside itself (only one that already
+        failed with a provider's error is tried again); what the caller said after it is
+        transcribed once it is over, bounded by the STT timeout."""
+        started_ms = self._pending_started_ms
+        if started_ms is None:
+            started_ms = self._listener.endpointer.speech_started_ms
+        words, pending = self._words, self._pending_audio
+        rest = self._listener.take_unfinished()
+        self._words, self._pending_audio, self._pending_started_ms = None, b"", None
+        self._pending_ended_ms = None
+        if words is not None and _failed(words):
+            words = None  # over, and not for lack of time: its audio is tried once more
+        if words is None:  # nothing under way for the pending audio: heard with the rest
+            rest, pending = pending + rest, b""
+        if started_ms is None or (words is None and not rest):
+            return None
+        said = [await _last_words(words)] if words is not None else []
+        if rest:
+            rate = self._config.sample_rate
+            said.append(await _last_words(self._transcribe(self._stt.transcribe(rest, rate))))
+        if not (text := " ".join(w for w in said if w)):
+            return None
+        started = self._turn_start(started_ms)
+        ended = started + (len(pending) + len(rest)) / (2 * self._config.sample_rate)
+        return TranscriptEntry("user", text, started, ended)
+
+    def _transcribe(self, words: Coroutine[Any, Any, str]) -> Words:
+        """Start a transcription, bounded by the STT timeout from now; the task belongs to
+        the dialogue, not to the turn waiting for it, and never fails."""
+        deadline = asyncio.get_running_loop().time() + self._config.stt_timeout_s
+
+        async def transcribe() -> str | Exception:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return (await words).strip()
+            except Exception as exc:  # noqa: BLE001 - handed to whoever waits for the words
+                return exc
+
+        task = self._tasks.spawn_value(transcribe(), "")
+        assert task is not None  # never called once the dialogue closed
+        return task
+
+    def _turn_start(self, audio_ms: int) -> float:
+        return min(self.at(audio_ms), self._wall())
+
+
+async def _last_words(words: Words) -> str:
+    heard = await asyncio.shield(words)
+    if isinstance(heard, Exception):  # closing: the call's record still follows
+        log.warning("last caller words not transcribed: %s", type(heard).__name__)
+        return ""
+    return heard
+
+
+def _failed(words: Words) -> bool:
+    """The transcription is over with a provider's error (not a timeout)."""
+    done = words.done() and not words.cancelled()
+    return done and isinstance(words.result(), ProviderError)

@@ -1,0 +1,41 @@
+"""The model's context on the turn engine: the instructions, the assistant's seeded turns, then
+the call's own messages in the order they happened.
+
+A reply reserves its place (``reserve``) when it is asked for, so what happens while it is
+thought and spoken (a keypad entry, a ``say``) comes after it, as the caller heard it; once
+said, its slot holds what the caller heard (``fill``), or goes when nothing was.
+"""
+
+from __future__ import annotations
+
+from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.frames import ChatMessage
+
+
+class ModelHistory:
+    def __init__(self, config: ConversationConfig) -> None:
+        self._config = config
+        self.messages: list[ChatMessage] = []
+
+    def context(self) -> list[ChatMessage]:
+        """What the model is sent for its next reply."""
+        system = ChatMessage("system", self._config.instructions)
+        own = (m for m in self.messages if m.meaningful)
+        return [system, *self._config.history, *own]
+
+    def add(self, message: ChatMessage) -> None:
+        self.messages.append(message)
+
+    def reserve(self) -> ChatMessage:
+        """A place for an assistant message not said yet."""
+        slot = ChatMessage("assistant", "")
+        self.messages.append(slot)
+        return slot
+
+    def fill(self, slot: ChatMessage, text: str) -> None:
+        """The reserved message is over: it holds ``text``, or goes when nothing was said."""
+        index = next(i for i, m in enumerate(self.messages) if m is slot)
+        if text:
+            self.messages[index] = ChatMessage("assistant", text)
+        else:
+            del self.messages[index]

@@ -1,0 +1,120 @@
+"""voicedock's own voice on a call: what is being said, and what the caller heard of it.
+
+The speaker synthesizes each sentence (the dialogue's TTS), queues its audio in the output
+sink (``pipeline/output.py``) and keeps the handles, so that a barge-in can flush what is
+queued and tell how much of each message was heard (``Speech.flush``). ``speeches`` are the
+messages being spoken (oldest first): the dialogue is audible while one of them has started.
+One message is spoken at a time (``lock``). What a message becomes once played or cut (the
+transcript, the model's context) is the dialogue's to decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from voicedock.pipeline.audio import resample_pcm16
+from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.frames import TurnLatency
+from voicedock.pipeline.output import OutputSink, Speech, SpokenSentence
+from voicedock.pipeline.providers.base import Tts
+from voicedock.pipeline.text import split_sentences
+
+
+class Speaker:
+    def __init__(
+        self,
+        tts: Tts,
+        sink: OutputSink,
+        config: ConversationConfig,
+        wall_clock: Callable[[], float],
+        *,
+        on_audio: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """``on_audio`` sees each chunk queued for the caller (the echo gate's reference)."""
+        self._tts, self._sink, self._config = tts, sink, config
+        self._wall = wall_clock
+        self._on_audio = on_audio
+        self.speeches: list[Speech] = []  # being spoken now, oldest first
+        self.lock = asyncio.Lock()  # one message at a time
+
+    @property
+    def audible(self) -> bool:
+        return any(s.audible for s in self.speeches)
+
+    def drop(self, speech: Speech) -> bool:
+        """``speech`` is no longer being spoken; False when it was not any more."""
+        with contextlib.suppress(ValueError):
+            self.speeches.remove(speech)
+            return True
+        return False
+
+    def take(self, keep: Callable[[Speech], bool]) -> list[Speech]:
+        """The speeches a barge-in cuts (all but those to ``keep``), no longer spoken."""
+        cut = [s for s in self.speeches if not keep(s)]
+        self.speeches = [s for s in self.speeches if keep(s)]
+        return cut
+
+    async def cut(self, speech: Speech) -> str:
+        """Stop ``speech`` now; returns what the caller heard of it."""
+        self.drop(speech)
+        return await speech.flush()
+
+    async def played(self, speech: Speech) -> bool:
+        """Wait until all of ``speech`` was played; False when it was cut meanwhile."""
+        await speech.wait_played()
+        return self.drop(speech)
+
+    async def speak(self, speech: Speech, text: str) -> None:
+        """Speak all of ``text`` as ``speech`` (queued, not yet played to its end)."""
+        self.speeches.append(speech)
+        for sentence in split_sentences(text):
+            await self.speak_sentence(speech, sentence)
+
+    async def speak_sentence(
+        self,
+        speech: Speech,
+        sentence: str,
+        *,
+        latency: TurnLatency | None = None,
+        t0: float = 0.0,
+        floor: asyncio.Event | None = None,
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
+        """Synthesize ``sentence`` and queue its audio as part of ``speech``, within the TTS
+        timeout. With ``floor``, the message's first audio waits (not timed) until it is set:
+        the caller holds the floor. ``latency`` notes the first audio synthesized and sent
+        (milliseconds since ``t0``, a ``perf_counter``); ``on_started`` is called once the
+        message's first audio is queued."""
+        spoken = SpokenSentence(sentence)
+        rate = self._config.sample_rate
+        async with asyncio.timeout(self._config.tts_timeout_s) as deadline:
+            async for pcm in self._tts.synthesize(sentence):
+                if floor is not None and speech.started_at is None and not floor.is_set():
+                    deadline.reschedule(None)
+                    await floor.wait()
+                    loop = asyncio.get_running_loop()
+                    deadline.reschedule(loop.time() + self._config.tts_timeout_s)
+                if latency is not None and latency.tts_first_audio_ms is None:
+                    latency.tts_first_audio_ms = ms_since(t0)
+                audio = resample_pcm16(pcm, self._tts.sample_rate, rate)
+                handle = await self._sink.play(audio, rate)
+                if self._on_audio is not None:
+                    self._on_audio(audio)
+                if not spoken.handles:
+                    speech.sentences.append(spoken)
+                spoken.handles.append(handle)
+                if speech.started_at is None:
+                    speech.started_at = self._wall()
+                    if on_started is not None:
+                        on_started()
+                    if latency is not None:
+                        await handle.started()
+                        latency.first_frame_sent_ms = ms_since(t0)
+
+
+def ms_since(t0: float) -> float:
+    """Milliseconds since ``t0`` (a ``time.perf_counter()``)."""
+    return (time.perf_counter() - t0) * 1000

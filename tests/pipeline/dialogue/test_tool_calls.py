@@ -1,0 +1,44 @@
+"""The model's tool calls (``pipeline/dialogue/tool_calls.py``): the tool filler when one runs
+long, ``end_call`` the dialogue's own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from voicedock.aio import Supervisor
+from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.tool_calls import ENDING, ToolCalls
+from voicedock.pipeline.frames import ToolCall
+from voicedock.pipeline.tools import ToolResult
+
+pytestmark = pytest.mark.unit
+
+
+class SlowTool:
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.ran: list[str] = []
+
+    async def run(self, call: ToolCall) -> ToolResult:
+        self.ran.append(call.name)
+        await asyncio.sleep(self.delay_s)
+        return ToolResult("done")
+
+
+async def test_a_slow_tool_brings_the_filler_and_end_call_is_the_dialogues() -> None:
+    executor = SlowTool(0.2)
+    config = ConversationConfig(tool_filler_message="Hold on.", tool_filler_delay_s=0.05)
+    async with Supervisor("test", logging.getLogger("test")) as tasks:
+        tools = ToolCalls(executor, tasks, config)
+        slow = tools.start(ToolCall("c1", "lookup", "{}"))
+        assert slow is not None
+        assert await tools.filler_due(slow) == "Hold on."
+        assert await slow == ToolResult("done")
+        ending = tools.start(ToolCall("c2", "end_call", "{}"))
+        assert ending is not None
+        assert await tools.filler_due(ending) is None
+        assert await ending == ENDING
+    assert executor.ran == ["lookup"]  # end_call never reaches the executor
