@@ -19,6 +19,7 @@ from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.request import parse_campaign_request
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.runner import CallRunner
 from voicedock.config import SpeechSettings
 from voicedock.domain.campaigns import ContactState
 from voicedock.errors import PbxUnavailable
@@ -62,12 +63,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = Clock(datetime(2026, 11, 23, 8, 30, tzinfo=UTC))  # a Monday
     pbx = FakePbx()
     engine = CallEngine(store, pbx, settings, clock)
-    await pbx.start(engine.handle_pbx_event)
     manager = CampaignManager(store, settings, clock)
     engine.observers.add(manager)
     try:
-        dialer = Dialer(store, engine, manager, settings.policy, clock)
-        yield World(store, pbx, clock, engine, manager, dialer)
+        async with CallRunner(engine, pbx, store, settings) as runner:
+            await pbx.start(runner.handle_pbx_event)
+            dialer = Dialer(store, engine, manager, settings.policy, clock)
+            yield World(store, pbx, clock, engine, manager, dialer)
     finally:
         await store.aclose()
 
