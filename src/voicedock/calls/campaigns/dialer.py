@@ -5,17 +5,19 @@ A scheduled call is claimed as a contact is (``SKIP LOCKED``: one node takes it)
 by the same limits in the same transaction, which moves it ``connecting``; one whose
 ``latest_at`` passed first ends ``schedule-expired`` without being dialed.
 
-One dial is one store transaction: lock the campaign row (a pause or a cancel that committed
-stops it), claim the contact due first (``SKIP LOCKED``: nodes take different contacts),
-check its calling window and the do-not-call list, reserve a caller number, pass the dial
-limits (``calls/dial_admission.py``: the trunk's calls per second and channels, the
-organization's and the campaign's calls at once, across every node) and store the call with the
-contact marked ``calling``. Only after the commit is the PBX asked to originate. A contact whose
-call would exceed a limit is left as it was (the transaction rolls back) and the dialer waits
-as long as the limit says; nothing is dropped. So does a contact while this node's offline
-speech is at capacity (``calls/admission.py``). A crash before the commit leaves the contact
-pending; after it, the contact's call is an ordinary call that the node's restart (or another
-node) ends, which settles the contact (``CampaignManager.on_event``): never dialed twice at once.
+Every call is placed by the engine's one placing function, ``CallEngine.place``, as a
+``POST /calls/outbound`` is: the dialer only says what to claim (a ``CallAsk``). One dial is
+one store transaction: lock the campaign row (a pause or a cancel that committed stops it),
+claim the contact due first (``SKIP LOCKED``: nodes take different contacts), check its
+calling window and the do-not-call list, reserve a caller number, pass the dial limits
+(``calls/dial_admission.py``: the trunk's calls per second and channels, the organization's and
+the campaign's calls at once, across every node) and store the call with the contact marked
+``calling``. Only after the commit is the PBX asked to originate. A contact whose call would
+exceed a limit is left as it was (the transaction rolls back) and the dialer waits as long as
+the limit says; nothing is dropped. So does a contact while this node's offline speech is at
+capacity (``calls/admission.py``). A crash before the commit leaves the contact pending; after
+it, the contact's call is an ordinary call that the node's restart (or another node) ends,
+which settles the contact (``CampaignManager.on_event``): never dialed twice at once.
 Originates go out while the next contacts are claimed (``MAX_ORIGINATING`` at once): each is
 counted by the limits from its admission, so they may overlap.
 
