@@ -9,6 +9,7 @@ from fakes.pbx import FakePbx
 from fakes.world import make_settings
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 
 
@@ -31,7 +32,10 @@ def pbx() -> FakePbx:
 
 
 @pytest.fixture
-async def engine(store: MemoryStore, pbx: FakePbx, settings: Settings) -> CallEngine:
+async def engine(store: MemoryStore, pbx: FakePbx, settings: Settings) -> AsyncIterator[CallEngine]:
+    """The engine, the PBX's events reaching it as in the service: through the runner (this
+    PBX carries no media, so no conversation starts)."""
     engine = CallEngine(store, pbx, settings)
-    await pbx.start(engine.handle_pbx_event)
-    return engine
+    async with CallRunner(engine, pbx, store, settings) as runner:
+        await pbx.start(runner.handle_pbx_event)
+        yield engine

@@ -12,7 +12,6 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord
 from voicedock.calls.outbound_request import parse_outbound_request
 from voicedock.domain.records import Call, CallEvent, CallMessage
-from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store.base import Transaction
 
 pytestmark = pytest.mark.unit
@@ -63,9 +62,9 @@ async def test_every_event_and_one_report_without_live_conversation(
     recorder = Recorder()
     engine.observers.add(recorder)
     call_id = await placed(engine)
-    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
-    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
-    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
+    await pbx.answer(call_id)
+    await pbx.hang_up_remote(call_id, 16)
+    await pbx.hang_up_remote(call_id, 16)
     assert recorder.events == [
         ("status", "connecting"),
         ("status", "in-progress"),
@@ -76,15 +75,15 @@ async def test_every_event_and_one_report_without_live_conversation(
 
 
 async def test_report_waits_for_live_record_that_arrives_after_hangup(
-    engine: CallEngine, store: MemoryStore
+    engine: CallEngine, pbx: FakePbx, store: MemoryStore
 ) -> None:
     recorder = Recorder()
     engine.observers.add(recorder)
     call_id = await placed(engine)
-    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    await pbx.answer(call_id)
     engine.attach_live_call(call_id, object())  # type: ignore[arg-type]
     await engine.set_end_reason(call_id, "silence-timeout")
-    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
+    await pbx.hang_up_remote(call_id, 16)
     assert recorder.reports == []
     await engine.record_live_call(call_id, RECORD)
     [(call, contents)] = recorder.reports
@@ -98,19 +97,19 @@ async def test_report_waits_for_live_record_that_arrives_after_hangup(
 
 
 async def test_record_before_hangup_reports_at_the_terminal_transition(
-    engine: CallEngine, store: MemoryStore
+    engine: CallEngine, pbx: FakePbx, store: MemoryStore
 ) -> None:
     recorder = Recorder()
     engine.observers.add(recorder)
     call_id = await placed(engine)
-    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    await pbx.answer(call_id)
     engine.attach_live_call(call_id, object())  # type: ignore[arg-type]
     # Stored as it happened (GET shows it during the call); the record does not repeat it.
     await engine.record_transcript_turn(call_id, Turn("user", "Hi there", 3.0, 4.0))
     assert [m.content for m in await store.list_messages(call_id)] == ["Hi there"]
     await engine.record_live_call(call_id, RECORD)
     assert recorder.reports == []
-    await engine.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
+    await pbx.hang_up_remote(call_id, 16)
     [(call, contents)] = recorder.reports
     assert call.status == "ended"
     assert call.end_reason == "remote-hangup"

@@ -16,6 +16,7 @@ from voicedock.calls.control import EndCall, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
 from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.domain.records import CallStatus
 from voicedock.errors import PbxError
@@ -129,10 +130,8 @@ async def test_cancel_the_pbx_refuses_is_503_and_ends_the_call_when_the_pbx_repo
 
 
 async def test_cancel_waits_for_an_originate_in_flight(
-    store: MemoryStore, pbx: FakePbx, settings: Settings
+    engine: CallEngine, store: MemoryStore, pbx: FakePbx
 ) -> None:
-    engine = CallEngine(store, pbx, settings)
-    await pbx.start(engine.handle_pbx_event)
     accepted = asyncio.Event()
     originate = pbx.originate
 
@@ -177,14 +176,15 @@ async def watched(
     store: MemoryStore, pbx: FakePbx, settings: Settings
 ) -> AsyncIterator[CallEngine]:
     engine = CallEngine(store, pbx, settings, ring_grace=-4.8)  # 5 s ring timeout → 0.2 s
-    await pbx.start(engine.handle_pbx_event)
-    watcher = asyncio.create_task(engine.watch_ring_timeouts())
-    try:
-        yield engine
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+    async with CallRunner(engine, pbx, store, settings) as runner:
+        await pbx.start(runner.handle_pbx_event)
+        watcher = asyncio.create_task(engine.watch_ring_timeouts())
+        try:
+            yield engine
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
 
 
 async def test_a_call_ringing_past_its_timeout_fails_no_answer_and_is_hung_up(

@@ -26,6 +26,7 @@ from voicedock.calls.recovery import (
     recover_calls,
     resumed_config,
 )
+from voicedock.calls.runner import CallRunner
 from voicedock.calls.transitions import RESUMED, SERVICE_RESTART, resumed_event_data
 from voicedock.config import DEFAULT_RESUME_MESSAGE, Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, Direction
@@ -315,7 +316,8 @@ async def left_by_a_killed_run(
     await mirror_config(store, settings)
     old_pbx = LeftoverFakePbx(world)
     old = CallEngine(store, old_pbx, settings)
-    await old_pbx.start(old.handle_pbx_event)
+    # The service's event path; not started, it serves no conversation (nor needs closing).
+    await old_pbx.start(CallRunner(old, old_pbx, store, settings).handle_pbx_event)
     answered, ringing = await place(old), await place(old)
     await old_pbx.answer(answered)
     await old.record_transcript_turn(answered, Turn("assistant", "Hi!"))

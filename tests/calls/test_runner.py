@@ -166,6 +166,31 @@ async def test_conversation_transcript_and_end_call_with_final_message(world: Wo
     assert world.runner.running(call_id) is None
 
 
+async def test_answers_are_served_from_the_record_the_engine_returns(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner acts on the call as the engine left it, never read again: a fresh answer,
+    and one the PBX repeats for a call answered while no runner served it."""
+    reads: list[str] = []
+    get_call = world.store.get_call
+
+    async def counted(organization_id: str | None, call_id: str) -> Call | None:
+        reads.append(call_id)
+        return await get_call(organization_id, call_id)
+
+    monkeypatch.setattr(world.store, "get_call", counted)
+    fresh = await world.answered_call()
+    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    repeated = str((await world.engine.place_outbound(ACME_ID, request)).body["call_id"])
+    await world.engine.apply_pbx_event(PbxEvent(repeated, PbxEventKind.ANSWERED))
+    assert world.runner.running(repeated) is None  # stored in progress, not served
+    await world.pbx.answer(repeated)
+    await until(lambda: world.observer.transcripts == ["Hi!", "Hi!"])  # both greeted
+    assert world.runner.running(fresh) is not None
+    assert world.runner.running(repeated) is not None
+    assert reads == []
+
+
 async def test_media_that_cannot_open_hangs_up_with_a_reason(world: World) -> None:
     world.pbx.fail_media = PbxError("externalMedia refused")
     call_id = await world.answered_call()

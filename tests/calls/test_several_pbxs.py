@@ -69,7 +69,8 @@ async def world() -> tuple[CallEngine, MemoryStore, Server, Server]:
     pbx = SeveralPbxs({"a": a, "b": b})
     engine = CallEngine(store, pbx, settings)
     pbx.set_inbound_handler(engine.handle_inbound)
-    await pbx.start(engine.handle_pbx_event)
+    # The service's event path; not started, it serves no conversation (nor needs closing).
+    await pbx.start(CallRunner(engine, pbx, store, settings).handle_pbx_event)
     return engine, store, a, b
 
 

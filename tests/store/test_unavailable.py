@@ -3,7 +3,7 @@
 SQLite: another process holds ``BEGIN EXCLUSIVE`` on the file. PostgreSQL: every backend of
 the database is terminated (``pg_terminate_backend``) and new connections are refused for a
 moment, as during a failover. A call's events written meanwhile through ``until_stored``
-(what the engine does with PBX events) are all stored, in order; one attempt is a
+(what the runner's write backlog does with PBX events) are all stored, in order; one attempt is a
 ``StoreUnavailable`` (not a plain ``StoreError``: the API answers it with a 503).
 """
 

@@ -18,6 +18,7 @@ from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live_record import LiveRecord
 from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.runner import CallRunner
 from voicedock.domain.records import Call, CallEvent, CallStatus, Direction
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 from voicedock.webhooks.publisher import WebhookPublisher, choose_endpoints, payloads_for_event
@@ -58,13 +59,15 @@ async def store() -> AsyncIterator[MemoryStore]:
 
 
 @pytest.fixture
-async def engine(store: MemoryStore) -> tuple[CallEngine, FakePbx, list[int]]:
+async def engine(store: MemoryStore) -> AsyncIterator[tuple[CallEngine, FakePbx, list[int]]]:
     pbx = FakePbx()
-    engine = CallEngine(store, pbx, make_settings())
+    settings = make_settings()
+    engine = CallEngine(store, pbx, settings)
     nudges: list[int] = []
     engine.observers.add(WebhookPublisher(on_enqueued=lambda: nudges.append(1)))
-    await pbx.start(engine.handle_pbx_event)
-    return engine, pbx, nudges
+    async with CallRunner(engine, pbx, store, settings) as runner:  # the service's event path
+        await pbx.start(runner.handle_pbx_event)
+        yield engine, pbx, nudges
 
 
 async def add(store: MemoryStore, *endpoints: WebhookEndpoint) -> None:

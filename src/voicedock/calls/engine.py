@@ -5,6 +5,12 @@ Every change to a call is one store transaction holding the call row and its ``s
 sequence of transitions. The PBX is only asked to act after the call is committed, and an
 originate is never retried: a failure marks the call failed and is reported to the client.
 
+One function places an outbound call, whoever asks (``place``): ``POST /calls/outbound``
+(``place_outbound``), and the dialer's campaign contacts and scheduled calls, each a
+``CallAsk`` that claims what to dial in the transaction that stores the call. One function
+applies a PBX event (``apply_pbx_event``, called by the ``CallRunner``, the PBX's event sink):
+it returns the call's record after the event (``EventApplied``), on which the runner acts.
+
 An unanswered outbound call rings at most its ``ring_timeout_seconds``: that is the PBX's
 originate timeout, and ``watch_ring_timeouts`` (run by the ``Service``) fails a call the PBX left
 ringing a little longer as ``no-answer`` and hangs its leg up. A party that answers a call
@@ -14,8 +20,8 @@ A store that is unavailable for a while (another process holds the SQLite file, 
 failover) loses nothing the PBX or the conversation said: the write methods come in pairs, one
 attempt that raises ``StoreUnavailable`` with nothing committed (``apply_pbx_event``,
 ``store_transcript_turn``, ``store_live_record``, ``set_end_reason``: the ``CallRunner`` queues
-them per call in a ``WriteBacklog``), and one that waits and retries inline (``handle_pbx_event``,
-``record_transcript_turn``, ``record_live_call``). What a failed attempt changed in memory is
+them per call in a ``WriteBacklog``), and one that waits and retries inline
+(``record_transcript_turn``, ``record_live_call``). What a failed attempt changed in memory is
 undone (``_attempt``), so a retry reports exactly what one clean attempt would.
 """
 
@@ -28,7 +34,7 @@ import functools
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn, Protocol
@@ -151,6 +157,76 @@ class Presynthesizer(Protocol):
 INBOUND_ANSWER_S = 30.0
 
 
+class CallAsk(Protocol):
+    """Who asks for an outbound call, as ``CallEngine.place`` sees it: inside the one store
+    transaction that stores the call (``POST /calls/outbound``; the dialer's campaign contacts
+    and scheduled calls, ``calls/campaigns/dialer.py``)."""
+
+    async def claim(self, tx: Transaction, now: datetime) -> NewCall | timedelta | None:
+        """What to dial now, taken in ``tx``; how long to wait first (``tx`` rolls back:
+        nothing was claimed); ``None``: nothing to dial (what ``tx`` did commits)."""
+        ...
+
+    async def placed(self, tx: Transaction, call: Call, now: datetime) -> None:
+        """``call`` is stored (``connecting``) in ``tx``: what the asker records with it."""
+        ...
+
+
+# Where a placed call's originate runs when the asker does not wait for it: given the
+# originate, to run once or hand to its own tasks (the dialer's originates overlap).
+Originate = Callable[[], Awaitable[None]]
+Launch = Callable[[Originate], Awaitable[None]]
+
+
+class _HeldBack(Exception):
+    """A limit (or the asker) says to wait: the placing transaction rolls back."""
+
+    def __init__(self, wait: timedelta) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+class _Requested:
+    """``POST /calls/outbound``'s ask: its call, and the idempotency answer stored with it."""
+
+    def __init__(self, dial: NewCall, idempotency: IdempotencyKey | None, body: JsonObject):
+        self._dial = dial
+        self._idempotency = idempotency
+        self._body = body
+        self.earlier: OutboundResult | None = None  # another request's answer for the key
+
+    async def claim(self, tx: Transaction, now: datetime) -> NewCall | None:
+        if self._idempotency is not None:  # another node may have won the race
+            self.earlier = await replay(tx, self._dial.organization_id, self._idempotency, now)
+            if self.earlier is not None:
+                return None
+        return self._dial
+
+    async def placed(self, tx: Transaction, call: Call, now: datetime) -> None:
+        if self._idempotency is not None:
+            org_id = self._dial.organization_id
+            await tx.put_idempotency(stored_answer(org_id, self._idempotency, 200, self._body, now))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventApplied:
+    """What one PBX event did (``CallEngine.apply_pbx_event``): its call's record after the
+    event, moved or not (``None``: not a call of this store, or an event about every call)."""
+
+    event: PbxEvent
+    call: Call | None = None
+    moved: bool = False  # the event changed the call (a ``status`` event was stored)
+
+    @property
+    def to_serve(self) -> Call | None:
+        """The answered call whose conversation starts now (``CallRunner``): in progress
+        after an ANSWERED (a repeated ANSWERED too: it is served unless it already is)."""
+        call = self.call
+        if self.event.kind is not PbxEventKind.ANSWERED or call is None:
+            return None
+        return call if call.status is CallStatus.IN_PROGRESS else None
+
+
 class CallEngine:
     def __init__(
         self,
@@ -256,6 +332,7 @@ class CallEngine:
             "room_name": room_name_for(call_id),
         }
         dial = NewCall(
+            call_id=call_id,
             organization_id=org_id,
             destination=request.destination,
             assistant=assistant,
@@ -266,37 +343,71 @@ class CallEngine:
             metadata=request.metadata,
         )
         if schedule is not None:
-            return await self._schedule(call_id, dial, schedule, idempotency, now)
-        trunks = await self._trunks()
-        async with self._store.transaction() as tx:
-            if idempotency is not None:  # another node may have won the race
-                earlier = await replay(tx, org_id, idempotency, now)
-                if earlier is not None:
-                    return earlier
-            admitted = await self.insert_outbound(tx, call_id, dial, now, trunks)
-            if isinstance(admitted, timedelta):
-                raise RateLimited(
-                    "the trunk or the organization is at its calls-per-second or concurrent-call "
-                    "limit; retry after the time in Retry-After",
-                    error="Call limit reached",
-                    retry_after_seconds=math.ceil(admitted.total_seconds()),
-                )
-            if idempotency is not None:
-                await tx.put_idempotency(stored_answer(org_id, idempotency, 200, body, now))
-        await self.originate(admitted, dial, trunks)
+            return await self._schedule(dial, schedule, idempotency, now)
+        asked = _Requested(dial, idempotency, body)
+        placed = await self.place(asked, now=now)
+        if isinstance(placed, timedelta):
+            raise RateLimited(
+                "the trunk or the organization is at its calls-per-second or concurrent-call "
+                "limit; retry after the time in Retry-After",
+                error="Call limit reached",
+                retry_after_seconds=math.ceil(placed.total_seconds()),
+            )
+        if placed is None:  # another node answered this key first
+            assert asked.earlier is not None
+            return asked.earlier
         return OutboundResult(200, body, deprecated=request.deprecated)
+
+    async def place(
+        self,
+        ask: CallAsk,
+        trunks: dict[str, Trunk] | None = None,
+        *,
+        now: datetime | None = None,
+        launch: Launch | None = None,
+    ) -> Call | timedelta | None:
+        """Place one outbound call, whoever asks for it: ``POST /calls/outbound``, a
+        campaign's contact come due, a scheduled call whose time has come (the dialer).
+
+        In one store transaction ``ask`` claims what to dial, the call reserves a caller
+        number, passes the dial limits (``calls/dial_admission.py``: counted across every
+        node) and is stored ``connecting`` with its ``status`` event, and ``ask`` records it
+        (the idempotency answer, the contact's call). Only after the commit is the PBX asked
+        to originate: awaited here (a failure marks the call failed and raises the 503
+        ``ApiError``), or handed to ``launch`` (the dialer's originates overlap).
+
+        Returns the call; how long a limit (or ``ask``) says to wait, nothing stored;
+        ``None`` when ``ask`` has nothing to dial. ``RateLimited``: every caller number is
+        busy. ``trunks``: the configured trunks by name, read here unless given; ``now``: the
+        moment of the dial (the engine's clock unless given)."""
+        if trunks is None:
+            trunks = await self._trunks()
+        now = now or self._now()
+        try:
+            async with self._store.transaction() as tx:
+                stored = await self._claim_and_store(tx, ask, now, trunks)
+        except _HeldBack as held:  # rolled back: nothing claimed, nothing stored
+            return held.wait
+        if stored is None:
+            return None  # what the claim did (a contact settled, a call expired) committed
+        call, dial = stored
+        if launch is None:
+            await self._originate(call, dial, trunks)
+        else:
+            await launch(functools.partial(self._originate, call, dial, trunks))
+        return call
 
     async def _schedule(
         self,
-        call_id: str,
         dial: NewCall,
         schedule: tuple[datetime, datetime],
         idempotency: IdempotencyKey | None,
         now: datetime,
     ) -> OutboundResult:
         """Store a call to dial later (``scheduled``): no number is reserved and no limit
-        counts it until the dialer claims it at its time (``dial_scheduled``)."""
-        call = self._new_call(call_id, dial, now)
+        counts it until the dialer claims it at its time (``claim_scheduled``)."""
+        call_id = dial.call_id
+        call = self._new_call(dial, now)
         call.status = CallStatus.SCHEDULED
         call.scheduled_at, call.latest_at = schedule
         call.ring_timeout_seconds = dial.ring_timeout_seconds
@@ -329,7 +440,7 @@ class CallEngine:
         """The dialer's turn (in ``tx``): claim the scheduled call due first, but those in
         ``skip`` (``None``: none is due). One whose ``latest_at`` passed is ended
         ``schedule-expired`` (returned ended); else it is returned still scheduled, for
-        ``admit_scheduled``."""
+        ``place`` to dial (``scheduled_dial``)."""
         call = await tx.claim_scheduled_call(self.node_id, now, skip)
         if call is None:
             return None
@@ -341,10 +452,26 @@ class CallEngine:
             return moved or call
         return call
 
+    async def _claim_and_store(
+        self, tx: Transaction, ask: CallAsk, now: datetime, trunks: dict[str, Trunk]
+    ) -> tuple[Call, NewCall] | None:
+        """``place``'s transaction: ``_HeldBack`` rolls it back."""
+        dial = await ask.claim(tx, now)
+        if dial is None:
+            return None
+        if isinstance(dial, timedelta):
+            raise _HeldBack(dial)
+        call = await self._store_dial(tx, dial, now, trunks)
+        if isinstance(call, timedelta):
+            raise _HeldBack(call)
+        await ask.placed(tx, call, now)
+        return call, dial
+
     @staticmethod
     def scheduled_dial(call: Call) -> NewCall:
         """How a scheduled call is dialed: as it was asked for."""
         return NewCall(
+            call_id=call.id,
             organization_id=call.organization_id,
             destination=call.caller_phone or "",
             assistant=ResolvedAssistant(
@@ -358,20 +485,36 @@ class CallEngine:
             number_id=call.number_id,
             api_key_id=call.api_key_id,
             metadata=call.metadata,
+            scheduled=call,
         )
 
-    async def admit_scheduled(
-        self, tx: Transaction, call: Call, dial: NewCall, now: datetime, trunks: dict[str, Trunk]
+    async def _trunks(self) -> dict[str, Trunk]:
+        return {trunk.name: trunk for trunk in await self._store.list_trunks()}
+
+    async def _store_dial(
+        self, tx: Transaction, dial: NewCall, now: datetime, trunks: dict[str, Trunk]
     ) -> Call | timedelta:
-        """Admit a claimed scheduled call as an immediate one is (a caller number, the dial
-        limits) and move it ``connecting`` in ``tx``: originate it once ``tx`` commits. Or how
-        long a limit says to wait (roll ``tx`` back). ``RateLimited``: every number is busy."""
-        admitted = await self._admit(tx, call.id, dial, now, trunks)
+        """Reserve a caller number, count the call against the dial limits and store it
+        ``connecting`` in ``tx`` (a new call is inserted, a scheduled one moves): the call,
+        or how long to wait when a limit is reached (nothing stored; roll ``tx`` back).
+        ``RateLimited`` when every number is busy."""
+        admitted = await self._admit(tx, dial.call_id, dial, now, trunks)
         if isinstance(admitted, timedelta):
             return admitted
         number, pbx = admitted
-        moved = dataclasses.replace(
-            call,
+        scheduled = dial.scheduled
+        if scheduled is None:
+            call = self._new_call(dial, now)
+            call.assistant_phone = number.number
+            call.number_id = number.id
+            call.pbx = pbx
+            call.trunk = number.trunk
+            await tx.insert_call(call)
+            data: JsonObject = {"to": "connecting"}
+            await self._add_event(tx, call, CallEvent(call.id, "status", data, now))
+            return call
+        call = dataclasses.replace(
+            scheduled,
             status=CallStatus.CONNECTING,
             assistant_phone=number.number,
             number_id=number.id,
@@ -379,37 +522,10 @@ class CallEngine:
             trunk=number.trunk,
             updated_at=now,
         )
-        await tx.update_call(moved)
-        data = status_event_data(call, moved)
-        await self._add_event(tx, moved, CallEvent(call.id, "status", data, now))
+        await tx.update_call(call)
+        data = status_event_data(scheduled, call)
+        await self._add_event(tx, call, CallEvent(call.id, "status", data, now))
         log.info("call %s: scheduled time reached, dialing", mask_call_id(call.id))
-        return moved
-
-    async def _trunks(self) -> dict[str, Trunk]:
-        return {trunk.name: trunk for trunk in await self._store.list_trunks()}
-
-    async def insert_outbound(
-        self,
-        tx: Transaction,
-        call_id: str,
-        dial: NewCall,
-        now: datetime,
-        trunks: dict[str, Trunk],
-    ) -> Call | timedelta:
-        """Reserve a caller number, count the call against the dial limits and store it
-        (``connecting``) in ``tx``: the call, or how long to wait when a limit is reached
-        (nothing stored; roll ``tx`` back). ``RateLimited`` when every number is busy."""
-        admitted = await self._admit(tx, call_id, dial, now, trunks)
-        if isinstance(admitted, timedelta):
-            return admitted
-        number, pbx = admitted
-        call = self._new_call(call_id, dial, now)
-        call.assistant_phone = number.number
-        call.number_id = number.id
-        call.pbx = pbx
-        call.trunk = number.trunk
-        await tx.insert_call(call)
-        await self._add_event(tx, call, CallEvent(call_id, "status", {"to": "connecting"}, now))
         return call
 
     async def _admit(
@@ -444,11 +560,11 @@ class CallEngine:
         self._trunk_dials[call_id] = admitted
         return number, _trunk_pbx(trunks.get(number.trunk))
 
-    def _new_call(self, call_id: str, dial: NewCall, now: datetime) -> Call:
+    def _new_call(self, dial: NewCall, now: datetime) -> Call:
         """The record of an outbound call (``connecting``, on this node), its number unset."""
         assistant = dial.assistant
         return Call(
-            id=call_id,
+            id=dial.call_id,
             organization_id=dial.organization_id,
             direction=Direction.OUTBOUND,
             status=CallStatus.CONNECTING,
@@ -480,9 +596,9 @@ class CallEngine:
             }
         return self._organization_limits.get(organization_id, 0)
 
-    async def originate(self, call: Call, dial: NewCall, trunks: dict[str, Trunk]) -> None:
-        """Ask the PBX to place ``call`` (stored by ``insert_outbound``); a failure marks it
-        failed and raises the 503 ``ApiError``."""
+    async def _originate(self, call: Call, dial: NewCall, trunks: dict[str, Trunk]) -> None:
+        """Ask the PBX to place ``call`` (stored by ``place``); a failure marks it failed and
+        raises the 503 ``ApiError``."""
         call_id = call.id
         trunk = trunks.get(call.trunk or "")
         log.info("call %s: originating to %s", mask_call_id(call_id), mask_number(dial.destination))
@@ -557,25 +673,34 @@ class CallEngine:
 
     # -- PBX events -----------------------------------------------------------------------
 
-    async def handle_pbx_event(self, event: PbxEvent) -> None:
-        """The ``PbxEventSink``: never raises into the adapter's reader loop; waits (and
-        retries) while the store is unavailable."""
-        try:
-            with call_context(event.call_id or None):
-                await until_stored(
-                    lambda: self._handle_pbx_event(event),
-                    what=f"PBX event {event.kind} of call {mask_call_id(event.call_id)}",
-                )
-        except Exception:
-            log.exception(
-                "call %s: could not apply PBX event %s", mask_call_id(event.call_id), event.kind
+    async def apply_pbx_event(self, event: PbxEvent) -> EventApplied:
+        """Apply one PBX event to its call: the ``CallRunner`` (the PBX's event sink) hands
+        each here and acts on what this returns, the call's record after the event, without
+        reading it again. One attempt: ``StoreUnavailable`` (nothing stored, safe to retry:
+        the runner's backlog retries it) and other errors reach the caller."""
+        now = self._now()
+        if event.kind is PbxEventKind.ANSWERED:
+            return await self._answered(event, now)
+        received = event
+        if event.kind is PbxEventKind.HANGUP and event.detail == CallError.PBX_RESTART.value:
+            # The PBX lost the call by restarting: a failure, even after answer.
+            event = PbxEvent(event.call_id, PbxEventKind.PBX_RESTARTED)
+        if event.kind is PbxEventKind.TRANSFERRED and not event.detail:
+            # An adapter that cannot name the reached target: the requested destination.
+            requested = self._commands.requested_transfer(event.call_id) or ""
+            event = dataclasses.replace(event, detail=requested)
+        if event.kind is PbxEventKind.PBX_RESTARTED and not event.call_id:
+            # Each node hears of the restart and fails its own calls.
+            for call in await self._store.list_active_calls(self.node_id):
+                await self.apply_pbx_event(PbxEvent(call.id, PbxEventKind.PBX_RESTARTED))
+            return EventApplied(received)
+        if event.kind is PbxEventKind.TRANSFER_FAILED:
+            return EventApplied(received, await self._transfer_failed(event, now))
+        async with self._attempt() as tx:
+            read, moved = await self._step(
+                tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
             )
-
-    async def apply_pbx_event(self, event: PbxEvent) -> Call | None:
-        """One attempt at ``handle_pbx_event``: ``StoreUnavailable`` (nothing stored, safe to
-        retry) and other errors reach the caller. Returns the call an ANSWERED just moved in
-        progress (as stored; the runner serves it without reading it again), else None."""
-        return await self._handle_pbx_event(event)
+        return EventApplied(received, moved or read, moved is not None)
 
     @contextlib.asynccontextmanager
     async def _attempt(self) -> AsyncIterator[Transaction]:
@@ -593,47 +718,18 @@ class CallEngine:
         finally:
             _undo_on_failure.reset(token)
 
-    async def _handle_pbx_event(self, event: PbxEvent) -> Call | None:
-        now = self._now()
-        if event.kind is PbxEventKind.ANSWERED:
-            return await self._answered(event, now)
-        if event.kind is PbxEventKind.HANGUP and event.detail == CallError.PBX_RESTART.value:
-            # The PBX lost the call by restarting: a failure, even after answer.
-            event = PbxEvent(event.call_id, PbxEventKind.PBX_RESTARTED)
-        if event.kind is PbxEventKind.TRANSFERRED and not event.detail:
-            # An adapter that cannot name the reached target: the requested destination.
-            requested = self._commands.requested_transfer(event.call_id) or ""
-            event = dataclasses.replace(event, detail=requested)
-        if event.kind is PbxEventKind.PBX_RESTARTED and not event.call_id:
-            # Each node hears of the restart and fails its own calls.
-            for call in await self._store.list_active_calls(self.node_id):
-                await self._handle_pbx_event(PbxEvent(call.id, PbxEventKind.PBX_RESTARTED))
-            return None
-        if event.kind is PbxEventKind.TRANSFER_FAILED:
-            await self._transfer_failed(event, now)
-            return None
+    async def _answered(self, event: PbxEvent, now: datetime) -> EventApplied:
+        """Answer moves a connecting call in progress; a call voicedock no longer wants
+        (cancelled, timed out, ended) is hung up instead: nobody would talk to the party."""
         async with self._attempt() as tx:
-            await self._transition(
+            read, moved = await self._step(
                 tx, event.call_id, lambda call: apply_pbx_event(call, event, now), now
             )
-        return None
-
-    async def _answered(self, event: PbxEvent, now: datetime) -> Call | None:
-        """Answer moves a connecting call in progress (returned); a call voicedock no longer
-        wants (cancelled, timed out, ended) is hung up instead: nobody would talk to the
-        party."""
-        seen: list[Call] = []
-
-        def move(call: Call) -> Call | None:
-            seen.append(call)
-            return apply_pbx_event(call, event, now)
-
-        async with self._attempt() as tx:
-            moved = await self._transition(tx, event.call_id, move, now)
-        if seen and (moved or seen[0]).status.terminal:
+        call = moved or read
+        if call is not None and call.status.terminal:
             log.info("call %s: answered after it ended; hanging up", mask_call_id(event.call_id))
             await self._hang_up_leg(event.call_id)
-        return moved if moved is not None and moved.status is CallStatus.IN_PROGRESS else None
+        return EventApplied(event, call, moved is not None)
 
     async def _hang_up_leg(self, call_id: str) -> None:
         try:
@@ -686,18 +782,19 @@ class CallEngine:
             log.info("call %s: not answered within its ring timeout", mask_call_id(call_id))
             await self._hang_up_leg(call_id)
 
-    async def _transfer_failed(self, event: PbxEvent, now: datetime) -> None:
+    async def _transfer_failed(self, event: PbxEvent, now: datetime) -> Call | None:
         """Stored as a ``transfer`` event; the caller is back, so the assistant says so."""
         async with self._attempt() as tx:
             current = await tx.get_call_for_update(event.call_id)
             if current is None:
-                return
+                return None
             data: JsonObject = {"result": "failed"}
             if event.detail:
                 data["detail"] = event.detail
             await self._add_event(tx, current, CallEvent(current.id, "transfer", data, now))
         if current.status is CallStatus.IN_PROGRESS:
             await self._commands.transfer_failed(event.call_id)
+        return current
 
     async def _transition(
         self,
@@ -706,12 +803,25 @@ class CallEngine:
         move: Callable[[Call], Call | None],
         now: datetime,
     ) -> Call | None:
+        """Move the call (read locked in ``tx``) with ``move``: the moved call, stored and
+        reported, or ``None`` when there is no such call or it does not move."""
+        _, moved = await self._step(tx, call_id, move, now)
+        return moved
+
+    async def _step(
+        self,
+        tx: Transaction,
+        call_id: str,
+        move: Callable[[Call], Call | None],
+        now: datetime,
+    ) -> tuple[Call | None, Call | None]:
+        """``_transition``, returning the call as read too: (read, moved)."""
         call = await tx.get_call_for_update(call_id)
         if call is None:
-            return None
+            return None, None
         moved = move(call)
         if moved is None:
-            return None  # duplicate or out of order: nothing to store, nothing to report
+            return call, None  # duplicate or out of order: nothing to store, nothing to report
         await tx.update_call(moved)
         await self._add_event(
             tx, moved, CallEvent(call_id, "status", status_event_data(call, moved), now)
@@ -730,7 +840,7 @@ class CallEngine:
                     _on_failure(lambda: self._recorded_messages.setdefault(call_id, messages))
                 await self.observers.on_report(tx, moved, messages)
         log.info("call %s: %s -> %s", mask_call_id(call_id), call.status, moved.status)
-        return moved
+        return call, moved
 
     async def _add_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
         stored = await tx.add_event(event)

@@ -16,7 +16,7 @@ from voicedock.calls.placeholders import fill_config
 from voicedock.calls.tool_templates import expand_tool_templates
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import SpeechSettings
-from voicedock.domain.records import JsonObject
+from voicedock.domain.records import Call, JsonObject
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, Forbidden, NotFound
@@ -33,8 +33,9 @@ class ResolvedAssistant:
 
 @dataclass(frozen=True, slots=True)
 class NewCall:
-    """An outbound call about to be placed, its assistant resolved (``CallEngine``)."""
+    """An outbound call about to be placed, its assistant resolved (``CallEngine.place``)."""
 
+    call_id: str
     organization_id: str
     destination: str  # E.164, checked against the call policy
     assistant: ResolvedAssistant
@@ -46,6 +47,8 @@ class NewCall:
     campaign_max: int = 0  # the campaign's calls at once (0: no limit)
     api_key_id: str | None = None  # the API key that asked for it, recorded on the call
     metadata: JsonObject | None = None  # the client's own object, stored with the call
+    # The stored ``scheduled`` call this dials now (None: a new call, stored as it is placed).
+    scheduled: Call | None = None
 
 
 async def resolve_assistant(

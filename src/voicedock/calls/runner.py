@@ -1,8 +1,10 @@
 """``CallRunner``: the live conversation of every answered call, from answer to stored record.
 
-The Service hands ``runner.handle_pbx_event`` to the PBX as its event sink. Each event goes to
-the engine first; when an ANSWERED leaves the call in progress and the PBX carries media
-(``MediaPbx``), the runner starts the call's task under its supervisor:
+The Service hands ``runner.handle_pbx_event`` to the PBX as its event sink: the one path of
+every PBX event. Each goes to the engine first (``CallEngine.apply_pbx_event``), which returns
+the call's record after it; when an ANSWERED leaves the call in progress and the PBX carries
+media (``MediaPbx``), the runner starts the call's task under its supervisor with that record
+(not read again):
 
     async with pbx.call_media(call_id, media_format=...) as media:
         LiveConversation(media, ...) runs until the conversation, the caller or the media ends
@@ -51,7 +53,7 @@ from voicedock.aio import Supervisor, first_of
 from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.control import Transfer
-from voicedock.calls.engine import CallEngine
+from voicedock.calls.engine import CallEngine, EventApplied
 from voicedock.calls.live_providers import (
     build_providers_closing_on_error,
     build_tts,
@@ -438,7 +440,9 @@ class CallRunner:
 
     # -- the PBX event sink ---------------------------------------------------------------
     async def handle_pbx_event(self, event: PbxEvent) -> None:
-        """The engine's sink, plus starting and stopping live conversations; never raises."""
+        """The PBX's event sink (``PbxEventSink``): the event applied by the engine, in order
+        per call behind the call's earlier writes (retried while the store is unavailable),
+        then the live conversation started or stopped; never raises into the adapter."""
         heard_at = time.monotonic()  # an answer's: the call's timings start here
         with call_context(event.call_id or None):  # the call's task started here inherits it
             try:
@@ -456,10 +460,10 @@ class CallRunner:
 
     async def _apply(self, event: PbxEvent, heard_at: float) -> None:
         """The event in the engine (one attempt: ``StoreUnavailable`` is retried by the
-        backlog), then its follow-up here."""
-        answered: Call | None = None
+        backlog), then its follow-up here, on the call as the engine left it."""
+        applied: EventApplied | None = None
         try:
-            answered = await self._engine.apply_pbx_event(event)
+            applied = await self._engine.apply_pbx_event(event)
         except StoreUnavailable:
             raise
         except Exception:
@@ -467,8 +471,9 @@ class CallRunner:
                 "call %s: could not apply PBX event %s", mask_call_id(event.call_id), event.kind
             )
         try:
-            if event.kind is PbxEventKind.ANSWERED:
-                await self._answered(event.call_id, heard_at, answered)
+            answered = applied.to_serve if applied is not None else None
+            if answered is not None:
+                self._serve(answered, heard_at)
             elif event.kind in _GONE_REASONS:
                 self._remote_gone(event)  # a conversation started by a late-applied answer
         except Exception:
@@ -486,19 +491,15 @@ class CallRunner:
             for prepared in self._prepared.values():
                 prepared.set()
 
-    async def _answered(self, call_id: str, heard_at: float, answered: Call | None) -> None:
-        """``answered``: the call as this answer just stored it (else it is read: an answer
-        applied earlier, a replay)."""
+    def _serve(self, call: Call, heard_at: float) -> None:
+        """Start the conversation of ``call``, answered and in progress as the engine just
+        stored it (or found it: a repeated answer), unless it is served already."""
         media_pbx = self.media_pbx
-        if media_pbx is None or self._closed or not self._tasks.running or call_id in self._calls:
+        if media_pbx is None or self._closed or not self._tasks.running or call.id in self._calls:
             return
-        # Not read again when just stored: a campaign's answers come one after another.
-        call = answered or await self._store.get_call(None, call_id)
-        if call is None or call.status is not CallStatus.IN_PROGRESS or call_id in self._calls:
-            return
-        running = RunningCall(call_id, answered_at=heard_at)
-        self._calls[call_id] = running
-        self._engine.attach_live_call(call_id, running)  # from here on a record is owed
+        running = RunningCall(call.id, answered_at=heard_at)
+        self._calls[call.id] = running
+        self._engine.attach_live_call(call.id, running)  # from here on a record is owed
         running.task = self._tasks.spawn(self._run(running, call, media_pbx))
 
     async def resume(

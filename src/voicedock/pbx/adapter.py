@@ -8,9 +8,9 @@ A subclass connects its wire clients in ``_connect`` (pushing their ``aclose`` o
   ``async with``;
 * the background tasks, owned by one ``voicedock.aio.Supervisor`` (``_spawn``): a failure is
   logged (a ``PbxError`` as one warning line), never propagated;
-* ``_emit``: a ``PbxEvent`` to the engine's sink (a failing sink is logged), and the reports
-  made once per call (``_report_ringing``, ``_report_answered``, ``_report_hangup``) and
-  the caller's digits (``_report_dtmf``);
+* ``_emit``: a ``PbxEvent`` to the event sink (the service's ``CallRunner``; a failing sink
+  is logged), and the reports made once per call (``_report_ringing``, ``_report_answered``,
+  ``_report_hangup``) and the caller's digits (``_report_dtmf``);
 * the settled connection: no call is placed or accepted on a connection that ``reconcile``
   has not checked for a restart yet (``_wait_settled``); each leg is stamped with the boot it
   was placed under, and a call that waited across a restart is refused;

@@ -8,19 +8,23 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fakes.pbx import FakePbx
-from fakes.world import ACME, make_settings, org_id
+from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.request import parse_campaign_request
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.runner import CallRunner
 from voicedock.config import SpeechSettings
 from voicedock.domain.campaigns import ContactState
+from voicedock.domain.records import Call
 from voicedock.errors import PbxUnavailable
 from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.worker_pool import WorkerPool
@@ -62,12 +66,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = Clock(datetime(2026, 11, 23, 8, 30, tzinfo=UTC))  # a Monday
     pbx = FakePbx()
     engine = CallEngine(store, pbx, settings, clock)
-    await pbx.start(engine.handle_pbx_event)
     manager = CampaignManager(store, settings, clock)
     engine.observers.add(manager)
     try:
-        dialer = Dialer(store, engine, manager, settings.policy, clock)
-        yield World(store, pbx, clock, engine, manager, dialer)
+        async with CallRunner(engine, pbx, store, settings) as runner:
+            await pbx.start(runner.handle_pbx_event)
+            dialer = Dialer(store, engine, manager, settings.policy, clock)
+            yield World(store, pbx, clock, engine, manager, dialer)
     finally:
         await store.aclose()
 
@@ -191,3 +196,33 @@ async def test_contacts_wait_while_offline_speech_is_at_capacity(world: World) -
     finally:
         gate.set()
         await pool.aclose()
+
+
+async def test_contacts_and_scheduled_calls_are_placed_as_rest_calls_are(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One function places a call, whoever asks: ``CallEngine.place``."""
+    placed: list[str] = []
+    place = world.engine.place
+
+    async def watched(*args: Any, **kwargs: Any) -> Call | timedelta | None:
+        call = await place(*args, **kwargs)
+        if isinstance(call, Call):
+            placed.append(call.id)
+        return call
+
+    monkeypatch.setattr(world.engine, "place", watched)
+    later = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+    later["scheduled_at"] = "2026-11-23T08:31:00Z"
+    scheduled = await world.engine.place_outbound(org_id(ACME), parse_outbound_request(later))
+    assert scheduled.status == 201
+    request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+    await world.manager.create(org_id(ACME), request)
+    world.clock.now += timedelta(minutes=1)
+    now = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+    await world.engine.place_outbound(org_id(ACME), parse_outbound_request(now))
+    await world.dialer.dial_due()
+    originated = [r.call_id for r in world.pbx.originated]
+    assert len(originated) == 3  # the REST call, the scheduled call, the contact's
+    assert scheduled.body["call_id"] in originated
+    assert placed == originated

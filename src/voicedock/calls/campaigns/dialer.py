@@ -5,17 +5,19 @@ A scheduled call is claimed as a contact is (``SKIP LOCKED``: one node takes it)
 by the same limits in the same transaction, which moves it ``connecting``; one whose
 ``latest_at`` passed first ends ``schedule-expired`` without being dialed.
 
-One dial is one store transaction: lock the campaign row (a pause or a cancel that committed
-stops it), claim the contact due first (``SKIP LOCKED``: nodes take different contacts),
-check its calling window and the do-not-call list, reserve a caller number, pass the dial
-limits (``calls/dial_admission.py``: the trunk's calls per second and channels, the
-organization's and the campaign's calls at once, across every node) and store the call with the
-contact marked ``calling``. Only after the commit is the PBX asked to originate. A contact whose
-call would exceed a limit is left as it was (the transaction rolls back) and the dialer waits
-as long as the limit says; nothing is dropped. So does a contact while this node's offline
-speech is at capacity (``calls/admission.py``). A crash before the commit leaves the contact
-pending; after it, the contact's call is an ordinary call that the node's restart (or another
-node) ends, which settles the contact (``CampaignManager.on_event``): never dialed twice at once.
+Every call is placed by the engine's one placing function, ``CallEngine.place``, as a
+``POST /calls/outbound`` is: the dialer only says what to claim (a ``CallAsk``). One dial is
+one store transaction: lock the campaign row (a pause or a cancel that committed stops it),
+claim the contact due first (``SKIP LOCKED``: nodes take different contacts), check its
+calling window and the do-not-call list, reserve a caller number, pass the dial limits
+(``calls/dial_admission.py``: the trunk's calls per second and channels, the organization's and
+the campaign's calls at once, across every node) and store the call with the contact marked
+``calling``. Only after the commit is the PBX asked to originate. A contact whose call would
+exceed a limit is left as it was (the transaction rolls back) and the dialer waits as long as
+the limit says; nothing is dropped. So does a contact while this node's offline speech is at
+capacity (``calls/admission.py``). A crash before the commit leaves the contact pending; after
+it, the contact's call is an ordinary call that the node's restart (or another node) ends,
+which settles the contact (``CampaignManager.on_event``): never dialed twice at once.
 Originates go out while the next contacts are claimed (``MAX_ORIGINATING`` at once): each is
 counted by the limits from its admission, so they may overlap.
 
@@ -32,7 +34,7 @@ from datetime import datetime, timedelta
 
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
-from voicedock.calls.engine import CallEngine
+from voicedock.calls.engine import CallEngine, Originate
 from voicedock.calls.outbound import NewCall, ResolvedAssistant
 from voicedock.calls.placeholders import fill, fill_config
 from voicedock.calls.policy import DestinationRefused, check_destination
@@ -158,80 +160,28 @@ class Dialer:
         return delay
 
     async def _dial_one(self, campaign_id: str, trunks: dict[str, Trunk]) -> _Step:
-        now = self._now()
-        call_id = new_outbound_call_id()
-        async with self._store.transaction() as tx:
-            campaign = await tx.get_campaign_for_update(None, campaign_id)
-            if campaign is None or campaign.status is not CampaignStatus.RUNNING:
-                return _Step.IDLE
-            contact = await tx.claim_contact(campaign.id, now)
-            if contact is None:
-                await self._manager.finish_if_done(tx, campaign, now)
-                return _Step.IDLE
-            if campaign.calling_window is not None:
-                window = window_of(campaign.calling_window)
-                opening = next_opening(window, zone(contact.timezone or campaign.timezone), now)
-                if opening > now:  # outside its window: it waits for the window to open
-                    contact.next_attempt_at = opening
-                    contact.updated_at = now
-                    await tx.update_contact(contact)
-                    return _Step.DIALED
-            refusal = await self._refusal(tx, campaign, contact)
-            if refusal is not None:
-                contact.state, contact.outcome, contact.updated_at = ContactState.DONE, refusal, now
-                await tx.update_contact(contact)
-                await self._manager.events.contact_done(tx, campaign, contact, now)
-                return _Step.DIALED
-            dial = _new_call(campaign, contact)
-            refused = self._engine.speech_refusal(dial.assistant.config, "campaign")
-            if refused is not None:  # the node's offline speech is at capacity: it waits
-                raise _Wait(timedelta(seconds=refused))
-            try:
-                admitted = await self._engine.insert_outbound(tx, call_id, dial, now, trunks)
-            except RateLimited:  # every caller number is at its own limit
-                raise _Wait(timedelta(milliseconds=200)) from None
-            if isinstance(admitted, timedelta):
-                raise _Wait(admitted)  # rolls the claim back: the contact stays as it was
-            contact.state = ContactState.CALLING
-            contact.attempts += 1
-            contact.call_id = admitted.id
-            contact.updated_at = now
-            await tx.update_contact(contact)
-        if self._originates is None:  # dial_due called on its own (tests): one at a time
-            await self._originate(admitted, dial, trunks)
-        else:
-            await self._originating.acquire()
-            self._originates.create_task(self._originate(admitted, dial, trunks, release=True))
-        return _Step.DIALED
+        due = _ContactDue(self, campaign_id, new_outbound_call_id())
+        try:
+            placed = await self._engine.place(due, trunks, now=self._now(), launch=self._launch)
+        except RateLimited:  # every caller number is at its own limit
+            raise _Wait(timedelta(milliseconds=200)) from None
+        if isinstance(placed, timedelta):
+            raise _Wait(placed)  # rolled the claim back: the contact stays as it was
+        return _Step.DIALED if placed is not None else due.step
 
     async def _dial_scheduled(self, trunks: dict[str, Trunk], held: set[str]) -> _Step:
         """Claim the scheduled call due first (but those in ``held``) and originate it (or
         end it, expired). One a limit holds back joins ``held`` (``_Wait``)."""
-        now = self._now()
-        async with self._store.transaction() as tx:
-            claimed = await self._engine.claim_scheduled(tx, now, skip=held)
-            if claimed is None:
-                return _Step.IDLE
-            held.add(claimed.id)  # unless it is dialed (or ended) below
-            if claimed.status is not CallStatus.SCHEDULED:
-                held.discard(claimed.id)
-                return _Step.DIALED  # expired: ended without a dial
-            dial = self._engine.scheduled_dial(claimed)
-            refused = self._engine.speech_refusal(dial.assistant.config, "outbound")
-            if refused is not None:  # the node's offline speech is at capacity: it waits
-                raise _Wait(timedelta(seconds=refused))  # rolls the claim back
-            try:
-                call = await self._engine.admit_scheduled(tx, claimed, dial, now, trunks)
-            except RateLimited:  # every caller number is at its own limit
-                raise _Wait(timedelta(milliseconds=200)) from None
-            if isinstance(call, timedelta):
-                raise _Wait(call)  # rolls the claim back: the call stays scheduled
-        held.discard(call.id)
-        if self._originates is None:
-            await self._originate(call, dial, trunks)
-        else:
-            await self._originating.acquire()
-            self._originates.create_task(self._originate(call, dial, trunks, release=True))
+        due = _ScheduledDue(self._engine, held)
+        try:
+            placed = await self._engine.place(due, trunks, now=self._now(), launch=self._launch)
+        except RateLimited:  # every caller number is at its own limit
+            raise _Wait(timedelta(milliseconds=200)) from None
+        if isinstance(placed, timedelta):
+            raise _Wait(placed)  # rolled the claim back: the call stays scheduled
+        if placed is None:
+            return due.step
+        held.discard(placed.id)
         return _Step.DIALED
 
     async def _refusal(
@@ -246,11 +196,18 @@ class Dialer:
             return DO_NOT_CALL
         return None
 
-    async def _originate(
-        self, call: Call, dial: NewCall, trunks: dict[str, Trunk], *, release: bool = False
-    ) -> None:
+    async def _launch(self, originate: Originate) -> None:
+        """Where a placed call's originate runs: in this loop's task group, up to
+        ``MAX_ORIGINATING`` at once (``dial_due`` called on its own, as tests do: here)."""
+        if self._originates is None:
+            await self._originate(originate)
+        else:
+            await self._originating.acquire()
+            self._originates.create_task(self._originate(originate, release=True))
+
+    async def _originate(self, originate: Originate, *, release: bool = False) -> None:
         try:
-            await self._engine.originate(call, dial, trunks)
+            await originate()
         except ApiError as exc:  # the call is failed; its contact settles like any other
             log.info("dialer: a campaign call was not placed: %s", describe(exc))
         except Exception:  # the dialer goes on; the call is reconciled as any other
@@ -260,9 +217,92 @@ class Dialer:
                 self._originating.release()
 
 
-def _new_call(campaign: Campaign, contact: CampaignContact) -> NewCall:
+class _ContactDue:
+    """A campaign's ask (``CallEngine.place``): its contact due first, claimed (``SKIP
+    LOCKED``) under the campaign's row lock, dialed unless its window is closed, the policy or
+    the do-not-call list refuses it, or the node's offline speech is at capacity."""
+
+    def __init__(self, dialer: Dialer, campaign_id: str, call_id: str) -> None:
+        self._dialer = dialer
+        self._campaign_id = campaign_id
+        self._call_id = call_id
+        self._contact: CampaignContact | None = None
+        self.step = _Step.IDLE  # when nothing is dialed: settled a contact, or idle
+
+    async def claim(self, tx: Transaction, now: datetime) -> NewCall | timedelta | None:
+        dialer = self._dialer
+        campaign = await tx.get_campaign_for_update(None, self._campaign_id)
+        if campaign is None or campaign.status is not CampaignStatus.RUNNING:
+            return None
+        contact = await tx.claim_contact(campaign.id, now)
+        if contact is None:
+            await dialer._manager.finish_if_done(tx, campaign, now)
+            return None
+        self.step = _Step.DIALED
+        if campaign.calling_window is not None:
+            window = window_of(campaign.calling_window)
+            opening = next_opening(window, zone(contact.timezone or campaign.timezone), now)
+            if opening > now:  # outside its window: it waits for the window to open
+                contact.next_attempt_at = opening
+                contact.updated_at = now
+                await tx.update_contact(contact)
+                return None
+        refusal = await dialer._refusal(tx, campaign, contact)
+        if refusal is not None:
+            contact.state, contact.outcome, contact.updated_at = ContactState.DONE, refusal, now
+            await tx.update_contact(contact)
+            await dialer._manager.events.contact_done(tx, campaign, contact, now)
+            return None
+        dial = _new_call(self._call_id, campaign, contact)
+        refused = dialer._engine.speech_refusal(dial.assistant.config, "campaign")
+        if refused is not None:  # the node's offline speech is at capacity: it waits
+            return timedelta(seconds=refused)  # rolls the claim back
+        self._contact = contact
+        return dial
+
+    async def placed(self, tx: Transaction, call: Call, now: datetime) -> None:
+        contact = self._contact
+        assert contact is not None
+        contact.state = ContactState.CALLING
+        contact.attempts += 1
+        contact.call_id = call.id
+        contact.updated_at = now
+        await tx.update_contact(contact)
+
+
+class _ScheduledDue:
+    """A scheduled call's ask (``CallEngine.place``): the one due first but those ``held``
+    back this round, claimed (``SKIP LOCKED``), dialed as it was asked for unless its
+    ``latest_at`` passed (it ends ``schedule-expired``) or the node's offline speech is at
+    capacity."""
+
+    def __init__(self, engine: CallEngine, held: set[str]) -> None:
+        self._engine = engine
+        self._held = held
+        self.step = _Step.IDLE  # when nothing is dialed: ended one expired, or idle
+
+    async def claim(self, tx: Transaction, now: datetime) -> NewCall | timedelta | None:
+        claimed = await self._engine.claim_scheduled(tx, now, skip=self._held)
+        if claimed is None:
+            return None
+        self.step = _Step.DIALED
+        if claimed.status is not CallStatus.SCHEDULED:
+            return None  # expired: ended without a dial
+        self._held.add(claimed.id)  # unless it is dialed below
+        dial = self._engine.scheduled_dial(claimed)
+        refused = self._engine.speech_refusal(dial.assistant.config, "outbound")
+        if refused is not None:  # the node's offline speech is at capacity: it waits
+            return timedelta(seconds=refused)  # rolls the claim back
+        return dial
+
+    async def placed(self, tx: Transaction, call: Call, now: datetime) -> None:
+        return None
+
+
+def _new_call(call_id: str, campaign: Campaign, contact: CampaignContact) -> NewCall:
     variables = contact.variables
     return NewCall(
+        call_id=call_id,
         organization_id=campaign.organization_id,
         destination=contact.destination,
         assistant=ResolvedAssistant(
