@@ -20,6 +20,7 @@ import lab_session
 from freeswitch_lab_session import freeswitch_lab
 from lab_session import lab
 from pg_server import PostgresUnavailable, start_postgres
+from slowest_modules import pytest_runtest_logreport, pytest_terminal_summary
 
 __all__ = [
     "freeswitch_lab",
@@ -27,7 +28,9 @@ __all__ = [
     "postgres_server",
     "pytest_collection_finish",
     "pytest_collection_modifyitems",
+    "pytest_runtest_logreport",
     "pytest_runtest_setup",
+    "pytest_terminal_summary",
 ]
 
 # A module with a test of these places real calls: it mostly waits on audio in real time.
