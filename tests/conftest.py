@@ -10,6 +10,7 @@ a port or a database.
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +20,7 @@ import lab_session
 from freeswitch_lab_session import freeswitch_lab
 from lab_session import lab
 from pg_server import PostgresUnavailable, start_postgres
+from slowest_modules import pytest_runtest_logreport, pytest_terminal_summary
 
 __all__ = [
     "freeswitch_lab",
@@ -26,6 +28,9 @@ __all__ = [
     "postgres_server",
     "pytest_collection_finish",
     "pytest_collection_modifyitems",
+    "pytest_runtest_logreport",
+    "pytest_runtest_setup",
+    "pytest_terminal_summary",
 ]
 
 # A module with a test of these places real calls: it mostly waits on audio in real time.
@@ -33,18 +38,51 @@ LAB_MARKERS = ("asterisk", "freeswitch_lab", "e2e")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker: the modules that place real calls first, each module's tests in their
-    order. Every worker sorts the same way (xdist requires one collection), the long lab modules
-    start at once and the quick unit modules fill in around them instead of trailing behind."""
+    """On an xdist worker, the lab modules go first (see ``lab_modules_first``)."""
     del config
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        lab_modules_first(items)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test with none of the markers pyproject.toml registers (``unit``, ``asterisk``, ...)
+    fails: ``-m unit`` and the lab selections would silently leave it out."""
+    kinds = kind_markers(item.config)
+    if not _has_any(item, kinds):
+        pytest.fail(
+            f"no kind marker ({', '.join(kinds)}): mark the module (pytestmark) or the test",
+            pytrace=False,
+        )
+
+
+def kind_markers(config: pytest.Config) -> list[str]:
+    """The markers pyproject.toml registers (plugins register theirs too: not those)."""
+    if not _KINDS:
+        assert config.inipath is not None
+        with config.inipath.open("rb") as ini:
+            registered = tomllib.load(ini)["tool"]["pytest"]["ini_options"]["markers"]
+        _KINDS.extend(line.split(":", 1)[0].strip() for line in registered)
+    return _KINDS
+
+
+_KINDS: list[str] = []
+
+
+def _has_any(item: pytest.Item, markers: list[str]) -> bool:
+    return any(item.get_closest_marker(name) is not None for name in markers)
+
+
+def lab_modules_first(items: list[pytest.Item]) -> None:
+    """The modules that place real calls first, each module's tests in their order. Every
+    worker sorts the same way (xdist requires one collection), the long lab modules start at
+    once and the quick unit modules fill in around them instead of trailing behind (the two
+    workers of a full run end within seconds of each other: longest-first gains nothing)."""
     first: dict[str, int] = {}
     lab_modules: set[str] = set()
     for index, item in enumerate(items):
         module = item.nodeid.split("::", 1)[0]
         first.setdefault(module, index)
-        if any(item.get_closest_marker(name) for name in LAB_MARKERS):
+        if _has_any(item, list(LAB_MARKERS)):
             lab_modules.add(module)
 
     def order(item: pytest.Item) -> tuple[bool, int]:

@@ -72,6 +72,10 @@ def freeswitch_lab() -> Iterator[LabFreeswitch]:
     try:
         yield lab
     finally:
-        lab.down()
-        if not keep_instance():  # VOICEDOCK_LAB_KEEP=1: its config, log and recordings stay
+        if keep_instance():  # VOICEDOCK_LAB_KEEP=1: its config, log and recordings stay
+            lab.down()
+        else:
+            # Nothing of this instance is kept: no need to wait out FreeSWITCH's graceful
+            # shutdown (4-5 s idle, longer after a worker's calls) at the end of every worker.
+            lab.down(timeout=1.0)
             remove_instance(lab)

@@ -9,6 +9,8 @@ import pytest
 
 from voicedock.aio import Supervisor, all_of, first_of
 
+pytestmark = pytest.mark.unit
+
 log = logging.getLogger("test.aio")
 
 

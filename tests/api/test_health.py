@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.conftest import Api
 from fakes.pbx import FakePbx
 from fakes.world import make_settings
-from freeswitch.live_service import running_freeswitch_service, until
+from pbx.freeswitch.live_service import running_freeswitch_service, until
 from voicedock.api.app import create_app
 from voicedock.config import AsteriskSettings, PbxSettings, Settings
 from voicedock.pbx.base import Pbx

@@ -154,8 +154,8 @@ class Backend:
 
 @asynccontextmanager
 async def freeswitch_fake() -> AsyncIterator[Backend]:
-    from freeswitch.fake_freeswitch import FakeFreeswitch
-    from freeswitch.test_pbx_outbound import PASSWORD, make_pbx
+    from pbx.freeswitch.fake_freeswitch import FakeFreeswitch
+    from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx
 
     numbers = {role: f"+1555000{i:04d}" for i, role in enumerate(ROLES)}
     did = "+15557650000"  # voicedock's number: parked calls to it are offered to the engine

@@ -18,7 +18,7 @@ from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from e2e.test_events_e2e import sse_messages
 from fakes.llm_standin import LlmStandIn
-from freeswitch.live_service import speech_fakes
+from pbx.freeswitch.live_service import speech_fakes
 from voicedock_lab.freeswitch_config import KEYPAD
 from voicedock_lab.server import LabAsterisk
 

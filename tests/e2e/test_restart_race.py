@@ -25,8 +25,8 @@ import pytest
 from e2e.conftest import LiveService, serve, start_app
 from e2e.conftest import service_settings as asterisk_settings
 from fakes.world import ACME, SUPPORT_ID
-from freeswitch.live_service import speech_fakes
 from freeswitch_lab.lab_service import lab_settings as freeswitch_settings
+from pbx.freeswitch.live_service import speech_fakes
 from pbx.lab_calls import ANSWERS
 from voicedock.api.api_keys import issue_api_key
 from voicedock.backoff import Backoff

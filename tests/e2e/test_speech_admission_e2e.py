@@ -26,7 +26,7 @@ from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_metrics_e2e import samples, scrape, value
 from e2e.trunk_observer import observe_trunk
 from fakes.world import ACME_NUMBERS
-from freeswitch.live_service import TERMINAL, until
+from pbx.freeswitch.live_service import TERMINAL, until
 from voicedock.pbx.causes import CallError, error_for_unanswered
 from voicedock.pipeline.worker_pool import Priority
 from voicedock_lab.server import LabAsterisk

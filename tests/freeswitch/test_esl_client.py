@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from freeswitch.fake_freeswitch import FakeFreeswitch
+from pbx.freeswitch.fake_freeswitch import FakeFreeswitch
 from voicedock.errors import ConfigError
 from voicedock.pbx.freeswitch.commands import (
     build_originate,

@@ -18,7 +18,7 @@ import numpy as np
 
 from e2e.conftest import LiveService, start_app
 from fakes.world import ACME, SUPPORT_ID
-from freeswitch.live_service import SpeechFakes, freeswitch_settings, speech_fakes, until
+from pbx.freeswitch.live_service import SpeechFakes, freeswitch_settings, speech_fakes, until
 from pipeline.fakes import FakeTts
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import Settings, TrunkSettings

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from freeswitch.live_service import speech_fakes
 from freeswitch_lab.lab_service import lab_settings, serve_on_lab
+from pbx.freeswitch.live_service import speech_fakes
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import BUSY, HANGS_UP
 

@@ -23,8 +23,8 @@ from e2e.test_greeting_latency_e2e import (
     greeting_delay,
     p95,
 )
-from freeswitch.live_service import TERMINAL
 from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
+from pbx.freeswitch.live_service import TERMINAL
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import ANSWERS
 

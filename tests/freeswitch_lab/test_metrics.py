@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from e2e.test_metrics_e2e import TOKEN, Samples, samples, value
-from freeswitch.live_service import TERMINAL, speech_fakes
 from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
+from pbx.freeswitch.live_service import TERMINAL, speech_fakes
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import ANSWERS
 

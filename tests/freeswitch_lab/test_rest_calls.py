@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from fakes.world import ACME_NUMBERS
-from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService, ToneTts
+from pbx.freeswitch.live_service import TERMINAL, until
 from voicedock.calls.runner import PBX_VERDICT_S
 from voicedock_lab.freeswitch_config import (
     ANSWERS,

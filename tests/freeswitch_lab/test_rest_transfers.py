@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from e2e.audio_helpers import require_offline_speech
-from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService
+from pbx.freeswitch.live_service import TERMINAL, until
 from voicedock.pbx.freeswitch.esl import EslClient, EslSettings
 from voicedock.pbx.freeswitch.esl_wire import EslEvent
 from voicedock_lab.freeswitch_config import ANSWERS, SILENT

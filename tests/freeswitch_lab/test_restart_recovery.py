@@ -30,9 +30,9 @@ from deploy.test_restart_recovery import wait_settled
 from e2e.audio_helpers import read_recording, transcript
 from e2e.conftest import LiveService
 from fakes.world import ACME_NUMBERS, SUPPORT_ID
-from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.service_process import service_process
 from nodes.node_process import acme_api_key
+from pbx.freeswitch.live_service import TERMINAL, until
 from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.pbx.freeswitch.esl_wire import parse_show_channels_json
 from voicedock_lab.errors import LabError

@@ -14,8 +14,8 @@ import pytest
 
 from e2e.test_audio_e2e import wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
-from freeswitch.live_service import TERMINAL, until
 from freeswitch_lab.lab_service import LabService
+from pbx.freeswitch.live_service import TERMINAL, until
 from voicedock_lab.freeswitch_config import UTTERANCE
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(90)]

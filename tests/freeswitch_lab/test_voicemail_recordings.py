@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from freeswitch.live_service import TERMINAL, speech_fakes, until
 from freeswitch_lab.lab_service import LabService, ToneTts, lab_settings, serve_on_lab
+from pbx.freeswitch.live_service import TERMINAL, speech_fakes, until
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import PERSON, VOICEMAIL
 from voicedock_lab.heard import listen, read_recording

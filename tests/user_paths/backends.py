@@ -12,7 +12,7 @@ is the only place where an example's request is changed (besides the placeholder
   (``tests/freeswitch_lab_session.py``, started like ``tests/freeswitch_lab``); a party's
   ears are its ``record_session`` recording, ``<number>-<sip_call_id>.wav``.
 * ``freeswitch-fake``: the service over the in-process fake FreeSWITCH
-  (``tests/freeswitch/live_service.py``); a party's ears are the audio the fake queued on
+  (``tests/pbx/freeswitch/live_service.py``); a party's ears are the audio the fake queued on
   its channel. It needs no root and no build, so it runs wherever the unit tests do.
 
 Both lab backends speak through the offline engines (Piper, faster-whisper): what a party
@@ -233,7 +233,7 @@ async def freeswitch_fake_backend(directory: Path) -> AsyncIterator[FreeswitchFa
 
     Every number answers in the fake unless told otherwise; the parties say nothing.
     """
-    from freeswitch.live_service import running_freeswitch_service
+    from pbx.freeswitch.live_service import running_freeswitch_service
 
     async with running_freeswitch_service(
         directory, configure_freeswitch, fake_speech=False

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import WSMsgType, web
 
-from freeswitch.fake_freeswitch import FakeAudioStreamClient, FakeFreeswitch
+from pbx.freeswitch.fake_freeswitch import FakeAudioStreamClient, FakeFreeswitch
 from voicedock.pbx.freeswitch.commands import build_audio_stream_start, build_originate
 from voicedock.pbx.freeswitch.esl import EslClient, EslSettings
 from voicedock.pbx.freeswitch.media.audio_stream_wire import (

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
-from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
+from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
 from voicedock.domain.audio import ULAW
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.media.errors import MediaSessionClosed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from freeswitch.fake_playout import ChannelPlayout
+from pbx.freeswitch.fake_playout import ChannelPlayout
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pbx.test_asterisk_cancel import StubAri
+from pbx.asterisk.test_cancel import StubAri
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.pbx.asterisk.ari import AriHttpError

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
-from freeswitch.live_service import until
-from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
+from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from pbx.freeswitch.live_service import until
+from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
 from voicedock.errors import PbxError
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 from voicedock.pbx.causes import freeswitch_cause

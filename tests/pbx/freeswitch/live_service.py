@@ -25,7 +25,7 @@ from pathlib import Path
 
 from e2e.conftest import LiveService, start_app
 from fakes.world import ACME, make_settings
-from freeswitch.fake_freeswitch import FakeFreeswitch
+from pbx.freeswitch.fake_freeswitch import FakeFreeswitch
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import FreeswitchSettings, PbxSettings, Settings

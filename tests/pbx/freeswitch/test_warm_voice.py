@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from fakes.world import DESTINATION, SUPPORT_ID
-from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
-from freeswitch.live_service import TERMINAL, running_freeswitch_service
-from freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
-from freeswitch.test_warm_briefing import running, tone_voice, until, warm_with_briefing
+from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from pbx.freeswitch.live_service import TERMINAL, running_freeswitch_service
+from pbx.freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
+from pbx.freeswitch.test_warm_briefing import running, tone_voice, until, warm_with_briefing
 from pipeline.synth import silence, voiced
 from pipeline.test_recognition import BlockingStt
 from voicedock.calls.live_providers import operator_settings

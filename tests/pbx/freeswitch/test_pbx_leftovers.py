@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
-from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
+from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx, request
 from voicedock.domain.ids import new_inbound_call_id
 from voicedock.pbx.base import InboundCall, OriginateRequest, PbxEventKind
 

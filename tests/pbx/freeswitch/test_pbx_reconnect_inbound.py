@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
-from freeswitch.test_pbx_leftovers import previous_run
-from freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
+from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from pbx.freeswitch.test_pbx_leftovers import previous_run
+from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
 from voicedock.domain.ids import new_inbound_call_id
 from voicedock.pbx.base import InboundCall, PbxEventKind
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx

@@ -20,8 +20,8 @@ import pytest
 from e2e.conftest import LiveService
 from fakes.sqlite_lock import exclusive_lock
 from fakes.world import DESTINATION, SUPPORT_ID
-from freeswitch.live_service import TERMINAL, running_freeswitch_service, until
 from freeswitch_lab.lab_service import running_lab_service
+from pbx.freeswitch.live_service import TERMINAL, running_freeswitch_service, until
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import LATE_ANSWER
 

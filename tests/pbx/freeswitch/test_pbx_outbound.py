@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import FreeswitchSettings, FreeswitchTransferSettings
 from voicedock.domain.ids import new_outbound_call_id

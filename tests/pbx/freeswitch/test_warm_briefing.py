@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import numpy as np
 import pytest
 
-from freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
-from freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
-from freeswitch.test_pbx_outbound import PASSWORD, make_pbx
+from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
+from pbx.freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
+from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.errors import ProviderError
 from voicedock.pbx.base import PbxEventKind, TransferTarget

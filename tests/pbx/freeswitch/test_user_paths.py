@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fakes.world import ACME_NUMBERS, DESTINATION, SUPPORT_ID
-from freeswitch.live_service import (
+from pbx.freeswitch.live_service import (
     TERMINAL,
     UserPathService,
     running_freeswitch_service,
@@ -141,7 +141,7 @@ async def test_end_call_while_ringing_kills_the_ringing_leg(
 
 def documented_warm_transfer() -> dict[str, object]:
     """The request body of ``docs/transfers.md`` (its first JSON block), as a user copies it."""
-    text = (Path(__file__).parents[2] / "docs" / "transfers.md").read_text()
+    text = (Path(__file__).parents[3] / "docs" / "transfers.md").read_text()
     block = re.search(r"```json POST /calls/\{id\}/control\n(.*?)```", text, re.DOTALL)
     assert block is not None
     body = json.loads(block.group(1))

@@ -20,8 +20,8 @@ import uuid as uuid_mod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from freeswitch.fake_audio_stream import FakeAudioStreamClient
-from freeswitch.fake_esl_wire import (
+from pbx.freeswitch.fake_audio_stream import FakeAudioStreamClient
+from pbx.freeswitch.fake_esl_wire import (
     CORE_UUID,
     ORIGINATE_COMMAND,
     OUTCOMES,
@@ -35,8 +35,8 @@ from freeswitch.fake_esl_wire import (
     show_channels_json,
     split_unescaped,
 )
-from freeswitch.fake_playout import ChannelPlayout
-from freeswitch.recorder import PbxEventRecorder
+from pbx.freeswitch.fake_playout import ChannelPlayout
+from pbx.freeswitch.recorder import PbxEventRecorder
 from voicedock.pbx.causes import FREESWITCH_CAUSES as Q850
 
 __all__ = ["FakeAudioStreamClient", "FakeFreeswitch", "PbxEventRecorder"]
