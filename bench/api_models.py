@@ -1,7 +1,7 @@
 """What typed API models cost on the hot endpoints, against the hand-written validators.
 
 Three measurements, each the same work done three ways (the hand-written code of
-``calls/outbound_request.py``, ``calls/control.py`` and ``api/serialize.py`` as the baseline,
+``calls/outbound/request.py``, ``calls/control.py`` and ``api/serialize.py`` as the baseline,
 msgspec and pydantic v2 models of the same shapes with the same bounds):
 
 - ``POST /calls/outbound`` body (already parsed JSON → a validated request);
@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 import voicedock
 from voicedock.api.serialize import iso
 from voicedock.calls.control import parse_control
-from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS, parse_outbound_request
+from voicedock.calls.outbound.request import RING_TIMEOUT_BOUNDS, parse_outbound_request
 from voicedock.domain.records import Call, CallStatus, Direction
 
 OUTBOUND = {

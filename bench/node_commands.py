@@ -1,4 +1,4 @@
-"""Round trip of control commands sent to another node (``calls/node_commands``).
+"""Round trip of control commands sent to another node (``calls/nodes/command_relay``).
 
 Two nodes (``Service``s) in one process on a private PostgreSQL (``tests/pg_server``), over
 fake PBXs: ``--calls`` answered calls owned by node a, each with a recording conversation; then
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from api.test_control_api import RecordingLiveCall
-from calls.test_nodes import node_settings
+from calls.nodes.test_lease import node_settings
 from calls.test_recovery import ACME_ID, LeftoverFakePbx, PbxLegs, place
 from pg_server import fresh_database, start_postgres
 from voicedock.calls.control import Say

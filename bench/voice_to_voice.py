@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "tests" / "media"))
 
 from fake_asterisk import FakeAsterisk  # noqa: E402
 
-from voicedock.calls.live import LiveConversation  # noqa: E402
+from voicedock.calls.live.conversation import LiveConversation  # noqa: E402
 from voicedock.media.codecs import ulaw_encode  # noqa: E402
 from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
 from voicedock.pipeline.audio import resample_pcm16  # noqa: E402

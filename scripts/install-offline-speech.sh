@@ -30,6 +30,6 @@ if ! command -v espeak-ng >/dev/null && command -v apt-get >/dev/null && [ "$(id
 fi
 
 HF_HUB_OFFLINE=1 "$PY" - <<'PY'
-from voicedock.pipeline.providers.whisper_weights import ensure_model_dir
+from voicedock.pipeline.providers.whisper.weights import ensure_model_dir
 print("Whisper-base model ready in", ensure_model_dir())
 PY

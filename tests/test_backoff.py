@@ -3,7 +3,7 @@ import random
 import pytest
 
 from voicedock.backoff import Backoff, exponential
-from voicedock.pbx.freeswitch.esl_settings import next_backoff
+from voicedock.pbx.freeswitch.esl.settings import next_backoff
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.calls.live_config import with_endpointing_settings
+from voicedock.calls.live.config import with_endpointing_settings
 from voicedock.config import ConfigError, EndpointingSettings, load_settings
 from voicedock.pipeline.endpointing import EndpointingConfig
 

@@ -6,7 +6,7 @@ never overflowing, whatever the attempt count. Its users keep their own numbers 
 * ``Backoff``: the PBX reconnect delay (AMI, ARI): 0.2 s doubling up to 10 s, up to half of
   each delay randomised away. Jitter spreads the reconnects of several voicedock nodes after an
   Asterisk restart so they do not all hit the PBX in the same millisecond.
-* the ESL client's reconnect delay (``pbx/freeswitch/esl_settings.py`` ``next_backoff``):
+* the ESL client's reconnect delay (``pbx/freeswitch/esl/settings.py`` ``next_backoff``):
   uniform in ``[initial/2, exponential(...)]``.
 * the webhook retry schedule (``webhooks/retry.py`` ``RetryPolicy``): 5 s growing fourfold up
   to 12 h, each delay ±20 %.

@@ -23,7 +23,7 @@ from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.nodes import Node
+from voicedock.calls.nodes.lease import Node
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import recover_calls
 from voicedock.calls.retention import retain_periodically
@@ -191,7 +191,7 @@ class Service:
         try:
             await store.migrate()
             if not settings.database.url.lower().startswith("sqlite"):
-                # The lease on a connection of its own (calls/nodes.py): a node busy with
+                # The lease on a connection of its own (calls/nodes/lease.py): a node busy with
                 # many calls is never taken for dead because its heartbeat waited for the pool.
                 lease_store = await open_store(settings.database.url, connections=1)
             if pbx is None:

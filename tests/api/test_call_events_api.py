@@ -16,10 +16,10 @@ from aiohttp import web
 from api.conftest import Api
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
-from voicedock.api import events_routes
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
-from voicedock.api.events_routes import encode_event, last_event_id
+from voicedock.api.routes import call_events as events_routes
+from voicedock.api.routes.call_events import encode_event, last_event_id
 from voicedock.calls.control import parse_control
 from voicedock.domain.records import CallEvent
 from voicedock.service import Service

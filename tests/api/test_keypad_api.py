@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from api.conftest import Api
-from voicedock.calls.live_config import conversation_config
+from voicedock.calls.live.config import conversation_config
 from voicedock.pipeline.keypad import KeypadPlan
 
 pytestmark = pytest.mark.unit

@@ -16,7 +16,7 @@ from voicedock.api.api_keys import MAX_NAME, issue_api_key
 from voicedock.api.models import document
 from voicedock.api.models.base import Body
 from voicedock.api.models.operations import operation
-from voicedock.calls.outbound_request import RING_TIMEOUT_BOUNDS
+from voicedock.calls.outbound.request import RING_TIMEOUT_BOUNDS
 from voicedock.domain.records import KeyScope
 
 pytestmark = pytest.mark.unit

@@ -101,7 +101,7 @@ async def test_another_organizations_assistant_is_422(api: Api) -> None:
 async def test_endpoints_per_organization_are_bounded(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("voicedock.api.webhook_routes.MAX_ENDPOINTS_PER_ORGANIZATION", 2)
+    monkeypatch.setattr("voicedock.api.routes.webhooks.MAX_ENDPOINTS_PER_ORGANIZATION", 2)
     for _ in range(2):
         resp = await api.client.post(
             "/webhooks", json={"url": "https://93.184.216.34/"}, headers=api.auth()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.calls.assistant_config import check_config, resolve_provider
-from voicedock.calls.live_config import conversation_config
+from voicedock.calls.assistants.config import check_config, resolve_provider
+from voicedock.calls.live.config import conversation_config
 from voicedock.config import SpeechSettings
 from voicedock.errors import BadRequest
 
@@ -44,7 +44,7 @@ def test_out_of_range_limits_are_refused(body: dict[str, object]) -> None:
 def test_operator_whisper_model_directory_reaches_the_stt_engine_only() -> None:
     """The operator's model directory goes to the engine when the call's providers are built;
     an assistant naming its own is refused (host settings are the operator's)."""
-    from voicedock.calls.live_providers import build_providers
+    from voicedock.calls.live.providers import build_providers
 
     speech = SpeechSettings(whisper_model_path="/srv/models/whisper-small")
     resolved = resolve_provider({"provider": "offline"}, speech)

@@ -19,8 +19,8 @@ from fakes.world import (
 )
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.errors import CallNotPlaced
-from voicedock.calls.idempotency import IdempotencyKey
-from voicedock.calls.outbound_request import OutboundRequest, parse_outbound_request
+from voicedock.calls.outbound.idempotency import IdempotencyKey
+from voicedock.calls.outbound.request import OutboundRequest, parse_outbound_request
 from voicedock.domain.records import CallStatus
 from voicedock.errors import (
     BadRequest,

@@ -9,8 +9,8 @@ from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.live_record import LiveRecord
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.live.record import LiveRecord
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.domain.records import Call, CallEvent, CallMessage
 from voicedock.store.base import Transaction
 

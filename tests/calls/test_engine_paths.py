@@ -14,9 +14,9 @@ from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine, Originate
-from voicedock.calls.idempotency import IdempotencyKey, stored_answer
-from voicedock.calls.outbound import NewCall, ResolvedAssistant
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.outbound.idempotency import IdempotencyKey, stored_answer
+from voicedock.calls.outbound.new_call import NewCall, ResolvedAssistant
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus
 from voicedock.pbx.base import PbxEvent, PbxEventKind

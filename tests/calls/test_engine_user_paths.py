@@ -15,7 +15,7 @@ from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.calls.control import EndCall, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.domain.records import CallStatus

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from voicedock.calls.assistant_config import check_config, deep_merge
-from voicedock.calls.live_config import conversation_config
+from voicedock.calls.assistants.config import check_config, deep_merge
+from voicedock.calls.live.config import conversation_config
 from voicedock.errors import BadRequest
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.calls.assistant_config import resolve_provider, tenant_sections
+from voicedock.calls.assistants.config import resolve_provider, tenant_sections
 from voicedock.config import SpeechSettings, load_settings
 from voicedock.domain import provider_keys
 from voicedock.errors import BadRequest, ConfigError

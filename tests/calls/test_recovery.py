@@ -19,7 +19,7 @@ from fakes.pbx import FakePbx
 from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.recovery import (
     last_activity,
     plan_recovery,

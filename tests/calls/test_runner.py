@@ -22,8 +22,8 @@ from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.calls.control import EndCall, Say, Transfer
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.live import SpeechProviders
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.live.conversation import SpeechProviders
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.recovery import resumed_config
 from voicedock.calls.runner import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, CallRunner
 from voicedock.calls.transitions import SERVICE_RESTART

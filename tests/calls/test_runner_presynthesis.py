@@ -16,8 +16,8 @@ from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt
 from pipeline.sentence_tts import GatedTts
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.live import SpeechProviders
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.live.conversation import SpeechProviders
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.pbx.base import InboundCall, PbxEventKind
@@ -138,7 +138,7 @@ async def test_ringing_builds_the_call_s_voice_alone(
     store: MemoryStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Synthesis ahead needs the call's TTS only: no STT or LLM is made while it rings."""
-    from voicedock.calls import live_providers
+    from voicedock.calls.live import providers as live_providers
 
     made: list[str] = []
     voices: list[GatedTts] = []

@@ -25,7 +25,7 @@ from pipeline.fakes import FakeSink, FakeTts
 from voicedock.api.models.calls import Call as CallReply
 from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus

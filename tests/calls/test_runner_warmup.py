@@ -63,7 +63,7 @@ async def test_warm_up_runs_each_offline_engine_once(
     """Loaded and run once at start: the first call's synthesis and transcription are not the
     engines' slower first runs."""
     from voicedock.pipeline.providers.piper_tts import PiperTts
-    from voicedock.pipeline.providers.whisper_stt import WhisperStt
+    from voicedock.pipeline.providers.whisper.stt import WhisperStt
 
     ran: list[tuple[str, object]] = []
 
@@ -96,7 +96,7 @@ async def test_the_voice_is_warm_before_start_returns(
     import time
 
     from voicedock.pipeline.providers.piper_tts import PiperTts
-    from voicedock.pipeline.providers.whisper_stt import WhisperStt
+    from voicedock.pipeline.providers.whisper.stt import WhisperStt
 
     ran: list[str] = []
     whisper_free = threading.Event()

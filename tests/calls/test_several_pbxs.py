@@ -27,8 +27,8 @@ from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.live import SpeechProviders
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.live.conversation import SpeechProviders
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.recovery import end_lost_calls
 from voicedock.calls.runner import CallRunner
 from voicedock.config import TrunkSettings

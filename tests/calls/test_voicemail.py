@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from voicedock.calls.assistant_config import check_config
-from voicedock.calls.live_config import conversation_config
+from voicedock.calls.assistants.config import check_config
+from voicedock.calls.live.config import conversation_config
 from voicedock.calls.voicemail import DETECT, LEAVE_MESSAGE, voicemail_settings
 from voicedock.errors import BadRequest
 

@@ -25,8 +25,8 @@ from voicedock.api.app import create_app
 from voicedock.backoff import Backoff
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import PbxSettings, Settings, TrunkSettings
-from voicedock.pbx.asterisk.ami import AmiClient
-from voicedock.pbx.asterisk.ari import AriClient
+from voicedock.pbx.asterisk.ami.client import AmiClient
+from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import Pbx
 from voicedock.service import Service

@@ -20,7 +20,7 @@ from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn
 from voicedock.pipeline.providers.piper_tts import PiperTts
-from voicedock.pipeline.providers.whisper_stt import WhisperStt
+from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]

@@ -31,12 +31,12 @@ from pbx.lab_calls import ANSWERS
 from voicedock.api.api_keys import issue_api_key
 from voicedock.backoff import Backoff
 from voicedock.config import Settings
-from voicedock.pbx.asterisk.ami import AmiClient
-from voicedock.pbx.asterisk.ari import AriClient
+from voicedock.pbx.asterisk.ami.client import AmiClient
+from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.freeswitch.commands import CALL_ID_VARIABLE, build_uuid_getvar
-from voicedock.pbx.freeswitch.esl import EslCommandError
+from voicedock.pbx.freeswitch.esl.errors import EslCommandError
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx, esl_settings_for
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.server import LabAsterisk

@@ -36,7 +36,7 @@ from fakes.world import ACME
 from voicedock.config import WebhookEndpointSettings
 from voicedock.domain.webhooks import generate_secret
 from voicedock.pipeline.providers.piper_tts import PiperTts
-from voicedock.pipeline.providers.whisper_stt import WhisperStt
+from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]

@@ -22,7 +22,7 @@ from pbx.freeswitch.live_service import SpeechFakes, freeswitch_settings, speech
 from pipeline.fakes import FakeTts
 from voicedock.api.api_keys import issue_api_key
 from voicedock.config import Settings, TrunkSettings
-from voicedock.pbx.freeswitch.esl_errors import EslCommandError
+from voicedock.pbx.freeswitch.esl.errors import EslCommandError
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 from voicedock_lab.freeswitch import LabFreeswitch
 

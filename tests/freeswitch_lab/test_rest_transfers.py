@@ -15,8 +15,9 @@ import pytest
 from e2e.audio_helpers import require_offline_speech
 from freeswitch_lab.lab_service import LabService
 from pbx.freeswitch.live_service import TERMINAL, until
-from voicedock.pbx.freeswitch.esl import EslClient, EslSettings
-from voicedock.pbx.freeswitch.esl_wire import EslEvent
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.settings import EslSettings
+from voicedock.pbx.freeswitch.esl.wire import EslEvent
 from voicedock_lab.freeswitch_config import ANSWERS, SILENT
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(60)]

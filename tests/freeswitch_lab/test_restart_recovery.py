@@ -34,7 +34,7 @@ from freeswitch_lab.service_process import service_process
 from nodes.node_process import acme_api_key
 from pbx.freeswitch.live_service import TERMINAL, until
 from voicedock.config import DEFAULT_RESUME_MESSAGE
-from voicedock.pbx.freeswitch.esl_wire import parse_show_channels_json
+from voicedock.pbx.freeswitch.esl.wire import parse_show_channels_json
 from voicedock_lab.errors import LabError
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import SILENT

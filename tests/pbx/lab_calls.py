@@ -10,8 +10,8 @@ from voicedock.backoff import Backoff
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import new_outbound_call_id
-from voicedock.pbx.asterisk.ami import AmiClient
-from voicedock.pbx.asterisk.ari import AriClient
+from voicedock.pbx.asterisk.ami.client import AmiClient
+from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 from voicedock_lab.server import LabAsterisk

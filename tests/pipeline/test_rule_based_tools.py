@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from voicedock.calls.tool_config import assistant_tools, check_tools, tool_specs
+from voicedock.calls.tools.config import assistant_tools, check_tools, tool_specs
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 

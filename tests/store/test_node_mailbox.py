@@ -1,5 +1,5 @@
-"""The PostgreSQL node mailbox (``store/pg_mailbox.py``): a command's row through its states, the
-notifications on each node's channel, and rows left behind pruned; SQLite has none."""
+"""The PostgreSQL node mailbox (``store/postgres/mailbox.py``): a command's row through its states,
+the notifications on each node's channel, and rows left behind pruned; SQLite has none."""
 
 from __future__ import annotations
 

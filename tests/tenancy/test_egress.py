@@ -23,7 +23,7 @@ from fakes.local_server import LocalServer
 from tenancy.conftest import Tenants
 from voicedock.config import Settings
 from voicedock.pipeline.providers.piper_tts import PiperTts
-from voicedock.pipeline.providers.whisper_stt import WhisperStt
+from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk

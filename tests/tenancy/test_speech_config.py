@@ -20,7 +20,7 @@ import pytest
 
 from e2e.audio_helpers import SILENT_PARTY, require_offline_speech
 from tenancy.conftest import ORGANIZATION, Tenants
-from voicedock.pipeline.providers import whisper_stt
+from voicedock.pipeline.providers.whisper import stt as whisper_stt
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk

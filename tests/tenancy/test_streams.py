@@ -27,7 +27,7 @@ from fakes.world import assistant_id
 from pbx.lab_calls import NO_ANSWER
 from tenancy.conftest import ORGANIZATION, OTHER_ORGANIZATION, Tenants
 from voicedock.api.api_keys import issue_api_key
-from voicedock.api.events_routes import STREAMS
+from voicedock.api.routes.call_events import STREAMS
 from voicedock.config import AssistantSettings, NumberSettings, Settings
 from voicedock.domain.records import KeyScope
 

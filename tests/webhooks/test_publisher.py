@@ -16,8 +16,8 @@ from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.live_record import LiveRecord
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.live.record import LiveRecord
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.domain.records import Call, CallEvent, CallStatus, Direction
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret

@@ -15,7 +15,7 @@ from aiohttp.test_utils import unused_port
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from pg_server import fresh_database
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.config import Settings, WebhookEndpointSettings
 from voicedock.domain.webhooks import generate_secret
 from voicedock.errors import ConfigError

@@ -7,39 +7,44 @@ from typing import Any
 
 from aiohttp import web
 
-from voicedock.api import (
-    analysis_template_routes,
-    calls_routes,
-    campaign_routes,
-    console_routes,
-    events_routes,
-    key_routes,
-    metrics_routes,
-    organization_routes,
-    provider_key_routes,
-    resource_routes,
-    tool_template_routes,
-    usage_routes,
-    voice_routes,
-    webhook_routes,
-)
 from voicedock.api.keys import MEDIA_PATH, SCOPED_PATHS, SERVICE
 from voicedock.api.middleware import authenticate, errors
 from voicedock.api.models.document import openapi_json
 from voicedock.api.rate_limits import LIMITER, RateLimiter, rate_limit
 from voicedock.api.resources import Resource, scoped_paths
+from voicedock.api.routes import (
+    analysis_templates,
+    api_keys,
+    assistants,
+    call_events,
+    calls,
+    campaigns,
+    console,
+    health,
+    metrics,
+    organization,
+    phone_numbers,
+    provider_keys,
+    tool_templates,
+    trunks,
+    usage,
+    voices,
+    webhooks,
+)
 from voicedock.config import Settings
 from voicedock.service import Service
 
 ServiceFactory = Callable[[], Awaitable[Service]]
 RESOURCES: tuple[Resource[Any], ...] = (
-    *calls_routes.RESOURCES,
-    *campaign_routes.RESOURCES,
-    *resource_routes.RESOURCES,
-    *webhook_routes.RESOURCES,
-    *key_routes.RESOURCES,
-    *tool_template_routes.RESOURCES,
-    *analysis_template_routes.RESOURCES,
+    *calls.RESOURCES,
+    *campaigns.RESOURCES,
+    *assistants.RESOURCES,
+    *phone_numbers.RESOURCES,
+    *trunks.RESOURCES,
+    *webhooks.RESOURCES,
+    *api_keys.RESOURCES,
+    *tool_templates.RESOURCES,
+    *analysis_templates.RESOURCES,
 )
 
 
@@ -69,21 +74,24 @@ def create_app(
             await service.aclose()
 
     app.cleanup_ctx.append(service_ctx)
-    app.add_routes(calls_routes.routes)
-    app.add_routes(campaign_routes.routes)
-    app.add_routes(resource_routes.routes)
-    app.add_routes(webhook_routes.routes)
-    app.add_routes(key_routes.routes)
-    app.add_routes(organization_routes.routes)
-    app.add_routes(metrics_routes.routes)
+    app.add_routes(calls.routes)
+    app.add_routes(campaigns.routes)
+    app.add_routes(assistants.routes)
+    app.add_routes(phone_numbers.routes)
+    app.add_routes(trunks.routes)
+    app.add_routes(health.routes)
+    app.add_routes(webhooks.routes)
+    app.add_routes(api_keys.routes)
+    app.add_routes(organization.routes)
+    app.add_routes(metrics.routes)
     if settings.console.enabled:
-        app.add_routes(console_routes.routes)
-    app.add_routes(tool_template_routes.routes)
-    app.add_routes(analysis_template_routes.routes)
-    app.add_routes(provider_key_routes.routes)
-    app.add_routes(voice_routes.routes)
-    app.add_routes(usage_routes.routes)
-    events_routes.setup(app, settings.limits)
+        app.add_routes(console.routes)
+    app.add_routes(tool_templates.routes)
+    app.add_routes(analysis_templates.routes)
+    app.add_routes(provider_keys.routes)
+    app.add_routes(voices.routes)
+    app.add_routes(usage.routes)
+    call_events.setup(app, settings.limits)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)
     return app

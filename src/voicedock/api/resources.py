@@ -1,5 +1,5 @@
 """One resource layer: the REST API's list/get/create/patch/delete handlers, made from a small
-declarative description per resource (``Resource``) that the ``*_routes`` modules configure.
+declarative description per resource (``Resource``) that the ``api/routes/`` modules configure.
 
 What every resource shares is written here once:
 
@@ -44,7 +44,7 @@ from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read
 from voicedock.api.keys import API_KEY, SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import reply as encode
-from voicedock.calls.idempotency import IdempotencyKey
+from voicedock.calls.outbound.idempotency import IdempotencyKey
 from voicedock.domain.records import ApiKey, KeyScope
 from voicedock.errors import ApiError, BadRequest, Conflict, NotFound
 from voicedock.validation import is_token

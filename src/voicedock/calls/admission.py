@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from voicedock.calls.live_providers import uses_local_stt
+from voicedock.calls.live.providers import uses_local_stt
 from voicedock.config import SpeechSettings
 from voicedock.errors import ApiError
 from voicedock.pipeline.recognition import NodeRecognition

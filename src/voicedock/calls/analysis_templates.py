@@ -13,7 +13,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from voicedock.calls.tool_config import TEMPLATE_ID
+from voicedock.calls.tools.config import TEMPLATE_ID
 from voicedock.domain.records import Assistant, JsonObject
 from voicedock.errors import BadRequest, Unprocessable
 from voicedock.store.base import Store

@@ -1,5 +1,5 @@
 """Carrying out control commands on an in-progress call this node serves (a command for
-another node's call reaches it through ``calls/node_commands``).
+another node's call reaches it through ``calls/nodes/command_relay``).
 
 Each command is first stored as a call event (so the timeline shows what was asked, even when
 no conversation is attached to say it), then handed to the live conversation if this node runs

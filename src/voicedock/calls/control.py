@@ -2,8 +2,8 @@
 
 The audio pipeline implements ``LiveCall`` and registers it with the engine for each call it
 runs. A command for a call another node serves is carried out by that node
-(``calls/node_commands``). Without a registered conversation (no pipeline attached yet) ``say``
-and ``inject-context`` are still accepted: they are stored as call events, which is all that
+(``calls/nodes/command_relay``). Without a registered conversation (no pipeline attached yet)
+``say`` and ``inject-context`` are still accepted: they are stored as call events, which is all that
 can be done with them, and the API says "Command sent". ``end-call`` and ``transfer`` go to the
 PBX directly in that case, so they always take effect.
 """

@@ -40,12 +40,20 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn, Protocol
 
 from voicedock.calls.admission import Kind, SpeechAdmission
-from voicedock.calls.assistant_request import AssistantServer, inbound_assistant
+from voicedock.calls.assistants.request import AssistantServer, inbound_assistant
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.config_mirror import stable_id
 from voicedock.calls.control import ControlCommand, EndCall, LiveCall, LiveCalls
-from voicedock.calls.dial_admission import admit_dial
-from voicedock.calls.idempotency import (
+from voicedock.calls.live.record import (
+    LiveRecord,
+    TranscriptTurn,
+    call_message,
+    message_key,
+    transcript_event_data,
+)
+from voicedock.calls.observer import Observers
+from voicedock.calls.outbound.dial_admission import admit_dial
+from voicedock.calls.outbound.idempotency import (
     NOT_PLACED,
     IdempotencyKey,
     OutboundResult,
@@ -54,26 +62,14 @@ from voicedock.calls.idempotency import (
     replay,
     stored_answer,
 )
-from voicedock.calls.live_record import (
-    LiveRecord,
-    TranscriptTurn,
-    call_message,
-    message_key,
-    transcript_event_data,
-)
-from voicedock.calls.observer import Observers
-from voicedock.calls.outbound import (
+from voicedock.calls.outbound.new_call import (
     NewCall,
     ResolvedAssistant,
     check_number_choice,
     resolve_assistant,
 )
-from voicedock.calls.outbound_request import (
-    RING_TIMEOUT_DEFAULT,
-    OutboundRequest,
-    check_schedule,
-)
-from voicedock.calls.placeholders import fill
+from voicedock.calls.outbound.placeholders import fill
+from voicedock.calls.outbound.request import RING_TIMEOUT_DEFAULT, OutboundRequest, check_schedule
 from voicedock.calls.policy import check_destination
 from voicedock.calls.transitions import (
     CANCELLED,
@@ -243,7 +239,7 @@ class CallEngine:
         self._now = clock
         # What the URLs of a call's assistant may name (checked when the call is placed).
         self.egress_policy = egress_policy(settings)
-        # The node this engine runs on: its calls carry it (calls/nodes.py).
+        # The node this engine runs on: its calls carry it (calls/nodes/lease.py).
         self.node_id = settings.node.id or default_node_id()
         self.live_calls = LiveCalls()
         self.observers = Observers()
@@ -370,7 +366,7 @@ class CallEngine:
         campaign's contact come due, a scheduled call whose time has come (the dialer).
 
         In one store transaction ``ask`` claims what to dial, the call reserves a caller
-        number, passes the dial limits (``calls/dial_admission.py``: counted across every
+        number, passes the dial limits (``calls/outbound/dial_admission.py``: counted across every
         node) and is stored ``connecting`` with its ``status`` event, and ``ask`` records it
         (the idempotency answer, the contact's call). Only after the commit is the PBX asked
         to originate: awaited here (a failure marks the call failed and raises the 503

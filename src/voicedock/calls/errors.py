@@ -45,7 +45,7 @@ class NodeUnavailable(ApiError):
 
 
 class OwnerAnswered(ApiError):
-    """An error answer of the node serving the call (``calls/node_commands``), passed on to
+    """An error answer of the node serving the call (``calls/nodes/command_relay``), passed on to
     the API client with its status and body unchanged."""
 
     def __init__(self, status: int, body: dict[str, str]) -> None:

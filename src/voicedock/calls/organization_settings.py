@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from voicedock.calls.assistant_config import check_config
+from voicedock.calls.assistants.config import check_config
 from voicedock.calls.config_mirror import ensure_organization
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings

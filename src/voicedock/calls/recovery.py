@@ -24,7 +24,7 @@ stay ``in-progress`` for good. ``recover_calls`` settles each of them within
 The calls are passed in: ``Service.start`` takes the node's own non-terminal calls of the
 store *before* the PBX connects, so a call this run takes is never among them, nor a call of
 another node sharing the database (``[node] id``). The calls of a node that died are ended by
-a surviving node with ``end_lost_calls`` (``calls/nodes.py``): hung up the same way, they end
+a surviving node with ``end_lost_calls`` (``calls/nodes/lease.py``): hung up the same way, they end
 ``node-lost`` and are not resumed. With several PBX servers (``pbx/several``) each call is
 adopted or hung up on the server stored with it (``Call.pbx``).
 """
@@ -154,8 +154,8 @@ async def recover_calls(
 async def end_lost_calls(
     engine: CallEngine, pbx: Pbx, calls: Sequence[Call], *, deadline: float = RECOVERY_DEADLINE
 ) -> Recovery:
-    """The calls a dead node left (``calls/nodes.py``): what is left of them at the PBX is hung
-    up (checked, as after a restart), then each ends ``node-lost``, reported like any end."""
+    """The calls a dead node left (``calls/nodes/lease.py``): what is left of them at the PBX is
+    hung up (checked, as after a restart), then each ends ``node-lost``, reported like any end."""
     recovery = Recovery()
     pending = [call for call in calls if not call.status.terminal]
     locate_calls(pbx, pending)

@@ -51,17 +51,17 @@ from typing import TYPE_CHECKING, Any
 
 from voicedock.aio import Supervisor, first_of
 from voicedock.calls.admission import SpeechAdmission
+from voicedock.calls.assistants.key_refs import with_provider_keys
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine, EventApplied
-from voicedock.calls.live_providers import (
+from voicedock.calls.live.providers import (
     build_providers_closing_on_error,
     build_tts,
     operator_settings,
     recognition_threads,
 )
-from voicedock.calls.live_record import LiveRecord, TranscriptTurn
-from voicedock.calls.provider_key_refs import with_provider_keys
+from voicedock.calls.live.record import LiveRecord, TranscriptTurn
 from voicedock.calls.recordings import recording_file, recording_name, wants_recording
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
 from voicedock.calls.voicemail import voicemail_settings
@@ -100,9 +100,9 @@ from voicedock.store.backlog import WriteBacklog
 from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
-    from voicedock.calls.live import LiveCallResult, LiveConversation
-    from voicedock.calls.live_providers import SpeechProviders
-    from voicedock.calls.tool_calls import CallTools, ToolServer
+    from voicedock.calls.live.conversation import LiveCallResult, LiveConversation
+    from voicedock.calls.live.providers import SpeechProviders
+    from voicedock.calls.tools.executor import CallTools, ToolServer
     from voicedock.media.pacer import PacerStats
     from voicedock.pipeline.conversation import ConversationConfig
 
@@ -188,7 +188,7 @@ class RunningCall:
         self, target: TransferTarget, announcement: str | None, summary: str | None
     ) -> None:
         if self.live is None:  # nothing to announce it with: the PBX transfers the caller
-            from voicedock.calls.live import LiveTransferUnsupported
+            from voicedock.calls.live.conversation import LiveTransferUnsupported
 
             raise LiveTransferUnsupported("the conversation has not started")
         self.transferring = True
@@ -566,7 +566,7 @@ class CallRunner:
         if running.resumed and running.live is None and failure is not None:
             failure = SERVICE_RESTART  # resuming failed: the call ends as if not resumed
         try:
-            from voicedock.calls.live import MEDIA_LOST
+            from voicedock.calls.live.conversation import MEDIA_LOST
 
             if failure is None and running.transferring and _reason(running) == MEDIA_LOST:
                 # The transfer took the caller off our media: its outcome ends the call.
@@ -632,8 +632,8 @@ class CallRunner:
     async def _converse(
         self, running: RunningCall, call: Call, media_pbx: MediaPbx
     ) -> LiveCallResult | None:
-        from voicedock.calls.live import LiveConversation
-        from voicedock.calls.live_config import with_echo_settings
+        from voicedock.calls.live.config import with_echo_settings
+        from voicedock.calls.live.conversation import LiveConversation
         from voicedock.media.recording import CallRecorder
 
         media_format = await self.media_format(call)
@@ -718,8 +718,8 @@ class CallRunner:
         )
 
     def _call_tools(self, running: RunningCall, call: Call) -> CallTools | None:
-        from voicedock.calls.tool_calls import CallTools
-        from voicedock.calls.tool_config import assistant_tools
+        from voicedock.calls.tools.config import assistant_tools
+        from voicedock.calls.tools.executor import CallTools
 
         tools = assistant_tools(call.assistant_config)
         if not tools:
@@ -812,6 +812,6 @@ def _reason(running: RunningCall) -> str:
 
 def _dialogue_defaults(settings: Settings) -> ConversationConfig:
     """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing."""
-    from voicedock.calls.live_config import with_endpointing_settings
+    from voicedock.calls.live.config import with_endpointing_settings
 
     return with_endpointing_settings(None, settings.speech.endpointing)

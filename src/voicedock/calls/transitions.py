@@ -32,7 +32,7 @@ SCHEDULE_EXPIRED = "schedule-expired"
 # hung up at start-up (``calls/recovery.py``), answered or still ringing.
 SERVICE_RESTART = "service-restart"
 # Why a call ends that a node of several sharing the database served when it died: a surviving
-# node ends it (calls/nodes.py).
+# node ends it (calls/nodes/lease.py).
 NODE_LOST = "node-lost"
 # The call event of a call that went on after such a restart (``calls/recovery.py``).
 RESUMED = "resumed"

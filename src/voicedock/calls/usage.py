@@ -1,5 +1,5 @@
 """``GET /usage``: an organization's usage over UTC days, folded from the store's SQL
-aggregation (``store/usage_sql.py``) into one object per group, and totals.
+aggregation (``store/sql/usage.py``) into one object per group, and totals.
 
 The numbers are defined in ``domain/usage.py``.
 """

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 
-from voicedock.calls.live_providers import voice_tts
+from voicedock.calls.live.providers import voice_tts
 from voicedock.config import Settings
 from voicedock.egress.settings import egress_guard
 from voicedock.errors import ApiError, NotFound, ProviderError

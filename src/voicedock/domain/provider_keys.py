@@ -11,7 +11,7 @@ compute types, threads, synthesis sample rates: the audio is resampled to the ca
 anyway) is the operator's, set in the ``[speech]`` section of the configuration file
 (``OPERATOR_KEYS``). A tenant naming such a key, or any key the list does not know, gets a
 ``400`` naming it (``check_section``). Where a stored configuration reaches the providers
-(``calls/live_providers.py``) the same list filters it (``tenant_part``), so a configuration
+(``calls/live/providers.py``) the same list filters it (``tenant_part``), so a configuration
 saved before a key was refused cannot use it either.
 """
 

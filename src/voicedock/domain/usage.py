@@ -10,7 +10,7 @@
   transcript holds them; an interrupted message counts what was played). A synthesis served
   from the node's cache still counts: it is what the call spoke.
 
-The store aggregates the same definitions in SQL (``store/usage_sql.py``).
+The store aggregates the same definitions in SQL (``store/sql/usage.py``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 DIGITS = frozenset("0123456789*#ABCD")
 TERMINATORS = ("#", "*")
-# The plan's bounds and defaults (the API's ``keypad`` object, calls/assistant_config.py).
+# The plan's bounds and defaults (the API's ``keypad`` object, calls/assistants/config.py).
 TIMEOUT_S = (0.5, 30.0)
 DEFAULT_TIMEOUT_S = 3.0
 MAX_DIGITS = (1, 64)

@@ -37,7 +37,7 @@ async def open_store(url: str, *, connections: int | None = None) -> Store:
 
         return await SqliteStore.open(path)
     if scheme in ("postgresql", "postgres"):
-        from voicedock.store.postgres import PostgresStore
+        from voicedock.store.postgres.store import PostgresStore
 
         if connections is not None:
             return await PostgresStore.open(url, min_size=1, max_size=connections)

@@ -203,7 +203,7 @@ class Transaction(Protocol):
     async def add_message(self, message: CallMessage) -> CallMessage: ...
     async def add_event(self, event: CallEvent) -> CallEvent: ...
 
-    # nodes sharing the database (calls/nodes.py)
+    # nodes sharing the database (calls/nodes/lease.py)
     async def clock(self) -> datetime:
         """The time leases are measured in: the database server's clock (PostgreSQL), so that
         nodes on several hosts agree; SQLite, whose nodes share one host: this host's."""
@@ -262,7 +262,7 @@ class Transaction(Protocol):
         """Delete the records created at or before ``cutoff`` (expired); how many."""
         ...
 
-    # campaigns (store/campaigns_sql.py, calls/campaigns/)
+    # campaigns (store/sql/campaigns.py, calls/campaigns/)
     async def insert_campaign(
         self, campaign: Campaign, contacts: Sequence[CampaignContact]
     ) -> Campaign: ...
@@ -283,7 +283,7 @@ class Transaction(Protocol):
     async def add_do_not_call(self, organization_id: str, number: str, now: datetime) -> None: ...
     async def delete_do_not_call(self, organization_id: str, number: str) -> bool: ...
 
-    # dial admission (store/dials_sql.py): the queries of calls/dial_admission.py, whose
+    # dial admission (store/sql/dials.py): the queries of calls/outbound/dial_admission.py, whose
     # locks hold until the transaction ends, so nodes sharing the database take turns
     async def trunk_for_update(self, trunk: str) -> Trunk | None:
         """The trunk, its row locked: admissions on it take turns across nodes."""
@@ -339,7 +339,7 @@ class NodeReply:
 
 
 class NodeMailbox(Protocol):
-    """Commands from one node to another through the database (``calls/node_commands.py``): a
+    """Commands from one node to another through the database (``calls/nodes/command_relay.py``): a
     row per command, and a notification on the recipient's channel (its id) when it is stored
     and on the sender's when it is answered. Only a database several nodes share has one."""
 
@@ -430,7 +430,7 @@ class Store(Protocol):
 
     async def list_calls(self, query: CallQuery) -> CallPage: ...
     async def usage(self, query: UsageQuery) -> UsageRows:
-        """Calls and speech use aggregated by group (``store/usage_sql.py``)."""
+        """Calls and speech use aggregated by group (``store/sql/usage.py``)."""
         ...
 
     async def list_active_calls(self, owner_node: str | None = None) -> list[Call]:

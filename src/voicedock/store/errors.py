@@ -5,7 +5,7 @@ StoreError (voicedock.errors)
 └── StoreUnavailable    — (voicedock.errors) the database cannot serve us right now; retry
 
 Each backend classifies its driver's errors at its I/O boundary (``sqlite.py``: busy/locked;
-``postgres.py``: connection lost, admin/crash shutdown, cannot connect now, read-only after a
+``postgres/store.py``: connection lost, admin/crash shutdown, cannot connect now, read-only after a
 failover).
 """
 

@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import Transaction
-from voicedock.store.conn import Conn
 from voicedock.store.errors import DuplicateKeyError
 from voicedock.store.migrations import (
     CREATE_SCHEMA_MIGRATIONS,
     load_migrations,
     split_sqlite_statements,
 )
-from voicedock.store.outbox_sql import SqlOutbox
-from voicedock.store.rows import SQLITE
-from voicedock.store.sql import NoLocks, SqlReads, SqlTransaction
+from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.outbox import SqlOutbox
+from voicedock.store.sql.records import NoLocks, SqlReads, SqlTransaction
+from voicedock.store.sql.rows import SQLITE
 
 if TYPE_CHECKING:
     from voicedock.domain.webhooks import Outbox

@@ -20,7 +20,7 @@ from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.request import parse_campaign_request
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.outbound_request import parse_outbound_request
+from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import SpeechSettings
 from voicedock.domain.campaigns import ContactState

@@ -11,8 +11,8 @@ import pytest
 
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import new_outbound_call_id
-from voicedock.pbx.asterisk.ami_messages import AmiOriginateResponse
-from voicedock.pbx.asterisk.ari_events import AriChannel, ChannelStateChange, StasisStart
+from voicedock.pbx.asterisk.ami.messages import AmiOriginateResponse
+from voicedock.pbx.asterisk.ari.events import AriChannel, ChannelStateChange, StasisStart
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 

@@ -13,7 +13,7 @@ import pytest
 from fakes.pbx import FakePbx
 from fakes.world import make_settings
 from voicedock.errors import ConfigError, PbxError
-from voicedock.pbx.asterisk.ari import AriClient
+from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.node_apps import (
     NodeAppError,
     NodeApps,

@@ -19,7 +19,7 @@ from voicedock.pbx.freeswitch.commands import (
     require_destination,
     sanitize_caller_id_name,
 )
-from voicedock.pbx.freeswitch.esl_wire import encode_sendmsg
+from voicedock.pbx.freeswitch.esl.wire import encode_sendmsg
 
 pytestmark = pytest.mark.unit
 

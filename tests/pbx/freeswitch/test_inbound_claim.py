@@ -9,8 +9,8 @@ import pytest
 
 from voicedock.pbx.freeswitch import inbound_claim
 from voicedock.pbx.freeswitch.commands import UnsafeCommandValue
-from voicedock.pbx.freeswitch.esl import EslClient
-from voicedock.pbx.freeswitch.esl_errors import EslCommandError, EslNotConnected
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.errors import EslCommandError, EslNotConnected
 
 pytestmark = pytest.mark.unit
 

@@ -18,7 +18,8 @@ from voicedock.pbx.base import OriginateRequest, PbxEventKind, TransferTarget
 from voicedock.pbx.causes import CallError, error_for_unanswered
 from voicedock.pbx.freeswitch import pbx as freeswitch_module
 from voicedock.pbx.freeswitch.commands import UnsafeCommandValue
-from voicedock.pbx.freeswitch.esl import EslDefaultPassword, EslSettings
+from voicedock.pbx.freeswitch.esl.errors import EslDefaultPassword
+from voicedock.pbx.freeswitch.esl.settings import EslSettings
 from voicedock.pbx.freeswitch.pbx import PBX_EVENTS, FreeswitchPbx
 
 pytestmark = pytest.mark.unit

@@ -1,5 +1,5 @@
 """``/agents``: the seeds' name for assistants, a deprecated alias of ``/assistants`` (the same
-bodies and statuses, the same list key ``assistants``; api/resource_routes.py ``AGENTS``).
+bodies and statuses, the same list key ``assistants``; api/routes/assistants.py ``AGENTS``).
 Each operation is marked ``deprecated``, as the ``agent_*`` fields of ``POST /calls/outbound``
 are, and its answers carry ``Deprecation``, ``Warning: 299`` and ``Link`` headers."""
 

@@ -1,7 +1,7 @@
 """An assistant's ``analysis_plan``, and ``/analysis-templates`` (a plan stored once, referenced
 by the assistants' ``analysis_plan`` as ``{"template_id": ...}``).
 
-A plan's bounds are calls/assistant_config.py's (``check_analysis_plan``: the texts' lengths,
+A plan's bounds are calls/assistants/config.py's (``check_analysis_plan``: the texts' lengths,
 the structured data schema's size and depth, domain/tenant_schemas.py)."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, operation
 from voicedock.api.serialize import iso
-from voicedock.calls.assistant_config import (
+from voicedock.calls.assistants.config import (
     ANALYSIS_PLAN_FIELDS,
     ANALYSIS_TEXT_MAX,
     PROFILE_TEXT_MAX,
     TEMPLATE_ID_MAX,
 )
-from voicedock.calls.tool_config import TEMPLATE_ID
+from voicedock.calls.tools.config import TEMPLATE_ID
 from voicedock.domain.records import AnalysisTemplate as AnalysisTemplateRecord
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 

@@ -3,7 +3,7 @@
 
 One table of settings (name, type) makes the configuration in a request (every setting
 optional; null: not set, or in a PATCH removed) and in an answer. The limits (``LIMIT_FIELDS``),
-providers, formats and bounds are calls/assistant_config.py's; calls/assistant_config.py also
+providers, formats and bounds are calls/assistants/config.py's; calls/assistants/config.py also
 decides what the settings mean (check_config, resolve_provider)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from voicedock.api.models.operations import PATH_ID, Schema, operation
 from voicedock.api.models.provider_sections import PROVIDER_RULES
 from voicedock.api.models.tools import TOOL_ITEM
 from voicedock.api.serialize import iso
-from voicedock.calls.assistant_config import (
+from voicedock.calls.assistants.config import (
     CONFIG_TEXT_MAX,
     DEFAULT_LLM_FILLER_DELAY_S,
     DEFAULT_LLM_FILLER_MESSAGES,
@@ -32,11 +32,11 @@ from voicedock.calls.assistant_config import (
     LLM_FILLER_DELAY,
     LLM_FILLER_MESSAGES,
     PROFILE_TEXT_MAX,
-    PROVIDERS,
     TOOL_FILLER_MESSAGE_MAX,
     VOICEMAIL_DETECTION,
 )
-from voicedock.calls.tool_config import MAX_TOOLS
+from voicedock.calls.assistants.providers import PROVIDERS
+from voicedock.calls.tools.config import MAX_TOOLS
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import Assistant as AssistantRecord
 from voicedock.domain.secret_fields import masked

@@ -23,7 +23,7 @@ from voicedock.api.models.fields import (
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters, ref
 from voicedock.api.models.usage import CallUsage
 from voicedock.api.serialize import iso, recording_url
-from voicedock.calls.outbound_request import (
+from voicedock.calls.outbound.request import (
     CONTEXT_MAX,
     METADATA_MAX_BYTES,
     METADATA_MAX_DEPTH,
@@ -39,7 +39,7 @@ from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Directi
 from voicedock.domain.usage import call_usage
 
 # An assistant configuration (models/assistants.py, built at run time: referenced by name;
-# calls/assistant_config.py check_config reads it).
+# calls/assistants/config.py check_config reads it).
 AssistantConfig = Annotated[
     Any, Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantConfig"})
 ]
@@ -66,7 +66,7 @@ def _present(names: tuple[str, ...]) -> Schema:
 def assistant_choice(
     saved: tuple[str, ...], transient: tuple[str, ...], override: tuple[str, ...]
 ) -> Schema:
-    """The rules of a body that names its assistant (calls/outbound_request.py): a saved one
+    """The rules of a body that names its assistant (calls/outbound/request.py): a saved one
     (``saved``, e.g. assistant_id) or a ``transient`` configuration, not both; an ``override``
     only with a saved one; of a name and its deprecated alias, only one."""
     rules: list[Schema] = [

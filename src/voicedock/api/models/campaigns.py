@@ -31,11 +31,7 @@ from voicedock.calls.campaigns.request import (
     MAX_CONTACTS,
 )
 from voicedock.calls.campaigns.retries import MAX_ATTEMPTS, MAX_BACKOFF_SECONDS, RETRYABLE
-from voicedock.calls.outbound_request import (
-    CONTEXT_MAX,
-    RING_TIMEOUT_BOUNDS,
-    RING_TIMEOUT_DEFAULT,
-)
+from voicedock.calls.outbound.request import CONTEXT_MAX, RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
 from voicedock.domain.campaigns import Campaign as CampaignRecord
 from voicedock.domain.campaigns import CampaignContact as ContactRecord
 from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, ContactState

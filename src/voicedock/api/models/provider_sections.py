@@ -7,12 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from voicedock.calls.assistant_config import (
-    CONFIG_TEXT_MAX,
-    MESSAGE_ROLES,
-    PROVIDERS,
-    SPEECH_TO_SPEECH,
-)
+from voicedock.calls.assistants.config import CONFIG_TEXT_MAX, MESSAGE_ROLES
+from voicedock.calls.assistants.providers import PROVIDERS, SPEECH_TO_SPEECH
 from voicedock.domain import provider_keys
 from voicedock.domain.secret_fields import MASK
 from voicedock.validation import NOT_BLANK_PATTERN
@@ -128,7 +124,7 @@ def _llm_rule(provider: Schema, llm: Schema) -> Schema:
     return {"properties": {"provider": provider, "llm_config": nullable(llm)}}
 
 
-# Which llm_config a configuration takes follows its provider (calls/assistant_config.py
+# Which llm_config a configuration takes follows its provider (calls/assistants/config.py
 # _check_llm_keys): xai_realtime's is the realtime session's; another provider's an LLM's;
 # with none yet (an override), either, a realtime one naming no provider.
 _PROVIDER_RULES: Schema = {

@@ -1,6 +1,6 @@
 """An assistant's tools and ``/tool-templates`` (a tool stored once, referenced by id).
 
-A tool's ``type`` names the fields it takes (calls/tool_config.py checks what they mean):
+A tool's ``type`` names the fields it takes (calls/tools/config.py checks what they mean):
 ``webhook`` (the default), ``end_call``, ``transfer_call``, ``send_dtmf``."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from voicedock.api.models.fields import Text, Time
 from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
 from voicedock.api.serialize import iso
 from voicedock.calls.control import TRANSFER_MODES
-from voicedock.calls.tool_config import TEMPLATE_ID, TOOL_TYPES, WEBHOOK
+from voicedock.calls.tools.config import TEMPLATE_ID, TOOL_TYPES, WEBHOOK
 from voicedock.domain.records import ToolTemplate as ToolTemplateRecord
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 
@@ -101,7 +101,7 @@ TOOL_ITEM: Schema = {"anyOf": [ref("Tool"), ref(ToolTemplateRef)]}
 
 
 def parse_tool(value: object, where: str = "body") -> Body:
-    """One tool as its type's model (the type checked by calls/tool_config.py before)."""
+    """One tool as its type's model (the type checked by calls/tools/config.py before)."""
     kind = value.get("type", WEBHOOK) if isinstance(value, dict) else WEBHOOK
     return parse(value, _TOOLS.get(kind, WebhookTool), where)
 

@@ -10,8 +10,8 @@ Every call is placed by the engine's one placing function, ``CallEngine.place``,
 one store transaction: lock the campaign row (a pause or a cancel that committed stops it),
 claim the contact due first (``SKIP LOCKED``: nodes take different contacts), check its
 calling window and the do-not-call list, reserve a caller number, pass the dial limits
-(``calls/dial_admission.py``: the trunk's calls per second and channels, the organization's and
-the campaign's calls at once, across every node) and store the call with the contact marked
+(``calls/outbound/dial_admission.py``: the trunk's calls per second and channels, the organization's
+and the campaign's calls at once, across every node) and store the call with the contact marked
 ``calling``. Only after the commit is the PBX asked to originate. A contact whose call would
 exceed a limit is left as it was (the transaction rolls back) and the dialer waits as long as
 the limit says; nothing is dropped. So does a contact while this node's offline speech is at
@@ -35,8 +35,8 @@ from datetime import datetime, timedelta
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
 from voicedock.calls.engine import CallEngine, Originate
-from voicedock.calls.outbound import NewCall, ResolvedAssistant
-from voicedock.calls.placeholders import fill, fill_config
+from voicedock.calls.outbound.new_call import NewCall, ResolvedAssistant
+from voicedock.calls.outbound.placeholders import fill, fill_config
 from voicedock.calls.policy import DestinationRefused, check_destination
 from voicedock.config import PolicySettings
 from voicedock.domain.campaigns import (

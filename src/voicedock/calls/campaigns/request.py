@@ -18,13 +18,13 @@ from typing import Any
 from voicedock.calls import fields
 from voicedock.calls.campaigns.retries import parse_retries
 from voicedock.calls.campaigns.window import parse_window, zone
-from voicedock.calls.outbound_request import (
+from voicedock.calls.outbound.placeholders import parse_variables
+from voicedock.calls.outbound.request import (
     RING_TIMEOUT_BOUNDS,
     RING_TIMEOUT_DEFAULT,
     OutboundRequest,
     parse_outbound_request,
 )
-from voicedock.calls.placeholders import parse_variables
 from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
 from voicedock.validation import is_e164, is_token

@@ -34,7 +34,7 @@ from typing import Any
 
 from voicedock.config import AsteriskSettings, Settings
 from voicedock.errors import ConfigError, PbxError
-from voicedock.pbx.asterisk.ari import AriClient
+from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.validation import is_token
 
 log = logging.getLogger("voicedock.pbx.asterisk.node_apps")

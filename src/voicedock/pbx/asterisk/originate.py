@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from voicedock.errors import PbxError
-from voicedock.pbx.asterisk.ami_messages import AmiOriginateResponse
+from voicedock.pbx.asterisk.ami.messages import AmiOriginateResponse
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 from voicedock.pbx.legs import CallRegistry
 

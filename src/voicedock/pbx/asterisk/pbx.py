@@ -32,8 +32,8 @@ from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import is_call_id, mask_call_id
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.adapter import ADOPT_SETTLE_WAIT, PbxAdapter
-from voicedock.pbx.asterisk.ami import AmiClient
-from voicedock.pbx.asterisk.ami_messages import (
+from voicedock.pbx.asterisk.ami.client import AmiClient
+from voicedock.pbx.asterisk.ami.messages import (
     AmiEvent,
     AmiHangup,
     AmiRinging,
@@ -41,8 +41,8 @@ from voicedock.pbx.asterisk.ami_messages import (
     originate_action,
     pjsip_dial_string,
 )
-from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
-from voicedock.pbx.asterisk.ari_events import (
+from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari.events import (
     ApplicationReplaced,
     AriChannel,
     AriEvent,
@@ -56,8 +56,8 @@ from voicedock.pbx.asterisk.ari_events import (
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia, MediaLeg, destroy_bridge, leg_id
 from voicedock.pbx.asterisk.node_apps import NodeApps
 from voicedock.pbx.asterisk.originate import watch_ami_originate
-from voicedock.pbx.asterisk.transfer import AsteriskTransfers
-from voicedock.pbx.asterisk.transfer_context import TransferSettings
+from voicedock.pbx.asterisk.transfers.context import TransferSettings
+from voicedock.pbx.asterisk.transfers.native import AsteriskTransfers
 from voicedock.pbx.base import (
     InboundCall,
     OriginateRequest,
@@ -78,7 +78,7 @@ log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 # but not dialled) retries this often, this long, and meets the channel's first event.
 _CHASE_INTERVAL = 0.1
 _CHASE_FOR = 10.0
-# What a call may hold besides the remote leg (``asterisk.media``, ``asterisk.warm_transfer`` ids).
+# What a call may hold besides the remote leg (``asterisk.media``, ``asterisk.transfers.warm`` ids).
 _LEFTOVER_LEGS = ("media", "agent", "agentmedia")
 _LEFTOVER_BRIDGES = ("bridge", "warm")
 _NOT_READY = (

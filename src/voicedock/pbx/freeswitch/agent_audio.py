@@ -27,7 +27,7 @@ from voicedock.errors import MediaError, PbxError
 from voicedock.media.call_media import CallMedia
 from voicedock.pbx.base import Speech
 from voicedock.pbx.freeswitch.commands import build_uuid_broadcast_tone
-from voicedock.pbx.freeswitch.esl import EslClient
+from voicedock.pbx.freeswitch.esl.client import EslClient
 from voicedock.pbx.freeswitch.media.hub import FreeswitchMediaHub
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 
-from voicedock.pbx.freeswitch.esl import EslClient
+from voicedock.pbx.freeswitch.esl.client import EslClient
 
 __all__ = ["BootClock", "parse_uptime"]
 

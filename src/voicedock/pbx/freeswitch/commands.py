@@ -12,7 +12,7 @@ structure into plain text (sources: ``signalwire/freeswitch``):
   dial string; ``&app(args)`` names the application.
 * ``switch_api_execute`` expands ``${var}`` / ``${api(...)}`` and ``$${global}`` in the whole
   command when API expansion is on, so a ``$`` in user text could run arbitrary API commands.
-* A ``\\n`` ends the ESL command itself (see ``freeswitch.esl_wire``).
+* A ``\\n`` ends the ESL command itself (see ``freeswitch.esl.wire``).
 
 Policy, per field (refuse unless the value is cosmetic):
 
@@ -38,7 +38,7 @@ from typing import Literal
 
 from voicedock.domain.ids import is_call_id
 from voicedock.pbx.base import require_dtmf_digits
-from voicedock.pbx.freeswitch.esl_wire import UnsafeWireValue
+from voicedock.pbx.freeswitch.esl.wire import UnsafeWireValue
 
 
 class UnsafeCommandValue(UnsafeWireValue):

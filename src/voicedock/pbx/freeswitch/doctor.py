@@ -27,14 +27,10 @@ from xml.etree import ElementTree
 from voicedock.config import Settings
 from voicedock.errors import ConfigError
 from voicedock.pbx.freeswitch.commands import UnsafeCommandValue, require_token
-from voicedock.pbx.freeswitch.esl import (
-    EslAuthError,
-    EslClient,
-    EslCommandError,
-    EslNotConnected,
-    EslSettings,
-)
-from voicedock.pbx.freeswitch.esl_wire import EslProtocolError
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.errors import EslAuthError, EslCommandError, EslNotConnected
+from voicedock.pbx.freeswitch.esl.settings import EslSettings
+from voicedock.pbx.freeswitch.esl.wire import EslProtocolError
 from voicedock.pbx.freeswitch.media.stream_server import AudioStreamServer
 from voicedock.validation import mask_number
 

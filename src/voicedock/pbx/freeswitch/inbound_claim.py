@@ -14,8 +14,8 @@ import logging
 
 from voicedock.errors import PbxError
 from voicedock.pbx.freeswitch.commands import require_token, require_uuid
-from voicedock.pbx.freeswitch.esl import EslClient
-from voicedock.pbx.freeswitch.esl_errors import EslCommandError
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.errors import EslCommandError
 
 log = logging.getLogger("voicedock.pbx.freeswitch.inbound_claim")
 

@@ -54,18 +54,16 @@ from voicedock.pbx.freeswitch.commands import (
     require_call_id,
     require_token,
 )
-from voicedock.pbx.freeswitch.esl import (
-    DEFAULT_EVENTS,
-    BackgroundJob,
-    EslClient,
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.errors import (
     EslCommandError,
     EslCommandTimeout,
     EslConnectionLost,
     EslNotConnected,
-    EslSettings,
-    EventSubscription,
 )
-from voicedock.pbx.freeswitch.esl_wire import ChannelInfo, EslEvent
+from voicedock.pbx.freeswitch.esl.handles import BackgroundJob, EventSubscription
+from voicedock.pbx.freeswitch.esl.settings import DEFAULT_EVENTS, EslSettings
+from voicedock.pbx.freeswitch.esl.wire import ChannelInfo, EslEvent
 from voicedock.pbx.freeswitch.media.call_media import FreeswitchCallMedia
 from voicedock.pbx.freeswitch.media.hub import MEDIA_EVENT_SUBCLASSES, FreeswitchMediaHub
 from voicedock.pbx.freeswitch.media.stream_server import AudioStreamServer

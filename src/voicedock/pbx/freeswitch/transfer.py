@@ -63,8 +63,9 @@ from voicedock.pbx.freeswitch.commands import (
     require_internal_target,
     require_token,
 )
-from voicedock.pbx.freeswitch.esl import EslClient, EslCommandError
-from voicedock.pbx.freeswitch.esl_wire import EslEvent
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.errors import EslCommandError
+from voicedock.pbx.freeswitch.esl.wire import EslEvent
 from voicedock.pbx.freeswitch.media.hub import FreeswitchMediaHub
 from voicedock.pbx.legs import CallRegistry
 

@@ -42,7 +42,7 @@ class ProviderRegistry(Generic[P]):
 
 
 def _offline_stt(config: Mapping[str, Any], _egress: Egress | None = None) -> Stt:
-    from voicedock.pipeline.providers.whisper_stt import WhisperStt
+    from voicedock.pipeline.providers.whisper.stt import WhisperStt
 
     return WhisperStt.from_config(config)
 

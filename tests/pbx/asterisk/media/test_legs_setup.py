@@ -19,8 +19,8 @@ import pytest
 from voicedock.aio import Supervisor
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError
-from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
-from voicedock.pbx.asterisk.ari_events import AriEvent, StasisStart
+from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari.events import AriEvent, StasisStart
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia
 from voicedock.pbx.legs import CallRegistry
 

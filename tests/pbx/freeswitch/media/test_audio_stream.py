@@ -12,7 +12,8 @@ from aiohttp import WSMsgType, web
 
 from pbx.freeswitch.fake_freeswitch import FakeAudioStreamClient, FakeFreeswitch
 from voicedock.pbx.freeswitch.commands import build_audio_stream_start, build_originate
-from voicedock.pbx.freeswitch.esl import EslClient, EslSettings
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.settings import EslSettings
 from voicedock.pbx.freeswitch.media.audio_stream_wire import (
     AudioStreamWireError,
     StreamFormat,

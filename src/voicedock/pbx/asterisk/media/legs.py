@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from voicedock.aio import all_of, first_of
 from voicedock.errors import PbxError
-from voicedock.pbx.asterisk.ari import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
 from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
 from voicedock.pbx.legs import CallRegistry
 

@@ -26,8 +26,9 @@ from voicedock.pbx.freeswitch.commands import (
     build_uuid_break,
     build_uuid_kill,
 )
-from voicedock.pbx.freeswitch.esl import EslClient, EslCommandError
-from voicedock.pbx.freeswitch.esl_wire import EslEvent
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.errors import EslCommandError
+from voicedock.pbx.freeswitch.esl.wire import EslEvent
 from voicedock.pbx.freeswitch.media.audio_stream_wire import (
     AudioStreamWireError,
     parse_play_event_body,

@@ -1,0 +1,112 @@
+"""Analysis templates (CRUD per organization): analysis plans stored once, referenced by the
+assistants' ``analysis_plan`` as ``{"template_id": ...}`` (calls/analysis_templates.py).
+
+A template's body is a name and a plan, as an assistant's ``analysis_plan`` (the same bounds);
+the answer adds ``id``, ``created_at`` and ``updated_at``. A PATCH replaces the fields it sends
+(null removes a plan setting). A template an assistant references is not deleted (409).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from aiohttp import web
+
+from voicedock.api.models.analysis_templates import AnalysisTemplate as AnalysisTemplateReply
+from voicedock.api.models.analysis_templates import AnalysisTemplateCreate, AnalysisTemplateUpdate
+from voicedock.api.models.base import parse
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Patch,
+    Resource,
+    capped,
+    created,
+    mount,
+    stored,
+)
+from voicedock.calls import fields
+from voicedock.calls.analysis_templates import referencing
+from voicedock.calls.assistants.config import (
+    ANALYSIS_PLAN_FIELDS,
+    PROFILE_TEXT_MAX,
+    check_analysis_plan,
+)
+from voicedock.domain.records import AnalysisTemplate, JsonObject, utcnow
+from voicedock.errors import BadRequest, Conflict
+
+routes = web.RouteTableDef()
+
+MAX_TEMPLATES_PER_ORGANIZATION = 500
+NAME = "name"
+
+
+def _name(obj: JsonObject, *, required: bool) -> str | None:
+    if not required and NAME in obj and obj[NAME] is None:
+        raise BadRequest("name must not be null")
+    return fields.text(obj, NAME, required=required, max_len=PROFILE_TEXT_MAX, multiline=False)
+
+
+def _plan(obj: JsonObject) -> JsonObject:
+    """The plan settings of a body, checked as an assistant's ``analysis_plan``; null: none."""
+    return check_analysis_plan({k: v for k, v in obj.items() if k != NAME}, "body")
+
+
+def _parse_new(caller: Caller, body: object) -> AnalysisTemplate:
+    obj = fields.require_object(body)
+    name = str(_name(obj, required=True))
+    plan = _plan(obj)
+    parse(obj, AnalysisTemplateCreate)  # and nothing the document does not say
+    return AnalysisTemplate(
+        id=str(uuid.uuid4()), organization_id=caller.organization_id, name=name, plan=plan
+    )
+
+
+def _parse_update(_caller: Caller, template: AnalysisTemplate, body: object) -> AnalysisTemplate:
+    obj = fields.require_object(body)
+    name = _name(obj, required=False) or template.name
+    sent = _plan(obj)
+    parse(obj, AnalysisTemplateUpdate)
+    plan = {**template.plan, **sent}
+    for key in ANALYSIS_PLAN_FIELDS:  # an explicit null removes a setting
+        if key in obj and obj[key] is None:
+            plan.pop(key, None)
+    return dataclasses.replace(template, name=name, plan=plan, updated_at=utcnow())
+
+
+async def _delete(caller: Caller, template: AnalysisTemplate) -> None:
+    users = referencing(await caller.store.list_assistants(template.organization_id), template.id)
+    if users:
+        raise Conflict(
+            "the analysis template is the analysis_plan of assistant(s): "
+            + ", ".join(users[:5])
+            + "; give them another plan first"
+        )
+    async with caller.store.transaction() as tx:
+        await tx.delete_analysis_template(template.organization_id, template.id)
+
+
+ANALYSIS_TEMPLATES: Resource[AnalysisTemplate] = Resource(
+    path="/analysis-templates",
+    noun="analysis template",
+    lookup=lambda c, template_id: c.store.get_analysis_template(c.organization_id, template_id),
+    serialize=AnalysisTemplateReply.of,
+    list=Listing(run=lambda c: c.store.list_analysis_templates(c.organization_id)),
+    create=Create(
+        parse=_parse_new,
+        run=capped(
+            lambda c: c.store.list_analysis_templates(c.organization_id),
+            MAX_TEMPLATES_PER_ORGANIZATION,
+            "analysis templates",
+            lambda tx, t: tx.insert_analysis_template(t),
+        ),
+        reply=created(AnalysisTemplateReply.of),
+    ),
+    patch=Patch(parse=_parse_update, run=stored(lambda tx, t: tx.update_analysis_template(t))),
+    delete=Delete(run=_delete),
+)
+RESOURCES = (ANALYSIS_TEMPLATES,)
+mount(routes, *RESOURCES)

@@ -1,0 +1,167 @@
+"""``/assistants``: an organization's assistants (create, list, get, patch, delete)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from voicedock.api.models.assistants import AssistantCreate, AssistantUpdate, assistant_reply
+from voicedock.api.models.base import parse
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Patch,
+    Resource,
+    created,
+    mount,
+    stored,
+)
+from voicedock.calls import fields
+from voicedock.calls.analysis_templates import check_template_ref
+from voicedock.calls.assistants.config import CONFIG_FIELDS, check_config, resolve_provider
+from voicedock.calls.assistants.key_refs import check_key_refs
+from voicedock.calls.organization_settings import with_defaults
+from voicedock.config import SpeechSettings
+from voicedock.domain.records import Assistant, utcnow
+from voicedock.domain.secret_fields import restore_masked
+from voicedock.egress import EgressPolicy
+from voicedock.errors import BadRequest, Conflict
+
+if TYPE_CHECKING:
+    from voicedock.store.base import Transaction
+
+routes = web.RouteTableDef()
+
+
+ASSISTANT_FIELDS = ("name", "business_name", "active", *CONFIG_FIELDS)
+
+
+def build_assistant(
+    obj: dict[str, Any],
+    base: Assistant | None,
+    org_id: str,
+    speech: SpeechSettings,
+    egress: EgressPolicy | None = None,
+) -> Assistant:
+    """A new assistant from a POST body, or ``base`` updated by a PATCH body (400 if invalid,
+    a URL the operator's ``egress`` policy refuses included)."""
+    fields.reject_unknown(obj, ASSISTANT_FIELDS)
+    for key in ("name", "active"):  # never null: not optional settings
+        if key in obj and obj[key] is None:
+            raise BadRequest(f"{key} must not be null")
+    checked = check_config(
+        {k: v for k, v in obj.items() if k != "active"}, "body", allow_profile=True
+    )
+    # A masked provider key read back keeps the stored one (secrets are write-only).
+    checked = restore_masked(checked, base.config if base is not None else None)
+    name = checked.pop("name", None) or (base.name if base is not None else None)
+    if name is None:
+        raise BadRequest("name is required")
+    business = checked.pop("business_name", base.business_name if base is not None else "")
+    if obj.get("business_name", "") is None:  # an explicit null: none
+        business = ""
+    config = {**(base.config if base is not None else {}), **checked}
+    for key in CONFIG_FIELDS:  # an explicit null removes an optional setting
+        if key in obj and obj[key] is None:
+            config.pop(key, None)
+    resolve_provider(config, speech, egress)  # enforces the provider rules and URLs
+    now = utcnow()
+    return Assistant(
+        id=base.id if base is not None else str(uuid.uuid4()),
+        organization_id=org_id,
+        name=name,
+        config=config,
+        business_name=business,
+        active=fields.boolean(obj, "active", base.active if base is not None else True),
+        created_at=base.created_at if base is not None else now,
+        updated_at=now,
+    )
+
+
+async def _check_key_refs(caller: Caller, assistant: Assistant) -> None:
+    """The provider keys the assistant names, as its calls will use them: the sections the
+    operator's engines complete included (``[byok] mode = "required"``)."""
+    settings = caller.service.settings
+    egress = caller.service.engine.egress_policy
+    resolved = resolve_provider(assistant.config, settings.speech, egress)
+    await check_key_refs(caller.store, assistant.organization_id, resolved, settings.byok)
+
+
+def _refs_checked(
+    write: Callable[[Transaction, Assistant], Awaitable[object]],
+) -> Callable[[Caller, Assistant], Awaitable[Assistant]]:
+    """Store an assistant whose references hold: its provider keys, its analysis template."""
+    store = stored(write)
+
+    async def run(caller: Caller, assistant: Assistant) -> Assistant:
+        await _check_key_refs(caller, assistant)
+        await check_template_ref(caller.store, assistant.organization_id, assistant.config)
+        return await store(caller, assistant)
+
+    return run
+
+
+def parse_assistant(caller: Caller, base: Assistant | None, body: object) -> Assistant:
+    """A POST body (``base`` None) or a PATCH body onto ``base``: the assistant it makes."""
+    service = caller.service
+    org_id = base.organization_id if base is not None else caller.organization_id
+    egress = service.engine.egress_policy
+    obj = fields.require_object(body)
+    assistant = build_assistant(obj, base, org_id, service.settings.speech, egress)
+    parse(obj, AssistantCreate if base is None else AssistantUpdate)  # nothing undocumented
+    return assistant
+
+
+def parse_new_assistant(caller: Caller, body: object) -> dict[str, Any]:
+    """A POST body, checked as it stands (the organization's defaults are added when it is
+    stored: ``_insert_assistant``)."""
+    obj = fields.require_object(body)
+    parse_assistant(caller, None, obj)
+    return obj
+
+
+async def _insert_assistant(caller: Caller, obj: dict[str, Any]) -> Assistant:
+    """The new assistant with the organization's defaults for what its body leaves out
+    (GET /organization), its provider-key references checked, stored."""
+    org = await caller.store.get_organization(caller.organization_id)
+    defaults = org.assistant_defaults if org is not None else {}
+    assistant = parse_assistant(caller, None, with_defaults(obj, defaults))
+    return await _refs_checked(lambda tx, a: tx.insert_assistant(a))(caller, assistant)
+
+
+async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
+    numbers = await caller.store.list_phone_numbers(assistant.organization_id)
+    if any(n.assistant_id == assistant.id for n in numbers):
+        raise Conflict("a phone number still answers with this assistant; reassign it first")
+    async with caller.store.transaction() as tx:
+        await tx.delete_assistant(assistant.organization_id, assistant.id)
+
+
+ASSISTANTS: Resource[Assistant] = Resource(
+    path="/assistants",
+    noun="assistant",
+    lookup=lambda c, assistant_id: c.store.get_assistant(c.organization_id, assistant_id),
+    serialize=assistant_reply,
+    list=Listing(run=lambda c: c.store.list_assistants(c.organization_id)),
+    create=Create(
+        parse=parse_new_assistant,
+        run=_insert_assistant,
+        reply=created(assistant_reply),
+    ),
+    patch=Patch(parse=parse_assistant, run=_refs_checked(lambda tx, a: tx.update_assistant(a))),
+    delete=Delete(run=_delete_assistant),
+)
+# The seeds' name for assistants: the same resource, deprecated (docs/agents.md).
+AGENTS = ASSISTANTS.alias("/agents")
+
+
+RESOURCES = (
+    ASSISTANTS,
+    AGENTS,
+)
+mount(routes, *RESOURCES)

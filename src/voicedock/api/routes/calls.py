@@ -1,0 +1,171 @@
+"""``/calls`` endpoints as documented: list, outbound, detail, control."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from voicedock.api.body import decode_cursor, encode_cursor, query_datetime, read_json
+from voicedock.api.keys import SERVICE
+from voicedock.api.middleware import organization_of
+from voicedock.api.models.base import Error, convert, parse, parse_query, reply
+from voicedock.api.models.calls import (
+    COMMANDS,
+    CallListQuery,
+    CallSummary,
+    ControlResponse,
+    OutboundCallRequest,
+    OutboundCallResponse,
+)
+from voicedock.api.models.calls import Call as CallReply
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Listed,
+    Page,
+    Paged,
+    Reply,
+    Resource,
+    deprecation_headers,
+    mount,
+)
+from voicedock.calls.control import parse_control
+from voicedock.calls.outbound.idempotency import OutboundResult
+from voicedock.calls.outbound.request import (
+    DEPRECATED_ALIASES,
+    OutboundRequest,
+    parse_outbound_request,
+)
+from voicedock.calls.recordings import media_type, recording_file
+from voicedock.domain.ids import is_call_id
+from voicedock.domain.records import Call, CallStatus
+from voicedock.errors import BadRequest, NotFound
+from voicedock.store.base import CallCursor, CallQuery
+from voicedock.validation import is_token
+
+routes = web.RouteTableDef()
+
+LIST_PARAMS = frozenset({"status", "start_date", "end_date", "campaign_id", "cursor"})
+DIALING_WORDS = frozenset({"dialing", "ringing", "queued", "initiated"})
+
+
+async def _place(caller: Caller, request: OutboundRequest) -> OutboundResult:
+    return await caller.service.engine.place_outbound(
+        caller.organization_id, request, caller.idempotency, api_key_id=caller.api_key.id
+    )
+
+
+def parse_outbound(_caller: Caller, body: object) -> OutboundRequest:
+    parsed = parse_outbound_request(body)  # the call's meaning: policy, aliases, assistant
+    parse(body, OutboundCallRequest)  # and nothing the document does not say
+    return parsed
+
+
+def _placed(request: OutboundRequest, result: OutboundResult) -> Reply:
+    headers: dict[str, str] = {}
+    if request.deprecated:
+        replacements = ", ".join(
+            f"{old} -> {DEPRECATED_ALIASES[old]}" for old in request.deprecated
+        )
+        headers = deprecation_headers(f"deprecated fields used: {replacements}")
+    answer = OutboundCallResponse if result.status in (200, 201) else Error  # replayed as it was
+    body = convert(result.body, answer)
+    return Reply(body, status=result.status, headers=headers, replayed=result.replayed)
+
+
+def check_list_query(q: Mapping[str, str]) -> None:
+    """The list's filters, before its bounds are read."""
+    status = q.get("status")
+    if status is not None and status not in {s.value for s in CallStatus}:
+        raise BadRequest(_bad_status(status))
+    campaign_id = q.get("campaign_id")
+    if campaign_id is not None and not is_token(campaign_id):
+        raise BadRequest("campaign_id must be a campaign's id")
+    parse_query(q, CallListQuery)
+
+
+async def _list(caller: Caller, page: Page) -> Listed[Call]:
+    q = page.query
+    status = q.get("status")
+    query = CallQuery(
+        organization_id=caller.organization_id,
+        limit=page.limit,
+        offset=page.offset,
+        status=CallStatus(status) if status is not None else None,
+        start_date=query_datetime(q.get("start_date"), "start_date"),
+        end_date=query_datetime(q.get("end_date"), "end_date"),
+        campaign_id=q.get("campaign_id"),
+        after=decode_cursor(q.get("cursor")),
+    )
+    found = await caller.store.list_calls(query)
+    return Listed(found.calls, found.total)
+
+
+def _bad_status(status: str) -> str:
+    allowed = ", ".join(s.value for s in CallStatus)
+    if status in DIALING_WORDS:
+        # "dialing" is what POST /calls/outbound answers; a stored call is "connecting" then.
+        return (
+            f"status must be one of: {allowed}; a call that is dialing or ringing is listed "
+            "as connecting (use status=connecting)"
+        )
+    return f"status must be one of: {allowed}"
+
+
+async def _detail(caller: Caller, call: Call) -> CallReply:
+    store = caller.store
+    return CallReply.of(call, await store.list_messages(call.id), await store.list_events(call.id))
+
+
+def _cursor_of(call: Call) -> str:
+    """``next_cursor``: a full page's last call (its creation time and seq)."""
+    return encode_cursor(CallCursor(call.created_at, call.seq))
+
+
+CALLS: Resource[Call] = Resource(
+    path="/calls",
+    noun="call",
+    is_id=is_call_id,
+    # "outbound" is no call id: GET /calls/outbound is 405 (Allow: POST), not a call lookup.
+    id_pattern="(?!outbound$)[^{}/]+",
+    lookup=lambda c, call_id: c.store.get_call(c.organization_id, call_id),
+    serialize=CallSummary.of,
+    list=Paged(run=_list, params=LIST_PARAMS, check=check_list_query, cursor=_cursor_of),
+    detail=_detail,
+    create=Create(
+        path="/calls/outbound",
+        parse=parse_outbound,
+        run=_place,
+        reply=_placed,
+        idempotent=True,
+    ),
+)
+RESOURCES = (CALLS,)
+mount(routes, *RESOURCES)
+
+
+@routes.get("/calls/{id}/recording")
+async def get_recording(request: web.Request) -> web.FileResponse:
+    """The call's recording (stereo: caller left, assistant right); ranges are honoured."""
+    service = request.app[SERVICE]
+    call = await CALLS.fetch(request)
+    if call.recording_path is None:
+        raise NotFound("this call has no recording", error="Recording not found")
+    path = recording_file(service.settings.recordings, call.recording_path)
+    if path is None or not path.is_file():
+        # Swept by the retention, or written by another node's [recordings] directory.
+        raise NotFound("the recording is not available here", error="Recording not found")
+    return web.FileResponse(path, headers={"Content-Type": media_type(call.recording_path)})
+
+
+@routes.post("/calls/{id}/control")
+async def control_call(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    call_id = CALLS.path_id(request)
+    body = await read_json(request, service.settings.server.max_body_bytes)
+    command = parse_control(body)
+    parse(body, COMMANDS[body["type"]])  # type: ignore[index]  # parse_control knows the type
+    # Carried out by the node that serves the call, whichever node the request reached.
+    await service.node.control(organization_of(request), call_id, command)
+    return reply(ControlResponse(success=True, message="Command sent successfully"))

@@ -1,0 +1,71 @@
+"""``GET /health``: whether this node can place calls (public)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+from aiohttp import web
+
+from voicedock.api.keys import SERVICE
+from voicedock.api.models.base import reply
+from voicedock.api.models.health import Health
+from voicedock.errors import StoreError
+from voicedock.logs import describe
+
+routes = web.RouteTableDef()
+log = logging.getLogger("voicedock.api")
+
+
+HEALTH_DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this counts as down
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    """``200`` when the service can place calls, even with one of several PBX servers down
+    (``pbx.kind = "none"``: when the database answers); ``503`` otherwise, so that a load
+    balancer takes a node that cannot place calls out. Public: names components and link kinds,
+    never hosts or keys."""
+    service = request.app[SERVICE]
+    try:
+        async with asyncio.timeout(HEALTH_DATABASE_TIMEOUT):
+            await service.store.list_trunks()  # the database answers
+        database_up = True
+    except (StoreError, OSError, TimeoutError) as exc:
+        log.warning("health: database not answering: %s", describe(exc))
+        database_up = False
+    pbx = service.pbx.health()
+    disabled = pbx.kind == "none"
+    if not database_up:
+        status = "unavailable"
+    elif disabled or pbx.all_up:
+        status = "ok"
+    else:
+        status = "degraded"
+    pbx_body: dict[str, object] = {
+        "kind": pbx.kind,
+        "status": "disabled" if disabled else _up(pbx.can_place_calls),
+        "links": {name: _up(up) for name, up in sorted(pbx.links.items())},
+    }
+    if pbx.servers:  # several servers: each one's own, by name
+        pbx_body["servers"] = {
+            name: {
+                "status": _up(server.can_place_calls),
+                "links": {link: _up(up) for link, up in sorted(server.links.items())},
+            }
+            for name, server in sorted(pbx.servers.items())
+        }
+    can_place_calls = database_up and pbx.can_place_calls
+    body = {
+        "status": status,
+        "can_place_calls": can_place_calls,
+        "database": {"status": _up(database_up)},
+        "pbx": pbx_body,
+    }
+    serving = status == "ok" or (status == "degraded" and can_place_calls)
+    return reply(msgspec.convert(body, Health), status=200 if serving else 503)
+
+
+def _up(up: bool) -> str:
+    return "up" if up else "down"

@@ -1,0 +1,88 @@
+"""``/phone-numbers``: the operator's numbers. An organization reads its own and sets their
+label and assistant; creating, moving and removing one is the operator's (403)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aiohttp import web
+
+from voicedock.api.models.base import parse
+from voicedock.api.models.phone_numbers import PhoneNumber as PhoneNumberReply
+from voicedock.api.models.phone_numbers import PhoneNumberUpdate
+from voicedock.api.resources import (
+    Caller,
+    Listing,
+    Patch,
+    Refused,
+    Resource,
+    mount,
+)
+from voicedock.calls import fields
+from voicedock.domain.records import PhoneNumber, utcnow
+from voicedock.errors import Forbidden, Unprocessable
+
+routes = web.RouteTableDef()
+
+
+OPERATOR_NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls")  # the operator's alone
+TENANT_NUMBER_FIELDS = ("label", "assistant_id")  # what an organization may change
+NUMBER_FIELDS = (*OPERATOR_NUMBER_FIELDS, *TENANT_NUMBER_FIELDS)
+
+
+def _operators_numbers(what: str) -> Forbidden:
+    return Forbidden(
+        f"{what}: phone numbers are created, moved and removed by the operator of this node"
+        " (its configuration or 'voicedock numbers'); an organization may change a number's"
+        " label and assistant_id",
+        error="Operator setting",
+    )
+
+
+def parse_number_patch(_caller: Caller, base: PhoneNumber, body: object) -> PhoneNumber:
+    """What an organization may change of a number: its label and its assistant."""
+    obj = fields.require_object(body)
+    fields.reject_unknown(obj, NUMBER_FIELDS)
+    for key in OPERATOR_NUMBER_FIELDS:
+        if key in obj:
+            raise _operators_numbers(f"{key} is the operator's")
+    assistant_id = fields.identifier(obj, "assistant_id")
+    parse(obj, PhoneNumberUpdate)
+    return dataclasses.replace(
+        base,
+        assistant_id=assistant_id if "assistant_id" in obj else base.assistant_id,
+        label=(
+            fields.text(obj, "label", max_len=200, multiline=False) or ""
+            if "label" in obj
+            else base.label
+        ),
+        updated_at=utcnow(),
+    )
+
+
+async def _update_number(caller: Caller, updated: PhoneNumber) -> PhoneNumber:
+    assistant_id = updated.assistant_id
+    org_id = updated.organization_id
+    if assistant_id is not None and await caller.store.get_assistant(org_id, assistant_id) is None:
+        raise Unprocessable("no assistant with this id", error="Unknown assistant")
+    async with caller.store.transaction() as tx:
+        await tx.update_phone_number(updated)
+    return updated
+
+
+PHONE_NUMBERS: Resource[PhoneNumber] = Resource(
+    path="/phone-numbers",
+    noun="phone number",
+    lookup=lambda c, number_id: c.store.get_phone_number(c.organization_id, number_id),
+    serialize=PhoneNumberReply.of,
+    list=Listing(run=lambda c: c.store.list_phone_numbers(c.organization_id)),
+    # The operator assigns and removes numbers: refused for every key, nothing read or stored
+    # (a DELETE of another organization's number, or of none, is the 404 as everywhere).
+    create=Refused(lambda: _operators_numbers("no API key creates a phone number")),
+    patch=Patch(parse=parse_number_patch, run=_update_number),
+    delete=Refused(lambda: _operators_numbers("no API key removes a phone number")),
+)
+
+
+RESOURCES = (PHONE_NUMBERS,)
+mount(routes, *RESOURCES)

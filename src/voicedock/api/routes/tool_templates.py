@@ -1,0 +1,75 @@
+"""Tool templates (CRUD per organization): tools stored once, referenced by the assistants'
+``tools`` as ``{"template_id": ...}``.
+
+A template's body is one tool, exactly as an item of an assistant's ``tools``; the answer adds
+``id``, ``created_at`` and ``updated_at``. A PATCH body replaces the tool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from aiohttp import web
+
+from voicedock.api.models.tools import ToolTemplate as ToolTemplateReply
+from voicedock.api.models.tools import parse_tool as parse_tool_model
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listing,
+    Patch,
+    Resource,
+    capped,
+    created,
+    mount,
+    stored,
+)
+from voicedock.calls.assistants.urls import check_tool_url
+from voicedock.calls.tools.config import check_tool
+from voicedock.domain.records import JsonObject, ToolTemplate, utcnow
+
+routes = web.RouteTableDef()
+
+MAX_TEMPLATES_PER_ORGANIZATION = 500
+
+
+def parse_tool(caller: Caller, body: object) -> JsonObject:
+    """One tool, as an item of an assistant's ``tools`` (its URL within the egress policy)."""
+    tool = check_tool(body, "body")
+    parse_tool_model(body)  # and it is what the document says a tool is
+    check_tool_url(tool, "body", caller.service.engine.egress_policy)
+    return tool
+
+
+def _parse_new(caller: Caller, body: object) -> ToolTemplate:
+    tool = parse_tool(caller, body)
+    return ToolTemplate(id=str(uuid.uuid4()), organization_id=caller.organization_id, tool=tool)
+
+
+def parse_replacement(caller: Caller, template: ToolTemplate, body: object) -> ToolTemplate:
+    return dataclasses.replace(template, tool=parse_tool(caller, body), updated_at=utcnow())
+
+
+TOOL_TEMPLATES: Resource[ToolTemplate] = Resource(
+    path="/tool-templates",
+    noun="tool template",
+    lookup=lambda c, template_id: c.store.get_tool_template(c.organization_id, template_id),
+    serialize=ToolTemplateReply.of,
+    list=Listing(run=lambda c: c.store.list_tool_templates(c.organization_id)),
+    create=Create(
+        parse=_parse_new,
+        run=capped(
+            lambda c: c.store.list_tool_templates(c.organization_id),
+            MAX_TEMPLATES_PER_ORGANIZATION,
+            "tool templates",
+            lambda tx, t: tx.insert_tool_template(t),
+        ),
+        reply=created(ToolTemplateReply.of),
+    ),
+    patch=Patch(parse=parse_replacement, run=stored(lambda tx, t: tx.update_tool_template(t))),
+    delete=Delete(run=stored(lambda tx, t: tx.delete_tool_template(t.organization_id, t.id))),
+)
+RESOURCES = (TOOL_TEMPLATES,)
+mount(routes, *RESOURCES)

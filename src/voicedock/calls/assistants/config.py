@@ -1,0 +1,558 @@
+"""Assistant configurations: strict shape, hybrid-mode deep merge, provider rules.
+
+A configuration is the JSON object saved with an assistant (``Assistant.config``) or sent as a
+transient ``assistant``. Provider rules from the API documentation:
+
+* ``xai_realtime`` is speech-to-speech: ``stt_config``/``tts_config`` must be omitted; what
+  voicedock says verbatim on such a call (first message, ``say``, final messages) is spoken
+  by its own TTS in the voice of ``llm_config.say_voice`` (a TTS section: ``provider`` and
+  ``voice``; the operator's ``[speech] tts`` when omitted), checked here;
+* ``openai`` and ``mistral`` need both ``stt_config`` and ``tts_config``, and choose the LLM:
+  ``llm_config`` (optional) inherits the provider, and naming another one is an error;
+* any other provider (``offline``, the default) gets the missing parts from the settings.
+
+Sections without a ``provider`` get the operator's ``[speech]`` engine; an LLM without a
+``model`` gets the provider's default model. Provider names are checked against the registry, so
+an unknown one is a 400 when the call is placed, not a dead call.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from voicedock.calls import fields
+from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
+from voicedock.calls.assistants.urls import check_tenant_urls
+from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
+from voicedock.config import SpeechSettings
+from voicedock.domain import provider_keys
+from voicedock.domain.audio import CALL_MEDIA_FORMATS
+from voicedock.domain.records import JsonObject
+from voicedock.domain.tenant_schemas import check_tenant_schema
+from voicedock.egress import EgressPolicy
+from voicedock.errors import BadRequest, UnresolvableConfig
+from voicedock.pipeline import keypad
+from voicedock.pipeline.filler import DEFAULT_PHRASES
+from voicedock.pipeline.providers.base import ProviderConfigError
+from voicedock.pipeline.providers.registry import (
+    ProviderRegistry,
+    llm_registry,
+    stt_registry,
+    tts_registry,
+)
+from voicedock.pipeline.voices import ESPEAK, OPENAI, PIPER, voice_names
+
+log = logging.getLogger("voicedock.calls")
+
+MESSAGE_ROLES = ("system", "user", "assistant")
+WHISPER_NAMES = frozenset({"offline", "faster-whisper", "faster_whisper"})
+# The model an LLM section gets when it names none (the API documentation recommends
+# gpt-4o-mini for openai).
+DEFAULT_LLM_MODELS = {"openai": "gpt-4o-mini", "mistral": "mistral-small-latest"}
+SAY_VOICE = "say_voice"
+_REGISTRIES: dict[str, ProviderRegistry[Any]] = {
+    "stt_config": stt_registry,
+    "llm_config": llm_registry,
+    "tts_config": tts_registry,
+}
+
+# Saved with the configuration itself; name/business_name/active are columns of Assistant.
+CONFIG_FIELDS = (
+    "provider",
+    "first_message",
+    "system_prompt",
+    "llm_config",
+    "stt_config",
+    "tts_config",
+    "facts",
+    "silence_timeout_seconds",
+    "max_duration_seconds",
+    "media_format",
+    "tools",
+    "assistant_request",
+    "analysis_plan",
+    "tool_filler",
+    "llm_filler",
+    "record",
+    "voicemail_detection",
+    "voicemail_message",
+    "silence_prompt_seconds",
+    "silence_prompt_message",
+    "dead_air_seconds",
+    "dead_air_message",
+    "keypad",
+)
+# Answering-machine detection on outbound calls (pipeline/answering_machine.py).
+VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
+# Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
+LIMIT_FIELDS = {
+    "silence_timeout_seconds": (5, 600),
+    "max_duration_seconds": (30, 14_400),
+    "silence_prompt_seconds": (2, 300),
+    "dead_air_seconds": (1, 30),
+}
+PROFILE_FIELDS = ("name", "business_name")
+# The longest texts of a configuration (characters): the assistant's own (first_message,
+# system_prompt, the spoken messages, llm_config.messages' contents), name and business_name,
+# the analysis plan's prompts.
+CONFIG_TEXTS = (
+    "first_message",
+    "system_prompt",
+    "voicemail_message",
+    "silence_prompt_message",
+    "dead_air_message",
+)
+CONFIG_TEXT_MAX = 20_000
+PROFILE_TEXT_MAX = 200
+ANALYSIS_TEXT_MAX = 5_000
+ANALYSIS_PLAN_FIELDS = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
+TEMPLATE_ID_MAX = 100  # a template reference's id (tool and analysis templates)
+TOOL_FILLER_MESSAGE_MAX = 500
+# The LLM filler (``llm_filler``): its delay's bounds and default (seconds), and how many
+# phrases of how many characters at most.
+LLM_FILLER = "llm_filler"
+LLM_FILLER_DELAY = (0, 10)
+DEFAULT_LLM_FILLER_DELAY_S = 1.2
+DEFAULT_LLM_FILLER_MESSAGES = DEFAULT_PHRASES
+LLM_FILLER_MESSAGES = (10, 200)
+ASSISTANT_REQUEST = "assistant_request"
+DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
+# The caller's keypad (``keypad``): when the digits of one entry become a user turn.
+KEYPAD = "keypad"
+KEYPAD_FIELDS = ("timeout_seconds", "terminator", "max_digits")
+KEYPAD_TIMEOUT, KEYPAD_MAX_DIGITS, KEYPAD_TERMINATORS = (
+    keypad.TIMEOUT_S,
+    keypad.MAX_DIGITS,
+    keypad.TERMINATORS,
+)
+KEYPAD_DEFAULTS = {
+    "timeout_seconds": keypad.DEFAULT_TIMEOUT_S,
+    "terminator": keypad.DEFAULT_TERMINATOR,
+    "max_digits": keypad.DEFAULT_MAX_DIGITS,
+}
+# Set (never by the API) on the configuration of a call the organization's server refused:
+# its first message is the refusal, then it hangs up.
+HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
+
+
+def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> JsonObject:
+    """Validate the shape of a (partial) configuration; return a copy without nulls."""
+    allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
+    fields.reject_unknown(obj, allowed, name)
+    out: JsonObject = {}
+    for key in (*CONFIG_TEXTS, *PROFILE_FIELDS):
+        if key in obj:  # reject_unknown already refused profile fields when not allowed
+            limit = PROFILE_TEXT_MAX if key in PROFILE_FIELDS else CONFIG_TEXT_MAX
+            value = fields.text(obj, key, max_len=limit)
+            if value is not None:
+                out[key] = value
+    if obj.get("provider") is not None:
+        out["provider"] = fields.choice(obj, "provider", PROVIDERS, "offline")
+    for key in ("stt_config", "tts_config"):
+        sub = fields.sub_object(obj, key)
+        if sub is not None:
+            provider_keys.check_section(key, _named(sub), sub)
+            out[key] = copy.deepcopy(sub)
+    llm = fields.sub_object(obj, "llm_config")
+    if llm is not None:
+        _check_llm_keys(llm, obj.get("provider"))
+        if "messages" in llm and llm["messages"] is not None:
+            _check_messages(llm["messages"])
+        out["llm_config"] = copy.deepcopy(llm)
+    facts = fields.sub_object(obj, "facts")
+    if facts is not None:
+        if not all(isinstance(v, str) for v in facts.values()):
+            raise BadRequest("facts must map names to strings")
+        out["facts"] = dict(facts)
+    for key, (low, high) in LIMIT_FIELDS.items():
+        if obj.get(key) is not None:
+            out[key] = fields.integer(obj, key, low, low, high)
+    if obj.get("media_format") is not None:
+        out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
+    if obj.get("tools") is not None:
+        out["tools"] = check_tools(obj["tools"])
+    if obj.get("tool_filler") is not None:
+        out["tool_filler"] = _check_tool_filler(obj["tool_filler"])
+    if obj.get(LLM_FILLER) is not None:
+        out[LLM_FILLER] = _check_llm_filler(obj[LLM_FILLER])
+    if obj.get(KEYPAD) is not None:
+        out[KEYPAD] = _check_keypad(obj[KEYPAD])
+    if obj.get("analysis_plan") is not None:
+        out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
+    if obj.get(ASSISTANT_REQUEST) is not None:
+        out[ASSISTANT_REQUEST] = _check_assistant_request(obj[ASSISTANT_REQUEST])
+    if obj.get("record") is not None:
+        out["record"] = fields.boolean(obj, "record", False)
+    if obj.get("voicemail_detection") is not None:
+        out["voicemail_detection"] = fields.choice(
+            obj, "voicemail_detection", VOICEMAIL_DETECTION, "off"
+        )
+    return out
+
+
+def _named(section: JsonObject) -> str | None:
+    name = section.get("provider")
+    return name if isinstance(name, str) else None
+
+
+def _check_llm_keys(llm: JsonObject, provider: object) -> None:
+    """The keys of an ``llm_config`` (``provider_keys``): a speech-to-speech assistant's are
+    the realtime session's; a partial section of an unknown kind (an override) is checked
+    against every provider, the whole configuration again by ``resolve_provider``."""
+    if provider in SPEECH_TO_SPEECH:
+        provider_keys.check_section(provider_keys.REALTIME, str(provider), llm)
+    elif provider is not None or _named(llm) is not None:
+        provider_keys.check_section(provider_keys.LLM, _named(llm), llm)
+    else:
+        try:
+            provider_keys.check_section(provider_keys.LLM, None, llm)
+        except BadRequest:
+            provider_keys.check_section(provider_keys.REALTIME, None, llm)
+
+
+def _check_tool_filler(value: object) -> JsonObject:
+    """``{"message": "One moment, please." | "", "delay_seconds": 0-10}``: what the caller
+    hears while a tool runs longer than the delay (an empty message: nothing)."""
+    obj = fields.require_object(value, "tool_filler")
+    fields.reject_unknown(obj, ("message", "delay_seconds"), "tool_filler")
+    out: JsonObject = {}
+    message = obj.get("message")
+    if message is not None:
+        if not isinstance(message, str) or len(message) > TOOL_FILLER_MESSAGE_MAX:
+            raise BadRequest(
+                f"tool_filler.message must be a text of at most {TOOL_FILLER_MESSAGE_MAX} "
+                "characters"
+            )
+        out["message"] = message.strip()
+    delay = obj.get("delay_seconds")
+    if delay is not None:
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 10:
+            raise BadRequest("tool_filler.delay_seconds must be a number of seconds, 0-10")
+        out["delay_seconds"] = delay
+    return out
+
+
+def _check_llm_filler(value: object) -> JsonObject:
+    """``{"delay_seconds": 0-10 | null, "messages": [1-10 texts]}``: what the caller hears
+    when the reply's first sentence is that late (``pipeline/filler.py``); a null delay:
+    none (an override turns a saved assistant's filler off that way)."""
+    obj = fields.require_object(value, LLM_FILLER)
+    fields.reject_unknown(obj, ("delay_seconds", "messages"), LLM_FILLER)
+    out: JsonObject = {}
+    if "delay_seconds" in obj:
+        delay, (low, high) = obj["delay_seconds"], LLM_FILLER_DELAY
+        number = isinstance(delay, int | float) and not isinstance(delay, bool)
+        if delay is not None and not (number and low <= delay <= high):
+            raise BadRequest(
+                f"{LLM_FILLER}.delay_seconds must be a number of seconds, {low}-{high}, "
+                "or null (no filler)"
+            )
+        out["delay_seconds"] = delay
+    messages = obj.get("messages")
+    if messages is not None:
+        count, length = LLM_FILLER_MESSAGES
+        if (
+            not isinstance(messages, list)
+            or not 1 <= len(messages) <= count
+            or not all(isinstance(m, str) and m.strip() and len(m) <= length for m in messages)
+        ):
+            raise BadRequest(
+                f"{LLM_FILLER}.messages must be a list of 1-{count} texts "
+                f"of at most {length} characters"
+            )
+        out["messages"] = [m.strip() for m in messages]
+    return out
+
+
+def _check_keypad(value: object) -> JsonObject:
+    """``{"timeout_seconds": 0.5-30, "terminator": "#" | "*" | null, "max_digits": 1-64}``,
+    each optional (``pipeline/keypad.py`` has the defaults); a null terminator: none, the
+    entry ends on max_digits or the timeout."""
+    obj = fields.require_object(value, KEYPAD)
+    fields.reject_unknown(obj, KEYPAD_FIELDS, KEYPAD)
+    out: JsonObject = {}
+    timeout = obj.get("timeout_seconds")
+    if timeout is not None:
+        low, high = KEYPAD_TIMEOUT
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if not (number and low <= timeout <= high):
+            raise BadRequest(f"{KEYPAD}.timeout_seconds must be a number of seconds, {low}-{high}")
+        out["timeout_seconds"] = timeout
+    if "terminator" in obj:
+        terminator = obj["terminator"]
+        if terminator is not None and terminator not in KEYPAD_TERMINATORS:
+            choices = ", ".join(f'"{t}"' for t in KEYPAD_TERMINATORS)
+            raise BadRequest(f"{KEYPAD}.terminator must be one of {choices}, or null (none)")
+        out["terminator"] = terminator
+    max_digits = obj.get("max_digits")
+    if max_digits is not None:
+        low_digits, high_digits = KEYPAD_MAX_DIGITS
+        if isinstance(max_digits, bool) or not isinstance(max_digits, int):
+            raise BadRequest(f"{KEYPAD}.max_digits must be an integer")
+        if not low_digits <= max_digits <= high_digits:
+            raise BadRequest(f"{KEYPAD}.max_digits must be between {low_digits} and {high_digits}")
+        out["max_digits"] = max_digits
+    return out
+
+
+def _check_analysis_plan(value: object) -> JsonObject:
+    """An assistant's ``analysis_plan``: a plan (``check_analysis_plan``), or a reference to an
+    analysis template of the organization, ``{"template_id": ...}`` alone (the template's plan
+    replaces it when a call is placed: ``calls/analysis_templates.py``)."""
+    obj = fields.require_object(value, "analysis_plan")
+    if TEMPLATE_ID not in obj:
+        return check_analysis_plan(obj, "analysis_plan")
+    fields.reject_unknown(obj, (TEMPLATE_ID,), "analysis_plan (with a template_id)")
+    template_id = obj[TEMPLATE_ID]
+    if not isinstance(template_id, str) or not 0 < len(template_id) <= TEMPLATE_ID_MAX:
+        raise BadRequest(f"analysis_plan.{TEMPLATE_ID} must be an analysis template id")
+    return {TEMPLATE_ID: template_id}
+
+
+def check_analysis_plan(value: object, where: str) -> JsonObject:
+    """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
+    optional (an assistant's plan, or an analysis template's); the schema must be a valid JSON
+    Schema (``pipeline.analysis``) within the limits of ``domain.tenant_schemas`` (size, depth,
+    no regular expressions)."""
+    obj = fields.require_object(value, where)
+    fields.reject_unknown(obj, ANALYSIS_PLAN_FIELDS, where)
+    out: JsonObject = {}
+    for key in ("summary_prompt", "success_evaluation_rubric"):
+        text = fields.text(obj, key, max_len=ANALYSIS_TEXT_MAX)
+        if text is not None:
+            out[key] = text
+    schema = obj.get("structured_data_schema")
+    if schema is not None:
+        # Bounded, no regular expressions (domain/tenant_schemas.py), before jsonschema
+        # looks at it (its meta-schema compiles a pattern).
+        check_tenant_schema(schema, f"{where}.structured_data_schema")
+        import jsonschema  # loaded only where a plan is checked
+
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise BadRequest(
+                f"{where}.structured_data_schema is not a JSON Schema: {exc.message}"
+            ) from None
+        out["structured_data_schema"] = copy.deepcopy(schema)
+    return out
+
+
+def _check_assistant_request(value: object) -> JsonObject:
+    """``{"timeout_seconds": 1-20}``: inbound calls ask the organization's server first
+    (``calls.assistants.request``)."""
+    obj = fields.require_object(value, ASSISTANT_REQUEST)
+    fields.reject_unknown(obj, ("timeout_seconds",), ASSISTANT_REQUEST)
+    default = DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS
+    return {"timeout_seconds": fields.integer(obj, "timeout_seconds", default, 1, 20)}
+
+
+def _check_messages(messages: object) -> None:
+    if not isinstance(messages, list):
+        raise BadRequest("llm_config.messages must be a list")
+    for i, message in enumerate(messages):
+        item = fields.require_object(message, f"llm_config.messages[{i}]")
+        fields.reject_unknown(item, ("role", "content"), f"llm_config.messages[{i}]")
+        if item.get("role") not in MESSAGE_ROLES:
+            raise BadRequest(f"llm_config.messages[{i}].role must be one of {MESSAGE_ROLES}")
+        fields.text(item, "content", required=True, max_len=CONFIG_TEXT_MAX)
+
+
+def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
+    """Objects merge key by key; anything else (lists included) replaces the base value."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve_provider(
+    config: JsonObject, speech: SpeechSettings, egress: EgressPolicy | None = None
+) -> JsonObject:
+    """Apply the provider rules; fill what the sections leave out (``UnresolvableConfig`` on
+    contradictions); with ``egress``, also on a URL the operator's policy refuses
+    (``calls.assistants.urls``)."""
+    try:
+        return _resolve_provider(config, speech, egress)
+    except UnresolvableConfig:
+        raise
+    except BadRequest as exc:
+        raise UnresolvableConfig(exc.message) from None
+
+
+def _resolve_provider(
+    config: JsonObject, speech: SpeechSettings, egress: EgressPolicy | None
+) -> JsonObject:
+    provider = config.get("provider", "offline")
+    resolved = dict(config, provider=provider)
+    has_stt, has_tts = "stt_config" in config, "tts_config" in config
+    if provider in SPEECH_TO_SPEECH:
+        if has_stt or has_tts:
+            raise BadRequest(
+                f"provider {provider} handles speech itself: omit stt_config and tts_config"
+            )
+        filler = config.get(LLM_FILLER)  # on unless its delay is null
+        if isinstance(filler, dict) and filler.get("delay_seconds", True) is not None:
+            raise BadRequest(
+                f"provider {provider} speaks for itself: omit {LLM_FILLER} "
+                "(dead_air_seconds covers a stalled model)"
+            )
+        llm = resolved.get("llm_config")
+        if isinstance(llm, dict):
+            resolved["llm_config"] = realtime_section(llm, speech.tts, speech)
+        if egress is not None:
+            check_tenant_urls(resolved, egress)
+        return resolved
+    if provider in NEEDS_STT_AND_TTS and not (has_stt and has_tts):
+        raise BadRequest(f"provider {provider} requires both stt_config and tts_config")
+    defaults = {"stt_config": speech.stt, "tts_config": speech.tts, "llm_config": speech.llm}
+    for key, engine in defaults.items():
+        part = dict(resolved.get(key) or {})
+        if key == "llm_config":
+            part = llm_section(provider, part, engine)
+        part.setdefault("provider", engine)
+        name = part["provider"]
+        if not isinstance(name, str) or name not in _REGISTRIES[key].names():
+            raise BadRequest(f"{key}.provider {name!r} is not one of {_names(key)}")
+        provider_keys.check_section(key, name, part)
+        if key == "tts_config":
+            check_tts_voice(name, part, key, speech)
+        if key == "stt_config" and name in WHISPER_NAMES:
+            _check_whisper(part)
+        resolved[key] = part
+    if egress is not None:
+        check_tenant_urls(resolved, egress)
+    return resolved
+
+
+def tenant_sections(config: Mapping[str, Any], speech: SpeechSettings) -> JsonObject:
+    """``config`` with each provider section cut to what an organization may set: a stored
+    configuration may predate the list (``domain/provider_keys.py``), and what it holds
+    beyond it is ignored, never used (logged by key, never by value)."""
+    out = dict(config)
+    top = config.get("provider")
+    if top in SPEECH_TO_SPEECH:
+        sections = {"llm_config": (provider_keys.REALTIME, str(top))}
+    else:
+        llm_default = str(top) if top in NEEDS_STT_AND_TTS else speech.llm
+        sections = {
+            "stt_config": (provider_keys.STT, speech.stt),
+            "tts_config": (provider_keys.TTS, speech.tts),
+            "llm_config": (provider_keys.LLM, llm_default),
+        }
+    for key, (kind, default) in sections.items():
+        value = config.get(key)
+        if not isinstance(value, Mapping):
+            continue
+        name = value.get("provider", default) if kind != provider_keys.REALTIME else default
+        kept = provider_keys.tenant_part(kind, str(name), value)
+        if kind == provider_keys.REALTIME and isinstance(value.get(SAY_VOICE), Mapping):
+            say = value[SAY_VOICE]
+            say_name = str(say.get("provider", speech.tts))
+            kept[SAY_VOICE] = provider_keys.tenant_part(provider_keys.TTS, say_name, say)
+        dropped = sorted(set(value) - set(kept))
+        if dropped:
+            log.warning("%s: ignoring %s (not an assistant's setting)", key, ", ".join(dropped))
+        out[key] = kept
+    return out
+
+
+def _check_whisper(section: JsonObject) -> None:
+    """The offline STT's own keys (``encoder_context``, ``streaming``...): 400 naming the key."""
+    from voicedock.pipeline.providers.whisper.stt import WhisperStt
+
+    try:
+        WhisperStt.check_config(section)
+    except (ProviderConfigError, TypeError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, ProviderConfigError) else "stt_config is invalid"
+        raise BadRequest(message) from None
+
+
+def llm_section(provider: object, section: JsonObject, default_engine: str) -> JsonObject:
+    """The LLM section of a pipeline assistant: ``openai``/``mistral`` choose the LLM (a
+    section naming another one is refused); a known cloud LLM gets its default model."""
+    part = dict(section)
+    if provider in NEEDS_STT_AND_TTS:
+        named = part.setdefault("provider", provider)
+        if named != provider:
+            raise BadRequest(
+                f"llm_config.provider {named!r} contradicts provider {provider!r}: "
+                "omit llm_config.provider or make them the same"
+            )
+    name = part.get("provider", default_engine)
+    if name in DEFAULT_LLM_MODELS and not part.get("model"):
+        part["model"] = DEFAULT_LLM_MODELS[name]
+    return part
+
+
+def realtime_section(
+    section: JsonObject, default_tts: str, speech: SpeechSettings | None = None
+) -> JsonObject:
+    """The ``llm_config`` of a speech-to-speech assistant: ``voice`` (the model's own, the
+    provider knows its list) must be a name; ``say_voice`` chooses voicedock's TTS for what is
+    said verbatim and gets the operator's TTS engine when it names none (400 when unknown)."""
+    part = dict(section)
+    voice = part.get("voice")
+    if voice is not None and not (isinstance(voice, str) and voice.strip()):
+        raise BadRequest("llm_config.voice must be a voice name")
+    provider_keys.check_section(provider_keys.REALTIME, "xai_realtime", part)
+    say = part.get(SAY_VOICE)
+    if say is None:
+        part.pop(SAY_VOICE, None)
+        return part
+    if not isinstance(say, dict):
+        raise BadRequest(f"llm_config.{SAY_VOICE} must be an object")
+    say = dict(say)
+    name = say.setdefault("provider", default_tts)
+    if not isinstance(name, str) or name not in tts_registry.names():
+        raise BadRequest(
+            f"llm_config.{SAY_VOICE}.provider {name!r} is not one of {_names('tts_config')}"
+        )
+    provider_keys.check_section(provider_keys.TTS, name, say, f"llm_config.{SAY_VOICE}")
+    check_tts_voice(name, say, f"llm_config.{SAY_VOICE}", speech or SpeechSettings())
+    part[SAY_VOICE] = say
+    return part
+
+
+def check_tts_voice(
+    provider: str, section: Mapping[str, Any], name: str, speech: SpeechSettings
+) -> None:
+    """Unless ``section`` names a voice this node speaks with ``provider`` (``GET /voices``),
+    ``UnresolvableConfig`` (422) naming ``<name>.voice``: the schema cannot know the node's
+    voices. The voice is looked up in the node's list, never used as a path. ElevenLabs
+    voices are per account: only their presence is checked."""
+    voice = section.get("voice")
+    if voice is not None and not isinstance(voice, str):
+        raise BadRequest(f"{name}.voice must be a string")
+    if provider == "elevenlabs" and not (voice or section.get("voice_id")):
+        raise BadRequest(f"{name} needs the ElevenLabs voice_id")
+    if voice is None:
+        return
+    engine = {"piper": PIPER, "espeak-ng": ESPEAK, "espeak_ng": ESPEAK, "openai": OPENAI}.get(
+        provider
+    )
+    if provider == "offline":
+        from voicedock.pipeline.providers.piper_tts import piper_available
+
+        engine = PIPER if piper_available() else ESPEAK
+    if engine is None:
+        return
+    base, plus, variant = voice.partition("+")  # espeak-ng's "en-us+f3": a voice's variant
+    known = voice_names(speech, engine)
+    if engine == ESPEAK and plus and variant.isalnum():
+        voice = base
+    if voice not in known:
+        raise UnresolvableConfig(
+            f"{name}.voice {voice!r} is not one of this node's {engine} voices "
+            "(GET /voices lists them)"
+        )
+
+
+def _names(key: str) -> str:
+    return ", ".join(_REGISTRIES[key].names())

@@ -1,0 +1,7 @@
+"""The ``provider`` of an assistant configuration: the names it may take, which of them
+are speech-to-speech (the model speaks itself: no STT or TTS section), and which need
+their own STT and TTS sections."""
+
+PROVIDERS = ("offline", "openai", "mistral", "xai_realtime")
+SPEECH_TO_SPEECH = frozenset({"xai_realtime"})
+NEEDS_STT_AND_TTS = frozenset({"openai", "mistral"})

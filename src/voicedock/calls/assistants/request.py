@@ -1,0 +1,119 @@
+"""Which assistant answers an inbound call: the number's own, or the organization's server's
+choice (the ``assistant-request`` webhook).
+
+A number asks the server when it has no assistant of its own, or when its assistant's
+configuration says so (``"assistant_request": {"timeout_seconds": 5}``: ask first, answer
+with me when the server gives no usable answer). The server answers within the deadline with
+one of::
+
+    {"assistant_id": "..."}                  a saved, active assistant of the organization
+    {"assistant": {...}}                     a transient configuration (as POST /calls/outbound)
+    {"error": "We are closed. Goodbye."}     a refusal: spoken to the caller, then hang-up
+
+Anything else (no endpoint, a timeout, an error status, an unknown assistant, a bad
+configuration) falls back to the number's assistant; a number without one rejects the call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from voicedock.calls.assistants.config import (
+    ASSISTANT_REQUEST,
+    DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS,
+    HANG_UP_AFTER_FIRST_MESSAGE,
+    check_config,
+)
+from voicedock.calls.outbound.new_call import ResolvedAssistant, resolve_assistant
+from voicedock.calls.outbound.request import OutboundRequest
+from voicedock.config import SpeechSettings
+from voicedock.domain.ids import mask_call_id
+from voicedock.domain.records import PhoneNumber
+from voicedock.errors import BadRequest, NotFound, ServerRequestFailed
+from voicedock.store.base import Store
+
+log = logging.getLogger("voicedock.calls")
+
+
+class AssistantServer(Protocol):
+    """Where ``assistant-request`` goes (``voicedock.webhooks.server_requests``)."""
+
+    async def assistant_request(
+        self,
+        *,
+        organization_id: str,
+        call_id: str,
+        caller: str | None,
+        called: str,
+        number_id: str,
+        timeout_s: float,
+    ) -> dict[str, Any]: ...
+
+
+async def inbound_assistant(
+    store: Store,
+    speech: SpeechSettings,
+    server: AssistantServer | None,
+    number: PhoneNumber,
+    *,
+    call_id: str,
+    caller: str | None,
+) -> ResolvedAssistant | None:
+    """The assistant of an inbound call to ``number`` (``None``: reject the call)."""
+    own = await _own(store, speech, number)
+    asks = own is None or isinstance(own.config.get(ASSISTANT_REQUEST), Mapping)
+    if server is None or not asks:
+        return own
+    settings = own.config.get(ASSISTANT_REQUEST) if own is not None else None
+    timeout = DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS
+    if isinstance(settings, Mapping) and isinstance(settings.get("timeout_seconds"), int):
+        timeout = settings["timeout_seconds"]
+    try:
+        answer = await server.assistant_request(
+            organization_id=number.organization_id,
+            call_id=call_id,
+            caller=caller,
+            called=number.number,
+            number_id=number.id,
+            timeout_s=float(timeout),
+        )
+        return await _chosen(store, speech, number, answer)
+    except (ServerRequestFailed, BadRequest, NotFound) as exc:
+        shown = mask_call_id(call_id)
+        log.info("call %s: assistant-request without usable answer: %s", shown, exc)
+        return own
+
+
+async def _own(
+    store: Store, speech: SpeechSettings, number: PhoneNumber
+) -> ResolvedAssistant | None:
+    if number.assistant_id is None:
+        return None
+    request = OutboundRequest(destination=number.number, assistant_id=number.assistant_id)
+    try:
+        return await resolve_assistant(store, number.organization_id, request, speech)
+    except (BadRequest, NotFound):
+        return None
+
+
+async def _chosen(
+    store: Store, speech: SpeechSettings, number: PhoneNumber, answer: Mapping[str, Any]
+) -> ResolvedAssistant:
+    """The server's answer as a resolved assistant (``BadRequest``/``NotFound`` if unusable)."""
+    error = answer.get("error")
+    if isinstance(error, str) and error.strip():
+        config = {"first_message": error.strip()[:2_000], HANG_UP_AFTER_FIRST_MESSAGE: True}
+        request = OutboundRequest(destination=number.number, assistant=config)
+        return await resolve_assistant(store, number.organization_id, request, speech)
+    assistant_id = answer.get("assistant_id")
+    if isinstance(assistant_id, str) and assistant_id:
+        request = OutboundRequest(destination=number.number, assistant_id=assistant_id)
+    elif isinstance(answer.get("assistant"), dict):
+        transient = check_config(answer["assistant"], "assistant", allow_profile=True)
+        transient.pop(ASSISTANT_REQUEST, None)
+        request = OutboundRequest(destination=number.number, assistant=transient)
+    else:
+        raise BadRequest("the answer names no assistant_id, assistant or error")
+    return await resolve_assistant(store, number.organization_id, request, speech)

@@ -1,0 +1,110 @@
+"""The URLs an assistant configuration names, checked against the operator's egress policy
+when the configuration is given (a 400 naming the key), before anything is saved or dialled.
+
+* speech providers: ``stt_config``/``llm_config``/``tts_config`` ``base_url`` (or the
+  provider's default URL when none is named), the realtime ``llm_config.url`` and its
+  ``say_voice``: the host must be an allowed provider host (``voicedock.egress.providers``);
+* tools: ``tools[i].server.url`` must not name a refused address (a DNS name is checked when
+  the tool is called, as every connection is).
+
+The same policy is enforced again when the connection is made (``voicedock.egress.guard``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
+from voicedock.egress import EgressPolicy, provider_url_refusal
+from voicedock.egress.guard import literal_refusal
+from voicedock.errors import BadRequest, Unprocessable
+
+# Providers whose URL, when the section names none, is the operator's [speech] one.
+_OPERATOR_URL_PROVIDERS = frozenset({"openai", "mistral"})
+
+
+def check_tenant_urls(config: Mapping[str, Any], policy: EgressPolicy) -> None:
+    """400 (``BadRequest``) naming the first key whose URL the policy refuses."""
+    if config.get("provider") in SPEECH_TO_SPEECH:
+        llm = config.get("llm_config")
+        if isinstance(llm, Mapping):
+            realtime = str(config["provider"])
+            _check_url("llm_config.url", llm.get("url"), _realtime_default(), policy, realtime)
+            say = llm.get("say_voice")
+            if isinstance(say, Mapping):
+                _check_section("llm_config.say_voice", "tts_config", say, policy)
+    else:
+        for key in ("stt_config", "llm_config", "tts_config"):
+            section = config.get(key)
+            if isinstance(section, Mapping):
+                _check_section(key, key, section, policy)
+    tools = config.get("tools")
+    if isinstance(tools, Sequence):
+        for i, tool in enumerate(tools):
+            if isinstance(tool, Mapping):
+                check_tool_url(tool, f"tools[{i}]", policy)
+
+
+def check_tool_url(tool: Mapping[str, Any], where: str, policy: EgressPolicy) -> None:
+    """422 when a tool's own server URL names an address the policy refuses (or none)."""
+    server = tool.get("server")
+    url = server.get("url") if isinstance(server, Mapping) else None
+    if isinstance(url, str):
+        reason = literal_refusal(url, policy)
+        if reason is not None:
+            raise Unprocessable(f"{where}.server.url: {reason}", error="URL refused")
+
+
+def _check_section(name: str, kind: str, section: Mapping[str, Any], policy: EgressPolicy) -> None:
+    provider = str(section.get("provider", ""))
+    default = default_provider_url(kind, provider)
+    if default is None and "base_url" not in section:
+        return  # an offline engine: no URL
+    if "base_url" not in section and provider in _OPERATOR_URL_PROVIDERS:
+        return  # the operator's own [speech] URL for it
+    _check_url(f"{name}.base_url", section.get("base_url"), default, policy, provider)
+
+
+def _check_url(
+    key: str, value: object, default: str | None, policy: EgressPolicy, provider: str = ""
+) -> None:
+    if value is None:
+        if default is None:
+            return
+        reason = provider_url_refusal(default, policy)
+        if reason is not None:
+            raise BadRequest(f"{key}: {reason} (the default URL of provider {provider})")
+        return
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{key} must be a URL")
+    reason = provider_url_refusal(value, policy)
+    if reason is not None:
+        raise BadRequest(f"{key}: {reason}")
+
+
+def default_provider_url(kind: str, provider: str) -> str | None:
+    """The URL a cloud provider's client connects to when its section names none."""
+    if kind == "llm_config":
+        from voicedock.pipeline.providers.openai_compat import DEFAULT_BASE_URLS
+
+        return DEFAULT_BASE_URLS.get(provider)
+    if provider == "openai":
+        from voicedock.pipeline.providers.openai_audio import OPENAI_BASE_URL
+
+        return OPENAI_BASE_URL
+    if kind == "stt_config" and provider == "deepgram":
+        from voicedock.pipeline.providers.deepgram import DEEPGRAM_BASE_URL
+
+        return DEEPGRAM_BASE_URL
+    if kind == "tts_config" and provider == "elevenlabs":
+        from voicedock.pipeline.providers.elevenlabs import ELEVENLABS_BASE_URL
+
+        return ELEVENLABS_BASE_URL
+    return None
+
+
+def _realtime_default() -> str:
+    from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL
+
+    return XAI_REALTIME_URL

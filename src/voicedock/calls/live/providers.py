@@ -1,0 +1,290 @@
+"""The speech providers of one call, built from its resolved assistant configuration.
+
+A pipeline call gets STT, LLM and TTS from the ``stt_config``/``llm_config``/``tts_config``
+sections, completed by the provider rules (``resolve_provider``: the operator's engines for
+missing sections, the LLM of a ``provider: openai``/``mistral`` assistant is that provider's).
+A speech-to-speech call (``provider: xai_realtime``) gets the realtime session from
+``llm_config`` (url, model, voice; the key from the settings unless the section has one) plus
+voicedock's own TTS, which speaks what must be said verbatim (first message, ``say``, final
+messages, the fallback) in the voice the assistant chose in ``llm_config.say_voice`` (a TTS
+section; without it the operator's ``[speech] tts``), with the operator's key for that engine
+as for any ``tts_config``.
+
+The operator's ``[speech]`` keys only go to the operator's endpoints: a section naming its own
+``base_url`` (or realtime ``url``) must bring its own ``api_key``.
+
+A section reaches its provider through the list of what an organization may set
+(``domain/provider_keys.py``): a stored configuration's other keys are dropped here, whatever
+was accepted when it was saved, and the host's settings (Whisper's model, cache directory,
+device, compute type and threads; Piper's voice file) come from the operator's ``[speech]``
+section only. So no assistant makes the node read, write or load anything the operator did not
+configure.
+
+With an ``egress`` guard (a call's providers always have one) the URLs are checked against the
+operator's policy before anything is built (``calls.assistants.urls``: an assistant saved before
+the policy changed, an ``assistant-request`` answer) and every connection passes the guard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from voicedock.calls.assistants.config import (
+    SAY_VOICE,
+    WHISPER_NAMES,
+    realtime_section,
+    resolve_provider,
+    tenant_sections,
+)
+from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
+from voicedock.calls.assistants.urls import check_tenant_urls
+from voicedock.config import SpeechSettings
+from voicedock.egress import Egress
+from voicedock.errors import BadRequest
+from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
+from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
+
+if TYPE_CHECKING:
+    from voicedock.pipeline.providers.realtime import RealtimeSpeech
+
+_PIPER_NAMES = frozenset({"offline", "piper"})
+
+
+@dataclass(slots=True)
+class SpeechProviders:
+    stt: Stt | None  # None for speech-to-speech
+    llm: Llm | None  # also analyses the call when set
+    tts: Tts
+    realtime: RealtimeSpeech | None = None
+    # The providers' names, as the call's usage counts them (``domain.usage``; None: unnamed).
+    stt_name: str | None = None
+    tts_name: str | None = None
+
+    async def aclose(self) -> None:
+        for provider in (self.stt, self.llm, self.tts, self.realtime):
+            if provider is not None:
+                with contextlib.suppress(Exception):
+                    await provider.aclose()
+
+
+def build_providers(
+    assistant_config: Mapping[str, Any],
+    speech: SpeechSettings | None = None,
+    egress: Egress | None = None,
+) -> SpeechProviders:
+    """Providers from an assistant configuration (raises ProviderError)."""
+    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
+        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress)
+    speech = speech or SpeechSettings()
+    assistant_config = _resolved(assistant_config, speech, egress)
+    guard = None if egress is None else egress.for_providers()
+    return SpeechProviders(
+        stt=create_stt(_section(assistant_config, "stt_config", speech), guard),
+        llm=create_llm(_section(assistant_config, "llm_config", speech), guard),
+        tts=create_tts(_section(assistant_config, "tts_config", speech), guard),
+        stt_name=_provider_name(assistant_config, "stt_config", speech),
+        tts_name=_provider_name(assistant_config, "tts_config", speech),
+    )
+
+
+async def build_providers_closing_on_error(
+    assistant_config: Mapping[str, Any],
+    speech: SpeechSettings | None = None,
+    egress: Egress | None = None,
+) -> SpeechProviders:
+    """``build_providers``, closing the ones already made when a later one fails."""
+    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
+        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress)
+    speech = speech or SpeechSettings()
+    assistant_config = _resolved(assistant_config, speech, egress)
+    guard = None if egress is None else egress.for_providers()
+    made: list[Stt | Llm | Tts] = []
+    try:
+        stt = create_stt(_section(assistant_config, "stt_config", speech), guard)
+        made.append(stt)
+        llm = create_llm(_section(assistant_config, "llm_config", speech), guard)
+        made.append(llm)
+        tts = create_tts(_section(assistant_config, "tts_config", speech), guard)
+        return SpeechProviders(
+            stt,
+            llm,
+            tts,
+            stt_name=_provider_name(assistant_config, "stt_config", speech),
+            tts_name=_provider_name(assistant_config, "tts_config", speech),
+        )
+    except BaseException:
+        for provider in made:
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+        raise
+
+
+def build_tts(
+    assistant_config: Mapping[str, Any],
+    speech: SpeechSettings | None = None,
+    egress: Egress | None = None,
+) -> Tts:
+    """The call's TTS alone, as ``build_providers`` makes it (a speech-to-speech call: the
+    voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
+    speech = speech or SpeechSettings()
+    guard = None if egress is None else egress.for_providers()
+    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
+        section = _realtime_llm_section(assistant_config, speech, egress)
+        say_voice = section.get(SAY_VOICE) or {"provider": speech.tts}
+        return create_tts(_section({"tts_config": say_voice}, "tts_config", speech), guard)
+    assistant_config = _resolved(assistant_config, speech, egress)
+    return create_tts(_section(assistant_config, "tts_config", speech), guard)
+
+
+def voice_tts(
+    tts_config: Mapping[str, Any],
+    sample_rate: int,
+    speech: SpeechSettings,
+    egress: Egress | None = None,
+) -> Tts:
+    """A TTS speaking one voice of the node's list (``pipeline/voices.py``) at its own
+    ``sample_rate``, with the operator's keys and host settings as for a call."""
+    guard = None if egress is None else egress.for_providers()
+    section = {**_section({"tts_config": tts_config}, "tts_config", speech)}
+    section["sample_rate"] = sample_rate
+    return create_tts(section, guard)
+
+
+def _resolved(
+    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
+) -> Mapping[str, Any]:
+    """The provider rules once more (idempotent): a placed call's snapshot is resolved
+    already, an inbound call's saved assistant may not be; its URLs checked with ``egress``."""
+    try:
+        return resolve_provider(
+            tenant_sections(config, speech), speech, None if egress is None else egress.policy
+        )
+    except BadRequest as exc:
+        raise ProviderConfigError(exc.message) from None
+
+
+def _speech_to_speech(
+    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
+) -> SpeechProviders:
+    from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
+
+    section = _realtime_llm_section(config, speech, egress)
+    guard = None if egress is None else egress.for_providers()
+    # Opens nothing until the call connects, so a failing TTS below leaks nothing.
+    own_url = section.get("url")
+    key = "" if own_url and own_url != XAI_REALTIME_URL else speech.xai_api_key
+    realtime = RealtimeSpeech.from_config(section, default_key=key, egress=guard)
+    say_voice = section.get(SAY_VOICE) or {"provider": speech.tts}
+    tts = create_tts(_section({"tts_config": say_voice}, "tts_config", speech), guard)
+    # The realtime session hears the caller and speaks the replies: both count against it.
+    name = str(config.get("provider"))
+    return SpeechProviders(
+        stt=None, llm=None, tts=tts, realtime=realtime, stt_name=name, tts_name=name
+    )
+
+
+def _realtime_llm_section(
+    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
+) -> dict[str, Any]:
+    """A speech-to-speech call's ``llm_config`` (the realtime session and its say voice), its
+    URLs checked with ``egress``."""
+    llm_config = tenant_sections(config, speech).get("llm_config")
+    try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
+        section = realtime_section(dict(llm_config), speech.tts, speech) if llm_config else {}
+        if egress is not None:
+            check_tenant_urls({**config, "llm_config": section}, egress.policy)
+    except BadRequest as exc:
+        raise ProviderConfigError(exc.message) from None
+    return dict(section)
+
+
+def _provider_name(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> str | None:
+    provider = _section(config, key, speech).get("provider")
+    return str(provider) if provider else None
+
+
+def _section(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> Mapping[str, Any]:
+    """One provider section, with the operator's ``[speech]`` key and base URL for its cloud
+    provider unless the assistant brings its own. The operator's key only ever goes to the
+    operator's base URL: a section naming another ``base_url`` must bring its own key. The
+    host settings of the offline engines are the operator's alone (``operator_settings``)."""
+    value = config.get(key)
+    if not isinstance(value, Mapping):
+        value = {"provider": "offline"}
+    provider = str(value.get("provider", ""))
+    section = {**value, **operator_settings(key, provider, speech)}
+    operator_url = _operator_url(provider, speech)
+    own_url = section.get("base_url")
+    if own_url and str(own_url).rstrip("/") != (operator_url or "").rstrip("/"):
+        return section
+    default_key = _SPEECH_KEYS.get((key, provider), "")
+    if default_key and getattr(speech, default_key):
+        section.setdefault("api_key", getattr(speech, default_key))
+    if operator_url:
+        section.setdefault("base_url", operator_url)
+    return section
+
+
+def operator_settings(key: str, provider: str, speech: SpeechSettings) -> dict[str, Any]:
+    """What the operator's ``[speech]`` section sets for an offline engine (the host's files,
+    devices and threads); these keys of a section never come from an assistant."""
+    if key == "stt_config" and provider in WHISPER_NAMES:
+        workers, threads = recognition_threads(speech)
+        return {
+            "model_path": speech.whisper_model_path or None,
+            "cache_dir": speech.whisper_cache_dir or None,
+            "device": speech.whisper_device,
+            "compute_type": speech.whisper_compute_type,
+            "cpu_threads": threads,
+            "num_workers": workers,
+        }
+    if key == "tts_config" and provider in _PIPER_NAMES:
+        return {"model_path": speech.piper_model_path or None}
+    return {}
+
+
+def recognition_threads(speech: SpeechSettings) -> tuple[int, int]:
+    """Whisper's parallel transcriptions and threads per transcription. With the recognition
+    pool: one per pool worker (``recognition_workers``, default the cores), the cores shared
+    among them unless ``whisper_cpu_threads`` is set; without it, one model worker with
+    CTranslate2's default threads (0), as before the pool."""
+    if not speech.recognition_pool:
+        return 1, speech.whisper_cpu_threads
+    cores = os.cpu_count() or 1
+    workers = speech.recognition_workers or cores
+    return workers, speech.whisper_cpu_threads or max(1, cores // workers)
+
+
+def uses_local_stt(config: Mapping[str, Any], speech: SpeechSettings) -> bool:
+    """Whether a call of this assistant configuration transcribes with the node's offline
+    Whisper (the recognition pool), rather than a cloud STT or a speech-to-speech model."""
+    if config.get("provider") in SPEECH_TO_SPEECH:
+        return False
+    try:
+        resolved = resolve_provider(tenant_sections(config, speech), speech, None)
+    except BadRequest:
+        return False  # the call will fail to build its providers anyway
+    section = resolved.get("stt_config")
+    name = section.get("provider") if isinstance(section, Mapping) else "offline"
+    return name in WHISPER_NAMES
+
+
+def _operator_url(provider: str, speech: SpeechSettings) -> str | None:
+    """The operator's base URL for ``provider`` (None: the client's own default)."""
+    return {"openai": speech.openai_base_url, "mistral": speech.mistral_base_url}.get(provider)
+
+
+# (section, provider) -> the SpeechSettings field holding its API key.
+_SPEECH_KEYS = {
+    ("llm_config", "openai"): "openai_api_key",
+    ("llm_config", "mistral"): "mistral_api_key",
+    ("llm_config", "xai"): "xai_api_key",
+    ("stt_config", "openai"): "openai_api_key",
+    ("tts_config", "openai"): "openai_api_key",
+    ("stt_config", "deepgram"): "deepgram_api_key",
+    ("tts_config", "elevenlabs"): "elevenlabs_api_key",
+}

@@ -1,0 +1,83 @@
+"""What a live conversation hands to the engine: each message as it is final, then at the end
+the whole transcript, latency and analysis.
+
+Messages are stored as they happen (``CallEngine.record_transcript_turn``), so ``GET /calls/{id}``
+shows the transcript so far from any node sharing the store; the end-of-call record stores only
+the messages not stored yet (``message_key`` tells them apart).
+
+Kept free of the audio pipeline so the engine (and every node that only serves the API) does
+not import it. ``LiveCallResult.record()`` in ``voicedock.calls.live.conversation`` builds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from voicedock.domain.records import CallMessage, JsonObject
+
+
+class TranscriptTurn(Protocol):
+    """One spoken message; times are UNIX epoch seconds (``pipeline.frames.TranscriptEntry``)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def ended_at(self) -> float: ...
+    @property
+    def interrupted(self) -> bool: ...
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def call_message(call_id: str, turn: TranscriptTurn) -> CallMessage:
+    return CallMessage(
+        call_id=call_id,
+        role=turn.role,
+        content=turn.content,
+        started_at=_utc(turn.started_at),
+        ended_at=_utc(turn.ended_at),
+        interrupted=turn.interrupted,
+    )
+
+
+def message_key(message: CallMessage) -> tuple[object, ...]:
+    """What makes a message the same one, before and after it was stored."""
+    return (message.role, message.content, message.started_at, message.interrupted)
+
+
+def transcript_event_data(turn: TranscriptTurn) -> JsonObject:
+    return {
+        "role": turn.role,
+        "content": turn.content,
+        "started_at": _utc(turn.started_at).isoformat(),
+        "ended_at": _utc(turn.ended_at).isoformat(),
+        "interrupted": turn.interrupted,
+    }
+
+
+@dataclass(slots=True)
+class LiveRecord:
+    end_reason: str
+    transcript: Sequence[TranscriptTurn] = ()
+    latency: list[JsonObject] = field(default_factory=list)  # one breakdown per turn
+    timings: JsonObject | None = None  # the media leg after the answer (``Call.timings``)
+    summary: str | None = None
+    analysis_result: JsonObject | None = None  # summary, sentiment (0-10), method
+    recording_path: str | None = None  # under the [recordings] directory (None: not recorded)
+    recording_duration_seconds: float | None = None
+    answering_machine: JsonObject | None = None  # the detection's verdict and evidence
+    speech_usage: list[JsonObject] | None = None  # ``Call.speech_usage`` (``domain.usage``)
+
+    def messages(self, call_id: str) -> list[CallMessage]:
+        """In spoken order (by when each message started)."""
+        turns = sorted(self.transcript, key=lambda turn: turn.started_at)
+        return [call_message(call_id, turn) for turn in turns]

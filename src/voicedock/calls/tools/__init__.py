@@ -1,0 +1,2 @@
+"""An assistant's tools: their configuration, the organization's tool templates, and how
+a call carries them out."""

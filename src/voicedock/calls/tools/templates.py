@@ -1,0 +1,35 @@
+"""Tool templates in assistant configurations: ``{"template_id": ...}`` items of ``tools``
+become the organization's stored tool when a call is placed (so the call's snapshot holds
+the tool itself, and a template changed later does not change calls already placed)."""
+
+from __future__ import annotations
+
+import copy
+
+from voicedock.calls.tools.config import TEMPLATE_ID
+from voicedock.domain.records import JsonObject
+from voicedock.errors import BadRequest
+from voicedock.store.base import Store
+
+
+async def expand_tool_templates(store: Store, organization_id: str, config: JsonObject) -> None:
+    """Replace each template reference in ``config["tools"]`` by the template's tool (400 when
+    the organization has no such template, or two tools end up with one name)."""
+    tools = config.get("tools")
+    if not isinstance(tools, list) or not any(
+        isinstance(t, dict) and TEMPLATE_ID in t for t in tools
+    ):
+        return
+    expanded: list[JsonObject] = []
+    for i, item in enumerate(tools):
+        if isinstance(item, dict) and TEMPLATE_ID in item:
+            template = await store.get_tool_template(organization_id, str(item[TEMPLATE_ID]))
+            if template is None:
+                raise BadRequest(f"tools[{i}].{TEMPLATE_ID}: no tool template with this id")
+            expanded.append(copy.deepcopy(template.tool))
+        else:
+            expanded.append(item)
+    names = [str(t.get("name") or t.get("type")) for t in expanded]
+    if len(set(names)) != len(names):
+        raise BadRequest("tools: two tools have the same name")
+    config["tools"] = expanded

@@ -1,0 +1,1 @@
+"""Asterisk's Manager Interface (AMI): the client and its messages."""

@@ -1,0 +1,1 @@
+"""Asterisk's REST Interface (ARI): the client and its events."""

@@ -1,0 +1,2 @@
+"""FreeSWITCH's Event Socket (ESL): the wire codec, the client, its errors, handles and
+settings."""

@@ -1,0 +1,1 @@
+"""Offline speech recognition with faster-whisper: the STT, its weights and its decoding."""

@@ -1,0 +1,193 @@
+"""Offline STT: faster-whisper (CTranslate2, int8 on CPU).
+
+Whisper is not a streaming recogniser: it transcribes a stretch of audio at once. It is an
+`IncrementalStt`: the turn engine has it transcribe the caller's utterance so far while the
+caller speaks, passing the settled start of the transcript as a decoder prefix
+(``pipeline/streaming_recognition.py``). With ``encoder_context = "auto"`` the encoder sees
+the utterance plus a margin instead of Whisper's 30 s window, guarded against degenerate
+output (``whisper_decoding.py``); ``"full"`` always encodes the 30 s window. The short
+context needs a fixed ``language``; with ``language = None`` (detection) the full window is
+used. The model is loaded once per process and shared by every call; loading and
+transcription run in worker threads so the event loop keeps pacing audio meanwhile. It is a
+``LocalStt``: the node runs its blocking ``transcribe_blocking`` in the recognition pool
+(``pipeline/recognition.py``), ``workers`` transcriptions at once on one model (CTranslate2's
+``num_workers``); on its own, ``transcribe_continuing`` runs it in a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from voicedock.media.codecs import resample_signal
+from voicedock.pipeline.audio import pcm16_to_float
+from voicedock.pipeline.providers.base import (
+    ProviderConfigError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+)
+from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
+from voicedock.pipeline.providers.whisper.weights import ensure_model_dir
+
+WHISPER_RATE = 16000
+ENCODER_CONTEXTS = ("auto", "full")
+
+_models: dict[tuple[str, str, str, int, int], Any] = {}
+_models_lock = threading.Lock()
+
+
+def load_model(
+    model_path: str, device: str, compute_type: str, cpu_threads: int, workers: int = 1
+) -> Any:
+    """The process-wide WhisperModel for these settings (thread-safe, loads once);
+    ``workers``: transcriptions it runs in parallel (threads calling it at once)."""
+    key = (model_path, device, compute_type, cpu_threads, workers)
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            # Never reach for the Hugging Face hub: only local files are used.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            try:
+                from faster_whisper import WhisperModel
+            except ImportError as exc:
+                raise ProviderUnavailableError("faster-whisper is not installed") from exc
+            try:
+                model = WhisperModel(
+                    model_path,
+                    device=device,
+                    compute_type=compute_type,
+                    cpu_threads=cpu_threads,
+                    num_workers=workers,
+                    local_files_only=True,
+                )
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise ProviderUnavailableError(f"cannot load Whisper model: {exc}") from exc
+            _models[key] = model
+        return model
+
+
+class WhisperStt:
+    """`IncrementalStt` over faster-whisper; `model_path=None` uses the packaged Whisper-base
+    weights. ``streaming=False`` transcribes each utterance only once it has ended."""
+
+    def __init__(
+        self,
+        *,
+        model_path: str | None = None,
+        cache_dir: str | None = None,
+        language: str | None = "en",
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        beam_size: int = 1,
+        encoder_context: str = "auto",
+        streaming: bool = True,
+        workers: int = 1,
+    ) -> None:
+        if encoder_context not in ENCODER_CONTEXTS:
+            raise ProviderConfigError(
+                f"stt_config.encoder_context must be one of {', '.join(ENCODER_CONTEXTS)}"
+            )
+        self._model_path = model_path
+        self._cache_dir = Path(cache_dir) if cache_dir else None
+        self._language = language
+        self._device = device
+        self._compute_type = compute_type
+        self._cpu_threads = cpu_threads
+        self._beam_size = beam_size
+        self._short_context = encoder_context == "auto" and language is not None
+        self._streaming = streaming
+        self._workers = max(1, workers)
+
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        """Raise ProviderConfigError naming the ``stt_config`` key that is wrong."""
+        cls.from_config(config)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> WhisperStt:
+        return cls(
+            model_path=config.get("model_path"),
+            cache_dir=config.get("cache_dir"),
+            language=config.get("language", "en"),
+            device=str(config.get("device", "cpu")),
+            compute_type=str(config.get("compute_type", "int8")),
+            cpu_threads=int(config.get("cpu_threads", 0)),
+            beam_size=int(config.get("beam_size", 1)),
+            encoder_context=str(config.get("encoder_context", "auto")),
+            streaming=_flag(config, "streaming", default=True),
+            workers=int(config.get("num_workers", 1)),
+        )
+
+    @property
+    def incremental(self) -> bool:
+        return self._streaming
+
+    def _model(self) -> Any:
+        path = self._model_path or str(ensure_model_dir(self._cache_dir))
+        return load_model(path, self._device, self._compute_type, self._cpu_threads, self._workers)
+
+    async def warm_up(self) -> None:
+        """Load (and if needed assemble) the model ahead of the first call, and run it once
+        on half a second of silence (its first transcription is slower than the next)."""
+        await asyncio.to_thread(self._model)
+        with contextlib.suppress(ProviderResponseError):
+            await asyncio.to_thread(self.transcribe_blocking, bytes(WHISPER_RATE), WHISPER_RATE, "")
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        return await self.transcribe_continuing(pcm, sample_rate, "")
+
+    async def transcribe_continuing(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
+        if not pcm:
+            return ""
+        return await asyncio.to_thread(self.transcribe_blocking, pcm, sample_rate, prefix)
+
+    def transcribe_blocking(self, pcm: bytes, sample_rate: int, prefix: str) -> str:
+        """``transcribe_continuing`` in the calling thread (the recognition pool's)."""
+        if not pcm:
+            return ""
+        model = self._model()
+        audio = resample_signal(pcm16_to_float(pcm), sample_rate, WHISPER_RATE)
+        try:
+            if self._short_context and len(audio) < 30 * WHISPER_RATE:
+                tokenizer = tokenizer_of(model, self._language)
+                text = short_context_transcript(
+                    model, tokenizer, audio, prefix, beam_size=self._beam_size
+                )
+                if text is not None:
+                    return text
+                prefix = ""  # degenerate output: the full window, decoded afresh
+            segments, _info = model.transcribe(
+                audio,
+                language=self._language,
+                beam_size=self._beam_size,
+                condition_on_previous_text=False,
+                vad_filter=False,
+                prefix=prefix.strip() or None,
+            )
+            return " ".join(s.text.strip() for s in segments).strip()
+        except (RuntimeError, ValueError) as exc:
+            raise ProviderResponseError(f"Whisper transcription failed: {exc}") from exc
+
+    async def aclose(self) -> None:
+        # The model is shared by the process; nothing per-instance to release.
+        return None
+
+
+def tokenizer_of(model: Any, language: str | None) -> Any:
+    """The transcription tokenizer of ``model`` (a faster-whisper ``WhisperModel``)."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(model.hf_tokenizer, True, task="transcribe", language=language)
+
+
+def _flag(config: Mapping[str, Any], key: str, *, default: bool) -> bool:
+    value = config.get(key, default)
+    if not isinstance(value, bool):
+        raise ProviderConfigError(f"stt_config.{key} must be true or false")
+    return value

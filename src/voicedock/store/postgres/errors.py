@@ -1,0 +1,61 @@
+"""asyncpg's errors as the store's: a server (or the way to it) that is gone for now is
+``StoreUnavailable`` (nothing was committed, the work may be retried on a new connection), a
+unique violation ``DuplicateKeyError``, anything else ``StoreError``. Shared by the PostgreSQL
+store (``store.py``) and the nodes' mailbox (``mailbox.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import asyncpg
+
+from voicedock.errors import StoreError, StoreUnavailable
+from voicedock.store.errors import DuplicateKeyError
+
+T = TypeVar("T")
+
+# InternalClientError: a pooled connection left mid-operation by a lost server ("another
+# operation is in progress"); it is dropped like a broken one and the work retried.
+DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+
+# The server or the way to it is gone for now; the same work may succeed on a new connection.
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.AdminShutdownError,  # 57P01: pg_terminate_backend, fast shutdown
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.CannotConnectNowError,  # 57P03: starting up, in recovery
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby, mid-failover
+    asyncpg.ConnectionDoesNotExistError,  # the socket closed mid-operation
+    OSError,
+    TimeoutError,
+)
+
+
+def translate(exc: BaseException) -> StoreError:
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return DuplicateKeyError(f"postgres: {exc}")
+    text = f"postgres: {type(exc).__name__}: {exc}"
+    if (
+        isinstance(exc, _UNAVAILABLE)
+        or (isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc))
+        or (isinstance(exc, asyncpg.InternalClientError) and "in progress" in str(exc))
+        or "not currently accepting connections" in str(exc)
+    ):  # ALLOW_CONNECTIONS false
+        return StoreUnavailable(text)
+    return StoreError(text)
+
+
+async def guarded(awaitable: Awaitable[T]) -> T:
+    try:
+        return await awaitable
+    except DRIVER_ERRORS as exc:
+        raise translate(exc) from exc

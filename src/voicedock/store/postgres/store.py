@@ -1,0 +1,243 @@
+"""PostgreSQL backend, for several service nodes sharing one database.
+
+A transaction is a pool connection inside ``conn.transaction()`` (READ COMMITTED). Where two
+nodes could race, rows are locked: ``reserve_phone_number`` locks the candidate
+``phone_numbers`` rows (``FOR UPDATE``, in id order so lockers never deadlock) before counting
+active calls, and ``get_idempotency`` takes a transaction-scoped advisory lock on the key.
+Reads outside a transaction use the pool directly.
+
+A lost connection (``pg_terminate_backend``, a server restart, a failover), a server that is
+shutting down or not yet accepting connections, and a read-only server (a standby during a
+failover) are ``StoreUnavailable``: nothing was committed and the work may be retried. (A
+connection lost during ``COMMIT`` cannot tell; the engine's writes are idempotent transitions.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import asyncpg
+
+from voicedock.errors import StoreError, StoreUnavailable
+from voicedock.store.base import NodeMailbox, Transaction
+from voicedock.store.migrations import load_migrations
+from voicedock.store.postgres.errors import DRIVER_ERRORS, guarded, translate
+from voicedock.store.postgres.mailbox import PostgresMailbox
+from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.outbox import SqlOutbox
+from voicedock.store.sql.records import SqlReads, SqlTransaction
+from voicedock.store.sql.rows import POSTGRES
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    from voicedock.domain.webhooks import Outbox
+
+    _PgConnection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+
+_PLACEHOLDER = re.compile(r"\?")
+# One key for "this node is migrating": other nodes wait instead of racing on DDL.
+_MIGRATION_LOCK_KEY = 0x766F_6963_6564_6F63  # "voicedoc"
+# One key for "the node table changes": joins, leaves and claims of lost calls take turns.
+_NODES_LOCK_KEY = 0x766F_6963_6E6F_6465  # "voicnode"
+
+
+@functools.lru_cache(maxsize=512)
+def to_numbered(sql: str) -> str:
+    """``?`` placeholders → ``$1, $2, ...`` (the shared SQL never has ``?`` in literals)."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+def _rowcount(status: str) -> int:
+    # asyncpg returns the command tag, e.g. "UPDATE 1", "DELETE 0", "INSERT 0 1".
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class _ConnectionConn:
+    """``Conn`` on one acquired connection (inside a transaction)."""
+
+    def __init__(self, conn: _PgConnection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        rows = await guarded(self._conn.fetch(to_numbered(sql), *args))
+        return [dict(r) for r in rows]
+
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        row = await guarded(self._conn.fetchrow(to_numbered(sql), *args))
+        return None if row is None else dict(row)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return _rowcount(await guarded(self._conn.execute(to_numbered(sql), *args)))
+
+
+class _PoolConn:
+    """``Conn`` for reads: each statement on whichever pool connection is free."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        rows = await guarded(self._pool.fetch(to_numbered(sql), *args))
+        return [dict(r) for r in rows]
+
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        row = await guarded(self._pool.fetchrow(to_numbered(sql), *args))
+        return None if row is None else dict(row)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        raise StoreError("postgres: writes must go through Store.transaction()")
+
+
+class PostgresLocks:
+    async def lock_phone_numbers(
+        self, conn: Conn, organization_id: str, number_id: str | None
+    ) -> None:
+        sql = "SELECT id FROM phone_numbers WHERE organization_id = ?"
+        args: list[Any] = [organization_id]
+        if number_id is not None:
+            sql += " AND id = ?"
+            args.append(number_id)
+        await conn.fetch(sql + " ORDER BY id FOR UPDATE", *args)
+
+    async def lock_idempotency_key(self, conn: Conn, organization_id: str, key: str) -> None:
+        await conn.fetch(
+            "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+            f"idempotency\x1f{organization_id}\x1f{key}",
+        )
+
+    async def lock_nodes(self, conn: Conn) -> None:
+        await conn.fetch("SELECT pg_advisory_xact_lock(?)", _NODES_LOCK_KEY)
+
+
+class PostgresStore(SqlReads):
+    """``Store`` on a PostgreSQL database. Open with ``await PostgresStore.open(dsn)``."""
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+        self._pool = pool
+        self._dsn = dsn  # for the connection that listens for other nodes' commands
+        self._reader = _PoolConn(pool)
+        self._dialect = POSTGRES
+        self._locks = PostgresLocks()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10.0
+    ) -> PostgresStore:
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout
+            )
+        except (*DRIVER_ERRORS, ValueError) as exc:
+            raise StoreError(f"postgres: cannot connect: {type(exc).__name__}: {exc}") from exc
+        return cls(pool, dsn)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("postgres: store is closed")
+
+    async def migrate(self) -> None:
+        self._check_open()
+        migrations = load_migrations("postgres")
+        async with self._connection() as conn:
+            tx = conn.transaction()
+            await guarded(tx.start())
+            try:
+                await guarded(conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY))
+                await guarded(
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                        " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                    )
+                )
+                done = {
+                    r["version"]
+                    for r in await guarded(conn.fetch("SELECT version FROM schema_migrations"))
+                }
+                for migration in migrations:
+                    if migration.version in done:
+                        continue
+                    await guarded(conn.execute(migration.sql))  # simple protocol: many statements
+                    await guarded(
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                            migration.version,
+                            migration.name,
+                        )
+                    )
+            except BaseException:
+                with contextlib.suppress(*DRIVER_ERRORS):
+                    await tx.rollback()
+                raise
+            await guarded(tx.commit())
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[_PgConnection]:
+        try:
+            conn = await self._pool.acquire()
+        except DRIVER_ERRORS as exc:
+            # No connection to be had (refused, not accepting connections, failing over).
+            translated = translate(exc)
+            if type(translated) is StoreError:
+                translated = StoreUnavailable(str(translated))
+            raise translated from exc
+        try:
+            yield conn
+        except StoreUnavailable:
+            # A connection that broke mid-operation is not handed out again: the pool opens
+            # a fresh one for the retry.
+            with contextlib.suppress(asyncpg.InterfaceError):  # the pool already let it go
+                conn.terminate()
+            raise
+        finally:
+            with contextlib.suppress(*DRIVER_ERRORS):
+                await self._pool.release(conn)
+
+    @contextlib.asynccontextmanager
+    async def _write_session(self) -> AsyncIterator[Conn]:
+        """A pool connection inside a transaction (committed, or rolled back on error)."""
+        self._check_open()
+        async with self._connection() as conn:
+            tx = conn.transaction()
+            await guarded(tx.start())
+            try:
+                yield _ConnectionConn(conn)
+            except BaseException:
+                with contextlib.suppress(*DRIVER_ERRORS):
+                    await tx.rollback()
+                raise
+            await guarded(tx.commit())
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_session() as conn:
+            yield SqlTransaction(conn, POSTGRES, self._locks)
+
+    def outbox(self) -> Outbox:
+        # SKIP LOCKED: workers on several nodes claim disjoint rows without waiting.
+        return SqlOutbox(self._write_session, POSTGRES, claim_suffix=" FOR UPDATE OF o SKIP LOCKED")
+
+    def mailbox(self) -> NodeMailbox:
+        return PostgresMailbox(self._pool, self._dsn)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            # Connections still checked out get this long to be released, then are cut.
+            async with asyncio.timeout(10):
+                await self._pool.close()
+        except (TimeoutError, *DRIVER_ERRORS):
+            self._pool.terminate()
+
+
+__all__ = ["PostgresStore", "to_numbered"]

@@ -1,0 +1,248 @@
+"""The webhook outbox in SQL (both backends): ``webhook_endpoints`` and ``webhook_outbox``.
+
+``OutboxStatements`` are the writes a ``Transaction`` offers (endpoints, ``enqueue``);
+``SqlOutbox`` is the delivery worker's ``Outbox``, each call its own short transaction.
+Claims lease rows: PostgreSQL claims with ``FOR UPDATE ... SKIP LOCKED`` so workers on
+several nodes take disjoint rows without waiting; SQLite's single writer serializes claims.
+"""
+
+# Statements are assembled only from constant fragments; values are always bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+from voicedock.domain.records import utcnow
+from voicedock.domain.webhooks import Delivery, WebhookEndpoint
+from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.rows import Dialect, Table
+
+WEBHOOK_ENDPOINTS = Table(
+    "webhook_endpoints",
+    WebhookEndpoint,
+    (
+        "id",
+        "organization_id",
+        "assistant_id",
+        "url",
+        "secret",
+        "event_types",
+        "enabled",
+        "created_at",
+    ),
+    datetimes=frozenset({"created_at"}),
+    documents=frozenset({"event_types"}),
+    booleans=frozenset({"enabled"}),
+)
+
+MAX_ERROR_LENGTH = 1000  # last_error is for operators; a huge response body is not kept
+
+_PENDING = "o.delivered_at IS NULL AND o.gave_up_at IS NULL"
+
+
+def new_delivery_id() -> str:
+    return f"dlv_{uuid.uuid4().hex}"
+
+
+async def enqueue_delivery(
+    conn: Conn,
+    dialect: Dialect,
+    now: datetime,
+    endpoint_id: str,
+    event_type: str,
+    payload: bytes,
+    msg_id: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO webhook_outbox (id, endpoint_id, msg_id, event_type, payload, attempts,"
+        " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
+        " ON CONFLICT (endpoint_id, msg_id) DO NOTHING",
+        new_delivery_id(),
+        endpoint_id,
+        msg_id,
+        event_type,
+        payload.decode("utf-8"),  # JSON text; kept byte for byte
+        dialect.dt(now),
+        dialect.dt(now),
+    )
+
+
+class OutboxStatements:
+    """Webhook writes inside an open transaction (mixed into ``SqlTransaction``)."""
+
+    _conn: Conn
+    _dialect: Dialect
+
+    async def insert_webhook_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        await self._conn.execute(
+            WEBHOOK_ENDPOINTS.insert_sql(),
+            *WEBHOOK_ENDPOINTS.encode(endpoint, self._dialect, WEBHOOK_ENDPOINTS.insert_columns),
+        )
+
+    async def delete_webhook_endpoint(self, organization_id: str, endpoint_id: str) -> bool:
+        changed = await self._conn.execute(
+            "DELETE FROM webhook_endpoints WHERE id = ? AND organization_id = ?",
+            endpoint_id,
+            organization_id,
+        )
+        return changed > 0
+
+    async def delete_finished_deliveries_before(self, cutoff: datetime, limit: int) -> int:
+        """Retention: delete up to ``limit`` deliveries created before ``cutoff`` that were
+        delivered or given up (their payloads hold transcripts); pending ones stay."""
+        return await self._conn.execute(
+            "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox "
+            "WHERE (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL) AND created_at < ? "
+            "LIMIT ?)",
+            self._dialect.dt(cutoff),
+            limit,
+        )
+
+    async def list_webhook_endpoints(self, organization_id: str) -> list[WebhookEndpoint]:
+        """The organization's endpoints, read on this transaction's own connection (the
+        fan-out of an event needs no second pool connection while this one is held). On
+        PostgreSQL the rows are share-locked, so an endpoint deleted concurrently cannot
+        make the enqueue that follows (and with it the call's change) fail its foreign key."""
+        share = " FOR SHARE" if self._dialect.name == "postgres" else ""
+        rows = await self._conn.fetch(
+            "SELECT * FROM webhook_endpoints WHERE organization_id = ? ORDER BY created_at, id"
+            + share,
+            organization_id,
+        )
+        return [WEBHOOK_ENDPOINTS.decode(r, self._dialect) for r in rows]
+
+    async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
+        """Add a delivery due now; the same (endpoint_id, msg_id) again is a no-op. An
+        unknown endpoint is a ``StoreError`` (foreign key)."""
+        await enqueue_delivery(
+            self._conn, self._dialect, utcnow(), endpoint_id, event_type, payload, msg_id
+        )
+
+
+class EndpointReads:
+    """Endpoint lookups (mixed into ``SqlReads``)."""
+
+    _reader: Conn
+    _dialect: Dialect
+
+    async def list_webhook_endpoints(
+        self, organization_id: str, assistant_id: str | None = None, event_type: str | None = None
+    ) -> list[WebhookEndpoint]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM webhook_endpoints WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        endpoints = [WEBHOOK_ENDPOINTS.decode(r, self._dialect) for r in rows]
+        if event_type is None:
+            return endpoints
+        return [e for e in endpoints if e.wants(assistant_id, event_type)]
+
+
+WriteSession = Callable[[], AbstractAsyncContextManager[Conn]]
+
+
+class SqlOutbox:
+    """``voicedock.webhooks.outbox.Outbox`` over a store's write sessions."""
+
+    def __init__(
+        self,
+        session: WriteSession,
+        dialect: Dialect,
+        *,
+        claim_suffix: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._session = session
+        self._dialect = dialect
+        self._claim_suffix = claim_suffix
+        self._clock = clock
+
+    async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
+        async with self._session() as conn:
+            await enqueue_delivery(
+                conn, self._dialect, self._clock(), endpoint_id, event_type, payload, msg_id
+            )
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        at = self._dialect.dt(now)
+        async with self._session() as conn:
+            rows = await conn.fetch(
+                "SELECT o.id, o.endpoint_id, e.url, e.secret, o.event_type, o.payload, o.msg_id,"
+                " o.attempts, o.created_at FROM webhook_outbox o"
+                " JOIN webhook_endpoints e ON e.id = o.endpoint_id"
+                f" WHERE {_PENDING} AND e.enabled AND o.next_attempt_at <= ?"
+                " AND (o.lease_until IS NULL OR o.lease_until <= ?)"
+                " ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT ?" + self._claim_suffix,
+                at,
+                at,
+                limit,
+            )
+            if rows:
+                marks = ", ".join("?" * len(rows))
+                await conn.execute(
+                    f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({marks})",
+                    self._dialect.dt(now + lease),
+                    *(r["id"] for r in rows),
+                )
+        return [self._delivery(r) for r in rows]
+
+    def _delivery(self, row: dict[str, Any]) -> Delivery:
+        enqueued_at = self._dialect.from_dt(row["created_at"])
+        assert enqueued_at is not None  # NOT NULL column
+        return Delivery(
+            id=row["id"],
+            endpoint_id=row["endpoint_id"],
+            url=row["url"],
+            secret=row["secret"],
+            event_type=row["event_type"],
+            payload=str(row["payload"]).encode("utf-8"),
+            msg_id=row["msg_id"],
+            attempts=int(row["attempts"]),
+            enqueued_at=enqueued_at,
+        )
+
+    async def mark_delivered(self, delivery_id: str) -> None:
+        async with self._session() as conn:
+            await conn.execute(
+                "UPDATE webhook_outbox SET delivered_at = ?, attempts = attempts + 1,"
+                " lease_until = NULL WHERE id = ?",
+                self._dialect.dt(self._clock()),
+                delivery_id,
+            )
+
+    async def mark_failed(
+        self, delivery_id: str, next_attempt_at: datetime | None, error: str
+    ) -> None:
+        """Record a failed attempt; ``next_attempt_at=None`` gives up (the row is kept)."""
+        common = "attempts = attempts + 1, lease_until = NULL, last_error = ?"
+        async with self._session() as conn:
+            if next_attempt_at is None:
+                await conn.execute(
+                    f"UPDATE webhook_outbox SET {common}, gave_up_at = ? WHERE id = ?",
+                    error[:MAX_ERROR_LENGTH],
+                    self._dialect.dt(self._clock()),
+                    delivery_id,
+                )
+            else:
+                await conn.execute(
+                    f"UPDATE webhook_outbox SET {common}, next_attempt_at = ? WHERE id = ?",
+                    error[:MAX_ERROR_LENGTH],
+                    self._dialect.dt(next_attempt_at),
+                    delivery_id,
+                )
+
+    async def disable_endpoint(self, endpoint_id: str) -> None:
+        async with self._session() as conn:
+            await conn.execute(
+                "UPDATE webhook_endpoints SET enabled = ? WHERE id = ?", False, endpoint_id
+            )
+
+
+__all__ = ["WEBHOOK_ENDPOINTS", "EndpointReads", "OutboxStatements", "SqlOutbox"]

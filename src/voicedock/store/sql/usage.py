@@ -1,0 +1,110 @@
+"""``GET /usage`` in SQL: an organization's calls in a date range, aggregated by the database.
+
+Two statements, both grouped in SQL so the answer is the same from any node sharing the
+database: the calls by group, direction and outcome (count, connected milliseconds, billable
+seconds), and the speech providers' use by group, engine and provider (``Call.speech_usage``
+expanded with ``json_each`` / ``jsonb_array_elements``). The definitions are
+``domain/usage.py``'s: connected time from each end truncated to the millisecond, billable
+seconds rounded up per started second.
+"""
+
+# Statements are assembled only from constant expressions; values are always bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from voicedock.store.base import CallUsageRow, SpeechUsageRow, UsageQuery, UsageRows
+from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.rows import Dialect
+
+_GROUP_COLUMNS = {
+    "assistant": "c.assistant_id",
+    "number": "c.number_id",
+    "campaign": "c.campaign_id",
+}
+_DAY = {
+    "sqlite": "substr(c.created_at, 1, 10)",  # stored as fixed-width UTC ISO 8601 text
+    "postgres": "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+}
+_CONNECTED_MS = {
+    # julianday() reads the first three fractional digits: both ends truncated to the ms.
+    "sqlite": "CAST(round((julianday(c.ended_at) - julianday(c.started_at)) * 86400000) "
+    "AS INTEGER)",
+    "postgres": "CAST(round(extract(epoch FROM date_trunc('milliseconds', c.ended_at) "
+    "- date_trunc('milliseconds', c.started_at)) * 1000) AS BIGINT)",
+}
+_SPEECH_FROM = {
+    "sqlite": "calls c, json_each(c.speech_usage) j",
+    "postgres": "calls c CROSS JOIN LATERAL jsonb_array_elements(c.speech_usage) j",
+}
+_FIELD = {
+    "sqlite": "json_extract(j.value, '$.{name}')",
+    "postgres": "(j.value ->> '{name}')",
+}
+_WHERE = "c.organization_id = ? AND c.created_at >= ? AND c.created_at < ?"
+
+
+def _key(dialect: Dialect, group_by: str) -> str:
+    if group_by == "day":
+        return _DAY[dialect.name]
+    return _GROUP_COLUMNS[group_by]
+
+
+class UsageReads:
+    """Usage aggregation (mixed into ``SqlReads``)."""
+
+    _reader: Conn
+    _dialect: Dialect
+
+    async def usage(self, query: UsageQuery) -> UsageRows:
+        name = self._dialect.name
+        key = _key(self._dialect, query.group_by)
+        ms = (
+            f"CASE WHEN c.started_at IS NULL OR c.ended_at IS NULL THEN 0 "
+            f"ELSE {_CONNECTED_MS[name]} END"
+        )
+        ms = f"(CASE WHEN {ms} > 0 THEN {ms} ELSE 0 END)"
+        args = (query.organization_id, self._dialect.dt(query.start), self._dialect.dt(query.end))
+        call_rows = await self._reader.fetch(
+            f"SELECT {key} AS key, c.direction AS direction, c.status AS status, "
+            f"c.end_reason AS end_reason, count(*) AS calls, sum({ms}) AS connected_ms, "
+            f"sum(({ms} + 999) / 1000) AS billable_seconds "
+            f"FROM calls c WHERE {_WHERE} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            *args,
+        )
+        field = _FIELD[name]
+        kind, provider = field.format(name="kind"), field.format(name="provider")
+        seconds, characters = field.format(name="seconds"), field.format(name="characters")
+        if name == "postgres":
+            seconds, characters = f"CAST({seconds} AS FLOAT8)", f"CAST({characters} AS BIGINT)"
+        speech_rows = await self._reader.fetch(
+            f"SELECT {key} AS key, {kind} AS kind, {provider} AS provider, "
+            f"sum(COALESCE({seconds}, 0)) AS seconds, "
+            f"sum(COALESCE({characters}, 0)) AS characters "
+            f"FROM {_SPEECH_FROM[name]} WHERE {_WHERE} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            *args,
+        )
+        return UsageRows(
+            calls=[
+                CallUsageRow(
+                    key=None if r["key"] is None else str(r["key"]),
+                    direction=str(r["direction"]),
+                    status=str(r["status"]),
+                    end_reason=r["end_reason"],
+                    calls=int(r["calls"]),
+                    connected_ms=int(r["connected_ms"] or 0),
+                    billable_seconds=int(r["billable_seconds"] or 0),
+                )
+                for r in call_rows
+            ],
+            speech=[
+                SpeechUsageRow(
+                    key=None if r["key"] is None else str(r["key"]),
+                    kind=str(r["kind"]),
+                    provider=str(r["provider"]),
+                    seconds=float(r["seconds"] or 0),
+                    characters=int(r["characters"] or 0),
+                )
+                for r in speech_rows
+            ],
+        )

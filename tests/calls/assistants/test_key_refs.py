@@ -1,0 +1,76 @@
+"""A call opens its organization's referenced provider keys in memory; [byok] mode off or
+required refuses what the operator does not allow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicedock.calls.assistants.key_refs import (
+    key_box,
+    references,
+    sealing_context,
+    with_provider_keys,
+)
+from voicedock.config import ByokSettings
+from voicedock.domain.key_box import new_operator_key
+from voicedock.domain.records import Organization, ProviderKey
+from voicedock.pipeline.providers.base import ProviderConfigError
+from voicedock.store import open_store
+from voicedock.store.base import Store
+
+pytestmark = pytest.mark.unit
+
+SECRET = "sk-org-own-0123456789abcd"
+ORG = "org-1"
+REF = {"llm_config": {"provider": "openai", "api_key_ref": "mine", "model": "gpt-4o-mini"}}
+
+
+async def _store(tmp_path: Path, byok: ByokSettings) -> Store:
+    store = await open_store(f"sqlite:///{tmp_path / 'k.db'}")
+    await store.migrate()
+    box = key_box(byok)
+    assert box is not None
+    key = ProviderKey(
+        id="k1", organization_id=ORG, name="mine", provider="openai", sealed="", last4="abcd"
+    )
+    key.sealed = box.seal(SECRET, sealing_context(ORG, key.id))
+    async with store.transaction() as tx:
+        await tx.insert_organization(Organization(id=ORG, name="org"))
+        await tx.insert_provider_key(key)
+    return store
+
+
+async def test_a_reference_is_opened_and_the_given_config_is_unchanged(tmp_path: Path) -> None:
+    byok = ByokSettings(key=new_operator_key())
+    store = await _store(tmp_path, byok)
+    try:
+        opened = await with_provider_keys(store, ORG, REF, byok)
+        assert opened["llm_config"]["api_key"] == SECRET
+        assert "api_key_ref" not in opened["llm_config"]
+        assert "api_key" not in REF["llm_config"]
+        assert references(REF, "mine")
+        with pytest.raises(ProviderConfigError, match="no provider key named"):
+            await with_provider_keys(store, "org-2", REF, byok)
+        other = ByokSettings(key=new_operator_key())  # the operator key was changed
+        with pytest.raises(ProviderConfigError, match="does not open"):
+            await with_provider_keys(store, ORG, REF, other)
+        with pytest.raises(ProviderConfigError, match="does not allow"):
+            await with_provider_keys(store, ORG, REF, ByokSettings(mode="off", key=byok.key))
+    finally:
+        await store.aclose()
+
+
+async def test_required_mode_never_falls_back_to_the_operators_key(tmp_path: Path) -> None:
+    byok = ByokSettings(mode="required", key=new_operator_key())
+    store = await _store(tmp_path, byok)
+    try:
+        bare = {"llm_config": {"provider": "openai"}}
+        with pytest.raises(ProviderConfigError, match="requires the organization's own"):
+            await with_provider_keys(store, ORG, bare, byok)
+        offline = {"llm_config": {"provider": "rule-based"}}
+        assert await with_provider_keys(store, ORG, offline, byok) == offline
+        assert (await with_provider_keys(store, ORG, REF, byok))["llm_config"]["api_key"] == SECRET
+    finally:
+        await store.aclose()

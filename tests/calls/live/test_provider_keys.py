@@ -1,0 +1,65 @@
+"""The operator's [speech] API keys reach the cloud providers an assistant names."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicedock.calls.live.providers import _section, build_providers
+from voicedock.config import SpeechSettings
+
+pytestmark = pytest.mark.unit
+
+SPEECH = SpeechSettings(
+    openai_api_key="sk-operator",
+    openai_base_url="http://127.0.0.1:9/v1",
+    deepgram_api_key="dg-operator",
+    elevenlabs_api_key="el-operator",
+    xai_api_key="xai-operator",
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "provider", "expected"),
+    [
+        ("llm_config", "openai", "sk-operator"),
+        ("llm_config", "xai", "xai-operator"),
+        ("stt_config", "openai", "sk-operator"),
+        ("tts_config", "openai", "sk-operator"),
+        ("stt_config", "deepgram", "dg-operator"),
+        ("tts_config", "elevenlabs", "el-operator"),
+    ],
+)
+def test_speech_keys_fill_in_missing_api_keys(key: str, provider: str, expected: str) -> None:
+    section = _section({key: {"provider": provider}}, key, SPEECH)
+    assert section["api_key"] == expected
+
+
+def test_an_assistant_s_own_key_and_offline_sections_are_left_alone() -> None:
+    own = _section({"llm_config": {"provider": "openai", "api_key": "mine"}}, "llm_config", SPEECH)
+    assert own["api_key"] == "mine"
+    assert "api_key" not in _section({"llm_config": {"provider": "ollama"}}, "llm_config", SPEECH)
+    offline = _section({}, "stt_config", SPEECH)  # no key; the host settings are the operator's
+    assert offline["provider"] == "offline"
+    assert "api_key" not in offline
+    assert (offline["device"], offline["compute_type"]) == ("cpu", "int8")
+    assert "api_key" not in _section(
+        {"tts_config": {"provider": "openai"}}, "tts_config", SpeechSettings()
+    )
+
+
+async def test_the_built_llm_sends_the_operator_key_to_the_operator_base_url() -> None:
+    providers = build_providers(
+        {
+            "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
+            "stt_config": {"provider": "openai"},
+            "tts_config": {"provider": "openai"},
+        },
+        SPEECH,
+    )
+    try:
+        llm = providers.llm
+        assert llm is not None
+        assert llm._headers["Authorization"] == "Bearer sk-operator"  # type: ignore[attr-defined]
+        assert llm._url == "http://127.0.0.1:9/v1/chat/completions"  # type: ignore[attr-defined]
+    finally:
+        await providers.aclose()

@@ -1,0 +1,116 @@
+"""Provider construction from the assistant configuration, and caller-audio conversion."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from media.fake_asterisk import FakeAsterisk
+from pipeline.fakes import FakeLlm, FakeStt, FakeTts
+from voicedock.calls.live.conversation import CallerAudio, LiveConversation, build_providers
+from voicedock.media.codecs import alaw_encode, ulaw_encode
+from voicedock.pbx.asterisk.media.session import MediaSession
+from voicedock.pipeline.providers import ProviderUnavailableError
+from voicedock.pipeline.providers.base import Llm, Stt, Tts
+from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
+
+pytestmark = pytest.mark.unit
+
+TEST_PROVIDER = "live-test-fake"
+
+
+def _unavailable(config: Mapping[str, Any], _egress: object = None) -> Tts:
+    raise ProviderUnavailableError("no voice installed")
+
+
+@pytest.fixture
+def fake_registry() -> Iterator[dict[str, list[Mapping[str, Any]]]]:
+    seen: dict[str, list[Mapping[str, Any]]] = {"stt": [], "llm": [], "tts": []}
+
+    def stt(config: Mapping[str, Any], _egress: object = None) -> Stt:
+        seen["stt"].append(config)
+        return FakeStt()
+
+    def llm(config: Mapping[str, Any], _egress: object = None) -> Llm:
+        seen["llm"].append(config)
+        return FakeLlm()
+
+    def tts(config: Mapping[str, Any], _egress: object = None) -> Tts:
+        seen["tts"].append(config)
+        return FakeTts()
+
+    stt_registry.register(TEST_PROVIDER, stt)
+    llm_registry.register(TEST_PROVIDER, llm)
+    tts_registry.register(TEST_PROVIDER, tts)
+    tts_registry.register("live-test-broken", _unavailable)
+    yield seen
+    for registry in (stt_registry, llm_registry, tts_registry):
+        registry._factories.pop(TEST_PROVIDER, None)
+    tts_registry._factories.pop("live-test-broken", None)
+
+
+def test_providers_come_from_the_assistant_sections(
+    fake_registry: dict[str, list[Mapping[str, Any]]],
+) -> None:
+    config = {
+        "stt_config": {"provider": TEST_PROVIDER, "language": "de"},
+        "llm_config": {"provider": TEST_PROVIDER, "model": "m"},
+        "tts_config": {"provider": TEST_PROVIDER, "voice": "v"},
+    }
+    providers = build_providers(config)
+    assert isinstance(providers.stt, FakeStt)
+    assert isinstance(providers.llm, FakeLlm)
+    assert isinstance(providers.tts, FakeTts)
+    assert fake_registry["stt"] == [config["stt_config"]]
+    assert fake_registry["llm"] == [config["llm_config"]]
+    assert fake_registry["tts"] == [config["tts_config"]]
+
+
+async def test_unavailable_provider_ends_the_call_at_once_and_hangs_up(
+    fake_registry: dict[str, list[Mapping[str, Any]]],
+) -> None:
+    config = {
+        "stt_config": {"provider": TEST_PROVIDER},
+        "llm_config": {"provider": TEST_PROVIDER},
+        "tts_config": {"provider": "live-test-broken"},
+        "first_message": "Hello.",
+    }
+    async with (
+        FakeAsterisk(send_audio=False) as fake,
+        MediaSession.connect(fake.url(), send_silence=False) as media,
+    ):
+        result = await asyncio.wait_for(LiveConversation(media, config).run(), 3.0)
+        assert result.end_reason == "provider-error"
+        assert result.transcript == []
+        assert fake.channel().commands == ["HANGUP"]  # never an open, silent line
+
+
+@pytest.mark.parametrize(
+    ("fmt", "frame_size", "target_rate"),
+    [("ulaw", 160, 8000), ("alaw", 160, 8000), ("slin16", 640, 16000), ("slin24", 960, 16000)],
+)
+async def test_caller_audio_is_decoded_to_pcm_at_the_vad_rate(
+    fmt: str, frame_size: int, target_rate: int
+) -> None:
+    async with (
+        FakeAsterisk(fmt=fmt, frame_size=frame_size, send_audio=False) as fake,
+        MediaSession.connect(fake.url(), send_silence=False) as media,
+    ):
+        live = LiveConversation(media, {}, providers=None)
+        assert live.sample_rate == target_rate
+        caller = CallerAudio(media, target_rate)
+        rate = media.format.sample_rate
+        t = np.arange(rate * 100 // 1000) / rate
+        pcm = (np.sin(2 * np.pi * 300 * t) * 6000).astype("<i2")
+        wire = {"ulaw": ulaw_encode, "alaw": alaw_encode}.get(fmt, lambda p: p.tobytes())(pcm)
+        out = b"".join(
+            caller.convert(wire[i : i + frame_size]) for i in range(0, len(wire), frame_size)
+        )
+        samples = np.frombuffer(out, dtype="<i2").astype(np.float64)
+        assert abs(len(samples) - target_rate // 10) <= 2  # 100 ms at the VAD rate
+        level = np.sqrt(np.mean(samples[len(samples) // 4 :] ** 2))
+        assert 3000 < level < 5000  # a 6000-peak sine survives the codec and resampler
