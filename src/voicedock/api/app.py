@@ -13,6 +13,7 @@ from voicedock.api import (
     console_routes,
     events_routes,
     key_routes,
+    listen_routes,
     metrics_routes,
     organization_routes,
     provider_key_routes,
@@ -81,6 +82,7 @@ def create_app(
     app.add_routes(voice_routes.routes)
     app.add_routes(usage_routes.routes)
     events_routes.setup(app, settings.limits)
+    listen_routes.setup(app)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)
     return app

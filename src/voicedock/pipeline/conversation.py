@@ -51,7 +51,9 @@ from voicedock.pipeline.conversation_config import ConversationConfig as Convers
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
 from voicedock.pipeline.filler import FillerPhrases, dead_air, late
 from voicedock.pipeline.frames import (
+    SUPERVISOR,
     ChatMessage,
+    ContextSource,
     Dtmf,
     EndCall,
     Frame,
@@ -62,6 +64,7 @@ from voicedock.pipeline.frames import (
     TranscriptEntry,
     TurnLatency,
     UserSpeechStarted,
+    supervisor_note,
 )
 from voicedock.pipeline.keypad import KeypadCollector, KeypadEntry
 from voicedock.pipeline.listener import Listener, UserUtterance
@@ -243,8 +246,10 @@ class Conversation:
     async def say(self, text: str) -> None:
         self._events.put_nowait(Say(text))
 
-    async def inject_context(self, text: str, trigger_response: bool = False) -> None:
-        self._events.put_nowait(InjectContext(text, trigger_response))
+    async def inject_context(
+        self, text: str, trigger_response: bool = False, source: ContextSource = "api"
+    ) -> None:
+        self._events.put_nowait(InjectContext(text, trigger_response, source))
 
     async def end_call(self, final_message: str | None = None) -> None:
         """Finish what is being said, speak `final_message`, then signal hang-up."""
@@ -300,7 +305,12 @@ class Conversation:
                 if say is not None:
                     self._queued_says.add(say)  # from now on: a barge-in lets it wait
             elif isinstance(event, InjectContext):
-                self._history.append(ChatMessage("system", event.text))
+                if event.source == SUPERVISOR:
+                    self._history.append(ChatMessage("system", supervisor_note(event.text)))
+                    now = self._wall()
+                    self._add_transcript(TranscriptEntry(SUPERVISOR, event.text, now, now))
+                else:
+                    self._history.append(ChatMessage("system", event.text))
                 if event.respond:
                     self._spawn(self._respond(None, None, 0.0))
             elif isinstance(event, Dtmf):

@@ -53,12 +53,15 @@ from voicedock.pipeline.conversation import (
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT, silence_decision
 from voicedock.pipeline.filler import dead_air, late
 from voicedock.pipeline.frames import (
+    SUPERVISOR,
     ChatMessage,
+    ContextSource,
     EndCall,
     SilencePrompt,
     ToolCall,
     TranscriptEntry,
     TurnLatency,
+    supervisor_note,
 )
 from voicedock.pipeline.keypad import KeypadCollector, KeypadEntry
 from voicedock.pipeline.output import OutputSink, PlaybackHandle, Speech, SpokenSentence
@@ -242,8 +245,14 @@ class RealtimeDialogue:
         if not (self._ending or self._closed):
             self._spawn(self._say(text), speech=True)
 
-    async def inject_context(self, text: str, trigger_response: bool = False) -> None:
+    async def inject_context(
+        self, text: str, trigger_response: bool = False, source: ContextSource = "api"
+    ) -> None:
         if self._conv is not None and not (self._ending or self._closed):
+            if source == SUPERVISOR:
+                now = self._wall()
+                self._record(TranscriptEntry(SUPERVISOR, text, now, now))
+                text = supervisor_note(text)
             self._spawn(self._conv.inject_context(text, respond=trigger_response))
 
     async def end_call(self, final_message: str | None = None) -> None:
