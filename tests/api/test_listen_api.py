@@ -26,7 +26,8 @@ from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from pipeline.synth import silence, voiced
-from voicedock.api.api_keys import issue_api_key
+from voicedock.api.api_keys import issue_api_key, revoke_api_key
+from voicedock.api.middleware import hash_key
 from voicedock.media.codecs import ulaw_encode
 from voicedock.media.listen import ASSISTANT, CALLER, parse_frame
 from voicedock.pipeline.frames import supervisor_note
@@ -278,3 +279,49 @@ async def test_the_documented_python_example_listens_to_a_call(
     assert audio.shape[1] == 2
     assert int(np.abs(audio[:, 0]).max()) > 1000  # the caller, left
     assert int(np.abs(audio[:, 1]).max()) > 0  # the assistant, right
+
+
+async def test_a_console_session_listens_from_its_own_page_only(running: Running) -> None:
+    call_id = await running.answered_call()
+    signed = await running.client.post("/console/session", json={"api_key": running.key})
+    assert signed.status == 200
+    url = f"/calls/{call_id}/listen"
+    # A page of another site: its handshake names that origin (the cookie alone is not enough).
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await running.client.ws_connect(url, headers={"Origin": "https://evil.example"})
+    assert refused.value.status == 403
+    own = f"http://{running.client.host}:{running.client.port}"
+    async with running.client.ws_connect(url, headers={"Origin": own}) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        # Signing out ends the stream within a second.
+        session = await (await running.client.get("/console/session")).json()
+        out = await running.client.delete(
+            "/console/session", headers={"X-CSRF-Token": session["csrf_token"]}
+        )
+        assert out.status == 204
+        async with asyncio.timeout(5):
+            while (message := await ws.receive()).type is aiohttp.WSMsgType.BINARY:
+                pass
+        assert message.json()["reason"] == "credentials-ended"
+
+
+async def test_revoking_the_key_ends_its_streams_and_metrics_count_listeners(
+    running: Running,
+) -> None:
+    call_id = await running.answered_call()
+    key, _ = await issue_api_key(running.service.store, ACME, "supervisor laptop")
+    url = f"/calls/{call_id}/listen"
+    async with running.client.ws_connect(url, headers=running.auth(key)) as ws:
+        await ws.receive_json(timeout=5)
+        assert running.service.listening.listeners == 1
+        metrics = (await running.service.metrics.render()).decode()
+        assert "voicedock_listeners 1.0" in metrics
+        assert "voicedock_listen_frames_dropped_total 0.0" in metrics
+        stored = await running.service.store.find_api_key(hash_key(key))
+        assert stored is not None
+        await revoke_api_key(running.service.store, stored)
+        async with asyncio.timeout(5):
+            while (message := await ws.receive()).type is aiohttp.WSMsgType.BINARY:
+                pass
+        assert message.json()["reason"] == "credentials-ended"
+    await until(lambda: running.service.listening.listeners == 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation, ref
+from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
 
 
 def _listen_op() -> Schema:
@@ -28,13 +28,15 @@ def _listen_op() -> Schema:
         ),
         "content": {"application/json": {"schema": ref("Error")}},
     }
-    too_many = error_response(
-        "429",
-        "Too many listeners (error 'Too many listeners'): the call's or the organization's "
-        "cap ([listen] max_listeners_per_call, max_listeners_per_organization) is reached",
-    )
-    too_many["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
-    op["responses"]["429"] = too_many
+    op["responses"]["429"] = {
+        "description": (
+            "Too many listeners (error 'Too many listeners'): the call's or the "
+            "organization's cap ([listen] max_listeners_per_call, "
+            "max_listeners_per_organization) is reached; retry after Retry-After seconds"
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
     return op
 
 
