@@ -68,7 +68,7 @@ async def collect_party_speech(
     ws: aiohttp.ClientWebSocketResponse, rate: int, within: float = 15.0
 ) -> list[tuple[int, int, int, np.ndarray[Any, Any]]]:
     """The frames that arrive until the party's side holds over a second of speech (webrtcvad
-    on the decoded frames), or ``within`` seconds passed."""
+    on the decoded frames) and the assistant's side a frame, or ``within`` seconds passed."""
     frames: list[tuple[int, int, int, np.ndarray[Any, Any]]] = []
     loop = asyncio.get_running_loop()
     until = loop.time() + within
@@ -79,7 +79,8 @@ async def collect_party_speech(
             break
         assert message.type is aiohttp.WSMsgType.BINARY, message
         frames.append(parse_frame(message.data))
-        if len(frames) % 50 == 0 and speech_seconds(caller_pcm(frames), rate) > 1.0:
+        heard_both = len(frames) % 50 == 0 and any(f[0] == ASSISTANT for f in frames)
+        if heard_both and speech_seconds(caller_pcm(frames), rate) > 1.0:
             break
     return frames
 
@@ -123,11 +124,13 @@ async def listen_whisper_take_over(live: LiveService, llm: LlmStandIn) -> str:
         assert (hello["call_id"], hello["encoding"]) == (call_id, "s16le")
         assert hello["channels"] == ["caller", "assistant"]
         rate = int(hello["sample_rate"])
-        # The party speaks 3 s after answering, for about 2.3 s.
+        # The assistant speaks while we listen (a FreeSWITCH leg sends nothing between its
+        # words: the greeting may be over already); the party speaks 3 s after answering.
+        await control(live, call_id, {"type": "say", "content": "One moment please."})
         frames = await collect_party_speech(ws, rate)
         caller = [f for f in frames if f[0] == CALLER]
         assistant_side = [f for f in frames if f[0] == ASSISTANT]
-        assert assistant_side, "no frame of the assistant's side (the greeting)"
+        assert assistant_side, "no frame of the assistant's side"
         assert all(len(f[3]) == rate // 50 for f in frames)  # 20 ms frames at the hello's rate
         # The party's words, decoded from the stream.
         assert speech_seconds(caller_pcm(frames), rate) > 1.0, len(caller)
