@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from voicedock.config import load_settings
+from voicedock.config import PolicySettings, load_settings
 from voicedock.errors import ConfigError
 
 pytestmark = pytest.mark.unit
@@ -112,6 +112,10 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[retention]\ntranscript_days='forever'\n", "retention.transcript_days"),
         ("[console]\nsecure_cookie='maybe'\n", "console.secure_cookie"),
         ("[speech]\nsynthesis_queue=-1\n", "speech.synthesis_queue"),
+        ("[listen]\nmax_listeners_per_call=0\n", "listen.max_listeners_per_call"),
+        ("[listen]\nmax_listeners_per_organization=0\n", "listen.max_listeners_per_organization"),
+        ("[listen]\nmax_backlog_ms=50\n", "listen.max_backlog_ms"),
+        ("[listen]\nsupervisor_extension=' sales'\n", "listen.supervisor_extension"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:
@@ -172,3 +176,17 @@ def test_echo_gate_settings_reach_every_call() -> None:
     assert with_echo_settings(None, echo).echo == EchoGateConfig(enabled=False, correlation=0.9)
     defaults = load_settings(None, environ={}).speech.echo
     assert with_echo_settings(None, defaults).echo == EchoGateConfig()
+
+
+def test_the_supervisor_extension_must_be_a_destination_the_policy_allows() -> None:
+    """Checked as every transfer destination is, when the service opens."""
+    from voicedock.calls.listen import check_supervisor_extension
+    from voicedock.config import ListenSettings
+
+    policy = PolicySettings(allowed_countries=["NL"], internal_targets=["sales", "desk-*"])
+    for allowed in ("", "sales", "desk-7", "+31201234567"):
+        check_supervisor_extension(ListenSettings(supervisor_extension=allowed), policy)
+    for refused in ("support", "+4930123456", "sales&PJSIP/x"):
+        with pytest.raises(ConfigError) as exc:
+            check_supervisor_extension(ListenSettings(supervisor_extension=refused), policy)
+        assert exc.value.key == "listen.supervisor_extension"

@@ -479,6 +479,20 @@ class ConsoleSettings:  # [console]: the web console at /console (docs/console.m
     secure_cookie: bool = True
 
 
+@dataclass(slots=True)
+class ListenSettings:  # [listen]: live listen, whisper and take over (docs/live-listen.md)
+    enabled: bool = True  # false: GET /calls/{id}/listen answers 404
+    # Listeners at once, each node: of one call, and of one organization's calls.
+    max_listeners_per_call: int = 3
+    max_listeners_per_organization: int = 10
+    # How much audio a listener that falls behind may have waiting; older frames are dropped
+    # (counted in voicedock_listen_frames_dropped_total), the call never waits.
+    max_backlog_ms: int = 2000
+    # The console's default "Take over" target (a warm transfer): an internal target of
+    # [policy] internal_targets, or an E.164 number the policy allows. Empty: none.
+    supervisor_extension: str = ""
+
+
 BYOK_MODES = ("allowed", "off", "required")
 
 
@@ -531,6 +545,7 @@ class Settings:
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    listen: ListenSettings = field(default_factory=ListenSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     byok: ByokSettings = field(default_factory=ByokSettings)
     lab: dict[str, Any] = field(default_factory=dict)
@@ -756,6 +771,7 @@ def _check(s: Settings) -> None:
     _range("retention.call_days", s.retention.call_days, 0, 36_500)
     _range("retention.transcript_days", s.retention.transcript_days, 0, 36_500)
     _check_metrics_and_console(s.metrics, s.console)
+    _check_listen(s.listen)
     _check_byok(s.byok)
 
 
@@ -851,6 +867,18 @@ def _check_assistant_sections(a: AssistantSettings, key: str) -> None:
             if "set by the operator" in problem:
                 problem += " (the host's speech settings belong in [speech])"
             raise ConfigError(f"{key}.{where}", problem) from None
+
+
+def _check_listen(listen: ListenSettings) -> None:
+    _range("listen.max_listeners_per_call", listen.max_listeners_per_call, 1, 100)
+    _range(
+        "listen.max_listeners_per_organization", listen.max_listeners_per_organization, 1, 10_000
+    )
+    _range("listen.max_backlog_ms", listen.max_backlog_ms, 100, 60_000)
+    # Whether the policy allows it is checked when the service opens (calls/listen.py).
+    extension = listen.supervisor_extension
+    if extension and (extension != extension.strip() or len(extension) > 80):
+        raise ConfigError("listen.supervisor_extension", "one line, at most 80 characters")
 
 
 def _check_byok(b: ByokSettings) -> None:

@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from voicedock.calls.admission import KINDS, SPEECH_CAPACITY, SpeechAdmission
+from voicedock.calls.listen import Listening
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Call, CallEvent, CallMessage, Direction
 from voicedock.media.output_totals import OutputTotals
@@ -44,6 +45,7 @@ class ServiceMetrics:
         speech: SpeechSettings,
         node_id: str,
         admission: SpeechAdmission | None = None,
+        listening: Listening | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._store = store
@@ -52,6 +54,7 @@ class ServiceMetrics:
         self._speech = speech
         self._node = node_id
         self._admission = admission
+        self._listening = listening
         self._counts = StoreCounts({}, {}, {})
         r = self.registry
         self.answer_seconds = Histogram(
@@ -159,6 +162,8 @@ class ServiceMetrics:
         yield from self._media_metrics()
         if self._admission is not None:
             yield from _recognition_metrics(self._admission)
+        if self._listening is not None:
+            yield from _listen_metrics(self._listening)
 
     def _media_metrics(self) -> Iterator[Metric]:
         media = self._media.snapshot()
@@ -177,6 +182,20 @@ class ServiceMetrics:
             family = CounterMetricFamily(f"voicedock_media_output_{name}", help_text)
             family.add_metric([], value)
             yield family
+
+
+def _listen_metrics(listening: Listening) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "voicedock_listeners",
+        "Live listeners of this node's calls (GET /calls/{id}/listen).",
+        value=listening.listeners,
+    )
+    dropped = CounterMetricFamily(
+        "voicedock_listen_frames_dropped",
+        "Audio frames dropped because a live listener fell behind (the call never waits).",
+    )
+    dropped.add_metric([], listening.frames_dropped)
+    yield dropped
 
 
 def _recognition_metrics(admission: SpeechAdmission) -> Iterator[Metric]:

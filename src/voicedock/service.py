@@ -23,6 +23,7 @@ from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.listen import Listening, check_supervisor_extension
 from voicedock.calls.nodes.lease import Node
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import recover_calls
@@ -130,10 +131,15 @@ class Service:
     ) -> None:
         """``warm_dialogue``: the one ``pbx`` was built with (``make_pbx``), if any: the agent's
         spoken answer is then transcribed by the node's recognizer, as the calls are."""
+        check_supervisor_extension(settings.listen, settings.policy)
         self.settings = settings
         self.store = store
         self.pbx = pbx
         self.engine = CallEngine(store, pbx, settings)
+        # Live listen (GET /calls/{id}/listen): this node's calls' listeners, capped.
+        self.listening = Listening(
+            settings.listen, self.engine.node_id, store, self.engine.live_calls
+        )
         # Webhooks: deliveries are enqueued in the engine's transactions, sent by a worker.
         self.webhooks = Webhooks(store, settings)
         self.engine.observers.add(self.webhooks.publisher)
@@ -170,6 +176,7 @@ class Service:
             settings.speech,
             self.engine.node_id,
             self.runner.admission,
+            listening=self.listening,
         )
         self.engine.observers.add(self.metrics.observer)
         # Client media mode: the PBX's media legs dial voicedock; the web app serves /media.

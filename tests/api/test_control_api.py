@@ -21,14 +21,18 @@ class RecordingLiveCall:
     def __init__(self) -> None:
         self.said: list[str] = []
         self.injected: list[tuple[str, bool]] = []
+        self.sources: list[str] = []
         self.ended: list[str | None] = []
         self.transfers: list[TransferTarget] = []
 
     async def say(self, content: str) -> None:
         self.said.append(content)
 
-    async def inject_context(self, content: str, trigger_response: bool) -> None:
+    async def inject_context(
+        self, content: str, trigger_response: bool, source: str = "api"
+    ) -> None:
         self.injected.append((content, trigger_response))
+        self.sources.append(source)
 
     async def end_call(self, message: str | None) -> None:
         self.ended.append(message)
@@ -76,10 +80,17 @@ async def test_commands_reach_live_conversation(api: Api) -> None:
     api.service.engine.attach_live_call(call_id, live)
     await control(api, call_id, {"type": "say", "content": "Hello"})
     await control(api, call_id, {"type": "inject-context", "content": "code 1234"})
+    whisper = {"type": "inject-context", "content": "Offer 10%", "source": "supervisor"}
+    await control(api, call_id, whisper)
     await control(api, call_id, {"type": "transfer", "destination": "sales", "mode": "warm"})
     await control(api, call_id, {"type": "end-call"})
     assert live.said == ["Hello"]
-    assert live.injected == [("code 1234", False)]
+    assert live.injected == [("code 1234", False), ("Offer 10%", False)]
+    assert live.sources == ["api", "supervisor"]
+    stored = [e.data for e in await api.service.store.list_events(call_id) if e.type == "control"]
+    injected = [d for d in stored if d["type"] == "inject-context"]
+    assert "source" not in injected[0]  # the default is stored as before
+    assert injected[1]["source"] == "supervisor"
     assert [(t.destination, t.internal, t.mode) for t in live.transfers] == [
         ("sales", True, "warm")
     ]
@@ -115,6 +126,7 @@ async def test_transfer_to_e164_goes_to_pbx(api: Api) -> None:
         {"type": "say", "content": 3},
         {"type": "say", "content": "x", "extra": 1},
         {"type": "inject-context", "content": "x", "trigger_response": "yes"},
+        {"type": "inject-context", "content": "x", "source": "boss"},
         {"type": "transfer"},
         {"type": "transfer", "destination": "+31 20 1234567"},
         {"type": "transfer", "destination": "+31201234567&PJSIP/x"},

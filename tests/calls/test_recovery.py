@@ -32,6 +32,7 @@ from voicedock.config import DEFAULT_RESUME_MESSAGE, Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, Direction
 from voicedock.errors import PbxError
 from voicedock.pbx.base import InboundCall, LeftoverPbx, OriginateRequest, ResumablePbx
+from voicedock.pipeline.frames import supervisor_note
 from voicedock.service import Service
 from voicedock.store.base import Transaction
 
@@ -240,6 +241,7 @@ def test_a_resumed_conversation_says_the_resume_line_and_knows_the_earlier_turns
         message("assistant", "Hello, how can I help?", 1, at=0),
         message("system", "The caller pressed 1.", 3, at=7),
         message("assistant", "   ", 4, at=8),
+        message("supervisor", "Offer a discount.", 5, at=9),
     ]
     resumed = resumed_config(config, stored, "Sorry, we were cut off.")
     assert resumed["first_message"] == "Sorry, we were cut off."
@@ -250,6 +252,7 @@ def test_a_resumed_conversation_says_the_resume_line_and_knows_the_earlier_turns
             {"role": "system", "content": "Facts."},
             {"role": "assistant", "content": "Hello, how can I help?"},
             {"role": "user", "content": "I need a plumber"},
+            {"role": "system", "content": supervisor_note("Offer a discount.")},
         ],
     }
     # The call's own configuration is left as it was.

@@ -32,6 +32,7 @@ from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.frames import supervisor_note
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.providers.registry import tts_registry
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
@@ -507,3 +508,25 @@ async def test_keypad_entry_is_one_user_item_the_model_answers(world: World) -> 
         await world.runner.wait_finished(call_id)
     messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
     assert messages[2:] == [("user", "Keypad: 1234#"), ("assistant", "Hi")]
+
+
+async def test_a_supervisor_s_whisper_is_context_for_the_model_and_theirs_in_the_transcript(
+    world: World,
+) -> None:
+    call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
+    await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
+    whisper = "Offer the caller a callback tomorrow."
+    await world.engine.control(
+        ACME_ID, call_id, InjectContext(whisper, trigger_response=True, source="supervisor")
+    )
+    await until(lambda: ("supervisor", whisper) in world.observer.seen)
+    await until(lambda: bool(world.sent("response.create")))
+    items = [e["item"] for e in world.sent("conversation.item.create")]
+    texts = [(i["role"], i["content"][0]["text"]) for i in items]
+    assert ("system", supervisor_note(whisper)) in texts  # the model knows whose it is
+    assert not [t for role, t in texts if role == "user" and whisper in t]
+    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    async with asyncio.timeout(5):
+        await world.runner.wait_finished(call_id)
+    messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
+    assert ("supervisor", whisper) in messages

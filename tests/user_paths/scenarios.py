@@ -372,6 +372,9 @@ async def control_inject_context(backend: UserPathBackend, example: Example) -> 
     assert any(c.get("content") == body["content"] for c in controls), controls
     user = [m for m in record["messages"] if m["role"] == "user"]
     assert not [m for m in user if m["content"] == body["content"]]  # silent: not the caller
+    supervisor = {"role": "supervisor", "content": body["content"]}
+    # A supervisor's whisper is in the transcript as theirs; other context is not.
+    assert (supervisor in record["messages"]) is (body.get("source") == "supervisor")
 
 
 async def control_end_call(backend: UserPathBackend, example: Example) -> None:

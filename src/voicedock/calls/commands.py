@@ -100,9 +100,9 @@ class CommandRunner:
         live = self._live.get(call_id)
         try:
             match command:
-                case InjectContext(content, trigger_response):
+                case InjectContext(content, trigger_response, source):
                     if live is not None:
-                        await live.inject_context(content, trigger_response)
+                        await live.inject_context(content, trigger_response, source)
                 case Say(content):
                     if live is not None:
                         await live.say(content)
@@ -237,4 +237,6 @@ def _type_of(command: ControlCommand) -> str:
 def command_data(command: ControlCommand) -> JsonObject:
     data: JsonObject = {"type": _type_of(command)}
     data.update({k: v for k, v in dataclasses.asdict(command).items() if v is not None})
+    if data.get("source") == "api":  # the default: stored as before sources existed
+        del data["source"]
     return data

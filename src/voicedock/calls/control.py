@@ -16,8 +16,10 @@ from typing import Any, Protocol
 from voicedock.calls import fields
 from voicedock.errors import BadRequest
 from voicedock.pbx.base import TransferTarget
+from voicedock.pipeline.frames import ContextSource
 
 TRANSFER_MODES = ("blind", "warm")
+CONTEXT_SOURCES = ("api", "supervisor")
 # What the assistant says when the PBX reports that a transfer failed (the caller is back).
 TRANSFER_FAILED_MESSAGE = (
     "I'm sorry, the transfer did not go through. I'm still here: how else can I help?"
@@ -28,6 +30,8 @@ TRANSFER_FAILED_MESSAGE = (
 class InjectContext:
     content: str
     trigger_response: bool = False
+    # "supervisor": a supervisor's whisper (the console's), a transcript entry of its own.
+    source: ContextSource = "api"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +62,12 @@ def parse_control(body: object) -> ControlCommand:
     if kind is None:
         raise BadRequest(f"type is required: one of {', '.join(COMMAND_TYPES)}")
     if kind == "inject-context":
-        fields.reject_unknown(obj, ("type", "content", "trigger_response"))
+        fields.reject_unknown(obj, ("type", "content", "trigger_response", "source"))
+        source = fields.choice(obj, "source", CONTEXT_SOURCES, "api")
         return InjectContext(
             content=_required_text(obj, "content"),
             trigger_response=fields.boolean(obj, "trigger_response", False),
+            source="supervisor" if source == "supervisor" else "api",
         )
     if kind == "say":
         fields.reject_unknown(obj, ("type", "content"))
@@ -96,7 +102,11 @@ class LiveCall(Protocol):
 
     async def say(self, content: str) -> None: ...
 
-    async def inject_context(self, content: str, trigger_response: bool) -> None: ...
+    async def inject_context(
+        self, content: str, trigger_response: bool, source: ContextSource = "api"
+    ) -> None:
+        """Context for the model; a ``supervisor``'s is also stored in the transcript."""
+        ...
 
     async def end_call(self, message: str | None) -> None:
         """Speak ``message`` (if any), then hang up through the PBX."""

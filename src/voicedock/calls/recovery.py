@@ -45,6 +45,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallMessage, CallStatus
 from voicedock.errors import PbxError
 from voicedock.pbx.base import LeftoverPbx, Pbx, ResumablePbx, RoutingPbx
+from voicedock.pipeline.frames import SUPERVISOR, supervisor_note
 
 log = logging.getLogger("voicedock.calls.recovery")
 
@@ -101,8 +102,11 @@ def resumed_config(
     ordered = sorted(messages, key=lambda m: m.seq)
     history += [
         {"role": m.role, "content": m.content}
+        if m.role in _SEEDED_ROLES
+        # A supervisor's whisper stays an instruction the caller never heard.
+        else {"role": "system", "content": supervisor_note(m.content)}
         for m in ordered
-        if m.role in _SEEDED_ROLES and m.content.strip()
+        if m.role in (*_SEEDED_ROLES, SUPERVISOR) and m.content.strip()
     ]
     llm_config["messages"] = history
     config["llm_config"] = llm_config

@@ -80,6 +80,7 @@ from voicedock.errors import (
     VoicedockError,
 )
 from voicedock.logs import bind_call_id, call_context, describe
+from voicedock.media.listen import ListenTap
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import (
     MediaPbx,
@@ -90,6 +91,7 @@ from voicedock.pbx.base import (
     RoutingPbx,
     TransferTarget,
 )
+from voicedock.pipeline.frames import ContextSource
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.recognition import NodeRecognition
@@ -173,8 +175,14 @@ class RunningCall:
     async def say(self, content: str) -> None:
         await self._forward(lambda live: live.say(content))
 
-    async def inject_context(self, content: str, trigger_response: bool) -> None:
-        await self._forward(lambda live: live.inject_context(content, trigger_response))
+    async def inject_context(
+        self, content: str, trigger_response: bool, source: ContextSource = "api"
+    ) -> None:
+        await self._forward(lambda live: live.inject_context(content, trigger_response, source))
+
+    def listen_tap(self) -> ListenTap | None:
+        """The call's live listeners' tap, once its conversation runs (``calls/listen.py``)."""
+        return self.live.listen_tap if self.live is not None else None
 
     async def end_call(self, message: str | None) -> None:
         if self.live is None and message is None:

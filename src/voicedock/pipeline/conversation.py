@@ -68,7 +68,9 @@ from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
+    SUPERVISOR,
     ChatMessage,
+    ContextSource,
     Dtmf,
     EndCall,
     Frame,
@@ -78,6 +80,7 @@ from voicedock.pipeline.frames import (
     TranscriptEntry,
     TurnLatency,
     UserSpeechStarted,
+    supervisor_note,
 )
 from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.listener import Listener, UserUtterance
@@ -206,8 +209,10 @@ class Conversation(DialogueBase):
     async def say(self, text: str) -> None:
         self._events.put_nowait(Say(text))
 
-    async def inject_context(self, text: str, trigger_response: bool = False) -> None:
-        self._events.put_nowait(InjectContext(text, trigger_response))
+    async def inject_context(
+        self, text: str, trigger_response: bool = False, source: ContextSource = "api"
+    ) -> None:
+        self._events.put_nowait(InjectContext(text, trigger_response, source))
 
     async def end_call(self, final_message: str | None = None) -> None:
         """Finish what is being said, speak `final_message`, then signal hang-up."""
@@ -252,7 +257,12 @@ class Conversation(DialogueBase):
             elif isinstance(event, Say):
                 self._speaking.say(event.text)
             elif isinstance(event, InjectContext):
-                self._history.add(ChatMessage("system", event.text))
+                if event.source == SUPERVISOR:
+                    self._history.add(ChatMessage("system", supervisor_note(event.text)))
+                    now = self._wall()
+                    self._transcript.add(TranscriptEntry(SUPERVISOR, event.text, now, now))
+                else:
+                    self._history.add(ChatMessage("system", event.text))
                 if event.respond:
                     self._speaking.spawn(self._respond(None, None, 0.0))
             elif isinstance(event, Dtmf):

@@ -8,11 +8,26 @@ Frames carry no behaviour; processors decide what to do with them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
-# Transcript roles: who spoke, and (``tool_calls``, ``tool``) what the assistant did meanwhile.
-TranscriptRole = Literal["system", "user", "assistant", "tool_calls", "tool"]
+# Transcript roles: who spoke, and (``tool_calls``, ``tool``) what the assistant did meanwhile;
+# ``supervisor``: what a supervisor listening to the call typed to the assistant (a whisper).
+TranscriptRole = Literal["system", "user", "assistant", "tool_calls", "tool", "supervisor"]
+# Where an inject-context comes from: an API client's context, or a supervisor's whisper.
+ContextSource = Literal["api", "supervisor"]
+SUPERVISOR: Final = "supervisor"
+
+
+SUPERVISOR_PREFIX = (
+    "A supervisor listening to this call says (the caller does not hear this; follow it in "
+    "your next words):"
+)
+
+
+def supervisor_note(text: str) -> str:
+    """How the model is given a supervisor's whisper (the caller never hears it)."""
+    return f"{SUPERVISOR_PREFIX} {text}"
 
 
 @dataclass(slots=True, frozen=True)
@@ -122,10 +137,12 @@ class Say(Frame):
 
 @dataclass(slots=True, frozen=True)
 class InjectContext(Frame):
-    """Add information to the assistant's context; optionally make it respond now."""
+    """Add information to the assistant's context; optionally make it respond now. From a
+    supervisor it is also a transcript entry of its own (role ``supervisor``)."""
 
     text: str
     respond: bool = False
+    source: ContextSource = "api"
 
 
 @dataclass(slots=True, frozen=True)

@@ -65,13 +65,16 @@ from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.endpointing import silence_decision
 from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
+    SUPERVISOR,
     ChatMessage,
+    ContextSource,
     EndCall,
     Say,
     SilencePrompt,
     ToolCall,
     TranscriptEntry,
     TurnLatency,
+    supervisor_note,
 )
 from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.output import OutputSink, PlaybackHandle, Speech, SpokenSentence
@@ -224,8 +227,14 @@ class RealtimeDialogue(DialogueBase):
         if not self._end.over:
             self._spawn(self._say(text), speech=True)
 
-    async def inject_context(self, text: str, trigger_response: bool = False) -> None:
+    async def inject_context(
+        self, text: str, trigger_response: bool = False, source: ContextSource = "api"
+    ) -> None:
         if self._conv is not None and not self._end.over:
+            if source == SUPERVISOR:
+                now = self._wall()
+                self._transcript.add(TranscriptEntry(SUPERVISOR, text, now, now))
+                text = supervisor_note(text)
             self._spawn(self._conv.inject_context(text, respond=trigger_response))
 
     async def end_call(self, final_message: str | None = None) -> None:

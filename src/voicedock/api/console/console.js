@@ -54,6 +54,7 @@ function stopLive() {
   state.timer = null;
   if (state.stream) state.stream.close();
   state.stream = null;
+  stopListening("off");
 }
 
 function signedOut(message) {
@@ -227,12 +228,19 @@ function renderDetail(call) {
   for (const node of $("controls").querySelectorAll("input, select, button")) {
     node.disabled = !canControl;
   }
+  for (const node of $("supervise").querySelectorAll("input, button")) {
+    node.disabled = !canControl;
+  }
+  // Any key of the organization may listen (a read-only one too), while the call is live.
+  $("listen").disabled = !live && !listening.ws;
 }
+
+const SPEAKERS = { assistant: "Assistant:", supervisor: "Supervisor (whisper):" };
 
 function addTranscript(data) {
   const interrupted = data.role === "assistant" && data.interrupted === true;
   const item = el("li", { class: `${data.role}${interrupted ? " interrupted" : ""}` },
-    el("span", { class: "who" }, data.role === "assistant" ? "Assistant:" : "Caller:"),
+    el("span", { class: "who" }, SPEAKERS[data.role] || "Caller:"),
     el("span", { class: "said" }, data.content));
   if (interrupted) item.append(el("span", { class: "cut" }, "— cut off at barge-in"));
   $("transcript").append(item);
@@ -325,6 +333,138 @@ $("transfer-form").addEventListener("submit", (event) => {
 $("end-form").addEventListener("submit", (event) => {
   event.preventDefault();
   control({ type: "end-call" });
+});
+
+// -- supervise: listen, whisper, take over (docs/live-listen.md) ------------------------------
+
+// The live listen stream: a hello (JSON), then one binary frame per 20 ms of either side
+// (u8 channel, u8 flags, u16 sequence, u32 ms, then 16-bit PCM), then {"type": "end"}.
+// Each frame is decoded into an AudioBuffer and scheduled on its side's own timeline; the
+// caller is panned left, the assistant right. The counters are on #listen-state (data-*).
+const HEADER_BYTES = 8;
+const AHEAD_S = 0.12; // playout delay: absorbs the network's jitter
+const MAX_LAG_S = 1.0; // a side further behind than this starts again at the present
+const listening = { ws: null, ctx: null, rate: 8000, pans: [], next: [0, 0], frames: [0, 0],
+  decoded: 0, state: "off" };
+window.voicedockListen = listening;
+
+function listenState(name, text) {
+  listening.state = name;
+  const node = $("listen-state");
+  node.dataset.state = name;
+  node.textContent = text;
+  const on = name === "connecting" || name === "listening";
+  $("listen").textContent = on ? "Stop listening" : "Listen";
+  $("listen").setAttribute("aria-pressed", on ? "true" : "false");
+}
+
+function countFrames() {
+  const node = $("listen-state");
+  node.dataset.framesCaller = String(listening.frames[0]);
+  node.dataset.framesAssistant = String(listening.frames[1]);
+  node.dataset.decoded = String(listening.decoded);
+}
+
+function playFrame(data) {
+  if (data.byteLength < HEADER_BYTES) return;
+  const view = new DataView(data);
+  const channel = view.getUint8(0);
+  if (channel > 1) return;
+  const samples = new Int16Array(data, HEADER_BYTES, (data.byteLength - HEADER_BYTES) >> 1);
+  listening.frames[channel] += 1;
+  const ctx = listening.ctx;
+  if (ctx && samples.length) {
+    const buffer = ctx.createBuffer(1, samples.length, listening.rate);
+    const floats = buffer.getChannelData(0);
+    for (let i = 0; i < samples.length; i += 1) floats[i] = samples[i] / 32768;
+    listening.decoded += 1;
+    const source = ctx.createBufferSource();
+    source.buffer = buffer;
+    source.connect(listening.pans[channel]);
+    const now = ctx.currentTime;
+    let at = listening.next[channel];
+    if (at < now || at > now + MAX_LAG_S) at = now + AHEAD_S;
+    source.start(at);
+    listening.next[channel] = at + buffer.duration;
+  }
+  countFrames();
+}
+
+function startListening() {
+  const id = state.callId;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${scheme}//${location.host}/calls/${encodeURIComponent(id)}/listen`);
+  ws.binaryType = "arraybuffer";
+  listening.ws = ws;
+  listening.frames = [0, 0];
+  listening.decoded = 0;
+  listening.next = [0, 0];
+  countFrames();
+  listenState("connecting", "Connecting…");
+  ws.onmessage = (event) => {
+    if (typeof event.data !== "string") {
+      playFrame(event.data);
+      return;
+    }
+    const message = JSON.parse(event.data);
+    if (message.type === "hello") {
+      listening.rate = message.sample_rate;
+      const ctx = new AudioContext();
+      listening.pans = [-1, 1].map((side) => {
+        const pan = new StereoPannerNode(ctx, { pan: side });
+        pan.connect(ctx.destination);
+        return pan;
+      });
+      listening.ctx = ctx;
+      ctx.resume().catch(() => {});
+      if (message.supervisor_extension && !$("take-over-to").value) {
+        $("take-over-to").value = message.supervisor_extension;
+      }
+      listenState("listening", "Listening (caller left, assistant right).");
+    } else if (message.type === "end") {
+      const dropped = message.dropped_frames ? `; ${message.dropped_frames} frames dropped` : "";
+      stopListening("ended", `The stream ended (${message.reason}${dropped}).`);
+    }
+  };
+  ws.onclose = () => {
+    if (listening.ws !== ws) return;
+    if (listening.state === "connecting") {
+      stopListening("refused", "Could not listen: the call's audio has not started, it " +
+        "runs on another node, or it has as many listeners as it may. Try again.");
+    } else {
+      stopListening("ended", listening.state === "listening" ? "The stream ended." : "");
+    }
+  };
+}
+
+function stopListening(name, text) {
+  const ws = listening.ws;
+  listening.ws = null;
+  if (ws && ws.readyState <= WebSocket.OPEN) ws.close();
+  if (listening.ctx) listening.ctx.close().catch(() => {});
+  listening.ctx = null;
+  if (name !== "off" || listening.state !== "off") listenState(name, text || "");
+}
+
+$("listen").addEventListener("click", () => {
+  if (listening.ws) stopListening("stopped", "Stopped listening.");
+  else startListening();
+});
+$("whisper-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const content = $("whisper-text").value.trim();
+  if (!content) return;
+  const command = { type: "inject-context", content, source: "supervisor",
+    trigger_response: $("whisper-now").checked };
+  control(command, () => { $("whisper-text").value = ""; });
+});
+$("take-over-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const destination = $("take-over-to").value.trim();
+  if (destination) {
+    control({ type: "transfer", destination, mode: "warm",
+      announcement: "I am putting you through to my supervisor." });
+  }
 });
 
 // -- routing ---------------------------------------------------------------------------------

@@ -263,7 +263,14 @@ class Analysis(Reply, kw_only=True):
 
 
 class Message(Reply, kw_only=True):
-    role: Any = None
+    role: Annotated[
+        Any,
+        Meta(
+            description="assistant, user, or supervisor: what a supervisor listening to the "
+            "call typed to the assistant (a whisper, docs/live-listen.md); the caller never "
+            "heard it."
+        ),
+    ] = None
     content: Any = None
 
 
@@ -417,6 +424,13 @@ class InjectContext(Body, kw_only=True):
     type: Literal["inject-context"]
     content: Text
     trigger_response: bool | UnsetType = UNSET
+    source: Annotated[
+        Literal["api", "supervisor"] | UnsetType,
+        Meta(
+            description="supervisor: a supervisor's whisper (docs/live-listen.md), stored in "
+            "the transcript as a message of role supervisor; api (the default): context only."
+        ),
+    ] = UNSET
 
 
 class Say(Body, kw_only=True):

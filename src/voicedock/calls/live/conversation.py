@@ -20,7 +20,8 @@ post-call analysis.
 
 With a ``CallRecorder`` the call is recorded from this media stream: the caller's frames as
 they arrive, the assistant's as the pacer sends them (``Pacer.tap``), until the call ends or a
-transfer takes the caller away (``stop_recording``).
+transfer takes the caller away (``stop_recording``). The same two taps feed ``listen_tap``
+(``media/listen.py``), the call's live listeners, while anyone listens; it ends with the call.
 
 With answering-machine detection (``voicemail``, outbound calls) the callee's first seconds go
 to the ``AnsweringMachineDetector`` instead of the conversation, and the first message waits
@@ -55,6 +56,7 @@ from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia, DirectAudio
 from voicedock.media.codecs import Int16Array, Resampler, decode
+from voicedock.media.listen import ListenTap
 from voicedock.media.recording import CallRecorder, RecordingError
 from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
@@ -74,7 +76,7 @@ from voicedock.pipeline.conversation import (
     ConversationConfig,
 )
 from voicedock.pipeline.dialogue import Dialogue
-from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
+from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry, TurnLatency
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.tools import ToolExecutor
@@ -173,6 +175,8 @@ class LiveConversation:
         self._on_transcript = on_transcript
         self._recorder = recorder
         self._recording_duration: float | None = None
+        # The call's live listeners: fed from the recording's taps while anyone listens.
+        self.listen_tap = ListenTap(rate, on_active=self._listening)
         self._voicemail = voicemail
         self._on_answering_machine = on_answering_machine
         self._answering_machine: dict[str, Any] | None = None
@@ -223,8 +227,8 @@ class LiveConversation:
             self._end(PROVIDER_ERROR)
             return
         self._conversation = conversation
-        if self._recorder is not None:
-            self._media.pacer.tap = self._record_sent
+        if self._recorder is not None or self.listen_tap.active:
+            self._media.pacer.tap = self._tap_sent
         self._tasks.spawn(self._feed_audio(conversation))
         self._tasks.spawn(self._feed_dtmf(conversation))
         self._tasks.spawn(self._follow(conversation))
@@ -304,6 +308,7 @@ class LiveConversation:
                 # transcribed after, not while they wait on an open line.
                 await conversation.aclose(on_quiet=self._hang_up)
             await self._hang_up()  # no-op if done above
+            self.listen_tap.end("call-ended")
             await self._drain_turns()
             await self._tasks.aclose()
             await self._close_recording()
@@ -318,9 +323,11 @@ class LiveConversation:
         if (conversation := self._running()) is not None:
             await conversation.say(content)
 
-    async def inject_context(self, content: str, trigger_response: bool) -> None:
+    async def inject_context(
+        self, content: str, trigger_response: bool, source: ContextSource = "api"
+    ) -> None:
         if (conversation := self._running()) is not None:
-            await conversation.inject_context(content, trigger_response)
+            await conversation.inject_context(content, trigger_response, source)
 
     async def end_call(self, message: str | None) -> None:
         """Finish the current words, speak ``message`` to the end, then hang up.
@@ -372,7 +379,7 @@ class LiveConversation:
     # ── tasks ────────────────────────────────────────────────────────────────────────────
     async def _feed_audio(self, conversation: Dialogue) -> None:
         caller = CallerAudio(self._media, self.sample_rate)
-        fmt, recorder = self._media.format, self._recorder
+        fmt, recorder, listeners = self._media.format, self._recorder, self.listen_tap
         detector = None
         if self._voicemail is not None:
             detector = AnsweringMachineDetector(
@@ -384,6 +391,8 @@ class LiveConversation:
             samples = decode(fmt, frame)
             if recorder is not None:
                 recorder.caller(samples)
+            if listeners.active:
+                listeners.caller(samples)
             return samples
 
         def hear(frame: bytes) -> None:
@@ -468,15 +477,28 @@ class LiveConversation:
         if voicemail.message:
             await conversation.end_call(voicemail.message)
 
-    def _record_sent(self, frame: bytes, at: float | None) -> None:
+    def _tap_sent(self, frame: bytes, at: float | None) -> None:
+        """The pacer's tap: a frame the caller hears, to the recording and the listeners."""
+        samples = decode(self._media.format, frame)
         if self._recorder is not None:
-            self._recorder.assistant(decode(self._media.format, frame), at)
+            self._recorder.assistant(samples, at)
+        if self.listen_tap.active:
+            self.listen_tap.assistant(samples, at)
+
+    def _listening(self, active: bool) -> None:
+        """The first listener came, or the last one left: the pacer's tap follows, unless
+        the recording needs it anyway."""
+        pacer = self._media.pacer
+        if active and pacer.tap is None and self._conversation is not None:
+            pacer.tap = self._tap_sent
+        elif not active and self._recorder is None and pacer.tap == self._tap_sent:
+            pacer.tap = None
 
     async def _close_recording(self) -> None:
         recorder = self._recorder
         if recorder is None:
             return
-        if self._media.pacer.tap == self._record_sent:
+        if self._media.pacer.tap == self._tap_sent and not self.listen_tap.active:
             self._media.pacer.tap = None
         try:
             self._recording_duration = round(await recorder.aclose(), 3)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, Self
 
-from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
+from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry, TurnLatency
 
 
 class Dialogue(Protocol):
@@ -35,7 +35,11 @@ class Dialogue(Protocol):
 
     async def say(self, text: str) -> None: ...
 
-    async def inject_context(self, text: str, trigger_response: bool = False) -> None: ...
+    async def inject_context(
+        self, text: str, trigger_response: bool = False, source: ContextSource = "api"
+    ) -> None:
+        """Context for the model; from a ``supervisor`` also a transcript entry of its own."""
+        ...
 
     async def end_call(self, final_message: str | None = None) -> None: ...
 

@@ -20,7 +20,7 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from voicedock.pipeline.frames import ChatMessage, ToolCall
+from voicedock.pipeline.frames import SUPERVISOR_PREFIX, ChatMessage, ToolCall
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
 
@@ -77,8 +77,9 @@ class RuleBasedPolicy:
         last = messages[-1] if messages else None
         if last is None or last.role == "assistant":
             return self._greeting
-        if last.role == "system":
-            return f"I have an update for you: {last.content.strip()}"
+        if last.role == "system":  # injected context; a supervisor's whisper without its frame
+            update = last.content.strip().removeprefix(SUPERVISOR_PREFIX).strip()
+            return f"I have an update for you: {update}"
         said = last.content.strip()
         if not said:
             return self._fallback

@@ -1,0 +1,44 @@
+"""``GET /calls/{id}/listen``: a live call's two sides as audio, over a websocket."""
+
+from __future__ import annotations
+
+from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
+
+
+def _listen_op() -> Schema:
+    op = operation(
+        "Listen to a live call (websocket)",
+        ("101", None),
+        errors="400 401 403 404 409",
+        description=(
+            "Upgrade to a websocket: a text message {type: hello, encoding, sample_rate, "
+            "channels, header_bytes, frame_ms, ...}, then one binary message per 20 ms frame "
+            "of either side (u8 channel 0 caller / 1 assistant, u8 flags, u16 sequence, u32 "
+            "time in ms, little-endian, then 16-bit PCM), then {type: end, reason, "
+            "dropped_frames}. docs/live-listen.md."
+        ),
+    )
+    op["parameters"] = [PATH_ID]
+    op["responses"]["101"] = {"description": "Switching protocols: the listen stream follows"}
+    op["responses"]["409"] = {
+        "description": (
+            "The call is not in progress, its audio has not started yet (error 'Call not "
+            "active'), or another node serves it (error 'Call on another node', that node's "
+            "id in node)"
+        ),
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+    op["responses"]["429"] = {
+        "description": (
+            "Too many listeners (error 'Too many listeners'): the call's or the "
+            "organization's cap ([listen] max_listeners_per_call, "
+            "max_listeners_per_organization) is reached; retry after Retry-After seconds"
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+    return op
+
+
+PATHS: dict[str, Schema] = {"/calls/{id}/listen": {"get": _listen_op()}}
+MODELS = ()
