@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from voicedock.api import listen_routes
 from voicedock.api.keys import MEDIA_PATH, SCOPED_PATHS, SERVICE
 from voicedock.api.middleware import authenticate, errors
 from voicedock.api.models.document import openapi_json
@@ -22,6 +21,7 @@ from voicedock.api.routes import (
     campaigns,
     console,
     health,
+    listen,
     metrics,
     organization,
     phone_numbers,
@@ -93,7 +93,7 @@ def create_app(
     app.add_routes(voices.routes)
     app.add_routes(usage.routes)
     call_events.setup(app, settings.limits)
-    listen_routes.setup(app)
+    listen.setup(app)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)
     return app

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from voicedock.aio import first_of
-from voicedock.api.calls_routes import CALLS
-from voicedock.api.events_routes import KEY_CHECK_SECONDS
 from voicedock.api.keys import CONSOLE_SESSION, SERVICE
 from voicedock.api.middleware import credentials_still_valid, organization_of
+from voicedock.api.routes.call_events import KEY_CHECK_SECONDS
+from voicedock.api.routes.calls import CALLS
 from voicedock.errors import BadRequest, Forbidden, NotFound
 
 routes = web.RouteTableDef()
