@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from freeswitch.live_service import speech_fakes
-from voicedock.lab.server import LabAsterisk
 
 from e2e.audio_helpers import UTTERANCE_PARTY
 from e2e.browser import headless_chromium, screenshot_path
@@ -42,6 +40,8 @@ from e2e.test_listen_e2e import (
     supervisor_request,
 )
 from fakes.llm_standin import LlmStandIn
+from pbx.freeswitch.live_service import speech_fakes
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(150)]
 

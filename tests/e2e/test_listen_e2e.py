@@ -21,15 +21,15 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
-from freeswitch.live_service import speech_fakes
-from voicedock.lab.server import LabAsterisk
 
 from e2e.audio_helpers import UTTERANCE_PARTY, speech_seconds
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn
+from pbx.freeswitch.live_service import speech_fakes
 from voicedock.media.listen import ASSISTANT, CALLER, parse_frame
 from voicedock.pipeline.frames import supervisor_note
+from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(120)]
 
