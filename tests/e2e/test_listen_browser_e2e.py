@@ -47,19 +47,20 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(150)]
 
 
 def listen_state(driver: Any) -> dict[str, str]:
-    from selenium.webdriver.common.by import By
-
-    node = driver.find_element(By.ID, "listen-state")
-    button = driver.find_element(By.ID, "listen")
-    return {
-        "state": str(node.get_attribute("data-state")),
-        "caller": str(node.get_attribute("data-frames-caller")),
-        "assistant": str(node.get_attribute("data-frames-assistant")),
-        "decoded": str(node.get_attribute("data-decoded")),
-        "button": str(button.text),
-        "pressed": str(button.get_attribute("aria-pressed")),
-        "disabled": str(not button.is_enabled()),
-    }
+    """The counters and the button, read in one script: frames keep arriving between reads."""
+    seen = driver.execute_script(
+        """
+        const node = document.getElementById("listen-state");
+        const button = document.getElementById("listen");
+        return {
+          state: String(node.dataset.state), caller: String(node.dataset.framesCaller),
+          assistant: String(node.dataset.framesAssistant), decoded: String(node.dataset.decoded),
+          button: button.textContent, pressed: String(button.getAttribute("aria-pressed")),
+          disabled: button.disabled ? "True" : "False",
+        };
+        """
+    )
+    return {key: str(value) for key, value in dict(seen).items()}
 
 
 def press_listen_until_listening(driver: Any) -> dict[str, str]:
