@@ -4,17 +4,18 @@
 Saving an assistant checks that the template exists (``check_template_ref``: 422 otherwise);
 placing a call replaces the reference by the template's plan (``expand_analysis_template``), so
 the call's snapshot holds the plan itself and a template changed later does not change calls
-already placed; a template an assistant still references is not deleted (``referencing``).
+already placed; a template an assistant still references is not deleted
+(``calls/assistants/referencing.py``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from voicedock.calls.tools.config import TEMPLATE_ID
-from voicedock.domain.records import Assistant, JsonObject
+from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest, Unprocessable
 from voicedock.store.base import Store
 
@@ -52,8 +53,3 @@ async def expand_analysis_template(store: Store, organization_id: str, config: J
     if template is None:
         raise BadRequest(f"{ANALYSIS_PLAN}.{TEMPLATE_ID}: no analysis template with this id")
     config[ANALYSIS_PLAN] = copy.deepcopy(template.plan)
-
-
-def referencing(assistants: Iterable[Assistant], template_id: str) -> list[str]:
-    """The names of the assistants whose plan is this template."""
-    return sorted(a.name for a in assistants if template_ref(a.config) == template_id)

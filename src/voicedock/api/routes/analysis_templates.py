@@ -29,14 +29,15 @@ from voicedock.api.resources import (
     stored,
 )
 from voicedock.calls import fields
-from voicedock.calls.analysis_templates import referencing
+from voicedock.calls.analysis_templates import template_ref
 from voicedock.calls.assistants.config import (
     ANALYSIS_PLAN_FIELDS,
     PROFILE_TEXT_MAX,
     check_analysis_plan,
 )
+from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.domain.records import AnalysisTemplate, JsonObject, utcnow
-from voicedock.errors import BadRequest, Conflict
+from voicedock.errors import BadRequest
 
 routes = web.RouteTableDef()
 
@@ -78,13 +79,13 @@ def _parse_update(_caller: Caller, template: AnalysisTemplate, body: object) -> 
 
 
 async def _delete(caller: Caller, template: AnalysisTemplate) -> None:
-    users = referencing(await caller.store.list_assistants(template.organization_id), template.id)
-    if users:
-        raise Conflict(
-            "the analysis template is the analysis_plan of assistant(s): "
-            + ", ".join(users[:5])
-            + "; give them another plan first"
-        )
+    await refuse_while_referenced(
+        caller.store,
+        template.organization_id,
+        lambda config: template_ref(config) == template.id,
+        "the analysis template is the analysis_plan of",
+        "give them another plan first",
+    )
     async with caller.store.transaction() as tx:
         await tx.delete_analysis_template(template.organization_id, template.id)
 

@@ -30,6 +30,7 @@ from voicedock.api.resources import (
     stored,
 )
 from voicedock.calls.assistants.key_refs import key_box, references, sealing_context
+from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.domain.key_box import KeyBox
 from voicedock.domain.records import ProviderKey, utcnow
 from voicedock.domain.secret_fields import mask
@@ -107,16 +108,12 @@ def _parse_rotation(caller: Caller, key: ProviderKey, body: object) -> ProviderK
 
 
 async def _delete(caller: Caller, key: ProviderKey) -> None:
-    users = [
-        a.name
-        for a in await caller.store.list_assistants(key.organization_id)
-        if references(a.config, key.name)
-    ]
-    if users:
-        raise Conflict(
-            f"the provider key {key.name!r} is referenced by assistant(s): "
-            + ", ".join(sorted(users)[:5])
-        )
+    await refuse_while_referenced(
+        caller.store,
+        key.organization_id,
+        lambda config: references(config, key.name),
+        f"the provider key {key.name!r} is referenced by",
+    )
     async with caller.store.transaction() as tx:
         await tx.delete_provider_key(key.organization_id, key.id)
 
