@@ -1,5 +1,6 @@
-"""Tool templates over REST: stored per organization, referenced by an assistant's tools, and
-expanded into the call's own configuration when a call is placed."""
+"""Tool templates over REST: stored per organization, referenced by an assistant's tools,
+expanded into the call's own configuration when a call is placed, and kept while an assistant
+references them."""
 
 from __future__ import annotations
 
@@ -56,6 +57,45 @@ async def test_a_call_carries_the_templates_tool(api: Api) -> None:
     call = await api.service.store.get_call(None, (await placed.json())["call_id"])
     assert call is not None
     assert call.assistant_config["tools"] == [LOOKUP, {"type": "end_call"}]
+
+
+async def test_a_referenced_template_is_kept_until_no_assistant_names_it(api: Api) -> None:
+    """Deleting a template an assistant names is a 409 naming the assistant (its calls would
+    be refused when placed); the assistant's calls still carry the tool; once no assistant
+    names it, it is deleted."""
+    h = api.auth()
+    tid = (await (await api.client.post("/tool-templates", json=LOOKUP, headers=h)).json())["id"]
+    other = (await (await api.client.post("/tool-templates", json=TRANSFER, headers=h)).json())[
+        "id"
+    ]
+    tools = [{"type": "end_call"}, {"template_id": tid}]
+    resp = await api.client.post("/assistants", json={"name": "Orders", "tools": tools}, headers=h)
+    assert resp.status == 201, await resp.text()
+    aid = (await resp.json())["id"]
+    # Another organization's assistant naming the id is none of this organization's.
+    theirs = {"name": "Theirs", "tools": [{"template_id": other}]}
+    assert (
+        await api.client.post("/assistants", json=theirs, headers=api.auth(api.globex_key))
+    ).status == 201
+
+    refused = await api.client.delete(f"/tool-templates/{tid}", headers=h)
+    assert refused.status == 409, await refused.text()
+    body = await refused.json()
+    assert body["error"] == "Conflict"
+    assert body["message"] == (
+        "the tool template is in the tools of assistant(s): Orders; "
+        "remove it from their tools first"
+    )
+    assert 409 in statuses("/tool-templates/{id}", "delete")
+    assert (await api.client.get(f"/tool-templates/{tid}", headers=h)).status == 200
+    placed = await api.client.post(
+        "/calls/outbound", json={"destination": DESTINATION, "assistant_id": aid}, headers=h
+    )
+    assert placed.status == 200, await placed.text()
+
+    assert (await api.client.delete(f"/tool-templates/{other}", headers=h)).status == 204
+    await api.client.patch(f"/assistants/{aid}", json={"tools": tools[:1]}, headers=h)
+    assert (await api.client.delete(f"/tool-templates/{tid}", headers=h)).status == 204
 
 
 async def test_an_unknown_template_is_a_400_when_the_call_is_placed(api: Api) -> None:

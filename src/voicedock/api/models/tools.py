@@ -159,7 +159,10 @@ PATHS: dict[str, Schema] = {
             errors="400 401 404 413 422",
         ),
         "delete": operation(
-            "Delete a tool template", ("204", None), params=[PATH_ID], errors="401 404"
+            "Delete a tool template (409 while an assistant references it)",
+            ("204", None),
+            params=[PATH_ID],
+            errors="401 404 409",
         ),
     },
 }

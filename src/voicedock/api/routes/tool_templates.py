@@ -2,7 +2,8 @@
 ``tools`` as ``{"template_id": ...}``.
 
 A template's body is one tool, exactly as an item of an assistant's ``tools``; the answer adds
-``id``, ``created_at`` and ``updated_at``. A PATCH body replaces the tool.
+``id``, ``created_at`` and ``updated_at``. A PATCH body replaces the tool. A template an
+assistant references is not deleted (409).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from voicedock.api.resources import (
     mount,
     stored,
 )
+from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.calls.assistants.urls import check_tool_url
 from voicedock.calls.tools.config import check_tool
+from voicedock.calls.tools.templates import uses_tool_template
 from voicedock.domain.records import JsonObject, ToolTemplate, utcnow
 
 routes = web.RouteTableDef()
@@ -52,6 +55,18 @@ def parse_replacement(caller: Caller, template: ToolTemplate, body: object) -> T
     return dataclasses.replace(template, tool=parse_tool(caller, body), updated_at=utcnow())
 
 
+async def _delete(caller: Caller, template: ToolTemplate) -> None:
+    await refuse_while_referenced(
+        caller.store,
+        template.organization_id,
+        lambda config: uses_tool_template(config, template.id),
+        "the tool template is in the tools of",
+        "remove it from their tools first",
+    )
+    async with caller.store.transaction() as tx:
+        await tx.delete_tool_template(template.organization_id, template.id)
+
+
 TOOL_TEMPLATES: Resource[ToolTemplate] = Resource(
     path="/tool-templates",
     noun="tool template",
@@ -69,7 +84,7 @@ TOOL_TEMPLATES: Resource[ToolTemplate] = Resource(
         reply=created(ToolTemplateReply.of),
     ),
     patch=Patch(parse=parse_replacement, run=stored(lambda tx, t: tx.update_tool_template(t))),
-    delete=Delete(run=stored(lambda tx, t: tx.delete_tool_template(t.organization_id, t.id))),
+    delete=Delete(run=_delete),
 )
 RESOURCES = (TOOL_TEMPLATES,)
 mount(routes, *RESOURCES)

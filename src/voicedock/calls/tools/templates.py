@@ -1,10 +1,13 @@
 """Tool templates in assistant configurations: ``{"template_id": ...}`` items of ``tools``
 become the organization's stored tool when a call is placed (so the call's snapshot holds
-the tool itself, and a template changed later does not change calls already placed)."""
+the tool itself, and a template changed later does not change calls already placed); a
+template an assistant still references is not deleted (``calls/assistants/referencing.py``)."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from typing import Any
 
 from voicedock.calls.tools.config import TEMPLATE_ID
 from voicedock.domain.records import JsonObject
@@ -33,3 +36,11 @@ async def expand_tool_templates(store: Store, organization_id: str, config: Json
     if len(set(names)) != len(names):
         raise BadRequest("tools: two tools have the same name")
     config["tools"] = expanded
+
+
+def uses_tool_template(config: Mapping[str, Any], template_id: str) -> bool:
+    """Whether ``config["tools"]`` references the tool template ``template_id``."""
+    tools = config.get("tools")
+    return isinstance(tools, list) and any(
+        isinstance(t, dict) and t.get(TEMPLATE_ID) == template_id for t in tools
+    )
