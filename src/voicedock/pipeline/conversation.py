@@ -34,7 +34,8 @@ pressed, ``max_digits`` are collected or ``timeout_s`` passes after the last dig
 answers it like a spoken turn. A spoken turn that ends while an entry is open ends the entry
 too: the two are one turn for the model, in the order they started (so are the transcript and
 ``on_transcript``), and one reply answers both. Words whose reply a key stopped come before
-the entry that key started. What was pressed when the call ends is still recorded.
+the entry that key started. What was pressed when the call ends is still recorded. A plan
+turned off (``enabled`` False) ignores every key: no barge-in, nothing for the model.
 """
 
 from __future__ import annotations
@@ -204,7 +205,8 @@ class Conversation(DialogueBase):
             self._transcript.report()  # holds them
 
     def feed_dtmf(self, digit: str) -> None:
-        self._events.put_nowait(Dtmf(digit))
+        if self._keypad.enabled:  # off: no barge-in, no entry, nothing for the model
+            self._events.put_nowait(Dtmf(digit))
 
     async def say(self, text: str) -> None:
         self._events.put_nowait(Say(text))

@@ -1,5 +1,9 @@
 """Caller keypad input: DTMF digits collected into one entry, ``"Keypad: 1234#"``.
 
+A plan may be turned off (``enabled``): the dialogue then ignores every key (no barge-in, no
+entry, nothing for the model), for a line whose keys are not the caller's (a PBX menu in front
+sending stray DTMF).
+
 An entry starts with the first digit and ends when the caller presses the plan's terminator
 (kept in the entry), when it holds ``max_digits`` digits, or ``timeout_s`` after the last
 digit with no other one (the owner asks when its ``deadline`` passes). The owner may also end
@@ -25,11 +29,12 @@ PREFIX = "Keypad: "
 @dataclass(slots=True, frozen=True)
 class KeypadPlan:
     """When an entry ends: ``terminator`` pressed (None: no terminator), ``max_digits``
-    collected, or ``timeout_s`` after the last digit."""
+    collected, or ``timeout_s`` after the last digit; ``enabled`` False: keys are ignored."""
 
     timeout_s: float = DEFAULT_TIMEOUT_S
     terminator: str | None = DEFAULT_TERMINATOR
     max_digits: int = DEFAULT_MAX_DIGITS
+    enabled: bool = True
 
 
 @dataclass(slots=True, frozen=True)

@@ -30,7 +30,7 @@ The caller's keypad follows the assistant's plan as on a pipeline call (``pipeli
 each key barges in, the entry is ONE user item, ``"Keypad: 1234#"``, the model answers; an
 entry still open when the server VAD ends a spoken turn ends with it, and the model answers
 the two at once (its reply in flight is replaced). What was pressed when the call ends is
-recorded.
+recorded. A plan turned off (``enabled`` False) ignores every key.
 """
 
 from __future__ import annotations
@@ -216,8 +216,8 @@ class RealtimeDialogue(DialogueBase):
             self._voiced_at = self._clock()
 
     def feed_dtmf(self, digit: str) -> None:
-        if self._end.over or self._conv is None:
-            return
+        if self._end.over or self._conv is None or not self._keypad.enabled:
+            return  # the keypad off: no barge-in, no entry, nothing for the model
         # The caller is not silent.
         self._last_activity, self._prompted = asyncio.get_running_loop().time(), False
         keys = self._keypad.press(digit)

@@ -124,6 +124,18 @@ class Keypad(Body, kw_only=True):
     answered like a spoken one; each key barges in like speech. Without a plan, the defaults
     apply. docs/keypad.md."""
 
+    enabled: (
+        Annotated[
+            bool,
+            Meta(
+                description="false: the caller's keys are ignored (no barge-in by key, never "
+                "given to the model), for a line whose keys are not the caller's.",
+                extra_json_schema={"default": KEYPAD_DEFAULTS["enabled"]},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
     timeout_seconds: (
         Annotated[
             float,

@@ -122,13 +122,14 @@ ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
 # The caller's keypad (``keypad``): when the digits of one entry become a user turn.
 KEYPAD = "keypad"
-KEYPAD_FIELDS = ("timeout_seconds", "terminator", "max_digits")
+KEYPAD_FIELDS = ("enabled", "timeout_seconds", "terminator", "max_digits")
 KEYPAD_TIMEOUT, KEYPAD_MAX_DIGITS, KEYPAD_TERMINATORS = (
     keypad.TIMEOUT_S,
     keypad.MAX_DIGITS,
     keypad.TERMINATORS,
 )
 KEYPAD_DEFAULTS = {
+    "enabled": True,
     "timeout_seconds": keypad.DEFAULT_TIMEOUT_S,
     "terminator": keypad.DEFAULT_TERMINATOR,
     "max_digits": keypad.DEFAULT_MAX_DIGITS,
@@ -268,12 +269,18 @@ def _check_llm_filler(value: object) -> JsonObject:
 
 
 def _check_keypad(value: object) -> JsonObject:
-    """``{"timeout_seconds": 0.5-30, "terminator": "#" | "*" | null, "max_digits": 1-64}``,
-    each optional (``pipeline/keypad.py`` has the defaults); a null terminator: none, the
-    entry ends on max_digits or the timeout."""
+    """``{"enabled": true | false, "timeout_seconds": 0.5-30, "terminator": "#" | "*" | null,
+    "max_digits": 1-64}``, each optional (``pipeline/keypad.py`` has the defaults); a null
+    terminator: none, the entry ends on max_digits or the timeout; ``enabled`` false: the
+    caller's keys are ignored."""
     obj = fields.require_object(value, KEYPAD)
     fields.reject_unknown(obj, KEYPAD_FIELDS, KEYPAD)
     out: JsonObject = {}
+    enabled = obj.get("enabled")
+    if enabled is not None:
+        if not isinstance(enabled, bool):
+            raise BadRequest(f"{KEYPAD}.enabled must be true or false")
+        out["enabled"] = enabled
     timeout = obj.get("timeout_seconds")
     if timeout is not None:
         low, high = KEYPAD_TIMEOUT

@@ -97,10 +97,12 @@ def keypad_plan(plan: object, default: KeypadPlan) -> KeypadPlan:
         return default
     timeout = plan.get("timeout_seconds")
     max_digits = plan.get("max_digits")
+    enabled = plan.get("enabled")
     return KeypadPlan(
         timeout_s=float(timeout) if isinstance(timeout, int | float) else default.timeout_s,
         terminator=plan.get("terminator", default.terminator),
         max_digits=max_digits if isinstance(max_digits, int) else default.max_digits,
+        enabled=enabled if isinstance(enabled, bool) else default.enabled,
     )
 
 

@@ -5,6 +5,8 @@ Both engines take keys the same way: a key barges in like speech, a complete ent
 turn, ``"Keypad: 1234#"``, that the model answers; an entry still open when the caller's
 spoken turn ends ends with it (one turn for both); what was pressed when the call ends is
 still recorded. The dialogue says what an entry becomes; this keeps the keys and the clock.
+A plan turned off (``enabled`` False): the dialogue ignores every key (``enabled``) before it
+barges in or presses.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ class KeypadInput:
         self._wall = wall
         self._on_due = on_due
         self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """False: the plan is off, the caller's keys are to be ignored altogether."""
+        return self._collector.plan.enabled
 
     def press(self, digit: str) -> KeypadEntry | None:
         """A key pressed now: the entry when it completes one, else the timeout is (re)set."""
