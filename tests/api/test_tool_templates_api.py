@@ -72,11 +72,14 @@ async def test_a_referenced_template_is_kept_until_no_assistant_names_it(api: Ap
     resp = await api.client.post("/assistants", json={"name": "Orders", "tools": tools}, headers=h)
     assert resp.status == 201, await resp.text()
     aid = (await resp.json())["id"]
-    # Another organization's assistant naming the id is none of this organization's.
-    theirs = {"name": "Theirs", "tools": [{"template_id": other}]}
-    assert (
-        await api.client.post("/assistants", json=theirs, headers=api.auth(api.globex_key))
-    ).status == 201
+    # Another organization cannot name this organization's template: to it, none exists.
+    theirs = {"name": "Theirs", "tools": [{"type": "end_call"}, {"template_id": other}]}
+    unknown = await api.client.post("/assistants", json=theirs, headers=api.auth(api.globex_key))
+    assert unknown.status == 422
+    assert await unknown.json() == {
+        "error": "Unknown tool template",
+        "message": "tools[1].template_id: no tool template with this id",
+    }
 
     refused = await api.client.delete(f"/tool-templates/{tid}", headers=h)
     assert refused.status == 409, await refused.text()

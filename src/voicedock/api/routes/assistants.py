@@ -26,6 +26,7 @@ from voicedock.calls.analysis_templates import check_template_ref
 from voicedock.calls.assistants.config import CONFIG_FIELDS, check_config, resolve_provider
 from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.organization_settings import with_defaults
+from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Assistant, utcnow
 from voicedock.domain.secret_fields import restore_masked
@@ -95,12 +96,14 @@ async def _check_key_refs(caller: Caller, assistant: Assistant) -> None:
 def _refs_checked(
     write: Callable[[Transaction, Assistant], Awaitable[object]],
 ) -> Callable[[Caller, Assistant], Awaitable[Assistant]]:
-    """Store an assistant whose references hold: its provider keys, its analysis template."""
+    """Store an assistant whose references hold: its provider keys, its tool and analysis
+    templates."""
     store = stored(write)
 
     async def run(caller: Caller, assistant: Assistant) -> Assistant:
         await _check_key_refs(caller, assistant)
         await check_template_ref(caller.store, assistant.organization_id, assistant.config)
+        await check_tool_template_refs(caller.store, assistant.organization_id, assistant.config)
         return await store(caller, assistant)
 
     return run

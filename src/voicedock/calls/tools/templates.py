@@ -1,7 +1,9 @@
 """Tool templates in assistant configurations: ``{"template_id": ...}`` items of ``tools``
 become the organization's stored tool when a call is placed (so the call's snapshot holds
-the tool itself, and a template changed later does not change calls already placed); a
-template an assistant still references is not deleted (``calls/assistants/referencing.py``)."""
+the tool itself, and a template changed later does not change calls already placed). Saving
+an assistant checks that each template it names exists (``check_tool_template_refs``: 422
+otherwise); a template an assistant still references is not deleted
+(``calls/assistants/referencing.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 from voicedock.calls.tools.config import TEMPLATE_ID
 from voicedock.domain.records import JsonObject
-from voicedock.errors import BadRequest
+from voicedock.errors import BadRequest, Unprocessable
 from voicedock.store.base import Store
 
 
@@ -36,6 +38,25 @@ async def expand_tool_templates(store: Store, organization_id: str, config: Json
     if len(set(names)) != len(names):
         raise BadRequest("tools: two tools have the same name")
     config["tools"] = expanded
+
+
+async def check_tool_template_refs(
+    store: Store, organization_id: str, config: Mapping[str, Any]
+) -> None:
+    """422 when ``config["tools"]`` names a tool template the organization does not have."""
+    tools = config.get("tools")
+    if not isinstance(tools, list):
+        return
+    for i, item in enumerate(tools):
+        if (
+            isinstance(item, dict)
+            and TEMPLATE_ID in item
+            and await store.get_tool_template(organization_id, str(item[TEMPLATE_ID])) is None
+        ):
+            raise Unprocessable(
+                f"tools[{i}].{TEMPLATE_ID}: no tool template with this id",
+                error="Unknown tool template",
+            )
 
 
 def uses_tool_template(config: Mapping[str, Any], template_id: str) -> bool:
