@@ -146,6 +146,22 @@ def run_script(freeswitch_lab: LabFreeswitch, tmp_path: Path) -> Iterator[RunScr
         script.stop_reading()
 
 
+def call_legs(lab: LabFreeswitch, call_id: str, within: float) -> list[str]:
+    """The channels to the party that carry ``call_id``. FreeSWITCH's ``show channels`` reads
+    its core database, written behind the channels' events by a background thread: a channel
+    already answered may show there a moment later, or first without its destination."""
+    deadline = time.monotonic() + within
+    while True:
+        channels = json.loads(lab.api("show channels as json")).get("rows") or []
+        to_party = [c["uuid"] for c in channels if c.get("dest") == PARTY]  # ours, the carrier's
+        legs = [
+            u for u in to_party if lab.api(f"uuid_getvar {u} voicedock_call_id").strip() == call_id
+        ]
+        if legs or time.monotonic() > deadline:
+            return legs
+        time.sleep(0.2)
+
+
 def test_run_script_with_freeswitch_places_the_printed_call(run_script: RunScript) -> None:
     printed = run_script.read_until("then follow it with", within=200)
     assert "OK" in printed.splitlines()  # voicedock doctor on the lab FreeSWITCH
@@ -168,11 +184,7 @@ def test_run_script_with_freeswitch_places_the_printed_call(run_script: RunScrip
     call = run_script.wait_status(key.group(1), call_id, ("in-progress", "ended", "failed"), 30)
     assert call["status"] == "in-progress", (call, run_script.log_tail())
     # FreeSWITCH has the call: a channel to the party, carrying the engine's call id.
-    channels = json.loads(lab.api("show channels as json")).get("rows") or []
-    to_party = [c["uuid"] for c in channels if c.get("dest") == PARTY]  # ours and the carrier's
-    [leg] = [
-        u for u in to_party if lab.api(f"uuid_getvar {u} voicedock_call_id").strip() == call_id
-    ]
+    [leg] = call_legs(lab, call_id, within=10)
     sip_call_id = lab.api(f"uuid_getvar {leg} sip_call_id").strip()
     # The party listens to the greeting, then says "I would like to book an appointment on
     # Monday.": the service's offline recognizer writes it into the call's transcript.
