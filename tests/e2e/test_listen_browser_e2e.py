@@ -21,7 +21,7 @@ import pytest
 
 from e2e.audio_helpers import UTTERANCE_PARTY
 from e2e.browser import headless_chromium, screenshot_path
-from e2e.conftest import serve, service_settings
+from e2e.conftest import serve
 from e2e.test_audio_e2e import wait_recorded
 from e2e.test_console_browser_e2e import (
     open_call_from_list,
@@ -37,6 +37,7 @@ from e2e.test_listen_e2e import (
     WHISPER,
     assistant,
     bridged_to,
+    supervised_settings,
     supervisor_request,
 )
 from fakes.llm_standin import LlmStandIn
@@ -138,12 +139,7 @@ async def test_the_console_listens_whispers_and_takes_a_lab_call_over(
     lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn
 ) -> None:
     async with speech_fakes() as (name, _fakes):
-        settings = service_settings(lab, tmp_path / "listen-console.db", "ari")
-        settings.speech.stt = settings.speech.tts = name
-        settings.egress.allow_loopback = True  # the stand-in LLM is on loopback
-        settings.policy.internal_targets = ["warm*"]
-        settings.listen.supervisor_extension = SUPERVISOR_EXTENSION
-        live = await serve(settings)
+        live = await serve(supervised_settings(lab, tmp_path / "listen-console.db", name))
         try:
             base = f"http://127.0.0.1:{live.client.port}"
             with headless_chromium() as driver:

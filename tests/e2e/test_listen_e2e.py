@@ -27,6 +27,7 @@ from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn
 from pbx.freeswitch.live_service import speech_fakes
+from voicedock.config import Settings
 from voicedock.media.listen import ASSISTANT, CALLER, parse_frame
 from voicedock.pipeline.frames import supervisor_note
 from voicedock_lab.server import LabAsterisk
@@ -173,6 +174,17 @@ async def bridged_to(live: LiveService, call_id: str, extension: str) -> bool:
     return False
 
 
+def supervised_settings(lab: LabAsterisk, database: Path, speech: str) -> Settings:
+    """The service on the lab Asterisk with the speech stand-ins ``speech``, the stand-in LLM
+    on loopback and the supervisor's extension (a warm transfer's internal target)."""
+    settings = service_settings(lab, database, "ari")
+    settings.speech.stt = settings.speech.tts = speech
+    settings.egress.allow_loopback = True  # the stand-in LLM is on loopback
+    settings.policy.internal_targets = ["warm*"]
+    settings.listen.supervisor_extension = SUPERVISOR_EXTENSION
+    return settings
+
+
 @pytest.fixture
 async def llm() -> AsyncIterator[LlmStandIn]:
     async with LlmStandIn(reply=REPLY) as standin:
@@ -183,12 +195,7 @@ async def test_a_supervisor_listens_whispers_and_takes_the_call_over(
     lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn
 ) -> None:
     async with speech_fakes() as (name, _fakes):
-        settings = service_settings(lab, tmp_path / "listen.db", "ari")
-        settings.speech.stt = settings.speech.tts = name
-        settings.egress.allow_loopback = True  # the stand-in LLM is on loopback
-        settings.policy.internal_targets = ["warm*"]
-        settings.listen.supervisor_extension = SUPERVISOR_EXTENSION
-        live = await serve(settings)
+        live = await serve(supervised_settings(lab, tmp_path / "listen.db", name))
         try:
             call_id = await listen_whisper_take_over(live, llm)
             # Asterisk bridged the caller to the supervisor's extension (warmaccept), who
