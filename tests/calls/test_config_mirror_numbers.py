@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from fakes.world import ACME, ACME_NUMBERS, GLOBEX, make_settings, org_id
+from voicedock.calls import config_mirror
 from voicedock.calls.config_mirror import mirror_config
-from voicedock.store import open_store
+from voicedock.config import Settings
+from voicedock.store import Store, TransactionConflict, open_store
+from voicedock.store.postgres.errors import translate
 
 pytestmark = pytest.mark.unit
 
@@ -39,3 +43,39 @@ async def test_a_configured_number_given_to_another_organization_moves_there(
         }
     finally:
         await store.aclose()
+
+
+async def test_a_mirror_the_database_rolled_back_to_break_a_deadlock_is_mirrored_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nodes starting together on PostgreSQL may write the same rows in one transaction each
+    while another node dials; the server breaks such a lock cycle by rolling one back."""
+    settings = make_settings(f"sqlite:///{tmp_path / 'mirror.db'}")
+    store = await open_store(settings.database.url)
+    real = config_mirror._mirror_once
+    attempts = 0
+
+    async def rolled_back_once(store: Store, settings: Settings) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise TransactionConflict("postgres: DeadlockDetectedError: deadlock detected")
+        await real(store, settings)
+
+    monkeypatch.setattr(config_mirror, "_mirror_once", rolled_back_once)
+    try:
+        await store.migrate()
+        await mirror_config(store, settings)
+        assert attempts == 2
+        assert await store.find_phone_number_by_e164(ACME_NUMBERS[0]) is not None
+    finally:
+        await store.aclose()
+
+
+def test_a_deadlock_or_serialization_failure_is_a_conflict_to_retry() -> None:
+    for exc in (
+        asyncpg.DeadlockDetectedError("deadlock detected"),
+        asyncpg.SerializationError("could not serialize access"),
+    ):
+        assert isinstance(translate(exc), TransactionConflict)
+    assert not isinstance(translate(asyncpg.PostgresError("other")), TransactionConflict)

@@ -5,7 +5,9 @@ Runs at every start-up and is idempotent: configured objects get stable ids (uui
 organization and name/number), so restarting updates them in place; objects created through the
 API or ``voicedock numbers`` are left alone. Trunks are only ever defined here; the API reads
 them. Nodes that start together on one database may both find a row missing and both insert it:
-the one whose insert collides mirrors again, and then updates what the other wrote.
+the one whose insert collides mirrors again, and then updates what the other wrote; one whose
+transaction the database rolled back to break a lock cycle with another node's (a deadlock)
+mirrors again too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from voicedock.config import AssistantSettings, Settings
 from voicedock.domain.records import Assistant, Organization, PhoneNumber, Trunk, utcnow
 from voicedock.domain.webhooks import WebhookEndpoint
 from voicedock.store.base import Store
-from voicedock.store.errors import DuplicateKeyError
+from voicedock.store.errors import DuplicateKeyError, TransactionConflict
 
 _NAMESPACE = uuid.UUID("5b0d3f5e-8d8a-4f0e-9d7c-6f6b2e0c7a11")
 
@@ -44,7 +46,7 @@ async def mirror_config(store: Store, settings: Settings) -> None:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             await _mirror_once(store, settings)
-        except DuplicateKeyError:
+        except (DuplicateKeyError, TransactionConflict):
             if attempt == _ATTEMPTS:
                 raise
         else:

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from voicedock.errors import StoreError
 from voicedock.store.base import CallPage, CallQuery, Store, Transaction
-from voicedock.store.errors import DuplicateKeyError
+from voicedock.store.errors import DuplicateKeyError, TransactionConflict
 
 
 async def open_store(url: str, *, connections: int | None = None) -> Store:
@@ -52,5 +52,6 @@ __all__ = [
     "Store",
     "StoreError",
     "Transaction",
+    "TransactionConflict",
     "open_store",
 ]

@@ -2,6 +2,8 @@
 
 StoreError (voicedock.errors)
 ├── DuplicateKeyError   — a unique key (id, E.164 number, key hash, ...) already exists
+├── TransactionConflict — the server rolled the transaction back to break a lock cycle
+│                         (deadlock) or a serialization conflict; the same work may be retried
 └── StoreUnavailable    — (voicedock.errors) the database cannot serve us right now; retry
 
 Each backend classifies its driver's errors at its I/O boundary (``sqlite.py``: busy/locked;
@@ -18,4 +20,9 @@ class DuplicateKeyError(StoreError):
     """An insert collided with a unique key; the API maps this to 409."""
 
 
-__all__ = ["DuplicateKeyError", "StoreError", "StoreUnavailable"]
+class TransactionConflict(StoreError):
+    """The database rolled the transaction back (a deadlock it broke, or a serialization
+    failure): nothing of it was committed and the same work may be retried."""
+
+
+__all__ = ["DuplicateKeyError", "StoreError", "StoreUnavailable", "TransactionConflict"]

@@ -1,6 +1,7 @@
 """asyncpg's errors as the store's: a server (or the way to it) that is gone for now is
 ``StoreUnavailable`` (nothing was committed, the work may be retried on a new connection), a
-unique violation ``DuplicateKeyError``, anything else ``StoreError``. Shared by the PostgreSQL
+unique violation ``DuplicateKeyError``, a deadlock the server broke or a serialization failure
+``TransactionConflict``, anything else ``StoreError``. Shared by the PostgreSQL
 store (``store.py``) and the nodes' mailbox (``mailbox.py``)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TypeVar
 import asyncpg
 
 from voicedock.errors import StoreError, StoreUnavailable
-from voicedock.store.errors import DuplicateKeyError
+from voicedock.store.errors import DuplicateKeyError, TransactionConflict
 
 T = TypeVar("T")
 
@@ -44,6 +45,8 @@ def translate(exc: BaseException) -> StoreError:
     if isinstance(exc, asyncpg.UniqueViolationError):
         return DuplicateKeyError(f"postgres: {exc}")
     text = f"postgres: {type(exc).__name__}: {exc}"
+    if isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)):
+        return TransactionConflict(text)  # 40P01, 40001: rolled back, nothing committed
     if (
         isinstance(exc, _UNAVAILABLE)
         or (isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc))
