@@ -86,25 +86,29 @@ class Listener:
     async def take(self) -> list[bytes]:
         """Every frame queued now, waiting for one; ``[]`` once the call ended (or the listener
         was closed) and nothing is left."""
-        while not self._frames:
-            if self.end_reason is not None or self._closed:
-                return []
-            self._ready.clear()
-            await self._ready.wait()
+        if not await self._frames_ready():
+            return []
         frames = list(self._frames)
         self._frames.clear()
         self.delivered += len(frames)
         return frames
 
+    async def _frames_ready(self) -> bool:
+        """Wait for a queued frame: True when one is there, False once the call ended (or the
+        listener was closed) and nothing is left."""
+        while not self._frames:
+            if self.end_reason is not None or self._closed:
+                return False
+            self._ready.clear()
+            await self._ready.wait()
+        return True
+
     def __aiter__(self) -> Listener:
         return self
 
     async def __anext__(self) -> bytes:
-        while not self._frames:
-            if self.end_reason is not None or self._closed:
-                raise StopAsyncIteration
-            self._ready.clear()
-            await self._ready.wait()
+        if not await self._frames_ready():
+            raise StopAsyncIteration
         self.delivered += 1
         return self._frames.popleft()
 
