@@ -313,8 +313,9 @@ class CallEngine:
     ) -> OutboundResult:
         check_destination(request.destination, self._settings.policy)
         schedule = check_schedule(request, self._now())
+        settings = self._settings
         assistant = await resolve_assistant(
-            self._store, org_id, request, self._settings.speech, self.egress_policy
+            self._store, org_id, request, settings.speech, settings.byok, self.egress_policy
         )
         if self.admission is not None and schedule is None:
             self.admission.check(assistant.config, "outbound")  # 503 while at capacity
@@ -907,6 +908,7 @@ class CallEngine:
         resolved = await inbound_assistant(
             self._store,
             self._settings.speech,
+            self._settings.byok,
             self.assistant_server,
             number,
             call_id=call_id,

@@ -438,7 +438,10 @@ class CallRunner:
         """The call's TTS alone (no STT or LLM is needed to synthesize ahead); with a
         ``providers`` factory (tests), the TTS of what it makes, the rest closed."""
         if self._providers is None:
-            return build_tts(assistant_config, self._settings.speech, self._egress)
+            speech_keys = self._speech_keys
+            return build_tts(
+                assistant_config, self._settings.speech, self._egress, speech_keys=speech_keys
+            )
         providers = await self._providers(assistant_config)
         for other in (providers.stt, providers.llm, providers.realtime):
             if other is not None:
@@ -751,14 +754,21 @@ class CallRunner:
     async def _with_keys(self, call: Call) -> Mapping[str, Any]:
         """The call's configuration with its organization's referenced provider keys opened
         (in memory only: the call's stored snapshot keeps the references)."""
+        settings = self._settings
         return await with_provider_keys(
-            self._store, call.organization_id, call.assistant_config, self._settings.byok
+            self._store, call.organization_id, call.assistant_config, settings.byok, settings.speech
         )
 
     async def _default_providers(self, assistant_config: Mapping[str, Any]) -> SpeechProviders:
         return await build_providers_closing_on_error(
-            assistant_config, self._settings.speech, self._egress
+            assistant_config, self._settings.speech, self._egress, speech_keys=self._speech_keys
         )
+
+    @property
+    def _speech_keys(self) -> bool:
+        """Whether a call's section without a key of its own may use the operator's
+        ``[speech]`` key: not where the operator requires organizations' own keys."""
+        return self._settings.byok.mode != "required"
 
     async def _transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
         now = utcnow()  # when it was said, even if stored later

@@ -205,7 +205,9 @@ key_ref = Rule(
         "type": "string",
         "pattern": KEY_NAME_PATTERN,
         "description": "The name of one of the organization's provider keys (/provider-keys): "
-        "its key is used instead of api_key.",
+        "its key is used instead of api_key (422 when it names none of them). Where the "
+        'operator requires them ([byok] mode = "required") every cloud engine a call reaches '
+        "names one, a section left to the operator's cloud engine included (else 422).",
     },
 )
 # The organization's own provider account (bring your own key) and endpoint.

@@ -1,5 +1,5 @@
 """A call opens its organization's referenced provider keys in memory; [byok] mode off or
-required refuses what the operator does not allow."""
+required refuses what the operator does not allow, for every engine the call reaches."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from voicedock.calls.assistants.key_refs import (
+    engines,
     key_box,
     references,
     sealing_context,
     with_provider_keys,
 )
-from voicedock.config import ByokSettings
+from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.key_box import new_operator_key
 from voicedock.domain.records import Organization, ProviderKey
 from voicedock.pipeline.providers.base import ProviderConfigError
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.unit
 
 SECRET = "sk-org-own-0123456789abcd"
 ORG = "org-1"
+SPEECH = SpeechSettings()  # the operator's engines: offline
 REF = {"llm_config": {"provider": "openai", "api_key_ref": "mine", "model": "gpt-4o-mini"}}
 
 
@@ -46,18 +48,20 @@ async def test_a_reference_is_opened_and_the_given_config_is_unchanged(tmp_path:
     byok = ByokSettings(key=new_operator_key())
     store = await _store(tmp_path, byok)
     try:
-        opened = await with_provider_keys(store, ORG, REF, byok)
+        opened = await with_provider_keys(store, ORG, REF, byok, SPEECH)
         assert opened["llm_config"]["api_key"] == SECRET
         assert "api_key_ref" not in opened["llm_config"]
         assert "api_key" not in REF["llm_config"]
         assert references(REF, "mine")
         with pytest.raises(ProviderConfigError, match="no provider key named"):
-            await with_provider_keys(store, "org-2", REF, byok)
+            await with_provider_keys(store, "org-2", REF, byok, SPEECH)
         other = ByokSettings(key=new_operator_key())  # the operator key was changed
         with pytest.raises(ProviderConfigError, match="does not open"):
-            await with_provider_keys(store, ORG, REF, other)
+            await with_provider_keys(store, ORG, REF, other, SPEECH)
         with pytest.raises(ProviderConfigError, match="does not allow"):
-            await with_provider_keys(store, ORG, REF, ByokSettings(mode="off", key=byok.key))
+            await with_provider_keys(
+                store, ORG, REF, ByokSettings(mode="off", key=byok.key), SPEECH
+            )
     finally:
         await store.aclose()
 
@@ -68,9 +72,54 @@ async def test_required_mode_never_falls_back_to_the_operators_key(tmp_path: Pat
     try:
         bare = {"llm_config": {"provider": "openai"}}
         with pytest.raises(ProviderConfigError, match="requires the organization's own"):
-            await with_provider_keys(store, ORG, bare, byok)
+            await with_provider_keys(store, ORG, bare, byok, SPEECH)
         offline = {"llm_config": {"provider": "rule-based"}}
-        assert await with_provider_keys(store, ORG, offline, byok) == offline
-        assert (await with_provider_keys(store, ORG, REF, byok))["llm_config"]["api_key"] == SECRET
+        assert await with_provider_keys(store, ORG, offline, byok, SPEECH) == offline
+        assert (await with_provider_keys(store, ORG, REF, byok, SPEECH))["llm_config"][
+            "api_key"
+        ] == SECRET
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("config", "where"),
+    [
+        ({"provider": "xai_realtime"}, "llm_config"),
+        ({"provider": "xai_realtime", "llm_config": {"provider": "rule-based"}}, "llm_config"),
+        (
+            {"provider": "xai_realtime", "llm_config": {"api_key_ref": "mine"}},
+            "llm_config.say_voice",
+        ),
+    ],
+)
+async def test_required_mode_covers_every_engine_of_a_speech_to_speech_call(
+    tmp_path: Path, config: dict[str, object], where: str
+) -> None:
+    """The realtime session whatever ``llm_config`` names or leaves out, and the operator's
+    cloud TTS speaking for an assistant without ``say_voice``: a call placed earlier fails."""
+    byok = ByokSettings(mode="required", key=new_operator_key())
+    store = await _store(tmp_path, byok)
+    try:
+        with pytest.raises(ProviderConfigError, match=f"^{where}: the operator requires"):
+            await with_provider_keys(store, ORG, config, byok, SpeechSettings(tts="openai"))
+    finally:
+        await store.aclose()
+
+
+def test_the_engines_a_configuration_reaches() -> None:
+    speech = SpeechSettings(stt="deepgram", tts="elevenlabs", llm="openai")
+    reached = engines({"tts_config": {"provider": "piper"}}, speech)
+    assert [(e.where, e.provider, e.left_out, e.cloud) for e in reached] == [
+        ("stt_config", "deepgram", True, True),
+        ("tts_config", "piper", False, False),
+        ("llm_config", "openai", True, True),
+    ]
+    realtime = {"provider": "xai_realtime", "llm_config": {"provider": "rule-based"}}
+    assert [(e.where, e.provider, e.left_out) for e in engines(realtime, speech)] == [
+        ("llm_config", "xai_realtime", False),
+        ("llm_config.say_voice", "elevenlabs", True),
+    ]
+    # An organization's defaults: only what they name (an assistant completes the rest).
+    assert [e.where for e in engines(realtime, speech, partial=True)] == ["llm_config"]
+    assert engines({"provider": "openai"}, speech, partial=True) == []

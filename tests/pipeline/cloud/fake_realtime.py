@@ -3,7 +3,8 @@ answers `response.create` with audio deltas, a transcript delta and `response.do
 
 By default every appended audio chunk is "speech" (`speech_started`, a barge-in). With
 `turn_after_frames=N` the server VAD behaves like a caller's turn instead: `speech_started` at
-the first chunk, `speech_stopped` after the N-th, then the reply the server creates itself."""
+the first chunk, `speech_stopped` after the N-th, then the reply the server creates itself;
+with `silent_caller` it hears no speech at all."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class RealtimeScript:
     reject_status: int | None = None
     drop_after_session_update: bool = False
     turn_after_frames: int | None = None  # server VAD turn: speech_stopped after N chunks
+    silent_caller: bool = False  # the appended audio is never speech
     reply_delay_s: float = 0.0  # between speech_stopped and the first audio delta
     # The model's answer to the turn is this function call instead (name, arguments); its
     # result (function_call_output + response.create) gets the usual reply.
@@ -108,7 +110,7 @@ def realtime_handler(script: RealtimeScript) -> Any:
                             await _call_function(ws, *script.function_call)
                         else:
                             await _reply(ws)
-                elif kind == "input_audio_buffer.append":
+                elif kind == "input_audio_buffer.append" and not script.silent_caller:
                     await ws.send_str(
                         server_event("input_audio_buffer.speech_started", audio_start_ms=0)
                     )

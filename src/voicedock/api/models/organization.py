@@ -137,10 +137,13 @@ PATHS: dict[str, Schema] = {
             "an admin key (403 otherwise).",
             ("200", Organization),
             body=OrganizationUpdate,
-            errors="400 401 403 413",
+            errors="400 401 403 413 422",
             description="`name` and `limits` are the operator's (403 `Operator setting`). "
             "`assistant_defaults` replaces every default; a new assistant takes each one it "
-            "leaves out (POST /assistants), existing assistants keep theirs.",
+            "leaves out (POST /assistants), existing assistants keep theirs. A default's "
+            "`api_key_ref` must name a provider key of the organization (422), and where the "
+            'operator requires them (`[byok] mode = "required"`) a default naming a cloud '
+            "provider must name one (422).",
         ),
     },
 }

@@ -85,12 +85,15 @@ def build_assistant(
 
 
 async def _check_key_refs(caller: Caller, assistant: Assistant) -> None:
-    """The provider keys the assistant names, as its calls will use them: the sections the
-    operator's engines complete included (``[byok] mode = "required"``)."""
+    """The provider keys the assistant names, as its calls will use them: every engine they
+    reach, the operator's engines for what it leaves out included (``[byok] mode =
+    "required"``)."""
     settings = caller.service.settings
     egress = caller.service.engine.egress_policy
     resolved = resolve_provider(assistant.config, settings.speech, egress)
-    await check_key_refs(caller.store, assistant.organization_id, resolved, settings.byok)
+    await check_key_refs(
+        caller.store, assistant.organization_id, resolved, settings.byok, settings.speech
+    )
 
 
 def _refs_checked(

@@ -1,6 +1,7 @@
 """``/organization``: the API key's organization. Any key reads it; an admin key sets its
-display name and the defaults of its new assistants (the auth middleware refuses others);
-its name and limits are the operator's (403 ``Operator setting``)."""
+display name and the defaults of its new assistants (the auth middleware refuses others),
+whose provider keys are checked as an assistant's (``check_key_refs``: 403/422); its name and
+limits are the operator's (403 ``Operator setting``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from voicedock.api.models.organization import (
     OrganizationUpdate,
 )
 from voicedock.calls import fields
+from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.organization_settings import check_defaults, limits_of
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.errors import Forbidden, NotFound
@@ -64,14 +66,17 @@ async def update_organization(request: web.Request) -> web.Response:
     if defaults is not None:
         parse(defaults, AssistantDefaultsUpdate, "assistant_defaults")
     base = await _organization(request)
+    assistant_defaults = base.assistant_defaults
+    if "assistant_defaults" in obj:
+        assistant_defaults = check_defaults(defaults, base.assistant_defaults)
+        settings = service.settings  # the keys its sections name, as for an assistant
+        await check_key_refs(
+            service.store, base.id, assistant_defaults, settings.byok, settings.speech, partial=True
+        )
     updated = dataclasses.replace(
         base,
         display_name=base.display_name if body.display_name is UNSET else body.display_name or "",
-        assistant_defaults=(
-            check_defaults(defaults, base.assistant_defaults)
-            if "assistant_defaults" in obj
-            else base.assistant_defaults
-        ),
+        assistant_defaults=assistant_defaults,
     )
     async with service.store.transaction() as tx:
         await tx.update_organization(updated)

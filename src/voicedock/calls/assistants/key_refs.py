@@ -2,23 +2,29 @@
 
 A provider section (``stt_config``, ``tts_config``, ``llm_config``, ``llm_config.say_voice``)
 may name one of the organization's stored keys (``/provider-keys``) instead of carrying an
-``api_key``. Saving an assistant checks the references (``check_key_refs``: the key exists,
-is for that provider, and the operator's ``[byok] mode`` allows it); a call opens the named
-keys when its providers are built (``with_provider_keys``), so the key itself is only ever in
-memory: never in the assistant, the call's snapshot or a log line.
+``api_key``. The named keys are checked when an assistant is saved and when a call is placed
+(``check_key_refs``: the key exists, is for that provider, and the operator's ``[byok] mode``
+allows it); a call opens them when its providers are built (``with_provider_keys``), so the
+key itself is only ever in memory: never in the assistant, the call's snapshot or a log line.
 
-``[byok] mode``: ``allowed`` (the default); ``off`` — a reference is a 403 when saved and fails
-the call; ``required`` — a section naming a cloud provider must reference a key (422 when
-saved), and a call whose cloud section has no key of the organization fails rather than use
-the operator's ``[speech]`` key.
+``[byok] mode``: ``allowed`` (the default); ``off`` — a reference is a 403 and fails a call
+already placed; ``required`` — every cloud engine a call reaches (``engines``: the sections
+the configuration names, and those it leaves to the operator's ``[speech]`` engines, the
+realtime session and the voice of a speech-to-speech assistant included) must name a key of
+the organization (422 when saved or placed), and a call already placed whose cloud engine has
+no key of its own fails rather than use the operator's ``[speech]`` key. The call's LLM also
+writes its transfer briefing and its analysis: they reach no other engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from voicedock.config import ByokSettings
+from voicedock.calls.assistants.config import SAY_VOICE
+from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, SPEECH_TO_SPEECH
+from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.key_box import KeyBox, KeyBoxError
 from voicedock.domain.provider_keys import API_KEY_REF, cloud_providers
 from voicedock.errors import Forbidden, StoreError, Unprocessable
@@ -26,26 +32,76 @@ from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnava
 from voicedock.store.base import Store
 
 SECTIONS = ("stt_config", "tts_config", "llm_config")
-_SAY_VOICE = "say_voice"
+_LLM = "llm_config"
+_SAY = f"{_LLM}.{SAY_VOICE}"
 # A key stored for one provider also serves these (the same account).
 _SAME_ACCOUNT = {"xai_realtime": "xai", "openai-compatible": "openai"}
 
 
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """One engine a call reaches: where its section is in the configuration, its provider,
+    and the section (empty where the configuration leaves it out: ``left_out``, the
+    operator's ``[speech]`` engine serves it)."""
+
+    where: str
+    provider: str
+    section: Mapping[str, Any]
+    left_out: bool = False
+
+    @property
+    def cloud(self) -> bool:
+        """A provider whose account is reached with an API key (``domain/provider_keys.py``)."""
+        return self.provider in cloud_providers()
+
+
+def engines(
+    config: Mapping[str, Any], speech: SpeechSettings, *, partial: bool = False
+) -> list[Engine]:
+    """Every engine a call of ``config`` reaches, as its providers are built
+    (``calls/live/providers.py``): a pipeline's STT, LLM and TTS; a speech-to-speech
+    assistant's realtime session (its ``provider``, whatever ``llm_config`` names) and the
+    voice that speaks its verbatim texts (``llm_config.say_voice``). A section the
+    configuration leaves out is the operator's ``[speech]`` engine (``partial``: not listed,
+    as for an organization's defaults, which an assistant completes)."""
+    top = config.get("provider")
+    llm = _mapping(config.get(_LLM))
+    found: list[tuple[str, str, Mapping[str, Any] | None]]
+    if top in SPEECH_TO_SPEECH:
+        say = _mapping(llm.get(SAY_VOICE)) if llm is not None else None
+        found = [(_LLM, str(top), llm), (_SAY, _named(say, speech.tts), say)]
+    else:
+        llm_default = str(top) if top in NEEDS_STT_AND_TTS else speech.llm
+        defaults = {"stt_config": speech.stt, "tts_config": speech.tts, _LLM: llm_default}
+        found = []
+        for where in SECTIONS:
+            section = _mapping(config.get(where))
+            found.append((where, _named(section, defaults[where]), section))
+    return [
+        Engine(where, provider, section or {}, left_out=section is None)
+        for where, provider, section in found
+        if section is not None or not partial
+    ]
+
+
+def _mapping(value: object) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def _named(section: Mapping[str, Any] | None, default: str) -> str:
+    name = section.get("provider") if section is not None else None
+    return str(name or default)
+
+
 def _sections(config: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every provider section ``config`` holds, reached or not (what may name a key)."""
     for key in SECTIONS:
         section = config.get(key)
         if isinstance(section, Mapping):
             yield key, section
-            inner = section.get(_SAY_VOICE) if key == "llm_config" else None
+            inner = section.get(SAY_VOICE) if key == _LLM else None
             if isinstance(inner, Mapping):
-                yield f"{key}.{_SAY_VOICE}", inner
-
-
-def _provider(section: Mapping[str, Any], config: Mapping[str, Any], where: str) -> str:
-    name = section.get("provider")
-    if name is None and where == "llm_config":  # a speech-to-speech assistant names it above
-        name = config.get("provider")
-    return str(name or "")
+                yield f"{key}.{SAY_VOICE}", inner
 
 
 def fits(key_provider: str, section_provider: str) -> bool:
@@ -64,19 +120,27 @@ def sealing_context(organization_id: str, key_id: str) -> str:
 
 
 async def check_key_refs(
-    store: Store, organization_id: str, config: Mapping[str, Any], byok: ByokSettings
+    store: Store,
+    organization_id: str,
+    config: Mapping[str, Any],
+    byok: ByokSettings,
+    speech: SpeechSettings,
+    *,
+    partial: bool = False,
 ) -> None:
-    """403 when the operator forbids references; 422 for a reference to no key of the
-    organization (or a key for another provider), or, with ``required``, a cloud provider
-    section without one."""
-    for where, section in _sections(config):
-        name = section.get(API_KEY_REF)
-        provider = _provider(section, config, where)
+    """The keys a (resolved) configuration names, as its calls will use them: 403 when the
+    operator forbids references; 422 for a reference to no key of the organization (or a key
+    for another provider), or, with ``required``, a cloud engine of ``engines`` without one
+    (``partial``: only the sections the configuration names)."""
+    for engine in engines(config, speech, partial=partial):
+        where, provider = engine.where, engine.provider
+        name = engine.section.get(API_KEY_REF)
         if name is None:
-            if byok.mode == "required" and provider in cloud_providers():
+            if byok.mode == "required" and engine.cloud:
+                left_out = " (left out: the operator's engine)" if engine.left_out else ""
                 raise Unprocessable(
                     f"{where}.{API_KEY_REF} is required: the operator requires the "
-                    f"organization's own key for {provider} (see /provider-keys)"
+                    f"organization's own key for {provider}{left_out} (see /provider-keys)"
                 )
             continue
         if byok.mode == "off":
@@ -88,7 +152,7 @@ async def check_key_refs(
         key = await store.get_provider_key(organization_id, name=str(name))
         if key is None:
             raise Unprocessable(f"{where}.{API_KEY_REF}: no provider key named {name!r}")
-        if provider and not fits(key.provider, provider):
+        if not fits(key.provider, provider):
             raise Unprocessable(
                 f"{where}.{API_KEY_REF}: the key {name!r} is for {key.provider}, not {provider}"
             )
@@ -100,30 +164,32 @@ def references(config: Mapping[str, Any], name: str) -> bool:
 
 
 async def with_provider_keys(
-    store: Store, organization_id: str, config: Mapping[str, Any], byok: ByokSettings
+    store: Store,
+    organization_id: str,
+    config: Mapping[str, Any],
+    byok: ByokSettings,
+    speech: SpeechSettings,
 ) -> Mapping[str, Any]:
-    """``config`` with each reference replaced by the key it names, opened (a copy: the
-    given configuration is not changed). ``ProviderConfigError`` when a key cannot be used."""
-    if byok.mode != "required" and not any(
-        API_KEY_REF in section for _, section in _sections(config)
-    ):
+    """``config`` with the reference of each engine it reaches replaced by the key it names,
+    opened (a copy: the given configuration is not changed). ``ProviderConfigError`` when a
+    key cannot be used, or, with ``required``, a cloud engine has no key of its own."""
+    reached = engines(config, speech)
+    if byok.mode != "required" and not any(API_KEY_REF in e.section for e in reached):
         return config
     out = dict(config)
-    for where, section in list(_sections(config)):
+    for engine in reached:  # llm_config before its say_voice
+        where, section = engine.where, engine.section
         name = section.get(API_KEY_REF)
-        provider = _provider(section, config, where)
+        if name is None:
+            if byok.mode == "required" and engine.cloud and not section.get("api_key"):
+                raise ProviderConfigError(
+                    f"{where}: the operator requires the organization's own {engine.provider} key"
+                )
+            continue
         opened = {k: v for k, v in section.items() if k != API_KEY_REF}
-        if name is not None:
-            opened["api_key"] = await _open(store, organization_id, str(name), byok, where)
-        elif (
-            byok.mode == "required" and provider in cloud_providers() and not opened.get("api_key")
-        ):
-            raise ProviderConfigError(
-                f"{where}: the operator requires the organization's own {provider} key"
-            )
-        if "." in where:  # say_voice, inside llm_config
-            outer, inner = where.split(".", 1)
-            out[outer] = {**out[outer], inner: opened}
+        opened["api_key"] = await _open(store, organization_id, str(name), byok, where)
+        if where == _SAY:
+            out[_LLM] = {**out[_LLM], SAY_VOICE: opened}
         else:
             out[where] = opened  # its say_voice, if any, comes next
     return out

@@ -11,7 +11,8 @@ one of::
     {"error": "We are closed. Goodbye."}     a refusal: spoken to the caller, then hang-up
 
 Anything else (no endpoint, a timeout, an error status, an unknown assistant, a bad
-configuration) falls back to the number's assistant; a number without one rejects the call.
+configuration, one whose provider keys do not hold: ``check_key_refs``) falls back to the
+number's assistant; a number without one (or whose own does not hold) rejects the call.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from voicedock.calls.assistants.config import (
 )
 from voicedock.calls.outbound.new_call import ResolvedAssistant, resolve_assistant
 from voicedock.calls.outbound.request import OutboundRequest
-from voicedock.config import SpeechSettings
+from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import PhoneNumber
-from voicedock.errors import BadRequest, NotFound, ServerRequestFailed
+from voicedock.errors import ApiError, BadRequest, ServerRequestFailed
 from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls")
@@ -55,6 +56,7 @@ class AssistantServer(Protocol):
 async def inbound_assistant(
     store: Store,
     speech: SpeechSettings,
+    byok: ByokSettings,
     server: AssistantServer | None,
     number: PhoneNumber,
     *,
@@ -62,7 +64,7 @@ async def inbound_assistant(
     caller: str | None,
 ) -> ResolvedAssistant | None:
     """The assistant of an inbound call to ``number`` (``None``: reject the call)."""
-    own = await _own(store, speech, number)
+    own = await _own(store, speech, byok, number, call_id)
     asks = own is None or isinstance(own.config.get(ASSISTANT_REQUEST), Mapping)
     if server is None or not asks:
         return own
@@ -79,34 +81,39 @@ async def inbound_assistant(
             number_id=number.id,
             timeout_s=float(timeout),
         )
-        return await _chosen(store, speech, number, answer)
-    except (ServerRequestFailed, BadRequest, NotFound) as exc:
+        return await _chosen(store, speech, byok, number, answer)
+    except (ServerRequestFailed, ApiError) as exc:
         shown = mask_call_id(call_id)
         log.info("call %s: assistant-request without usable answer: %s", shown, exc)
         return own
 
 
 async def _own(
-    store: Store, speech: SpeechSettings, number: PhoneNumber
+    store: Store, speech: SpeechSettings, byok: ByokSettings, number: PhoneNumber, call_id: str
 ) -> ResolvedAssistant | None:
     if number.assistant_id is None:
         return None
     request = OutboundRequest(destination=number.number, assistant_id=number.assistant_id)
     try:
-        return await resolve_assistant(store, number.organization_id, request, speech)
-    except (BadRequest, NotFound):
+        return await resolve_assistant(store, number.organization_id, request, speech, byok)
+    except ApiError as exc:
+        log.info("call %s: the number's assistant cannot answer: %s", mask_call_id(call_id), exc)
         return None
 
 
 async def _chosen(
-    store: Store, speech: SpeechSettings, number: PhoneNumber, answer: Mapping[str, Any]
+    store: Store,
+    speech: SpeechSettings,
+    byok: ByokSettings,
+    number: PhoneNumber,
+    answer: Mapping[str, Any],
 ) -> ResolvedAssistant:
-    """The server's answer as a resolved assistant (``BadRequest``/``NotFound`` if unusable)."""
+    """The server's answer as a resolved assistant (an ``ApiError`` if unusable)."""
     error = answer.get("error")
     if isinstance(error, str) and error.strip():
         config = {"first_message": error.strip()[:2_000], HANG_UP_AFTER_FIRST_MESSAGE: True}
         request = OutboundRequest(destination=number.number, assistant=config)
-        return await resolve_assistant(store, number.organization_id, request, speech)
+        return await resolve_assistant(store, number.organization_id, request, speech, byok)
     assistant_id = answer.get("assistant_id")
     if isinstance(assistant_id, str) and assistant_id:
         request = OutboundRequest(destination=number.number, assistant_id=assistant_id)
@@ -116,4 +123,4 @@ async def _chosen(
         request = OutboundRequest(destination=number.number, assistant=transient)
     else:
         raise BadRequest("the answer names no assistant_id, assistant or error")
-    return await resolve_assistant(store, number.organization_id, request, speech)
+    return await resolve_assistant(store, number.organization_id, request, speech, byok)

@@ -101,8 +101,14 @@ class CampaignManager:
 
     async def create(self, org_id: str, request: CampaignRequest) -> Campaign:
         self._check_destinations(request.contacts)
+        settings = self._settings
         assistant = await resolve_assistant(
-            self._store, org_id, request.assistant, self._settings.speech, self._egress_policy
+            self._store,
+            org_id,
+            request.assistant,
+            settings.speech,
+            settings.byok,
+            self._egress_policy,
         )
         access = TrunkAccess(self._settings.trunks)
         for number_id in request.number_ids:

@@ -11,7 +11,10 @@ section; without it the operator's ``[speech] tts``), with the operator's key fo
 as for any ``tts_config``.
 
 The operator's ``[speech]`` keys only go to the operator's endpoints: a section naming its own
-``base_url`` (or realtime ``url``) must bring its own ``api_key``.
+``base_url`` (or realtime ``url``) must bring its own ``api_key``. Where the operator requires
+organizations' own keys (``[byok] mode = "required"``: ``speech_keys=False``) they go nowhere:
+a section that would take one is a ``ProviderConfigError`` instead (what a call reaches was
+checked already, ``calls/assistants/key_refs.py``; this is the last word where keys are read).
 
 A section reaches its provider through the list of what an organization may set
 (``domain/provider_keys.py``): a stored configuration's other keys are dropped here, whatever
@@ -52,6 +55,8 @@ if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
 
 _PIPER_NAMES = frozenset({"offline", "piper"})
+# A section that would take the operator's [speech] key where the operator does not allow it.
+_REQUIRED = "{}: the operator requires the organization's own {} key, not its [speech] key"
 
 
 @dataclass(slots=True)
@@ -75,17 +80,21 @@ def build_providers(
     assistant_config: Mapping[str, Any],
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
+    *,
+    speech_keys: bool = True,
 ) -> SpeechProviders:
-    """Providers from an assistant configuration (raises ProviderError)."""
+    """Providers from an assistant configuration (raises ProviderError); ``speech_keys``
+    False: the operator's ``[speech]`` keys are never used (``_section``)."""
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
-        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress)
+        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress, speech_keys)
     speech = speech or SpeechSettings()
     assistant_config = _resolved(assistant_config, speech, egress)
     guard = None if egress is None else egress.for_providers()
+    keys = speech_keys
     return SpeechProviders(
-        stt=create_stt(_section(assistant_config, "stt_config", speech), guard),
-        llm=create_llm(_section(assistant_config, "llm_config", speech), guard),
-        tts=create_tts(_section(assistant_config, "tts_config", speech), guard),
+        stt=create_stt(_section(assistant_config, "stt_config", speech, speech_keys=keys), guard),
+        llm=create_llm(_section(assistant_config, "llm_config", speech, speech_keys=keys), guard),
+        tts=create_tts(_section(assistant_config, "tts_config", speech, speech_keys=keys), guard),
         stt_name=_provider_name(assistant_config, "stt_config", speech),
         tts_name=_provider_name(assistant_config, "tts_config", speech),
     )
@@ -95,20 +104,23 @@ async def build_providers_closing_on_error(
     assistant_config: Mapping[str, Any],
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
+    *,
+    speech_keys: bool = True,
 ) -> SpeechProviders:
     """``build_providers``, closing the ones already made when a later one fails."""
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
-        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress)
+        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress, speech_keys)
     speech = speech or SpeechSettings()
     assistant_config = _resolved(assistant_config, speech, egress)
     guard = None if egress is None else egress.for_providers()
+    keys = speech_keys
     made: list[Stt | Llm | Tts] = []
     try:
-        stt = create_stt(_section(assistant_config, "stt_config", speech), guard)
+        stt = create_stt(_section(assistant_config, "stt_config", speech, speech_keys=keys), guard)
         made.append(stt)
-        llm = create_llm(_section(assistant_config, "llm_config", speech), guard)
+        llm = create_llm(_section(assistant_config, "llm_config", speech, speech_keys=keys), guard)
         made.append(llm)
-        tts = create_tts(_section(assistant_config, "tts_config", speech), guard)
+        tts = create_tts(_section(assistant_config, "tts_config", speech, speech_keys=keys), guard)
         return SpeechProviders(
             stt,
             llm,
@@ -127,6 +139,8 @@ def build_tts(
     assistant_config: Mapping[str, Any],
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
+    *,
+    speech_keys: bool = True,
 ) -> Tts:
     """The call's TTS alone, as ``build_providers`` makes it (a speech-to-speech call: the
     voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
@@ -134,10 +148,11 @@ def build_tts(
     guard = None if egress is None else egress.for_providers()
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
         section = _realtime_llm_section(assistant_config, speech, egress)
-        say_voice = section.get(SAY_VOICE) or {"provider": speech.tts}
-        return create_tts(_section({"tts_config": say_voice}, "tts_config", speech), guard)
+        return create_tts(_say_voice(section, speech, speech_keys), guard)
     assistant_config = _resolved(assistant_config, speech, egress)
-    return create_tts(_section(assistant_config, "tts_config", speech), guard)
+    return create_tts(
+        _section(assistant_config, "tts_config", speech, speech_keys=speech_keys), guard
+    )
 
 
 def voice_tts(
@@ -168,7 +183,7 @@ def _resolved(
 
 
 def _speech_to_speech(
-    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
+    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None, speech_keys: bool
 ) -> SpeechProviders:
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
@@ -176,10 +191,12 @@ def _speech_to_speech(
     guard = None if egress is None else egress.for_providers()
     # Opens nothing until the call connects, so a failing TTS below leaks nothing.
     own_url = section.get("url")
-    key = "" if own_url and own_url != XAI_REALTIME_URL else speech.xai_api_key
+    operator_url = not own_url or own_url == XAI_REALTIME_URL
+    if operator_url and not section.get("api_key") and not speech_keys:
+        raise ProviderConfigError(_REQUIRED.format("llm_config", config.get("provider")))
+    key = speech.xai_api_key if operator_url else ""
     realtime = RealtimeSpeech.from_config(section, default_key=key, egress=guard)
-    say_voice = section.get(SAY_VOICE) or {"provider": speech.tts}
-    tts = create_tts(_section({"tts_config": say_voice}, "tts_config", speech), guard)
+    tts = create_tts(_say_voice(section, speech, speech_keys), guard)
     # The realtime session hears the caller and speaks the replies: both count against it.
     name = str(config.get("provider"))
     return SpeechProviders(
@@ -202,15 +219,27 @@ def _realtime_llm_section(
     return dict(section)
 
 
+def _say_voice(
+    realtime: Mapping[str, Any], speech: SpeechSettings, speech_keys: bool
+) -> Mapping[str, Any]:
+    """The TTS section of a speech-to-speech call's verbatim texts: ``say_voice``, else the
+    operator's ``[speech] tts``."""
+    say_voice = realtime.get(SAY_VOICE) or {"provider": speech.tts}
+    return _section({"tts_config": say_voice}, "tts_config", speech, speech_keys=speech_keys)
+
+
 def _provider_name(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> str | None:
     provider = _section(config, key, speech).get("provider")
     return str(provider) if provider else None
 
 
-def _section(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> Mapping[str, Any]:
+def _section(
+    config: Mapping[str, Any], key: str, speech: SpeechSettings, *, speech_keys: bool = True
+) -> Mapping[str, Any]:
     """One provider section, with the operator's ``[speech]`` key and base URL for its cloud
     provider unless the assistant brings its own. The operator's key only ever goes to the
-    operator's base URL: a section naming another ``base_url`` must bring its own key. The
+    operator's base URL: a section naming another ``base_url`` must bring its own key; with
+    ``speech_keys`` False, a section that would take it is a ``ProviderConfigError``. The
     host settings of the offline engines are the operator's alone (``operator_settings``)."""
     value = config.get(key)
     if not isinstance(value, Mapping):
@@ -222,6 +251,8 @@ def _section(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> Map
     if own_url and str(own_url).rstrip("/") != (operator_url or "").rstrip("/"):
         return section
     default_key = _SPEECH_KEYS.get((key, provider), "")
+    if default_key and not section.get("api_key") and not speech_keys:
+        raise ProviderConfigError(_REQUIRED.format(key, provider))
     if default_key and getattr(speech, default_key):
         section.setdefault("api_key", getattr(speech, default_key))
     if operator_url:

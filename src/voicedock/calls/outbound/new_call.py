@@ -11,11 +11,12 @@ from voicedock.calls.assistants.config import (
     resolve_provider,
     tenant_sections,
 )
+from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.outbound.placeholders import fill_config
 from voicedock.calls.outbound.request import OutboundRequest
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.calls.trunk_access import TrunkAccess
-from voicedock.config import SpeechSettings
+from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.records import Call, JsonObject
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
@@ -56,10 +57,12 @@ async def resolve_assistant(
     org_id: str,
     request: OutboundRequest,
     speech: SpeechSettings,
+    byok: ByokSettings,
     egress: EgressPolicy | None = None,
 ) -> ResolvedAssistant:
     """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors;
-    with ``egress``, a URL the operator's policy refuses is a 400 too)."""
+    with ``egress``, a URL the operator's policy refuses is a 400 too), whose provider keys
+    hold as a call will use them (``check_key_refs``: 403/422, ``[byok] mode`` included)."""
     if request.assistant_id is not None:
         saved = await store.get_assistant(org_id, request.assistant_id)
         if saved is None:
@@ -89,11 +92,13 @@ async def resolve_assistant(
     await expand_analysis_template(store, org_id, config)
     if request.record is not None:
         config["record"] = request.record
+    resolved = resolve_provider(config, speech, egress)
+    await check_key_refs(store, org_id, resolved, byok, speech)
     return ResolvedAssistant(
         assistant_id=assistant_id,
         name=name or None,
         business_name=business or None,
-        config=resolve_provider(config, speech, egress),
+        config=resolved,
     )
 
 
