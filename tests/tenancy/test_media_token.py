@@ -4,7 +4,8 @@ inbound call's id is built from the caller's number; an outbound one is in every
 and webhook) could connect first, name the call in a forged MEDIA_START and take its audio
 in both directions. Each call's media leg carries a random token that only Asterisk learns
 (over ARI); a connection without it is closed with 1008 and the real call still gets its
-media from Asterisk.
+media from Asterisk. Strangers that hold sockets open without a token, or send junk, cost
+little and are closed early: the real call's connection still gets in.
 """
 
 from __future__ import annotations
@@ -156,6 +157,53 @@ async def test_a_socket_without_the_calls_token_is_refused_and_the_call_gets_its
     assert FORGED_CHANNEL not in handed
     assert record["status"] == "ended"
     assert record["end_reason"] == API_END_CALL
+
+
+async def test_strangers_holding_media_sockets_are_closed_and_the_call_gets_its_media(
+    client_mode: LiveService,
+) -> None:
+    """Strangers connect before the call (idle ones, one sending junk audio, one a text that
+    is no MEDIA_START); Asterisk's connection for the call still gets in and carries it,
+    and each stranger is closed as a policy violation."""
+    live = client_mode
+    acceptor = live.service.media_acceptor
+    assert isinstance(acceptor, MediaAcceptor)
+    base = str(live.client.make_url("")).rstrip("/")
+    handed: list[str] = []
+    spy_sessions(acceptor, handed)
+    async with aiohttp.ClientSession() as http:
+        sockets = [await http.ws_connect(f"{base}/media", protocols=("media",)) for _ in range(8)]
+        assert acceptor.unauthenticated == len(sockets)
+        for _ in range(20):  # audio before any MEDIA_START, more than a handshake needs
+            await sockets[0].send_bytes(bytes(1024))
+        await sockets[1].send_str("QUEUE_DRAINED")
+        resp = await live.client.post(
+            "/calls/outbound",
+            json={"destination": ANSWERS, "assistant_id": ASSISTANT},
+            headers=live.auth(),
+        )
+        assert resp.status == 200, await resp.text()
+        call_id = str((await resp.json())["call_id"])
+        await wait_status(live, call_id, ("in-progress", *TERMINAL), within=20)
+        async with asyncio.timeout(10):
+            while not handed:
+                await asyncio.sleep(0.05)
+        codes = []
+        for ws in sockets:
+            async with asyncio.timeout(10):
+                message = await ws.receive()
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            codes.append(ws.close_code)
+            await ws.close()
+    assert codes == [1008] * len(sockets)
+    ended = await live.client.post(
+        f"/calls/{call_id}/control", json={"type": "end-call"}, headers=live.auth()
+    )
+    assert ended.status == 200, await ended.text()
+    record = await wait_recorded(live, call_id, within=15)
+    assert record["status"] == "ended"
+    assert record["end_reason"] == API_END_CALL
+    assert acceptor.unauthenticated == 0  # the strangers' handlers are long gone
 
 
 def spy_sessions(acceptor: MediaAcceptor, handed: list[str]) -> None:
