@@ -24,7 +24,9 @@ pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
 def stream_urls(commands: list[str]) -> list[str]:
     """The URLs of the ``uuid_audio_stream <uuid> start <url> ...`` commands sent."""
-    return [c.split()[4] for c in commands if c.startswith("api uuid_audio_stream ") and " start " in c]
+    return [
+        c.split()[4] for c in commands if c.startswith("api uuid_audio_stream ") and " start " in c
+    ]
 
 
 async def test_no_log_line_carries_a_stream_token(

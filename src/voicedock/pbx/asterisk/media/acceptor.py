@@ -12,10 +12,10 @@ built from the caller's number), never its token, which travels only over authen
 
 Until it has shown its token a connection is a stranger, and costs little: at most
 ``MAX_UNAUTHENTICATED`` of them at once on the node (one more is refused at once, 429 with
-``Retry-After``, before the websocket upgrade), each closed (1008) unless its MEDIA_START, Asterisk's first message,
-arrives within ``HANDSHAKE_SECONDS`` and ``HANDSHAKE_BYTES``; any message is at most
-``MAX_MESSAGE_BYTES`` (a MEDIA_START, a control event, a frame of audio). Nothing a stranger
-sends is logged: neither a token nor its other text.
+``Retry-After``, before the websocket upgrade), each closed (1008) unless its MEDIA_START,
+Asterisk's first message, arrives within ``HANDSHAKE_SECONDS`` and ``HANDSHAKE_BYTES``; any
+message is at most ``MAX_MESSAGE_BYTES`` (a MEDIA_START, a control event, a frame of audio).
+Nothing a stranger sends is logged: neither a token nor its other text.
 
 The token is not put in the URI with ``v(token=...)``: Asterisk stores ``v()`` parameters on
 the websocket_client configuration all calls share (``ast_websocket_client_add_uri_params``),

@@ -51,7 +51,8 @@ async def read_media_start(
                         raise MediaProtocolError("the first text message is not a MEDIA_START")
                     ignored += 1
                 elif message.type is WSMsgType.BINARY:
-                    received += len(message.data)
+                    if isinstance(message.data, bytes | bytearray):
+                        received += len(message.data)
                     _check_budget(received, max_bytes)
                     ignored += 1
                 else:
