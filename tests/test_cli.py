@@ -179,6 +179,49 @@ def test_keys_list_rename_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["keys", "revoke", *args, "no-such-key"]) == 1
 
 
+def test_keys_listen_grant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Read-only keys (dashboards) do not hear live calls unless the operator grants it; full
+    and admin keys do unless the operator withdraws it. ``keys list`` shows which."""
+    config = write_config(tmp_path)
+    args = ["--config", str(config), "--organization", "acme"]
+
+    def create(*options: str) -> None:
+        assert main(["keys", "create", *args, *options]) == 0
+
+    def listing() -> dict[str, str]:
+        capsys.readouterr()
+        assert main(["keys", "list", *args]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        return {line.split()[-1]: line.split()[3] for line in lines}  # name -> listen
+
+    create("--scope", "read_only", "--name", "wallboard")
+    create("--scope", "read_only", "--name", "supervisors", "--allow-listen")
+    create("--name", "agent")
+    create("--scope", "admin", "--name", "crm", "--deny-listen")
+    assert listing() == {
+        "wallboard": "no-listen",
+        "supervisors": "listen",
+        "agent": "listen",
+        "crm": "no-listen",
+    }
+    with pytest.raises(SystemExit):  # one or the other
+        main(["keys", "create", *args, "--allow-listen", "--deny-listen"])
+    capsys.readouterr()
+    assert main(["keys", "list", *args]) == 0
+    ids = {line.split()[-1]: line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    common = ["--config", str(config)]
+    assert main(["keys", "allow-listen", *common, ids["wallboard"]]) == 0
+    assert f"listen allowed for {ids['wallboard']}" in capsys.readouterr().out
+    assert main(["keys", "deny-listen", *common, ids["agent"]]) == 0
+    assert listing() == {
+        "wallboard": "listen",
+        "supervisors": "listen",
+        "agent": "no-listen",
+        "crm": "no-listen",
+    }
+    assert main(["keys", "allow-listen", *common, "no-such-key"]) == 1
+
+
 def test_numbers_add_list_assign_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(
         tmp_path,
