@@ -83,6 +83,28 @@ def test_serve_with_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert "server.port" in capsys.readouterr().err
 
 
+def test_serve_refuses_an_assistant_whose_calls_could_not_be_placed(tmp_path: Path) -> None:
+    """An [[assistants]] entry whose LLM URL the egress policy refuses stops start-up with a
+    message naming it (as any setting the node cannot run), instead of failing its calls."""
+    config = write_config(
+        tmp_path,
+        '[[assistants]]\nname = "Sales"\norganization = "acme"\n'
+        'llm_config = { provider = "openai", base_url = "http://10.0.0.5:8000/v1" }\n',
+        port=_free_port(),
+    )
+    done = subprocess.run(  # a node that started anyway would serve until killed here
+        [sys.executable, "-m", "voicedock.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "voicedock: config: assistants[0].llm_config.base_url: host 10.0.0.5 is not an allowed "
+        "provider host (assistant 'Sales' of organization 'acme')"
+    ) in done.stderr
+
+
 INBOUND_ID = "call-_+31612345678_Ab3dEf9hJk2m"
 
 
