@@ -226,8 +226,8 @@ class Service:
         await asyncio.to_thread(
             check_configured_assistants, self.settings, self.engine.egress_policy
         )
-        # First of all that changes anything, so that a refused node changes nothing. Listed before the PBX
-        # connects, so none of this run's calls is among them, nor a live node's.
+        # First of what changes anything, so that a refused node changes nothing. Listed
+        # before the PBX connects, so none of this run's calls is among them, nor a live node's.
         leftovers, lost = await self.node.join()
         await self.node.start()
         # The node's voices, read once in a worker thread: assistants' voices are checked
