@@ -71,21 +71,6 @@ async def test_media_is_404_without_client_mode_and_needs_no_api_key(api: Api) -
 async def test_media_takes_the_expected_call_and_refuses_strangers(api: Api) -> None:
     acceptor = MediaAcceptor(start_timeout=1.0, claim_timeout=1.0)
     api.service.media_acceptor = acceptor
-
-    def start(call: str, token: str = "") -> str:
-        return json.dumps(
-            {
-                "event": "MEDIA_START",
-                "connection_id": "voicedock_media",
-                "channel": "WebSocket/voicedock_media/0x1",
-                "channel_id": "media-1",
-                "format": "ulaw",
-                "optimal_frame_size": 160,
-                "ptime": 20,
-                "channel_variables": {"VOICEDOCK_CALL": call, "VOICEDOCK_MEDIA_TOKEN": token},
-            }
-        )
-
     stranger = await api.client.ws_connect("/media", protocols=("media",))
     await stranger.send_str(start("nobody-expects-this"))
     message = await stranger.receive()

@@ -131,6 +131,20 @@ async def test_a_socket_without_the_calls_token_is_refused_and_the_call_gets_its
         return await real_handle(request)
 
     acceptor.handle = handle  # type: ignore[method-assign]
+    call_id = await placed_with_media(live, acceptor, handed)
+    await asyncio.sleep(1.0)  # the call runs on its media
+    await ended_as_asked(live, call_id)
+    # The hostile sockets were closed as policy violations, before any audio reached them.
+    assert outcomes == [(1008, 0), (1008, 0)]
+    assert acceptor.refused == 2
+    # The call got its media from Asterisk (not the forged channel).
+    assert handed
+    assert FORGED_CHANNEL not in handed
+
+
+async def placed_with_media(live: LiveService, acceptor: MediaAcceptor, handed: list[str]) -> str:
+    """Place a call to the lab party that answers; its id once its media session is handed
+    over (``handed`` records the channel of each)."""
     spy_sessions(acceptor, handed)
     resp = await live.client.post(
         "/calls/outbound",
@@ -143,18 +157,16 @@ async def test_a_socket_without_the_calls_token_is_refused_and_the_call_gets_its
     async with asyncio.timeout(10):
         while not handed:
             await asyncio.sleep(0.05)
-    await asyncio.sleep(1.0)  # the call runs on its media
+    return call_id
+
+
+async def ended_as_asked(live: LiveService, call_id: str) -> None:
+    """End the call through the API; it is recorded as ended by that command."""
     ended = await live.client.post(
         f"/calls/{call_id}/control", json={"type": "end-call"}, headers=live.auth()
     )
     assert ended.status == 200, await ended.text()
     record = await wait_recorded(live, call_id, within=15)
-    # The hostile sockets were closed as policy violations, before any audio reached them.
-    assert outcomes == [(1008, 0), (1008, 0)]
-    assert acceptor.refused == 2
-    # The call got its media from Asterisk (not the forged channel) and ended as asked.
-    assert handed
-    assert FORGED_CHANNEL not in handed
     assert record["status"] == "ended"
     assert record["end_reason"] == API_END_CALL
 
@@ -170,24 +182,13 @@ async def test_strangers_holding_media_sockets_are_closed_and_the_call_gets_its_
     assert isinstance(acceptor, MediaAcceptor)
     base = str(live.client.make_url("")).rstrip("/")
     handed: list[str] = []
-    spy_sessions(acceptor, handed)
     async with aiohttp.ClientSession() as http:
         sockets = [await http.ws_connect(f"{base}/media", protocols=("media",)) for _ in range(8)]
         assert acceptor.unauthenticated == len(sockets)
         for _ in range(20):  # audio before any MEDIA_START, more than a handshake needs
             await sockets[0].send_bytes(bytes(1024))
         await sockets[1].send_str("QUEUE_DRAINED")
-        resp = await live.client.post(
-            "/calls/outbound",
-            json={"destination": ANSWERS, "assistant_id": ASSISTANT},
-            headers=live.auth(),
-        )
-        assert resp.status == 200, await resp.text()
-        call_id = str((await resp.json())["call_id"])
-        await wait_status(live, call_id, ("in-progress", *TERMINAL), within=20)
-        async with asyncio.timeout(10):
-            while not handed:
-                await asyncio.sleep(0.05)
+        call_id = await placed_with_media(live, acceptor, handed)
         codes = []
         for ws in sockets:
             async with asyncio.timeout(10):
@@ -196,13 +197,7 @@ async def test_strangers_holding_media_sockets_are_closed_and_the_call_gets_its_
             codes.append(ws.close_code)
             await ws.close()
     assert codes == [1008] * len(sockets)
-    ended = await live.client.post(
-        f"/calls/{call_id}/control", json={"type": "end-call"}, headers=live.auth()
-    )
-    assert ended.status == 200, await ended.text()
-    record = await wait_recorded(live, call_id, within=15)
-    assert record["status"] == "ended"
-    assert record["end_reason"] == API_END_CALL
+    await ended_as_asked(live, call_id)  # the call ran on Asterisk's media all along
     assert acceptor.unauthenticated == 0  # the strangers' handlers are long gone
 
 
