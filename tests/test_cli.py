@@ -83,6 +83,28 @@ def test_serve_with_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert "server.port" in capsys.readouterr().err
 
 
+def test_serve_refuses_an_assistant_whose_calls_could_not_be_placed(tmp_path: Path) -> None:
+    """An [[assistants]] entry whose LLM URL the egress policy refuses stops start-up with a
+    message naming it (as any setting the node cannot run), instead of failing its calls."""
+    config = write_config(
+        tmp_path,
+        '[[assistants]]\nname = "Sales"\norganization = "acme"\n'
+        'llm_config = { provider = "openai", base_url = "http://10.0.0.5:8000/v1" }\n',
+        port=_free_port(),
+    )
+    done = subprocess.run(  # a node that started anyway would serve until killed here
+        [sys.executable, "-m", "voicedock.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "voicedock: config: assistants[0].llm_config.base_url: host 10.0.0.5 is not an allowed "
+        "provider host (assistant 'Sales' of organization 'acme')"
+    ) in done.stderr
+
+
 INBOUND_ID = "call-_+31612345678_Ab3dEf9hJk2m"
 
 
@@ -177,6 +199,49 @@ def test_keys_list_rename_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "revoked" in line
     assert line.endswith("wallboard")
     assert main(["keys", "revoke", *args, "no-such-key"]) == 1
+
+
+def test_keys_listen_grant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Read-only keys (dashboards) do not hear live calls unless the operator grants it; full
+    and admin keys do unless the operator withdraws it. ``keys list`` shows which."""
+    config = write_config(tmp_path)
+    args = ["--config", str(config), "--organization", "acme"]
+
+    def create(*options: str) -> None:
+        assert main(["keys", "create", *args, *options]) == 0
+
+    def listing() -> dict[str, str]:
+        capsys.readouterr()
+        assert main(["keys", "list", *args]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        return {line.split()[-1]: line.split()[3] for line in lines}  # name -> listen
+
+    create("--scope", "read_only", "--name", "wallboard")
+    create("--scope", "read_only", "--name", "supervisors", "--allow-listen")
+    create("--name", "agent")
+    create("--scope", "admin", "--name", "crm", "--deny-listen")
+    assert listing() == {
+        "wallboard": "no-listen",
+        "supervisors": "listen",
+        "agent": "listen",
+        "crm": "no-listen",
+    }
+    with pytest.raises(SystemExit):  # one or the other
+        main(["keys", "create", *args, "--allow-listen", "--deny-listen"])
+    capsys.readouterr()
+    assert main(["keys", "list", *args]) == 0
+    ids = {line.split()[-1]: line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    common = ["--config", str(config)]
+    assert main(["keys", "allow-listen", *common, ids["wallboard"]]) == 0
+    assert f"listen allowed for {ids['wallboard']}" in capsys.readouterr().out
+    assert main(["keys", "deny-listen", *common, ids["agent"]]) == 0
+    assert listing() == {
+        "wallboard": "listen",
+        "supervisors": "listen",
+        "agent": "no-listen",
+        "crm": "no-listen",
+    }
+    assert main(["keys", "allow-listen", *common, "no-such-key"]) == 1
 
 
 def test_numbers_add_list_assign_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

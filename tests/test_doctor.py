@@ -109,3 +109,54 @@ def test_a_node_that_places_no_calls_is_not_warned(
         ("max_cps = 2 ", "max_cps = 0 "),
     )
     assert (code, out) == (0, "OK\n")
+
+
+# Assistants of the file whose calls could not be placed: a URL the egress policy refuses (a
+# private address, not in [egress] allowed_networks), a voice this node does not have, a
+# provider that needs sections the entry leaves out.
+UNRUNNABLE_ASSISTANTS = """
+[[assistants]]
+name = "Sales"
+organization = "acme"
+llm_config = { provider = "openai", base_url = "http://10.0.0.5:8000/v1" }
+
+[[assistants]]
+name = "Night desk"
+organization = "acme"
+tts_config = { provider = "espeak-ng", voice = "no-such-voice" }
+
+[[assistants]]
+name = "Cloud"
+organization = "acme"
+provider = "openai"
+
+[speech]
+"""
+
+
+def test_assistants_whose_calls_could_not_be_placed_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = doctor(tmp_path, capsys, ("\n[speech]\n", UNRUNNABLE_ASSISTANTS))
+    assert code == 2  # as a configuration that does not load: voicedock serve refuses it
+    lines = out.splitlines()
+    assert lines[:3] == [
+        "config: assistants[1].llm_config.base_url: host 10.0.0.5 is not an allowed provider "
+        "host (assistant 'Sales' of organization 'acme')",
+        "config: assistants[2].tts_config.voice: 'no-such-voice' is not one of this node's "
+        "espeak-ng voices (GET /voices lists them) (assistant 'Night desk' of organization "
+        "'acme')",
+        "config: assistants[3]: provider openai requires both stt_config and tts_config "
+        "(assistant 'Cloud' of organization 'acme')",
+    ]
+    assert "OK" not in lines
+    # Allowed by the operator's [egress], the same URL passes (the network is only warned of).
+    sales = UNRUNNABLE_ASSISTANTS.split("[[assistants]]")[1]
+    code, out = doctor(
+        tmp_path,
+        capsys,
+        ("\n[speech]\n", f"\n[[assistants]]{sales}[speech]\n"),
+        ("allowed_networks = []", 'allowed_networks = ["10.0.0.5:8000"]'),
+    )
+    assert (code, out.splitlines()[-1]) == (0, "OK"), out
+    assert "assistants[" not in out

@@ -1,4 +1,5 @@
-"""The ``voicedock`` command: serve, keys (create, list, rename, revoke), numbers (add, list,
+"""The ``voicedock`` command: serve, keys (create, list, rename, revoke, allow-listen,
+deny-listen), numbers (add, list,
 assign, remove), organizations (show, set-limits), migrate, doctor, and the commands other
 installed distributions add (lab, from the voicedock-lab development distribution)."""
 
@@ -50,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="full",
         help="read_only: GET only; full: the whole API; admin: also manages keys",
     )
+    listen = create.add_mutually_exclusive_group()
+    listen.add_argument(
+        "--allow-listen",
+        dest="listen",
+        action="store_const",
+        const=True,
+        help="the key may hear live calls (GET /calls/{id}/listen); full and admin keys may "
+        "unless --deny-listen, read-only keys only with this",
+    )
+    listen.add_argument(
+        "--deny-listen", dest="listen", action="store_const", const=False, help="it may not"
+    )
     create.set_defaults(handler=_keys_create)
     listing = keys_sub.add_parser(
         "list", parents=[common], help="list an organization's keys (never their secrets)"
@@ -65,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("key_id", help="the key's id (from 'keys list')")
     revoke.set_defaults(handler=_keys_revoke)
+    for granted, verb, what in (
+        (True, "allow-listen", "let a key hear live calls (GET /calls/{id}/listen)"),
+        (False, "deny-listen", "stop a key hearing live calls (its open listen streams end)"),
+    ):
+        grant = keys_sub.add_parser(verb, parents=[common], help=what)
+        grant.add_argument("key_id", help="the key's id (from 'keys list')")
+        grant.set_defaults(handler=_keys_listen, listen=granted)
 
     _add_numbers_parser(sub, common)
     _add_organizations_parser(sub, common)
@@ -157,7 +177,7 @@ def _keys_create(args: argparse.Namespace) -> int:
         try:
             await store.migrate()
             secret, org = await issue_api_key(
-                store, args.organization, args.name, KeyScope(args.scope)
+                store, args.organization, args.name, KeyScope(args.scope), listen=args.listen
             )
         finally:
             await store.aclose()
@@ -197,7 +217,8 @@ def _keys_list(args: argparse.Namespace) -> int:
             return 1
         for key in await store.list_api_keys(org.id):
             revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M:%S}" if key.revoked_at else "active"
-            print(f"{key.id}  {key.scope.value:9}  {revoked:27}  {key.name}")
+            listen = "listen" if key.listen else "no-listen"
+            print(f"{key.id}  {key.scope.value:9}  {revoked:27}  {listen:9}  {key.name}")
         return 0
 
     return _with_store(args, work)
@@ -213,6 +234,13 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     from voicedock.api.api_keys import revoke_api_key
 
     return _on_key(args, "revoked", revoke_api_key)
+
+
+def _keys_listen(args: argparse.Namespace) -> int:
+    from voicedock.api.api_keys import set_listen
+
+    done = "listen allowed for" if args.listen else "listen denied for"
+    return _on_key(args, done, lambda store, key: set_listen(store, key, args.listen))
 
 
 def _on_key(

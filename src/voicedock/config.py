@@ -482,9 +482,10 @@ class ConsoleSettings:  # [console]: the web console at /console (docs/console.m
 @dataclass(slots=True)
 class ListenSettings:  # [listen]: live listen, whisper and take over (docs/live-listen.md)
     enabled: bool = True  # false: GET /calls/{id}/listen answers 404
-    # Listeners at once, each node: of one call, and of one organization's calls.
+    # Listeners at once, each node: of one call, of one organization's calls, of all calls.
     max_listeners_per_call: int = 3
     max_listeners_per_organization: int = 10
+    max_listeners: int = 50
     # How much audio a listener that falls behind may have waiting; older frames are dropped
     # (counted in voicedock_listen_frames_dropped_total), the call never waits.
     max_backlog_ms: int = 2000
@@ -874,6 +875,7 @@ def _check_listen(listen: ListenSettings) -> None:
     _range(
         "listen.max_listeners_per_organization", listen.max_listeners_per_organization, 1, 10_000
     )
+    _range("listen.max_listeners", listen.max_listeners, 1, 10_000)
     _range("listen.max_backlog_ms", listen.max_backlog_ms, 100, 60_000)
     # Whether the policy allows it is checked when the service opens (calls/listen.py).
     extension = listen.supervisor_extension

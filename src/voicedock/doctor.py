@@ -2,7 +2,9 @@
 with ``pbx.kind = "freeswitch"``, the live FreeSWITCH too (``voicedock.pbx.freeswitch.doctor``).
 
 Prints ``OK`` or each problem on its own line; the exit status is 0 when everything is fine,
-1 when there are problems, 2 when the configuration itself cannot be loaded. A node that places
+1 when there are problems, 2 when the configuration itself cannot be loaded or names an
+assistant whose calls could not be placed (``calls/assistants/configured.py``: ``voicedock
+serve`` refuses to start on it with the same message). A node that places
 calls is also checked for what a stolen API key could cost (``policy_warnings``,
 ``cap_warnings``; docs/transfers.md, docs/campaigns.md).
 """
@@ -15,13 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from voicedock.calls.assistants.configured import configured_assistant_problems
 from voicedock.config import (
     DEFAULT_REFUSED_NUMBER_TYPES,
     EVERY_COUNTRY,
     Settings,
     load_settings,
 )
-from voicedock.egress.settings import egress_warnings
+from voicedock.egress.settings import egress_policy, egress_warnings
 from voicedock.errors import ConfigError
 
 AsteriskCheck = Callable[[Path, Settings], list[str]]
@@ -100,6 +103,9 @@ def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) ->
     except ConfigError as exc:
         print(str(exc), file=out)
         return 2
+    unrunnable = configured_assistant_problems(settings, egress_policy(settings))
+    for error in unrunnable:
+        print(str(error), file=out)
     problems = check_asterisk_config(asterisk_config, settings) if asterisk_config else []
     problems += policy_warnings(settings) + cap_warnings(settings)
     if settings.pbx.kind == "freeswitch":
@@ -110,6 +116,8 @@ def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) ->
         print(problem, file=out)
     for warning in egress_warnings(settings):  # printed; not a failure (a local model is fine)
         print(warning, file=out)
+    if unrunnable:
+        return 2
     if problems:
         return 1
     print("OK", file=out)

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Self
 
 from voicedock.aio import Supervisor
+from voicedock.calls.assistants.configured import check_configured_assistants
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
@@ -220,8 +221,13 @@ class Service:
         return service
 
     async def start(self) -> None:
-        # First of all, so that a refused node changes nothing. Listed before the PBX
-        # connects, so none of this run's calls is among them, nor a live node's.
+        # An [[assistants]] entry whose calls could not be placed stops start-up, naming it
+        # (a ConfigError, as any setting the node cannot run; it may read voice files).
+        await asyncio.to_thread(
+            check_configured_assistants, self.settings, self.engine.egress_policy
+        )
+        # First of what changes anything, so that a refused node changes nothing. Listed
+        # before the PBX connects, so none of this run's calls is among them, nor a live node's.
         leftovers, lost = await self.node.join()
         await self.node.start()
         # The node's voices, read once in a worker thread: assistants' voices are checked

@@ -1,8 +1,10 @@
 """``GET /calls/{id}/listen`` on the real app with a call whose media runs over a real
 ``MediaSession`` (``MediaFakePbx`` + ``FakeAsterisk``): the hello, both sides' frames, the
-organization scoping (404), the caps (429), another node's call (409 naming it), the end of the
-call ending the stream; a supervisor's whisper reaches the model and is stored as such; and the
-Python example of docs/live-listen.md, run as written against this server."""
+organization scoping (404), the listen grant (403 for a read-only key until the operator grants
+it with ``voicedock keys``), the caps (429: per call, per organization, per node), another
+node's call (409 naming it), the end of the call ending the stream; a supervisor's whisper
+reaches the model and is stored as such; and the Python example of docs/live-listen.md, run as
+written against this server."""
 
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from pipeline.synth import silence, voiced
 from voicedock.api.api_keys import issue_api_key, revoke_api_key
 from voicedock.api.middleware import hash_key
+from voicedock.cli import main
+from voicedock.domain.records import KeyScope
 from voicedock.media.codecs import ulaw_encode
 from voicedock.media.listen import ASSISTANT, CALLER, parse_frame
 from voicedock.pipeline.frames import supervisor_note
@@ -43,6 +47,7 @@ FRAME = 160
 
 @dataclass
 class Running:
+    database: Path
     client: TestClient[Any, Any]
     service: Service
     pbx: MediaFakePbx
@@ -99,7 +104,8 @@ def providers() -> Iterator[tuple[FakeStt, FakeLlm, FakeTts]]:
 async def running(
     tmp_path: Path, providers: tuple[FakeStt, FakeLlm, FakeTts]
 ) -> AsyncIterator[Running]:
-    settings = make_settings(f"sqlite:///{tmp_path / 'listen.db'}")
+    database = tmp_path / "listen.db"
+    settings = make_settings(f"sqlite:///{database}")
     settings.speech.stt = settings.speech.llm = settings.speech.tts = PROVIDER
     settings.listen.max_listeners_per_call = 2
     settings.listen.supervisor_extension = "sales"
@@ -109,7 +115,7 @@ async def running(
         try:
             key, _ = await issue_api_key(service.store, ACME)
             other, _ = await issue_api_key(service.store, GLOBEX)
-            yield Running(client, service, pbx, fake, key, other, *providers)
+            yield Running(database, client, service, pbx, fake, key, other, *providers)
         finally:
             await client.close()
 
@@ -325,3 +331,74 @@ async def test_revoking_the_key_ends_its_streams_and_metrics_count_listeners(
                 pass
         assert message.json()["reason"] == "credentials-ended"
     await until(lambda: running.service.listening.listeners == 0)
+
+
+async def operator(running: Running, tmp_path: Path, *args: str) -> None:
+    """``voicedock keys <args>`` on the host, against the running node's database."""
+    config = tmp_path / "operator.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{running.database}"\n', encoding="utf-8")
+    assert await asyncio.to_thread(main, ["keys", *args, "--config", str(config)]) == 0
+
+
+async def listed(running: Running, key_id: str) -> dict[str, Any]:
+    """The key as ``GET /api-keys`` shows it to the organization's admin."""
+    admin, _ = await issue_api_key(running.service.store, ACME, "admin", KeyScope.ADMIN)
+    body = await (await running.client.get("/api-keys", headers=running.auth(admin))).json()
+    (found,) = [k for k in body["api_keys"] if k["id"] == key_id]
+    return dict(found)
+
+
+async def test_a_read_only_key_listens_only_while_the_operator_grants_it(
+    running: Running, tmp_path: Path
+) -> None:
+    call_id = await running.answered_call()
+    store = running.service.store
+    wallboard, _ = await issue_api_key(store, ACME, "wallboard", KeyScope.READ_ONLY)
+    stored = await store.find_api_key(hash_key(wallboard))
+    assert stored is not None
+    # A dashboard's key reads the call, but does not hear it.
+    seen = await running.client.get(f"/calls/{call_id}", headers=running.auth(wallboard))
+    assert seen.status == 200
+    status, body = await running.refusal(call_id, wallboard)
+    assert (status, body["error"]) == (403, "Forbidden")
+    assert "voicedock keys allow-listen" in body["message"]
+    assert (await listed(running, stored.id))["listen"] is False
+    assert running.service.listening.listeners == 0
+    # The operator grants it on the host: the same key listens.
+    await operator(running, tmp_path, "allow-listen", stored.id)
+    assert (await listed(running, stored.id))["listen"] is True
+    url = f"/calls/{call_id}/listen"
+    async with running.client.ws_connect(url, headers=running.auth(wallboard)) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        # Withdrawn: the open stream ends within a second, and the key is refused again.
+        await operator(running, tmp_path, "deny-listen", stored.id)
+        async with asyncio.timeout(5):
+            while (message := await ws.receive()).type is aiohttp.WSMsgType.BINARY:
+                pass
+        assert message.json()["reason"] == "credentials-ended"
+    assert (await running.refusal(call_id, wallboard))[0] == 403
+    # A full key listens as before, unless the operator withdrew it from that key too.
+    async with running.client.ws_connect(url, headers=running.auth()) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+    crm, _ = await issue_api_key(store, ACME, "crm", listen=False)
+    assert (await running.refusal(call_id, crm))[0] == 403
+
+
+async def test_the_node_wide_listener_cap(running: Running) -> None:
+    """Under the call's and the organization's caps, the node's ``[listen] max_listeners``
+    still refuses one more listener (429 with Retry-After) until one leaves."""
+    running.service.settings.listen.max_listeners = 1
+    call_id = await running.answered_call()
+    url = f"/calls/{call_id}/listen"
+    first = await running.client.ws_connect(url, headers=running.auth())
+    assert (await first.receive_json(timeout=5))["type"] == "hello"
+    resp = await running.client.get(url, headers=running.auth())
+    assert resp.status == 429
+    assert resp.headers["Retry-After"] == "5"
+    body = await resp.json()
+    assert body["error"] == "Too many listeners"
+    assert "this node has 1 listeners" in body["message"]
+    await first.close()
+    await until(lambda: running.service.listening.listeners == 0)
+    async with running.client.ws_connect(url, headers=running.auth()) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"

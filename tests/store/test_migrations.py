@@ -9,11 +9,17 @@ import asyncpg
 import pytest
 
 from voicedock.store import Store, StoreError, open_store
-from voicedock.store.migrations import load_migrations, split_sqlite_statements
+from voicedock.store.migrations import (
+    CREATE_SCHEMA_MIGRATIONS,
+    load_migrations,
+    split_sqlite_statements,
+)
 
 from .builders import seed_org
 
 pytestmark = pytest.mark.unit
+
+LISTEN_GRANT = 17  # the migration that gave API keys their listen grant
 
 EXPECTED_TABLES = {
     "organizations",
@@ -158,3 +164,36 @@ async def test_sqlite_unwritable_path_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(StoreError):
         await open_store(f"sqlite:///{blocker}/voicedock.db")
+
+
+async def test_keys_from_before_the_listen_grant_keep_what_they_could_do(tmp_path: Path) -> None:
+    """An operator upgrades a database whose keys predate the listen grant (migration 17):
+    full and admin keys still hear live calls, read-only keys (dashboards) no longer do."""
+    path = tmp_path / "voicedock.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(CREATE_SCHEMA_MIGRATIONS)
+        for migration in load_migrations("sqlite"):
+            if migration.version >= LISTEN_GRANT:
+                break
+            for statement in split_sqlite_statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (migration.version, migration.name, "2026-01-01T00:00:00+00:00"),
+            )
+        conn.execute(
+            "INSERT INTO organizations (id, name, created_at) VALUES ('o', 'acme', '2026-01-01')"
+        )
+        for key_id, scope in (("k1", "read_only"), ("k2", "full"), ("k3", "admin")):
+            conn.execute(
+                "INSERT INTO api_keys (id, organization_id, key_hash, name, created_at, scope)"
+                " VALUES (?, 'o', ?, '', '2026-01-01T00:00:00+00:00', ?)",
+                (key_id, key_id * 32, scope),
+            )
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        await store.migrate()
+        keys = {key.id: key.listen for key in await store.list_api_keys("o")}
+    finally:
+        await store.aclose()
+    assert keys == {"k1": False, "k2": True, "k3": True}

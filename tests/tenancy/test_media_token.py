@@ -4,7 +4,8 @@ inbound call's id is built from the caller's number; an outbound one is in every
 and webhook) could connect first, name the call in a forged MEDIA_START and take its audio
 in both directions. Each call's media leg carries a random token that only Asterisk learns
 (over ARI); a connection without it is closed with 1008 and the real call still gets its
-media from Asterisk.
+media from Asterisk. Strangers that hold sockets open without a token, or send junk, cost
+little and are closed early: the real call's connection still gets in.
 """
 
 from __future__ import annotations
@@ -130,6 +131,20 @@ async def test_a_socket_without_the_calls_token_is_refused_and_the_call_gets_its
         return await real_handle(request)
 
     acceptor.handle = handle  # type: ignore[method-assign]
+    call_id = await placed_with_media(live, acceptor, handed)
+    await asyncio.sleep(1.0)  # the call runs on its media
+    await ended_as_asked(live, call_id)
+    # The hostile sockets were closed as policy violations, before any audio reached them.
+    assert outcomes == [(1008, 0), (1008, 0)]
+    assert acceptor.refused == 2
+    # The call got its media from Asterisk (not the forged channel).
+    assert handed
+    assert FORGED_CHANNEL not in handed
+
+
+async def placed_with_media(live: LiveService, acceptor: MediaAcceptor, handed: list[str]) -> str:
+    """Place a call to the lab party that answers; its id once its media session is handed
+    over (``handed`` records the channel of each)."""
     spy_sessions(acceptor, handed)
     resp = await live.client.post(
         "/calls/outbound",
@@ -142,20 +157,48 @@ async def test_a_socket_without_the_calls_token_is_refused_and_the_call_gets_its
     async with asyncio.timeout(10):
         while not handed:
             await asyncio.sleep(0.05)
-    await asyncio.sleep(1.0)  # the call runs on its media
+    return call_id
+
+
+async def ended_as_asked(live: LiveService, call_id: str) -> None:
+    """End the call through the API; it is recorded as ended by that command."""
     ended = await live.client.post(
         f"/calls/{call_id}/control", json={"type": "end-call"}, headers=live.auth()
     )
     assert ended.status == 200, await ended.text()
     record = await wait_recorded(live, call_id, within=15)
-    # The hostile sockets were closed as policy violations, before any audio reached them.
-    assert outcomes == [(1008, 0), (1008, 0)]
-    assert acceptor.refused == 2
-    # The call got its media from Asterisk (not the forged channel) and ended as asked.
-    assert handed
-    assert FORGED_CHANNEL not in handed
     assert record["status"] == "ended"
     assert record["end_reason"] == API_END_CALL
+
+
+async def test_strangers_holding_media_sockets_are_closed_and_the_call_gets_its_media(
+    client_mode: LiveService,
+) -> None:
+    """Strangers connect before the call (idle ones, one sending junk audio, one a text that
+    is no MEDIA_START); Asterisk's connection for the call still gets in and carries it,
+    and each stranger is closed as a policy violation."""
+    live = client_mode
+    acceptor = live.service.media_acceptor
+    assert isinstance(acceptor, MediaAcceptor)
+    base = str(live.client.make_url("")).rstrip("/")
+    handed: list[str] = []
+    async with aiohttp.ClientSession() as http:
+        sockets = [await http.ws_connect(f"{base}/media", protocols=("media",)) for _ in range(8)]
+        assert acceptor.unauthenticated == len(sockets)
+        for _ in range(20):  # audio before any MEDIA_START, more than a handshake needs
+            await sockets[0].send_bytes(bytes(1024))
+        await sockets[1].send_str("QUEUE_DRAINED")
+        call_id = await placed_with_media(live, acceptor, handed)
+        codes = []
+        for ws in sockets:
+            async with asyncio.timeout(10):
+                message = await ws.receive()
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            codes.append(ws.close_code)
+            await ws.close()
+    assert codes == [1008] * len(sockets)
+    await ended_as_asked(live, call_id)  # the call ran on Asterisk's media all along
+    assert acceptor.unauthenticated == 0  # the strangers' handlers are long gone
 
 
 def spy_sessions(acceptor: MediaAcceptor, handed: list[str]) -> None:

@@ -1,8 +1,11 @@
-"""API keys: issue (the secret is shown once; only its sha256 is stored), list, rename, revoke.
+"""API keys: issue (the secret is shown once; only its sha256 is stored), list, rename, revoke,
+and the operator's live-listen grant.
 
 Shared by the ``voicedock keys`` commands and the ``/api-keys`` endpoints. Revoking is
 immediate: every request re-reads the key, and open event streams and console sessions of a
-revoked key end.
+revoked key end. A key hears live calls when it holds the listen grant (``ApiKey.listen``:
+full and admin keys unless the operator withdraws it, read-only keys only where the operator
+grants it); withdrawing it ends the key's open listen streams.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import uuid
 
 from voicedock.api.middleware import hash_key
 from voicedock.calls.config_mirror import ensure_organization
-from voicedock.domain.records import ApiKey, KeyScope, Organization, utcnow
+from voicedock.domain.records import ApiKey, KeyScope, Organization, listen_by_default, utcnow
 from voicedock.store.base import Store
 
 KEY_PREFIX = "vd_"
@@ -20,18 +23,24 @@ MAX_NAME = 100
 
 
 async def issue_api_key(
-    store: Store, organization: str, name: str = "", scope: KeyScope = KeyScope.FULL
+    store: Store,
+    organization: str,
+    name: str = "",
+    scope: KeyScope = KeyScope.FULL,
+    *,
+    listen: bool | None = None,
 ) -> tuple[str, Organization]:
     """Create a key for ``organization`` (created if needed); returns (secret, organization)."""
     org = await ensure_organization(store, organization)
-    secret, _ = await add_api_key(store, org.id, name, scope)
+    secret, _ = await add_api_key(store, org.id, name, scope, listen=listen)
     return secret, org
 
 
 async def add_api_key(
-    store: Store, organization_id: str, name: str, scope: KeyScope
+    store: Store, organization_id: str, name: str, scope: KeyScope, *, listen: bool | None = None
 ) -> tuple[str, ApiKey]:
-    """Create a key for an existing organization; returns (secret, key)."""
+    """Create a key for an existing organization; returns (secret, key). ``listen``: whether
+    it hears live calls (None: as keys of its scope do, ``listen_by_default``)."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=str(uuid.uuid4()),
@@ -39,6 +48,7 @@ async def add_api_key(
         key_hash=hash_key(secret),
         name=name,
         scope=scope,
+        listen=listen_by_default(scope) if listen is None else listen,
     )
     async with store.transaction() as tx:
         await tx.insert_api_key(key)
@@ -56,6 +66,14 @@ async def revoke_api_key(store: Store, key: ApiKey) -> ApiKey:
 
 async def rename_api_key(store: Store, key: ApiKey, name: str) -> ApiKey:
     key.name = name
+    async with store.transaction() as tx:
+        await tx.update_api_key(key)
+    return key
+
+
+async def set_listen(store: Store, key: ApiKey, listen: bool) -> ApiKey:
+    """The operator grants ``key`` live listen, or withdraws it (its open streams end)."""
+    key.listen = listen
     async with store.transaction() as tx:
         await tx.update_api_key(key)
     return key

@@ -7,7 +7,7 @@ traceback in the body) into that shape. ``authenticate`` checks ``Authorization:
 against the stored sha256 hashes (or a web console session cookie, whose state-changing requests
 must also carry the session's CSRF token) and binds the key and its organization to the request;
 it enforces the key's scope: a read-only key may only read (GET), and only an admin key manages
-API keys.
+API keys. Hearing a live call needs the key's listen grant besides (``check_listen``).
 """
 
 from __future__ import annotations
@@ -158,17 +158,32 @@ def check_scope(
 async def credentials_still_valid(request: web.Request) -> bool:
     """Whether the request's key is still unrevoked and, when it came through a console
     session, that session is still signed in (long-lived responses ask again)."""
+    return request.get(API_KEY) is None or await current_key(request) is not None
+
+
+async def current_key(request: web.Request) -> ApiKey | None:
+    """The request's key as it is now (a grant may have changed since the request began);
+    None once it is revoked or its console session has signed out."""
     key = request.get(API_KEY)
     if key is None:
-        return True
+        return None
     store = request.app[SERVICE].store
     session_hash = request.get(CONSOLE_SESSION)
     if session_hash is not None:
         session = await store.find_console_session(session_hash)
         if session is None or session.expires_at <= utcnow():
-            return False
+            return None
     current = await store.get_api_key(key.organization_id, key.id)
-    return current is not None and current.revoked_at is None
+    return current if current is not None and current.revoked_at is None else None
+
+
+def check_listen(key: ApiKey) -> None:
+    """403 unless ``key`` holds the live-listen grant (``ApiKey.listen``)."""
+    if not key.listen:
+        raise Forbidden(
+            "this API key may not listen to live calls; the operator grants it "
+            "(voicedock keys allow-listen <key id>)"
+        )
 
 
 def organization_of(request: web.Request) -> str:

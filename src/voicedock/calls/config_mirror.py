@@ -88,7 +88,7 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
                 id=assistant_ids[(a.organization, a.name)],
                 organization_id=org.id,
                 name=a.name,
-                config=_assistant_config(a),
+                config=assistant_config(a),
                 business_name=a.business_name,
             )
             saved = saved_assistants[assistant.id]
@@ -169,7 +169,9 @@ def _same_endpoint(a: WebhookEndpoint, b: WebhookEndpoint) -> bool:
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
-def _assistant_config(a: AssistantSettings) -> dict[str, object]:
+def assistant_config(a: AssistantSettings) -> dict[str, object]:
+    """The configuration an ``[[assistants]]`` entry is stored with (``Assistant.config``;
+    checked at start-up by ``calls/assistants/configured.py``)."""
     config: dict[str, object] = {"provider": a.provider}
     for key in ("first_message", "system_prompt"):
         if getattr(a, key):

@@ -9,8 +9,9 @@ A call's audio exists only on the node that runs its conversation: the tap of it
   conversation not started yet (the media leg is opening): 409 too, retry in a moment;
 - a call another node serves: 409 ``Call on another node``, with that node's id in ``node``
   (the client connects to that node; nothing is proxied between nodes);
-- more listeners than ``[listen] max_listeners_per_call`` on the call, or than
-  ``max_listeners_per_organization`` on the organization's calls (this node): 429.
+- more listeners than ``[listen] max_listeners_per_call`` on the call, than
+  ``max_listeners_per_organization`` on the organization's calls, or than ``max_listeners``
+  on the node (each counted on this node): 429 with ``Retry-After``.
 
 A supervisor's extension for "Take over" (``[listen] supervisor_extension``) is a transfer
 destination like any other: ``check_supervisor_extension`` holds it to the ``[policy]`` at
@@ -83,7 +84,7 @@ def check_supervisor_extension(settings: ListenSettings, policy: PolicySettings)
 
 
 class Listening:
-    """The listeners of this node's calls, counted per call and per organization."""
+    """The listeners of this node's calls, counted per call, per organization and in all."""
 
     def __init__(
         self, settings: ListenSettings, node_id: str, store: Store, live_calls: LiveCalls
@@ -152,13 +153,16 @@ class Listening:
                     del counts[key]
 
     def check_room(self, org_id: str, call_id: str) -> None:
-        """429 when the call or the organization has as many listeners as it may."""
+        """429 when the call, the organization or the node has as many listeners as it may."""
         per_call = self.settings.max_listeners_per_call
         per_organization = self.settings.max_listeners_per_organization
+        per_node = self.settings.max_listeners
         if self._by_call[call_id] >= per_call:
             refused = f"this call has {per_call} listeners, its most"
         elif self._by_organization[org_id] >= per_organization:
             refused = f"this organization has {per_organization} listeners, its most"
+        elif self.listeners >= per_node:
+            refused = f"this node has {per_node} listeners, its most"
         else:
             refused = ""
         if refused:

@@ -61,7 +61,8 @@ class KeyScope(enum.StrEnum):
     """What an API key may do within its organization.
 
     ``read_only``: GET requests only. ``full``: every call and resource endpoint.
-    ``admin``: that plus managing the organization's API keys.
+    ``admin``: that plus managing the organization's API keys. Hearing a live call is a grant
+    of its own (``ApiKey.listen``), beside the scope.
     """
 
     READ_ONLY = "read_only"
@@ -90,6 +91,15 @@ class ApiKey:
     created_at: datetime = field(default_factory=utcnow)
     revoked_at: datetime | None = None
     scope: KeyScope = KeyScope.FULL
+    # May hear live calls (GET /calls/{id}/listen): full and admin keys by default, a read-only
+    # key only where the operator grants it (``listen_by_default``; voicedock keys).
+    listen: bool = False
+
+
+def listen_by_default(scope: KeyScope) -> bool:
+    """Whether a new key of ``scope`` listens unless the operator says otherwise: a key that
+    may change things may hear them; a read-only key (a dashboard) may not."""
+    return scope is not KeyScope.READ_ONLY
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@
 
 const POLL_MS = 2000;
 const TERMINAL = new Set(["ended", "failed"]);
-const state = { csrf: null, scope: null, timer: null, stream: null, callId: null, seen: new Set() };
+const state = { csrf: null, scope: null, listen: false, timer: null, stream: null, callId: null, seen: new Set() };
 
 const $ = (id) => document.getElementById(id);
 
@@ -68,6 +68,7 @@ function signedOut(message) {
 function signedIn(session) {
   state.csrf = session.csrf_token;
   state.scope = session.key.scope;
+  state.listen = session.key.listen;
   const name = session.key.name ? `“${session.key.name}”` : "an unnamed key";
   $("who").textContent = `Signed in with ${name} (${session.key.scope.replace("_", "-")})`;
 }
@@ -231,8 +232,9 @@ function renderDetail(call) {
   for (const node of $("supervise").querySelectorAll("input, button")) {
     node.disabled = !canControl;
   }
-  // Any key of the organization may listen (a read-only one too), while the call is live.
-  $("listen").disabled = !live && !listening.ws;
+  // A key with the listen grant (a read-only one where the operator granted it), while the
+  // call is live; stopping is always possible.
+  $("listen").disabled = !(live && state.listen) && !listening.ws;
 }
 
 const SPEAKERS = { assistant: "Assistant:", supervisor: "Supervisor (whisper):" };

@@ -23,6 +23,14 @@ Scope = Annotated[
     ),
 ]
 Name = Annotated[str, text(MAX_NAME, line=True)]
+Listen = Annotated[
+    bool,
+    Meta(
+        description="Whether the key hears live calls (GET /calls/{id}/listen): full and admin "
+        "keys unless the operator withdrew it, read-only keys only where the operator granted "
+        "it (voicedock keys allow-listen / deny-listen)."
+    ),
+]
 
 
 class ApiKey(Reply, kw_only=True):
@@ -31,6 +39,7 @@ class ApiKey(Reply, kw_only=True):
     id: str
     name: str
     scope: Scope
+    listen: Listen
     created_at: Time
     revoked_at: Time
 
@@ -40,6 +49,7 @@ class ApiKey(Reply, kw_only=True):
             id=key.id,
             name=key.name,
             scope=key.scope,
+            listen=key.listen,
             created_at=iso(key.created_at),
             revoked_at=iso(key.revoked_at),
         )

@@ -78,9 +78,10 @@ PATHS: dict[str, Schema] = {
     "/media": {
         "get": operation(
             "Call media websocket (client mode): Asterisk connects; a MEDIA_START without the "
-            "call's token (VOICEDOCK_MEDIA_TOKEN, set over ARI) is closed with 1008",
+            "call's token (VOICEDOCK_MEDIA_TOKEN, set over ARI), late or too large, is closed "
+            "with 1008; 429 while too many connections have not shown a token yet",
             ("101", None),
-            errors="404",
+            errors="404 429",
             public=True,
         )
     },

@@ -19,6 +19,13 @@ def _listen_op() -> Schema:
         ),
     )
     op["parameters"] = [PATH_ID]
+    op["responses"]["403"] = {
+        "description": (
+            "The key does not hold the listen grant (a read-only key the operator did not "
+            "grant it, a key it was withdrawn from), or a console session from another origin"
+        ),
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
     op["responses"]["101"] = {"description": "Switching protocols: the listen stream follows"}
     op["responses"]["409"] = {
         "description": (
@@ -30,9 +37,10 @@ def _listen_op() -> Schema:
     }
     op["responses"]["429"] = {
         "description": (
-            "Too many listeners (error 'Too many listeners'): the call's or the "
-            "organization's cap ([listen] max_listeners_per_call, "
-            "max_listeners_per_organization) is reached; retry after Retry-After seconds"
+            "Too many listeners (error 'Too many listeners'): the call's, the "
+            "organization's or the node's cap ([listen] max_listeners_per_call, "
+            "max_listeners_per_organization, max_listeners) is reached; retry after "
+            "Retry-After seconds"
         ),
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": ref("Error")}},

@@ -1,16 +1,18 @@
 """``GET /calls/{id}/listen``: a live call's two sides as audio, over a websocket.
 
 Authorized as every request (``Authorization: Bearer <key>``, or the console's session cookie,
-which a browser sends with the websocket's handshake); a key reads only its organization's
-calls. The refusals are answered before the upgrade, as JSON error bodies
-(``calls/listen.py``: 404, 409 ``Call not active`` or ``Call on another node``, 429).
+which a browser sends with the websocket's handshake), by a key that holds the listen grant
+(``ApiKey.listen``: 403 otherwise); a key hears only its organization's calls. The refusals
+are answered before the upgrade, as JSON error bodies (``calls/listen.py``: 404, 409 ``Call not
+active`` or ``Call on another node``, 429).
 
 Once upgraded: one text message ``{"type": "hello", ...}`` stating the format, then one binary
 message per 20 ms frame of either side (``media/listen.py``: an 8-byte header, then 16-bit PCM),
 and at the end one text message ``{"type": "end", "reason": ..., "dropped_frames": n}`` before
 the server closes the websocket (1000). The stream ends when the call ends, the client closes
-it, the key is revoked or the console session signed out (within ``KEY_CHECK_SECONDS``), or the
-server shuts down. What the client sends is ignored. docs/live-listen.md is the reference.
+it, the key is revoked, its listen grant withdrawn or the console session signed out (within
+``KEY_CHECK_SECONDS``), or the server shuts down. What the client sends is ignored.
+docs/live-listen.md is the reference.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from voicedock.aio import first_of
-from voicedock.api.keys import CONSOLE_SESSION, SERVICE
-from voicedock.api.middleware import credentials_still_valid, organization_of
+from voicedock.api.keys import API_KEY, CONSOLE_SESSION, SERVICE
+from voicedock.api.middleware import check_listen, current_key, organization_of
 from voicedock.api.routes.call_events import KEY_CHECK_SECONDS
 from voicedock.api.routes.calls import CALLS
 from voicedock.errors import BadRequest, Forbidden, NotFound
@@ -59,6 +61,7 @@ async def listen(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     if not service.settings.listen.enabled:
         raise NotFound("live listen is turned off on this node ([listen] enabled)")
+    check_listen(request[API_KEY])
     call_id = CALLS.path_id(request)
     if request.get(CONSOLE_SESSION) is not None and not _same_origin(request):
         raise Forbidden("a console session listens from the console's own page only")
@@ -89,7 +92,8 @@ async def listen(request: web.Request) -> web.StreamResponse:
             async def credentials() -> str:
                 while True:
                     await asyncio.sleep(KEY_CHECK_SECONDS)
-                    if not await credentials_still_valid(request):
+                    key = await current_key(request)
+                    if key is None or not key.listen:  # revoked, signed out, grant withdrawn
                         return SIGNED_OUT
 
             first = await first_of(send(), receive(), credentials())

@@ -389,8 +389,9 @@ class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
         await self._insert(API_KEYS, key)
 
     async def update_api_key(self, key: ApiKey) -> None:
-        """Write the fields that change after issue: the name and the revocation time."""
-        await self._update(API_KEYS, key, ("name", "revoked_at"), "API key")
+        """Write the fields that change after issue: the name, the revocation time and the
+        listen grant."""
+        await self._update(API_KEYS, key, ("name", "revoked_at", "listen"), "API key")
 
     async def insert_console_session(self, session: ConsoleSession) -> None:
         await self._insert(CONSOLE_SESSIONS, session)

@@ -160,8 +160,9 @@ ORGANIZATIONS = Table(
 API_KEYS = Table(
     "api_keys",
     ApiKey,
-    ("id", "organization_id", "key_hash", "name", "created_at", "revoked_at", "scope"),
+    ("id", "organization_id", "key_hash", "name", "created_at", "revoked_at", "scope", "listen"),
     datetimes=frozenset({"created_at", "revoked_at"}),
+    booleans=frozenset({"listen"}),
     enums={"scope": KeyScope},
 )
 

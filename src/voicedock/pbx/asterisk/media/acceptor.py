@@ -10,6 +10,13 @@ compared in constant time, ``call_token``); any other is closed with 1008 and th
 on waiting for its own. Anyone who can reach ``/media`` may know a call id (an inbound one is
 built from the caller's number), never its token, which travels only over authenticated ARI.
 
+Until it has shown its token a connection is a stranger, and costs little: at most
+``MAX_UNAUTHENTICATED`` of them at once on the node (one more is refused at once, 429 with
+``Retry-After``, before the websocket upgrade), each closed (1008) unless its MEDIA_START,
+Asterisk's first message, arrives within ``HANDSHAKE_SECONDS`` and ``HANDSHAKE_BYTES``; any
+message is at most ``MAX_MESSAGE_BYTES`` (a MEDIA_START, a control event, a frame of audio).
+Nothing a stranger sends is logged: neither a token nor its other text.
+
 The token is not put in the URI with ``v(token=...)``: Asterisk stores ``v()`` parameters on
 the websocket_client configuration all calls share (``ast_websocket_client_add_uri_params``),
 so concurrent calls would overwrite each other's, and they leak into later calls.
@@ -25,20 +32,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Any
 
 from aiohttp import web
 
-from voicedock.errors import MediaError
+from voicedock.errors import MediaError, RateLimited
 from voicedock.media.call_token import new_call_token, token_matches
 from voicedock.media.errors import MediaStartTimeout
-from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
+from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE, MediaStart
 from voicedock.pbx.asterisk.media.handshake import read_media_start
 from voicedock.pbx.asterisk.media.session import MediaSession
+from voicedock.validation import is_token
 
 log = logging.getLogger("voicedock.media")
 
 _POLICY_VIOLATION = 1008
+# Connections to /media not yet matched to a call, at once on the node. Asterisk's own are
+# strangers for the few milliseconds until its MEDIA_START: calls starting together stay far
+# below this.
+MAX_UNAUTHENTICATED = 64
+HANDSHAKE_SECONDS = 2.0  # Asterisk sends MEDIA_START as soon as the websocket is open
+HANDSHAKE_BYTES = 16 * 1024  # what a stranger may send before and with its MEDIA_START
+MAX_MESSAGE_BYTES = 16 * 1024  # any message (a 20 ms slin16 frame is 640 bytes)
+_CHANNEL_ID_SHOWN = 64  # a refused channel id is logged only if it looks like Asterisk's
 
 
 class PendingMedia:
@@ -68,15 +85,19 @@ class MediaAcceptor:
     def __init__(
         self,
         *,
-        start_timeout: float = 5.0,
+        start_timeout: float = HANDSHAKE_SECONDS,
         claim_timeout: float = 5.0,
+        max_unauthenticated: int = MAX_UNAUTHENTICATED,
         **session_options: Any,
     ) -> None:
-        self._start_timeout = start_timeout
+        self.start_timeout = start_timeout
         self._claim_timeout = claim_timeout
+        self.max_unauthenticated = max_unauthenticated
         self._session_options = session_options
         self._pending: dict[str, PendingMedia] = {}
+        self.unauthenticated = 0  # connections that have not shown a call's token yet
         self.refused = 0
+        self._full = False  # refusing for the cap (logged once per episode)
 
     def expect(self, call_id: str) -> PendingMedia:
         if call_id in self._pending:
@@ -90,14 +111,55 @@ class MediaAcceptor:
             del self._pending[pending.call_id]
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        if self.unauthenticated >= self.max_unauthenticated:
+            self.refused += 1
+            if not self._full:
+                self._full = True
+                log.warning(
+                    "media: %d connections have not shown a call's token yet; refusing more",
+                    self.unauthenticated,
+                )
+            raise RateLimited(
+                "too many media connections are being set up; retry shortly",
+                retry_after_seconds=math.ceil(self.start_timeout),  # a stranger is gone by then
+            )
+        self._full = False
+        self.unauthenticated += 1
+        try:
+            handed = await self._authenticate(request)
+        finally:
+            self.unauthenticated -= 1
+        if isinstance(handed, web.WebSocketResponse):
+            return handed  # refused, and closed
+        ws, session = handed
+        # The websocket lives as long as this handler: wait for the owner to finish with it.
+        try:
+            await asyncio.wait_for(session.entered.wait(), self._claim_timeout)
+            await session.wait_closed()
+        except TimeoutError:
+            log.warning("media: nobody took the session of channel %s", _shown(session.started))
+        finally:
+            await session.aclose()
+        return ws
+
+    async def _authenticate(
+        self, request: web.Request
+    ) -> web.WebSocketResponse | tuple[web.WebSocketResponse, MediaSession]:
+        """The connection's session, handed to its call; or the websocket, refused and closed
+        (a MEDIA_START without the token of a call waiting for it, or none in time)."""
         # No compression: Asterisk's client aborts if we answer with Sec-WebSocket-Extensions.
-        ws = web.WebSocketResponse(protocols=("media",), compress=False, timeout=2.0)
+        ws = web.WebSocketResponse(
+            protocols=("media",), compress=False, timeout=2.0, max_msg_size=MAX_MESSAGE_BYTES
+        )
         await ws.prepare(request)
         try:
-            started, control = await read_media_start(ws, self._start_timeout)
+            started, control = await read_media_start(
+                ws, self.start_timeout, max_bytes=HANDSHAKE_BYTES
+            )
         except MediaError as exc:
-            log.warning("media: client connection without a usable MEDIA_START: %s", exc)
-            await ws.close()
+            self.refused += 1
+            log.warning("media: refusing a client connection without a usable MEDIA_START: %s", exc)
+            await ws.close(code=_POLICY_VIOLATION, message=b"no media start")
             return ws
         variables = started.channel_variables
         pending = self._pending.get(variables.get(CALL_VARIABLE, ""))
@@ -108,23 +170,21 @@ class MediaAcceptor:
         ):
             # The call (if any) goes on waiting for the connection that holds its token.
             self.refused += 1
-            log.warning("media: refusing connection for unexpected channel %s", started.channel_id)
+            log.warning("media: refusing connection for unexpected channel %s", _shown(started))
             await ws.close(code=_POLICY_VIOLATION, message=b"unexpected call")
             return ws
         self._forget(pending)
         try:
             session = MediaSession(ws, started, control, **self._session_options)
         except MediaError as exc:
-            log.warning("media: refusing channel %s: %s", started.channel_id, exc)
+            log.warning("media: refusing channel %s: %s", _shown(started), exc)
             await ws.close(code=_POLICY_VIOLATION, message=b"unsupported media")
             return ws
         pending._future.set_result(session)
-        # The websocket lives as long as this handler: wait for the owner to finish with it.
-        try:
-            await asyncio.wait_for(session.entered.wait(), self._claim_timeout)
-            await session.wait_closed()
-        except TimeoutError:
-            log.warning("media: nobody took the session of channel %s", started.channel_id)
-        finally:
-            await session.aclose()
-        return ws
+        return ws, session
+
+
+def _shown(started: MediaStart) -> str:
+    """The channel id for a log line: a stranger's text is not written."""
+    channel = started.channel_id
+    return channel if is_token(channel) and len(channel) <= _CHANNEL_ID_SHOWN else "(not shown)"

@@ -34,7 +34,7 @@ from voicedock.pbx.freeswitch.media.audio_stream_wire import (
     parse_play_event_body,
 )
 from voicedock.pbx.freeswitch.media.call_media import FreeswitchCallMedia
-from voicedock.pbx.freeswitch.media.stream_server import AudioStreamServer
+from voicedock.pbx.freeswitch.media.stream_server import AudioStreamServer, mask_stream_tokens
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
@@ -126,7 +126,8 @@ class FreeswitchMediaHub:
             ws = await pending.websocket(self._connect_timeout)
         except EslCommandError as exc:  # e.g. mod_audio_stream not loaded, channel gone
             pending.release()
-            raise MediaError(f"uuid_audio_stream refused: {exc.reply.strip()}"[:200]) from exc
+            reply = mask_stream_tokens(exc.reply.strip())  # it may repeat the stream's URL
+            raise MediaError(f"uuid_audio_stream refused: {reply}"[:200]) from None
         except BaseException:
             pending.release()
             raise
@@ -176,7 +177,8 @@ class FreeswitchMediaHub:
                 return
             media.on_play_event(play.file)
         elif event.subclass in MEDIA_EVENT_SUBCLASSES:
-            log.info("audio stream %s: %s", event.subclass, (event.event_body or "")[:200])
+            body = mask_stream_tokens(event.event_body or "")  # an error may name the URL
+            log.info("audio stream %s: %s", event.subclass, body[:200])
 
     async def aclose(self) -> None:
         for media in list(self._sessions.values()):

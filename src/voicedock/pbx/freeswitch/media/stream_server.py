@@ -13,6 +13,10 @@ its call and the token (random, per stream, compared in constant time) keeps any
 reach the port from injecting or receiving call audio. A connection nobody expects is refused
 with 403 before the websocket upgrade. The aiohttp handler lives as long as the websocket, so it
 waits until the owner calls ``pending.release()``.
+
+The token is a secret for as long as its stream is expected: no log line carries it. The server
+keeps no access log (aiohttp's would write the URL's path), and text that may hold a stream's
+URL (FreeSWITCH's replies and events) is logged through ``mask_stream_tokens``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 
 from aiohttp import web
 
@@ -30,6 +35,13 @@ from voicedock.media.errors import MediaStartTimeout
 log = logging.getLogger("voicedock.media.freeswitch")
 
 ROUTE = "/freeswitch/audio/{uuid}/{token}"
+_STREAM_PATH = re.compile(r"(/freeswitch/audio/[^/\s\"']*/)[^/\s\"'?#]+")
+MASKED_TOKEN = "****"  # noqa: S105 - what a log line shows in a token's place
+
+
+def mask_stream_tokens(text: str) -> str:
+    """``text`` with the token of every audio-stream URL in it replaced by ``****``."""
+    return _STREAM_PATH.sub(lambda m: m.group(1) + MASKED_TOKEN, text)
 
 
 class PendingStream:
@@ -81,7 +93,8 @@ class AudioStreamServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get(ROUTE, self._handle)
-        runner = web.AppRunner(app, handle_signals=False)
+        # No access log: each request's path holds its stream's token.
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._port)
         try:

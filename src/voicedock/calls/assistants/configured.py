@@ -1,0 +1,52 @@
+"""The operator's ``[[assistants]]``, checked at start-up (and by ``voicedock doctor``) as the
+API checks an assistant it saves.
+
+An assistant of the file is mirrored into the store (``calls/config_mirror.py``) and its calls
+resolve it into providers like any other (``resolve_provider``: the provider rules, the node's
+engines and voices, the egress policy's URLs). One it could not resolve would fail only when
+a call uses it: instead the node refuses to start, with a ``ConfigError`` naming the
+assistant and its key (``assistants[1].llm_config.base_url``), like any other setting it
+cannot run. Blocking: it may read the node's voice files (``pipeline/voices.py``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from voicedock.calls.assistants.config import check_config, resolve_provider
+from voicedock.calls.config_mirror import assistant_config
+from voicedock.config import AssistantSettings, Settings
+from voicedock.egress import EgressPolicy
+from voicedock.errors import ApiError, ConfigError
+
+# A message that starts with the key it is about: ``llm_config.base_url: ...``,
+# ``tts_config.voice 'x' is not ...``.
+_KEY_FIRST = re.compile(r"([a-z_]+(?:\.[a-z_]+|\[\d+\])+):? (.+)|([a-z_]+): (.+)", re.S)
+
+
+def configured_assistant_problems(settings: Settings, policy: EgressPolicy) -> list[ConfigError]:
+    """One ``ConfigError`` per ``[[assistants]]`` entry whose calls could not be placed."""
+    problems = []
+    for i, a in enumerate(settings.assistants):
+        try:
+            config = check_config(assistant_config(a), "assistant", allow_profile=False)
+            resolve_provider(config, settings.speech, policy)
+        except ApiError as exc:
+            problems.append(_problem(i, a, exc.message))
+    return problems
+
+
+def check_configured_assistants(settings: Settings, policy: EgressPolicy) -> None:
+    """The first of ``configured_assistant_problems``, raised."""
+    problems = configured_assistant_problems(settings, policy)
+    if problems:
+        raise problems[0]
+
+
+def _problem(index: int, a: AssistantSettings, message: str) -> ConfigError:
+    key, problem = f"assistants[{index}]", message
+    found = _KEY_FIRST.fullmatch(message)
+    if found is not None:
+        where = found.group(1) or found.group(3)
+        key, problem = f"{key}.{where}", found.group(2) or found.group(4)
+    return ConfigError(key, f"{problem} (assistant {a.name!r} of organization {a.organization!r})")
