@@ -34,7 +34,9 @@ def egress_policy(settings: Settings) -> EgressPolicy:
     for url in operator_provider_urls(settings):
         for host, port in _url_place(url):
             host = host.lower()
-            hosts.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+            # The operator's own server, at the operator's path (a tenant names no other).
+            path = URL(url).path.rstrip("/")
+            hosts.append(f"[{host}]:{port}{path}" if ":" in host else f"{host}:{port}{path}")
             # The operator named this server: its address is allowed to provider connections
             # (not to webhooks or tools), on that port only.
             for address in _literal_addresses(host) or []:
