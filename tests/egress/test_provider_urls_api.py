@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from api.conftest import Api, serving
-from fakes.local_server import LocalServer
+from fakes.local_server import LocalServer, Scripted
 from fakes.world import DESTINATION, make_settings
 from voicedock.config import Settings
 from voicedock.egress import Egress
@@ -33,35 +32,25 @@ from voicedock.pipeline.providers.realtime import RealtimeSpeech
 pytestmark = pytest.mark.unit
 
 
-class Ollama:
-    """The operator's local model server: chat completions at ``/v1``, and the endpoints no
-    organization may reach (``/api/pull`` downloads a model of the caller's choosing)."""
-
-    def __init__(self) -> None:
-        self.server = LocalServer()
-        self.server.route("*", "/{tail:.*}", self._handle)
-        self.hits: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.hits.append(f"{request.method} {request.rel_url.raw_path}")
-        return web.json_response({"error": "not here"}, status=404)
-
-
 @pytest.fixture
-async def ollama() -> AsyncIterator[Ollama]:
-    server = Ollama()
-    async with server.server:
+async def ollama() -> AsyncIterator[LocalServer]:
+    """The operator's local model server: chat completions at ``/v1``, and endpoints no
+    organization may reach (``/api/pull`` downloads a model of the caller's choosing). It
+    records every request; it answers 404 to the ones a test lets through."""
+    server = LocalServer()
+    server.route("*", "/{tail:.*}")
+    async with server:
         yield server
 
 
-def with_local_model(tmp_path: Path, ollama: Ollama) -> Settings:
+def hits(server: LocalServer) -> list[str]:
+    return [f"{r.method} {r.path}" for r in server.requests]
+
+
+def with_local_model(tmp_path: Path, ollama: LocalServer) -> Settings:
     """The operator's one line for a local model: that host and port, nothing else."""
     settings = make_settings(f"sqlite:///{tmp_path / 'urls.db'}")
-    settings.egress.allowed_networks = [f"127.0.0.1:{ollama.server.port}"]
+    settings.egress.allowed_networks = [f"127.0.0.1:{ollama.port}"]
     return settings
 
 
@@ -75,7 +64,7 @@ async def post(api: Api, path: str, body: dict[str, Any]) -> tuple[int, dict[str
 
 
 async def test_the_model_download_attack_is_refused_and_the_local_model_still_works(
-    tmp_path: Path, ollama: Ollama
+    tmp_path: Path, ollama: LocalServer
 ) -> None:
     async with serving(with_local_model(tmp_path, ollama)) as api:
         attack = {"name": "Puller", "llm_config": chat(f"{ollama.url}/api/pull#")}
@@ -115,7 +104,7 @@ async def test_the_model_download_attack_is_refused_and_the_local_model_still_wo
             api, "/assistants", {"name": "Local", "llm_config": chat(f"{ollama.url}/v1")}
         )
         assert status == 201, body
-    assert ollama.hits == []
+    assert hits(ollama) == []
 
 
 # (the key the refusal names, an assistant naming ``url`` there)
@@ -180,12 +169,12 @@ async def test_a_provider_url_is_scheme_host_port_and_path_only(
 # -- at the connection: the client builds the path from the checked base ----------------------
 
 
-def local_guard(ollama: Ollama, tmp_path: Path) -> Egress:
+def local_guard(ollama: LocalServer, tmp_path: Path) -> Egress:
     return Egress(egress_policy(with_local_model(tmp_path, ollama))).for_providers()
 
 
 async def test_a_chat_client_never_sends_its_request_elsewhere(
-    tmp_path: Path, ollama: Ollama
+    tmp_path: Path, ollama: LocalServer
 ) -> None:
     """An assistant of the operator's own file, or stored before: the client refuses the base
     URL rather than let it carry the request to ``/api/pull``."""
@@ -194,17 +183,18 @@ async def test_a_chat_client_never_sends_its_request_elsewhere(
         with pytest.raises(ProviderConfigError, match=r"URL refused: a (fragment|query)"):
             OpenAiCompatLlm.from_config(chat(base_url), egress=guard)
     llm = OpenAiCompatLlm.from_config(chat(f"{ollama.url}/v1"), egress=guard)
+    ollama.replies.append(Scripted(status=404))
     try:
         with pytest.raises(ProviderConfigError, match="HTTP 404"):  # where it was sent
             async for _ in llm.stream([ChatMessage("user", "hi")]):
                 pass
     finally:
         await llm.aclose()
-    assert ollama.hits == ["POST /v1/chat/completions"]
+    assert hits(ollama) == ["POST /v1/chat/completions"]
 
 
 async def test_no_client_lets_its_url_or_voice_steer_the_path(
-    tmp_path: Path, ollama: Ollama
+    tmp_path: Path, ollama: LocalServer
 ) -> None:
     guard = local_guard(ollama, tmp_path)
     with pytest.raises(ProviderConfigError, match="URL refused: a query"):
@@ -219,10 +209,12 @@ async def test_no_client_lets_its_url_or_voice_steer_the_path(
     with pytest.raises(ProviderConfigError, match="URL refused: an empty or dot path segment"):
         ElevenLabsTts(api_key="k", voice_id="..", base_url=ollama.url, egress=guard)
     tts = ElevenLabsTts(api_key="k", voice_id="../../api/pull", base_url=ollama.url, egress=guard)
+    ollama.replies.append(Scripted(status=404))
     try:
         with pytest.raises(ProviderConfigError, match="HTTP 404"):  # where it was sent
             async for _ in tts.synthesize("Hello."):
                 pass
     finally:
         await tts.aclose()
-    assert ollama.hits == ["POST /v1/text-to-speech/..%2F..%2Fapi%2Fpull/stream"]
+    # One segment (sent as ..%2F..%2Fapi%2Fpull), never the server's /api/pull.
+    assert hits(ollama) == ["POST /v1/text-to-speech/../../api/pull/stream"]
