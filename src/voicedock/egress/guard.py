@@ -235,10 +235,11 @@ def literal_refusal(url: str | URL, policy: EgressPolicy) -> str | None:
 async def blocked_name_refusal(
     port: int, addresses: list[str], policy: EgressPolicy, resolver: HostResolver
 ) -> str | None:
-    """Whether ``addresses`` (on ``port``) are those of a service the operator named by host:
-    each name blocked on that port is resolved now. A name that does not resolve refuses the
-    connection (its service's address cannot be told apart), a name that leads to loopback
-    refuses every loopback address (a service there listens on all of them)."""
+    """Why ``addresses`` may not be called on ``port``: they are those of a service the
+    operator named by host (each name blocked on that port is resolved now); else ``None``.
+    A name that does not resolve refuses the connection (its service's address cannot be told
+    apart), a name that leads to loopback refuses every loopback address (a service there
+    listens on all of them)."""
     targets = [t for t in policy.blocked_names if t.port == port]
     if not targets:
         return None
