@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from voicedock.domain import provider_keys
+from voicedock.domain import provider_keys, provider_urls
 from voicedock.domain.audio import MediaFormatName
 from voicedock.domain.key_box import KeyBoxError, operator_key
 from voicedock.domain.number_plan import NUMBER_TYPES, classify, is_region
@@ -423,7 +423,8 @@ class EgressSettings:  # [egress]: the URLs tenants name (docs/speech.md, docs/w
     # Networks (CIDR) or "address:port" allowed despite the above, e.g. "127.0.0.1:11434".
     allowed_networks: list[str] = field(default_factory=list)
     blocked_networks: list[str] = field(default_factory=list)  # never called
-    # Hosts a tenant's provider URL may name: "host", "host:port" or "*.domain".
+    # Hosts a tenant's provider URL may name: "host", "host:port" or "*.domain" (any path),
+    # each optionally followed by the one path allowed there ("llm.internal:8000/v1").
     provider_hosts: list[str] = field(default_factory=lambda: list(DEFAULT_PROVIDER_HOSTS))
 
 
@@ -997,13 +998,16 @@ def _check_egress(e: EgressSettings) -> None:
     for i, host in enumerate(e.provider_hosts):
         if not isinstance(host, str) or not _PROVIDER_HOST.fullmatch(host.strip()):
             raise ConfigError(
-                f"egress.provider_hosts[{i}]", "a host name, host:port or *.domain (no scheme)"
+                f"egress.provider_hosts[{i}]",
+                "a host name, host:port or *.domain (no scheme), then optionally its one /path",
             )
 
 
+# A host (or *.domain) and port as a provider URL names them, then the one path allowed there.
 _PROVIDER_HOST = re.compile(
-    r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?"
-    r"|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+    rf"((\*\.)?{provider_urls.NAME_PATTERN}|{provider_urls.IPV6_PATTERN})"
+    rf"{provider_urls.PORT_PATTERN}"
+    rf"({provider_urls.PATH_PATTERN})?"
 )
 
 

@@ -5,15 +5,19 @@ handshakes, and which hosts a tenant may name at all."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from fakes.local_server import LocalServer, Scripted
 from fakes.world import make_settings
+from voicedock.config import load_settings
 from voicedock.egress import Egress, EgressPolicy, NetworkTarget, provider_url_refusal
 from voicedock.egress.guard import address_refusal
 from voicedock.egress.settings import egress_policy
+from voicedock.errors import ConfigError
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.deepgram import DeepgramStt
@@ -50,7 +54,7 @@ def on_host(server: LocalServer, scheme: str = "http") -> str:
 
 async def test_a_listed_host_passes_the_check_a_tenant_gets_when_configuring() -> None:
     # Only the connection can tell where the name leads: the guarded resolver must.
-    assert provider_url_refusal(f"https://{HOST}/v1", POLICY) is None
+    assert provider_url_refusal(f"https://{HOST}/v1", POLICY, "/v1") is None
 
 
 async def test_llm_whose_dns_answer_is_loopback_is_refused_at_connect_time(
@@ -147,12 +151,12 @@ async def test_an_allowed_network_is_reached(server: LocalServer) -> None:
         ("http://169.254.169.254/latest", "host 169.254.169.254 is not an allowed provider host"),
         ("http://93.184.216.34/v1", "host 93.184.216.34 is not an allowed provider host"),
         ("http://2130706433/v1", "non-canonical numeric host"),
-        ("ftp://api.openai.com/v1", "only http and https URLs are allowed"),
+        ("ftp://api.openai.com/v1", "only http(s) and ws(s) URLs are allowed"),
         ("https://user:pw@api.openai.com/v1", "credentials in the URL are not allowed"),
     ],
 )
 def test_which_provider_urls_a_tenant_may_name_by_default(url: str, refusal: str | None) -> None:
-    assert provider_url_refusal(url, egress_policy(make_settings())) == refusal
+    assert provider_url_refusal(url, egress_policy(make_settings()), "/v1") == refusal
 
 
 def test_the_operators_entries_hosts_ports_and_subdomains() -> None:
@@ -160,26 +164,31 @@ def test_the_operators_entries_hosts_ports_and_subdomains() -> None:
     settings.egress.provider_hosts = ["*.openai.azure.com", "llm.internal:8443"]
     settings.egress.allowed_networks = ["127.0.0.1:11434", "10.20.0.0/16"]
     policy = egress_policy(settings)
-    assert provider_url_refusal("https://acme.openai.azure.com/v1", policy) is None
-    assert provider_url_refusal("https://openai.azure.com/v1", policy) is not None
-    assert provider_url_refusal("https://llm.internal:8443/v1", policy) is None
-    assert provider_url_refusal("https://llm.internal/v1", policy) is not None
-    assert provider_url_refusal("https://api.deepgram.com/v1", policy) is not None  # replaced
+    assert provider_url_refusal("https://acme.openai.azure.com/v1", policy, "/v1") is None
+    assert provider_url_refusal("https://openai.azure.com/v1", policy, "/v1") is not None
+    assert provider_url_refusal("https://llm.internal:8443/v1", policy, "/v1") is None
+    assert provider_url_refusal("https://llm.internal/v1", policy, "/v1") is not None
+    assert (
+        provider_url_refusal("https://api.deepgram.com/v1", policy, "/v1") is not None
+    )  # replaced
     # The operator's own [speech] URLs stay allowed whatever the list says.
-    assert provider_url_refusal("https://api.openai.com/v1", policy) is None
-    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy) is None
-    assert provider_url_refusal("http://127.0.0.1:11435/v1", policy) is not None
-    assert provider_url_refusal("http://10.20.3.4:8000/v1", policy) is None
+    assert provider_url_refusal("https://api.openai.com/v1", policy, "/v1") is None
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy, "/v1") is None
+    assert provider_url_refusal("http://127.0.0.1:11435/v1", policy, "/v1") is not None
+    assert provider_url_refusal("http://10.20.3.4:8000/v1", policy, "/v1") is None
     # The PBX's control ports stay refused whatever is allowed.
     settings.egress.allow_loopback = True
-    assert provider_url_refusal("http://127.0.0.1:8088/ari", egress_policy(settings)) is not None
+    assert (
+        provider_url_refusal("http://127.0.0.1:8088/ari", egress_policy(settings), "/v1")
+        is not None
+    )
 
 
 def test_the_operators_own_speech_url_is_allowed_to_providers_only() -> None:
     settings = make_settings()
     settings.speech.openai_base_url = "http://127.0.0.1:11434/v1"  # a local Ollama
     policy = egress_policy(settings)
-    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy) is None
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy, "/v1") is None
     loopback = ipaddress.ip_address("127.0.0.1")
     assert address_refusal(loopback, 11434, policy.for_providers()) is None
     # A webhook or tool to the same place is not the operator's provider: still refused.
@@ -207,10 +216,13 @@ def test_the_default_provider_hosts_are_those_of_the_clients_default_urls() -> N
 
 def test_a_local_ollama_as_the_operators_engine_is_its_own_choice() -> None:
     settings = make_settings()
-    assert provider_url_refusal("http://127.0.0.1:11434/v1", egress_policy(settings)) is not None
+    assert (
+        provider_url_refusal("http://127.0.0.1:11434/v1", egress_policy(settings), "/v1")
+        is not None
+    )
     settings.speech.llm = "ollama"
     policy = egress_policy(settings)
-    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy) is None
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy, "/v1") is None
     assert address_refusal(ipaddress.ip_address("127.0.0.1"), 11434, policy) == "loopback address"
 
 
@@ -218,7 +230,51 @@ def test_a_listed_ip_address_is_still_judged_by_its_address() -> None:
     settings = make_settings()
     settings.egress.provider_hosts = ["10.0.0.7:8000", "93.184.216.34"]
     policy = egress_policy(settings)
-    assert provider_url_refusal("http://10.0.0.7:8000/v1", policy) == "private address"
-    assert provider_url_refusal("http://93.184.216.34/v1", policy) is None
+    assert provider_url_refusal("http://10.0.0.7:8000/v1", policy, "/v1") == "private address"
+    assert provider_url_refusal("http://93.184.216.34/v1", policy, "/v1") is None
     settings.egress.allowed_networks = ["10.0.0.7:8000"]
-    assert provider_url_refusal("http://10.0.0.7:8000/v1", egress_policy(settings)) is None
+    assert provider_url_refusal("http://10.0.0.7:8000/v1", egress_policy(settings), "/v1") is None
+
+
+def test_the_operators_entry_or_speech_url_fixes_the_path_on_its_host(tmp_path: Path) -> None:
+    config = tmp_path / "voicedock.toml"
+    config.write_text(
+        "[speech]\n"
+        'openai_base_url = "http://10.0.0.5:8000/openai/v1"\n'
+        "[egress]\n"
+        'provider_hosts = ["llm.internal:8000/v1", "gateway.example.com"]\n'
+    )
+    policy = egress_policy(load_settings(config, environ={}))
+    assert provider_url_refusal("https://llm.internal:8000/v1/", policy, "/v1") is None
+    assert provider_url_refusal("https://llm.internal:8000/admin", policy, "/v1") == (
+        "on host llm.internal the path must be /v1 (the operator's)"
+    )
+    # An entry without a path: a public API's own layout (OpenRouter's /api/v1).
+    assert provider_url_refusal("https://gateway.example.com/api/v1", policy, "/v1") is None
+    assert provider_url_refusal("http://10.0.0.5:8000/openai/v1", policy, "/v1") is None
+    assert provider_url_refusal("http://10.0.0.5:8000/v1", policy, "/v1") == (
+        "on host 10.0.0.5 the path must be /openai/v1 (the operator's)"
+    )
+
+
+def test_an_allowed_network_serves_the_providers_own_path_only() -> None:
+    settings = make_settings()
+    settings.egress.allowed_networks = ["127.0.0.1:11434"]
+    policy = egress_policy(settings)
+    assert provider_url_refusal("http://127.0.0.1:11434/v1", policy, "/v1") is None
+    assert provider_url_refusal("ws://127.0.0.1:11434/v1/realtime", policy, "/v1/realtime") is None
+    assert provider_url_refusal("http://127.0.0.1:11434", policy, "") is None  # ElevenLabs
+    for path in ("/api/pull", "/", "/v1/models", "/v2"):
+        assert provider_url_refusal(f"http://127.0.0.1:11434{path}", policy, "/v1") == (
+            "on host 127.0.0.1 the path must be /v1 (the provider's own)"
+        )
+
+
+@pytest.mark.parametrize(
+    "entry", ["llm.internal:8000/v1/../admin", "llm.internal/v1?x", "https://llm.internal/v1"]
+)
+def test_a_provider_host_entry_with_a_path_names_one_plain_path(tmp_path: Path, entry: str) -> None:
+    config = tmp_path / "voicedock.toml"
+    config.write_text(f'[egress]\nprovider_hosts = ["{entry}"]\n')
+    with pytest.raises(ConfigError, match=re.escape("egress.provider_hosts[0]")):
+        load_settings(config, environ={})

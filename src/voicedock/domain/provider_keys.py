@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from voicedock.domain.provider_urls import URL_PATTERN, url_problem
 from voicedock.errors import BadRequest
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN, has_control_chars
 
@@ -116,11 +117,13 @@ flag = Rule(_flag, {"type": "boolean"})
 
 
 def _url(value: object, where: str) -> None:
-    """An http(s) or ws(s) URL; where it may lead is the egress guard's decision."""
+    """A provider URL: scheme, host, port and path (``domain/provider_urls.py``); which hosts
+    and paths it may name is the egress guard's decision."""
     text(2_000)(value, where)
     assert isinstance(value, str)
-    if not value.startswith(("http://", "https://", "ws://", "wss://")):
-        raise BadRequest(f"{where} must be an http(s) or ws(s) URL")
+    problem = url_problem(value)
+    if problem is not None:
+        raise BadRequest(f"{where}: {problem}")
 
 
 url = Rule(
@@ -128,8 +131,10 @@ url = Rule(
     {
         "type": "string",
         "maxLength": 2_000,
-        "pattern": r"^(https?|wss?)://[^\x00-\x1f\x7f]*$",
-        "description": "On a host the operator's egress policy allows (else 422).",
+        "pattern": URL_PATTERN,
+        "description": "scheme://host[:port][/path]: no credentials, query or fragment; on a "
+        "host the operator's egress policy allows, with the operator's path on its own hosts "
+        "(else 422).",
     },
 )
 

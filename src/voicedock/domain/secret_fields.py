@@ -8,6 +8,12 @@ its last four characters, enough to tell two keys apart. A client that reads an 
 changes something and sends it back sends the masked value; ``restore_masked`` puts the stored
 secret back in its place. A masked value that matches no stored secret is a ``400`` (it is
 never stored as if it were a key). Webhook payloads leave the configuration out altogether.
+
+URLs (``URL_KEYS``, anywhere in a configuration: a provider's ``base_url``, a tool's
+``server.url``; and a webhook endpoint's URL) are refused with credentials (``user:pass@``)
+when given; one stored before (or in the operator's file) reads with its credentials masked,
+``https://****@host/path`` (``masked_url``). Sent back so, it is refused like any URL with
+credentials: the client names the URL without them.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from voicedock.errors import BadRequest
 
 SECTIONS = ("stt_config", "tts_config", "llm_config")
 SECRET_KEYS = frozenset({"api_key", "token", "secret", "password", "authorization"})
+URL_KEYS = frozenset({"url", "base_url"})
 MASK = "****"
 _SHOWN = 4  # characters of the end a masked secret keeps
 _SHORT = 12  # a secret shorter than this shows nothing of itself
@@ -36,20 +43,37 @@ def _is_secret(key: object) -> bool:
     return isinstance(key, str) and key.lower() in SECRET_KEYS
 
 
+def masked_url(url: str) -> str:
+    """``url`` with the credentials of its authority masked: ``https://****@host/path``."""
+    scheme, separator, rest = url.partition("://")
+    end = next((i for i, ch in enumerate(rest) if ch in "/?#"), len(rest))
+    authority = rest[:end]
+    if not separator or "@" not in authority:
+        return url
+    return f"{scheme}://{MASK}@{authority.rpartition('@')[2]}{rest[end:]}"
+
+
 def masked(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a configuration with the secrets of its provider sections masked."""
-    return {k: _masked(v) if k in SECTIONS else v for k, v in config.items()}
+    """A copy of a configuration (an assistant's, a tool's) with the secrets of its provider
+    sections and the credentials of its URLs masked."""
+    return {k: _masked_item(k, v, secrets=k in SECTIONS) for k, v in config.items()}
 
 
-def _masked(value: Any) -> Any:
+def _masked(value: Any, *, secrets: bool) -> Any:
     if isinstance(value, Mapping):
-        return {
-            k: mask(v) if _is_secret(k) and isinstance(v, str) and v else _masked(v)
-            for k, v in value.items()
-        }
+        return {k: _masked_item(k, v, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_masked(item) for item in value]
+        return [_masked(item, secrets=secrets) for item in value]
     return value
+
+
+def _masked_item(key: object, value: Any, secrets: bool) -> Any:
+    if isinstance(value, str) and value:
+        if secrets and _is_secret(key):
+            return mask(value)
+        if key in URL_KEYS:
+            return masked_url(value)
+    return _masked(value, secrets=secrets)
 
 
 def restore_masked(config: Mapping[str, Any], stored: Mapping[str, Any] | None) -> dict[str, Any]:

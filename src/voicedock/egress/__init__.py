@@ -3,7 +3,7 @@
 Modules:
     guard      — ``Egress``/``EgressPolicy``: which addresses may be connected to, checked
                  when a URL is configured and again at connect time (DNS rebinding)
-    providers  — which hosts a tenant may name as a speech provider
+    providers  — which hosts and paths a tenant may name as a speech provider
     caps       — ``ResponseCaps``: how much is read from one answer
     settings   — the policy of a running service, from ``[egress]``
 
@@ -17,6 +17,7 @@ from voicedock.egress.guard import (
     EgressPolicy,
     GuardedResolver,
     HostResolver,
+    NamedTarget,
     NetworkTarget,
     check_url,
     system_resolver,
@@ -30,6 +31,7 @@ __all__ = [
     "EgressPolicy",
     "GuardedResolver",
     "HostResolver",
+    "NamedTarget",
     "NetworkTarget",
     "ResponseCaps",
     "check_url",

@@ -15,7 +15,12 @@ address the URL names or resolves to is allowed:
 * loopback, private and shared (CGNAT) ranges are refused unless the operator allows them
   (``[egress] allow_loopback`` / ``allow_private``, or a network or ``address:port`` in
   ``allowed_networks``); link-local (cloud metadata), multicast, unspecified and reserved
-  addresses are always refused, as are the PBX's own control ports (``blocked``).
+  addresses are always refused, as are the operator's own services (``blocked``: the PBX's
+  control ports, voicedock's listeners, its database), named by address or by host name: a
+  name (``asterisk`` in a compose file) is resolved when a connection is checked, and every
+  address it leads to is refused on that port;
+* IPv6 site-local ``fec0::/10`` (deprecated, still routed inside some networks) is a private
+  range.
 
 :func:`check_url` runs when a URL is configured and again before each request; sessions made
 by :meth:`Egress.session` also resolve through :class:`GuardedResolver`, so a DNS answer that
@@ -52,6 +57,8 @@ HostResolver = Callable[[str, int], Awaitable[list[str]]]
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SHARED_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")  # deprecated; Python deems it global
+BLOCKED = "address of the PBX or another blocked service"
 # WHATWG URL: a host whose last label is a number is an IPv4 address in some notation.
 _NUMERIC_LABEL = re.compile(r"(0[xX][0-9a-fA-F]*|[0-9]+)")
 
@@ -76,12 +83,23 @@ class NetworkTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class NamedTarget:
+    """A service of the operator's given by host name and port (the PBX as ``asterisk:8088``,
+    the database as ``postgres:5432``): its addresses are known only by resolving the name."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class EgressPolicy:
     """What the operator allows. The defaults are the production ones (``[egress]``)."""
 
     allow_loopback: bool = False
     allow_private: bool = False
     blocked: tuple[NetworkTarget, ...] = field(default_factory=tuple)
+    # The same, named by host: resolved when a connection on that port is checked.
+    blocked_names: tuple[NamedTarget, ...] = field(default_factory=tuple)
     # Loopback or private ranges the operator explicitly allows (an internal CRM, a local LLM).
     allowed: tuple[NetworkTarget, ...] = field(default_factory=tuple)
     # Hosts a tenant may name as a speech provider (``voicedock.egress.providers``).
@@ -131,12 +149,19 @@ def embedded_ipv4(address: IPAddress) -> IPAddress:
     return address
 
 
+def is_public(address: IPAddress) -> bool:
+    """Whether an address is on the public internet (an embedded IPv4 address judged)."""
+    inner = embedded_ipv4(address)
+    return inner.is_global and inner not in _SHARED_CGNAT and inner not in _SITE_LOCAL
+
+
 def address_refusal(address: IPAddress, port: int, policy: EgressPolicy) -> str | None:
-    """Why ``address`` may not be called under ``policy``, or ``None`` if it may."""
+    """Why ``address`` may not be called under ``policy``, or ``None`` if it may (the
+    services ``policy.blocked_names`` names need DNS: :func:`check_url` asks it)."""
     inner = embedded_ipv4(address)
     for target in policy.blocked:
         if target.matches(address, port) or target.matches(inner, port):
-            return "address of the PBX or another blocked service"
+            return BLOCKED
     # An IPv6 form that embeds IPv4 is judged by the IPv4 address it leads to.
     address = inner
     if address.is_unspecified:
@@ -150,7 +175,7 @@ def address_refusal(address: IPAddress, port: int, policy: EgressPolicy) -> str 
         return "multicast address"
     if address.is_reserved:
         return "reserved address"
-    if address.is_private or address in _SHARED_CGNAT or not address.is_global:
+    if address.is_private or not is_public(address):
         allowed = policy.allow_private or policy.explicitly_allows(address, port)
         return None if allowed else "private address"
     return None
@@ -182,15 +207,57 @@ def parse_target(url: str | URL) -> tuple[URL, str, int]:
     return parse_url(text)
 
 
+def name_refusal(host: str, port: int, policy: EgressPolicy) -> str | None:
+    """Why a URL host may not be called by its name alone: one of the operator's services
+    named as the operator named it (``asterisk:5038``). Its address is checked where the
+    connection is made (:func:`check_url`)."""
+    host = host.lower().rstrip(".")
+    for target in policy.blocked_names:
+        if target.port == port and target.host.lower().rstrip(".") == host:
+            return BLOCKED
+    return None
+
+
 def literal_refusal(url: str | URL, policy: EgressPolicy) -> str | None:
-    """Why an IP-literal URL may not be called (``None`` for a DNS name, which the guarded
-    resolver checks where it is used), without any DNS lookup."""
+    """Why a URL may be refused without any DNS lookup: its syntax, its IP-literal host's
+    address, or the host name of one of the operator's services (a DNS name's addresses are
+    checked where it is used, by the guarded resolver)."""
     try:
         _parsed, host, port = parse_target(url)
         literal = literal_host(host)
     except UnsafeUrl as error:
         return error.reason
-    return None if literal is None else address_refusal(literal, port, policy)
+    if literal is None:
+        return name_refusal(host, port, policy)
+    return address_refusal(literal, port, policy)
+
+
+async def blocked_name_refusal(
+    port: int, addresses: list[str], policy: EgressPolicy, resolver: HostResolver
+) -> str | None:
+    """Why ``addresses`` may not be called on ``port``: they are those of a service the
+    operator named by host (each name blocked on that port is resolved now); else ``None``.
+    A name that does not resolve refuses the connection (its service's address cannot be told
+    apart), a name that leads to loopback refuses every loopback address (a service there
+    listens on all of them)."""
+    targets = [t for t in policy.blocked_names if t.port == port]
+    if not targets:
+        return None
+    ours = {_judged(raw) for raw in addresses}
+    for target in targets:
+        try:
+            theirs = {_judged(raw) for raw in await resolver(target.host, port)}
+        except (UnsafeUrl, ValueError):
+            theirs = set()
+        loopback = any(a.is_loopback for a in theirs) and any(a.is_loopback for a in ours)
+        if not theirs or ours & theirs or loopback:
+            return BLOCKED  # the reason never names the operator's host
+    return None
+
+
+def _judged(raw: str) -> IPAddress:
+    """A resolver's address as the guard compares it (zone dropped, embedded IPv4 taken)."""
+    return embedded_ipv4(ipaddress.ip_address(raw.split("%", 1)[0]))
 
 
 async def check_url(
@@ -220,6 +287,11 @@ async def check_url(
         if reason is not None:
             # Every address must be safe: the client may connect to any of them.
             raise UnsafeUrl(shown, reason)
+    reason = name_refusal(host, port, policy) or await blocked_name_refusal(
+        port, addresses, policy, resolver
+    )
+    if reason is not None:
+        raise UnsafeUrl(shown, reason)
     return CheckedUrl(url=parsed, host=host, port=port, addresses=tuple(addresses))
 
 
@@ -263,12 +335,18 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def literal_guard(policy: EgressPolicy) -> ClientMiddlewareType:
+def literal_guard(policy: EgressPolicy, resolver: HostResolver) -> ClientMiddlewareType:
     """aiohttp client middleware checking the IP-literal host of every request a session
-    sends (redirects and websocket handshakes included): the resolver is not asked for those."""
+    sends (redirects and websocket handshakes included): the resolver is not asked for those.
+    A literal on the port of a service the operator named by host is checked against that
+    name's addresses (:func:`check_url`)."""
 
     async def guard(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         reason = literal_refusal(request.url, policy)
+        if reason is None and policy.blocked_names:
+            _parsed, host, port = parse_target(request.url)
+            if literal_host(host) is not None:
+                reason = await blocked_name_refusal(port, [host], policy, resolver)
         if reason is not None:
             raise UnsafeUrl(redact(request.url), reason)
         return await handler(request)
@@ -303,7 +381,7 @@ class Egress:
         options.setdefault("cookie_jar", aiohttp.DummyCookieJar())
         return aiohttp.ClientSession(
             connector=connector,
-            middlewares=(literal_guard(self.policy),),
+            middlewares=(literal_guard(self.policy, self.resolver),),
             trust_env=False,
             **options,
         )

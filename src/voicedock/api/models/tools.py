@@ -17,6 +17,7 @@ from voicedock.api.serialize import iso
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.tools.config import TEMPLATE_ID, TOOL_TYPES, WEBHOOK
 from voicedock.domain.records import ToolTemplate as ToolTemplateRecord
+from voicedock.domain.secret_fields import masked
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 
 TransferMode = Literal["blind", "warm"]
@@ -125,7 +126,7 @@ class ToolTemplate(Reply, kw_only=True):
         return msgspec.convert(
             {
                 "id": template.id,
-                **template.tool,
+                **masked(template.tool),  # a URL's credentials, stored before they were refused
                 "created_at": iso(template.created_at),
                 "updated_at": iso(template.updated_at),
             },

@@ -10,6 +10,7 @@ from msgspec import Meta
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Id, Time
 from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.domain.secret_fields import masked_url
 from voicedock.domain.webhooks import EventType, WebhookEndpoint
 from voicedock.webhooks.events import format_timestamp
 
@@ -28,7 +29,7 @@ class Webhook(Reply, kw_only=True):
     def of(cls, endpoint: WebhookEndpoint) -> Webhook:
         return cls(
             id=endpoint.id,
-            url=endpoint.url,
+            url=masked_url(endpoint.url),  # credentials stored before they were refused
             assistant_id=endpoint.assistant_id,
             event_types=[EventType(t) for t in endpoint.event_types],
             enabled=endpoint.enabled,

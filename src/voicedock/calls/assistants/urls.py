@@ -3,7 +3,8 @@ when the configuration is given (a 400 naming the key), before anything is saved
 
 * speech providers: ``stt_config``/``llm_config``/``tts_config`` ``base_url`` (or the
   provider's default URL when none is named), the realtime ``llm_config.url`` and its
-  ``say_voice``: the host must be an allowed provider host (``voicedock.egress.providers``);
+  ``say_voice``: scheme, host, port and path only, on an allowed provider host, with the
+  provider's own path on a host the operator's networks allow (``voicedock.egress.providers``);
 * tools: ``tools[i].server.url`` must not name a refused address (a DNS name is checked when
   the tool is called, as every connection is).
 
@@ -16,12 +17,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
+from voicedock.domain.provider_urls import url_path
 from voicedock.egress import EgressPolicy, provider_url_refusal
 from voicedock.egress.guard import literal_refusal
 from voicedock.errors import BadRequest, Unprocessable
 
 # Providers whose URL, when the section names none, is the operator's [speech] one.
 _OPERATOR_URL_PROVIDERS = frozenset({"openai", "mistral"})
+# Where an OpenAI-compatible server without a default URL serves its API (vLLM, llama.cpp,
+# LM Studio, Ollama): the only path on a server of the operator's networks.
+OPENAI_COMPATIBLE_PATH = "/v1"
 
 
 def check_tenant_urls(config: Mapping[str, Any], policy: EgressPolicy) -> None:
@@ -69,16 +74,17 @@ def _check_section(name: str, kind: str, section: Mapping[str, Any], policy: Egr
 def _check_url(
     key: str, value: object, default: str | None, policy: EgressPolicy, provider: str = ""
 ) -> None:
+    standard = url_path(default) if default is not None else OPENAI_COMPATIBLE_PATH
     if value is None:
         if default is None:
             return
-        reason = provider_url_refusal(default, policy)
+        reason = provider_url_refusal(default, policy, standard)
         if reason is not None:
             raise BadRequest(f"{key}: {reason} (the default URL of provider {provider})")
         return
     if not isinstance(value, str) or not value:
         raise BadRequest(f"{key} must be a URL")
-    reason = provider_url_refusal(value, policy)
+    reason = provider_url_refusal(value, policy, standard)
     if reason is not None:
         raise BadRequest(f"{key}: {reason}")
 

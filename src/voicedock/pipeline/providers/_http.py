@@ -1,6 +1,7 @@
 """Shared plumbing of the cloud provider clients: one owned aiohttp session (through the
 egress guard: every connection's addresses checked, answers read up to the caps), error
-translation at the I/O boundary, a pure Server-Sent-Events decoder and PCM helpers.
+translation at the I/O boundary, each request's URL built from the checked base URL
+(``endpoint``), a pure Server-Sent-Events decoder and PCM helpers.
 
 Error mapping (HTTP status or transport failure → provider error tree):
 
@@ -30,9 +31,12 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
+from voicedock.domain.provider_urls import extras_problem
 from voicedock.egress import DEFAULT_CAPS, Egress, ResponseCaps
 from voicedock.egress.caps import read_at_most
 from voicedock.errors import UnsafeUrl
@@ -115,6 +119,33 @@ class OwnedSession:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+_SCHEMES = ("http://", "https://", "ws://", "wss://")
+
+
+def endpoint(provider: str, base_url: str, *segments: str) -> URL:
+    """The URL of one of ``provider``'s endpoints: the base URL's scheme, host, port and path,
+    then ``segments``, each one path segment, escaped (a voice id never adds or climbs a
+    segment). A base URL with credentials, a query or a fragment is refused
+    (``ProviderConfigError``): whatever follows its path would steer the request elsewhere
+    on the server (``http://127.0.0.1:11434/api/pull#`` + ``/chat/completions``), whoever
+    configured it."""
+    if not base_url.startswith(_SCHEMES):
+        problem: str | None = "only http(s) and ws(s) URLs are allowed"
+    elif any(segment in ("", ".", "..") for segment in segments):
+        problem = "an empty or dot path segment"
+    else:
+        problem = extras_problem(base_url)
+    if problem is None:
+        try:
+            base = URL(base_url)
+        except ValueError:
+            problem = "not a valid URL"
+        else:
+            path = base.raw_path.rstrip("/") + "".join("/" + quote(s, safe="") for s in segments)
+            return base.with_path(path or "/", encoded=True)
+    raise ProviderConfigError(f"{provider}: URL refused: {problem}")
 
 
 def require_key(provider: str, key: str) -> str:

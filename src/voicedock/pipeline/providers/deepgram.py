@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 
@@ -28,6 +27,7 @@ from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
     cancel_and_wait,
+    endpoint,
     pcm16_wav,
     raise_for_status,
     read_capped,
@@ -100,7 +100,7 @@ class DeepgramStt:
         egress: Egress | None = None,
     ) -> None:
         self._headers = {"Authorization": f"Token {require_key('deepgram', api_key)}"}
-        self._base = base_url.rstrip("/")
+        self._listen = endpoint("deepgram", base_url, "listen")
         self._options: dict[str, str] = {"model": model}
         if language:
             self._options["language"] = language
@@ -137,15 +137,15 @@ class DeepgramStt:
         params["interim_results"] = "true" if self._interim else "false"
         if self._endpointing_ms is not None:
             params["endpointing"] = str(self._endpointing_ms)
-        base = self._base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        return f"{base}/listen?{urlencode(params)}"
+        scheme = {"https": "wss", "http": "ws"}.get(self._listen.scheme, self._listen.scheme)
+        return str(self._listen.with_scheme(scheme).with_query(params))
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         headers = {**self._headers, "Content-Type": "audio/wav"}
         with translate_errors("deepgram"):
             session = self._session.get()
             async with session.post(
-                f"{self._base}/listen",
+                self._listen,
                 params=self._options,
                 data=pcm16_wav(pcm, sample_rate),
                 headers=headers,

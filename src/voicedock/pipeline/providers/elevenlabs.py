@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
     abort_response,
+    endpoint,
     iter_pcm_body,
     raise_for_status,
     read_capped,
@@ -52,7 +52,9 @@ class ElevenLabsTts:
             "xi-api-key": require_key("elevenlabs", api_key),
             "Accept": "audio/pcm",
         }
-        self._url = f"{base_url.rstrip('/')}/v1/text-to-speech/{quote(voice_id, safe='')}/stream"
+        self._url = str(
+            endpoint("elevenlabs", base_url, "v1", "text-to-speech", voice_id, "stream")
+        )
         self._params = {"output_format": f"pcm_{sample_rate}"}
         self._rate = sample_rate
         self._model_id = model_id
@@ -123,7 +125,7 @@ async def account_voices(
     headers = {"xi-api-key": require_key("elevenlabs", api_key)}
     try:
         with translate_errors("elevenlabs"):
-            url = f"{base_url.rstrip('/')}/v1/voices"
+            url = endpoint("elevenlabs", base_url, "v1", "voices")
             async with session.get().get(url, headers=headers) as response:
                 await raise_for_status("elevenlabs", response)
                 body = await read_capped("elevenlabs", response, _VOICES_BYTES)

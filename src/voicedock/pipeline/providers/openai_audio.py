@@ -15,6 +15,7 @@ from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
     abort_response,
+    endpoint,
     iter_pcm_body,
     pcm16_wav,
     raise_for_status,
@@ -54,7 +55,7 @@ class OpenAiStt:
         egress: Egress | None = None,
     ) -> None:
         self._headers = {"Authorization": f"Bearer {require_key('openai-stt', api_key)}"}
-        self._url = base_url.rstrip("/") + "/audio/transcriptions"
+        self._url = str(endpoint("openai", base_url, "audio", "transcriptions"))
         self._model = model
         self._language = language
         self._prompt = prompt
@@ -117,7 +118,7 @@ class OpenAiTts:
         egress: Egress | None = None,
     ) -> None:
         self._headers = {"Authorization": f"Bearer {require_key('openai-tts', api_key)}"}
-        self._url = base_url.rstrip("/") + "/audio/speech"
+        self._url = str(endpoint("openai", base_url, "audio", "speech"))
         self._model = model
         self._voice = voice
         self._instructions = instructions

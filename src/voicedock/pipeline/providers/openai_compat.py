@@ -20,6 +20,7 @@ from voicedock.pipeline.providers._http import (
     SseDecoder,
     Timeouts,
     abort_response,
+    endpoint,
     raise_for_status,
     too_large,
     translate_errors,
@@ -153,7 +154,7 @@ class OpenAiCompatLlm:
         if not model:
             raise ProviderConfigError(f"{name}: llm model is required")
         self._model = model
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._url = str(endpoint(name, base_url, "chat", "completions"))
         self._headers = {"Accept": "text/event-stream"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"

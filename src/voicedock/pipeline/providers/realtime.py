@@ -23,7 +23,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlencode
 
 import aiohttp
 
@@ -32,6 +31,7 @@ from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
+    endpoint,
     require_key,
     too_big,
     too_large,
@@ -222,9 +222,8 @@ class RealtimeSpeech:
         egress: Egress | None = None,
     ) -> None:
         self._headers = {"Authorization": f"Bearer {require_key('realtime', api_key)}"}
-        self._url = url + (
-            ("&" if "?" in url else "?") + urlencode({"model": model}) if model else ""
-        )
+        checked = endpoint("realtime", url)
+        self._url = str(checked.with_query(model=model) if model else checked)
         self._voice = voice
         self._instructions = instructions
         self.sample_rate = sample_rate
