@@ -129,7 +129,7 @@ url = Rule(
         "type": "string",
         "maxLength": 2_000,
         "pattern": r"^(https?|wss?)://[^\x00-\x1f\x7f]*$",
-        "description": "On a host the operator's egress policy allows (else 422).",
+        "description": "On a host the operator's egress policy allows (else 400).",
     },
 )
 

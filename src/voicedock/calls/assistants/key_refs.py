@@ -8,9 +8,9 @@ keys when its providers are built (``with_provider_keys``), so the key itself is
 memory: never in the assistant, the call's snapshot or a log line.
 
 ``[byok] mode``: ``allowed`` (the default); ``off`` — a reference is a 403 when saved and fails
-the call; ``required`` — a section naming a cloud provider must reference a key (422 when
-saved), and a call whose cloud section has no key of the organization fails rather than use
-the operator's ``[speech]`` key.
+the call; ``required`` — a section naming a cloud provider must reference a key (400
+``Provider key required`` when saved: the node's policy refuses it), and a call whose cloud
+section has no key of the organization fails rather than use the operator's ``[speech]`` key.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from voicedock.config import ByokSettings
 from voicedock.domain.key_box import KeyBox, KeyBoxError
 from voicedock.domain.provider_keys import API_KEY_REF, cloud_providers
-from voicedock.errors import Forbidden, StoreError, Unprocessable
+from voicedock.errors import BadRequest, Forbidden, StoreError, Unprocessable
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnavailableError
 from voicedock.store.base import Store
 
@@ -67,16 +67,17 @@ async def check_key_refs(
     store: Store, organization_id: str, config: Mapping[str, Any], byok: ByokSettings
 ) -> None:
     """403 when the operator forbids references; 422 for a reference to no key of the
-    organization (or a key for another provider), or, with ``required``, a cloud provider
+    organization (or a key for another provider); 400 for, with ``required``, a cloud provider
     section without one."""
     for where, section in _sections(config):
         name = section.get(API_KEY_REF)
         provider = _provider(section, config, where)
         if name is None:
             if byok.mode == "required" and provider in cloud_providers():
-                raise Unprocessable(
+                raise BadRequest(
                     f"{where}.{API_KEY_REF} is required: the operator requires the "
-                    f"organization's own key for {provider} (see /provider-keys)"
+                    f"organization's own key for {provider} (see /provider-keys)",
+                    error="Provider key required",
                 )
             continue
         if byok.mode == "off":

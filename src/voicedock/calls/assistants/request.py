@@ -31,10 +31,15 @@ from voicedock.calls.outbound.request import OutboundRequest
 from voicedock.config import SpeechSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import PhoneNumber
-from voicedock.errors import BadRequest, NotFound, ServerRequestFailed
+from voicedock.errors import BadRequest, NotFound, ServerRequestFailed, Unprocessable
 from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls")
+
+
+# What makes an assistant unusable for a call: an invalid configuration (400), a saved one that is
+# gone (404), a template the organization does not have (422).
+_UNUSABLE = (BadRequest, NotFound, Unprocessable)
 
 
 class AssistantServer(Protocol):
@@ -80,7 +85,7 @@ async def inbound_assistant(
             timeout_s=float(timeout),
         )
         return await _chosen(store, speech, number, answer)
-    except (ServerRequestFailed, BadRequest, NotFound) as exc:
+    except (ServerRequestFailed, *_UNUSABLE) as exc:
         shown = mask_call_id(call_id)
         log.info("call %s: assistant-request without usable answer: %s", shown, exc)
         return own
@@ -94,14 +99,14 @@ async def _own(
     request = OutboundRequest(destination=number.number, assistant_id=number.assistant_id)
     try:
         return await resolve_assistant(store, number.organization_id, request, speech)
-    except (BadRequest, NotFound):
+    except _UNUSABLE:
         return None
 
 
 async def _chosen(
     store: Store, speech: SpeechSettings, number: PhoneNumber, answer: Mapping[str, Any]
 ) -> ResolvedAssistant:
-    """The server's answer as a resolved assistant (``BadRequest``/``NotFound`` if unusable)."""
+    """The server's answer as a resolved assistant (one of ``_UNUSABLE`` if unusable)."""
     error = answer.get("error")
     if isinstance(error, str) and error.strip():
         config = {"first_message": error.strip()[:2_000], HANG_UP_AFTER_FIRST_MESSAGE: True}
