@@ -449,6 +449,8 @@ class Say(Body, kw_only=True):
 class EndCall(Body, kw_only=True):
     """Ends an answered call; cancels a call still connecting."""
 
+    SCHEMA: ClassVar[Schema] = {"not": {"required": ["message", "content"]}}  # one of them
+
     type: Literal["end-call"]
     message: Text | UnsetType = UNSET
     content: Annotated[Text, Meta(description="The same as message (send one of them).")] | (
