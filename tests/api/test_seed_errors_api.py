@@ -33,6 +33,16 @@ BROKEN = {
     "xai_realtime-with-stt_config": ({"provider": "xai_realtime", **STT}, "stt_config"),
     "xai_realtime-with-tts_config": ({"provider": "xai_realtime", **TTS}, "tts_config"),
     "xai_realtime-with-both": ({"provider": "xai_realtime", **SPEECH}, "stt_config"),
+    # The same rules' other halves: a speech-to-speech model has no LLM filler, and openai and
+    # mistral choose the LLM.
+    "xai_realtime-with-an-llm_filler": (
+        {"provider": "xai_realtime", "llm_filler": {"delay_seconds": 1}},
+        "omit llm_filler",
+    ),
+    "openai-with-another-llm": (
+        {"provider": "openai", **SPEECH, "llm_config": {"provider": "mistral"}},
+        "llm_config.provider",
+    ),
 }
 # The same notes, kept (a provider left out is the node's default, offline: it needs neither).
 KEPT = {
@@ -42,6 +52,11 @@ KEPT = {
     "xai_realtime-with-null-sections": {"provider": "xai_realtime", "stt_config": None},
     "no-provider": {"first_message": "Hello."},
     "no-provider-with-stt_config": {**STT},
+    "xai_realtime-with-a-filler-of-no-delay": {
+        "provider": "xai_realtime",
+        "llm_filler": {"delay_seconds": None},
+    },
+    "openai-with-its-own-llm": {"provider": "openai", **SPEECH, "llm_config": {"model": "gpt-4o"}},
 }
 
 

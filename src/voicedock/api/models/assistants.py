@@ -272,10 +272,11 @@ def _request(name: str, *, profile: bool, required: tuple[str, ...] = ()) -> typ
 
 
 _RULES = (
-    "Provider rules: xai_realtime takes no stt_config or tts_config (null: none) and no "
-    "llm_filler; openai and mistral require both and choose the LLM (llm_config names no other "
-    "provider); a provider left out is the node's default (offline), which requires neither. "
-    "The if/then below state them for the settings sent;"
+    "Provider rules: xai_realtime takes no stt_config or tts_config (null: none) and no LLM "
+    "filler (llm_filler null, or its delay_seconds null); openai and mistral require both and "
+    "choose the LLM (llm_config names no other provider); a provider left out is the node's "
+    "default (offline), which requires neither. The if/then below state them for the settings "
+    "sent;"
 )
 
 
