@@ -6,7 +6,7 @@
     │   ├── NotFound (404)       ├── Conflict (409)       ├── PayloadTooLarge (413)
     │   ├── UnsupportedMediaType (415)
     │   ├── Unprocessable (422)  └── RateLimited (429)
-    │   └── UnresolvableConfig (a BadRequest answered 422)
+    │   └── UnresolvableConfig (a BadRequest of its own title)
     ├── ConfigError              — a bad setting; names the key
     ├── StoreError
     │   └── StoreUnavailable     — for now (locked file, lost connection, failover): retry
@@ -90,6 +90,11 @@ class UnsupportedMediaType(ApiError):
 
 
 class Unprocessable(ApiError):
+    """A request valid in itself that names an object of the organization that does not
+    exist or does not fit (an analysis or tool template, a provider key, the assistant of a
+    number or a webhook), or an ``Idempotency-Key`` sent again with another body. What the
+    request itself gets wrong, or the node's policy refuses, is a ``BadRequest``."""
+
     status = 422
     error = "Unprocessable entity"
 
@@ -97,12 +102,12 @@ class Unprocessable(ApiError):
 class UnresolvableConfig(BadRequest):
     """An assistant configuration valid field by field that does not resolve into providers
     on this node: a contradiction once merged with what it overrides (a saved assistant, a
-    PATCH's stored settings), a key the operator's default engine does not take, an engine
-    the node does not have, a URL the operator's egress policy refuses. A ``BadRequest`` to
-    the code that checks configurations; the API answers 422 (the request's schema cannot
-    know the node's configuration nor the stored one)."""
+    PATCH's stored settings), a provider's required sections missing, a key the operator's
+    default engine does not take, an engine or voice the node does not have, a provider URL
+    the operator's egress policy refuses. A 400 like every request whose own content is
+    invalid or refused by the node's policy; its title tells it from a field that breaks
+    the request's schema."""
 
-    status = 422
     error = "Unresolvable configuration"
 
 

@@ -145,12 +145,17 @@ async def test_a_referenced_template_is_kept_and_an_unknown_one_refused(api: Api
     assert (await api.client.delete(f"/analysis-templates/{tid}", headers=h)).status == 204
 
 
-async def test_a_transient_assistant_naming_no_template_is_a_400(api: Api) -> None:
+async def test_a_transient_assistant_naming_no_template_is_a_422_as_a_saved_one(api: Api) -> None:
+    """The same rule as when an assistant is saved: a valid body naming an object of the
+    organization that does not exist (it was a 400 here, a 422 there)."""
     transient = {"analysis_plan": {"template_id": "no-such-template"}}
     placed = await api.client.post(
         "/calls/outbound",
         json={"destination": DESTINATION, "assistant": transient},
         headers=api.auth(),
     )
-    assert placed.status == 400
-    assert "analysis_plan.template_id" in (await placed.json())["message"]
+    assert placed.status == 422
+    body = await placed.json()
+    assert body["error"] == "Unknown analysis template"
+    assert "analysis_plan.template_id" in body["message"]
+    assert api.pbx.originated == []

@@ -1,7 +1,7 @@
 """``[byok] mode = "required"`` over REST: every cloud engine a call can reach — a pipeline's
 STT, LLM and TTS, a speech-to-speech assistant's realtime session and the voice of what it says
 verbatim (``llm_config.say_voice``), the operator's ``[speech]`` engines for what a
-configuration leaves out — names a provider key of the organization or is refused (422), when
+configuration leaves out — names a provider key of the organization or is refused (400), when
 an assistant or the organization's defaults are saved and when a call is placed: a transient
 assistant, an override, a campaign, an inbound number's assistant, an ``assistant-request``
 answer. Nothing is dialled and no call is stored for a refused one."""
@@ -38,7 +38,7 @@ LOCAL_SAY = {**KEYED, "llm_config": {**KEYED["llm_config"], "say_voice": {"provi
 PLAIN = {"name": "Plain", "tts_config": {"provider": "piper"}}
 
 # Speech-to-speech assistants reaching a cloud engine without a key of the organization:
-# (the operator's [speech] tts, the configuration, the key the 422 names, the same with keys
+# (the operator's [speech] tts, the configuration, the key the 400 names, the same with keys
 # or a local voice: accepted).
 NO_LLM_CONFIG = pytest.param(
     "piper", {"provider": "xai_realtime"}, "llm_config", KEYED, id="no-llm_config"
@@ -94,7 +94,8 @@ async def store_keys(api: Api) -> None:
 
 
 def refused(status: int, body: dict[str, Any], where: str) -> None:
-    assert status == 422, body
+    assert status == 400, body
+    assert body["error"] == "Provider key required", body
     assert f"{where}.api_key_ref is required" in body["message"], body
 
 
@@ -183,7 +184,7 @@ async def test_placing_a_call_that_reaches_a_cloud_engine_without_a_key_is_refus
         assert call.assistant_config["llm_config"] == keyed["llm_config"]
 
 
-# (the operator's [speech] tts, the saved assistant, the override, the key the 422 names)
+# (the operator's [speech] tts, the saved assistant, the override, the key the 400 names)
 OVERRIDES = [
     pytest.param("piper", {}, {"provider": "xai_realtime"}, "llm_config", id="to-realtime"),
     pytest.param(

@@ -98,18 +98,6 @@ async def test_bad_outbound_bodies_are_400(api: Api, body: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "assistant",
-    [{"provider": "xai_realtime", "tts_config": {}}, {"provider": "openai", "stt_config": {}}],
-)
-async def test_contradicting_providers_are_422(api: Api, assistant: dict[str, Any]) -> None:
-    """Each field is valid; together they do not resolve: 422 Unresolvable configuration."""
-    resp = await post_outbound(api, {"destination": DESTINATION, "assistant": assistant})
-    assert resp.status == 422, await resp.text()
-    assert (await resp.json())["error"] == "Unresolvable configuration"
-    assert api.pbx.originated == []
-
-
-@pytest.mark.parametrize(
     "raw", [b"{", b"", b'{"destination": NaN}', b"\xff\xfe", b'{"a": 1, "a": 2}']
 )
 async def test_malformed_json_is_400(api: Api, raw: bytes) -> None:

@@ -1,7 +1,8 @@
 """Schemathesis tests every documented operation of a real app (127.0.0.1, port 0, SQLite,
 FakePbx) with every check over its four phases (examples, coverage, fuzzing, stateful through
 the document's links): no server error, every status and body as documented, every valid
-request accepted and every invalid one refused. Settings: tests/api/schemathesis.toml."""
+request accepted (or refused by a rule the schema cannot state, by its title) and every invalid
+one refused. Settings: tests/api/schemathesis.toml; our own checks: tests/api/fuzz_checks.py."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.unit
 # shared 2-core VM at load ~2 (85-100 s at load 4-6).
 MAX_EXAMPLES = int(os.environ.get("VOICEDOCK_FUZZ_EXAMPLES", "15"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+CHECKS = Path(__file__).with_name("fuzz_checks.py")  # our own checks, beside the built-in ones
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 
 
@@ -62,7 +64,7 @@ async def test_the_api_keeps_its_documented_contract(tmp_path: Path) -> None:
             cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "NO_COLOR": "1"},
+            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": str(CHECKS)},
         )  # fmt: skip
         output, _ = await asyncio.wait_for(proc.communicate(), timeout=300)
     finally:

@@ -27,6 +27,6 @@ async def test_the_api_answers_a_bad_filler_with_400_and_the_error_body(api: Api
 async def test_a_speech_to_speech_assistant_takes_no_llm_filler(api: Api) -> None:
     body = {"name": "Rex", "provider": "xai_realtime", "llm_filler": {"delay_seconds": 1}}
     resp = await api.client.post("/assistants", json=body, headers=api.auth())
-    assert resp.status == 422  # a contradiction between fields: the configuration's whole
+    assert resp.status == 400  # a contradiction between fields: the configuration's whole
     message = (await resp.json())["message"]
     assert "provider xai_realtime speaks for itself: omit llm_filler" in message

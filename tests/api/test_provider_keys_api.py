@@ -138,10 +138,12 @@ async def test_mode_required_needs_a_reference_for_a_cloud_provider(database_url
         h = api.auth()
         bare = {"name": "Operator key", "llm_config": {"provider": "openai"}}
         resp = await api.client.post("/assistants", json=bare, headers=h)
-        assert resp.status == 422
-        assert "api_key_ref is required" in (await resp.json())["message"]
+        assert resp.status == 400  # the node's policy refuses it (it was 422)
+        refused = await resp.json()
+        assert refused["error"] == "Provider key required"
+        assert "api_key_ref is required" in refused["message"]
         resp = await api.client.post("/assistants", json={"name": "Default"}, headers=h)
-        assert resp.status == 422  # the operator's OpenAI engine would use the operator's key
+        assert resp.status == 400  # the operator's OpenAI engine would use the operator's key
         assert "llm_config.api_key_ref is required" in (await resp.json())["message"]
         offline = {"name": "Offline", "llm_config": {"provider": "rule-based"}}
         assert (await api.client.post("/assistants", json=offline, headers=h)).status == 201

@@ -1,6 +1,7 @@
 """``POST /calls/outbound`` checks the voice a speech-to-speech assistant chose for what voicedock
-says verbatim (``llm_config.say_voice``): an unknown TTS engine or voice is a 422 (400 for
-the session's own voice out of bounds) and nothing is dialled; a known one is stored with the
+says verbatim (``llm_config.say_voice``): an unknown TTS engine or voice is a 400
+``Unresolvable configuration`` (a plain 400 for the session's own voice out of bounds) and
+nothing is dialled; a known one is stored with the
 call's resolved configuration."""
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def realtime(llm_config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Resolved against the node's TTS engines (the operator's default when none is named): 422.
+# Resolved against the node's TTS engines (the operator's default when none is named): 400
+# Unresolvable configuration (it was 422).
 UNKNOWN_VOICES = [
     {"say_voice": {"provider": "nope"}},
     {"say_voice": {"provider": "openai", "voice": "nobody"}},
@@ -37,16 +39,20 @@ BAD_VOICES = [{"voice": ""}, {"voice": 5}]
 
 
 @pytest.mark.parametrize(
-    ("llm_config", "status"),
-    [*((v, 422) for v in UNKNOWN_VOICES), *((v, 400) for v in BAD_VOICES)],
+    ("llm_config", "title"),
+    [
+        *((v, "Unresolvable configuration") for v in UNKNOWN_VOICES),
+        *((v, "Bad request") for v in BAD_VOICES),
+    ],
 )
 async def test_unknown_say_voices_are_refused(
-    api: Api, llm_config: dict[str, Any], status: int
+    api: Api, llm_config: dict[str, Any], title: str
 ) -> None:
     resp = await api.client.post("/calls/outbound", json=realtime(llm_config), headers=api.auth())
-    assert resp.status == status, await resp.text()
+    assert resp.status == 400, await resp.text()
     body = await resp.json()
     assert set(body) == {"error", "message"}
+    assert body["error"] == title
     assert "voice" in body["message"]
     assert api.pbx.originated == []
 

@@ -65,17 +65,18 @@ async def test_bad_assistant_bodies(api: Api, body: dict[str, object]) -> None:
         ({"name": "x", "tts_config": {"api_key": "k"}}, "not a setting of the piper TTS"),
     ],
 )
-async def test_configurations_that_do_not_resolve_are_422(
+async def test_configurations_that_do_not_resolve_are_400(
     api: Api, body: dict[str, object], message: str
 ) -> None:
-    """Valid field by field; not once resolved against the node's engines (here the default
-    TTS is piper, which takes no api_key): 422, which the schema documents."""
+    """Valid field by field; not once the provider rules apply or resolved against the node's
+    engines (here the default TTS is piper, which takes no api_key): 400 Unresolvable
+    configuration naming the key (it was 422)."""
     resp = await api.client.post("/assistants", json=body, headers=api.auth())
-    assert resp.status == 422
+    assert resp.status == 400
     answer = await resp.json()
     assert answer["error"] == "Unresolvable configuration"
     assert message in answer["message"]
-    assert 422 in statuses("/assistants", "post")
+    assert 400 in statuses("/assistants", "post")
 
 
 @pytest.mark.parametrize(

@@ -101,14 +101,18 @@ async def test_a_referenced_template_is_kept_until_no_assistant_names_it(api: Ap
     assert (await api.client.delete(f"/tool-templates/{tid}", headers=h)).status == 204
 
 
-async def test_an_unknown_template_is_a_400_when_the_call_is_placed(api: Api) -> None:
+async def test_an_unknown_template_is_a_422_when_the_call_is_placed(api: Api) -> None:
+    """As when an assistant naming it is saved (it was a 400 here)."""
     h = api.auth()
     transient = {"tools": [{"template_id": "no-such-template"}]}
     placed = await api.client.post(
         "/calls/outbound", json={"destination": DESTINATION, "assistant": transient}, headers=h
     )
-    assert placed.status == 400
-    assert "tools[0].template_id" in (await placed.json())["message"]
+    assert placed.status == 422
+    body = await placed.json()
+    assert body["error"] == "Unknown tool template"
+    assert "tools[0].template_id" in body["message"]
+    assert api.pbx.originated == []
 
 
 TRANSFER = {
@@ -134,11 +138,14 @@ async def test_each_tool_type_takes_its_own_fields_in_the_schema_too(api: Api) -
     conforms(await created.json(), "ToolTemplate")
 
 
-async def test_a_refused_server_url_is_422(api: Api) -> None:
-    """A schema-valid URL the egress policy refuses (here: no host) is 422, as a webhook's."""
+async def test_a_refused_server_url_is_400(api: Api) -> None:
+    """A schema-valid URL the egress policy refuses (here: no host) is a 400 naming the key,
+    as a webhook's (it was 422)."""
     body = {**LOOKUP, "server": {"url": "http://"}}
     assert is_valid(body, "Tool")
     resp = await api.client.post("/tool-templates", json=body, headers=api.auth())
-    assert resp.status == 422
-    assert (await resp.json())["error"] == "URL refused"
-    assert 422 in statuses("/tool-templates", "post")
+    assert resp.status == 400
+    refused = await resp.json()
+    assert refused["error"] == "URL refused"
+    assert refused["message"].startswith("body.server.url: ")
+    assert 422 not in statuses("/tool-templates", "post")

@@ -177,7 +177,7 @@ async def test_a_speech_to_speech_call_reaches_the_cloud_with_the_organizations_
     # voice on the operator's key: refused, nothing dialled, nothing sent.
     call = {"destination": SILENT_PARTY, "assistant": assistant}
     resp = await live.client.post("/calls/outbound", json=call, headers=h)
-    assert resp.status == 422, await resp.text()
+    assert resp.status == 400, await resp.text()
     assert "llm_config.say_voice.api_key_ref is required" in (await resp.json())["message"]
     assert cloud.authorizations == []
 

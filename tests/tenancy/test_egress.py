@@ -68,7 +68,7 @@ def transient(section: str, value: dict[str, Any]) -> dict[str, Any]:
 
 
 def refused_configs(url: str) -> list[tuple[str, dict[str, Any]]]:
-    """(the key the 422 must name, an assistant configuration naming ``url`` there)."""
+    """(the key the 400 must name, an assistant configuration naming ``url`` there)."""
     return [
         (
             "llm_config.base_url",
@@ -132,7 +132,7 @@ async def test_a_transient_assistant_naming_an_internal_server_is_refused_before
     status, body = await tenants.service.post(
         "/calls/outbound", {"destination": DESTINATION, "assistant": assistant}
     )
-    assert status == 422, body  # valid by the schema, refused by the egress policy
+    assert status == 400, body  # valid by the schema, refused by the egress policy
     assert body["message"].startswith(f"{key}: "), body
     assert "127.0.0.1" in body["message"] or "loopback" in body["message"], body
     await asyncio.sleep(0.5)  # anything that slipped through would have connected by now
@@ -148,7 +148,7 @@ async def test_saving_an_assistant_naming_an_internal_server_is_refused(
 ) -> None:
     key, assistant = refused_configs(hostile.url)[case]
     status, body = await tenants.service.post("/assistants", {"name": "Sneaky", **assistant})
-    assert status == 422, body
+    assert status == 400, body
     assert body["message"].startswith(f"{key}: "), body
     # Nor by PATCH on the example's own assistant.
     _, listed = await tenants.service.get("/assistants")
@@ -156,7 +156,7 @@ async def test_saving_an_assistant_naming_an_internal_server_is_refused(
     resp = await tenants.service.client.patch(
         f"/assistants/{support['id']}", json=assistant, headers=tenants.service.auth()
     )
-    assert resp.status == 422, await resp.text()
+    assert resp.status == 400, await resp.text()
     assert (await resp.json())["message"].startswith(f"{key}: ")
     assert hostile.hits == []
     _, after = await tenants.service.get(f"/assistants/{support['id']}")
@@ -173,14 +173,14 @@ async def test_an_override_naming_an_internal_llm_is_refused(
         "/calls/outbound",
         {"destination": DESTINATION, "assistant_id": support["id"], "assistant_override": override},
     )
-    assert status == 422, body
+    assert status == 400, body
     assert body["message"].startswith("llm_config.base_url: host 127.0.0.1 is not an allowed")
     override = {"llm_config": {"provider": "openai", "base_url": hostile.url + "/v1"}}
     status, body = await tenants.service.post(
         "/calls/outbound",
         {"destination": DESTINATION, "assistant_id": support["id"], "assistant_override": override},
     )
-    assert status == 422, body
+    assert status == 400, body
     assert body["message"] == "llm_config.base_url: host 127.0.0.1 is not an allowed provider host"
     assert hostile.hits == []
     assert pbx_channels(lab, DESTINATION) == []
@@ -190,12 +190,13 @@ async def test_webhooks_and_tool_templates_naming_an_internal_server_are_refused
     tenants: Tenants, hostile: Hostile
 ) -> None:
     status, body = await tenants.service.post("/webhooks", {"url": hostile.url + "/hook"})
-    assert status == 422, body  # documented: {"error": "Webhook URL refused"}
+    assert status == 400, body  # documented: {"error": "Webhook URL refused"}
     assert body["error"] == "Webhook URL refused"
     assert "loopback" in body["message"]
     tool = {"type": "webhook", "name": "lookup", "server": {"url": hostile.url + "/tool"}}
     status, body = await tenants.service.post("/tool-templates", tool)
-    assert status == 422, body
+    assert status == 400, body
+    assert body["error"] == "URL refused"
     assert body["message"] == "body.server.url: loopback address"
     assert hostile.hits == []
 

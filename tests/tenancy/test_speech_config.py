@@ -147,7 +147,8 @@ async def test_a_speech_to_speech_section_and_its_say_voice_are_bounded_too(
     say = {"provider": "espeak-ng", "voice": "en-us", "executable": "/bin/sh"}
     realtime = {"provider": "xai_realtime", "llm_config": {"say_voice": say}}
     status, body = await tenants.service.post("/assistants", {"name": "S2S", **realtime})
-    assert status == 422, body  # the operator's engine refuses it: Unresolvable configuration
+    assert status == 400, body  # the operator's engine refuses it: Unresolvable configuration
+    assert body["error"] == "Unresolvable configuration"
     assert "llm_config.say_voice.executable is set by the operator" in body["message"]
 
 

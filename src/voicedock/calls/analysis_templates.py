@@ -1,11 +1,11 @@
 """Analysis templates in assistant configurations: an ``analysis_plan`` of
 ``{"template_id": ...}`` names a plan the organization stored once (``/analysis-templates``).
 
-Saving an assistant checks that the template exists (``check_template_ref``: 422 otherwise);
-placing a call replaces the reference by the template's plan (``expand_analysis_template``), so
-the call's snapshot holds the plan itself and a template changed later does not change calls
-already placed; a template an assistant still references is not deleted
-(``calls/assistants/referencing.py``).
+Saving an assistant checks that the template exists (``check_template_ref``: 422 otherwise, as
+for a transient assistant's when a call is placed); placing a call replaces the reference by
+the template's plan (``expand_analysis_template``), so the call's snapshot holds the plan itself
+and a template changed later does not change calls already placed; a template an assistant
+still references is not deleted (``calls/assistants/referencing.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from voicedock.calls.tools.config import TEMPLATE_ID
 from voicedock.domain.records import JsonObject
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.errors import Unprocessable
 from voicedock.store.base import Store
 
 ANALYSIS_PLAN = "analysis_plan"
@@ -36,14 +36,11 @@ async def check_template_ref(store: Store, organization_id: str, config: JsonObj
     if template_id is not None and (
         await store.get_analysis_template(organization_id, template_id) is None
     ):
-        raise Unprocessable(
-            f"{ANALYSIS_PLAN}.{TEMPLATE_ID}: no analysis template with this id",
-            error="Unknown analysis template",
-        )
+        raise _unknown()
 
 
 async def expand_analysis_template(store: Store, organization_id: str, config: JsonObject) -> None:
-    """Replace a template reference in ``config["analysis_plan"]`` by the template's plan (400
+    """Replace a template reference in ``config["analysis_plan"]`` by the template's plan (422
     when the organization has no such template: a transient assistant's, or one deleted since
     its assistant was saved)."""
     template_id = template_ref(config)
@@ -51,5 +48,12 @@ async def expand_analysis_template(store: Store, organization_id: str, config: J
         return
     template = await store.get_analysis_template(organization_id, template_id)
     if template is None:
-        raise BadRequest(f"{ANALYSIS_PLAN}.{TEMPLATE_ID}: no analysis template with this id")
+        raise _unknown()
     config[ANALYSIS_PLAN] = copy.deepcopy(template.plan)
+
+
+def _unknown() -> Unprocessable:
+    return Unprocessable(
+        f"{ANALYSIS_PLAN}.{TEMPLATE_ID}: no analysis template with this id",
+        error="Unknown analysis template",
+    )

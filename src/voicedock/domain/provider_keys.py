@@ -134,7 +134,7 @@ url = Rule(
         "pattern": URL_PATTERN,
         "description": "scheme://host[:port][/path]: no credentials, query or fragment; on a "
         "host the operator's egress policy allows, with the operator's path on its own hosts "
-        "(else 422).",
+        "(else 400).",
     },
 )
 

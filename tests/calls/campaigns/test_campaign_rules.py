@@ -11,7 +11,7 @@ from voicedock.calls.campaigns.retries import outcome_of, parse_retries, retry_a
 from voicedock.calls.campaigns.window import is_open, next_opening, parse_window, window_of, zone
 from voicedock.calls.outbound.placeholders import fill, fill_config
 from voicedock.domain.records import Call, CallStatus, Direction
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit
 
@@ -67,10 +67,12 @@ def test_bad_windows_are_refused(window: dict[str, object]) -> None:
         parse_window(window)
 
 
-def test_a_window_of_no_time_is_unprocessable() -> None:
-    """start and end are each valid (the schema's part); equal, they leave no time: 422."""
-    with pytest.raises(Unprocessable, match="must differ"):
+def test_a_window_of_no_time_is_a_bad_request() -> None:
+    """start and end are each valid (the schema's part); equal, they leave no time: the
+    request's own content, 400 (it was 422)."""
+    with pytest.raises(BadRequest, match="must differ") as refused:
         parse_window({"days": [1], "start": "09:00", "end": "09:00"})
+    assert refused.value.error == "Empty calling window"
 
 
 def test_retries_per_outcome() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from voicedock.calls.assistants.config import check_config
 from voicedock.calls.tools.config import assistant_tools, check_tools
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit
 
@@ -33,9 +33,10 @@ def test_bad_tools_are_refused_naming_the_field(tools: Any, message: str) -> Non
         check_tools(tools)
 
 
-def test_two_tools_of_one_name_are_unprocessable() -> None:
-    """Each tool is valid (the schema's part): the list offers the model one name twice, 422."""
-    with pytest.raises(Unprocessable, match="same name") as refused:
+def test_two_tools_of_one_name_are_a_bad_request() -> None:
+    """Each tool is valid (the schema's part): the list offers the model one name twice, the
+    request's own content: 400 (it was 422)."""
+    with pytest.raises(BadRequest, match="same name") as refused:
         check_tools([{"name": "a"}, {"name": "a"}])
     assert refused.value.error == "Duplicate tool name"
 

@@ -65,8 +65,8 @@ class AnalysisPlan(PlanSettings, kw_only=True):
                 min_length=1,
                 max_length=TEMPLATE_ID_MAX,
                 description="An analysis template of the organization (POST "
-                "/analysis-templates), alone; saving an assistant naming none is a 422, a "
-                "call placed with a transient one a 400.",
+                "/analysis-templates), alone; saving an assistant or placing a call naming "
+                "none is a 422 Unknown analysis template.",
             ),
         ]
         | UnsetType

@@ -17,7 +17,7 @@ from voicedock.api.models.analysis_templates import AnalysisPlan
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, operation
-from voicedock.api.models.provider_sections import PROVIDER_RULES
+from voicedock.api.models.provider_sections import PROVIDER_RULES, Merge, section_rules
 from voicedock.api.models.tools import TOOL_ITEM
 from voicedock.api.serialize import iso
 from voicedock.calls.assistants.config import (
@@ -271,23 +271,53 @@ def _request(name: str, *, profile: bool, required: tuple[str, ...] = ()) -> typ
     )
 
 
+_RULES = (
+    "Provider rules: xai_realtime takes no stt_config or tts_config (null: none) and no LLM "
+    "filler (llm_filler null, or its delay_seconds null); openai and mistral require both and "
+    "choose the LLM (llm_config names no other provider); a provider left out is the node's "
+    "default (offline), which requires neither. The if/then below state them for the settings "
+    "sent;"
+)
+
+
+def _config_schema(merge: Merge, description: str, merged: str) -> Schema:
+    """A configuration's schema beyond its fields: the provider rules of a body ``merge``d so
+    (``merged``: with what, which only the server sees: a 400 names the key)."""
+    return {
+        **PROVIDER_RULES,
+        **section_rules(merge),
+        "description": f"{description} {_RULES} {merged}",
+    }
+
+
 AssistantConfig = _request("AssistantConfig", profile=False)
-AssistantConfig.SCHEMA = {
-    **PROVIDER_RULES,
-    "description": "null for an optional setting: not set (the saved assistant's, or the "
-    "default, applies).",
-}
+AssistantConfig.SCHEMA = _config_schema(
+    "whole",
+    "A whole configuration, for one call (transient mode). null for an optional setting: not set.",
+    "what this node has (its engines, voices, egress policy) only the server checks.",
+)
+AssistantOverride = _request("AssistantOverride", profile=False)
+AssistantOverride.SCHEMA = _config_schema(
+    "override",
+    "What changes of the saved assistant for this call (hybrid mode), merged onto it key by "
+    "key. null for an optional setting: not set (the saved assistant's applies).",
+    "the saved assistant with this override merged onto it must meet them too (a section the "
+    "override leaves out or sends as null is the saved one's).",
+)
 AssistantCreate = _request("AssistantCreate", profile=True, required=("name",))
-AssistantCreate.SCHEMA = {
-    **PROVIDER_RULES,
-    "description": "null for an optional setting: not set (its default applies).",
-}
+AssistantCreate.SCHEMA = _config_schema(
+    "whole",
+    "null for an optional setting: not set (its default applies).",
+    "the assistant completed by the organization's assistant_defaults (for what it leaves out "
+    "or sends as null) must meet them too.",
+)
 AssistantUpdate = _request("AssistantUpdate", profile=True)
-AssistantUpdate.SCHEMA = {
-    **PROVIDER_RULES,
-    "description": "The settings sent replace the assistant's; null removes an optional "
-    "setting (its default applies again; business_name: none).",
-}
+AssistantUpdate.SCHEMA = _config_schema(
+    "patch",
+    "The settings sent replace the assistant's; null removes an optional setting (its default "
+    "applies again; business_name: none).",
+    "the assistant with these settings replaced must meet them too.",
+)
 
 
 def _answer() -> type[Reply]:
@@ -356,4 +386,11 @@ PATHS: dict[str, Schema] = {
         ),
     },
 }
-MODELS = (AssistantConfig, AssistantCreate, AssistantUpdate, Assistant, AssistantList)
+MODELS = (
+    AssistantConfig,
+    AssistantOverride,
+    AssistantCreate,
+    AssistantUpdate,
+    Assistant,
+    AssistantList,
+)

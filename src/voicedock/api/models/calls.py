@@ -38,14 +38,22 @@ from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
 from voicedock.domain.usage import call_usage
 
-# An assistant configuration (models/assistants.py, built at run time: referenced by name;
-# calls/assistants/config.py check_config reads it).
+# An assistant configuration, whole (transient mode) or merged onto a saved assistant (hybrid
+# mode): models/assistants.py, built at run time, referenced by name; calls/assistants/config.py
+# check_config reads it.
 AssistantConfig = Annotated[
     Any, Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantConfig"})
+]
+AssistantOverride = Annotated[
+    Any, Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantOverride"})
 ]
 DeprecatedConfig = Annotated[
     Any,
     Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantConfig", "deprecated": True}),
+]
+DeprecatedOverride = Annotated[
+    Any,
+    Meta(extra_json_schema={"$ref": "#/components/schemas/AssistantOverride", "deprecated": True}),
 ]
 
 
@@ -87,7 +95,7 @@ class OutboundCallRequest(Body, kw_only=True):
     destination: Destination
     assistant_id: Id | UnsetType = UNSET
     assistant: AssistantConfig | UnsetType = UNSET
-    assistant_override: AssistantConfig | UnsetType = UNSET
+    assistant_override: AssistantOverride | UnsetType = UNSET
     first_message: Text | None = None
     context: Annotated[str, text(CONTEXT_MAX)] | None = None
     number_id: Id | None = None
@@ -151,7 +159,7 @@ class OutboundCallRequest(Body, kw_only=True):
         Annotated[str, Meta(pattern=ID_PATTERN, extra_json_schema={"deprecated": True})] | UnsetType
     ) = UNSET
     agent: DeprecatedConfig | UnsetType = UNSET
-    agent_config: DeprecatedConfig | UnsetType = UNSET
+    agent_config: DeprecatedOverride | UnsetType = UNSET
 
 
 class OutboundCallResponse(Reply, kw_only=True):
@@ -440,6 +448,8 @@ class Say(Body, kw_only=True):
 
 class EndCall(Body, kw_only=True):
     """Ends an answered call; cancels a call still connecting."""
+
+    SCHEMA: ClassVar[Schema] = {"not": {"required": ["message", "content"]}}  # one of them
 
     type: Literal["end-call"]
     message: Text | UnsetType = UNSET

@@ -11,6 +11,7 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.calls import (
     AssistantConfig,
+    AssistantOverride,
     PageQuery,
     Pagination,
     assistant_choice,
@@ -68,7 +69,7 @@ class CallingWindow(Body, kw_only=True):
         Meta(
             pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
             description="Excluded; before start: the window spans midnight; equal to start: "
-            "422 (an empty window).",
+            "400 (an empty window).",
         ),
     ]
 
@@ -104,7 +105,7 @@ class CampaignCreate(Body, kw_only=True):
     name: Annotated[str, text(200, line=True)]
     assistant_id: Id | UnsetType = UNSET
     assistant: AssistantConfig | UnsetType = UNSET
-    assistant_override: AssistantConfig | UnsetType = UNSET
+    assistant_override: AssistantOverride | UnsetType = UNSET
     first_message: Text | None = None
     context: Annotated[str, text(CONTEXT_MAX)] | None = None
     number_ids: (
@@ -291,7 +292,7 @@ def _add_contacts() -> Schema:
         ("201", ContactsAdded),
         body=CampaignContactsAdd,
         params=[PATH_ID],
-        errors="400 401 403 404 409 413 422",
+        errors="400 401 403 404 409 413",
     )
     op["requestBody"]["content"]["text/csv"] = {
         "schema": {

@@ -11,7 +11,9 @@ import msgspec
 Schema = dict[str, Any]
 
 ERRORS = {
-    "400": "Invalid request: it breaks this schema (the message names the field)",
+    "400": "Invalid request: it breaks this schema, or a rule the schema cannot check (a "
+    "configuration that does not resolve on this node, a value the operator's policy refuses); "
+    "the message names the field",
     "401": "Missing or invalid API key",
     "403": (
         "Forbidden: destination or trunk not allowed, an operator setting, or not within the"
@@ -22,8 +24,9 @@ ERRORS = {
     "409": "Conflict",
     "413": "Body too large",
     "415": "The body is declared of another type than JSON (Content-Type)",
-    "422": "Valid by this schema but refused: it names what does not exist, contradicts what it "
-    "is merged with, or a policy refuses it (docs/errors.md)",
+    "422": "Valid, but it names an object of the organization that does not exist or does not "
+    "fit (a tool or analysis template, a provider key, an assistant), or reuses an "
+    "Idempotency-Key with another body (docs/errors.md)",
     "429": "All phone numbers busy, a call or API rate limit reached (Retry-After)",
     "503": "PBX unavailable, or the database for now (Retry-After)",
 }

@@ -1,14 +1,16 @@
 """The provider sections of an assistant's configuration (``stt_config``, ``tts_config``,
 ``llm_config``) as JSON Schemas made from the keys each provider takes (domain/provider_keys.py:
-each key's rule carries its schema), and the rules tying ``llm_config`` to ``provider``."""
+each key's rule carries its schema), the rules tying ``llm_config`` to ``provider``, and the
+sections each ``provider`` requires or refuses (``if``/``then``), as far as the body sent shows
+them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from voicedock.calls.assistants.config import CONFIG_TEXT_MAX, MESSAGE_ROLES
-from voicedock.calls.assistants.providers import PROVIDERS, SPEECH_TO_SPEECH
+from voicedock.calls.assistants.config import CONFIG_TEXT_MAX, LLM_FILLER, MESSAGE_ROLES
+from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
 from voicedock.domain import provider_keys
 from voicedock.domain.secret_fields import MASK
 from voicedock.validation import NOT_BLANK_PATTERN
@@ -66,7 +68,7 @@ def _variants(kind: str, extra: dict[str, Schema]) -> list[Schema]:
 def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = None) -> Schema:
     """A section naming no provider (``provider`` False), or one this list does not know (an
     operator's plugin engine): the keys some provider takes, checked once the node's engine
-    is known (422 then)."""
+    is known (400 then)."""
     keys = sorted(provider_keys.tenant_keys_of_any(kind))
     schema: Schema = {
         "type": "object",
@@ -98,7 +100,7 @@ def _section(kind: str) -> Schema:
             f"Host settings ({host}) are the operator's [speech] settings: naming one, or any "
             "other key, is a 400 naming it (e.g. stt_config.cache_dir is set by the operator, "
             "not per assistant). A section naming no provider is checked against the node's "
-            "default engine: 422 Unresolvable configuration when that one does not take a "
+            "default engine: 400 Unresolvable configuration when that one does not take a "
             "key, as for a URL the operator's egress policy refuses."
         ),
     }
@@ -149,6 +151,43 @@ _PROVIDER_RULES: Schema = {
         },
     ]
 }
+
+# How a configuration in a body meets what it completes (calls/assistants/config.py
+# resolve_provider checks the result): "whole" holds every setting (a transient assistant, a new
+# one as sent); "patch" replaces the stored settings it names, null removing one (PATCH
+# /assistants); "override" is deep-merged onto a saved assistant, null leaving the saved value
+# (hybrid mode). What the result holds beyond the body only the server sees: 400 naming the key.
+Merge = Literal["whole", "patch", "override"]
+_SPEECH_SECTIONS = ("stt_config", "tts_config")
+_NULL: Schema = {"type": "null"}
+
+
+def _when(provider: Schema, then: Schema) -> Schema:
+    return {"if": {"properties": {"provider": provider}, "required": ["provider"]}, "then": then}
+
+
+def section_rules(merge: Merge) -> Schema:
+    """The sections a ``provider`` requires or refuses (the API documentation's provider
+    rules), as ``if``/``then`` over the body: speech-to-speech providers take no
+    ``stt_config``/``tts_config`` (null: none) and no LLM filler; ``openai``/``mistral`` need
+    both sections (in a whole configuration; a patch may not remove them) and an
+    ``llm_config`` naming no other provider."""
+    realtime: Schema = {"properties": {key: _NULL for key in _SPEECH_SECTIONS}}
+    no_filler: Schema = {"properties": {"delay_seconds": _NULL}}
+    if merge == "override":  # merged onto the saved filler: a delay given must be null
+        realtime["properties"][LLM_FILLER] = no_filler
+    else:  # replaces the filler: none, or one whose delay is null (no filler)
+        realtime["properties"][LLM_FILLER] = nullable(no_filler | {"required": ["delay_seconds"]})
+    rules = [_when({"enum": sorted(SPEECH_TO_SPEECH)}, realtime)]
+    pipeline: Schema = {"properties": {key: {"type": "object"} for key in _SPEECH_SECTIONS}}
+    if merge == "whole":
+        pipeline["required"] = list(_SPEECH_SECTIONS)
+    if merge != "override":  # an override's null leaves the saved section
+        rules.append(_when({"enum": sorted(NEEDS_STT_AND_TTS)}, pipeline))
+    for name in sorted(NEEDS_STT_AND_TTS):
+        llm = {"properties": {"provider": {"const": name}}}
+        rules.append(_when({"const": name}, {"properties": {"llm_config": llm}}))
+    return {"allOf": rules}
 
 
 SCHEMAS: dict[str, Schema] = {

@@ -43,7 +43,7 @@ Destinations = Annotated[
 
 class ToolServer(Body, kw_only=True):
     """The tool's own server (else the organization's tool-calls webhook); on a host the
-    operator's egress policy allows (else 422 URL refused, also for a URL without a host)."""
+    operator's egress policy allows (else 400 URL refused, also for a URL without a host)."""
 
     url: Annotated[str, Meta(pattern="^https?://")]
 
@@ -145,7 +145,7 @@ PATHS: dict[str, Schema] = {
             "Store a tool template (a tool the assistants reference by id)",
             ("201", ToolTemplate),
             body="Tool",
-            errors="400 401 409 413 422",
+            errors="400 401 409 413",
         ),
     },
     "/tool-templates/{id}": {
@@ -157,7 +157,7 @@ PATHS: dict[str, Schema] = {
             ("200", ToolTemplate),
             body="Tool",
             params=[PATH_ID],
-            errors="400 401 404 413 422",
+            errors="400 401 404 413",
         ),
         "delete": operation(
             "Delete a tool template (409 while an assistant references it)",

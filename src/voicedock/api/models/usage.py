@@ -119,7 +119,7 @@ class UsageQuery(Body, kw_only=True):
             Date,
             Meta(
                 description="Last UTC day, included; default: today. At most "
-                f"{MAX_RANGE_DAYS} days from start_date to end_date (else 422)."
+                f"{MAX_RANGE_DAYS} days from start_date to end_date (else 400)."
             ),
         ]
         | UnsetType
@@ -141,7 +141,7 @@ def _usage() -> Schema:
         "Accept: text/csv)",
         ("200", UsageReport),
         params=query_parameters(UsageQuery),
-        errors="400 401 422",
+        errors="400 401",
     )
     op["responses"]["200"]["content"]["text/csv"] = {
         "schema": {

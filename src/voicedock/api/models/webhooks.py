@@ -58,9 +58,26 @@ class WebhookCreated(Webhook, kw_only=True):
 
 class WebhookCreate(Body, kw_only=True):
     url: Annotated[
-        str, Meta(min_length=1, max_length=MAX_URL_LENGTH, extra_json_schema={"format": "uri"})
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_URL_LENGTH,
+            description="A URL the operator's egress policy refuses (a scheme it does not "
+            "take, loopback, private, link-local, the PBX, credentials in it, a host that does "
+            "not resolve, ...) is a 400 Webhook URL refused.",
+            extra_json_schema={"format": "uri"},
+        ),
     ]
-    assistant_id: Id | None = None
+    assistant_id: (
+        Annotated[
+            Id,
+            Meta(
+                description="Only this assistant's calls; one of the organization's "
+                "assistants, else 422 Unknown assistant."
+            ),
+        ]
+        | None
+    ) = None
     event_types: Annotated[list[EventType], Meta(extra_json_schema={"uniqueItems": True})] = (
         msgspec.field(default_factory=list)
     )

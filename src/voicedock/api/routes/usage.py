@@ -17,12 +17,13 @@ from voicedock.api.models.usage import CSV_COLUMNS, UsageQuery, UsageReport
 from voicedock.calls.usage import usage_report
 from voicedock.domain.records import JsonObject
 from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.errors import BadRequest
 
 routes = web.RouteTableDef()
 
 PARAMS = frozenset({"start_date", "end_date", "group_by", "format"})
 FORMATS = ("json", "csv")
+INVALID_RANGE = "Invalid date range"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -37,11 +38,14 @@ async def get_usage(request: web.Request) -> web.StreamResponse:
     today = datetime.now(UTC).date()
     end = _date(q.get("end_date"), "end_date") or today
     start = _date(q.get("start_date"), "start_date") or end
-    # Each date well formed, the range still refused: 422 (400 is for a malformed parameter).
+    # Each date well formed, the range still refused: a 400 as for latest_at before
+    # scheduled_at in POST /calls/outbound (the schema cannot compare two parameters).
     if start > end:
-        raise Unprocessable("start_date must not be after end_date")
+        raise BadRequest("start_date must not be after end_date", error=INVALID_RANGE)
     if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise Unprocessable(f"start_date to end_date may span at most {MAX_RANGE_DAYS} days")
+        raise BadRequest(
+            f"start_date to end_date may span at most {MAX_RANGE_DAYS} days", error=INVALID_RANGE
+        )
     group_by = q.get("group_by", "day")
     if group_by not in GROUP_BY:
         raise BadRequest(f"group_by must be one of {', '.join(GROUP_BY)}")

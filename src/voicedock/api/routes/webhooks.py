@@ -2,8 +2,9 @@
 
 The signing secret is generated here and returned once, in the creation response; later reads
 never show it. A URL the SSRF policy refuses (loopback, private, link-local, the PBX itself,
-credentials in the URL, ...) is ``422`` and nothing is stored; the worker checks it again
-before every delivery.
+credentials in the URL, ...) is ``400 Webhook URL refused`` and nothing is stored; the worker
+checks it again before every delivery. An ``assistant_id`` the organization does not have is
+``422 Unknown assistant``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from voicedock.api.resources import (
 from voicedock.calls import fields
 from voicedock.domain.records import utcnow
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
-from voicedock.errors import Conflict, Unprocessable, UnsafeUrl
+from voicedock.errors import BadRequest, Conflict, Unprocessable, UnsafeUrl
 
 routes = web.RouteTableDef()
 
@@ -68,7 +69,7 @@ async def _create(caller: Caller, new: NewEndpoint) -> WebhookEndpoint:
     try:
         await service.webhooks.check_url(new.url)
     except UnsafeUrl as exc:
-        raise Unprocessable(str(exc), error="Webhook URL refused") from None
+        raise BadRequest(str(exc), error="Webhook URL refused") from None
     endpoint = WebhookEndpoint(
         id=f"we_{uuid.uuid4().hex}",
         organization_id=org_id,

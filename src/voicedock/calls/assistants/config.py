@@ -384,12 +384,12 @@ def resolve_provider(
 ) -> JsonObject:
     """Apply the provider rules; fill what the sections leave out (``UnresolvableConfig`` on
     contradictions); with ``egress``, also on a URL the operator's policy refuses
-    (``calls.assistants.urls``)."""
+    (``calls.assistants.urls``; a tool's is ``URL refused``). Each a 400 naming the key."""
     try:
         return _resolve_provider(config, speech, egress)
-    except UnresolvableConfig:
-        raise
     except BadRequest as exc:
+        if exc.error != BadRequest.error:  # a refusal with a title of its own
+            raise
         raise UnresolvableConfig(exc.message) from None
 
 
@@ -531,7 +531,7 @@ def check_tts_voice(
     provider: str, section: Mapping[str, Any], name: str, speech: SpeechSettings
 ) -> None:
     """Unless ``section`` names a voice this node speaks with ``provider`` (``GET /voices``),
-    ``UnresolvableConfig`` (422) naming ``<name>.voice``: the schema cannot know the node's
+    ``UnresolvableConfig`` (400) naming ``<name>.voice``: the schema cannot know the node's
     voices. The voice is looked up in the node's list, never used as a path. ElevenLabs
     voices are per account: only their presence is checked."""
     voice = section.get("voice")

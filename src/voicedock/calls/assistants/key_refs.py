@@ -11,9 +11,10 @@ key itself is only ever in memory: never in the assistant, the call's snapshot o
 already placed; ``required`` — every cloud engine a call reaches (``engines``: the sections
 the configuration names, and those it leaves to the operator's ``[speech]`` engines, the
 realtime session and the voice of a speech-to-speech assistant included) must name a key of
-the organization (422 when saved or placed), and a call already placed whose cloud engine has
-no key of its own fails rather than use the operator's ``[speech]`` key. The call's LLM also
-writes its transfer briefing and its analysis: they reach no other engine.
+the organization (400 ``Provider key required`` when saved or placed: the node's policy
+refuses it), and a call already placed whose cloud engine has no key of its own fails rather
+than use the operator's ``[speech]`` key. The call's LLM also writes its transfer briefing
+and its analysis: they reach no other engine.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, SPEECH_TO_SP
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.key_box import KeyBox, KeyBoxError
 from voicedock.domain.provider_keys import API_KEY_REF, cloud_providers
-from voicedock.errors import Forbidden, StoreError, Unprocessable
+from voicedock.errors import BadRequest, Forbidden, StoreError, Unprocessable
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnavailableError
 from voicedock.store.base import Store
 
@@ -130,17 +131,18 @@ async def check_key_refs(
 ) -> None:
     """The keys a (resolved) configuration names, as its calls will use them: 403 when the
     operator forbids references; 422 for a reference to no key of the organization (or a key
-    for another provider), or, with ``required``, a cloud engine of ``engines`` without one
-    (``partial``: only the sections the configuration names)."""
+    for another provider); 400 for, with ``required``, a cloud engine of ``engines`` without
+    one (``partial``: only the sections the configuration names)."""
     for engine in engines(config, speech, partial=partial):
         where, provider = engine.where, engine.provider
         name = engine.section.get(API_KEY_REF)
         if name is None:
             if byok.mode == "required" and engine.cloud:
                 left_out = " (left out: the operator's engine)" if engine.left_out else ""
-                raise Unprocessable(
+                raise BadRequest(
                     f"{where}.{API_KEY_REF} is required: the operator requires the "
-                    f"organization's own key for {provider}{left_out} (see /provider-keys)"
+                    f"organization's own key for {provider}{left_out} (see /provider-keys)",
+                    error="Provider key required",
                 )
             continue
         if byok.mode == "off":

@@ -20,7 +20,7 @@ from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
 from voicedock.domain.provider_urls import url_path
 from voicedock.egress import EgressPolicy, provider_url_refusal
 from voicedock.egress.guard import literal_refusal
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.errors import BadRequest
 
 # Providers whose URL, when the section names none, is the operator's [speech] one.
 _OPERATOR_URL_PROVIDERS = frozenset({"openai", "mistral"})
@@ -52,13 +52,14 @@ def check_tenant_urls(config: Mapping[str, Any], policy: EgressPolicy) -> None:
 
 
 def check_tool_url(tool: Mapping[str, Any], where: str, policy: EgressPolicy) -> None:
-    """422 when a tool's own server URL names an address the policy refuses (or none)."""
+    """400 ``URL refused`` when a tool's own server URL names an address the policy refuses
+    (or none)."""
     server = tool.get("server")
     url = server.get("url") if isinstance(server, Mapping) else None
     if isinstance(url, str):
         reason = literal_refusal(url, policy)
         if reason is not None:
-            raise Unprocessable(f"{where}.server.url: {reason}", error="URL refused")
+            raise BadRequest(f"{where}.server.url: {reason}", error="URL refused")
 
 
 def _check_section(name: str, kind: str, section: Mapping[str, Any], policy: EgressPolicy) -> None:

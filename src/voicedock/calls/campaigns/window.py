@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from voicedock.domain.campaigns import CallingWindow
 from voicedock.domain.records import JsonObject
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.errors import BadRequest
 
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _DAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
@@ -46,7 +46,7 @@ def parse_window(value: object, key: str = "calling_window") -> JsonObject:
         days.add(number)
     start, end = (_minutes(value.get(k), f"{key}.{k}") for k in ("start", "end"))
     if start == end:  # valid fields, but a window of no time: nothing could ever be called
-        raise Unprocessable(f"{key}: start and end must differ", error="Empty calling window")
+        raise BadRequest(f"{key}: start and end must differ", error="Empty calling window")
     return {"days": sorted(days), "start": _hhmm(start), "end": _hhmm(end)}
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from voicedock.calls import fields
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.domain.tenant_schemas import check_tenant_schema
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.errors import BadRequest
 from voicedock.pipeline.tools import END_CALL as END_CALL  # the built-in tools: the API names them
 from voicedock.pipeline.tools import SEND_DTMF as SEND_DTMF
 from voicedock.pipeline.tools import TRANSFER_CALL as TRANSFER_CALL
@@ -72,11 +72,16 @@ def check_tools(value: object) -> list[dict[str, Any]]:
     if len(value) > MAX_TOOLS:
         raise BadRequest(f"tools: at most {MAX_TOOLS}")
     checked = [_check_item(item, f"tools[{i}]") for i, item in enumerate(value)]
-    names = [str(t.get("name") or t["type"]) for t in checked if TEMPLATE_ID not in t]
-    if len(set(names)) != len(names):
-        # Each item is valid: the list as a whole is not (what the model would be offered).
-        raise Unprocessable("tools: two tools have the same name", error="Duplicate tool name")
+    check_unique_names([t for t in checked if TEMPLATE_ID not in t])
     return checked
+
+
+def check_unique_names(tools: Sequence[Mapping[str, Any]]) -> None:
+    """400 ``Duplicate tool name`` when two tools (a built-in one by its type) share a name:
+    each may be valid, the list as a whole is not (what the model would be offered)."""
+    names = [str(t.get("name") or t.get("type")) for t in tools]
+    if len(set(names)) != len(names):
+        raise BadRequest("tools: two tools have the same name", error="Duplicate tool name")
 
 
 def _check_item(item: object, where: str) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """Tool templates in assistant configurations: ``{"template_id": ...}`` items of ``tools``
 become the organization's stored tool when a call is placed (so the call's snapshot holds
 the tool itself, and a template changed later does not change calls already placed). Saving
-an assistant checks that each template it names exists (``check_tool_template_refs``: 422
-otherwise); a template an assistant still references is not deleted
-(``calls/assistants/referencing.py``)."""
+an assistant, and placing a call with a transient one, checks that each template it names
+exists (``422 Unknown tool template`` otherwise); a template an assistant still references is
+not deleted (``calls/assistants/referencing.py``)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from voicedock.calls.tools.config import TEMPLATE_ID
+from voicedock.calls.tools.config import TEMPLATE_ID, check_unique_names
 from voicedock.domain.records import JsonObject
-from voicedock.errors import BadRequest, Unprocessable
+from voicedock.errors import Unprocessable
 from voicedock.store.base import Store
 
 
 async def expand_tool_templates(store: Store, organization_id: str, config: JsonObject) -> None:
-    """Replace each template reference in ``config["tools"]`` by the template's tool (400 when
-    the organization has no such template, or two tools end up with one name)."""
+    """Replace each template reference in ``config["tools"]`` by the template's tool (422 when
+    the organization has no such template; 400 when two tools end up with one name)."""
     tools = config.get("tools")
     if not isinstance(tools, list) or not any(
         isinstance(t, dict) and TEMPLATE_ID in t for t in tools
@@ -30,13 +30,11 @@ async def expand_tool_templates(store: Store, organization_id: str, config: Json
         if isinstance(item, dict) and TEMPLATE_ID in item:
             template = await store.get_tool_template(organization_id, str(item[TEMPLATE_ID]))
             if template is None:
-                raise BadRequest(f"tools[{i}].{TEMPLATE_ID}: no tool template with this id")
+                raise _unknown(i)
             expanded.append(copy.deepcopy(template.tool))
         else:
             expanded.append(item)
-    names = [str(t.get("name") or t.get("type")) for t in expanded]
-    if len(set(names)) != len(names):
-        raise BadRequest("tools: two tools have the same name")
+    check_unique_names(expanded)
     config["tools"] = expanded
 
 
@@ -53,10 +51,14 @@ async def check_tool_template_refs(
             and TEMPLATE_ID in item
             and await store.get_tool_template(organization_id, str(item[TEMPLATE_ID])) is None
         ):
-            raise Unprocessable(
-                f"tools[{i}].{TEMPLATE_ID}: no tool template with this id",
-                error="Unknown tool template",
-            )
+            raise _unknown(i)
+
+
+def _unknown(index: int) -> Unprocessable:
+    return Unprocessable(
+        f"tools[{index}].{TEMPLATE_ID}: no tool template with this id",
+        error="Unknown tool template",
+    )
 
 
 def uses_tool_template(config: Mapping[str, Any], template_id: str) -> bool:
