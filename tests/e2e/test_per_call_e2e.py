@@ -1,7 +1,8 @@
 """Per-call options through REST on the lab Asterisk: a call's ``metadata`` reaches every
 webhook about it (a signed receiver on 127.0.0.1); a scheduled call reaches the PBX at its
-time and no earlier (an AMI observer of the trunk, on Asterisk's clock), and one cancelled
-with ``end-call`` never reaches it."""
+time and no earlier (an AMI observer of the trunk, on Asterisk's clock), one cancelled
+with ``end-call`` never reaches it, and neither does one whose range the operator blocked
+before its time (it ends ``destination-refused``, reported by its status webhook)."""
 
 from __future__ import annotations
 
@@ -114,3 +115,66 @@ async def test_a_scheduled_call_reaches_the_pbx_at_its_time_and_a_cancelled_one_
     record = await live_ari.call(cancelled["call_id"])
     assert (record["status"], record["end_reason"]) == ("ended", "cancelled")
     assert record["started_at"] is None
+
+
+async def test_a_scheduled_call_to_a_range_blocked_meanwhile_never_reaches_the_pbx(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    secret = generate_secret()
+    receiver = Receiver(secret)
+    await receiver.start()
+    settings = service_settings(lab, tmp_path / "blocked.db", "ari")
+    settings.egress.allow_loopback = True
+    settings.webhooks.endpoints = [
+        WebhookEndpointSettings(
+            name="lab",
+            organization=ACME,
+            url=receiver.url,
+            secret=secret,
+            event_types=["status-update"],
+        )
+    ]
+    due = datetime.now(UTC) + timedelta(seconds=6)
+    try:
+        async with observe_trunk(lab, "carrier") as carrier:
+            before = await serve(settings)
+            try:
+                status, scheduled = await before.post(
+                    "/calls/outbound",
+                    {
+                        "destination": ANSWERS,
+                        "assistant_id": SUPPORT_ID,
+                        "scheduled_at": due.isoformat(),
+                    },
+                )
+                assert status == 201, scheduled
+            finally:
+                await before.client.close()
+            # Before its time, the operator blocks the range and restarts voicedock.
+            settings.policy.extra_blocked_prefixes = [ANSWERS[:6]]
+            after = await serve(settings)
+            try:
+                call_id = str(scheduled["call_id"])
+                record = await after.wait_status(call_id, ("ended",), within=20)
+                await wait_until(lambda: received(receiver, b'"destination-refused"'), 20)
+                status, refused = await after.post(
+                    "/calls/outbound", {"destination": ANSWERS, "assistant_id": SUPPORT_ID}
+                )
+            finally:
+                await after.client.close()
+    finally:
+        await receiver.stop()
+    assert carrier.created == []  # nothing reached the PBX, before its time or after
+    assert (record["end_reason"], record["started_at"]) == ("destination-refused", None)
+    assert datetime.fromisoformat(record["ended_at"]) >= due  # refused when its time came
+    updates = [
+        json.loads(r.body)["data"]
+        for r in receiver.requests
+        if json.loads(r.body)["type"] == "status-update"
+    ]
+    assert [(u["status"], u.get("end_reason")) for u in updates] == [
+        ("scheduled", None),
+        ("ended", "destination-refused"),
+    ]
+    assert receiver.rejected == 0
+    assert (status, refused["error"]) == (403, "Destination not allowed")  # as a new call is
