@@ -206,16 +206,6 @@ async def test_an_organization_has_at_most_its_bound_of_calls_waiting(database_u
         assert (await schedule(api, scheduled_at=moment(60))).status == 429
 
 
-async def test_a_replay_of_a_scheduled_call_at_the_bound_answers_its_201(api: Api) -> None:
-    await set_limits(api.service.store, ACME, max_scheduled_calls=1)
-    body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "scheduled_at": moment(60)}
-    headers = {**api.auth(), "Idempotency-Key": "reminder-1"}
-    first = await api.client.post("/calls/outbound", json=body, headers=headers)
-    again = await api.client.post("/calls/outbound", json=body, headers=headers)
-    assert (first.status, again.status) == (201, 201)
-    assert await first.json() == await again.json()
-
-
 async def test_an_organization_held_back_by_its_limit_never_holds_back_another(
     database_url: str,
 ) -> None:

@@ -17,7 +17,7 @@ from e2e.conftest import LiveService, serve, service_settings
 from e2e.trunk_observer import observe_trunk
 from fakes.world import ACME, SUPPORT_ID
 from pbx.lab_calls import ANSWERS
-from voicedock.config import WebhookEndpointSettings
+from voicedock.config import Settings, WebhookEndpointSettings
 from voicedock.domain.webhooks import generate_secret
 from voicedock_lab.server import LabAsterisk
 from webhooks.receiver import Receiver, wait_until
@@ -31,23 +31,35 @@ def received(receiver: Receiver, marker: bytes) -> bool:
     return any(marker in r.body for r in receiver.requests)
 
 
-async def test_every_webhook_of_a_real_call_carries_its_metadata(
-    lab: LabAsterisk, tmp_path: Path
-) -> None:
-    secret = generate_secret()
-    receiver = Receiver(secret)
-    await receiver.start()
-    settings = service_settings(lab, tmp_path / "metadata.db", "ari")
+def reporting_to(
+    receiver: Receiver, lab: LabAsterisk, database: Path, event_types: list[str]
+) -> Settings:
+    """The service on the lab Asterisk, ACME's webhooks of ``event_types`` to ``receiver``."""
+    settings = service_settings(lab, database, "ari")
     settings.egress.allow_loopback = True
     settings.webhooks.endpoints = [
         WebhookEndpointSettings(
             name="lab",
             organization=ACME,
             url=receiver.url,
-            secret=secret,
-            event_types=["status-update", "transcript", "end-of-call-report"],
+            secret=receiver.secret,
+            event_types=event_types,
         )
     ]
+    return settings
+
+
+async def test_every_webhook_of_a_real_call_carries_its_metadata(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    receiver = Receiver(generate_secret())
+    await receiver.start()
+    settings = reporting_to(
+        receiver,
+        lab,
+        tmp_path / "metadata.db",
+        ["status-update", "transcript", "end-of-call-report"],
+    )
     live = await serve(settings)
     try:
         status, placed = await live.post(
@@ -120,20 +132,9 @@ async def test_a_scheduled_call_reaches_the_pbx_at_its_time_and_a_cancelled_one_
 async def test_a_scheduled_call_to_a_range_blocked_meanwhile_never_reaches_the_pbx(
     lab: LabAsterisk, tmp_path: Path
 ) -> None:
-    secret = generate_secret()
-    receiver = Receiver(secret)
+    receiver = Receiver(generate_secret())
     await receiver.start()
-    settings = service_settings(lab, tmp_path / "blocked.db", "ari")
-    settings.egress.allow_loopback = True
-    settings.webhooks.endpoints = [
-        WebhookEndpointSettings(
-            name="lab",
-            organization=ACME,
-            url=receiver.url,
-            secret=secret,
-            event_types=["status-update"],
-        )
-    ]
+    settings = reporting_to(receiver, lab, tmp_path / "blocked.db", ["status-update"])
     due = datetime.now(UTC) + timedelta(seconds=6)
     try:
         async with observe_trunk(lab, "carrier") as carrier:
