@@ -10,7 +10,9 @@ operator's configuration refuses now (the destination policy, its caller number 
 Organizations take turns (``dial_due``): in each pass every organization with due work dials
 one call, a scheduled call or a campaign's contact (its scheduled calls and its campaigns take
 turns too), so one organization's backlog, held back by its own limits or simply long, never
-delays another organization's due call by more than a pass.
+holds back another organization's due call: it waits for one call of each other organization
+ahead of it in the pass, or, come due during a round, for at most ``MAX_DIALS_PER_ROUND`` of
+each (a round then ends and the next looks again for due work).
 
 Every call is placed by the engine's one placing function, ``CallEngine.place``, as a
 ``POST /calls/outbound`` is: the dialer only says what to claim (a ``CallAsk``). One dial is
