@@ -349,6 +349,40 @@ def test_organizations_show_and_set_limits(
     assert "0-100000" in capsys.readouterr().err
 
 
+def test_set_limits_bounds_the_calls_an_organization_has_waiting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(
+        tmp_path,
+        '[[trunks]]\nname = "carrier"\n'
+        "[limits]\nscheduled_calls_per_organization = 50\n"
+        '[[limits.organizations]]\norganization = "acme"\nmax_concurrent_calls = 4\n',
+    )
+    set_limits = ["organizations", "set-limits", "--config", str(config), "acme"]
+    assert main([*set_limits, "--max-scheduled-calls", "7"]) == 0
+    limits = json.loads(capsys.readouterr().out)["limits"]
+    assert (limits["max_scheduled_calls"], limits["max_scheduled_calls_source"]) == (7, "operator")
+    assert (limits["max_concurrent_calls"], limits["max_concurrent_calls_source"]) == (
+        4,
+        "configuration",  # left as it was
+    )
+    assert main([*set_limits, "--max-concurrent-calls", "2"]) == 0
+    limits = json.loads(capsys.readouterr().out)["limits"]
+    assert (limits["max_scheduled_calls"], limits["max_concurrent_calls"]) == (7, 2)
+    assert main([*set_limits, "--max-scheduled-calls", "configuration"]) == 0
+    limits = json.loads(capsys.readouterr().out)["limits"]
+    assert (limits["max_scheduled_calls"], limits["max_scheduled_calls_source"]) == (
+        50,
+        "configuration",
+    )
+    assert main(set_limits) == 1
+    assert "give --max-concurrent-calls, --max-scheduled-calls or both" in capsys.readouterr().err
+    assert main([*set_limits, "--max-scheduled-calls", "many"]) == 1
+    assert "--max-scheduled-calls is a number or 'configuration'" in capsys.readouterr().err
+    assert main([*set_limits, "--max-scheduled-calls", "100001"]) == 1
+    assert "max scheduled calls must be 0-100000" in capsys.readouterr().err
+
+
 class CommandEntryPoint:
     """An installed distribution's entry in ``voicedock.commands`` (what importlib lists)."""
 

@@ -381,9 +381,13 @@ def _add_organizations_parser(
     limits.add_argument("organization", help="organization name (created if needed)")
     limits.add_argument(
         "--max-concurrent-calls",
-        required=True,
         help="its calls at once, every node (0: no limit; 'configuration': the file's"
         " [[limits.organizations]] again)",
+    )
+    limits.add_argument(
+        "--max-scheduled-calls",
+        help="its calls waiting with scheduled_at, every node (0: no limit; 'configuration':"
+        " the file's [limits] scheduled_calls_per_organization again)",
     )
     limits.set_defaults(handler=_organizations_set_limits)
 
@@ -422,16 +426,35 @@ def _organizations_show(args: argparse.Namespace) -> int:
 
 
 def _organizations_set_limits(args: argparse.Namespace) -> int:
-    from voicedock.calls.organization_settings import set_max_concurrent_calls
+    from voicedock.calls.organization_settings import UNCHANGED, Override, set_limits
 
-    given: str = args.max_concurrent_calls
-    if given != "configuration" and not given.isdigit():
-        print("voicedock: --max-concurrent-calls is a number or 'configuration'", file=sys.stderr)
+    def override(option: str, given: str | None) -> Override:
+        if given is None:
+            return UNCHANGED
+        if given != "configuration" and not given.isdigit():
+            raise ValueError(f"--{option} is a number or 'configuration'")
+        return None if given == "configuration" else int(given)
+
+    try:
+        concurrent = override("max-concurrent-calls", args.max_concurrent_calls)
+        scheduled = override("max-scheduled-calls", args.max_scheduled_calls)
+    except ValueError as exc:
+        print(f"voicedock: {exc}", file=sys.stderr)
         return 1
-    value = None if given == "configuration" else int(given)
+    if concurrent is UNCHANGED and scheduled is UNCHANGED:
+        print(
+            "voicedock: give --max-concurrent-calls, --max-scheduled-calls or both",
+            file=sys.stderr,
+        )
+        return 1
 
     async def change(store: Store) -> object:
-        return await set_max_concurrent_calls(store, args.organization, value)
+        return await set_limits(
+            store,
+            args.organization,
+            max_concurrent_calls=concurrent,
+            max_scheduled_calls=scheduled,
+        )
 
     return _on_organization(args, change)
 

@@ -449,6 +449,9 @@ class LimitsSettings:  # [limits]: what one key or organization may hold open at
     # Open event streams (GET /calls/{id}/events, each node): more are answered 429 (docs/api.md).
     open_streams_per_key: int = 10  # 0: no cap but the node's
     open_streams_per_organization: int = 40
+    # Calls an organization may have waiting with ``scheduled_at`` (every node); more are
+    # answered 429. ``voicedock organizations set-limits`` overrides it per organization.
+    scheduled_calls_per_organization: int = 1000  # 0: no limit
 
     def organization_max_calls(self, name: str) -> int:
         return next(
@@ -769,6 +772,12 @@ def _check(s: Settings) -> None:
     _range("limits.open_streams_per_key", s.limits.open_streams_per_key, 0, 10_000)
     _range(
         "limits.open_streams_per_organization", s.limits.open_streams_per_organization, 0, 10_000
+    )
+    _range(
+        "limits.scheduled_calls_per_organization",
+        s.limits.scheduled_calls_per_organization,
+        0,
+        100_000,
     )
     _range("retention.call_days", s.retention.call_days, 0, 36_500)
     _range("retention.transcript_days", s.retention.transcript_days, 0, 36_500)

@@ -15,6 +15,7 @@ from api.conftest import Api, serving
 from api.contract import is_valid
 from fakes.world import ACME, DESTINATION, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
 from pg_server import fresh_database
+from voicedock.calls.organization_settings import set_limits
 from voicedock.calls.outbound.request import METADATA_MAX_BYTES, METADATA_MAX_KEYS
 from voicedock.config import OrganizationLimitSettings
 from webhooks.receiver import Receiver, wait_until
@@ -346,6 +347,8 @@ async def test_two_nodes_dial_each_scheduled_call_exactly_once(postgres_server: 
 
 
 async def test_a_replayed_schedule_answers_the_same_201_and_stores_one_call(api: Api) -> None:
+    # At the organization's bound of calls waiting too: the replay is no new call.
+    await set_limits(api.service.store, ACME, max_scheduled_calls=1)
     body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "scheduled_at": moment(60)}
     headers = {**api.auth(), "Idempotency-Key": "reminder-1"}
     first = await api.client.post("/calls/outbound", json=body, headers=headers)

@@ -31,7 +31,7 @@ from voicedock.domain.records import (
 )
 from voicedock.domain.webhooks import Delivery, WebhookEndpoint
 from voicedock.errors import StoreError
-from voicedock.store.base import CallPage, CallQuery
+from voicedock.store.base import CallPage, CallQuery, ScheduledWaiting
 from voicedock.webhooks.outbox import InMemoryOutbox
 
 
@@ -52,6 +52,16 @@ class _Data:
     outbox: InMemoryOutbox = field(default_factory=InMemoryOutbox)
     nodes: dict[str, NodeLease] = field(default_factory=dict)
     seq: int = 0
+
+
+def _due(calls: Collection[Call], now: datetime) -> list[Call]:
+    """The scheduled calls due at ``now``, the one due first first."""
+    due = [
+        c
+        for c in calls
+        if c.status is CallStatus.SCHEDULED and c.scheduled_at and c.scheduled_at <= now
+    ]
+    return sorted(due, key=lambda c: (c.scheduled_at or now, c.seq))
 
 
 class MemoryTransaction:
@@ -193,21 +203,31 @@ class MemoryTransaction:
         return 0
 
     async def claim_scheduled_call(
-        self, node_id: str, now: datetime, skip: Collection[str] = ()
+        self,
+        node_id: str,
+        now: datetime,
+        skip: Collection[str] = (),
+        *,
+        organization_id: str | None = None,
     ) -> Call | None:
         due = [
             c
-            for c in self.d.calls.values()
-            if c.status is CallStatus.SCHEDULED
-            and c.scheduled_at
-            and c.scheduled_at <= now
-            and c.id not in skip
+            for c in _due(self.d.calls.values(), now)
+            if c.id not in skip and organization_id in (None, c.organization_id)
         ]
         if not due:
             return None
-        first = min(due, key=lambda c: (c.scheduled_at or now, c.seq))
+        first = due[0]
         first.owner_node = node_id
         return copy.deepcopy(first)
+
+    async def scheduled_waiting(self, organization_id: str) -> ScheduledWaiting:
+        waiting = [
+            c.scheduled_at
+            for c in self.d.calls.values()
+            if c.status is CallStatus.SCHEDULED and c.organization_id == organization_id
+        ]
+        return ScheduledWaiting(len(waiting), min((w for w in waiting if w), default=None))
 
     async def dial_done(self, dial_id: int, now: datetime) -> None:
         return None
@@ -470,6 +490,9 @@ class MemoryStore:
             for c in self._data.calls.values()
             if c.status.active and owner_node in (None, c.owner_node)
         ]
+
+    async def scheduled_due_organizations(self, now: datetime) -> list[str]:
+        return list(dict.fromkeys(c.organization_id for c in _due(self._data.calls.values(), now)))
 
     async def list_nodes(self) -> list[NodeLease]:
         return sorted(self._data.nodes.values(), key=lambda n: n.id)

@@ -1,7 +1,8 @@
-"""claim_scheduled_call: the due scheduled call first, owned by the claiming node; on
-PostgreSQL two nodes (two connection pools) never claim one call, and a claimed call that
-moved on is never claimed again. Scheduled calls are not live calls: no node recovers them,
-no limit counts them, the retention leaves them."""
+"""claim_scheduled_call: the due scheduled call first (of one organization when asked),
+owned by the claiming node; on PostgreSQL two nodes (two connection pools) never claim one
+call, and a claimed call that moved on is never claimed again. The organizations with due
+calls, due first first, and each organization's calls waiting, counted. Scheduled calls are
+not live calls: no node recovers them, no limit counts them, the retention leaves them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from voicedock.domain.records import Call, CallStatus
 from voicedock.store import Store, open_store
+from voicedock.store.base import ScheduledWaiting
 
 from .builders import at, insert_call, make_call, seed_number, seed_org
 
@@ -123,3 +125,37 @@ async def test_a_call_far_ahead_is_not_due(store: Store) -> None:
     await insert_call(store, far)
     async with store.transaction() as tx:
         assert await tx.claim_scheduled_call("node-a", at(0) + timedelta(days=29)) is None
+
+
+async def test_the_organizations_take_turns_each_its_own_due_calls(store: Store) -> None:
+    busy, other = await seed_org(store), await seed_org(store)
+    backlog = [await insert_call(store, scheduled(busy.id, s)) for s in (1, 2, 3)]
+    theirs = await insert_call(store, scheduled(other.id, 4))
+    await insert_call(store, scheduled(other.id, 60))  # not due
+    assert await store.scheduled_due_organizations(at(0)) == []
+    # The organization whose call is due first first, each once.
+    assert await store.scheduled_due_organizations(at(10)) == [busy.id, other.id]
+    async with store.transaction() as tx:
+        claimed = await tx.claim_scheduled_call("node-a", at(10), organization_id=other.id)
+        assert claimed is not None
+        assert claimed.id == theirs.id  # behind the other organization's three
+        held = [c.id for c in backlog]
+        assert (
+            await tx.claim_scheduled_call("node-a", at(10), held, organization_id=busy.id) is None
+        )
+        first = await tx.claim_scheduled_call("node-a", at(10), organization_id=busy.id)
+        assert first is not None
+        assert first.id == backlog[0].id
+
+
+async def test_an_organizations_calls_waiting_are_counted(store: Store) -> None:
+    org, other = await seed_org(store), await seed_org(store)
+    async with store.transaction() as tx:
+        assert await tx.scheduled_waiting(org.id) == ScheduledWaiting(0, None)
+    await insert_call(store, scheduled(org.id, 30))
+    await insert_call(store, scheduled(org.id, 5))
+    await insert_call(store, scheduled(other.id, 1))
+    await insert_call(store, make_call(org.id))  # a call placed at once: not waiting
+    async with store.transaction() as tx:
+        await tx.lock_organization(org.id)
+        assert await tx.scheduled_waiting(org.id) == ScheduledWaiting(2, at(5))

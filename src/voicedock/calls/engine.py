@@ -52,6 +52,7 @@ from voicedock.calls.live.record import (
     transcript_event_data,
 )
 from voicedock.calls.observer import Observers
+from voicedock.calls.organization_settings import max_scheduled_calls
 from voicedock.calls.outbound.dial_admission import admit_dial
 from voicedock.calls.outbound.idempotency import (
     NOT_PLACED,
@@ -69,6 +70,7 @@ from voicedock.calls.outbound.new_call import (
     resolve_assistant,
 )
 from voicedock.calls.outbound.placeholders import fill
+from voicedock.calls.outbound.recheck import scheduled_refusal
 from voicedock.calls.outbound.request import RING_TIMEOUT_DEFAULT, OutboundRequest, check_schedule
 from voicedock.calls.policy import check_destination
 from voicedock.calls.transitions import (
@@ -319,7 +321,9 @@ class CallEngine:
         )
         if self.admission is not None and schedule is None:
             self.admission.check(assistant.config, "outbound")  # 503 while at capacity
-        await check_number_choice(self._store, org_id, request.number_id, self.trunk_access)
+        chosen = await check_number_choice(
+            self._store, org_id, request.number_id, self.trunk_access
+        )
         now = self._now()
         call_id = new_outbound_call_id()
         body: JsonObject = {
@@ -340,7 +344,7 @@ class CallEngine:
             metadata=request.metadata,
         )
         if schedule is not None:
-            return await self._schedule(dial, schedule, idempotency, now)
+            return await self._schedule(dial, schedule, idempotency, now, chosen)
         asked = _Requested(dial, idempotency, body)
         placed = await self.place(asked, now=now)
         if isinstance(placed, timedelta):
@@ -400,15 +404,19 @@ class CallEngine:
         schedule: tuple[datetime, datetime],
         idempotency: IdempotencyKey | None,
         now: datetime,
+        number: PhoneNumber | None,
     ) -> OutboundResult:
-        """Store a call to dial later (``scheduled``): no number is reserved and no limit
-        counts it until the dialer claims it at its time (``claim_scheduled``)."""
+        """Store a call to dial later (``scheduled``): no number is reserved and no dial
+        limit counts it until the dialer claims it at its time (``claim_scheduled``); the
+        organization's calls waiting are bounded (429 beyond). ``number``: the caller number
+        asked for (``None``: the organization's pool when dialed)."""
         call_id = dial.call_id
         call = self._new_call(dial, now)
         call.status = CallStatus.SCHEDULED
         call.scheduled_at, call.latest_at = schedule
         call.ring_timeout_seconds = dial.ring_timeout_seconds
         call.number_id = dial.number_id
+        call.assistant_phone = None if number is None else number.number
         call.owner_node = None  # the node whose dialer claims it
         body: JsonObject = {
             "success": True,
@@ -424,6 +432,8 @@ class CallEngine:
                 earlier = await replay(tx, org_id, idempotency, now)
                 if earlier is not None:
                     return earlier
+            await self._check_scheduled_bound(tx, org_id, now)
+            if idempotency is not None:
                 await tx.put_idempotency(stored_answer(org_id, idempotency, 201, body, now))
             await tx.insert_call(call)
             data = {"to": CallStatus.SCHEDULED.value}
@@ -431,23 +441,56 @@ class CallEngine:
         log.info("call %s: scheduled", mask_call_id(call_id))
         return OutboundResult(201, body)
 
+    async def _check_scheduled_bound(self, tx: Transaction, org_id: str, now: datetime) -> None:
+        """429 when the organization has as many calls waiting with ``scheduled_at`` as the
+        operator allows (counted under the organization's lock: nodes never exceed it
+        together); Retry-After: until the first of them is due."""
+        most = max_scheduled_calls(self._settings, await self._store.get_organization(org_id))
+        if not most:
+            return
+        await tx.lock_organization(org_id)
+        waiting = await tx.scheduled_waiting(org_id)
+        if waiting.count < most:
+            return
+        due_in = (waiting.first_due or now) - now
+        raise RateLimited(
+            f"your organization has {waiting.count} calls scheduled, the most it may have "
+            "waiting (the operator's limit); retry after the time in Retry-After, when the "
+            "first of them is due, or cancel one with end-call",
+            error="Too many scheduled calls",
+            retry_after_seconds=math.ceil(due_in.total_seconds()),
+        )
+
     async def claim_scheduled(
-        self, tx: Transaction, now: datetime, *, skip: Collection[str] = ()
+        self,
+        tx: Transaction,
+        now: datetime,
+        *,
+        organization_id: str | None = None,
+        skip: Collection[str] = (),
     ) -> Call | None:
-        """The dialer's turn (in ``tx``): claim the scheduled call due first, but those in
-        ``skip`` (``None``: none is due). One whose ``latest_at`` passed is ended
-        ``schedule-expired`` (returned ended); else it is returned still scheduled, for
-        ``place`` to dial (``scheduled_dial``)."""
-        call = await tx.claim_scheduled_call(self.node_id, now, skip)
+        """The dialer's turn (in ``tx``): claim the scheduled call due first (of
+        ``organization_id`` when given), but those in ``skip`` (``None``: none is due). One
+        whose ``latest_at`` passed is ended ``schedule-expired``, one the operator's
+        configuration now refuses ends with the reason (``calls/outbound/recheck.py``):
+        returned ended. Else it is returned still scheduled, for ``place`` to dial
+        (``scheduled_dial``)."""
+        call = await tx.claim_scheduled_call(
+            self.node_id, now, skip, organization_id=organization_id
+        )
         if call is None:
             return None
         if call.latest_at is not None and call.latest_at < now:
             log.info("call %s: not dialed before its latest_at", mask_call_id(call.id))
-            moved = await self._transition(
-                tx, call.id, lambda c: end_scheduled(c, SCHEDULE_EXPIRED, now), now
+            reason: str | None = SCHEDULE_EXPIRED
+        else:
+            reason = await scheduled_refusal(
+                self._store, call, self._settings.policy, self.trunk_access
             )
-            return moved or call
-        return call
+        if reason is None:
+            return call
+        moved = await self._transition(tx, call.id, lambda c: end_scheduled(c, reason, now), now)
+        return moved or call
 
     async def _claim_and_store(
         self, tx: Transaction, ask: CallAsk, now: datetime, trunks: dict[str, Trunk]

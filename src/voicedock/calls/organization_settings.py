@@ -1,11 +1,13 @@
 """An organization's settings (``GET/PATCH /organization``, ``voicedock organizations``): its
 display name and the defaults of its new assistants, which it sets itself, and its limits,
 which it reads and the operator sets (the configuration's ``[limits]``/``[rate_limits]``, and
-a per-organization override of the concurrent-call limit kept in the database)."""
+per-organization overrides of the concurrent-call limit and of the bound on scheduled calls
+kept in the database)."""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,7 @@ DEFAULT_FIELDS = (
 )
 DISPLAY_NAME_MAX = 200
 MAX_CONCURRENT_CALLS = 100_000  # the operator's override: 0 (no limit) to this
+MAX_SCHEDULED_CALLS = 100_000  # the operator's override: 0 (no limit) to this
 
 
 class OrganizationRefused(VoicedockError):
@@ -47,6 +50,8 @@ class OrganizationLimits:
 
     max_concurrent_calls: int
     max_concurrent_calls_source: str  # "operator" (the database) or "configuration"
+    max_scheduled_calls: int  # calls waiting with scheduled_at
+    max_scheduled_calls_source: str  # "operator" (the database) or "configuration"
     requests_per_second: int
     calls_per_second: int
     key_requests_per_second: int
@@ -64,6 +69,18 @@ def max_concurrent_calls(settings: Settings, org: Organization | None, name: str
     return settings.limits.organization_max_calls(name)
 
 
+def max_scheduled_calls(settings: Settings, org: Organization | None) -> int:
+    """How many calls the organization may have waiting with ``scheduled_at`` (0: no limit):
+    the operator's override, else the file's ``[limits] scheduled_calls_per_organization``."""
+    if org is not None and org.max_scheduled_calls is not None:
+        return org.max_scheduled_calls
+    return settings.limits.scheduled_calls_per_organization
+
+
+def _source(override: int | None) -> str:
+    return "operator" if override is not None else "configuration"
+
+
 async def limits_of(store: Store, settings: Settings, org: Organization) -> OrganizationLimits:
     rates, limits = settings.rate_limits, settings.limits
     numbers = await store.list_phone_numbers(org.id)
@@ -71,9 +88,9 @@ async def limits_of(store: Store, settings: Settings, org: Organization) -> Orga
     access = TrunkAccess(settings.trunks)
     return OrganizationLimits(
         max_concurrent_calls=max_concurrent_calls(settings, org, org.name),
-        max_concurrent_calls_source=(
-            "operator" if org.max_concurrent_calls is not None else "configuration"
-        ),
+        max_concurrent_calls_source=_source(org.max_concurrent_calls),
+        max_scheduled_calls=max_scheduled_calls(settings, org),
+        max_scheduled_calls_source=_source(org.max_scheduled_calls),
         requests_per_second=rates.organization_requests_per_second,
         calls_per_second=rates.organization_calls_per_second,
         key_requests_per_second=rates.requests_per_second,
@@ -109,17 +126,46 @@ def with_defaults(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str, A
     return {**body, **{k: v for k, v in defaults.items() if body.get(k) is None}}
 
 
-async def set_max_concurrent_calls(store: Store, name: str, value: int | None) -> Organization:
-    """The operator's override of ``name``'s concurrent-call limit (None: the file's again);
-    the organization is created if needed (before its first key, say)."""
-    if value is not None and not 0 <= value <= MAX_CONCURRENT_CALLS:
-        raise OrganizationRefused(f"max concurrent calls must be 0-{MAX_CONCURRENT_CALLS}")
+class Unchanged(enum.Enum):
+    """An operator's override ``set_limits`` leaves as it is."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+# An operator's override: a value, None (the configuration's again) or UNCHANGED.
+Override = int | None | Unchanged
+
+
+async def set_limits(
+    store: Store,
+    name: str,
+    *,
+    max_concurrent_calls: Override = UNCHANGED,
+    max_scheduled_calls: Override = UNCHANGED,
+) -> Organization:
+    """The operator's overrides of ``name``'s limits; the organization is created if needed
+    (before its first key, say)."""
+    for value, what, most in (
+        (max_concurrent_calls, "max concurrent calls", MAX_CONCURRENT_CALLS),
+        (max_scheduled_calls, "max scheduled calls", MAX_SCHEDULED_CALLS),
+    ):
+        if isinstance(value, int) and not 0 <= value <= most:
+            raise OrganizationRefused(f"{what} must be 0-{most}")
     if not name.strip() or len(name) > DISPLAY_NAME_MAX or not name.isprintable():
         raise OrganizationRefused(
             f"an organization name is 1-{DISPLAY_NAME_MAX} printable characters"
         )
-    org = await ensure_organization(store, name)
-    updated = dataclasses.replace(org, max_concurrent_calls=value)
+    updated = await ensure_organization(store, name)
+    if not isinstance(max_concurrent_calls, Unchanged):
+        updated = dataclasses.replace(updated, max_concurrent_calls=max_concurrent_calls)
+    if not isinstance(max_scheduled_calls, Unchanged):
+        updated = dataclasses.replace(updated, max_scheduled_calls=max_scheduled_calls)
     async with store.transaction() as tx:
         await tx.update_organization(updated)
     return updated
+
+
+async def set_max_concurrent_calls(store: Store, name: str, value: int | None) -> Organization:
+    """The operator's override of ``name``'s concurrent-call limit (None: the file's again)."""
+    return await set_limits(store, name, max_concurrent_calls=value)

@@ -98,6 +98,19 @@ def check_destination(number: str, policy: PolicySettings) -> None:
         )
 
 
+def destination_refusal(number: str, policy: PolicySettings) -> str | None:
+    """Why the policy, as configured now, refuses ``number`` asked for earlier (a campaign's
+    contact, a scheduled call) now that it is dialed: the refusal's ``reason``
+    (``invalid-number`` for a range no longer in use), or ``None``: it may be called."""
+    try:
+        check_destination(number, policy)
+    except DestinationRefused as refused:
+        return refused.reason
+    except BadRequest:
+        return "invalid-number"
+    return None
+
+
 def has_internal_form(name: str) -> bool:
     """A well-formed internal target name (extension, ``queue:`` or ``sip:`` URI)."""
     if is_e164(name) or (name.isascii() and name.isdigit() and len(name) > _MAX_EXTENSION_DIGITS):

@@ -28,6 +28,11 @@ TRANSFERRED = "transferred"
 CANCELLED = "cancelled"  # end_reason of an unanswered call ended by ``end-call``
 # end_reason of a scheduled call that could not be dialed before its latest_at.
 SCHEDULE_EXPIRED = "schedule-expired"
+# end_reason of a scheduled call refused when its time came, never dialed: the destination
+# policy as configured then refuses its number; its caller number was removed or its trunk
+# no longer serves the organization (``calls/outbound/recheck.py``).
+DESTINATION_REFUSED = "destination-refused"
+NUMBER_UNAVAILABLE = "number-unavailable"
 # end_reason of a call a previous run of voicedock left live (killed or crashed): its legs are
 # hung up at start-up (``calls/recovery.py``), answered or still ringing.
 SERVICE_RESTART = "service-restart"
@@ -98,7 +103,8 @@ def cancel(call: Call, now: datetime) -> Call | None:
 
 def end_scheduled(call: Call, reason: str, now: datetime) -> Call | None:
     """Move a scheduled call, never dialed, to ``ended`` with ``reason`` (``cancelled`` by
-    ``end-call``, ``schedule-expired``); ``None`` once it is no longer scheduled."""
+    ``end-call``, ``schedule-expired``, ``destination-refused``, ``number-unavailable``);
+    ``None`` once it is no longer scheduled."""
     if call.status is not CallStatus.SCHEDULED:
         return None
     return _move(call, CallStatus.ENDED, now, end_reason=reason, ended_at=now)

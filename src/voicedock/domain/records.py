@@ -80,6 +80,8 @@ class Organization:
     assistant_defaults: dict[str, Any] = field(default_factory=dict)
     # The operator's override of [[limits.organizations]] max_concurrent_calls (None: the file's).
     max_concurrent_calls: int | None = None
+    # The operator's override of [limits] scheduled_calls_per_organization (None: the file's).
+    max_scheduled_calls: int | None = None
 
 
 @dataclass(slots=True)

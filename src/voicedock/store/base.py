@@ -76,6 +76,14 @@ class StoreCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduledWaiting:
+    """An organization's calls waiting with ``scheduled_at`` (not dialed, not ended)."""
+
+    count: int
+    first_due: datetime | None  # the earliest ``scheduled_at`` among them (None: none waits)
+
+
+@dataclass(frozen=True, slots=True)
 class UsageQuery:
     """``GET /usage``: an organization's calls created in ``[start, end)``, grouped."""
 
@@ -194,10 +202,20 @@ class Transaction(Protocol):
     async def get_call_for_update(self, call_id: str) -> Call | None: ...
     async def update_call(self, call: Call) -> None: ...
     async def claim_scheduled_call(
-        self, node_id: str, now: datetime, skip: Collection[str] = ()
+        self,
+        node_id: str,
+        now: datetime,
+        skip: Collection[str] = (),
+        *,
+        organization_id: str | None = None,
     ) -> Call | None:
-        """The scheduled call due first at ``now`` (but those in ``skip``), locked and owned
-        by ``node_id``."""
+        """The scheduled call due first at ``now`` (but those in ``skip``; of
+        ``organization_id`` when given), locked and owned by ``node_id``."""
+        ...
+
+    async def scheduled_waiting(self, organization_id: str) -> ScheduledWaiting:
+        """The organization's calls waiting with ``scheduled_at`` (lock the organization
+        first to count them for a new one)."""
         ...
 
     async def add_message(self, message: CallMessage) -> CallMessage: ...
@@ -437,6 +455,11 @@ class Store(Protocol):
         """Every non-terminal call (of the node ``owner_node`` when given)."""
         ...
 
+    async def scheduled_due_organizations(self, now: datetime) -> list[str]:
+        """The organizations with a scheduled call due at ``now``, the one whose call is due
+        first first (the dialer takes them in turn)."""
+        ...
+
     async def list_nodes(self) -> list[NodeLease]:
         """The lease rows of the nodes sharing this database."""
         ...
@@ -486,6 +509,7 @@ __all__ = [
     "CallQuery",
     "NodeMailbox",
     "NodeReply",
+    "ScheduledWaiting",
     "Store",
     "Transaction",
     "json_default",

@@ -137,7 +137,11 @@ class OutboundCallRequest(Body, kw_only=True):
                 "dialed by the node's dialer at that time, under the same limits as every call. "
                 "With a time zone; not more than "
                 f"{int(SCHEDULE_PAST_TOLERANCE.total_seconds())} s in the past, at most "
-                f"{SCHEDULE_MAX_AHEAD.days} days ahead. end-call cancels it.",
+                f"{SCHEDULE_MAX_AHEAD.days} days ahead. end-call cancels it. Checked again "
+                "when due: a destination the policy refuses then, or a caller number removed "
+                "or no longer open to the organization, ends it never dialed "
+                "(destination-refused, number-unavailable). 429 Too many scheduled calls "
+                "beyond the organization's limit of calls waiting (GET /organization).",
                 extra_json_schema={"format": "date-time"},
             ),
         ]
@@ -341,7 +345,11 @@ class Call(Reply, kw_only=True):
     # additions beyond the documented example
     direction: Direction
     end_reason: Annotated[
-        str | None, _described('Why the call ended; "cancelled": end-call before answer.')
+        str | None,
+        _described(
+            'Why the call ended; "cancelled": end-call before answer; of a scheduled call '
+            'never dialed: "schedule-expired", "destination-refused", "number-unavailable".'
+        ),
     ] = None
     transferred_to: str | None = None
     transferred_at: Time = None

@@ -75,6 +75,20 @@ class Limits(Reply, kw_only=True):
             "configuration: [[limits.organizations]]."
         ),
     ]
+    max_scheduled_calls: Annotated[
+        int,
+        Meta(
+            description="Its calls waiting with scheduled_at, every node (0: no limit); "
+            "POST /calls/outbound beyond is 429 Too many scheduled calls."
+        ),
+    ]
+    max_scheduled_calls_source: Annotated[
+        str,
+        Meta(
+            description="operator: set with voicedock organizations set-limits; "
+            "configuration: [limits] scheduled_calls_per_organization."
+        ),
+    ]
     requests_per_second: Annotated[int, Meta(description="API requests " + _PER_SECOND)]
     calls_per_second: Annotated[int, Meta(description="POST /calls/outbound " + _PER_SECOND)]
     key_requests_per_second: Annotated[

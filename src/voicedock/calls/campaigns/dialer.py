@@ -3,7 +3,16 @@ calls whose time has come (``POST /calls/outbound`` with ``scheduled_at``), into
 
 A scheduled call is claimed as a contact is (``SKIP LOCKED``: one node takes it) and admitted
 by the same limits in the same transaction, which moves it ``connecting``; one whose
-``latest_at`` passed first ends ``schedule-expired`` without being dialed.
+``latest_at`` passed first ends ``schedule-expired`` without being dialed, and one the
+operator's configuration refuses now (the destination policy, its caller number and trunk:
+``calls/outbound/recheck.py``) ends with the reason, never dialed.
+
+Organizations take turns (``dial_due``): in each pass every organization with due work dials
+one call, a scheduled call or a campaign's contact (its scheduled calls and its campaigns take
+turns too), so one organization's backlog, held back by its own limits or simply long, never
+holds back another organization's due call: it waits for one call of each other organization
+ahead of it in the pass, or, come due during a round, for at most ``MAX_DIALS_PER_ROUND`` of
+each (a round then ends and the next looks again for due work).
 
 Every call is placed by the engine's one placing function, ``CallEngine.place``, as a
 ``POST /calls/outbound`` is: the dialer only says what to claim (a ``CallAsk``). One dial is
@@ -27,6 +36,8 @@ The clock is injectable: calling windows and retries are decided on the time it 
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import enum
 import logging
 from collections.abc import Callable
@@ -37,7 +48,7 @@ from voicedock.calls.campaigns.window import next_opening, window_of, zone
 from voicedock.calls.engine import CallEngine, Originate
 from voicedock.calls.outbound.new_call import NewCall, ResolvedAssistant
 from voicedock.calls.outbound.placeholders import fill, fill_config
-from voicedock.calls.policy import DestinationRefused, check_destination
+from voicedock.calls.policy import destination_refusal
 from voicedock.config import PolicySettings
 from voicedock.domain.campaigns import (
     DO_NOT_CALL,
@@ -48,7 +59,7 @@ from voicedock.domain.campaigns import (
 )
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, Trunk, utcnow
-from voicedock.errors import ApiError, BadRequest, RateLimited, StoreUnavailable
+from voicedock.errors import ApiError, RateLimited, StoreUnavailable
 from voicedock.logs import describe
 from voicedock.store.base import Store, Transaction
 
@@ -59,14 +70,27 @@ IDLE_POLL = timedelta(milliseconds=250)
 REFUSED = "refused"  # the outcome of a contact the call policy does not allow
 # Originates of this node's dialer on their way to the PBX at once.
 MAX_ORIGINATING = 16
-# Due scheduled calls held back by a limit (another organization's, a busy trunk) that one
-# round steps over to dial those behind them.
+# Due scheduled calls held back by a limit (the organization's, a busy trunk) that one round
+# steps over to dial those behind them (each organization with due calls tries one at least).
 MAX_HELD_BACK = 100
+# Calls one organization dials in one round; one that still has work then starts the next
+# round at once, which looks again for organizations with due calls.
+MAX_DIALS_PER_ROUND = 20
 
 
 class _Step(enum.Enum):
     DIALED = "dialed"  # a call was placed (or the contact settled): try the next one
     IDLE = "idle"  # nothing due now in this campaign
+
+
+@dataclasses.dataclass(slots=True)
+class _Queue:
+    """One organization's due work in a round: its scheduled calls, or one running campaign's
+    contacts."""
+
+    organization_id: str
+    campaign_id: str | None = None  # None: the organization's scheduled calls
+    held: set[str] = dataclasses.field(default_factory=set)  # scheduled calls held back
 
 
 class _Wait(Exception):
@@ -133,31 +157,54 @@ class Dialer:
                 pass
 
     async def dial_due(self) -> timedelta:
-        """Dial every contact due now that the limits admit; how long until it is worth
-        looking again."""
+        """One round: dial the calls due now that the limits admit, the organizations taking
+        turns (one call each per pass, at most ``MAX_DIALS_PER_ROUND`` each); how long until
+        it is worth looking again (nothing: an organization has work left over)."""
         delay = self._idle_poll
         if not self._can_dial():  # contacts wait for the PBX rather than fail one by one
             return delay
         trunks = {t.name: t for t in await self._store.list_trunks()}
-        held: set[str] = set()  # due calls a limit holds back: the others still go this round
-        while len(held) < MAX_HELD_BACK:
-            try:
-                step = await self._dial_scheduled(trunks, held)
-            except _Wait as wait:
-                delay = min(delay, wait.delay)
-                continue
-            if step is _Step.IDLE:
-                break
-        for campaign in await self._store.list_running_campaigns():
-            while True:
+        lanes = await self._lanes()
+        dials: collections.Counter[str] = collections.Counter()
+        held = 0  # scheduled calls a limit held back this round: the others still go
+        while lanes:
+            for organization_id, queues in list(lanes.items()):
+                queue = queues.popleft()
                 try:
-                    step = await self._dial_one(campaign.id, trunks)
+                    step = await self._dial_from(queue, trunks)
                 except _Wait as wait:
                     delay = min(delay, wait.delay)
-                    break
-                if step is _Step.IDLE:
-                    break
+                    held += queue.campaign_id is None
+                    # A campaign waits for its next round; scheduled calls step over the
+                    # held one to those behind it, within the round's budget.
+                    if queue.campaign_id is None and held < MAX_HELD_BACK:
+                        queues.append(queue)
+                else:
+                    if step is _Step.DIALED:
+                        queues.append(queue)  # its organization's next queue goes next time
+                        dials[organization_id] += 1
+                if dials[organization_id] >= MAX_DIALS_PER_ROUND:
+                    delay = timedelta(0)  # work left over: the next round at once
+                    queues.clear()
+                if not queues:
+                    del lanes[organization_id]
         return delay
+
+    async def _lanes(self) -> dict[str, collections.deque[_Queue]]:
+        """Each organization's due work: its scheduled calls (the organization whose call is
+        due first first), then its running campaigns."""
+        lanes: dict[str, collections.deque[_Queue]] = {}
+        for organization_id in await self._store.scheduled_due_organizations(self._now()):
+            lanes.setdefault(organization_id, collections.deque()).append(_Queue(organization_id))
+        for campaign in await self._store.list_running_campaigns():
+            org = campaign.organization_id
+            lanes.setdefault(org, collections.deque()).append(_Queue(org, campaign.id))
+        return lanes
+
+    async def _dial_from(self, queue: _Queue, trunks: dict[str, Trunk]) -> _Step:
+        if queue.campaign_id is None:
+            return await self._dial_scheduled(queue, trunks)
+        return await self._dial_one(queue.campaign_id, trunks)
 
     async def _dial_one(self, campaign_id: str, trunks: dict[str, Trunk]) -> _Step:
         due = _ContactDue(self, campaign_id, new_outbound_call_id())
@@ -169,10 +216,11 @@ class Dialer:
             raise _Wait(placed)  # rolled the claim back: the contact stays as it was
         return _Step.DIALED if placed is not None else due.step
 
-    async def _dial_scheduled(self, trunks: dict[str, Trunk], held: set[str]) -> _Step:
-        """Claim the scheduled call due first (but those in ``held``) and originate it (or
-        end it, expired). One a limit holds back joins ``held`` (``_Wait``)."""
-        due = _ScheduledDue(self._engine, held)
+    async def _dial_scheduled(self, queue: _Queue, trunks: dict[str, Trunk]) -> _Step:
+        """Claim the organization's scheduled call due first (but those held back) and
+        originate it (or end it: expired, refused). One a limit holds back joins the held
+        ones (``_Wait``)."""
+        due = _ScheduledDue(self._engine, queue.organization_id, queue.held)
         try:
             placed = await self._engine.place(due, trunks, now=self._now(), launch=self._launch)
         except RateLimited:  # every caller number is at its own limit
@@ -181,17 +229,15 @@ class Dialer:
             raise _Wait(placed)  # rolled the claim back: the call stays scheduled
         if placed is None:
             return due.step
-        held.discard(placed.id)
+        queue.held.discard(placed.id)
         return _Step.DIALED
 
     async def _refusal(
         self, tx: Transaction, campaign: Campaign, contact: CampaignContact
     ) -> str | None:
         """Why the contact must not be called now that it is due (policy, do-not-call)."""
-        try:
-            check_destination(contact.destination, self._policy)
-        except (DestinationRefused, BadRequest):  # the policy changed since the upload
-            return REFUSED
+        if destination_refusal(contact.destination, self._policy) is not None:
+            return REFUSED  # the policy changed since the upload
         if await tx.is_do_not_call(campaign.organization_id, contact.destination):
             return DO_NOT_CALL
         return None
@@ -271,23 +317,27 @@ class _ContactDue:
 
 
 class _ScheduledDue:
-    """A scheduled call's ask (``CallEngine.place``): the one due first but those ``held``
-    back this round, claimed (``SKIP LOCKED``), dialed as it was asked for unless its
-    ``latest_at`` passed (it ends ``schedule-expired``) or the node's offline speech is at
+    """A scheduled call's ask (``CallEngine.place``): the organization's one due first but
+    those ``held`` back this round, claimed (``SKIP LOCKED``), dialed as it was asked for
+    unless its ``latest_at`` passed (it ends ``schedule-expired``), the operator's
+    configuration refuses it now (it ends with the reason) or the node's offline speech is at
     capacity."""
 
-    def __init__(self, engine: CallEngine, held: set[str]) -> None:
+    def __init__(self, engine: CallEngine, organization_id: str, held: set[str]) -> None:
         self._engine = engine
+        self._organization_id = organization_id
         self._held = held
-        self.step = _Step.IDLE  # when nothing is dialed: ended one expired, or idle
+        self.step = _Step.IDLE  # when nothing is dialed: ended one, or idle
 
     async def claim(self, tx: Transaction, now: datetime) -> NewCall | timedelta | None:
-        claimed = await self._engine.claim_scheduled(tx, now, skip=self._held)
+        claimed = await self._engine.claim_scheduled(
+            tx, now, organization_id=self._organization_id, skip=self._held
+        )
         if claimed is None:
             return None
         self.step = _Step.DIALED
         if claimed.status is not CallStatus.SCHEDULED:
-            return None  # expired: ended without a dial
+            return None  # expired or refused: ended without a dial
         self._held.add(claimed.id)  # unless it is dialed below
         dial = self._engine.scheduled_dial(claimed)
         refused = self._engine.speech_refusal(dial.assistant.config, "outbound")

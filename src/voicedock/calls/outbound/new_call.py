@@ -17,7 +17,7 @@ from voicedock.calls.outbound.request import OutboundRequest
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import ByokSettings, SpeechSettings
-from voicedock.domain.records import Call, JsonObject
+from voicedock.domain.records import Call, JsonObject, PhoneNumber
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, Forbidden, NotFound
@@ -104,9 +104,10 @@ async def resolve_assistant(
 
 async def check_number_choice(
     store: Store, org_id: str, number_id: str | None, access: TrunkAccess
-) -> None:
+) -> PhoneNumber | None:
     """Tell "not yours"/"none configured"/"trunk not open to you" apart before reserving (which
-    only says "none"). Another organization's number is "not found", as a missing one."""
+    only says "none"). Another organization's number is "not found", as a missing one. The
+    number ``number_id`` names (``None`` without one: the organization's pool)."""
     if number_id is not None:
         number = await store.get_phone_number(org_id, number_id)
         if number is None:
@@ -116,7 +117,7 @@ async def check_number_choice(
                 f"the number's trunk {number.trunk!r} is not open to your organization",
                 error="Trunk not allowed",
             )
-        return
+        return number
     numbers = await store.list_phone_numbers(org_id)
     if not numbers:
         raise BadRequest(
@@ -127,3 +128,4 @@ async def check_number_choice(
             "none of the organization's phone numbers is on a trunk open to it",
             error="Trunk not allowed",
         )
+    return None

@@ -35,7 +35,7 @@ from voicedock.domain.records import (
     utcnow,
 )
 from voicedock.errors import StoreError
-from voicedock.store.base import CallPage, CallQuery, StoreCounts
+from voicedock.store.base import CallPage, CallQuery, ScheduledWaiting, StoreCounts
 from voicedock.store.sql.campaigns import CampaignReads, CampaignStatements
 from voicedock.store.sql.conn import Conn
 from voicedock.store.sql.dials import DialStatements
@@ -326,6 +326,16 @@ class SqlReads(EndpointReads, CampaignReads, UsageReads):
         rows = await self._reader.fetch(sql + " ORDER BY seq", *args)
         return [CALLS.decode(r, self._dialect) for r in rows]
 
+    async def scheduled_due_organizations(self, now: datetime) -> list[str]:
+        rows = await self._reader.fetch(
+            "SELECT organization_id, min(scheduled_at) AS first_due FROM calls"
+            " WHERE status = ? AND scheduled_at <= ?"
+            " GROUP BY organization_id ORDER BY first_due, organization_id",
+            str(CallStatus.SCHEDULED),
+            self._dialect.dt(now),
+        )
+        return [str(r["organization_id"]) for r in rows]
+
     async def list_nodes(self) -> list[NodeLease]:
         rows = await self._reader.fetch("SELECT * FROM nodes ORDER BY id")
         return [NODES.decode(r, self._dialect) for r in rows]
@@ -375,8 +385,13 @@ class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
 
     async def update_organization(self, org: Organization) -> None:
         """Write what changes after creation: the display name, the assistant defaults and
-        the operator's call limit."""
-        columns = ("display_name", "assistant_defaults", "max_concurrent_calls")
+        the operator's limits."""
+        columns = (
+            "display_name",
+            "assistant_defaults",
+            "max_concurrent_calls",
+            "max_scheduled_calls",
+        )
         changed = await self._conn.execute(
             f"UPDATE organizations SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
             *ORGANIZATIONS.encode(org, self._dialect, columns),
@@ -561,27 +576,43 @@ class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
         return None if row is None else CALLS.decode(row, self._dialect)
 
     async def claim_scheduled_call(
-        self, node_id: str, now: datetime, skip: Collection[str] = ()
+        self,
+        node_id: str,
+        now: datetime,
+        skip: Collection[str] = (),
+        *,
+        organization_id: str | None = None,
     ) -> Call | None:
-        """The scheduled call due first at ``now`` (but those in ``skip``), locked until the
-        transaction ends and owned by ``node_id`` (on PostgreSQL, a call another node holds
-        is skipped, not waited for: each is claimed by one node, once its status moves on)."""
+        """The scheduled call due first at ``now`` (but those in ``skip``; of
+        ``organization_id`` when given), locked until the transaction ends and owned by
+        ``node_id`` (on PostgreSQL, a call another node holds is skipped, not waited for: each
+        is claimed by one node, once its status moves on)."""
         locked = self._dialect.lock_suffix + (" SKIP LOCKED" if self._dialect.lock_suffix else "")
-        others = f" AND id NOT IN ({', '.join('?' for _ in skip)})" if skip else ""
-        row = await self._conn.fetchrow(
-            "SELECT * FROM calls WHERE status = ? AND scheduled_at <= ?"
-            + others
-            + " ORDER BY scheduled_at, seq LIMIT 1"
-            + locked,
-            str(CallStatus.SCHEDULED),
-            self._dialect.dt(now),
-            *skip,
-        )
+        sql = "SELECT * FROM calls WHERE status = ? AND scheduled_at <= ?"
+        args: list[Any] = [str(CallStatus.SCHEDULED), self._dialect.dt(now)]
+        if organization_id is not None:
+            sql += " AND organization_id = ?"
+            args.append(organization_id)
+        if skip:
+            sql += f" AND id NOT IN ({', '.join('?' for _ in skip)})"
+            args.extend(skip)
+        row = await self._conn.fetchrow(sql + " ORDER BY scheduled_at, seq LIMIT 1" + locked, *args)
         if row is None:
             return None
         call = CALLS.decode(row, self._dialect)
         await self._conn.execute("UPDATE calls SET owner_node = ? WHERE id = ?", node_id, call.id)
         return dataclasses.replace(call, owner_node=node_id)
+
+    async def scheduled_waiting(self, organization_id: str) -> ScheduledWaiting:
+        row = await self._conn.fetchrow(
+            "SELECT count(*) AS n, min(scheduled_at) AS first_due FROM calls"
+            " WHERE organization_id = ? AND status = ?",
+            organization_id,
+            str(CallStatus.SCHEDULED),
+        )
+        if row is None:
+            return ScheduledWaiting(0, None)
+        return ScheduledWaiting(int(row["n"]), self._dialect.from_dt(row["first_due"]))
 
     async def update_call(self, call: Call) -> None:
         """Write every mutable field; ``updated_at`` is set to now (also on ``call``)."""

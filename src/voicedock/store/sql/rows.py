@@ -152,7 +152,15 @@ class Table(Generic[T]):
 ORGANIZATIONS = Table(
     "organizations",
     Organization,
-    ("id", "name", "created_at", "display_name", "assistant_defaults", "max_concurrent_calls"),
+    (
+        "id",
+        "name",
+        "created_at",
+        "display_name",
+        "assistant_defaults",
+        "max_concurrent_calls",
+        "max_scheduled_calls",
+    ),
     datetimes=frozenset({"created_at"}),
     documents=frozenset({"assistant_defaults"}),
 )
