@@ -2,8 +2,11 @@
 
 ``OutboxStatements`` are the writes a ``Transaction`` offers (endpoints, ``enqueue``);
 ``SqlOutbox`` is the delivery worker's ``Outbox``, each call its own short transaction.
-Claims lease rows: PostgreSQL claims with ``FOR UPDATE ... SKIP LOCKED`` so workers on
-several nodes take disjoint rows without waiting; SQLite's single writer serializes claims.
+Claims lease rows, and a leased row is a delivery in flight on some node. Claims take turns
+(``ClaimLock``: on PostgreSQL a transaction-scoped advisory lock every node's claim takes;
+SQLite's single writer serializes them anyway), so each claim counts what the claims before
+it leased: no row is handed out twice, and the ``DeliveryCaps`` per endpoint and per
+organization hold across nodes. What is due is shared by ``domain.webhooks.fair_share``.
 """
 
 # Statements are assembled only from constant fragments; values are always bound.
@@ -15,10 +18,16 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from voicedock.domain.records import utcnow
-from voicedock.domain.webhooks import Delivery, WebhookEndpoint
+from voicedock.domain.webhooks import (
+    Delivery,
+    DeliveryCaps,
+    Queued,
+    WebhookEndpoint,
+    fair_share,
+)
 from voicedock.store.sql.conn import Conn
 from voicedock.store.sql.rows import Dialect, Table
 
@@ -43,6 +52,28 @@ WEBHOOK_ENDPOINTS = Table(
 MAX_ERROR_LENGTH = 1000  # last_error is for operators; a huge response body is not kept
 
 _PENDING = "o.delivered_at IS NULL AND o.gave_up_at IS NULL"
+# Due and not leased; each endpoint's rows numbered in due order (n), so that a claim reads at
+# most the few of each endpoint it could take, however long an endpoint's backlog.
+_DUE = (
+    "SELECT id, endpoint_id, organization_id FROM (SELECT o.id, o.endpoint_id,"
+    " e.organization_id, o.next_attempt_at, o.created_at, ROW_NUMBER() OVER"
+    " (PARTITION BY o.endpoint_id ORDER BY o.next_attempt_at, o.created_at, o.id) AS n"
+    " FROM webhook_outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id"
+    f" WHERE {_PENDING} AND e.enabled AND o.next_attempt_at <= ?"
+    " AND (o.lease_until IS NULL OR o.lease_until <= ?)) due"
+    " WHERE n <= ? ORDER BY next_attempt_at, created_at, id"
+)
+_IN_FLIGHT = (
+    "SELECT o.id, o.endpoint_id, e.organization_id FROM webhook_outbox o"
+    " JOIN webhook_endpoints e ON e.id = o.endpoint_id"
+    f" WHERE {_PENDING} AND o.lease_until > ?"
+)
+
+
+class ClaimLock(Protocol):
+    async def lock_webhook_claims(self, conn: Conn) -> None:
+        """Until the transaction ends, no other claim of webhook deliveries runs (any node)."""
+        ...
 
 
 def new_delivery_id() -> str:
@@ -154,12 +185,12 @@ class SqlOutbox:
         session: WriteSession,
         dialect: Dialect,
         *,
-        claim_suffix: str,
+        claim_lock: ClaimLock,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._session = session
         self._dialect = dialect
-        self._claim_suffix = claim_suffix
+        self._claim_lock = claim_lock
         self._clock = clock
 
     async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
@@ -168,30 +199,38 @@ class SqlOutbox:
                 conn, self._dialect, self._clock(), endpoint_id, event_type, payload, msg_id
             )
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
+    ) -> list[Delivery]:
         if limit <= 0:
             return []
         at = self._dialect.dt(now)
         async with self._session() as conn:
+            await self._claim_lock.lock_webhook_claims(conn)
+            due = await conn.fetch(_DUE, at, at, caps.candidates_per_endpoint(limit))
+            if not due:
+                return []
+            in_flight = await conn.fetch(_IN_FLIGHT, at)
+            chosen = fair_share(
+                [_queued(r) for r in due], [_queued(r) for r in in_flight], caps, limit
+            )
+            if not chosen:
+                return []
+            marks = ", ".join("?" * len(chosen))
+            ids = [q.id for q in chosen]
             rows = await conn.fetch(
                 "SELECT o.id, o.endpoint_id, e.url, e.secret, o.event_type, o.payload, o.msg_id,"
                 " o.attempts, o.created_at FROM webhook_outbox o"
-                " JOIN webhook_endpoints e ON e.id = o.endpoint_id"
-                f" WHERE {_PENDING} AND e.enabled AND o.next_attempt_at <= ?"
-                " AND (o.lease_until IS NULL OR o.lease_until <= ?)"
-                " ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT ?" + self._claim_suffix,
-                at,
-                at,
-                limit,
+                f" JOIN webhook_endpoints e ON e.id = o.endpoint_id WHERE o.id IN ({marks})",
+                *ids,
             )
-            if rows:
-                marks = ", ".join("?" * len(rows))
-                await conn.execute(
-                    f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({marks})",
-                    self._dialect.dt(now + lease),
-                    *(r["id"] for r in rows),
-                )
-        return [self._delivery(r) for r in rows]
+            await conn.execute(
+                f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({marks})",
+                self._dialect.dt(now + lease),
+                *ids,
+            )
+        by_id = {r["id"]: r for r in rows}
+        return [self._delivery(by_id[q.id]) for q in chosen]
 
     def _delivery(self, row: dict[str, Any]) -> Delivery:
         enqueued_at = self._dialect.from_dt(row["created_at"])
@@ -245,4 +284,8 @@ class SqlOutbox:
             )
 
 
-__all__ = ["WEBHOOK_ENDPOINTS", "EndpointReads", "OutboxStatements", "SqlOutbox"]
+def _queued(row: dict[str, Any]) -> Queued:
+    return Queued(row["id"], row["endpoint_id"], row["organization_id"])
+
+
+__all__ = ["WEBHOOK_ENDPOINTS", "ClaimLock", "EndpointReads", "OutboxStatements", "SqlOutbox"]

@@ -39,7 +39,7 @@ from voicedock.store.base import CallPage, CallQuery, StoreCounts
 from voicedock.store.sql.campaigns import CampaignReads, CampaignStatements
 from voicedock.store.sql.conn import Conn
 from voicedock.store.sql.dials import DialStatements
-from voicedock.store.sql.outbox import EndpointReads, OutboxStatements
+from voicedock.store.sql.outbox import ClaimLock, EndpointReads, OutboxStatements
 from voicedock.store.sql.rows import (
     ACTIVE_STATUSES,
     ANALYSIS_TEMPLATES,
@@ -71,7 +71,7 @@ _ACTIVE_COUNT = (
 )
 
 
-class Locks(Protocol):
+class Locks(ClaimLock, Protocol):
     """Serialization a backend needs on top of its transactions (no-ops for SQLite)."""
 
     async def lock_phone_numbers(
@@ -95,6 +95,9 @@ class NoLocks:
         return None
 
     async def lock_nodes(self, conn: Conn) -> None:
+        return None
+
+    async def lock_webhook_claims(self, conn: Conn) -> None:
         return None
 
 
