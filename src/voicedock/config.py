@@ -449,7 +449,7 @@ class OrganizationLimitSettings:  # [[limits.organizations]]
 @dataclass(slots=True)
 class LimitsSettings:  # [limits]: what one key or organization may hold open at once
     organizations: list[OrganizationLimitSettings] = field(default_factory=list)
-    # Open event streams (GET /calls/{id}/events, each node): more are answered 429 (docs/api.md).
+    # Open event streams (GET /calls/{id}/events), every node together: more are answered 429.
     open_streams_per_key: int = 10  # 0: no cap but the node's
     open_streams_per_organization: int = 40
 

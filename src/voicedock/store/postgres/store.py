@@ -4,7 +4,7 @@ A transaction is a pool connection inside ``conn.transaction()`` (READ COMMITTED
 nodes could race, rows are locked: ``reserve_phone_number`` locks the candidate
 ``phone_numbers`` rows (``FOR UPDATE``, in id order so lockers never deadlock) before counting
 active calls, and ``get_idempotency`` takes a transaction-scoped advisory lock on the key (so do
-webhook claims, on one key for all).
+webhook claims, on one key for all, and the count of an organization's open event streams).
 Reads outside a transaction use the pool directly.
 
 A lost connection (``pg_terminate_backend``, a server restart, a failover), a server that is
@@ -121,6 +121,12 @@ class PostgresLocks:
 
     async def lock_webhook_claims(self, conn: Conn) -> None:
         await conn.fetch("SELECT pg_advisory_xact_lock(?)", _WEBHOOK_CLAIMS_LOCK_KEY)
+
+    async def lock_event_streams(self, conn: Conn, organization_id: str) -> None:
+        await conn.fetch(
+            "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+            f"event-streams\x1f{organization_id}",
+        )
 
 
 class PostgresStore(SqlReads):
