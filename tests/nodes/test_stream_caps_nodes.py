@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,8 +22,9 @@ from aiohttp import ClientResponse
 from api.conftest import Api as AppApi
 from api.conftest import serving
 from fakes.world import DESTINATION, GLOBEX_ASSISTANT_ID, SUPPORT_ID, make_settings
-from nodes.test_nodes_lab import node_config, serving_nodes
-from pg_server import free_port, fresh_database
+from nodes.test_nodes_lab import serving_nodes, some_nodes
+from pg_server import fresh_database
+from tenancy.test_streams import bearer, refused_for_too_many_streams
 from voicedock.config import Settings
 from voicedock.domain.records import utcnow
 
@@ -38,26 +38,9 @@ def capped(settings: Settings, node_id: str) -> Settings:
     return settings
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 async def too_many_streams(resp: ClientResponse) -> str:
-    """The documented refusal: ``429``, ``Retry-After``, the error body; its message."""
-    assert resp.status == 429, resp.status
-    assert int(resp.headers["Retry-After"]) >= 1
-    body = await resp.json()
-    assert set(body) == {"error", "message"}
-    assert body["error"] == "Too many streams"
-    return str(body["message"])
-
-
-@pytest.fixture
-async def streams() -> AsyncIterator[list[ClientResponse]]:
-    opened: list[ClientResponse] = []
-    yield opened
-    for resp in opened:
-        resp.close()
+    """The documented refusal (``429``, ``Retry-After``, the error body): its message."""
+    return str((await refused_for_too_many_streams(resp))["message"])
 
 
 async def ringing_call(node: AppApi, key: str, assistant_id: str) -> str:
@@ -132,18 +115,7 @@ async def test_a_killed_nodes_streams_stop_counting_when_its_lease_expires(
     postgres_server: str, tmp_path: Path, streams: list[ClientResponse]
 ) -> None:
     database = await fresh_database(postgres_server)
-    ports = {"a": free_port(), "b": free_port()}
-    configs = {
-        name: node_config(
-            tmp_path / f"{name}.toml",
-            node_id=name,
-            database=database,
-            port=ports[name],
-            lab=None,
-            lease_seconds=3,
-        )
-        for name in ports
-    }
+    ports, configs = some_nodes(("a", "b"), tmp_path, database, None, None, {"a": 3, "b": 3})
     for config in configs.values():
         config.write_text(config.read_text() + "\n[limits]\nopen_streams_per_organization = 2\n")
     base_a, base_b = (f"http://127.0.0.1:{ports[name]}" for name in ("a", "b"))

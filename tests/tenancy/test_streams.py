@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -98,14 +97,6 @@ async def stream_ends(resp: ClientResponse, within: float) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-@pytest.fixture
-async def streams() -> AsyncIterator[list[ClientResponse]]:
-    opened: list[ClientResponse] = []
-    yield opened
-    for resp in opened:
-        resp.close()
 
 
 async def test_one_key_cannot_take_every_stream_and_other_organizations_still_stream(
