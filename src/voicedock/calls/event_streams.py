@@ -62,21 +62,28 @@ class EventStreams:
         per_organization = self._limits.open_streams_per_organization
         stream_id = uuid.uuid4().hex
         leftovers = sorted(self._unreleased)
-        async with self._store.transaction() as tx:
-            await tx.delete_event_streams(leftovers)
-            now = await tx.clock()
-            counts = await tx.count_event_streams(organization_id, api_key_id, now)
-            if per_key and counts.api_key >= per_key:
-                refused = f"this API key has {per_key} open event streams, its most"
-            elif per_organization and counts.organization >= per_organization:
-                refused = f"this organization has {per_organization} open event streams, its most"
-            else:
-                refused = ""
-            if not refused:
-                stream = EventStream(
-                    stream_id, self._node_id, self._node_run, organization_id, api_key_id, now
-                )
-                await tx.insert_event_stream(stream)
+        try:
+            async with self._store.transaction() as tx:
+                await tx.delete_event_streams(leftovers)
+                now = await tx.clock()
+                counts = await tx.count_event_streams(organization_id, api_key_id, now)
+                if per_key and counts.api_key >= per_key:
+                    refused = f"this API key has {per_key} open event streams, its most"
+                elif per_organization and counts.organization >= per_organization:
+                    refused = (
+                        f"this organization has {per_organization} open event streams, its most"
+                    )
+                else:
+                    refused = ""
+                if not refused:
+                    stream = EventStream(
+                        stream_id, self._node_id, self._node_run, organization_id, api_key_id, now
+                    )
+                    await tx.insert_event_stream(stream)
+        except BaseException:
+            # Cut short (a store error, the client gone): had its row committed, it goes later.
+            self._unreleased.add(stream_id)
+            raise
         self._unreleased.difference_update(leftovers)
         if refused:
             raise _refused(refused + " (on every node)")
