@@ -14,7 +14,7 @@ import binascii
 import enum
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -148,10 +148,6 @@ class DeliveryCaps:
     per_endpoint: int = 2
     per_organization: int = 4
 
-    def candidates_per_endpoint(self, limit: int) -> int:
-        """The most of one endpoint's due deliveries one claim of ``limit`` can take."""
-        return min(self.per_endpoint, limit) if self.per_endpoint else limit
-
 
 @dataclass(frozen=True, slots=True)
 class Queued:
@@ -204,6 +200,29 @@ def fair_share(
     return picked
 
 
+async def claim_fairly(
+    heads: Callable[[], Awaitable[Sequence[Queued]]],
+    lease: Callable[[Sequence[Queued]], Awaitable[None]],
+    in_flight: Sequence[Queued],
+    caps: DeliveryCaps,
+    limit: int,
+) -> list[Queued]:
+    """One claim of up to ``limit`` deliveries, in rounds: ``heads`` answers every endpoint's
+    oldest due delivery not leased yet (oldest due first), :func:`fair_share` picks among them
+    and ``lease`` leases what it picked; the next round sees those as in flight. A round
+    costs the outbox a look at each endpoint's first row, whatever its backlog."""
+    claimed: list[Queued] = []
+    busy = list(in_flight)
+    while len(claimed) < limit:
+        chosen = fair_share(await heads(), busy, caps, limit - len(claimed))
+        if not chosen:
+            break
+        await lease(chosen)
+        claimed += chosen
+        busy += chosen
+    return claimed
+
+
 class OutboxWriter(Protocol):
     """What the call engine needs: add a delivery inside the current transaction."""
 
@@ -220,7 +239,7 @@ class Outbox(OutboxWriter, Protocol):
         self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
     ) -> list[Delivery]:
         """Up to ``limit`` pending deliveries due at ``now`` for enabled endpoints, chosen by
-        :func:`fair_share` within ``caps`` (what other claims leased, on any node, counts),
+        :func:`claim_fairly` within ``caps`` (what other claims leased, on any node, counts),
         each leased until ``now + lease``. Claims never hand out one delivery twice, and one
         claim sees what the claims before it leased."""
         ...

@@ -9,18 +9,18 @@ Claiming takes a lease: a claimed row is invisible to other claims until the lea
 so two workers (or two service nodes) do not send the same attempt twice, and a worker that
 dies mid-request leaves rows that become due again when their lease runs out. A leased row is
 a delivery in flight: claims count them against the ``DeliveryCaps`` (per endpoint, per
-organization) and share what is due fairly (``domain.webhooks.fair_share``).
+organization) and share what is due fairly (``domain.webhooks.claim_fairly``).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from voicedock.domain.webhooks import Delivery, DeliveryCaps, OutboxWriter, Queued, fair_share
+from voicedock.domain.webhooks import Delivery, DeliveryCaps, OutboxWriter, Queued, claim_fairly
 from voicedock.webhooks.events import encode_payload
 from voicedock.webhooks.signing import new_message_id
 
@@ -98,22 +98,29 @@ class InMemoryOutbox:
         self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
     ) -> list[Delivery]:
         pending = [r for r in self.records.values() if r.state is DeliveryState.PENDING]
+        pending.sort(key=lambda record: record.next_attempt_at)
         in_flight = [r for r in pending if r.leased_until is not None and r.leased_until > now]
-        due = [
-            record
-            for record in pending
-            if self.endpoints[record.endpoint_id].enabled
-            and record.next_attempt_at <= now
-            and (record.leased_until is None or record.leased_until <= now)
-        ]
-        due.sort(key=lambda record: record.next_attempt_at)
-        chosen = fair_share(
-            [self._queued(r) for r in due], [self._queued(r) for r in in_flight], caps, limit
-        )
+
+        async def heads() -> list[Queued]:
+            first: dict[str, Queued] = {}
+            for record in pending:
+                if (
+                    self.endpoints[record.endpoint_id].enabled
+                    and record.next_attempt_at <= now
+                    and (record.leased_until is None or record.leased_until <= now)
+                ):
+                    first.setdefault(record.endpoint_id, self._queued(record))
+            return list(first.values())
+
+        async def take(chosen: Sequence[Queued]) -> None:
+            for queued in chosen:
+                self.records[queued.id].leased_until = now + lease
+
+        in_flight_queued = [self._queued(r) for r in in_flight]
+        chosen = await claim_fairly(heads, take, in_flight_queued, caps, limit)
         claimed = []
         for queued in chosen:
             record = self.records[queued.id]
-            record.leased_until = now + lease
             endpoint = self.endpoints[record.endpoint_id]
             claimed.append(
                 Delivery(

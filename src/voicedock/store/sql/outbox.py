@@ -6,7 +6,7 @@ Claims lease rows, and a leased row is a delivery in flight on some node. Claims
 (``ClaimLock``: on PostgreSQL a transaction-scoped advisory lock every node's claim takes;
 SQLite's single writer serializes them anyway), so each claim counts what the claims before
 it leased: no row is handed out twice, and the ``DeliveryCaps`` per endpoint and per
-organization hold across nodes. What is due is shared by ``domain.webhooks.fair_share``.
+organization hold across nodes. What is due is shared by ``domain.webhooks.claim_fairly``.
 """
 
 # Statements are assembled only from constant fragments; values are always bound.
@@ -15,7 +15,7 @@ organization hold across nodes. What is due is shared by ``domain.webhooks.fair_
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from voicedock.domain.webhooks import (
     DeliveryCaps,
     Queued,
     WebhookEndpoint,
-    fair_share,
+    claim_fairly,
 )
 from voicedock.store.sql.conn import Conn
 from voicedock.store.sql.rows import Dialect, Table
@@ -52,16 +52,27 @@ WEBHOOK_ENDPOINTS = Table(
 MAX_ERROR_LENGTH = 1000  # last_error is for operators; a huge response body is not kept
 
 _PENDING = "o.delivered_at IS NULL AND o.gave_up_at IS NULL"
-# Due and not leased; each endpoint's rows numbered in due order (n), so that a claim reads at
-# most the few of each endpoint it could take, however long an endpoint's backlog.
-_DUE = (
-    "SELECT id, endpoint_id, organization_id FROM (SELECT o.id, o.endpoint_id,"
-    " e.organization_id, o.next_attempt_at, o.created_at, ROW_NUMBER() OVER"
-    " (PARTITION BY o.endpoint_id ORDER BY o.next_attempt_at, o.created_at, o.id) AS n"
-    " FROM webhook_outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id"
-    f" WHERE {_PENDING} AND e.enabled AND o.next_attempt_at <= ?"
-    " AND (o.lease_until IS NULL OR o.lease_until <= ?)) due"
-    " WHERE n <= ? ORDER BY next_attempt_at, created_at, id"
+_DUE_ORDER = "o.next_attempt_at, o.created_at, o.id"
+# Each endpoint's oldest due row that is not leased, oldest due first. The endpoints with
+# pending rows are found by skipping along webhook_outbox_endpoint_due (pending rows by
+# endpoint, in due order), so a claim looks at each endpoint's first rows, whatever its backlog
+# or history.
+_NEXT_PENDING_ENDPOINT = (
+    f"(SELECT o.endpoint_id FROM webhook_outbox o WHERE {_PENDING}{{after}}"
+    f" ORDER BY o.endpoint_id, {_DUE_ORDER} LIMIT 1)"
+)
+_HEADS = (
+    "WITH RECURSIVE pending(endpoint_id) AS ("
+    f" SELECT {_NEXT_PENDING_ENDPOINT.format(after='')}"
+    f" UNION ALL SELECT {_NEXT_PENDING_ENDPOINT.format(after=' AND o.endpoint_id > p.endpoint_id')}"
+    " FROM pending p WHERE p.endpoint_id IS NOT NULL),"
+    " heads(id) AS MATERIALIZED (SELECT (SELECT o.id FROM webhook_outbox o"
+    f" WHERE o.endpoint_id = p.endpoint_id AND {_PENDING} AND o.next_attempt_at <= ?"
+    f" AND (o.lease_until IS NULL OR o.lease_until <= ?) ORDER BY {_DUE_ORDER} LIMIT 1)"
+    " FROM pending p WHERE p.endpoint_id IS NOT NULL)"
+    " SELECT o.id, o.endpoint_id, e.organization_id FROM heads h"
+    " JOIN webhook_outbox o ON o.id = h.id JOIN webhook_endpoints e ON e.id = o.endpoint_id"
+    f" WHERE e.enabled ORDER BY {_DUE_ORDER}"
 )
 _IN_FLIGHT = (
     "SELECT o.id, o.endpoint_id, e.organization_id FROM webhook_outbox o"
@@ -207,27 +218,26 @@ class SqlOutbox:
         at = self._dialect.dt(now)
         async with self._session() as conn:
             await self._claim_lock.lock_webhook_claims(conn)
-            due = await conn.fetch(_DUE, at, at, caps.candidates_per_endpoint(limit))
-            if not due:
-                return []
-            in_flight = await conn.fetch(_IN_FLIGHT, at)
-            chosen = fair_share(
-                [_queued(r) for r in due], [_queued(r) for r in in_flight], caps, limit
-            )
+
+            async def heads() -> list[Queued]:
+                return [_queued(r) for r in await conn.fetch(_HEADS, at, at)]
+
+            async def take(chosen: Sequence[Queued]) -> None:
+                await conn.execute(
+                    f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({_marks(chosen)})",
+                    self._dialect.dt(now + lease),
+                    *(q.id for q in chosen),
+                )
+
+            in_flight = [_queued(r) for r in await conn.fetch(_IN_FLIGHT, at)]
+            chosen = await claim_fairly(heads, take, in_flight, caps, limit)
             if not chosen:
                 return []
-            marks = ", ".join("?" * len(chosen))
-            ids = [q.id for q in chosen]
             rows = await conn.fetch(
                 "SELECT o.id, o.endpoint_id, e.url, e.secret, o.event_type, o.payload, o.msg_id,"
-                " o.attempts, o.created_at FROM webhook_outbox o"
-                f" JOIN webhook_endpoints e ON e.id = o.endpoint_id WHERE o.id IN ({marks})",
-                *ids,
-            )
-            await conn.execute(
-                f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({marks})",
-                self._dialect.dt(now + lease),
-                *ids,
+                " o.attempts, o.created_at FROM webhook_outbox o JOIN webhook_endpoints e"
+                f" ON e.id = o.endpoint_id WHERE o.id IN ({_marks(chosen)})",
+                *(q.id for q in chosen),
             )
         by_id = {r["id"]: r for r in rows}
         return [self._delivery(by_id[q.id]) for q in chosen]
@@ -282,6 +292,10 @@ class SqlOutbox:
             await conn.execute(
                 "UPDATE webhook_endpoints SET enabled = ? WHERE id = ?", False, endpoint_id
             )
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
 
 
 def _queued(row: dict[str, Any]) -> Queued:
