@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiohttp import ClientResponse
 
 import freeswitch_lab_session
 import lab_session
@@ -111,3 +112,13 @@ def postgres_server() -> Iterator[str]:
         yield dsn
     finally:
         stop()
+
+
+@pytest.fixture
+async def streams() -> AsyncIterator[list[ClientResponse]]:
+    """Responses of the event streams a test opens (``GET /calls/{id}/events``): closed when
+    the test ends, however it ends."""
+    opened: list[ClientResponse] = []
+    yield opened
+    for resp in opened:
+        resp.close()

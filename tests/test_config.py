@@ -112,6 +112,11 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
             "[limits]\nscheduled_calls_per_organization=-1\n",
             "limits.scheduled_calls_per_organization",
         ),
+        ("[webhooks]\nconcurrency_per_endpoint=-1\n", "webhooks.concurrency_per_endpoint"),
+        (
+            "[webhooks]\nconcurrency_per_organization=1000\n",
+            "webhooks.concurrency_per_organization",
+        ),
         ("[retention]\ncall_days=-1\n", "retention.call_days"),
         ("[retention]\ntranscript_days='forever'\n", "retention.transcript_days"),
         ("[console]\nsecure_cookie='maybe'\n", "console.secure_cookie"),

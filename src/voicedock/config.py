@@ -25,7 +25,7 @@ from voicedock.domain import provider_keys, provider_urls
 from voicedock.domain.audio import MediaFormatName
 from voicedock.domain.key_box import KeyBoxError, operator_key
 from voicedock.domain.number_plan import NUMBER_TYPES, classify, is_region
-from voicedock.domain.webhooks import EventType, decode_secret, parse_url
+from voicedock.domain.webhooks import DeliveryCaps, EventType, decode_secret, parse_url
 from voicedock.errors import BadRequest, ConfigError, InvalidSecret, UnsafeUrl
 from voicedock.validation import is_e164, is_token
 
@@ -393,7 +393,11 @@ class WebhookEndpointSettings:
 @dataclass(slots=True)
 class WebhookSettings:
     # The addresses webhooks may reach are [egress]'s (the keys once here are read as theirs).
-    concurrency: int = 8
+    concurrency: int = 32  # requests in flight on this node
+    # Requests in flight to one endpoint, and to one organization's endpoints, on every node
+    # together (0: no cap): a hanging endpoint holds no more slots than these (docs/webhooks.md).
+    concurrency_per_endpoint: int = DeliveryCaps().per_endpoint  # 2
+    concurrency_per_organization: int = DeliveryCaps().per_organization  # 4
     request_timeout_seconds: int = 15
     connect_timeout_seconds: int = 5
     poll_interval_ms: int = 1000
@@ -446,7 +450,7 @@ class OrganizationLimitSettings:  # [[limits.organizations]]
 @dataclass(slots=True)
 class LimitsSettings:  # [limits]: what one key or organization may hold open at once
     organizations: list[OrganizationLimitSettings] = field(default_factory=list)
-    # Open event streams (GET /calls/{id}/events, each node): more are answered 429 (docs/api.md).
+    # Open event streams (GET /calls/{id}/events), every node together: more are answered 429.
     open_streams_per_key: int = 10  # 0: no cap but the node's
     open_streams_per_organization: int = 40
     # Calls an organization may have waiting with ``scheduled_at`` (every node); more are
@@ -966,6 +970,8 @@ def _check_webhooks(w: WebhookSettings, assistant_keys: set[tuple[str, str]]) ->
     # Only what needs no network: the URL's syntax here, its addresses when the endpoint is
     # mirrored into the store (egress.check_url) and again before every delivery.
     _range("webhooks.concurrency", w.concurrency, 1, 256)
+    _range("webhooks.concurrency_per_endpoint", w.concurrency_per_endpoint, 0, 256)
+    _range("webhooks.concurrency_per_organization", w.concurrency_per_organization, 0, 256)
     _range("webhooks.request_timeout_seconds", w.request_timeout_seconds, 1, 300)
     _range("webhooks.connect_timeout_seconds", w.connect_timeout_seconds, 1, 300)
     _range("webhooks.poll_interval_ms", w.poll_interval_ms, 50, 60_000)

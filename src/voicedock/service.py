@@ -24,6 +24,7 @@ from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.event_streams import EventStreams
 from voicedock.calls.listen import Listening, check_supervisor_extension
 from voicedock.calls.nodes.lease import Node
 from voicedock.calls.recordings import sweep_periodically
@@ -187,6 +188,8 @@ class Service:
         self.node = Node(
             store, self.engine, pbx, settings.node, one_node=one_node, lease_store=lease_store
         )
+        # Open event streams (GET /calls/{id}/events), capped on every node together.
+        self.event_streams = EventStreams(store, settings.limits, self.node.id, self.node.run)
         self._lease_store = lease_store
         # The engine's ring-timeout safety net.
         self._tasks = Supervisor("service", log)

@@ -29,7 +29,7 @@ from voicedock.domain.records import (
     Trunk,
     utcnow,
 )
-from voicedock.domain.webhooks import Delivery, WebhookEndpoint
+from voicedock.domain.webhooks import Delivery, DeliveryCaps, WebhookEndpoint
 from voicedock.errors import StoreError
 from voicedock.store.base import CallPage, CallQuery, ScheduledWaiting
 from voicedock.webhooks.outbox import InMemoryOutbox
@@ -299,7 +299,9 @@ class MemoryTransaction:
         if endpoint.id in self.d.webhook_endpoints:
             raise ValueError("duplicate webhook endpoint")
         self.d.webhook_endpoints[endpoint.id] = copy.deepcopy(endpoint)
-        self.d.outbox.add_endpoint(endpoint.id, endpoint.url, endpoint.secret)
+        self.d.outbox.add_endpoint(
+            endpoint.id, endpoint.url, endpoint.secret, endpoint.organization_id
+        )
         if not endpoint.enabled:
             await self.d.outbox.disable_endpoint(endpoint.id)
 
@@ -338,9 +340,11 @@ class MemoryOutbox:
         async with self._store.transaction() as tx:
             await tx.enqueue(endpoint_id, event_type, payload, msg_id)
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
+    ) -> list[Delivery]:
         async with self._store.transaction() as tx:
-            return await tx.d.outbox.claim_due(now, limit, lease)
+            return await tx.d.outbox.claim_due(now, limit, lease, caps=caps)
 
     async def mark_delivered(self, delivery_id: str) -> None:
         async with self._store.transaction() as tx:

@@ -121,14 +121,15 @@ def some_nodes(
     names: Sequence[str],
     tmp_path: Path,
     database: str,
-    lab: LabAsterisk,
+    lab: LabAsterisk | None,
     hook: Receiver | None,
     leases: dict[str, int] | None = None,
     max_calls: int = 4,
     stt: str = SPEECH,
 ) -> tuple[dict[str, int], dict[str, Path]]:
     """The named nodes on ``database`` and the lab (the same configuration but for the node
-    id; each runs its own ARI application): their ports and configuration files."""
+    id; each runs its own ARI application; no PBX without ``lab``): their ports and
+    configuration files."""
     ports = {name: free_port() for name in names}
     configs = {
         name: node_config(

@@ -43,6 +43,7 @@ EXPECTED_TABLES = {
     "tool_templates",
     "provider_keys",
     "analysis_templates",
+    "event_streams",
     "schema_migrations",
 }
 

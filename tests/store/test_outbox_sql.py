@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from voicedock.domain.records import CallStatus, utcnow
-from voicedock.domain.webhooks import WebhookEndpoint
+from voicedock.domain.webhooks import DeliveryCaps, WebhookEndpoint
 from voicedock.store import Store, StoreError
 from voicedock.webhooks.outbox import enqueue_event
 
@@ -17,6 +17,7 @@ from .builders import insert_call, make_call, new_id, seed_assistant, seed_org
 pytestmark = pytest.mark.unit
 
 LEASE = timedelta(seconds=60)
+UNCAPPED = DeliveryCaps(per_endpoint=0, per_organization=0)
 BODY = b'{"type": "status-update", "b": 1, "a": [1, 2]}'  # odd key order and spacing on purpose
 
 
@@ -55,11 +56,11 @@ async def test_event_commits_with_the_state_change_or_not_at_all(store: Store) -
     with pytest.raises(RuntimeError):
         await change_then_fail()
     outbox = store.outbox()
-    assert await outbox.claim_due(utcnow() + timedelta(seconds=1), 10, LEASE) == []
+    assert await outbox.claim_due(utcnow() + timedelta(seconds=1), 10, LEASE, caps=UNCAPPED) == []
 
     async with store.transaction() as tx:
         msg_id = await enqueue_event(tx, [endpoint.id], {"type": "status-update", "call_id": "c"})
-    (delivery,) = await outbox.claim_due(utcnow() + timedelta(seconds=1), 10, LEASE)
+    (delivery,) = await outbox.claim_due(utcnow() + timedelta(seconds=1), 10, LEASE, caps=UNCAPPED)
     assert delivery.msg_id == msg_id
     assert (delivery.url, delivery.secret) == (endpoint.url, endpoint.secret)
     assert delivery.attempts == 0
@@ -70,7 +71,9 @@ async def test_payload_bytes_round_trip_exactly_and_enqueue_is_idempotent(store:
     endpoint = await seed_endpoint(store, org.id)
     await enqueue(store, endpoint.id, "msg_1")
     await enqueue(store, endpoint.id, "msg_1")  # replayed state change
-    deliveries = await store.outbox().claim_due(utcnow() + timedelta(seconds=1), 10, LEASE)
+    deliveries = await store.outbox().claim_due(
+        utcnow() + timedelta(seconds=1), 10, LEASE, caps=UNCAPPED
+    )
     assert len(deliveries) == 1
     assert deliveries[0].payload == BODY
     assert deliveries[0].event_type == "status-update"
@@ -88,14 +91,16 @@ async def test_claims_lease_rows_until_the_lease_runs_out(store: Store) -> None:
         await enqueue(store, endpoint.id, f"msg_{n}")
     outbox = store.outbox()
     now = utcnow() + timedelta(seconds=1)
-    first = await outbox.claim_due(now, 2, LEASE)
+    first = await outbox.claim_due(now, 2, LEASE, caps=UNCAPPED)
     assert [d.msg_id for d in first] == ["msg_0", "msg_1"]
-    second = await outbox.claim_due(now, 10, LEASE)
+    second = await outbox.claim_due(now, 10, LEASE, caps=UNCAPPED)
     assert [d.msg_id for d in second] == ["msg_2"]
-    assert await outbox.claim_due(now + LEASE - timedelta(seconds=1), 10, LEASE) == []
-    expired = await outbox.claim_due(now + LEASE, 10, LEASE)
+    assert (
+        await outbox.claim_due(now + LEASE - timedelta(seconds=1), 10, LEASE, caps=UNCAPPED) == []
+    )
+    expired = await outbox.claim_due(now + LEASE, 10, LEASE, caps=UNCAPPED)
     assert sorted(d.msg_id for d in expired) == ["msg_0", "msg_1", "msg_2"]
-    assert await outbox.claim_due(now, 0, LEASE) == []
+    assert await outbox.claim_due(now, 0, LEASE, caps=UNCAPPED) == []
 
 
 async def test_retry_schedule_attempt_count_and_giving_up(store: Store) -> None:
@@ -104,14 +109,14 @@ async def test_retry_schedule_attempt_count_and_giving_up(store: Store) -> None:
     await enqueue(store, endpoint.id, "msg_1")
     outbox = store.outbox()
     now = utcnow() + timedelta(seconds=1)
-    (delivery,) = await outbox.claim_due(now, 10, LEASE)
+    (delivery,) = await outbox.claim_due(now, 10, LEASE, caps=UNCAPPED)
     await outbox.mark_failed(delivery.id, now + timedelta(seconds=30), "HTTP 503 " + "x" * 5000)
-    assert await outbox.claim_due(now + timedelta(seconds=29), 10, LEASE) == []
-    (again,) = await outbox.claim_due(now + timedelta(seconds=30), 10, LEASE)
+    assert await outbox.claim_due(now + timedelta(seconds=29), 10, LEASE, caps=UNCAPPED) == []
+    (again,) = await outbox.claim_due(now + timedelta(seconds=30), 10, LEASE, caps=UNCAPPED)
     assert again.id == delivery.id
     assert again.attempts == 1
     await outbox.mark_failed(again.id, None, "gave up")
-    assert await outbox.claim_due(now + timedelta(days=30), 10, LEASE) == []
+    assert await outbox.claim_due(now + timedelta(days=30), 10, LEASE, caps=UNCAPPED) == []
 
 
 async def test_delivered_rows_are_never_claimed_again(store: Store) -> None:
@@ -120,9 +125,9 @@ async def test_delivered_rows_are_never_claimed_again(store: Store) -> None:
     await enqueue(store, endpoint.id, "msg_1")
     outbox = store.outbox()
     now = utcnow() + timedelta(seconds=1)
-    (delivery,) = await outbox.claim_due(now, 10, LEASE)
+    (delivery,) = await outbox.claim_due(now, 10, LEASE, caps=UNCAPPED)
     await outbox.mark_delivered(delivery.id)
-    assert await outbox.claim_due(now + timedelta(days=1), 10, LEASE) == []
+    assert await outbox.claim_due(now + timedelta(days=1), 10, LEASE, caps=UNCAPPED) == []
 
 
 async def test_disabled_endpoint_gets_nothing_more(store: Store) -> None:
@@ -133,7 +138,7 @@ async def test_disabled_endpoint_gets_nothing_more(store: Store) -> None:
     await enqueue(store, kept.id, "msg_1")
     outbox = store.outbox()
     await outbox.disable_endpoint(gone.id)
-    claimed = await outbox.claim_due(utcnow() + timedelta(seconds=1), 10, LEASE)
+    claimed = await outbox.claim_due(utcnow() + timedelta(seconds=1), 10, LEASE, caps=UNCAPPED)
     assert [d.endpoint_id for d in claimed] == [kept.id]
     (stored,) = [e for e in await store.list_webhook_endpoints(org.id) if e.id == gone.id]
     assert stored.enabled is False
@@ -168,6 +173,40 @@ async def test_concurrent_claims_never_hand_out_a_row_twice(store: Store) -> Non
         await enqueue(store, endpoint.id, f"msg_{n:02d}")
     workers = [store.outbox() for _ in range(4)]
     now = utcnow() + timedelta(seconds=1)
-    batches = await asyncio.gather(*(w.claim_due(now, 5, LEASE) for w in workers * 3))
+    batches = await asyncio.gather(
+        *(w.claim_due(now, 5, LEASE, caps=UNCAPPED) for w in workers * 3)
+    )
     claimed = [d.msg_id for batch in batches for d in batch]
     assert len(claimed) == len(set(claimed)) == 30
+
+
+async def test_concurrent_claims_hold_the_caps_and_share_fairly(store: Store) -> None:
+    """Workers of several nodes claiming at once: no row twice, never more in flight than the
+    caps per endpoint and per organization, and another organization's delivery is claimed
+    beside a backlog."""
+    busy, quiet = await seed_org(store), await seed_org(store)
+    endpoints = [await seed_endpoint(store, busy.id) for _ in range(3)]
+    for n in range(10):
+        for endpoint in endpoints:
+            await enqueue(store, endpoint.id, f"msg_{n:02d}")
+    other = await seed_endpoint(store, quiet.id)
+    await enqueue(store, other.id, "msg_quiet")
+    caps = DeliveryCaps(per_endpoint=2, per_organization=4)
+    workers = [store.outbox() for _ in range(4)]
+    now = utcnow() + timedelta(seconds=1)
+    batches = await asyncio.gather(*(w.claim_due(now, 3, LEASE, caps=caps) for w in workers * 3))
+    claimed = [d for batch in batches for d in batch]
+    assert len({d.id for d in claimed}) == len(claimed)
+    busy_ids = {e.id for e in endpoints}
+    assert sum(d.endpoint_id in busy_ids for d in claimed) == 4
+    assert max(sum(d.endpoint_id == e.id for d in claimed) for e in endpoints) <= 2
+    assert [d.msg_id for d in claimed if d.endpoint_id == other.id] == ["msg_quiet"]
+    # Each endpoint's deliveries were claimed oldest first.
+    for endpoint in endpoints:
+        taken = sorted(d.msg_id for d in claimed if d.endpoint_id == endpoint.id)
+        assert taken == [f"msg_{n:02d}" for n in range(len(taken))]
+    # A delivered one frees its organization's place: the next claim takes one more of it.
+    done = next(d for d in claimed if d.endpoint_id in busy_ids)
+    await workers[0].mark_delivered(done.id)
+    (following,) = await workers[1].claim_due(now, 10, LEASE, caps=caps)
+    assert following.endpoint_id in busy_ids

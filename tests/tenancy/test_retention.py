@@ -33,7 +33,7 @@ from voicedock.domain.records import (
     Organization,
     utcnow,
 )
-from voicedock.domain.webhooks import WebhookEndpoint
+from voicedock.domain.webhooks import DeliveryCaps, WebhookEndpoint
 from voicedock.store import Store, open_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.usefixtures("unpaced")]
@@ -189,7 +189,9 @@ async def _aged_calls(store: Store) -> tuple[str, str, str]:
     old_outbox = store.outbox()
     for n in range(2):
         await old_outbox.enqueue(endpoint.id, "end-of-call-report", b'{"transcript":"hi"}', f"m{n}")
-    (delivered, _) = await old_outbox.claim_due(now + timedelta(seconds=1), 2, timedelta(1))
+    (delivered, _) = await old_outbox.claim_due(
+        now + timedelta(seconds=1), 2, timedelta(1), caps=DeliveryCaps()
+    )
     await old_outbox.mark_delivered(delivered.id)
     return ids[0], ids[1], ids[2]
 

@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
 
-from fakes.world import assistant_id
+from fakes.world import assistant_id, org_id
 from pbx.lab_calls import NO_ANSWER
 from tenancy.conftest import ORGANIZATION, OTHER_ORGANIZATION, Tenants
 from voicedock.api.api_keys import issue_api_key
-from voicedock.api.routes.call_events import STREAMS
 from voicedock.config import AssistantSettings, NumberSettings, Settings
 from voicedock.domain.records import KeyScope
 
@@ -101,14 +99,6 @@ async def stream_ends(resp: ClientResponse, within: float) -> bool:
     return True
 
 
-@pytest.fixture
-async def streams() -> AsyncIterator[list[ClientResponse]]:
-    opened: list[ClientResponse] = []
-    yield opened
-    for resp in opened:
-        resp.close()
-
-
 async def test_one_key_cannot_take_every_stream_and_other_organizations_still_stream(
     tenants: Tenants, streams: list[ClientResponse]
 ) -> None:
@@ -150,12 +140,15 @@ async def test_one_key_cannot_take_every_stream_and_other_organizations_still_st
     # The calls ended: every stream ends, and every place is free again.
     for resp in streams:
         assert await stream_ends(resp, within=10)
-    state = tenants.service.client.app[STREAMS]
+    service = tenants.service.service
     async with asyncio.timeout(5):
-        while state.open:
+        while service.event_streams.open:
             await asyncio.sleep(0.05)
-    assert not state.by_key
-    assert not state.by_organization
+    async with service.store.transaction() as tx:
+        now = await tx.clock()
+        for organization in (ORGANIZATION, OTHER_ORGANIZATION):
+            counts = await tx.count_event_streams(org_id(organization), "", now)
+            assert counts.organization == 0
 
 
 async def sign_in(tenants: Tenants) -> tuple[str, str, str]:

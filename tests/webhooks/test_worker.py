@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
-from voicedock.domain.webhooks import Delivery, generate_secret
+from voicedock.domain.webhooks import Delivery, DeliveryCaps, generate_secret
 from voicedock.egress import EgressPolicy
 from voicedock.webhooks import events
 from voicedock.webhooks.outbox import (
@@ -215,7 +215,8 @@ async def test_concurrency_is_bounded(receiver: Receiver, secret: str) -> None:
     outbox = outbox_for(receiver.url, secret)
     for n in range(10):
         await enqueue_status(outbox, f"call-{n}")
-    settings = WorkerSettings(concurrency=3, poll_interval=0.02)
+    uncapped = DeliveryCaps(per_endpoint=0, per_organization=0)  # the node's slots alone
+    settings = WorkerSettings(concurrency=3, poll_interval=0.02, caps=uncapped)
     async with DeliveryWorker(outbox, policy=LAB, settings=settings):
         await wait_until(lambda: receiver.in_flight == 3)
         await asyncio.sleep(0.2)
@@ -286,11 +287,13 @@ class FlakyOutbox(InMemoryOutbox):
 
     failures: int = 2
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
+    ) -> list[Delivery]:
         if self.failures > 0:
             self.failures -= 1
             raise ConnectionError("database unavailable")
-        return await super().claim_due(now, limit, lease)
+        return await super().claim_due(now, limit, lease, caps=caps)
 
 
 async def test_store_outage_does_not_stop_the_worker(receiver: Receiver, secret: str) -> None:
@@ -373,7 +376,9 @@ async def test_rotation_signs_with_old_and_new_secret(receiver: Receiver, secret
     class OneShot(InMemoryOutbox):
         claimed = False
 
-        async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+        async def claim_due(
+            self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
+        ) -> list[Delivery]:
             first, self.claimed = not self.claimed, True
             return [delivery] if first else []
 

@@ -92,7 +92,7 @@ def create_app(
     app.add_routes(provider_keys.routes)
     app.add_routes(voices.routes)
     app.add_routes(usage.routes)
-    call_events.setup(app, settings.limits)
+    call_events.setup(app)
     listen.setup(app)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_get(MEDIA_PATH, _media)

@@ -266,6 +266,27 @@ class NodeLease:
     lease_until: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class EventStream:
+    """An open ``GET /calls/{id}/events`` stream as every node counts it: the node (and run of
+    it) serving it, whose lease it lives by, and the organization and API key that opened it."""
+
+    id: str
+    node_id: str
+    node_run: str
+    organization_id: str
+    api_key_id: str
+    opened_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStreams:
+    """Event streams open on the live nodes: the organization's, and of those the key's."""
+
+    organization: int
+    api_key: int
+
+
 @dataclass(slots=True)
 class CallMessage:
     call_id: str

@@ -13,6 +13,8 @@ import base64
 import binascii
 import enum
 import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -136,6 +138,91 @@ class Delivery:
     previous_secrets: tuple[str, ...] = ()  # still signed with during a secret rotation
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryCaps:
+    """How many deliveries may be in flight at once, on every node together (``0``: no cap):
+    to one endpoint, and to one organization's endpoints. An endpoint that answers slowly or
+    not at all holds at most ``per_endpoint`` requests, an organization ``per_organization``;
+    the other organizations' deliveries go on beside them."""
+
+    per_endpoint: int = 2
+    per_organization: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A pending delivery as a fair claim sees it (due, or leased: in flight on some node)."""
+
+    id: str
+    endpoint_id: str
+    organization_id: str
+
+
+def fair_share(
+    due: Sequence[Queued], in_flight: Sequence[Queued], caps: DeliveryCaps, limit: int
+) -> list[Queued]:
+    """Which of the ``due`` deliveries (oldest due first) to claim now, up to ``limit``.
+
+    Nothing over ``caps``, counting what is ``in_flight``; and the least busy first: the
+    organization with the fewest deliveries in flight, then its endpoint with the fewest, then
+    the oldest due. So an organization with a backlog, or with endpoints that keep requests
+    hanging, never delays another organization's next delivery, and each endpoint's
+    deliveries start in their due order."""
+    by_organization: Counter[str] = Counter(q.organization_id for q in in_flight)
+    by_endpoint: Counter[str] = Counter(q.endpoint_id for q in in_flight)
+    queues: dict[str, list[Queued]] = {}  # per endpoint, oldest due first
+    for queued in due:
+        queues.setdefault(queued.endpoint_id, []).append(queued)
+    order = {q.id: n for n, q in enumerate(due)}
+    picked: list[Queued] = []
+    while len(picked) < limit:
+        best: tuple[tuple[int, int, int], str] | None = None
+        for endpoint_id, queue in queues.items():
+            head = queue[0]
+            organization_busy = by_organization[head.organization_id]
+            endpoint_busy = by_endpoint[endpoint_id]
+            if caps.per_organization and organization_busy >= caps.per_organization:
+                continue
+            if caps.per_endpoint and endpoint_busy >= caps.per_endpoint:
+                continue
+            rank = (organization_busy, endpoint_busy, order[head.id])
+            if best is None or rank < best[0]:
+                best = (rank, endpoint_id)
+        if best is None:
+            break
+        queue = queues[best[1]]
+        chosen = queue.pop(0)
+        if not queue:
+            del queues[best[1]]
+        picked.append(chosen)
+        by_organization[chosen.organization_id] += 1
+        by_endpoint[chosen.endpoint_id] += 1
+    return picked
+
+
+async def claim_fairly(
+    heads: Callable[[], Awaitable[Sequence[Queued]]],
+    lease: Callable[[Sequence[Queued]], Awaitable[None]],
+    in_flight: Sequence[Queued],
+    caps: DeliveryCaps,
+    limit: int,
+) -> list[Queued]:
+    """One claim of up to ``limit`` deliveries, in rounds: ``heads`` answers every endpoint's
+    oldest due delivery not leased yet (oldest due first), :func:`fair_share` picks among them
+    and ``lease`` leases what it picked; the next round sees those as in flight. A round
+    costs the outbox a look at each endpoint's first row, whatever its backlog."""
+    claimed: list[Queued] = []
+    busy = list(in_flight)
+    while len(claimed) < limit:
+        chosen = fair_share(await heads(), busy, caps, limit - len(claimed))
+        if not chosen:
+            break
+        await lease(chosen)
+        claimed += chosen
+        busy += chosen
+    return claimed
+
+
 class OutboxWriter(Protocol):
     """What the call engine needs: add a delivery inside the current transaction."""
 
@@ -148,9 +235,13 @@ class OutboxWriter(Protocol):
 class Outbox(OutboxWriter, Protocol):
     """What the delivery worker needs."""
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
-        """Up to ``limit`` pending deliveries due at ``now`` for enabled endpoints, oldest due
-        first, each leased until ``now + lease``."""
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
+    ) -> list[Delivery]:
+        """Up to ``limit`` pending deliveries due at ``now`` for enabled endpoints, chosen by
+        :func:`claim_fairly` within ``caps`` (what other claims leased, on any node, counts),
+        each leased until ``now + lease``. Claims never hand out one delivery twice, and one
+        claim sees what the claims before it leased."""
         ...
 
     async def mark_delivered(self, delivery_id: str) -> None: ...

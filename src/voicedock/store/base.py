@@ -28,8 +28,10 @@ from voicedock.domain.records import (
     CallMessage,
     CallStatus,
     ConsoleSession,
+    EventStream,
     IdempotencyRecord,
     NodeLease,
+    OpenStreams,
     Organization,
     PhoneNumber,
     ProviderKey,
@@ -233,7 +235,8 @@ class Transaction(Protocol):
         ...
 
     async def put_node(self, lease: NodeLease) -> None:
-        """Write the node's lease row (replacing one of the same id)."""
+        """Write the node's lease row (replacing one of the same id: a previous run's event
+        streams go with it)."""
         ...
 
     async def renew_node(self, node_id: str, run: str, until: datetime) -> bool:
@@ -241,7 +244,9 @@ class Transaction(Protocol):
         node found it expired and took its calls) or belongs to another run."""
         ...
 
-    async def delete_node(self, node_id: str, run: str | None = None) -> bool: ...
+    async def delete_node(self, node_id: str, run: str | None = None) -> bool:
+        """Delete the node's lease row (of that run), and the event streams it held."""
+        ...
 
     async def take_unowned_calls(self, node_id: str) -> list[Call]:
         """Make every non-terminal call stored without an owner (before nodes were known)
@@ -249,10 +254,23 @@ class Transaction(Protocol):
         ...
 
     async def claim_lost_calls(self, node_id: str, now: datetime) -> list[Call]:
-        """Delete the lease rows of other nodes that expired by ``now`` and make every
-        non-terminal call whose owner has no lease row the node's: the calls it claimed, in
-        ``seq`` order. Each call is claimed by exactly one node, however many try at once."""
+        """Delete the lease rows of other nodes that expired by ``now`` (and the event streams
+        they held) and make every non-terminal call whose owner has no lease row the node's:
+        the calls it claimed, in ``seq`` order. Each call is claimed by exactly one node,
+        however many try at once."""
         ...
+
+    # open event streams of every node (store/sql/streams.py, calls/event_streams.py)
+    async def count_event_streams(
+        self, organization_id: str, api_key_id: str, now: datetime
+    ) -> OpenStreams:
+        """The organization's and the key's streams open on nodes whose lease is ahead of
+        ``now``; until the transaction ends no other transaction counts or opens the
+        organization's streams, on any node."""
+        ...
+
+    async def insert_event_stream(self, stream: EventStream) -> None: ...
+    async def delete_event_streams(self, stream_ids: Collection[str]) -> None: ...
 
     # retention (calls/retention.py): one statement over at most ``limit`` rows each; never
     # a live call

@@ -284,8 +284,8 @@ class SqliteStore(SqlReads):
             yield SqlTransaction(conn, SQLITE, NoLocks())
 
     def outbox(self) -> Outbox:
-        # Claims need no row locks: the single writer already runs them one at a time.
-        return SqlOutbox(self._write_session, SQLITE, claim_suffix="")
+        # Claims need no lock: the single writer already runs them one at a time.
+        return SqlOutbox(self._write_session, SQLITE, claim_lock=NoLocks())
 
     def mailbox(self) -> None:
         return None  # one node: its commands never travel

@@ -7,18 +7,20 @@ pending rows up again. The worker only talks to :class:`Outbox`.
 
 Claiming takes a lease: a claimed row is invisible to other claims until the lease expires,
 so two workers (or two service nodes) do not send the same attempt twice, and a worker that
-dies mid-request leaves rows that become due again when their lease runs out.
+dies mid-request leaves rows that become due again when their lease runs out. A leased row is
+a delivery in flight: claims count them against the ``DeliveryCaps`` (per endpoint, per
+organization) and share what is due fairly (``domain.webhooks.claim_fairly``).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from voicedock.domain.webhooks import Delivery, OutboxWriter
+from voicedock.domain.webhooks import Delivery, DeliveryCaps, OutboxWriter, Queued, claim_fairly
 from voicedock.webhooks.events import encode_payload
 from voicedock.webhooks.signing import new_message_id
 
@@ -63,6 +65,7 @@ class EndpointRecord:
     url: str
     secret: str
     enabled: bool = True
+    organization_id: str = ""
 
 
 @dataclass
@@ -73,8 +76,12 @@ class InMemoryOutbox:
     endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
     records: dict[str, DeliveryRecord] = field(default_factory=dict)
 
-    def add_endpoint(self, endpoint_id: str, url: str, secret: str) -> None:
-        self.endpoints[endpoint_id] = EndpointRecord(endpoint_id, url, secret)
+    def add_endpoint(
+        self, endpoint_id: str, url: str, secret: str, organization_id: str = ""
+    ) -> None:
+        self.endpoints[endpoint_id] = EndpointRecord(
+            endpoint_id, url, secret, organization_id=organization_id
+        )
 
     async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
         if endpoint_id not in self.endpoints:
@@ -87,19 +94,33 @@ class InMemoryOutbox:
             delivery_id, endpoint_id, event_type, payload, msg_id, now, next_attempt_at=now
         )
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
-        due = [
-            record
-            for record in self.records.values()
-            if record.state is DeliveryState.PENDING
-            and self.endpoints[record.endpoint_id].enabled
-            and record.next_attempt_at <= now
-            and (record.leased_until is None or record.leased_until <= now)
-        ]
-        due.sort(key=lambda record: record.next_attempt_at)
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
+    ) -> list[Delivery]:
+        pending = [r for r in self.records.values() if r.state is DeliveryState.PENDING]
+        pending.sort(key=lambda record: record.next_attempt_at)
+        in_flight = [r for r in pending if r.leased_until is not None and r.leased_until > now]
+
+        async def heads() -> list[Queued]:
+            first: dict[str, Queued] = {}
+            for record in pending:
+                if (
+                    self.endpoints[record.endpoint_id].enabled
+                    and record.next_attempt_at <= now
+                    and (record.leased_until is None or record.leased_until <= now)
+                ):
+                    first.setdefault(record.endpoint_id, self._queued(record))
+            return list(first.values())
+
+        async def take(chosen: Sequence[Queued]) -> None:
+            for queued in chosen:
+                self.records[queued.id].leased_until = now + lease
+
+        in_flight_queued = [self._queued(r) for r in in_flight]
+        chosen = await claim_fairly(heads, take, in_flight_queued, caps, limit)
         claimed = []
-        for record in due[: max(0, limit)]:
-            record.leased_until = now + lease
+        for queued in chosen:
+            record = self.records[queued.id]
             endpoint = self.endpoints[record.endpoint_id]
             claimed.append(
                 Delivery(
@@ -115,6 +136,10 @@ class InMemoryOutbox:
                 )
             )
         return claimed
+
+    def _queued(self, record: DeliveryRecord) -> Queued:
+        organization_id = self.endpoints[record.endpoint_id].organization_id
+        return Queued(record.id, record.endpoint_id, organization_id)
 
     async def mark_delivered(self, delivery_id: str) -> None:
         record = self.records[delivery_id]

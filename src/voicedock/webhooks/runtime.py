@@ -18,6 +18,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from voicedock.domain.webhooks import DeliveryCaps
 from voicedock.egress import CheckedUrl, HostResolver, system_resolver
 from voicedock.egress.settings import egress_guard
 from voicedock.errors import ConfigError, UnsafeUrl
@@ -42,6 +43,10 @@ def worker_settings(settings: Settings) -> WorkerSettings:
     w = settings.webhooks
     return WorkerSettings(
         concurrency=w.concurrency,
+        caps=DeliveryCaps(
+            per_endpoint=w.concurrency_per_endpoint,
+            per_organization=w.concurrency_per_organization,
+        ),
         request_timeout=float(w.request_timeout_seconds),
         connect_timeout=float(w.connect_timeout_seconds),
         lease=timedelta(seconds=max(60, 2 * w.request_timeout_seconds)),

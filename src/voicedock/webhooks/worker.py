@@ -11,8 +11,13 @@ Per attempt: the URL is checked against the SSRF policy again, the body is signe
 fresh ``webhook-timestamp`` and the unchanged ``webhook-id``, redirects are not followed.
 2xx is delivered; 410 disables the endpoint; 429/503 honour ``Retry-After``; anything else
 (other statuses, timeouts, refused connections) is retried on the :class:`RetryPolicy`
-schedule for up to three days. At most ``concurrency`` requests run at once, and nothing
-here is awaited by call handling, so a slow endpoint can never stall a call.
+schedule for up to three days. At most ``concurrency`` requests run at once on this node, and
+nothing here is awaited by call handling, so a slow endpoint can never stall a call.
+
+Fair between organizations: a claim takes what is due within ``caps`` (requests in flight per
+endpoint and per organization, counted on every node) and the least busy organization's and
+endpoint's first, so an endpoint that hangs until the timeout, or an organization with a
+backlog, holds only its own share of the slots and delays only its own deliveries.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Self
 import aiohttp
 
 from voicedock.aio import Supervisor
-from voicedock.domain.webhooks import Delivery, Outbox, redact
+from voicedock.domain.webhooks import Delivery, DeliveryCaps, Outbox, redact
 from voicedock.egress import Egress, EgressPolicy, HostResolver, check_url, system_resolver
 from voicedock.errors import InvalidSecret, UnsafeUrl
 from voicedock.webhooks.retry import RetryPolicy, parse_retry_after
@@ -48,7 +53,8 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
-    concurrency: int = 8
+    concurrency: int = 32  # requests in flight on this node
+    caps: DeliveryCaps = field(default_factory=DeliveryCaps)  # per endpoint, organization
     batch_size: int = 32
     request_timeout: float = 15.0
     connect_timeout: float = 5.0
@@ -153,7 +159,10 @@ class DeliveryWorker:
             return []
         try:
             return await self._outbox.claim_due(
-                self._clock(), min(free, self._settings.batch_size), self._settings.lease
+                self._clock(),
+                min(free, self._settings.batch_size),
+                self._settings.lease,
+                caps=self._settings.caps,
             )
         except Exception:  # a store outage must not stop the worker
             logger.warning("webhook outbox claim failed; retrying", exc_info=True)

@@ -24,8 +24,9 @@ def _call_events_op() -> Schema:
     op["responses"]["429"] = {
         "description": (
             "Too many open event streams (error 'Too many streams'): this API key's or "
-            "organization's cap ([limits] open_streams_per_key, open_streams_per_organization) "
-            "or the node's is reached; retry after Retry-After seconds"
+            "organization's cap ([limits] open_streams_per_key, open_streams_per_organization; "
+            "every node's streams count) or the node's is reached; retry after Retry-After "
+            "seconds"
         ),
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": ref("Error")}},

@@ -98,10 +98,10 @@ class Limits(Reply, kw_only=True):
         int, Meta(description="POST /calls/outbound per API key " + _PER_SECOND)
     ]
     open_streams: Annotated[
-        int, Meta(description="Open call event streams, each node (0: no cap but the node's).")
+        int, Meta(description="Open call event streams, every node (0: no cap but the node's).")
     ]
     open_streams_per_key: Annotated[
-        int, Meta(description="Open call event streams per API key, each node.")
+        int, Meta(description="Open call event streams per API key, every node.")
     ]
     trunks: Annotated[list[str], Meta(description="The trunks it may call through.")]
     phone_numbers: Annotated[list[str], Meta(description="Its phone numbers (E.164).")]

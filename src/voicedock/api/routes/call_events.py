@@ -16,11 +16,11 @@ stop reconnecting. Revoking the API key the stream was opened with, or signing o
 console session it was opened in (a session's cookie authenticates ``EventSource`` too), ends it
 within ``KEY_CHECK_SECONDS``.
 
-Each open stream polls the store, so the streams one node holds open are capped: per API key
-and per organization (``[limits] open_streams_per_key`` and ``open_streams_per_organization``)
-and ``MAX_STREAMS`` in all. A stream over a cap is refused with 429 and ``Retry-After`` before
-anything is sent; a stream that ends (the call ended, the client went away, the key was revoked)
-frees its place at once.
+Each open stream polls the store, so open streams are capped: per API key and per organization
+on every node together (``[limits] open_streams_per_key`` and ``open_streams_per_organization``)
+and ``MAX_STREAMS`` on this node (``calls/event_streams.py``). A stream over a cap is refused
+with 429 and ``Retry-After`` before anything is sent; a stream that ends (the call ended, the
+client went away, the key was revoked) frees its place at once.
 """
 
 from __future__ import annotations
@@ -30,18 +30,16 @@ import contextlib
 import json
 import logging
 import re
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from voicedock.api.keys import API_KEY, SERVICE
 from voicedock.api.middleware import credentials_still_valid, organization_of
 from voicedock.api.routes.calls import CALLS
-from voicedock.config import LimitsSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import CallEvent, CallStatus
-from voicedock.errors import RateLimited, StoreError
+from voicedock.errors import StoreError
 from voicedock.webhooks.events import format_timestamp
 
 routes = web.RouteTableDef()
@@ -53,63 +51,23 @@ POLL_SECONDS = 0.3
 KEEPALIVE_SECONDS = 15.0
 KEY_CHECK_SECONDS = 1.0  # how soon a revoked key's open streams end
 RETRY_MILLISECONDS = 2000
-MAX_STREAMS = 200  # per node: each open stream polls the store
-STREAM_RETRY_SECONDS = 5  # Retry-After of a stream refused by a cap
 
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 class StreamState:
-    """Per-application: open streams (in all, per key, per organization), and the signal that
-    the server is shutting down."""
+    """Per-application: the signal that the server is shutting down (open streams end)."""
 
-    def __init__(self, limits: LimitsSettings) -> None:
-        self.open = 0
-        self.by_key: Counter[str] = Counter()
-        self.by_organization: Counter[str] = Counter()
+    def __init__(self) -> None:
         self.closing = asyncio.Event()
-        self._limits = limits
-
-    @contextlib.contextmanager
-    def opened(self, key_id: str, organization_id: str) -> Iterator[None]:
-        """Count one stream for the block, or raise ``RateLimited`` when a cap is reached."""
-        per_key = self._limits.open_streams_per_key
-        per_organization = self._limits.open_streams_per_organization
-        if self.open >= MAX_STREAMS:
-            refused = "this node has too many open event streams"
-        elif per_key and self.by_key[key_id] >= per_key:
-            refused = f"this API key has {per_key} open event streams, its most"
-        elif per_organization and self.by_organization[organization_id] >= per_organization:
-            refused = f"this organization has {per_organization} open event streams, its most"
-        else:
-            refused = ""
-        if refused:
-            raise RateLimited(
-                f"{refused}; close one or retry later",
-                error="Too many streams",
-                retry_after_seconds=STREAM_RETRY_SECONDS,
-            )
-        self.open += 1
-        self.by_key[key_id] += 1
-        self.by_organization[organization_id] += 1
-        try:
-            yield
-        finally:
-            self.open -= 1
-            self.by_key.subtract((key_id,))
-            self.by_organization.subtract((organization_id,))
-            if self.by_key[key_id] <= 0:
-                del self.by_key[key_id]
-            if self.by_organization[organization_id] <= 0:
-                del self.by_organization[organization_id]
 
 
 STREAMS: web.AppKey[StreamState] = web.AppKey("call_event_streams", StreamState)
 
 
-def setup(app: web.Application, limits: LimitsSettings) -> None:
+def setup(app: web.Application) -> None:
     """Register the route and end open streams when the server shuts down."""
-    app[STREAMS] = StreamState(limits)
+    app[STREAMS] = StreamState()
 
     async def on_shutdown(app: web.Application) -> None:
         app[STREAMS].closing.set()
@@ -155,7 +113,8 @@ async def call_events(request: web.Request) -> web.StreamResponse:
     if call.status.terminal and not visible(pending):
         return web.Response(status=204)
     state = request.app[STREAMS]
-    with state.opened(request[API_KEY].id, organization_of(request)):
+    streams = request.app[SERVICE].event_streams
+    async with streams.opened(request[API_KEY].id, organization_of(request)):
         return await _stream(request, state, call.id, after, pending, call.status.terminal)
 
 

@@ -3,7 +3,8 @@
 A transaction is a pool connection inside ``conn.transaction()`` (READ COMMITTED). Where two
 nodes could race, rows are locked: ``reserve_phone_number`` locks the candidate
 ``phone_numbers`` rows (``FOR UPDATE``, in id order so lockers never deadlock) before counting
-active calls, and ``get_idempotency`` takes a transaction-scoped advisory lock on the key.
+active calls, and ``get_idempotency`` takes a transaction-scoped advisory lock on the key (so do
+webhook claims, on one key for all, and the count of an organization's open event streams).
 Reads outside a transaction use the pool directly.
 
 A lost connection (``pg_terminate_backend``, a server restart, a failover), a server that is
@@ -45,6 +46,8 @@ _PLACEHOLDER = re.compile(r"\?")
 _MIGRATION_LOCK_KEY = 0x766F_6963_6564_6F63  # "voicedoc"
 # One key for "the node table changes": joins, leaves and claims of lost calls take turns.
 _NODES_LOCK_KEY = 0x766F_6963_6E6F_6465  # "voicnode"
+# One key for "webhook deliveries are being claimed": each claim counts what the others leased.
+_WEBHOOK_CLAIMS_LOCK_KEY = 0x766F_6963_686F_6F6B  # "voichook"
 
 
 @functools.lru_cache(maxsize=512)
@@ -115,6 +118,15 @@ class PostgresLocks:
 
     async def lock_nodes(self, conn: Conn) -> None:
         await conn.fetch("SELECT pg_advisory_xact_lock(?)", _NODES_LOCK_KEY)
+
+    async def lock_webhook_claims(self, conn: Conn) -> None:
+        await conn.fetch("SELECT pg_advisory_xact_lock(?)", _WEBHOOK_CLAIMS_LOCK_KEY)
+
+    async def lock_event_streams(self, conn: Conn, organization_id: str) -> None:
+        await conn.fetch(
+            "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+            f"event-streams\x1f{organization_id}",
+        )
 
 
 class PostgresStore(SqlReads):
@@ -222,8 +234,8 @@ class PostgresStore(SqlReads):
             yield SqlTransaction(conn, POSTGRES, self._locks)
 
     def outbox(self) -> Outbox:
-        # SKIP LOCKED: workers on several nodes claim disjoint rows without waiting.
-        return SqlOutbox(self._write_session, POSTGRES, claim_suffix=" FOR UPDATE OF o SKIP LOCKED")
+        # Every node's claims take turns on an advisory lock (store/sql/outbox.py).
+        return SqlOutbox(self._write_session, POSTGRES, claim_lock=self._locks)
 
     def mailbox(self) -> NodeMailbox:
         return PostgresMailbox(self._pool, self._dsn)

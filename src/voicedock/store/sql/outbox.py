@@ -2,8 +2,11 @@
 
 ``OutboxStatements`` are the writes a ``Transaction`` offers (endpoints, ``enqueue``);
 ``SqlOutbox`` is the delivery worker's ``Outbox``, each call its own short transaction.
-Claims lease rows: PostgreSQL claims with ``FOR UPDATE ... SKIP LOCKED`` so workers on
-several nodes take disjoint rows without waiting; SQLite's single writer serializes claims.
+Claims lease rows, and a leased row is a delivery in flight on some node. Claims take turns
+(``ClaimLock``: on PostgreSQL a transaction-scoped advisory lock every node's claim takes;
+SQLite's single writer serializes them anyway), so each claim counts what the claims before
+it leased: no row is handed out twice, and the ``DeliveryCaps`` per endpoint and per
+organization hold across nodes. What is due is shared by ``domain.webhooks.claim_fairly``.
 """
 
 # Statements are assembled only from constant fragments; values are always bound.
@@ -12,13 +15,19 @@ several nodes take disjoint rows without waiting; SQLite's single writer seriali
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from voicedock.domain.records import utcnow
-from voicedock.domain.webhooks import Delivery, WebhookEndpoint
+from voicedock.domain.webhooks import (
+    Delivery,
+    DeliveryCaps,
+    Queued,
+    WebhookEndpoint,
+    claim_fairly,
+)
 from voicedock.store.sql.conn import Conn
 from voicedock.store.sql.rows import Dialect, Table
 
@@ -43,6 +52,39 @@ WEBHOOK_ENDPOINTS = Table(
 MAX_ERROR_LENGTH = 1000  # last_error is for operators; a huge response body is not kept
 
 _PENDING = "o.delivered_at IS NULL AND o.gave_up_at IS NULL"
+_DUE_ORDER = "o.next_attempt_at, o.created_at, o.id"
+# Each endpoint's oldest due row that is not leased, oldest due first. The endpoints with
+# pending rows are found by skipping along webhook_outbox_endpoint_due (pending rows by
+# endpoint, in due order), so a claim looks at each endpoint's first rows, whatever its backlog
+# or history.
+_NEXT_PENDING_ENDPOINT = (
+    f"(SELECT o.endpoint_id FROM webhook_outbox o WHERE {_PENDING}{{after}}"
+    f" ORDER BY o.endpoint_id, {_DUE_ORDER} LIMIT 1)"
+)
+_HEADS = (
+    "WITH RECURSIVE pending(endpoint_id) AS ("
+    f" SELECT {_NEXT_PENDING_ENDPOINT.format(after='')}"
+    f" UNION ALL SELECT {_NEXT_PENDING_ENDPOINT.format(after=' AND o.endpoint_id > p.endpoint_id')}"
+    " FROM pending p WHERE p.endpoint_id IS NOT NULL),"
+    " heads(id) AS MATERIALIZED (SELECT (SELECT o.id FROM webhook_outbox o"
+    f" WHERE o.endpoint_id = p.endpoint_id AND {_PENDING} AND o.next_attempt_at <= ?"
+    f" AND (o.lease_until IS NULL OR o.lease_until <= ?) ORDER BY {_DUE_ORDER} LIMIT 1)"
+    " FROM pending p WHERE p.endpoint_id IS NOT NULL)"
+    " SELECT o.id, o.endpoint_id, e.organization_id FROM heads h"
+    " JOIN webhook_outbox o ON o.id = h.id JOIN webhook_endpoints e ON e.id = o.endpoint_id"
+    f" WHERE e.enabled ORDER BY {_DUE_ORDER}"
+)
+_IN_FLIGHT = (
+    "SELECT o.id, o.endpoint_id, e.organization_id FROM webhook_outbox o"
+    " JOIN webhook_endpoints e ON e.id = o.endpoint_id"
+    f" WHERE {_PENDING} AND o.lease_until > ?"
+)
+
+
+class ClaimLock(Protocol):
+    async def lock_webhook_claims(self, conn: Conn) -> None:
+        """Until the transaction ends, no other claim of webhook deliveries runs (any node)."""
+        ...
 
 
 def new_delivery_id() -> str:
@@ -154,12 +196,12 @@ class SqlOutbox:
         session: WriteSession,
         dialect: Dialect,
         *,
-        claim_suffix: str,
+        claim_lock: ClaimLock,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._session = session
         self._dialect = dialect
-        self._claim_suffix = claim_suffix
+        self._claim_lock = claim_lock
         self._clock = clock
 
     async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
@@ -168,30 +210,37 @@ class SqlOutbox:
                 conn, self._dialect, self._clock(), endpoint_id, event_type, payload, msg_id
             )
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, *, caps: DeliveryCaps
+    ) -> list[Delivery]:
         if limit <= 0:
             return []
         at = self._dialect.dt(now)
         async with self._session() as conn:
+            await self._claim_lock.lock_webhook_claims(conn)
+
+            async def heads() -> list[Queued]:
+                return [_queued(r) for r in await conn.fetch(_HEADS, at, at)]
+
+            async def take(chosen: Sequence[Queued]) -> None:
+                await conn.execute(
+                    f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({_marks(chosen)})",
+                    self._dialect.dt(now + lease),
+                    *(q.id for q in chosen),
+                )
+
+            in_flight = [_queued(r) for r in await conn.fetch(_IN_FLIGHT, at)]
+            chosen = await claim_fairly(heads, take, in_flight, caps, limit)
+            if not chosen:
+                return []
             rows = await conn.fetch(
                 "SELECT o.id, o.endpoint_id, e.url, e.secret, o.event_type, o.payload, o.msg_id,"
-                " o.attempts, o.created_at FROM webhook_outbox o"
-                " JOIN webhook_endpoints e ON e.id = o.endpoint_id"
-                f" WHERE {_PENDING} AND e.enabled AND o.next_attempt_at <= ?"
-                " AND (o.lease_until IS NULL OR o.lease_until <= ?)"
-                " ORDER BY o.next_attempt_at, o.created_at, o.id LIMIT ?" + self._claim_suffix,
-                at,
-                at,
-                limit,
+                " o.attempts, o.created_at FROM webhook_outbox o JOIN webhook_endpoints e"
+                f" ON e.id = o.endpoint_id WHERE o.id IN ({_marks(chosen)})",
+                *(q.id for q in chosen),
             )
-            if rows:
-                marks = ", ".join("?" * len(rows))
-                await conn.execute(
-                    f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({marks})",
-                    self._dialect.dt(now + lease),
-                    *(r["id"] for r in rows),
-                )
-        return [self._delivery(r) for r in rows]
+        by_id = {r["id"]: r for r in rows}
+        return [self._delivery(by_id[q.id]) for q in chosen]
 
     def _delivery(self, row: dict[str, Any]) -> Delivery:
         enqueued_at = self._dialect.from_dt(row["created_at"])
@@ -245,4 +294,12 @@ class SqlOutbox:
             )
 
 
-__all__ = ["WEBHOOK_ENDPOINTS", "EndpointReads", "OutboxStatements", "SqlOutbox"]
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _queued(row: dict[str, Any]) -> Queued:
+    return Queued(row["id"], row["endpoint_id"], row["organization_id"])
+
+
+__all__ = ["WEBHOOK_ENDPOINTS", "ClaimLock", "EndpointReads", "OutboxStatements", "SqlOutbox"]

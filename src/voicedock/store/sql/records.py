@@ -39,7 +39,7 @@ from voicedock.store.base import CallPage, CallQuery, ScheduledWaiting, StoreCou
 from voicedock.store.sql.campaigns import CampaignReads, CampaignStatements
 from voicedock.store.sql.conn import Conn
 from voicedock.store.sql.dials import DialStatements
-from voicedock.store.sql.outbox import EndpointReads, OutboxStatements
+from voicedock.store.sql.outbox import ClaimLock, EndpointReads, OutboxStatements
 from voicedock.store.sql.rows import (
     ACTIVE_STATUSES,
     ANALYSIS_TEMPLATES,
@@ -60,6 +60,11 @@ from voicedock.store.sql.rows import (
     TRUNKS,
     Dialect,
 )
+from voicedock.store.sql.streams import (
+    FORGET_STREAMS_OF_GONE_NODES,
+    StreamLock,
+    StreamStatements,
+)
 from voicedock.store.sql.usage import UsageReads
 
 _ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
@@ -71,7 +76,7 @@ _ACTIVE_COUNT = (
 )
 
 
-class Locks(Protocol):
+class Locks(ClaimLock, StreamLock, Protocol):
     """Serialization a backend needs on top of its transactions (no-ops for SQLite)."""
 
     async def lock_phone_numbers(
@@ -95,6 +100,12 @@ class NoLocks:
         return None
 
     async def lock_nodes(self, conn: Conn) -> None:
+        return None
+
+    async def lock_webhook_claims(self, conn: Conn) -> None:
+        return None
+
+    async def lock_event_streams(self, conn: Conn, organization_id: str) -> None:
         return None
 
 
@@ -355,8 +366,10 @@ class SqlReads(EndpointReads, CampaignReads, UsageReads):
         return [CALL_EVENTS.decode(r, self._dialect) for r in rows]
 
 
-class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
+class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements, StreamStatements):
     """``Transaction`` over one connection that is inside an open database transaction."""
+
+    _locks: Locks
 
     def __init__(self, conn: Conn, dialect: Dialect, locks: Locks) -> None:
         self._conn = conn
@@ -652,6 +665,7 @@ class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
         await self._locks.lock_nodes(self._conn)
         await self._conn.execute("DELETE FROM nodes WHERE id = ?", lease.id)
         await self._insert(NODES, lease)
+        await self._conn.execute(FORGET_STREAMS_OF_GONE_NODES)  # a previous run's
 
     async def renew_node(self, node_id: str, run: str, until: datetime) -> bool:
         changed = await self._conn.execute(
@@ -668,7 +682,9 @@ class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
         if run is not None:
             sql += " AND run = ?"
             args.append(run)
-        return await self._conn.execute(sql, *args) > 0
+        deleted = await self._conn.execute(sql, *args) > 0
+        await self._conn.execute(FORGET_STREAMS_OF_GONE_NODES)
+        return deleted
 
     async def take_unowned_calls(self, node_id: str) -> list[Call]:
         rows = await self._conn.fetch(
@@ -683,6 +699,7 @@ class SqlTransaction(OutboxStatements, CampaignStatements, DialStatements):
         await self._conn.execute(
             "DELETE FROM nodes WHERE lease_until <= ? AND id <> ?", self._dialect.dt(now), node_id
         )
+        await self._conn.execute(FORGET_STREAMS_OF_GONE_NODES)  # the dead nodes' streams
         rows = await self._conn.fetch(
             "UPDATE calls SET owner_node = ?"
             f" WHERE status IN {_ACTIVE_IN} AND owner_node IS NOT NULL"

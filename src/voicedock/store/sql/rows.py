@@ -26,6 +26,7 @@ from voicedock.domain.records import (
     CallStatus,
     ConsoleSession,
     Direction,
+    EventStream,
     IdempotencyRecord,
     KeyScope,
     NodeLease,
@@ -359,6 +360,13 @@ NODES = Table(
     NodeLease,
     ("id", "host", "pid", "pid_space", "run", "started_at", "lease_until"),
     datetimes=frozenset({"started_at", "lease_until"}),
+)
+
+EVENT_STREAMS = Table(
+    "event_streams",
+    EventStream,
+    ("id", "node_id", "node_run", "organization_id", "api_key_id", "opened_at"),
+    datetimes=frozenset({"opened_at"}),
 )
 
 IDEMPOTENCY = Table(
