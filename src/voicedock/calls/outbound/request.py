@@ -52,12 +52,15 @@ CONTEXT_MAX = 20_000
 METADATA_MAX_BYTES = 16_384  # serialized as compact UTF-8 JSON
 METADATA_MAX_DEPTH = 5  # nested objects and arrays below the top-level object
 METADATA_MAX_KEYS = 100  # keys of every object in it, in all
+METADATA_ERROR = "Metadata too large"  # bounds across its levels, which no schema states
 # A scheduled call: scheduled_at at most this far ahead, and not earlier than now minus the
 # tolerance (a clock a little behind ours); latest_at, after scheduled_at, defaults to it plus
 # the window.
 SCHEDULE_MAX_AHEAD = timedelta(days=30)
 SCHEDULE_PAST_TOLERANCE = timedelta(seconds=60)
 SCHEDULE_WINDOW_DEFAULT = timedelta(hours=1)
+# The title of a schedule the clock refuses (no schema can state "not in the past").
+SCHEDULE_ERROR = "Invalid schedule"
 _ISO_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d:\d\d)")
 
 
@@ -135,7 +138,9 @@ def parse_metadata(value: object, key: str = "metadata") -> JsonObject | None:
     level: list[object] = [value]
     while level:  # the containers at ``depth``, breadth first (before any recursion)
         if depth > METADATA_MAX_DEPTH:
-            raise BadRequest(f"{key} must nest at most {METADATA_MAX_DEPTH} levels deep")
+            raise BadRequest(
+                f"{key} must nest at most {METADATA_MAX_DEPTH} levels deep", error=METADATA_ERROR
+            )
         below: list[object] = []
         for item in level:
             if isinstance(item, dict):
@@ -145,13 +150,17 @@ def parse_metadata(value: object, key: str = "metadata") -> JsonObject | None:
             below.extend(c for c in item if isinstance(c, dict | list))
         level, depth = below, depth + 1
     if keys > METADATA_MAX_KEYS:
-        raise BadRequest(f"{key} must have at most {METADATA_MAX_KEYS} keys in all")
+        raise BadRequest(
+            f"{key} must have at most {METADATA_MAX_KEYS} keys in all", error=METADATA_ERROR
+        )
     try:
         encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except ValueError:
         raise BadRequest(f"{key} must hold JSON values only") from None
     if len(encoded.encode()) > METADATA_MAX_BYTES:
-        raise BadRequest(f"{key} must be at most {METADATA_MAX_BYTES} bytes as JSON")
+        raise BadRequest(
+            f"{key} must be at most {METADATA_MAX_BYTES} bytes as JSON", error=METADATA_ERROR
+        )
     return dict(value)
 
 
@@ -174,19 +183,23 @@ def check_schedule(request: OutboundRequest, now: datetime) -> tuple[datetime, d
     400 naming the field out of bounds."""
     if request.scheduled_at is None:
         if request.latest_at is not None:
-            raise BadRequest("latest_at needs scheduled_at")
+            raise BadRequest("latest_at needs scheduled_at", error=SCHEDULE_ERROR)
         return None
     earliest = request.scheduled_at
     if earliest < now - SCHEDULE_PAST_TOLERANCE:
-        raise BadRequest("scheduled_at must not be in the past")
+        raise BadRequest("scheduled_at must not be in the past", error=SCHEDULE_ERROR)
     if earliest > now + SCHEDULE_MAX_AHEAD:
-        raise BadRequest(f"scheduled_at must be at most {SCHEDULE_MAX_AHEAD.days} days ahead")
+        raise BadRequest(
+            f"scheduled_at must be at most {SCHEDULE_MAX_AHEAD.days} days ahead",
+            error=SCHEDULE_ERROR,
+        )
     latest = request.latest_at or earliest + SCHEDULE_WINDOW_DEFAULT
     if latest <= earliest:
-        raise BadRequest("latest_at must be after scheduled_at")
+        raise BadRequest("latest_at must be after scheduled_at", error=SCHEDULE_ERROR)
     if latest > earliest + SCHEDULE_MAX_AHEAD:
         raise BadRequest(
-            f"latest_at must be at most {SCHEDULE_MAX_AHEAD.days} days after scheduled_at"
+            f"latest_at must be at most {SCHEDULE_MAX_AHEAD.days} days after scheduled_at",
+            error=SCHEDULE_ERROR,
         )
     return earliest, latest
 
