@@ -110,7 +110,9 @@ class NodeSynthesis:
         """One sentence a caller waits for (``preview``: a voice preview, ``SPARE`` work)."""
         key = SynthesisKey(organization, tts.voice_identity, sentence)
         if preview:  # shares what is under way as it is: never promotes it
-            audio = self.cache.get(key) or self.preview_cache.get(key)
+            audio = self.cache.get(key)
+            if audio is None:
+                audio = self.preview_cache.get(key)
             if audio is not None:
                 return audio
             pending = self._pending.get(key) or self._start(tts, key, Priority.SPARE, call=False)
