@@ -16,14 +16,14 @@ a globex call spoken one after the other through the runner's own ``NodeSynthesi
 (``speech_for``, what an answered call's TTS is), each timed from the call asking to its audio
 ready: **alone**. Then
 acme starts ``--previews`` clients, each sending ``POST /voices/piper:…/preview`` over HTTP with
-a new 150-character text as soon as its last one is answered (after 50 ms on a 429), and once
+a new 70-character text as soon as its last one is answered (0.5 s after a 429), and once
 the flood has run 2 s the same number of new globex sentences are timed: **flooded**. Reported:
 sentence latency p50/p95/max alone and flooded, the previews answered 200 and refused 429
 during the flood, and whether globex's greeting is still in the cache after it
 (``--cache-mb``: the calls' cache, smaller than the default 64 MB so that a short run can fill
 it; the flood's previews are 22 kHz audio).
 
-Usage: ``.venv/bin/python bench/voice_previews.py [--previews 40] [--sentences 20]
+Usage: ``.venv/bin/python bench/voice_previews.py [--previews 40] [--sentences 10]
 [--before-ref 1cce922] [--cache-mb 8] [--write]``; with ``--write``, the result goes to
 ``bench/results/voice_previews-<date>.md``.
 """
@@ -49,13 +49,12 @@ MODES = ("before", "after", "after-unbounded")
 PIPER_ID = "piper:en_US-joe-medium"
 GREETING = "Thank you for calling Globex, how can I help you today?"
 FLOOD_WARMUP_S = 2.0
-RETRY_S = 0.05  # a refused flood client tries again this soon
+RETRY_S = 0.5  # a refused flood client tries again this soon (not after Retry-After)
 
 
 def preview_text(client: int, nth: int) -> str:
     return (
-        f"Preview {client} number {nth} of this voice, with a sentence long enough to keep a "
-        "worker busy for a while, and a second clause to hear it."
+        f"Preview {client} number {nth}: this is how the voice sounds on the phone."
     )
 
 
@@ -217,7 +216,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--previews", type=int, default=40)
-    parser.add_argument("--sentences", type=int, default=20)
+    parser.add_argument("--sentences", type=int, default=10)
     parser.add_argument("--before-ref", default="1cce922")
     parser.add_argument("--cache-mb", type=int, default=8)
     parser.add_argument("--modes", default=",".join(MODES))

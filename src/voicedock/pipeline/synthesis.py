@@ -194,7 +194,7 @@ class Presynthesis:
 
 
 class CachedTts:
-    """A call's local TTS through the node's cache and pool (a ``Tts``)."""
+    """A call's (or a preview's) local TTS through the node's cache and pool (a ``Tts``)."""
 
     def __init__(
         self, node: NodeSynthesis, tts: SentenceTts, organization: str, *, preview: bool = False
