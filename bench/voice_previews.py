@@ -53,9 +53,7 @@ RETRY_S = 0.5  # a refused flood client tries again this soon (not after Retry-A
 
 
 def preview_text(client: int, nth: int) -> str:
-    return (
-        f"Preview {client} number {nth}: this is how the voice sounds on the phone."
-    )
+    return f"Preview {client} number {nth}: this is how the voice sounds on the phone."
 
 
 def sentence(nth: int) -> str:

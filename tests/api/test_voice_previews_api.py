@@ -183,6 +183,26 @@ async def test_a_calls_cached_greeting_survives_many_previews(tmp_path: Path) ->
         assert synthesis.synthesized == spoken_before  # answered: from the cache
 
 
+@needs_piper
+async def test_a_preview_the_calls_leave_no_room_for_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("voicedock.calls.voices.PREVIEW_TIMEOUT_S", 0.5)
+    settings = settings_at(tmp_path)
+    settings.speech.synthesis_workers = 1
+    async with serving(settings) as api:
+        synthesis = synthesis_of(api)
+        async with busy_worker(synthesis):  # a call's speech all along
+            resp = await previewing(api, "Nobody has time for me.")
+            assert resp.status == 503
+            assert resp.headers["Retry-After"] == "5"
+            body = await resp.json()
+            assert body["error"] == "Voice unavailable"
+            assert "busy with calls" in body["message"]
+            assert synthesis.pool.waiting == 0  # its sentence no longer waits
+        assert (await previewing(api, "Now there is room.")).status == 200
+
+
 # ── a cloud voice's preview obeys [byok] ────────────────────────────────────────────────
 def _pcm(samples: int) -> bytes:
     return (np.sin(np.arange(samples) / 5) * 8000).astype("<i2").tobytes()

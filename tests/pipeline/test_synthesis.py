@@ -383,20 +383,25 @@ async def test_spare_work_goes_after_every_due_and_ahead_job() -> None:
         await pool.aclose()
 
 
-async def test_spare_work_never_takes_every_worker() -> None:
+async def test_spare_work_runs_one_job_at_a_time_and_only_on_an_idle_pool() -> None:
     pool = WorkerPool(workers=3)
-    release = threading.Event()
+    call, spare = threading.Event(), threading.Event()
     try:
-        spare = [pool.submit(lambda: release.wait(5), Priority.SPARE) for _ in range(4)]
-        await until(lambda: pool.running == 2)
-        assert (pool.running_spare, pool.spare_waiting) == (2, 2)
-        assert await pool.run(lambda: "due") == "due"  # the worker no spare work holds
-        assert pool.running_spare == 2
-        release.set()
-        await asyncio.gather(*(j.future for j in spare))
+        calls = pool.submit(lambda: call.wait(5))
+        await until(lambda: pool.running == 1)
+        previews = [pool.submit(lambda: spare.wait(5), Priority.SPARE) for _ in range(3)]
+        assert (pool.running, pool.spare_waiting) == (1, 3)  # two workers free, yet it waits
+        call.set()
+        await calls.future
+        await until(lambda: pool.running_spare == 1)
+        assert (pool.running, pool.spare_waiting) == (1, 2)  # one at a time
+        assert await pool.run(lambda: "due") == "due"  # a free worker for a caller at once
+        spare.set()
+        await asyncio.gather(*(j.future for j in previews))
         assert (pool.running, pool.running_spare) == (0, 0)
     finally:
-        release.set()
+        call.set()
+        spare.set()
         await pool.aclose()
 
 

@@ -19,7 +19,8 @@ cloud voice through its client with the key the organization's call would use (i
 named by ``api_key_ref``, checked as an assistant's ``tts_config`` is, else the operator's where
 ``[byok]`` allows it). Previews under way are bounded per organization and per node
 (``[limits] previews_per_organization``, ``previews_per_node``): beyond, ``429`` with
-``Retry-After``. The audio comes back as a WAV at the voice's own sample rate.
+``Retry-After``; one not spoken within ``PREVIEW_TIMEOUT_S`` (the node busy with calls) is a
+``503``. The audio comes back as a WAV at the voice's own sample rate.
 
 A voice id from a request is only ever looked up in the list: it never names a file, a
 command line or a URL.
@@ -50,6 +51,9 @@ from voicedock.store.base import Store
 
 PREVIEW_TEXT_MAX = 300  # characters of a preview's text
 PREVIEW_RETRY_AFTER_S = 5
+# The longest a preview waits and speaks: on a node whose calls leave no spare synthesis, it
+# gives up (503) rather than hold its place.
+PREVIEW_TIMEOUT_S = 30.0
 TTS_CONFIG = "tts_config"
 
 
@@ -130,9 +134,15 @@ class Voices:
             except ProviderError as exc:
                 raise VoiceUnavailable(f"{voice.id} cannot speak here: {exc}") from None
             try:
-                pcm = await self._spoken(tts, organization_id, text)
+                async with asyncio.timeout(PREVIEW_TIMEOUT_S):
+                    pcm = await self._spoken(tts, organization_id, text)
             except ProviderError as exc:
                 raise VoiceUnavailable(f"{voice.id} failed to speak: {exc}") from None
+            except TimeoutError:
+                raise VoiceUnavailable(
+                    f"{voice.id} not spoken within {PREVIEW_TIMEOUT_S:g} s: the node's speech "
+                    "is busy with calls"
+                ) from None
             finally:
                 await tts.aclose()
         return pcm16_wav(pcm, tts.sample_rate)

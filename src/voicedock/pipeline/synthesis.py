@@ -14,8 +14,8 @@ is dropped, so a call that never answers costs nothing more. When the pool's que
 it, as without synthesis ahead.
 
 A voice preview (``speech_for(tts, organization, preview=True)``) is nobody's call: its
-sentences are ``SPARE`` work, done with the capacity calls leave over (never before a call's
-sentence, due or ahead, and never on every worker: ``worker_pool.py``), refused with
+sentences are ``SPARE`` work, done while the pool has nothing else to do (one at a time, never
+before a call's sentence, due or ahead: ``worker_pool.py``), refused with
 ``PoolFull`` when the pool's ``max_spare`` previews' sentences wait already. A preview reads
 the cache (a greeting previewed is the greeting's audio) but never fills it: what it
 synthesizes is kept in a small cache of its own (``preview_cache``), so previews never evict a

@@ -10,11 +10,13 @@ which goes before ``SPARE`` work done with the capacity calls leave over (a voic
 job waiting ``AHEAD`` or ``SPARE`` is ``promote``d when a caller starts waiting for it (or a
 call starts preparing it ahead): it is then that caller's work.
 
-``SPARE`` work never takes every worker: at most ``workers - 1`` of them run it at once (in a
-pool of one worker, that one), so a caller's job always finds a worker that no ``SPARE`` job
-holds, and is never queued behind one (a job cannot be interrupted once it runs: in a pool of
-one worker, a caller's job waits at most for the one ``SPARE`` job running). ``SPARE`` work has
-its own bound, ``max_spare`` jobs waiting (``PoolFull`` beyond), apart from ``max_waiting``.
+``SPARE`` work is done only while the pool has nothing else to do: one ``SPARE`` job at a time,
+started only when no other job runs or waits. So a caller's job is never queued behind one and
+competes for the CPU with at most the one ``SPARE`` job that was already running when it came
+(a job cannot be interrupted once it runs; in a pool of more than one worker, a caller's job
+always finds a free worker; in a pool of one, it waits at most for that ``SPARE`` job). On a
+pool that is never idle, ``SPARE`` work waits. It has its own bound, ``max_spare`` jobs waiting
+(``PoolFull`` beyond), apart from ``max_waiting``.
 
 The pool measures how far behind it is: ``wait_s()`` is the longer of the age of the oldest
 job still waiting for a worker and the longest wait of the jobs that started within the last
@@ -118,7 +120,6 @@ class WorkerPool:
         self.name = name  # its threads' name prefix
         self.max_waiting = None if max_waiting is None else max(0, max_waiting)  # None: unbounded
         self.max_spare = None if max_spare is None else max(0, max_spare)  # None: unbounded
-        self.spare_workers = max(1, self.workers - 1)  # SPARE jobs running at most
         self.clock = clock
         self.window_s = window_s
         self._executor: ThreadPoolExecutor | None = None
@@ -199,8 +200,8 @@ class WorkerPool:
             if job.started or job.future.done() or int(job.priority) != self._heap[0][0]:
                 heapq.heappop(self._heap)  # cancelled, or an entry left behind by a promotion
                 continue
-            if job.priority is Priority.SPARE and self.running_spare >= self.spare_workers:
-                return  # what is left is SPARE (the lowest priority) and has its workers
+            if job.priority is Priority.SPARE and self.running:
+                return  # what is left is SPARE: it waits until nothing else runs
             heapq.heappop(self._heap)
             job.started = True
             self._forget(job)

@@ -9,7 +9,7 @@ from msgspec import Meta
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
-from voicedock.calls.voices import PREVIEW_RETRY_AFTER_S, PREVIEW_TEXT_MAX
+from voicedock.calls.voices import PREVIEW_RETRY_AFTER_S, PREVIEW_TEXT_MAX, PREVIEW_TIMEOUT_S
 from voicedock.calls.voices import Voice as VoiceRecord
 from voicedock.domain.provider_keys import KEY_NAME_MAX, KEY_NAME_PATTERN
 
@@ -97,8 +97,9 @@ def _preview() -> Schema:
     }
     op["responses"]["503"] = error_response(
         "503",
-        "The voice's engine could not speak it now (a cloud provider's error), or the database "
-        f"for now; retry after Retry-After seconds ({PREVIEW_RETRY_AFTER_S})",
+        "The voice's engine could not speak it now (a cloud provider's error, or the node's "
+        f"calls left no time to speak it within {PREVIEW_TIMEOUT_S:g} s), or the database for "
+        f"now; retry after Retry-After seconds ({PREVIEW_RETRY_AFTER_S})",
     )
     op["responses"]["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return op
