@@ -10,18 +10,17 @@ process, once per mode, all in one run on the same machine:
 * ``after-unbounded``: this tree with both bounds raised to ``--previews``, so all of the flood
   is under way: what the priority alone does.
 
-In each: Piper (the node's offline voice) warmed up; organization globex's greeting
-synthesized as while its call rings (``prepare``) and spoken, then ``--sentences`` sentences of
-a globex call spoken one after the other through the runner's own ``NodeSynthesis``
-(``speech_for``, what an answered call's TTS is), each timed from the call asking to its audio
-ready: **alone**. Then
-acme starts ``--previews`` clients, each sending ``POST /voices/piper:…/preview`` over HTTP with
-a new 70-character text as soon as its last one is answered (0.5 s after a 429), and once
-the flood has run 2 s the same number of new globex sentences are timed: **flooded**. Reported:
-sentence latency p50/p95/max alone and flooded, the previews answered 200 and refused 429
-during the flood, and whether globex's greeting is still in the cache after it
-(``--cache-mb``: the calls' cache, smaller than the default 64 MB so that a short run can fill
-it; the flood's previews are 22 kHz audio).
+In each: Piper (the node's offline voice) warmed up; organization globex's greeting synthesized
+as while its call rings (``prepare``) and spoken, then ``--sentences`` sentences of a globex
+call spoken one after the other through the runner's own ``NodeSynthesis`` (``speech_for``,
+what an answered call's TTS is), each timed from the call asking to its audio ready: **alone**.
+Then acme starts ``--previews`` clients (in a process of their own, as remote clients), each
+sending ``POST /voices/piper:…/preview`` over HTTP with a new 70-character text as soon as its
+last one is answered (0.5 s after a 429), and once the flood has run 2 s the same number of new
+globex sentences are timed: **flooded**. Reported: sentence latency p50/p95/max alone and
+flooded, the previews answered 200 and refused 429 during the flood, and whether globex's
+greeting is still in the cache after it (``--cache-mb``: the calls' cache, smaller than the
+default 64 MB so that a short run can fill it; the flood's previews are 22 kHz audio).
 
 Usage: ``.venv/bin/python bench/voice_previews.py [--previews 40] [--sentences 10]
 [--before-ref 1cce922] [--cache-mb 8] [--write]``; with ``--write``, the result goes to
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = str(Path(__file__).resolve())
 MODES = ("before", "after", "after-unbounded")
 PIPER_ID = "piper:en_US-joe-medium"
 GREETING = "Thank you for calling Globex, how can I help you today?"
@@ -100,39 +100,66 @@ async def node(mode: str, previews: int, sentences: int, cache_mb: int) -> dict[
                 alone.append(await timed(sentence(n)))
                 await asyncio.sleep(0.1)
 
-            statuses: Counter[int] = Counter()
-            stop = asyncio.Event()
-
-            async def flood(client: int) -> None:
-                nth = 0
-                while not stop.is_set():
-                    resp = await api.client.post(
-                        f"/voices/{PIPER_ID}/preview",
-                        json={"text": preview_text(client, nth)},
-                        headers=api.auth(),
-                    )
-                    await resp.read()
-                    statuses[resp.status] += 1
-                    nth += 1
-                    if resp.status == 429:
-                        await asyncio.sleep(RETRY_S)
-
+            # acme's clients, in a process of their own as remote clients are.
+            flood = await asyncio.create_subprocess_exec(
+                sys.executable,
+                SCRIPT,
+                "--flood",
+                str(api.client.make_url("")),
+                api.acme_key,
+                str(previews),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert flood.stdin is not None
+            assert flood.stdout is not None
+            await asyncio.sleep(FLOOD_WARMUP_S)
             flooded = []
-            async with asyncio.TaskGroup() as group:
-                for client in range(previews):
-                    group.create_task(flood(client))
-                await asyncio.sleep(FLOOD_WARMUP_S)
-                for n in range(sentences):
-                    flooded.append(await timed(sentence(1000 + n)))
-                    await asyncio.sleep(0.1)
-                stop.set()
+            for n in range(sentences):
+                flooded.append(await timed(sentence(1000 + n)))
+                await asyncio.sleep(0.1)
+            flood.stdin.close()  # the clients stop after the request each has under way
+            statuses = json.loads(await flood.stdout.read())
+            await flood.wait()
             return {
                 "alone": alone,
                 "flooded": flooded,
-                "statuses": {str(k): v for k, v in sorted(statuses.items())},
+                "statuses": statuses,
                 "greeting_cached": synthesis.ready(tts, globex, GREETING),
                 "workers": synthesis.pool.workers,
             }
+
+
+# ── the flood: acme's clients, in their own process ─────────────────────────────────────
+async def flood(url: str, key: str, clients: int) -> dict[str, int]:
+    """``clients`` clients sending previews until stdin closes; the statuses answered."""
+    import aiohttp
+
+    statuses: Counter[str] = Counter()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def client(session: aiohttp.ClientSession, n: int) -> None:
+        nth = 0
+        while not stop.is_set():
+            async with session.post(
+                f"{url.rstrip('/')}/voices/{PIPER_ID}/preview",
+                json={"text": preview_text(n, nth)},
+                headers={"Authorization": f"Bearer {key}"},
+            ) as resp:
+                await resp.read()
+                statuses[str(resp.status)] += 1
+            nth += 1
+            if resp.status == 429:
+                await asyncio.sleep(RETRY_S)
+
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(timeout=timeout) as session, asyncio.TaskGroup() as group:
+        for n in range(clients):
+            group.create_task(client(session, n))
+        await loop.run_in_executor(None, sys.stdin.read)  # until the node closes it
+        stop.set()
+    return dict(sorted(statuses.items()))
 
 
 # ── the bench: one subprocess per mode ──────────────────────────────────────────────────
@@ -220,7 +247,12 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--node", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--flood", nargs=3, metavar=("URL", "KEY", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.flood:
+        url, key, clients = args.flood
+        print(json.dumps(asyncio.run(flood(url, key, int(clients)))))
+        return
     if args.node:
         result = asyncio.run(node(args.node, args.previews, args.sentences, args.cache_mb))
         print(json.dumps(result))
