@@ -117,6 +117,8 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
             "[webhooks]\nconcurrency_per_organization=1000\n",
             "webhooks.concurrency_per_organization",
         ),
+        ("[limits]\npreviews_per_organization=-1\n", "limits.previews_per_organization"),
+        ("[limits]\npreviews_per_node=0\n", "limits.previews_per_node"),
         ("[retention]\ncall_days=-1\n", "retention.call_days"),
         ("[retention]\ntranscript_days='forever'\n", "retention.transcript_days"),
         ("[console]\nsecure_cookie='maybe'\n", "console.secure_cookie"),

@@ -456,6 +456,10 @@ class LimitsSettings:  # [limits]: what one key or organization may hold open at
     # Calls an organization may have waiting with ``scheduled_at`` (every node); more are
     # answered 429. ``voicedock organizations set-limits`` overrides it per organization.
     scheduled_calls_per_organization: int = 1000  # 0: no limit
+    # Voice previews (POST /voices/{id}/preview) under way at once, each node: of one
+    # organization (0: no cap but the node's), and of all; more are answered 429 (docs/voices.md).
+    previews_per_organization: int = 2
+    previews_per_node: int = 8
 
     def organization_max_calls(self, name: str) -> int:
         return next(
@@ -783,6 +787,8 @@ def _check(s: Settings) -> None:
         0,
         100_000,
     )
+    _range("limits.previews_per_organization", s.limits.previews_per_organization, 0, 10_000)
+    _range("limits.previews_per_node", s.limits.previews_per_node, 1, 10_000)
     _range("retention.call_days", s.retention.call_days, 0, 36_500)
     _range("retention.transcript_days", s.retention.transcript_days, 0, 36_500)
     _check_metrics_and_console(s.metrics, s.console)

@@ -33,7 +33,7 @@ from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.calls.transfers.decision import NodeTranscriber
-from voicedock.calls.voices import local_voices
+from voicedock.calls.voices import Voices, local_voices
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.metrics import ServiceMetrics
@@ -166,6 +166,8 @@ class Service:
             tool_server=self.webhooks.requests,
             egress=self.webhooks.egress,
         )
+        # The voices each organization may use, and their previews (spare synthesis only).
+        self.voices = Voices(settings, store, self.runner.synthesis, egress=self.webhooks.egress)
         # A warm transfer's agent answers by voice through the node's recognition pool too:
         # bounded with the calls' transcriptions and seen by admission control.
         if warm_dialogue is not None and self.runner.recognition is not None:

@@ -110,7 +110,7 @@ async def test_finals_go_before_interims_of_every_call() -> None:
         await asyncio.gather(busy.future, final_a, final_b, *(j.future for j in interims))
         # The finals in their order, then the interims in theirs.
         assert stt.calls == [(1000, ""), (400, "so"), (500, ""), (200, ""), (300, "")]
-        assert node.pool.started == {Priority.DUE: 2, Priority.AHEAD: 3}
+        assert node.pool.started == {Priority.DUE: 2, Priority.AHEAD: 3, Priority.SPARE: 0}
     finally:
         stt.gate.set()
         await node.aclose()
@@ -319,7 +319,7 @@ async def test_the_speculative_final_is_promoted_when_the_caller_waits_for_it() 
         assert ran[0] == 100
         assert ran[1] >= 800  # the turn up to its pause
         assert ran[2:] == [300, 300]
-        assert node.pool.started == {Priority.DUE: 1, Priority.AHEAD: 3}
+        assert node.pool.started == {Priority.DUE: 1, Priority.AHEAD: 3, Priority.SPARE: 0}
     finally:
         stt.gate.set()
         await tasks.aclose()

@@ -351,3 +351,188 @@ async def test_a_failed_synthesis_reaches_the_caller_and_is_not_cached(
         await spoken(node.speech_for(tts, "org-a"), "Hello.")
     assert len(node.cache) == 0
     assert not node._pending
+
+
+# ── voice previews: spare capacity only, their own cache ────────────────────────────────
+async def test_spare_work_goes_after_every_due_and_ahead_job() -> None:
+    pool = WorkerPool(workers=1)
+    order: list[str] = []
+    blocker = threading.Event()
+
+    def job(name: str) -> Callable[[], None]:
+        return lambda: order.append(name)
+
+    try:
+        pool.submit(lambda: blocker.wait(5))
+        await until(lambda: pool.running == 1)
+        jobs = [
+            pool.submit(job("spare-1"), Priority.SPARE),
+            pool.submit(job("ahead-1"), Priority.AHEAD),
+            pool.submit(job("spare-2"), Priority.SPARE),
+            pool.submit(job("due-1"), Priority.DUE),
+            pool.submit(job("spare-3"), Priority.SPARE),
+        ]
+        jobs[4].promote()  # a caller waits for it now: it is the caller's
+        assert (pool.waiting, pool.spare_waiting) == (5, 2)
+        blocker.set()
+        await asyncio.gather(*(j.future for j in jobs))
+        assert order == ["due-1", "spare-3", "ahead-1", "spare-1", "spare-2"]
+        assert pool.started[Priority.SPARE] == 2
+    finally:
+        blocker.set()
+        await pool.aclose()
+
+
+async def test_spare_work_runs_one_job_at_a_time_and_only_on_an_idle_pool() -> None:
+    pool = WorkerPool(workers=3)
+    call, spare = threading.Event(), threading.Event()
+    try:
+        calls = pool.submit(lambda: call.wait(5))
+        await until(lambda: pool.running == 1)
+        previews = [pool.submit(lambda: spare.wait(5), Priority.SPARE) for _ in range(3)]
+        assert (pool.running, pool.spare_waiting) == (1, 3)  # two workers free, yet it waits
+        call.set()
+        await calls.future
+        await until(lambda: pool.running_spare == 1)
+        assert (pool.running, pool.spare_waiting) == (1, 2)  # one at a time
+        assert await pool.run(lambda: "due") == "due"  # a free worker for a caller at once
+        spare.set()
+        await asyncio.gather(*(j.future for j in previews))
+        assert (pool.running, pool.running_spare) == (0, 0)
+    finally:
+        call.set()
+        spare.set()
+        await pool.aclose()
+
+
+async def test_a_pool_of_one_worker_runs_spare_work_when_it_is_free() -> None:
+    pool = WorkerPool(workers=1)
+    try:
+        assert await pool.run(lambda: "spare", Priority.SPARE) == "spare"
+    finally:
+        await pool.aclose()
+
+
+async def test_spare_work_has_its_own_bound() -> None:
+    pool = WorkerPool(workers=1, max_waiting=1, max_spare=2)
+    blocker = threading.Event()
+    try:
+        pool.submit(lambda: blocker.wait(5))
+        await until(lambda: pool.running == 1)
+        pool.submit(lambda: None, Priority.SPARE)
+        pool.submit(lambda: None, Priority.SPARE)
+        with pytest.raises(PoolFull):
+            pool.submit(lambda: None, Priority.SPARE)
+        pool.submit(lambda: None, Priority.AHEAD)  # spare work takes no room of work ahead
+        with pytest.raises(PoolFull):
+            pool.submit(lambda: None, Priority.AHEAD)
+    finally:
+        blocker.set()
+        await pool.aclose()
+
+
+async def test_spare_work_waiting_is_not_the_pool_running_late() -> None:
+    now = [0.0]
+    pool = WorkerPool(workers=1, clock=lambda: now[0])
+    blocker = threading.Event()
+    try:
+        pool.submit(lambda: blocker.wait(5))
+        await until(lambda: pool.running == 1)
+        pool.submit(lambda: None, Priority.SPARE)
+        now[0] = 10.0
+        assert pool.wait_s() == 0.0  # a preview waits for spare capacity by design
+        pool.submit(lambda: None, Priority.AHEAD)
+        now[0] = 11.0
+        assert pool.wait_s() == 1.0
+    finally:
+        blocker.set()
+        await pool.aclose()
+
+
+async def test_a_preview_never_fills_the_calls_cache(node: NodeSynthesis) -> None:
+    tts = GatedTts()
+    preview = node.speech_for(tts, "org-a", preview=True)
+    assert await spoken(preview, "Hello there.")
+    assert len(node.cache) == 0  # the calls' cache is untouched
+    assert len(node.preview_cache) == 1
+    assert await spoken(preview, "Hello there.")  # again: from its own cache
+    assert tts.synthesized == ["Hello there."]
+    # A call then says it: the previewed audio becomes the call's, not synthesized again.
+    assert await spoken(node.speech_for(tts, "org-a"), "Hello there.")
+    assert tts.synthesized == ["Hello there."]
+    assert (len(node.cache), len(node.preview_cache)) == (1, 0)
+    # A preview reads a call's sentence it finds in the cache.
+    assert await spoken(preview, "Hello there.")
+    assert tts.synthesized == ["Hello there."]
+
+
+async def test_the_previews_cache_is_a_small_share_of_the_calls() -> None:
+    synthesis = NodeSynthesis(WorkerPool(workers=1), SynthesisCache(16 * 1024 * 1024))
+    assert synthesis.preview_cache.max_bytes == 1024 * 1024
+    await synthesis.pool.aclose()
+
+
+async def test_a_call_waiting_for_a_previews_sentence_promotes_it(node: NodeSynthesis) -> None:
+    tts = GatedTts()
+    gates = [tts.gate("Busy one."), tts.gate("Busy two.")]
+    for text in ("Busy one.", "Busy two."):  # both workers taken by calls' sentences
+        node.prepare(tts, "org-b", text)
+    await until(lambda: node.pool.running == 2)
+    previewed = asyncio.ensure_future(
+        spoken(node.speech_for(tts, "org-a", preview=True), "Shared sentence.")
+    )
+    await until(lambda: node.pool.spare_waiting == 1)
+    node.prepare(tts, "org-b", "Ahead of time.")
+    answered = asyncio.ensure_future(spoken(node.speech_for(tts, "org-a"), "Shared sentence."))
+    await until(lambda: node.pool.spare_waiting == 0)  # the call's now
+    gates[0].set()
+    assert await asyncio.wait_for(answered, 5) == await asyncio.wait_for(previewed, 5)
+    gates[1].set()
+    await until(lambda: "Ahead of time." in tts.synthesized)
+    assert tts.synthesized.index("Shared sentence.") < tts.synthesized.index("Ahead of time.")
+    assert tts.synthesized.count("Shared sentence.") == 1
+    assert SynthesisKey("org-a", tts.voice_identity, "Shared sentence.") in node.cache
+
+
+async def test_a_preview_waiting_for_a_calls_sentence_never_promotes_it(
+    node: NodeSynthesis,
+) -> None:
+    tts = GatedTts()
+    gates = [tts.gate("Busy one."), tts.gate("Busy two.")]
+    for text in ("Busy one.", "Busy two."):
+        node.prepare(tts, "org-b", text)
+    await until(lambda: node.pool.running == 2)
+    held = node.prepare(tts, "org-a", "Greeting ahead.")
+    previewed = asyncio.ensure_future(
+        spoken(node.speech_for(tts, "org-a", preview=True), "Greeting ahead.")
+    )
+    due = asyncio.ensure_future(spoken(node.speech_for(tts, "org-b"), "A caller waits."))
+    await until(lambda: node.pool.waiting == 2)
+    assert node.pool.spare_waiting == 0  # the preview shares the call's job, ahead
+    gates[0].set()
+    await asyncio.wait_for(due, 5)
+    gates[1].set()
+    assert await asyncio.wait_for(previewed, 5)
+    # the caller's sentence went first: the preview did not make the greeting due
+    assert tts.synthesized.index("A caller waits.") < tts.synthesized.index("Greeting ahead.")
+    held.release()
+    assert SynthesisKey("org-a", tts.voice_identity, "Greeting ahead.") in node.cache
+
+
+async def test_previews_past_the_pools_bound_are_refused() -> None:
+    node = NodeSynthesis(WorkerPool(workers=1, max_spare=1), SynthesisCache(1024 * 1024))
+    tts = GatedTts()
+    gate = tts.gate("Busy.")
+    try:
+        node.prepare(tts, "org-b", "Busy.")
+        await until(lambda: node.pool.running == 1)
+        first = asyncio.ensure_future(spoken(node.speech_for(tts, "org-a", preview=True), "One."))
+        await until(lambda: node.pool.spare_waiting == 1)
+        with pytest.raises(PoolFull):
+            await spoken(node.speech_for(tts, "org-a", preview=True), "Two.")
+        gate.set()
+        assert await asyncio.wait_for(first, 5)
+        assert not node._pending
+    finally:
+        gate.set()
+        await node.pool.aclose()

@@ -58,6 +58,7 @@ class OrganizationLimits:
     key_calls_per_second: int
     open_streams: int
     open_streams_per_key: int
+    previews: int
     trunks: list[str]
     phone_numbers: list[str]
 
@@ -97,6 +98,7 @@ async def limits_of(store: Store, settings: Settings, org: Organization) -> Orga
         key_calls_per_second=rates.calls_per_second,
         open_streams=limits.open_streams_per_organization,
         open_streams_per_key=limits.open_streams_per_key,
+        previews=limits.previews_per_organization,
         trunks=sorted(access.visible(trunks, org.id, numbers)),
         phone_numbers=sorted(n.number for n in numbers),
     )

@@ -288,6 +288,7 @@ class CallRunner:
                     speech.synthesis_workers or None,
                     name="synthesis",
                     max_waiting=speech.synthesis_queue,
+                    max_spare=settings.limits.previews_per_node,  # previews' sentences
                 ),
                 SynthesisCache(speech.synthesis_cache_mb * 1024 * 1024),
             )

@@ -13,6 +13,16 @@ is dropped, so a call that never answers costs nothing more. When the pool's que
 (``PoolFull``) the rest of the text is not prepared: it is synthesized once a caller waits for
 it, as without synthesis ahead.
 
+A voice preview (``speech_for(tts, organization, preview=True)``) is nobody's call: its
+sentences are ``SPARE`` work, done while the pool has nothing else to do (one at a time, never
+before a call's sentence, due or ahead: ``worker_pool.py``), refused with
+``PoolFull`` when the pool's ``max_spare`` previews' sentences wait already. A preview reads
+the cache (a greeting previewed is the greeting's audio) but never fills it: what it
+synthesizes is kept in a small cache of its own (``preview_cache``), so previews never evict a
+call's sentences. A preview's sentence that a call then waits for (or prepares ahead) becomes
+that call's: it is promoted, and its audio kept in the calls' cache; a call's sentence a
+preview waits for is shared as it is (it is not promoted for the preview).
+
 Cloud TTS (anything not a ``SentenceTts``) is neither cached nor pooled: its audio is made
 with an organization's key and may differ from one request to the next; its own ``synthesize``
 is used as is.
@@ -34,25 +44,38 @@ from voicedock.pipeline.worker_pool import Job, PoolFull, Priority, WorkerPool
 log = logging.getLogger("voicedock.pipeline")
 
 
+PREVIEW_CACHE_SHARE = 16  # the previews' own cache: this fraction of the calls' cache
+
+
 @dataclass(slots=True)
 class _Pending:
     job: Job[bytes]
     interest: int = 0  # callers and presyntheses waiting for it
+    call: bool = True  # a call's sentence (False: only previews asked for it so far)
 
 
 class NodeSynthesis:
-    def __init__(self, pool: WorkerPool, cache: SynthesisCache) -> None:
+    def __init__(
+        self, pool: WorkerPool, cache: SynthesisCache, preview_cache: SynthesisCache | None = None
+    ) -> None:
+        """``preview_cache``: where previews keep their audio (default: a cache of a
+        ``PREVIEW_CACHE_SHARE``-th of ``cache``'s bound)."""
         self.pool = pool
         self.cache = cache
+        if preview_cache is None:
+            preview_cache = SynthesisCache(cache.max_bytes // PREVIEW_CACHE_SHARE)
+        self.preview_cache = preview_cache
         self._pending: dict[SynthesisKey, _Pending] = {}
         self.synthesized = 0  # sentences the pool synthesized (tests, metrics)
         self.skipped_ahead = 0  # texts not (fully) prepared ahead: the pool's queue was full
         self._full = False  # the last preparation found the queue full (logged once a spell)
 
-    def speech_for(self, tts: Tts, organization: str) -> Tts:
-        """The call's TTS, through the node's cache and pool when it is a local engine."""
+    def speech_for(self, tts: Tts, organization: str, *, preview: bool = False) -> Tts:
+        """The call's TTS, through the node's cache and pool when it is a local engine;
+        ``preview``: a voice preview's, with spare capacity only (its ``synthesize`` raises
+        ``PoolFull`` when too many previews' sentences wait already)."""
         if isinstance(tts, SentenceTts):
-            return CachedTts(self, tts, organization)
+            return CachedTts(self, tts, organization, preview=preview)
         return tts
 
     def prepare(self, tts: Tts, organization: str, text: str) -> Presynthesis:
@@ -62,10 +85,10 @@ class NodeSynthesis:
             return held
         for sentence in split_sentences(text):
             key = SynthesisKey(organization, tts.voice_identity, sentence)
-            if key in self.cache:
+            if self._cached(key) is not None:
                 continue
             try:
-                pending = self._pending.get(key) or self._start(tts, key, Priority.AHEAD)
+                pending = self._joined(key, Priority.AHEAD) or self._start(tts, key, Priority.AHEAD)
             except PoolFull:
                 self.skipped_ahead += 1
                 if not self._full:
@@ -81,17 +104,23 @@ class NodeSynthesis:
         self._full = False
         return held
 
-    async def sentence(self, tts: SentenceTts, organization: str, sentence: str) -> bytes:
-        """One sentence a caller waits for."""
+    async def sentence(
+        self, tts: SentenceTts, organization: str, sentence: str, *, preview: bool = False
+    ) -> bytes:
+        """One sentence a caller waits for (``preview``: a voice preview, ``SPARE`` work)."""
         key = SynthesisKey(organization, tts.voice_identity, sentence)
-        audio = self.cache.get(key)
-        if audio is not None:
-            return audio
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = self._start(tts, key, Priority.DUE)
+        if preview:  # shares what is under way as it is: never promotes it
+            audio = self.cache.get(key)
+            if audio is None:
+                audio = self.preview_cache.get(key)
+            if audio is not None:
+                return audio
+            pending = self._pending.get(key) or self._start(tts, key, Priority.SPARE, call=False)
         else:
-            pending.job.promote()
+            audio = self._cached(key)
+            if audio is not None:
+                return audio
+            pending = self._joined(key, Priority.DUE) or self._start(tts, key, Priority.DUE)
         pending.interest += 1
         try:
             return await asyncio.shield(pending.job.future)
@@ -107,9 +136,29 @@ class NodeSynthesis:
             SynthesisKey(organization, voice, s) in self.cache for s in split_sentences(text)
         )
 
-    def _start(self, tts: SentenceTts, key: SynthesisKey, priority: Priority) -> _Pending:
+    def _cached(self, key: SynthesisKey) -> bytes | None:
+        """A call's sentence from the cache; one a preview synthesized becomes the call's
+        (moved to the calls' cache)."""
+        audio = self.cache.get(key)
+        if audio is None:
+            audio = self.preview_cache.pop(key)
+            if audio is not None:
+                self.cache.put(key, audio)
+        return audio
+
+    def _joined(self, key: SynthesisKey, priority: Priority) -> _Pending | None:
+        """The sentence under way, now a call's (promoted to ``priority``), if it is."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            pending.call = True
+            pending.job.promote(priority)
+        return pending
+
+    def _start(
+        self, tts: SentenceTts, key: SynthesisKey, priority: Priority, *, call: bool = True
+    ) -> _Pending:
         job = self.pool.submit(partial(tts.synthesize_sentence, key.text), priority)
-        pending = self._pending[key] = _Pending(job)
+        pending = self._pending[key] = _Pending(job, call=call)
         job.future.add_done_callback(partial(self._done, key, pending))
         return pending
 
@@ -120,7 +169,7 @@ class NodeSynthesis:
             return
         if future.exception() is None:  # an error reaches whoever waits (none: dropped)
             self.synthesized += 1
-            self.cache.put(key, future.result())
+            (self.cache if pending.call else self.preview_cache).put(key, future.result())
 
     def _release(self, key: SynthesisKey, pending: _Pending) -> None:
         pending.interest -= 1
@@ -145,12 +194,15 @@ class Presynthesis:
 
 
 class CachedTts:
-    """A call's local TTS through the node's cache and pool (a ``Tts``)."""
+    """A call's (or a preview's) local TTS through the node's cache and pool (a ``Tts``)."""
 
-    def __init__(self, node: NodeSynthesis, tts: SentenceTts, organization: str) -> None:
+    def __init__(
+        self, node: NodeSynthesis, tts: SentenceTts, organization: str, *, preview: bool = False
+    ) -> None:
         self._node = node
         self.inner = tts
         self._organization = organization
+        self._preview = preview
 
     @property
     def sample_rate(self) -> int:
@@ -158,7 +210,9 @@ class CachedTts:
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         for sentence in split_sentences(text):
-            yield await self._node.sentence(self.inner, self._organization, sentence)
+            yield await self._node.sentence(
+                self.inner, self._organization, sentence, preview=self._preview
+            )
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -44,6 +44,13 @@ class SynthesisCache:
         self.hits += 1
         return audio
 
+    def pop(self, key: SynthesisKey) -> bytes | None:
+        """Take the sentence out (None: not held); not counted as a hit or a miss."""
+        audio = self._entries.pop(key, None)
+        if audio is not None:
+            self.size -= len(audio)
+        return audio
+
     def put(self, key: SynthesisKey, audio: bytes) -> None:
         old = self._entries.pop(key, None)
         if old is not None:

@@ -103,6 +103,10 @@ class Limits(Reply, kw_only=True):
     open_streams_per_key: Annotated[
         int, Meta(description="Open call event streams per API key, every node.")
     ]
+    previews: Annotated[
+        int,
+        Meta(description="Voice previews under way at once, each node (0: no cap but the node's)."),
+    ]
     trunks: Annotated[list[str], Meta(description="The trunks it may call through.")]
     phone_numbers: Annotated[list[str], Meta(description="Its phone numbers (E.164).")]
 

@@ -1,4 +1,5 @@
-"""``/voices``: the voices this node speaks (``GET``), and one voice's preview (``POST``)."""
+"""``/voices``: the voices the organization may speak with (``GET``), and one voice's preview
+(``POST``)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.voices import Voice, VoiceList, VoicePreviewRequest
-from voicedock.calls.voices import find_voice, list_voices, preview
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/voices")
 async def get_voices(request: web.Request) -> web.Response:
-    voices = await list_voices(request.app[SERVICE].settings)
+    voices = await request.app[SERVICE].voices.listed(organization_of(request))
     return reply(VoiceList(voices=[Voice.of(v) for v in voices]))
 
 
@@ -26,12 +26,7 @@ async def preview_voice(request: web.Request) -> web.Response:
     body = parse(
         await read_json(request, service.settings.server.max_body_bytes), VoicePreviewRequest
     )
-    voice = await find_voice(service.settings, request.match_info["id"])
-    audio = await preview(
-        voice,
-        body.text,
-        settings=service.settings,
-        organization=organization_of(request),
-        synthesis=service.runner.synthesis,
+    audio = await service.voices.preview(
+        organization_of(request), request.match_info["id"], body.text, body.api_key_ref
     )
     return web.Response(body=audio, content_type="audio/wav")

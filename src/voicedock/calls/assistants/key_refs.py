@@ -171,11 +171,14 @@ async def with_provider_keys(
     config: Mapping[str, Any],
     byok: ByokSettings,
     speech: SpeechSettings,
+    *,
+    partial: bool = False,
 ) -> Mapping[str, Any]:
     """``config`` with the reference of each engine it reaches replaced by the key it names,
     opened (a copy: the given configuration is not changed). ``ProviderConfigError`` when a
-    key cannot be used, or, with ``required``, a cloud engine has no key of its own."""
-    reached = engines(config, speech)
+    key cannot be used, or, with ``required``, a cloud engine has no key of its own
+    (``partial``: only the sections ``config`` names, as ``engines``)."""
+    reached = engines(config, speech, partial=partial)
     if byok.mode != "required" and not any(API_KEY_REF in e.section for e in reached):
         return config
     out = dict(config)

@@ -160,11 +160,15 @@ def voice_tts(
     sample_rate: int,
     speech: SpeechSettings,
     egress: Egress | None = None,
+    *,
+    speech_keys: bool = True,
 ) -> Tts:
     """A TTS speaking one voice of the node's list (``pipeline/voices.py``) at its own
-    ``sample_rate``, with the operator's keys and host settings as for a call."""
+    ``sample_rate``, with the operator's keys (unless ``speech_keys`` is False, as for a
+    call under ``[byok] mode = "required"``) and host settings as for a call."""
     guard = None if egress is None else egress.for_providers()
-    section = {**_section({"tts_config": tts_config}, "tts_config", speech)}
+    config = {"tts_config": tts_config}
+    section = {**_section(config, "tts_config", speech, speech_keys=speech_keys)}
     section["sample_rate"] = sample_rate
     return create_tts(section, guard)
 
