@@ -27,6 +27,11 @@ supervisor holding a ``Presynthesis`` until the call's conversation ends, the ca
 unanswered or the ring time is over. Every answered call's local TTS goes through the cache
 and pool, so the greeting's first sentence is usually ready when the media leg is up.
 
+What an assistant's analysis plan extracts after a call is checked against the organization's
+schema in the runner's ``SchemaChecks`` (``pipeline/schema_checks.py``): worker processes,
+started on the first check and kept warm, each killed and replaced at a deadline, queues per
+organization served in turn; closed with the runner, after the calls' records.
+
 Speech is recognized in one pool per node too (``[speech] recognition_pool``, default on): the
 runner owns the node's ``NodeRecognition`` (``pipeline/recognition.py``), through which every
 answered call's offline Whisper transcribes, finals before interims, and the
@@ -95,6 +100,7 @@ from voicedock.pipeline.frames import ContextSource
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.recognition import NodeRecognition
+from voicedock.pipeline.schema_checks import SchemaChecks
 from voicedock.pipeline.synthesis import NodeSynthesis
 from voicedock.pipeline.synthesis_cache import SynthesisCache
 from voicedock.pipeline.worker_pool import WorkerPool
@@ -304,6 +310,9 @@ class CallRunner:
             )
             self.admission = SpeechAdmission(self.recognition, speech)
             engine.admission = self.admission
+        # The node's schema workers: every call's analysis checks the fields its model
+        # extracted there, in processes killed at a deadline, fair between organizations.
+        self.schema_checks = SchemaChecks()
         # Calls whose first message is being prepared: set to release it.
         self._prepared: dict[str, asyncio.Event] = {}
 
@@ -381,6 +390,7 @@ class CallRunner:
                 await self.synthesis.pool.aclose()
             if self.recognition is not None:
                 await self.recognition.aclose()
+            await self.schema_checks.aclose()
 
     # -- the first message ahead of the answer (the engine's Presynthesizer) --------------
     def prepare(self, call: Call, ring_seconds: float) -> None:
@@ -681,6 +691,9 @@ class CallRunner:
                         voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
                         on_answering_machine=lambda v: self._answering_machine(call.id, v),
                         tools=self._call_tools(running, call),
+                        structured_data_check=self.schema_checks.for_organization(
+                            call.organization_id
+                        ),
                     )
                 except BaseException:
                     if recorder is not None:  # else the conversation closes it

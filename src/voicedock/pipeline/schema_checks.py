@@ -1,0 +1,387 @@
+"""The node's structured-data checks: a model's answer checked against its organization's JSON
+Schema in worker processes, each killed at a deadline.
+
+An analysis plan's ``structured_data_schema`` is the organization's, and so is the model that
+answers it. Within the limits of ``domain/tenant_schemas.py`` (no cycles, at most 256
+subschemas, no regular expressions) the work still grows with subschemas × values: a few
+hundred subschemas over 64 KiB of values is tens of seconds of CPU. A thread cannot be stopped
+and holds the interpreter while it works (every call's 20 ms media ticks waited for it), so the
+check runs in a process of its own:
+
+* **Workers.** ``SchemaChecks`` (one per node, owned by the call runner) keeps ``workers``
+  processes (``python -m voicedock.pipeline.schema_worker``: a fresh interpreter started with
+  exec, never a fork of this threaded process) started on the first check and kept warm. A
+  worker runs at the lowest CPU priority (``nice 19``) under an address-space limit, with an
+  environment holding none of the service's settings; it reads one check per line on stdin
+  and answers one line on stdout.
+* **The deadline.** A check is given ``deadline_s`` once a worker has it; past it the worker
+  is killed (SIGKILL) and replaced, and the answer's ``structured_data_error`` says that
+  checking it took too long. A worker that dies or answers nonsense is replaced the same way.
+* **Fairness.** Checks wait in one queue per organization, served in turn; an organization
+  has at most ``workers - 1`` checks running at once (one with one worker), so the others'
+  checks always find a worker unless several organizations are slow together, and then wait
+  at most one deadline for their turn. A hostile answer costs its own organization at most
+  the deadline per check, and the other organizations at most a wait for a worker.
+* **Bounds.** At most ``waiting_per_organization`` checks of one organization and
+  ``max_waiting`` in all wait; a check past either bound, or still waiting for a worker after
+  ``max_wait_s``, is not made: the analysis is stored without structured data and
+  ``structured_data_error`` says why. Nothing here ever delays a call's end: the call's
+  record waits at most ``max_wait_s + deadline_s`` for its check.
+
+Before a check is queued, the schema is checked again and the answer's size and depth are
+bounded on the event loop (``tenant_schemas.refusal``: linear and cheap), so a configuration
+saved before the limits is refused without costing a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import voicedock
+from voicedock.aio import Supervisor
+from voicedock.backoff import Backoff
+from voicedock.domain import tenant_schemas
+
+log = logging.getLogger("voicedock.pipeline.schema_checks")
+
+WORKERS = 2
+DEADLINE_S = 2.0  # a check's time in a worker
+MAX_WAIT_S = 10.0  # a check's wait for a worker
+WAITING_PER_ORGANIZATION = 16
+MAX_WAITING = 128
+START_TIMEOUT_S = 60.0  # a new worker's start (a fresh interpreter and jsonschema)
+REPLY_LIMIT = 64 * 1024  # bytes of a worker's answer line (its error text is bounded)
+COMMAND = (sys.executable, "-P", "-m", "voicedock.pipeline.schema_worker")
+
+TOO_LONG = "checking the structured data took too long"
+FAILED = "the structured data could not be checked (its checking process failed)"
+BUSY = "the structured data was not checked: too many checks wait on this node"
+BUSY_ORGANIZATION = (
+    "the structured data was not checked: too many of the organization's checks wait"
+)
+WAITED = "the structured data was not checked: no worker was free in time"
+CLOSING = "the structured data was not checked: the node is shutting down"
+
+StructuredDataCheck = Callable[[Mapping[str, Any], dict[str, Any]], Awaitable[str | None]]
+
+
+class SchemaWorkerFailed(Exception):
+    """A worker process did not start, died, or answered something else than a check."""
+
+
+@dataclasses.dataclass(slots=True)
+class SchemaCheckStats:
+    checked: int = 0  # answered by a worker
+    timed_out: int = 0  # past the deadline: the worker killed
+    failed: int = 0  # the worker died or answered nonsense: replaced
+    refused: int = 0  # not queued: past a bound on waiting checks
+    waited_out: int = 0  # given up waiting for a worker
+    started: int = 0  # worker processes started
+
+
+class SchemaWorker:
+    """One worker process (``schema_worker.py``), asked one check at a time."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self.pid = process.pid
+
+    @classmethod
+    async def start(cls, command: Sequence[str], timeout_s: float) -> SchemaWorker:
+        """A worker that has said it is ready (``SchemaWorkerFailed`` if it did not)."""
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+                env=worker_environment(),
+                limit=REPLY_LIMIT,
+            )
+        except OSError as exc:
+            raise SchemaWorkerFailed(f"not started: {type(exc).__name__}") from exc
+        worker = cls(process)
+        try:
+            async with asyncio.timeout(timeout_s):
+                ready = await worker._line()
+        except BaseException:
+            await worker.kill()
+            raise
+        if ready.get("ready") is not True:
+            await worker.kill()
+            raise SchemaWorkerFailed("did not say it was ready")
+        return worker
+
+    async def ask(self, request: bytes) -> str | None:
+        """The worker's verdict on one check (a line of ``{"schema", "instance"}``)."""
+        stdin = self._process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(request)
+            await stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            raise SchemaWorkerFailed(f"gone: {type(exc).__name__}") from exc
+        answer = await self._line()
+        error = answer.get("error", False)
+        if error is not None and not isinstance(error, str):
+            raise SchemaWorkerFailed("answered something else than a check")
+        return error
+
+    async def _line(self) -> dict[str, Any]:
+        stdout = self._process.stdout
+        assert stdout is not None
+        try:
+            line = await stdout.readline()
+        except (ValueError, ConnectionError) as exc:  # a line over the limit
+            raise SchemaWorkerFailed(f"unreadable: {type(exc).__name__}") from exc
+        if not line:
+            raise SchemaWorkerFailed("ended")
+        try:
+            answer = json.loads(line)
+        except ValueError as exc:
+            raise SchemaWorkerFailed("answered something else than JSON") from exc
+        if not isinstance(answer, dict):
+            raise SchemaWorkerFailed("answered something else than an object")
+        return answer
+
+    @property
+    def alive(self) -> bool:
+        return self._process.returncode is None
+
+    async def kill(self) -> None:
+        """Stop it now, whatever it is doing, and reap it (idempotent)."""
+        if self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                self._process.kill()
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        await self._process.wait()
+
+
+def worker_environment() -> dict[str, str]:
+    """A worker's environment: the interpreter's own variables and the locale, and the
+    directory this ``voicedock`` was imported from first on its path (so the worker runs the
+    same code); none of the service's settings or keys."""
+    kept = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR")
+    env = {k: v for k, v in os.environ.items() if k in kept or k.startswith("PYTHON")}
+    home = str(Path(voicedock.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
+    return env
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Check:
+    organization: str
+    request: bytes
+    started: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    verdict: asyncio.Future[str | None] = dataclasses.field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class SchemaChecks:
+    def __init__(
+        self,
+        workers: int = WORKERS,
+        *,
+        deadline_s: float = DEADLINE_S,
+        max_wait_s: float = MAX_WAIT_S,
+        waiting_per_organization: int = WAITING_PER_ORGANIZATION,
+        max_waiting: int = MAX_WAITING,
+        command: Sequence[str] = COMMAND,
+    ) -> None:
+        self.workers = max(1, workers)
+        self.deadline_s = deadline_s
+        self.max_wait_s = max_wait_s
+        self.waiting_per_organization = waiting_per_organization
+        self.max_waiting = max_waiting
+        self.running_per_organization = max(1, self.workers - 1)
+        self._command = tuple(command)
+        self.stats = SchemaCheckStats()
+        # Waiting checks per organization, organizations in the order they are served.
+        self._waiting: collections.OrderedDict[str, collections.deque[_Check]] = (
+            collections.OrderedDict()
+        )
+        self._waiting_count = 0
+        self._running: collections.Counter[str] = collections.Counter()
+        self._changed = asyncio.Event()  # a check queued, or a worker's turn ended
+        self._workers: dict[int, SchemaWorker] = {}  # slot -> its warm worker
+        self._tasks = Supervisor("schema checks", log)
+        self._started = False
+        self._closed = False
+
+    def for_organization(self, organization_id: str) -> StructuredDataCheck:
+        """The check of one organization's answers (what its calls' analysis is given)."""
+
+        async def check(schema: Mapping[str, Any], data: dict[str, Any]) -> str | None:
+            return await self.check(organization_id, schema, data)
+
+        return check
+
+    def worker_pids(self) -> list[int]:
+        """The processes of the workers up now."""
+        return [worker.pid for worker in self._workers.values() if worker.alive]
+
+    @property
+    def waiting(self) -> int:
+        """Checks waiting for a worker."""
+        return self._waiting_count
+
+    def running(self, organization_id: str) -> int:
+        """The organization's checks in a worker now."""
+        return self._running[organization_id]
+
+    async def check(
+        self, organization_id: str, schema: Mapping[str, Any], data: dict[str, Any]
+    ) -> str | None:
+        """Why ``data`` does not match ``schema``, or why it was not checked (None: it
+        matches). Never raises but for cancellation."""
+        refused = tenant_schemas.refusal(schema, data)
+        if refused is not None:
+            return refused
+        if self._closed:
+            return CLOSING
+        if self._waiting_count >= self.max_waiting:
+            self.stats.refused += 1
+            return BUSY
+        queue = self._waiting.get(organization_id)
+        if queue is not None and len(queue) >= self.waiting_per_organization:
+            self.stats.refused += 1
+            return BUSY_ORGANIZATION
+        check = {"schema": dict(schema), "instance": data}
+        request = json.dumps(check, separators=(",", ":")).encode() + b"\n"
+        job = _Check(organization_id, request)
+        self._waiting.setdefault(organization_id, collections.deque()).append(job)
+        self._waiting_count += 1
+        await self._start()
+        self._changed.set()
+        try:
+            async with asyncio.timeout(self.max_wait_s):
+                await job.started.wait()
+        except TimeoutError:
+            if not job.started.is_set():
+                self._withdraw(job)
+                self.stats.waited_out += 1
+                return WAITED
+        except asyncio.CancelledError:
+            self._withdraw(job)
+            raise
+        return await job.verdict
+
+    async def _start(self) -> None:
+        if self._started or self._closed:
+            return
+        self._started = True
+        await self._tasks.start()
+        for slot in range(self.workers):
+            self._tasks.spawn(self._serve(slot), name=f"schema worker {slot}")
+
+    def _withdraw(self, job: _Check) -> None:
+        queue = self._waiting.get(job.organization)
+        if queue is not None and job in queue:
+            queue.remove(job)
+            self._waiting_count -= 1
+            if not queue:
+                del self._waiting[job.organization]
+
+    def _next(self) -> _Check | None:
+        """The first waiting check of the first organization in turn that may run one more."""
+        for organization, queue in self._waiting.items():
+            if self._running[organization] >= self.running_per_organization:
+                continue
+            job = queue.popleft()
+            self._waiting_count -= 1
+            if queue:
+                self._waiting.move_to_end(organization)  # the others go first next time
+            else:
+                del self._waiting[organization]
+            self._running[organization] += 1
+            return job
+        return None
+
+    async def _serve(self, slot: int) -> None:
+        """One worker's turn after turn: keep a process warm, run the next check on it."""
+        backoff = Backoff(initial=0.5, cap=30.0)
+        try:
+            while True:
+                worker = self._workers.get(slot)
+                if worker is not None and not worker.alive:  # ended while idle: replace it
+                    await worker.kill()
+                    del self._workers[slot]
+                    worker = None
+                if worker is None:
+                    try:
+                        worker = await SchemaWorker.start(self._command, START_TIMEOUT_S)
+                    except (SchemaWorkerFailed, TimeoutError) as exc:
+                        log.warning("schema worker not started: %s", exc)
+                        await asyncio.sleep(backoff.next_delay())
+                        continue
+                    backoff.reset()
+                    self.stats.started += 1
+                    self._workers[slot] = worker
+                job = self._next()
+                if job is None:
+                    self._changed.clear()
+                    await self._changed.wait()
+                    continue
+                try:
+                    if not await self._run(job, worker):
+                        del self._workers[slot]
+                finally:
+                    self._running[job.organization] -= 1
+                    self._changed.set()  # the organization may run its next check
+        finally:
+            worker = self._workers.pop(slot, None)
+            if worker is not None:
+                await worker.kill()
+
+    async def _run(self, job: _Check, worker: SchemaWorker) -> bool:
+        """Run ``job`` on ``worker``; whether the worker is still fit for the next one."""
+        job.started.set()
+        # CLOSING unless it is answered (cancelled here: the node closes).
+        verdict: str | None = CLOSING
+        fit = False
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                verdict = await worker.ask(job.request)
+            fit = True
+            self.stats.checked += 1
+        except TimeoutError:
+            verdict = TOO_LONG
+            self.stats.timed_out += 1
+            log.info("a structured data check took too long: its worker is replaced")
+            await worker.kill()
+        except SchemaWorkerFailed as exc:
+            verdict = FAILED
+            self.stats.failed += 1
+            log.warning("schema worker failed (%s): replaced", exc)
+            await worker.kill()
+        finally:
+            if not job.verdict.done():  # its caller may have gone (cancelled)
+                job.verdict.set_result(verdict)
+        return fit
+
+    async def aclose(self) -> None:
+        """Stop the workers; checks still waiting or running answer ``CLOSING``
+        (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._tasks.aclose()  # each worker killed, a check it ran answered CLOSING
+        for queue in self._waiting.values():
+            for job in queue:
+                if not job.verdict.done():
+                    job.verdict.set_result(CLOSING)
+                job.started.set()
+        self._waiting.clear()
+        self._waiting_count = 0
