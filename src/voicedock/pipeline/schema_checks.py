@@ -216,6 +216,7 @@ class SchemaChecks:
         self._running: collections.Counter[str] = collections.Counter()
         self._changed = asyncio.Event()  # a check queued, or a worker's turn ended
         self._workers: dict[int, SchemaWorker] = {}  # slot -> its warm worker
+        self._checking: dict[int, str] = {}  # pid -> the organization whose check it runs
         self._tasks = Supervisor("schema checks", log)
         self._started = False
         self._closed = False
@@ -240,6 +241,10 @@ class SchemaChecks:
     def running(self, organization_id: str) -> int:
         """The organization's checks in a worker now."""
         return self._running[organization_id]
+
+    def running_in(self, organization_id: str) -> list[int]:
+        """The processes running the organization's checks now."""
+        return [pid for pid, org in self._checking.items() if org == organization_id]
 
     async def check(
         self, organization_id: str, schema: Mapping[str, Any], data: dict[str, Any]
@@ -348,6 +353,7 @@ class SchemaChecks:
     async def _run(self, job: _Check, worker: SchemaWorker) -> bool:
         """Run ``job`` on ``worker``; whether the worker is still fit for the next one."""
         job.started.set()
+        self._checking[worker.pid] = job.organization
         # CLOSING unless it is answered (cancelled here: the node closes).
         verdict: str | None = CLOSING
         fit = False
@@ -367,6 +373,7 @@ class SchemaChecks:
             log.warning("schema worker failed (%s): replaced", exc)
             await worker.kill()
         finally:
+            self._checking.pop(worker.pid, None)
             if not job.verdict.done():  # its caller may have gone (cancelled)
                 job.verdict.set_result(verdict)
         return fit
