@@ -122,6 +122,30 @@ async def test_a_hostile_organization_never_holds_another_organizations_check(
     assert [await task for task in hostile] == [CLOSING] * 4
 
 
+async def test_organizations_whose_checks_reached_the_deadline_share_one_worker() -> None:
+    checks = SchemaChecks(deadline_s=1.0)
+    try:
+        first = [checks.check(org, SLOW_SCHEMA, SLOW_ANSWER) for org in ("evil-1", "evil-2")]
+        assert await asyncio.gather(*first) == [TOO_LONG, TOO_LONG]  # side by side, at first
+        assert checks.slow("evil-1")
+        assert checks.slow("evil-2")
+        assert not checks.slow("acme")
+        checks.deadline_s = 60.0  # the next ones run until the test is done with them
+        again = [
+            asyncio.create_task(checks.check(org, SLOW_SCHEMA, SLOW_ANSWER))
+            for org in ("evil-1", "evil-2")
+        ]
+        await until(lambda: checks.running("evil-1") + checks.running("evil-2") == 1)
+        await until(lambda: len(checks.worker_pids()) == 2)
+        # One worker for the slow organizations together; the other serves everyone else.
+        assert await checks.check("acme", SCHEMA, {"day": "Monday"}) is None
+        assert checks.running("evil-1") + checks.running("evil-2") == 1
+        assert checks.waiting == 1
+    finally:
+        await checks.aclose()
+    assert [await task for task in again] == [CLOSING, CLOSING]
+
+
 async def test_past_the_queue_bounds_a_check_is_not_made_and_says_why() -> None:
     checks = SchemaChecks(workers=1, deadline_s=60.0, waiting_per_organization=2, max_waiting=3)
     try:
@@ -143,10 +167,11 @@ async def test_past_the_queue_bounds_a_check_is_not_made_and_says_why() -> None:
 
 
 async def test_a_check_that_waits_too_long_for_a_worker_is_not_made() -> None:
-    checks = SchemaChecks(workers=1, deadline_s=60.0, max_wait_s=0.5)
+    checks = SchemaChecks(workers=1, deadline_s=60.0)
     try:
         running = asyncio.create_task(checks.check("evil", SLOW_SCHEMA, SLOW_ANSWER))
         await until(lambda: checks.running("evil") == 1)
+        checks.max_wait_s = 0.5  # (not while the worker started: its start may take longer)
         assert await checks.check("acme", SCHEMA, {"day": "Monday"}) == WAITED
         assert checks.stats.waited_out == 1
     finally:

@@ -11,17 +11,21 @@ check runs in a process of its own:
 * **Workers.** ``SchemaChecks`` (one per node, owned by the call runner) keeps ``workers``
   processes (``python -m voicedock.pipeline.schema_worker``: a fresh interpreter started with
   exec, never a fork of this threaded process) started on the first check and kept warm. A
-  worker runs at the lowest CPU priority (``nice 19``) under an address-space limit, with an
-  environment holding none of the service's settings; it reads one check per line on stdin
-  and answers one line on stdout.
+  worker checks at the lowest CPU priority (``nice 19``, once loaded) under an address-space
+  limit, with an environment holding none of the service's settings; it reads one check per
+  line on stdin and answers one line on stdout.
 * **The deadline.** A check is given ``deadline_s`` once a worker has it; past it the worker
   is killed (SIGKILL) and replaced, and the answer's ``structured_data_error`` says that
   checking it took too long. A worker that dies or answers nonsense is replaced the same way.
 * **Fairness.** Checks wait in one queue per organization, served in turn; an organization
-  has at most ``workers - 1`` checks running at once (one with one worker), so the others'
-  checks always find a worker unless several organizations are slow together, and then wait
-  at most one deadline for their turn. A hostile answer costs its own organization at most
-  the deadline per check, and the other organizations at most a wait for a worker.
+  has at most ``workers - 1`` checks running at once (one with one worker). An organization
+  one of whose checks reached the deadline is *slow* for ``slow_for_s`` after it: the slow
+  organizations together run at most ``workers - 1`` checks at once, so however many
+  organizations send hostile answers, the other workers keep serving the others (with the
+  default two workers: one for all the slow organizations, one for everyone else). A hostile
+  answer costs its own organization at most the deadline per check (and its later checks a
+  wait in the slow lane), and another organization at most a wait for a worker that is busy
+  with an ordinary check, or the first check of an organization not known to be slow yet.
 * **Bounds.** At most ``waiting_per_organization`` checks of one organization and
   ``max_waiting`` in all wait; a check past either bound, or still waiting for a worker after
   ``max_wait_s``, is not made: the analysis is stored without structured data and
@@ -43,6 +47,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,6 +64,7 @@ DEADLINE_S = 2.0  # a check's time in a worker
 MAX_WAIT_S = 10.0  # a check's wait for a worker
 WAITING_PER_ORGANIZATION = 16
 MAX_WAITING = 128
+SLOW_FOR_S = 60.0  # how long an organization stays slow after a check reached the deadline
 START_TIMEOUT_S = 60.0  # a new worker's start (a fresh interpreter and jsonschema)
 REPLY_LIMIT = 64 * 1024  # bytes of a worker's answer line (its error text is bounded)
 COMMAND = (sys.executable, "-P", "-m", "voicedock.pipeline.schema_worker")
@@ -198,14 +204,20 @@ class SchemaChecks:
         max_wait_s: float = MAX_WAIT_S,
         waiting_per_organization: int = WAITING_PER_ORGANIZATION,
         max_waiting: int = MAX_WAITING,
+        slow_for_s: float = SLOW_FOR_S,
         command: Sequence[str] = COMMAND,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.workers = max(1, workers)
         self.deadline_s = deadline_s
         self.max_wait_s = max_wait_s
         self.waiting_per_organization = waiting_per_organization
         self.max_waiting = max_waiting
+        self.slow_for_s = slow_for_s
+        # At most this many checks at once of one organization, and of the slow ones together.
         self.running_per_organization = max(1, self.workers - 1)
+        self._clock = clock
+        self._slow_until: dict[str, float] = {}  # organization -> until when it is slow
         self._command = tuple(command)
         self.stats = SchemaCheckStats()
         # Waiting checks per organization, organizations in the order they are served.
@@ -299,10 +311,22 @@ class SchemaChecks:
             if not queue:
                 del self._waiting[job.organization]
 
+    def slow(self, organization_id: str) -> bool:
+        """Whether one of the organization's checks reached the deadline lately."""
+        until = self._slow_until.get(organization_id)
+        if until is not None and until <= self._clock():
+            del self._slow_until[organization_id]
+            return False
+        return until is not None
+
     def _next(self) -> _Check | None:
-        """The first waiting check of the first organization in turn that may run one more."""
+        """The first waiting check of the first organization in turn that may run one more
+        (its own bound; and a slow organization's, the slow ones' bound together)."""
+        slow_running = sum(n for org, n in self._running.items() if n and self.slow(org))
         for organization, queue in self._waiting.items():
             if self._running[organization] >= self.running_per_organization:
+                continue
+            if self.slow(organization) and slow_running >= self.running_per_organization:
                 continue
             job = queue.popleft()
             self._waiting_count -= 1
@@ -365,6 +389,7 @@ class SchemaChecks:
         except TimeoutError:
             verdict = TOO_LONG
             self.stats.timed_out += 1
+            self._slow_until[job.organization] = self._clock() + self.slow_for_s
             log.info("a structured data check took too long: its worker is replaced")
             await worker.kill()
         except SchemaWorkerFailed as exc:
