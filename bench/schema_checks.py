@@ -35,6 +35,7 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import json
 import multiprocessing as mp
 import os
 import platform
@@ -77,6 +78,9 @@ RECURSIVE: dict[str, Any] = {
     "properties": {"x": {"$ref": "#/$defs/n"}},
 }
 DAY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"day": {"type": "string"}}}
+# The model's answers as analysis receives them (JSON text).
+SLOW_TEXT = json.dumps({"summary": "A call.", "sentiment": 5, "structured_data": SLOW_ANSWER})
+DAY_TEXT = json.dumps({"summary": "A call.", "sentiment": 5, "structured_data": {"day": "Monday"}})
 Result = dict[str, Any]
 
 
@@ -110,17 +114,19 @@ async def hostile_pool(load: collections.Counter[str]) -> AsyncIterator[None]:
 
     async def hostile(organization: str) -> None:
         while True:
-            verdict = await checks.check(organization, SLOW_SCHEMA, SLOW_ANSWER)
+            verdict = await checks.check(organization, SLOW_SCHEMA, SLOW_TEXT)
             load[f"hostile: {verdict}"] += 1
 
     async def ordinary() -> None:
         while True:
-            verdict = await checks.check("ordinary", DAY_SCHEMA, {"day": "Monday"})
+            verdict = await checks.check("ordinary", DAY_SCHEMA, DAY_TEXT)
             load[f"ordinary: {verdict or 'matched'}"] += 1
             await asyncio.sleep(0.2)
 
-    assert await checks.check("ordinary", DAY_SCHEMA, {"day": "Monday"}) is None
-    while len(checks.worker_pids()) < checks.workers:  # both workers warm
+    assert await checks.check("ordinary", DAY_SCHEMA, DAY_TEXT) is None
+    for _ in range(1200):  # both workers warm (a minute at most)
+        if len(checks.worker_pids()) >= checks.workers:
+            break
         await asyncio.sleep(0.05)
     tasks = [
         asyncio.create_task(hostile("evil-1")),
@@ -168,7 +174,9 @@ async def hostile_threads(load: collections.Counter[str]) -> AsyncIterator[None]
         await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
-async def measure(port: int, conn: Connection, n: int, window: float, sid: str, mode: str) -> Result:
+async def measure(
+    port: int, conn: Connection, n: int, window: float, sid: str, mode: str
+) -> Result:
     ticks = TickLateness(MediaClock.shared())
     load: collections.Counter[str] = collections.Counter()
     hostile: dict[str, Callable[[collections.Counter[str]], Any]] = {
@@ -201,10 +209,11 @@ async def measure(port: int, conn: Connection, n: int, window: float, sid: str, 
 
 
 def run(args: argparse.Namespace) -> tuple[list[Result], dict[str, str]]:
-    media_cores = pin(args.media_core)
+    media_cores = pin(args.media_core if args.media_core >= 0 else None)
     parent, child = mp.Pipe()
     generator = mp.get_context("spawn").Process(
-        target=generator_main, args=(child, args.generator_core, "uvloop")
+        target=generator_main,
+        args=(child, args.generator_core if args.generator_core >= 0 else None, "uvloop"),
     )
     generator.start()
     rows: list[Result] = []
@@ -239,7 +248,9 @@ def pooled(rows: list[Result], mode: str) -> np.ndarray:
 
 def write_report(rows: list[Result], cores: dict[str, str], args: argparse.Namespace) -> Path:
     now = dt.datetime.now(dt.UTC)
-    out = Path(args.report) if args.report else ROOT / "results" / f"schema_checks-{now:%Y-%m-%d}.md"
+    out = (
+        Path(args.report) if args.report else ROOT / "results" / f"schema_checks-{now:%Y-%m-%d}.md"
+    )
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"],
         capture_output=True,
@@ -302,8 +313,13 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=100, help="media sessions (normal calls)")
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--media-core", type=int, default=0)
-    parser.add_argument("--generator-core", type=int, default=1 if (os.cpu_count() or 1) > 1 else 0)
+    parser.add_argument("--media-core", type=int, default=0, help="-1: not pinned")
+    parser.add_argument(
+        "--generator-core",
+        type=int,
+        default=1 if (os.cpu_count() or 1) > 1 else 0,
+        help="-1: not pinned",
+    )
     parser.add_argument("--report", default="", help="report path (default: results/<date>.md)")
     parser.add_argument("--no-report", action="store_true")
     cli = parser.parse_args()

@@ -40,9 +40,9 @@ def answer(structured: object) -> str:
     return json.dumps({**doc, "success_evaluation": True})
 
 
-async def in_process(schema: Mapping[str, Any], data: dict[str, Any]) -> str | None:
+async def in_process(schema: Mapping[str, Any], answer: str) -> str | None:
     """The check the node's schema workers make, made here (the workers have their tests)."""
-    return validation_error(schema, data)
+    return validation_error(schema, json.loads(answer)["structured_data"])
 
 
 async def analysed(structured: object) -> dict[str, Any]:

@@ -38,9 +38,10 @@ bounded:
   ``jsonschema``'s comparison of every pair, which took ~20 s over a 64 KiB answer of distinct
   objects.
 
-The schema is checked again before it is applied (``refusal``: a configuration saved before
-these limits must not bypass them), and the model's answer is bounded too: at most
-``MAX_INSTANCE_BYTES`` of JSON, nested at most ``MAX_INSTANCE_DEPTH`` levels. What is left
+The schema is checked again before it is applied (``schema_refusal``, ``refusal``: a
+configuration saved before these limits must not bypass them), and the model's answer is
+bounded too: at most ``MAX_INSTANCE_BYTES`` of JSON, nested at most ``MAX_INSTANCE_DEPTH``
+levels. What is left
 (a schema of 250 subschemas on 8000 values is still seconds of work) runs in the node's
 schema workers, processes of their own killed at a deadline (``pipeline/schema_checks.py``);
 ``validation_error`` is what a worker runs.
@@ -237,15 +238,23 @@ class _Expansion:
         return place, node
 
 
-def refusal(schema: Mapping[str, Any], instance: object) -> str | None:
-    """Why ``instance`` is not even checked against ``schema`` (None: it may be): the schema
-    is refused (a configuration saved before these limits), or the answer is too large or too
-    deep. Cheap (linear in both sizes): the event loop asks it before handing them to a
-    worker."""
+def schema_refusal(schema: Mapping[str, Any]) -> str | None:
+    """Why ``schema`` is not applied at all (None: it may be): a configuration saved before
+    these limits. Linear in the schema's size (at most ``MAX_SCHEMA_BYTES``): the event loop
+    asks it before handing a check to a worker."""
     try:
         check_tenant_schema(dict(schema), "schema")
     except BadRequest as exc:
         return f"the structured data schema is refused: {exc.message}"
+    return None
+
+
+def refusal(schema: Mapping[str, Any], instance: object) -> str | None:
+    """Why ``instance`` is not even checked against ``schema`` (None: it may be): the schema
+    is refused (``schema_refusal``), or the answer is too large or too deep."""
+    refused = schema_refusal(schema)
+    if refused is not None:
+        return refused
     try:
         size = len(json.dumps(instance, separators=(",", ":")))
     except (TypeError, ValueError, RecursionError):

@@ -144,13 +144,13 @@ async def analyze(
         try:
             async with asyncio.timeout(answer_timeout_s):
                 text = await _ask(messages, llm, plan)
-            result, extracted = _parse(text, plan)
+            answer = _parse(text, plan)
         except TimeoutError:
             log.warning("LLM analysis took too long; using heuristic")
         except (ProviderError, ValueError) as exc:
             log.warning("LLM analysis failed (%s); using heuristic", type(exc).__name__)
         else:
-            return await _checked(result, extracted, plan, check)
+            return await _checked(answer, plan, check)
     return dataclasses.replace(heuristic_analysis(messages), plan=plan)
 
 
@@ -168,22 +168,21 @@ async def _ask(messages: Sequence[Message], llm: Llm, plan: AnalysisPlan | None)
 
 
 async def _checked(
-    result: AnalysisResult,
-    extracted: object,
-    plan: AnalysisPlan | None,
-    check: StructuredDataCheck | None,
+    answer: _Answer, plan: AnalysisPlan | None, check: StructuredDataCheck | None
 ) -> AnalysisResult:
-    """``result`` with the extracted fields if they match the plan's schema, else why not."""
+    """The answer's result with the extracted fields if they match the plan's schema, else
+    why not."""
     if plan is None or plan.structured_data_schema is None:
-        return result
+        return answer.result
+    extracted = answer.extracted
     if not isinstance(extracted, dict):
         error: str | None = "the model extracted no object"
     elif check is None:
         error = NOT_CHECKED
     else:
-        error = await check(plan.structured_data_schema, extracted)
+        error = await check(plan.structured_data_schema, answer.source)
     kept = extracted if error is None and isinstance(extracted, dict) else None
-    return dataclasses.replace(result, structured_data=kept, structured_data_error=error)
+    return dataclasses.replace(answer.result, structured_data=kept, structured_data_error=error)
 
 
 def analysis_prompt(plan: AnalysisPlan | None) -> str:
@@ -210,16 +209,23 @@ def analysis_prompt(plan: AnalysisPlan | None) -> str:
 def parse_analysis(text: str, plan: AnalysisPlan | None = None) -> AnalysisResult:
     """Parse the model's JSON answer (tolerating prose or code fences around it). The fields
     it extracted are not in it: ``analyze`` has them checked against the schema first."""
-    return _parse(text, plan)[0]
+    return _parse(text, plan).result
 
 
-def _parse(text: str, plan: AnalysisPlan | None) -> tuple[AnalysisResult, object]:
-    """The answer without its extracted fields, and those fields (not checked yet)."""
+@dataclass(slots=True, frozen=True)
+class _Answer:
+    result: AnalysisResult  # without the extracted fields
+    extracted: object  # the answer's structured_data, not checked yet
+    source: str  # the answer's JSON text (what a schema worker parses for itself)
+
+
+def _parse(text: str, plan: AnalysisPlan | None) -> _Answer:
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("no JSON object in analysis answer")
+    source = text[start : end + 1]
     try:
-        data = json.loads(text[start : end + 1])
+        data = json.loads(source)
     except RecursionError:
         raise ValueError("analysis answer nested too deeply") from None
     summary = data.get("summary") if isinstance(data, dict) else None
@@ -240,7 +246,7 @@ def _parse(text: str, plan: AnalysisPlan | None) -> tuple[AnalysisResult, object
         success_evaluation=_evaluation(data.get("success_evaluation"), plan),
         plan=plan,
     )
-    return result, data.get("structured_data")
+    return _Answer(result, data.get("structured_data"), source)
 
 
 def _evaluation(value: object, plan: AnalysisPlan | None) -> str | None:

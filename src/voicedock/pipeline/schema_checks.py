@@ -32,9 +32,10 @@ check runs in a process of its own:
   ``structured_data_error`` says why. Nothing here ever delays a call's end: the call's
   record waits at most ``max_wait_s + deadline_s`` for its check.
 
-Before a check is queued, the schema is checked again and the answer's size and depth are
-bounded on the event loop (``tenant_schemas.refusal``: linear and cheap), so a configuration
-saved before the limits is refused without costing a worker.
+Before a check is queued, the schema is checked again on the event loop
+(``tenant_schemas.schema_refusal``: linear in at most 16 KiB), so a configuration saved before
+the limits is refused without costing a worker. Nothing that grows with the answer runs on the
+event loop: the worker gets the answer's text and bounds its size and depth itself.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ BUSY_ORGANIZATION = (
 WAITED = "the structured data was not checked: no worker was free in time"
 CLOSING = "the structured data was not checked: the node is shutting down"
 
-StructuredDataCheck = Callable[[Mapping[str, Any], dict[str, Any]], Awaitable[str | None]]
+# (the plan's schema, the JSON text of the model's answer) -> why its structured_data does not
+# match (None: it does).
+StructuredDataCheck = Callable[[Mapping[str, Any], str], Awaitable[str | None]]
 
 
 class SchemaWorkerFailed(Exception):
@@ -129,7 +132,7 @@ class SchemaWorker:
         return worker
 
     async def ask(self, request: bytes) -> str | None:
-        """The worker's verdict on one check (a line of ``{"schema", "instance"}``)."""
+        """The worker's verdict on one check (a line of ``{"schema", "answer"}``)."""
         stdin = self._process.stdin
         assert stdin is not None
         try:
@@ -236,8 +239,8 @@ class SchemaChecks:
     def for_organization(self, organization_id: str) -> StructuredDataCheck:
         """The check of one organization's answers (what its calls' analysis is given)."""
 
-        async def check(schema: Mapping[str, Any], data: dict[str, Any]) -> str | None:
-            return await self.check(organization_id, schema, data)
+        async def check(schema: Mapping[str, Any], answer: str) -> str | None:
+            return await self.check(organization_id, schema, answer)
 
         return check
 
@@ -259,11 +262,16 @@ class SchemaChecks:
         return [pid for pid, org in self._checking.items() if org == organization_id]
 
     async def check(
-        self, organization_id: str, schema: Mapping[str, Any], data: dict[str, Any]
+        self, organization_id: str, schema: Mapping[str, Any], answer: str
     ) -> str | None:
-        """Why ``data`` does not match ``schema``, or why it was not checked (None: it
-        matches). Never raises but for cancellation."""
-        refused = tenant_schemas.refusal(schema, data)
+        """Why the ``structured_data`` of ``answer`` (the JSON text of the model's answer, an
+        object) does not match ``schema``, or why it was not checked (None: it matches). Never
+        raises but for cancellation.
+
+        On the event loop only the schema is looked at again (``schema_refusal``: at most
+        16 KiB); the answer goes to the worker as the text it is, and everything that grows
+        with it (its size and depth, the check itself) happens there."""
+        refused = tenant_schemas.schema_refusal(schema)
         if refused is not None:
             return refused
         if self._closed:
@@ -275,7 +283,7 @@ class SchemaChecks:
         if queue is not None and len(queue) >= self.waiting_per_organization:
             self.stats.refused += 1
             return BUSY_ORGANIZATION
-        check = {"schema": dict(schema), "instance": data}
+        check = {"schema": dict(schema), "answer": answer}
         request = json.dumps(check, separators=(",", ":")).encode() + b"\n"
         job = _Check(organization_id, request)
         self._waiting.setdefault(organization_id, collections.deque()).append(job)

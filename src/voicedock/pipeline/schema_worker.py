@@ -4,10 +4,12 @@ node's ``SchemaChecks`` (``schema_checks.py``).
 It limits its address space to ``MEMORY_LIMIT``, loads ``jsonschema`` (a tenth of a second of
 CPU, at the service's priority: a replacement is ready soon even on a busy node), lowers its
 own CPU priority to the least (``nice 19``: the service's calls and their media ticks go first
-on every core, and every check runs after them) and says ``{"ready": true}``; then, for each line of stdin
-(``{"schema": ..., "instance": ...}``), it answers one line on stdout, ``{"error": null}`` or
-``{"error": "why"}`` (``tenant_schemas.validation_error``). It ends when stdin closes. It
-writes nothing else (its stderr is discarded: nothing of an answer reaches a log).
+on every core, and every check runs after them) and says ``{"ready": true}``. Then, for each
+line of stdin (``{"schema": ..., "answer": "<the JSON text of the model's answer>"}``), it
+answers one line on stdout, ``{"error": null}`` or ``{"error": "why"}``: why the answer's
+``structured_data`` does not match the schema (``tenant_schemas.validation_error``: its size
+and depth bounded, then the schema applied). It ends when stdin closes. It writes nothing
+else (its stderr is discarded: nothing of an answer reaches a log).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ def main() -> None:
     for line in sys.stdin.buffer:
         try:
             request = json.loads(line)
-            error = validation_error(request["schema"], request["instance"])
+            answer = json.loads(request["answer"])
+            data = answer.get("structured_data") if isinstance(answer, dict) else None
+            error = validation_error(request["schema"], data)
         except MemoryError:
             error = "the structured data is too large to check"
         except Exception:  # noqa: BLE001 - any failure is the check's answer, never a crash
