@@ -261,7 +261,7 @@ async def test_a_hostile_analysis_beside_a_normal_call_does_not_stall_the_node(
     assert analysis["structured_data"] is None
     assert analysis["structured_data_error"].startswith("the structured data schema is refused")
     assert refused in analysis["structured_data_error"]
-    assert service.service.runner.schema_checks.stats.started == 0  # refused before a worker
+    assert service.service.runner.schema_checks.stats.checked == 0  # refused before a worker
 
     assert (await service.call(normal_id))["status"] == "in-progress"
     status, _ = await service.post(f"/calls/{normal_id}/control", {"type": "end-call"})

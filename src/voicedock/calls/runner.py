@@ -29,7 +29,7 @@ and pool, so the greeting's first sentence is usually ready when the media leg i
 
 What an assistant's analysis plan extracts after a call is checked against the organization's
 schema in the runner's ``SchemaChecks`` (``pipeline/schema_checks.py``): worker processes,
-started on the first check and kept warm, each killed and replaced at a deadline, queues per
+started with the warm-up and kept warm, each killed and replaced at a deadline, queues per
 organization served in turn; closed with the runner, after the calls' records.
 
 Speech is recognized in one pool per node too (``[speech] recognition_pool``, default on): the
@@ -335,7 +335,8 @@ class CallRunner:
         models and run each once so the first call is not slower than the tenth: the voice
         before this returns (at most ``WARM_UP_WAIT_S``; the service connects the PBX after,
         so the first call's greeting never waits behind it), the STT in the background (a
-        caller speaks after the greeting; Whisper may take long to assemble on a first start)."""
+        caller speaks after the greeting; Whisper may take long to assemble on a first start),
+        and the schema workers that check what the calls' analyses extract."""
         if not self._tasks.running and not self._closed:
             await self._tasks.start()
             await self.backlog.start()
@@ -345,6 +346,7 @@ class CallRunner:
                 if voice is not None:
                     await asyncio.wait({voice}, timeout=WARM_UP_WAIT_S)  # else goes on
                 self._tasks.spawn(self._warm_up("stt_config", create_stt, speech.stt))
+                await self.schema_checks.start()  # its workers start at the lowest priority
 
     async def _warm_up(self, key: str, create: Callable[..., Any], engine: str) -> None:
         try:

@@ -10,10 +10,11 @@ check runs in a process of its own:
 
 * **Workers.** ``SchemaChecks`` (one per node, owned by the call runner) keeps ``workers``
   processes (``python -m voicedock.pipeline.schema_worker``: a fresh interpreter started with
-  exec, never a fork of this threaded process) started on the first check and kept warm. A
-  worker checks at the lowest CPU priority (``nice 19``, once loaded) under an address-space
-  limit, with an environment holding none of the service's settings; it reads one check per
-  line on stdin and answers one line on stdout.
+  exec, never a fork of this threaded process) warm, started with the node (``start``: the
+  runner's warm-up) or else on the first check. A worker runs at the lowest CPU priority
+  (``nice 19``, from its first instruction: its start and its checks come after every call's
+  media and speech) under an address-space limit, with an environment holding none of the
+  service's settings; it reads one check per line on stdin and answers one line on stdout.
 * **The deadline.** A check is given ``deadline_s`` once a worker has it; past it the worker
   is killed (SIGKILL) and replaced, and the answer's ``structured_data_error`` says that
   checking it took too long. A worker that dies or answers nonsense is replaced the same way.
@@ -288,7 +289,7 @@ class SchemaChecks:
         job = _Check(organization_id, request)
         self._waiting.setdefault(organization_id, collections.deque()).append(job)
         self._waiting_count += 1
-        await self._start()
+        await self.start()
         self._changed.set()
         try:
             async with asyncio.timeout(self.max_wait_s):
@@ -303,7 +304,8 @@ class SchemaChecks:
             raise
         return await job.verdict
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Start the workers now rather than on the first check (idempotent)."""
         if self._started or self._closed:
             return
         self._started = True

@@ -1,10 +1,9 @@
 """A schema worker: ``python -m voicedock.pipeline.schema_worker``, started and killed by the
 node's ``SchemaChecks`` (``schema_checks.py``).
 
-It limits its address space to ``MEMORY_LIMIT``, loads ``jsonschema`` (a tenth of a second of
-CPU, at the service's priority: a replacement is ready soon even on a busy node), lowers its
-own CPU priority to the least (``nice 19``: the service's calls and their media ticks go first
-on every core, and every check runs after them) and says ``{"ready": true}``. Then, for each
+It lowers its own CPU priority to the least first (``nice 19``: the service's calls and their
+media ticks go first on every core, even while a replacement starts), limits its address space
+to ``MEMORY_LIMIT``, loads ``jsonschema`` and says ``{"ready": true}``. Then, for each
 line of stdin (``{"schema": ..., "answer": "<the JSON text of the model's answer>"}``), it
 answers one line on stdout, ``{"error": null}`` or ``{"error": "why"}``: why the answer's
 ``structured_data`` does not match the schema (``tenant_schemas.validation_error``: its size
@@ -28,13 +27,14 @@ LOWEST_PRIORITY = 19
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service stops it (Ctrl-C reaches both)
+    with contextlib.suppress(OSError):
+        os.nice(LOWEST_PRIORITY)
     with contextlib.suppress(OSError, ValueError):  # a platform without the limit
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     from voicedock.domain.tenant_schemas import validation_error
 
     validation_error({"type": "array", "uniqueItems": True}, [])  # jsonschema loaded, warm
-    with contextlib.suppress(OSError):
-        os.nice(LOWEST_PRIORITY)
+
     _answer({"ready": True})
     for line in sys.stdin.buffer:
         try:
