@@ -74,10 +74,10 @@ def is_analysis(request: ChatRequest) -> bool:
 
 def extracted_for(prompt: str) -> object:
     """What the tenant's model extracts, by the schema its analysis prompt carries."""
-    if '"$defs"' in prompt:
-        return {"x": NESTED}
     if '"enum"' in prompt:
         return SLOW_ANSWER
+    if '"$defs"' in prompt:
+        return {"x": NESTED}
     if '"pattern"' in prompt:
         return {"code": HOSTILE_ANSWER}
     return EXTRACTED
@@ -278,7 +278,7 @@ async def test_a_slow_check_runs_in_a_worker_and_never_holds_another_organizatio
     tenants: Tenants, tenant_llm: LlmStandIn
 ) -> None:
     """acme saves a schema every limit accepts whose check of its model's answer still takes
-    tens of seconds; globex's call ends while that check runs. globex's analysis is stored with
+    minutes; globex's call ends while that check runs. globex's analysis is stored with
     its structured data while acme's check is still at work in a worker process (not the
     service's: the media ticks run here), which is killed at the deadline."""
     service = tenants.service
