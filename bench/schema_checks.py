@@ -36,7 +36,6 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -54,45 +53,27 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT.parent / "tests"))
 
 from media_load import generator_main, new_loop, pin  # noqa: E402
 from media_sessions import voicedock_step  # noqa: E402
 
+from fakes.hostile_schemas import (  # noqa: E402
+    RECURSIVE,
+    SLOW_ANSWER,
+    SLOW_SCHEMA,
+    analysis_answer,
+    nested,
+)
 from voicedock.pbx.asterisk.media.clock import MediaClock  # noqa: E402
 from voicedock.pipeline.schema_checks import SchemaChecks  # noqa: E402
 
 MODES = ("baseline", "process pool", "threads")
-SLOW_SCHEMA: dict[str, Any] = {
-    "$defs": {"known": {"enum": [{"k": i} for i in range(1000)]}},
-    "type": "object",
-    "properties": {
-        "x": {"type": "array", "items": {"allOf": [{"$ref": "#/$defs/known"}] * 32}},
-    },
-}
-SLOW_ANSWER: dict[str, Any] = {"x": [{"k": -1}] * 5500}
-RECURSIVE: dict[str, Any] = {
-    "$defs": {
-        "n": {
-            "anyOf": [
-                {"items": {"$ref": "#/$defs/n"}, "minItems": 2},
-                {"items": {"$ref": "#/$defs/n"}},
-            ]
-        }
-    },
-    "properties": {"x": {"$ref": "#/$defs/n"}},
-}
 DAY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"day": {"type": "string"}}}
 # The model's answers as analysis receives them (JSON text).
-SLOW_TEXT = json.dumps({"summary": "A call.", "sentiment": 5, "structured_data": SLOW_ANSWER})
-DAY_TEXT = json.dumps({"summary": "A call.", "sentiment": 5, "structured_data": {"day": "Monday"}})
+SLOW_TEXT = analysis_answer(SLOW_ANSWER)
+DAY_TEXT = analysis_answer({"day": "Monday"})
 Result = dict[str, Any]
-
-
-def nested(depth: int) -> object:
-    value: object = 0
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 class TickLateness:

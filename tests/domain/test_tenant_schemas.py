@@ -10,6 +10,7 @@ import jsonschema
 import jsonschema._keywords
 import pytest
 
+from fakes.hostile_schemas import RECURSIVE, nested
 from voicedock.domain.tenant_schemas import (
     MAX_BRANCHES,
     MAX_SUBSCHEMAS,
@@ -21,19 +22,6 @@ from voicedock.domain.tenant_schemas import (
 from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit
-
-# The 174 bytes: each level of a nested answer doubles the work.
-RECURSIVE = {
-    "$defs": {
-        "n": {
-            "anyOf": [
-                {"items": {"$ref": "#/$defs/n"}, "minItems": 2},
-                {"items": {"$ref": "#/$defs/n"}},
-            ]
-        }
-    },
-    "properties": {"x": {"$ref": "#/$defs/n"}},
-}
 
 
 def refused(schema: object, where: str = "s") -> str:
@@ -132,10 +120,7 @@ def test_a_schema_stored_before_the_limits_is_refused_when_applied() -> None:
     error = validation_error(schema, {"c": "a" * 40 + "!"})  # would backtrack for ages
     assert error is not None
     assert error.startswith("the structured data schema is refused: schema.properties.c.pattern")
-    nested: object = {"x": 0}
-    for _ in range(30):
-        nested = [[nested]]
-    error = validation_error(RECURSIVE, {"x": nested})  # hours, before the limits
+    error = validation_error(RECURSIVE, {"x": nested(30)})  # hours, before the limits
     assert str(error).startswith("the structured data schema is refused: schema.$defs.n.anyOf")
 
 

@@ -29,11 +29,11 @@ from typing import Any
 import pytest
 
 from e2e.audio_helpers import SILENT_PARTY
+from fakes.hostile_schemas import RECURSIVE, SLOW_ANSWER, SLOW_SCHEMA, nested
 from fakes.llm_standin import ChatRequest, LlmStandIn
-from pipeline.test_schema_checks import SLOW_ANSWER, SLOW_SCHEMA
-from tenancy.conftest import ORGANIZATION, OTHER_ORGANIZATION, Tenants
+from tenancy.conftest import ORGANIZATION, Tenants, give_globex_a_number
 from tenancy.test_speech_config import calls_processed
-from voicedock.config import AssistantSettings, NumberSettings, Settings
+from voicedock.config import Settings
 from voicedock.domain.records import Assistant
 from voicedock.pipeline.analysis import ANALYSIS_PROMPT
 from voicedock.pipeline.schema_checks import TOO_LONG
@@ -47,25 +47,10 @@ CATASTROPHIC = {
 }
 # ~4 s of backtracking for re on this machine, doubling with each further "a".
 HOSTILE_ANSWER = "a" * 27 + "!"
-# The issue's 174 bytes: checked against a nested answer, each level doubles the work.
-RECURSIVE = {
-    "$defs": {
-        "n": {
-            "anyOf": [
-                {"items": {"$ref": "#/$defs/n"}, "minItems": 2},
-                {"items": {"$ref": "#/$defs/n"}},
-            ]
-        }
-    },
-    "properties": {"x": {"$ref": "#/$defs/n"}},
-}
-NESTED: object = 0
-for _ in range(30):  # depth 16 took 3 s before the limits; 30: hours
-    NESTED = [NESTED]
+NESTED = nested(30)  # depth 16 took 3 s before the limits; 30: hours
 # A plan of the other organization's, and what its model extracts.
 DAY_SCHEMA = {"type": "object", "properties": {"day": {"type": "string"}}, "required": ["day"]}
 EXTRACTED = {"day": "Monday"}
-GLOBEX_NUMBER = "+31850835099"
 
 
 def is_analysis(request: ChatRequest) -> bool:
@@ -95,17 +80,7 @@ def analysis_or_reply(request: ChatRequest) -> str:
 @pytest.fixture
 def tenant_settings(tenant_settings: Settings) -> Settings:
     """The example, with a number of globex's own to call from."""
-    tenant_settings.assistants.append(
-        AssistantSettings(name="Globex line", organization=OTHER_ORGANIZATION, provider="offline")
-    )
-    tenant_settings.numbers.append(
-        NumberSettings(
-            number=GLOBEX_NUMBER,
-            trunk="carrier",
-            organization=OTHER_ORGANIZATION,
-            assistant="Globex line",
-        )
-    )
+    give_globex_a_number(tenant_settings)
     return tenant_settings
 
 

@@ -400,7 +400,13 @@ class SchemaChecks:
             verdict = TOO_LONG
             self.stats.timed_out += 1
             self._slow_until[job.organization] = self._clock() + self.slow_for_s
-            log.info("a structured data check took too long: its worker is replaced")
+            log.warning(
+                "organization %s: a structured data check took more than %.1f s: its worker "
+                "is replaced, the organization is slow for %.0f s",
+                job.organization,
+                self.deadline_s,
+                self.slow_for_s,
+            )
             await worker.kill()
         except SchemaWorkerFailed as exc:
             verdict = FAILED
