@@ -36,6 +36,7 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import logging
 import multiprocessing as mp
 import os
 import platform
@@ -308,6 +309,8 @@ if __name__ == "__main__":
     parser.add_argument("--report", default="", help="report path (default: results/<date>.md)")
     parser.add_argument("--no-report", action="store_true")
     cli = parser.parse_args()
+    # Each hostile check killed at the deadline is a warning line: the bench kills dozens.
+    logging.getLogger("voicedock.pipeline.schema_checks").setLevel(logging.ERROR)
     results, used_cores = run(cli)
     if results and not cli.no_report:
         print(f"report: {write_report(results, used_cores, cli)}")

@@ -48,6 +48,7 @@ import dataclasses
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -100,27 +101,41 @@ class SchemaCheckStats:
 
 
 class SchemaWorker:
-    """One worker process (``schema_worker.py``), asked one check at a time."""
+    """One worker process (``schema_worker.py``), asked one check at a time.
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    Started (``subprocess.Popen``) and reaped in a thread: starting a process waits for its
+    exec, and that wait is never the event loop's. Its pipes are the loop's (a stream reader
+    on its stdout, a write transport on its stdin)."""
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        reader: asyncio.StreamReader,
+        transports: tuple[asyncio.ReadTransport, asyncio.WriteTransport],
+    ) -> None:
         self._process = process
+        self._reader = reader
+        self._out, self._in = transports
         self.pid = process.pid
 
     @classmethod
     async def start(cls, command: Sequence[str], timeout_s: float) -> SchemaWorker:
         """A worker that has said it is ready (``SchemaWorkerFailed`` if it did not)."""
+        process = await _spawn(command)
+        assert process.stdin is not None
+        assert process.stdout is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=REPLY_LIMIT)
         try:
-            process = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-                env=worker_environment(),
-                limit=REPLY_LIMIT,
+            out, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), process.stdout
             )
-        except OSError as exc:
-            raise SchemaWorkerFailed(f"not started: {type(exc).__name__}") from exc
-        worker = cls(process)
+            into, _ = await loop.connect_write_pipe(asyncio.Protocol, process.stdin)
+        except BaseException:
+            process.kill()
+            await asyncio.to_thread(process.wait)
+            raise
+        worker = cls(process, reader, (out, into))
         try:
             async with asyncio.timeout(timeout_s):
                 ready = await worker._line()
@@ -134,13 +149,9 @@ class SchemaWorker:
 
     async def ask(self, request: bytes) -> str | None:
         """The worker's verdict on one check (a line of ``{"schema", "answer"}``)."""
-        stdin = self._process.stdin
-        assert stdin is not None
-        try:
-            stdin.write(request)
-            await stdin.drain()
-        except (ConnectionError, RuntimeError) as exc:
-            raise SchemaWorkerFailed(f"gone: {type(exc).__name__}") from exc
+        if self._in.is_closing():
+            raise SchemaWorkerFailed("gone")
+        self._in.write(request)  # bounded (a schema and an answer): the transport buffers it
         answer = await self._line()
         error = answer.get("error", False)
         if error is not None and not isinstance(error, str):
@@ -148,10 +159,8 @@ class SchemaWorker:
         return error
 
     async def _line(self) -> dict[str, Any]:
-        stdout = self._process.stdout
-        assert stdout is not None
         try:
-            line = await stdout.readline()
+            line = await self._reader.readline()
         except (ValueError, ConnectionError) as exc:  # a line over the limit
             raise SchemaWorkerFailed(f"unreadable: {type(exc).__name__}") from exc
         if not line:
@@ -166,16 +175,45 @@ class SchemaWorker:
 
     @property
     def alive(self) -> bool:
-        return self._process.returncode is None
+        return self._process.returncode is None and not self._reader.at_eof()
 
     async def kill(self) -> None:
         """Stop it now, whatever it is doing, and reap it (idempotent)."""
         if self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):  # ended meanwhile
                 self._process.kill()
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        await self._process.wait()
+        self._in.close()
+        self._out.close()
+        await asyncio.to_thread(self._process.wait)
+
+
+async def _spawn(command: Sequence[str]) -> subprocess.Popen[bytes]:
+    """``command`` started in a thread (``SchemaWorkerFailed`` if it cannot be); a process
+    started while the caller was cancelled is killed and reaped before the cancellation goes
+    on."""
+    started = asyncio.ensure_future(
+        asyncio.to_thread(
+            subprocess.Popen,
+            list(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=worker_environment(),
+        )
+    )
+    try:
+        return await asyncio.shield(started)
+    except OSError as exc:
+        raise SchemaWorkerFailed(f"not started: {type(exc).__name__}") from exc
+    except asyncio.CancelledError:
+        with contextlib.suppress(OSError):
+            process = await started
+            process.kill()
+            await asyncio.to_thread(process.wait)
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
+        raise
 
 
 def worker_environment() -> dict[str, str]:
