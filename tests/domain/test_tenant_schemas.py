@@ -107,6 +107,7 @@ def test_a_shared_definition_is_accepted() -> None:
         ({"unevaluatedProperties": False}, "s.unevaluatedProperties is not accepted"),
         ({"items": {"unevaluatedItems": False}}, "s.items.unevaluatedItems is not accepted"),
         ({"properties": {"a": {"$id": "https://x.example/a"}}}, "s.properties.a.$id is not"),
+        ({"items": {"type": [{"a": i} for i in range(8)]}}, "s.items.type must be one of"),
     ],
 )
 def test_what_cannot_be_bounded_is_refused_naming_its_place(
