@@ -108,6 +108,8 @@ def test_a_shared_definition_is_accepted() -> None:
         ({"items": {"unevaluatedItems": False}}, "s.items.unevaluatedItems is not accepted"),
         ({"properties": {"a": {"$id": "https://x.example/a"}}}, "s.properties.a.$id is not"),
         ({"items": {"type": [{"a": i} for i in range(8)]}}, "s.items.type must be one of"),
+        ({"dependencies": {"x": [{"a": 1}]}}, "s.dependencies.x must be a list of property"),
+        ({"$defs": {f"d{i}": {} for i in range(300)}}, "s must hold at most 256 subschemas ($"),
     ],
 )
 def test_what_cannot_be_bounded_is_refused_naming_its_place(
