@@ -226,3 +226,26 @@ async def test_a_worker_that_dies_is_replaced(checks: SchemaChecks) -> None:
     assert await checks.check("acme", SCHEMA, analysis_answer({"day": "Monday"})) is None
     await until(lambda: len(checks.worker_pids()) == 2)
     assert not before & set(checks.worker_pids())
+
+
+def worker_processes() -> list[int]:
+    """This process's children running a schema worker."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == os.getpid() and b"schema_worker" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("after", [0.0, 0.001, 0.01, 0.05, 0.2])
+async def test_closing_while_workers_start_leaves_no_process_behind(after: float) -> None:
+    checks = SchemaChecks()
+    await checks.start()
+    await asyncio.sleep(after)
+    await checks.aclose()
+    assert worker_processes() == []

@@ -119,20 +119,31 @@ class SchemaWorker:
         self.pid = process.pid
 
     @classmethod
-    async def start(cls, command: Sequence[str], timeout_s: float) -> SchemaWorker:
-        """A worker that has said it is ready (``SchemaWorkerFailed`` if it did not)."""
-        process = await _spawn(command)
+    async def start(
+        cls,
+        command: Sequence[str],
+        timeout_s: float,
+        starting: set[asyncio.Future[subprocess.Popen[bytes]]],
+    ) -> SchemaWorker:
+        """A worker that has said it is ready (``SchemaWorkerFailed`` if it did not);
+        ``starting`` holds the process while it is being started (its owner waits for it when
+        it closes: a process started for nobody is killed as it comes)."""
+        process = await _spawn(command, starting)
         assert process.stdin is not None
         assert process.stdout is not None
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=REPLY_LIMIT)
+        connected: list[asyncio.BaseTransport] = []
         try:
             out, _ = await loop.connect_read_pipe(
                 lambda: asyncio.StreamReaderProtocol(reader), process.stdout
             )
+            connected.append(out)
             into, _ = await loop.connect_write_pipe(asyncio.Protocol, process.stdin)
         except BaseException:
-            process.kill()
+            for transport in connected:
+                transport.close()
+            _discard(process)
             await asyncio.to_thread(process.wait)
             raise
         worker = cls(process, reader, (out, into))
@@ -178,19 +189,20 @@ class SchemaWorker:
         return self._process.returncode is None and not self._reader.at_eof()
 
     async def kill(self) -> None:
-        """Stop it now, whatever it is doing, and reap it (idempotent)."""
-        if self._process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
-                self._process.kill()
+        """Stop it now, whatever it is doing, and reap it (idempotent). Killed and its pipes
+        closed before the first wait: a kill cancelled meanwhile leaves only the reaping,
+        which the process object does when it is collected."""
         self._in.close()
         self._out.close()
+        _discard(self._process)
         await asyncio.to_thread(self._process.wait)
 
 
-async def _spawn(command: Sequence[str]) -> subprocess.Popen[bytes]:
+async def _spawn(
+    command: Sequence[str], starting: set[asyncio.Future[subprocess.Popen[bytes]]]
+) -> subprocess.Popen[bytes]:
     """``command`` started in a thread (``SchemaWorkerFailed`` if it cannot be); a process
-    started while the caller was cancelled is killed and reaped before the cancellation goes
-    on."""
+    whose caller was cancelled while it started is killed and reaped as soon as it is."""
     started = asyncio.ensure_future(
         asyncio.to_thread(
             subprocess.Popen,
@@ -201,19 +213,34 @@ async def _spawn(command: Sequence[str]) -> subprocess.Popen[bytes]:
             env=worker_environment(),
         )
     )
+    starting.add(started)
+    started.add_done_callback(starting.discard)
     try:
         return await asyncio.shield(started)
     except OSError as exc:
         raise SchemaWorkerFailed(f"not started: {type(exc).__name__}") from exc
     except asyncio.CancelledError:
-        with contextlib.suppress(OSError):
-            process = await started
-            process.kill()
-            await asyncio.to_thread(process.wait)
-            for pipe in (process.stdin, process.stdout):
-                if pipe is not None:
-                    pipe.close()
+        started.add_done_callback(_abandoned)
         raise
+
+
+def _discard(process: subprocess.Popen[bytes]) -> None:
+    """Kill ``process`` (if it still runs) and close this side of its pipes; not reaped."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+            process.kill()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            pipe.close()
+
+
+def _abandoned(started: asyncio.Future[subprocess.Popen[bytes]]) -> None:
+    """A worker started for nobody (its starter was cancelled): killed and reaped at once."""
+    if started.cancelled() or started.exception() is not None:
+        return
+    process = started.result()
+    _discard(process)
+    process.wait()  # killed: a moment
 
 
 def worker_environment() -> dict[str, str]:
@@ -271,6 +298,7 @@ class SchemaChecks:
         self._changed = asyncio.Event()  # a check queued, or a worker's turn ended
         self._workers: dict[int, SchemaWorker] = {}  # slot -> its warm worker
         self._checking: dict[int, str] = {}  # pid -> the organization whose check it runs
+        self._starting: set[asyncio.Future[subprocess.Popen[bytes]]] = set()
         self._tasks = Supervisor("schema checks", log)
         self._started = False
         self._closed = False
@@ -398,7 +426,9 @@ class SchemaChecks:
                     worker = None
                 if worker is None:
                     try:
-                        worker = await SchemaWorker.start(self._command, START_TIMEOUT_S)
+                        worker = await SchemaWorker.start(
+                            self._command, START_TIMEOUT_S, self._starting
+                        )
                     except (SchemaWorkerFailed, TimeoutError) as exc:
                         log.warning("schema worker not started: %s", exc)
                         await asyncio.sleep(backoff.next_delay())
@@ -464,6 +494,8 @@ class SchemaChecks:
             return
         self._closed = True
         await self._tasks.aclose()  # each worker killed, a check it ran answered CLOSING
+        if self._starting:  # processes being started for a slot that is gone: killed
+            await asyncio.wait(set(self._starting))
         for queue in self._waiting.values():
             for job in queue:
                 if not job.verdict.done():
