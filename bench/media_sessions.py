@@ -154,7 +154,16 @@ def summarize(
     }
 
 
-async def voicedock_step(port: int, conn: Connection, n: int, window: float, sid: str) -> Result:
+async def voicedock_step(
+    port: int,
+    conn: Connection,
+    n: int,
+    window: float,
+    sid: str,
+    around: Callable[[], contextlib.AbstractAsyncContextManager[object]] | None = None,
+) -> Result:
+    """``around``: entered once every session runs, just before the measured window, and left
+    after it (what else the process does meanwhile: bench/schema_checks.py)."""
     stop = asyncio.Event()
     calls = [Call(i) for i in range(n)]
     readies = [asyncio.Event() for _ in calls]
@@ -167,9 +176,10 @@ async def voicedock_step(port: int, conn: Connection, n: int, window: float, sid
         sessions = [c.session for c in calls if c.session is not None]
         before = [s.pacer.stats.frames_sent for s in sessions]
         clock = MediaClock.shared()
-        busy0 = clock.stats.busy_seconds
-        cpu, core = await measured_window(conn, window)
-        busy = (clock.stats.busy_seconds - busy0) / window
+        async with around() if around is not None else contextlib.nullcontext():
+            busy0 = clock.stats.busy_seconds
+            cpu, core = await measured_window(conn, window)
+            busy = (clock.stats.busy_seconds - busy0) / window
         lateness = np.concatenate(
             [
                 s.pacer.stats.recent_lateness()[-(s.pacer.stats.frames_sent - b) :]

@@ -5,6 +5,7 @@ references them."""
 
 from __future__ import annotations
 
+import jsonschema._keywords
 import pytest
 
 from api.conftest import Api
@@ -87,6 +88,24 @@ async def test_a_template_is_bounded_as_an_analysis_plan(
     assert names in (await resp.json())["message"]
     if in_the_document:
         assert not is_valid(body, "AnalysisTemplateCreate")
+
+
+async def test_a_long_type_list_is_refused_without_comparing_every_pair(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The meta-schema checks a ``type`` list inside an ``anyOf``, gathering every error of
+    the branch: 1,300 distinct objects there were ~850,000 comparisons (1.5 s) on the event
+    loop before the 400."""
+
+    def pairwise(_items: object) -> bool:
+        raise AssertionError("every pair of the type list compared on the event loop")
+
+    monkeypatch.setattr(jsonschema._keywords, "uniq", pairwise)
+    schema = {"type": [{"a": i} for i in range(1300)]}
+    body = {"name": "Types", "structured_data_schema": schema}
+    resp = await api.client.post("/analysis-templates", json=body, headers=api.auth())
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["message"].startswith("body.structured_data_schema.type must be")
 
 
 async def test_a_call_carries_the_templates_plan(api: Api) -> None:

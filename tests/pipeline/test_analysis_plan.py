@@ -1,14 +1,25 @@
-"""An assistant's analysis plan: the extracted fields are kept only when they match the
-schema; the offline heuristic extracts nothing and says so."""
+"""An assistant's analysis plan: the extracted fields are kept only when the check finds they
+match the schema; the offline heuristic extracts nothing and says so."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
-from voicedock.pipeline.analysis import AnalysisPlan, analysis_prompt, analyze, parse_analysis
+from voicedock.domain.tenant_schemas import validation_error
+from voicedock.pipeline.analysis import (
+    NOT_CHECKED,
+    AnalysisPlan,
+    analysis_prompt,
+    analyze,
+    parse_analysis,
+)
 from voicedock.pipeline.frames import TranscriptEntry
+
+from .fakes import FakeLlm
 
 pytestmark = pytest.mark.unit
 
@@ -21,6 +32,7 @@ PLAN = AnalysisPlan(
     },
     success_evaluation_rubric="Was it booked?",
 )
+SAID = [TranscriptEntry("user", "Monday please, thanks.", 0.0, 1.0)]
 
 
 def answer(structured: object) -> str:
@@ -28,17 +40,42 @@ def answer(structured: object) -> str:
     return json.dumps({**doc, "success_evaluation": True})
 
 
-def test_matching_fields_land_in_structured_data() -> None:
-    result = parse_analysis(answer({"day": "Monday", "people": 2}), PLAN).to_dict()
+async def in_process(schema: Mapping[str, Any], answer: str) -> str | None:
+    """The check the node's schema workers make, made here (the workers have their tests)."""
+    return validation_error(schema, json.loads(answer)["structured_data"])
+
+
+async def analysed(structured: object) -> dict[str, Any]:
+    llm = FakeLlm([answer(structured)])
+    return (await analyze(SAID, llm, PLAN, check=in_process)).to_dict()
+
+
+async def test_matching_fields_land_in_structured_data() -> None:
+    result = await analysed({"day": "Monday", "people": 2})
     assert result["structured_data"] == {"day": "Monday", "people": 2}
     assert "structured_data_error" not in result
     assert result["success_evaluation"] == "true"
 
 
-def test_fields_that_do_not_match_the_schema_are_dropped_with_the_reason() -> None:
-    result = parse_analysis(answer({"day": "Monday", "people": "two"}), PLAN).to_dict()
+async def test_fields_that_do_not_match_the_schema_are_dropped_with_the_reason() -> None:
+    result = await analysed({"day": "Monday", "people": "two"})
     assert result["structured_data"] is None
     assert result["structured_data_error"].startswith("people: ")
+    result = await analysed(["Monday"])
+    assert result["structured_data_error"] == "the model extracted no object"
+
+
+async def test_fields_nobody_checked_are_dropped() -> None:
+    llm = FakeLlm([answer({"day": "Monday"})])
+    result = (await analyze(SAID, llm, PLAN)).to_dict()
+    assert result["structured_data"] is None
+    assert result["structured_data_error"] == NOT_CHECKED
+
+
+def test_parsing_alone_never_keeps_unchecked_fields() -> None:
+    result = parse_analysis(answer({"day": "Monday"}), PLAN).to_dict()
+    assert result["structured_data"] is None
+    assert result["summary"] == "Booked."
 
 
 def test_the_prompt_carries_the_plan() -> None:
@@ -49,11 +86,24 @@ def test_the_prompt_carries_the_plan() -> None:
 
 
 async def test_without_a_model_the_heuristic_extracts_nothing() -> None:
-    said = [TranscriptEntry("user", "Monday please, thanks.", 0.0, 1.0)]
-    result = (await analyze(said, None, PLAN)).to_dict()
+    result = (await analyze(SAID, None, PLAN)).to_dict()
     assert result["method"] == "heuristic"
     assert result["structured_data"] is None
     assert result["success_evaluation"] is None
+
+
+async def test_an_answer_nested_too_deeply_or_not_finite_falls_back_to_the_heuristic() -> None:
+    deep = '{"summary": "x", "sentiment": 5, "structured_data": ' + "[" * 50_000 + "}"
+    for text in (deep, '{"summary": "x", "sentiment": Infinity}'):
+        result = await analyze(SAID, FakeLlm([text]), PLAN, check=in_process)
+        assert result.method == "heuristic"
+
+
+async def test_a_model_too_slow_to_answer_gives_the_heuristic() -> None:
+    slow = FakeLlm([answer({"day": "Monday"})], first_token_delay=5.0)
+    result = await analyze(SAID, slow, PLAN, check=in_process, answer_timeout_s=0.05)
+    assert result.method == "heuristic"
+    assert result.structured_data is None
 
 
 def test_without_a_plan_the_analysis_is_as_before() -> None:

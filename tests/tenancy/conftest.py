@@ -20,7 +20,14 @@ import pytest
 from e2e.conftest import LiveService, serve
 from pbx.lab_calls import lab_settings
 from voicedock.api.api_keys import issue_api_key
-from voicedock.config import PbxSettings, RateLimitSettings, Settings, load_settings
+from voicedock.config import (
+    AssistantSettings,
+    NumberSettings,
+    PbxSettings,
+    RateLimitSettings,
+    Settings,
+    load_settings,
+)
 from voicedock_lab.server import LabAsterisk
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
@@ -46,6 +53,26 @@ class Tenants:
 
     def as_other(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.other_key}"}
+
+
+GLOBEX_NUMBER = "+31850835099"
+GLOBEX_LINE = "Globex line"  # the assistant of globex's number
+
+
+def give_globex_a_number(settings: Settings) -> None:
+    """A caller number of globex's own (and its inbound assistant, offline), so that globex
+    places calls too."""
+    settings.assistants.append(
+        AssistantSettings(name=GLOBEX_LINE, organization=OTHER_ORGANIZATION, provider="offline")
+    )
+    settings.numbers.append(
+        NumberSettings(
+            number=GLOBEX_NUMBER,
+            trunk="carrier",
+            organization=OTHER_ORGANIZATION,
+            assistant=GLOBEX_LINE,
+        )
+    )
 
 
 @pytest.fixture

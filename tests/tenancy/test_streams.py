@@ -24,16 +24,21 @@ from aiohttp import ClientResponse
 
 from fakes.world import assistant_id, org_id
 from pbx.lab_calls import NO_ANSWER
-from tenancy.conftest import ORGANIZATION, OTHER_ORGANIZATION, Tenants
+from tenancy.conftest import (
+    GLOBEX_LINE,
+    ORGANIZATION,
+    OTHER_ORGANIZATION,
+    Tenants,
+    give_globex_a_number,
+)
 from voicedock.api.api_keys import issue_api_key
-from voicedock.config import AssistantSettings, NumberSettings, Settings
+from voicedock.config import Settings
 from voicedock.domain.records import KeyScope
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
 ACME_ASSISTANT = assistant_id(ORGANIZATION, "Customer Support")
-GLOBEX_NUMBER = "+31850835099"
-GLOBEX_ASSISTANT = assistant_id(OTHER_ORGANIZATION, "Globex line")
+GLOBEX_ASSISTANT = assistant_id(OTHER_ORGANIZATION, GLOBEX_LINE)
 
 
 @pytest.fixture
@@ -41,17 +46,7 @@ def tenant_settings(tenant_settings: Settings) -> Settings:
     """The example, with small stream caps and a number of globex's own to call from."""
     tenant_settings.limits.open_streams_per_key = 2
     tenant_settings.limits.open_streams_per_organization = 3
-    tenant_settings.assistants.append(
-        AssistantSettings(name="Globex line", organization=OTHER_ORGANIZATION, provider="offline")
-    )
-    tenant_settings.numbers.append(
-        NumberSettings(
-            number=GLOBEX_NUMBER,
-            trunk="carrier",
-            organization=OTHER_ORGANIZATION,
-            assistant="Globex line",
-        )
-    )
+    give_globex_a_number(tenant_settings)
     return tenant_settings
 
 

@@ -27,6 +27,11 @@ supervisor holding a ``Presynthesis`` until the call's conversation ends, the ca
 unanswered or the ring time is over. Every answered call's local TTS goes through the cache
 and pool, so the greeting's first sentence is usually ready when the media leg is up.
 
+What an assistant's analysis plan extracts after a call is checked against the organization's
+schema in the runner's ``SchemaChecks`` (``pipeline/schema_checks.py``): worker processes,
+started with the warm-up and kept warm, each killed and replaced at a deadline, queues per
+organization served in turn; closed with the runner, after the calls' records.
+
 Speech is recognized in one pool per node too (``[speech] recognition_pool``, default on): the
 runner owns the node's ``NodeRecognition`` (``pipeline/recognition.py``), through which every
 answered call's offline Whisper transcribes, finals before interims, and the
@@ -95,6 +100,7 @@ from voicedock.pipeline.frames import ContextSource
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.recognition import NodeRecognition
+from voicedock.pipeline.schema_checks import SchemaChecks
 from voicedock.pipeline.synthesis import NodeSynthesis
 from voicedock.pipeline.synthesis_cache import SynthesisCache
 from voicedock.pipeline.worker_pool import WorkerPool
@@ -305,6 +311,9 @@ class CallRunner:
             )
             self.admission = SpeechAdmission(self.recognition, speech)
             engine.admission = self.admission
+        # The node's schema workers: every call's analysis checks the fields its model
+        # extracted there, in processes killed at a deadline, fair between organizations.
+        self.schema_checks = SchemaChecks()
         # Calls whose first message is being prepared: set to release it.
         self._prepared: dict[str, asyncio.Event] = {}
 
@@ -327,7 +336,8 @@ class CallRunner:
         models and run each once so the first call is not slower than the tenth: the voice
         before this returns (at most ``WARM_UP_WAIT_S``; the service connects the PBX after,
         so the first call's greeting never waits behind it), the STT in the background (a
-        caller speaks after the greeting; Whisper may take long to assemble on a first start)."""
+        caller speaks after the greeting; Whisper may take long to assemble on a first start),
+        and the schema workers that check what the calls' analyses extract."""
         if not self._tasks.running and not self._closed:
             await self._tasks.start()
             await self.backlog.start()
@@ -337,6 +347,7 @@ class CallRunner:
                 if voice is not None:
                     await asyncio.wait({voice}, timeout=WARM_UP_WAIT_S)  # else goes on
                 self._tasks.spawn(self._warm_up("stt_config", create_stt, speech.stt))
+                await self.schema_checks.start()  # its workers start at the lowest priority
 
     async def _warm_up(self, key: str, create: Callable[..., Any], engine: str) -> None:
         try:
@@ -382,6 +393,7 @@ class CallRunner:
                 await self.synthesis.pool.aclose()
             if self.recognition is not None:
                 await self.recognition.aclose()
+            await self.schema_checks.aclose()
 
     # -- the first message ahead of the answer (the engine's Presynthesizer) --------------
     def prepare(self, call: Call, ring_seconds: float) -> None:
@@ -685,6 +697,9 @@ class CallRunner:
                         voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
                         on_answering_machine=lambda v: self._answering_machine(call.id, v),
                         tools=self._call_tools(running, call),
+                        structured_data_check=self.schema_checks.for_organization(
+                            call.organization_id
+                        ),
                     )
                 except BaseException:
                     if recorder is not None:  # else the conversation closes it

@@ -6,30 +6,30 @@ none, it fails or answers badly, an offline heuristic is used and marked
 ``"method": "heuristic"`` so nobody mistakes it for a model's judgement.
 
 An ``AnalysisPlan`` (the assistant's ``analysis_plan``) adds its own summary instructions, a
-JSON Schema of fields to extract (``structured_data``, validated against the schema off the
-event loop and under a time limit, ``domain/tenant_schemas.py``: an answer that does not
-match is dropped and ``structured_data_error`` says why) and a rubric
-(``success_evaluation``). The heuristic extracts nothing and evaluates nothing (both null).
+JSON Schema of fields to extract (``structured_data``) and a rubric (``success_evaluation``).
+The fields the model extracted are checked against the schema by the ``StructuredDataCheck``
+the caller gives (the node's schema workers, processes killed at a deadline:
+``schema_checks.py``; the limits of a schema, ``domain/tenant_schemas.py``): an answer that does
+not match, or could not be checked, is dropped and ``structured_data_error`` says why. The
+heuristic extracts nothing and evaluates nothing (both null).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import json
 import logging
+import math
 import re
-import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from voicedock.domain import tenant_schemas
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.providers.base import Llm, ProviderError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
+from voicedock.pipeline.schema_checks import StructuredDataCheck
 
 log = logging.getLogger("voicedock.pipeline.analysis")
 
@@ -125,21 +125,36 @@ class AnalysisResult:
 Message = ChatMessage | TranscriptEntry
 
 
+NOT_CHECKED = "the structured data was not checked (no schema check was given)"
+
+
 async def analyze(
-    messages: Sequence[Message], llm: Llm | None, plan: AnalysisPlan | None = None
+    messages: Sequence[Message],
+    llm: Llm | None,
+    plan: AnalysisPlan | None = None,
+    *,
+    check: StructuredDataCheck | None = None,
+    answer_timeout_s: float | None = None,
 ) -> AnalysisResult:
-    """Analyse a finished call; never raises for provider trouble."""
+    """Analyse a finished call; never raises for provider trouble. The model's answer is
+    waited for at most ``answer_timeout_s`` (then the heuristic is used); the fields it
+    extracted are kept if ``check`` (bounded in time itself) finds they match the plan's
+    schema."""
     if llm is not None and not isinstance(llm, RuleBasedPolicy):
         try:
-            return await _analyze_with_llm(messages, llm, plan)
+            async with asyncio.timeout(answer_timeout_s):
+                text = await _ask(messages, llm, plan)
+            answer = _parse(text, plan)
+        except TimeoutError:
+            log.warning("LLM analysis took too long; using heuristic")
         except (ProviderError, ValueError) as exc:
             log.warning("LLM analysis failed (%s); using heuristic", type(exc).__name__)
+        else:
+            return await _checked(answer, plan, check)
     return dataclasses.replace(heuristic_analysis(messages), plan=plan)
 
 
-async def _analyze_with_llm(
-    messages: Sequence[Message], llm: Llm, plan: AnalysisPlan | None
-) -> AnalysisResult:
+async def _ask(messages: Sequence[Message], llm: Llm, plan: AnalysisPlan | None) -> str:
     transcript = "\n".join(f"{m.role}: {m.content}" for m in messages if m.role != "system")
     prompt = [ChatMessage("system", analysis_prompt(plan)), ChatMessage("user", transcript)]
     chunks: list[str] = []
@@ -149,42 +164,25 @@ async def _analyze_with_llm(
         received += len(chunk)
         if received > MAX_ANSWER_CHARS:
             raise ValueError("analysis answer too long")
-    text = "".join(chunks)
+    return "".join(chunks)
+
+
+async def _checked(
+    answer: _Answer, plan: AnalysisPlan | None, check: StructuredDataCheck | None
+) -> AnalysisResult:
+    """The answer's result with the extracted fields if they match the plan's schema, else
+    why not."""
     if plan is None or plan.structured_data_schema is None:
-        return parse_analysis(text, plan)
-    # The organization's schema is applied to its own model's answer: off the event loop,
-    # under a time limit (domain/tenant_schemas.py).
-    try:
-        return await _off_loop(text, plan)
-    except TimeoutError:
-        late = "checking the structured data took too long"
-        return dataclasses.replace(
-            parse_analysis(text, None), plan=plan, structured_data_error=late
-        )
-
-
-VALIDATION_TIMEOUT_S = 2.0
-POOL_THREADS = 2
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    """The process's pool for tenant schemas (made on first use; it never takes the default
-    executor's threads, where speech recognition runs)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="voicedock-schema")
-        return _pool
-
-
-async def _off_loop(text: str, plan: AnalysisPlan) -> AnalysisResult:
-    """``parse_analysis`` in the schema pool, waited for at most ``VALIDATION_TIMEOUT_S``
-    (TimeoutError). A thread cannot be stopped: a late one finishes, its result dropped."""
-    loop = asyncio.get_running_loop()
-    job = loop.run_in_executor(_executor(), functools.partial(parse_analysis, text, plan))
-    return await asyncio.wait_for(job, VALIDATION_TIMEOUT_S)
+        return answer.result
+    extracted = answer.extracted
+    if not isinstance(extracted, dict):
+        error: str | None = "the model extracted no object"
+    elif check is None:
+        error = NOT_CHECKED
+    else:
+        error = await check(plan.structured_data_schema, answer.source)
+    kept = extracted if error is None and isinstance(extracted, dict) else None
+    return dataclasses.replace(answer.result, structured_data=kept, structured_data_error=error)
 
 
 def analysis_prompt(plan: AnalysisPlan | None) -> str:
@@ -209,48 +207,52 @@ def analysis_prompt(plan: AnalysisPlan | None) -> str:
 
 
 def parse_analysis(text: str, plan: AnalysisPlan | None = None) -> AnalysisResult:
-    """Parse the model's JSON answer (tolerating prose or code fences around it)."""
+    """Parse the model's JSON answer (tolerating prose or code fences around it). The fields
+    it extracted are not in it: ``analyze`` has them checked against the schema first."""
+    return _parse(text, plan).result
+
+
+@dataclass(slots=True, frozen=True)
+class _Answer:
+    result: AnalysisResult  # without the extracted fields
+    extracted: object  # the answer's structured_data, not checked yet
+    source: str  # the answer's JSON text (what a schema worker parses for itself)
+
+
+def _parse(text: str, plan: AnalysisPlan | None) -> _Answer:
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("no JSON object in analysis answer")
-    data = json.loads(text[start : end + 1])
+    source = text[start : end + 1]
+    try:
+        data = json.loads(source)
+    except RecursionError:
+        raise ValueError("analysis answer nested too deeply") from None
     summary = data.get("summary") if isinstance(data, dict) else None
     sentiment = data.get("sentiment") if isinstance(data, dict) else None
     if not isinstance(summary, str) or not summary.strip():
         raise ValueError("analysis summary missing")
-    numeric = isinstance(sentiment, int | float) and not isinstance(sentiment, bool)
-    if not numeric:
+    if (
+        not isinstance(sentiment, int | float)
+        or isinstance(sentiment, bool)
+        or not math.isfinite(sentiment)
+    ):
         raise ValueError("analysis sentiment missing")
-    assert isinstance(sentiment, int | float)
     assert isinstance(data, dict)
-    structured, error = _structured_data(data.get("structured_data"), plan)
-    return AnalysisResult(
+    result = AnalysisResult(
         summary.strip(),
         max(0, min(10, round(sentiment))),
         "llm",
-        structured_data=structured,
-        structured_data_error=error,
         success_evaluation=_evaluation(data.get("success_evaluation"), plan),
         plan=plan,
     )
+    return _Answer(result, data.get("structured_data"), source)
 
 
 def _evaluation(value: object, plan: AnalysisPlan | None) -> str | None:
     if plan is None or plan.success_evaluation_rubric is None or value is None:
         return None
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _structured_data(
-    value: object, plan: AnalysisPlan | None
-) -> tuple[dict[str, Any] | None, str | None]:
-    """The extracted fields when they match the plan's schema, else why not."""
-    if plan is None or plan.structured_data_schema is None:
-        return None, None
-    if not isinstance(value, dict):
-        return None, "the model extracted no object"
-    error = tenant_schemas.validation_error(plan.structured_data_schema, value)
-    return (None, error) if error is not None else (value, None)
 
 
 def heuristic_analysis(messages: Sequence[Message]) -> AnalysisResult:

@@ -2,7 +2,7 @@
 by the assistants' ``analysis_plan`` as ``{"template_id": ...}``).
 
 A plan's bounds are calls/assistants/config.py's (``check_analysis_plan``: the texts' lengths,
-the structured data schema's size and depth, domain/tenant_schemas.py)."""
+the structured data schema's size, depth and growth, domain/tenant_schemas.py)."""
 
 from __future__ import annotations
 
@@ -23,18 +23,25 @@ from voicedock.calls.assistants.config import (
 )
 from voicedock.calls.tools.config import TEMPLATE_ID
 from voicedock.domain.records import AnalysisTemplate as AnalysisTemplateRecord
-from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
+from voicedock.domain.tenant_schemas import (
+    MAX_BRANCHES,
+    MAX_DEPTH,
+    MAX_SCHEMA_BYTES,
+    MAX_SUBSCHEMAS,
+)
 
 PlanText = Annotated[str, text(ANALYSIS_TEXT_MAX)] | UnsetType | None
 StructuredDataSchema = (
     Annotated[
         dict[str, Any] | None,
         Meta(
-            description="JSON Schema of analysis_result.structured_data, applied off the "
-            f"event loop under a time limit: at most {MAX_SCHEMA_BYTES} bytes of JSON and "
-            f"{MAX_DEPTH} levels of nested schemas; pattern, patternProperties, "
-            "$dynamicRef/$recursiveRef and $ref outside the schema are refused (400 naming "
-            "the keyword's place)."
+            description="JSON Schema of analysis_result.structured_data, applied in the node's "
+            f"schema workers under a deadline: at most {MAX_SCHEMA_BYTES} bytes of JSON, "
+            f"{MAX_DEPTH} levels of nested schemas, {MAX_SUBSCHEMAS} subschemas counting each "
+            f"$ref as what it points to, {MAX_BRANCHES} schemas per anyOf/oneOf/allOf; "
+            "pattern, patternProperties, unevaluatedProperties/unevaluatedItems, "
+            "$dynamicRef/$recursiveRef, a $ref outside the schema and a schema that refers to "
+            "itself are refused (400 naming the place)."
         ),
     ]
     | UnsetType

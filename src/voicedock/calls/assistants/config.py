@@ -31,7 +31,7 @@ from voicedock.config import SpeechSettings
 from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import JsonObject
-from voicedock.domain.tenant_schemas import check_tenant_schema
+from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
 from voicedock.pipeline import keypad
@@ -323,7 +323,7 @@ def check_analysis_plan(value: object, where: str) -> JsonObject:
     """``{"summary_prompt", "structured_data_schema", "success_evaluation_rubric"}``, each
     optional (an assistant's plan, or an analysis template's); the schema must be a valid JSON
     Schema (``pipeline.analysis``) within the limits of ``domain.tenant_schemas`` (size, depth,
-    no regular expressions)."""
+    growth, no regular expressions, no cycles)."""
     obj = fields.require_object(value, where)
     fields.reject_unknown(obj, ANALYSIS_PLAN_FIELDS, where)
     out: JsonObject = {}
@@ -333,17 +333,12 @@ def check_analysis_plan(value: object, where: str) -> JsonObject:
             out[key] = text
     schema = obj.get("structured_data_schema")
     if schema is not None:
-        # Bounded, no regular expressions (domain/tenant_schemas.py), before jsonschema
-        # looks at it (its meta-schema compiles a pattern).
+        # Bounded, no regular expressions, no cycles (domain/tenant_schemas.py), before the
+        # meta-schema looks at it (it compiles a pattern).
         check_tenant_schema(schema, f"{where}.structured_data_schema")
-        import jsonschema  # loaded only where a plan is checked
-
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise BadRequest(
-                f"{where}.structured_data_schema is not a JSON Schema: {exc.message}"
-            ) from None
+        wrong = metaschema_error(schema)
+        if wrong is not None:
+            raise BadRequest(f"{where}.structured_data_schema is not a JSON Schema: {wrong}")
         out["structured_data_schema"] = copy.deepcopy(schema)
     return out
 

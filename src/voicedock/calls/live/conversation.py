@@ -61,7 +61,7 @@ from voicedock.media.recording import CallRecorder, RecordingError
 from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
-from voicedock.pipeline.analysis import AnalysisResult, analyze, heuristic_analysis
+from voicedock.pipeline.analysis import AnalysisResult, analyze
 from voicedock.pipeline.answering_machine import (
     MACHINE,
     AmdConfig,
@@ -79,6 +79,7 @@ from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry, TurnLatency
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.schema_checks import StructuredDataCheck
 from voicedock.pipeline.tools import ToolExecutor
 
 log = logging.getLogger("voicedock.calls")
@@ -155,12 +156,15 @@ class LiveConversation:
         voicemail: VoicemailSettings | None = None,
         on_answering_machine: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
         tools: ToolExecutor | None = None,
+        structured_data_check: StructuredDataCheck | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
         closed with the call); ``hangup`` defaults to asking the PBX through the media session.
         ``on_transcript`` is awaited with each final message, in order; all of them are
         delivered before ``run()`` returns. ``tools`` carries out the model's calls of the
-        assistant's tools.
+        assistant's tools. ``structured_data_check`` checks what the end-of-call analysis
+        extracts against the plan's schema (the node's schema workers, for the call's
+        organization; without it the extracted fields are dropped, not checked).
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -185,6 +189,7 @@ class LiveConversation:
         if voicemail is not None:  # the first message waits for the detection's verdict
             self._config = dataclasses.replace(self._config, first_message=None)
         self._tools = tools
+        self._structured_data_check = structured_data_check
         self._analysis_plan = analysis_plan(assistant_config)
         self._turns: asyncio.Queue[TranscriptEntry | None] = asyncio.Queue()
         self._turn_writer: asyncio.Task[None] | None = None
@@ -549,11 +554,15 @@ class LiveConversation:
         transcript = list(conversation.transcript) if conversation is not None else []
         latencies = list(conversation.latencies) if conversation is not None else []
         llm = self._providers.llm if self._providers is not None else None
-        try:
-            async with asyncio.timeout(_ANALYSIS_TIMEOUT_S):
-                analysis = await analyze(transcript, llm, self._analysis_plan)
-        except TimeoutError:
-            analysis = dataclasses.replace(heuristic_analysis(transcript), plan=self._analysis_plan)
+        # The model's answer is waited for at most _ANALYSIS_TIMEOUT_S; its structured data's
+        # check is bounded by the node's schema workers (their wait and deadline).
+        analysis = await analyze(
+            transcript,
+            llm,
+            self._analysis_plan,
+            check=self._structured_data_check,
+            answer_timeout_s=_ANALYSIS_TIMEOUT_S,
+        )
         assert self.end_reason is not None
         return LiveCallResult(
             self.end_reason,
