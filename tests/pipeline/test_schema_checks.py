@@ -37,7 +37,9 @@ SCHEMA: dict[str, Any] = {
 
 @pytest.fixture
 async def checks() -> AsyncIterator[SchemaChecks]:
-    pool = SchemaChecks(deadline_s=60.0)
+    # A worker runs at the lowest CPU priority: on a loaded machine its start may take longer
+    # than a node's wait for one (tests of that wait set it themselves).
+    pool = SchemaChecks(deadline_s=60.0, max_wait_s=60.0)
     try:
         yield pool
     finally:

@@ -186,7 +186,10 @@ class SchemaWorker:
 
     @property
     def alive(self) -> bool:
-        return self._process.returncode is None and not self._reader.at_eof()
+        """Not known to have ended. Asks the kernel (``poll``: it does not wait), so a worker
+        that died while idle is known at once, before its pipe's end reaches the event loop,
+        and is replaced rather than handed a check it would fail."""
+        return self._process.poll() is None and not self._reader.at_eof()
 
     async def kill(self) -> None:
         """Stop it now, whatever it is doing, and reap it (idempotent). Killed and its pipes
