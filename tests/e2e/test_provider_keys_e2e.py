@@ -145,6 +145,8 @@ async def required(lab: LabAsterisk, tmp_path: Path, cloud: Cloud) -> AsyncItera
     settings = service_settings(lab, tmp_path / "e2e.db", "ari")
     settings.byok.mode = "required"
     settings.egress.allow_loopback = True  # the realtime stand-in
+    # One loopback server plays both clouds: listed as a public provider's host is (any path).
+    settings.egress.provider_hosts.append(cloud.server.url.removeprefix("http://"))
     settings.speech.tts = "openai"  # the operator's voice, with the operator's key
     settings.speech.openai_base_url = cloud.server.url + "/v1"
     settings.speech.openai_api_key = OPERATOR_OPENAI

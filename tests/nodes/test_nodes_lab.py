@@ -59,17 +59,20 @@ def node_config(
     freeswitch: LabFreeswitch | None = None,
     max_calls: int = 4,
     stt: str = SPEECH,
+    speech: str = SPEECH,
 ) -> Path:
     """The node's configuration file, as an operator writes it (the default lease unless
     ``lease_seconds``; ``max_calls`` at once on ACME's number; the fake speech, its STT
-    ``stt``)."""
+    ``stt``; ``speech="offline"`` for a node started as ``voicedock serve``, where the fakes
+    are not registered)."""
     q = json.dumps  # a JSON string is a TOML basic string
     lines = [
         f"[server]\nhost = {q('127.0.0.1')}\nport = {port}",
         f"[database]\nurl = {q(database)}",
         f"[node]\nid = {q(node_id)}"
         + (f"\nlease_seconds = {lease_seconds}" if lease_seconds is not None else ""),
-        f"[speech]\nstt = {q(stt)}\ntts = {q(SPEECH)}\nllm = {q(SPEECH)}",
+        f"[speech]\nstt = {q(stt if speech == SPEECH else speech)}\ntts = {q(speech)}\n"
+        f"llm = {q(speech)}",
         '[[trunks]]\nname = "carrier"\nendpoint = "carrier"',
         f'[[numbers]]\nnumber = {q(ACME_NUMBERS[0])}\ntrunk = "carrier"\n'
         f'organization = {q(ACME)}\nmax_concurrent_calls = {max_calls}\nassistant = "Support"',
@@ -374,8 +377,13 @@ async def test_a_second_node_on_sqlite_is_refused_and_the_first_ones_call_stays_
     first_config = node_config(
         tmp_path / "first.toml", node_id="first", database=database, port=first_port, lab=lab
     )
-    second_config = node_config(
-        tmp_path / "second.toml", node_id="second", database=database, port=second_port, lab=None
+    second_config = node_config(  # started as `voicedock serve`: the real engines
+        tmp_path / "second.toml",
+        node_id="second",
+        database=database,
+        port=second_port,
+        lab=None,
+        speech="offline",
     )
     async with aiohttp.ClientSession() as http:
         with node_process(first_config, tmp_path / "first.log") as first_process:
