@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import voicedock
-from voicedock.api.serialize import iso
 from voicedock.calls.control import parse_control
 from voicedock.calls.outbound.request import RING_TIMEOUT_BOUNDS, parse_outbound_request
 from voicedock.domain.records import Call, CallStatus, Direction
+from voicedock.domain.timestamps import iso
 
 OUTBOUND = {
     "destination": "+31612345678",

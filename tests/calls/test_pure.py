@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from voicedock.api.body import decode_cursor, encode_cursor, parse_json
-from voicedock.api.serialize import iso
 from voicedock.calls.assistants.config import deep_merge
 from voicedock.calls.control import EndCall, InjectContext, Say, Transfer, parse_control
 from voicedock.calls.transitions import apply_pbx_event
 from voicedock.domain.ids import new_inbound_call_id, new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, Direction
+from voicedock.domain.timestamps import iso
 from voicedock.errors import BadRequest
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store.base import CallCursor

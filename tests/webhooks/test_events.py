@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from voicedock.domain.timestamps import iso
 from voicedock.webhooks import events
 
 pytestmark = pytest.mark.unit
@@ -52,7 +53,7 @@ def test_envelope_shape_and_timestamp_format() -> None:
 def test_timestamps_are_converted_to_utc() -> None:
     plus_two = timezone(timedelta(hours=2))
     moment = datetime(2026, 3, 1, 12, 0, tzinfo=plus_two)
-    assert events.format_timestamp(moment) == "2026-03-01T10:00:00.000Z"
+    assert iso(moment) == "2026-03-01T10:00:00.000Z"
 
 
 def test_naive_timestamps_are_refused() -> None:

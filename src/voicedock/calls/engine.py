@@ -36,7 +36,7 @@ import math
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextvars import ContextVar
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NoReturn, Protocol
 
 from voicedock.calls.admission import Kind, SpeechAdmission
@@ -107,6 +107,7 @@ from voicedock.domain.records import (
     Trunk,
     utcnow,
 )
+from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType
 from voicedock.egress.settings import egress_policy
 from voicedock.errors import PbxUnavailable, RateLimited, StoreError
@@ -423,8 +424,8 @@ class CallEngine:
             "call_id": call_id,
             "status": CallStatus.SCHEDULED.value,
             "room_name": room_name_for(call_id),
-            "scheduled_at": _iso(call.scheduled_at),
-            "latest_at": _iso(call.latest_at),
+            "scheduled_at": iso(call.scheduled_at),
+            "latest_at": iso(call.latest_at),
         }
         org_id = dial.organization_id
         async with self._store.transaction() as tx:
@@ -1157,11 +1158,6 @@ class CallEngine:
                 self._recorded_messages[call_id] = messages
                 _on_failure(lambda: self._recorded_messages.pop(call_id, None))
         self._live_messages.pop(call_id, None)  # committed
-
-
-def _iso(moment: datetime) -> str:
-    """``2026-01-01T10:00:00.000Z``, as the API writes every time."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _trunk_pbx(trunk: Trunk | None) -> str | None:

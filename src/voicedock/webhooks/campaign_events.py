@@ -15,9 +15,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from voicedock.domain.campaigns import Campaign, CampaignContact
+from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType
 from voicedock.store.base import Transaction
-from voicedock.webhooks.events import JsonObject, format_timestamp
+from voicedock.webhooks.events import JsonObject
 from voicedock.webhooks.outbox import enqueue_event
 
 
@@ -25,7 +26,7 @@ def campaign_update(campaign: Campaign, at: datetime) -> JsonObject:
     return {
         "type": str(EventType.CAMPAIGN_UPDATE),
         "campaign_id": campaign.id,
-        "timestamp": format_timestamp(at),
+        "timestamp": iso(at),
         "data": {"status": campaign.status.value, "name": campaign.name},
     }
 
@@ -35,7 +36,7 @@ def contact_update(campaign: Campaign, contact: CampaignContact, at: datetime) -
         "type": str(EventType.CAMPAIGN_CONTACT_UPDATE),
         "campaign_id": campaign.id,
         "call_id": contact.call_id,
-        "timestamp": format_timestamp(at),
+        "timestamp": iso(at),
         "data": {
             "contact_id": contact.id,
             "destination": contact.destination,

@@ -17,9 +17,10 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
+from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType
 
 JsonObject = dict[str, Any]
@@ -54,17 +55,10 @@ END_OF_CALL_FIELDS = (
 MESSAGE_FIELDS = ("role", "content", "started_at", "ended_at", "interrupted")
 
 
-def format_timestamp(moment: datetime) -> str:
-    """ISO 8601 in UTC with millisecond precision and a ``Z``: ``2026-01-01T10:00:00.000Z``."""
-    if moment.tzinfo is None:
-        raise ValueError("event timestamps must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _json_value(value: Any) -> Any:
     """Make a value from a call record JSON-ready (datetimes, enums, nested containers)."""
     if isinstance(value, datetime):
-        return format_timestamp(value)
+        return iso(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, enum.Enum):
@@ -85,7 +79,7 @@ def build_event(
     return {
         "type": str(event_type),
         "call_id": call_id,
-        "timestamp": format_timestamp(at),
+        "timestamp": iso(at),
         "data": _json_value(data),
     }
 

@@ -14,7 +14,6 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, operation
-from voicedock.api.serialize import iso
 from voicedock.calls.assistants.config import (
     ANALYSIS_PLAN_FIELDS,
     ANALYSIS_TEXT_MAX,
@@ -29,6 +28,7 @@ from voicedock.domain.tenant_schemas import (
     MAX_SCHEMA_BYTES,
     MAX_SUBSCHEMAS,
 )
+from voicedock.domain.timestamps import iso
 
 PlanText = Annotated[str, text(ANALYSIS_TEXT_MAX)] | UnsetType | None
 StructuredDataSchema = (

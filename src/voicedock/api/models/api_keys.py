@@ -11,9 +11,9 @@ from voicedock.api.api_keys import MAX_NAME
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, operation
-from voicedock.api.serialize import iso
 from voicedock.domain.records import ApiKey as ApiKeyRecord
 from voicedock.domain.records import KeyScope
+from voicedock.domain.timestamps import iso
 
 Scope = Annotated[
     KeyScope,

@@ -19,7 +19,6 @@ from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, operation
 from voicedock.api.models.provider_sections import PROVIDER_RULES, Merge, section_rules
 from voicedock.api.models.tools import TOOL_ITEM
-from voicedock.api.serialize import iso
 from voicedock.calls.assistants.config import (
     CONFIG_TEXT_MAX,
     DEFAULT_LLM_FILLER_DELAY_S,
@@ -40,6 +39,7 @@ from voicedock.calls.tools.config import MAX_TOOLS
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import Assistant as AssistantRecord
 from voicedock.domain.secret_fields import masked
+from voicedock.domain.timestamps import iso
 from voicedock.validation import WHITESPACE
 
 

@@ -22,7 +22,7 @@ from voicedock.api.models.fields import (
 )
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters, ref
 from voicedock.api.models.usage import CallUsage
-from voicedock.api.serialize import iso, recording_url
+from voicedock.api.serialize import recording_url
 from voicedock.calls.outbound.request import (
     CONTEXT_MAX,
     METADATA_MAX_BYTES,
@@ -36,6 +36,7 @@ from voicedock.calls.outbound.request import (
 )
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
+from voicedock.domain.timestamps import iso
 from voicedock.domain.usage import call_usage
 
 # An assistant configuration, whole (transient mode) or merged onto a saved assistant (hybrid

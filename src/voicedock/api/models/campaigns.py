@@ -26,7 +26,6 @@ from voicedock.api.models.fields import (
     text,
 )
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
-from voicedock.api.serialize import iso
 from voicedock.calls.campaigns.request import (
     MAX_CONCURRENT,
     MAX_CONTACTS,
@@ -36,6 +35,7 @@ from voicedock.calls.outbound.request import CONTEXT_MAX, RING_TIMEOUT_BOUNDS, R
 from voicedock.domain.campaigns import Campaign as CampaignRecord
 from voicedock.domain.campaigns import CampaignContact as ContactRecord
 from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, ContactState
+from voicedock.domain.timestamps import iso
 
 # mon ... sun, in any case (calls/campaigns/window.py lowers them).
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -11,9 +11,9 @@ from voicedock.api.models.api_keys import ApiKey
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import Schema, operation
-from voicedock.api.serialize import iso
 from voicedock.domain.records import ApiKey as ApiKeyRecord
 from voicedock.domain.records import ConsoleSession as SessionRecord
+from voicedock.domain.timestamps import iso
 
 
 class ConsoleSignIn(Body, kw_only=True):

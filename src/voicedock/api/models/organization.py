@@ -13,11 +13,11 @@ from voicedock.api.models.assistants import SETTINGS
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import Schema, operation
-from voicedock.api.serialize import iso
 from voicedock.calls.organization_settings import DEFAULT_FIELDS, DISPLAY_NAME_MAX
 from voicedock.calls.organization_settings import OrganizationLimits as LimitsRecord
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.domain.secret_fields import masked
+from voicedock.domain.timestamps import iso
 
 # The operator's (voicedock organizations, the configuration): named so that a client learns
 # it, refused with 403.

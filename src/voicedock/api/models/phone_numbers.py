@@ -10,9 +10,9 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import E164, Id, Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
-from voicedock.api.serialize import iso
 from voicedock.domain.records import PhoneNumber as NumberRecord
 from voicedock.domain.records import Trunk as TrunkRecord
+from voicedock.domain.timestamps import iso
 
 # The operator's (voicedock numbers): named so that a client learns it, refused with 403.
 OperatorSetting = Annotated[

@@ -13,12 +13,12 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Body, Reply, parse
 from voicedock.api.models.fields import Text, Time
 from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
-from voicedock.api.serialize import iso
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.tools.config import TEMPLATE_ID, TOOL_TYPES, WEBHOOK
 from voicedock.domain.records import ToolTemplate as ToolTemplateRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
+from voicedock.domain.timestamps import iso
 
 TransferMode = Literal["blind", "warm"]
 ToolType = Literal["webhook", "end_call", "transfer_call", "send_dtmf"]

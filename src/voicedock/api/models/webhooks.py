@@ -11,8 +11,8 @@ from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Id, Time
 from voicedock.api.models.operations import PATH_ID, Schema, operation
 from voicedock.domain.secret_fields import masked_url
+from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType, WebhookEndpoint
-from voicedock.webhooks.events import format_timestamp
 
 MAX_URL_LENGTH = 2000
 
@@ -33,7 +33,7 @@ class Webhook(Reply, kw_only=True):
             assistant_id=endpoint.assistant_id,
             event_types=[EventType(t) for t in endpoint.event_types],
             enabled=endpoint.enabled,
-            created_at=format_timestamp(endpoint.created_at),
+            created_at=iso(endpoint.created_at),
         )
 
 

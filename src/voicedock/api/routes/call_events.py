@@ -39,8 +39,8 @@ from voicedock.api.middleware import credentials_still_valid, organization_of
 from voicedock.api.routes.calls import CALLS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import CallEvent, CallStatus
+from voicedock.domain.timestamps import iso
 from voicedock.errors import StoreError
-from voicedock.webhooks.events import format_timestamp
 
 routes = web.RouteTableDef()
 log = logging.getLogger("voicedock.api")
@@ -82,7 +82,7 @@ def encode_event(event: CallEvent) -> bytes:
         "seq": event.seq,
         "call_id": event.call_id,
         "type": event.type,
-        "timestamp": format_timestamp(event.created_at),
+        "timestamp": iso(event.created_at),
         "data": event.data,
     }
     data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
