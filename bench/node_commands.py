@@ -50,7 +50,7 @@ async def run(dsn: str, calls: int, rounds: int) -> dict[str, list[float]]:
             call_id = await place(a.engine)
             await a_pbx.answer(call_id)
             lives[call_id] = RecordingLiveCall()
-            a.engine.attach_live_call(call_id, lives[call_id])
+            a.engine.records.attach(call_id, lives[call_id])
         times: dict[str, list[float]] = {"direct (node a)": [], "through node b": []}
 
         async def say(via: Service, label: str, call_id: str, text: str) -> None:

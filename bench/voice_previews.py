@@ -79,7 +79,7 @@ async def node(mode: str, previews: int, sentences: int, cache_mb: int) -> dict[
             settings.limits.previews_per_organization = previews
             settings.limits.previews_per_node = previews
         async with serving(settings) as api:
-            synthesis = api.service.runner.synthesis
+            synthesis = api.service.runner.speech.synthesis
             assert synthesis is not None
             egress = api.service.webhooks.egress
             tts = build_tts({"tts_config": {"provider": "piper"}}, settings.speech, egress)

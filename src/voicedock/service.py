@@ -3,11 +3,15 @@
     async with await Service.open(settings) as service:   # store, PBX adapter, engine
         ...
 
-``Service.open`` opens and migrates the store, joins the nodes sharing it (``calls/nodes``: its
-lease; refused while this node id runs elsewhere, or on SQLite while another node runs), mirrors
-the configured trunks, organizations, assistants and numbers into it, connects the PBX adapter
-chosen by ``pbx.kind``, ends the calls a previous run of this node left live or resumes them
-(``calls/recovery``) and ends those of dead nodes. ``aclose()`` is idempotent.
+``Service`` builds the graph in order, each part given what it works with in its constructor:
+the node's speech work, the webhooks, the campaigns, live listen, the metrics, the engine (told
+of every change through its observers), the dialer, the runner, restart recovery, the voices
+and the node's lease. ``Service.open`` opens and migrates the store, makes the node's speech
+work and the PBX adapter chosen by ``pbx.kind``; ``start`` joins the nodes sharing the store
+(``calls/nodes``: its lease; refused while this node id runs elsewhere, or on SQLite while
+another node runs), mirrors the configured trunks, organizations, assistants and numbers into
+it, connects the PBX adapter, ends the calls a previous run of this node left live or resumes
+them (``calls/recovery``) and ends those of dead nodes. ``aclose()`` is idempotent.
 """
 
 from __future__ import annotations
@@ -23,19 +27,25 @@ from voicedock.calls.assistants.configured import check_configured_assistants
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
-from voicedock.calls.engine import CallEngine
+from voicedock.calls.control import LiveCalls
+from voicedock.calls.engine import CallEngine, node_id_of
 from voicedock.calls.event_streams import EventStreams
 from voicedock.calls.listen import Listening, check_supervisor_extension
 from voicedock.calls.nodes.lease import Node
+from voicedock.calls.observer import Observers
 from voicedock.calls.recordings import sweep_periodically
-from voicedock.calls.recovery import recover_calls
+from voicedock.calls.recovery import CallRecovery
 from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
+from voicedock.calls.runner.call_speech import CallSpeech
+from voicedock.calls.runner.node_speech import NodeSpeech
+from voicedock.calls.runner.presynthesis import Presynthesis
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.calls.transfers.decision import NodeTranscriber
 from voicedock.calls.voices import Voices, local_voices
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
+from voicedock.media.output_totals import OutputTotals
 from voicedock.metrics import ServiceMetrics
 from voicedock.pbx.base import (
     InboundPbx,
@@ -117,6 +127,20 @@ def make_pbx(settings: Settings, warm_dialogue: AgentDialogue | None = None) -> 
     raise ConfigError("pbx.kind", f"{kind!r} is not supported")
 
 
+def node_speech(settings: Settings) -> NodeSpeech:
+    """The node's speech work, as ``[speech]`` (and the previews' share) sets it."""
+    return NodeSpeech(settings.speech, previews=settings.limits.previews_per_node)
+
+
+def _warm_dialogue(settings: Settings, speech: NodeSpeech) -> AgentDialogue:
+    """What the adapter's warm transfers say to the agent and how they hear the answer: by
+    voice through the node's recognition pool when it has one (bounded with the calls'
+    transcriptions and seen by admission control), else the offline STT."""
+    if speech.recognition is None:
+        return AgentDialogue()
+    return AgentDialogue(transcribe=NodeTranscriber(speech.recognition, settings.speech))
+
+
 def _media_endpoint(pbx: Pbx) -> MediaEndpoint | None:
     """Client media mode: where the PBX's media legs dial voicedock, served on ``/media``."""
     return pbx.media_endpoint() if isinstance(pbx, MediaAcceptingPbx) else None
@@ -128,26 +152,54 @@ class Service:
         settings: Settings,
         store: Store,
         pbx: Pbx,
-        warm_dialogue: AgentDialogue | None = None,
+        speech: NodeSpeech | None = None,
         lease_store: Store | None = None,
     ) -> None:
-        """``warm_dialogue``: the one ``pbx`` was built with (``make_pbx``), if any: the agent's
-        spoken answer is then transcribed by the node's recognizer, as the calls are."""
+        """``speech``: the node's speech work (``Service.open`` makes it before the PBX, whose
+        warm transfers transcribe the agent's spoken answer in its recognition pool); made
+        here unless given. Everything else is made here, in order, each part given what it
+        works with."""
         check_supervisor_extension(settings.listen, settings.policy)
         self.settings = settings
         self.store = store
         self.pbx = pbx
-        self.engine = CallEngine(store, pbx, settings)
-        # Live listen (GET /calls/{id}/listen): this node's calls' listeners, capped.
-        self.listening = Listening(
-            settings.listen, self.engine.node_id, store, self.engine.live_calls
-        )
-        # Webhooks: deliveries are enqueued in the engine's transactions, sent by a worker.
+        node_id = node_id_of(settings)
+        self.speech = speech if speech is not None else node_speech(settings)
+        # One egress guard: webhooks, tools, assistant-request and the calls' speech providers.
         self.webhooks = Webhooks(store, settings)
-        self.engine.observers.add(self.webhooks.publisher)
         # Campaigns: contacts settle as their calls end; this node's dialer places their calls.
         self.campaigns = CampaignManager(store, settings, events=self.webhooks.campaign_events)
-        self.engine.observers.add(self.campaigns)
+        # Live listen (GET /calls/{id}/listen): this node's calls' listeners, capped.
+        live_calls = LiveCalls()
+        self.listening = Listening(settings.listen, node_id, store, live_calls)
+        # Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts.
+        media_totals = OutputTotals()
+        self.metrics = ServiceMetrics(
+            store,
+            pbx,
+            media_totals,
+            settings.speech,
+            node_id,
+            self.speech.admission,
+            listening=self.listening,
+        )
+        # A call's speech providers, and its first message synthesized while it rings.
+        call_speech = CallSpeech(store, settings.speech, settings.byok, self.webhooks.egress)
+        synthesis = self.speech.synthesis
+        presynthesis = None if synthesis is None else Presynthesis(synthesis, call_speech, pbx)
+        # Every change to a call tells the webhooks (the outbox, in the change's transaction),
+        # the campaigns and the metrics.
+        self.engine = CallEngine(
+            store,
+            pbx,
+            settings,
+            node_id=node_id,
+            observers=Observers(self.webhooks.publisher, self.campaigns, self.metrics.observer),
+            live_calls=live_calls,
+            assistant_server=self.webhooks.requests,
+            presynthesizer=presynthesis,
+            admission=self.speech.admission,
+        )
         self.dialer = Dialer(
             store,
             self.engine,
@@ -156,39 +208,33 @@ class Service:
             can_dial=lambda: self.pbx.health().can_place_calls,
         )
         # Starts the live conversation of each answered call (a PBX that carries media).
-        self.engine.assistant_server = self.webhooks.requests
-        # One egress guard: webhooks, tools, assistant-request and the calls' speech providers.
         self.runner = CallRunner(
             self.engine,
             pbx,
             store,
             settings,
+            speech=self.speech,
+            call_speech=call_speech,
+            presynthesis=presynthesis,
             tool_server=self.webhooks.requests,
-            egress=self.webhooks.egress,
+            media_totals=media_totals,
         )
+        # The calls a previous run (or a dead node) left: resumed or ended.
+        self.recovery = CallRecovery(store, pbx, self.engine)
         # The voices each organization may use, and their previews (spare synthesis only).
-        self.voices = Voices(settings, store, self.runner.synthesis, egress=self.webhooks.egress)
-        # A warm transfer's agent answers by voice through the node's recognition pool too:
-        # bounded with the calls' transcriptions and seen by admission control.
-        if warm_dialogue is not None and self.runner.recognition is not None:
-            warm_dialogue.transcribe = NodeTranscriber(self.runner.recognition, settings.speech)
-        # Prometheus metrics (GET /metrics): read at scrape time, plus per-call counts.
-        self.metrics = ServiceMetrics(
-            store,
-            pbx,
-            self.runner.media_totals,
-            settings.speech,
-            self.engine.node_id,
-            self.runner.admission,
-            listening=self.listening,
-        )
-        self.engine.observers.add(self.metrics.observer)
+        self.voices = Voices(settings, store, synthesis, egress=self.webhooks.egress)
         # Client media mode: the PBX's media legs dial voicedock; the web app serves /media.
         self.media_acceptor = _media_endpoint(pbx)
         # This node's lease among the nodes sharing the store; SQLite serves one node only.
         one_node = settings.database.url.lower().startswith("sqlite")
         self.node = Node(
-            store, self.engine, pbx, settings.node, one_node=one_node, lease_store=lease_store
+            store,
+            self.engine,
+            pbx,
+            self.recovery,
+            settings.node,
+            one_node=one_node,
+            lease_store=lease_store,
         )
         # Open event streams (GET /calls/{id}/events), capped on every node together.
         self.event_streams = EventStreams(store, settings.limits, self.node.id, self.node.run)
@@ -201,6 +247,7 @@ class Service:
     async def open(cls, settings: Settings, pbx: Pbx | None = None) -> Self:
         store = await open_store(settings.database.url)
         lease_store: Store | None = None
+        speech = node_speech(settings)
         try:
             await store.migrate()
             if not settings.database.url.lower().startswith("sqlite"):
@@ -208,12 +255,10 @@ class Service:
                 # many calls is never taken for dead because its heartbeat waited for the pool.
                 lease_store = await open_store(settings.database.url, connections=1)
             if pbx is None:
-                dialogue = AgentDialogue()
-                pbx = make_pbx(settings, dialogue)
-                service = cls(settings, store, pbx, dialogue, lease_store=lease_store)
-            else:
-                service = cls(settings, store, pbx, lease_store=lease_store)
+                pbx = make_pbx(settings, _warm_dialogue(settings, speech))
+            service = cls(settings, store, pbx, speech, lease_store=lease_store)
         except BaseException:
+            await speech.aclose()
             if lease_store is not None:
                 await lease_store.aclose()
             await store.aclose()
@@ -241,10 +286,10 @@ class Service:
         await mirror_config(self.store, self.settings)
         await self.webhooks.start()  # also delivers what a previous run left pending
         if isinstance(self.pbx, InboundPbx):
-            self.pbx.set_inbound_handler(self.engine.handle_inbound)
+            self.pbx.set_inbound_handler(self.engine.inbound.accept)
         await self.runner.start(warm_up=True)
         await self._tasks.start()
-        self._tasks.spawn(self.engine.watch_ring_timeouts(), name="ring-timeouts")
+        self._tasks.spawn(self.engine.ring_timeouts.run(), name="ring-timeouts")
         if self.settings.recordings.directory and self.settings.recordings.retention_days:
             recordings = sweep_periodically(self.settings.recordings)
             self._tasks.spawn(recordings, name="recordings-retention")
@@ -252,7 +297,7 @@ class Service:
             retention = retain_periodically(self.store, self.settings.retention)
             self._tasks.spawn(retention, name="call-retention")
         try:
-            await self.pbx.start(self.runner.handle_pbx_event)
+            await self.pbx.start(self.runner.events.handle_pbx_event)
         except PbxError as exc:
             # The API keeps serving; the adapter reconnects and reconciles on its own.
             log.warning("PBX not reachable at start-up: %s", exc)
@@ -262,11 +307,9 @@ class Service:
         calls = self.settings.calls
         async with asyncio.TaskGroup() as tg:
             tg.create_task(
-                recover_calls(
-                    self.engine,
-                    self.pbx,
+                self.recovery.recover(
                     leftovers,
-                    resumer=self.runner if calls.resume_after_restart else None,
+                    resumer=self.runner.resuming if calls.resume_after_restart else None,
                     resume_message=calls.resume_message,
                 )
             )

@@ -249,7 +249,7 @@ async def test_an_assistant_saved_before_the_operator_required_keys_is_refused_w
         assert resp.status == 200, await resp.text()
     async with serving(required(database_url)) as api:
         inbound = InboundCall("chan-1", CALLER, ACME_NUMBERS[1])
-        assert await api.service.engine.handle_inbound(inbound) is None
+        assert await api.service.engine.inbound.accept(inbound) is None
         body = {"destination": DESTINATION, "assistant_id": saved["id"]}
         status, answer = await post(api, "/calls/outbound", body)
         refused(status, answer, "llm_config")
@@ -277,12 +277,12 @@ async def test_an_assistant_request_answer_without_a_key_is_not_used(database_ur
         async with serving(settings) as api:
             await store_keys(api)
             inbound = InboundCall("chan-1", CALLER, ACME_NUMBERS[1])
-            assert await api.service.engine.handle_inbound(inbound) is None
+            assert await api.service.engine.inbound.accept(inbound) is None
             assert len(server.received) == 1  # it was asked, its answer refused
 
             night = {"name": "Night desk", **KEYED}
             server.answers["assistant-request"] = Answer({"assistant": night})
-            call_id = await api.service.engine.handle_inbound(inbound)
+            call_id = await api.service.engine.inbound.accept(inbound)
             assert call_id is not None
             call = await api.service.store.get_call(None, call_id)
             assert call is not None

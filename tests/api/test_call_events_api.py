@@ -62,7 +62,7 @@ async def test_stream_follows_the_call_to_its_end(api: Api) -> None:
         await asyncio.sleep(0.1)
         await api.pbx.answer(call_id)
         say = parse_control({"type": "say", "content": "Hello"})
-        await api.service.engine.control(org_id(ACME), call_id, say)
+        await api.service.engine.control.run(org_id(ACME), call_id, say)
         await asyncio.sleep(0.1)
         await api.pbx.hang_up_remote(call_id)
 
@@ -156,7 +156,7 @@ async def test_ended_call_sends_what_is_left_and_ends(api: Api) -> None:
     await api.pbx.answer(call_id)
     await api.pbx.hang_up_remote(call_id)
     # A last utterance stored after the hang-up: after the terminal status.
-    await api.service.engine.record_transcript_turn(call_id, Turn("user", "Bye", 1.0, 2.0))
+    await api.service.engine.records.store_transcript_turn(call_id, Turn("user", "Bye", 1.0, 2.0))
     events = await api.service.store.list_events(call_id)
     ended_seq = next(e.seq for e in events if e.data.get("to") == "ended")
     async with asyncio.timeout(5):

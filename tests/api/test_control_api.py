@@ -78,7 +78,7 @@ async def test_commands_without_live_conversation(api: Api) -> None:
 async def test_commands_reach_live_conversation(api: Api) -> None:
     call_id = await active_call(api)
     live = RecordingLiveCall()
-    api.service.engine.attach_live_call(call_id, live)
+    api.service.engine.records.attach(call_id, live)
     await control(api, call_id, {"type": "say", "content": "Hello"})
     await control(api, call_id, {"type": "inject-context", "content": "code 1234"})
     whisper = {"type": "inject-context", "content": "Offer 10%", "source": "supervisor"}
@@ -237,7 +237,7 @@ class _NoTransferLiveCall(RecordingLiveCall):
 
 async def test_transfer_falls_back_to_pbx_when_conversation_cannot(api: Api) -> None:
     call_id = await active_call(api)
-    api.service.engine.attach_live_call(call_id, _NoTransferLiveCall())
+    api.service.engine.records.attach(call_id, _NoTransferLiveCall())
     resp = await control(api, call_id, {"type": "transfer", "destination": "+31201234567"})
     assert resp.status == 200
     assert [(cid, t.destination) for cid, t in api.pbx.transfers] == [(call_id, "+31201234567")]
@@ -248,7 +248,7 @@ async def test_failed_transfer_is_announced_by_the_assistant_and_the_call_goes_o
 ) -> None:
     call_id = await active_call(api)
     live = RecordingLiveCall()
-    api.service.engine.attach_live_call(call_id, live)
+    api.service.engine.records.attach(call_id, live)
     body = {"type": "transfer", "destination": "sales", "mode": "warm", "summary": "Invoice 42"}
     assert (await control(api, call_id, body)).status == 200
     ((_, target),) = api.pbx.transfers

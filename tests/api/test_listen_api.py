@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient
 
 from calls.test_runner import until
 from e2e.conftest import start_app
+from fakes.calls import call_finished
 from fakes.pbx import MediaFakePbx
 from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings
 from media.fake_asterisk import FakeAsterisk
@@ -238,7 +239,7 @@ async def test_a_whisper_reaches_the_model_and_is_stored_as_the_supervisor_s(
     await until(lambda: "Of course, ten percent off today." in running.tts.texts)
     await running.control(call_id, {"type": "end-call"})
     async with asyncio.timeout(10):
-        await running.service.runner.wait_finished(call_id)
+        await call_finished(running.service.runner, call_id)
     detail = await (await running.client.get(f"/calls/{call_id}", headers=running.auth())).json()
     said = [(m["role"], m["content"]) for m in detail["messages"]]
     assert said.index(("supervisor", whisper)) < said.index(

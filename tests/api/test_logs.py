@@ -66,14 +66,14 @@ async def test_engine_lines_of_an_inbound_call_never_show_the_number(
 ) -> None:
     logs.configure(caplog.handler)
     with caplog.at_level(logging.DEBUG, logger="voicedock"):
-        call_id = await api.service.engine.handle_inbound(
+        call_id = await api.service.engine.inbound.accept(
             InboundCall("chan-1", CALLER, ACME_NUMBERS[0])
         )
         assert call_id is not None
         assert CALLER in call_id
         api.pbx.fail_commands = PbxError("channel not found")
-        await api.service.runner.handle_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
-        await api.service.runner.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, 16))
+        await api.service.runner.events.handle_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+        await api.service.runner.events.handle_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, 16))
     calls = [r for r in caplog.records if r.name.startswith("voicedock.calls")]
     assert calls, caplog.text
     masked = mask_call_id(call_id)

@@ -59,7 +59,7 @@ async def test_new_calls_are_503_while_offline_speech_is_over_its_bound_then_pla
     for number in settings.numbers:
         number.max_concurrent_calls = 10
     async with serving(settings) as api:
-        recognition = api.service.runner.recognition
+        recognition = api.service.runner.speech.recognition
         assert recognition is not None
         recognition.pool.window_s = 0.3  # a wait leaves the signal sooner than 2 s
         before = await metrics(api)
@@ -84,7 +84,7 @@ async def test_new_calls_are_503_while_offline_speech_is_over_its_bound_then_pla
 
             # An inbound call for an offline assistant is rejected at the PBX.
             inbound = InboundCall("chan-1", "+31612345670", ACME_NUMBERS[0])
-            assert await api.service.engine.handle_inbound(inbound) is None
+            assert await api.service.engine.inbound.accept(inbound) is None
 
             # A call transcribed by a cloud provider puts nothing on the recognizer: placed.
             cloud = await api.client.post("/calls/outbound", json=CLOUD_STT, headers=api.auth())
@@ -106,7 +106,7 @@ async def test_new_calls_are_503_while_offline_speech_is_over_its_bound_then_pla
         again = await api.client.post("/calls/outbound", json=BODY, headers=api.auth())
         assert again.status == 200
         assert len(api.pbx.originated) == 2
-        assert await api.service.engine.handle_inbound(inbound) is not None
+        assert await api.service.engine.inbound.accept(inbound) is not None
         after = await metrics(api)
         assert after[refused("outbound")] == 1
         assert after[("voicedock_speech_recognition_wait_seconds", ())] < 0.05

@@ -18,6 +18,7 @@ from api.test_calls_api import place, post_outbound
 from api.test_webhooks_delivery_api import lab_api  # noqa: F401 - the fixture
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
+from voicedock.calls.runner import one_call
 from voicedock.errors import PbxError
 from voicedock.pbx.base import PbxEventKind
 from webhooks.receiver import Receiver, wait_until
@@ -163,7 +164,7 @@ async def test_bad_ring_timeout_is_400(api: Api, value: Any) -> None:
 
 
 async def test_a_call_left_ringing_past_its_timeout_ends_no_answer(api: Api) -> None:
-    api.service.engine.ring_grace = -4.8  # the PBX did not time it out: the engine does
+    api.service.engine.ringing.grace = -4.8  # the PBX did not time it out: the engine does
     call_id = await place(api, ring_timeout_seconds=5)
 
     async def ended() -> bool:
@@ -258,13 +259,13 @@ async def test_media_format_of_an_assistant_reaches_the_call_media(
     assert call is not None
     assert call.assistant_config["media_format"] == media_format
     # What the runner passes to ``call_media(media_format=...)`` once the call is answered.
-    assert await api.service.runner.media_format(call) == media_format
+    assert await one_call.media_format(api.service.store, call) == media_format
     hybrid = await place(
         api, assistant_id=SUPPORT_ID, assistant_override={"media_format": media_format}
     )
     hybrid_call = await api.service.store.get_call(None, hybrid)
     assert hybrid_call is not None
-    assert await api.service.runner.media_format(hybrid_call) == media_format
+    assert await one_call.media_format(api.service.store, hybrid_call) == media_format
 
 
 @pytest.mark.parametrize("value", ["opus", "ULAW", "slin", "", 8000, True])

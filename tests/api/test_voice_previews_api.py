@@ -57,7 +57,7 @@ def settings_at(tmp_path: Path) -> Settings:
 
 
 def synthesis_of(api: Api) -> NodeSynthesis:
-    synthesis = api.service.runner.synthesis
+    synthesis = api.service.runner.speech.synthesis
     assert synthesis is not None
     return synthesis
 

@@ -67,7 +67,7 @@ async def test_a_preview_is_the_text_in_the_voice(api: Api) -> None:
     assert 1.0 < seconds < 6.0, seconds  # eight words
     assert float(np.sqrt(np.mean(samples**2))) > 0.02  # speech, not silence
     # Through the node's synthesis pool and cache, scoped to the organization.
-    synthesis = api.service.runner.synthesis
+    synthesis = api.service.runner.speech.synthesis
     assert synthesis is not None
     made = synthesis.synthesized
     again = await api.client.post(
@@ -236,7 +236,7 @@ async def test_a_preview_without_the_synthesis_pool(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'voices.db'}")
     settings.speech.presynthesis = False  # no node pool: the voice's own worker thread
     async with serving(settings) as api:
-        assert api.service.runner.synthesis is None
+        assert api.service.runner.speech.synthesis is None
         resp = await api.client.post(
             f"/voices/{PIPER_ID}/preview", json={"text": "Hello."}, headers=api.auth()
         )

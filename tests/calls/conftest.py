@@ -4,12 +4,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from fakes.calls import calls_of
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.world import make_settings
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 
 
@@ -35,7 +35,7 @@ def pbx() -> FakePbx:
 async def engine(store: MemoryStore, pbx: FakePbx, settings: Settings) -> AsyncIterator[CallEngine]:
     """The engine, the PBX's events reaching it as in the service: through the runner (this
     PBX carries no media, so no conversation starts)."""
-    engine = CallEngine(store, pbx, settings)
-    async with CallRunner(engine, pbx, store, settings) as runner:
-        await pbx.start(runner.handle_pbx_event)
+    engine, runner = calls_of(store, pbx, settings)
+    async with runner:
+        await pbx.start(runner.events.handle_pbx_event)
         yield engine

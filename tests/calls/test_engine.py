@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from fakes.calls import place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.world import (
@@ -43,7 +44,7 @@ def request(**extra: object) -> OutboundRequest:
 
 
 async def place(engine: CallEngine, **extra: object) -> str:
-    result = await engine.place_outbound(ACME_ID, request(**extra))
+    result = await place_outbound(engine, ACME_ID, request(**extra))
     assert result.status == 200
     call_id = result.body["call_id"]
     assert isinstance(call_id, str)
@@ -57,7 +58,7 @@ async def statuses(store: MemoryStore, call_id: str) -> list[str]:
 async def test_outbound_records_then_originates(
     engine: CallEngine, store: MemoryStore, pbx: FakePbx
 ) -> None:
-    result = await engine.place_outbound(ACME_ID, request())
+    result = await place_outbound(engine, ACME_ID, request())
     assert result.body["status"] == "dialing"
     assert result.body["success"] is True
     call_id = result.body["call_id"]
@@ -153,7 +154,7 @@ async def test_originate_failure_records_failed_call(
 ) -> None:
     pbx.fail_next_originate = exc
     with pytest.raises(CallNotPlaced) as info:
-        await engine.place_outbound(ACME_ID, request())
+        await place_outbound(engine, ACME_ID, request())
     assert info.value.status == 503
     call = await store.get_call(ACME_ID, info.value.call_id)
     assert call is not None
@@ -172,10 +173,10 @@ async def test_reconcile_settles_calls_the_pbx_lost(
     answered, ringing = await place(engine), await place(engine)
     await pbx.answer(answered)
     pbx.live.discard(answered)
-    assert await engine.reconcile() == 1
+    assert await engine.pbx_events.reconcile() == 1
     pbx.live.discard(ringing)
-    assert await engine.reconcile() == 1
-    assert await engine.reconcile() == 0
+    assert await engine.pbx_events.reconcile() == 1
+    assert await engine.pbx_events.reconcile() == 0
     ended = await store.get_call(None, answered)
     failed = await store.get_call(None, ringing)
     assert ended is not None
@@ -241,11 +242,11 @@ async def test_transient_assistant_provider_rules(engine: CallEngine, store: Mem
     for body in (bad_xai, bad_openai):
         parsed = parse_outbound_request({"destination": DESTINATION, **body})
         with pytest.raises(BadRequest):
-            await engine.place_outbound(ACME_ID, parsed)
+            await place_outbound(engine, ACME_ID, parsed)
     good = parse_outbound_request(
         {"destination": DESTINATION, "assistant": {"name": "Temp", "provider": "xai_realtime"}}
     )
-    result = await engine.place_outbound(ACME_ID, good)
+    result = await place_outbound(engine, ACME_ID, good)
     call = await store.get_call(ACME_ID, result.body["call_id"])
     assert call is not None
     assert call.assistant_id is None
@@ -257,7 +258,8 @@ async def test_blocked_destination_is_403_without_originate(
     engine: CallEngine, pbx: FakePbx
 ) -> None:
     with pytest.raises(Forbidden):
-        await engine.place_outbound(
+        await place_outbound(
+            engine,
             ACME_ID,
             parse_outbound_request({"destination": "+881612345678", "assistant_id": SUPPORT_ID}),
         )
@@ -269,7 +271,8 @@ async def test_a_number_that_cannot_exist_is_400_without_originate(
     engine: CallEngine, pbx: FakePbx, destination: str
 ) -> None:
     with pytest.raises(BadRequest) as invalid:
-        await engine.place_outbound(
+        await place_outbound(
+            engine,
             ACME_ID,
             parse_outbound_request({"destination": destination, "assistant_id": SUPPORT_ID}),
         )
@@ -280,14 +283,15 @@ async def test_a_number_that_cannot_exist_is_400_without_originate(
 async def test_idempotent_replay_and_conflict(engine: CallEngine, pbx: FakePbx) -> None:
     key = IdempotencyKey("k1", "hash-a")
     results = await asyncio.gather(
-        *(engine.place_outbound(ACME_ID, request(), key) for _ in range(5))
+        *(place_outbound(engine, ACME_ID, request(), key) for _ in range(5))
     )
     assert len({r.body["call_id"] for r in results}) == 1
     assert len(pbx.originated) == 1
     assert sum(not r.replayed for r in results) == 1
     with pytest.raises(Unprocessable):
-        await engine.place_outbound(ACME_ID, request(), IdempotencyKey("k1", "hash-b"))
-    other_org = await engine.place_outbound(
+        await place_outbound(engine, ACME_ID, request(), IdempotencyKey("k1", "hash-b"))
+    other_org = await place_outbound(
+        engine,
         org_id(GLOBEX),
         parse_outbound_request({"destination": DESTINATION, "assistant_id": GLOBEX_ASSISTANT_ID}),
         key,
@@ -299,8 +303,8 @@ async def test_idempotent_replay_of_failure(engine: CallEngine, pbx: FakePbx) ->
     key = IdempotencyKey("k2", "h")
     pbx.fail_next_originate = PbxUnavailable("down")
     with pytest.raises(CallNotPlaced) as info:
-        await engine.place_outbound(ACME_ID, request(), key)
-    replay = await engine.place_outbound(ACME_ID, request(), key)
+        await place_outbound(engine, ACME_ID, request(), key)
+    replay = await place_outbound(engine, ACME_ID, request(), key)
     assert replay.replayed
     assert replay.status == 503
     assert replay.body == info.value.body()
@@ -308,7 +312,7 @@ async def test_idempotent_replay_of_failure(engine: CallEngine, pbx: FakePbx) ->
 
 
 async def test_inbound_call(engine: CallEngine, store: MemoryStore, pbx: FakePbx) -> None:
-    call_id = await engine.handle_inbound(InboundCall("ref-1", "+31623731537", ACME_NUMBERS[0]))
+    call_id = await engine.inbound.accept(InboundCall("ref-1", "+31623731537", ACME_NUMBERS[0]))
     assert call_id is not None
     assert call_id.startswith("call-_+31623731537_")
     assert len(call_id.rsplit("_", 1)[1]) == 12
@@ -323,9 +327,9 @@ async def test_inbound_call(engine: CallEngine, store: MemoryStore, pbx: FakePbx
 
 
 async def test_inbound_rejections_and_anonymous(engine: CallEngine) -> None:
-    assert await engine.handle_inbound(InboundCall("r", "+31623731537", "+19995550000")) is None
+    assert await engine.inbound.accept(InboundCall("r", "+31623731537", "+19995550000")) is None
     # a number without an assistant does not answer
-    assert await engine.handle_inbound(InboundCall("r", "+31623731537", ACME_NUMBERS[1])) is None
-    anonymous = await engine.handle_inbound(InboundCall("r", "anonymous&x", ACME_NUMBERS[0]))
+    assert await engine.inbound.accept(InboundCall("r", "+31623731537", ACME_NUMBERS[1])) is None
+    anonymous = await engine.inbound.accept(InboundCall("r", "anonymous&x", ACME_NUMBERS[0]))
     assert anonymous is not None
     assert anonymous.startswith("call-_unknown_")

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import pytest
 
+from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord
 from voicedock.calls.outbound.request import parse_outbound_request
+from voicedock.config import Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage
 from voicedock.store.base import Transaction
 
@@ -39,9 +41,25 @@ class Recorder:
         self.reports.append((call, [m.content for m in messages]))
 
 
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def engine(
+    store: MemoryStore, pbx: FakePbx, settings: Settings, recorder: Recorder
+) -> AsyncIterator[CallEngine]:
+    """The engine of ``conftest``, telling ``recorder`` of every event and report."""
+    engine, runner = calls_of(store, pbx, settings, observers=[recorder])
+    async with runner:
+        await pbx.start(runner.events.handle_pbx_event)
+        yield engine
+
+
 async def placed(engine: CallEngine) -> str:
     request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
-    result = await engine.place_outbound(org_id(ACME), request)
+    result = await place_outbound(engine, org_id(ACME), request)
     call_id = result.body["call_id"]
     assert isinstance(call_id, str)
     return call_id
@@ -57,10 +75,8 @@ RECORD = LiveRecord(
 
 
 async def test_every_event_and_one_report_without_live_conversation(
-    engine: CallEngine, pbx: FakePbx
+    engine: CallEngine, pbx: FakePbx, recorder: Recorder
 ) -> None:
-    recorder = Recorder()
-    engine.observers.add(recorder)
     call_id = await placed(engine)
     await pbx.answer(call_id)
     await pbx.hang_up_remote(call_id, 16)
@@ -75,17 +91,15 @@ async def test_every_event_and_one_report_without_live_conversation(
 
 
 async def test_report_waits_for_live_record_that_arrives_after_hangup(
-    engine: CallEngine, pbx: FakePbx, store: MemoryStore
+    engine: CallEngine, pbx: FakePbx, store: MemoryStore, recorder: Recorder
 ) -> None:
-    recorder = Recorder()
-    engine.observers.add(recorder)
     call_id = await placed(engine)
     await pbx.answer(call_id)
-    engine.attach_live_call(call_id, object())  # type: ignore[arg-type]
-    await engine.set_end_reason(call_id, "silence-timeout")
+    engine.records.attach(call_id, object())  # type: ignore[arg-type]
+    await engine.records.set_end_reason(call_id, "silence-timeout")
     await pbx.hang_up_remote(call_id, 16)
     assert recorder.reports == []
-    await engine.record_live_call(call_id, RECORD)
+    await engine.records.store_live_record(call_id, RECORD)
     [(call, contents)] = recorder.reports
     assert call.end_reason == "silence-timeout"
     assert call.summary == "Greeted."
@@ -97,17 +111,15 @@ async def test_report_waits_for_live_record_that_arrives_after_hangup(
 
 
 async def test_record_before_hangup_reports_at_the_terminal_transition(
-    engine: CallEngine, pbx: FakePbx, store: MemoryStore
+    engine: CallEngine, pbx: FakePbx, store: MemoryStore, recorder: Recorder
 ) -> None:
-    recorder = Recorder()
-    engine.observers.add(recorder)
     call_id = await placed(engine)
     await pbx.answer(call_id)
-    engine.attach_live_call(call_id, object())  # type: ignore[arg-type]
+    engine.records.attach(call_id, object())  # type: ignore[arg-type]
     # Stored as it happened (GET shows it during the call); the record does not repeat it.
-    await engine.record_transcript_turn(call_id, Turn("user", "Hi there", 3.0, 4.0))
+    await engine.records.store_transcript_turn(call_id, Turn("user", "Hi there", 3.0, 4.0))
     assert [m.content for m in await store.list_messages(call_id)] == ["Hi there"]
-    await engine.record_live_call(call_id, RECORD)
+    await engine.records.store_live_record(call_id, RECORD)
     assert recorder.reports == []
     await pbx.hang_up_remote(call_id, 16)
     [(call, contents)] = recorder.reports

@@ -1,4 +1,4 @@
-"""The engine's two entry points: ``apply_pbx_event`` returns the call as each event left it
+"""The engine's two entry points: ``PbxEvents.apply`` returns the call as each event left it
 (the runner acts on that record), and ``place`` places every outbound call, whoever asks, in
 one transaction with what the asker claims and records."""
 
@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from fakes.calls import place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config
-from voicedock.calls.engine import CallEngine, Originate
-from voicedock.calls.outbound.idempotency import IdempotencyKey, stored_answer
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.engine.placement import Originate
+from voicedock.calls.outbound.idempotency import IdempotencyKey
 from voicedock.calls.outbound.new_call import NewCall, ResolvedAssistant
 from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.domain.ids import new_outbound_call_id
-from voicedock.domain.records import Call, CallStatus
+from voicedock.domain.records import Call, CallStatus, IdempotencyRecord
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store import Store, open_store
 from voicedock.store.base import Transaction
@@ -30,35 +32,35 @@ ACME_ID = org_id(ACME)
 
 async def placed_call(engine: CallEngine) -> str:
     request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
-    return str((await engine.place_outbound(ACME_ID, request)).body["call_id"])
+    return str((await place_outbound(engine, ACME_ID, request)).body["call_id"])
 
 
 async def test_each_event_returns_the_call_as_it_left_it(
     engine: CallEngine, store: MemoryStore
 ) -> None:
     call_id = await placed_call(engine)
-    answered = await engine.apply_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    answered = await engine.pbx_events.apply(PbxEvent(call_id, PbxEventKind.ANSWERED))
     assert answered.moved
     assert answered.call == await store.get_call(None, call_id)  # the record as stored
     assert answered.to_serve is answered.call
     assert answered.call is not None
     assert answered.call.status is CallStatus.IN_PROGRESS
 
-    again = await engine.apply_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    again = await engine.pbx_events.apply(PbxEvent(call_id, PbxEventKind.ANSWERED))
     assert not again.moved  # nothing stored twice
     assert again.to_serve == answered.call  # served unless it already is (the runner's call)
 
-    ended = await engine.apply_pbx_event(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
+    ended = await engine.pbx_events.apply(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16))
     assert ended.moved
     assert ended.call is not None
     assert (ended.call.status, ended.call.end_reason) == (CallStatus.ENDED, "remote-hangup")
     assert ended.to_serve is None
 
-    late = await engine.apply_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    late = await engine.pbx_events.apply(PbxEvent(call_id, PbxEventKind.ANSWERED))
     assert (late.moved, late.to_serve) == (False, None)  # ended: never served again
     assert late.call == ended.call
 
-    unknown = await engine.apply_pbx_event(PbxEvent("call-outbound-nope", PbxEventKind.ANSWERED))
+    unknown = await engine.pbx_events.apply(PbxEvent("call-outbound-nope", PbxEventKind.ANSWERED))
     assert (unknown.call, unknown.moved, unknown.to_serve) == (None, False, None)
 
 
@@ -72,7 +74,10 @@ class Ask:
         self.seen_in_tx: list[Call | None] = []
 
     async def claim(self, tx: Transaction, now: datetime) -> NewCall | timedelta | None:
-        await tx.put_idempotency(stored_answer(ACME_ID, self.key, 200, {}, now))
+        key = self.key
+        await tx.put_idempotency(
+            IdempotencyRecord(ACME_ID, key.key, key.request_hash, 200, {}, now)
+        )
         return self.dial
 
     async def placed(self, tx: Transaction, call: Call, now: datetime) -> None:
@@ -106,7 +111,7 @@ async def test_place_stores_the_call_with_the_asker_s_record_then_launches_its_o
     async def launch(originate: Originate) -> None:
         launched.append(originate)
 
-    call = await engine.place(ask, launch=launch)
+    call = await engine.placement.place(ask, launch=launch)
     assert isinstance(call, Call)
     assert call.status is CallStatus.CONNECTING
     assert [(c.id, c.status) for c in ask.seen_in_tx if c is not None] == [
@@ -122,7 +127,7 @@ async def test_place_rolls_the_claim_back_when_it_must_wait(
     engine: CallEngine, store: MemoryStore, pbx: FakePbx
 ) -> None:
     ask = Ask(timedelta(seconds=3))
-    assert await engine.place(ask) == timedelta(seconds=3)
+    assert await engine.placement.place(ask) == timedelta(seconds=3)
     assert not await claimed(store)  # rolled back with the dial
     assert await store.list_active_calls() == []
     assert pbx.originated == []
@@ -138,9 +143,9 @@ async def test_place_rolls_the_claim_back_when_a_limit_holds_the_call(tmp_path: 
         pbx = FakePbx()
         engine = CallEngine(store, pbx, settings)
         first = Ask(new_call(), key="first")
-        assert isinstance(await engine.place(first), Call)  # the trunk's one channel
+        assert isinstance(await engine.placement.place(first), Call)  # the trunk's one channel
         second = Ask(new_call(), key="second")
-        assert isinstance(await engine.place(second), timedelta)
+        assert isinstance(await engine.placement.place(second), timedelta)
         assert await claimed(store, "first")
         assert not await claimed(store, "second")  # the claim went with the held-back dial
         assert len(await store.list_active_calls()) == 1
@@ -152,7 +157,7 @@ async def test_place_rolls_the_claim_back_when_a_limit_holds_the_call(tmp_path: 
 async def test_place_commits_what_the_claim_did_when_there_is_nothing_to_dial(
     engine: CallEngine, store: MemoryStore, pbx: FakePbx
 ) -> None:
-    assert await engine.place(Ask(None)) is None
+    assert await engine.placement.place(Ask(None)) is None
     assert await claimed(store)  # a contact settled, a scheduled call expired: committed
     assert await store.list_active_calls() == []
     assert pbx.originated == []

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
@@ -16,7 +17,6 @@ from voicedock.calls.control import EndCall, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
 from voicedock.calls.outbound.request import parse_outbound_request
-from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.domain.records import CallStatus
 from voicedock.errors import PbxError
@@ -29,7 +29,7 @@ ACME_ID = org_id(ACME)
 
 async def place(engine: CallEngine, **extra: object) -> str:
     body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID, **extra}
-    result = await engine.place_outbound(ACME_ID, parse_outbound_request(body))
+    result = await place_outbound(engine, ACME_ID, parse_outbound_request(body))
     call_id = result.body["call_id"]
     assert isinstance(call_id, str)
     return call_id
@@ -44,7 +44,7 @@ async def test_end_call_while_ringing_cancels_the_call(
 ) -> None:
     call_id = await place(engine)
     await pbx.emit(call_id, PbxEventKind.RINGING)
-    await engine.control(ACME_ID, call_id, EndCall())
+    await engine.control.run(ACME_ID, call_id, EndCall())
     assert pbx.hangups == [(call_id, "normal")]
     call = await store.get_call(ACME_ID, call_id)
     assert call is not None
@@ -70,7 +70,7 @@ async def test_hangup_report_before_the_cancel_returns_still_says_cancelled(
         await pbx.hang_up_remote(cid, 16)  # the PBX reports before the DELETE returns
 
     pbx.hangup = reporting_hangup  # type: ignore[method-assign]
-    await engine.control(ACME_ID, call_id, EndCall())
+    await engine.control.run(ACME_ID, call_id, EndCall())
     call = await store.get_call(ACME_ID, call_id)
     assert call is not None
     assert (call.status, call.end_reason, call.error) == (CallStatus.ENDED, "cancelled", None)
@@ -91,7 +91,7 @@ async def test_answer_crossing_the_cancel_is_hung_up_and_the_call_ends(
         await hang_up(cid, reason)
 
     pbx.hangup = answered_meanwhile  # type: ignore[method-assign]
-    await engine.control(ACME_ID, call_id, EndCall())
+    await engine.control.run(ACME_ID, call_id, EndCall())
     call = await store.get_call(ACME_ID, call_id)
     assert call is not None
     assert (call.status, call.end_reason, call.started_at) == (CallStatus.ENDED, "cancelled", None)
@@ -103,7 +103,7 @@ async def test_answer_after_the_cancel_is_hung_up(
     engine: CallEngine, store: MemoryStore, pbx: FakePbx
 ) -> None:
     call_id = await place(engine)
-    await engine.control(ACME_ID, call_id, EndCall())
+    await engine.control.run(ACME_ID, call_id, EndCall())
     await pbx.answer(call_id)  # a channel the hang-up did not reach yet, answered later
     assert pbx.hangups == [(call_id, "normal"), (call_id, "normal")]
     call = await store.get_call(ACME_ID, call_id)
@@ -117,7 +117,7 @@ async def test_cancel_the_pbx_refuses_is_503_and_ends_the_call_when_the_pbx_repo
     call_id = await place(engine)
     pbx.fail_commands = PbxError("ARI down")
     with pytest.raises(PbxCommandFailed):
-        await engine.control(ACME_ID, call_id, EndCall())
+        await engine.control.run(ACME_ID, call_id, EndCall())
     call = await store.get_call(ACME_ID, call_id)
     assert call is not None
     assert call.status is CallStatus.CONNECTING  # still ringing as far as anyone knows
@@ -144,7 +144,7 @@ async def test_cancel_waits_for_an_originate_in_flight(
     while not (await store.list_active_calls()):
         await asyncio.sleep(0)
     (call,) = await store.list_active_calls()
-    cancelling = asyncio.create_task(engine.control(ACME_ID, call.id, EndCall()))
+    cancelling = asyncio.create_task(engine.control.run(ACME_ID, call.id, EndCall()))
     await asyncio.sleep(0.05)
     assert pbx.hangups == []  # not before the PBX has the call
     accepted.set()
@@ -161,7 +161,7 @@ async def test_other_commands_on_a_ringing_call_are_still_409(
 ) -> None:
     call_id = await place(engine)
     with pytest.raises(CallNotActive, match="only end-call"):
-        await engine.control(ACME_ID, call_id, Say("hello"))
+        await engine.control.run(ACME_ID, call_id, Say("hello"))
     assert pbx.hangups == []
 
 
@@ -175,10 +175,10 @@ async def test_ring_timeout_reaches_the_originate(engine: CallEngine, pbx: FakeP
 async def watched(
     store: MemoryStore, pbx: FakePbx, settings: Settings
 ) -> AsyncIterator[CallEngine]:
-    engine = CallEngine(store, pbx, settings, ring_grace=-4.8)  # 5 s ring timeout → 0.2 s
-    async with CallRunner(engine, pbx, store, settings) as runner:
-        await pbx.start(runner.handle_pbx_event)
-        watcher = asyncio.create_task(engine.watch_ring_timeouts())
+    engine, runner = calls_of(store, pbx, settings, ring_grace=-4.8)  # 5 s ring timeout → 0.2 s
+    async with runner:
+        await pbx.start(runner.events.handle_pbx_event)
+        watcher = asyncio.create_task(engine.ring_timeouts.run())
         try:
             yield engine
         finally:
@@ -211,9 +211,9 @@ async def test_reconcile_settles_a_requested_cancel_as_cancelled(
     call_id = await place(engine)
     pbx.fail_commands = PbxError("ARI down")
     with pytest.raises(PbxCommandFailed):
-        await engine.control(ACME_ID, call_id, EndCall())
+        await engine.control.run(ACME_ID, call_id, EndCall())
     pbx.live.discard(call_id)  # the PBX dropped the leg while we were disconnected
-    assert await engine.reconcile() == 1
+    assert await engine.pbx_events.reconcile() == 1
     call = await store.get_call(ACME_ID, call_id)
     assert call is not None
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "cancelled")

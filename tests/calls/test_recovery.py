@@ -14,19 +14,20 @@ from typing import Any
 
 import pytest
 
+from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.observer import Observers
 from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.recovery import (
+    CallRecovery,
     last_activity,
     plan_recovery,
-    recover_calls,
     resumed_config,
 )
-from voicedock.calls.runner import CallRunner
 from voicedock.calls.transitions import RESUMED, SERVICE_RESTART, resumed_event_data
 from voicedock.config import DEFAULT_RESUME_MESSAGE, Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, Direction
@@ -105,7 +106,7 @@ async def cut_off(service: Service) -> None:
 
 async def place(engine: CallEngine) -> str:
     request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
-    call_id = (await engine.place_outbound(ACME_ID, request)).body["call_id"]
+    call_id = (await place_outbound(engine, ACME_ID, request)).body["call_id"]
     assert isinstance(call_id, str)
     return call_id
 
@@ -122,8 +123,8 @@ async def test_restart_hangs_up_the_legs_a_killed_run_left_and_ends_its_calls(
     service = await Service.open(settings, pbx=first)
     answered, ringing = await place(service.engine), await place(service.engine)
     await first.answer(answered)
-    await service.engine.record_transcript_turn(answered, Turn("assistant", "Hello there"))
-    inbound = await service.engine.handle_inbound(
+    await service.engine.records.store_transcript_turn(answered, Turn("assistant", "Hello there"))
+    inbound = await service.engine.inbound.accept(
         InboundCall(INBOUND_CHANNEL, "+31623731537", ACME_NUMBERS[0])
     )
     assert inbound is not None
@@ -166,10 +167,11 @@ async def test_calls_end_within_the_deadline_even_if_the_pbx_keeps_a_leg() -> No
     world.stuck.add(stuck)
 
     pbx = LeftoverFakePbx(world)
-    engine = CallEngine(store, pbx, settings)
     seen = Seen([], {})
-    engine.observers.add(seen)
-    recovery = await recover_calls(engine, pbx, await store.list_active_calls(), deadline=0.6)
+    engine = CallEngine(store, pbx, settings, observers=Observers(seen))
+    recovery = await CallRecovery(store, pbx, engine).recover(
+        await store.list_active_calls(), deadline=0.6
+    )
     assert recovery.legs_left == {stuck}
     assert sorted(recovery.ended) == sorted([stuck, fine])
     assert len(pbx.asked) >= 2  # asked again until the deadline
@@ -179,7 +181,7 @@ async def test_calls_end_within_the_deadline_even_if_the_pbx_keeps_a_leg() -> No
     assert {e.call_id for e in ends} == {stuck, fine}
     assert set(seen.reports) == {stuck, fine}
     # A second recovery (another restart) finds nothing to do.
-    again = await recover_calls(engine, pbx, await store.list_active_calls())
+    again = await CallRecovery(store, pbx, engine).recover(await store.list_active_calls())
     assert again.ended == []
     await store.aclose()
 
@@ -191,7 +193,7 @@ async def test_a_pbx_that_cannot_name_old_legs_gets_a_hang_up_per_call() -> None
     pbx = FakePbx()
     engine = CallEngine(store, pbx, settings)
     call_id = await place(engine)
-    recovery = await recover_calls(engine, pbx, await store.list_active_calls())
+    recovery = await CallRecovery(store, pbx, engine).recover(await store.list_active_calls())
     assert recovery.ended == [call_id]
     assert pbx.hangups == [(call_id, "normal")]
     await store.aclose()
@@ -318,12 +320,12 @@ async def left_by_a_killed_run(
     store = MemoryStore()
     await mirror_config(store, settings)
     old_pbx = LeftoverFakePbx(world)
-    old = CallEngine(store, old_pbx, settings)
+    old, runner = calls_of(store, old_pbx, settings)
     # The service's event path; not started, it serves no conversation (nor needs closing).
-    await old_pbx.start(CallRunner(old, old_pbx, store, settings).handle_pbx_event)
+    await old_pbx.start(runner.events.handle_pbx_event)
     answered, ringing = await place(old), await place(old)
     await old_pbx.answer(answered)
-    await old.record_transcript_turn(answered, Turn("assistant", "Hi!"))
+    await old.records.store_transcript_turn(answered, Turn("assistant", "Hi!"))
     return store, settings, answered, ringing
 
 
@@ -333,12 +335,11 @@ async def test_an_answered_call_whose_caller_is_there_goes_on_with_a_resumed_eve
     pbx = ResumableFakePbx(world)
     assert isinstance(pbx, ResumablePbx)
     assert isinstance(pbx, LeftoverPbx)
-    engine = CallEngine(store, pbx, settings)
     seen = Seen([], {})
-    engine.observers.add(seen)
+    engine = CallEngine(store, pbx, settings, observers=Observers(seen))
     resumer = FakeResumer()
-    recovery = await recover_calls(
-        engine, pbx, await store.list_active_calls(), resumer=resumer, resume_message="Sorry!"
+    recovery = await CallRecovery(store, pbx, engine).recover(
+        await store.list_active_calls(), resumer=resumer, resume_message="Sorry!"
     )
     assert recovery.resumed == [answered]
     assert recovery.ended == [ringing]  # still ringing: given up
@@ -367,7 +368,9 @@ async def test_a_call_whose_caller_left_meanwhile_ends_service_restart() -> None
     pbx = ResumableFakePbx(world)
     engine = CallEngine(store, pbx, settings)
     resumer = FakeResumer()
-    recovery = await recover_calls(engine, pbx, await store.list_active_calls(), resumer=resumer)
+    recovery = await CallRecovery(store, pbx, engine).recover(
+        await store.list_active_calls(), resumer=resumer
+    )
     assert recovery.resumed == []
     assert answered in recovery.ended
     assert resumer.resumed == []
@@ -381,8 +384,8 @@ async def test_a_pbx_error_while_adopting_ends_the_call_service_restart() -> Non
     store, settings, answered, _ = await left_by_a_killed_run(world)
     pbx = ResumableFakePbx(world, fail=PbxError("ARI said 500"))
     engine = CallEngine(store, pbx, settings)
-    recovery = await recover_calls(
-        engine, pbx, await store.list_active_calls(), resumer=FakeResumer()
+    recovery = await CallRecovery(store, pbx, engine).recover(
+        await store.list_active_calls(), resumer=FakeResumer()
     )
     assert recovery.resumed == []
     assert world.legs == set()
@@ -401,8 +404,8 @@ async def test_a_conversation_that_does_not_start_ends_the_call_service_restart(
     resumer = FakeResumer(outcome)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    recovery = await recover_calls(
-        engine, pbx, await store.list_active_calls(), resumer=resumer, deadline=0.5
+    recovery = await CallRecovery(store, pbx, engine).recover(
+        await store.list_active_calls(), resumer=resumer, deadline=0.5
     )
     assert loop.time() - started < 2.0  # within the deadline
     assert resumer.cancelled is (outcome is None)
@@ -446,10 +449,9 @@ async def test_a_resumed_call_stays_up_when_its_resumed_event_is_not_stored() ->
     async def store_down(call_id: str, since: datetime) -> None:
         raise RuntimeError("the store went away")
 
-    engine.record_resumed = store_down  # type: ignore[method-assign]
-    recovery = await recover_calls(
-        engine, pbx, await store.list_active_calls(), resumer=FakeResumer()
-    )
+    recovering = CallRecovery(store, pbx, engine)
+    recovering.mark_resumed = store_down  # type: ignore[method-assign]
+    recovery = await recovering.recover(await store.list_active_calls(), resumer=FakeResumer())
     assert recovery.resumed == [answered]
     assert pbx.hangups == []
     assert answered in world.legs

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
@@ -25,7 +26,8 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.conversation import SpeechProviders
 from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.recovery import resumed_config
-from voicedock.calls.runner import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, CallRunner
+from voicedock.calls.runner import CallRunner
+from voicedock.calls.runner.one_call import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, media_format
 from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.config import Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
@@ -85,7 +87,7 @@ class World:
 
     async def answered_call(self) -> str:
         request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
-        result = await self.engine.place_outbound(ACME_ID, request)
+        result = await place_outbound(self.engine, ACME_ID, request)
         call_id = str(result.body["call_id"])
         await self.pbx.answer(call_id)
         return call_id
@@ -107,22 +109,26 @@ class World:
 async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
     async with FakeAsterisk(send_audio=False) as fake:
         pbx = MediaFakePbx(fake)
-        engine = CallEngine(store, pbx, settings)
         observer = ReportCounter()
-        engine.observers.add(observer)
         stt, llm, tts = FakeStt(), FakeLlm(), FakeTts(8000, ms_per_char=10)
         holder: list[World] = []
 
         async def providers(config: Mapping[str, Any]) -> SpeechProviders:
             return await holder[0].providers(config)
 
-        runner = CallRunner(
-            engine, pbx, store, settings, providers=providers, conversation=FAST, close_timeout=5
+        engine, runner = calls_of(
+            store,
+            pbx,
+            settings,
+            observers=[observer],
+            providers=providers,
+            conversation=FAST,
+            close_timeout=5,
         )
         world = World(fake, pbx, engine, runner, store, observer, stt, llm, tts)
         holder.append(world)
         async with runner:
-            await pbx.start(runner.handle_pbx_event)
+            await pbx.start(runner.events.handle_pbx_event)
             yield world
 
 
@@ -141,9 +147,9 @@ async def test_conversation_transcript_and_end_call_with_final_message(world: Wo
     await world.caller_says(voiced(600) + silence(400))
     await until(lambda: len(world.observer.transcripts) == 3)
 
-    await world.engine.control(ACME_ID, call_id, EndCall("Goodbye."))
+    await world.engine.control.run(ACME_ID, call_id, EndCall("Goodbye."))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
 
     call = await world.call(call_id)
     assert call.status is CallStatus.ENDED
@@ -163,7 +169,7 @@ async def test_conversation_transcript_and_end_call_with_final_message(world: Wo
     assert call.analysis_result is not None
     assert call.summary
     assert world.pbx.media_released == [call_id]
-    assert world.runner.running(call_id) is None
+    assert world.runner.served.get(call_id) is None
 
 
 async def test_answers_are_served_from_the_record_the_engine_returns(
@@ -181,13 +187,13 @@ async def test_answers_are_served_from_the_record_the_engine_returns(
     monkeypatch.setattr(world.store, "get_call", counted)
     fresh = await world.answered_call()
     request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
-    repeated = str((await world.engine.place_outbound(ACME_ID, request)).body["call_id"])
-    await world.engine.apply_pbx_event(PbxEvent(repeated, PbxEventKind.ANSWERED))
-    assert world.runner.running(repeated) is None  # stored in progress, not served
+    repeated = str((await place_outbound(world.engine, ACME_ID, request)).body["call_id"])
+    await world.engine.pbx_events.apply(PbxEvent(repeated, PbxEventKind.ANSWERED))
+    assert world.runner.served.get(repeated) is None  # stored in progress, not served
     await world.pbx.answer(repeated)
     await until(lambda: world.observer.transcripts == ["Hi!", "Hi!"])  # both greeted
-    assert world.runner.running(fresh) is not None
-    assert world.runner.running(repeated) is not None
+    assert world.runner.served.get(fresh) is not None
+    assert world.runner.served.get(repeated) is not None
     assert reads == []
 
 
@@ -195,7 +201,7 @@ async def test_media_that_cannot_open_hangs_up_with_a_reason(world: World) -> No
     world.pbx.fail_media = PbxError("externalMedia refused")
     call_id = await world.answered_call()
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.call(call_id)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, MEDIA_ERROR)
     assert world.pbx.hangups == [(call_id, "normal")]
@@ -206,7 +212,7 @@ async def test_unavailable_providers_hang_up_with_provider_error(world: World) -
     world.provider_error = ProviderError("no such voice")
     call_id = await world.answered_call()
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.call(call_id)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, PROVIDER_ERROR)
     assert world.observer.reports == [(call_id, CallStatus.ENDED, 0)]
@@ -216,11 +222,11 @@ async def test_remote_hangup_mid_conversation_stores_the_record_once(world: Worl
     world.tts.ms_per_char = 50  # "Hi!": 8 frames; the long message: 2.8 s
     long = "One two three four five six seven eight nine ten eleven twelve."
     call_id = await world.answered_call()
-    await world.engine.control(ACME_ID, call_id, Say(long))
+    await world.engine.control.run(ACME_ID, call_id, Say(long))
     await until(lambda: bool(world.fake.channels) and len(world.fake.channel().played) >= 60)
     await world.pbx.hang_up_remote(call_id)
     async with asyncio.timeout(2):  # promptly, not after the message would have finished
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.call(call_id)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "remote-hangup")
     assert world.pbx.hangups == []  # nothing left to hang up
@@ -234,11 +240,11 @@ async def test_remote_hangup_mid_conversation_stores_the_record_once(world: Worl
 
 async def test_commands_before_the_conversation_runs_are_replayed(world: World) -> None:
     call_id = await world.answered_call()  # the media is still connecting
-    await world.engine.control(ACME_ID, call_id, Say("Welcome to Acme."))
+    await world.engine.control.run(ACME_ID, call_id, Say("Welcome to Acme."))
     await until(lambda: "Welcome to Acme." in world.observer.transcripts)
-    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     assert (await world.call(call_id)).status is CallStatus.ENDED
 
 
@@ -250,9 +256,9 @@ async def test_end_call_while_the_media_never_opens_hangs_up_at_once(
     call_id = await world.answered_call()
     if when == "media-opening":
         await until(lambda: (call_id, "ulaw") in world.pbx.media_formats)
-    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
     async with asyncio.timeout(2):  # not when (if ever) the media opens
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.call(call_id)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "api-end-call")
     assert world.pbx.hangups == [(call_id, "normal")]
@@ -268,14 +274,14 @@ async def test_media_closed_by_a_transfer_waits_for_its_outcome_instead_of_hangi
     the PBX reports the transfer; the caller must not be hung up as a media loss."""
     call_id = await world.answered_call()
     await until(lambda: "Hi!" in world.observer.transcripts)
-    await world.engine.control(ACME_ID, call_id, Transfer("sales"))
+    await world.engine.control.run(ACME_ID, call_id, Transfer("sales"))
     assert [c for c, _ in world.pbx.transfers] == [call_id]
     await world.fake.channel().ws.close()  # the stream ends as the bridge forms
     await asyncio.sleep(0.3)
     assert world.pbx.hangups == []  # waiting for the PBX's word
     await world.pbx.emit(call_id, PbxEventKind.TRANSFERRED, detail="sales")
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.call(call_id)
     assert (call.status, call.end_reason, call.transferred_to) == (
         CallStatus.ENDED,
@@ -306,23 +312,23 @@ async def test_one_failing_call_leaves_the_other_running(world: World) -> None:
     world.pbx.fail_media = PbxError("boom")
     broken = await world.answered_call()
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(broken)
-    assert world.runner.running(healthy) is not None
+        await call_finished(world.runner, broken)
+    assert world.runner.served.get(healthy) is not None
     assert (await world.call(healthy)).status is CallStatus.IN_PROGRESS
-    await world.engine.control(ACME_ID, healthy, Say("Still here."))
+    await world.engine.control.run(ACME_ID, healthy, Say("Still here."))
     await until(lambda: "Still here." in world.observer.transcripts)
 
 
 async def test_media_format_from_assistant_then_trunk(world: World, store: MemoryStore) -> None:
     call_id = await world.answered_call()
     call = await world.call(call_id)
-    assert await world.runner.media_format(call) == "ulaw"
+    assert await media_format(world.store, call) == "ulaw"
     call.assistant_config = {**call.assistant_config, "media_format": "slin16"}
-    assert await world.runner.media_format(call) == "slin16"
+    assert await media_format(world.store, call) == "slin16"
     call.assistant_config = {"codec": "alaw"}
-    assert await world.runner.media_format(call) == "alaw"
+    assert await media_format(world.store, call) == "alaw"
     call.assistant_config = {"media_format": "opus"}  # not a telephone codec we speak
-    assert await world.runner.media_format(call) == "ulaw"
+    assert await media_format(world.store, call) == "ulaw"
 
 
 TEST_PROVIDER = "runner-service-test"
@@ -359,7 +365,7 @@ async def test_service_runs_answered_calls_and_hangs_them_up_before_closing_the_
             request = parse_outbound_request(
                 {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
             )
-            call_id = str((await service.engine.place_outbound(ACME_ID, request)).body["call_id"])
+            call_id = str((await place_outbound(service.engine, ACME_ID, request)).body["call_id"])
             await pbx.answer(call_id)
             await until(lambda: bool(fake.channels) and bool(fake.channel().marks_processed))
             assert test_providers[2].texts == ["Hi!"]  # the first message, from the runner
@@ -375,8 +381,10 @@ async def test_service_without_a_media_pbx_starts_no_conversation(tmp_path: Path
     service = await Service.open(settings)  # pbx.kind = none
     try:
         assert service.runner.media_pbx is None
-        await service.runner.handle_pbx_event(PbxEvent("call-unknown", PbxEventKind.ANSWERED))
-        assert service.runner.running("call-unknown") is None
+        await service.runner.events.handle_pbx_event(
+            PbxEvent("call-unknown", PbxEventKind.ANSWERED)
+        )
+        assert service.runner.served.get("call-unknown") is None
     finally:
         await service.aclose()
 
@@ -403,7 +411,7 @@ async def test_provider_failure_mid_call_speaks_the_fallback_then_hangs_up(world
     await until(lambda: world.observer.transcripts == ["Hi!"])
     await world.caller_says(voiced(600) + silence(400))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.call(call_id)
     assert (call.status, call.end_reason) == (CallStatus.ENDED, PROVIDER_ERROR)
     assert world.observer.transcripts[-1] == FAST.fallback_message  # never silent
@@ -440,7 +448,7 @@ async def test_rest_call_runs_live_and_its_record_is_served(
             resp = await client.post(f"/calls/{call_id}/control", json=end, headers=auth)
             assert resp.status == 200
             async with asyncio.timeout(5):
-                await services[0].runner.wait_finished(call_id)
+                await call_finished(services[0].runner, call_id)
             call = await (await client.get(f"/calls/{call_id}", headers=auth)).json()
         finally:
             await client.close()
@@ -466,9 +474,9 @@ class Said:
 async def left_by_a_killed_run(world: World) -> tuple[Call, list[CallMessage]]:
     """An answered call the previous run greeted (no runner of this run serves it yet)."""
     request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
-    call_id = str((await world.engine.place_outbound(ACME_ID, request)).body["call_id"])
-    await world.engine.apply_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
-    await world.engine.record_transcript_turn(call_id, Said("assistant", "Hi!"))
+    call_id = str((await place_outbound(world.engine, ACME_ID, request)).body["call_id"])
+    await world.engine.pbx_events.apply(PbxEvent(call_id, PbxEventKind.ANSWERED))
+    await world.engine.records.store_transcript_turn(call_id, Said("assistant", "Hi!"))
     return await world.call(call_id), await world.store.list_messages(call_id)
 
 
@@ -479,7 +487,7 @@ async def test_a_resumed_call_says_the_resume_line_and_goes_on_with_its_history(
     world.stt.texts = ["I would like an appointment on Monday."]
     world.llm.replies = ["Monday at nine works."]
     config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
-    assert await world.runner.resume(call, config, earlier)
+    assert await world.runner.resuming.resume(call, config, earlier)
     await until(lambda: world.observer.transcripts[-1:] == ["Sorry, we were cut off."])
     await world.caller_says(voiced(600) + silence(400))
     await until(lambda: world.observer.transcripts[-1:] == ["Monday at nine works."])
@@ -490,9 +498,9 @@ async def test_a_resumed_call_says_the_resume_line_and_goes_on_with_its_history(
         ("assistant", "Sorry, we were cut off."),
         ("user", "I would like an appointment on Monday."),
     ]
-    await world.engine.control(ACME_ID, call.id, EndCall(None))
+    await world.engine.control.run(ACME_ID, call.id, EndCall(None))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call.id)
+        await call_finished(world.runner, call.id)
     stored = [m.content for m in await world.store.list_messages(call.id)]
     assert stored[:2] == ["Hi!", "Sorry, we were cut off."]  # after the earlier ones
     assert stored.count("Hi!") == 1
@@ -506,9 +514,9 @@ async def test_a_resumed_call_whose_media_does_not_open_ends_service_restart(
     call, earlier = await left_by_a_killed_run(world)
     world.pbx.fail_media = PbxError("externalMedia refused")
     config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
-    assert not await world.runner.resume(call, config, earlier)
+    assert not await world.runner.resuming.resume(call, config, earlier)
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call.id)
+        await call_finished(world.runner, call.id)
     ended = await world.call(call.id)
     assert (ended.status, ended.end_reason) == (CallStatus.ENDED, SERVICE_RESTART)
     assert world.pbx.hangups == [(call.id, "normal")]
@@ -517,9 +525,9 @@ async def test_a_resumed_call_whose_media_does_not_open_ends_service_restart(
 
 async def test_a_call_whose_caller_left_before_the_resume_is_not_served(world: World) -> None:
     call, earlier = await left_by_a_killed_run(world)
-    await world.engine.apply_pbx_event(PbxEvent(call.id, PbxEventKind.HANGUP, cause=16))
+    await world.engine.pbx_events.apply(PbxEvent(call.id, PbxEventKind.HANGUP, cause=16))
     config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
-    assert not await world.runner.resume(call, config, earlier)
-    assert world.runner.running(call.id) is None
+    assert not await world.runner.resuming.resume(call, config, earlier)
+    assert world.runner.served.get(call.id) is None
     assert world.pbx.media_formats == []  # no media leg opened
     assert len(world.observer.reports) == 1  # the end's report, once

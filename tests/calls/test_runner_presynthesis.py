@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from calls.test_runner import FAST, ReportCounter, until
+from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
 from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, org_id
@@ -29,12 +30,18 @@ ACME_ID = org_id(ACME)
 
 
 class Node:
-    def __init__(self, runner: CallRunner, engine: CallEngine, pbx: MediaFakePbx) -> None:
-        self.runner, self.engine, self.pbx = runner, engine, pbx
+    def __init__(
+        self,
+        runner: CallRunner,
+        engine: CallEngine,
+        pbx: MediaFakePbx,
+        observer: ReportCounter,
+        store: MemoryStore,
+    ) -> None:
+        self.runner, self.engine, self.pbx, self.store = runner, engine, pbx, store
         self.tts_made: list[GatedTts] = []
         self.voices: list[Any] = []  # the TTS each answered call spoke with
-        self.observer = ReportCounter()
-        engine.observers.add(self.observer)
+        self.observer = observer
 
     async def providers(self, config: Mapping[str, Any]) -> SpeechProviders:
         tts = GatedTts()
@@ -43,7 +50,7 @@ class Node:
 
     async def place(self) -> str:
         request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
-        result = await self.engine.place_outbound(ACME_ID, request)
+        result = await place_outbound(self.engine, ACME_ID, request)
         return str(result.body["call_id"])
 
     def synthesized(self) -> list[str]:
@@ -55,19 +62,19 @@ def node_fixture(presynthesis: bool) -> Callable[..., AsyncIterator[Node]]:
         settings.speech.presynthesis = presynthesis
         async with FakeAsterisk(send_audio=False) as fake:
             pbx = MediaFakePbx(fake)
-            engine = CallEngine(store, pbx, settings)
             holder: list[Node] = []
 
             async def providers(config: Mapping[str, Any]) -> SpeechProviders:
                 return await holder[0].providers(config)
 
-            runner = CallRunner(
-                engine, pbx, store, settings, providers=providers, conversation=FAST
+            observer = ReportCounter()
+            engine, runner = calls_of(
+                store, pbx, settings, observers=[observer], providers=providers, conversation=FAST
             )
-            node = Node(runner, engine, pbx)
+            node = Node(runner, engine, pbx, observer, store)
             holder.append(node)
             async with runner:
-                await pbx.start(runner.handle_pbx_event)
+                await pbx.start(runner.events.handle_pbx_event)
                 yield node
 
     return fixture
@@ -80,8 +87,8 @@ baseline = pytest.fixture(node_fixture(False))
 async def test_first_message_is_synthesized_while_the_call_rings(node: Node) -> None:
     call_id = await node.place()
     await until(lambda: node.synthesized() == ["Hi!"])  # not answered yet
-    assert node.runner.synthesis is not None
-    assert node.runner.synthesis.ready(node.tts_made[0], ACME_ID, "Hi!")
+    assert node.runner.speech.synthesis is not None
+    assert node.runner.speech.synthesis.ready(node.tts_made[0], ACME_ID, "Hi!")
     await node.pbx.answer(call_id)
     await until(lambda: node.observer.transcripts == ["Hi!"])  # heard
     assert node.synthesized() == ["Hi!"]  # from the cache: not synthesized again
@@ -94,7 +101,7 @@ async def test_first_message_is_synthesized_while_the_call_rings(node: Node) -> 
 async def test_an_inbound_call_s_greeting_is_synthesized_once_its_assistant_is_known(
     node: Node,
 ) -> None:
-    call_id = await node.engine.handle_inbound(
+    call_id = await node.engine.inbound.accept(
         InboundCall("ref-1", "+31623731537", ACME_NUMBERS[0])
     )
     assert call_id is not None
@@ -105,28 +112,30 @@ async def test_an_inbound_call_s_greeting_is_synthesized_once_its_assistant_is_k
 
 
 async def test_a_call_that_never_answers_releases_its_presynthesis(node: Node) -> None:
-    assert node.runner.synthesis is not None
+    assert node.runner.speech.synthesis is not None
+    presynthesis = node.runner.presynthesis
+    assert presynthesis is not None
     call_id = await node.place()
-    await until(lambda: call_id in node.runner._prepared)
+    await until(lambda: call_id in presynthesis._prepared)
     await node.pbx.emit(call_id, PbxEventKind.HANGUP, cause=19)  # no answer
-    await until(lambda: call_id not in node.runner._prepared)  # task over, speech released
-    assert not node.runner.synthesis._pending
-    assert len(node.runner._tasks.children) == 0  # nothing left running for it
+    await until(lambda: call_id not in presynthesis._prepared)  # task over, speech released
+    assert not node.runner.speech.synthesis._pending
+    assert len(presynthesis._tasks.children) == 0  # nothing left running for it
 
 
 async def test_answered_calls_speak_through_the_node_cache(node: Node) -> None:
     call_id = await node.place()
     await node.pbx.answer(call_id)
     await until(lambda: node.observer.transcripts == ["Hi!"])
-    running = node.runner.running(call_id)
+    running = node.runner.served.get(call_id)
     assert running is not None
     assert running.live is not None
     assert isinstance(running.live._providers.tts, CachedTts)  # type: ignore[union-attr]
 
 
 async def test_presynthesis_off_is_the_old_behaviour(baseline: Node) -> None:
-    assert baseline.runner.synthesis is None
-    assert baseline.engine.presynthesizer is None
+    assert baseline.runner.speech.synthesis is None
+    assert baseline.runner.presynthesis is None  # nothing told of calls that ring
     call_id = await baseline.place()
     await baseline.pbx.answer(call_id)
     await until(lambda: baseline.observer.transcripts == ["Hi!"])
@@ -161,10 +170,11 @@ async def test_ringing_builds_the_call_s_voice_alone(
     monkeypatch.setattr(live_providers, "create_tts", tts)
     async with FakeAsterisk(send_audio=False) as fake:
         pbx = MediaFakePbx(fake)
-        engine = CallEngine(store, pbx, settings)
-        async with CallRunner(engine, pbx, store, settings, conversation=FAST) as runner:
-            await pbx.start(runner.handle_pbx_event)
-            node = Node(runner, engine, pbx)
+        observer = ReportCounter()
+        engine, runner = calls_of(store, pbx, settings, observers=[observer], conversation=FAST)
+        async with runner:
+            await pbx.start(runner.events.handle_pbx_event)
+            node = Node(runner, engine, pbx, observer, store)
             call_id = await node.place()
             await until(lambda: [s for v in voices for s in v.synthesized] == ["Hi!"])
             assert made == ["tts"]  # ringing: the voice alone
@@ -189,9 +199,9 @@ async def test_the_call_s_record_tells_how_long_its_media_leg_and_greeting_took(
     await node.pbx.answer(call_id)
     asyncio.get_running_loop().call_later(0.05, opens.set)  # the media leg: 50 ms to come up
     await until(lambda: node.observer.transcripts == ["Hi!"])
-    await node.engine.control(ACME_ID, call_id, EndCall(None))
-    await node.runner.wait_finished(call_id)
-    call = await node.engine._store.get_call(None, call_id)
+    await node.engine.control.run(ACME_ID, call_id, EndCall(None))
+    await call_finished(node.runner, call_id)
+    call = await node.store.get_call(None, call_id)
     assert call is not None
     timings = msgspec.to_builtins(Call.of(call, [], []))["timings"]
     assert set(timings) == {"media_connected_ms", "first_audio_ms"}

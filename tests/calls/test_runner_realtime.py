@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.local_server import LocalServer
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
@@ -95,11 +96,10 @@ async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
     try:
         async with server, FakeAsterisk(send_audio=False) as fake:
             pbx = MediaFakePbx(fake)
-            engine = CallEngine(store, pbx, settings)
             observer = Transcripts()
-            engine.observers.add(observer)
-            async with CallRunner(engine, pbx, store, settings, close_timeout=5) as runner:
-                await pbx.start(runner.handle_pbx_event)
+            engine, runner = calls_of(store, pbx, settings, observers=[observer], close_timeout=5)
+            async with runner:
+                await pbx.start(runner.events.handle_pbx_event)
                 url = server.url.replace("http://", "ws://") + "/v1/realtime"
                 yield World(
                     fake, pbx, engine, runner, store, script, url, tts, observer, tts_configs
@@ -151,7 +151,7 @@ async def answered_realtime_call(world: World, llm_config: Mapping[str, Any], **
     request = parse_outbound_request(
         {"destination": DESTINATION, "assistant": assistant, "context": "Caller: Margaret."}
     )
-    result = await world.engine.place_outbound(ACME_ID, request)
+    result = await place_outbound(world.engine, ACME_ID, request)
     call_id = str(result.body["call_id"])
     await world.pbx.answer(call_id)
     return call_id
@@ -171,22 +171,22 @@ async def test_speech_to_speech_call_says_through_our_tts_and_plays_the_model(
     spoken = b"\x10\x00" * (8000 * 10 * len(first[1]) // 1000)
     assert b"".join(channel.played).startswith(ulaw_encode(spoken))  # our TTS, byte-exact
 
-    await world.engine.control(ACME_ID, call_id, Say("Your code is 4 7 1."))
+    await world.engine.control.run(ACME_ID, call_id, Say("Your code is 4 7 1."))
     await until(lambda: ("assistant", "Your code is 4 7 1.") in world.observer.seen)
     assert world.tts.texts == ["Hello, dental clinic.", "Your code is 4 7 1."]
     assert world.sent("response.create") == []  # the model was never asked to say it
     told = [e["item"]["content"][0]["text"] for e in world.sent("conversation.item.create")]
     assert any("Your code is 4 7 1." in text for text in told)  # but it knows it was said
 
-    await world.engine.control(
+    await world.engine.control.run(
         ACME_ID, call_id, InjectContext("The caller is a new patient.", trigger_response=True)
     )
     await until(lambda: ("assistant", "Hi") in world.observer.seen)  # the model's own reply
     assert len(world.sent("response.create")) == 1
 
-    await world.engine.control(ACME_ID, call_id, EndCall("Goodbye."))
+    await world.engine.control.run(ACME_ID, call_id, EndCall("Goodbye."))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.store.get_call(None, call_id)
     assert call is not None
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "api-end-call")
@@ -207,7 +207,7 @@ async def test_realtime_session_refused_hangs_up_with_provider_error(world: Worl
         world, {"url": world.realtime_url, "api_key": "wrong-key"}
     )
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.store.get_call(None, call_id)
     assert call is not None
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "provider-error")
@@ -220,7 +220,7 @@ async def test_caller_speech_cuts_what_is_being_said(world: World) -> None:
     long = "One two three four five six seven eight nine ten eleven twelve."
     call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
     await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
-    await world.engine.control(ACME_ID, call_id, Say(long))
+    await world.engine.control.run(ACME_ID, call_id, Say(long))
     channel = world.fake.channel()
     await until(lambda: len(channel.played) >= 80)  # well into the long message
     await channel.ws.send_bytes(b"\xff" * 160)  # the caller speaks: server VAD fires
@@ -232,9 +232,9 @@ async def test_caller_speech_cuts_what_is_being_said(world: World) -> None:
     assert any(c.startswith("FLUSH_MEDIA") for c in channel.commands)  # Asterisk's queue too
     assert world.sent("input_audio_buffer.append")  # the caller's audio reached the model
     messages_before_end = len(world.observer.seen)
-    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     (_, cut) = await world.store.list_messages(call_id)
     assert (cut.content, cut.interrupted) == (heard, True)
     assert len(world.observer.seen) == messages_before_end
@@ -303,7 +303,7 @@ async def test_realtime_session_dropping_mid_call_speaks_our_fallback(world: Wor
     world.script.drop_after_session_update = True
     call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.store.get_call(None, call_id)
     assert call is not None
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "provider-error")
@@ -332,9 +332,9 @@ async def test_each_caller_turn_records_its_latency_on_the_call(world: World) ->
         await channel.ws.send_bytes(frame)
         await asyncio.sleep(0.02)
     await until(lambda: ("assistant", "Hi") in world.observer.seen)  # the model answered
-    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     await until(lambda: world.observer.reports == 1)  # latency is stored with the report
 
     call = await world.store.get_call(None, call_id)
@@ -370,13 +370,13 @@ async def test_say_is_spoken_in_the_voice_the_assistant_chose(world: World) -> N
     assert update["session"]["voice"] == "Rex"  # the model's own voice
     # voicedock's, chosen (built while the call rang, for the first message, and for the call)
     assert {c.get("voice") for c in world.tts_configs} == {"en-gb"}
-    await world.engine.control(ACME_ID, call_id, Say("Your code is 4 7 1."))
+    await world.engine.control.run(ACME_ID, call_id, Say("Your code is 4 7 1."))
     await until(lambda: ("assistant", "Your code is 4 7 1.") in world.observer.seen)
     assert world.tts.texts == ["Hello, dental clinic.", "Your code is 4 7 1."]  # verbatim
     assert world.sent("response.create") == []  # never left to the model
-    await world.engine.control(ACME_ID, call_id, EndCall("Goodbye."))
+    await world.engine.control.run(ACME_ID, call_id, EndCall("Goodbye."))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     assert world.tts.texts[-1] == "Goodbye."
 
 
@@ -413,9 +413,9 @@ async def test_dead_air_while_the_model_stalls_is_covered_in_our_voice(world: Wo
     assert len(b"".join(channel.played)) > greeting + cover  # the model's reply came after
     assert world.tts.texts == [FIRST, "Just a second."]
     assert world.sent("response.cancel") == []  # the model's reply was still awaited
-    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     messages = await world.store.list_messages(call_id)
     assert [(m.role, m.content) for m in messages] == [
         ("assistant", FIRST),
@@ -440,9 +440,9 @@ async def test_a_silent_caller_is_asked_whether_they_are_still_there(world: Worl
     assert world.sent("response.create") == []  # never left to the model
     told = [e["item"]["content"][0]["text"] for e in world.sent("conversation.item.create")]
     assert any(asked[1] in text for text in told)  # but it knows it was asked
-    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     messages = await world.store.list_messages(call_id)
     assert [(m.role, m.content) for m in messages] == [("assistant", FIRST), asked]
 
@@ -488,7 +488,7 @@ async def test_keypad_entry_is_one_user_item_the_model_answers(world: World) -> 
         world, {"url": world.realtime_url, "api_key": KEY}, keypad={"timeout_seconds": 5}
     )
     await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
-    await world.engine.control(ACME_ID, call_id, Say(long))
+    await world.engine.control.run(ACME_ID, call_id, Say(long))
     channel = world.fake.channel()
     await until(lambda: len(channel.played) >= 80)  # well into the long message
     for digit in "1234#":
@@ -503,9 +503,9 @@ async def test_keypad_entry_is_one_user_item_the_model_answers(world: World) -> 
     assert users == ["Keypad: 1234#"]  # one item, not one per key
     assert not any("pressed" in i["content"][0]["text"] for i in items)
     assert len(world.sent("response.create")) == 1
-    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
     assert messages[2:] == [("user", "Keypad: 1234#"), ("assistant", "Hi")]
 
@@ -516,7 +516,7 @@ async def test_a_supervisor_s_whisper_is_context_for_the_model_and_theirs_in_the
     call_id = await answered_realtime_call(world, {"url": world.realtime_url, "api_key": KEY})
     await until(lambda: ("assistant", "Hello, dental clinic.") in world.observer.seen)
     whisper = "Offer the caller a callback tomorrow."
-    await world.engine.control(
+    await world.engine.control.run(
         ACME_ID, call_id, InjectContext(whisper, trigger_response=True, source="supervisor")
     )
     await until(lambda: ("supervisor", whisper) in world.observer.seen)
@@ -525,8 +525,8 @@ async def test_a_supervisor_s_whisper_is_context_for_the_model_and_theirs_in_the
     texts = [(i["role"], i["content"][0]["text"]) for i in items]
     assert ("system", supervisor_note(whisper)) in texts  # the model knows whose it is
     assert not [t for role, t in texts if role == "user" and whisper in t]
-    await world.engine.control(ACME_ID, call_id, EndCall(None))
+    await world.engine.control.run(ACME_ID, call_id, EndCall(None))
     async with asyncio.timeout(5):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
     assert ("supervisor", whisper) in messages

@@ -17,6 +17,7 @@ from calls.test_runner_realtime import (
     until,
     world,
 )
+from fakes.calls import call_finished
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import ToolCall
@@ -41,7 +42,7 @@ async def test_the_models_end_call_is_carried_out_and_recorded(world: World) -> 
         await channel.ws.send_bytes(frame)
         await asyncio.sleep(0.02)
     async with asyncio.timeout(10):
-        await world.runner.wait_finished(call_id)
+        await call_finished(world.runner, call_id)
     call = await world.store.get_call(None, call_id)
     assert call is not None
     assert call.end_reason == "assistant-ended-call"

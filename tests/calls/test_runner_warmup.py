@@ -7,10 +7,9 @@ import logging
 
 import pytest
 
+from fakes.calls import calls_of
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx, MediaFakePbx
-from voicedock.calls.engine import CallEngine
-from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.pipeline.providers import piper_tts
 
@@ -23,9 +22,9 @@ async def test_warm_up_loads_the_packaged_voice(store: MemoryStore, settings: Se
     settings.speech.tts = "piper"
     pbx = MediaFakePbx(media_server=None)
     piper_tts._voices.clear()
-    async with CallRunner(CallEngine(store, pbx, settings), pbx, store, settings) as runner:
+    async with calls_of(store, pbx, settings)[1] as runner:
         await runner.start(warm_up=True)  # already started: no second warm-up
-    runner_warm = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    runner_warm = calls_of(store, pbx, settings)[1]
     await runner_warm.start(warm_up=True)
     await runner_warm.aclose()  # waits for the warm-up task
     assert piper_tts._voices
@@ -36,7 +35,7 @@ async def test_no_warm_up_without_a_media_pbx(
 ) -> None:
     settings.speech.stt = "no-such-stt"
     pbx = FakePbx()
-    runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    runner = calls_of(store, pbx, settings)[1]
     with caplog.at_level(logging.WARNING):
         await runner.start(warm_up=True)
         await runner.aclose()
@@ -49,7 +48,7 @@ async def test_failing_warm_up_is_a_warning(
     settings.speech.stt = "no-such-stt"
     settings.speech.tts = "no-such-tts"
     pbx = MediaFakePbx(media_server=None)
-    runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    runner = calls_of(store, pbx, settings)[1]
     with caplog.at_level(logging.WARNING):
         await runner.start(warm_up=True)
         await runner.aclose()
@@ -80,7 +79,7 @@ async def test_warm_up_runs_each_offline_engine_once(
     monkeypatch.setattr(WhisperStt, "transcribe_blocking", transcribe)
     settings.speech.stt, settings.speech.tts = "faster_whisper", "piper"
     pbx = MediaFakePbx(media_server=None)
-    runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    runner = calls_of(store, pbx, settings)[1]
     await runner.start(warm_up=True)
     await runner.aclose()  # waits for the warm-up task
     assert ran == [("tts", "Hello."), ("stt", 0.5)]  # the voice the greeting needs first
@@ -115,7 +114,7 @@ async def test_the_voice_is_warm_before_start_returns(
     monkeypatch.setattr(WhisperStt, "transcribe_blocking", lambda *_: ran.append("stt") or "")
     settings.speech.stt, settings.speech.tts = "faster_whisper", "piper"
     pbx = MediaFakePbx(media_server=None)
-    runner = CallRunner(CallEngine(store, pbx, settings), pbx, store, settings)
+    runner = calls_of(store, pbx, settings)[1]
     try:
         await runner.start(warm_up=True)
         assert ran == ["tts"]  # the voice is warm; Whisper still loading, not waited for

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx, MediaFakePbx
 from fakes.world import (
@@ -29,7 +30,7 @@ from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.conversation import SpeechProviders
 from voicedock.calls.outbound.request import parse_outbound_request
-from voicedock.calls.recovery import end_lost_calls
+from voicedock.calls.recovery import CallRecovery
 from voicedock.calls.runner import CallRunner
 from voicedock.config import TrunkSettings
 from voicedock.domain.records import CallStatus
@@ -67,16 +68,16 @@ async def world() -> tuple[CallEngine, MemoryStore, Server, Server]:
     await mirror_config(store, settings)
     a, b = Server(), Server()
     pbx = SeveralPbxs({"a": a, "b": b})
-    engine = CallEngine(store, pbx, settings)
-    pbx.set_inbound_handler(engine.handle_inbound)
+    engine, runner = calls_of(store, pbx, settings)
+    pbx.set_inbound_handler(engine.inbound.accept)
     # The service's event path; not started, it serves no conversation (nor needs closing).
-    await pbx.start(CallRunner(engine, pbx, store, settings).handle_pbx_event)
+    await pbx.start(runner.events.handle_pbx_event)
     return engine, store, a, b
 
 
 async def place(engine: CallEngine, number: str) -> str:
     body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "number_id": number_id(number)}
-    result = await engine.place_outbound(ACME_ID, parse_outbound_request(body))
+    result = await place_outbound(engine, ACME_ID, parse_outbound_request(body))
     call_id = result.body["call_id"]
     assert isinstance(call_id, str)
     return call_id
@@ -138,7 +139,7 @@ async def test_a_previous_runs_calls_are_hung_up_on_their_own_server(
     # A new run: its router knows nothing of the call but what the store says.
     a, b = Server(), Server()
     fresh = SeveralPbxs({"a": a, "b": b})
-    recovery = await end_lost_calls(engine, fresh, [call], deadline=2.0)
+    recovery = await CallRecovery(store, fresh, engine).end_lost([call], deadline=2.0)
     assert recovery.ended == [on_b]
     assert b.leftovers == [{on_b: None}]
     assert a.leftovers == []
@@ -169,14 +170,13 @@ async def live() -> AsyncIterator[Live]:
     async with FakeAsterisk(send_audio=False) as fake:
         a, b = MediaFakePbx(fake), MediaFakePbx(fake)
         pbx = SeveralPbxs({"a": a, "b": b})
-        engine = CallEngine(store, pbx, settings)
 
         async def providers(config: Mapping[str, Any]) -> SpeechProviders:
             return SpeechProviders(FakeStt(), FakeLlm(), FakeTts(8000, ms_per_char=10))
 
-        runner = CallRunner(engine, pbx, store, settings, providers=providers, close_timeout=5)
+        engine, runner = calls_of(store, pbx, settings, providers=providers, close_timeout=5)
         async with runner:
-            await pbx.start(runner.handle_pbx_event)
+            await pbx.start(runner.events.handle_pbx_event)
             yield Live(fake, a, b, engine, runner, store)
 
 
@@ -184,7 +184,7 @@ async def talking(live: Live, number: str, server: MediaFakePbx) -> str:
     call_id = await place(live.engine, number)
     await server.answer(call_id)
     async with asyncio.timeout(5):
-        while (running := live.runner.running(call_id)) is None or running.live is None:
+        while (running := live.runner.served.get(call_id)) is None or running.live is None:
             await asyncio.sleep(0.01)
     return call_id
 
@@ -200,7 +200,7 @@ async def test_media_lost_with_its_server_down_waits_for_that_servers_word(live:
     live.b.connected = True
     await live.b.emit("", PbxEventKind.PBX_RESTARTED)
     async with asyncio.timeout(5):
-        await live.runner.wait_finished(call_id)
+        await call_finished(live.runner, call_id)
     call = await live.store.get_call(None, call_id)
     assert call is not None
     assert (call.status, call.error) == (CallStatus.FAILED, "pbx-restart")
@@ -214,7 +214,7 @@ async def test_media_lost_on_a_server_that_is_up_hangs_up_at_once_while_another_
     live.b.connected = False  # another server's outage is not this call's
     await live.fake.channel().ws.close()
     async with asyncio.timeout(3):
-        await live.runner.wait_finished(call_id)
+        await call_finished(live.runner, call_id)
     call = await live.store.get_call(None, call_id)
     assert call is not None
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "media-lost")

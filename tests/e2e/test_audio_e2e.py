@@ -33,6 +33,7 @@ from e2e.audio_helpers import (
 )
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_calls_e2e import TERMINAL, get_call, until, wait_status
+from fakes.calls import call_finished
 from fakes.world import SUPPORT_ID
 from pbx.lab_calls import request, running_pbx
 from voicedock.calls.commands import API_END_CALL
@@ -130,7 +131,7 @@ async def control(live: LiveService, call_id: str, command: dict[str, Any]) -> N
 async def wait_recorded(live: LiveService, call_id: str, within: float) -> dict[str, Any]:
     """The ended call once the runner stored its record (messages come after the hang-up)."""
     await wait_status(live, call_id, TERMINAL, within=within)
-    await asyncio.wait_for(live.service.runner.wait_finished(call_id), 10)
+    await asyncio.wait_for(call_finished(live.service.runner, call_id), 10)
     return await get_call(live, call_id)
 
 

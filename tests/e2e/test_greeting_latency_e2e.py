@@ -120,5 +120,5 @@ async def test_twenty_callees_answering_together_hear_the_greeting_at_once(
     )
     assert p95(delays) <= P95_BOUND_S, sorted(delays)
     runner = live.service.runner
-    assert runner.synthesis is not None
-    assert runner.synthesis.synthesized == 2  # the greeting's two sentences, once for all
+    assert runner.speech.synthesis is not None
+    assert runner.speech.synthesis.synthesized == 2  # the greeting's two sentences, once for all

@@ -40,6 +40,7 @@ from e2e.audio_helpers import (
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import SHORT_GREETING, control, place_call, wait_recorded, when
 from e2e.test_calls_e2e import TERMINAL, get_call, wait_status
+from fakes.calls import call_finished
 from fakes.world import GLOBEX, SUPPORT_ID
 from voicedock.api.api_keys import issue_api_key
 from voicedock.pipeline.endpointing import SILENCE_TIMEOUT
@@ -140,7 +141,7 @@ async def test_a_transfer_ends_the_recording_where_the_caller_leaves(
     assert ended["end_reason"] == "transferred"
     await asyncio.sleep(3)  # the caller talks with sales: none of it is ours to record
     await live.pbx.ari.hangup_channel(call_id)
-    await asyncio.wait_for(live.service.runner.wait_finished(call_id), 15)
+    await asyncio.wait_for(call_finished(live.service.runner, call_id), 15)
     call = await get_call(live, call_id)
     with_us = when(call["transferred_at"]) - when(call["started_at"])
     assert 0 < call["recording_duration_seconds"] <= with_us.total_seconds() + 0.5

@@ -65,7 +65,7 @@ async def test_inbound_call_is_rejected_at_the_pbx_while_offline_speech_is_at_ca
     live = await serve(settings)
     gate = threading.Event()
     try:
-        recognition = live.service.runner.recognition
+        recognition = live.service.runner.speech.recognition
         assert recognition is not None  # [speech] recognition_pool is on by default
         before = await pbx_objects(live)
         status, text = await scrape(live)

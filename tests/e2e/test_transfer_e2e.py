@@ -11,6 +11,7 @@ import pytest
 from e2e.audio_helpers import SILENT_PARTY
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_calls_e2e import get_call, place, until, wait_status
+from fakes.calls import call_finished
 from pbx.lab_calls import ANSWERS
 from voicedock_lab.server import LabAsterisk
 
@@ -153,7 +154,7 @@ async def test_transfer_with_an_announcement_keeps_the_transcript(live: LiveServ
     assert resp.status == 200, await resp.text()
     ended = await wait_status(live, call_id, ("ended", "failed"), within=30)
     assert (ended["status"], ended["end_reason"]) == ("ended", "transferred")
-    await live.service.runner.wait_finished(call_id)
+    await call_finished(live.service.runner, call_id)
     detail = await get_call(live, call_id)
     messages = detail["messages"]
     assert {"role": "assistant", "content": announcement} in messages, messages

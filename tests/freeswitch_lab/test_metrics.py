@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from e2e.test_metrics_e2e import TOKEN, Samples, samples, value
+from fakes.calls import call_finished
 from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
 from pbx.freeswitch.live_service import TERMINAL, speech_fakes
 from voicedock_lab.freeswitch import LabFreeswitch
@@ -52,7 +53,7 @@ async def test_metrics_of_a_call_on_the_lab_freeswitch(
             status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
             assert status == 200, body
             ended = await live.wait_status(call_id, TERMINAL)
-            await service.runner.wait_finished(call_id)
+            await call_finished(service.runner, call_id)
             after = await scrape(live)
     reason = ended["end_reason"]
     labels = {"direction": "outbound", "status": "ended", "end_reason": reason}

@@ -249,7 +249,7 @@ async def test_a_lost_audio_stream_alone_ends_the_call_media_lost_at_once(
     channel = await live.channel_of(call_id)
 
     async def streaming() -> bool:
-        running = live.service.runner.running(call_id)
+        running = live.service.runner.served.get(call_id)
         return running is not None and running.live is not None
 
     await until(streaming, within=10)

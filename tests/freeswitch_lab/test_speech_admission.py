@@ -52,7 +52,7 @@ async def test_inbound_call_is_rejected_while_offline_speech_is_at_capacity(
     settings.speech.recognition_workers = 1
     async with serve_on_lab(freeswitch_lab, settings) as (client, service, key):
         live = LabFreeswitchService(client, service, key, freeswitch_lab)
-        recognition = service.runner.recognition
+        recognition = service.runner.speech.recognition
         assert recognition is not None  # [speech] recognition_pool is on by default
         before = await live.channels()
         assert await refused_inbound(live) == 0

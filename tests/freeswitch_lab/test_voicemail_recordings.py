@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from fakes.calls import call_finished
 from freeswitch_lab.lab_service import LabService, ToneTts, lab_settings, serve_on_lab
 from pbx.freeswitch.live_service import TERMINAL, speech_fakes, until
 from voicedock_lab.freeswitch import LabFreeswitch
@@ -52,7 +53,7 @@ async def test_a_machine_gets_the_message_after_its_beep_and_the_call_is_recorde
     sip_call_id = await live.getvar(await live.channel_of(call_id), "sip_call_id")
     ended = await live.wait_status(call_id, TERMINAL, within=40)
     assert ended["end_reason"] == "voicemail", ended
-    await live.service.runner.wait_finished(call_id)
+    await call_finished(live.service.runner, call_id)
     call = await live.call(call_id)
     verdict = call["answering_machine"]
     assert verdict["result"] == "machine", verdict
@@ -86,7 +87,7 @@ async def test_a_person_is_human_and_gets_the_first_message(live: LabService) ->
     status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert status == 200, body
     await live.wait_status(call_id, TERMINAL, within=15)
-    await live.service.runner.wait_finished(call_id)
+    await call_finished(live.service.runner, call_id)
     call = await live.call(call_id)
     assert call["answering_machine"]["result"] == "human", call["answering_machine"]
     assert call["end_reason"] != "voicemail"

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from e2e.audio_helpers import SILENT_PARTY
+from fakes.calls import call_finished
 from fakes.hostile_schemas import RECURSIVE, SLOW_ANSWER, SLOW_SCHEMA, nested
 from fakes.llm_standin import ChatRequest, LlmStandIn
 from tenancy.conftest import ORGANIZATION, Tenants, give_globex_a_number
@@ -236,13 +237,13 @@ async def test_a_hostile_analysis_beside_a_normal_call_does_not_stall_the_node(
     assert analysis["structured_data"] is None
     assert analysis["structured_data_error"].startswith("the structured data schema is refused")
     assert refused in analysis["structured_data_error"]
-    assert service.service.runner.schema_checks.stats.checked == 0  # refused before a worker
+    assert service.service.runner.speech.schema_checks.stats.checked == 0  # refused before a worker
 
     assert (await service.call(normal_id))["status"] == "in-progress"
     status, _ = await service.post(f"/calls/{normal_id}/control", {"type": "end-call"})
     assert status == 200
     await service.wait_status(normal_id, ("ended",), within=10)
-    await asyncio.wait_for(service.service.runner.wait_finished(normal_id), 10)
+    await asyncio.wait_for(call_finished(service.service.runner, normal_id), 10)
     normal = await service.call(normal_id)  # its transcript is stored once it has ended
     said = [m["content"] for m in normal["messages"] if m["role"] == "assistant"]
     assert said[:1] == [normal_first]
@@ -257,7 +258,7 @@ async def test_a_slow_check_runs_in_a_worker_and_never_holds_another_organizatio
     its structured data while acme's check is still at work in a worker process (not the
     service's: the media ticks run here), which is killed at the deadline."""
     service = tenants.service
-    checks = service.service.runner.schema_checks
+    checks = service.service.runner.speech.schema_checks
     # Long enough that the slow check still runs when globex's analysis is stored, whatever
     # the machine's load (the default is 2 s).
     checks.deadline_s = 30.0

@@ -27,6 +27,7 @@ from e2e.audio_helpers import (
     words,
 )
 from e2e.test_calls_e2e import get_call, until
+from fakes.calls import call_finished
 from fakes.world import ACME
 from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
@@ -146,7 +147,7 @@ async def wait_status(
 async def wait_recorded(backend: UserPathBackend, call_id: str, within: float = 20.0) -> Any:
     """The ended call once its record is complete (messages come after the hang-up)."""
     await wait_status(backend, call_id, TERMINAL, within=within)
-    await asyncio.wait_for(backend.service.runner.wait_finished(call_id), 15)
+    await asyncio.wait_for(call_finished(backend.service.runner, call_id), 15)
     return await get_call(backend, call_id)
 
 

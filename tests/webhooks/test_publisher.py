@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings, org_id
@@ -18,7 +19,6 @@ from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord
 from voicedock.calls.outbound.request import parse_outbound_request
-from voicedock.calls.runner import CallRunner
 from voicedock.domain.records import Call, CallEvent, CallStatus, Direction
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 from voicedock.webhooks.publisher import WebhookPublisher, choose_endpoints, payloads_for_event
@@ -62,11 +62,11 @@ async def store() -> AsyncIterator[MemoryStore]:
 async def engine(store: MemoryStore) -> AsyncIterator[tuple[CallEngine, FakePbx, list[int]]]:
     pbx = FakePbx()
     settings = make_settings()
-    engine = CallEngine(store, pbx, settings)
     nudges: list[int] = []
-    engine.observers.add(WebhookPublisher(on_enqueued=lambda: nudges.append(1)))
-    async with CallRunner(engine, pbx, store, settings) as runner:  # the service's event path
-        await pbx.start(runner.handle_pbx_event)
+    publisher = WebhookPublisher(on_enqueued=lambda: nudges.append(1))
+    engine, runner = calls_of(store, pbx, settings, observers=[publisher])
+    async with runner:  # the service's event path
+        await pbx.start(runner.events.handle_pbx_event)
         yield engine, pbx, nudges
 
 
@@ -83,7 +83,7 @@ def queued(store: MemoryStore, endpoint_id: str) -> list[dict[str, Any]]:
 
 async def place(engine: CallEngine) -> str:
     request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
-    result = await engine.place_outbound(org_id(ACME), request)
+    result = await place_outbound(engine, org_id(ACME), request)
     return str(result.body["call_id"])
 
 
@@ -94,7 +94,7 @@ async def test_lifecycle_queues_status_updates_and_one_report(
     await add(store, endpoint("all"), endpoint("other-org", org=GLOBEX))
     call_id = await place(eng)
     await pbx.answer(call_id)
-    await eng.record_live_call(
+    await eng.records.store_live_record(
         call_id,
         LiveRecord(
             end_reason="caller-goodbye",
@@ -133,7 +133,7 @@ async def test_the_report_carries_the_calls_usage(
         {"kind": "stt", "provider": "offline", "seconds": 1.0},
         {"kind": "tts", "provider": "offline", "characters": 5},
     ]
-    await eng.record_live_call(
+    await eng.records.store_live_record(
         call_id,
         LiveRecord(
             end_reason="caller-goodbye",
@@ -162,7 +162,7 @@ async def test_transcript_is_opt_in_and_assistant_endpoint_overrides(
     )
     call_id = await place(eng)
     await pbx.answer(call_id)
-    await eng.record_transcript_turn(call_id, Turn("user", "Hello there", 1.0, 2.0))
+    await eng.records.store_transcript_turn(call_id, Turn("user", "Hello there", 1.0, 2.0))
     await pbx.hang_up_remote(call_id)
     assert [p["type"] for p in queued(store, "we_org-wide")] == ["status-update"] * 3
     assert [p["type"] for p in queued(store, "we_support-reports")] == ["end-of-call-report"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import unused_port
 
+from fakes.calls import place_outbound
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from pg_server import fresh_database
@@ -75,7 +76,7 @@ async def receiver(secret: str) -> AsyncIterator[Receiver]:
 
 async def run_call(service: Service, pbx: FakePbx) -> str:
     request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
-    call_id = str((await service.engine.place_outbound(org_id(ACME), request)).body["call_id"])
+    call_id = str((await place_outbound(service.engine, org_id(ACME), request)).body["call_id"])
     await pbx.answer(call_id)
     await pbx.hang_up_remote(call_id)
     return call_id

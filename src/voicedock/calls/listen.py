@@ -62,7 +62,8 @@ class CallOnAnotherNode(Conflict):
 
 @runtime_checkable
 class Listenable(Protocol):
-    """A live call whose two sides can be listened to (``calls/runner.py`` ``RunningCall``)."""
+    """A live call whose two sides can be listened to (``RunningCall``,
+    ``calls/runner/running_call.py``)."""
 
     def listen_tap(self) -> ListenTap | None: ...
 

@@ -45,9 +45,6 @@ class Observers:
     def __init__(self, *observers: CallObserver) -> None:
         self._observers = list(observers)
 
-    def add(self, observer: CallObserver) -> None:
-        self._observers.append(observer)
-
     async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
         for observer in self._observers:
             await observer.on_event(tx, call, event)

@@ -3,7 +3,7 @@
 After a crash or ``kill -9`` the store still holds calls ``connecting`` / ``in-progress`` whose
 legs are up at the PBX, while the new process has no media, no conversation and no adapter
 registry entry for them: the caller would hear silence until they hang up, and the call would
-stay ``in-progress`` for good. ``recover_calls`` settles each of them within
+stay ``in-progress`` for good. ``CallRecovery.recover`` settles each of them within
 ``RECOVERY_DEADLINE`` of the start:
 
 * **resumed** (``plan_recovery``): an ``in-progress`` call, when resuming is on
@@ -24,28 +24,37 @@ stay ``in-progress`` for good. ``recover_calls`` settles each of them within
 The calls are passed in: ``Service.start`` takes the node's own non-terminal calls of the
 store *before* the PBX connects, so a call this run takes is never among them, nor a call of
 another node sharing the database (``[node] id``). The calls of a node that died are ended by
-a surviving node with ``end_lost_calls`` (``calls/nodes/lease.py``): hung up the same way, they end
-``node-lost`` and are not resumed. With several PBX servers (``pbx/several``) each call is
-adopted or hung up on the server stored with it (``Call.pbx``).
+a surviving node with ``CallRecovery.end_lost`` (``calls/nodes/lease.py``): hung up the same
+way, they end ``node-lost`` and are not resumed. With several PBX servers (``pbx/several``)
+each call is adopted or hung up on the server stored with it (``Call.pbx``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.transitions import NODE_LOST, SERVICE_RESTART
+from voicedock.calls.engine.attempts import attempt
+from voicedock.calls.transitions import (
+    NODE_LOST,
+    RESUMED,
+    SERVICE_RESTART,
+    end_after_restart,
+    resumed_event_data,
+)
 from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.records import Call, CallMessage, CallStatus
+from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, utcnow
 from voicedock.errors import PbxError
 from voicedock.pbx.base import LeftoverPbx, Pbx, ResumablePbx, RoutingPbx
 from voicedock.pipeline.frames import SUPERVISOR, supervisor_note
+from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls.recovery")
 
@@ -56,7 +65,7 @@ _SEEDED_ROLES = ("user", "assistant")
 
 
 class CallResumer(Protocol):
-    """What serves a resumed call's conversation (``CallRunner.resume``)."""
+    """What serves a resumed call's conversation (``calls/runner/resuming.py``)."""
 
     async def resume(
         self,
@@ -120,53 +129,174 @@ def last_activity(call: Call, messages: Sequence[CallMessage]) -> datetime:
     return max(moment for moment in moments if moment is not None)
 
 
-async def recover_calls(
-    engine: CallEngine,
-    pbx: Pbx,
-    calls: Sequence[Call],
-    *,
-    resumer: CallResumer | None = None,
-    resume_message: str = DEFAULT_RESUME_MESSAGE,
-    deadline: float = RECOVERY_DEADLINE,
-) -> Recovery:
-    """Resume what can go on (``resumer`` given and the PBX a ``ResumablePbx``), hang up and
-    end the rest, all within ``deadline``."""
-    recovery = Recovery()
-    locate_calls(pbx, calls)
-    can_resume = resumer is not None and isinstance(pbx, ResumablePbx)
-    to_resume, to_end = plan_recovery(calls, can_resume=can_resume)
-    if not to_resume and not to_end:
+class CallRecovery:
+    """Settles the calls a previous run of this node, or a dead node, left live: resumed or
+    ended, each reported like any end (the engine's timeline and end-of-call reports)."""
+
+    def __init__(
+        self, store: Store, pbx: Pbx, engine: CallEngine, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._store = store
+        self._pbx = pbx
+        self._timeline = engine.timeline
+        self._reports = engine.reports
+        self._records = engine.records
+        self._now = clock
+
+    async def recover(
+        self,
+        calls: Sequence[Call],
+        *,
+        resumer: CallResumer | None = None,
+        resume_message: str = DEFAULT_RESUME_MESSAGE,
+        deadline: float = RECOVERY_DEADLINE,
+    ) -> Recovery:
+        """Resume what can go on (``resumer`` given and the PBX a ``ResumablePbx``), hang up
+        and end the rest, all within ``deadline``."""
+        recovery = Recovery()
+        pbx = self._pbx
+        locate_calls(pbx, calls)
+        can_resume = resumer is not None and isinstance(pbx, ResumablePbx)
+        to_resume, to_end = plan_recovery(calls, can_resume=can_resume)
+        if not to_resume and not to_end:
+            return recovery
+        log.warning(
+            "%d call(s) left live by a previous run: resuming %d, hanging up %d",
+            len(to_resume) + len(to_end),
+            len(to_resume),
+            len(to_end),
+        )
+        loop = asyncio.get_running_loop()
+        until = loop.time() + deadline
+        async with asyncio.TaskGroup() as tg:
+            if to_end:
+                tg.create_task(self._end_calls(to_end, until, recovery))
+            if to_resume:
+                assert resumer is not None
+                for call in to_resume:
+                    tg.create_task(self._resume(resumer, call, resume_message, until, recovery))
         return recovery
-    log.warning(
-        "%d call(s) left live by a previous run: resuming %d, hanging up %d",
-        len(to_resume) + len(to_end),
-        len(to_resume),
-        len(to_end),
-    )
-    loop = asyncio.get_running_loop()
-    until = loop.time() + deadline
-    async with asyncio.TaskGroup() as tg:
-        if to_end:
-            tg.create_task(_end_calls(engine, pbx, to_end, until, recovery))
-        if to_resume:
-            assert resumer is not None
-            for call in to_resume:
-                tg.create_task(_resume(engine, pbx, resumer, call, resume_message, until, recovery))
-    return recovery
 
+    async def end_lost(
+        self, calls: Sequence[Call], *, deadline: float = RECOVERY_DEADLINE
+    ) -> Recovery:
+        """The calls a dead node left (``calls/nodes/lease.py``): what is left of them at the
+        PBX is hung up (checked, as after a restart), then each ends ``node-lost``, reported
+        like any end."""
+        recovery = Recovery()
+        pending = [call for call in calls if not call.status.terminal]
+        locate_calls(self._pbx, pending)
+        if pending:
+            until = asyncio.get_running_loop().time() + deadline
+            await self._end_calls(pending, until, recovery, reason=NODE_LOST)
+        return recovery
 
-async def end_lost_calls(
-    engine: CallEngine, pbx: Pbx, calls: Sequence[Call], *, deadline: float = RECOVERY_DEADLINE
-) -> Recovery:
-    """The calls a dead node left (``calls/nodes/lease.py``): what is left of them at the PBX is
-    hung up (checked, as after a restart), then each ends ``node-lost``, reported like any end."""
-    recovery = Recovery()
-    pending = [call for call in calls if not call.status.terminal]
-    locate_calls(pbx, pending)
-    if pending:
-        until = asyncio.get_running_loop().time() + deadline
-        await _end_calls(engine, pbx, pending, until, recovery, reason=NODE_LOST)
-    return recovery
+    async def end(self, call_id: str, reason: str = SERVICE_RESTART) -> Call | None:
+        """End a call a previous run (or a dead node) left live with ``reason``, reported like
+        any end, its report carrying the messages stored while it ran: the call as it ended
+        (``None``: it had ended already)."""
+        now = self._now()
+        if not self._reports.carrying(call_id):
+            self._reports.carry(call_id, await self._store.list_messages(call_id))
+        async with self._store.transaction() as tx:
+            moved = await self._timeline.transition(
+                tx, call_id, functools.partial(end_after_restart, now=now, reason=reason), now
+            )
+        self._reports.drop(call_id)  # not moved: nothing reported it
+        return moved
+
+    async def mark_resumed(self, call_id: str, since: datetime) -> None:
+        """Mark the gap of a call that goes on after a restart: a ``resumed`` call event, shown
+        by ``GET /calls/{id}``, the event stream and webhooks."""
+        now = self._now()
+        async with attempt(self._store) as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is None or call.status is not CallStatus.IN_PROGRESS:
+                return
+            data = resumed_event_data(since, now)
+            await self._timeline.add_event(tx, call, CallEvent(call_id, RESUMED, data, now))
+
+    async def _resume(
+        self,
+        resumer: CallResumer,
+        call: Call,
+        line: str,
+        until: float,
+        recovery: Recovery,
+    ) -> None:
+        """One call: adopted and served, or handed to the hang-up path. Never raises."""
+        pbx = self._pbx
+        shown = mask_call_id(call.id)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(min(ADOPT_WITHIN, max(0.0, until - loop.time()))):
+                messages = await self._store.list_messages(call.id)
+                adopted = isinstance(pbx, ResumablePbx) and await pbx.adopt_call(
+                    call.id, call.pbx_call_ref
+                )
+        except TimeoutError:
+            log.warning("call %s: not adopted in time; hanging it up", shown)
+            adopted = False
+        except Exception as exc:  # noqa: BLE001 - any failure: the hang-up path
+            log.warning("call %s: not adopted (%s); hanging it up", shown, type(exc).__name__)
+            adopted = False
+        if not adopted:
+            log.info("call %s: its caller is gone or not waiting; ending it", shown)
+            await self._end_calls([call], until, recovery)
+            return
+        # The runner owns the call from here: a failure hangs it up with "service-restart".
+        running = False
+        try:
+            config = resumed_config(call.assistant_config, messages, line)
+            async with asyncio.timeout(max(0.0, until - loop.time())):
+                running = await resumer.resume(call, config, messages)
+        except TimeoutError:
+            log.warning("call %s: conversation not resumed in time; hanging it up", shown)
+        except Exception:
+            log.exception("call %s: not resumed; hanging it up", shown)
+        if running:
+            recovery.resumed.append(call.id)
+            log.warning("call %s: resumed after the restart", shown)
+            try:  # the caller is back with the assistant: a lost event is no reason to hang up
+                await self.mark_resumed(call.id, last_activity(call, messages))
+            except Exception:
+                log.exception("call %s: resumed event not stored", shown)
+            return
+        try:  # why it ends, whoever ends it first (the HANGUP our hang-up causes, or below)
+            await self._records.set_end_reason(call.id, SERVICE_RESTART)
+        except Exception as exc:  # noqa: BLE001 - end() below says it all the same
+            log.warning("call %s: end reason not stored: %s", shown, type(exc).__name__)
+        try:  # the runner hung it up when it was serving it; again, in case it was not
+            await pbx.hangup(call.id, "normal")  # (idempotent)
+        except Exception as exc:  # noqa: BLE001 - the call ends all the same
+            log.warning("call %s: hang-up failed: %s", shown, type(exc).__name__)
+        try:
+            if await self.end(call.id) is not None:
+                recovery.ended.append(call.id)
+        except Exception:  # the runner's hang-up ends it all the same
+            log.exception("call %s: not ended after the restart", shown)
+
+    async def _end_calls(
+        self,
+        calls: Sequence[Call],
+        until: float,
+        recovery: Recovery,
+        *,
+        reason: str = SERVICE_RESTART,
+    ) -> None:
+        """Hang up what is left of ``calls`` at the PBX (checked), then end each of them."""
+        loop = asyncio.get_running_loop()
+        refs = {call.id: call.pbx_call_ref for call in calls}
+        left = await _hang_up(self._pbx, refs, until - loop.time())
+        recovery.legs_left |= left
+        for call_id in sorted(left):
+            log.error("call %s: its legs are still at the PBX (%s)", mask_call_id(call_id), reason)
+        for call in calls:
+            try:
+                if await self.end(call.id, reason) is not None:
+                    recovery.ended.append(call.id)
+            except Exception:  # one call's store error must not leave the others live
+                log.exception("call %s: not ended (%s)", mask_call_id(call.id), reason)
 
 
 def locate_calls(pbx: Pbx, calls: Sequence[Call]) -> None:
@@ -175,90 +305,6 @@ def locate_calls(pbx: Pbx, calls: Sequence[Call]) -> None:
     if isinstance(pbx, RoutingPbx):
         for call in calls:
             pbx.locate(call.id, call.pbx)
-
-
-async def _resume(
-    engine: CallEngine,
-    pbx: Pbx,
-    resumer: CallResumer,
-    call: Call,
-    line: str,
-    until: float,
-    recovery: Recovery,
-) -> None:
-    """One call: adopted and served, or handed to the hang-up path. Never raises."""
-    shown = mask_call_id(call.id)
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(min(ADOPT_WITHIN, max(0.0, until - loop.time()))):
-            messages = await engine.stored_messages(call.id)
-            adopted = isinstance(pbx, ResumablePbx) and await pbx.adopt_call(
-                call.id, call.pbx_call_ref
-            )
-    except TimeoutError:
-        log.warning("call %s: not adopted in time; hanging it up", shown)
-        adopted = False
-    except Exception as exc:  # noqa: BLE001 - any failure: the hang-up path
-        log.warning("call %s: not adopted (%s); hanging it up", shown, type(exc).__name__)
-        adopted = False
-    if not adopted:
-        log.info("call %s: its caller is gone or not waiting; ending it", shown)
-        await _end_calls(engine, pbx, [call], until, recovery)
-        return
-    # The runner owns the call from here: a failure hangs it up with "service-restart".
-    running = False
-    try:
-        config = resumed_config(call.assistant_config, messages, line)
-        async with asyncio.timeout(max(0.0, until - loop.time())):
-            running = await resumer.resume(call, config, messages)
-    except TimeoutError:
-        log.warning("call %s: conversation not resumed in time; hanging it up", shown)
-    except Exception:
-        log.exception("call %s: not resumed; hanging it up", shown)
-    if running:
-        recovery.resumed.append(call.id)
-        log.warning("call %s: resumed after the restart", shown)
-        try:  # the caller is back with the assistant: a lost event is no reason to hang up
-            await engine.record_resumed(call.id, last_activity(call, messages))
-        except Exception:
-            log.exception("call %s: resumed event not stored", shown)
-        return
-    try:  # why it ends, whoever ends it first (the HANGUP our hang-up causes, or below)
-        await engine.set_end_reason(call.id, SERVICE_RESTART)
-    except Exception as exc:  # noqa: BLE001 - end_after_restart below says it all the same
-        log.warning("call %s: end reason not stored: %s", shown, type(exc).__name__)
-    try:  # the runner hung it up when it was serving it; again, in case it was not (idempotent)
-        await pbx.hangup(call.id, "normal")
-    except Exception as exc:  # noqa: BLE001 - the call ends all the same
-        log.warning("call %s: hang-up failed: %s", shown, type(exc).__name__)
-    try:
-        if await engine.end_after_restart(call.id) is not None:
-            recovery.ended.append(call.id)
-    except Exception:  # the runner's hang-up ends it all the same
-        log.exception("call %s: not ended after the restart", shown)
-
-
-async def _end_calls(
-    engine: CallEngine,
-    pbx: Pbx,
-    calls: Sequence[Call],
-    until: float,
-    recovery: Recovery,
-    *,
-    reason: str = SERVICE_RESTART,
-) -> None:
-    """Hang up what is left of ``calls`` at the PBX (checked), then end each of them."""
-    loop = asyncio.get_running_loop()
-    left = await _hang_up(pbx, {call.id: call.pbx_call_ref for call in calls}, until - loop.time())
-    recovery.legs_left |= left
-    for call_id in sorted(left):
-        log.error("call %s: its legs are still at the PBX (%s)", mask_call_id(call_id), reason)
-    for call in calls:
-        try:
-            if await engine.end_after_restart(call.id, reason) is not None:
-                recovery.ended.append(call.id)
-        except Exception:  # one call's store error must not leave the others live
-            log.exception("call %s: not ended (%s)", mask_call_id(call.id), reason)
 
 
 async def _hang_up(pbx: Pbx, refs: dict[str, str | None], deadline: float) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from fakes.calls import calls_of, place_outbound
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.admission import SpeechAdmission
@@ -21,7 +23,6 @@ from voicedock.calls.campaigns.request import parse_campaign_request
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.outbound.request import parse_outbound_request
-from voicedock.calls.runner import CallRunner
 from voicedock.config import SpeechSettings
 from voicedock.domain.campaigns import ContactState
 from voicedock.domain.records import Call
@@ -54,8 +55,12 @@ class World:
     dialer: Dialer
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+@asynccontextmanager
+async def open_world(
+    tmp_path: Path, admission: SpeechAdmission | None = None
+) -> AsyncIterator[World]:
+    """The dialer's world; ``admission``: the node's offline speech admission (else the
+    node's own, as ``[speech]`` makes it)."""
     settings = make_settings(f"sqlite:///{tmp_path / 'd.db'}")
     settings.policy.allowed_countries.append("US")  # the New York contact
     for number in settings.numbers:
@@ -65,16 +70,21 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await mirror_config(store, settings)
     clock = Clock(datetime(2026, 11, 23, 8, 30, tzinfo=UTC))  # a Monday
     pbx = FakePbx()
-    engine = CallEngine(store, pbx, settings, clock)
     manager = CampaignManager(store, settings, clock)
-    engine.observers.add(manager)
+    engine, runner = calls_of(store, pbx, settings, clock, observers=[manager], admission=admission)
     try:
-        async with CallRunner(engine, pbx, store, settings) as runner:
-            await pbx.start(runner.handle_pbx_event)
+        async with runner:
+            await pbx.start(runner.events.handle_pbx_event)
             dialer = Dialer(store, engine, manager, settings.policy, clock)
             yield World(store, pbx, clock, engine, manager, dialer)
     finally:
         await store.aclose()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with open_world(tmp_path) as world:
+        yield world
 
 
 def body(**extra: object) -> dict[str, object]:
@@ -168,42 +178,42 @@ async def test_no_dialing_while_the_pbx_is_down(world: World) -> None:
     assert len(world.pbx.originated) == 1
 
 
-async def test_contacts_wait_while_offline_speech_is_at_capacity(world: World) -> None:
+async def test_contacts_wait_while_offline_speech_is_at_capacity(tmp_path: Path) -> None:
     """Not an attempt, not dropped: the dialer comes back after Retry-After and calls them."""
     speech = SpeechSettings(admission_wait_ms=100)
     clock = [100.0]
     pool = WorkerPool(1, window_s=1.0, clock=lambda: clock[0])
     admission = SpeechAdmission(NodeRecognition(pool, admission_wait_s=0.1), speech)
-    world.engine.admission = admission
-    gate = threading.Event()
-    try:
-        pool.submit(lambda: gate.wait(5))  # the worker is taken, a final waits behind it
-        waiting = pool.submit(lambda: None)
-        clock[0] += 0.5
-        request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
-        campaign = await world.manager.create(org_id(ACME), request)
-        delay = await world.dialer.dial_due()
-        assert world.pbx.originated == []
-        assert delay == timedelta(milliseconds=250)  # the idle poll: no longer than Retry-After
-        assert admission.refused == {"campaign": 1}
-        contacts, _ = await world.store.list_campaign_contacts(campaign.id, None, 10, 0)
-        assert [(c.state, c.attempts) for c in contacts] == [(ContactState.PENDING, 0)]
-        gate.set()
-        await waiting.future
-        clock[0] += 1.1  # the long wait left the window
-        await world.dialer.dial_due()
-        assert [r.destination for r in world.pbx.originated] == [AMSTERDAM_CONTACT]
-    finally:
-        gate.set()
-        await pool.aclose()
+    async with open_world(tmp_path, admission) as world:
+        gate = threading.Event()
+        try:
+            pool.submit(lambda: gate.wait(5))  # the worker is taken, a final waits behind it
+            waiting = pool.submit(lambda: None)
+            clock[0] += 0.5
+            request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+            campaign = await world.manager.create(org_id(ACME), request)
+            delay = await world.dialer.dial_due()
+            assert world.pbx.originated == []
+            assert delay == timedelta(milliseconds=250)  # the idle poll: no longer than Retry-After
+            assert admission.refused == {"campaign": 1}
+            contacts, _ = await world.store.list_campaign_contacts(campaign.id, None, 10, 0)
+            assert [(c.state, c.attempts) for c in contacts] == [(ContactState.PENDING, 0)]
+            gate.set()
+            await waiting.future
+            clock[0] += 1.1  # the long wait left the window
+            await world.dialer.dial_due()
+            assert [r.destination for r in world.pbx.originated] == [AMSTERDAM_CONTACT]
+        finally:
+            gate.set()
+            await pool.aclose()
 
 
 async def test_contacts_and_scheduled_calls_are_placed_as_rest_calls_are(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One function places a call, whoever asks: ``CallEngine.place``."""
+    """One function places a call, whoever asks: ``Placement.place``."""
     placed: list[str] = []
-    place = world.engine.place
+    place = world.engine.placement.place
 
     async def watched(*args: Any, **kwargs: Any) -> Call | timedelta | None:
         call = await place(*args, **kwargs)
@@ -211,16 +221,16 @@ async def test_contacts_and_scheduled_calls_are_placed_as_rest_calls_are(
             placed.append(call.id)
         return call
 
-    monkeypatch.setattr(world.engine, "place", watched)
+    monkeypatch.setattr(world.engine.placement, "place", watched)
     later = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
     later["scheduled_at"] = "2026-11-23T08:31:00Z"
-    scheduled = await world.engine.place_outbound(org_id(ACME), parse_outbound_request(later))
+    scheduled = await place_outbound(world.engine, org_id(ACME), parse_outbound_request(later))
     assert scheduled.status == 201
     request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
     await world.manager.create(org_id(ACME), request)
     world.clock.now += timedelta(minutes=1)
     now = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
-    await world.engine.place_outbound(org_id(ACME), parse_outbound_request(now))
+    await place_outbound(world.engine, org_id(ACME), parse_outbound_request(now))
     await world.dialer.dial_due()
     originated = [r.call_id for r in world.pbx.originated]
     assert len(originated) == 3  # the REST call, the scheduled call, the contact's

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.llm_standin import ChatRequest, LlmStandIn
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
@@ -58,7 +59,7 @@ class World:
 
     async def place(self, body: dict[str, Any]) -> str:
         request = parse_outbound_request({"destination": DESTINATION, **body})
-        result = await self.engine.place_outbound(ACME_ID, request)
+        result = await place_outbound(self.engine, ACME_ID, request)
         return str(result.body["call_id"])
 
     async def converse(self, body: dict[str, Any]) -> ChatRequest:
@@ -68,9 +69,9 @@ class World:
         await self.pbx.answer(call_id)
         await self.caller_speaks()
         request = await self.llm.wait_request(timeout=5)
-        await self.engine.control(ACME_ID, call_id, EndCall(None))
+        await self.engine.control.run(ACME_ID, call_id, EndCall(None))
         async with asyncio.timeout(5):
-            await self.runner.wait_finished(call_id)
+            await call_finished(self.runner, call_id)
         return request
 
     async def caller_speaks(self) -> None:
@@ -111,11 +112,11 @@ async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
             settings.speech.mistral_api_key = MISTRAL_KEY
             async with FakeAsterisk(send_audio=False) as fake:
                 pbx = MediaFakePbx(fake)
-                engine = CallEngine(store, pbx, settings)
-                async with CallRunner(
-                    engine, pbx, store, settings, conversation=conversation, close_timeout=5
-                ) as runner:
-                    await pbx.start(runner.handle_pbx_event)
+                engine, runner = calls_of(
+                    store, pbx, settings, conversation=conversation, close_timeout=5
+                )
+                async with runner:
+                    await pbx.start(runner.events.handle_pbx_event)
                     yield World(engine, runner, pbx, fake, llm, stt)
     finally:
         stt_registry._factories.pop(FAKE, None)

@@ -77,7 +77,7 @@ async def answered_call(nodes: Nodes) -> tuple[str, RecordingLiveCall]:
     call_id = await place(nodes.a.engine)
     await nodes.a_pbx.answer(call_id)
     live = RecordingLiveCall()
-    nodes.a.engine.attach_live_call(call_id, live)
+    nodes.a.engine.records.attach(call_id, live)
     return call_id, live
 
 
@@ -164,7 +164,7 @@ async def test_the_longest_command_and_an_inbound_calls_end_call_cross_nodes(
     await nodes.b.node.control(ACME_ID, call_id, InjectContext(longest))
     assert live.injected == [(longest, False)]
 
-    inbound = await nodes.a.engine.handle_inbound(
+    inbound = await nodes.a.engine.inbound.accept(
         InboundCall(INBOUND_CHANNEL, "+31623731537", ACME_NUMBERS[0])
     )
     assert inbound is not None
@@ -189,7 +189,7 @@ async def test_a_command_taken_but_not_answered_in_time_is_a_503_that_says_it_ma
     call_id = await place(nodes.a.engine)
     await nodes.a_pbx.answer(call_id)
     live = SlowLiveCall()
-    nodes.a.engine.attach_live_call(call_id, live)
+    nodes.a.engine.records.attach(call_id, live)
     nodes.b.node.commands.timeout = 1.0
     with pytest.raises(NodeUnavailable) as late:
         await nodes.b.node.control(ACME_ID, call_id, Say("slowly"))

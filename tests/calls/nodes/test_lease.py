@@ -287,7 +287,7 @@ async def test_a_call_settled_by_another_node_gets_no_second_report_from_its_fir
             [claimed] = await tx.claim_lost_calls("b", later)
             settled = dataclasses.replace(claimed, status=CallStatus.ENDED, end_reason=NODE_LOST)
             await tx.update_call(settled)
-        await a.engine.store_live_record(call_id, None)
+        await a.engine.records.store_live_record(call_id, None)
         await asyncio.sleep(0.5)  # a report would be on its way to the receiver by now
         assert reports(receiver, call_id) == 0
         after = await a.store.get_call(None, call_id)

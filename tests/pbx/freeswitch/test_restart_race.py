@@ -99,7 +99,7 @@ async def _talking_call(live: UserPathService) -> tuple[str, str]:
     channel = live.far_end.channel_of(call_id)
 
     def talking() -> bool:
-        running = live.service.runner.running(call_id)
+        running = live.service.runner.served.get(call_id)
         return running is not None and running.live is not None
 
     await until(talking)

@@ -201,7 +201,7 @@ async def test_through_the_service_the_answer_is_transcribed_by_the_nodes_recogn
         assert isinstance(pbx, FreeswitchPbx)
         assert pbx.warm.dialogue is not None
         pbx.warm.dialogue.synthesize = tone_voice(0.2)  # not Piper: the briefing is not the point
-        recognition = live.service.runner.recognition
+        recognition = live.service.runner.speech.recognition
         assert (recognition is not None) is pool
         status, body = await live.post(
             "/calls/outbound", {"destination": DESTINATION, "assistant_id": SUPPORT_ID}

@@ -34,6 +34,7 @@ from voicedock.calls.outbound.request import (
     SCHEDULE_PAST_TOLERANCE,
     SCHEDULE_WINDOW_DEFAULT,
 )
+from voicedock.domain.ids import room_name_for
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
 from voicedock.domain.timestamps import iso
@@ -176,6 +177,24 @@ class OutboundCallResponse(Reply, kw_only=True):
     room_name: str | UnsetType = UNSET
     scheduled_at: DateTime | UnsetType = UNSET
     latest_at: DateTime | UnsetType = UNSET
+
+    @classmethod
+    def of(cls, call: CallRecord) -> OutboundCallResponse:
+        """The answer to a call placed (``dialing``) or scheduled (with its window)."""
+        if call.status is not CallStatus.SCHEDULED:
+            return cls(
+                success=True, call_id=call.id, status="dialing", room_name=room_name_for(call.id)
+            )
+        assert call.scheduled_at is not None
+        assert call.latest_at is not None
+        return cls(
+            success=True,
+            call_id=call.id,
+            status="scheduled",
+            room_name=room_name_for(call.id),
+            scheduled_at=iso(call.scheduled_at),
+            latest_at=iso(call.latest_at),
+        )
 
 
 def _documented(call: CallRecord) -> dict[str, Any]:

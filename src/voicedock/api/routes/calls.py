@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
 from aiohttp import web
 
 from voicedock.api.body import decode_cursor, encode_cursor, query_datetime, read_json
@@ -31,7 +32,8 @@ from voicedock.api.resources import (
     mount,
 )
 from voicedock.calls.control import parse_control
-from voicedock.calls.outbound.idempotency import OutboundResult
+from voicedock.calls.engine.outbound import Placed
+from voicedock.calls.outbound.idempotency import Idempotent, Replayed, StoredAnswer
 from voicedock.calls.outbound.request import (
     DEPRECATED_ALIASES,
     OutboundRequest,
@@ -39,7 +41,7 @@ from voicedock.calls.outbound.request import (
 )
 from voicedock.calls.recordings import media_type, recording_file
 from voicedock.domain.ids import is_call_id
-from voicedock.domain.records import Call, CallStatus
+from voicedock.domain.records import Call, CallStatus, JsonObject
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import CallCursor, CallQuery
 from voicedock.validation import is_token
@@ -50,10 +52,20 @@ LIST_PARAMS = frozenset({"status", "start_date", "end_date", "campaign_id", "cur
 DIALING_WORDS = frozenset({"dialing", "ringing", "queued", "initiated"})
 
 
-async def _place(caller: Caller, request: OutboundRequest) -> OutboundResult:
-    return await caller.service.engine.place_outbound(
-        caller.organization_id, request, caller.idempotency, api_key_id=caller.api_key.id
+async def _place(caller: Caller, request: OutboundRequest) -> Placed | Replayed:
+    key = caller.idempotency
+    idempotent = None if key is None else Idempotent(key, outbound_answer)
+    return await caller.service.engine.outbound.place(
+        caller.organization_id, request, idempotent, api_key_id=caller.api_key.id
     )
+
+
+def outbound_answer(call: Call) -> StoredAnswer:
+    """``POST /calls/outbound``'s answer to the call it placed (200, ``dialing``) or scheduled
+    (201): stored with an ``Idempotency-Key`` as written here, and given again as stored."""
+    status = 201 if call.status is CallStatus.SCHEDULED else 200
+    body: JsonObject = msgspec.to_builtins(OutboundCallResponse.of(call))
+    return StoredAnswer(status, body)
 
 
 def parse_outbound(_caller: Caller, body: object) -> OutboundRequest:
@@ -62,16 +74,18 @@ def parse_outbound(_caller: Caller, body: object) -> OutboundRequest:
     return parsed
 
 
-def _placed(request: OutboundRequest, result: OutboundResult) -> Reply:
+def _placed(request: OutboundRequest, result: Placed | Replayed) -> Reply:
     headers: dict[str, str] = {}
     if request.deprecated:
         replacements = ", ".join(
             f"{old} -> {DEPRECATED_ALIASES[old]}" for old in request.deprecated
         )
         headers = deprecation_headers(f"deprecated fields used: {replacements}")
-    answer = OutboundCallResponse if result.status in (200, 201) else Error  # replayed as it was
-    body = convert(result.body, answer)
-    return Reply(body, status=result.status, headers=headers, replayed=result.replayed)
+    replayed = isinstance(result, Replayed)
+    answer = result.answer if isinstance(result, Replayed) else outbound_answer(result.call)
+    model = OutboundCallResponse if answer.status in (200, 201) else Error  # replayed as it was
+    body = convert(answer.body, model)
+    return Reply(body, status=answer.status, headers=headers, replayed=replayed)
 
 
 def check_list_query(q: Mapping[str, str]) -> None:

@@ -14,7 +14,7 @@ holds back another organization's due call: it waits for one call of each other 
 ahead of it in the pass, or, come due during a round, for at most ``MAX_DIALS_PER_ROUND`` of
 each (a round then ends and the next looks again for due work).
 
-Every call is placed by the engine's one placing function, ``CallEngine.place``, as a
+Every call is placed by the engine's one placing function, ``Placement.place``, as a
 ``POST /calls/outbound`` is: the dialer only says what to claim (a ``CallAsk``). One dial is
 one store transaction: lock the campaign row (a pause or a cancel that committed stops it),
 claim the contact due first (``SKIP LOCKED``: nodes take different contacts), check its
@@ -45,7 +45,8 @@ from datetime import datetime, timedelta
 
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
-from voicedock.calls.engine import CallEngine, Originate
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.engine.placement import Originate
 from voicedock.calls.outbound.new_call import NewCall, ResolvedAssistant
 from voicedock.calls.outbound.placeholders import fill, fill_config
 from voicedock.calls.policy import destination_refusal
@@ -209,7 +210,9 @@ class Dialer:
     async def _dial_one(self, campaign_id: str, trunks: dict[str, Trunk]) -> _Step:
         due = _ContactDue(self, campaign_id, new_outbound_call_id())
         try:
-            placed = await self._engine.place(due, trunks, now=self._now(), launch=self._launch)
+            placed = await self._engine.placement.place(
+                due, trunks, now=self._now(), launch=self._launch
+            )
         except RateLimited:  # every caller number is at its own limit
             raise _Wait(timedelta(milliseconds=200)) from None
         if isinstance(placed, timedelta):
@@ -222,7 +225,9 @@ class Dialer:
         ones (``_Wait``)."""
         due = _ScheduledDue(self._engine, queue.organization_id, queue.held)
         try:
-            placed = await self._engine.place(due, trunks, now=self._now(), launch=self._launch)
+            placed = await self._engine.placement.place(
+                due, trunks, now=self._now(), launch=self._launch
+            )
         except RateLimited:  # every caller number is at its own limit
             raise _Wait(timedelta(milliseconds=200)) from None
         if isinstance(placed, timedelta):
@@ -264,7 +269,7 @@ class Dialer:
 
 
 class _ContactDue:
-    """A campaign's ask (``CallEngine.place``): its contact due first, claimed (``SKIP
+    """A campaign's ask (``Placement.place``): its contact due first, claimed (``SKIP
     LOCKED``) under the campaign's row lock, dialed unless its window is closed, the policy or
     the do-not-call list refuses it, or the node's offline speech is at capacity."""
 
@@ -317,7 +322,7 @@ class _ContactDue:
 
 
 class _ScheduledDue:
-    """A scheduled call's ask (``CallEngine.place``): the organization's one due first but
+    """A scheduled call's ask (``Placement.place``): the organization's one due first but
     those ``held`` back this round, claimed (``SKIP LOCKED``), dialed as it was asked for
     unless its ``latest_at`` passed (it ends ``schedule-expired``), the operator's
     configuration refuses it now (it ends with the reason) or the node's offline speech is at
@@ -330,7 +335,7 @@ class _ScheduledDue:
         self.step = _Step.IDLE  # when nothing is dialed: ended one, or idle
 
     async def claim(self, tx: Transaction, now: datetime) -> NewCall | timedelta | None:
-        claimed = await self._engine.claim_scheduled(
+        claimed = await self._engine.scheduled.claim(
             tx, now, organization_id=self._organization_id, skip=self._held
         )
         if claimed is None:
@@ -339,7 +344,7 @@ class _ScheduledDue:
         if claimed.status is not CallStatus.SCHEDULED:
             return None  # expired or refused: ended without a dial
         self._held.add(claimed.id)  # unless it is dialed below
-        dial = self._engine.scheduled_dial(claimed)
+        dial = self._engine.scheduled.dial_of(claimed)
         refused = self._engine.speech_refusal(dial.assistant.config, "outbound")
         if refused is not None:  # the node's offline speech is at capacity: it waits
             return timedelta(seconds=refused)  # rolls the claim back

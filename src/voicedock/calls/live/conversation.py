@@ -2,9 +2,7 @@
 
     async with pbx.call_media(call_id, media_format="ulaw") as media:   # or MediaSession.connect
         live = LiveConversation(media, call.assistant_config, context=call.context)
-        engine.attach_live_call(call.id, live)
         result = await live.run()          # until the conversation or the media ends
-        engine.detach_live_call(call.id)
 
 The caller's audio (µ-law, A-law or slin* frames) is decoded and resampled to the VAD rate and
 fed to the conversation with the caller's DTMF; the assistant's speech goes out through a
@@ -127,7 +125,7 @@ class LiveCallResult:
         return [dataclasses.asdict(latency) for latency in self.latencies]
 
     def record(self) -> LiveRecord:
-        """What the engine stores with the call (``CallEngine.record_live_call``)."""
+        """What the engine stores with the call (``LiveRecords.store_live_record``)."""
         return LiveRecord(
             end_reason=self.end_reason,
             transcript=self.transcript,

@@ -1,9 +1,10 @@
 """What a live conversation hands to the engine: each message as it is final, then at the end
 the whole transcript, latency and analysis.
 
-Messages are stored as they happen (``CallEngine.record_transcript_turn``), so ``GET /calls/{id}``
-shows the transcript so far from any node sharing the store; the end-of-call record stores only
-the messages not stored yet (``message_key`` tells them apart).
+Messages are stored as they happen (``LiveRecords.store_transcript_turn``,
+``calls/engine/live_records.py``), so ``GET /calls/{id}`` shows the transcript so far from any
+node sharing the store; the end-of-call record stores only the messages not stored yet
+(``message_key`` tells them apart).
 
 Kept free of the audio pipeline so the engine (and every node that only serves the API) does
 not import it. ``LiveCallResult.record()`` in ``voicedock.calls.live.conversation`` builds one.

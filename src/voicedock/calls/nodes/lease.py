@@ -7,7 +7,7 @@ id (``Call.owner_node``). A node that stops renewing (``kill -9``, a crash, a lo
 once its lease expired: at its next renewal a surviving node deletes the dead node's row and
 makes the dead node's live calls its own in one transaction (``claim_lost_calls``: exactly one
 node claims each call, however many survive), hangs up what is left of them at the PBX and ends
-them ``node-lost``, reported like any end (``calls/recovery.end_lost_calls``) — within
+them ``node-lost``, reported like any end (``calls/recovery.CallRecovery.end_lost``) — within
 ``lease_seconds`` plus a renewal interval plus the hang-up (about 20 s with the defaults).
 
 Control commands sent to any node are carried out by the call's node (``Node.control``,
@@ -42,7 +42,7 @@ from voicedock.aio import Supervisor
 from voicedock.calls.control import ControlCommand
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.nodes.command_relay import CommandRelay
-from voicedock.calls.recovery import end_lost_calls
+from voicedock.calls.recovery import CallRecovery
 from voicedock.config import NodeSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, NodeLease
@@ -90,6 +90,7 @@ class Node:
         store: Store,
         engine: CallEngine,
         pbx: Pbx,
+        recovery: CallRecovery,
         settings: NodeSettings,
         *,
         one_node: bool,
@@ -101,8 +102,8 @@ class Node:
         self.run = uuid.uuid4().hex
         self._store = store
         self._lease_store = lease_store if lease_store is not None else store
-        self._engine = engine
         self._pbx = pbx
+        self._recovery = recovery
         self._lease = timedelta(seconds=settings.lease_seconds)
         self.renew_interval = settings.lease_seconds / 3
         self._one_node = one_node  # SQLite: no other node may run on the database
@@ -117,7 +118,7 @@ class Node:
         self.commands = CommandRelay(
             self.id,
             store,
-            engine.control,
+            engine.control.run,
             owner_alive=self.lease_alive,
             settle=self.settle_lost,
             tasks=self._tasks,
@@ -293,7 +294,7 @@ class Node:
     async def _end_lost(self, calls: Sequence[Call]) -> list[str]:
         if not calls:
             return []
-        recovery = await end_lost_calls(self._engine, self._pbx, calls)
+        recovery = await self._recovery.end_lost(calls)
         for call in calls:
             if call.id in recovery.ended:
                 self._unsettled.pop(call.id, None)

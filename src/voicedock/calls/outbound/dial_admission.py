@@ -1,7 +1,7 @@
 """Dial admission: whether a new outbound call may be dialled now, or how long to wait.
 
 Every outbound call passes here (``POST /calls/outbound`` and the campaign dialer alike), in the
-transaction that then stores it (``CallEngine.place``). A call is admitted while its
+transaction that then stores it (``Placement.place``). A call is admitted while its
 trunk is under its calls per second and its channels, its organization under its calls at once
 (``limits.max_calls_per_organization``) and its campaign under its own (0: no limit). The
 counts are the store's, taken under a lock on the trunk's row (and the organization's) that

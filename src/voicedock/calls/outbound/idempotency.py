@@ -1,7 +1,9 @@
 """Idempotent ``POST /calls/outbound``: the stored answer of a key, replayed exactly.
 
-The record is written in the transaction that creates the call, before the PBX is asked; a
-call the PBX then refused was answered 503, so a replay of its key answers 503 again.
+The record holds the answer as the API wrote it (``api/routes/calls.py``, handed to the engine
+in ``Idempotent``): written in the transaction that creates the call, before the PBX is asked,
+and given again byte for byte. A call the PBX then refused was answered 503, so a replay of its
+key answers 503 again.
 
 A record lives ``IDEMPOTENCY_TTL`` (24 h): after that the key is free and a request with it is a
 new request. Every request with a key first deletes the expired records.
@@ -9,11 +11,12 @@ new request. Every request with a key first deletes the expired records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from voicedock.calls.errors import CallNotPlaced
-from voicedock.domain.records import IdempotencyRecord, JsonObject
+from voicedock.domain.records import Call, IdempotencyRecord, JsonObject
 from voicedock.errors import Unprocessable
 from voicedock.store.base import Transaction
 
@@ -28,16 +31,33 @@ class IdempotencyKey:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboundResult:
+class StoredAnswer:
+    """An HTTP answer as the API wrote it: stored with its key, given again exactly."""
+
     status: int
     body: JsonObject
-    replayed: bool = False
-    deprecated: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotent:
+    """A request with an ``Idempotency-Key``, and the API's answer to the call it places or
+    schedules (``api/routes/calls.py``): stored with the key in the transaction that stores
+    the call."""
+
+    key: IdempotencyKey
+    answer: Callable[[Call], StoredAnswer]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What an earlier request with the key was answered, to answer again."""
+
+    answer: StoredAnswer
 
 
 async def replay(
     tx: Transaction, org_id: str, idempotency: IdempotencyKey, now: datetime
-) -> OutboundResult | None:
+) -> Replayed | None:
     """The stored answer of the key; ``None`` for a new (or expired) key."""
     record = await tx.get_idempotency(org_id, idempotency.key)
     if record is None:
@@ -58,8 +78,8 @@ async def replay(
         call = await tx.get_call_for_update(call_id)
         if call is not None and call.end_reason == NOT_PLACED:
             problem = not_placed_error(call_id)
-            return OutboundResult(problem.status, dict(problem.body()), replayed=True)
-    return OutboundResult(record.response_status, body, replayed=True)
+            return Replayed(StoredAnswer(problem.status, dict(problem.body())))
+    return Replayed(StoredAnswer(record.response_status, body))
 
 
 def not_placed_error(call_id: str) -> CallNotPlaced:
@@ -69,9 +89,12 @@ def not_placed_error(call_id: str) -> CallNotPlaced:
 
 
 def stored_answer(
-    org_id: str, idempotency: IdempotencyKey, status: int, body: JsonObject, now: datetime
+    org_id: str, idempotent: Idempotent, call: Call, now: datetime
 ) -> IdempotencyRecord:
-    return IdempotencyRecord(org_id, idempotency.key, idempotency.request_hash, status, body, now)
+    """The record of the key: the API's answer to ``call``, as it will be given again."""
+    answer = idempotent.answer(call)
+    key = idempotent.key
+    return IdempotencyRecord(org_id, key.key, key.request_hash, answer.status, answer.body, now)
 
 
 async def purge_expired(tx: Transaction, now: datetime) -> int:

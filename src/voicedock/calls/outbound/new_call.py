@@ -34,7 +34,7 @@ class ResolvedAssistant:
 
 @dataclass(frozen=True, slots=True)
 class NewCall:
-    """An outbound call about to be placed, its assistant resolved (``CallEngine.place``)."""
+    """An outbound call about to be placed, its assistant resolved (``Placement.place``)."""
 
     call_id: str
     organization_id: str

@@ -1,0 +1,152 @@
+"""The call engine: places outbound calls, takes inbound ones, follows the PBX's events and
+stores what the live conversations say. ``CallEngine`` builds its parts in order, one per job,
+each given what it works with:
+
+* ``outbound`` (``outbound.py``): ``POST /calls/outbound``, placed now or scheduled;
+* ``placement`` (``placement.py``): ``place``, the one function that places an outbound call,
+  whoever asks (the API, a campaign's contact, a scheduled call come due: the dialer);
+* ``scheduled`` (``scheduling.py``): calls to dial later, claimed when due, cancelled;
+* ``pbx_events`` and ``ring_timeouts`` (``pbx_events.py``): the PBX's events applied to their
+  calls, and calls ringing past their ring timeout;
+* ``inbound`` (``inbound.py``): a call to one of our numbers, taken or rejected;
+* ``control`` (``call_control.py``): control commands;
+* ``records`` (``live_records.py``): what a live conversation writes of its call.
+
+Below them, ``timeline.py`` writes every change to a call (its transition, its ``status`` event,
+the observers told in the same transaction), ``reports.py`` sends the end-of-call report once
+everything about a call is stored, ``ringing.py`` keeps the ringing calls' deadlines and
+``attempts.py`` makes a write one attempt whose in-memory effects are undone if it does not
+commit. Restart recovery (``calls/recovery.py``) and the runner (``calls/runner/``) build on
+these parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from voicedock.calls.admission import Kind, SpeechAdmission
+from voicedock.calls.assistants.request import AssistantServer
+from voicedock.calls.commands import CommandRunner
+from voicedock.calls.control import LiveCalls
+from voicedock.calls.engine.call_control import CallControl
+from voicedock.calls.engine.inbound import InboundCalls
+from voicedock.calls.engine.live_records import LiveRecords
+from voicedock.calls.engine.outbound import OutboundCalls
+from voicedock.calls.engine.pbx_events import PbxEvents, RingTimeouts
+from voicedock.calls.engine.placement import Originating, Placement
+from voicedock.calls.engine.presynthesizer import Presynthesizer
+from voicedock.calls.engine.reports import EndOfCallReports
+from voicedock.calls.engine.ringing import RING_GRACE_SECONDS, RingDeadlines
+from voicedock.calls.engine.scheduling import ScheduledCalls
+from voicedock.calls.engine.timeline import Timeline
+from voicedock.calls.observer import Observers
+from voicedock.calls.trunk_access import TrunkAccess
+from voicedock.config import Settings, default_node_id
+from voicedock.domain.records import JsonObject, utcnow
+from voicedock.egress.settings import egress_policy
+from voicedock.pbx.base import Pbx
+from voicedock.store.base import Store
+
+
+def node_id_of(settings: Settings) -> str:
+    """The node this process runs as: ``[node] id``, else its host's name."""
+    return settings.node.id or default_node_id()
+
+
+class CallEngine:
+    def __init__(
+        self,
+        store: Store,
+        pbx: Pbx,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        node_id: str | None = None,
+        observers: Observers | None = None,
+        live_calls: LiveCalls | None = None,
+        assistant_server: AssistantServer | None = None,
+        presynthesizer: Presynthesizer | None = None,
+        admission: SpeechAdmission | None = None,
+        ring_grace: float = RING_GRACE_SECONDS,
+    ) -> None:
+        """``node_id``: the node this engine runs on (``node_id_of(settings)`` unless given);
+        ``observers``: told of every call event and end-of-call report, in the transaction
+        that stores it (the webhooks, the campaigns, the metrics); ``live_calls``: the calls a
+        live conversation serves on this node (shared with live listen); ``assistant_server``:
+        the organizations' servers that may choose an inbound call's assistant;
+        ``presynthesizer``: told of each call whose first message may be synthesized while it
+        rings; ``admission``: refuses new calls while the node's offline speech is at capacity.
+        """
+        # The node this engine runs on: its calls carry it (calls/nodes/lease.py).
+        self.node_id = node_id or node_id_of(settings)
+        # What the URLs of a call's assistant may name (checked when the call is placed).
+        self.egress_policy = egress_policy(settings)
+        # [[trunks]] organizations: a caller number is only taken on a trunk open to its owner.
+        self.trunk_access = TrunkAccess(settings.trunks)
+        self.observers = observers if observers is not None else Observers()
+        self.live_calls = live_calls if live_calls is not None else LiveCalls()
+        self._admission = admission
+        originating = Originating()
+        commands = CommandRunner(
+            store,
+            pbx,
+            settings.policy,
+            self.live_calls,
+            clock,
+            self.observers,
+            wait_originated=originating.wait,
+        )
+        self.ringing = RingDeadlines(ring_grace)
+        self.reports = EndOfCallReports(self.observers)
+        self.timeline = Timeline(
+            self.observers, self.live_calls, commands, self.ringing, self.reports
+        )
+        self.placement = Placement(
+            store,
+            pbx,
+            settings.limits,
+            clock,
+            self.node_id,
+            self.trunk_access,
+            self.timeline,
+            originating,
+            self.ringing,
+            presynthesizer,
+        )
+        self.scheduled = ScheduledCalls(
+            store, settings, clock, self.node_id, self.trunk_access, self.timeline
+        )
+        self.outbound = OutboundCalls(
+            store,
+            settings,
+            clock,
+            self.egress_policy,
+            self.trunk_access,
+            self.placement,
+            self.scheduled,
+            admission,
+        )
+        self.pbx_events = PbxEvents(store, pbx, clock, self.node_id, self.timeline, commands)
+        self.ring_timeouts = RingTimeouts(store, pbx, clock, self.timeline, self.ringing)
+        self.inbound = InboundCalls(
+            store,
+            settings,
+            clock,
+            self.node_id,
+            self.timeline,
+            assistant_server=assistant_server,
+            admission=admission,
+            presynthesizer=presynthesizer,
+        )
+        self.control = CallControl(store, clock, commands, self.scheduled, self.timeline)
+        self.records = LiveRecords(
+            store, clock, self.node_id, self.live_calls, self.timeline, self.reports
+        )
+
+    def speech_refusal(self, assistant_config: JsonObject, kind: Kind) -> int | None:
+        """``None``: a new call of this assistant may start; else the seconds after which to
+        try again, the node's offline speech being at capacity (``calls/admission.py``)."""
+        if self._admission is None:
+            return None
+        return self._admission.refusal(assistant_config, kind)

@@ -1,0 +1,140 @@
+"""The live conversation of every answered call, from the answer to its stored record.
+
+``CallRunner`` builds its parts in order and owns their lifecycle (``start``, ``aclose``):
+
+* ``events`` (``event_sink.py``): the PBX's one event sink; each event applied by the engine,
+  then the call served (an answer) or its conversation stopped (a hang-up);
+* ``resuming`` (``resuming.py``): start-up recovery's ``CallResumer``, a call adopted after a
+  restart served again;
+* ``one_call.py``: one call served, from its media to its record (after a media loss, the PBX's
+  word first: ``pbx_verdict.py``), each a ``RunningCall`` (``running_call.py``) among the
+  ``ServedCalls`` (``served.py``);
+* the node's speech it is given (``node_speech.py``: the synthesis and recognition pools,
+  admission control, the schema workers, their warm-up) and the first messages synthesized
+  while calls ring (``presynthesis.py``), both made before the engine, which asks them;
+  a call's own providers: ``call_speech.py``.
+
+While the store is unavailable (another process holds the SQLite file, a PostgreSQL failover)
+nothing is lost and nothing of a call is reordered: its PBX events (each with its follow-up),
+the conversation's transcript turns, the end reason and the final record are writes of the call
+in one ``WriteBacklog``, retried in the order they happened until the store is back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.runner.call_speech import CallSpeech
+from voicedock.calls.runner.event_sink import PbxEventSink
+from voicedock.calls.runner.node_speech import NodeSpeech
+from voicedock.calls.runner.one_call import SHUTDOWN, OneCall
+from voicedock.calls.runner.presynthesis import Presynthesis
+from voicedock.calls.runner.resuming import Resuming
+from voicedock.calls.runner.served import ServedCalls
+from voicedock.config import Settings
+from voicedock.media.output_totals import OutputTotals
+from voicedock.pbx.base import MediaPbx, Pbx
+from voicedock.store.backlog import WriteBacklog
+from voicedock.store.base import Store
+
+if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
+    from voicedock.calls.tools.executor import ToolServer
+    from voicedock.pipeline.conversation import ConversationConfig
+
+
+class CallRunner:
+    def __init__(
+        self,
+        engine: CallEngine,
+        pbx: Pbx,
+        store: Store,
+        settings: Settings,
+        *,
+        speech: NodeSpeech,
+        call_speech: CallSpeech,
+        presynthesis: Presynthesis | None = None,
+        conversation: ConversationConfig | None = None,
+        close_timeout: float = 10.0,
+        tool_server: ToolServer | None = None,
+        media_totals: OutputTotals | None = None,
+    ) -> None:
+        """``speech`` and ``presynthesis`` are made before the engine (which asks them) and
+        owned here (closed with the runner); ``conversation`` holds dialogue defaults (given
+        here, they win over ``[speech.endpointing]``: tests set their own); ``tool_server``
+        runs the assistants' webhook tools; ``media_totals`` counts the calls' outbound media
+        (for the metrics)."""
+        self._pbx = pbx
+        self.speech = speech
+        self.presynthesis = presynthesis
+        self.call_speech = call_speech
+        self._egress = call_speech.egress
+        self._close_timeout = close_timeout
+        self.media_totals = media_totals if media_totals is not None else OutputTotals()
+        # The calls' writes waiting for an unavailable store, in order per call.
+        self.backlog = WriteBacklog()
+        self.served = ServedCalls(presynthesis)
+        one_call = OneCall(
+            engine,
+            pbx,
+            store,
+            settings,
+            backlog=self.backlog,
+            served=self.served,
+            speech=speech,
+            call_speech=call_speech,
+            conversation=conversation or _dialogue_defaults(settings),
+            media_totals=self.media_totals,
+            tool_server=tool_server,
+        )
+        self.events = PbxEventSink(engine, pbx, self.backlog, self.served, one_call, presynthesis)
+        self.resuming = Resuming(engine, pbx, store, self.served, one_call)
+        self._started = False
+        self._closed = False
+
+    @property
+    def media_pbx(self) -> MediaPbx | None:
+        return self._pbx if isinstance(self._pbx, MediaPbx) else None
+
+    async def start(self, *, warm_up: bool = False) -> None:
+        """Start; with ``warm_up`` (only when the PBX carries media), load the default speech
+        models and run each once so the first call is not slower than the tenth
+        (``NodeSpeech.start``)."""
+        if self._started or self._closed:
+            return
+        self._started = True
+        await self.served.start()
+        await self.backlog.start()
+        if self.presynthesis is not None:
+            await self.presynthesis.start()
+        await self.speech.start(self._egress, warm_up=warm_up and self.media_pbx is not None)
+
+    async def __aenter__(self) -> CallRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Hang up every running call, store its record, stop (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.presynthesis is not None:
+            self.presynthesis.stop_preparing()
+        await self.served.stop(SHUTDOWN, self._close_timeout)
+        await self.backlog.aclose(self._close_timeout)  # the records the calls just handed in
+        try:
+            if self.presynthesis is not None:
+                await self.presynthesis.aclose()
+            await self.served.aclose()  # the late calls' wind-down
+        finally:
+            await self.speech.aclose()
+
+
+def _dialogue_defaults(settings: Settings) -> ConversationConfig:
+    """The dialogue settings every call starts from: ``[speech.endpointing]``'s timing."""
+    from voicedock.calls.live.config import with_endpointing_settings
+
+    return with_endpointing_settings(None, settings.speech.endpointing)

@@ -1,0 +1,76 @@
+"""A call's speech providers: built from its assistant configuration, the organization's
+referenced provider keys opened (in memory only: the call's stored snapshot keeps the
+references), connecting through the node's egress guard. The whole set for an answered call;
+the voice alone for a call that rings (its first message synthesized ahead)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from voicedock.calls.assistants.key_refs import with_provider_keys
+from voicedock.calls.live.providers import build_providers_closing_on_error, build_tts
+from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.records import Call
+from voicedock.egress import Egress
+from voicedock.pipeline.providers.base import Tts
+from voicedock.store.base import Store
+
+if TYPE_CHECKING:
+    from voicedock.calls.live.providers import SpeechProviders
+
+ProvidersFactory = Callable[[Mapping[str, Any]], Awaitable["SpeechProviders"]]
+
+
+class CallSpeech:
+    def __init__(
+        self,
+        store: Store,
+        speech: SpeechSettings,
+        byok: ByokSettings,
+        egress: Egress,
+        providers: ProvidersFactory | None = None,
+    ) -> None:
+        """``providers`` builds a call's STT/LLM/TTS (default: the registry's, from the
+        assistant configuration, connecting through ``egress``)."""
+        self._store = store
+        self._speech = speech
+        self._byok = byok
+        self.egress = egress
+        self._providers = providers
+
+    async def config_of(self, call: Call) -> Mapping[str, Any]:
+        """The call's configuration with its organization's referenced provider keys opened
+        (in memory only: the call's stored snapshot keeps the references)."""
+        return await with_provider_keys(
+            self._store, call.organization_id, call.assistant_config, self._byok, self._speech
+        )
+
+    async def providers(self, assistant_config: Mapping[str, Any]) -> SpeechProviders:
+        """Every provider the call speaks with."""
+        if self._providers is not None:
+            return await self._providers(assistant_config)
+        return await build_providers_closing_on_error(
+            assistant_config, self._speech, self.egress, speech_keys=self._speech_keys
+        )
+
+    async def voice(self, assistant_config: Mapping[str, Any]) -> Tts:
+        """The call's TTS alone (no STT or LLM is needed to synthesize ahead); with a
+        ``providers`` factory (tests), the TTS of what it makes, the rest closed."""
+        if self._providers is None:
+            return build_tts(
+                assistant_config, self._speech, self.egress, speech_keys=self._speech_keys
+            )
+        providers = await self._providers(assistant_config)
+        for other in (providers.stt, providers.llm, providers.realtime):
+            if other is not None:
+                with contextlib.suppress(Exception):
+                    await other.aclose()
+        return providers.tts
+
+    @property
+    def _speech_keys(self) -> bool:
+        """Whether a call's section without a key of its own may use the operator's
+        ``[speech]`` key: not where the operator requires organizations' own keys."""
+        return self._byok.mode != "required"

@@ -1,0 +1,120 @@
+"""The speech work every call of the node shares, owned by the runner, made before the engine
+(which asks its admission control) and closed after the calls' records:
+
+* the synthesis pool and cache (``[speech] presynthesis``, default on; ``pipeline/synthesis.py``):
+  every answered call's local TTS goes through them, and a call's first message is synthesized
+  there while it rings (``presynthesis.py``); the voices' previews take their spare workers;
+* the recognition pool (``[speech] recognition_pool``, default on; ``pipeline/recognition.py``),
+  through which every answered call's offline Whisper transcribes, finals before interims, and
+  the ``SpeechAdmission`` that refuses new calls while transcriptions wait too long for it
+  (``calls/admission.py``);
+* the schema workers (``pipeline/schema_checks.py``): what an assistant's analysis plan extracts
+  after a call is checked against the organization's schema there, in worker processes each
+  killed and replaced at a deadline, queues per organization served in turn.
+
+``start(warm_up=True)`` loads the default speech models and runs each once, so the first call
+is not slower than the tenth: the voice before it returns (at most ``WARM_UP_WAIT_S``), the STT
+in the background, and the schema workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from voicedock.aio import Supervisor
+from voicedock.calls.admission import SpeechAdmission
+from voicedock.calls.live.providers import operator_settings, recognition_threads
+from voicedock.config import SpeechSettings
+from voicedock.egress import Egress
+from voicedock.pipeline.providers.registry import create_stt, create_tts
+from voicedock.pipeline.recognition import NodeRecognition
+from voicedock.pipeline.schema_checks import SchemaChecks
+from voicedock.pipeline.synthesis import NodeSynthesis
+from voicedock.pipeline.synthesis_cache import SynthesisCache
+from voicedock.pipeline.worker_pool import WorkerPool
+
+log = logging.getLogger("voicedock.calls")
+
+# Start-up waits this long at most for the default voice to be loaded and run once.
+WARM_UP_WAIT_S = 30.0
+
+
+class NodeSpeech:
+    def __init__(self, speech: SpeechSettings, *, previews: int = 0) -> None:
+        """``previews``: the voices' previews' spare synthesis workers (``[limits]
+        previews_per_node``)."""
+        self._speech = speech
+        # The node's synthesis pool and cache (None: [speech] presynthesis = false, the
+        # greeting synthesized after the answer by the call's own TTS).
+        self.synthesis: NodeSynthesis | None = None
+        if speech.presynthesis:
+            self.synthesis = NodeSynthesis(
+                WorkerPool(
+                    speech.synthesis_workers or None,
+                    name="synthesis",
+                    max_waiting=speech.synthesis_queue,
+                    max_spare=previews,  # previews' sentences
+                ),
+                SynthesisCache(speech.synthesis_cache_mb * 1024 * 1024),
+            )
+        # The node's recognition pool (every call's offline STT, finals first) and the
+        # admission control reading it (None: [speech] recognition_pool = false).
+        self.recognition: NodeRecognition | None = None
+        self.admission: SpeechAdmission | None = None
+        if speech.recognition_pool:
+            workers, _threads = recognition_threads(speech)
+            self.recognition = NodeRecognition(
+                WorkerPool(workers, name="recognition"),
+                admission_wait_s=speech.admission_wait_ms / 1000,
+            )
+            self.admission = SpeechAdmission(self.recognition, speech)
+        # The node's schema workers: every call's analysis checks the fields its model
+        # extracted there, in processes killed at a deadline, fair between organizations.
+        self.schema_checks = SchemaChecks()
+        self._warm_ups = Supervisor("speech warm-up", log)
+
+    async def start(self, egress: Egress, *, warm_up: bool = False) -> None:
+        """With ``warm_up``: the default voice loaded and run once before this returns (at
+        most ``WARM_UP_WAIT_S``: the service connects the PBX after, so the first call's
+        greeting never waits behind it), the STT in the background (a caller speaks after the
+        greeting; Whisper may take long to assemble on a first start), and the schema workers
+        that check what the calls' analyses extract."""
+        await self._warm_ups.start()
+        if not warm_up:
+            return
+        speech = self._speech
+        voice = self._warm_ups.spawn(self._warm_up(egress, "tts_config", create_tts, speech.tts))
+        if voice is not None:
+            await asyncio.wait({voice}, timeout=WARM_UP_WAIT_S)  # else goes on
+        self._warm_ups.spawn(self._warm_up(egress, "stt_config", create_stt, speech.stt))
+        await self.schema_checks.start()  # its workers start at the lowest priority
+
+    async def _warm_up(
+        self, egress: Egress, key: str, create: Callable[..., Any], engine: str
+    ) -> None:
+        try:
+            provider: Any = create(
+                {"provider": engine, **operator_settings(key, engine, self._speech)},
+                egress.for_providers(),
+            )
+            warm = getattr(provider, "warm_up", None)
+            if warm is not None:
+                await warm()  # loaded, and run once (Piper's first synthesis is slower)
+            await provider.aclose()
+        except Exception as exc:  # noqa: BLE001 - a call will report it; start-up goes on
+            log.warning("speech %s not warmed up: %s", engine, type(exc).__name__)
+
+    async def aclose(self) -> None:
+        """Wait for the warm-up, then close the pools and the schema workers."""
+        try:
+            await self._warm_ups.drain()
+        finally:
+            await self._warm_ups.aclose()
+            if self.synthesis is not None:
+                await self.synthesis.pool.aclose()
+            if self.recognition is not None:
+                await self.recognition.aclose()
+            await self.schema_checks.aclose()

@@ -1,0 +1,301 @@
+"""One answered call, from its answer to its stored record:
+
+    async with pbx.call_media(call_id, media_format=...) as media:
+        LiveConversation(media, ...) runs until the conversation, the caller or the media ends
+    engine.records.store_live_record(call_id, record)   # always, exactly once per served call
+
+A call that cannot be served (media would not open, providers failed, a crash) is hung up with
+a reason: never left open and silent. Each write of the call (its transcript turns, the
+answering-machine verdict, the end reason, the final record) is queued behind the call's
+earlier ones in the runner's ``WriteBacklog``, retried while the store is unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any
+
+from voicedock.calls.control import Transfer
+from voicedock.calls.engine import CallEngine
+from voicedock.calls.live.record import LiveRecord, TranscriptTurn
+from voicedock.calls.recordings import recording_file, recording_name, wants_recording
+from voicedock.calls.runner.call_speech import CallSpeech
+from voicedock.calls.runner.node_speech import NodeSpeech
+from voicedock.calls.runner.pbx_verdict import PbxVerdict
+from voicedock.calls.runner.running_call import RunningCall
+from voicedock.calls.runner.served import ServedCalls
+from voicedock.calls.transitions import SERVICE_RESTART
+from voicedock.calls.voicemail import voicemail_settings
+from voicedock.config import Settings
+from voicedock.domain.audio import CALL_MEDIA_FORMATS
+from voicedock.domain.ids import mask_call_id
+from voicedock.domain.records import Call, Direction, utcnow
+from voicedock.domain.usage import SpokenTurn, speech_usage
+from voicedock.errors import MediaError, ProviderError, VoicedockError
+from voicedock.logs import bind_call_id, describe
+from voicedock.media.output_totals import OutputTotals
+from voicedock.pbx.base import MediaPbx, Pbx
+from voicedock.store.backlog import WriteBacklog
+from voicedock.store.base import Store
+
+if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
+    from voicedock.calls.live.conversation import LiveCallResult
+    from voicedock.calls.tools.executor import CallTools, ToolServer
+    from voicedock.pipeline.conversation import ConversationConfig
+
+log = logging.getLogger("voicedock.calls")
+
+PROVIDER_ERROR = "provider-error"  # as the conversation names it
+MEDIA_ERROR = "media-error"  # the call's media could not be opened
+RUNNER_ERROR = "internal-error"
+SHUTDOWN = "shutdown"  # voicedock stopped while the call ran
+# A transfer moves the caller away from our media (FreeSWITCH: uuid_bridge, uuid_transfer):
+# the media closes before the PBX reports the transfer's outcome; we wait this long for it
+# rather than hang up the caller as a media loss.
+TRANSFER_SETTLE_S = 10.0
+
+
+async def media_format(store: Store, call: Call) -> str:
+    """The format of the call's media leg: the assistant's ``media_format`` (or ``codec``) if
+    set, else the codec of its number's trunk, else ``ulaw``."""
+    config = call.assistant_config
+    for key in ("media_format", "codec"):
+        if config.get(key) in CALL_MEDIA_FORMATS:
+            return str(config[key])
+    if call.number_id is not None:
+        number = await store.get_phone_number(call.organization_id, call.number_id)
+        trunk = await store.get_trunk(number.trunk) if number is not None else None
+        if trunk is not None and trunk.codec in CALL_MEDIA_FORMATS:
+            return trunk.codec
+    return "ulaw"
+
+
+class OneCall:
+    def __init__(
+        self,
+        engine: CallEngine,
+        pbx: Pbx,
+        store: Store,
+        settings: Settings,
+        *,
+        backlog: WriteBacklog,
+        served: ServedCalls,
+        speech: NodeSpeech,
+        call_speech: CallSpeech,
+        conversation: ConversationConfig,
+        media_totals: OutputTotals,
+        tool_server: ToolServer | None = None,
+    ) -> None:
+        """``conversation``: the dialogue defaults every call starts from (endpointing...);
+        ``tool_server`` runs the assistants' webhook tools."""
+        self._engine = engine
+        self._pbx = pbx
+        self._store = store
+        self._settings = settings
+        self._backlog = backlog
+        self._served = served
+        self._speech = speech
+        self._call_speech = call_speech
+        self._conversation = conversation
+        self._media_totals = media_totals
+        self._tool_server = tool_server
+        self._verdict = PbxVerdict(pbx, lambda: served.closing)
+
+    async def serve(self, running: RunningCall, call: Call, media_pbx: MediaPbx) -> None:
+        """Serve the call until it ends, then hand in its record (never raises)."""
+        bind_call_id(call.id)  # this task and the conversation's tasks log the call id
+        record: LiveRecord | None = None
+        failure: str | None = None
+        running.setting_up = True
+        try:
+            if running.stop_reason is None:  # else stopped before this task ran: hang up only
+                result = await self._converse(running, call, media_pbx)
+                record = self._live_record(running, call, result) if result is not None else None
+            else:
+                failure = running.stop_reason
+        except asyncio.CancelledError:
+            # Stopped before the conversation ran (hang-up during set-up, shutdown): not an
+            # error, and the record below must still be stored.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            failure = running.stop_reason or SHUTDOWN
+        except ProviderError as exc:
+            log.warning("call %s: providers unavailable: %s", mask_call_id(call.id), describe(exc))
+            failure = PROVIDER_ERROR
+        except Exception:
+            log.exception("call %s: live call failed", mask_call_id(call.id))
+            failure = RUNNER_ERROR if running.media_open else MEDIA_ERROR
+        finally:
+            if record is None and running.live is not None and running.live.result is not None:
+                # the conversation ended, the exit failed
+                record = self._live_record(running, call, running.live.result)
+        if running.resumed and running.live is None and failure is not None:
+            failure = SERVICE_RESTART  # resuming failed: the call ends as if not resumed
+        try:
+            from voicedock.calls.live.conversation import MEDIA_LOST
+
+            if failure is None and running.transferring and running.end_reason == MEDIA_LOST:
+                # The transfer took the caller off our media: its outcome ends the call.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TRANSFER_SETTLE_S):
+                        await running.gone.wait()
+            elif failure in (MEDIA_ERROR, RUNNER_ERROR) or (
+                failure is None and running.end_reason == MEDIA_LOST
+            ):
+                await self._verdict.wait(running)  # the PBX may have gone with the media
+            if not running.hung_up and not running.remote_gone:
+                await self._hang_up(running, failure or running.end_reason)
+            records = self._engine.records
+            await self._backlog.submit(  # after the call's earlier writes
+                call.id,
+                lambda: records.store_live_record(call.id, record),
+                what=f"live call record of call {mask_call_id(call.id)}",
+            )
+        except Exception:
+            log.exception("call %s: live call record not stored", mask_call_id(call.id))
+
+    async def _converse(
+        self, running: RunningCall, call: Call, media_pbx: MediaPbx
+    ) -> LiveCallResult | None:
+        from voicedock.calls.live.config import with_echo_settings
+        from voicedock.calls.live.conversation import LiveConversation
+        from voicedock.media.recording import CallRecorder
+
+        leg_format = await media_format(self._store, call)
+        providers = await self._call_speech.providers(await self._call_speech.config_of(call))
+        running.speech_names = (providers.stt_name, providers.tts_name)
+        speech = self._speech
+        if speech.synthesis is not None:  # the local voice through the node's cache and pool
+            tts = speech.synthesis.speech_for(providers.tts, call.organization_id)
+            providers = dataclasses.replace(providers, tts=tts)
+        if speech.recognition is not None and providers.stt is not None:  # Whisper: the pool
+            providers = dataclasses.replace(
+                providers, stt=speech.recognition.speech_for(providers.stt)
+            )
+        recording = self._recording_name(call)
+        outbound = call.direction is Direction.OUTBOUND
+        try:
+            async with (
+                media_pbx.call_media(call.id, media_format=leg_format) as media,
+                self._media_totals.track(media.pacer.stats),
+            ):
+                running.media_opened(media.pacer.stats)
+                recorder = None
+                if recording is not None:
+                    path = recording_file(self._settings.recordings, recording)
+                    assert path is not None  # a name is only given with a directory
+                    rate = media.format.sample_rate
+                    recorder = CallRecorder(path, rate, file_format=path.suffix[1:])
+                try:
+                    live = LiveConversation(
+                        media,
+                        call.assistant_config,
+                        context=call.context,
+                        providers=providers,
+                        config=with_echo_settings(self._conversation, self._settings.speech.echo),
+                        hangup=lambda: self._hang_up(running, running.end_reason),
+                        on_transcript=lambda entry: self._transcript_turn(call.id, entry),
+                        recorder=recorder,
+                        voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
+                        on_answering_machine=lambda v: self._answering_machine(call.id, v),
+                        tools=self._call_tools(running, call),
+                        structured_data_check=speech.schema_checks.for_organization(
+                            call.organization_id
+                        ),
+                    )
+                except BaseException:
+                    if recorder is not None:  # else the conversation closes it
+                        with contextlib.suppress(MediaError):
+                            await recorder.aclose()
+                    raise
+                async with live:
+                    await running.started(live)
+                    await live.wait_ended()
+                return live.result
+        finally:
+            await providers.aclose()
+
+    def _recording_name(self, call: Call) -> str | None:
+        """Where the call is recorded (under the directory), if it is."""
+        if not wants_recording(call.assistant_config):
+            return None
+        if not self._settings.recordings.directory:
+            log.warning(
+                "call %s: recording asked for, [recordings] directory unset", mask_call_id(call.id)
+            )
+            return None
+        return recording_name(self._settings.recordings, call.organization_id, call.id)
+
+    def _live_record(self, running: RunningCall, call: Call, result: LiveCallResult) -> LiveRecord:
+        record = result.record()
+        if record.recording_duration_seconds is not None:
+            record.recording_path = self._recording_name(call)
+        record.timings = running.timings()
+        stt_name, tts_name = running.speech_names
+        record.speech_usage = speech_usage(
+            (SpokenTurn(t.role, t.content, t.started_at, t.ended_at) for t in result.transcript),
+            stt_provider=stt_name,
+            tts_provider=tts_name,
+        )
+        return record
+
+    async def _answering_machine(self, call_id: str, verdict: dict[str, Any]) -> None:
+        records = self._engine.records
+        await self._backlog.submit(
+            call_id,
+            lambda: records.store_answering_machine(call_id, verdict),
+            what=f"answering-machine verdict of call {mask_call_id(call_id)}",
+        )
+
+    def _call_tools(self, running: RunningCall, call: Call) -> CallTools | None:
+        from voicedock.calls.tools.config import assistant_tools
+        from voicedock.calls.tools.executor import CallTools
+
+        tools = assistant_tools(call.assistant_config)
+        if not tools:
+            return None
+
+        def transfer(command: Transfer) -> None:
+            self._served.spawn(self._tool_transfer(running, call, command))
+
+        return CallTools(call, tools, server=self._tool_server, pbx=self._pbx, transfer=transfer)
+
+    async def _tool_transfer(self, running: RunningCall, call: Call, command: Transfer) -> None:
+        """The transfer a ``transfer_call`` tool asked for; refused or failed, the model is
+        told and speaks again."""
+        try:
+            await self._engine.control.run(call.organization_id, call.id, command)
+        except VoicedockError as exc:
+            log.info("call %s: tool transfer failed: %s", mask_call_id(call.id), describe(exc))
+            note = f"The transfer to {command.destination} did not work: {exc}"
+            await running.inject_context(note, trigger_response=True)
+
+    async def _transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
+        now = utcnow()  # when it was said, even if stored later
+        records = self._engine.records
+        await self._backlog.submit(
+            call_id,
+            lambda: records.store_transcript_turn(call_id, entry, now),
+            what=f"transcript turn of call {mask_call_id(call_id)}",
+        )
+
+    async def _hang_up(self, running: RunningCall, reason: str) -> None:
+        """Store why voicedock ends the call, then ask the PBX to hang it up."""
+        if running.remote_gone or running.hung_up:
+            return
+        running.hung_up = True
+        records = self._engine.records
+        with contextlib.suppress(Exception):  # queued before the hang-up it explains
+            await self._backlog.submit(
+                running.call_id,
+                lambda: records.set_end_reason(running.call_id, reason),
+                what=f"end reason of call {mask_call_id(running.call_id)}",
+            )
+        try:
+            await self._pbx.hangup(running.call_id, "normal")
+        except Exception as exc:  # noqa: BLE001 - reconciliation settles a call left behind
+            log.warning("call %s: hang-up failed: %s", mask_call_id(running.call_id), describe(exc))
