@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from voicedock.aio import Supervisor, first_of
 from voicedock.calls.commands import API_END_CALL
@@ -89,7 +89,7 @@ class RunningCall:
             self._early.append(action)
 
     # -- the runner's side ----------------------------------------------------------------
-    def run_in(self, tasks: Supervisor, work: Coroutine[Any, Any, None]) -> None:
+    def run_in(self, tasks: Supervisor, work: Coroutine[object, object, None]) -> None:
         """Serve the call in a task of ``tasks`` (none when they are closed: ``work`` is not
         run)."""
         self.task = tasks.spawn(work)
@@ -139,7 +139,7 @@ class RunningCall:
             return live.end_reason
         return self.stop_reason or "closed"
 
-    def timings(self) -> dict[str, Any] | None:
+    def timings(self) -> dict[str, int | None] | None:
         """``Call.timings``: ms from the answer to the media connected and to the first audio
         written (None: a resumed call, whose answer was another run's, or no media)."""
         answered, connected = self.answered_at, self.media_connected_at

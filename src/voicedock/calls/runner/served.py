@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any
 
 from voicedock.aio import Supervisor
 from voicedock.calls.runner.presynthesis import Presynthesis
@@ -44,7 +43,7 @@ class ServedCalls:
     def every(self) -> list[RunningCall]:
         return list(self._calls.values())
 
-    def serve(self, running: RunningCall, work: Coroutine[Any, Any, None]) -> None:
+    def serve(self, running: RunningCall, work: Coroutine[object, object, None]) -> None:
         """Serve ``running`` with ``work``, in a task of its own; when it is over the call is
         no longer served, and what was prepared for it ahead is released."""
         self._calls[running.call_id] = running
@@ -53,11 +52,11 @@ class ServedCalls:
             work.close()
             self._calls.pop(running.call_id, None)
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, work: Coroutine[object, object, None]) -> None:
         """Run ``work`` for a served call (a tool's transfer) beside its task."""
         self._tasks.spawn(work)
 
-    async def _served(self, call_id: str, work: Coroutine[Any, Any, None]) -> None:
+    async def _served(self, call_id: str, work: Coroutine[object, object, None]) -> None:
         try:
             await work
         finally:
