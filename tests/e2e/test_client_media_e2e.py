@@ -37,7 +37,7 @@ from fakes.world import ACME
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.calls.commands import API_END_CALL
-from voicedock.calls.runner import MEDIA_ERROR
+from voicedock.calls.runner.one_call import MEDIA_ERROR
 from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor, PendingMedia
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.asterisk.pbx import AsteriskPbx

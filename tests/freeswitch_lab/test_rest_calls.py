@@ -22,7 +22,7 @@ import pytest
 from fakes.world import ACME_NUMBERS
 from freeswitch_lab.lab_service import LabService, ToneTts
 from pbx.freeswitch.live_service import TERMINAL, until
-from voicedock.calls.runner import PBX_VERDICT_S
+from voicedock.calls.runner.pbx_verdict import PBX_VERDICT_S
 from voicedock_lab.freeswitch_config import (
     ANSWERS,
     BUSY,

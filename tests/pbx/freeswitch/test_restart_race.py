@@ -16,7 +16,7 @@ from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from pbx.freeswitch.live_service import TERMINAL, UserPathService, running_freeswitch_service, until
 from pbx.freeswitch.test_pbx_control import answered_call
 from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
-from voicedock.calls.runner import PBX_VERDICT_S
+from voicedock.calls.runner.pbx_verdict import PBX_VERDICT_S
 from voicedock.errors import PbxUnavailable
 from voicedock.pbx.base import PbxEventKind
 
