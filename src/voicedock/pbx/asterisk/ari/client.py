@@ -373,22 +373,9 @@ class AriClient:
         params = {"dtmf": require_dtmf_digits(digits)}
         await self.request("POST", f"/channels/{_seg(channel_id)}/dtmf", params=params)
 
-    async def redirect(self, channel_id: str, endpoint: str) -> None:
-        params = {"endpoint": endpoint}
-        await self.request("POST", f"/channels/{_seg(channel_id)}/redirect", params=params)
-
     async def list_channels(self) -> list[dict[str, Any]]:
         result = await self.request("GET", "/channels")
         return [c for c in result if isinstance(c, dict)] if isinstance(result, list) else []
-
-    async def get_application(self, app: str | None = None) -> dict[str, Any] | None:
-        try:
-            result = await self.request("GET", f"/applications/{_seg(app or self._settings.app)}")
-        except AriHttpError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return result if isinstance(result, dict) else None
 
     async def startup_time(self) -> str:
         """Asterisk's start time: it changes when the PBX restarted."""
