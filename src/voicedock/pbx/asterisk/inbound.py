@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 
 from voicedock.errors import PbxUnavailable
 from voicedock.pbx.adapter import Spawn
-from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.ari.events import AriChannel
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.hangups import AsteriskHangups
 from voicedock.pbx.base import InboundCall
 from voicedock.pbx.legs import CallRegistry

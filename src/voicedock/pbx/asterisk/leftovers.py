@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
-from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari.client import AriClient
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia, destroy_bridge, leg_id
 from voicedock.pbx.legs import CallRegistry
 from voicedock.pbx.reconcile import ADOPT_SETTLE_WAIT, Reconciler

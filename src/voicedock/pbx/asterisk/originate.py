@@ -28,7 +28,8 @@ from voicedock.pbx.asterisk.ami.messages import (
     originate_action,
     pjsip_dial_string,
 )
-from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari.client import AriClient
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind, PbxEventSink
 from voicedock.pbx.legs import CallRegistry
 from voicedock.pbx.reconcile import Reconciler

@@ -23,7 +23,8 @@ from urllib.parse import quote
 from voicedock.aio import all_of, first_of
 from voicedock.errors import PbxError
 from voicedock.pbx.adapter import Spawn
-from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari.client import AriClient
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
 from voicedock.pbx.legs import CallRegistry
 

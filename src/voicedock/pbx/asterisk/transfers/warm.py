@@ -23,7 +23,8 @@ from voicedock.aio import Supervisor, first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, ProviderError
 from voicedock.pbx.adapter import Spawn
-from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari.client import AriClient
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.media.legs import (
     add_channel,
     create_bridge,
