@@ -108,7 +108,7 @@ class AsteriskTransfers:
             self._blind.pop(legs.call_id, None)
             raise
 
-    # -- events (called by AsteriskPbx) ------------------------------------------------------
+    # -- events (handed over by AsteriskEvents) ---------------------------------------------
 
     async def on_dial(self, event: DialProgress) -> None:
         if event.caller is None or event.dialstatus != "ANSWER":
