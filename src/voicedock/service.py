@@ -17,10 +17,11 @@ them (``calls/recovery``) and ends those of dead nodes. ``aclose()`` is idempote
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from types import TracebackType
 from typing import Self
+
+import msgspec
 
 from voicedock.aio import Supervisor
 from voicedock.calls.assistants.configured import check_configured_assistants
@@ -112,7 +113,7 @@ def make_pbx(settings: Settings, warm_dialogue: AgentDialogue | None = None) -> 
 
         apps = NodeApps.of(settings)
         # This node's own ARI application (docs/nodes.md): its calls run there.
-        asterisk = dataclasses.replace(settings.pbx.asterisk, app=apps.own)
+        asterisk = msgspec.structs.replace(settings.pbx.asterisk, app=apps.own)
         return AsteriskPbx(asterisk, warm_dialogue=dialogue, node_apps=apps)
     if kind == "freeswitch":
         from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
