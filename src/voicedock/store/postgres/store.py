@@ -20,7 +20,7 @@ import contextlib
 import functools
 import re
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
@@ -29,7 +29,7 @@ from voicedock.store.base import NodeMailbox, Transaction
 from voicedock.store.migrations import load_migrations
 from voicedock.store.postgres.errors import DRIVER_ERRORS, guarded, translate
 from voicedock.store.postgres.mailbox import PostgresMailbox
-from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.conn import Conn, Row, SqlValue
 from voicedock.store.sql.outbox import SqlOutbox
 from voicedock.store.sql.reads import SqlReads
 from voicedock.store.sql.rows import POSTGRES
@@ -70,15 +70,15 @@ class _ConnectionConn:
     def __init__(self, conn: _PgConnection) -> None:
         self._conn = conn
 
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
         rows = await guarded(self._conn.fetch(to_numbered(sql), *args))
         return [dict(r) for r in rows]
 
-    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+    async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
         row = await guarded(self._conn.fetchrow(to_numbered(sql), *args))
         return None if row is None else dict(row)
 
-    async def execute(self, sql: str, *args: Any) -> int:
+    async def execute(self, sql: str, *args: SqlValue) -> int:
         return _rowcount(await guarded(self._conn.execute(to_numbered(sql), *args)))
 
 
@@ -88,15 +88,15 @@ class _PoolConn:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
         rows = await guarded(self._pool.fetch(to_numbered(sql), *args))
         return [dict(r) for r in rows]
 
-    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+    async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
         row = await guarded(self._pool.fetchrow(to_numbered(sql), *args))
         return None if row is None else dict(row)
 
-    async def execute(self, sql: str, *args: Any) -> int:
+    async def execute(self, sql: str, *args: SqlValue) -> int:
         raise StoreError("postgres: writes must go through Store.transaction()")
 
 
@@ -105,7 +105,7 @@ class PostgresLocks:
         self, conn: Conn, organization_id: str, number_id: str | None
     ) -> None:
         sql = "SELECT id FROM phone_numbers WHERE organization_id = ?"
-        args: list[Any] = [organization_id]
+        args: list[SqlValue] = [organization_id]
         if number_id is not None:
             sql += " AND id = ?"
             args.append(number_id)
