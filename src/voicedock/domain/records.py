@@ -82,7 +82,7 @@ class Organization:
     created_at: datetime = field(default_factory=utcnow)
     display_name: str = ""  # the organization's own label for itself ("" : its name)
     # Settings a new assistant takes when its body leaves them out (docs/organization.md).
-    assistant_defaults: dict[str, Any] = field(default_factory=dict)
+    assistant_defaults: dict[str, JsonValue] = field(default_factory=dict)
     # The operator's override of [[limits.organizations]] max_concurrent_calls (None: the file's).
     max_concurrent_calls: int | None = None
     # The operator's override of [limits] scheduled_calls_per_organization (None: the file's).
