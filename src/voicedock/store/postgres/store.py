@@ -64,40 +64,26 @@ def _rowcount(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
-class _ConnectionConn:
-    """``Conn`` on one acquired connection (inside a transaction)."""
+class _AsyncpgConn:
+    """``Conn`` on asyncpg: one acquired connection inside a transaction, or (reads) the pool,
+    each statement on whichever of its connections is free."""
 
-    def __init__(self, conn: _PgConnection) -> None:
-        self._conn = conn
+    def __init__(self, target: _PgConnection | asyncpg.Pool, *, writes: bool) -> None:
+        self._target = target
+        self._writes = writes
 
     async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
-        rows = await guarded(self._conn.fetch(to_numbered(sql), *args))
+        rows = await guarded(self._target.fetch(to_numbered(sql), *args))
         return [dict(r) for r in rows]
 
     async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
-        row = await guarded(self._conn.fetchrow(to_numbered(sql), *args))
+        row = await guarded(self._target.fetchrow(to_numbered(sql), *args))
         return None if row is None else dict(row)
 
     async def execute(self, sql: str, *args: SqlValue) -> int:
-        return _rowcount(await guarded(self._conn.execute(to_numbered(sql), *args)))
-
-
-class _PoolConn:
-    """``Conn`` for reads: each statement on whichever pool connection is free."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
-        rows = await guarded(self._pool.fetch(to_numbered(sql), *args))
-        return [dict(r) for r in rows]
-
-    async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
-        row = await guarded(self._pool.fetchrow(to_numbered(sql), *args))
-        return None if row is None else dict(row)
-
-    async def execute(self, sql: str, *args: SqlValue) -> int:
-        raise StoreError("postgres: writes must go through Store.transaction()")
+        if not self._writes:
+            raise StoreError("postgres: writes must go through Store.transaction()")
+        return _rowcount(await guarded(self._target.execute(to_numbered(sql), *args)))
 
 
 class PostgresLocks:
@@ -136,7 +122,7 @@ class PostgresStore(SqlReads):
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
         self._pool = pool
         self._dsn = dsn  # for the connection that listens for other nodes' commands
-        self._reader = _PoolConn(pool)
+        self._reader = _AsyncpgConn(pool, writes=False)
         self._dialect = POSTGRES
         self._locks = PostgresLocks()
         self._closed = False
@@ -222,7 +208,7 @@ class PostgresStore(SqlReads):
             tx = conn.transaction()
             await guarded(tx.start())
             try:
-                yield _ConnectionConn(conn)
+                yield _AsyncpgConn(conn, writes=True)
             except BaseException:
                 with contextlib.suppress(*DRIVER_ERRORS):
                     await tx.rollback()
