@@ -48,6 +48,52 @@ class CampaignEventPayload(TypedDict):
 WebhookPayload: TypeAlias = CallEventPayload | CampaignEventPayload
 
 
+# The ``data`` of each call event type (docs/webhooks.md), in the order its keys are sent; the
+# end-of-call report's is the whitelisted call record (``END_OF_CALL_FIELDS``).
+class StatusData(TypedDict):
+    status: str
+    previous_status: str | None
+    end_reason: NotRequired[str]
+    error: NotRequired[str]
+    resumed: NotRequired[JsonObject]  # the gap of a call that went on after a restart
+
+
+class TranscriptData(TypedDict):
+    role: str
+    content: str
+    is_final: bool
+    turn: NotRequired[int]
+
+
+class ToolCall(TypedDict):
+    id: str
+    name: str
+    arguments: JsonObject
+
+
+class ToolCallsData(TypedDict):
+    assistant_id: str | None
+    tool_call: ToolCall
+
+
+class AssistantRequestData(TypedDict):
+    caller: str | None
+    called: str
+    number_id: str
+
+
+class TransferData(TypedDict):
+    status: str
+    destination: str
+    mode: NotRequired[str]
+    error: NotRequired[str]
+
+
+class AnsweringMachineData(TypedDict):
+    result: str
+    evidence: JsonObject
+
+
 # Fields of the final call record that belong in the end-of-call report. A whitelist, so an
 # internal field added to the call record later (a PBX channel name, a resolved assistant
 # configuration with provider keys) does not leak to customers by default.
@@ -141,7 +187,7 @@ def status_update(
 ) -> CallEventPayload:
     """The call moved to ``status`` (``connecting``, ``in-progress``, ``ended``, ``failed``),
     or (``resumed``: the gap) went on ``in-progress`` after a restart of voicedock."""
-    data: JsonObject = {"status": status, "previous_status": previous_status}
+    data: StatusData = {"status": status, "previous_status": previous_status}
     if end_reason is not None:
         data["end_reason"] = end_reason
     if error is not None:
@@ -161,7 +207,7 @@ def transcript(
     turn: int | None = None,
 ) -> CallEventPayload:
     """One utterance by ``role`` (``user``/``assistant``); interim results have is_final=False."""
-    data: JsonObject = {"role": role, "content": content, "is_final": is_final}
+    data: TranscriptData = {"role": role, "content": content, "is_final": is_final}
     if turn is not None:
         data["turn"] = turn
     return build_event(EventType.TRANSCRIPT, call_id, at, data)
@@ -178,7 +224,7 @@ def tool_calls(
 ) -> CallEventPayload:
     """The model of ``call_id`` called the webhook tool ``name``; the answer's ``result``
     (any JSON) goes back to the model, an ``error`` (text) tells it the tool failed."""
-    data: JsonObject = {
+    data: ToolCallsData = {
         "assistant_id": assistant_id,
         "tool_call": {"id": tool_call_id, "name": name, "arguments": dict(arguments)},
     }
@@ -191,7 +237,7 @@ def assistant_request(
     """An inbound call to ``called`` waits for its assistant: the answer names one
     (``assistant_id``), gives one (``assistant``, a transient configuration) or refuses the
     call (``error``, spoken to the caller before the hang-up)."""
-    data: JsonObject = {"caller": caller, "called": called, "number_id": number_id}
+    data: AssistantRequestData = {"caller": caller, "called": called, "number_id": number_id}
     return build_event(EventType.ASSISTANT_REQUEST, call_id, at, data)
 
 
@@ -205,7 +251,7 @@ def transfer_update(
     error: str | None = None,
 ) -> CallEventPayload:
     """A transfer progressed: ``started``, ``ringing``, ``answered``, ``completed``, ``failed``."""
-    data: JsonObject = {"status": status, "destination": destination}
+    data: TransferData = {"status": status, "destination": destination}
     if mode is not None:
         data["mode"] = mode
     if error is not None:
@@ -218,7 +264,7 @@ def answering_machine(
 ) -> CallEventPayload:
     """Who answered an outbound call: ``human``, ``machine`` or ``unknown``, and the timings
     the verdict rests on (milliseconds of the callee's audio)."""
-    data: JsonObject = {"result": result, "evidence": dict(evidence)}
+    data: AnsweringMachineData = {"result": result, "evidence": dict(evidence)}
     return build_event(EventType.ANSWERING_MACHINE, call_id, at, data)
 
 

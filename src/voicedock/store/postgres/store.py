@@ -144,39 +144,30 @@ class PostgresStore(SqlReads):
             raise StoreError("postgres: store is closed")
 
     async def migrate(self) -> None:
-        self._check_open()
         migrations = load_migrations("postgres")
-        async with self._connection() as conn:
-            tx = conn.transaction()
-            await guarded(tx.start())
-            try:
-                await guarded(conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY))
+        async with self._in_transaction() as conn:
+            await guarded(conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY))
+            await guarded(
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                    " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+            )
+            done = {
+                r["version"]
+                for r in await guarded(conn.fetch("SELECT version FROM schema_migrations"))
+            }
+            for migration in migrations:
+                if migration.version in done:
+                    continue
+                await guarded(conn.execute(migration.sql))  # simple protocol: many statements
                 await guarded(
                     conn.execute(
-                        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                        " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        migration.version,
+                        migration.name,
                     )
                 )
-                done = {
-                    r["version"]
-                    for r in await guarded(conn.fetch("SELECT version FROM schema_migrations"))
-                }
-                for migration in migrations:
-                    if migration.version in done:
-                        continue
-                    await guarded(conn.execute(migration.sql))  # simple protocol: many statements
-                    await guarded(
-                        conn.execute(
-                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                            migration.version,
-                            migration.name,
-                        )
-                    )
-            except BaseException:
-                with contextlib.suppress(*DRIVER_ERRORS):
-                    await tx.rollback()
-                raise
-            await guarded(tx.commit())
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[_PgConnection]:
@@ -201,19 +192,24 @@ class PostgresStore(SqlReads):
                 await self._pool.release(conn)
 
     @contextlib.asynccontextmanager
-    async def _write_session(self) -> AsyncIterator[Conn]:
+    async def _in_transaction(self) -> AsyncIterator[_PgConnection]:
         """A pool connection inside a transaction (committed, or rolled back on error)."""
         self._check_open()
         async with self._connection() as conn:
             tx = conn.transaction()
             await guarded(tx.start())
             try:
-                yield _AsyncpgConn(conn, writes=True)
+                yield conn
             except BaseException:
                 with contextlib.suppress(*DRIVER_ERRORS):
                     await tx.rollback()
                 raise
             await guarded(tx.commit())
+
+    @contextlib.asynccontextmanager
+    async def _write_session(self) -> AsyncIterator[Conn]:
+        async with self._in_transaction() as conn:
+            yield _AsyncpgConn(conn, writes=True)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
