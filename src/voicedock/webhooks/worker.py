@@ -29,7 +29,6 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Self
 
 import aiohttp
@@ -104,12 +103,7 @@ class DeliveryWorker:
         self._tasks.spawn(self.run(), name="webhook-worker")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
     def notify(self) -> None:
