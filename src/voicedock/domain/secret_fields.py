@@ -82,8 +82,8 @@ def restore_masked(
 ) -> dict[str, Any]:
     """``config`` with each masked secret of its provider sections replaced by the secret
     stored at the same place (``stored``: the saved configuration it updates, None when there
-    is none); 400 naming the key when no stored secret reads so. (Its ``Any`` goes with the
-    untyped assistant configuration its callers still read by hand.)"""
+    is none); 400 naming the key when no stored secret reads so. (Untyped in and out while
+    its callers read the assistant configuration by hand.)"""
     out = dict(config)
     for key in SECTIONS:
         section = config.get(key)
