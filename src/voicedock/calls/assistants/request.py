@@ -27,8 +27,11 @@ from voicedock.calls.assistants.config import (
     HANG_UP_AFTER_FIRST_MESSAGE,
     check_config,
 )
-from voicedock.calls.outbound.new_call import ResolvedAssistant, resolve_assistant
-from voicedock.calls.outbound.request import OutboundRequest
+from voicedock.calls.assistants.resolve import (
+    ChosenAssistant,
+    ResolvedAssistant,
+    resolve_assistant,
+)
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import PhoneNumber
@@ -93,9 +96,9 @@ async def _own(
 ) -> ResolvedAssistant | None:
     if number.assistant_id is None:
         return None
-    request = OutboundRequest(destination=number.number, assistant_id=number.assistant_id)
+    chosen = ChosenAssistant(assistant_id=number.assistant_id)
     try:
-        return await resolve_assistant(store, number.organization_id, request, speech, byok)
+        return await resolve_assistant(store, number.organization_id, chosen, speech, byok)
     except ApiError as exc:
         log.info("call %s: the number's assistant cannot answer: %s", mask_call_id(call_id), exc)
         return None
@@ -112,15 +115,15 @@ async def _chosen(
     error = answer.get("error")
     if isinstance(error, str) and error.strip():
         config = {"first_message": error.strip()[:2_000], HANG_UP_AFTER_FIRST_MESSAGE: True}
-        request = OutboundRequest(destination=number.number, assistant=config)
-        return await resolve_assistant(store, number.organization_id, request, speech, byok)
+        chosen = ChosenAssistant(assistant=config)
+        return await resolve_assistant(store, number.organization_id, chosen, speech, byok)
     assistant_id = answer.get("assistant_id")
     if isinstance(assistant_id, str) and assistant_id:
-        request = OutboundRequest(destination=number.number, assistant_id=assistant_id)
+        chosen = ChosenAssistant(assistant_id=assistant_id)
     elif isinstance(answer.get("assistant"), dict):
         transient = check_config(answer["assistant"], "assistant", allow_profile=True)
         transient.pop(ASSISTANT_REQUEST, None)
-        request = OutboundRequest(destination=number.number, assistant=transient)
+        chosen = ChosenAssistant(assistant=transient)
     else:
         raise BadRequest("the answer names no assistant_id, assistant or error")
-    return await resolve_assistant(store, number.organization_id, request, speech, byok)
+    return await resolve_assistant(store, number.organization_id, chosen, speech, byok)
