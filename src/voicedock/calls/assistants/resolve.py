@@ -27,7 +27,8 @@ from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.assistants.placeholders import fill_config
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.config import ByokSettings, SpeechSettings
-from voicedock.domain.records import JsonObject
+from voicedock.domain import records
+from voicedock.domain.json import JsonObject
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound
@@ -69,7 +70,7 @@ class ResolvedAssistant:
     assistant_id: str | None  # None for a transient assistant
     name: str | None
     business_name: str | None
-    config: JsonObject  # the snapshot stored with the call
+    config: records.JsonObject  # the snapshot stored with the call
 
 
 async def resolve_assistant(
