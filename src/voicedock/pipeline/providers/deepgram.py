@@ -25,9 +25,12 @@ from voicedock.egress import Egress
 from voicedock.pipeline.frames import Transcript
 from voicedock.pipeline.providers._http import (
     OwnedSession,
+    SocketItems,
     Timeouts,
     cancel_and_wait,
     endpoint,
+    live_socket,
+    open_websocket,
     pcm16_wav,
     raise_for_status,
     read_capped,
@@ -168,9 +171,6 @@ class DeepgramStt:
         await self._session.aclose()
 
 
-_END = object()
-
-
 class DeepgramStream:
     """One live recognition session (`SttStream`). Use as `async with stt.stream(rate) as s`.
 
@@ -195,7 +195,7 @@ class DeepgramStream:
         self._keepalive_s = keepalive_s
         self._finish_timeout_s = finish_timeout_s
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._items: asyncio.Queue[Transcript | ProviderError | object] = asyncio.Queue()
+        self._items: SocketItems[Transcript] = SocketItems()
         self._tasks = Supervisor("deepgram stream", log)  # the reader and the keepalive
         self._keepalive: asyncio.Task[None] | None = None
         self._last_sent = 0.0
@@ -210,24 +210,14 @@ class DeepgramStream:
         await self.aclose()
 
     async def connect(self) -> None:
-        with translate_errors("deepgram"):
-            self._ws = await self._session.get().ws_connect(
-                self._url,
-                headers=self._headers,
-                autoping=True,
-                max_msg_size=self._session.caps.websocket_message_bytes,
-            )
+        self._ws = await open_websocket("deepgram", self._session, self._url, self._headers)
         self._last_sent = time.monotonic()
         await self._tasks.start()
         self._tasks.spawn(self._read(self._ws), name="deepgram-reader")
         self._keepalive = self._tasks.spawn(self._keep_alive(self._ws), name="deepgram-keepalive")
 
     def _socket(self) -> aiohttp.ClientWebSocketResponse:
-        if self._closed or self._ws is None:
-            raise ProviderConnectionError("deepgram: the stream is closed", retryable=False)
-        if self._ws.closed:
-            raise ProviderConnectionError("deepgram: the socket closed")
-        return self._ws
+        return live_socket("deepgram", self._ws, closed=self._closed, what="stream")
 
     async def push_audio(self, pcm: bytes) -> None:
         if not pcm:
@@ -290,21 +280,10 @@ class DeepgramStream:
                         await self._items.put(ProviderConnectionError("deepgram: socket broke"))
                     return
         finally:
-            await self._items.put(_END)
+            await self._items.end()
 
     def __aiter__(self) -> AsyncIterator[Transcript]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Transcript]:
-        while True:
-            item = await self._items.get()
-            if item is _END:
-                await self._items.put(_END)  # later iterations end at once too
-                return
-            if isinstance(item, ProviderError):
-                raise item
-            assert isinstance(item, Transcript)
-            yield item
+        return aiter(self._items)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -314,4 +293,4 @@ class DeepgramStream:
         if self._ws is not None:
             await self._ws.close()
         await self._tasks.aclose()
-        await self._items.put(_END)
+        await self._items.end()
