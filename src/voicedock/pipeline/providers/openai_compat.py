@@ -12,6 +12,8 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import aiohttp
+
 from voicedock.config import OLLAMA_BASE_URL
 from voicedock.egress import Egress
 from voicedock.pipeline.frames import ChatMessage, ToolCall
@@ -197,7 +199,7 @@ class OpenAiCompatLlm:
                 finally:
                     abort_response(response)
 
-    async def _read_stream(self, response: Any) -> AsyncIterator[str | ToolCall]:
+    async def _read_stream(self, response: aiohttp.ClientResponse) -> AsyncIterator[str | ToolCall]:
         decoder = SseDecoder()
         calls = ToolCallAssembler()
         cap, total = self._session.caps.llm_reply_bytes, 0
