@@ -25,7 +25,6 @@ import aiohttp
 import msgspec
 
 from voicedock.aio import Supervisor
-from voicedock.domain.json import JsonObject
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
@@ -143,7 +142,7 @@ class _Session(msgspec.Struct, kw_only=True, omit_defaults=True):
     voice: str
     turn_detection: _TurnDetection
     audio: _Audio
-    tools: tuple[JsonObject, ...] = ()
+    tools: tuple[dict[str, object], ...] = ()  # the tools' JSON Schemas are open
 
 
 class _InputText(msgspec.Struct, tag_field="type", tag="input_text"):
