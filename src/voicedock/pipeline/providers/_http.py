@@ -35,6 +35,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+import msgspec
 from yarl import URL
 
 from voicedock.domain.provider_urls import extras_problem
@@ -405,6 +406,32 @@ async def iter_pcm_body(
             pcm = aligner.push(chunk)
             if pcm:
                 yield pcm
+
+
+async def post_for_pcm(
+    provider: str,
+    session: OwnedSession,
+    url: str,
+    body: msgspec.Struct,
+    headers: Mapping[str, str],
+    params: Mapping[str, str] | None = None,
+) -> AsyncIterator[bytes]:
+    """POST ``body`` as JSON and stream the audio answer as sample-aligned PCM (a synthesis
+    endpoint); leaving early (a barge-in) drops the connection, so generation stops too."""
+    with translate_errors(provider):
+        async with session.get().post(
+            url,
+            params=params,
+            data=msgspec.json.encode(body),
+            headers={**headers, "Content-Type": "application/json"},
+        ) as response:
+            try:
+                await raise_for_status(provider, response)
+                cap = session.caps.tts_audio_bytes
+                async for pcm in iter_pcm_body(provider, response, cap=cap):
+                    yield pcm
+            finally:
+                abort_response(response)
 
 
 def pcm16_wav(pcm: bytes, sample_rate: int) -> bytes:
