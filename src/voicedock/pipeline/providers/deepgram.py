@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from voicedock.aio import Supervisor
 from voicedock.egress import Egress
@@ -53,36 +54,74 @@ KEEPALIVE_MESSAGE = json.dumps({"type": "KeepAlive"})
 CLOSE_STREAM_MESSAGE = json.dumps({"type": "CloseStream"})
 
 
+class _Kind(msgspec.Struct):
+    type: object = None  # compared with the two types read; any other is passed over
+
+
+class _Error(msgspec.Struct):
+    description: str | None = None
+    message: str | None = None
+
+
+class _Alternative(msgspec.Struct):
+    transcript: str = ""
+
+
+class _Channel(msgspec.Struct):
+    alternatives: list[_Alternative] = []
+
+    def text(self) -> str:
+        """The first alternative's transcript ("" when there is none)."""
+        return self.alternatives[0].transcript.strip() if self.alternatives else ""
+
+
+class _Results(msgspec.Struct):
+    """A live ``Results`` message: one segment's transcript so far, or final."""
+
+    channel: _Channel | None = None
+    is_final: bool = False
+
+
+class _PrerecordedResults(msgspec.Struct):
+    channels: list[_Channel]
+
+
+class _Prerecorded(msgspec.Struct):
+    """The answer to an uploaded utterance."""
+
+    results: _PrerecordedResults
+
+
+_decode_kind = msgspec.json.Decoder(_Kind).decode
+_decode_results = msgspec.json.Decoder(_Results).decode
+
+
 def parse_listen_message(text: str) -> Transcript | None:
     """One server message of the live socket: a Transcript for non-empty `Results`, None for
     the other message types (Metadata, SpeechStarted, UtteranceEnd), an error for `Error`."""
     try:
-        doc = json.loads(text)
-    except ValueError as exc:
+        kind = _decode_kind(text).type
+        if kind == "Error":
+            error = msgspec.json.decode(text, type=_Error)
+            detail = error.description or error.message or "error"
+            raise ProviderResponseError(f"deepgram: {detail}", retryable=True)
+        if kind != "Results":
+            return None
+        results = _decode_results(text)
+    except msgspec.ValidationError as exc:
+        raise ProviderResponseError("deepgram: message is malformed") from exc
+    except msgspec.DecodeError as exc:
         raise ProviderResponseError("deepgram: message is not JSON") from exc
-    if not isinstance(doc, dict):
-        raise ProviderResponseError("deepgram: message is not an object")
-    kind = doc.get("type")
-    if kind == "Error":
-        detail = doc.get("description") or doc.get("message") or "error"
-        raise ProviderResponseError(f"deepgram: {detail}", retryable=True)
-    if kind != "Results":
-        return None
-    alternatives = (doc.get("channel") or {}).get("alternatives") or []
-    transcript = alternatives[0].get("transcript", "") if alternatives else ""
-    if not isinstance(transcript, str) or not transcript.strip():
-        return None
-    return Transcript(transcript.strip(), final=bool(doc.get("is_final")))
+    said = results.channel.text() if results.channel is not None else ""
+    return Transcript(said, final=results.is_final) if said else None
 
 
 def prerecorded_text(body: bytes) -> str:
     try:
-        doc = json.loads(body)
-        alternatives = doc["results"]["channels"][0]["alternatives"]
-        text = alternatives[0]["transcript"] if alternatives else ""
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        channels = msgspec.json.decode(body, type=_Prerecorded).results.channels
+        return channels[0].text()
+    except (msgspec.DecodeError, IndexError) as exc:
         raise ProviderResponseError("deepgram: unexpected transcription result") from exc
-    return str(text).strip()
 
 
 class DeepgramStt:
