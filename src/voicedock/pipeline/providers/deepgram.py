@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor
 from voicedock.egress import Egress
 from voicedock.pipeline.frames import Transcript
 from voicedock.pipeline.providers._http import (
@@ -210,7 +210,7 @@ class DeepgramStt:
         await self._session.aclose()
 
 
-class DeepgramStream:
+class DeepgramStream(Closable):
     """One live recognition session (`SttStream`). Use as `async with stt.stream(rate) as s`.
 
     The stream owns its socket and the two tasks that use it (reader, keep-alive); aclose()
@@ -244,9 +244,6 @@ class DeepgramStream:
     async def __aenter__(self) -> DeepgramStream:
         await self.connect()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def connect(self) -> None:
         self._ws = await open_websocket("deepgram", self._session, self._url, self._headers)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import aiohttp
 import msgspec
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
@@ -371,7 +371,7 @@ class RealtimeSpeech:
         await self._session.aclose()
 
 
-class RealtimeConversation:
+class RealtimeConversation(Closable):
     """One live speech-to-speech session; `async with speech.connect() as conv`.
 
     Owns its socket and reader task; aclose() stops both. Iterating yields RealtimeEvents
@@ -398,9 +398,6 @@ class RealtimeConversation:
     async def __aenter__(self) -> RealtimeConversation:
         await self.connect()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def connect(self) -> None:
         self._ws = await open_websocket("realtime", self._session, self._url, self._headers)
