@@ -9,8 +9,6 @@ record, the last words) awaits ``drain`` first; one that awaits a child's outcom
 result or its exception) spawns it with ``spawn_result``. Nothing it spawned outlives it; a
 coroutine handed to a closed supervisor is closed, never leaked.
 
-``Closable`` is a resource's ``async with``: leaving the block awaits its ``aclose()``.
-
 ``first_of`` is the one race: run some awaitables, return the index and result of the first
 to finish, cancel the rest that it started and wait for them. Futures and tasks it was given
 but did not create belong to the caller and are left running. ``all_of`` runs independent
@@ -23,26 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from types import TracebackType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-
-
-class Closable:
-    """A resource closed by its ``aclose()`` (idempotent), which leaving ``async with`` awaits,
-    whatever ended the block; its ``__aenter__`` (what entering starts) is its own."""
-
-    async def aclose(self) -> None:
-        raise NotImplementedError
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class Supervisor:
@@ -239,3 +220,14 @@ async def all_of(*coros: Coroutine[Any, Any, Any]) -> list[Any]:
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return [task.result() for task in tasks]
+
+
+class Closable:
+    """A resource closed by its ``aclose()`` (idempotent), which leaving ``async with`` awaits
+    whatever ended the block; what entering starts (its ``__aenter__``) is its own."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
