@@ -152,8 +152,12 @@ async def test_a_sockets_items_end_for_every_later_iteration_and_raise_its_error
     failing: SocketItems[str] = SocketItems()
     await failing.put("two")
     await failing.put(ProviderResponseError("broken"))
-    seen = []
-    with pytest.raises(ProviderResponseError, match="broken"):
+    seen: list[str] = []
+
+    async def drain() -> None:
         async for item in failing:
             seen.append(item)
+
+    with pytest.raises(ProviderResponseError, match="broken"):
+        await drain()
     assert seen == ["two"]
