@@ -54,10 +54,10 @@ def main() -> None:
     _answer(WorkerAnswer(ready=True))
     for line in sys.stdin.buffer:
         try:
-            request = json.loads(line)
-            answer = json.loads(request["answer"])
+            request = msgspec.json.decode(line, type=CheckRequest)
+            answer = json.loads(request.answer)
             data = answer.get("structured_data") if isinstance(answer, dict) else None
-            error = validation_error(request["schema"], data)
+            error = validation_error(request.schema, data)
         except MemoryError:
             error = "the structured data is too large to check"
         except Exception:  # noqa: BLE001 - any failure is the check's answer, never a crash
