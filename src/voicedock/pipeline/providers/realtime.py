@@ -229,7 +229,7 @@ def response_create(instructions: str | None = None) -> ResponseCreate:
 
 
 class _Kind(msgspec.Struct):
-    type: str = ""
+    type: object = ""  # the event's name; one voicedock does not read is passed over
 
 
 class _Delta(msgspec.Struct):
@@ -305,7 +305,7 @@ def _event_of(kind: str, text: str) -> RealtimeEvent | None:
 def parse_server_event(text: str) -> tuple[str, RealtimeEvent | None]:
     """(event type, typed event or None for events the call does not need)."""
     try:
-        kind = _decode_kind(text).type
+        kind = str(_decode_kind(text).type)
     except msgspec.ValidationError as exc:
         raise ProviderResponseError("realtime: event is not an object") from exc
     except msgspec.DecodeError as exc:
