@@ -18,11 +18,11 @@ from voicedock.domain.campaigns import Campaign, CampaignContact
 from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType
 from voicedock.store.base import Transaction
-from voicedock.webhooks.events import JsonObject
+from voicedock.webhooks.events import CampaignEventPayload
 from voicedock.webhooks.outbox import enqueue_event
 
 
-def campaign_update(campaign: Campaign, at: datetime) -> JsonObject:
+def campaign_update(campaign: Campaign, at: datetime) -> CampaignEventPayload:
     return {
         "type": str(EventType.CAMPAIGN_UPDATE),
         "campaign_id": campaign.id,
@@ -31,7 +31,9 @@ def campaign_update(campaign: Campaign, at: datetime) -> JsonObject:
     }
 
 
-def contact_update(campaign: Campaign, contact: CampaignContact, at: datetime) -> JsonObject:
+def contact_update(
+    campaign: Campaign, contact: CampaignContact, at: datetime
+) -> CampaignEventPayload:
     return {
         "type": str(EventType.CAMPAIGN_CONTACT_UPDATE),
         "campaign_id": campaign.id,
@@ -60,7 +62,9 @@ class CampaignWebhooks:
     ) -> None:
         await self._publish(tx, campaign, contact_update(campaign, contact, at))
 
-    async def _publish(self, tx: Transaction, campaign: Campaign, payload: JsonObject) -> None:
+    async def _publish(
+        self, tx: Transaction, campaign: Campaign, payload: CampaignEventPayload
+    ) -> None:
         endpoints = await tx.list_webhook_endpoints(campaign.organization_id)
         chosen = [e.id for e in endpoints if e.wants(campaign.assistant_id, str(payload["type"]))]
         if chosen:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from voicedock.calls.admission import SpeechAdmission
+from voicedock.calls.assistants.placeholders import fill
+from voicedock.calls.assistants.resolve import resolve_assistant
 from voicedock.calls.engine.placement import Placement
 from voicedock.calls.engine.scheduling import ScheduledCalls
 from voicedock.calls.outbound.idempotency import (
@@ -29,8 +31,7 @@ from voicedock.calls.outbound.idempotency import (
     replay,
     stored_answer,
 )
-from voicedock.calls.outbound.new_call import NewCall, check_number_choice, resolve_assistant
-from voicedock.calls.outbound.placeholders import fill
+from voicedock.calls.outbound.new_call import NewCall, check_number_choice
 from voicedock.calls.outbound.request import OutboundRequest, check_schedule
 from voicedock.calls.policy import check_destination
 from voicedock.calls.trunk_access import TrunkAccess

@@ -15,11 +15,12 @@ import math
 from collections.abc import Callable, Collection
 from datetime import datetime
 
+from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.calls.engine.placement import new_call_record
 from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.organization_settings import max_scheduled_calls
 from voicedock.calls.outbound.idempotency import Idempotent, Replayed, replay, stored_answer
-from voicedock.calls.outbound.new_call import NewCall, ResolvedAssistant
+from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.outbound.recheck import scheduled_refusal
 from voicedock.calls.outbound.request import RING_TIMEOUT_DEFAULT
 from voicedock.calls.transitions import CANCELLED, SCHEDULE_EXPIRED, end_scheduled
