@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine
@@ -32,6 +32,7 @@ from voicedock.calls.voicemail import voicemail_settings
 from voicedock.config import Settings
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.ids import mask_call_id
+from voicedock.domain.json import JsonValue
 from voicedock.domain.records import Call, Direction, utcnow
 from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.errors import MediaError, ProviderError, VoicedockError
@@ -243,7 +244,7 @@ class OneCall:
         )
         return record
 
-    async def _answering_machine(self, call_id: str, verdict: dict[str, Any]) -> None:
+    async def _answering_machine(self, call_id: str, verdict: dict[str, JsonValue]) -> None:
         records = self._engine.records
         await self._backlog.submit(
             call_id,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.runner.one_call import OneCall
@@ -34,7 +33,7 @@ class Resuming:
     async def resume(
         self,
         call: Call,
-        assistant_config: Mapping[str, Any],
+        assistant_config: Mapping[str, object],
         messages: Sequence[CallMessage],
     ) -> bool:
         """Serve a call the PBX adopted after a restart with ``assistant_config``, its
