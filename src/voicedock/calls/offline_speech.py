@@ -6,15 +6,15 @@ pool and a warm transfer's decision (``calls/transfers/decision.py``) all read t
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from voicedock.calls.assistants.config import WHISPER_NAMES
 from voicedock.config import SpeechSettings
+from voicedock.domain.json import JsonObject
 
 _PIPER_NAMES = frozenset({"offline", "piper"})
 
 
-def operator_settings(key: str, provider: str, speech: SpeechSettings) -> dict[str, Any]:
+def operator_settings(key: str, provider: str, speech: SpeechSettings) -> JsonObject:
     """What the operator's ``[speech]`` section sets for an offline engine (the host's files,
     devices and threads); these keys of a section never come from an assistant."""
     if key == "stt_config" and provider in WHISPER_NAMES:
