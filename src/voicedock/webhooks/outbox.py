@@ -14,16 +14,15 @@ organization) and share what is due fairly (``domain.webhooks.claim_fairly``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from voicedock.domain.webhooks import OutboxWriter
-from voicedock.webhooks.events import encode_payload
+from voicedock.webhooks.events import WebhookPayload, encode_payload
 from voicedock.webhooks.signing import new_message_id
 
 
 async def enqueue_event(
-    writer: OutboxWriter, endpoint_ids: Iterable[str], payload: Mapping[str, Any]
+    writer: OutboxWriter, endpoint_ids: Iterable[str], payload: WebhookPayload
 ) -> str:
     """Enqueue one event for each subscribed endpoint; returns its ``webhook-id``."""
     body = encode_payload(payload)
