@@ -26,7 +26,7 @@ from typing import Any
 
 from voicedock.aio import Supervisor
 from voicedock.calls.admission import SpeechAdmission
-from voicedock.calls.live.providers import operator_settings, recognition_threads
+from voicedock.calls.offline_speech import operator_settings, recognition_threads
 from voicedock.config import SpeechSettings
 from voicedock.egress import Egress
 from voicedock.pipeline.providers.registry import create_stt, create_tts
