@@ -49,9 +49,9 @@ def exists(name: str) -> bool:
 
 
 def test_the_paths_are_read_as_paths() -> None:
-    text = "`calls/engine.py` `pbx/` `POST /calls/outbound` `voicedock serve/migrate` `Pbx`"
-    assert named_paths(text) == ["calls/engine.py", "pbx/"]
-    for name in ("calls/engine.py", "pbx/asterisk/ari/", "originate.py", "lab/pyproject.toml"):
+    text = "`calls/policy.py` `pbx/` `POST /calls/outbound` `voicedock serve/migrate` `Pbx`"
+    assert named_paths(text) == ["calls/policy.py", "pbx/"]
+    for name in ("calls/policy.py", "pbx/asterisk/ari/", "originate.py", "lab/pyproject.toml"):
         assert exists(name), name
     for name in ("calls/nowhere.py", "webhooks/guard.py", "nowhere/"):
         assert not exists(name), name
