@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TypeVar
 
 from voicedock.aio import Supervisor
 from voicedock.errors import PbxError
@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
+T = TypeVar("T")
 
 ReconnectHook = Callable[["EslClient"], Awaitable[None]]
 
@@ -101,7 +102,7 @@ class _Connection:
         self.writer.close()
 
 
-def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+def _fail(future: asyncio.Future[T], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
         future.exception()  # retrieved: a caller that gave up must not cause a log warning

@@ -45,7 +45,7 @@ class UnsafeWireValue(PbxError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EslMessage:
-    """Any ESL packet: its outer headers and raw body."""
+    """One ESL packet, of any kind: its outer headers and raw body."""
 
     headers: Mapping[str, str]
     body: bytes = b""

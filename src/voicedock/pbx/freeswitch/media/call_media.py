@@ -243,8 +243,8 @@ class FreeswitchCallMedia:
         for playback in self._playbacks.values():
             playback.resolve(completed=False)
         self._playbacks.clear()
-        for queue in (self._inbound, self._dtmf):
-            put_dropping_oldest(queue, None)
+        put_dropping_oldest(self._inbound, None)
+        put_dropping_oldest(self._dtmf, None)
 
     async def _receive_loop(self) -> None:
         try:
