@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from voicedock.calls.assistants.placeholders import fill, fill_config
 from voicedock.calls.campaigns.request import parse_contacts_csv
 from voicedock.calls.campaigns.retries import outcome_of, parse_retries, retry_at
 from voicedock.calls.campaigns.window import is_open, next_opening, parse_window, window_of, zone
-from voicedock.calls.outbound.placeholders import fill, fill_config
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.errors import BadRequest
 

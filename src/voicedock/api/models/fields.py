@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from voicedock.calls.outbound.placeholders import MAX_VARIABLE_LENGTH, MAX_VARIABLES
+from voicedock.calls.assistants.placeholders import MAX_VARIABLE_LENGTH, MAX_VARIABLES
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"

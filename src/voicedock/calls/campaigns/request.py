@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicedock.calls import fields
+from voicedock.calls.assistants.placeholders import parse_variables
 from voicedock.calls.campaigns.retries import parse_retries
 from voicedock.calls.campaigns.window import parse_window, zone
-from voicedock.calls.outbound.placeholders import parse_variables
 from voicedock.calls.outbound.request import (
     RING_TIMEOUT_BOUNDS,
     RING_TIMEOUT_DEFAULT,

@@ -16,7 +16,7 @@ from typing import Any
 
 from voicedock.calls import fields
 from voicedock.calls.assistants.config import check_config
-from voicedock.calls.outbound.placeholders import parse_variables
+from voicedock.calls.assistants.placeholders import parse_variables
 from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
 from voicedock.validation import require_e164
