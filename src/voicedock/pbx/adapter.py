@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from typing import Self
 
-from voicedock.aio import Coro, Supervisor
+from voicedock.aio import Closable, Coro, Supervisor
 from voicedock.domain.ids import is_call_id
 from voicedock.errors import PbxError
 from voicedock.pbx.base import InboundCall, InboundHandler, PbxEventSink
@@ -38,7 +38,7 @@ __all__ = ["PbxAdapter", "Spawn"]
 Spawn = Callable[[Coro[object]], None]
 
 
-class PbxAdapter:
+class PbxAdapter(Closable):
     """The shared core of a PBX adapter; ``AsteriskPbx`` and ``FreeswitchPbx`` extend it."""
 
     def __init__(self, log: logging.Logger) -> None:
@@ -81,9 +81,6 @@ class PbxAdapter:
 
     async def __aenter__(self) -> Self:
         return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
     def _spawn(self, coro: Coro[object]) -> None:
         """Run ``coro`` in the background until it ends or the adapter closes; once closing

@@ -29,7 +29,7 @@ from panoramisk import Manager
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 
-from voicedock.aio import Supervisor, deliver
+from voicedock.aio import Closable, Supervisor, deliver
 from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
@@ -110,7 +110,7 @@ class _SafeManager(Manager):  # type: ignore[misc]
         self._on_lost()
 
 
-class AmiClient:
+class AmiClient(Closable):
     def __init__(
         self,
         settings: AsteriskSettings,
@@ -164,9 +164,6 @@ class AmiClient:
 
     async def __aenter__(self) -> AmiClient:
         return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
     @property
     def connected(self) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Unpack
 from urllib.parse import quote
 
+from voicedock.aio import Closable
 from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.domain.json import JsonValue
@@ -48,7 +49,7 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-class AriClient:
+class AriClient(Closable):
     def __init__(
         self,
         settings: AsteriskSettings,
@@ -80,9 +81,6 @@ class AriClient:
 
     async def __aenter__(self) -> AriClient:
         return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
     @property
     def closed(self) -> bool:

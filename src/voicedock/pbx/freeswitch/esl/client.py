@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor
 from voicedock.errors import PbxError
 from voicedock.pbx.freeswitch.esl.errors import (
     EslAuthError,
@@ -116,7 +116,7 @@ def _checked_command_reply(command: str, reply: EslMessage) -> CommandReply:
     return reply
 
 
-class EslClient:
+class EslClient(Closable):
     """Authenticated, self-healing ESL connection. Use ``async with EslClient(...)``."""
 
     def __init__(self, settings: EslSettings, *, on_reconnect: ReconnectHook | None = None):
@@ -139,9 +139,6 @@ class EslClient:
     async def __aenter__(self) -> EslClient:
         await self.start()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         """Connect and authenticate once (errors propagate), then keep the connection alive."""
