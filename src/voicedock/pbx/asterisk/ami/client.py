@@ -284,16 +284,6 @@ class AmiClient(Closable):
         protocol.send(action, as_list=None)  # None: let panoramisk detect multi-replies
         return action
 
-    async def send_action(self, headers: Mapping[str, str | list[str]]) -> AmiReply:
-        """Validate, send, and return the (first) reply. Errors become ``PbxError``."""
-        checked = check_headers(headers)
-        if checked.get("Action") == "Originate":
-            raise PbxError("use AmiClient.originate for Originate")
-        _, reply = await self._first_reply(checked)
-        if not reply.success:
-            raise PbxError(f"AMI {checked.get('Action')}: {reply.message or 'failed'}")
-        return reply
-
     async def originate(
         self, headers: Mapping[str, str | list[str]]
     ) -> asyncio.Future[AmiOriginateResponse]:
@@ -305,21 +295,17 @@ class AmiClient(Closable):
         checked = check_headers(headers)
         if checked.get("Action") != "Originate" or checked.get("Async") != "true":
             raise PbxError("originate needs an Originate action with Async: true")
-        action, reply = await self._first_reply(checked)
+        if not self.connected:
+            raise PbxUnavailable("AMI is not connected")
+        action = self._send(checked)
+        async with asyncio.timeout(self._connect_timeout):
+            reply = await action.first_reply
         if not reply.success:
             raise PbxError(f"AMI Originate refused: {reply.message}")
         outcome: asyncio.Future[AmiOriginateResponse] = asyncio.get_running_loop().create_future()
         outcome.add_done_callback(_consume)
         action.future.add_done_callback(lambda f: _settle_originate(f, outcome))
         return outcome
-
-    async def _first_reply(self, checked: AmiHeaders) -> tuple[_TrackedAction, AmiReply]:
-        """Send ``checked`` (validated) once connected: the action and its first reply."""
-        if not self.connected:
-            raise PbxUnavailable("AMI is not connected")
-        action = self._send(checked)
-        async with asyncio.timeout(self._connect_timeout):
-            return action, await action.first_reply
 
     # --- events -----------------------------------------------------------------------------
 
