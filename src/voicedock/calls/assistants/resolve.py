@@ -27,7 +27,6 @@ from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.assistants.placeholders import fill_config
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.config import ByokSettings, SpeechSettings
-from voicedock.domain import records
 from voicedock.domain.json import JsonObject
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
@@ -70,7 +69,13 @@ class ResolvedAssistant:
     assistant_id: str | None  # None for a transient assistant
     name: str | None
     business_name: str | None
-    config: records.JsonObject  # the snapshot stored with the call
+    config: JsonObject  # the snapshot stored with the call
+
+    @property
+    def first_message(self) -> str | None:
+        """What the assistant says first (``check_config`` keeps only a text)."""
+        value = self.config.get("first_message")
+        return value if isinstance(value, str) else None
 
 
 async def resolve_assistant(
