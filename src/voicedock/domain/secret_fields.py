@@ -19,8 +19,8 @@ credentials: the client names the URL without them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import BadRequest
 
 SECTIONS = ("stt_config", "tts_config", "llm_config")
@@ -53,13 +53,13 @@ def masked_url(url: str) -> str:
     return f"{scheme}://{MASK}@{authority.rpartition('@')[2]}{rest[end:]}"
 
 
-def masked(config: Mapping[str, Any]) -> dict[str, Any]:
+def masked(config: Mapping[str, JsonValue]) -> JsonObject:
     """A copy of a configuration (an assistant's, a tool's) with the secrets of its provider
     sections and the credentials of its URLs masked."""
     return {k: _masked_item(k, v, secrets=k in SECTIONS) for k, v in config.items()}
 
 
-def _masked(value: Any, *, secrets: bool) -> Any:
+def _masked(value: JsonValue, *, secrets: bool) -> JsonValue:
     if isinstance(value, Mapping):
         return {k: _masked_item(k, v, secrets) for k, v in value.items()}
     if isinstance(value, list):
@@ -67,7 +67,7 @@ def _masked(value: Any, *, secrets: bool) -> Any:
     return value
 
 
-def _masked_item(key: object, value: Any, secrets: bool) -> Any:
+def _masked_item(key: object, value: JsonValue, secrets: bool) -> JsonValue:
     if isinstance(value, str) and value:
         if secrets and _is_secret(key):
             return mask(value)
@@ -76,7 +76,9 @@ def _masked_item(key: object, value: Any, secrets: bool) -> Any:
     return _masked(value, secrets=secrets)
 
 
-def restore_masked(config: Mapping[str, Any], stored: Mapping[str, Any] | None) -> dict[str, Any]:
+def restore_masked(
+    config: Mapping[str, JsonValue], stored: Mapping[str, JsonValue] | None
+) -> JsonObject:
     """``config`` with each masked secret of its provider sections replaced by the secret
     stored at the same place (``stored``: the saved configuration it updates, None when there
     is none); 400 naming the key when no stored secret reads so."""
@@ -89,10 +91,8 @@ def restore_masked(config: Mapping[str, Any], stored: Mapping[str, Any] | None) 
     return out
 
 
-def _restored(
-    value: Mapping[str, Any], stored: Mapping[str, Any] | None, where: str
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _restored(value: JsonObject, stored: JsonObject | None, where: str) -> JsonObject:
+    out: JsonObject = {}
     for key, item in value.items():
         name = f"{where}.{key}"
         before = stored.get(key) if stored is not None else None
