@@ -60,7 +60,7 @@ def masked(config: Mapping[str, JsonValue]) -> JsonObject:
 
 
 def _masked(value: JsonValue, *, secrets: bool) -> JsonValue:
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return {k: _masked_item(k, v, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [_masked(item, secrets=secrets) for item in value]
@@ -85,13 +85,15 @@ def restore_masked(
     out = dict(config)
     for key in SECTIONS:
         section = config.get(key)
-        if isinstance(section, Mapping):
+        if isinstance(section, dict):
             before = stored.get(key) if stored is not None else None
-            out[key] = _restored(section, before if isinstance(before, Mapping) else None, key)
+            out[key] = _restored(section, before if isinstance(before, dict) else None, key)
     return out
 
 
-def _restored(value: JsonObject, stored: JsonObject | None, where: str) -> JsonObject:
+def _restored(
+    value: Mapping[str, JsonValue], stored: Mapping[str, JsonValue] | None, where: str
+) -> JsonObject:
     out: JsonObject = {}
     for key, item in value.items():
         name = f"{where}.{key}"
@@ -103,8 +105,8 @@ def _restored(value: JsonObject, stored: JsonObject | None, where: str) -> JsonO
                     "send the secret itself, or the masked value read back to keep it"
                 )
             out[key] = before
-        elif isinstance(item, Mapping):
-            out[key] = _restored(item, before if isinstance(before, Mapping) else None, name)
+        elif isinstance(item, dict):
+            out[key] = _restored(item, before if isinstance(before, dict) else None, name)
         else:
             out[key] = item
     return out
