@@ -26,9 +26,10 @@ from e2e.audio_helpers import UTTERANCE_PARTY, speech_seconds
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn
+from media.listen_frames import parse_frame
 from pbx.freeswitch.live_service import speech_fakes
 from voicedock.config import Settings
-from voicedock.media.listen import ASSISTANT, CALLER, parse_frame
+from voicedock.media.listen import ASSISTANT, CALLER
 from voicedock.pipeline.frames import supervisor_note
 from voicedock_lab.server import LabAsterisk
 

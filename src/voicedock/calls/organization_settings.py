@@ -167,8 +167,3 @@ async def set_limits(
     async with store.transaction() as tx:
         await tx.update_organization(updated)
     return updated
-
-
-async def set_max_concurrent_calls(store: Store, name: str, value: int | None) -> Organization:
-    """The operator's override of ``name``'s concurrent-call limit (None: the file's again)."""
-    return await set_limits(store, name, max_concurrent_calls=value)

@@ -65,15 +65,14 @@ def test_channel_destroyed_carries_q850_and_sip_code():
     assert event.channel.id == "call-2"
 
 
-def test_soft_hangup_request_cause_is_a_flag_not_q850():
+def test_a_hangup_request_carries_its_soft_flag():
     frame = {"type": "ChannelHangupRequest", "cause": 32, "soft": True, "channel": {"id": "c"}}
     event = parse_ari_event(json.dumps(frame))
     assert isinstance(event, HangupRequest)
     assert event.soft is True
-    assert event.q850_cause is None
     hard = parse_ari_event(json.dumps({**frame, "cause": 16, "soft": False}))
     assert isinstance(hard, HangupRequest)
-    assert hard.q850_cause == 16
+    assert (hard.soft, hard.cause) == (False, 16)
 
 
 def test_dial_and_state_change_and_dtmf():

@@ -273,20 +273,6 @@ class AmiClient:
         protocol.send(action, as_list=None)  # None: let panoramisk detect multi-replies
         return action
 
-    async def send_action(self, headers: Mapping[str, str | list[str]]) -> Any:
-        """Validate, send, and return the (first) reply. Errors become ``PbxError``."""
-        checked = check_headers(headers)
-        if not self.connected:
-            raise PbxUnavailable("AMI is not connected")
-        if checked.get("Action") == "Originate":
-            raise PbxError("use AmiClient.originate for Originate")
-        action = self._send(checked)
-        async with asyncio.timeout(self._connect_timeout):
-            reply = await action.first_reply
-        if not reply.success:
-            raise PbxError(f"AMI {checked.get('Action')}: {reply.get('message', 'failed')}")
-        return reply
-
     async def originate(
         self, headers: Mapping[str, str | list[str]]
     ) -> asyncio.Future[AmiOriginateResponse]:

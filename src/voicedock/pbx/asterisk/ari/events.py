@@ -5,8 +5,8 @@ Only the events the adapter acts on get their own class; every other event type 
 object with a string ``type`` raises ``AriEventError``.
 
 Causes: ``ChannelHangupRequest.cause`` with ``soft: true`` is a soft-hangup *flag* (32 =
-explicit), not a Q.850 code, so ``HangupRequest`` exposes ``q850_cause`` which is ``None`` then.
-The reliable end-of-call cause is ``ChannelDestroyed.cause`` + ``tech_cause`` (the SIP code).
+explicit), not a Q.850 code. The reliable end-of-call cause is ``ChannelDestroyed.cause`` +
+``tech_cause`` (the SIP code).
 """
 
 from __future__ import annotations
@@ -67,10 +67,6 @@ class HangupRequest:
     cause: int | None = None
     tech_cause: int | None = None
     soft: bool = False
-
-    @property
-    def q850_cause(self) -> int | None:
-        return None if self.soft else self.cause
 
 
 @dataclass(frozen=True, slots=True)

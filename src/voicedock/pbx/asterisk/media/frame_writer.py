@@ -55,11 +55,6 @@ class FrameWriter:
         self._audio: list[bytes] = []  # audio frames of the binary message being collected
         self._out: list[bytes] = []  # encoded websocket frames waiting for flush()
 
-    @property
-    def buffered(self) -> int:
-        """Bytes written but not yet taken by the peer."""
-        return self._transport.get_write_buffer_size()
-
     def is_congested(self) -> bool:
         return self._transport.get_write_buffer_size() > self.high_water
 

@@ -99,7 +99,6 @@ class MediaSession:
             send_silence=send_silence,
             max_queued_frames=max_queued_frames,
         )
-        self._status_waiters: list[asyncio.Future[wire.Status]] = []
         self._tasks = Supervisor("media session", log)
         self._closed = asyncio.Event()
         self.entered = asyncio.Event()
@@ -189,17 +188,6 @@ class MediaSession:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closed.wait(), close_wait)
         await self.aclose()
-
-    async def get_status(self, reply_wait: float = 2.0) -> wire.Status:
-        self._check_open()
-        waiter: asyncio.Future[wire.Status] = asyncio.get_running_loop().create_future()
-        self._status_waiters.append(waiter)
-        await self._send_command(wire.Command.GET_STATUS)
-        try:
-            return await asyncio.wait_for(waiter, reply_wait)
-        finally:
-            if waiter in self._status_waiters:
-                self._status_waiters.remove(waiter)
 
     @property
     def pacer(self) -> Pacer:
@@ -325,15 +313,10 @@ class MediaSession:
                 self._playout.pacer.xon()
             case wire.DtmfEnd(digit=digit):
                 self.caller.digit(digit)
-            case wire.Status():
-                for waiter in self._status_waiters:
-                    if not waiter.done():
-                        waiter.set_result(event)
-                self._status_waiters.clear()
             case wire.AsteriskError(error_text=text):
                 log.warning("media %s: Asterisk refused a command: %s", self._label, text)
             case wire.UnknownMessage(reason=reason):
                 self.ignored_messages += 1
                 log.warning("media %s: ignoring control message (%s)", self._label, reason)
             case _:
-                pass  # QUEUE_DRAINED, BUFFERING_COMPLETED, a repeated MEDIA_START
+                pass  # QUEUE_DRAINED, BUFFERING_COMPLETED, STATUS, a repeated MEDIA_START

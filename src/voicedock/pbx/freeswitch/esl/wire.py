@@ -299,16 +299,6 @@ def encode_event_subscription(names: Iterable[str], fmt: str = "json") -> bytes:
     return encode_command(f"event {fmt} {' '.join(words)}")
 
 
-def encode_filter(header: str, value: str) -> bytes:
-    if not header or any(ch.isspace() for ch in header):
-        raise UnsafeWireValue("filter header must be one word")
-    return encode_command(f"filter {header} {value}")
-
-
-def encode_noevents() -> bytes:
-    return encode_command("noevents")
-
-
 def encode_exit() -> bytes:
     return encode_command("exit")
 
