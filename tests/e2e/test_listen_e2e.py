@@ -166,7 +166,7 @@ async def listen_whisper_take_over(live: LiveService, llm: LlmStandIn) -> str:
 
 async def bridged_to(live: LiveService, call_id: str, extension: str) -> bool:
     """The caller's channel shares a bridge with a channel of ``extension`` at Asterisk."""
-    channels = {str(c["id"]): str(c.get("name", "")) for c in await live.pbx.ari.list_channels()}
+    channels = {c.id: c.name for c in await live.pbx.ari.list_channels()}
     bridges = await live.pbx.ari.request("GET", "/bridges")
     for bridge in bridges or []:
         members = [str(c) for c in bridge.get("channels", [])]

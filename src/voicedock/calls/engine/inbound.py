@@ -83,7 +83,7 @@ class InboundCalls:
             agent_name=resolved.name,
             business_name=resolved.business_name,
             assistant_config=resolved.config,
-            first_message=resolved.config.get("first_message"),
+            first_message=resolved.first_message,
             pbx_call_ref=inbound.pbx_call_ref,
             owner_node=self._node_id,
             pbx=inbound.pbx or None,

@@ -123,7 +123,7 @@ def new_call_record(dial: NewCall, now: datetime, node_id: str) -> Call:
         agent_name=assistant.name,
         business_name=assistant.business_name,
         assistant_config=assistant.config,
-        first_message=assistant.config.get("first_message"),
+        first_message=assistant.first_message,
         context=dial.context,
         owner_node=node_id,
         campaign_id=dial.campaign_id,

@@ -26,11 +26,11 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import Self, TypedDict, Unpack
 
 from aiohttp import WSMsgType
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Coro, Supervisor
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.errors import MediaError
 from voicedock.media.errors import (
@@ -53,6 +53,18 @@ from voicedock.pbx.asterisk.media.websocket_client import WebSocketClient
 log = logging.getLogger("voicedock.media")
 
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
+
+
+class SessionOptions(TypedDict, total=False):
+    """A session's tuning beside its websocket (``MediaSession``'s keyword arguments)."""
+
+    checkpoint_frames: int
+    send_silence: bool
+    on_audio: Callable[[bytes], None] | None
+    on_dtmf: Callable[[str], None] | None
+    inbound_buffer_frames: int
+    max_queued_frames: int
+    clock: MediaClock | None
 
 
 class MediaSession:
@@ -116,7 +128,7 @@ class MediaSession:
         url: str,
         *,
         start_timeout: float = 5.0,
-        **options: Any,
+        **options: Unpack[SessionOptions],
     ) -> AsyncIterator[MediaSession]:
         """Server mode: open ``ws://<asterisk>/media/<connection id>`` and wait for MEDIA_START."""
         try:
@@ -216,7 +228,7 @@ class MediaSession:
 
     # --- internals: tasks ---
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coro[None]) -> None:
         if not self._tasks.running:
             coro.close()
             raise MediaError("use the session as an async context manager")
