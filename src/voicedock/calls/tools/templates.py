@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
 
 from voicedock.calls.tools.config import TEMPLATE_ID, check_unique_names
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import Unprocessable
 from voicedock.store.base import Store
 
@@ -25,7 +24,7 @@ async def expand_tool_templates(store: Store, organization_id: str, config: Json
         isinstance(t, dict) and TEMPLATE_ID in t for t in tools
     ):
         return
-    expanded: list[JsonObject] = []
+    expanded: list[JsonValue] = []
     for i, item in enumerate(tools):
         if isinstance(item, dict) and TEMPLATE_ID in item:
             template = await store.get_tool_template(organization_id, str(item[TEMPLATE_ID]))
@@ -34,12 +33,13 @@ async def expand_tool_templates(store: Store, organization_id: str, config: Json
             expanded.append(copy.deepcopy(template.tool))
         else:
             expanded.append(item)
-    check_unique_names(expanded)
+    # (each item is an object: the configuration's tools were checked when it was saved)
+    check_unique_names([t for t in expanded if isinstance(t, dict)])
     config["tools"] = expanded
 
 
 async def check_tool_template_refs(
-    store: Store, organization_id: str, config: Mapping[str, Any]
+    store: Store, organization_id: str, config: Mapping[str, JsonValue]
 ) -> None:
     """422 when ``config["tools"]`` names a tool template the organization does not have."""
     tools = config.get("tools")
@@ -61,7 +61,7 @@ def _unknown(index: int) -> Unprocessable:
     )
 
 
-def uses_tool_template(config: Mapping[str, Any], template_id: str) -> bool:
+def uses_tool_template(config: Mapping[str, JsonValue], template_id: str) -> bool:
     """Whether ``config["tools"]`` references the tool template ``template_id``."""
     tools = config.get("tools")
     return isinstance(tools, list) and any(
