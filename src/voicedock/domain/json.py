@@ -11,7 +11,6 @@ from typing import TypeAlias
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 JsonObject: TypeAlias = "dict[str, JsonValue]"
-JsonArray: TypeAlias = "list[JsonValue]"
 
 
 def json_object(value: object) -> JsonObject | None:
@@ -19,3 +18,8 @@ def json_object(value: object) -> JsonObject | None:
     if isinstance(value, dict) and all(isinstance(key, str) for key in value):
         return value
     return None
+
+
+def json_text(value: object) -> str | None:
+    """``value`` when it is a string, else None."""
+    return value if isinstance(value, str) else None

@@ -28,7 +28,7 @@ from voicedock.calls.assistants.placeholders import fill_config
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain import records
-from voicedock.domain.json import JsonObject
+from voicedock.domain.json import JsonObject, json_text
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound
@@ -91,16 +91,16 @@ async def resolve_assistant(
         if not saved.active:
             raise BadRequest("the assistant is inactive", error="Inactive assistant")
         override = restore_masked(choice.assistant_override or {}, saved.config)
-        name = override.pop("name", saved.name)
-        business = override.pop("business_name", saved.business_name)
+        name = json_text(override.pop("name", saved.name))
+        business = json_text(override.pop("business_name", saved.business_name))
         # What the saved configuration holds beyond the list of an organization's settings
         # (stored before it) is ignored; the override was checked with the request.
         config = deep_merge(tenant_sections(saved.config, speech), override)
         assistant_id: str | None = saved.id
     else:
         transient = restore_masked(choice.assistant or {}, None)
-        name = transient.pop("name", None)
-        business = transient.pop("business_name", None)
+        name = json_text(transient.pop("name", None))
+        business = json_text(transient.pop("business_name", None))
         config = transient
         assistant_id = None
     for key in PROFILE_FIELDS:
