@@ -123,9 +123,7 @@ def check_defaults(obj: object, stored: Mapping[str, JsonValue]) -> JsonObject:
     return restore_masked(checked, stored)
 
 
-def with_defaults(
-    body: Mapping[str, object], defaults: Mapping[str, JsonValue]
-) -> dict[str, object]:
+def with_defaults(body: Mapping[str, JsonValue], defaults: Mapping[str, JsonValue]) -> JsonObject:
     """A new assistant's body with the organization's defaults for what it leaves out (or
     sends as null)."""
     return {**body, **{k: v for k, v in defaults.items() if body.get(k) is None}}

@@ -18,8 +18,3 @@ def json_object(value: object) -> JsonObject | None:
     if isinstance(value, dict) and all(isinstance(key, str) for key in value):
         return value
     return None
-
-
-def json_text(value: object) -> str | None:
-    """``value`` when it is a string, else None."""
-    return value if isinstance(value, str) else None

@@ -28,7 +28,6 @@ from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
-from voicedock.domain.json import json_text
 from voicedock.domain.records import Assistant, utcnow
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
@@ -61,13 +60,17 @@ def build_assistant(
     )
     # A masked provider key read back keeps the stored one (secrets are write-only).
     checked = restore_masked(checked, base.config if base is not None else None)
-    name = json_text(checked.pop("name", None)) or (base.name if base is not None else None)
+    given_name = checked.pop("name", None)  # check_config keeps only non-empty texts
+    name = given_name if isinstance(given_name, str) else (base.name if base is not None else None)
     if name is None:
         raise BadRequest("name is required")
-    business = json_text(
-        checked.pop("business_name", base.business_name if base is not None else "")
+    given_business = checked.pop("business_name", None)
+    business = (
+        given_business
+        if isinstance(given_business, str)
+        else (base.business_name if base is not None else "")
     )
-    if business is None or obj.get("business_name", "") is None:  # an explicit null: none
+    if obj.get("business_name", "") is None:  # an explicit null: none
         business = ""
     config = {**(base.config if base is not None else {}), **checked}
     for key in CONFIG_FIELDS:  # an explicit null removes an optional setting

@@ -50,12 +50,8 @@ from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.egress import Egress
 from voicedock.errors import BadRequest
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
-from voicedock.pipeline.providers.registry import (
-    ProviderSection,
-    create_llm,
-    create_stt,
-    create_tts,
-)
+from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
+from voicedock.pipeline.providers.section import ProviderSection
 
 if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech

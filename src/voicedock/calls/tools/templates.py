@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
+from voicedock.calls import fields
 from voicedock.calls.tools.config import TEMPLATE_ID, check_unique_names
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import Unprocessable
@@ -24,18 +25,17 @@ async def expand_tool_templates(store: Store, organization_id: str, config: Json
         isinstance(t, dict) and TEMPLATE_ID in t for t in tools
     ):
         return
-    expanded: list[JsonValue] = []
+    expanded: list[JsonObject] = []
     for i, item in enumerate(tools):
         if isinstance(item, dict) and TEMPLATE_ID in item:
             template = await store.get_tool_template(organization_id, str(item[TEMPLATE_ID]))
             if template is None:
                 raise _unknown(i)
             expanded.append(copy.deepcopy(template.tool))
-        else:
-            expanded.append(item)
-    # (each item is an object: the configuration's tools were checked when it was saved)
-    check_unique_names([t for t in expanded if isinstance(t, dict)])
-    config["tools"] = expanded
+        else:  # an object, as check_tools let it through
+            expanded.append(fields.require_object(item, f"tools[{i}]"))
+    check_unique_names(expanded)
+    config["tools"] = list[JsonValue](expanded)
 
 
 async def check_tool_template_refs(
