@@ -7,10 +7,10 @@ import pytest
 
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.domain.records import Call, CallEvent, CallMessage
 from voicedock.store.base import Transaction
 
@@ -40,7 +40,7 @@ class Recorder:
 
 
 async def placed(engine: CallEngine) -> str:
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     result = await engine.place_outbound(org_id(ACME), request)
     call_id = result.body["call_id"]
     assert isinstance(call_id, str)

@@ -11,12 +11,12 @@ import pytest
 
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine, Originate
 from voicedock.calls.outbound.idempotency import IdempotencyKey, stored_answer
 from voicedock.calls.outbound.new_call import NewCall, ResolvedAssistant
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus
 from voicedock.pbx.base import PbxEvent, PbxEventKind
@@ -29,7 +29,7 @@ ACME_ID = org_id(ACME)
 
 
 async def placed_call(engine: CallEngine) -> str:
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     return str((await engine.place_outbound(ACME_ID, request)).body["call_id"])
 
 

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
@@ -23,7 +24,6 @@ from voicedock.api.app import create_app
 from voicedock.calls.control import EndCall, Say, Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.conversation import SpeechProviders
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.recovery import resumed_config
 from voicedock.calls.runner import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, CallRunner
 from voicedock.calls.transitions import SERVICE_RESTART
@@ -84,7 +84,7 @@ class World:
         return SpeechProviders(self.stt, self.llm, self.tts)
 
     async def answered_call(self) -> str:
-        request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+        request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
         result = await self.engine.place_outbound(ACME_ID, request)
         call_id = str(result.body["call_id"])
         await self.pbx.answer(call_id)
@@ -180,7 +180,7 @@ async def test_answers_are_served_from_the_record_the_engine_returns(
 
     monkeypatch.setattr(world.store, "get_call", counted)
     fresh = await world.answered_call()
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     repeated = str((await world.engine.place_outbound(ACME_ID, request)).body["call_id"])
     await world.engine.apply_pbx_event(PbxEvent(repeated, PbxEventKind.ANSWERED))
     assert world.runner.running(repeated) is None  # stored in progress, not served
@@ -356,9 +356,7 @@ async def test_service_runs_answered_calls_and_hangs_them_up_before_closing_the_
         pbx.aclose = aclose  # type: ignore[method-assign]
         service = await Service.open(settings, pbx=pbx)
         try:
-            request = parse_outbound_request(
-                {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
-            )
+            request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
             call_id = str((await service.engine.place_outbound(ACME_ID, request)).body["call_id"])
             await pbx.answer(call_id)
             await until(lambda: bool(fake.channels) and bool(fake.channel().marks_processed))
@@ -465,7 +463,7 @@ class Said:
 
 async def left_by_a_killed_run(world: World) -> tuple[Call, list[CallMessage]]:
     """An answered call the previous run greeted (no runner of this run serves it yet)."""
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     call_id = str((await world.engine.place_outbound(ACME_ID, request)).body["call_id"])
     await world.engine.apply_pbx_event(PbxEvent(call_id, PbxEventKind.ANSWERED))
     await world.engine.record_transcript_turn(call_id, Said("assistant", "Hi!"))

@@ -21,9 +21,12 @@ What every resource shares is written here once:
   answer flagged with ``Deprecation``, ``Warning: 299`` and ``Link`` (``deprecation_headers``).
 
 Validating a body and serializing a record stay single calls the description names
-(``parse``, ``serialize``, ``reply``): ``parse`` is the ``calls/`` parser (what the body
-means) followed by ``models.base.parse`` with the request model (nothing the document does not
-say), ``serialize`` an answer model's ``.of``; every answer is written by ``models.base.reply``
+(``parse``, ``serialize``, ``reply``): ``parse`` reads the body once, with
+``models.base.parse`` and the request model, and gives what the model makes (the value
+``calls/`` takes, what no schema states checked on it); an assistant, a tool template and an
+analysis template are read by their configuration's check (``calls/assistants/config.py``,
+``calls/tools/config.py``), then their model, until the assistant configuration is typed.
+``serialize`` is an answer model's ``.of``; every answer is written by ``models.base.reply``
 (the models' encoder), the lists as ``{"<plural>": [models...], "pagination": {...}}``.
 """
 

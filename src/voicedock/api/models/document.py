@@ -144,6 +144,9 @@ def model_schemas(models: tuple[type[msgspec.Struct], ...]) -> dict[str, Schema]
     for model in _subclasses(Body) | _subclasses(Reply):
         if model.SCHEMA and model.__name__ in components:
             components[model.__name__].update(copy.deepcopy(model.SCHEMA))
+    for body in _subclasses(Body):
+        for name, default in body.DEFAULTS.items():
+            components[body.__name__]["properties"][name]["default"] = default
     return components
 
 
