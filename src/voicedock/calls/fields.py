@@ -9,7 +9,7 @@ Every failure is a ``BadRequest`` naming the field, so a client sees which value
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from voicedock.errors import BadRequest
@@ -24,14 +24,14 @@ def require_object(value: object, name: str = "body") -> dict[str, Any]:
     return value
 
 
-def reject_unknown(obj: dict[str, Any], allowed: Iterable[str], name: str = "body") -> None:
+def reject_unknown(obj: Mapping[str, object], allowed: Iterable[str], name: str = "body") -> None:
     unknown = sorted(set(obj) - set(allowed))
     if unknown:
         raise BadRequest(f"{name}: unknown field(s): {', '.join(unknown)}")
 
 
 def text(
-    obj: dict[str, Any],
+    obj: Mapping[str, object],
     key: str,
     *,
     required: bool = False,
@@ -61,7 +61,7 @@ def check_text(value: str, key: str, *, max_len: int = MAX_TEXT, line: bool = Fa
     return value
 
 
-def boolean(obj: dict[str, Any], key: str, default: bool) -> bool:
+def boolean(obj: Mapping[str, object], key: str, default: bool) -> bool:
     value = obj.get(key)
     if value is None:
         return default
@@ -70,7 +70,7 @@ def boolean(obj: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def integer(obj: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+def integer(obj: Mapping[str, object], key: str, default: int, low: int, high: int) -> int:
     value = obj.get(key)
     if value is None:
         return default
@@ -88,7 +88,7 @@ def sub_object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
     return require_object(value, key)
 
 
-def choice(obj: dict[str, Any], key: str, choices: Iterable[str], default: str) -> str:
+def choice(obj: Mapping[str, object], key: str, choices: Iterable[str], default: str) -> str:
     allowed = tuple(choices)
     value = obj.get(key)
     if value is None:

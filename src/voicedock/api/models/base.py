@@ -78,6 +78,6 @@ def convert(value: object, model: type[M]) -> M:
 _ENCODER = msgspec.json.Encoder()
 
 
-def reply(value: msgspec.Struct | dict[str, Any], status: int = 200) -> web.Response:
+def reply(value: msgspec.Struct | Mapping[str, object], status: int = 200) -> web.Response:
     """The JSON answer of a model (or a mapping of models)."""
     return web.Response(body=_ENCODER.encode(value), status=status, content_type="application/json")

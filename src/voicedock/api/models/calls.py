@@ -403,7 +403,7 @@ class AnsweringMachine(Reply, kw_only=True):
     ) = UNSET
 
 
-def _described(description: str) -> Any:
+def _described(description: str) -> Meta:
     return Meta(description=description)
 
 

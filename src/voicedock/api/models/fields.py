@@ -3,7 +3,7 @@ come from the floors that define them)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from msgspec import Meta
 
@@ -90,11 +90,11 @@ Variables = Annotated[
 ]
 
 
-def text(max_length: int = TEXT_MAX, *, line: bool = False, **meta: Any) -> Meta:
+def text(max_length: int = TEXT_MAX, *, line: bool = False, description: str | None = None) -> Meta:
     """The bounds of a text (``Annotated[str, text(...)]``) as ``calls.fields.text`` reads it:
     not blank, no NUL; ``line``: one line, no control characters at all."""
     pattern = NOT_BLANK_LINE_PATTERN if line else NOT_BLANK_PATTERN
-    return Meta(min_length=1, max_length=max_length, pattern=pattern, **meta)
+    return Meta(min_length=1, max_length=max_length, pattern=pattern, description=description)
 
 
 Text = Annotated[str, text()]
