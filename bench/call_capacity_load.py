@@ -39,7 +39,7 @@ from media_load import (
     pin,
 )
 
-from voicedock.pbx.asterisk.media.websocket_client import OP_BINARY, OP_TEXT, encode_frame
+from voicedock.pbx.asterisk.media.websocket_wire import OP_BINARY, OP_TEXT, encode_frame
 
 QUIET_GAP = 0.8  # quiet after a reply before the caller speaks again
 FIRST_WAIT = 3.0  # longest wait for a greeting before speaking anyway

@@ -114,8 +114,8 @@ class BenchPbx:
                 self.sessions.pop(call_id, None)
                 stats = media.pacer.stats
                 self.counts[call_id] = (
-                    media.inbound_frames,
-                    media.inbound_dropped,
+                    media.caller.inbound_frames,
+                    media.caller.inbound_dropped,
                     stats.frames_sent,
                 )
 

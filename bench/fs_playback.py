@@ -50,7 +50,7 @@ from voicedock.config import FreeswitchSettings
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.media.pacer import FRAME_PERIOD
 from voicedock.pbx.base import OriginateRequest, PbxEventKind
-from voicedock.pbx.freeswitch import pbx as freeswitch_adapter
+from voicedock.pbx.freeswitch import originate as freeswitch_originate
 from voicedock.pbx.freeswitch.commands import build_originate, build_uuid_broadcast
 from voicedock.pbx.freeswitch.media.hub import EslPlaybackControl
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
@@ -84,7 +84,7 @@ def mode(name: str) -> Iterator[None]:
             patches.enter_context(patch.object(PlayoutTimeline, "sent", scheduled_at_send))
         if name != "after":
             patches.enter_context(
-                patch.object(freeswitch_adapter, "build_originate", without_idle_silence)
+                patch.object(freeswitch_originate, "build_originate", without_idle_silence)
             )
         yield
 

@@ -83,7 +83,7 @@ TERMINAL = ("ended", "failed")
 
 def presynthesis_setting() -> bool:
     """The service under test has ``[speech] presynthesis``."""
-    return any(f.name == "presynthesis" for f in dataclasses.fields(SpeechSettings))
+    return hasattr(SpeechSettings(), "presynthesis")
 
 
 def under_test() -> str:

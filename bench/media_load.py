@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
-from voicedock.pbx.asterisk.media.websocket_client import (
+from voicedock.pbx.asterisk.media.websocket_wire import (
     OP_BINARY,
     OP_TEXT,
     encode_frame,

@@ -198,7 +198,9 @@ async def voicedock_step(
         for c, s in zip(calls, sessions, strict=True)
     )
     lost_in = sum(
-        stats.get(f"{sid}-{c.index}", (0, 0))[0] - s.inbound_frames + s.inbound_dropped
+        stats.get(f"{sid}-{c.index}", (0, 0))[0]
+        - s.caller.inbound_frames
+        + s.caller.inbound_dropped
         for c, s in zip(calls, sessions, strict=True)
     )
     ask(conn, "resume")

@@ -32,7 +32,7 @@ from pathlib import Path
 from pbx_events import Events  # bench/, beside this script
 
 from voicedock.config import AsteriskSettings
-from voicedock.pbx.asterisk.ari.client import AriHttpError
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.asterisk.pbx import AsteriskPbx

@@ -13,10 +13,11 @@ chosen by ``pbx.kind``, ends the calls a previous run of this node left live or 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from types import TracebackType
 from typing import Self
+
+import msgspec
 
 from voicedock.aio import Supervisor
 from voicedock.calls.assistants.configured import check_configured_assistants
@@ -102,7 +103,7 @@ def make_pbx(settings: Settings, warm_dialogue: AgentDialogue | None = None) -> 
 
         apps = NodeApps.of(settings)
         # This node's own ARI application (docs/nodes.md): its calls run there.
-        asterisk = dataclasses.replace(settings.pbx.asterisk, app=apps.own)
+        asterisk = msgspec.structs.replace(settings.pbx.asterisk, app=apps.own)
         return AsteriskPbx(asterisk, warm_dialogue=dialogue, node_apps=apps)
     if kind == "freeswitch":
         from voicedock.pbx.freeswitch.pbx import FreeswitchPbx

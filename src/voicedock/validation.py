@@ -16,6 +16,9 @@ from voicedock.errors import BadRequest
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}")
+# The patterns of is_e164 and is_token, for the types that say them (matched whole).
+E164_PATTERN = _E164.pattern
+TOKEN_PATTERN = _TOKEN.pattern
 # The characters str.strip() removes (str.isspace), as a regular expression class's body: the
 # documented schema's patterns name them one by one ("\s" differs between regex engines).
 WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"

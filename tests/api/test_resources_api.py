@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgspec
 import pytest
 
 from api.conftest import Api, serving
@@ -150,7 +151,7 @@ async def test_number_with_live_call_cannot_be_removed(api: Api) -> None:
     assert call is not None
     number = await api.service.store.get_phone_number(None, call.number_id or "")
     assert number is not None
-    settings = dataclasses.replace(api.service.settings, numbers=[])  # as if added by command
+    settings = msgspec.structs.replace(api.service.settings, numbers=[])  # as if added by command
     with pytest.raises(NumberRefused, match="in progress"):
         await remove_number(api.service.store, settings, number.number)
     with pytest.raises(NumberRefused, match="in progress"):

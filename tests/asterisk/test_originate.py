@@ -15,7 +15,7 @@ from pbx.lab_calls import (
     running_pbx,
 )
 from voicedock.errors import PbxUnavailable
-from voicedock.pbx.asterisk.ari.client import AriHttpError
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.base import PbxEventKind
 from voicedock.pbx.causes import CallError, error_for_unanswered
 

@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-from voicedock.pipeline.audio import float_to_pcm16, pcm16_to_float, resample_pcm16, rms_dbfs
+from voicedock.media.codecs import Resampler
+from voicedock.pipeline.audio import (
+    PcmStream,
+    float_to_pcm16,
+    pcm16_to_float,
+    resample_pcm16,
+    rms_dbfs,
+)
 from voicedock.pipeline.text import SentenceBuffer, first_words, split_sentences
 
 pytestmark = pytest.mark.unit
@@ -57,6 +66,20 @@ def test_resample_up_and_identity() -> None:
     assert resample_pcm16(src, 8000, 8000) is src
     assert abs(peak_hz(resample_pcm16(src, 8000, 16000), 16000) - 440) < 5
     assert rms_dbfs(b"\x00\x00" * 10) == float("-inf")
+
+
+def test_a_pcm_stream_cut_anywhere_joins_as_if_converted_whole() -> None:
+    """Deltas of odd byte counts (a provider's audio cut anywhere): the odd byte and the
+    filter's history carry over, so the pieces give what the whole stream gives."""
+    src = tone(440, 24000, seconds=0.2)
+    whole = Resampler(24000, 8000).process(np.frombuffer(src, dtype="<i2")).tobytes()
+    stream = PcmStream(24000, 8000)
+    cuts = [0, 1, 4, 333, 1000, 1001, 4096, len(src)]
+    pieces = b"".join(stream.convert(src[a:b]) for a, b in itertools.pairwise(cuts))
+    assert pieces == whole
+    same_rate = PcmStream(8000, 8000)
+    assert same_rate.convert(b"\x01") == b""
+    assert same_rate.convert(b"\x02\x03") == b"\x01\x02"
 
 
 def test_level_of_a_frame_in_dbfs() -> None:

@@ -27,6 +27,9 @@ class CallLegs:
     # The PBX boot the leg was placed (or accepted) under: the adapter's count of restarts it
     # had seen. Restart detection ends only legs of an earlier boot.
     boot: int = 0
+    # Our E.164 on the call (the caller id of outbound calls, the called number of inbound
+    # ones) when the adapter needs it: FreeSWITCH shows it to a warm transfer's agent.
+    our_number: str = ""
     media_channels: set[str] = field(default_factory=set)
     bridges: set[str] = field(default_factory=set)
     seen_on_pbx: bool = False

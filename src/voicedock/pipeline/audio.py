@@ -1,9 +1,11 @@
-"""Pure PCM helpers: conversions, resampling of int16 PCM, levels.
+"""Pure PCM helpers: conversions, resampling of int16 PCM, streams cut anywhere, levels.
 
 Resampling is done once per synthesized utterance (never per 20 ms frame) with the media
 layer's one resampler (``media.codecs.resample_signal``: a windowed-sinc filter whose cut-off
 follows the lower of the two rates, so 22.05 kHz speech folded down to the 8 kHz telephone
-band does not alias).
+band does not alias). A stream of PCM cut anywhere (an HTTP body's chunks, a speech-to-speech
+provider's audio deltas) is re-cut into whole samples (``Pcm16Aligner``) and, between two
+rates, resampled as it flows with the media layer's streaming ``Resampler`` (``PcmStream``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from voicedock.media.codecs import resample_signal
+from voicedock.media.codecs import Resampler, resample_signal
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -35,6 +37,39 @@ def resample_pcm16(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
     if from_rate == to_rate:
         return pcm
     return float_to_pcm16(resample_signal(pcm16_to_float(pcm), from_rate, to_rate))
+
+
+class Pcm16Aligner:
+    """Re-cut a byte stream so every chunk holds whole 16-bit samples (an odd byte waits for
+    the next chunk)."""
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def push(self, chunk: bytes) -> bytes:
+        data = self._carry + chunk
+        cut = len(data) - len(data) % 2
+        self._carry = data[cut:]
+        return data[:cut]
+
+
+class PcmStream:
+    """16-bit PCM chunks of any byte length at one rate → whole samples at another.
+
+    Provider audio deltas are cut anywhere (base64 pieces, odd byte counts); the odd byte and
+    the resampler's filter history carry over, so the chunks join without clicks.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        self._aligner = Pcm16Aligner()
+        self._resampler = Resampler(from_rate, to_rate) if from_rate != to_rate else None
+
+    def convert(self, chunk: bytes) -> bytes:
+        pcm = self._aligner.push(chunk)
+        if self._resampler is None:
+            return pcm
+        samples = self._resampler.process(np.frombuffer(pcm, dtype="<i2"))
+        return samples.astype("<i2").tobytes()
 
 
 def rms_dbfs(pcm: bytes) -> float:

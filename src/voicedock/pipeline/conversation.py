@@ -5,9 +5,9 @@
 The conversation routes the call's events (the listener's frames, keys, commands) to its
 processors in ``pipeline/dialogue/``, one job each: ``hearing.py`` transcribes the caller's
 turns (while spoken, with an `IncrementalStt`: ``streaming_recognition.py``), ``reply.py``
-streams the model's reply with its fillers and tool calls, ``speaking.py`` says the
-assistant's messages and keeps the floor (barge-in), ``history.py`` is the model's context,
-``transcript.py`` the call's transcript; ``speaker.py``, ``keypad_input.py``,
+streams the model's reply with its fillers and tool calls, ``turn_taking.py`` says the
+assistant's messages and keeps the floor (barge-in), ``history.py`` is the model's context;
+``assistant_audio.py``, ``interruptible_tasks.py``, ``transcript.py``, ``keypad_input.py``,
 ``tool_calls.py``, ``first_message.py`` and ``ending.py`` it shares with the speech-to-speech
 dialogue (``pipeline/realtime_dialogue.py``).
 
@@ -50,6 +50,7 @@ from typing import Self
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig as ConversationConfig
+from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
 from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.ending import ASSISTANT_ENDED_CALL as ASSISTANT_ENDED_CALL
 from voicedock.pipeline.dialogue.ending import CLOSED, CallEnd, failure_reason
@@ -63,10 +64,9 @@ from voicedock.pipeline.dialogue.hearing import CallerTurn, Hearing
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.keypad_input import KeypadInput
 from voicedock.pipeline.dialogue.reply import Replies, Wait
-from voicedock.pipeline.dialogue.speaker import Speaker, ms_since
-from voicedock.pipeline.dialogue.speaking import Speaking
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
+from voicedock.pipeline.dialogue.turn_taking import TurnTaking
 from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     SUPERVISOR,
@@ -143,7 +143,9 @@ class Conversation(DialogueBase):
         self._run_task: asyncio.Task[None] | None = None
         self._end = CallEnd(cfg)
         self._hearing = Hearing(stt, self._listener, self._tasks, cfg, wall_clock)
-        self._speaker = Speaker(tts, sink, cfg, wall_clock, on_audio=self._listener.echo.play)
+        self._assistant_audio = AssistantAudio(
+            tts, sink, cfg, wall_clock, on_audio=self._listener.echo.play
+        )
         self._replies = Replies(
             llm,
             wall_clock,
@@ -155,8 +157,8 @@ class Conversation(DialogueBase):
             self._tasks,
         )
         self._keypad = KeypadInput(cfg.keypad, wall_clock, self._keypad_due)
-        self._speaking = Speaking(
-            self._speaker,
+        self._turn_taking = TurnTaking(
+            self._assistant_audio,
             self._history,
             self._transcript,
             self._tasks,
@@ -176,11 +178,11 @@ class Conversation(DialogueBase):
         """Stop everything now (no final speech); idempotent. ``on_quiet``: see ``Dialogue``."""
         if not self._end.close():
             return
-        for task in [*self._speaking.tasks, *([self._run_task] if self._run_task else [])]:
+        for task in [*self._turn_taking.tasks, *([self._run_task] if self._run_task else [])]:
             task.cancel()
         if (keys := self._keypad.flush()) is not None:
             self._add_keypad(keys)  # pressed before the call ended: recorded, not answered
-        await self._speaking.cut_all()
+        await self._turn_taking.cut_all()
         if on_quiet is not None:
             await on_quiet()
         if (last := await self._hearing.unfinished()) is not None:
@@ -224,7 +226,7 @@ class Conversation(DialogueBase):
         """Speak `text` to its end (a barge-in does not cut it) and return once it was
         played: a transfer announcement. Recorded like any assistant message."""
         if not self._end.over:
-            await self._speaking.say_now(text, interruptible=False)
+            await self._turn_taking.say_now(text, interruptible=False)
 
     @property
     def history(self) -> list[ChatMessage]:
@@ -246,18 +248,18 @@ class Conversation(DialogueBase):
             if self._end.ending:
                 continue
             if isinstance(event, UserSpeechStarted):
-                self._speaking.floor_free.clear()
-                await self._speaking.interrupt()
+                self._turn_taking.floor_free.clear()
+                await self._turn_taking.interrupt()
             elif isinstance(event, _Turn):
-                self._speaking.floor_free.set()
+                self._turn_taking.floor_free.set()
                 # An entry still open ends with the caller's spoken turn: one turn for both.
                 keys = self._keypad.flush()
                 self._start_turn(event, keys)
             elif isinstance(event, SilencePrompt):
-                if not self._speaker.speeches and self._speaking.floor_free.is_set():
+                if not self._assistant_audio.speeches and self._turn_taking.floor_free.is_set():
                     self._events.put_nowait(Say(self.config.silence_prompt_message))
             elif isinstance(event, Say):
-                self._speaking.say(event.text)
+                self._turn_taking.say(event.text)
             elif isinstance(event, InjectContext):
                 if event.source == SUPERVISOR:
                     self._history.add(ChatMessage("system", supervisor_note(event.text)))
@@ -266,9 +268,9 @@ class Conversation(DialogueBase):
                 else:
                     self._history.add(ChatMessage("system", event.text))
                 if event.respond:
-                    self._speaking.spawn(self._respond(None, None, 0.0))
+                    self._turn_taking.spawn(self._respond(None, None, 0.0))
             elif isinstance(event, Dtmf):
-                await self._speaking.interrupt()  # a key pressed barges in like speech
+                await self._turn_taking.interrupt()  # a key pressed barges in like speech
                 self._press(event.digit)
             elif isinstance(event, _KeypadDue):
                 if (keys := self._keypad.expire(event.deadline)) is not None:
@@ -314,7 +316,7 @@ class Conversation(DialogueBase):
             self._add_keypad(keys)
             then = None
         keyed = keys is not None
-        task = self._speaking.spawn(self._respond(user, latency, t0, then=then, keyed=keyed))
+        task = self._turn_taking.spawn(self._respond(user, latency, t0, then=then, keyed=keyed))
         if task is None and then is not None:  # closing: the entry is still recorded
             self._add_keypad(then)
 
@@ -375,10 +377,10 @@ class Conversation(DialogueBase):
         wait = Wait(t0 + delay if user is not None and delay is not None else None)
         cover = None
         if user is not None and self.config.dead_air_s is not None:
-            cover = self._speaking.spawn(self._cover_dead_air(reply, wait, latency, t0))
+            cover = self._turn_taking.spawn(self._cover_dead_air(reply, wait, latency, t0))
         try:
             make = partial(self._replies.sentences, first_token, wait)
-            await self._speaking.speak(make, slot, latency, t0, speech=reply)
+            await self._turn_taking.speak(make, slot, latency, t0, speech=reply)
         finally:
             if cover is not None and reply.started_at is None:
                 cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
@@ -394,30 +396,30 @@ class Conversation(DialogueBase):
 
         def answered() -> bool:
             started = reply.started_at is not None or wait.covered
-            return started or self._end.ending or not self._speaking.floor_free.is_set()
+            return started or self._end.ending or not self._turn_taking.floor_free.is_set()
 
         assert self.config.dead_air_s is not None
         if not await dead_air(self.config.dead_air_s, answered):
             return
         wait.covered = True
-        filler = await self._speaking.say_filler(self.config.dead_air_message, latency, t0)
-        await self._speaking.settle_played(filler)
+        filler = await self._turn_taking.say_filler(self.config.dead_air_message, latency, t0)
+        await self._turn_taking.settle_played(filler)
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, event: EndCall) -> None:
         await self._end.finish(
             event.reason,
             event.final_message,
-            pending=self._speaking.pending_for_end(),
-            quiet=partial(self._speaking.interrupt, queued_says=True),
-            say=self._speaking.say_now,
+            pending=self._turn_taking.pending_for_end(),
+            quiet=partial(self._turn_taking.interrupt, queued_says=True),
+            say=self._turn_taking.say_now,
         )
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
     def _open_since(self) -> float | None:
         """When the earliest turn still open started (wall time), if any is."""
         opened = (
-            self._speaking.open_since(),
+            self._turn_taking.open_since(),
             self._hearing.open_since(),
             self._keypad.started_at,
         )

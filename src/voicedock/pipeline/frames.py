@@ -36,18 +36,6 @@ class Frame:
 
 
 @dataclass(slots=True, frozen=True)
-class AudioIn(Frame):
-    """Caller audio: 16-bit signed little-endian mono PCM."""
-
-    pcm: bytes
-    sample_rate: int
-
-    @property
-    def duration_ms(self) -> float:
-        return len(self.pcm) / 2 * 1000 / self.sample_rate
-
-
-@dataclass(slots=True, frozen=True)
 class UserSpeechStarted(Frame):
     """The endpointer decided the caller started a turn (after the minimum speech time)."""
 
@@ -71,41 +59,11 @@ class Interruption(Frame):
 
 
 @dataclass(slots=True, frozen=True)
-class Flush(Frame):
-    """Drop every queued assistant audio frame now."""
-
-
-@dataclass(slots=True, frozen=True)
 class Transcript(Frame):
     """Recognised caller text; `final` is False for interim results of streaming engines."""
 
     text: str
     final: bool = True
-
-
-@dataclass(slots=True, frozen=True)
-class LlmTextChunk(Frame):
-    """A piece of the assistant's reply as the language model streams it."""
-
-    text: str
-
-
-@dataclass(slots=True, frozen=True)
-class TtsAudio(Frame):
-    """Synthesized assistant audio: 16-bit mono PCM at `sample_rate`."""
-
-    pcm: bytes
-    sample_rate: int
-
-
-@dataclass(slots=True, frozen=True)
-class AssistantTurnStarted(Frame):
-    text: str = ""
-
-
-@dataclass(slots=True, frozen=True)
-class AssistantTurnEnded(Frame):
-    interrupted: bool = False
 
 
 @dataclass(slots=True, frozen=True)

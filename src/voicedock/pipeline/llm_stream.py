@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 
-from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.providers.base import Llm, ProviderTimeoutError
+from voicedock.pipeline.frames import ToolCall
+from voicedock.pipeline.providers.base import ProviderTimeoutError
 from voicedock.pipeline.text import SentenceBuffer
-
-
-async def llm_sentences(
-    llm: Llm,
-    messages: Sequence[ChatMessage],
-    *,
-    first_token_timeout_s: float,
-    on_first_token: Callable[[], None] | None = None,
-) -> AsyncIterator[str]:
-    """Yield each complete sentence of the reply as soon as the model has produced it."""
-    async for item in reply_sentences(
-        llm.stream(messages),
-        first_token_timeout_s=first_token_timeout_s,
-        on_first_token=on_first_token,
-    ):
-        if isinstance(item, str):
-            yield item
 
 
 async def reply_sentences(

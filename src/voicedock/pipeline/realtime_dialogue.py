@@ -9,22 +9,17 @@ What must be reliable is spoken by voicedock's own TTS, never asked of the model
 ``first_message``, ``say``, the final message of ``end-call``, the silence prompt, the
 dead-air cover and the fallback when the provider fails. The model is told what was said (a
 system item), and a ``say`` (the silence prompt too) cancels the model's reply in flight first;
-the dead-air cover plays while the model's late reply is still awaited. The call's limits and
-the silence prompt follow the pipeline's rule (``silence_decision``) on the clock, the
-provider's server VAD saying when the caller holds the floor. Provider failures end the call
-with the spoken fallback and reason ``provider-error``: never open and silent.
+the dead-air cover plays while the model's late reply is still awaited. Provider failures end
+the call with the spoken fallback and reason ``provider-error``: never open and silent.
 
-Per-turn latency (``latencies``, the same ``TurnLatency`` as a pipeline call): a turn starts
-when the server VAD decides the caller is done (``speech_stopped``). ``endpointing_ms`` is
-the time from the caller's last voiced frame (our own VAD on the caller audio) to that
-decision, ``tts_first_audio_ms`` the model's first audio delta and ``first_frame_sent_ms``
-its first frame sent to the caller, both from the decision. ``stt_final_ms`` and
-``llm_first_token_ms`` stay None: the provider has no separate STT or LLM step to time.
-
-It is built from the same parts as the turn engine (``pipeline/dialogue/``): the speaker
-(voicedock's own voice, and what the caller heard of each message), the transcript keeper,
-the first message (a refused call's message ends it), the tool calls with their filler, the
-keypad input and the end (grace, final message, fallback).
+The dialogue routes the provider's events to its parts, one job each: its own in
+``pipeline/dialogue/realtime/`` (``caller_stream.py`` the caller's audio to the provider,
+``turn_latency.py`` the per-turn latency, ``messages.py`` the model's reply and voicedock's own
+words as the caller heard them, ``function_calls.py`` the model's function calls,
+``silence_watch.py`` the call's limits and the silence prompt), and those it shares with the
+turn engine in ``pipeline/dialogue/`` (the assistant's audio, the interruptible tasks, the
+transcript keeper, the first message, the tool calls with their filler, the keypad input and
+the end: grace, final message, fallback).
 
 The caller's keypad follows the assistant's plan as on a pipeline call (``pipeline/keypad.py``):
 each key barges in, the entry is ONE user item, ``"Keypad: 1234#"``, the model answers; an
@@ -42,11 +37,9 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Self
 
-import numpy as np
-
 from voicedock.aio import Supervisor
-from voicedock.media.codecs import Resampler
 from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.ending import (
     ASSISTANT_ENDED_CALL,
@@ -57,12 +50,15 @@ from voicedock.pipeline.dialogue.ending import (
     failure_reason,
 )
 from voicedock.pipeline.dialogue.first_message import opening
+from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.keypad_input import KeypadInput
-from voicedock.pipeline.dialogue.speaker import Speaker
-from voicedock.pipeline.dialogue.speech_tasks import SpeechTasks
+from voicedock.pipeline.dialogue.realtime.caller_stream import CallerStream
+from voicedock.pipeline.dialogue.realtime.function_calls import FunctionCalls
+from voicedock.pipeline.dialogue.realtime.messages import AssistantMessages
+from voicedock.pipeline.dialogue.realtime.silence_watch import SilenceWatch
+from voicedock.pipeline.dialogue.realtime.turn_latency import TurnTimer
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
-from voicedock.pipeline.endpointing import silence_decision
 from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     SUPERVISOR,
@@ -70,14 +66,12 @@ from voicedock.pipeline.frames import (
     ContextSource,
     EndCall,
     Say,
-    SilencePrompt,
-    ToolCall,
     TranscriptEntry,
     TurnLatency,
     supervisor_note,
 )
 from voicedock.pipeline.keypad import KeypadEntry
-from voicedock.pipeline.output import OutputSink, PlaybackHandle, Speech, SpokenSentence
+from voicedock.pipeline.output import OutputSink
 from voicedock.pipeline.providers.base import ProviderError, Tts
 from voicedock.pipeline.providers.realtime import (
     RealtimeAudio,
@@ -90,34 +84,9 @@ from voicedock.pipeline.providers.realtime import (
     RealtimeSpeechStopped,
     RealtimeTranscript,
 )
-from voicedock.pipeline.tools import END_CALL, ToolExecutor, calls_entry, result_entry
-from voicedock.pipeline.vad import SUPPORTED_RATES, VadConfig, VoiceActivityDetector
+from voicedock.pipeline.tools import ToolExecutor
 
 log = logging.getLogger("voicedock.pipeline")
-
-_INBOUND_FRAMES = 250  # caller audio waiting for the provider (5 s of 20 ms frames)
-_WATCH_INTERVAL_S = 0.1
-
-
-class PcmStream:
-    """16-bit PCM chunks of any byte length at one rate → whole samples at another.
-
-    Provider audio deltas are cut anywhere (base64 pieces, odd byte counts); the odd byte and
-    the resampler's filter history carry over, so the chunks join without clicks.
-    """
-
-    def __init__(self, from_rate: int, to_rate: int) -> None:
-        self._resampler = Resampler(from_rate, to_rate) if from_rate != to_rate else None
-        self._odd = b""
-
-    def convert(self, chunk: bytes) -> bytes:
-        data = self._odd + chunk
-        whole = len(data) - len(data) % 2
-        self._odd = data[whole:]
-        samples = np.frombuffer(data[:whole], dtype="<i2")
-        if self._resampler is not None:
-            samples = self._resampler.process(samples)
-        return samples.astype("<i2").tobytes()
 
 
 class RealtimeDialogue(DialogueBase):
@@ -134,17 +103,14 @@ class RealtimeDialogue(DialogueBase):
         tools: ToolExecutor | None = None,
     ) -> None:
         """``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
-        dialogue's own)."""
+        dialogue's own); ``clock`` times the turns' latency (monotonic seconds)."""
         self.config = cfg = config or ConversationConfig()
-        self._speech, self._sink = speech, sink
+        self._speech = speech
         self._wall = wall_clock
         self._transcript = TranscriptKeeper(on_transcript)  # final as the provider says
         self.transcript: list[TranscriptEntry] = self._transcript.entries
-        self.latencies: list[TurnLatency] = []  # one per caller turn the model answered
-        self._clock = clock  # latency times (monotonic seconds)
-        self._vad = _caller_vad(self.config)
-        self._voiced_at: float | None = None  # the caller's last voiced frame (clock)
-        self._turn: tuple[float, TurnLatency] | None = None  # decided at, breakdown so far
+        self._timer = TurnTimer(cfg, clock)
+        self.latencies: list[TurnLatency] = self._timer.latencies
         self._conv: RealtimeConversation | None = None
         # A failing task ends the call with the fallback message.
         self._tasks = Supervisor(
@@ -152,17 +118,35 @@ class RealtimeDialogue(DialogueBase):
         )
         self._end = CallEnd(cfg)
         # Audible now: the model's replies (played here) and voicedock's own speech.
-        self._speaker = Speaker(tts, sink, cfg, wall_clock)
-        self._tool_calls = ToolCalls(tools, self._tasks, cfg)
-        self._speech_tasks = SpeechTasks(self._tasks)  # saying or finishing a reply
-        self._audio_in: asyncio.Queue[bytes] = asyncio.Queue(_INBOUND_FRAMES)
-        self._reply: Speech | None = None  # the model's reply being received
-        self._reply_audio = PcmStream(speech.sample_rate, self.config.sample_rate)
-        self._last_activity = 0.0  # loop time of the caller's or the assistant's last speech
-        self._caller_speaking = False  # the server VAD holds a turn of the caller open
-        self._prompted = False  # asked whether the caller is still there, in this silence
-        self._awaiting_reply = False  # the caller's turn ended; no reply from the model yet
-        self._tools_running = 0  # the model's function calls being carried out
+        self._assistant_audio = AssistantAudio(tts, sink, cfg, wall_clock)
+        self._interruptible = InterruptibleTasks(self._tasks)  # saying or finishing a reply
+        self._caller = CallerStream(cfg.sample_rate, speech.sample_rate)
+        self._messages = AssistantMessages(
+            self._assistant_audio,
+            sink,
+            self._transcript,
+            self._timer,
+            provider_rate=speech.sample_rate,
+            call_rate=cfg.sample_rate,
+            wall_clock=wall_clock,
+            spawn=self._spawn,
+        )
+        self._function_calls = FunctionCalls(
+            ToolCalls(tools, self._tasks, cfg),
+            self._transcript,
+            self._messages,
+            wall_clock,
+            say_filler=lambda text: self._spawn(self._messages.speak(text), speech=True),
+            end_call=lambda: self._spawn(self._finish(ASSISTANT_ENDED_CALL, None)),
+        )
+        self._watch = SilenceWatch(
+            cfg,
+            self._end,
+            audible=lambda: self.assistant_audible,
+            busy=self._busy,
+            on_end=lambda end: self._spawn(self._finish(end.reason, end.final_message)),
+            on_prompt=lambda: self._spawn(self._say(cfg.silence_prompt_message), speech=True),
+        )
         self._covering: asyncio.Task[None] | None = None  # waiting to cover dead air
         self._keypad = KeypadInput(cfg.keypad, wall_clock, self._keypad_due)
 
@@ -177,9 +161,9 @@ class RealtimeDialogue(DialogueBase):
             raise
         self._conv = conv
         await self._tasks.start()
-        self._spawn(self._read(conv))
-        self._spawn(self._push_audio(conv))
-        self._spawn(self._watch_time())
+        self._spawn(self._follow_provider(conv))
+        self._spawn(self._caller.run(conv))
+        self._spawn(self._watch.run())
         first = opening(self.config)
         if isinstance(first, Say):
             self._spawn(self._say(first.text), speech=True)
@@ -197,7 +181,7 @@ class RealtimeDialogue(DialogueBase):
         if (keys := self._keypad.flush()) is not None:
             # Pressed before the call ended: recorded, not answered.
             self._transcript.add(self._keypad.entry(keys))
-        await self._interrupt()
+        await self._messages.cut_all()
         if on_quiet is not None:
             await on_quiet()
         if self._conv is not None:
@@ -209,17 +193,13 @@ class RealtimeDialogue(DialogueBase):
     def feed_audio(self, pcm: bytes) -> None:
         if self._end.over:
             return
-        if self._audio_in.full():  # the provider is behind: old audio is worth least
-            self._audio_in.get_nowait()
-        self._audio_in.put_nowait(pcm)
-        if self._vad is not None and any(self._vad.process(pcm)):
-            self._voiced_at = self._clock()
+        self._caller.feed(pcm)
+        self._timer.heard(pcm)
 
     def feed_dtmf(self, digit: str) -> None:
         if self._end.over or self._conv is None or not self._keypad.enabled:
             return  # the keypad off: no barge-in, no entry, nothing for the model
-        # The caller is not silent.
-        self._last_activity, self._prompted = asyncio.get_running_loop().time(), False
+        self._watch.key_pressed()
         keys = self._keypad.press(digit)
         self._spawn(self._key_pressed(self._conv, keys))
 
@@ -249,151 +229,52 @@ class RealtimeDialogue(DialogueBase):
             if e.role in ("system", "user", "assistant")
         ]
 
-    # ── the provider's side ──────────────────────────────────────────────────────────────
-    async def _push_audio(self, conv: RealtimeConversation) -> None:
-        caller = PcmStream(self.config.sample_rate, self._speech.sample_rate)
-        while True:
-            await conv.push_audio(caller.convert(await self._audio_in.get()))
-
-    async def _read(self, conv: RealtimeConversation) -> None:
+    # ── the provider's events ────────────────────────────────────────────────────────────
+    async def _follow_provider(self, conv: RealtimeConversation) -> None:
+        """Each of the provider's events to the part it is for, until the session ends."""
         async for event in conv:
             if self._end.ending:
                 continue
             match event:
                 case RealtimeAudio(pcm=pcm):
-                    self._awaiting_reply = False
-                    await self._play_reply(pcm)
+                    await self._messages.reply_audio(pcm)
                 case RealtimeTranscript(role="assistant", text=delta):
-                    self._reply_speech().sentences[0].text += delta
+                    self._messages.reply_text(delta)
                 case RealtimeTranscript(role="user", text=text) if text.strip():
-                    self._last_activity = asyncio.get_running_loop().time()
+                    self._watch.activity()
                     now = self._wall()
                     self._transcript.add(TranscriptEntry("user", text.strip(), now, now))
                 case RealtimeSpeechStarted():
-                    self._last_activity = asyncio.get_running_loop().time()
-                    self._caller_speaking, self._prompted = True, False
+                    self._watch.caller_started()
                     await self._barge_in(conv)
                 case RealtimeSpeechStopped():
-                    self._last_activity = asyncio.get_running_loop().time()
-                    self._caller_speaking, self._awaiting_reply = False, True
-                    self._start_turn()
+                    self._watch.caller_stopped()
+                    self._messages.awaiting_reply = True
+                    self._timer.decided()
                     if (keys := self._keypad.flush()) is not None:
                         self._spawn(self._answer_keys(conv, keys))  # one reply for both
                     if self.config.dead_air_s is not None:
                         cover = self._cover_dead_air(self.config.dead_air_s)
                         self._covering = self._spawn(cover, speech=True)
                 case RealtimeResponseDone():
-                    self._awaiting_reply = False
-                    if (reply := self._reply) is not None:
-                        self._reply = None
-                        self._spawn(self._settle_when_played(reply), speech=True)
+                    if (reply := self._messages.reply_done()) is not None:
+                        self._spawn(self._messages.settle_played(reply), speech=True)
                 case RealtimeFunctionCall() as call:
-                    self._spawn(self._call_tool(conv, call))
+                    self._spawn(self._function_calls.carry_out(conv, call))
                 case RealtimeError(code=code):
                     log.info("realtime provider error event: %s", code)
         raise ProviderError("the speech-to-speech session ended")
 
-    async def _call_tool(self, conv: RealtimeConversation, event: RealtimeFunctionCall) -> None:
-        """One function call of the model: carried out (the caller hears the filler, in
-        voicedock's voice, while a slow one runs), recorded, its result sent back; the model
-        answers from it unless the call is ending or leaving."""
-        self._tools_running += 1
-        try:
-            await self._carry_out(conv, ToolCall(event.call_id, event.name, event.arguments))
-        finally:
-            self._tools_running -= 1
-
-    async def _carry_out(self, conv: RealtimeConversation, call: ToolCall) -> None:
-        self._transcript.add(calls_entry([call], self._wall()))
-        outcome = self._tool_calls.start(call)
-        if outcome is None:  # closing
-            return
-        if (filler := await self._tool_calls.filler_due(outcome)) is not None:
-            self._spawn(self._speak(filler), speech=True)  # in voicedock's voice
-        result = await outcome
-        self._transcript.add(result_entry(call, result, self._wall()))
-        self._awaiting_reply = not result.end_turn  # the model answers from the result
-        await conv.function_result(call.id, result.content, respond=not result.end_turn)
-        if call.name == END_CALL:
-            self._spawn(self._finish(ASSISTANT_ENDED_CALL, None))
-
-    def _reply_speech(self) -> Speech:
-        if self._reply is None:
-            self._reply = Speech(sentences=[SpokenSentence("")])
-            self._reply_audio = PcmStream(self._speech.sample_rate, self.config.sample_rate)
-            self._speaker.speeches.append(self._reply)
-        return self._reply
-
-    async def _play_reply(self, pcm: bytes) -> None:
-        reply = self._reply_speech()
-        turn = self._turn
-        if turn is not None and turn[1].tts_first_audio_ms is None:
-            # The model's first audio answering the caller's turn.
-            turn[1].tts_first_audio_ms = self._ms_since(turn[0])
-            self.latencies.append(turn[1])
-        audio = self._reply_audio.convert(pcm)
-        if not audio:
-            return
-        handle = await self._sink.play(audio, self.config.sample_rate)
-        reply.sentences[0].handles.append(handle)
-        if reply.started_at is None:
-            reply.started_at = self._wall()
-        if turn is not None:
-            self._turn = None
-            self._spawn(self._time_first_frame(handle, *turn))
-
-    # ── per-turn latency ─────────────────────────────────────────────────────────────────
-    def _start_turn(self) -> None:
-        """The server VAD ended the caller's turn: the model's answer is timed from now."""
-        now = self._clock()
-        voiced_at, self._voiced_at = self._voiced_at, None
-        endpointing = 0.0 if voiced_at is None else max(0.0, (now - voiced_at) * 1000)
-        self._turn = (now, TurnLatency(endpointing_ms=round(endpointing, 1)))
-
-    async def _time_first_frame(
-        self, handle: PlaybackHandle, decided_at: float, latency: TurnLatency
-    ) -> None:
-        await handle.started()  # never, if cut before it was sent: stays None
-        latency.first_frame_sent_ms = self._ms_since(decided_at)
-
-    def _ms_since(self, then: float) -> float:
-        return round((self._clock() - then) * 1000, 1)
-
     async def _barge_in(self, conv: RealtimeConversation) -> None:
         """The caller took the floor: the model's reply and our own speech stop."""
         await conv.cancel_response()
-        await self._speech_tasks.stop()
-        await self._interrupt()
+        await self._interruptible.stop()
+        await self._messages.cut_all()
 
-    async def _watch_time(self) -> None:
-        """Maximum duration, silence timeout and silence prompt by the pipeline's rule
-        (``silence_decision``), here on the clock: the provider decides what is speech."""
-        loop = asyncio.get_running_loop()
-        started = self._last_activity = loop.time()
-
-        def ms(at: float) -> int:
-            return round((at - started) * 1000)
-
-        while not self._end.ending:
-            await asyncio.sleep(_WATCH_INTERVAL_S)
-            now = loop.time()
-            if self.assistant_audible or self._caller_speaking:
-                self._last_activity = now
-            decided = silence_decision(
-                self.config.endpointing,
-                ms(now),
-                ms(self._last_activity),
-                quiet=not self._caller_speaking,
-                prompted=self._prompted,
-            )
-            if isinstance(decided, EndCall):
-                self._spawn(self._finish(decided.reason, decided.final_message))
-                return
-            if isinstance(decided, SilencePrompt):
-                self._prompted = True
-                busy = self._speaker.speeches or self._awaiting_reply or self._tools_running
-                if not busy:  # as the pipeline asks: nothing said, thought or carried out
-                    self._spawn(self._say(self.config.silence_prompt_message), speech=True)
+    def _busy(self) -> bool:
+        """Something is said, the model's answer is awaited or one of its tools runs."""
+        speaking = bool(self._assistant_audio.speeches)
+        return speaking or self._messages.awaiting_reply or self._function_calls.running > 0
 
     async def _cover_dead_air(self, after_s: float) -> None:
         """The caller's turn ended and the model has not answered within ``after_s`` (a
@@ -401,32 +282,22 @@ class RealtimeDialogue(DialogueBase):
         the model's reply is still awaited (it plays after it)."""
 
         def answered() -> bool:
-            return not self._awaiting_reply or self._caller_speaking or self._end.ending
+            awaiting = self._messages.awaiting_reply
+            return not awaiting or self._watch.caller_speaking or self._end.ending
 
         covered = await dead_air(after_s, answered)
         if self._covering is asyncio.current_task():
             self._covering = None  # speaking now: the end lets it finish
         if covered:
-            await self._speak(self.config.dead_air_message)
+            await self._messages.speak(self.config.dead_air_message)
 
-    # ── voicedock's own speech ───────────────────────────────────────────────────────────
     async def _say(self, text: str) -> None:
         """Speak ``text`` through our TTS, after cutting the model's reply in flight."""
         if self._conv is not None:
             await self._conv.cancel_response()
             await self._conv.inject_context(f"The assistant says to the caller: {text}")
-        if self._reply is not None:
-            reply, self._reply = self._reply, None
-            self._settle(reply, await self._speaker.cut(reply), interrupted=True)
-        await self._speak(text)
-
-    async def _speak(self, text: str) -> None:
-        async with self._speaker.lock:
-            speech = Speech()
-            await self._speaker.speak(speech, text)
-            # Cut short (barge-in, a failing TTS, the end), ``_interrupt`` settles it as heard.
-            await self._speaker.played(speech)
-            self._settle(speech, speech.text, interrupted=False)
+        await self._messages.cut_reply()
+        await self._messages.speak(text)
 
     # ── the caller's keypad ──────────────────────────────────────────────────────────────
     async def _key_pressed(self, conv: RealtimeConversation, keys: KeypadEntry | None) -> None:
@@ -441,7 +312,7 @@ class RealtimeDialogue(DialogueBase):
 
     async def _answer_keys(self, conv: RealtimeConversation, keys: KeypadEntry) -> None:
         self._transcript.add(self._keypad.entry(keys))
-        self._awaiting_reply = True
+        self._messages.awaiting_reply = True
         await conv.user_text(keys.text)
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
@@ -454,10 +325,10 @@ class RealtimeDialogue(DialogueBase):
         await self._end.finish(
             reason,
             final,
-            pending=self._speech_tasks.running(),
+            pending=self._interruptible.running(),
             stop=self._stop_reply,
-            quiet=self._interrupt,
-            say=self._speak,
+            quiet=self._messages.cut_all,
+            say=self._messages.speak,
         )
 
     async def _stop_reply(self) -> None:
@@ -465,7 +336,6 @@ class RealtimeDialogue(DialogueBase):
             with contextlib.suppress(ProviderError):
                 await self._conv.cancel_response()
 
-    # ── helpers ──────────────────────────────────────────────────────────────────────────
     def _spawn(
         self, coro: Coroutine[object, object, None], *, speech: bool = False
     ) -> asyncio.Task[None] | None:
@@ -473,35 +343,7 @@ class RealtimeDialogue(DialogueBase):
         if self._end.closed:
             coro.close()
             return None
-        return self._speech_tasks.spawn(coro) if speech else self._tasks.spawn(coro)
+        return self._interruptible.spawn(coro) if speech else self._tasks.spawn(coro)
 
     def _task_failed(self, exc: Exception) -> None:
         self._spawn(self._finish(failure_reason(exc), self.config.fallback_message))
-
-    async def _interrupt(self) -> None:
-        self._reply = None
-        for speech in self._speaker.take(lambda _speech: False):
-            with contextlib.suppress(Exception):
-                self._settle(speech, await speech.flush(), interrupted=True)
-
-    async def _settle_when_played(self, reply: Speech) -> None:
-        await self._speaker.played(reply)
-        self._settle(reply, reply.text, interrupted=False)
-
-    def _settle(self, speech: Speech, text: str, *, interrupted: bool) -> None:
-        """Record what the caller heard of ``speech``, once."""
-        if speech.entry is not None or speech.started_at is None or not text.strip():
-            return
-        speech.entry = TranscriptEntry(
-            "assistant", text.strip(), speech.started_at, self._wall(), interrupted
-        )
-        self._transcript.add(speech.entry)
-
-
-def _caller_vad(config: ConversationConfig) -> VoiceActivityDetector | None:
-    """Our own VAD on the caller's audio, only to time the provider's endpointing."""
-    if config.vad is not None:
-        return VoiceActivityDetector(config.vad)
-    if config.sample_rate not in SUPPORTED_RATES:
-        return None
-    return VoiceActivityDetector(VadConfig(sample_rate=config.sample_rate))

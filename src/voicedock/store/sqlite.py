@@ -32,9 +32,11 @@ from voicedock.store.migrations import (
     split_sqlite_statements,
 )
 from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.locks import NoLocks
 from voicedock.store.sql.outbox import SqlOutbox
-from voicedock.store.sql.records import NoLocks, SqlReads, SqlTransaction
+from voicedock.store.sql.reads import SqlReads
 from voicedock.store.sql.rows import SQLITE
+from voicedock.store.sql.transaction import SqlTransaction
 
 if TYPE_CHECKING:
     from voicedock.domain.webhooks import Outbox

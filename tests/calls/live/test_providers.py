@@ -11,7 +11,8 @@ import pytest
 
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
-from voicedock.calls.live.conversation import CallerAudio, LiveConversation, build_providers
+from voicedock.calls.live.caller_audio import CallerAudio
+from voicedock.calls.live.conversation import LiveConversation, build_providers
 from voicedock.media.codecs import alaw_encode, ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.providers import ProviderUnavailableError

@@ -12,7 +12,7 @@ import pytest
 from pbx.asterisk.test_cancel import StubAri
 from voicedock.config import AsteriskSettings
 from voicedock.domain.ids import new_outbound_call_id
-from voicedock.pbx.asterisk.ari.client import AriHttpError
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.pbx import AsteriskPbx
 from voicedock.pbx.base import PbxEvent
 

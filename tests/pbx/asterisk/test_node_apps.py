@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 import pytest
 
 from fakes.pbx import FakePbx
@@ -69,8 +69,8 @@ async def test_several_servers_each_run_the_nodes_own_application_and_hear_the_l
     settings = make_settings("postgresql://voicedock@127.0.0.1/voicedock")
     settings.node.id = "n1"
     settings.pbx.kind = "asterisk"
-    ams = dataclasses.replace(settings.pbx.asterisk, name="ams")
-    fra = dataclasses.replace(settings.pbx.asterisk, name="fra", app="other")
+    ams = msgspec.structs.replace(settings.pbx.asterisk, name="ams")
+    fra = msgspec.structs.replace(settings.pbx.asterisk, name="fra", app="other")
     settings.pbx.asterisk.servers = [ams, fra]
     pbx: Any = make_pbx(settings)
     servers = pbx.servers

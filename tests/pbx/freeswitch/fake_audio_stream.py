@@ -12,20 +12,86 @@ without ``audioData`` plus ``"file"``; nothing is played until the ESL client as
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 
-from voicedock.pbx.freeswitch.media.audio_stream_wire import (
-    AudioStreamWireError,
-    parse_server_message,
-)
+from voicedock.pbx.freeswitch.media.audio_stream_wire import RAW_SAMPLE_RATES, AudioStreamWireError
 
 FAKE_TEMP_DIR = "/tmp/fake-freeswitch"
 # (subclass, body) -> None: the fake FreeSWITCH turns it into a CUSTOM event of the channel.
 CustomEventSink = Callable[[str, str], None]
+
+
+FRAME_MS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFormat:
+    """What ``uuid_audio_stream ... start`` asked the module for: rate (Hz) and 1 (mono or
+    mixed) or 2 (stereo) channels."""
+
+    sample_rate: int = 8000
+    channels: int = 1
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.sample_rate % 8000:
+            raise AudioStreamWireError("sample rate must be a multiple of 8000")
+        if self.channels not in (1, 2):
+            raise AudioStreamWireError("channels must be 1 or 2")
+
+    @property
+    def bytes_per_frame(self) -> int:
+        """Bytes in one 20 ms frame: rate/50 samples × 2 bytes × channels."""
+        return self.sample_rate * FRAME_MS // 1000 * 2 * self.channels
+
+
+def split_l16_frames(pcm: bytes, fmt: StreamFormat) -> list[bytes]:
+    """Cut PCM into 20 ms frames the way the module sends them (the last may be short)."""
+    size = fmt.bytes_per_frame
+    return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAudio:
+    """The audio of a ``streamAudio`` message, as the module decodes it."""
+
+    audio: bytes
+    sample_rate: int
+    audio_data_type: str = "raw"
+
+
+def parse_server_message(text: str) -> tuple[str, StreamAudio | None]:
+    """What the module does with a TEXT message from voicedock (``processMessage``):
+    ``(type, audio)`` for ``streamAudio``, ``(type, None)`` for any other type."""
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AudioStreamWireError("server message is not JSON") from exc
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise AudioStreamWireError("server message has no string 'type'")
+    kind: str = message["type"]
+    if kind != "streamAudio":
+        return kind, None
+    data = message.get("data")
+    if not isinstance(data, dict):
+        raise AudioStreamWireError(f"{kind} without a data object")
+    content, rate = data.get("audioData"), data.get("sampleRate", 8000)
+    if not isinstance(content, str) or not isinstance(rate, int):
+        raise AudioStreamWireError(f"{kind}: audio must be base64 text, sampleRate an int")
+    try:
+        audio = base64.b64decode(content, validate=True)
+    except binascii.Error as exc:
+        raise AudioStreamWireError(f"{kind}: audio is not valid base64") from exc
+    data_type = str(data.get("audioDataType", "raw"))
+    if not audio or (data_type == "raw" and (len(audio) % 2 or rate not in RAW_SAMPLE_RATES)):
+        raise AudioStreamWireError(f"{kind}: not whole L16 samples at a rate the module takes")
+    return kind, StreamAudio(audio, rate, data_type)
 
 
 class FakeAudioStreamClient:

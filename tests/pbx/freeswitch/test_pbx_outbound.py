@@ -16,7 +16,7 @@ from voicedock.domain.ids import new_outbound_call_id
 from voicedock.errors import ConfigError, PbxError
 from voicedock.pbx.base import OriginateRequest, PbxEventKind, TransferTarget
 from voicedock.pbx.causes import CallError, error_for_unanswered
-from voicedock.pbx.freeswitch import pbx as freeswitch_module
+from voicedock.pbx.freeswitch import originate as freeswitch_originate
 from voicedock.pbx.freeswitch.commands import UnsafeCommandValue
 from voicedock.pbx.freeswitch.esl.errors import EslDefaultPassword
 from voicedock.pbx.freeswitch.esl.settings import EslSettings
@@ -208,7 +208,7 @@ async def test_failed_destination_maps_to_call_error(
     error: CallError,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(freeswitch_module, "_ORIGINATE_FAILURE_GRACE", 0.05)
+    monkeypatch.setattr(freeswitch_originate, "_ORIGINATE_FAILURE_GRACE", 0.05)
     pbx, events = started
     fake.destinations["+15550000001"] = outcome
     call = request("+15550000001")

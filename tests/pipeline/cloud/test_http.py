@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from voicedock.pipeline.audio import Pcm16Aligner
 from voicedock.pipeline.providers._http import (
-    Pcm16Aligner,
     RateLimitedError,
     SseDecoder,
     SseEvent,

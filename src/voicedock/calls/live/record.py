@@ -6,7 +6,7 @@ shows the transcript so far from any node sharing the store; the end-of-call rec
 the messages not stored yet (``message_key`` tells them apart).
 
 Kept free of the audio pipeline so the engine (and every node that only serves the API) does
-not import it. ``LiveCallResult.record()`` in ``voicedock.calls.live.conversation`` builds one.
+not import it. ``LiveCallResult.record()`` in ``voicedock.calls.live.result`` builds one.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ one ``SeveralPbxs`` (``pbx/several.py``), sharing the node's one media endpoint.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+
+from msgspec.structs import replace
 
 from voicedock.config import AsteriskSettings
 from voicedock.pbx.asterisk.node_apps import NodeApps

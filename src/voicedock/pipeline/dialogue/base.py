@@ -1,7 +1,7 @@
 """What both engines share of the ``Dialogue`` surface (``surface.py``) besides their parts:
 closing on leaving ``async with``, the end and its reason (``ending.py``), and whether the
-assistant is audible (``speaker.py``). Each engine sets ``_end`` and ``_speaker`` and
-implements ``aclose``.
+assistant is audible (``assistant_audio.py``). Each engine sets ``_end`` and
+``_assistant_audio`` and implements ``aclose``.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
+from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.ending import CallEnd
-from voicedock.pipeline.dialogue.speaker import Speaker
 
 
 class DialogueBase:
     _end: CallEnd
-    _speaker: Speaker
+    _assistant_audio: AssistantAudio
 
     async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         raise NotImplementedError
@@ -39,4 +39,4 @@ class DialogueBase:
 
     @property
     def assistant_audible(self) -> bool:
-        return self._speaker.audible
+        return self._assistant_audio.audible

@@ -1,7 +1,8 @@
 """Shared plumbing of the cloud provider clients: one owned aiohttp session (through the
 egress guard: every connection's addresses checked, answers read up to the caps), error
 translation at the I/O boundary, each request's URL built from the checked base URL
-(``endpoint``), a pure Server-Sent-Events decoder and PCM helpers.
+(``endpoint``), a pure Server-Sent-Events decoder and PCM helpers (a body's chunks re-cut into
+whole samples by ``pipeline/audio.py``'s ``Pcm16Aligner``).
 
 Error mapping (HTTP status or transport failure → provider error tree):
 
@@ -40,6 +41,7 @@ from voicedock.domain.provider_urls import extras_problem
 from voicedock.egress import DEFAULT_CAPS, Egress, ResponseCaps
 from voicedock.egress.caps import read_at_most
 from voicedock.errors import UnsafeUrl
+from voicedock.pipeline.audio import Pcm16Aligner
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
     ProviderConnectionError,
@@ -304,19 +306,6 @@ class SseDecoder:
         elif name == "event":
             self._event = value
         return None
-
-
-class Pcm16Aligner:
-    """Re-cut a byte stream so every chunk holds whole 16-bit samples."""
-
-    def __init__(self) -> None:
-        self._carry = b""
-
-    def push(self, chunk: bytes) -> bytes:
-        data = self._carry + chunk
-        cut = len(data) - len(data) % 2
-        self._carry = data[cut:]
-        return data[:cut]
 
 
 def too_large(provider: str, what: str, cap: int) -> ProviderResponseError:

@@ -110,11 +110,6 @@ class ToolCallAssembler:
         return done
 
 
-def chunk_text(payload: str) -> str:
-    """The text delta of one `chat.completion.chunk` (empty for role-only or usage chunks)."""
-    return chunk_delta(payload)[0]
-
-
 def chunk_delta(payload: str) -> tuple[str, object]:
     """The text delta and the ``tool_calls`` fragments (or ``None``) of one chunk."""
     try:

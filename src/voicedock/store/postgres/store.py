@@ -31,8 +31,9 @@ from voicedock.store.postgres.errors import DRIVER_ERRORS, guarded, translate
 from voicedock.store.postgres.mailbox import PostgresMailbox
 from voicedock.store.sql.conn import Conn
 from voicedock.store.sql.outbox import SqlOutbox
-from voicedock.store.sql.records import SqlReads, SqlTransaction
+from voicedock.store.sql.reads import SqlReads
 from voicedock.store.sql.rows import POSTGRES
+from voicedock.store.sql.transaction import SqlTransaction
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy

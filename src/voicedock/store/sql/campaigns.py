@@ -1,7 +1,7 @@
 """Campaigns, their contacts and the do-not-call list in SQL (both backends).
 
-``CampaignStatements`` are the writes a ``Transaction`` offers, ``CampaignReads`` the reads of
-a ``Store``. Contacts are claimed one at a time with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
+``SqlCampaignWrites`` are the writes a ``Transaction`` offers, ``SqlCampaignReads`` the reads
+of a ``Store``. Contacts are claimed one at a time with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
 (nodes dialing one campaign take different contacts without waiting); SQLite's single writer
 serializes claims. The dial limits every outbound call passes are
 ``calls/outbound/dial_admission.py``'s, on the queries of ``dials_sql.py``.
@@ -23,8 +23,8 @@ from voicedock.domain.campaigns import (
     ContactState,
 )
 from voicedock.errors import StoreError
-from voicedock.store.sql.conn import Conn
-from voicedock.store.sql.rows import Dialect, Table
+from voicedock.store.sql.base import StorePart, TransactionPart
+from voicedock.store.sql.rows import Table
 
 CAMPAIGNS = Table(
     "campaigns",
@@ -82,11 +82,8 @@ CAMPAIGN_CONTACTS = Table(
 )
 
 
-class CampaignStatements:
-    """Campaign writes inside an open transaction (mixed into ``SqlTransaction``)."""
-
-    _conn: Conn
-    _dialect: Dialect
+class SqlCampaignWrites(TransactionPart):
+    """Campaign writes inside an open transaction."""
 
     async def insert_campaign(
         self, campaign: Campaign, contacts: Sequence[CampaignContact]
@@ -209,19 +206,11 @@ class CampaignStatements:
         return changed > 0
 
 
-class CampaignReads:
-    """Campaign lookups (mixed into ``SqlReads``)."""
-
-    _reader: Conn
-    _dialect: Dialect
+class SqlCampaignReads(StorePart):
+    """Campaign lookups."""
 
     async def get_campaign(self, organization_id: str | None, campaign_id: str) -> Campaign | None:
-        sql, args = "SELECT * FROM campaigns WHERE id = ?", [campaign_id]
-        if organization_id is not None:
-            sql += " AND organization_id = ?"
-            args.append(organization_id)
-        row = await self._reader.fetchrow(sql, *args)
-        return None if row is None else CAMPAIGNS.decode(row, self._dialect)
+        return await self._by_id(CAMPAIGNS, organization_id, campaign_id)
 
     async def list_campaigns(
         self, organization_id: str, limit: int, offset: int
@@ -288,4 +277,4 @@ class CampaignReads:
         return [str(r["number"]) for r in rows]
 
 
-__all__ = ["CAMPAIGNS", "CAMPAIGN_CONTACTS", "CampaignReads", "CampaignStatements"]
+__all__ = ["CAMPAIGNS", "CAMPAIGN_CONTACTS", "SqlCampaignReads", "SqlCampaignWrites"]

@@ -17,19 +17,14 @@ from datetime import datetime
 from typing import Literal
 
 from voicedock.domain.records import Trunk
-from voicedock.store.sql.conn import Conn
-from voicedock.store.sql.rows import ACTIVE_STATUSES, TRUNKS, Dialect
-
-_ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
+from voicedock.store.sql.base import TransactionPart
+from voicedock.store.sql.rows import ACTIVE_IN, TRUNKS
 
 ActiveBy = Literal["trunk", "organization_id", "campaign_id"]
 
 
-class DialStatements:
-    """Dial admission's queries inside an open transaction (mixed into ``SqlTransaction``)."""
-
-    _conn: Conn
-    _dialect: Dialect
+class SqlDialWrites(TransactionPart):
+    """Dial admission's queries inside an open transaction."""
 
     async def trunk_for_update(self, trunk: str) -> Trunk | None:
         row = await self._conn.fetchrow(
@@ -45,7 +40,7 @@ class DialStatements:
 
     async def count_active_calls(self, by: ActiveBy, value: str) -> int:
         row = await self._conn.fetchrow(
-            f"SELECT count(*) AS n FROM calls WHERE {by} = ? AND status IN {_ACTIVE_IN}", value
+            f"SELECT count(*) AS n FROM calls WHERE {by} = ? AND status IN {ACTIVE_IN}", value
         )
         return 0 if row is None else int(row["n"])
 

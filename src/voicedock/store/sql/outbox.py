@@ -1,12 +1,13 @@
 """The webhook outbox in SQL (both backends): ``webhook_endpoints`` and ``webhook_outbox``.
 
-``OutboxStatements`` are the writes a ``Transaction`` offers (endpoints, ``enqueue``);
-``SqlOutbox`` is the delivery worker's ``Outbox``, each call its own short transaction.
-Claims lease rows, and a leased row is a delivery in flight on some node. Claims take turns
-(``ClaimLock``: on PostgreSQL a transaction-scoped advisory lock every node's claim takes;
-SQLite's single writer serializes them anyway), so each claim counts what the claims before
-it leased: no row is handed out twice, and the ``DeliveryCaps`` per endpoint and per
-organization hold across nodes. What is due is shared by ``domain.webhooks.claim_fairly``.
+``SqlOutboxWrites`` are the writes a ``Transaction`` offers (endpoints, ``enqueue``),
+``SqlOutboxReads`` the endpoints a ``Store`` lists; ``SqlOutbox`` is the delivery worker's
+``Outbox``, each call its own short transaction. Claims lease rows, and a leased row is a
+delivery in flight on some node. Claims take turns (``ClaimLock``: on PostgreSQL a
+transaction-scoped advisory lock every node's claim takes; SQLite's single writer serializes
+them anyway), so each claim counts what the claims before it leased: no row is handed out
+twice, and the ``DeliveryCaps`` per endpoint and per organization hold across nodes. What is
+due is shared by ``domain.webhooks.claim_fairly``.
 """
 
 # Statements are assembled only from constant fragments; values are always bound.
@@ -18,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from voicedock.domain.records import utcnow
 from voicedock.domain.webhooks import (
@@ -28,7 +29,9 @@ from voicedock.domain.webhooks import (
     WebhookEndpoint,
     claim_fairly,
 )
+from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.locks import ClaimLock
 from voicedock.store.sql.rows import Dialect, Table
 
 WEBHOOK_ENDPOINTS = Table(
@@ -81,12 +84,6 @@ _IN_FLIGHT = (
 )
 
 
-class ClaimLock(Protocol):
-    async def lock_webhook_claims(self, conn: Conn) -> None:
-        """Until the transaction ends, no other claim of webhook deliveries runs (any node)."""
-        ...
-
-
 def new_delivery_id() -> str:
     return f"dlv_{uuid.uuid4().hex}"
 
@@ -114,11 +111,8 @@ async def enqueue_delivery(
     )
 
 
-class OutboxStatements:
-    """Webhook writes inside an open transaction (mixed into ``SqlTransaction``)."""
-
-    _conn: Conn
-    _dialect: Dialect
+class SqlOutboxWrites(TransactionPart):
+    """Webhook writes inside an open transaction."""
 
     async def insert_webhook_endpoint(self, endpoint: WebhookEndpoint) -> None:
         await self._conn.execute(
@@ -127,23 +121,7 @@ class OutboxStatements:
         )
 
     async def delete_webhook_endpoint(self, organization_id: str, endpoint_id: str) -> bool:
-        changed = await self._conn.execute(
-            "DELETE FROM webhook_endpoints WHERE id = ? AND organization_id = ?",
-            endpoint_id,
-            organization_id,
-        )
-        return changed > 0
-
-    async def delete_finished_deliveries_before(self, cutoff: datetime, limit: int) -> int:
-        """Retention: delete up to ``limit`` deliveries created before ``cutoff`` that were
-        delivered or given up (their payloads hold transcripts); pending ones stay."""
-        return await self._conn.execute(
-            "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox "
-            "WHERE (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL) AND created_at < ? "
-            "LIMIT ?)",
-            self._dialect.dt(cutoff),
-            limit,
-        )
+        return await self._delete(WEBHOOK_ENDPOINTS, organization_id, endpoint_id)
 
     async def list_webhook_endpoints(self, organization_id: str) -> list[WebhookEndpoint]:
         """The organization's endpoints, read on this transaction's own connection (the
@@ -166,20 +144,13 @@ class OutboxStatements:
         )
 
 
-class EndpointReads:
-    """Endpoint lookups (mixed into ``SqlReads``)."""
-
-    _reader: Conn
-    _dialect: Dialect
+class SqlOutboxReads(StorePart):
+    """Endpoint lookups."""
 
     async def list_webhook_endpoints(
         self, organization_id: str, assistant_id: str | None = None, event_type: str | None = None
     ) -> list[WebhookEndpoint]:
-        rows = await self._reader.fetch(
-            "SELECT * FROM webhook_endpoints WHERE organization_id = ? ORDER BY created_at, id",
-            organization_id,
-        )
-        endpoints = [WEBHOOK_ENDPOINTS.decode(r, self._dialect) for r in rows]
+        endpoints = await self._of_organization(WEBHOOK_ENDPOINTS, organization_id)
         if event_type is None:
             return endpoints
         return [e for e in endpoints if e.wants(assistant_id, event_type)]
@@ -302,4 +273,4 @@ def _queued(row: dict[str, Any]) -> Queued:
     return Queued(row["id"], row["endpoint_id"], row["organization_id"])
 
 
-__all__ = ["WEBHOOK_ENDPOINTS", "ClaimLock", "EndpointReads", "OutboxStatements", "SqlOutbox"]
+__all__ = ["WEBHOOK_ENDPOINTS", "SqlOutbox", "SqlOutboxReads", "SqlOutboxWrites"]

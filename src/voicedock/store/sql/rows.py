@@ -380,3 +380,6 @@ IDEMPOTENCY = Table(
 # Calls at the PBX (or on their way to it): a scheduled call is not one yet.
 ACTIVE_STATUSES: tuple[str, ...] = tuple(str(s) for s in CallStatus if s.active)
 TERMINAL_STATUSES: tuple[str, ...] = tuple(str(s) for s in CallStatus if s.terminal)
+# The same for ``status IN ...`` in a statement (constant text: the statuses are ours).
+ACTIVE_IN = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
+TERMINAL_IN = "(" + ", ".join(f"'{s}'" for s in TERMINAL_STATUSES) + ")"

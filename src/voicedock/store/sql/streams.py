@@ -5,9 +5,9 @@ A row per open ``GET /calls/{id}/events`` stream names the node and the run of i
 the stream. Only streams of nodes whose lease has not expired count, so a node that died stops
 counting with its lease; its rows go when its lease row goes (``FORGET_STREAMS_OF_GONE_NODES``,
 run where nodes leave, start or are found dead). ``count_event_streams`` first takes the
-organization's turn (``StreamLock``: a transaction-scoped advisory lock on PostgreSQL; SQLite's
-single writer serializes anyway), so the count and the row the transaction then inserts commit
-together: two nodes never both see room for the last stream.
+organization's turn (``Locks.lock_event_streams``: a transaction-scoped advisory lock on
+PostgreSQL; SQLite's single writer serializes anyway), so the count and the row the transaction
+then inserts commit together: two nodes never both see room for the last stream.
 """
 
 # Statements are assembled only from constant table/column names; values are always bound.
@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Protocol
 
 from voicedock.domain.records import EventStream, OpenStreams
-from voicedock.store.sql.conn import Conn
-from voicedock.store.sql.rows import EVENT_STREAMS, Dialect
+from voicedock.store.sql.base import TransactionPart
+from voicedock.store.sql.rows import EVENT_STREAMS
 
 # The streams of node runs that hold no lease row any more (left, restarted, found dead).
 FORGET_STREAMS_OF_GONE_NODES = (
@@ -30,19 +29,8 @@ FORGET_STREAMS_OF_GONE_NODES = (
 )
 
 
-class StreamLock(Protocol):
-    async def lock_event_streams(self, conn: Conn, organization_id: str) -> None:
-        """Until the transaction ends, no other transaction counts or opens the
-        organization's event streams (any node)."""
-        ...
-
-
-class StreamStatements:
-    """Open event streams inside an open transaction (mixed into ``SqlTransaction``)."""
-
-    _conn: Conn
-    _dialect: Dialect
-    _locks: StreamLock
+class SqlStreamWrites(TransactionPart):
+    """Open event streams inside an open transaction."""
 
     async def count_event_streams(
         self, organization_id: str, api_key_id: str, now: datetime
@@ -73,4 +61,4 @@ class StreamStatements:
         await self._conn.execute(f"DELETE FROM event_streams WHERE id IN ({marks})", *stream_ids)
 
 
-__all__ = ["FORGET_STREAMS_OF_GONE_NODES", "StreamLock", "StreamStatements"]
+__all__ = ["FORGET_STREAMS_OF_GONE_NODES", "SqlStreamWrites"]

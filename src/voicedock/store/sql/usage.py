@@ -14,7 +14,7 @@ seconds rounded up per started second.
 from __future__ import annotations
 
 from voicedock.store.base import CallUsageRow, SpeechUsageRow, UsageQuery, UsageRows
-from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.base import StorePart
 from voicedock.store.sql.rows import Dialect
 
 _GROUP_COLUMNS = {
@@ -50,11 +50,8 @@ def _key(dialect: Dialect, group_by: str) -> str:
     return _GROUP_COLUMNS[group_by]
 
 
-class UsageReads:
-    """Usage aggregation (mixed into ``SqlReads``)."""
-
-    _reader: Conn
-    _dialect: Dialect
+class SqlUsageReads(StorePart):
+    """Usage aggregation."""
 
     async def usage(self, query: UsageQuery) -> UsageRows:
         name = self._dialect.name

@@ -12,11 +12,9 @@ from voicedock.pbx.asterisk.ami.messages import (
     check_ami_value,
     check_headers,
     check_variable,
-    hangup_action,
     originate_action,
     parse_ami_event,
     pjsip_dial_string,
-    redirect_action,
 )
 
 pytestmark = pytest.mark.unit
@@ -136,18 +134,6 @@ def test_originate_variables_are_checked():
             timeout_seconds=30,
             variables={"TAG": "a,INJECTED=1"},
         )
-
-
-def test_hangup_refuses_regex_channels_and_redirect_checks_parts():
-    assert hangup_action("call-1")["Channel"] == "call-1"
-    assert hangup_action("PJSIP/carrier-0000004a")["Channel"] == "PJSIP/carrier-0000004a"
-    with pytest.raises(AmiValueError):
-        hangup_action("/.*/")
-    with pytest.raises(AmiValueError):
-        redirect_action("call-1", "voicedock-transfers", "sales,1")
-    assert redirect_action("call-1", "voicedock-transfers", "+31612345678")["Exten"] == (
-        "+31612345678"
-    )
 
 
 async def test_serialised_action_has_exactly_one_action_line():

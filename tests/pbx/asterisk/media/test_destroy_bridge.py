@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from voicedock.pbx.asterisk.ari.client import AriHttpError
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.media.legs import destroy_bridge
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,7 @@ import pytest
 
 from voicedock.errors import MediaError
 from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
-from voicedock.pbx.asterisk.media.websocket_client import OP_BINARY, OP_TEXT, encode_frame
+from voicedock.pbx.asterisk.media.websocket_wire import OP_BINARY, OP_TEXT, encode_frame
 
 pytestmark = pytest.mark.unit
 

@@ -63,7 +63,15 @@ class StubAri:
 
 
 @pytest.fixture
-async def setup() -> AsyncIterator[tuple[FakeAsterisk, StubAri, AsteriskMedia]]:
+def client_section() -> str | None:
+    """Client mode's websocket_client.conf section (``None``: server mode, no acceptor)."""
+    return None
+
+
+@pytest.fixture
+async def setup(
+    client_section: str | None,
+) -> AsyncIterator[tuple[FakeAsterisk, StubAri, AsteriskMedia]]:
     tasks: list[asyncio.Task[Any]] = []
 
     def spawn(coro: Coroutine[Any, Any, Any]) -> None:
@@ -73,8 +81,12 @@ async def setup() -> AsyncIterator[tuple[FakeAsterisk, StubAri, AsteriskMedia]]:
         ari = StubAri(fake)
         calls = CallRegistry()
         calls.add(CALL, "call-abc", "outbound")
+        client: dict[str, Any] = {}
+        if client_section is not None:
+            acceptor = MediaAcceptor(start_timeout=2.0, claim_timeout=2.0)
+            client = {"acceptor": acceptor, "client_connection": client_section}
         try:
-            yield fake, ari, AsteriskMedia(ari, "voicedock", calls, spawn)  # type: ignore[arg-type]
+            yield fake, ari, AsteriskMedia(ari, "voicedock", calls, spawn, **client)  # type: ignore[arg-type]
         finally:
             for task in tasks:
                 task.cancel()
@@ -148,16 +160,15 @@ def media_start_json(variables: Mapping[str, str]) -> str:
     )
 
 
-@pytest.mark.parametrize("section", ["voicedock_media", "voicedock_media_2"])
+@pytest.mark.parametrize("client_section", ["voicedock_media", "voicedock_media_2"])
 async def test_client_mode_asterisk_connects_to_our_acceptor(
-    setup: tuple[FakeAsterisk, StubAri, AsteriskMedia], section: str
+    setup: tuple[FakeAsterisk, StubAri, AsteriskMedia], client_section: str
 ) -> None:
     """The media leg dials this node's websocket_client.conf section (a second node on the
     same machine has its own, pointing at its own port)."""
     _, ari, media_legs = setup
-    media_legs.client_connection = section
-    acceptor = MediaAcceptor(start_timeout=2.0, claim_timeout=2.0)
-    media_legs.acceptor = acceptor
+    section, acceptor = client_section, media_legs.acceptor
+    assert acceptor is not None
     app = web.Application()
     app.router.add_get("/media", acceptor.handle)
     runner = web.AppRunner(app, shutdown_timeout=1.0)

@@ -19,8 +19,9 @@ import pytest
 from voicedock.aio import Supervisor
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError
-from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.asterisk.ari.event_stream import AriEventStream
 from voicedock.pbx.asterisk.ari.events import AriEvent, StasisStart
+from voicedock.pbx.asterisk.ari.rest import AriHttpError, AriRest
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia
 from voicedock.pbx.legs import CallRegistry
 
@@ -148,7 +149,9 @@ async def test_the_ari_client_tells_each_event_as_it_arrives_before_its_queue() 
     def arrival(event: AriEvent) -> None:
         seen.append(("arrived", type(event).__name__))
 
-    client = AriClient(AsteriskSettings())
+    settings = AsteriskSettings()
+    rest = AriRest(settings)
+    client = AriEventStream(settings, rest)
     client._on_event, client._on_arrival = slow_handler, arrival
     channel = {"id": MEDIA, "name": "WebSocket/x", "state": "Up"}
     frames = [
@@ -162,3 +165,4 @@ async def test_the_ari_client_tells_each_event_as_it_arrives_before_its_queue() 
     assert isinstance(first, StasisStart)
     assert first.channel.id == CALL
     await client.aclose()
+    await rest.aclose()

@@ -46,14 +46,14 @@ async def test_frames_go_to_a_consumer_as_they_arrive_queued_ones_first() -> Non
     # The conversation's path: no task woken per frame; none lost or reordered at the switch,
     # and the inbound iteration then only ends with the media.
     async with FakeAsterisk() as fake, MediaSession.connect(fake.url()) as media:
-        await wait_until(lambda: media.inbound_frames >= 3)  # some wait in the queue
+        await wait_until(lambda: media.caller.inbound_frames >= 3)  # some wait in the queue
         frames: list[bytes] = []
         media.deliver_audio_to(frames.append)
         queued = len(frames)
         assert queued >= 3
         await wait_until(lambda: len(frames) >= queued + 5)
         assert [f[0] for f in frames] == list(range(len(frames)))
-        assert media.inbound_frames == len(frames)
+        assert media.caller.inbound_frames == len(frames)
         await fake.channel().ws.close(code=1000)
         async with asyncio.timeout(2):
             assert [f async for f in media.inbound_audio()] == []
@@ -254,7 +254,7 @@ async def test_malformed_messages_are_ignored_and_short_audio_messages_reframed(
             if len(frames) == 2:
                 break
         assert frames == [b"\x01" * 100 + b"\x02" * 60, b"\x02" * 160]
-        assert media.reframed_messages == 2
+        assert media.caller.reframed_messages == 2
         assert media.ignored_messages == 2
         assert not media.closed
         result = await asyncio.wait_for(media.play(b"\x42" * 160).played(), 2)
@@ -304,7 +304,7 @@ async def test_short_audio_messages_are_reframed_byte_for_byte() -> None:
                 break
         assert [len(f) for f in frames] == [160] * 12
         assert b"".join(frames) == stream
-        assert media.inbound_frames == 12
+        assert media.caller.inbound_frames == 12
 
 
 async def test_peer_close_is_reported_as_connection_lost() -> None:

@@ -12,12 +12,11 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import WSMsgType, web
 
-from voicedock.pbx.asterisk.media.websocket_client import (
+from voicedock.pbx.asterisk.media.websocket_client import WebSocketClient, WebSocketProtocolError
+from voicedock.pbx.asterisk.media.websocket_wire import (
     OP_BINARY,
     OP_TEXT,
-    WebSocketClient,
     WebSocketHandshakeError,
-    WebSocketProtocolError,
     apply_mask,
     encode_frame,
 )

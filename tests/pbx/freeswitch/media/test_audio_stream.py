@@ -10,21 +10,16 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import WSMsgType, web
 
+from pbx.freeswitch.fake_audio_stream import StreamFormat, parse_server_message, split_l16_frames
 from pbx.freeswitch.fake_freeswitch import FakeAudioStreamClient, FakeFreeswitch
 from voicedock.pbx.freeswitch.commands import build_audio_stream_start, build_originate
 from voicedock.pbx.freeswitch.esl.client import EslClient
 from voicedock.pbx.freeswitch.esl.settings import EslSettings
 from voicedock.pbx.freeswitch.media.audio_stream_wire import (
     AudioStreamWireError,
-    StreamFormat,
-    encode_kill_audio,
-    encode_play_audio,
     encode_stream_audio,
-    parse_l16_frame,
     parse_metadata,
     parse_play_event_body,
-    parse_server_message,
-    split_l16_frames,
 )
 
 pytestmark = pytest.mark.unit
@@ -45,15 +40,6 @@ def test_stream_audio_message_byte_exact() -> None:
         8000,
         "raw",
     )
-
-
-def test_fork_messages() -> None:
-    kind, audio = parse_server_message(encode_play_audio(b"\x00\x00", 16000))
-    assert kind == "playAudio"
-    assert audio is not None
-    assert audio.sample_rate == 16000
-    assert json.loads(encode_kill_audio()) == {"type": "killAudio"}
-    assert parse_server_message(encode_kill_audio()) == ("killAudio", None)
 
 
 @pytest.mark.parametrize(
@@ -90,13 +76,6 @@ def test_l16_frames() -> None:
     fmt = StreamFormat(16000, 1)
     assert fmt.bytes_per_frame == 640
     assert StreamFormat(8000, 2).bytes_per_frame == 640
-    frame = parse_l16_frame(bytes(640), fmt)
-    assert frame.samples_per_channel == 320
-    assert frame.duration_ms == 20
-    with pytest.raises(AudioStreamWireError):
-        parse_l16_frame(bytes(641), fmt)
-    with pytest.raises(AudioStreamWireError):
-        parse_l16_frame(bytes(2), StreamFormat(8000, 2))
     assert [len(f) for f in split_l16_frames(bytes(700), fmt)] == [640, 60]
     with pytest.raises(AudioStreamWireError):
         StreamFormat(11025, 1)

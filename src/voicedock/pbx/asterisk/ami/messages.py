@@ -108,38 +108,6 @@ def originate_action(
     return check_headers(headers)
 
 
-def hangup_action(channel: str, cause: int = 16) -> AmiHeaders:
-    # A Channel of "/regex/" hangs up every match: only plain ids/names are allowed.
-    if channel.startswith("/") or not (is_token(channel) or _is_channel_name(channel)):
-        raise AmiValueError("channel must be a channel id or name")
-    return check_headers({"Action": "Hangup", "Channel": channel, "Cause": str(int(cause))})
-
-
-def redirect_action(channel: str, context: str, exten: str, priority: int = 1) -> AmiHeaders:
-    if not (is_token(channel) or _is_channel_name(channel)):
-        raise AmiValueError("channel must be a channel id or name")
-    if not is_token(context):
-        raise AmiValueError("context must be a plain name")
-    if not (is_e164(exten) or is_token(exten)):
-        raise AmiValueError("extension must be E.164 or a plain name")
-    return check_headers(
-        {
-            "Action": "Redirect",
-            "Channel": channel,
-            "Context": context,
-            "Exten": exten,
-            "Priority": str(int(priority)),
-        }
-    )
-
-
-_CHANNEL_NAME = re.compile(r"[A-Za-z]+/[A-Za-z0-9_.+\-]+-[0-9a-f]{8}(;[12])?")
-
-
-def _is_channel_name(value: str) -> bool:
-    return _CHANNEL_NAME.fullmatch(value) is not None
-
-
 # --- events in ---------------------------------------------------------------------------
 
 

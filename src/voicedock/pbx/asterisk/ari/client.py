@@ -1,50 +1,27 @@
-"""ARI client: REST helpers and the events websocket with reconnect.
+"""ARI client: Asterisk's REST interface and its events websocket, for one Stasis app.
 
-``AriClient`` owns one aiohttp session and, after ``start``, a ``Supervisor`` with two tasks: the
-events reader (``/ari/events?app=<app>``, HTTP Basic auth, websocket heartbeat so a half-open
-connection is noticed) and the dispatcher that hands parsed events to the owner one at a time.
-Reading and dispatching are separate because Asterisk drops a slow websocket reader
-(``websocket_write_timeout``, 100 ms). What the owner must know the moment Asterisk says it
-(which channels are in Stasis: a bridge waits on it) it learns from ``on_arrival``, a
-synchronous hook the reader calls with each event before it queues it: the dispatcher's queue
-may be long when many calls answer together (each answer is stored before the next event).
-
-While the websocket is up the Stasis app is registered. Originating into an unregistered app
-answers the callee and drops them, so callers check ``wait_registered`` first. After every
-(re)connect ``on_connected`` runs (the reconcile hook). Lost connections are retried with
-capped exponential backoff and jitter.
-
-REST errors become ``AriHttpError`` (a ``PbxError`` carrying the HTTP status); connection
-errors become ``PbxUnavailable``. Asterisk closes idle keep-alive connections after 15 s, so
-the connector keeps them 5 s at most and idempotent requests are retried once on a dropped
-connection.
+``AriClient`` is what the adapter and its parts hold: the REST transport (``ari/rest``: one
+aiohttp session, errors translated, dropped keep-alive connections retried) with the channel
+and Asterisk calls voicedock makes, and the events websocket (``ari/event_stream``: registered
+app, reconnect, the reader and the dispatcher, ``on_arrival``). The bridge, externalMedia and
+channel-variable calls live with the media legs and the transfers that make them, so the
+client stays a transport.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
-import aiohttp
-
-from voicedock.aio import Supervisor
 from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
-from voicedock.errors import PbxError, PbxUnavailable
-from voicedock.pbx.asterisk.ari.events import AriEvent, AriEventError, parse_ari_event
+from voicedock.errors import PbxUnavailable
+from voicedock.pbx.asterisk.ari.event_stream import AriEventStream, ArrivalHook, EventHandler, Hook
+from voicedock.pbx.asterisk.ari.rest import AriHttpError, AriRest
 from voicedock.pbx.base import require_dtmf_digits
 
-log = logging.getLogger("voicedock.pbx.ari")
-# How long Asterisk may take to list the app after the events websocket handshake.
-_REGISTER_CONFIRM_S = 5.0
-
-EventHandler = Callable[[AriEvent], Awaitable[None]]
-ArrivalHook = Callable[[AriEvent], None]
-Hook = Callable[[], Awaitable[None]]
+__all__ = ["HANGUP_REASONS", "AriClient"]
 
 HANGUP_REASONS = frozenset(
     {
@@ -65,15 +42,6 @@ HANGUP_REASONS = frozenset(
 )
 
 
-class AriHttpError(PbxError):
-    """Asterisk answered a REST call with an error status."""
-
-    def __init__(self, method: str, path: str, status: int, message: str) -> None:
-        super().__init__(f"ARI {method} {path}: {status} {message}")
-        self.status = status
-        self.message = message
-
-
 def _seg(value: str) -> str:
     return quote(value, safe="")
 
@@ -88,24 +56,9 @@ class AriClient:
         backoff: Backoff | None = None,
     ) -> None:
         self._settings = settings
-        self._base = settings.ari_url.rstrip("/")
-        self._headers = {
-            "Authorization": aiohttp.encode_basic_auth(settings.ari_user, settings.ari_password)
-        }
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
-        self._heartbeat = heartbeat
-        self._backoff = backoff or Backoff()
-        self._session: aiohttp.ClientSession | None = None
-        self._tasks = Supervisor("ARI client", log)
-        self._registered = asyncio.Event()
-        self._queue: asyncio.Queue[AriEvent] = asyncio.Queue()
-        self._on_event: EventHandler | None = None
-        self._on_arrival: ArrivalHook | None = None
-        self._on_connected: Hook | None = None
-        self._on_disconnected: Hook | None = None
+        self._rest = AriRest(settings, request_timeout=request_timeout)
+        self._events = AriEventStream(settings, self._rest, heartbeat=heartbeat, backoff=backoff)
         self._closed = False
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self.connect_count = 0
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -120,36 +73,20 @@ class AriClient:
         """Open the session and start the events websocket (does not wait for it).
         ``on_arrival`` sees each event as it is read, before ``on_event`` (in the same order):
         it must be quick and never block."""
-        if self._tasks.running or self._closed:
-            raise PbxError("AriClient.start called twice or after aclose")
-        self._on_event, self._on_connected, self._on_disconnected = (
+        await self._events.start(
             on_event,
-            on_connected,
-            on_disconnected,
+            on_connected=on_connected,
+            on_disconnected=on_disconnected,
+            on_arrival=on_arrival,
         )
-        self._on_arrival = on_arrival
-        self._open_session()
-        await self._tasks.start()
-        self._tasks.spawn(self._read_events(), name="ari-events")
-        self._tasks.spawn(self._dispatch(), name="ari-dispatch")
-
-    def _open_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(keepalive_timeout=5.0, limit=200)
-            self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector
-            )
-        return self._session
 
     async def aclose(self) -> None:
         """Stop the tasks and close the session. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        self._registered.clear()
-        await self._tasks.aclose()
-        if self._session is not None:
-            await self._session.close()
+        await self._events.aclose()
+        await self._rest.aclose()
 
     async def __aenter__(self) -> AriClient:
         return self
@@ -161,113 +98,29 @@ class AriClient:
     def closed(self) -> bool:
         return self._closed
 
+    # --- events websocket -------------------------------------------------------------------
+
     @property
     def registered(self) -> bool:
-        return self._registered.is_set()
+        return self._events.registered
+
+    @property
+    def connect_count(self) -> int:
+        """Events connections made since start (each reconnect counts one up)."""
+        return self._events.connect_count
 
     async def wait_registered(self, within: float = 5.0) -> None:
         """Return once the Stasis app is registered; raise ``PbxUnavailable`` otherwise."""
         if self._closed:
             raise PbxUnavailable("ARI client is closed")
-        try:
-            async with asyncio.timeout(within):
-                await self._registered.wait()
-        except TimeoutError:
-            raise PbxUnavailable(
-                f"ARI app {self._settings.app!r} is not registered (events websocket down)"
-            ) from None
-
-    # --- events websocket -------------------------------------------------------------------
+        await self._events.wait_registered(within)
 
     async def drop_events_connection(self) -> None:
         """Close the events websocket as a network failure would (the client reconnects)."""
-        if self._ws is not None:
-            await self._ws.close()
+        await self._events.drop_connection()
 
     def events_url(self) -> str:
-        parts = urlsplit(self._base)
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        query = f"app={quote(self._settings.app, safe='')}"
-        return urlunsplit((scheme, parts.netloc, parts.path + "/events", query, ""))
-
-    async def _read_events(self) -> None:
-        session = self._open_session()
-        while not self._closed:
-            try:
-                async with session.ws_connect(
-                    self.events_url(),
-                    heartbeat=self._heartbeat,
-                    timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
-                ) as ws:
-                    self._ws = ws
-                    await self._confirm_registered()
-                    self._backoff.reset()
-                    self.connect_count += 1
-                    self._registered.set()
-                    log.info("ARI events connected (app %s)", self._settings.app)
-                    if self._on_connected is not None:
-                        self._tasks.spawn(self._run_hook(self._on_connected, "reconcile"))
-                    await self._pump(ws)
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("ARI events connection failed: %s", type(exc).__name__)
-            finally:
-                self._ws = None
-                self._registered.clear()
-            if self.closed:
-                break
-            if self._on_disconnected is not None:
-                await self._run_hook(self._on_disconnected, "disconnect")
-            await asyncio.sleep(self._backoff.next_delay())
-
-    async def _confirm_registered(self) -> None:
-        """Wait until Asterisk lists the app: it registers it just *after* the handshake, and a
-        call originated into it before then is answered and dropped with no event for us."""
-        path = f"/applications/{quote(self._settings.app, safe='')}"
-        async with asyncio.timeout(_REGISTER_CONFIRM_S):  # TimeoutError: reconnect
-            while True:
-                try:
-                    await self.request("GET", path)
-                except AriHttpError as exc:
-                    if exc.status != 404:
-                        return  # cannot tell (e.g. no permission): the handshake has to do
-                else:
-                    return
-                await asyncio.sleep(0.02)
-
-    async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type is aiohttp.WSMsgType.TEXT:
-                try:
-                    event = parse_ari_event(msg.data)
-                except AriEventError as exc:
-                    log.warning("dropping malformed ARI event: %s", exc)
-                    continue
-                if self._on_arrival is not None:
-                    try:
-                        self._on_arrival(event)
-                    except Exception:
-                        log.exception("ARI arrival hook failed for %s", type(event).__name__)
-                self._queue.put_nowait(event)
-            elif msg.type is aiohttp.WSMsgType.ERROR:
-                break
-        log.warning("ARI events websocket closed (code %s)", ws.close_code)
-
-    async def _dispatch(self) -> None:
-        while True:
-            event = await self._queue.get()
-            if self._on_event is None:
-                continue
-            try:
-                await self._on_event(event)
-            except Exception:
-                # One bad event must not stop the stream for every other call.
-                log.exception("ARI event handler failed for %s", type(event).__name__)
-
-    async def _run_hook(self, hook: Hook, what: str) -> None:
-        try:
-            await hook()
-        except Exception:
-            log.exception("ARI %s hook failed", what)
+        return self._events.url()
 
     # --- REST -------------------------------------------------------------------------------
 
@@ -283,27 +136,9 @@ class AriClient:
         """One REST call; JSON result (or None for 204). Raises AriHttpError/PbxUnavailable."""
         if self._closed:
             raise PbxUnavailable("ARI client is closed")
-        session = self._open_session()
-        retry = method in ("GET", "DELETE") if retry_dropped is None else retry_dropped
-        for attempt in (1, 2):
-            try:
-                async with session.request(
-                    method, self._base + path, params=params, json=body
-                ) as resp:
-                    if resp.status == 204:
-                        return None
-                    text = await resp.text()
-                    if resp.status >= 400:
-                        raise AriHttpError(method, path, resp.status, _error_message(text))
-                    return _json(text)
-            except aiohttp.ServerDisconnectedError:
-                # Asterisk closed a kept-alive connection under us.
-                if attempt == 1 and retry:
-                    continue
-                raise PbxUnavailable(f"ARI {method} {path}: connection dropped") from None
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                raise PbxUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from None
-        raise PbxUnavailable(f"ARI {method} {path}: connection dropped")
+        return await self._rest.request(
+            method, path, params=params, body=body, retry_dropped=retry_dropped
+        )
 
     async def originate(
         self,
@@ -373,44 +208,12 @@ class AriClient:
         params = {"dtmf": require_dtmf_digits(digits)}
         await self.request("POST", f"/channels/{_seg(channel_id)}/dtmf", params=params)
 
-    async def redirect(self, channel_id: str, endpoint: str) -> None:
-        params = {"endpoint": endpoint}
-        await self.request("POST", f"/channels/{_seg(channel_id)}/redirect", params=params)
-
     async def list_channels(self) -> list[dict[str, Any]]:
         result = await self.request("GET", "/channels")
         return [c for c in result if isinstance(c, dict)] if isinstance(result, list) else []
-
-    async def get_application(self, app: str | None = None) -> dict[str, Any] | None:
-        try:
-            result = await self.request("GET", f"/applications/{_seg(app or self._settings.app)}")
-        except AriHttpError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return result if isinstance(result, dict) else None
 
     async def startup_time(self) -> str:
         """Asterisk's start time: it changes when the PBX restarted."""
         result = await self.request("GET", "/asterisk/info", params={"only": "status"})
         status = result.get("status") if isinstance(result, dict) else None
         return str(status.get("startup_time", "")) if isinstance(status, dict) else ""
-
-
-def _json(text: str) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise PbxError("ARI returned a body that is not JSON") from None
-
-
-def _error_message(text: str) -> str:
-    try:
-        data = _json(text)
-    except PbxError:
-        return text[:200]
-    if isinstance(data, dict):
-        return str(data.get("message") or data.get("error") or "")[:200]
-    return text[:200]

@@ -28,12 +28,8 @@ from typing import Final
 
 from voicedock.errors import MediaError
 from voicedock.pbx.asterisk.media.handshake import MediaWebSocket
-from voicedock.pbx.asterisk.media.websocket_client import (
-    OP_BINARY,
-    OP_TEXT,
-    WebSocketClient,
-    encode_frame,
-)
+from voicedock.pbx.asterisk.media.websocket_client import WebSocketClient
+from voicedock.pbx.asterisk.media.websocket_wire import OP_BINARY, OP_TEXT, encode_frame
 
 HIGH_WATER: Final = 64 * 1024
 """Unsent bytes on a connection from which its visits are skipped (~2 s of µ-law)."""

@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from voicedock.aio import all_of, first_of
 from voicedock.errors import PbxError
-from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.adapter import Spawn
+from voicedock.pbx.asterisk.ari.client import AriClient
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE
 from voicedock.pbx.legs import CallRegistry
 
@@ -30,8 +32,6 @@ if TYPE_CHECKING:
     from voicedock.media.call_media import CallMedia
     from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor, PendingMedia
     from voicedock.pbx.asterisk.media.session import MediaSession
-
-Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 # Both legs must reach Stasis within this long or the bridging is abandoned.
@@ -126,7 +126,18 @@ async def external_media(
 class AsteriskMedia:
     """Media legs for the calls in ``calls``; tracks which channels are in Stasis."""
 
-    def __init__(self, ari: AriClient, app: str, calls: CallRegistry, spawn: Spawn) -> None:
+    def __init__(
+        self,
+        ari: AriClient,
+        app: str,
+        calls: CallRegistry,
+        spawn: Spawn,
+        *,
+        acceptor: MediaAcceptor | None = None,
+        client_connection: str = CLIENT_CONNECTION,
+    ) -> None:
+        """Client mode: ``acceptor``, where Asterisk connects to us; ``client_connection``,
+        the websocket_client.conf section Asterisk dials."""
         self._ari = ari
         self._app = app
         self._calls = calls
@@ -135,8 +146,8 @@ class AsteriskMedia:
         self._bridged: dict[str, asyncio.Event] = {}  # by bridge id: both legs are in it
         # Client mode, by media leg id: the leg went before Asterisk connected it to us.
         self._gone: dict[str, asyncio.Event] = {}
-        self.acceptor: MediaAcceptor | None = None  # client mode: Asterisk connects to us
-        self.client_connection = CLIENT_CONNECTION  # client mode: the section Asterisk dials
+        self.acceptor = acceptor
+        self._client_connection = client_connection
 
     def entered_stasis(self, channel_id: str) -> None:
         self._stasis_event(channel_id).set()
@@ -169,7 +180,7 @@ class AsteriskMedia:
                 media_format=media_format,
                 connection_type=connection_type,
                 channel_id=media_id,
-                external_host=self.client_connection if client else None,
+                external_host=self._client_connection if client else None,
                 data=f"media,{call_id}",
                 # Client mode: JSON control messages carry the channel variables, so the
                 # connection is matched to its call by VOICEDOCK_CALL (findings §2b) and

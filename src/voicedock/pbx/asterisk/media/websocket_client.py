@@ -7,10 +7,11 @@ task wake-up per 20 ms frame per call, which at hundreds of calls costs more tha
 frame's own decoding. This client speaks the part of RFC 6455 a chan_websocket connection
 uses, after its own HTTP/1.1 upgrade (``Sec-WebSocket-Accept`` checked, the ``media``
 subprotocol): text and binary messages (fragmented ones reassembled), ping answered with pong,
-the close handshake; no extensions. Once the owner calls ``deliver_to(on_binary, on_text)``
-every message is handed to it synchronously from the protocol's ``data_received`` (a whole
-unmasked binary frame, the 20 ms frame of audio, without a copy into a buffer first); before that
-(MEDIA_START is read so) messages wait for ``receive()``.
+the close handshake; no extensions (its frames and the upgrade's bytes: ``websocket_wire``).
+Once the owner calls ``deliver_to(on_binary, on_text)`` every message is handed to it
+synchronously from the protocol's ``data_received`` (a whole unmasked binary frame, the 20 ms
+frame of audio, without a copy into a buffer first); before that (MEDIA_START is read so)
+messages wait for ``receive()``.
 
 Frames we send are masked with a fresh key each (a client must); ``transport`` is there for
 the ``FrameWriter``'s synchronous writes, ``send_str`` for a command. ``close()`` sends our
@@ -24,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import os
 import random
 import ssl
@@ -36,83 +36,23 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType
 
-OP_TEXT: Final = 0x1
-OP_BINARY: Final = 0x2
-_FIN: Final = 0x80
-_MASKED: Final = 0x80
+from voicedock.pbx.asterisk.media.websocket_wire import (
+    ABNORMAL_CLOSURE,
+    MAX_MESSAGE,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    WebSocketHandshakeError,
+    encode_frame,
+    next_frame,
+    read_upgrade_response,
+    upgrade_request,
+)
 
-
-def apply_mask(payload: bytes, mask: bytes) -> bytes:
-    """RFC 6455 masking (its own inverse): ``payload`` XOR the repeated 4-byte ``mask``."""
-    length = len(payload)
-    key = (mask * (length // 4 + 1))[:length]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(
-        length, "little"
-    )
-
-
-def encode_frame(payload: bytes, opcode: int, mask: bytes | None = None) -> bytes:
-    """One unfragmented websocket frame; ``mask`` (4 bytes) is required from a client."""
-    length = len(payload)
-    mask_bit = _MASKED if mask is not None else 0
-    if length < 126:
-        header = struct.pack("!BB", _FIN | opcode, mask_bit | length)
-    elif length < 65536:
-        header = struct.pack("!BBH", _FIN | opcode, mask_bit | 126, length)
-    else:
-        header = struct.pack("!BBQ", _FIN | opcode, mask_bit | 127, length)
-    if mask is None:
-        return header + payload
-    if len(mask) != 4:
-        raise ValueError("a websocket mask is 4 bytes")
-    return header + mask + apply_mask(payload, mask)
-
-
-_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_OP_CONTINUATION: Final = 0x0
-_OP_CLOSE: Final = 0x8
-_OP_PING: Final = 0x9
-_OP_PONG: Final = 0xA
-_MAX_HEADERS: Final = 16 * 1024
-MAX_MESSAGE: Final = 4 * 1024 * 1024
-"""Largest message accepted (as aiohttp's default); beyond it the connection closes with 1009."""
-ABNORMAL_CLOSURE: Final = 1006
-
-
-def next_frame(
-    buffer: bytes | bytearray, pos: int = 0, max_length: int | None = None
-) -> tuple[int, bytes, int] | None:
-    """The frame starting at ``pos`` in ``buffer``: its first header byte (FIN, RSV, opcode),
-    its payload unmasked, and where the next frame starts; None while it is incomplete.
-    ``ValueError`` for a payload longer than ``max_length`` (default ``MAX_MESSAGE``)."""
-    size = len(buffer)
-    if size - pos < 2:
-        return None
-    first, second = buffer[pos], buffer[pos + 1]
-    length = second & 0x7F
-    head = pos + 2
-    if length == 126:
-        if size - head < 2:
-            return None
-        length = (buffer[head] << 8) | buffer[head + 1]
-        head += 2
-    elif length == 127:
-        if size - head < 8:
-            return None
-        length = int.from_bytes(buffer[head : head + 8], "big")
-        head += 8
-    mask = None
-    if second & 0x80:
-        if size - head < 4:
-            return None
-        mask = bytes(buffer[head : head + 4])
-        head += 4
-    if length > (MAX_MESSAGE if max_length is None else max_length):
-        raise ValueError(f"a websocket frame of {length} bytes")
-    if size - head < length:
-        return None
-    payload = bytes(buffer[head : head + length])
-    return first, payload if mask is None else apply_mask(payload, mask), head + length
+__all__ = ["Message", "WebSocketClient", "WebSocketProtocolError"]
 
 
 class Message(NamedTuple):
@@ -120,10 +60,6 @@ class Message(NamedTuple):
 
     type: WSMsgType
     data: str | bytes | int | None
-
-
-class WebSocketHandshakeError(ConnectionError):
-    """The server did not upgrade the connection to a websocket as asked."""
 
 
 class WebSocketProtocolError(ConnectionError):
@@ -193,7 +129,8 @@ class WebSocketClient(asyncio.Protocol):
                     port,
                     ssl=(ssl_context or ssl.create_default_context()) if secure else None,
                 )
-                client._send_upgrade(path, f"{host}:{port}")
+                assert client.transport is not None
+                client.transport.write(upgrade_request(path, f"{host}:{port}", key, protocols))
                 await client._upgraded
         except BaseException as exc:
             if client is not None and client.transport is not None:
@@ -203,54 +140,22 @@ class WebSocketClient(asyncio.Protocol):
             raise
         return client
 
-    def _send_upgrade(self, path: str, host: str) -> None:
-        assert self.transport is not None
-        lines = [
-            f"GET {path} HTTP/1.1",
-            f"Host: {host}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {self._key.decode()}",
-            "Sec-WebSocket-Version: 13",
-        ]
-        if self._protocols:
-            lines.append(f"Sec-WebSocket-Protocol: {', '.join(self._protocols)}")
-        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-
     def _read_upgrade(self) -> None:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > _MAX_HEADERS:
-                self._refuse("the upgrade response headers are too long")
+        try:
+            answer = read_upgrade_response(self._buffer, self._key, self._protocols)
+        except WebSocketHandshakeError as exc:
+            if not self._upgraded.done():
+                self._upgraded.set_exception(exc)
+            if self.transport is not None:
+                self.transport.close()
             return
-        head = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
-        del self._buffer[: end + 4]
-        status = head[0].split(" ", 2)
-        fields = (line.partition(":") for line in head[1:])
-        headers = {name.strip().lower(): value.strip() for name, _, value in fields}
-        accept = base64.b64encode(
-            hashlib.sha1(self._key + _GUID, usedforsecurity=False).digest()
-        ).decode()
-        chosen = headers.get("sec-websocket-protocol") or None
-        if len(status) < 2 or status[1] != "101":
-            self._refuse(f"the server answered {' '.join(status[1:])[:60]!r}, not 101")
-        elif headers.get("upgrade", "").lower() != "websocket":
-            self._refuse("the server did not upgrade to websocket")
-        elif headers.get("sec-websocket-accept") != accept:
-            self._refuse("wrong Sec-WebSocket-Accept")
-        elif chosen is not None and chosen not in self._protocols:
-            self._refuse(f"the server chose subprotocol {chosen[:40]!r}")
-        else:
-            self.protocol = chosen
-            self._upgraded.set_result(None)
-            if self._buffer:
-                self._parse()
-
-    def _refuse(self, reason: str) -> None:
-        if not self._upgraded.done():
-            self._upgraded.set_exception(WebSocketHandshakeError(reason))
-        if self.transport is not None:
-            self.transport.close()
+        if answer is None:
+            return  # the head is not complete yet
+        taken, self.protocol = answer
+        del self._buffer[:taken]
+        self._upgraded.set_result(None)
+        if self._buffer:
+            self._parse()
 
     # --- asyncio.Protocol ---
 
@@ -328,7 +233,7 @@ class WebSocketClient(asyncio.Protocol):
             self._fragment_opcode, self._fragments = opcode, [payload]
             self._fragment_size = len(payload)
             return True
-        if opcode == _OP_CONTINUATION:
+        if opcode == OP_CONTINUATION:
             if not self._fragments:
                 self._fail("a continuation without a message", 1002)
                 return False
@@ -341,13 +246,13 @@ class WebSocketClient(asyncio.Protocol):
                 return True
             whole, self._fragments = b"".join(self._fragments), []
             return self._message(self._fragment_opcode, whole)
-        if opcode == _OP_CLOSE:
+        if opcode == OP_CLOSE:
             self._closed_by_peer(payload)
             return False
-        if opcode == _OP_PING:
-            self._write(payload, _OP_PONG)
+        if opcode == OP_PING:
+            self._write(payload, OP_PONG)
             return True
-        if opcode == _OP_PONG:
+        if opcode == OP_PONG:
             return True
         self._fail(f"unknown opcode {opcode}", 1002)
         return False
@@ -467,7 +372,7 @@ class WebSocketClient(asyncio.Protocol):
         self._close_sent = True
         self._open = False
         with contextlib.suppress(ConnectionError):
-            self._write(struct.pack("!H", code), _OP_CLOSE)
+            self._write(struct.pack("!H", code), OP_CLOSE)
 
     async def close(self, *, code: int = 1000, close_timeout: float = 2.0) -> None:
         """Close handshake, then the connection (idempotent)."""

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
+from voicedock.pbx.adapter import Spawn
 from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.ari.events import DialProgress, StasisStart
 from voicedock.pbx.asterisk.media.legs import (
@@ -40,14 +41,11 @@ from voicedock.pbx.asterisk.media.legs import (
 from voicedock.pbx.asterisk.node_apps import APP_VARIABLE
 from voicedock.pbx.asterisk.transfers.context import TransferSettings, dialplan_target
 from voicedock.pbx.asterisk.transfers.warm import WARM_ARG, WarmTransfer
-from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget, WarmDialogue
+from voicedock.pbx.base import PbxEvent, PbxEventKind, PbxEventSink, TransferTarget, WarmDialogue
 from voicedock.pbx.legs import CallLegs, CallRegistry
 from voicedock.validation import is_token
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
-
-Emit = Callable[[PbxEvent], Awaitable[None]]
-Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 TRANSFER_FAILED_ARG = "transfer-failed"
 
@@ -66,7 +64,7 @@ class AsteriskTransfers:
         calls: CallRegistry,
         settings: TransferSettings,
         *,
-        emit: Emit,
+        emit: PbxEventSink,
         spawn: Spawn,
         release_media: Callable[[str], Coroutine[Any, Any, None]],
         dialogue: WarmDialogue | None = None,
@@ -110,7 +108,7 @@ class AsteriskTransfers:
             self._blind.pop(legs.call_id, None)
             raise
 
-    # -- events (called by AsteriskPbx) ------------------------------------------------------
+    # -- events (handed over by AsteriskEvents) ---------------------------------------------
 
     async def on_dial(self, event: DialProgress) -> None:
         if event.caller is None or event.dialstatus != "ANSWER":

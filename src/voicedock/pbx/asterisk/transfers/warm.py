@@ -22,7 +22,9 @@ from urllib.parse import quote
 from voicedock.aio import Supervisor, first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, ProviderError
-from voicedock.pbx.asterisk.ari.client import AriClient, AriHttpError
+from voicedock.pbx.adapter import Spawn
+from voicedock.pbx.asterisk.ari.client import AriClient
+from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.media.legs import (
     add_channel,
     create_bridge,
@@ -36,6 +38,7 @@ from voicedock.pbx.base import (
     BRIEFING_KEY,
     PbxEvent,
     PbxEventKind,
+    PbxEventSink,
     Speech,
     TransferTarget,
     WarmDialogue,
@@ -64,10 +67,10 @@ class TransferOwner(Protocol):
     def dialogue(self) -> WarmDialogue | None: ...
 
     @property
-    def emit(self) -> Callable[[PbxEvent], Awaitable[None]]: ...
+    def emit(self) -> PbxEventSink: ...
 
     @property
-    def spawn(self) -> Callable[[Coroutine[Any, Any, Any]], None]: ...
+    def spawn(self) -> Spawn: ...
 
     @property
     def release_media(self) -> Callable[[str], Coroutine[Any, Any, None]]: ...

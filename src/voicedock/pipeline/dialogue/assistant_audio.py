@@ -1,9 +1,10 @@
-"""voicedock's own voice on a call: what is being said, and what the caller heard of it.
+"""The assistant's audio on a call: what is being said, and what the caller heard of it.
 
-The speaker synthesizes each sentence (the dialogue's TTS), queues its audio in the output
-sink (``pipeline/output.py``) and keeps the handles, so that a barge-in can flush what is
-queued and tell how much of each message was heard (``Speech.flush``). ``speeches`` are the
-messages being spoken (oldest first): the dialogue is audible while one of them has started.
+It synthesizes each sentence in voicedock's own voice (the dialogue's TTS), queues its audio
+in the output sink (``pipeline/output.py``) and keeps the handles, so that a barge-in can flush
+what is queued and tell how much of each message was heard (``Speech.flush``). ``speeches``
+are the messages being spoken (oldest first; a speech-to-speech model's reply among them):
+the dialogue is audible while one of them has started.
 One message is spoken at a time (``lock``). What a message becomes once played or cut (the
 transcript, the model's context) is the dialogue's to decide.
 """
@@ -23,7 +24,7 @@ from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.text import split_sentences
 
 
-class Speaker:
+class AssistantAudio:
     def __init__(
         self,
         tts: Tts,

@@ -1,5 +1,5 @@
-"""The speaker (``pipeline/dialogue/speaker.py``): what the caller heard of a message cut while
-its next sentence was still being synthesized."""
+"""The assistant's audio (``pipeline/dialogue/assistant_audio.py``): what the caller heard of a
+message cut while its next sentence was still being synthesized."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.fakes import FakeSink, FakeTts
 from voicedock.pipeline.conversation_config import ConversationConfig
-from voicedock.pipeline.dialogue.speaker import Speaker
+from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.output import Speech
 
 pytestmark = pytest.mark.unit
@@ -28,7 +28,9 @@ async def test_a_cut_message_keeps_only_the_sentences_whose_audio_was_queued() -
 
     sink = FakeSink(instant=True)
     heard: list[bytes] = []
-    speaker = Speaker(StallingTts(), sink, ConversationConfig(), lambda: 1.0, on_audio=heard.append)
+    speaker = AssistantAudio(
+        StallingTts(), sink, ConversationConfig(), lambda: 1.0, on_audio=heard.append
+    )
     speech = Speech()
     saying = asyncio.create_task(speaker.speak(speech, "First part. Second part."))
     async with asyncio.timeout(2):

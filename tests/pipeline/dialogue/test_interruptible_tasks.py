@@ -1,5 +1,5 @@
-"""The assistant's speech tasks (``pipeline/dialogue/speech_tasks.py``): a barge-in stops them,
-all or all but those it keeps, and waits until they are over."""
+"""The assistant's interruptible tasks (``pipeline/dialogue/interruptible_tasks.py``): a
+barge-in stops them, all or all but those it keeps, and waits until they are over."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import logging
 import pytest
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.dialogue.speech_tasks import SpeechTasks
+from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 
 pytestmark = pytest.mark.unit
 
 
 async def test_stop_cancels_all_but_the_kept_and_waits_for_them() -> None:
     async with Supervisor("test", logging.getLogger("test")) as supervisor:
-        speech = SpeechTasks(supervisor)
+        speech = InterruptibleTasks(supervisor)
         reply = speech.spawn(asyncio.sleep(10))
         waiting_say = speech.spawn(asyncio.sleep(10))
         assert reply is not None
@@ -33,7 +33,7 @@ async def test_stop_cancels_all_but_the_kept_and_waits_for_them() -> None:
 
 async def test_the_task_asking_is_not_among_the_running() -> None:
     async with Supervisor("test", logging.getLogger("test")) as supervisor:
-        speech = SpeechTasks(supervisor)
+        speech = InterruptibleTasks(supervisor)
         seen: list[int] = []
 
         async def ask() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from voicedock.aio import Supervisor
 
 
-class SpeechTasks:
+class InterruptibleTasks:
     def __init__(self, tasks: Supervisor) -> None:
         self._tasks = tasks
         self._running: set[asyncio.Task[None]] = set()

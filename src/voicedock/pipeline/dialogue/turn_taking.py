@@ -23,20 +23,20 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from functools import partial
 
 from voicedock.aio import Supervisor
+from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
 from voicedock.pipeline.dialogue.history import ModelHistory
+from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.reply import Filler
-from voicedock.pipeline.dialogue.speaker import Speaker, ms_since
-from voicedock.pipeline.dialogue.speech_tasks import SpeechTasks
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry, TurnLatency
 from voicedock.pipeline.output import Speech
 from voicedock.pipeline.text import split_sentences
 
 
-class Speaking:
+class TurnTaking:
     def __init__(
         self,
-        speaker: Speaker,
+        audio: AssistantAudio,
         history: ModelHistory,
         transcript: TranscriptKeeper,
         tasks: Supervisor,
@@ -45,11 +45,11 @@ class Speaking:
         on_cut: Callable[[], None],
     ) -> None:
         """``on_cut`` is called when a barge-in flushed audio (the echo gate forgets it)."""
-        self.speaker = speaker
+        self.audio = audio
         self._history, self._transcript, self._tasks = history, transcript, tasks
         self._wall = wall_clock
         self._on_cut = on_cut
-        self._running = SpeechTasks(tasks)
+        self._running = InterruptibleTasks(tasks)
         # Tasks of `say`s not yet speaking: a barge-in lets them wait instead of cancelling.
         self._queued_says: set[asyncio.Task[None]] = set()
         self.floor_free = asyncio.Event()  # cleared while the caller holds the floor
@@ -104,7 +104,7 @@ class Speaking:
             waiting = speech.always_recorded and speech.started_at is None and not queued_says
             return waiting or not speech.interruptible
 
-        speeches = self.speaker.take(kept)
+        speeches = self.audio.take(kept)
         for speech in speeches:
             heard = await speech.flush()
             self.settle(speech, heard, interrupted=True)
@@ -113,7 +113,7 @@ class Speaking:
 
     async def cut_all(self) -> None:
         """The call closed: what was being said is kept, cut to what the caller heard."""
-        for speech in self.speaker.take(lambda _speech: False):
+        for speech in self.audio.take(lambda _speech: False):
             with contextlib.suppress(Exception):
                 self.settle(speech, await speech.flush(), interrupted=True)
 
@@ -138,15 +138,15 @@ class Speaking:
             speech = Speech(slot=slot, interruptible=interruptible)
         floor = self.floor_free if wait_floor else None
         try:
-            async with self.speaker.lock:
-                self.speaker.speeches.append(speech)
+            async with self.audio.lock:
+                self.audio.speeches.append(speech)
                 async for sentence in make_sentences():
                     _reraise_swallowed_cancel()
                     if isinstance(sentence, Filler):
                         filler = await self.say_filler(sentence.text, latency, t0)
                         self.spawn(self.settle_played(filler))
                         continue
-                    await self.speaker.speak_sentence(
+                    await self.audio.speak_sentence(
                         speech,
                         sentence,
                         latency=latency,
@@ -155,7 +155,7 @@ class Speaking:
                         on_started=self._audible_now,
                     )
                 _reraise_swallowed_cancel()
-                await self.speaker.played(speech)
+                await self.audio.played(speech)
                 self.settle(speech, speech.text, interrupted=False)
         finally:
             if speech.started_at is None:
@@ -167,7 +167,7 @@ class Speaking:
         it; recorded once played (``settle_played``), never in the model's context.
         ``latency.filler_ms`` notes the first one said before the reply's audio."""
         filler = Speech(slot=ChatMessage("assistant", ""), filler=True)  # a slot of its own
-        await self.speaker.speak(filler, text)
+        await self.audio.speak(filler, text)
         if (
             latency is not None
             and latency.filler_ms is None
@@ -179,7 +179,7 @@ class Speaking:
         return filler
 
     async def settle_played(self, speech: Speech) -> None:
-        if await self.speaker.played(speech):
+        if await self.audio.played(speech):
             self.settle(speech, speech.text, interrupted=False)
 
     def settle(self, speech: Speech, text: str, *, interrupted: bool) -> None:
@@ -202,7 +202,7 @@ class Speaking:
 
     def open_since(self) -> float | None:
         """When the earliest message still playing started (wall time), if one is."""
-        starts = [s.started_at for s in self.speaker.speeches if s.started_at is not None]
+        starts = [s.started_at for s in self.audio.speeches if s.started_at is not None]
         return min(starts, default=None)
 
     def _audible_now(self) -> None:

@@ -1,0 +1,116 @@
+"""The caller's side of a live call's media, to the dialogue: their audio and their keys.
+
+Each caller frame (µ-law, A-law or slin* in the session's format) is decoded once: the samples
+go to the call's taps (its recording and live listeners, ``taps.py``), then, resampled to the
+dialogue's rate (``CallerAudio``), to the voicemail screening while its detector listens
+(``screening.py``) and otherwise to the dialogue; a machine's audio never reaches the dialogue.
+A media that hands its frames over as they arrive (``DirectAudio``) is read without a task
+woken per frame, unless a detector listens. The caller's keys go to the dialogue as they come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from voicedock.calls.live.screening import VoicemailScreening
+from voicedock.calls.live.taps import CallTaps
+from voicedock.media.call_media import CallMedia, DirectAudio
+from voicedock.media.codecs import Int16Array, Resampler, decode
+from voicedock.pipeline.dialogue import Dialogue
+
+
+class CallerAudio:
+    """Caller frames in the session's wire format → 16-bit PCM at the VAD rate (streaming)."""
+
+    def __init__(self, media: CallMedia, target_rate: int) -> None:
+        self._format = media.format
+        self.sample_rate = target_rate
+        rate = media.format.sample_rate
+        self._resampler = Resampler(rate, target_rate) if rate != target_rate else None
+
+    def convert(self, frame: bytes) -> bytes:
+        return self.convert_samples(decode(self._format, frame))
+
+    def convert_samples(self, samples: np.ndarray[Any, Any]) -> bytes:
+        """Decoded caller samples (the session's rate) → PCM at the VAD rate."""
+        if self._resampler is not None:
+            samples = self._resampler.process(samples)
+        return np.asarray(samples, dtype="<i2").tobytes()
+
+
+class CallerInput:
+    def __init__(
+        self,
+        media: CallMedia,
+        sample_rate: int,
+        taps: CallTaps,
+        screening: VoicemailScreening | None,
+    ) -> None:
+        """``sample_rate``: the dialogue's."""
+        self._media, self._rate = media, sample_rate
+        self._taps, self._screening = taps, screening
+
+    async def hear(self, dialogue: Dialogue) -> None:
+        """The caller's audio to ``dialogue`` until the media ends."""
+        media, screening = self._media, self._screening
+        caller = CallerAudio(media, self._rate)
+
+        def recorded(frame: bytes) -> Int16Array:
+            samples = decode(media.format, frame)
+            self._taps.caller(samples)
+            return samples
+
+        def hear(frame: bytes) -> None:
+            samples = recorded(frame)
+            if screening is None or not screening.machine:  # never a machine's audio
+                dialogue.feed_audio(caller.convert_samples(samples))
+
+        if screening is None and isinstance(media, DirectAudio):
+            await _hear_directly(media, media, hear)
+            return
+        async for frame in media.inbound_audio():
+            if screening is not None and screening.listening:
+                await screening.hear(caller.convert_samples(recorded(frame)), dialogue)
+                continue
+            hear(frame)
+
+    async def keys(self, dialogue: Dialogue) -> None:
+        """The caller's keys to ``dialogue`` until the media ends."""
+        async for digit in self._media.dtmf():
+            dialogue.feed_dtmf(digit)
+
+
+async def _hear_directly(
+    media: CallMedia, direct: DirectAudio, hear: Callable[[bytes], None]
+) -> None:
+    """Caller frames handed to ``hear`` as they arrive (``direct``: the media, no task woken
+    per frame) until the media ends; a failure of ``hear`` is raised here, as the reading loop
+    would."""
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def consume(frame: bytes) -> None:
+        if failed.done():
+            return
+        try:
+            hear(frame)
+        except Exception as exc:  # noqa: BLE001 - raised below, in the call's task
+            failed.set_exception(exc)
+
+    direct.deliver_audio_to(consume)
+    ended = asyncio.ensure_future(_until_ended(media))
+    try:
+        await asyncio.wait((failed, ended), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ended.cancel()
+    if failed.done():
+        failed.result()
+
+
+async def _until_ended(media: CallMedia) -> None:
+    """Until ``media`` ends (its inbound iteration, once frames go elsewhere, only ends)."""
+    async for _ in media.inbound_audio():
+        pass

@@ -1,0 +1,77 @@
+"""What a live call hands back when it ends: ``LiveCallResult``, made by ``live_call_result``.
+
+The end reason, the transcript (assistant messages cut to what was heard), the per-turn
+latencies, the post-call analysis (summary, sentiment, the plan's structured data checked
+against the organization's schema), the recording's length and the answering machine's verdict.
+``record()`` is what the engine stores (``record.py``, free of the audio pipeline).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from voicedock.calls.live.record import LiveRecord
+from voicedock.pipeline.analysis import AnalysisPlan, AnalysisResult, analyze
+from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.frames import TranscriptEntry, TurnLatency
+from voicedock.pipeline.providers.base import Llm
+from voicedock.pipeline.schema_checks import StructuredDataCheck
+
+_ANALYSIS_TIMEOUT_S = 15.0
+
+
+@dataclass(slots=True)
+class LiveCallResult:
+    end_reason: str
+    transcript: list[TranscriptEntry]
+    latencies: list[TurnLatency]
+    analysis: AnalysisResult
+    recording_duration_seconds: float | None = None  # None: not recorded
+    answering_machine: dict[str, Any] | None = None  # the detection's verdict and evidence
+
+    def latency_records(self) -> list[dict[str, Any]]:
+        """Per-turn latencies as stored with the call (``Call.latency``)."""
+        return [dataclasses.asdict(latency) for latency in self.latencies]
+
+    def record(self) -> LiveRecord:
+        """What the engine stores with the call (``CallEngine.record_live_call``)."""
+        return LiveRecord(
+            end_reason=self.end_reason,
+            transcript=self.transcript,
+            latency=self.latency_records(),
+            summary=self.analysis.summary,
+            analysis_result=self.analysis.to_dict(),
+            recording_duration_seconds=self.recording_duration_seconds,
+            answering_machine=self.answering_machine,
+        )
+
+
+async def live_call_result(
+    end_reason: str,
+    dialogue: Dialogue | None,
+    llm: Llm | None,
+    plan: AnalysisPlan | None,
+    *,
+    check: StructuredDataCheck | None,
+    recording_duration_seconds: float | None,
+    answering_machine: dict[str, Any] | None,
+) -> LiveCallResult:
+    """The result of a call that ended for ``end_reason`` (``dialogue`` None: it never
+    started), analysed by ``llm`` after ``plan``; ``check`` checks the structured data."""
+    transcript = list(dialogue.transcript) if dialogue is not None else []
+    latencies = list(dialogue.latencies) if dialogue is not None else []
+    # The model's answer is waited for at most _ANALYSIS_TIMEOUT_S; its structured data's
+    # check is bounded by the node's schema workers (their wait and deadline).
+    analysis = await analyze(
+        transcript, llm, plan, check=check, answer_timeout_s=_ANALYSIS_TIMEOUT_S
+    )
+    return LiveCallResult(
+        end_reason,
+        transcript,
+        latencies,
+        analysis,
+        recording_duration_seconds=recording_duration_seconds,
+        answering_machine=answering_machine,
+    )

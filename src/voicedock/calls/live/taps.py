@@ -1,0 +1,76 @@
+"""A live call's two sides to its recording and its live listeners.
+
+With a ``CallRecorder`` the call is recorded from its own media stream: the caller's frames as
+they arrive (``caller``), the assistant's as the pacer sends them (``Pacer.tap``), until the
+call ends or a transfer takes the caller away (``stop_recording``). The same two taps feed
+``listen`` (``media/listen.py``), the call's live listeners, while anyone listens. The pacer's
+tap is set once the dialogue runs (``start``) while the recording or a listener needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from voicedock.logs import describe
+from voicedock.media.call_media import CallMedia
+from voicedock.media.codecs import Int16Array, decode
+from voicedock.media.listen import ListenTap
+from voicedock.media.recording import CallRecorder, RecordingError
+
+log = logging.getLogger("voicedock.calls")
+
+
+class CallTaps:
+    def __init__(self, media: CallMedia, recorder: CallRecorder | None) -> None:
+        self._media, self._recorder = media, recorder
+        # The call's live listeners: fed from the recording's taps while anyone listens.
+        self.listen = ListenTap(media.format.sample_rate, on_active=self._listening)
+        self._running = False  # the dialogue runs: the assistant speaks through the pacer
+
+    def caller(self, samples: Int16Array) -> None:
+        """A caller frame, decoded: to the recording and the listeners."""
+        if self._recorder is not None:
+            self._recorder.caller(samples)
+        if self.listen.active:
+            self.listen.caller(samples)
+
+    def start(self) -> None:
+        """The dialogue runs: what the pacer sends is tapped, if anything needs it."""
+        self._running = True
+        if self._recorder is not None or self.listen.active:
+            self._media.pacer.tap = self._sent
+
+    def stop_recording(self) -> None:
+        """A transfer takes the caller off this media: the recording ends here."""
+        if self._recorder is not None:
+            self._recorder.stop()
+
+    async def close_recording(self) -> float | None:
+        """Close the recording; its duration in seconds (None: not recorded, or lost)."""
+        recorder = self._recorder
+        if recorder is None:
+            return None
+        if self._media.pacer.tap == self._sent and not self.listen.active:
+            self._media.pacer.tap = None
+        try:
+            return round(await recorder.aclose(), 3)
+        except RecordingError as exc:
+            log.warning("call recording lost: %s", describe(exc))
+            return None
+
+    def _sent(self, frame: bytes, at: float | None) -> None:
+        """The pacer's tap: a frame the caller hears, to the recording and the listeners."""
+        samples = decode(self._media.format, frame)
+        if self._recorder is not None:
+            self._recorder.assistant(samples, at)
+        if self.listen.active:
+            self.listen.assistant(samples, at)
+
+    def _listening(self, active: bool) -> None:
+        """The first listener came, or the last one left: the pacer's tap follows, unless
+        the recording needs it anyway."""
+        pacer = self._media.pacer
+        if active and pacer.tap is None and self._running:
+            pacer.tap = self._sent
+        elif not active and self._recorder is None and pacer.tap == self._sent:
+            pacer.tap = None

@@ -1,0 +1,106 @@
+"""Typed settings: one TOML file plus ``VOICEDOCK_*`` environment overrides, validated once.
+
+The file comes from ``--config PATH`` or ``VOICEDOCK_CONFIG``. An environment variable
+``VOICEDOCK_<SECTION>__<KEY>`` (double underscore between levels) overrides a scalar, e.g.
+``VOICEDOCK_SERVER__PORT=9000`` or ``VOICEDOCK_DATABASE__URL=postgresql://…``. A bad value stops
+start-up with a ``ConfigError`` naming the key, e.g. ``config: numbers[0].number: …``.
+
+``load.py`` reads the file and the environment and decodes them into ``Settings``
+(``settings.py``); each section is a msgspec Struct whose fields carry their defaults and
+bounds, grouped by concern: this process (``node.py``), the PBX and trunks (``pbx.py``), speech
+(``speech.py``), what organizations are given (``organizations.py``), where calls may go
+(``policy.py``), the URLs tenants name (``egress.py``), calls' afterlife (``calls.py``) and
+webhooks (``webhooks.py``).
+"""
+
+from voicedock.config.calls import (
+    DEFAULT_RESUME_MESSAGE,
+    CallsSettings,
+    ListenSettings,
+    RecordingsSettings,
+    RetentionSettings,
+)
+from voicedock.config.egress import DEFAULT_PROVIDER_HOSTS, EgressSettings, network_entry
+from voicedock.config.load import ENV_PREFIX, load_settings
+from voicedock.config.node import (
+    ConsoleSettings,
+    DatabaseSettings,
+    MetricsSettings,
+    NodeSettings,
+    ServerSettings,
+    default_node_id,
+)
+from voicedock.config.organizations import (
+    AssistantSettings,
+    ByokSettings,
+    LimitsSettings,
+    NumberSettings,
+    OrganizationLimitSettings,
+    RateLimitSettings,
+)
+from voicedock.config.pbx import (
+    AsteriskSettings,
+    AsteriskTransferSettings,
+    FreeswitchSettings,
+    FreeswitchTransferSettings,
+    PbxSettings,
+    TrunkSettings,
+)
+from voicedock.config.policy import (
+    BUILT_IN_BLOCKED_PREFIXES,
+    DEFAULT_REFUSED_NUMBER_TYPES,
+    EVERY_COUNTRY,
+    PolicySettings,
+)
+from voicedock.config.settings import Settings
+from voicedock.config.speech import (
+    OLLAMA_BASE_URL,
+    EchoSettings,
+    EndpointingSettings,
+    SpeechSettings,
+)
+from voicedock.config.webhooks import WebhookEndpointSettings, WebhookSettings
+from voicedock.errors import ConfigError
+
+__all__ = [
+    "BUILT_IN_BLOCKED_PREFIXES",
+    "DEFAULT_PROVIDER_HOSTS",
+    "DEFAULT_REFUSED_NUMBER_TYPES",
+    "DEFAULT_RESUME_MESSAGE",
+    "ENV_PREFIX",
+    "EVERY_COUNTRY",
+    "OLLAMA_BASE_URL",
+    "AssistantSettings",
+    "AsteriskSettings",
+    "AsteriskTransferSettings",
+    "ByokSettings",
+    "CallsSettings",
+    "ConfigError",
+    "ConsoleSettings",
+    "DatabaseSettings",
+    "EchoSettings",
+    "EgressSettings",
+    "EndpointingSettings",
+    "FreeswitchSettings",
+    "FreeswitchTransferSettings",
+    "LimitsSettings",
+    "ListenSettings",
+    "MetricsSettings",
+    "NodeSettings",
+    "NumberSettings",
+    "OrganizationLimitSettings",
+    "PbxSettings",
+    "PolicySettings",
+    "RateLimitSettings",
+    "RecordingsSettings",
+    "RetentionSettings",
+    "ServerSettings",
+    "Settings",
+    "SpeechSettings",
+    "TrunkSettings",
+    "WebhookEndpointSettings",
+    "WebhookSettings",
+    "default_node_id",
+    "load_settings",
+    "network_entry",
+]

@@ -1,0 +1,72 @@
+"""What becomes of calls beyond their conversation: resumed after a restart (``[calls]``),
+recorded (``[recordings]``), kept (``[retention]``), listened to live (``[listen]``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta
+
+from voicedock.config.fields import Days, NotEmpty, Table, one_of
+from voicedock.errors import ConfigError
+
+DEFAULT_RESUME_MESSAGE = "Sorry, we were cut off. I'm back now. Where were we?"
+
+
+class CallsSettings(Table):
+    # A call a previous run left live (a crash, kill -9) whose caller is still on the line
+    # goes on where it was (calls/recovery.py, docs/api.md); false: it is hung up and ends
+    # "service-restart".
+    resume_after_restart: bool = True
+    # What the assistant says first when such a call goes on (instead of its first_message).
+    resume_message: NotEmpty = DEFAULT_RESUME_MESSAGE
+
+
+RECORDING_FILE_FORMATS = ("wav", "flac")
+
+
+class RecordingsSettings(Table):
+    """[recordings]: call recordings (docs/recordings.md)."""
+
+    # Where this node writes recordings (<directory>/<organization>/<call id>.<format>);
+    # relative paths are from the working directory. Empty: calls are not recorded.
+    directory: str = ""
+    # wav or flac (stereo: caller left, assistant right)
+    format: Annotated[str, one_of(RECORDING_FILE_FORMATS)] = "wav"
+    retention_days: Days = 0  # older files are deleted; 0 keeps them
+
+
+class RetentionSettings(Table):
+    """[retention]: how long call records are kept (docs/api.md); 0: forever."""
+
+    # Call records (with their events, transcripts and analysis) that ended longer ago than
+    # this are deleted; GET /calls/{id} answers 404 for them.
+    call_days: Days = 0
+    # The transcript (messages, transcript events), summary and analysis of calls that ended
+    # longer ago than this are deleted; the record, its status and timings stay.
+    transcript_days: Days = 0
+
+
+Listeners = Annotated[int, Meta(ge=1, le=10_000)]
+
+
+class ListenSettings(Table):
+    """[listen]: live listen, whisper and take over (docs/live-listen.md)."""
+
+    enabled: bool = True  # false: GET /calls/{id}/listen answers 404
+    # Listeners at once, each node: of one call, of one organization's calls, of all calls.
+    max_listeners_per_call: Annotated[int, Meta(ge=1, le=100)] = 3
+    max_listeners_per_organization: Listeners = 10
+    max_listeners: Listeners = 50
+    # How much audio a listener that falls behind may have waiting; older frames are dropped
+    # (counted in voicedock_listen_frames_dropped_total), the call never waits.
+    max_backlog_ms: Annotated[int, Meta(ge=100, le=60_000)] = 2000
+    # The console's default "Take over" target (a warm transfer): an internal target of
+    # [policy] internal_targets, or an E.164 number the policy allows. Empty: none.
+    supervisor_extension: str = ""
+
+    def check(self) -> None:
+        # Whether the policy allows it is checked when the service opens (calls/listen.py).
+        extension = self.supervisor_extension
+        if extension and (extension != extension.strip() or len(extension) > 80):
+            raise ConfigError("listen.supervisor_extension", "one line, at most 80 characters")

@@ -1,0 +1,95 @@
+"""The node's speech engines (``[speech]``): which engines, the host's side of the offline
+ones, the operator's provider keys, the synthesis and recognition pools, and how a call hears
+its own echo (``[speech.echo]``) and the end of a caller's turn (``[speech.endpointing]``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from voicedock.config.fields import Table, one_of
+from voicedock.errors import ConfigError
+
+WHISPER_DEVICES = ("cpu", "cuda", "auto")
+WHISPER_COMPUTE_TYPES = (
+    "default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16",
+    "int16", "float16", "bfloat16", "float32",
+)  # fmt: skip
+
+# Where the "ollama" LLM engine connects when its section names no base_url (Ollama's own
+# default): allowed to providers when it is the operator's [speech] llm.
+OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
+
+Workers = Annotated[int, Meta(ge=0, le=256)]
+
+
+class EchoSettings(Table):
+    """[speech.echo]: the assistant's own voice heard back (docs/speech.md)."""
+
+    enabled: bool = True
+    max_delay_ms: Annotated[int, Meta(ge=1, le=2000)] = 600  # longest echo path looked for
+    # Match with the audio sent from which inbound audio is echo.
+    correlation: Annotated[float, Meta(gt=0, lt=1)] = 0.85
+    # Echo removed, below which someone talks over it.
+    min_cancel_db: Annotated[float, Meta(ge=0, le=40)] = 8.0
+
+
+Silence = Annotated[int, Meta(ge=100, le=5000)]
+
+
+class EndpointingSettings(Table):
+    """[speech.endpointing]: when the caller's turn is over (docs/speech.md)."""
+
+    # adaptive | fixed (always end_silence_ms)
+    mode: Annotated[str, one_of(("adaptive", "fixed"), "must be adaptive or fixed")] = "adaptive"
+    end_silence_ms: Silence = 600  # silence that ends a turn (adaptive: when its text is unclear)
+    complete_silence_ms: Silence = 450  # adaptive: the turn reads as a finished sentence
+    incomplete_silence_ms: Silence = 1000  # adaptive: the turn trails off ("and", "um", ",")
+
+    def check(self) -> None:
+        if not self.complete_silence_ms <= self.end_silence_ms <= self.incomplete_silence_ms:
+            raise ConfigError(
+                "speech.endpointing.end_silence_ms",
+                "must lie between complete_silence_ms and incomplete_silence_ms",
+            )
+
+
+class SpeechSettings(Table):
+    stt: str = "faster_whisper"
+    tts: str = "piper"
+    llm: str = "rule_based"
+    # The host's side of the offline engines: only set here, never by an assistant
+    # (domain/provider_keys.py lists what an organization may set per assistant).
+    whisper_model_path: str = ""  # empty: the packaged Whisper-base weights
+    whisper_cache_dir: str = ""  # where those are assembled (empty: ~/.cache/voicedock)
+    whisper_device: Annotated[str, one_of(WHISPER_DEVICES)] = "cpu"
+    whisper_compute_type: Annotated[str, one_of(WHISPER_COMPUTE_TYPES)] = "int8"
+    whisper_cpu_threads: Workers = 0  # 0: CTranslate2's default
+    piper_model_path: str = ""  # your own Piper voice (.onnx; empty: the packaged voice)
+    # The first message synthesized while the call rings, through the node's synthesis cache
+    # and pool (false: synthesized after the answer, no cache; pipeline/synthesis.py).
+    presynthesis: bool = True
+    # Offline voices' audio kept for repeated texts.
+    synthesis_cache_mb: Annotated[int, Meta(ge=0, le=65536)] = 64
+    synthesis_workers: Workers = 0  # syntheses at once (0: the machine's cores)
+    # Sentences waiting for the pool beyond which nothing more is synthesized ahead (the
+    # greeting is then synthesized after the answer); audio a caller waits for always queues.
+    synthesis_queue: Annotated[int, Meta(ge=0, le=1_000_000)] = 500
+    # Offline recognition at load (docs/speech.md): every call's Whisper work in one pool of
+    # workers on one model, finals before interims (false: a thread per transcription).
+    recognition_pool: bool = True
+    recognition_workers: Workers = 0  # transcriptions at once (0: the machine's cores)
+    # New calls with offline STT are refused (REST 503, inbound rejected, campaigns wait)
+    # while transcriptions wait longer than this for a worker (0: never refused).
+    admission_wait_ms: Annotated[int, Meta(ge=0, le=60_000)] = 250
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str = ""
+    mistral_base_url: str = "https://api.mistral.ai/v1"
+    mistral_api_key: str = ""
+    deepgram_api_key: str = ""
+    elevenlabs_api_key: str = ""
+    xai_api_key: str = ""
+    echo: EchoSettings = msgspec.field(default_factory=EchoSettings)
+    endpointing: EndpointingSettings = msgspec.field(default_factory=EndpointingSettings)

@@ -1,0 +1,21 @@
+"""JSON as a type: what a value decoded from JSON (or about to be encoded) can be.
+
+``JsonValue`` is for shapes that are really open (a tool's arguments, a tenant's metadata, a
+provider's event that is passed through). A shape voicedock knows is a msgspec Struct, a
+dataclass or a TypedDict instead; a ``JsonValue`` is narrowed with ``isinstance`` where it is read.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+JsonObject: TypeAlias = "dict[str, JsonValue]"
+JsonArray: TypeAlias = "list[JsonValue]"
+
+
+def json_object(value: object) -> JsonObject | None:
+    """``value`` as a JSON object when it is one (a ``dict`` with string keys), else None."""
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return value
+    return None

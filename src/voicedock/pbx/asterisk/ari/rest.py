@@ -1,0 +1,109 @@
+"""ARI's REST transport: one aiohttp session, one call at a time, its errors translated.
+
+REST errors become ``AriHttpError`` (a ``PbxError`` carrying the HTTP status); connection
+errors become ``PbxUnavailable``. Asterisk closes idle keep-alive connections after 15 s, so
+the connector keeps them 5 s at most and idempotent requests are retried once on a dropped
+connection. The events websocket (``ari/event_stream``) is opened from the same session.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from voicedock.config import AsteriskSettings
+from voicedock.errors import PbxError, PbxUnavailable
+
+__all__ = ["AriHttpError", "AriRest"]
+
+
+class AriHttpError(PbxError):
+    """Asterisk answered a REST call with an error status."""
+
+    def __init__(self, method: str, path: str, status: int, message: str) -> None:
+        super().__init__(f"ARI {method} {path}: {status} {message}")
+        self.status = status
+        self.message = message
+
+
+class AriRest:
+    """HTTP Basic auth to ``settings.ari_url``; the session opens with the first use."""
+
+    def __init__(self, settings: AsteriskSettings, *, request_timeout: float = 5.0) -> None:
+        self.base = settings.ari_url.rstrip("/")
+        self._headers = {
+            "Authorization": aiohttp.encode_basic_auth(settings.ari_user, settings.ari_password)
+        }
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(keepalive_timeout=5.0, limit=200)
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout, connector=connector
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Refuse further calls and close the session. Idempotent."""
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        retry_dropped: bool | None = None,
+    ) -> Any:
+        """One REST call; JSON result (or None for 204). Raises AriHttpError/PbxUnavailable."""
+        if self._closed:
+            raise PbxUnavailable("ARI client is closed")
+        session = self.session()
+        retry = method in ("GET", "DELETE") if retry_dropped is None else retry_dropped
+        for attempt in (1, 2):
+            try:
+                async with session.request(
+                    method, self.base + path, params=params, json=body
+                ) as resp:
+                    if resp.status == 204:
+                        return None
+                    text = await resp.text()
+                    if resp.status >= 400:
+                        raise AriHttpError(method, path, resp.status, _error_message(text))
+                    return _json(text)
+            except aiohttp.ServerDisconnectedError:
+                # Asterisk closed a kept-alive connection under us.
+                if attempt == 1 and retry:
+                    continue
+                raise PbxUnavailable(f"ARI {method} {path}: connection dropped") from None
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise PbxUnavailable(f"ARI {method} {path}: {type(exc).__name__}") from None
+        raise PbxUnavailable(f"ARI {method} {path}: connection dropped")
+
+
+def _json(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise PbxError("ARI returned a body that is not JSON") from None
+
+
+def _error_message(text: str) -> str:
+    try:
+        data = _json(text)
+    except PbxError:
+        return text[:200]
+    if isinstance(data, dict):
+        return str(data.get("message") or data.get("error") or "")[:200]
+    return text[:200]

@@ -1,0 +1,99 @@
+"""``CallerAudio``: what the caller sends on a chan_websocket connection, as the session reads it.
+
+Asterisk sends the caller's audio as binary messages of ``optimal_frame_size`` bytes, but
+sometimes splits a 20 ms frame into shorter messages: the bytes are audio all the same, so
+they are re-cut into whole frames, never dropped (``reframed_messages`` counts the messages
+that were not whole frames). Each frame is queued for ``frames()`` or, once the owner asks
+(``deliver_to``), handed to a consumer inside the connection's callback, without a task woken
+per frame. A consumer that falls behind the queue loses the oldest frames (``inbound_dropped``):
+live audio cannot wait. The caller's digits (``DTMF_END``) are queued for ``digits()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from voicedock.media.framing import Framer
+from voicedock.media.transport import put_dropping_oldest
+
+__all__ = ["CallerAudio"]
+
+
+class CallerAudio:
+    """The caller's side of one media session, until ``end``."""
+
+    def __init__(
+        self,
+        frame_bytes: int,
+        *,
+        buffer_frames: int = 250,
+        on_audio: Callable[[bytes], None] | None = None,
+        on_dtmf: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_audio``: each frame to this consumer from the start (see ``deliver_to``);
+        ``on_dtmf``: each digit, as it comes, besides its queue."""
+        self.frame_bytes = frame_bytes
+        self._on_audio = on_audio
+        self._on_dtmf = on_dtmf
+        self._frames: asyncio.Queue[bytes | None] = asyncio.Queue(buffer_frames)
+        self._digits: asyncio.Queue[str | None] = asyncio.Queue(64)
+        self._framer = Framer(frame_bytes)
+        self.inbound_frames = 0
+        self.inbound_dropped = 0
+        self.reframed_messages = 0
+        """Audio messages that were not whole frames (Asterisk's 58/76-byte pieces)."""
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """Frames from the caller, ``frame_bytes`` each, until the session closes."""
+        while (frame := await self._frames.get()) is not None:
+            yield frame
+
+    def deliver_to(self, consumer: Callable[[bytes], None]) -> None:
+        """From now on hand each caller frame to ``consumer`` as it arrives (frames already
+        queued first), instead of queuing it for ``frames()``, whose iteration then only waits
+        for the end. ``consumer`` must be quick and must not raise."""
+        queue, ended = self._frames, False
+        while not queue.empty():
+            frame = queue.get_nowait()
+            if frame is None:
+                ended = True
+            else:
+                consumer(frame)
+        if ended:
+            queue.put_nowait(None)
+        self._on_audio = consumer
+
+    async def digits(self) -> AsyncIterator[str]:
+        """The digits the caller pressed, until the session closes."""
+        while (digit := await self._digits.get()) is not None:
+            yield digit
+
+    def on_binary(self, data: bytes) -> None:
+        """An audio message from Asterisk (50 a second per call: kept short)."""
+        framer = self._framer
+        if len(data) == self.frame_bytes and not framer.pending:
+            self._frame(data)  # one whole frame: the usual case
+            return
+        if len(data) % self.frame_bytes or framer.pending:
+            self.reframed_messages += 1
+        for frame in framer.push(data):
+            self._frame(frame)
+
+    def _frame(self, frame: bytes) -> None:
+        self.inbound_frames += 1
+        if self._on_audio is not None:
+            self._on_audio(frame)
+        elif not put_dropping_oldest(self._frames, frame):
+            self.inbound_dropped += 1
+
+    def digit(self, digit: str) -> None:
+        """``DTMF_END``: the caller pressed ``digit``."""
+        if self._on_dtmf is not None:
+            self._on_dtmf(digit)
+        put_dropping_oldest(self._digits, digit)
+
+    def end(self) -> None:
+        """The session is over: ``frames()`` and ``digits()`` end."""
+        for queue in (self._frames, self._digits):
+            put_dropping_oldest(queue, None)

@@ -1,0 +1,167 @@
+"""``PlayoutMarks``: the assistant's audio to Asterisk, and what the caller heard of it.
+
+Each ``play`` opens an utterance on the session's ``Pacer``, which the process's ``MediaClock``
+writes ahead through the ``FrameWriter``. Asterisk plays what it is sent in order and reports
+each ``MARK_MEDIA`` it reaches (``MEDIA_MARK_PROCESSED``), so a mark is written right behind
+the last frame of every utterance (the playback completes when Asterisk reaches it) and every
+``checkpoint_frames`` frames within it (how much the caller heard so far: a barge-in knows
+where it cut the sentence). Speech that starts while only silence is queued at Asterisk cuts
+that silence (``FLUSH_MEDIA``), writing again the marks of speech the flush dropped, so their
+playbacks still complete. ``flush`` is the barge-in: everything queued here and in Asterisk
+goes, and every unfinished playback resolves as not completed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
+from typing import Any
+
+from voicedock.domain.audio import AudioFormat
+from voicedock.media.errors import MediaProtocolError
+from voicedock.media.framing import Framer
+from voicedock.media.pacer import Pacer, Utterance
+from voicedock.media.playback import Playback, PlayoutResult, feed_playback, finish_playback
+from voicedock.pbx.asterisk.media import chan_websocket as wire
+from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
+
+__all__ = ["PlayoutMarks"]
+
+_auto_ids = itertools.count(1)
+
+
+class PlayoutMarks:
+    """The playbacks of one media session, confirmed by Asterisk's marks."""
+
+    def __init__(
+        self,
+        writer: FrameWriter,
+        send_command: Callable[[wire.Command], Awaitable[None]],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        *,
+        fmt: AudioFormat,
+        control_format: wire.ControlFormat,
+        frame_bytes: int,
+        silence: bytes,
+        checkpoint_frames: int = 10,
+        send_silence: bool = True,
+        max_queued_frames: int = 250,
+    ) -> None:
+        """``send_command``: the session's (a command awaited, outside the clock's visit);
+        ``spawn``: the session's, for audio that streams in."""
+        self._writer = writer
+        self._send_command = send_command
+        self._spawn = spawn
+        self._format = fmt
+        self._control_format = control_format
+        self._frame_bytes = frame_bytes
+        self._frame_ms = fmt.duration_ms(frame_bytes)
+        self._checkpoint_frames = checkpoint_frames
+        self.pacer = Pacer(
+            writer.binary,
+            silence,
+            send_silence=send_silence,
+            on_utterance_done=self._utterance_done,
+            on_frame_sent=self._frame_sent,
+            max_queued_frames=max_queued_frames,
+            congested=writer.is_congested,
+            flush_writes=writer.flush,
+            on_speech_start=self._cut_silence_ahead,
+        )
+        self._playbacks: dict[str, Playback] = {}
+        self._checkpoints: dict[str, tuple[Playback, int]] = {}
+        self._marks_queued: dict[str, None] = {}  # written, not reported processed yet, in order
+
+    def play(self, audio: bytes | AsyncIterable[bytes], *, mark: str | None = None) -> Playback:
+        """Queue assistant audio (wire format bytes, any chunking) behind what is queued already."""
+        if mark is None:
+            mark = f"vd:{next(_auto_ids)}"
+        elif len(wire.validate_correlation_id(mark)) > 80 or mark in self._playbacks:
+            raise MediaProtocolError("mark must be unique and at most 80 characters")
+        playback = Playback(mark, self.pacer.open_utterance(mark), self._frame_ms)
+        self._playbacks[mark] = playback
+        framer = Framer(self._frame_bytes, pad_byte=self._format.silence_byte)
+        if isinstance(audio, bytes | bytearray | memoryview):
+            self.pacer.extend(playback.utterance, framer.push(audio))
+            finish_playback(self.pacer, playback, framer)
+        else:
+            self._spawn(feed_playback(self.pacer, playback, framer, audio))
+        return playback
+
+    async def flush(self) -> PlayoutResult | None:
+        """Barge-in: drop everything queued here and in Asterisk; the outcome of the utterance
+        the caller was hearing (None if none was playing)."""
+        self.pacer.clear()
+        await self._send_command(wire.Command.FLUSH_MEDIA)
+        await self._send_command(wire.Command.CONTINUE_MEDIA)  # FLUSH does not unpause
+        self.pacer.restart()  # what was written ahead is gone: silence from now on
+        current: PlayoutResult | None = None
+        for playback in list(self._playbacks.values()):
+            result = playback.resolve(completed=False)
+            if current is None and playback.frames_sent:
+                current = result
+        self._forget_all()
+        return current
+
+    def end(self) -> None:
+        """The session is over: nothing more is sent, no playback completes."""
+        self.pacer.stop()
+        for playback in self._playbacks.values():
+            playback.resolve(completed=False)
+        self._forget_all()
+
+    def on_mark(self, mark_id: str) -> None:
+        """``MEDIA_MARK_PROCESSED``: Asterisk played up to the mark."""
+        self._marks_queued.pop(mark_id, None)
+        checkpoint = self._checkpoints.pop(mark_id, None)
+        if checkpoint is not None:
+            playback, frames = checkpoint
+            playback.confirm(frames)
+            return
+        finished = self._playbacks.pop(mark_id, None)
+        if finished is not None:
+            finished.confirm(finished.frames_sent)
+            finished.resolve(completed=True)
+
+    def _forget_all(self) -> None:
+        self._playbacks.clear()
+        self._checkpoints.clear()
+        self._marks_queued.clear()
+
+    # --- the pacer's side (inside the clock's visit) ----------------------------------------
+
+    def _frame_sent(self, utterance: Utterance, due: float) -> None:
+        playback = self._playbacks.get(utterance.id)
+        if playback is None:
+            return
+        sent = utterance.frames_sent
+        if sent == 1:
+            playback.confirm(0, now=due)  # playout starts then: the base of the heard estimate
+        last = utterance.complete and utterance.frames_pending == 0
+        if self._checkpoint_frames and sent % self._checkpoint_frames == 0 and not last:
+            checkpoint = f"{playback.id}@{sent}"
+            self._checkpoints[checkpoint] = (playback, sent)
+            self._write_mark(checkpoint)
+
+    def _utterance_done(self, utterance: Utterance) -> None:
+        if utterance.id in self._playbacks:
+            self._write_mark(utterance.id)
+
+    def _cut_silence_ahead(self) -> bool:
+        """Speech starts while only silence is queued at Asterisk: FLUSH_MEDIA it. The marks of
+        speech already played may still sit in that queue (Asterisk reaches them as it plays),
+        and a flush drops them: they are written again right behind the flush, so their
+        playbacks still complete (a mark reported twice is taken once)."""
+        self._writer.text(wire.encode_command(wire.Command.FLUSH_MEDIA, self._control_format))
+        for mark_id in list(self._marks_queued):
+            self._write_mark(mark_id)
+        return True
+
+    def _write_mark(self, mark_id: str) -> None:
+        """MARK_MEDIA right behind the frame just written, inside the pacer's visit."""
+        self._writer.text(
+            wire.encode_command(
+                wire.Command.MARK_MEDIA, self._control_format, correlation_id=mark_id
+            )
+        )
+        self._marks_queued[mark_id] = None

@@ -1,0 +1,104 @@
+"""Inbound calls on FreeSWITCH: a call to one of our numbers, parked by the dialplan, answered.
+
+``dialplan/freeswitch`` parks a call to our numbers (normalised to E.164 in
+``voicedock_did``); its ``CHANNEL_PARK`` brings it here. When several nodes share FreeSWITCH,
+this node first claims it (``inbound_claim``: one node answers each call). The engine gives it
+our call id (or rejects it: ``CALL_REJECTED``); the channel keeps FreeSWITCH's uuid and carries
+the call id as ``voicedock_call_id`` (which maps it back after a restart of voicedock), and is
+answered. A caller who left before the answer ends the call at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from voicedock.pbx.adapter import Spawn
+from voicedock.pbx.base import InboundCall
+from voicedock.pbx.freeswitch import inbound_claim
+from voicedock.pbx.freeswitch.commands import (
+    build_uuid_answer,
+    build_uuid_kill,
+    build_uuid_set_call_id,
+    require_call_id,
+)
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.errors import EslCommandError
+from voicedock.pbx.freeswitch.esl.wire import EslEvent
+from voicedock.pbx.freeswitch.hangups import FreeswitchHangups
+from voicedock.pbx.legs import CallRegistry
+from voicedock.pbx.reports import CallReports
+
+__all__ = ["FreeswitchInbound", "parked_inbound_call"]
+
+
+class FreeswitchInbound:
+    """The parked callers one ``FreeswitchPbx`` accepts."""
+
+    def __init__(
+        self,
+        esl: EslClient,
+        calls: CallRegistry,
+        reports: CallReports,
+        hangups: FreeswitchHangups,
+        offer: Callable[[InboundCall], Awaitable[str | None]],
+        spawn: Spawn,
+        *,
+        dids: set[str],
+        node_id: str,
+    ) -> None:
+        """``offer``: our call id for a caller, ``None`` to reject them (the engine's inbound
+        handler); ``dids``: our numbers; ``node_id``: this node, which claims each parked
+        call before answering it (empty: no claim)."""
+        self._esl = esl
+        self._calls = calls
+        self._reports = reports
+        self._hangups = hangups
+        self._offer = offer
+        self._spawn = spawn
+        self._dids = dids
+        self._node_id = node_id
+        self._pending: set[str] = set()
+
+    def parked(self, event: EslEvent, uid: str) -> None:
+        """The ``CHANNEL_PARK`` of an inbound channel we do not know: accepted in the
+        background when it is a call to one of our numbers."""
+        if self._calls.by_channel(uid) is not None or uid in self._pending:
+            return  # already ours (a park after a media restart, say)
+        call = parked_inbound_call(event, uid, self._dids)
+        if call is not None:  # else another application's call
+            self._pending.add(uid)
+            self._spawn(self._accept(call))
+
+    async def _accept(self, call: InboundCall) -> None:
+        uid = call.pbx_call_ref
+        try:
+            if self._node_id and not await inbound_claim.claim(self._esl, uid, self._node_id):
+                return  # another node answers it
+            call_id = await self._offer(call)
+            if call_id is None:
+                await self._esl.api(build_uuid_kill(uid, "CALL_REJECTED"))
+                if self._node_id:
+                    await inbound_claim.release(self._esl, uid)
+                return
+            legs = self._calls.add(call_id, uid, "inbound")
+            legs.seen_on_pbx, legs.our_number = True, call.called
+        finally:
+            self._pending.discard(uid)
+        try:
+            # The channel keeps FreeSWITCH's uuid; the variable maps it back after a restart.
+            await self._esl.api(build_uuid_set_call_id(uid, require_call_id(call_id)))
+            await self._esl.api(build_uuid_answer(uid))
+        except EslCommandError:
+            # The caller left before we answered; its hangup event may already be gone.
+            await self._hangups.ended(call_id, cause=None, tech_cause=None, detail="caller-left")
+            return
+        await self._reports.answered(call_id)
+
+
+def parked_inbound_call(event: EslEvent, uid: str, dids: set[str]) -> InboundCall | None:
+    """The ``CHANNEL_PARK`` of a call to one of our numbers, as an ``InboundCall``."""
+    # The dialplan normalises the carrier's number to E.164 in voicedock_did.
+    called = event.get("variable_voicedock_did") or event.get("Caller-Destination-Number")
+    if not called or called not in dids:
+        return None
+    return InboundCall(uid, event.get("Caller-Caller-ID-Number") or "", called)

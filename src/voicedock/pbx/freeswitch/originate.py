@@ -1,0 +1,97 @@
+"""Placing an outbound call on FreeSWITCH: ``bgapi originate`` over the Event Socket.
+
+Every outbound leg gets its own ``uuid4()`` as ``origination_uuid`` (never the call id, which
+is no UUID) and carries the call id as the channel variable ``voicedock_call_id``. The command
+is built (and so validated) before any I/O, and never sent on a connection reconcile has not
+checked for a restart yet (``pbx/reconcile``). The job's ``-ERR <CAUSE>`` ends the call with
+that cause, a moment after, so that the ``CHANNEL_HANGUP_COMPLETE`` with the SIP status is
+reported first when it comes; a lost socket leaves the outcome to reconcile: nothing is sent
+again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from voicedock.errors import PbxError
+from voicedock.pbx.adapter import Spawn
+from voicedock.pbx.base import OriginateRequest
+from voicedock.pbx.causes import freeswitch_cause
+from voicedock.pbx.freeswitch.commands import build_originate
+from voicedock.pbx.freeswitch.esl.client import EslClient
+from voicedock.pbx.freeswitch.esl.errors import (
+    EslCommandError,
+    EslCommandTimeout,
+    EslConnectionLost,
+)
+from voicedock.pbx.freeswitch.esl.handles import BackgroundJob
+from voicedock.pbx.freeswitch.hangups import FreeswitchHangups
+from voicedock.pbx.legs import CallRegistry
+from voicedock.pbx.reconcile import Reconciler
+
+__all__ = ["FreeswitchOriginator"]
+
+# How long an originate waits for a reconnect to be reconciled before it gives up.
+_SETTLE_TIMEOUT = 2.0
+# After originate's `-ERR <CAUSE>`, wait this long for the HANGUP_COMPLETE with the SIP status.
+_ORIGINATE_FAILURE_GRACE = 0.5
+
+
+class FreeswitchOriginator:
+    """The outbound calls of one ``FreeswitchPbx``."""
+
+    def __init__(
+        self,
+        esl: EslClient,
+        calls: CallRegistry,
+        reconciler: Reconciler,
+        hangups: FreeswitchHangups,
+        spawn: Spawn,
+    ) -> None:
+        self._esl = esl
+        self._calls = calls
+        self._reconciler = reconciler
+        self._hangups = hangups
+        self._spawn = spawn
+
+    async def originate(self, request: OriginateRequest) -> None:
+        # Built (and so validated) before any I/O: nothing unsafe may reach the Event Socket.
+        channel = str(uuid.uuid4())  # the leg's own uuid; the call id rides along as a variable
+        command = build_originate(
+            call_uuid=channel,
+            call_id=request.call_id,
+            destination=request.destination,
+            caller_id_number=request.caller_id,
+            gateway=request.trunk_endpoint,
+            timeout_seconds=request.timeout_seconds,
+        )
+        if self._calls.get(request.call_id) is not None:  # ended calls are forgotten at once
+            raise PbxError("a call with this id is already in progress")
+        # Never on a connection not yet checked for a restart (it would be taken for lost).
+        boot = await self._reconciler.wait_settled(_SETTLE_TIMEOUT)
+        if self._calls.get(request.call_id) is not None:
+            raise PbxError("a call with this id is already in progress")
+        legs = self._calls.add(request.call_id, channel, "outbound")
+        legs.boot, legs.our_number = boot, request.caller_id
+        try:
+            job = await self._esl.bgapi(command)
+        except (EslConnectionLost, EslCommandTimeout):
+            raise  # outcome unknown: the registry entry stays, reconcile settles it
+        except PbxError:
+            self._calls.forget(request.call_id)  # refused or never sent: no channel exists
+            raise
+        self._spawn(self._watch(request.call_id, job))
+
+    async def _watch(self, call_id: str, job: BackgroundJob) -> None:
+        try:
+            await job.result()
+        except EslCommandError as exc:
+            cause_name = exc.reply.removeprefix("-ERR").strip()
+        except PbxError:
+            return  # the socket broke (or we closed): reconcile decides, nothing is re-sent
+        else:
+            return  # "+OK <uuid>": CHANNEL_ANSWER reports it
+        await asyncio.sleep(_ORIGINATE_FAILURE_GRACE)
+        cause, detail = freeswitch_cause(cause_name), f"originate-failed {cause_name}"[:80]
+        await self._hangups.ended(call_id, cause=cause, tech_cause=None, detail=detail)

@@ -1,0 +1,10 @@
+"""The speech-to-speech dialogue's own parts (``pipeline/realtime_dialogue.py`` composes them
+with the parts both engines share, ``pipeline/dialogue/``):
+
+    caller_stream.py   the caller's audio to the provider: a bounded queue, at its rate
+    turn_latency.py    the per-turn latency, from the server VAD's decision on
+    messages.py        the model's reply and voicedock's own words on the line, each recorded
+                       cut to what the caller heard
+    function_calls.py  the model's function calls: carried out, recorded, answered
+    silence_watch.py   the call's limits and the silence prompt, on the clock
+"""

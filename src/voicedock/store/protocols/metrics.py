@@ -1,0 +1,26 @@
+"""What the metrics (``metrics.py``) read from the database at scrape time: every node's calls
+and the webhook deliveries, counted by state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What the metrics read from the database at scrape time (every node's calls)."""
+
+    # (direction, status, end_reason or "") -> calls
+    calls: dict[tuple[str, str, str], int]
+    # (trunk or "", pbx or "", node or "") -> calls not yet ended
+    active_calls: dict[tuple[str, str, str], int]
+    # "pending" | "delivered" | "failed" (given up) -> webhook deliveries in the outbox
+    webhook_deliveries: dict[str, int]
+
+
+class MetricsReads(Protocol):
+    async def metrics_counts(self) -> StoreCounts: ...
+
+
+__all__ = ["MetricsReads", "StoreCounts"]

@@ -1,0 +1,53 @@
+"""``GET /usage``: an organization's calls and speech use in a date range, aggregated by the
+database (``store/sql/usage.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    """``GET /usage``: an organization's calls created in ``[start, end)``, grouped."""
+
+    organization_id: str
+    start: datetime
+    end: datetime
+    group_by: str  # domain.usage.GROUP_BY
+
+
+@dataclass(frozen=True, slots=True)
+class CallUsageRow:
+    key: str | None  # the group: a UTC day (YYYY-MM-DD) or an id (None: calls without one)
+    direction: str
+    status: str
+    end_reason: str | None
+    calls: int
+    connected_ms: int
+    billable_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechUsageRow:
+    key: str | None
+    kind: str  # "stt" | "tts"
+    provider: str
+    seconds: float
+    characters: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRows:
+    calls: list[CallUsageRow]
+    speech: list[SpeechUsageRow]
+
+
+class UsageReads(Protocol):
+    async def usage(self, query: UsageQuery) -> UsageRows:
+        """Calls and speech use aggregated by group (``store/sql/usage.py``)."""
+        ...
+
+
+__all__ = ["CallUsageRow", "SpeechUsageRow", "UsageQuery", "UsageReads", "UsageRows"]

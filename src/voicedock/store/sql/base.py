@@ -1,0 +1,81 @@
+"""What each concept's SQL stands on: ``TransactionPart`` (its statements inside an open
+transaction, a part of ``SqlTransaction``) and ``StorePart`` (its reads outside any write, a
+part of ``SqlReads``, which each backend's store is)."""
+
+# Statements are assembled only from constant table/column names; values are always bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from voicedock.errors import StoreError
+from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.locks import Locks
+from voicedock.store.sql.rows import Dialect, Table
+
+T = TypeVar("T")
+
+
+class TransactionPart:
+    """Statements on one connection that is inside an open database transaction."""
+
+    def __init__(self, conn: Conn, dialect: Dialect, locks: Locks) -> None:
+        self._conn = conn
+        self._dialect = dialect
+        self._locks = locks
+
+    async def _insert(self, table: Any, record: Any) -> None:
+        await self._conn.execute(
+            table.insert_sql(), *table.encode(record, self._dialect, table.insert_columns)
+        )
+
+    async def _update(self, table: Any, record: Any, columns: tuple[str, ...], what: str) -> None:
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        changed = await self._conn.execute(
+            f"UPDATE {table.name} SET {assignments} WHERE id = ? AND organization_id = ?",
+            *table.encode(record, self._dialect, columns),
+            record.id,
+            record.organization_id,
+        )
+        if changed != 1:
+            raise StoreError(f"{what} to update does not exist")
+
+    async def _delete(self, table: Table[Any], organization_id: str, record_id: str) -> bool:
+        """Delete the organization's row of ``table`` with this id; whether there was one."""
+        changed = await self._conn.execute(
+            f"DELETE FROM {table.name} WHERE id = ? AND organization_id = ?",
+            record_id,
+            organization_id,
+        )
+        return changed > 0
+
+
+class StorePart:
+    """Reads on ``_reader``, outside any write (the backend's store sets both attributes)."""
+
+    _reader: Conn
+    _dialect: Dialect
+
+    async def _by_id(
+        self, table: Table[T], organization_id: str | None, record_id: str
+    ) -> T | None:
+        """The row of ``table`` with this id (of the organization; ``None``: of any)."""
+        sql = f"SELECT * FROM {table.name} WHERE id = ?"
+        args: list[Any] = [record_id]
+        if organization_id is not None:
+            sql += " AND organization_id = ?"
+            args.append(organization_id)
+        row = await self._reader.fetchrow(sql, *args)
+        return None if row is None else table.decode(row, self._dialect)
+
+    async def _of_organization(self, table: Table[T], organization_id: str) -> list[T]:
+        """The organization's rows of ``table``, oldest first."""
+        rows = await self._reader.fetch(
+            f"SELECT * FROM {table.name} WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        return [table.decode(r, self._dialect) for r in rows]
+
+
+__all__ = ["StorePart", "TransactionPart"]

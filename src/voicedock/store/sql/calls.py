@@ -1,0 +1,126 @@
+"""Calls, their messages and events in SQL (both backends); ``GET /calls`` pages by keyset on
+the list's own order (``created_at``, ``seq``)."""
+
+# Statements are assembled only from constant table/column names; values are always bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from voicedock.domain.records import Call, CallEvent, CallMessage, utcnow
+from voicedock.store.base import CallPage, CallQuery
+from voicedock.store.sql.base import StorePart, TransactionPart
+from voicedock.store.sql.rows import (
+    ACTIVE_IN,
+    CALL_EVENTS,
+    CALL_MESSAGES,
+    CALL_MUTABLE_COLUMNS,
+    CALLS,
+)
+
+
+class SqlCallWrites(TransactionPart):
+    """Calls, messages and events inside an open transaction."""
+
+    async def insert_call(self, call: Call) -> Call:
+        row = await self._conn.fetchrow(
+            CALLS.insert_sql(returning="seq"),
+            *CALLS.encode(call, self._dialect, CALLS.insert_columns),
+        )
+        assert row is not None  # RETURNING always yields the inserted row
+        return dataclasses.replace(call, seq=int(row["seq"]))
+
+    async def get_call_for_update(self, call_id: str) -> Call | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM calls WHERE id = ?" + self._dialect.lock_suffix, call_id
+        )
+        return None if row is None else CALLS.decode(row, self._dialect)
+
+    async def update_call(self, call: Call) -> None:
+        """Write every mutable field; ``updated_at`` is set to now (also on ``call``)."""
+        call.updated_at = utcnow()
+        await self._update(CALLS, call, CALL_MUTABLE_COLUMNS, "call")
+
+    async def add_message(self, message: CallMessage) -> CallMessage:
+        row = await self._conn.fetchrow(
+            CALL_MESSAGES.insert_sql(returning="seq"),
+            *CALL_MESSAGES.encode(message, self._dialect, CALL_MESSAGES.insert_columns),
+        )
+        assert row is not None
+        return dataclasses.replace(message, seq=int(row["seq"]))
+
+    async def add_event(self, event: CallEvent) -> CallEvent:
+        row = await self._conn.fetchrow(
+            CALL_EVENTS.insert_sql(returning="seq"),
+            *CALL_EVENTS.encode(event, self._dialect, CALL_EVENTS.insert_columns),
+        )
+        assert row is not None
+        return dataclasses.replace(event, seq=int(row["seq"]))
+
+
+class SqlCallReads(StorePart):
+    """Call, message and event lookups."""
+
+    async def get_call(self, organization_id: str | None, call_id: str) -> Call | None:
+        return await self._by_id(CALLS, organization_id, call_id)
+
+    async def list_calls(self, query: CallQuery) -> CallPage:
+        where = ["organization_id = ?"]
+        args: list[Any] = [query.organization_id]
+        if query.status is not None:
+            where.append("status = ?")
+            args.append(str(query.status))
+        if query.start_date is not None:
+            where.append("created_at >= ?")
+            args.append(self._dialect.dt(query.start_date))
+        if query.end_date is not None:
+            where.append("created_at <= ?")
+            args.append(self._dialect.dt(query.end_date))
+        if query.campaign_id is not None:
+            where.append("campaign_id = ?")
+            args.append(query.campaign_id)
+        filtered = " AND ".join(where)
+        total_row = await self._reader.fetchrow(
+            f"SELECT count(*) AS n FROM calls WHERE {filtered}", *args
+        )
+        if query.after is not None:  # keyset on the list's order: no duplicate, no gap
+            filtered += " AND (created_at < ? OR (created_at = ? AND seq < ?))"
+            after = self._dialect.dt(query.after.created_at)
+            args += [after, after, query.after.seq]
+        rows = await self._reader.fetch(
+            f"SELECT * FROM calls WHERE {filtered} "
+            "ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?",
+            *args,
+            max(query.limit, 0),
+            max(query.offset, 0),
+        )
+        total = 0 if total_row is None else int(total_row["n"])
+        return CallPage(calls=[CALLS.decode(r, self._dialect) for r in rows], total=total)
+
+    async def list_active_calls(self, owner_node: str | None = None) -> list[Call]:
+        sql = f"SELECT * FROM calls WHERE status IN {ACTIVE_IN}"
+        args: list[Any] = []
+        if owner_node is not None:
+            sql += " AND owner_node = ?"
+            args.append(owner_node)
+        rows = await self._reader.fetch(sql + " ORDER BY seq", *args)
+        return [CALLS.decode(r, self._dialect) for r in rows]
+
+    async def list_messages(self, call_id: str) -> list[CallMessage]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM call_messages WHERE call_id = ? ORDER BY seq", call_id
+        )
+        return [CALL_MESSAGES.decode(r, self._dialect) for r in rows]
+
+    async def list_events(self, call_id: str, after_seq: int = 0) -> list[CallEvent]:
+        rows = await self._reader.fetch(
+            "SELECT * FROM call_events WHERE call_id = ? AND seq > ? ORDER BY seq",
+            call_id,
+            after_seq,
+        )
+        return [CALL_EVENTS.decode(r, self._dialect) for r in rows]
+
+
+__all__ = ["SqlCallReads", "SqlCallWrites"]

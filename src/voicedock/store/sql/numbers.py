@@ -1,0 +1,128 @@
+"""Trunks and phone numbers in SQL (both backends).
+
+``reserve_phone_number`` takes the backend's lock on the organization's candidate numbers
+(``Locks.lock_phone_numbers``: ``FOR UPDATE`` on PostgreSQL; SQLite's single writer serializes
+anyway) before it counts their active calls, so two nodes never both put a number over its
+concurrent-call limit.
+"""
+
+# Statements are assembled only from constant table/column names; values are always bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from voicedock.domain.records import PhoneNumber, Trunk, utcnow
+from voicedock.store.sql.base import StorePart, TransactionPart
+from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, TRUNKS
+
+_ACTIVE_COUNT = (
+    f"(SELECT count(*) FROM calls c WHERE c.number_id = p.id AND c.status IN {ACTIVE_IN})"
+)
+
+
+class SqlNumberWrites(TransactionPart):
+    """Trunks and phone numbers inside an open transaction."""
+
+    async def upsert_trunk(self, trunk: Trunk) -> None:
+        await self._conn.execute(
+            TRUNKS.insert_sql() + " ON CONFLICT (name) DO UPDATE SET "
+            "pbx_endpoint = excluded.pbx_endpoint, codec = excluded.codec, "
+            "description = excluded.description, pbx = excluded.pbx, "
+            "max_cps = excluded.max_cps, max_channels = excluded.max_channels",
+            *TRUNKS.encode(trunk, self._dialect, TRUNKS.insert_columns),
+        )
+
+    async def insert_phone_number(self, number: PhoneNumber) -> None:
+        await self._insert(PHONE_NUMBERS, number)
+
+    async def update_phone_number(self, number: PhoneNumber) -> None:
+        """Write the fields the API edits; ``updated_at`` is set to now (also on ``number``)."""
+        number.updated_at = utcnow()
+        columns = ("number", "trunk", "max_concurrent_calls", "assistant_id", "label")
+        # last_used_at belongs to reserve_phone_number: a stale copy must not roll it back.
+        await self._update(PHONE_NUMBERS, number, (*columns, "updated_at"), "phone number")
+
+    async def delete_phone_number(self, organization_id: str, number_id: str) -> bool:
+        return await self._delete(PHONE_NUMBERS, organization_id, number_id)
+
+    async def reserve_phone_number(
+        self,
+        organization_id: str,
+        number_id: str | None,
+        now: datetime,
+        among: Sequence[str] = (),
+        trunks: Collection[str] | None = None,
+    ) -> PhoneNumber | None:
+        # The lock makes "count active calls, then use the number" atomic across nodes; the
+        # count is a separate statement so it sees calls committed while we waited for it.
+        await self._locks.lock_phone_numbers(self._conn, organization_id, number_id)
+        sql = (
+            "SELECT p.* FROM phone_numbers p WHERE p.organization_id = ?"
+            f" AND {_ACTIVE_COUNT} < p.max_concurrent_calls"
+        )
+        args: list[Any] = [organization_id]
+        if number_id is not None:
+            sql += " AND p.id = ?"
+            args.append(number_id)
+        elif among:
+            sql += f" AND p.id IN ({', '.join('?' * len(among))})"
+            args.extend(among)
+        if trunks is not None:
+            if not trunks:
+                return None
+            sql += f" AND p.trunk IN ({', '.join('?' * len(trunks))})"
+            args.extend(sorted(trunks))
+        # Least recently used first; never used numbers before all others.
+        sql += (
+            " ORDER BY CASE WHEN p.last_used_at IS NULL THEN 0 ELSE 1 END, p.last_used_at,"
+            " p.created_at, p.id LIMIT 1"
+        )
+        row = await self._conn.fetchrow(sql, *args)
+        if row is None:
+            return None
+        number = PHONE_NUMBERS.decode(row, self._dialect)
+        number.last_used_at = now
+        await self._conn.execute(
+            "UPDATE phone_numbers SET last_used_at = ? WHERE id = ?",
+            self._dialect.dt(now),
+            number.id,
+        )
+        return number
+
+
+class SqlNumberReads(StorePart):
+    """Trunk and phone number lookups."""
+
+    async def list_trunks(self) -> list[Trunk]:
+        rows = await self._reader.fetch("SELECT * FROM trunks ORDER BY name")
+        return [TRUNKS.decode(r, self._dialect) for r in rows]
+
+    async def get_trunk(self, name: str) -> Trunk | None:
+        row = await self._reader.fetchrow("SELECT * FROM trunks WHERE name = ?", name)
+        return None if row is None else TRUNKS.decode(row, self._dialect)
+
+    async def get_phone_number(
+        self, organization_id: str | None, number_id: str
+    ) -> PhoneNumber | None:
+        return await self._by_id(PHONE_NUMBERS, organization_id, number_id)
+
+    async def find_phone_number_by_e164(self, number: str) -> PhoneNumber | None:
+        row = await self._reader.fetchrow("SELECT * FROM phone_numbers WHERE number = ?", number)
+        return None if row is None else PHONE_NUMBERS.decode(row, self._dialect)
+
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
+        return await self._of_organization(PHONE_NUMBERS, organization_id)
+
+    async def count_active_calls(self, number_id: str) -> int:
+        row = await self._reader.fetchrow(
+            f"SELECT count(*) AS n FROM calls WHERE number_id = ? AND status IN {ACTIVE_IN}",
+            number_id,
+        )
+        return 0 if row is None else int(row["n"])
+
+
+__all__ = ["SqlNumberReads", "SqlNumberWrites"]

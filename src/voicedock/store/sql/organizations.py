@@ -1,0 +1,93 @@
+"""Organizations, their API keys and web console sessions in SQL (both backends)."""
+
+# Statements are assembled only from constant table/column names; values are always bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from voicedock.domain.records import ApiKey, ConsoleSession, Organization
+from voicedock.errors import StoreError
+from voicedock.store.sql.base import StorePart, TransactionPart
+from voicedock.store.sql.rows import API_KEYS, CONSOLE_SESSIONS, ORGANIZATIONS
+
+
+class SqlOrganizationWrites(TransactionPart):
+    """Organizations, API keys and console sessions inside an open transaction."""
+
+    async def insert_organization(self, org: Organization) -> None:
+        await self._insert(ORGANIZATIONS, org)
+
+    async def update_organization(self, org: Organization) -> None:
+        """Write what changes after creation: the display name, the assistant defaults and
+        the operator's limits."""
+        columns = (
+            "display_name",
+            "assistant_defaults",
+            "max_concurrent_calls",
+            "max_scheduled_calls",
+        )
+        changed = await self._conn.execute(
+            f"UPDATE organizations SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
+            *ORGANIZATIONS.encode(org, self._dialect, columns),
+            org.id,
+        )
+        if changed != 1:
+            raise StoreError("organization to update does not exist")
+
+    async def insert_api_key(self, key: ApiKey) -> None:
+        await self._insert(API_KEYS, key)
+
+    async def update_api_key(self, key: ApiKey) -> None:
+        """Write the fields that change after issue: the name, the revocation time and the
+        listen grant."""
+        await self._update(API_KEYS, key, ("name", "revoked_at", "listen"), "API key")
+
+    async def insert_console_session(self, session: ConsoleSession) -> None:
+        await self._insert(CONSOLE_SESSIONS, session)
+
+    async def delete_console_session(self, token_hash: str) -> None:
+        await self._conn.execute("DELETE FROM console_sessions WHERE token_hash = ?", token_hash)
+
+    async def purge_console_sessions(self, now: datetime) -> None:
+        """Forget sessions that expired before ``now``."""
+        await self._conn.execute(
+            "DELETE FROM console_sessions WHERE expires_at < ?", self._dialect.dt(now)
+        )
+
+
+class SqlOrganizationReads(StorePart):
+    """Organization, API key and console session lookups."""
+
+    async def get_organization(self, organization_id: str) -> Organization | None:
+        row = await self._reader.fetchrow(
+            "SELECT * FROM organizations WHERE id = ?", organization_id
+        )
+        return None if row is None else ORGANIZATIONS.decode(row, self._dialect)
+
+    async def get_organization_by_name(self, name: str) -> Organization | None:
+        row = await self._reader.fetchrow("SELECT * FROM organizations WHERE name = ?", name)
+        return None if row is None else ORGANIZATIONS.decode(row, self._dialect)
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, revoked or not (the caller checks ``revoked_at``)."""
+        row = await self._reader.fetchrow("SELECT * FROM api_keys WHERE key_hash = ?", key_hash)
+        return None if row is None else API_KEYS.decode(row, self._dialect)
+
+    async def get_api_key(self, organization_id: str | None, key_id: str) -> ApiKey | None:
+        """The key with this id (revoked or not); ``organization_id`` None: any organization."""
+        return await self._by_id(API_KEYS, organization_id, key_id)
+
+    async def list_api_keys(self, organization_id: str) -> list[ApiKey]:
+        return await self._of_organization(API_KEYS, organization_id)
+
+    async def find_console_session(self, token_hash: str) -> ConsoleSession | None:
+        """The session with this hash, expired or not (the caller checks ``expires_at``)."""
+        row = await self._reader.fetchrow(
+            "SELECT * FROM console_sessions WHERE token_hash = ?", token_hash
+        )
+        return None if row is None else CONSOLE_SESSIONS.decode(row, self._dialect)
+
+
+__all__ = ["SqlOrganizationReads", "SqlOrganizationWrites"]
