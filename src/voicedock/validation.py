@@ -31,20 +31,13 @@ def is_e164(value: object) -> bool:
     return isinstance(value, str) and _E164.fullmatch(value) is not None
 
 
-def e164_refusal(field: str) -> tuple[str, str]:
-    """What a ``field`` that is no E.164 number answers: its message and its title (a
-    destination's: the seed's ``Invalid destination format``)."""
-    return (
-        f"{field} must be a phone number in E.164 format (+ and 7-15 digits)",
-        "Invalid destination format" if field == "destination" else "Invalid request",
-    )
-
-
 def require_e164(value: object, field: str = "destination") -> str:
     """Return ``value`` if it is canonical E.164, else raise a 400 naming ``field``."""
     if not is_e164(value):
-        message, error = e164_refusal(field)
-        raise BadRequest(message, error=error)
+        raise BadRequest(
+            f"{field} must be a phone number in E.164 format (+ and 7-15 digits)",
+            error="Invalid destination format" if field == "destination" else "Invalid request",
+        )
     assert isinstance(value, str)
     return value
 

@@ -245,9 +245,9 @@ def capped(
 
 
 def templates(
+    *,
     path: str,
     noun: str,
-    *,
     serialize: Callable[[R], msgspec.Struct],
     lookup: Callable[[Caller, str], Awaitable[R | None]],
     every: Callable[[Caller], Awaitable[Sequence[R]]],

@@ -52,7 +52,7 @@ from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
 from voicedock.domain.usage import call_usage
 from voicedock.errors import BadRequest
-from voicedock.validation import e164_refusal
+from voicedock.validation import require_e164
 
 # An assistant configuration, whole (transient mode) or merged onto a saved assistant (hybrid
 # mode): models/assistants.py, built at run time, referenced by name; calls/assistants/config.py
@@ -114,7 +114,7 @@ class OutboundCallRequest(Body, kw_only=True):
 
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
 
-    destination: Annotated[Destination, refusal(*e164_refusal("destination"))]
+    destination: Annotated[Destination, refusal(reader=require_e164)]
     assistant_id: AssistantId | UnsetType = UNSET
     assistant: AssistantConfig | UnsetType = UNSET
     assistant_override: AssistantOverride | UnsetType = UNSET

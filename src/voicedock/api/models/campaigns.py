@@ -60,7 +60,7 @@ from voicedock.domain.campaigns import Campaign as CampaignRecord
 from voicedock.domain.campaigns import CampaignContact as ContactRecord
 from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, ContactState
 from voicedock.domain.records import JsonObject
-from voicedock.validation import e164_refusal
+from voicedock.validation import require_e164
 
 # mon ... sun, in any case (calls/campaigns/window.py lowers them).
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -388,7 +388,7 @@ class ContactsAdded(Reply, kw_only=True):
 class DoNotCallNumber(Body, kw_only=True):
     REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
 
-    number: Annotated[E164, refusal(*e164_refusal("number"))]
+    number: Annotated[E164, refusal(reader=require_e164)]
 
 
 class DoNotCallList(Reply, kw_only=True):

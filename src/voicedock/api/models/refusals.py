@@ -50,8 +50,8 @@ def refusal(
     return Meta(extra={_REFUSAL: Refusal(message, error, shorter, longer, reader, deep, unknown)})
 
 
-# Words a refused value in the voice of calls/fields.py (its ``BadRequest``): the value as sent
-# (None: absent), where the field is.
+# Words a refused value as a reader of calls/fields.py or validation.py does (its ``BadRequest``,
+# title included): the value as sent (None: absent), where the field is.
 Reader = Callable[[object, str], object]
 
 
@@ -67,18 +67,18 @@ class Refusal:
     deep: bool = True
     unknown: bool = False
 
-    def words(self, error: str, value: object, field: str) -> str | None:
-        """The message for msgspec's ``error`` of ``value`` (the value refused, or _UNREAD);
-        None: msgspec's own (a reader that does not refuse the value)."""
+    def answer(self, error: str, value: object, field: str) -> BadRequest | None:
+        """The ``400`` of ``value`` msgspec refused with ``error`` (``value``: _UNREAD when it
+        cannot be found); None: msgspec's own words (a reader that does not refuse it)."""
         if self.reader is not None and value is not _UNREAD:
             try:
                 self.reader(value, field)
             except BadRequest as refused:
-                return refused.message
+                return refused
         length = _LENGTH.match(error)
         bound = None if length is None else self.shorter if length["op"] == ">=" else self.longer
         message = self.message if bound is None else bound
-        return message.format(field=field) if message else None
+        return BadRequest(message.format(field=field), error=self.error) if message else None
 
 
 def refused(
@@ -102,9 +102,9 @@ def refused(
     if found is not None:
         stated, where, depth = found
         field = where if name == "body" and where else f"{name}.{where}" if where else name
-        message = stated.words(text, _value_at(value, steps[:depth]), field)
-        if message is not None:
-            return BadRequest(message, error=stated.error)
+        answer = stated.answer(text, _value_at(value, steps[:depth]), field)
+        if answer is not None:
+            return answer
     return BadRequest(field_message(text, name))
 
 

@@ -85,8 +85,8 @@ async def _delete(caller: Caller, template: AnalysisTemplate) -> None:
 
 
 ANALYSIS_TEMPLATES: Resource[AnalysisTemplate] = templates(
-    "/analysis-templates",
-    "analysis template",
+    path="/analysis-templates",
+    noun="analysis template",
     serialize=AnalysisTemplateReply.of,
     lookup=lambda c, template_id: c.store.get_analysis_template(c.organization_id, template_id),
     every=lambda c: c.store.list_analysis_templates(c.organization_id),

@@ -62,8 +62,8 @@ async def _delete(caller: Caller, template: ToolTemplate) -> None:
 
 
 TOOL_TEMPLATES: Resource[ToolTemplate] = templates(
-    "/tool-templates",
-    "tool template",
+    path="/tool-templates",
+    noun="tool template",
     serialize=ToolTemplateReply.of,
     lookup=lambda c, template_id: c.store.get_tool_template(c.organization_id, template_id),
     every=lambda c: c.store.list_tool_templates(c.organization_id),
