@@ -157,6 +157,25 @@ REFUSED = [
         "retries must be an object: outcome -> {max_attempts, backoff_seconds}",
     ),
     (
+        "/campaigns",
+        {**CAMPAIGN, "retries": {"busy": {"max_attempts": 11}}},
+        BAD,
+        "retries.busy.max_attempts must be 1-10",
+    ),
+    (
+        "/campaigns",
+        {**CAMPAIGN, "retries": {"busy": {"max_attempts": 2, "wait": 1}}},
+        BAD,
+        "retries.busy must be {max_attempts, backoff_seconds}",
+    ),
+    (
+        "/campaigns",
+        {**CAMPAIGN, "retries": {"answered": {"max_attempts": 2}}},
+        BAD,
+        "retries: outcome must be one of busy, no-answer, rejected, invalid-number, congestion, "
+        "unreachable, pbx-error, failed, voicemail",
+    ),
+    (
         "/do-not-call",
         {"number": "06"},
         "Invalid request",

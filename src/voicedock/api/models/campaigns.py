@@ -60,6 +60,7 @@ from voicedock.domain.campaigns import Campaign as CampaignRecord
 from voicedock.domain.campaigns import CampaignContact as ContactRecord
 from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, ContactState
 from voicedock.domain.records import JsonObject
+from voicedock.errors import BadRequest
 from voicedock.validation import require_e164
 
 # mon ... sun, in any case (calls/campaigns/window.py lowers them).
@@ -115,16 +116,39 @@ class CallingWindow(Body, kw_only=True):
         return stored_window(days, self.start, self.end)
 
 
+def _count(low: int, high: int) -> Meta:
+    """A retry rule's number: ``must be an integer``, ``must be low-high``."""
+
+    def read(value: object, field: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadRequest(f"{field} must be an integer")
+        if not low <= value <= high:
+            raise BadRequest(f"{field} must be {low}-{high}")
+
+    return refusal(reader=read)
+
+
 class RetryRule(Body, kw_only=True):
-    max_attempts: Annotated[int, Meta(ge=1, le=MAX_ATTEMPTS)] | UnsetType = UNSET
-    backoff_seconds: Annotated[int, Meta(ge=0, le=MAX_BACKOFF_SECONDS)] | UnsetType = UNSET
+    max_attempts: (
+        Annotated[int, Meta(ge=1, le=MAX_ATTEMPTS), _count(1, MAX_ATTEMPTS)] | UnsetType
+    ) = UNSET
+    backoff_seconds: (
+        Annotated[int, Meta(ge=0, le=MAX_BACKOFF_SECONDS), _count(0, MAX_BACKOFF_SECONDS)]
+        | UnsetType
+    ) = UNSET
 
     def rule(self) -> domain.RetryRule:
         return domain.RetryRule(self.max_attempts or 1, self.backoff_seconds or 0)
 
 
 Retries = Annotated[
-    dict[str, RetryRule],
+    dict[
+        str,
+        Annotated[
+            RetryRule,
+            refusal("{field} must be {{max_attempts, backoff_seconds}}", deep=False, unknown=True),
+        ],
+    ],
     Meta(
         description="Outcome -> rule: up to max_attempts calls in all, backoff_seconds apart. "
         "An outcome without a rule is final after one call; answered always is.",

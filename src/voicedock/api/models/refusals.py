@@ -27,6 +27,7 @@ _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]*)`")
 _LENGTH = re.compile(r"^Expected `[a-z]+` of length (?P<op>[<>]=) ")
 _STEP = re.compile(r"\.?(?P<field>[^.\[]+)|\[(?P<index>[0-9]+|\.\.\.)\]")
+_NAMED = "\x00"  # a step into a mapping's value, its key after it: "\x00busy"
 _KEY = "`key`"  # a step into a mapping's key (msgspec: "at `key` in `$.variables`")
 _VALUE = "..."  # a step into a mapping's value (msgspec: "$.variables[...]")
 
@@ -92,7 +93,7 @@ def refused(
     field's or a line's name; ``whole``: the model's own refusal, of a value that is no
     object)."""
     text = str(error)
-    steps = _steps(text)
+    steps = _keys_named(_info(model), _steps(text), value)
     unknown = _UNKNOWN.match(text) is not None
     found = _refusal_on(model, steps)
     if not steps and whole is not None and not unknown:
@@ -160,10 +161,39 @@ JSON_OBJECT = Refusal("{field} must be a JSON object")
 _UNREAD = object()  # a value a refusal cannot be worded from (a mapping's key or value)
 
 
+def _keys_named(node: mi.Type, steps: list[str], value: object) -> list[str]:
+    """``steps`` with a step into a mapping's value (msgspec says ``[...]``) named by its key,
+    where the mapping's values are models: the first entry its model refuses (msgspec reads a
+    mapping in order)."""
+    named: list[str] = []
+    for step in steps:
+        node, _ = _unwrap(node, step)
+        if step == _VALUE and isinstance(node, mi.DictType) and isinstance(value, dict):
+            model = _unwrap(node.value_type, None)[0]
+            if isinstance(model, mi.StructType):
+                key = next((k for k, v in value.items() if not _fits(v, model.cls)), None)
+                if isinstance(key, str):
+                    step = _NAMED + key
+        named.append(step)
+        node, _ = _into(node, step, "")
+        value = _value_at(value, [step])
+    return named
+
+
+def _fits(value: object, model: type[msgspec.Struct]) -> bool:
+    try:
+        msgspec.convert(value, model, strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
 def _value_at(value: object, steps: list[str]) -> object:
     """The value ``steps`` lead to in the parsed JSON (None: a field not sent)."""
     for step in steps:
-        if isinstance(value, dict) and step not in (_KEY, _VALUE):
+        if isinstance(value, dict) and step.startswith(_NAMED):
+            value = value.get(step[1:])
+        elif isinstance(value, dict) and step not in (_KEY, _VALUE):
             value = value.get(step)
         elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
             value = value[int(step)]
@@ -196,7 +226,7 @@ def _goes_into(node: mi.Type, step: str | None) -> bool:
         node = node.type
     if step is None:
         return not isinstance(node, mi.NoneType)
-    if step in (_KEY, _VALUE):
+    if step in (_KEY, _VALUE) or step.startswith(_NAMED):
         return isinstance(node, mi.DictType)
     if step.isdigit():
         return isinstance(node, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType)
@@ -206,6 +236,8 @@ def _goes_into(node: mi.Type, step: str | None) -> bool:
 def _into(node: mi.Type, step: str, path: str) -> tuple[mi.Type, str]:
     """The type one ``step`` below ``node``, and the path to it."""
     if isinstance(node, mi.DictType):
+        if step.startswith(_NAMED):
+            return node.value_type, f"{path}.{step[1:]}"
         return (node.key_type if step == _KEY else node.value_type), path
     if isinstance(node, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType):
         return node.item_type, f"{path}[{step}]"
