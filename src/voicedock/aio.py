@@ -220,3 +220,14 @@ async def all_of(*coros: Coroutine[Any, Any, Any]) -> list[Any]:
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return [task.result() for task in tasks]
+
+
+class Closable:
+    """A resource closed by its ``aclose()`` (idempotent), which leaving ``async with`` awaits
+    whatever ended the block; what entering starts (its ``__aenter__``) is its own."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()

@@ -13,10 +13,11 @@ from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
 from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
+from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine, Originate
 from voicedock.calls.outbound.idempotency import IdempotencyKey, stored_answer
-from voicedock.calls.outbound.new_call import NewCall, ResolvedAssistant
+from voicedock.calls.outbound.new_call import NewCall
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus
 from voicedock.pbx.base import PbxEvent, PbxEventKind

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from voicedock.domain.ids import is_call_id, mask_call_id, new_inbound_call_id, new_outbound_call_id
-from voicedock.pbx.asterisk import pbx as asterisk
+from voicedock.pbx.asterisk import originate as asterisk
 from voicedock.pbx.freeswitch import commands as freeswitch_commands
 from voicedock.pbx.freeswitch.commands import (
     UnsafeCommandValue,

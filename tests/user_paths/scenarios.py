@@ -32,7 +32,7 @@ from user_paths.backends import GREETING, GREETING_WORDS, UserPathBackend
 from user_paths.examples import Example
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.routes.usage import CSV_COLUMNS
-from voicedock.calls.outbound.placeholders import fill as fill_placeholders
+from voicedock.calls.assistants.placeholders import fill as fill_placeholders
 from voicedock.domain.records import KeyScope
 from voicedock.pipeline.audio import resample_pcm16
 

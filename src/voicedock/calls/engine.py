@@ -40,7 +40,9 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn, Protocol
 
 from voicedock.calls.admission import Kind, SpeechAdmission
+from voicedock.calls.assistants.placeholders import fill
 from voicedock.calls.assistants.request import AssistantServer, inbound_assistant
+from voicedock.calls.assistants.resolve import ResolvedAssistant, resolve_assistant
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.config_mirror import stable_id
 from voicedock.calls.control import ControlCommand, EndCall, LiveCall, LiveCalls
@@ -63,13 +65,7 @@ from voicedock.calls.outbound.idempotency import (
     replay,
     stored_answer,
 )
-from voicedock.calls.outbound.new_call import (
-    NewCall,
-    ResolvedAssistant,
-    check_number_choice,
-    resolve_assistant,
-)
-from voicedock.calls.outbound.placeholders import fill
+from voicedock.calls.outbound.new_call import NewCall, check_number_choice
 from voicedock.calls.outbound.recheck import scheduled_refusal
 from voicedock.calls.outbound.request import RING_TIMEOUT_DEFAULT, OutboundRequest, check_schedule
 from voicedock.calls.policy import check_destination

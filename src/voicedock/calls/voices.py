@@ -37,6 +37,7 @@ from typing import Any
 from voicedock.calls.assistants.key_refs import check_key_refs, fits, with_provider_keys
 from voicedock.calls.live.providers import voice_tts
 from voicedock.config import Settings
+from voicedock.domain.json import json_object
 from voicedock.domain.provider_keys import API_KEY_REF
 from voicedock.egress import Egress
 from voicedock.egress.settings import egress_guard
@@ -133,7 +134,7 @@ class Voices:
                     self._store, organization_id, config, byok, speech, partial=True
                 )
                 tts = voice_tts(
-                    opened[TTS_CONFIG],
+                    json_object(opened[TTS_CONFIG]) or {},
                     voice.sample_rate,
                     speech,
                     self._egress,

@@ -21,8 +21,8 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.provider_urls import URL_PATTERN, url_problem
 from voicedock.errors import BadRequest
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN, has_control_chars
@@ -56,13 +56,13 @@ Check = Callable[[object, str], None]
 @dataclass(frozen=True, slots=True)
 class Rule:
     check: Check
-    schema: dict[str, Any]
+    schema: JsonObject
 
     def __call__(self, value: object, where: str) -> None:
         self.check(value, where)
 
 
-def _or_null(schema: dict[str, Any], nullable: bool) -> dict[str, Any]:
+def _or_null(schema: JsonObject, nullable: bool) -> JsonObject:
     return {"anyOf": [schema, {"type": "null"}]} if nullable else schema
 
 
@@ -77,7 +77,7 @@ def text(max_len: int, *, multiline: bool = False, nullable: bool = False) -> Ru
         if "\x00" in value or (not multiline and has_control_chars(value)):
             raise BadRequest(f"{where} must not contain control characters")
 
-    schema = {
+    schema: JsonObject = {
         "type": "string",
         "minLength": 1,
         "maxLength": max_len,
@@ -96,11 +96,15 @@ def number(low: float, high: float, *, integer: bool = False, nullable: bool = F
         if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
             raise BadRequest(f"{where} must be between {low} and {high}")
 
-    schema = {"type": "integer" if integer else "number", "minimum": low, "maximum": high}
+    schema: JsonObject = {
+        "type": "integer" if integer else "number",
+        "minimum": low,
+        "maximum": high,
+    }
     return Rule(check, _or_null(schema, nullable))
 
 
-def choice(*values: object) -> Rule:
+def choice(*values: str | int) -> Rule:
     def check(value: object, where: str) -> None:
         if isinstance(value, bool) or value not in values:
             raise BadRequest(f"{where} must be one of: {', '.join(map(str, values))}")
@@ -149,7 +153,7 @@ def obj(keys: Mapping[str, Rule]) -> Rule:
                 raise BadRequest(f"{where}.{key} is not a known setting")
             rule(item, f"{where}.{key}")
 
-    schema = {
+    schema: JsonObject = {
         "type": "object",
         "properties": {key: rule.schema for key, rule in keys.items()},
         "additionalProperties": False,
@@ -166,7 +170,7 @@ def text_map(max_entries: int, max_len: int) -> Rule:
                 raise BadRequest(f"{where}: names of at most 200 characters")
             text(max_len, multiline=True)(item, f"{where}.{key}")
 
-    schema = {
+    schema: JsonObject = {
         "type": "object",
         "maxProperties": max_entries,
         "propertyNames": {"maxLength": 200},
@@ -344,7 +348,7 @@ def tenant_keys_of_any(section: str) -> frozenset[str]:
 
 
 def check_section(
-    section: str, provider: str | None, value: Mapping[str, Any], where: str | None = None
+    section: str, provider: str | None, value: Mapping[str, object], where: str | None = None
 ) -> None:
     """400 naming the first key of ``value`` an organization may not set, or whose value is
     out of bounds. ``provider`` None (a partial section that names none yet): only keys no
@@ -365,11 +369,11 @@ def check_section(
             rule(item, f"{where}.{key}")
 
 
-def tenant_part(section: str, provider: str, value: Mapping[str, Any]) -> dict[str, Any]:
+def tenant_part(section: str, provider: str, value: Mapping[str, JsonValue]) -> JsonObject:
     """The keys of a stored section this list allows with a value in bounds (the rest is
     dropped: operator-only settings come from the operator's own configuration)."""
     allowed = TENANT_KEYS[section].get(provider) or _any_provider(section)
-    kept: dict[str, Any] = {}
+    kept: JsonObject = {}
     for key, item in value.items():
         rule = allowed.get(key)
         if rule is None:

@@ -24,8 +24,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.providers.base import Llm, ProviderError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
@@ -91,7 +92,7 @@ MAX_ANSWER_CHARS = 100_000  # a longer analysis answer is not read (the heuristi
 @dataclass(slots=True, frozen=True)
 class AnalysisPlan:
     summary_prompt: str | None = None
-    structured_data_schema: Mapping[str, Any] | None = None
+    structured_data_schema: Mapping[str, JsonValue] | None = None
     success_evaluation_rubric: str | None = None
 
 
@@ -101,13 +102,13 @@ class AnalysisResult:
     sentiment: int
     method: Literal["llm", "heuristic"]
     # Only with an analysis plan that asks for them (absent from ``to_dict`` otherwise).
-    structured_data: dict[str, Any] | None = None
+    structured_data: JsonObject | None = None
     structured_data_error: str | None = None
     success_evaluation: str | None = None
     plan: AnalysisPlan | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_dict(self) -> JsonObject:
+        out: JsonObject = {
             "summary": self.summary,
             "sentiment": self.sentiment,
             "method": self.method,
@@ -174,14 +175,14 @@ async def _checked(
     why not."""
     if plan is None or plan.structured_data_schema is None:
         return answer.result
-    extracted = answer.extracted
-    if not isinstance(extracted, dict):
+    extracted = json_object(answer.extracted)
+    if extracted is None:
         error: str | None = "the model extracted no object"
     elif check is None:
         error = NOT_CHECKED
     else:
         error = await check(plan.structured_data_schema, answer.source)
-    kept = extracted if error is None and isinstance(extracted, dict) else None
+    kept = extracted if error is None else None
     return dataclasses.replace(answer.result, structured_data=kept, structured_data_error=error)
 
 

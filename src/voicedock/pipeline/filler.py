@@ -19,14 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TypeVar
 
 log = logging.getLogger("voicedock.pipeline")
+
+T = TypeVar("T")
 
 DEFAULT_PHRASES = ("Let me see.", "One moment.")  # the LLM filler's, unless the assistant's
 
 
-async def late(pending: asyncio.Future[Any], delay_s: float) -> bool:
+async def late(pending: asyncio.Future[T], delay_s: float) -> bool:
     """Wait up to ``delay_s`` for ``pending`` (which goes on either way): True when it is
     still not done, so the caller is to hear a filler meanwhile."""
     done, _ = await asyncio.wait([pending], timeout=max(delay_s, 0.0))

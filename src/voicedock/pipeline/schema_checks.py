@@ -45,7 +45,6 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import subprocess
@@ -53,12 +52,15 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+
+import msgspec
 
 import voicedock
 from voicedock.aio import Supervisor
 from voicedock.backoff import Backoff
 from voicedock.domain import tenant_schemas
+from voicedock.domain.json import JsonValue
+from voicedock.pipeline.schema_worker import CheckRequest, WorkerAnswer
 
 log = logging.getLogger("voicedock.pipeline.schema_checks")
 
@@ -71,6 +73,7 @@ SLOW_FOR_S = 60.0  # how long an organization stays slow after a check reached t
 START_TIMEOUT_S = 60.0  # a new worker's start (a fresh interpreter and jsonschema)
 REPLY_LIMIT = 64 * 1024  # bytes of a worker's answer line (its error text is bounded)
 COMMAND = (sys.executable, "-P", "-m", "voicedock.pipeline.schema_worker")
+_decode_answer = msgspec.json.Decoder(WorkerAnswer).decode
 
 TOO_LONG = "checking the structured data took too long"
 FAILED = "the structured data could not be checked (its checking process failed)"
@@ -83,7 +86,7 @@ CLOSING = "the structured data was not checked: the node is shutting down"
 
 # (the plan's schema, the JSON text of the model's answer) -> why its structured_data does not
 # match (None: it does).
-StructuredDataCheck = Callable[[Mapping[str, Any], str], Awaitable[str | None]]
+StructuredDataCheck = Callable[[Mapping[str, JsonValue], str], Awaitable[str | None]]
 
 
 class SchemaWorkerFailed(Exception):
@@ -153,7 +156,7 @@ class SchemaWorker:
         except BaseException:
             await worker.kill()
             raise
-        if ready.get("ready") is not True:
+        if ready.ready is not True:
             await worker.kill()
             raise SchemaWorkerFailed("did not say it was ready")
         return worker
@@ -164,12 +167,11 @@ class SchemaWorker:
             raise SchemaWorkerFailed("gone")
         self._in.write(request)  # bounded (a schema and an answer): the transport buffers it
         answer = await self._line()
-        error = answer.get("error", False)
-        if error is not None and not isinstance(error, str):
+        if isinstance(answer.error, msgspec.UnsetType):
             raise SchemaWorkerFailed("answered something else than a check")
-        return error
+        return answer.error
 
-    async def _line(self) -> dict[str, Any]:
+    async def _line(self) -> WorkerAnswer:
         try:
             line = await self._reader.readline()
         except (ValueError, ConnectionError) as exc:  # a line over the limit
@@ -177,12 +179,11 @@ class SchemaWorker:
         if not line:
             raise SchemaWorkerFailed("ended")
         try:
-            answer = json.loads(line)
-        except ValueError as exc:
+            return _decode_answer(line)
+        except msgspec.ValidationError as exc:
+            raise SchemaWorkerFailed("answered something else than a check") from exc
+        except msgspec.DecodeError as exc:
             raise SchemaWorkerFailed("answered something else than JSON") from exc
-        if not isinstance(answer, dict):
-            raise SchemaWorkerFailed("answered something else than an object")
-        return answer
 
     @property
     def alive(self) -> bool:
@@ -309,7 +310,7 @@ class SchemaChecks:
     def for_organization(self, organization_id: str) -> StructuredDataCheck:
         """The check of one organization's answers (what its calls' analysis is given)."""
 
-        async def check(schema: Mapping[str, Any], answer: str) -> str | None:
+        async def check(schema: Mapping[str, JsonValue], answer: str) -> str | None:
             return await self.check(organization_id, schema, answer)
 
         return check
@@ -332,7 +333,7 @@ class SchemaChecks:
         return [pid for pid, org in self._checking.items() if org == organization_id]
 
     async def check(
-        self, organization_id: str, schema: Mapping[str, Any], answer: str
+        self, organization_id: str, schema: Mapping[str, JsonValue], answer: str
     ) -> str | None:
         """Why the ``structured_data`` of ``answer`` (the JSON text of the model's answer, an
         object) does not match ``schema``, or why it was not checked (None: it matches). Never
@@ -353,8 +354,7 @@ class SchemaChecks:
         if queue is not None and len(queue) >= self.waiting_per_organization:
             self.stats.refused += 1
             return BUSY_ORGANIZATION
-        check = {"schema": dict(schema), "answer": answer}
-        request = json.dumps(check, separators=(",", ":")).encode() + b"\n"
+        request = msgspec.json.encode(CheckRequest(dict(schema), answer)) + b"\n"
         job = _Check(organization_id, request)
         self._waiting.setdefault(organization_id, collections.deque()).append(job)
         self._waiting_count += 1

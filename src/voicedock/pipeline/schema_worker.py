@@ -19,10 +19,26 @@ import os
 import resource
 import signal
 import sys
-from typing import Any
+
+import msgspec
 
 MEMORY_LIMIT = 1024 * 1024 * 1024  # bytes of address space
 LOWEST_PRIORITY = 19
+
+
+class CheckRequest(msgspec.Struct):
+    """A line of stdin: the schema and the JSON text of the model's answer."""
+
+    schema: dict[str, object]  # a JSON Schema: its shape is open
+    answer: str
+
+
+class WorkerAnswer(msgspec.Struct, omit_defaults=True):
+    """A line of stdout: ``{"ready": true}`` once, then ``{"error": ...}`` per check (None: it
+    matches); a field not sent is ``UNSET``."""
+
+    ready: bool | msgspec.UnsetType = msgspec.UNSET
+    error: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 def main() -> None:
@@ -35,22 +51,22 @@ def main() -> None:
 
     validation_error({"type": "array", "uniqueItems": True}, [])  # jsonschema loaded, warm
 
-    _answer({"ready": True})
+    _answer(WorkerAnswer(ready=True))
     for line in sys.stdin.buffer:
         try:
-            request = json.loads(line)
-            answer = json.loads(request["answer"])
+            request = msgspec.json.decode(line, type=CheckRequest)
+            answer = json.loads(request.answer)
             data = answer.get("structured_data") if isinstance(answer, dict) else None
-            error = validation_error(request["schema"], data)
+            error = validation_error(request.schema, data)
         except MemoryError:
             error = "the structured data is too large to check"
         except Exception:  # noqa: BLE001 - any failure is the check's answer, never a crash
             error = "the structured data could not be checked"
-        _answer({"error": error})
+        _answer(WorkerAnswer(error=error))
 
 
-def _answer(message: dict[str, Any]) -> None:
-    sys.stdout.buffer.write(json.dumps(message).encode() + b"\n")
+def _answer(message: WorkerAnswer) -> None:
+    sys.stdout.buffer.write(msgspec.json.encode(message) + b"\n")
     sys.stdout.buffer.flush()
 
 

@@ -16,8 +16,9 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.pipeline.frames import ToolCall, TranscriptEntry
 
 log = logging.getLogger("voicedock.pipeline")
@@ -29,17 +30,24 @@ SEND_DTMF = "send_dtmf"
 BUILT_IN_TOOLS = (END_CALL, TRANSFER_CALL, SEND_DTMF)
 
 
+class OpenAiTool(TypedDict):
+    """A ``tools[]`` entry of an OpenAI-compatible chat request."""
+
+    type: str
+    function: JsonObject  # name, parameters (a JSON Schema), description
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     name: str
     description: str = ""
-    parameters: Mapping[str, Any] = field(
+    parameters: Mapping[str, JsonValue] = field(
         default_factory=lambda: {"type": "object", "properties": {}}
     )
 
-    def openai_tool(self) -> dict[str, Any]:
+    def openai_tool(self) -> OpenAiTool:
         """The ``tools[]`` entry of an OpenAI-compatible chat request."""
-        function: dict[str, Any] = {"name": self.name, "parameters": dict(self.parameters)}
+        function: JsonObject = {"name": self.name, "parameters": dict(self.parameters)}
         if self.description:
             function["description"] = self.description
         return {"type": "function", "function": function}
@@ -62,14 +70,14 @@ class ToolExecutor(Protocol):
         ...
 
 
-def parse_arguments(call: ToolCall) -> dict[str, Any]:
+def parse_arguments(call: ToolCall) -> JsonObject:
     """The call's arguments as an object (``{}`` when the model sent nothing); ``ValueError``
     when they are not a JSON object."""
     if not call.arguments.strip():
         return {}
-    value = json.loads(call.arguments)
-    if not isinstance(value, dict):
-        raise ValueError("tool arguments are not a JSON object")  # noqa: TRY004 - bad JSON value
+    value = json_object(json.loads(call.arguments))
+    if value is None:
+        raise ValueError("tool arguments are not a JSON object")
     return value
 
 

@@ -52,7 +52,7 @@ from collections.abc import Callable
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -70,6 +70,20 @@ class Priority(enum.IntEnum):
     DUE = 0  # a caller is waiting for this result
     AHEAD = 1  # worked out ahead of time (while the call rings, while the caller speaks)
     SPARE = 2  # nobody calls for it: spare capacity only (a voice preview)
+
+
+class _Queued(Protocol):
+    """A job as the pool queues and starts it, whatever its result's type."""
+
+    priority: Priority
+    started: bool
+    queued_at: float
+
+    def done(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+    def start(self, executor: ThreadPoolExecutor) -> None: ...
 
 
 class Job(Generic[T]):
@@ -100,6 +114,24 @@ class Job(Generic[T]):
             self.future.cancel()
             self._pool._forget(self)
 
+    def done(self) -> bool:
+        """Whether its result is settled (or it was cancelled)."""
+        return self.future.done()
+
+    def start(self, executor: ThreadPoolExecutor) -> None:
+        """Run it in ``executor``; its result settles the future back on this loop."""
+        running = executor.submit(self.fn)
+        running.add_done_callback(partial(_call_soon, asyncio.get_running_loop(), self._finished))
+
+    def _finished(self, result: ThreadFuture[T]) -> None:
+        if not self.future.done():
+            exc = result.exception()
+            if exc is not None:
+                self.future.set_exception(exc)
+            else:
+                self.future.set_result(result.result())
+        self._pool._finished(self)
+
     def _done(self, future: asyncio.Future[T]) -> None:
         if future.cancelled() and not self.started:
             self._pool._forget(self)
@@ -123,9 +155,9 @@ class WorkerPool:
         self.clock = clock
         self.window_s = window_s
         self._executor: ThreadPoolExecutor | None = None
-        self._heap: list[tuple[int, int, Job[Any]]] = []
-        self._waiting: set[Job[Any]] = set()  # submitted, neither started nor cancelled
-        self._spare: set[Job[Any]] = set()  # of those, the SPARE ones
+        self._heap: list[tuple[int, int, _Queued]] = []
+        self._waiting: set[_Queued] = set()  # submitted, neither started nor cancelled
+        self._spare: set[_Queued] = set()  # of those, the SPARE ones
         self._order = itertools.count()
         self.running = 0  # jobs in a worker thread now
         self.running_spare = 0  # of those, SPARE jobs
@@ -185,11 +217,11 @@ class WorkerPool:
                 longest = max(longest, now - job.queued_at)
         return longest
 
-    def _forget(self, job: Job[Any]) -> None:
+    def _forget(self, job: _Queued) -> None:
         self._waiting.discard(job)
         self._spare.discard(job)
 
-    def _queue(self, job: Job[T]) -> None:
+    def _queue(self, job: _Queued) -> None:
         # A promoted job is queued again; its older entry is skipped when popped.
         heapq.heappush(self._heap, (int(job.priority), next(self._order), job))
         self._dispatch()
@@ -197,7 +229,7 @@ class WorkerPool:
     def _dispatch(self) -> None:
         while self.running < self.workers and self._heap and not self._closed:
             _, _, job = self._heap[0]
-            if job.started or job.future.done() or int(job.priority) != self._heap[0][0]:
+            if job.started or job.done() or int(job.priority) != self._heap[0][0]:
                 heapq.heappop(self._heap)  # cancelled, or an entry left behind by a promotion
                 continue
             if job.priority is Priority.SPARE and self.running:
@@ -214,21 +246,12 @@ class WorkerPool:
                 self._waits.append((now, now - job.queued_at))
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
-            done = self._executor.submit(job.fn)
-            done.add_done_callback(
-                partial(_call_soon, asyncio.get_running_loop(), self._finished, job)
-            )
+            job.start(self._executor)
 
-    def _finished(self, job: Job[Any], result: ThreadFuture[Any]) -> None:
+    def _finished(self, job: _Queued) -> None:
         self.running -= 1
         if job.priority is Priority.SPARE:  # never changes once started
             self.running_spare -= 1
-        if not job.future.done():
-            exc = result.exception()
-            if exc is not None:
-                job.future.set_exception(exc)
-            else:
-                job.future.set_result(result.result())
         self._dispatch()
 
     async def aclose(self) -> None:
@@ -246,11 +269,10 @@ class WorkerPool:
 
 def _call_soon(
     loop: asyncio.AbstractEventLoop,
-    callback: Callable[[Job[Any], ThreadFuture[Any]], None],
-    job: Job[Any],
-    result: ThreadFuture[Any],
+    callback: Callable[[ThreadFuture[T]], None],
+    result: ThreadFuture[T],
 ) -> None:
     try:
-        loop.call_soon_threadsafe(callback, job, result)
+        loop.call_soon_threadsafe(callback, result)
     except RuntimeError:  # the loop is closed: nobody waits for the result any more
         log.debug("pool job finished after its event loop closed")

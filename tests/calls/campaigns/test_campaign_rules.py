@@ -8,9 +8,9 @@ import pytest
 
 from fakes.requests import campaign_request
 from voicedock.api.models.campaigns import csv_contacts
+from voicedock.calls.assistants.placeholders import fill, fill_config
 from voicedock.calls.campaigns.retries import outcome_of, retry_at
 from voicedock.calls.campaigns.window import is_open, next_opening, window_of, zone
-from voicedock.calls.outbound.placeholders import fill, fill_config
 from voicedock.domain.records import Call, CallStatus, Direction, JsonObject
 from voicedock.errors import BadRequest
 

@@ -8,7 +8,7 @@ decides what the settings mean (check_config, resolve_provider)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast, get_args
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -22,25 +22,16 @@ from voicedock.api.models.tools import TOOL_ITEM
 from voicedock.api.serialize import iso
 from voicedock.calls.assistants.config import (
     CONFIG_TEXT_MAX,
-    DEFAULT_LLM_FILLER_DELAY_S,
-    DEFAULT_LLM_FILLER_MESSAGES,
-    KEYPAD_DEFAULTS,
-    KEYPAD_MAX_DIGITS,
-    KEYPAD_TERMINATORS,
-    KEYPAD_TIMEOUT,
     LIMIT_FIELDS,
-    LLM_FILLER_DELAY,
-    LLM_FILLER_MESSAGES,
     PROFILE_TEXT_MAX,
-    TOOL_FILLER_MESSAGE_MAX,
     VOICEMAIL_DETECTION,
 )
+from voicedock.calls.assistants.plans import AssistantRequest, Keypad, LlmFiller, ToolFiller
 from voicedock.calls.assistants.providers import PROVIDERS
 from voicedock.calls.tools.config import MAX_TOOLS
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import Assistant as AssistantRecord
 from voicedock.domain.secret_fields import masked
-from voicedock.validation import WHITESPACE
 
 
 def _one_of(values: tuple[str, ...]) -> Any:
@@ -54,133 +45,6 @@ def _section(name: str) -> Any:
 
 LongText = Annotated[str, text(CONFIG_TEXT_MAX)]
 ProfileText = Annotated[str, text(PROFILE_TEXT_MAX)]
-
-
-class ToolFiller(Body, kw_only=True):
-    message: (
-        Annotated[
-            str,
-            Meta(
-                max_length=TOOL_FILLER_MESSAGE_MAX,
-                description="Said while a tool runs longer than delay_seconds; empty: nothing "
-                "is said.",
-            ),
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
-    delay_seconds: Annotated[float, Meta(ge=0, le=10)] | UnsetType | None = UNSET
-
-
-class LlmFiller(Body, kw_only=True):
-    """A slow LLM: the caller hears a short phrase, then the reply (pipeline assistants; not
-    with xai_realtime). In the transcript as an assistant message of its own, never in the
-    model's context. docs/speech.md."""
-
-    delay_seconds: (
-        Annotated[
-            float,
-            Meta(
-                ge=LLM_FILLER_DELAY[0],
-                le=LLM_FILLER_DELAY[1],
-                description="Seconds after the caller's turn ended without the reply's first "
-                "sentence before the filler is said; null: no filler.",
-                extra_json_schema={"default": DEFAULT_LLM_FILLER_DELAY_S},
-            ),
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
-    messages: (
-        Annotated[
-            list[
-                Annotated[
-                    str,
-                    Meta(
-                        min_length=1,
-                        max_length=LLM_FILLER_MESSAGES[1],
-                        pattern=f"[^{WHITESPACE}]",  # not blank
-                    ),
-                ]
-            ],
-            Meta(
-                min_length=1,
-                max_length=LLM_FILLER_MESSAGES[0],
-                description="The phrases, one per slow turn, taken in turn.",
-                extra_json_schema={"default": list(DEFAULT_LLM_FILLER_MESSAGES)},
-            ),
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
-
-
-KeypadTerminator = Literal["#", "*"]
-assert get_args(KeypadTerminator) == KEYPAD_TERMINATORS
-
-
-class Keypad(Body, kw_only=True):
-    """The caller's keypad: the keys of one entry become one user turn, "Keypad: 1234#",
-    answered like a spoken one; each key barges in like speech. Without a plan, the defaults
-    apply. docs/keypad.md."""
-
-    enabled: (
-        Annotated[
-            bool,
-            Meta(
-                description="false: the caller's keys are ignored (no barge-in by key, never "
-                "given to the model), for a line whose keys are not the caller's.",
-                extra_json_schema={"default": KEYPAD_DEFAULTS["enabled"]},
-            ),
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
-    timeout_seconds: (
-        Annotated[
-            float,
-            Meta(
-                ge=KEYPAD_TIMEOUT[0],
-                le=KEYPAD_TIMEOUT[1],
-                description="The entry ends this long after the last key pressed.",
-                extra_json_schema={"default": KEYPAD_DEFAULTS["timeout_seconds"]},
-            ),
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
-    terminator: (
-        Annotated[
-            KeypadTerminator,
-            Meta(
-                description="The key that ends the entry (kept in it); null: none.",
-                extra_json_schema={"default": KEYPAD_DEFAULTS["terminator"]},
-            ),
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
-    max_digits: (
-        Annotated[
-            int,
-            Meta(
-                ge=KEYPAD_MAX_DIGITS[0],
-                le=KEYPAD_MAX_DIGITS[1],
-                description="The entry ends with this many keys.",
-                extra_json_schema={"default": KEYPAD_DEFAULTS["max_digits"]},
-            ),
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
-
-
-class AssistantRequest(Body, kw_only=True):
-    """Inbound calls to this assistant's numbers first ask the organization's server
-    (assistant-request webhook); this assistant answers when it gives no usable answer in
-    time."""
-
-    timeout_seconds: Annotated[int, Meta(ge=1, le=20)] | UnsetType | None = UNSET
 
 
 def _described(kind: Any, description: str) -> Any:

@@ -9,7 +9,7 @@ from msgspec import Meta
 
 from voicedock.api.models.refusals import refusal
 from voicedock.calls import fields
-from voicedock.calls.outbound.placeholders import MAX_VARIABLE_LENGTH, MAX_VARIABLES
+from voicedock.calls.assistants.placeholders import MAX_VARIABLE_LENGTH, MAX_VARIABLES
 from voicedock.errors import BadRequest
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
 

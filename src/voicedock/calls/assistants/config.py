@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from voicedock.calls import fields
 from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
-from voicedock.domain import provider_keys
+from voicedock.domain import provider_keys, records
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
@@ -38,7 +37,6 @@ from voicedock.pipeline import keypad
 from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
-    ProviderRegistry,
     llm_registry,
     stt_registry,
     tts_registry,
@@ -53,10 +51,11 @@ WHISPER_NAMES = frozenset({"offline", "faster-whisper", "faster_whisper"})
 # gpt-4o-mini for openai).
 DEFAULT_LLM_MODELS = {"openai": "gpt-4o-mini", "mistral": "mistral-small-latest"}
 SAY_VOICE = "say_voice"
-_REGISTRIES: dict[str, ProviderRegistry[Any]] = {
-    "stt_config": stt_registry,
-    "llm_config": llm_registry,
-    "tts_config": tts_registry,
+# Each section's provider names (the registry's).
+_PROVIDER_NAMES: dict[str, Callable[[], list[str]]] = {
+    "stt_config": stt_registry.names,
+    "llm_config": llm_registry.names,
+    "tts_config": tts_registry.names,
 }
 
 # Saved with the configuration itself; name/business_name/active are columns of Assistant.
@@ -139,8 +138,11 @@ KEYPAD_DEFAULTS = {
 HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
 
 
-def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> JsonObject:
+def check_config(
+    obj: Mapping[str, object], name: str, *, allow_profile: bool
+) -> records.JsonObject:
     """Validate the shape of a (partial) configuration; return a copy without nulls."""
+    obj = dict(obj)
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS
     fields.reject_unknown(obj, allowed, name)
     out: JsonObject = {}
@@ -174,7 +176,7 @@ def check_config(obj: dict[str, Any], name: str, *, allow_profile: bool) -> Json
     if obj.get("media_format") is not None:
         out["media_format"] = fields.choice(obj, "media_format", CALL_MEDIA_FORMATS, "ulaw")
     if obj.get("tools") is not None:
-        out["tools"] = check_tools(obj["tools"])
+        out["tools"] = [*check_tools(obj["tools"])]
     if obj.get("tool_filler") is not None:
         out["tool_filler"] = _check_tool_filler(obj["tool_filler"])
     if obj.get(LLM_FILLER) is not None:
@@ -367,8 +369,9 @@ def deep_merge(base: JsonObject, override: JsonObject) -> JsonObject:
     """Objects merge key by key; anything else (lists included) replaces the base value."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        below, over = json_object(merged.get(key)), json_object(value)
+        if below is not None and over is not None:
+            merged[key] = deep_merge(below, over)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -415,12 +418,12 @@ def _resolve_provider(
         raise BadRequest(f"provider {provider} requires both stt_config and tts_config")
     defaults = {"stt_config": speech.stt, "tts_config": speech.tts, "llm_config": speech.llm}
     for key, engine in defaults.items():
-        part = dict(resolved.get(key) or {})
+        part = dict(json_object(resolved.get(key)) or {})
         if key == "llm_config":
             part = llm_section(provider, part, engine)
         part.setdefault("provider", engine)
         name = part["provider"]
-        if not isinstance(name, str) or name not in _REGISTRIES[key].names():
+        if not isinstance(name, str) or name not in _PROVIDER_NAMES[key]():
             raise BadRequest(f"{key}.provider {name!r} is not one of {_names(key)}")
         provider_keys.check_section(key, name, part)
         if key == "tts_config":
@@ -433,7 +436,7 @@ def _resolve_provider(
     return resolved
 
 
-def tenant_sections(config: Mapping[str, Any], speech: SpeechSettings) -> JsonObject:
+def tenant_sections(config: Mapping[str, JsonValue], speech: SpeechSettings) -> JsonObject:
     """``config`` with each provider section cut to what an organization may set: a stored
     configuration may predate the list (``domain/provider_keys.py``), and what it holds
     beyond it is ignored, never used (logged by key, never by value)."""
@@ -449,13 +452,13 @@ def tenant_sections(config: Mapping[str, Any], speech: SpeechSettings) -> JsonOb
             "llm_config": (provider_keys.LLM, llm_default),
         }
     for key, (kind, default) in sections.items():
-        value = config.get(key)
-        if not isinstance(value, Mapping):
+        value = json_object(config.get(key))
+        if value is None:
             continue
         name = value.get("provider", default) if kind != provider_keys.REALTIME else default
         kept = provider_keys.tenant_part(kind, str(name), value)
-        if kind == provider_keys.REALTIME and isinstance(value.get(SAY_VOICE), Mapping):
-            say = value[SAY_VOICE]
+        say = json_object(value.get(SAY_VOICE))
+        if kind == provider_keys.REALTIME and say is not None:
             say_name = str(say.get("provider", speech.tts))
             kept[SAY_VOICE] = provider_keys.tenant_part(provider_keys.TTS, say_name, say)
         dropped = sorted(set(value) - set(kept))
@@ -523,7 +526,7 @@ def realtime_section(
 
 
 def check_tts_voice(
-    provider: str, section: Mapping[str, Any], name: str, speech: SpeechSettings
+    provider: str, section: Mapping[str, JsonValue], name: str, speech: SpeechSettings
 ) -> None:
     """Unless ``section`` names a voice this node speaks with ``provider`` (``GET /voices``),
     ``UnresolvableConfig`` (400) naming ``<name>.voice``: the schema cannot know the node's
@@ -557,4 +560,4 @@ def check_tts_voice(
 
 
 def _names(key: str) -> str:
-    return ", ".join(_REGISTRIES[key].names())
+    return ", ".join(_PROVIDER_NAMES[key]())

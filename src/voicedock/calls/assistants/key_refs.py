@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from voicedock.calls.assistants.config import SAY_VOICE
 from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, SPEECH_TO_SPEECH
 from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.json import JsonValue, json_object
 from voicedock.domain.key_box import KeyBox, KeyBoxError
 from voicedock.domain.provider_keys import API_KEY_REF, cloud_providers
 from voicedock.errors import BadRequest, Forbidden, StoreError, Unprocessable
@@ -47,7 +47,7 @@ class Engine:
 
     where: str
     provider: str
-    section: Mapping[str, Any]
+    section: Mapping[str, JsonValue]
     left_out: bool = False
 
     @property
@@ -57,7 +57,7 @@ class Engine:
 
 
 def engines(
-    config: Mapping[str, Any], speech: SpeechSettings, *, partial: bool = False
+    config: Mapping[str, JsonValue], speech: SpeechSettings, *, partial: bool = False
 ) -> list[Engine]:
     """Every engine a call of ``config`` reaches, as its providers are built
     (``calls/live/providers.py``): a pipeline's STT, LLM and TTS; a speech-to-speech
@@ -67,7 +67,7 @@ def engines(
     as for an organization's defaults, which an assistant completes)."""
     top = config.get("provider")
     llm = _mapping(config.get(_LLM))
-    found: list[tuple[str, str, Mapping[str, Any] | None]]
+    found: list[tuple[str, str, Mapping[str, JsonValue] | None]]
     if top in SPEECH_TO_SPEECH:
         say = _mapping(llm.get(SAY_VOICE)) if llm is not None else None
         found = [(_LLM, str(top), llm), (_SAY, _named(say, speech.tts), say)]
@@ -85,16 +85,16 @@ def engines(
     ]
 
 
-def _mapping(value: object) -> Mapping[str, Any] | None:
+def _mapping(value: object) -> Mapping[str, JsonValue] | None:
     return value if isinstance(value, Mapping) else None
 
 
-def _named(section: Mapping[str, Any] | None, default: str) -> str:
+def _named(section: Mapping[str, JsonValue] | None, default: str) -> str:
     name = section.get("provider") if section is not None else None
     return str(name or default)
 
 
-def _sections(config: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _sections(config: Mapping[str, JsonValue]) -> Iterator[tuple[str, Mapping[str, JsonValue]]]:
     """Every provider section ``config`` holds, reached or not (what may name a key)."""
     for key in SECTIONS:
         section = config.get(key)
@@ -123,7 +123,7 @@ def sealing_context(organization_id: str, key_id: str) -> str:
 async def check_key_refs(
     store: Store,
     organization_id: str,
-    config: Mapping[str, Any],
+    config: Mapping[str, JsonValue],
     byok: ByokSettings,
     speech: SpeechSettings,
     *,
@@ -160,7 +160,7 @@ async def check_key_refs(
             )
 
 
-def references(config: Mapping[str, Any], name: str) -> bool:
+def references(config: Mapping[str, JsonValue], name: str) -> bool:
     """Whether ``config`` references the provider key ``name``."""
     return any(section.get(API_KEY_REF) == name for _, section in _sections(config))
 
@@ -168,12 +168,12 @@ def references(config: Mapping[str, Any], name: str) -> bool:
 async def with_provider_keys(
     store: Store,
     organization_id: str,
-    config: Mapping[str, Any],
+    config: Mapping[str, JsonValue],
     byok: ByokSettings,
     speech: SpeechSettings,
     *,
     partial: bool = False,
-) -> Mapping[str, Any]:
+) -> Mapping[str, JsonValue]:
     """``config`` with the reference of each engine it reaches replaced by the key it names,
     opened (a copy: the given configuration is not changed). ``ProviderConfigError`` when a
     key cannot be used, or, with ``required``, a cloud engine has no key of its own
@@ -194,7 +194,7 @@ async def with_provider_keys(
         opened = {k: v for k, v in section.items() if k != API_KEY_REF}
         opened["api_key"] = await _open(store, organization_id, str(name), byok, where)
         if where == _SAY:
-            out[_LLM] = {**out[_LLM], SAY_VOICE: opened}
+            out[_LLM] = {**(json_object(out[_LLM]) or {}), SAY_VOICE: opened}
         else:
             out[where] = opened  # its say_voice, if any, comes next
     return out

@@ -9,15 +9,15 @@ override, a scheduled call and a campaign have theirs resolved when they are giv
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
+from voicedock.domain.json import JsonValue
 from voicedock.domain.records import Assistant
 from voicedock.errors import Conflict
 from voicedock.store.base import Store
 
 NAMED_AT_MOST = 5  # assistants the refusal names
 
-Refers = Callable[[Mapping[str, Any]], bool]
+Refers = Callable[[Mapping[str, JsonValue]], bool]
 
 
 def referencing(assistants: Iterable[Assistant], refers: Refers) -> list[str]:

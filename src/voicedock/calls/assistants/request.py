@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from voicedock.calls.assistants.config import (
     ASSISTANT_REQUEST,
@@ -27,10 +27,15 @@ from voicedock.calls.assistants.config import (
     HANG_UP_AFTER_FIRST_MESSAGE,
     check_config,
 )
-from voicedock.calls.outbound.new_call import ResolvedAssistant, resolve_assistant
-from voicedock.calls.outbound.request import OutboundRequest
+from voicedock.calls.assistants.plans import AssistantRequest, plan
+from voicedock.calls.assistants.resolve import (
+    ChosenAssistant,
+    ResolvedAssistant,
+    resolve_assistant,
+)
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.ids import mask_call_id
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.records import PhoneNumber
 from voicedock.errors import ApiError, BadRequest, ServerRequestFailed
 from voicedock.store.base import Store
@@ -50,7 +55,7 @@ class AssistantServer(Protocol):
         called: str,
         number_id: str,
         timeout_s: float,
-    ) -> dict[str, Any]: ...
+    ) -> JsonObject: ...
 
 
 async def inbound_assistant(
@@ -65,13 +70,12 @@ async def inbound_assistant(
 ) -> ResolvedAssistant | None:
     """The assistant of an inbound call to ``number`` (``None``: reject the call)."""
     own = await _own(store, speech, byok, number, call_id)
-    asks = own is None or isinstance(own.config.get(ASSISTANT_REQUEST), Mapping)
-    if server is None or not asks:
+    asks_first = plan(own.config.get(ASSISTANT_REQUEST), AssistantRequest) if own else None
+    if server is None or (own is not None and asks_first is None):
         return own
-    settings = own.config.get(ASSISTANT_REQUEST) if own is not None else None
     timeout = DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS
-    if isinstance(settings, Mapping) and isinstance(settings.get("timeout_seconds"), int):
-        timeout = settings["timeout_seconds"]
+    if asks_first is not None and isinstance(asks_first.timeout_seconds, int):
+        timeout = asks_first.timeout_seconds
     try:
         answer = await server.assistant_request(
             organization_id=number.organization_id,
@@ -93,9 +97,9 @@ async def _own(
 ) -> ResolvedAssistant | None:
     if number.assistant_id is None:
         return None
-    request = OutboundRequest(destination=number.number, assistant_id=number.assistant_id)
+    chosen = ChosenAssistant(assistant_id=number.assistant_id)
     try:
-        return await resolve_assistant(store, number.organization_id, request, speech, byok)
+        return await resolve_assistant(store, number.organization_id, chosen, speech, byok)
     except ApiError as exc:
         log.info("call %s: the number's assistant cannot answer: %s", mask_call_id(call_id), exc)
         return None
@@ -106,21 +110,24 @@ async def _chosen(
     speech: SpeechSettings,
     byok: ByokSettings,
     number: PhoneNumber,
-    answer: Mapping[str, Any],
+    answer: Mapping[str, JsonValue],
 ) -> ResolvedAssistant:
     """The server's answer as a resolved assistant (an ``ApiError`` if unusable)."""
     error = answer.get("error")
     if isinstance(error, str) and error.strip():
-        config = {"first_message": error.strip()[:2_000], HANG_UP_AFTER_FIRST_MESSAGE: True}
-        request = OutboundRequest(destination=number.number, assistant=config)
-        return await resolve_assistant(store, number.organization_id, request, speech, byok)
+        config: JsonObject = {
+            "first_message": error.strip()[:2_000],
+            HANG_UP_AFTER_FIRST_MESSAGE: True,
+        }
+        chosen = ChosenAssistant(assistant=config)
+        return await resolve_assistant(store, number.organization_id, chosen, speech, byok)
     assistant_id = answer.get("assistant_id")
     if isinstance(assistant_id, str) and assistant_id:
-        request = OutboundRequest(destination=number.number, assistant_id=assistant_id)
-    elif isinstance(answer.get("assistant"), dict):
-        transient = check_config(answer["assistant"], "assistant", allow_profile=True)
+        chosen = ChosenAssistant(assistant_id=assistant_id)
+    elif (given := json_object(answer.get("assistant"))) is not None:
+        transient = check_config(given, "assistant", allow_profile=True)
         transient.pop(ASSISTANT_REQUEST, None)
-        request = OutboundRequest(destination=number.number, assistant=transient)
+        chosen = ChosenAssistant(assistant=transient)
     else:
         raise BadRequest("the answer names no assistant_id, assistant or error")
-    return await resolve_assistant(store, number.organization_id, request, speech, byok)
+    return await resolve_assistant(store, number.organization_id, chosen, speech, byok)

@@ -14,9 +14,9 @@ The same policy is enforced again when the connection is made (``voicedock.egres
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
+from voicedock.domain.json import JsonValue
 from voicedock.domain.provider_urls import url_path
 from voicedock.egress import EgressPolicy, provider_url_refusal
 from voicedock.egress.guard import literal_refusal
@@ -29,7 +29,7 @@ _OPERATOR_URL_PROVIDERS = frozenset({"openai", "mistral"})
 OPENAI_COMPATIBLE_PATH = "/v1"
 
 
-def check_tenant_urls(config: Mapping[str, Any], policy: EgressPolicy) -> None:
+def check_tenant_urls(config: Mapping[str, JsonValue], policy: EgressPolicy) -> None:
     """400 (``BadRequest``) naming the first key whose URL the policy refuses."""
     if config.get("provider") in SPEECH_TO_SPEECH:
         llm = config.get("llm_config")
@@ -51,7 +51,7 @@ def check_tenant_urls(config: Mapping[str, Any], policy: EgressPolicy) -> None:
                 check_tool_url(tool, f"tools[{i}]", policy)
 
 
-def check_tool_url(tool: Mapping[str, Any], where: str, policy: EgressPolicy) -> None:
+def check_tool_url(tool: Mapping[str, JsonValue], where: str, policy: EgressPolicy) -> None:
     """400 ``URL refused`` when a tool's own server URL names an address the policy refuses
     (or none)."""
     server = tool.get("server")
@@ -62,7 +62,9 @@ def check_tool_url(tool: Mapping[str, Any], where: str, policy: EgressPolicy) ->
             raise BadRequest(f"{where}.server.url: {reason}", error="URL refused")
 
 
-def _check_section(name: str, kind: str, section: Mapping[str, Any], policy: EgressPolicy) -> None:
+def _check_section(
+    name: str, kind: str, section: Mapping[str, JsonValue], policy: EgressPolicy
+) -> None:
     provider = str(section.get("provider", ""))
     default = default_provider_url(kind, provider)
     if default is None and "base_url" not in section:

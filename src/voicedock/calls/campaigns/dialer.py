@@ -43,11 +43,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from voicedock.calls.assistants.placeholders import fill, fill_config
+from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
 from voicedock.calls.engine import CallEngine, Originate
-from voicedock.calls.outbound.new_call import NewCall, ResolvedAssistant
-from voicedock.calls.outbound.placeholders import fill, fill_config
+from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.policy import destination_refusal
 from voicedock.config import PolicySettings
 from voicedock.domain.campaigns import (

@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from voicedock.calls.assistants.resolve import resolve_assistant
 from voicedock.calls.campaigns.request import CampaignRequest, ContactRequest
 from voicedock.calls.campaigns.retries import outcome_of, retry_at
 from voicedock.calls.engine import PBX_UNAVAILABLE
-from voicedock.calls.outbound.new_call import check_number_choice, resolve_assistant
+from voicedock.calls.outbound.new_call import check_number_choice
 from voicedock.calls.policy import DestinationRefused, check_destination
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TypeVar
+
+from msgspec import UnsetType
 
 from voicedock.calls.assistants.config import (
     DEFAULT_LLM_FILLER_DELAY_S,
@@ -19,8 +21,10 @@ from voicedock.calls.assistants.config import (
     KEYPAD,
     LLM_FILLER,
 )
+from voicedock.calls.assistants.plans import Keypad, LlmFiller, ToolFiller, plan
 from voicedock.calls.tools.config import assistant_tools, tool_specs
 from voicedock.config import EchoSettings, EndpointingSettings
+from voicedock.domain.json import JsonValue
 from voicedock.pipeline.analysis import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.echo import EchoGateConfig
@@ -29,7 +33,7 @@ from voicedock.pipeline.keypad import KeypadPlan
 
 
 def conversation_config(
-    assistant_config: Mapping[str, Any],
+    assistant_config: Mapping[str, JsonValue],
     sample_rate: int,
     *,
     context: str | None = None,
@@ -47,33 +51,32 @@ def conversation_config(
         prompt = f"{prompt or cfg.system_prompt}\n\nFacts:\n{lines}"
     first = assistant_config.get("first_message")
     prompt_text = assistant_config.get("silence_prompt_message")
-    endpointing = cfg.endpointing
-    limits: dict[str, Any] = {
-        field: seconds * 1000
-        for key, field in (
-            ("silence_timeout_seconds", "silence_timeout_ms"),
-            ("max_duration_seconds", "max_duration_ms"),
-            ("silence_prompt_seconds", "silence_prompt_ms"),
-        )
-        if isinstance(seconds := assistant_config.get(key), int)
-    }
-    if limits:
-        endpointing = dataclasses.replace(endpointing, **limits)
+    timing = cfg.endpointing
+
+    def ms(key: str, default: int | None) -> int | None:  # a limit it sets (seconds), else default
+        seconds = assistant_config.get(key)
+        return seconds * 1000 if isinstance(seconds, int) else default
+
+    endpointing = dataclasses.replace(
+        timing,
+        silence_timeout_ms=ms("silence_timeout_seconds", timing.silence_timeout_ms),
+        max_duration_ms=ms("max_duration_seconds", timing.max_duration_ms),
+        silence_prompt_ms=ms("silence_prompt_seconds", timing.silence_prompt_ms),
+    )
     dead_air = assistant_config.get("dead_air_seconds")
     dead_air_text = assistant_config.get("dead_air_message")
-    llm_filler, llm_delay, phrases = assistant_config.get(LLM_FILLER), None, None
-    if isinstance(llm_filler, Mapping):  # without it: no LLM filler
-        llm_delay = llm_filler.get("delay_seconds", DEFAULT_LLM_FILLER_DELAY_S)
-        phrases = llm_filler.get("messages")
-    filler = assistant_config.get("tool_filler")
-    filler = filler if isinstance(filler, Mapping) else {}
-    message = filler.get("message", cfg.tool_filler_message)
-    delay = filler.get("delay_seconds", cfg.tool_filler_delay_s)
+    llm_filler, llm_delay, phrases = plan(assistant_config.get(LLM_FILLER), LlmFiller), None, None
+    if llm_filler is not None:  # without it: no LLM filler
+        llm_delay = _set_or(llm_filler.delay_seconds, DEFAULT_LLM_FILLER_DELAY_S)
+        phrases = _set_or(llm_filler.messages, None)
+    filler = plan(assistant_config.get("tool_filler"), ToolFiller) or ToolFiller()
+    message = _set_or(filler.message, cfg.tool_filler_message)
+    delay = _given(filler.delay_seconds, cfg.tool_filler_delay_s)
     return dataclasses.replace(
         cfg,
         dead_air_s=float(dead_air) if isinstance(dead_air, int) else cfg.dead_air_s,
         dead_air_message=_text_or(dead_air_text, cfg.dead_air_message),
-        tool_filler_message=message if isinstance(message, str) and message else None,
+        tool_filler_message=message or None,
         tool_filler_delay_s=float(delay),
         llm_filler_delay_s=float(llm_delay) if llm_delay is not None else None,
         llm_filler_messages=tuple(phrases) if phrases else cfg.llm_filler_messages,
@@ -90,20 +93,32 @@ def conversation_config(
     )
 
 
-def keypad_plan(plan: object, default: KeypadPlan) -> KeypadPlan:
+def keypad_plan(stored: JsonValue, default: KeypadPlan) -> KeypadPlan:
     """The assistant's ``keypad`` plan (checked when it was saved) over ``default``; without
     one, ``default``."""
-    if not isinstance(plan, Mapping):
+    keypad = plan(stored, Keypad)
+    if keypad is None:
         return default
-    timeout = plan.get("timeout_seconds")
-    max_digits = plan.get("max_digits")
-    enabled = plan.get("enabled")
     return KeypadPlan(
-        timeout_s=float(timeout) if isinstance(timeout, int | float) else default.timeout_s,
-        terminator=plan.get("terminator", default.terminator),
-        max_digits=max_digits if isinstance(max_digits, int) else default.max_digits,
-        enabled=enabled if isinstance(enabled, bool) else default.enabled,
+        timeout_s=float(_given(keypad.timeout_seconds, default.timeout_s)),
+        terminator=_set_or(keypad.terminator, default.terminator),  # None: no terminator
+        max_digits=_given(keypad.max_digits, default.max_digits),
+        enabled=_given(keypad.enabled, default.enabled),
     )
+
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+def _set_or(value: T | UnsetType, default: D) -> T | D:
+    """A plan's setting, or ``default`` where the plan leaves it out."""
+    return default if isinstance(value, UnsetType) else value
+
+
+def _given(value: T | UnsetType | None, default: T) -> T:
+    """A plan's setting, or ``default`` where the plan leaves it out or sets it null."""
+    return default if value is None or isinstance(value, UnsetType) else value
 
 
 def with_echo_settings(base: ConversationConfig | None, echo: EchoSettings) -> ConversationConfig:
@@ -134,7 +149,7 @@ def with_endpointing_settings(
     return dataclasses.replace(cfg, endpointing=timing)
 
 
-def analysis_plan(assistant_config: Mapping[str, Any]) -> AnalysisPlan | None:
+def analysis_plan(assistant_config: Mapping[str, JsonValue]) -> AnalysisPlan | None:
     """The assistant's ``analysis_plan`` (checked when it was saved), if it has one."""
     plan = assistant_config.get("analysis_plan")
     if not isinstance(plan, Mapping):

@@ -34,7 +34,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from voicedock.calls.assistants.config import (
     SAY_VOICE,
@@ -46,10 +46,16 @@ from voicedock.calls.assistants.config import (
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.config import SpeechSettings
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.egress import Egress
 from voicedock.errors import BadRequest
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
-from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
+from voicedock.pipeline.providers.registry import (
+    ProviderSection,
+    create_llm,
+    create_stt,
+    create_tts,
+)
 
 if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
@@ -77,7 +83,7 @@ class SpeechProviders:
 
 
 def build_providers(
-    assistant_config: Mapping[str, Any],
+    assistant_config: Mapping[str, JsonValue],
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
     *,
@@ -101,7 +107,7 @@ def build_providers(
 
 
 async def build_providers_closing_on_error(
-    assistant_config: Mapping[str, Any],
+    assistant_config: Mapping[str, JsonValue],
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
     *,
@@ -136,7 +142,7 @@ async def build_providers_closing_on_error(
 
 
 def build_tts(
-    assistant_config: Mapping[str, Any],
+    assistant_config: Mapping[str, JsonValue],
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
     *,
@@ -156,7 +162,7 @@ def build_tts(
 
 
 def voice_tts(
-    tts_config: Mapping[str, Any],
+    tts_config: ProviderSection,
     sample_rate: int,
     speech: SpeechSettings,
     egress: Egress | None = None,
@@ -167,15 +173,15 @@ def voice_tts(
     ``sample_rate``, with the operator's keys (unless ``speech_keys`` is False, as for a
     call under ``[byok] mode = "required"``) and host settings as for a call."""
     guard = None if egress is None else egress.for_providers()
-    config = {"tts_config": tts_config}
+    config: JsonObject = {"tts_config": dict(tts_config)}
     section = {**_section(config, "tts_config", speech, speech_keys=speech_keys)}
     section["sample_rate"] = sample_rate
     return create_tts(section, guard)
 
 
 def _resolved(
-    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
-) -> Mapping[str, Any]:
+    config: Mapping[str, JsonValue], speech: SpeechSettings, egress: Egress | None
+) -> JsonObject:
     """The provider rules once more (idempotent): a placed call's snapshot is resolved
     already, an inbound call's saved assistant may not be; its URLs checked with ``egress``."""
     try:
@@ -187,7 +193,10 @@ def _resolved(
 
 
 def _speech_to_speech(
-    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None, speech_keys: bool
+    config: Mapping[str, JsonValue],
+    speech: SpeechSettings,
+    egress: Egress | None,
+    speech_keys: bool,
 ) -> SpeechProviders:
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
@@ -209,13 +218,13 @@ def _speech_to_speech(
 
 
 def _realtime_llm_section(
-    config: Mapping[str, Any], speech: SpeechSettings, egress: Egress | None
-) -> dict[str, Any]:
+    config: Mapping[str, JsonValue], speech: SpeechSettings, egress: Egress | None
+) -> JsonObject:
     """A speech-to-speech call's ``llm_config`` (the realtime session and its say voice), its
     URLs checked with ``egress``."""
-    llm_config = tenant_sections(config, speech).get("llm_config")
+    llm_config = json_object(tenant_sections(config, speech).get("llm_config"))
     try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
-        section = realtime_section(dict(llm_config), speech.tts, speech) if llm_config else {}
+        section = realtime_section(llm_config, speech.tts, speech) if llm_config else {}
         if egress is not None:
             check_tenant_urls({**config, "llm_config": section}, egress.policy)
     except BadRequest as exc:
@@ -223,23 +232,21 @@ def _realtime_llm_section(
     return dict(section)
 
 
-def _say_voice(
-    realtime: Mapping[str, Any], speech: SpeechSettings, speech_keys: bool
-) -> Mapping[str, Any]:
+def _say_voice(realtime: ProviderSection, speech: SpeechSettings, speech_keys: bool) -> JsonObject:
     """The TTS section of a speech-to-speech call's verbatim texts: ``say_voice``, else the
     operator's ``[speech] tts``."""
     say_voice = realtime.get(SAY_VOICE) or {"provider": speech.tts}
     return _section({"tts_config": say_voice}, "tts_config", speech, speech_keys=speech_keys)
 
 
-def _provider_name(config: Mapping[str, Any], key: str, speech: SpeechSettings) -> str | None:
+def _provider_name(config: Mapping[str, JsonValue], key: str, speech: SpeechSettings) -> str | None:
     provider = _section(config, key, speech).get("provider")
     return str(provider) if provider else None
 
 
 def _section(
-    config: Mapping[str, Any], key: str, speech: SpeechSettings, *, speech_keys: bool = True
-) -> Mapping[str, Any]:
+    config: Mapping[str, JsonValue], key: str, speech: SpeechSettings, *, speech_keys: bool = True
+) -> JsonObject:
     """One provider section, with the operator's ``[speech]`` key and base URL for its cloud
     provider unless the assistant brings its own. The operator's key only ever goes to the
     operator's base URL: a section naming another ``base_url`` must bring its own key; with
@@ -264,7 +271,7 @@ def _section(
     return section
 
 
-def operator_settings(key: str, provider: str, speech: SpeechSettings) -> dict[str, Any]:
+def operator_settings(key: str, provider: str, speech: SpeechSettings) -> JsonObject:
     """What the operator's ``[speech]`` section sets for an offline engine (the host's files,
     devices and threads); these keys of a section never come from an assistant."""
     if key == "stt_config" and provider in WHISPER_NAMES:
@@ -294,7 +301,7 @@ def recognition_threads(speech: SpeechSettings) -> tuple[int, int]:
     return workers, speech.whisper_cpu_threads or max(1, cores // workers)
 
 
-def uses_local_stt(config: Mapping[str, Any], speech: SpeechSettings) -> bool:
+def uses_local_stt(config: Mapping[str, JsonValue], speech: SpeechSettings) -> bool:
     """Whether a call of this assistant configuration transcribes with the node's offline
     Whisper (the recognition pool), rather than a cloud STT or a speech-to-speech model."""
     if config.get("provider") in SPEECH_TO_SPEECH:

@@ -1,2 +1,3 @@
-"""Placing an outbound call: the request, its placeholders, the assistant and caller
-number it runs with, idempotency, and the dial limits every outbound call passes."""
+"""Placing an outbound call: the request, the caller number it runs with (its assistant is
+resolved by ``calls.assistants.resolve``), idempotency, and the dial limits every outbound
+call passes."""

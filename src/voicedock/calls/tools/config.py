@@ -22,10 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from voicedock.calls import fields
 from voicedock.calls.control import TRANSFER_MODES
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest
 from voicedock.pipeline.tools import END_CALL as END_CALL  # the built-in tools: the API names them
@@ -65,7 +65,7 @@ class AssistantTool:
     message: str | None = None
 
 
-def check_tools(value: object) -> list[dict[str, Any]]:
+def check_tools(value: object) -> list[JsonObject]:
     """The ``tools`` list of a configuration, checked (400 naming the bad field)."""
     if not isinstance(value, list):
         raise BadRequest("tools must be a list")
@@ -76,7 +76,7 @@ def check_tools(value: object) -> list[dict[str, Any]]:
     return checked
 
 
-def check_unique_names(tools: Sequence[Mapping[str, Any]]) -> None:
+def check_unique_names(tools: Sequence[Mapping[str, JsonValue]]) -> None:
     """400 ``Duplicate tool name`` when two tools (a built-in one by its type) share a name:
     each may be valid, the list as a whole is not (what the model would be offered)."""
     names = [str(t.get("name") or t.get("type")) for t in tools]
@@ -84,7 +84,7 @@ def check_unique_names(tools: Sequence[Mapping[str, Any]]) -> None:
         raise BadRequest("tools: two tools have the same name", error="Duplicate tool name")
 
 
-def _check_item(item: object, where: str) -> dict[str, Any]:
+def _check_item(item: object, where: str) -> JsonObject:
     """A tool, or a reference to a tool template (expanded when a call is placed)."""
     obj = fields.require_object(item, where)
     if TEMPLATE_ID not in obj:
@@ -96,7 +96,7 @@ def _check_item(item: object, where: str) -> dict[str, Any]:
     return {TEMPLATE_ID: template_id}
 
 
-def check_tool(item: object, where: str) -> dict[str, Any]:
+def check_tool(item: object, where: str) -> JsonObject:
     """One tool (an assistant's or a template's), checked; a copy."""
     obj = dict(fields.require_object(item, where))
     kind = obj.setdefault("type", WEBHOOK)
@@ -138,46 +138,51 @@ def check_tool(item: object, where: str) -> dict[str, Any]:
     return obj
 
 
-def assistant_tools(config: Mapping[str, Any]) -> list[AssistantTool]:
+def assistant_tools(config: Mapping[str, JsonValue]) -> list[AssistantTool]:
     """The tools of a (checked) resolved configuration, ready for a call."""
     tools = config.get("tools")
-    if not tools:
+    if not isinstance(tools, list):
         return []
-    return [_tool(item) for item in tools if isinstance(item, dict) and TEMPLATE_ID not in item]
+    items = [item for item in map(json_object, tools) if item is not None]
+    return [_tool(item) for item in items if TEMPLATE_ID not in item]
 
 
 def tool_specs(tools: Sequence[AssistantTool]) -> tuple[ToolSpec, ...]:
     return tuple(tool.spec for tool in tools)
 
 
-def _tool(item: Mapping[str, Any]) -> AssistantTool:
+def _tool(item: Mapping[str, JsonValue]) -> AssistantTool:
     kind = str(item.get("type", WEBHOOK))
     name = str(item.get("name") or kind)
     description = str(item.get("description") or _BUILT_IN_DESCRIPTIONS.get(kind, ""))
-    destinations = tuple(str(d) for d in item.get("destinations") or ())
-    parameters = item.get("parameters") or _built_in_parameters(kind, destinations)
-    server = item.get("server")
+    listed = item.get("destinations")
+    destinations = tuple(str(d) for d in listed) if isinstance(listed, list) else ()
+    parameters = json_object(item.get("parameters")) or _built_in_parameters(kind, destinations)
+    server = json_object(item.get("server"))
+    timeout = item.get("timeout_seconds")
+    timeout_s = float(timeout) if isinstance(timeout, int | float) and timeout else None
+    message = item.get("message")
     return AssistantTool(
         type=kind,
         spec=ToolSpec(name, description, parameters),
-        url=str(server["url"]) if isinstance(server, dict) else None,
-        timeout_s=float(item.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS),
+        url=str(server["url"]) if server is not None else None,
+        timeout_s=timeout_s or DEFAULT_TIMEOUT_SECONDS,
         destinations=destinations,
         mode=str(item.get("mode") or "blind"),
-        message=item.get("message") if isinstance(item.get("message"), str) else None,
+        message=message if isinstance(message, str) else None,
     )
 
 
-def _built_in_parameters(kind: str, destinations: Sequence[str]) -> dict[str, Any]:
-    properties: dict[str, Any] = {}
-    required: list[str] = []
+def _built_in_parameters(kind: str, destinations: Sequence[str]) -> JsonObject:
+    properties: JsonObject = {}
+    required: list[JsonValue] = []
     if kind == TRANSFER_CALL:
         properties["destination"] = {"type": "string", "enum": list(destinations)}
         required.append("destination")
     elif kind == SEND_DTMF:
         properties["digits"] = {"type": "string", "pattern": "^[0-9A-D*#]{1,32}$"}
         required.append("digits")
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema: JsonObject = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
     return schema

@@ -7,26 +7,18 @@ assistant is audible (``assistant_audio.py``). Each engine sets ``_end`` and
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 
+from voicedock.aio import Closable
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.ending import CallEnd
 
 
-class DialogueBase:
+class DialogueBase(Closable):
     _end: CallEnd
     _assistant_audio: AssistantAudio
 
     async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         raise NotImplementedError
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def wait_ended(self) -> str:
         """Wait until the dialogue decided the call is over; returns the reason."""

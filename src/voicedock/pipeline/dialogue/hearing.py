@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
@@ -154,7 +154,7 @@ class Hearing:
         ended = started + (len(pending) + len(rest)) / (2 * self._config.sample_rate)
         return TranscriptEntry("user", text, started, ended)
 
-    def _transcribe(self, words: Coroutine[Any, Any, str]) -> Words:
+    def _transcribe(self, words: Awaitable[str]) -> Words:
         """Start a transcription, bounded by the STT timeout from now; the task belongs to
         the dialogue, not to the turn waiting for it, and never fails."""
         deadline = asyncio.get_running_loop().time() + self._config.stt_timeout_s

@@ -31,10 +31,11 @@ import wave
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+import msgspec
 from yarl import URL
 
 from voicedock.domain.provider_urls import extras_problem
@@ -180,7 +181,7 @@ def provider_error_text(body: bytes) -> str:
         doc = json.loads(text)
     except ValueError:
         return text[:_ERROR_TEXT_LIMIT]
-    message: Any = doc
+    message: object = doc
     if isinstance(doc, dict):
         err = doc.get("error", doc.get("detail", doc.get("err_msg", doc)))
         message = err.get("message", err.get("msg", err)) if isinstance(err, dict) else err
@@ -325,6 +326,61 @@ async def read_capped(
     return body
 
 
+async def open_websocket(
+    provider: str, session: OwnedSession, url: str, headers: Mapping[str, str]
+) -> aiohttp.ClientWebSocketResponse:
+    """A provider's websocket, its messages capped at the egress caps' size."""
+    with translate_errors(provider):
+        return await session.get().ws_connect(
+            url, headers=headers, max_msg_size=session.caps.websocket_message_bytes
+        )
+
+
+def live_socket(
+    provider: str, ws: aiohttp.ClientWebSocketResponse | None, *, closed: bool, what: str
+) -> aiohttp.ClientWebSocketResponse:
+    """The socket to send on: refused once voicedock closed the ``what`` (not retryable), or
+    when the provider closed the socket (retryable)."""
+    if closed or ws is None:
+        raise ProviderConnectionError(f"{provider}: the {what} is closed", retryable=False)
+    if ws.closed:
+        raise ProviderConnectionError(f"{provider}: the socket closed")
+    return ws
+
+
+class _End:
+    """The end of a socket's items."""
+
+
+_END = _End()
+_Item = TypeVar("_Item")
+
+
+class SocketItems(Generic[_Item]):
+    """What a provider socket's reader task hands to whoever iterates the stream: items in
+    arrival order, then the end (``end()``, every later iteration ends at once too); a
+    ``ProviderError`` put in is raised to the one iterating."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[_Item | ProviderError | _End] = asyncio.Queue()
+
+    async def put(self, item: _Item | ProviderError) -> None:
+        await self._queue.put(item)
+
+    async def end(self) -> None:
+        await self._queue.put(_END)
+
+    async def __aiter__(self) -> AsyncIterator[_Item]:
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, _End):
+                await self._queue.put(_END)
+                return
+            if isinstance(item, ProviderError):
+                raise item
+            yield item
+
+
 def too_big(message: aiohttp.WSMessage) -> bool:
     """Whether a websocket receive failed because the message passed ``max_msg_size``."""
     error = message.data if message.type == aiohttp.WSMsgType.ERROR else None
@@ -352,6 +408,32 @@ async def iter_pcm_body(
                 yield pcm
 
 
+async def post_for_pcm(
+    provider: str,
+    session: OwnedSession,
+    url: str,
+    body: msgspec.Struct,
+    headers: Mapping[str, str],
+    params: Mapping[str, str] | None = None,
+) -> AsyncIterator[bytes]:
+    """POST ``body`` as JSON and stream the audio answer as sample-aligned PCM (a synthesis
+    endpoint); leaving early (a barge-in) drops the connection, so generation stops too."""
+    with translate_errors(provider):
+        async with session.get().post(
+            url,
+            params=params,
+            data=msgspec.json.encode(body),
+            headers={**headers, "Content-Type": "application/json"},
+        ) as response:
+            try:
+                await raise_for_status(provider, response)
+                cap = session.caps.tts_audio_bytes
+                async for pcm in iter_pcm_body(provider, response, cap=cap):
+                    yield pcm
+            finally:
+                abort_response(response)
+
+
 def pcm16_wav(pcm: bytes, sample_rate: int) -> bytes:
     """Wrap 16-bit mono PCM in a WAV container (what upload endpoints expect)."""
     out = io.BytesIO()
@@ -370,7 +452,7 @@ def abort_response(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
-async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
     """Stop an owned task and wait for it; its own failure was already reported through
     the stream's queue, so it is retrieved here rather than raised again."""
     if task is None:

@@ -19,15 +19,19 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
+import msgspec
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor
 from voicedock.egress import Egress
 from voicedock.pipeline.frames import Transcript
 from voicedock.pipeline.providers._http import (
     OwnedSession,
+    SocketItems,
     Timeouts,
     cancel_and_wait,
     endpoint,
+    live_socket,
+    open_websocket,
     pcm16_wav,
     raise_for_status,
     read_capped,
@@ -50,36 +54,74 @@ KEEPALIVE_MESSAGE = json.dumps({"type": "KeepAlive"})
 CLOSE_STREAM_MESSAGE = json.dumps({"type": "CloseStream"})
 
 
+class _Kind(msgspec.Struct):
+    type: object = None  # compared with the two types read; any other is passed over
+
+
+class _Error(msgspec.Struct):
+    description: str | None = None
+    message: str | None = None
+
+
+class _Alternative(msgspec.Struct):
+    transcript: str = ""
+
+
+class _Channel(msgspec.Struct):
+    alternatives: list[_Alternative] = []
+
+    def text(self) -> str:
+        """The first alternative's transcript ("" when there is none)."""
+        return self.alternatives[0].transcript.strip() if self.alternatives else ""
+
+
+class _Results(msgspec.Struct):
+    """A live ``Results`` message: one segment's transcript so far, or final."""
+
+    channel: _Channel | None = None
+    is_final: bool = False
+
+
+class _PrerecordedResults(msgspec.Struct):
+    channels: list[_Channel]
+
+
+class _Prerecorded(msgspec.Struct):
+    """The answer to an uploaded utterance."""
+
+    results: _PrerecordedResults
+
+
+_decode_kind = msgspec.json.Decoder(_Kind).decode
+_decode_results = msgspec.json.Decoder(_Results).decode
+
+
 def parse_listen_message(text: str) -> Transcript | None:
     """One server message of the live socket: a Transcript for non-empty `Results`, None for
     the other message types (Metadata, SpeechStarted, UtteranceEnd), an error for `Error`."""
     try:
-        doc = json.loads(text)
-    except ValueError as exc:
+        kind = _decode_kind(text).type
+        if kind == "Error":
+            error = msgspec.json.decode(text, type=_Error)
+            detail = error.description or error.message or "error"
+            raise ProviderResponseError(f"deepgram: {detail}", retryable=True)
+        if kind != "Results":
+            return None
+        results = _decode_results(text)
+    except msgspec.ValidationError as exc:
+        raise ProviderResponseError("deepgram: message is malformed") from exc
+    except msgspec.DecodeError as exc:
         raise ProviderResponseError("deepgram: message is not JSON") from exc
-    if not isinstance(doc, dict):
-        raise ProviderResponseError("deepgram: message is not an object")
-    kind = doc.get("type")
-    if kind == "Error":
-        detail = doc.get("description") or doc.get("message") or "error"
-        raise ProviderResponseError(f"deepgram: {detail}", retryable=True)
-    if kind != "Results":
-        return None
-    alternatives = (doc.get("channel") or {}).get("alternatives") or []
-    transcript = alternatives[0].get("transcript", "") if alternatives else ""
-    if not isinstance(transcript, str) or not transcript.strip():
-        return None
-    return Transcript(transcript.strip(), final=bool(doc.get("is_final")))
+    said = results.channel.text() if results.channel is not None else ""
+    return Transcript(said, final=results.is_final) if said else None
 
 
 def prerecorded_text(body: bytes) -> str:
     try:
-        doc = json.loads(body)
-        alternatives = doc["results"]["channels"][0]["alternatives"]
-        text = alternatives[0]["transcript"] if alternatives else ""
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        channels = msgspec.json.decode(body, type=_Prerecorded).results.channels
+        return channels[0].text()
+    except (msgspec.DecodeError, IndexError) as exc:
         raise ProviderResponseError("deepgram: unexpected transcription result") from exc
-    return str(text).strip()
 
 
 class DeepgramStt:
@@ -168,10 +210,7 @@ class DeepgramStt:
         await self._session.aclose()
 
 
-_END = object()
-
-
-class DeepgramStream:
+class DeepgramStream(Closable):
     """One live recognition session (`SttStream`). Use as `async with stt.stream(rate) as s`.
 
     The stream owns its socket and the two tasks that use it (reader, keep-alive); aclose()
@@ -195,7 +234,7 @@ class DeepgramStream:
         self._keepalive_s = keepalive_s
         self._finish_timeout_s = finish_timeout_s
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._items: asyncio.Queue[Transcript | ProviderError | object] = asyncio.Queue()
+        self._items: SocketItems[Transcript] = SocketItems()
         self._tasks = Supervisor("deepgram stream", log)  # the reader and the keepalive
         self._keepalive: asyncio.Task[None] | None = None
         self._last_sent = 0.0
@@ -206,28 +245,15 @@ class DeepgramStream:
         await self.connect()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
     async def connect(self) -> None:
-        with translate_errors("deepgram"):
-            self._ws = await self._session.get().ws_connect(
-                self._url,
-                headers=self._headers,
-                autoping=True,
-                max_msg_size=self._session.caps.websocket_message_bytes,
-            )
+        self._ws = await open_websocket("deepgram", self._session, self._url, self._headers)
         self._last_sent = time.monotonic()
         await self._tasks.start()
         self._tasks.spawn(self._read(self._ws), name="deepgram-reader")
         self._keepalive = self._tasks.spawn(self._keep_alive(self._ws), name="deepgram-keepalive")
 
     def _socket(self) -> aiohttp.ClientWebSocketResponse:
-        if self._closed or self._ws is None:
-            raise ProviderConnectionError("deepgram: the stream is closed", retryable=False)
-        if self._ws.closed:
-            raise ProviderConnectionError("deepgram: the socket closed")
-        return self._ws
+        return live_socket("deepgram", self._ws, closed=self._closed, what="stream")
 
     async def push_audio(self, pcm: bytes) -> None:
         if not pcm:
@@ -290,21 +316,10 @@ class DeepgramStream:
                         await self._items.put(ProviderConnectionError("deepgram: socket broke"))
                     return
         finally:
-            await self._items.put(_END)
+            await self._items.end()
 
     def __aiter__(self) -> AsyncIterator[Transcript]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Transcript]:
-        while True:
-            item = await self._items.get()
-            if item is _END:
-                await self._items.put(_END)  # later iterations end at once too
-                return
-            if isinstance(item, ProviderError):
-                raise item
-            assert isinstance(item, Transcript)
-            yield item
+        return aiter(self._items)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -314,4 +329,4 @@ class DeepgramStream:
         if self._ws is not None:
             await self._ws.close()
         await self._tasks.aclose()
-        await self._items.put(_END)
+        await self._items.end()

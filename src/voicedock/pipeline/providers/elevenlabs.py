@@ -4,17 +4,17 @@ mono samples streamed while the voice is generated; `GET /v1/voices`: an account
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+
+import msgspec
 
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
-    abort_response,
     endpoint,
-    iter_pcm_body,
+    post_for_pcm,
     raise_for_status,
     read_capped,
     require_key,
@@ -24,6 +24,16 @@ from voicedock.pipeline.providers.base import ProviderConfigError, ProviderRespo
 
 ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
 PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+
+
+class SpeechRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The body of a streaming synthesis (``language_code`` and ``voice_settings`` only when
+    set)."""
+
+    text: str
+    model_id: str
+    language_code: str = ""
+    voice_settings: dict[str, object] = {}  # the model's own settings: open
 
 
 class ElevenLabsTts:
@@ -82,35 +92,42 @@ class ElevenLabsTts:
     def sample_rate(self) -> int:
         return self._rate
 
-    def request_body(self, text: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"text": text, "model_id": self._model_id}
-        if self._language_code:
-            body["language_code"] = self._language_code
-        if self._voice_settings:
-            body["voice_settings"] = self._voice_settings
-        return body
+    def request_body(self, text: str) -> SpeechRequest:
+        return SpeechRequest(
+            text=text,
+            model_id=self._model_id,
+            language_code=self._language_code,
+            voice_settings=self._voice_settings,
+        )
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         if not text.strip():
             return
-        with translate_errors("elevenlabs"):
-            session = self._session.get()
-            async with session.post(
-                self._url, params=self._params, json=self.request_body(text), headers=self._headers
-            ) as response:
-                try:
-                    await raise_for_status("elevenlabs", response)
-                    cap = self._session.caps.tts_audio_bytes
-                    async for pcm in iter_pcm_body("elevenlabs", response, cap=cap):
-                        yield pcm
-                finally:
-                    abort_response(response)
+        body = self.request_body(text)
+        async for pcm in post_for_pcm(
+            "elevenlabs", self._session, self._url, body, self._headers, self._params
+        ):
+            yield pcm
 
     async def aclose(self) -> None:
         await self._session.aclose()
 
 
 _VOICES_BYTES = 2_000_000  # an account's voice list
+
+
+class _Labels(msgspec.Struct):
+    language: str | None = None
+
+
+class _Voice(msgspec.Struct):
+    voice_id: str
+    name: str | None = None
+    labels: _Labels | None = None
+
+
+class _Voices(msgspec.Struct):
+    voices: list[_Voice]
 
 
 async def account_voices(
@@ -132,14 +149,9 @@ async def account_voices(
     finally:
         await session.aclose()
     try:
-        listed = json.loads(body)["voices"]
-        return [_voice(item) for item in listed if isinstance(item, dict)]
-    except (ValueError, KeyError, TypeError) as exc:
+        listed = msgspec.json.decode(body, type=_Voices).voices
+    except msgspec.DecodeError as exc:
         raise ProviderResponseError("elevenlabs: the voice list is unreadable") from exc
-
-
-def _voice(item: Mapping[str, Any]) -> tuple[str, str, str]:
-    voice_id = str(item["voice_id"])
-    labels = item.get("labels")
-    language = labels.get("language") if isinstance(labels, Mapping) else None
-    return voice_id, str(item.get("name") or voice_id), str(language or "")
+    return [
+        (v.voice_id, v.name or v.voice_id, (v.labels and v.labels.language) or "") for v in listed
+    ]

@@ -4,20 +4,19 @@ utterance) and `POST /audio/speech` with `response_format=pcm`, which streams ra
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
+import msgspec
 
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     Timeouts,
-    abort_response,
     endpoint,
-    iter_pcm_body,
     pcm16_wav,
+    post_for_pcm,
     raise_for_status,
     read_capped,
     require_key,
@@ -29,15 +28,28 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_PCM_RATE = 24000  # fixed by the API for response_format=pcm
 
 
+class _Transcription(msgspec.Struct):
+    text: str
+
+
+class SpeechRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The body of ``POST /audio/speech`` (``instructions`` and ``speed`` only when set)."""
+
+    model: str
+    input: str
+    voice: str
+    response_format: Literal["pcm"]
+    instructions: str = ""
+    speed: float | None = None
+
+
 def transcription_text(body: bytes) -> str:
     try:
-        doc = json.loads(body)
-    except ValueError as exc:
+        return msgspec.json.decode(body, type=_Transcription).text.strip()
+    except msgspec.ValidationError as exc:
+        raise ProviderResponseError("openai-stt: transcription has no text") from exc
+    except msgspec.DecodeError as exc:
         raise ProviderResponseError("openai-stt: transcription is not JSON") from exc
-    text = doc.get("text") if isinstance(doc, dict) else None
-    if not isinstance(text, str):
-        raise ProviderResponseError("openai-stt: transcription has no text")
-    return text.strip()
 
 
 class OpenAiStt:
@@ -145,33 +157,22 @@ class OpenAiTts:
     def sample_rate(self) -> int:
         return OPENAI_PCM_RATE
 
-    def request_body(self, text: str) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self._model,
-            "input": text,
-            "voice": self._voice,
-            "response_format": "pcm",
-        }
-        if self._instructions:
-            body["instructions"] = self._instructions
-        if self._speed is not None:
-            body["speed"] = self._speed
-        return body
+    def request_body(self, text: str) -> SpeechRequest:
+        return SpeechRequest(
+            model=self._model,
+            input=text,
+            voice=self._voice,
+            response_format="pcm",
+            instructions=self._instructions,
+            speed=self._speed,
+        )
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         if not text.strip():
             return
-        with translate_errors("openai-tts"):
-            session = self._session.get()
-            body = self.request_body(text)
-            async with session.post(self._url, json=body, headers=self._headers) as response:
-                try:
-                    await raise_for_status("openai-tts", response)
-                    cap = self._session.caps.tts_audio_bytes
-                    async for pcm in iter_pcm_body("openai-tts", response, cap=cap):
-                        yield pcm
-                finally:
-                    abort_response(response)
+        body = self.request_body(text)
+        async for pcm in post_for_pcm("openai-tts", self._session, self._url, body, self._headers):
+            yield pcm
 
     async def aclose(self) -> None:
         await self._session.aclose()

@@ -8,13 +8,15 @@ need no key). Each SSE event carries a `chat.completion.chunk` whose
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+import aiohttp
+import msgspec
 
 from voicedock.config import OLLAMA_BASE_URL
 from voicedock.egress import Egress
-from voicedock.pipeline.frames import ChatMessage, ToolCall
+from voicedock.pipeline.frames import ChatMessage, Role, ToolCall
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     SseDecoder,
@@ -40,13 +42,36 @@ DEFAULT_BASE_URLS = {
 }
 
 
+class _Function(msgspec.Struct):
+    name: str
+    arguments: str
+
+
+class _WireToolCall(msgspec.Struct, kw_only=True):
+    id: str
+    type: Literal["function"] = "function"
+    function: _Function
+
+
+class WireMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One context message as the API takes it (tool calls and tool results included); a
+    field not sent is left out."""
+
+    role: Role
+    content: str | None
+    tool_calls: tuple[_WireToolCall, ...] = ()
+    tool_call_id: str | msgspec.UnsetType = msgspec.UNSET
+
+
 def chat_request_body(
     model: str,
     messages: Sequence[ChatMessage],
-    options: Mapping[str, Any],
+    options: Mapping[str, object],
     tools: Sequence[ToolSpec] = (),
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
+) -> dict[str, object]:
+    """The request: the model, the context and ``stream``, the tools offered, then the
+    assistant's options (``temperature``…) as they were given."""
+    body: dict[str, object] = {
         "model": model,
         "messages": [wire_message(m) for m in messages],
         "stream": True,
@@ -57,22 +82,51 @@ def chat_request_body(
     return body
 
 
-def wire_message(message: ChatMessage) -> dict[str, Any]:
+def wire_message(message: ChatMessage) -> WireMessage:
     """One context message as the API takes it (tool calls and tool results included)."""
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        out["content"] = message.content or None
-        out["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in message.tool_calls
-        ]
-    if message.role == "tool":
-        out["tool_call_id"] = message.tool_call_id
-    return out
+    calls = tuple(
+        _WireToolCall(id=call.id, function=_Function(call.name, call.arguments))
+        for call in message.tool_calls
+    )
+    return WireMessage(
+        role=message.role,
+        content=(message.content or None) if calls else message.content,
+        tool_calls=calls,
+        tool_call_id=message.tool_call_id if message.role == "tool" else msgspec.UNSET,
+    )
+
+
+class _FragmentFunction(msgspec.Struct):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallFragment(msgspec.Struct):
+    """A piece of a streamed tool call: the id and name come first, the arguments' JSON text
+    in pieces, all under the call's ``index``."""
+
+    index: int | None = None
+    id: str | None = None
+    function: _FragmentFunction | None = None
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+    tool_calls: list[ToolCallFragment] | None = None
+
+
+class _Choice(msgspec.Struct):
+    delta: _Delta | None = None
+
+
+class _Chunk(msgspec.Struct):
+    """A ``chat.completion.chunk`` (or the ``error`` a server streams instead)."""
+
+    choices: list[_Choice] | None = None
+    error: object = None  # servers differ: an object with a message, or a text
+
+
+_decode_chunk = msgspec.json.Decoder(_Chunk).decode
 
 
 class ToolCallAssembler:
@@ -82,22 +136,17 @@ class ToolCallAssembler:
     def __init__(self) -> None:
         self._parts: dict[int, dict[str, str]] = {}
 
-    def feed(self, fragments: object) -> None:
-        if not isinstance(fragments, list):
-            return
+    def feed(self, fragments: Sequence[ToolCallFragment]) -> None:
         for fragment in fragments:
-            if not isinstance(fragment, dict):
-                continue
-            index = fragment.get("index", 0)
-            part = self._parts.setdefault(index if isinstance(index, int) else 0, {})
-            if isinstance(call_id := fragment.get("id"), str) and call_id:
-                part["id"] = call_id
-            function = fragment.get("function")
-            if isinstance(function, dict):
-                if isinstance(name := function.get("name"), str) and name:
-                    part["name"] = part.get("name", "") + name
-                if isinstance(arguments := function.get("arguments"), str):
-                    part["arguments"] = part.get("arguments", "") + arguments
+            part = self._parts.setdefault(fragment.index or 0, {})
+            if fragment.id:
+                part["id"] = fragment.id
+            function = fragment.function
+            if function is not None:
+                if function.name:
+                    part["name"] = part.get("name", "") + function.name
+                if function.arguments is not None:
+                    part["arguments"] = part.get("arguments", "") + function.arguments
 
     def calls(self) -> list[ToolCall]:
         """The complete calls, in the model's order (a fragment without a name is dropped)."""
@@ -110,26 +159,22 @@ class ToolCallAssembler:
         return done
 
 
-def chunk_delta(payload: str) -> tuple[str, object]:
-    """The text delta and the ``tool_calls`` fragments (or ``None``) of one chunk."""
+def chunk_delta(payload: str) -> tuple[str, list[ToolCallFragment]]:
+    """The text delta and the ``tool_calls`` fragments of one chunk."""
     try:
-        doc = json.loads(payload)
-    except ValueError as exc:
+        chunk = _decode_chunk(payload)
+    except msgspec.ValidationError as exc:
+        raise ProviderResponseError("chat completion chunk is malformed") from exc
+    except msgspec.DecodeError as exc:
         raise ProviderResponseError("chat completion chunk is not JSON") from exc
-    if not isinstance(doc, dict):
-        raise ProviderResponseError("chat completion chunk is not an object")
-    error = doc.get("error")
+    error = chunk.error
     if error is not None:
         message = error.get("message", error) if isinstance(error, dict) else error
         raise ProviderResponseError(f"chat completion stream error: {message}", retryable=True)
-    choices = doc.get("choices") or []
-    if not choices or not isinstance(choices[0], dict):
-        return "", None
-    delta = choices[0].get("delta") or {}
-    if not isinstance(delta, dict):
-        return "", None
-    content = delta.get("content")
-    return (content if isinstance(content, str) else ""), delta.get("tool_calls")
+    delta = chunk.choices[0].delta if chunk.choices else None
+    if delta is None:
+        return "", []
+    return delta.content or "", delta.tool_calls or []
 
 
 class OpenAiCompatLlm:
@@ -150,7 +195,7 @@ class OpenAiCompatLlm:
             raise ProviderConfigError(f"{name}: llm model is required")
         self._model = model
         self._url = str(endpoint(name, base_url, "chat", "completions"))
-        self._headers = {"Accept": "text/event-stream"}
+        self._headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._options = dict(options or {})
@@ -189,7 +234,9 @@ class OpenAiCompatLlm:
         body = chat_request_body(self._model, messages, self._options, tools)
         with translate_errors(self._name):
             session = self._session.get()
-            async with session.post(self._url, json=body, headers=self._headers) as response:
+            async with session.post(
+                self._url, data=msgspec.json.encode(body), headers=self._headers
+            ) as response:
                 try:
                     await raise_for_status(self._name, response)
                     async for item in self._read_stream(response):
@@ -197,7 +244,7 @@ class OpenAiCompatLlm:
                 finally:
                     abort_response(response)
 
-    async def _read_stream(self, response: Any) -> AsyncIterator[str | ToolCall]:
+    async def _read_stream(self, response: aiohttp.ClientResponse) -> AsyncIterator[str | ToolCall]:
         decoder = SseDecoder()
         calls = ToolCallAssembler()
         cap, total = self._session.caps.llm_reply_bytes, 0

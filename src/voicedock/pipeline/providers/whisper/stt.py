@@ -32,18 +32,19 @@ from voicedock.pipeline.providers.base import (
     ProviderUnavailableError,
 )
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
+from voicedock.pipeline.providers.whisper.model import Tokenizer, WhisperModel
 from voicedock.pipeline.providers.whisper.weights import ensure_model_dir
 
 WHISPER_RATE = 16000
 ENCODER_CONTEXTS = ("auto", "full")
 
-_models: dict[tuple[str, str, str, int, int], Any] = {}
+_models: dict[tuple[str, str, str, int, int], WhisperModel] = {}
 _models_lock = threading.Lock()
 
 
 def load_model(
     model_path: str, device: str, compute_type: str, cpu_threads: int, workers: int = 1
-) -> Any:
+) -> WhisperModel:
     """The process-wide WhisperModel for these settings (thread-safe, loads once);
     ``workers``: transcriptions it runs in parallel (threads calling it at once)."""
     key = (model_path, device, compute_type, cpu_threads, workers)
@@ -53,11 +54,11 @@ def load_model(
             # Never reach for the Hugging Face hub: only local files are used.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
-                from faster_whisper import WhisperModel
+                import faster_whisper
             except ImportError as exc:
                 raise ProviderUnavailableError("faster-whisper is not installed") from exc
             try:
-                model = WhisperModel(
+                model = faster_whisper.WhisperModel(
                     model_path,
                     device=device,
                     compute_type=compute_type,
@@ -128,7 +129,7 @@ class WhisperStt:
     def incremental(self) -> bool:
         return self._streaming
 
-    def _model(self) -> Any:
+    def _model(self) -> WhisperModel:
         path = self._model_path or str(ensure_model_dir(self._cache_dir))
         return load_model(path, self._device, self._compute_type, self._cpu_threads, self._workers)
 
@@ -179,11 +180,14 @@ class WhisperStt:
         return None
 
 
-def tokenizer_of(model: Any, language: str | None) -> Any:
+def tokenizer_of(model: WhisperModel, language: str | None) -> Tokenizer:
     """The transcription tokenizer of ``model`` (a faster-whisper ``WhisperModel``)."""
-    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper import tokenizer
 
-    return Tokenizer(model.hf_tokenizer, True, task="transcribe", language=language)
+    made: Tokenizer = tokenizer.Tokenizer(
+        model.hf_tokenizer, True, task="transcribe", language=language
+    )
+    return made
 
 
 def _flag(config: Mapping[str, Any], key: str, *, default: bool) -> bool:

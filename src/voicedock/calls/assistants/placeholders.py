@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
 # The texts of an assistant configuration that speak to (or about) the contact.
@@ -24,7 +23,7 @@ def fill(text: str, variables: Mapping[str, str]) -> str:
 
 def fill_config(config: JsonObject, variables: Mapping[str, str]) -> JsonObject:
     """A copy of an assistant configuration with its texts filled."""
-    filled: dict[str, Any] = dict(config)
+    filled: JsonObject = dict(config)
     for key in FILLED_KEYS:
         value = filled.get(key)
         if isinstance(value, str):

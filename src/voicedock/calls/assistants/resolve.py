@@ -1,0 +1,123 @@
+"""Which configuration a call runs: the assistant a request or a number chooses, resolved.
+
+A choice names a saved assistant (reference mode, ``assistant_id``), brings a whole
+configuration (transient mode, ``assistant``) or both, the configuration changing the saved one
+for this call (hybrid mode, ``assistant_override``). ``resolve_assistant`` turns it into the
+snapshot a call stores: the override merged, this call's texts filled, templates expanded,
+the provider rules applied, the provider keys checked as the call will use them.
+
+An outbound call, a campaign and an inbound call (``calls.assistants.request``) all choose
+this way; what else a request says (its destination, its schedule) is theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from voicedock.calls.analysis_templates import expand_analysis_template
+from voicedock.calls.assistants.config import (
+    PROFILE_FIELDS,
+    deep_merge,
+    resolve_provider,
+    tenant_sections,
+)
+from voicedock.calls.assistants.key_refs import check_key_refs
+from voicedock.calls.assistants.placeholders import fill_config
+from voicedock.calls.tools.templates import expand_tool_templates
+from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain import records
+from voicedock.domain.json import JsonObject
+from voicedock.domain.secret_fields import restore_masked
+from voicedock.egress import EgressPolicy
+from voicedock.errors import BadRequest, NotFound
+from voicedock.store.base import Store
+
+
+class AssistantChoice(Protocol):
+    """What a request says of its call's assistant (``OutboundRequest`` says it so)."""
+
+    @property
+    def assistant_id(self) -> str | None: ...
+    @property
+    def assistant(self) -> JsonObject | None: ...  # transient mode: a whole configuration
+    @property
+    def assistant_override(self) -> JsonObject | None: ...  # hybrid mode
+    @property
+    def first_message(self) -> str | None: ...  # this call's, whatever the assistant says
+    @property
+    def record(self) -> bool | None: ...  # this call's recording, whatever the assistant says
+    @property
+    def variables(self) -> Mapping[str, str]: ...  # this call's {{placeholders}}
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenAssistant:
+    """An assistant chosen without a request: an inbound call's (its number's, or the one the
+    organization's server answers with)."""
+
+    assistant_id: str | None = None
+    assistant: JsonObject | None = None
+    assistant_override: JsonObject | None = None
+    first_message: str | None = None
+    record: bool | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedAssistant:
+    assistant_id: str | None  # None for a transient assistant
+    name: str | None
+    business_name: str | None
+    config: records.JsonObject  # the snapshot stored with the call
+
+
+async def resolve_assistant(
+    store: Store,
+    org_id: str,
+    choice: AssistantChoice,
+    speech: SpeechSettings,
+    byok: ByokSettings,
+    egress: EgressPolicy | None = None,
+) -> ResolvedAssistant:
+    """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors;
+    with ``egress``, a URL the operator's policy refuses is a 400 too), whose provider keys
+    hold as a call will use them (``check_key_refs``: 403/422, ``[byok] mode`` included)."""
+    if choice.assistant_id is not None:
+        saved = await store.get_assistant(org_id, choice.assistant_id)
+        if saved is None:
+            raise NotFound("no assistant with this id", error="Assistant not found")
+        if not saved.active:
+            raise BadRequest("the assistant is inactive", error="Inactive assistant")
+        override = restore_masked(choice.assistant_override or {}, saved.config)
+        name = override.pop("name", saved.name)
+        business = override.pop("business_name", saved.business_name)
+        # What the saved configuration holds beyond the list of an organization's settings
+        # (stored before it) is ignored; the override was checked with the request.
+        config = deep_merge(tenant_sections(saved.config, speech), override)
+        assistant_id: str | None = saved.id
+    else:
+        transient = restore_masked(choice.assistant or {}, None)
+        name = transient.pop("name", None)
+        business = transient.pop("business_name", None)
+        config = transient
+        assistant_id = None
+    for key in PROFILE_FIELDS:
+        config.pop(key, None)
+    if choice.first_message is not None:
+        config["first_message"] = choice.first_message
+    if choice.variables:  # this call's values of the {{placeholders}}, as a campaign's
+        config = fill_config(config, choice.variables)
+    await expand_tool_templates(store, org_id, config)
+    await expand_analysis_template(store, org_id, config)
+    if choice.record is not None:
+        config["record"] = choice.record
+    resolved = resolve_provider(config, speech, egress)
+    await check_key_refs(store, org_id, resolved, byok, speech)
+    return ResolvedAssistant(
+        assistant_id=assistant_id,
+        name=name or None,
+        business_name=business or None,
+        config=resolved,
+    )
