@@ -16,7 +16,6 @@ trunk, PBX and node names); never a phone number.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -99,7 +98,7 @@ class ServiceMetrics:
 
     # -- what the per-call observer records ----------------------------------------------------
 
-    def providers(self, config: Mapping[str, Any]) -> dict[str, str]:
+    def providers(self, config: Mapping[str, object]) -> dict[str, str]:
         """The STT, LLM and TTS provider names a call's assistant configuration resolves to."""
 
         def named(section: object, default: str) -> str:

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from voicedock.domain.json import JsonValue
 from voicedock.domain.records import JsonObject, utcnow
 
 
@@ -70,9 +71,11 @@ class Campaign:
     number_ids: list[str]  # caller numbers; empty: the organization's pool
     max_concurrent: int  # calls of this campaign at once (0: no limit of its own)
     ring_timeout_seconds: int
-    calling_window: JsonObject | None  # {"days": [1..7], "start": "09:00", "end": "17:00"}
+    calling_window: (
+        dict[str, JsonValue] | None
+    )  # {"days": [1..7], "start": "09:00", "end": "17:00"}
     timezone: str  # contacts without one are called in this one
-    retries: JsonObject  # outcome -> {"max_attempts": n, "backoff_seconds": s}
+    retries: dict[str, JsonValue]  # outcome -> {"max_attempts": n, "backoff_seconds": s}
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None

@@ -7,10 +7,15 @@ Timestamps are timezone-aware UTC ``datetime``s.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from voicedock.domain.json import JsonValue
+
+# The assistant configuration's untyped form, until its typed structs replace it (issue 41);
+# every other JSON field below is a ``domain.json`` value.
 JsonObject = dict[str, Any]
 
 
@@ -77,7 +82,7 @@ class Organization:
     created_at: datetime = field(default_factory=utcnow)
     display_name: str = ""  # the organization's own label for itself ("" : its name)
     # Settings a new assistant takes when its body leaves them out (docs/organization.md).
-    assistant_defaults: dict[str, Any] = field(default_factory=dict)
+    assistant_defaults: dict[str, JsonValue] = field(default_factory=dict)
     # The operator's override of [[limits.organizations]] max_concurrent_calls (None: the file's).
     max_concurrent_calls: int | None = None
     # The operator's override of [limits] scheduled_calls_per_organization (None: the file's).
@@ -221,10 +226,10 @@ class Call:
     ended_at: datetime | None = None
     duration_seconds: int | None = None
     summary: str | None = None
-    analysis_result: JsonObject | None = None
-    latency: list[JsonObject] = field(default_factory=list)  # per-turn breakdown
+    analysis_result: dict[str, JsonValue] | None = None
+    latency: list[dict[str, JsonValue]] = field(default_factory=list)  # per-turn breakdown
     # The media leg after the answer, in ms from it: media_connected_ms, first_audio_ms.
-    timings: JsonObject | None = None
+    timings: dict[str, JsonValue] | None = None
     transferred_to: str | None = None
     transferred_at: datetime | None = None
     owner_node: str | None = None  # the voicedock node serving the call ([node] id)
@@ -236,16 +241,16 @@ class Call:
     recording_path: str | None = None
     recording_duration_seconds: float | None = None
     # Answering-machine detection: {"result": human|machine|unknown, "evidence": {...}}.
-    answering_machine: JsonObject | None = None
+    answering_machine: dict[str, JsonValue] | None = None
     # The client's own object given when the call was placed: returned and in every webhook.
-    metadata: JsonObject | None = None
+    metadata: dict[str, JsonValue] | None = None
     # A scheduled call: dialed from scheduled_at, never after latest_at; how long it may ring.
     scheduled_at: datetime | None = None
     latest_at: datetime | None = None
     ring_timeout_seconds: int | None = None
     # What the call used of its speech providers (``domain.usage``): [{"kind": "stt",
     # "provider", "seconds"}, {"kind": "tts", "provider", "characters"}]; None: not recorded.
-    speech_usage: list[JsonObject] | None = None
+    speech_usage: list[dict[str, JsonValue]] | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor
@@ -302,7 +307,7 @@ class CallMessage:
 class CallEvent:
     call_id: str
     type: str  # e.g. "status", "control", "pbx", "security"
-    data: JsonObject
+    data: Mapping[str, JsonValue]  # read-only: what happened, as it was recorded
     created_at: datetime = field(default_factory=utcnow)
     seq: int = 0
 
@@ -313,5 +318,5 @@ class IdempotencyRecord:
     key: str
     request_hash: str
     response_status: int
-    response_body: JsonObject
+    response_body: dict[str, JsonValue]
     created_at: datetime = field(default_factory=utcnow)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import BadRequest
 
 SECTIONS = ("stt_config", "tts_config", "llm_config")
@@ -53,21 +54,21 @@ def masked_url(url: str) -> str:
     return f"{scheme}://{MASK}@{authority.rpartition('@')[2]}{rest[end:]}"
 
 
-def masked(config: Mapping[str, Any]) -> dict[str, Any]:
+def masked(config: Mapping[str, JsonValue]) -> JsonObject:
     """A copy of a configuration (an assistant's, a tool's) with the secrets of its provider
     sections and the credentials of its URLs masked."""
     return {k: _masked_item(k, v, secrets=k in SECTIONS) for k, v in config.items()}
 
 
-def _masked(value: Any, *, secrets: bool) -> Any:
-    if isinstance(value, Mapping):
+def _masked(value: JsonValue, *, secrets: bool) -> JsonValue:
+    if isinstance(value, dict):
         return {k: _masked_item(k, v, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [_masked(item, secrets=secrets) for item in value]
     return value
 
 
-def _masked_item(key: object, value: Any, secrets: bool) -> Any:
+def _masked_item(key: object, value: JsonValue, secrets: bool) -> JsonValue:
     if isinstance(value, str) and value:
         if secrets and _is_secret(key):
             return mask(value)
@@ -76,23 +77,26 @@ def _masked_item(key: object, value: Any, secrets: bool) -> Any:
     return _masked(value, secrets=secrets)
 
 
-def restore_masked(config: Mapping[str, Any], stored: Mapping[str, Any] | None) -> dict[str, Any]:
+def restore_masked(
+    config: Mapping[str, Any], stored: Mapping[str, JsonValue] | None
+) -> dict[str, Any]:
     """``config`` with each masked secret of its provider sections replaced by the secret
     stored at the same place (``stored``: the saved configuration it updates, None when there
-    is none); 400 naming the key when no stored secret reads so."""
+    is none); 400 naming the key when no stored secret reads so. (Untyped in and out while
+    its callers read the assistant configuration by hand.)"""
     out = dict(config)
     for key in SECTIONS:
         section = config.get(key)
-        if isinstance(section, Mapping):
+        if isinstance(section, dict):
             before = stored.get(key) if stored is not None else None
-            out[key] = _restored(section, before if isinstance(before, Mapping) else None, key)
+            out[key] = _restored(section, before if isinstance(before, dict) else None, key)
     return out
 
 
 def _restored(
-    value: Mapping[str, Any], stored: Mapping[str, Any] | None, where: str
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    value: Mapping[str, JsonValue], stored: Mapping[str, JsonValue] | None, where: str
+) -> JsonObject:
+    out: JsonObject = {}
     for key, item in value.items():
         name = f"{where}.{key}"
         before = stored.get(key) if stored is not None else None
@@ -103,8 +107,8 @@ def _restored(
                     "send the secret itself, or the masked value read back to keep it"
                 )
             out[key] = before
-        elif isinstance(item, Mapping):
-            out[key] = _restored(item, before if isinstance(before, Mapping) else None, name)
+        elif isinstance(item, dict):
+            out[key] = _restored(item, before if isinstance(before, dict) else None, name)
         else:
             out[key] = item
     return out

@@ -56,8 +56,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 from urllib.parse import unquote
 
 from voicedock.errors import BadRequest
@@ -129,7 +129,7 @@ def _walk(schema: object, where: str, depth: int, applied: bool) -> int:
     )
 
 
-def _check_name_lists(schema: dict[str, Any], where: str) -> None:
+def _check_name_lists(schema: dict[str, object], where: str) -> None:
     """Lists of property names hold names: the meta-schema checks a ``dependencies`` list
     inside an ``anyOf``, where every error of the branch is gathered, ``uniqueItems``
     comparing every pair of a list of objects included."""
@@ -143,7 +143,7 @@ def _check_name_lists(schema: dict[str, Any], where: str) -> None:
             raise BadRequest(f"{where}.{place} must be a list of property names")
 
 
-def _check_keywords(schema: dict[str, Any], where: str, depth: int) -> None:
+def _check_keywords(schema: dict[str, object], where: str, depth: int) -> None:
     for keyword in REFUSED_KEYWORDS:
         if keyword in schema:
             raise BadRequest(
@@ -172,7 +172,9 @@ def _check_keywords(schema: dict[str, Any], where: str, depth: int) -> None:
         raise BadRequest(f"{where}.$ref must be a JSON pointer inside the schema (# or #/...)")
 
 
-def _subschemas(schema: Mapping[str, Any], maps: tuple[str, ...]) -> list[tuple[str, str, object]]:
+def _subschemas(
+    schema: Mapping[str, object], maps: tuple[str, ...]
+) -> list[tuple[str, str, object]]:
     """``(keyword, place, subschema)`` of every schema ``schema`` holds under its keywords
     (``maps``: the keywords whose value names its schemas); ``place`` is ``[i]``, ``.name``
     or empty."""
@@ -201,7 +203,7 @@ class _Expansion:
     ``MAX_DEPTH``. Each schema object is measured once (its size and height remembered), so
     this costs the schema's size, not its expansion's."""
 
-    def __init__(self, root: dict[str, Any], where: str) -> None:
+    def __init__(self, root: dict[str, object], where: str) -> None:
         self.root = root
         self.where = where
         self._measured: dict[int, tuple[int, int]] = {}  # id(schema) -> (subschemas, height)
@@ -269,7 +271,7 @@ class _Expansion:
         return place, node
 
 
-def schema_refusal(schema: Mapping[str, Any]) -> str | None:
+def schema_refusal(schema: Mapping[str, object]) -> str | None:
     """Why ``schema`` is not applied at all (None: it may be): a configuration saved before
     these limits. Linear in the schema's size (at most ``MAX_SCHEMA_BYTES``): the event loop
     asks it before handing a check to a worker."""
@@ -280,7 +282,7 @@ def schema_refusal(schema: Mapping[str, Any]) -> str | None:
     return None
 
 
-def refusal(schema: Mapping[str, Any], instance: object) -> str | None:
+def refusal(schema: Mapping[str, object], instance: object) -> str | None:
     """Why ``instance`` is not even checked against ``schema`` (None: it may be): the schema
     is refused (``schema_refusal``), or the answer is too large or too deep."""
     refused = schema_refusal(schema)
@@ -311,7 +313,7 @@ def _depth(value: object) -> int:
     return deepest
 
 
-def validation_error(schema: Mapping[str, Any], instance: object) -> str | None:
+def validation_error(schema: Mapping[str, object], instance: object) -> str | None:
     """Why ``instance`` does not match ``schema`` (None: it does). ``refusal`` first, then
     ``jsonschema`` with ``uniqueItems`` in one pass. Blocking, and still possibly seconds of
     CPU within the limits: a schema worker runs it (``pipeline/schema_checks.py``)."""
@@ -335,7 +337,7 @@ def validation_error(schema: Mapping[str, Any], instance: object) -> str | None:
     return message
 
 
-def metaschema_error(schema: Mapping[str, Any]) -> str | None:
+def metaschema_error(schema: Mapping[str, object]) -> str | None:
     """Why ``schema`` is not a JSON Schema (draft 2020-12; None: it is): ``jsonschema``'s
     ``check_schema``, its first error. Linear in the schema's size once ``check_tenant_schema``
     has passed: the meta-schema checks a ``type`` list inside an ``anyOf``, where every error
@@ -350,10 +352,17 @@ def metaschema_error(schema: Mapping[str, Any]) -> str | None:
     return None
 
 
-_validators: dict[type[Any], type[Any]] = {}
+class _Validator(Protocol):
+    """What voicedock uses of a ``jsonschema`` validator."""
+
+    def __init__(self, schema: dict[str, object]) -> None: ...
+    def iter_errors(self, instance: object) -> Iterator[object]: ...
 
 
-def _validator_for(schema: Mapping[str, Any]) -> type[Any]:
+_validators: dict[type[_Validator], type[_Validator]] = {}
+
+
+def _validator_for(schema: Mapping[str, object]) -> type[_Validator]:
     """The validator ``jsonschema`` picks for ``schema`` (its ``$schema``, else 2020-12), with
     ``uniqueItems`` checked in one pass."""
     from jsonschema import Draft202012Validator
@@ -362,12 +371,14 @@ def _validator_for(schema: Mapping[str, Any]) -> type[Any]:
     return _extended(validator_for(dict(schema), default=Draft202012Validator))
 
 
-def _extended(base: type[Any]) -> type[Any]:
+def _extended(base: type[_Validator]) -> type[_Validator]:
     """``base`` with ``uniqueItems`` checked in one pass (``unique_items``)."""
     from jsonschema import ValidationError
     from jsonschema.validators import extend
 
-    def unique(_validator: Any, wanted: object, instance: object, _schema: object) -> Any:
+    def unique(
+        _validator: object, wanted: object, instance: object, _schema: object
+    ) -> Iterator[object]:
         if wanted and isinstance(instance, list) and not unique_items(instance):
             yield ValidationError("the items are not unique")
 
@@ -377,7 +388,7 @@ def _extended(base: type[Any]) -> type[Any]:
     return extended
 
 
-def unique_items(items: list[Any]) -> bool:
+def unique_items(items: list[object]) -> bool:
     """Whether no two of ``items`` are equal as JSON Schema compares them (``1`` equals
     ``1.0``, ``true`` is not ``1``, objects ignore key order), in one pass over them."""
     seen: set[object] = set()

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from voicedock.domain.records import Call, JsonObject
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call
 
 STT = "stt"
 TTS = "tts"
@@ -92,5 +92,5 @@ def call_usage(call: Call) -> JsonObject:
     }
 
 
-def _number(value: Any) -> float:
+def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else 0.0

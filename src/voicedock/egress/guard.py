@@ -35,9 +35,8 @@ import asyncio
 import ipaddress
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import aiohttp
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
@@ -371,17 +370,24 @@ class Egress:
         """This guard for speech provider connections (the operator's own URLs allowed)."""
         return replace(self, policy=self.policy.for_providers())
 
-    def session(self, *, limit: int = 100, **options: Any) -> aiohttp.ClientSession:
+    def session(
+        self,
+        *,
+        limit: int = 100,
+        timeout: aiohttp.ClientTimeout | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> aiohttp.ClientSession:
         """A client session whose every connection passes the guard: DNS answers through
         :class:`GuardedResolver` (no DNS cache), IP literals through :func:`literal_guard`;
         no proxy from the environment, no cookies carried between servers."""
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(self.policy, self.resolver), use_dns_cache=False, limit=limit
         )
-        options.setdefault("cookie_jar", aiohttp.DummyCookieJar())
         return aiohttp.ClientSession(
             connector=connector,
             middlewares=(literal_guard(self.policy, self.resolver),),
             trust_env=False,
-            **options,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.client.DEFAULT_TIMEOUT if timeout is None else timeout,
+            headers=headers,
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from voicedock.store.protocols.assistants import AssistantReads, AssistantWrites
 from voicedock.store.protocols.calls import (
@@ -89,7 +89,7 @@ class Store(
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
 
-def json_default(value: Any) -> Any:
+def json_default(value: object) -> str:
     """``json.dumps`` default for the types the store serializes inside JSON columns."""
     if isinstance(value, datetime):
         return value.isoformat()

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import Transaction
@@ -31,7 +31,7 @@ from voicedock.store.migrations import (
     load_migrations,
     split_sqlite_statements,
 )
-from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.conn import Conn, Row, SqlValue
 from voicedock.store.sql.locks import NoLocks
 from voicedock.store.sql.outbox import SqlOutbox
 from voicedock.store.sql.reads import SqlReads
@@ -90,13 +90,13 @@ def _connect(path: str, busy_timeout_ms: int, *, read_only: bool) -> sqlite3.Con
     return conn
 
 
-def _run_statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> int:
+def _run_statement(conn: sqlite3.Connection, sql: str, args: tuple[SqlValue, ...]) -> int:
     cursor = conn.execute(sql, args)
     cursor.close()
     return cursor.rowcount if cursor.rowcount >= 0 else 0
 
 
-def _fetch(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+def _fetch(conn: sqlite3.Connection, sql: str, args: tuple[SqlValue, ...]) -> list[Row]:
     cursor = conn.execute(sql, args)
     try:
         return [dict(row) for row in cursor.fetchall()]
@@ -126,16 +126,16 @@ class _WriterConn:
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False)
 
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
         # Shielded: a cancelled caller must not leave us unsure whether the statement ran
         # before the rollback that its transaction queues next.
         return await asyncio.shield(self.submit(lambda c: _fetch(c, sql, args)))
 
-    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+    async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
         rows = await self.fetch(sql, *args)
         return rows[0] if rows else None
 
-    async def execute(self, sql: str, *args: Any) -> int:
+    async def execute(self, sql: str, *args: SqlValue) -> int:
         return await asyncio.shield(self.submit(lambda c: _run_statement(c, sql, args)))
 
 
@@ -164,14 +164,14 @@ class _ReaderPool:
         future.add_done_callback(lambda _: self._idle.put_nowait(conn))
         return await asyncio.shield(future)
 
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
         return await self._run(lambda c: _fetch(c, sql, args))
 
-    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+    async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
         rows = await self.fetch(sql, *args)
         return rows[0] if rows else None
 
-    async def execute(self, sql: str, *args: Any) -> int:
+    async def execute(self, sql: str, *args: SqlValue) -> int:
         raise StoreError("sqlite: writes must go through Store.transaction()")
 
     async def aclose(self) -> None:

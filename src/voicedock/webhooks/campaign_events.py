@@ -17,11 +17,11 @@ from datetime import datetime
 from voicedock.domain.campaigns import Campaign, CampaignContact
 from voicedock.domain.webhooks import EventType
 from voicedock.store.base import Transaction
-from voicedock.webhooks.events import JsonObject, format_timestamp
+from voicedock.webhooks.events import CampaignEventPayload, format_timestamp
 from voicedock.webhooks.outbox import enqueue_event
 
 
-def campaign_update(campaign: Campaign, at: datetime) -> JsonObject:
+def campaign_update(campaign: Campaign, at: datetime) -> CampaignEventPayload:
     return {
         "type": str(EventType.CAMPAIGN_UPDATE),
         "campaign_id": campaign.id,
@@ -30,7 +30,9 @@ def campaign_update(campaign: Campaign, at: datetime) -> JsonObject:
     }
 
 
-def contact_update(campaign: Campaign, contact: CampaignContact, at: datetime) -> JsonObject:
+def contact_update(
+    campaign: Campaign, contact: CampaignContact, at: datetime
+) -> CampaignEventPayload:
     return {
         "type": str(EventType.CAMPAIGN_CONTACT_UPDATE),
         "campaign_id": campaign.id,
@@ -59,7 +61,9 @@ class CampaignWebhooks:
     ) -> None:
         await self._publish(tx, campaign, contact_update(campaign, contact, at))
 
-    async def _publish(self, tx: Transaction, campaign: Campaign, payload: JsonObject) -> None:
+    async def _publish(
+        self, tx: Transaction, campaign: Campaign, payload: CampaignEventPayload
+    ) -> None:
         endpoints = await tx.list_webhook_endpoints(campaign.organization_id)
         chosen = [e.id for e in endpoints if e.wants(campaign.assistant_id, str(payload["type"]))]
         if chosen:

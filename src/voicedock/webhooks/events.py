@@ -7,7 +7,8 @@ Every payload is one JSON object::
 
 ``timestamp`` is when the event happened (not when it is delivered; the ``webhook-timestamp``
 header carries the attempt time). Builders take plain values and mappings, so they can be fed
-``dataclasses.asdict(call)`` or a database row without importing the store's models.
+``dataclasses.asdict(call)`` or a database row without importing the store's models; what they
+return is a ``CallEventPayload`` (a campaign's events: ``CampaignEventPayload``), JSON-ready.
 The payload goes to the customer's own endpoint, so it may hold the transcript and phone
 numbers; it must never be logged.
 """
@@ -18,11 +19,79 @@ import enum
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import NotRequired, TypeAlias, TypedDict
 
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.webhooks import EventType
 
-JsonObject = dict[str, Any]
+
+class CallEventPayload(TypedDict):
+    """The envelope of a call's event (docs/webhooks.md), in the order it is sent."""
+
+    type: str
+    call_id: str
+    timestamp: str
+    data: JsonObject
+    metadata: NotRequired[JsonObject]  # the call's own object, when it was placed with one
+
+
+class CampaignEventPayload(TypedDict):
+    """The envelope of a campaign's event: ``call_id`` only on a contact's update."""
+
+    type: str
+    campaign_id: str
+    call_id: NotRequired[str | None]
+    timestamp: str
+    data: JsonObject
+
+
+WebhookPayload: TypeAlias = CallEventPayload | CampaignEventPayload
+
+
+# The ``data`` of each call event type (docs/webhooks.md), in the order its keys are sent; the
+# end-of-call report's is the whitelisted call record (``END_OF_CALL_FIELDS``).
+class StatusData(TypedDict):
+    status: str
+    previous_status: str | None
+    end_reason: NotRequired[str]
+    error: NotRequired[str]
+    resumed: NotRequired[JsonObject]  # the gap of a call that went on after a restart
+
+
+class TranscriptData(TypedDict):
+    role: str
+    content: str
+    is_final: bool
+    turn: NotRequired[int]
+
+
+class ToolCall(TypedDict):
+    id: str
+    name: str
+    arguments: JsonObject
+
+
+class ToolCallsData(TypedDict):
+    assistant_id: str | None
+    tool_call: ToolCall
+
+
+class AssistantRequestData(TypedDict):
+    caller: str | None
+    called: str
+    number_id: str
+
+
+class TransferData(TypedDict):
+    status: str
+    destination: str
+    mode: NotRequired[str]
+    error: NotRequired[str]
+
+
+class AnsweringMachineData(TypedDict):
+    result: str
+    evidence: JsonObject
 
 
 # Fields of the final call record that belong in the end-of-call report. A whitelist, so an
@@ -61,7 +130,7 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: object) -> JsonValue:
     """Make a value from a call record JSON-ready (datetimes, enums, nested containers)."""
     if isinstance(value, datetime):
         return format_timestamp(value)
@@ -70,15 +139,21 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return _json_value(value.value)
     if isinstance(value, Mapping):
-        return {str(key): _json_value(item) for key, item in value.items()}
+        return _json_object(value)
     if isinstance(value, list | tuple):
         return [_json_value(item) for item in value]
-    return value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _json_object(value: Mapping[str, object]) -> JsonObject:
+    return {str(key): _json_value(item) for key, item in value.items()}
 
 
 def build_event(
-    event_type: EventType, call_id: str, at: datetime, data: Mapping[str, Any]
-) -> JsonObject:
+    event_type: EventType, call_id: str, at: datetime, data: Mapping[str, object]
+) -> CallEventPayload:
     """The envelope shared by every event type."""
     if not call_id:
         raise ValueError("call_id is required")
@@ -86,11 +161,13 @@ def build_event(
         "type": str(event_type),
         "call_id": call_id,
         "timestamp": format_timestamp(at),
-        "data": _json_value(data),
+        "data": _json_object(data),
     }
 
 
-def with_metadata(payload: JsonObject, metadata: Mapping[str, Any] | None) -> JsonObject:
+def with_metadata(
+    payload: CallEventPayload, metadata: Mapping[str, JsonValue] | None
+) -> CallEventPayload:
     """The payload of an event about a call placed with ``metadata``: it carries the object
     beside ``call_id``, as the client gave it (none: unchanged)."""
     if metadata is None:
@@ -106,11 +183,11 @@ def status_update(
     previous_status: str | None = None,
     end_reason: str | None = None,
     error: str | None = None,
-    resumed: Mapping[str, Any] | None = None,
-) -> JsonObject:
+    resumed: Mapping[str, JsonValue] | None = None,
+) -> CallEventPayload:
     """The call moved to ``status`` (``connecting``, ``in-progress``, ``ended``, ``failed``),
     or (``resumed``: the gap) went on ``in-progress`` after a restart of voicedock."""
-    data: JsonObject = {"status": status, "previous_status": previous_status}
+    data: StatusData = {"status": status, "previous_status": previous_status}
     if end_reason is not None:
         data["end_reason"] = end_reason
     if error is not None:
@@ -128,9 +205,9 @@ def transcript(
     at: datetime,
     is_final: bool = True,
     turn: int | None = None,
-) -> JsonObject:
+) -> CallEventPayload:
     """One utterance by ``role`` (``user``/``assistant``); interim results have is_final=False."""
-    data: JsonObject = {"role": role, "content": content, "is_final": is_final}
+    data: TranscriptData = {"role": role, "content": content, "is_final": is_final}
     if turn is not None:
         data["turn"] = turn
     return build_event(EventType.TRANSCRIPT, call_id, at, data)
@@ -143,11 +220,11 @@ def tool_calls(
     assistant_id: str | None,
     tool_call_id: str,
     name: str,
-    arguments: Mapping[str, Any],
-) -> JsonObject:
+    arguments: Mapping[str, JsonValue],
+) -> CallEventPayload:
     """The model of ``call_id`` called the webhook tool ``name``; the answer's ``result``
     (any JSON) goes back to the model, an ``error`` (text) tells it the tool failed."""
-    data: JsonObject = {
+    data: ToolCallsData = {
         "assistant_id": assistant_id,
         "tool_call": {"id": tool_call_id, "name": name, "arguments": dict(arguments)},
     }
@@ -156,11 +233,11 @@ def tool_calls(
 
 def assistant_request(
     call_id: str, *, at: datetime, caller: str | None, called: str, number_id: str
-) -> JsonObject:
+) -> CallEventPayload:
     """An inbound call to ``called`` waits for its assistant: the answer names one
     (``assistant_id``), gives one (``assistant``, a transient configuration) or refuses the
     call (``error``, spoken to the caller before the hang-up)."""
-    data: JsonObject = {"caller": caller, "called": called, "number_id": number_id}
+    data: AssistantRequestData = {"caller": caller, "called": called, "number_id": number_id}
     return build_event(EventType.ASSISTANT_REQUEST, call_id, at, data)
 
 
@@ -172,9 +249,9 @@ def transfer_update(
     destination: str,
     mode: str | None = None,
     error: str | None = None,
-) -> JsonObject:
+) -> CallEventPayload:
     """A transfer progressed: ``started``, ``ringing``, ``answered``, ``completed``, ``failed``."""
-    data: JsonObject = {"status": status, "destination": destination}
+    data: TransferData = {"status": status, "destination": destination}
     if mode is not None:
         data["mode"] = mode
     if error is not None:
@@ -183,20 +260,20 @@ def transfer_update(
 
 
 def answering_machine(
-    call_id: str, result: str, *, at: datetime, evidence: Mapping[str, Any]
-) -> JsonObject:
+    call_id: str, result: str, *, at: datetime, evidence: Mapping[str, JsonValue]
+) -> CallEventPayload:
     """Who answered an outbound call: ``human``, ``machine`` or ``unknown``, and the timings
     the verdict rests on (milliseconds of the callee's audio)."""
-    data: JsonObject = {"result": result, "evidence": dict(evidence)}
+    data: AnsweringMachineData = {"result": result, "evidence": dict(evidence)}
     return build_event(EventType.ANSWERING_MACHINE, call_id, at, data)
 
 
 def end_of_call_report(
-    call: Mapping[str, Any],
-    messages: Iterable[Mapping[str, Any]],
+    call: Mapping[str, object],
+    messages: Iterable[Mapping[str, object]],
     *,
     at: datetime,
-) -> JsonObject:
+) -> CallEventPayload:
     """The final record of a call: outcome, timings, transcript, analysis and transfer.
 
     ``call`` is the call record as a mapping (it must have ``id``); ``messages`` the
@@ -206,7 +283,7 @@ def end_of_call_report(
     call_id = call.get("id")
     if not isinstance(call_id, str):
         raise ValueError("the call record has no id")  # noqa: TRY004 - a bad value, not a bad type
-    data: JsonObject = {name: call.get(name) for name in END_OF_CALL_FIELDS}
+    data: dict[str, object] = {name: call.get(name) for name in END_OF_CALL_FIELDS}
     data["duration_seconds"] = _duration(call)
     data["messages"] = [
         {name: m.get(name) for name in MESSAGE_FIELDS if name in m} for m in messages
@@ -215,7 +292,7 @@ def end_of_call_report(
     return build_event(EventType.END_OF_CALL_REPORT, call_id, at, data)
 
 
-def _duration(call: Mapping[str, Any]) -> int | None:
+def _duration(call: Mapping[str, object]) -> int | None:
     recorded = call.get("duration_seconds")
     if isinstance(recorded, int):
         return recorded
@@ -225,16 +302,16 @@ def _duration(call: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _transfer(call: Mapping[str, Any]) -> JsonObject | None:
+def _transfer(call: Mapping[str, object]) -> Mapping[str, object] | None:
     explicit = call.get("transfer")
     if isinstance(explicit, Mapping):
-        return dict(explicit)
+        return explicit
     destination = call.get("transferred_to")
     if destination is None:
         return None
     return {"destination": destination, "transferred_at": call.get("transferred_at")}
 
 
-def encode_payload(payload: Mapping[str, Any]) -> bytes:
+def encode_payload(payload: WebhookPayload) -> bytes:
     """The exact bytes that are signed and sent: compact UTF-8 JSON."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

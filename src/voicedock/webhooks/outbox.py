@@ -15,18 +15,17 @@ organization) and share what is due fairly (``domain.webhooks.claim_fairly``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, OutboxWriter, Queued, claim_fairly
-from voicedock.webhooks.events import encode_payload
+from voicedock.webhooks.events import WebhookPayload, encode_payload
 from voicedock.webhooks.signing import new_message_id
 
 
 async def enqueue_event(
-    writer: OutboxWriter, endpoint_ids: Iterable[str], payload: Mapping[str, Any]
+    writer: OutboxWriter, endpoint_ids: Iterable[str], payload: WebhookPayload
 ) -> str:
     """Enqueue one event for each subscribed endpoint; returns its ``webhook-id``."""
     body = encode_payload(payload)

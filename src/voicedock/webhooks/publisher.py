@@ -32,7 +32,7 @@ from voicedock.domain.usage import call_usage
 from voicedock.domain.webhooks import EventType, WebhookEndpoint
 from voicedock.store.base import Transaction
 from voicedock.webhooks import events
-from voicedock.webhooks.events import JsonObject
+from voicedock.webhooks.events import CallEventPayload
 from voicedock.webhooks.outbox import enqueue_event
 
 log = logging.getLogger("voicedock.webhooks")
@@ -60,7 +60,7 @@ def choose_endpoints(
 
 def payloads_for_event(
     call: Call, event: CallEvent, requested: str | None = None
-) -> list[JsonObject]:
+) -> list[CallEventPayload]:
     """The webhook payloads one stored call event stands for (pure; may be none).
 
     ``requested`` is the destination of the call's latest transfer command: the PBX's
@@ -142,7 +142,9 @@ def payloads_for_event(
     return []
 
 
-def report_payload(call: Call, messages: Sequence[CallMessage], at: datetime | None) -> JsonObject:
+def report_payload(
+    call: Call, messages: Sequence[CallMessage], at: datetime | None
+) -> CallEventPayload:
     record = dataclasses.asdict(call)
     record.pop("assistant_config", None)  # may hold provider settings; never leaves
     record["usage"] = call_usage(call)
@@ -171,7 +173,7 @@ class WebhookPublisher:
         self._transfers.pop(call.id, None)
         await self._publish(tx, call, report_payload(call, messages, call.ended_at))
 
-    async def _publish(self, tx: Transaction, call: Call, payload: JsonObject) -> None:
+    async def _publish(self, tx: Transaction, call: Call, payload: CallEventPayload) -> None:
         event_type = str(payload["type"])
         payload = events.with_metadata(payload, call.metadata)
         # Read inside the transaction: on its own connection (a second pool connection per

@@ -23,17 +23,17 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.webhooks import EventType, WebhookEndpoint, redact
 from voicedock.egress import Egress
 from voicedock.egress.caps import read_at_most
 from voicedock.errors import InvalidSecret, ServerRequestFailed, UnsafeUrl
 from voicedock.store.base import Store
 from voicedock.webhooks import events
-from voicedock.webhooks.events import encode_payload
+from voicedock.webhooks.events import CallEventPayload, encode_payload
 from voicedock.webhooks.signing import new_message_id, sign
 from voicedock.webhooks.worker import USER_AGENT
 
@@ -51,11 +51,11 @@ class ServerRequests:
         self,
         organization_id: str,
         assistant_id: str | None,
-        payload: Mapping[str, Any],
+        payload: CallEventPayload,
         *,
         timeout_s: float,
         url: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         """POST ``payload`` (its ``type`` chooses the endpoint) and return the JSON object
         answered; ``ServerRequestFailed`` otherwise."""
         event_type = str(payload["type"])
@@ -76,10 +76,10 @@ class ServerRequests:
         call_id: str,
         tool_call_id: str,
         name: str,
-        arguments: Mapping[str, Any],
+        arguments: Mapping[str, JsonValue],
         url: str | None,
         timeout_s: float,
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         """The ``tool-calls`` request of one webhook tool call; the server's answer."""
         payload = events.tool_calls(
             call_id,
@@ -102,7 +102,7 @@ class ServerRequests:
         called: str,
         number_id: str,
         timeout_s: float,
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         """The ``assistant-request`` of an inbound call; the server's answer."""
         payload = events.assistant_request(
             call_id, at=datetime.now(UTC), caller=caller, called=called, number_id=number_id
@@ -124,7 +124,7 @@ class ServerRequests:
             raise ServerRequestFailed(f"no webhook endpoint receives {event_type}")
         return chosen[0]
 
-    async def _post(self, url: str, secret: str, body: bytes) -> dict[str, Any]:
+    async def _post(self, url: str, secret: str, body: bytes) -> JsonObject:
         try:
             await self._egress.check(url)
             headers = sign(secret, new_message_id(), int(time.time()), body)
@@ -154,9 +154,10 @@ class ServerRequests:
             answer = json.loads(raw) if raw.strip() else {}
         except ValueError:
             raise ServerRequestFailed("the server's answer is not JSON") from None
-        if not isinstance(answer, dict):
+        answered = json_object(answer)
+        if answered is None:
             raise ServerRequestFailed("the server's answer is not a JSON object")
-        return answer
+        return answered
 
     def _client(self) -> aiohttp.ClientSession:
         if self._closed:

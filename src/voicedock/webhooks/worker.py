@@ -29,12 +29,11 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Self
 
 import aiohttp
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, Outbox, redact
 from voicedock.egress import Egress, EgressPolicy, HostResolver, check_url, system_resolver
 from voicedock.errors import InvalidSecret, UnsafeUrl
@@ -75,7 +74,7 @@ class AttemptResult:
     permanent: bool = False
 
 
-class DeliveryWorker:
+class DeliveryWorker(Closable):
     def __init__(
         self,
         outbox: Outbox,
@@ -103,14 +102,6 @@ class DeliveryWorker:
         await self._tasks.start()
         self._tasks.spawn(self.run(), name="webhook-worker")
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def notify(self) -> None:
         """Something was enqueued: look for due deliveries now instead of at the next poll."""

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 
@@ -64,7 +63,7 @@ class PostgresMailbox:
         )
 
     async def take(self, command_id: int, recipient: str) -> str | None:
-        request: Any = await guarded(
+        request: object = await guarded(
             self._pool.fetchval(
                 "UPDATE node_commands SET state = 'taken'"
                 " WHERE id = $1 AND recipient = $2 AND state = 'pending' RETURNING request",
@@ -113,7 +112,7 @@ class PostgresMailbox:
     @contextlib.asynccontextmanager
     async def listen(self, node_id: str) -> AsyncIterator[AsyncIterator[str]]:
         try:
-            conn: asyncpg.Connection[Any] = await asyncpg.connect(
+            conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
                 self._dsn, timeout=_CONNECT_TIMEOUT
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:

@@ -20,7 +20,7 @@ import contextlib
 import functools
 import re
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
@@ -29,7 +29,7 @@ from voicedock.store.base import NodeMailbox, Transaction
 from voicedock.store.migrations import load_migrations
 from voicedock.store.postgres.errors import DRIVER_ERRORS, guarded, translate
 from voicedock.store.postgres.mailbox import PostgresMailbox
-from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.conn import Conn, Row, SqlValue
 from voicedock.store.sql.outbox import SqlOutbox
 from voicedock.store.sql.reads import SqlReads
 from voicedock.store.sql.rows import POSTGRES
@@ -64,40 +64,26 @@ def _rowcount(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
-class _ConnectionConn:
-    """``Conn`` on one acquired connection (inside a transaction)."""
+class _AsyncpgConn:
+    """``Conn`` on asyncpg: one acquired connection inside a transaction, or (reads) the pool,
+    each statement on whichever of its connections is free."""
 
-    def __init__(self, conn: _PgConnection) -> None:
-        self._conn = conn
+    def __init__(self, target: _PgConnection | asyncpg.Pool, *, writes: bool) -> None:
+        self._target = target
+        self._writes = writes
 
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        rows = await guarded(self._conn.fetch(to_numbered(sql), *args))
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
+        rows = await guarded(self._target.fetch(to_numbered(sql), *args))
         return [dict(r) for r in rows]
 
-    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        row = await guarded(self._conn.fetchrow(to_numbered(sql), *args))
+    async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
+        row = await guarded(self._target.fetchrow(to_numbered(sql), *args))
         return None if row is None else dict(row)
 
-    async def execute(self, sql: str, *args: Any) -> int:
-        return _rowcount(await guarded(self._conn.execute(to_numbered(sql), *args)))
-
-
-class _PoolConn:
-    """``Conn`` for reads: each statement on whichever pool connection is free."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        rows = await guarded(self._pool.fetch(to_numbered(sql), *args))
-        return [dict(r) for r in rows]
-
-    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        row = await guarded(self._pool.fetchrow(to_numbered(sql), *args))
-        return None if row is None else dict(row)
-
-    async def execute(self, sql: str, *args: Any) -> int:
-        raise StoreError("postgres: writes must go through Store.transaction()")
+    async def execute(self, sql: str, *args: SqlValue) -> int:
+        if not self._writes:
+            raise StoreError("postgres: writes must go through Store.transaction()")
+        return _rowcount(await guarded(self._target.execute(to_numbered(sql), *args)))
 
 
 class PostgresLocks:
@@ -105,7 +91,7 @@ class PostgresLocks:
         self, conn: Conn, organization_id: str, number_id: str | None
     ) -> None:
         sql = "SELECT id FROM phone_numbers WHERE organization_id = ?"
-        args: list[Any] = [organization_id]
+        args: list[SqlValue] = [organization_id]
         if number_id is not None:
             sql += " AND id = ?"
             args.append(number_id)
@@ -136,7 +122,7 @@ class PostgresStore(SqlReads):
     def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
         self._pool = pool
         self._dsn = dsn  # for the connection that listens for other nodes' commands
-        self._reader = _PoolConn(pool)
+        self._reader = _AsyncpgConn(pool, writes=False)
         self._dialect = POSTGRES
         self._locks = PostgresLocks()
         self._closed = False
@@ -158,39 +144,30 @@ class PostgresStore(SqlReads):
             raise StoreError("postgres: store is closed")
 
     async def migrate(self) -> None:
-        self._check_open()
         migrations = load_migrations("postgres")
-        async with self._connection() as conn:
-            tx = conn.transaction()
-            await guarded(tx.start())
-            try:
-                await guarded(conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY))
+        async with self._in_transaction() as conn:
+            await guarded(conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY))
+            await guarded(
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                    " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+            )
+            done = {
+                r["version"]
+                for r in await guarded(conn.fetch("SELECT version FROM schema_migrations"))
+            }
+            for migration in migrations:
+                if migration.version in done:
+                    continue
+                await guarded(conn.execute(migration.sql))  # simple protocol: many statements
                 await guarded(
                     conn.execute(
-                        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                        " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        migration.version,
+                        migration.name,
                     )
                 )
-                done = {
-                    r["version"]
-                    for r in await guarded(conn.fetch("SELECT version FROM schema_migrations"))
-                }
-                for migration in migrations:
-                    if migration.version in done:
-                        continue
-                    await guarded(conn.execute(migration.sql))  # simple protocol: many statements
-                    await guarded(
-                        conn.execute(
-                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                            migration.version,
-                            migration.name,
-                        )
-                    )
-            except BaseException:
-                with contextlib.suppress(*DRIVER_ERRORS):
-                    await tx.rollback()
-                raise
-            await guarded(tx.commit())
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[_PgConnection]:
@@ -215,19 +192,24 @@ class PostgresStore(SqlReads):
                 await self._pool.release(conn)
 
     @contextlib.asynccontextmanager
-    async def _write_session(self) -> AsyncIterator[Conn]:
+    async def _in_transaction(self) -> AsyncIterator[_PgConnection]:
         """A pool connection inside a transaction (committed, or rolled back on error)."""
         self._check_open()
         async with self._connection() as conn:
             tx = conn.transaction()
             await guarded(tx.start())
             try:
-                yield _ConnectionConn(conn)
+                yield conn
             except BaseException:
                 with contextlib.suppress(*DRIVER_ERRORS):
                     await tx.rollback()
                 raise
             await guarded(tx.commit())
+
+    @contextlib.asynccontextmanager
+    async def _write_session(self) -> AsyncIterator[Conn]:
+        async with self._in_transaction() as conn:
+            yield _AsyncpgConn(conn, writes=True)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:

@@ -7,14 +7,26 @@ part of ``SqlReads``, which each backend's store is)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
 from voicedock.errors import StoreError
-from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.conn import Conn, SqlValue
 from voicedock.store.sql.locks import Locks
 from voicedock.store.sql.rows import Dialect, Table
 
 T = TypeVar("T")
+
+
+class _OwnedRecord(Protocol):
+    """A record an organization owns, updated by its id."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def organization_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_OwnedRecord)
 
 
 class TransactionPart:
@@ -25,12 +37,14 @@ class TransactionPart:
         self._dialect = dialect
         self._locks = locks
 
-    async def _insert(self, table: Any, record: Any) -> None:
+    async def _insert(self, table: Table[T], record: T) -> None:
         await self._conn.execute(
             table.insert_sql(), *table.encode(record, self._dialect, table.insert_columns)
         )
 
-    async def _update(self, table: Any, record: Any, columns: tuple[str, ...], what: str) -> None:
+    async def _update(
+        self, table: Table[R], record: R, columns: tuple[str, ...], what: str
+    ) -> None:
         assignments = ", ".join(f"{c} = ?" for c in columns)
         changed = await self._conn.execute(
             f"UPDATE {table.name} SET {assignments} WHERE id = ? AND organization_id = ?",
@@ -41,7 +55,7 @@ class TransactionPart:
         if changed != 1:
             raise StoreError(f"{what} to update does not exist")
 
-    async def _delete(self, table: Table[Any], organization_id: str, record_id: str) -> bool:
+    async def _delete(self, table: Table[T], organization_id: str, record_id: str) -> bool:
         """Delete the organization's row of ``table`` with this id; whether there was one."""
         changed = await self._conn.execute(
             f"DELETE FROM {table.name} WHERE id = ? AND organization_id = ?",
@@ -62,7 +76,7 @@ class StorePart:
     ) -> T | None:
         """The row of ``table`` with this id (of the organization; ``None``: of any)."""
         sql = f"SELECT * FROM {table.name} WHERE id = ?"
-        args: list[Any] = [record_id]
+        args: list[SqlValue] = [record_id]
         if organization_id is not None:
             sql += " AND organization_id = ?"
             args.append(organization_id)

@@ -7,17 +7,18 @@ the list's own order (``created_at``, ``seq``)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from voicedock.domain.records import Call, CallEvent, CallMessage, utcnow
 from voicedock.store.base import CallPage, CallQuery
 from voicedock.store.sql.base import StorePart, TransactionPart
+from voicedock.store.sql.conn import SqlValue
 from voicedock.store.sql.rows import (
     ACTIVE_IN,
     CALL_EVENTS,
     CALL_MESSAGES,
     CALL_MUTABLE_COLUMNS,
     CALLS,
+    integer,
 )
 
 
@@ -30,7 +31,7 @@ class SqlCallWrites(TransactionPart):
             *CALLS.encode(call, self._dialect, CALLS.insert_columns),
         )
         assert row is not None  # RETURNING always yields the inserted row
-        return dataclasses.replace(call, seq=int(row["seq"]))
+        return dataclasses.replace(call, seq=integer(row["seq"]))
 
     async def get_call_for_update(self, call_id: str) -> Call | None:
         row = await self._conn.fetchrow(
@@ -49,7 +50,7 @@ class SqlCallWrites(TransactionPart):
             *CALL_MESSAGES.encode(message, self._dialect, CALL_MESSAGES.insert_columns),
         )
         assert row is not None
-        return dataclasses.replace(message, seq=int(row["seq"]))
+        return dataclasses.replace(message, seq=integer(row["seq"]))
 
     async def add_event(self, event: CallEvent) -> CallEvent:
         row = await self._conn.fetchrow(
@@ -57,7 +58,7 @@ class SqlCallWrites(TransactionPart):
             *CALL_EVENTS.encode(event, self._dialect, CALL_EVENTS.insert_columns),
         )
         assert row is not None
-        return dataclasses.replace(event, seq=int(row["seq"]))
+        return dataclasses.replace(event, seq=integer(row["seq"]))
 
 
 class SqlCallReads(StorePart):
@@ -68,7 +69,7 @@ class SqlCallReads(StorePart):
 
     async def list_calls(self, query: CallQuery) -> CallPage:
         where = ["organization_id = ?"]
-        args: list[Any] = [query.organization_id]
+        args: list[SqlValue] = [query.organization_id]
         if query.status is not None:
             where.append("status = ?")
             args.append(str(query.status))
@@ -96,12 +97,12 @@ class SqlCallReads(StorePart):
             max(query.limit, 0),
             max(query.offset, 0),
         )
-        total = 0 if total_row is None else int(total_row["n"])
+        total = 0 if total_row is None else integer(total_row["n"])
         return CallPage(calls=[CALLS.decode(r, self._dialect) for r in rows], total=total)
 
     async def list_active_calls(self, owner_node: str | None = None) -> list[Call]:
         sql = f"SELECT * FROM calls WHERE status IN {ACTIVE_IN}"
-        args: list[Any] = []
+        args: list[SqlValue] = []
         if owner_node is not None:
             sql += " AND owner_node = ?"
             args.append(owner_node)

@@ -24,7 +24,7 @@ from voicedock.domain.campaigns import (
 )
 from voicedock.errors import StoreError
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.rows import Table
+from voicedock.store.sql.rows import Table, integer
 
 CAMPAIGNS = Table(
     "campaigns",
@@ -93,7 +93,7 @@ class SqlCampaignWrites(TransactionPart):
             *CAMPAIGNS.encode(campaign, self._dialect, CAMPAIGNS.insert_columns),
         )
         assert row is not None  # RETURNING always yields the inserted row
-        campaign.seq = int(row["seq"])
+        campaign.seq = integer(row["seq"])
         await self.insert_contacts(contacts)
         return campaign
 
@@ -178,7 +178,7 @@ class SqlCampaignWrites(TransactionPart):
             campaign_id,
             str(ContactState.DONE),
         )
-        return 0 if row is None else int(row["n"])
+        return 0 if row is None else integer(row["n"])
 
     async def is_do_not_call(self, organization_id: str, number: str) -> bool:
         row = await self._conn.fetchrow(
@@ -225,7 +225,7 @@ class SqlCampaignReads(StorePart):
             max(limit, 0),
             max(offset, 0),
         )
-        count = 0 if total is None else int(total["n"])
+        count = 0 if total is None else integer(total["n"])
         return [CAMPAIGNS.decode(r, self._dialect) for r in rows], count
 
     async def list_running_campaigns(self) -> list[Campaign]:
@@ -244,7 +244,7 @@ class SqlCampaignReads(StorePart):
         by_state: dict[str, int] = {str(s): 0 for s in ContactState}
         by_outcome: dict[str, int] = {}
         for r in rows:
-            n = int(r["n"])
+            n = integer(r["n"])
             by_state[str(r["state"])] = by_state.get(str(r["state"]), 0) + n
             if r["state"] == str(ContactState.DONE) and r["outcome"] is not None:
                 by_outcome[str(r["outcome"])] = by_outcome.get(str(r["outcome"]), 0) + n
@@ -266,7 +266,7 @@ class SqlCampaignReads(StorePart):
             max(limit, 0),
             max(offset, 0),
         )
-        count = 0 if total is None else int(total["n"])
+        count = 0 if total is None else integer(total["n"])
         return [CAMPAIGN_CONTACTS.decode(r, self._dialect) for r in rows], count
 
     async def list_do_not_call(self, organization_id: str) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Literal
 
 from voicedock.domain.records import Trunk
 from voicedock.store.sql.base import TransactionPart
-from voicedock.store.sql.rows import ACTIVE_IN, TRUNKS
+from voicedock.store.sql.rows import ACTIVE_IN, TRUNKS, integer
 
 ActiveBy = Literal["trunk", "organization_id", "campaign_id"]
 
@@ -42,7 +42,7 @@ class SqlDialWrites(TransactionPart):
         row = await self._conn.fetchrow(
             f"SELECT count(*) AS n FROM calls WHERE {by} = ? AND status IN {ACTIVE_IN}", value
         )
-        return 0 if row is None else int(row["n"])
+        return 0 if row is None else integer(row["n"])
 
     async def trunk_dials(
         self, trunk: str, admitted_after: datetime, done_after: datetime
@@ -68,7 +68,7 @@ class SqlDialWrites(TransactionPart):
             self._dialect.dt(now),
         )
         assert inserted is not None
-        return int(inserted["seq"])
+        return integer(inserted["seq"])
 
     async def dial_done(self, dial_id: int, now: datetime) -> None:
         await self._conn.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from voicedock.store.base import StoreCounts
 from voicedock.store.sql.base import StorePart
-from voicedock.store.sql.rows import ACTIVE_IN
+from voicedock.store.sql.rows import ACTIVE_IN, integer, optional_text, text
 
 
 class SqlMetricsReads(StorePart):
@@ -31,12 +31,22 @@ class SqlMetricsReads(StorePart):
         )
         return StoreCounts(
             calls={
-                (r["direction"], r["status"], r["end_reason"] or ""): int(r["n"]) for r in calls
+                (
+                    text(r["direction"]),
+                    text(r["status"]),
+                    optional_text(r["end_reason"]) or "",
+                ): integer(r["n"])
+                for r in calls
             },
             active_calls={
-                (r["trunk"] or "", r["pbx"] or "", r["node"] or ""): int(r["n"]) for r in active
+                (
+                    optional_text(r["trunk"]) or "",
+                    optional_text(r["pbx"]) or "",
+                    optional_text(r["node"]) or "",
+                ): integer(r["n"])
+                for r in active
             },
-            webhook_deliveries={r["state"]: int(r["n"]) for r in deliveries},
+            webhook_deliveries={text(r["state"]): integer(r["n"]) for r in deliveries},
         )
 
 

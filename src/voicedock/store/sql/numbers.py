@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
 from voicedock.domain.records import PhoneNumber, Trunk, utcnow
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, TRUNKS
+from voicedock.store.sql.conn import SqlValue
+from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, TRUNKS, integer
 
 _ACTIVE_COUNT = (
     f"(SELECT count(*) FROM calls c WHERE c.number_id = p.id AND c.status IN {ACTIVE_IN})"
@@ -64,7 +64,7 @@ class SqlNumberWrites(TransactionPart):
             "SELECT p.* FROM phone_numbers p WHERE p.organization_id = ?"
             f" AND {_ACTIVE_COUNT} < p.max_concurrent_calls"
         )
-        args: list[Any] = [organization_id]
+        args: list[SqlValue] = [organization_id]
         if number_id is not None:
             sql += " AND p.id = ?"
             args.append(number_id)
@@ -122,7 +122,7 @@ class SqlNumberReads(StorePart):
             f"SELECT count(*) AS n FROM calls WHERE number_id = ? AND status IN {ACTIVE_IN}",
             number_id,
         )
-        return 0 if row is None else int(row["n"])
+        return 0 if row is None else integer(row["n"])
 
 
 __all__ = ["SqlNumberReads", "SqlNumberWrites"]

@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any
 
 from voicedock.domain.records import utcnow
 from voicedock.domain.webhooks import (
@@ -30,9 +29,9 @@ from voicedock.domain.webhooks import (
     claim_fairly,
 )
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.conn import Conn
+from voicedock.store.sql.conn import Conn, Row
 from voicedock.store.sql.locks import ClaimLock
-from voicedock.store.sql.rows import Dialect, Table
+from voicedock.store.sql.rows import Dialect, Table, integer, text
 
 WEBHOOK_ENDPOINTS = Table(
     "webhook_endpoints",
@@ -213,18 +212,18 @@ class SqlOutbox:
         by_id = {r["id"]: r for r in rows}
         return [self._delivery(by_id[q.id]) for q in chosen]
 
-    def _delivery(self, row: dict[str, Any]) -> Delivery:
+    def _delivery(self, row: Row) -> Delivery:
         enqueued_at = self._dialect.from_dt(row["created_at"])
         assert enqueued_at is not None  # NOT NULL column
         return Delivery(
-            id=row["id"],
-            endpoint_id=row["endpoint_id"],
-            url=row["url"],
-            secret=row["secret"],
-            event_type=row["event_type"],
+            id=text(row["id"]),
+            endpoint_id=text(row["endpoint_id"]),
+            url=text(row["url"]),
+            secret=text(row["secret"]),
+            event_type=text(row["event_type"]),
             payload=str(row["payload"]).encode("utf-8"),
-            msg_id=row["msg_id"],
-            attempts=int(row["attempts"]),
+            msg_id=text(row["msg_id"]),
+            attempts=integer(row["attempts"]),
             enqueued_at=enqueued_at,
         )
 
@@ -269,8 +268,8 @@ def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 
 
-def _queued(row: dict[str, Any]) -> Queued:
-    return Queued(row["id"], row["endpoint_id"], row["organization_id"])
+def _queued(row: Row) -> Queued:
+    return Queued(text(row["id"]), text(row["endpoint_id"]), text(row["organization_id"]))
 
 
 __all__ = ["WEBHOOK_ENDPOINTS", "SqlOutbox", "SqlOutboxReads", "SqlOutboxWrites"]

@@ -2,7 +2,9 @@
 
 Each ``Table`` lists its columns in insert order and which of them need converting: datetimes
 (dialect-specific), JSON documents (serialized text in both dialects: SQLite TEXT, and
-asyncpg takes ``str`` for JSONB), booleans and enums. Rows arrive as plain dicts.
+asyncpg takes ``str`` for JSONB), booleans and enums. Rows arrive as plain dicts of
+``SqlValue``; the readers below (``integer``, ``text``, ...) narrow a column of a row that no
+``Table`` maps (a count, a join).
 """
 
 # Statements are assembled only from constant table/column names; values are always bound.
@@ -14,8 +16,10 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from decimal import Decimal
+from typing import Generic, TypeVar
 
+from voicedock.domain.json import JsonValue
 from voicedock.domain.records import (
     AnalysisTemplate,
     ApiKey,
@@ -37,8 +41,8 @@ from voicedock.domain.records import (
     Trunk,
 )
 from voicedock.store.base import json_default
+from voicedock.store.sql.conn import Row, SqlValue
 
-Row = Mapping[str, Any]
 T = TypeVar("T")
 
 
@@ -47,16 +51,16 @@ class Dialect:
     """What differs between the SQL backends at the value and statement level."""
 
     name: str
-    encode_datetime: Callable[[datetime], Any]
-    decode_datetime: Callable[[Any], datetime]
+    encode_datetime: Callable[[datetime], SqlValue]
+    decode_datetime: Callable[[SqlValue], datetime]
     lock_suffix: str  # appended to SELECTs that must lock their rows ("" where writes serialize)
     # The database's clock, for leases several hosts must agree on (None: this host's clock).
     clock_sql: str | None = None
 
-    def dt(self, value: datetime | None) -> Any:
+    def dt(self, value: datetime | None) -> SqlValue:
         return None if value is None else self.encode_datetime(value)
 
-    def from_dt(self, value: Any) -> datetime | None:
+    def from_dt(self, value: SqlValue) -> datetime | None:
         return None if value is None else self.decode_datetime(value)
 
 
@@ -72,11 +76,15 @@ def _sqlite_encode_datetime(value: datetime) -> str:
     return as_utc(value).isoformat(timespec="microseconds")
 
 
-def _sqlite_decode_datetime(value: Any) -> datetime:
+def _sqlite_decode_datetime(value: SqlValue) -> datetime:
     return as_utc(datetime.fromisoformat(str(value)))
 
 
-def _pg_decode_datetime(value: Any) -> datetime:
+def _pg_encode_datetime(value: datetime) -> SqlValue:
+    return as_utc(value)
+
+
+def _pg_decode_datetime(value: SqlValue) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"expected a timestamptz, got {type(value).__name__}")
     return as_utc(value)
@@ -84,20 +92,59 @@ def _pg_decode_datetime(value: Any) -> datetime:
 
 SQLITE = Dialect("sqlite", _sqlite_encode_datetime, _sqlite_decode_datetime, "")
 POSTGRES = Dialect(
-    "postgres", as_utc, _pg_decode_datetime, " FOR UPDATE", "SELECT clock_timestamp() AS now"
+    "postgres",
+    _pg_encode_datetime,
+    _pg_decode_datetime,
+    " FOR UPDATE",
+    "SELECT clock_timestamp() AS now",
 )
 
 
-def dump_json(value: Any) -> str | None:
+def dump_json(value: object) -> str | None:
     if value is None:
         return None
     return json.dumps(value, default=json_default, separators=(",", ":"))
 
 
-def load_json(value: Any) -> Any:
+def load_json(value: SqlValue) -> JsonValue:
     if value is None:
         return None
-    return json.loads(value)
+    if not isinstance(value, str | bytes):
+        raise TypeError(f"expected a JSON document, got {type(value).__name__}")
+    decoded: JsonValue = json.loads(value)
+    return decoded
+
+
+def integer(value: SqlValue) -> int:
+    """A column holding a number (a count, a sum, an id) as an ``int``."""
+    if isinstance(value, int | float | Decimal | str):
+        return int(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def number(value: SqlValue) -> float:
+    """A column holding a number as a ``float``."""
+    if isinstance(value, int | float | Decimal | str):
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def text(value: SqlValue) -> str:
+    """A column holding text (NOT NULL)."""
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected text, got {type(value).__name__}")
+
+
+def optional_text(value: SqlValue) -> str | None:
+    """A column holding text or NULL."""
+    return None if value is None else text(value)
+
+
+def _sql_value(value: object) -> SqlValue:
+    if value is None or isinstance(value, str | int | float | Decimal | bytes | datetime):
+        return value
+    raise TypeError(f"not a SQL value: {type(value).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +155,7 @@ class Table(Generic[T]):
     datetimes: frozenset[str] = frozenset()
     documents: frozenset[str] = frozenset()  # JSON
     booleans: frozenset[str] = frozenset()
-    enums: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    enums: Mapping[str, Callable[[str], object]] = field(default_factory=dict)
     generated: frozenset[str] = frozenset()  # assigned by the database, never inserted
 
     @property
@@ -120,33 +167,36 @@ class Table(Generic[T]):
         sql = f"INSERT INTO {self.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         return f"{sql} RETURNING {returning}" if returning else sql
 
-    def encode_value(self, column: str, value: Any, dialect: Dialect) -> Any:
-        if column in self.datetimes:
-            return dialect.dt(value)
+    def encode_value(self, column: str, value: object, dialect: Dialect) -> SqlValue:
         if column in self.documents:
             return dump_json(value)
         if column in self.booleans:
             return bool(value)
         if column in self.enums:
             return str(value)
-        return value
+        if column in self.datetimes and value is not None:
+            if not isinstance(value, datetime):
+                raise TypeError(f"{self.name}.{column}: expected a datetime")
+            return dialect.encode_datetime(value)
+        return _sql_value(value)
 
-    def encode(self, record: T, dialect: Dialect, columns: tuple[str, ...]) -> list[Any]:
+    def encode(self, record: T, dialect: Dialect, columns: tuple[str, ...]) -> list[SqlValue]:
         return [self.encode_value(c, getattr(record, c), dialect) for c in columns]
 
     def decode(self, row: Row, dialect: Dialect) -> T:
-        values: dict[str, Any] = {}
+        values: dict[str, object] = {}
         for column in self.columns:
             value = row[column]
             if column in self.datetimes:
-                value = dialect.from_dt(value)
+                values[column] = dialect.from_dt(value)
             elif column in self.documents:
-                value = load_json(value)
+                values[column] = load_json(value)
             elif column in self.booleans:
-                value = bool(value)
+                values[column] = bool(value)
             elif column in self.enums:
-                value = self.enums[column](value)
-            values[column] = value
+                values[column] = self.enums[column](text(value))
+            else:
+                values[column] = value
         return self.model(**values)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
 
 from voicedock.domain.records import Call, CallStatus
 from voicedock.store.base import ScheduledWaiting
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.rows import CALLS
+from voicedock.store.sql.conn import SqlValue
+from voicedock.store.sql.rows import CALLS, integer
 
 
 class SqlScheduledCallWrites(TransactionPart):
@@ -31,7 +31,7 @@ class SqlScheduledCallWrites(TransactionPart):
         is claimed by one node, once its status moves on)."""
         locked = self._dialect.lock_suffix + (" SKIP LOCKED" if self._dialect.lock_suffix else "")
         sql = "SELECT * FROM calls WHERE status = ? AND scheduled_at <= ?"
-        args: list[Any] = [str(CallStatus.SCHEDULED), self._dialect.dt(now)]
+        args: list[SqlValue] = [str(CallStatus.SCHEDULED), self._dialect.dt(now)]
         if organization_id is not None:
             sql += " AND organization_id = ?"
             args.append(organization_id)
@@ -54,7 +54,7 @@ class SqlScheduledCallWrites(TransactionPart):
         )
         if row is None:
             return ScheduledWaiting(0, None)
-        return ScheduledWaiting(int(row["n"]), self._dialect.from_dt(row["first_due"]))
+        return ScheduledWaiting(integer(row["n"]), self._dialect.from_dt(row["first_due"]))
 
 
 class SqlScheduledCallReads(StorePart):

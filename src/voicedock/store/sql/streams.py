@@ -20,7 +20,7 @@ from datetime import datetime
 
 from voicedock.domain.records import EventStream, OpenStreams
 from voicedock.store.sql.base import TransactionPart
-from voicedock.store.sql.rows import EVENT_STREAMS
+from voicedock.store.sql.rows import EVENT_STREAMS, integer
 
 # The streams of node runs that hold no lease row any more (left, restarted, found dead).
 FORGET_STREAMS_OF_GONE_NODES = (
@@ -46,7 +46,9 @@ class SqlStreamWrites(TransactionPart):
             self._dialect.dt(now),
         )
         assert row is not None  # an aggregate always answers
-        return OpenStreams(organization=int(row["organization"]), api_key=int(row["api_key"]))
+        return OpenStreams(
+            organization=integer(row["organization"]), api_key=integer(row["api_key"])
+        )
 
     async def insert_event_stream(self, stream: EventStream) -> None:
         await self._conn.execute(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from voicedock.store.base import CallUsageRow, SpeechUsageRow, UsageQuery, UsageRows
 from voicedock.store.sql.base import StorePart
-from voicedock.store.sql.rows import Dialect
+from voicedock.store.sql.rows import Dialect, integer, number, optional_text, text
 
 _GROUP_COLUMNS = {
     "assistant": "c.assistant_id",
@@ -85,22 +85,22 @@ class SqlUsageReads(StorePart):
             calls=[
                 CallUsageRow(
                     key=None if r["key"] is None else str(r["key"]),
-                    direction=str(r["direction"]),
-                    status=str(r["status"]),
-                    end_reason=r["end_reason"],
-                    calls=int(r["calls"]),
-                    connected_ms=int(r["connected_ms"] or 0),
-                    billable_seconds=int(r["billable_seconds"] or 0),
+                    direction=text(r["direction"]),
+                    status=text(r["status"]),
+                    end_reason=optional_text(r["end_reason"]),
+                    calls=integer(r["calls"]),
+                    connected_ms=integer(r["connected_ms"] or 0),
+                    billable_seconds=integer(r["billable_seconds"] or 0),
                 )
                 for r in call_rows
             ],
             speech=[
                 SpeechUsageRow(
                     key=None if r["key"] is None else str(r["key"]),
-                    kind=str(r["kind"]),
-                    provider=str(r["provider"]),
-                    seconds=float(r["seconds"] or 0),
-                    characters=int(r["characters"] or 0),
+                    kind=text(r["kind"]),
+                    provider=text(r["provider"]),
+                    seconds=number(r["seconds"] or 0),
+                    characters=integer(r["characters"] or 0),
                 )
                 for r in speech_rows
             ],
