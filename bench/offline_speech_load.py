@@ -4,7 +4,7 @@ before and after the node-wide recognition pool, and admission control at the bo
 N callers speak recorded sentences at once, each into a ``Conversation`` of its own: the real
 listener (VAD, adaptive endpointing), the streaming recognizer (interims, speculative finals)
 and faster-whisper on the packaged Whisper-base weights, built from the operator's ``[speech]``
-settings exactly as a call's STT is (``calls/live/providers.operator_settings``). The caller's
+settings exactly as a call's STT is (``calls/offline_speech.operator_settings``). The caller's
 audio is fed as the media path feeds it: 8 kHz PCM decoded from µ-law, one 20 ms frame every
 20 ms on one clock for all callers. Sentences of 3-8 s, synthesized once with Piper, each
 followed by 1.5 s of silence and preceded by a pause of 0.5-2.5 s (callers out of step). The
@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from turn_latency import InstantLlm, InstantSink, InstantTts, machine
 
 from voicedock.calls.admission import SpeechAdmission
-from voicedock.calls.live.providers import operator_settings, recognition_threads
+from voicedock.calls.offline_speech import operator_settings, recognition_threads
 from voicedock.config import SpeechSettings
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.pipeline.audio import resample_pcm16

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from voicedock.aio import Supervisor, all_of, first_of
+from voicedock.aio import Supervisor, all_of, deliver, first_of
 
 pytestmark = pytest.mark.unit
 
@@ -316,3 +316,26 @@ async def test_all_of_raises_the_first_failure_as_itself_and_cancels_the_rest() 
     with pytest.raises(LookupError):  # not an exception group
         await all_of(slow(), fails())
     assert other_cancelled.is_set()
+
+
+async def test_deliver_hands_events_in_order_and_a_failing_handler_costs_only_its_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    seen: list[int] = []
+    all_seen = asyncio.Event()
+
+    async def handler(event: int) -> None:
+        seen.append(event)
+        if event == 2:
+            raise RuntimeError("bad event")
+        if event == 3:
+            all_seen.set()
+
+    for event in (1, 2, 3):
+        queue.put_nowait(event)
+    async with Supervisor("client", log) as tasks:
+        tasks.spawn(deliver(queue, handler, log, "ARI"))
+        await asyncio.wait_for(all_seen.wait(), 5)
+    assert seen == [1, 2, 3]
+    assert "ARI event handler failed for int" in caplog.text

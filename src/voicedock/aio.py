@@ -13,7 +13,8 @@ coroutine handed to a closed supervisor is closed, never leaked.
 to finish, cancel the rest that it started and wait for them. Futures and tasks it was given
 but did not create belong to the caller and are left running. ``all_of`` runs independent
 coroutines together (requests to one server, say) and returns all their results; the first
-failure cancels the others and is raised as itself, not as an exception group.
+failure cancels the others and is raised as itself, not as an exception group. ``deliver``
+hands a queue's items to one handler in order, a failing one logged and the next delivered.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TypeAlias, TypeVar
 
 T = TypeVar("T")
+
+Coro: TypeAlias = Coroutine[object, None, T]
+"""A coroutine the event loop can run to a ``T`` (what ``async def`` returns)."""
 
 
 class Supervisor:
@@ -44,7 +48,7 @@ class Supervisor:
         self._expected = expected  # logged as one warning line, without a traceback
         self._on_error = on_error
         self._group: asyncio.TaskGroup | None = None
-        self._children: set[asyncio.Task[Any]] = set()
+        self._children: set[asyncio.Task[object]] = set()
         self._closed = False
 
     @property
@@ -58,22 +62,18 @@ class Supervisor:
         await group.__aenter__()
         self._group = group
 
-    def spawn(
-        self, coro: Coroutine[Any, Any, object], *, name: str | None = None
-    ) -> asyncio.Task[None] | None:
+    def spawn(self, coro: Coro[object], *, name: str | None = None) -> asyncio.Task[None] | None:
         """Run ``coro`` as a guarded child; ``None`` (and ``coro`` closed) once closed."""
         return self._child(self._guard(coro), coro, name)
 
     def spawn_value(
-        self, coro: Coroutine[Any, Any, T], failed: T, *, name: str | None = None
+        self, coro: Coro[T], failed: T, *, name: str | None = None
     ) -> asyncio.Task[T] | None:
         """``spawn`` for a child whose result is wanted: the task's result is ``coro``'s, or
         ``failed`` if it failed (logged as any child's failure)."""
         return self._child(self._guard_value(coro, failed), coro, name)
 
-    def spawn_result(
-        self, coro: Coroutine[Any, Any, T], *, name: str | None = None
-    ) -> asyncio.Future[T] | None:
+    def spawn_result(self, coro: Coro[T], *, name: str | None = None) -> asyncio.Future[T] | None:
         """For a child whose outcome the owner awaits (a briefing synthesized while a phone
         rings): the future ends as ``coro`` does, with its result or its exception, raised to
         whoever awaits it and never cancelling the siblings (one warning line is logged, so a
@@ -87,8 +87,8 @@ class Supervisor:
 
     def _child(
         self,
-        guarded: Coroutine[Any, Any, T],
-        coro: Coroutine[Any, Any, object],
+        guarded: Coro[T],
+        coro: Coro[object],
         name: str | None,
     ) -> asyncio.Task[T] | None:
         if self._group is None or self._closed:
@@ -103,7 +103,7 @@ class Supervisor:
         return task
 
     @property
-    def children(self) -> frozenset[asyncio.Task[None]]:
+    def children(self) -> frozenset[asyncio.Task[object]]:
         return frozenset(self._children)
 
     async def drain(self) -> None:
@@ -172,6 +172,20 @@ class Supervisor:
             self._on_error(exc)
 
 
+async def deliver(
+    queue: asyncio.Queue[T], handler: Callable[[T], Awaitable[None]], log: logging.Logger, what: str
+) -> None:
+    """Hand each item of ``queue`` to ``handler``, one at a time and in order, until cancelled:
+    a handler that fails is logged (``what``: whose events) and the next item is delivered, so
+    one bad event never stops the stream for every other call."""
+    while True:
+        item = await queue.get()
+        try:
+            await handler(item)
+        except Exception:
+            log.exception("%s event handler failed for %s", what, type(item).__name__)
+
+
 async def every(interval: float, step: Callable[[], Awaitable[object]]) -> None:
     """Await ``step()`` now and then every ``interval`` seconds, until cancelled: a
     housekeeping loop (recordings, retention) that a ``Supervisor`` owns."""
@@ -211,8 +225,8 @@ async def first_of(*aws: Awaitable[T], within: float | None = None) -> tuple[int
     return None
 
 
-async def all_of(*coros: Coroutine[Any, Any, Any]) -> list[Any]:
-    """Run ``coros`` together: their results, in order (typed by the caller). The first to
+async def all_of(*coros: Coro[T]) -> list[T]:
+    """Run ``coros`` together: their results, in order. The first to
     fail cancels the others (awaited before this returns) and its exception is raised as is."""
     try:
         async with asyncio.TaskGroup() as group:

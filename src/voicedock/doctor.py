@@ -12,8 +12,6 @@ calls is also checked for what a stolen API key could cost (``policy_warnings``,
 from __future__ import annotations
 
 import asyncio
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -27,26 +25,14 @@ from voicedock.config import (
 from voicedock.egress.settings import egress_policy, egress_warnings
 from voicedock.errors import ConfigError
 
-AsteriskCheck = Callable[[Path, Settings], list[str]]
-
 
 def check_asterisk_config(directory: Path, settings: Settings) -> list[str]:
-    """Problems in an Asterisk configuration directory.
-
-    A detailed checker may live in ``voicedock.pbx.asterisk.doctor`` (function
-    ``check(directory, settings) -> list[str]``); without it only the basics are checked here.
-    """
+    """Problems in an Asterisk configuration directory (``voicedock.pbx.asterisk.doctor``)."""
     if not directory.is_dir():
         return [f"--asterisk-config: {directory} is not a directory"]
-    try:
-        module = importlib.import_module("voicedock.pbx.asterisk.doctor")
-    except ModuleNotFoundError:
-        module = None
-    if module is not None:
-        detailed: AsteriskCheck = module.check
-        return detailed(directory, settings)
-    missing = [n for n in ("ari.conf", "http.conf", "pjsip.conf") if not (directory / n).exists()]
-    return [f"--asterisk-config: {name} not found in {directory}" for name in missing]
+    from voicedock.pbx.asterisk.doctor import check  # the PBX's checks load only when asked
+
+    return check(directory, settings)
 
 
 def policy_warnings(settings: Settings) -> list[str]:

@@ -46,13 +46,6 @@ def has_control_chars(value: str) -> bool:
     return _CONTROL.search(value) is not None
 
 
-def check_header_value(name: str, value: str) -> str:
-    """Refuse a protocol header value that could smuggle another header or action."""
-    if has_control_chars(value):
-        raise ValueError(f"{name}: control characters are not allowed in PBX values")
-    return value
-
-
 def is_token(value: object) -> bool:
     """A conservative identifier: trunk names, endpoint names, correlation ids."""
     return isinstance(value, str) and _TOKEN.fullmatch(value) is not None

@@ -26,6 +26,7 @@ from e2e.conftest import start_app
 from fakes.pbx import MediaFakePbx
 from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings
 from media.fake_asterisk import FakeAsterisk
+from media.listen_frames import parse_frame
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from pipeline.synth import silence, voiced
 from voicedock.api.api_keys import issue_api_key, revoke_api_key
@@ -33,7 +34,7 @@ from voicedock.api.middleware import hash_key
 from voicedock.cli import main
 from voicedock.domain.records import KeyScope
 from voicedock.media.codecs import ulaw_encode
-from voicedock.media.listen import ASSISTANT, CALLER, parse_frame
+from voicedock.media.listen import ASSISTANT, CALLER
 from voicedock.pipeline.frames import supervisor_note
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 from voicedock.service import Service

@@ -21,7 +21,7 @@ from fakes.world import (
     org_id,
 )
 from voicedock.api.api_keys import issue_api_key
-from voicedock.calls.organization_settings import set_max_concurrent_calls
+from voicedock.calls.organization_settings import set_limits
 from voicedock.config import OrganizationLimitSettings
 from voicedock.domain.records import KeyScope
 
@@ -217,7 +217,7 @@ async def test_the_operators_limit_holds_the_organizations_calls(database_url: s
     settings = make_settings(database_url)
     settings.limits.organizations = [OrganizationLimitSettings(ACME, max_concurrent_calls=5)]
     async with serving(settings) as api:
-        await set_max_concurrent_calls(api.service.store, ACME, 1)
+        await set_limits(api.service.store, ACME, max_concurrent_calls=1)
         limits = (await (await api.client.get("/organization", headers=api.auth())).json())[
             "limits"
         ]
@@ -231,6 +231,6 @@ async def test_the_operators_limit_holds_the_organizations_calls(database_url: s
         refused = await api.client.post("/calls/outbound", json=body, headers=api.auth())
         assert refused.status == 429
         assert (await refused.json())["error"] == "Call limit reached"
-        await set_max_concurrent_calls(api.service.store, ACME, None)  # the file's 5 again
+        await set_limits(api.service.store, ACME, max_concurrent_calls=None)  # the file's 5 again
         second = await api.client.post("/calls/outbound", json=body, headers=api.auth())
         assert second.status == 200, await second.text()

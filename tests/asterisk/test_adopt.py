@@ -17,7 +17,7 @@ pytestmark = pytest.mark.asterisk
 
 async def listed(pbx: AsteriskPbx) -> set[str]:
     """Ids of every channel and bridge the lab lists."""
-    ids = {str(c["id"]) for c in await pbx.ari.list_channels()}
+    ids = {c.id for c in await pbx.ari.list_channels()}
     bridges = await pbx.ari.request("GET", "/bridges")
     assert isinstance(bridges, list)
     return ids | {str(b["id"]) for b in bridges}

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.asterisk
 
 
 async def _channel_ids(pbx) -> list[str]:
-    return [str(c["id"]) for c in await pbx.ari.list_channels()]
+    return [c.id for c in await pbx.ari.list_channels()]
 
 
 async def _until(predicate, within: float = 10.0) -> None:

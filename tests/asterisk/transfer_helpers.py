@@ -18,7 +18,7 @@ from voicedock.pbx.base import OriginateRequest, PbxEventKind
 
 
 async def channel_ids(pbx: AsteriskPbx) -> set[str]:
-    return {str(c["id"]) for c in await pbx.ari.list_channels()}
+    return {c.id for c in await pbx.ari.list_channels()}
 
 
 async def bridge_members(pbx: AsteriskPbx, bridge_id: str) -> set[str] | None:

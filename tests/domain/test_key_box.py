@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes.world import new_operator_key
 from voicedock.config import load_settings
-from voicedock.domain.key_box import KeyBox, KeyBoxError, new_operator_key, operator_key
+from voicedock.domain.key_box import KeyBox, KeyBoxError, operator_key
 from voicedock.errors import ConfigError
 
 pytestmark = pytest.mark.unit

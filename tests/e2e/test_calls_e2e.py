@@ -57,7 +57,7 @@ async def place(live: LiveService, destination: str, **extra: Any) -> str:
 
 
 async def channel_ids(live: LiveService) -> set[str]:
-    return {str(c["id"]) for c in await live.pbx.ari.list_channels()}
+    return {c.id for c in await live.pbx.ari.list_channels()}
 
 
 async def bridge_ids(live: LiveService) -> set[str]:
@@ -122,7 +122,7 @@ async def test_end_call_on_a_ringing_call_cancels_it_on_the_pbx(live: LiveServic
 
     async def ringing() -> bool:
         channels = await live.pbx.ari.list_channels()
-        return any(c.get("id") == call_id and c.get("state") == "Ringing" for c in channels)
+        return any(c.id == call_id and c.state == "Ringing" for c in channels)
 
     await until(ringing)
     assert (await get_call(live, call_id))["status"] == "connecting"

@@ -26,9 +26,10 @@ from e2e.audio_helpers import UTTERANCE_PARTY, speech_seconds
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn
+from media.listen_frames import parse_frame
 from pbx.freeswitch.live_service import speech_fakes
 from voicedock.config import Settings
-from voicedock.media.listen import ASSISTANT, CALLER, parse_frame
+from voicedock.media.listen import ASSISTANT, CALLER
 from voicedock.pipeline.frames import supervisor_note
 from voicedock_lab.server import LabAsterisk
 
@@ -165,7 +166,7 @@ async def listen_whisper_take_over(live: LiveService, llm: LlmStandIn) -> str:
 
 async def bridged_to(live: LiveService, call_id: str, extension: str) -> bool:
     """The caller's channel shares a bridge with a channel of ``extension`` at Asterisk."""
-    channels = {str(c["id"]): str(c.get("name", "")) for c in await live.pbx.ari.list_channels()}
+    channels = {c.id: c.name for c in await live.pbx.ari.list_channels()}
     bridges = await live.pbx.ari.request("GET", "/bridges")
     for bridge in bridges or []:
         members = [str(c) for c in bridge.get("channels", [])]

@@ -128,7 +128,7 @@ async def _health_while_down(live: LiveService) -> None:
 
 
 async def _asterisk_legs(live: LiveService, placed: list[str]) -> dict[str, set[str]]:
-    channels = {str(c.get("id", "")) for c in await live.pbx.ari.list_channels()}
+    channels = {c.id for c in await live.pbx.ari.list_channels()}
     return {call_id: {call_id, leg_id(call_id, "media")} & channels for call_id in placed}
 
 

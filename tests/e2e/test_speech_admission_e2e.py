@@ -46,7 +46,7 @@ async def calls_from(live: LiveService, caller: str) -> list[dict[str, Any]]:
 
 async def pbx_objects(live: LiveService) -> tuple[set[str], set[str]]:
     """The ids of every channel and bridge the lab Asterisk has now."""
-    channels = {str(c["id"]) for c in await live.pbx.ari.list_channels()}
+    channels = {c.id for c in await live.pbx.ari.list_channels()}
     bridges = await live.pbx.ari.request("GET", "/bridges")
     return channels, {str(b["id"]) for b in bridges} if isinstance(bridges, list) else set()
 

@@ -269,7 +269,7 @@ async def test_transfer_call_from_a_template_moves_the_caller_to_sales(
     assert (ended["status"], ended["end_reason"]) == ("ended", "transferred")
     assert ended["transferred_to"] == "sales"
     pbx: Any = live.service.pbx
-    if call_id in {str(c["id"]) for c in await pbx.ari.list_channels()}:
+    if call_id in {c.id for c in await pbx.ari.list_channels()}:
         await pbx.ari.hangup_channel(call_id)  # the caller is with sales now, not with us
     first = llm.requests[0]
     assert first.tools is not None

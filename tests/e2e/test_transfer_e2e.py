@@ -51,7 +51,7 @@ async def test_blind_transfer_to_sales_ends_the_call_as_transferred(live: LiveSe
     assert (ended["status"], ended["end_reason"]) == ("ended", "transferred")
     assert ended["transferred_to"] == "sales"
     assert ended["transferred_at"] is not None
-    assert call_id in {str(c["id"]) for c in await live.pbx.ari.list_channels()}
+    assert call_id in {c.id for c in await live.pbx.ari.list_channels()}
     await live.pbx.ari.hangup_channel(call_id)  # the caller is with sales now, not with us
 
 
@@ -88,14 +88,14 @@ async def test_refused_destinations_are_403_and_nothing_is_dialled(
     live: LiveService, destination: str, reason: str
 ) -> None:
     call_id = await answered(live)
-    channels_before = {str(c["id"]) for c in await live.pbx.ari.list_channels()}
+    channels_before = {c.id for c in await live.pbx.ari.list_channels()}
     resp = await control(live, call_id, {"type": "transfer", "destination": destination})
     assert resp.status == 403
     assert (await resp.json())["error"] == "Destination not allowed"
     (security,) = await events_of(live, call_id, "security")
     assert security["reason"] == reason
     assert destination not in str(security) or not destination.startswith("+")
-    assert {str(c["id"]) for c in await live.pbx.ari.list_channels()} <= channels_before
+    assert {c.id for c in await live.pbx.ari.list_channels()} <= channels_before
     assert (await get_call(live, call_id))["status"] == "in-progress"
     await control(live, call_id, {"type": "end-call"})
     await wait_status(live, call_id, ("ended",), within=20)

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from fakes.memory_outbox import InMemoryOutbox
 from voicedock.domain.records import (
     AnalysisTemplate,
     ApiKey,
@@ -32,7 +33,6 @@ from voicedock.domain.records import (
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, WebhookEndpoint
 from voicedock.errors import StoreError
 from voicedock.store.base import CallPage, CallQuery, ScheduledWaiting
-from voicedock.webhooks.outbox import InMemoryOutbox
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+
 from voicedock.calls.config_mirror import stable_id
 from voicedock.config import (
     AssistantSettings,
@@ -20,6 +23,11 @@ DESTINATION = "+31612345678"
 
 
 BYOK_KEY = "bG9vcGJhY2stb25seS10ZXN0LWtleS0zMi1ieXRlcyE="  # 32 bytes, tests only
+
+
+def new_operator_key() -> str:
+    """A fresh operator key, as the operator makes one (docs/provider-keys.md)."""
+    return base64.b64encode(os.urandom(32)).decode("ascii")
 
 
 def make_settings(database_url: str = "sqlite:///unused.db") -> Settings:

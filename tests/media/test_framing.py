@@ -44,7 +44,7 @@ def test_short_chunks_produce_nothing_until_a_frame_is_complete() -> None:
 
 
 def test_flush_pads_the_last_partial_frame_with_format_silence() -> None:
-    framer = Framer.for_format(ULAW)
+    framer = Framer(ULAW.frame_bytes(20), pad_byte=ULAW.silence_byte)
     framer.push(b"\x10" * 200)
     last = framer.flush()
     assert last == b"\x10" * 40 + b"\xff" * 120
@@ -53,7 +53,7 @@ def test_flush_pads_the_last_partial_frame_with_format_silence() -> None:
 
 
 def test_clear_drops_the_remainder_and_reports_it() -> None:
-    framer = Framer.for_format(SLIN16)
+    framer = Framer(SLIN16.frame_bytes(20), pad_byte=SLIN16.silence_byte)
     framer.push(b"\x00" * 700)
     assert framer.clear() == 60
     assert framer.flush() is None

@@ -32,8 +32,7 @@ def test_media_legs_map_back_and_are_owned_until_transfer():
     calls.attach_channel("c1", "c1-media")
     calls.attach_bridge("c1", "c1-bridge")
     assert calls.by_channel("c1-media") is legs
-    assert calls.is_main_channel("chan-1")
-    assert not calls.is_main_channel("c1-media")
+    assert calls.by_channel("chan-1") is legs
     assert legs.owned_channels() == ["chan-1", "c1-media"]
     legs.transferred = True
     assert legs.owned_channels() == ["c1-media"]

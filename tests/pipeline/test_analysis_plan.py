@@ -15,7 +15,6 @@ from voicedock.pipeline.analysis import (
     AnalysisPlan,
     analysis_prompt,
     analyze,
-    parse_analysis,
 )
 from voicedock.pipeline.frames import TranscriptEntry
 
@@ -72,12 +71,6 @@ async def test_fields_nobody_checked_are_dropped() -> None:
     assert result["structured_data_error"] == NOT_CHECKED
 
 
-def test_parsing_alone_never_keeps_unchecked_fields() -> None:
-    result = parse_analysis(answer({"day": "Monday"}), PLAN).to_dict()
-    assert result["structured_data"] is None
-    assert result["summary"] == "Booked."
-
-
 def test_the_prompt_carries_the_plan() -> None:
     prompt = analysis_prompt(PLAN)
     assert "Name the day." in prompt
@@ -106,5 +99,6 @@ async def test_a_model_too_slow_to_answer_gives_the_heuristic() -> None:
     assert result.structured_data is None
 
 
-def test_without_a_plan_the_analysis_is_as_before() -> None:
-    assert set(parse_analysis(answer({"day": "x"})).to_dict()) == {"summary", "sentiment", "method"}
+async def test_without_a_plan_the_analysis_is_as_before() -> None:
+    result = await analyze(SAID, FakeLlm([answer({"day": "x"})]))
+    assert set(result.to_dict()) == {"summary", "sentiment", "method"}

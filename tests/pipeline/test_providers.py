@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from voicedock.errors import VoicedockError
-from voicedock.pipeline.analysis import analyze, heuristic_analysis, parse_analysis
+from voicedock.pipeline.analysis import analyze, heuristic_analysis
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.providers import (
     Llm,
@@ -86,13 +86,13 @@ def test_error_tree_retryable_defaults() -> None:
     assert issubclass(ProviderTimeoutError, VoicedockError)
 
 
-def test_parse_analysis_tolerates_fences_and_clamps() -> None:
-    result = parse_analysis('```json\n{"summary": "Moved appointment.", "sentiment": 12}\n```')
+async def test_the_analysis_tolerates_fences_and_clamps() -> None:
+    said = [TranscriptEntry("user", "Can we move it?", 0.0, 1.0)]
+    fenced = FakeLlm(['```json\n{"summary": "Moved appointment.", "sentiment": 12}\n```'])
+    result = await analyze(said, fenced)
     assert (result.summary, result.sentiment, result.method) == ("Moved appointment.", 10, "llm")
-    with pytest.raises(ValueError, match="sentiment"):
-        parse_analysis('{"summary": "x", "sentiment": true}')
-    with pytest.raises(ValueError, match="no JSON"):
-        parse_analysis("fine call")
+    for text in ('{"summary": "x", "sentiment": true}', "fine call"):
+        assert (await analyze(said, FakeLlm([text]))).method == "heuristic"
 
 
 async def test_analyze_uses_llm_then_falls_back_to_heuristic() -> None:

@@ -162,7 +162,7 @@ class AsteriskBackend(LabBackend):
 
     async def release_transferred(self, call_id: str) -> None:
         pbx: Any = self.service.pbx
-        if call_id in {str(c["id"]) for c in await pbx.ari.list_channels()}:
+        if call_id in {c.id for c in await pbx.ari.list_channels()}:
             await pbx.ari.hangup_channel(call_id)
 
     async def call_in(self) -> str:

@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fakes.memory_outbox import DeliveryState, InMemoryOutbox
 from voicedock.domain.webhooks import DeliveryCaps
 from voicedock.webhooks import events
-from voicedock.webhooks.outbox import DeliveryState, InMemoryOutbox, enqueue_event
+from voicedock.webhooks.outbox import enqueue_event
 
 pytestmark = pytest.mark.unit
 

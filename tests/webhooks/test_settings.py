@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.memory_outbox import DeliveryState
 from fakes.memory_store import MemoryStore
 from fakes.world import ACME, GLOBEX, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config, stable_id
@@ -18,7 +19,7 @@ from voicedock.egress.guard import address_refusal
 from voicedock.egress.settings import egress_policy
 from voicedock.errors import ConfigError
 from voicedock.webhooks import events
-from voicedock.webhooks.outbox import DeliveryState, enqueue_event
+from voicedock.webhooks.outbox import enqueue_event
 from voicedock.webhooks.runtime import Webhooks
 
 from .receiver import Receiver, wait_until

@@ -10,14 +10,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
+from fakes.memory_outbox import DeliveryState, InMemoryOutbox
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, generate_secret
 from voicedock.egress import EgressPolicy
 from voicedock.webhooks import events
-from voicedock.webhooks.outbox import (
-    DeliveryState,
-    InMemoryOutbox,
-    enqueue_event,
-)
+from voicedock.webhooks.outbox import enqueue_event
 from voicedock.webhooks.retry import RetryPolicy
 from voicedock.webhooks.worker import DeliveryWorker, WorkerSettings
 

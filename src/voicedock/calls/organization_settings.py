@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from voicedock.calls.assistants.config import check_config
 from voicedock.calls.config_mirror import ensure_organization
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.records import Organization
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.errors import BadRequest, VoicedockError
@@ -104,7 +105,7 @@ async def limits_of(store: Store, settings: Settings, org: Organization) -> Orga
     )
 
 
-def check_defaults(obj: object, stored: dict[str, Any]) -> dict[str, Any]:
+def check_defaults(obj: object, stored: Mapping[str, JsonValue]) -> JsonObject:
     """An organization's ``assistant_defaults`` checked as an assistant's configuration is
     (400 if invalid); a masked provider key read back keeps the stored one."""
     if obj is None:
@@ -122,7 +123,7 @@ def check_defaults(obj: object, stored: dict[str, Any]) -> dict[str, Any]:
     return restore_masked(checked, stored)
 
 
-def with_defaults(body: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def with_defaults(body: Mapping[str, JsonValue], defaults: Mapping[str, JsonValue]) -> JsonObject:
     """A new assistant's body with the organization's defaults for what it leaves out (or
     sends as null)."""
     return {**body, **{k: v for k, v in defaults.items() if body.get(k) is None}}
@@ -166,8 +167,3 @@ async def set_limits(
     async with store.transaction() as tx:
         await tx.update_organization(updated)
     return updated
-
-
-async def set_max_concurrent_calls(store: Store, name: str, value: int | None) -> Organization:
-    """The operator's override of ``name``'s concurrent-call limit (None: the file's again)."""
-    return await set_limits(store, name, max_concurrent_calls=value)

@@ -60,13 +60,9 @@ from voicedock.calls.assistants.key_refs import with_provider_keys
 from voicedock.calls.commands import API_END_CALL
 from voicedock.calls.control import Transfer
 from voicedock.calls.engine import CallEngine, EventApplied
-from voicedock.calls.live.providers import (
-    build_providers_closing_on_error,
-    build_tts,
-    operator_settings,
-    recognition_threads,
-)
+from voicedock.calls.live.providers import build_providers_closing_on_error, build_tts
 from voicedock.calls.live.record import LiveRecord, TranscriptTurn
+from voicedock.calls.offline_speech import operator_settings, recognition_threads
 from voicedock.calls.recordings import recording_file, recording_name, wants_recording
 from voicedock.calls.transitions import REMOTE_HANGUP, SERVICE_RESTART, TRANSFERRED
 from voicedock.calls.voicemail import voicemail_settings

@@ -38,11 +38,6 @@ def operator_key(text: str) -> bytes:
     return raw
 
 
-def new_operator_key() -> str:
-    """A fresh operator key, in the text form ``operator_key`` reads."""
-    return base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode("ascii")
-
-
 class KeyBox:
     """Seals and opens provider keys under one operator key."""
 

@@ -19,7 +19,6 @@ credentials: the client names the URL without them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import BadRequest
@@ -78,12 +77,11 @@ def _masked_item(key: object, value: JsonValue, secrets: bool) -> JsonValue:
 
 
 def restore_masked(
-    config: Mapping[str, Any], stored: Mapping[str, JsonValue] | None
-) -> dict[str, Any]:
+    config: Mapping[str, JsonValue], stored: Mapping[str, JsonValue] | None
+) -> JsonObject:
     """``config`` with each masked secret of its provider sections replaced by the secret
     stored at the same place (``stored``: the saved configuration it updates, None when there
-    is none); 400 naming the key when no stored secret reads so. (Untyped in and out while
-    its callers read the assistant configuration by hand.)"""
+    is none); 400 naming the key when no stored secret reads so."""
     out = dict(config)
     for key in SECTIONS:
         section = config.get(key)

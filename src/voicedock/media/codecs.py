@@ -154,10 +154,6 @@ class Resampler:
         self._next = 0  # time of the next output, in 1/up input samples from the chunk start
 
     @property
-    def ratio(self) -> float:
-        return self.to_rate / self.from_rate
-
-    @property
     def delay_seconds(self) -> float:
         """Constant delay the filter adds: output n is the input at ``n/to_rate - delay``."""
         return (self._up * self._taps - 1) / (2.0 * self._up) / self.from_rate

@@ -35,10 +35,6 @@ class Framer:
         self._pad_byte = pad_byte
         self._buffer = bytearray()
 
-    @classmethod
-    def for_format(cls, fmt: AudioFormat, ptime_ms: int = FRAME_MS) -> Framer:
-        return cls(fmt.frame_bytes(ptime_ms), pad_byte=fmt.silence_byte)
-
     @property
     def pending(self) -> int:
         """Bytes held back because they do not make a whole frame yet."""

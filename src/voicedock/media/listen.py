@@ -195,11 +195,3 @@ class ListenTap:
             listener.end(reason)
         if listeners and self._on_active is not None:
             self._on_active(False)
-
-
-def parse_frame(message: bytes) -> tuple[int, int, int, NDArray[np.int16]]:
-    """One binary message → (channel, sequence, time in ms, samples): what a client does."""
-    if len(message) < HEADER.size or (len(message) - HEADER.size) % 2:
-        raise ValueError("not a listen frame")
-    channel, _flags, sequence, ms = HEADER.unpack_from(message)
-    return channel, sequence, ms, np.frombuffer(message, "<i2", offset=HEADER.size)

@@ -133,10 +133,6 @@ class PacerStats:
         split = n % _LATENESS_WINDOW
         return np.concatenate((self._lateness[split:], self._lateness[:split]))
 
-    def lateness_percentile(self, percentile: float) -> float:
-        recent = self.recent_lateness()
-        return float(np.percentile(recent, percentile)) if len(recent) else 0.0
-
 
 class Pacer:
     """Sends one frame per period to ``send_frame``; see the module docstring."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from enum import StrEnum
-from typing import Any
+from typing import TypeVar
 
 import aiohttp
 
 TRANSPORT_ERRORS = (ConnectionError, aiohttp.ClientError, OSError)
 """What a websocket send/receive/close raises when the connection is gone."""
+
+T = TypeVar("T")
 
 
 class CloseReason(StrEnum):
@@ -20,7 +22,7 @@ class CloseReason(StrEnum):
     BROKEN = "broken"  # transport error or protocol failure
 
 
-def put_dropping_oldest(queue: asyncio.Queue[Any], item: Any) -> bool:
+def put_dropping_oldest(queue: asyncio.Queue[T], item: T) -> bool:
     """Put without waiting; if full, drop the oldest item. Returns False if one was dropped."""
     dropped = False
     while True:

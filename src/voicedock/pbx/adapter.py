@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any, Self
+from collections.abc import Callable
+from typing import Self
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Coro, Supervisor
 from voicedock.domain.ids import is_call_id
 from voicedock.errors import PbxError
 from voicedock.pbx.base import InboundCall, InboundHandler, PbxEventSink
@@ -35,10 +35,10 @@ from voicedock.pbx.reports import CallReports
 __all__ = ["PbxAdapter", "Spawn"]
 
 # How an adapter's parts start a background task: owned by the adapter, never outliving it.
-Spawn = Callable[[Coroutine[Any, Any, Any]], None]
+Spawn = Callable[[Coro[object]], None]
 
 
-class PbxAdapter:
+class PbxAdapter(Closable):
     """The shared core of a PBX adapter; ``AsteriskPbx`` and ``FreeswitchPbx`` extend it."""
 
     def __init__(self, log: logging.Logger) -> None:
@@ -82,10 +82,7 @@ class PbxAdapter:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coro[object]) -> None:
         """Run ``coro`` in the background until it ends or the adapter closes; once closing
         (the clients closing may still report), ``coro`` is closed unrun."""
         if self._closed:

@@ -65,10 +65,6 @@ class CallRegistry:
         call_id = self._by_channel.get(channel_id)
         return None if call_id is None else self._calls.get(call_id)
 
-    def is_main_channel(self, channel_id: str) -> bool:
-        legs = self.by_channel(channel_id)
-        return legs is not None and legs.main_channel == channel_id
-
     def attach_channel(self, call_id: str, channel_id: str) -> None:
         legs = self._calls[call_id]
         legs.media_channels.add(channel_id)

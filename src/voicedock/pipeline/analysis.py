@@ -207,12 +207,6 @@ def analysis_prompt(plan: AnalysisPlan | None) -> str:
     return "\n".join(parts)
 
 
-def parse_analysis(text: str, plan: AnalysisPlan | None = None) -> AnalysisResult:
-    """Parse the model's JSON answer (tolerating prose or code fences around it). The fields
-    it extracted are not in it: ``analyze`` has them checked against the schema first."""
-    return _parse(text, plan).result
-
-
 @dataclass(slots=True, frozen=True)
 class _Answer:
     result: AnalysisResult  # without the extracted fields

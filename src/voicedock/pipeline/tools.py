@@ -27,7 +27,6 @@ log = logging.getLogger("voicedock.pipeline")
 END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
 SEND_DTMF = "send_dtmf"
-BUILT_IN_TOOLS = (END_CALL, TRANSFER_CALL, SEND_DTMF)
 
 
 class OpenAiTool(TypedDict):

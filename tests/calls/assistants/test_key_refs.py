@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.world import new_operator_key
 from voicedock.calls.assistants.key_refs import (
     engines,
     key_box,
@@ -15,7 +16,6 @@ from voicedock.calls.assistants.key_refs import (
     with_provider_keys,
 )
 from voicedock.config import ByokSettings, SpeechSettings
-from voicedock.domain.key_box import new_operator_key
 from voicedock.domain.records import Organization, ProviderKey
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.store import open_store

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from pipeline.test_recognition import BlockingStt
-from voicedock.calls.live.providers import operator_settings
+from voicedock.calls.offline_speech import operator_settings
 from voicedock.calls.transfers.agent import VOICE_BRIEFING_PROMPT, AgentDialogue
 from voicedock.calls.transfers.decision import (
     NodeTranscriber,

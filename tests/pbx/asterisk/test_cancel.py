@@ -49,8 +49,8 @@ class StubAri:
     async def startup_time(self) -> str:
         return "2026-11-23T09:00:00.000+0000"
 
-    async def list_channels(self) -> list[dict[str, Any]]:
-        return [{"id": CALL}] if self.created and CALL not in self.deleted else []
+    async def list_channels(self) -> list[AriChannel]:
+        return [AriChannel(id=CALL)] if self.created and CALL not in self.deleted else []
 
     async def hangup_channel(self, channel_id: str, reason: str = "normal") -> bool:
         self.attempts += 1

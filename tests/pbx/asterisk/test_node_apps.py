@@ -14,6 +14,7 @@ from fakes.pbx import FakePbx
 from fakes.world import make_settings
 from voicedock.errors import ConfigError, PbxError
 from voicedock.pbx.asterisk.ari.client import AriClient
+from voicedock.pbx.asterisk.ari.events import AriChannel, channel_from_json
 from voicedock.pbx.asterisk.node_apps import (
     NodeAppError,
     NodeApps,
@@ -141,27 +142,36 @@ async def test_the_node_tells_its_pbx_the_live_nodes_at_start_and_each_renewal(
 
 def channel(
     app: str, *, state: str = "Ring", args: str = "inbound,+31850835037", channel_id: str = ""
-) -> dict[str, Any]:
-    return {
-        "id": channel_id or f"in-{app}-{state}",
-        "state": state,
-        "dialplan": {
-            "context": "voicedock-node",
-            "exten": "s",
-            "priority": 12,
-            "app_name": "Stasis",
-            "app_data": f"{app},{args}",
-        },
-    }
+) -> AriChannel:
+    return parsed(
+        {
+            "id": channel_id or f"in-{app}-{state}",
+            "state": state,
+            "dialplan": {
+                "context": "voicedock-node",
+                "exten": "s",
+                "priority": 12,
+                "app_name": "Stasis",
+                "app_data": f"{app},{args}",
+            },
+        }
+    )
+
+
+def parsed(raw: dict[str, Any]) -> AriChannel:
+    """ARI's channel JSON as the client lists it."""
+    found = channel_from_json(raw)
+    assert found is not None
+    return found
 
 
 class ChannelsAri(StubAri):
-    def __init__(self, channels: list[dict[str, Any]]) -> None:
+    def __init__(self, channels: list[AriChannel]) -> None:
         super().__init__()
         self.channels = channels
         self.continued: list[tuple[str, str, str]] = []
 
-    async def list_channels(self) -> list[dict[str, Any]]:
+    async def list_channels(self) -> list[AriChannel]:
         return self.channels
 
     async def continue_in_dialplan(self, channel_id: str, context: str, extension: str) -> None:
@@ -173,7 +183,7 @@ def test_a_waiting_caller_is_an_unanswered_inbound_channel_in_one_of_the_apps() 
     assert not waits_unanswered(channel("voicedock-a", state="Up"), {"voicedock-a"})
     assert not waits_unanswered(channel("voicedock-b"), {"voicedock-a"})
     assert not waits_unanswered(channel("voicedock-a", args="outbound,c1"), {"voicedock-a"})
-    assert not waits_unanswered({"id": "x", "state": "Ring"}, {"voicedock-a"})
+    assert not waits_unanswered(parsed({"id": "x", "state": "Ring"}), {"voicedock-a"})
 
 
 async def test_the_first_live_node_hands_back_callers_of_an_application_that_left() -> None:

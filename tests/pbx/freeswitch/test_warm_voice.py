@@ -21,7 +21,7 @@ from pbx.freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
 from pbx.freeswitch.test_warm_briefing import running, tone_voice, until, warm_with_briefing
 from pipeline.synth import silence, voiced
 from pipeline.test_recognition import BlockingStt
-from voicedock.calls.live.providers import operator_settings
+from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import Settings
 from voicedock.pbx.base import PbxEventKind
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx

@@ -60,10 +60,16 @@ def build_assistant(
     )
     # A masked provider key read back keeps the stored one (secrets are write-only).
     checked = restore_masked(checked, base.config if base is not None else None)
-    name = checked.pop("name", None) or (base.name if base is not None else None)
+    given_name = checked.pop("name", None)  # check_config keeps only non-empty texts
+    name = given_name if isinstance(given_name, str) else (base.name if base is not None else None)
     if name is None:
         raise BadRequest("name is required")
-    business = checked.pop("business_name", base.business_name if base is not None else "")
+    given_business = checked.pop("business_name", None)
+    business = (
+        given_business
+        if isinstance(given_business, str)
+        else (base.business_name if base is not None else "")
+    )
     if obj.get("business_name", "") is None:  # an explicit null: none
         business = ""
     config = {**(base.config if base is not None else {}), **checked}

@@ -27,7 +27,7 @@ from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, S
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
-from voicedock.domain import provider_keys, records
+from voicedock.domain import provider_keys
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
@@ -138,9 +138,7 @@ KEYPAD_DEFAULTS = {
 HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
 
 
-def check_config(
-    obj: Mapping[str, object], name: str, *, allow_profile: bool
-) -> records.JsonObject:
+def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -> JsonObject:
     """Validate the shape of a (partial) configuration; return a copy without nulls."""
     obj = dict(obj)
     allowed = CONFIG_FIELDS + PROFILE_FIELDS if allow_profile else CONFIG_FIELDS

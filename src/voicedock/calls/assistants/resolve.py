@@ -27,8 +27,7 @@ from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.assistants.placeholders import fill_config
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.config import ByokSettings, SpeechSettings
-from voicedock.domain import records
-from voicedock.domain.json import JsonObject
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound
@@ -70,7 +69,13 @@ class ResolvedAssistant:
     assistant_id: str | None  # None for a transient assistant
     name: str | None
     business_name: str | None
-    config: records.JsonObject  # the snapshot stored with the call
+    config: JsonObject  # the snapshot stored with the call
+
+    @property
+    def first_message(self) -> str | None:
+        """What the assistant says first (``check_config`` keeps only a text)."""
+        value = self.config.get("first_message")
+        return value if isinstance(value, str) else None
 
 
 async def resolve_assistant(
@@ -117,7 +122,12 @@ async def resolve_assistant(
     await check_key_refs(store, org_id, resolved, byok, speech)
     return ResolvedAssistant(
         assistant_id=assistant_id,
-        name=name or None,
-        business_name=business or None,
+        name=_profile_text(name),
+        business_name=_profile_text(business),
         config=resolved,
     )
+
+
+def _profile_text(value: JsonValue) -> str | None:
+    """A name or business name as ``check_config`` let it through (a text); none when empty."""
+    return value if isinstance(value, str) and value else None

@@ -19,7 +19,6 @@ from voicedock.errors import BadRequest
 
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _DAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
-_MINUTES_PER_DAY = 24 * 60
 
 
 def zone(name: object, key: str = "timezone") -> ZoneInfo:

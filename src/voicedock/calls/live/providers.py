@@ -31,7 +31,6 @@ the policy changed, an ``assistant-request`` answer) and every connection passes
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,22 +44,18 @@ from voicedock.calls.assistants.config import (
 )
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
 from voicedock.calls.assistants.urls import check_tenant_urls
+from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.egress import Egress
 from voicedock.errors import BadRequest
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
-from voicedock.pipeline.providers.registry import (
-    ProviderSection,
-    create_llm,
-    create_stt,
-    create_tts,
-)
+from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
+from voicedock.pipeline.providers.section import ProviderSection
 
 if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
 
-_PIPER_NAMES = frozenset({"offline", "piper"})
 # A section that would take the operator's [speech] key where the operator does not allow it.
 _REQUIRED = "{}: the operator requires the organization's own {} key, not its [speech] key"
 
@@ -269,36 +264,6 @@ def _section(
     if operator_url:
         section.setdefault("base_url", operator_url)
     return section
-
-
-def operator_settings(key: str, provider: str, speech: SpeechSettings) -> JsonObject:
-    """What the operator's ``[speech]`` section sets for an offline engine (the host's files,
-    devices and threads); these keys of a section never come from an assistant."""
-    if key == "stt_config" and provider in WHISPER_NAMES:
-        workers, threads = recognition_threads(speech)
-        return {
-            "model_path": speech.whisper_model_path or None,
-            "cache_dir": speech.whisper_cache_dir or None,
-            "device": speech.whisper_device,
-            "compute_type": speech.whisper_compute_type,
-            "cpu_threads": threads,
-            "num_workers": workers,
-        }
-    if key == "tts_config" and provider in _PIPER_NAMES:
-        return {"model_path": speech.piper_model_path or None}
-    return {}
-
-
-def recognition_threads(speech: SpeechSettings) -> tuple[int, int]:
-    """Whisper's parallel transcriptions and threads per transcription. With the recognition
-    pool: one per pool worker (``recognition_workers``, default the cores), the cores shared
-    among them unless ``whisper_cpu_threads`` is set; without it, one model worker with
-    CTranslate2's default threads (0), as before the pool."""
-    if not speech.recognition_pool:
-        return 1, speech.whisper_cpu_threads
-    cores = os.cpu_count() or 1
-    workers = speech.recognition_workers or cores
-    return workers, speech.whisper_cpu_threads or max(1, cores // workers)
 
 
 def uses_local_stt(config: Mapping[str, JsonValue], speech: SpeechSettings) -> bool:

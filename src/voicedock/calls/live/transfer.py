@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Sequence
 
 from voicedock.calls.live.providers import SpeechProviders
+from voicedock.calls.transfers.briefing import prepare_transfer
 from voicedock.media.call_media import CallMedia
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.conversation import Conversation
@@ -33,8 +34,6 @@ async def prepare_live_transfer(
 ) -> None:
     """Speak ``announcement`` to its end; for a warm transfer, the agent's briefing in
     ``target.extra``."""
-    from voicedock.calls.transfers.briefing import prepare_transfer
-
     spoken = None
     if announcement and isinstance(dialogue, Conversation):
         spoken, announcement = dialogue.announce(announcement), None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
 
+from voicedock.calls import fields
 from voicedock.calls.tools.config import TEMPLATE_ID, check_unique_names
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import Unprocessable
 from voicedock.store.base import Store
 
@@ -32,14 +32,14 @@ async def expand_tool_templates(store: Store, organization_id: str, config: Json
             if template is None:
                 raise _unknown(i)
             expanded.append(copy.deepcopy(template.tool))
-        else:
-            expanded.append(item)
+        else:  # an object, as check_tools let it through
+            expanded.append(fields.require_object(item, f"tools[{i}]"))
     check_unique_names(expanded)
-    config["tools"] = expanded
+    config["tools"] = list[JsonValue](expanded)
 
 
 async def check_tool_template_refs(
-    store: Store, organization_id: str, config: Mapping[str, Any]
+    store: Store, organization_id: str, config: Mapping[str, JsonValue]
 ) -> None:
     """422 when ``config["tools"]`` names a tool template the organization does not have."""
     tools = config.get("tools")
@@ -61,7 +61,7 @@ def _unknown(index: int) -> Unprocessable:
     )
 
 
-def uses_tool_template(config: Mapping[str, Any], template_id: str) -> bool:
+def uses_tool_template(config: Mapping[str, JsonValue], template_id: str) -> bool:
     """Whether ``config["tools"]`` references the tool template ``template_id``."""
     tools = config.get("tools")
     return isinstance(tools, list) and any(

@@ -19,7 +19,7 @@ import re
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from typing import Any
 
-from voicedock.calls.live.providers import operator_settings
+from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.codecs import decode

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import distribution
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Literal
 
 from voicedock.config import Settings
 from voicedock.errors import ConfigError
@@ -37,7 +37,7 @@ def _load_pyst2_config() -> ModuleType:
     return module
 
 
-_pyst2: Any = _load_pyst2_config()
+_pyst2 = _load_pyst2_config()
 Item, Line, ParseError = _pyst2.Item, _pyst2.Line, _pyst2.ParseError
 
 Severity = Literal["error", "warning"]

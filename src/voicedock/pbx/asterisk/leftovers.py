@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import quote
 
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.pbx.asterisk.ari.client import AriClient
+from voicedock.pbx.asterisk.ari.events import AriChannel, channel_from_json
 from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia, destroy_bridge, leg_id
 from voicedock.pbx.legs import CallRegistry
@@ -94,7 +94,8 @@ class AsteriskLeftovers:
             if exc.status == 404:
                 return False
             raise
-        if not isinstance(found, dict) or not _waits_in_app(found, self._app):
+        channel = channel_from_json(found)
+        if channel is None or not _waits_in_app(channel, self._app):
             return False
         await self._clear_leftover_legs(call_id)
         direction = "inbound" if remote != call_id else "outbound"
@@ -134,20 +135,19 @@ class AsteriskLeftovers:
 
     async def _listed(self) -> set[str]:
         """The ids of every channel and bridge ARI lists now."""
-        listed = {str(c.get("id", "")) for c in await self._ari.list_channels()}
+        listed = {c.id for c in await self._ari.list_channels()}
         found = await self._ari.request("GET", "/bridges")
         if isinstance(found, list):
             listed |= {str(b.get("id", "")) for b in found if isinstance(b, dict)}
         return listed
 
 
-def _waits_in_app(channel: Mapping[str, Any], app: str) -> bool:
-    """An answered channel (ARI's channel JSON) still in ``app``'s Stasis."""
-    dialplan = channel.get("dialplan")
-    if channel.get("state") != "Up" or not isinstance(dialplan, Mapping):
+def _waits_in_app(channel: AriChannel, app: str) -> bool:
+    """An answered channel still in ``app``'s Stasis."""
+    if channel.state != "Up":
         return False
-    app_data = str(dialplan.get("app_data", ""))
-    return dialplan.get("app_name") == "Stasis" and app_data.split(",", 1)[0] == app
+    app_data = channel.dialplan_app_data
+    return channel.dialplan_app_name == "Stasis" and app_data.split(",", 1)[0] == app
 
 
 def _seg(value: str) -> str:

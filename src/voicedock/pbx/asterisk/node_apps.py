@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from voicedock.config import AsteriskSettings, Settings
 from voicedock.errors import ConfigError, PbxError
 from voicedock.pbx.asterisk.ari.client import AriClient
+from voicedock.pbx.asterisk.ari.events import AriChannel
 from voicedock.validation import is_token
 
 log = logging.getLogger("voicedock.pbx.asterisk.node_apps")
@@ -71,16 +71,15 @@ def apps_value(apps: Iterable[str]) -> str:
     return SEPARATOR.join(unique)
 
 
-def waits_unanswered(channel: Mapping[str, Any], apps: set[str]) -> bool:
-    """An inbound caller (ARI's channel JSON) not answered, in the Stasis of one of ``apps``
-    that ``voicedock-node`` gave it to."""
-    dialplan = channel.get("dialplan")
-    if channel.get("state") == "Up" or not isinstance(dialplan, Mapping):
+def waits_unanswered(channel: AriChannel, apps: set[str]) -> bool:
+    """An inbound caller not answered, in the Stasis of one of ``apps`` that
+    ``voicedock-node`` gave it to."""
+    if channel.state == "Up":
         return False
-    app, _, args = str(dialplan.get("app_data", "")).partition(",")
+    app, _, args = channel.dialplan_app_data.partition(",")
     return (
-        dialplan.get("app_name") == "Stasis"
-        and dialplan.get("context") == NODE_CONTEXT
+        channel.dialplan_app_name == "Stasis"
+        and channel.dialplan_context == NODE_CONTEXT
         and app in apps
         and args.startswith("inbound,")
     )
@@ -144,9 +143,8 @@ class NodeApps:
         moved = 0
         try:
             for channel in await ari.list_channels():
-                channel_id = channel.get("id")
-                if is_token(channel_id) and waits_unanswered(channel, dropped):
-                    await ari.continue_in_dialplan(str(channel_id), NODE_CONTEXT, "s")
+                if is_token(channel.id) and waits_unanswered(channel, dropped):
+                    await ari.continue_in_dialplan(channel.id, NODE_CONTEXT, "s")
                     moved += 1
         except PbxError as exc:  # gone meanwhile, or ARI down: the caller's dialplan goes on
             log.warning("waiting callers of stopped nodes not handed back (%s)", exc)
@@ -174,9 +172,9 @@ class NodeApps:
             return 0
         try:
             waiting = {
-                str(c["id"])
+                c.id
                 for c in await ari.list_channels()
-                if is_token(c.get("id")) and waits_unanswered(c, {self.own})
+                if is_token(c.id) and waits_unanswered(c, {self.own})
             }
             if not waiting - serving():
                 return 0

@@ -205,9 +205,8 @@ class AsteriskPbx(PbxAdapter):
         """Call ids of our calls the PBX still has, plus ids of channels we do not know."""
         live: set[str] = set()
         for channel in await self.ari.list_channels():
-            channel_id = str(channel.get("id", ""))
-            legs = self._calls.by_channel(channel_id)
-            live.add(legs.call_id if legs is not None else channel_id)
+            legs = self._calls.by_channel(channel.id)
+            live.add(legs.call_id if legs is not None else channel.id)
         return live
 
     async def hang_up_leftovers(self, calls: Mapping[str, str | None]) -> set[str]:

@@ -58,7 +58,7 @@ class AsteriskRestarts:
         return bool(self._startup_time)
 
     async def listed_channels(self) -> set[str]:
-        return {str(c.get("id", "")) for c in await self._ari.list_channels()}
+        return {c.id for c in await self._ari.list_channels()}
 
     def may_be_unlisted(self, legs: CallLegs, now: float) -> bool:
         return too_young(legs, now)

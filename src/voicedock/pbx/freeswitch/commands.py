@@ -26,8 +26,7 @@ Policy, per field (refuse unless the value is cosmetic):
 * Caller name: display text. Letters, ASCII digits and `` .,-_`` are allowed; ``,`` is
   **escaped** as ``\\,`` and a space as ``\\s`` (both survive the space split and are decoded by
   the bracket parser). Every other character (quotes, ``$``, braces, brackets, ``<>``, ``|``,
-  ``&``, ``\\``, ``^``, ``=``, control characters) is **refused**; ``sanitize_caller_id_name``
-  neutralises such a name instead (drops those characters) for callers that prefer degrading.
+  ``&``, ``\\``, ``^``, ``=``, control characters) is **refused**.
 """
 
 from __future__ import annotations
@@ -147,13 +146,6 @@ def escape_caller_id_name(name: str) -> str:
     if bad:
         raise UnsafeCommandValue(f"caller id name has disallowed characters: {bad!r}")
     return name.replace(",", "\\,").replace(" ", "\\s")
-
-
-def sanitize_caller_id_name(name: str, fallback: str = "voicedock") -> str:
-    """Neutralise instead of refusing: drop disallowed characters, trim, cap the length."""
-    kept = "".join(ch for ch in name if _name_char_allowed(ch))
-    kept = " ".join(kept.split())[:MAX_CALLER_ID_NAME].strip()
-    return kept or fallback
 
 
 def build_originate(

@@ -31,9 +31,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from voicedock.aio import Supervisor, first_of
 from voicedock.domain.ids import mask_call_id
@@ -511,8 +510,10 @@ class WarmTransfers:
                 raise
 
 
-async def _next_event(attempt: _Attempt, *others: asyncio.Future[Any]) -> EslEvent | None:
+async def _next_event(attempt: _Attempt, *others: Awaitable[object]) -> EslEvent | None:
     """The agent leg's next event, or ``None`` if one of ``others`` ends first (an event not
     taken stays in the queue for the next call: a cancelled ``get`` takes nothing)."""
     first = await first_of(attempt.events.get(), *others)
-    return first[1] if first is not None and first[0] == 0 else None
+    if first is None or first[0] != 0 or not isinstance(first[1], EslEvent):
+        return None
+    return first[1]

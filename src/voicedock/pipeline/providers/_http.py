@@ -31,7 +31,7 @@ import wave
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -51,6 +51,7 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
+from voicedock.pipeline.providers.section import ProviderSection, number, optional_number
 
 _ERROR_TEXT_LIMIT = 300
 
@@ -78,12 +79,11 @@ class Timeouts:
         )
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Timeouts:
-        total = config.get("total_timeout_s")
+    def from_config(cls, config: ProviderSection) -> Timeouts:
         return cls(
-            connect_s=float(config.get("connect_timeout_s", 5.0)),
-            read_s=float(config.get("read_timeout_s", 15.0)),
-            total_s=None if total is None else float(total),
+            connect_s=number(config, "connect_timeout_s", 5.0),
+            read_s=number(config, "read_timeout_s", 15.0),
+            total_s=optional_number(config, "total_timeout_s"),
         )
 
 

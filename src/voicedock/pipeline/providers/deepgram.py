@@ -16,7 +16,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 
 import aiohttp
 import msgspec
@@ -46,6 +45,7 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
+from voicedock.pipeline.providers.section import ProviderSection, optional_integer
 
 log = logging.getLogger("voicedock.pipeline.providers")
 
@@ -156,17 +156,16 @@ class DeepgramStt:
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
     ) -> DeepgramStt:
         model = str(config.get("model", "nova-3"))
-        endpointing = config.get("endpointing_ms", 300)
         return cls(
             api_key=str(config.get("api_key") or default_key),
             # The API docs name models "nova-3-general"; the listen endpoint takes "nova-3".
             model=model.removesuffix("-general"),
             language=str(config.get("language", "")),
             base_url=str(config.get("base_url") or DEEPGRAM_BASE_URL),
-            endpointing_ms=None if endpointing is None else int(endpointing),
+            endpointing_ms=optional_integer(config, "endpointing_ms", 300),
             interim_results=bool(config.get("interim_results", True)),
             smart_format=bool(config.get("smart_format", True)),
             timeouts=Timeouts.from_config(config),

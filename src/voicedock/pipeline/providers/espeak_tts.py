@@ -10,8 +10,7 @@ import asyncio
 import shutil
 import struct
 import subprocess
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.providers.base import (
@@ -19,6 +18,7 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
+from voicedock.pipeline.providers.section import ProviderSection, integer
 from voicedock.pipeline.text import split_sentences
 
 _RUN_TIMEOUT_S = 30.0  # one sentence; a hung espeak-ng never holds a pool worker for good
@@ -73,11 +73,11 @@ class EspeakTts:
         self._wpm = words_per_minute
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> EspeakTts:
+    def from_config(cls, config: ProviderSection) -> EspeakTts:
         return cls(
-            sample_rate=int(config.get("sample_rate", 8000)),
+            sample_rate=integer(config, "sample_rate", 8000),
             voice=str(config.get("voice", "en-us")),
-            words_per_minute=int(config.get("words_per_minute", 165)),
+            words_per_minute=integer(config, "words_per_minute", 165),
         )
 
     @property

@@ -4,8 +4,8 @@ utterance) and `POST /audio/speech` with `response_format=pcm`, which streams ra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from typing import Literal
 
 import aiohttp
 import msgspec
@@ -23,6 +23,7 @@ from voicedock.pipeline.providers._http import (
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderResponseError
+from voicedock.pipeline.providers.section import ProviderSection, optional_number
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_PCM_RATE = 24000  # fixed by the API for response_format=pcm
@@ -75,7 +76,7 @@ class OpenAiStt:
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
     ) -> OpenAiStt:
         return cls(
             api_key=str(config.get("api_key") or default_key),
@@ -139,15 +140,14 @@ class OpenAiTts:
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
     ) -> OpenAiTts:
-        speed = config.get("speed")
         return cls(
             api_key=str(config.get("api_key") or default_key),
             model=str(config.get("model", "gpt-4o-mini-tts")),
             voice=str(config.get("voice", "alloy")),
             instructions=str(config.get("instructions", "")),
-            speed=None if speed is None else float(speed),
+            speed=optional_number(config, "speed"),
             base_url=str(config.get("base_url") or OPENAI_BASE_URL),
             timeouts=Timeouts.from_config(config),
             egress=egress,

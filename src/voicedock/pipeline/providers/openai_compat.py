@@ -9,12 +9,13 @@ need no key). Each SSE event carries a `chat.completion.chunk` whose
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import msgspec
 
 from voicedock.config import OLLAMA_BASE_URL
+from voicedock.domain.json import JsonValue
 from voicedock.egress import Egress
 from voicedock.pipeline.frames import ChatMessage, Role, ToolCall
 from voicedock.pipeline.providers._http import (
@@ -32,6 +33,7 @@ from voicedock.pipeline.providers.base import (
     ProviderConnectionError,
     ProviderResponseError,
 )
+from voicedock.pipeline.providers.section import ProviderSection
 from voicedock.pipeline.tools import ToolSpec
 
 DEFAULT_BASE_URLS = {
@@ -186,7 +188,7 @@ class OpenAiCompatLlm:
         model: str,
         base_url: str = DEFAULT_BASE_URLS["openai"],
         api_key: str = "",
-        options: Mapping[str, Any] | None = None,
+        options: Mapping[str, JsonValue] | None = None,
         timeouts: Timeouts | None = None,
         name: str = "openai",
         egress: Egress | None = None,
@@ -204,7 +206,7 @@ class OpenAiCompatLlm:
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
     ) -> OpenAiCompatLlm:
         """`{"provider": "openai"|"mistral"|"xai"|"ollama"|"openai-compatible", "model": ..,
         "base_url": .., "api_key": .., "temperature": .., "max_tokens": ..}`"""

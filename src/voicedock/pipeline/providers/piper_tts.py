@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import float_to_pcm16
 from voicedock.pipeline.providers.base import ProviderResponseError, ProviderUnavailableError
+from voicedock.pipeline.providers.section import (
+    ProviderSection,
+    integer,
+    optional_number,
+    optional_text,
+)
 from voicedock.pipeline.text import split_sentences
 
 if TYPE_CHECKING:
@@ -89,12 +95,11 @@ class PiperTts:
         self._identity: str | None = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> PiperTts:
-        scale = config.get("length_scale")
+    def from_config(cls, config: ProviderSection) -> PiperTts:
         return cls(
-            sample_rate=int(config.get("sample_rate", 8000)),
-            model_path=config.get("model_path"),
-            length_scale=float(scale) if scale is not None else None,
+            sample_rate=integer(config, "sample_rate", 8000),
+            model_path=optional_text(config, "model_path"),
+            length_scale=optional_number(config, "length_scale"),
         )
 
     @property

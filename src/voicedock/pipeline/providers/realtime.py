@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import msgspec
@@ -39,6 +39,7 @@ from voicedock.pipeline.providers._http import (
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderConnectionError, ProviderResponseError
+from voicedock.pipeline.providers.section import ProviderSection, integer
 from voicedock.pipeline.tools import ToolSpec
 
 log = logging.getLogger("voicedock.pipeline.providers")
@@ -343,7 +344,7 @@ class RealtimeSpeech:
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], *, default_key: str = "", egress: Egress | None = None
+        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
     ) -> RealtimeSpeech:
         return cls(
             api_key=str(config.get("api_key") or default_key),
@@ -351,7 +352,7 @@ class RealtimeSpeech:
             model=str(config.get("model", "")),
             voice=str(config.get("voice", "Ara")),
             instructions=str(config.get("instructions") or config.get("system_prompt") or ""),
-            sample_rate=int(config.get("sample_rate", 24000)),
+            sample_rate=integer(config, "sample_rate", 24000),
             timeouts=Timeouts.from_config(config),
             egress=egress,
         )

@@ -7,17 +7,14 @@ connect through the ``egress`` guard they are given (a call's providers always g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Generic, TypeAlias, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
-from voicedock.domain.json import JsonValue
 from voicedock.egress import Egress
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
+from voicedock.pipeline.providers.section import ProviderSection
 
 P = TypeVar("P")
-# A provider's configuration section (``{"provider": "openai", "model": ...}``): JSON whose keys
-# each provider reads for itself (``from_config``), bounded by ``domain/provider_keys.py``.
-ProviderSection: TypeAlias = Mapping[str, JsonValue]
 # A provider from its configuration section and the guard its connections pass (None: none).
 Factory = Callable[[ProviderSection, Egress | None], P]
 

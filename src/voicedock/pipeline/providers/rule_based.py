@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
 
 from voicedock.pipeline.frames import SUPERVISOR_PREFIX, ChatMessage, ToolCall
 from voicedock.pipeline.providers.base import ProviderConfigError
+from voicedock.pipeline.providers.section import ProviderSection
 from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
 
 _GOODBYE = re.compile(
@@ -60,16 +60,23 @@ class RuleBasedPolicy:
         self._fallback = fallback
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> RuleBasedPolicy:
-        facts = config.get("facts", {})
-        if not isinstance(facts, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in facts.items()
-        ):
+    def from_config(cls, config: ProviderSection) -> RuleBasedPolicy:
+        given = config.get("facts", {})
+        facts = (
+            {k: v for k, v in given.items() if isinstance(v, str)}
+            if isinstance(given, dict)
+            else {}
+        )
+        if not isinstance(given, dict) or len(facts) != len(given):
             raise ProviderConfigError("llm.facts must map keyword strings to answer strings")
-        texts = {k: config[k] for k in ("greeting", "closing", "fallback") if k in config}
-        for key, value in texts.items():
+        texts: dict[str, str] = {}
+        for key in ("greeting", "closing", "fallback"):
+            if key not in config:
+                continue
+            value = config[key]
             if not isinstance(value, str) or not value.strip():
                 raise ProviderConfigError(f"llm.{key} must be a non-empty string")
+            texts[key] = value
         return cls(facts, **texts)
 
     def reply(self, messages: Sequence[ChatMessage]) -> str:

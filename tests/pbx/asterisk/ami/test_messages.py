@@ -7,6 +7,7 @@ from voicedock.pbx.asterisk.ami.messages import (
     AmiHangup,
     AmiOriginateResponse,
     AmiOther,
+    AmiReply,
     AmiRinging,
     AmiValueError,
     check_ami_value,
@@ -14,6 +15,7 @@ from voicedock.pbx.asterisk.ami.messages import (
     check_variable,
     originate_action,
     parse_ami_event,
+    parse_ami_reply,
     pjsip_dial_string,
 )
 
@@ -197,3 +199,12 @@ def test_parse_ringing_and_originate_response():
     )
     assert response == AmiOriginateResponse("c3", False, 0, "PJSIP/+31610000404@carrier")
     assert parse_ami_event({"Event": "FullyBooted"}) == AmiFullyBooted()
+
+
+def test_an_action_reply_is_read_from_panoramisk_s_message_as_it_counts_success():
+    pong = Message.from_line("Response: Success\r\nActionID: a/1\r\nPing: Pong\r\n")
+    refused = Message({"Response": "Error", "Message": "Authentication failed"})
+    assert parse_ami_reply(pong) == AmiReply(success=True, ping="Pong")
+    assert parse_ami_reply(refused) == AmiReply(success=False, message="Authentication failed")
+    for raw in ({"Response": "Follows"}, {"Response": "Goodbye"}, {"Event": "FullyBooted"}):
+        assert parse_ami_reply(Message(raw)).success == Message(raw).success is True

@@ -11,6 +11,7 @@ from voicedock.pbx.asterisk.ari.events import (
     HangupRequest,
     OtherEvent,
     StasisStart,
+    channel_from_json,
     parse_ari_event,
 )
 
@@ -65,15 +66,14 @@ def test_channel_destroyed_carries_q850_and_sip_code():
     assert event.channel.id == "call-2"
 
 
-def test_soft_hangup_request_cause_is_a_flag_not_q850():
+def test_a_hangup_request_carries_its_soft_flag():
     frame = {"type": "ChannelHangupRequest", "cause": 32, "soft": True, "channel": {"id": "c"}}
     event = parse_ari_event(json.dumps(frame))
     assert isinstance(event, HangupRequest)
     assert event.soft is True
-    assert event.q850_cause is None
     hard = parse_ari_event(json.dumps({**frame, "cause": 16, "soft": False}))
     assert isinstance(hard, HangupRequest)
-    assert hard.q850_cause == 16
+    assert (hard.soft, hard.cause) == (False, 16)
 
 
 def test_dial_and_state_change_and_dtmf():
@@ -130,3 +130,23 @@ def test_wrong_types_in_optional_fields_degrade_to_none():
     assert isinstance(event, ChannelDestroyed)
     assert event.cause is None
     assert event.tech_cause is None
+
+
+def test_a_channel_listed_by_rest_is_the_channel_of_the_events_with_its_dialplan_app():
+    listed = {
+        **STASIS_START["channel"],
+        "dialplan": {
+            "context": "voicedock-node",
+            "exten": "s",
+            "priority": 12,
+            "app_name": "Stasis",
+            "app_data": "voicedock-a,inbound,+31850835037",
+        },
+    }
+    channel = channel_from_json(listed)
+    assert channel is not None
+    assert (channel.id, channel.state, channel.caller_number) == ("call-1", "Up", "+31850835037")
+    assert (channel.dialplan_context, channel.dialplan_app_name) == ("voicedock-node", "Stasis")
+    assert channel.dialplan_app_data == "voicedock-a,inbound,+31850835037"
+    assert channel_from_json({"name": "no id"}) is None
+    assert channel_from_json(["not", "an", "object"]) is None

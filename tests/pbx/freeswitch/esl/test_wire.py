@@ -23,8 +23,6 @@ from voicedock.pbx.freeswitch.esl.wire import (
     encode_command,
     encode_event_subscription,
     encode_exit,
-    encode_filter,
-    encode_noevents,
     encode_sendmsg,
     parse_show_channels_json,
 )
@@ -194,8 +192,6 @@ def test_serializers_byte_for_byte() -> None:
     assert encode_event_subscription(["CHANNEL_ANSWER", "BACKGROUND_JOB"]) == (
         b"event json CHANNEL_ANSWER BACKGROUND_JOB\n\n"
     )
-    assert encode_filter("Unique-ID", "abc") == b"filter Unique-ID abc\n\n"
-    assert encode_noevents() == b"noevents\n\n"
     assert encode_exit() == b"exit\n\n"
     assert encode_sendmsg(
         "abc",
@@ -220,8 +216,6 @@ def test_control_characters_are_refused_everywhere(bad: str) -> None:
             encode(bad)
     with pytest.raises(UnsafeWireValue):
         encode_bgapi("status", bad)
-    with pytest.raises(UnsafeWireValue):
-        encode_filter("Unique-ID", bad)
     with pytest.raises(UnsafeWireValue):
         encode_sendmsg("abc", {"execute-app-arg": bad})
     with pytest.raises(UnsafeWireValue):

@@ -23,42 +23,57 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TypedDict, TypeVar, Unpack
 
 from panoramisk import Manager
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor, deliver
 from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.asterisk.ami.messages import (
     AmiEvent,
+    AmiHeaders,
     AmiOriginateResponse,
+    AmiReply,
     check_headers,
     parse_ami_event,
+    parse_ami_reply,
 )
 
 log = logging.getLogger("voicedock.pbx.ami")
 
 AmiEventHandler = Callable[[AmiEvent], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
+T = TypeVar("T")
+
+
+class _ManagerConfig(TypedDict):
+    """What ``_SafeManager`` hands panoramisk's ``Manager``."""
+
+    host: str
+    port: int
+    username: str
+    secret: str
+    ping_delay: int
 
 
 class _TrackedAction(Action):  # type: ignore[misc]
     """An Action that also exposes its first reply (``Originate successfully queued``)."""
 
-    def __init__(self, headers: Mapping[str, Any]) -> None:
+    def __init__(self, headers: AmiHeaders) -> None:
         super().__init__(dict(headers))
-        self.first_reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        for fut in (self.first_reply, self.future):
-            fut.add_done_callback(_consume)
+        self.first_reply: asyncio.Future[AmiReply] = asyncio.get_running_loop().create_future()
+        self.first_reply.add_done_callback(_consume)
+        self.future.add_done_callback(_consume)
 
-    def add_message(self, message: Any) -> Any:
+    def add_message(self, message: Mapping[str, object]) -> bool | None:
         if not self.first_reply.done():
-            self.first_reply.set_result(message)
-        return super().add_message(message)
+            self.first_reply.set_result(parse_ami_reply(message))
+        completed: bool | None = super().add_message(message)
+        return completed
 
     def fail(self, exc: BaseException) -> None:
         for fut in (self.first_reply, self.future):
@@ -66,7 +81,7 @@ class _TrackedAction(Action):  # type: ignore[misc]
                 fut.set_exception(exc)
 
 
-def _consume(fut: asyncio.Future[Any]) -> None:
+def _consume(fut: asyncio.Future[T]) -> None:
     # Mark failures as retrieved: a failed pending action is normal on disconnect.
     if not fut.cancelled():
         fut.exception()
@@ -75,27 +90,27 @@ def _consume(fut: asyncio.Future[Any]) -> None:
 class _SafeManager(Manager):  # type: ignore[misc]
     """panoramisk's Manager with reconnect, unchecked pings and re-sending switched off."""
 
-    def __init__(self, on_lost: Callable[[], None], **config: Any) -> None:
+    def __init__(self, on_lost: Callable[[], None], **config: Unpack[_ManagerConfig]) -> None:
         super().__init__(**config)
         self._on_lost = on_lost
 
-    def connection_made(self, f: Any) -> None:  # pragma: no cover - never used
+    def connection_made(self, f: object) -> None:  # pragma: no cover - never used
         raise PbxError("connections are made by AmiClient")
 
     def ping(self) -> None:
         """The checked ping lives in AmiClient."""
 
-    async def send_awaiting_actions(self, *_: Any) -> None:
+    async def send_awaiting_actions(self, *_: object) -> None:
         # NEVER re-send after a reconnect: an Originate would place a second call.
         self.awaiting_actions.clear()
 
-    def connection_lost(self, exc: Any) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._connected = False
         self.awaiting_actions.clear()
         self._on_lost()
 
 
-class AmiClient:
+class AmiClient(Closable):
     def __init__(
         self,
         settings: AsteriskSettings,
@@ -125,7 +140,6 @@ class AmiClient:
         self._lost = asyncio.Event()
         self._queue: asyncio.Queue[AmiEvent] = asyncio.Queue()
         self._tasks = Supervisor("AMI client", log)
-        self._on_event: AmiEventHandler | None = None
         self._on_connected: Hook | None = None
         self._closed = False
         self.connect_count = 0
@@ -135,10 +149,10 @@ class AmiClient:
     async def start(self, on_event: AmiEventHandler, *, on_connected: Hook | None = None) -> None:
         if self._tasks.running or self._closed:
             raise PbxError("AmiClient.start called twice or after aclose")
-        self._on_event, self._on_connected = on_event, on_connected
+        self._on_connected = on_connected
         await self._tasks.start()
         self._tasks.spawn(self._supervise(), name="ami-connection")
-        self._tasks.spawn(self._dispatch(), name="ami-dispatch")
+        self._tasks.spawn(deliver(self._queue, on_event, log, "AMI"), name="ami-dispatch")
 
     async def aclose(self) -> None:
         """Disconnect, fail pending actions, stop the tasks. Idempotent."""
@@ -150,9 +164,6 @@ class AmiClient:
 
     async def __aenter__(self) -> AmiClient:
         return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
     @property
     def connected(self) -> bool:
@@ -221,7 +232,7 @@ class AmiClient:
                     "Events": "on",
                 }
             )
-            reply = await self._send(login).future
+            reply = await self._send(login).first_reply
         if not reply.success:
             raise PbxError("AMI login refused")
 
@@ -240,10 +251,10 @@ class AmiClient:
     async def ping(self) -> bool:
         try:
             async with asyncio.timeout(self._ping_timeout):
-                reply = await self._send({"Action": "Ping"}).future
+                reply = await self._send({"Action": "Ping"}).first_reply
         except (TimeoutError, PbxError):
             return False
-        return bool(reply.success) and str(reply.get("ping", "")).lower() == "pong"
+        return reply.success and reply.ping.lower() == "pong"
 
     def _mark_lost(self) -> None:
         self._ready.clear()
@@ -262,7 +273,7 @@ class AmiClient:
 
     # --- actions ----------------------------------------------------------------------------
 
-    def _send(self, headers: Mapping[str, Any]) -> _TrackedAction:
+    def _send(self, headers: AmiHeaders) -> _TrackedAction:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             raise PbxUnavailable("AMI is not connected")
@@ -272,20 +283,6 @@ class AmiClient:
         action.future.add_done_callback(lambda _f: self._inflight.pop(key, None))
         protocol.send(action, as_list=None)  # None: let panoramisk detect multi-replies
         return action
-
-    async def send_action(self, headers: Mapping[str, str | list[str]]) -> Any:
-        """Validate, send, and return the (first) reply. Errors become ``PbxError``."""
-        checked = check_headers(headers)
-        if not self.connected:
-            raise PbxUnavailable("AMI is not connected")
-        if checked.get("Action") == "Originate":
-            raise PbxError("use AmiClient.originate for Originate")
-        action = self._send(checked)
-        async with asyncio.timeout(self._connect_timeout):
-            reply = await action.first_reply
-        if not reply.success:
-            raise PbxError(f"AMI {checked.get('Action')}: {reply.get('message', 'failed')}")
-        return reply
 
     async def originate(
         self, headers: Mapping[str, str | list[str]]
@@ -304,7 +301,7 @@ class AmiClient:
         async with asyncio.timeout(self._connect_timeout):
             reply = await action.first_reply
         if not reply.success:
-            raise PbxError(f"AMI Originate refused: {reply.get('message', '')}")
+            raise PbxError(f"AMI Originate refused: {reply.message}")
         outcome: asyncio.Future[AmiOriginateResponse] = asyncio.get_running_loop().create_future()
         outcome.add_done_callback(_consume)
         action.future.add_done_callback(lambda f: _settle_originate(f, outcome))
@@ -312,18 +309,8 @@ class AmiClient:
 
     # --- events -----------------------------------------------------------------------------
 
-    def _on_message(self, _manager: Any, message: Any) -> None:
+    def _on_message(self, _manager: object, message: Mapping[str, object]) -> None:
         self._queue.put_nowait(parse_ami_event(message))
-
-    async def _dispatch(self) -> None:
-        while True:
-            event = await self._queue.get()
-            if self._on_event is None:
-                continue
-            try:
-                await self._on_event(event)
-            except Exception:
-                log.exception("AMI event handler failed for %s", type(event).__name__)
 
     async def _run_hook(self, hook: Hook) -> None:
         try:
@@ -332,7 +319,9 @@ class AmiClient:
             log.exception("AMI connect hook failed")
 
 
-def _settle_originate(done: asyncio.Future[Any], outcome: asyncio.Future[Any]) -> None:
+def _settle_originate(
+    done: asyncio.Future[object], outcome: asyncio.Future[AmiOriginateResponse]
+) -> None:
     if outcome.done():
         return
     if done.cancelled():
@@ -343,9 +332,9 @@ def _settle_originate(done: asyncio.Future[Any], outcome: asyncio.Future[Any]) -
         outcome.set_exception(exc)
         return
     result = done.result()
-    messages = result if isinstance(result, list) else [result]
+    messages: list[object] = list(result) if isinstance(result, list) else [result]
     for message in reversed(messages):
-        event = parse_ami_event(message)
+        event = parse_ami_event(message) if isinstance(message, Mapping) else None
         if isinstance(event, AmiOriginateResponse):
             outcome.set_result(event)
             return

@@ -108,7 +108,26 @@ def originate_action(
     return check_headers(headers)
 
 
-# --- events in ---------------------------------------------------------------------------
+# --- replies and events in -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AmiReply:
+    """An action's reply (``Response: Success``…), as voicedock reads it."""
+
+    success: bool
+    message: str = ""
+    ping: str = ""
+
+
+_SUCCESS_RESPONSES = ("Success", "Follows", "Goodbye")
+
+
+def parse_ami_reply(message: Mapping[str, object]) -> AmiReply:
+    """An action's reply (a case-insensitive header mapping); an event counts as success, as
+    panoramisk counts it."""
+    success = "Event" in message or _first(message, "Response") in _SUCCESS_RESPONSES
+    return AmiReply(success, _first(message, "Message"), _first(message, "Ping"))
 
 
 @dataclass(frozen=True, slots=True)

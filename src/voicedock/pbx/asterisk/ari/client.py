@@ -11,14 +11,17 @@ client stays a transport.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Unpack
 from urllib.parse import quote
 
+from voicedock.aio import Closable
 from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
+from voicedock.domain.json import JsonValue
 from voicedock.errors import PbxUnavailable
-from voicedock.pbx.asterisk.ari.event_stream import AriEventStream, ArrivalHook, EventHandler, Hook
-from voicedock.pbx.asterisk.ari.rest import AriHttpError, AriRest
+from voicedock.pbx.asterisk.ari.event_stream import AriEventStream, EventHandler, StreamHooks
+from voicedock.pbx.asterisk.ari.events import AriChannel, channel_from_json
+from voicedock.pbx.asterisk.ari.rest import AriHttpError, AriRest, RequestOptions
 from voicedock.pbx.base import require_dtmf_digits
 
 __all__ = ["HANGUP_REASONS", "AriClient"]
@@ -46,7 +49,7 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-class AriClient:
+class AriClient(Closable):
     def __init__(
         self,
         settings: AsteriskSettings,
@@ -62,23 +65,11 @@ class AriClient:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def start(
-        self,
-        on_event: EventHandler,
-        *,
-        on_connected: Hook | None = None,
-        on_disconnected: Hook | None = None,
-        on_arrival: ArrivalHook | None = None,
-    ) -> None:
+    async def start(self, on_event: EventHandler, **hooks: Unpack[StreamHooks]) -> None:
         """Open the session and start the events websocket (does not wait for it).
         ``on_arrival`` sees each event as it is read, before ``on_event`` (in the same order):
         it must be quick and never block."""
-        await self._events.start(
-            on_event,
-            on_connected=on_connected,
-            on_disconnected=on_disconnected,
-            on_arrival=on_arrival,
-        )
+        await self._events.start(on_event, **hooks)
 
     async def aclose(self) -> None:
         """Stop the tasks and close the session. Idempotent."""
@@ -90,9 +81,6 @@ class AriClient:
 
     async def __aenter__(self) -> AriClient:
         return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
     @property
     def closed(self) -> bool:
@@ -124,21 +112,11 @@ class AriClient:
 
     # --- REST -------------------------------------------------------------------------------
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
-        retry_dropped: bool | None = None,
-    ) -> Any:
+    async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> JsonValue:
         """One REST call; JSON result (or None for 204). Raises AriHttpError/PbxUnavailable."""
         if self._closed:
             raise PbxUnavailable("ARI client is closed")
-        return await self._rest.request(
-            method, path, params=params, body=body, retry_dropped=retry_dropped
-        )
+        return await self._rest.request(method, path, **options)
 
     async def originate(
         self,
@@ -156,7 +134,7 @@ class AriClient:
         A request whose connection dropped is sent once more: our channel id makes Asterisk
         refuse a duplicate (409), which then means the first attempt got through.
         """
-        body: dict[str, Any] = {
+        body: dict[str, JsonValue] = {
             "endpoint": endpoint,
             "app": self._settings.app,
             "appArgs": app_args,
@@ -165,7 +143,7 @@ class AriClient:
             "channelId": channel_id,
         }
         if variables:
-            body["variables"] = dict(variables)
+            body["variables"] = {name: value for name, value in variables.items()}
         if formats:
             body["formats"] = formats
         try:
@@ -208,9 +186,11 @@ class AriClient:
         params = {"dtmf": require_dtmf_digits(digits)}
         await self.request("POST", f"/channels/{_seg(channel_id)}/dtmf", params=params)
 
-    async def list_channels(self) -> list[dict[str, Any]]:
+    async def list_channels(self) -> list[AriChannel]:
+        """Every channel Asterisk has now (``GET /channels``)."""
         result = await self.request("GET", "/channels")
-        return [c for c in result if isinstance(c, dict)] if isinstance(result, list) else []
+        listed = result if isinstance(result, list) else []
+        return [channel for raw in listed if (channel := channel_from_json(raw)) is not None]
 
     async def startup_time(self) -> str:
         """Asterisk's start time: it changes when the PBX restarted."""

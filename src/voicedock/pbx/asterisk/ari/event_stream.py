@@ -20,18 +20,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypedDict
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Supervisor, deliver
 from voicedock.backoff import Backoff
 from voicedock.config import AsteriskSettings
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.asterisk.ari.events import AriEvent, AriEventError, parse_ari_event
 from voicedock.pbx.asterisk.ari.rest import AriHttpError, AriRest
 
-__all__ = ["AriEventStream", "ArrivalHook", "EventHandler", "Hook"]
+__all__ = ["AriEventStream", "ArrivalHook", "EventHandler", "Hook", "StreamHooks"]
 
 log = logging.getLogger("voicedock.pbx.ari")
 # How long Asterisk may take to list the app after the events websocket handshake.
@@ -40,6 +41,14 @@ _REGISTER_CONFIRM_S = 5.0
 EventHandler = Callable[[AriEvent], Awaitable[None]]
 ArrivalHook = Callable[[AriEvent], None]
 Hook = Callable[[], Awaitable[None]]
+
+
+class StreamHooks(TypedDict, total=False):
+    """What the owner is told beside each event (``AriEventStream.start``'s hooks)."""
+
+    on_connected: Hook | None
+    on_disconnected: Hook | None
+    on_arrival: ArrivalHook | None
 
 
 class AriEventStream:
@@ -61,7 +70,6 @@ class AriEventStream:
         self._tasks = Supervisor("ARI client", log)
         self._registered = asyncio.Event()
         self._queue: asyncio.Queue[AriEvent] = asyncio.Queue()
-        self._on_event: EventHandler | None = None
         self._on_arrival: ArrivalHook | None = None
         self._on_connected: Hook | None = None
         self._on_disconnected: Hook | None = None
@@ -82,11 +90,11 @@ class AriEventStream:
         block."""
         if self._tasks.running or self._closed:
             raise PbxError("AriClient.start called twice or after aclose")
-        self._on_event, self._on_arrival = on_event, on_arrival
+        self._on_arrival = on_arrival
         self._on_connected, self._on_disconnected = on_connected, on_disconnected
         await self._tasks.start()
         self._tasks.spawn(self._read_events(), name="ari-events")
-        self._tasks.spawn(self._dispatch(), name="ari-dispatch")
+        self._tasks.spawn(deliver(self._queue, on_event, log, "ARI"), name="ari-dispatch")
 
     async def aclose(self) -> None:
         """Stop the tasks (the session is the client's). Idempotent."""
@@ -184,17 +192,6 @@ class AriEventStream:
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 break
         log.warning("ARI events websocket closed (code %s)", ws.close_code)
-
-    async def _dispatch(self) -> None:
-        while True:
-            event = await self._queue.get()
-            if self._on_event is None:
-                continue
-            try:
-                await self._on_event(event)
-            except Exception:
-                # One bad event must not stop the stream for every other call.
-                log.exception("ARI event handler failed for %s", type(event).__name__)
 
     async def _run_hook(self, hook: Hook, what: str) -> None:
         try:

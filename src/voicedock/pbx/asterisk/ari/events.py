@@ -1,20 +1,21 @@
-"""Pure parser for ARI events: one websocket TEXT frame (JSON) in, a typed dataclass out.
+"""Pure parser for ARI events: one websocket TEXT frame (JSON) in, a typed dataclass out; and
+ARI's channel JSON (in events and REST answers alike) as one ``AriChannel``.
 
 Only the events the adapter acts on get their own class; every other event type becomes
 ``OtherEvent`` so a new Asterisk version cannot break the reader. A frame that is not a JSON
 object with a string ``type`` raises ``AriEventError``.
 
 Causes: ``ChannelHangupRequest.cause`` with ``soft: true`` is a soft-hangup *flag* (32 =
-explicit), not a Q.850 code, so ``HangupRequest`` exposes ``q850_cause`` which is ``None`` then.
-The reliable end-of-call cause is ``ChannelDestroyed.cause`` + ``tech_cause`` (the SIP code).
+explicit), not a Q.850 code. The reliable end-of-call cause is ``ChannelDestroyed.cause`` +
+``tech_cause`` (the SIP code).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
+from voicedock.domain.json import JsonObject, json_object
 from voicedock.errors import PbxError
 
 
@@ -31,6 +32,8 @@ class AriChannel:
     connected_number: str = ""
     dialplan_context: str = ""
     dialplan_exten: str = ""
+    dialplan_app_name: str = ""
+    dialplan_app_data: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,6 @@ class HangupRequest:
     tech_cause: int | None = None
     soft: bool = False
 
-    @property
-    def q850_cause(self) -> int | None:
-        return None if self.soft else self.cause
-
 
 @dataclass(frozen=True, slots=True)
 class ChannelDestroyed:
@@ -96,7 +95,7 @@ class ApplicationReplaced:
 @dataclass(frozen=True, slots=True)
 class OtherEvent:
     type: str
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    raw: JsonObject = field(default_factory=dict, compare=False, repr=False)
 
 
 AriEvent = (
@@ -115,12 +114,12 @@ AriEvent = (
 def parse_ari_event(frame: str | bytes) -> AriEvent:
     """Parse one ARI event frame. Raises ``AriEventError`` on malformed input."""
     try:
-        data = json.loads(frame)
+        data = json_object(json.loads(frame))
     except (ValueError, UnicodeDecodeError) as exc:
         raise AriEventError(f"ARI event is not JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+    kind = data.get("type") if data is not None else None
+    if data is None or not isinstance(kind, str):
         raise AriEventError("ARI event is not an object with a string 'type'")
-    kind: str = data["type"]
     match kind:
         case "StasisStart":
             args = data.get("args") or []
@@ -170,26 +169,37 @@ def parse_ari_event(frame: str | bytes) -> AriEvent:
             return OtherEvent(type=kind, raw=data)
 
 
-def _channel(data: dict[str, Any], key: str) -> AriChannel:
-    raw = data.get(key)
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+def _channel(data: JsonObject, key: str) -> AriChannel:
+    channel = channel_from_json(data.get(key))
+    if channel is None:
         raise AriEventError(f"{data.get('type')}.{key} has no channel id")
+    return channel
+
+
+def channel_from_json(value: object) -> AriChannel | None:
+    """ARI's channel JSON as an ``AriChannel``; ``None`` when it is not one (no string id)."""
+    raw = json_object(value)
+    channel_id = raw.get("id") if raw is not None else None
+    if raw is None or not isinstance(channel_id, str) or not channel_id:
+        return None
     caller = _obj(raw.get("caller"))
     connected = _obj(raw.get("connected"))
     dialplan = _obj(raw.get("dialplan"))
     return AriChannel(
-        id=raw["id"],
+        id=channel_id,
         name=_str(raw.get("name")),
         state=_str(raw.get("state")),
         caller_number=_str(caller.get("number")),
         connected_number=_str(connected.get("number")),
         dialplan_context=_str(dialplan.get("context")),
         dialplan_exten=_str(dialplan.get("exten")),
+        dialplan_app_name=_str(dialplan.get("app_name")),
+        dialplan_app_data=_str(dialplan.get("app_data")),
     )
 
 
-def _obj(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _obj(value: object) -> JsonObject:
+    return json_object(value) or {}
 
 
 def _str(value: object) -> str:

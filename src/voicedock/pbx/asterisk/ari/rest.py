@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 
 import aiohttp
 
 from voicedock.config import AsteriskSettings
+from voicedock.domain.json import JsonValue
 from voicedock.errors import PbxError, PbxUnavailable
 
-__all__ = ["AriHttpError", "AriRest"]
+__all__ = ["AriHttpError", "AriRest", "RequestOptions"]
+
+
+class RequestOptions(TypedDict, total=False):
+    """A REST call's options beside its method and path (``AriRest.request``'s)."""
+
+    params: Mapping[str, str] | None
+    body: Mapping[str, JsonValue] | None
+    retry_dropped: bool | None
 
 
 class AriHttpError(PbxError):
@@ -61,9 +70,9 @@ class AriRest:
         path: str,
         *,
         params: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
+        body: Mapping[str, JsonValue] | None = None,
         retry_dropped: bool | None = None,
-    ) -> Any:
+    ) -> JsonValue:
         """One REST call; JSON result (or None for 204). Raises AriHttpError/PbxUnavailable."""
         if self._closed:
             raise PbxUnavailable("ARI client is closed")
@@ -90,13 +99,14 @@ class AriRest:
         raise PbxUnavailable(f"ARI {method} {path}: connection dropped")
 
 
-def _json(text: str) -> Any:
+def _json(text: str) -> JsonValue:
     if not text:
         return None
     try:
-        return json.loads(text)
+        value: JsonValue = json.loads(text)
     except ValueError:
         raise PbxError("ARI returned a body that is not JSON") from None
+    return value
 
 
 def _error_message(text: str) -> str:

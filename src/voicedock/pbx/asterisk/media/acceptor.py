@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import Any
+from typing import Unpack
 
 from aiohttp import web
 
@@ -42,7 +42,7 @@ from voicedock.media.call_token import new_call_token, token_matches
 from voicedock.media.errors import MediaStartTimeout
 from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE, MediaStart
 from voicedock.pbx.asterisk.media.handshake import read_media_start
-from voicedock.pbx.asterisk.media.session import MediaSession
+from voicedock.pbx.asterisk.media.session import MediaSession, SessionOptions
 from voicedock.validation import is_token
 
 log = logging.getLogger("voicedock.media")
@@ -88,7 +88,7 @@ class MediaAcceptor:
         start_timeout: float = HANDSHAKE_SECONDS,
         claim_timeout: float = 5.0,
         max_unauthenticated: int = MAX_UNAUTHENTICATED,
-        **session_options: Any,
+        **session_options: Unpack[SessionOptions],
     ) -> None:
         self.start_timeout = start_timeout
         self._claim_timeout = claim_timeout

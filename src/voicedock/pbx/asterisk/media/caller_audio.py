@@ -95,5 +95,5 @@ class CallerAudio:
 
     def end(self) -> None:
         """The session is over: ``frames()`` and ``digits()`` end."""
-        for queue in (self._frames, self._digits):
-            put_dropping_oldest(queue, None)
+        put_dropping_oldest(self._frames, None)
+        put_dropping_oldest(self._digits, None)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from voicedock.domain.json import json_object
 from voicedock.media.errors import MediaProtocolError
 
 # Client mode: the channel variables voicedock sets on a media leg, which MEDIA_START carries
@@ -312,12 +313,12 @@ _KEYED_BUILDERS: Final[dict[str, Callable[[Mapping[str, object]], ControlEvent]]
 
 def _parse_json(text: str) -> ControlEvent:
     try:
-        data = json.loads(text)
+        data = json_object(json.loads(text))
     except ValueError:
         return UnknownMessage(text, "invalid JSON")
-    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+    name = data.get("event") if data is not None else None
+    if data is None or not isinstance(name, str):
         return UnknownMessage(text, "JSON without an event name")
-    name: str = data["event"]
     channel_id = _optional_str(data, "channel_id")
     correlation_id = _optional_str(data, "correlation_id") or ""
     if name == "MEDIA_MARK_PROCESSED":

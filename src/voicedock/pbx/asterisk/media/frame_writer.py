@@ -22,9 +22,8 @@ starts, and refuses to write once the websocket is closed or the transport is cl
 
 from __future__ import annotations
 
-import asyncio
 import random
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from voicedock.errors import MediaError
 from voicedock.pbx.asterisk.media.handshake import MediaWebSocket
@@ -35,6 +34,17 @@ HIGH_WATER: Final = 64 * 1024
 """Unsent bytes on a connection from which its visits are skipped (~2 s of µ-law)."""
 
 
+@runtime_checkable
+class WritableTransport(Protocol):
+    """What the writer uses of the websocket's transport (aiohttp's, or the client's own)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
 class FrameWriter:
     """Collects whole websocket frames for one media connection; ``flush()`` writes them."""
 
@@ -43,22 +53,15 @@ class FrameWriter:
     def __init__(self, ws: MediaWebSocket, *, high_water: int = HIGH_WATER) -> None:
         writer: object = ws if isinstance(ws, WebSocketClient) else getattr(ws, "_writer", None)
         transport = getattr(writer, "transport", None)
-        if not all(
-            hasattr(transport, name) for name in ("write", "is_closing", "get_write_buffer_size")
-        ):
+        if not isinstance(transport, WritableTransport):
             raise MediaError("the media websocket has no transport to write to")
         self._ws = ws
-        self._transport: asyncio.WriteTransport = transport  # type: ignore[assignment]
+        self._transport = transport
         self.masked = bool(getattr(writer, "use_mask", False))
         self.high_water = high_water
         self._random = random.Random()
         self._audio: list[bytes] = []  # audio frames of the binary message being collected
         self._out: list[bytes] = []  # encoded websocket frames waiting for flush()
-
-    @property
-    def buffered(self) -> int:
-        """Bytes written but not yet taken by the peer."""
-        return self._transport.get_write_buffer_size()
 
     def is_congested(self) -> bool:
         return self._transport.get_write_buffer_size() > self.high_water

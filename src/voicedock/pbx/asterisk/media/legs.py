@@ -17,10 +17,11 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from voicedock.aio import all_of, first_of
+from voicedock.domain.json import JsonValue, json_object
 from voicedock.errors import PbxError
 from voicedock.pbx.adapter import Spawn
 from voicedock.pbx.asterisk.ari.client import AriClient
@@ -98,8 +99,9 @@ async def external_media(
     data: str | None = None,
     transport_data: str | None = None,
     variables: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """``POST /channels/externalMedia`` over a websocket (encapsulation none)."""
+) -> str:
+    """``POST /channels/externalMedia`` over a websocket (encapsulation none): the media
+    leg's websocket connection id (its ``MEDIA_WEBSOCKET_CONNECTION_ID``)."""
     if connection_type not in ("server", "client"):
         raise PbxError("connection_type must be 'server' or 'client'")
     params = {
@@ -116,11 +118,15 @@ async def external_media(
         "transport_data": transport_data,
     }
     params.update({k: v for k, v in optional.items() if v})
-    body = {"variables": dict(variables)} if variables else None
+    body: dict[str, JsonValue] | None = None
+    if variables:
+        body = {"variables": {name: value for name, value in variables.items()}}
     result = await ari.request("POST", "/channels/externalMedia", params=params, body=body)
-    if not isinstance(result, dict):
+    channel = json_object(result)
+    if channel is None:
         raise PbxError("ARI externalMedia returned no channel")
-    return result
+    channel_vars = json_object(channel.get("channelvars")) or {}
+    return str(channel_vars.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
 
 
 class AsteriskMedia:
@@ -171,8 +177,7 @@ class AsteriskMedia:
         # Both ids are the call's before either request: ``release`` deletes whichever exists.
         self._calls.attach_bridge(call_id, bridge_id)
         self._calls.attach_channel(call_id, media_id)
-        result: dict[str, Any]
-        _, result = await all_of(  # independent: in flight together
+        _, connection_id = await all_of(  # independent: in flight together
             create_bridge(self._ari, bridge_id),
             external_media(
                 self._ari,
@@ -189,8 +194,6 @@ class AsteriskMedia:
                 variables={CALL_VARIABLE: call_id, TOKEN_VARIABLE: token} if client else None,
             ),
         )
-        variables = result.get("channelvars") or {}
-        connection_id = str(variables.get("MEDIA_WEBSOCKET_CONNECTION_ID", ""))
         url = ""
         if connection_type == "server":
             base = self._ari.events_url().rsplit("/ari/events", 1)[0]

@@ -14,9 +14,9 @@ goes, and every unfinished playback resolves as not completed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Callable
 
+from voicedock.aio import Coro
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.errors import MediaProtocolError
 from voicedock.media.framing import Framer
@@ -37,7 +37,7 @@ class PlayoutMarks:
         self,
         writer: FrameWriter,
         send_command: Callable[[wire.Command], Awaitable[None]],
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        spawn: Callable[[Coro[None]], None],
         *,
         fmt: AudioFormat,
         control_format: wire.ControlFormat,

@@ -26,11 +26,11 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import Self, TypedDict, Unpack
 
 from aiohttp import WSMsgType
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Coro, Supervisor
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.errors import MediaError
 from voicedock.media.errors import (
@@ -53,6 +53,18 @@ from voicedock.pbx.asterisk.media.websocket_client import WebSocketClient
 log = logging.getLogger("voicedock.media")
 
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
+
+
+class SessionOptions(TypedDict, total=False):
+    """A session's tuning beside its websocket (``MediaSession``'s keyword arguments)."""
+
+    checkpoint_frames: int
+    send_silence: bool
+    on_audio: Callable[[bytes], None] | None
+    on_dtmf: Callable[[str], None] | None
+    inbound_buffer_frames: int
+    max_queued_frames: int
+    clock: MediaClock | None
 
 
 class MediaSession:
@@ -99,7 +111,6 @@ class MediaSession:
             send_silence=send_silence,
             max_queued_frames=max_queued_frames,
         )
-        self._status_waiters: list[asyncio.Future[wire.Status]] = []
         self._tasks = Supervisor("media session", log)
         self._closed = asyncio.Event()
         self.entered = asyncio.Event()
@@ -117,7 +128,7 @@ class MediaSession:
         url: str,
         *,
         start_timeout: float = 5.0,
-        **options: Any,
+        **options: Unpack[SessionOptions],
     ) -> AsyncIterator[MediaSession]:
         """Server mode: open ``ws://<asterisk>/media/<connection id>`` and wait for MEDIA_START."""
         try:
@@ -190,17 +201,6 @@ class MediaSession:
             await asyncio.wait_for(self._closed.wait(), close_wait)
         await self.aclose()
 
-    async def get_status(self, reply_wait: float = 2.0) -> wire.Status:
-        self._check_open()
-        waiter: asyncio.Future[wire.Status] = asyncio.get_running_loop().create_future()
-        self._status_waiters.append(waiter)
-        await self._send_command(wire.Command.GET_STATUS)
-        try:
-            return await asyncio.wait_for(waiter, reply_wait)
-        finally:
-            if waiter in self._status_waiters:
-                self._status_waiters.remove(waiter)
-
     @property
     def pacer(self) -> Pacer:
         return self._playout.pacer
@@ -228,7 +228,7 @@ class MediaSession:
 
     # --- internals: tasks ---
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coro[None]) -> None:
         if not self._tasks.running:
             coro.close()
             raise MediaError("use the session as an async context manager")
@@ -325,15 +325,10 @@ class MediaSession:
                 self._playout.pacer.xon()
             case wire.DtmfEnd(digit=digit):
                 self.caller.digit(digit)
-            case wire.Status():
-                for waiter in self._status_waiters:
-                    if not waiter.done():
-                        waiter.set_result(event)
-                self._status_waiters.clear()
             case wire.AsteriskError(error_text=text):
                 log.warning("media %s: Asterisk refused a command: %s", self._label, text)
             case wire.UnknownMessage(reason=reason):
                 self.ignored_messages += 1
                 log.warning("media %s: ignoring control message (%s)", self._label, reason)
             case _:
-                pass  # QUEUE_DRAINED, BUFFERING_COMPLETED, a repeated MEDIA_START
+                pass  # QUEUE_DRAINED, BUFFERING_COMPLETED, STATUS, a repeated MEDIA_START

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import quote
 
+from voicedock.aio import Coro
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError
 from voicedock.pbx.adapter import Spawn
@@ -66,7 +66,7 @@ class AsteriskTransfers:
         *,
         emit: PbxEventSink,
         spawn: Spawn,
-        release_media: Callable[[str], Coroutine[Any, Any, None]],
+        release_media: Callable[[str], Coro[None]],
         dialogue: WarmDialogue | None = None,
     ) -> None:
         self.ari = ari

@@ -15,11 +15,11 @@ import contextlib
 import logging
 import math
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
-from voicedock.aio import Supervisor, first_of
+from voicedock.aio import Coro, Supervisor, first_of
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, ProviderError
 from voicedock.pbx.adapter import Spawn
@@ -44,6 +44,9 @@ from voicedock.pbx.base import (
     WarmDialogue,
 )
 from voicedock.pbx.legs import CallLegs
+
+if TYPE_CHECKING:
+    from voicedock.pbx.asterisk.media.session import MediaSession
 
 log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
@@ -73,7 +76,7 @@ class TransferOwner(Protocol):
     def spawn(self) -> Spawn: ...
 
     @property
-    def release_media(self) -> Callable[[str], Coroutine[Any, Any, None]]: ...
+    def release_media(self) -> Callable[[str], Coro[None]]: ...
 
     def watch_stasis(self, channel_id: str) -> asyncio.Event:
         """Set when the channel enters our application."""
@@ -199,7 +202,7 @@ class WarmTransfer:
         return "accepted"
 
     @contextlib.asynccontextmanager
-    async def _agent_media(self) -> AsyncIterator[Any]:
+    async def _agent_media(self) -> AsyncIterator[MediaSession]:
         from voicedock.pbx.asterisk.media.session import (
             MediaSession,  # the media stack, only when used
         )
@@ -211,14 +214,13 @@ class WarmTransfer:
         # instead, and in the lab the agent then heard silence in about half of the runs.
         await create_bridge(self._ari, self.agent_bridge, "mixing,video_sfu")
         in_stasis = self._owner.watch_stasis(self.agent_media)
-        result = await external_media(
+        connection = await external_media(
             self._ari,
             app=settings.app,
             media_format=settings.media_format,
             channel_id=self.agent_media,
             data=f"media,{self._legs.call_id}",
         )
-        connection = str((result.get("channelvars") or {}).get("MEDIA_WEBSOCKET_CONNECTION_ID"))
         base = self._ari.events_url().rsplit("/ari/events", 1)[0]
         async with MediaSession.connect(f"{base}/media/{connection}") as media:
             async with asyncio.timeout(5):
@@ -230,7 +232,7 @@ class WarmTransfer:
             await self._ari.hangup_channel(self.agent_media)
 
     async def _brief_and_decide(
-        self, media: Any, speech: asyncio.Future[Speech | None] | None
+        self, media: MediaSession, speech: asyncio.Future[Speech | None] | None
     ) -> str | None:
         """Speak the briefing while listening for the agent's digit; ``None``: no decision."""
         settings = self._owner.settings
@@ -291,7 +293,7 @@ class WarmTransfer:
             gone = tg.create_task(first_of(self._agent_gone.wait(), self._caller_gone.wait()))
             try:
                 # The decision window starts when the briefing ends (or a digit came first).
-                first: list[asyncio.Future[Any]] = [digit, speaker, gone]
+                first: list[Awaitable[object]] = [digit, speaker, gone]
                 await first_of(*first)
                 if not digit.done() and not gone.done():
                     await first_of(digit, gone, within=settings.decision_timeout)

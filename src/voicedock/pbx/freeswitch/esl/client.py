@@ -20,9 +20,9 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TypeVar
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor
 from voicedock.errors import PbxError
 from voicedock.pbx.freeswitch.esl.errors import (
     EslAuthError,
@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
+T = TypeVar("T")
 
 ReconnectHook = Callable[["EslClient"], Awaitable[None]]
 
@@ -101,7 +102,7 @@ class _Connection:
         self.writer.close()
 
 
-def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+def _fail(future: asyncio.Future[T], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
         future.exception()  # retrieved: a caller that gave up must not cause a log warning
@@ -115,7 +116,7 @@ def _checked_command_reply(command: str, reply: EslMessage) -> CommandReply:
     return reply
 
 
-class EslClient:
+class EslClient(Closable):
     """Authenticated, self-healing ESL connection. Use ``async with EslClient(...)``."""
 
     def __init__(self, settings: EslSettings, *, on_reconnect: ReconnectHook | None = None):
@@ -138,9 +139,6 @@ class EslClient:
     async def __aenter__(self) -> EslClient:
         await self.start()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         """Connect and authenticate once (errors propagate), then keep the connection alive."""

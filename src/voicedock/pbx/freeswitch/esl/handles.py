@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 
+from voicedock.aio import Closable
 from voicedock.pbx.freeswitch.esl.errors import EslCommandError
 from voicedock.pbx.freeswitch.esl.wire import EslEvent
 
 
-class EventSubscription:
+class EventSubscription(Closable):
     """Async iterator over events; ``aclose()`` (or leaving ``async with``) unsubscribes.
 
     The queue is unbounded on purpose: dropping call events silently is worse than memory use,
@@ -44,9 +45,6 @@ class EventSubscription:
 
     async def __aenter__(self) -> EventSubscription:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 class BackgroundJob:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from voicedock.domain.json import json_object
 from voicedock.errors import PbxError
 
 MAX_HEADER_BLOCK = 64 * 1024  # a header block longer than this is a protocol error, not data
@@ -45,7 +46,7 @@ class UnsafeWireValue(PbxError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EslMessage:
-    """Any ESL packet: its outer headers and raw body."""
+    """One ESL packet, of any kind: its outer headers and raw body."""
 
     headers: Mapping[str, str]
     body: bytes = b""
@@ -187,10 +188,10 @@ def _json_value_to_header(value: object) -> str:
 def parse_json_event_body(body: bytes) -> tuple[dict[str, str], str | None]:
     """Decode a ``text/event-json`` body; ``_body`` holds the event body."""
     try:
-        data = json.loads(body)
+        data = json_object(json.loads(body))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EslProtocolError(f"event-json body is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
+    if data is None:
         raise EslProtocolError("event-json body is not a JSON object")
     inner = data.pop("_body", None)
     headers = {str(k): _json_value_to_header(v) for k, v in data.items()}
@@ -299,16 +300,6 @@ def encode_event_subscription(names: Iterable[str], fmt: str = "json") -> bytes:
     return encode_command(f"event {fmt} {' '.join(words)}")
 
 
-def encode_filter(header: str, value: str) -> bytes:
-    if not header or any(ch.isspace() for ch in header):
-        raise UnsafeWireValue("filter header must be one word")
-    return encode_command(f"filter {header} {value}")
-
-
-def encode_noevents() -> bytes:
-    return encode_command("noevents")
-
-
 def encode_exit() -> bytes:
     return encode_command("exit")
 
@@ -341,10 +332,10 @@ def parse_show_channels_json(text: str) -> list[ChannelInfo]:
     (``mod_commands.c`` ``show_function``, JSON branch).
     """
     try:
-        data = json.loads(text)
+        data = json_object(json.loads(text))
     except json.JSONDecodeError as exc:
         raise EslProtocolError(f"show channels: reply is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
+    if data is None:
         raise EslProtocolError("show channels: reply is not a JSON object")
     rows = data.get("rows") or []
     if not isinstance(rows, list):

@@ -29,6 +29,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from voicedock.domain.json import JsonObject, json_object
 from voicedock.errors import MediaError
 
 RAW_SAMPLE_RATES = frozenset({8000, 16000, 24000, 32000, 48000, 64000})
@@ -45,7 +46,7 @@ class StreamMetadata:
     """The first TEXT frame: the raw text and, when it is a JSON object, its fields."""
 
     text: str
-    fields: dict[str, object] | None
+    fields: JsonObject | None
 
 
 def parse_metadata(text: str) -> StreamMetadata:
@@ -53,7 +54,7 @@ def parse_metadata(text: str) -> StreamMetadata:
         value = json.loads(text)
     except json.JSONDecodeError:
         return StreamMetadata(text, None)
-    return StreamMetadata(text, value if isinstance(value, dict) else None)
+    return StreamMetadata(text, json_object(value))
 
 
 def _check_audio(audio: bytes, sample_rate: int, audio_data_type: str) -> None:
@@ -91,14 +92,15 @@ class PlayEvent:
 
 def parse_play_event_body(body: str) -> PlayEvent:
     try:
-        data = json.loads(body)
+        data = json_object(json.loads(body))
     except json.JSONDecodeError as exc:
         raise AudioStreamWireError("play event body is not JSON") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("file"), str):
+    file = data.get("file") if data is not None else None
+    if data is None or not isinstance(file, str):
         raise AudioStreamWireError("play event body has no 'file'")
     rate = data.get("sampleRate")
     return PlayEvent(
-        file=data["file"],
+        file=file,
         audio_data_type=str(data.get("audioDataType", data.get("audioContentType", "raw"))),
         sample_rate=rate if isinstance(rate, int) else None,
     )

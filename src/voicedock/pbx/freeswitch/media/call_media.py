@@ -34,7 +34,7 @@ from typing import Protocol, Self
 import numpy as np
 from aiohttp import WSMsgType, web
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor
 from voicedock.domain.audio import AudioFormat
 from voicedock.errors import MediaError, PbxError
 from voicedock.media.codecs import decode, encode
@@ -60,7 +60,7 @@ class PlaybackControl(Protocol):
     async def stop_stream(self) -> None: ...  # uuid_audio_stream <uuid> stop
 
 
-class FreeswitchCallMedia:
+class FreeswitchCallMedia(Closable):
     def __init__(
         self,
         ws: web.WebSocketResponse,
@@ -120,9 +120,6 @@ class FreeswitchCallMedia:
         for coro in (self._receive_loop(), self._pace(), self._playback_loop()):
             self._tasks.spawn(coro)
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop the stream (the call stays up), close the websocket; idempotent."""
@@ -243,8 +240,8 @@ class FreeswitchCallMedia:
         for playback in self._playbacks.values():
             playback.resolve(completed=False)
         self._playbacks.clear()
-        for queue in (self._inbound, self._dtmf):
-            put_dropping_oldest(queue, None)
+        put_dropping_oldest(self._inbound, None)
+        put_dropping_oldest(self._dtmf, None)
 
     async def _receive_loop(self) -> None:
         try:

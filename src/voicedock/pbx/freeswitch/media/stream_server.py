@@ -28,6 +28,7 @@ import re
 
 from aiohttp import web
 
+from voicedock.aio import Closable
 from voicedock.errors import MediaError
 from voicedock.media.call_token import new_call_token, token_matches
 from voicedock.media.errors import MediaStartTimeout
@@ -71,7 +72,7 @@ class PendingStream:
             self._ws.cancel()
 
 
-class AudioStreamServer:
+class AudioStreamServer(Closable):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, public_url: str = "") -> None:
         """``public_url`` (``ws://host:port``) is how FreeSWITCH reaches us; default: host/port."""
         self.host = host
@@ -118,9 +119,6 @@ class AudioStreamServer:
     async def __aenter__(self) -> AudioStreamServer:
         await self.start()
         return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
 
     def expect(self, channel_uuid: str) -> PendingStream:
         if channel_uuid in self._pending:

@@ -20,9 +20,7 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import pcm16_to_float
@@ -31,6 +29,7 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
+from voicedock.pipeline.providers.section import ProviderSection, integer, optional_text
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
 from voicedock.pipeline.providers.whisper.model import Tokenizer, WhisperModel
 from voicedock.pipeline.providers.whisper.weights import ensure_model_dir
@@ -106,23 +105,23 @@ class WhisperStt:
         self._workers = max(1, workers)
 
     @classmethod
-    def check_config(cls, config: Mapping[str, Any]) -> None:
+    def check_config(cls, config: ProviderSection) -> None:
         """Raise ProviderConfigError naming the ``stt_config`` key that is wrong."""
         cls.from_config(config)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> WhisperStt:
+    def from_config(cls, config: ProviderSection) -> WhisperStt:
         return cls(
-            model_path=config.get("model_path"),
-            cache_dir=config.get("cache_dir"),
-            language=config.get("language", "en"),
+            model_path=optional_text(config, "model_path"),
+            cache_dir=optional_text(config, "cache_dir"),
+            language=optional_text(config, "language", "en"),
             device=str(config.get("device", "cpu")),
             compute_type=str(config.get("compute_type", "int8")),
-            cpu_threads=int(config.get("cpu_threads", 0)),
-            beam_size=int(config.get("beam_size", 1)),
+            cpu_threads=integer(config, "cpu_threads", 0),
+            beam_size=integer(config, "beam_size", 1),
             encoder_context=str(config.get("encoder_context", "auto")),
             streaming=_flag(config, "streaming", default=True),
-            workers=int(config.get("num_workers", 1)),
+            workers=integer(config, "num_workers", 1),
         )
 
     @property
@@ -190,7 +189,7 @@ def tokenizer_of(model: WhisperModel, language: str | None) -> Tokenizer:
     return made
 
 
-def _flag(config: Mapping[str, Any], key: str, *, default: bool) -> bool:
+def _flag(config: ProviderSection, key: str, *, default: bool) -> bool:
     value = config.get(key, default)
     if not isinstance(value, bool):
         raise ProviderConfigError(f"stt_config.{key} must be true or false")

@@ -1,0 +1,44 @@
+"""What the operator's ``[speech]`` section sets for the node's offline engines: the host's
+files, devices and threads of Whisper and Piper. These keys of a section never come from an
+assistant; a live call's providers (``calls/live/providers.py``), the runner's recognition
+pool and a warm transfer's decision (``calls/transfers/decision.py``) all read them here."""
+
+from __future__ import annotations
+
+import os
+
+from voicedock.calls.assistants.config import WHISPER_NAMES
+from voicedock.config import SpeechSettings
+from voicedock.domain.json import JsonObject
+
+_PIPER_NAMES = frozenset({"offline", "piper"})
+
+
+def operator_settings(key: str, provider: str, speech: SpeechSettings) -> JsonObject:
+    """What the operator's ``[speech]`` section sets for an offline engine (the host's files,
+    devices and threads); these keys of a section never come from an assistant."""
+    if key == "stt_config" and provider in WHISPER_NAMES:
+        workers, threads = recognition_threads(speech)
+        return {
+            "model_path": speech.whisper_model_path or None,
+            "cache_dir": speech.whisper_cache_dir or None,
+            "device": speech.whisper_device,
+            "compute_type": speech.whisper_compute_type,
+            "cpu_threads": threads,
+            "num_workers": workers,
+        }
+    if key == "tts_config" and provider in _PIPER_NAMES:
+        return {"model_path": speech.piper_model_path or None}
+    return {}
+
+
+def recognition_threads(speech: SpeechSettings) -> tuple[int, int]:
+    """Whisper's parallel transcriptions and threads per transcription. With the recognition
+    pool: one per pool worker (``recognition_workers``, default the cores), the cores shared
+    among them unless ``whisper_cpu_threads`` is set; without it, one model worker with
+    CTranslate2's default threads (0), as before the pool."""
+    if not speech.recognition_pool:
+        return 1, speech.whisper_cpu_threads
+    cores = os.cpu_count() or 1
+    workers = speech.recognition_workers or cores
+    return workers, speech.whisper_cpu_threads or max(1, cores // workers)

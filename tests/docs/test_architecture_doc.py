@@ -1,0 +1,90 @@
+"""docs/architecture.md names the modules where things live: every path it names exists.
+
+A path in backticks (``calls/engine.py``, ``pbx/asterisk/media/``, ``store/migrations/``) is
+read under the service's package (``src/voicedock/``), the lab's (``lab/src/voicedock_lab/``)
+or the repository (``lab/``, ``dialplan/lab/``); a bare module name beside its package
+(``originate.py``, ``ari/``) must be a module or package somewhere under them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "architecture.md"
+BASES = (ROOT / "src" / "voicedock", ROOT / "lab" / "src" / "voicedock_lab", ROOT)
+_CODE = re.compile(r"`([^`\s]+)`")
+_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*/?")
+_FILE = (".py", ".md", ".toml", ".sql", ".sh", ".conf")
+
+
+def named_paths(text: str) -> list[str]:
+    """The module and file paths ``text`` names in backticks (not routes, not commands)."""
+    names = (m.group(1) for m in _CODE.finditer(text))
+    return [
+        name
+        for name in names
+        if _PATH.fullmatch(name) and (name.endswith("/") or name.endswith(_FILE))
+    ]
+
+
+def exists(name: str) -> bool:
+    path = name.rstrip("/")
+    wanted_dir = name.endswith("/")
+    if "/" in path:
+        return any(
+            (base / path).is_dir() if wanted_dir else (base / path).is_file() for base in BASES
+        )
+    packages = (ROOT / "src" / "voicedock", ROOT / "lab" / "src" / "voicedock_lab")
+    if wanted_dir:
+        found = (p.is_dir() for base in packages for p in base.rglob(path))
+        return (ROOT / path).is_dir() or any(found)
+    found = (p.is_file() for base in packages for p in base.rglob(path))
+    return (ROOT / path).is_file() or any(found)
+
+
+def test_the_paths_are_read_as_paths() -> None:
+    text = "`calls/engine.py` `pbx/` `POST /calls/outbound` `voicedock serve/migrate` `Pbx`"
+    assert named_paths(text) == ["calls/engine.py", "pbx/"]
+    for name in ("calls/engine.py", "pbx/asterisk/ari/", "originate.py", "lab/pyproject.toml"):
+        assert exists(name), name
+    for name in ("calls/nowhere.py", "webhooks/guard.py", "nowhere/"):
+        assert not exists(name), name
+
+
+def test_every_module_path_the_architecture_names_exists() -> None:
+    missing = sorted({name for name in named_paths(DOC.read_text()) if not exists(name)})
+    assert missing == []
+
+
+def floors_table(text: str) -> str:
+    """The rows of the floors table (under "## The floors")."""
+    section = text.split("## The floors", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if line.startswith("| "))
+
+
+def test_every_top_level_module_has_its_floor() -> None:
+    package = ROOT / "src" / "voicedock"
+    tops = {
+        f"{p.name}/" if p.is_dir() else p.name
+        for p in package.iterdir()
+        if (p.is_dir() and (p / "__init__.py").is_file())
+        or (p.suffix == ".py" and p.name != "__init__.py")
+    }
+    named = set(named_paths(floors_table(DOC.read_text())))
+    assert sorted(tops - named) == []
+
+
+def test_the_domain_floor_names_every_domain_module() -> None:
+    modules = {
+        f"domain/{p.name}"
+        for p in (ROOT / "src" / "voicedock" / "domain").glob("*.py")
+        if p.name != "__init__.py"
+    }
+    named = set(named_paths(floors_table(DOC.read_text())))
+    assert sorted(modules - named) == []
