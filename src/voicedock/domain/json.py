@@ -11,7 +11,6 @@ from typing import TypeAlias
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 JsonObject: TypeAlias = "dict[str, JsonValue]"
-JsonArray: TypeAlias = "list[JsonValue]"
 
 
 def json_object(value: object) -> JsonObject | None:

@@ -29,6 +29,7 @@ from typing import Final, Literal
 
 import numpy as np
 
+from voicedock.domain.json import JsonObject
 from voicedock.pipeline.audio import rms_dbfs
 from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
 
@@ -64,7 +65,7 @@ class AmdDecision:
     greeting_ms: int  # their speech, from its first to its last frame so far
     beep_at_ms: int | None = None
 
-    def evidence(self) -> dict[str, object]:
+    def evidence(self) -> JsonObject:
         return {
             "reason": self.reason,
             "decided_at_ms": self.decided_at_ms,

@@ -31,11 +31,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Coro, Supervisor
 from voicedock.calls.live.caller_audio import CallerInput
 from voicedock.calls.live.config import analysis_plan, conversation_config
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
@@ -49,6 +49,7 @@ from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
 from voicedock.calls.voicemail import VoicemailSettings
 from voicedock.domain.ids import mask_call_id
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
@@ -86,7 +87,7 @@ class LiveConversation:
     def __init__(
         self,
         media: CallMedia,
-        assistant_config: Mapping[str, Any],
+        assistant_config: Mapping[str, JsonValue],
         *,
         context: str | None = None,
         providers: SpeechProviders | None = None,
@@ -95,7 +96,7 @@ class LiveConversation:
         on_transcript: Callable[[TranscriptEntry], Awaitable[None]] | None = None,
         recorder: CallRecorder | None = None,
         voicemail: VoicemailSettings | None = None,
-        on_answering_machine: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
+        on_answering_machine: Callable[[JsonObject], Coro[None]] | None = None,
         tools: ToolExecutor | None = None,
         structured_data_check: StructuredDataCheck | None = None,
     ) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 from voicedock.calls.live.record import LiveRecord
+from voicedock.domain.json import JsonObject
 from voicedock.pipeline.analysis import AnalysisPlan, AnalysisResult, analyze
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import TranscriptEntry, TurnLatency
@@ -29,9 +29,9 @@ class LiveCallResult:
     latencies: list[TurnLatency]
     analysis: AnalysisResult
     recording_duration_seconds: float | None = None  # None: not recorded
-    answering_machine: dict[str, Any] | None = None  # the detection's verdict and evidence
+    answering_machine: JsonObject | None = None  # the detection's verdict and evidence
 
-    def latency_records(self) -> list[dict[str, Any]]:
+    def latency_records(self) -> list[JsonObject]:
         """Per-turn latencies as stored with the call (``Call.latency``)."""
         return [dataclasses.asdict(latency) for latency in self.latencies]
 
@@ -56,7 +56,7 @@ async def live_call_result(
     *,
     check: StructuredDataCheck | None,
     recording_duration_seconds: float | None,
-    answering_machine: dict[str, Any] | None,
+    answering_machine: JsonObject | None,
 ) -> LiveCallResult:
     """The result of a call that ended for ``end_reason`` (``dialogue`` None: it never
     started), analysed by ``llm`` after ``plan``; ``check`` checks the structured data."""

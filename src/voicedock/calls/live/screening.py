@@ -14,11 +14,11 @@ its evidence go to ``on_verdict`` as soon as they are known, and into the call's
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Coro, Supervisor
 from voicedock.calls.voicemail import LEAVE_MESSAGE, VOICEMAIL, VoicemailSettings
+from voicedock.domain.json import JsonObject
 from voicedock.pipeline.answering_machine import (
     MACHINE,
     AmdConfig,
@@ -39,7 +39,7 @@ class VoicemailScreening:
         sample_rate: int,
         first_message: str | None,
         *,
-        on_verdict: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] | None,
+        on_verdict: Callable[[JsonObject], Coro[None]] | None,
         tasks: Supervisor,
         end: Callable[[str], None],
     ) -> None:
@@ -53,7 +53,8 @@ class VoicemailScreening:
         )
         self._first_message = first_message
         self._on_verdict, self._tasks, self._end = on_verdict, tasks, end
-        self.verdict: dict[str, Any] | None = None  # the result and its evidence
+        self.verdict: JsonObject | None = None  # the result and its evidence
+        self._evidence: JsonObject = {}  # the verdict's, completed when the greeting ends
         self.machine = False  # the voicemail message was asked for: ends "voicemail"
 
     @property
@@ -75,7 +76,8 @@ class VoicemailScreening:
     async def _event(self, event: AmdDecision | GreetingEnded, dialogue: Dialogue) -> None:
         settings = self._settings
         if isinstance(event, AmdDecision):
-            self.verdict = {"result": event.result, "evidence": event.evidence()}
+            self._evidence = event.evidence()
+            self.verdict = {"result": event.result, "evidence": self._evidence}
             log.info("call: answering-machine detection: %s (%s)", event.result, event.reason)
             if self._on_verdict is not None:
                 self._tasks.spawn(self._on_verdict(dict(self.verdict)))
@@ -90,7 +92,7 @@ class VoicemailScreening:
             return
         # The greeting is over (beep, silence): the message is recorded from now on.
         assert self.verdict is not None
-        self.verdict["evidence"]["message_at_ms"] = event.at_ms
-        self.verdict["evidence"]["beep_hz"] = event.beep_hz
+        self._evidence["message_at_ms"] = event.at_ms
+        self._evidence["beep_hz"] = event.beep_hz
         if settings.message:
             await dialogue.end_call(settings.message)

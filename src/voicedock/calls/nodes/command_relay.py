@@ -24,10 +24,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TypedDict
 
-from voicedock.aio import Supervisor
+import msgspec
+
+from voicedock.aio import Coro, Supervisor
 from voicedock.calls.commands import command_data, command_of_data
 from voicedock.calls.control import ControlCommand
 from voicedock.calls.errors import CallNotActive, NodeUnavailable, OwnerAnswered
@@ -43,6 +45,17 @@ _RECONNECT = 1.0  # seconds before listening again after the connection was lost
 _EARLY = 256  # answers heard before their sender waited for them, kept at most
 
 Control = Callable[[str, str, ControlCommand], Awaitable[None]]
+
+
+class _Answer(TypedDict, total=False):
+    """The owner's answer to a command, as stored in the mailbox: its status and error body
+    as the API would give them, or the owner's database lost (``unavailable``), or a failure of
+    its own (``failed``)."""
+
+    status: int
+    body: dict[str, str]
+    unavailable: str
+    failed: bool
 
 
 class CommandRelay:
@@ -104,7 +117,7 @@ class CommandRelay:
 
     async def _ask(
         self, mailbox: NodeMailbox, owner: str, org_id: str, call_id: str, command: ControlCommand
-    ) -> dict[str, Any]:
+    ) -> _Answer:
         request = {"organization_id": org_id, "call_id": call_id, "command": command_data(command)}
         command_id = await mailbox.send(self.node_id, owner, json.dumps(request))
         answered = self._answers[command_id] = asyncio.Event()
@@ -123,12 +136,12 @@ class CommandRelay:
                 answered.clear()
                 found = await mailbox.reply(command_id)
                 if found is not None and found.reply is not None:
-                    return dict(json.loads(found.reply))
+                    return msgspec.json.decode(found.reply, type=_Answer)
         finally:
             self._answers.pop(command_id, None)
         last = await mailbox.drop(command_id)  # the owner takes it no more
         if last is not None and last.reply is not None:
-            return dict(json.loads(last.reply))
+            return msgspec.json.decode(last.reply, type=_Answer)
         log.warning(
             "call %s: node %s did not answer a command within %g s",
             mask_call_id(call_id),
@@ -186,7 +199,7 @@ class CommandRelay:
             while len(self._early) > _EARLY:  # the oldest: their senders gave up
                 del self._early[next(iter(self._early))]
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coro[None]) -> None:
         self._tasks.spawn(work, name="node-command")
 
     async def _carry_out(self, mailbox: NodeMailbox, command_id: int) -> None:
@@ -200,7 +213,7 @@ class CommandRelay:
         except StoreError as exc:  # the sender times out and says so
             log.warning("node %s: a command not answered (%s)", self.node_id, exc)
 
-    async def _answer(self, request: str) -> dict[str, Any]:
+    async def _answer(self, request: str) -> _Answer:
         try:
             asked = json.loads(request)
             await self._local(

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from voicedock.calls.control import Transfer
 from voicedock.calls.tools.config import WEBHOOK, AssistantTool
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.records import Call
 from voicedock.errors import PbxError, ServerRequestFailed
 from voicedock.pbx.base import DtmfPbx, Pbx, require_dtmf_digits
@@ -45,10 +46,10 @@ class ToolServer(Protocol):
         call_id: str,
         tool_call_id: str,
         name: str,
-        arguments: Mapping[str, Any],
+        arguments: Mapping[str, JsonValue],
         url: str | None,
         timeout_s: float,
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         """The server's JSON answer; ``ServerRequestFailed`` when there is none."""
         ...
 
@@ -88,7 +89,7 @@ class CallTools:
         return ToolResult(f"The tool {call.name} is not available.", error=True)
 
     async def _webhook(
-        self, tool: AssistantTool, call: ToolCall, arguments: dict[str, Any]
+        self, tool: AssistantTool, call: ToolCall, arguments: JsonObject
     ) -> ToolResult:
         if self._server is None:
             return ToolResult("No server runs this tool.", error=True)
@@ -110,7 +111,7 @@ class CallTools:
             return ToolResult(f"The tool failed: {result_text(answer['error'])}", error=True)
         return ToolResult(result_text(answer.get("result", "")))
 
-    def _start_transfer(self, tool: AssistantTool, arguments: dict[str, Any]) -> ToolResult:
+    def _start_transfer(self, tool: AssistantTool, arguments: JsonObject) -> ToolResult:
         destination = arguments.get("destination")
         if not isinstance(destination, str) or destination not in tool.destinations:
             allowed = ", ".join(tool.destinations)
@@ -118,7 +119,7 @@ class CallTools:
         self._transfer(Transfer(destination, announcement=tool.message, mode=tool.mode))
         return ToolResult(f"Transferring the caller to {destination}.", end_turn=True)
 
-    async def _send_dtmf(self, arguments: dict[str, Any]) -> ToolResult:
+    async def _send_dtmf(self, arguments: JsonObject) -> ToolResult:
         try:
             digits = require_dtmf_digits(str(arguments.get("digits", "")))
         except ValueError as exc:
