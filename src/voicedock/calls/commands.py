@@ -122,7 +122,9 @@ class CommandRunner:
                     await self._pbx.transfer(call_id, target)
         except PbxError as exc:
             log.warning("call %s: control command failed: %s", mask_call_id(call_id), describe(exc))
-            await self._add_event(call_id, {"type": _type_of(command), "result": "failed"})
+            await self._add_event(
+                call_id, "control", {"type": _type_of(command), "result": "failed"}
+            )
             raise PbxCommandFailed("the PBX could not carry out the command") from exc
         return False
 
@@ -135,7 +137,7 @@ class CommandRunner:
             await self._pbx.hangup(call_id, "normal")
         except PbxError as exc:
             log.warning("call %s: cancel failed: %s", mask_call_id(call_id), describe(exc))
-            await self._add_event(call_id, {"type": "end-call", "result": "failed"})
+            await self._add_event(call_id, "control", {"type": "end-call", "result": "failed"})
             raise PbxCommandFailed("the PBX could not hang up the ringing call") from exc
 
     async def _transfer_target(self, call: Call, command: Transfer) -> TransferTarget:
@@ -168,12 +170,7 @@ class CommandRunner:
             "destination": shown,
             "mode": command.mode,
         }
-        async with self._store.transaction() as tx:
-            call = await tx.get_call_for_update(call_id)
-            if call is None:
-                return
-            event = await tx.add_event(CallEvent(call_id, "security", data, self._now()))
-            await self._observer.on_event(tx, call, event)
+        await self._add_event(call_id, "security", data)
 
     async def _record(self, call_id: str, command: ControlCommand) -> CallStatus:
         """Store the command in the same transaction that re-checks the call is active (or,
@@ -209,12 +206,14 @@ class CommandRunner:
             await self._observer.on_event(tx, changed, event)
             return call.status
 
-    async def _add_event(self, call_id: str, data: JsonObject) -> None:
+    async def _add_event(self, call_id: str, event_type: str, data: JsonObject) -> None:
+        """Store an ``event_type`` event of the call (none once the call is gone) and tell
+        the observer."""
         async with self._store.transaction() as tx:
             call = await tx.get_call_for_update(call_id)
             if call is None:
                 return
-            event = await tx.add_event(CallEvent(call_id, "control", data, self._now()))
+            event = await tx.add_event(CallEvent(call_id, event_type, data, self._now()))
             await self._observer.on_event(tx, call, event)
 
 

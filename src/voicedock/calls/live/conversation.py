@@ -32,10 +32,9 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 from typing import Self
 
-from voicedock.aio import Coro, Supervisor
+from voicedock.aio import Closable, Coro, Supervisor
 from voicedock.calls.live.caller_audio import CallerInput
 from voicedock.calls.live.config import analysis_plan, conversation_config
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
@@ -81,7 +80,7 @@ class LiveTransferUnsupported(PbxError, NotImplementedError):
     """A transfer asked of the live conversation, which cannot hand calls over yet."""
 
 
-class LiveConversation:
+class LiveConversation(Closable):
     """Runs one call's conversation over its media session; the engine's ``LiveCall``."""
 
     def __init__(
@@ -205,14 +204,6 @@ class LiveConversation:
             on_transcript=on_transcript,
             tools=self._tools,
         )
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def run(self) -> LiveCallResult:
         """Run the call to its end (hang-up included) and return its result."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeAlias
@@ -24,4 +25,9 @@ class Conn(Protocol):
         ...
 
 
-__all__ = ["Conn", "Row", "SqlValue"]
+def marks(values: Sized) -> str:
+    """The ``?`` placeholders of an ``IN (...)`` list of ``values``: ``?, ?, ?``."""
+    return ", ".join("?" * len(values))
+
+
+__all__ = ["Conn", "Row", "SqlValue", "marks"]

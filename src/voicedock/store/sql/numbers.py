@@ -16,7 +16,7 @@ from datetime import datetime
 
 from voicedock.domain.records import PhoneNumber, Trunk, utcnow
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.conn import SqlValue
+from voicedock.store.sql.conn import SqlValue, marks
 from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, TRUNKS, integer
 
 _ACTIVE_COUNT = (
@@ -69,12 +69,12 @@ class SqlNumberWrites(TransactionPart):
             sql += " AND p.id = ?"
             args.append(number_id)
         elif among:
-            sql += f" AND p.id IN ({', '.join('?' * len(among))})"
+            sql += f" AND p.id IN ({marks(among)})"
             args.extend(among)
         if trunks is not None:
             if not trunks:
                 return None
-            sql += f" AND p.trunk IN ({', '.join('?' * len(trunks))})"
+            sql += f" AND p.trunk IN ({marks(trunks)})"
             args.extend(sorted(trunks))
         # Least recently used first; never used numbers before all others.
         sql += (

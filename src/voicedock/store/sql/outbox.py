@@ -29,7 +29,7 @@ from voicedock.domain.webhooks import (
     claim_fairly,
 )
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.conn import Conn, Row
+from voicedock.store.sql.conn import Conn, Row, marks
 from voicedock.store.sql.locks import ClaimLock
 from voicedock.store.sql.rows import Dialect, Table, integer, text
 
@@ -194,7 +194,7 @@ class SqlOutbox:
 
             async def take(chosen: Sequence[Queued]) -> None:
                 await conn.execute(
-                    f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({_marks(chosen)})",
+                    f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({marks(chosen)})",
                     self._dialect.dt(now + lease),
                     *(q.id for q in chosen),
                 )
@@ -206,7 +206,7 @@ class SqlOutbox:
             rows = await conn.fetch(
                 "SELECT o.id, o.endpoint_id, e.url, e.secret, o.event_type, o.payload, o.msg_id,"
                 " o.attempts, o.created_at FROM webhook_outbox o JOIN webhook_endpoints e"
-                f" ON e.id = o.endpoint_id WHERE o.id IN ({_marks(chosen)})",
+                f" ON e.id = o.endpoint_id WHERE o.id IN ({marks(chosen)})",
                 *(q.id for q in chosen),
             )
         by_id = {r["id"]: r for r in rows}
@@ -262,10 +262,6 @@ class SqlOutbox:
             await conn.execute(
                 "UPDATE webhook_endpoints SET enabled = ? WHERE id = ?", False, endpoint_id
             )
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ", ".join("?" * len(values))
 
 
 def _queued(row: Row) -> Queued:

@@ -41,7 +41,7 @@ from voicedock.domain.records import (
     Trunk,
 )
 from voicedock.store.base import json_default
-from voicedock.store.sql.conn import Row, SqlValue
+from voicedock.store.sql.conn import Row, SqlValue, marks
 
 T = TypeVar("T")
 
@@ -164,7 +164,7 @@ class Table(Generic[T]):
 
     def insert_sql(self, returning: str | None = None) -> str:
         cols = self.insert_columns
-        sql = f"INSERT INTO {self.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        sql = f"INSERT INTO {self.name} ({', '.join(cols)}) VALUES ({marks(cols)})"
         return f"{sql} RETURNING {returning}" if returning else sql
 
     def encode_value(self, column: str, value: object, dialect: Dialect) -> SqlValue:

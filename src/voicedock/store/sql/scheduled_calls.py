@@ -10,7 +10,7 @@ from datetime import datetime
 from voicedock.domain.records import Call, CallStatus
 from voicedock.store.base import ScheduledWaiting
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.conn import SqlValue
+from voicedock.store.sql.conn import SqlValue, marks
 from voicedock.store.sql.rows import CALLS, integer
 
 
@@ -36,7 +36,7 @@ class SqlScheduledCallWrites(TransactionPart):
             sql += " AND organization_id = ?"
             args.append(organization_id)
         if skip:
-            sql += f" AND id NOT IN ({', '.join('?' for _ in skip)})"
+            sql += f" AND id NOT IN ({marks(skip)})"
             args.extend(skip)
         row = await self._conn.fetchrow(sql + " ORDER BY scheduled_at, seq LIMIT 1" + locked, *args)
         if row is None:

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from voicedock.domain.records import EventStream, OpenStreams
 from voicedock.store.sql.base import TransactionPart
+from voicedock.store.sql.conn import marks
 from voicedock.store.sql.rows import EVENT_STREAMS, integer
 
 # The streams of node runs that hold no lease row any more (left, restarted, found dead).
@@ -59,8 +60,9 @@ class SqlStreamWrites(TransactionPart):
     async def delete_event_streams(self, stream_ids: Collection[str]) -> None:
         if not stream_ids:
             return
-        marks = ", ".join("?" * len(stream_ids))
-        await self._conn.execute(f"DELETE FROM event_streams WHERE id IN ({marks})", *stream_ids)
+        await self._conn.execute(
+            f"DELETE FROM event_streams WHERE id IN ({marks(stream_ids)})", *stream_ids
+        )
 
 
 __all__ = ["FORGET_STREAMS_OF_GONE_NODES", "SqlStreamWrites"]
