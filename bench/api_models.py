@@ -1,8 +1,9 @@
-"""What typed API models cost on the hot endpoints, against the hand-written validators.
+"""What typed API models cost on the hot endpoints: voicedock's own (its models, and the
+request or command each makes), against bare msgspec and pydantic v2 models.
 
-Three measurements, each the same work done three ways (the hand-written code of
-``calls/outbound/request.py``, ``calls/control.py`` and ``api/serialize.py`` as the baseline,
-msgspec and pydantic v2 models of the same shapes with the same bounds):
+Three measurements, each the same work done three ways (what the service runs: the model of
+``api/models/calls.py`` and the ``OutboundRequest`` or command it makes, an answer model's
+``.of``; bare msgspec and pydantic v2 models of the same shapes with the same bounds):
 
 - ``POST /calls/outbound`` body (already parsed JSON → a validated request);
 - ``POST /calls/{id}/control`` body (a ``say`` and a ``transfer``, tagged by ``type``);
@@ -14,7 +15,6 @@ libraries installed (``pip install msgspec pydantic``); a missing one is reporte
 
 import argparse
 import importlib.util
-import json
 import os
 import platform
 import subprocess
@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import voicedock
-from voicedock.calls.control import parse_control
-from voicedock.calls.outbound.request import RING_TIMEOUT_BOUNDS, parse_outbound_request
+from voicedock.api.models.base import parse
+from voicedock.api.models.calls import CallSummary, OutboundCallRequest, control_command
+from voicedock.calls.outbound.request import RING_TIMEOUT_BOUNDS
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.domain.timestamps import iso
 
@@ -70,7 +71,7 @@ def calls_page(n: int = 100) -> list[Call]:
 
 
 def call_summary(call: Call) -> dict[str, Any]:
-    """The hand-written serializer of a ``GET /calls`` item the models replaced (as it was)."""
+    """A ``GET /calls`` item as a mapping (what the bare models are built from)."""
     return {
         "id": call.id,
         "caller_phone": call.caller_phone,
@@ -89,12 +90,15 @@ def call_summary(call: Call) -> dict[str, Any]:
     }
 
 
-def baseline() -> dict[str, Callable[[], object]]:
+def voicedock_models() -> dict[str, Callable[[], object]]:
+    import msgspec
+
     page = calls_page()
+    encoder = msgspec.json.Encoder()
     return {
-        "outbound": lambda: parse_outbound_request(OUTBOUND),
-        "control": lambda: [parse_control(c) for c in CONTROL],
-        "calls page": lambda: json.dumps({"calls": [call_summary(c) for c in page]}).encode(),
+        "outbound": lambda: parse(OUTBOUND, OutboundCallRequest).request(),
+        "control": lambda: [control_command(c) for c in CONTROL],
+        "calls page": lambda: encoder.encode({"calls": [CallSummary.of(c) for c in page]}),
     }
 
 
@@ -247,7 +251,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     ways: dict[str, Callable[[], dict[str, Callable[[], object]]]] = {
-        "hand-written (baseline)": baseline,
+        "voicedock (its models)": voicedock_models,
         f"msgspec {version('msgspec')}": with_msgspec,
         f"pydantic {version('pydantic')}": with_pydantic,
     }

@@ -18,9 +18,9 @@ from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
+from voicedock.api.models.calls import control_command
 from voicedock.api.routes import call_events as events_routes
 from voicedock.api.routes.call_events import encode_event, last_event_id
-from voicedock.calls.control import parse_control
 from voicedock.domain.records import CallEvent
 from voicedock.service import Service
 
@@ -61,7 +61,7 @@ async def test_stream_follows_the_call_to_its_end(api: Api) -> None:
     async def drive() -> None:
         await asyncio.sleep(0.1)
         await api.pbx.answer(call_id)
-        say = parse_control({"type": "say", "content": "Hello"})
+        say = control_command({"type": "say", "content": "Hello"})
         await api.service.engine.control.run(org_id(ACME), call_id, say)
         await asyncio.sleep(0.1)
         await api.pbx.hang_up_remote(call_id)

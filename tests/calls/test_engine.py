@@ -7,6 +7,7 @@ import pytest
 from fakes.calls import place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
+from fakes.requests import outbound_request
 from fakes.world import (
     ACME,
     ACME_NUMBERS,
@@ -21,7 +22,7 @@ from fakes.world import (
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.errors import CallNotPlaced
 from voicedock.calls.outbound.idempotency import IdempotencyKey
-from voicedock.calls.outbound.request import OutboundRequest, parse_outbound_request
+from voicedock.calls.outbound.request import OutboundRequest
 from voicedock.domain.records import CallStatus
 from voicedock.errors import (
     BadRequest,
@@ -40,7 +41,7 @@ ACME_ID = org_id(ACME)
 
 
 def request(**extra: object) -> OutboundRequest:
-    return parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID, **extra})
+    return outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID, **extra})
 
 
 async def place(engine: CallEngine, **extra: object) -> str:
@@ -240,10 +241,10 @@ async def test_transient_assistant_provider_rules(engine: CallEngine, store: Mem
     bad_xai = {"assistant": {"provider": "xai_realtime", "stt_config": {"model": "x"}}}
     bad_openai = {"assistant": {"provider": "openai", "tts_config": {"voice": "x"}}}
     for body in (bad_xai, bad_openai):
-        parsed = parse_outbound_request({"destination": DESTINATION, **body})
+        parsed = outbound_request({"destination": DESTINATION, **body})
         with pytest.raises(BadRequest):
             await place_outbound(engine, ACME_ID, parsed)
-    good = parse_outbound_request(
+    good = outbound_request(
         {"destination": DESTINATION, "assistant": {"name": "Temp", "provider": "xai_realtime"}}
     )
     result = await place_outbound(engine, ACME_ID, good)
@@ -261,7 +262,7 @@ async def test_blocked_destination_is_403_without_originate(
         await place_outbound(
             engine,
             ACME_ID,
-            parse_outbound_request({"destination": "+881612345678", "assistant_id": SUPPORT_ID}),
+            outbound_request({"destination": "+881612345678", "assistant_id": SUPPORT_ID}),
         )
     assert pbx.originated == []
 
@@ -274,7 +275,7 @@ async def test_a_number_that_cannot_exist_is_400_without_originate(
         await place_outbound(
             engine,
             ACME_ID,
-            parse_outbound_request({"destination": destination, "assistant_id": SUPPORT_ID}),
+            outbound_request({"destination": destination, "assistant_id": SUPPORT_ID}),
         )
     assert invalid.value.error == "Invalid destination format"
     assert pbx.originated == []
@@ -293,7 +294,7 @@ async def test_idempotent_replay_and_conflict(engine: CallEngine, pbx: FakePbx) 
     other_org = await place_outbound(
         engine,
         org_id(GLOBEX),
-        parse_outbound_request({"destination": DESTINATION, "assistant_id": GLOBEX_ASSISTANT_ID}),
+        outbound_request({"destination": DESTINATION, "assistant_id": GLOBEX_ASSISTANT_ID}),
         key,
     )
     assert other_org.body["call_id"] != results[0].body["call_id"]  # keys are per organization

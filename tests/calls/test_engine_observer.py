@@ -8,10 +8,10 @@ import pytest
 from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.config import Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage
 from voicedock.store.base import Transaction
@@ -58,7 +58,7 @@ async def engine(
 
 
 async def placed(engine: CallEngine) -> str:
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     result = await place_outbound(engine, org_id(ACME), request)
     call_id = result.body["call_id"]
     assert isinstance(call_id, str)

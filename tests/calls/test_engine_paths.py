@@ -12,6 +12,7 @@ import pytest
 from fakes.calls import place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.calls.config_mirror import mirror_config
@@ -19,7 +20,6 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.engine.placement import Originate
 from voicedock.calls.outbound.idempotency import IdempotencyKey
 from voicedock.calls.outbound.new_call import NewCall
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, IdempotencyRecord
 from voicedock.pbx.base import PbxEvent, PbxEventKind
@@ -32,7 +32,7 @@ ACME_ID = org_id(ACME)
 
 
 async def placed_call(engine: CallEngine) -> str:
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     return str((await place_outbound(engine, ACME_ID, request)).body["call_id"])
 
 

@@ -12,11 +12,11 @@ import pytest
 from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from voicedock.calls.control import EndCall, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.errors import CallNotActive, PbxCommandFailed
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.config import Settings
 from voicedock.domain.records import CallStatus
 from voicedock.errors import PbxError
@@ -29,7 +29,7 @@ ACME_ID = org_id(ACME)
 
 async def place(engine: CallEngine, **extra: object) -> str:
     body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID, **extra}
-    result = await place_outbound(engine, ACME_ID, parse_outbound_request(body))
+    result = await place_outbound(engine, ACME_ID, outbound_request(body))
     call_id = result.body["call_id"]
     assert isinstance(call_id, str)
     return call_id

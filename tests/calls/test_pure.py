@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from voicedock.api.body import decode_cursor, encode_cursor, parse_json
+from voicedock.api.models.calls import control_command
 from voicedock.calls.assistants.config import deep_merge
-from voicedock.calls.control import EndCall, InjectContext, Say, Transfer, parse_control
+from voicedock.calls.control import EndCall, InjectContext, Say, Transfer
 from voicedock.calls.transitions import apply_pbx_event
 from voicedock.domain.ids import new_inbound_call_id, new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, Direction
@@ -52,15 +53,15 @@ def test_ringing_and_dtmf_do_not_move() -> None:
         assert apply_pbx_event(call(CallStatus.CONNECTING), PbxEvent("c1", kind), T0) is None
 
 
-def test_parse_control_commands() -> None:
-    assert parse_control({"type": "say", "content": "hi"}) == Say("hi")
-    assert parse_control({"type": "inject-context", "content": "x", "trigger_response": True}) == (
-        InjectContext("x", True)
-    )
-    assert parse_control({"type": "end-call", "content": "bye"}) == EndCall("bye")
-    assert parse_control({"type": "transfer", "destination": "sales"}) == Transfer("sales")
+def test_control_commands() -> None:
+    assert control_command({"type": "say", "content": "hi"}) == Say("hi")
+    assert control_command(
+        {"type": "inject-context", "content": "x", "trigger_response": True}
+    ) == InjectContext("x", True)
+    assert control_command({"type": "end-call", "content": "bye"}) == EndCall("bye")
+    assert control_command({"type": "transfer", "destination": "sales"}) == Transfer("sales")
     with pytest.raises(BadRequest):
-        parse_control({"type": "transfer", "destination": "sales\r\nX: y"})
+        control_command({"type": "transfer", "destination": "sales\r\nX: y"})
 
 
 def test_deep_merge_replaces_lists_and_merges_objects() -> None:

@@ -17,11 +17,11 @@ import pytest
 from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.observer import Observers
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.recovery import (
     CallRecovery,
     last_activity,
@@ -105,7 +105,7 @@ async def cut_off(service: Service) -> None:
 
 
 async def place(engine: CallEngine) -> str:
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     call_id = (await place_outbound(engine, ACME_ID, request)).body["call_id"]
     assert isinstance(call_id, str)
     return call_id

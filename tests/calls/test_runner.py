@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
@@ -24,7 +25,6 @@ from voicedock.api.app import create_app
 from voicedock.calls.control import EndCall, Say, Transfer
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.conversation import SpeechProviders
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.recovery import resumed_config
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.runner.one_call import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, media_format
@@ -86,7 +86,7 @@ class World:
         return SpeechProviders(self.stt, self.llm, self.tts)
 
     async def answered_call(self) -> str:
-        request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+        request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
         result = await place_outbound(self.engine, ACME_ID, request)
         call_id = str(result.body["call_id"])
         await self.pbx.answer(call_id)
@@ -186,7 +186,7 @@ async def test_answers_are_served_from_the_record_the_engine_returns(
 
     monkeypatch.setattr(world.store, "get_call", counted)
     fresh = await world.answered_call()
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     repeated = str((await place_outbound(world.engine, ACME_ID, request)).body["call_id"])
     await world.engine.pbx_events.apply(PbxEvent(repeated, PbxEventKind.ANSWERED))
     assert world.runner.served.get(repeated) is None  # stored in progress, not served
@@ -362,9 +362,7 @@ async def test_service_runs_answered_calls_and_hangs_them_up_before_closing_the_
         pbx.aclose = aclose  # type: ignore[method-assign]
         service = await Service.open(settings, pbx=pbx)
         try:
-            request = parse_outbound_request(
-                {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
-            )
+            request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
             call_id = str((await place_outbound(service.engine, ACME_ID, request)).body["call_id"])
             await pbx.answer(call_id)
             await until(lambda: bool(fake.channels) and bool(fake.channel().marks_processed))
@@ -473,7 +471,7 @@ class Said:
 
 async def left_by_a_killed_run(world: World) -> tuple[Call, list[CallMessage]]:
     """An answered call the previous run greeted (no runner of this run serves it yet)."""
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     call_id = str((await place_outbound(world.engine, ACME_ID, request)).body["call_id"])
     await world.engine.pbx_events.apply(PbxEvent(call_id, PbxEventKind.ANSWERED))
     await world.engine.records.store_transcript_turn(call_id, Said("assistant", "Hi!"))

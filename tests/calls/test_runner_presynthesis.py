@@ -12,13 +12,13 @@ from calls.test_runner import FAST, ReportCounter, until
 from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, ACME_NUMBERS, DESTINATION, SUPPORT_ID, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt
 from pipeline.sentence_tts import GatedTts
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.conversation import SpeechProviders
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.pbx.base import InboundCall, PbxEventKind
@@ -49,7 +49,7 @@ class Node:
         return SpeechProviders(FakeStt(), FakeLlm(), tts)
 
     async def place(self) -> str:
-        request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+        request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
         result = await place_outbound(self.engine, ACME_ID, request)
         return str(result.body["call_id"])
 

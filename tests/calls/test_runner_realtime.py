@@ -19,6 +19,7 @@ from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.local_server import LocalServer
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.cloud.fake_realtime import RealtimeScript, realtime_handler
@@ -26,7 +27,6 @@ from pipeline.fakes import FakeSink, FakeTts
 from voicedock.api.models.calls import Call as CallReply
 from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
@@ -148,7 +148,7 @@ async def answered_realtime_call(world: World, llm_config: Mapping[str, Any], **
         "llm_config": dict(llm_config),
         **more,
     }
-    request = parse_outbound_request(
+    request = outbound_request(
         {"destination": DESTINATION, "assistant": assistant, "context": "Caller: Margaret."}
     )
     result = await place_outbound(world.engine, ACME_ID, request)

@@ -15,6 +15,7 @@ import pytest
 from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx, MediaFakePbx
+from fakes.requests import outbound_request
 from fakes.world import (
     ACME,
     ACME_NUMBERS,
@@ -29,7 +30,6 @@ from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.conversation import SpeechProviders
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.recovery import CallRecovery
 from voicedock.calls.runner import CallRunner
 from voicedock.config import TrunkSettings
@@ -77,7 +77,7 @@ async def world() -> tuple[CallEngine, MemoryStore, Server, Server]:
 
 async def place(engine: CallEngine, number: str) -> str:
     body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID, "number_id": number_id(number)}
-    result = await place_outbound(engine, ACME_ID, parse_outbound_request(body))
+    result = await place_outbound(engine, ACME_ID, outbound_request(body))
     call_id = result.body["call_id"]
     assert isinstance(call_id, str)
     return call_id

@@ -14,11 +14,11 @@ import pytest
 from fakes.calls import calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import FakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.domain.records import Call, CallEvent, CallStatus, Direction
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 from voicedock.webhooks.publisher import WebhookPublisher, choose_endpoints, payloads_for_event
@@ -82,7 +82,7 @@ def queued(store: MemoryStore, endpoint_id: str) -> list[dict[str, Any]]:
 
 
 async def place(engine: CallEngine) -> str:
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     result = await place_outbound(engine, org_id(ACME), request)
     return str(result.body["call_id"])
 

@@ -14,9 +14,9 @@ from aiohttp.test_utils import unused_port
 
 from fakes.calls import place_outbound
 from fakes.pbx import FakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from pg_server import fresh_database
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.config import Settings, WebhookEndpointSettings
 from voicedock.domain.webhooks import generate_secret
 from voicedock.errors import ConfigError
@@ -75,7 +75,7 @@ async def receiver(secret: str) -> AsyncIterator[Receiver]:
 
 
 async def run_call(service: Service, pbx: FakePbx) -> str:
-    request = parse_outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
+    request = outbound_request({"destination": DESTINATION, "assistant_id": SUPPORT_ID})
     call_id = str((await place_outbound(service.engine, org_id(ACME), request)).body["call_id"])
     await pbx.answer(call_id)
     await pbx.hang_up_remote(call_id)

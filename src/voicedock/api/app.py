@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -11,7 +10,7 @@ from voicedock.api.keys import MEDIA_PATH, SCOPED_PATHS, SERVICE
 from voicedock.api.middleware import authenticate, errors
 from voicedock.api.models.document import openapi_json
 from voicedock.api.rate_limits import LIMITER, RateLimiter, rate_limit
-from voicedock.api.resources import Resource, scoped_paths
+from voicedock.api.resources import Mounted, scoped_paths
 from voicedock.api.routes import (
     analysis_templates,
     api_keys,
@@ -36,7 +35,7 @@ from voicedock.config import Settings
 from voicedock.service import Service
 
 ServiceFactory = Callable[[], Awaitable[Service]]
-RESOURCES: tuple[Resource[Any], ...] = (
+RESOURCES: tuple[Mounted, ...] = (
     *calls.RESOURCES,
     *campaigns.RESOURCES,
     *assistants.RESOURCES,

@@ -21,9 +21,12 @@ What every resource shares is written here once:
   answer flagged with ``Deprecation``, ``Warning: 299`` and ``Link`` (``deprecation_headers``).
 
 Validating a body and serializing a record stay single calls the description names
-(``parse``, ``serialize``, ``reply``): ``parse`` is the ``calls/`` parser (what the body
-means) followed by ``models.base.parse`` with the request model (nothing the document does not
-say), ``serialize`` an answer model's ``.of``; every answer is written by ``models.base.reply``
+(``parse``, ``serialize``, ``reply``): ``parse`` reads the body once, with
+``models.base.parse`` and the request model, and gives what the model makes (the value
+``calls/`` takes, what no schema states checked on it); an assistant, a tool template and an
+analysis template are read by their configuration's check (``calls/assistants/config.py``,
+``calls/tools/config.py``), then their model, until the assistant configuration is typed.
+``serialize`` is an answer model's ``.of``; every answer is written by ``models.base.reply``
 (the models' encoder), the lists as ``{"<plural>": [models...], "pagination": {...}}``.
 """
 
@@ -34,7 +37,7 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -53,11 +56,12 @@ if TYPE_CHECKING:
     from voicedock.service import Service
     from voicedock.store.base import Store, Transaction
 
-Answer = msgspec.Struct | dict[str, Any]  # what ``models.base.reply`` writes
+Answer = msgspec.Struct | Mapping[str, object]  # what ``models.base.reply`` writes
 R = TypeVar("R")  # a resource's record
 P = TypeVar("P")  # a parsed request body
 C = TypeVar("C")  # what a create or delete gives back
 Op = TypeVar("Op")  # an operation on one record
+R_in = TypeVar("R_in", contravariant=True)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -143,6 +147,26 @@ class Create(Generic[P, C]):
     max_body: int = 0
     idempotent: bool = False
 
+    async def answer(self, caller: Caller, body: object, key: str | None) -> Reply:
+        """The answer to ``body`` (``key``: the request's ``Idempotency-Key``, if any)."""
+        parsed = self.parse(caller, body)
+        if self.idempotent:
+            caller = _with_idempotency(caller, key, body)
+        return self.reply(parsed, await self.run(caller, parsed))
+
+
+class Creating(Protocol):
+    """A create, whatever its body and result (``Create``): where it is posted, the bytes a
+    body may take beyond the node's bound, its answer."""
+
+    @property
+    def path(self) -> str | None: ...
+
+    @property
+    def max_body(self) -> int: ...
+
+    async def answer(self, caller: Caller, body: object, key: str | None) -> Reply: ...
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Patch(Generic[R]):
@@ -159,6 +183,17 @@ class Delete(Generic[R, C]):
 
     run: Callable[[Caller, R], Awaitable[C]]
     reply: Callable[[C], Reply] | None = None
+
+    async def answer(self, caller: Caller, record: R) -> Reply | None:
+        """The answer to deleting ``record`` (None: ``204``)."""
+        result = await self.run(caller, record)
+        return None if self.reply is None else self.reply(result)
+
+
+class Deleting(Protocol[R_in]):
+    """A delete of a record, whatever it gives back (``Delete``)."""
+
+    async def answer(self, caller: Caller, record: R_in) -> Reply | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +244,37 @@ def capped(
     return run
 
 
+def templates(
+    *,
+    path: str,
+    noun: str,
+    serialize: Callable[[R], msgspec.Struct],
+    lookup: Callable[[Caller, str], Awaitable[R | None]],
+    every: Callable[[Caller], Awaitable[Sequence[R]]],
+    parse_new: Callable[[Caller, object], R],
+    parse_update: Callable[[Caller, R, object], R],
+    insert: Callable[[Transaction, R], Awaitable[object]],
+    update: Callable[[Transaction, R], Awaitable[object]],
+    delete: Callable[[Caller, R], Awaitable[None]],
+    most: int,
+) -> Resource[R]:
+    """An organization's templates (tools, analysis plans) found by id: listed whole, created
+    while it has fewer than ``most`` (then ``409``), replaced by a PATCH, deleted (``delete``
+    refuses one an assistant still uses)."""
+    return Resource(
+        path=path,
+        noun=noun,
+        lookup=lookup,
+        serialize=serialize,
+        list=Listing(run=every),
+        create=Create(
+            parse=parse_new, run=capped(every, most, f"{noun}s", insert), reply=created(serialize)
+        ),
+        patch=Patch(parse=parse_update, run=stored(update)),
+        delete=Delete(run=delete),
+    )
+
+
 def not_found_title(noun: str) -> str:
     """A resource's 404 title by default: "Phone number not found"."""
     return f"{noun[:1].upper()}{noun[1:]} not found"
@@ -235,9 +301,9 @@ class Resource(Generic[R]):
     list: Listing[R] | Paged[R] | None = None
     get: bool = True
     detail: Callable[[Caller, R], Awaitable[Answer]] | None = None  # GET item, when not serialize
-    create: Create[Any, Any] | Refused | None = None
+    create: Creating | Refused | None = None
     patch: Patch[R] | Refused | None = None
-    delete: Delete[R, Any] | Refused | None = None
+    delete: Deleting[R] | Refused | None = None
     successor: str = ""  # a deprecated alias's: the path that replaces it
 
     def __post_init__(self) -> None:
@@ -290,7 +356,8 @@ class Resource(Generic[R]):
     def alias(self, path: str) -> Resource[R]:
         """This resource at ``path`` too, as a deprecated alias: the same operations and bodies
         (the list's key and the 404's title included), each answer flagged as deprecated."""
-        assert not (isinstance(self.create, Create) and self.create.path), "posted at the list"
+        create = self.create
+        assert create is None or isinstance(create, Refused) or not create.path, "at the list"
         return dataclasses.replace(self, path=path, successor=self.path)
 
     # -- the handlers --------------------------------------------------------------------------
@@ -300,7 +367,7 @@ class Resource(Generic[R]):
         if self.list is not None:
             routes.route("GET", self.path)(self._flagged(self._list))
         if self.create is not None:
-            posted = self.create.path if isinstance(self.create, Create) else None
+            posted = None if isinstance(self.create, Refused) else self.create.path
             routes.route("POST", posted or self.path)(self._flagged(self._create))
         if self.get:
             routes.route("GET", self.item_path)(self._flagged(self._get, item=True))
@@ -357,10 +424,7 @@ class Resource(Generic[R]):
         assert create is not None
         caller = caller_of(request)
         body = await read_json(request, _max_body(caller, create.max_body))
-        parsed = create.parse(caller, body)
-        if create.idempotent:
-            caller = _with_idempotency(caller, request.headers.get(IDEMPOTENCY_HEADER), body)
-        return respond(create.reply(parsed, await create.run(caller, parsed)))
+        return respond(await create.answer(caller, body, request.headers.get(IDEMPOTENCY_HEADER)))
 
     async def _patch(self, request: web.Request) -> web.Response:
         caller, record, patch = await self._operand(request, self.patch)
@@ -370,10 +434,8 @@ class Resource(Generic[R]):
 
     async def _delete(self, request: web.Request) -> web.Response:
         caller, record, delete = await self._operand(request, self.delete)
-        result = await delete.run(caller, record)
-        if delete.reply is None:
-            return web.Response(status=204)
-        return respond(delete.reply(result))
+        answer = await delete.answer(caller, record)
+        return web.Response(status=204) if answer is None else respond(answer)
 
     async def _operand(
         self, request: web.Request, operation: Op | Refused | None
@@ -450,11 +512,26 @@ def _with_idempotency(caller: Caller, key: str | None, body: object) -> Caller:
     )
 
 
-def mount(routes: web.RouteTableDef, *resources: Resource[Any]) -> None:
+class Mounted(Protocol):
+    """A resource, whatever its records (``Resource``): its handlers and the key scope its
+    paths need."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def scope(self) -> KeyScope | None: ...
+
+    def scope_refusal(self) -> str: ...
+
+    def mount(self, routes: web.RouteTableDef) -> None: ...
+
+
+def mount(routes: web.RouteTableDef, *resources: Mounted) -> None:
     for resource in resources:
         resource.mount(routes)
 
 
-def scoped_paths(resources: Iterable[Resource[Any]]) -> dict[str, tuple[KeyScope, str]]:
+def scoped_paths(resources: Iterable[Mounted]) -> dict[str, tuple[KeyScope, str]]:
     """The paths (with every path below them) that need a key scope, and the refusal."""
     return {r.path: (r.scope, r.scope_refusal()) for r in resources if r.scope is not None}

@@ -16,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+
+import msgspec
 
 from voicedock.calls.control import (
     TRANSFER_FAILED_MESSAGE,
@@ -224,18 +226,28 @@ async def _prepare_live_transfer(
         await live.transfer(target, announcement, summary)
 
 
+_TYPES: dict[str, type[ControlCommand]] = {
+    "inject-context": InjectContext,
+    "say": Say,
+    "end-call": EndCall,
+    "transfer": Transfer,
+}
+
+
 def _type_of(command: ControlCommand) -> str:
-    return {
-        InjectContext: "inject-context",
-        Say: "say",
-        EndCall: "end-call",
-        Transfer: "transfer",
-    }[type(command)]
+    return next(name for name, kind in _TYPES.items() if isinstance(command, kind))
 
 
 def command_data(command: ControlCommand) -> JsonObject:
+    """A command as its call event stores it (and a node relays it to another)."""
     data: JsonObject = {"type": _type_of(command)}
     data.update({k: v for k, v in dataclasses.asdict(command).items() if v is not None})
     if data.get("source") == "api":  # the default: stored as before sources existed
         del data["source"]
     return data
+
+
+def command_of_data(data: Mapping[str, object]) -> ControlCommand:
+    """The command ``command_data`` wrote (another node's, relayed)."""
+    values = dict(data)
+    return msgspec.convert(values, _TYPES[str(values.pop("type"))])

@@ -1,4 +1,5 @@
-"""``POST /calls/{id}/control`` commands: strict parsing, and the live-conversation seam.
+"""``POST /calls/{id}/control`` commands (read by their models, ``api/models/calls.py``), and
+the live-conversation seam.
 
 The audio pipeline implements ``LiveCall`` and registers it with the engine for each call it
 runs. A command for a call another node serves is carried out by that node
@@ -11,15 +12,13 @@ PBX directly in that case, so they always take effect.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from voicedock.calls import fields
-from voicedock.errors import BadRequest
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.frames import ContextSource
 
 TRANSFER_MODES = ("blind", "warm")
-CONTEXT_SOURCES = ("api", "supervisor")
 # What the assistant says when the PBX reports that a transfer failed (the caller is back).
 TRANSFER_FAILED_MESSAGE = (
     "I'm sorry, the transfer did not go through. I'm still here: how else can I help?"
@@ -53,48 +52,13 @@ class Transfer:
 
 
 ControlCommand = InjectContext | Say | EndCall | Transfer
-COMMAND_TYPES = ("inject-context", "say", "end-call", "transfer")
+TRANSFER_TARGET_MAX = 80
 
 
-def parse_control(body: object) -> ControlCommand:
-    obj = fields.require_object(body)
-    kind = obj.get("type")
-    if kind is None:
-        raise BadRequest(f"type is required: one of {', '.join(COMMAND_TYPES)}")
-    if kind == "inject-context":
-        fields.reject_unknown(obj, ("type", "content", "trigger_response", "source"))
-        source = fields.choice(obj, "source", CONTEXT_SOURCES, "api")
-        return InjectContext(
-            content=_required_text(obj, "content"),
-            trigger_response=fields.boolean(obj, "trigger_response", False),
-            source="supervisor" if source == "supervisor" else "api",
-        )
-    if kind == "say":
-        fields.reject_unknown(obj, ("type", "content"))
-        return Say(content=_required_text(obj, "content"))
-    if kind == "end-call":
-        fields.reject_unknown(obj, ("type", "message", "content"))
-        if obj.get("message") is not None and obj.get("content") is not None:
-            raise BadRequest("send the final message as message or content, not both")
-        message = fields.text(obj, "message") or fields.text(obj, "content")
-        return EndCall(message=message)
-    if kind == "transfer":
-        fields.reject_unknown(obj, ("type", "destination", "announcement", "mode", "summary"))
-        destination = fields.text(obj, "destination", required=True, max_len=80, multiline=False)
-        assert destination is not None
-        return Transfer(
-            destination=destination,
-            announcement=fields.text(obj, "announcement", max_len=2_000),
-            mode=fields.choice(obj, "mode", TRANSFER_MODES, "blind"),
-            summary=fields.text(obj, "summary"),
-        )
-    raise BadRequest(f"unknown command type; use one of {', '.join(COMMAND_TYPES)}")
-
-
-def _required_text(obj: dict[str, Any], key: str) -> str:
-    value = fields.text(obj, key, required=True)
-    assert value is not None
-    return value
+def transfer_target(destination: str) -> str:
+    """A transfer's destination as sent: one line of at most 80 characters (which target it
+    names, E.164 or internal, the engine reads against the policy)."""
+    return fields.check_text(destination, "destination", max_len=TRANSFER_TARGET_MAX, line=True)
 
 
 class LiveCall(Protocol):

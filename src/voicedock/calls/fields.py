@@ -1,4 +1,7 @@
-"""Strict readers for JSON request bodies: exact types, no unknown keys, no empty strings.
+"""Strict readers of JSON values: exact types, no unknown keys, no empty strings. The
+assistant configuration's checks read its JSON object with them (``calls/assistants/``,
+``calls/tools/``) until it is typed; ``check_text`` is a text's bounds where a model cannot
+state them all.
 
 Every failure is a ``BadRequest`` naming the field, so a client sees which value was wrong.
 ``bool`` is never accepted where an integer is expected (Python's ``True == 1``).
@@ -6,11 +9,11 @@ Every failure is a ``BadRequest`` naming the field, so a client sees which value
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from voicedock.errors import BadRequest
-from voicedock.validation import has_control_chars, is_token
+from voicedock.validation import has_control_chars
 
 MAX_TEXT = 10_000
 
@@ -21,14 +24,14 @@ def require_object(value: object, name: str = "body") -> dict[str, Any]:
     return value
 
 
-def reject_unknown(obj: dict[str, Any], allowed: Iterable[str], name: str = "body") -> None:
+def reject_unknown(obj: Mapping[str, object], allowed: Iterable[str], name: str = "body") -> None:
     unknown = sorted(set(obj) - set(allowed))
     if unknown:
         raise BadRequest(f"{name}: unknown field(s): {', '.join(unknown)}")
 
 
 def text(
-    obj: dict[str, Any],
+    obj: Mapping[str, object],
     key: str,
     *,
     required: bool = False,
@@ -43,29 +46,22 @@ def text(
         return None
     if not isinstance(value, str):
         raise BadRequest(f"{key} must be a string")
+    return check_text(value, key, max_len=max_len, line=not multiline)
+
+
+def check_text(value: str, key: str, *, max_len: int = MAX_TEXT, line: bool = False) -> str:
+    """A text that is not blank, at most ``max_len`` characters, without NUL (a ``line``:
+    without any control character)."""
     if not value.strip():
         raise BadRequest(f"{key} must not be empty")
     if len(value) > max_len:
         raise BadRequest(f"{key} must be at most {max_len} characters")
-    if "\x00" in value or (not multiline and has_control_chars(value)):
+    if "\x00" in value or (line and has_control_chars(value)):
         raise BadRequest(f"{key} must not contain control characters")
     return value
 
 
-def identifier(obj: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    """An id: letters, digits, '_', '.', '-' (ASCII only), at most 80 characters."""
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise BadRequest(f"{key} is required")
-        return None
-    if not is_token(value):
-        raise BadRequest(f"{key} must be an identifier (ASCII letters, digits, '_', '.', '-')")
-    assert isinstance(value, str)
-    return value
-
-
-def boolean(obj: dict[str, Any], key: str, default: bool) -> bool:
+def boolean(obj: Mapping[str, object], key: str, default: bool) -> bool:
     value = obj.get(key)
     if value is None:
         return default
@@ -74,7 +70,7 @@ def boolean(obj: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def integer(obj: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+def integer(obj: Mapping[str, object], key: str, default: int, low: int, high: int) -> int:
     value = obj.get(key)
     if value is None:
         return default
@@ -92,7 +88,7 @@ def sub_object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
     return require_object(value, key)
 
 
-def choice(obj: dict[str, Any], key: str, choices: Iterable[str], default: str) -> str:
+def choice(obj: Mapping[str, object], key: str, choices: Iterable[str], default: str) -> str:
     allowed = tuple(choices)
     value = obj.get(key)
     if value is None:

@@ -6,14 +6,30 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fakes.requests import campaign_request
+from voicedock.api.models.campaigns import csv_contacts
 from voicedock.calls.assistants.placeholders import fill, fill_config
-from voicedock.calls.campaigns.request import parse_contacts_csv
-from voicedock.calls.campaigns.retries import outcome_of, parse_retries, retry_at
-from voicedock.calls.campaigns.window import is_open, next_opening, parse_window, window_of, zone
-from voicedock.domain.records import Call, CallStatus, Direction
+from voicedock.calls.campaigns.retries import outcome_of, retry_at
+from voicedock.calls.campaigns.window import is_open, next_opening, window_of, zone
+from voicedock.domain.records import Call, CallStatus, Direction, JsonObject
 from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit
+
+CAMPAIGN = {"name": "Rules", "assistant": {}, "contacts": [{"destination": "+31612345678"}]}
+
+
+def parse_window(window: object) -> JsonObject:
+    """A campaign's calling window as the API reads it."""
+    stored = campaign_request({**CAMPAIGN, "calling_window": window}).calling_window
+    assert stored is not None
+    return stored
+
+
+def parse_retries(rules: object) -> JsonObject:
+    """A campaign's retry rules as the API reads them."""
+    return campaign_request({**CAMPAIGN, "retries": rules}).retries
+
 
 AMSTERDAM = zone("Europe/Amsterdam")
 NEW_YORK = zone("America/New_York")
@@ -118,7 +134,7 @@ def test_placeholders() -> None:
 
 
 def test_contacts_csv() -> None:
-    parsed = parse_contacts_csv(
+    parsed = csv_contacts(
         "destination,name,timezone,plan\n+31612345678,Ann,Europe/Amsterdam,gold\n+31612345679,,,\n"
     )
     assert parsed[0].destination == "+31612345678"
@@ -126,9 +142,9 @@ def test_contacts_csv() -> None:
     assert dict(parsed[0].variables) == {"name": "Ann", "plan": "gold"}
     assert dict(parsed[1].variables) == {}
     with pytest.raises(BadRequest, match="CSV line 2"):
-        parse_contacts_csv("destination\n0612345678\n")
+        csv_contacts("destination\n0612345678\n")
     with pytest.raises(BadRequest, match="header"):
-        parse_contacts_csv("number\n+31612345678\n")
+        csv_contacts("number\n+31612345678\n")
 
 
 def test_voicemail_is_an_outcome_of_its_own() -> None:

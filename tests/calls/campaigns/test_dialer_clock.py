@@ -15,14 +15,13 @@ import pytest
 
 from fakes.calls import calls_of, place_outbound
 from fakes.pbx import FakePbx
+from fakes.requests import campaign_request, outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
-from voicedock.calls.campaigns.request import parse_campaign_request
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.config import SpeechSettings
 from voicedock.domain.campaigns import ContactState
 from voicedock.domain.records import Call
@@ -98,7 +97,7 @@ def body(**extra: object) -> dict[str, object]:
 
 
 async def test_contacts_wait_for_their_window(world: World) -> None:
-    request = parse_campaign_request(
+    request = campaign_request(
         body(
             contacts=[
                 {"destination": AMSTERDAM_CONTACT},  # the campaign's zone: open at 09:30
@@ -118,7 +117,7 @@ async def test_contacts_wait_for_their_window(world: World) -> None:
 
 
 async def test_retry_waits_its_backoff(world: World) -> None:
-    request = parse_campaign_request(
+    request = campaign_request(
         body(
             contacts=[{"destination": AMSTERDAM_CONTACT}],
             retries={"no-answer": {"max_attempts": 2, "backoff_seconds": 300}},
@@ -146,7 +145,7 @@ async def test_retry_waits_its_backoff(world: World) -> None:
 
 
 async def test_contacts_wait_for_the_pbx(world: World) -> None:
-    request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+    request = campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
     campaign = await world.manager.create(org_id(ACME), request)
     world.pbx.fail_next_originate = PbxUnavailable("ARI is not connected")
     await world.dialer.dial_due()  # the PBX refuses: not an attempt, the contact waits
@@ -169,7 +168,7 @@ async def test_no_dialing_while_the_pbx_is_down(world: World) -> None:
         world.clock,
         can_dial=lambda: up,
     )
-    request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+    request = campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
     await world.manager.create(org_id(ACME), request)
     await dialer.dial_due()
     assert world.pbx.originated == []
@@ -190,7 +189,7 @@ async def test_contacts_wait_while_offline_speech_is_at_capacity(tmp_path: Path)
             pool.submit(lambda: gate.wait(5))  # the worker is taken, a final waits behind it
             waiting = pool.submit(lambda: None)
             clock[0] += 0.5
-            request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+            request = campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
             campaign = await world.manager.create(org_id(ACME), request)
             delay = await world.dialer.dial_due()
             assert world.pbx.originated == []
@@ -224,13 +223,13 @@ async def test_contacts_and_scheduled_calls_are_placed_as_rest_calls_are(
     monkeypatch.setattr(world.engine.placement, "place", watched)
     later = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
     later["scheduled_at"] = "2026-11-23T08:31:00Z"
-    scheduled = await place_outbound(world.engine, org_id(ACME), parse_outbound_request(later))
+    scheduled = await place_outbound(world.engine, org_id(ACME), outbound_request(later))
     assert scheduled.status == 201
-    request = parse_campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
+    request = campaign_request(body(contacts=[{"destination": AMSTERDAM_CONTACT}]))
     await world.manager.create(org_id(ACME), request)
     world.clock.now += timedelta(minutes=1)
     now = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
-    await place_outbound(world.engine, org_id(ACME), parse_outbound_request(now))
+    await place_outbound(world.engine, org_id(ACME), outbound_request(now))
     await world.dialer.dial_due()
     originated = [r.call_id for r in world.pbx.originated]
     assert len(originated) == 3  # the REST call, the scheduled call, the contact's

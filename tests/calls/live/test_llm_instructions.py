@@ -21,13 +21,13 @@ from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.llm_standin import ChatRequest, LlmStandIn
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
+from fakes.requests import outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, org_id
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeStt, FakeTts
 from pipeline.synth import silence, voiced
 from voicedock.calls.control import EndCall
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.outbound.request import parse_outbound_request
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
 from voicedock.errors import BadRequest
@@ -58,7 +58,7 @@ class World:
     stt: FakeStt
 
     async def place(self, body: dict[str, Any]) -> str:
-        request = parse_outbound_request({"destination": DESTINATION, **body})
+        request = outbound_request({"destination": DESTINATION, **body})
         result = await place_outbound(self.engine, ACME_ID, request)
         return str(result.body["call_id"])
 

@@ -1,9 +1,9 @@
 """The two kinds of model (a request body, an answer) and their use in a handler: ``parse``
-a body into its model (400 naming the field otherwise), ``reply`` with an answer model."""
+a body into its model (400 naming the field otherwise: ``refusals.py``), ``reply`` with an
+answer model."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.errors import BadRequest
+from voicedock.api.models.refusals import Refusal, refused
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -19,9 +19,14 @@ class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     Each model passes ``kw_only=True`` too (msgspec takes it per class). ``SCHEMA``: JSON
     Schema rules across fields (which fields go together) published beside the
-    fields' own; the handler's semantic checks (calls/) enforce them."""
+    fields' own; the handler's semantic checks (calls/) enforce them. ``DEFAULTS``: the
+    default the document states for a field left ``UNSET`` when not sent (a PATCH's field,
+    unchanged when absent). ``REFUSAL``: how a value that is no object is refused (a body
+    calls/ read by hand before: in its words)."""
 
     SCHEMA: ClassVar[dict[str, Any]] = {}
+    DEFAULTS: ClassVar[dict[str, None]] = {}
+    REFUSAL: ClassVar[Refusal | None] = None
 
 
 class Reply(msgspec.Struct, kw_only=True):
@@ -46,8 +51,6 @@ class Error(Reply, kw_only=True):
 
 
 M = TypeVar("M", bound=msgspec.Struct)
-_WHERE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`")
 
 
 def parse(value: object, model: type[M], name: str = "body") -> M:
@@ -55,7 +58,8 @@ def parse(value: object, model: type[M], name: str = "body") -> M:
     try:
         return msgspec.convert(value, model, strict=True)
     except msgspec.ValidationError as exc:
-        raise BadRequest(field_message(str(exc), name)) from None
+        whole = model.REFUSAL if issubclass(model, Body) else None
+        raise refused(exc, model, name, value, whole) from None
 
 
 def parse_query(query: Mapping[str, str], model: type[M]) -> M:
@@ -63,7 +67,7 @@ def parse_query(query: Mapping[str, str], model: type[M]) -> M:
     try:
         return msgspec.convert(dict(query), model, strict=False)
     except msgspec.ValidationError as exc:
-        raise BadRequest(field_message(str(exc), "query")) from None
+        raise refused(exc, model, "query", dict(query)) from None
 
 
 def convert(value: object, model: type[M]) -> M:
@@ -71,24 +75,9 @@ def convert(value: object, model: type[M]) -> M:
     return msgspec.convert(value, model)
 
 
-def field_message(error: str, name: str = "body") -> str:
-    """msgspec's ``Expected `int` >= 1 - at `$.limit``` as ``limit: expected `int` >= 1``."""
-    match = _WHERE.search(error)
-    where = name
-    if match is not None:
-        error = error[: match.start()]
-        path = match["path"]
-        where = path if name == "body" else f"{name}.{path}" if path else name
-        where = where or name
-    unknown = _UNKNOWN.match(error)
-    if unknown is not None:
-        return f"{where}: unknown field(s): {unknown['name']}"
-    return f"{where}: {error[:1].lower()}{error[1:]}"
-
-
 _ENCODER = msgspec.json.Encoder()
 
 
-def reply(value: msgspec.Struct | dict[str, Any], status: int = 200) -> web.Response:
+def reply(value: msgspec.Struct | Mapping[str, object], status: int = 200) -> web.Response:
     """The JSON answer of a model (or a mapping of models)."""
     return web.Response(body=_ENCODER.encode(value), status=status, content_type="application/json")

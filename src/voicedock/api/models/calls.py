@@ -3,42 +3,58 @@ recording (the documented shapes, in the documented order; voicedock's additions
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, parse
 from voicedock.api.models.fields import (
     E164_PATTERN,
     ID_PATTERN,
+    TEXT_MAX,
+    TRUE_OR_FALSE,
+    AssistantId,
     Destination,
-    Id,
+    Identifier,
     Text,
     Time,
     Variables,
+    said_as_choice,
+    said_as_integer,
+    said_as_text,
     text,
 )
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters, ref
+from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.api.models.usage import CallUsage
 from voicedock.api.serialize import recording_url
+from voicedock.calls import control, fields
 from voicedock.calls.outbound.request import (
     CONTEXT_MAX,
+    DEPRECATED_ALIASES,
     METADATA_MAX_BYTES,
     METADATA_MAX_DEPTH,
     METADATA_MAX_KEYS,
+    MOMENT_FORMAT,
     RING_TIMEOUT_BOUNDS,
     RING_TIMEOUT_DEFAULT,
     SCHEDULE_MAX_AHEAD,
     SCHEDULE_PAST_TOLERANCE,
     SCHEDULE_WINDOW_DEFAULT,
+    OutboundRequest,
+    check_assistant_choice,
+    check_metadata,
+    moment,
 )
 from voicedock.domain.ids import room_name_for
 from voicedock.domain.records import Call as CallRecord
 from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
 from voicedock.domain.timestamps import iso
 from voicedock.domain.usage import call_usage
+from voicedock.errors import BadRequest
+from voicedock.validation import require_e164
 
 # An assistant configuration, whole (transient mode) or merged onto a saved assistant (hybrid
 # mode): models/assistants.py, built at run time, referenced by name; calls/assistants/config.py
@@ -59,6 +75,10 @@ DeprecatedOverride = Annotated[
 ]
 
 
+T = TypeVar("T")
+# A call's first words and its context, as a call and a campaign take them.
+FirstMessage = Annotated[Text, said_as_text(TEXT_MAX)]
+Context = Annotated[str, text(CONTEXT_MAX), said_as_text(CONTEXT_MAX)]
 DateTime = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 Metadata = Annotated[
     dict[str, Any] | None,
@@ -94,13 +114,15 @@ class OutboundCallRequest(Body, kw_only=True):
         ("assistant_id", "agent_id"), ("assistant", "agent"), ("assistant_override", "agent_config")
     )
 
-    destination: Destination
-    assistant_id: Id | UnsetType = UNSET
+    REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
+
+    destination: Annotated[Destination, refusal(reader=require_e164)]
+    assistant_id: AssistantId | UnsetType = UNSET
     assistant: AssistantConfig | UnsetType = UNSET
     assistant_override: AssistantOverride | UnsetType = UNSET
-    first_message: Text | None = None
-    context: Annotated[str, text(CONTEXT_MAX)] | None = None
-    number_id: Id | None = None
+    first_message: FirstMessage | None = None
+    context: Context | None = None
+    number_id: Identifier | None = None
     ring_timeout_seconds: (
         Annotated[
             int,
@@ -110,12 +132,18 @@ class OutboundCallRequest(Body, kw_only=True):
                 description="Seconds the call may ring unanswered; then it fails no-answer.",
                 extra_json_schema={"default": RING_TIMEOUT_DEFAULT},
             ),
+            said_as_integer(*RING_TIMEOUT_BOUNDS),
         ]
         | UnsetType
         | None
     ) = UNSET
     record: (
-        Annotated[bool, Meta(description="Record this call (overrides the assistant's record).")]
+        Annotated[
+            bool,
+            Meta(description="Record this call (overrides the assistant's record)."),
+            TEXT_MAX,
+            TRUE_OR_FALSE,
+        ]
         | None
     ) = None
     metadata: (
@@ -127,6 +155,7 @@ class OutboundCallRequest(Body, kw_only=True):
                 f"{METADATA_MAX_BYTES} bytes as compact JSON, {METADATA_MAX_KEYS} keys in "
                 f"all, {METADATA_MAX_DEPTH} levels of nesting (else 400)."
             ),
+            refusal("{field} must be a JSON object"),
         ]
         | None
     ) = None
@@ -146,6 +175,7 @@ class OutboundCallRequest(Body, kw_only=True):
                 "beyond the organization's limit of calls waiting (GET /organization).",
                 extra_json_schema={"format": "date-time"},
             ),
+            refusal(MOMENT_FORMAT),
         ]
         | None
     ) = None
@@ -158,14 +188,70 @@ class OutboundCallRequest(Body, kw_only=True):
                 f"{int(SCHEDULE_WINDOW_DEFAULT.total_seconds() // 60)} minutes.",
                 extra_json_schema={"format": "date-time"},
             ),
+            refusal(MOMENT_FORMAT),
         ]
         | None
     ) = None
-    agent_id: (
-        Annotated[str, Meta(pattern=ID_PATTERN, extra_json_schema={"deprecated": True})] | UnsetType
-    ) = UNSET
+    agent_id: Annotated[AssistantId, Meta(extra_json_schema={"deprecated": True})] | UnsetType = (
+        UNSET
+    )
     agent: DeprecatedConfig | UnsetType = UNSET
     agent_config: DeprecatedOverride | UnsetType = UNSET
+
+    def request(self) -> OutboundRequest:
+        """The call this body asks for: its deprecated names read as their replacements, what
+        no schema states checked (calls/outbound/request.py)."""
+        refuse_null(
+            assistant=self.assistant,
+            assistant_override=self.assistant_override,
+            agent=self.agent,
+            agent_config=self.agent_config,
+        )
+        used: list[str] = []
+        assistant_id = field_or_alias("assistant_id", self.assistant_id, self.agent_id, used)
+        transient = field_or_alias("assistant", self.assistant, self.agent, used)
+        override = field_or_alias(
+            "assistant_override", self.assistant_override, self.agent_config, used
+        )
+        assistant, assistant_override = check_assistant_choice(assistant_id, transient, override)
+        return OutboundRequest(
+            destination=self.destination,
+            assistant_id=assistant_id,
+            assistant=assistant,
+            assistant_override=assistant_override,
+            number_id=self.number_id,
+            first_message=self.first_message,
+            context=self.context,
+            ring_timeout_seconds=self.ring_timeout_seconds or RING_TIMEOUT_DEFAULT,
+            record=self.record,
+            metadata=check_metadata(self.metadata),
+            variables=self.variables or {},
+            scheduled_at=moment(self.scheduled_at, "scheduled_at"),
+            latest_at=moment(self.latest_at, "latest_at"),
+            deprecated=tuple(used),
+        )
+
+
+def refuse_null(**sent: object) -> None:
+    """Which assistant is never left open: an assistant configuration sent as null is a 400
+    (the models take any JSON there: check_config reads it)."""
+    for name, value in sent.items():
+        if value is None:
+            raise BadRequest(f"{name} must not be null")
+
+
+def field_or_alias(
+    name: str, value: T | UnsetType, alias: T | UnsetType, used: list[str]
+) -> T | None:
+    """A field as sent, or its deprecated alias (recorded in ``used``), not both; ``None``:
+    neither."""
+    if alias is UNSET:
+        return None if value is UNSET else value
+    old = next(old for old, new in DEPRECATED_ALIASES.items() if new == name)
+    if value is not UNSET:
+        raise BadRequest(f"{old} is a deprecated alias of {name}: send only {name}")
+    used.append(old)
+    return alias
 
 
 class OutboundCallResponse(Reply, kw_only=True):
@@ -337,7 +423,7 @@ class AnsweringMachine(Reply, kw_only=True):
     ) = UNSET
 
 
-def _described(description: str) -> Any:
+def _described(description: str) -> Meta:
     return Meta(description=description)
 
 
@@ -458,20 +544,31 @@ class Call(Reply, kw_only=True):
 
 class InjectContext(Body, kw_only=True):
     type: Literal["inject-context"]
-    content: Text
-    trigger_response: bool | UnsetType = UNSET
+    content: Annotated[Text, said_as_text(required=True)]
+    trigger_response: Annotated[bool, TRUE_OR_FALSE] | UnsetType = UNSET
     source: Annotated[
         Literal["api", "supervisor"] | UnsetType,
         Meta(
             description="supervisor: a supervisor's whisper (docs/live-listen.md), stored in "
             "the transcript as a message of role supervisor; api (the default): context only."
         ),
+        said_as_choice("api", "supervisor"),
     ] = UNSET
+
+    def command(self) -> control.InjectContext:
+        return control.InjectContext(
+            self.content,
+            trigger_response=self.trigger_response is True,
+            source="supervisor" if self.source == "supervisor" else "api",
+        )
 
 
 class Say(Body, kw_only=True):
     type: Literal["say"]
-    content: Text
+    content: Annotated[Text, said_as_text(required=True)]
+
+    def command(self) -> control.Say:
+        return control.Say(self.content)
 
 
 class EndCall(Body, kw_only=True):
@@ -480,10 +577,16 @@ class EndCall(Body, kw_only=True):
     SCHEMA: ClassVar[Schema] = {"not": {"required": ["message", "content"]}}  # one of them
 
     type: Literal["end-call"]
-    message: Text | UnsetType = UNSET
-    content: Annotated[Text, Meta(description="The same as message (send one of them).")] | (
-        UnsetType
+    message: Annotated[Text, said_as_text()] | UnsetType = UNSET
+    content: (
+        Annotated[Text, Meta(description="The same as message (send one of them)."), said_as_text()]
+        | UnsetType
     ) = UNSET
+
+    def command(self) -> control.EndCall:
+        if self.message is not UNSET and self.content is not UNSET:
+            raise BadRequest("send the final message as message or content, not both")
+        return control.EndCall(self.message or self.content or None)
 
 
 class Transfer(Body, kw_only=True):
@@ -499,18 +602,42 @@ class Transfer(Body, kw_only=True):
                 ]
             }
         ),
+        said_as_text(control.TRANSFER_TARGET_MAX, line=True, required=True),
     ]
-    announcement: Text | UnsetType = UNSET
-    mode: Literal["blind", "warm"] | UnsetType = UNSET
-    summary: Text | UnsetType = UNSET
+    announcement: Annotated[Text, said_as_text(TEXT_MAX)] | UnsetType = UNSET
+    mode: (
+        Annotated[Literal["blind", "warm"], said_as_choice(*control.TRANSFER_MODES)] | UnsetType
+    ) = UNSET
+    summary: Annotated[Text, said_as_text()] | UnsetType = UNSET
+
+    def command(self) -> control.Transfer:
+        return control.Transfer(
+            control.transfer_target(self.destination),
+            announcement=self.announcement or None,
+            mode=self.mode or "blind",
+            summary=self.summary or None,
+        )
 
 
-COMMANDS: dict[str, type[Body]] = {
+Command = InjectContext | Say | EndCall | Transfer
+COMMANDS: dict[str, type[Command]] = {
     "inject-context": InjectContext,
     "say": Say,
     "end-call": EndCall,
     "transfer": Transfer,
 }
+
+
+def control_command(body: object) -> control.ControlCommand:
+    """A ``POST /calls/{id}/control`` body as the command it is: read by the model its
+    ``type`` names."""
+    kind = fields.require_object(body).get("type")
+    if kind is None:
+        raise BadRequest(f"type is required: one of {', '.join(COMMANDS)}")
+    model = COMMANDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise BadRequest(f"unknown command type; use one of {', '.join(COMMANDS)}")
+    return parse(body, model).command()
 
 
 class ControlResponse(Reply, kw_only=True):

@@ -8,41 +8,67 @@ from zoneinfo import available_timezones
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, parse
 from voicedock.api.models.calls import (
     AssistantConfig,
     AssistantOverride,
+    Context,
+    FirstMessage,
     PageQuery,
     Pagination,
     assistant_choice,
+    field_or_alias,
+    refuse_null,
 )
 from voicedock.api.models.fields import (
     E164,
+    AssistantId,
     Destination,
     Id,
-    Text,
     Time,
     Variables,
+    said_as_integer,
+    said_as_text,
     text,
 )
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
+from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.calls.campaigns.request import (
     MAX_CONCURRENT,
     MAX_CONTACTS,
+    CampaignRequest,
+    ContactRequest,
+    contact_request,
+    contacts_csv,
 )
-from voicedock.calls.campaigns.retries import MAX_ATTEMPTS, MAX_BACKOFF_SECONDS, RETRYABLE
-from voicedock.calls.outbound.request import CONTEXT_MAX, RING_TIMEOUT_BOUNDS, RING_TIMEOUT_DEFAULT
+from voicedock.calls.campaigns.retries import (
+    MAX_ATTEMPTS,
+    MAX_BACKOFF_SECONDS,
+    RETRYABLE,
+    stored_retries,
+)
+from voicedock.calls.campaigns.window import stored_window, zone
+from voicedock.calls.outbound.request import (
+    RING_TIMEOUT_BOUNDS,
+    RING_TIMEOUT_DEFAULT,
+    OutboundRequest,
+    check_assistant_choice,
+)
+from voicedock.domain import campaigns as domain
 from voicedock.domain.campaigns import Campaign as CampaignRecord
 from voicedock.domain.campaigns import CampaignContact as ContactRecord
 from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, ContactState
+from voicedock.domain.records import JsonObject
 from voicedock.domain.timestamps import iso
+from voicedock.errors import BadRequest
+from voicedock.validation import require_e164
 
 # mon ... sun, in any case (calls/campaigns/window.py lowers them).
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_NAME = "^(" + "|".join("".join(f"[{c.upper()}{c}]" for c in day) for day in _DAYS) + ")$"
 HhMm = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 # An IANA time zone name, one of the node's (the TimeZone schema lists them).
-# (calls/campaigns/request.py reads the name.)
+# (calls/campaigns/window.py zone() checks the name.)
 TimeZone = Annotated[Any, Meta(extra_json_schema={"$ref": "#/components/schemas/TimeZone"})]
 SCHEMAS: dict[str, Schema] = {
     "TimeZone": {
@@ -52,18 +78,28 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 
+_TIME = refusal("{field} must be a time HH:MM (24-hour)")
+_DAY = refusal("calling_window.days: each day is 1-7 (Monday = 1) or mon, tue, ... sun")
+
+
 class CallingWindow(Body, kw_only=True):
     days: (
         Annotated[
-            list[Annotated[int, Meta(ge=1, le=7)] | Annotated[str, Meta(pattern=_DAY_NAME)]],
+            list[
+                Annotated[
+                    Annotated[int, Meta(ge=1, le=7)] | Annotated[str, Meta(pattern=_DAY_NAME)],
+                    _DAY,
+                ]
+            ],
             Meta(
                 min_length=1,
                 description="ISO weekdays (1 = Monday) or mon, tue, ... sun; default every day.",
             ),
+            refusal("{field} must be a non-empty list of weekdays"),
         ]
         | UnsetType
     ) = UNSET
-    start: HhMm
+    start: Annotated[HhMm, _TIME]
     end: Annotated[
         str,
         Meta(
@@ -71,29 +107,97 @@ class CallingWindow(Body, kw_only=True):
             description="Excluded; before start: the window spans midnight; equal to start: "
             "400 (an empty window).",
         ),
+        _TIME,
     ]
+
+    def stored(self) -> JsonObject:
+        """The window as a campaign stores it (400 when it leaves no time to call)."""
+        days = range(1, 8) if self.days is UNSET else self.days
+        return stored_window(days, self.start, self.end)
+
+
+def _count(low: int, high: int) -> Meta:
+    """A retry rule's number: ``must be an integer``, ``must be low-high``."""
+
+    def read(value: object, field: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadRequest(f"{field} must be an integer")
+        if not low <= value <= high:
+            raise BadRequest(f"{field} must be {low}-{high}")
+
+    return refusal(reader=read)
 
 
 class RetryRule(Body, kw_only=True):
-    max_attempts: Annotated[int, Meta(ge=1, le=MAX_ATTEMPTS)] | UnsetType = UNSET
-    backoff_seconds: Annotated[int, Meta(ge=0, le=MAX_BACKOFF_SECONDS)] | UnsetType = UNSET
+    max_attempts: (
+        Annotated[int, Meta(ge=1, le=MAX_ATTEMPTS), _count(1, MAX_ATTEMPTS)] | UnsetType
+    ) = UNSET
+    backoff_seconds: (
+        Annotated[int, Meta(ge=0, le=MAX_BACKOFF_SECONDS), _count(0, MAX_BACKOFF_SECONDS)]
+        | UnsetType
+    ) = UNSET
+
+    def rule(self) -> domain.RetryRule:
+        return domain.RetryRule(self.max_attempts or 1, self.backoff_seconds or 0)
 
 
 Retries = Annotated[
-    dict[str, RetryRule],
+    dict[
+        str,
+        Annotated[
+            RetryRule,
+            refusal("{field} must be {{max_attempts, backoff_seconds}}", deep=False, unknown=True),
+        ],
+    ],
     Meta(
         description="Outcome -> rule: up to max_attempts calls in all, backoff_seconds apart. "
         "An outcome without a rule is final after one call; answered always is.",
         extra_json_schema={"propertyNames": {"enum": list(RETRYABLE)}},
     ),
+    refusal("{field} must be an object: outcome -> {{max_attempts, backoff_seconds}}", deep=False),
 ]
 
 
 class ContactIn(Body, kw_only=True):
-    destination: Destination
-    name: Annotated[str, Meta(max_length=200)] | None = None
+    destination: Annotated[Destination, refusal("{field} must be E.164 (+ and 7-15 digits)")]
+    name: (
+        Annotated[
+            str,
+            Meta(max_length=200),
+            refusal("{field} must be a string of at most 200 characters"),
+        ]
+        | None
+    ) = None
     timezone: Annotated[TimeZone | None, Meta(description="Default: the campaign's.")] = None
     variables: Variables | UnsetType = UNSET
+
+    def contact(self, where: str) -> ContactRequest:
+        """The contact (``where``: how a 400 names it, ``contacts[0]``)."""
+        variables = None if self.variables is UNSET else self.variables
+        return contact_request(where, self.destination, self.name, self.timezone, variables)
+
+
+# The contacts of a body, each named by its place in the list when refused.
+_CONTACTS = refusal(
+    "{field} must be a list of contacts",
+    shorter="{field} must hold at least one contact",
+    longer=f"{{field}}: at most {MAX_CONTACTS} contacts per request",
+)
+Contacts = Annotated[
+    list[Annotated[ContactIn, refusal("{field} must be an object")]],
+    Meta(max_length=MAX_CONTACTS),
+    _CONTACTS,
+]
+
+
+def contacts_of(contacts: list[ContactIn]) -> tuple[ContactRequest, ...]:
+    """A JSON body's contacts."""
+    return tuple(c.contact(f"contacts[{i}]") for i, c in enumerate(contacts))
+
+
+def csv_contacts(text: str) -> tuple[ContactRequest, ...]:
+    """A CSV body's contacts, each row read as a JSON contact is."""
+    return tuple(parse(item, ContactIn, line).contact(line) for line, item in contacts_csv(text))
 
 
 class CampaignCreate(Body, kw_only=True):
@@ -102,17 +206,23 @@ class CampaignCreate(Body, kw_only=True):
         ("assistant_id",), ("assistant",), ("assistant_override",)
     )
 
-    name: Annotated[str, text(200, line=True)]
-    assistant_id: Id | UnsetType = UNSET
+    REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
+
+    name: Annotated[str, text(200, line=True), said_as_text(200, line=True, required=True)]
+    assistant_id: AssistantId | UnsetType = UNSET
     assistant: AssistantConfig | UnsetType = UNSET
     assistant_override: AssistantOverride | UnsetType = UNSET
-    first_message: Text | None = None
-    context: Annotated[str, text(CONTEXT_MAX)] | None = None
+    first_message: FirstMessage | None = None
+    context: Context | None = None
     number_ids: (
-        Annotated[list[Id], Meta(description="Caller numbers; empty: the organization's pool.")]
+        Annotated[
+            list[Id],
+            Meta(description="Caller numbers; empty: the organization's pool."),
+            refusal("{field} must be a list of phone number ids"),
+        ]
         | UnsetType
     ) = UNSET
-    contacts: Annotated[list[ContactIn], Meta(min_length=1, max_length=MAX_CONTACTS)]
+    contacts: Annotated[Contacts, Meta(min_length=1), _CONTACTS]
     max_concurrent: (
         Annotated[
             int,
@@ -122,6 +232,7 @@ class CampaignCreate(Body, kw_only=True):
                 description="Calls of this campaign at once; 0 (the default): only the trunk's "
                 "and the organization's limits.",
             ),
+            said_as_integer(0, MAX_CONCURRENT),
         ]
         | UnsetType
         | None
@@ -134,13 +245,52 @@ class CampaignCreate(Body, kw_only=True):
                 le=RING_TIMEOUT_BOUNDS[1],
                 extra_json_schema={"default": RING_TIMEOUT_DEFAULT},
             ),
+            said_as_integer(*RING_TIMEOUT_BOUNDS),
         ]
         | UnsetType
         | None
     ) = UNSET
-    calling_window: CallingWindow | UnsetType | None = UNSET
+    calling_window: (
+        Annotated[
+            CallingWindow,
+            refusal("{field} must be an object with days, start and end", unknown=True),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
     timezone: Annotated[TimeZone, Meta(extra_json_schema={"default": "UTC"})] | UnsetType = UNSET
     retries: Retries | UnsetType = UNSET
+
+    def request(self) -> CampaignRequest:
+        """The campaign this body asks for (what no schema states checked: its contacts'
+        time zones and its own, which assistant, the window, the retried outcomes)."""
+        contacts = contacts_of(self.contacts)
+        refuse_null(assistant=self.assistant, assistant_override=self.assistant_override)
+        assistant_id = field_or_alias("assistant_id", self.assistant_id, UNSET, [])
+        transient = field_or_alias("assistant", self.assistant, UNSET, [])
+        override = field_or_alias("assistant_override", self.assistant_override, UNSET, [])
+        assistant, assistant_override = check_assistant_choice(assistant_id, transient, override)
+        timezone = "UTC" if self.timezone is UNSET else self.timezone
+        zone(timezone)
+        window = self.calling_window
+        return CampaignRequest(
+            name=self.name,
+            assistant=OutboundRequest(
+                destination=contacts[0].destination,
+                assistant_id=assistant_id,
+                assistant=assistant,
+                assistant_override=assistant_override,
+                first_message=self.first_message,
+                context=self.context,
+            ),
+            number_ids=tuple(dict.fromkeys(self.number_ids or ())),
+            contacts=contacts,
+            max_concurrent=self.max_concurrent or 0,
+            ring_timeout_seconds=self.ring_timeout_seconds or RING_TIMEOUT_DEFAULT,
+            calling_window=None if window is None or window is UNSET else window.stored(),
+            timezone=timezone,
+            retries=stored_retries({k: r.rule() for k, r in (self.retries or {}).items()}),
+        )
 
 
 class Counts(Reply, kw_only=True):
@@ -249,7 +399,9 @@ class CampaignContactList(Reply, kw_only=True):
 
 
 class CampaignContactsAdd(Body, kw_only=True):
-    contacts: Annotated[list[ContactIn], Meta(max_length=MAX_CONTACTS)]
+    REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
+
+    contacts: Contacts
 
 
 class ContactsAdded(Reply, kw_only=True):
@@ -258,7 +410,9 @@ class ContactsAdded(Reply, kw_only=True):
 
 
 class DoNotCallNumber(Body, kw_only=True):
-    number: E164
+    REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
+
+    number: Annotated[E164, refusal(reader=require_e164)]
 
 
 class DoNotCallList(Reply, kw_only=True):

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Any
+from types import ModuleType
+from typing import TypeVar
 
 import msgspec
 
@@ -34,10 +35,12 @@ from voicedock.api.models import (
 from voicedock.api.models.base import Body, Error, Reply
 from voicedock.api.models.operations import Schema, ref
 
+S = TypeVar("S", bound=msgspec.Struct)
+
 # Each resource's module: PATHS (route metadata) and MODELS (what its routes read and answer);
 # optionally SCHEMAS (named schemas made from a lower floor's rules, e.g. the time zones) and
 # UNIONS (a named schema that is one of several models, e.g. a tool of any type).
-GROUPS: tuple[Any, ...] = (
+GROUPS: tuple[ModuleType, ...] = (
     calls,
     assistants,
     agents,
@@ -144,11 +147,14 @@ def model_schemas(models: tuple[type[msgspec.Struct], ...]) -> dict[str, Schema]
     for model in _subclasses(Body) | _subclasses(Reply):
         if model.SCHEMA and model.__name__ in components:
             components[model.__name__].update(copy.deepcopy(model.SCHEMA))
+    for body in _subclasses(Body):
+        for name, default in body.DEFAULTS.items():
+            components[body.__name__]["properties"][name]["default"] = default
     return components
 
 
-def _subclasses(model: type[Body] | type[Reply]) -> set[Any]:
-    found: set[Any] = set()
+def _subclasses(model: type[S]) -> set[type[S]]:
+    found: set[type[S]] = set()
     for sub in model.__subclasses__():
         found |= {sub, *_subclasses(sub)}
     return found

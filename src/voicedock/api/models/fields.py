@@ -3,11 +3,14 @@ come from the floors that define them)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from msgspec import Meta
 
+from voicedock.api.models.refusals import refusal
+from voicedock.calls import fields
 from voicedock.calls.assistants.placeholders import MAX_VARIABLE_LENGTH, MAX_VARIABLES
+from voicedock.errors import BadRequest
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
@@ -27,25 +30,71 @@ Destination = Annotated[
     ),
 ]
 Id = Annotated[str, Meta(pattern=ID_PATTERN)]
+
+
+# A value calls/fields.py read by hand before its model did: refused in its words where it
+# refused the value, in the model's where only the model did.
+def said_as_text(
+    max_len: int = fields.MAX_TEXT, *, line: bool = False, required: bool = False
+) -> Meta:
+    """A text: ``must be a string``, ``must not be empty``, ``must be at most N characters``,
+    ``must not contain control characters``; ``is required`` (absent or null) if it is."""
+    return refusal(
+        reader=lambda value, field: fields.text(
+            {field: value}, field, required=required, max_len=max_len, multiline=not line
+        )
+    )
+
+
+def said_as_integer(low: int, high: int) -> Meta:
+    """An integer: ``must be an integer``, ``must be between low and high``."""
+    return refusal(reader=lambda value, field: fields.integer({field: value}, field, 0, low, high))
+
+
+def said_as_choice(*choices: str) -> Meta:
+    """One of ``choices``: ``must be one of: ...``."""
+    return refusal(
+        reader=lambda value, field: fields.choice({field: value}, field, choices, choices[0])
+    )
+
+
+TRUE_OR_FALSE = refusal(reader=lambda value, field: fields.boolean({field: value}, field, False))
+# An id whose refusal says what an id is.
+_IDENTIFIER = "{field} must be an identifier (ASCII letters, digits, '_', '.', '-')"
+Identifier = Annotated[Id, refusal(_IDENTIFIER)]
+
+
+def _not_null(value: object, field: str) -> None:
+    if value is None:
+        raise BadRequest(f"{field} must not be null")
+
+
+# Which assistant a call names: never left open (null is a 400 of its own).
+AssistantId = Annotated[Id, refusal(_IDENTIFIER, reader=_not_null)]
 # The values of {{placeholders}}: a campaign contact's, or one outbound call's.
+_VARIABLE = refusal(
+    "{field}: names are identifiers and values strings of at most "
+    f"{MAX_VARIABLE_LENGTH} characters"
+)
 Variables = Annotated[
     dict[
-        Annotated[str, Meta(pattern=ID_PATTERN)],
-        Annotated[str, Meta(max_length=MAX_VARIABLE_LENGTH)],
+        Annotated[str, Meta(pattern=ID_PATTERN), _VARIABLE],
+        Annotated[str, Meta(max_length=MAX_VARIABLE_LENGTH), _VARIABLE],
     ],
     Meta(
         max_length=MAX_VARIABLES,
         description="Fill {{placeholders}} in first_message, context, system_prompt and "
         "voicemail_message; a placeholder without a value stays as written.",
     ),
+    refusal(f"{{field}} must be an object of at most {MAX_VARIABLES} entries"),
 ]
 
 
-def text(max_length: int = TEXT_MAX, *, line: bool = False, **meta: Any) -> Meta:
+def text(max_length: int = TEXT_MAX, *, line: bool = False, description: str | None = None) -> Meta:
     """The bounds of a text (``Annotated[str, text(...)]``) as ``calls.fields.text`` reads it:
     not blank, no NUL; ``line``: one line, no control characters at all."""
     pattern = NOT_BLANK_LINE_PATTERN if line else NOT_BLANK_PATTERN
-    return Meta(min_length=1, max_length=max_length, pattern=pattern, **meta)
+    return Meta(min_length=1, max_length=max_length, pattern=pattern, description=description)
 
 
 Text = Annotated[str, text()]

@@ -141,6 +141,11 @@ class OrganizationUpdate(Body, kw_only=True):
     name: OperatorSetting | UnsetType = UNSET
     limits: OperatorSetting | UnsetType = UNSET
 
+    def operators(self) -> list[str]:
+        """The operator's fields it sends (none may: 403)."""
+        sent = {"name": self.name, "limits": self.limits}
+        return [name for name, value in sent.items() if value is not UNSET]
+
 
 PATHS: dict[str, Schema] = {
     "/organization": {

@@ -3,15 +3,18 @@ and assistant) and ``/trunks`` (those open to the organization)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+from typing import Annotated, Any, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.fields import E164, Id, Time, text
+from voicedock.api.models.fields import E164, Identifier, Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
+from voicedock.api.models.refusals import JSON_OBJECT, Refusal
 from voicedock.domain.records import PhoneNumber as NumberRecord
 from voicedock.domain.records import Trunk as TrunkRecord
+from voicedock.domain.records import utcnow
 from voicedock.domain.timestamps import iso
 
 # The operator's (voicedock numbers): named so that a client learns it, refused with 403.
@@ -50,14 +53,37 @@ class PhoneNumberList(Reply, kw_only=True):
     phone_numbers: list[PhoneNumber]
 
 
+# The fields sent change the number's label and assistant (null: none); the others are the
+# operator's (403).
 class PhoneNumberUpdate(Body, kw_only=True):
-    assistant_id: Id | None = None
+    DEFAULTS: ClassVar[dict[str, None]] = {"assistant_id": None, "label": None}
+    REFUSAL: ClassVar[Refusal | None] = JSON_OBJECT
+
+    assistant_id: Identifier | UnsetType | None = UNSET
     label: Annotated[
-        Annotated[str, text(200, line=True)] | None, Meta(description="null: no label")
-    ] = None
+        Annotated[str, text(200, line=True)] | UnsetType | None, Meta(description="null: no label")
+    ] = UNSET
     number: OperatorSetting | UnsetType = UNSET
     trunk: OperatorSetting | UnsetType = UNSET
     max_concurrent_calls: OperatorSetting | UnsetType = UNSET
+
+    def operators(self) -> list[str]:
+        """The operator's fields it sends (none may: 403)."""
+        sent = {
+            "number": self.number,
+            "trunk": self.trunk,
+            "max_concurrent_calls": self.max_concurrent_calls,
+        }
+        return [name for name, value in sent.items() if value is not UNSET]
+
+    def applied(self, number: NumberRecord) -> NumberRecord:
+        """``number`` with the label and assistant this body sends."""
+        return dataclasses.replace(
+            number,
+            assistant_id=number.assistant_id if self.assistant_id is UNSET else self.assistant_id,
+            label=number.label if self.label is UNSET else self.label or "",
+            updated_at=utcnow(),
+        )
 
 
 class Trunk(Reply, kw_only=True):

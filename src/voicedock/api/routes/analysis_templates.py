@@ -18,15 +18,9 @@ from voicedock.api.models.analysis_templates import AnalysisTemplateCreate, Anal
 from voicedock.api.models.base import parse
 from voicedock.api.resources import (
     Caller,
-    Create,
-    Delete,
-    Listing,
-    Patch,
     Resource,
-    capped,
-    created,
     mount,
-    stored,
+    templates,
 )
 from voicedock.calls import fields
 from voicedock.calls.analysis_templates import template_ref
@@ -90,24 +84,18 @@ async def _delete(caller: Caller, template: AnalysisTemplate) -> None:
         await tx.delete_analysis_template(template.organization_id, template.id)
 
 
-ANALYSIS_TEMPLATES: Resource[AnalysisTemplate] = Resource(
+ANALYSIS_TEMPLATES: Resource[AnalysisTemplate] = templates(
     path="/analysis-templates",
     noun="analysis template",
-    lookup=lambda c, template_id: c.store.get_analysis_template(c.organization_id, template_id),
     serialize=AnalysisTemplateReply.of,
-    list=Listing(run=lambda c: c.store.list_analysis_templates(c.organization_id)),
-    create=Create(
-        parse=_parse_new,
-        run=capped(
-            lambda c: c.store.list_analysis_templates(c.organization_id),
-            MAX_TEMPLATES_PER_ORGANIZATION,
-            "analysis templates",
-            lambda tx, t: tx.insert_analysis_template(t),
-        ),
-        reply=created(AnalysisTemplateReply.of),
-    ),
-    patch=Patch(parse=_parse_update, run=stored(lambda tx, t: tx.update_analysis_template(t))),
-    delete=Delete(run=_delete),
+    lookup=lambda c, template_id: c.store.get_analysis_template(c.organization_id, template_id),
+    every=lambda c: c.store.list_analysis_templates(c.organization_id),
+    parse_new=_parse_new,
+    parse_update=_parse_update,
+    insert=lambda tx, t: tx.insert_analysis_template(t),
+    update=lambda tx, t: tx.update_analysis_template(t),
+    delete=_delete,
+    most=MAX_TEMPLATES_PER_ORGANIZATION,
 )
 RESOURCES = (ANALYSIS_TEMPLATES,)
 mount(routes, *RESOURCES)

@@ -11,15 +11,15 @@ from voicedock.api.body import decode_cursor, encode_cursor, query_datetime, rea
 from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import Error, convert, parse, parse_query, reply
+from voicedock.api.models.calls import Call as CallReply
 from voicedock.api.models.calls import (
-    COMMANDS,
     CallListQuery,
     CallSummary,
     ControlResponse,
     OutboundCallRequest,
     OutboundCallResponse,
+    control_command,
 )
-from voicedock.api.models.calls import Call as CallReply
 from voicedock.api.resources import (
     Caller,
     Create,
@@ -31,14 +31,9 @@ from voicedock.api.resources import (
     deprecation_headers,
     mount,
 )
-from voicedock.calls.control import parse_control
 from voicedock.calls.engine.outbound import Placed
 from voicedock.calls.outbound.idempotency import Idempotent, Replayed, StoredAnswer
-from voicedock.calls.outbound.request import (
-    DEPRECATED_ALIASES,
-    OutboundRequest,
-    parse_outbound_request,
-)
+from voicedock.calls.outbound.request import DEPRECATED_ALIASES, OutboundRequest
 from voicedock.calls.recordings import media_type, recording_file
 from voicedock.domain.ids import is_call_id
 from voicedock.domain.records import Call, CallStatus, JsonObject
@@ -69,9 +64,7 @@ def outbound_answer(call: Call) -> StoredAnswer:
 
 
 def parse_outbound(_caller: Caller, body: object) -> OutboundRequest:
-    parsed = parse_outbound_request(body)  # the call's meaning: policy, aliases, assistant
-    parse(body, OutboundCallRequest)  # and nothing the document does not say
-    return parsed
+    return parse(body, OutboundCallRequest).request()
 
 
 def _placed(request: OutboundRequest, result: Placed | Replayed) -> Reply:
@@ -178,8 +171,7 @@ async def control_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     call_id = CALLS.path_id(request)
     body = await read_json(request, service.settings.server.max_body_bytes)
-    command = parse_control(body)
-    parse(body, COMMANDS[body["type"]])  # type: ignore[index]  # parse_control knows the type
+    command = control_command(body)
     # Carried out by the node that serves the call, whichever node the request reached.
     await service.node.control(organization_of(request), call_id, command)
     return reply(ControlResponse(success=True, message="Command sent successfully"))

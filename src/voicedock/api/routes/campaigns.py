@@ -20,6 +20,8 @@ from voicedock.api.models.campaigns import (
     Done,
     DoNotCallAdded,
     DoNotCallNumber,
+    contacts_of,
+    csv_contacts,
 )
 from voicedock.api.resources import (
     Caller,
@@ -34,18 +36,11 @@ from voicedock.api.resources import (
     accept_any,
     mount,
 )
-from voicedock.calls import fields
 from voicedock.calls.campaigns.manager import CAMPAIGN_NOT_FOUND
-from voicedock.calls.campaigns.request import (
-    CampaignRequest,
-    parse_campaign_request,
-    parse_contacts,
-    parse_contacts_csv,
-)
+from voicedock.calls.campaigns.request import CampaignRequest
 from voicedock.domain.campaigns import Campaign, CampaignContact, CampaignProgress, ContactState
 from voicedock.domain.records import utcnow
 from voicedock.errors import BadRequest, NotFound, PayloadTooLarge
-from voicedock.validation import require_e164
 
 routes = web.RouteTableDef()
 
@@ -54,9 +49,7 @@ MAX_CONTACTS_BYTES = 8 * 1024 * 1024
 
 
 def parse_campaign(_caller: Caller, body: object) -> CampaignRequest:
-    parsed = parse_campaign_request(body)  # what it means (calls/campaigns/request.py)
-    parse(body, CampaignCreate)  # and nothing the document does not say
-    return parsed
+    return parse(body, CampaignCreate).request()
 
 
 async def _create(caller: Caller, request: CampaignRequest) -> tuple[Campaign, CampaignProgress]:
@@ -129,14 +122,12 @@ async def add_contacts(request: web.Request) -> web.Response:
             raise PayloadTooLarge(f"a CSV of contacts is at most {MAX_CONTACTS_BYTES} bytes")
         raw = await read_body(request, MAX_CONTACTS_BYTES)
         try:
-            contacts = parse_contacts_csv(raw.decode("utf-8-sig"))
+            contacts = csv_contacts(raw.decode("utf-8-sig"))
         except UnicodeDecodeError:
             raise BadRequest("the CSV must be UTF-8") from None
     else:
         body = await read_json(request, MAX_CONTACTS_BYTES)
-        fields.reject_unknown(fields.require_object(body), ("contacts",))
-        contacts = parse_contacts(body.get("contacts"))  # type: ignore[attr-defined]
-        parse(body, CampaignContactsAdd)
+        contacts = contacts_of(parse(body, CampaignContactsAdd).contacts)
     added = await service.campaigns.add_contacts(organization_of(request), campaign_id, contacts)
     service.dialer.wake()
     return reply(ContactsAdded(success=True, added=added), 201)
@@ -175,11 +166,7 @@ NOT_ON_THE_LIST = "the number is not on the do-not-call list"
 
 
 def parse_do_not_call(_caller: Caller, body: object) -> str:
-    obj = fields.require_object(body)
-    fields.reject_unknown(obj, ("number",))
-    number = require_e164(obj.get("number"), "number")
-    parse(body, DoNotCallNumber)
-    return number
+    return parse(body, DoNotCallNumber).number
 
 
 async def _delete_do_not_call(caller: Caller, number: str) -> None:

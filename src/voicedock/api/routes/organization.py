@@ -19,16 +19,12 @@ from voicedock.api.models.organization import (
     Organization,
     OrganizationUpdate,
 )
-from voicedock.calls import fields
 from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.organization_settings import check_defaults, limits_of
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.errors import Forbidden, NotFound
 
 routes = web.RouteTableDef()
-
-OPERATOR_FIELDS = ("name", "limits")
-FIELDS = ("display_name", "assistant_defaults", *OPERATOR_FIELDS)
 
 
 async def _organization(request: web.Request) -> OrganizationRecord:
@@ -52,22 +48,22 @@ async def get_organization(request: web.Request) -> web.Response:
 async def update_organization(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     max_bytes = service.settings.server.max_body_bytes
-    obj = fields.require_object(await read_json(request, max_bytes))
-    fields.reject_unknown(obj, FIELDS)
-    for key in OPERATOR_FIELDS:
-        if key in obj:
-            raise Forbidden(
-                f"{key} is the operator's ('voicedock organizations', [limits]); an "
-                "organization sets its display_name and assistant_defaults",
-                error="Operator setting",
-            )
-    body = parse(obj, OrganizationUpdate)
-    defaults = obj.get("assistant_defaults")
-    if defaults is not None:
+    body = parse(await read_json(request, max_bytes), OrganizationUpdate)
+    refused = body.operators()
+    if refused:
+        raise Forbidden(
+            f"{refused[0]} is the operator's ('voicedock organizations', [limits]); an "
+            "organization sets its display_name and assistant_defaults",
+            error="Operator setting",
+        )
+    defaults = body.assistant_defaults
+    if defaults is not None and defaults is not UNSET:
+        # The assistant configuration, read twice until it is typed: its model, then what
+        # it means (calls/assistants/config.py).
         parse(defaults, AssistantDefaultsUpdate, "assistant_defaults")
     base = await _organization(request)
     assistant_defaults = base.assistant_defaults
-    if "assistant_defaults" in obj:
+    if defaults is not UNSET:
         assistant_defaults = check_defaults(defaults, base.assistant_defaults)
         settings = service.settings  # the keys its sections name, as for an assistant
         await check_key_refs(

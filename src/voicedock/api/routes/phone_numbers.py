@@ -3,8 +3,6 @@ label and assistant; creating, moving and removing one is the operator's (403)."
 
 from __future__ import annotations
 
-import dataclasses
-
 from aiohttp import web
 
 from voicedock.api.models.base import parse
@@ -18,16 +16,10 @@ from voicedock.api.resources import (
     Resource,
     mount,
 )
-from voicedock.calls import fields
-from voicedock.domain.records import PhoneNumber, utcnow
+from voicedock.domain.records import PhoneNumber
 from voicedock.errors import Forbidden, Unprocessable
 
 routes = web.RouteTableDef()
-
-
-OPERATOR_NUMBER_FIELDS = ("number", "trunk", "max_concurrent_calls")  # the operator's alone
-TENANT_NUMBER_FIELDS = ("label", "assistant_id")  # what an organization may change
-NUMBER_FIELDS = (*OPERATOR_NUMBER_FIELDS, *TENANT_NUMBER_FIELDS)
 
 
 def _operators_numbers(what: str) -> Forbidden:
@@ -41,23 +33,11 @@ def _operators_numbers(what: str) -> Forbidden:
 
 def parse_number_patch(_caller: Caller, base: PhoneNumber, body: object) -> PhoneNumber:
     """What an organization may change of a number: its label and its assistant."""
-    obj = fields.require_object(body)
-    fields.reject_unknown(obj, NUMBER_FIELDS)
-    for key in OPERATOR_NUMBER_FIELDS:
-        if key in obj:
-            raise _operators_numbers(f"{key} is the operator's")
-    assistant_id = fields.identifier(obj, "assistant_id")
-    parse(obj, PhoneNumberUpdate)
-    return dataclasses.replace(
-        base,
-        assistant_id=assistant_id if "assistant_id" in obj else base.assistant_id,
-        label=(
-            fields.text(obj, "label", max_len=200, multiline=False) or ""
-            if "label" in obj
-            else base.label
-        ),
-        updated_at=utcnow(),
-    )
+    patch = parse(body, PhoneNumberUpdate)
+    refused = patch.operators()
+    if refused:
+        raise _operators_numbers(f"{refused[0]} is the operator's")
+    return patch.applied(base)
 
 
 async def _update_number(caller: Caller, updated: PhoneNumber) -> PhoneNumber:

@@ -17,15 +17,9 @@ from voicedock.api.models.tools import ToolTemplate as ToolTemplateReply
 from voicedock.api.models.tools import parse_tool as parse_tool_model
 from voicedock.api.resources import (
     Caller,
-    Create,
-    Delete,
-    Listing,
-    Patch,
     Resource,
-    capped,
-    created,
     mount,
-    stored,
+    templates,
 )
 from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.calls.assistants.urls import check_tool_url
@@ -67,24 +61,18 @@ async def _delete(caller: Caller, template: ToolTemplate) -> None:
         await tx.delete_tool_template(template.organization_id, template.id)
 
 
-TOOL_TEMPLATES: Resource[ToolTemplate] = Resource(
+TOOL_TEMPLATES: Resource[ToolTemplate] = templates(
     path="/tool-templates",
     noun="tool template",
-    lookup=lambda c, template_id: c.store.get_tool_template(c.organization_id, template_id),
     serialize=ToolTemplateReply.of,
-    list=Listing(run=lambda c: c.store.list_tool_templates(c.organization_id)),
-    create=Create(
-        parse=_parse_new,
-        run=capped(
-            lambda c: c.store.list_tool_templates(c.organization_id),
-            MAX_TEMPLATES_PER_ORGANIZATION,
-            "tool templates",
-            lambda tx, t: tx.insert_tool_template(t),
-        ),
-        reply=created(ToolTemplateReply.of),
-    ),
-    patch=Patch(parse=parse_replacement, run=stored(lambda tx, t: tx.update_tool_template(t))),
-    delete=Delete(run=_delete),
+    lookup=lambda c, template_id: c.store.get_tool_template(c.organization_id, template_id),
+    every=lambda c: c.store.list_tool_templates(c.organization_id),
+    parse_new=_parse_new,
+    parse_update=parse_replacement,
+    insert=lambda tx, t: tx.insert_tool_template(t),
+    update=lambda tx, t: tx.update_tool_template(t),
+    delete=_delete,
+    most=MAX_TEMPLATES_PER_ORGANIZATION,
 )
 RESOURCES = (TOOL_TEMPLATES,)
 mount(routes, *RESOURCES)

@@ -49,7 +49,7 @@ class NewEndpoint:
 def parse_endpoint(_caller: Caller, obj: object) -> NewEndpoint:
     body = parse(obj, WebhookCreate)
     # One line of text (the model bounds its length): no control characters.
-    url = fields.text({"url": body.url}, "url", max_len=MAX_URL_LENGTH, multiline=False) or ""
+    url = fields.check_text(body.url, "url", max_len=MAX_URL_LENGTH, line=True)
     return NewEndpoint(url, body.assistant_id, body.event_type_values())
 
 

@@ -8,30 +8,12 @@ import re
 from collections.abc import Mapping
 
 from voicedock.domain.json import JsonObject
-from voicedock.errors import BadRequest
-from voicedock.validation import is_token
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
 # The texts of an assistant configuration that speak to (or about) the contact.
 FILLED_KEYS = ("first_message", "system_prompt", "context", "voicemail_message")
 MAX_VARIABLES = 50
 MAX_VARIABLE_LENGTH = 1_000
-
-
-def parse_variables(value: object, key: str) -> dict[str, str]:
-    """A ``variables`` object of a request: identifiers → strings, bounded (400 naming ``key``
-    otherwise); none sent is no variable."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or len(value) > MAX_VARIABLES:
-        raise BadRequest(f"{key} must be an object of at most {MAX_VARIABLES} entries")
-    for name, text in value.items():
-        if not is_token(name) or not isinstance(text, str) or len(text) > MAX_VARIABLE_LENGTH:
-            raise BadRequest(
-                f"{key}: names are identifiers and values strings of at most "
-                f"{MAX_VARIABLE_LENGTH} characters"
-            )
-    return dict(value)
 
 
 def fill(text: str, variables: Mapping[str, str]) -> str:
@@ -55,5 +37,4 @@ __all__ = [
     "MAX_VARIABLE_LENGTH",
     "fill",
     "fill_config",
-    "parse_variables",
 ]

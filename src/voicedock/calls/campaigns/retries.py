@@ -8,6 +8,7 @@ call's error (``busy``, ``no-answer``, ``rejected``, ``congestion``, ``unreachab
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from voicedock.calls.voicemail import VOICEMAIL  # the end reason of a machine's call
@@ -21,27 +22,16 @@ MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 7 * 24 * 3600
 
 
-def parse_retries(value: object, key: str = "retries") -> JsonObject:
-    """The API's retry rules → their stored form; 400 on anything else."""
-    if not isinstance(value, dict):
-        raise BadRequest(f"{key} must be an object: outcome -> {{max_attempts, backoff_seconds}}")
-    rules: JsonObject = {}
-    for outcome, rule in value.items():
+def stored_retries(rules: Mapping[str, RetryRule], key: str = "retries") -> JsonObject:
+    """Retry rules as sent (the bounds are the schema's) → their stored form; 400 naming an
+    outcome that is never retried."""
+    for outcome in rules:
         if outcome not in RETRYABLE:
             raise BadRequest(f"{key}: outcome must be one of {', '.join(RETRYABLE)}")
-        if not isinstance(rule, dict) or set(rule) - {"max_attempts", "backoff_seconds"}:
-            raise BadRequest(f"{key}.{outcome} must be {{max_attempts, backoff_seconds}}")
-        attempts, backoff = rule.get("max_attempts", 1), rule.get("backoff_seconds", 0)
-        if isinstance(attempts, bool) or not isinstance(attempts, int):
-            raise BadRequest(f"{key}.{outcome}.max_attempts must be an integer")
-        if isinstance(backoff, bool) or not isinstance(backoff, int):
-            raise BadRequest(f"{key}.{outcome}.backoff_seconds must be an integer")
-        if not 1 <= attempts <= MAX_ATTEMPTS:
-            raise BadRequest(f"{key}.{outcome}.max_attempts must be 1-{MAX_ATTEMPTS}")
-        if not 0 <= backoff <= MAX_BACKOFF_SECONDS:
-            raise BadRequest(f"{key}.{outcome}.backoff_seconds must be 0-{MAX_BACKOFF_SECONDS}")
-        rules[outcome] = {"max_attempts": attempts, "backoff_seconds": backoff}
-    return rules
+    return {
+        outcome: {"max_attempts": rule.max_attempts, "backoff_seconds": rule.backoff_seconds}
+        for outcome, rule in rules.items()
+    }
 
 
 def outcome_of(call: Call) -> str:
@@ -66,4 +56,4 @@ def retry_at(rules: JsonObject, outcome: str, attempts: int, now: datetime) -> d
     return now + timedelta(seconds=rule.backoff_seconds)
 
 
-__all__ = ["RETRYABLE", "outcome_of", "parse_retries", "retry_at"]
+__all__ = ["RETRYABLE", "outcome_of", "retry_at", "stored_retries"]

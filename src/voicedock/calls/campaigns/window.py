@@ -9,6 +9,7 @@ so they are tested on a virtual clock.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,8 +21,8 @@ _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _DAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 
 
-def zone(name: str, key: str = "timezone") -> ZoneInfo:
-    """The IANA time zone ``name`` (400 naming ``key`` when unknown)."""
+def zone(name: object, key: str = "timezone") -> ZoneInfo:
+    """The IANA time zone ``name`` (400 naming ``key`` when it is none)."""
     if not isinstance(name, str) or not name or len(name) > 64 or ".." in name:
         raise BadRequest(f"{key} must be an IANA time zone name such as Europe/Amsterdam")
     try:
@@ -30,23 +31,16 @@ def zone(name: str, key: str = "timezone") -> ZoneInfo:
         raise BadRequest(f"{key}: unknown time zone {name!r}") from None
 
 
-def parse_window(value: object, key: str = "calling_window") -> JsonObject:
-    """The API's window → its stored form (days as ISO numbers); 400 on anything else."""
-    if not isinstance(value, dict) or set(value) - {"days", "start", "end"}:
-        raise BadRequest(f"{key} must be an object with days, start and end")
-    days_in = value.get("days", [1, 2, 3, 4, 5, 6, 7])
-    if not isinstance(days_in, list) or not days_in:
-        raise BadRequest(f"{key}.days must be a non-empty list of weekdays")
-    days: set[int] = set()
-    for day in days_in:
-        number = _DAY_NAMES.get(day.lower()) if isinstance(day, str) else day
-        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 7:
-            raise BadRequest(f"{key}.days: each day is 1-7 (Monday = 1) or mon, tue, ... sun")
-        days.add(number)
-    start, end = (_minutes(value.get(k), f"{key}.{k}") for k in ("start", "end"))
-    if start == end:  # valid fields, but a window of no time: nothing could ever be called
+def stored_window(
+    days: Sequence[int | str], start: str, end: str, key: str = "calling_window"
+) -> JsonObject:
+    """A window as sent (days as ISO numbers or names, times ``HH:MM``) → its stored form;
+    400 when it leaves no time to call."""
+    numbers = sorted({_DAY_NAMES[d.lower()] if isinstance(d, str) else d for d in days})
+    first, last = _minutes(start, f"{key}.start"), _minutes(end, f"{key}.end")
+    if first == last:  # valid fields, but a window of no time: nothing could ever be called
         raise BadRequest(f"{key}: start and end must differ", error="Empty calling window")
-    return {"days": sorted(days), "start": _hhmm(start), "end": _hhmm(end)}
+    return {"days": numbers, "start": _hhmm(first), "end": _hhmm(last)}
 
 
 def window_of(stored: JsonObject) -> CallingWindow:
@@ -97,4 +91,4 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-__all__ = ["is_open", "next_opening", "parse_window", "window_of", "zone"]
+__all__ = ["is_open", "next_opening", "stored_window", "window_of", "zone"]

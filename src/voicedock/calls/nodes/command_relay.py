@@ -30,8 +30,8 @@ from typing import TypedDict
 import msgspec
 
 from voicedock.aio import Coro, Supervisor
-from voicedock.calls.commands import command_data
-from voicedock.calls.control import ControlCommand, parse_control
+from voicedock.calls.commands import command_data, command_of_data
+from voicedock.calls.control import ControlCommand
 from voicedock.calls.errors import CallNotActive, NodeUnavailable, OwnerAnswered
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import ApiError, NotFound, StoreError, StoreUnavailable
@@ -217,7 +217,7 @@ class CommandRelay:
         try:
             asked = json.loads(request)
             await self._local(
-                asked["organization_id"], asked["call_id"], parse_control(asked["command"])
+                asked["organization_id"], asked["call_id"], command_of_data(asked["command"])
             )
         except ApiError as exc:
             return {"status": exc.status, "body": exc.body()}

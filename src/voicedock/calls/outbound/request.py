@@ -1,9 +1,12 @@
-"""``POST /calls/outbound`` request body: strict parsing into an ``OutboundRequest``.
+"""What ``POST /calls/outbound`` asks for: an ``OutboundRequest``, and the checks of it no
+schema states (which assistant it names, the bounds of its metadata across levels, its
+schedule's date-times; the schedule against the clock: ``check_schedule``).
 
-Three documented modes: reference (``assistant_id``), transient (``assistant``) and hybrid
-(``assistant_id`` + ``assistant_override``). The deprecated ``agent_id``/``agent``/
-``agent_config`` are accepted as aliases and reported in ``deprecated`` so the API can answer
-with a ``Deprecation`` header; sending an alias together with its replacement is a 400.
+The body is read by its model (``api/models/calls.py`` ``OutboundCallRequest``), which makes
+the request. Three documented modes: reference (``assistant_id``), transient (``assistant``)
+and hybrid (``assistant_id`` + ``assistant_override``). The deprecated ``agent_id``/``agent``/
+``agent_config`` are aliases, reported in ``deprecated`` so the API can answer with a
+``Deprecation`` header.
 """
 
 from __future__ import annotations
@@ -12,40 +15,20 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from voicedock.calls import fields
 from voicedock.calls.assistants.config import check_config
-from voicedock.calls.assistants.placeholders import parse_variables
 from voicedock.domain.records import JsonObject
 from voicedock.errors import BadRequest
-from voicedock.validation import require_e164
 
 DEPRECATED_ALIASES = {
     "agent_id": "assistant_id",
     "agent": "assistant",
     "agent_config": "assistant_override",
 }
-FIELDS = (
-    "destination",
-    "assistant_id",
-    "assistant",
-    "assistant_override",
-    "number_id",
-    "first_message",
-    "context",
-    "ring_timeout_seconds",
-    "record",
-    "metadata",
-    "variables",
-    "scheduled_at",
-    "latest_at",
-    *DEPRECATED_ALIASES,
-)
 # How long an unanswered call rings before it ends "no-answer" (the PBX's originate timeout).
 RING_TIMEOUT_DEFAULT = 30
 RING_TIMEOUT_BOUNDS = (5, 120)
-FIRST_MESSAGE_MAX = 2_000
 CONTEXT_MAX = 20_000
 # A call's metadata: the client's own JSON object, stored with the call and carried in its
 # webhooks. Bounded so that it stays a label, not a payload.
@@ -61,6 +44,8 @@ SCHEDULE_PAST_TOLERANCE = timedelta(seconds=60)
 SCHEDULE_WINDOW_DEFAULT = timedelta(hours=1)
 # The title of a schedule the clock refuses (no schema can state "not in the past").
 SCHEDULE_ERROR = "Invalid schedule"
+# A date-time that is not one (``{field}``: its name).
+MOMENT_FORMAT = "{field} must be an ISO 8601 date-time with a time zone, e.g. 2026-12-13T10:00:00Z"
 _ISO_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d:\d\d)")
 
 
@@ -83,23 +68,18 @@ class OutboundRequest:
     deprecated: tuple[str, ...] = ()  # deprecated field names the client used
 
 
-def parse_outbound_request(body: object) -> OutboundRequest:
-    obj = dict(fields.require_object(body))
-    fields.reject_unknown(obj, FIELDS)
-    for name in (*DEPRECATED_ALIASES.values(), *DEPRECATED_ALIASES):
-        if name in obj and obj[name] is None:  # which assistant is never left open
-            raise BadRequest(f"{name} must not be null")
-    used_aliases: list[str] = []
-    for old, new in DEPRECATED_ALIASES.items():
-        if old in obj:
-            if new in obj:
-                raise BadRequest(f"{old} is a deprecated alias of {new}: send only {new}")
-            obj[new] = obj.pop(old)
-            used_aliases.append(old)
-    destination = require_e164(obj.get("destination"), "destination")
-    assistant_id = fields.identifier(obj, "assistant_id")
-    transient = fields.sub_object(obj, "assistant")
-    override = fields.sub_object(obj, "assistant_override")
+def check_assistant_choice(
+    assistant_id: str | None, assistant: object, assistant_override: object
+) -> tuple[JsonObject | None, JsonObject | None]:
+    """Which assistant a call (or a campaign's calls) runs with: a saved one, optionally with
+    an override, or a transient configuration (each checked by ``check_config``); 400 naming
+    what is wrong. The transient configuration and the override, checked."""
+    transient = None if assistant is None else fields.require_object(assistant, "assistant")
+    override = (
+        None
+        if assistant_override is None
+        else fields.require_object(assistant_override, "assistant_override")
+    )
     if assistant_id is None and transient is None:
         raise BadRequest("assistant_id or assistant is required")
     if assistant_id is not None and transient is not None:
@@ -108,32 +88,18 @@ def parse_outbound_request(body: object) -> OutboundRequest:
         )
     if override is not None and assistant_id is None:
         raise BadRequest("assistant_override needs assistant_id (use assistant for a full config)")
-    return OutboundRequest(
-        destination=destination,
-        assistant_id=assistant_id,
-        assistant=None if transient is None else _checked(transient, "assistant"),
-        assistant_override=None if override is None else _checked(override, "assistant_override"),
-        number_id=fields.identifier(obj, "number_id"),
-        first_message=fields.text(obj, "first_message", max_len=FIRST_MESSAGE_MAX),
-        context=fields.text(obj, "context", max_len=CONTEXT_MAX),
-        ring_timeout_seconds=fields.integer(
-            obj, "ring_timeout_seconds", RING_TIMEOUT_DEFAULT, *RING_TIMEOUT_BOUNDS
-        ),
-        record=None if obj.get("record") is None else fields.boolean(obj, "record", False),
-        metadata=parse_metadata(obj.get("metadata")),
-        variables=parse_variables(obj.get("variables"), "variables"),
-        scheduled_at=_moment(obj, "scheduled_at"),
-        latest_at=_moment(obj, "latest_at"),
-        deprecated=tuple(used_aliases),
+    return (
+        None if transient is None else check_config(transient, "assistant", allow_profile=True),
+        None
+        if override is None
+        else check_config(override, "assistant_override", allow_profile=True),
     )
 
 
-def parse_metadata(value: object, key: str = "metadata") -> JsonObject | None:
-    """A client's metadata object, checked against the bounds (``None``: none was sent)."""
+def check_metadata(value: JsonObject | None, key: str = "metadata") -> JsonObject | None:
+    """A client's metadata object within its bounds across levels (``None``: none was sent)."""
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise BadRequest(f"{key} must be a JSON object")
     keys, depth = 0, 0
     level: list[object] = [value]
     while level:  # the containers at ``depth``, breadth first (before any recursion)
@@ -164,14 +130,12 @@ def parse_metadata(value: object, key: str = "metadata") -> JsonObject | None:
     return dict(value)
 
 
-def _moment(obj: dict[str, Any], key: str) -> datetime | None:
-    value = obj.get(key)
+def moment(value: str | None, key: str) -> datetime | None:
+    """A date-time of the request (ISO 8601 with a time zone), in UTC; 400 naming ``key``."""
     if value is None:
         return None
-    if not isinstance(value, str) or _ISO_DATETIME.fullmatch(value) is None:
-        raise BadRequest(
-            f"{key} must be an ISO 8601 date-time with a time zone, e.g. 2026-12-13T10:00:00Z"
-        )
+    if _ISO_DATETIME.fullmatch(value) is None:
+        raise BadRequest(MOMENT_FORMAT.format(field=key))
     try:
         return datetime.fromisoformat(value).astimezone(UTC)
     except ValueError:
@@ -202,7 +166,3 @@ def check_schedule(request: OutboundRequest, now: datetime) -> tuple[datetime, d
             error=SCHEDULE_ERROR,
         )
     return earliest, latest
-
-
-def _checked(obj: dict[str, Any], name: str) -> JsonObject:
-    return check_config(obj, name, allow_profile=True)
