@@ -6,7 +6,7 @@ configured time (what the bench subtracts from a turn to get the node's own shar
 * ``POST /v1/listen``: Deepgram's pre-recorded transcription (the WAV of the caller's turn in,
   the ``results.channels[0].alternatives[0].transcript`` JSON out), after ``stt_delay``. This is
   what the conversation engine calls with Deepgram: it transcribes the turn once endpointing
-  ended it (``Conversation`` uses ``transcribe()``; the live socket is not used by a turn);
+  ended it (``TurnEngine`` uses ``transcribe()``; the live socket is not used by a turn);
 * ``POST /v1/chat/completions``: an OpenAI-compatible streamed chat completion (the SSE body of
   ``tests/fakes/llm_standin.py``), its first token after ``llm_delay``; the end-of-call
   analysis (its prompt asks for a sentiment) gets the JSON answer it asks for;

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voicedock.media.listen import ListenTap
+from voicedock.media.listen_tap import ListenTap
 from voicedock.media.recording import CallRecorder
 
 FRAME = 160  # 20 ms at 8 kHz

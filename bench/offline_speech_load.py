@@ -1,7 +1,7 @@
 """How many talking callers one node transcribes with offline Whisper before latency degrades,
 before and after the node-wide recognition pool, and admission control at the bound.
 
-N callers speak recorded sentences at once, each into a ``Conversation`` of its own: the real
+N callers speak recorded sentences at once, each into a ``TurnEngine`` of its own: the real
 listener (VAD, adaptive endpointing), the streaming recognizer (interims, speculative finals)
 and faster-whisper on the packaged Whisper-base weights, built from the operator's ``[speech]``
 settings exactly as a call's STT is (``calls/offline_speech.operator_settings``). The caller's
@@ -51,16 +51,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from turn_latency import InstantLlm, InstantSink, InstantTts, machine
 
-from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.offline_speech import operator_settings, recognition_threads
+from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import Stt, create_tts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock.pipeline.recognition import NodeRecognition
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 from voicedock.pipeline.worker_pool import Priority, WorkerPool
 
 RATE = 8000
@@ -137,7 +137,7 @@ def whisper(speech: SpeechSettings) -> CountingStt:
 class Caller:
     audio: bytes
     sentences: int
-    conversation: Conversation
+    conversation: TurnEngine
     start_frame: int = 0  # the clock's tick when it started talking
     admitted: bool = True
 
@@ -158,13 +158,13 @@ class Step:
     load: float = 0.0
 
 
-def conversation(stt: Stt) -> Conversation:
+def conversation(stt: Stt) -> TurnEngine:
     config = ConversationConfig(
         sample_rate=RATE,
         endpointing=EndpointingConfig(silence_timeout_ms=None, max_duration_ms=None),
         stt_timeout_s=60.0,
     )
-    return Conversation(
+    return TurnEngine(
         stt=stt, llm=InstantLlm(), tts=InstantTts(), sink=InstantSink(), config=config
     )
 

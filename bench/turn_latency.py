@@ -2,7 +2,7 @@
 
 Measures, over many turns, the time from the endpointing decision (the caller's silence
 window elapsed) to the first assistant audio frame handed to the output sink, plus the cost
-of `Conversation.feed_audio` per 20 ms frame. Providers answer instantly, so this is the
+of `TurnEngine.feed_audio` per 20 ms frame. Providers answer instantly, so this is the
 engine's own overhead (target: p95 <= 20 ms).
 
     .venv/bin/python bench/turn_latency.py [--turns 300] [--write]
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from voicedock.pipeline.audio import float_to_pcm16
-from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 RATE = 8000
 FRAME = RATE * 20 // 1000 * 2
@@ -95,7 +95,7 @@ async def run(turns: int) -> tuple[list[float], list[float]]:
     silence = b"\x00\x00" * (RATE * 800 // 1000)
     turn_audio = [c[i : i + FRAME] for c in (speech, silence) for i in range(0, len(c), FRAME)]
     frame_costs: list[float] = []
-    conv = Conversation(
+    conv = TurnEngine(
         stt=InstantStt(), llm=InstantLlm(), tts=InstantTts(), sink=InstantSink(), config=cfg
     )
     async with conv:

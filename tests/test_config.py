@@ -191,7 +191,7 @@ def test_echo_gate_settings_reach_every_call() -> None:
 
 def test_the_supervisor_extension_must_be_a_destination_the_policy_allows() -> None:
     """Checked as every transfer destination is, when the service opens."""
-    from voicedock.calls.listen import check_supervisor_extension
+    from voicedock.calls.listening import check_supervisor_extension
     from voicedock.config import ListenSettings
 
     policy = PolicySettings(allowed_countries=["NL"], internal_targets=["sales", "desk-*"])

@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-HEAVY = ("webrtcvad", "numpy", "voicedock.pipeline.conversation", "voicedock.pipeline.vad")
+HEAVY = ("webrtcvad", "numpy", "voicedock.pipeline.turn_engine", "voicedock.pipeline.vad")
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,7 @@ def test_module_loads_without_the_speech_pipeline(module: str) -> None:
 
 
 def test_the_pipeline_names_still_load_on_use() -> None:
-    from voicedock.pipeline import Conversation
-    from voicedock.pipeline.conversation import Conversation as Defined
+    from voicedock.pipeline import TurnEngine
+    from voicedock.pipeline.turn_engine import TurnEngine as Defined
 
-    assert Conversation is Defined
+    assert TurnEngine is Defined

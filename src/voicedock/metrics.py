@@ -6,7 +6,7 @@ reason and the active ones per trunk, PBX and node, webhook deliveries and the o
 reconnects, and the outbound media counters of this node. What happens once per call or turn
 is counted by ``observer``, a ``CallObserver`` beside the webhooks: originate -> answer time,
 barge-ins, each turn's STT / LLM / TTS latency per provider, calls ended here. The offline
-recognizer's pool and the calls admission control refused (``calls/admission.py``) are read
+recognizer's pool and the calls admission control refused (``calls/speech_admission.py``) are read
 from this node's runner.
 
 Labels carry ids, names and reasons from bounded sets (statuses, end reasons, provider,
@@ -21,8 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from voicedock.calls.admission import KINDS, SPEECH_CAPACITY, SpeechAdmission
-from voicedock.calls.listen import Listening
+from voicedock.calls.listening import Listening
+from voicedock.calls.speech_admission import KINDS, SPEECH_CAPACITY, SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.domain.records import Call, CallEvent, CallMessage, Direction
 from voicedock.media.output_totals import OutputTotals

@@ -31,9 +31,10 @@ from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.control import LiveCalls
 from voicedock.calls.engine import CallEngine, node_id_of
 from voicedock.calls.event_streams import EventStreams
-from voicedock.calls.listen import Listening, check_supervisor_extension
+from voicedock.calls.listening import Listening, check_supervisor_extension
 from voicedock.calls.nodes.lease import Node
 from voicedock.calls.observer import Observers
+from voicedock.calls.organization_voices import Voices, local_voices
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import CallRecovery
 from voicedock.calls.retention import retain_periodically
@@ -43,7 +44,6 @@ from voicedock.calls.runner.node_speech import NodeSpeech
 from voicedock.calls.runner.presynthesis import Presynthesis
 from voicedock.calls.transfers.agent import AgentDialogue
 from voicedock.calls.transfers.decision import NodeTranscriber
-from voicedock.calls.voices import Voices, local_voices
 from voicedock.config import Settings
 from voicedock.errors import ConfigError, PbxError, PbxUnavailable
 from voicedock.media.output_totals import OutputTotals
@@ -282,7 +282,7 @@ class Service:
         leftovers, lost = await self.node.join()
         await self.node.start()
         # The node's voices, read once in a worker thread: assistants' voices are checked
-        # against them on the event loop (calls/voices.py).
+        # against them on the event loop (calls/organization_voices.py).
         await local_voices(self.settings)
         await mirror_config(self.store, self.settings)
         await self.webhooks.start()  # also delivers what a previous run left pending

@@ -35,7 +35,7 @@ from voicedock.api.middleware import hash_key
 from voicedock.cli import main
 from voicedock.domain.records import KeyScope
 from voicedock.media.codecs import ulaw_encode
-from voicedock.media.listen import ASSISTANT, CALLER
+from voicedock.media.listen_tap import ASSISTANT, CALLER
 from voicedock.pipeline.frames import supervisor_note
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 from voicedock.service import Service

@@ -187,7 +187,7 @@ async def test_a_calls_cached_greeting_survives_many_previews(tmp_path: Path) ->
 async def test_a_preview_the_calls_leave_no_room_for_gives_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("voicedock.calls.voices.PREVIEW_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("voicedock.calls.organization_voices.PREVIEW_TIMEOUT_S", 0.5)
     settings = settings_at(tmp_path)
     settings.speech.synthesis_workers = 1
     async with serving(settings) as api:

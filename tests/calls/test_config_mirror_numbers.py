@@ -12,7 +12,7 @@ from voicedock.calls import config_mirror
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.config import Settings
 from voicedock.store import Store, TransactionConflict, open_store
-from voicedock.store.postgres.errors import translate
+from voicedock.store.postgres.asyncpg_errors import translate
 
 pytestmark = pytest.mark.unit
 

@@ -7,11 +7,11 @@ import pytest
 
 from voicedock.calls.control import LiveCalls
 from voicedock.calls.errors import CallNotActive
-from voicedock.calls.listen import CallOnAnotherNode, Listening, backlog_frames
+from voicedock.calls.listening import CallOnAnotherNode, Listening, backlog_frames
 from voicedock.config import ListenSettings
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.errors import NotFound, RateLimited
-from voicedock.media.listen import ListenTap
+from voicedock.media.listen_tap import ListenTap
 
 pytestmark = pytest.mark.unit
 

@@ -29,7 +29,7 @@ from fakes.llm_standin import ChatRequest, LlmStandIn
 from media.listen_frames import parse_frame
 from pbx.freeswitch.live_service import speech_fakes
 from voicedock.config import Settings
-from voicedock.media.listen import ASSISTANT, CALLER
+from voicedock.media.listen_tap import ASSISTANT, CALLER
 from voicedock.pipeline.frames import supervisor_note
 from voicedock_lab.server import LabAsterisk
 

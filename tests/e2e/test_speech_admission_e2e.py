@@ -6,7 +6,7 @@ The recognizer is saturated deterministically: the node runs one recognition wor
 releases it, and a second one waits behind it, so the pool's wait
 (``voicedock_speech_recognition_wait_seconds``) grows past ``[speech] admission_wait_ms`` (the
 default) for as long as the test wants. The inbound call is then rejected at the PBX, before
-anything is stored (``calls/admission.py``): the carrier's leg ends with the cause Asterisk
+anything is stored (``calls/speech_admission.py``): the carrier's leg ends with the cause Asterisk
 reports for a rejected call (Q.850 21, ``rejected``), no channel or bridge is left at the PBX,
 ``GET /calls`` lists no call (no record is made for a call voicedock did not take, as for a
 number it does not serve), and ``GET /metrics`` counts one refusal of kind ``inbound``. Once

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from voicedock.api.routes.calls import outbound_answer
-from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.engine.ringing import RING_GRACE_SECONDS
 from voicedock.calls.observer import CallObserver, Observers
@@ -20,6 +19,7 @@ from voicedock.calls.runner import CallRunner
 from voicedock.calls.runner.call_speech import CallSpeech, ProvidersFactory
 from voicedock.calls.runner.node_speech import NodeSpeech
 from voicedock.calls.runner.presynthesis import Presynthesis
+from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import Settings
 from voicedock.domain.records import JsonObject, utcnow
 from voicedock.egress.settings import egress_guard
@@ -28,7 +28,7 @@ from voicedock.store.base import Store
 
 if TYPE_CHECKING:
     from voicedock.calls.tools.executor import ToolServer
-    from voicedock.pipeline.conversation import ConversationConfig
+    from voicedock.pipeline.turn_engine import ConversationConfig
 
 
 def calls_of(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from voicedock.media.listen import HEADER
+from voicedock.media.listen_tap import HEADER
 
 
 def parse_frame(message: bytes) -> tuple[int, int, int, NDArray[np.int16]]:

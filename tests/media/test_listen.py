@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from media.listen_frames import parse_frame
-from voicedock.media.listen import (
+from voicedock.media.listen_tap import (
     ASSISTANT,
     CALLER,
     HEADER,

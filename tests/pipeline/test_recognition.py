@@ -1,5 +1,5 @@
 """The node's recognition pool and the admission control reading it (pipeline/recognition.py,
-pipeline/worker_pool.py, calls/admission.py, the streaming recognizer through the pool)."""
+pipeline/worker_pool.py, calls/speech_admission.py, the streaming recognizer through the pool)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from voicedock.aio import Supervisor
-from voicedock.calls.admission import NodeAtCapacity, SpeechAdmission
+from voicedock.calls.speech_admission import NodeAtCapacity, SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.providers import IncrementalStt, LocalStt

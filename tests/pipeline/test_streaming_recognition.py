@@ -8,11 +8,11 @@ import logging
 import pytest
 
 from voicedock.aio import Supervisor
-from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.providers import IncrementalStt, ProviderTimeoutError
 from voicedock.pipeline.streaming_recognition import StreamingConfig, StreamingRecognizer
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 from .fakes import FakeIncrementalStt, FakeLlm, FakeSink, FakeTts
 from .synth import frames, silence, voiced
@@ -138,11 +138,11 @@ async def test_a_failed_speculative_final_is_transcribed_again_at_the_end() -> N
     await tasks.aclose()
 
 
-async def converse(stt: FakeIncrementalStt) -> Conversation:
+async def converse(stt: FakeIncrementalStt) -> TurnEngine:
     llm = FakeLlm()
     llm.replies = [["Of course."]]
     config = ConversationConfig(endpointing=EP)
-    async with Conversation(
+    async with TurnEngine(
         stt=stt, llm=llm, tts=FakeTts(), sink=FakeSink(instant=True), config=config
     ) as conv:
         for frame in frames(voiced(1200) + silence(1200)):

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from voicedock.store import Store, StoreError, open_store
-from voicedock.store.migrations import (
+from voicedock.store.migrate import (
     CREATE_SCHEMA_MIGRATIONS,
     load_migrations,
     split_sqlite_statements,

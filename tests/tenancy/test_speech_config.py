@@ -1,6 +1,6 @@
 """A tenant's speech settings never reach the host: what an organization may set per assistant
-is an explicit list (``domain/provider_keys.py``); paths, cache directories, threads, devices,
-compute types and synthesis rates are the operator's (``[speech]``).
+is an explicit list (``domain/tenant_provider_fields.py``); paths, cache directories, threads,
+devices, compute types and synthesis rates are the operator's (``[speech]``).
 
 Each attack goes through REST on the service configured from ``voicedock.example.toml`` on the
 lab Asterisk, and checks what the operator would: the directory a tenant named still holds its

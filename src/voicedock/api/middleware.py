@@ -20,7 +20,7 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from voicedock.api.keys import (
+from voicedock.api.app_keys import (
     API_KEY,
     CONSOLE_PREFIX,
     CONSOLE_SESSION,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from voicedock.api.keys import API_KEY, ORGANIZATION_ID, PUBLIC_PATHS
+from voicedock.api.app_keys import API_KEY, ORGANIZATION_ID, PUBLIC_PATHS
 from voicedock.config import RateLimitSettings
 from voicedock.errors import RateLimited
 

@@ -43,8 +43,8 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from voicedock.api.app_keys import API_KEY, SERVICE
 from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read_json
-from voicedock.api.keys import API_KEY, SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import reply as encode
 from voicedock.calls.outbound.idempotency import IdempotencyKey

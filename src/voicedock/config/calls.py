@@ -66,7 +66,7 @@ class ListenSettings(Table):
     supervisor_extension: str = ""
 
     def check(self) -> None:
-        # Whether the policy allows it is checked when the service opens (calls/listen.py).
+        # Whether the policy allows it is checked when the service opens (calls/listening.py).
         extension = self.supervisor_extension
         if extension and (extension != extension.strip() or len(extension) > 80):
             raise ConfigError("listen.supervisor_extension", "one line, at most 80 characters")

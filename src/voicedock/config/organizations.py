@@ -11,7 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from voicedock.config.fields import E164, NotEmpty, Table, one_of
-from voicedock.domain import provider_keys
+from voicedock.domain import tenant_provider_fields
 from voicedock.domain.key_box import KeyBoxError, operator_key
 from voicedock.errors import BadRequest, ConfigError
 
@@ -33,7 +33,8 @@ class AssistantSettings(Table):
     provider: str = "offline"
     system_prompt: str = ""
     facts: dict[str, str] = msgspec.field(default_factory=dict)
-    # What an organization may set per provider (domain/provider_keys.py), as the API takes it.
+    # What an organization may set per provider (domain/tenant_provider_fields.py), as the API
+    # takes it.
     stt_config: dict[str, object] = msgspec.field(default_factory=dict)
     tts_config: dict[str, object] = msgspec.field(default_factory=dict)
     llm_config: dict[str, object] = msgspec.field(default_factory=dict)
@@ -44,11 +45,11 @@ class AssistantSettings(Table):
         belong in [speech], not in an assistant."""
         realtime = self.provider == "xai_realtime"
         sections = (
-            ("stt_config", provider_keys.STT, self.stt_config),
-            ("tts_config", provider_keys.TTS, self.tts_config),
+            ("stt_config", tenant_provider_fields.STT, self.stt_config),
+            ("tts_config", tenant_provider_fields.TTS, self.tts_config),
             (
                 "llm_config",
-                provider_keys.REALTIME if realtime else provider_keys.LLM,
+                tenant_provider_fields.REALTIME if realtime else tenant_provider_fields.LLM,
                 self.llm_config,
             ),
         )
@@ -56,7 +57,7 @@ class AssistantSettings(Table):
             named = section.get("provider")
             provider = self.provider if realtime and name == "llm_config" else named
             try:
-                provider_keys.check_section(
+                tenant_provider_fields.check_section(
                     kind, provider if isinstance(provider, str) else None, section, name
                 )
             except BadRequest as exc:

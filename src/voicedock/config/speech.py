@@ -61,7 +61,7 @@ class SpeechSettings(Table):
     tts: str = "piper"
     llm: str = "rule_based"
     # The host's side of the offline engines: only set here, never by an assistant
-    # (domain/provider_keys.py lists what an organization may set per assistant).
+    # (domain/tenant_provider_fields.py lists what an organization may set per assistant).
     whisper_model_path: str = ""  # empty: the packaged Whisper-base weights
     whisper_cache_dir: str = ""  # where those are assembled (empty: ~/.cache/voicedock)
     whisper_device: Annotated[str, one_of(WHISPER_DEVICES)] = "cpu"

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from voicedock.pipeline.analysis import AnalysisResult, analyze
-    from voicedock.pipeline.conversation import Conversation, ConversationConfig
     from voicedock.pipeline.endpointing import Endpointer, EndpointingConfig
     from voicedock.pipeline.output import OutputSink, PlaybackHandle
+    from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
     from voicedock.pipeline.vad import VadConfig, VoiceActivityDetector
 
 _HOMES = {
     "AnalysisResult": "analysis",
     "analyze": "analysis",
-    "Conversation": "conversation",
-    "ConversationConfig": "conversation",
+    "TurnEngine": "turn_engine",
+    "ConversationConfig": "turn_engine",
     "Endpointer": "endpointing",
     "EndpointingConfig": "endpointing",
     "OutputSink": "output",
@@ -39,12 +39,12 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "AnalysisResult",
-    "Conversation",
     "ConversationConfig",
     "Endpointer",
     "EndpointingConfig",
     "OutputSink",
     "PlaybackHandle",
+    "TurnEngine",
     "VadConfig",
     "VoiceActivityDetector",
     "analyze",

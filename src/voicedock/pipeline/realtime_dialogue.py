@@ -1,7 +1,7 @@
 """``RealtimeDialogue``: a call's dialogue over a speech-to-speech provider (``xai_realtime``).
 
 The provider listens (server VAD), thinks and speaks itself; this class is the same surface as
-``Conversation`` so the live call does not care which one runs: caller audio in
+``TurnEngine`` so the live call does not care which one runs: caller audio in
 (``feed_audio``), the model's audio out through the ``OutputSink`` (cut on barge-in, stored
 cut to what was heard), the transcript as it happens.
 
@@ -189,7 +189,7 @@ class RealtimeDialogue(DialogueBase):
         self._end.end(CLOSED)
         await self._tasks.aclose()
 
-    # ── inputs (the Conversation surface) ────────────────────────────────────────────────
+    # ── inputs (the TurnEngine surface) ────────────────────────────────────────────────
     def feed_audio(self, pcm: bytes) -> None:
         if self._end.over:
             return

@@ -15,8 +15,8 @@ for a worker (``WorkerPool.wait_s``: the oldest waiting one's age, or the longes
 started in the last seconds; interims and speculative finals included: one that comes late
 makes the caller's endpointing wait for its hint, or the final start from scratch), the
 recognizer has more work than its cores carry and the calls already on it are getting slower;
-the node refuses new calls that would use it (``calls/admission.py``) until the waits are back
-under the bound. Cloud STT is neither pooled
+the node refuses new calls that would use it (``calls/speech_admission.py``) until the waits are
+back under the bound. Cloud STT is neither pooled
 nor counted: its calls are never refused for it.
 """
 

@@ -65,7 +65,7 @@ class _Pass:
 
 
 class StreamingRecognizer:
-    """The streaming transcription of one call's caller turns (one per ``Conversation``).
+    """The streaming transcription of one call's caller turns (one per ``TurnEngine``).
 
     ``listen()`` after each frame the listener processed; ``final(utterance)`` once it ended
     a turn. Transcriptions run as children of ``tasks``, the conversation's supervisor."""

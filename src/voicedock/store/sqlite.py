@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import Transaction
 from voicedock.store.errors import DuplicateKeyError
-from voicedock.store.migrations import (
+from voicedock.store.migrate import (
     CREATE_SCHEMA_MIGRATIONS,
     load_migrations,
     split_sqlite_statements,

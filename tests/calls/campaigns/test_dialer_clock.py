@@ -17,11 +17,11 @@ from fakes.calls import calls_of, place_outbound
 from fakes.pbx import FakePbx
 from fakes.requests import campaign_request, outbound_request
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings, org_id
-from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.domain.campaigns import ContactState
 from voicedock.domain.records import Call

@@ -20,10 +20,10 @@ from voicedock.errors import PbxError
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import TransferTarget
-from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import ProviderTimeoutError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 pytestmark = pytest.mark.unit
 
@@ -216,10 +216,10 @@ async def test_provider_failure_speaks_the_fallback_and_ends(call: Call) -> None
 async def test_a_crashing_call_task_ends_the_call_and_hangs_up(
     call: Call, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(self: Conversation, digit: str) -> None:
+    def broken(self: TurnEngine, digit: str) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(Conversation, "feed_dtmf", broken)
+    monkeypatch.setattr(TurnEngine, "feed_dtmf", broken)
     async with call.live() as live:
         await call.fake.channel().ws.send_str("DTMF_END digit:5")
         assert await asyncio.wait_for(live.wait_ended(), 3.0) == "internal-error"

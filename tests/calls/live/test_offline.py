@@ -12,10 +12,10 @@ from voicedock.calls.live.conversation import LiveConversation
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.conversation import ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import create_tts
 from voicedock.pipeline.providers.piper_tts import piper_available
+from voicedock.pipeline.turn_engine import ConversationConfig
 
 pytestmark = [
     pytest.mark.unit,

@@ -9,13 +9,13 @@ from msgspec import Meta
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time
 from voicedock.api.models.operations import PATH_ID, Schema, operation
-from voicedock.domain.provider_keys import KEY_NAME_MAX, KEY_NAME_PATTERN
 from voicedock.domain.records import ProviderKey as ProviderKeyRecord
 from voicedock.domain.secret_fields import MASK
+from voicedock.domain.tenant_provider_fields import KEY_NAME_MAX, KEY_NAME_PATTERN
 from voicedock.domain.timestamps import iso
 from voicedock.validation import NOT_BLANK_LINE_PATTERN
 
-# The providers whose sections take an api_key (domain/provider_keys.py cloud_providers()).
+# The providers whose sections take an api_key (domain/tenant_provider_fields.py cloud_providers()).
 Provider = Literal[
     "deepgram",
     "elevenlabs",

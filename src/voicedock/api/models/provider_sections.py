@@ -1,8 +1,8 @@
 """The provider sections of an assistant's configuration (``stt_config``, ``tts_config``,
-``llm_config``) as JSON Schemas made from the keys each provider takes (domain/provider_keys.py:
-each key's rule carries its schema), the rules tying ``llm_config`` to ``provider``, and the
-sections each ``provider`` requires or refuses (``if``/``then``), as far as the body sent shows
-them."""
+``llm_config``) as JSON Schemas made from the keys each provider takes
+(domain/tenant_provider_fields.py: each key's rule carries its schema), the rules tying
+``llm_config`` to ``provider``, and the sections each ``provider`` requires or refuses
+(``if``/``then``), as far as the body sent shows them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from voicedock.calls.assistants.config import CONFIG_TEXT_MAX, LLM_FILLER, MESSAGE_ROLES
 from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, SPEECH_TO_SPEECH
-from voicedock.domain import provider_keys
+from voicedock.domain import tenant_provider_fields
 from voicedock.domain.secret_fields import MASK
 from voicedock.validation import NOT_BLANK_PATTERN
 
@@ -49,7 +49,7 @@ _SECRET: Schema = {
 }
 
 
-def _keys(rules: Mapping[str, provider_keys.Rule], extra: dict[str, Schema]) -> Schema:
+def _keys(rules: Mapping[str, tenant_provider_fields.Rule], extra: dict[str, Schema]) -> Schema:
     props = {key: rule.schema for key, rule in rules.items()}
     props.update({key: schema for key, schema in extra.items() if key in props})
     if "api_key" in props:
@@ -61,7 +61,7 @@ def _variants(kind: str, extra: dict[str, Schema]) -> list[Schema]:
     """A section naming a provider this list knows: its keys, each value bounded."""
     return [
         obj({**_keys(rules, extra), "provider": {"const": name}}, ("provider",))
-        for name, rules in provider_keys.TENANT_KEYS[kind].items()
+        for name, rules in tenant_provider_fields.TENANT_KEYS[kind].items()
     ]
 
 
@@ -69,15 +69,15 @@ def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = Non
     """A section naming no provider (``provider`` False), or one this list does not know (an
     operator's plugin engine): the keys some provider takes, checked once the node's engine
     is known (400 then)."""
-    keys = sorted(provider_keys.tenant_keys_of_any(kind))
+    keys = sorted(tenant_provider_fields.tenant_keys_of_any(kind))
     schema: Schema = {
         "type": "object",
         "propertyNames": {"enum": keys},
         "properties": dict(extra or {}),
     }
     if provider:
-        known = sorted(provider_keys.TENANT_KEYS[kind])
-        name = provider_keys.PROVIDER_NAME.schema  # what any provider name must be
+        known = sorted(tenant_provider_fields.TENANT_KEYS[kind])
+        name = tenant_provider_fields.PROVIDER_NAME.schema  # what any provider name must be
         schema["properties"]["provider"] = {**name, "not": {"enum": known}}
     else:
         schema["not"] = {"required": ["provider"]}
@@ -85,10 +85,10 @@ def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = Non
 
 
 def _section(kind: str) -> Schema:
-    """A provider section (domain/provider_keys.py): the keys each provider takes."""
-    providers = provider_keys.TENANT_KEYS[kind]
+    """A provider section (domain/tenant_provider_fields.py): the keys each provider takes."""
+    providers = tenant_provider_fields.TENANT_KEYS[kind]
     listed = "; ".join(f"{name}: {', '.join(sorted(keys))}" for name, keys in providers.items())
-    host = ", ".join(sorted(provider_keys.OPERATOR_KEYS))
+    host = ", ".join(sorted(tenant_provider_fields.OPERATOR_KEYS))
     return {
         "anyOf": [
             *_variants(kind, {}),
@@ -111,15 +111,22 @@ _LLM_EXTRA: dict[str, Schema] = {"messages": nullable({"type": "array", "items":
 # llm_config: a pipeline assistant's LLM, or (provider xai_realtime) the realtime session's.
 _LLM_SECTIONS: Schema = {
     "anyOf": [
-        *_variants(provider_keys.LLM, _LLM_EXTRA),
-        _unnamed(provider_keys.LLM, provider=False, extra=_LLM_EXTRA),
-        _unnamed(provider_keys.LLM, provider=True, extra=_LLM_EXTRA),
+        *_variants(tenant_provider_fields.LLM, _LLM_EXTRA),
+        _unnamed(tenant_provider_fields.LLM, provider=False, extra=_LLM_EXTRA),
+        _unnamed(tenant_provider_fields.LLM, provider=True, extra=_LLM_EXTRA),
     ]
 }
 _REALTIME_SECTION: Schema = obj(
-    _keys(provider_keys.TENANT_KEYS[provider_keys.REALTIME][SPEECH_TO_SPEECH_PROVIDER], _LLM_EXTRA)
+    _keys(
+        tenant_provider_fields.TENANT_KEYS[tenant_provider_fields.REALTIME][
+            SPEECH_TO_SPEECH_PROVIDER
+        ],
+        _LLM_EXTRA,
+    )
 )
-_REALTIME_PARTIAL: Schema = _unnamed(provider_keys.REALTIME, provider=False, extra=_LLM_EXTRA)
+_REALTIME_PARTIAL: Schema = _unnamed(
+    tenant_provider_fields.REALTIME, provider=False, extra=_LLM_EXTRA
+)
 
 
 def _llm_rule(provider: Schema, llm: Schema) -> Schema:
@@ -191,8 +198,8 @@ def section_rules(merge: Merge) -> Schema:
 
 
 SCHEMAS: dict[str, Schema] = {
-    "SttConfig": _section(provider_keys.STT),
-    "TtsConfig": _section(provider_keys.TTS),
+    "SttConfig": _section(tenant_provider_fields.STT),
+    "TtsConfig": _section(tenant_provider_fields.TTS),
     "LlmConfig": _LLM_SECTIONS,
     "RealtimeConfig": _REALTIME_SECTION,
 }

@@ -9,9 +9,13 @@ from msgspec import Meta
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
-from voicedock.calls.voices import PREVIEW_RETRY_AFTER_S, PREVIEW_TEXT_MAX, PREVIEW_TIMEOUT_S
-from voicedock.calls.voices import Voice as VoiceRecord
-from voicedock.domain.provider_keys import KEY_NAME_MAX, KEY_NAME_PATTERN
+from voicedock.calls.organization_voices import (
+    PREVIEW_RETRY_AFTER_S,
+    PREVIEW_TEXT_MAX,
+    PREVIEW_TIMEOUT_S,
+)
+from voicedock.calls.organization_voices import Voice as VoiceRecord
+from voicedock.domain.tenant_provider_fields import KEY_NAME_MAX, KEY_NAME_PATTERN
 
 _VOICE_ID = "<provider>:<voice>, as GET /voices lists it (e.g. piper:en_US-joe-medium)"
 VoiceId = Annotated[str, Meta(description=_VOICE_ID)]

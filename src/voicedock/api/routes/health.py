@@ -8,7 +8,7 @@ import logging
 import msgspec
 from aiohttp import web
 
-from voicedock.api.keys import SERVICE
+from voicedock.api.app_keys import SERVICE
 from voicedock.api.models.base import reply
 from voicedock.api.models.health import Health
 from voicedock.errors import StoreError

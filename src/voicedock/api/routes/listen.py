@@ -3,11 +3,11 @@
 Authorized as every request (``Authorization: Bearer <key>``, or the console's session cookie,
 which a browser sends with the websocket's handshake), by a key that holds the listen grant
 (``ApiKey.listen``: 403 otherwise); a key hears only its organization's calls. The refusals
-are answered before the upgrade, as JSON error bodies (``calls/listen.py``: 404, 409 ``Call not
+are answered before the upgrade, as JSON error bodies (``calls/listening.py``: 404, 409 ``Call not
 active`` or ``Call on another node``, 429).
 
 Once upgraded: one text message ``{"type": "hello", ...}`` stating the format, then one binary
-message per 20 ms frame of either side (``media/listen.py``: an 8-byte header, then 16-bit PCM),
+message per 20 ms frame of either side (``media/listen_tap.py``: an 8-byte header, then 16-bit PCM),
 and at the end one text message ``{"type": "end", "reason": ..., "dropped_frames": n}`` before
 the server closes the websocket (1000). The stream ends when the call ends, the client closes
 it, the key is revoked, its listen grant withdrawn or the console session signed out (within
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from voicedock.aio import first_of
-from voicedock.api.keys import API_KEY, CONSOLE_SESSION, SERVICE
+from voicedock.api.app_keys import API_KEY, CONSOLE_SESSION, SERVICE
 from voicedock.api.middleware import check_listen, current_key, organization_of
 from voicedock.api.routes.call_events import KEY_CHECK_SECONDS
 from voicedock.api.routes.calls import CALLS

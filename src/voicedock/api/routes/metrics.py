@@ -11,7 +11,7 @@ import hmac
 
 from aiohttp import web
 
-from voicedock.api.keys import METRICS_PATH, SERVICE
+from voicedock.api.app_keys import METRICS_PATH, SERVICE
 from voicedock.errors import NotFound, Unauthorized
 from voicedock.metrics import CONTENT_TYPE
 

@@ -10,8 +10,8 @@ import dataclasses
 from aiohttp import web
 from msgspec import UNSET
 
+from voicedock.api.app_keys import SERVICE
 from voicedock.api.body import read_json
-from voicedock.api.keys import SERVICE
 from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.organization import (

@@ -27,7 +27,7 @@ from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, PROVIDERS, S
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
-from voicedock.domain import provider_keys
+from voicedock.domain import tenant_provider_fields
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
@@ -35,13 +35,13 @@ from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
 from voicedock.pipeline import keypad
 from voicedock.pipeline.filler import DEFAULT_PHRASES
+from voicedock.pipeline.node_voices import ESPEAK, OPENAI, PIPER, voice_names
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
     llm_registry,
     stt_registry,
     tts_registry,
 )
-from voicedock.pipeline.voices import ESPEAK, OPENAI, PIPER, voice_names
 
 log = logging.getLogger("voicedock.calls")
 
@@ -155,7 +155,7 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
     for key in ("stt_config", "tts_config"):
         sub = fields.sub_object(obj, key)
         if sub is not None:
-            provider_keys.check_section(key, _named(sub), sub)
+            tenant_provider_fields.check_section(key, _named(sub), sub)
             out[key] = copy.deepcopy(sub)
     llm = fields.sub_object(obj, "llm_config")
     if llm is not None:
@@ -204,14 +204,14 @@ def _check_llm_keys(llm: JsonObject, provider: object) -> None:
     the realtime session's; a partial section of an unknown kind (an override) is checked
     against every provider, the whole configuration again by ``resolve_provider``."""
     if provider in SPEECH_TO_SPEECH:
-        provider_keys.check_section(provider_keys.REALTIME, str(provider), llm)
+        tenant_provider_fields.check_section(tenant_provider_fields.REALTIME, str(provider), llm)
     elif provider is not None or _named(llm) is not None:
-        provider_keys.check_section(provider_keys.LLM, _named(llm), llm)
+        tenant_provider_fields.check_section(tenant_provider_fields.LLM, _named(llm), llm)
     else:
         try:
-            provider_keys.check_section(provider_keys.LLM, None, llm)
+            tenant_provider_fields.check_section(tenant_provider_fields.LLM, None, llm)
         except BadRequest:
-            provider_keys.check_section(provider_keys.REALTIME, None, llm)
+            tenant_provider_fields.check_section(tenant_provider_fields.REALTIME, None, llm)
 
 
 def _check_tool_filler(value: object) -> JsonObject:
@@ -423,7 +423,7 @@ def _resolve_provider(
         name = part["provider"]
         if not isinstance(name, str) or name not in _PROVIDER_NAMES[key]():
             raise BadRequest(f"{key}.provider {name!r} is not one of {_names(key)}")
-        provider_keys.check_section(key, name, part)
+        tenant_provider_fields.check_section(key, name, part)
         if key == "tts_config":
             check_tts_voice(name, part, key, speech)
         if key == "stt_config" and name in WHISPER_NAMES:
@@ -436,29 +436,33 @@ def _resolve_provider(
 
 def tenant_sections(config: Mapping[str, JsonValue], speech: SpeechSettings) -> JsonObject:
     """``config`` with each provider section cut to what an organization may set: a stored
-    configuration may predate the list (``domain/provider_keys.py``), and what it holds
+    configuration may predate the list (``domain/tenant_provider_fields.py``), and what it holds
     beyond it is ignored, never used (logged by key, never by value)."""
     out = dict(config)
     top = config.get("provider")
     if top in SPEECH_TO_SPEECH:
-        sections = {"llm_config": (provider_keys.REALTIME, str(top))}
+        sections = {"llm_config": (tenant_provider_fields.REALTIME, str(top))}
     else:
         llm_default = str(top) if top in NEEDS_STT_AND_TTS else speech.llm
         sections = {
-            "stt_config": (provider_keys.STT, speech.stt),
-            "tts_config": (provider_keys.TTS, speech.tts),
-            "llm_config": (provider_keys.LLM, llm_default),
+            "stt_config": (tenant_provider_fields.STT, speech.stt),
+            "tts_config": (tenant_provider_fields.TTS, speech.tts),
+            "llm_config": (tenant_provider_fields.LLM, llm_default),
         }
     for key, (kind, default) in sections.items():
         value = json_object(config.get(key))
         if value is None:
             continue
-        name = value.get("provider", default) if kind != provider_keys.REALTIME else default
-        kept = provider_keys.tenant_part(kind, str(name), value)
+        name = (
+            value.get("provider", default) if kind != tenant_provider_fields.REALTIME else default
+        )
+        kept = tenant_provider_fields.tenant_part(kind, str(name), value)
         say = json_object(value.get(SAY_VOICE))
-        if kind == provider_keys.REALTIME and say is not None:
+        if kind == tenant_provider_fields.REALTIME and say is not None:
             say_name = str(say.get("provider", speech.tts))
-            kept[SAY_VOICE] = provider_keys.tenant_part(provider_keys.TTS, say_name, say)
+            kept[SAY_VOICE] = tenant_provider_fields.tenant_part(
+                tenant_provider_fields.TTS, say_name, say
+            )
         dropped = sorted(set(value) - set(kept))
         if dropped:
             log.warning("%s: ignoring %s (not an assistant's setting)", key, ", ".join(dropped))
@@ -504,7 +508,7 @@ def realtime_section(
     voice = part.get("voice")
     if voice is not None and not (isinstance(voice, str) and voice.strip()):
         raise BadRequest("llm_config.voice must be a voice name")
-    provider_keys.check_section(provider_keys.REALTIME, "xai_realtime", part)
+    tenant_provider_fields.check_section(tenant_provider_fields.REALTIME, "xai_realtime", part)
     say = part.get(SAY_VOICE)
     if say is None:
         part.pop(SAY_VOICE, None)
@@ -517,7 +521,9 @@ def realtime_section(
         raise BadRequest(
             f"llm_config.{SAY_VOICE}.provider {name!r} is not one of {_names('tts_config')}"
         )
-    provider_keys.check_section(provider_keys.TTS, name, say, f"llm_config.{SAY_VOICE}")
+    tenant_provider_fields.check_section(
+        tenant_provider_fields.TTS, name, say, f"llm_config.{SAY_VOICE}"
+    )
     check_tts_voice(name, say, f"llm_config.{SAY_VOICE}", speech or SpeechSettings())
     part[SAY_VOICE] = say
     return part

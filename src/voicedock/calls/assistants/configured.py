@@ -6,7 +6,7 @@ resolve it into providers like any other (``resolve_provider``: the provider rul
 engines and voices, the egress policy's URLs). One it could not resolve would fail only when
 a call uses it: instead the node refuses to start, with a ``ConfigError`` naming the
 assistant and its key (``assistants[1].llm_config.base_url``), like any other setting it
-cannot run. Blocking: it may read the node's voice files (``pipeline/voices.py``).
+cannot run. Blocking: it may read the node's voice files (``pipeline/node_voices.py``).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, SPEECH_TO_SP
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.json import JsonValue, json_object
 from voicedock.domain.key_box import KeyBox, KeyBoxError
-from voicedock.domain.provider_keys import API_KEY_REF, cloud_providers
+from voicedock.domain.tenant_provider_fields import API_KEY_REF, cloud_providers
 from voicedock.errors import BadRequest, Forbidden, StoreError, Unprocessable
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnavailableError
 from voicedock.store.base import Store
@@ -52,7 +52,8 @@ class Engine:
 
     @property
     def cloud(self) -> bool:
-        """A provider whose account is reached with an API key (``domain/provider_keys.py``)."""
+        """A provider whose account is reached with an API key
+        (``domain/tenant_provider_fields.py``)."""
         return self.provider in cloud_providers()
 
 

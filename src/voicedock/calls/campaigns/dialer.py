@@ -24,8 +24,8 @@ and the campaign's calls at once, across every node) and store the call with the
 ``calling``. Only after the commit is the PBX asked to originate. A contact whose call would
 exceed a limit is left as it was (the transaction rolls back) and the dialer waits as long as
 the limit says; nothing is dropped. So does a contact while this node's offline speech is at
-capacity (``calls/admission.py``). A crash before the commit leaves the contact pending; after
-it, the contact's call is an ordinary call that the node's restart (or another node) ends,
+capacity (``calls/speech_admission.py``). A crash before the commit leaves the contact pending;
+after it, the contact's call is an ordinary call that the node's restart (or another node) ends,
 which settles the contact (``CampaignManager.on_event``): never dialed twice at once.
 Originates go out while the next contacts are claimed (``MAX_ORIGINATING`` at once): each is
 counted by the limits from its admission, so they may overlap.

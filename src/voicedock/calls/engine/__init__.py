@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from voicedock.calls.admission import Kind, SpeechAdmission
 from voicedock.calls.assistants.request import AssistantServer
 from voicedock.calls.commands import CommandRunner
 from voicedock.calls.control import LiveCalls
@@ -41,6 +40,7 @@ from voicedock.calls.engine.ringing import RING_GRACE_SECONDS, RingDeadlines
 from voicedock.calls.engine.scheduling import ScheduledCalls
 from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.observer import Observers
+from voicedock.calls.speech_admission import Kind, SpeechAdmission
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings, default_node_id
 from voicedock.domain.records import JsonObject, utcnow
@@ -146,7 +146,7 @@ class CallEngine:
 
     def speech_refusal(self, assistant_config: JsonObject, kind: Kind) -> int | None:
         """``None``: a new call of this assistant may start; else the seconds after which to
-        try again, the node's offline speech being at capacity (``calls/admission.py``)."""
+        try again, the node's offline speech being at capacity (``calls/speech_admission.py``)."""
         if self._admission is None:
             return None
         return self._admission.refusal(assistant_config, kind)

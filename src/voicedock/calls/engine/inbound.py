@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.assistants.request import AssistantServer, inbound_assistant
 from voicedock.calls.engine.presynthesizer import Presynthesizer, prepare_ahead
 from voicedock.calls.engine.timeline import Timeline
+from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import Settings
 from voicedock.domain.ids import new_inbound_call_id
 from voicedock.domain.records import Call, CallEvent, CallStatus, Direction

@@ -19,7 +19,6 @@ import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.assistants.placeholders import fill
 from voicedock.calls.assistants.resolve import resolve_assistant
 from voicedock.calls.engine.placement import Placement
@@ -34,6 +33,7 @@ from voicedock.calls.outbound.idempotency import (
 from voicedock.calls.outbound.new_call import NewCall, check_number_choice
 from voicedock.calls.outbound.request import OutboundRequest, check_schedule
 from voicedock.calls.policy import check_destination
+from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
 from voicedock.domain.ids import new_outbound_call_id

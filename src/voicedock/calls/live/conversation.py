@@ -54,18 +54,18 @@ from voicedock.media.recording import CallRecorder
 from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
-from voicedock.pipeline.conversation import (
-    INTERNAL_ERROR,
-    PROVIDER_ERROR,
-    Conversation,
-    ConversationConfig,
-)
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.schema_checks import StructuredDataCheck
 from voicedock.pipeline.tools import ToolExecutor
+from voicedock.pipeline.turn_engine import (
+    INTERNAL_ERROR,
+    PROVIDER_ERROR,
+    ConversationConfig,
+    TurnEngine,
+)
 
 log = logging.getLogger("voicedock.calls")
 
@@ -122,7 +122,7 @@ class LiveConversation(Closable):
         # A failing task ends the call (it never cancels its siblings).
         self._tasks = Supervisor("live call", log, on_error=lambda _exc: self._end(INTERNAL_ERROR))
         self._taps = CallTaps(media, recorder)
-        self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listen.py``)
+        self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listening.py``)
         self._screening = None
         if voicemail is not None:  # the first message waits for the detection's verdict
             self._screening = VoicemailScreening(
@@ -193,7 +193,7 @@ class LiveConversation(Closable):
             )
         if providers.stt is None or providers.llm is None:
             raise ProviderConfigError("a pipeline call needs STT and an LLM")
-        return Conversation(
+        return TurnEngine(
             stt=providers.stt,
             llm=providers.llm,
             tts=providers.tts,

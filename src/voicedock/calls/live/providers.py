@@ -17,8 +17,8 @@ a section that would take one is a ``ProviderConfigError`` instead (what a call 
 checked already, ``calls/assistants/key_refs.py``; this is the last word where keys are read).
 
 A section reaches its provider through the list of what an organization may set
-(``domain/provider_keys.py``): a stored configuration's other keys are dropped here, whatever
-was accepted when it was saved, and the host's settings (Whisper's model, cache directory,
+(``domain/tenant_provider_fields.py``): a stored configuration's other keys are dropped here,
+whatever was accepted when it was saved, and the host's settings (Whisper's model, cache directory,
 device, compute type and threads; Piper's voice file) come from the operator's ``[speech]``
 section only. So no assistant makes the node read, write or load anything the operator did not
 configure.
@@ -164,7 +164,7 @@ def voice_tts(
     *,
     speech_keys: bool = True,
 ) -> Tts:
-    """A TTS speaking one voice of the node's list (``pipeline/voices.py``) at its own
+    """A TTS speaking one voice of the node's list (``pipeline/node_voices.py``) at its own
     ``sample_rate``, with the operator's keys (unless ``speech_keys`` is False, as for a
     call under ``[byok] mode = "required"``) and host settings as for a call."""
     guard = None if egress is None else egress.for_providers()

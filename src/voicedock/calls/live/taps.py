@@ -3,7 +3,7 @@
 With a ``CallRecorder`` the call is recorded from its own media stream: the caller's frames as
 they arrive (``caller``), the assistant's as the pacer sends them (``Pacer.tap``), until the
 call ends or a transfer takes the caller away (``stop_recording``). The same two taps feed
-``listen`` (``media/listen.py``), the call's live listeners, while anyone listens. The pacer's
+``listen`` (``media/listen_tap.py``), the call's live listeners, while anyone listens. The pacer's
 tap is set once the dialogue runs (``start``) while the recording or a listener needs it.
 """
 
@@ -14,7 +14,7 @@ import logging
 from voicedock.logs import describe
 from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import Int16Array, decode
-from voicedock.media.listen import ListenTap
+from voicedock.media.listen_tap import ListenTap
 from voicedock.media.recording import CallRecorder, RecordingError
 
 log = logging.getLogger("voicedock.calls")

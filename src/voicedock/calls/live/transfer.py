@@ -16,9 +16,9 @@ from voicedock.calls.live.providers import SpeechProviders
 from voicedock.calls.transfers.briefing import prepare_transfer
 from voicedock.media.call_media import CallMedia
 from voicedock.pbx.base import TransferTarget
-from voicedock.pipeline.conversation import Conversation
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.turn_engine import TurnEngine
 
 
 async def prepare_live_transfer(
@@ -35,7 +35,7 @@ async def prepare_live_transfer(
     """Speak ``announcement`` to its end; for a warm transfer, the agent's briefing in
     ``target.extra``."""
     spoken = None
-    if announcement and isinstance(dialogue, Conversation):
+    if announcement and isinstance(dialogue, TurnEngine):
         spoken, announcement = dialogue.announce(announcement), None
     briefing = prepare_transfer(
         media,

@@ -40,7 +40,7 @@ from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.tools.executor import ToolServer
-    from voicedock.pipeline.conversation import ConversationConfig
+    from voicedock.pipeline.turn_engine import ConversationConfig
 
 
 class CallRunner:

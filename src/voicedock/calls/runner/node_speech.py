@@ -7,7 +7,7 @@
 * the recognition pool (``[speech] recognition_pool``, default on; ``pipeline/recognition.py``),
   through which every answered call's offline Whisper transcribes, finals before interims, and
   the ``SpeechAdmission`` that refuses new calls while transcriptions wait too long for it
-  (``calls/admission.py``);
+  (``calls/speech_admission.py``);
 * the schema workers (``pipeline/schema_checks.py``): what an assistant's analysis plan extracts
   after a call is checked against the organization's schema there, in worker processes each
   killed and replaced at a deadline, queues per organization served in turn.
@@ -25,8 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from voicedock.aio import Supervisor
-from voicedock.calls.admission import SpeechAdmission
 from voicedock.calls.offline_speech import operator_settings, recognition_threads
+from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.egress import Egress
 from voicedock.pipeline.providers.registry import create_stt, create_tts

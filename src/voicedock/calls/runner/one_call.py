@@ -45,7 +45,7 @@ from voicedock.store.base import Store
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.live.conversation import LiveCallResult
     from voicedock.calls.tools.executor import CallTools, ToolServer
-    from voicedock.pipeline.conversation import ConversationConfig
+    from voicedock.pipeline.turn_engine import ConversationConfig
 
 log = logging.getLogger("voicedock.calls")
 

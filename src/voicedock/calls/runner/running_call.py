@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from voicedock.aio import Supervisor, first_of
 from voicedock.calls.commands import API_END_CALL
-from voicedock.media.listen import ListenTap
+from voicedock.media.listen_tap import ListenTap
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.frames import ContextSource
 
@@ -60,7 +60,7 @@ class RunningCall:
         await self._forward(lambda live: live.inject_context(content, trigger_response, source))
 
     def listen_tap(self) -> ListenTap | None:
-        """The call's live listeners' tap, once its conversation runs (``calls/listen.py``)."""
+        """The call's live listeners' tap, once its conversation runs (``calls/listening.py``)."""
         return self.live.listen_tap if self.live is not None else None
 
     async def end_call(self, message: str | None) -> None:

@@ -1,6 +1,6 @@
 """A call's dialogue: the surface a live call drives, and the parts both engines compose.
 
-Two engines speak on a call: ``pipeline/conversation.py`` (the turn engine: VAD → STT → LLM →
+Two engines speak on a call: ``pipeline/turn_engine.py`` (the turn engine: VAD → STT → LLM →
 TTS) and ``pipeline/realtime_dialogue.py`` (a speech-to-speech provider). Both implement
 ``Dialogue`` (``surface.py``; what both share of it besides their parts: ``base.py``) and
 are built from the same components, one job each:

@@ -1,6 +1,6 @@
 """``Dialogue``: what a live call drives, whichever engine speaks on it.
 
-``Conversation`` (VAD → STT → LLM → TTS) and ``RealtimeDialogue`` (a speech-to-speech provider
+``TurnEngine`` (VAD → STT → LLM → TTS) and ``RealtimeDialogue`` (a speech-to-speech provider
 with voicedock's own TTS for what must be said verbatim) both implement it.
 """
 

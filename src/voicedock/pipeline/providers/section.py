@@ -2,8 +2,8 @@
 
 A section (``{"provider": "openai", "model": ..., "read_timeout_s": ...}``) is JSON whose keys
 each provider reads for itself (its ``from_config``): an organization's part is bounded by
-``domain/provider_keys.py``, the operator's comes from the ``[speech]`` settings. A value is
-narrowed where it is read, with Python's own conversions (``"3"`` reads as 3, as ``int()``
+``domain/tenant_provider_fields.py``, the operator's comes from the ``[speech]`` settings. A
+value is narrowed where it is read, with Python's own conversions (``"3"`` reads as 3, as ``int()``
 does); a value of another JSON kind (a list, an object, null where a number is due) raises
 ``TypeError``, as ``int()`` and ``float()`` do.
 """

@@ -17,7 +17,7 @@ from datetime import timedelta
 import asyncpg
 
 from voicedock.store.base import NodeReply
-from voicedock.store.postgres.errors import guarded, translate
+from voicedock.store.postgres.asyncpg_errors import guarded, translate
 
 # Commands older than this are gone however they stand: their sender has long given up.
 _FORGOTTEN_AFTER = timedelta(minutes=10)

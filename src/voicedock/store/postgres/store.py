@@ -26,8 +26,8 @@ import asyncpg
 
 from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import NodeMailbox, Transaction
-from voicedock.store.migrations import load_migrations
-from voicedock.store.postgres.errors import DRIVER_ERRORS, guarded, translate
+from voicedock.store.migrate import load_migrations
+from voicedock.store.postgres.asyncpg_errors import DRIVER_ERRORS, guarded, translate
 from voicedock.store.postgres.mailbox import PostgresMailbox
 from voicedock.store.sql.conn import Conn, Row, SqlValue
 from voicedock.store.sql.outbox import SqlOutbox

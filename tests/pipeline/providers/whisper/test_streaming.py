@@ -16,11 +16,11 @@ from pipeline.engines import needs_offline_engines
 from pipeline.fakes import FakeLlm, FakeSink, FakeTts
 from pipeline.synth import frames, silence
 from voicedock.pipeline.audio import pcm16_to_float, resample_pcm16
-from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import create_stt, create_tts
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
 from voicedock.pipeline.providers.whisper.stt import WhisperStt, tokenizer_of
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 pytestmark = [pytest.mark.unit, needs_offline_engines]
 
@@ -84,7 +84,7 @@ async def test_the_streaming_final_is_the_utterance_and_ready_at_the_turn_end(
     llm, sink = FakeLlm(), FakeSink(instant=True)
     llm.replies = [["Sure."]]
     stt = Spy(lambda: conv._listener.endpointer.user_speaking)
-    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config) as conv:
+    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config) as conv:
         loop = asyncio.get_running_loop()
         start = loop.time()
         for n, frame in enumerate(frames(silence(300) + spoken + silence(1500))):

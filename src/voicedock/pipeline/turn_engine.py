@@ -1,4 +1,4 @@
-"""The turn engine: caller audio in, assistant audio out, one `Conversation` per call.
+"""The turn engine: caller audio in, assistant audio out, one `TurnEngine` per call.
 
     feed_audio → Listener (VAD + endpointing) → turn task: STT → LLM → TTS → OutputSink
 
@@ -98,14 +98,14 @@ __all__ = [
     "PROVIDER_ERROR",
     "REFUSED",
     "SPEECH_FAILURES",
-    "Conversation",
     "ConversationConfig",
+    "TurnEngine",
     "failure_reason",
 ]
 
 
-class Conversation(DialogueBase):
-    """One call's dialogue. Use as ``async with Conversation(...) as conv``."""
+class TurnEngine(DialogueBase):
+    """One call's dialogue. Use as ``async with TurnEngine(...) as conv``."""
 
     def __init__(
         self,

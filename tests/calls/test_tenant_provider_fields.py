@@ -1,4 +1,5 @@
-"""The one list of what an organization may set per provider (``domain/provider_keys.py``)."""
+"""The one list of what an organization may set per provider
+(``domain/tenant_provider_fields.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from voicedock.calls.assistants.config import resolve_provider, tenant_sections
 from voicedock.config import SpeechSettings, load_settings
-from voicedock.domain import provider_keys
+from voicedock.domain import tenant_provider_fields
 from voicedock.errors import BadRequest, ConfigError
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 
@@ -17,19 +18,19 @@ pytestmark = pytest.mark.unit
 
 def test_every_engine_voicedock_registers_has_its_list() -> None:
     registries = {
-        provider_keys.STT: stt_registry,
-        provider_keys.TTS: tts_registry,
-        provider_keys.LLM: llm_registry,
+        tenant_provider_fields.STT: stt_registry,
+        tenant_provider_fields.TTS: tts_registry,
+        tenant_provider_fields.LLM: llm_registry,
     }
     for section, registry in registries.items():
         builtin = {n for n in registry.names() if not n.startswith(("live-", "test", "fake"))}
-        assert builtin <= set(provider_keys.TENANT_KEYS[section]), section
+        assert builtin <= set(tenant_provider_fields.TENANT_KEYS[section]), section
 
 
 def test_no_host_setting_is_on_any_list() -> None:
-    for providers in provider_keys.TENANT_KEYS.values():
+    for providers in tenant_provider_fields.TENANT_KEYS.values():
         for name, keys in providers.items():
-            host = set(keys) & provider_keys.OPERATOR_KEYS
+            host = set(keys) & tenant_provider_fields.OPERATOR_KEYS
             assert host <= ({"sample_rate"} if name == "elevenlabs" else set()), name
 
 
@@ -81,4 +82,4 @@ def test_a_configuration_file_assistant_follows_the_same_list(tmp_path: Path) ->
 @pytest.mark.parametrize("value", [10**400, float("inf"), float("nan"), True, "2"])
 def test_numbers_are_numbers_in_bounds(value: object) -> None:
     with pytest.raises(BadRequest, match=r"stt_config\.beam_size must be"):
-        provider_keys.check_section("stt_config", "offline", {"beam_size": value})
+        tenant_provider_fields.check_section("stt_config", "offline", {"beam_size": value})

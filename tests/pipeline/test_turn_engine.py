@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from voicedock.pipeline.conversation import Conversation, ConversationConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import ProviderTimeoutError, ProviderUnavailableError
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
 from .fakes import FakeHandle, FakeLlm, FakeSink, FakeStt, FakeTts
 from .synth import frames, silence, voiced
@@ -31,7 +31,7 @@ async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
             await asyncio.sleep(0.001)
 
 
-def speak(conv: Conversation, speech_ms: int = 600, pause_ms: int = 400) -> None:
+def speak(conv: TurnEngine, speech_ms: int = 600, pause_ms: int = 400) -> None:
     for frame in frames(voiced(speech_ms) + silence(pause_ms)):
         conv.feed_audio(frame)
 
@@ -45,7 +45,7 @@ async def test_turn_end_to_end_with_transcript_and_latency() -> None:
     )
     llm.replies = [["We open ", "at nine. ", "Bye for ", "now."]]
     cfg = config(first_message="Hi, dental clinic.", context="Caller: Margaret.")
-    async with Conversation(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
+    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
         await until(lambda: len(conv.transcript) == 1)
         speak(conv)
         await until(lambda: len(conv.transcript) == 3)
@@ -77,7 +77,7 @@ async def test_turn_end_to_end_with_transcript_and_latency() -> None:
 async def test_barge_in_flushes_and_keeps_only_what_was_heard() -> None:
     stt, tts, sink = FakeStt(["Tell me everything.", "Stop."]), FakeTts(ms_per_char=20), FakeSink()
     llm = FakeLlm(["One two three four five six seven eight. Nine ten eleven twelve."])
-    async with Conversation(stt=stt, llm=llm, tts=tts, sink=sink, config=config()) as conv:
+    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=config()) as conv:
         speak(conv)
         await until(lambda: len(sink.handles) == 2)
         assert conv.assistant_audible
@@ -100,7 +100,7 @@ async def test_barge_in_flushes_and_keeps_only_what_was_heard() -> None:
 async def test_short_blip_while_assistant_speaks_is_not_a_barge_in() -> None:
     stt, sink = FakeStt(["Hello."]), FakeSink()
     llm = FakeLlm(["A long answer that keeps going for a while."])
-    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
         speak(conv)
         await until(lambda: conv.assistant_audible)
         for frame in frames(voiced(100) + silence(400)):  # echo / "uh-huh"
@@ -116,7 +116,7 @@ async def test_short_blip_while_assistant_speaks_is_not_a_barge_in() -> None:
 async def test_speech_during_thinking_merges_into_one_turn() -> None:
     stt, sink = FakeStt(["I want to move my appointment."], delay=0.2), FakeSink(instant=True)
     llm = FakeLlm(["Sure."])
-    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
+    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=config()) as conv:
         speak(conv, speech_ms=400)
         await until(lambda: len(stt.calls) == 1)
         speak(conv, speech_ms=400)  # caller continues before the answer
@@ -128,7 +128,7 @@ async def test_speech_during_thinking_merges_into_one_turn() -> None:
 
 async def test_say_inject_context_and_end_call() -> None:
     llm, sink = FakeLlm(), FakeSink(instant=True)
-    async with Conversation(
+    async with TurnEngine(
         stt=FakeStt(), llm=llm, tts=FakeTts(), sink=sink, config=config()
     ) as conv:
         await conv.say("Please hold.")
@@ -148,7 +148,7 @@ async def test_say_inject_context_and_end_call() -> None:
 
 async def test_end_call_lets_current_speech_finish() -> None:
     sink = FakeSink()
-    async with Conversation(
+    async with TurnEngine(
         stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=config()
     ) as conv:
         await conv.say("First I finish this sentence.")
@@ -170,7 +170,7 @@ async def test_silence_timeout_says_goodbye_and_ends() -> None:
         silence_timeout_message="Are you there? Goodbye.",
     )
     sink = FakeSink(instant=True)
-    async with Conversation(
+    async with TurnEngine(
         stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
     ) as conv:
         for frame in frames(silence(500)):
@@ -188,7 +188,7 @@ async def test_silence_prompt_is_said_before_the_silence_timeout_ends_the_call()
         silence_timeout_message="Goodbye.",
     )
     sink = FakeSink(instant=True)
-    async with Conversation(
+    async with TurnEngine(
         stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
     ) as conv:
         for frame in frames(silence(300)):
@@ -206,7 +206,7 @@ async def test_a_stalled_reply_is_covered_then_spoken() -> None:
     llm.replies = [["Your order ships today."]]
     llm.first_token_delay = 0.5
     cfg = config(dead_air_s=0.2, dead_air_message="One moment, please.")
-    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 3)
     spoken = [(e.role, e.content) for e in conv.transcript]
@@ -223,7 +223,7 @@ async def test_a_prompt_reply_is_not_covered() -> None:
     stt, llm, sink = FakeStt(["Hi."]), FakeLlm(), FakeSink(instant=True)
     llm.replies = [["Hello."]]
     cfg = config(dead_air_s=0.2)
-    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)
         await asyncio.sleep(0.3)
@@ -233,7 +233,7 @@ async def test_a_prompt_reply_is_not_covered() -> None:
 async def test_max_duration_ends_without_speech() -> None:
     cfg = config(endpointing=EndpointingConfig(max_duration_ms=200, silence_timeout_ms=None))
     sink = FakeSink(instant=True)
-    async with Conversation(
+    async with TurnEngine(
         stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
     ) as conv:
         for frame in frames(voiced(300)):
@@ -252,7 +252,7 @@ async def test_provider_failure_speaks_fallback_then_ends(broken: str) -> None:
     else:
         llm.first_token_delay = 5.0
     cfg = config(llm_first_token_timeout_s=0.05, fallback_message="Sorry, technical trouble.")
-    async with Conversation(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
+    async with TurnEngine(stt=stt, llm=llm, tts=FakeTts(), sink=sink, config=cfg) as conv:
         speak(conv)
         assert await asyncio.wait_for(conv.wait_ended(), 2) == "provider-error"
     assert conv.transcript[-1].content == "Sorry, technical trouble."
@@ -262,7 +262,7 @@ async def test_a_turn_whose_transcription_failed_is_tried_once_more_for_the_reco
     stt = FakeStt(["Hello?"])
     stt.error = ProviderUnavailableError("model busy")
     cfg = config(fallback_message="Sorry, technical trouble.")
-    async with Conversation(
+    async with TurnEngine(
         stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=cfg
     ) as conv:
         speak(conv)
@@ -279,7 +279,7 @@ async def test_a_turn_whose_transcription_failed_is_tried_once_more_for_the_reco
 async def test_tts_failure_still_ends_call() -> None:
     tts = FakeTts()
     tts.error = ProviderUnavailableError("voice missing")
-    async with Conversation(
+    async with TurnEngine(
         stt=FakeStt(), llm=FakeLlm(), tts=tts, sink=FakeSink(), config=config()
     ) as conv:
         await conv.say("Hello.")
@@ -292,7 +292,7 @@ async def test_tts_failure_still_ends_call() -> None:
 
 async def test_aclose_is_idempotent_and_stops_speech() -> None:
     sink = FakeSink()
-    conv = Conversation(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=config())
+    conv = TurnEngine(stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=config())
     async with conv:
         await conv.say("A sentence that will be cut.")
         await until(lambda: len(sink.handles) == 1)
@@ -309,7 +309,7 @@ class BrokenSink(FakeSink):
 
 
 async def test_broken_sink_still_ends_the_call() -> None:
-    conv = Conversation(
+    conv = TurnEngine(
         stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=BrokenSink(), config=config()
     )
     async with conv:
@@ -324,7 +324,7 @@ async def test_say_queued_behind_the_greeting_survives_a_barge_in_and_is_spoken(
     stt, tts, sink = FakeStt(["Hello? Hello?"]), FakeTts(), FakeSink()
     llm = FakeLlm(["How can I help?"])
     cfg = config(first_message="Welcome to the city library, how can I help you today?")
-    async with Conversation(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
+    async with TurnEngine(stt=stt, llm=llm, tts=tts, sink=sink, config=cfg) as conv:
         await until(lambda: conv.assistant_audible)
         await conv.say("Your book has arrived.")
         await asyncio.sleep(0.01)
@@ -348,7 +348,7 @@ async def test_greeting_cut_before_its_first_word_is_still_recorded() -> None:
     received: list[tuple[str, str, bool]] = []
     stt, sink = FakeStt(["Hi."]), FakeSink()
     cfg = config(first_message="Hello, this is the dental clinic.")
-    async with Conversation(
+    async with TurnEngine(
         stt=stt,
         llm=FakeLlm(["Yes?"]),
         tts=FakeTts(),
@@ -368,7 +368,7 @@ async def test_greeting_cut_before_its_first_word_is_still_recorded() -> None:
 async def test_a_queued_say_cancelled_by_the_end_of_the_call_is_recorded_at_zero_words() -> None:
     sink = FakeSink()
     cfg = config(first_message="Welcome to the city library, how can I help you today?")
-    async with Conversation(
+    async with TurnEngine(
         stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=sink, config=cfg
     ) as conv:
         await until(lambda: conv.assistant_audible)
@@ -384,7 +384,7 @@ async def test_transcript_and_its_events_are_in_spoken_order() -> None:
     stt = FakeStt(["I need a taxi."], delay=0.2)
     llm = FakeLlm(["Sure."])
     sink = FakeSink(instant=True)
-    async with Conversation(
+    async with TurnEngine(
         stt=stt,
         llm=llm,
         tts=FakeTts(),
@@ -405,7 +405,7 @@ async def test_transcript_and_its_events_are_in_spoken_order() -> None:
 
 async def test_what_the_caller_was_saying_when_the_call_closed_is_transcribed() -> None:
     stt = FakeStt(["Please transfer me to"])
-    async with Conversation(
+    async with TurnEngine(
         stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
     ) as conv:
         for frame in frames(voiced(600)):  # still talking: the turn has not ended
@@ -433,7 +433,7 @@ async def test_a_turn_still_being_transcribed_at_hang_up_is_heard_once_not_again
     async def hang_up() -> None:  # what the call does on `on_quiet`
         at_hang_up.append((stt.running, len(conv.transcript)))
 
-    async with Conversation(
+    async with TurnEngine(
         stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
     ) as conv:
         speak(conv)
@@ -452,7 +452,7 @@ async def test_a_stuck_transcription_at_hang_up_is_still_bounded_by_its_timeout(
 ) -> None:
     stt = FakeStt(["never"], delay=30.0)
     cfg = config(stt_timeout_s=1.0)
-    async with Conversation(
+    async with TurnEngine(
         stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=cfg
     ) as conv:
         speak(conv)
@@ -474,7 +474,7 @@ async def test_words_after_a_turn_being_transcribed_at_hang_up_are_heard_after_i
     """The caller's turn is being transcribed, they go on talking and hang up: the turn's
     transcription is waited for, the rest transcribed after it (never beside it)."""
     stt = FakeStt(["I need a taxi", "to the station."], delay=0.3)
-    async with Conversation(
+    async with TurnEngine(
         stt=stt, llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
     ) as conv:
         speak(conv, speech_ms=400)
@@ -493,7 +493,7 @@ async def test_words_after_a_turn_being_transcribed_at_hang_up_are_heard_after_i
 
 async def test_announce_is_spoken_to_its_end_through_a_barge_in_and_recorded() -> None:
     sink = FakeSink()
-    async with Conversation(
+    async with TurnEngine(
         stt=FakeStt(["Wait."]), llm=FakeLlm(["Ok."]), tts=FakeTts(), sink=sink, config=config()
     ) as conv:
         announced = asyncio.ensure_future(conv.announce("I am transferring you to sales now."))
@@ -530,7 +530,7 @@ async def test_greeting_still_being_synthesised_waits_for_the_callers_hello() ->
     greeting = "Hello, this is the dental clinic."
     stt, sink = FakeStt(["Hello?"], delay=0.3), FakeSink(instant=True)
     cfg = config(first_message=greeting)
-    async with Conversation(
+    async with TurnEngine(
         stt=stt, llm=FakeLlm(["How can I help?"]), tts=SlowTts(0.1), sink=sink, config=cfg
     ) as conv:
         speak(conv)
@@ -548,7 +548,7 @@ async def test_end_call_while_the_caller_holds_the_floor_does_not_wait_for_the_g
     greeting = "Hello, this is the dental clinic."
     sink = FakeSink(instant=True)
     cfg = config(first_message=greeting, end_call_grace_s=30.0)
-    async with Conversation(
+    async with TurnEngine(
         stt=FakeStt(), llm=FakeLlm(), tts=SlowTts(0.05), sink=sink, config=cfg
     ) as conv:
         for frame in frames(voiced(600)):  # speaking, no pause: the floor stays taken

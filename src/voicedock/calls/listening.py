@@ -2,7 +2,7 @@
 how many listen at once.
 
 A call's audio exists only on the node that runs its conversation: the tap of its
-``LiveConversation`` (``media/listen.py``), reached through the engine's live calls. So:
+``LiveConversation`` (``media/listen_tap.py``), reached through the engine's live calls. So:
 
 - a call of another organization, or none: 404, exactly as ``GET /calls/{id}``;
 - a call not in progress (still ringing, ended): 409 ``Call not active``; answered but its
@@ -31,7 +31,7 @@ from voicedock.calls.policy import check_transfer_destination
 from voicedock.config import ListenSettings, PolicySettings
 from voicedock.domain.records import Call, CallStatus
 from voicedock.errors import ApiError, ConfigError, Conflict, NotFound, RateLimited
-from voicedock.media.listen import (
+from voicedock.media.listen_tap import (
     ASSISTANT,
     CALLER,
     CHANNEL_NAMES,

@@ -1,6 +1,6 @@
 """The voices an organization's assistants may speak with, and a voice's preview.
 
-The node's list (``pipeline/voices.py``): the installed Piper and espeak-ng voices, read in a
+The node's list (``pipeline/node_voices.py``): the installed Piper and espeak-ng voices, read in a
 worker thread; the cloud voices the operator configured, ElevenLabs' asked of the operator's
 account through the egress guard. ``Voices`` answers each organization the part of it the
 organization may use, and speaks its previews.
@@ -38,15 +38,15 @@ from voicedock.calls.assistants.key_refs import check_key_refs, fits, with_provi
 from voicedock.calls.live.providers import voice_tts
 from voicedock.config import Settings
 from voicedock.domain.json import json_object
-from voicedock.domain.provider_keys import API_KEY_REF
+from voicedock.domain.tenant_provider_fields import API_KEY_REF
 from voicedock.egress import Egress
 from voicedock.egress.settings import egress_guard
 from voicedock.errors import ApiError, NotFound, ProviderError, RateLimited
+from voicedock.pipeline.node_voices import Voice as Voice  # the records this floor answers
+from voicedock.pipeline.node_voices import elevenlabs_voices, node_voices
 from voicedock.pipeline.providers._http import pcm16_wav
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.synthesis import NodeSynthesis
-from voicedock.pipeline.voices import Voice as Voice  # the records this floor answers
-from voicedock.pipeline.voices import elevenlabs_voices, node_voices
 from voicedock.pipeline.worker_pool import PoolFull
 from voicedock.store.base import Store
 
