@@ -146,6 +146,16 @@ async def test_say_inject_context_and_end_call() -> None:
     ]
 
 
+async def test_a_whisper_acknowledged_is_in_the_transcript_even_if_the_call_ends_at_once() -> None:
+    # The control command answers "Command sent" when it returns: a supervisor's whisper is
+    # then the call's, even when the caller hangs up before the engine's next event.
+    async with TurnEngine(
+        stt=FakeStt(), llm=FakeLlm(), tts=FakeTts(), sink=FakeSink(instant=True), config=config()
+    ) as conv:
+        await conv.inject_context("Offer a callback.", source="supervisor")
+    assert [(e.role, e.content) for e in conv.transcript] == [("supervisor", "Offer a callback.")]
+
+
 async def test_end_call_lets_current_speech_finish() -> None:
     sink = FakeSink()
     async with TurnEngine(

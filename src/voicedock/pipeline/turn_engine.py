@@ -216,6 +216,9 @@ class TurnEngine(DialogueBase):
     async def inject_context(
         self, text: str, trigger_response: bool = False, source: ContextSource = "api"
     ) -> None:
+        if source == SUPERVISOR:  # the call's from the moment it is acknowledged
+            now = self._wall()
+            self._transcript.add(TranscriptEntry(SUPERVISOR, text, now, now))
         self._events.put_nowait(InjectContext(text, trigger_response, source))
 
     async def end_call(self, final_message: str | None = None) -> None:
@@ -263,8 +266,6 @@ class TurnEngine(DialogueBase):
             elif isinstance(event, InjectContext):
                 if event.source == SUPERVISOR:
                     self._history.add(ChatMessage("system", supervisor_note(event.text)))
-                    now = self._wall()
-                    self._transcript.add(TranscriptEntry(SUPERVISOR, event.text, now, now))
                 else:
                     self._history.add(ChatMessage("system", event.text))
                 if event.respond:
