@@ -69,9 +69,11 @@ def parse(value: object, model: type[M], name: str = "body", *, words: Reader | 
 
 
 def sent(body: Body) -> dict[str, object]:
-    """The fields of a decoded body that were sent (null included), by name."""
-    given = {name: getattr(body, name) for name in body.__struct_fields__}
-    return {name: value for name, value in given.items() if value is not UNSET}
+    """A decoded body as the JSON object of what was sent (null included, what was left out
+    not), for the checks of what it means (calls/); a number a field types ``float`` is one."""
+    built = msgspec.to_builtins(body)
+    assert isinstance(built, dict)
+    return built
 
 
 def parse_query(query: Mapping[str, str], model: type[M]) -> M:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from voicedock.api.models.assistants import AssistantCreate, AssistantUpdate, assistant_reply
-from voicedock.api.models.base import parse
+from voicedock.api.models.base import parse, sent
 from voicedock.api.resources import (
     Caller,
     Create,
@@ -118,23 +118,39 @@ def _refs_checked(
     return run
 
 
-def parse_assistant(caller: Caller, base: Assistant | None, body: object) -> Assistant:
-    """A POST body (``base`` None) or a PATCH body onto ``base``: the assistant it makes."""
+def _building(caller: Caller, base: Assistant | None) -> Callable[[dict[str, Any]], Assistant]:
+    """What a POST body (``base`` None) or a PATCH body onto ``base`` means: the assistant it
+    makes (``build_assistant``: the checks no schema states)."""
     service = caller.service
     org_id = base.organization_id if base is not None else caller.organization_id
-    egress = service.engine.egress_policy
-    obj = fields.require_object(body)
-    assistant = build_assistant(obj, base, org_id, service.settings.speech, egress)
-    parse(obj, AssistantCreate if base is None else AssistantUpdate)  # nothing undocumented
-    return assistant
+    speech, egress = service.settings.speech, service.engine.egress_policy
+    return lambda obj: build_assistant(obj, base, org_id, speech, egress)
+
+
+def _decoded(
+    caller: Caller, base: Assistant | None, body: object
+) -> tuple[dict[str, Any], Assistant]:
+    """A POST or PATCH body as its model decodes it, and the assistant it makes of ``base``
+    (a refusal in the check's words where it refuses the body too)."""
+    build = _building(caller, base)
+    decoded = parse(
+        body,
+        AssistantCreate if base is None else AssistantUpdate,
+        words=lambda value, _where: build(fields.require_object(value)),
+    )
+    obj = sent(decoded)
+    return obj, build(obj)
+
+
+def parse_assistant(caller: Caller, base: Assistant, body: object) -> Assistant:
+    """A PATCH body onto ``base``: the assistant it makes."""
+    return _decoded(caller, base, body)[1]
 
 
 def parse_new_assistant(caller: Caller, body: object) -> dict[str, Any]:
     """A POST body, checked as it stands (the organization's defaults are added when it is
     stored: ``_insert_assistant``)."""
-    obj = fields.require_object(body)
-    parse_assistant(caller, None, obj)
-    return obj
+    return _decoded(caller, None, body)[0]
 
 
 async def _insert_assistant(caller: Caller, obj: dict[str, Any]) -> Assistant:
@@ -142,7 +158,7 @@ async def _insert_assistant(caller: Caller, obj: dict[str, Any]) -> Assistant:
     (GET /organization), its provider-key references checked, stored."""
     org = await caller.store.get_organization(caller.organization_id)
     defaults = org.assistant_defaults if org is not None else {}
-    assistant = parse_assistant(caller, None, with_defaults(obj, defaults))
+    assistant = _building(caller, None)(with_defaults(obj, defaults))
     return await _refs_checked(lambda tx, a: tx.insert_assistant(a))(caller, assistant)
 
 
