@@ -12,6 +12,7 @@ from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.refusals import Reader, Refusal, refused
+from voicedock.domain.json import JsonObject
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -68,9 +69,10 @@ def parse(value: object, model: type[M], name: str = "body", *, words: Reader | 
         raise refused(exc, model, name, value, whole) from None
 
 
-def sent(body: Body) -> dict[str, object]:
+def sent(body: Body) -> JsonObject:
     """A decoded body as the JSON object of what was sent (null included, what was left out
-    not), for the checks of what it means (calls/); a number a field types ``float`` is one."""
+    not), for the checks of what it means (calls/); a number as its field types it (``2`` in a
+    ``float`` field: ``2.0``)."""
     built = msgspec.to_builtins(body)
     assert isinstance(built, dict)
     return built

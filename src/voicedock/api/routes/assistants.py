@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -28,6 +28,7 @@ from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
+from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Assistant, utcnow
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
@@ -43,7 +44,7 @@ ASSISTANT_FIELDS = ("name", "business_name", "active", *CONFIG_FIELDS)
 
 
 def build_assistant(
-    obj: dict[str, Any],
+    obj: JsonObject,
     base: Assistant | None,
     org_id: str,
     speech: SpeechSettings,
@@ -118,7 +119,7 @@ def _refs_checked(
     return run
 
 
-def _building(caller: Caller, base: Assistant | None) -> Callable[[dict[str, Any]], Assistant]:
+def _building(caller: Caller, base: Assistant | None) -> Callable[[JsonObject], Assistant]:
     """What a POST body (``base`` None) or a PATCH body onto ``base`` means: the assistant it
     makes (``build_assistant``: the checks no schema states)."""
     service = caller.service
@@ -127,9 +128,7 @@ def _building(caller: Caller, base: Assistant | None) -> Callable[[dict[str, Any
     return lambda obj: build_assistant(obj, base, org_id, speech, egress)
 
 
-def _decoded(
-    caller: Caller, base: Assistant | None, body: object
-) -> tuple[dict[str, Any], Assistant]:
+def _decoded(caller: Caller, base: Assistant | None, body: object) -> tuple[JsonObject, Assistant]:
     """A POST or PATCH body as its model decodes it, and the assistant it makes of ``base``
     (a refusal in the check's words where it refuses the body too)."""
     build = _building(caller, base)
@@ -147,13 +146,13 @@ def parse_assistant(caller: Caller, base: Assistant, body: object) -> Assistant:
     return _decoded(caller, base, body)[1]
 
 
-def parse_new_assistant(caller: Caller, body: object) -> dict[str, Any]:
+def parse_new_assistant(caller: Caller, body: object) -> JsonObject:
     """A POST body, checked as it stands (the organization's defaults are added when it is
     stored: ``_insert_assistant``)."""
     return _decoded(caller, None, body)[0]
 
 
-async def _insert_assistant(caller: Caller, obj: dict[str, Any]) -> Assistant:
+async def _insert_assistant(caller: Caller, obj: JsonObject) -> Assistant:
     """The new assistant with the organization's defaults for what its body leaves out
     (GET /organization), its provider-key references checked, stored."""
     org = await caller.store.get_organization(caller.organization_id)
