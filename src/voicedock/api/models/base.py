@@ -11,7 +11,8 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.refusals import Refusal, refused
+from voicedock.api.models.refusals import Reader, Refusal, refused
+from voicedock.domain.json import JsonObject
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -53,13 +54,28 @@ class Error(Reply, kw_only=True):
 M = TypeVar("M", bound=msgspec.Struct)
 
 
-def parse(value: object, model: type[M], name: str = "body") -> M:
-    """``value`` (parsed JSON) as ``model``; 400 whose message names the field otherwise."""
+def parse(value: object, model: type[M], name: str = "body", *, words: Reader | None = None) -> M:
+    """``value`` (parsed JSON) as ``model``; 400 whose message names the field otherwise.
+
+    ``words``: the check of what the value means (calls/), run on the decoded value by the
+    handler; a value the model refuses is refused in its words where it refuses it too (its
+    ``BadRequest`` as it reads the value sent, at ``name``), in msgspec's otherwise."""
     try:
         return msgspec.convert(value, model, strict=True)
     except msgspec.ValidationError as exc:
+        if words is not None:
+            words(value, name)
         whole = model.REFUSAL if issubclass(model, Body) else None
         raise refused(exc, model, name, value, whole) from None
+
+
+def sent(body: Body) -> JsonObject:
+    """A decoded body as the JSON object of what was sent (null included, what was left out
+    not), for the checks of what it means (calls/); a number as its field types it (``2`` in a
+    ``float`` field: ``2.0``)."""
+    built = msgspec.to_builtins(body)
+    assert isinstance(built, dict)
+    return built
 
 
 def parse_query(query: Mapping[str, str], model: type[M]) -> M:

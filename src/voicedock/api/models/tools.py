@@ -5,7 +5,7 @@ A tool's ``type`` names the fields it takes (calls/tools/config.py checks what t
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -13,6 +13,7 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Body, Reply, parse
 from voicedock.api.models.fields import Text, Time
 from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
+from voicedock.api.models.refusals import Reader
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.tools.config import TEMPLATE_ID, TOOL_TYPES, WEBHOOK
 from voicedock.domain.records import ToolTemplate as ToolTemplateRecord
@@ -48,34 +49,49 @@ class ToolServer(Body, kw_only=True):
     url: Annotated[str, Meta(pattern="^https?://")]
 
 
+# A tool's optional fields are UNSET when left out (its stored copy keeps what was sent, null
+# included: calls/tools/config.py check_tool); the document states their default, null
+# (Body.DEFAULTS).
+
+
 class WebhookTool(Body, kw_only=True):
+    DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(
+        ("description", "parameters", "server", "timeout_seconds")
+    )
+
     type: Annotated[Literal["webhook"], Meta(description="the default")] = "webhook"
     name: Name
-    description: Text | None = None
-    parameters: Parameters | None = None
-    server: ToolServer | None = None
-    timeout_seconds: TimeoutSeconds | None = None
+    description: Text | UnsetType | None = UNSET
+    parameters: Parameters | UnsetType | None = UNSET
+    server: ToolServer | UnsetType | None = UNSET
+    timeout_seconds: TimeoutSeconds | UnsetType | None = UNSET
 
 
 class EndCallTool(Body, kw_only=True):
+    DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(("name", "description"))
+
     type: Literal["end_call"]
-    name: BuiltInName = None
-    description: Text | None = None
+    name: BuiltInName | UnsetType = UNSET
+    description: Text | UnsetType | None = UNSET
 
 
 class TransferCallTool(Body, kw_only=True):
+    DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(("name", "description", "mode", "message"))
+
     type: Literal["transfer_call"]
-    name: BuiltInName = None
-    description: Text | None = None
+    name: BuiltInName | UnsetType = UNSET
+    description: Text | UnsetType | None = UNSET
     destinations: Destinations
-    mode: TransferMode | None = None
-    message: Text | None = None
+    mode: TransferMode | UnsetType | None = UNSET
+    message: Text | UnsetType | None = UNSET
 
 
 class SendDtmfTool(Body, kw_only=True):
+    DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(("name", "description"))
+
     type: Literal["send_dtmf"]
-    name: BuiltInName = None
-    description: Text | None = None
+    name: BuiltInName | UnsetType = UNSET
+    description: Text | UnsetType | None = UNSET
 
 
 class ToolTemplateRef(Body, kw_only=True):
@@ -101,10 +117,11 @@ _TOOLS: dict[str, type[Body]] = {
 TOOL_ITEM: Schema = {"anyOf": [ref("Tool"), ref(ToolTemplateRef)]}
 
 
-def parse_tool(value: object, where: str = "body") -> Body:
-    """One tool as its type's model (the type checked by calls/tools/config.py before)."""
+def parse_tool(value: object, where: str = "body", *, words: Reader | None = None) -> Body:
+    """One tool as its type's model (a type it does not know: a webhook tool's); ``words``:
+    as ``parse``'s."""
     kind = value.get("type", WEBHOOK) if isinstance(value, dict) else WEBHOOK
-    return parse(value, _TOOLS.get(kind, WebhookTool), where)
+    return parse(value, _TOOLS.get(kind, WebhookTool), where, words=words)
 
 
 class ToolTemplate(Reply, kw_only=True):

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from voicedock.api.models.analysis_templates import AnalysisTemplate as AnalysisTemplateReply
 from voicedock.api.models.analysis_templates import AnalysisTemplateCreate, AnalysisTemplateUpdate
-from voicedock.api.models.base import parse
+from voicedock.api.models.base import parse, sent
 from voicedock.api.resources import (
     Caller,
     Resource,
@@ -45,31 +45,38 @@ def _name(obj: JsonObject, *, required: bool) -> str | None:
     return fields.text(obj, NAME, required=required, max_len=PROFILE_TEXT_MAX, multiline=False)
 
 
-def _plan(obj: JsonObject) -> JsonObject:
-    """The plan settings of a body, checked as an assistant's ``analysis_plan``; null: none."""
-    return check_analysis_plan({k: v for k, v in obj.items() if k != NAME}, "body")
+def _checked(body: object, *, required: bool) -> tuple[str | None, JsonObject]:
+    """What a body means: its name and its plan settings, checked as an assistant's
+    ``analysis_plan`` (the structured data schema's bounds no model states); null: none."""
+    obj = fields.require_object(body)
+    name = _name(obj, required=required)
+    return name, check_analysis_plan({k: v for k, v in obj.items() if k != NAME}, "body")
+
+
+def _new_checked(body: object, _where: str) -> tuple[str | None, JsonObject]:
+    return _checked(body, required=True)
+
+
+def _update_checked(body: object, _where: str) -> tuple[str | None, JsonObject]:
+    return _checked(body, required=False)
 
 
 def _parse_new(caller: Caller, body: object) -> AnalysisTemplate:
-    obj = fields.require_object(body)
-    name = str(_name(obj, required=True))
-    plan = _plan(obj)
-    parse(obj, AnalysisTemplateCreate)  # and nothing the document does not say
+    new = parse(body, AnalysisTemplateCreate, words=_new_checked)
+    name, plan = _new_checked(sent(new), "body")
     return AnalysisTemplate(
-        id=str(uuid.uuid4()), organization_id=caller.organization_id, name=name, plan=plan
+        id=str(uuid.uuid4()), organization_id=caller.organization_id, name=str(name), plan=plan
     )
 
 
 def _parse_update(_caller: Caller, template: AnalysisTemplate, body: object) -> AnalysisTemplate:
-    obj = fields.require_object(body)
-    name = _name(obj, required=False) or template.name
-    sent = _plan(obj)
-    parse(obj, AnalysisTemplateUpdate)
-    plan = {**template.plan, **sent}
+    given = sent(parse(body, AnalysisTemplateUpdate, words=_update_checked))
+    name, changed = _update_checked(given, "body")
+    plan = {**template.plan, **changed}
     for key in ANALYSIS_PLAN_FIELDS:  # an explicit null removes a setting
-        if key in obj and obj[key] is None:
+        if key in given and given[key] is None:
             plan.pop(key, None)
-    return dataclasses.replace(template, name=name, plan=plan, updated_at=utcnow())
+    return dataclasses.replace(template, name=name or template.name, plan=plan, updated_at=utcnow())
 
 
 async def _delete(caller: Caller, template: AnalysisTemplate) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from voicedock.api.models.assistants import AssistantCreate, AssistantUpdate, assistant_reply
-from voicedock.api.models.base import parse
+from voicedock.api.models.base import parse, sent
 from voicedock.api.resources import (
     Caller,
     Create,
@@ -28,6 +28,7 @@ from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
+from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Assistant, utcnow
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
@@ -43,7 +44,7 @@ ASSISTANT_FIELDS = ("name", "business_name", "active", *CONFIG_FIELDS)
 
 
 def build_assistant(
-    obj: dict[str, Any],
+    obj: JsonObject,
     base: Assistant | None,
     org_id: str,
     speech: SpeechSettings,
@@ -118,31 +119,45 @@ def _refs_checked(
     return run
 
 
-def parse_assistant(caller: Caller, base: Assistant | None, body: object) -> Assistant:
-    """A POST body (``base`` None) or a PATCH body onto ``base``: the assistant it makes."""
+def _building(caller: Caller, base: Assistant | None) -> Callable[[JsonObject], Assistant]:
+    """What a POST body (``base`` None) or a PATCH body onto ``base`` means: the assistant it
+    makes (``build_assistant``: the checks no schema states)."""
     service = caller.service
     org_id = base.organization_id if base is not None else caller.organization_id
-    egress = service.engine.egress_policy
-    obj = fields.require_object(body)
-    assistant = build_assistant(obj, base, org_id, service.settings.speech, egress)
-    parse(obj, AssistantCreate if base is None else AssistantUpdate)  # nothing undocumented
-    return assistant
+    speech, egress = service.settings.speech, service.engine.egress_policy
+    return lambda obj: build_assistant(obj, base, org_id, speech, egress)
 
 
-def parse_new_assistant(caller: Caller, body: object) -> dict[str, Any]:
+def _decoded(caller: Caller, base: Assistant | None, body: object) -> tuple[JsonObject, Assistant]:
+    """A POST or PATCH body as its model decodes it, and the assistant it makes of ``base``
+    (a refusal in the check's words where it refuses the body too)."""
+    build = _building(caller, base)
+    decoded = parse(
+        body,
+        AssistantCreate if base is None else AssistantUpdate,
+        words=lambda value, _where: build(fields.require_object(value)),
+    )
+    obj = sent(decoded)
+    return obj, build(obj)
+
+
+def parse_assistant(caller: Caller, base: Assistant, body: object) -> Assistant:
+    """A PATCH body onto ``base``: the assistant it makes."""
+    return _decoded(caller, base, body)[1]
+
+
+def parse_new_assistant(caller: Caller, body: object) -> JsonObject:
     """A POST body, checked as it stands (the organization's defaults are added when it is
     stored: ``_insert_assistant``)."""
-    obj = fields.require_object(body)
-    parse_assistant(caller, None, obj)
-    return obj
+    return _decoded(caller, None, body)[0]
 
 
-async def _insert_assistant(caller: Caller, obj: dict[str, Any]) -> Assistant:
+async def _insert_assistant(caller: Caller, obj: JsonObject) -> Assistant:
     """The new assistant with the organization's defaults for what its body leaves out
     (GET /organization), its provider-key references checked, stored."""
     org = await caller.store.get_organization(caller.organization_id)
     defaults = org.assistant_defaults if org is not None else {}
-    assistant = parse_assistant(caller, None, with_defaults(obj, defaults))
+    assistant = _building(caller, None)(with_defaults(obj, defaults))
     return await _refs_checked(lambda tx, a: tx.insert_assistant(a))(caller, assistant)
 
 

@@ -13,7 +13,7 @@ from msgspec import UNSET
 from voicedock.api.app_keys import SERVICE
 from voicedock.api.body import read_json
 from voicedock.api.middleware import organization_of
-from voicedock.api.models.base import parse, reply
+from voicedock.api.models.base import parse, reply, sent
 from voicedock.api.models.organization import (
     AssistantDefaultsUpdate,
     Organization,
@@ -58,9 +58,8 @@ async def update_organization(request: web.Request) -> web.Response:
         )
     defaults = body.assistant_defaults
     if defaults is not None and defaults is not UNSET:
-        # The assistant configuration, read twice until it is typed: its model, then what
-        # it means (calls/assistants/config.py).
-        parse(defaults, AssistantDefaultsUpdate, "assistant_defaults")
+        # Decoded by its model; what the settings mean is checked below (check_defaults).
+        defaults = sent(parse(defaults, AssistantDefaultsUpdate, "assistant_defaults"))
     base = await _organization(request)
     assistant_defaults = base.assistant_defaults
     if defaults is not UNSET:

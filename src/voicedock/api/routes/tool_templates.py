@@ -13,6 +13,7 @@ import uuid
 
 from aiohttp import web
 
+from voicedock.api.models.base import sent
 from voicedock.api.models.tools import ToolTemplate as ToolTemplateReply
 from voicedock.api.models.tools import parse_tool as parse_tool_model
 from voicedock.api.resources import (
@@ -33,9 +34,10 @@ MAX_TEMPLATES_PER_ORGANIZATION = 500
 
 
 def parse_tool(caller: Caller, body: object) -> JsonObject:
-    """One tool, as an item of an assistant's ``tools`` (its URL within the egress policy)."""
-    tool = check_tool(body, "body")
-    parse_tool_model(body)  # and it is what the document says a tool is
+    """One tool, as an item of an assistant's ``tools`` (its URL within the egress policy):
+    decoded by its type's model, what it means checked (``check_tool``, which words a
+    refusal where it refuses the body too)."""
+    tool = check_tool(sent(parse_tool_model(body, words=check_tool)), "body")
     check_tool_url(tool, "body", caller.service.engine.egress_policy)
     return tool
 

@@ -1,0 +1,123 @@
+"""The assistant configuration's bodies (``/assistants`` and ``/agents``, ``/tool-templates``,
+``/analysis-templates``, the organization's ``assistant_defaults``) are read once, by their
+model; what the settings mean is checked on what it decoded, and a body both refuse is
+answered in the words of that check, as before the model read it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pytest
+
+from api.conftest import Api
+from api.test_organization_api import admin
+from voicedock.api.models.base import Body
+
+pytestmark = pytest.mark.unit
+
+BAD = "Bad request"
+ASSISTANT = {"name": "Front desk", "first_message": "Hello."}
+PLAN = {"name": "Outcome", "summary_prompt": "Summarize the call."}
+
+# (path, body, message): the check's words where the model refuses the body too, msgspec's
+# where the model alone refuses it.
+REFUSED = [
+    ("/assistants", [], "body must be a JSON object"),
+    ("/assistants", {"first_message": "Hi."}, "name is required"),
+    ("/agents", {**ASSISTANT, "name": 5}, "name must be a string"),
+    (
+        "/assistants",
+        {**ASSISTANT, "tool_filler": {"delay_seconds": 11}},
+        "tool_filler.delay_seconds must be a number of seconds, 0-10",
+    ),
+    ("/assistants", {**ASSISTANT, "colour": "red"}, "body: unknown field(s): colour"),
+    (
+        "/tool-templates",
+        {"type": "hold"},
+        "body.type must be one of webhook, end_call, transfer_call, send_dtmf",
+    ),
+    (
+        "/tool-templates",
+        {"type": "end_call", "name": "two words"},
+        "body.name must be 1-64 of A-Z, a-z, 0-9, _ and -",
+    ),
+    ("/tool-templates", {"type": "end_call", "description": ""}, "description must not be empty"),
+    (
+        "/assistants",
+        {**ASSISTANT, "keypad": {"timeout_seconds": "1"}},
+        "keypad.timeout_seconds must be a number of seconds, 0.5-30.0",
+    ),
+    ("/analysis-templates", {**PLAN, "name": 5}, "name must be a string"),
+    ("/analysis-templates", {"summary_prompt": "x"}, "name is required"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "message"), REFUSED)
+async def test_a_refused_configuration_answers_as_before(
+    api: Api, path: str, body: object, message: str
+) -> None:
+    response = await api.client.post(path, json=body, headers=api.auth())
+    assert response.status == 400
+    assert await response.json() == {"error": BAD, "message": message}
+
+
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The request models a request's bodies are decoded into, in order."""
+    models: list[str] = []
+    convert: Callable[..., Any] = msgspec.convert
+
+    def counting(value: object, kind: object, **options: Any) -> Any:
+        if isinstance(kind, type) and issubclass(kind, Body):
+            models.append(kind.__name__)
+        return convert(value, kind, **options)
+
+    monkeypatch.setattr(msgspec, "convert", counting)
+    return models
+
+
+async def test_each_body_is_decoded_once(api: Api, decoded: list[str]) -> None:
+    h = api.auth()
+    created = await api.client.post("/assistants", json=ASSISTANT, headers=h)
+    assert created.status == 201, await created.text()
+    assert decoded == ["AssistantCreate"]  # the organization's defaults are not a re-read
+    decoded.clear()
+    assistant_id = (await created.json())["id"]
+    patched = await api.client.patch(
+        f"/assistants/{assistant_id}", json={"first_message": "Hi."}, headers=h
+    )
+    assert patched.status == 200, await patched.text()
+    assert decoded == ["AssistantUpdate"]
+    decoded.clear()
+    tool = await api.client.post("/tool-templates", json={"type": "end_call"}, headers=h)
+    assert tool.status == 201, await tool.text()
+    assert decoded == ["EndCallTool"]
+    decoded.clear()
+    plan = await api.client.post("/analysis-templates", json=PLAN, headers=h)
+    assert plan.status == 201, await plan.text()
+    assert decoded == ["AnalysisTemplateCreate"]
+    decoded.clear()
+    defaults = {"assistant_defaults": {"first_message": "Welcome."}}
+    org = await api.client.patch("/organization", json=defaults, headers=await admin(api))
+    assert org.status == 200, await org.text()
+    assert decoded == ["OrganizationUpdate", "AssistantDefaultsUpdate"]
+
+
+async def test_a_tool_template_keeps_what_was_sent(api: Api) -> None:
+    """A field left out stays out of the template, one sent as null is null (the model's
+    decoding tells them apart)."""
+    h = api.auth()
+    left_out = await api.client.post("/tool-templates", json={"type": "end_call"}, headers=h)
+    assert left_out.status == 201, await left_out.text()
+    answer = await left_out.json()
+    assert "name" not in answer
+    assert "description" not in answer
+    nulls = {"type": "end_call", "name": None, "description": None}
+    sent_null = await api.client.post("/tool-templates", json=nulls, headers=h)
+    assert sent_null.status == 201, await sent_null.text()
+    answer = await sent_null.json()
+    assert (answer["name"], answer["description"]) == (None, None)
+    read = await api.client.get(f"/tool-templates/{answer['id']}", headers=h)
+    assert {k: (await read.json())[k] for k in nulls} == nulls
