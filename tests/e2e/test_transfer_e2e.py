@@ -13,6 +13,7 @@ from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_calls_e2e import get_call, place, until, wait_status
 from fakes.calls import call_finished
 from pbx.lab_calls import ANSWERS
+from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
@@ -89,6 +90,12 @@ async def test_refused_destinations_are_403_and_nothing_is_dialled(
     live: LiveService, destination: str, reason: str
 ) -> None:
     call_id = await answered(live)
+    media_leg = leg_id(call_id, "media")
+
+    async def own_legs_up() -> bool:  # the call's media leg may follow its answer
+        return media_leg in {c.id for c in await live.pbx.ari.list_channels()}
+
+    await until(own_legs_up)
     channels_before = {c.id for c in await live.pbx.ari.list_channels()}
     resp = await control(live, call_id, {"type": "transfer", "destination": destination})
     assert resp.status == 403
