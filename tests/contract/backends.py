@@ -236,6 +236,17 @@ class FreeswitchLabInboundCaller:
 
 
 @asynccontextmanager
+async def _hung_up_after(lab: Any) -> AsyncIterator[None]:
+    """Every leg a test leaves up (a transferred call stays bridged to its target) is hung up
+    when it ends: each leg holds lab RTP ports, and a run out of them fails the next test's
+    originate ("No audio RTP ports available!")."""
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(lab.api, "hupall NORMAL_CLEARING")
+
+
+@asynccontextmanager
 async def freeswitch_lab(lab: Any) -> AsyncIterator[Backend]:
     """``FreeswitchPbx`` on the real lab FreeSWITCH (``tests/freeswitch_lab_session.py``)."""
     from voicedock.config import FreeswitchSettings
@@ -257,7 +268,7 @@ async def freeswitch_lab(lab: Any) -> AsyncIterator[Backend]:
     )
     inbound = FreeswitchLabInboundCaller(lab)
     events = Recorder()
-    async with FreeswitchPbx(settings, dids=[inbound.did]) as pbx:
+    async with FreeswitchPbx(settings, dids=[inbound.did]) as pbx, _hung_up_after(lab):
         await pbx.start(events)
         yield Backend(
             "freeswitch-lab",

@@ -86,6 +86,10 @@ class FakeChannel:
     name: str = ""  # Channel-Name; "" = sofia/gateway/fake/<destination>
     context: str = ""  # the dialplan context a loopback leg runs in
     partner: str | None = None  # the other loopback leg (-a <-> -b)
+    # Answered, its originate job not ended yet: a uuid_transfer now is overwritten by the
+    # originate's &park() (mod_commands), which then parks it in the transfer's context.
+    placing: bool = False
+    lost_transfer_context: str | None = None
 
     @property
     def channel_name(self) -> str:

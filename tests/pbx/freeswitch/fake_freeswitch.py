@@ -80,6 +80,8 @@ class FakeFreeswitch:
         self.agent_press_delay = 0.05
         self.bridged: dict[str, str] = {}  # uuid_bridge pairs, both ways
         self.late_park_delay = 0.05  # CHANNEL_PARK of an answered originate's &park()
+        # CHANNEL_ANSWER -> the originate job's end (on a loaded lab FreeSWITCH it can be late)
+        self.job_after_answer = 0.0
         self.bridge_delay = 0.02  # uuid_bridge's +OK to its CHANNEL_BRIDGE (20-60 ms on the lab)
         self.loopback_dials: list[str] = []  # "<exten>/<context>/<dialplan>" per loopback leg
         self._answer: dict[str, asyncio.Event] = {}  # ringing channel uuid -> answer/hangup
@@ -340,6 +342,9 @@ class FakeFreeswitch:
                 return "+OK Success\n"
             elif name == "uuid_transfer" and len(args) >= 2:
                 context = args[3] if len(args) > 3 else "default"
+                if self.channels[args[0]].placing:  # undone by the originate's &park()
+                    self.channels[args[0]].lost_transfer_context = context
+                    return "+OK\n"
                 self._tg.create_task(self._run_transfer_extension(args[0], args[1], context))
             elif name == "uuid_broadcast" and len(args) >= 2:
                 self.broadcasts.append((args[0], args[1]))
@@ -407,6 +412,10 @@ class FakeFreeswitch:
                 self.emit(self._channel_headers(partner, "CHANNEL_ANSWER"))
             channel.answered = True
             self.emit(self._channel_headers(channel, "CHANNEL_ANSWER"))
+            if self.job_after_answer:
+                channel.placing = True
+                await asyncio.sleep(self.job_after_answer)
+                channel.placing = False
             # The originate's &park() reports after the answer, in the originate's context
             # ("default"), as on the lab FreeSWITCH; a blind transfer must not take it for its
             # own failure.
@@ -627,7 +636,7 @@ class FakeFreeswitch:
         channel = self.channels.get(channel_uuid)
         if channel is not None:
             headers = self._channel_headers(channel, "CHANNEL_PARK")
-            self.emit(headers | {"Caller-Context": "default"})
+            self.emit(headers | {"Caller-Context": channel.lost_transfer_context or "default"})
 
     async def _press_later(self, channel_uuid: str, digit: str) -> None:
         await asyncio.sleep(self.agent_press_delay)

@@ -352,6 +352,20 @@ async def test_blind_transfer_waits_for_the_bridge_and_a_failed_bridge_keeps_the
     await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
 
 
+async def test_blind_transfer_at_the_answer_waits_for_the_originate_to_end(
+    fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
+) -> None:
+    """FreeSWITCH gives the answered leg its &park() only when the originate job ends, after
+    CHANNEL_ANSWER: a uuid_transfer sent in between is undone (the call parks again)."""
+    pbx, events = started
+    fake.job_after_answer = 0.3
+    call_id = await answered_call(pbx, events)
+    await pbx.transfer(call_id, TransferTarget("+15559990000", trunk_endpoint="carrier2"))
+    await events.wait_for(call_id, PbxEventKind.TRANSFERRED)
+    assert PbxEventKind.TRANSFER_FAILED not in events.kinds(call_id)
+    assert fake.channels[fake.uuid_of(call_id)].lost_transfer_context is None
+
+
 async def test_blind_transfer_answered_stops_the_audio_stream(
     fake: FakeFreeswitch, started: tuple[FreeswitchPbx, PbxEventRecorder]
 ) -> None:

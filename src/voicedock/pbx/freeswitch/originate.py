@@ -7,11 +7,17 @@ checked for a restart yet (``pbx/reconcile``). The job's ``-ERR <CAUSE>`` ends t
 that cause, a moment after, so that the ``CHANNEL_HANGUP_COMPLETE`` with the SIP status is
 reported first when it comes; a lost socket leaves the outcome to reconcile: nothing is sent
 again.
+
+FreeSWITCH reports ``CHANNEL_ANSWER`` before the originate job ends: only then does it give the
+answered leg its ``&park()`` (``originate_function`` in mod_commands sets the extension and
+``CS_EXECUTE``), overwriting whatever a command sent in between had set. A transfer started at
+the answer therefore waits for the job first (``placed``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 from voicedock.errors import PbxError
@@ -36,6 +42,8 @@ __all__ = ["FreeswitchOriginator"]
 _SETTLE_TIMEOUT = 2.0
 # After originate's `-ERR <CAUSE>`, wait this long for the HANGUP_COMPLETE with the SIP status.
 _ORIGINATE_FAILURE_GRACE = 0.5
+# How long a command that must follow the originate waits for its job (it ends at the answer).
+_PLACED_TIMEOUT = 5.0
 
 
 class FreeswitchOriginator:
@@ -54,6 +62,18 @@ class FreeswitchOriginator:
         self._reconciler = reconciler
         self._hangups = hangups
         self._spawn = spawn
+        self._jobs: dict[str, BackgroundJob] = {}  # call id -> its originate job, until it ends
+
+    async def placed(self, call_id: str) -> None:
+        """Returns once the originate job of ``call_id`` has ended (at once for a call not
+        placed here, or whose job ended): the answered leg then runs its ``&park()``, and a
+        ``uuid_transfer`` is no longer overwritten by it. Bounded; never raises."""
+        job = self._jobs.get(call_id)
+        if job is None:
+            return
+        with contextlib.suppress(PbxError, TimeoutError):
+            async with asyncio.timeout(_PLACED_TIMEOUT):
+                await job.result()
 
     async def originate(self, request: OriginateRequest) -> None:
         # Built (and so validated) before any I/O: nothing unsafe may reach the Event Socket.
@@ -81,6 +101,7 @@ class FreeswitchOriginator:
         except PbxError:
             self._calls.forget(request.call_id)  # refused or never sent: no channel exists
             raise
+        self._jobs[request.call_id] = job
         self._spawn(self._watch(request.call_id, job))
 
     async def _watch(self, call_id: str, job: BackgroundJob) -> None:
@@ -92,6 +113,8 @@ class FreeswitchOriginator:
             return  # the socket broke (or we closed): reconcile decides, nothing is re-sent
         else:
             return  # "+OK <uuid>": CHANNEL_ANSWER reports it
+        finally:
+            self._jobs.pop(call_id, None)
         await asyncio.sleep(_ORIGINATE_FAILURE_GRACE)
         cause, detail = freeswitch_cause(cause_name), f"originate-failed {cause_name}"[:80]
         await self._hangups.ended(call_id, cause=cause, tech_cause=None, detail=detail)

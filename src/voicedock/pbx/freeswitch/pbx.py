@@ -195,6 +195,11 @@ class FreeswitchPbx(PbxAdapter):
             raise PbxError(f"transfer mode {target.mode!r} is not available")
         commands = blind_transfer_commands(legs.main_channel, target, self._transfer_context)
         self._blind.started(call_id)  # before the command: its bridge event may come first
+        await self._originator.placed(call_id)  # else the originate's &park() undoes it
+        still = self._calls.get(call_id)
+        if still is None or still.ended:  # hung up meanwhile: its hangup is the report
+            self._blind.forget(call_id)
+            raise PbxError("no live call with this id")
         try:
             for command in commands:
                 await self.esl.api(command)
