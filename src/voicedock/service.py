@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from types import TracebackType
 from typing import Self
 
 import msgspec
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Closable, Supervisor
 from voicedock.calls.assistants.configured import check_configured_assistants
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
@@ -147,7 +146,7 @@ def _media_endpoint(pbx: Pbx) -> MediaEndpoint | None:
     return pbx.media_endpoint() if isinstance(pbx, MediaAcceptingPbx) else None
 
 
-class Service:
+class Service(Closable):
     def __init__(
         self,
         settings: Settings,
@@ -335,11 +334,3 @@ class Service:
 
     async def __aenter__(self) -> Self:
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -74,23 +74,26 @@ def create_app(
             await service.aclose()
 
     app.cleanup_ctx.append(service_ctx)
-    app.add_routes(calls.routes)
-    app.add_routes(campaigns.routes)
-    app.add_routes(assistants.routes)
-    app.add_routes(phone_numbers.routes)
-    app.add_routes(trunks.routes)
-    app.add_routes(health.routes)
-    app.add_routes(webhooks.routes)
-    app.add_routes(api_keys.routes)
-    app.add_routes(organization.routes)
-    app.add_routes(metrics.routes)
-    if settings.console.enabled:
-        app.add_routes(console.routes)
-    app.add_routes(tool_templates.routes)
-    app.add_routes(analysis_templates.routes)
-    app.add_routes(provider_keys.routes)
-    app.add_routes(voices.routes)
-    app.add_routes(usage.routes)
+    console_routes = (console,) if settings.console.enabled else ()
+    for module in (
+        calls,
+        campaigns,
+        assistants,
+        phone_numbers,
+        trunks,
+        health,
+        webhooks,
+        api_keys,
+        organization,
+        metrics,
+        *console_routes,
+        tool_templates,
+        analysis_templates,
+        provider_keys,
+        voices,
+        usage,
+    ):
+        app.add_routes(module.routes)
     call_events.setup(app)
     listen.setup(app)
     app.router.add_get("/openapi.json", _openapi)

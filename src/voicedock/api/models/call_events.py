@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
+from voicedock.api.models.operations import PATH_ID, Schema, operation, too_many
 
 
 def _call_events_op() -> Schema:
@@ -21,16 +21,12 @@ def _call_events_op() -> Schema:
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
     op["responses"]["204"] = {"description": "The call has ended and nothing is left to send"}
-    op["responses"]["429"] = {
-        "description": (
-            "Too many open event streams (error 'Too many streams'): this API key's or "
-            "organization's cap ([limits] open_streams_per_key, open_streams_per_organization; "
-            "every node's streams count) or the node's is reached; retry after Retry-After "
-            "seconds"
-        ),
-        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-        "content": {"application/json": {"schema": ref("Error")}},
-    }
+    op["responses"]["429"] = too_many(
+        "Too many open event streams (error 'Too many streams'): this API key's or "
+        "organization's cap ([limits] open_streams_per_key, open_streams_per_organization; "
+        "every node's streams count) or the node's is reached; retry after Retry-After "
+        "seconds"
+    )
     return op
 
 

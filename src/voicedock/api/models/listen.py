@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
+from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation, too_many
 
 
 def _listen_op() -> Schema:
@@ -19,32 +19,24 @@ def _listen_op() -> Schema:
         ),
     )
     op["parameters"] = [PATH_ID]
-    op["responses"]["403"] = {
-        "description": (
-            "The key does not hold the listen grant (a read-only key the operator did not "
-            "grant it, a key it was withdrawn from), or a console session from another origin"
-        ),
-        "content": {"application/json": {"schema": ref("Error")}},
-    }
+    op["responses"]["403"] = error_response(
+        "403",
+        "The key does not hold the listen grant (a read-only key the operator did not "
+        "grant it, a key it was withdrawn from), or a console session from another origin",
+    )
     op["responses"]["101"] = {"description": "Switching protocols: the listen stream follows"}
-    op["responses"]["409"] = {
-        "description": (
-            "The call is not in progress, its audio has not started yet (error 'Call not "
-            "active'), or another node serves it (error 'Call on another node', that node's "
-            "id in node)"
-        ),
-        "content": {"application/json": {"schema": ref("Error")}},
-    }
-    op["responses"]["429"] = {
-        "description": (
-            "Too many listeners (error 'Too many listeners'): the call's, the "
-            "organization's or the node's cap ([listen] max_listeners_per_call, "
-            "max_listeners_per_organization, max_listeners) is reached; retry after "
-            "Retry-After seconds"
-        ),
-        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-        "content": {"application/json": {"schema": ref("Error")}},
-    }
+    op["responses"]["409"] = error_response(
+        "409",
+        "The call is not in progress, its audio has not started yet (error 'Call not "
+        "active'), or another node serves it (error 'Call on another node', that node's "
+        "id in node)",
+    )
+    op["responses"]["429"] = too_many(
+        "Too many listeners (error 'Too many listeners'): the call's, the "
+        "organization's or the node's cap ([listen] max_listeners_per_call, "
+        "max_listeners_per_organization, max_listeners) is reached; retry after "
+        "Retry-After seconds"
+    )
     return op
 
 

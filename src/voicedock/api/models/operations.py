@@ -51,6 +51,15 @@ def error_response(status: str, description: str | None = None) -> Schema:
     }
 
 
+def too_many(description: str) -> Schema:
+    """A 429 answer (an error body) whose ``Retry-After`` says when to try again."""
+    return {
+        "description": description,
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+
+
 def operation(
     summary: str,
     ok: tuple[str, type[msgspec.Struct] | str | None],

@@ -10,7 +10,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import E164, Identifier, Time, text
-from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
+from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal
 from voicedock.domain.records import PhoneNumber as NumberRecord
 from voicedock.domain.records import Trunk as TrunkRecord
@@ -115,11 +115,9 @@ def _operators_numbers(
 ) -> Schema:
     """A phone-number route that no API key may use: it answers 403 (or 404 / 401)."""
     op = operation(summary, ("403", None), params=params, errors="401 404" if params else "401")
-    op["responses"]["403"] = {
-        "description": "Operator setting: phone numbers are created, moved and removed by the "
-        "operator",
-        "content": {"application/json": {"schema": ref("Error")}},
-    }
+    op["responses"]["403"] = error_response(
+        "403", "Operator setting: phone numbers are created, moved and removed by the operator"
+    )
     return {**op, "description": description}
 
 

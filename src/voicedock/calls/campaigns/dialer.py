@@ -48,7 +48,7 @@ from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
 from voicedock.calls.engine import CallEngine
-from voicedock.calls.engine.placement import Originate
+from voicedock.calls.engine.placement import CallAsk, Originate
 from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.policy import destination_refusal
 from voicedock.config import PolicySettings
@@ -210,14 +210,7 @@ class Dialer:
 
     async def _dial_one(self, campaign_id: str, trunks: dict[str, Trunk]) -> _Step:
         due = _ContactDue(self, campaign_id, new_outbound_call_id())
-        try:
-            placed = await self._engine.placement.place(
-                due, trunks, now=self._now(), launch=self._launch
-            )
-        except RateLimited:  # every caller number is at its own limit
-            raise _Wait(timedelta(milliseconds=200)) from None
-        if isinstance(placed, timedelta):
-            raise _Wait(placed)  # rolled the claim back: the contact stays as it was
+        placed = await self._place(due, trunks)
         return _Step.DIALED if placed is not None else due.step
 
     async def _dial_scheduled(self, queue: _Queue, trunks: dict[str, Trunk]) -> _Step:
@@ -225,6 +218,15 @@ class Dialer:
         originate it (or end it: expired, refused). One a limit holds back joins the held
         ones (``_Wait``)."""
         due = _ScheduledDue(self._engine, queue.organization_id, queue.held)
+        placed = await self._place(due, trunks)
+        if placed is None:
+            return due.step
+        queue.held.discard(placed.id)
+        return _Step.DIALED
+
+    async def _place(self, due: CallAsk, trunks: dict[str, Trunk]) -> Call | None:
+        """Place what ``due`` claims; ``_Wait`` when a limit holds it back (the claim rolled
+        back: the contact or scheduled call stays as it was)."""
         try:
             placed = await self._engine.placement.place(
                 due, trunks, now=self._now(), launch=self._launch
@@ -232,11 +234,8 @@ class Dialer:
         except RateLimited:  # every caller number is at its own limit
             raise _Wait(timedelta(milliseconds=200)) from None
         if isinstance(placed, timedelta):
-            raise _Wait(placed)  # rolled the claim back: the call stays scheduled
-        if placed is None:
-            return due.step
-        queue.held.discard(placed.id)
-        return _Step.DIALED
+            raise _Wait(placed)
+        return placed
 
     async def _refusal(
         self, tx: Transaction, campaign: Campaign, contact: CampaignContact

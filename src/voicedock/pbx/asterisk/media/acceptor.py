@@ -40,6 +40,7 @@ from aiohttp import web
 from voicedock.errors import MediaError, RateLimited
 from voicedock.media.call_token import new_call_token, token_matches
 from voicedock.media.errors import MediaStartTimeout
+from voicedock.media.expected import Expected
 from voicedock.pbx.asterisk.media.chan_websocket import CALL_VARIABLE, TOKEN_VARIABLE, MediaStart
 from voicedock.pbx.asterisk.media.handshake import read_media_start
 from voicedock.pbx.asterisk.media.session import MediaSession, SessionOptions
@@ -94,21 +95,18 @@ class MediaAcceptor:
         self._claim_timeout = claim_timeout
         self.max_unauthenticated = max_unauthenticated
         self._session_options = session_options
-        self._pending: dict[str, PendingMedia] = {}
+        self._pending: Expected[PendingMedia] = Expected(
+            "a media connection is already expected for this call"
+        )
         self.unauthenticated = 0  # connections that have not shown a call's token yet
         self.refused = 0
         self._full = False  # refusing for the cap (logged once per episode)
 
     def expect(self, call_id: str) -> PendingMedia:
-        if call_id in self._pending:
-            raise MediaError("a media connection is already expected for this call")
-        pending = PendingMedia(self, call_id)
-        self._pending[call_id] = pending
-        return pending
+        return self._pending.add(call_id, PendingMedia(self, call_id))
 
     def _forget(self, pending: PendingMedia) -> None:
-        if self._pending.get(pending.call_id) is pending:
-            del self._pending[pending.call_id]
+        self._pending.forget(pending.call_id, pending)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         if self.unauthenticated >= self.max_unauthenticated:

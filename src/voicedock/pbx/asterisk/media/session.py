@@ -25,7 +25,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Self, TypedDict, Unpack
 
 from aiohttp import WSMsgType
@@ -149,12 +148,7 @@ class MediaSession:
         self.entered.set()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.aclose()
         await self._tasks.aclose()
 

@@ -29,9 +29,9 @@ import re
 from aiohttp import web
 
 from voicedock.aio import Closable
-from voicedock.errors import MediaError
 from voicedock.media.call_token import new_call_token, token_matches
 from voicedock.media.errors import MediaStartTimeout
+from voicedock.media.expected import Expected
 
 log = logging.getLogger("voicedock.media.freeswitch")
 
@@ -78,7 +78,9 @@ class AudioStreamServer(Closable):
         self.host = host
         self._port = port
         self._public_url = public_url.rstrip("/")
-        self._pending: dict[str, PendingStream] = {}
+        self._pending: Expected[PendingStream] = Expected(
+            "an audio stream is already expected for this channel"
+        )
         self._runner: web.AppRunner | None = None
         self._active: set[PendingStream] = set()
         self.refused = 0
@@ -110,7 +112,7 @@ class AudioStreamServer(Closable):
 
     async def aclose(self) -> None:
         """Refuse new connections, end every open stream; idempotent."""
-        for pending in [*self._pending.values(), *self._active]:
+        for pending in [*self._pending.waiting(), *self._active]:
             pending.release()
         runner, self._runner = self._runner, None
         if runner is not None:
@@ -121,15 +123,11 @@ class AudioStreamServer(Closable):
         return self
 
     def expect(self, channel_uuid: str) -> PendingStream:
-        if channel_uuid in self._pending:
-            raise MediaError("an audio stream is already expected for this channel")
         pending = PendingStream(self, channel_uuid, new_call_token())
-        self._pending[channel_uuid] = pending
-        return pending
+        return self._pending.add(channel_uuid, pending)
 
     def _forget(self, pending: PendingStream) -> None:
-        if self._pending.get(pending.channel_uuid) is pending:
-            del self._pending[pending.channel_uuid]
+        self._pending.forget(pending.channel_uuid, pending)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         pending = self._pending.get(request.match_info["uuid"])
