@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, template_reply
 from voicedock.api.models.fields import Time, text
-from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.models.operations import Schema, template_paths
 from voicedock.calls.assistants.config import (
     ANALYSIS_PLAN_FIELDS,
     ANALYSIS_TEXT_MAX,
@@ -28,7 +27,6 @@ from voicedock.domain.tenant_schemas import (
     MAX_SCHEMA_BYTES,
     MAX_SUBSCHEMAS,
 )
-from voicedock.domain.timestamps import iso
 
 PlanText = Annotated[str, text(ANALYSIS_TEXT_MAX)] | UnsetType | None
 StructuredDataSchema = (
@@ -108,52 +106,26 @@ class AnalysisTemplate(Reply, kw_only=True):
 
     @classmethod
     def of(cls, template: AnalysisTemplateRecord) -> AnalysisTemplate:
-        return msgspec.convert(
-            {
-                "id": template.id,
-                "name": template.name,
-                **template.plan,
-                "created_at": iso(template.created_at),
-                "updated_at": iso(template.updated_at),
-            },
-            cls,
-        )
+        stored = {"name": template.name, **template.plan}
+        return template_reply(cls, template.id, stored, template.created_at, template.updated_at)
 
 
 class AnalysisTemplateList(Reply, kw_only=True):
     analysis_templates: list[AnalysisTemplate]
 
 
-PATHS: dict[str, Schema] = {
-    "/analysis-templates": {
-        "get": operation("List analysis templates", ("200", AnalysisTemplateList), errors="401"),
-        "post": operation(
-            "Store an analysis template (a plan the assistants reference by id)",
-            ("201", AnalysisTemplate),
-            body=AnalysisTemplateCreate,
-            errors="400 401 409 413",
-        ),
-    },
-    "/analysis-templates/{id}": {
-        "get": operation(
-            "Get an analysis template",
-            ("200", AnalysisTemplate),
-            params=[PATH_ID],
-            errors="401 404",
-        ),
-        "patch": operation(
-            "Update an analysis template (calls placed before keep their plan)",
-            ("200", AnalysisTemplate),
-            body=AnalysisTemplateUpdate,
-            params=[PATH_ID],
-            errors="400 401 404 413",
-        ),
-        "delete": operation(
-            "Delete an analysis template (409 while an assistant references it)",
-            ("204", None),
-            params=[PATH_ID],
-            errors="401 404 409",
-        ),
-    },
-}
+PATHS: dict[str, Schema] = template_paths(
+    "/analysis-templates",
+    a_template="an analysis template",
+    reply=AnalysisTemplate,
+    listing=AnalysisTemplateList,
+    create=(
+        "Store an analysis template (a plan the assistants reference by id)",
+        AnalysisTemplateCreate,
+    ),
+    update=(
+        "Update an analysis template (calls placed before keep their plan)",
+        AnalysisTemplateUpdate,
+    ),
+)
 MODELS = (AnalysisTemplateCreate, AnalysisTemplateUpdate, AnalysisTemplate, AnalysisTemplateList)

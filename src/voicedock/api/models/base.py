@@ -5,6 +5,7 @@ answer model."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import msgspec
@@ -13,6 +14,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.refusals import Reader, Refusal, refused
 from voicedock.domain.json import JsonObject
+from voicedock.domain.timestamps import iso
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -89,6 +91,20 @@ def parse_query(query: Mapping[str, str], model: type[M]) -> M:
 def convert(value: object, model: type[M]) -> M:
     """An answer built as a mapping, as its model (it must match it: a 500 otherwise)."""
     return msgspec.convert(value, model)
+
+
+def template_reply(
+    model: type[M],
+    template_id: str,
+    stored: Mapping[str, object],
+    created_at: datetime,
+    updated_at: datetime,
+) -> M:
+    """A template's answer (a tool's, an analysis plan's): its id, what it stores, its times."""
+    return msgspec.convert(
+        {"id": template_id, **stored, "created_at": iso(created_at), "updated_at": iso(updated_at)},
+        model,
+    )
 
 
 _ENCODER = msgspec.json.Encoder()

@@ -102,6 +102,49 @@ def operation(
     return op
 
 
+def template_paths(
+    path: str,
+    *,
+    a_template: str,
+    reply: type[msgspec.Struct],
+    listing: type[msgspec.Struct],
+    create: tuple[str, type[msgspec.Struct] | str],
+    update: tuple[str, type[msgspec.Struct] | str],
+) -> dict[str, Schema]:
+    """An organization's templates (tools, analysis plans) at ``path``: listed, created (409 at
+    the organization's most), read, updated and deleted (409 while an assistant references one)
+    by id. ``a_template`` names one ("a tool template"); ``create`` and ``update`` are each a
+    summary and the body it takes."""
+    templates = a_template.split(" ", 1)[1] + "s"
+    (create_summary, create_body), (update_summary, update_body) = create, update
+    return {
+        path: {
+            "get": operation(f"List {templates}", ("200", listing), errors="401"),
+            "post": operation(
+                create_summary, ("201", reply), body=create_body, errors="400 401 409 413"
+            ),
+        },
+        f"{path}/{{id}}": {
+            "get": operation(
+                f"Get {a_template}", ("200", reply), params=[PATH_ID], errors="401 404"
+            ),
+            "patch": operation(
+                update_summary,
+                ("200", reply),
+                body=update_body,
+                params=[PATH_ID],
+                errors="400 401 404 413",
+            ),
+            "delete": operation(
+                f"Delete {a_template} (409 while an assistant references it)",
+                ("204", None),
+                params=[PATH_ID],
+                errors="401 404 409",
+            ),
+        },
+    }
+
+
 def query_parameters(model: type[msgspec.Struct]) -> list[Schema]:
     """A query model's fields as query parameters (their schemas, descriptions hoisted); the
     model goes in its module's MODELS, so that what the fields reference is published."""

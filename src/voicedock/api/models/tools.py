@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply, parse
+from voicedock.api.models.base import Body, Reply, parse, template_reply
 from voicedock.api.models.fields import Text, Time
-from voicedock.api.models.operations import PATH_ID, Schema, operation, ref
+from voicedock.api.models.operations import Schema, ref, template_paths
 from voicedock.api.models.refusals import Reader
 from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.tools.config import TEMPLATE_ID, TOOL_TYPES, WEBHOOK
 from voicedock.domain.records import ToolTemplate as ToolTemplateRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
-from voicedock.domain.timestamps import iso
 
 TransferMode = Literal["blind", "warm"]
 ToolType = Literal["webhook", "end_call", "transfer_call", "send_dtmf"]
@@ -140,50 +138,22 @@ class ToolTemplate(Reply, kw_only=True):
 
     @classmethod
     def of(cls, template: ToolTemplateRecord) -> ToolTemplate:
-        return msgspec.convert(
-            {
-                "id": template.id,
-                **masked(template.tool),  # a URL's credentials, stored before they were refused
-                "created_at": iso(template.created_at),
-                "updated_at": iso(template.updated_at),
-            },
-            cls,
-        )
+        stored = masked(template.tool)  # a URL's credentials, stored before they were refused
+        return template_reply(cls, template.id, stored, template.created_at, template.updated_at)
 
 
 class ToolTemplateList(Reply, kw_only=True):
     tool_templates: list[ToolTemplate]
 
 
-PATHS: dict[str, Schema] = {
-    "/tool-templates": {
-        "get": operation("List tool templates", ("200", ToolTemplateList), errors="401"),
-        "post": operation(
-            "Store a tool template (a tool the assistants reference by id)",
-            ("201", ToolTemplate),
-            body="Tool",
-            errors="400 401 409 413",
-        ),
-    },
-    "/tool-templates/{id}": {
-        "get": operation(
-            "Get a tool template", ("200", ToolTemplate), params=[PATH_ID], errors="401 404"
-        ),
-        "patch": operation(
-            "Replace a tool template's tool (calls placed before keep theirs)",
-            ("200", ToolTemplate),
-            body="Tool",
-            params=[PATH_ID],
-            errors="400 401 404 413",
-        ),
-        "delete": operation(
-            "Delete a tool template (409 while an assistant references it)",
-            ("204", None),
-            params=[PATH_ID],
-            errors="401 404 409",
-        ),
-    },
-}
+PATHS: dict[str, Schema] = template_paths(
+    "/tool-templates",
+    a_template="a tool template",
+    reply=ToolTemplate,
+    listing=ToolTemplateList,
+    create=("Store a tool template (a tool the assistants reference by id)", "Tool"),
+    update=("Replace a tool template's tool (calls placed before keep theirs)", "Tool"),
+)
 MODELS = (ToolTemplateRef, ToolTemplate, ToolTemplateList)
 # One tool, whichever its type.
 UNIONS: dict[str, tuple[type[Body], ...]] = {"Tool": tuple(_TOOLS.values())}

@@ -12,12 +12,12 @@ from typing import Protocol, TypeVar
 from voicedock.errors import StoreError
 from voicedock.store.sql.conn import Conn, SqlValue
 from voicedock.store.sql.locks import Locks
-from voicedock.store.sql.rows import Dialect, Table
+from voicedock.store.sql.rows import Dialect, Record, Table
 
-T = TypeVar("T")
+T = TypeVar("T", bound=Record)
 
 
-class _OwnedRecord(Protocol):
+class _OwnedRecord(Record, Protocol):
     """A record an organization owns, updated by its id."""
 
     @property

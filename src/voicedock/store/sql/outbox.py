@@ -36,16 +36,6 @@ from voicedock.store.sql.rows import Dialect, Table, integer, text
 WEBHOOK_ENDPOINTS = Table(
     "webhook_endpoints",
     WebhookEndpoint,
-    (
-        "id",
-        "organization_id",
-        "assistant_id",
-        "url",
-        "secret",
-        "event_types",
-        "enabled",
-        "created_at",
-    ),
     datetimes=frozenset({"created_at"}),
     documents=frozenset({"event_types"}),
     booleans=frozenset({"enabled"}),

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import (
@@ -43,7 +43,14 @@ from voicedock.domain.records import (
 from voicedock.store.base import json_default
 from voicedock.store.sql.conn import Row, SqlValue, marks
 
-T = TypeVar("T")
+
+class Record(Protocol):
+    """What a table's rows are: a dataclass, whose fields are the columns."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[object]]]
+
+
+T = TypeVar("T", bound=Record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +156,21 @@ def _sql_value(value: object) -> SqlValue:
 
 @dataclass(frozen=True, slots=True)
 class Table(Generic[T]):
+    """A table and the record its rows are: a column for each of the record's fields, of the
+    same name (in the record's order)."""
+
     name: str
-    model: Callable[..., T]
-    columns: tuple[str, ...]
+    model: type[T]
     datetimes: frozenset[str] = frozenset()
     documents: frozenset[str] = frozenset()  # JSON
     booleans: frozenset[str] = frozenset()
     enums: Mapping[str, Callable[[str], object]] = field(default_factory=dict)
     generated: frozenset[str] = frozenset()  # assigned by the database, never inserted
+    columns: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        columns = tuple(f.name for f in fields(self.model))
+        object.__setattr__(self, "columns", columns)
 
     @property
     def insert_columns(self) -> tuple[str, ...]:
@@ -203,15 +217,6 @@ class Table(Generic[T]):
 ORGANIZATIONS = Table(
     "organizations",
     Organization,
-    (
-        "id",
-        "name",
-        "created_at",
-        "display_name",
-        "assistant_defaults",
-        "max_concurrent_calls",
-        "max_scheduled_calls",
-    ),
     datetimes=frozenset({"created_at"}),
     documents=frozenset({"assistant_defaults"}),
 )
@@ -219,7 +224,6 @@ ORGANIZATIONS = Table(
 API_KEYS = Table(
     "api_keys",
     ApiKey,
-    ("id", "organization_id", "key_hash", "name", "created_at", "revoked_at", "scope", "listen"),
     datetimes=frozenset({"created_at", "revoked_at"}),
     booleans=frozenset({"listen"}),
     enums={"scope": KeyScope},
@@ -228,47 +232,23 @@ API_KEYS = Table(
 CONSOLE_SESSIONS = Table(
     "console_sessions",
     ConsoleSession,
-    ("token_hash", "api_key_id", "organization_id", "csrf_token", "expires_at", "created_at"),
     datetimes=frozenset({"expires_at", "created_at"}),
 )
 
 TRUNKS = Table(
     "trunks",
     Trunk,
-    ("name", "pbx_endpoint", "codec", "description", "pbx", "max_cps", "max_channels"),
 )
 
 PHONE_NUMBERS = Table(
     "phone_numbers",
     PhoneNumber,
-    (
-        "id",
-        "organization_id",
-        "number",
-        "trunk",
-        "max_concurrent_calls",
-        "assistant_id",
-        "label",
-        "last_used_at",
-        "created_at",
-        "updated_at",
-    ),
     datetimes=frozenset({"last_used_at", "created_at", "updated_at"}),
 )
 
 ASSISTANTS = Table(
     "assistants",
     Assistant,
-    (
-        "id",
-        "organization_id",
-        "name",
-        "config",
-        "business_name",
-        "active",
-        "created_at",
-        "updated_at",
-    ),
     datetimes=frozenset({"created_at", "updated_at"}),
     documents=frozenset({"config"}),
     booleans=frozenset({"active"}),
@@ -277,7 +257,6 @@ ASSISTANTS = Table(
 TOOL_TEMPLATES = Table(
     "tool_templates",
     ToolTemplate,
-    ("id", "organization_id", "tool", "created_at", "updated_at"),
     datetimes=frozenset({"created_at", "updated_at"}),
     documents=frozenset({"tool"}),
 )
@@ -285,7 +264,6 @@ TOOL_TEMPLATES = Table(
 ANALYSIS_TEMPLATES = Table(
     "analysis_templates",
     AnalysisTemplate,
-    ("id", "organization_id", "name", "plan", "created_at", "updated_at"),
     datetimes=frozenset({"created_at", "updated_at"}),
     documents=frozenset({"plan"}),
 )
@@ -293,56 +271,12 @@ ANALYSIS_TEMPLATES = Table(
 PROVIDER_KEYS = Table(
     "provider_keys",
     ProviderKey,
-    ("id", "organization_id", "name", "provider", "sealed", "last4", "created_at", "updated_at"),
     datetimes=frozenset({"created_at", "updated_at"}),
 )
 
 CALLS = Table(
     "calls",
     Call,
-    (
-        "id",
-        "organization_id",
-        "direction",
-        "status",
-        "caller_phone",
-        "assistant_phone",
-        "number_id",
-        "assistant_id",
-        "agent_name",
-        "business_name",
-        "assistant_config",
-        "first_message",
-        "context",
-        "error",
-        "end_reason",
-        "pbx_call_ref",
-        "started_at",
-        "ended_at",
-        "duration_seconds",
-        "summary",
-        "analysis_result",
-        "latency",
-        "timings",
-        "transferred_to",
-        "transferred_at",
-        "owner_node",
-        "pbx",
-        "campaign_id",
-        "trunk",
-        "api_key_id",
-        "recording_path",
-        "recording_duration_seconds",
-        "answering_machine",
-        "metadata",
-        "scheduled_at",
-        "latest_at",
-        "ring_timeout_seconds",
-        "speech_usage",
-        "created_at",
-        "updated_at",
-        "seq",
-    ),
     datetimes=frozenset(
         {
             "started_at",
@@ -390,7 +324,6 @@ CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
 CALL_MESSAGES = Table(
     "call_messages",
     CallMessage,
-    ("call_id", "role", "content", "started_at", "ended_at", "interrupted", "seq"),
     datetimes=frozenset({"started_at", "ended_at"}),
     booleans=frozenset({"interrupted"}),
     generated=frozenset({"seq"}),
@@ -399,7 +332,6 @@ CALL_MESSAGES = Table(
 CALL_EVENTS = Table(
     "call_events",
     CallEvent,
-    ("call_id", "type", "data", "created_at", "seq"),
     datetimes=frozenset({"created_at"}),
     documents=frozenset({"data"}),
     generated=frozenset({"seq"}),
@@ -408,21 +340,18 @@ CALL_EVENTS = Table(
 NODES = Table(
     "nodes",
     NodeLease,
-    ("id", "host", "pid", "pid_space", "run", "started_at", "lease_until"),
     datetimes=frozenset({"started_at", "lease_until"}),
 )
 
 EVENT_STREAMS = Table(
     "event_streams",
     EventStream,
-    ("id", "node_id", "node_run", "organization_id", "api_key_id", "opened_at"),
     datetimes=frozenset({"opened_at"}),
 )
 
 IDEMPOTENCY = Table(
     "idempotency",
     IdempotencyRecord,
-    ("organization_id", "key", "request_hash", "response_status", "response_body", "created_at"),
     datetimes=frozenset({"created_at"}),
     documents=frozenset({"response_body"}),
 )
