@@ -26,23 +26,9 @@ from voicedock.errors import StoreError
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.rows import Table, integer
 
-CAMPAIGNS = Table(
-    "campaigns",
-    Campaign,
-    datetimes=frozenset({"created_at", "updated_at", "started_at", "finished_at"}),
-    documents=frozenset({"assistant_config", "number_ids", "calling_window", "retries"}),
-    enums={"status": CampaignStatus},
-    generated=frozenset({"seq"}),
-)
+CAMPAIGNS = Table("campaigns", Campaign, generated=frozenset({"seq"}))
 
-CAMPAIGN_CONTACTS = Table(
-    "campaign_contacts",
-    CampaignContact,
-    datetimes=frozenset({"next_attempt_at", "updated_at"}),
-    documents=frozenset({"variables"}),
-    enums={"state": ContactState},
-    generated=frozenset({"seq"}),
-)
+CAMPAIGN_CONTACTS = Table("campaign_contacts", CampaignContact, generated=frozenset({"seq"}))
 
 
 class SqlCampaignWrites(TransactionPart):

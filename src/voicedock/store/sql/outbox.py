@@ -33,13 +33,7 @@ from voicedock.store.sql.conn import Conn, Row, marks
 from voicedock.store.sql.locks import ClaimLock
 from voicedock.store.sql.rows import Dialect, Table, integer, text
 
-WEBHOOK_ENDPOINTS = Table(
-    "webhook_endpoints",
-    WebhookEndpoint,
-    datetimes=frozenset({"created_at"}),
-    documents=frozenset({"event_types"}),
-    booleans=frozenset({"enabled"}),
-)
+WEBHOOK_ENDPOINTS = Table("webhook_endpoints", WebhookEndpoint)
 
 MAX_ERROR_LENGTH = 1000  # last_error is for operators; a huge response body is not kept
 

@@ -12,12 +12,14 @@ asyncpg takes ``str`` for JSONB), booleans and enums. Rows arrive as plain dicts
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import ClassVar, Generic, Protocol, TypeVar
+from types import UnionType
+from typing import ClassVar, Generic, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import (
@@ -29,10 +31,8 @@ from voicedock.domain.records import (
     CallMessage,
     CallStatus,
     ConsoleSession,
-    Direction,
     EventStream,
     IdempotencyRecord,
-    KeyScope,
     NodeLease,
     Organization,
     PhoneNumber,
@@ -154,23 +154,47 @@ def _sql_value(value: object) -> SqlValue:
     raise TypeError(f"not a SQL value: {type(value).__name__}")
 
 
+def _non_null(annotation: object) -> object:
+    """``X`` of ``X | None``; any other annotation as it is."""
+    if get_origin(annotation) in (Union, UnionType):
+        kinds = [a for a in get_args(annotation) if a is not type(None)]
+        if len(kinds) == 1:
+            return kinds[0]
+    return annotation
+
+
+_SCALARS = (str, int, float, Decimal, bytes)
+
+
 @dataclass(frozen=True, slots=True)
 class Table(Generic[T]):
     """A table and the record its rows are: a column for each of the record's fields, of the
-    same name (in the record's order)."""
+    same name (in the record's order), stored as its type says: a ``datetime`` in the dialect's
+    form, a ``bool`` as a boolean, an enum by its value, a text or number as it is, anything
+    else (a mapping, a list) as a JSON document."""
 
     name: str
     model: type[T]
-    datetimes: frozenset[str] = frozenset()
-    documents: frozenset[str] = frozenset()  # JSON
-    booleans: frozenset[str] = frozenset()
-    enums: Mapping[str, Callable[[str], object]] = field(default_factory=dict)
     generated: frozenset[str] = frozenset()  # assigned by the database, never inserted
     columns: tuple[str, ...] = field(init=False)
+    datetimes: frozenset[str] = field(init=False)
+    documents: frozenset[str] = field(init=False)  # JSON
+    booleans: frozenset[str] = field(init=False)
+    enums: Mapping[str, Callable[[str], object]] = field(init=False)
 
     def __post_init__(self) -> None:
-        columns = tuple(f.name for f in fields(self.model))
-        object.__setattr__(self, "columns", columns)
+        hints = get_type_hints(self.model)
+        kinds = {f.name: _non_null(hints[f.name]) for f in fields(self.model)}
+        enums = {c: k for c, k in kinds.items() if isinstance(k, type) and issubclass(k, enum.Enum)}
+        datetimes = frozenset(c for c, k in kinds.items() if k is datetime)
+        booleans = frozenset(c for c, k in kinds.items() if k is bool)
+        plain = {c for c, k in kinds.items() if k in _SCALARS}
+        documents = frozenset(kinds.keys() - enums.keys() - datetimes - booleans - plain)
+        object.__setattr__(self, "columns", tuple(kinds))
+        object.__setattr__(self, "datetimes", datetimes)
+        object.__setattr__(self, "documents", documents)
+        object.__setattr__(self, "booleans", booleans)
+        object.__setattr__(self, "enums", enums)
 
     @property
     def insert_columns(self) -> tuple[str, ...]:
@@ -214,94 +238,25 @@ class Table(Generic[T]):
         return self.model(**values)
 
 
-ORGANIZATIONS = Table(
-    "organizations",
-    Organization,
-    datetimes=frozenset({"created_at"}),
-    documents=frozenset({"assistant_defaults"}),
-)
+ORGANIZATIONS = Table("organizations", Organization)
 
-API_KEYS = Table(
-    "api_keys",
-    ApiKey,
-    datetimes=frozenset({"created_at", "revoked_at"}),
-    booleans=frozenset({"listen"}),
-    enums={"scope": KeyScope},
-)
+API_KEYS = Table("api_keys", ApiKey)
 
-CONSOLE_SESSIONS = Table(
-    "console_sessions",
-    ConsoleSession,
-    datetimes=frozenset({"expires_at", "created_at"}),
-)
+CONSOLE_SESSIONS = Table("console_sessions", ConsoleSession)
 
-TRUNKS = Table(
-    "trunks",
-    Trunk,
-)
+TRUNKS = Table("trunks", Trunk)
 
-PHONE_NUMBERS = Table(
-    "phone_numbers",
-    PhoneNumber,
-    datetimes=frozenset({"last_used_at", "created_at", "updated_at"}),
-)
+PHONE_NUMBERS = Table("phone_numbers", PhoneNumber)
 
-ASSISTANTS = Table(
-    "assistants",
-    Assistant,
-    datetimes=frozenset({"created_at", "updated_at"}),
-    documents=frozenset({"config"}),
-    booleans=frozenset({"active"}),
-)
+ASSISTANTS = Table("assistants", Assistant)
 
-TOOL_TEMPLATES = Table(
-    "tool_templates",
-    ToolTemplate,
-    datetimes=frozenset({"created_at", "updated_at"}),
-    documents=frozenset({"tool"}),
-)
+TOOL_TEMPLATES = Table("tool_templates", ToolTemplate)
 
-ANALYSIS_TEMPLATES = Table(
-    "analysis_templates",
-    AnalysisTemplate,
-    datetimes=frozenset({"created_at", "updated_at"}),
-    documents=frozenset({"plan"}),
-)
+ANALYSIS_TEMPLATES = Table("analysis_templates", AnalysisTemplate)
 
-PROVIDER_KEYS = Table(
-    "provider_keys",
-    ProviderKey,
-    datetimes=frozenset({"created_at", "updated_at"}),
-)
+PROVIDER_KEYS = Table("provider_keys", ProviderKey)
 
-CALLS = Table(
-    "calls",
-    Call,
-    datetimes=frozenset(
-        {
-            "started_at",
-            "ended_at",
-            "transferred_at",
-            "created_at",
-            "updated_at",
-            "scheduled_at",
-            "latest_at",
-        }
-    ),
-    documents=frozenset(
-        {
-            "assistant_config",
-            "analysis_result",
-            "latency",
-            "timings",
-            "answering_machine",
-            "metadata",
-            "speech_usage",
-        }
-    ),
-    enums={"direction": Direction, "status": CallStatus},
-    generated=frozenset({"seq"}),
-)
+CALLS = Table("calls", Call, generated=frozenset({"seq"}))
 
 # What update_call may change: everything but identity, tenant, direction, creation and the
 # owner (which only a node's claim changes: a stale copy must not hand a call back).
@@ -321,40 +276,15 @@ CALL_MUTABLE_COLUMNS: tuple[str, ...] = tuple(
     }
 )
 
-CALL_MESSAGES = Table(
-    "call_messages",
-    CallMessage,
-    datetimes=frozenset({"started_at", "ended_at"}),
-    booleans=frozenset({"interrupted"}),
-    generated=frozenset({"seq"}),
-)
+CALL_MESSAGES = Table("call_messages", CallMessage, generated=frozenset({"seq"}))
 
-CALL_EVENTS = Table(
-    "call_events",
-    CallEvent,
-    datetimes=frozenset({"created_at"}),
-    documents=frozenset({"data"}),
-    generated=frozenset({"seq"}),
-)
+CALL_EVENTS = Table("call_events", CallEvent, generated=frozenset({"seq"}))
 
-NODES = Table(
-    "nodes",
-    NodeLease,
-    datetimes=frozenset({"started_at", "lease_until"}),
-)
+NODES = Table("nodes", NodeLease)
 
-EVENT_STREAMS = Table(
-    "event_streams",
-    EventStream,
-    datetimes=frozenset({"opened_at"}),
-)
+EVENT_STREAMS = Table("event_streams", EventStream)
 
-IDEMPOTENCY = Table(
-    "idempotency",
-    IdempotencyRecord,
-    datetimes=frozenset({"created_at"}),
-    documents=frozenset({"response_body"}),
-)
+IDEMPOTENCY = Table("idempotency", IdempotencyRecord)
 
 # Calls at the PBX (or on their way to it): a scheduled call is not one yet.
 ACTIVE_STATUSES: tuple[str, ...] = tuple(str(s) for s in CallStatus if s.active)
