@@ -6,6 +6,7 @@ Modules:
     providers  — which hosts and paths a tenant may name as a speech provider
     caps       — ``ResponseCaps``: how much is read from one answer
     settings   — the policy of a running service, from ``[egress]``
+    lazy_session — ``LazySession``: one owner's client session, opened on first use, closed once
 
 Used by webhooks (deliveries, tools, assistant-request) and every cloud speech provider.
 """

@@ -30,6 +30,7 @@ from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.webhooks import EventType, WebhookEndpoint, redact
 from voicedock.egress import Egress
 from voicedock.egress.caps import read_at_most
+from voicedock.egress.lazy_session import LazySession
 from voicedock.errors import InvalidSecret, ServerRequestFailed, UnsafeUrl
 from voicedock.store.base import Store
 from voicedock.webhooks import events
@@ -44,8 +45,10 @@ class ServerRequests:
     def __init__(self, store: Store, egress: Egress) -> None:
         self._store = store
         self._egress = egress
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False
+        self._session = LazySession(
+            lambda: egress.session(headers={"User-Agent": USER_AGENT}),
+            lambda: ServerRequestFailed("voicedock is stopping"),
+        )
 
     async def ask(
         self,
@@ -135,7 +138,7 @@ class ServerRequests:
         headers["Content-Type"] = "application/json"
         cap = self._egress.caps.server_answer_bytes
         try:
-            async with self._client().post(
+            async with self._session.get().post(
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status
@@ -159,16 +162,6 @@ class ServerRequests:
             raise ServerRequestFailed("the server's answer is not a JSON object")
         return answered
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise ServerRequestFailed("voicedock is stopping")
-        if self._session is None:
-            self._session = self._egress.session(headers={"User-Agent": USER_AGENT})
-        return self._session
-
     async def aclose(self) -> None:
         """Close the HTTP session (idempotent); later requests fail."""
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._session.aclose()

@@ -41,6 +41,7 @@ from yarl import URL
 from voicedock.domain.provider_urls import extras_problem
 from voicedock.egress import DEFAULT_CAPS, Egress, ResponseCaps
 from voicedock.egress.caps import read_at_most
+from voicedock.egress.lazy_session import LazySession
 from voicedock.errors import UnsafeUrl
 from voicedock.pipeline.audio import Pcm16Aligner
 from voicedock.pipeline.providers.base import (
@@ -99,29 +100,26 @@ class OwnedSession:
     def __init__(self, timeouts: Timeouts, egress: Egress | None = None) -> None:
         self._timeouts = timeouts
         self._egress = egress
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False
+        self._session = LazySession(
+            self._open,
+            lambda: ProviderConnectionError("the provider client is closed", retryable=False),
+        )
 
     @property
     def caps(self) -> ResponseCaps:
         return DEFAULT_CAPS if self._egress is None else self._egress.caps
 
+    def _open(self) -> aiohttp.ClientSession:
+        timeout = self._timeouts.client_timeout()
+        if self._egress is None:
+            return aiohttp.ClientSession(timeout=timeout)
+        return self._egress.session(timeout=timeout)
+
     def get(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise ProviderConnectionError("the provider client is closed", retryable=False)
-        if self._session is None:
-            timeout = self._timeouts.client_timeout()
-            if self._egress is None:
-                self._session = aiohttp.ClientSession(timeout=timeout)
-            else:
-                self._session = self._egress.session(timeout=timeout)
-        return self._session
+        return self._session.get()
 
     async def aclose(self) -> None:
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        await self._session.aclose()
 
 
 _SCHEMES = ("http://", "https://", "ws://", "wss://")
