@@ -60,6 +60,8 @@ class FakeFreeswitch:
         self.channels: dict[str, FakeChannel] = {}
         self.commands: list[str] = []  # every command line received, in order
         self.frozen = False  # half-open simulation: read but never answer
+        # api commands at which every connection drops once (the link breaks mid-command)
+        self.drop_at: set[str] = set()
         self.audio_streams: list[FakeAudioStreamClient] = []
         self.streams_by_uuid: dict[str, FakeAudioStreamClient] = {}
         self.stream_frames = 5  # silent caller frames sent when a stream starts
@@ -243,6 +245,10 @@ class FakeFreeswitch:
             write(disconnect_notice())
             return False
         elif verb == "api":
+            if rest in self.drop_at:
+                self.drop_at.discard(rest)
+                self.drop_connections()
+                return False
             if rest.startswith("originate "):  # api originate blocks until the outcome
                 self._tg.create_task(self._blocking_originate(session, rest))
             else:

@@ -89,6 +89,29 @@ async def test_a_freeswitch_that_crashes_seconds_after_starting_is_seen_restarte
         assert PbxEventKind.PBX_RESTARTED in [e.kind for e in events.events]
 
 
+async def test_a_restart_seen_then_cut_short_by_a_dropped_link_still_ends_its_calls_lost(
+    fake: FakeFreeswitch,
+) -> None:
+    """FreeSWITCH restarts; voicedock reconnects and reads its uptime (a restart), then the
+    link drops before the lost calls are ended. The next reconnect, to the same FreeSWITCH,
+    still ends them as lost in the restart (``pbx-restart``), not as calls FreeSWITCH no longer
+    lists (``reconciled``): a restart counts as seen only once its calls are ended."""
+    events = PbxEventRecorder()
+    async with make_pbx(fake) as pbx:
+        await pbx.start(events)
+        call_id = await answered_call(pbx, events)
+        fake.drop_at.add("show channels as json")  # reconcile's, sent once the uptime is read
+        fake.restart()
+
+        lost = await events.wait_for(call_id, PbxEventKind.HANGUP)
+        assert not fake.drop_at  # the first reconcile was cut short
+        assert pbx.esl.reconnects == 2
+        assert lost.detail == "pbx-restart"
+        assert PbxEventKind.PBX_RESTARTED in [e.kind for e in events.events]
+        after = await answered_call(pbx, events)  # the fresh link is settled
+        assert await pbx.live_call_ids() == {after}
+
+
 async def _talking_call(live: UserPathService) -> tuple[str, str]:
     """A call placed over REST, answered, its conversation on the audio stream: (id, uuid)."""
     body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}

@@ -152,7 +152,8 @@ class FreeswitchPbx(PbxAdapter):
         await self.media.server.start()
         self._exit.push_async_callback(self.media.aclose)
         with contextlib.suppress(PbxError):
-            await self._boot_clock.check(self.esl)  # records when it started
+            await self._boot_clock.check(self.esl)  # when it started
+            self._boot_clock.record()
             self._reconciler.settle(0)
 
     def health(self) -> PbxHealth:
