@@ -128,6 +128,7 @@ class FreeswitchPbx(PbxAdapter):
             calls,
             reports,
             self._hangups,
+            self._reconciler,
             self._offer_inbound,
             spawn,
             dids=self.dids,

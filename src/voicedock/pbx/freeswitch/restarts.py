@@ -23,9 +23,12 @@ from voicedock.pbx.freeswitch.hangups import FreeswitchHangups
 from voicedock.pbx.legs import CallLegs
 from voicedock.pbx.reconcile import too_young
 
-__all__ = ["NOT_READY", "FreeswitchRestarts"]
+__all__ = ["NOT_READY", "SETTLE_TIMEOUT", "FreeswitchRestarts"]
 
 NOT_READY = "FreeSWITCH is not connected or not reconciled yet"
+# How long a call placed or a caller accepted waits for a reconnect to be reconciled (checked
+# for a restart) before it gives up.
+SETTLE_TIMEOUT = 2.0
 
 
 class FreeswitchRestarts:
