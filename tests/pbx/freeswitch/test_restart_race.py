@@ -186,6 +186,8 @@ async def test_a_call_up_when_freeswitch_crashes_ends_failed_pbx_restart(tmp_pat
     async with running_freeswitch_service(tmp_path) as live:
         call_id, _ = await _talking_call(live)
         live.far_end.fake.restart(down_for=3.0)
+        # Back after 3 s: the Event Socket reconnects within 7 s of the crash, however its
+        # backoff's draws fall (tests/test_backoff.py), and the restart check ends the call.
         ended = await live.wait_status(call_id, TERMINAL, within=10.0)
         assert (ended["status"], ended["error"], ended["end_reason"]) == (
             "failed",
