@@ -17,6 +17,7 @@ from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from pbx.freeswitch.live_service import TERMINAL, UserPathService, running_freeswitch_service, until
 from pbx.freeswitch.test_pbx_control import answered_call
 from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
+from pbx.freeswitch.test_pbx_reconnect_inbound import DID, taking
 from voicedock.calls.runner.pbx_verdict import PBX_VERDICT_S
 from voicedock.domain.ids import new_inbound_call_id
 from voicedock.errors import PbxUnavailable
@@ -24,7 +25,6 @@ from voicedock.pbx.base import InboundCall, PbxEventKind
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
-DID = "+15557654321"
 CALLER = "+31623731537"
 
 
@@ -128,12 +128,8 @@ async def test_a_caller_reaching_the_fresh_freeswitch_before_the_restart_check_i
     offered: list[InboundCall] = []
     call_id = new_inbound_call_id(CALLER)
 
-    async def accept(call: InboundCall) -> str | None:
-        offered.append(call)
-        return call_id
-
     async with make_pbx(fake, dids={DID}) as pbx:
-        pbx.set_inbound_handler(accept)
+        pbx.set_inbound_handler(taking(call_id, offered))
         await pbx.start(events)
         before = await answered_call(pbx, events)
         seen = pbx.esl.subscribe()  # what reaches voicedock, on every connection
