@@ -86,19 +86,7 @@ def build_providers(
 ) -> SpeechProviders:
     """Providers from an assistant configuration (raises ProviderError); ``speech_keys``
     False: the operator's ``[speech]`` keys are never used (``_section``)."""
-    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
-        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress, speech_keys)
-    speech = speech or SpeechSettings()
-    assistant_config = _resolved(assistant_config, speech, egress)
-    guard = None if egress is None else egress.for_providers()
-    keys = speech_keys
-    return SpeechProviders(
-        stt=create_stt(_section(assistant_config, "stt_config", speech, speech_keys=keys), guard),
-        llm=create_llm(_section(assistant_config, "llm_config", speech, speech_keys=keys), guard),
-        tts=create_tts(_section(assistant_config, "tts_config", speech, speech_keys=keys), guard),
-        stt_name=_provider_name(assistant_config, "stt_config", speech),
-        tts_name=_provider_name(assistant_config, "tts_config", speech),
-    )
+    return _build(assistant_config, speech, egress, speech_keys, made=[])
 
 
 async def build_providers_closing_on_error(
@@ -109,31 +97,44 @@ async def build_providers_closing_on_error(
     speech_keys: bool = True,
 ) -> SpeechProviders:
     """``build_providers``, closing the ones already made when a later one fails."""
+    made: list[Stt | Llm | Tts] = []
+    try:
+        return _build(assistant_config, speech, egress, speech_keys, made=made)
+    except BaseException:
+        for provider in made:
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+        raise
+
+
+def _build(
+    assistant_config: Mapping[str, JsonValue],
+    speech: SpeechSettings | None,
+    egress: Egress | None,
+    speech_keys: bool,
+    *,
+    made: list[Stt | Llm | Tts],
+) -> SpeechProviders:
+    """The providers, each added to ``made`` as it is made (the caller closes them if a
+    later one fails)."""
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
         return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress, speech_keys)
     speech = speech or SpeechSettings()
     assistant_config = _resolved(assistant_config, speech, egress)
     guard = None if egress is None else egress.for_providers()
     keys = speech_keys
-    made: list[Stt | Llm | Tts] = []
-    try:
-        stt = create_stt(_section(assistant_config, "stt_config", speech, speech_keys=keys), guard)
-        made.append(stt)
-        llm = create_llm(_section(assistant_config, "llm_config", speech, speech_keys=keys), guard)
-        made.append(llm)
-        tts = create_tts(_section(assistant_config, "tts_config", speech, speech_keys=keys), guard)
-        return SpeechProviders(
-            stt,
-            llm,
-            tts,
-            stt_name=_provider_name(assistant_config, "stt_config", speech),
-            tts_name=_provider_name(assistant_config, "tts_config", speech),
-        )
-    except BaseException:
-        for provider in made:
-            with contextlib.suppress(Exception):
-                await provider.aclose()
-        raise
+    stt = create_stt(_section(assistant_config, "stt_config", speech, speech_keys=keys), guard)
+    made.append(stt)
+    llm = create_llm(_section(assistant_config, "llm_config", speech, speech_keys=keys), guard)
+    made.append(llm)
+    tts = create_tts(_section(assistant_config, "tts_config", speech, speech_keys=keys), guard)
+    return SpeechProviders(
+        stt,
+        llm,
+        tts,
+        stt_name=_provider_name(assistant_config, "stt_config", speech),
+        tts_name=_provider_name(assistant_config, "tts_config", speech),
+    )
 
 
 def build_tts(
