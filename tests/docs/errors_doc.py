@@ -136,8 +136,14 @@ def titles() -> list[Title]:
                     texts = [not_found_title(n) for n in _texts(given["noun"], constants)]
                 found.update(Title(404, text, module) for text in texts)
             elif name == "error_response" and len(node.args) >= 2:
+                # api/middleware.py's answer (an int status); not the OpenAPI document's
+                # error_response (api/models/operations.py: a "403" status and a description).
                 status, error = node.args[0], node.args[1]
-                if isinstance(status, ast.Constant) and isinstance(error, ast.Constant):
+                if (
+                    isinstance(status, ast.Constant)
+                    and isinstance(status.value, int)
+                    and isinstance(error, ast.Constant)
+                ):
                     found.add(Title(int(status.value), str(error.value), module))
             if module == "api/middleware.py":
                 continue
