@@ -19,6 +19,7 @@ from api.conftest import Api, serving
 from fakes.local_server import LocalServer, Scripted
 from fakes.world import DESTINATION, make_settings
 from voicedock.config import Settings
+from voicedock.domain.assistant_config import LlmConfig
 from voicedock.egress import Egress
 from voicedock.egress.settings import egress_policy
 from voicedock.errors import UnresolvableConfig
@@ -54,8 +55,8 @@ def with_local_model(tmp_path: Path, ollama: LocalServer) -> Settings:
     return settings
 
 
-def chat(base_url: str) -> dict[str, Any]:
-    return {"provider": "openai-compatible", "base_url": base_url, "model": "llama3"}
+def chat(base_url: str) -> LlmConfig:
+    return LlmConfig(provider="openai-compatible", base_url=base_url, model="llama3")
 
 
 async def post(api: Api, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
