@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from api.conftest import Api, serving
@@ -55,8 +56,8 @@ def with_local_model(tmp_path: Path, ollama: LocalServer) -> Settings:
     return settings
 
 
-def chat(base_url: str) -> LlmConfig:
-    return LlmConfig(provider="openai-compatible", base_url=base_url, model="llama3")
+def chat(base_url: str) -> dict[str, Any]:
+    return {"provider": "openai-compatible", "base_url": base_url, "model": "llama3"}
 
 
 async def post(api: Api, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -182,8 +183,10 @@ async def test_a_chat_client_never_sends_its_request_elsewhere(
     guard = local_guard(ollama, tmp_path)
     for base_url in (f"{ollama.url}/api/pull#", f"{ollama.url}/api/pull?x="):
         with pytest.raises(ProviderConfigError, match=r"URL refused: a (fragment|query)"):
-            OpenAiCompatLlm.from_config(chat(base_url), egress=guard)
-    llm = OpenAiCompatLlm.from_config(chat(f"{ollama.url}/v1"), egress=guard)
+            OpenAiCompatLlm.from_config(msgspec.convert(chat(base_url), LlmConfig), egress=guard)
+    llm = OpenAiCompatLlm.from_config(
+        msgspec.convert(chat(f"{ollama.url}/v1"), LlmConfig), egress=guard
+    )
     ollama.replies.append(Scripted(status=404))
     try:
         with pytest.raises(ProviderConfigError, match="HTTP 404"):  # where it was sent
