@@ -80,11 +80,7 @@ class Timeouts:
 
     @classmethod
     def from_config(cls, config: ProviderSection) -> Timeouts:
-        return cls(
-            connect_s=config.connect_timeout_s,
-            read_s=config.read_timeout_s,
-            total_s=config.total_timeout_s,
-        )
+        return cls(config.connect_timeout_s, config.read_timeout_s, config.total_timeout_s)
 
 
 class OwnedSession:
