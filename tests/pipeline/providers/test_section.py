@@ -10,6 +10,7 @@ from voicedock.domain.json import JsonValue
 from voicedock.pipeline.providers._http import Timeouts
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.deepgram import DeepgramStt
+from voicedock.pipeline.providers.openai_audio import OpenAiStt
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 from voicedock.pipeline.providers.section import decoded
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
@@ -48,3 +49,11 @@ def test_rule_based_facts_must_map_strings_to_strings() -> None:
         decoded(LlmConfig, {"facts": {"hours": 9}}, "llm")
     with pytest.raises(ProviderConfigError, match=r"llm\.greeting must be a non-empty string"):
         RuleBasedPolicy.from_config(LlmConfig(greeting=" "))
+
+
+def test_a_null_language_reaches_no_cloud_stt_as_the_word_none() -> None:
+    """``language: null`` (allowed for every STT: detect) is no language at all for Deepgram and
+    OpenAI; the untyped section sent them the text "None"."""
+    section = decoded(SttConfig, {"api_key": "k", "language": None}, "stt_config")
+    assert "language" not in DeepgramStt.from_config(section).live_url(8000)
+    assert OpenAiStt.from_config(section)._language == ""  # no language field sent
