@@ -124,6 +124,43 @@ async def test_a_failed_creation_leaves_nothing_behind() -> None:
         await tasks.aclose()
 
 
+async def test_settled_returns_once_the_caller_is_bridged() -> None:
+    """What a transfer asked at the answer waits for (``AsteriskPbx.transfer``)."""
+    ari = HeldAri()
+    media, _, tasks = await media_of(ari)
+    add_caller = ("POST", f"/bridges/{BRIDGE}/addChannel?channel={CALL}")
+    try:
+        await media.settled(CALL)  # no set-up under way: at once
+        media.entered_stasis(CALL)
+        opening = asyncio.create_task(
+            media.open(CALL, media_format="ulaw", connection_type="server")
+        )
+        await asyncio.sleep(0)  # both creations sent, not answered yet
+
+        async def settled() -> bool:
+            await media.settled(CALL)
+            return add_caller in ari.sent
+
+        async with asyncio.timeout(2):
+            assert await settled()
+            await opening
+    finally:
+        await tasks.aclose()
+
+
+async def test_settled_does_not_wait_for_a_set_up_that_failed() -> None:
+    ari = HeldAri()
+    ari.fail["/bridges"] = AriHttpError("POST", "/bridges", 500, "refused")
+    media, _, tasks = await media_of(ari)
+    try:
+        with pytest.raises(PbxError):
+            await media.open(CALL, media_format="ulaw", connection_type="server")
+        async with asyncio.timeout(1):  # nothing will bridge the caller: not its 10 s bound
+            await media.settled(CALL)
+    finally:
+        await tasks.aclose()
+
+
 class FrameSocket:
     """A websocket that yields the given ARI event frames (``_pump``'s side of it)."""
 
