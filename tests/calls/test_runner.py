@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from e2e.conftest import start_app
 from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
@@ -479,18 +480,9 @@ async def test_a_transfer_sent_at_the_answer_is_announced_once_the_conversation_
             await transfer(call_id, target)
 
         pbx.transfer = transfer_after  # type: ignore[method-assign]
-        services: list[Service] = []
-
-        async def factory() -> Service:
-            services.append(await Service.open(settings, pbx=pbx))
-            return services[0]
-
-        client: TestClient[Any, Any] = TestClient(
-            TestServer(create_app(settings, factory), host="127.0.0.1", port=0)
-        )
-        await client.start_server()
+        client, service = await start_app(settings, pbx)
         try:
-            key, _ = await issue_api_key(services[0].store, ACME)
+            key, _ = await issue_api_key(service.store, ACME)
             auth = {"Authorization": f"Bearer {key}"}
             body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
             resp = await client.post("/calls/outbound", json=body, headers=auth)
@@ -506,9 +498,10 @@ async def test_a_transfer_sent_at_the_answer_is_announced_once_the_conversation_
             sent = asyncio.create_task(
                 client.post(f"/calls/{call_id}/control", json=command, headers=auth)
             )
-            store = services[0].store
             async with asyncio.timeout(5):  # the command is taken while the media opens
-                while not any(e.type == "control" for e in await store.list_events(call_id)):
+                while not any(
+                    e.type == "control" for e in await service.store.list_events(call_id)
+                ):
                     await asyncio.sleep(0.005)
             pbx.media_opens.set()
             resp = await sent
@@ -516,7 +509,7 @@ async def test_a_transfer_sent_at_the_answer_is_announced_once_the_conversation_
             assert [c for c, _ in pbx.transfers] == [call_id]
             await pbx.emit(call_id, PbxEventKind.TRANSFERRED, detail="sales")
             async with asyncio.timeout(5):
-                await call_finished(services[0].runner, call_id)
+                await call_finished(service.runner, call_id)
             call = await (await client.get(f"/calls/{call_id}", headers=auth)).json()
         finally:
             await client.close()
