@@ -3,7 +3,7 @@ import random
 import pytest
 
 from voicedock.backoff import Backoff, exponential
-from voicedock.pbx.freeswitch.esl.settings import next_backoff
+from voicedock.pbx.freeswitch.esl.settings import EslSettings
 
 pytestmark = pytest.mark.unit
 
@@ -46,8 +46,42 @@ def test_exponential_never_overflows():
         assert exponential(attempt, first=5.0, factor=4.0, cap=43_200.0) == 43_200.0
 
 
-def test_the_esl_reconnect_delay_is_uniform_up_to_the_capped_exponential():
-    for attempt in (0, 3, 40, 10_000):
-        ceiling = min(30.0, 0.5 * 2.0 ** min(attempt, 30))
-        delays = [next_backoff(attempt, 0.5, 30.0) for _ in range(50)]
-        assert all(0.25 <= d <= ceiling for d in delays)
+class _Draws(random.Random):
+    """Draws from ``values`` in turn (0.0: a whole step waited; 0.999: half of it)."""
+
+    def __init__(self, values: list[float]) -> None:
+        super().__init__()
+        self.values = values
+        self.n = 0
+
+    def random(self) -> float:
+        self.n += 1
+        return self.values[(self.n - 1) % len(self.values)]
+
+
+@pytest.mark.parametrize(
+    "draws",
+    [[0.0], [0.999], [0.999, 0.999, 0.999, 0.999, 0.0], [0.999] * 7 + [0.0], [0.3, 0.9, 0.1]],
+)
+def test_the_esl_reconnect_waits_at_most_about_twice_as_long_as_it_has_waited(
+    draws: list[float],
+) -> None:
+    """However the draws fall (a run of short delays, then the longest), the next delay is at
+    most twice the time already waited plus the first step: once FreeSWITCH is back after an
+    outage, voicedock reconnects within about twice the outage (a 3 s restart: within 7 s of
+    the crash), never a long step reached early by quick failures."""
+    settings = EslSettings("127.0.0.1", 8021, "esl-secret")
+    backoff = settings.reconnect_backoff()
+    backoff.rng = _Draws(draws)
+    waited = 0.0
+    for _ in range(40):
+        delay = backoff.next_delay()
+        assert settings.backoff_initial / 2 <= delay <= 2 * waited + settings.backoff_initial
+        assert delay <= settings.backoff_max
+        waited += delay
+    attempts, waited, backoff = [0.0], 0.0, settings.reconnect_backoff()
+    backoff.rng = _Draws(draws)
+    while attempts[-1] < 3.0:  # FreeSWITCH down for 3 s: the first attempt after it is back
+        waited += backoff.next_delay()
+        attempts.append(waited)
+    assert attempts[-1] <= 7.0

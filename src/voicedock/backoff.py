@@ -3,11 +3,12 @@
 ``exponential`` is the one growth rule: ``first · factor^attempt``, never above ``cap`` and
 never overflowing, whatever the attempt count. Its users keep their own numbers and jitter:
 
-* ``Backoff``: the PBX reconnect delay (AMI, ARI): 0.2 s doubling up to 10 s, up to half of
-  each delay randomised away. Jitter spreads the reconnects of several voicedock nodes after an
-  Asterisk restart so they do not all hit the PBX in the same millisecond.
-* the ESL client's reconnect delay (``pbx/freeswitch/esl/settings.py`` ``next_backoff``):
-  uniform in ``[initial/2, exponential(...)]``.
+* ``Backoff``: the PBX reconnect delay (AMI, ARI: 0.2 s doubling up to 10 s; ESL: its
+  settings' ``reconnect_backoff``, 0.5 s doubling up to 30 s), up to half of each delay
+  randomised away. Jitter spreads the reconnects of several voicedock nodes after a PBX restart
+  so they do not all hit the PBX in the same millisecond; keeping at least half of each step
+  bounds the wait once the PBX is back to about twice the outage (a delay drawn uniformly from
+  the first step up would let a run of quick failures reach a long step early).
 * the webhook retry schedule (``webhooks/retry.py`` ``RetryPolicy``): 5 s growing fourfold up
   to 12 h, each delay ±20 %.
 """

@@ -3,7 +3,8 @@
 
 * The settled connection: no call is placed or accepted on a connection that ``reconcile`` has
   not checked for a restart yet (``wait_settled``); each leg is stamped with the boot it was
-  placed under, and a call that waited across a restart is refused.
+  placed under, and a call that waited across a restart is refused (a caller the PBX offered
+  on the connection is of the boot that check found: ``wait_checked``).
 * ``reconcile`` (after each (re)connect): a restarted PBX ends every call placed before
   (whatever the fresh PBX has of them is hung up first and checked; PBX_RESTARTED, then a
   "pbx-restart" HANGUP each); else the calls the PBX no longer lists end "reconciled", except
@@ -135,6 +136,21 @@ class Reconciler:
         longer than ``within``, or when a restart was detected meanwhile: the engine has failed
         every call it had by then, this one included, so it must not be placed."""
         boot = self._boot
+        await self._until_settled(within)
+        if self._boot != boot:
+            raise PbxUnavailable(
+                f"{self._pbx_name} restarted while the call waited; it was not placed"
+            )
+        return boot
+
+    async def wait_checked(self, within: float) -> int:
+        """Until the current connections are up and checked for a restart, as
+        ``wait_settled``; the boot of a call the PBX offered on them (an inbound caller), which
+        a restart handled meanwhile does not end: the caller reached the fresh PBX."""
+        await self._until_settled(within)
+        return self._boot
+
+    async def _until_settled(self, within: float) -> None:
         try:
             async with asyncio.timeout(within):
                 while not self._is_settled():
@@ -145,11 +161,6 @@ class Reconciler:
                             await self._settled.wait()
         except TimeoutError:
             raise PbxUnavailable(self._not_ready) from None
-        if self._boot != boot:
-            raise PbxUnavailable(
-                f"{self._pbx_name} restarted while the call waited; it was not placed"
-            )
-        return boot
 
     # --- reconcile --------------------------------------------------------------------------
 

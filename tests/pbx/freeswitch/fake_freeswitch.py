@@ -60,6 +60,9 @@ class FakeFreeswitch:
         self.channels: dict[str, FakeChannel] = {}
         self.commands: list[str] = []  # every command line received, in order
         self.frozen = False  # half-open simulation: read but never answer
+        # api commands at which every connection drops once (the link breaks mid-command)
+        self.drop_at: set[str] = set()
+        self._held: dict[str, asyncio.Event] = {}  # api command -> set when it may be answered
         self.audio_streams: list[FakeAudioStreamClient] = []
         self.streams_by_uuid: dict[str, FakeAudioStreamClient] = {}
         self.stream_frames = 5  # silent caller frames sent when a stream starts
@@ -150,6 +153,12 @@ class FakeFreeswitch:
             ):
                 session.writer.write(json_event(full, body))
 
+    def hold(self, command: str) -> asyncio.Event:
+        """``api <command>`` is answered only once the returned event is set (a FreeSWITCH
+        busy starting); the socket's later commands wait behind it, as on the real listener."""
+        event = self._held[command] = asyncio.Event()
+        return event
+
     def remote_hangup(self, channel_uuid: str, cause: str = "NORMAL_CLEARING") -> None:
         """The far end hangs up."""
         self._hangup(channel_uuid, cause, 200)
@@ -206,6 +215,9 @@ class FakeFreeswitch:
                 self.commands.append(line)
                 if self.frozen:
                     continue
+                held = self._held.get(line.removeprefix("api "))
+                if held is not None:
+                    await held.wait()  # this socket's later commands wait behind it, in order
                 if not self._dispatch(session, line, headers):
                     break
                 await writer.drain()
@@ -243,6 +255,10 @@ class FakeFreeswitch:
             write(disconnect_notice())
             return False
         elif verb == "api":
+            if rest in self.drop_at:
+                self.drop_at.discard(rest)
+                self.drop_connections()
+                return False
             if rest.startswith("originate "):  # api originate blocks until the outcome
                 self._tg.create_task(self._blocking_originate(session, rest))
             else:

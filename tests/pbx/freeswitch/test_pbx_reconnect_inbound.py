@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -19,6 +19,7 @@ from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 pytestmark = pytest.mark.unit
 
 DID = "+15557654321"
+InboundHandler = Callable[[InboundCall], Awaitable[str | None]]
 
 
 @pytest.fixture
@@ -77,6 +78,17 @@ async def test_connection_lost_while_ringing_is_not_resent(fake: FakeFreeswitch)
         assert PbxEventKind.HANGUP not in events.kinds(call.call_id)
 
 
+def taking(call_id: str | None, offered: list[InboundCall]) -> InboundHandler:
+    """The engine's inbound handler: keeps each caller offered in ``offered`` and takes it as
+    ``call_id`` (``None``: rejects it)."""
+
+    async def handler(call: InboundCall) -> str | None:
+        offered.append(call)
+        return call_id
+
+    return handler
+
+
 async def test_inbound_call_to_our_did_is_handed_over_and_answered(
     fake: FakeFreeswitch,
 ) -> None:
@@ -84,12 +96,8 @@ async def test_inbound_call_to_our_did_is_handed_over_and_answered(
     offered: list[InboundCall] = []
     call_id = new_inbound_call_id("+31623731537")  # call-_+31623731537_<12>: holds a "+"
 
-    async def accept(call: InboundCall) -> str | None:
-        offered.append(call)
-        return call_id
-
     async with make_pbx(fake, dids={DID}) as pbx:
-        pbx.set_inbound_handler(accept)
+        pbx.set_inbound_handler(taking(call_id, offered))
         await pbx.start(events)
         channel = fake.inbound_call(DID, caller="+31623731537")
         await events.wait_for(call_id, PbxEventKind.ANSWERED)
@@ -113,12 +121,8 @@ async def test_inbound_rejected_by_handler_and_foreign_dids_ignored(
     events = PbxEventRecorder()
     offered: list[InboundCall] = []
 
-    async def reject(call: InboundCall) -> str | None:
-        offered.append(call)
-        return None
-
     async with make_pbx(fake, dids={DID}) as pbx:
-        pbx.set_inbound_handler(reject)
+        pbx.set_inbound_handler(taking(None, offered))
         await pbx.start(events)
         foreign = fake.inbound_call("+15559998888")
         ours = fake.inbound_call(DID)

@@ -5,6 +5,7 @@ however soon after the reconnect, is never killed, and a call ended as lost has 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,11 +17,15 @@ from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from pbx.freeswitch.live_service import TERMINAL, UserPathService, running_freeswitch_service, until
 from pbx.freeswitch.test_pbx_control import answered_call
 from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
+from pbx.freeswitch.test_pbx_reconnect_inbound import DID, taking
 from voicedock.calls.runner.pbx_verdict import PBX_VERDICT_S
+from voicedock.domain.ids import new_inbound_call_id
 from voicedock.errors import PbxUnavailable
-from voicedock.pbx.base import PbxEventKind
+from voicedock.pbx.base import InboundCall, PbxEventKind
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
+
+CALLER = "+31623731537"
 
 
 @pytest.fixture
@@ -89,6 +94,71 @@ async def test_a_freeswitch_that_crashes_seconds_after_starting_is_seen_restarte
         assert PbxEventKind.PBX_RESTARTED in [e.kind for e in events.events]
 
 
+async def test_a_restart_seen_then_cut_short_by_a_dropped_link_still_ends_its_calls_lost(
+    fake: FakeFreeswitch,
+) -> None:
+    """FreeSWITCH restarts; voicedock reconnects and reads its uptime (a restart), then the
+    link drops before the lost calls are ended. The next reconnect, to the same FreeSWITCH,
+    still ends them as lost in the restart (``pbx-restart``), not as calls FreeSWITCH no longer
+    lists (``reconciled``): a restart counts as seen only once its calls are ended."""
+    events = PbxEventRecorder()
+    async with make_pbx(fake) as pbx:
+        await pbx.start(events)
+        call_id = await answered_call(pbx, events)
+        fake.drop_at.add("show channels as json")  # reconcile's, sent once the uptime is read
+        fake.restart()
+
+        lost = await events.wait_for(call_id, PbxEventKind.HANGUP)
+        assert not fake.drop_at  # the first reconcile was cut short
+        assert pbx.esl.reconnects == 2
+        assert lost.detail == "pbx-restart"
+        assert PbxEventKind.PBX_RESTARTED in [e.kind for e in events.events]
+        after = await answered_call(pbx, events)  # the fresh link is settled
+        assert await pbx.live_call_ids() == {after}
+
+
+async def test_a_caller_reaching_the_fresh_freeswitch_before_the_restart_check_is_kept(
+    fake: FakeFreeswitch,
+) -> None:
+    """FreeSWITCH restarts and a caller reaches it as voicedock reconnects, before reconcile
+    has read its uptime. The caller is taken once the restart is handled, as a call of the
+    fresh FreeSWITCH: answered, never killed and ended as lost in the restart (``pbx-restart``)
+    with the calls from before it."""
+    events = PbxEventRecorder()
+    offered: list[InboundCall] = []
+    call_id = new_inbound_call_id(CALLER)
+
+    async with make_pbx(fake, dids={DID}) as pbx:
+        pbx.set_inbound_handler(taking(call_id, offered))
+        await pbx.start(events)
+        before = await answered_call(pbx, events)
+        seen = pbx.esl.subscribe()  # what reaches voicedock, on every connection
+        uptime_read = fake.hold("status")  # the restart check of the reconnect waits
+        fake.restart()
+        async with asyncio.timeout(5):
+            while pbx.esl.reconnects < 1 or fake.commands[-1:] != ["api status"]:  # the check
+                await asyncio.sleep(0.01)
+            channel = fake.inbound_call(DID, caller=CALLER)
+            async for event in seen:  # the caller's park reached voicedock
+                if event.name == "CHANNEL_PARK" and event.unique_id == channel:
+                    break
+        # Before the check: an adapter that took the caller now has done so by then.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.2):
+                while not offered:
+                    await asyncio.sleep(0.01)
+        uptime_read.set()
+
+        lost = await events.wait_for(before, PbxEventKind.HANGUP)
+        assert lost.detail == "pbx-restart"
+        await events.wait_for(call_id, PbxEventKind.ANSWERED)
+        assert offered == [InboundCall(channel, CALLER, DID)]
+        assert PbxEventKind.HANGUP not in events.kinds(call_id)
+        assert f"api uuid_kill {channel} NORMAL_CLEARING" not in fake.commands
+        assert fake.channels[channel].answered
+        assert await pbx.live_call_ids() == {call_id}
+
+
 async def _talking_call(live: UserPathService) -> tuple[str, str]:
     """A call placed over REST, answered, its conversation on the audio stream: (id, uuid)."""
     body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
@@ -112,6 +182,8 @@ async def test_a_call_up_when_freeswitch_crashes_ends_failed_pbx_restart(tmp_pat
     async with running_freeswitch_service(tmp_path) as live:
         call_id, _ = await _talking_call(live)
         live.far_end.fake.restart(down_for=3.0)
+        # Back after 3 s: the Event Socket reconnects within 7 s of the crash, however its
+        # backoff's draws fall (tests/test_backoff.py), and the restart check ends the call.
         ended = await live.wait_status(call_id, TERMINAL, within=10.0)
         assert (ended["status"], ended["error"], ended["end_reason"]) == (
             "failed",

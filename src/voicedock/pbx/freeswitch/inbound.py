@@ -5,13 +5,18 @@
 this node first claims it (``inbound_claim``: one node answers each call). The engine gives it
 our call id (or rejects it: ``CALL_REJECTED``); the channel keeps FreeSWITCH's uuid and carries
 the call id as ``voicedock_call_id`` (which maps it back after a restart of voicedock), and is
-answered. A caller who left before the answer ends the call at once.
+answered. A caller who left before the answer ends the call at once. A caller is taken only on a
+connection reconcile has checked for a restart (``Reconciler.wait_checked``) and stamped with
+that boot: one reaching a restarted FreeSWITCH as voicedock reconnects is a call of the fresh
+FreeSWITCH, never ended with the calls lost in the restart.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 
+from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.adapter import Spawn
 from voicedock.pbx.base import InboundCall
 from voicedock.pbx.freeswitch import inbound_claim
@@ -24,8 +29,10 @@ from voicedock.pbx.freeswitch.commands import (
 from voicedock.pbx.freeswitch.esl.client import EslClient
 from voicedock.pbx.freeswitch.esl.errors import EslCommandError
 from voicedock.pbx.freeswitch.esl.wire import EslEvent
-from voicedock.pbx.freeswitch.hangups import FreeswitchHangups
+from voicedock.pbx.freeswitch.hangups import HANGUP_REASONS, FreeswitchHangups
+from voicedock.pbx.freeswitch.restarts import SETTLE_TIMEOUT
 from voicedock.pbx.legs import CallRegistry
+from voicedock.pbx.reconcile import Reconciler
 from voicedock.pbx.reports import CallReports
 
 __all__ = ["FreeswitchInbound", "parked_inbound_call"]
@@ -40,6 +47,7 @@ class FreeswitchInbound:
         calls: CallRegistry,
         reports: CallReports,
         hangups: FreeswitchHangups,
+        reconciler: Reconciler,
         offer: Callable[[InboundCall], Awaitable[str | None]],
         spawn: Spawn,
         *,
@@ -53,6 +61,7 @@ class FreeswitchInbound:
         self._calls = calls
         self._reports = reports
         self._hangups = hangups
+        self._reconciler = reconciler
         self._offer = offer
         self._spawn = spawn
         self._dids = dids
@@ -72,6 +81,14 @@ class FreeswitchInbound:
     async def _accept(self, call: InboundCall) -> None:
         uid = call.pbx_call_ref
         try:
+            try:
+                # A caller on a fresh FreeSWITCH: its boot is known once the restart check ran.
+                boot = await self._reconciler.wait_checked(SETTLE_TIMEOUT)
+            except PbxUnavailable:
+                if not self._node_id:  # else another node may take it
+                    with contextlib.suppress(PbxError):
+                        await self._esl.api(build_uuid_kill(uid, HANGUP_REASONS["congestion"]))
+                return
             if self._node_id and not await inbound_claim.claim(self._esl, uid, self._node_id):
                 return  # another node answers it
             call_id = await self._offer(call)
@@ -81,7 +98,7 @@ class FreeswitchInbound:
                     await inbound_claim.release(self._esl, uid)
                 return
             legs = self._calls.add(call_id, uid, "inbound")
-            legs.seen_on_pbx, legs.our_number = True, call.called
+            legs.boot, legs.seen_on_pbx, legs.our_number = boot, True, call.called
         finally:
             self._pending.discard(uid)
         try:

@@ -33,13 +33,12 @@ from voicedock.pbx.freeswitch.esl.errors import (
 )
 from voicedock.pbx.freeswitch.esl.handles import BackgroundJob
 from voicedock.pbx.freeswitch.hangups import FreeswitchHangups
+from voicedock.pbx.freeswitch.restarts import SETTLE_TIMEOUT
 from voicedock.pbx.legs import CallRegistry
 from voicedock.pbx.reconcile import Reconciler
 
 __all__ = ["FreeswitchOriginator"]
 
-# How long an originate waits for a reconnect to be reconciled before it gives up.
-_SETTLE_TIMEOUT = 2.0
 # After originate's `-ERR <CAUSE>`, wait this long for the HANGUP_COMPLETE with the SIP status.
 _ORIGINATE_FAILURE_GRACE = 0.5
 # How long a command that must follow the originate waits for its job (it ends at the answer).
@@ -89,7 +88,7 @@ class FreeswitchOriginator:
         if self._calls.get(request.call_id) is not None:  # ended calls are forgotten at once
             raise PbxError("a call with this id is already in progress")
         # Never on a connection not yet checked for a restart (it would be taken for lost).
-        boot = await self._reconciler.wait_settled(_SETTLE_TIMEOUT)
+        boot = await self._reconciler.wait_settled(SETTLE_TIMEOUT)
         if self._calls.get(request.call_id) is not None:
             raise PbxError("a call with this id is already in progress")
         legs = self._calls.add(request.call_id, channel, "outbound")

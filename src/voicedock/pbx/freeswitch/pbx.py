@@ -128,6 +128,7 @@ class FreeswitchPbx(PbxAdapter):
             calls,
             reports,
             self._hangups,
+            self._reconciler,
             self._offer_inbound,
             spawn,
             dids=self.dids,
@@ -152,7 +153,8 @@ class FreeswitchPbx(PbxAdapter):
         await self.media.server.start()
         self._exit.push_async_callback(self.media.aclose)
         with contextlib.suppress(PbxError):
-            await self._boot_clock.check(self.esl)  # records when it started
+            await self._boot_clock.check(self.esl)  # when it started
+            self._boot_clock.record()
             self._reconciler.settle(0)
 
     def health(self) -> PbxHealth:

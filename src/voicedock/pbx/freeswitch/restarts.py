@@ -3,7 +3,9 @@
 The link is the authenticated Event Socket (commands and events share it); each reconnect
 counts one up, and a command on a socket that is down (``EslNotConnected``) leaves the
 reconcile to the next reconnect. ``BootClock`` tells a restarted FreeSWITCH from a reconnect
-to the same one; the remote leg of each call the restarted FreeSWITCH still has is killed.
+to the same one (the start it saw kept only once reconcile is done: a restart whose handling
+was cut short is seen again); the remote leg of each call the restarted FreeSWITCH still has
+is killed.
 ``show channels`` reads the core database, which lags a new channel: until FreeSWITCH reported
 a channel, its originate may still be creating it. A call FreeSWITCH no longer lists, or lost
 in a restart, ends as ``FreeswitchHangups`` ends it.
@@ -21,9 +23,12 @@ from voicedock.pbx.freeswitch.hangups import FreeswitchHangups
 from voicedock.pbx.legs import CallLegs
 from voicedock.pbx.reconcile import too_young
 
-__all__ = ["NOT_READY", "FreeswitchRestarts"]
+__all__ = ["NOT_READY", "SETTLE_TIMEOUT", "FreeswitchRestarts"]
 
 NOT_READY = "FreeSWITCH is not connected or not reconciled yet"
+# How long a call placed or a caller accepted waits for a reconnect to be reconciled (checked
+# for a restart) before it gives up.
+SETTLE_TIMEOUT = 2.0
 
 
 class FreeswitchRestarts:
@@ -46,7 +51,8 @@ class FreeswitchRestarts:
         return await self._boot_clock.check(self._esl)
 
     def record_boot(self) -> bool:
-        return True  # the boot clock recorded it with the check
+        self._boot_clock.record()
+        return True
 
     async def listed_channels(self) -> set[str]:
         return {channel.uuid for channel in await self._esl.show_channels()}

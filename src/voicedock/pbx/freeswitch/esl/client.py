@@ -34,7 +34,7 @@ from voicedock.pbx.freeswitch.esl.errors import (
     EslNotConnected,
 )
 from voicedock.pbx.freeswitch.esl.handles import BackgroundJob, EventSubscription
-from voicedock.pbx.freeswitch.esl.settings import EslSettings, next_backoff
+from voicedock.pbx.freeswitch.esl.settings import EslSettings
 from voicedock.pbx.freeswitch.esl.wire import (
     ApiResponse,
     AuthRequest,
@@ -281,6 +281,7 @@ class EslClient(Closable):
                 raise EslProtocolError("FreeSWITCH refused the event subscription")
 
     async def _supervise(self, conn: _Connection | None) -> None:
+        backoff = self._settings.reconnect_backoff()
         attempt = 0
         first = True
         while True:
@@ -288,15 +289,14 @@ class EslClient(Closable):
                 try:
                     conn = await self._open()
                 except (PbxError, OSError, TimeoutError) as exc:
-                    delay = next_backoff(
-                        attempt, self._settings.backoff_initial, self._settings.backoff_max
-                    )
+                    delay = backoff.next_delay()
                     attempt += 1
                     log.warning("ESL reconnect failed (%s); retrying in %.2fs", exc, delay)
                     await asyncio.sleep(delay)
                     continue
                 self.reconnects += 1
                 log.info("ESL reconnected after %d attempt(s)", attempt + 1)
+            backoff.reset()
             attempt = 0
             error: PbxError = EslConnectionLost("ESL connection lost")
             self._conn = conn

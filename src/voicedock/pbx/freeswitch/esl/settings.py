@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from voicedock.backoff import exponential
+from voicedock.backoff import Backoff
 from voicedock.errors import ConfigError
 from voicedock.pbx.freeswitch.esl.errors import EslDefaultPassword
 
@@ -35,6 +34,8 @@ class EslSettings:
     command_timeout: float = 10.0
     keepalive_interval: float = 15.0
     keepalive_timeout: float = 5.0
+    # The reconnect's delays (``backoff.Backoff``): ``backoff_initial`` doubling up to
+    # ``backoff_max``, up to half of each randomised away.
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
 
@@ -44,8 +45,9 @@ class EslSettings:
         if not self.password:
             raise ConfigError("freeswitch.password", "must not be empty")
 
-
-def next_backoff(attempt: int, initial: float, maximum: float) -> float:
-    """Capped exponential backoff with jitter: uniform in [initial/2, min(max, initial·2^n)]."""
-    ceiling = exponential(attempt, first=initial, factor=2.0, cap=maximum)
-    return random.uniform(initial / 2, max(initial / 2, ceiling))
+    def reconnect_backoff(self) -> Backoff:
+        """The delays between reconnect attempts. Each is at least half of its step, so the
+        steps grow only with the time already spent waiting: once FreeSWITCH is back, the next
+        attempt comes within about twice the outage (``backoff_max`` at most), however many
+        attempts failed quickly while it was down."""
+        return Backoff(initial=self.backoff_initial, cap=self.backoff_max)
