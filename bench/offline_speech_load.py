@@ -4,7 +4,7 @@ before and after the node-wide recognition pool, and admission control at the bo
 N callers speak recorded sentences at once, each into a ``TurnEngine`` of its own: the real
 listener (VAD, adaptive endpointing), the streaming recognizer (interims, speculative finals)
 and faster-whisper on the packaged Whisper-base weights, built from the operator's ``[speech]``
-settings exactly as a call's STT is (``calls/offline_speech.operator_settings``). The caller's
+settings exactly as a call's STT is (``calls/offline_speech.operator_stt``). The caller's
 audio is fed as the media path feeds it: 8 kHz PCM decoded from µ-law, one 20 ms frame every
 20 ms on one clock for all callers. Sentences of 3-8 s, synthesized once with Piper, each
 followed by 1.5 s of silence and preceded by a pause of 0.5-2.5 s (callers out of step). The
@@ -51,9 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from turn_latency import InstantLlm, InstantSink, InstantTts, machine
 
-from voicedock.calls.offline_speech import operator_settings, recognition_threads
+from voicedock.calls.offline_speech import operator_stt, recognition_threads
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import TtsConfig
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.endpointing import EndpointingConfig
@@ -91,7 +92,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def phone_line(text: str) -> bytes:
     """``text`` spoken by Piper, as 8 kHz PCM after a µ-law phone line."""
-    tts = create_tts({"provider": "piper"})
+    tts = create_tts(TtsConfig(provider="piper"))
     try:
         pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
     finally:
@@ -127,8 +128,7 @@ class CountingStt(WhisperStt):
 
 
 def whisper(speech: SpeechSettings) -> CountingStt:
-    section = {"provider": "offline", **operator_settings("stt_config", "offline", speech)}
-    stt = CountingStt.from_config(section)
+    stt = CountingStt.from_config(operator_stt("offline", speech))
     assert isinstance(stt, CountingStt)
     return stt
 

@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "tests" / "media"))
 from fake_asterisk import FakeAsterisk  # noqa: E402
 
 from voicedock.calls.live.conversation import LiveConversation  # noqa: E402
+from voicedock.domain.assistant_config import SttConfig, TtsConfig  # noqa: E402
 from voicedock.media.codecs import ulaw_encode  # noqa: E402
 from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
 from voicedock.pipeline.audio import resample_pcm16  # noqa: E402
@@ -98,7 +99,7 @@ class Turn:
 
 
 async def phone_line(text: str) -> bytes:
-    tts = create_tts({"provider": "piper"})
+    tts = create_tts(TtsConfig(provider="piper"))
     try:
         pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
         return ulaw_encode(resample_pcm16(pcm, tts.sample_rate, 8000))
@@ -147,7 +148,7 @@ async def one_call(name: str, lines: list[tuple[str, bytes]]) -> list[Turn]:
 async def run(turns: int) -> dict[str, list[Turn]]:
     said = [SENTENCES[i % len(SENTENCES)] for i in range(turns)]
     lines = [(text, await phone_line(text)) for text in said]
-    stt = create_stt({"provider": "offline"})
+    stt = create_stt(SttConfig(provider="offline"))
     await stt.warm_up()  # type: ignore[attr-defined]
     await stt.aclose()
     results: dict[str, list[Turn]] = {name: [] for name in CONFIGURATIONS}

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from e2e.conftest import start_app
 from fakes.calls import call_finished, calls_of, place_outbound
 from fakes.memory_store import MemoryStore
 from fakes.pbx import MediaFakePbx
@@ -34,7 +35,7 @@ from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.errors import PbxError, ProviderError
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.acceptor import MediaAcceptor
-from voicedock.pbx.base import PbxEvent, PbxEventKind
+from voicedock.pbx.base import PbxEvent, PbxEventKind, TransferTarget
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 from voicedock.pipeline.turn_engine import ConversationConfig
@@ -455,6 +456,66 @@ async def test_rest_call_runs_live_and_its_record_is_served(
         ("assistant", "Hi!"),
         ("assistant", "Thank you, goodbye."),
     ]
+
+
+async def test_a_transfer_sent_at_the_answer_is_announced_once_the_conversation_runs(
+    tmp_path: Path, test_providers: tuple[FakeStt, FakeLlm, FakeTts]
+) -> None:
+    """A transfer sent the moment the call is in progress, its media leg still being set up,
+    waits for the conversation: the caller hears the announcement, then the PBX transfers
+    (it used to go to the PBX at once, unannounced, while the PBX was still bridging the
+    caller to the media)."""
+    settings = make_settings(f"sqlite:///{tmp_path / 'rest.db'}")
+    settings.speech.stt = settings.speech.llm = settings.speech.tts = TEST_PROVIDER
+    tts = test_providers[2]
+    announcement = "I am putting you through to my supervisor."
+    async with FakeAsterisk(send_audio=False) as fake:
+        pbx = MediaFakePbx(fake)
+        pbx.media_opens = asyncio.Event()  # the media leg is still being set up
+        spoken_before_transfer: list[list[str]] = []
+        transfer = pbx.transfer
+
+        async def transfer_after(call_id: str, target: TransferTarget) -> None:
+            spoken_before_transfer.append(list(tts.texts))
+            await transfer(call_id, target)
+
+        pbx.transfer = transfer_after  # type: ignore[method-assign]
+        client, service = await start_app(settings, pbx)
+        try:
+            key, _ = await issue_api_key(service.store, ACME)
+            auth = {"Authorization": f"Bearer {key}"}
+            body = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
+            resp = await client.post("/calls/outbound", json=body, headers=auth)
+            call_id = str((await resp.json())["call_id"])
+            await pbx.answer(call_id)
+            await until(lambda: (call_id, "ulaw") in pbx.media_formats)  # being set up
+            command = {
+                "type": "transfer",
+                "destination": "sales",
+                "mode": "warm",
+                "announcement": announcement,
+            }
+            sent = asyncio.create_task(
+                client.post(f"/calls/{call_id}/control", json=command, headers=auth)
+            )
+            async with asyncio.timeout(5):  # the command is taken while the media opens
+                while not any(
+                    e.type == "control" for e in await service.store.list_events(call_id)
+                ):
+                    await asyncio.sleep(0.005)
+            pbx.media_opens.set()
+            resp = await sent
+            assert resp.status == 200, await resp.text()
+            assert [c for c, _ in pbx.transfers] == [call_id]
+            await pbx.emit(call_id, PbxEventKind.TRANSFERRED, detail="sales")
+            async with asyncio.timeout(5):
+                await call_finished(service.runner, call_id)
+            call = await (await client.get(f"/calls/{call_id}", headers=auth)).json()
+        finally:
+            await client.close()
+    assert spoken_before_transfer == [["Hi!", announcement]]  # heard to its end, then the PBX
+    assert (call["status"], call["end_reason"]) == ("ended", "transferred")
+    assert ("assistant", announcement) in [(m["role"], m["content"]) for m in call["messages"]]
 
 
 # ---- a call resumed after a restart (calls/recovery.py) ----------------------------------------

@@ -29,6 +29,7 @@ from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
+from voicedock.domain.assistant_config import TtsConfig
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pipeline.conversation_config import ConversationConfig
@@ -84,8 +85,8 @@ async def world(store: MemoryStore, settings: Settings) -> AsyncIterator[World]:
     # The realtime server the assistants name runs on loopback, as a local one would.
     settings.egress.allowed_networks = ["127.0.0.1/32"]
 
-    def make_tts(config: Mapping[str, Any], _egress: object = None) -> FakeTts:
-        tts_configs.append(dict(config))
+    def make_tts(config: TtsConfig, _egress: object = None) -> FakeTts:
+        tts_configs.append(msgspec.to_builtins(config))  # as JSON: what was set
         return tts
 
     tts_registry.register(TEST_TTS, make_tts)

@@ -133,6 +133,7 @@ class Backend:
     caller_id: str
     transfer_target: TransferTarget
     busy_transfer_target: TransferTarget
+    warm_transfer_target: TransferTarget  # an agent who answers and accepts (presses 1)
     inbound: InboundCaller
     inbound_caller: str  # the E.164 the inbound caller calls from
 
@@ -166,6 +167,7 @@ async def freeswitch_fake() -> AsyncIterator[Backend]:
             fake.destinations[numbers[role]] = outcome
         fake.echo_destinations.add(numbers["echo"])
         fake.hang_up_after[numbers["hangs-up"]] = 0.3
+        fake.agent_presses["sales"] = "1"  # the warm transfer's agent accepts
         events = Recorder()
         async with make_pbx(fake, dids=[did]) as pbx:
             await pbx.start(events)
@@ -178,6 +180,7 @@ async def freeswitch_fake() -> AsyncIterator[Backend]:
                 caller_id="+15557654321",
                 transfer_target=TransferTarget("+15559990000", trunk_endpoint="carrier2"),
                 busy_transfer_target=TransferTarget(numbers["busy"], trunk_endpoint="carrier2"),
+                warm_transfer_target=TransferTarget("sales", internal=True, mode="warm"),
                 inbound=FakeInboundCaller(fake, did),
                 inbound_caller=FakeInboundCaller.caller,
             )
@@ -207,6 +210,7 @@ async def asterisk_lab(lab: Any) -> AsyncIterator[Backend]:
             caller_id=lab_calls.CALLER,
             transfer_target=TransferTarget(lab_calls.ANSWERS),
             busy_transfer_target=TransferTarget("busyagent", internal=True),
+            warm_transfer_target=TransferTarget("warmaccept", internal=True, mode="warm"),
             inbound=LabInboundCaller(lab),
             inbound_caller=lab_calls.ANSWERS,  # the lab carrier calls from this number
         )
@@ -279,6 +283,7 @@ async def freeswitch_lab(lab: Any) -> AsyncIterator[Backend]:
             caller_id=lab.settings.service_dids[0],
             transfer_target=TransferTarget(parties.ANSWERS, trunk_endpoint=lab.settings.trunk_name),
             busy_transfer_target=TransferTarget("busyagent", internal=True),
+            warm_transfer_target=TransferTarget("warmaccept", internal=True, mode="warm"),
             inbound=inbound,
             inbound_caller=inbound.caller,
         )

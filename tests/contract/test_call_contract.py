@@ -4,7 +4,8 @@ originate → RINGING/ANSWERED; our hang-up → HANGUP cause 16; the far end's h
 failures → the same ``CallError`` whichever PBX; audio both ways through ``call_media`` (caller
 frames arrive; what we play reaches the far end, proven by an echoing party); end-call by
 the PBX with media attached (the media ends as PEER); blind transfer → TRANSFERRED (or
-TRANSFER_FAILED with the call kept when the target is busy); an inbound call to one of our
+TRANSFER_FAILED with the call kept when the target is busy); a warm transfer asked at the
+answer, while the media is being set up → TRANSFERRED; an inbound call to one of our
 numbers is offered to the engine, answered once accepted, and carries audio both ways.
 """
 
@@ -124,6 +125,27 @@ async def test_blind_transfer_to_a_busy_target_keeps_the_call(backend: Backend) 
     assert call_id in await backend.pbx.live_call_ids()
     await backend.pbx.hangup(call_id)
     await backend.events.wait(call_id, PbxEventKind.HANGUP)
+
+
+async def test_warm_transfer_right_at_the_answer(backend: Backend) -> None:
+    """As the engine's runner does it: the call's media is set up at the answer, and a transfer
+    asked at once (before the media is up) still goes through."""
+    call_id = await answered(backend)
+
+    async def conversation() -> None:
+        async with backend.pbx.call_media(call_id):
+            await asyncio.Event().wait()  # until the test is done with it
+
+    media = asyncio.create_task(conversation())
+    try:
+        await asyncio.sleep(0)  # the media's set-up is under way
+        await backend.pbx.transfer(call_id, backend.warm_transfer_target)
+        done = await backend.events.wait(call_id, PbxEventKind.TRANSFERRED, within=30)
+        assert done.detail == backend.warm_transfer_target.destination
+        assert not backend.events.of(call_id, PbxEventKind.TRANSFER_FAILED)
+    finally:
+        media.cancel()
+        await asyncio.gather(media, return_exceptions=True)
 
 
 def dominant_hz(pcm: bytes, rate: int) -> float:

@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from api.conftest import Api, serving
 from fakes.local_server import LocalServer, Scripted
 from fakes.world import DESTINATION, make_settings
 from voicedock.config import Settings
+from voicedock.domain.assistant_config import LlmConfig
 from voicedock.egress import Egress
 from voicedock.egress.settings import egress_policy
 from voicedock.errors import UnresolvableConfig
@@ -181,8 +183,10 @@ async def test_a_chat_client_never_sends_its_request_elsewhere(
     guard = local_guard(ollama, tmp_path)
     for base_url in (f"{ollama.url}/api/pull#", f"{ollama.url}/api/pull?x="):
         with pytest.raises(ProviderConfigError, match=r"URL refused: a (fragment|query)"):
-            OpenAiCompatLlm.from_config(chat(base_url), egress=guard)
-    llm = OpenAiCompatLlm.from_config(chat(f"{ollama.url}/v1"), egress=guard)
+            OpenAiCompatLlm.from_config(msgspec.convert(chat(base_url), LlmConfig), egress=guard)
+    llm = OpenAiCompatLlm.from_config(
+        msgspec.convert(chat(f"{ollama.url}/v1"), LlmConfig), egress=guard
+    )
     ollama.replies.append(Scripted(status=404))
     try:
         with pytest.raises(ProviderConfigError, match="HTTP 404"):  # where it was sent

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.providers import create_stt, create_tts
 from voicedock.pipeline.providers.whisper.weights import MODEL_SHA256, ensure_model_dir
@@ -36,8 +37,8 @@ def test_weights_are_assembled_and_verified_once(model_dir: Path) -> None:
 # Piper's synthesis is stochastic (noise_scale), so Whisper occasionally drops a word.
 @pytest.mark.flaky(reruns=1)
 async def test_piper_to_telephone_band_to_whisper(model_dir: Path) -> None:
-    tts = create_tts({"provider": "piper", "sample_rate": 16000})
-    stt = create_stt({"provider": "offline", "model_path": str(model_dir)})
+    tts = create_tts(TtsConfig(provider="piper", sample_rate=16000))
+    stt = create_stt(SttConfig(provider="offline", model_path=str(model_dir)))
     text = "Your appointment moved to Thursday afternoon. Goodbye."
     chunks = [c async for c in tts.synthesize(text)]
     assert len(chunks) == 2  # one chunk per sentence: the first can play early

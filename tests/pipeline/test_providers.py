@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from voicedock.domain.assistant_config import LlmConfig, TtsConfig
 from voicedock.errors import VoicedockError
 from voicedock.pipeline.analysis import analyze, heuristic_analysis
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
@@ -16,6 +17,7 @@ from voicedock.pipeline.providers import (
     create_tts,
 )
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
+from voicedock.pipeline.providers.section import decoded
 
 from .fakes import FakeLlm
 
@@ -49,19 +51,19 @@ async def test_rule_based_is_deterministic_and_word_bounded() -> None:
 
 
 def test_registry_creates_and_validates() -> None:
-    llm = create_llm({"provider": "rule-based", "facts": FACTS})
+    llm = create_llm(LlmConfig(provider="rule-based", facts=FACTS))
     assert isinstance(llm, RuleBasedPolicy)
     with pytest.raises(ProviderConfigError, match=r"llm\.provider 'nope'"):
-        create_llm({"provider": "nope"})
+        create_llm(LlmConfig(provider="nope"))
     with pytest.raises(ProviderConfigError, match=r"llm\.provider is required"):
-        create_llm({})
+        create_llm(LlmConfig())
     with pytest.raises(ProviderConfigError, match=r"llm\.facts"):
-        create_llm({"provider": "offline", "facts": {"x": 3}})
+        create_llm(decoded(LlmConfig, {"provider": "offline", "facts": {"x": 3}}, "llm"))
 
 
 def test_espeak_tts_from_registry() -> None:
     try:
-        tts = create_tts({"provider": "espeak-ng", "sample_rate": 16000})
+        tts = create_tts(TtsConfig(provider="espeak-ng", sample_rate=16000))
     except ProviderUnavailableError:
         pytest.skip("espeak-ng not installed")
     assert isinstance(tts, Tts)
@@ -70,7 +72,7 @@ def test_espeak_tts_from_registry() -> None:
 
 async def test_espeak_tts_speaks_each_sentence_at_call_rate() -> None:
     try:
-        tts = create_tts({"provider": "espeak-ng", "sample_rate": 8000})
+        tts = create_tts(TtsConfig(provider="espeak-ng", sample_rate=8000))
     except ProviderUnavailableError:
         pytest.skip("espeak-ng not installed")
     chunks = [c async for c in tts.synthesize("Hello there. -v How are you?")]

@@ -220,8 +220,9 @@ class CommandRunner:
 async def _prepare_live_transfer(
     live: LiveCall, target: TransferTarget, announcement: str | None, summary: str | None
 ) -> None:
-    """The conversation announces the transfer (and briefs a warm one) before the PBX acts;
-    one that cannot (not started yet, speech-to-speech) leaves it all to the PBX."""
+    """The conversation announces the transfer (and briefs a warm one) before the PBX acts
+    (one still starting first runs); one that cannot (never started, speech-to-speech) leaves
+    it all to the PBX."""
     with contextlib.suppress(NotImplementedError):
         await live.transfer(target, announcement, summary)
 

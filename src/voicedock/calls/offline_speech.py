@@ -9,7 +9,9 @@ import os
 
 from voicedock.calls.assistants.config import WHISPER_NAMES
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.domain.json import JsonObject
+from voicedock.pipeline.providers.section import decoded
 
 _PIPER_NAMES = frozenset({"offline", "piper"})
 
@@ -30,6 +32,23 @@ def operator_settings(key: str, provider: str, speech: SpeechSettings) -> JsonOb
     if key == "tts_config" and provider in _PIPER_NAMES:
         return {"model_path": speech.piper_model_path or None}
     return {}
+
+
+def operator_stt(provider: str, speech: SpeechSettings) -> SttConfig:
+    """The section of the node's own ``provider`` STT, with the operator's host settings (what
+    the warm-up and a warm transfer's answer are transcribed with)."""
+    key = "stt_config"
+    return decoded(
+        SttConfig, {"provider": provider, **operator_settings(key, provider, speech)}, key
+    )
+
+
+def operator_tts(provider: str, speech: SpeechSettings) -> TtsConfig:
+    """The section of the node's own ``provider`` TTS, with the operator's host settings."""
+    key = "tts_config"
+    return decoded(
+        TtsConfig, {"provider": provider, **operator_settings(key, provider, speech)}, key
+    )
 
 
 def recognition_threads(speech: SpeechSettings) -> tuple[int, int]:

@@ -9,6 +9,7 @@ import pytest
 
 from media.fake_asterisk import FakeAsterisk
 from voicedock.calls.live.conversation import LiveConversation
+from voicedock.domain.assistant_config import TtsConfig
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.audio import resample_pcm16
@@ -37,7 +38,7 @@ ASSISTANT = {
 
 async def caller_speech(text: str) -> bytes:
     """The caller's words as 8 kHz µ-law, as a phone line would carry them."""
-    tts = create_tts({"provider": "piper"})
+    tts = create_tts(TtsConfig(provider="piper"))
     try:
         pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
         return ulaw_encode(resample_pcm16(pcm, tts.sample_rate, 8000))

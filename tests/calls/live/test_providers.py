@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.calls.live.caller_audio import CallerAudio
 from voicedock.calls.live.conversation import LiveConversation, build_providers
+from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig
 from voicedock.media.codecs import alaw_encode, ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.providers import ProviderUnavailableError
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.unit
 TEST_PROVIDER = "live-test-fake"
 
 
-def _unavailable(config: Mapping[str, Any], _egress: object = None) -> Tts:
+def _unavailable(config: TtsConfig, _egress: object = None) -> Tts:
     raise ProviderUnavailableError("no voice installed")
 
 
@@ -32,16 +34,16 @@ def _unavailable(config: Mapping[str, Any], _egress: object = None) -> Tts:
 def fake_registry() -> Iterator[dict[str, list[Mapping[str, Any]]]]:
     seen: dict[str, list[Mapping[str, Any]]] = {"stt": [], "llm": [], "tts": []}
 
-    def stt(config: Mapping[str, Any], _egress: object = None) -> Stt:
-        seen["stt"].append(config)
+    def stt(config: SttConfig, _egress: object = None) -> Stt:
+        seen["stt"].append(msgspec.to_builtins(config))  # as JSON: what was set
         return FakeStt()
 
-    def llm(config: Mapping[str, Any], _egress: object = None) -> Llm:
-        seen["llm"].append(config)
+    def llm(config: LlmConfig, _egress: object = None) -> Llm:
+        seen["llm"].append(msgspec.to_builtins(config))  # as JSON: what was set
         return FakeLlm()
 
-    def tts(config: Mapping[str, Any], _egress: object = None) -> Tts:
-        seen["tts"].append(config)
+    def tts(config: TtsConfig, _egress: object = None) -> Tts:
+        seen["tts"].append(msgspec.to_builtins(config))  # as JSON: what was set
         return FakeTts()
 
     stt_registry.register(TEST_PROVIDER, stt)

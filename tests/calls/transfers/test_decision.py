@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from pipeline.test_recognition import BlockingStt
-from voicedock.calls.offline_speech import operator_settings
+from voicedock.calls.offline_speech import operator_stt
 from voicedock.calls.transfers.agent import VOICE_BRIEFING_PROMPT, AgentDialogue
 from voicedock.calls.transfers.decision import (
     NodeTranscriber,
@@ -20,6 +19,7 @@ from voicedock.calls.transfers.decision import (
     listen_for_decision,
 )
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import SttConfig
 from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.media.codecs import encode
 from voicedock.pipeline.recognition import NodeRecognition
@@ -194,10 +194,10 @@ async def test_the_nodes_transcriber_waits_in_the_recognition_pool_seen_by_admis
     """``NodeTranscriber``: the answer is a job of the node's pool, so while the calls' work
     holds its workers the answer waits like theirs, and admission control sees the wait."""
     stt = BlockingStt(("Yes.",))
-    built: list[dict[str, object]] = []
+    built: list[SttConfig] = []
 
-    def create(config: Mapping[str, Any]) -> BlockingStt:
-        built.append(dict(config))
+    def create(config: SttConfig) -> BlockingStt:
+        built.append(config)
         return stt
 
     recognition = NodeRecognition(WorkerPool(1, name="recognition"), admission_wait_s=0.05)
@@ -219,6 +219,6 @@ async def test_the_nodes_transcriber_waits_in_the_recognition_pool_seen_by_admis
         gate.set()
     assert await listening == "accept"
     assert recognition.pool.started[Priority.DUE] == 2
-    assert built == [{"provider": "offline", **operator_settings("stt_config", "offline", speech)}]
-    assert built[0]["model_path"] == "/models/whisper-small"  # the operator's model
+    assert built == [operator_stt("offline", speech)]
+    assert built[0].model_path == "/models/whisper-small"  # the operator's model
     await recognition.aclose()

@@ -8,9 +8,8 @@ offline Whisper, in the node's recognition pool).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,8 +20,9 @@ from pbx.freeswitch.test_pbx_control import AGENT, agent_leg, answered_call
 from pbx.freeswitch.test_warm_briefing import running, tone_voice, until, warm_with_briefing
 from pipeline.synth import silence, voiced
 from pipeline.test_recognition import BlockingStt
-from voicedock.calls.offline_speech import operator_settings
+from voicedock.calls.offline_speech import operator_stt
 from voicedock.config import Settings
+from voicedock.domain.assistant_config import SttConfig
 from voicedock.pbx.base import PbxEventKind
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 from voicedock.pipeline.providers.registry import stt_registry
@@ -183,10 +183,10 @@ async def test_through_the_service_the_answer_is_transcribed_by_the_nodes_recogn
     with the calls' transcriptions, counted in the wait admission control reads), built with
     the operator's Whisper settings; without the pool, the offline STT on its own as before."""
     stand_in = BlockingStt(("yes, put them through",))  # the offline Whisper's stand-in
-    built: list[dict[str, Any]] = []
+    built: list[SttConfig] = []
 
-    def offline(config: Mapping[str, Any], _egress: object) -> BlockingStt:
-        built.append(dict(config))
+    def offline(config: SttConfig, _egress: object) -> BlockingStt:
+        built.append(config)
         return stand_in
 
     monkeypatch.setitem(stt_registry._factories, "offline", offline)  # type: ignore[attr-defined]
@@ -226,7 +226,7 @@ async def test_through_the_service_the_answer_is_transcribed_by_the_nodes_recogn
     if pool:
         assert recognition is not None
         assert recognition.pool.started[Priority.DUE] == 1  # ... as a job of the node's pool
-        operator = operator_settings("stt_config", "offline", live.service.settings.speech)
-        assert built == [{"provider": "offline", **operator}]  # the calls' model and threads
+        operator = operator_stt("offline", live.service.settings.speech)
+        assert built == [operator]  # the calls' model and threads
     else:
-        assert built == [{"provider": "offline"}]  # the offline STT on its own, as before
+        assert built == [SttConfig(provider="offline")]  # the offline STT on its own, as before

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fakes.local_server import LocalServer, Scripted
+from voicedock.domain.assistant_config import SttConfig
 from voicedock.pipeline.frames import Transcript
 from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
 from voicedock.pipeline.providers.base import (
@@ -215,6 +216,6 @@ async def test_prerecorded_utterance(server: LocalServer) -> None:
 
 
 def test_from_config_accepts_documented_model_name() -> None:
-    stt = DeepgramStt.from_config({"model": "nova-3-general", "api_key": "k"})
+    stt = DeepgramStt.from_config(SttConfig(model="nova-3-general", api_key="k"))
     assert "model=nova-3&" in stt.live_url(8000)
     assert stt.live_url(8000).startswith("wss://api.deepgram.com/v1/listen?")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fakes.local_server import LocalServer, Scripted
+from voicedock.domain.assistant_config import LlmConfig
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
 from voicedock.pipeline.providers.base import (
@@ -221,7 +222,7 @@ async def test_aclose_is_idempotent_and_final(server: LocalServer) -> None:
 
 
 def test_from_config_defaults_per_provider() -> None:
-    llm = OpenAiCompatLlm.from_config({"provider": "mistral", "model": "mistral-small-latest"})
+    llm = OpenAiCompatLlm.from_config(LlmConfig(provider="mistral", model="mistral-small-latest"))
     assert llm._url == "https://api.mistral.ai/v1/chat/completions"
     with pytest.raises(ProviderConfigError):
-        OpenAiCompatLlm.from_config({"provider": "openai"})
+        OpenAiCompatLlm.from_config(LlmConfig(provider="openai"))

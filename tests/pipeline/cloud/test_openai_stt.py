@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fakes.local_server import LocalServer, Scripted
+from voicedock.domain.assistant_config import SttConfig
 from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
@@ -105,4 +106,4 @@ async def test_broken_body(server: LocalServer) -> None:
 
 def test_missing_key_is_config_error() -> None:
     with pytest.raises(ProviderConfigError):
-        OpenAiStt.from_config({"provider": "openai"})
+        OpenAiStt.from_config(SttConfig(provider="openai"))

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fakes.local_server import LocalServer
+from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.pipeline.providers._http import RateLimitedError
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
@@ -222,4 +223,4 @@ async def test_cancelled_consumer(server: LocalServer, script: RealtimeScript) -
 
 def test_missing_key() -> None:
     with pytest.raises(ProviderConfigError):
-        RealtimeSpeech.from_config({"provider": "xai_realtime"})
+        RealtimeSpeech.from_config(RealtimeConfig(provider="xai_realtime"))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from fakes.local_server import LocalServer, Scripted
+from voicedock.domain.assistant_config import TtsConfig
 from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
@@ -162,4 +163,4 @@ def test_elevenlabs_rejects_unsupported_rate() -> None:
     with pytest.raises(ProviderConfigError):
         ElevenLabsTts(api_key=KEY, voice_id="v", sample_rate=11025)
     with pytest.raises(ProviderConfigError):
-        ElevenLabsTts.from_config({"voice_id": "v"})
+        ElevenLabsTts.from_config(TtsConfig(voice_id="v"))

@@ -9,6 +9,7 @@ import json
 import msgspec
 import pytest
 
+from voicedock.domain.assistant_config import VoiceSettings
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers._http import SocketItems
 from voicedock.pipeline.providers.base import ProviderResponseError
@@ -131,15 +132,14 @@ def test_the_speech_bodies_name_only_what_is_set() -> None:
     }
     eleven = ElevenLabsTts(api_key="k", voice_id="v1")
     assert sent(eleven.request_body("Hi.")) == {"text": "Hi.", "model_id": "eleven_flash_v2_5"}
-    settings = {"stability": 0.5}
     tuned_eleven = ElevenLabsTts(
-        api_key="k", voice_id="v1", language_code="de", voice_settings=settings
+        api_key="k", voice_id="v1", language_code="de", voice_settings=VoiceSettings(stability=0.5)
     )
     assert sent(tuned_eleven.request_body("Hallo.")) == {
         "text": "Hallo.",
         "model_id": "eleven_flash_v2_5",
         "language_code": "de",
-        "voice_settings": settings,
+        "voice_settings": {"stability": 0.5},
     }
 
 

@@ -1,59 +1,59 @@
-"""How a provider reads its configuration section: the conversions ``int()``/``float()`` made
-when the section was untyped, the same defaults, a value of the wrong JSON kind refused."""
+"""How a provider reads its configuration section: the section's JSON decoded into its type,
+the same defaults, a value of the wrong JSON kind refused naming its key."""
 
 from __future__ import annotations
 
 import pytest
 
+from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig
 from voicedock.domain.json import JsonValue
 from voicedock.pipeline.providers._http import Timeouts
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.deepgram import DeepgramStt
+from voicedock.pipeline.providers.openai_audio import OpenAiStt
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
-from voicedock.pipeline.providers.section import (
-    integer,
-    number,
-    optional_integer,
-    optional_number,
-    optional_text,
-)
+from voicedock.pipeline.providers.section import decoded
+from voicedock.pipeline.providers.whisper.stt import WhisperStt
 
 pytestmark = pytest.mark.unit
 
 
-def test_values_read_as_int_and_float_read_them() -> None:
-    section = {"rate": "16000", "scale": 2, "flag": True, "ratio": 1.5}
-    assert integer(section, "rate", 8000) == 16000
-    assert integer(section, "ratio", 0) == 1
-    assert integer(section, "flag", 0) == 1
-    assert number(section, "scale", 0.0) == 2.0
-    assert integer(section, "absent", 8000) == 8000
-    assert number(section, "absent", 5.0) == 5.0
+def test_numbers_and_defaults() -> None:
+    section = decoded(TtsConfig, {"sample_rate": 16000, "speed": 2, "provider": "x"}, "tts_config")
+    assert (section.sample_rate, section.speed) == (16000, 2.0)
+    assert Timeouts.from_config(section) == Timeouts(connect_s=5.0, read_s=15.0, total_s=None)
+    assert decoded(TtsConfig, {"unknown": 1}, "tts_config") == TtsConfig()  # never read
 
 
-def test_null_and_absent_optional_values() -> None:
-    section = {"endpointing_ms": None, "speed": "1.25", "language": None}
-    assert optional_integer(section, "endpointing_ms", 300) is None
-    assert optional_integer(section, "absent", 300) == 300
-    assert optional_number(section, "speed") == 1.25
-    assert optional_number(section, "absent") is None
-    assert optional_text(section, "language", "en") is None
-    assert optional_text(section, "absent", "en") == "en"
+def test_null_and_absent_values_differ_where_they_mean_two_things() -> None:
+    detect = decoded(SttConfig, {"language": None, "endpointing_ms": None}, "stt_config")
+    absent = SttConfig()
+    assert WhisperStt.from_config(detect)._language is None  # null: detect the language
+    assert WhisperStt.from_config(absent)._language == "en"
+    null_endpointing = DeepgramStt.from_config(
+        decoded(SttConfig, {"api_key": "k", "endpointing_ms": None}, "stt_config")
+    )
+    assert "endpointing=" not in null_endpointing.live_url(8000)
+    default = DeepgramStt.from_config(SttConfig(api_key="k"))
+    assert "endpointing=300" in default.live_url(8000)
 
 
-@pytest.mark.parametrize("value", [None, [1], {"a": 1}])
-def test_a_value_of_another_json_kind_is_a_type_error(value: JsonValue) -> None:
-    with pytest.raises(TypeError, match="read_timeout_s must be a number"):
-        Timeouts.from_config({"read_timeout_s": value})
-
-
-def test_a_number_that_is_not_one_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="soon"):
-        DeepgramStt.from_config({"api_key": "k", "endpointing_ms": "soon"})
+@pytest.mark.parametrize("value", [None, [1], {"a": 1}, "3"])
+def test_a_value_of_another_json_kind_names_its_key(value: JsonValue) -> None:
+    with pytest.raises(ProviderConfigError, match=r"^stt_config\.read_timeout_s: Expected"):
+        decoded(SttConfig, {"read_timeout_s": value}, "stt_config")
 
 
 def test_rule_based_facts_must_map_strings_to_strings() -> None:
-    with pytest.raises(ProviderConfigError, match=r"llm\.facts must map keyword strings"):
-        RuleBasedPolicy.from_config({"facts": {"hours": 9}})
+    with pytest.raises(ProviderConfigError, match=r"llm\.facts\[\.\.\.\]: Expected `str`"):
+        decoded(LlmConfig, {"facts": {"hours": 9}}, "llm")
     with pytest.raises(ProviderConfigError, match=r"llm\.greeting must be a non-empty string"):
-        RuleBasedPolicy.from_config({"greeting": " "})
+        RuleBasedPolicy.from_config(LlmConfig(greeting=" "))
+
+
+def test_a_null_language_reaches_no_cloud_stt_as_the_word_none() -> None:
+    """``language: null`` (allowed for every STT: detect) is no language at all for Deepgram and
+    OpenAI; the untyped section sent them the text "None"."""
+    section = decoded(SttConfig, {"api_key": "k", "language": None}, "stt_config")
+    assert "language" not in DeepgramStt.from_config(section).live_url(8000)
+    assert OpenAiStt.from_config(section)._language == ""  # no language field sent

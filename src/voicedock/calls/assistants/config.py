@@ -28,6 +28,7 @@ from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain import tenant_provider_fields
+from voicedock.domain.assistant_config import SttConfig
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
@@ -42,6 +43,7 @@ from voicedock.pipeline.providers.registry import (
     stt_registry,
     tts_registry,
 )
+from voicedock.pipeline.providers.section import decoded
 
 log = logging.getLogger("voicedock.calls")
 
@@ -475,7 +477,7 @@ def _check_whisper(section: JsonObject) -> None:
     from voicedock.pipeline.providers.whisper.stt import WhisperStt
 
     try:
-        WhisperStt.check_config(section)
+        WhisperStt.check_config(decoded(SttConfig, section, "stt_config"))
     except (ProviderConfigError, TypeError, ValueError) as exc:
         message = str(exc) if isinstance(exc, ProviderConfigError) else "stt_config is invalid"
         raise BadRequest(message) from None

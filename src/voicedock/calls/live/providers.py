@@ -35,6 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from voicedock.calls.assistants.config import (
     SAY_VOICE,
     WHISPER_NAMES,
@@ -46,12 +48,13 @@ from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import LlmConfig, RealtimeConfig, SttConfig, TtsConfig
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.egress import Egress
 from voicedock.errors import BadRequest
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
-from voicedock.pipeline.providers.section import ProviderSection
+from voicedock.pipeline.providers.section import decoded
 
 if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
@@ -123,11 +126,11 @@ def _build(
     assistant_config = _resolved(assistant_config, speech, egress)
     guard = None if egress is None else egress.for_providers()
     keys = speech_keys
-    stt = create_stt(_section(assistant_config, "stt_config", speech, speech_keys=keys), guard)
+    stt = create_stt(_stt(assistant_config, speech, keys), guard)
     made.append(stt)
-    llm = create_llm(_section(assistant_config, "llm_config", speech, speech_keys=keys), guard)
+    llm = create_llm(_llm(assistant_config, speech, keys), guard)
     made.append(llm)
-    tts = create_tts(_section(assistant_config, "tts_config", speech, speech_keys=keys), guard)
+    tts = create_tts(_tts(assistant_config, speech, keys), guard)
     return SpeechProviders(
         stt,
         llm,
@@ -152,13 +155,11 @@ def build_tts(
         section = _realtime_llm_section(assistant_config, speech, egress)
         return create_tts(_say_voice(section, speech, speech_keys), guard)
     assistant_config = _resolved(assistant_config, speech, egress)
-    return create_tts(
-        _section(assistant_config, "tts_config", speech, speech_keys=speech_keys), guard
-    )
+    return create_tts(_tts(assistant_config, speech, speech_keys), guard)
 
 
 def voice_tts(
-    tts_config: ProviderSection,
+    tts_config: Mapping[str, JsonValue],
     sample_rate: int,
     speech: SpeechSettings,
     egress: Egress | None = None,
@@ -169,10 +170,8 @@ def voice_tts(
     ``sample_rate``, with the operator's keys (unless ``speech_keys`` is False, as for a
     call under ``[byok] mode = "required"``) and host settings as for a call."""
     guard = None if egress is None else egress.for_providers()
-    config: JsonObject = {"tts_config": dict(tts_config)}
-    section = {**_section(config, "tts_config", speech, speech_keys=speech_keys)}
-    section["sample_rate"] = sample_rate
-    return create_tts(section, guard)
+    section = _tts({"tts_config": dict(tts_config)}, speech, speech_keys)
+    return create_tts(msgspec.structs.replace(section, sample_rate=sample_rate), guard)
 
 
 def _resolved(
@@ -204,7 +203,8 @@ def _speech_to_speech(
     if operator_url and not section.get("api_key") and not speech_keys:
         raise ProviderConfigError(_REQUIRED.format("llm_config", config.get("provider")))
     key = speech.xai_api_key if operator_url else ""
-    realtime = RealtimeSpeech.from_config(section, default_key=key, egress=guard)
+    typed = decoded(RealtimeConfig, section, "llm_config")
+    realtime = RealtimeSpeech.from_config(typed, default_key=key, egress=guard)
     tts = create_tts(_say_voice(section, speech, speech_keys), guard)
     # The realtime session hears the caller and speaks the replies: both count against it.
     name = str(config.get("provider"))
@@ -228,11 +228,26 @@ def _realtime_llm_section(
     return dict(section)
 
 
-def _say_voice(realtime: ProviderSection, speech: SpeechSettings, speech_keys: bool) -> JsonObject:
+def _say_voice(realtime: JsonObject, speech: SpeechSettings, speech_keys: bool) -> TtsConfig:
     """The TTS section of a speech-to-speech call's verbatim texts: ``say_voice``, else the
     operator's ``[speech] tts``."""
     say_voice = realtime.get(SAY_VOICE) or {"provider": speech.tts}
-    return _section({"tts_config": say_voice}, "tts_config", speech, speech_keys=speech_keys)
+    return _tts({"tts_config": say_voice}, speech, speech_keys)
+
+
+def _stt(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> SttConfig:
+    key = "stt_config"
+    return decoded(SttConfig, _section(config, key, speech, speech_keys=speech_keys), key)
+
+
+def _llm(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> LlmConfig:
+    key = "llm_config"
+    return decoded(LlmConfig, _section(config, key, speech, speech_keys=speech_keys), key)
+
+
+def _tts(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> TtsConfig:
+    key = "tts_config"
+    return decoded(TtsConfig, _section(config, key, speech, speech_keys=speech_keys), key)
 
 
 def _provider_name(config: Mapping[str, JsonValue], key: str, speech: SpeechSettings) -> str | None:

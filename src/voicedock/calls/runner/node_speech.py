@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from voicedock.aio import Supervisor
-from voicedock.calls.offline_speech import operator_settings, recognition_threads
+from voicedock.calls.offline_speech import operator_stt, operator_tts, recognition_threads
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.egress import Egress
+from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.schema_checks import SchemaChecks
@@ -86,20 +86,25 @@ class NodeSpeech:
         if not warm_up:
             return
         speech = self._speech
-        voice = self._warm_ups.spawn(self._warm_up(egress, "tts_config", create_tts, speech.tts))
+        voice = self._warm_ups.spawn(
+            self._warm_up(
+                speech.tts,
+                lambda: create_tts(operator_tts(speech.tts, speech), egress.for_providers()),
+            )
+        )
         if voice is not None:
             await asyncio.wait({voice}, timeout=WARM_UP_WAIT_S)  # else goes on
-        self._warm_ups.spawn(self._warm_up(egress, "stt_config", create_stt, speech.stt))
+        self._warm_ups.spawn(
+            self._warm_up(
+                speech.stt,
+                lambda: create_stt(operator_stt(speech.stt, speech), egress.for_providers()),
+            )
+        )
         await self.schema_checks.start()  # its workers start at the lowest priority
 
-    async def _warm_up(
-        self, egress: Egress, key: str, create: Callable[..., Any], engine: str
-    ) -> None:
+    async def _warm_up(self, engine: str, create: Callable[[], Stt | Tts]) -> None:
         try:
-            provider: Any = create(
-                {"provider": engine, **operator_settings(key, engine, self._speech)},
-                egress.for_providers(),
-            )
+            provider = create()
             warm = getattr(provider, "warm_up", None)
             if warm is not None:
                 await warm()  # loaded, and run once (Piper's first synthesis is slower)

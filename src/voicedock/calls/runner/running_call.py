@@ -1,7 +1,8 @@
 """``RunningCall``: one answered call while the runner serves it, from the answer to its stored
 record. It is the engine's ``LiveCall`` of the call from the moment the call is answered
 (before the media is open): commands that arrive before the conversation runs are replayed on
-it once it does; ``stop`` ends the conversation, or its start, as soon as possible."""
+it once it does (a transfer waits for it); ``stop`` ends the conversation, or its start, as
+soon as possible."""
 
 from __future__ import annotations
 
@@ -74,10 +75,14 @@ class RunningCall:
     async def transfer(
         self, target: TransferTarget, announcement: str | None, summary: str | None
     ) -> None:
-        if self.live is None:  # nothing to announce it with: the PBX transfers the caller
+        # Asked right at the answer, the transfer waits for the conversation (its media leg
+        # opening): it speaks the announcement, and the PBX must not act on a caller whose
+        # media is still being set up. One that never starts leaves it all to the PBX.
+        if self.live is None and (self.task is None or not await self.wait_started()):
             from voicedock.calls.live.conversation import LiveTransferUnsupported
 
-            raise LiveTransferUnsupported("the conversation has not started")
+            raise LiveTransferUnsupported("the conversation did not start")
+        assert self.live is not None
         self.transferring = True
         await self.live.transfer(target, announcement, summary)
         self.live.stop_recording()  # the caller leaves our media: the recording ends here

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 
 from voicedock.calls.transfers.decision import Transcriber, listen_for_decision, transcribe_offline
+from voicedock.domain.assistant_config import TtsConfig
 from voicedock.domain.audio import AudioFormat
 from voicedock.pbx.base import Decision, Speech
 
@@ -31,7 +32,7 @@ async def synthesize_offline(text: str) -> Speech:
     """``text`` as 16-bit PCM and its sample rate, from the offline TTS (Piper or espeak-ng)."""
     from voicedock.pipeline.providers.registry import create_tts
 
-    tts = create_tts({"provider": "offline"})
+    tts = create_tts(TtsConfig(provider="offline"))
     try:
         pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
     finally:

@@ -16,11 +16,11 @@ reads (``pipeline/recognition.py``). Without the pool, ``transcribe_offline`` ru
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Callable
 
-from voicedock.calls.offline_speech import operator_settings
+from voicedock.calls.offline_speech import operator_stt
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import SttConfig
 from voicedock.domain.audio import AudioFormat
 from voicedock.media.codecs import decode
 from voicedock.pbx.base import Decision
@@ -99,7 +99,7 @@ async def listen_for_decision(
 async def transcribe_offline(pcm: bytes, sample_rate: int) -> str:
     """``pcm`` as text, from the offline STT (faster-whisper, the model shared per process)
     on its own: the node without a recognition pool."""
-    stt = create_stt({"provider": "offline"})
+    stt = create_stt(SttConfig(provider="offline"))
     try:
         return await stt.transcribe(pcm, sample_rate)
     finally:
@@ -115,10 +115,10 @@ class NodeTranscriber:
         self,
         recognition: NodeRecognition,
         speech: SpeechSettings,
-        create: Callable[[Mapping[str, Any]], Stt] = create_stt,
+        create: Callable[[SttConfig], Stt] = create_stt,
     ) -> None:
         self._recognition = recognition
-        self._config = {"provider": "offline", **operator_settings("stt_config", "offline", speech)}
+        self._config = operator_stt("offline", speech)
         self._create = create
 
     async def __call__(self, pcm: bytes, sample_rate: int) -> str:

@@ -192,6 +192,11 @@ class AsteriskPbx(PbxAdapter):
         legs = self._calls.get(call_id)
         if legs is None or legs.ended:
             raise PbxError("no live call with this id")
+        # A transfer at the answer must not overtake the media's set-up: it acts on the caller
+        # in the call's bridge (warm) or takes the caller out of Stasis (blind).
+        await self._media.settled(call_id)
+        if legs.ended:  # hung up meanwhile: its hangup is the report
+            raise PbxError("no live call with this id")
         await self.transfers.start(legs, target)
 
     async def send_dtmf(self, call_id: str, digits: str) -> None:

@@ -38,6 +38,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
+from voicedock.domain.assistant_config import ProviderSection
 from voicedock.domain.provider_urls import extras_problem
 from voicedock.egress import DEFAULT_CAPS, Egress, ResponseCaps
 from voicedock.egress.caps import read_at_most
@@ -52,7 +53,6 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
-from voicedock.pipeline.providers.section import ProviderSection, number, optional_number
 
 _ERROR_TEXT_LIMIT = 300
 
@@ -81,11 +81,7 @@ class Timeouts:
 
     @classmethod
     def from_config(cls, config: ProviderSection) -> Timeouts:
-        return cls(
-            connect_s=number(config, "connect_timeout_s", 5.0),
-            read_s=number(config, "read_timeout_s", 15.0),
-            total_s=optional_number(config, "total_timeout_s"),
-        )
+        return cls(config.connect_timeout_s, config.read_timeout_s, config.total_timeout_s)
 
 
 class OwnedSession:

@@ -19,8 +19,10 @@ from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import msgspec
+from msgspec import UNSET
 
 from voicedock.aio import Closable, Supervisor
+from voicedock.domain.assistant_config import SttConfig
 from voicedock.egress import Egress
 from voicedock.pipeline.frames import Transcript
 from voicedock.pipeline.providers._http import (
@@ -45,7 +47,6 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
-from voicedock.pipeline.providers.section import ProviderSection, optional_integer
 
 log = logging.getLogger("voicedock.pipeline.providers")
 
@@ -156,18 +157,19 @@ class DeepgramStt:
 
     @classmethod
     def from_config(
-        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
+        cls, config: SttConfig, *, default_key: str = "", egress: Egress | None = None
     ) -> DeepgramStt:
-        model = str(config.get("model", "nova-3"))
+        model = config.model or "nova-3"
+        endpointing = config.endpointing_ms
         return cls(
-            api_key=str(config.get("api_key") or default_key),
+            api_key=config.api_key or default_key,
             # The API docs name models "nova-3-general"; the listen endpoint takes "nova-3".
             model=model.removesuffix("-general"),
-            language=str(config.get("language", "")),
-            base_url=str(config.get("base_url") or DEEPGRAM_BASE_URL),
-            endpointing_ms=optional_integer(config, "endpointing_ms", 300),
-            interim_results=bool(config.get("interim_results", True)),
-            smart_format=bool(config.get("smart_format", True)),
+            language=config.language or "",
+            base_url=config.base_url or DEEPGRAM_BASE_URL,
+            endpointing_ms=300 if endpointing is UNSET else endpointing,
+            interim_results=config.interim_results,
+            smart_format=config.smart_format,
             timeouts=Timeouts.from_config(config),
             egress=egress,
         )

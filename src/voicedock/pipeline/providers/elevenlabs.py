@@ -4,11 +4,11 @@ mono samples streamed while the voice is generated; `GET /v1/voices`: an account
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
 import msgspec
 
-from voicedock.domain.json import JsonObject, JsonValue, json_object
+from voicedock.domain.assistant_config import TtsConfig, VoiceSettings
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
@@ -21,7 +21,6 @@ from voicedock.pipeline.providers._http import (
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderResponseError
-from voicedock.pipeline.providers.section import ProviderSection, integer
 
 ELEVENLABS_BASE_URL = "https://api.elevenlabs.io"
 PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
@@ -34,7 +33,7 @@ class SpeechRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
     text: str
     model_id: str
     language_code: str = ""
-    voice_settings: dict[str, object] = {}  # the model's own settings: open
+    voice_settings: VoiceSettings | None = None
 
 
 class ElevenLabsTts:
@@ -48,7 +47,7 @@ class ElevenLabsTts:
         model_id: str = "eleven_flash_v2_5",
         sample_rate: int = 16000,
         language_code: str = "",
-        voice_settings: Mapping[str, JsonValue] | None = None,
+        voice_settings: VoiceSettings | None = None,
         base_url: str = ELEVENLABS_BASE_URL,
         timeouts: Timeouts | None = None,
         egress: Egress | None = None,
@@ -70,21 +69,21 @@ class ElevenLabsTts:
         self._rate = sample_rate
         self._model_id = model_id
         self._language_code = language_code
-        self._voice_settings: dict[str, object] = dict(voice_settings or {})
+        self._voice_settings = voice_settings
         self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
     def from_config(
-        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
+        cls, config: TtsConfig, *, default_key: str = "", egress: Egress | None = None
     ) -> ElevenLabsTts:
         return cls(
-            api_key=str(config.get("api_key") or default_key),
-            voice_id=str(config.get("voice_id") or config.get("voice") or ""),
-            model_id=str(config.get("model_id") or config.get("model") or "eleven_flash_v2_5"),
-            sample_rate=integer(config, "sample_rate", 16000),
-            language_code=str(config.get("language_code", "")),
+            api_key=config.api_key or default_key,
+            voice_id=config.voice_id or config.voice or "",
+            model_id=config.model_id or config.model or "eleven_flash_v2_5",
+            sample_rate=config.sample_rate or 16000,
+            language_code=config.language_code or "",
             voice_settings=_voice_settings(config),
-            base_url=str(config.get("base_url") or ELEVENLABS_BASE_URL),
+            base_url=config.base_url or ELEVENLABS_BASE_URL,
             timeouts=Timeouts.from_config(config),
             egress=egress,
         )
@@ -117,16 +116,13 @@ class ElevenLabsTts:
 _VOICES_BYTES = 2_000_000  # an account's voice list
 
 
-def _voice_settings(config: ProviderSection) -> JsonObject | None:
-    """The section's ``voice_settings`` (the model's own settings, an open object; none when
-    absent or empty)."""
-    value = config.get("voice_settings")
-    if not value:
-        return None
-    settings = json_object(value)
-    if settings is None:
-        raise TypeError("elevenlabs: voice_settings must be an object")
-    return settings
+def _voice_settings(config: TtsConfig) -> VoiceSettings | None:
+    """The section's ``voice_settings`` (none when absent or empty)."""
+    settings = config.voice_settings
+    return settings if settings and msgspec.structs.asdict(settings) != _NO_SETTINGS else None
+
+
+_NO_SETTINGS = msgspec.structs.asdict(VoiceSettings())
 
 
 class _Labels(msgspec.Struct):

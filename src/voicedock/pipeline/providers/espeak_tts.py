@@ -12,13 +12,13 @@ import struct
 import subprocess
 from collections.abc import AsyncIterator
 
+from voicedock.domain.assistant_config import TtsConfig
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
     ProviderResponseError,
     ProviderUnavailableError,
 )
-from voicedock.pipeline.providers.section import ProviderSection, integer
 from voicedock.pipeline.text import split_sentences
 
 _RUN_TIMEOUT_S = 30.0  # one sentence; a hung espeak-ng never holds a pool worker for good
@@ -73,11 +73,12 @@ class EspeakTts:
         self._wpm = words_per_minute
 
     @classmethod
-    def from_config(cls, config: ProviderSection) -> EspeakTts:
+    def from_config(cls, config: TtsConfig) -> EspeakTts:
+        wpm = config.words_per_minute
         return cls(
-            sample_rate=integer(config, "sample_rate", 8000),
-            voice=str(config.get("voice", "en-us")),
-            words_per_minute=integer(config, "words_per_minute", 165),
+            sample_rate=config.sample_rate or 8000,
+            voice=config.voice or "en-us",
+            words_per_minute=165 if wpm is None else int(wpm),
         )
 
     @property

@@ -10,6 +10,7 @@ from typing import Literal
 import aiohttp
 import msgspec
 
+from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
@@ -23,7 +24,6 @@ from voicedock.pipeline.providers._http import (
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderResponseError
-from voicedock.pipeline.providers.section import ProviderSection, optional_number
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_PCM_RATE = 24000  # fixed by the API for response_format=pcm
@@ -76,14 +76,14 @@ class OpenAiStt:
 
     @classmethod
     def from_config(
-        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
+        cls, config: SttConfig, *, default_key: str = "", egress: Egress | None = None
     ) -> OpenAiStt:
         return cls(
-            api_key=str(config.get("api_key") or default_key),
-            model=str(config.get("model", "gpt-4o-mini-transcribe")),
-            language=str(config.get("language", "")),
-            prompt=str(config.get("prompt", "")),
-            base_url=str(config.get("base_url") or OPENAI_BASE_URL),
+            api_key=config.api_key or default_key,
+            model=config.model or "gpt-4o-mini-transcribe",
+            language=config.language or "",
+            prompt=config.prompt or "",
+            base_url=config.base_url or OPENAI_BASE_URL,
             timeouts=Timeouts.from_config(config),
             egress=egress,
         )
@@ -140,15 +140,15 @@ class OpenAiTts:
 
     @classmethod
     def from_config(
-        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
+        cls, config: TtsConfig, *, default_key: str = "", egress: Egress | None = None
     ) -> OpenAiTts:
         return cls(
-            api_key=str(config.get("api_key") or default_key),
-            model=str(config.get("model", "gpt-4o-mini-tts")),
-            voice=str(config.get("voice", "alloy")),
-            instructions=str(config.get("instructions", "")),
-            speed=optional_number(config, "speed"),
-            base_url=str(config.get("base_url") or OPENAI_BASE_URL),
+            api_key=config.api_key or default_key,
+            model=config.model or "gpt-4o-mini-tts",
+            voice=config.voice or "alloy",
+            instructions=config.instructions or "",
+            speed=config.speed,
+            base_url=config.base_url or OPENAI_BASE_URL,
             timeouts=Timeouts.from_config(config),
             egress=egress,
         )

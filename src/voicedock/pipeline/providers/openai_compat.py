@@ -15,6 +15,7 @@ import aiohttp
 import msgspec
 
 from voicedock.config import OLLAMA_BASE_URL
+from voicedock.domain.assistant_config import LlmConfig
 from voicedock.domain.json import JsonValue
 from voicedock.egress import Egress
 from voicedock.pipeline.frames import ChatMessage, Role, ToolCall
@@ -33,7 +34,6 @@ from voicedock.pipeline.providers.base import (
     ProviderConnectionError,
     ProviderResponseError,
 )
-from voicedock.pipeline.providers.section import ProviderSection
 from voicedock.pipeline.tools import ToolSpec
 
 DEFAULT_BASE_URLS = {
@@ -206,19 +206,24 @@ class OpenAiCompatLlm:
 
     @classmethod
     def from_config(
-        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
+        cls, config: LlmConfig, *, default_key: str = "", egress: Egress | None = None
     ) -> OpenAiCompatLlm:
-        """`{"provider": "openai"|"mistral"|"xai"|"ollama"|"openai-compatible", "model": ..,
-        "base_url": .., "api_key": .., "temperature": .., "max_tokens": ..}`"""
-        name = str(config.get("provider", "openai"))
-        base_url = config.get("base_url") or DEFAULT_BASE_URLS.get(name)
+        """A section of provider ``openai``, ``mistral``, ``xai``, ``ollama`` or
+        ``openai-compatible`` (which names its ``base_url``)."""
+        name = config.provider or "openai"
+        base_url = config.base_url or DEFAULT_BASE_URLS.get(name)
         if not base_url:
             raise ProviderConfigError(f"{name}: llm base_url is required")
-        options = {k: config[k] for k in ("temperature", "max_tokens", "top_p") if k in config}
+        given = {
+            "temperature": config.temperature,
+            "max_tokens": config.max_tokens,
+            "top_p": config.top_p,
+        }
+        options: dict[str, JsonValue] = {k: v for k, v in given.items() if v is not None}
         return cls(
-            model=str(config.get("model", "")),
-            base_url=str(base_url),
-            api_key=str(config.get("api_key") or default_key),
+            model=config.model or "",
+            base_url=base_url,
+            api_key=config.api_key or default_key,
             options=options,
             timeouts=Timeouts.from_config(config),
             name=name,

@@ -19,15 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from voicedock.domain.assistant_config import TtsConfig
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import float_to_pcm16
 from voicedock.pipeline.providers.base import ProviderResponseError, ProviderUnavailableError
-from voicedock.pipeline.providers.section import (
-    ProviderSection,
-    integer,
-    optional_number,
-    optional_text,
-)
 from voicedock.pipeline.text import split_sentences
 
 if TYPE_CHECKING:
@@ -95,11 +90,11 @@ class PiperTts:
         self._identity: str | None = None
 
     @classmethod
-    def from_config(cls, config: ProviderSection) -> PiperTts:
+    def from_config(cls, config: TtsConfig) -> PiperTts:
         return cls(
-            sample_rate=integer(config, "sample_rate", 8000),
-            model_path=optional_text(config, "model_path"),
-            length_scale=optional_number(config, "length_scale"),
+            sample_rate=config.sample_rate or 8000,
+            model_path=config.model_path,
+            length_scale=config.length_scale,
         )
 
     @property

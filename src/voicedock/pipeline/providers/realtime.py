@@ -25,6 +25,7 @@ import aiohttp
 import msgspec
 
 from voicedock.aio import Closable, Supervisor
+from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
@@ -39,7 +40,6 @@ from voicedock.pipeline.providers._http import (
     translate_errors,
 )
 from voicedock.pipeline.providers.base import ProviderConnectionError, ProviderResponseError
-from voicedock.pipeline.providers.section import ProviderSection, integer
 from voicedock.pipeline.tools import ToolSpec
 
 log = logging.getLogger("voicedock.pipeline.providers")
@@ -344,15 +344,15 @@ class RealtimeSpeech:
 
     @classmethod
     def from_config(
-        cls, config: ProviderSection, *, default_key: str = "", egress: Egress | None = None
+        cls, config: RealtimeConfig, *, default_key: str = "", egress: Egress | None = None
     ) -> RealtimeSpeech:
         return cls(
-            api_key=str(config.get("api_key") or default_key),
-            url=str(config.get("url") or XAI_REALTIME_URL),
-            model=str(config.get("model", "")),
-            voice=str(config.get("voice", "Ara")),
-            instructions=str(config.get("instructions") or config.get("system_prompt") or ""),
-            sample_rate=integer(config, "sample_rate", 24000),
+            api_key=config.api_key or default_key,
+            url=config.url or XAI_REALTIME_URL,
+            model=config.model or "",
+            voice=config.voice or "Ara",
+            instructions=config.instructions or "",
+            sample_rate=config.sample_rate or 24000,
             timeouts=Timeouts.from_config(config),
             egress=egress,
         )

@@ -19,9 +19,9 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 
+from voicedock.domain.assistant_config import LlmConfig
 from voicedock.pipeline.frames import SUPERVISOR_PREFIX, ChatMessage, ToolCall
 from voicedock.pipeline.providers.base import ProviderConfigError
-from voicedock.pipeline.providers.section import ProviderSection
 from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
 
 _GOODBYE = re.compile(
@@ -60,24 +60,20 @@ class RuleBasedPolicy:
         self._fallback = fallback
 
     @classmethod
-    def from_config(cls, config: ProviderSection) -> RuleBasedPolicy:
-        given = config.get("facts", {})
-        facts = (
-            {k: v for k, v in given.items() if isinstance(v, str)}
-            if isinstance(given, dict)
-            else {}
-        )
-        if not isinstance(given, dict) or len(facts) != len(given):
-            raise ProviderConfigError("llm.facts must map keyword strings to answer strings")
+    def from_config(cls, config: LlmConfig) -> RuleBasedPolicy:
+        given = {
+            "greeting": config.greeting,
+            "closing": config.closing,
+            "fallback": config.fallback,
+        }
         texts: dict[str, str] = {}
-        for key in ("greeting", "closing", "fallback"):
-            if key not in config:
+        for key, value in given.items():
+            if value is None:
                 continue
-            value = config[key]
-            if not isinstance(value, str) or not value.strip():
+            if not value.strip():
                 raise ProviderConfigError(f"llm.{key} must be a non-empty string")
             texts[key] = value
-        return cls(facts, **texts)
+        return cls(config.facts or {}, **texts)
 
     def reply(self, messages: Sequence[ChatMessage]) -> str:
         """The whole reply for this context (what `stream` yields, in one piece)."""

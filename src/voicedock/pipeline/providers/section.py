@@ -1,52 +1,41 @@
-"""A provider's configuration section, and how a provider reads a value from it.
+"""A provider's configuration section: its type, and how a section's JSON becomes one.
 
-A section (``{"provider": "openai", "model": ..., "read_timeout_s": ...}``) is JSON whose keys
-each provider reads for itself (its ``from_config``): an organization's part is bounded by
-``domain/tenant_provider_fields.py``, the operator's comes from the ``[speech]`` settings. A
-value is narrowed where it is read, with Python's own conversions (``"3"`` reads as 3, as ``int()``
-does); a value of another JSON kind (a list, an object, null where a number is due) raises
-``TypeError``, as ``int()`` and ``float()`` do.
+The types are ``domain/assistant_config.py``'s (``SttConfig``, ``TtsConfig``, ``LlmConfig``,
+``RealtimeConfig``); each provider's ``from_config`` reads the fields it knows. An
+organization's part of a section is bounded by ``domain/tenant_provider_fields.py`` before it
+gets here, the operator's comes from the ``[speech]`` settings; a value of the wrong kind is a
+``ProviderConfigError`` naming its key (``stt_config.streaming: Expected `bool`, got `str```).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import TypeAlias
+from typing import TypeVar
 
-from voicedock.domain.json import JsonValue
+import msgspec
 
-ProviderSection: TypeAlias = Mapping[str, JsonValue]
+from voicedock.domain.assistant_config import LlmConfig, RealtimeConfig, SttConfig, TtsConfig
+from voicedock.pipeline.providers.base import ProviderConfigError
 
+Section = TypeVar("Section", SttConfig, TtsConfig, LlmConfig, RealtimeConfig)
 
-def integer(section: ProviderSection, key: str, default: int) -> int:
-    """``section[key]`` as an int (``default`` when absent)."""
-    return int(_scalar(section.get(key, default), key))
-
-
-def number(section: ProviderSection, key: str, default: float) -> float:
-    """``section[key]`` as a float (``default`` when absent)."""
-    return float(_scalar(section.get(key, default), key))
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 
 
-def optional_integer(section: ProviderSection, key: str, default: int | None = None) -> int | None:
-    """``section[key]`` as an int; None when it is null (``default`` when absent)."""
-    value = section.get(key, default)
-    return None if value is None else int(_scalar(value, key))
-
-
-def optional_number(section: ProviderSection, key: str) -> float | None:
-    """``section[key]`` as a float; None when it is absent or null."""
-    value = section.get(key)
-    return None if value is None else float(_scalar(value, key))
-
-
-def optional_text(section: ProviderSection, key: str, default: str | None = None) -> str | None:
-    """``section[key]`` as a string; None when it is null (``default`` when absent)."""
-    value = section.get(key, default)
-    return None if value is None else str(value)
-
-
-def _scalar(value: JsonValue, key: str) -> str | int | float:
-    if isinstance(value, str | int | float):
-        return value
-    raise TypeError(f"{key} must be a number, not {type(value).__name__}")
+def decoded(kind: type[Section], value: Mapping[str, object], where: str) -> Section:
+    """``value`` (a section's JSON, as stored or completed by the operator's settings) as
+    ``kind``; keys no provider of the kind reads are left out, as a provider always ignored
+    them. ``where`` names the section in the error (``stt_config``)."""
+    try:
+        return msgspec.convert(value, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        found = _AT.search(message)
+        if found is None:
+            raise ProviderConfigError(f"{where}: {message}") from None
+        path = found["path"].replace("`", "")
+        detail = message[: found.start()]
+        raise ProviderConfigError(
+            f"{where}.{path}: {detail}" if path else f"{where}: {detail}"
+        ) from None

@@ -114,12 +114,38 @@ async def test_a_failed_creation_leaves_nothing_behind() -> None:
     try:
         with pytest.raises(PbxError):  # itself, not an exception group
             await media.open(CALL, media_format="ulaw", connection_type="server")
+        async with asyncio.timeout(1):  # nothing will bridge the caller: a transfer goes ahead
+            await media.settled(CALL)
         await media.release(CALL)
         assert ("DELETE", f"/channels/{MEDIA}") in ari.sent  # the leg that was created goes
         legs = calls.get(CALL)
         assert legs is not None
         assert not legs.bridges
         assert not legs.media_channels
+    finally:
+        await tasks.aclose()
+
+
+async def test_settled_returns_once_the_caller_is_bridged() -> None:
+    """What a transfer asked at the answer waits for (``AsteriskPbx.transfer``)."""
+    ari = HeldAri()
+    media, _, tasks = await media_of(ari)
+    add_caller = ("POST", f"/bridges/{BRIDGE}/addChannel?channel={CALL}")
+    try:
+        await media.settled(CALL)  # no set-up under way: at once
+        media.entered_stasis(CALL)
+        opening = asyncio.create_task(
+            media.open(CALL, media_format="ulaw", connection_type="server")
+        )
+        await asyncio.sleep(0)  # both creations sent, not answered yet
+
+        async def settled() -> bool:
+            await media.settled(CALL)
+            return add_caller in ari.sent
+
+        async with asyncio.timeout(2):
+            assert await settled()
+            await opening
     finally:
         await tasks.aclose()
 

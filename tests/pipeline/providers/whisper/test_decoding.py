@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from voicedock.domain.assistant_config import SttConfig
 from voicedock.pipeline.providers import ProviderConfigError
+from voicedock.pipeline.providers.section import decoded
 from voicedock.pipeline.providers.whisper.decoding import (
     FULL_CONTEXT_FRAMES,
     context_frames,
@@ -74,4 +76,4 @@ def test_speech_is_not_degenerate(text: str) -> None:
 )
 def test_bad_settings_name_the_key(config: dict[str, object], key: str) -> None:
     with pytest.raises(ProviderConfigError, match=f"stt_config.{key}"):
-        WhisperStt.from_config({"provider": "offline", **config})
+        WhisperStt.from_config(decoded(SttConfig, {"provider": "offline", **config}, "stt_config"))

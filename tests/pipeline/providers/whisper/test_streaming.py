@@ -15,6 +15,7 @@ import pytest
 from pipeline.engines import needs_offline_engines
 from pipeline.fakes import FakeLlm, FakeSink, FakeTts
 from pipeline.synth import frames, silence
+from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.pipeline.audio import pcm16_to_float, resample_pcm16
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.providers import create_stt, create_tts
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.unit, needs_offline_engines]
 
 
 async def piper(text: str, rate: int = 8000) -> bytes:
-    tts = create_tts({"provider": "piper"})
+    tts = create_tts(TtsConfig(provider="piper"))
     try:
         pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
         return resample_pcm16(pcm, tts.sample_rate, rate)
@@ -40,7 +41,7 @@ def words(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def whisper() -> WhisperStt:
-    stt = create_stt({"provider": "offline"})
+    stt = create_stt(SttConfig(provider="offline"))
     assert isinstance(stt, WhisperStt)
     return stt
 

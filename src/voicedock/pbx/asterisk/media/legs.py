@@ -4,10 +4,13 @@
 bridges the media leg and the remote leg in the background, each the moment it is in Stasis
 (the lab showed ``addChannel`` before StasisStart is refused; the owner calls
 ``entered_stasis`` as the event arrives, not once its event queue reaches it), the two
-``addChannel`` requests in flight together. The bridge/externalMedia REST calls live here, not
-in ``AriClient``, so the client stays a transport. Bridge and media-leg ids derive from our
-call id with anything but ``[A-Za-z0-9._-]`` dropped: inbound call ids carry a ``+`` that has
-no place in ARI ids.
+``addChannel`` requests in flight together. Until the caller's ``addChannel`` has completed, a
+transfer must not act on the caller (``settled``): a warm transfer's ``removeChannel`` sent
+meanwhile is refused ("422 Channel not in this bridge", the lab), and a blind transfer's
+``continue`` can take the caller out of Stasis before it is bridged. The bridge/externalMedia
+REST calls live here, not in ``AriClient``, so the client stays a transport. Bridge and
+media-leg ids derive from our call id with anything but ``[A-Za-z0-9._-]`` dropped: inbound
+call ids carry a ``+`` that has no place in ARI ids.
 """
 
 from __future__ import annotations
@@ -150,6 +153,8 @@ class AsteriskMedia:
         self._spawn = spawn
         self._in_stasis: dict[str, asyncio.Event] = {}
         self._bridged: dict[str, asyncio.Event] = {}  # by bridge id: both legs are in it
+        # By call id, while the media's set-up may still move the caller into its bridge.
+        self._placing: dict[str, asyncio.Event] = {}
         # Client mode, by media leg id: the leg went before Asterisk connected it to us.
         self._gone: dict[str, asyncio.Event] = {}
         self.acceptor = acceptor
@@ -174,33 +179,54 @@ class AsteriskMedia:
         client = connection_type == "client"
         bridge_id = leg_id(call_id, "bridge")
         media_id = leg_id(call_id, "media")
+        self._placing.setdefault(call_id, asyncio.Event())  # set once the caller is bridged
         # Both ids are the call's before either request: ``release`` deletes whichever exists.
         self._calls.attach_bridge(call_id, bridge_id)
         self._calls.attach_channel(call_id, media_id)
-        _, connection_id = await all_of(  # independent: in flight together
-            create_bridge(self._ari, bridge_id),
-            external_media(
-                self._ari,
-                app=self._app,
-                media_format=media_format,
-                connection_type=connection_type,
-                channel_id=media_id,
-                external_host=self._client_connection if client else None,
-                data=f"media,{call_id}",
-                # Client mode: JSON control messages carry the channel variables, so the
-                # connection is matched to its call by VOICEDOCK_CALL (findings §2b) and
-                # proves it is Asterisk's by the call's token.
-                transport_data="f(json)" if client else None,
-                variables={CALL_VARIABLE: call_id, TOKEN_VARIABLE: token} if client else None,
-            ),
-        )
+        try:
+            _, connection_id = await all_of(  # independent: in flight together
+                create_bridge(self._ari, bridge_id),
+                external_media(
+                    self._ari,
+                    app=self._app,
+                    media_format=media_format,
+                    connection_type=connection_type,
+                    channel_id=media_id,
+                    external_host=self._client_connection if client else None,
+                    data=f"media,{call_id}",
+                    # Client mode: JSON control messages carry the channel variables, so the
+                    # connection is matched to its call by VOICEDOCK_CALL (findings §2b) and
+                    # proves it is Asterisk's by the call's token.
+                    transport_data="f(json)" if client else None,
+                    variables={CALL_VARIABLE: call_id, TOKEN_VARIABLE: token} if client else None,
+                ),
+            )
+        except BaseException:
+            self._placed(call_id)  # nothing will bridge the caller
+            raise
         url = ""
         if connection_type == "server":
             base = self._ari.events_url().rsplit("/ari/events", 1)[0]
             url = f"{base}/media/{connection_id}"
         self._bridged[bridge_id] = asyncio.Event()
-        self._spawn(self._bridge_when_ready(bridge_id, legs.main_channel, media_id))
+        self._spawn(self._bridge_when_ready(call_id, bridge_id, legs.main_channel, media_id))
         return MediaLeg(media_id, bridge_id, connection_id, url)
+
+    async def settled(self, call_id: str) -> None:
+        """Returns once the call's media set-up no longer moves the caller: its
+        ``addChannel`` into the call's bridge completed (or failed), at once when no set-up is
+        under way. What a transfer waits for before it acts on the caller. Bounded; never
+        raises."""
+        placing = self._placing.get(call_id)
+        if placing is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_BRIDGE_WAIT):
+                await placing.wait()
+
+    def _placed(self, call_id: str) -> None:
+        if (placing := self._placing.pop(call_id, None)) is not None:
+            placing.set()
 
     @contextlib.asynccontextmanager
     async def session(
@@ -269,12 +295,14 @@ class AsteriskMedia:
             )
         return first[1]
 
-    async def _bridge_when_ready(self, bridge: str, main: str, media: str) -> None:
+    async def _bridge_when_ready(self, call_id: str, bridge: str, main: str, media: str) -> None:
         """Each leg into the bridge as soon as it is in Stasis (the caller's at once: it is
         there when the call is answered), both requests in flight together."""
         try:
             async with asyncio.timeout(_BRIDGE_DEADLINE):
-                await all_of(self._add_in_stasis(bridge, main), self._add_in_stasis(bridge, media))
+                await all_of(
+                    self._add_caller(call_id, bridge, main), self._add_in_stasis(bridge, media)
+                )
         except (TimeoutError, PbxError):
             # Released meanwhile (e.g. Asterisk never connected a client-mode leg to us):
             # the call already failed for that reason; nothing is left to bridge.
@@ -284,12 +312,19 @@ class AsteriskMedia:
         if (bridged := self._bridged.get(bridge)) is not None:
             bridged.set()
 
+    async def _add_caller(self, call_id: str, bridge: str, caller: str) -> None:
+        try:
+            await self._add_in_stasis(bridge, caller)
+        finally:
+            self._placed(call_id)
+
     async def _add_in_stasis(self, bridge: str, channel: str) -> None:
         await self._stasis_event(channel).wait()
         await add_channel(self._ari, bridge, channel)
 
     async def release(self, call_id: str) -> None:
         """Delete the call's media legs and bridges (Asterisk never does); errors are moot."""
+        self._placed(call_id)
         legs = self._calls.get(call_id)
         if legs is None:
             return

@@ -22,6 +22,9 @@ import os
 import threading
 from pathlib import Path
 
+from msgspec import UNSET
+
+from voicedock.domain.assistant_config import SttConfig
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import pcm16_to_float
 from voicedock.pipeline.providers.base import (
@@ -29,7 +32,6 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderUnavailableError,
 )
-from voicedock.pipeline.providers.section import ProviderSection, integer, optional_text
 from voicedock.pipeline.providers.whisper.decoding import short_context_transcript
 from voicedock.pipeline.providers.whisper.model import Tokenizer, WhisperModel
 from voicedock.pipeline.providers.whisper.weights import ensure_model_dir
@@ -105,23 +107,23 @@ class WhisperStt:
         self._workers = max(1, workers)
 
     @classmethod
-    def check_config(cls, config: ProviderSection) -> None:
+    def check_config(cls, config: SttConfig) -> None:
         """Raise ProviderConfigError naming the ``stt_config`` key that is wrong."""
         cls.from_config(config)
 
     @classmethod
-    def from_config(cls, config: ProviderSection) -> WhisperStt:
+    def from_config(cls, config: SttConfig) -> WhisperStt:
         return cls(
-            model_path=optional_text(config, "model_path"),
-            cache_dir=optional_text(config, "cache_dir"),
-            language=optional_text(config, "language", "en"),
-            device=str(config.get("device", "cpu")),
-            compute_type=str(config.get("compute_type", "int8")),
-            cpu_threads=integer(config, "cpu_threads", 0),
-            beam_size=integer(config, "beam_size", 1),
-            encoder_context=str(config.get("encoder_context", "auto")),
-            streaming=_flag(config, "streaming", default=True),
-            workers=integer(config, "num_workers", 1),
+            model_path=config.model_path,
+            cache_dir=config.cache_dir,
+            language="en" if config.language is UNSET else config.language,
+            device=config.device,
+            compute_type=config.compute_type,
+            cpu_threads=config.cpu_threads,
+            beam_size=config.beam_size,
+            encoder_context=config.encoder_context,
+            streaming=config.streaming,
+            workers=config.num_workers,
         )
 
     @property
@@ -187,10 +189,3 @@ def tokenizer_of(model: WhisperModel, language: str | None) -> Tokenizer:
         model.hf_tokenizer, True, task="transcribe", language=language
     )
     return made
-
-
-def _flag(config: ProviderSection, key: str, *, default: bool) -> bool:
-    value = config.get(key, default)
-    if not isinstance(value, bool):
-        raise ProviderConfigError(f"stt_config.{key} must be true or false")
-    return value
