@@ -166,7 +166,7 @@ class Service(Closable):
         node_id = node_id_of(settings)
         self.speech = speech if speech is not None else node_speech(settings)
         # One egress guard: webhooks, tools, assistant-request and the calls' speech providers.
-        self.webhooks = Webhooks(store, settings)
+        self.webhooks = Webhooks(store, settings, node_id=node_id)
         # Campaigns: contacts settle as their calls end; this node's dialer places their calls.
         self.campaigns = CampaignManager(store, settings, events=self.webhooks.campaign_events)
         # Live listen (GET /calls/{id}/listen): this node's calls' listeners, capped.

@@ -522,7 +522,7 @@ class MemoryStore:
         ]
         return copy.deepcopy(sorted(found, key=lambda e: (e.created_at, e.id)))
 
-    def outbox(self) -> MemoryOutbox:
+    def outbox(self, claimer: str = "") -> MemoryOutbox:
         return MemoryOutbox(self)
 
     def mailbox(self) -> None:

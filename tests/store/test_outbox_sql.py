@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from voicedock.domain.records import CallStatus, utcnow
+from voicedock.domain.records import CallStatus, NodeLease, utcnow
 from voicedock.domain.webhooks import DeliveryCaps, WebhookEndpoint
 from voicedock.store import Store, StoreError
 from voicedock.webhooks.outbox import enqueue_event
@@ -210,3 +210,28 @@ async def test_concurrent_claims_hold_the_caps_and_share_fairly(store: Store) ->
     await workers[0].mark_delivered(done.id)
     (following,) = await workers[1].claim_due(now, 10, LEASE, caps=caps)
     assert following.endpoint_id in busy_ids
+
+
+async def test_a_dead_nodes_claims_neither_hold_the_caps_nor_keep_their_rows(store: Store) -> None:
+    """Node a is killed mid-delivery holding the endpoint's two slots: while its node lease
+    lives, node b waits (they may still be in flight); once it ran out, b sends a's two
+    deliveries again and the event queued after them, not a webhook lease later."""
+    org = await seed_org(store)
+    endpoint = await seed_endpoint(store, org.id)
+    for n in range(3):
+        await enqueue(store, endpoint.id, f"msg_{n}")
+    caps = DeliveryCaps(per_endpoint=2, per_organization=0)
+    now = utcnow() + timedelta(seconds=1)
+    async with store.transaction() as tx:
+        for node, lives in (("a", timedelta(seconds=10)), ("b", timedelta(hours=1))):
+            await tx.put_node(NodeLease(node, f"host-{node}", 1, "", "run", now, now + lives))
+    a, b = store.outbox("a"), store.outbox("b")
+    assert {d.msg_id for d in await a.claim_due(now, 10, LEASE, caps=caps)} == {"msg_0", "msg_1"}
+    assert await b.claim_due(now, 10, LEASE, caps=caps) == []  # a lives: its two are in flight
+    later = now + timedelta(seconds=11)  # a's node lease ran out, its webhook leases did not
+    again = await b.claim_due(later, 10, LEASE, caps=caps)
+    assert sorted(d.msg_id for d in again) == ["msg_0", "msg_1"]
+    assert await a.claim_due(later, 10, LEASE, caps=caps) == []  # b's claims are b's now
+    await b.mark_delivered(again[0].id)
+    (last,) = await b.claim_due(later, 10, LEASE, caps=caps)
+    assert last.msg_id == "msg_2"

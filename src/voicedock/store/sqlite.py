@@ -285,9 +285,9 @@ class SqliteStore(SqlReads):
         async with self._write_session() as conn:
             yield SqlTransaction(conn, SQLITE, NoLocks())
 
-    def outbox(self) -> Outbox:
+    def outbox(self, claimer: str = "") -> Outbox:
         # Claims need no lock: the single writer already runs them one at a time.
-        return SqlOutbox(self._write_session, SQLITE, claim_lock=NoLocks())
+        return SqlOutbox(self._write_session, SQLITE, claim_lock=NoLocks(), claimer=claimer)
 
     def mailbox(self) -> None:
         return None  # one node: its commands never travel

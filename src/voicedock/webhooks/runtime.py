@@ -62,12 +62,14 @@ class Webhooks:
         *,
         resolver: HostResolver = system_resolver,
         worker: WorkerSettings | None = None,
+        node_id: str = "",
     ) -> None:
+        """``node_id``: the node whose worker this is (its claims die with its node lease)."""
         self.egress = egress_guard(settings, resolver)
         self.policy = self.egress.policy
         self.resolver = resolver
         self.worker = DeliveryWorker(
-            store.outbox(),
+            store.outbox(node_id),
             policy=self.policy,
             resolver=resolver,
             settings=worker or worker_settings(settings),

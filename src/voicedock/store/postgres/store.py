@@ -216,9 +216,9 @@ class PostgresStore(SqlReads):
         async with self._write_session() as conn:
             yield SqlTransaction(conn, POSTGRES, self._locks)
 
-    def outbox(self) -> Outbox:
+    def outbox(self, claimer: str = "") -> Outbox:
         # Every node's claims take turns on an advisory lock (store/sql/outbox.py).
-        return SqlOutbox(self._write_session, POSTGRES, claim_lock=self._locks)
+        return SqlOutbox(self._write_session, POSTGRES, claim_lock=self._locks, claimer=claimer)
 
     def mailbox(self) -> NodeMailbox:
         return PostgresMailbox(self._pool, self._dsn)

@@ -28,8 +28,9 @@ class OutboxReads(Protocol):
         that event of that assistant (the fan-out list for ``enqueue_event``)."""
         ...
 
-    def outbox(self) -> Outbox:
-        """The delivery worker's view of the webhook outbox in this database."""
+    def outbox(self, claimer: str = "") -> Outbox:
+        """The delivery worker's view of the webhook outbox in this database; ``claimer``:
+        the node whose worker claims (a dead node's claims are not deliveries in flight)."""
         ...
 
 

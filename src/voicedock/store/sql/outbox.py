@@ -8,6 +8,12 @@ transaction-scoped advisory lock every node's claim takes; SQLite's single write
 them anyway), so each claim counts what the claims before it leased: no row is handed out
 twice, and the ``DeliveryCaps`` per endpoint and per organization hold across nodes. What is
 due is shared by ``domain.webhooks.claim_fairly``.
+
+A claim names the node that made it (``claimed_by``). A lease held by a node that no longer
+holds a live node lease (killed mid-request, or gone) is no delivery in flight: it neither
+counts against the caps nor keeps its row from the next claim, so a dead node's deliveries go
+out (again: at least once) as soon as its node lease runs out, not a webhook lease later, and
+never hold back the endpoint's other events meanwhile.
 """
 
 # Statements are assembled only from constant fragments; values are always bound.
@@ -47,6 +53,12 @@ _NEXT_PENDING_ENDPOINT = (
     f"(SELECT o.endpoint_id FROM webhook_outbox o WHERE {_PENDING}{{after}}"
     f" ORDER BY o.endpoint_id, {_DUE_ORDER} LIMIT 1)"
 )
+# A row leased right now by a node still alive (or by this claimer itself, or by a claim that
+# named no node); parameters: now, the claimer, now.
+_LEASED_BY_THE_LIVING = (
+    "(o.lease_until IS NOT NULL AND o.lease_until > ? AND (o.claimed_by IS NULL"
+    " OR o.claimed_by = ? OR o.claimed_by IN (SELECT n.id FROM nodes n WHERE n.lease_until > ?)))"
+)
 _HEADS = (
     "WITH RECURSIVE pending(endpoint_id) AS ("
     f" SELECT {_NEXT_PENDING_ENDPOINT.format(after='')}"
@@ -54,7 +66,7 @@ _HEADS = (
     " FROM pending p WHERE p.endpoint_id IS NOT NULL),"
     " heads(id) AS MATERIALIZED (SELECT (SELECT o.id FROM webhook_outbox o"
     f" WHERE o.endpoint_id = p.endpoint_id AND {_PENDING} AND o.next_attempt_at <= ?"
-    f" AND (o.lease_until IS NULL OR o.lease_until <= ?) ORDER BY {_DUE_ORDER} LIMIT 1)"
+    f" AND NOT {_LEASED_BY_THE_LIVING} ORDER BY {_DUE_ORDER} LIMIT 1)"
     " FROM pending p WHERE p.endpoint_id IS NOT NULL)"
     " SELECT o.id, o.endpoint_id, e.organization_id FROM heads h"
     " JOIN webhook_outbox o ON o.id = h.id JOIN webhook_endpoints e ON e.id = o.endpoint_id"
@@ -63,7 +75,7 @@ _HEADS = (
 _IN_FLIGHT = (
     "SELECT o.id, o.endpoint_id, e.organization_id FROM webhook_outbox o"
     " JOIN webhook_endpoints e ON e.id = o.endpoint_id"
-    f" WHERE {_PENDING} AND o.lease_until > ?"
+    f" WHERE {_PENDING} AND {_LEASED_BY_THE_LIVING}"
 )
 
 
@@ -151,11 +163,15 @@ class SqlOutbox:
         dialect: Dialect,
         *,
         claim_lock: ClaimLock,
+        claimer: str = "",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``claimer``: the node whose worker claims (its id in ``nodes``); "" names none, and
+        such claims always count as in flight until their lease runs out."""
         self._session = session
         self._dialect = dialect
         self._claim_lock = claim_lock
+        self._claimer = claimer
         self._clock = clock
 
     async def enqueue(self, endpoint_id: str, event_type: str, payload: bytes, msg_id: str) -> None:
@@ -173,17 +189,21 @@ class SqlOutbox:
         async with self._session() as conn:
             await self._claim_lock.lock_webhook_claims(conn)
 
+            living = (at, self._claimer, at)  # _LEASED_BY_THE_LIVING's parameters
+
             async def heads() -> list[Queued]:
-                return [_queued(r) for r in await conn.fetch(_HEADS, at, at)]
+                return [_queued(r) for r in await conn.fetch(_HEADS, at, *living)]
 
             async def take(chosen: Sequence[Queued]) -> None:
                 await conn.execute(
-                    f"UPDATE webhook_outbox SET lease_until = ? WHERE id IN ({marks(chosen)})",
+                    "UPDATE webhook_outbox SET lease_until = ?, claimed_by = ?"
+                    f" WHERE id IN ({marks(chosen)})",
                     self._dialect.dt(now + lease),
+                    self._claimer or None,
                     *(q.id for q in chosen),
                 )
 
-            in_flight = [_queued(r) for r in await conn.fetch(_IN_FLIGHT, at)]
+            in_flight = [_queued(r) for r in await conn.fetch(_IN_FLIGHT, *living)]
             chosen = await claim_fairly(heads, take, in_flight, caps, limit)
             if not chosen:
                 return []
