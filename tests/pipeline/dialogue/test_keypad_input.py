@@ -51,3 +51,12 @@ async def test_flush_ends_the_open_entry_and_its_timer() -> None:
     assert keypad.flush() is None
     await asyncio.sleep(0.3)
     assert due == []
+
+
+async def test_an_entry_pressed_in_one_instant_never_ends_before_it_starts() -> None:
+    """Both wall times come from one reading of the clocks (the event loop's clock moves
+    between two readings: a single key's entry then ended before it started)."""
+    keypad = KeypadInput(KeypadPlan(timeout_s=0.2), lambda: 1000.0, lambda _: None)
+    now = asyncio.get_running_loop().time()
+    entry = keypad.entry(KeypadEntry("5", now, now))
+    assert entry.started_at == entry.ended_at

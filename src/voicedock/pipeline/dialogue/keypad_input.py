@@ -60,13 +60,17 @@ class KeypadInput:
 
     def wall(self, loop_time: float) -> float:
         """Wall time of a moment of the keypad's (the event loop's) clock."""
-        return self._wall() - (asyncio.get_running_loop().time() - loop_time)
+        return loop_time + self._wall_offset()
 
     def entry(self, keys: KeypadEntry) -> TranscriptEntry:
-        """The user message of ``keys`` in the call's transcript."""
-        return TranscriptEntry(
-            "user", keys.text, self.wall(keys.started_at), self.wall(keys.ended_at)
-        )
+        """The user message of ``keys`` in the call's transcript (both times from one reading
+        of the clocks: read twice, the later reading could put the start after the end)."""
+        offset = self._wall_offset()
+        return TranscriptEntry("user", keys.text, keys.started_at + offset, keys.ended_at + offset)
+
+    def _wall_offset(self) -> float:
+        """Wall clock minus the event loop's clock, now."""
+        return self._wall() - asyncio.get_running_loop().time()
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
