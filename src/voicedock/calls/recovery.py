@@ -34,10 +34,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.engine.attempts import attempt
@@ -50,6 +50,7 @@ from voicedock.calls.transitions import (
 )
 from voicedock.config import DEFAULT_RESUME_MESSAGE
 from voicedock.domain.ids import mask_call_id
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, utcnow
 from voicedock.errors import PbxError
 from voicedock.pbx.base import LeftoverPbx, Pbx, ResumablePbx, RoutingPbx
@@ -70,7 +71,7 @@ class CallResumer(Protocol):
     async def resume(
         self,
         call: Call,
-        assistant_config: Mapping[str, Any],
+        assistant_config: JsonObject,
         messages: Sequence[CallMessage],
     ) -> bool:
         """Run the adopted call's conversation; ``True`` once it runs, ``False`` if it could
@@ -96,18 +97,17 @@ def plan_recovery(calls: Sequence[Call], *, can_resume: bool) -> tuple[list[Call
 
 
 def resumed_config(
-    assistant_config: Mapping[str, Any],
+    assistant_config: JsonObject,
     messages: Sequence[CallMessage],
     line: str = DEFAULT_RESUME_MESSAGE,
-) -> dict[str, Any]:
+) -> JsonObject:
     """The assistant configuration a resumed call goes on with: ``line`` said first (instead
     of ``first_message``), and what was said before the gap as earlier turns of
     ``llm_config.messages`` (after the assistant's own), so the model knows the conversation."""
     config = dict(assistant_config)
-    llm = assistant_config.get("llm_config")
-    llm_config: dict[str, Any] = dict(llm) if isinstance(llm, Mapping) else {}
+    llm_config = dict(json_object(assistant_config.get("llm_config")) or {})
     seeded = llm_config.get("messages")
-    history: list[Any] = list(seeded) if isinstance(seeded, list) else []
+    history: list[JsonValue] = list(seeded) if isinstance(seeded, list) else []
     ordered = sorted(messages, key=lambda m: m.seq)
     history += [
         {"role": m.role, "content": m.content}

@@ -11,8 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from voicedock.domain.json import JsonValue
-from voicedock.domain.records import JsonObject, utcnow
+from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.records import utcnow
 
 
 class CampaignStatus(enum.StrEnum):

@@ -10,13 +10,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from voicedock.domain.json import JsonValue
-
-# The assistant configuration's untyped form, until its typed structs replace it (issue 41);
-# every other JSON field below is a ``domain.json`` value.
-JsonObject = dict[str, Any]
+from voicedock.domain.json import JsonObject, JsonValue
 
 
 def utcnow() -> datetime:

@@ -11,7 +11,8 @@ from voicedock.api.models.campaigns import csv_contacts
 from voicedock.calls.assistants.placeholders import fill, fill_config
 from voicedock.calls.campaigns.retries import outcome_of, retry_at
 from voicedock.calls.campaigns.window import is_open, next_opening, window_of, zone
-from voicedock.domain.records import Call, CallStatus, Direction, JsonObject
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit

@@ -43,7 +43,8 @@ from voicedock.calls.observer import Observers
 from voicedock.calls.speech_admission import Kind, SpeechAdmission
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings, default_node_id
-from voicedock.domain.records import JsonObject, utcnow
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import utcnow
 from voicedock.egress.settings import egress_policy
 from voicedock.pbx.base import Pbx
 from voicedock.store.base import Store
