@@ -16,6 +16,7 @@ import dataclasses
 import uuid
 
 from voicedock.config import AssistantSettings, Settings
+from voicedock.domain.assistant_config import config_of
 from voicedock.domain.json import JsonObject, json_object
 from voicedock.domain.records import Assistant, Organization, PhoneNumber, Trunk, utcnow
 from voicedock.domain.webhooks import WebhookEndpoint
@@ -89,7 +90,7 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
                 id=assistant_ids[(a.organization, a.name)],
                 organization_id=org.id,
                 name=a.name,
-                config=assistant_config(a),
+                config=config_of(assistant_config(a)),
                 business_name=a.business_name,
             )
             saved = saved_assistants[assistant.id]

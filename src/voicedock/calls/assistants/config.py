@@ -28,14 +28,20 @@ from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain import tenant_provider_fields
-from voicedock.domain.assistant_config import SttConfig
+from voicedock.domain.assistant_config import (
+    KEYPAD_MAX_DIGITS,
+    KEYPAD_TERMINATORS,
+    KEYPAD_TIMEOUT,
+    LLM_FILLER_DELAY,
+    LLM_FILLER_MESSAGES,
+    TOOL_FILLER_MESSAGE_MAX,
+    SttConfig,
+)
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
-from voicedock.pipeline import keypad
-from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.node_voices import ESPEAK, OPENAI, PIPER, voice_names
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
@@ -111,30 +117,11 @@ PROFILE_TEXT_MAX = 200
 ANALYSIS_TEXT_MAX = 5_000
 ANALYSIS_PLAN_FIELDS = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
 TEMPLATE_ID_MAX = 100  # a template reference's id (tool and analysis templates)
-TOOL_FILLER_MESSAGE_MAX = 500
-# The LLM filler (``llm_filler``): its delay's bounds and default (seconds), and how many
-# phrases of how many characters at most.
 LLM_FILLER = "llm_filler"
-LLM_FILLER_DELAY = (0, 10)
-DEFAULT_LLM_FILLER_DELAY_S = 1.2
-DEFAULT_LLM_FILLER_MESSAGES = DEFAULT_PHRASES
-LLM_FILLER_MESSAGES = (10, 200)
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
-# The caller's keypad (``keypad``): when the digits of one entry become a user turn.
 KEYPAD = "keypad"
 KEYPAD_FIELDS = ("enabled", "timeout_seconds", "terminator", "max_digits")
-KEYPAD_TIMEOUT, KEYPAD_MAX_DIGITS, KEYPAD_TERMINATORS = (
-    keypad.TIMEOUT_S,
-    keypad.MAX_DIGITS,
-    keypad.TERMINATORS,
-)
-KEYPAD_DEFAULTS = {
-    "enabled": True,
-    "timeout_seconds": keypad.DEFAULT_TIMEOUT_S,
-    "terminator": keypad.DEFAULT_TERMINATOR,
-    "max_digits": keypad.DEFAULT_MAX_DIGITS,
-}
 # Set (never by the API) on the configuration of a call the organization's server refused:
 # its first message is the refusal, then it hangs up.
 HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"

@@ -48,7 +48,14 @@ from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
-from voicedock.domain.assistant_config import LlmConfig, RealtimeConfig, SttConfig, TtsConfig
+from voicedock.domain.assistant_config import (
+    AssistantConfig,
+    LlmConfig,
+    RealtimeConfig,
+    SttConfig,
+    TtsConfig,
+    config_json,
+)
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.egress import Egress
 from voicedock.errors import BadRequest
@@ -81,7 +88,7 @@ class SpeechProviders:
 
 
 def build_providers(
-    assistant_config: Mapping[str, JsonValue],
+    assistant_config: AssistantConfig,
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
     *,
@@ -89,11 +96,11 @@ def build_providers(
 ) -> SpeechProviders:
     """Providers from an assistant configuration (raises ProviderError); ``speech_keys``
     False: the operator's ``[speech]`` keys are never used (``_section``)."""
-    return _build(assistant_config, speech, egress, speech_keys, made=[])
+    return _build(config_json(assistant_config), speech, egress, speech_keys, made=[])
 
 
 async def build_providers_closing_on_error(
-    assistant_config: Mapping[str, JsonValue],
+    assistant_config: AssistantConfig,
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
     *,
@@ -102,7 +109,7 @@ async def build_providers_closing_on_error(
     """``build_providers``, closing the ones already made when a later one fails."""
     made: list[Stt | Llm | Tts] = []
     try:
-        return _build(assistant_config, speech, egress, speech_keys, made=made)
+        return _build(config_json(assistant_config), speech, egress, speech_keys, made=made)
     except BaseException:
         for provider in made:
             with contextlib.suppress(Exception):
@@ -141,7 +148,7 @@ def _build(
 
 
 def build_tts(
-    assistant_config: Mapping[str, JsonValue],
+    config: AssistantConfig,
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
     *,
@@ -149,6 +156,7 @@ def build_tts(
 ) -> Tts:
     """The call's TTS alone, as ``build_providers`` makes it (a speech-to-speech call: the
     voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
+    assistant_config = config_json(config)
     speech = speech or SpeechSettings()
     guard = None if egress is None else egress.for_providers()
     if assistant_config.get("provider") in SPEECH_TO_SPEECH:
@@ -282,13 +290,13 @@ def _section(
     return section
 
 
-def uses_local_stt(config: Mapping[str, JsonValue], speech: SpeechSettings) -> bool:
+def uses_local_stt(config: AssistantConfig, speech: SpeechSettings) -> bool:
     """Whether a call of this assistant configuration transcribes with the node's offline
     Whisper (the recognition pool), rather than a cloud STT or a speech-to-speech model."""
-    if config.get("provider") in SPEECH_TO_SPEECH:
+    if config.provider in SPEECH_TO_SPEECH:
         return False
     try:
-        resolved = resolve_provider(tenant_sections(config, speech), speech, None)
+        resolved = resolve_provider(tenant_sections(config_json(config), speech), speech, None)
     except BadRequest:
         return False  # the call will fail to build its providers anyway
     section = resolved.get("stt_config")

@@ -47,7 +47,7 @@ class Presynthesis:
 
     def prepare(self, call: Call, ring_seconds: float) -> None:
         """Synthesize ``call``'s first message while it rings (see the module's doc)."""
-        text = call.assistant_config.get("first_message")
+        text = call.assistant_config.first_message
         if (
             not self._media
             or self._closed

@@ -14,7 +14,7 @@ from voicedock.calls.runner.one_call import OneCall
 from voicedock.calls.runner.running_call import RunningCall
 from voicedock.calls.runner.served import ServedCalls
 from voicedock.calls.transitions import SERVICE_RESTART
-from voicedock.domain.json import JsonObject
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.records import Call, CallMessage, CallStatus
 from voicedock.logs import call_context
 from voicedock.pbx.base import MediaPbx, Pbx
@@ -34,7 +34,7 @@ class Resuming:
     async def resume(
         self,
         call: Call,
-        assistant_config: JsonObject,
+        assistant_config: AssistantConfig,
         messages: Sequence[CallMessage],
     ) -> bool:
         """Serve a call the PBX adopted after a restart with ``assistant_config``, its
