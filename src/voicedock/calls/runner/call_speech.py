@@ -41,7 +41,7 @@ class CallSpeech:
         self.egress = egress
         self._providers = providers
 
-    async def config_of(self, call: Call) -> AssistantConfig:
+    async def keyed_config(self, call: Call) -> AssistantConfig:
         """The call's configuration with its organization's referenced provider keys opened
         (in memory only: the call's stored snapshot keeps the references)."""
         config = config_json(call.assistant_config)

@@ -166,7 +166,7 @@ class OneCall:
         from voicedock.media.recording import CallRecorder
 
         leg_format = await media_format(self._store, call)
-        providers = await self._call_speech.providers(await self._call_speech.config_of(call))
+        providers = await self._call_speech.providers(await self._call_speech.keyed_config(call))
         running.speech_names = (providers.stt_name, providers.tts_name)
         speech = self._speech
         if speech.synthesis is not None:  # the local voice through the node's cache and pool
