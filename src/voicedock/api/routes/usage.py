@@ -12,7 +12,7 @@ import msgspec
 from aiohttp import web
 
 from voicedock.api.app_keys import SERVICE
-from voicedock.api.middleware import organization_of
+from voicedock.api.authentication import organization_of
 from voicedock.api.models.base import convert, parse_query, reply
 from voicedock.api.models.usage import CSV_COLUMNS, SttUsage, TtsUsage, UsageQuery, UsageReport
 from voicedock.calls.usage import usage_report
