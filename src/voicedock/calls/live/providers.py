@@ -96,7 +96,7 @@ def build_providers(
 ) -> SpeechProviders:
     """Providers from an assistant configuration (raises ProviderError); ``speech_keys``
     False: the operator's ``[speech]`` keys are never used (``_section``)."""
-    return _build(config_json(assistant_config), speech, egress, speech_keys, made=[])
+    return _build(assistant_config, speech, egress, speech_keys, made=[])
 
 
 async def build_providers_closing_on_error(
@@ -109,7 +109,7 @@ async def build_providers_closing_on_error(
     """``build_providers``, closing the ones already made when a later one fails."""
     made: list[Stt | Llm | Tts] = []
     try:
-        return _build(config_json(assistant_config), speech, egress, speech_keys, made=made)
+        return _build(assistant_config, speech, egress, speech_keys, made=made)
     except BaseException:
         for provider in made:
             with contextlib.suppress(Exception):
@@ -118,7 +118,7 @@ async def build_providers_closing_on_error(
 
 
 def _build(
-    assistant_config: Mapping[str, JsonValue],
+    config: AssistantConfig,
     speech: SpeechSettings | None,
     egress: Egress | None,
     speech_keys: bool,
@@ -127,10 +127,10 @@ def _build(
 ) -> SpeechProviders:
     """The providers, each added to ``made`` as it is made (the caller closes them if a
     later one fails)."""
-    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
-        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress, speech_keys)
     speech = speech or SpeechSettings()
-    assistant_config = _resolved(assistant_config, speech, egress)
+    if config.provider in SPEECH_TO_SPEECH:
+        return _speech_to_speech(config_json(config), speech, egress, speech_keys)
+    assistant_config = _resolved(config, speech, egress)
     guard = None if egress is None else egress.for_providers()
     keys = speech_keys
     stt = create_stt(_stt(assistant_config, speech, keys), guard)
@@ -156,14 +156,12 @@ def build_tts(
 ) -> Tts:
     """The call's TTS alone, as ``build_providers`` makes it (a speech-to-speech call: the
     voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
-    assistant_config = config_json(config)
     speech = speech or SpeechSettings()
     guard = None if egress is None else egress.for_providers()
-    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
-        section = _realtime_llm_section(assistant_config, speech, egress)
+    if config.provider in SPEECH_TO_SPEECH:
+        section = _realtime_llm_section(config_json(config), speech, egress)
         return create_tts(_say_voice(section, speech, speech_keys), guard)
-    assistant_config = _resolved(assistant_config, speech, egress)
-    return create_tts(_tts(assistant_config, speech, speech_keys), guard)
+    return create_tts(_tts(_resolved(config, speech, egress), speech, speech_keys), guard)
 
 
 def voice_tts(
@@ -182,14 +180,14 @@ def voice_tts(
     return create_tts(msgspec.structs.replace(section, sample_rate=sample_rate), guard)
 
 
-def _resolved(
-    config: Mapping[str, JsonValue], speech: SpeechSettings, egress: Egress | None
-) -> JsonObject:
+def _resolved(config: AssistantConfig, speech: SpeechSettings, egress: Egress | None) -> JsonObject:
     """The provider rules once more (idempotent): a placed call's snapshot is resolved
     already, an inbound call's saved assistant may not be; its URLs checked with ``egress``."""
     try:
         return resolve_provider(
-            tenant_sections(config, speech), speech, None if egress is None else egress.policy
+            tenant_sections(config_json(config), speech),
+            speech,
+            None if egress is None else egress.policy,
         )
     except BadRequest as exc:
         raise ProviderConfigError(exc.message) from None
