@@ -304,9 +304,9 @@ Section = dict[str, object]  # a provider section as set (its keys: its provider
 
 
 class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """An assistant's configuration (``CONFIG_FIELDS`` of ``calls/assistants/config.py``), as
-    checked: a setting left out is ``UNSET``. ``hang_up_after_first_message`` is never the
-    API's: a call the organization's server refused says its refusal and hangs up."""
+    """An assistant's configuration, as checked: a setting left out is ``UNSET``. Its fields
+    are what an organization may set (``CONFIG_FIELDS``), and ``hang_up_after_first_message``,
+    never the API's: a call the organization's server refused says its refusal and hangs up."""
 
     provider: str | UnsetType = UNSET
     first_message: str | UnsetType = UNSET
@@ -334,6 +334,14 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     dead_air_message: str | UnsetType = UNSET
     keypad: Keypad | UnsetType = UNSET
     hang_up_after_first_message: bool | UnsetType = UNSET
+
+
+HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
+# What an organization may set in a configuration (saved with it; an assistant's name,
+# business_name and active are columns of its record): every setting but voicedock's own.
+CONFIG_FIELDS = tuple(
+    name for name in AssistantConfig.__struct_fields__ if name != HANG_UP_AFTER_FIRST_MESSAGE
+)
 
 
 def config_of(checked: Mapping[str, JsonValue]) -> AssistantConfig:

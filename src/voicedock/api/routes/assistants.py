@@ -23,12 +23,12 @@ from voicedock.api.resources import (
 )
 from voicedock.calls import fields
 from voicedock.calls.analysis_templates import check_template_ref
-from voicedock.calls.assistants.config import CONFIG_FIELDS, check_config, resolve_provider
+from voicedock.calls.assistants.config import check_config, resolve_provider
 from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
-from voicedock.domain.assistant_config import config_json, config_of
+from voicedock.domain.assistant_config import CONFIG_FIELDS, config_json, config_of
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Assistant, utcnow
 from voicedock.domain.secret_fields import restore_masked

@@ -29,6 +29,7 @@ from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain import tenant_provider_fields
 from voicedock.domain.assistant_config import (
+    CONFIG_FIELDS,
     KEYPAD_MAX_DIGITS,
     KEYPAD_TERMINATORS,
     KEYPAD_TIMEOUT,
@@ -66,32 +67,6 @@ _PROVIDER_NAMES: dict[str, Callable[[], list[str]]] = {
     "tts_config": tts_registry.names,
 }
 
-# Saved with the configuration itself; name/business_name/active are columns of Assistant.
-CONFIG_FIELDS = (
-    "provider",
-    "first_message",
-    "system_prompt",
-    "llm_config",
-    "stt_config",
-    "tts_config",
-    "facts",
-    "silence_timeout_seconds",
-    "max_duration_seconds",
-    "media_format",
-    "tools",
-    "assistant_request",
-    "analysis_plan",
-    "tool_filler",
-    "llm_filler",
-    "record",
-    "voicemail_detection",
-    "voicemail_message",
-    "silence_prompt_seconds",
-    "silence_prompt_message",
-    "dead_air_seconds",
-    "dead_air_message",
-    "keypad",
-)
 # Answering-machine detection on outbound calls (pipeline/answering_machine.py).
 VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
@@ -122,9 +97,6 @@ ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
 KEYPAD = "keypad"
 KEYPAD_FIELDS = ("enabled", "timeout_seconds", "terminator", "max_digits")
-# Set (never by the API) on the configuration of a call the organization's server refused:
-# its first message is the refusal, then it hangs up.
-HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
 
 
 def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -> JsonObject:

@@ -24,7 +24,6 @@ from typing import Protocol
 from voicedock.calls.assistants.config import (
     ASSISTANT_REQUEST,
     DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS,
-    HANG_UP_AFTER_FIRST_MESSAGE,
     check_config,
 )
 from voicedock.calls.assistants.resolve import (
@@ -33,7 +32,7 @@ from voicedock.calls.assistants.resolve import (
     resolve_assistant,
 )
 from voicedock.config import ByokSettings, SpeechSettings
-from voicedock.domain.assistant_config import set_or
+from voicedock.domain.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE, set_or
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.records import PhoneNumber
