@@ -24,6 +24,7 @@ from pbx.freeswitch.live_service import (
     until,
 )
 from voicedock.domain.ids import is_call_id
+from voicedock.pbx.freeswitch.media.hub import STREAM_ATTEMPTS
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
@@ -130,6 +131,23 @@ async def test_a_stream_freeswitch_gave_up_on_is_started_again_and_the_callee_is
     assert status == 200, body
     ended = await live.wait_status(call_id, TERMINAL)
     assert (ended["status"], ended["end_reason"]) == ("ended", "api-end-call"), ended
+
+
+async def test_a_stream_freeswitch_keeps_giving_up_on_ends_the_call_media_error(
+    freeswitch_service: UserPathService,
+) -> None:
+    """Started ``STREAM_ATTEMPTS`` times and given up on each time, the call is not left in
+    silence: it ends ``media-error`` and its leg is hung up."""
+    live, far = freeswitch_service, freeswitch_service.far_end
+    far.fake.stream_give_ups = [GiveUp.UNSEEN] * STREAM_ATTEMPTS
+    call_id = await place(live)
+    channel = far.channel_of(call_id)
+    ended = await live.wait_status(call_id, TERMINAL, within=10)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "media-error"), ended
+    starts = [c for c in far.commands if c.startswith(f"api uuid_audio_stream {channel} start ")]
+    assert len(starts) == STREAM_ATTEMPTS
+    assert far.killed(channel)
+    assert not far.exists(channel)
 
 
 async def test_inbound_call_from_an_e164_caller_is_answered_and_listed(
