@@ -10,7 +10,7 @@ from api.conftest import Api
 from api.contract import is_valid, statuses
 from fakes.world import ACME, DESTINATION, SUPPORT_ID
 from voicedock.api.api_keys import issue_api_key, revoke_api_key
-from voicedock.api.middleware import hash_key
+from voicedock.api.authentication import hash_key
 from voicedock.domain.records import KeyScope
 
 pytestmark = pytest.mark.unit

@@ -31,7 +31,7 @@ from media.listen_frames import parse_frame
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from pipeline.synth import silence, voiced
 from voicedock.api.api_keys import issue_api_key, revoke_api_key
-from voicedock.api.middleware import hash_key
+from voicedock.api.authentication import hash_key
 from voicedock.cli import main
 from voicedock.domain.records import KeyScope
 from voicedock.media.codecs import ulaw_encode

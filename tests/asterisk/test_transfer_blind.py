@@ -13,7 +13,7 @@ from asterisk.transfer_helpers import (
     new_file,
     voiced_seconds,
 )
-from pbx.lab_calls import running_pbx
+from pbx.lab_calls import ECHOES, running_pbx
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 from voicedock_lab.server import LabAsterisk
 
@@ -25,7 +25,9 @@ async def test_blind_to_sales_hands_the_caller_over_and_removes_the_media_leg(
 ) -> None:
     before = set(lab.recordings_dir.glob("sales-*-rx.wav"))
     async with running_pbx(lab) as (pbx, events):
-        async with answered_call_with_media(pbx, events) as (call, leg, media):
+        # The caller's line echoes: sales hears its own greeting back whenever the transfer
+        # lands (a caller who spoke only at the answer could be silent by then under load).
+        async with answered_call_with_media(pbx, events, ECHOES) as (call, leg, media):
             await pbx.transfer(call.call_id, TransferTarget("sales", internal=True))
             done = await events.wait(call.call_id, PbxEventKind.TRANSFERRED)
             assert done.detail == "sales"
@@ -37,7 +39,7 @@ async def test_blind_to_sales_hands_the_caller_over_and_removes_the_media_leg(
                 while not media.closed:
                     await asyncio.sleep(0.05)
         recording = await new_file(lab.recordings_dir, "sales-*-rx.wav", before)
-        # The caller (the lab party playing hello-world + demo-thanks) talks to sales now.
+        # Sales plays demo-thanks (5.5 s) on answering; the caller's line returns it.
         await asyncio.sleep(3)
         assert call.call_id in await channel_ids(pbx)
         assert not events.of(call.call_id, PbxEventKind.TRANSFER_FAILED)

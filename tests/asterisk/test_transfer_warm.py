@@ -13,7 +13,7 @@ from asterisk.transfer_helpers import (
     new_file,
     voiced_seconds,
 )
-from pbx.lab_calls import running_pbx
+from pbx.lab_calls import ECHOES, running_pbx
 from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.base import PbxEventKind, TransferTarget
 from voicedock.pipeline.providers import ProviderUnavailableError
@@ -31,7 +31,8 @@ def warm(destination: str) -> TransferTarget:
 async def test_warm_accept_bridges_caller_and_agent_without_voicedock(lab: LabAsterisk) -> None:
     before = set(lab.recordings_dir.glob("warmaccept-*-rx.wav"))
     async with running_pbx(lab) as (pbx, events):
-        async with answered_call_with_media(pbx, events) as (call, leg, _media):
+        # The caller's line echoes: once bridged, the agent hears its demo-thanks back.
+        async with answered_call_with_media(pbx, events, ECHOES) as (call, leg, _media):
             await pbx.transfer(call.call_id, warm("warmaccept"))
             done = await events.wait(call.call_id, PbxEventKind.TRANSFERRED, within=30)
             assert done.detail == "warmaccept"
@@ -43,7 +44,7 @@ async def test_warm_accept_bridges_caller_and_agent_without_voicedock(lab: LabAs
             assert leg_id(call.call_id, "agentmedia") not in await channel_ids(pbx)
             assert await bridge_members(pbx, leg.bridge_id) is None
         recording = await new_file(lab.recordings_dir, "warmaccept-*-rx.wav", before)
-        await asyncio.sleep(2)  # the caller (hello-world + demo-thanks) talks to the agent
+        await asyncio.sleep(4)  # the agent's demo-thanks (5.5 s) returns through the caller
         await pbx.ari.hangup_channel(call.call_id)
         async with asyncio.timeout(5):  # the agent's leg and bridge follow the caller
             while agent in await channel_ids(pbx) or await bridge_members(pbx, agent_bridge):

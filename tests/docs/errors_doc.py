@@ -4,7 +4,7 @@ status, and every status each route documents (the OpenAPI document's responses)
 The titles come from the source itself (``ast``): the default of each ``ApiError`` class
 (src/voicedock/errors.py and its subclasses elsewhere), every ``error="..."`` given where one
 is raised, each resource's 404 title (api/resources.py: ``title=`` or made from ``noun=``), and
-the titles the error middleware sets (api/middleware.py). test_errors_doc.py fails when the
+the titles the error middleware sets (api/error_responses.py). test_errors_doc.py fails when the
 file differs from what this renders. Regenerate:
 
     PYTHONPATH=src:tests python tests/docs/errors_doc.py
@@ -136,7 +136,7 @@ def titles() -> list[Title]:
                     texts = [not_found_title(n) for n in _texts(given["noun"], constants)]
                 found.update(Title(404, text, module) for text in texts)
             elif name == "error_response" and len(node.args) >= 2:
-                # api/middleware.py's answer (an int status); not the OpenAPI document's
+                # api/error_responses.py's answer (an int status); not the OpenAPI document's
                 # error_response (api/models/operations.py: a "403" status and a description).
                 status, error = node.args[0], node.args[1]
                 if (
@@ -145,9 +145,9 @@ def titles() -> list[Title]:
                     and isinstance(error, ast.Constant)
                 ):
                     found.add(Title(int(status.value), str(error.value), module))
-            if module == "api/middleware.py":
+            if module == "api/error_responses.py":
                 continue
-        if module == "api/middleware.py":  # aiohttp's own errors, translated
+        if module == "api/error_responses.py":  # aiohttp's own errors, translated
             for node in tree.body:
                 if (
                     isinstance(node, ast.AnnAssign | ast.Assign)

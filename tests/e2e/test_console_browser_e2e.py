@@ -27,7 +27,7 @@ from e2e.conftest import serve, service_settings
 from e2e.test_audio_e2e import LONG_GREETING, SHORT_GREETING, place_call, wait_recorded
 from fakes.world import ACME
 from voicedock.api.api_keys import issue_api_key, revoke_api_key
-from voicedock.api.middleware import hash_key
+from voicedock.api.authentication import hash_key
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]

@@ -17,6 +17,7 @@ from voicedock.pbx.base import OriginateRequest, PbxEvent, PbxEventKind
 from voicedock_lab.server import LabAsterisk
 
 ANSWERS = "+31612345678"
+ECHOES = "+31612345677"  # records, returns what it hears
 BUSY = "+31610000486"
 NO_ANSWER = "+31610000480"
 CONGESTION = "+31610000503"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from voicedock.api.middleware import hash_key
+from voicedock.api.authentication import hash_key
 from voicedock.calls.config_mirror import ensure_organization
 from voicedock.domain.records import ApiKey, KeyScope, Organization, listen_by_default, utcnow
 from voicedock.store.base import Store

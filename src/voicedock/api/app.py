@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from voicedock.api.app_keys import MEDIA_PATH, SCOPED_PATHS, SERVICE
-from voicedock.api.middleware import authenticate, errors
+from voicedock.api.authentication import authenticate
+from voicedock.api.error_responses import errors
 from voicedock.api.models.document import openapi_json
 from voicedock.api.rate_limits import LIMITER, RateLimiter, rate_limit
 from voicedock.api.resources import Mounted, scoped_paths

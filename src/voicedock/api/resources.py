@@ -44,8 +44,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from voicedock.api.app_keys import API_KEY, SERVICE
+from voicedock.api.authentication import organization_of
 from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read_json
-from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import reply as encode
 from voicedock.calls.outbound.idempotency import IdempotencyKey
 from voicedock.domain.records import ApiKey, KeyScope

@@ -5,7 +5,7 @@
 The conversation routes the call's events (the listener's frames, keys, commands) to its
 processors in ``pipeline/dialogue/``, one job each: ``hearing.py`` transcribes the caller's
 turns (while spoken, with an `IncrementalStt`: ``streaming_recognition.py``), ``reply.py``
-streams the model's reply with its fillers and tool calls, ``turn_taking.py`` says the
+streams the model's reply with its fillers and tool calls, ``barge_in.py`` says the
 assistant's messages and keeps the floor (barge-in), ``history.py`` is the model's context;
 ``assistant_audio.py``, ``interruptible_tasks.py``, ``transcript.py``, ``keypad_input.py``,
 ``tool_calls.py``, ``first_message.py`` and ``ending.py`` it shares with the speech-to-speech
@@ -51,6 +51,7 @@ from typing import Self
 from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig as ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio, ms_since
+from voicedock.pipeline.dialogue.barge_in import Floor
 from voicedock.pipeline.dialogue.base import DialogueBase
 from voicedock.pipeline.dialogue.ending import ASSISTANT_ENDED_CALL as ASSISTANT_ENDED_CALL
 from voicedock.pipeline.dialogue.ending import CLOSED, CallEnd, failure_reason
@@ -66,7 +67,6 @@ from voicedock.pipeline.dialogue.keypad_input import KeypadInput
 from voicedock.pipeline.dialogue.reply import Replies, Wait
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
-from voicedock.pipeline.dialogue.turn_taking import TurnTaking
 from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     SUPERVISOR,
@@ -157,7 +157,7 @@ class TurnEngine(DialogueBase):
             self._tasks,
         )
         self._keypad = KeypadInput(cfg.keypad, wall_clock, self._keypad_due)
-        self._turn_taking = TurnTaking(
+        self._floor = Floor(
             self._assistant_audio,
             self._history,
             self._transcript,
@@ -178,11 +178,11 @@ class TurnEngine(DialogueBase):
         """Stop everything now (no final speech); idempotent. ``on_quiet``: see ``Dialogue``."""
         if not self._end.close():
             return
-        for task in [*self._turn_taking.tasks, *([self._run_task] if self._run_task else [])]:
+        for task in [*self._floor.tasks, *([self._run_task] if self._run_task else [])]:
             task.cancel()
         if (keys := self._keypad.flush()) is not None:
             self._add_keypad(keys)  # pressed before the call ended: recorded, not answered
-        await self._turn_taking.cut_all()
+        await self._floor.cut_all()
         if on_quiet is not None:
             await on_quiet()
         if (last := await self._hearing.unfinished()) is not None:
@@ -229,7 +229,7 @@ class TurnEngine(DialogueBase):
         """Speak `text` to its end (a barge-in does not cut it) and return once it was
         played: a transfer announcement. Recorded like any assistant message."""
         if not self._end.over:
-            await self._turn_taking.say_now(text, interruptible=False)
+            await self._floor.say_now(text, interruptible=False)
 
     @property
     def history(self) -> list[ChatMessage]:
@@ -251,27 +251,27 @@ class TurnEngine(DialogueBase):
             if self._end.ending:
                 continue
             if isinstance(event, UserSpeechStarted):
-                self._turn_taking.floor_free.clear()
-                await self._turn_taking.interrupt()
+                self._floor.floor_free.clear()
+                await self._floor.interrupt()
             elif isinstance(event, _Turn):
-                self._turn_taking.floor_free.set()
+                self._floor.floor_free.set()
                 # An entry still open ends with the caller's spoken turn: one turn for both.
                 keys = self._keypad.flush()
                 self._start_turn(event, keys)
             elif isinstance(event, SilencePrompt):
-                if not self._assistant_audio.speeches and self._turn_taking.floor_free.is_set():
+                if not self._assistant_audio.speeches and self._floor.floor_free.is_set():
                     self._events.put_nowait(Say(self.config.silence_prompt_message))
             elif isinstance(event, Say):
-                self._turn_taking.say(event.text)
+                self._floor.say(event.text)
             elif isinstance(event, InjectContext):
                 if event.source == SUPERVISOR:
                     self._history.add(ChatMessage("system", supervisor_note(event.text)))
                 else:
                     self._history.add(ChatMessage("system", event.text))
                 if event.respond:
-                    self._turn_taking.spawn(self._respond(None, None, 0.0))
+                    self._floor.spawn(self._respond(None, None, 0.0))
             elif isinstance(event, Dtmf):
-                await self._turn_taking.interrupt()  # a key pressed barges in like speech
+                await self._floor.interrupt()  # a key pressed barges in like speech
                 self._press(event.digit)
             elif isinstance(event, _KeypadDue):
                 if (keys := self._keypad.expire(event.deadline)) is not None:
@@ -317,7 +317,7 @@ class TurnEngine(DialogueBase):
             self._add_keypad(keys)
             then = None
         keyed = keys is not None
-        task = self._turn_taking.spawn(self._respond(user, latency, t0, then=then, keyed=keyed))
+        task = self._floor.spawn(self._respond(user, latency, t0, then=then, keyed=keyed))
         if task is None and then is not None:  # closing: the entry is still recorded
             self._add_keypad(then)
 
@@ -378,10 +378,10 @@ class TurnEngine(DialogueBase):
         wait = Wait(t0 + delay if user is not None and delay is not None else None)
         cover = None
         if user is not None and self.config.dead_air_s is not None:
-            cover = self._turn_taking.spawn(self._cover_dead_air(reply, wait, latency, t0))
+            cover = self._floor.spawn(self._cover_dead_air(reply, wait, latency, t0))
         try:
             make = partial(self._replies.sentences, first_token, wait)
-            await self._turn_taking.speak(make, slot, latency, t0, speech=reply)
+            await self._floor.speak(make, slot, latency, t0, speech=reply)
         finally:
             if cover is not None and reply.started_at is None:
                 cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
@@ -397,30 +397,30 @@ class TurnEngine(DialogueBase):
 
         def answered() -> bool:
             started = reply.started_at is not None or wait.covered
-            return started or self._end.ending or not self._turn_taking.floor_free.is_set()
+            return started or self._end.ending or not self._floor.floor_free.is_set()
 
         assert self.config.dead_air_s is not None
         if not await dead_air(self.config.dead_air_s, answered):
             return
         wait.covered = True
-        filler = await self._turn_taking.say_filler(self.config.dead_air_message, latency, t0)
-        await self._turn_taking.settle_played(filler)
+        filler = await self._floor.say_filler(self.config.dead_air_message, latency, t0)
+        await self._floor.settle_played(filler)
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, event: EndCall) -> None:
         await self._end.finish(
             event.reason,
             event.final_message,
-            pending=self._turn_taking.pending_for_end(),
-            quiet=partial(self._turn_taking.interrupt, queued_says=True),
-            say=self._turn_taking.say_now,
+            pending=self._floor.pending_for_end(),
+            quiet=partial(self._floor.interrupt, queued_says=True),
+            say=self._floor.say_now,
         )
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
     def _open_since(self) -> float | None:
         """When the earliest turn still open started (wall time), if any is."""
         opened = (
-            self._turn_taking.open_since(),
+            self._floor.open_since(),
             self._hearing.open_since(),
             self._keypad.started_at,
         )

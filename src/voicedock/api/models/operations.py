@@ -31,7 +31,7 @@ ERRORS = {
     "503": "PBX unavailable, or the database for now (Retry-After)",
 }
 # Any authenticated route reads the store: a database that cannot answer right now is a 503
-# with Retry-After (api/middleware.py), also on routes that never touch the PBX.
+# with Retry-After (api/error_responses.py), also on routes that never touch the PBX.
 _STORE_UNAVAILABLE = "Database unavailable for now; retry after Retry-After seconds"
 # Any authenticated request spends the API key's and organization's request budgets.
 _RATE_LIMITED = "API rate limit ([rate_limits]) reached; retry after Retry-After seconds"

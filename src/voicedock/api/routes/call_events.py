@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from voicedock.api.app_keys import API_KEY, SERVICE
-from voicedock.api.middleware import credentials_still_valid, organization_of
+from voicedock.api.authentication import credentials_still_valid, organization_of
 from voicedock.api.routes.calls import CALLS
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import CallEvent, CallStatus

@@ -8,8 +8,8 @@ import msgspec
 from aiohttp import web
 
 from voicedock.api.app_keys import SERVICE
+from voicedock.api.authentication import organization_of
 from voicedock.api.body import decode_cursor, encode_cursor, query_datetime, read_json
-from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import Error, convert, parse, parse_query, reply
 from voicedock.api.models.calls import Call as CallReply
 from voicedock.api.models.calls import (

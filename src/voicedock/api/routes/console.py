@@ -20,8 +20,8 @@ from importlib import resources
 from aiohttp import web
 
 from voicedock.api.app_keys import CONSOLE_PREFIX, SERVICE, session_cookie
+from voicedock.api.authentication import hash_key, session_key
 from voicedock.api.body import read_json
-from voicedock.api.middleware import hash_key, session_key
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.console import ConsoleSession as SessionReply
 from voicedock.api.models.console import ConsoleSignIn

@@ -25,7 +25,8 @@ from aiohttp import WSMsgType, web
 
 from voicedock.aio import first_of
 from voicedock.api.app_keys import API_KEY, CONSOLE_SESSION, SERVICE
-from voicedock.api.middleware import check_listen, current_key, organization_of
+from voicedock.api.authentication import current_key, organization_of
+from voicedock.api.key_scopes import check_listen
 from voicedock.api.routes.call_events import KEY_CHECK_SECONDS
 from voicedock.api.routes.calls import CALLS
 from voicedock.errors import BadRequest, Forbidden, NotFound

@@ -11,8 +11,8 @@ from aiohttp import web
 from msgspec import UNSET
 
 from voicedock.api.app_keys import SERVICE
+from voicedock.api.authentication import organization_of
 from voicedock.api.body import read_json
-from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import parse, reply, sent
 from voicedock.api.models.organization import (
     AssistantDefaultsUpdate,

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from aiohttp import web
 
 from voicedock.api.app_keys import SERVICE
-from voicedock.api.middleware import organization_of
+from voicedock.api.authentication import organization_of
 from voicedock.api.models.base import convert, parse_query, reply
 from voicedock.api.models.usage import CSV_COLUMNS, UsageQuery, UsageReport
 from voicedock.calls.usage import usage_report

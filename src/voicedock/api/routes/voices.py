@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from voicedock.api.app_keys import SERVICE
+from voicedock.api.authentication import organization_of
 from voicedock.api.body import read_json
-from voicedock.api.middleware import organization_of
 from voicedock.api.models.base import parse, reply
 from voicedock.api.models.voices import Voice, VoiceList, VoicePreviewRequest
 

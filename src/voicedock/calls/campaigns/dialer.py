@@ -19,7 +19,7 @@ Every call is placed by the engine's one placing function, ``Placement.place``, 
 one store transaction: lock the campaign row (a pause or a cancel that committed stops it),
 claim the contact due first (``SKIP LOCKED``: nodes take different contacts), check its
 calling window and the do-not-call list, reserve a caller number, pass the dial limits
-(``calls/outbound/dial_admission.py``: the trunk's calls per second and channels, the organization's
+(``calls/outbound/dial_pacing.py``: the trunk's calls per second and channels, the organization's
 and the campaign's calls at once, across every node) and store the call with the contact marked
 ``calling``. Only after the commit is the PBX asked to originate. A contact whose call would
 exceed a limit is left as it was (the transaction rolls back) and the dialer waits as long as

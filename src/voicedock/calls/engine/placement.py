@@ -3,7 +3,7 @@
 ``POST /calls/outbound`` (``outbound.py``), a campaign's contact come due and a scheduled call
 whose time has come (the dialer, ``calls/campaigns/dialer.py``) are each a ``CallAsk``. In one
 store transaction the ask claims what to dial, the call reserves a caller number, passes the
-dial limits (``calls/outbound/dial_admission.py``: counted across every node) and is stored
+dial limits (``calls/outbound/dial_pacing.py``: counted across every node) and is stored
 ``connecting`` with its ``status`` event, and the ask records it (the idempotency answer, the
 contact's call). Only after the commit is the PBX asked to originate, and an originate is never
 retried: a failure marks the call failed and is reported to the client (503).
@@ -24,7 +24,7 @@ from voicedock.calls.config_mirror import stable_id
 from voicedock.calls.engine.presynthesizer import Presynthesizer, prepare_ahead
 from voicedock.calls.engine.ringing import RingDeadlines
 from voicedock.calls.engine.timeline import Timeline
-from voicedock.calls.outbound.dial_admission import admit_dial
+from voicedock.calls.outbound.dial_pacing import admit_dial
 from voicedock.calls.outbound.idempotency import NOT_PLACED, not_placed_error
 from voicedock.calls.outbound.new_call import NewCall
 from voicedock.calls.transitions import fail, status_event_data
@@ -174,7 +174,7 @@ class Placement:
         campaign's contact come due, a scheduled call whose time has come (the dialer).
 
         In one store transaction ``ask`` claims what to dial, the call reserves a caller
-        number, passes the dial limits (``calls/outbound/dial_admission.py``: counted across every
+        number, passes the dial limits (``calls/outbound/dial_pacing.py``: counted across every
         node) and is stored ``connecting`` with its ``status`` event, and ``ask`` records it
         (the idempotency answer, the contact's call). Only after the commit is the PBX asked
         to originate: awaited here (a failure marks the call failed and raises the 503

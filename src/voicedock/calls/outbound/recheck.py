@@ -7,7 +7,7 @@ when the dialer claims it, the same checks run again on the configuration as it 
 ones a campaign's contact passes too (``calls/policy.py`` ``destination_refusal``). A refusal
 is permanent: the call ends, never dialed, with its ``end_reason``. What may pass later (the
 trunk's and the organization's limits, as set now, the node's offline speech) is dial
-admission's, and holds the call back instead (``calls/outbound/dial_admission.py``).
+admission's, and holds the call back instead (``calls/outbound/dial_pacing.py``).
 
 The organization itself needs no check: its calls go with it (the store deletes them with
 the organization).

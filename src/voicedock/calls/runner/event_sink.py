@@ -27,7 +27,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call
 from voicedock.errors import StoreUnavailable
 from voicedock.logs import call_context
-from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind
+from voicedock.pbx.base import MediaPbx, PbxEvent, PbxEventKind
 from voicedock.store.backlog import WriteBacklog
 
 log = logging.getLogger("voicedock.calls")
@@ -44,14 +44,14 @@ class PbxEventSink:
     def __init__(
         self,
         engine: CallEngine,
-        pbx: Pbx,
+        media_pbx: MediaPbx | None,
         backlog: WriteBacklog,
         served: ServedCalls,
         one_call: OneCall,
         presynthesis: Presynthesis | None = None,
     ) -> None:
         self._engine = engine
-        self._media_pbx = pbx if isinstance(pbx, MediaPbx) else None
+        self._media_pbx = media_pbx  # None: a PBX without media, whose calls are not served
         self._backlog = backlog
         self._served = served
         self._one_call = one_call

@@ -22,7 +22,7 @@ The turn engine's own processors:
                             an earlier turn not answered yet), and what is left at the close
     reply.py                the model's reply, sentence by sentence, with the LLM filler and
                             the rounds of tool calls
-    turn_taking.py          the assistant's messages and the floor: what a barge-in stops, a
+    barge_in.py             the assistant's messages and the floor: what a barge-in stops, a
                             say waiting for the caller's turn, each message settled as heard
     history.py              the model's context: the prompt, the messages, a reply's slot
 

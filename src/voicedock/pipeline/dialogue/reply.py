@@ -5,7 +5,7 @@ A reply slow to start is covered by the LLM filler (``llm_filler_delay_s``, once
 caller hears the tool filler while a slow one runs), recorded, their results appended as
 ``tool`` messages, and the model goes on from them, for at most ``max_tool_rounds`` rounds:
 the last one must speak. A filler comes among the sentences as a ``Filler``: the turn-taking
-(``turn_taking.py``) says it as a message of its own, which the model never sees.
+(``barge_in.py``) says it as a message of its own, which the model never sees.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The queries of dial admission (``calls/outbound/dial_admission.py``), whose locks hold until
+"""The queries of dial admission (``calls/outbound/dial_pacing.py``), whose locks hold until
 the transaction ends, so nodes sharing the database take turns."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 of a ``Store``. Contacts are claimed one at a time with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
 (nodes dialing one campaign take different contacts without waiting); SQLite's single writer
 serializes claims. The dial limits every outbound call passes are
-``calls/outbound/dial_admission.py``'s, on the queries of ``dials_sql.py``.
+``calls/outbound/dial_pacing.py``'s, on the queries of ``dials_sql.py``.
 """
 
 # Statements are assembled only from constant table/column names; values are always bound.

@@ -1,5 +1,5 @@
 """The queries dial admission asks of a transaction (both backends); the decision is
-``calls/outbound/dial_admission.py``'s.
+``calls/outbound/dial_pacing.py``'s.
 
 Nodes sharing the database take turns on a trunk: ``trunk_for_update`` locks its row (and
 ``lock_organization`` the organization's) until the transaction ends, so the counts taken after

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from voicedock.calls.outbound.dial_admission import (
+from voicedock.calls.outbound.dial_pacing import (
     BUSY_RETRY,
     CPS_WINDOW,
     ON_ITS_WAY,

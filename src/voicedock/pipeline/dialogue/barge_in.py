@@ -1,4 +1,4 @@
-"""The assistant's messages on the turn engine, and the floor they share with the caller.
+"""Barge-in: the assistant's messages on the turn engine and the floor they share with the caller.
 
 Every task that thinks or speaks for the assistant is spawned here (``spawn``): a barge-in
 (``interrupt``) cancels them, flushes the queued audio and settles each message cut to what
@@ -33,7 +33,7 @@ from voicedock.pipeline.output import Speech
 from voicedock.pipeline.text import split_sentences
 
 
-class TurnTaking:
+class Floor:
     def __init__(
         self,
         audio: AssistantAudio,

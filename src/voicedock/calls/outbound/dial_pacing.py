@@ -1,4 +1,4 @@
-"""Dial admission: whether a new outbound call may be dialled now, or how long to wait.
+"""Dial pacing: whether a new outbound call may be dialled now, or how long to wait.
 
 Every outbound call passes here (``POST /calls/outbound`` and the campaign dialer alike), in the
 transaction that then stores it (``Placement.place``). A call is admitted while its
