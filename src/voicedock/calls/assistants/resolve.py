@@ -12,9 +12,10 @@ this way; what else a request says (its destination, its schedule) is theirs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from voicedock.calls.analysis_templates import expand_analysis_template
 from voicedock.calls.assistants.config import (
@@ -28,7 +29,9 @@ from voicedock.calls.assistants.placeholders import fill_config
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, config_json, config_of, set_or
+from voicedock.domain.campaigns import Campaign
 from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.records import Call
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, NotFound
@@ -65,6 +68,21 @@ class ChosenAssistant:
     variables: Mapping[str, str] = field(default_factory=dict)
 
 
+class AssistantFields(TypedDict):
+    """The assistant as a campaign stores it: its fields of ``Campaign``."""
+
+    assistant_id: str | None
+    agent_name: str | None
+    business_name: str | None
+    assistant_config: AssistantConfig
+
+
+class CallAssistantFields(AssistantFields):
+    """The assistant as a call stores it: its fields of ``Call``."""
+
+    first_message: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedAssistant:
     assistant_id: str | None  # None for a transient assistant
@@ -72,10 +90,34 @@ class ResolvedAssistant:
     business_name: str | None
     config: AssistantConfig  # the snapshot stored with the call
 
+    @classmethod
+    def of(cls, stored: Call | Campaign) -> ResolvedAssistant:
+        """The assistant a stored call or campaign runs: the snapshot it stored."""
+        return cls(
+            stored.assistant_id, stored.agent_name, stored.business_name, stored.assistant_config
+        )
+
     @property
     def first_message(self) -> str | None:
         """What the assistant says first."""
         return set_or(self.config.first_message, None)
+
+    def filled(self, variables: Mapping[str, str]) -> ResolvedAssistant:
+        """The assistant with these values of its configuration's ``{{placeholders}}``."""
+        return dataclasses.replace(self, config=fill_config(self.config, variables))
+
+    def campaign_fields(self) -> AssistantFields:
+        """The snapshot a campaign stores (``Campaign(**assistant.campaign_fields(), ...)``)."""
+        return AssistantFields(
+            assistant_id=self.assistant_id,
+            agent_name=self.name,
+            business_name=self.business_name,
+            assistant_config=self.config,
+        )
+
+    def call_fields(self) -> CallAssistantFields:
+        """The snapshot a call stores (``Call(**assistant.call_fields(), ...)``)."""
+        return CallAssistantFields(**self.campaign_fields(), first_message=self.first_message)
 
 
 async def resolve_assistant(

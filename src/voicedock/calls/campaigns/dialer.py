@@ -43,7 +43,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from voicedock.calls.assistants.placeholders import fill, fill_config
+from voicedock.calls.assistants.placeholders import fill
 from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.calls.campaigns.manager import CampaignManager
 from voicedock.calls.campaigns.window import next_opening, window_of, zone
@@ -360,12 +360,7 @@ def _new_call(call_id: str, campaign: Campaign, contact: CampaignContact) -> New
         call_id=call_id,
         organization_id=campaign.organization_id,
         destination=contact.destination,
-        assistant=ResolvedAssistant(
-            assistant_id=campaign.assistant_id,
-            name=campaign.agent_name,
-            business_name=campaign.business_name,
-            config=fill_config(campaign.assistant_config, variables),
-        ),
+        assistant=ResolvedAssistant.of(campaign).filled(variables),
         context=None if campaign.context is None else fill(campaign.context, variables),
         ring_timeout_seconds=campaign.ring_timeout_seconds,
         number_ids=tuple(campaign.number_ids),

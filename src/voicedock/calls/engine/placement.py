@@ -111,7 +111,6 @@ class Originating:
 
 def new_call_record(dial: NewCall, now: datetime, node_id: str) -> Call:
     """The record of an outbound call (``connecting``, on ``node_id``), its number unset."""
-    assistant = dial.assistant
     return Call(
         id=dial.call_id,
         organization_id=dial.organization_id,
@@ -119,11 +118,7 @@ def new_call_record(dial: NewCall, now: datetime, node_id: str) -> Call:
         status=CallStatus.CONNECTING,
         caller_phone=dial.destination,
         assistant_phone=None,
-        assistant_id=assistant.assistant_id,
-        agent_name=assistant.name,
-        business_name=assistant.business_name,
-        assistant_config=assistant.config,
-        first_message=assistant.first_message,
+        **dial.assistant.call_fields(),
         context=dial.context,
         owner_node=node_id,
         campaign_id=dial.campaign_id,

@@ -146,12 +146,7 @@ class ScheduledCalls:
             call_id=call.id,
             organization_id=call.organization_id,
             destination=call.caller_phone or "",
-            assistant=ResolvedAssistant(
-                assistant_id=call.assistant_id,
-                name=call.agent_name,
-                business_name=call.business_name,
-                config=call.assistant_config,
-            ),
+            assistant=ResolvedAssistant.of(call),
             context=call.context,
             ring_timeout_seconds=call.ring_timeout_seconds or RING_TIMEOUT_DEFAULT,
             number_id=call.number_id,
