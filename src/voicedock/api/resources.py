@@ -47,7 +47,9 @@ from voicedock.api.app_keys import API_KEY, SERVICE
 from voicedock.api.authentication import organization_of
 from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read_json
 from voicedock.api.models.base import reply as encode
+from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.calls.outbound.idempotency import IdempotencyKey
+from voicedock.domain.json import JsonValue
 from voicedock.domain.records import ApiKey, KeyScope
 from voicedock.errors import ApiError, BadRequest, Conflict, NotFound
 from voicedock.validation import is_token
@@ -62,6 +64,16 @@ P = TypeVar("P")  # a parsed request body
 C = TypeVar("C")  # what a create or delete gives back
 Op = TypeVar("Op")  # an operation on one record
 R_in = TypeVar("R_in", contravariant=True)
+
+
+class Owned(Protocol):
+    """A record of one organization."""
+
+    @property
+    def organization_id(self) -> str: ...
+
+
+T = TypeVar("T", bound=Owned)  # a template
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -248,19 +260,35 @@ def templates(
     *,
     path: str,
     noun: str,
-    serialize: Callable[[R], msgspec.Struct],
-    lookup: Callable[[Caller, str], Awaitable[R | None]],
-    every: Callable[[Caller], Awaitable[Sequence[R]]],
-    parse_new: Callable[[Caller, object], R],
-    parse_update: Callable[[Caller, R, object], R],
-    insert: Callable[[Transaction, R], Awaitable[object]],
-    update: Callable[[Transaction, R], Awaitable[object]],
-    delete: Callable[[Caller, R], Awaitable[None]],
+    serialize: Callable[[T], msgspec.Struct],
+    lookup: Callable[[Caller, str], Awaitable[T | None]],
+    every: Callable[[Caller], Awaitable[Sequence[T]]],
+    parse_new: Callable[[Caller, object], T],
+    parse_update: Callable[[Caller, T, object], T],
+    insert: Callable[[Transaction, T], Awaitable[object]],
+    update: Callable[[Transaction, T], Awaitable[object]],
+    delete: Callable[[Transaction, T], Awaitable[object]],
+    used_by: Callable[[T, Mapping[str, JsonValue]], bool],
+    in_use: str,
+    remedy: str,
     most: int,
-) -> Resource[R]:
+) -> Resource[T]:
     """An organization's templates (tools, analysis plans) found by id: listed whole, created
-    while it has fewer than ``most`` (then ``409``), replaced by a PATCH, deleted (``delete``
-    refuses one an assistant still uses)."""
+    while it has fewer than ``most`` (then ``409``), replaced by a PATCH, deleted unless an
+    assistant's configuration still uses it (``used_by``): then ``409`` "``in_use``
+    assistant(s): A, B; ``remedy``" (``calls/assistants/referencing.py``)."""
+
+    async def unused_deleted(caller: Caller, template: T) -> None:
+        await refuse_while_referenced(
+            caller.store,
+            template.organization_id,
+            lambda config: used_by(template, config),
+            in_use,
+            remedy,
+        )
+        async with caller.store.transaction() as tx:
+            await delete(tx, template)
+
     return Resource(
         path=path,
         noun=noun,
@@ -271,7 +299,7 @@ def templates(
             parse=parse_new, run=capped(every, most, f"{noun}s", insert), reply=created(serialize)
         ),
         patch=Patch(parse=parse_update, run=stored(update)),
-        delete=Delete(run=delete),
+        delete=Delete(run=unused_deleted),
     )
 
 

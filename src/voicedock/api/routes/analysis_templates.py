@@ -29,7 +29,6 @@ from voicedock.calls.assistants.config import (
     PROFILE_TEXT_MAX,
     check_analysis_plan,
 )
-from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import AnalysisTemplate, utcnow
 from voicedock.errors import BadRequest
@@ -80,18 +79,6 @@ def _parse_update(_caller: Caller, template: AnalysisTemplate, body: object) -> 
     return dataclasses.replace(template, name=name or template.name, plan=plan, updated_at=utcnow())
 
 
-async def _delete(caller: Caller, template: AnalysisTemplate) -> None:
-    await refuse_while_referenced(
-        caller.store,
-        template.organization_id,
-        lambda config: template_ref(config) == template.id,
-        "the analysis template is the analysis_plan of",
-        "give them another plan first",
-    )
-    async with caller.store.transaction() as tx:
-        await tx.delete_analysis_template(template.organization_id, template.id)
-
-
 ANALYSIS_TEMPLATES: Resource[AnalysisTemplate] = templates(
     path="/analysis-templates",
     noun="analysis template",
@@ -102,7 +89,10 @@ ANALYSIS_TEMPLATES: Resource[AnalysisTemplate] = templates(
     parse_update=_parse_update,
     insert=lambda tx, t: tx.insert_analysis_template(t),
     update=lambda tx, t: tx.update_analysis_template(t),
-    delete=_delete,
+    delete=lambda tx, t: tx.delete_analysis_template(t.organization_id, t.id),
+    used_by=lambda t, config: template_ref(config) == t.id,
+    in_use="the analysis template is the analysis_plan of",
+    remedy="give them another plan first",
     most=MAX_TEMPLATES_PER_ORGANIZATION,
 )
 RESOURCES = (ANALYSIS_TEMPLATES,)

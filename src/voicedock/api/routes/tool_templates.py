@@ -22,7 +22,6 @@ from voicedock.api.resources import (
     mount,
     templates,
 )
-from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.calls.assistants.urls import check_tool_url
 from voicedock.calls.tools.config import check_tool
 from voicedock.calls.tools.templates import uses_tool_template
@@ -52,18 +51,6 @@ def parse_replacement(caller: Caller, template: ToolTemplate, body: object) -> T
     return dataclasses.replace(template, tool=parse_tool(caller, body), updated_at=utcnow())
 
 
-async def _delete(caller: Caller, template: ToolTemplate) -> None:
-    await refuse_while_referenced(
-        caller.store,
-        template.organization_id,
-        lambda config: uses_tool_template(config, template.id),
-        "the tool template is in the tools of",
-        "remove it from their tools first",
-    )
-    async with caller.store.transaction() as tx:
-        await tx.delete_tool_template(template.organization_id, template.id)
-
-
 TOOL_TEMPLATES: Resource[ToolTemplate] = templates(
     path="/tool-templates",
     noun="tool template",
@@ -74,7 +61,10 @@ TOOL_TEMPLATES: Resource[ToolTemplate] = templates(
     parse_update=parse_replacement,
     insert=lambda tx, t: tx.insert_tool_template(t),
     update=lambda tx, t: tx.update_tool_template(t),
-    delete=_delete,
+    delete=lambda tx, t: tx.delete_tool_template(t.organization_id, t.id),
+    used_by=lambda t, config: uses_tool_template(config, t.id),
+    in_use="the tool template is in the tools of",
+    remedy="remove it from their tools first",
     most=MAX_TEMPLATES_PER_ORGANIZATION,
 )
 RESOURCES = (TOOL_TEMPLATES,)
