@@ -223,18 +223,8 @@ class Placement:
             return admitted
         number, pbx = admitted
         scheduled = dial.scheduled
-        if scheduled is None:
-            call = new_call_record(dial, now, self._node_id)
-            call.assistant_phone = number.number
-            call.number_id = number.id
-            call.pbx = pbx
-            call.trunk = number.trunk
-            await tx.insert_call(call)
-            data: JsonObject = {"to": "connecting"}
-            await self._timeline.add_event(tx, call, CallEvent(call.id, "status", data, now))
-            return call
         call = dataclasses.replace(
-            scheduled,
+            scheduled or new_call_record(dial, now, self._node_id),
             status=CallStatus.CONNECTING,
             assistant_phone=number.number,
             number_id=number.id,
@@ -242,10 +232,14 @@ class Placement:
             trunk=number.trunk,
             updated_at=now,
         )
-        await tx.update_call(call)
-        data = status_event_data(scheduled, call)
+        if scheduled is None:
+            await tx.insert_call(call)
+            data: JsonObject = {"to": "connecting"}
+        else:
+            await tx.update_call(call)
+            data = status_event_data(scheduled, call)
+            log.info("call %s: scheduled time reached, dialing", mask_call_id(call.id))
         await self._timeline.add_event(tx, call, CallEvent(call.id, "status", data, now))
-        log.info("call %s: scheduled time reached, dialing", mask_call_id(call.id))
         return call
 
     async def _admit(
