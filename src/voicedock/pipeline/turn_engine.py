@@ -85,6 +85,7 @@ from voicedock.pipeline.frames import (
 )
 from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.llm_fallback import LlmPlan
 from voicedock.pipeline.output import OutputSink, Speech
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.tools import ToolExecutor
@@ -111,7 +112,7 @@ class TurnEngine(DialogueBase):
         self,
         *,
         stt: Stt,
-        llm: Llm,
+        llm: Llm | LlmPlan,
         tts: Tts,
         sink: OutputSink,
         config: ConversationConfig | None = None,
@@ -147,7 +148,7 @@ class TurnEngine(DialogueBase):
             tts, sink, cfg, wall_clock, on_audio=self._listener.echo.play
         )
         self._replies = Replies(
-            llm,
+            llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm),
             wall_clock,
             partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
             cfg,
