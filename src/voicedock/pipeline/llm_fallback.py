@@ -25,6 +25,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from voicedock.domain.json import JsonObject
 from voicedock.errors import ProviderError
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.llm_stream import reply_sentences
@@ -63,6 +64,16 @@ class Switch:
     reason: str
 
 
+def switch_event(switch: Switch) -> JsonObject:
+    """A ``provider-switch`` call event's data (``docs/webhooks.md``)."""
+    return {
+        "engine": switch.kind,
+        "from": switch.source.label(),
+        "to": switch.to.label() if switch.to else None,
+        "reason": switch.reason,
+    }
+
+
 def failure_reason(exc: ProviderError) -> str:
     """Why a provider failed, in a word (a ``provider-switch`` event's ``reason``)."""
     match exc:
@@ -78,16 +89,12 @@ def failure_reason(exc: ProviderError) -> str:
 
 
 class LlmPlan:
-    def __init__(
-        self,
-        entries: Sequence[LlmEntry],
-        health: ProviderHealth,
-        on_switch: Callable[[Switch], None] = lambda _switch: None,
-    ) -> None:
+    def __init__(self, entries: Sequence[LlmEntry], health: ProviderHealth) -> None:
+        """``health``: the node's breakers (shared by every call's plans)."""
         if not entries:
             raise ValueError("a plan has one entry at least")
         self.entries = tuple(entries)
-        self._health, self._on_switch = health, on_switch
+        self._health = health
 
     @classmethod
     def alone(cls, llm: Llm) -> LlmPlan:
@@ -108,8 +115,10 @@ class LlmPlan:
         first_token_timeout_s: float,
         stall_timeout_s: float | None,
         on_first_token: Callable[[], None] | None = None,
+        on_switch: Callable[[Switch], None] | None = None,
     ) -> AsyncIterator[str | ToolCall]:
-        """The reply to ``context``: its whole sentences as they come, then its tool calls."""
+        """The reply to ``context``: its whole sentences as they come, then its tool calls;
+        ``on_switch`` hears of each move to the next entry."""
         said: list[str] = []
         error: ProviderError | None = None
         entries = self.entries
@@ -118,7 +127,7 @@ class LlmPlan:
             last = index == len(entries) - 1
             attempt = self._health.attempt(entry.endpoint, last_resort=last)
             if attempt is None:
-                self._switch(entry, entries[index + 1], BREAKER_OPEN)
+                self._switch(entry, entries[index + 1], BREAKER_OPEN, on_switch)
                 continue
             calls: list[ToolCall] = []
             repeats = set(map(_normalized, said))
@@ -140,7 +149,8 @@ class LlmPlan:
             except ProviderError as exc:
                 attempt.failed()
                 error = exc
-                self._switch(entry, None if last else entries[index + 1], failure_reason(exc))
+                to = None if last else entries[index + 1]
+                self._switch(entry, to, failure_reason(exc), on_switch)
                 continue
             except BaseException:
                 attempt.abandoned()
@@ -152,9 +162,16 @@ class LlmPlan:
         assert error is not None  # the last entry is always tried
         raise error
 
-    def _switch(self, entry: LlmEntry, to: LlmEntry | None, reason: str) -> None:
+    def _switch(
+        self,
+        entry: LlmEntry,
+        to: LlmEntry | None,
+        reason: str,
+        on_switch: Callable[[Switch], None] | None,
+    ) -> None:
         self._health.switched(entry.endpoint)
-        self._on_switch(Switch("llm", entry.endpoint, to.endpoint if to else None, reason))
+        if on_switch is not None:
+            on_switch(Switch("llm", entry.endpoint, to.endpoint if to else None, reason))
 
     async def aclose(self) -> None:
         for entry in self.entries:

@@ -203,6 +203,7 @@ class OneCall:
                         recorder=recorder,
                         voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
                         on_answering_machine=lambda v: self._answering_machine(call.id, v),
+                        on_provider_switch=lambda s: self._provider_switch(call.id, s),
                         tools=self._call_tools(running, call),
                         structured_data_check=speech.schema_checks.for_organization(
                             call.organization_id
@@ -250,6 +251,14 @@ class OneCall:
             call_id,
             lambda: records.store_answering_machine(call_id, verdict),
             what=f"answering-machine verdict of call {mask_call_id(call_id)}",
+        )
+
+    async def _provider_switch(self, call_id: str, switch: dict[str, JsonValue]) -> None:
+        records = self._engine.records
+        await self._backlog.submit(
+            call_id,
+            lambda: records.store_provider_switch(call_id, switch),
+            what=f"provider switch of call {mask_call_id(call_id)}",
         )
 
     def _call_tools(self, running: RunningCall, call: Call) -> CallTools | None:
