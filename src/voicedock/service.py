@@ -182,6 +182,7 @@ class Service(Closable):
             node_id,
             self.speech.admission,
             listening=self.listening,
+            provider_health=self.speech.provider_health,
         )
         # A call's speech providers, and its first message synthesized while it rings.
         call_speech = CallSpeech(store, settings.speech, settings.byok, self.webhooks.egress)

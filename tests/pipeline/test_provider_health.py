@@ -83,3 +83,17 @@ def test_the_last_resort_goes_even_while_open() -> None:
 def test_the_label_names_the_host_never_the_credentials_or_path() -> None:
     assert PRIMARY.label() == "openai/llm.example:8443/gpt-4o-mini"
     assert Endpoint("llm", "offline").label() == "offline"
+
+
+def test_totals_per_provider_outlive_the_bounded_breakers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("voicedock.pipeline.provider_health.MAX_ENDPOINTS", 2)
+    health = ProviderHealth(failures_to_open=1, clock=Clock())
+    failing(health, 1)  # PRIMARY opens
+    for model in ("m1", "m2", "m3"):  # an organization's many models
+        attempt = health.attempt(Endpoint("llm", "openai", "https://llm.example/v1", model))
+        assert attempt is not None
+        attempt.succeeded()
+    assert len(health.counts()) == 2
+    assert health.state(PRIMARY) is BreakerState.OPEN  # closed ones were forgotten first
+    assert health.totals()[("llm", "openai")].requests == 4
+    assert health.open_now() == {("llm", "openai"): 1}

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 FAILURES_TO_OPEN = 3
 COOL_DOWN_S = 30.0
+MAX_ENDPOINTS = 1024
 
 
 class BreakerState(enum.StrEnum):
@@ -102,13 +104,14 @@ class ProviderHealth:
             cool_down_s,
             clock,
         )
-        self._breakers: dict[Endpoint, _Breaker] = {}
+        self._breakers: OrderedDict[Endpoint, _Breaker] = OrderedDict()  # least recent first
+        self._totals: dict[tuple[str, str], EndpointCounts] = {}
 
     def attempt(self, endpoint: Endpoint, *, last_resort: bool = False) -> Attempt | None:
         """A request to ``endpoint`` may go now (settle the ``Attempt``), or None: its breaker
         is open, or half-open with its probe out. ``last_resort`` (the plan's last entry,
         every other one refused) goes anyway."""
-        breaker = self._breakers.setdefault(endpoint, _Breaker())
+        breaker = self._breaker(endpoint)
         probe = False
         if breaker.open_until is not None:
             if self._clock() >= breaker.open_until and not breaker.probing:
@@ -116,11 +119,13 @@ class ProviderHealth:
             elif not last_resort:
                 return None
         breaker.counts.requests += 1
+        self._total(endpoint).requests += 1
         return Attempt(self, endpoint, probe=probe)
 
     def switched(self, endpoint: Endpoint) -> None:
         """A request moved on from ``endpoint`` to the plan's next entry."""
-        self._breakers.setdefault(endpoint, _Breaker()).counts.switches += 1
+        self._breaker(endpoint).counts.switches += 1
+        self._total(endpoint).switches += 1
 
     def state(self, endpoint: Endpoint) -> BreakerState:
         breaker = self._breakers.get(endpoint)
@@ -130,12 +135,46 @@ class ProviderHealth:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
 
+    def totals(self) -> dict[tuple[str, str], EndpointCounts]:
+        """The counts of every endpoint so far, per engine and provider (copies)."""
+        return {key: replace(counts) for key, counts in self._totals.items()}
+
+    def open_now(self) -> dict[tuple[str, str], int]:
+        """Breakers open or half-open now, per engine and provider."""
+        opened: dict[tuple[str, str], int] = {}
+        for endpoint in self._breakers:
+            if self.state(endpoint) is not BreakerState.CLOSED:
+                key = (endpoint.kind, endpoint.provider)
+                opened[key] = opened.get(key, 0) + 1
+        return opened
+
     def counts(self) -> dict[Endpoint, EndpointCounts]:
         """Every endpoint this node has sent a request to, with its counts (copies)."""
         return {endpoint: replace(b.counts) for endpoint, b in self._breakers.items()}
 
+    def _breaker(self, endpoint: Endpoint) -> _Breaker:
+        breaker = self._breakers.get(endpoint)
+        if breaker is None:
+            if len(self._breakers) >= MAX_ENDPOINTS:
+                self._forget_one()
+            breaker = self._breakers[endpoint] = _Breaker()
+        self._breakers.move_to_end(endpoint)
+        return breaker
+
+    def _forget_one(self) -> None:
+        for endpoint, breaker in self._breakers.items():
+            if breaker.open_until is None:
+                del self._breakers[endpoint]
+                return
+        self._breakers.popitem(last=False)
+
+    def _total(self, endpoint: Endpoint) -> EndpointCounts:
+        return self._totals.setdefault((endpoint.kind, endpoint.provider), EndpointCounts())
+
     def _settled(self, endpoint: Endpoint, *, ok: bool | None, probe: bool) -> None:
-        breaker = self._breakers[endpoint]
+        breaker = self._breakers.get(endpoint)
+        if breaker is None:  # forgotten meanwhile
+            return
         if probe:
             breaker.probing = False
         if ok is None:
@@ -144,9 +183,11 @@ class ProviderHealth:
             breaker.failed_in_a_row, breaker.open_until = 0, None
             return
         breaker.counts.failures += 1
+        self._total(endpoint).failures += 1
         breaker.failed_in_a_row += 1
         if probe or (
             breaker.open_until is None and breaker.failed_in_a_row >= self._failures_to_open
         ):
             breaker.open_until = self._clock() + self._cool_down_s
             breaker.counts.opened += 1
+            self._total(endpoint).opened += 1
