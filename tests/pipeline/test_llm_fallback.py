@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from voicedock.errors import ProviderError
+from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE, LlmPlan
+from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.llm_fallback import CONTINUE_NOTE, LlmEntry, LlmPlan, Switch
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
-from voicedock.pipeline.providers.base import ProviderConnectionError
+from voicedock.pipeline.providers.base import Llm, ProviderConnectionError
 from voicedock.pipeline.tools import ToolSpec
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 
@@ -41,30 +42,29 @@ class BreaksMidway(FakeLlm):
         await asyncio.sleep(3600)
 
 
-async def reply(
-    plan: LlmPlan, switches: list[Switch], tools: Sequence[ToolSpec] = ()
-) -> list[str | ToolCall]:
+async def reply(plan: LlmPlan, tools: Sequence[ToolSpec] = ()) -> list[str | ToolCall]:
     return [
         item
         async for item in plan.sentences(
-            CONTEXT,
-            tools,
-            first_token_timeout_s=0.5,
-            stall_timeout_s=0.2,
-            on_switch=switches.append,
+            CONTEXT, tools, first_token_timeout_s=0.5, stall_timeout_s=0.2
         )
     ]
 
 
-def plan(first: FakeLlm, second: FakeLlm, health: ProviderHealth | None = None) -> LlmPlan:
-    entries = [LlmEntry(PRIMARY, first), LlmEntry(SECOND, second)]
-    return LlmPlan(entries, health or ProviderHealth())
+def plan(
+    first: FakeLlm,
+    second: FakeLlm,
+    switches: list[Switch],
+    health: ProviderHealth | None = None,
+) -> LlmPlan:
+    entries: list[Entry[Llm]] = [Entry(PRIMARY, first), Entry(SECOND, second)]
+    return LlmPlan(entries, health or ProviderHealth(), switches.append)
 
 
 async def test_an_error_before_any_sentence_gives_the_whole_turn_to_the_next_entry() -> None:
     switches: list[Switch] = []
     second = FakeLlm(["We open at nine."])
-    said = await reply(plan(FakeLlm(error=ProviderConnectionError("refused")), second), switches)
+    said = await reply(plan(FakeLlm(error=ProviderConnectionError("refused")), second, switches))
     assert said == ["We open at nine."]
     assert second.calls == [CONTEXT]
     assert switches == [Switch("llm", PRIMARY, SECOND, "connection")]
@@ -74,7 +74,7 @@ async def test_a_hang_midway_keeps_what_was_said_drops_the_half_sentence_and_con
     switches: list[Switch] = []
     first = BreaksMidway(["We open at nine. ", "On Sundays we"])  # then hangs
     second = FakeLlm([["We open at nine. ", "On Sundays we are closed."]])
-    said = await reply(plan(first, second), switches)
+    said = await reply(plan(first, second, switches))
     # The fallback repeated the sentence said: skipped; the half sentence was never said.
     assert said == ["We open at nine.", "On Sundays we are closed."]
     asked = second.calls[0]
@@ -89,9 +89,9 @@ async def test_a_hang_midway_keeps_what_was_said_drops_the_half_sentence_and_con
 async def test_every_entry_failing_raises_the_last_error() -> None:
     switches: list[Switch] = []
     last = ProviderConnectionError("down too")
-    failing = plan(FakeLlm(error=ProviderConnectionError("down")), FakeLlm(error=last))
+    failing = plan(FakeLlm(error=ProviderConnectionError("down")), FakeLlm(error=last), switches)
     with pytest.raises(ProviderConnectionError) as raised:
-        await reply(failing, switches)
+        await reply(failing)
     assert raised.value is last
     assert switches[-1] == Switch("llm", SECOND, None, "connection")
 
@@ -100,8 +100,8 @@ async def test_an_open_breaker_sends_the_turn_straight_to_the_next_entry() -> No
     health = ProviderHealth(failures_to_open=1)
     switches: list[Switch] = []
     first = FakeLlm(error=ProviderConnectionError("down"))
-    await reply(plan(first, FakeLlm(["One."]), health), switches)
-    await reply(plan(first, FakeLlm(["Two."]), health), switches)
+    await reply(plan(first, FakeLlm(["One."]), switches, health))
+    await reply(plan(first, FakeLlm(["Two."]), switches, health))
     assert len(first.calls) == 1  # the second turn never reached it
     assert [s.reason for s in switches] == ["connection", "breaker-open"]
     assert health.counts()[PRIMARY].switches == 2
@@ -117,8 +117,11 @@ async def test_tool_calls_of_a_failed_reply_are_never_carried_out() -> None:
             raise ProviderConnectionError("gone")
 
     switches: list[Switch] = []
-    entries = [LlmEntry(PRIMARY, CallsThenFails()), LlmEntry(SECOND, FakeLlm(["Booked."]))]
-    said = await reply(LlmPlan(entries, ProviderHealth()), switches, (ToolSpec("book"),))
+    entries: list[Entry[Llm]] = [
+        Entry(PRIMARY, CallsThenFails()),
+        Entry(SECOND, FakeLlm(["Booked."])),
+    ]
+    said = await reply(LlmPlan(entries, ProviderHealth(), switches.append), (ToolSpec("book"),))
     assert said == ["Booked."]
     assert [s.reason for s in switches] == ["connection"]
 
@@ -134,14 +137,13 @@ async def test_a_call_whose_model_fails_from_the_second_turn_goes_on_with_the_ne
 
     first, second = FailsFromSecondTurn(["Hello there."]), FakeLlm(["We open at nine."])
     switches: list[Switch] = []
-    entries = [LlmEntry(PRIMARY, first), LlmEntry(SECOND, second)]
+    entries: list[Entry[Llm]] = [Entry(PRIMARY, first), Entry(SECOND, second)]
     async with TurnEngine(
         stt=FakeStt(["Hi.", "When do you open?"]),
-        llm=LlmPlan(entries, ProviderHealth()),
+        llm=LlmPlan(entries, ProviderHealth(), switches.append),
         tts=FakeTts(),
         sink=FakeSink(instant=True),
         config=ConversationConfig(endpointing=ENDPOINTING),
-        on_provider_switch=switches.append,
     ) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)

@@ -67,6 +67,7 @@ from voicedock.pipeline.dialogue.keypad_input import KeypadInput
 from voicedock.pipeline.dialogue.reply import Replies, Wait
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
+from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     SUPERVISOR,
@@ -85,7 +86,6 @@ from voicedock.pipeline.frames import (
 )
 from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.listener import Listener, UserUtterance
-from voicedock.pipeline.llm_fallback import LlmPlan, Switch
 from voicedock.pipeline.output import OutputSink, Speech
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.tools import ToolExecutor
@@ -119,12 +119,10 @@ class TurnEngine(DialogueBase):
         wall_clock: Callable[[], float] = time.time,
         on_transcript: Callable[[TranscriptEntry], None] | None = None,
         tools: ToolExecutor | None = None,
-        on_provider_switch: Callable[[Switch], None] | None = None,
     ) -> None:
         """``on_transcript`` sees each final message as it is added to ``transcript``;
         ``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
-        conversation's own); ``on_provider_switch`` hears of each move of a turn to the next
-        entry of a fallback plan."""
+        conversation's own); ``llm`` may be a fallback plan."""
         self.config = cfg = config or ConversationConfig()
         self._wall = wall_clock
         self._listener = Listener(
@@ -158,7 +156,6 @@ class TurnEngine(DialogueBase):
             self._transcript,
             ToolCalls(tools, self._tasks, cfg),
             self._tasks,
-            on_provider_switch,
         )
         self._keypad = KeypadInput(cfg.keypad, wall_clock, self._keypad_due)
         self._floor = Floor(

@@ -56,7 +56,6 @@ from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
-from voicedock.pipeline.llm_fallback import Switch, switch_event
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.schema_checks import StructuredDataCheck
@@ -95,7 +94,6 @@ class LiveConversation(Closable):
         recorder: CallRecorder | None = None,
         voicemail: VoicemailSettings | None = None,
         on_answering_machine: Callable[[JsonObject], Coro[None]] | None = None,
-        on_provider_switch: Callable[[JsonObject], Coro[None]] | None = None,
         tools: ToolExecutor | None = None,
         structured_data_check: StructuredDataCheck | None = None,
     ) -> None:
@@ -106,10 +104,7 @@ class LiveConversation(Closable):
         assistant's tools. ``structured_data_check`` checks what the end-of-call analysis
         extracts against the plan's schema (the node's schema workers, for the call's
         organization; without it the extracted fields are dropped, not checked).
-        ``on_provider_switch`` runs (a task of the call) with each move of a turn to the next
-        entry of a fallback plan, as a ``provider-switch`` event's data.
         """
-        self._on_provider_switch = on_provider_switch
         self._media = media
         self._assistant_config = assistant_config
         self._owns_providers = providers is None
@@ -206,19 +201,7 @@ class LiveConversation(Closable):
             config=self._config,
             on_transcript=on_transcript,
             tools=self._tools,
-            on_provider_switch=self._provider_switched,
         )
-
-    def _provider_switched(self, switch: Switch) -> None:
-        log.warning(
-            "call: %s moved on from %s to %s (%s)",
-            switch.kind,
-            switch.source.label(),
-            switch.to.label() if switch.to else "nothing",
-            switch.reason,
-        )
-        if self._on_provider_switch is not None:
-            self._tasks.spawn(self._on_provider_switch(switch_event(switch)))
 
     async def run(self) -> LiveCallResult:
         """Run the call to its end (hang-up included) and return its result."""

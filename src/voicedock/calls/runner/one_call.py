@@ -203,7 +203,6 @@ class OneCall:
                         recorder=recorder,
                         voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
                         on_answering_machine=lambda v: self._answering_machine(call.id, v),
-                        on_provider_switch=lambda s: self._provider_switch(call.id, s),
                         tools=self._call_tools(running, call),
                         structured_data_check=speech.schema_checks.for_organization(
                             call.organization_id

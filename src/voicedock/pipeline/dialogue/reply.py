@@ -21,9 +21,9 @@ from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
+from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.filler import FillerPhrases, late
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.llm_fallback import LlmPlan, Switch
 from voicedock.pipeline.tools import END_CALL, ToolResult, calls_entry, result_entry
 
 _T = TypeVar("_T")
@@ -56,12 +56,9 @@ class Replies:
         transcript: TranscriptKeeper,
         tool_calls: ToolCalls,
         tasks: Supervisor,
-        on_switch: Callable[[Switch], None] | None = None,
     ) -> None:
         """``on_end_call``: the model called ``end_call`` (its result says the call is
-        ending; the dialogue ends it); ``on_switch``: a reply moved on to the next entry of
-        the model's fallback plan."""
-        self._on_switch = on_switch
+        ending; the dialogue ends it)."""
         self._on_end_call = on_end_call
         self._plan, self._config, self._history = plan, config, history
         self._transcript, self._tool_calls, self._tasks = transcript, tool_calls, tasks
@@ -83,7 +80,6 @@ class Replies:
                 first_token_timeout_s=self._config.llm_first_token_timeout_s,
                 stall_timeout_s=self._config.llm_stall_timeout_s,
                 on_first_token=first_token if round_ == 0 else None,
-                on_switch=self._on_switch,
             )
             if round_ == 0 and wait.filler_due is not None:
                 items = self._first_in_time(items, wait)

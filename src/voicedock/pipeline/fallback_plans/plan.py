@@ -1,0 +1,141 @@
+"""What every fallback plan shares: its entries in order, the node's breakers, the report of
+each move to the next entry.
+
+A plan tries its entries in order, skipping those whose breaker is open (the last entry goes
+anyway when every other was skipped: a call is never failed by breakers alone). Each move is
+counted on the endpoint it left and reported to the call (``on_switch``, a ``Switch``: its
+``provider-switch`` event). When every entry failed, the last error is raised: the dialogue
+then takes the call's ending path (its fallback message, ``provider-error``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+from voicedock.domain.json import JsonObject
+from voicedock.errors import ProviderError
+from voicedock.pipeline.provider_health import Attempt, Endpoint, ProviderHealth
+from voicedock.pipeline.providers.base import (
+    ProviderConnectionError,
+    ProviderRateLimitError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+)
+
+log = logging.getLogger("voicedock.pipeline")
+
+BREAKER_OPEN = "breaker-open"
+
+
+class _Provider(Protocol):
+    async def aclose(self) -> None: ...
+
+
+P = TypeVar("P", bound=_Provider)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(Generic[P]):
+    endpoint: Endpoint
+    provider: P
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """A turn moved on from one entry of a plan to the next (``to`` None: none was left)."""
+
+    kind: str
+    source: Endpoint
+    to: Endpoint | None
+    reason: str
+
+    def event(self) -> JsonObject:
+        """The data of the call's ``provider-switch`` event (``docs/webhooks.md``)."""
+        return {
+            "engine": self.kind,
+            "from": self.source.label(),
+            "to": self.to.label() if self.to else None,
+            "reason": self.reason,
+        }
+
+
+def failure_reason(exc: ProviderError) -> str:
+    """Why a provider failed, in a word (a ``provider-switch`` event's ``reason``)."""
+    match exc:
+        case ProviderTimeoutError():
+            return "timeout"
+        case ProviderRateLimitError():
+            return "rate-limited"
+        case ProviderConnectionError():
+            return "connection"
+        case ProviderResponseError():
+            return "bad-response"
+    return "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Try(Generic[P]):
+    """One entry's turn to serve: settle ``attempt``; on failure, ``failed`` reports it."""
+
+    entry: Entry[P]
+    attempt: Attempt
+    next: Entry[P] | None
+
+
+class Plan(Generic[P]):
+    kind: ClassVar[str]  # the engine: "llm", "stt", "tts"
+
+    def __init__(
+        self,
+        entries: Sequence[Entry[P]],
+        health: ProviderHealth,
+        on_switch: Callable[[Switch], None] | None = None,
+    ) -> None:
+        """``health``: the node's breakers (shared by every call's plans); ``on_switch``
+        hears of each move to the next entry."""
+        if not entries:
+            raise ValueError("a plan has one entry at least")
+        self.entries = tuple(entries)
+        self._health, self._on_switch = health, on_switch
+
+    @property
+    def primary(self) -> P:
+        return self.entries[0].provider
+
+    def tries(self) -> Iterator[Try[P]]:
+        """The entries whose turn it is, in order (those whose breaker is open are skipped
+        and reported)."""
+        entries = self.entries
+        for index, entry in enumerate(entries):
+            following = entries[index + 1] if index + 1 < len(entries) else None
+            attempt = self._health.attempt(entry.endpoint, last_resort=following is None)
+            if attempt is None:
+                assert following is not None
+                self._switch(entry, following, BREAKER_OPEN)
+                continue
+            yield Try(entry, attempt, following)
+
+    def failed(self, tried: Try[P], exc: ProviderError) -> None:
+        """``tried`` failed with ``exc``: settled, counted and reported."""
+        tried.attempt.failed()
+        self._switch(tried.entry, tried.next, failure_reason(exc))
+
+    async def aclose(self) -> None:
+        for entry in self.entries:
+            await entry.provider.aclose()
+
+    def _switch(self, entry: Entry[P], to: Entry[P] | None, reason: str) -> None:
+        self._health.switched(entry.endpoint)
+        switch = Switch(self.kind, entry.endpoint, to.endpoint if to else None, reason)
+        log.warning(
+            "call: %s moved on from %s to %s (%s)",
+            switch.kind,
+            switch.source.label(),
+            switch.to.label() if switch.to else "nothing",
+            switch.reason,
+        )
+        if self._on_switch is not None:
+            self._on_switch(switch)
