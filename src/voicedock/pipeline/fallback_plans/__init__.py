@@ -5,4 +5,5 @@ the next taking over when one fails, within the turn.
               (``pipeline/provider_health.py``), the report of each move (``Switch``)
     llm.py    the model's reply: whole sentences kept, the next entry goes on from them
     stt.py    the caller's turn: the same audio transcribed by the next entry
+    tts.py    the assistant's voice: the sentence spoken by the next entry, which the call keeps
 """

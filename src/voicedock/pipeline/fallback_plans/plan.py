@@ -81,6 +81,7 @@ class Try(Generic[P]):
     """One entry's turn to serve: settle ``attempt``; on failure, ``failed`` reports it."""
 
     entry: Entry[P]
+    index: int  # the entry's place in the plan
     attempt: Attempt
     next: Entry[P] | None
 
@@ -105,18 +106,20 @@ class Plan(Generic[P]):
     def primary(self) -> P:
         return self.entries[0].provider
 
-    def tries(self) -> Iterator[Try[P]]:
-        """The entries whose turn it is, in order (those whose breaker is open are skipped
-        and reported)."""
+    def tries(self, start: int = 0) -> Iterator[Try[P]]:
+        """The entries whose turn it is, in order from ``start`` (those whose breaker is open
+        are skipped and reported)."""
         entries = self.entries
         for index, entry in enumerate(entries):
+            if index < start:
+                continue
             following = entries[index + 1] if index + 1 < len(entries) else None
             attempt = self._health.attempt(entry.endpoint, last_resort=following is None)
             if attempt is None:
                 assert following is not None
                 self._switch(entry, following, BREAKER_OPEN)
                 continue
-            yield Try(entry, attempt, following)
+            yield Try(entry, index, attempt, following)
 
     def failed(self, tried: Try[P], exc: ProviderError) -> None:
         """``tried`` failed with ``exc``: settled, counted and reported."""
