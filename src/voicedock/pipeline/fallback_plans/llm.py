@@ -67,28 +67,24 @@ class LlmPlan(Plan[Llm]):
             calls: list[ToolCall] = []
             repeats = set(map(_normalized, said))
             try:
-                async for item in reply_sentences(
-                    _ask(tried.entry.provider, _continuing(context, said), tools),
-                    first_token_timeout_s=first_token_timeout_s,
-                    stall_timeout_s=stall_timeout_s,
-                    on_first_token=first_token,
-                ):
-                    if isinstance(item, ToolCall):
-                        calls.append(item)
-                        continue
-                    if repeats and _normalized(item) in repeats:
-                        continue  # a fallback saying again what was said
-                    repeats.clear()
-                    said.append(item)
-                    yield item
+                with self.serving(tried):
+                    async for item in reply_sentences(
+                        _ask(tried.entry.provider, _continuing(context, said), tools),
+                        first_token_timeout_s=first_token_timeout_s,
+                        stall_timeout_s=stall_timeout_s,
+                        on_first_token=first_token,
+                    ):
+                        if isinstance(item, ToolCall):
+                            calls.append(item)
+                            continue
+                        if repeats and _normalized(item) in repeats:
+                            continue  # a fallback saying again what was said
+                        repeats.clear()
+                        said.append(item)
+                        yield item
             except ProviderError as exc:
-                self.failed(tried, exc)
                 error = exc
                 continue
-            except BaseException:
-                tried.attempt.abandoned()
-                raise
-            tried.attempt.succeeded()
             for call in calls:
                 yield call
             return

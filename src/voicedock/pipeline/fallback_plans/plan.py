@@ -10,6 +10,7 @@ then takes the call's ending path (its fallback message, ``provider-error``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -88,12 +89,16 @@ class Try(Generic[P]):
 
 class Plan(Generic[P]):
     kind: ClassVar[str]  # the engine: "llm", "stt", "tts"
+    # How long an entry may take to start answering (its first transcript, audio) by default.
+    attempt_timeout_s: ClassVar[float] = 5.0
 
     def __init__(
         self,
         entries: Sequence[Entry[P]],
         health: ProviderHealth,
         on_switch: Callable[[Switch], None] | None = None,
+        *,
+        attempt_timeout_s: float | None = None,
     ) -> None:
         """``health``: the node's breakers (shared by every call's plans); ``on_switch``
         hears of each move to the next entry."""
@@ -101,6 +106,7 @@ class Plan(Generic[P]):
             raise ValueError("a plan has one entry at least")
         self.entries = tuple(entries)
         self._health, self._on_switch = health, on_switch
+        self._attempt_timeout_s = attempt_timeout_s or type(self).attempt_timeout_s
 
     @property
     def primary(self) -> P:
@@ -121,10 +127,21 @@ class Plan(Generic[P]):
                 continue
             yield Try(entry, index, attempt, following)
 
-    def failed(self, tried: Try[P], exc: ProviderError) -> None:
-        """``tried`` failed with ``exc``: settled, counted and reported."""
-        tried.attempt.failed()
-        self._switch(tried.entry, tried.next, failure_reason(exc))
+    @contextlib.contextmanager
+    def serving(self, tried: Try[P]) -> Iterator[None]:
+        """``tried`` serves the turn within: it succeeded when the block ends, failed when a
+        provider error leaves it (counted and reported before the error goes on), neither
+        when anything else does (a barge-in, the call's end)."""
+        try:
+            yield
+        except ProviderError as exc:
+            tried.attempt.failed()
+            self._switch(tried.entry, tried.next, failure_reason(exc))
+            raise
+        except BaseException:
+            tried.attempt.abandoned()
+            raise
+        tried.attempt.succeeded()
 
     async def aclose(self) -> None:
         for entry in self.entries:

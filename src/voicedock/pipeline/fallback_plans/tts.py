@@ -2,10 +2,11 @@
 the next entry, and the call keeps that voice.
 
 An entry fails a sentence when it raises a provider error or gives no first audio within
-``attempt_timeout_s``. The next entry then synthesizes the sentence whole (a failure midway,
-rare, lets the caller hear its start again in the new voice, never lose its end), and the call
-keeps that entry for its later sentences: a turn is never spoken in two voices going back and
-forth (a provider back in service is taken up by the node's next calls, its breaker closing).
+``attempt_timeout_s`` (3 s unless the plan says). The next entry then synthesizes the sentence
+whole (a failure midway, rare, lets the caller hear its start again in the new voice, never lose
+its end), and the call keeps that entry for its later sentences: a turn is never spoken in two
+voices going back and forth (a provider back in service is taken up by the node's next calls,
+its breaker closing).
 Every entry's audio comes at the first entry's rate.
 """
 
@@ -20,11 +21,10 @@ from voicedock.pipeline.fallback_plans.plan import Entry, Plan, Switch
 from voicedock.pipeline.provider_health import ProviderHealth
 from voicedock.pipeline.providers.base import ProviderTimeoutError, Tts
 
-ATTEMPT_TIMEOUT_S = 3.0
-
 
 class TtsPlan(Plan[Tts]):
     kind = "tts"
+    attempt_timeout_s = 3.0
 
     def __init__(
         self,
@@ -32,10 +32,9 @@ class TtsPlan(Plan[Tts]):
         health: ProviderHealth,
         on_switch: Callable[[Switch], None] | None = None,
         *,
-        attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
+        attempt_timeout_s: float | None = None,
     ) -> None:
-        super().__init__(entries, health, on_switch)
-        self._attempt_timeout_s = attempt_timeout_s
+        super().__init__(entries, health, on_switch, attempt_timeout_s=attempt_timeout_s)
         self._from = 0  # the entry the call speaks with now
 
     @property
@@ -47,19 +46,14 @@ class TtsPlan(Plan[Tts]):
         for tried in self.tries(self._from):
             tts = tried.entry.provider
             try:
-                async for pcm in _first_in_time(tts.synthesize(text), self._attempt_timeout_s):
-                    yield resample_pcm16(pcm, tts.sample_rate, self.sample_rate)
+                with self.serving(tried):
+                    async for pcm in _first_in_time(tts.synthesize(text), self._attempt_timeout_s):
+                        yield resample_pcm16(pcm, tts.sample_rate, self.sample_rate)
+                    return
             except ProviderError as exc:
-                self.failed(tried, exc)
                 error = exc
                 if tried.next is not None:
                     self._from = tried.index + 1
-                continue
-            except BaseException:
-                tried.attempt.abandoned()
-                raise
-            tried.attempt.succeeded()
-            return
         assert error is not None  # the last entry is always tried
         raise error
 
