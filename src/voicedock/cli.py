@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TypeVar
 
 from voicedock import __version__, logs
 from voicedock.config import Settings, load_settings
@@ -26,6 +27,8 @@ EXIT_CONFIG = 2
 # the subparsers of ``voicedock`` and adds its parser (its handler in ``handler``), e.g.
 # ``lab = "voicedock_lab.cli:register"``. The service itself names no such distribution.
 COMMANDS_GROUP = "voicedock.commands"
+
+T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,35 +173,28 @@ def _keys_create(args: argparse.Namespace) -> int:
     from voicedock.api.api_keys import issue_api_key
     from voicedock.domain.records import KeyScope
 
-    settings = _settings(args)
-
-    async def create() -> str:
-        store = await open_store(settings.database.url)
-        try:
-            await store.migrate()
-            secret, org = await issue_api_key(
-                store, args.organization, args.name, KeyScope(args.scope), listen=args.listen
-            )
-        finally:
-            await store.aclose()
-        print(f"organization: {org.name} ({org.id})")
-        print("API key (shown once, store it now):")
-        return secret
-
-    print(asyncio.run(create()))
+    secret, org = _with_store(
+        args,
+        lambda store: issue_api_key(
+            store, args.organization, args.name, KeyScope(args.scope), listen=args.listen
+        ),
+    )
+    print(f"organization: {org.name} ({org.id})")
+    print("API key (shown once, store it now):")
+    print(secret)
     return 0
 
 
 def _with_store(
     args: argparse.Namespace,
-    work: Callable[[Store], Awaitable[int]],
+    work: Callable[[Store], Awaitable[T]],
     settings: Settings | None = None,
-) -> int:
+) -> T:
     """Open (and migrate) the configured database, run ``work`` on it, close it."""
     if settings is None:
         settings = _settings(args)
 
-    async def run() -> int:
+    async def run() -> T:
         store = await open_store(settings.database.url)
         try:
             await store.migrate()
@@ -460,16 +456,10 @@ def _organizations_set_limits(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    async def migrated(_store: Store) -> None:
+        """Nothing more: ``_with_store`` migrates the store it opens."""
 
-    async def migrate() -> None:
-        store = await open_store(settings.database.url)
-        try:
-            await store.migrate()
-        finally:
-            await store.aclose()
-
-    asyncio.run(migrate())
+    _with_store(args, migrated)
     print("database is up to date")
     return 0
 

@@ -27,25 +27,31 @@ Low-level errors (aiohttp, asyncpg, sqlite3, OSError) are translated at each I/O
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class VoicedockError(Exception):
     """Root of every error voicedock raises on purpose."""
 
 
 class ApiError(VoicedockError):
-    """An error with a documented HTTP body: ``{"error": ..., "message": ...}``."""
+    """An error with a documented HTTP body: ``{"error": ..., "message": ...}``, and the
+    ``extra`` fields that name what it is about (the failed call's ``call_id``...)."""
 
     status: int = 500
     error: str = "Internal error"
 
-    def __init__(self, message: str, *, error: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, error: str | None = None, extra: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if error is not None:
             self.error = error
+        self._extra = dict(extra or {})
 
     def body(self) -> dict[str, str]:
-        return {"error": self.error, "message": self.message}
+        return {"error": self.error, "message": self.message, **self._extra}
 
     def headers(self) -> dict[str, str]:
         """Response headers that go with the body."""

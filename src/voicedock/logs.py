@@ -38,24 +38,23 @@ def current_call_id() -> str | None:
     return _call_id.get()
 
 
-@contextlib.contextmanager
-def call_context(call_id: str | None) -> Iterator[None]:
+def call_context(call_id: str | None) -> contextlib.AbstractContextManager[None]:
     """Bind ``call_id`` to the current task (and tasks it starts) for the ``with`` block."""
-    token = _call_id.set(call_id)
-    try:
-        yield
-    finally:
-        _call_id.reset(token)
+    return _bound(_call_id, call_id)
+
+
+def pbx_context(name: str | None) -> contextlib.AbstractContextManager[None]:
+    """Bind the PBX server ``name`` to the current task (and tasks it starts) for the block."""
+    return _bound(_pbx_server, name)
 
 
 @contextlib.contextmanager
-def pbx_context(name: str | None) -> Iterator[None]:
-    """Bind the PBX server ``name`` to the current task (and tasks it starts) for the block."""
-    token = _pbx_server.set(name)
+def _bound(var: ContextVar[str | None], value: str | None) -> Iterator[None]:
+    token = var.set(value)
     try:
         yield
     finally:
-        _pbx_server.reset(token)
+        var.reset(token)
 
 
 def bind_call_id(call_id: str | None) -> None:

@@ -65,6 +65,22 @@ async def test_each_event_returns_the_call_as_it_left_it(
     assert (unknown.call, unknown.moved, unknown.to_serve) == (None, False, None)
 
 
+async def test_a_calls_times_are_when_its_events_were_heard_not_when_they_were_stored(
+    engine: CallEngine,
+) -> None:
+    """An answer heard at T and stored later (it waited behind the call's earlier writes on a
+    loaded node) starts the call at T: its duration, billing and timings count from there."""
+    call_id = await placed_call(engine)
+    heard = engine.pbx_events.now() - timedelta(seconds=2)
+    answered = await engine.pbx_events.apply(PbxEvent(call_id, PbxEventKind.ANSWERED), heard)
+    assert answered.call is not None
+    assert answered.call.started_at == heard
+    hung_up = heard + timedelta(seconds=1)
+    ended = await engine.pbx_events.apply(PbxEvent(call_id, PbxEventKind.HANGUP, cause=16), hung_up)
+    assert ended.call is not None
+    assert (ended.call.ended_at, ended.call.duration_seconds) == (hung_up, 1)
+
+
 class Ask:
     """A test asker: writes an idempotency record under ``key`` while it claims (to see
     whether the claim committed), then asks for ``dial`` or tells to wait."""

@@ -56,13 +56,15 @@ def when(iso: str) -> datetime:
 
 
 def greeting_delay(call: dict[str, Any]) -> float | None:
-    """Seconds from the answer to the greeting's first audio, from the call's own record."""
+    """Seconds from the answer to the greeting's first audio, from the call's own record
+    (None until the greeting was heard whole: the party never talks over it, so a greeting
+    cut short is one its media lost)."""
     spoken = [
         e["data"]
         for e in call["events"]
         if e["type"] == "transcript" and e["data"]["role"] == "assistant"
     ]
-    if call["started_at"] is None or not spoken:
+    if call["started_at"] is None or not spoken or spoken[0]["interrupted"]:
         return None
     return (when(spoken[0]["started_at"]) - when(call["started_at"])).total_seconds()
 
@@ -95,13 +97,47 @@ async def place(live: LiveService) -> str:
     return str(answer["call_id"])
 
 
-async def greeted(live: LiveService, call_id: str) -> float:
-    async with asyncio.timeout(30):
-        while (delay := greeting_delay(await get_call(live, call_id))) is None:
-            await asyncio.sleep(0.1)
+def not_greeted(call: dict[str, Any]) -> str:
+    """What the record of a call that was not greeted says: how far it came (its status, why
+    it ended, its media leg's set-up) and its timeline, event by event."""
+    timeline = [
+        f"{e['created_at']} {e['type']} "
+        + " ".join(f"{k}={v!r}" for k, v in e["data"].items() if k != "content")
+        for e in call["events"]
+    ]
+    fields = ("status", "end_reason", "error", "started_at", "ended_at", "timings")
+    summary = " ".join(f"{name}={call.get(name)!r}" for name in fields)
+    return "\n".join([f"{call['id']} not greeted: {summary}", *timeline])
+
+
+async def greeted(live: LiveService, call_id: str, within: float = 30.0) -> float:
+    """The call's answer → greeting delay once its record holds the greeting, then ends it.
+    A call that ends without it, or ``within`` seconds without it, fail naming what the
+    record says instead."""
+    call: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(within):
+            while (delay := greeting_delay(call := await live.call(call_id))) is None:
+                if call["status"] in TERMINAL:
+                    raise AssertionError(not_greeted(call))
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(not_greeted(call or await live.call(call_id))) from None
     status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert status == 200, body
     return delay
+
+
+async def all_greeted(live: LiveService, call_ids: list[str]) -> list[float]:
+    """``greeted`` for every call at once; fails naming every call not greeted, each with its
+    record."""
+    delays = await asyncio.gather(
+        *(greeted(live, call_id) for call_id in call_ids), return_exceptions=True
+    )
+    failures = [str(d) for d in delays if isinstance(d, BaseException)]
+    if failures:
+        raise AssertionError("\n\n".join(failures))
+    return [d for d in delays if not isinstance(d, BaseException)]
 
 
 async def test_twenty_callees_answering_together_hear_the_greeting_at_once(
@@ -109,7 +145,7 @@ async def test_twenty_callees_answering_together_hear_the_greeting_at_once(
 ) -> None:
     live = campaign
     call_ids = await asyncio.gather(*(place(live) for _ in range(CALLS)))
-    delays = await asyncio.gather(*(greeted(live, call_id) for call_id in call_ids))
+    delays = await all_greeted(live, call_ids)
     for call_id, delay in zip(call_ids, delays, strict=True):
         ended = await wait_status(live, call_id, TERMINAL, within=30)
         assert ended["status"] == "ended", ended

@@ -19,8 +19,8 @@ from e2e.test_greeting_latency_e2e import (
     CALLS,
     GREETING,
     P95_BOUND_S,
+    all_greeted,
     check_timings,
-    greeting_delay,
     p95,
 )
 from freeswitch_lab.lab_service import LabFreeswitchService, lab_settings, serve_on_lab
@@ -29,15 +29,6 @@ from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import ANSWERS
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(120)]
-
-
-async def greeted(live: LabFreeswitchService, call_id: str) -> float:
-    async with asyncio.timeout(30):
-        while (delay := greeting_delay(await live.call(call_id))) is None:
-            await asyncio.sleep(0.1)
-    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
-    assert status == 200, body
-    return delay
 
 
 async def test_twenty_callees_answering_together_hear_the_greeting_at_once(
@@ -52,7 +43,7 @@ async def test_twenty_callees_answering_together_hear_the_greeting_at_once(
         live = LabFreeswitchService(client, service, key, freeswitch_lab)
         override = {"assistant_override": {"first_message": GREETING}}
         call_ids = await asyncio.gather(*(live.place(ANSWERS, **override) for _ in range(CALLS)))
-        delays = await asyncio.gather(*(greeted(live, call_id) for call_id in call_ids))
+        delays = await all_greeted(live, call_ids)
         for call_id, delay in zip(call_ids, delays, strict=True):
             ended = await live.wait_status(call_id, TERMINAL, within=30)
             assert ended["status"] == "ended", ended

@@ -23,11 +23,8 @@ class CallNotPlaced(ApiError):
     error = "PBX unavailable"
 
     def __init__(self, message: str, *, call_id: str) -> None:
-        super().__init__(message)
+        super().__init__(message, extra={"call_id": call_id})
         self.call_id = call_id
-
-    def body(self) -> dict[str, str]:
-        return {"error": self.error, "message": self.message, "call_id": self.call_id}
 
 
 class PbxCommandFailed(ApiError):

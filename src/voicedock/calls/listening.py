@@ -53,11 +53,8 @@ class CallOnAnotherNode(Conflict):
     error = "Call on another node"
 
     def __init__(self, message: str, *, node: str) -> None:
-        super().__init__(message)
+        super().__init__(message, extra={"node": node})
         self.node = node
-
-    def body(self) -> dict[str, str]:
-        return {"error": self.error, "message": self.message, "node": self.node}
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ from voicedock.config.fields import REFUSED
 from voicedock.config.pbx import inherit_server_keys
 from voicedock.config.renamed import read_old_names
 from voicedock.config.settings import Settings
+from voicedock.domain.json import value_at
 from voicedock.errors import ConfigError
 
 # VOICEDOCK_<SECTION>__<KEY> (a double underscore between levels) overrides one key, e.g.
@@ -138,7 +139,7 @@ def _named(error: str, raw: dict[str, object]) -> tuple[str, str]:
     elif _WRONG_TYPE.match(message) is None and meta is not None:
         problem = refused or f"must be {meta.ge}-{meta.le}"
     elif tp is int:
-        value = _value_at(raw, steps)
+        value = value_at(raw, steps)
         problem = "expected an integer" + (f", got {value!r}" if isinstance(value, str) else "")
     else:
         problem = _expected(tp) or message[:1].lower() + message[1:]
@@ -147,7 +148,7 @@ def _named(error: str, raw: dict[str, object]) -> tuple[str, str]:
 
 def _refused_key(raw: dict[str, object], steps: list[str]) -> str:
     """The first key of the table at ``steps`` whose value its type refuses."""
-    table, value_type = _value_at(raw, steps), _type_at([*steps, "..."])
+    table, value_type = value_at(raw, steps), _type_at([*steps, "..."])
     for key, value in table.items() if isinstance(table, dict) else ():
         try:
             msgspec.convert(value, value_type)
@@ -189,15 +190,3 @@ def _unwrap(tp: object) -> tuple[object, Meta | None]:
         return tp, None
     base, *metadata = typing.get_args(tp)
     return base, next((m for m in metadata if isinstance(m, Meta)), None)
-
-
-def _value_at(raw: object, steps: list[str]) -> object:
-    value = raw
-    for step in steps:
-        if isinstance(value, dict):
-            value = value.get(step)
-        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
-            value = value[int(step)]
-        else:
-            return None
-    return value

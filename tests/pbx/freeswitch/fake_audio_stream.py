@@ -7,6 +7,10 @@ decoded, written to ``<temp_dir>/<uuid>_<n>.tmp.r<rate/1000>`` (``n`` counts fro
 announced with the CUSTOM event ``mod_audio_stream::play`` whose body is the message's ``data``
 without ``audioData`` plus ``"file"``; nothing is played until the ESL client asks
 (``uuid_broadcast``). Other TEXT messages become ``mod_audio_stream::json``.
+
+The module's websocket client (libwsc) gives up on a connection whose handshake is not answered
+within 1 s (``WebSocketClient::connection_timeout``, never set by the module): it fires
+``mod_audio_stream::error`` with ``TIMEOUT_ERROR`` and drops the stream (``GiveUp``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import enum
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +34,18 @@ CustomEventSink = Callable[[str, str], None]
 
 
 FRAME_MS = 20
+# The error event's body when libwsc's connection timeout expired (ErrorCode::TIMEOUT is 10).
+TIMEOUT_ERROR = '{"status":"error","message":{"code":10,"error":"Timeout"}}'
+
+
+class GiveUp(enum.Enum):
+    """How the module gives up on a connection voicedock answered too late (its event loop held
+    up past libwsc's 1 s, as on a loaded machine): before voicedock read it (``UNSEEN``: no
+    connection ever reaches voicedock), or after voicedock accepted it too late (``DROPPED``:
+    it closes before sending anything). The error event comes first either way."""
+
+    UNSEEN = "unseen"
+    DROPPED = "dropped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,16 +168,27 @@ class FakeAudioStreamClient:
             await self.aclose()
             self.finished.set()
 
-    async def serve(self, frames: list[bytes], *, pace: float = 0.02) -> None:
-        """The live-channel behaviour: stream until ``stop()``, the hangup, or the server."""
+    async def serve(
+        self, frames: list[bytes], *, pace: float = 0.02, give_up: GiveUp | None = None
+    ) -> None:
+        """The live-channel behaviour: stream until ``stop()``, the hangup, or the server;
+        ``give_up``: the connection times out instead, as libwsc's does."""
         self._session = aiohttp.ClientSession()
         try:
+            if give_up is GiveUp.UNSEEN:
+                self.connect_error = "Timeout"
+                self._emit("mod_audio_stream::error", TIMEOUT_ERROR)
+                return
             try:
                 self._ws = await self._session.ws_connect(self.url)
             except aiohttp.ClientError as exc:
                 self.connect_error = str(exc)
                 self._emit("mod_audio_stream::error", json.dumps({"status": "error"}))
                 return
+            if give_up is GiveUp.DROPPED:
+                self.connect_error = "Timeout"
+                self._emit("mod_audio_stream::error", TIMEOUT_ERROR)
+                return  # closed unused (aclose)
             self.connected.set()
             self._emit("mod_audio_stream::connect", '{"status":"connected"}')
             if self.metadata is not None:

@@ -20,7 +20,7 @@ import uuid as uuid_mod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pbx.freeswitch.fake_audio_stream import FakeAudioStreamClient
+from pbx.freeswitch.fake_audio_stream import FakeAudioStreamClient, GiveUp
 from pbx.freeswitch.fake_esl_wire import (
     CORE_UUID,
     ORIGINATE_COMMAND,
@@ -66,6 +66,8 @@ class FakeFreeswitch:
         self.audio_streams: list[FakeAudioStreamClient] = []
         self.streams_by_uuid: dict[str, FakeAudioStreamClient] = {}
         self.stream_frames = 5  # silent caller frames sent when a stream starts
+        # How the module gives up on the next streams started, one per start (then none).
+        self.stream_give_ups: list[GiveUp] = []
         self.audio_stream_loaded = True  # False: mod_audio_stream missing, its command unknown
         self.broadcasts: list[tuple[str, str]] = []  # (uuid, file) per uuid_broadcast
         self.playbacks: list[tuple[str, str]] = []  # (uuid, file) per sendmsg playback
@@ -508,7 +510,8 @@ class FakeFreeswitch:
         self.audio_streams.append(stream)
         self.streams_by_uuid[channel_uuid] = stream
         silence = bytes(stream.frame_bytes)
-        task = self._tg.create_task(stream.serve([silence] * self.stream_frames))
+        give_up = self.stream_give_ups.pop(0) if self.stream_give_ups else None
+        task = self._tg.create_task(stream.serve([silence] * self.stream_frames, give_up=give_up))
 
         def detach(_task: object) -> None:
             # As mod_audio_stream on the lab: a stream whose websocket closed (voicedock gone,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fakes.world import ACME_NUMBERS, DESTINATION, SUPPORT_ID
+from pbx.freeswitch.fake_audio_stream import GiveUp
 from pbx.freeswitch.live_service import (
     TERMINAL,
     UserPathService,
@@ -23,6 +24,7 @@ from pbx.freeswitch.live_service import (
     until,
 )
 from voicedock.domain.ids import is_call_id
+from voicedock.pbx.freeswitch.media.hub import STREAM_ATTEMPTS
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
@@ -88,6 +90,64 @@ async def test_the_far_end_hanging_up_ends_the_call(freeswitch_service: UserPath
     ended = await live.wait_status(call_id, TERMINAL)
     assert ended["status"] == "ended"
     assert not far.killed(far.channel_of(call_id))  # nothing left for voicedock to hang up
+
+
+@pytest.mark.parametrize("give_up", [GiveUp.UNSEEN, GiveUp.DROPPED])
+async def test_a_stream_freeswitch_gave_up_on_is_started_again_and_the_callee_is_greeted(
+    freeswitch_service: UserPathService, give_up: GiveUp
+) -> None:
+    """mod_audio_stream gives up on a websocket voicedock answers later than 1 s (its event
+    loop held up on a loaded machine): the stream is started again, and the callee hears the
+    greeting instead of silence and a media-error hang-up."""
+    live, far = freeswitch_service, freeswitch_service.far_end
+    far.fake.stream_give_ups = [give_up]  # the first stream of the call only
+    status, body = await live.post(
+        "/calls/outbound",
+        {
+            "destination": DESTINATION,
+            "assistant_id": SUPPORT_ID,
+            "assistant_override": {"first_message": "Hello, this is the dental clinic."},
+        },
+    )
+    assert status == 200, body
+    call_id = str(body["call_id"])
+    channel = far.channel_of(call_id)
+
+    async def greeted() -> bool:
+        call = await live.call(call_id)
+        assert call["status"] not in TERMINAL, call
+        return any(
+            e["type"] == "transcript"
+            and e["data"]["role"] == "assistant"
+            and not e["data"]["interrupted"]
+            for e in call["events"]
+        )
+
+    await until(greeted, within=10)
+    assert far.heard(channel)[0], "the callee heard nothing"
+    starts = [c for c in far.commands if c.startswith(f"api uuid_audio_stream {channel} start ")]
+    assert len(starts) == 2  # the stream FreeSWITCH gave up on, then the one that carried it
+    status, body = await live.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert status == 200, body
+    ended = await live.wait_status(call_id, TERMINAL)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "api-end-call"), ended
+
+
+async def test_a_stream_freeswitch_keeps_giving_up_on_ends_the_call_media_error(
+    freeswitch_service: UserPathService,
+) -> None:
+    """Started ``STREAM_ATTEMPTS`` times and given up on each time, the call is not left in
+    silence: it ends ``media-error`` and its leg is hung up."""
+    live, far = freeswitch_service, freeswitch_service.far_end
+    far.fake.stream_give_ups = [GiveUp.UNSEEN] * STREAM_ATTEMPTS
+    call_id = await place(live)
+    channel = far.channel_of(call_id)
+    ended = await live.wait_status(call_id, TERMINAL, within=10)
+    assert (ended["status"], ended["end_reason"]) == ("ended", "media-error"), ended
+    starts = [c for c in far.commands if c.startswith(f"api uuid_audio_stream {channel} start ")]
+    assert len(starts) == STREAM_ATTEMPTS
+    assert far.killed(channel)
+    assert not far.exists(channel)
 
 
 async def test_inbound_call_from_an_e164_caller_is_answered_and_listed(

@@ -18,6 +18,7 @@ import msgspec
 import msgspec.inspect as mi
 from msgspec import Meta
 
+from voicedock.domain.json import value_at
 from voicedock.errors import BadRequest
 
 _REFUSAL = "refusal"
@@ -189,17 +190,11 @@ def _fits(value: object, model: type[msgspec.Struct]) -> bool:
 
 
 def _value_at(value: object, steps: list[str]) -> object:
-    """The value ``steps`` lead to in the parsed JSON (None: a field not sent)."""
-    for step in steps:
-        if isinstance(value, dict) and step.startswith(_NAMED):
-            value = value.get(step[1:])
-        elif isinstance(value, dict) and step not in (_KEY, _VALUE):
-            value = value.get(step)
-        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
-            value = value[int(step)]
-        else:
-            return _UNREAD
-    return value
+    """The value ``steps`` lead to in the parsed JSON (None: a field not sent); a mapping's
+    key or value msgspec does not name (``_KEY``, ``_VALUE``) is _UNREAD."""
+    if _KEY in steps or _VALUE in steps:
+        return _UNREAD
+    return value_at(value, [step.removeprefix(_NAMED) for step in steps], _UNREAD)
 
 
 def _unwrap(node: mi.Type, step: str | None) -> tuple[mi.Type, Refusal | None]:

@@ -83,12 +83,18 @@ class PbxEvents:
         self._timeline = timeline
         self._commands = commands
 
-    async def apply(self, event: PbxEvent) -> EventApplied:
+    def now(self) -> datetime:
+        """The engine's clock: what stamps an event with the moment it was heard."""
+        return self._now()
+
+    async def apply(self, event: PbxEvent, heard_at: datetime | None = None) -> EventApplied:
         """Apply one PBX event to its call: the runner (the PBX's event sink) hands each here
         and acts on what this returns, the call's record after the event, without reading it
-        again. One attempt: ``StoreUnavailable`` (nothing stored, safe to retry: the runner's
-        backlog retries it) and other errors reach the caller."""
-        now = self._now()
+        again. The call's times (``started_at`` at an answer, ``ended_at``) are ``heard_at``,
+        when the adapter heard the event, however long it then waited behind the call's
+        earlier writes (default: now). One attempt: ``StoreUnavailable`` (nothing stored, safe
+        to retry: the runner's backlog retries it) and other errors reach the caller."""
+        now = heard_at or self._now()
         if event.kind is PbxEventKind.ANSWERED:
             return await self._answered(event, now)
         received = event

@@ -87,8 +87,11 @@ class CallRunner:
             media_totals=self.media_totals,
             tool_server=tool_server,
         )
-        self.events = PbxEventSink(engine, pbx, self.backlog, self.served, one_call, presynthesis)
-        self.resuming = Resuming(engine, pbx, store, self.served, one_call)
+        media_pbx = self.media_pbx
+        self.events = PbxEventSink(
+            engine, media_pbx, self.backlog, self.served, one_call, presynthesis
+        )
+        self.resuming = Resuming(engine, media_pbx, store, self.served, one_call)
         self._started = False
         self._closed = False
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.engine.pbx_events import EventApplied
@@ -27,7 +28,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call
 from voicedock.errors import StoreUnavailable
 from voicedock.logs import call_context
-from voicedock.pbx.base import MediaPbx, Pbx, PbxEvent, PbxEventKind
+from voicedock.pbx.base import MediaPbx, PbxEvent, PbxEventKind
 from voicedock.store.backlog import WriteBacklog
 
 log = logging.getLogger("voicedock.calls")
@@ -44,14 +45,14 @@ class PbxEventSink:
     def __init__(
         self,
         engine: CallEngine,
-        pbx: Pbx,
+        media_pbx: MediaPbx | None,
         backlog: WriteBacklog,
         served: ServedCalls,
         one_call: OneCall,
         presynthesis: Presynthesis | None = None,
     ) -> None:
         self._engine = engine
-        self._media_pbx = pbx if isinstance(pbx, MediaPbx) else None
+        self._media_pbx = media_pbx  # None: a PBX without media, whose calls are not served
         self._backlog = backlog
         self._served = served
         self._one_call = one_call
@@ -62,13 +63,14 @@ class PbxEventSink:
         writes (retried while the store is unavailable), then the live conversation started or
         stopped; never raises into the adapter."""
         heard_at = time.monotonic()  # an answer's: the call's timings start here
+        heard_when = self._engine.pbx_events.now()  # and its record's times
         with call_context(event.call_id or None):  # the call's task started here inherits it
             try:
                 if event.kind in _GONE_REASONS:
                     self._remote_gone(event)  # the caller is gone now, stored or not yet
                 await self._backlog.submit(
                     event.call_id,
-                    lambda: self._apply(event, heard_at),
+                    lambda: self._apply(event, heard_at, heard_when),
                     what=f"PBX event {event.kind} of call {mask_call_id(event.call_id)}",
                 )
             except Exception:
@@ -76,12 +78,12 @@ class PbxEventSink:
                     "call %s: could not apply PBX event %s", mask_call_id(event.call_id), event.kind
                 )
 
-    async def _apply(self, event: PbxEvent, heard_at: float) -> None:
+    async def _apply(self, event: PbxEvent, heard_at: float, heard_when: datetime) -> None:
         """The event in the engine (one attempt: ``StoreUnavailable`` is retried by the
         backlog), then its follow-up here, on the call as the engine left it."""
         applied: EventApplied | None = None
         try:
-            applied = await self._engine.pbx_events.apply(event)
+            applied = await self._engine.pbx_events.apply(event, heard_when)
         except StoreUnavailable:
             raise
         except Exception:

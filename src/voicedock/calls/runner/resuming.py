@@ -16,16 +16,21 @@ from voicedock.calls.runner.served import ServedCalls
 from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.domain.records import Call, CallMessage, CallStatus
 from voicedock.logs import call_context
-from voicedock.pbx.base import MediaPbx, Pbx
+from voicedock.pbx.base import MediaPbx
 from voicedock.store.base import Store
 
 
 class Resuming:
     def __init__(
-        self, engine: CallEngine, pbx: Pbx, store: Store, served: ServedCalls, one_call: OneCall
+        self,
+        engine: CallEngine,
+        media_pbx: MediaPbx | None,
+        store: Store,
+        served: ServedCalls,
+        one_call: OneCall,
     ) -> None:
         self._engine = engine
-        self._media_pbx = pbx if isinstance(pbx, MediaPbx) else None
+        self._media_pbx = media_pbx  # None: a PBX without media, whose calls are not served
         self._store = store
         self._served = served
         self._one_call = one_call

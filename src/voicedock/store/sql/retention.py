@@ -20,52 +20,56 @@ _ENDED_BEFORE = f"c.status IN {TERMINAL_IN} AND COALESCE(c.ended_at, c.updated_a
 class SqlRetentionWrites(TransactionPart):
     """Retention's deletes inside an open transaction."""
 
+    async def _before(self, statement: str, cutoff: datetime, limit: int) -> int:
+        """Run one of retention's statements, ``cutoff`` and ``limit`` bound in that order."""
+        return await self._conn.execute(statement, self._dialect.dt(cutoff), limit)
+
     async def delete_calls_ended_before(self, cutoff: datetime, limit: int) -> int:
         """Delete calls that ended before ``cutoff`` (their messages and events go with them)."""
-        return await self._conn.execute(
+        return await self._before(
             "DELETE FROM calls WHERE id IN "
             f"(SELECT c.id FROM calls c WHERE {_ENDED_BEFORE} ORDER BY c.seq LIMIT ?)",
-            self._dialect.dt(cutoff),
+            cutoff,
             limit,
         )
 
     async def delete_transcripts_ended_before(self, cutoff: datetime, limit: int) -> int:
         """Delete the transcript (messages and transcript events) of calls that ended before
         ``cutoff``; how many rows went."""
-        messages = await self._conn.execute(
+        messages = await self._before(
             "DELETE FROM call_messages WHERE seq IN (SELECT m.seq FROM call_messages m "
             f"JOIN calls c ON c.id = m.call_id WHERE {_ENDED_BEFORE} LIMIT ?)",
-            self._dialect.dt(cutoff),
+            cutoff,
             limit,
         )
         if messages:
             return messages
-        return await self._conn.execute(
+        return await self._before(
             "DELETE FROM call_events WHERE seq IN (SELECT e.seq FROM call_events e "
             f"JOIN calls c ON c.id = e.call_id WHERE e.type = 'transcript' AND {_ENDED_BEFORE} "
             "LIMIT ?)",
-            self._dialect.dt(cutoff),
+            cutoff,
             limit,
         )
 
     async def clear_analysis_ended_before(self, cutoff: datetime, limit: int) -> int:
         """Blank the summary and analysis of calls that ended before ``cutoff``."""
-        return await self._conn.execute(
+        return await self._before(
             "UPDATE calls SET summary = NULL, analysis_result = NULL WHERE id IN "
             f"(SELECT c.id FROM calls c WHERE {_ENDED_BEFORE} "
             "AND (c.summary IS NOT NULL OR c.analysis_result IS NOT NULL) LIMIT ?)",
-            self._dialect.dt(cutoff),
+            cutoff,
             limit,
         )
 
     async def delete_finished_deliveries_before(self, cutoff: datetime, limit: int) -> int:
         """Retention: delete up to ``limit`` deliveries created before ``cutoff`` that were
         delivered or given up (their payloads hold transcripts); pending ones stay."""
-        return await self._conn.execute(
+        return await self._before(
             "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox "
             "WHERE (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL) AND created_at < ? "
             "LIMIT ?)",
-            self._dialect.dt(cutoff),
+            cutoff,
             limit,
         )
 

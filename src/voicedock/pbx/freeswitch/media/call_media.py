@@ -32,7 +32,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol, Self
 
 import numpy as np
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from voicedock.aio import Closable, Supervisor
 from voicedock.domain.audio import AudioFormat
@@ -67,12 +67,14 @@ class FreeswitchCallMedia(Closable):
         control: PlaybackControl,
         fmt: AudioFormat,
         *,
+        first: WSMessage | None = None,
         chunk_ms: int = 400,
         lead_ms: int = 1200,
         inbound_buffer_frames: int = 250,
         max_queued_frames: int = 250,
     ) -> None:
         self._ws = ws
+        self._first = first  # FreeSWITCH's first message, read to know the stream was up
         self._control = control
         self.format = fmt
         self.stream_rate = fmt.sample_rate  # L16 both ways at the call's rate
@@ -245,21 +247,28 @@ class FreeswitchCallMedia(Closable):
 
     async def _receive_loop(self) -> None:
         try:
-            async for message in self._ws:
-                if message.type is WSMsgType.BINARY:
-                    self._on_audio(message.data)
-                elif message.type is WSMsgType.TEXT:
-                    if self.metadata is None:
-                        self.metadata = parse_metadata(message.data).text
-                elif message.type is WSMsgType.ERROR:
-                    self._end(CloseReason.BROKEN)
-                    break
+            if self._first is None or self._on_message(self._first):
+                async for message in self._ws:
+                    if not self._on_message(message):
+                        break
         except TRANSPORT_ERRORS as exc:
             log.warning("audio stream lost: %s", exc)
             self._end(CloseReason.BROKEN)
         finally:
             self._end(CloseReason.PEER)
             self._receive_ended.set()
+
+    def _on_message(self, message: WSMessage) -> bool:
+        """One message of FreeSWITCH's; False: the stream broke."""
+        if message.type is WSMsgType.BINARY:
+            self._on_audio(message.data)
+        elif message.type is WSMsgType.TEXT:
+            if self.metadata is None:
+                self.metadata = parse_metadata(message.data).text
+        elif message.type is WSMsgType.ERROR:
+            self._end(CloseReason.BROKEN)
+            return False
+        return True
 
     def _on_audio(self, data: bytes) -> None:
         for frame in self._l16_framer.push(data):

@@ -3,22 +3,37 @@
 ``FreeswitchMediaHub.open(channel_uuid, call_id, media_format)`` (the channel's own uuid, not
 the call id: ``FreeswitchPbx`` looks it up in its ``CallRegistry``) expects a connection on the
 ``AudioStreamServer``, runs ``uuid_audio_stream <uuid> start <url> mono <rate>k <metadata>``,
-waits for FreeSWITCH to connect and yields a ``FreeswitchCallMedia`` (a ``CallMedia``). The hub
-also routes the ESL events a media session needs: ``mod_audio_stream::play`` (the module wrote
-our chunk to a file: queue ``playback`` of it with ``sendmsg``) and ``DTMF``. On exit the stream
-is stopped (``uuid_audio_stream <uuid> stop``); the call stays up.
+waits for FreeSWITCH to connect and send its first message, and yields a
+``FreeswitchCallMedia`` (a ``CallMedia``). The hub also routes the ESL events a media session
+needs: ``mod_audio_stream::play`` (the module wrote our chunk to a file: queue ``playback`` of
+it with ``sendmsg``) and ``DTMF``. On exit the stream is stopped
+(``uuid_audio_stream <uuid> stop``); the call stays up.
+
+A stream FreeSWITCH gives up on is started again. mod_audio_stream's websocket client (libwsc)
+waits 1 s for its connection and handshake (``WebSocketClient::connection_timeout``, which the
+module never sets: ``audio_streamer_glue.cpp``), then fires ``mod_audio_stream::error``
+(``{"code":10,"error":"Timeout"}``) and drops the stream; a voicedock whose event loop is held
+up that long (a loaded machine) never sees the connection, or sees it closed before anything
+came. The answered caller would hear nothing and be hung up: instead the stream is stopped and
+started again with a new token, ``STREAM_ATTEMPTS`` times in all.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from voicedock.domain.audio import format_by_name
+from aiohttp import WSMessage, WSMsgType, web
+
+from voicedock.aio import first_of
+from voicedock.domain.audio import AudioFormat, format_by_name
 from voicedock.domain.ids import mask_call_id
 from voicedock.errors import MediaError, PbxError
+from voicedock.media.errors import MediaStartTimeout
 from voicedock.pbx.freeswitch.commands import (
     build_audio_stream_start,
     build_audio_stream_stop,
@@ -34,14 +49,25 @@ from voicedock.pbx.freeswitch.media.audio_stream_wire import (
     parse_play_event_body,
 )
 from voicedock.pbx.freeswitch.media.call_media import FreeswitchCallMedia
-from voicedock.pbx.freeswitch.media.stream_server import AudioStreamServer, mask_stream_tokens
+from voicedock.pbx.freeswitch.media.stream_server import (
+    AudioStreamServer,
+    PendingStream,
+    mask_stream_tokens,
+)
 
 log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
 PLAY_EVENT = "mod_audio_stream::play"
+ERROR_EVENT = "mod_audio_stream::error"  # the module gave up on (or lost) its connection
 # The CUSTOM subclasses to subscribe to (after "CUSTOM" in the event command).
-MEDIA_EVENT_SUBCLASSES = (PLAY_EVENT, "mod_audio_stream::disconnect", "mod_audio_stream::error")
+MEDIA_EVENT_SUBCLASSES = (PLAY_EVENT, "mod_audio_stream::disconnect", ERROR_EVENT)
 _STREAM_RATES = {8000: 8000, 16000: 16000, 24000: 24000}
+# How many times a stream FreeSWITCH gave up on is started (the first time included).
+STREAM_ATTEMPTS = 3
+# A stream closed before it sent anything: how long its error event may still take to come
+# (FreeSWITCH fires it before it drops the connection), so that it is not taken for the next
+# attempt's.
+_GAVE_UP_GRACE_S = 1.0
 
 
 # Replies that mean "nothing left to stop" (mod_commands, mod_audio_stream).
@@ -95,6 +121,8 @@ class FreeswitchMediaHub:
         self._chunk_ms = chunk_ms
         self._lead_ms = lead_ms
         self._sessions: dict[str, FreeswitchCallMedia] = {}
+        # Channel uuid -> set when FreeSWITCH reports the stream being started failed.
+        self._gave_up: dict[str, asyncio.Event] = {}
 
     def session(self, channel_uuid: str) -> FreeswitchCallMedia | None:
         return self._sessions.get(channel_uuid)
@@ -108,32 +136,10 @@ class FreeswitchMediaHub:
             raise MediaError(f"media format {media_format!r} is not supported on FreeSWITCH")
         if channel_uuid in self._sessions:
             raise MediaError("the call already has media attached")
-        pending = self.server.expect(channel_uuid)
-        try:
-            # The call id only, masked: FreeSWITCH logs the metadata, and an inbound call id
-            # holds the caller's number.
-            shown = mask_call_id(call_id)
-            metadata = json.dumps({"voicedock_call": shown}, separators=(",", ":"))
-            await self._esl.api(
-                build_audio_stream_start(
-                    channel_uuid,
-                    pending.url,
-                    mix="mono",
-                    sample_rate=_STREAM_RATES[fmt.sample_rate],
-                    metadata=metadata,
-                )
-            )
-            ws = await pending.websocket(self._connect_timeout)
-        except EslCommandError as exc:  # e.g. mod_audio_stream not loaded, channel gone
-            pending.release()
-            reply = mask_stream_tokens(exc.reply.strip())  # it may repeat the stream's URL
-            raise MediaError(f"uuid_audio_stream refused: {reply}"[:200]) from None
-        except BaseException:
-            pending.release()
-            raise
+        pending, ws, first = await self._start(channel_uuid, call_id, fmt)
         control = EslPlaybackControl(self._esl, channel_uuid)
         media = FreeswitchCallMedia(
-            ws, control, fmt, chunk_ms=self._chunk_ms, lead_ms=self._lead_ms
+            ws, control, fmt, first=first, chunk_ms=self._chunk_ms, lead_ms=self._lead_ms
         )
         self._sessions[channel_uuid] = media
         try:
@@ -142,6 +148,78 @@ class FreeswitchMediaHub:
         finally:
             self._sessions.pop(channel_uuid, None)
             pending.release()
+
+    async def _start(
+        self, channel_uuid: str, call_id: str, fmt: AudioFormat
+    ) -> tuple[PendingStream, web.WebSocketResponse, WSMessage]:
+        """The channel's stream, once FreeSWITCH connected and sent its first message: its
+        expected connection (to release when done), the websocket and that message. A stream
+        FreeSWITCH gave up on is started again (``STREAM_ATTEMPTS`` in all)."""
+        # The call id only, masked: FreeSWITCH logs the metadata, and an inbound call id holds
+        # the caller's number.
+        metadata = json.dumps({"voicedock_call": mask_call_id(call_id)}, separators=(",", ":"))
+        for attempt in range(1, STREAM_ATTEMPTS + 1):
+            pending = self.server.expect(channel_uuid)
+            gave_up = self._gave_up[channel_uuid] = asyncio.Event()
+            try:
+                await self._esl.api(
+                    build_audio_stream_start(
+                        channel_uuid,
+                        pending.url,
+                        mix="mono",
+                        sample_rate=_STREAM_RATES[fmt.sample_rate],
+                        metadata=metadata,
+                    )
+                )
+                opened = await self._opened(pending, gave_up)
+                if opened is not None:
+                    return pending, *opened
+                pending.release()
+                if not gave_up.is_set():  # closed before anything came: its error event follows
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(_GAVE_UP_GRACE_S):
+                            await gave_up.wait()
+            except EslCommandError as exc:  # e.g. mod_audio_stream not loaded, channel gone
+                pending.release()
+                reply = mask_stream_tokens(exc.reply.strip())  # it may repeat the stream's URL
+                raise MediaError(f"uuid_audio_stream refused: {reply}"[:200]) from None
+            except BaseException:
+                pending.release()
+                raise
+            finally:
+                if self._gave_up.get(channel_uuid) is gave_up:
+                    del self._gave_up[channel_uuid]
+            log.warning(
+                "audio stream: FreeSWITCH gave up on its connection (attempt %d of %d)",
+                attempt,
+                STREAM_ATTEMPTS,
+            )
+            await EslPlaybackControl(self._esl, channel_uuid).stop_stream()  # what is left of it
+        raise MediaStartTimeout(f"FreeSWITCH gave up on the audio stream {STREAM_ATTEMPTS} times")
+
+    async def _opened(
+        self, pending: PendingStream, gave_up: asyncio.Event
+    ) -> tuple[web.WebSocketResponse, WSMessage] | None:
+        """The stream's websocket and its first message (the metadata, or audio); None when
+        FreeSWITCH gave up first (its error event, or the connection closed before anything
+        came). ``MediaStartTimeout`` when it neither connected nor gave up in time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._connect_timeout
+        connected = await first_of(pending.websocket(self._connect_timeout), gave_up.wait())
+        if connected is None or connected[0] == 1:
+            return None
+        ws = connected[1]
+        assert isinstance(ws, web.WebSocketResponse)
+        remaining = max(0.0, deadline - loop.time())
+        message = await first_of(ws.receive(), gave_up.wait(), within=remaining)
+        if message is None:
+            raise MediaStartTimeout(
+                f"the audio stream sent nothing within {self._connect_timeout} s"
+            )
+        first = message[1]
+        if isinstance(first, WSMessage) and first.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return ws, first
+        return None
 
     async def clear_leftovers(self, channel_uuid: str) -> None:
         """Stop what a previous run of voicedock left on a channel it served (its audio stream,
@@ -161,6 +239,11 @@ class FreeswitchMediaHub:
     def on_event(self, event: EslEvent) -> None:
         """Route a CUSTOM audio-stream event or a DTMF to the channel's media, if any."""
         uid = event.unique_id
+        if uid and event.subclass == ERROR_EVENT and (gave_up := self._gave_up.get(uid)):
+            body = mask_stream_tokens(event.event_body or "")
+            log.info("audio stream %s while starting: %s", event.subclass, body[:200])
+            gave_up.set()
+            return
         media = self._sessions.get(uid) if uid else None
         if media is None:
             return
