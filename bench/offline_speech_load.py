@@ -54,7 +54,7 @@ from turn_latency import InstantLlm, InstantSink, InstantTts, machine
 from voicedock.calls.offline_speech import operator_stt, recognition_threads
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
-from voicedock.domain.assistant_config import TtsConfig
+from voicedock.domain.assistant_config import AssistantConfig, TtsConfig
 from voicedock.media.codecs import ulaw_decode, ulaw_encode
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.endpointing import EndpointingConfig
@@ -240,7 +240,9 @@ async def one_step(
     def arrive(tick: int) -> None:
         for caller in callers:
             if caller.start_frame == tick and not caller.admitted:
-                refused = None if admission is None else admission.refusal({}, "inbound")
+                refused = (
+                    None if admission is None else admission.refusal(AssistantConfig(), "inbound")
+                )
                 if refused is None:
                     caller.admitted = True
                 else:

@@ -70,6 +70,7 @@ async def node(mode: str, previews: int, sentences: int, cache_mb: int) -> dict[
     from api.conftest import serving
     from fakes.world import GLOBEX, make_settings, org_id
     from voicedock.calls.live.providers import build_tts
+    from voicedock.domain.assistant_config import config_of
 
     globex = org_id(GLOBEX)
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,7 +83,8 @@ async def node(mode: str, previews: int, sentences: int, cache_mb: int) -> dict[
             synthesis = api.service.runner.speech.synthesis
             assert synthesis is not None
             egress = api.service.webhooks.egress
-            tts = build_tts({"tts_config": {"provider": "piper"}}, settings.speech, egress)
+            piper = config_of({"tts_config": {"provider": "piper"}})
+            tts = build_tts(piper, settings.speech, egress)
             call = synthesis.speech_for(tts, globex)
 
             async def timed(text: str) -> float:

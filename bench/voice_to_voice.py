@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "tests" / "media"))
 from fake_asterisk import FakeAsterisk  # noqa: E402
 
 from voicedock.calls.live.conversation import LiveConversation  # noqa: E402
-from voicedock.domain.assistant_config import SttConfig, TtsConfig  # noqa: E402
+from voicedock.domain.assistant_config import SttConfig, TtsConfig, config_of  # noqa: E402
 from voicedock.media.codecs import ulaw_encode  # noqa: E402
 from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
 from voicedock.pipeline.audio import resample_pcm16  # noqa: E402
@@ -125,7 +125,7 @@ async def one_call(name: str, lines: list[tuple[str, bytes]]) -> list[Turn]:
     async with (
         FakeAsterisk(send_audio=False) as fake,
         MediaSession.connect(fake.url(), send_silence=False) as media,
-        LiveConversation(media, assistant, config=config) as live,
+        LiveConversation(media, config_of(assistant), config=config) as live,
     ):
         ws = fake.channel().ws
         await asyncio.sleep(3.0)  # the greeting

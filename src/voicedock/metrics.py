@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+from msgspec import UnsetType
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -24,6 +25,7 @@ from prometheus_client.registry import Collector
 from voicedock.calls.listening import Listening
 from voicedock.calls.speech_admission import KINDS, SPEECH_CAPACITY, SpeechAdmission
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import AssistantConfig, Section
 from voicedock.domain.records import Call, CallEvent, CallMessage, Direction
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import Pbx, PbxHealth
@@ -101,20 +103,19 @@ class ServiceMetrics:
 
     # -- what the per-call observer records ----------------------------------------------------
 
-    def providers(self, config: Mapping[str, object]) -> dict[str, str]:
+    def providers(self, config: AssistantConfig) -> dict[str, str]:
         """The STT, LLM and TTS provider names a call's assistant configuration resolves to."""
 
-        def named(section: object, default: str) -> str:
-            if isinstance(section, Mapping) and isinstance(section.get("provider"), str):
-                return str(section["provider"])
-            return default
+        def named(section: Section | UnsetType, default: str) -> str:
+            name = None if isinstance(section, UnsetType) else section.get("provider")
+            return name if isinstance(name, str) else default
 
-        top = config.get("provider")
+        top = config.provider
         llm_default = top if isinstance(top, str) and top != "offline" else self._speech.llm
         return {
-            "stt": named(config.get("stt_config"), self._speech.stt),
-            "llm": named(config.get("llm_config"), llm_default),
-            "tts": named(config.get("tts_config"), self._speech.tts),
+            "stt": named(config.stt_config, self._speech.stt),
+            "llm": named(config.llm_config, llm_default),
+            "tts": named(config.tts_config, self._speech.tts),
         }
 
     def observe_turns(self, call: Call) -> None:

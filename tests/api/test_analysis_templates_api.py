@@ -123,7 +123,7 @@ async def test_a_call_carries_the_templates_plan(api: Api) -> None:
     assert placed.status == 200, await placed.text()
     call = await api.service.store.get_call(None, (await placed.json())["call_id"])
     assert call is not None
-    assert call.assistant_config["analysis_plan"] == PLAN
+    assert call.assistant_config.analysis_plan == PLAN
 
     # A later change of the template is the next call's plan, not this one's.
     await api.client.patch(
@@ -131,7 +131,7 @@ async def test_a_call_carries_the_templates_plan(api: Api) -> None:
     )
     again = await api.service.store.get_call(None, call.id)
     assert again is not None
-    assert again.assistant_config["analysis_plan"] == PLAN
+    assert again.assistant_config.analysis_plan == PLAN
 
 
 async def test_a_referenced_template_is_kept_and_an_unknown_one_refused(api: Api) -> None:

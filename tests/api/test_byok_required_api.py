@@ -181,7 +181,7 @@ async def test_placing_a_call_that_reaches_a_cloud_engine_without_a_key_is_refus
         assert status == 200, answer
         call = await api.service.store.get_call(None, answer["call_id"])
         assert call is not None  # stored with the references; the keys open in memory only
-        assert call.assistant_config["llm_config"] == keyed["llm_config"]
+        assert call.assistant_config.llm_config == keyed["llm_config"]
 
 
 # (the operator's [speech] tts, the saved assistant, the override, the key the 400 names)
@@ -286,4 +286,4 @@ async def test_an_assistant_request_answer_without_a_key_is_not_used(database_ur
             assert call_id is not None
             call = await api.service.store.get_call(None, call_id)
             assert call is not None
-            assert call.assistant_config["llm_config"]["api_key_ref"] == "my-xai"
+            assert call.assistant_config.llm_config["api_key_ref"] == "my-xai"

@@ -114,7 +114,7 @@ async def test_contacts_are_calls_within_the_trunk_channels(limited: Api) -> Non
     stored = await api.service.store.get_call(None, first.call_id)
     assert stored is not None
     assert stored.first_message == f"Hello {{{{name}}}}, about order R{_ref(first.destination)}."
-    assert stored.assistant_config["system_prompt"] == (
+    assert stored.assistant_config.system_prompt == (
         f"The caller's order is R{_ref(first.destination)}."
     )
     while len(api.pbx.originated) < 7 or api.pbx.live:

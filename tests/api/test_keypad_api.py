@@ -10,6 +10,7 @@ from api.conftest import Api
 from voicedock.api.models import document
 from voicedock.calls.assistants.config import deep_merge
 from voicedock.calls.live.config import conversation_config
+from voicedock.domain.assistant_config import config_of
 from voicedock.pipeline.keypad import KeypadPlan
 
 pytestmark = pytest.mark.unit
@@ -54,11 +55,11 @@ async def test_a_plan_is_saved_and_read_back(api: Api) -> None:
 
 def test_the_dialogue_gets_the_plan_and_the_defaults_without_one() -> None:
     plan = {"timeout_seconds": 2.5, "terminator": None, "max_digits": 6}
-    assert conversation_config({"keypad": plan}, 8000).keypad == KeypadPlan(2.5, None, 6)
-    assert conversation_config({"keypad": {"max_digits": 4}}, 8000).keypad == KeypadPlan(
+    assert conversation_config(config_of({"keypad": plan}), 8000).keypad == KeypadPlan(2.5, None, 6)
+    assert conversation_config(config_of({"keypad": {"max_digits": 4}}), 8000).keypad == KeypadPlan(
         3.0, "#", 4
     )
-    assert conversation_config({}, 8000).keypad == KeypadPlan(3.0, "#", 16)
+    assert conversation_config(config_of({}), 8000).keypad == KeypadPlan(3.0, "#", 16)
 
 
 async def test_the_keypad_turned_off_is_saved_read_back_and_patched(api: Api) -> None:
@@ -91,8 +92,10 @@ async def test_the_document_shows_the_switch(api: Api) -> None:
 
 def test_the_dialogue_gets_the_switch_and_an_override_turns_it_off() -> None:
     saved = {"keypad": {"timeout_seconds": 5, "max_digits": 12}}
-    assert conversation_config(saved, 8000).keypad.enabled is True
+    assert conversation_config(config_of(saved), 8000).keypad.enabled is True
     off = deep_merge(saved, {"keypad": {"enabled": False}})
-    assert conversation_config(off, 8000).keypad == KeypadPlan(5.0, "#", 12, enabled=False)
+    assert conversation_config(config_of(off), 8000).keypad == KeypadPlan(
+        5.0, "#", 12, enabled=False
+    )
     on = deep_merge(off, {"keypad": {"enabled": True}})
-    assert conversation_config(on, 8000).keypad.enabled is True
+    assert conversation_config(config_of(on), 8000).keypad.enabled is True

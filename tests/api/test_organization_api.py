@@ -196,8 +196,8 @@ async def test_a_new_assistant_takes_the_defaults_it_leaves_out_and_its_calls_us
     call = await api.service.store.get_call(None, (await placed.json())["call_id"])
     assert call is not None
     assert call.first_message == "Hi, Sales here."
-    assert call.assistant_config["system_prompt"] == "You speak for Acme."
-    assert call.assistant_config["max_duration_seconds"] == 600
+    assert call.assistant_config.system_prompt == "You speak for Acme."
+    assert call.assistant_config.max_duration_seconds == 600
     assert [r.destination for r in api.pbx.originated] == [DESTINATION]
 
     # Changing the defaults later leaves existing assistants as they are.

@@ -148,9 +148,9 @@ async def test_variables_fill_the_placeholders_as_a_campaign_does(api: Api) -> N
     call = await api.service.store.get_call(None, (await resp.json())["call_id"])
     assert call is not None
     assert call.first_message == "Hello Ann, about invoice A-17."
-    assert call.assistant_config["first_message"] == "Hello Ann, about invoice A-17."
-    assert call.assistant_config["system_prompt"] == "You call Ann for {{company}}."
-    assert call.assistant_config["voicemail_message"] == "Please call back about A-17."
+    assert call.assistant_config.first_message == "Hello Ann, about invoice A-17."
+    assert call.assistant_config.system_prompt == "You call Ann for {{company}}."
+    assert call.assistant_config.voicemail_message == "Please call back about A-17."
     assert call.context == "Invoice A-17 is due; {{unknown}} stays."
 
 

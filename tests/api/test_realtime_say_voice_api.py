@@ -63,8 +63,8 @@ async def test_chosen_say_voice_is_kept_with_the_call(api: Api) -> None:
     assert resp.status == 200, await resp.text()
     call = await api.service.store.get_call(None, (await resp.json())["call_id"])
     assert call is not None
-    assert call.assistant_config["llm_config"]["say_voice"] == {
+    assert call.assistant_config.llm_config["say_voice"] == {
         "provider": "openai",
         "voice": "nova",
     }
-    assert call.assistant_config["llm_config"]["voice"] == "Rex"
+    assert call.assistant_config.llm_config["voice"] == "Rex"

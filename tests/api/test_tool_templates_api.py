@@ -56,7 +56,7 @@ async def test_a_call_carries_the_templates_tool(api: Api) -> None:
     assert placed.status == 200, await placed.text()
     call = await api.service.store.get_call(None, (await placed.json())["call_id"])
     assert call is not None
-    assert call.assistant_config["tools"] == [LOOKUP, {"type": "end_call"}]
+    assert call.assistant_config.tools == [LOOKUP, {"type": "end_call"}]
 
 
 async def test_a_referenced_template_is_kept_until_no_assistant_names_it(api: Api) -> None:

@@ -257,7 +257,7 @@ async def test_media_format_of_an_assistant_reaches_the_call_media(
     assert resp.status == 200, await resp.text()
     call = await api.service.store.get_call(None, (await resp.json())["call_id"])
     assert call is not None
-    assert call.assistant_config["media_format"] == media_format
+    assert call.assistant_config.media_format == media_format
     # What the runner passes to ``call_media(media_format=...)`` once the call is answered.
     assert await one_call.media_format(api.service.store, call) == media_format
     hybrid = await place(

@@ -30,6 +30,7 @@ from fakes.local_server import LocalServer, Scripted
 from fakes.world import ACME, GLOBEX, make_settings, org_id
 from voicedock.calls.live.providers import build_tts
 from voicedock.config import Settings
+from voicedock.domain.assistant_config import config_of
 from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.piper_tts import piper_available
 from voicedock.pipeline.synthesis import NodeSynthesis
@@ -65,7 +66,9 @@ def synthesis_of(api: Api) -> NodeSynthesis:
 def call_voice(api: Api) -> Tts:
     """A call's TTS, as the runner builds it from the call's assistant: the node's Piper."""
     speech = api.service.settings.speech
-    return build_tts({"tts_config": {"provider": "piper"}}, speech, api.service.webhooks.egress)
+    return build_tts(
+        config_of({"tts_config": {"provider": "piper"}}), speech, api.service.webhooks.egress
+    )
 
 
 @asynccontextmanager

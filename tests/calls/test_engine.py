@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from fakes.calls import place_outbound
@@ -232,8 +233,8 @@ async def test_hybrid_override_deep_merges(engine: CallEngine, store: MemoryStor
     call = await store.get_call(ACME_ID, call_id)
     assert call is not None
     assert call.first_message == "Hello Jan"
-    assert call.assistant_config["llm_config"]["messages"][0]["content"] == "Be brief"
-    assert call.assistant_config["llm_config"]["provider"] == "rule_based"  # default kept
+    assert call.assistant_config.llm_config["messages"][0]["content"] == "Be brief"
+    assert call.assistant_config.llm_config["provider"] == "rule_based"  # default kept
     assert call.agent_name == "Support"
 
 
@@ -252,7 +253,7 @@ async def test_transient_assistant_provider_rules(engine: CallEngine, store: Mem
     assert call is not None
     assert call.assistant_id is None
     assert call.agent_name == "Temp"
-    assert "stt_config" not in call.assistant_config
+    assert call.assistant_config.stt_config is msgspec.UNSET
 
 
 async def test_blocked_destination_is_403_without_originate(

@@ -20,6 +20,7 @@ from voicedock.calls.engine import CallEngine
 from voicedock.calls.engine.placement import Originate
 from voicedock.calls.outbound.idempotency import IdempotencyKey
 from voicedock.calls.outbound.new_call import NewCall
+from voicedock.domain.assistant_config import config_of
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, IdempotencyRecord
 from voicedock.pbx.base import PbxEvent, PbxEventKind
@@ -106,7 +107,7 @@ def new_call(**changes: object) -> NewCall:
         "call_id": new_outbound_call_id(),
         "organization_id": ACME_ID,
         "destination": DESTINATION,
-        "assistant": ResolvedAssistant(SUPPORT_ID, "Support", "Acme Corp", {}),
+        "assistant": ResolvedAssistant(SUPPORT_ID, "Support", "Acme Corp", config_of({})),
         "context": None,
         "ring_timeout_seconds": 30,
         **changes,

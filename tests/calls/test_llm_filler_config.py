@@ -9,8 +9,9 @@ import pytest
 
 from voicedock.calls.assistants.config import check_config, deep_merge
 from voicedock.calls.live.config import conversation_config
+from voicedock.domain.assistant_config import DEFAULT_LLM_FILLER_MESSAGES as DEFAULT_PHRASES
+from voicedock.domain.assistant_config import config_of
 from voicedock.errors import BadRequest
-from voicedock.pipeline.filler import DEFAULT_PHRASES
 
 pytestmark = pytest.mark.unit
 
@@ -43,12 +44,16 @@ def test_a_bad_filler_is_refused_naming_the_field(body: dict[str, Any], message:
 
 
 def test_the_filler_reaches_the_dialogue_and_is_off_unless_asked_for() -> None:
-    assert conversation_config({}, 8000).llm_filler_delay_s is None
-    default = conversation_config({"llm_filler": {}}, 8000)
+    assert conversation_config(config_of({}), 8000).llm_filler_delay_s is None
+    default = conversation_config(config_of({"llm_filler": {}}), 8000)
     assert (default.llm_filler_delay_s, default.llm_filler_messages) == (1.2, DEFAULT_PHRASES)
-    own = conversation_config({"llm_filler": {"delay_seconds": 2, "messages": ["Hm."]}}, 8000)
+    own = conversation_config(
+        config_of({"llm_filler": {"delay_seconds": 2, "messages": ["Hm."]}}), 8000
+    )
     assert (own.llm_filler_delay_s, own.llm_filler_messages) == (2.0, ("Hm.",))
     # A call's override turns a saved assistant's filler off with a null delay.
     saved = {"llm_filler": {"delay_seconds": 1.5, "messages": ["Hm."]}}
     override = check_config({"llm_filler": {"delay_seconds": None}}, "o", allow_profile=False)
-    assert conversation_config(deep_merge(saved, override), 8000).llm_filler_delay_s is None
+    assert (
+        conversation_config(config_of(deep_merge(saved, override)), 8000).llm_filler_delay_s is None
+    )

@@ -10,6 +10,7 @@ import pytest
 
 from voicedock.calls.recordings import recording_file, recording_name, sweep, wants_recording
 from voicedock.config import ConfigError, RecordingsSettings, load_settings
+from voicedock.domain.assistant_config import config_of
 
 pytestmark = pytest.mark.unit
 
@@ -23,8 +24,8 @@ def test_a_call_is_recorded_under_its_organization(tmp_path: Path) -> None:
     assert recording_file(settings, name) == (tmp_path / name).resolve()
     assert recording_file(settings, "../outside.wav") is None
     assert recording_file(RecordingsSettings(), name) is None  # recordings off
-    assert wants_recording({"record": True})
-    assert not wants_recording({"record": "yes"})
+    assert wants_recording(config_of({"record": True}))
+    assert not wants_recording(config_of({"record": False}))
 
 
 def test_sweep_deletes_only_recordings_older_than_the_retention(tmp_path: Path) -> None:

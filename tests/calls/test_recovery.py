@@ -30,6 +30,7 @@ from voicedock.calls.recovery import (
 )
 from voicedock.calls.transitions import RESUMED, SERVICE_RESTART, resumed_event_data
 from voicedock.config import DEFAULT_RESUME_MESSAGE, Settings
+from voicedock.domain.assistant_config import AssistantConfig, config_of
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, Direction
 from voicedock.errors import PbxError
 from voicedock.pbx.base import InboundCall, LeftoverPbx, OriginateRequest, ResumablePbx
@@ -245,10 +246,10 @@ def test_a_resumed_conversation_says_the_resume_line_and_knows_the_earlier_turns
         message("assistant", "   ", 4, at=8),
         message("supervisor", "Offer a discount.", 5, at=9),
     ]
-    resumed = resumed_config(config, stored, "Sorry, we were cut off.")
-    assert resumed["first_message"] == "Sorry, we were cut off."
-    assert resumed["system_prompt"] == "Be brief."
-    assert resumed["llm_config"] == {
+    resumed = resumed_config(config_of(config), stored, "Sorry, we were cut off.")
+    assert resumed.first_message == "Sorry, we were cut off."
+    assert resumed.system_prompt == "Be brief."
+    assert resumed.llm_config == {
         "model": "m",
         "messages": [
             {"role": "system", "content": "Facts."},
@@ -260,7 +261,7 @@ def test_a_resumed_conversation_says_the_resume_line_and_knows_the_earlier_turns
     # The call's own configuration is left as it was.
     assert config["first_message"] == "Hello, how can I help?"
     assert config["llm_config"]["messages"] == [{"role": "system", "content": "Facts."}]
-    assert resumed_config({}, [], DEFAULT_RESUME_MESSAGE)["llm_config"] == {"messages": []}
+    assert resumed_config(config_of({}), [], DEFAULT_RESUME_MESSAGE).llm_config == {"messages": []}
 
 
 def test_the_gap_runs_from_the_last_sign_of_the_call_to_the_resume() -> None:
@@ -296,13 +297,13 @@ class FakeResumer:
 
     def __init__(self, outcome: bool | None = True) -> None:
         self.outcome = outcome
-        self.resumed: list[tuple[str, dict[str, Any], list[str]]] = []
+        self.resumed: list[tuple[str, AssistantConfig, list[str]]] = []
         self.cancelled = False
 
     async def resume(
-        self, call: Call, assistant_config: Mapping[str, Any], messages: Sequence[CallMessage]
+        self, call: Call, assistant_config: AssistantConfig, messages: Sequence[CallMessage]
     ) -> bool:
-        self.resumed.append((call.id, dict(assistant_config), [m.content for m in messages]))
+        self.resumed.append((call.id, assistant_config, [m.content for m in messages]))
         if self.outcome is None:
             try:
                 await asyncio.sleep(3600)
@@ -349,8 +350,8 @@ async def test_an_answered_call_whose_caller_is_there_goes_on_with_a_resumed_eve
     ((call_id, config, earlier),) = resumer.resumed
     assert call_id == answered
     assert earlier == ["Hi!"]
-    assert config["first_message"] == "Sorry!"
-    assert config["llm_config"]["messages"][-1] == {"role": "assistant", "content": "Hi!"}
+    assert config.first_message == "Sorry!"
+    assert config.llm_config["messages"][-1] == {"role": "assistant", "content": "Hi!"}
     call = await store.get_call(None, answered)
     assert call is not None
     assert call.status is CallStatus.IN_PROGRESS

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -31,6 +32,7 @@ from voicedock.calls.runner import CallRunner
 from voicedock.calls.runner.one_call import MEDIA_ERROR, PROVIDER_ERROR, SHUTDOWN, media_format
 from voicedock.calls.transitions import SERVICE_RESTART
 from voicedock.config import Settings
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.errors import PbxError, ProviderError
 from voicedock.media.codecs import ulaw_encode
@@ -324,11 +326,11 @@ async def test_media_format_from_assistant_then_trunk(world: World, store: Memor
     call_id = await world.answered_call()
     call = await world.call(call_id)
     assert await media_format(world.store, call) == "ulaw"
-    call.assistant_config = {**call.assistant_config, "media_format": "slin16"}
+    call.assistant_config = msgspec.structs.replace(call.assistant_config, media_format="slin16")
     assert await media_format(world.store, call) == "slin16"
-    call.assistant_config = {"codec": "alaw"}
+    call.assistant_config = AssistantConfig(media_format="alaw")
     assert await media_format(world.store, call) == "alaw"
-    call.assistant_config = {"media_format": "opus"}  # not a telephone codec we speak
+    call.assistant_config = AssistantConfig(media_format="opus")  # not a telephone codec
     assert await media_format(world.store, call) == "ulaw"
 
 

@@ -7,6 +7,7 @@ import pytest
 from voicedock.calls.assistants.config import check_config
 from voicedock.calls.live.config import conversation_config
 from voicedock.calls.voicemail import DETECT, LEAVE_MESSAGE, voicemail_settings
+from voicedock.domain.assistant_config import config_of
 from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit
@@ -14,20 +15,22 @@ pytestmark = pytest.mark.unit
 
 def test_only_outbound_calls_are_screened() -> None:
     config = {"voicemail_detection": DETECT, "first_message": "Hi."}
-    assert voicemail_settings(config, outbound=False) is None
-    assert voicemail_settings({"voicemail_detection": "off"}, outbound=True) is None
-    assert voicemail_settings({}, outbound=True) is None
-    detect = voicemail_settings(config, outbound=True)
+    assert voicemail_settings(config_of(config), outbound=False) is None
+    assert voicemail_settings(config_of({"voicemail_detection": "off"}), outbound=True) is None
+    assert voicemail_settings(config_of({}), outbound=True) is None
+    detect = voicemail_settings(config_of(config), outbound=True)
     assert detect is not None
     assert (detect.mode, detect.message) == (DETECT, None)
 
 
 def test_the_message_left_defaults_to_the_first_message() -> None:
     config = {"voicemail_detection": LEAVE_MESSAGE, "first_message": "Hi, city library."}
-    leave = voicemail_settings(config, outbound=True)
+    leave = voicemail_settings(config_of(config), outbound=True)
     assert leave is not None
     assert leave.message == "Hi, city library."
-    own = voicemail_settings({**config, "voicemail_message": "Call us back."}, outbound=True)
+    own = voicemail_settings(
+        config_of({**config, "voicemail_message": "Call us back."}), outbound=True
+    )
     assert own is not None
     assert own.message == "Call us back."
 
@@ -55,18 +58,20 @@ def test_new_assistant_fields_are_checked() -> None:
 
 def test_silence_prompt_and_dead_air_reach_the_conversation() -> None:
     config = conversation_config(
-        {
-            "silence_prompt_seconds": 8,
-            "silence_prompt_message": "Still there?",
-            "dead_air_seconds": 2,
-            "dead_air_message": "Just a second.",
-        },
+        config_of(
+            {
+                "silence_prompt_seconds": 8,
+                "silence_prompt_message": "Still there?",
+                "dead_air_seconds": 2,
+                "dead_air_message": "Just a second.",
+            }
+        ),
         8000,
     )
     assert config.endpointing.silence_prompt_ms == 8000
     assert config.silence_prompt_message == "Still there?"
     assert config.dead_air_s == 2.0
     assert config.dead_air_message == "Just a second."
-    default = conversation_config({}, 8000)
+    default = conversation_config(config_of({}), 8000)
     assert default.endpointing.silence_prompt_ms is None
     assert default.dead_air_s is None

@@ -14,6 +14,7 @@ import pytest
 
 from api.conftest import Api, serving
 from fakes.world import ACME, make_settings, org_id
+from voicedock.domain.assistant_config import config_of
 from voicedock.domain.records import Assistant, ToolTemplate
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 
@@ -38,11 +39,13 @@ async def stored_before(api: Api) -> None:
         id="legacy",
         organization_id=org_id(ACME),
         name="Legacy",
-        config={
-            "first_message": "Hi.",
-            "llm_config": {"provider": "openai-compatible", "base_url": PROVIDER, "model": "m"},
-            "tools": [{"type": "webhook", "name": "crm", "server": {"url": TOOL}}],
-        },
+        config=config_of(
+            {
+                "first_message": "Hi.",
+                "llm_config": {"provider": "openai-compatible", "base_url": PROVIDER, "model": "m"},
+                "tools": [{"type": "webhook", "name": "crm", "server": {"url": TOOL}}],
+            }
+        ),
     )
     template = ToolTemplate(
         id="tt-legacy",
@@ -93,8 +96,8 @@ async def test_a_masked_url_sent_back_is_refused_and_the_stored_one_kept(api: Ap
     )
     stored = await api.service.store.get_assistant(org_id(ACME), "legacy")
     assert stored is not None
-    assert stored.config["llm_config"]["base_url"] == PROVIDER  # nothing half-changed
-    assert stored.config["first_message"] == "Hi."
+    assert stored.config.llm_config["base_url"] == PROVIDER  # nothing half-changed
+    assert stored.config.first_message == "Hi."
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,8 @@ from voicedock.calls.runner.node_speech import NodeSpeech
 from voicedock.calls.runner.presynthesis import Presynthesis
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import Settings
-from voicedock.domain.records import JsonObject, utcnow
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import utcnow
 from voicedock.egress.settings import egress_guard
 from voicedock.pbx.base import Pbx
 from voicedock.store.base import Store

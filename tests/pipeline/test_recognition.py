@@ -13,6 +13,7 @@ import pytest
 from voicedock.aio import Supervisor
 from voicedock.calls.speech_admission import NodeAtCapacity, SpeechAdmission
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import AssistantConfig, config_of
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.providers import IncrementalStt, LocalStt
 from voicedock.pipeline.recognition import NodeRecognition, PooledStt
@@ -184,9 +185,10 @@ async def test_the_wait_is_the_oldest_waiting_job_or_the_longest_recent_wait() -
 
 
 # ── admission control ───────────────────────────────────────────────────────────────────
-OFFLINE = {"stt_config": {"provider": "offline"}}
-DEEPGRAM = {"stt_config": {"provider": "deepgram", "api_key": "dg-key-123456"}}
-REALTIME = {"provider": "xai_realtime", "llm_config": {"voice": "Ara"}}
+OFFLINE = config_of({"stt_config": {"provider": "offline"}})
+DEEPGRAM = config_of({"stt_config": {"provider": "deepgram", "api_key": "dg-key-123456"}})
+REALTIME = config_of({"provider": "xai_realtime", "llm_config": {"voice": "Ara"}})
+DEFAULT = AssistantConfig()
 
 
 async def test_admission_refuses_offline_speech_calls_while_finals_wait_past_the_bound() -> None:
@@ -201,11 +203,11 @@ async def test_admission_refuses_offline_speech_calls_while_finals_wait_past_the
         pool.submit(lambda: None, Priority.DUE)
         clock.now += 0.2
         assert node.admits()  # under the bound: admitted
-        assert admission.refusal({}, "inbound") is None
+        assert admission.refusal(DEFAULT, "inbound") is None
         clock.now += 0.1
         assert not node.admits()
         # The operator's default STT (offline) and an explicit one are refused ...
-        assert admission.refusal({}, "inbound") == 3  # the window plus the wait, rounded up
+        assert admission.refusal(DEFAULT, "inbound") == 3  # the window plus the wait, rounded up
         assert admission.refusal(OFFLINE, "campaign") == 3
         with pytest.raises(NodeAtCapacity) as refused:
             admission.check(OFFLINE, "outbound")

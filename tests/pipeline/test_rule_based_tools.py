@@ -7,6 +7,7 @@ import json
 import pytest
 
 from voicedock.calls.tools.config import assistant_tools, check_tools, tool_specs
+from voicedock.domain.assistant_config import config_of
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 
@@ -14,15 +15,17 @@ pytestmark = pytest.mark.unit
 
 TOOLS = tool_specs(
     assistant_tools(
-        {
-            "tools": check_tools(
-                [
-                    {"type": "end_call"},
-                    {"type": "transfer_call", "destinations": ["sales", "support"]},
-                    {"type": "send_dtmf"},
-                ]
-            )
-        }
+        config_of(
+            {
+                "tools": check_tools(
+                    [
+                        {"type": "end_call"},
+                        {"type": "transfer_call", "destinations": ["sales", "support"]},
+                        {"type": "send_dtmf"},
+                    ]
+                )
+            }
+        )
     )
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+from voicedock.domain.assistant_config import config_of
 from voicedock.domain.records import (
     Assistant,
     Call,
@@ -91,7 +92,7 @@ async def seed_assistant(store: Store, org_id: str) -> Assistant:
         id=new_id("asst"),
         organization_id=org_id,
         name="Front desk",
-        config={"llm_config": {"model": "local"}, "first_message": "Hello"},
+        config=config_of({"llm_config": {"model": "local"}, "first_message": "Hello"}),
         created_at=BASE_TIME,
         updated_at=BASE_TIME,
     )

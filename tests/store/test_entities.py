@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from voicedock.domain.assistant_config import config_of
 from voicedock.domain.records import (
     ApiKey,
     Assistant,
@@ -170,14 +171,15 @@ async def test_assistant_crud_with_json_config(store: Store) -> None:
     assert await store.get_assistant(other.id, assistant.id) is None
     assert await store.list_assistants(org.id) == [assistant]
 
-    assistant.config = {"nested": {"list": [1, 2.5, None, "ü"]}, "flag": True}
+    section = {"nested": {"list": [1, 2.5, None, "ü"]}, "flag": True}
+    assistant.config = config_of({"llm_config": section, "record": True})
     assistant.active = False
     assistant.business_name = "Clinic"
     async with store.transaction() as tx:
         await tx.update_assistant(assistant)
     stored = await store.get_assistant(None, assistant.id)
     assert stored is not None
-    assert stored.config == {"nested": {"list": [1, 2.5, None, "ü"]}, "flag": True}
+    assert stored.config == config_of({"llm_config": section, "record": True})
     assert stored.active is False
     assert stored.business_name == "Clinic"
     assert stored == assistant  # updated_at written back to the record
@@ -213,7 +215,7 @@ def full_call(org_id: str, number_id: str, assistant_id: str) -> Call:
         assistant_id=assistant_id,
         agent_name="Ava",
         business_name="Clinic",
-        assistant_config={"voice": "lessac", "temperature": 0.3},
+        assistant_config=config_of({"tts_config": {"voice": "lessac"}, "max_duration_seconds": 60}),
         first_message="Hi there",
         context="appointment reminder",
         error=None,
@@ -315,7 +317,7 @@ async def test_exception_in_transaction_rolls_everything_back(store: Store) -> N
         async with store.transaction() as tx:
             await tx.insert_call(make_call(org.id))
             await tx.insert_assistant(
-                Assistant(id="a1", organization_id=org.id, name="x", config={})
+                Assistant(id="a1", organization_id=org.id, name="x", config=config_of({}))
             )
             raise RuntimeError("boom")
 

@@ -35,6 +35,7 @@ from fakes.llm_standin import ChatRequest, LlmStandIn
 from tenancy.conftest import ORGANIZATION, Tenants, give_globex_a_number
 from tenancy.test_speech_config import calls_processed
 from voicedock.config import Settings
+from voicedock.domain.assistant_config import config_of
 from voicedock.domain.records import Assistant
 from voicedock.pipeline.analysis import ANALYSIS_PROMPT
 from voicedock.pipeline.schema_checks import TOO_LONG
@@ -194,11 +195,13 @@ async def test_a_hostile_analysis_beside_a_normal_call_does_not_stall_the_node(
         id=str(uuid.uuid4()),
         organization_id=org.id,
         name="Stored before the limits",
-        config={
-            "first_message": "Hello.",
-            "llm_config": own_model(tenant_llm),
-            "analysis_plan": {"structured_data_schema": stored},
-        },
+        config=config_of(
+            {
+                "first_message": "Hello.",
+                "llm_config": own_model(tenant_llm),
+                "analysis_plan": {"structured_data_schema": stored},
+            }
+        ),
     )
     async with store.transaction() as tx:
         await tx.insert_assistant(hostile)

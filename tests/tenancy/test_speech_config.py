@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from e2e.audio_helpers import SILENT_PARTY, require_offline_speech
@@ -180,7 +181,7 @@ async def test_an_assistant_stored_with_host_settings_cannot_use_them_on_a_call(
     (saved,) = [a for a in await store.list_assistants(org.id) if a.name == EXAMPLE_ASSISTANT]
     hostile = {"provider": "offline", "cache_dir": str(directory), "cpu_threads": 3}
     async with store.transaction() as tx:
-        config = {**saved.config, "stt_config": hostile}
+        config = msgspec.structs.replace(saved.config, stt_config=hostile)
         await tx.update_assistant(dataclasses.replace(saved, config=config))
 
     lab.originate_inbound(EXAMPLE_NUMBER)  # the caller says "hello world", then thanks

@@ -719,7 +719,7 @@ async def _analysis_template_call(
         call = await backend.service.store.get_call(None, call_id)
         assert call is not None
         plan = {k: v for k, v in sent.items() if k != "name"}
-        assert call.assistant_config["analysis_plan"] == plan
+        assert call.assistant_config.analysis_plan == plan
         kept = await backend.client.delete(f"/analysis-templates/{template_id}", headers=h)
         assert kept.status == 409
     finally:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from voicedock.calls.tools.config import TEMPLATE_ID
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject
 from voicedock.errors import Unprocessable
 from voicedock.store.base import Store
 

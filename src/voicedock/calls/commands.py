@@ -37,7 +37,8 @@ from voicedock.calls.policy import DestinationRefused, check_transfer_destinatio
 from voicedock.calls.transitions import request_cancel
 from voicedock.config import PolicySettings
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.records import Call, CallEvent, CallStatus, JsonObject
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, CallEvent, CallStatus
 from voicedock.errors import NotFound, PbxError
 from voicedock.logs import describe
 from voicedock.pbx.base import BRIEFING_KEY, Pbx, TransferTarget

@@ -16,6 +16,8 @@ import dataclasses
 import uuid
 
 from voicedock.config import AssistantSettings, Settings
+from voicedock.domain.assistant_config import config_of
+from voicedock.domain.json import JsonObject, json_object
 from voicedock.domain.records import Assistant, Organization, PhoneNumber, Trunk, utcnow
 from voicedock.domain.webhooks import WebhookEndpoint
 from voicedock.store.base import Store
@@ -88,7 +90,7 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
                 id=assistant_ids[(a.organization, a.name)],
                 organization_id=org.id,
                 name=a.name,
-                config=assistant_config(a),
+                config=config_of(assistant_config(a)),
                 business_name=a.business_name,
             )
             saved = saved_assistants[assistant.id]
@@ -169,14 +171,15 @@ def _same_endpoint(a: WebhookEndpoint, b: WebhookEndpoint) -> bool:
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
-def assistant_config(a: AssistantSettings) -> dict[str, object]:
+def assistant_config(a: AssistantSettings) -> JsonObject:
     """The configuration an ``[[assistants]]`` entry is stored with (``Assistant.config``;
     checked at start-up by ``calls/assistants/configured.py``)."""
-    config: dict[str, object] = {"provider": a.provider}
+    config: JsonObject = {"provider": a.provider}
     for key in ("first_message", "system_prompt"):
         if getattr(a, key):
             config[key] = getattr(a, key)
     for key in ("facts", "stt_config", "tts_config", "llm_config"):
-        if getattr(a, key):
-            config[key] = dict(getattr(a, key))
+        section = json_object(dict(getattr(a, key)))
+        if section:
+            config[key] = section
     return config

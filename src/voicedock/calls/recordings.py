@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from voicedock.aio import every
 from voicedock.config import RecordingsSettings
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.ids import is_call_id
 from voicedock.validation import is_token
 
@@ -26,9 +25,9 @@ SWEEP_INTERVAL_S = 3600.0
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac"}
 
 
-def wants_recording(assistant_config: Mapping[str, Any]) -> bool:
+def wants_recording(assistant_config: AssistantConfig) -> bool:
     """The call's resolved configuration asks for a recording (assistant or per call)."""
-    return assistant_config.get("record") is True
+    return assistant_config.record is True
 
 
 def recording_name(settings: RecordingsSettings, organization_id: str, call_id: str) -> str:

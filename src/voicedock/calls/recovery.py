@@ -34,10 +34,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
+
+import msgspec
 
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.engine.attempts import attempt
@@ -49,6 +51,7 @@ from voicedock.calls.transitions import (
     resumed_event_data,
 )
 from voicedock.config import DEFAULT_RESUME_MESSAGE
+from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus, utcnow
 from voicedock.errors import PbxError
@@ -70,7 +73,7 @@ class CallResumer(Protocol):
     async def resume(
         self,
         call: Call,
-        assistant_config: Mapping[str, Any],
+        assistant_config: AssistantConfig,
         messages: Sequence[CallMessage],
     ) -> bool:
         """Run the adopted call's conversation; ``True`` once it runs, ``False`` if it could
@@ -96,18 +99,16 @@ def plan_recovery(calls: Sequence[Call], *, can_resume: bool) -> tuple[list[Call
 
 
 def resumed_config(
-    assistant_config: Mapping[str, Any],
+    assistant_config: AssistantConfig,
     messages: Sequence[CallMessage],
     line: str = DEFAULT_RESUME_MESSAGE,
-) -> dict[str, Any]:
+) -> AssistantConfig:
     """The assistant configuration a resumed call goes on with: ``line`` said first (instead
     of ``first_message``), and what was said before the gap as earlier turns of
     ``llm_config.messages`` (after the assistant's own), so the model knows the conversation."""
-    config = dict(assistant_config)
-    llm = assistant_config.get("llm_config")
-    llm_config: dict[str, Any] = dict(llm) if isinstance(llm, Mapping) else {}
+    llm_config = dict(set_or(assistant_config.llm_config, {}))
     seeded = llm_config.get("messages")
-    history: list[Any] = list(seeded) if isinstance(seeded, list) else []
+    history: list[object] = list(seeded) if isinstance(seeded, list) else []
     ordered = sorted(messages, key=lambda m: m.seq)
     history += [
         {"role": m.role, "content": m.content}
@@ -118,9 +119,7 @@ def resumed_config(
         if m.role in (*_SEEDED_ROLES, SUPERVISOR) and m.content.strip()
     ]
     llm_config["messages"] = history
-    config["llm_config"] = llm_config
-    config["first_message"] = line
-    return config
+    return msgspec.structs.replace(assistant_config, llm_config=llm_config, first_message=line)
 
 
 def last_activity(call: Call, messages: Sequence[CallMessage]) -> datetime:

@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
 from typing import Literal
 
 from voicedock.calls.live.providers import uses_local_stt
 from voicedock.config import SpeechSettings
-from voicedock.domain.json import JsonValue
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.errors import ApiError
 from voicedock.pipeline.recognition import NodeRecognition
 
@@ -62,7 +61,7 @@ class SpeechAdmission:
         self._speech = speech
         self.refused: Counter[Kind] = Counter()
 
-    def refusal(self, assistant_config: Mapping[str, JsonValue], kind: Kind) -> int | None:
+    def refusal(self, assistant_config: AssistantConfig, kind: Kind) -> int | None:
         """``None``: admit a new call of this assistant configuration; else refuse it, and
         the seconds after which trying again is worth it (``Retry-After``)."""
         if self.recognition.admits() or not uses_local_stt(assistant_config, self._speech):
@@ -78,7 +77,7 @@ class SpeechAdmission:
         )
         return self.recognition.retry_after_s()
 
-    def check(self, assistant_config: Mapping[str, JsonValue], kind: Kind) -> None:
+    def check(self, assistant_config: AssistantConfig, kind: Kind) -> None:
         """``refusal`` as the API's answer: raises ``NodeAtCapacity`` (503)."""
         retry_after = self.refusal(assistant_config, kind)
         if retry_after is not None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from voicedock.domain.records import Call, CallStatus, JsonObject, can_transition
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, CallStatus, can_transition
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.pbx.causes import CallError, error_for_unanswered
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.usage import STT, TTS
 from voicedock.store.base import CallUsageRow, SpeechUsageRow, Store, UsageQuery, UsageRows
 
@@ -59,7 +59,7 @@ def _group(rows: UsageRows) -> JsonObject:
     }
 
 
-def _outcomes(rows: Iterable[CallUsageRow]) -> list[JsonObject]:
+def _outcomes(rows: Iterable[CallUsageRow]) -> list[JsonValue]:
     merged: dict[tuple[str, str, str | None], list[int]] = {}
     for r in rows:
         sums = merged.setdefault((r.direction, r.status, r.end_reason), [0, 0, 0])
@@ -81,7 +81,7 @@ def _outcomes(rows: Iterable[CallUsageRow]) -> list[JsonObject]:
     ]
 
 
-def _speech(rows: Iterable[SpeechUsageRow], kind: str) -> list[JsonObject]:
+def _speech(rows: Iterable[SpeechUsageRow], kind: str) -> list[JsonValue]:
     seconds: dict[str, float] = {}
     characters: dict[str, int] = {}
     for r in rows:

@@ -11,9 +11,9 @@ and its evidence are stored on the call (``answering_machine``) and sent as an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from voicedock.domain.assistant_config import AssistantConfig
 
 VOICEMAIL = "voicemail"  # the end reason of a call a machine answered
 DETECT = "detect"
@@ -27,14 +27,14 @@ class VoicemailSettings:
 
 
 def voicemail_settings(
-    assistant_config: Mapping[str, Any], *, outbound: bool
+    assistant_config: AssistantConfig, *, outbound: bool
 ) -> VoicemailSettings | None:
     """The call's voicemail handling, or ``None`` (off, or an inbound call)."""
-    mode = assistant_config.get("voicemail_detection")
-    if not outbound or mode not in (DETECT, LEAVE_MESSAGE):
+    mode = assistant_config.voicemail_detection
+    if not outbound or not isinstance(mode, str) or mode not in (DETECT, LEAVE_MESSAGE):
         return None
-    first = _text(assistant_config.get("first_message"))
-    message = _text(assistant_config.get("voicemail_message")) or first
+    first = _text(assistant_config.first_message)
+    message = _text(assistant_config.voicemail_message) or first
     return VoicemailSettings(mode, message if mode == LEAVE_MESSAGE else None)
 
 

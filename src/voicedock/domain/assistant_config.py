@@ -1,12 +1,21 @@
-"""An assistant's provider sections as types: what the speech engines are built from.
+"""An assistant's configuration as types: what is saved, stored with a call, and run.
 
-``stt_config``, ``tts_config`` and ``llm_config`` (a speech-to-speech assistant's: the realtime
-session's, ``RealtimeConfig``) each hold the keys some provider of that kind reads. What an
-organization may set in them, and within which bounds, is ``domain/tenant_provider_fields.py``'s
-list; the host's keys (``model_path``, ``cache_dir``, ``device``...) come from the operator's
-``[speech]`` section only (``calls/offline_speech.py``). A section is decoded into its type where
-the call's providers are built (``pipeline/providers/section.py``): each provider reads the
-fields it knows, with its own defaults for what the section leaves out.
+``AssistantConfig`` is a configuration as ``check_config`` (``calls/assistants/config.py``)
+let it through, at the API's edge, ``[[assistants]]`` or an organization's server's answer: the
+settings it holds (a setting left out is ``UNSET``), its plans typed. It is what
+``Assistant.config``, ``Call.assistant_config`` and ``Campaign.assistant_config`` carry and
+the engine reads by attribute; the store keeps it as its JSON.
+
+A provider section (``stt_config``, ``tts_config``, ``llm_config``) is carried as it was set
+(``Section``): which provider it is for, hence which keys it may hold, is known once the
+provider rules resolved it. Its types, ``SttConfig``, ``TtsConfig``, ``LlmConfig`` and (a
+speech-to-speech assistant's ``llm_config``, the realtime session's) ``RealtimeConfig``, each
+hold the keys some provider of that kind reads. What an organization may set in them, and within
+which bounds, is ``domain/tenant_provider_fields.py``'s list; the host's keys (``model_path``,
+``cache_dir``, ``device``...) come from the operator's ``[speech]`` section only
+(``calls/offline_speech.py``). A section is decoded into its type where the call's providers
+are built (``pipeline/providers/section.py``): each provider reads the fields it knows, with
+its own defaults for what the section leaves out.
 
 ``UNSET`` marks the keys whose absence and null mean two things: a Whisper ``language`` of null
 detects the language (absent: English), a Deepgram ``endpointing_ms`` of null turns endpointing
@@ -15,8 +24,37 @@ off (absent: 300 ms).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Annotated, Literal, TypeVar, get_args
+
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.validation import WHITESPACE
+
+# The plans' bounds and defaults (the API documents them; ``check_config`` checks them with
+# the messages the API documents; the pipeline runs them).
+TOOL_FILLER_MESSAGE_MAX = 500
+# The LLM filler (``llm_filler``): its delay's bounds and default (seconds), and how many
+# phrases of how many characters at most.
+LLM_FILLER_DELAY = (0, 10)
+DEFAULT_LLM_FILLER_DELAY_S = 1.2
+DEFAULT_LLM_FILLER_MESSAGES = ("Let me see.", "One moment.")
+LLM_FILLER_MESSAGES = (10, 200)
+# The caller's keypad (``keypad``): when the digits of one entry become a user turn.
+KEYPAD_TERMINATORS = ("#", "*")
+KEYPAD_TIMEOUT = (0.5, 30.0)
+KEYPAD_MAX_DIGITS = (1, 64)
+KEYPAD_DEFAULT_TIMEOUT_S = 3.0
+KEYPAD_DEFAULT_MAX_DIGITS = 16
+KEYPAD_DEFAULT_TERMINATOR = "#"
+KEYPAD_DEFAULTS = {
+    "enabled": True,
+    "timeout_seconds": KEYPAD_DEFAULT_TIMEOUT_S,
+    "terminator": KEYPAD_DEFAULT_TERMINATOR,
+    "max_digits": KEYPAD_DEFAULT_MAX_DIGITS,
+}
 
 
 class ProviderSection(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
@@ -88,6 +126,14 @@ class TtsConfig(_Cloud, kw_only=True, frozen=True, omit_defaults=True):
     voice_settings: VoiceSettings | None = None
 
 
+class SeedMessage(msgspec.Struct, kw_only=True, frozen=True):
+    """One of ``llm_config.messages``: a system instruction, or an earlier turn of the
+    conversation (a resumed call's, or the assistant's own examples)."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
 class LlmConfig(_Cloud, kw_only=True, frozen=True, omit_defaults=True):
     """``llm_config`` of a pipeline assistant: an OpenAI-compatible chat model or the offline
     rule-based policy. Its ``messages`` seed the conversation (``calls/live/config.py``)."""
@@ -101,6 +147,7 @@ class LlmConfig(_Cloud, kw_only=True, frozen=True, omit_defaults=True):
     greeting: str | None = None
     closing: str | None = None
     fallback: str | None = None
+    messages: list[SeedMessage] | None = None  # earlier turns of the conversation
 
 
 class RealtimeConfig(ProviderSection, kw_only=True, frozen=True, omit_defaults=True):
@@ -113,3 +160,210 @@ class RealtimeConfig(ProviderSection, kw_only=True, frozen=True, omit_defaults=T
     instructions: str | None = None
     sample_rate: int | None = None
     say_voice: TtsConfig | None = None
+    messages: list[SeedMessage] | None = None  # earlier turns of the conversation
+
+
+# An assistant's plans: what the caller hears while a tool or the LLM is slow (``tool_filler``,
+# ``llm_filler``), its keypad (``keypad``) and whether inbound calls ask the organization's
+# server first (``assistant_request``). A setting a plan leaves out is ``UNSET`` (its default
+# applies), a null one ``None`` where null means something (no LLM filler, no terminator).
+
+
+class Plan(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A plan's settings: any other key is refused."""
+
+
+class ToolFiller(Plan, kw_only=True):
+    message: (
+        Annotated[
+            str,
+            Meta(
+                max_length=TOOL_FILLER_MESSAGE_MAX,
+                description="Said while a tool runs longer than delay_seconds; empty: nothing "
+                "is said.",
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    delay_seconds: Annotated[float, Meta(ge=0, le=10)] | UnsetType | None = UNSET
+
+
+class LlmFiller(Plan, kw_only=True):
+    """A slow LLM: the caller hears a short phrase, then the reply (pipeline assistants; not
+    with xai_realtime). In the transcript as an assistant message of its own, never in the
+    model's context. docs/speech.md."""
+
+    delay_seconds: (
+        Annotated[
+            float,
+            Meta(
+                ge=LLM_FILLER_DELAY[0],
+                le=LLM_FILLER_DELAY[1],
+                description="Seconds after the caller's turn ended without the reply's first "
+                "sentence before the filler is said; null: no filler.",
+                extra_json_schema={"default": DEFAULT_LLM_FILLER_DELAY_S},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    messages: (
+        Annotated[
+            list[
+                Annotated[
+                    str,
+                    Meta(
+                        min_length=1,
+                        max_length=LLM_FILLER_MESSAGES[1],
+                        pattern=f"[^{WHITESPACE}]",  # not blank
+                    ),
+                ]
+            ],
+            Meta(
+                min_length=1,
+                max_length=LLM_FILLER_MESSAGES[0],
+                description="The phrases, one per slow turn, taken in turn.",
+                extra_json_schema={"default": list(DEFAULT_LLM_FILLER_MESSAGES)},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+
+
+KeypadTerminator = Literal["#", "*"]
+assert get_args(KeypadTerminator) == KEYPAD_TERMINATORS
+
+
+class Keypad(Plan, kw_only=True):
+    """The caller's keypad: the keys of one entry become one user turn, "Keypad: 1234#",
+    answered like a spoken one; each key barges in like speech. Without a plan, the defaults
+    apply. docs/keypad.md."""
+
+    enabled: (
+        Annotated[
+            bool,
+            Meta(
+                description="false: the caller's keys are ignored (no barge-in by key, never "
+                "given to the model), for a line whose keys are not the caller's.",
+                extra_json_schema={"default": KEYPAD_DEFAULTS["enabled"]},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    timeout_seconds: (
+        Annotated[
+            float,
+            Meta(
+                ge=KEYPAD_TIMEOUT[0],
+                le=KEYPAD_TIMEOUT[1],
+                description="The entry ends this long after the last key pressed.",
+                extra_json_schema={"default": KEYPAD_DEFAULTS["timeout_seconds"]},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    terminator: (
+        Annotated[
+            KeypadTerminator,
+            Meta(
+                description="The key that ends the entry (kept in it); null: none.",
+                extra_json_schema={"default": KEYPAD_DEFAULTS["terminator"]},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    max_digits: (
+        Annotated[
+            int,
+            Meta(
+                ge=KEYPAD_MAX_DIGITS[0],
+                le=KEYPAD_MAX_DIGITS[1],
+                description="The entry ends with this many keys.",
+                extra_json_schema={"default": KEYPAD_DEFAULTS["max_digits"]},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+
+
+class AssistantRequest(Plan, kw_only=True):
+    """Inbound calls to this assistant's numbers first ask the organization's server
+    (assistant-request webhook); this assistant answers when it gives no usable answer in
+    time."""
+
+    timeout_seconds: Annotated[int, Meta(ge=1, le=20)] | UnsetType | None = UNSET
+
+
+Section = dict[str, object]  # a provider section as set (its keys: its provider's)
+
+
+class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """An assistant's configuration, as checked: a setting left out is ``UNSET``. Its fields
+    are what an organization may set (``CONFIG_FIELDS``), and ``hang_up_after_first_message``,
+    never the API's: a call the organization's server refused says its refusal and hangs up."""
+
+    provider: str | UnsetType = UNSET
+    first_message: str | UnsetType = UNSET
+    system_prompt: str | UnsetType = UNSET
+    llm_config: Section | UnsetType = UNSET
+    stt_config: Section | UnsetType = UNSET
+    tts_config: Section | UnsetType = UNSET
+    facts: dict[str, str] | UnsetType = UNSET
+    silence_timeout_seconds: int | UnsetType = UNSET
+    max_duration_seconds: int | UnsetType = UNSET
+    media_format: str | UnsetType = UNSET
+    tools: list[dict[str, object]] | UnsetType = UNSET  # calls/tools/config.py checks them
+    assistant_request: AssistantRequest | UnsetType = UNSET
+    # A plan (summary_prompt, structured_data_schema, success_evaluation_rubric) or, saved,
+    # a reference to an analysis template (``{"template_id": ...}``).
+    analysis_plan: dict[str, object] | UnsetType = UNSET
+    tool_filler: ToolFiller | UnsetType = UNSET
+    llm_filler: LlmFiller | UnsetType = UNSET
+    record: bool | UnsetType = UNSET
+    voicemail_detection: str | UnsetType = UNSET
+    voicemail_message: str | UnsetType = UNSET
+    silence_prompt_seconds: int | UnsetType = UNSET
+    silence_prompt_message: str | UnsetType = UNSET
+    dead_air_seconds: int | UnsetType = UNSET
+    dead_air_message: str | UnsetType = UNSET
+    keypad: Keypad | UnsetType = UNSET
+    hang_up_after_first_message: bool | UnsetType = UNSET
+
+
+HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
+# What an organization may set in a configuration (saved with it; an assistant's name,
+# business_name and active are columns of its record): every setting but voicedock's own.
+CONFIG_FIELDS = tuple(
+    name for name in AssistantConfig.__struct_fields__ if name != HANG_UP_AFTER_FIRST_MESSAGE
+)
+
+
+def config_of(checked: Mapping[str, JsonValue]) -> AssistantConfig:
+    """A configuration ``check_config`` (and the provider rules) let through, as its type."""
+    return msgspec.convert(checked, AssistantConfig)
+
+
+def config_json(config: AssistantConfig) -> JsonObject:
+    """``config`` as its JSON: the settings it holds, as they were set."""
+    built: JsonObject = msgspec.to_builtins(config)
+    return built
+
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+def set_or(value: T | UnsetType, default: D) -> T | D:
+    """A setting, or ``default`` where the configuration (or plan) leaves it out."""
+    return default if isinstance(value, UnsetType) else value
+
+
+def given(value: T | UnsetType | None, default: T) -> T:
+    """A setting, or ``default`` where it is left out or set null."""
+    return default if value is None or isinstance(value, UnsetType) else value

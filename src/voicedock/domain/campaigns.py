@@ -11,8 +11,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonValue
-from voicedock.domain.records import JsonObject, utcnow
+from voicedock.domain.records import utcnow
 
 
 class CampaignStatus(enum.StrEnum):
@@ -66,7 +67,7 @@ class Campaign:
     assistant_id: str | None
     agent_name: str | None
     business_name: str | None
-    assistant_config: JsonObject  # resolved snapshot; placeholders filled per contact
+    assistant_config: AssistantConfig  # resolved snapshot; placeholders filled per contact
     context: str | None
     number_ids: list[str]  # caller numbers; empty: the organization's pool
     max_concurrent: int  # calls of this campaign at once (0: no limit of its own)

@@ -10,13 +10,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from voicedock.domain.json import JsonValue
-
-# The assistant configuration's untyped form, until its typed structs replace it (issue 41);
-# every other JSON field below is a ``domain.json`` value.
-JsonObject = dict[str, Any]
+from voicedock.domain.assistant_config import AssistantConfig
+from voicedock.domain.json import JsonObject, JsonValue
 
 
 def utcnow() -> datetime:
@@ -153,7 +149,7 @@ class Assistant:
     id: str
     organization_id: str
     name: str
-    config: JsonObject  # provider, llm_config, stt_config, tts_config, first_message, ...
+    config: AssistantConfig
     business_name: str = ""
     active: bool = True
     created_at: datetime = field(default_factory=utcnow)
@@ -216,7 +212,7 @@ class Call:
     assistant_id: str | None = None
     agent_name: str | None = None
     business_name: str | None = None
-    assistant_config: JsonObject = field(default_factory=dict)  # resolved snapshot
+    assistant_config: AssistantConfig = field(default_factory=AssistantConfig)  # resolved
     first_message: str | None = None
     context: str | None = None
     error: str | None = None

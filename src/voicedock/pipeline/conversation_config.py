@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from voicedock.domain.assistant_config import DEFAULT_LLM_FILLER_MESSAGES as DEFAULT_PHRASES
 from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
-from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.keypad import KeypadPlan
 from voicedock.pipeline.streaming_recognition import StreamingConfig

@@ -25,8 +25,6 @@ log = logging.getLogger("voicedock.pipeline")
 
 T = TypeVar("T")
 
-DEFAULT_PHRASES = ("Let me see.", "One moment.")  # the LLM filler's, unless the assistant's
-
 
 async def late(pending: asyncio.Future[T], delay_s: float) -> bool:
     """Wait up to ``delay_s`` for ``pending`` (which goes on either way): True when it is

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The plan's defaults: the API's ``keypad`` object (domain/assistant_config.py).
+from voicedock.domain.assistant_config import (
+    KEYPAD_DEFAULT_MAX_DIGITS,
+    KEYPAD_DEFAULT_TERMINATOR,
+    KEYPAD_DEFAULT_TIMEOUT_S,
+)
+
 DIGITS = frozenset("0123456789*#ABCD")
-TERMINATORS = ("#", "*")
-# The plan's bounds and defaults (the API's ``keypad`` object, calls/assistants/config.py).
-TIMEOUT_S = (0.5, 30.0)
-DEFAULT_TIMEOUT_S = 3.0
-MAX_DIGITS = (1, 64)
-DEFAULT_MAX_DIGITS = 16
-DEFAULT_TERMINATOR = "#"
 PREFIX = "Keypad: "
 
 
@@ -31,9 +31,9 @@ class KeypadPlan:
     """When an entry ends: ``terminator`` pressed (None: no terminator), ``max_digits``
     collected, or ``timeout_s`` after the last digit; ``enabled`` False: keys are ignored."""
 
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    terminator: str | None = DEFAULT_TERMINATOR
-    max_digits: int = DEFAULT_MAX_DIGITS
+    timeout_s: float = KEYPAD_DEFAULT_TIMEOUT_S
+    terminator: str | None = KEYPAD_DEFAULT_TERMINATOR
+    max_digits: int = KEYPAD_DEFAULT_MAX_DIGITS
     enabled: bool = True
 
 

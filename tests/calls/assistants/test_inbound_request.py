@@ -11,6 +11,7 @@ import pytest
 
 from voicedock.calls.assistants.request import inbound_assistant
 from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.assistant_config import config_of
 from voicedock.domain.records import Assistant, Organization, PhoneNumber
 from voicedock.store import open_store
 
@@ -21,7 +22,7 @@ OWN = Assistant(
     id="own",
     organization_id=ORG,
     name="Desk",
-    config={"first_message": "Desk here.", "assistant_request": {"timeout_seconds": 1}},
+    config=config_of({"first_message": "Desk here.", "assistant_request": {"timeout_seconds": 1}}),
 )
 NUMBER = PhoneNumber(
     id="n1", organization_id=ORG, number="+31850835037", trunk="carrier", assistant_id="own"
@@ -70,6 +71,6 @@ async def test_an_unusable_answer_falls_back_to_the_number_s_assistant(
         )
         assert server.asked == 1
         assert chosen is not None
-        assert (chosen.assistant_id, chosen.config["first_message"]) == ("own", "Desk here.")
+        assert (chosen.assistant_id, chosen.config.first_message) == ("own", "Desk here.")
     finally:
         await store.aclose()

@@ -11,7 +11,9 @@ from voicedock.api.models.campaigns import csv_contacts
 from voicedock.calls.assistants.placeholders import fill, fill_config
 from voicedock.calls.campaigns.retries import outcome_of, retry_at
 from voicedock.calls.campaigns.window import is_open, next_opening, window_of, zone
-from voicedock.domain.records import Call, CallStatus, Direction, JsonObject
+from voicedock.domain.assistant_config import AssistantConfig
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit
@@ -118,19 +120,19 @@ def test_placeholders() -> None:
     assert fill("Hi {{name}}, you owe {{ amount }} ({{unknown}})", variables) == (
         "Hi Ann, you owe 12.50 ({{unknown}})"
     )
-    config = {
-        "first_message": "Hi {{name}}",
-        "system_prompt": "Owes {{amount}}",
-        "voicemail_message": "{{name}}, please call us back.",
-        "other": 1,
-    }
-    assert fill_config(config, variables) == {
-        "first_message": "Hi Ann",
-        "system_prompt": "Owes 12.50",
-        "voicemail_message": "Ann, please call us back.",
-        "other": 1,
-    }
-    assert config["first_message"] == "Hi {{name}}"  # the campaign's copy is untouched
+    config = AssistantConfig(
+        first_message="Hi {{name}}",
+        system_prompt="Owes {{amount}}",
+        voicemail_message="{{name}}, please call us back.",
+        record=True,
+    )
+    assert fill_config(config, variables) == AssistantConfig(
+        first_message="Hi Ann",
+        system_prompt="Owes 12.50",
+        voicemail_message="Ann, please call us back.",
+        record=True,
+    )
+    assert config.first_message == "Hi {{name}}"  # the campaign's copy is untouched
 
 
 def test_contacts_csv() -> None:

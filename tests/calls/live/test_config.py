@@ -7,6 +7,7 @@ import pytest
 from voicedock.calls.assistants.config import resolve_provider
 from voicedock.calls.live.config import conversation_config
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import config_of
 from voicedock.errors import BadRequest
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
@@ -27,7 +28,7 @@ def test_system_messages_are_the_prompt_and_other_messages_earlier_turns() -> No
         ("system", "Be brief."),
         ("assistant", "Hello Jan."),
     )
-    cfg = conversation_config({"llm_config": llm}, 8000)
+    cfg = conversation_config(config_of({"llm_config": llm}), 8000)
     assert cfg.system_prompt == "You are Ada.\n\nBe brief."
     assert cfg.history == (
         ChatMessage("user", "Hi, it's Jan again."),
@@ -41,16 +42,16 @@ def test_system_prompt_comes_first_then_messages_then_facts() -> None:
         "llm_config": messages(("system", "The caller is Jan.")),
         "facts": {"hours": "nine to five"},
     }
-    cfg = conversation_config(config, 8000)
+    cfg = conversation_config(config_of(config), 8000)
     assert (
         cfg.system_prompt == "You are Ada.\n\nThe caller is Jan.\n\nFacts:\n- hours: nine to five"
     )
 
 
 def test_without_instructions_the_default_prompt() -> None:
-    assert conversation_config({}, 8000).system_prompt == DEFAULT
-    assert conversation_config({"llm_config": messages()}, 8000).system_prompt == DEFAULT
-    only_turns = conversation_config({"llm_config": messages(("user", "Hi"))}, 8000)
+    assert conversation_config(config_of({}), 8000).system_prompt == DEFAULT
+    assert conversation_config(config_of({"llm_config": messages()}), 8000).system_prompt == DEFAULT
+    only_turns = conversation_config(config_of({"llm_config": messages(("user", "Hi"))}), 8000)
     assert only_turns.system_prompt == DEFAULT
     assert only_turns.history == (ChatMessage("user", "Hi"),)
 

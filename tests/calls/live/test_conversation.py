@@ -16,6 +16,7 @@ from voicedock.calls.live.conversation import (
     LiveTransferUnsupported,
     SpeechProviders,
 )
+from voicedock.domain.assistant_config import config_of
 from voicedock.errors import PbxError
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
@@ -52,7 +53,7 @@ class Call:
         config = ConversationConfig(endpointing=endpointing, **options)  # type: ignore[arg-type]
         return LiveConversation(
             self.media,
-            assistant or {},
+            config_of(assistant or {}),
             context=context,
             providers=SpeechProviders(self.stt, self.llm, self.tts),
             config=config,
@@ -257,7 +258,7 @@ async def test_offline_warm_transfer_briefs_the_agent_with_the_context(call: Cal
     call.stt.texts = ["My invoice is wrong."]
     live = LiveConversation(
         call.media,
-        {},
+        config_of({}),
         context="Invoice question, customer 42.",
         providers=SpeechProviders(call.stt, RuleBasedPolicy(), call.tts),
         config=ConversationConfig(endpointing=ENDPOINTING),
@@ -282,7 +283,7 @@ async def test_transfer_announcement_is_in_the_transcript_as_it_is_heard(call: C
     call.stt.texts = ["Sales please."]
     live = LiveConversation(
         call.media,
-        {},
+        config_of({}),
         providers=SpeechProviders(call.stt, call.llm, call.tts),
         config=ConversationConfig(endpointing=ENDPOINTING),
         on_transcript=on_transcript,

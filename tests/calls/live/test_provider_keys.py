@@ -9,6 +9,7 @@ import pytest
 
 from voicedock.calls.live.providers import _section, build_providers, build_tts
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import config_of
 from voicedock.pipeline.providers.base import ProviderConfigError
 
 pytestmark = pytest.mark.unit
@@ -53,11 +54,13 @@ def test_an_assistant_s_own_key_and_offline_sections_are_left_alone() -> None:
 
 async def test_the_built_llm_sends_the_operator_key_to_the_operator_base_url() -> None:
     providers = build_providers(
-        {
-            "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
-            "stt_config": {"provider": "openai"},
-            "tts_config": {"provider": "openai"},
-        },
+        config_of(
+            {
+                "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
+                "stt_config": {"provider": "openai"},
+                "tts_config": {"provider": "openai"},
+            }
+        ),
         SPEECH,
     )
     try:
@@ -93,14 +96,16 @@ async def test_a_speech_to_speech_call_takes_neither_operator_key_when_required(
     realtime: dict[str, Any] = {"provider": "xai_realtime", "llm_config": {"api_key": "org-xai"}}
     speech = SpeechSettings(tts="openai", openai_api_key="sk-operator", xai_api_key="xai-op")
     with pytest.raises(ProviderConfigError, match="tts_config: the operator requires"):
-        build_providers(realtime, speech, speech_keys=False)  # the say voice: [speech] tts
+        build_providers(
+            config_of(realtime), speech, speech_keys=False
+        )  # the say voice: [speech] tts
     with pytest.raises(ProviderConfigError, match="tts_config: the operator requires"):
-        build_tts(realtime, speech, speech_keys=False)
+        build_tts(config_of(realtime), speech, speech_keys=False)
     with pytest.raises(ProviderConfigError, match="llm_config: the operator requires"):
-        build_providers({"provider": "xai_realtime"}, speech, speech_keys=False)
+        build_providers(config_of({"provider": "xai_realtime"}), speech, speech_keys=False)
     say = {"provider": "openai", "voice": "nova", "api_key": "org-openai"}
     keyed = {"provider": "xai_realtime", "llm_config": {"api_key": "org-xai", "say_voice": say}}
-    providers = build_providers(keyed, speech, speech_keys=False)
+    providers = build_providers(config_of(keyed), speech, speech_keys=False)
     try:
         assert providers.realtime is not None
         assert providers.realtime._headers["Authorization"] == "Bearer org-xai"  # type: ignore[attr-defined]

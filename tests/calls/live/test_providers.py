@@ -14,7 +14,7 @@ from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.calls.live.caller_audio import CallerAudio
 from voicedock.calls.live.conversation import LiveConversation, build_providers
-from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig
+from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig, config_of
 from voicedock.media.codecs import alaw_encode, ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.providers import ProviderUnavailableError
@@ -64,7 +64,7 @@ def test_providers_come_from_the_assistant_sections(
         "llm_config": {"provider": TEST_PROVIDER, "model": "m"},
         "tts_config": {"provider": TEST_PROVIDER, "voice": "v"},
     }
-    providers = build_providers(config)
+    providers = build_providers(config_of(config))
     assert isinstance(providers.stt, FakeStt)
     assert isinstance(providers.llm, FakeLlm)
     assert isinstance(providers.tts, FakeTts)
@@ -86,7 +86,7 @@ async def test_unavailable_provider_ends_the_call_at_once_and_hangs_up(
         FakeAsterisk(send_audio=False) as fake,
         MediaSession.connect(fake.url(), send_silence=False) as media,
     ):
-        result = await asyncio.wait_for(LiveConversation(media, config).run(), 3.0)
+        result = await asyncio.wait_for(LiveConversation(media, config_of(config)).run(), 3.0)
         assert result.end_reason == "provider-error"
         assert result.transcript == []
         assert fake.channel().commands == ["HANGUP"]  # never an open, silent line
@@ -103,7 +103,7 @@ async def test_caller_audio_is_decoded_to_pcm_at_the_vad_rate(
         FakeAsterisk(fmt=fmt, frame_size=frame_size, send_audio=False) as fake,
         MediaSession.connect(fake.url(), send_silence=False) as media,
     ):
-        live = LiveConversation(media, {}, providers=None)
+        live = LiveConversation(media, config_of({}), providers=None)
         assert live.sample_rate == target_rate
         caller = CallerAudio(media, target_rate)
         rate = media.format.sample_rate

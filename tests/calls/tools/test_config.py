@@ -9,6 +9,7 @@ import pytest
 
 from voicedock.calls.assistants.config import check_config
 from voicedock.calls.tools.config import assistant_tools, check_tools
+from voicedock.domain.assistant_config import config_of
 from voicedock.errors import BadRequest
 
 pytestmark = pytest.mark.unit
@@ -52,7 +53,7 @@ def test_built_ins_get_their_name_description_and_parameters() -> None:
             ]
         )
     }
-    transfer, dtmf, end, lookup = assistant_tools(config)
+    transfer, dtmf, end, lookup = assistant_tools(config_of(config))
     assert transfer.spec.name == "transfer_call"
     assert transfer.spec.parameters["properties"]["destination"]["enum"] == [
         "sales",
@@ -101,10 +102,10 @@ def test_the_filler_and_the_tools_reach_the_dialogue_settings() -> None:
         "body",
         allow_profile=False,
     )
-    dialogue = conversation_config(config, 8000)
+    dialogue = conversation_config(config_of(config), 8000)
     assert [t.name for t in dialogue.tools] == ["end_call"]
     assert (dialogue.tool_filler_message, dialogue.tool_filler_delay_s) == ("Hang on.", 0.5)
-    silent = conversation_config({"tool_filler": {"message": ""}}, 8000)
+    silent = conversation_config(config_of({"tool_filler": {"message": ""}}), 8000)
     assert silent.tool_filler_message is None
     with pytest.raises(BadRequest, match="delay_seconds"):
         check_config({"tool_filler": {"delay_seconds": 60}}, "body", allow_profile=False)

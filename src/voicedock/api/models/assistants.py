@@ -25,9 +25,15 @@ from voicedock.calls.assistants.config import (
     PROFILE_TEXT_MAX,
     VOICEMAIL_DETECTION,
 )
-from voicedock.calls.assistants.plans import AssistantRequest, Keypad, LlmFiller, ToolFiller
 from voicedock.calls.assistants.providers import PROVIDERS
 from voicedock.calls.tools.config import MAX_TOOLS
+from voicedock.domain.assistant_config import (
+    AssistantRequest,
+    Keypad,
+    LlmFiller,
+    ToolFiller,
+    config_json,
+)
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.records import Assistant as AssistantRecord
 from voicedock.domain.secret_fields import masked
@@ -212,7 +218,7 @@ def assistant_reply(a: AssistantRecord) -> Reply:
             "name": a.name,
             "business_name": a.business_name or None,  # null: none
             "active": a.active,
-            **masked(a.config),
+            **masked(config_json(a.config)),
             "created_at": iso(a.created_at),
             "updated_at": iso(a.updated_at),
         },

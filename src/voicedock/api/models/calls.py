@@ -49,8 +49,9 @@ from voicedock.calls.outbound.request import (
     moment,
 )
 from voicedock.domain.ids import room_name_for
+from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call as CallRecord
-from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction, JsonObject
+from voicedock.domain.records import CallEvent, CallMessage, CallStatus, Direction
 from voicedock.domain.timestamps import iso
 from voicedock.domain.usage import call_usage
 from voicedock.errors import BadRequest

@@ -58,7 +58,7 @@ from voicedock.domain import campaigns as domain
 from voicedock.domain.campaigns import Campaign as CampaignRecord
 from voicedock.domain.campaigns import CampaignContact as ContactRecord
 from voicedock.domain.campaigns import CampaignProgress, CampaignStatus, ContactState
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject
 from voicedock.domain.timestamps import iso
 from voicedock.errors import BadRequest
 from voicedock.validation import require_e164

@@ -30,7 +30,8 @@ from voicedock.calls.assistants.config import (
     check_analysis_plan,
 )
 from voicedock.calls.assistants.referencing import refuse_while_referenced
-from voicedock.domain.records import AnalysisTemplate, JsonObject, utcnow
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import AnalysisTemplate, utcnow
 from voicedock.errors import BadRequest
 
 routes = web.RouteTableDef()

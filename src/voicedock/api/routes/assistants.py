@@ -23,11 +23,12 @@ from voicedock.api.resources import (
 )
 from voicedock.calls import fields
 from voicedock.calls.analysis_templates import check_template_ref
-from voicedock.calls.assistants.config import CONFIG_FIELDS, check_config, resolve_provider
+from voicedock.calls.assistants.config import check_config, resolve_provider
 from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import CONFIG_FIELDS, config_json, config_of
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Assistant, utcnow
 from voicedock.domain.secret_fields import restore_masked
@@ -60,7 +61,8 @@ def build_assistant(
         {k: v for k, v in obj.items() if k != "active"}, "body", allow_profile=True
     )
     # A masked provider key read back keeps the stored one (secrets are write-only).
-    checked = restore_masked(checked, base.config if base is not None else None)
+    stored = config_json(base.config) if base is not None else None
+    checked = restore_masked(checked, stored)
     given_name = checked.pop("name", None)  # check_config keeps only non-empty texts
     name = given_name if isinstance(given_name, str) else (base.name if base is not None else None)
     if name is None:
@@ -73,7 +75,7 @@ def build_assistant(
     )
     if obj.get("business_name", "") is None:  # an explicit null: none
         business = ""
-    config = {**(base.config if base is not None else {}), **checked}
+    config = {**(stored or {}), **checked}
     for key in CONFIG_FIELDS:  # an explicit null removes an optional setting
         if key in obj and obj[key] is None:
             config.pop(key, None)
@@ -83,7 +85,7 @@ def build_assistant(
         id=base.id if base is not None else str(uuid.uuid4()),
         organization_id=org_id,
         name=name,
-        config=config,
+        config=config_of(config),
         business_name=business,
         active=fields.boolean(obj, "active", base.active if base is not None else True),
         created_at=base.created_at if base is not None else now,
@@ -97,7 +99,7 @@ async def _check_key_refs(caller: Caller, assistant: Assistant) -> None:
     "required"``)."""
     settings = caller.service.settings
     egress = caller.service.engine.egress_policy
-    resolved = resolve_provider(assistant.config, settings.speech, egress)
+    resolved = resolve_provider(config_json(assistant.config), settings.speech, egress)
     await check_key_refs(
         caller.store, assistant.organization_id, resolved, settings.byok, settings.speech
     )
@@ -112,8 +114,9 @@ def _refs_checked(
 
     async def run(caller: Caller, assistant: Assistant) -> Assistant:
         await _check_key_refs(caller, assistant)
-        await check_template_ref(caller.store, assistant.organization_id, assistant.config)
-        await check_tool_template_refs(caller.store, assistant.organization_id, assistant.config)
+        config = config_json(assistant.config)
+        await check_template_ref(caller.store, assistant.organization_id, config)
+        await check_tool_template_refs(caller.store, assistant.organization_id, config)
         return await store(caller, assistant)
 
     return run

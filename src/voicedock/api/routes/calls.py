@@ -36,7 +36,8 @@ from voicedock.calls.outbound.idempotency import Idempotent, Replayed, StoredAns
 from voicedock.calls.outbound.request import DEPRECATED_ALIASES, OutboundRequest
 from voicedock.calls.recordings import media_type, recording_file
 from voicedock.domain.ids import is_call_id
-from voicedock.domain.records import Call, CallStatus, JsonObject
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, CallStatus
 from voicedock.errors import BadRequest, NotFound
 from voicedock.store.base import CallCursor, CallQuery
 from voicedock.validation import is_token

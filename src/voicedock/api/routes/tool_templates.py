@@ -26,7 +26,8 @@ from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.calls.assistants.urls import check_tool_url
 from voicedock.calls.tools.config import check_tool
 from voicedock.calls.tools.templates import uses_tool_template
-from voicedock.domain.records import JsonObject, ToolTemplate, utcnow
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import ToolTemplate, utcnow
 
 routes = web.RouteTableDef()
 

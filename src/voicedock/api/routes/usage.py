@@ -8,14 +8,14 @@ import io
 import re
 from datetime import UTC, date, datetime
 
+import msgspec
 from aiohttp import web
 
 from voicedock.api.app_keys import SERVICE
 from voicedock.api.authentication import organization_of
 from voicedock.api.models.base import convert, parse_query, reply
-from voicedock.api.models.usage import CSV_COLUMNS, UsageQuery, UsageReport
+from voicedock.api.models.usage import CSV_COLUMNS, SttUsage, TtsUsage, UsageQuery, UsageReport
 from voicedock.calls.usage import usage_report
-from voicedock.domain.records import JsonObject
 from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
 from voicedock.errors import BadRequest
 
@@ -56,10 +56,12 @@ async def get_usage(request: web.Request) -> web.StreamResponse:
         wanted = "csv" if _accepts_csv(request) else "json"
     parse_query(q, UsageQuery)  # and nothing the document does not say
     store = request.app[SERVICE].store
-    report = await usage_report(store, organization_of(request), start, end, group_by)
+    report = convert(
+        await usage_report(store, organization_of(request), start, end, group_by), UsageReport
+    )
     if wanted == "csv":
         return web.Response(text=usage_csv(report), content_type="text/csv", charset="utf-8")
-    return reply(convert(report, UsageReport))
+    return reply(report)
 
 
 def _date(value: str | None, name: str) -> date | None:
@@ -80,23 +82,24 @@ def _accepts_csv(request: web.Request) -> bool:
     return "text/csv" in types and "application/json" not in types
 
 
-def usage_csv(report: JsonObject) -> str:
+def usage_csv(report: UsageReport) -> str:
     """One row per group and outcome (kind "calls"), and per group and speech provider
     (kinds "stt", "tts"); columns that do not apply to a row are empty."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    for group in report["groups"]:
-        key = group["key"] or ""
-        for outcome in group["by_outcome"]:
+    for group in report.groups:
+        key = group.key or ""
+        for outcome in group.by_outcome:
+            row = msgspec.structs.asdict(outcome)
             writer.writerow(
-                {
-                    "key": key,
-                    "kind": "calls",
-                    **{**outcome, "end_reason": outcome["end_reason"] or ""},
-                }
+                {"key": key, "kind": "calls", **row, "end_reason": row["end_reason"] or ""}
             )
-        for kind in ("stt", "tts"):
-            for entry in group[kind]:
-                writer.writerow({"key": key, "kind": kind, **entry})
+        speech: tuple[tuple[str, list[SttUsage] | list[TtsUsage]], ...] = (
+            ("stt", group.stt),
+            ("tts", group.tts),
+        )
+        for kind, entries in speech:
+            for entry in entries:
+                writer.writerow({"key": key, "kind": kind, **msgspec.structs.asdict(entry)})
     return out.getvalue()

@@ -28,14 +28,21 @@ from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.tools.config import TEMPLATE_ID, check_tools
 from voicedock.config import SpeechSettings
 from voicedock.domain import tenant_provider_fields
-from voicedock.domain.assistant_config import SttConfig
+from voicedock.domain.assistant_config import (
+    CONFIG_FIELDS,
+    KEYPAD_MAX_DIGITS,
+    KEYPAD_TERMINATORS,
+    KEYPAD_TIMEOUT,
+    LLM_FILLER_DELAY,
+    LLM_FILLER_MESSAGES,
+    TOOL_FILLER_MESSAGE_MAX,
+    SttConfig,
+)
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
-from voicedock.pipeline import keypad
-from voicedock.pipeline.filler import DEFAULT_PHRASES
 from voicedock.pipeline.node_voices import ESPEAK, OPENAI, PIPER, voice_names
 from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.registry import (
@@ -60,32 +67,6 @@ _PROVIDER_NAMES: dict[str, Callable[[], list[str]]] = {
     "tts_config": tts_registry.names,
 }
 
-# Saved with the configuration itself; name/business_name/active are columns of Assistant.
-CONFIG_FIELDS = (
-    "provider",
-    "first_message",
-    "system_prompt",
-    "llm_config",
-    "stt_config",
-    "tts_config",
-    "facts",
-    "silence_timeout_seconds",
-    "max_duration_seconds",
-    "media_format",
-    "tools",
-    "assistant_request",
-    "analysis_plan",
-    "tool_filler",
-    "llm_filler",
-    "record",
-    "voicemail_detection",
-    "voicemail_message",
-    "silence_prompt_seconds",
-    "silence_prompt_message",
-    "dead_air_seconds",
-    "dead_air_message",
-    "keypad",
-)
 # Answering-machine detection on outbound calls (pipeline/answering_machine.py).
 VOICEMAIL_DETECTION = ("off", "detect", "detect-and-leave-message")
 # Call limits an assistant may set (seconds): (low, high). The defaults live in the pipeline.
@@ -111,33 +92,11 @@ PROFILE_TEXT_MAX = 200
 ANALYSIS_TEXT_MAX = 5_000
 ANALYSIS_PLAN_FIELDS = ("summary_prompt", "structured_data_schema", "success_evaluation_rubric")
 TEMPLATE_ID_MAX = 100  # a template reference's id (tool and analysis templates)
-TOOL_FILLER_MESSAGE_MAX = 500
-# The LLM filler (``llm_filler``): its delay's bounds and default (seconds), and how many
-# phrases of how many characters at most.
 LLM_FILLER = "llm_filler"
-LLM_FILLER_DELAY = (0, 10)
-DEFAULT_LLM_FILLER_DELAY_S = 1.2
-DEFAULT_LLM_FILLER_MESSAGES = DEFAULT_PHRASES
-LLM_FILLER_MESSAGES = (10, 200)
 ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
-# The caller's keypad (``keypad``): when the digits of one entry become a user turn.
 KEYPAD = "keypad"
 KEYPAD_FIELDS = ("enabled", "timeout_seconds", "terminator", "max_digits")
-KEYPAD_TIMEOUT, KEYPAD_MAX_DIGITS, KEYPAD_TERMINATORS = (
-    keypad.TIMEOUT_S,
-    keypad.MAX_DIGITS,
-    keypad.TERMINATORS,
-)
-KEYPAD_DEFAULTS = {
-    "enabled": True,
-    "timeout_seconds": keypad.DEFAULT_TIMEOUT_S,
-    "terminator": keypad.DEFAULT_TERMINATOR,
-    "max_digits": keypad.DEFAULT_MAX_DIGITS,
-}
-# Set (never by the API) on the configuration of a call the organization's server refused:
-# its first message is the refusal, then it hangs up.
-HANG_UP_AFTER_FIRST_MESSAGE = "hang_up_after_first_message"
 
 
 def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -> JsonObject:

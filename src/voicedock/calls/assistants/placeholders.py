@@ -1,4 +1,5 @@
-"""``{{name}}`` placeholders in an assistant's texts, filled from variables: a campaign
+"""``{{name}}`` placeholders in an assistant's texts (its first message, system prompt and
+voicemail message; a call's context), filled from variables: a campaign
 contact's, or those of one ``POST /calls/outbound``. A placeholder without a value stays as
 written."""
 
@@ -7,11 +8,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from voicedock.domain.json import JsonObject
+import msgspec
+from msgspec import UnsetType
+
+from voicedock.domain.assistant_config import AssistantConfig
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
-# The texts of an assistant configuration that speak to (or about) the contact.
-FILLED_KEYS = ("first_message", "system_prompt", "context", "voicemail_message")
 MAX_VARIABLES = 50
 MAX_VARIABLE_LENGTH = 1_000
 
@@ -21,18 +23,21 @@ def fill(text: str, variables: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
 
 
-def fill_config(config: JsonObject, variables: Mapping[str, str]) -> JsonObject:
+def fill_config(config: AssistantConfig, variables: Mapping[str, str]) -> AssistantConfig:
     """A copy of an assistant configuration with its texts filled."""
-    filled: JsonObject = dict(config)
-    for key in FILLED_KEYS:
-        value = filled.get(key)
-        if isinstance(value, str):
-            filled[key] = fill(value, variables)
-    return filled
+    return msgspec.structs.replace(
+        config,
+        first_message=_filled(config.first_message, variables),
+        system_prompt=_filled(config.system_prompt, variables),
+        voicemail_message=_filled(config.voicemail_message, variables),
+    )
+
+
+def _filled(text: str | UnsetType, variables: Mapping[str, str]) -> str | UnsetType:
+    return text if isinstance(text, UnsetType) else fill(text, variables)
 
 
 __all__ = [
-    "FILLED_KEYS",
     "MAX_VARIABLES",
     "MAX_VARIABLE_LENGTH",
     "fill",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from voicedock.domain.assistant_config import config_json
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import Assistant
 from voicedock.errors import Conflict
@@ -22,7 +23,7 @@ Refers = Callable[[Mapping[str, JsonValue]], bool]
 
 def referencing(assistants: Iterable[Assistant], refers: Refers) -> list[str]:
     """The names of the assistants whose configuration ``refers`` to it, sorted."""
-    return sorted(a.name for a in assistants if refers(a.config))
+    return sorted(a.name for a in assistants if refers(config_json(a.config)))
 
 
 async def refuse_while_referenced(

@@ -24,16 +24,15 @@ from typing import Protocol
 from voicedock.calls.assistants.config import (
     ASSISTANT_REQUEST,
     DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS,
-    HANG_UP_AFTER_FIRST_MESSAGE,
     check_config,
 )
-from voicedock.calls.assistants.plans import AssistantRequest, plan
 from voicedock.calls.assistants.resolve import (
     ChosenAssistant,
     ResolvedAssistant,
     resolve_assistant,
 )
 from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE, set_or
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.records import PhoneNumber
@@ -70,7 +69,7 @@ async def inbound_assistant(
 ) -> ResolvedAssistant | None:
     """The assistant of an inbound call to ``number`` (``None``: reject the call)."""
     own = await _own(store, speech, byok, number, call_id)
-    asks_first = plan(own.config.get(ASSISTANT_REQUEST), AssistantRequest) if own else None
+    asks_first = set_or(own.config.assistant_request, None) if own else None
     if server is None or (own is not None and asks_first is None):
         return own
     timeout = DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS

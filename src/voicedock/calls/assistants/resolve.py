@@ -27,6 +27,7 @@ from voicedock.calls.assistants.key_refs import check_key_refs
 from voicedock.calls.assistants.placeholders import fill_config
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.assistant_config import AssistantConfig, config_json, config_of, set_or
 from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.domain.secret_fields import restore_masked
 from voicedock.egress import EgressPolicy
@@ -69,13 +70,12 @@ class ResolvedAssistant:
     assistant_id: str | None  # None for a transient assistant
     name: str | None
     business_name: str | None
-    config: JsonObject  # the snapshot stored with the call
+    config: AssistantConfig  # the snapshot stored with the call
 
     @property
     def first_message(self) -> str | None:
-        """What the assistant says first (``check_config`` keeps only a text)."""
-        value = self.config.get("first_message")
-        return value if isinstance(value, str) else None
+        """What the assistant says first."""
+        return set_or(self.config.first_message, None)
 
 
 async def resolve_assistant(
@@ -95,12 +95,13 @@ async def resolve_assistant(
             raise NotFound("no assistant with this id", error="Assistant not found")
         if not saved.active:
             raise BadRequest("the assistant is inactive", error="Inactive assistant")
-        override = restore_masked(choice.assistant_override or {}, saved.config)
+        stored = config_json(saved.config)
+        override = restore_masked(choice.assistant_override or {}, stored)
         name = override.pop("name", saved.name)
         business = override.pop("business_name", saved.business_name)
         # What the saved configuration holds beyond the list of an organization's settings
         # (stored before it) is ignored; the override was checked with the request.
-        config = deep_merge(tenant_sections(saved.config, speech), override)
+        config = deep_merge(tenant_sections(stored, speech), override)
         assistant_id: str | None = saved.id
     else:
         transient = restore_masked(choice.assistant or {}, None)
@@ -112,19 +113,20 @@ async def resolve_assistant(
         config.pop(key, None)
     if choice.first_message is not None:
         config["first_message"] = choice.first_message
-    if choice.variables:  # this call's values of the {{placeholders}}, as a campaign's
-        config = fill_config(config, choice.variables)
     await expand_tool_templates(store, org_id, config)
     await expand_analysis_template(store, org_id, config)
     if choice.record is not None:
         config["record"] = choice.record
     resolved = resolve_provider(config, speech, egress)
     await check_key_refs(store, org_id, resolved, byok, speech)
+    typed = config_of(resolved)
+    if choice.variables:  # this call's values of the {{placeholders}}, as a campaign's
+        typed = fill_config(typed, choice.variables)
     return ResolvedAssistant(
         assistant_id=assistant_id,
         name=_profile_text(name),
         business_name=_profile_text(business),
-        config=resolved,
+        config=typed,
     )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from voicedock.calls.campaigns.window import zone
 from voicedock.calls.outbound.request import OutboundRequest
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject
 from voicedock.errors import BadRequest
 
 MAX_CONTACTS = 100_000

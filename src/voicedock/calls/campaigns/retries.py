@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+import msgspec
+
 from voicedock.calls.voicemail import VOICEMAIL  # the end reason of a machine's call
 from voicedock.domain.campaigns import ANSWERED, RetryRule
-from voicedock.domain.records import Call, CallStatus, JsonObject
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, CallStatus
 from voicedock.errors import BadRequest
 from voicedock.pbx.causes import CallError
 
@@ -50,7 +53,7 @@ def retry_at(rules: JsonObject, outcome: str, attempts: int, now: datetime) -> d
     stored = rules.get(outcome)
     if outcome == ANSWERED or not isinstance(stored, dict):
         return None
-    rule = RetryRule(int(stored["max_attempts"]), int(stored["backoff_seconds"]))
+    rule = msgspec.convert(stored, RetryRule)
     if attempts >= rule.max_attempts:
         return None
     return now + timedelta(seconds=rule.backoff_seconds)

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
+
 from voicedock.domain.campaigns import CallingWindow
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject, JsonValue
 from voicedock.errors import BadRequest
 
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
@@ -40,14 +42,23 @@ def stored_window(
     first, last = _minutes(start, f"{key}.start"), _minutes(end, f"{key}.end")
     if first == last:  # valid fields, but a window of no time: nothing could ever be called
         raise BadRequest(f"{key}: start and end must differ", error="Empty calling window")
-    return {"days": numbers, "start": _hhmm(first), "end": _hhmm(last)}
+    return {"days": list[JsonValue](numbers), "start": _hhmm(first), "end": _hhmm(last)}
+
+
+class _StoredWindow(msgspec.Struct, kw_only=True, frozen=True):
+    """A calling window as ``stored_window`` stores it."""
+
+    days: list[int]
+    start: str
+    end: str
 
 
 def window_of(stored: JsonObject) -> CallingWindow:
+    window = msgspec.convert(stored, _StoredWindow)
     return CallingWindow(
-        days=frozenset(int(d) for d in stored["days"]),
-        start=_minutes(stored["start"], "start"),
-        end=_minutes(stored["end"], "end"),
+        days=frozenset(window.days),
+        start=_minutes(window.start, "start"),
+        end=_minutes(window.end, "end"),
     )
 
 

@@ -43,7 +43,8 @@ from voicedock.calls.observer import Observers
 from voicedock.calls.speech_admission import Kind, SpeechAdmission
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings, default_node_id
-from voicedock.domain.records import JsonObject, utcnow
+from voicedock.domain.assistant_config import AssistantConfig
+from voicedock.domain.records import utcnow
 from voicedock.egress.settings import egress_policy
 from voicedock.pbx.base import Pbx
 from voicedock.store.base import Store
@@ -144,7 +145,7 @@ class CallEngine:
             store, clock, self.node_id, self.live_calls, self.timeline, self.reports
         )
 
-    def speech_refusal(self, assistant_config: JsonObject, kind: Kind) -> int | None:
+    def speech_refusal(self, assistant_config: AssistantConfig, kind: Kind) -> int | None:
         """``None``: a new call of this assistant may start; else the seconds after which to
         try again, the node's offline speech being at capacity (``calls/speech_admission.py``)."""
         if self._admission is None:

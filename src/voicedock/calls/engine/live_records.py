@@ -27,7 +27,8 @@ from voicedock.calls.live.record import (
     transcript_event_data,
 )
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.records import CallEvent, CallMessage, CallStatus, JsonObject
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import CallEvent, CallMessage, CallStatus
 from voicedock.domain.webhooks import EventType
 from voicedock.store.base import Store
 

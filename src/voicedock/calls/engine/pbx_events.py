@@ -26,7 +26,8 @@ from voicedock.calls.engine.ringing import RingDeadlines
 from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.transitions import apply_pbx_event, cancel, cancel_requested, end, fail
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.records import Call, CallEvent, CallStatus, JsonObject
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, CallEvent, CallStatus
 from voicedock.logs import describe
 from voicedock.pbx.base import Pbx, PbxEvent, PbxEventKind
 from voicedock.pbx.causes import CallError

@@ -31,12 +31,12 @@ from voicedock.calls.transitions import fail, status_event_data
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import LimitsSettings
 from voicedock.domain.ids import mask_call_id
+from voicedock.domain.json import JsonObject
 from voicedock.domain.records import (
     Call,
     CallEvent,
     CallStatus,
     Direction,
-    JsonObject,
     PhoneNumber,
     Trunk,
 )

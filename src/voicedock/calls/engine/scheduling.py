@@ -27,7 +27,8 @@ from voicedock.calls.transitions import CANCELLED, SCHEDULE_EXPIRED, end_schedul
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import Settings
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.records import Call, CallEvent, CallStatus, JsonObject, PhoneNumber
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, CallEvent, CallStatus, PhoneNumber
 from voicedock.errors import RateLimited
 from voicedock.store.base import Store, Transaction
 

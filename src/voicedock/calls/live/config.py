@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TypeVar
 
+import msgspec
 from msgspec import UnsetType
 
-from voicedock.calls.assistants.config import (
-    DEFAULT_LLM_FILLER_DELAY_S,
-    HANG_UP_AFTER_FIRST_MESSAGE,
-    KEYPAD,
-    LLM_FILLER,
-)
-from voicedock.calls.assistants.plans import Keypad, LlmFiller, ToolFiller, plan
 from voicedock.calls.tools.config import assistant_tools, tool_specs
 from voicedock.config import EchoSettings, EndpointingSettings
-from voicedock.domain.json import JsonValue
+from voicedock.domain.assistant_config import (
+    DEFAULT_LLM_FILLER_DELAY_S,
+    AssistantConfig,
+    Keypad,
+    Section,
+    SeedMessage,
+    ToolFiller,
+    given,
+    set_or,
+)
 from voicedock.pipeline.analysis import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.echo import EchoGateConfig
@@ -33,7 +35,7 @@ from voicedock.pipeline.keypad import KeypadPlan
 
 
 def conversation_config(
-    assistant_config: Mapping[str, JsonValue],
+    assistant_config: AssistantConfig,
     sample_rate: int,
     *,
     context: str | None = None,
@@ -41,41 +43,39 @@ def conversation_config(
 ) -> ConversationConfig:
     """The dialogue settings of one call: ``base`` with the assistant's prompt and messages."""
     cfg = base or ConversationConfig()
-    system, history = _seeded_messages(assistant_config.get("llm_config"))
-    own = assistant_config.get("system_prompt")
-    parts = [p for p in (own if isinstance(own, str) else None, *system) if p and p.strip()]
+    c = assistant_config
+    system, history = _seeded_messages(set_or(c.llm_config, None))
+    parts = [p for p in (set_or(c.system_prompt, None), *system) if p and p.strip()]
     prompt: str | None = "\n\n".join(p.strip() for p in parts) if parts else None
-    facts = assistant_config.get("facts")
-    if isinstance(facts, Mapping) and facts:
+    facts = set_or(c.facts, None)
+    if facts:
         lines = "\n".join(f"- {name}: {value}" for name, value in facts.items())
         prompt = f"{prompt or cfg.system_prompt}\n\nFacts:\n{lines}"
-    first = assistant_config.get("first_message")
-    prompt_text = assistant_config.get("silence_prompt_message")
+    first = set_or(c.first_message, None)
     timing = cfg.endpointing
 
-    def ms(key: str, default: int | None) -> int | None:  # a limit it sets (seconds), else default
-        seconds = assistant_config.get(key)
+    def ms(seconds: int | UnsetType, default: int | None) -> int | None:  # a limit it sets
         return seconds * 1000 if isinstance(seconds, int) else default
 
     endpointing = dataclasses.replace(
         timing,
-        silence_timeout_ms=ms("silence_timeout_seconds", timing.silence_timeout_ms),
-        max_duration_ms=ms("max_duration_seconds", timing.max_duration_ms),
-        silence_prompt_ms=ms("silence_prompt_seconds", timing.silence_prompt_ms),
+        silence_timeout_ms=ms(c.silence_timeout_seconds, timing.silence_timeout_ms),
+        max_duration_ms=ms(c.max_duration_seconds, timing.max_duration_ms),
+        silence_prompt_ms=ms(c.silence_prompt_seconds, timing.silence_prompt_ms),
     )
-    dead_air = assistant_config.get("dead_air_seconds")
-    dead_air_text = assistant_config.get("dead_air_message")
-    llm_filler, llm_delay, phrases = plan(assistant_config.get(LLM_FILLER), LlmFiller), None, None
+    llm_filler, llm_delay, phrases = set_or(c.llm_filler, None), None, None
     if llm_filler is not None:  # without it: no LLM filler
-        llm_delay = _set_or(llm_filler.delay_seconds, DEFAULT_LLM_FILLER_DELAY_S)
-        phrases = _set_or(llm_filler.messages, None)
-    filler = plan(assistant_config.get("tool_filler"), ToolFiller) or ToolFiller()
-    message = _set_or(filler.message, cfg.tool_filler_message)
-    delay = _given(filler.delay_seconds, cfg.tool_filler_delay_s)
+        llm_delay = set_or(llm_filler.delay_seconds, DEFAULT_LLM_FILLER_DELAY_S)
+        phrases = set_or(llm_filler.messages, None)
+    filler = set_or(c.tool_filler, ToolFiller())
+    message = set_or(filler.message, cfg.tool_filler_message)
+    delay = given(filler.delay_seconds, cfg.tool_filler_delay_s)
     return dataclasses.replace(
         cfg,
-        dead_air_s=float(dead_air) if isinstance(dead_air, int) else cfg.dead_air_s,
-        dead_air_message=_text_or(dead_air_text, cfg.dead_air_message),
+        dead_air_s=float(c.dead_air_seconds)
+        if isinstance(c.dead_air_seconds, int)
+        else cfg.dead_air_s,
+        dead_air_message=_text_or(c.dead_air_message, cfg.dead_air_message),
         tool_filler_message=message or None,
         tool_filler_delay_s=float(delay),
         llm_filler_delay_s=float(llm_delay) if llm_delay is not None else None,
@@ -83,42 +83,26 @@ def conversation_config(
         endpointing=endpointing,
         sample_rate=sample_rate,
         system_prompt=prompt if isinstance(prompt, str) and prompt else cfg.system_prompt,
-        first_message=first if isinstance(first, str) and first else cfg.first_message,
-        silence_prompt_message=_text_or(prompt_text, cfg.silence_prompt_message),
+        first_message=first if first else cfg.first_message,
+        silence_prompt_message=_text_or(c.silence_prompt_message, cfg.silence_prompt_message),
         context=context or cfg.context,
         history=cfg.history + history,
-        tools=tool_specs(assistant_tools(assistant_config)) or cfg.tools,
-        hang_up_after_first_message=assistant_config.get(HANG_UP_AFTER_FIRST_MESSAGE) is True,
-        keypad=keypad_plan(assistant_config.get(KEYPAD), cfg.keypad),
+        tools=tool_specs(assistant_tools(c)) or cfg.tools,
+        hang_up_after_first_message=c.hang_up_after_first_message is True,
+        keypad=keypad_plan(set_or(c.keypad, None), cfg.keypad),
     )
 
 
-def keypad_plan(stored: JsonValue, default: KeypadPlan) -> KeypadPlan:
-    """The assistant's ``keypad`` plan (checked when it was saved) over ``default``; without
-    one, ``default``."""
-    keypad = plan(stored, Keypad)
+def keypad_plan(keypad: Keypad | None, default: KeypadPlan) -> KeypadPlan:
+    """The assistant's ``keypad`` plan over ``default``; without one, ``default``."""
     if keypad is None:
         return default
     return KeypadPlan(
-        timeout_s=float(_given(keypad.timeout_seconds, default.timeout_s)),
-        terminator=_set_or(keypad.terminator, default.terminator),  # None: no terminator
-        max_digits=_given(keypad.max_digits, default.max_digits),
-        enabled=_given(keypad.enabled, default.enabled),
+        timeout_s=float(given(keypad.timeout_seconds, default.timeout_s)),
+        terminator=set_or(keypad.terminator, default.terminator),  # None: no terminator
+        max_digits=given(keypad.max_digits, default.max_digits),
+        enabled=given(keypad.enabled, default.enabled),
     )
-
-
-T = TypeVar("T")
-D = TypeVar("D")
-
-
-def _set_or(value: T | UnsetType, default: D) -> T | D:
-    """A plan's setting, or ``default`` where the plan leaves it out."""
-    return default if isinstance(value, UnsetType) else value
-
-
-def _given(value: T | UnsetType | None, default: T) -> T:
-    """A plan's setting, or ``default`` where the plan leaves it out or sets it null."""
-    return default if value is None or isinstance(value, UnsetType) else value
 
 
 def with_echo_settings(base: ConversationConfig | None, echo: EchoSettings) -> ConversationConfig:
@@ -149,10 +133,10 @@ def with_endpointing_settings(
     return dataclasses.replace(cfg, endpointing=timing)
 
 
-def analysis_plan(assistant_config: Mapping[str, JsonValue]) -> AnalysisPlan | None:
+def analysis_plan(assistant_config: AssistantConfig) -> AnalysisPlan | None:
     """The assistant's ``analysis_plan`` (checked when it was saved), if it has one."""
-    plan = assistant_config.get("analysis_plan")
-    if not isinstance(plan, Mapping):
+    plan = set_or(assistant_config.analysis_plan, None)
+    if plan is None:
         return None
     schema = plan.get("structured_data_schema")
     summary, rubric = plan.get("summary_prompt"), plan.get("success_evaluation_rubric")
@@ -167,21 +151,20 @@ def _text_or(value: object, default: str) -> str:
     return value if isinstance(value, str) and value.strip() else default
 
 
-def _seeded_messages(llm_config: object) -> tuple[list[str], tuple[ChatMessage, ...]]:
-    """``llm_config.messages`` → (system texts, earlier user/assistant turns)."""
-    messages = llm_config.get("messages") if isinstance(llm_config, Mapping) else None
+def _seeded_messages(llm_config: Section | None) -> tuple[list[str], tuple[ChatMessage, ...]]:
+    """``llm_config.messages`` (checked when saved) → (system texts, earlier turns)."""
+    try:
+        messages = msgspec.convert((llm_config or {}).get("messages") or [], list[SeedMessage])
+    except msgspec.ValidationError:
+        messages = []
     system: list[str] = []
     history: list[ChatMessage] = []
-    for message in messages if isinstance(messages, list) else []:
-        if not isinstance(message, Mapping):
+    for message in messages:
+        content = message.content
+        if not content.strip():
             continue
-        role, content = message.get("role"), message.get("content")
-        if not isinstance(content, str) or not content.strip():
-            continue
-        if role == "system":
+        if message.role == "system":
             system.append(content)
-        elif role == "user":
-            history.append(ChatMessage("user", content.strip()))
-        elif role == "assistant":
-            history.append(ChatMessage("assistant", content.strip()))
+        else:
+            history.append(ChatMessage(message.role, content.strip()))
     return system, tuple(history)

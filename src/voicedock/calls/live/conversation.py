@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Self
 
 from voicedock.aio import Closable, Coro, Supervisor
@@ -45,8 +45,9 @@ from voicedock.calls.live.taps import CallTaps
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
 from voicedock.calls.voicemail import VoicemailSettings
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.json import JsonObject
 from voicedock.errors import MediaError, PbxError
 from voicedock.logs import current_call_id, describe
 from voicedock.media.call_media import CallMedia
@@ -84,7 +85,7 @@ class LiveConversation(Closable):
     def __init__(
         self,
         media: CallMedia,
-        assistant_config: Mapping[str, JsonValue],
+        assistant_config: AssistantConfig,
         *,
         context: str | None = None,
         providers: SpeechProviders | None = None,

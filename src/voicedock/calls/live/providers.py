@@ -48,7 +48,14 @@ from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
 from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
-from voicedock.domain.assistant_config import LlmConfig, RealtimeConfig, SttConfig, TtsConfig
+from voicedock.domain.assistant_config import (
+    AssistantConfig,
+    LlmConfig,
+    RealtimeConfig,
+    SttConfig,
+    TtsConfig,
+    config_json,
+)
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.egress import Egress
 from voicedock.errors import BadRequest
@@ -81,7 +88,7 @@ class SpeechProviders:
 
 
 def build_providers(
-    assistant_config: Mapping[str, JsonValue],
+    assistant_config: AssistantConfig,
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
     *,
@@ -93,7 +100,7 @@ def build_providers(
 
 
 async def build_providers_closing_on_error(
-    assistant_config: Mapping[str, JsonValue],
+    assistant_config: AssistantConfig,
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
     *,
@@ -111,7 +118,7 @@ async def build_providers_closing_on_error(
 
 
 def _build(
-    assistant_config: Mapping[str, JsonValue],
+    config: AssistantConfig,
     speech: SpeechSettings | None,
     egress: Egress | None,
     speech_keys: bool,
@@ -120,10 +127,10 @@ def _build(
 ) -> SpeechProviders:
     """The providers, each added to ``made`` as it is made (the caller closes them if a
     later one fails)."""
-    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
-        return _speech_to_speech(assistant_config, speech or SpeechSettings(), egress, speech_keys)
     speech = speech or SpeechSettings()
-    assistant_config = _resolved(assistant_config, speech, egress)
+    if config.provider in SPEECH_TO_SPEECH:
+        return _speech_to_speech(config_json(config), speech, egress, speech_keys)
+    assistant_config = _resolved(config, speech, egress)
     guard = None if egress is None else egress.for_providers()
     keys = speech_keys
     stt = create_stt(_stt(assistant_config, speech, keys), guard)
@@ -141,7 +148,7 @@ def _build(
 
 
 def build_tts(
-    assistant_config: Mapping[str, JsonValue],
+    config: AssistantConfig,
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
     *,
@@ -151,11 +158,10 @@ def build_tts(
     voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
     speech = speech or SpeechSettings()
     guard = None if egress is None else egress.for_providers()
-    if assistant_config.get("provider") in SPEECH_TO_SPEECH:
-        section = _realtime_llm_section(assistant_config, speech, egress)
+    if config.provider in SPEECH_TO_SPEECH:
+        section = _realtime_llm_section(config_json(config), speech, egress)
         return create_tts(_say_voice(section, speech, speech_keys), guard)
-    assistant_config = _resolved(assistant_config, speech, egress)
-    return create_tts(_tts(assistant_config, speech, speech_keys), guard)
+    return create_tts(_tts(_resolved(config, speech, egress), speech, speech_keys), guard)
 
 
 def voice_tts(
@@ -174,14 +180,14 @@ def voice_tts(
     return create_tts(msgspec.structs.replace(section, sample_rate=sample_rate), guard)
 
 
-def _resolved(
-    config: Mapping[str, JsonValue], speech: SpeechSettings, egress: Egress | None
-) -> JsonObject:
+def _resolved(config: AssistantConfig, speech: SpeechSettings, egress: Egress | None) -> JsonObject:
     """The provider rules once more (idempotent): a placed call's snapshot is resolved
     already, an inbound call's saved assistant may not be; its URLs checked with ``egress``."""
     try:
         return resolve_provider(
-            tenant_sections(config, speech), speech, None if egress is None else egress.policy
+            tenant_sections(config_json(config), speech),
+            speech,
+            None if egress is None else egress.policy,
         )
     except BadRequest as exc:
         raise ProviderConfigError(exc.message) from None
@@ -282,13 +288,13 @@ def _section(
     return section
 
 
-def uses_local_stt(config: Mapping[str, JsonValue], speech: SpeechSettings) -> bool:
+def uses_local_stt(config: AssistantConfig, speech: SpeechSettings) -> bool:
     """Whether a call of this assistant configuration transcribes with the node's offline
     Whisper (the recognition pool), rather than a cloud STT or a speech-to-speech model."""
-    if config.get("provider") in SPEECH_TO_SPEECH:
+    if config.provider in SPEECH_TO_SPEECH:
         return False
     try:
-        resolved = resolve_provider(tenant_sections(config, speech), speech, None)
+        resolved = resolve_provider(tenant_sections(config_json(config), speech), speech, None)
     except BadRequest:
         return False  # the call will fail to build its providers anyway
     section = resolved.get("stt_config")

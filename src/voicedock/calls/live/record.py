@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from voicedock.domain.records import CallMessage, JsonObject
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import CallMessage
 
 
 class TranscriptTurn(Protocol):

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from voicedock.calls.errors import CallNotPlaced
-from voicedock.domain.records import Call, IdempotencyRecord, JsonObject
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, IdempotencyRecord
 from voicedock.errors import Unprocessable
 from voicedock.store.base import Transaction
 

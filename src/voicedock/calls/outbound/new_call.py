@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from voicedock.calls.assistants.resolve import ResolvedAssistant
 from voicedock.calls.trunk_access import TrunkAccess
-from voicedock.domain.records import Call, JsonObject, PhoneNumber
+from voicedock.domain.json import JsonObject
+from voicedock.domain.records import Call, PhoneNumber
 from voicedock.errors import BadRequest, Forbidden, NotFound
 from voicedock.store.base import Store
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from voicedock.calls import fields
 from voicedock.calls.assistants.config import check_config
-from voicedock.domain.records import JsonObject
+from voicedock.domain.json import JsonObject
 from voicedock.errors import BadRequest
 
 DEPRECATED_ALIASES = {

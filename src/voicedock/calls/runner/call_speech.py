@@ -6,12 +6,13 @@ the voice alone for a call that rings (its first message synthesized ahead)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from voicedock.calls.assistants.key_refs import with_provider_keys
 from voicedock.calls.live.providers import build_providers_closing_on_error, build_tts
 from voicedock.config import ByokSettings, SpeechSettings
+from voicedock.domain.assistant_config import AssistantConfig, config_json, config_of
 from voicedock.domain.records import Call
 from voicedock.egress import Egress
 from voicedock.pipeline.providers.base import Tts
@@ -20,7 +21,7 @@ from voicedock.store.base import Store
 if TYPE_CHECKING:
     from voicedock.calls.live.providers import SpeechProviders
 
-ProvidersFactory = Callable[[Mapping[str, Any]], Awaitable["SpeechProviders"]]
+ProvidersFactory = Callable[[AssistantConfig], Awaitable["SpeechProviders"]]
 
 
 class CallSpeech:
@@ -40,14 +41,17 @@ class CallSpeech:
         self.egress = egress
         self._providers = providers
 
-    async def config_of(self, call: Call) -> Mapping[str, Any]:
+    async def keyed_config(self, call: Call) -> AssistantConfig:
         """The call's configuration with its organization's referenced provider keys opened
         (in memory only: the call's stored snapshot keeps the references)."""
-        return await with_provider_keys(
-            self._store, call.organization_id, call.assistant_config, self._byok, self._speech
+        config = config_json(call.assistant_config)
+        return config_of(
+            await with_provider_keys(
+                self._store, call.organization_id, config, self._byok, self._speech
+            )
         )
 
-    async def providers(self, assistant_config: Mapping[str, Any]) -> SpeechProviders:
+    async def providers(self, assistant_config: AssistantConfig) -> SpeechProviders:
         """Every provider the call speaks with."""
         if self._providers is not None:
             return await self._providers(assistant_config)
@@ -55,7 +59,7 @@ class CallSpeech:
             assistant_config, self._speech, self.egress, speech_keys=self._speech_keys
         )
 
-    async def voice(self, assistant_config: Mapping[str, Any]) -> Tts:
+    async def voice(self, assistant_config: AssistantConfig) -> Tts:
         """The call's TTS alone (no STT or LLM is needed to synthesize ahead); with a
         ``providers`` factory (tests), the TTS of what it makes, the rest closed."""
         if self._providers is None:

@@ -60,12 +60,11 @@ TRANSFER_SETTLE_S = 10.0
 
 
 async def media_format(store: Store, call: Call) -> str:
-    """The format of the call's media leg: the assistant's ``media_format`` (or ``codec``) if
-    set, else the codec of its number's trunk, else ``ulaw``."""
-    config = call.assistant_config
-    for key in ("media_format", "codec"):
-        if config.get(key) in CALL_MEDIA_FORMATS:
-            return str(config[key])
+    """The format of the call's media leg: the assistant's ``media_format`` if set, else
+    the codec of its number's trunk, else ``ulaw``."""
+    chosen = call.assistant_config.media_format
+    if chosen in CALL_MEDIA_FORMATS:
+        return str(chosen)
     if call.number_id is not None:
         number = await store.get_phone_number(call.organization_id, call.number_id)
         trunk = await store.get_trunk(number.trunk) if number is not None else None
@@ -167,7 +166,7 @@ class OneCall:
         from voicedock.media.recording import CallRecorder
 
         leg_format = await media_format(self._store, call)
-        providers = await self._call_speech.providers(await self._call_speech.config_of(call))
+        providers = await self._call_speech.providers(await self._call_speech.keyed_config(call))
         running.speech_names = (providers.stt_name, providers.tts_name)
         speech = self._speech
         if speech.synthesis is not None:  # the local voice through the node's cache and pool

@@ -47,7 +47,7 @@ class Presynthesis:
 
     def prepare(self, call: Call, ring_seconds: float) -> None:
         """Synthesize ``call``'s first message while it rings (see the module's doc)."""
-        text = call.assistant_config.get("first_message")
+        text = call.assistant_config.first_message
         if (
             not self._media
             or self._closed
@@ -91,7 +91,7 @@ class Presynthesis:
     ) -> None:
         try:
             try:
-                tts = await self._speech.voice(await self._speech.config_of(call))
+                tts = await self._speech.voice(await self._speech.keyed_config(call))
             except ProviderError as exc:  # the call reports it once answered
                 why = describe(exc)
                 log.info("call %s: nothing synthesized ahead: %s", mask_call_id(call.id), why)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.runner.one_call import OneCall
 from voicedock.calls.runner.running_call import RunningCall
 from voicedock.calls.runner.served import ServedCalls
 from voicedock.calls.transitions import SERVICE_RESTART
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.records import Call, CallMessage, CallStatus
 from voicedock.logs import call_context
 from voicedock.pbx.base import MediaPbx
@@ -38,7 +39,7 @@ class Resuming:
     async def resume(
         self,
         call: Call,
-        assistant_config: Mapping[str, object],
+        assistant_config: AssistantConfig,
         messages: Sequence[CallMessage],
     ) -> bool:
         """Serve a call the PBX adopted after a restart with ``assistant_config``, its
@@ -58,7 +59,7 @@ class Resuming:
         records = self._engine.records
         records.continue_messages(call.id, messages)
         records.attach(call.id, running)  # from here on a record is owed
-        resumed = dataclasses.replace(call, assistant_config=dict(assistant_config))
+        resumed = dataclasses.replace(call, assistant_config=assistant_config)
         with call_context(call.id):
             served.serve(running, self._one_call.serve(running, resumed, media_pbx))
         try:

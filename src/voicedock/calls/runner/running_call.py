@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from voicedock.aio import Supervisor, first_of
 from voicedock.calls.commands import API_END_CALL
+from voicedock.domain.json import JsonObject
 from voicedock.media.listen_tap import ListenTap
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.frames import ContextSource
@@ -144,7 +145,7 @@ class RunningCall:
             return live.end_reason
         return self.stop_reason or "closed"
 
-    def timings(self) -> dict[str, int | None] | None:
+    def timings(self) -> JsonObject | None:
         """``Call.timings``: ms from the answer to the media connected and to the first audio
         written (None: a resumed call, whose answer was another run's, or no media)."""
         answered, connected = self.answered_at, self.media_connected_at

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from voicedock.calls import fields
 from voicedock.calls.control import TRANSFER_MODES
+from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest
@@ -138,11 +139,9 @@ def check_tool(item: object, where: str) -> JsonObject:
     return obj
 
 
-def assistant_tools(config: Mapping[str, JsonValue]) -> list[AssistantTool]:
+def assistant_tools(config: AssistantConfig) -> list[AssistantTool]:
     """The tools of a (checked) resolved configuration, ready for a call."""
-    tools = config.get("tools")
-    if not isinstance(tools, list):
-        return []
+    tools = config.tools if isinstance(config.tools, list) else []
     items = [item for item in map(json_object, tools) if item is not None]
     return [_tool(item) for item in items if TEMPLATE_ID not in item]
 

@@ -21,6 +21,8 @@ from decimal import Decimal
 from types import UnionType
 from typing import ClassVar, Generic, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
 
+import msgspec
+
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import (
     AnalysisTemplate,
@@ -171,7 +173,7 @@ class Table(Generic[T]):
     """A table and the record its rows are: a column for each of the record's fields, of the
     same name (in the record's order), stored as its type says: a ``datetime`` in the dialect's
     form, a ``bool`` as a boolean, an enum by its value, a text or number as it is, anything
-    else (a mapping, a list) as a JSON document."""
+    else (a mapping, a list, a msgspec Struct: its fields) as a JSON document."""
 
     name: str
     model: type[T]
@@ -181,6 +183,7 @@ class Table(Generic[T]):
     documents: frozenset[str] = field(init=False)  # JSON
     booleans: frozenset[str] = field(init=False)
     enums: Mapping[str, Callable[[str], object]] = field(init=False)
+    structs: Mapping[str, type[msgspec.Struct]] = field(init=False)  # JSON, typed
 
     def __post_init__(self) -> None:
         hints = get_type_hints(self.model)
@@ -195,6 +198,10 @@ class Table(Generic[T]):
         object.__setattr__(self, "documents", documents)
         object.__setattr__(self, "booleans", booleans)
         object.__setattr__(self, "enums", enums)
+        structs = {
+            c: k for c, k in kinds.items() if isinstance(k, type) and issubclass(k, msgspec.Struct)
+        }
+        object.__setattr__(self, "structs", structs)
 
     @property
     def insert_columns(self) -> tuple[str, ...]:
@@ -207,7 +214,7 @@ class Table(Generic[T]):
 
     def encode_value(self, column: str, value: object, dialect: Dialect) -> SqlValue:
         if column in self.documents:
-            return dump_json(value)
+            return dump_json(msgspec.to_builtins(value) if column in self.structs else value)
         if column in self.booleans:
             return bool(value)
         if column in self.enums:
@@ -227,6 +234,8 @@ class Table(Generic[T]):
             value = row[column]
             if column in self.datetimes:
                 values[column] = dialect.from_dt(value)
+            elif column in self.structs:
+                values[column] = msgspec.convert(load_json(value), self.structs[column])
             elif column in self.documents:
                 values[column] = load_json(value)
             elif column in self.booleans:
