@@ -185,7 +185,13 @@ class Service(Closable):
             provider_health=self.speech.provider_health,
         )
         # A call's speech providers, and its first message synthesized while it rings.
-        call_speech = CallSpeech(store, settings.speech, settings.byok, self.webhooks.egress)
+        call_speech = CallSpeech(
+            store,
+            settings.speech,
+            settings.byok,
+            self.webhooks.egress,
+            health=self.speech.provider_health,
+        )
         synthesis = self.speech.synthesis
         presynthesis = None if synthesis is None else Presynthesis(synthesis, call_speech, pbx)
         # Every change to a call tells the webhooks (the outbox, in the change's transaction),

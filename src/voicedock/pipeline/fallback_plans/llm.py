@@ -50,6 +50,26 @@ class LlmPlan(Plan[Llm]):
         without them)."""
         return isinstance(self.primary, ToolCallingLlm)
 
+    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        """An ``Llm``'s stream (the call's analysis, a warm transfer's decision): the next
+        entry answers when one fails before its first token; a failure after it is the
+        caller's (its text would be doubled)."""
+        error: ProviderError | None = None
+        for tried in self.tries():
+            started = False
+            try:
+                with self.serving(tried):
+                    async for token in tried.entry.provider.stream(messages):
+                        started = True
+                        yield token
+                    return
+            except ProviderError as exc:
+                if started:
+                    raise
+                error = exc
+        assert error is not None  # the last entry is always tried
+        raise error
+
     async def sentences(
         self,
         context: Sequence[ChatMessage],

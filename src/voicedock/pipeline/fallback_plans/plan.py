@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 from voicedock.domain.json import JsonObject
 from voicedock.errors import ProviderError
@@ -107,6 +107,14 @@ class Plan(Generic[P]):
         self.entries = tuple(entries)
         self._health, self._on_switch = health, on_switch
         self._attempt_timeout_s = attempt_timeout_s or type(self).attempt_timeout_s
+
+    def mapped(self, wrap: Callable[[P], P]) -> Self:
+        """The same plan with each entry's provider wrapped (the node's synthesis or
+        recognition pool for a local engine)."""
+        entries = [Entry(entry.endpoint, wrap(entry.provider)) for entry in self.entries]
+        return type(self)(
+            entries, self._health, self._on_switch, attempt_timeout_s=self._attempt_timeout_s
+        )
 
     @property
     def primary(self) -> P:
