@@ -386,16 +386,19 @@ class _Plans:
         make: Callable[[SectionT], P],
         made: list[_Closing],
     ) -> list[Entry[P]]:
-        section = json_object(self._config.get(key)) or {}
-        plan = section.get(FALLBACK_PLAN)
-        parts = [{k: v for k, v in section.items() if k != FALLBACK_PLAN}]
-        parts += (
-            [entry for entry in plan if isinstance(entry, dict)] if isinstance(plan, list) else []
-        )
+        section = json_object(self._config.get(key))
+        plan = section.get(FALLBACK_PLAN) if section is not None else None
+        # The section itself (none: the operator's engine), then its plan's entries.
+        parts: list[JsonObject | None] = [
+            None if section is None else {k: v for k, v in section.items() if k != FALLBACK_PLAN}
+        ]
+        if isinstance(plan, list):
+            parts += [entry for entry in plan if isinstance(entry, dict)]
         entries: list[Entry[P]] = []
         for index, part in enumerate(parts):
             where = key if index == 0 else f"{key}.{FALLBACK_PLAN}[{index - 1}]"
-            completed = _section({key: part}, key, self._speech, speech_keys=self._keys)
+            holder = {} if part is None else {key: part}
+            completed = _section(holder, key, self._speech, speech_keys=self._keys)
             typed = decoded(kind, completed, where)
             provider = make(typed)
             made.append(provider)
