@@ -29,6 +29,7 @@ from voicedock.domain.assistant_config import AssistantConfig, Section
 from voicedock.domain.records import Call, CallEvent, CallMessage, Direction
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import Pbx, PbxHealth
+from voicedock.pipeline.provider_health import ProviderHealth
 from voicedock.pipeline.worker_pool import Priority
 from voicedock.store.base import Store, StoreCounts, Transaction
 
@@ -47,6 +48,7 @@ class ServiceMetrics:
         node_id: str,
         admission: SpeechAdmission | None = None,
         listening: Listening | None = None,
+        provider_health: ProviderHealth | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._store = store
@@ -56,6 +58,7 @@ class ServiceMetrics:
         self._node = node_id
         self._admission = admission
         self._listening = listening
+        self._provider_health = provider_health
         self._counts = StoreCounts({}, {}, {})
         r = self.registry
         self.answer_seconds = Histogram(
@@ -164,6 +167,8 @@ class ServiceMetrics:
             yield from _recognition_metrics(self._admission)
         if self._listening is not None:
             yield from _listen_metrics(self._listening)
+        if self._provider_health is not None:
+            yield from _provider_metrics(self._provider_health)
 
     def _media_metrics(self) -> Iterator[Metric]:
         media = self._media.snapshot()
@@ -196,6 +201,32 @@ def _listen_metrics(listening: Listening) -> Iterator[Metric]:
     )
     dropped.add_metric([], listening.frames_dropped)
     yield dropped
+
+
+def _provider_metrics(health: ProviderHealth) -> Iterator[Metric]:
+    totals = health.totals()
+    for name, help_text in (
+        ("requests", "Requests this node's calls sent to speech providers, by engine and "
+         "provider."),
+        ("failures", "Requests that failed (an error, a timeout, a stream that stopped)."),
+        ("switches", "Turns that moved on from a provider to the next entry of their "
+         "fallback plan."),
+    ):  # fmt: skip
+        family = CounterMetricFamily(
+            f"voicedock_provider_{name}", help_text, labels=["engine", "provider"]
+        )
+        for (engine, provider), counts in sorted(totals.items()):
+            family.add_metric([engine, provider], getattr(counts, name))
+        yield family
+    opened = GaugeMetricFamily(
+        "voicedock_provider_breakers_open",
+        "Provider endpoints this node's calls skip now (breaker open or probing), by engine "
+        "and provider.",
+        labels=["engine", "provider"],
+    )
+    for (engine, provider), n in sorted(health.open_now().items()):
+        opened.add_metric([engine, provider], n)
+    yield opened
 
 
 def _recognition_metrics(admission: SpeechAdmission) -> Iterator[Metric]:

@@ -182,9 +182,16 @@ class Service(Closable):
             node_id,
             self.speech.admission,
             listening=self.listening,
+            provider_health=self.speech.provider_health,
         )
         # A call's speech providers, and its first message synthesized while it rings.
-        call_speech = CallSpeech(store, settings.speech, settings.byok, self.webhooks.egress)
+        call_speech = CallSpeech(
+            store,
+            settings.speech,
+            settings.byok,
+            self.webhooks.egress,
+            health=self.speech.provider_health,
+        )
         synthesis = self.speech.synthesis
         presynthesis = None if synthesis is None else Presynthesis(synthesis, call_speech, pbx)
         # Every change to a call tells the webhooks (the outbox, in the change's transaction),

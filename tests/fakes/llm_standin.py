@@ -15,7 +15,9 @@ model, messages, tools, headers, the raw body) before it is answered. ``reply`` 
 ``ToolCalls`` (the model calls functions: streamed as ``delta.tool_calls`` fragments, the
 arguments' JSON in pieces, as the API sends them) or a function of the request returning
 either; ``fail_next(status, message)`` answers the next request with an OpenAI error body
-instead.
+instead, ``fail_all(status)`` every request from then on; ``hang_after_words`` makes a streamed
+answer stop after that many words and send nothing more (a model that hangs midway) until the
+client gives up or the stand-in closes.
 
 The wire helpers (``chat_chunk``, ``chat_stream_body``, ``completion_body``, ``error_body``)
 are public for tests that script a raw reply on a ``LocalServer``.
@@ -111,8 +113,11 @@ class LlmStandIn:
 
     reply: Reply = "Okay."
     delay_s: float = 0.0  # a stalled LLM: each answer starts this late
+    hang_after_words: int | None = None  # a stream that stops midway
     requests: list[ChatRequest] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
+    _failing: _Failure | None = None
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
     _server: LocalServer = field(default_factory=LocalServer)
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -127,11 +132,16 @@ class LlmStandIn:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing.set()  # hanging answers end
         await self._server.__aexit__(*exc)
 
     def fail_next(self, status: int, message: str = "The server had an error") -> None:
         """Answer the next request with an OpenAI error body and ``status``."""
         self._failures.append(_Failure(status, message))
+
+    def fail_all(self, status: int, message: str = "The server had an error") -> None:
+        """Answer every request from now on with an OpenAI error body and ``status``."""
+        self._failing = _Failure(status, message)
 
     async def wait_request(self, count: int = 1, timeout: float = 10.0) -> ChatRequest:
         """The ``count``-th request (1-based), waiting for it to arrive."""
@@ -149,8 +159,9 @@ class LlmStandIn:
         async with self._arrived:
             self.requests.append(chat)
             self._arrived.notify_all()
-        if self._failures:
-            failure = self._failures.pop(0)
+        if self._failures or self._failing:
+            failure = self._failures.pop(0) if self._failures else self._failing
+            assert failure is not None
             return web.Response(
                 status=failure.status,
                 body=error_body(failure.message),
@@ -168,6 +179,14 @@ class LlmStandIn:
         response.content_type = "text/event-stream"
         await response.prepare(request)
         pieces = re.findall(r"\S+\s*", text)
+        if self.hang_after_words is not None:
+            said = pieces[: self.hang_after_words]
+            await response.write(
+                chat_chunk("", role=True, model=chat.model)
+                + b"".join(chat_chunk(piece, model=chat.model) for piece in said)
+            )
+            await self._closing.wait()
+            return response
         if isinstance(reply, ToolCalls):
             await response.write(tool_calls_stream_body(pieces, reply.calls, chat.model))
         else:

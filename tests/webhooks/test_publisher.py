@@ -248,3 +248,16 @@ def test_choose_endpoints_prefers_the_assistants_own() -> None:
     assert choose_endpoints([general, own], "a2", "status-update") == [general]
     general.enabled = False
     assert choose_endpoints([general], None, "status-update") == []
+
+
+def test_a_provider_switch_is_its_own_event_naming_both_entries_and_why() -> None:
+    call = Call("call-s", "org", Direction.OUTBOUND, CallStatus.IN_PROGRESS, None, None)
+    data = {
+        "engine": "llm",
+        "from": "openai/llm.example/gpt-4o-mini",
+        "to": None,
+        "reason": "timeout",
+    }
+    (payload,) = payloads_for_event(call, CallEvent("call-s", "provider-switch", data))
+    assert payload["type"] == "provider-switch"
+    assert payload["data"] == data

@@ -256,58 +256,110 @@ _CHAT: dict[str, Rule] = {
     "messages": delegated,
 }
 
+FALLBACK_PLAN = "fallback_plan"
+FALLBACK_PLAN_MAX = 3
+
+
+def _plan(section: str) -> Rule:
+    """A section's ``fallback_plan``: up to ``FALLBACK_PLAN_MAX`` sections of the same kind,
+    tried in order when the one before fails (``pipeline/fallback_plans/``), each naming its
+    provider and checked as the section itself is; an entry has no plan of its own."""
+
+    def check(value: object, where: str) -> None:
+        if not isinstance(value, list) or not 1 <= len(value) <= FALLBACK_PLAN_MAX:
+            raise BadRequest(f"{where} must be a list of 1 to {FALLBACK_PLAN_MAX} sections")
+        for index, entry in enumerate(value):
+            at = f"{where}[{index}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("provider"), str):
+                raise BadRequest(f"{at} must be a section naming its provider")
+            if FALLBACK_PLAN in entry:
+                raise BadRequest(f"{at}.{FALLBACK_PLAN}: a fallback entry has no plan of its own")
+            check_section(section, entry["provider"], entry, at)
+
+    schema: JsonObject = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": FALLBACK_PLAN_MAX,
+        "items": {"type": "object", "required": ["provider"]},
+        "description": f"What takes over, in order, when this {_KIND_NAMES[section]} fails "
+        "within a turn: sections of the same kind, each naming its provider and checked as "
+        "this one (an entry has no plan of its own).",
+    }
+    return Rule(check, schema)
+
+
+def _with_plan(section: str, providers: dict[str, dict[str, Rule]]) -> dict[str, dict[str, Rule]]:
+    plan = _plan(section)
+    return {name: {**rules, FALLBACK_PLAN: plan} for name, rules in providers.items()}
+
+
 # (section, provider name) → the keys an organization may set, each with its rule.
 TENANT_KEYS: dict[str, dict[str, dict[str, Rule]]] = {
-    STT: {
-        **dict.fromkeys(("offline", "faster-whisper", "faster_whisper"), _WHISPER),
-        "openai": {**_PROVIDER, **CLOUD, "model": MODEL, "language": LANGUAGE, "prompt": PROMPT},
-        "deepgram": {
-            **_PROVIDER,
-            **CLOUD,
-            "model": MODEL,
-            "language": LANGUAGE,
-            "endpointing_ms": number(10, 5_000, integer=True, nullable=True),
-            "interim_results": flag,
-            "smart_format": flag,
+    STT: _with_plan(
+        STT,
+        {
+            **dict.fromkeys(("offline", "faster-whisper", "faster_whisper"), _WHISPER),
+            "openai": {
+                **_PROVIDER,
+                **CLOUD,
+                "model": MODEL,
+                "language": LANGUAGE,
+                "prompt": PROMPT,
+            },
+            "deepgram": {
+                **_PROVIDER,
+                **CLOUD,
+                "model": MODEL,
+                "language": LANGUAGE,
+                "endpointing_ms": number(10, 5_000, integer=True, nullable=True),
+                "interim_results": flag,
+                "smart_format": flag,
+            },
         },
-    },
-    TTS: {
-        "offline": {**_PIPER, **_ESPEAK},  # Piper when installed, else espeak-ng
-        "piper": _PIPER,
-        **dict.fromkeys(("espeak-ng", "espeak_ng"), _ESPEAK),
-        "openai": {
-            **_PROVIDER,
-            **CLOUD,
-            "model": MODEL,
-            "voice": VOICE,
-            "instructions": PROMPT,
-            "speed": number(0.25, 4.0),
+    ),
+    TTS: _with_plan(
+        TTS,
+        {
+            "offline": {**_PIPER, **_ESPEAK},  # Piper when installed, else espeak-ng
+            "piper": _PIPER,
+            **dict.fromkeys(("espeak-ng", "espeak_ng"), _ESPEAK),
+            "openai": {
+                **_PROVIDER,
+                **CLOUD,
+                "model": MODEL,
+                "voice": VOICE,
+                "instructions": PROMPT,
+                "speed": number(0.25, 4.0),
+            },
+            "elevenlabs": {
+                **_PROVIDER,
+                **CLOUD,
+                "voice": VOICE,
+                "voice_id": VOICE,
+                "model": MODEL,
+                "model_id": MODEL,
+                "language_code": LANGUAGE,
+                # The output formats ElevenLabs streams (resampled to the call's rate).
+                "sample_rate": choice(8000, 16000, 22050, 24000, 44100, 48000),
+                "voice_settings": obj(
+                    {
+                        "stability": number(0, 1),
+                        "similarity_boost": number(0, 1),
+                        "style": number(0, 1),
+                        "use_speaker_boost": flag,
+                        "speed": number(0.7, 1.2),
+                    }
+                ),
+            },
         },
-        "elevenlabs": {
-            **_PROVIDER,
-            **CLOUD,
-            "voice": VOICE,
-            "voice_id": VOICE,
-            "model": MODEL,
-            "model_id": MODEL,
-            "language_code": LANGUAGE,
-            # The output formats ElevenLabs streams (resampled to the call's rate).
-            "sample_rate": choice(8000, 16000, 22050, 24000, 44100, 48000),
-            "voice_settings": obj(
-                {
-                    "stability": number(0, 1),
-                    "similarity_boost": number(0, 1),
-                    "style": number(0, 1),
-                    "use_speaker_boost": flag,
-                    "speed": number(0.7, 1.2),
-                }
-            ),
+    ),
+    LLM: _with_plan(
+        LLM,
+        {
+            **dict.fromkeys(("offline", "rule-based", "rule_based"), _RULE_BASED),
+            **dict.fromkeys(("openai", "mistral", "xai", "ollama", "openai-compatible"), _CHAT),
         },
-    },
-    LLM: {
-        **dict.fromkeys(("offline", "rule-based", "rule_based"), _RULE_BASED),
-        **dict.fromkeys(("openai", "mistral", "xai", "ollama", "openai-compatible"), _CHAT),
-    },
+    ),
     REALTIME: {
         "xai_realtime": {
             **_PROVIDER,
@@ -383,4 +435,11 @@ def tenant_part(section: str, provider: str, value: Mapping[str, JsonValue]) -> 
         except BadRequest:
             continue
         kept[key] = item
+    plan = kept.get(FALLBACK_PLAN)
+    if isinstance(plan, list):  # checked: a list of sections naming their providers
+        kept[FALLBACK_PLAN] = [
+            tenant_part(section, str(entry["provider"]), entry)
+            for entry in plan
+            if isinstance(entry, dict)
+        ]
     return kept

@@ -38,6 +38,7 @@ class EventType(enum.StrEnum):
     CAMPAIGN_UPDATE = "campaign-update"  # a campaign started, paused, resumed, ended
     CAMPAIGN_CONTACT_UPDATE = "campaign-contact-update"  # a contact's final outcome
     ANSWERING_MACHINE = "answering-machine"  # the outbound call's human/machine verdict
+    PROVIDER_SWITCH = "provider-switch"  # a turn moved on to the next entry of a fallback plan
     # Requests voicedock makes while a call waits for the answer (not queued, not retried).
     TOOL_CALLS = "tool-calls"
     ASSISTANT_REQUEST = "assistant-request"

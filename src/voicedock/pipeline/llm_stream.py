@@ -1,4 +1,5 @@
-"""Turn a streamed LLM reply into speakable sentences, with a first-token deadline."""
+"""Turn a streamed LLM reply into speakable sentences, with a first-token deadline and a
+limit on how long the stream may stop midway."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ async def reply_sentences(
     stream: AsyncIterator[str] | AsyncIterator[str | ToolCall],
     *,
     first_token_timeout_s: float,
+    stall_timeout_s: float | None = None,
     on_first_token: Callable[[], None] | None = None,
 ) -> AsyncIterator[str | ToolCall]:
     """Each complete sentence of a streamed reply as soon as it is there, and the reply's tool
@@ -41,9 +43,12 @@ async def reply_sentences(
                 for sentence in buffer.push(item):
                     yield sentence
             try:
-                item = await anext(stream)
+                async with asyncio.timeout(stall_timeout_s):
+                    item = await anext(stream)
             except StopAsyncIteration:
                 break
+            except TimeoutError as exc:
+                raise ProviderTimeoutError("the language model's reply stopped midway") from exc
         for sentence in buffer.flush():
             yield sentence
     finally:

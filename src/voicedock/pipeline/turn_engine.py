@@ -67,6 +67,7 @@ from voicedock.pipeline.dialogue.keypad_input import KeypadInput
 from voicedock.pipeline.dialogue.reply import Replies, Wait
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
+from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     SUPERVISOR,
@@ -111,7 +112,7 @@ class TurnEngine(DialogueBase):
         self,
         *,
         stt: Stt,
-        llm: Llm,
+        llm: Llm | LlmPlan,
         tts: Tts,
         sink: OutputSink,
         config: ConversationConfig | None = None,
@@ -121,7 +122,7 @@ class TurnEngine(DialogueBase):
     ) -> None:
         """``on_transcript`` sees each final message as it is added to ``transcript``;
         ``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
-        conversation's own)."""
+        conversation's own); ``llm`` may be a fallback plan."""
         self.config = cfg = config or ConversationConfig()
         self._wall = wall_clock
         self._listener = Listener(
@@ -147,7 +148,7 @@ class TurnEngine(DialogueBase):
             tts, sink, cfg, wall_clock, on_audio=self._listener.echo.play
         )
         self._replies = Replies(
-            llm,
+            llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm),
             wall_clock,
             partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
             cfg,

@@ -95,6 +95,12 @@ class AnsweringMachineData(TypedDict):
     evidence: JsonObject
 
 
+# ``from`` is a keyword: the functional form.
+ProviderSwitchData = TypedDict(
+    "ProviderSwitchData", {"engine": str, "from": str, "to": str | None, "reason": str}
+)
+
+
 # Fields of the final call record that belong in the end-of-call report. A whitelist, so an
 # internal field added to the call record later (a PBX channel name, a resolved assistant
 # configuration with provider keys) does not leak to customers by default.
@@ -260,6 +266,17 @@ def answering_machine(
     the verdict rests on (milliseconds of the callee's audio)."""
     data: AnsweringMachineData = {"result": result, "evidence": dict(evidence)}
     return build_event(EventType.ANSWERING_MACHINE, call_id, at, data)
+
+
+def provider_switch(
+    call_id: str, engine: str, source: str, to: str | None, reason: str, *, at: datetime
+) -> CallEventPayload:
+    """A call's ``engine`` (``llm``, ``stt``, ``tts``, ``realtime``) moved on from one entry of
+    its fallback plan (``source``, a label: provider, host, model) to the next (``to``; None:
+    none was left), and why (``timeout``, ``rate-limited``, ``connection``, ``bad-response``,
+    ``error``, ``breaker-open``)."""
+    data: ProviderSwitchData = {"engine": engine, "from": source, "to": to, "reason": reason}
+    return build_event(EventType.PROVIDER_SWITCH, call_id, at, data)
 
 
 def end_of_call_report(

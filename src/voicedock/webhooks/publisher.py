@@ -9,6 +9,7 @@ caused it (``tx.enqueue``). Mapping:
     transfer {result: failed}           → transfer-update "failed"
     security {type: transfer-refused}   → transfer-update "refused" (destination masked)
     transcript                          → transcript (only endpoints that list it explicitly)
+    answering-machine, provider-switch  → the same type
     end-of-call report                  → end-of-call-report (the final record)
 
 Fan-out: the organization's enabled endpoints that want the event type. An endpoint bound to
@@ -131,6 +132,18 @@ def payloads_for_event(
                 str(data.get("result", "unknown")),
                 at=at,
                 evidence=evidence if isinstance(evidence, dict) else {},
+            )
+        ]
+    if event.type == EventType.PROVIDER_SWITCH:
+        to = data.get("to")
+        return [
+            events.provider_switch(
+                call.id,
+                str(data.get("engine", "")),
+                str(data.get("from", "")),
+                to if isinstance(to, str) else None,
+                str(data.get("reason", "")),
+                at=at,
             )
         ]
     if event.type == "transcript":

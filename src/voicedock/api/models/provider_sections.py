@@ -84,16 +84,32 @@ def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = Non
     return schema
 
 
+def _with_plan(kind: str, extra: dict[str, Schema]) -> dict[str, Schema]:
+    """``extra`` and the section's ``fallback_plan``: sections of the same kind, each naming
+    its provider (one this list knows, or an operator's plugin engine), with no plan."""
+    plan = tenant_provider_fields.FALLBACK_PLAN
+    entries: list[Schema] = []
+    for name, rules in tenant_provider_fields.TENANT_KEYS[kind].items():
+        keys = {k: v for k, v in _keys(rules, extra).items() if k != plan}
+        entries.append(obj({**keys, "provider": {"const": name}}, ("provider",)))
+    plugin = _unnamed(kind, provider=True, extra=extra)
+    plugin["propertyNames"] = {"enum": [k for k in plugin["propertyNames"]["enum"] if k != plan]}
+    entries.append(plugin | {"required": ["provider"]})
+    rule = tenant_provider_fields.TENANT_KEYS[kind]["offline"][plan]
+    return {**extra, plan: {**rule.schema, "items": {"anyOf": entries}}}
+
+
 def _section(kind: str) -> Schema:
     """A provider section (domain/tenant_provider_fields.py): the keys each provider takes."""
     providers = tenant_provider_fields.TENANT_KEYS[kind]
     listed = "; ".join(f"{name}: {', '.join(sorted(keys))}" for name, keys in providers.items())
     host = ", ".join(sorted(tenant_provider_fields.OPERATOR_KEYS))
+    extra = _with_plan(kind, {})
     return {
         "anyOf": [
-            *_variants(kind, {}),
-            _unnamed(kind, provider=False),
-            _unnamed(kind, provider=True),
+            *_variants(kind, extra),
+            _unnamed(kind, provider=False, extra=extra),
+            _unnamed(kind, provider=True, extra=extra),
         ],
         "description": (
             f"What an organization may set, per provider ({listed}); every value is bounded. "
@@ -109,11 +125,12 @@ def _section(kind: str) -> Schema:
 (SPEECH_TO_SPEECH_PROVIDER,) = SPEECH_TO_SPEECH
 _LLM_EXTRA: dict[str, Schema] = {"messages": nullable({"type": "array", "items": _MESSAGE})}
 # llm_config: a pipeline assistant's LLM, or (provider xai_realtime) the realtime session's.
+_LLM_PLANNED = _with_plan(tenant_provider_fields.LLM, _LLM_EXTRA)
 _LLM_SECTIONS: Schema = {
     "anyOf": [
-        *_variants(tenant_provider_fields.LLM, _LLM_EXTRA),
-        _unnamed(tenant_provider_fields.LLM, provider=False, extra=_LLM_EXTRA),
-        _unnamed(tenant_provider_fields.LLM, provider=True, extra=_LLM_EXTRA),
+        *_variants(tenant_provider_fields.LLM, _LLM_PLANNED),
+        _unnamed(tenant_provider_fields.LLM, provider=False, extra=_LLM_PLANNED),
+        _unnamed(tenant_provider_fields.LLM, provider=True, extra=_LLM_PLANNED),
     ]
 }
 _REALTIME_SECTION: Schema = obj(

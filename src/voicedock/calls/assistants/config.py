@@ -40,6 +40,7 @@ from voicedock.domain.assistant_config import (
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
+from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
 from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
@@ -389,10 +390,32 @@ def _resolve_provider(
             check_tts_voice(name, part, key, speech)
         if key == "stt_config" and name in WHISPER_NAMES:
             _check_whisper(part)
+        plan = part.get(FALLBACK_PLAN)
+        if isinstance(plan, list):
+            part[FALLBACK_PLAN] = [
+                _plan_entry(key, json_object(entry) or {}, f"{key}.{FALLBACK_PLAN}[{i}]", speech)
+                for i, entry in enumerate(plan)
+            ]
         resolved[key] = part
     if egress is not None:
         check_tenant_urls(resolved, egress)
     return resolved
+
+
+def _plan_entry(key: str, entry: JsonObject, where: str, speech: SpeechSettings) -> JsonObject:
+    """One entry of a section's fallback plan, as the section itself is resolved: a provider
+    of the registry, a cloud LLM's default model, a voice the engine has."""
+    part = dict(entry)
+    name = part.get("provider")
+    if not isinstance(name, str) or name not in _PROVIDER_NAMES[key]():
+        raise BadRequest(f"{where}.provider {name!r} is not one of {_names(key)}")
+    if key == "llm_config" and name in DEFAULT_LLM_MODELS and not part.get("model"):
+        part["model"] = DEFAULT_LLM_MODELS[name]
+    if key == "tts_config":
+        check_tts_voice(name, part, where, speech)
+    if key == "stt_config" and name in WHISPER_NAMES:
+        _check_whisper(part)
+    return part
 
 
 def tenant_sections(config: Mapping[str, JsonValue], speech: SpeechSettings) -> JsonObject:

@@ -27,7 +27,7 @@ from voicedock.calls.assistants.providers import NEEDS_STT_AND_TTS, SPEECH_TO_SP
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.json import JsonValue, json_object
 from voicedock.domain.key_box import KeyBox, KeyBoxError
-from voicedock.domain.tenant_provider_fields import API_KEY_REF, cloud_providers
+from voicedock.domain.tenant_provider_fields import API_KEY_REF, FALLBACK_PLAN, cloud_providers
 from voicedock.errors import BadRequest, Forbidden, StoreError, Unprocessable
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnavailableError
 from voicedock.store.base import Store
@@ -49,6 +49,7 @@ class Engine:
     provider: str
     section: Mapping[str, JsonValue]
     left_out: bool = False
+    plan: tuple[str, int] | None = None  # an entry of this section's fallback plan, at this index
 
     @property
     def cloud(self) -> bool:
@@ -68,20 +69,22 @@ def engines(
     as for an organization's defaults, which an assistant completes)."""
     top = config.get("provider")
     llm = _mapping(config.get(_LLM))
-    found: list[tuple[str, str, Mapping[str, JsonValue] | None]]
+    found: list[tuple[str, str, Mapping[str, JsonValue] | None, tuple[str, int] | None]]
     if top in SPEECH_TO_SPEECH:
         say = _mapping(llm.get(SAY_VOICE)) if llm is not None else None
-        found = [(_LLM, str(top), llm), (_SAY, _named(say, speech.tts), say)]
+        found = [(_LLM, str(top), llm, None), (_SAY, _named(say, speech.tts), say, None)]
     else:
         llm_default = str(top) if top in NEEDS_STT_AND_TTS else speech.llm
         defaults = {"stt_config": speech.stt, "tts_config": speech.tts, _LLM: llm_default}
         found = []
         for where in SECTIONS:
             section = _mapping(config.get(where))
-            found.append((where, _named(section, defaults[where]), section))
+            found.append((where, _named(section, defaults[where]), section, None))
+            for index, (at, entry) in enumerate(_plan_entries(where, section)):
+                found.append((at, _named(entry, defaults[where]), entry, (where, index)))
     return [
-        Engine(where, provider, section or {}, left_out=section is None)
-        for where, provider, section in found
+        Engine(where, provider, section or {}, left_out=section is None, plan=plan)
+        for where, provider, section, plan in found
         if section is not None or not partial
     ]
 
@@ -95,6 +98,17 @@ def _named(section: Mapping[str, JsonValue] | None, default: str) -> str:
     return str(name or default)
 
 
+def _plan_entries(
+    where: str, section: Mapping[str, JsonValue] | None
+) -> Iterator[tuple[str, Mapping[str, JsonValue]]]:
+    """The entries of a section's fallback plan, each with where it is."""
+    plan = section.get(FALLBACK_PLAN) if section is not None else None
+    if isinstance(plan, list):
+        for index, entry in enumerate(plan):
+            if isinstance(entry, Mapping):
+                yield f"{where}.{FALLBACK_PLAN}[{index}]", entry
+
+
 def _sections(config: Mapping[str, JsonValue]) -> Iterator[tuple[str, Mapping[str, JsonValue]]]:
     """Every provider section ``config`` holds, reached or not (what may name a key)."""
     for key in SECTIONS:
@@ -104,6 +118,7 @@ def _sections(config: Mapping[str, JsonValue]) -> Iterator[tuple[str, Mapping[st
             inner = section.get(SAY_VOICE) if key == _LLM else None
             if isinstance(inner, Mapping):
                 yield f"{key}.{SAY_VOICE}", inner
+            yield from _plan_entries(key, section)
 
 
 def fits(key_provider: str, section_provider: str) -> bool:
@@ -196,8 +211,15 @@ async def with_provider_keys(
         opened["api_key"] = await _open(store, organization_id, str(name), byok, where)
         if where == _SAY:
             out[_LLM] = {**(json_object(out[_LLM]) or {}), SAY_VOICE: opened}
+        elif engine.plan is not None:  # after its section
+            key, index = engine.plan
+            holder = json_object(out[key]) or {}
+            plan = holder.get(FALLBACK_PLAN)
+            entries: list[JsonValue] = list(plan) if isinstance(plan, list) else []
+            entries[index] = opened
+            out[key] = {**holder, FALLBACK_PLAN: entries}
         else:
-            out[where] = opened  # its say_voice, if any, comes next
+            out[where] = opened  # its say_voice and plan, if any, come next
     return out
 
 

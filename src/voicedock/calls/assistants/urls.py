@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
 from voicedock.domain.json import JsonValue
 from voicedock.domain.provider_urls import url_path
+from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
 from voicedock.egress import EgressPolicy, provider_url_refusal
 from voicedock.egress.guard import literal_refusal
 from voicedock.errors import BadRequest
@@ -44,6 +45,10 @@ def check_tenant_urls(config: Mapping[str, JsonValue], policy: EgressPolicy) -> 
             section = config.get(key)
             if isinstance(section, Mapping):
                 _check_section(key, key, section, policy)
+                plan = section.get(FALLBACK_PLAN)
+                for index, entry in enumerate(plan if isinstance(plan, Sequence) else ()):
+                    if isinstance(entry, Mapping):
+                        _check_section(f"{key}.{FALLBACK_PLAN}[{index}]", key, entry, policy)
     tools = config.get("tools")
     if isinstance(tools, Sequence):
         for i, tool in enumerate(tools):

@@ -94,6 +94,16 @@ class LiveRecords:
                 tx, call, CallEvent(call_id, EventType.ANSWERING_MACHINE.value, verdict, now)
             )
 
+    async def store_provider_switch(self, call_id: str, switch: JsonObject) -> None:
+        """A turn of the call moved on to the next entry of a fallback plan: a
+        ``provider-switch`` call event (and webhook)."""
+        now = self._now()
+        async with attempt(self._store) as tx:
+            call = await tx.get_call_for_update(call_id)
+            if call is not None:
+                event = CallEvent(call_id, EventType.PROVIDER_SWITCH.value, switch, now)
+                await self._timeline.add_event(tx, call, event)
+
     async def store_transcript_turn(
         self, call_id: str, entry: TranscriptTurn, now: datetime | None = None
     ) -> None:

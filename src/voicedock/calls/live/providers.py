@@ -31,9 +31,9 @@ the policy changed, an ``assistant-request`` answer) and every connection passes
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import msgspec
 
@@ -57,14 +57,28 @@ from voicedock.domain.assistant_config import (
     config_json,
 )
 from voicedock.domain.json import JsonObject, JsonValue, json_object
+from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
 from voicedock.egress import Egress
 from voicedock.errors import BadRequest
+from voicedock.pipeline.fallback_plans.llm import LlmPlan
+from voicedock.pipeline.fallback_plans.plan import Entry, Switch
+from voicedock.pipeline.fallback_plans.stt import SttPlan
+from voicedock.pipeline.fallback_plans.tts import TtsPlan
+from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
 from voicedock.pipeline.providers.section import decoded
 
 if TYPE_CHECKING:
     from voicedock.pipeline.providers.realtime import RealtimeSpeech
+
+
+class _Closing(Protocol):
+    async def aclose(self) -> None: ...
+
+
+SectionT = TypeVar("SectionT", SttConfig, LlmConfig, TtsConfig)
+P = TypeVar("P", bound=_Closing)
 
 # A section that would take the operator's [speech] key where the operator does not allow it.
 _REQUIRED = "{}: the operator requires the organization's own {} key, not its [speech] key"
@@ -73,7 +87,7 @@ _REQUIRED = "{}: the operator requires the organization's own {} key, not its [s
 @dataclass(slots=True)
 class SpeechProviders:
     stt: Stt | None  # None for speech-to-speech
-    llm: Llm | None  # also analyses the call when set
+    llm: Llm | None  # also analyses the call when set (a plan too: ``LlmPlan``)
     tts: Tts
     realtime: RealtimeSpeech | None = None
     # The providers' names, as the call's usage counts them (``domain.usage``; None: unnamed).
@@ -105,11 +119,23 @@ async def build_providers_closing_on_error(
     egress: Egress | None = None,
     *,
     speech_keys: bool = True,
+    health: ProviderHealth | None = None,
+    on_switch: Callable[[Switch], None] | None = None,
 ) -> SpeechProviders:
-    """``build_providers``, closing the ones already made when a later one fails."""
-    made: list[Stt | Llm | Tts] = []
+    """``build_providers``, closing the ones already made when a later one fails. An engine
+    with a fallback plan is a plan (``pipeline/fallback_plans/``) consulting the node's
+    breakers (``health``) and reporting each move to the call (``on_switch``)."""
+    made: list[_Closing] = []
     try:
-        return _build(assistant_config, speech, egress, speech_keys, made=made)
+        return _build(
+            assistant_config,
+            speech,
+            egress,
+            speech_keys,
+            made=made,
+            health=health,
+            on_switch=on_switch,
+        )
     except BaseException:
         for provider in made:
             with contextlib.suppress(Exception):
@@ -123,7 +149,9 @@ def _build(
     egress: Egress | None,
     speech_keys: bool,
     *,
-    made: list[Stt | Llm | Tts],
+    made: list[_Closing],
+    health: ProviderHealth | None = None,
+    on_switch: Callable[[Switch], None] | None = None,
 ) -> SpeechProviders:
     """The providers, each added to ``made`` as it is made (the caller closes them if a
     later one fails)."""
@@ -132,12 +160,10 @@ def _build(
         return _speech_to_speech(config_json(config), speech, egress, speech_keys)
     assistant_config = _resolved(config, speech, egress)
     guard = None if egress is None else egress.for_providers()
-    keys = speech_keys
-    stt = create_stt(_stt(assistant_config, speech, keys), guard)
-    made.append(stt)
-    llm = create_llm(_llm(assistant_config, speech, keys), guard)
-    made.append(llm)
-    tts = create_tts(_tts(assistant_config, speech, keys), guard)
+    plans = _Plans(assistant_config, speech, speech_keys, health or ProviderHealth(), on_switch)
+    stt = plans.stt(lambda section: create_stt(section, guard), made)
+    llm = plans.llm(lambda section: create_llm(section, guard), made)
+    tts = plans.tts(lambda section: create_tts(section, guard), made)
     return SpeechProviders(
         stt,
         llm,
@@ -317,3 +343,70 @@ _SPEECH_KEYS = {
     ("stt_config", "deepgram"): "deepgram_api_key",
     ("tts_config", "elevenlabs"): "elevenlabs_api_key",
 }
+
+
+class _Plans:
+    """Each engine of a resolved pipeline configuration: its section alone, or a plan of the
+    section and its ``fallback_plan`` entries, each completed by the operator's settings as a
+    section is (``_section``) and made by the registry."""
+
+    def __init__(
+        self,
+        config: Mapping[str, JsonValue],
+        speech: SpeechSettings,
+        speech_keys: bool,
+        health: ProviderHealth,
+        on_switch: Callable[[Switch], None] | None,
+    ) -> None:
+        self._config, self._speech, self._keys = config, speech, speech_keys
+        self._health, self._on_switch = health, on_switch
+
+    def stt(self, make: Callable[[SttConfig], Stt], made: list[_Closing]) -> Stt:
+        entries = self._entries("stt_config", SttConfig, make, made)
+        if len(entries) == 1:
+            return entries[0].provider
+        return SttPlan(entries, self._health, self._on_switch)
+
+    def llm(self, make: Callable[[LlmConfig], Llm], made: list[_Closing]) -> Llm:
+        entries = self._entries("llm_config", LlmConfig, make, made)
+        if len(entries) == 1:
+            return entries[0].provider
+        return LlmPlan(entries, self._health, self._on_switch)
+
+    def tts(self, make: Callable[[TtsConfig], Tts], made: list[_Closing]) -> Tts:
+        entries = self._entries("tts_config", TtsConfig, make, made)
+        if len(entries) == 1:
+            return entries[0].provider
+        return TtsPlan(entries, self._health, self._on_switch)
+
+    def _entries(
+        self,
+        key: str,
+        kind: type[SectionT],
+        make: Callable[[SectionT], P],
+        made: list[_Closing],
+    ) -> list[Entry[P]]:
+        section = json_object(self._config.get(key))
+        plan = section.get(FALLBACK_PLAN) if section is not None else None
+        # The section itself (none: the operator's engine), then its plan's entries.
+        parts: list[JsonObject | None] = [
+            None if section is None else {k: v for k, v in section.items() if k != FALLBACK_PLAN}
+        ]
+        if isinstance(plan, list):
+            parts += [entry for entry in plan if isinstance(entry, dict)]
+        entries: list[Entry[P]] = []
+        for index, part in enumerate(parts):
+            where = key if index == 0 else f"{key}.{FALLBACK_PLAN}[{index - 1}]"
+            holder = {} if part is None else {key: part}
+            completed = _section(holder, key, self._speech, speech_keys=self._keys)
+            typed = decoded(kind, completed, where)
+            provider = make(typed)
+            made.append(provider)
+            endpoint = Endpoint(
+                key.removesuffix("_config"),
+                typed.provider,
+                typed.base_url or "",
+                getattr(typed, "model", None) or "",
+            )
+            entries.append(Entry(endpoint, provider))
+        return entries

@@ -15,6 +15,8 @@ from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, config_json, config_of
 from voicedock.domain.records import Call
 from voicedock.egress import Egress
+from voicedock.pipeline.fallback_plans.plan import Switch
+from voicedock.pipeline.provider_health import ProviderHealth
 from voicedock.pipeline.providers.base import Tts
 from voicedock.store.base import Store
 
@@ -32,9 +34,13 @@ class CallSpeech:
         byok: ByokSettings,
         egress: Egress,
         providers: ProvidersFactory | None = None,
+        *,
+        health: ProviderHealth | None = None,
     ) -> None:
         """``providers`` builds a call's STT/LLM/TTS (default: the registry's, from the
-        assistant configuration, connecting through ``egress``)."""
+        assistant configuration, connecting through ``egress``); ``health``: the node's
+        breakers, which the calls' fallback plans consult."""
+        self._health = health
         self._store = store
         self._speech = speech
         self._byok = byok
@@ -51,12 +57,22 @@ class CallSpeech:
             )
         )
 
-    async def providers(self, assistant_config: AssistantConfig) -> SpeechProviders:
-        """Every provider the call speaks with."""
+    async def providers(
+        self,
+        assistant_config: AssistantConfig,
+        on_switch: Callable[[Switch], None] | None = None,
+    ) -> SpeechProviders:
+        """Every provider the call speaks with; ``on_switch`` hears of each move of one of
+        its fallback plans to the next entry."""
         if self._providers is not None:
             return await self._providers(assistant_config)
         return await build_providers_closing_on_error(
-            assistant_config, self._speech, self.egress, speech_keys=self._speech_keys
+            assistant_config,
+            self._speech,
+            self.egress,
+            speech_keys=self._speech_keys,
+            health=self._health,
+            on_switch=on_switch,
         )
 
     async def voice(self, assistant_config: AssistantConfig) -> Tts:

@@ -8,6 +8,9 @@
   through which every answered call's offline Whisper transcribes, finals before interims, and
   the ``SpeechAdmission`` that refuses new calls while transcriptions wait too long for it
   (``calls/speech_admission.py``);
+* the providers' health (``pipeline/provider_health.py``): one breaker per provider endpoint,
+  which every call's fallback plans consult, so a failing provider is skipped by the node's
+  calls together for its cool-down;
 * the schema workers (``pipeline/schema_checks.py``): what an assistant's analysis plan extracts
   after a call is checked against the organization's schema there, in worker processes each
   killed and replaced at a deadline, queues per organization served in turn.
@@ -28,6 +31,7 @@ from voicedock.calls.offline_speech import operator_stt, operator_tts, recogniti
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.egress import Egress
+from voicedock.pipeline.provider_health import ProviderHealth
 from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.recognition import NodeRecognition
@@ -74,6 +78,8 @@ class NodeSpeech:
         # The node's schema workers: every call's analysis checks the fields its model
         # extracted there, in processes killed at a deadline, fair between organizations.
         self.schema_checks = SchemaChecks()
+        # The node's breakers, one per provider endpoint its calls' plans name.
+        self.provider_health = ProviderHealth()
         self._warm_ups = Supervisor("speech warm-up", log)
 
     async def start(self, egress: Egress, *, warm_up: bool = False) -> None:

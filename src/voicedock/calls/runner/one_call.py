@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from voicedock.calls.control import Transfer
@@ -39,6 +40,8 @@ from voicedock.errors import MediaError, ProviderError, VoicedockError
 from voicedock.logs import bind_call_id, describe
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import MediaPbx, Pbx
+from voicedock.pipeline.fallback_plans.stt import SttPlan
+from voicedock.pipeline.fallback_plans.tts import TtsPlan
 from voicedock.store.backlog import WriteBacklog
 from voicedock.store.base import Store
 
@@ -166,16 +169,23 @@ class OneCall:
         from voicedock.media.recording import CallRecorder
 
         leg_format = await media_format(self._store, call)
-        providers = await self._call_speech.providers(await self._call_speech.keyed_config(call))
+        providers = await self._call_speech.providers(
+            await self._call_speech.keyed_config(call),
+            on_switch=lambda switch: self._served.spawn(
+                self._provider_switch(call.id, switch.event())
+            ),
+        )
         running.speech_names = (providers.stt_name, providers.tts_name)
         speech = self._speech
-        if speech.synthesis is not None:  # the local voice through the node's cache and pool
-            tts = speech.synthesis.speech_for(providers.tts, call.organization_id)
+        if (synthesis := speech.synthesis) is not None:  # a local voice: the node's pool
+            voice = partial(synthesis.speech_for, organization=call.organization_id)
+            tts = providers.tts
+            tts = tts.mapped(voice) if isinstance(tts, TtsPlan) else voice(tts)
             providers = dataclasses.replace(providers, tts=tts)
-        if speech.recognition is not None and providers.stt is not None:  # Whisper: the pool
-            providers = dataclasses.replace(
-                providers, stt=speech.recognition.speech_for(providers.stt)
-            )
+        if (recognition := speech.recognition) is not None and providers.stt is not None:
+            stt = providers.stt  # Whisper: the node's pool
+            pooled = stt.mapped(recognition.speech_for) if isinstance(stt, SttPlan) else None
+            providers = dataclasses.replace(providers, stt=pooled or recognition.speech_for(stt))
         recording = self._recording_name(call)
         outbound = call.direction is Direction.OUTBOUND
         try:
@@ -249,6 +259,14 @@ class OneCall:
             call_id,
             lambda: records.store_answering_machine(call_id, verdict),
             what=f"answering-machine verdict of call {mask_call_id(call_id)}",
+        )
+
+    async def _provider_switch(self, call_id: str, switch: dict[str, JsonValue]) -> None:
+        records = self._engine.records
+        await self._backlog.submit(
+            call_id,
+            lambda: records.store_provider_switch(call_id, switch),
+            what=f"provider switch of call {mask_call_id(call_id)}",
         )
 
     def _call_tools(self, running: RunningCall, call: Call) -> CallTools | None:

@@ -21,10 +21,9 @@ from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.history import ModelHistory
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
+from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.filler import FillerPhrases, late
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.llm_stream import reply_sentences
-from voicedock.pipeline.providers.base import Llm, ToolCallingLlm
 from voicedock.pipeline.tools import END_CALL, ToolResult, calls_entry, result_entry
 
 _T = TypeVar("_T")
@@ -49,7 +48,7 @@ class Wait:
 class Replies:
     def __init__(
         self,
-        llm: Llm,
+        plan: LlmPlan,
         wall_clock: Callable[[], float],
         on_end_call: Callable[[], None],
         config: ConversationConfig,
@@ -61,7 +60,7 @@ class Replies:
         """``on_end_call``: the model called ``end_call`` (its result says the call is
         ending; the dialogue ends it)."""
         self._on_end_call = on_end_call
-        self._llm, self._config, self._history = llm, config, history
+        self._plan, self._config, self._history = plan, config, history
         self._transcript, self._tool_calls, self._tasks = transcript, tool_calls, tasks
         self._wall = wall_clock
         self._fillers = FillerPhrases(config.llm_filler_messages)
@@ -70,20 +69,16 @@ class Replies:
         self, first_token: Callable[[], None], wait: Wait
     ) -> AsyncIterator[str | Filler]:
         """The model's reply to the context as it is now, with its fillers."""
-        llm, tools = self._llm, self._config.tools
-        rounds = self._config.max_tool_rounds if tools and isinstance(llm, ToolCallingLlm) else 0
+        plan, tools = self._plan, self._config.tools
+        rounds = self._config.max_tool_rounds if tools and plan.calls_tools else 0
         for round_ in range(rounds + 1):
             offered = tools if round_ < rounds else ()  # the last round must speak
-            context = self._history.context()
-            stream = (
-                llm.stream_with_tools(context, offered)
-                if isinstance(llm, ToolCallingLlm) and offered
-                else llm.stream(context)
-            )
             calls: list[ToolCall] = []
-            items: AsyncIterator[str | ToolCall | Filler] = reply_sentences(
-                stream,
+            items: AsyncIterator[str | ToolCall | Filler] = plan.sentences(
+                self._history.context(),
+                offered,
                 first_token_timeout_s=self._config.llm_first_token_timeout_s,
+                stall_timeout_s=self._config.llm_stall_timeout_s,
                 on_first_token=first_token if round_ == 0 else None,
             )
             if round_ == 0 and wait.filler_due is not None:

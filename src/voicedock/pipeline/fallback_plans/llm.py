@@ -1,0 +1,147 @@
+"""An assistant's language model with its fallback plan: the next entry takes over a reply
+whose model failed, within the turn.
+
+A model fails a reply when it raises a provider error (a refused connection, a 5xx, a 429, a
+malformed answer), gives no first token within ``first_token_timeout_s`` or stops for
+``stall_timeout_s`` midway. Then:
+
+* nothing of the reply was spoken yet: the next entry answers the same context (the caller
+  heard at most a filler);
+* some sentences were: they stay said, the half sentence the failed model was streaming is
+  dropped (only whole sentences are ever spoken), and the next entry is asked to go on from the
+  last whole sentence (the context, the part said as the assistant's message, and a note to
+  continue without repeating it); sentences it repeats anyway are skipped.
+
+Tool calls of a reply are held until that reply is whole: the calls of a model that failed
+midway are never carried out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from voicedock.errors import ProviderError
+from voicedock.pipeline.fallback_plans.plan import Entry, Plan
+from voicedock.pipeline.frames import ChatMessage, ToolCall
+from voicedock.pipeline.llm_stream import reply_sentences
+from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
+from voicedock.pipeline.providers.base import Llm, ToolCallingLlm
+from voicedock.pipeline.tools import ToolSpec
+
+CONTINUE_NOTE = (
+    "Your reply above was cut off by a technical fault after its last sentence. Continue it "
+    "from there; do not repeat anything already said."
+)
+_WORDS = re.compile(r"\w+")
+
+
+class LlmPlan(Plan[Llm]):
+    kind = "llm"
+
+    @classmethod
+    def alone(cls, llm: Llm) -> LlmPlan:
+        """A model with no fallback (its failures are the call's)."""
+        return cls([Entry(Endpoint("llm", type(llm).__name__), llm)], ProviderHealth())
+
+    @property
+    def calls_tools(self) -> bool:
+        """Whether the plan's first model takes tools (an entry that does not is asked
+        without them)."""
+        return isinstance(self.primary, ToolCallingLlm)
+
+    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        """An ``Llm``'s stream (the call's analysis, a warm transfer's decision): the next
+        entry answers when one fails before its first token; a failure after it is the
+        caller's (its text would be doubled)."""
+        error: ProviderError | None = None
+        for tried in self.tries():
+            started = False
+            try:
+                with self.serving(tried):
+                    async for token in tried.entry.provider.stream(messages):
+                        started = True
+                        yield token
+                    return
+            except ProviderError as exc:
+                if started:
+                    raise
+                error = exc
+        assert error is not None  # the last entry is always tried
+        raise error
+
+    async def sentences(
+        self,
+        context: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
+        first_token_timeout_s: float,
+        stall_timeout_s: float | None,
+        on_first_token: Callable[[], None] | None = None,
+    ) -> AsyncIterator[str | ToolCall]:
+        """The reply to ``context``: its whole sentences as they come, then its tool calls."""
+        said: list[str] = []
+        error: ProviderError | None = None
+        first_token = _once(on_first_token)
+        for tried in self.tries():
+            calls: list[ToolCall] = []
+            repeats = set(map(_normalized, said))
+            try:
+                with self.serving(tried):
+                    async for item in reply_sentences(
+                        _ask(tried.entry.provider, _continuing(context, said), tools),
+                        first_token_timeout_s=first_token_timeout_s,
+                        stall_timeout_s=stall_timeout_s,
+                        on_first_token=first_token,
+                    ):
+                        if isinstance(item, ToolCall):
+                            calls.append(item)
+                            continue
+                        if repeats and _normalized(item) in repeats:
+                            continue  # a fallback saying again what was said
+                        repeats.clear()
+                        said.append(item)
+                        yield item
+            except ProviderError as exc:
+                error = exc
+                continue
+            for call in calls:
+                yield call
+            return
+        assert error is not None  # the last entry is always tried
+        raise error
+
+
+def _ask(
+    llm: Llm, context: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+) -> AsyncIterator[str] | AsyncIterator[str | ToolCall]:
+    if tools and isinstance(llm, ToolCallingLlm):
+        return llm.stream_with_tools(context, tools)
+    return llm.stream(context)
+
+
+def _continuing(context: Sequence[ChatMessage], said: list[str]) -> Sequence[ChatMessage]:
+    if not said:
+        return context
+    return [
+        *context,
+        ChatMessage("assistant", " ".join(said)),
+        ChatMessage("system", CONTINUE_NOTE),
+    ]
+
+
+def _normalized(sentence: str) -> str:
+    return " ".join(_WORDS.findall(sentence.lower()))
+
+
+def _once(callback: Callable[[], None] | None) -> Callable[[], None] | None:
+    """``callback`` on its first call only (the reply's first token, whichever entry's)."""
+    if callback is None:
+        return None
+    pending = [callback]
+
+    def first() -> None:
+        if pending:
+            pending.pop()()
+
+    return first

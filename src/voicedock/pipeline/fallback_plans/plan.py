@@ -1,0 +1,169 @@
+"""What every fallback plan shares: its entries in order, the node's breakers, the report of
+each move to the next entry.
+
+A plan tries its entries in order, skipping those whose breaker is open (the last entry goes
+anyway when every other was skipped: a call is never failed by breakers alone). Each move is
+counted on the endpoint it left and reported to the call (``on_switch``, a ``Switch``: its
+``provider-switch`` event). When every entry failed, the last error is raised: the dialogue
+then takes the call's ending path (its fallback message, ``provider-error``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Generic, Protocol, Self, TypeVar
+
+from voicedock.domain.json import JsonObject
+from voicedock.errors import ProviderError
+from voicedock.pipeline.provider_health import Attempt, Endpoint, ProviderHealth
+from voicedock.pipeline.providers.base import (
+    ProviderConnectionError,
+    ProviderRateLimitError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+)
+
+log = logging.getLogger("voicedock.pipeline")
+
+BREAKER_OPEN = "breaker-open"
+
+
+class _Provider(Protocol):
+    async def aclose(self) -> None: ...
+
+
+P = TypeVar("P", bound=_Provider)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(Generic[P]):
+    endpoint: Endpoint
+    provider: P
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """A turn moved on from one entry of a plan to the next (``to`` None: none was left)."""
+
+    kind: str
+    source: Endpoint
+    to: Endpoint | None
+    reason: str
+
+    def event(self) -> JsonObject:
+        """The data of the call's ``provider-switch`` event (``docs/webhooks.md``)."""
+        return {
+            "engine": self.kind,
+            "from": self.source.label(),
+            "to": self.to.label() if self.to else None,
+            "reason": self.reason,
+        }
+
+
+def failure_reason(exc: ProviderError) -> str:
+    """Why a provider failed, in a word (a ``provider-switch`` event's ``reason``)."""
+    match exc:
+        case ProviderTimeoutError():
+            return "timeout"
+        case ProviderRateLimitError():
+            return "rate-limited"
+        case ProviderConnectionError():
+            return "connection"
+        case ProviderResponseError():
+            return "bad-response"
+    return "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Try(Generic[P]):
+    """One entry's turn to serve: settle ``attempt``; on failure, ``failed`` reports it."""
+
+    entry: Entry[P]
+    index: int  # the entry's place in the plan
+    attempt: Attempt
+    next: Entry[P] | None
+
+
+class Plan(Generic[P]):
+    kind: ClassVar[str]  # the engine: "llm", "stt", "tts"
+    # How long an entry may take to start answering (its first transcript, audio) by default.
+    attempt_timeout_s: ClassVar[float] = 5.0
+
+    def __init__(
+        self,
+        entries: Sequence[Entry[P]],
+        health: ProviderHealth,
+        on_switch: Callable[[Switch], None] | None = None,
+        *,
+        attempt_timeout_s: float | None = None,
+    ) -> None:
+        """``health``: the node's breakers (shared by every call's plans); ``on_switch``
+        hears of each move to the next entry."""
+        if not entries:
+            raise ValueError("a plan has one entry at least")
+        self.entries = tuple(entries)
+        self._health, self._on_switch = health, on_switch
+        self._attempt_timeout_s = attempt_timeout_s or type(self).attempt_timeout_s
+
+    def mapped(self, wrap: Callable[[P], P]) -> Self:
+        """The same plan with each entry's provider wrapped (the node's synthesis or
+        recognition pool for a local engine)."""
+        entries = [Entry(entry.endpoint, wrap(entry.provider)) for entry in self.entries]
+        return type(self)(
+            entries, self._health, self._on_switch, attempt_timeout_s=self._attempt_timeout_s
+        )
+
+    @property
+    def primary(self) -> P:
+        return self.entries[0].provider
+
+    def tries(self, start: int = 0) -> Iterator[Try[P]]:
+        """The entries whose turn it is, in order from ``start`` (those whose breaker is open
+        are skipped and reported)."""
+        entries = self.entries
+        for index, entry in enumerate(entries):
+            if index < start:
+                continue
+            following = entries[index + 1] if index + 1 < len(entries) else None
+            attempt = self._health.attempt(entry.endpoint, last_resort=following is None)
+            if attempt is None:
+                assert following is not None
+                self._switch(entry, following, BREAKER_OPEN)
+                continue
+            yield Try(entry, index, attempt, following)
+
+    @contextlib.contextmanager
+    def serving(self, tried: Try[P]) -> Iterator[None]:
+        """``tried`` serves the turn within: it succeeded when the block ends, failed when a
+        provider error leaves it (counted and reported before the error goes on), neither
+        when anything else does (a barge-in, the call's end)."""
+        try:
+            yield
+        except ProviderError as exc:
+            tried.attempt.failed()
+            self._switch(tried.entry, tried.next, failure_reason(exc))
+            raise
+        except BaseException:
+            tried.attempt.abandoned()
+            raise
+        tried.attempt.succeeded()
+
+    async def aclose(self) -> None:
+        for entry in self.entries:
+            await entry.provider.aclose()
+
+    def _switch(self, entry: Entry[P], to: Entry[P] | None, reason: str) -> None:
+        self._health.switched(entry.endpoint)
+        switch = Switch(self.kind, entry.endpoint, to.endpoint if to else None, reason)
+        log.warning(
+            "call: %s moved on from %s to %s (%s)",
+            switch.kind,
+            switch.source.label(),
+            switch.to.label() if switch.to else "nothing",
+            switch.reason,
+        )
+        if self._on_switch is not None:
+            self._on_switch(switch)

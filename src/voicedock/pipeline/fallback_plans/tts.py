@@ -1,0 +1,77 @@
+"""An assistant's voice with its fallback plan: a sentence whose synthesis failed is spoken by
+the next entry, and the call keeps that voice.
+
+An entry fails a sentence when it raises a provider error or gives no first audio within
+``attempt_timeout_s`` (3 s unless the plan says). The next entry then synthesizes the sentence
+whole (a failure midway, rare, lets the caller hear its start again in the new voice, never lose
+its end), and the call keeps that entry for its later sentences: a turn is never spoken in two
+voices going back and forth (a provider back in service is taken up by the node's next calls,
+its breaker closing).
+Every entry's audio comes at the first entry's rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from voicedock.errors import ProviderError
+from voicedock.pipeline.audio import resample_pcm16
+from voicedock.pipeline.fallback_plans.plan import Entry, Plan, Switch
+from voicedock.pipeline.provider_health import ProviderHealth
+from voicedock.pipeline.providers.base import ProviderTimeoutError, Tts
+
+
+class TtsPlan(Plan[Tts]):
+    kind = "tts"
+    attempt_timeout_s = 3.0
+
+    def __init__(
+        self,
+        entries: Sequence[Entry[Tts]],
+        health: ProviderHealth,
+        on_switch: Callable[[Switch], None] | None = None,
+        *,
+        attempt_timeout_s: float | None = None,
+    ) -> None:
+        super().__init__(entries, health, on_switch, attempt_timeout_s=attempt_timeout_s)
+        self._from = 0  # the entry the call speaks with now
+
+    @property
+    def sample_rate(self) -> int:
+        return self.primary.sample_rate
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        error: ProviderError | None = None
+        for tried in self.tries(self._from):
+            tts = tried.entry.provider
+            try:
+                with self.serving(tried):
+                    async for pcm in _first_in_time(tts.synthesize(text), self._attempt_timeout_s):
+                        yield resample_pcm16(pcm, tts.sample_rate, self.sample_rate)
+                    return
+            except ProviderError as exc:
+                error = exc
+                if tried.next is not None:
+                    self._from = tried.index + 1
+        assert error is not None  # the last entry is always tried
+        raise error
+
+
+async def _first_in_time(audio: AsyncIterator[bytes], timeout_s: float) -> AsyncIterator[bytes]:
+    """``audio``, whose first chunk must come within ``timeout_s``."""
+    try:
+        try:
+            async with asyncio.timeout(timeout_s):
+                first = await anext(audio)
+        except StopAsyncIteration:
+            return
+        except TimeoutError as exc:
+            raise ProviderTimeoutError("the voice gave no audio in time") from exc
+        yield first
+        async for pcm in audio:
+            yield pcm
+    finally:
+        aclose = getattr(audio, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -1,0 +1,159 @@
+"""An LLM plan: the next entry takes over a failed reply within the turn, never repeating a
+sentence said nor saying half of one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from voicedock.errors import ProviderError
+from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE, LlmPlan
+from voicedock.pipeline.fallback_plans.plan import Entry, Switch
+from voicedock.pipeline.frames import ChatMessage, ToolCall
+from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
+from voicedock.pipeline.providers.base import Llm, ProviderConnectionError
+from voicedock.pipeline.tools import ToolSpec
+from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
+
+from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
+from .test_turn_engine import ENDPOINTING, speak, until
+
+pytestmark = pytest.mark.unit
+
+CONTEXT = [ChatMessage("system", "Be brief."), ChatMessage("user", "When are you open?")]
+PRIMARY, SECOND = Endpoint("llm", "openai", model="a"), Endpoint("llm", "mistral", model="b")
+
+
+class BreaksMidway(FakeLlm):
+    """Streams ``chunks``, then fails (``error``) or hangs (``error`` None)."""
+
+    def __init__(self, chunks: Sequence[str], error: ProviderError | None = None) -> None:
+        super().__init__()
+        self.chunks, self.failure = list(chunks), error
+
+    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        self.calls.append(list(messages))
+        for chunk in self.chunks:
+            yield chunk
+        if self.failure is not None:
+            raise self.failure
+        await asyncio.sleep(3600)
+
+
+async def reply(plan: LlmPlan, tools: Sequence[ToolSpec] = ()) -> list[str | ToolCall]:
+    return [
+        item
+        async for item in plan.sentences(
+            CONTEXT, tools, first_token_timeout_s=0.5, stall_timeout_s=0.2
+        )
+    ]
+
+
+def plan(
+    first: FakeLlm,
+    second: FakeLlm,
+    switches: list[Switch],
+    health: ProviderHealth | None = None,
+) -> LlmPlan:
+    entries: list[Entry[Llm]] = [Entry(PRIMARY, first), Entry(SECOND, second)]
+    return LlmPlan(entries, health or ProviderHealth(), switches.append)
+
+
+async def test_an_error_before_any_sentence_gives_the_whole_turn_to_the_next_entry() -> None:
+    switches: list[Switch] = []
+    second = FakeLlm(["We open at nine."])
+    said = await reply(plan(FakeLlm(error=ProviderConnectionError("refused")), second, switches))
+    assert said == ["We open at nine."]
+    assert second.calls == [CONTEXT]
+    assert switches == [Switch("llm", PRIMARY, SECOND, "connection")]
+
+
+async def test_a_hang_midway_keeps_what_was_said_drops_the_half_sentence_and_continues() -> None:
+    switches: list[Switch] = []
+    first = BreaksMidway(["We open at nine. ", "On Sundays we"])  # then hangs
+    second = FakeLlm([["We open at nine. ", "On Sundays we are closed."]])
+    said = await reply(plan(first, second, switches))
+    # The fallback repeated the sentence said: skipped; the half sentence was never said.
+    assert said == ["We open at nine.", "On Sundays we are closed."]
+    asked = second.calls[0]
+    assert asked[: len(CONTEXT)] == CONTEXT
+    assert asked[len(CONTEXT) :] == [
+        ChatMessage("assistant", "We open at nine."),
+        ChatMessage("system", CONTINUE_NOTE),
+    ]
+    assert [s.reason for s in switches] == ["timeout"]
+
+
+async def test_every_entry_failing_raises_the_last_error() -> None:
+    switches: list[Switch] = []
+    last = ProviderConnectionError("down too")
+    failing = plan(FakeLlm(error=ProviderConnectionError("down")), FakeLlm(error=last), switches)
+    with pytest.raises(ProviderConnectionError) as raised:
+        await reply(failing)
+    assert raised.value is last
+    assert switches[-1] == Switch("llm", SECOND, None, "connection")
+
+
+async def test_an_open_breaker_sends_the_turn_straight_to_the_next_entry() -> None:
+    health = ProviderHealth(failures_to_open=1)
+    switches: list[Switch] = []
+    first = FakeLlm(error=ProviderConnectionError("down"))
+    await reply(plan(first, FakeLlm(["One."]), switches, health))
+    await reply(plan(first, FakeLlm(["Two."]), switches, health))
+    assert len(first.calls) == 1  # the second turn never reached it
+    assert [s.reason for s in switches] == ["connection", "breaker-open"]
+    assert health.counts()[PRIMARY].switches == 2
+
+
+async def test_tool_calls_of_a_failed_reply_are_never_carried_out() -> None:
+    class CallsThenFails(FakeLlm):
+        async def stream_with_tools(
+            self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+        ) -> AsyncIterator[str | ToolCall]:
+            self.calls.append(list(messages))
+            yield ToolCall("c1", "book", "{}")
+            raise ProviderConnectionError("gone")
+
+    switches: list[Switch] = []
+    entries: list[Entry[Llm]] = [
+        Entry(PRIMARY, CallsThenFails()),
+        Entry(SECOND, FakeLlm(["Booked."])),
+    ]
+    said = await reply(LlmPlan(entries, ProviderHealth(), switches.append), (ToolSpec("book"),))
+    assert said == ["Booked."]
+    assert [s.reason for s in switches] == ["connection"]
+
+
+async def test_a_call_whose_model_fails_from_the_second_turn_goes_on_with_the_next_entry() -> None:
+    class FailsFromSecondTurn(FakeLlm):
+        async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+            if self.calls:
+                self.calls.append(list(messages))
+                raise ProviderConnectionError("500")
+            async for chunk in super().stream(messages):
+                yield chunk
+
+    first, second = FailsFromSecondTurn(["Hello there."]), FakeLlm(["We open at nine."])
+    switches: list[Switch] = []
+    entries: list[Entry[Llm]] = [Entry(PRIMARY, first), Entry(SECOND, second)]
+    async with TurnEngine(
+        stt=FakeStt(["Hi.", "When do you open?"]),
+        llm=LlmPlan(entries, ProviderHealth(), switches.append),
+        tts=FakeTts(),
+        sink=FakeSink(instant=True),
+        config=ConversationConfig(endpointing=ENDPOINTING),
+    ) as conv:
+        speak(conv)
+        await until(lambda: len(conv.transcript) == 2)
+        speak(conv)
+        await until(lambda: len(conv.transcript) == 4)
+        assert conv.end_reason is None
+    assert [(e.role, e.content) for e in conv.transcript] == [
+        ("user", "Hi."),
+        ("assistant", "Hello there."),
+        ("user", "When do you open?"),
+        ("assistant", "We open at nine."),
+    ]
+    assert switches == [Switch("llm", PRIMARY, SECOND, "connection")]
