@@ -42,7 +42,7 @@ from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import MediaPbx, Pbx
 from voicedock.pipeline.fallback_plans.stt import SttPlan
 from voicedock.pipeline.fallback_plans.tts import TtsPlan
-from voicedock.store.backlog import WriteBacklog
+from voicedock.store.backlog import Work, WriteBacklog
 from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
@@ -254,20 +254,17 @@ class OneCall:
         return record
 
     async def _answering_machine(self, call_id: str, verdict: dict[str, JsonValue]) -> None:
-        records = self._engine.records
-        await self._backlog.submit(
-            call_id,
-            lambda: records.store_answering_machine(call_id, verdict),
-            what=f"answering-machine verdict of call {mask_call_id(call_id)}",
-        )
+        store = self._engine.records.store_answering_machine
+        await self._stored(call_id, lambda: store(call_id, verdict), "answering-machine verdict")
 
     async def _provider_switch(self, call_id: str, switch: dict[str, JsonValue]) -> None:
-        records = self._engine.records
-        await self._backlog.submit(
-            call_id,
-            lambda: records.store_provider_switch(call_id, switch),
-            what=f"provider switch of call {mask_call_id(call_id)}",
-        )
+        store = self._engine.records.store_provider_switch
+        await self._stored(call_id, lambda: store(call_id, switch), "provider switch")
+
+    async def _stored(self, call_id: str, write: Work, what: str) -> None:
+        """One of the call's records, written after the call's earlier writes (retried while
+        the store is unavailable)."""
+        await self._backlog.submit(call_id, write, what=f"{what} of call {mask_call_id(call_id)}")
 
     def _call_tools(self, running: RunningCall, call: Call) -> CallTools | None:
         from voicedock.calls.tools.config import assistant_tools
