@@ -157,3 +157,8 @@ async def test_a_call_whose_model_fails_from_the_second_turn_goes_on_with_the_ne
         ("assistant", "We open at nine."),
     ]
     assert switches == [Switch("llm", PRIMARY, SECOND, "connection")]
+
+
+async def test_a_slow_stream_with_no_entry_left_to_take_over_is_waited_for() -> None:
+    slow = FakeLlm([["We open ", "at nine."]], chunk_delay=0.4)  # over the 0.2 s stall limit
+    assert await reply(LlmPlan.alone(slow)) == ["We open at nine."]

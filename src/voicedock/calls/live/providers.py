@@ -63,7 +63,6 @@ from voicedock.errors import BadRequest
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.stt import SttPlan
-from voicedock.pipeline.fallback_plans.tts import TtsPlan
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
 from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
@@ -374,6 +373,10 @@ class _Plans:
         return LlmPlan(entries, self._health, self._on_switch)
 
     def tts(self, make: Callable[[TtsConfig], Tts], made: list[_Closing]) -> Tts:
+        # Imported here: the audio it resamples needs numpy, which the engine's import of
+        # this module (through speech admission) does not load.
+        from voicedock.pipeline.fallback_plans.tts import TtsPlan
+
         entries = self._entries("tts_config", TtsConfig, make, made)
         if len(entries) == 1:
             return entries[0].provider

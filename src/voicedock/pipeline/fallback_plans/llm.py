@@ -2,8 +2,9 @@
 whose model failed, within the turn.
 
 A model fails a reply when it raises a provider error (a refused connection, a 5xx, a 429, a
-malformed answer), gives no first token within ``first_token_timeout_s`` or stops for
-``stall_timeout_s`` midway. Then:
+malformed answer), gives no first token within ``first_token_timeout_s`` or, when a next entry
+could take over, stops for ``stall_timeout_s`` midway (the last entry, or a model alone, may be
+slow). Then:
 
 * nothing of the reply was spoken yet: the next entry answers the same context (the caller
   heard at most a filler);
@@ -91,7 +92,8 @@ class LlmPlan(Plan[Llm]):
                     async for item in reply_sentences(
                         _ask(tried.entry.provider, _continuing(context, said), tools),
                         first_token_timeout_s=first_token_timeout_s,
-                        stall_timeout_s=stall_timeout_s,
+                        # Only where an entry can take over: a slow stream beats none.
+                        stall_timeout_s=stall_timeout_s if tried.next is not None else None,
                         on_first_token=first_token,
                     ):
                         if isinstance(item, ToolCall):
