@@ -3,11 +3,10 @@ limit on how long the stream may stop midway."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from voicedock.pipeline.frames import ToolCall
-from voicedock.pipeline.providers.base import ProviderTimeoutError
+from voicedock.pipeline.providers.base import next_in_time
 from voicedock.pipeline.text import SentenceBuffer
 
 
@@ -20,21 +19,19 @@ async def reply_sentences(
 ) -> AsyncIterator[str | ToolCall]:
     """Each complete sentence of a streamed reply as soon as it is there, and the reply's tool
     calls as they come (the text before a call is flushed first). The first item (text or a
-    tool call) must come within ``first_token_timeout_s``."""
+    tool call) must come within ``first_token_timeout_s``, each next one within
+    ``stall_timeout_s`` of the one before (None: no limit)."""
     buffer = SentenceBuffer()
     try:
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (barge-in).
-            async with asyncio.timeout(first_token_timeout_s):
-                first = await anext(stream)
-        except StopAsyncIteration:
+        got = await next_in_time(
+            stream, first_token_timeout_s, "the language model gave no first token in time"
+        )
+        if got is None:
             return
-        except TimeoutError as exc:
-            raise ProviderTimeoutError("the language model gave no first token in time") from exc
         if on_first_token is not None:
             on_first_token()
-        item: str | ToolCall = first
-        while True:
+        while got is not None:
+            (item,) = got
             if isinstance(item, ToolCall):
                 for sentence in buffer.flush():
                     yield sentence
@@ -42,13 +39,9 @@ async def reply_sentences(
             else:
                 for sentence in buffer.push(item):
                     yield sentence
-            try:
-                async with asyncio.timeout(stall_timeout_s):
-                    item = await anext(stream)
-            except StopAsyncIteration:
-                break
-            except TimeoutError as exc:
-                raise ProviderTimeoutError("the language model's reply stopped midway") from exc
+            got = await next_in_time(
+                stream, stall_timeout_s, "the language model's reply stopped midway"
+            )
         for sentence in buffer.flush():
             yield sentence
     finally:

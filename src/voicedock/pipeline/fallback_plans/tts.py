@@ -12,14 +12,13 @@ Every entry's audio comes at the first entry's rate.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from voicedock.errors import ProviderError
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.fallback_plans.plan import Entry, Plan, Switch
 from voicedock.pipeline.provider_health import ProviderHealth
-from voicedock.pipeline.providers.base import ProviderTimeoutError, Tts
+from voicedock.pipeline.providers.base import Tts, next_in_time
 
 
 class TtsPlan(Plan[Tts]):
@@ -61,14 +60,10 @@ class TtsPlan(Plan[Tts]):
 async def _first_in_time(audio: AsyncIterator[bytes], timeout_s: float) -> AsyncIterator[bytes]:
     """``audio``, whose first chunk must come within ``timeout_s``."""
     try:
-        try:
-            async with asyncio.timeout(timeout_s):
-                first = await anext(audio)
-        except StopAsyncIteration:
+        got = await next_in_time(audio, timeout_s, "the voice gave no audio in time")
+        if got is None:
             return
-        except TimeoutError as exc:
-            raise ProviderTimeoutError("the voice gave no audio in time") from exc
-        yield first
+        yield got[0]
         async for pcm in audio:
             yield pcm
     finally:

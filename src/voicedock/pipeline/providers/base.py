@@ -14,8 +14,9 @@ engine decides about fallbacks from `retryable` alone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from voicedock.errors import ProviderError
 from voicedock.pipeline.frames import ChatMessage, ToolCall, Transcript
@@ -38,6 +39,7 @@ __all__ = [
     "SttStream",
     "ToolCallingLlm",
     "Tts",
+    "next_in_time",
 ]
 
 
@@ -64,6 +66,24 @@ class ProviderRateLimitError(_RetryableProviderError):
 
 class ProviderConnectionError(_RetryableProviderError):
     pass
+
+
+T = TypeVar("T")
+
+
+async def next_in_time(
+    items: AsyncIterator[T], timeout_s: float | None, late: str
+) -> tuple[T] | None:
+    """The next of a provider's ``items`` (in a 1-tuple; None at their end), which must come
+    within ``timeout_s`` (None: no limit), else ``ProviderTimeoutError(late)``."""
+    try:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (barge-in).
+        async with asyncio.timeout(timeout_s):
+            return (await anext(items),)
+    except StopAsyncIteration:
+        return None
+    except TimeoutError as exc:
+        raise ProviderTimeoutError(late) from exc
 
 
 class ProviderResponseError(ProviderError):
