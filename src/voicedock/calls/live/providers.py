@@ -8,7 +8,10 @@ A speech-to-speech call (``provider: xai_realtime``) gets the realtime session f
 voicedock's own TTS, which speaks what must be said verbatim (first message, ``say``, final
 messages, the fallback) in the voice the assistant chose in ``llm_config.say_voice`` (a TTS
 section; without it the operator's ``[speech] tts``), with the operator's key for that engine
-as for any ``tts_config``.
+as for any ``tts_config``. With ``llm_config.fallback_plan`` it also gets the pipeline it goes
+on with when its session fails (``RealtimePlan``): the plan's LLM sections, ``stt_config`` (else
+the operator's STT) and ``tts_config`` (else the ``say_voice``), each engine made as a pipeline
+call's is, with the plans its sections give.
 
 The operator's ``[speech]`` keys only go to the operator's endpoints: a section naming its own
 ``base_url`` (or realtime ``url``) must bring its own ``api_key``. Where the operator requires
@@ -33,19 +36,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeVar
 
 import msgspec
 
 from voicedock.calls.assistants.config import (
     SAY_VOICE,
     WHISPER_NAMES,
-    realtime_section,
     resolve_provider,
     tenant_sections,
 )
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
-from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import (
@@ -62,6 +63,7 @@ from voicedock.egress import Egress
 from voicedock.errors import BadRequest
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
+from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.fallback_plans.stt import SttPlan
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
@@ -78,6 +80,9 @@ class _Closing(Protocol):
 
 SectionT = TypeVar("SectionT", SttConfig, LlmConfig, TtsConfig)
 P = TypeVar("P", bound=_Closing)
+# Sections an engine is made of, in order: where each is in the configuration, and the section
+# (None: the operator's engine).
+Parts: TypeAlias = "list[tuple[str, JsonObject | None]]"
 
 # A section that would take the operator's [speech] key where the operator does not allow it.
 _REQUIRED = "{}: the operator requires the organization's own {} key, not its [speech] key"
@@ -92,9 +97,11 @@ class SpeechProviders:
     # The providers' names, as the call's usage counts them (``domain.usage``; None: unnamed).
     stt_name: str | None = None
     tts_name: str | None = None
+    # What a speech-to-speech call goes on with when its session fails (its fallback plan).
+    pipeline: RealtimePlan | None = None
 
     async def aclose(self) -> None:
-        for provider in (self.stt, self.llm, self.tts, self.realtime):
+        for provider in (self.stt, self.llm, self.tts, self.realtime, self.pipeline):
             if provider is not None:
                 with contextlib.suppress(Exception):
                     await provider.aclose()
@@ -155,14 +162,16 @@ def _build(
     """The providers, each added to ``made`` as it is made (the caller closes them if a
     later one fails)."""
     speech = speech or SpeechSettings()
-    if config.provider in SPEECH_TO_SPEECH:
-        return _speech_to_speech(config_json(config), speech, egress, speech_keys)
     assistant_config = _resolved(config, speech, egress)
     guard = None if egress is None else egress.for_providers()
-    plans = _Plans(assistant_config, speech, speech_keys, health or ProviderHealth(), on_switch)
-    stt = plans.stt(lambda section: create_stt(section, guard), made)
-    llm = plans.llm(lambda section: create_llm(section, guard), made)
-    tts = plans.tts(lambda section: create_tts(section, guard), made)
+    plans = _Plans(
+        assistant_config, speech, speech_keys, health or ProviderHealth(), on_switch, guard
+    )
+    if config.provider in SPEECH_TO_SPEECH:
+        return _speech_to_speech(assistant_config, plans, made)
+    stt = plans.stt(made)
+    llm = plans.llm(made)
+    tts = plans.tts(made)
     return SpeechProviders(
         stt,
         llm,
@@ -183,10 +192,11 @@ def build_tts(
     voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
     speech = speech or SpeechSettings()
     guard = None if egress is None else egress.for_providers()
+    resolved = _resolved(config, speech, egress)
     if config.provider in SPEECH_TO_SPEECH:
-        section = _realtime_llm_section(config_json(config), speech, egress)
+        section = json_object(resolved.get("llm_config")) or {}
         return create_tts(_say_voice(section, speech, speech_keys), guard)
-    return create_tts(_tts(_resolved(config, speech, egress), speech, speech_keys), guard)
+    return create_tts(_tts(resolved, speech, speech_keys), guard)
 
 
 def voice_tts(
@@ -218,16 +228,13 @@ def _resolved(config: AssistantConfig, speech: SpeechSettings, egress: Egress | 
         raise ProviderConfigError(exc.message) from None
 
 
-def _speech_to_speech(
-    config: Mapping[str, JsonValue],
-    speech: SpeechSettings,
-    egress: Egress | None,
-    speech_keys: bool,
-) -> SpeechProviders:
+def _speech_to_speech(config: JsonObject, plans: _Plans, made: list[_Closing]) -> SpeechProviders:
+    """The realtime session of a (resolved) speech-to-speech configuration, the voice of its
+    verbatim texts and, with a fallback plan, the pipeline it goes on with."""
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
-    section = _realtime_llm_section(config, speech, egress)
-    guard = None if egress is None else egress.for_providers()
+    speech, speech_keys, guard = plans.speech, plans.speech_keys, plans.guard
+    section = json_object(config.get("llm_config")) or {}
     # Opens nothing until the call connects, so a failing TTS below leaks nothing.
     own_url = section.get("url")
     operator_url = not own_url or own_url == XAI_REALTIME_URL
@@ -237,26 +244,24 @@ def _speech_to_speech(
     typed = decoded(RealtimeConfig, section, "llm_config")
     realtime = RealtimeSpeech.from_config(typed, default_key=key, egress=guard)
     tts = create_tts(_say_voice(section, speech, speech_keys), guard)
+    made.append(tts)
+    pipeline = None
+    if isinstance(section.get(FALLBACK_PLAN), list):
+        session = Endpoint(
+            "realtime", str(config.get("provider")), typed.url or "", typed.model or ""
+        )
+        pipeline = plans.realtime_plan(session, section, made)
     # The realtime session hears the caller and speaks the replies: both count against it.
     name = str(config.get("provider"))
     return SpeechProviders(
-        stt=None, llm=None, tts=tts, realtime=realtime, stt_name=name, tts_name=name
+        stt=None,
+        llm=None,
+        tts=tts,
+        realtime=realtime,
+        stt_name=name,
+        tts_name=name,
+        pipeline=pipeline,
     )
-
-
-def _realtime_llm_section(
-    config: Mapping[str, JsonValue], speech: SpeechSettings, egress: Egress | None
-) -> JsonObject:
-    """A speech-to-speech call's ``llm_config`` (the realtime session and its say voice), its
-    URLs checked with ``egress``."""
-    llm_config = json_object(tenant_sections(config, speech).get("llm_config"))
-    try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
-        section = realtime_section(llm_config, speech.tts, speech) if llm_config else {}
-        if egress is not None:
-            check_tenant_urls({**config, "llm_config": section}, egress.policy)
-    except BadRequest as exc:
-        raise ProviderConfigError(exc.message) from None
-    return dict(section)
 
 
 def _say_voice(realtime: JsonObject, speech: SpeechSettings, speech_keys: bool) -> TtsConfig:
@@ -345,9 +350,9 @@ _SPEECH_KEYS = {
 
 
 class _Plans:
-    """Each engine of a resolved pipeline configuration: its section alone, or a plan of the
-    section and its ``fallback_plan`` entries, each completed by the operator's settings as a
-    section is (``_section``) and made by the registry."""
+    """Each engine of a resolved configuration: its section alone, or a plan of the section
+    and its ``fallback_plan`` entries, each completed by the operator's settings as a section
+    is (``_section``) and made by the registry, connecting through ``guard``."""
 
     def __init__(
         self,
@@ -356,31 +361,74 @@ class _Plans:
         speech_keys: bool,
         health: ProviderHealth,
         on_switch: Callable[[Switch], None] | None,
+        guard: Egress | None,
     ) -> None:
-        self._config, self._speech, self._keys = config, speech, speech_keys
-        self._health, self._on_switch = health, on_switch
+        self._config, self.speech, self.speech_keys = config, speech, speech_keys
+        self._health, self._on_switch, self.guard = health, on_switch, guard
 
-    def stt(self, make: Callable[[SttConfig], Stt], made: list[_Closing]) -> Stt:
-        entries = self._entries("stt_config", SttConfig, make, made)
+    def stt(self, made: list[_Closing], parts: Parts | None = None) -> Stt:
+        entries = self._entries(
+            "stt_config", SttConfig, lambda s: create_stt(s, self.guard), made, parts
+        )
         if len(entries) == 1:
             return entries[0].provider
         return SttPlan(entries, self._health, self._on_switch)
 
-    def llm(self, make: Callable[[LlmConfig], Llm], made: list[_Closing]) -> Llm:
-        entries = self._entries("llm_config", LlmConfig, make, made)
-        if len(entries) == 1:
-            return entries[0].provider
-        return LlmPlan(entries, self._health, self._on_switch)
+    def llm(self, made: list[_Closing], parts: Parts | None = None) -> Llm:
+        return self._llm_plan(self._llm_entries(made, parts))
 
-    def tts(self, make: Callable[[TtsConfig], Tts], made: list[_Closing]) -> Tts:
+    def tts(self, made: list[_Closing], parts: Parts | None = None) -> Tts:
         # Imported here: the audio it resamples needs numpy, which the engine's import of
         # this module (through speech admission) does not load.
         from voicedock.pipeline.fallback_plans.tts import TtsPlan
 
-        entries = self._entries("tts_config", TtsConfig, make, made)
+        entries = self._entries(
+            "tts_config", TtsConfig, lambda s: create_tts(s, self.guard), made, parts
+        )
         if len(entries) == 1:
             return entries[0].provider
         return TtsPlan(entries, self._health, self._on_switch)
+
+    def realtime_plan(
+        self, session: Endpoint, realtime: Mapping[str, JsonValue], made: list[_Closing]
+    ) -> RealtimePlan:
+        """The pipeline of a speech-to-speech session's ``fallback_plan``: its entries the
+        LLM, ``stt_config`` the STT (else the operator's), ``tts_config`` the voice (else the
+        session's ``say_voice``, else the operator's)."""
+        plan = realtime.get(FALLBACK_PLAN)
+        at = f"llm_config.{FALLBACK_PLAN}"
+        llm_parts: Parts = [
+            (f"{at}[{index}]", entry)
+            for index, entry in enumerate(plan if isinstance(plan, list) else [])
+            if isinstance(entry, dict)
+        ]
+        llm = self._llm_entries(made, llm_parts)
+        stt_parts: Parts | None = None
+        if "stt_config" not in self._config:  # the operator's
+            stt_parts = [("stt_config", {"provider": self.speech.stt})]
+        tts_parts: Parts | None = None
+        if "tts_config" not in self._config:  # the voice of the verbatim texts
+            say = json_object(realtime.get(SAY_VOICE)) or {"provider": self.speech.tts}
+            tts_parts = [(f"llm_config.{SAY_VOICE}", say)]
+        return RealtimePlan(
+            session=session,
+            stt=self.stt(made, stt_parts),
+            llm=self._llm_plan(llm),
+            tts=self.tts(made, tts_parts),
+            to=llm[0].endpoint,
+            health=self._health,
+            on_switch=self._on_switch,
+        )
+
+    def _llm_entries(self, made: list[_Closing], parts: Parts | None) -> list[Entry[Llm]]:
+        return self._entries(
+            "llm_config", LlmConfig, lambda s: create_llm(s, self.guard), made, parts
+        )
+
+    def _llm_plan(self, entries: list[Entry[Llm]]) -> Llm:
+        if len(entries) == 1:
+            return entries[0].provider
+        return LlmPlan(entries, self._health, self._on_switch)
 
     def _entries(
         self,
@@ -388,20 +436,15 @@ class _Plans:
         kind: type[SectionT],
         make: Callable[[SectionT], P],
         made: list[_Closing],
+        parts: Parts | None = None,
     ) -> list[Entry[P]]:
-        section = json_object(self._config.get(key))
-        plan = section.get(FALLBACK_PLAN) if section is not None else None
-        # The section itself (none: the operator's engine), then its plan's entries.
-        parts: list[JsonObject | None] = [
-            None if section is None else {k: v for k, v in section.items() if k != FALLBACK_PLAN}
-        ]
-        if isinstance(plan, list):
-            parts += [entry for entry in plan if isinstance(entry, dict)]
+        """The providers of ``parts`` (where each section is, and the section; None: the
+        operator's engine), made in order; by default the configuration's ``key`` section
+        and its plan's entries."""
         entries: list[Entry[P]] = []
-        for index, part in enumerate(parts):
-            where = key if index == 0 else f"{key}.{FALLBACK_PLAN}[{index - 1}]"
+        for where, part in parts if parts is not None else self._parts(key):
             holder = {} if part is None else {key: part}
-            completed = _section(holder, key, self._speech, speech_keys=self._keys)
+            completed = _section(holder, key, self.speech, speech_keys=self.speech_keys)
             typed = decoded(kind, completed, where)
             provider = make(typed)
             made.append(provider)
@@ -413,3 +456,23 @@ class _Plans:
             )
             entries.append(Entry(endpoint, provider))
         return entries
+
+    def _parts(self, key: str) -> Parts:
+        """The configuration's ``key`` section (None: the operator's engine), then its plan's
+        entries."""
+        section = json_object(self._config.get(key))
+        plan = section.get(FALLBACK_PLAN) if section is not None else None
+        parts: Parts = [
+            (
+                key,
+                None
+                if section is None
+                else {k: v for k, v in section.items() if k != FALLBACK_PLAN},
+            )
+        ]
+        if isinstance(plan, list):
+            at = f"{key}.{FALLBACK_PLAN}"
+            parts += [
+                (f"{at}[{i}]", entry) for i, entry in enumerate(plan) if isinstance(entry, dict)
+            ]
+        return parts

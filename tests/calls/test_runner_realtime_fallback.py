@@ -1,0 +1,92 @@
+"""A speech-to-speech call whose assistant names a pipeline, through the runner: its session
+drops after a reply and the call goes on with the pipeline built from the assistant's
+``llm_config.fallback_plan`` (an OpenAI-compatible stand-in on loopback), which receives the
+call so far; the move is the call's ``provider-switch`` event and the call ends normally."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from calls.test_runner_realtime import (  # noqa: F401 (the world fixture)
+    ACME_ID,
+    KEY,
+    World,
+    answered_realtime_call,
+    until,
+    world,
+)
+from fakes.calls import call_finished
+from fakes.llm_standin import LlmStandIn
+from voicedock.calls.control import EndCall, InjectContext
+from voicedock.domain.records import CallStatus
+
+pytestmark = pytest.mark.unit
+
+GREETING = "Hello, dental clinic."
+NOTE, LATER = "The caller is a new patient.", "Offer Monday."
+ANSWER = "Monday at nine is free."
+
+
+async def switches(world: World, call_id: str) -> list[dict[str, object]]:  # noqa: F811
+    events = await world.store.list_events(call_id)
+    return [dict(e.data) for e in events if e.type == "provider-switch"]
+
+
+async def switched(world: World, call_id: str) -> None:  # noqa: F811
+    async with asyncio.timeout(5):
+        while not await switches(world, call_id):
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def backup() -> AsyncIterator[LlmStandIn]:
+    async with LlmStandIn(reply=ANSWER) as llm:
+        yield llm
+
+
+async def test_a_dropped_session_goes_on_with_the_assistants_pipeline(
+    world: World,  # noqa: F811
+    backup: LlmStandIn,
+) -> None:
+    world.script.drop_after_replies = 1  # the session answers once, then drops
+    plan = [{"provider": "openai-compatible", "base_url": backup.base_url, "model": "backup"}]
+    session = {"url": world.realtime_url, "api_key": KEY, "fallback_plan": plan}
+    call_id = await answered_realtime_call(world, session)
+    await until(lambda: ("assistant", GREETING) in world.observer.seen)
+    await world.engine.control.run(ACME_ID, call_id, InjectContext(NOTE, trigger_response=True))
+    await until(lambda: ("assistant", "Hi") in world.observer.seen)  # the session's reply
+    await switched(world, call_id)
+    await world.engine.control.run(ACME_ID, call_id, InjectContext(LATER, trigger_response=True))
+    await until(lambda: ("assistant", ANSWER) in world.observer.seen)  # the pipeline's
+    await world.engine.control.run(ACME_ID, call_id, EndCall("Goodbye."))
+    async with asyncio.timeout(5):
+        await call_finished(world.runner, call_id)
+
+    call = await world.store.get_call(None, call_id)
+    assert call is not None
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "api-end-call")
+    messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
+    assert messages == [
+        ("assistant", GREETING),
+        ("assistant", "Hi"),
+        ("assistant", ANSWER),
+        ("assistant", "Goodbye."),
+    ]
+    port = world.realtime_url.split(":")[2].split("/")[0]
+    (switch,) = await switches(world, call_id)
+    assert switch["engine"] == "realtime"
+    assert switch["from"] == f"xai_realtime/127.0.0.1:{port}"
+    assert str(switch["to"]).endswith("/backup")
+    # The pipeline's model: the session's instructions, then the call so far.
+    (request,) = backup.requests
+    assert "dental appointments" in (request.system_prompt or "")
+    assert [(m["role"], m["content"]) for m in request.messages[1:]] == [
+        ("assistant", GREETING),
+        ("system", NOTE),
+        ("assistant", "Hi"),
+        ("system", LATER),
+    ]
+    assert world.tts.texts == [GREETING, ANSWER, "Goodbye."]  # one voice throughout
