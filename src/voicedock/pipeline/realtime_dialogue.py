@@ -146,6 +146,7 @@ class RealtimeDialogue(DialogueBase):
         self._unanswered = UnansweredTurns(cfg.sample_rate)
         self._answer_watch: asyncio.Task[None] | None = None
         self._handover: Handover | None = None
+        self.handing_over = False  # the session failed: the dialogue ends for a pipeline
         self._session_over = False  # the provider's events ended
         self._wall = wall_clock
         self._transcript = TranscriptKeeper(on_transcript)  # final as the provider says
@@ -408,7 +409,7 @@ class RealtimeDialogue(DialogueBase):
         ``SESSION_FAILED`` (the caller's words are kept for the pipeline meanwhile)."""
         if self._end.ending:
             return
-        self._end.ending = True
+        self._end.ending = self.handing_over = True
         log.warning("speech-to-speech session failed (%s): a pipeline takes over", describe(exc))
         caller_turn = self._unanswered.pending
         self._unanswered.failed()

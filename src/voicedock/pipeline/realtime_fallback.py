@@ -162,11 +162,19 @@ class RealtimeWithPipeline(Closable):
     def history(self) -> list[ChatMessage]:
         return self._of(lambda d: d.history)
 
+    @property
+    def moving(self) -> bool:
+        """The session failed and the pipeline does not listen yet."""
+        handing_over = self._session is not None and self._session.handing_over
+        return self._engine is None and (self._moving or handing_over)
+
     def feed_audio(self, pcm: bytes) -> None:
         if self._moving:
             self._held += pcm
             del self._held[: max(0, len(self._held) - self._bytes(_HELD_MAX_S))]
-        elif (dialogue := self._speaking()) is not None:
+            return
+        dialogue = self._engine or self._session  # handing over, the session keeps it
+        if dialogue is not None:
             dialogue.feed_audio(pcm)
 
     def feed_dtmf(self, digit: str) -> None:
@@ -245,9 +253,7 @@ class RealtimeWithPipeline(Closable):
     # ── helpers ──────────────────────────────────────────────────────────────────────────
     def _speaking(self) -> Dialogue | None:
         """The engine speaking now (None: the move to the pipeline is under way)."""
-        if self._moving:
-            return None
-        return self._engine or self._session
+        return None if self.moving else self._engine or self._session
 
     async def _to_speaking(self, command: Command) -> None:
         if (dialogue := self._speaking()) is not None:

@@ -7,7 +7,8 @@ the first chunk (or `turn_starts_at_frame`), `speech_stopped` after the N-th (wi
 the turn's input transcription), then the reply the server creates itself; with
 `silent_caller` it hears no speech at all. A session can break after some replies: dropped
 (`drop_after_replies`) or with a `server_error` event (`server_error_after_replies`); or drop
-once the caller's turn ended, before any reply (`drop_before_reply`)."""
+once the caller's turn ended, before any reply (`drop_before_reply`) or midway through it
+(`drop_mid_reply`)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class RealtimeScript:
     drop_after_replies: int | None = None
     server_error_after_replies: int | None = None
     drop_before_reply: bool = False  # the session drops once the caller's turn ended
+    drop_mid_reply: bool = False  # ... or midway through its reply ("We open", then nothing)
     query: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     connections: int = 0
@@ -64,6 +66,16 @@ async def _reply(ws: web.WebSocketResponse) -> None:
         server_event("response.output_audio_transcript.delta", response_id="r1", delta="Hi")
     )
     await ws.send_str(server_event("response.done", response={"status": "completed"}))
+
+
+async def _half_reply(ws: web.WebSocketResponse) -> None:
+    """The start of a reply: its first audio and words, no ``response.done``."""
+    await ws.send_str(server_event("response.created", response={"id": "r1"}))
+    audio = base64.b64encode(REPLY_PCM).decode()
+    await ws.send_str(server_event("response.output_audio.delta", response_id="r1", delta=audio))
+    await ws.send_str(
+        server_event("response.output_audio_transcript.delta", response_id="r1", delta="We open")
+    )
 
 
 async def _call_function(ws: web.WebSocketResponse, name: str, arguments: dict[str, Any]) -> None:
@@ -140,7 +152,9 @@ def realtime_handler(script: RealtimeScript) -> Any:
                                 )
                             )
                         await asyncio.sleep(script.reply_delay_s)
-                        if script.drop_before_reply:
+                        if script.drop_mid_reply:
+                            await _half_reply(ws)
+                        if script.drop_before_reply or script.drop_mid_reply:
                             assert request.transport is not None
                             request.transport.close()
                             break
