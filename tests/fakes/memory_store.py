@@ -72,6 +72,9 @@ class MemoryTransaction:
         self.d.seq += 1
         return self.d.seq
 
+    async def get_organization(self, organization_id: str) -> Organization | None:
+        return copy.deepcopy(self.d.orgs.get(organization_id))
+
     async def insert_organization(self, org: Organization) -> None:
         self.d.orgs[org.id] = copy.deepcopy(org)
 

@@ -264,7 +264,7 @@ class Placement:
             tx,
             number.trunk,
             dial.organization_id,
-            await self._organization_max(dial.organization_id),
+            await self._organization_max(tx, dial.organization_id),
             dial.campaign_id,
             dial.campaign_max,
             await tx.clock(),
@@ -274,9 +274,11 @@ class Placement:
         self._trunk_dials[dial.call_id] = admitted
         return number, _trunk_pbx(trunks.get(number.trunk))
 
-    async def _organization_max(self, organization_id: str) -> int:
-        """The operator's override (``voicedock organizations set-limits``), else the file's."""
-        org = await self._store.get_organization(organization_id)
+    async def _organization_max(self, tx: Transaction, organization_id: str) -> int:
+        """The operator's override (``voicedock organizations set-limits``), else the file's
+        (read in ``tx``: a read on another connection while it holds the numbers' locks waits
+        for a free one, and placements waiting for those locks may hold them all)."""
+        org = await tx.get_organization(organization_id)
         if org is not None and org.max_concurrent_calls is not None:
             return org.max_concurrent_calls
         if self._organization_limits is None:

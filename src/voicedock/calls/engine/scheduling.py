@@ -90,7 +90,7 @@ class ScheduledCalls:
         """429 when the organization has as many calls waiting with ``scheduled_at`` as the
         operator allows (counted under the organization's lock: nodes never exceed it
         together); Retry-After: until the first of them is due."""
-        most = max_scheduled_calls(self._settings, await self._store.get_organization(org_id))
+        most = max_scheduled_calls(self._settings, await tx.get_organization(org_id))
         if not most:
             return
         await tx.lock_organization(org_id)
