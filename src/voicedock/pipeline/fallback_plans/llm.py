@@ -27,7 +27,7 @@ from voicedock.pipeline.fallback_plans.plan import Entry, Plan
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.llm_stream import reply_sentences
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
-from voicedock.pipeline.providers.base import Llm, ToolCallingLlm
+from voicedock.pipeline.providers.base import ClosingLlm, Llm, ToolCallingLlm
 from voicedock.pipeline.tools import ToolSpec
 
 CONTINUE_NOTE = (
@@ -41,9 +41,11 @@ class LlmPlan(Plan[Llm]):
     kind = "llm"
 
     @classmethod
-    def alone(cls, llm: Llm) -> LlmPlan:
-        """A model with no fallback (its failures are the call's)."""
-        return cls([Entry(Endpoint("llm", type(llm).__name__), llm)], ProviderHealth())
+    def alone(cls, llm: Llm, endpoint: Endpoint | None = None) -> LlmPlan:
+        """A model with no fallback (its failures are the call's), at ``endpoint`` (None: one
+        named after its class) and outside the node's breakers."""
+        endpoint = endpoint or Endpoint("llm", type(llm).__name__)
+        return cls([Entry(endpoint, llm)], ProviderHealth())
 
     @property
     def calls_tools(self) -> bool:
@@ -117,7 +119,8 @@ class LlmPlan(Plan[Llm]):
 def _ask(
     llm: Llm, context: Sequence[ChatMessage], tools: Sequence[ToolSpec]
 ) -> AsyncIterator[str] | AsyncIterator[str | ToolCall]:
-    if tools and isinstance(llm, ToolCallingLlm):
+    # A policy that ends the call itself is asked as if tools were offered.
+    if isinstance(llm, ToolCallingLlm) and (tools or isinstance(llm, ClosingLlm)):
         return llm.stream_with_tools(context, tools)
     return llm.stream(context)
 

@@ -4,8 +4,9 @@ each move to the next entry.
 A plan tries its entries in order, skipping those whose breaker is open (the last entry goes
 anyway when every other was skipped: a call is never failed by breakers alone). Each move is
 counted on the endpoint it left and reported to the call (``on_switch``, a ``Switch``: its
-``provider-switch`` event). When every entry failed, the last error is raised: the dialogue
-then takes the call's ending path (its fallback message, ``provider-error``).
+``provider-switch`` event); the entry that served last is ``served`` (``serving.py``). When
+every entry failed, the last error is raised: the dialogue then takes the call's ending path
+(its fallback message, ``provider-error``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class Plan(Generic[P]):
         if not entries:
             raise ValueError("a plan has one entry at least")
         self.entries = tuple(entries)
+        # The entry that served last (the first until one did): who serves the call now.
+        self.served = self.entries[0].endpoint
         self._health, self._on_switch = health, on_switch
         self._attempt_timeout_s = attempt_timeout_s or type(self).attempt_timeout_s
 
@@ -150,6 +153,7 @@ class Plan(Generic[P]):
             tried.attempt.abandoned()
             raise
         tried.attempt.succeeded()
+        self.served = tried.entry.endpoint
 
     async def aclose(self) -> None:
         for entry in self.entries:
