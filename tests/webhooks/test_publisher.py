@@ -150,6 +150,40 @@ async def test_the_report_carries_the_calls_usage(
     assert usage["billable_seconds"] >= 0
 
 
+async def test_the_report_counts_the_calls_provider_switches_and_each_providers_use(
+    engine: tuple[CallEngine, FakePbx, list[int]], store: MemoryStore
+) -> None:
+    eng, pbx, _ = engine
+    await add(store, endpoint("all"))
+    call_id = await place(eng)
+    await pbx.answer(call_id)
+    speech = [
+        {"kind": "tts", "provider": "elevenlabs", "characters": 5},
+        {"kind": "tts", "provider": "piper", "characters": 3},
+    ]
+    await eng.records.store_live_record(
+        call_id,
+        LiveRecord(
+            end_reason="caller-goodbye",
+            transcript=[Turn("assistant", "Hello", 1.0, 2.0), Turn("assistant", "Bye", 3.0, 4.0)],
+            latency=[{"endpointing_ms": 300.0, "tts_provider": "piper"}],
+            speech_usage=speech,
+            provider_switches=2,
+        ),
+    )
+    await pbx.hang_up_remote(call_id)
+    report = queued(store, "we_all")[-1]["data"]
+    assert report["provider_switches"] == 2
+    assert report["latency"] == [{"endpointing_ms": 300.0, "tts_provider": "piper"}]
+    assert report["usage"]["tts"] == [
+        {"provider": "elevenlabs", "characters": 5},
+        {"provider": "piper", "characters": 3},
+    ]
+    stored = await store.get_call(None, call_id)
+    assert stored is not None
+    assert stored.provider_switches == 2
+
+
 async def test_transcript_is_opt_in_and_assistant_endpoint_overrides(
     engine: tuple[CallEngine, FakePbx, list[int]], store: MemoryStore
 ) -> None:
