@@ -192,13 +192,17 @@ async def test_the_rule_based_policy_after_the_models_closes_the_call_politely()
     assert conv.latencies[0].llm_provider == "rule_based"
 
 
-async def test_the_polite_close_answers_no_analysis() -> None:
+async def test_the_polite_close_is_not_asked_a_calls_analysis() -> None:
+    closing = Endpoint("llm", "rule_based")
     entries: list[Entry[Llm]] = [
         Entry(PRIMARY, FakeLlm(error=ProviderConnectionError("down"))),
-        Entry(Endpoint("llm", "rule_based"), PoliteClose()),
+        Entry(closing, PoliteClose()),
     ]
-    with pytest.raises(ProviderError):
-        [chunk async for chunk in LlmPlan(entries, ProviderHealth()).stream(CONTEXT)]
+    health, switches = ProviderHealth(), list[Switch]()
+    with pytest.raises(ProviderConnectionError):  # the analysis falls back to its heuristic
+        [chunk async for chunk in LlmPlan(entries, health, switches.append).stream(CONTEXT)]
+    assert switches == [Switch("llm", PRIMARY, None, "connection")]
+    assert closing not in health.counts()  # neither asked nor counted as failing
 
 
 async def test_a_slow_stream_with_no_entry_left_to_take_over_is_waited_for() -> None:

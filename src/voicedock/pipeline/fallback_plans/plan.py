@@ -123,14 +123,18 @@ class Plan(Generic[P]):
     def primary(self) -> P:
         return self.entries[0].provider
 
-    def tries(self, start: int = 0) -> Iterator[Try[P]]:
+    def tries(
+        self, start: int = 0, *, passing_over: Callable[[P], bool] | None = None
+    ) -> Iterator[Try[P]]:
         """The entries whose turn it is, in order from ``start`` (those whose breaker is open
-        are skipped and reported)."""
-        entries = self.entries
-        for index, entry in enumerate(entries):
-            if index < start:
-                continue
-            following = entries[index + 1] if index + 1 < len(entries) else None
+        are skipped and reported; those ``passing_over`` names are not asked at all)."""
+        entries = [
+            (index, entry)
+            for index, entry in enumerate(self.entries)
+            if index >= start and (passing_over is None or not passing_over(entry.provider))
+        ]
+        for position, (index, entry) in enumerate(entries):
+            following = entries[position + 1][1] if position + 1 < len(entries) else None
             attempt = self._health.attempt(entry.endpoint, last_resort=following is None)
             if attempt is None:
                 assert following is not None
