@@ -129,9 +129,14 @@ class TurnEngine(DialogueBase):
         ``endpoints`` names the engines, for each turn's latency record and the provider of
         each message (``pipeline/fallback_plans/serving.py``)."""
         self.config = cfg = config or ConversationConfig()
-        self._endpoints = endpoints = endpoints or Endpoints()
-        plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, endpoints.llm)
-        self._engines = (stt, plan, tts)
+        named = endpoints or Endpoints()
+        plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)
+        # Each engine as given, and its endpoint as built: who serves it now (``_serving``).
+        self._engines: dict[str, tuple[object, Endpoint | None]] = {
+            "stt": (stt, named.stt),
+            "llm": (llm, named.llm),
+            "tts": (tts, named.tts),
+        }
         self._wall = wall_clock
         self._listener = Listener(
             cfg.sample_rate,
@@ -366,7 +371,7 @@ class TurnEngine(DialogueBase):
             text = heard
             if latency is not None:
                 latency.stt_final_ms = ms_since(t0)
-                latency.stt_provider = label(self._serving(0))
+                latency.stt_provider = label(self._serving("stt"))
             started = self._hearing.used()
             if not text and then is None and not keyed:
                 self._transcript.report()  # the turn closed without words: it holds nothing
@@ -396,19 +401,18 @@ class TurnEngine(DialogueBase):
             if cover is not None and reply.started_at is None:
                 cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
         if latency is not None:
-            latency.llm_provider = label(self._serving(1))
-            latency.tts_provider = label(self._serving(2))
+            latency.llm_provider = label(self._serving("llm"))
+            latency.tts_provider = label(self._serving("tts"))
             self.latencies.append(latency)
 
-    def _serving(self, engine: int) -> Endpoint | None:
-        """Which endpoint serves the call's STT (0), LLM (1) or TTS (2) now."""
-        built = (self._endpoints.stt, self._endpoints.llm, self._endpoints.tts)[engine]
-        return serving(self._engines[engine], built)
+    def _serving(self, engine: str) -> Endpoint | None:
+        """Which endpoint serves the call's ``stt``, ``llm`` or ``tts`` now."""
+        return serving(*self._engines[engine])
 
     def _provider_of(self, role: str) -> str | None:
         """The provider serving a message of ``role`` now: the caller's words were heard by
         the STT's, the assistant's said by the TTS's."""
-        engine = {"user": 0, "assistant": 2}.get(role)
+        engine = {"user": "stt", "assistant": "tts"}.get(role)
         endpoint = None if engine is None else self._serving(engine)
         return None if endpoint is None else endpoint.provider
 
