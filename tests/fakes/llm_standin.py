@@ -34,7 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
-from fakes.local_server import LocalServer
+from fakes.local_server import Handler, LocalServer
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 
@@ -125,6 +125,10 @@ class LlmStandIn:
     def base_url(self) -> str:
         """What a client configures as its base URL (``.../v1``)."""
         return self._server.url + "/v1"
+
+    def route(self, method: str, path: str, handler: Handler) -> None:
+        """Another endpoint of the same server (the provider's speech, say); before it starts."""
+        self._server.route(method, path, handler)
 
     async def __aenter__(self) -> LlmStandIn:
         self._server.route("POST", COMPLETIONS_PATH, self._handle)

@@ -247,6 +247,9 @@ class Call:
     # What the call used of its speech providers (``domain.usage``): [{"kind": "stt",
     # "provider", "seconds"}, {"kind": "tts", "provider", "characters"}]; None: not recorded.
     speech_usage: list[dict[str, JsonValue]] | None = None
+    # Times a turn moved on to the next entry of a fallback plan (its provider-switch events),
+    # stored when the call ends; None: not recorded (no conversation, calls before it).
+    provider_switches: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor

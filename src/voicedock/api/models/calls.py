@@ -500,6 +500,13 @@ class Call(Reply, kw_only=True):
         CallUsage | None,
         _described("What the call used: connected and billable time, speech providers."),
     ] = None
+    provider_switches: Annotated[
+        int | None,
+        _described(
+            "Times a turn moved on to the next entry of a fallback plan (its provider-switch "
+            "events); null: no conversation recorded it."
+        ),
+    ] = None
     events: Annotated[
         list[dict[str, Any]],
         _described(
@@ -537,6 +544,7 @@ class Call(Reply, kw_only=True):
             if machine is None
             else msgspec.convert(machine, AnsweringMachine),
             usage=msgspec.convert(call_usage(call), CallUsage),
+            provider_switches=call.provider_switches,
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],

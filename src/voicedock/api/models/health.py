@@ -45,6 +45,28 @@ class PbxHealth(Reply, kw_only=True):
     ) = UNSET
 
 
+class ProviderBreaker(Reply, kw_only=True):
+    engine: Annotated[str, Meta(description="llm, stt, tts or realtime")]
+    provider: str
+    state: Annotated[
+        Literal["closed", "open", "half-open"],
+        Meta(
+            description="open: the node's calls skip this endpoint (their fallback plan's next "
+            "entry serves them) until its cool-down ends; half-open: one request probes it"
+        ),
+    ]
+    endpoint: (
+        Annotated[
+            str,
+            Meta(
+                description="Which endpoint (provider/host[:port]/model: never a path or key); "
+                "only to a request with the [metrics] bearer_token."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 class Health(Reply, kw_only=True):
     status: Annotated[
         Literal["ok", "degraded", "unavailable"],
@@ -58,6 +80,15 @@ class Health(Reply, kw_only=True):
     can_place_calls: bool
     database: DatabaseHealth
     pbx: PbxHealth
+    providers: Annotated[
+        list[ProviderBreaker],
+        Meta(
+            description="The node's speech provider breakers (docs/speech.md, fallback plans): "
+            "those open or half-open; with the [metrics] bearer_token as 'Authorization: "
+            "Bearer <token>', every endpoint the node's calls used, each named. A breaker "
+            "never changes status: calls go on with their plans' next entries."
+        ),
+    ]
 
 
 def _health_op() -> Schema:

@@ -202,6 +202,7 @@ class LiveConversation(Closable):
             config=self._config,
             on_transcript=on_transcript,
             tools=self._tools,
+            endpoints=providers.endpoints,
         )
 
     async def run(self) -> LiveCallResult:

@@ -40,6 +40,7 @@ import msgspec
 from voicedock.calls.assistants.config import (
     SAY_VOICE,
     WHISPER_NAMES,
+    operator_plan,
     realtime_section,
     resolve_provider,
     tenant_sections,
@@ -62,10 +63,12 @@ from voicedock.egress import Egress
 from voicedock.errors import BadRequest
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
+from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.fallback_plans.stt import SttPlan
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
-from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
+from voicedock.pipeline.providers.registry import RULE_BASED, create_llm, create_stt, create_tts
+from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.providers.section import decoded
 
 if TYPE_CHECKING:
@@ -92,6 +95,8 @@ class SpeechProviders:
     # The providers' names, as the call's usage counts them (``domain.usage``; None: unnamed).
     stt_name: str | None = None
     tts_name: str | None = None
+    # A pipeline call's engines as built (a plan: its first entry), which its turns name.
+    endpoints: Endpoints | None = None
 
     async def aclose(self) -> None:
         for provider in (self.stt, self.llm, self.tts, self.realtime):
@@ -169,6 +174,7 @@ def _build(
         tts,
         stt_name=_provider_name(assistant_config, "stt_config", speech),
         tts_name=_provider_name(assistant_config, "tts_config", speech),
+        endpoints=Endpoints(**plans.first),
     )
 
 
@@ -347,7 +353,15 @@ _SPEECH_KEYS = {
 class _Plans:
     """Each engine of a resolved pipeline configuration: its section alone, or a plan of the
     section and its ``fallback_plan`` entries, each completed by the operator's settings as a
-    section is (``_section``) and made by the registry."""
+    section is (``_section``) and made by the registry.
+
+    A section without a ``fallback_plan`` of its own (or no section: the operator's engine)
+    takes the operator's default plan of its engine (``[speech.fallback_plans]``), less an
+    entry that is the section's own endpoint; an assistant's own plan replaces it. The
+    operator's entries are the operator's: its URLs and its ``[speech]`` keys, except where it
+    requires organizations' own keys (``speech_keys`` False), where an entry that would take
+    one of its keys is left out. A rule-based entry after the first is ``PoliteClose``: it
+    ends the call politely."""
 
     def __init__(
         self,
@@ -359,6 +373,7 @@ class _Plans:
     ) -> None:
         self._config, self._speech, self._keys = config, speech, speech_keys
         self._health, self._on_switch = health, on_switch
+        self.first: dict[str, Endpoint] = {}  # each engine's first endpoint, by engine
 
     def stt(self, make: Callable[[SttConfig], Stt], made: list[_Closing]) -> Stt:
         entries = self._entries("stt_config", SttConfig, make, made)
@@ -367,7 +382,12 @@ class _Plans:
         return SttPlan(entries, self._health, self._on_switch)
 
     def llm(self, make: Callable[[LlmConfig], Llm], made: list[_Closing]) -> Llm:
-        entries = self._entries("llm_config", LlmConfig, make, made)
+        def later(section: LlmConfig) -> Llm:
+            if section.provider in RULE_BASED:
+                return PoliteClose.from_config(section)
+            return make(section)
+
+        entries = self._entries("llm_config", LlmConfig, make, made, later)
         if len(entries) == 1:
             return entries[0].provider
         return LlmPlan(entries, self._health, self._on_switch)
@@ -388,28 +408,53 @@ class _Plans:
         kind: type[SectionT],
         make: Callable[[SectionT], P],
         made: list[_Closing],
+        later: Callable[[SectionT], P] | None = None,
     ) -> list[Entry[P]]:
-        section = json_object(self._config.get(key))
-        plan = section.get(FALLBACK_PLAN) if section is not None else None
-        # The section itself (none: the operator's engine), then its plan's entries.
-        parts: list[JsonObject | None] = [
-            None if section is None else {k: v for k, v in section.items() if k != FALLBACK_PLAN}
-        ]
-        if isinstance(plan, list):
-            parts += [entry for entry in plan if isinstance(entry, dict)]
+        """The engine's entries; ``later`` makes those after the first (default: ``make``)."""
         entries: list[Entry[P]] = []
-        for index, part in enumerate(parts):
-            where = key if index == 0 else f"{key}.{FALLBACK_PLAN}[{index - 1}]"
+        for index, (part, where, operator) in enumerate(self._parts(key)):
             holder = {} if part is None else {key: part}
-            completed = _section(holder, key, self._speech, speech_keys=self._keys)
+            try:
+                completed = _section(holder, key, self._speech, speech_keys=self._keys)
+            except ProviderConfigError:
+                if operator:
+                    continue  # the operator's key, which goes nowhere here
+                raise
+            if operator and not self._keys and completed.get("api_key"):
+                continue
             typed = decoded(kind, completed, where)
-            provider = make(typed)
-            made.append(provider)
             endpoint = Endpoint(
                 key.removesuffix("_config"),
                 typed.provider,
                 typed.base_url or "",
                 getattr(typed, "model", None) or "",
             )
+            if operator and any(entry.endpoint == endpoint for entry in entries):
+                continue  # the section's own endpoint: tried already
+            provider = (make if index == 0 or later is None else later)(typed)
+            made.append(provider)
             entries.append(Entry(endpoint, provider))
+        self.first[key.removesuffix("_config")] = entries[0].endpoint
         return entries
+
+    def _parts(self, key: str) -> list[tuple[JsonObject | None, str, bool]]:
+        """The section itself (None: the operator's engine), then its plan's entries, or the
+        operator's default plan: each with where it is written and whether it is the
+        operator's."""
+        section = json_object(self._config.get(key))
+        plan = section.get(FALLBACK_PLAN) if section is not None else None
+        own = None if section is None else {k: v for k, v in section.items() if k != FALLBACK_PLAN}
+        parts: list[tuple[JsonObject | None, str, bool]] = [(own, key, False)]
+        if isinstance(plan, list):
+            for index, entry in enumerate(plan):
+                if isinstance(entry, dict):
+                    parts.append((entry, f"{key}.{FALLBACK_PLAN}[{index}]", False))
+            return parts
+        try:
+            default = operator_plan(key, self._speech)
+        except BadRequest as exc:  # checked at start-up: a configuration changed since
+            raise ProviderConfigError(exc.message) from None
+        engine = key.removesuffix("_config")
+        for index, entry in enumerate(default):
+            parts.append((entry, f"speech.fallback_plans.{engine}[{index}]", True))
+        return parts

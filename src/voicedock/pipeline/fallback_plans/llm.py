@@ -27,7 +27,12 @@ from voicedock.pipeline.fallback_plans.plan import Entry, Plan
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.llm_stream import reply_sentences
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
-from voicedock.pipeline.providers.base import Llm, ToolCallingLlm
+from voicedock.pipeline.providers.base import (
+    ClosingLlm,
+    Llm,
+    ProviderUnavailableError,
+    ToolCallingLlm,
+)
 from voicedock.pipeline.tools import ToolSpec
 
 CONTINUE_NOTE = (
@@ -41,9 +46,11 @@ class LlmPlan(Plan[Llm]):
     kind = "llm"
 
     @classmethod
-    def alone(cls, llm: Llm) -> LlmPlan:
-        """A model with no fallback (its failures are the call's)."""
-        return cls([Entry(Endpoint("llm", type(llm).__name__), llm)], ProviderHealth())
+    def alone(cls, llm: Llm, endpoint: Endpoint | None = None) -> LlmPlan:
+        """A model with no fallback (its failures are the call's), at ``endpoint`` (None: one
+        named after its class) and outside the node's breakers."""
+        endpoint = endpoint or Endpoint("llm", type(llm).__name__)
+        return cls([Entry(endpoint, llm)], ProviderHealth())
 
     @property
     def calls_tools(self) -> bool:
@@ -52,11 +59,11 @@ class LlmPlan(Plan[Llm]):
         return isinstance(self.primary, ToolCallingLlm)
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """An ``Llm``'s stream (the call's analysis, a warm transfer's decision): the next
+        """An ``Llm``'s stream (the call's analysis, a warm transfer's briefing): the next
         entry answers when one fails before its first token; a failure after it is the
-        caller's (its text would be doubled)."""
+        caller's (its text would be doubled). A policy that only ends the call is not asked."""
         error: ProviderError | None = None
-        for tried in self.tries():
+        for tried in self.tries(passing_over=_ends_call):
             started = False
             try:
                 with self.serving(tried):
@@ -68,8 +75,7 @@ class LlmPlan(Plan[Llm]):
                 if started:
                     raise
                 error = exc
-        assert error is not None  # the last entry is always tried
-        raise error
+        raise error or ProviderUnavailableError("no entry of the plan answers questions")
 
     async def sentences(
         self,
@@ -114,10 +120,15 @@ class LlmPlan(Plan[Llm]):
         raise error
 
 
+def _ends_call(llm: Llm) -> bool:
+    return isinstance(llm, ClosingLlm)
+
+
 def _ask(
     llm: Llm, context: Sequence[ChatMessage], tools: Sequence[ToolSpec]
 ) -> AsyncIterator[str] | AsyncIterator[str | ToolCall]:
-    if tools and isinstance(llm, ToolCallingLlm):
+    # A policy that ends the call itself is asked as if tools were offered.
+    if isinstance(llm, ToolCallingLlm) and (tools or isinstance(llm, ClosingLlm)):
         return llm.stream_with_tools(context, tools)
     return llm.stream(context)
 

@@ -169,6 +169,15 @@ class ToolCallingLlm(Llm, Protocol):
 
 
 @runtime_checkable
+class ClosingLlm(ToolCallingLlm, Protocol):
+    """Optional: a policy that ends the call itself (a fallback plan's polite close): its
+    ``stream_with_tools`` calls ``end_call`` whether or not it was offered."""
+
+    @property
+    def ends_call(self) -> bool: ...
+
+
+@runtime_checkable
 class Tts(Protocol):
     """Speech synthesis, streamed as 16-bit mono PCM chunks at `sample_rate`."""
 
