@@ -14,7 +14,7 @@ import pytest
 
 from voicedock.domain.records import Call, CallStatus
 from voicedock.store import Store, open_store
-from voicedock.store.base import ScheduledWaiting
+from voicedock.store.base import NumberChoice, ScheduledWaiting
 
 from .builders import at, insert_call, make_call, seed_number, seed_org
 
@@ -71,7 +71,7 @@ async def test_a_scheduled_call_is_no_live_call(store: Store) -> None:
     assert await store.count_active_calls(number.id) == 0
     async with store.transaction() as tx:
         assert await tx.take_unowned_calls("node-a") == []
-        reserved = await tx.reserve_phone_number(org.id, number.id, at(0))
+        reserved = await tx.reserve_phone_number(NumberChoice(org.id, number.id), at(0))
         assert reserved is not None  # its number is free for an immediate call
     async with store.transaction() as tx:
         # Retention deletes ended calls only, however old a scheduled one is.
