@@ -233,9 +233,10 @@ def _speech_to_speech(
     operator_url = not own_url or own_url == XAI_REALTIME_URL
     if operator_url and not section.get("api_key") and not speech_keys:
         raise ProviderConfigError(_REQUIRED.format("llm_config", config.get("provider")))
-    key = speech.xai_api_key if operator_url else ""
+    if operator_url and not section.get("api_key"):
+        section["api_key"] = speech.xai_api_key  # the operator's key, as ``_section`` gives
     typed = decoded(RealtimeConfig, section, "llm_config")
-    realtime = RealtimeSpeech.from_config(typed, default_key=key, egress=guard)
+    realtime = RealtimeSpeech.from_config(typed, egress=guard)
     tts = create_tts(_say_voice(section, speech, speech_keys), guard)
     # The realtime session hears the caller and speaks the replies: both count against it.
     name = str(config.get("provider"))
