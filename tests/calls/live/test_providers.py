@@ -17,8 +17,7 @@ from voicedock.calls.live.conversation import LiveConversation, build_providers
 from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig, config_of
 from voicedock.media.codecs import alaw_encode, ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
-from voicedock.pipeline.providers import ProviderUnavailableError
-from voicedock.pipeline.providers.base import Llm, Stt, Tts
+from voicedock.pipeline.providers.base import Llm, ProviderUnavailableError, Stt, Tts
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 
 pytestmark = pytest.mark.unit
