@@ -32,7 +32,13 @@ from voicedock.domain.records import (
 )
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, WebhookEndpoint
 from voicedock.errors import StoreError
-from voicedock.store.base import CallPage, CallQuery, NumberChoice, ScheduledWaiting
+from voicedock.store.base import (
+    CallPage,
+    CallQuery,
+    NumberChoice,
+    ScheduledChoice,
+    ScheduledWaiting,
+)
 
 
 @dataclass
@@ -197,17 +203,12 @@ class MemoryTransaction:
         return 0
 
     async def claim_scheduled_call(
-        self,
-        node_id: str,
-        now: datetime,
-        skip: Collection[str] = (),
-        *,
-        organization_id: str | None = None,
+        self, node_id: str, now: datetime, choice: ScheduledChoice
     ) -> Call | None:
         due = [
             c
             for c in _due(self.d.calls.values(), now)
-            if c.id not in skip and organization_id in (None, c.organization_id)
+            if c.id not in choice.skip and choice.organization_id in (None, c.organization_id)
         ]
         if not due:
             return None

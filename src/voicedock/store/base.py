@@ -37,6 +37,7 @@ from voicedock.store.protocols.retention import RetentionWrites
 from voicedock.store.protocols.scheduled_calls import (
     ScheduledCallReads,
     ScheduledCallWrites,
+    ScheduledChoice,
     ScheduledWaiting,
 )
 from voicedock.store.protocols.streams import StreamWrites
@@ -104,6 +105,7 @@ __all__ = [
     "NodeMailbox",
     "NodeReply",
     "NumberChoice",
+    "ScheduledChoice",
     "ScheduledWaiting",
     "SpeechUsageRow",
     "Store",
