@@ -11,7 +11,7 @@ one of::
     {"error": "We are closed. Goodbye."}     a refusal: spoken to the caller, then hang-up
 
 Anything else (no endpoint, a timeout, an error status, an unknown assistant, a bad
-configuration, one whose provider keys do not hold: ``check_key_refs``) falls back to the
+configuration, one whose provider keys do not hold: ``KeyRefs.check``) falls back to the
 number's assistant; a number without one (or whose own does not hold) rejects the call.
 """
 
