@@ -100,19 +100,7 @@ class SpeechProviders:
                     await provider.aclose()
 
 
-def build_providers(
-    assistant_config: AssistantConfig,
-    speech: SpeechSettings | None = None,
-    egress: Egress | None = None,
-    *,
-    speech_keys: bool = True,
-) -> SpeechProviders:
-    """Providers from an assistant configuration (raises ProviderError); ``speech_keys``
-    False: the operator's ``[speech]`` keys are never used (``_section``)."""
-    return _build(assistant_config, speech, egress, speech_keys, made=[])
-
-
-async def build_providers_closing_on_error(
+async def build_providers(
     assistant_config: AssistantConfig,
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
@@ -121,9 +109,11 @@ async def build_providers_closing_on_error(
     health: ProviderHealth | None = None,
     on_switch: Callable[[Switch], None] | None = None,
 ) -> SpeechProviders:
-    """``build_providers``, closing the ones already made when a later one fails. An engine
-    with a fallback plan is a plan (``pipeline/fallback_plans/``) consulting the node's
-    breakers (``health``) and reporting each move to the call (``on_switch``)."""
+    """Providers from an assistant configuration (raises ProviderError, the ones already
+    made closed); ``speech_keys`` False: the operator's ``[speech]`` keys are never used
+    (``_section``). An engine with a fallback plan is a plan (``pipeline/fallback_plans/``)
+    consulting the node's breakers (``health``) and reporting each move to the call
+    (``on_switch``)."""
     made: list[_Closing] = []
     try:
         return _build(

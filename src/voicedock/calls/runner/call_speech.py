@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from voicedock.calls.assistants.key_refs import KeyRefs
-from voicedock.calls.live.providers import build_providers_closing_on_error, build_tts
+from voicedock.calls.live.providers import build_providers, build_tts
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, config_json, config_of
 from voicedock.domain.records import Call
@@ -62,7 +62,7 @@ class CallSpeech:
         its fallback plans to the next entry."""
         if self._providers is not None:
             return await self._providers(assistant_config)
-        return await build_providers_closing_on_error(
+        return await build_providers(
             assistant_config,
             self._speech,
             self.egress,
