@@ -257,16 +257,6 @@ def _say_voice(realtime: JsonObject, speech: SpeechSettings, speech_keys: bool) 
     return _tts({"tts_config": say_voice}, speech, speech_keys)
 
 
-def _stt(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> SttConfig:
-    key = "stt_config"
-    return decoded(SttConfig, _section(config, key, speech, speech_keys=speech_keys), key)
-
-
-def _llm(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> LlmConfig:
-    key = "llm_config"
-    return decoded(LlmConfig, _section(config, key, speech, speech_keys=speech_keys), key)
-
-
 def _tts(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> TtsConfig:
     key = "tts_config"
     return decoded(TtsConfig, _section(config, key, speech, speech_keys=speech_keys), key)
