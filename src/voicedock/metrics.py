@@ -45,7 +45,6 @@ class ServiceMetrics:
         pbx: Pbx,
         media: OutputTotals,
         speech: SpeechSettings,
-        node_id: str,
         admission: SpeechAdmission | None = None,
         listening: Listening | None = None,
         provider_health: ProviderHealth | None = None,
@@ -55,7 +54,6 @@ class ServiceMetrics:
         self._pbx = pbx
         self._media = media
         self._speech = speech
-        self._node = node_id
         self._admission = admission
         self._listening = listening
         self._provider_health = provider_health

@@ -179,7 +179,6 @@ class Service(Closable):
             pbx,
             media_totals,
             settings.speech,
-            node_id,
             self.speech.admission,
             listening=self.listening,
             provider_health=self.speech.provider_health,

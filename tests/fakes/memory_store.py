@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,7 +32,13 @@ from voicedock.domain.records import (
 )
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, WebhookEndpoint
 from voicedock.errors import StoreError
-from voicedock.store.base import CallPage, CallQuery, ScheduledWaiting
+from voicedock.store.base import (
+    CallPage,
+    CallQuery,
+    NumberChoice,
+    ScheduledChoice,
+    ScheduledWaiting,
+)
 
 
 @dataclass
@@ -107,18 +113,12 @@ class MemoryTransaction:
         del self.d.numbers[number_id]
         return True
 
-    async def reserve_phone_number(
-        self,
-        organization_id: str,
-        number_id: str | None,
-        now: datetime,
-        among: Sequence[str] = (),
-        trunks: Collection[str] | None = None,
-    ) -> PhoneNumber | None:
+    async def reserve_phone_number(self, choice: NumberChoice, now: datetime) -> PhoneNumber | None:
+        number_id, among, trunks = choice.number_id, choice.among, choice.trunks
         candidates = [
             n
             for n in self.d.numbers.values()
-            if n.organization_id == organization_id
+            if n.organization_id == choice.organization_id
             and (number_id is None or n.id == number_id)
             and (number_id is not None or not among or n.id in among)
             and (trunks is None or n.trunk in trunks)
@@ -206,17 +206,12 @@ class MemoryTransaction:
         return 0
 
     async def claim_scheduled_call(
-        self,
-        node_id: str,
-        now: datetime,
-        skip: Collection[str] = (),
-        *,
-        organization_id: str | None = None,
+        self, node_id: str, now: datetime, choice: ScheduledChoice
     ) -> Call | None:
         due = [
             c
             for c in _due(self.d.calls.values(), now)
-            if c.id not in skip and organization_id in (None, c.organization_id)
+            if c.id not in choice.skip and choice.organization_id in (None, c.organization_id)
         ]
         if not due:
             return None

@@ -29,7 +29,7 @@ from voicedock.store.protocols.dials import DialWrites
 from voicedock.store.protocols.idempotency import IdempotencyWrites
 from voicedock.store.protocols.metrics import MetricsReads, StoreCounts
 from voicedock.store.protocols.nodes import NodeMailbox, NodeReads, NodeReply, NodeWrites
-from voicedock.store.protocols.numbers import NumberReads, NumberWrites
+from voicedock.store.protocols.numbers import NumberChoice, NumberReads, NumberWrites
 from voicedock.store.protocols.organizations import OrganizationReads, OrganizationWrites
 from voicedock.store.protocols.outbox import OutboxReads, OutboxWrites
 from voicedock.store.protocols.provider_keys import ProviderKeyReads, ProviderKeyWrites
@@ -37,6 +37,7 @@ from voicedock.store.protocols.retention import RetentionWrites
 from voicedock.store.protocols.scheduled_calls import (
     ScheduledCallReads,
     ScheduledCallWrites,
+    ScheduledChoice,
     ScheduledWaiting,
 )
 from voicedock.store.protocols.streams import StreamWrites
@@ -103,6 +104,8 @@ __all__ = [
     "CallUsageRow",
     "NodeMailbox",
     "NodeReply",
+    "NumberChoice",
+    "ScheduledChoice",
     "ScheduledWaiting",
     "SpeechUsageRow",
     "Store",

@@ -13,12 +13,12 @@ import pytest
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.calls.live.caller_audio import CallerAudio
-from voicedock.calls.live.conversation import LiveConversation, build_providers
+from voicedock.calls.live.conversation import LiveConversation
+from voicedock.calls.live.providers import build_providers
 from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig, config_of
 from voicedock.media.codecs import alaw_encode, ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
-from voicedock.pipeline.providers import ProviderUnavailableError
-from voicedock.pipeline.providers.base import Llm, Stt, Tts
+from voicedock.pipeline.providers.base import Llm, ProviderUnavailableError, Stt, Tts
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 
 pytestmark = pytest.mark.unit
@@ -56,7 +56,7 @@ def fake_registry() -> Iterator[dict[str, list[Mapping[str, Any]]]]:
     tts_registry._factories.pop("live-test-broken", None)
 
 
-def test_providers_come_from_the_assistant_sections(
+async def test_providers_come_from_the_assistant_sections(
     fake_registry: dict[str, list[Mapping[str, Any]]],
 ) -> None:
     config = {
@@ -64,7 +64,7 @@ def test_providers_come_from_the_assistant_sections(
         "llm_config": {"provider": TEST_PROVIDER, "model": "m"},
         "tts_config": {"provider": TEST_PROVIDER, "voice": "v"},
     }
-    providers = build_providers(config_of(config))
+    providers = await build_providers(config_of(config))
     assert isinstance(providers.stt, FakeStt)
     assert isinstance(providers.llm, FakeLlm)
     assert isinstance(providers.tts, FakeTts)

@@ -77,9 +77,15 @@ DeprecatedOverride = Annotated[
 
 
 T = TypeVar("T")
-# A call's first words and its context, as a call and a campaign take them.
+# A call's first words, its context and how long it may ring, as a call and a campaign take them.
 FirstMessage = Annotated[Text, said_as_text(TEXT_MAX)]
 Context = Annotated[str, text(CONTEXT_MAX), said_as_text(CONTEXT_MAX)]
+RingTimeout = Annotated[
+    int,
+    Meta(ge=RING_TIMEOUT_BOUNDS[0], le=RING_TIMEOUT_BOUNDS[1]),
+    said_as_integer(*RING_TIMEOUT_BOUNDS),
+]
+RING_TIMEOUT = {"default": RING_TIMEOUT_DEFAULT}  # its documented default, beside each description
 DateTime = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 Metadata = Annotated[
     dict[str, Any] | None,
@@ -126,14 +132,11 @@ class OutboundCallRequest(Body, kw_only=True):
     number_id: Identifier | None = None
     ring_timeout_seconds: (
         Annotated[
-            int,
+            RingTimeout,
             Meta(
-                ge=RING_TIMEOUT_BOUNDS[0],
-                le=RING_TIMEOUT_BOUNDS[1],
                 description="Seconds the call may ring unanswered; then it fails no-answer.",
-                extra_json_schema={"default": RING_TIMEOUT_DEFAULT},
+                extra_json_schema=RING_TIMEOUT,
             ),
-            said_as_integer(*RING_TIMEOUT_BOUNDS),
         ]
         | UnsetType
         | None

@@ -44,7 +44,7 @@ from voicedock.errors import PbxUnavailable, RateLimited, StoreError
 from voicedock.logs import call_context, describe
 from voicedock.pbx.base import OriginateRequest, Pbx
 from voicedock.pbx.causes import CallError
-from voicedock.store.base import Store, Transaction
+from voicedock.store.base import NumberChoice, Store, Transaction
 from voicedock.validation import mask_number
 
 log = logging.getLogger("voicedock.calls")
@@ -247,13 +247,9 @@ class Placement:
     ) -> tuple[PhoneNumber, str | None] | timedelta:
         """Reserve a caller number and pass the dial limits (shared by every node): the
         number and the PBX server of its trunk, or how long to wait."""
-        number = await tx.reserve_phone_number(
-            dial.organization_id,
-            dial.number_id,
-            now,
-            among=dial.number_ids,
-            trunks=self._trunk_access.usable(trunks, dial.organization_id),
-        )
+        usable = self._trunk_access.usable(trunks, dial.organization_id)
+        choice = NumberChoice(dial.organization_id, dial.number_id, dial.number_ids, usable)
+        number = await tx.reserve_phone_number(choice, now)
         if number is None:
             raise RateLimited(
                 "every phone number you can call from is at its concurrent-call limit; "

@@ -105,19 +105,7 @@ class SpeechProviders:
                     await provider.aclose()
 
 
-def build_providers(
-    assistant_config: AssistantConfig,
-    speech: SpeechSettings | None = None,
-    egress: Egress | None = None,
-    *,
-    speech_keys: bool = True,
-) -> SpeechProviders:
-    """Providers from an assistant configuration (raises ProviderError); ``speech_keys``
-    False: the operator's ``[speech]`` keys are never used (``_section``)."""
-    return _build(assistant_config, speech, egress, speech_keys, made=[])
-
-
-async def build_providers_closing_on_error(
+async def build_providers(
     assistant_config: AssistantConfig,
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
@@ -126,9 +114,11 @@ async def build_providers_closing_on_error(
     health: ProviderHealth | None = None,
     on_switch: Callable[[Switch], None] | None = None,
 ) -> SpeechProviders:
-    """``build_providers``, closing the ones already made when a later one fails. An engine
-    with a fallback plan is a plan (``pipeline/fallback_plans/``) consulting the node's
-    breakers (``health``) and reporting each move to the call (``on_switch``)."""
+    """Providers from an assistant configuration (raises ProviderError, the ones already
+    made closed); ``speech_keys`` False: the operator's ``[speech]`` keys are never used
+    (``_section``). An engine with a fallback plan is a plan (``pipeline/fallback_plans/``)
+    consulting the node's breakers (``health``) and reporting each move to the call
+    (``on_switch``)."""
     made: list[_Closing] = []
     try:
         return _build(
@@ -239,9 +229,10 @@ def _speech_to_speech(
     operator_url = not own_url or own_url == XAI_REALTIME_URL
     if operator_url and not section.get("api_key") and not speech_keys:
         raise ProviderConfigError(_REQUIRED.format("llm_config", config.get("provider")))
-    key = speech.xai_api_key if operator_url else ""
+    if operator_url and not section.get("api_key"):
+        section["api_key"] = speech.xai_api_key  # the operator's key, as ``_section`` gives
     typed = decoded(RealtimeConfig, section, "llm_config")
-    realtime = RealtimeSpeech.from_config(typed, default_key=key, egress=guard)
+    realtime = RealtimeSpeech.from_config(typed, egress=guard)
     tts = create_tts(_say_voice(section, speech, speech_keys), guard)
     # The realtime session hears the caller and speaks the replies: both count against it.
     name = str(config.get("provider"))
@@ -270,16 +261,6 @@ def _say_voice(realtime: JsonObject, speech: SpeechSettings, speech_keys: bool) 
     operator's ``[speech] tts``."""
     say_voice = realtime.get(SAY_VOICE) or {"provider": speech.tts}
     return _tts({"tts_config": say_voice}, speech, speech_keys)
-
-
-def _stt(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> SttConfig:
-    key = "stt_config"
-    return decoded(SttConfig, _section(config, key, speech, speech_keys=speech_keys), key)
-
-
-def _llm(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> LlmConfig:
-    key = "llm_config"
-    return decoded(LlmConfig, _section(config, key, speech, speech_keys=speech_keys), key)
 
 
 def _tts(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> TtsConfig:

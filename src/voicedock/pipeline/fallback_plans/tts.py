@@ -12,29 +12,18 @@ Every entry's audio comes at the first entry's rate.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 
 from voicedock.errors import ProviderError
 from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.fallback_plans.plan import Entry, Plan, Switch
-from voicedock.pipeline.provider_health import ProviderHealth
+from voicedock.pipeline.fallback_plans.plan import Plan
 from voicedock.pipeline.providers.base import Tts, next_in_time
 
 
 class TtsPlan(Plan[Tts]):
     kind = "tts"
     attempt_timeout_s = 3.0
-
-    def __init__(
-        self,
-        entries: Sequence[Entry[Tts]],
-        health: ProviderHealth,
-        on_switch: Callable[[Switch], None] | None = None,
-        *,
-        attempt_timeout_s: float | None = None,
-    ) -> None:
-        super().__init__(entries, health, on_switch, attempt_timeout_s=attempt_timeout_s)
-        self._from = 0  # the entry the call speaks with now
+    _from: int = 0  # the entry the call speaks with now (it moves on when one fails)
 
     @property
     def sample_rate(self) -> int:

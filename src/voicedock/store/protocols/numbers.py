@@ -4,10 +4,23 @@ numbers on them, reserved one call at a time within each number's concurrent-cal
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from voicedock.domain.records import PhoneNumber, Trunk
+
+
+@dataclass(frozen=True, slots=True)
+class NumberChoice:
+    """Which of an organization's numbers a new outbound call may call from: ``number_id``
+    alone when given, else one of ``among`` (empty: any of them); ``trunks``: only numbers on
+    these trunks (``None``: on any)."""
+
+    organization_id: str
+    number_id: str | None = None
+    among: Sequence[str] = ()
+    trunks: Collection[str] | None = None
 
 
 class NumberWrites(Protocol):
@@ -18,23 +31,13 @@ class NumberWrites(Protocol):
     async def update_phone_number(self, number: PhoneNumber) -> None: ...
     async def delete_phone_number(self, organization_id: str, number_id: str) -> bool: ...
 
-    async def reserve_phone_number(
-        self,
-        organization_id: str,
-        number_id: str | None,
-        now: datetime,
-        among: Sequence[str] = (),
-        trunks: Collection[str] | None = None,
-    ) -> PhoneNumber | None:
+    async def reserve_phone_number(self, choice: NumberChoice, now: datetime) -> PhoneNumber | None:
         """Lock and return a caller number for a new outbound call.
 
-        ``among`` (without ``number_id``): only these of the organization's numbers.
-        ``trunks``: only numbers on these trunks (``None``: on any).
-
-        With ``number_id``: that number if it belongs to the organization and is under its
-        concurrent-call limit. Without: the organization's least recently used number that is
-        under its limit. Marks it used at ``now``. ``None`` when nothing qualifies (the caller
-        tells "not found" from "busy" with ``get_phone_number``).
+        With ``choice.number_id``: that number if it belongs to the organization and is under
+        its concurrent-call limit. Without: the least recently used of the chosen numbers that
+        is under its limit. Marks it used at ``now``. ``None`` when nothing qualifies (the
+        caller tells "not found" from "busy" with ``get_phone_number``).
         """
         ...
 
@@ -51,4 +54,4 @@ class NumberReads(Protocol):
     async def count_active_calls(self, number_id: str) -> int: ...
 
 
-__all__ = ["NumberReads", "NumberWrites"]
+__all__ = ["NumberChoice", "NumberReads", "NumberWrites"]

@@ -11,10 +11,10 @@ concurrent-call limit.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from voicedock.domain.records import PhoneNumber, Trunk, utcnow
+from voicedock.store.base import NumberChoice
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.conn import SqlValue, marks
 from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, TRUNKS, integer
@@ -49,14 +49,9 @@ class SqlNumberWrites(TransactionPart):
     async def delete_phone_number(self, organization_id: str, number_id: str) -> bool:
         return await self._delete(PHONE_NUMBERS, organization_id, number_id)
 
-    async def reserve_phone_number(
-        self,
-        organization_id: str,
-        number_id: str | None,
-        now: datetime,
-        among: Sequence[str] = (),
-        trunks: Collection[str] | None = None,
-    ) -> PhoneNumber | None:
+    async def reserve_phone_number(self, choice: NumberChoice, now: datetime) -> PhoneNumber | None:
+        organization_id, number_id = choice.organization_id, choice.number_id
+        among, trunks = choice.among, choice.trunks
         # The lock makes "count active calls, then use the number" atomic across nodes; the
         # count is a separate statement so it sees calls committed while we waited for it.
         await self._locks.lock_phone_numbers(self._conn, organization_id, number_id)
