@@ -162,3 +162,25 @@ async def test_a_call_whose_model_fails_from_the_second_turn_goes_on_with_the_ne
 async def test_a_slow_stream_with_no_entry_left_to_take_over_is_waited_for() -> None:
     slow = FakeLlm([["We open ", "at nine."]], chunk_delay=0.4)  # over the 0.2 s stall limit
     assert await reply(LlmPlan.alone(slow)) == ["We open at nine."]
+
+
+async def test_a_stream_whose_server_never_answers_is_answered_by_the_next_entry() -> None:
+    """The call's analysis and a transfer's briefing read the plan as one stream, under a
+    deadline of their own: a hung first entry must fail before it uses that up."""
+    switches: list[Switch] = []
+    hung = BreaksMidway([])  # accepts the request, never sends a token
+    entries: list[Entry[Llm]] = [Entry(PRIMARY, hung), Entry(SECOND, FakeLlm(["All fine."]))]
+    answering = LlmPlan(entries, ProviderHealth(), switches.append, attempt_timeout_s=0.2)
+    async with asyncio.timeout(2):
+        text = [token async for token in answering.stream(CONTEXT)]
+    assert text == ["All fine."]
+    assert switches == [Switch("llm", PRIMARY, SECOND, "timeout")]
+
+
+async def test_a_slow_first_token_of_the_last_entry_is_waited_for() -> None:
+    entries: list[Entry[Llm]] = [
+        Entry(PRIMARY, FakeLlm(error=ProviderConnectionError("down"))),
+        Entry(SECOND, FakeLlm(["Late."], first_token_delay=0.4)),
+    ]
+    slow = LlmPlan(entries, ProviderHealth(), attempt_timeout_s=0.2)
+    assert [token async for token in slow.stream(CONTEXT)] == ["Late."]

@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from voicedock.errors import ProviderError
 from voicedock.pipeline.fallback_plans.plan import Entry, Plan
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.llm_stream import reply_sentences
+from voicedock.pipeline.llm_stream import MODEL_LATE, reply_sentences
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
-from voicedock.pipeline.providers.base import Llm, ToolCallingLlm
+from voicedock.pipeline.providers.base import Llm, ToolCallingLlm, first_in_time
 from voicedock.pipeline.tools import ToolSpec
 
 CONTINUE_NOTE = (
@@ -52,15 +52,19 @@ class LlmPlan(Plan[Llm]):
         return isinstance(self.primary, ToolCallingLlm)
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """An ``Llm``'s stream (the call's analysis, a warm transfer's decision): the next
-        entry answers when one fails before its first token; a failure after it is the
-        caller's (its text would be doubled)."""
+        """An ``Llm``'s stream (the call's analysis, a warm transfer's briefing): the next
+        entry answers when one fails before its first token, which an entry with a next one
+        must give within ``attempt_timeout_s`` (a server that never answers fails, rather than
+        use up the caller's own deadline); a failure after it is the caller's (its text would
+        be doubled)."""
         error: ProviderError | None = None
         for tried in self.tries():
             started = False
+            deadline = self._attempt_timeout_s if tried.next is not None else None
+            tokens = tried.entry.provider.stream(messages)
             try:
                 with self.serving(tried):
-                    async for token in tried.entry.provider.stream(messages):
+                    async for token in first_in_time(tokens, deadline, MODEL_LATE):
                         started = True
                         yield token
                     return

@@ -39,6 +39,7 @@ __all__ = [
     "SttStream",
     "ToolCallingLlm",
     "Tts",
+    "first_in_time",
     "next_in_time",
 ]
 
@@ -84,6 +85,24 @@ async def next_in_time(
         return None
     except TimeoutError as exc:
         raise ProviderTimeoutError(late) from exc
+
+
+async def first_in_time(
+    items: AsyncIterator[T], timeout_s: float | None, late: str
+) -> AsyncIterator[T]:
+    """A provider's ``items``, whose first must come within ``timeout_s`` (None: no limit),
+    else ``ProviderTimeoutError(late)``; ``items`` is closed when this is."""
+    try:
+        got = await next_in_time(items, timeout_s, late)
+        if got is None:
+            return
+        yield got[0]
+        async for item in items:
+            yield item
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class ProviderResponseError(ProviderError):
