@@ -6,7 +6,8 @@ requests the failing provider still got.
 * the operator's LLM answers 500 from the second turn on: the organization's backup answers
   every later turn;
 * the LLM stops midway through a reply: the party hears the sentence said before the stall
-  once, then the rest from the next entry, never a half sentence or a sentence twice;
+  once, then the rest from the next entry, never a half sentence or a sentence twice (also on
+  the lab FreeSWITCH: ``tests/freeswitch_lab/test_fallback_plans.py``);
 * the cloud voice fails after the greeting: the party hears the replies in the offline voice;
 * the cloud recognition fails: the caller's next sentence is transcribed offline and reaches
   the model;
@@ -36,7 +37,7 @@ from e2e.audio_helpers import (
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from e2e.test_calls_e2e import get_call, until
-from fakes.llm_standin import LlmStandIn
+from fakes.llm_standin import ChatRequest, LlmStandIn
 from fakes.speech_standin import SpeechStandIn
 from voicedock.calls.commands import API_END_CALL
 from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE
@@ -160,38 +161,44 @@ async def test_a_primary_llm_failing_from_the_second_turn_leaves_the_call_to_the
 
 # ---- the LLM: stopping midway through a reply --------------------------------------------
 
-SAID_FIRST = "Thursday at nine is free."
+SAID_FIRST = "Monday at nine is free."
 REPLY = f"{SAID_FIRST} We also have Friday at ten."
 
 
-async def test_a_reply_whose_llm_stops_midway_is_finished_by_the_next_entry_and_heard_once(
-    lab: LabAsterisk, tmp_path: Path, offline_speech: None
-) -> None:
-    # The operator's model streams the first sentence and half the second ("We also"), then
-    # nothing more. The backup, as a model may, ignores the note and answers the whole reply.
+@asynccontextmanager
+async def stalling_models() -> AsyncIterator[tuple[LlmStandIn, LlmStandIn]]:
+    """The operator's model streams the first sentence of ``REPLY`` and half the second
+    ("We also"), then nothing more; the backup, as a model may, ignores the note to go on and
+    answers the whole reply."""
     async with (
         LlmStandIn(reply=REPLY, hang_after_words=7) as primary,
         LlmStandIn(reply=REPLY) as second,
-        serving(lab, tmp_path, primary, [second.base_url]) as live,
     ):
-        assistant = {
-            "first_message": GREETING,
-            "llm_config": {
-                "provider": "openai",
-                "model": "gpt-4o-mini",
-                "fallback_plan": [backup(second)],
-            },
-        }
-        before = set(lab.recordings_dir.glob("demo-*-rx.wav"))
-        call_id = await place(live, DEMO, assistant)
-        asked = await second.wait_request(timeout=45)
-        await wait_transcript(live, call_id, lambda m: "Friday" in m["content"], within=20)
-        # Down for good now: the call's analysis goes to the backup at once (a stream that
-        # stalls after its first token is waited for up to the analysis' own 15 s).
-        primary.fail_all(500)
-        await control(live, call_id, {"type": "end-call"})
-        ended = await wait_recorded(live, call_id, within=20)
-        pcm, rate = await read_new_recording(lab.recordings_dir, "demo-*-rx.wav", before)
+        yield primary, second
+
+
+def finishing(second: LlmStandIn) -> dict[str, Any]:
+    return {
+        "first_message": GREETING,
+        "llm_config": {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "fallback_plan": [backup(second)],
+        },
+    }
+
+
+async def finished_once(live: LiveService, call_id: str, primary: LlmStandIn) -> None:
+    """Once the reply was finished: the operator's server down for good (the call's analysis
+    goes to the backup at once; a stream stalling after its first token is waited for up to
+    the analysis' own 15 s), and the call ended."""
+    await wait_transcript(live, call_id, lambda m: "Friday" in m["content"], within=20)
+    primary.fail_all(500)
+    await control(live, call_id, {"type": "end-call"})
+
+
+def assert_finished_once(ended: dict[str, Any], asked: ChatRequest, heard: str) -> None:
+    """The reply of ``stalling_models`` was said once, whole, and ``heard`` so."""
     assert (ended["status"], ended["end_reason"]) == ("ended", API_END_CALL)
     # The backup was asked to go on from the whole sentence said, the half one dropped.
     assert asked.messages[-2:] == [
@@ -206,9 +213,25 @@ async def test_a_reply_whose_llm_stops_midway_is_finished_by_the_next_entry_and_
     replies = [m["content"] for m in transcript(ended, "assistant")][1:]
     assert replies == [REPLY], replies
     # What the party heard: the reply once, whole; no sentence or half sentence twice.
-    heard = spoken_words(await transcribe(pcm, rate))
-    assert [heard.count(w) for w in ("thursday", "also", "friday")] == [1, 1, 1], heard
-    assert {"city", "library"} <= set(heard), heard
+    said = spoken_words(heard)
+    assert [said.count(w) for w in ("monday", "also", "friday")] == [1, 1, 1], heard
+    assert {"city", "library"} <= set(said), heard
+
+
+async def test_a_reply_whose_llm_stops_midway_is_finished_by_the_next_entry_and_heard_once(
+    lab: LabAsterisk, tmp_path: Path, offline_speech: None
+) -> None:
+    async with (
+        stalling_models() as (primary, second),
+        serving(lab, tmp_path, primary, [second.base_url]) as live,
+    ):
+        before = set(lab.recordings_dir.glob("demo-*-rx.wav"))
+        call_id = await place(live, DEMO, finishing(second))
+        asked = await second.wait_request(timeout=45)
+        await finished_once(live, call_id, primary)
+        ended = await wait_recorded(live, call_id, within=20)
+        pcm, rate = await read_new_recording(lab.recordings_dir, "demo-*-rx.wav", before)
+    assert_finished_once(ended, asked, await transcribe(pcm, rate))
 
 
 # ---- the voice: the cloud's failing after the greeting -----------------------------------
