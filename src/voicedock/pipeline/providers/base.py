@@ -178,7 +178,9 @@ class Llm(Protocol):
 @runtime_checkable
 class ToolCallingLlm(Llm, Protocol):
     """Optional: models that can call functions. The reply's text chunks stream as with
-    ``stream``; each complete ``ToolCall`` follows once the model has finished it."""
+    ``stream``; each complete ``ToolCall`` follows once the model has finished it, and while
+    a call's parts arrive an empty text chunk marks each (the model is not silent: a reader's
+    stall limit sees it working)."""
 
     def stream_with_tools(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
