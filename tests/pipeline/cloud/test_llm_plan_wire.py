@@ -46,7 +46,7 @@ async def reply(primary: LlmStandIn, second: LlmStandIn) -> tuple[list[str], lis
         said = [
             item
             async for item in plan.sentences(
-                CONTEXT, (), first_token_timeout_s=2, stall_timeout_s=0.5
+                CONTEXT, (), first_token_timeout_s=2, takeover_s=0.5
             )
         ]
     finally:
@@ -102,7 +102,7 @@ async def test_a_tool_call_streaming_longer_than_the_stall_limit_is_not_a_stall(
             said = [
                 item
                 async for item in plan.sentences(
-                    CONTEXT, (ToolSpec("book"),), first_token_timeout_s=2, stall_timeout_s=0.5
+                    CONTEXT, (ToolSpec("book"),), first_token_timeout_s=2, takeover_s=0.5
                 )
             ]
         finally:
