@@ -45,9 +45,7 @@ async def reply(primary: LlmStandIn, second: LlmStandIn) -> tuple[list[str], lis
     try:
         said = [
             item
-            async for item in plan.sentences(
-                CONTEXT, (), first_token_timeout_s=2, takeover_s=0.5
-            )
+            async for item in plan.sentences(CONTEXT, (), first_token_timeout_s=2, takeover_s=0.5)
         ]
     finally:
         await plan.aclose()
