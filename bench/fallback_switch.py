@@ -45,22 +45,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "media"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from fake_asterisk import FakeAsterisk, FakeChannel  # noqa: E402
+from voice_to_voice import phone_line  # noqa: E402
 
 from fakes.llm_standin import ChatRequest, LlmStandIn  # noqa: E402
 from fakes.speech_standin import SpeechStandIn  # noqa: E402
 from voicedock.calls.live.conversation import LiveConversation  # noqa: E402
 from voicedock.calls.live.providers import build_providers_closing_on_error  # noqa: E402
-from voicedock.domain.assistant_config import TtsConfig, config_of  # noqa: E402
-from voicedock.media.codecs import ulaw_decode, ulaw_encode  # noqa: E402
+from voicedock.domain.assistant_config import config_of  # noqa: E402
+from voicedock.media.codecs import ulaw_decode  # noqa: E402
 from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
-from voicedock.pipeline.audio import resample_pcm16  # noqa: E402
 from voicedock.pipeline.conversation_config import ConversationConfig  # noqa: E402
 from voicedock.pipeline.endpointing import EndpointingConfig  # noqa: E402
 from voicedock.pipeline.frames import TranscriptEntry  # noqa: E402
 from voicedock.pipeline.provider_health import ProviderHealth  # noqa: E402
-from voicedock.pipeline.providers import create_tts  # noqa: E402
 
 SENTENCE = "What time are you open tomorrow?"
 REPLY = "Sure, we are open from nine to five."
@@ -147,15 +147,6 @@ class Ear:
             if (last is None or loop.time() - last > QUIET_S) and not any(map(loud, queued)):
                 return
             await asyncio.sleep(0.05)
-
-
-async def phone_line(text: str) -> bytes:
-    tts = create_tts(TtsConfig(provider="piper"))
-    try:
-        pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
-        return ulaw_encode(resample_pcm16(pcm, tts.sample_rate, 8000))
-    finally:
-        await tts.aclose()
 
 
 def answer(request: ChatRequest) -> str:
