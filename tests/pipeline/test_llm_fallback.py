@@ -48,9 +48,7 @@ class BreaksMidway(FakeLlm):
 async def reply(plan: LlmPlan, tools: Sequence[ToolSpec] = ()) -> list[str | ToolCall]:
     return [
         item
-        async for item in plan.sentences(
-            CONTEXT, tools, first_token_timeout_s=0.5, stall_timeout_s=0.2
-        )
+        async for item in plan.sentences(CONTEXT, tools, first_token_timeout_s=0.5, takeover_s=0.2)
     ]
 
 
@@ -206,5 +204,46 @@ async def test_the_polite_close_is_not_asked_a_calls_analysis() -> None:
 
 
 async def test_a_slow_stream_with_no_entry_left_to_take_over_is_waited_for() -> None:
-    slow = FakeLlm([["We open ", "at nine."]], chunk_delay=0.4)  # over the 0.2 s stall limit
+    slow = FakeLlm([["We open ", "at nine."]], chunk_delay=0.4)  # over the 0.2 s takeover
     assert await reply(LlmPlan.alone(slow)) == ["We open at nine."]
+    late = FakeLlm(["We open at nine."], first_token_delay=0.4)  # within the first-token 0.5 s
+    assert await reply(LlmPlan.alone(late)) == ["We open at nine."]
+
+
+async def test_a_model_silent_before_its_first_token_is_left_after_the_takeover_time() -> None:
+    """The caller waits the takeover time for a hung model, not the first-token deadline
+    meant for a model with no entry to take over."""
+    switches: list[Switch] = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    said = [
+        item
+        async for item in plan(BreaksMidway([]), FakeLlm(["We open at nine."]), switches).sentences(
+            CONTEXT, (), first_token_timeout_s=10, takeover_s=0.2
+        )
+    ]
+    assert said == ["We open at nine."]
+    assert loop.time() - started < 2
+    assert [s.reason for s in switches] == ["timeout"]
+
+
+async def test_a_stream_whose_server_never_answers_is_answered_by_the_next_entry() -> None:
+    """The call's analysis and a transfer's briefing read the plan as one stream, under a
+    deadline of their own: a hung first entry must fail before it uses that up."""
+    switches: list[Switch] = []
+    hung = BreaksMidway([])  # accepts the request, never sends a token
+    entries: list[Entry[Llm]] = [Entry(PRIMARY, hung), Entry(SECOND, FakeLlm(["All fine."]))]
+    answering = LlmPlan(entries, ProviderHealth(), switches.append, attempt_timeout_s=0.2)
+    async with asyncio.timeout(2):
+        text = [token async for token in answering.stream(CONTEXT)]
+    assert text == ["All fine."]
+    assert switches == [Switch("llm", PRIMARY, SECOND, "timeout")]
+
+
+async def test_a_slow_first_token_of_the_last_entry_is_waited_for() -> None:
+    entries: list[Entry[Llm]] = [
+        Entry(PRIMARY, FakeLlm(error=ProviderConnectionError("down"))),
+        Entry(SECOND, FakeLlm(["Late."], first_token_delay=0.4)),
+    ]
+    slow = LlmPlan(entries, ProviderHealth(), attempt_timeout_s=0.2)
+    assert [token async for token in slow.stream(CONTEXT)] == ["Late."]

@@ -90,7 +90,8 @@ class Try(Generic[P]):
 
 class Plan(Generic[P]):
     kind: ClassVar[str]  # the engine: "llm", "stt", "tts"
-    # How long an entry may take to start answering (its first transcript, audio) by default.
+    # How long an entry may take to start answering (its first transcript, audio, or the
+    # first token of a model's stream that is not a spoken reply) by default.
     attempt_timeout_s: ClassVar[float] = 5.0
 
     def __init__(

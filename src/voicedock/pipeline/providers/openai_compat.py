@@ -264,8 +264,8 @@ class OpenAiCompatLlm:
                     return
                 text, fragments = chunk_delta(event.data)
                 calls.feed(fragments)
-                if text:
-                    yield text
+                if text or fragments:
+                    yield text  # "": a call's fragment, the model's progress
         raise ProviderConnectionError(f"{self._name}: the reply stream ended before [DONE]")
 
     async def aclose(self) -> None:
