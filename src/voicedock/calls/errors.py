@@ -6,6 +6,7 @@ ApiError (voicedock.errors)
 │                              recorded as failed and its id is in the body
 ├── PbxCommandFailed (503)   — the PBX could not carry out a control command
 ├── NodeUnavailable (503)    — the node serving the call did not answer a command in time
+├── NodeDraining (503)       — this node drains and no other node takes a new call
 └── OwnerAnswered            — the answer of the node serving the call, passed on as it was
 """
 
@@ -42,13 +43,35 @@ class NodeUnavailable(ApiError):
 
 
 class OwnerAnswered(ApiError):
-    """An error answer of the node serving the call (``calls/nodes/command_relay``), passed on to
-    the API client with its status and body unchanged."""
+    """An error answer of the node serving the call, or of the node a draining node handed a
+    call to (``calls/nodes/command_relay``), passed on to the API client with its status, body
+    and headers (``Retry-After``) unchanged."""
 
-    def __init__(self, status: int, body: dict[str, str]) -> None:
+    def __init__(
+        self, status: int, body: dict[str, str], headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(body.get("message", ""), error=body.get("error"))
         self.status = status
         self._body = body
+        self._headers = dict(headers or {})
 
     def body(self) -> dict[str, str]:
         return dict(self._body)
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+
+class NodeDraining(ApiError):
+    """503: this node drains (``calls/nodes/drain.py``) and no other live node takes the call;
+    retry after ``Retry-After`` (another node, or this one restarted, by then)."""
+
+    status = 503
+    error = "Node draining"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
