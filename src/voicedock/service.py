@@ -35,7 +35,7 @@ from voicedock.calls.control import LiveCalls
 from voicedock.calls.engine import CallEngine, node_id_of
 from voicedock.calls.event_streams import EventStreams
 from voicedock.calls.listening import Listening, check_supervisor_extension
-from voicedock.calls.nodes.drain import Drain
+from voicedock.calls.nodes.drain import CallsEnding, Drain
 from voicedock.calls.nodes.lease import Node
 from voicedock.calls.observer import Observers
 from voicedock.calls.organization_voices import Voices, local_voices
@@ -200,13 +200,16 @@ class Service(Closable):
         synthesis = self.speech.synthesis
         presynthesis = None if synthesis is None else Presynthesis(synthesis, call_speech, pbx)
         # Every change to a call tells the webhooks (the outbox, in the change's transaction),
-        # the campaigns and the metrics.
+        # the campaigns, the metrics and the node's drain (which waits for its calls to end).
+        ending = CallsEnding()
         self.engine = CallEngine(
             store,
             pbx,
             settings,
             node_id=node_id,
-            observers=Observers(self.webhooks.publisher, self.campaigns, self.metrics.observer),
+            observers=Observers(
+                self.webhooks.publisher, self.campaigns, self.metrics.observer, ending
+            ),
             live_calls=live_calls,
             assistant_server=self.webhooks.requests,
             presynthesizer=presynthesis,
@@ -256,6 +259,7 @@ class Service(Closable):
             store,
             settings.node,
             serving=lambda: [call.call_id for call in self.runner.served.every()],
+            ending=ending,
         )
         # Open event streams (GET /calls/{id}/events), capped on every node together.
         self.event_streams = EventStreams(store, settings.limits, self.node.id, self.node.run)

@@ -26,6 +26,7 @@ from voicedock import logs
 from voicedock.api import serve
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
+from voicedock.cli import freeze_startup_heap
 from voicedock.config import load_settings
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 from voicedock.store import open_store
@@ -81,7 +82,9 @@ def main(config: str) -> None:
     llm_registry.register(SPEECH, lambda _c, _e: FakeLlm())
     tts_registry.register(SPEECH, lambda _c, _e: ToneTts(8000))
     settings = load_settings(config)
-    serve.run(create_app(settings), host=settings.server.host, port=settings.server.port)
+    app = create_app(settings)
+    app.on_startup.append(freeze_startup_heap)
+    serve.run(app, host=settings.server.host, port=settings.server.port)
 
 
 if __name__ == "__main__":

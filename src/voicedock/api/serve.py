@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable, Iterator
 
@@ -115,6 +116,10 @@ def run(
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+            # What is left goes with the process: the interpreter's last collection need not
+            # walk it (a drained node exits in a fraction of the time: a second less with
+            # the offline voices loaded).
+            gc.freeze()
 
 
 def _cancel_left(loop: asyncio.AbstractEventLoop) -> None:

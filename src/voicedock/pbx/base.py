@@ -214,6 +214,13 @@ class InboundAway(enum.Enum):
     ELSEWHERE = "elsewhere"  # to another live node (Asterisk: back to voicedock-node)
     REJECTED = "rejected"  # no node is left to take it: rejected at the PBX
 
+    @property
+    def done(self) -> str:
+        """What became of the caller, for the log."""
+        if self is InboundAway.ELSEWHERE:
+            return "left to another live node: this node drains"
+        return "rejected: this node drains, and no other node takes calls"
+
 
 @runtime_checkable
 class DrainingPbx(Protocol):

@@ -16,7 +16,8 @@ out:
 * the calls the node holds (stored as its own and not ended, or still served here until their
   record is stored) go on untouched. Once none is left, or ``[node] drain_timeout_seconds``
   have passed, ``finished`` is set: the process stops, and what is left of its calls is hung up
-  as a stop always did (``end_reason`` ``shutdown``).
+  as a stop always did (``end_reason`` ``shutdown``). The calls held are looked at again as
+  soon as a call changes (``CallsEnding``, an observer of the engine), else every second.
 """
 
 from __future__ import annotations
@@ -24,19 +25,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from voicedock.aio import first_of
 from voicedock.calls.errors import NodeDraining
 from voicedock.calls.nodes.command_relay import Forwarded, ForwardedAnswer
 from voicedock.calls.nodes.lease import Node
 from voicedock.config import NodeSettings
+from voicedock.domain.records import Call, CallEvent, CallMessage
 from voicedock.errors import StoreError
-from voicedock.store.base import Store
+from voicedock.store.base import Store, Transaction
 
 log = logging.getLogger("voicedock.calls.nodes")
 
-DRAIN_POLL = 0.2  # seconds between looks at the calls the node still holds
+DRAIN_POLL = 1.0  # seconds between looks at the calls the node still holds, at the most
+SETTLE = 0.05  # seconds a call's change takes to commit after its observers heard it
+
+
+class CallsEnding:
+    """A ``CallObserver`` that wakes the drain when a call changes (a status, its end-of-call
+    report): the node may hold one call less."""
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Event()
+
+    async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
+        if event.type == "status":
+            self.changed.set()
+
+    async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
+        self.changed.set()
 
 
 class Drain:
@@ -47,15 +65,18 @@ class Drain:
         settings: NodeSettings,
         *,
         serving: Callable[[], Collection[str]],
+        ending: CallsEnding | None = None,
         poll: float = DRAIN_POLL,
     ) -> None:
         """``serving``: the ids of the calls whose conversation this node runs (until each
-        one's record is stored)."""
+        one's record is stored); ``ending``: the engine's observer that says when a call
+        changed."""
         self._node = node
         self._store = store
         self._timeout = float(settings.drain_timeout_seconds)
         self._retry_after = settings.lease_seconds
         self._serving = serving
+        self._ending = ending if ending is not None else CallsEnding()
         self._poll = poll
         self._asked = asyncio.Event()
         self._why = ""
@@ -91,7 +112,10 @@ class Drain:
         try:
             async with asyncio.timeout(self._timeout):
                 while held:
-                    await asyncio.sleep(self._poll)
+                    changed = self._ending.changed
+                    changed.clear()
+                    if await first_of(changed.wait(), within=self._poll) is not None:
+                        await asyncio.sleep(SETTLE)
                     held = await self.held()
             log.warning("node %s drained: no call left", self._node.id)
         except TimeoutError:
@@ -128,4 +152,4 @@ class Drain:
         return await self._node.commands.forward(random.choice(others), asked)
 
 
-__all__ = ["DRAIN_POLL", "Drain"]
+__all__ = ["DRAIN_POLL", "CallsEnding", "Drain"]

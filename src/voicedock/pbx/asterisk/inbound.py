@@ -12,6 +12,7 @@ which gives it to another live node, or is rejected when no node is left.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from voicedock.errors import PbxUnavailable
@@ -27,6 +28,8 @@ from voicedock.pbx.reconcile import Reconciler
 from voicedock.pbx.reports import CallReports
 
 __all__ = ["AsteriskInbound"]
+
+log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
 INBOUND_ARG = "inbound"  # the Stasis args of a caller: inbound,<DID>
 
@@ -79,11 +82,12 @@ class AsteriskInbound:
 
     async def _answer(self, channel: AriChannel, did: str) -> None:
         away = self._away()
-        if away is InboundAway.ELSEWHERE:
-            await self._ari.continue_in_dialplan(channel.id, NODE_CONTEXT, "s")
-            return
-        if away is InboundAway.REJECTED:
-            await self._ari.hangup_channel(channel.id, "rejected")
+        if away is not None:
+            log.info("inbound caller %s", away.done)
+            if away is InboundAway.ELSEWHERE:
+                await self._ari.continue_in_dialplan(channel.id, NODE_CONTEXT, "s")
+            else:
+                await self._ari.hangup_channel(channel.id, "rejected")
             return
         try:
             # A caller on a fresh Asterisk: its boot is known once the restart check ran.

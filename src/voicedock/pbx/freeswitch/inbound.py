@@ -15,6 +15,7 @@ call another live node can take (that node's claim wins), and rejects one no nod
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from voicedock.errors import PbxError, PbxUnavailable
@@ -37,6 +38,8 @@ from voicedock.pbx.reconcile import Reconciler
 from voicedock.pbx.reports import CallReports
 
 __all__ = ["FreeswitchInbound", "parked_inbound_call"]
+
+log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
 
 
 class FreeswitchInbound:
@@ -95,10 +98,13 @@ class FreeswitchInbound:
                 return
             away = self._away()
             if away is InboundAway.ELSEWHERE:
-                return  # draining: another live node claims and answers it
+                log.info("inbound caller %s", away.done)
+                return  # another live node claims and answers it
             if self._node_id and not await inbound_claim.claim(self._esl, uid, self._node_id):
                 return  # another node answers it
-            call_id = None if away is InboundAway.REJECTED else await self._offer(call)
+            if away is not None:
+                log.info("inbound caller %s", away.done)
+            call_id = None if away is not None else await self._offer(call)
             if call_id is None:
                 await self._esl.api(build_uuid_kill(uid, "CALL_REJECTED"))
                 if self._node_id:
