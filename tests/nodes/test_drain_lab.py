@@ -38,7 +38,7 @@ from e2e.audio_helpers import (
 from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from freeswitch_lab.test_restart_recovery import _channels_of
 from nodes.node_process import acme_api_key, node_process
-from nodes.test_nodes_lab import ari_auth, hang_up, node_apps, node_config
+from nodes.test_nodes_lab import ari_auth, hang_up, lab_ids, node_apps, node_config, of_call
 from pbx.lab_calls import ANSWERS
 from pg_server import free_port, fresh_database
 from voicedock.config import DEFAULT_RESUME_MESSAGE
@@ -367,3 +367,46 @@ async def test_sigterm_beside_a_live_node_hands_it_the_new_calls(
                     await lab.drop(leg)
         assert "node a drains (SIGTERM)" in a_log.read_text()
         await heard_by_the_party(lab, before)
+
+
+@pytest.mark.asterisk
+@pytest.mark.parametrize(
+    "signals",
+    [(signal.SIGTERM, signal.SIGTERM), (signal.SIGINT,), (signal.SIGTERM, signal.SIGINT)],
+    ids=["term-term", "int", "term-int"],
+)
+async def test_a_second_sigterm_or_a_sigint_stops_at_once(
+    signals: tuple[signal.Signals, ...], lab: LabAsterisk, tmp_path: Path
+) -> None:
+    """The call in progress is hung up as a stop always did it (``shutdown``), drain or not."""
+    database = f"sqlite:///{tmp_path / 'stop.db'}"
+    async with aiohttp.ClientSession() as http:
+        config = Lab(http, asterisk=lab).config(tmp_path / "a.toml", "a", database, piper=False)
+        base = f"http://127.0.0.1:{port_of(config)}"
+        log = tmp_path / "a.log"
+        with node_process(config, log) as process:
+            await wait_healthy(http, base, process, log)  # type: ignore[arg-type]
+            api = Api(http, base, await acme_api_key(database))
+            call_id = await greeted_call(api)
+            first, *then = signals
+            process.send_signal(first)
+            if first is signal.SIGTERM:
+                await drains(http, base)  # the first SIGTERM drains: the call goes on
+                assert (await api.call(call_id))["status"] == "in-progress"
+            for sent in then:
+                process.send_signal(sent)
+            code = await asyncio.to_thread(process.wait, 15)
+        assert code == 0
+        assert (await lab_ids_of(http, lab, call_id)) == set()  # hung up at the PBX
+    store = await open_store(database)
+    try:
+        call = await store.get_call(None, call_id)
+    finally:
+        await store.aclose()
+    assert call is not None
+    assert (call.status.value, call.end_reason) == ("ended", "shutdown")
+
+
+async def lab_ids_of(http: aiohttp.ClientSession, lab: LabAsterisk, call_id: str) -> set[str]:
+    """The lab's channels and bridges of the call."""
+    return of_call(await lab_ids(http, lab), call_id)

@@ -217,6 +217,25 @@ async def test_a_draining_node_hands_new_calls_and_inbound_callers_to_the_live_n
         bad = await a_client.post("/calls/outbound", json={"destination": 1}, headers=auth)
         assert bad.status == 400
 
+        # A call for later, sent to a, is dialed by b's dialer when due (a dials nothing).
+        soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+        later = await a_client.post(
+            "/calls/outbound", json={**CALL, "scheduled_at": soon}, headers=auth
+        )
+        assert later.status == 201, await later.text()
+        later_id = (await later.json())["call_id"]
+
+        async def dialed() -> bool:
+            call = await b.store.get_call(None, later_id)
+            return call is not None and call.status.value != "scheduled"
+
+        await until(dialed, 10)
+        dialed_call = await b.store.get_call(None, later_id)
+        assert dialed_call is not None
+        assert dialed_call.owner_node == "b"
+        assert later_id in [r.call_id for r in b_pbx.originated]
+        assert a_pbx.originated == []
+
         # b stops: no node is left for a's callers, nor for its new calls.
         await b_client.close()
         b_client = None
