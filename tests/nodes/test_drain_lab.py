@@ -38,7 +38,15 @@ from e2e.audio_helpers import (
 from fakes.world import ACME_NUMBERS, SUPPORT_ID
 from freeswitch_lab.test_restart_recovery import _channels_of
 from nodes.node_process import acme_api_key, node_process
-from nodes.test_nodes_lab import ari_auth, hang_up, lab_ids, node_apps, node_config, of_call
+from nodes.test_nodes_lab import (
+    ari_auth,
+    forget_node_apps,
+    hang_up,
+    lab_ids,
+    node_apps,
+    node_config,
+    of_call,
+)
 from pbx.lab_calls import ANSWERS
 from pg_server import free_port, fresh_database
 from voicedock.config import DEFAULT_RESUME_MESSAGE
@@ -134,13 +142,8 @@ async def lab_for(pbx: str, request: pytest.FixtureRequest) -> AsyncIterator[Lab
             asterisk: LabAsterisk = request.getfixturevalue("lab")
             try:
                 yield Lab(http, asterisk=asterisk)
-            finally:  # the nodes' list goes, for later tests' nodes
-                async with http.post(
-                    f"{asterisk.ari_url}/asterisk/variable",
-                    params={"variable": "VOICEDOCK_APPS", "value": ""},
-                    headers=ari_auth(asterisk),
-                ) as resp:
-                    assert resp.status == 204
+            finally:
+                await forget_node_apps(http, asterisk)
         else:
             yield Lab(http, freeswitch=request.getfixturevalue("freeswitch_lab"))
 

@@ -653,12 +653,17 @@ async def two_published_nodes(
                     await asyncio.sleep(0.1)
             yield a_process, Api(http, f"http://127.0.0.1:{ports['b']}", key)
     finally:
-        async with http.post(
-            f"{lab.ari_url}/asterisk/variable",
-            params={"variable": "VOICEDOCK_APPS", "value": ""},
-            headers=ari_auth(lab),
-        ) as resp:
-            assert resp.status == 204
+        await forget_node_apps(http, lab)
+
+
+async def forget_node_apps(http: aiohttp.ClientSession, lab: LabAsterisk) -> None:
+    """Empty ``VOICEDOCK_APPS`` at the lab Asterisk, for later tests' nodes."""
+    async with http.post(
+        f"{lab.ari_url}/asterisk/variable",
+        params={"variable": "VOICEDOCK_APPS", "value": ""},
+        headers=ari_auth(lab),
+    ) as resp:
+        assert resp.status == 204
 
 
 @pytest.mark.timeout(180)

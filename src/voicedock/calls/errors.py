@@ -6,7 +6,9 @@ ApiError (voicedock.errors)
 │                              recorded as failed and its id is in the body
 ├── PbxCommandFailed (503)   — the PBX could not carry out a control command
 ├── NodeUnavailable (503)    — the node serving the call did not answer a command in time
-├── NodeDraining (503)       — this node drains and no other node takes a new call
+├── NodeTakesNoCall (503)    — no new call on this node for now (Retry-After)
+│   ├── NodeAtCapacity       — its offline speech is at capacity (calls/speech_admission.py)
+│   └── NodeDraining         — it drains and no other node takes the call
 └── OwnerAnswered            — the answer of the node serving the call, passed on as it was
 """
 
@@ -62,12 +64,9 @@ class OwnerAnswered(ApiError):
         return dict(self._headers)
 
 
-class NodeDraining(ApiError):
-    """503: this node drains (``calls/nodes/drain.py``) and no other live node takes the call;
-    retry after ``Retry-After`` (another node, or this one restarted, by then)."""
-
-    status = 503
-    error = "Node draining"
+class NodeTakesNoCall(ApiError):
+    """This node takes no new call now (each kind is a 503 of its own title), before anything
+    is stored or dialled; retry after ``Retry-After``."""
 
     def __init__(self, message: str, *, retry_after_seconds: int) -> None:
         super().__init__(message)
@@ -75,3 +74,11 @@ class NodeDraining(ApiError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class NodeDraining(NodeTakesNoCall):
+    """This node drains (``calls/nodes/drain.py``) and no other live node takes the call
+    (another node, or this one restarted, may by ``Retry-After``)."""
+
+    status = 503
+    error = "Node draining"
