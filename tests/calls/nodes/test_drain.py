@@ -158,6 +158,29 @@ async def test_without_calls_the_drain_is_done_at_once_and_a_zero_timeout_never_
         assert api.service.drain.left == set()
 
 
+class RefusingPbx(FakePbx):
+    """A PBX that fails when told where a draining node's callers go."""
+
+    def turn_inbound_away(self, away: InboundAway | None) -> None:
+        raise RuntimeError("the PBX refused")
+
+
+@pytest.mark.timeout(30)
+async def test_a_drain_that_fails_is_over_so_the_node_stops(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, service = await start_app(
+        make_settings(f"sqlite:///{tmp_path / 'failing.db'}"), RefusingPbx()
+    )
+    try:
+        service.drain.request("test")
+        async with asyncio.timeout(2):
+            await service.drain.finished.wait()
+        assert "others not told it drains yet" in caplog.text
+    finally:
+        await client.close()
+
+
 @pytest.mark.postgres
 @pytest.mark.timeout(90)
 async def test_a_draining_node_hands_new_calls_and_inbound_callers_to_the_live_node(

@@ -95,11 +95,21 @@ class Drain:
 
     async def run(self) -> None:
         """Wait until asked, then drain; ``finished`` once the node holds no call or the drain
-        timeout passed (a task of the service: cancelled when it stops first)."""
+        timeout passed (a task of the service: cancelled when it stops first). A drain that
+        fails is over: the node stops rather than wait for a signal that may never come."""
         asked = self._node.drain_asked
         index = await first_of(self._asked.wait(), asked.wait())
         why = self._why if index is not None and index[0] == 0 else "voicedock nodes drain"
-        await self._node.start_draining()
+        try:
+            await self._drain(why)
+        finally:
+            self.finished.set()
+
+    async def _drain(self, why: str) -> None:
+        try:
+            await self._node.start_draining()
+        except Exception:  # the lease and the PBX are told again at each renewal
+            log.exception("node %s: others not told it drains yet", self._node.id)
         held = await self.held()
         log.warning(
             "node %s drains (%s): it takes no new call; %d call(s) in progress finish first "
@@ -127,7 +137,6 @@ class Drain:
                 self._timeout,
                 len(held),
             )
-        self.finished.set()
 
     async def held(self) -> set[str]:
         """The calls this node holds: served here, or stored as its own and not ended (a call
