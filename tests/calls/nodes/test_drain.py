@@ -17,11 +17,14 @@ from aiohttp.test_utils import TestClient
 
 from api.conftest import Api, serving
 from calls.nodes.test_lease import node_settings
+from calls.test_recovery import ACME_ID
 from e2e.conftest import start_app
 from fakes.pbx import FakePbx
 from fakes.world import ACME, DESTINATION, SUPPORT_ID, make_settings
 from pg_server import fresh_database
 from voicedock.api.api_keys import issue_api_key
+from voicedock.calls.errors import NodeUnavailable
+from voicedock.calls.nodes.command_relay import Forwarded, ForwardedAnswer
 from voicedock.pbx.base import InboundAway
 from voicedock.service import Service
 
@@ -298,3 +301,30 @@ async def test_voicedock_nodes_drain_reaches_the_node_at_its_next_renewal(
             assert await tx.drain_node("nobody") is None
     finally:
         await client.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(60)
+async def test_a_node_that_fails_to_take_a_handed_on_call_is_a_503_not_a_500(
+    postgres_server: str,
+) -> None:
+    """A node that cannot take the request (a bug, or an older version without the hand-over)
+    answers "failed": the client is told to look before sending it again."""
+    dsn = await fresh_database(postgres_server)
+    a = await Service.open(node_settings(dsn, "a"), pbx=FakePbx())
+    b = await Service.open(node_settings(dsn, "b"), pbx=FakePbx())
+    try:
+
+        async def broken(asked: Forwarded) -> ForwardedAnswer:
+            raise RuntimeError("no such request here")
+
+        b.node.commands.take_forwarded(broken)
+        async with asyncio.timeout(10):
+            await b.node.commands.listening.wait()
+        with pytest.raises(NodeUnavailable) as refused:
+            await a.node.commands.forward("b", Forwarded(ACME_ID, "key", CALL, None))
+        assert refused.value.status == 503
+        assert "failed to take it" in refused.value.message
+    finally:
+        await b.aclose()
+        await a.aclose()

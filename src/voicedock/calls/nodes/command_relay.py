@@ -161,6 +161,12 @@ class CommandRelay:
                 f"node {node_id!r}, which this draining node handed the call to, did not take "
                 f"it within {self.timeout:g} s; it was not placed: send it again"
             )
+        if answer.get("failed"):  # a bug, or a node of a version that takes no such request
+            raise NodeUnavailable(
+                f"node {node_id!r}, which this draining node handed the call to, failed to take "
+                "it; look at GET /calls before sending it again (or send it with its "
+                "Idempotency-Key)"
+            )
         status = _checked(node_id, answer)
         body = json_object(answer.get("body")) or {}
         return ForwardedAnswer(status, body, answer.get("headers", {}))
