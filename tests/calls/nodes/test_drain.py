@@ -270,6 +270,7 @@ async def test_a_draining_node_hands_new_calls_and_inbound_callers_to_the_live_n
             return a_pbx.away[-1] is InboundAway.REJECTED
 
         await until(rejected)
+        assert a_pbx.nodes[-1] == (["a"], [])  # its callers reach it, to be rejected
         alone = await a_client.post("/calls/outbound", json=CALL, headers=auth)
         assert alone.status == 503
         assert (await alone.json())["error"] == "Node draining"

@@ -291,8 +291,10 @@ class Node:
         alive = [lease for lease in leases if lease.lease_until > now and lease.id != self.id]
         self.others = tuple(sorted(lease.id for lease in alive if not lease.draining))
         draining = {lease.id for lease in alive if lease.draining}
-        if self.draining:
+        if self.others and self.draining:
             await self._tell_pbx(list(self.others), sorted(draining | {self.id}))
+        elif self.draining:  # no node takes calls: its callers still reach it, to be rejected
+            await self._tell_pbx([self.id], sorted(draining))
         else:
             await self._tell_pbx(sorted({*self.others, self.id}), sorted(draining))
 
