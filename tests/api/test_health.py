@@ -51,6 +51,7 @@ async def test_healthy_service_is_200_with_each_component(api: Api) -> None:
     assert await resp.json() == {
         "status": "ok",
         "can_place_calls": True,
+        "draining": False,
         "database": {"status": "up"},
         "pbx": {"kind": "fake", "status": "up", "links": {"pbx": "up"}},
         "providers": [],

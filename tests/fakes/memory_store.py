@@ -239,12 +239,22 @@ class MemoryTransaction:
     async def put_node(self, lease: NodeLease) -> None:
         self.d.nodes[lease.id] = lease
 
-    async def renew_node(self, node_id: str, run: str, until: datetime) -> bool:
+    async def renew_node(
+        self, node_id: str, run: str, until: datetime, *, draining: bool = False
+    ) -> bool | None:
         lease = self.d.nodes.get(node_id)
         if lease is None or lease.run != run:
-            return False
-        self.d.nodes[node_id] = replace(lease, lease_until=until)
-        return True
+            return None
+        lease = replace(lease, lease_until=until, draining=lease.draining or draining)
+        self.d.nodes[node_id] = lease
+        return lease.draining
+
+    async def drain_node(self, node_id: str) -> NodeLease | None:
+        lease = self.d.nodes.get(node_id)
+        if lease is None:
+            return None
+        self.d.nodes[node_id] = lease = replace(lease, draining=True)
+        return lease
 
     async def delete_node(self, node_id: str, run: str | None = None) -> bool:
         lease = self.d.nodes.get(node_id)

@@ -23,15 +23,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from aiohttp import web
-
 from fakes.world import ACME
 from freeswitch_lab.lab_service import ToneTts
 from pipeline.fakes import FakeLlm, FakeStt
 from process_helpers import logged_process
 from voicedock import logs
+from voicedock.api import serve
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
+from voicedock.cli import freeze_startup_heap
 from voicedock.config import load_settings
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 from voicedock.store import open_store
@@ -72,7 +72,7 @@ def process_env() -> dict[str, str]:
 
 @contextmanager
 def node_process(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The node, its output in ``log``; stopped (TERM, then KILL) on exit."""
+    """The node, its output in ``log``; stopped (INT, then KILL) on exit."""
     args = [sys.executable, "-m", "nodes.node_process", str(config)]
     with logged_process(args, log, env=process_env()) as process:
         yield process
@@ -164,9 +164,9 @@ def main(config: str) -> None:
     llm_registry.register(SPEECH, lambda _c, _e: FakeLlm())
     tts_registry.register(SPEECH, lambda _c, _e: ToneTts(8000))
     settings = load_settings(config)
-    web.run_app(
-        create_app(settings), host=settings.server.host, port=settings.server.port, print=None
-    )
+    app = create_app(settings)
+    app.on_startup.append(freeze_startup_heap)
+    serve.run(app, host=settings.server.host, port=settings.server.port)
 
 
 if __name__ == "__main__":

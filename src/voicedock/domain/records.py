@@ -259,7 +259,8 @@ class Call:
 class NodeLease:
     """A running voicedock node as the shared database knows it: alive while ``lease_until``
     is ahead (it renews it), dead once it passed. ``run`` tells two starts of one node id apart;
-    ``pid_space`` names the process namespace ``pid`` is valid in ("" when unknown)."""
+    ``pid_space`` names the process namespace ``pid`` is valid in ("" when unknown);
+    ``draining``: it takes no new calls and stops once its calls have ended."""
 
     id: str
     host: str
@@ -268,6 +269,7 @@ class NodeLease:
     run: str
     started_at: datetime
     lease_until: datetime
+    draining: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -724,6 +724,12 @@ def _outbound() -> Schema:
         "description": "A scheduled call (scheduled_at), stored to be dialed at its time",
         "content": {"application/json": {"schema": ref(OutboundCallResponse)}},
     }
+    op["responses"]["503"]["description"] = (
+        "PBX unavailable; the node at capacity (Node at capacity) or stopping with no other "
+        "node to take the call (Node draining), nothing stored: retry after Retry-After; or "
+        "the database for now (Retry-After)"
+    )
+    op["responses"]["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return op
 
 

@@ -69,15 +69,21 @@ class ProviderBreaker(Reply, kw_only=True):
 
 class Health(Reply, kw_only=True):
     status: Annotated[
-        Literal["ok", "degraded", "unavailable"],
+        Literal["ok", "degraded", "unavailable", "draining"],
         Meta(
             description="ok (200): the database answers and every PBX link is up, or pbx.kind "
             "is none; degraded: the database answers but a PBX link is down — 200 while calls "
             "can still be placed (one of several servers down), 503 when they cannot; "
-            "unavailable (503): the database does not answer."
+            "unavailable (503): the database does not answer; draining (503): this node is "
+            "stopping (SIGTERM, voicedock nodes drain): it takes no new call and exits once its "
+            "calls have ended."
         ),
     ]
     can_place_calls: bool
+    draining: Annotated[
+        bool,
+        Meta(description="This node drains: it takes no new call (docs/nodes.md)."),
+    ]
     database: DatabaseHealth
     pbx: PbxHealth
     providers: Annotated[
@@ -96,7 +102,8 @@ def _health_op() -> Schema:
         "Service health: database and PBX links", ("200", Health), errors="", public=True
     )
     op["responses"]["503"] = {
-        "description": "The service cannot place calls (the body names the component down)",
+        "description": "The service cannot place calls (the body names the component down), "
+        "or the node drains",
         "content": {"application/json": {"schema": ref(Health)}},
     }
     return op

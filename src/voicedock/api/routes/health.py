@@ -25,10 +25,10 @@ HEALTH_DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this counts as 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     """``200`` when the service can place calls, even with one of several PBX servers down
-    (``pbx.kind = "none"``: when the database answers); ``503`` otherwise, so that a load
-    balancer takes a node that cannot place calls out. Public: names components and link kinds,
-    never hosts or keys (the operator's monitoring, with the ``[metrics]`` bearer token, sees
-    which provider endpoint a breaker is for)."""
+    (``pbx.kind = "none"``: when the database answers); ``503`` otherwise, or while the node
+    drains, so that a load balancer takes a node that cannot place calls, or is stopping, out.
+    Public: names components and link kinds, never hosts or keys (the operator's monitoring,
+    with the ``[metrics]`` bearer token, sees which provider endpoint a breaker is for)."""
     service = request.app[SERVICE]
     try:
         async with asyncio.timeout(HEALTH_DATABASE_TIMEOUT):
@@ -39,8 +39,11 @@ async def health(request: web.Request) -> web.Response:
         database_up = False
     pbx = service.pbx.health()
     disabled = pbx.kind == "none"
+    draining = service.drain.draining
     if not database_up:
         status = "unavailable"
+    elif draining:
+        status = "draining"
     elif disabled or pbx.all_up:
         status = "ok"
     else:
@@ -58,10 +61,11 @@ async def health(request: web.Request) -> web.Response:
             }
             for name, server in sorted(pbx.servers.items())
         }
-    can_place_calls = database_up and pbx.can_place_calls
+    can_place_calls = database_up and pbx.can_place_calls and not draining
     body = {
         "status": status,
         "can_place_calls": can_place_calls,
+        "draining": draining,
         "database": {"status": _up(database_up)},
         "pbx": pbx_body,
         "providers": _breakers(request),
