@@ -1,7 +1,7 @@
 """What a fallback plan's switch costs the caller: from the moment the assistant's model fails
 to the caller hearing the next entry's first audio, beside turns where nothing fails.
 
-A call's engine as the service builds it (``build_providers_closing_on_error`` from an
+A call's engine as the service builds it (``build_providers`` from an
 assistant whose ``llm_config`` has a ``fallback_plan``) runs a ``LiveConversation`` over a real
 ``MediaSession`` against the in-process chan_websocket endpoint of the tests
 (``tests/media/fake_asterisk.py``, which notes when each frame is played to the caller). The
@@ -53,7 +53,7 @@ from voice_to_voice import phone_line  # noqa: E402
 from fakes.llm_standin import ChatRequest, LlmStandIn  # noqa: E402
 from fakes.speech_standin import SpeechStandIn  # noqa: E402
 from voicedock.calls.live.conversation import LiveConversation  # noqa: E402
-from voicedock.calls.live.providers import build_providers_closing_on_error  # noqa: E402
+from voicedock.calls.live.providers import build_providers  # noqa: E402
 from voicedock.domain.assistant_config import config_of  # noqa: E402
 from voicedock.media.codecs import ulaw_decode  # noqa: E402
 from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
@@ -176,7 +176,7 @@ async def one_call(
     speech, primary, backup = stand_ins
     config = config_of(assistant(speech, primary, backup))
     no_limit = ProviderHealth(failures_to_open=1 << 30)
-    providers = await build_providers_closing_on_error(config, health=no_limit)
+    providers = await build_providers(config, health=no_limit)
     dialogue = ConversationConfig(
         endpointing=EndpointingConfig(silence_timeout_ms=None, max_duration_ms=None)
     )

@@ -70,6 +70,13 @@ def _due(calls: Collection[Call], now: datetime) -> list[Call]:
     return sorted(due, key=lambda c: (c.scheduled_at or now, c.seq))
 
 
+class _Reading:
+    """The data a transaction sees, as the store's reads expect it."""
+
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+
 class MemoryTransaction:
     def __init__(self, data: _Data) -> None:
         self.d = data
@@ -80,6 +87,14 @@ class MemoryTransaction:
 
     async def get_organization(self, organization_id: str) -> Organization | None:
         return copy.deepcopy(self.d.orgs.get(organization_id))
+
+    async def get_phone_number(
+        self, organization_id: str | None, number_id: str
+    ) -> PhoneNumber | None:
+        return await MemoryStore.get_phone_number(_Reading(self.d), organization_id, number_id)
+
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
+        return await MemoryStore.list_phone_numbers(_Reading(self.d), organization_id)
 
     async def insert_organization(self, org: Organization) -> None:
         self.d.orgs[org.id] = copy.deepcopy(org)

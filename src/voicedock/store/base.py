@@ -29,7 +29,12 @@ from voicedock.store.protocols.dials import DialWrites
 from voicedock.store.protocols.idempotency import IdempotencyWrites
 from voicedock.store.protocols.metrics import MetricsReads, StoreCounts
 from voicedock.store.protocols.nodes import NodeMailbox, NodeReads, NodeReply, NodeWrites
-from voicedock.store.protocols.numbers import NumberChoice, NumberReads, NumberWrites
+from voicedock.store.protocols.numbers import (
+    NumberChoice,
+    NumberLookups,
+    NumberReads,
+    NumberWrites,
+)
 from voicedock.store.protocols.organizations import OrganizationReads, OrganizationWrites
 from voicedock.store.protocols.outbox import OutboxReads, OutboxWrites
 from voicedock.store.protocols.provider_keys import ProviderKeyReads, ProviderKeyWrites
@@ -105,6 +110,7 @@ __all__ = [
     "NodeMailbox",
     "NodeReply",
     "NumberChoice",
+    "NumberLookups",
     "ScheduledChoice",
     "ScheduledWaiting",
     "SpeechUsageRow",

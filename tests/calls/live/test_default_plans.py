@@ -37,7 +37,7 @@ def labels(plan: object) -> list[str]:
 
 
 async def built(config: dict[str, Any], settings: SpeechSettings, **kw: Any) -> SpeechProviders:
-    providers = build_providers(config_of(config), settings, **kw)
+    providers = await build_providers(config_of(config), settings, **kw)
     await providers.aclose()  # nothing was opened: the objects are what is checked
     return providers
 

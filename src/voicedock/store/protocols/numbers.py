@@ -23,7 +23,17 @@ class NumberChoice:
     trunks: Collection[str] | None = None
 
 
-class NumberWrites(Protocol):
+class NumberLookups(Protocol):
+    """An organization's phone numbers, read by the store or in a transaction (whose task must
+    not read on another connection while it holds one open)."""
+
+    async def get_phone_number(
+        self, organization_id: str | None, number_id: str
+    ) -> PhoneNumber | None: ...
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]: ...
+
+
+class NumberWrites(NumberLookups, Protocol):
     # configuration-owned trunks are mirrored into the store at start-up
     async def upsert_trunk(self, trunk: Trunk) -> None: ...
 
@@ -42,16 +52,11 @@ class NumberWrites(Protocol):
         ...
 
 
-class NumberReads(Protocol):
+class NumberReads(NumberLookups, Protocol):
     async def list_trunks(self) -> list[Trunk]: ...
     async def get_trunk(self, name: str) -> Trunk | None: ...
-
-    async def get_phone_number(
-        self, organization_id: str | None, number_id: str
-    ) -> PhoneNumber | None: ...
     async def find_phone_number_by_e164(self, number: str) -> PhoneNumber | None: ...
-    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]: ...
     async def count_active_calls(self, number_id: str) -> int: ...
 
 
-__all__ = ["NumberChoice", "NumberReads", "NumberWrites"]
+__all__ = ["NumberChoice", "NumberLookups", "NumberReads", "NumberWrites"]

@@ -56,20 +56,15 @@ class SqlCampaignWrites(TransactionPart):
     async def get_campaign_for_update(
         self, organization_id: str | None, campaign_id: str
     ) -> Campaign | None:
-        return await self._campaign(organization_id, campaign_id, self._dialect.lock_suffix)
-
-    async def get_campaign(self, organization_id: str | None, campaign_id: str) -> Campaign | None:
-        return await self._campaign(organization_id, campaign_id, "")
-
-    async def _campaign(
-        self, organization_id: str | None, campaign_id: str, suffix: str
-    ) -> Campaign | None:
         sql, args = "SELECT * FROM campaigns WHERE id = ?", [campaign_id]
         if organization_id is not None:
             sql += " AND organization_id = ?"
             args.append(organization_id)
-        row = await self._conn.fetchrow(sql + suffix, *args)
+        row = await self._conn.fetchrow(sql + self._dialect.lock_suffix, *args)
         return None if row is None else CAMPAIGNS.decode(row, self._dialect)
+
+    async def get_campaign(self, organization_id: str | None, campaign_id: str) -> Campaign | None:
+        return await self._by_id(CAMPAIGNS, organization_id, campaign_id)
 
     async def update_campaign_status(self, campaign: Campaign) -> None:
         changed = await self._conn.execute(

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from voicedock.domain.records import PhoneNumber, Trunk, utcnow
 from voicedock.store.base import NumberChoice
-from voicedock.store.sql.base import StorePart, TransactionPart
+from voicedock.store.sql.base import RowReads, StorePart, TransactionPart
 from voicedock.store.sql.conn import SqlValue, marks
 from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, TRUNKS, integer
 
@@ -24,7 +24,20 @@ _ACTIVE_COUNT = (
 )
 
 
-class SqlNumberWrites(TransactionPart):
+class SqlNumberLookups(RowReads):
+    """An organization's phone numbers (``NumberLookups``), read by the store or in a
+    transaction."""
+
+    async def get_phone_number(
+        self, organization_id: str | None, number_id: str
+    ) -> PhoneNumber | None:
+        return await self._by_id(PHONE_NUMBERS, organization_id, number_id)
+
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
+        return await self._of_organization(PHONE_NUMBERS, organization_id)
+
+
+class SqlNumberWrites(SqlNumberLookups, TransactionPart):
     """Trunks and phone numbers inside an open transaction."""
 
     async def upsert_trunk(self, trunk: Trunk) -> None:
@@ -89,7 +102,7 @@ class SqlNumberWrites(TransactionPart):
         return number
 
 
-class SqlNumberReads(StorePart):
+class SqlNumberReads(SqlNumberLookups, StorePart):
     """Trunk and phone number lookups."""
 
     async def list_trunks(self) -> list[Trunk]:
@@ -100,17 +113,9 @@ class SqlNumberReads(StorePart):
         row = await self._reader.fetchrow("SELECT * FROM trunks WHERE name = ?", name)
         return None if row is None else TRUNKS.decode(row, self._dialect)
 
-    async def get_phone_number(
-        self, organization_id: str | None, number_id: str
-    ) -> PhoneNumber | None:
-        return await self._by_id(PHONE_NUMBERS, organization_id, number_id)
-
     async def find_phone_number_by_e164(self, number: str) -> PhoneNumber | None:
         row = await self._reader.fetchrow("SELECT * FROM phone_numbers WHERE number = ?", number)
         return None if row is None else PHONE_NUMBERS.decode(row, self._dialect)
-
-    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
-        return await self._of_organization(PHONE_NUMBERS, organization_id)
 
     async def count_active_calls(self, number_id: str) -> int:
         row = await self._reader.fetchrow(

@@ -10,13 +10,7 @@ from datetime import datetime
 from voicedock.domain.records import ApiKey, ConsoleSession, Organization
 from voicedock.errors import StoreError
 from voicedock.store.sql.base import StorePart, TransactionPart
-from voicedock.store.sql.conn import Conn
-from voicedock.store.sql.rows import API_KEYS, CONSOLE_SESSIONS, ORGANIZATIONS, Dialect
-
-
-async def _organization(conn: Conn, dialect: Dialect, organization_id: str) -> Organization | None:
-    row = await conn.fetchrow("SELECT * FROM organizations WHERE id = ?", organization_id)
-    return None if row is None else ORGANIZATIONS.decode(row, dialect)
+from voicedock.store.sql.rows import API_KEYS, CONSOLE_SESSIONS, ORGANIZATIONS
 
 
 class SqlOrganizationWrites(TransactionPart):
@@ -24,7 +18,7 @@ class SqlOrganizationWrites(TransactionPart):
 
     async def get_organization(self, organization_id: str) -> Organization | None:
         """The organization as this transaction sees it (its limits, read while placing)."""
-        return await _organization(self._conn, self._dialect, organization_id)
+        return await self._by_id(ORGANIZATIONS, None, organization_id)
 
     async def insert_organization(self, org: Organization) -> None:
         await self._insert(ORGANIZATIONS, org)
@@ -71,7 +65,7 @@ class SqlOrganizationReads(StorePart):
     """Organization, API key and console session lookups."""
 
     async def get_organization(self, organization_id: str) -> Organization | None:
-        return await _organization(self._reader, self._dialect, organization_id)
+        return await self._by_id(ORGANIZATIONS, None, organization_id)
 
     async def get_organization_by_name(self, name: str) -> Organization | None:
         row = await self._reader.fetchrow("SELECT * FROM organizations WHERE name = ?", name)
