@@ -39,8 +39,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import memory_growth  # bench/, beside this script
 from greeting_latency import lab_asterisk, under_test
-from originate import machine  # bench/, beside this script
+from originate import machine
 
 from pg_server import fresh_database, start_postgres
 from soak.harness import Plan, Result, Sample, Soak
@@ -240,7 +241,18 @@ def main() -> None:
     parser.add_argument("--kill-node-at", type=float, default=None, metavar="MIN")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the node traces its allocations (one node), a snapshot a minute in DIR; the growth "
+        "after warm-up is printed by where it was allocated (bench/memory_growth.py)",
+    )
     args = parser.parse_args()
+    if args.tracemalloc is not None:  # the nodes' processes inherit it (node_process)
+        args.tracemalloc.mkdir(parents=True, exist_ok=True)
+        os.environ["VOICEDOCK_TRACEMALLOC"] = str(args.tracemalloc)
     nodes = max(args.nodes, 2) if args.kill_node_at is not None else args.nodes
     plan = Plan(
         calls_at_once=args.calls,
@@ -283,6 +295,9 @@ def main() -> None:
             samples.write(f"{x.at:.1f},{x.process},{x.rss_mb:.1f},{x.fds},{x.calls_up}\n")
     text = report(result, command, png, load_before, code)
     print(text)
+    if args.tracemalloc is not None:
+        warm = max(result.window_s / 5, plan.max_call_s)
+        print(memory_growth.growth(args.tracemalloc, warm, top=25))
     if not out.exists():
         out.write_text(f"# Soak, {day}\n\n")
     with out.open("a") as file:

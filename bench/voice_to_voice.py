@@ -49,7 +49,7 @@ from voicedock.pbx.asterisk.media.session import MediaSession  # noqa: E402
 from voicedock.pipeline.audio import resample_pcm16  # noqa: E402
 from voicedock.pipeline.endpointing import EndpointingConfig  # noqa: E402
 from voicedock.pipeline.frames import TurnLatency  # noqa: E402
-from voicedock.pipeline.providers import create_stt, create_tts  # noqa: E402
+from voicedock.pipeline.providers.registry import create_stt, create_tts  # noqa: E402
 from voicedock.pipeline.turn_engine import ConversationConfig  # noqa: E402
 
 # Caller sentences of 3-8 s with the packaged Piper voice.

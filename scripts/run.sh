@@ -2,7 +2,7 @@
 # The main job on one machine: install, bring up the lab PBX on 127.0.0.1, create an API key,
 # print a ready-to-paste curl that calls a lab destination, and serve the API.
 #   scripts/run.sh                    the lab Asterisk
-#   scripts/run.sh --pbx freeswitch   the lab FreeSWITCH (built once from ../shared/freeswitch)
+#   scripts/run.sh --pbx freeswitch   the lab FreeSWITCH (built once from its sources, see README)
 # (or VOICEDOCK_LAB_PBX=freeswitch). VOICEDOCK_LAB_INSTANCE names the FreeSWITCH lab instance
 # and VOICEDOCK_LAB_FREE_PORTS=1 gives it free ports (several labs on one machine).
 # Against your own PBX, run `voicedock serve --config your.toml` instead (see README).

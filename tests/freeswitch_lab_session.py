@@ -2,11 +2,12 @@
 via tests/conftest.py; one instance per session, shared by tests/freeswitch_lab and the call
 contract's ``freeswitch-lab`` backend).
 
-Built once from ``../shared/freeswitch`` into ``~/.cache/voicedock/freeswitch-<key>`` (about
-5 minutes cold, on 2 cores; the build runs after collection, outside every test's timeout),
-then started on free loopback ports. When the sources are missing (a user's machine) or the
-lab cannot be built or started, the tests are skipped with the reason printed, except under
-``CI=true`` where that is a failure.
+Built once into ``~/.cache/voicedock/freeswitch-<key>`` (about 5 minutes cold, on 2 cores; the
+build runs after collection, outside every test's timeout) from ``$VOICEDOCK_FREESWITCH_SOURCES``,
+``../shared/freeswitch`` or the pinned upstream archives it downloads (``freeswitch_sources``),
+then started on free loopback ports. When no sources can be had (no folder and the network
+closed) or the lab cannot be built or started, the tests are skipped with the reason printed,
+except under ``CI=true`` where that is a failure.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import NoReturn
 import pytest
 
 from lab_availability import chroot_blocker, keep_instance, unavailable
-from voicedock_lab import freeswitch_build
+from voicedock_lab import freeswitch_build, freeswitch_sources
 from voicedock_lab.errors import LabError
 from voicedock_lab.freeswitch import LabFreeswitch, remove_instance
 from voicedock_lab.freeswitch_config import FreeswitchLabSettings
@@ -31,18 +32,12 @@ def _unavailable(reason: str) -> NoReturn:
 
 
 def _blocker() -> str | None:
-    blocker = chroot_blocker("debootstrap, chroot, mount")
-    if blocker is not None:
-        return blocker
-    try:
-        freeswitch_build.FreeswitchSources.find(freeswitch_build.default_sources_dir())
-    except LabError as exc:
-        return str(exc)
-    return None
+    return chroot_blocker("debootstrap, chroot, mount")
 
 
 def build_after_collection(session: pytest.Session) -> None:
-    """Build (once, cached) before the tests run, so no test's timeout covers the build."""
+    """Find (or download) the sources and build (once, cached) before the tests run, so no
+    test's timeout covers them; what failed is the fixture's reason to skip (fail in CI)."""
     if session.config.option.collectonly:
         return
     if not any(item.get_closest_marker("freeswitch_lab") for item in session.items):
@@ -50,7 +45,7 @@ def build_after_collection(session: pytest.Session) -> None:
     if _blocker() is not None:
         return
     try:
-        sources = freeswitch_build.FreeswitchSources.find(freeswitch_build.default_sources_dir())
+        sources = freeswitch_sources.locate()
         freeswitch_build.build(sources, log=True)
     except (LabError, OSError) as exc:
         _BUILD_ERROR.append(str(exc))

@@ -13,7 +13,8 @@ from pathlib import Path
 def logged_process(
     args: Sequence[str], log: Path, *, env: Mapping[str, str], cwd: Path | str | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``args`` as a subprocess, its output in ``log``; always stopped (SIGTERM, then SIGKILL)."""
+    """``args`` as a subprocess, its output in ``log``; always stopped (SIGINT: a voicedock
+    node stops at once, where SIGTERM would let its calls finish first; then SIGKILL)."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             list(args), env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT
@@ -22,7 +23,7 @@ def logged_process(
         yield process
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -151,6 +151,67 @@ def test_serve_answers_health_and_stops(tmp_path: Path, event_loop: str) -> None
     assert "31612345678" not in output
 
 
+def _serving(config: Path, port: int) -> subprocess.Popen[bytes]:
+    """``voicedock serve`` with ``config``, once ``/health`` answers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicedock.cli", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                return proc
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.1)
+
+
+def test_nodes_drain_stops_a_running_node_and_nodes_list_shows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _free_port()
+    config = write_config(tmp_path, '[node]\nid = "solo"\nlease_seconds = 3\n', port=port)
+    proc = _serving(config, port)
+    try:
+        assert main(["nodes", "list", "--config", str(config)]) == 0
+        listed = capsys.readouterr().out
+        assert listed.startswith("solo ")
+        assert "0 call(s)  serving" in listed
+        assert main(["nodes", "drain", "--node", "nobody", "--config", str(config)]) == 1
+        assert "no node 'nobody' is running" in capsys.readouterr().err
+        assert main(["nodes", "drain", "--config", str(config)]) == 0
+        assert "node solo drains within 1 s" in capsys.readouterr().out
+        assert proc.wait(timeout=10) == 0  # no call to wait for: it stops at its renewal
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        assert proc.stdout is not None
+        output = proc.stdout.read().decode()
+        proc.stdout.close()
+    assert "node solo drains (voicedock nodes drain)" in output
+    assert "node solo drained: no call left" in output
+
+
+def test_sigterm_drains_and_a_second_one_or_sigint_stops_at_once() -> None:
+    from voicedock.api.serve import StopSignals
+
+    term = StopSignals()
+    term.terminate()
+    assert term.drain.is_set()
+    assert not term.stop.is_set()
+    term.terminate()
+    assert term.stop.is_set()
+    interrupted = StopSignals()
+    interrupted.interrupt()
+    assert interrupted.stop.is_set()
+    assert not interrupted.drain.is_set()
+
+
 def test_make_pbx_by_kind() -> None:
     from voicedock.config import Settings
     from voicedock.service import NoPbx, make_pbx

@@ -127,6 +127,24 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[listen]\nmax_listeners_per_organization=0\n", "listen.max_listeners_per_organization"),
         ("[listen]\nmax_backlog_ms=50\n", "listen.max_backlog_ms"),
         ("[listen]\nsupervisor_extension=' sales'\n", "listen.supervisor_extension"),
+        (
+            "[speech.fallback_plans]\nllm = [{provider='ollama', modle='x'}]\n",
+            "speech.fallback_plans.llm[0].modle",
+        ),
+        (
+            "[speech.fallback_plans]\nstt = [{language='en'}]\n",
+            "speech.fallback_plans.stt[0].provider",
+        ),
+        (
+            "[speech.fallback_plans]\ntts = [{provider='piper'}, {provider='openai'}, "
+            "{provider='espeak-ng'}, {provider='piper'}]\n",
+            "speech.fallback_plans.tts",
+        ),
+        (
+            "[speech.fallback_plans]\nllm = [{provider='openai', api_key_ref='k'}]\n",
+            "speech.fallback_plans.llm[0].api_key_ref",
+        ),
+        ("[speech.fallback_plans]\nvoice = []\n", "speech.fallback_plans.voice"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path: Path, toml: str, key: str) -> None:

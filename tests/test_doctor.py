@@ -160,3 +160,24 @@ def test_assistants_whose_calls_could_not_be_placed_are_named(
     )
     assert (code, out.splitlines()[-1]) == (0, "OK"), out
     assert "assistants[" not in out
+
+
+# The operator's default fallback plans, each entry checked as an organization's would be.
+BAD_LLM_PLAN = (
+    "\nllm = [\n",
+    '\nllm = [{ provider = "ollama", model = "llama3.2" }, { provider = "rule-basd" },\n',
+)
+BAD_TTS_PLAN = ("\ntts = []", '\ntts = [{ provider = "espeak-ng", voice = "no-such-voice" }]')
+
+
+def test_default_plans_the_node_could_not_build_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = doctor(tmp_path, capsys, BAD_LLM_PLAN, BAD_TTS_PLAN)
+    assert code == 2  # voicedock serve refuses it as well
+    assert out.splitlines()[:2] == [
+        "config: speech.fallback_plans.llm[1].provider: 'rule-basd' is not one of mistral, "
+        "offline, ollama, openai, openai-compatible, rule-based, rule_based, xai",
+        "config: speech.fallback_plans.tts[0].voice: 'no-such-voice' is not one of this "
+        "node's espeak-ng voices (GET /voices lists them)",
+    ]

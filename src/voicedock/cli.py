@@ -1,7 +1,8 @@
 """The ``voicedock`` command: serve, keys (create, list, rename, revoke, allow-listen,
 deny-listen), numbers (add, list,
-assign, remove), organizations (show, set-limits), migrate, doctor, and the commands other
-installed distributions add (lab, from the voicedock-lab development distribution)."""
+assign, remove), organizations (show, set-limits), nodes (list, drain), migrate, doctor, and
+the commands other installed distributions add (lab, from the voicedock-lab development
+distribution)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_numbers_parser(sub, common)
     _add_organizations_parser(sub, common)
+    _add_nodes_parser(sub, common)
 
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the database")
     migrate.set_defaults(handler=_migrate)
@@ -127,8 +129,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
+    from voicedock.api import serve
     from voicedock.api.access_log import AccessLog
     from voicedock.api.app import create_app
 
@@ -136,15 +137,17 @@ def _serve(args: argparse.Namespace) -> int:
     kind = settings.server.event_loop
     app = create_app(settings)
     app.on_startup.append(freeze_startup_heap)  # after the service opened (cleanup_ctx)
-    web.run_app(
+    # SIGTERM drains the node (no new call, its calls finish), a second one or SIGINT stops.
+    serve.run(
         app,
         host=settings.server.host,
         port=settings.server.port,
         loop=new_event_loop(kind),
         access_log_class=AccessLog,
-        print=lambda _: print(
+        ready=lambda: print(
             f"voicedock listening on http://{settings.server.host}:{settings.server.port}"
-            f" (event loop: {kind})"
+            f" (event loop: {kind})",
+            flush=True,
         ),
     )
     return 0
@@ -453,6 +456,64 @@ def _organizations_set_limits(args: argparse.Namespace) -> int:
         )
 
     return _on_organization(args, change)
+
+
+def _add_nodes_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    nodes = sub.add_parser("nodes", help="the nodes running on the database (docs/nodes.md)")
+    nodes_sub = nodes.add_subparsers(dest="nodes_command", required=True)
+    listing = nodes_sub.add_parser(
+        "list", parents=[common], help="each node: its host and pid, lease, calls, draining"
+    )
+    listing.set_defaults(handler=_nodes_list)
+    drain = nodes_sub.add_parser(
+        "drain",
+        parents=[common],
+        help="let a node's calls finish, then stop it (no new call; as SIGTERM does)",
+    )
+    drain.add_argument("--node", help="the node's id (default: this configuration's [node] id)")
+    drain.set_defaults(handler=_nodes_drain)
+
+
+def _nodes_list(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> int:
+        async with store.transaction() as tx:
+            now = await tx.clock()
+        for lease in await store.list_nodes():
+            calls = len(await store.list_active_calls(lease.id))
+            state = "draining" if lease.draining else "serving"
+            if lease.lease_until <= now:
+                state = "dead (lease expired)"
+            print(
+                f"{lease.id:20}  {lease.host}  pid {lease.pid:<7}  {calls} call(s)  {state}"
+                f"  since {lease.started_at:%Y-%m-%d %H:%M:%S}"
+            )
+        return 0
+
+    return _with_store(args, work)
+
+
+def _nodes_drain(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    node_id = args.node or settings.node.id
+
+    async def work(store: Store) -> int:
+        async with store.transaction() as tx:
+            now = await tx.clock()
+            lease = await tx.drain_node(node_id)
+        if lease is None or lease.lease_until <= now:
+            print(f"voicedock: no node {node_id!r} is running on this database", file=sys.stderr)
+            return 1
+        calls = len(await store.list_active_calls(node_id))
+        renewal = settings.node.lease_seconds / 3
+        print(
+            f"node {node_id} drains within {renewal:.0f} s: it takes no new call, and stops once "
+            f"its {calls} call(s) have ended (at most [node] drain_timeout_seconds)"
+        )
+        return 0
+
+    return _with_store(args, work, settings)
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ trunk, PBX and node names); never a phone number.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from msgspec import UnsetType
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -45,17 +45,18 @@ class ServiceMetrics:
         pbx: Pbx,
         media: OutputTotals,
         speech: SpeechSettings,
-        node_id: str,
         admission: SpeechAdmission | None = None,
         listening: Listening | None = None,
         provider_health: ProviderHealth | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Whether this node drains now (calls/nodes/drain.py): the service tells it once its
+        # node exists.
+        self.draining: Callable[[], bool] = lambda: False
         self._store = store
         self._pbx = pbx
         self._media = media
         self._speech = speech
-        self._node = node_id
         self._admission = admission
         self._listening = listening
         self._provider_health = provider_health
@@ -160,6 +161,12 @@ class ServiceMetrics:
             "voicedock_webhook_outbox_depth",
             "Webhook deliveries waiting to be sent (or retried).",
             value=counts.webhook_deliveries.get("pending", 0),
+        )
+        yield GaugeMetricFamily(
+            "voicedock_node_draining",
+            "1 while this node drains (SIGTERM, voicedock nodes drain): it takes no new call "
+            "and stops once its calls have ended.",
+            value=1.0 if self.draining() else 0.0,
         )
         yield from _pbx_metrics(self._pbx.health())
         yield from self._media_metrics()

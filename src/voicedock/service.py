@@ -12,6 +12,10 @@ work and the PBX adapter chosen by ``pbx.kind``; ``start`` joins the nodes shari
 another node runs), mirrors the configured trunks, organizations, assistants and numbers into
 it, connects the PBX adapter, ends the calls a previous run of this node left live or resumes
 them (``calls/recovery``) and ends those of dead nodes. ``aclose()`` is idempotent.
+
+The service owns the node's drain (``calls/nodes/drain.py``): ``drain.request`` (``SIGTERM``:
+``api/serve.py``) or ``voicedock nodes drain`` starts it, and ``drain.finished`` says when the
+node holds no call any more (or the drain timeout passed): then it is closed.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from voicedock.calls.control import LiveCalls
 from voicedock.calls.engine import CallEngine, node_id_of
 from voicedock.calls.event_streams import EventStreams
 from voicedock.calls.listening import Listening, check_supervisor_extension
+from voicedock.calls.nodes.drain import CallsEnding, Drain
 from voicedock.calls.nodes.lease import Node
 from voicedock.calls.observer import Observers
 from voicedock.calls.organization_voices import Voices, local_voices
@@ -179,7 +184,6 @@ class Service(Closable):
             pbx,
             media_totals,
             settings.speech,
-            node_id,
             self.speech.admission,
             listening=self.listening,
             provider_health=self.speech.provider_health,
@@ -195,13 +199,16 @@ class Service(Closable):
         synthesis = self.speech.synthesis
         presynthesis = None if synthesis is None else Presynthesis(synthesis, call_speech, pbx)
         # Every change to a call tells the webhooks (the outbox, in the change's transaction),
-        # the campaigns and the metrics.
+        # the campaigns, the metrics and the node's drain (which waits for its calls to end).
+        ending = CallsEnding()
         self.engine = CallEngine(
             store,
             pbx,
             settings,
             node_id=node_id,
-            observers=Observers(self.webhooks.publisher, self.campaigns, self.metrics.observer),
+            observers=Observers(
+                self.webhooks.publisher, self.campaigns, self.metrics.observer, ending
+            ),
             live_calls=live_calls,
             assistant_server=self.webhooks.requests,
             presynthesizer=presynthesis,
@@ -212,7 +219,8 @@ class Service(Closable):
             self.engine,
             self.campaigns,
             settings.policy,
-            can_dial=lambda: self.pbx.health().can_place_calls,
+            # A draining node dials nothing: the other nodes' dialers take the work.
+            can_dial=lambda: self.pbx.health().can_place_calls and not self.node.draining,
         )
         # Starts the live conversation of each answered call (a PBX that carries media).
         self.runner = CallRunner(
@@ -242,6 +250,15 @@ class Service(Closable):
             settings.node,
             one_node=one_node,
             lease_store=lease_store,
+        )
+        self.metrics.draining = lambda: self.node.draining
+        # SIGTERM or `voicedock nodes drain`: no new call, the calls held finish, then stop.
+        self.drain = Drain(
+            self.node,
+            store,
+            settings.node,
+            serving=lambda: [call.call_id for call in self.runner.served.every()],
+            ending=ending,
         )
         # Open event streams (GET /calls/{id}/events), capped on every node together.
         self.event_streams = EventStreams(store, settings.limits, self.node.id, self.node.run)
@@ -296,6 +313,7 @@ class Service(Closable):
             self.pbx.set_inbound_handler(self.engine.inbound.accept)
         await self.runner.start(warm_up=True)
         await self._tasks.start()
+        self._tasks.spawn(self.drain.run(), name="drain")  # waits until asked
         self._tasks.spawn(self.engine.ring_timeouts.run(), name="ring-timeouts")
         if self.settings.recordings.directory and self.settings.recordings.retention_days:
             recordings = sweep_periodically(self.settings.recordings)

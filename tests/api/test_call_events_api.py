@@ -170,7 +170,7 @@ async def test_ended_call_sends_what_is_left_and_ends(api: Api) -> None:
 async def test_a_stream_the_client_drops_frees_its_place_without_handler_cancellation(
     tmp_path: Path,
 ) -> None:
-    """As ``voicedock serve`` runs the app (``run_app``: handlers are not cancelled when the
+    """As ``voicedock serve`` runs the app (``api/serve.py``: handlers are not cancelled when the
     client goes away), a dropped stream gives its place back within a poll, not at the next
     keep-alive 15 s later."""
     settings = make_settings(f"sqlite:///{tmp_path / 'caps.db'}")

@@ -131,10 +131,10 @@ async def test_contacts_are_calls_within_the_trunk_channels(limited: Api) -> Non
 async def test_never_more_calls_per_second_than_the_trunk_takes(limited: Api) -> None:
     api = limited
     api.service.settings.trunks[0].max_channels = 0
+    trunk = await api.service.store.get_trunk("carrier")
+    assert trunk is not None
+    trunk.max_channels = 0
     async with api.service.store.transaction() as tx:
-        trunk = await api.service.store.get_trunk("carrier")
-        assert trunk is not None
-        trunk.max_channels = 0
         await tx.upsert_trunk(trunk)
     started = time.monotonic()
     times: list[float] = []

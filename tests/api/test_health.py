@@ -1,5 +1,6 @@
 """``GET /health`` through REST on the real service: 200 only when calls can be placed, 503 with
-the component that is down otherwise; several PBX servers each shown."""
+the component that is down otherwise; several PBX servers each shown; the speech providers'
+breakers, each endpoint named only to the operator's monitoring token."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.conftest import Api
+from e2e.conftest import start_app
 from fakes.pbx import FakePbx
 from fakes.world import make_settings
 from pbx.freeswitch.live_service import running_freeswitch_service, until
@@ -20,6 +22,7 @@ from voicedock.api.app import create_app
 from voicedock.config import AsteriskSettings, PbxSettings, Settings
 from voicedock.pbx.base import Pbx
 from voicedock.pbx.several import SeveralPbxs
+from voicedock.pipeline.provider_health import Endpoint
 from voicedock.service import Service
 
 pytestmark = pytest.mark.unit
@@ -48,9 +51,56 @@ async def test_healthy_service_is_200_with_each_component(api: Api) -> None:
     assert await resp.json() == {
         "status": "ok",
         "can_place_calls": True,
+        "draining": False,
         "database": {"status": "up"},
         "pbx": {"kind": "fake", "status": "up", "links": {"pbx": "up"}},
+        "providers": [],
     }
+
+
+TOKEN = "a-metrics-token-0123456789"
+
+
+async def test_an_open_provider_breaker_is_shown_its_endpoint_only_to_the_operator(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'breakers.db'}")
+    settings.metrics.bearer_token = TOKEN
+    client, service = await start_app(settings, FakePbx())
+    health = service.speech.provider_health
+    failing = Endpoint("llm", "openai-compatible", "http://10.1.2.3:8000/v1", "acme-model")
+    fine = Endpoint("tts", "openai", "", "tts-1")
+    try:
+        for _ in range(3):  # three failures in a row open it
+            attempt = health.attempt(failing)
+            assert attempt is not None
+            attempt.failed()
+        served = health.attempt(fine)
+        assert served is not None
+        served.succeeded()
+        public = await client.get("/health")
+        public_text = await public.text()
+        operator = await client.get("/health", headers={"Authorization": f"Bearer {TOKEN}"})
+        operator_body = await operator.json()
+    finally:
+        await client.close()
+    assert public.status == 200  # calls go on with their plans' next entries
+    assert (await public.json())["providers"] == [
+        {"engine": "llm", "provider": "openai-compatible", "state": "open"}
+    ]
+    for private in ("10.1.2.3", "8000", "acme-model", "/v1"):
+        assert private not in public_text  # public: no host, port or model
+    assert operator.status == 200
+    assert operator_body["status"] == "ok"
+    assert operator_body["providers"] == [
+        {
+            "engine": "llm",
+            "provider": "openai-compatible",
+            "state": "open",
+            "endpoint": "openai-compatible/10.1.2.3:8000/acme-model",
+        },
+        {"engine": "tts", "provider": "openai", "state": "closed", "endpoint": "openai/tts-1"},
+    ]
 
 
 async def test_pbx_link_down_is_503_degraded(api: Api) -> None:

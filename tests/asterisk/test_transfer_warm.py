@@ -16,7 +16,7 @@ from asterisk.transfer_helpers import (
 from pbx.lab_calls import ECHOES, running_pbx
 from voicedock.pbx.asterisk.media.legs import leg_id
 from voicedock.pbx.base import PbxEventKind, TransferTarget
-from voicedock.pipeline.providers import ProviderUnavailableError
+from voicedock.pipeline.providers.base import ProviderUnavailableError
 from voicedock_lab.server import LabAsterisk
 
 pytestmark = pytest.mark.asterisk

@@ -42,7 +42,7 @@ def test_out_of_range_limits_are_refused(body: dict[str, object]) -> None:
         check_config(dict(body), "body", allow_profile=False)
 
 
-def test_operator_whisper_model_directory_reaches_the_stt_engine_only() -> None:
+async def test_operator_whisper_model_directory_reaches_the_stt_engine_only() -> None:
     """The operator's model directory goes to the engine when the call's providers are built;
     an assistant naming its own is refused (host settings are the operator's)."""
     from voicedock.calls.live.providers import build_providers
@@ -50,7 +50,7 @@ def test_operator_whisper_model_directory_reaches_the_stt_engine_only() -> None:
     speech = SpeechSettings(whisper_model_path="/srv/models/whisper-small")
     resolved = resolve_provider({"provider": "offline"}, speech)
     assert resolved["stt_config"] == {"provider": "faster_whisper"}  # nothing of the host
-    stt = build_providers(config_of(resolved), speech).stt
+    stt = (await build_providers(config_of(resolved), speech)).stt
     assert getattr(stt, "_model_path", None) == "/srv/models/whisper-small"
     with pytest.raises(BadRequest, match=r"stt_config\.model_path is set by the operator"):
         resolve_provider({"stt_config": {"provider": "offline", "model_path": "/x"}}, speech)

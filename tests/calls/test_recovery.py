@@ -300,10 +300,8 @@ class FakeResumer:
         self.resumed: list[tuple[str, AssistantConfig, list[str]]] = []
         self.cancelled = False
 
-    async def resume(
-        self, call: Call, assistant_config: AssistantConfig, messages: Sequence[CallMessage]
-    ) -> bool:
-        self.resumed.append((call.id, assistant_config, [m.content for m in messages]))
+    async def resume(self, call: Call, messages: Sequence[CallMessage]) -> bool:
+        self.resumed.append((call.id, call.assistant_config, [m.content for m in messages]))
         if self.outcome is None:
             try:
                 await asyncio.sleep(3600)

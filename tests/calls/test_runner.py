@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -548,7 +549,8 @@ async def test_a_resumed_call_says_the_resume_line_and_goes_on_with_its_history(
     world.stt.texts = ["I would like an appointment on Monday."]
     world.llm.replies = ["Monday at nine works."]
     config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
-    assert await world.runner.resuming.resume(call, config, earlier)
+    resumed = dataclasses.replace(call, assistant_config=config)
+    assert await world.runner.resuming.resume(resumed, earlier)
     await until(lambda: world.observer.transcripts[-1:] == ["Sorry, we were cut off."])
     await world.caller_says(voiced(600) + silence(400))
     await until(lambda: world.observer.transcripts[-1:] == ["Monday at nine works."])
@@ -575,7 +577,8 @@ async def test_a_resumed_call_whose_media_does_not_open_ends_service_restart(
     call, earlier = await left_by_a_killed_run(world)
     world.pbx.fail_media = PbxError("externalMedia refused")
     config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
-    assert not await world.runner.resuming.resume(call, config, earlier)
+    resumed = dataclasses.replace(call, assistant_config=config)
+    assert not await world.runner.resuming.resume(resumed, earlier)
     async with asyncio.timeout(5):
         await call_finished(world.runner, call.id)
     ended = await world.call(call.id)
@@ -588,7 +591,8 @@ async def test_a_call_whose_caller_left_before_the_resume_is_not_served(world: W
     call, earlier = await left_by_a_killed_run(world)
     await world.engine.pbx_events.apply(PbxEvent(call.id, PbxEventKind.HANGUP, cause=16))
     config = resumed_config(call.assistant_config, earlier, "Sorry, we were cut off.")
-    assert not await world.runner.resuming.resume(call, config, earlier)
+    resumed = dataclasses.replace(call, assistant_config=config)
+    assert not await world.runner.resuming.resume(resumed, earlier)
     assert world.runner.served.get(call.id) is None
     assert world.pbx.media_formats == []  # no media leg opened
     assert len(world.observer.reports) == 1  # the end's report, once

@@ -349,6 +349,9 @@ async def test_each_caller_turn_records_its_latency_on_the_call(world: World) ->
         "tts_first_audio_ms",
         "first_frame_sent_ms",
         "filler_ms",
+        "stt_provider",
+        "llm_provider",
+        "tts_provider",
     }  # the pipeline's shape
     assert turn["stt_final_ms"] is None  # no separate STT or LLM step on this path
     assert turn["llm_first_token_ms"] is None

@@ -198,7 +198,7 @@ def dsn_port(dsn: str) -> int:
 
 
 def serving(deployment: Deployment, log: Path) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    """The image's command as a subprocess; always stopped (SIGTERM, then SIGKILL)."""
+    """The image's command as a subprocess; always stopped (SIGINT, then SIGKILL)."""
     return logged_process(deployment.command, log, env=deployment.env, cwd=deployment.workdir)
 
 

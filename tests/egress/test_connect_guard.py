@@ -9,11 +9,12 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from fakes.local_server import LocalServer, Scripted
 from fakes.world import make_settings
-from voicedock.config import load_settings
+from voicedock.config import FallbackPlansSettings, load_settings
 from voicedock.egress import Egress, EgressPolicy, NetworkTarget, provider_url_refusal
 from voicedock.egress.guard import address_refusal
 from voicedock.egress.settings import egress_policy
@@ -224,6 +225,24 @@ def test_a_local_ollama_as_the_operators_engine_is_its_own_choice() -> None:
     policy = egress_policy(settings)
     assert provider_url_refusal("http://127.0.0.1:11434/v1", policy, "/v1") is None
     assert address_refusal(ipaddress.ip_address("127.0.0.1"), 11434, policy) == "loopback address"
+
+
+def test_the_urls_of_the_operators_default_plans_are_its_own() -> None:
+    settings = make_settings()
+    local = "http://127.0.0.1:8001/v1"
+    assert provider_url_refusal(local, egress_policy(settings), "/v1") is not None
+    settings.speech.fallback_plans = msgspec.convert(
+        {
+            "llm": [{"provider": "openai-compatible", "base_url": local}, {"provider": "ollama"}],
+            "tts": [{"provider": "openai", "base_url": "http://10.0.0.9:8880/v1"}],
+        },
+        FallbackPlansSettings,
+    )
+    policy = egress_policy(settings)
+    for url in (local, "http://127.0.0.1:11434/v1", "http://10.0.0.9:8880/v1"):
+        assert provider_url_refusal(url, policy, "/v1") is None, url
+    # To providers only: a webhook or tool to the same place is still refused.
+    assert address_refusal(ipaddress.ip_address("127.0.0.1"), 8001, policy) == "loopback address"
 
 
 def test_a_listed_ip_address_is_still_judged_by_its_address() -> None:

@@ -11,13 +11,14 @@
 ``POST /v1/chat/completions`` answers ``"stream": true`` with the SSE stream the OpenAI API
 sends (role chunk, one content chunk per word, finish chunk, ``data: [DONE]``) and anything
 else with one ``chat.completion`` object. Every request is recorded whole (``ChatRequest``:
-model, messages, tools, headers, the raw body) before it is answered. ``reply`` is a text, a
-``ToolCalls`` (the model calls functions: streamed as ``delta.tool_calls`` fragments, the
-arguments' JSON in pieces, as the API sends them) or a function of the request returning
-either; ``fail_next(status, message)`` answers the next request with an OpenAI error body
-instead, ``fail_all(status)`` every request from then on; ``hang_after_words`` makes a streamed
-answer stop after that many words and send nothing more (a model that hangs midway) until the
-client gives up or the stand-in closes.
+model, messages, tools, headers, the raw body, when it arrived) before it is answered.
+``reply`` is a text, a ``ToolCalls`` (the model calls functions: streamed as
+``delta.tool_calls`` fragments, the arguments' JSON in pieces, as the API sends them) or a
+function of the request returning either; ``fail_next(status, message)`` answers the next
+request with an OpenAI error body instead, ``fail_all(status)`` every request from then on;
+``hang_after_words`` makes a streamed answer stop after that many words and send nothing more
+(a model that hangs midway; 0: before its first word) until the client gives up or the
+stand-in closes.
 
 The wire helpers (``chat_chunk``, ``chat_stream_body``, ``completion_body``, ``error_body``)
 are public for tests that script a raw reply on a ``LocalServer``.
@@ -34,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from fakes.local_server import LocalServer
+from fakes.local_server import Handler, LocalServer
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 
@@ -57,6 +58,7 @@ class ChatRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = 0.0  # when it arrived (the event loop's clock)
 
     @property
     def model(self) -> str:
@@ -126,6 +128,10 @@ class LlmStandIn:
         """What a client configures as its base URL (``.../v1``)."""
         return self._server.url + "/v1"
 
+    def route(self, method: str, path: str, handler: Handler) -> None:
+        """Another endpoint of the same server (the provider's speech, say); before it starts."""
+        self._server.route(method, path, handler)
+
     async def __aenter__(self) -> LlmStandIn:
         self._server.route("POST", COMPLETIONS_PATH, self._handle)
         await self._server.__aenter__()
@@ -150,12 +156,15 @@ class LlmStandIn:
         return self.requests[count - 1]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = asyncio.get_running_loop().time()
         recorded = await self._server.record(request)
         try:
             body = json.loads(recorded.body)
         except ValueError:
             return web.Response(status=400, body=error_body("body is not JSON"))
-        chat = ChatRequest(recorded.path, recorded.headers, body if isinstance(body, dict) else {})
+        chat = ChatRequest(
+            recorded.path, recorded.headers, body if isinstance(body, dict) else {}, arrived
+        )
         async with self._arrived:
             self.requests.append(chat)
             self._arrived.notify_all()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,7 +32,13 @@ from voicedock.domain.records import (
 )
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, WebhookEndpoint
 from voicedock.errors import StoreError
-from voicedock.store.base import CallPage, CallQuery, ScheduledWaiting
+from voicedock.store.base import (
+    CallPage,
+    CallQuery,
+    NumberChoice,
+    ScheduledChoice,
+    ScheduledWaiting,
+)
 
 
 @dataclass
@@ -64,6 +70,13 @@ def _due(calls: Collection[Call], now: datetime) -> list[Call]:
     return sorted(due, key=lambda c: (c.scheduled_at or now, c.seq))
 
 
+class _Reading:
+    """The data a transaction sees, as the store's reads expect it."""
+
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+
 class MemoryTransaction:
     def __init__(self, data: _Data) -> None:
         self.d = data
@@ -71,6 +84,17 @@ class MemoryTransaction:
     def _next(self) -> int:
         self.d.seq += 1
         return self.d.seq
+
+    async def get_organization(self, organization_id: str) -> Organization | None:
+        return copy.deepcopy(self.d.orgs.get(organization_id))
+
+    async def get_phone_number(
+        self, organization_id: str | None, number_id: str
+    ) -> PhoneNumber | None:
+        return await MemoryStore.get_phone_number(_Reading(self.d), organization_id, number_id)
+
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
+        return await MemoryStore.list_phone_numbers(_Reading(self.d), organization_id)
 
     async def insert_organization(self, org: Organization) -> None:
         self.d.orgs[org.id] = copy.deepcopy(org)
@@ -104,18 +128,12 @@ class MemoryTransaction:
         del self.d.numbers[number_id]
         return True
 
-    async def reserve_phone_number(
-        self,
-        organization_id: str,
-        number_id: str | None,
-        now: datetime,
-        among: Sequence[str] = (),
-        trunks: Collection[str] | None = None,
-    ) -> PhoneNumber | None:
+    async def reserve_phone_number(self, choice: NumberChoice, now: datetime) -> PhoneNumber | None:
+        number_id, among, trunks = choice.number_id, choice.among, choice.trunks
         candidates = [
             n
             for n in self.d.numbers.values()
-            if n.organization_id == organization_id
+            if n.organization_id == choice.organization_id
             and (number_id is None or n.id == number_id)
             and (number_id is not None or not among or n.id in among)
             and (trunks is None or n.trunk in trunks)
@@ -203,17 +221,12 @@ class MemoryTransaction:
         return 0
 
     async def claim_scheduled_call(
-        self,
-        node_id: str,
-        now: datetime,
-        skip: Collection[str] = (),
-        *,
-        organization_id: str | None = None,
+        self, node_id: str, now: datetime, choice: ScheduledChoice
     ) -> Call | None:
         due = [
             c
             for c in _due(self.d.calls.values(), now)
-            if c.id not in skip and organization_id in (None, c.organization_id)
+            if c.id not in choice.skip and choice.organization_id in (None, c.organization_id)
         ]
         if not due:
             return None
@@ -241,12 +254,22 @@ class MemoryTransaction:
     async def put_node(self, lease: NodeLease) -> None:
         self.d.nodes[lease.id] = lease
 
-    async def renew_node(self, node_id: str, run: str, until: datetime) -> bool:
+    async def renew_node(
+        self, node_id: str, run: str, until: datetime, *, draining: bool = False
+    ) -> bool | None:
         lease = self.d.nodes.get(node_id)
         if lease is None or lease.run != run:
-            return False
-        self.d.nodes[node_id] = replace(lease, lease_until=until)
-        return True
+            return None
+        lease = replace(lease, lease_until=until, draining=lease.draining or draining)
+        self.d.nodes[node_id] = lease
+        return lease.draining
+
+    async def drain_node(self, node_id: str) -> NodeLease | None:
+        lease = self.d.nodes.get(node_id)
+        if lease is None:
+            return None
+        self.d.nodes[node_id] = lease = replace(lease, draining=True)
+        return lease
 
     async def delete_node(self, node_id: str, run: str | None = None) -> bool:
         lease = self.d.nodes.get(node_id)

@@ -18,12 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from aiohttp import web
-
 from freeswitch_lab.lab_service import ToneTts, lab_settings
 from pipeline.fakes import FakeLlm, FakeStt
 from process_helpers import logged_process
 from voicedock import logs
+from voicedock.api import serve
 from voicedock.api.app import create_app
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 from voicedock_lab.freeswitch import LabFreeswitch
@@ -40,7 +39,7 @@ _TESTS = Path(__file__).resolve().parents[1]
 def service_process(
     lab: LabFreeswitch, database: Path, port: int, log: Path, *, resume: bool = True
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The service process, its output in ``log``; stopped (TERM, then KILL) on exit.
+    """The service process, its output in ``log``; stopped (INT, then KILL) on exit.
     ``resume``: ``[calls] resume_after_restart``."""
     env = {
         **os.environ,
@@ -64,7 +63,7 @@ def main(saved: str, database: str, port: str, resume: str) -> None:
     for number in settings.numbers:
         number.max_concurrent_calls = CALLS_PER_NUMBER
     settings.calls.resume_after_restart = resume == "resume"
-    web.run_app(create_app(settings), host="127.0.0.1", port=int(port), print=None)
+    serve.run(create_app(settings), host="127.0.0.1", port=int(port))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ class FakeChannel:
     json_format: bool
     queue: deque[bytes | str] = field(default_factory=deque)  # bytes = frame, str = mark id
     played: list[bytes] = field(default_factory=list)
+    played_at: list[float] = field(default_factory=list)  # each played frame's loop time
     commands: list[str] = field(default_factory=list)
     marks_processed: list[str] = field(default_factory=list)
     dropped_partial: int = 0
@@ -176,6 +177,7 @@ class FakeAsterisk:
                 if played_frame:
                     break
                 channel.played.append(channel.queue.popleft())
+                channel.played_at.append(loop.time())
                 played_frame = True
             if channel.xoff_sent and channel.queued_frames < self.xon_level:
                 channel.xoff_sent = False

@@ -10,23 +10,28 @@ lab parties' sentence in every utterance, so that talking parties get answers (`
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import subprocess
 import sys
+import threading
+import time
+import tracemalloc
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from aiohttp import web
 
 from fakes.world import ACME
 from freeswitch_lab.lab_service import ToneTts
 from pipeline.fakes import FakeLlm, FakeStt
 from process_helpers import logged_process
 from voicedock import logs
+from voicedock.api import serve
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
+from voicedock.cli import freeze_startup_heap
 from voicedock.config import load_settings
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 from voicedock.store import open_store
@@ -67,13 +72,90 @@ def process_env() -> dict[str, str]:
 
 @contextmanager
 def node_process(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The node, its output in ``log``; stopped (TERM, then KILL) on exit."""
+    """The node, its output in ``log``; stopped (INT, then KILL) on exit."""
     args = [sys.executable, "-m", "nodes.node_process", str(config)]
     with logged_process(args, log, env=process_env()) as process:
         yield process
 
 
+# A directory: the node traces its allocations (``tracemalloc``) and writes a snapshot there
+# every ``TRACE_EVERY`` seconds, ``snapshot-<seconds>.bin`` (``bench/soak.py --tracemalloc``).
+TRACE_DIR = "VOICEDOCK_TRACEMALLOC"
+TRACE_EVERY = "VOICEDOCK_TRACEMALLOC_EVERY"
+TRACE_FRAMES = 12
+# Class names (``module.QualName``, comma-separated): what holds the first one alive of each.
+TRACE_REFERRERS = "VOICEDOCK_TRACE_REFERRERS"
+
+
+def trace_allocations(directory: Path, every_s: float) -> None:
+    """Snapshots of the node's allocations, from a thread of their own until the process
+    ends (a snapshot stops the node for the time it takes: a tool for finding growth)."""
+    tracemalloc.start(TRACE_FRAMES)
+    began = time.monotonic()
+
+    def snapshots() -> None:
+        while True:
+            time.sleep(every_s)
+            at = time.monotonic() - began
+            tracemalloc.take_snapshot().dump(str(directory / f"snapshot-{at:07.0f}.bin"))
+            (directory / f"objects-{at:07.0f}.txt").write_text(own_objects())
+            if wanted := os.environ.get(TRACE_REFERRERS):
+                (directory / f"referrers-{at:07.0f}.txt").write_text(held_by(wanted.split(",")))
+
+    threading.Thread(target=snapshots, name="tracemalloc", daemon=True).start()
+
+
+def own_objects() -> str:
+    """How many objects of each of voicedock's classes are alive, most first."""
+    counts: Counter[str] = Counter()
+    for o in gc.get_objects():
+        module = type(o).__module__  # a descriptor, not a string, on some built-in types
+        if isinstance(module, str) and module.startswith("voicedock"):
+            counts[f"{module}.{type(o).__qualname__}"] += 1
+    return "".join(f"{n:8d} {name}\n" for name, n in counts.most_common())
+
+
+def held_by(names: list[str], depth: int = 8) -> str:
+    """For the first live object of each named class: the chain of what refers to it, up to
+    ``depth`` steps (each step's first referrer that is not this tool's own)."""
+    lines: list[str] = []
+    everything = gc.get_objects()
+    for name in names:
+        found = next((o for o in everything if _name(o) == name), None)
+        lines.append(f"{name}:")
+        seen = {id(everything), id(lines)}
+        current: object = found
+        for level in range(depth):
+            if current is None:
+                break
+            seen.add(id(current))
+            holders = [r for r in gc.get_referrers(current) if id(r) not in seen]
+            holders = [r for r in holders if not isinstance(r, type(sys._getframe()))]
+            lines += [f"  {'  ' * level}<- {_describe(r)}" for r in holders[:4]]
+            current = holders[0] if holders else None
+    del everything
+    return "\n".join(lines) + "\n"
+
+
+def _name(o: object) -> str:
+    module = type(o).__module__
+    return f"{module}.{type(o).__qualname__}" if isinstance(module, str) else ""
+
+
+def _describe(o: object) -> str:
+    if isinstance(o, dict):
+        return f"dict of {len(o)} keys {list(o)[:6]!r:.200}"
+    if isinstance(o, list | tuple | set | frozenset):
+        return f"{type(o).__name__} of {len(o)}"
+    code = getattr(o, "cr_code", None) or getattr(o, "__code__", None)
+    if code is not None:
+        return f"{type(o).__name__} {code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
+    return _name(o) or type(o).__qualname__
+
+
 def main(config: str) -> None:
+    if trace := os.environ.get(TRACE_DIR):
+        trace_allocations(Path(trace), float(os.environ.get(TRACE_EVERY, "60")))
     handler = logging.StreamHandler()  # as ``voicedock serve`` logs
     logs.configure(handler)
     logging.basicConfig(level=logging.INFO, handlers=[handler])
@@ -82,9 +164,9 @@ def main(config: str) -> None:
     llm_registry.register(SPEECH, lambda _c, _e: FakeLlm())
     tts_registry.register(SPEECH, lambda _c, _e: ToneTts(8000))
     settings = load_settings(config)
-    web.run_app(
-        create_app(settings), host=settings.server.host, port=settings.server.port, print=None
-    )
+    app = create_app(settings)
+    app.on_startup.append(freeze_startup_heap)
+    serve.run(app, host=settings.server.host, port=settings.server.port)
 
 
 if __name__ == "__main__":

@@ -60,18 +60,19 @@ def node_config(
     max_calls: int = 4,
     stt: str = SPEECH,
     speech: str = SPEECH,
+    tts: str | None = None,
 ) -> Path:
     """The node's configuration file, as an operator writes it (the default lease unless
     ``lease_seconds``; ``max_calls`` at once on ACME's number; the fake speech, its STT
-    ``stt``; ``speech="offline"`` for a node started as ``voicedock serve``, where the fakes
-    are not registered)."""
+    ``stt`` and its TTS ``tts`` if given; ``speech="offline"`` for a node started as
+    ``voicedock serve``, where the fakes are not registered)."""
     q = json.dumps  # a JSON string is a TOML basic string
     lines = [
         f"[server]\nhost = {q('127.0.0.1')}\nport = {port}",
         f"[database]\nurl = {q(database)}",
         f"[node]\nid = {q(node_id)}"
         + (f"\nlease_seconds = {lease_seconds}" if lease_seconds is not None else ""),
-        f"[speech]\nstt = {q(stt if speech == SPEECH else speech)}\ntts = {q(speech)}\n"
+        f"[speech]\nstt = {q(stt if speech == SPEECH else speech)}\ntts = {q(tts or speech)}\n"
         f"llm = {q(speech)}",
         '[[trunks]]\nname = "carrier"\nendpoint = "carrier"',
         f'[[numbers]]\nnumber = {q(ACME_NUMBERS[0])}\ntrunk = "carrier"\n'
@@ -652,12 +653,17 @@ async def two_published_nodes(
                     await asyncio.sleep(0.1)
             yield a_process, Api(http, f"http://127.0.0.1:{ports['b']}", key)
     finally:
-        async with http.post(
-            f"{lab.ari_url}/asterisk/variable",
-            params={"variable": "VOICEDOCK_APPS", "value": ""},
-            headers=ari_auth(lab),
-        ) as resp:
-            assert resp.status == 204
+        await forget_node_apps(http, lab)
+
+
+async def forget_node_apps(http: aiohttp.ClientSession, lab: LabAsterisk) -> None:
+    """Empty ``VOICEDOCK_APPS`` at the lab Asterisk, for later tests' nodes."""
+    async with http.post(
+        f"{lab.ari_url}/asterisk/variable",
+        params={"variable": "VOICEDOCK_APPS", "value": ""},
+        headers=ari_auth(lab),
+    ) as resp:
+        assert resp.status == 204
 
 
 @pytest.mark.timeout(180)

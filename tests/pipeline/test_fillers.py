@@ -11,7 +11,7 @@ import pytest
 
 from voicedock.pipeline.filler import FillerPhrases
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.providers import ProviderUnavailableError
+from voicedock.pipeline.providers.base import ProviderUnavailableError
 from voicedock.pipeline.tools import ToolResult, ToolSpec
 from voicedock.pipeline.turn_engine import TurnEngine
 

@@ -11,11 +11,13 @@ import pytest
 from voicedock.errors import ProviderError
 from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE, LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
+from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm, ProviderConnectionError
+from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.tools import ToolSpec
-from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
+from voicedock.pipeline.turn_engine import ASSISTANT_ENDED_CALL, ConversationConfig, TurnEngine
 
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
 from .test_turn_engine import ENDPOINTING, speak, until
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.unit
 
 CONTEXT = [ChatMessage("system", "Be brief."), ChatMessage("user", "When are you open?")]
 PRIMARY, SECOND = Endpoint("llm", "openai", model="a"), Endpoint("llm", "mistral", model="b")
+HEARS, SPEAKS = Endpoint("stt", "offline"), Endpoint("tts", "piper", model="en_US-lessac-medium")
 
 
 class BreaksMidway(FakeLlm):
@@ -45,9 +48,7 @@ class BreaksMidway(FakeLlm):
 async def reply(plan: LlmPlan, tools: Sequence[ToolSpec] = ()) -> list[str | ToolCall]:
     return [
         item
-        async for item in plan.sentences(
-            CONTEXT, tools, first_token_timeout_s=0.5, stall_timeout_s=0.2
-        )
+        async for item in plan.sentences(CONTEXT, tools, first_token_timeout_s=0.5, takeover_s=0.2)
     ]
 
 
@@ -144,6 +145,7 @@ async def test_a_call_whose_model_fails_from_the_second_turn_goes_on_with_the_ne
         tts=FakeTts(),
         sink=FakeSink(instant=True),
         config=ConversationConfig(endpointing=ENDPOINTING),
+        endpoints=Endpoints(stt=HEARS, tts=SPEAKS),
     ) as conv:
         speak(conv)
         await until(lambda: len(conv.transcript) == 2)
@@ -157,8 +159,91 @@ async def test_a_call_whose_model_fails_from_the_second_turn_goes_on_with_the_ne
         ("assistant", "We open at nine."),
     ]
     assert switches == [Switch("llm", PRIMARY, SECOND, "connection")]
+    # Each turn's record names the providers that served it.
+    assert [(t.stt_provider, t.llm_provider, t.tts_provider) for t in conv.latencies] == [
+        ("offline", "openai/a", "piper/en_US-lessac-medium"),
+        ("offline", "mistral/b", "piper/en_US-lessac-medium"),
+    ]
+    assert [e.provider for e in conv.transcript] == ["offline", "piper", "offline", "piper"]
+
+
+async def test_the_rule_based_policy_after_the_models_closes_the_call_politely() -> None:
+    switches: list[Switch] = []
+    closing = "Sorry, we have a technical problem. Goodbye!"
+    entries: list[Entry[Llm]] = [
+        Entry(PRIMARY, FakeLlm(error=ProviderConnectionError("down"))),
+        Entry(Endpoint("llm", "rule_based"), PoliteClose(closing)),
+    ]
+    async with TurnEngine(
+        stt=FakeStt(["When do you open?"]),
+        llm=LlmPlan(entries, ProviderHealth(), switches.append),
+        tts=FakeTts(),
+        sink=FakeSink(instant=True),
+        config=ConversationConfig(endpointing=ENDPOINTING),  # no tools offered
+    ) as conv:
+        speak(conv)
+        await until(lambda: conv.end_reason is not None)
+    assert conv.end_reason == ASSISTANT_ENDED_CALL  # not provider-error
+    said = [(e.role, e.content) for e in conv.transcript if e.role in ("user", "assistant")]
+    assert said == [("user", "When do you open?"), ("assistant", closing)]
+    assert [s.reason for s in switches] == ["connection"]
+    assert conv.latencies[0].llm_provider == "rule_based"
+
+
+async def test_the_polite_close_is_not_asked_a_calls_analysis() -> None:
+    closing = Endpoint("llm", "rule_based")
+    entries: list[Entry[Llm]] = [
+        Entry(PRIMARY, FakeLlm(error=ProviderConnectionError("down"))),
+        Entry(closing, PoliteClose()),
+    ]
+    health, switches = ProviderHealth(), list[Switch]()
+    with pytest.raises(ProviderConnectionError):  # the analysis falls back to its heuristic
+        [chunk async for chunk in LlmPlan(entries, health, switches.append).stream(CONTEXT)]
+    assert switches == [Switch("llm", PRIMARY, None, "connection")]
+    assert closing not in health.counts()  # neither asked nor counted as failing
 
 
 async def test_a_slow_stream_with_no_entry_left_to_take_over_is_waited_for() -> None:
-    slow = FakeLlm([["We open ", "at nine."]], chunk_delay=0.4)  # over the 0.2 s stall limit
+    slow = FakeLlm([["We open ", "at nine."]], chunk_delay=0.4)  # over the 0.2 s takeover
     assert await reply(LlmPlan.alone(slow)) == ["We open at nine."]
+    late = FakeLlm(["We open at nine."], first_token_delay=0.4)  # within the first-token 0.5 s
+    assert await reply(LlmPlan.alone(late)) == ["We open at nine."]
+
+
+async def test_a_model_silent_before_its_first_token_is_left_after_the_takeover_time() -> None:
+    """The caller waits the takeover time for a hung model, not the first-token deadline
+    meant for a model with no entry to take over."""
+    switches: list[Switch] = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    said = [
+        item
+        async for item in plan(BreaksMidway([]), FakeLlm(["We open at nine."]), switches).sentences(
+            CONTEXT, (), first_token_timeout_s=10, takeover_s=0.2
+        )
+    ]
+    assert said == ["We open at nine."]
+    assert loop.time() - started < 2
+    assert [s.reason for s in switches] == ["timeout"]
+
+
+async def test_a_stream_whose_server_never_answers_is_answered_by_the_next_entry() -> None:
+    """The call's analysis and a transfer's briefing read the plan as one stream, under a
+    deadline of their own: a hung first entry must fail before it uses that up."""
+    switches: list[Switch] = []
+    hung = BreaksMidway([])  # accepts the request, never sends a token
+    entries: list[Entry[Llm]] = [Entry(PRIMARY, hung), Entry(SECOND, FakeLlm(["All fine."]))]
+    answering = LlmPlan(entries, ProviderHealth(), switches.append, attempt_timeout_s=0.2)
+    async with asyncio.timeout(2):
+        text = [token async for token in answering.stream(CONTEXT)]
+    assert text == ["All fine."]
+    assert switches == [Switch("llm", PRIMARY, SECOND, "timeout")]
+
+
+async def test_a_slow_first_token_of_the_last_entry_is_waited_for() -> None:
+    entries: list[Entry[Llm]] = [
+        Entry(PRIMARY, FakeLlm(error=ProviderConnectionError("down"))),
+        Entry(SECOND, FakeLlm(["Late."], first_token_delay=0.4)),
+    ]
+    slow = LlmPlan(entries, ProviderHealth(), attempt_timeout_s=0.2)
+    assert [token async for token in slow.stream(CONTEXT)] == ["Late."]

@@ -12,7 +12,7 @@ import pytest
 
 from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.providers import create_stt, create_tts
+from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.providers.whisper.weights import MODEL_SHA256, ensure_model_dir
 
 from .engines import needs_offline_engines

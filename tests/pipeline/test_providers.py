@@ -6,16 +6,15 @@ from voicedock.domain.assistant_config import LlmConfig, TtsConfig
 from voicedock.errors import VoicedockError
 from voicedock.pipeline.analysis import analyze, heuristic_analysis
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
-from voicedock.pipeline.providers import (
+from voicedock.pipeline.providers.base import (
     Llm,
     ProviderConfigError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     Tts,
-    create_llm,
-    create_tts,
 )
+from voicedock.pipeline.providers.registry import create_llm, create_tts
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 from voicedock.pipeline.providers.section import decoded
 

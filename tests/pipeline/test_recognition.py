@@ -15,7 +15,7 @@ from voicedock.calls.speech_admission import NodeAtCapacity, SpeechAdmission
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, config_of
 from voicedock.pipeline.listener import Listener, UserUtterance
-from voicedock.pipeline.providers import IncrementalStt, LocalStt
+from voicedock.pipeline.providers.base import IncrementalStt, LocalStt
 from voicedock.pipeline.recognition import NodeRecognition, PooledStt
 from voicedock.pipeline.streaming_recognition import StreamingConfig, StreamingRecognizer
 from voicedock.pipeline.worker_pool import Priority, WorkerPool

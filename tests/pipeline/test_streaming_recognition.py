@@ -10,7 +10,7 @@ import pytest
 from voicedock.aio import Supervisor
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
-from voicedock.pipeline.providers import IncrementalStt, ProviderTimeoutError
+from voicedock.pipeline.providers.base import IncrementalStt, ProviderTimeoutError
 from voicedock.pipeline.streaming_recognition import StreamingConfig, StreamingRecognizer
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 

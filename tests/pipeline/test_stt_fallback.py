@@ -76,3 +76,6 @@ async def test_the_callers_next_sentence_is_heard_after_the_primary_died() -> No
     ]
     assert llm.calls[1][-1].content == "I would like to book."
     assert [s.reason for s in switches] == ["connection"]
+    # Each turn names the entry that heard it, and each message counts for it (usage).
+    assert [turn.stt_provider for turn in conv.latencies] == ["deepgram/nova-3", "offline"]
+    assert [e.provider for e in conv.transcript if e.role == "user"] == ["deepgram", "offline"]

@@ -78,3 +78,9 @@ async def test_speech_continues_in_the_fallback_voice_when_the_voice_fails_mid_c
     assert not conv.transcript[3].interrupted
     assert second.texts == ["We open at nine."]
     assert [s.reason for s in switches] == ["bad-response"]
+    # Each turn names the voice that spoke it, and each message counts for it (usage).
+    assert [turn.tts_provider for turn in conv.latencies] == ["elevenlabs/eleven_flash", "piper"]
+    assert [e.provider for e in conv.transcript if e.role == "assistant"] == [
+        "elevenlabs",
+        "piper",
+    ]

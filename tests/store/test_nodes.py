@@ -79,15 +79,36 @@ async def test_a_lease_renews_only_for_its_own_run(store: Store) -> None:
     now = await clock(store)
     async with store.transaction() as tx:
         await tx.put_node(lease("a", now, 5))
-        assert await tx.renew_node("a", "run-a", now + timedelta(seconds=30))
-        assert not await tx.renew_node("a", "another-run", now + timedelta(seconds=60))
-        assert not await tx.renew_node("gone", "run-gone", now)
+        assert await tx.renew_node("a", "run-a", now + timedelta(seconds=30)) is False
+        assert await tx.renew_node("a", "another-run", now + timedelta(seconds=60)) is None
+        assert await tx.renew_node("gone", "run-gone", now) is None
         assert not await tx.delete_node("a", "another-run")
     (row,) = await store.list_nodes()
     assert row.lease_until == now + timedelta(seconds=30)
     async with store.transaction() as tx:
         assert await tx.delete_node("a", "run-a")
     assert await store.list_nodes() == []
+
+
+async def test_a_node_drains_when_it_says_so_or_when_asked_and_stays_draining(
+    store: Store,
+) -> None:
+    now = await clock(store)
+    async with store.transaction() as tx:
+        await tx.put_node(lease("a", now, 5))
+        await tx.put_node(lease("b", now, 5))
+        assert await tx.renew_node("a", "run-a", now + timedelta(seconds=30)) is False
+        assert await tx.renew_node("a", "run-a", now, draining=True) is True  # it drains
+        assert await tx.renew_node("a", "run-a", now + timedelta(seconds=30)) is True  # for good
+        asked = await tx.drain_node("b")  # voicedock nodes drain
+        assert asked is not None
+        assert (asked.id, asked.draining) == ("b", True)
+        assert await tx.renew_node("b", "run-b", now + timedelta(seconds=30)) is True
+        assert await tx.drain_node("nobody") is None
+    assert [(n.id, n.draining) for n in await store.list_nodes()] == [("a", True), ("b", True)]
+    async with store.transaction() as tx:  # a new run of the node serves again
+        await tx.put_node(lease("a", now, 5))
+    assert [(n.id, n.draining) for n in await store.list_nodes()] == [("a", False), ("b", True)]
 
 
 @pytest.mark.postgres

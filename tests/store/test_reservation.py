@@ -8,6 +8,7 @@ import pytest
 
 from voicedock.domain.records import CallStatus, PhoneNumber
 from voicedock.store import Store
+from voicedock.store.base import NumberChoice
 
 from .builders import at, insert_call, make_call, seed_number, seed_org
 
@@ -19,7 +20,7 @@ async def reserve_and_place(
 ) -> PhoneNumber | None:
     """What the call engine does: reserve, then insert the call, in one transaction."""
     async with store.transaction() as tx:
-        number = await tx.reserve_phone_number(org_id, number_id, at(seconds))
+        number = await tx.reserve_phone_number(NumberChoice(org_id, number_id), at(seconds))
         if number is not None:
             await tx.insert_call(make_call(org_id, number_id=number.id))
         return number
@@ -95,7 +96,7 @@ async def test_rolled_back_reservation_leaves_no_trace(store: Store) -> None:
 
     async def reserve_then_fail() -> None:
         async with store.transaction() as tx:
-            assert await tx.reserve_phone_number(org.id, None, at(9)) is not None
+            assert await tx.reserve_phone_number(NumberChoice(org.id), at(9)) is not None
             raise RuntimeError("placement failed")
 
     with pytest.raises(RuntimeError, match="placement failed"):
@@ -139,9 +140,12 @@ async def test_only_numbers_on_the_given_trunks_are_taken(store: Store) -> None:
     number = await seed_number(store, org.id, max_concurrent_calls=5)  # on trunk "main"
     for trunks in ((), ("other",)):
         async with store.transaction() as tx:
-            assert await tx.reserve_phone_number(org.id, None, at(0), trunks=trunks) is None
-            assert await tx.reserve_phone_number(org.id, number.id, at(0), trunks=trunks) is None
+            assert await tx.reserve_phone_number(NumberChoice(org.id, trunks=trunks), at(0)) is None
+            assert (
+                await tx.reserve_phone_number(NumberChoice(org.id, number.id, trunks=trunks), at(0))
+                is None
+            )
     async with store.transaction() as tx:
-        taken = await tx.reserve_phone_number(org.id, None, at(1), trunks=("main", "other"))
+        taken = await tx.reserve_phone_number(NumberChoice(org.id, trunks=("main", "other")), at(1))
     assert taken is not None
     assert taken.id == number.id

@@ -14,7 +14,7 @@ import pytest
 
 from voicedock.domain.records import Call, CallStatus
 from voicedock.store import Store, open_store
-from voicedock.store.base import ScheduledWaiting
+from voicedock.store.base import NumberChoice, ScheduledChoice, ScheduledWaiting
 
 from .builders import at, insert_call, make_call, seed_number, seed_org
 
@@ -37,9 +37,11 @@ async def test_the_due_call_first_owned_by_the_claimer(store: Store) -> None:
     later = await insert_call(store, scheduled(org.id, 30))
     first = await insert_call(store, scheduled(org.id, 5))
     async with store.transaction() as tx:
-        assert await tx.claim_scheduled_call("node-a", at(0)) is None  # none due yet
+        assert (
+            await tx.claim_scheduled_call("node-a", at(0), ScheduledChoice()) is None
+        )  # none due yet
     async with store.transaction() as tx:
-        claimed = await tx.claim_scheduled_call("node-a", at(10))
+        claimed = await tx.claim_scheduled_call("node-a", at(10), ScheduledChoice())
     assert claimed is not None
     assert claimed.id == first.id
     assert claimed.owner_node == "node-a"
@@ -51,14 +53,14 @@ async def test_the_due_call_first_owned_by_the_claimer(store: Store) -> None:
     assert stored.owner_node == "node-a"
     assert stored.status is CallStatus.SCHEDULED  # the caller moves it on (or rolls back)
     async with store.transaction() as tx:  # the later one is not due
-        again = await tx.claim_scheduled_call("node-a", at(10))
+        again = await tx.claim_scheduled_call("node-a", at(10), ScheduledChoice())
         assert again is not None
         assert again.id == first.id
         await tx.update_call(dataclasses.replace(again, status=CallStatus.CONNECTING))
     async with store.transaction() as tx:
-        assert await tx.claim_scheduled_call("node-b", at(10)) is None
+        assert await tx.claim_scheduled_call("node-b", at(10), ScheduledChoice()) is None
     async with store.transaction() as tx:
-        last = await tx.claim_scheduled_call("node-b", at(31))
+        last = await tx.claim_scheduled_call("node-b", at(31), ScheduledChoice())
         assert last is not None
         assert last.id == later.id
 
@@ -71,7 +73,7 @@ async def test_a_scheduled_call_is_no_live_call(store: Store) -> None:
     assert await store.count_active_calls(number.id) == 0
     async with store.transaction() as tx:
         assert await tx.take_unowned_calls("node-a") == []
-        reserved = await tx.reserve_phone_number(org.id, number.id, at(0))
+        reserved = await tx.reserve_phone_number(NumberChoice(org.id, number.id), at(0))
         assert reserved is not None  # its number is free for an immediate call
     async with store.transaction() as tx:
         # Retention deletes ended calls only, however old a scheduled one is.
@@ -95,7 +97,7 @@ async def test_two_nodes_never_claim_one_call(postgres_server: str) -> None:
 
         async def claim_and_dial(store: Store, node: str) -> str | None:
             async with store.transaction() as tx:
-                claimed = await tx.claim_scheduled_call(node, at(10))
+                claimed = await tx.claim_scheduled_call(node, at(10), ScheduledChoice())
                 if node == "node-a":
                     a_holds.set()
                     await release.wait()  # holds its row while node-b claims
@@ -124,7 +126,10 @@ async def test_a_call_far_ahead_is_not_due(store: Store) -> None:
     far = dataclasses.replace(scheduled(org.id, 0), scheduled_at=at(0) + timedelta(days=30))
     await insert_call(store, far)
     async with store.transaction() as tx:
-        assert await tx.claim_scheduled_call("node-a", at(0) + timedelta(days=29)) is None
+        assert (
+            await tx.claim_scheduled_call("node-a", at(0) + timedelta(days=29), ScheduledChoice())
+            is None
+        )
 
 
 async def test_the_organizations_take_turns_each_its_own_due_calls(store: Store) -> None:
@@ -136,14 +141,14 @@ async def test_the_organizations_take_turns_each_its_own_due_calls(store: Store)
     # The organization whose call is due first first, each once.
     assert await store.scheduled_due_organizations(at(10)) == [busy.id, other.id]
     async with store.transaction() as tx:
-        claimed = await tx.claim_scheduled_call("node-a", at(10), organization_id=other.id)
+        claimed = await tx.claim_scheduled_call("node-a", at(10), ScheduledChoice(other.id))
         assert claimed is not None
         assert claimed.id == theirs.id  # behind the other organization's three
         held = [c.id for c in backlog]
         assert (
-            await tx.claim_scheduled_call("node-a", at(10), held, organization_id=busy.id) is None
+            await tx.claim_scheduled_call("node-a", at(10), ScheduledChoice(busy.id, held)) is None
         )
-        first = await tx.claim_scheduled_call("node-a", at(10), organization_id=busy.id)
+        first = await tx.claim_scheduled_call("node-a", at(10), ScheduledChoice(busy.id))
         assert first is not None
         assert first.id == backlog[0].id
 

@@ -204,6 +204,23 @@ async def test_the_store_keeps_a_calls_speech_usage(store: Store) -> None:
     }
 
 
+async def test_the_store_keeps_a_calls_provider_switches(store: Store) -> None:
+    org = await seed_org(store)
+    call = _call(org.id, _utc(DAY1, 9), timedelta(seconds=2))
+    await insert_call(store, call)
+    before = await store.get_call(org.id, call.id)
+    assert before is not None
+    assert before.provider_switches is None  # not recorded
+    async with store.transaction() as tx:
+        found = await tx.get_call_for_update(call.id)
+        assert found is not None
+        found.provider_switches = 3
+        await tx.update_call(found)
+    stored = await store.get_call(org.id, call.id)
+    assert stored is not None
+    assert stored.provider_switches == 3
+
+
 def test_billable_seconds_round_up_per_started_second() -> None:
     start = datetime(2026, 3, 1, tzinfo=UTC)
     assert billable_seconds(connected_ms(start, start)) == 0
@@ -228,3 +245,31 @@ def test_speech_usage_counts_caller_seconds_and_spoken_characters() -> None:
         {"kind": "tts", "provider": "piper", "characters": len("Hello there.") + len("Bye")},
     ]
     assert speech_usage(turns, stt_provider=None, tts_provider=None) == []
+
+
+def test_a_call_that_switched_providers_counts_each_ones_own_use() -> None:
+    turns = [
+        SpokenTurn("assistant", "Hello there.", 0.0, 1.0),  # the engine's own voice
+        SpokenTurn("user", "Hi", 1.5, 2.25, provider="deepgram"),
+        SpokenTurn("assistant", "One moment.", 3.0, 3.4, provider="elevenlabs"),
+        SpokenTurn("user", "Bye now", 4.0, 5.0, provider="whisper"),  # its fallback heard it
+        SpokenTurn("assistant", "Goodbye.", 5.5, 6.0, provider="piper"),  # its fallback spoke
+    ]
+    usage = speech_usage(turns, stt_provider="deepgram", tts_provider="elevenlabs")
+    assert usage == [
+        {"kind": "stt", "provider": "deepgram", "seconds": 0.75},
+        {"kind": "stt", "provider": "whisper", "seconds": 1.0},
+        {"kind": "tts", "provider": "elevenlabs", "characters": len("Hello there.One moment.")},
+        {"kind": "tts", "provider": "piper", "characters": len("Goodbye.")},
+    ]
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    call = Call("c1", "o1", Direction.OUTBOUND, CallStatus.ENDED, None, None, speech_usage=usage)
+    call.started_at, call.ended_at = start, start + timedelta(seconds=6)
+    assert call_usage(call)["stt"] == [
+        {"provider": "deepgram", "audio_seconds": 0.75},
+        {"provider": "whisper", "audio_seconds": 1.0},
+    ]
+    assert call_usage(call)["tts"] == [
+        {"provider": "elevenlabs", "characters": 23},
+        {"provider": "piper", "characters": 8},
+    ]

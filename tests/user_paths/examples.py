@@ -1,9 +1,14 @@
 """The request examples of the documentation, read out of the documents at test time.
 
-Sources: ``README.md``, ``docs/*.md`` and the VoiceDock API seeds (``../shared/seeds/*.txt``
-beside the repository, or the directory named by ``VOICEDOCK_API_SEEDS``). Editing an example
-changes what the user-path suite sends; a new example that no scenario handles fails the
-coverage test.
+Sources: ``README.md``, ``docs/*.md`` and the VoiceDock API seeds. The seeds are the project's
+shared API contract (``../shared/seeds/*.txt`` beside the repository, or the directory named by
+``VOICEDOCK_API_SEEDS``), not part of a clone: what the tests take from them (each example's
+method, path, headers, body and documented response) is recorded in ``seed_examples.json``
+beside this module, so a clone with nothing beside it tests the same requests.
+``test_the_recorded_seed_examples_are_the_seeds`` reads the seeds themselves and keeps the record
+equal to them (``python tests/user_paths/examples.py --record-seeds`` rewrites it). Editing an
+example changes what the user-path suite sends; a new example that no scenario handles fails
+the coverage test.
 
 What counts as a request example:
 
@@ -35,6 +40,7 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parents[2]
 # The project's shared folder sits beside the repository (CI clones main with ../shared beside it).
 SEEDS_DEFAULT = REPO.parent / "shared" / "seeds"
+SEED_RECORD = Path(__file__).with_name("seed_examples.json")
 CONTROL_TYPES = ("say", "inject-context", "end-call", "transfer")
 CONTROL_PATH = "/calls/<call id>/control"
 
@@ -103,12 +109,8 @@ def markdown_sources(repo: Path = REPO) -> list[Path]:
 
 
 def seed_sources() -> list[Path]:
-    directory = seeds_dir()
-    if directory.is_dir():
-        return sorted(directory.glob("*.txt"))
-    if os.environ.get("CI") == "true":  # in CI the seeds' examples must be tested, never dropped
-        raise FileNotFoundError(f"API seeds not found in {directory} (set VOICEDOCK_API_SEEDS)")
-    return []
+    """The seed files, in order (none when the seeds are not beside the repository)."""
+    return sorted(seeds_dir().glob("*.txt"))
 
 
 def _label(path: Path, line: int) -> str:
@@ -296,6 +298,54 @@ def _leading_json(rest: str) -> tuple[Any, int]:
         return None, 0
 
 
+# ---- the seeds' examples, recorded -----------------------------------------------------------
+
+
+def seed_examples_from_seeds() -> list[Example]:
+    """Every seed's examples, read from the seed text (not deduplicated)."""
+    return [example for path in seed_sources() for example in seed_examples(path)]
+
+
+def recorded_seed_examples() -> list[Example]:
+    """The seeds' examples as ``seed_examples.json`` records them."""
+    record = json.loads(SEED_RECORD.read_text())
+    return [
+        Example(
+            e["method"],
+            e["path"],
+            e["body"],
+            tuple((name, value) for name, value in e["headers"]),
+            (e["source"],),
+            e["status"],
+            e["response"],
+        )
+        for e in record["examples"]
+    ]
+
+
+def seed_record(examples: list[Example]) -> str:
+    """The text of ``seed_examples.json`` for ``examples`` (one source each)."""
+    about = (
+        "The request examples of the VoiceDock API seeds (../shared/seeds/*.txt), as "
+        "tests/user_paths/examples.py reads them: the tests use this record, so a clone without "
+        "../shared tests the same requests. Rewritten by: python tests/user_paths/examples.py "
+        "--record-seeds"
+    )
+    rows = [
+        {
+            "source": example.sources[0],
+            "method": example.method,
+            "path": example.path,
+            "headers": [list(header) for header in example.headers],
+            "body": example.body,
+            "status": example.status,
+            "response": example.response,
+        }
+        for example in examples
+    ]
+    return json.dumps({"about": about, "examples": rows}, indent=2, ensure_ascii=False) + "\n"
+
+
 # ---- all of them -----------------------------------------------------------------------------
 
 
@@ -306,7 +356,18 @@ def all_examples(include_seeds: bool = True) -> list[Example]:
         for example in markdown_examples(path):
             collector.add(example)
     if include_seeds:
-        for path in seed_sources():
-            for example in seed_examples(path):
-                collector.add(example)
+        for example in recorded_seed_examples():
+            collector.add(example)
     return list(collector.found.values())
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--record-seeds"]:
+        sys.exit(f"usage: python {sys.argv[0]} --record-seeds  (reads {seeds_dir()})")
+    found = seed_examples_from_seeds()
+    if not found:
+        sys.exit(f"no seed examples in {seeds_dir()} (set VOICEDOCK_API_SEEDS)")
+    SEED_RECORD.write_text(seed_record(found))
+    print(f"{SEED_RECORD}: {len(found)} examples")

@@ -122,23 +122,26 @@ async def test_lifecycle_queues_status_updates_and_one_report(
     assert nudges
 
 
-async def test_the_report_carries_the_calls_usage(
+async def test_the_report_carries_the_calls_usage_per_provider_and_its_switches(
     engine: tuple[CallEngine, FakePbx, list[int]], store: MemoryStore
 ) -> None:
     eng, pbx, _ = engine
     await add(store, endpoint("all"))
     call_id = await place(eng)
     await pbx.answer(call_id)
-    speech = [
+    speech = [  # the voice failed midway: its plan's Piper spoke the rest
         {"kind": "stt", "provider": "offline", "seconds": 1.0},
-        {"kind": "tts", "provider": "offline", "characters": 5},
+        {"kind": "tts", "provider": "elevenlabs", "characters": 5},
+        {"kind": "tts", "provider": "piper", "characters": 3},
     ]
     await eng.records.store_live_record(
         call_id,
         LiveRecord(
             end_reason="caller-goodbye",
             transcript=[Turn("assistant", "Hello", 1.0, 2.0), Turn("user", "Bye", 3.0, 4.0)],
+            latency=[{"endpointing_ms": 300.0, "tts_provider": "piper"}],
             speech_usage=speech,
+            provider_switches=2,
         ),
     )
     await pbx.hang_up_remote(call_id)
@@ -146,8 +149,16 @@ async def test_the_report_carries_the_calls_usage(
     assert report["type"] == "end-of-call-report"
     usage = report["data"]["usage"]
     assert usage["stt"] == [{"provider": "offline", "audio_seconds": 1.0}]
-    assert usage["tts"] == [{"provider": "offline", "characters": 5}]
+    assert usage["tts"] == [
+        {"provider": "elevenlabs", "characters": 5},
+        {"provider": "piper", "characters": 3},
+    ]
     assert usage["billable_seconds"] >= 0
+    assert report["data"]["provider_switches"] == 2
+    assert report["data"]["latency"] == [{"endpointing_ms": 300.0, "tts_provider": "piper"}]
+    stored = await store.get_call(None, call_id)
+    assert stored is not None
+    assert stored.provider_switches == 2
 
 
 async def test_transcript_is_opt_in_and_assistant_endpoint_overrides(

@@ -10,7 +10,12 @@ import pytest
 
 from fakes.tool_server import Answer, ToolServer
 from voicedock.domain.records import Call, CallStatus, Direction
-from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
+from voicedock.domain.webhooks import (
+    InboundAssistantRequest,
+    ToolCallRequest,
+    WebhookEndpoint,
+    generate_secret,
+)
 from voicedock.egress import Egress, EgressPolicy
 from voicedock.errors import ServerRequestFailed
 from voicedock.webhooks.server_requests import ServerRequests
@@ -50,14 +55,16 @@ def requests(url: str, *, loopback: bool = True) -> ServerRequests:
 
 async def ask(client: ServerRequests, timeout_s: float = 5.0) -> dict[str, Any]:
     return await client.tool_call(
-        organization_id="org",
-        assistant_id=None,
-        call_id="call-1",
-        tool_call_id="call_0",
-        name="lookup",
-        arguments={"order": "A-17"},
-        url=None,
-        timeout_s=timeout_s,
+        ToolCallRequest(
+            organization_id="org",
+            assistant_id=None,
+            call_id="call-1",
+            tool_call_id="call_0",
+            name="lookup",
+            arguments={"order": "A-17"},
+            url=None,
+            timeout_s=timeout_s,
+        )
     )
 
 
@@ -125,10 +132,10 @@ async def test_assistant_request_goes_only_to_endpoints_that_list_it() -> None:
             for store in (unasked, asked)
         ]
         try:
-            route = {"organization_id": "org", "call_id": "c", "caller": None, "called": "+31"}
+            request = InboundAssistantRequest("org", "c", None, "+31", "n", timeout_s=2)
             with pytest.raises(ServerRequestFailed, match="no webhook endpoint"):
-                await clients[0].assistant_request(**route, number_id="n", timeout_s=2)
-            answer = await clients[1].assistant_request(**route, number_id="n", timeout_s=2)
+                await clients[0].assistant_request(request)
+            answer = await clients[1].assistant_request(request)
         finally:
             for client in clients:
                 await client.aclose()

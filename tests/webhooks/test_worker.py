@@ -12,7 +12,7 @@ from aiohttp.test_utils import unused_port
 
 from fakes.memory_outbox import DeliveryState, InMemoryOutbox
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, generate_secret
-from voicedock.egress import EgressPolicy
+from voicedock.egress import Egress, EgressPolicy
 from voicedock.webhooks import events
 from voicedock.webhooks.outbox import enqueue_event
 from voicedock.webhooks.retry import RetryPolicy
@@ -22,7 +22,7 @@ from .receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.unit
 
-LAB = EgressPolicy(allow_loopback=True)
+LAB = Egress(EgressPolicy(allow_loopback=True))
 FAST = WorkerSettings(
     concurrency=4,
     request_timeout=2.0,
@@ -72,7 +72,7 @@ def delivered(outbox: InMemoryOutbox) -> int:
 async def test_delivers_a_signed_event(receiver: Receiver, secret: str) -> None:
     outbox = outbox_for(receiver.url, secret)
     msg_id = await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST) as worker:
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST) as worker:
         worker.notify()
         await wait_until(lambda: delivered(outbox) == 1)
     (request,) = receiver.requests
@@ -90,7 +90,7 @@ async def test_receiver_down_then_up_gets_every_event_exactly_once(secret: str) 
     outbox = outbox_for(f"http://127.0.0.1:{port}/hook", secret)
     msg_ids = [await enqueue_status(outbox, f"call-{n}") for n in range(6)]
     receiver = Receiver(secret)
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: all(r.attempts >= 2 for r in outbox.records.values()))
         assert delivered(outbox) == 0
         errors = {r.last_error for r in outbox.records.values()}
@@ -110,7 +110,7 @@ async def test_same_webhook_id_and_fresh_signature_on_every_retry(
     receiver.script = [500, 502, 504]
     outbox = outbox_for(receiver.url, secret)
     msg_id = await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: delivered(outbox) == 1)
     assert [r.msg_id for r in receiver.requests] == [msg_id] * 4
     assert receiver.rejected == 0  # every attempt was signed validly
@@ -124,7 +124,7 @@ async def test_429_retry_after_seconds_is_honoured(receiver: Receiver, secret: s
     receiver.script = [web.Response(status=429, headers={"Retry-After": "1"})]
     outbox = outbox_for(receiver.url, secret)
     await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: delivered(outbox) == 1, timeout=5)
     first, second = receiver.requests
     # the fast backoff would have retried after ~50 ms
@@ -140,7 +140,7 @@ async def test_503_retry_after_http_date_is_honoured(receiver: Receiver, secret:
     ]
     outbox = outbox_for(receiver.url, secret)
     await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: next(iter(outbox.records.values())).attempts == 1)
         await asyncio.sleep(0.3)
     (record,) = outbox.records.values()
@@ -152,7 +152,7 @@ async def test_410_disables_the_endpoint(receiver: Receiver, secret: str) -> Non
     receiver.script = [410]
     outbox = outbox_for(receiver.url, secret)
     await enqueue_status(outbox, "call-1")
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST) as worker:
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST) as worker:
         await wait_until(lambda: len(outbox.by_state(DeliveryState.DEAD)) == 1)
         assert not outbox.endpoints["ep1"].enabled
         await enqueue_status(outbox, "call-2")
@@ -166,7 +166,7 @@ async def test_redirects_are_not_followed(receiver: Receiver, secret: str) -> No
     receiver.script = [web.Response(status=307, headers={"Location": "/elsewhere"})]
     outbox = outbox_for(receiver.url, secret)
     await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: delivered(outbox) == 1)
     assert receiver.redirect_target_hits == 0
     assert len(receiver.requests) == 2  # the redirect counted as a failure, then a retry
@@ -179,13 +179,13 @@ async def test_worker_restarted_mid_retry_still_delivers(receiver: Receiver, sec
     slow_retry = WorkerSettings(
         poll_interval=0.02, retry=RetryPolicy(first_delay=timedelta(hours=1))
     )
-    async with DeliveryWorker(outbox, policy=LAB, settings=slow_retry):
+    async with DeliveryWorker(outbox, egress=LAB, settings=slow_retry):
         await wait_until(lambda: next(iter(outbox.records.values())).attempts == 1)
     (record,) = outbox.records.values()
     assert record.state is DeliveryState.PENDING
     # the "restart": the state lives in the outbox; make the retry due now
     record.next_attempt_at = utcnow()
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: delivered(outbox) == 1)
     assert [r.msg_id for r in receiver.requests] == [msg_id, msg_id]
     assert receiver.accepted == {msg_id: 1}
@@ -198,11 +198,11 @@ async def test_worker_stopped_mid_request_is_resumed_after_the_lease(
     outbox = outbox_for(receiver.url, secret)
     msg_id = await enqueue_status(outbox)
     short_lease = WorkerSettings(poll_interval=0.02, lease=timedelta(milliseconds=300))
-    async with DeliveryWorker(outbox, policy=LAB, settings=short_lease):
+    async with DeliveryWorker(outbox, egress=LAB, settings=short_lease):
         await wait_until(lambda: receiver.in_flight == 1)
     assert delivered(outbox) == 0
     receiver.hold.set()
-    async with DeliveryWorker(outbox, policy=LAB, settings=short_lease):
+    async with DeliveryWorker(outbox, egress=LAB, settings=short_lease):
         await wait_until(lambda: delivered(outbox) == 1)
     assert receiver.accepted == {msg_id: 1}
 
@@ -214,7 +214,7 @@ async def test_concurrency_is_bounded(receiver: Receiver, secret: str) -> None:
         await enqueue_status(outbox, f"call-{n}")
     uncapped = DeliveryCaps(per_endpoint=0, per_organization=0)  # the node's slots alone
     settings = WorkerSettings(concurrency=3, poll_interval=0.02, caps=uncapped)
-    async with DeliveryWorker(outbox, policy=LAB, settings=settings):
+    async with DeliveryWorker(outbox, egress=LAB, settings=settings):
         await wait_until(lambda: receiver.in_flight == 3)
         await asyncio.sleep(0.2)
         assert receiver.max_in_flight == 3
@@ -231,7 +231,7 @@ async def test_notify_while_every_slot_is_busy_does_not_starve_the_loop(
     for n in range(3):
         await enqueue_status(outbox, f"call-{n}")
     settings = WorkerSettings(concurrency=1, poll_interval=0.02)
-    async with DeliveryWorker(outbox, policy=LAB, settings=settings) as worker:
+    async with DeliveryWorker(outbox, egress=LAB, settings=settings) as worker:
         await wait_until(lambda: receiver.in_flight == 1)
         worker.notify()  # with every slot busy this used to spin without ever yielding
         await asyncio.sleep(0.05)
@@ -245,7 +245,7 @@ async def test_gives_up_three_days_after_enqueueing(receiver: Receiver, secret: 
     outbox = InMemoryOutbox(clock=lambda: three_days_ago)
     outbox.add_endpoint("ep1", receiver.url, secret)
     await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: len(outbox.by_state(DeliveryState.DEAD)) == 1)
     assert len(receiver.requests) == 1
 
@@ -253,7 +253,7 @@ async def test_gives_up_three_days_after_enqueueing(receiver: Receiver, secret: 
 async def test_loopback_url_is_refused_at_send_time(receiver: Receiver, secret: str) -> None:
     outbox = outbox_for(receiver.url, secret)
     await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=EgressPolicy(), settings=FAST):
+    async with DeliveryWorker(outbox, egress=Egress(), settings=FAST):
         await wait_until(lambda: next(iter(outbox.records.values())).attempts >= 1)
     (record,) = outbox.records.values()
     assert record.last_error == "URL refused: loopback address"
@@ -271,7 +271,7 @@ async def test_dns_rebinding_between_check_and_connect_is_refused(
 
     outbox = outbox_for(f"http://hooks.example.com:{receiver.server.port}/hook", secret)
     await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=EgressPolicy(), resolver=rebinding_dns, settings=FAST):
+    async with DeliveryWorker(outbox, egress=Egress(resolver=rebinding_dns), settings=FAST):
         await wait_until(lambda: next(iter(outbox.records.values())).attempts >= 1)
     (record,) = outbox.records.values()
     assert record.last_error is not None
@@ -297,16 +297,16 @@ async def test_store_outage_does_not_stop_the_worker(receiver: Receiver, secret:
     outbox = FlakyOutbox()
     outbox.add_endpoint("ep1", receiver.url, secret)
     await enqueue_status(outbox)
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: delivered(outbox) == 1)
     assert outbox.failures == 0
 
 
 async def test_aclose_is_idempotent_and_a_worker_starts_once(secret: str) -> None:
     outbox = outbox_for("http://127.0.0.1:9/hook", secret)
-    worker = DeliveryWorker(outbox, policy=LAB, settings=FAST)
+    worker = DeliveryWorker(outbox, egress=LAB, settings=FAST)
     await worker.aclose()  # never started: fine
-    worker = DeliveryWorker(outbox, policy=LAB, settings=FAST)
+    worker = DeliveryWorker(outbox, egress=LAB, settings=FAST)
     async with worker:
         pass
     await worker.aclose()
@@ -318,7 +318,7 @@ async def test_aclose_is_idempotent_and_a_worker_starts_once(secret: str) -> Non
 async def test_run_can_be_owned_by_an_outer_task_group(receiver: Receiver, secret: str) -> None:
     outbox = outbox_for(receiver.url, secret)
     await enqueue_status(outbox)
-    worker = DeliveryWorker(outbox, policy=LAB, settings=FAST)
+    worker = DeliveryWorker(outbox, egress=LAB, settings=FAST)
     async with asyncio.TaskGroup() as tg:
         task = tg.create_task(worker.run())
         await wait_until(lambda: delivered(outbox) == 1)
@@ -331,7 +331,7 @@ async def test_notify_wakes_the_worker_before_the_next_poll(
 ) -> None:
     outbox = outbox_for(receiver.url, secret)
     lazy = WorkerSettings(poll_interval=30.0)
-    async with DeliveryWorker(outbox, policy=LAB, settings=lazy) as worker:
+    async with DeliveryWorker(outbox, egress=LAB, settings=lazy) as worker:
         await asyncio.sleep(0.05)  # the worker is now asleep with nothing due
         await enqueue_status(outbox)
         worker.notify()
@@ -346,7 +346,7 @@ async def test_logs_hold_no_transcript_query_or_secret(
     outbox = outbox_for(receiver.url + "?token=abc123", secret)
     payload = events.transcript("call-1", "user", "my pin is 4321", at=utcnow())
     await enqueue_event(outbox, ["ep1"], payload)
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: delivered(outbox) == 1)
     assert "webhook" in caplog.text
     for sensitive in ("4321", "abc123", secret.removeprefix("whsec_")):
@@ -383,7 +383,7 @@ async def test_rotation_signs_with_old_and_new_secret(receiver: Receiver, secret
             delivered_ids.append(delivery_id)
 
     outbox = OneShot()
-    async with DeliveryWorker(outbox, policy=LAB, settings=FAST):
+    async with DeliveryWorker(outbox, egress=LAB, settings=FAST):
         await wait_until(lambda: delivered_ids == ["dlv_1"])
     # the receiver still holds the old secret and accepts the old-key signature
     assert receiver.accepted == {"msg_rotation": 1}

@@ -1,5 +1,5 @@
 """The lab PBX: a real Asterisk 22 from a cached Debian testing chroot (or a FreeSWITCH built
-from ../shared/freeswitch, ``voicedock_lab.freeswitch``), on 127.0.0.1 only. Its own
+from its upstream sources, ``voicedock_lab.freeswitch``), on 127.0.0.1 only. Its own
 distribution, ``voicedock-lab`` (lab/pyproject.toml), beside the service's: it may import
 voicedock, never the other way round, and it adds ``voicedock lab`` by an entry point.
 

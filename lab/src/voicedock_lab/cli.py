@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--pbx",
         choices=("asterisk", "freeswitch"),
         default="asterisk",
-        help="which lab PBX (default: asterisk; freeswitch builds from ../shared/freeswitch)",
+        help="which lab PBX (default: asterisk; freeswitch builds from its upstream sources)",
     )
     commands = lab.add_subparsers(dest="lab_command", required=True)
     up = commands.add_parser(

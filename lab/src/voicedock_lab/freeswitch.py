@@ -20,11 +20,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from voicedock_lab import freeswitch_build
+from voicedock_lab import freeswitch_build, freeswitch_sources
 from voicedock_lab.chroot_process import ChrootDaemon, DaemonSpec
 from voicedock_lab.config import find_project_root
 from voicedock_lab.errors import LabError
-from voicedock_lab.freeswitch_build import FREESWITCH_PREFIX, FreeswitchBuild, FreeswitchSources
+from voicedock_lab.freeswitch_build import FREESWITCH_PREFIX, FreeswitchBuild
 from voicedock_lab.freeswitch_config import FreeswitchLabSettings, render_freeswitch_xml
 from voicedock_lab.settings import BIND_ADDRESS
 from voicedock_lab.settings import default_cache_dir as utterance_cache_dir
@@ -87,10 +87,12 @@ class LabFreeswitch:
     # ---- where things are -------------------------------------------------------------------
     @property
     def build(self) -> FreeswitchBuild:
-        """The cached build for the current tarballs (``LabError`` if they are missing)."""
+        """The cached build for the current archives (``LabError`` if they are missing; this
+        downloads nothing, ``up`` does)."""
         if self._build is None:
-            sources_dir = self._sources_dir or freeswitch_build.default_sources_dir()
-            sources = FreeswitchSources.find(sources_dir)
+            sources = freeswitch_sources.locate(
+                self._sources_dir, self._cache_dir, download=False, log=self._verbose
+            )
             self._build = FreeswitchBuild.for_sources(sources, self._cache_dir)
         return self._build
 
@@ -185,8 +187,7 @@ class LabFreeswitch:
     # ---- lifecycle --------------------------------------------------------------------------
     def up(self, *, timeout: float = 30.0) -> None:
         """Build (cached), configure and start FreeSWITCH; return once its Event Socket answers."""
-        sources_dir = self._sources_dir or freeswitch_build.default_sources_dir()
-        sources = FreeswitchSources.find(sources_dir)
+        sources = freeswitch_sources.locate(self._sources_dir, self._cache_dir, log=self._verbose)
         self._build, spent = freeswitch_build.build(sources, self._cache_dir, log=self._verbose)
         self.build_seconds = spent
         if spent > 1.0:

@@ -1,13 +1,14 @@
 """Build (once) and cache a Debian trixie chroot with FreeSWITCH 1.11.1 and mod_audio_stream.
 
-FreeSWITCH is not packaged in Debian, so the lab builds it from the upstream tarballs kept in
-``../shared/freeswitch`` (their README gives the measured recipe this module follows): a
-``debootstrap --variant=minbase trixie`` chroot, the build dependencies from apt, then sofia-sip,
-spandsp, FreeSWITCH (a small module set including mod_sofia, mod_event_socket, mod_loopback)
-and mod_audio_stream with its libwsc, each built with ``nice -n 19 make -j2``.
+FreeSWITCH is not packaged in Debian, so the lab builds it from the five upstream source archives
+``freeswitch_sources`` finds (``../shared/freeswitch``, whose README gives the measured recipe
+this module follows, or the pinned upstream downloads): a ``debootstrap --variant=minbase
+trixie`` chroot, the build dependencies from apt, then sofia-sip, spandsp, FreeSWITCH (a small
+module set including mod_sofia, mod_event_socket, mod_loopback) and mod_audio_stream with its
+libwsc, each built with ``nice -n 19 make -j2``.
 
-The cache entry is ``<cache>/freeswitch-<key>/root`` where ``<key>`` hashes the tarballs and
-this recipe (``BUILD_FORMAT``): a new tarball or recipe builds a new entry, an unchanged one
+The cache entry is ``<cache>/freeswitch-<key>/root`` where ``<key>`` hashes the archives and
+this recipe (``BUILD_FORMAT``): a new archive or recipe builds a new entry, an unchanged one
 is reused. The tree is built in ``root.partial`` and renamed only after every step succeeded
 and the marker is written; a failed or killed build leaves at most a ``root.partial`` that the
 next build deletes. A file lock serialises two processes building the same entry. The whole
@@ -82,8 +83,11 @@ MODULES = (
     "say/mod_say_en",
 )
 
-# Tarball stem (before the first "-") -> what it is; each unpacks into one folder named like it.
-_SOURCES = ("freeswitch", "sofia-sip", "spandsp", "mod_audio_stream", "libwsc")
+# What each archive is: its file name starts with "<name>-". An archive holds one top folder
+# (named like the file in ../shared/freeswitch, otherwise as upstream names it); it is unpacked
+# into /build/<file name without its suffix>.
+SOURCE_NAMES = ("freeswitch", "sofia-sip", "spandsp", "mod_audio_stream", "libwsc")
+ARCHIVE_SUFFIXES = (".tar.xz", ".tar.gz")
 
 # Every step at the lowest priority: the machine is shared (tests of others run meanwhile).
 _NICE = ("nice", "-n", "19")
@@ -103,47 +107,36 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "voicedock"
 
 
-def default_sources_dir() -> Path | None:
-    """``$VOICEDOCK_FREESWITCH_SOURCES``, or ``../shared/freeswitch`` beside the project."""
-    configured = os.environ.get("VOICEDOCK_FREESWITCH_SOURCES")
-    if configured:
-        return Path(configured)
-    from voicedock_lab.config import find_project_root
-
-    try:
-        root = find_project_root()
-    except LabError:
-        return None
-    return root.parent / "shared" / "freeswitch"
-
-
 @dataclass(frozen=True)
 class FreeswitchSources:
-    """The five tarballs, by what they are."""
+    """The five source archives, by what they are."""
 
     tarballs: dict[str, Path]
 
     @classmethod
-    def find(cls, directory: Path | None) -> FreeswitchSources:
-        """The tarballs in ``directory``; ``LabError`` naming what is missing."""
-        if directory is None or not directory.is_dir():
-            raise LabError(
-                f"FreeSWITCH sources not found ({directory or '../shared/freeswitch'}): "
-                "set VOICEDOCK_FREESWITCH_SOURCES to the folder holding freeswitch-*.tar.xz"
-            )
+    def find(cls, directory: Path) -> FreeswitchSources:
+        """The archives (``.tar.xz`` or ``.tar.gz``) in ``directory``; ``LabError`` naming what
+        is missing."""
+        if not directory.is_dir():
+            raise LabError(f"FreeSWITCH sources not found: {directory} is no folder")
         found: dict[str, Path] = {}
-        for name in _SOURCES:
-            matches = sorted(directory.glob(f"{name}-*.tar.xz"))
+        for name in SOURCE_NAMES:
+            matches = sorted(
+                path for suffix in ARCHIVE_SUFFIXES for path in directory.glob(f"{name}-*{suffix}")
+            )
             if len(matches) != 1:
-                raise LabError(f"expected one {name}-*.tar.xz in {directory}, found {len(matches)}")
+                raise LabError(
+                    f"expected one {name}-*.tar.xz (or .tar.gz) in {directory}, "
+                    f"found {len(matches)}"
+                )
             found[name] = matches[0]
         return cls(found)
 
     def key(self) -> str:
-        """Hash of the recipe and of every tarball's name and content."""
+        """Hash of the recipe and of every archive's name and content."""
         digest = hashlib.sha256(f"format={BUILD_FORMAT}\n".encode())
         digest.update(" ".join((*BUILD_PACKAGES, *MODULES)).encode())
-        for name in _SOURCES:
+        for name in SOURCE_NAMES:
             path = self.tarballs[name]
             digest.update(f"\n{path.name}\n".encode())
             with path.open("rb") as handle:
@@ -152,7 +145,11 @@ class FreeswitchSources:
         return digest.hexdigest()[:16]
 
     def folder(self, name: str) -> str:
-        return self.tarballs[name].name.removesuffix(".tar.xz")
+        """Where ``name`` is unpacked under ``/build``: its file name without the suffix."""
+        file_name = self.tarballs[name].name
+        for suffix in ARCHIVE_SUFFIXES:
+            file_name = file_name.removesuffix(suffix)
+        return file_name
 
 
 @dataclass(frozen=True)
@@ -237,7 +234,7 @@ def _build(sources: FreeswitchSources, target: FreeswitchBuild, *, log: bool) ->
         src = partial / "build"
         src.mkdir()
         for name, tarball in sources.tarballs.items():
-            _run_logged(target, f"unpack {name}", ["tar", "-xJf", str(tarball), "-C", str(src)])
+            unpack(target, name, tarball, src / sources.folder(name))
         (src / "build.sh").write_text(build_script(sources))
         _mount_proc(target, partial)
         try:
@@ -256,6 +253,13 @@ def _build(sources: FreeswitchSources, target: FreeswitchBuild, *, log: bool) ->
     seconds = time.monotonic() - started
     _step(target, f"done in {seconds:.0f} s", [])
     _say(log, f"FreeSWITCH built in {seconds:.0f} s at {final}")
+
+
+def unpack(target: FreeswitchBuild, name: str, tarball: Path, into: Path) -> None:
+    """The archive's one top folder becomes ``into``, whatever upstream named it."""
+    into.mkdir()
+    argv = ["tar", "-xf", str(tarball), "-C", str(into), "--strip-components=1"]
+    _run_logged(target, f"unpack {name}", argv)
 
 
 def build_script(sources: FreeswitchSources) -> str:
@@ -283,6 +287,9 @@ cat > modules.conf <<'EOF'
 {modules}
 EOF
 cp modules.conf build/modules.conf.in
+# The release archive ships its bootstrap as rebootstrap.sh (configure made already); the lab
+# bootstraps every tree alike.
+[ -f bootstrap.sh ] || cp rebootstrap.sh bootstrap.sh
 ./bootstrap.sh -j
 ./configure --prefix={FREESWITCH_PREFIX} --disable-libvpx --disable-libyuv --disable-debug \\
     --without-png --without-freetype --disable-fhs

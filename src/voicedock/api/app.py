@@ -95,6 +95,7 @@ def create_app(
         usage,
     ):
         app.add_routes(module.routes)
+    calls.setup(app)
     call_events.setup(app)
     listen.setup(app)
     app.router.add_get("/openapi.json", _openapi)

@@ -38,6 +38,14 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def sends_metrics_token(request: web.Request) -> bool:
+    """The request carries ``[metrics] bearer_token`` (the operator's monitoring: not an API
+    key) as ``Authorization: Bearer <token>``; never without one configured."""
+    token = request.app[SERVICE].settings.metrics.bearer_token
+    sent = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+
+
 def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 

@@ -79,6 +79,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 PAGE_PARAMS = frozenset({"limit", "offset"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"  # "true" on an idempotent create's stored answer
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -496,7 +497,7 @@ def caller_of(request: web.Request) -> Caller:
 def respond(reply: Reply) -> web.Response:
     response = encode(reply.body, status=reply.status)
     if reply.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+        response.headers[REPLAYED_HEADER] = "true"
     response.headers.update(reply.headers)
     return response
 

@@ -6,6 +6,9 @@ ApiError (voicedock.errors)
 │                              recorded as failed and its id is in the body
 ├── PbxCommandFailed (503)   — the PBX could not carry out a control command
 ├── NodeUnavailable (503)    — the node serving the call did not answer a command in time
+├── NodeTakesNoCall (503)    — no new call on this node for now (Retry-After)
+│   ├── NodeAtCapacity       — its offline speech is at capacity (calls/speech_admission.py)
+│   └── NodeDraining         — it drains and no other node takes the call
 └── OwnerAnswered            — the answer of the node serving the call, passed on as it was
 """
 
@@ -42,13 +45,40 @@ class NodeUnavailable(ApiError):
 
 
 class OwnerAnswered(ApiError):
-    """An error answer of the node serving the call (``calls/nodes/command_relay``), passed on to
-    the API client with its status and body unchanged."""
+    """An error answer of the node serving the call, or of the node a draining node handed a
+    call to (``calls/nodes/command_relay``), passed on to the API client with its status, body
+    and headers (``Retry-After``) unchanged."""
 
-    def __init__(self, status: int, body: dict[str, str]) -> None:
+    def __init__(
+        self, status: int, body: dict[str, str], headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(body.get("message", ""), error=body.get("error"))
         self.status = status
         self._body = body
+        self._headers = dict(headers or {})
 
     def body(self) -> dict[str, str]:
         return dict(self._body)
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+
+class NodeTakesNoCall(ApiError):
+    """This node takes no new call now (each kind is a 503 of its own title), before anything
+    is stored or dialled; retry after ``Retry-After``."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class NodeDraining(NodeTakesNoCall):
+    """This node drains (``calls/nodes/drain.py``) and no other live node takes the call
+    (another node, or this one restarted, may by ``Retry-After``)."""
+
+    status = 503
+    error = "Node draining"

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from voicedock.calls.assistants.key_refs import check_key_refs, fits, with_provider_keys
+from voicedock.calls.assistants.key_refs import KeyRefs, fits
 from voicedock.calls.live.providers import voice_tts
 from voicedock.config import Settings
 from voicedock.domain.json import json_object
@@ -127,12 +127,11 @@ class Voices:
         # (required) none named for a cloud voice. Only the voice: a preview reaches no
         # other engine.
         speech = self._settings.speech
-        await check_key_refs(self._store, organization_id, config, byok, speech, partial=True)
+        key_refs = KeyRefs(self._store, organization_id, byok, speech)
+        await key_refs.check(config, partial=True)
         with self._admitted(organization_id):
             try:
-                opened = await with_provider_keys(
-                    self._store, organization_id, config, byok, speech, partial=True
-                )
+                opened = await key_refs.opened(config, partial=True)
                 tts = voice_tts(
                     json_object(opened[TTS_CONFIG]) or {},
                     voice.sample_rate,

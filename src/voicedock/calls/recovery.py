@@ -32,6 +32,7 @@ each call is adopted or hung up on the server stored with it (``Call.pbx``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -70,14 +71,11 @@ _SEEDED_ROLES = ("user", "assistant")
 class CallResumer(Protocol):
     """What serves a resumed call's conversation (``calls/runner/resuming.py``)."""
 
-    async def resume(
-        self,
-        call: Call,
-        assistant_config: AssistantConfig,
-        messages: Sequence[CallMessage],
-    ) -> bool:
-        """Run the adopted call's conversation; ``True`` once it runs, ``False`` if it could
-        not start (the call is then hung up with ``service-restart``). Cancelled: the same."""
+    async def resume(self, call: Call, messages: Sequence[CallMessage]) -> bool:
+        """Run the adopted call's conversation (``call`` carries the resumed configuration,
+        ``resumed_config``), its transcript going on after ``messages``; ``True`` once it
+        runs, ``False`` if it could not start (the call is then hung up with
+        ``service-restart``). Cancelled: the same."""
         ...
 
 
@@ -247,8 +245,9 @@ class CallRecovery:
         running = False
         try:
             config = resumed_config(call.assistant_config, messages, line)
+            resumed = dataclasses.replace(call, assistant_config=config)
             async with asyncio.timeout(max(0.0, until - loop.time())):
-                running = await resumer.resume(call, config, messages)
+                running = await resumer.resume(resumed, messages)
         except TimeoutError:
             log.warning("call %s: conversation not resumed in time; hanging it up", shown)
         except Exception:

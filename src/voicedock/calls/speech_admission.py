@@ -28,10 +28,10 @@ import logging
 from collections import Counter
 from typing import Literal
 
+from voicedock.calls.errors import NodeTakesNoCall
 from voicedock.calls.live.providers import uses_local_stt
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig
-from voicedock.errors import ApiError
 from voicedock.pipeline.recognition import NodeRecognition
 
 log = logging.getLogger("voicedock.calls")
@@ -41,18 +41,11 @@ KINDS: tuple[Kind, ...] = ("outbound", "campaign", "inbound")
 SPEECH_CAPACITY = "speech-capacity"  # the reason of a refusal, in logs and metrics
 
 
-class NodeAtCapacity(ApiError):
+class NodeAtCapacity(NodeTakesNoCall):
     """503: the node's offline speech is at capacity; retry after ``Retry-After``."""
 
     status = 503
     error = "Node at capacity"
-
-    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = max(1, retry_after_seconds)
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class SpeechAdmission:

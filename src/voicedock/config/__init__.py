@@ -57,6 +57,7 @@ from voicedock.config.speech import (
     OLLAMA_BASE_URL,
     EchoSettings,
     EndpointingSettings,
+    FallbackPlansSettings,
     SpeechSettings,
 )
 from voicedock.config.webhooks import WebhookEndpointSettings, WebhookSettings
@@ -81,6 +82,7 @@ __all__ = [
     "EchoSettings",
     "EgressSettings",
     "EndpointingSettings",
+    "FallbackPlansSettings",
     "FreeswitchSettings",
     "FreeswitchTransferSettings",
     "LimitsSettings",

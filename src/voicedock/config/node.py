@@ -52,6 +52,10 @@ class NodeSettings(Table):
     ] = ""
     # A node that has not renewed its lease for this long is dead: another node ends its calls.
     lease_seconds: Annotated[int, Meta(ge=3, le=300)] = 10
+    # A draining node (SIGTERM, `voicedock nodes drain`) takes no new call and lets its calls
+    # finish for at most this long; then it stops as a second SIGTERM would, hanging up what is
+    # left (end_reason "shutdown"). 0: SIGTERM stops at once (docs/nodes.md).
+    drain_timeout_seconds: Annotated[int, Meta(ge=0, le=86_400)] = 600
 
     def __post_init__(self) -> None:
         if not self.id:

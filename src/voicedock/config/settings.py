@@ -62,6 +62,7 @@ class Settings(Table):
     def check(self) -> None:
         """The rules across keys; a broken one raises ``ConfigError`` naming the key."""
         self.speech.endpointing.check()
+        self.speech.fallback_plans.check()
         self.pbx.check()
         servers = self.pbx.server_names()
         trunks: dict[str, TrunkSettings] = {}

@@ -1,6 +1,7 @@
 """The node's speech engines (``[speech]``): which engines, the host's side of the offline
 ones, the operator's provider keys, the synthesis and recognition pools, and how a call hears
-its own echo (``[speech.echo]``) and the end of a caller's turn (``[speech.endpointing]``)."""
+its own echo (``[speech.echo]``), the end of a caller's turn (``[speech.endpointing]``) and
+what takes over an engine that fails (``[speech.fallback_plans]``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from voicedock.config.fields import Table, one_of
+from voicedock.config.fields import REFUSED, Table, one_of
+from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig
+from voicedock.domain.json import JsonObject
+from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN_MAX
 from voicedock.errors import ConfigError
 
 WHISPER_DEVICES = ("cpu", "cuda", "auto")
@@ -56,6 +60,59 @@ class EndpointingSettings(Table):
             )
 
 
+# An entry of the operator's default plan: a section as an assistant's (its keys, each checked
+# as an organization's at start-up: calls/assistants/configured.py), any other key refused.
+class LlmPlanEntry(LlmConfig, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class SttPlanEntry(SttConfig, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class TtsPlanEntry(TtsConfig, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+_PLAN = Meta(max_length=FALLBACK_PLAN_MAX, extra={REFUSED: f"at most {FALLBACK_PLAN_MAX} entries"})
+
+
+class FallbackPlansSettings(Table):
+    """[speech.fallback_plans]: the operator's default fallback plan per engine, used by the
+    calls whose assistant gives its engine no ``fallback_plan`` of its own (docs/speech.md)."""
+
+    llm: Annotated[list[LlmPlanEntry], _PLAN] = msgspec.field(default_factory=list)
+    stt: Annotated[list[SttPlanEntry], _PLAN] = msgspec.field(default_factory=list)
+    tts: Annotated[list[TtsPlanEntry], _PLAN] = msgspec.field(default_factory=list)
+
+    def engines(self) -> dict[str, list[JsonObject]]:
+        """Each engine's plan by its section's key (``llm_config``...), as sections."""
+        return {
+            "stt_config": [_section(entry) for entry in self.stt],
+            "llm_config": [_section(entry) for entry in self.llm],
+            "tts_config": [_section(entry) for entry in self.tts],
+        }
+
+    def check(self) -> None:
+        for engine in ("llm", "stt", "tts"):
+            entries: list[SttConfig] | list[LlmConfig] | list[TtsConfig] = getattr(self, engine)
+            for index, entry in enumerate(entries):
+                where = f"speech.fallback_plans.{engine}[{index}]"
+                if not entry.provider:
+                    raise ConfigError(f"{where}.provider", "required: the entry's engine")
+                if entry.api_key_ref is not None:
+                    raise ConfigError(
+                        f"{where}.api_key_ref",
+                        "an organization's key reference; an operator's entry gives api_key",
+                    )
+
+
+def _section(entry: msgspec.Struct) -> JsonObject:
+    section = msgspec.to_builtins(entry)
+    assert isinstance(section, dict)
+    return section
+
+
 class SpeechSettings(Table):
     stt: str = "faster_whisper"
     tts: str = "piper"
@@ -93,3 +150,4 @@ class SpeechSettings(Table):
     xai_api_key: str = ""
     echo: EchoSettings = msgspec.field(default_factory=EchoSettings)
     endpointing: EndpointingSettings = msgspec.field(default_factory=EndpointingSettings)
+    fallback_plans: FallbackPlansSettings = msgspec.field(default_factory=FallbackPlansSettings)

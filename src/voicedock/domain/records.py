@@ -247,6 +247,9 @@ class Call:
     # What the call used of its speech providers (``domain.usage``): [{"kind": "stt",
     # "provider", "seconds"}, {"kind": "tts", "provider", "characters"}]; None: not recorded.
     speech_usage: list[dict[str, JsonValue]] | None = None
+    # Times a turn moved on to the next entry of a fallback plan (its provider-switch events),
+    # stored when the call ends; None: not recorded (no conversation, calls before it).
+    provider_switches: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor
@@ -256,7 +259,8 @@ class Call:
 class NodeLease:
     """A running voicedock node as the shared database knows it: alive while ``lease_until``
     is ahead (it renews it), dead once it passed. ``run`` tells two starts of one node id apart;
-    ``pid_space`` names the process namespace ``pid`` is valid in ("" when unknown)."""
+    ``pid_space`` names the process namespace ``pid`` is valid in ("" when unknown);
+    ``draining``: it takes no new calls and stops once its calls have ended."""
 
     id: str
     host: str
@@ -265,6 +269,7 @@ class NodeLease:
     run: str
     started_at: datetime
     lease_until: datetime
+    draining: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,12 @@
 - **Billable seconds**: the connected time rounded up per started second (1/1 granularity, as
   a trunk bills): 0 ms -> 0, 1 ms -> 1, 10.000 s -> 10, 10.001 s -> 11.
 - **Speech** (``Call.speech_usage``, stored with the call when it ends): one entry per engine
-  and provider. STT: the seconds of caller audio transcribed (the spoken user turns, from the
-  start to the end of each). TTS: the characters the call spoke (the assistant's messages as the
-  transcript holds them; an interrupted message counts what was played). A synthesis served
-  from the node's cache still counts: it is what the call spoke.
+  and provider the call used. STT: the seconds of caller audio transcribed (the spoken user
+  turns, from the start to the end of each). TTS: the characters the call spoke (the
+  assistant's messages as the transcript holds them; an interrupted message counts what was
+  played). A synthesis served from the node's cache still counts: it is what the call spoke.
+  Each message counts for the provider that transcribed or spoke it (a fallback plan's entry
+  that took over: its own entry), the engine's own provider always listed first.
 
 The store aggregates the same definitions in SQL (``store/sql/usage.py``).
 """
@@ -52,24 +54,29 @@ class SpokenTurn:
     content: str
     started_at: float  # seconds (any common origin)
     ended_at: float
+    provider: str | None = None  # who transcribed or spoke it (None: the engine's own)
 
 
 def speech_usage(
     turns: Iterable[SpokenTurn], *, stt_provider: str | None, tts_provider: str | None
 ) -> list[JsonObject]:
-    """``Call.speech_usage`` of a conversation: STT seconds and TTS characters per provider."""
-    seconds = 0.0
-    characters = 0
+    """``Call.speech_usage`` of a conversation: STT seconds and TTS characters per provider,
+    the engine's own (``stt_provider``, ``tts_provider``) first, then the others its turns
+    name in the order they were first used."""
+    seconds: dict[str, float] = {stt_provider: 0.0} if stt_provider else {}
+    characters: dict[str, int] = {tts_provider: 0} if tts_provider else {}
     for turn in turns:
-        if turn.role == "user":
-            seconds += max(0.0, turn.ended_at - turn.started_at)
-        elif turn.role == "assistant":
-            characters += len(turn.content)
-    entries: list[JsonObject] = []
-    if stt_provider:
-        entries.append({"kind": STT, "provider": stt_provider, "seconds": round(seconds, 3)})
-    if tts_provider:
-        entries.append({"kind": TTS, "provider": tts_provider, "characters": characters})
+        if turn.role == "user" and (name := turn.provider or stt_provider):
+            seconds[name] = seconds.get(name, 0.0) + max(0.0, turn.ended_at - turn.started_at)
+        elif turn.role == "assistant" and (name := turn.provider or tts_provider):
+            characters[name] = characters.get(name, 0) + len(turn.content)
+    entries: list[JsonObject] = [
+        {"kind": STT, "provider": name, "seconds": round(total, 3)}
+        for name, total in seconds.items()
+    ]
+    entries += [
+        {"kind": TTS, "provider": name, "characters": total} for name, total in characters.items()
+    ]
     return entries
 
 

@@ -14,13 +14,14 @@ import binascii
 import enum
 import secrets
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from yarl import URL
 
+from voicedock.domain.json import JsonValue
 from voicedock.domain.records import utcnow
 from voicedock.errors import InvalidSecret, UnsafeUrl
 
@@ -42,6 +43,35 @@ class EventType(enum.StrEnum):
     # Requests voicedock makes while a call waits for the answer (not queued, not retried).
     TOOL_CALLS = "tool-calls"
     ASSISTANT_REQUEST = "assistant-request"
+
+
+# --- the requests a call waits for (the call engine asks, webhooks/server_requests.py sends) ---
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequest:
+    """``tool-calls``: the model of ``call_id`` called the webhook tool ``name``."""
+
+    organization_id: str
+    assistant_id: str | None
+    call_id: str
+    tool_call_id: str
+    name: str
+    arguments: Mapping[str, JsonValue]
+    url: str | None  # the tool's own server (None: the organization's endpoint)
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAssistantRequest:
+    """``assistant-request``: which assistant answers the inbound call ``call_id``."""
+
+    organization_id: str
+    call_id: str
+    caller: str | None
+    called: str
+    number_id: str
+    timeout_s: float
 
 
 def generate_secret(num_bytes: int = 32) -> str:

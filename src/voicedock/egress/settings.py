@@ -58,12 +58,18 @@ def egress_guard(settings: Settings, resolver: HostResolver = system_resolver) -
 
 def operator_provider_urls(settings: Settings) -> list[str]:
     """The provider URLs the operator configured itself (implicitly allowed): its
-    ``[speech]`` base URLs, and a local Ollama when that is its LLM engine."""
+    ``[speech]`` base URLs, a local Ollama when that is its LLM engine, and the URLs of its
+    default fallback plans' entries (``[speech.fallback_plans]``; an Ollama entry naming none:
+    the local one)."""
     speech = settings.speech
     urls = [speech.openai_base_url, speech.mistral_base_url]
     if speech.llm == "ollama":
         urls.append(OLLAMA_BASE_URL)
-    return [url for url in urls if url]
+    plans = speech.fallback_plans
+    urls += [entry.base_url or "" for entry in (*plans.llm, *plans.stt, *plans.tts)]
+    if any(entry.provider == "ollama" and not entry.base_url for entry in plans.llm):
+        urls.append(OLLAMA_BASE_URL)
+    return list(dict.fromkeys(url for url in urls if url))
 
 
 def _target(entry: str) -> NetworkTarget:

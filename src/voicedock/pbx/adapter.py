@@ -12,7 +12,9 @@ holds what they all use:
   propagated;
 * the calls (``pbx/legs`` ``CallRegistry``) and their reports to the event sink
   (``pbx/reports`` ``CallReports``);
-* inbound acceptance: the inbound handler gives an offered call our call id, or rejects it.
+* inbound acceptance: the inbound handler gives an offered call our call id, or rejects it;
+  while the node drains no call is offered: it goes to another live node or is rejected
+  (``turn_inbound_away``, asked by each adapter's inbound part through ``inbound_away``).
 
 Reconciling the calls after a (re)connect or a restart is ``pbx/reconcile`` ``Reconciler``'s,
 which each adapter builds with its own ``ReconcileHooks``.
@@ -28,7 +30,7 @@ from typing import Self
 from voicedock.aio import Closable, Coro, Supervisor
 from voicedock.domain.ids import is_call_id
 from voicedock.errors import PbxError
-from voicedock.pbx.base import InboundCall, InboundHandler, PbxEventSink
+from voicedock.pbx.base import InboundAway, InboundCall, InboundHandler, PbxEventSink
 from voicedock.pbx.legs import CallRegistry
 from voicedock.pbx.reports import CallReports
 
@@ -46,6 +48,7 @@ class PbxAdapter(Closable):
         self._calls = CallRegistry()
         self._reports = CallReports(self._calls, log)
         self._inbound: InboundHandler | None = None
+        self._away: InboundAway | None = None  # the node drains: no inbound call is taken
         self._tasks = Supervisor(type(self).__name__, log, expected=(PbxError,))
         self._exit = contextlib.AsyncExitStack()
         self._started = False
@@ -60,6 +63,14 @@ class PbxAdapter(Closable):
     def set_inbound_handler(self, handler: InboundHandler) -> None:
         """``InboundPbx``: who gives an inbound call our call id (the engine)."""
         self._inbound = handler
+
+    def turn_inbound_away(self, away: InboundAway | None) -> None:
+        """``DrainingPbx``: new inbound calls go elsewhere or are rejected (``None``: taken)."""
+        self._away = away
+
+    def inbound_away(self) -> InboundAway | None:
+        """Where a new inbound call goes instead of this node (``None``: it is offered)."""
+        return self._away
 
     async def start(self, sink: PbxEventSink) -> None:
         if self._started or self._closed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -208,12 +208,35 @@ class MediaAcceptingPbx(Protocol):
         ...
 
 
+class InboundAway(enum.Enum):
+    """Where a draining node's PBX connection sends a new inbound call (docs/nodes.md)."""
+
+    ELSEWHERE = "elsewhere"  # to another live node (Asterisk: back to voicedock-node)
+    REJECTED = "rejected"  # no node is left to take it: rejected at the PBX
+
+    @property
+    def done(self) -> str:
+        """What became of the caller, for the log."""
+        if self is InboundAway.ELSEWHERE:
+            return "left to another live node: this node drains"
+        return "rejected: this node drains, and no other node takes calls"
+
+
+@runtime_checkable
+class DrainingPbx(Protocol):
+    """A ``Pbx`` whose node may drain: it then answers no new inbound call, but sends it to
+    another live node or rejects it (``InboundAway``); ``None``: it answers them again."""
+
+    def turn_inbound_away(self, away: InboundAway | None) -> None: ...
+
+
 @runtime_checkable
 class LiveNodesPbx(Protocol):
     """A ``Pbx`` that shares its inbound calls among the live nodes (Asterisk: each node's ARI
-    application, ``pbx/asterisk/node_apps``): told at each lease renewal which nodes live."""
+    application, ``pbx/asterisk/node_apps``): told at each lease renewal which nodes live and
+    take inbound calls (``node_ids``), and which live ones drain (``draining``)."""
 
-    async def set_live_nodes(self, node_ids: list[str]) -> None: ...
+    async def set_live_nodes(self, node_ids: list[str], draining: Collection[str] = ()) -> None: ...
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -30,7 +30,9 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.logs import pbx_context
 from voicedock.pbx.base import (
+    DrainingPbx,
     DtmfPbx,
+    InboundAway,
     InboundCall,
     InboundHandler,
     InboundPbx,
@@ -121,13 +123,20 @@ class SeveralPbxs:
 
         return from_server
 
-    async def set_live_nodes(self, node_ids: list[str]) -> None:
-        """The nodes whose lease is alive, told to every server that shares inbound calls
-        among them (``asterisk.node_apps``); a server that is down gets it at its connect."""
+    def turn_inbound_away(self, away: InboundAway | None) -> None:
+        """The node drains (or no longer): every server's new inbound calls go elsewhere."""
+        for pbx in self._servers.values():
+            if isinstance(pbx, DrainingPbx):
+                pbx.turn_inbound_away(away)
+
+    async def set_live_nodes(self, node_ids: list[str], draining: Collection[str] = ()) -> None:
+        """The nodes whose lease is alive and that do not drain (``draining``: the live ones
+        that do), told to every server that shares inbound calls among them
+        (``asterisk.node_apps``); a server that is down gets it at its connect."""
         for name, pbx in self._servers.items():
             if isinstance(pbx, LiveNodesPbx):
                 with pbx_context(name):
-                    await pbx.set_live_nodes(node_ids)
+                    await pbx.set_live_nodes(node_ids, draining)
 
     def media_endpoint(self) -> MediaEndpoint | None:
         """Client media mode: the one endpoint every server's media legs dial (a connection

@@ -33,8 +33,10 @@ class ConversationConfig:
     # How an `IncrementalStt` transcribes the caller's turn while it is spoken.
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     llm_first_token_timeout_s: float = 10.0
-    # A reply whose stream stops this long midway failed (its plan's next entry goes on).
-    llm_stall_timeout_s: float = 3.0
+    # A model of a fallback plan that the plan's next entry can take over from fails a reply
+    # when it is silent this long, before its first token or midway (the next entry goes on;
+    # the caller waits this, then the next entry's own first words).
+    llm_takeover_s: float = 1.2
     tts_timeout_s: float = 10.0
     fallback_message: str = "Sorry, I am having technical difficulties. Please call again later."
     fallback_timeout_s: float = 8.0

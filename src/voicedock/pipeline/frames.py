@@ -144,6 +144,9 @@ class TranscriptEntry:
     started_at: float
     ended_at: float
     interrupted: bool = False
+    # The provider that transcribed (a caller's message) or spoke it (the assistant's), as the
+    # call's usage counts it (None: the engine's own; never sent with the message).
+    provider: str | None = None
 
 
 @dataclass(slots=True)
@@ -153,6 +156,8 @@ class TurnLatency:
     `endpointing_ms` is the silence waited before deciding the caller was done; the other
     fields are measured from that decision. `filler_ms` is when the first frame of a filler
     said before the reply's own audio was sent (None: the caller heard no filler first).
+    `stt_provider`, `llm_provider` and `tts_provider` name the provider that served each
+    engine in the turn (a label: provider, host, model; None: not known or not used).
     """
 
     endpointing_ms: float = 0.0
@@ -161,3 +166,6 @@ class TurnLatency:
     tts_first_audio_ms: float | None = None
     first_frame_sent_ms: float | None = None
     filler_ms: float | None = None
+    stt_provider: str | None = None
+    llm_provider: str | None = None
+    tts_provider: str | None = None

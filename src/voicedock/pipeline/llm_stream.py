@@ -9,6 +9,9 @@ from voicedock.pipeline.frames import ToolCall
 from voicedock.pipeline.providers.base import next_in_time
 from voicedock.pipeline.text import SentenceBuffer
 
+# Why a stream failed, when its first token did not come in time.
+MODEL_LATE = "the language model gave no first token in time"
+
 
 async def reply_sentences(
     stream: AsyncIterator[str] | AsyncIterator[str | ToolCall],
@@ -23,9 +26,7 @@ async def reply_sentences(
     ``stall_timeout_s`` of the one before (None: no limit)."""
     buffer = SentenceBuffer()
     try:
-        got = await next_in_time(
-            stream, first_token_timeout_s, "the language model gave no first token in time"
-        )
+        got = await next_in_time(stream, first_token_timeout_s, MODEL_LATE)
         if got is None:
             return
         if on_first_token is not None:

@@ -9,7 +9,8 @@ another cool-down. A request abandoned midway (a barge-in, the call's end) count
 
 So when a provider fails, the calls of the node find out together: each sends it at most the
 requests already on their way when it opened, then only the probes reach it. The counts per
-endpoint (requests, failures, switches away from it, times opened) are read by ``/metrics``.
+endpoint (requests, failures, switches away from it, times opened) are read by ``/metrics``,
+each breaker's state by ``/health``.
 """
 
 from __future__ import annotations
@@ -147,6 +148,11 @@ class ProviderHealth:
                 key = (endpoint.kind, endpoint.provider)
                 opened[key] = opened.get(key, 0) + 1
         return opened
+
+    def breakers(self) -> list[tuple[Endpoint, BreakerState]]:
+        """Every endpoint this node has sent a request to (the most recent last), with its
+        breaker's state now."""
+        return [(endpoint, self.state(endpoint)) for endpoint in self._breakers]
 
     def counts(self) -> dict[Endpoint, EndpointCounts]:
         """Every endpoint this node has sent a request to, with its counts (copies)."""

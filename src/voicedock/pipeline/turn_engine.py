@@ -68,6 +68,7 @@ from voicedock.pipeline.dialogue.reply import Replies, Wait
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
+from voicedock.pipeline.fallback_plans.serving import Endpoints, label, serving
 from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     SUPERVISOR,
@@ -87,6 +88,7 @@ from voicedock.pipeline.frames import (
 from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.output import OutputSink, Speech
+from voicedock.pipeline.provider_health import Endpoint
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.tools import ToolExecutor
 
@@ -119,11 +121,22 @@ class TurnEngine(DialogueBase):
         wall_clock: Callable[[], float] = time.time,
         on_transcript: Callable[[TranscriptEntry], None] | None = None,
         tools: ToolExecutor | None = None,
+        endpoints: Endpoints | None = None,
     ) -> None:
         """``on_transcript`` sees each final message as it is added to ``transcript``;
         ``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
-        conversation's own); ``llm`` may be a fallback plan."""
+        conversation's own); ``llm`` may be a fallback plan (so may ``stt`` and ``tts``);
+        ``endpoints`` names the engines, for each turn's latency record and the provider of
+        each message (``pipeline/fallback_plans/serving.py``)."""
         self.config = cfg = config or ConversationConfig()
+        named = endpoints or Endpoints()
+        plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)
+        # Each engine as given, and its endpoint as built: who serves it now (``_serving``).
+        self._engines: dict[str, tuple[object, Endpoint | None]] = {
+            "stt": (stt, named.stt),
+            "llm": (llm, named.llm),
+            "tts": (tts, named.tts),
+        }
         self._wall = wall_clock
         self._listener = Listener(
             cfg.sample_rate,
@@ -132,7 +145,7 @@ class TurnEngine(DialogueBase):
             pre_roll_ms=cfg.pre_roll_ms,
             echo=cfg.echo,
         )
-        self._transcript = TranscriptKeeper(on_transcript, self._open_since)
+        self._transcript = TranscriptKeeper(on_transcript, self._open_since, self._provider_of)
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []
         self._history = ModelHistory(cfg)
@@ -148,7 +161,7 @@ class TurnEngine(DialogueBase):
             tts, sink, cfg, wall_clock, on_audio=self._listener.echo.play
         )
         self._replies = Replies(
-            llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm),
+            plan,
             wall_clock,
             partial(self._events.put_nowait, EndCall(ASSISTANT_ENDED_CALL, None)),
             cfg,
@@ -358,6 +371,7 @@ class TurnEngine(DialogueBase):
             text = heard
             if latency is not None:
                 latency.stt_final_ms = ms_since(t0)
+                latency.stt_provider = label(self._serving("stt"))
             started = self._hearing.used()
             if not text and then is None and not keyed:
                 self._transcript.report()  # the turn closed without words: it holds nothing
@@ -387,7 +401,20 @@ class TurnEngine(DialogueBase):
             if cover is not None and reply.started_at is None:
                 cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
         if latency is not None:
+            latency.llm_provider = label(self._serving("llm"))
+            latency.tts_provider = label(self._serving("tts"))
             self.latencies.append(latency)
+
+    def _serving(self, engine: str) -> Endpoint | None:
+        """Which endpoint serves the call's ``stt``, ``llm`` or ``tts`` now."""
+        return serving(*self._engines[engine])
+
+    def _provider_of(self, role: str) -> str | None:
+        """The provider serving a message of ``role`` now: the caller's words were heard by
+        the STT's, the assistant's said by the TTS's."""
+        engine = {"user": "stt", "assistant": "tts"}.get(role)
+        endpoint = None if engine is None else self._serving(engine)
+        return None if endpoint is None else endpoint.provider
 
     async def _cover_dead_air(
         self, reply: Speech, wait: Wait, latency: TurnLatency | None, t0: float

@@ -29,7 +29,12 @@ from voicedock.store.protocols.dials import DialWrites
 from voicedock.store.protocols.idempotency import IdempotencyWrites
 from voicedock.store.protocols.metrics import MetricsReads, StoreCounts
 from voicedock.store.protocols.nodes import NodeMailbox, NodeReads, NodeReply, NodeWrites
-from voicedock.store.protocols.numbers import NumberReads, NumberWrites
+from voicedock.store.protocols.numbers import (
+    NumberChoice,
+    NumberLookups,
+    NumberReads,
+    NumberWrites,
+)
 from voicedock.store.protocols.organizations import OrganizationReads, OrganizationWrites
 from voicedock.store.protocols.outbox import OutboxReads, OutboxWrites
 from voicedock.store.protocols.provider_keys import ProviderKeyReads, ProviderKeyWrites
@@ -37,6 +42,7 @@ from voicedock.store.protocols.retention import RetentionWrites
 from voicedock.store.protocols.scheduled_calls import (
     ScheduledCallReads,
     ScheduledCallWrites,
+    ScheduledChoice,
     ScheduledWaiting,
 )
 from voicedock.store.protocols.streams import StreamWrites
@@ -103,6 +109,9 @@ __all__ = [
     "CallUsageRow",
     "NodeMailbox",
     "NodeReply",
+    "NumberChoice",
+    "NumberLookups",
+    "ScheduledChoice",
     "ScheduledWaiting",
     "SpeechUsageRow",
     "Store",

@@ -186,13 +186,14 @@ class _ReaderPool:
 class SqliteStore(SqlReads):
     """``Store`` on one SQLite file. Open with ``await SqliteStore.open(path)``."""
 
+    _reader: _ReaderPool
+
     def __init__(
         self, path: str, writer: _WriterConn, readers: _ReaderPool, temp_dir: str | None
     ) -> None:
         self.path = path
         self._writer = writer
         self._reader = readers
-        self._readers = readers
         self._dialect = SQLITE
         self._write_lock = asyncio.Lock()
         self._temp_dir = temp_dir
@@ -318,7 +319,7 @@ class SqliteStore(SqlReads):
             with contextlib.suppress(StoreError):
                 await self._writer.submit(close)
             self._writer.shutdown()
-        await self._readers.aclose()
+        await self._reader.aclose()
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
 

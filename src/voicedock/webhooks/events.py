@@ -126,6 +126,7 @@ END_OF_CALL_FIELDS = (
     "recording_duration_seconds",
     "answering_machine",
     "usage",
+    "provider_switches",
 )
 MESSAGE_FIELDS = ("role", "content", "started_at", "ended_at", "interrupted")
 

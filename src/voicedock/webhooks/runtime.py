@@ -69,10 +69,7 @@ class Webhooks:
         self.policy = self.egress.policy
         self.resolver = resolver
         self.worker = DeliveryWorker(
-            store.outbox(node_id),
-            policy=self.policy,
-            resolver=resolver,
-            settings=worker or worker_settings(settings),
+            store.outbox(node_id), egress=self.egress, settings=worker or worker_settings(settings)
         )
         self.publisher = WebhookPublisher(on_enqueued=self.nudge)
         self.campaign_events = CampaignWebhooks(on_enqueued=self.nudge)

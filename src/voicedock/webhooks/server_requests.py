@@ -21,13 +21,18 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import aiohttp
 
-from voicedock.domain.json import JsonObject, JsonValue, json_object
-from voicedock.domain.webhooks import EventType, WebhookEndpoint, redact
+from voicedock.domain.json import JsonObject, json_object
+from voicedock.domain.webhooks import (
+    EventType,
+    InboundAssistantRequest,
+    ToolCallRequest,
+    WebhookEndpoint,
+    redact,
+)
 from voicedock.egress import Egress
 from voicedock.egress.caps import read_at_most
 from voicedock.egress.lazy_session import LazySession
@@ -71,46 +76,33 @@ class ServerRequests:
         except TimeoutError:
             raise ServerRequestFailed("the server did not answer in time") from None
 
-    async def tool_call(
-        self,
-        *,
-        organization_id: str,
-        assistant_id: str | None,
-        call_id: str,
-        tool_call_id: str,
-        name: str,
-        arguments: Mapping[str, JsonValue],
-        url: str | None,
-        timeout_s: float,
-    ) -> JsonObject:
+    async def tool_call(self, request: ToolCallRequest) -> JsonObject:
         """The ``tool-calls`` request of one webhook tool call; the server's answer."""
+        org_id, assistant_id = request.organization_id, request.assistant_id
         payload = events.tool_calls(
-            call_id,
+            request.call_id,
             at=datetime.now(UTC),
             assistant_id=assistant_id,
-            tool_call_id=tool_call_id,
-            name=name,
-            arguments=arguments,
+            tool_call_id=request.tool_call_id,
+            name=request.name,
+            arguments=request.arguments,
         )
-        call = await self._store.get_call(organization_id, call_id)
+        call = await self._store.get_call(org_id, request.call_id)
         payload = events.with_metadata(payload, None if call is None else call.metadata)
-        return await self.ask(organization_id, assistant_id, payload, timeout_s=timeout_s, url=url)
+        return await self.ask(
+            org_id, assistant_id, payload, timeout_s=request.timeout_s, url=request.url
+        )
 
-    async def assistant_request(
-        self,
-        *,
-        organization_id: str,
-        call_id: str,
-        caller: str | None,
-        called: str,
-        number_id: str,
-        timeout_s: float,
-    ) -> JsonObject:
+    async def assistant_request(self, request: InboundAssistantRequest) -> JsonObject:
         """The ``assistant-request`` of an inbound call; the server's answer."""
         payload = events.assistant_request(
-            call_id, at=datetime.now(UTC), caller=caller, called=called, number_id=number_id
+            request.call_id,
+            at=datetime.now(UTC),
+            caller=request.caller,
+            called=request.called,
+            number_id=request.number_id,
         )
-        return await self.ask(organization_id, None, payload, timeout_s=timeout_s)
+        return await self.ask(request.organization_id, None, payload, timeout_s=request.timeout_s)
 
     async def _endpoint(
         self, organization_id: str, assistant_id: str | None, event_type: str

@@ -2,7 +2,7 @@
 
 Lifecycle (the worker owns its HTTP session and the tasks that use it)::
 
-    async with DeliveryWorker(outbox, policy=EgressPolicy()) as worker:
+    async with DeliveryWorker(outbox, egress=Egress()) as worker:
         ...                     # the engine enqueues in its transactions, then worker.notify()
 
 or, inside an application's own TaskGroup, ``tg.create_task(worker.run())`` and cancel it.
@@ -35,7 +35,7 @@ import aiohttp
 
 from voicedock.aio import Closable, Supervisor
 from voicedock.domain.webhooks import Delivery, DeliveryCaps, Outbox, redact
-from voicedock.egress import Egress, EgressPolicy, HostResolver, check_url, system_resolver
+from voicedock.egress import Egress
 from voicedock.errors import InvalidSecret, UnsafeUrl
 from voicedock.webhooks.retry import RetryPolicy, parse_retry_after
 from voicedock.webhooks.signing import sign
@@ -79,15 +79,13 @@ class DeliveryWorker(Closable):
         self,
         outbox: Outbox,
         *,
-        policy: EgressPolicy,
-        resolver: HostResolver = system_resolver,
+        egress: Egress,
         settings: WorkerSettings | None = None,
         clock: Clock = utcnow,
         rng: random.Random | None = None,
     ) -> None:
         self._outbox = outbox
-        self._policy = policy
-        self._resolver = resolver
+        self._egress = egress  # every delivery's URL is checked, and connects, through it
         self._settings = settings or WorkerSettings()
         self._clock = clock
         self._rng = rng or random.Random()
@@ -133,7 +131,7 @@ class DeliveryWorker(Closable):
         )
         # Every connection resolves through the guard; no cookies, no proxy from the
         # environment.
-        async with Egress(self._policy, self._resolver).session(
+        async with self._egress.session(
             limit=self._settings.concurrency,
             timeout=timeout,
             headers={"User-Agent": USER_AGENT},
@@ -176,7 +174,7 @@ class DeliveryWorker(Closable):
 
     async def _post(self, session: aiohttp.ClientSession, delivery: Delivery) -> AttemptResult:
         try:
-            await check_url(delivery.url, self._policy, self._resolver)
+            await self._egress.check(delivery.url)
             timestamp = int(self._clock().timestamp())
             headers = sign(
                 delivery.secret,

@@ -13,6 +13,7 @@ from voicedock.calls.assistants.request import inbound_assistant
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import config_of
 from voicedock.domain.records import Assistant, Organization, PhoneNumber
+from voicedock.domain.webhooks import InboundAssistantRequest
 from voicedock.store import open_store
 
 pytestmark = pytest.mark.unit
@@ -36,7 +37,7 @@ class Server:
         self.answer = answer
         self.asked = 0
 
-    async def assistant_request(self, **_: Any) -> dict[str, Any]:
+    async def assistant_request(self, _request: InboundAssistantRequest) -> dict[str, Any]:
         self.asked += 1
         return self.answer
 

@@ -9,11 +9,11 @@ import pytest
 
 from fakes.world import new_operator_key
 from voicedock.calls.assistants.key_refs import (
+    KeyRefs,
     engines,
     key_box,
     references,
     sealing_context,
-    with_provider_keys,
 )
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.records import Organization, ProviderKey
@@ -48,20 +48,18 @@ async def test_a_reference_is_opened_and_the_given_config_is_unchanged(tmp_path:
     byok = ByokSettings(key=new_operator_key())
     store = await _store(tmp_path, byok)
     try:
-        opened = await with_provider_keys(store, ORG, REF, byok, SPEECH)
+        opened = await KeyRefs(store, ORG, byok, SPEECH).opened(REF)
         assert opened["llm_config"]["api_key"] == SECRET
         assert "api_key_ref" not in opened["llm_config"]
         assert "api_key" not in REF["llm_config"]
         assert references(REF, "mine")
         with pytest.raises(ProviderConfigError, match="no provider key named"):
-            await with_provider_keys(store, "org-2", REF, byok, SPEECH)
+            await KeyRefs(store, "org-2", byok, SPEECH).opened(REF)
         other = ByokSettings(key=new_operator_key())  # the operator key was changed
         with pytest.raises(ProviderConfigError, match="does not open"):
-            await with_provider_keys(store, ORG, REF, other, SPEECH)
+            await KeyRefs(store, ORG, other, SPEECH).opened(REF)
         with pytest.raises(ProviderConfigError, match="does not allow"):
-            await with_provider_keys(
-                store, ORG, REF, ByokSettings(mode="off", key=byok.key), SPEECH
-            )
+            await KeyRefs(store, ORG, ByokSettings(mode="off", key=byok.key), SPEECH).opened(REF)
     finally:
         await store.aclose()
 
@@ -72,10 +70,10 @@ async def test_required_mode_never_falls_back_to_the_operators_key(tmp_path: Pat
     try:
         bare = {"llm_config": {"provider": "openai"}}
         with pytest.raises(ProviderConfigError, match="requires the organization's own"):
-            await with_provider_keys(store, ORG, bare, byok, SPEECH)
+            await KeyRefs(store, ORG, byok, SPEECH).opened(bare)
         offline = {"llm_config": {"provider": "rule-based"}}
-        assert await with_provider_keys(store, ORG, offline, byok, SPEECH) == offline
-        assert (await with_provider_keys(store, ORG, REF, byok, SPEECH))["llm_config"][
+        assert await KeyRefs(store, ORG, byok, SPEECH).opened(offline) == offline
+        assert (await KeyRefs(store, ORG, byok, SPEECH).opened(REF))["llm_config"][
             "api_key"
         ] == SECRET
     finally:
@@ -102,7 +100,7 @@ async def test_required_mode_covers_every_engine_of_a_speech_to_speech_call(
     store = await _store(tmp_path, byok)
     try:
         with pytest.raises(ProviderConfigError, match=f"^{where}: the operator requires"):
-            await with_provider_keys(store, ORG, config, byok, SpeechSettings(tts="openai"))
+            await KeyRefs(store, ORG, byok, SpeechSettings(tts="openai")).opened(config)
     finally:
         await store.aclose()
 
@@ -146,7 +144,7 @@ async def test_the_pipeline_of_a_speech_to_speech_plan_is_reached_and_its_keys_o
     byok = ByokSettings(key=new_operator_key())
     store = await _store(tmp_path, byok)
     try:
-        opened = await with_provider_keys(store, ORG, voiced, byok, speech)
+        opened = await KeyRefs(store, ORG, byok, speech).opened(voiced)
         llm = opened["llm_config"]
         assert isinstance(llm, dict)
         assert llm["api_key"] == SECRET
@@ -156,6 +154,6 @@ async def test_the_pipeline_of_a_speech_to_speech_plan_is_reached_and_its_keys_o
         required = ByokSettings(mode="required", key=byok.key)
         local_voice = SpeechSettings(stt="deepgram", tts="piper", llm="openai")
         with pytest.raises(ProviderConfigError, match=r"^llm_config\.fallback_plan\[0\]: "):
-            await with_provider_keys(store, ORG, voiced, required, local_voice)
+            await KeyRefs(store, ORG, required, local_voice).opened(voiced)
     finally:
         await store.aclose()

@@ -22,7 +22,7 @@ from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.endpointing import EndpointingConfig
-from voicedock.pipeline.providers import ProviderTimeoutError
+from voicedock.pipeline.providers.base import ProviderTimeoutError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 from voicedock.pipeline.turn_engine import ConversationConfig, TurnEngine
 

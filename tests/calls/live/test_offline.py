@@ -14,8 +14,8 @@ from voicedock.media.codecs import ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.audio import resample_pcm16
 from voicedock.pipeline.endpointing import EndpointingConfig
-from voicedock.pipeline.providers import create_tts
 from voicedock.pipeline.providers.piper_tts import piper_available
+from voicedock.pipeline.providers.registry import create_tts
 from voicedock.pipeline.turn_engine import ConversationConfig
 
 pytestmark = [

@@ -53,7 +53,7 @@ def test_an_assistant_s_own_key_and_offline_sections_are_left_alone() -> None:
 
 
 async def test_the_built_llm_sends_the_operator_key_to_the_operator_base_url() -> None:
-    providers = build_providers(
+    providers = await build_providers(
         config_of(
             {
                 "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
@@ -96,16 +96,16 @@ async def test_a_speech_to_speech_call_takes_neither_operator_key_when_required(
     realtime: dict[str, Any] = {"provider": "xai_realtime", "llm_config": {"api_key": "org-xai"}}
     speech = SpeechSettings(tts="openai", openai_api_key="sk-operator", xai_api_key="xai-op")
     with pytest.raises(ProviderConfigError, match="tts_config: the operator requires"):
-        build_providers(
+        await build_providers(
             config_of(realtime), speech, speech_keys=False
         )  # the say voice: [speech] tts
     with pytest.raises(ProviderConfigError, match="tts_config: the operator requires"):
         build_tts(config_of(realtime), speech, speech_keys=False)
     with pytest.raises(ProviderConfigError, match="llm_config: the operator requires"):
-        build_providers(config_of({"provider": "xai_realtime"}), speech, speech_keys=False)
+        await build_providers(config_of({"provider": "xai_realtime"}), speech, speech_keys=False)
     say = {"provider": "openai", "voice": "nova", "api_key": "org-openai"}
     keyed = {"provider": "xai_realtime", "llm_config": {"api_key": "org-xai", "say_voice": say}}
-    providers = build_providers(config_of(keyed), speech, speech_keys=False)
+    providers = await build_providers(config_of(keyed), speech, speech_keys=False)
     try:
         assert providers.realtime is not None
         assert providers.realtime._headers["Authorization"] == "Bearer org-xai"  # type: ignore[attr-defined]

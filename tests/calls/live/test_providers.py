@@ -13,15 +13,21 @@ import pytest
 from media.fake_asterisk import FakeAsterisk
 from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.calls.live.caller_audio import CallerAudio
-from voicedock.calls.live.conversation import LiveConversation, build_providers
+from voicedock.calls.live.conversation import LiveConversation
+from voicedock.calls.live.providers import build_providers
 from voicedock.config import Settings
 from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig, config_of
 from voicedock.egress.settings import egress_guard
 from voicedock.media.codecs import alaw_encode, ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
-from voicedock.pipeline.providers import ProviderUnavailableError
-from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
+from voicedock.pipeline.providers.base import (
+    Llm,
+    ProviderConfigError,
+    ProviderUnavailableError,
+    Stt,
+    Tts,
+)
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 
 pytestmark = pytest.mark.unit
@@ -59,7 +65,7 @@ def fake_registry() -> Iterator[dict[str, list[Mapping[str, Any]]]]:
     tts_registry._factories.pop("live-test-broken", None)
 
 
-def test_providers_come_from_the_assistant_sections(
+async def test_providers_come_from_the_assistant_sections(
     fake_registry: dict[str, list[Mapping[str, Any]]],
 ) -> None:
     config = {
@@ -67,7 +73,7 @@ def test_providers_come_from_the_assistant_sections(
         "llm_config": {"provider": TEST_PROVIDER, "model": "m"},
         "tts_config": {"provider": TEST_PROVIDER, "voice": "v"},
     }
-    providers = build_providers(config_of(config))
+    providers = await build_providers(config_of(config))
     assert isinstance(providers.stt, FakeStt)
     assert isinstance(providers.llm, FakeLlm)
     assert isinstance(providers.tts, FakeTts)
@@ -122,7 +128,7 @@ async def test_caller_audio_is_decoded_to_pcm_at_the_vad_rate(
         assert 3000 < level < 5000  # a 6000-peak sine survives the codec and resampler
 
 
-def test_a_speech_to_speech_plan_is_built_as_a_pipeline(
+async def test_a_speech_to_speech_plan_is_built_as_a_pipeline(
     fake_registry: dict[str, list[Mapping[str, Any]]],
 ) -> None:
     say_voice = {"provider": TEST_PROVIDER, "voice": "v"}
@@ -133,7 +139,7 @@ def test_a_speech_to_speech_plan_is_built_as_a_pipeline(
         "llm_config": {"api_key": "xai-own", "say_voice": say_voice, "fallback_plan": plan},
         "stt_config": stt,
     }
-    providers = build_providers(config_of(config))
+    providers = await build_providers(config_of(config))
     assert providers.realtime is not None
     assert (providers.stt, providers.llm) == (None, None)  # the session's call, until it fails
     pipeline = providers.pipeline
@@ -148,11 +154,11 @@ def test_a_speech_to_speech_plan_is_built_as_a_pipeline(
     assert pipeline.tts is not providers.tts
 
 
-def test_a_speech_to_speech_plan_refused_by_the_egress_policy_is_not_built() -> None:
+async def test_a_speech_to_speech_plan_refused_by_the_egress_policy_is_not_built() -> None:
     plan = [{"provider": "openai-compatible", "base_url": "http://10.0.0.5/v1", "api_key": "k"}]
     config = {
         "provider": "xai_realtime",
         "llm_config": {"api_key": "xai-own", "fallback_plan": plan},
     }
     with pytest.raises(ProviderConfigError, match=r"^llm_config\.fallback_plan\[0\]\.base_url: "):
-        build_providers(config_of(config), egress=egress_guard(Settings()))
+        await build_providers(config_of(config), egress=egress_guard(Settings()))

@@ -12,7 +12,7 @@ from voicedock.calls.transfers.briefing import (
     write_briefing,
 )
 from voicedock.pipeline.frames import ChatMessage
-from voicedock.pipeline.providers import ProviderTimeoutError
+from voicedock.pipeline.providers.base import ProviderTimeoutError
 from voicedock.pipeline.providers.rule_based import RuleBasedPolicy
 
 pytestmark = pytest.mark.unit

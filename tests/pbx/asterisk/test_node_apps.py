@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, cast
 
@@ -50,8 +51,12 @@ def test_the_database_decides_and_a_bad_name_is_a_config_error() -> None:
     settings.database.url = "postgresql://voicedock@127.0.0.1/voicedock"
     apps = NodeApps.of(settings)
     assert (apps.own, apps.value) == ("voicedock-n1", "voicedock-n1")
-    apps.set_live_nodes(["n2", "n0"])  # this node is always listed
+    apps.set_live_nodes(["n2", "n1", "n0"])
     assert apps.value == "voicedock-n0&voicedock-n1&voicedock-n2"
+    apps.set_live_nodes(["n2", "n0"])  # this node drains: the others get its inbound calls
+    assert apps.value == "voicedock-n0&voicedock-n2"
+    apps.set_live_nodes([])  # no node takes inbound calls: the dialplan's last resort
+    assert apps.value == ""
     settings.pbx.asterisk.app = "voice;dock"
     with pytest.raises(ConfigError, match=r"pbx\.asterisk\.app"):
         NodeApps.of(settings)
@@ -117,7 +122,7 @@ class ListeningPbx(FakePbx):
         super().__init__()
         self.live: list[list[str]] = []
 
-    async def set_live_nodes(self, node_ids: list[str]) -> None:
+    async def set_live_nodes(self, node_ids: list[str], draining: Collection[str] = ()) -> None:
         self.live.append(node_ids)
 
 

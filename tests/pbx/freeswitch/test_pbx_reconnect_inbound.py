@@ -13,7 +13,7 @@ from pbx.freeswitch.fake_freeswitch import FakeFreeswitch, PbxEventRecorder
 from pbx.freeswitch.test_pbx_leftovers import previous_run
 from pbx.freeswitch.test_pbx_outbound import PASSWORD, make_pbx, originates, request
 from voicedock.domain.ids import new_inbound_call_id
-from voicedock.pbx.base import InboundCall, PbxEventKind
+from voicedock.pbx.base import InboundAway, InboundCall, PbxEventKind
 from voicedock.pbx.freeswitch.pbx import FreeswitchPbx
 
 pytestmark = pytest.mark.unit
@@ -134,6 +134,36 @@ async def test_inbound_rejected_by_handler_and_foreign_dids_ignored(
         assert foreign in fake.channels  # another application's call: untouched
         assert not any(foreign in c for c in fake.commands)
         assert events.events == []
+
+
+async def test_a_draining_node_leaves_callers_to_the_live_nodes_or_rejects_them(
+    fake: FakeFreeswitch,
+) -> None:
+    offered: list[InboundCall] = []
+
+    async with make_pbx(fake, dids={DID}, node_id="a") as pbx:
+        pbx.set_inbound_handler(taking(new_inbound_call_id(None), offered))
+        await pbx.start(PbxEventRecorder())
+        pbx.turn_inbound_away(InboundAway.ELSEWHERE)  # another live node claims it
+        elsewhere = fake.inbound_call(DID)
+        await asyncio.sleep(0.3)
+        assert not fake.channels[elsewhere].answered
+        assert not any(elsewhere in c for c in fake.commands)  # not even claimed
+
+        pbx.turn_inbound_away(InboundAway.REJECTED)  # no node is left to take it
+        rejected = fake.inbound_call(DID)
+        async with asyncio.timeout(2):
+            while rejected in fake.channels:
+                await asyncio.sleep(0.01)
+        assert f"api uuid_kill {rejected} CALL_REJECTED" in fake.commands
+        assert offered == []
+
+        pbx.turn_inbound_away(None)  # answered again
+        taken = fake.inbound_call(DID)
+        async with asyncio.timeout(2):
+            while not fake.channels[taken].answered:
+                await asyncio.sleep(0.01)
+        assert [c.pbx_call_ref for c in offered] == [taken]
 
 
 @pytest.mark.parametrize(

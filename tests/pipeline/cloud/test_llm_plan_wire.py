@@ -4,19 +4,31 @@ reply."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
-from fakes.llm_standin import LlmStandIn
+from fakes.llm_standin import LlmStandIn, chat_chunk
+from fakes.local_server import LocalServer, Scripted
 from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE, LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
-from voicedock.pipeline.frames import ChatMessage
+from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm
 from voicedock.pipeline.providers.openai_compat import OpenAiCompatLlm
+from voicedock.pipeline.tools import ToolSpec
 
 pytestmark = pytest.mark.unit
 
 CONTEXT = [ChatMessage("user", "When are you open?")]
+
+
+def tool_chunk(fragment: dict[str, Any]) -> bytes:
+    """One SSE event carrying one ``delta.tool_calls`` fragment."""
+    choice = {"index": 0, "delta": {"tool_calls": [fragment]}, "finish_reason": None}
+    doc = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [choice]}
+    return b"data: " + json.dumps(doc).encode() + b"\n\n"
 
 
 def llm(model: str, base_url: str) -> Llm:
@@ -33,9 +45,7 @@ async def reply(primary: LlmStandIn, second: LlmStandIn) -> tuple[list[str], lis
     try:
         said = [
             item
-            async for item in plan.sentences(
-                CONTEXT, (), first_token_timeout_s=2, stall_timeout_s=0.5
-            )
+            async for item in plan.sentences(CONTEXT, (), first_token_timeout_s=2, takeover_s=0.5)
         ]
     finally:
         await plan.aclose()
@@ -65,3 +75,38 @@ async def test_a_server_hanging_midway_is_completed_by_the_next_without_repeatin
         CONTINUE_NOTE,
     ]
     assert [s.reason for s in switches] == ["timeout"]
+
+
+async def test_a_tool_call_streaming_longer_than_the_stall_limit_is_not_a_stall() -> None:
+    """After its text, a call's arguments arrive in parts, each well within the limit, all of
+    them over it: the model is working, not silent, and its call is carried out, not the next
+    entry's."""
+    arguments = [f'{{"number": "A-{n}"' if n == 0 else f', "n{n}": {n}' for n in range(6)]
+    named = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "book"}}
+    events = [chat_chunk("", role=True), chat_chunk("One moment. "), tool_chunk(named)]
+    events += [tool_chunk({"index": 0, "function": {"arguments": part}}) for part in arguments]
+    events += [tool_chunk({"index": 0, "function": {"arguments": "}"}}), b"data: [DONE]\n\n"]
+    slow = LocalServer()
+    slow.route("POST", "/v1/chat/completions")
+    slow.replies.append(Scripted(chunks=events, content_type="text/event-stream", gap_s=0.15))
+    async with slow, LlmStandIn(reply="Something else.") as second:
+        switches: list[Switch] = []
+        entries: list[Entry[Llm]] = [
+            Entry(Endpoint("llm", "openai", slow.url, "a"), llm("a", slow.url + "/v1")),
+            Entry(Endpoint("llm", "openai", second.base_url, "b"), llm("b", second.base_url)),
+        ]
+        plan = LlmPlan(entries, ProviderHealth(), switches.append)
+        try:
+            said = [
+                item
+                async for item in plan.sentences(
+                    CONTEXT, (ToolSpec("book"),), first_token_timeout_s=2, takeover_s=0.5
+                )
+            ]
+        finally:
+            await plan.aclose()
+    assert [
+        (c.name, json.loads(c.arguments)["number"]) for c in said if isinstance(c, ToolCall)
+    ] == [("book", "A-0")]
+    assert switches == []
+    assert second.requests == []

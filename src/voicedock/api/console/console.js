@@ -469,6 +469,23 @@ $("take-over-form").addEventListener("submit", (event) => {
   }
 });
 
+// -- this node -------------------------------------------------------------------------------
+
+// GET /health (public) says whether the node serving the console drains: it takes no new
+// call, and stops once its calls have ended (SIGTERM, `voicedock nodes drain`).
+async function checkNode() {
+  let health = null;
+  try {
+    const resp = await fetch("/health", { headers: { Accept: "application/json" } });
+    health = await resp.json();
+  } catch (err) { return; }
+  const banner = $("node-state");
+  banner.hidden = !(health && health.draining);
+  banner.textContent = banner.hidden ? "" :
+    "This node is draining: it takes no new calls, lets its calls in progress finish, then " +
+    "stops. New calls go to the other nodes.";
+}
+
 // -- routing ---------------------------------------------------------------------------------
 
 function route() {
@@ -480,6 +497,9 @@ function route() {
 }
 
 window.addEventListener("hashchange", route);
+
+checkNode();
+setInterval(checkNode, POLL_MS);
 
 (async () => {
   try {

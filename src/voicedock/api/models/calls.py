@@ -77,9 +77,15 @@ DeprecatedOverride = Annotated[
 
 
 T = TypeVar("T")
-# A call's first words and its context, as a call and a campaign take them.
+# A call's first words, its context and how long it may ring, as a call and a campaign take them.
 FirstMessage = Annotated[Text, said_as_text(TEXT_MAX)]
 Context = Annotated[str, text(CONTEXT_MAX), said_as_text(CONTEXT_MAX)]
+RingTimeout = Annotated[
+    int,
+    Meta(ge=RING_TIMEOUT_BOUNDS[0], le=RING_TIMEOUT_BOUNDS[1]),
+    said_as_integer(*RING_TIMEOUT_BOUNDS),
+]
+RING_TIMEOUT = {"default": RING_TIMEOUT_DEFAULT}  # its documented default, beside each description
 DateTime = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 Metadata = Annotated[
     dict[str, Any] | None,
@@ -126,14 +132,11 @@ class OutboundCallRequest(Body, kw_only=True):
     number_id: Identifier | None = None
     ring_timeout_seconds: (
         Annotated[
-            int,
+            RingTimeout,
             Meta(
-                ge=RING_TIMEOUT_BOUNDS[0],
-                le=RING_TIMEOUT_BOUNDS[1],
                 description="Seconds the call may ring unanswered; then it fails no-answer.",
-                extra_json_schema={"default": RING_TIMEOUT_DEFAULT},
+                extra_json_schema=RING_TIMEOUT,
             ),
-            said_as_integer(*RING_TIMEOUT_BOUNDS),
         ]
         | UnsetType
         | None
@@ -500,6 +503,13 @@ class Call(Reply, kw_only=True):
         CallUsage | None,
         _described("What the call used: connected and billable time, speech providers."),
     ] = None
+    provider_switches: Annotated[
+        int | None,
+        _described(
+            "Times a turn moved on to the next entry of a fallback plan (its provider-switch "
+            "events); null: no conversation recorded it."
+        ),
+    ] = None
     events: Annotated[
         list[dict[str, Any]],
         _described(
@@ -537,6 +547,7 @@ class Call(Reply, kw_only=True):
             if machine is None
             else msgspec.convert(machine, AnsweringMachine),
             usage=msgspec.convert(call_usage(call), CallUsage),
+            provider_switches=call.provider_switches,
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],
@@ -713,6 +724,12 @@ def _outbound() -> Schema:
         "description": "A scheduled call (scheduled_at), stored to be dialed at its time",
         "content": {"application/json": {"schema": ref(OutboundCallResponse)}},
     }
+    op["responses"]["503"]["description"] = (
+        "PBX unavailable; the node at capacity (Node at capacity) or stopping with no other "
+        "node to take the call (Node draining), nothing stored: retry after Retry-After; or "
+        "the database for now (Retry-After)"
+    )
+    op["responses"]["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return op
 
 

@@ -10,12 +10,14 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply, parse
 from voicedock.api.models.calls import (
+    RING_TIMEOUT,
     AssistantConfig,
     AssistantOverride,
     Context,
     FirstMessage,
     PageQuery,
     Pagination,
+    RingTimeout,
     assistant_choice,
     field_or_alias,
     refuse_null,
@@ -49,7 +51,6 @@ from voicedock.calls.campaigns.retries import (
 )
 from voicedock.calls.campaigns.window import stored_window, zone
 from voicedock.calls.outbound.request import (
-    RING_TIMEOUT_BOUNDS,
     RING_TIMEOUT_DEFAULT,
     OutboundRequest,
     check_assistant_choice,
@@ -238,17 +239,7 @@ class CampaignCreate(Body, kw_only=True):
         | None
     ) = UNSET
     ring_timeout_seconds: (
-        Annotated[
-            int,
-            Meta(
-                ge=RING_TIMEOUT_BOUNDS[0],
-                le=RING_TIMEOUT_BOUNDS[1],
-                extra_json_schema={"default": RING_TIMEOUT_DEFAULT},
-            ),
-            said_as_integer(*RING_TIMEOUT_BOUNDS),
-        ]
-        | UnsetType
-        | None
+        Annotated[RingTimeout, Meta(extra_json_schema=RING_TIMEOUT)] | UnsetType | None
     ) = UNSET
     calling_window: (
         Annotated[

@@ -148,6 +148,8 @@ def model_schemas(models: tuple[type[msgspec.Struct], ...]) -> dict[str, Schema]
         if model.SCHEMA and model.__name__ in components:
             components[model.__name__].update(copy.deepcopy(model.SCHEMA))
     for body in _subclasses(Body):
+        if body.__name__ not in components:  # a base of named models (a built-in tool's)
+            continue
         for name, default in body.DEFAULTS.items():
             components[body.__name__]["properties"][name]["default"] = default
     return components

@@ -45,19 +45,56 @@ class PbxHealth(Reply, kw_only=True):
     ) = UNSET
 
 
+class ProviderBreaker(Reply, kw_only=True):
+    engine: Annotated[str, Meta(description="llm, stt, tts or realtime")]
+    provider: str
+    state: Annotated[
+        Literal["closed", "open", "half-open"],
+        Meta(
+            description="open: the node's calls skip this endpoint (their fallback plan's next "
+            "entry serves them) until its cool-down ends; half-open: one request probes it"
+        ),
+    ]
+    endpoint: (
+        Annotated[
+            str,
+            Meta(
+                description="Which endpoint (provider/host[:port]/model: never a path or key); "
+                "only to a request with the [metrics] bearer_token."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 class Health(Reply, kw_only=True):
     status: Annotated[
-        Literal["ok", "degraded", "unavailable"],
+        Literal["ok", "degraded", "unavailable", "draining"],
         Meta(
             description="ok (200): the database answers and every PBX link is up, or pbx.kind "
             "is none; degraded: the database answers but a PBX link is down — 200 while calls "
             "can still be placed (one of several servers down), 503 when they cannot; "
-            "unavailable (503): the database does not answer."
+            "unavailable (503): the database does not answer; draining (503): this node is "
+            "stopping (SIGTERM, voicedock nodes drain): it takes no new call and exits once its "
+            "calls have ended."
         ),
     ]
     can_place_calls: bool
+    draining: Annotated[
+        bool,
+        Meta(description="This node drains: it takes no new call (docs/nodes.md)."),
+    ]
     database: DatabaseHealth
     pbx: PbxHealth
+    providers: Annotated[
+        list[ProviderBreaker],
+        Meta(
+            description="The node's speech provider breakers (docs/speech.md, fallback plans): "
+            "those open or half-open; with the [metrics] bearer_token as 'Authorization: "
+            "Bearer <token>', every endpoint the node's calls used, each named. A breaker "
+            "never changes status: calls go on with their plans' next entries."
+        ),
+    ]
 
 
 def _health_op() -> Schema:
@@ -65,7 +102,8 @@ def _health_op() -> Schema:
         "Service health: database and PBX links", ("200", Health), errors="", public=True
     )
     op["responses"]["503"] = {
-        "description": "The service cannot place calls (the body names the component down)",
+        "description": "The service cannot place calls (the body names the component down), "
+        "or the node drains",
         "content": {"application/json": {"schema": ref(Health)}},
     }
     return op

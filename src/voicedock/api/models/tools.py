@@ -65,31 +65,30 @@ class WebhookTool(Body, kw_only=True):
     timeout_seconds: TimeoutSeconds | UnsetType | None = UNSET
 
 
-class EndCallTool(Body, kw_only=True):
+class _BuiltInTool(Body, kw_only=True):
+    # What every built-in tool takes; each names its own type (its fields follow).
     DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(("name", "description"))
 
-    type: Literal["end_call"]
+    type: str
     name: BuiltInName | UnsetType = UNSET
     description: Text | UnsetType | None = UNSET
 
 
-class TransferCallTool(Body, kw_only=True):
+class EndCallTool(_BuiltInTool, kw_only=True):
+    type: Literal["end_call"]
+
+
+class TransferCallTool(_BuiltInTool, kw_only=True):
     DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(("name", "description", "mode", "message"))
 
     type: Literal["transfer_call"]
-    name: BuiltInName | UnsetType = UNSET
-    description: Text | UnsetType | None = UNSET
     destinations: Destinations
     mode: TransferMode | UnsetType | None = UNSET
     message: Text | UnsetType | None = UNSET
 
 
-class SendDtmfTool(Body, kw_only=True):
-    DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(("name", "description"))
-
+class SendDtmfTool(_BuiltInTool, kw_only=True):
     type: Literal["send_dtmf"]
-    name: BuiltInName | UnsetType = UNSET
-    description: Text | UnsetType | None = UNSET
 
 
 class ToolTemplateRef(Body, kw_only=True):

@@ -44,16 +44,7 @@ class WebhookCreated(Webhook, kw_only=True):
 
     @classmethod
     def of_new(cls, endpoint: WebhookEndpoint) -> WebhookCreated:
-        listed = Webhook.of(endpoint)
-        return cls(
-            id=listed.id,
-            url=listed.url,
-            assistant_id=listed.assistant_id,
-            event_types=listed.event_types,
-            enabled=listed.enabled,
-            created_at=listed.created_at,
-            secret=endpoint.secret,
-        )
+        return cls(**msgspec.structs.asdict(Webhook.of(endpoint)), secret=endpoint.secret)
 
 
 class WebhookCreate(Body, kw_only=True):

@@ -24,7 +24,7 @@ from voicedock.api.resources import (
 from voicedock.calls import fields
 from voicedock.calls.analysis_templates import check_template_ref
 from voicedock.calls.assistants.config import check_config, resolve_provider
-from voicedock.calls.assistants.key_refs import check_key_refs
+from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.organization_settings import with_defaults
 from voicedock.calls.tools.templates import check_tool_template_refs
 from voicedock.config import SpeechSettings
@@ -100,9 +100,8 @@ async def _check_key_refs(caller: Caller, assistant: Assistant) -> None:
     settings = caller.service.settings
     egress = caller.service.engine.egress_policy
     resolved = resolve_provider(config_json(assistant.config), settings.speech, egress)
-    await check_key_refs(
-        caller.store, assistant.organization_id, resolved, settings.byok, settings.speech
-    )
+    key_refs = KeyRefs(caller.store, assistant.organization_id, settings.byok, settings.speech)
+    await key_refs.check(resolved)
 
 
 def _refs_checked(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
 
 import msgspec
 from aiohttp import web
@@ -21,6 +24,7 @@ from voicedock.api.models.calls import (
     control_command,
 )
 from voicedock.api.resources import (
+    REPLAYED_HEADER,
     Caller,
     Create,
     Listed,
@@ -32,13 +36,15 @@ from voicedock.api.resources import (
     mount,
 )
 from voicedock.calls.engine.outbound import Placed
+from voicedock.calls.nodes.command_relay import Forwarded, ForwardedAnswer
 from voicedock.calls.outbound.idempotency import Idempotent, Replayed, StoredAnswer
 from voicedock.calls.outbound.request import DEPRECATED_ALIASES, OutboundRequest
 from voicedock.calls.recordings import media_type, recording_file
 from voicedock.domain.ids import is_call_id
-from voicedock.domain.json import JsonObject
+from voicedock.domain.json import JsonObject, json_object
 from voicedock.domain.records import Call, CallStatus
-from voicedock.errors import BadRequest, NotFound
+from voicedock.errors import BadRequest, NotFound, Unauthorized
+from voicedock.service import Service
 from voicedock.store.base import CallCursor, CallQuery
 from voicedock.validation import is_token
 
@@ -48,11 +54,33 @@ LIST_PARAMS = frozenset({"status", "start_date", "end_date", "campaign_id", "cur
 DIALING_WORDS = frozenset({"dialing", "ringing", "queued", "initiated"})
 
 
-async def _place(caller: Caller, request: OutboundRequest) -> Placed | Replayed:
+@dataclass(frozen=True, slots=True)
+class _Outbound:
+    """``POST /calls/outbound`` as read: the request, and the body as the client sent it (which
+    a draining node hands on to another node: ``calls/nodes/drain.py``)."""
+
+    request: OutboundRequest
+    body: JsonObject
+
+
+Placing = Placed | Replayed | ForwardedAnswer
+
+
+async def _place(caller: Caller, asked: _Outbound) -> Placing:
+    """Placed here, or by another node while this one drains (a call to dial now)."""
+    drain = caller.service.drain
+    if drain.draining and asked.request.scheduled_at is None:
+        key = None if caller.idempotency is None else caller.idempotency.key
+        forwarded = Forwarded(caller.organization_id, caller.api_key.id, asked.body, key)
+        return await drain.forward(forwarded)
+    return await _place_here(caller, asked)
+
+
+async def _place_here(caller: Caller, asked: _Outbound) -> Placing:
     key = caller.idempotency
     idempotent = None if key is None else Idempotent(key, outbound_answer)
     return await caller.service.engine.outbound.place(
-        caller.organization_id, request, idempotent, api_key_id=caller.api_key.id
+        caller.organization_id, asked.request, idempotent, api_key_id=caller.api_key.id
     )
 
 
@@ -64,11 +92,15 @@ def outbound_answer(call: Call) -> StoredAnswer:
     return StoredAnswer(status, body)
 
 
-def parse_outbound(_caller: Caller, body: object) -> OutboundRequest:
-    return parse(body, OutboundCallRequest).request()
+def parse_outbound(_caller: Caller, body: object) -> _Outbound:
+    return _Outbound(parse(body, OutboundCallRequest).request(), json_object(body) or {})
 
 
-def _placed(request: OutboundRequest, result: Placed | Replayed) -> Reply:
+def _placed(asked: _Outbound, result: Placing) -> Reply:
+    if isinstance(result, ForwardedAnswer):  # another node's answer, its headers included
+        model = OutboundCallResponse if result.status in (200, 201) else Error
+        return Reply(convert(result.body, model), status=result.status, headers=result.headers)
+    request = asked.request
     headers: dict[str, str] = {}
     if request.deprecated:
         replacements = ", ".join(
@@ -131,6 +163,16 @@ def _cursor_of(call: Call) -> str:
     return encode_cursor(CallCursor(call.created_at, call.seq))
 
 
+OUTBOUND = Create(
+    path="/calls/outbound",
+    parse=parse_outbound,
+    run=_place,
+    reply=_placed,
+    idempotent=True,
+)
+# A call another (draining) node hands on: placed here, whatever this node does.
+PLACED_HERE = dataclasses.replace(OUTBOUND, run=_place_here)
+
 CALLS: Resource[Call] = Resource(
     path="/calls",
     noun="call",
@@ -141,16 +183,35 @@ CALLS: Resource[Call] = Resource(
     serialize=CallSummary.of,
     list=Paged(run=_list, params=LIST_PARAMS, check=check_list_query, cursor=_cursor_of),
     detail=_detail,
-    create=Create(
-        path="/calls/outbound",
-        parse=parse_outbound,
-        run=_place,
-        reply=_placed,
-        idempotent=True,
-    ),
+    create=OUTBOUND,
 )
 RESOURCES = (CALLS,)
 mount(routes, *RESOURCES)
+
+
+def setup(app: web.Application) -> None:
+    """Answer the calls draining nodes hand on to this one (once the service is open)."""
+
+    async def take_forwarded(app: web.Application) -> None:
+        service = app[SERVICE]
+        service.node.commands.take_forwarded(partial(answer_forwarded, service))
+
+    app.on_startup.append(take_forwarded)
+
+
+async def answer_forwarded(service: Service, asked: Forwarded) -> ForwardedAnswer:
+    """A ``POST /calls/outbound`` a draining node handed on, answered as if it came here with
+    the same API key (still valid) and ``Idempotency-Key``."""
+    key = await service.store.get_api_key(asked.organization_id, asked.api_key_id)
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("the API key is not valid")
+    caller = Caller(service, asked.organization_id, key)
+    reply = await PLACED_HERE.answer(caller, asked.body, asked.idempotency_key)
+    headers = dict(reply.headers)
+    if reply.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    body = json_object(msgspec.to_builtins(reply.body)) or {}
+    return ForwardedAnswer(reply.status, body, headers)
 
 
 @routes.get("/calls/{id}/recording")

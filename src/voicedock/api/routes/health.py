@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from voicedock.api.app_keys import SERVICE
+from voicedock.api.authentication import sends_metrics_token
 from voicedock.api.models.base import reply
 from voicedock.api.models.health import Health
 from voicedock.errors import StoreError
@@ -24,9 +25,10 @@ HEALTH_DATABASE_TIMEOUT = 2.0  # seconds; a database slower than this counts as 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     """``200`` when the service can place calls, even with one of several PBX servers down
-    (``pbx.kind = "none"``: when the database answers); ``503`` otherwise, so that a load
-    balancer takes a node that cannot place calls out. Public: names components and link kinds,
-    never hosts or keys."""
+    (``pbx.kind = "none"``: when the database answers); ``503`` otherwise, or while the node
+    drains, so that a load balancer takes a node that cannot place calls, or is stopping, out.
+    Public: names components and link kinds, never hosts or keys (the operator's monitoring,
+    with the ``[metrics]`` bearer token, sees which provider endpoint a breaker is for)."""
     service = request.app[SERVICE]
     try:
         async with asyncio.timeout(HEALTH_DATABASE_TIMEOUT):
@@ -37,8 +39,11 @@ async def health(request: web.Request) -> web.Response:
         database_up = False
     pbx = service.pbx.health()
     disabled = pbx.kind == "none"
+    draining = service.drain.draining
     if not database_up:
         status = "unavailable"
+    elif draining:
+        status = "draining"
     elif disabled or pbx.all_up:
         status = "ok"
     else:
@@ -56,15 +61,34 @@ async def health(request: web.Request) -> web.Response:
             }
             for name, server in sorted(pbx.servers.items())
         }
-    can_place_calls = database_up and pbx.can_place_calls
+    can_place_calls = database_up and pbx.can_place_calls and not draining
     body = {
         "status": status,
         "can_place_calls": can_place_calls,
+        "draining": draining,
         "database": {"status": _up(database_up)},
         "pbx": pbx_body,
+        "providers": _breakers(request),
     }
     serving = status == "ok" or (status == "degraded" and can_place_calls)
     return reply(msgspec.convert(body, Health), status=200 if serving else 503)
+
+
+def _breakers(request: web.Request) -> list[dict[str, str]]:
+    """The node's provider breakers: to anyone, those not closed, by engine and provider;
+    to the operator's monitoring (the ``[metrics]`` bearer token), every one with its
+    endpoint's label (host and model: an organization's own server may be among them)."""
+    service = request.app[SERVICE]
+    operator = sends_metrics_token(request)
+    out = []
+    for endpoint, state in service.speech.provider_health.breakers():
+        if not operator and state == "closed":
+            continue
+        breaker = {"engine": endpoint.kind, "provider": endpoint.provider, "state": str(state)}
+        if operator:
+            breaker["endpoint"] = endpoint.label()
+        out.append(breaker)
+    return sorted(out, key=lambda b: (b["engine"], b["provider"], b.get("endpoint", "")))
 
 
 def _up(up: bool) -> str:

@@ -7,11 +7,10 @@ configured the route answers 404, so the metrics are never public by accident.
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
 from voicedock.api.app_keys import METRICS_PATH, SERVICE
+from voicedock.api.authentication import sends_metrics_token
 from voicedock.errors import NotFound, Unauthorized
 from voicedock.metrics import CONTENT_TYPE
 
@@ -21,11 +20,9 @@ routes = web.RouteTableDef()
 @routes.get(METRICS_PATH)
 async def metrics(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    token = service.settings.metrics.bearer_token
-    if not token:
+    if not service.settings.metrics.bearer_token:
         raise NotFound("metrics are off: set [metrics] bearer_token to serve them")
-    sent = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+    if not sends_metrics_token(request):
         raise Unauthorized(
             "send the [metrics] bearer_token as 'Authorization: Bearer <token>'",
             error="Invalid metrics token",

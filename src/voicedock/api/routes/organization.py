@@ -1,6 +1,6 @@
 """``/organization``: the API key's organization. Any key reads it; an admin key sets its
 display name and the defaults of its new assistants (the auth middleware refuses others),
-whose provider keys are checked as an assistant's (``check_key_refs``: 403/422); its name and
+whose provider keys are checked as an assistant's (``KeyRefs.check``: 403/422); its name and
 limits are the operator's (403 ``Operator setting``)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from voicedock.api.models.organization import (
     Organization,
     OrganizationUpdate,
 )
-from voicedock.calls.assistants.key_refs import check_key_refs
+from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.organization_settings import check_defaults, limits_of
 from voicedock.domain.records import Organization as OrganizationRecord
 from voicedock.errors import Forbidden, NotFound
@@ -65,9 +65,8 @@ async def update_organization(request: web.Request) -> web.Response:
     if defaults is not UNSET:
         assistant_defaults = check_defaults(defaults, base.assistant_defaults)
         settings = service.settings  # the keys its sections name, as for an assistant
-        await check_key_refs(
-            service.store, base.id, assistant_defaults, settings.byok, settings.speech, partial=True
-        )
+        key_refs = KeyRefs(service.store, base.id, settings.byok, settings.speech)
+        await key_refs.check(assistant_defaults, partial=True)
     updated = dataclasses.replace(
         base,
         display_name=base.display_name if body.display_name is UNSET else body.display_name or "",

@@ -443,6 +443,21 @@ def _plan_entry(key: str, entry: JsonObject, where: str, speech: SpeechSettings)
     return part
 
 
+def operator_plan(key: str, speech: SpeechSettings) -> list[JsonObject]:
+    """The operator's default fallback plan of the engine of ``key`` (``llm_config``...:
+    ``[speech.fallback_plans]``), each entry resolved and checked as an organization's is (a
+    provider of the registry, its keys and their bounds, a voice the node has, a cloud LLM's
+    default model); a ``BadRequest`` names the entry (``llm_config.fallback_plan[1].model``).
+    Its URLs and keys are the operator's: no egress rule applies to them."""
+    plan = []
+    for index, entry in enumerate(speech.fallback_plans.engines()[key]):
+        where = f"{key}.{FALLBACK_PLAN}[{index}]"
+        resolved = _plan_entry(key, entry, where, speech)
+        tenant_provider_fields.check_section(key, str(resolved["provider"]), entry, where)
+        plan.append(resolved)
+    return plan
+
+
 def tenant_sections(config: Mapping[str, JsonValue], speech: SpeechSettings) -> JsonObject:
     """``config`` with each provider section cut to what an organization may set: a stored
     configuration may predate the list (``domain/tenant_provider_fields.py``), and what it holds

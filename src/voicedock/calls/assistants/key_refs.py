@@ -3,8 +3,8 @@
 A provider section (``stt_config``, ``tts_config``, ``llm_config``, ``llm_config.say_voice``)
 may name one of the organization's stored keys (``/provider-keys``) instead of carrying an
 ``api_key``. The named keys are checked when an assistant is saved and when a call is placed
-(``check_key_refs``: the key exists, is for that provider, and the operator's ``[byok] mode``
-allows it); a call opens them when its providers are built (``with_provider_keys``), so the
+(``KeyRefs.check``: the key exists, is for that provider, and the operator's ``[byok] mode``
+allows it); a call opens them when its providers are built (``KeyRefs.opened``), so the
 key itself is only ever in memory: never in the assistant, the call's snapshot or a log line.
 
 ``[byok] mode``: ``allowed`` (the default); ``off`` — a reference is a 403 and fails a call
@@ -143,108 +143,103 @@ def sealing_context(organization_id: str, key_id: str) -> str:
     return f"provider-key:{organization_id}:{key_id}"
 
 
-async def check_key_refs(
-    store: Store,
-    organization_id: str,
-    config: Mapping[str, JsonValue],
-    byok: ByokSettings,
-    speech: SpeechSettings,
-    *,
-    partial: bool = False,
-) -> None:
-    """The keys a (resolved) configuration names, as its calls will use them: 403 when the
-    operator forbids references; 422 for a reference to no key of the organization (or a key
-    for another provider); 400 for, with ``required``, a cloud engine of ``engines`` without
-    one (``partial``: only the sections the configuration names)."""
-    for engine in engines(config, speech, partial=partial):
-        where, provider = engine.where, engine.provider
-        name = engine.section.get(API_KEY_REF)
-        if name is None:
-            if byok.mode == "required" and engine.cloud:
-                left_out = " (left out: the operator's engine)" if engine.left_out else ""
-                raise BadRequest(
-                    f"{where}.{API_KEY_REF} is required: the operator requires the "
-                    f"organization's own key for {provider}{left_out} (see /provider-keys)",
-                    error="Provider key required",
+@dataclass(frozen=True, slots=True)
+class KeyRefs:
+    """One organization's provider keys as its configurations reference them, under the
+    operator's ``[byok]`` mode and ``[speech]`` engines."""
+
+    store: Store
+    organization_id: str
+    byok: ByokSettings
+    speech: SpeechSettings
+
+    async def check(self, config: Mapping[str, JsonValue], *, partial: bool = False) -> None:
+        """The keys a (resolved) configuration names, as its calls will use them: 403 when
+        the operator forbids references; 422 for a reference to no key of the organization
+        (or a key for another provider); 400 for, with ``required``, a cloud engine of
+        ``engines`` without one (``partial``: only the sections the configuration names)."""
+        byok = self.byok
+        for engine in engines(config, self.speech, partial=partial):
+            where, provider = engine.where, engine.provider
+            name = engine.section.get(API_KEY_REF)
+            if name is None:
+                if byok.mode == "required" and engine.cloud:
+                    left_out = " (left out: the operator's engine)" if engine.left_out else ""
+                    raise BadRequest(
+                        f"{where}.{API_KEY_REF} is required: the operator requires the "
+                        f"organization's own key for {provider}{left_out} (see /provider-keys)",
+                        error="Provider key required",
+                    )
+                continue
+            if byok.mode == "off":
+                raise Forbidden(
+                    f"{where}.{API_KEY_REF}: the operator does not allow organizations' own "
+                    "provider keys",
+                    error="Provider keys disabled",
                 )
-            continue
-        if byok.mode == "off":
-            raise Forbidden(
-                f"{where}.{API_KEY_REF}: the operator does not allow organizations' own "
-                "provider keys",
-                error="Provider keys disabled",
-            )
-        key = await store.get_provider_key(organization_id, name=str(name))
+            key = await self.store.get_provider_key(self.organization_id, name=str(name))
+            if key is None:
+                raise Unprocessable(f"{where}.{API_KEY_REF}: no provider key named {name!r}")
+            if not fits(key.provider, provider):
+                raise Unprocessable(
+                    f"{where}.{API_KEY_REF}: the key {name!r} is for {key.provider}, not {provider}"
+                )
+
+    async def opened(
+        self, config: Mapping[str, JsonValue], *, partial: bool = False
+    ) -> Mapping[str, JsonValue]:
+        """``config`` with the reference of each engine it reaches replaced by the key it
+        names, opened (a copy: the given configuration is not changed). ``ProviderConfigError``
+        when a key cannot be used, or, with ``required``, a cloud engine has no key of its own
+        (``partial``: only the sections ``config`` names, as ``engines``)."""
+        required = self.byok.mode == "required"
+        reached = engines(config, self.speech, partial=partial)
+        if not required and not any(API_KEY_REF in e.section for e in reached):
+            return config
+        out = dict(config)
+        for engine in reached:  # llm_config before its say_voice
+            where, section = engine.where, engine.section
+            name = section.get(API_KEY_REF)
+            if name is None:
+                if required and engine.cloud and not section.get("api_key"):
+                    raise ProviderConfigError(
+                        f"{where}: the operator requires the organization's own "
+                        f"{engine.provider} key"
+                    )
+                continue
+            opened = {k: v for k, v in section.items() if k != API_KEY_REF}
+            opened["api_key"] = await self._open(str(name), where)
+            if where == _SAY:
+                out[_LLM] = {**(json_object(out[_LLM]) or {}), SAY_VOICE: opened}
+            elif engine.plan is not None:  # after its section
+                key, index = engine.plan
+                holder = json_object(out[key]) or {}
+                plan = holder.get(FALLBACK_PLAN)
+                entries: list[JsonValue] = list(plan) if isinstance(plan, list) else []
+                entries[index] = opened
+                out[key] = {**holder, FALLBACK_PLAN: entries}
+            else:
+                out[where] = opened  # its say_voice and plan, if any, come next
+        return out
+
+    async def _open(self, name: str, where: str) -> str:
+        if self.byok.mode == "off":
+            raise ProviderConfigError(f"{where}: the operator does not allow provider keys")
+        try:
+            key = await self.store.get_provider_key(self.organization_id, name=name)
+        except StoreError as exc:  # the call cannot have its key now: it fails as unprovided
+            raise ProviderUnavailableError(f"{where}: provider key not readable: {exc}") from None
         if key is None:
-            raise Unprocessable(f"{where}.{API_KEY_REF}: no provider key named {name!r}")
-        if not fits(key.provider, provider):
-            raise Unprocessable(
-                f"{where}.{API_KEY_REF}: the key {name!r} is for {key.provider}, not {provider}"
-            )
+            raise ProviderConfigError(f"{where}: no provider key named {name!r}")
+        box = key_box(self.byok)
+        if box is None:
+            raise ProviderConfigError("no [byok] key is configured to open provider keys")
+        try:
+            return box.open(key.sealed, sealing_context(self.organization_id, key.id))
+        except KeyBoxError as exc:
+            raise ProviderConfigError(str(exc)) from None
 
 
 def references(config: Mapping[str, JsonValue], name: str) -> bool:
     """Whether ``config`` references the provider key ``name``."""
     return any(section.get(API_KEY_REF) == name for _, section in _sections(config))
-
-
-async def with_provider_keys(
-    store: Store,
-    organization_id: str,
-    config: Mapping[str, JsonValue],
-    byok: ByokSettings,
-    speech: SpeechSettings,
-    *,
-    partial: bool = False,
-) -> Mapping[str, JsonValue]:
-    """``config`` with the reference of each engine it reaches replaced by the key it names,
-    opened (a copy: the given configuration is not changed). ``ProviderConfigError`` when a
-    key cannot be used, or, with ``required``, a cloud engine has no key of its own
-    (``partial``: only the sections ``config`` names, as ``engines``)."""
-    reached = engines(config, speech, partial=partial)
-    if byok.mode != "required" and not any(API_KEY_REF in e.section for e in reached):
-        return config
-    out = dict(config)
-    for engine in reached:  # llm_config before its say_voice
-        where, section = engine.where, engine.section
-        name = section.get(API_KEY_REF)
-        if name is None:
-            if byok.mode == "required" and engine.cloud and not section.get("api_key"):
-                raise ProviderConfigError(
-                    f"{where}: the operator requires the organization's own {engine.provider} key"
-                )
-            continue
-        opened = {k: v for k, v in section.items() if k != API_KEY_REF}
-        opened["api_key"] = await _open(store, organization_id, str(name), byok, where)
-        if where == _SAY:
-            out[_LLM] = {**(json_object(out[_LLM]) or {}), SAY_VOICE: opened}
-        elif engine.plan is not None:  # after its section
-            key, index = engine.plan
-            holder = json_object(out[key]) or {}
-            plan = holder.get(FALLBACK_PLAN)
-            entries: list[JsonValue] = list(plan) if isinstance(plan, list) else []
-            entries[index] = opened
-            out[key] = {**holder, FALLBACK_PLAN: entries}
-        else:
-            out[where] = opened  # its say_voice and plan, if any, come next
-    return out
-
-
-async def _open(
-    store: Store, organization_id: str, name: str, byok: ByokSettings, where: str
-) -> str:
-    if byok.mode == "off":
-        raise ProviderConfigError(f"{where}: the operator does not allow provider keys")
-    try:
-        key = await store.get_provider_key(organization_id, name=name)
-    except StoreError as exc:  # the call cannot have its key now: it fails as unprovided
-        raise ProviderUnavailableError(f"{where}: provider key not readable: {exc}") from None
-    if key is None:
-        raise ProviderConfigError(f"{where}: no provider key named {name!r}")
-    box = key_box(byok)
-    if box is None:
-        raise ProviderConfigError("no [byok] key is configured to open provider keys")
-    try:
-        return box.open(key.sealed, sealing_context(organization_id, key.id))
-    except KeyBoxError as exc:
-        raise ProviderConfigError(str(exc)) from None

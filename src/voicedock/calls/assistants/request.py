@@ -11,7 +11,7 @@ one of::
     {"error": "We are closed. Goodbye."}     a refusal: spoken to the caller, then hang-up
 
 Anything else (no endpoint, a timeout, an error status, an unknown assistant, a bad
-configuration, one whose provider keys do not hold: ``check_key_refs``) falls back to the
+configuration, one whose provider keys do not hold: ``KeyRefs.check``) falls back to the
 number's assistant; a number without one (or whose own does not hold) rejects the call.
 """
 
@@ -36,6 +36,7 @@ from voicedock.domain.assistant_config import HANG_UP_AFTER_FIRST_MESSAGE, set_o
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.records import PhoneNumber
+from voicedock.domain.webhooks import InboundAssistantRequest
 from voicedock.errors import ApiError, BadRequest, ServerRequestFailed
 from voicedock.store.base import Store
 
@@ -45,16 +46,7 @@ log = logging.getLogger("voicedock.calls")
 class AssistantServer(Protocol):
     """Where ``assistant-request`` goes (``voicedock.webhooks.server_requests``)."""
 
-    async def assistant_request(
-        self,
-        *,
-        organization_id: str,
-        call_id: str,
-        caller: str | None,
-        called: str,
-        number_id: str,
-        timeout_s: float,
-    ) -> JsonObject: ...
+    async def assistant_request(self, request: InboundAssistantRequest) -> JsonObject: ...
 
 
 async def inbound_assistant(
@@ -76,7 +68,7 @@ async def inbound_assistant(
     if asks_first is not None and isinstance(asks_first.timeout_seconds, int):
         timeout = asks_first.timeout_seconds
     try:
-        answer = await server.assistant_request(
+        request = InboundAssistantRequest(
             organization_id=number.organization_id,
             call_id=call_id,
             caller=caller,
@@ -84,6 +76,7 @@ async def inbound_assistant(
             number_id=number.id,
             timeout_s=float(timeout),
         )
+        answer = await server.assistant_request(request)
         return await _chosen(store, speech, byok, number, answer)
     except (ServerRequestFailed, ApiError) as exc:
         shown = mask_call_id(call_id)

@@ -24,7 +24,7 @@ from voicedock.calls.assistants.config import (
     resolve_provider,
     tenant_sections,
 )
-from voicedock.calls.assistants.key_refs import check_key_refs
+from voicedock.calls.assistants.key_refs import KeyRefs
 from voicedock.calls.assistants.placeholders import fill_config
 from voicedock.calls.tools.templates import expand_tool_templates
 from voicedock.config import ByokSettings, SpeechSettings
@@ -130,7 +130,7 @@ async def resolve_assistant(
 ) -> ResolvedAssistant:
     """Reference, transient or hybrid mode → one resolved configuration (404/400 on errors;
     with ``egress``, a URL the operator's policy refuses is a 400 too), whose provider keys
-    hold as a call will use them (``check_key_refs``: 403/422, ``[byok] mode`` included)."""
+    hold as a call will use them (``KeyRefs.check``: 403/422, ``[byok] mode`` included)."""
     if choice.assistant_id is not None:
         saved = await store.get_assistant(org_id, choice.assistant_id)
         if saved is None:
@@ -160,7 +160,7 @@ async def resolve_assistant(
     if choice.record is not None:
         config["record"] = choice.record
     resolved = resolve_provider(config, speech, egress)
-    await check_key_refs(store, org_id, resolved, byok, speech)
+    await KeyRefs(store, org_id, byok, speech).check(resolved)
     typed = config_of(resolved)
     if choice.variables:  # this call's values of the {{placeholders}}, as a campaign's
         typed = fill_config(typed, choice.variables)

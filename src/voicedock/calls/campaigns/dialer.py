@@ -63,7 +63,7 @@ from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, Trunk, utcnow
 from voicedock.errors import ApiError, RateLimited, StoreUnavailable
 from voicedock.logs import describe
-from voicedock.store.base import Store, Transaction
+from voicedock.store.base import ScheduledChoice, Store, Transaction
 
 log = logging.getLogger("voicedock.campaigns")
 
@@ -335,9 +335,8 @@ class _ScheduledDue:
         self.step = _Step.IDLE  # when nothing is dialed: ended one, or idle
 
     async def claim(self, tx: Transaction, now: datetime) -> NewCall | timedelta | None:
-        claimed = await self._engine.scheduled.claim(
-            tx, now, organization_id=self._organization_id, skip=self._held
-        )
+        choice = ScheduledChoice(self._organization_id, skip=self._held)
+        claimed = await self._engine.scheduled.claim(tx, now, choice)
         if claimed is None:
             return None
         self.step = _Step.DIALED

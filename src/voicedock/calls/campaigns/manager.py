@@ -98,7 +98,6 @@ class CampaignManager:
         self._egress_policy = egress_policy(settings)
         self._now = clock
         self.events: CampaignEvents = events or NoCampaignEvents()
-        self._campaigns: dict[str, Campaign] = {}  # by id: what a settling call reads (immutable)
 
     async def create(self, org_id: str, request: CampaignRequest) -> Campaign:
         self._check_destinations(request.contacts)
@@ -212,15 +211,18 @@ class CampaignManager:
         contact = await tx.contact_of_call(call.id)
         if contact is None or contact.state is not ContactState.CALLING:
             return  # settled already (an event applied twice)
-        campaign = await self._campaign(call.campaign_id)
+        # Read in ``tx``: a read on another connection while it is open may wait for ever
+        # (every connection of the pool held by calls ending the same way).
+        campaign = await tx.get_campaign(None, call.campaign_id)
+        if campaign is None:
+            raise NotFound("no campaign with this id", error=CAMPAIGN_NOT_FOUND)
         now = event.created_at
         outcome = outcome_of(call)
         again = retry_at(campaign.retries, outcome, contact.attempts, now)
         if outcome == PBX_UNAVAILABLE:  # never dialed: not an attempt, tried again shortly
             contact.attempts -= 1
             again = now + PBX_WAIT
-        current = await self._store.get_campaign(None, campaign.id)
-        if current is not None and current.status is CampaignStatus.CANCELLED:
+        if campaign.status is CampaignStatus.CANCELLED:
             again = None
         contact.outcome = outcome
         contact.updated_at = now
@@ -235,15 +237,6 @@ class CampaignManager:
 
     async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
         return None
-
-    async def _campaign(self, campaign_id: str) -> Campaign:
-        known = self._campaigns.get(campaign_id)
-        if known is None:
-            known = await self._store.get_campaign(None, campaign_id)
-            if known is None:
-                raise NotFound("no campaign with this id", error=CAMPAIGN_NOT_FOUND)
-            self._campaigns[campaign_id] = known
-        return known
 
 
 __all__ = ["CampaignEvents", "CampaignManager", "NoCampaignEvents", "new_campaign_id"]

@@ -1,6 +1,7 @@
 """What a live conversation writes of its call: its end reason, the answering-machine verdict,
 each final message as it is said, and the call's record when the conversation ends
-(``calls/live/record.py``: transcript, latency, timings, analysis, recording, usage).
+(``calls/live/record.py``: transcript, latency, timings, analysis, recording, usage, the
+fallback plans' switches).
 
 The runner attaches the conversation as the call's ``LiveCall`` (``attach``: control commands
 reach it, and the end-of-call report waits for its record) and hands in each write behind the
@@ -164,6 +165,8 @@ class LiveRecords:
                     call.answering_machine = record.answering_machine
                 if record.speech_usage is not None:
                     call.speech_usage = record.speech_usage
+                if record.provider_switches is not None:
+                    call.provider_switches = record.provider_switches
                 call.updated_at = now
                 await tx.update_call(call)
             await self._reports.recorded(tx, call, messages)

@@ -44,7 +44,7 @@ from voicedock.errors import PbxUnavailable, RateLimited, StoreError
 from voicedock.logs import call_context, describe
 from voicedock.pbx.base import OriginateRequest, Pbx
 from voicedock.pbx.causes import CallError
-from voicedock.store.base import Store, Transaction
+from voicedock.store.base import NumberChoice, Store, Transaction
 from voicedock.validation import mask_number
 
 log = logging.getLogger("voicedock.calls")
@@ -247,13 +247,9 @@ class Placement:
     ) -> tuple[PhoneNumber, str | None] | timedelta:
         """Reserve a caller number and pass the dial limits (shared by every node): the
         number and the PBX server of its trunk, or how long to wait."""
-        number = await tx.reserve_phone_number(
-            dial.organization_id,
-            dial.number_id,
-            now,
-            among=dial.number_ids,
-            trunks=self._trunk_access.usable(trunks, dial.organization_id),
-        )
+        usable = self._trunk_access.usable(trunks, dial.organization_id)
+        choice = NumberChoice(dial.organization_id, dial.number_id, dial.number_ids, usable)
+        number = await tx.reserve_phone_number(choice, now)
         if number is None:
             raise RateLimited(
                 "every phone number you can call from is at its concurrent-call limit; "
@@ -264,7 +260,7 @@ class Placement:
             tx,
             number.trunk,
             dial.organization_id,
-            await self._organization_max(dial.organization_id),
+            await self._organization_max(tx, dial.organization_id),
             dial.campaign_id,
             dial.campaign_max,
             await tx.clock(),
@@ -274,9 +270,11 @@ class Placement:
         self._trunk_dials[dial.call_id] = admitted
         return number, _trunk_pbx(trunks.get(number.trunk))
 
-    async def _organization_max(self, organization_id: str) -> int:
-        """The operator's override (``voicedock organizations set-limits``), else the file's."""
-        org = await self._store.get_organization(organization_id)
+    async def _organization_max(self, tx: Transaction, organization_id: str) -> int:
+        """The operator's override (``voicedock organizations set-limits``), else the file's
+        (read in ``tx``: a read on another connection while it holds the numbers' locks waits
+        for a free one, and placements waiting for those locks may hold them all)."""
+        org = await tx.get_organization(organization_id)
         if org is not None and org.max_concurrent_calls is not None:
             return org.max_concurrent_calls
         if self._organization_limits is None:

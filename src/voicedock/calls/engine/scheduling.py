@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import datetime
 
 from voicedock.calls.assistants.resolve import ResolvedAssistant
@@ -30,7 +30,7 @@ from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, CallEvent, CallStatus, PhoneNumber
 from voicedock.errors import RateLimited
-from voicedock.store.base import Store, Transaction
+from voicedock.store.base import ScheduledChoice, Store, Transaction
 
 log = logging.getLogger("voicedock.calls")
 
@@ -90,7 +90,7 @@ class ScheduledCalls:
         """429 when the organization has as many calls waiting with ``scheduled_at`` as the
         operator allows (counted under the organization's lock: nodes never exceed it
         together); Retry-After: until the first of them is due."""
-        most = max_scheduled_calls(self._settings, await self._store.get_organization(org_id))
+        most = max_scheduled_calls(self._settings, await tx.get_organization(org_id))
         if not most:
             return
         await tx.lock_organization(org_id)
@@ -106,32 +106,20 @@ class ScheduledCalls:
             retry_after_seconds=math.ceil(due_in.total_seconds()),
         )
 
-    async def claim(
-        self,
-        tx: Transaction,
-        now: datetime,
-        *,
-        organization_id: str | None = None,
-        skip: Collection[str] = (),
-    ) -> Call | None:
-        """The dialer's turn (in ``tx``): claim the scheduled call due first (of
-        ``organization_id`` when given), but those in ``skip`` (``None``: none is due). One
-        whose ``latest_at`` passed is ended ``schedule-expired``, one the operator's
-        configuration now refuses ends with the reason (``calls/outbound/recheck.py``):
-        returned ended. Else it is returned still scheduled, for ``Placement.place`` to dial
-        (``dial_of``)."""
-        call = await tx.claim_scheduled_call(
-            self._node_id, now, skip, organization_id=organization_id
-        )
+    async def claim(self, tx: Transaction, now: datetime, choice: ScheduledChoice) -> Call | None:
+        """The dialer's turn (in ``tx``): claim the chosen scheduled call due first (``None``:
+        none is due). One whose ``latest_at`` passed is ended ``schedule-expired``, one the
+        operator's configuration now refuses ends with the reason
+        (``calls/outbound/recheck.py``): returned ended. Else it is returned still scheduled,
+        for ``Placement.place`` to dial (``dial_of``)."""
+        call = await tx.claim_scheduled_call(self._node_id, now, choice)
         if call is None:
             return None
         if call.latest_at is not None and call.latest_at < now:
             log.info("call %s: not dialed before its latest_at", mask_call_id(call.id))
             reason: str | None = SCHEDULE_EXPIRED
         else:
-            reason = await scheduled_refusal(
-                self._store, call, self._settings.policy, self._trunk_access
-            )
+            reason = await scheduled_refusal(tx, call, self._settings.policy, self._trunk_access)
         if reason is None:
             return call
         moved = await self._timeline.transition(

@@ -38,8 +38,7 @@ from voicedock.aio import Closable, Coro, Supervisor
 from voicedock.calls.live.caller_audio import CallerInput
 from voicedock.calls.live.config import analysis_plan, conversation_config
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
-from voicedock.calls.live.providers import build_providers as build_providers
-from voicedock.calls.live.providers import build_providers_closing_on_error
+from voicedock.calls.live.providers import build_providers
 from voicedock.calls.live.result import LiveCallResult as LiveCallResult
 from voicedock.calls.live.result import live_call_result
 from voicedock.calls.live.screening import VoicemailScreening
@@ -162,7 +161,7 @@ class LiveConversation(Closable):
     async def _start(self) -> None:
         try:
             if self._providers is None:
-                self._providers = await build_providers_closing_on_error(self._assistant_config)
+                self._providers = await build_providers(self._assistant_config)
         except ProviderError as exc:
             # Nothing can speak the fallback; end at once rather than hold a silent line.
             log.warning("call providers unavailable: %s", type(exc).__name__)
@@ -210,6 +209,7 @@ class LiveConversation(Closable):
             config=self._config,
             on_transcript=on_transcript,
             tools=self._tools,
+            endpoints=providers.endpoints,
         )
 
     async def run(self) -> LiveCallResult:

@@ -43,6 +43,7 @@ import msgspec
 from voicedock.calls.assistants.config import (
     SAY_VOICE,
     WHISPER_NAMES,
+    operator_plan,
     resolve_provider,
     tenant_sections,
 )
@@ -64,10 +65,12 @@ from voicedock.errors import BadRequest
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
+from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.fallback_plans.stt import SttPlan
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm, ProviderConfigError, Stt, Tts
-from voicedock.pipeline.providers.registry import create_llm, create_stt, create_tts
+from voicedock.pipeline.providers.registry import RULE_BASED, create_llm, create_stt, create_tts
+from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.providers.section import decoded
 
 if TYPE_CHECKING:
@@ -80,9 +83,9 @@ class _Closing(Protocol):
 
 SectionT = TypeVar("SectionT", SttConfig, LlmConfig, TtsConfig)
 P = TypeVar("P", bound=_Closing)
-# Sections an engine is made of, in order: where each is in the configuration, and the section
-# (None: the operator's engine).
-Parts: TypeAlias = "list[tuple[str, JsonObject | None]]"
+# Sections an engine is made of, in order: the section (None: the operator's engine), where it
+# is written, and whether it is the operator's (an entry of its default plan).
+Parts: TypeAlias = "list[tuple[JsonObject | None, str, bool]]"
 
 # A section that would take the operator's [speech] key where the operator does not allow it.
 _REQUIRED = "{}: the operator requires the organization's own {} key, not its [speech] key"
@@ -97,6 +100,8 @@ class SpeechProviders:
     # The providers' names, as the call's usage counts them (``domain.usage``; None: unnamed).
     stt_name: str | None = None
     tts_name: str | None = None
+    # A pipeline call's engines as built (a plan: its first entry), which its turns name.
+    endpoints: Endpoints | None = None
     # What a speech-to-speech call goes on with when its session fails (its fallback plan).
     pipeline: RealtimePlan | None = None
 
@@ -107,19 +112,7 @@ class SpeechProviders:
                     await provider.aclose()
 
 
-def build_providers(
-    assistant_config: AssistantConfig,
-    speech: SpeechSettings | None = None,
-    egress: Egress | None = None,
-    *,
-    speech_keys: bool = True,
-) -> SpeechProviders:
-    """Providers from an assistant configuration (raises ProviderError); ``speech_keys``
-    False: the operator's ``[speech]`` keys are never used (``_section``)."""
-    return _build(assistant_config, speech, egress, speech_keys, made=[])
-
-
-async def build_providers_closing_on_error(
+async def build_providers(
     assistant_config: AssistantConfig,
     speech: SpeechSettings | None = None,
     egress: Egress | None = None,
@@ -128,9 +121,11 @@ async def build_providers_closing_on_error(
     health: ProviderHealth | None = None,
     on_switch: Callable[[Switch], None] | None = None,
 ) -> SpeechProviders:
-    """``build_providers``, closing the ones already made when a later one fails. An engine
-    with a fallback plan is a plan (``pipeline/fallback_plans/``) consulting the node's
-    breakers (``health``) and reporting each move to the call (``on_switch``)."""
+    """Providers from an assistant configuration (raises ProviderError, the ones already
+    made closed); ``speech_keys`` False: the operator's ``[speech]`` keys are never used
+    (``_section``). An engine with a fallback plan is a plan (``pipeline/fallback_plans/``)
+    consulting the node's breakers (``health``) and reporting each move to the call
+    (``on_switch``)."""
     made: list[_Closing] = []
     try:
         return _build(
@@ -178,6 +173,7 @@ def _build(
         tts,
         stt_name=_provider_name(assistant_config, "stt_config", speech),
         tts_name=_provider_name(assistant_config, "tts_config", speech),
+        endpoints=Endpoints(**plans.first),
     )
 
 
@@ -240,26 +236,23 @@ def _speech_to_speech(config: JsonObject, plans: _Plans, made: list[_Closing]) -
     operator_url = not own_url or own_url == XAI_REALTIME_URL
     if operator_url and not section.get("api_key") and not speech_keys:
         raise ProviderConfigError(_REQUIRED.format("llm_config", config.get("provider")))
-    key = speech.xai_api_key if operator_url else ""
+    if operator_url and not section.get("api_key"):
+        section["api_key"] = speech.xai_api_key  # the operator's key, as ``_section`` gives
     typed = decoded(RealtimeConfig, section, "llm_config")
-    realtime = RealtimeSpeech.from_config(typed, default_key=key, egress=guard)
+    realtime = RealtimeSpeech.from_config(typed, egress=guard)
     tts = create_tts(_say_voice(section, speech, speech_keys), guard)
     made.append(tts)
-    pipeline = None
-    if isinstance(section.get(FALLBACK_PLAN), list):
-        session = Endpoint(
-            "realtime", str(config.get("provider")), typed.url or "", typed.model or ""
-        )
-        pipeline = plans.realtime_plan(session, section, made)
+    provider = str(config.get("provider"))
+    session = Endpoint("realtime", provider, typed.url or "", typed.model or "")
+    pipeline = plans.realtime_plan(session, section, made)
     # The realtime session hears the caller and speaks the replies: both count against it.
-    name = str(config.get("provider"))
     return SpeechProviders(
         stt=None,
         llm=None,
         tts=tts,
         realtime=realtime,
-        stt_name=name,
-        tts_name=name,
+        stt_name=provider,
+        tts_name=provider,
         pipeline=pipeline,
     )
 
@@ -269,16 +262,6 @@ def _say_voice(realtime: JsonObject, speech: SpeechSettings, speech_keys: bool) 
     operator's ``[speech] tts``."""
     say_voice = realtime.get(SAY_VOICE) or {"provider": speech.tts}
     return _tts({"tts_config": say_voice}, speech, speech_keys)
-
-
-def _stt(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> SttConfig:
-    key = "stt_config"
-    return decoded(SttConfig, _section(config, key, speech, speech_keys=speech_keys), key)
-
-
-def _llm(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> LlmConfig:
-    key = "llm_config"
-    return decoded(LlmConfig, _section(config, key, speech, speech_keys=speech_keys), key)
 
 
 def _tts(config: Mapping[str, JsonValue], speech: SpeechSettings, speech_keys: bool) -> TtsConfig:
@@ -352,7 +335,16 @@ _SPEECH_KEYS = {
 class _Plans:
     """Each engine of a resolved configuration: its section alone, or a plan of the section
     and its ``fallback_plan`` entries, each completed by the operator's settings as a section
-    is (``_section``) and made by the registry, connecting through ``guard``."""
+    is (``_section``) and made by the registry, connecting through ``guard``.
+
+    A section without a ``fallback_plan`` of its own (or no section: the operator's engine)
+    takes the operator's default plan of its engine (``[speech.fallback_plans]``), less an
+    entry that is the section's own endpoint; an assistant's own plan replaces it. The
+    operator's entries are the operator's: its URLs and its ``[speech]`` keys, except where it
+    requires organizations' own keys (``speech_keys`` False), where an entry that would take
+    one of its keys is left out. A rule-based entry after the first is ``PoliteClose``: it
+    ends the call politely. A speech-to-speech session's pipeline is made the same way
+    (``realtime_plan``)."""
 
     def __init__(
         self,
@@ -365,6 +357,7 @@ class _Plans:
     ) -> None:
         self._config, self.speech, self.speech_keys = config, speech, speech_keys
         self._health, self._on_switch, self.guard = health, on_switch, guard
+        self.first: dict[str, Endpoint] = {}  # each engine's first endpoint, by engine
 
     def stt(self, made: list[_Closing], parts: Parts | None = None) -> Stt:
         entries = self._entries(
@@ -391,38 +384,48 @@ class _Plans:
 
     def realtime_plan(
         self, session: Endpoint, realtime: Mapping[str, JsonValue], made: list[_Closing]
-    ) -> RealtimePlan:
-        """The pipeline of a speech-to-speech session's ``fallback_plan``: its entries the
-        LLM, ``stt_config`` the STT (else the operator's), ``tts_config`` the voice (else the
-        session's ``say_voice``, else the operator's)."""
-        plan = realtime.get(FALLBACK_PLAN)
-        at = f"llm_config.{FALLBACK_PLAN}"
-        llm_parts: Parts = [
-            (f"{at}[{index}]", entry)
-            for index, entry in enumerate(plan if isinstance(plan, list) else [])
-            if isinstance(entry, dict)
-        ]
-        llm = self._llm_entries(made, llm_parts)
+    ) -> RealtimePlan | None:
+        """The pipeline of a speech-to-speech session's ``fallback_plan`` (None: it has none):
+        its entries the LLM, ``stt_config`` the STT (else the operator's), ``tts_config`` the
+        voice (else the session's ``say_voice``, else the operator's)."""
+        if not isinstance(realtime.get(FALLBACK_PLAN), list):
+            return None
+        # Each entry comes after the session: a rule-based one closes the call politely.
+        llm = self._llm_entries(made, self._plan_parts("llm_config", realtime), later_only=True)
         stt_parts: Parts | None = None
         if "stt_config" not in self._config:  # the operator's
-            stt_parts = [("stt_config", {"provider": self.speech.stt})]
+            stt_parts = [({"provider": self.speech.stt}, "stt_config", False)]
         tts_parts: Parts | None = None
         if "tts_config" not in self._config:  # the voice of the verbatim texts
             say = json_object(realtime.get(SAY_VOICE)) or {"provider": self.speech.tts}
-            tts_parts = [(f"llm_config.{SAY_VOICE}", say)]
+            tts_parts = [(say, f"llm_config.{SAY_VOICE}", False)]
+        stt = self.stt(made, stt_parts)
+        tts = self.tts(made, tts_parts)
         return RealtimePlan(
             session=session,
-            stt=self.stt(made, stt_parts),
+            stt=stt,
             llm=self._llm_plan(llm),
-            tts=self.tts(made, tts_parts),
+            tts=tts,
             to=llm[0].endpoint,
             health=self._health,
             on_switch=self._on_switch,
         )
 
-    def _llm_entries(self, made: list[_Closing], parts: Parts | None) -> list[Entry[Llm]]:
+    def _llm_entries(
+        self, made: list[_Closing], parts: Parts | None, *, later_only: bool = False
+    ) -> list[Entry[Llm]]:
+        """The LLM's entries; ``later_only``: the first too comes after another model."""
+
+        def first(section: LlmConfig) -> Llm:
+            return create_llm(section, self.guard)
+
+        def later(section: LlmConfig) -> Llm:
+            if section.provider in RULE_BASED:
+                return PoliteClose.from_config(section)
+            return first(section)
+
         return self._entries(
-            "llm_config", LlmConfig, lambda s: create_llm(s, self.guard), made, parts
+            "llm_config", LlmConfig, later if later_only else first, made, parts, later
         )
 
     def _llm_plan(self, entries: list[Entry[Llm]]) -> Llm:
@@ -437,42 +440,57 @@ class _Plans:
         make: Callable[[SectionT], P],
         made: list[_Closing],
         parts: Parts | None = None,
+        later: Callable[[SectionT], P] | None = None,
     ) -> list[Entry[P]]:
-        """The providers of ``parts`` (where each section is, and the section; None: the
-        operator's engine), made in order; by default the configuration's ``key`` section
-        and its plan's entries."""
+        """The providers of ``parts`` (by default the configuration's ``key`` section and its
+        plan's entries: ``_parts``), made in order; ``later`` makes those after the first
+        (default: ``make``)."""
         entries: list[Entry[P]] = []
-        for where, part in parts if parts is not None else self._parts(key):
+        for index, (part, where, operator) in enumerate(
+            self._parts(key) if parts is None else parts
+        ):
             holder = {} if part is None else {key: part}
-            completed = _section(holder, key, self.speech, speech_keys=self.speech_keys)
+            try:
+                completed = _section(holder, key, self.speech, speech_keys=self.speech_keys)
+            except ProviderConfigError:
+                if operator:
+                    continue  # the operator's key, which goes nowhere here
+                raise
+            if operator and not self.speech_keys and completed.get("api_key"):
+                continue
             typed = decoded(kind, completed, where)
-            provider = make(typed)
-            made.append(provider)
             endpoint = Endpoint(
                 key.removesuffix("_config"),
                 typed.provider,
                 typed.base_url or "",
                 getattr(typed, "model", None) or "",
             )
+            if operator and any(entry.endpoint == endpoint for entry in entries):
+                continue  # the section's own endpoint: tried already
+            provider = (make if index == 0 or later is None else later)(typed)
+            made.append(provider)
             entries.append(Entry(endpoint, provider))
+        if entries:
+            self.first[key.removesuffix("_config")] = entries[0].endpoint
         return entries
 
     def _parts(self, key: str) -> Parts:
-        """The configuration's ``key`` section (None: the operator's engine), then its plan's
-        entries."""
+        """The configuration's ``key`` section itself (None: the operator's engine), then its
+        plan's entries, or the operator's default plan."""
         section = json_object(self._config.get(key))
-        plan = section.get(FALLBACK_PLAN) if section is not None else None
-        parts: Parts = [
-            (
-                key,
-                None
-                if section is None
-                else {k: v for k, v in section.items() if k != FALLBACK_PLAN},
-            )
-        ]
+        own = None if section is None else {k: v for k, v in section.items() if k != FALLBACK_PLAN}
+        return [(own, key, False), *self._plan_parts(key, section)]
+
+    def _plan_parts(self, key: str, section: Mapping[str, JsonValue] | None) -> Parts:
+        """The entries of ``section``'s ``fallback_plan`` (written in ``key``), or without one
+        the operator's default plan of the engine."""
+        plan = None if section is None else section.get(FALLBACK_PLAN)
         if isinstance(plan, list):
             at = f"{key}.{FALLBACK_PLAN}"
-            parts += [
-                (f"{at}[{i}]", entry) for i, entry in enumerate(plan) if isinstance(entry, dict)
-            ]
-        return parts
+            return [(e, f"{at}[{i}]", False) for i, e in enumerate(plan) if isinstance(e, dict)]
+        try:
+            default = operator_plan(key, self.speech)
+        except BadRequest as exc:  # checked at start-up: a configuration changed since
+            raise ProviderConfigError(exc.message) from None
+        engine = key.removesuffix("_config")
+        return [(e, f"speech.fallback_plans.{engine}[{i}]", True) for i, e in enumerate(default)]

@@ -78,6 +78,7 @@ class LiveRecord:
     recording_duration_seconds: float | None = None
     answering_machine: JsonObject | None = None  # the detection's verdict and evidence
     speech_usage: list[JsonObject] | None = None  # ``Call.speech_usage`` (``domain.usage``)
+    provider_switches: int | None = None  # moves to a fallback plan's next entry
 
     def messages(self, call_id: str) -> list[CallMessage]:
         """In spoken order (by when each message started)."""

@@ -16,6 +16,11 @@ owner's conversation, ``end-call`` and ``transfer`` its PBX legs.
 Each node listens on its channel with ``serve``, a task of the node's ``Supervisor``, on a
 connection of its own that is opened again whenever it is lost (commands stored meanwhile are
 found then). What arrives is carried out by ``engine.control`` in a child task, and answered.
+
+A draining node (``calls/nodes/drain.py``) hands a new ``POST /calls/outbound`` on to a live
+node the same way (``forward``): the request as the client sent it (``Forwarded``), which that
+node answers as its own API would (the handler the API gives ``take_forwarded``), and the
+answer (``ForwardedAnswer``: status, body, headers) is the client's.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TypedDict
 
 import msgspec
@@ -34,8 +40,9 @@ from voicedock.calls.commands import command_data, command_of_data
 from voicedock.calls.control import ControlCommand
 from voicedock.calls.errors import CallNotActive, NodeUnavailable, OwnerAnswered
 from voicedock.domain.ids import mask_call_id
+from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.errors import ApiError, NotFound, StoreError, StoreUnavailable
-from voicedock.store.base import NodeMailbox, Store
+from voicedock.store.base import NodeMailbox, NodeReply, Store
 
 log = logging.getLogger("voicedock.calls.nodes")
 
@@ -45,15 +52,41 @@ _RECONNECT = 1.0  # seconds before listening again after the connection was lost
 _EARLY = 256  # answers heard before their sender waited for them, kept at most
 
 Control = Callable[[str, str, ControlCommand], Awaitable[None]]
+OUTBOUND = "outbound"  # the kind of a forwarded POST /calls/outbound in the mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """A ``POST /calls/outbound`` a draining node hands on: the body as the client sent it,
+    the organization and API key it came with, and its ``Idempotency-Key``."""
+
+    organization_id: str
+    api_key_id: str
+    body: JsonValue
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedAnswer:
+    """What the node that took a forwarded request answered: the client's answer as is."""
+
+    status: int
+    body: JsonObject
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# Answers a forwarded request as this node's API would (given by the API: ``take_forwarded``).
+ForwardedHandler = Callable[[Forwarded], Awaitable[ForwardedAnswer]]
 
 
 class _Answer(TypedDict, total=False):
-    """The owner's answer to a command, as stored in the mailbox: its status and error body
-    as the API would give them, or the owner's database lost (``unavailable``), or a failure of
-    its own (``failed``)."""
+    """A node's answer to a command, as stored in the mailbox: its status and body as the
+    API would give them (and its headers), or its database lost (``unavailable``), or a
+    failure of its own (``failed``)."""
 
     status: int
-    body: dict[str, str]
+    body: dict[str, object]  # JSON (read with ``json_object``)
+    headers: dict[str, str]
     unavailable: str
     failed: bool
 
@@ -82,7 +115,12 @@ class CommandRelay:
         # Answers heard while their sender was still storing the command (a busy node): the
         # sender finds them here instead of at its next look at the row.
         self._early: dict[int, None] = {}
+        self._forwarded: ForwardedHandler | None = None  # until the API gives its handler
         self.listening = asyncio.Event()  # for tests: the channel is listened to
+
+    def take_forwarded(self, handler: ForwardedHandler) -> None:
+        """Answer the requests draining nodes hand on to this one with ``handler``."""
+        self._forwarded = handler
 
     async def control(self, org_id: str, call_id: str, command: ControlCommand) -> None:
         """Carry ``command`` out on the node that serves the call; what it raised, raised."""
@@ -96,13 +134,42 @@ class CommandRelay:
         if not await self._owner_alive(owner):
             await self._owner_lost(org_id, call_id, owner)
         answer = await self._ask(self.mailbox, owner, org_id, call_id, command)
-        if answer.get("unavailable"):
-            raise StoreUnavailable(f"node {owner}: {answer['unavailable']}")
-        if answer.get("failed"):
-            raise RuntimeError(f"node {owner} failed to carry out a command")
-        status = int(answer["status"])
-        if status >= 400:
-            raise OwnerAnswered(status, answer["body"])
+        _checked(owner, answer)
+
+    async def forward(self, node_id: str, asked: Forwarded) -> ForwardedAnswer:
+        """Hand a request on to the live node ``node_id``: its answer, errors included
+        (``OwnerAnswered``, as that node's API gave them)."""
+        if self.mailbox is None:
+            raise NodeUnavailable("no other node shares this database")
+        request: JsonObject = {
+            "kind": OUTBOUND,
+            "organization_id": asked.organization_id,
+            "api_key_id": asked.api_key_id,
+            "body": asked.body,
+            "idempotency_key": asked.idempotency_key,
+        }
+        answer, last = await self._exchange(self.mailbox, node_id, request)
+        if answer is None:
+            log.warning("node %s did not answer a call handed on in %g s", node_id, self.timeout)
+            if last is not None and last.state == "taken":
+                raise NodeUnavailable(
+                    f"node {node_id!r}, which this draining node handed the call to, did not "
+                    f"answer within {self.timeout:g} s; the call may still be placed: look at "
+                    "GET /calls before sending it again (or send it with its Idempotency-Key)"
+                )
+            raise NodeUnavailable(
+                f"node {node_id!r}, which this draining node handed the call to, did not take "
+                f"it within {self.timeout:g} s; it was not placed: send it again"
+            )
+        if answer.get("failed"):  # a bug, or a node of a version that takes no such request
+            raise NodeUnavailable(
+                f"node {node_id!r}, which this draining node handed the call to, failed to take "
+                "it; look at GET /calls before sending it again (or send it with its "
+                "Idempotency-Key)"
+            )
+        status = _checked(node_id, answer)
+        body = json_object(answer.get("body")) or {}
+        return ForwardedAnswer(status, body, answer.get("headers", {}))
 
     async def _owner_lost(self, org_id: str, call_id: str, owner: str) -> None:
         """The owner's lease expired: its calls are settled (``node-lost``), then 409 —
@@ -115,11 +182,12 @@ class CommandRelay:
                 "the call has ended (end_reason node-lost)"
             )
 
-    async def _ask(
-        self, mailbox: NodeMailbox, owner: str, org_id: str, call_id: str, command: ControlCommand
-    ) -> _Answer:
-        request = {"organization_id": org_id, "call_id": call_id, "command": command_data(command)}
-        command_id = await mailbox.send(self.node_id, owner, json.dumps(request))
+    async def _exchange(
+        self, mailbox: NodeMailbox, recipient: str, request: JsonObject
+    ) -> tuple[_Answer | None, NodeReply | None]:
+        """Store ``request`` for ``recipient`` and wait for its answer: (the answer, None), or
+        (None, the command as it stood when it was dropped) after ``timeout``."""
+        command_id = await mailbox.send(self.node_id, recipient, json.dumps(request))
         answered = self._answers[command_id] = asyncio.Event()
         if command_id in self._early:  # answered already
             del self._early[command_id]
@@ -136,12 +204,25 @@ class CommandRelay:
                 answered.clear()
                 found = await mailbox.reply(command_id)
                 if found is not None and found.reply is not None:
-                    return msgspec.json.decode(found.reply, type=_Answer)
+                    return msgspec.json.decode(found.reply, type=_Answer), None
         finally:
             self._answers.pop(command_id, None)
-        last = await mailbox.drop(command_id)  # the owner takes it no more
+        last = await mailbox.drop(command_id)  # the recipient takes it no more
         if last is not None and last.reply is not None:
-            return msgspec.json.decode(last.reply, type=_Answer)
+            return msgspec.json.decode(last.reply, type=_Answer), None
+        return None, last
+
+    async def _ask(
+        self, mailbox: NodeMailbox, owner: str, org_id: str, call_id: str, command: ControlCommand
+    ) -> _Answer:
+        request: JsonObject = {
+            "organization_id": org_id,
+            "call_id": call_id,
+            "command": command_data(command),
+        }
+        answer, last = await self._exchange(mailbox, owner, request)
+        if answer is not None:
+            return answer
         log.warning(
             "call %s: node %s did not answer a command within %g s",
             mask_call_id(call_id),
@@ -216,11 +297,13 @@ class CommandRelay:
     async def _answer(self, request: str) -> _Answer:
         try:
             asked = json.loads(request)
+            if asked.get("kind") == OUTBOUND:
+                return await self._answer_forwarded(asked)
             await self._local(
                 asked["organization_id"], asked["call_id"], command_of_data(asked["command"])
             )
         except ApiError as exc:
-            return {"status": exc.status, "body": exc.body()}
+            return {"status": exc.status, "body": dict(exc.body()), "headers": exc.headers()}
         except StoreUnavailable as exc:
             return {"unavailable": str(exc)}
         except Exception:
@@ -228,5 +311,36 @@ class CommandRelay:
             return {"failed": True}
         return {"status": 200}
 
+    async def _answer_forwarded(self, asked: JsonObject) -> _Answer:
+        """A request a draining node handed on, answered as this node's API would."""
+        if self._forwarded is None:  # still starting: the sender may try again
+            raise NodeUnavailable(f"node {self.node_id!r} is starting; send the call again")
+        org_id, key_id = asked["organization_id"], asked["api_key_id"]
+        key = asked.get("idempotency_key")
+        if not isinstance(org_id, str) or not isinstance(key_id, str):
+            raise TypeError("a call handed on names no organization or API key")
+        key = key if isinstance(key, str) else None
+        answer = await self._forwarded(Forwarded(org_id, key_id, asked.get("body"), key))
+        return {"status": answer.status, "body": dict(answer.body), "headers": answer.headers}
 
-__all__ = ["COMMAND_TIMEOUT", "CommandRelay"]
+
+def _checked(node_id: str, answer: _Answer) -> int:
+    """The status of another node's answer; raised as it answered when it is an error."""
+    if answer.get("unavailable"):
+        raise StoreUnavailable(f"node {node_id}: {answer['unavailable']}")
+    if answer.get("failed"):
+        raise RuntimeError(f"node {node_id} failed to carry out a command")
+    status = int(answer["status"])
+    if status >= 400:
+        body = {k: v for k, v in answer.get("body", {}).items() if isinstance(v, str)}
+        raise OwnerAnswered(status, body, answer.get("headers", {}))
+    return status
+
+
+__all__ = [
+    "COMMAND_TIMEOUT",
+    "CommandRelay",
+    "Forwarded",
+    "ForwardedAnswer",
+    "ForwardedHandler",
+]

@@ -21,6 +21,11 @@ A lease that is still valid but whose process is provably gone (same host and pr
 namespace, the pid no longer exists: a ``kill -9`` just before a restart) does not hold the
 start up.
 
+A node that drains (``calls/nodes/drain.py``) says so in its lease row (``draining``), as
+``voicedock nodes drain`` does for it (the node sees it at its next renewal: ``drain_asked``).
+At each renewal a node reads the rows: the live nodes that do not drain take the inbound calls
+(told to the PBX) and, while this one drains, its outbound requests (``others``).
+
 Lease times come from the database's clock (PostgreSQL), so nodes on several hosts agree on
 them. A node whose own lease expired while it lived (the database out of reach for longer than
 the lease) finds its row gone, logs it and joins again: its calls have been ended by another
@@ -47,7 +52,7 @@ from voicedock.config import NodeSettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call, NodeLease
 from voicedock.errors import ConfigError, StoreError
-from voicedock.pbx.base import LiveNodesPbx, Pbx
+from voicedock.pbx.base import DrainingPbx, InboundAway, LiveNodesPbx, Pbx
 from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls.nodes")
@@ -111,6 +116,11 @@ class Node:
         self._host = socket.gethostname()
         self._tasks = Supervisor(f"node {self.id}", log)
         self._joined = False
+        self.draining = False  # takes no new call (calls/nodes/drain.py)
+        # Its lease row says it drains and it did not ask itself: `voicedock nodes drain`.
+        self.drain_asked = asyncio.Event()
+        # The other live nodes that do not drain, as of the last look at the leases.
+        self.others: tuple[str, ...] = ()
         # Claimed calls of dead nodes not ended yet (a store error): tried again each renewal.
         self._unsettled: dict[str, Call] = {}
         self._settling = asyncio.Lock()  # one settlement at a time (start-up and renewals)
@@ -133,6 +143,7 @@ class Node:
             run=self.run,
             started_at=now,
             lease_until=now + self._lease,
+            draining=self.draining,
         )
 
     async def join(self) -> tuple[list[Call], list[Call]]:
@@ -206,7 +217,7 @@ class Node:
         send in the background from now on (three tasks: a slow hang-up never delays a
         renewal)."""
         await self._tasks.start()
-        await self._publish_live_nodes()
+        await self._look_around()
         if self.commands.mailbox is not None:
             self._tasks.spawn(self.commands.serve(), name="node-commands")
         self._tasks.spawn(self._every_interval(self.renew, "lease not renewed"), name="node-lease")
@@ -241,30 +252,60 @@ class Node:
     async def renew(self) -> None:
         async with self._lease_store.transaction() as tx:
             now = await tx.clock()
-            if not await tx.renew_node(self.id, self.run, now + self._lease):
+            until = now + self._lease
+            drains = await tx.renew_node(self.id, self.run, until, draining=self.draining)
+            if drains is None:
                 log.error(
                     "node %s: its lease had expired (the database was out of reach?) and "
                     "another node ended its calls; joining again",
                     self.id,
                 )
                 await tx.put_node(self._row(now))
-        await self._publish_live_nodes()
+        if drains and not self.draining:
+            self.drain_asked.set()
+        await self._look_around(now)
 
-    async def _publish_live_nodes(self) -> None:
-        """Tell the PBX which nodes live (on Asterisk, their ARI applications receive the
-        inbound calls: ``pbx/asterisk/node_apps``); a PBX without it is not asked."""
-        if not isinstance(self._pbx, LiveNodesPbx):
-            return
+    async def start_draining(self) -> None:
+        """Take no new call from now on: the lease row says so at once (else at the next
+        renewal), so that the other nodes take the inbound calls, and the PBX is told."""
+        self.draining = True
         try:
-            async with self._store.transaction() as tx:
-                now = await tx.clock()
-            leases = await self._store.list_nodes()
+            await self.renew()
+        except StoreError as exc:  # the next renewal writes it
+            log.warning("node %s: draining not stored yet (%s)", self.id, exc)
+            await self._tell_pbx(list(self.others), [self.id])
+
+    async def _look_around(self, now: datetime | None = None) -> None:
+        """Read the leases (on the lease's own connection, as of ``now``: the renewal's): which
+        other live nodes take calls (``others``), and tell the PBX which nodes take inbound
+        calls (on Asterisk, their ARI applications receive them: ``pbx/asterisk/node_apps``)
+        and, while this one drains, where its callers go."""
+        try:
+            if now is None:
+                async with self._lease_store.transaction() as tx:
+                    now = await tx.clock()
+            leases = await self._lease_store.list_nodes()
         except StoreError as exc:  # the PBX keeps the last list; the next renewal tries again
             log.warning("node %s: live nodes not read (%s)", self.id, exc)
             return
-        await self._pbx.set_live_nodes(
-            sorted({lease.id for lease in leases if lease.lease_until > now} | {self.id})
-        )
+        alive = [lease for lease in leases if lease.lease_until > now and lease.id != self.id]
+        self.others = tuple(sorted(lease.id for lease in alive if not lease.draining))
+        draining = {lease.id for lease in alive if lease.draining}
+        if self.others and self.draining:
+            await self._tell_pbx(list(self.others), sorted(draining | {self.id}))
+        elif self.draining:  # no node takes calls: its callers still reach it, to be rejected
+            await self._tell_pbx([self.id], sorted(draining))
+        else:
+            await self._tell_pbx(sorted({*self.others, self.id}), sorted(draining))
+
+    async def _tell_pbx(self, taking: list[str], draining: list[str]) -> None:
+        """The nodes that take inbound calls and the live ones that drain, told to a PBX that
+        shares its inbound calls among them; where this node's callers go while it drains."""
+        if self.draining and isinstance(self._pbx, DrainingPbx):
+            others = bool(set(taking) - {self.id})
+            self._pbx.turn_inbound_away(InboundAway.ELSEWHERE if others else InboundAway.REJECTED)
+        if isinstance(self._pbx, LiveNodesPbx):
+            await self._pbx.set_live_nodes(taking, draining)
 
     async def settle_lost(self) -> list[str]:
         """Claim the calls of nodes whose lease expired, hang up what is left of them and end

@@ -10,7 +10,7 @@ from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, PhoneNumber
 from voicedock.errors import BadRequest, Forbidden, NotFound
-from voicedock.store.base import Store
+from voicedock.store.base import NumberLookups
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +34,12 @@ class NewCall:
 
 
 async def check_number_choice(
-    store: Store, org_id: str, number_id: str | None, access: TrunkAccess
+    store: NumberLookups, org_id: str, number_id: str | None, access: TrunkAccess
 ) -> PhoneNumber | None:
     """Tell "not yours"/"none configured"/"trunk not open to you" apart before reserving (which
     only says "none"). Another organization's number is "not found", as a missing one. The
-    number ``number_id`` names (``None`` without one: the organization's pool)."""
+    number ``number_id`` names (``None`` without one: the organization's pool). ``store``: the
+    store, or the transaction a claim runs in."""
     if number_id is not None:
         number = await store.get_phone_number(org_id, number_id)
         if number is None:

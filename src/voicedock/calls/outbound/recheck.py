@@ -25,16 +25,17 @@ from voicedock.config import PolicySettings
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.records import Call
 from voicedock.errors import BadRequest, Forbidden, NotFound
-from voicedock.store.base import Store
+from voicedock.store.base import NumberLookups
 
 log = logging.getLogger("voicedock.calls")
 
 
 async def scheduled_refusal(
-    store: Store, call: Call, policy: PolicySettings, access: TrunkAccess
+    numbers: NumberLookups, call: Call, policy: PolicySettings, access: TrunkAccess
 ) -> str | None:
     """Why ``call`` (scheduled, come due) may no longer be dialed: its ``end_reason``
-    (``destination-refused``, ``number-unavailable``), or ``None``: it may be."""
+    (``destination-refused``, ``number-unavailable``), or ``None``: it may be. ``numbers``:
+    the transaction that claimed it."""
     refused = destination_refusal(call.caller_phone or "", policy)
     if refused is not None:
         log.info(
@@ -47,7 +48,7 @@ async def scheduled_refusal(
         log.info("call %s: its caller number was removed", mask_call_id(call.id))
         return NUMBER_UNAVAILABLE
     try:
-        await check_number_choice(store, call.organization_id, call.number_id, access)
+        await check_number_choice(numbers, call.organization_id, call.number_id, access)
     except (NotFound, Forbidden, BadRequest) as exc:
         log.info("call %s: no caller number to dial it from (%s)", mask_call_id(call.id), exc.error)
         return NUMBER_UNAVAILABLE

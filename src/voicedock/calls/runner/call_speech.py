@@ -9,8 +9,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from voicedock.calls.assistants.key_refs import with_provider_keys
-from voicedock.calls.live.providers import build_providers_closing_on_error, build_tts
+from voicedock.calls.assistants.key_refs import KeyRefs
+from voicedock.calls.live.providers import build_providers, build_tts
 from voicedock.config import ByokSettings, SpeechSettings
 from voicedock.domain.assistant_config import AssistantConfig, config_json, config_of
 from voicedock.domain.records import Call
@@ -50,12 +50,8 @@ class CallSpeech:
     async def keyed_config(self, call: Call) -> AssistantConfig:
         """The call's configuration with its organization's referenced provider keys opened
         (in memory only: the call's stored snapshot keeps the references)."""
-        config = config_json(call.assistant_config)
-        return config_of(
-            await with_provider_keys(
-                self._store, call.organization_id, config, self._byok, self._speech
-            )
-        )
+        key_refs = KeyRefs(self._store, call.organization_id, self._byok, self._speech)
+        return config_of(await key_refs.opened(config_json(call.assistant_config)))
 
     async def providers(
         self,
@@ -66,7 +62,7 @@ class CallSpeech:
         its fallback plans to the next entry."""
         if self._providers is not None:
             return await self._providers(assistant_config)
-        return await build_providers_closing_on_error(
+        return await build_providers(
             assistant_config,
             self._speech,
             self.egress,

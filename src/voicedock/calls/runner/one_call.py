@@ -41,6 +41,7 @@ from voicedock.errors import MediaError, ProviderError, VoicedockError
 from voicedock.logs import bind_call_id, describe
 from voicedock.media.output_totals import OutputTotals
 from voicedock.pbx.base import MediaPbx, Pbx
+from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.stt import SttPlan
 from voicedock.pipeline.fallback_plans.tts import TtsPlan
 from voicedock.pipeline.providers.base import Stt, Tts
@@ -171,11 +172,13 @@ class OneCall:
         from voicedock.media.recording import CallRecorder
 
         leg_format = await media_format(self._store, call)
+
+        def switched(switch: Switch) -> None:
+            running.provider_switches += 1
+            self._served.spawn(self._provider_switch(call.id, switch.event()))
+
         providers = await self._call_speech.providers(
-            await self._call_speech.keyed_config(call),
-            on_switch=lambda switch: self._served.spawn(
-                self._provider_switch(call.id, switch.event())
-            ),
+            await self._call_speech.keyed_config(call), on_switch=switched
         )
         running.speech_names = (providers.stt_name, providers.tts_name)
         speech = self._speech
@@ -259,9 +262,13 @@ class OneCall:
         if record.recording_duration_seconds is not None:
             record.recording_path = self._recording_name(call)
         record.timings = running.timings()
+        record.provider_switches = running.provider_switches
         stt_name, tts_name = running.speech_names
         record.speech_usage = speech_usage(
-            (SpokenTurn(t.role, t.content, t.started_at, t.ended_at) for t in result.transcript),
+            (
+                SpokenTurn(t.role, t.content, t.started_at, t.ended_at, t.provider)
+                for t in result.transcript
+            ),
             stt_provider=stt_name,
             tts_provider=tts_name,
         )

@@ -6,7 +6,6 @@ its transcript going on after the messages the previous run stored."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 
 from voicedock.calls.engine import CallEngine
@@ -14,7 +13,6 @@ from voicedock.calls.runner.one_call import OneCall
 from voicedock.calls.runner.running_call import RunningCall
 from voicedock.calls.runner.served import ServedCalls
 from voicedock.calls.transitions import SERVICE_RESTART
-from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.records import Call, CallMessage, CallStatus
 from voicedock.logs import call_context
 from voicedock.pbx.base import MediaPbx
@@ -36,13 +34,8 @@ class Resuming:
         self._served = served
         self._one_call = one_call
 
-    async def resume(
-        self,
-        call: Call,
-        assistant_config: AssistantConfig,
-        messages: Sequence[CallMessage],
-    ) -> bool:
-        """Serve a call the PBX adopted after a restart with ``assistant_config``, its
+    async def resume(self, call: Call, messages: Sequence[CallMessage]) -> bool:
+        """Serve a call the PBX adopted after a restart with its (resumed) configuration, its
         transcript going on after ``messages``. ``True`` once the conversation runs; ``False``
         (or cancelled) when it cannot start: the call is then hung up, its end reason
         ``service-restart``."""
@@ -59,9 +52,8 @@ class Resuming:
         records = self._engine.records
         records.continue_messages(call.id, messages)
         records.attach(call.id, running)  # from here on a record is owed
-        resumed = dataclasses.replace(call, assistant_config=assistant_config)
         with call_context(call.id):
-            served.serve(running, self._one_call.serve(running, resumed, media_pbx))
+            served.serve(running, self._one_call.serve(running, call, media_pbx))
         try:
             return await running.wait_started()
         except asyncio.CancelledError:

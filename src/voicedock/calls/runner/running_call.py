@@ -40,6 +40,7 @@ class RunningCall:
         self.media_connected_at: float | None = None
         self.media_stats: PacerStats | None = None
         self.speech_names: tuple[str | None, str | None] = (None, None)  # STT, TTS providers
+        self.provider_switches = 0  # moves of its fallback plans to their next entry
         self.live: LiveConversation | None = None
         self._live_ready = asyncio.Event()
         self.remote_gone = False  # the caller hung up: nothing to hang up any more

@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from voicedock.calls.control import Transfer
 from voicedock.calls.tools.config import WEBHOOK, AssistantTool
-from voicedock.domain.json import JsonObject, JsonValue
+from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call
+from voicedock.domain.webhooks import ToolCallRequest
 from voicedock.errors import PbxError, ServerRequestFailed
 from voicedock.pbx.base import DtmfPbx, Pbx, require_dtmf_digits
 from voicedock.pipeline.frames import ToolCall
@@ -38,18 +39,7 @@ log = logging.getLogger("voicedock.calls")
 class ToolServer(Protocol):
     """Where webhook tools run (``voicedock.webhooks.server_requests.ServerRequests``)."""
 
-    async def tool_call(
-        self,
-        *,
-        organization_id: str,
-        assistant_id: str | None,
-        call_id: str,
-        tool_call_id: str,
-        name: str,
-        arguments: Mapping[str, JsonValue],
-        url: str | None,
-        timeout_s: float,
-    ) -> JsonObject:
+    async def tool_call(self, request: ToolCallRequest) -> JsonObject:
         """The server's JSON answer; ``ServerRequestFailed`` when there is none."""
         ...
 
@@ -94,7 +84,7 @@ class CallTools:
         if self._server is None:
             return ToolResult("No server runs this tool.", error=True)
         try:
-            answer = await self._server.tool_call(
+            request = ToolCallRequest(
                 organization_id=self._call.organization_id,
                 assistant_id=self._call.assistant_id,
                 call_id=self._call.id,
@@ -104,6 +94,7 @@ class CallTools:
                 url=tool.url,
                 timeout_s=tool.timeout_s,
             )
+            answer = await self._server.tool_call(request)
         except ServerRequestFailed as exc:
             log.info("tool %s failed: %s", call.name, exc.reason)
             return ToolResult(f"The tool failed: {exc.reason}.", error=True)

@@ -5,11 +5,14 @@ application with the args ``inbound,<DID>``. Its ``StasisStart`` brings the call
 the connection is settled (the caller's boot is known), the engine gives it our call id (or
 rejects it: ``rejected``; an Asterisk not ready: ``congestion``), and the channel is subscribed
 to (its ``ChannelDestroyed`` must reach us after it leaves Stasis) and answered. A caller who
-left before the answer ends the call at once.
+left before the answer ends the call at once. While the node drains no caller is offered: one
+that reaches it anyway (the live nodes' list not yet current) goes back to ``voicedock-node``,
+which gives it to another live node, or is rejected when no node is left.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from voicedock.errors import PbxUnavailable
@@ -18,12 +21,15 @@ from voicedock.pbx.asterisk.ari.client import AriClient
 from voicedock.pbx.asterisk.ari.events import AriChannel
 from voicedock.pbx.asterisk.ari.rest import AriHttpError
 from voicedock.pbx.asterisk.hangups import AsteriskHangups
-from voicedock.pbx.base import InboundCall
+from voicedock.pbx.asterisk.node_apps import NODE_CONTEXT
+from voicedock.pbx.base import InboundAway, InboundCall
 from voicedock.pbx.legs import CallRegistry
 from voicedock.pbx.reconcile import Reconciler
 from voicedock.pbx.reports import CallReports
 
 __all__ = ["AsteriskInbound"]
+
+log = logging.getLogger("voicedock.pbx.asterisk.pbx")
 
 INBOUND_ARG = "inbound"  # the Stasis args of a caller: inbound,<DID>
 
@@ -42,10 +48,11 @@ class AsteriskInbound:
         spawn: Spawn,
         *,
         register_timeout: float,
+        away: Callable[[], InboundAway | None] = lambda: None,
     ) -> None:
         """``offer``: our call id for a caller, ``None`` to reject them (the engine's
         inbound handler); ``register_timeout``: how long a caller waits for a settled
-        connection."""
+        connection; ``away``: where callers go while the node drains (``None``: offered)."""
         self._ari = ari
         self._calls = calls
         self._reports = reports
@@ -54,6 +61,7 @@ class AsteriskInbound:
         self._offer = offer
         self._spawn = spawn
         self._register_timeout = register_timeout
+        self._away = away
         # Callers between their StasisStart and their place in the registry (or hang-up).
         self._accepting: set[str] = set()
 
@@ -73,6 +81,14 @@ class AsteriskInbound:
             self._accepting.discard(channel.id)
 
     async def _answer(self, channel: AriChannel, did: str) -> None:
+        away = self._away()
+        if away is not None:
+            log.info("inbound caller %s", away.done)
+            if away is InboundAway.ELSEWHERE:
+                await self._ari.continue_in_dialplan(channel.id, NODE_CONTEXT, "s")
+            else:
+                await self._ari.hangup_channel(channel.id, "rejected")
+            return
         try:
             # A caller on a fresh Asterisk: its boot is known once the restart check ran.
             boot = await self._reconciler.wait_settled(self._register_timeout)

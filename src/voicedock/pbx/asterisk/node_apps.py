@@ -7,7 +7,8 @@ single node on SQLite keeps ``app`` itself, as before nodes existed.
 
 The nodes keep the global variable ``VOICEDOCK_APPS`` current over ARI (``POST
 /asterisk/variable``): the applications of the nodes whose lease is alive, ``&``-separated,
-written after each (re)connect and at each lease renewal. The production dialplan's
+written after each (re)connect and at each lease renewal; a node that drains leaves itself out
+(``calls/nodes/drain.py``), and the others leave it out too. The production dialplan's
 ``voicedock-node`` context (dialplan/asterisk/extensions_voicedock.conf) tries them in turn
 from a random one: ``Stasis()`` of an application no node is connected to fails at once
 (``STASISSTATUS=FAILED``) and the next is tried, so each inbound call enters exactly one
@@ -95,13 +96,16 @@ class NodeApps:
         self._apps = apps_value([self.own])
         self._dropped: set[str] = set()  # left the list; their waiting callers not handed back
 
-    def set_live_nodes(self, node_ids: Iterable[str]) -> None:
-        """The nodes whose lease is alive (this one is always among them)."""
+    def set_live_nodes(self, node_ids: Iterable[str], draining: Iterable[str] = ()) -> None:
+        """The nodes that take inbound calls: those whose lease is alive, but the ``draining``
+        ones (this one too, then: ``calls/nodes/drain.py``), which send on or reject each
+        caller that still reaches them themselves."""
         apps = [node_app(self.base, i, several_nodes=self.several_nodes) for i in node_ids]
-        before = set(self._apps.split(SEPARATOR))
-        self._apps = apps_value([self.own, *apps])
-        now = set(self._apps.split(SEPARATOR))
-        self._dropped = (self._dropped | before) - now
+        alive = {node_app(self.base, i, several_nodes=self.several_nodes) for i in draining}
+        before = set(self._apps.split(SEPARATOR)) - {""}
+        self._apps = apps_value(apps)
+        now = set(self._apps.split(SEPARATOR)) - {""}
+        self._dropped = (self._dropped | before) - now - alive - {self.own}
 
     @property
     def value(self) -> str:
@@ -138,7 +142,7 @@ class NodeApps:
         if not self._dropped or not ari.registered:
             return 0
         dropped, self._dropped = self._dropped, set()
-        if self.own != min(self._apps.split(SEPARATOR)):
+        if self.own != min(self._apps.split(SEPARATOR)):  # "" while this node drains
             return 0
         moved = 0
         try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
@@ -127,6 +127,7 @@ class AsteriskPbx(PbxAdapter):
             self._offer_inbound,
             spawn,
             register_timeout=register_timeout,
+            away=self.inbound_away,
         )
         self._leftovers = AsteriskLeftovers(
             self.ari,
@@ -148,12 +149,13 @@ class AsteriskPbx(PbxAdapter):
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def set_live_nodes(self, node_ids: list[str]) -> None:
-        """The nodes whose lease is alive: their applications receive inbound calls
-        (``asterisk.node_apps``); published now if connected, else at the connect. Callers
-        left waiting in a stopped node's application are handed to a live one."""
+    async def set_live_nodes(self, node_ids: list[str], draining: Collection[str] = ()) -> None:
+        """The nodes whose lease is alive and that do not drain: their applications receive
+        inbound calls (``asterisk.node_apps``); published now if connected, else at the
+        connect. Callers left waiting in a stopped node's application are handed to a live
+        one."""
         if self._node_apps is not None:
-            self._node_apps.set_live_nodes(node_ids)
+            self._node_apps.set_live_nodes(node_ids, draining)
             await self._node_apps.publish(self.ari)
             await self._node_apps.hand_back_waiting(self.ari)
 

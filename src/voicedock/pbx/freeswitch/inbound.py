@@ -8,17 +8,19 @@ the call id as ``voicedock_call_id`` (which maps it back after a restart of voic
 answered. A caller who left before the answer ends the call at once. A caller is taken only on a
 connection reconcile has checked for a restart (``Reconciler.wait_checked``) and stamped with
 that boot: one reaching a restarted FreeSWITCH as voicedock reconnects is a call of the fresh
-FreeSWITCH, never ended with the calls lost in the restart.
+FreeSWITCH, never ended with the calls lost in the restart. While the node drains it claims no
+call another live node can take (that node's claim wins), and rejects one no node is left for.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from voicedock.errors import PbxError, PbxUnavailable
 from voicedock.pbx.adapter import Spawn
-from voicedock.pbx.base import InboundCall
+from voicedock.pbx.base import InboundAway, InboundCall
 from voicedock.pbx.freeswitch import inbound_claim
 from voicedock.pbx.freeswitch.commands import (
     build_uuid_answer,
@@ -37,6 +39,8 @@ from voicedock.pbx.reports import CallReports
 
 __all__ = ["FreeswitchInbound", "parked_inbound_call"]
 
+log = logging.getLogger("voicedock.pbx.freeswitch.pbx")
+
 
 class FreeswitchInbound:
     """The parked callers one ``FreeswitchPbx`` accepts."""
@@ -53,10 +57,12 @@ class FreeswitchInbound:
         *,
         dids: set[str],
         node_id: str,
+        away: Callable[[], InboundAway | None] = lambda: None,
     ) -> None:
         """``offer``: our call id for a caller, ``None`` to reject them (the engine's inbound
         handler); ``dids``: our numbers; ``node_id``: this node, which claims each parked
-        call before answering it (empty: no claim)."""
+        call before answering it (empty: no claim); ``away``: where callers go while the
+        node drains (``None``: offered)."""
         self._esl = esl
         self._calls = calls
         self._reports = reports
@@ -66,6 +72,7 @@ class FreeswitchInbound:
         self._spawn = spawn
         self._dids = dids
         self._node_id = node_id
+        self._away = away
         self._pending: set[str] = set()
 
     def parked(self, event: EslEvent, uid: str) -> None:
@@ -89,9 +96,15 @@ class FreeswitchInbound:
                     with contextlib.suppress(PbxError):
                         await self._esl.api(build_uuid_kill(uid, HANGUP_REASONS["congestion"]))
                 return
+            away = self._away()
+            if away is InboundAway.ELSEWHERE:
+                log.info("inbound caller %s", away.done)
+                return  # another live node claims and answers it
             if self._node_id and not await inbound_claim.claim(self._esl, uid, self._node_id):
                 return  # another node answers it
-            call_id = await self._offer(call)
+            if away is not None:
+                log.info("inbound caller %s", away.done)
+            call_id = None if away is not None else await self._offer(call)
             if call_id is None:
                 await self._esl.api(build_uuid_kill(uid, "CALL_REJECTED"))
                 if self._node_id:

@@ -133,6 +133,7 @@ class FreeswitchPbx(PbxAdapter):
             spawn,
             dids=self.dids,
             node_id=node_id,
+            away=self.inbound_away,
         )
         self._leftovers = FreeswitchLeftovers(
             self.esl, calls, self._reconciler, self.media, self.warm

@@ -46,7 +46,7 @@ class Floor:
     ) -> None:
         """``on_cut`` is called when a barge-in flushed audio (the echo gate forgets it)."""
         self.audio = audio
-        self._history, self._transcript, self._tasks = history, transcript, tasks
+        self._history, self._transcript = history, transcript
         self._wall = wall_clock
         self._on_cut = on_cut
         self._running = InterruptibleTasks(tasks)

@@ -78,7 +78,7 @@ class Replies:
                 self._history.context(),
                 offered,
                 first_token_timeout_s=self._config.llm_first_token_timeout_s,
-                stall_timeout_s=self._config.llm_stall_timeout_s,
+                takeover_s=self._config.llm_takeover_s,
                 on_first_token=first_token if round_ == 0 else None,
             )
             if round_ == 0 and wait.filler_due is not None:

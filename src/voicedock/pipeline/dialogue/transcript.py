@@ -20,8 +20,12 @@ class TranscriptKeeper:
         self,
         on_transcript: Callable[[TranscriptEntry], None] | None,
         open_since: Callable[[], float | None] | None = None,
+        provider: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``provider``: which provider serves a message of this role now (the caller's: the
+        STT's, the assistant's: the TTS's), noted on each message added that names none."""
         self.entries: list[TranscriptEntry] = []
+        self._provider = provider
         self._on_transcript = on_transcript
         self._open_since = open_since
         self._unreported: list[TranscriptEntry] = []  # final, held for spoken order
@@ -32,6 +36,8 @@ class TranscriptKeeper:
         return bool(self._unreported)
 
     def add(self, entry: TranscriptEntry) -> None:
+        if self._provider is not None and entry.provider is None:
+            entry.provider = self._provider(entry.role)
         if self._open_since is None:
             self.entries.append(entry)
             if self._on_transcript is not None:

@@ -3,8 +3,8 @@ whose model failed, within the turn.
 
 A model fails a reply when it raises a provider error (a refused connection, a 5xx, a 429, a
 malformed answer), gives no first token within ``first_token_timeout_s`` or, when a next entry
-could take over, stops for ``stall_timeout_s`` midway (the last entry, or a model alone, may be
-slow). Then:
+could take over, is silent for ``takeover_s``: before its first token or midway (the last
+entry, or a model alone, may be slow: a slow reply beats none). Then:
 
 * nothing of the reply was spoken yet: the next entry answers the same context (the caller
   heard at most a filler);
@@ -19,15 +19,22 @@ midway are never carried out.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from voicedock.errors import ProviderError
 from voicedock.pipeline.fallback_plans.plan import Entry, Plan
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.llm_stream import reply_sentences
+from voicedock.pipeline.llm_stream import MODEL_LATE, reply_sentences
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
-from voicedock.pipeline.providers.base import Llm, ToolCallingLlm
+from voicedock.pipeline.providers.base import (
+    ClosingLlm,
+    Llm,
+    ProviderUnavailableError,
+    ToolCallingLlm,
+    first_in_time,
+)
 from voicedock.pipeline.tools import ToolSpec
 
 CONTINUE_NOTE = (
@@ -41,9 +48,11 @@ class LlmPlan(Plan[Llm]):
     kind = "llm"
 
     @classmethod
-    def alone(cls, llm: Llm) -> LlmPlan:
-        """A model with no fallback (its failures are the call's)."""
-        return cls([Entry(Endpoint("llm", type(llm).__name__), llm)], ProviderHealth())
+    def alone(cls, llm: Llm, endpoint: Endpoint | None = None) -> LlmPlan:
+        """A model with no fallback (its failures are the call's), at ``endpoint`` (None: one
+        named after its class) and outside the node's breakers."""
+        endpoint = endpoint or Endpoint("llm", type(llm).__name__)
+        return cls([Entry(endpoint, llm)], ProviderHealth())
 
     @property
     def calls_tools(self) -> bool:
@@ -52,15 +61,19 @@ class LlmPlan(Plan[Llm]):
         return isinstance(self.primary, ToolCallingLlm)
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """An ``Llm``'s stream (the call's analysis, a warm transfer's decision): the next
-        entry answers when one fails before its first token; a failure after it is the
-        caller's (its text would be doubled)."""
+        """An ``Llm``'s stream (the call's analysis, a warm transfer's briefing): the next
+        entry answers when one fails before its first token, which an entry with a next one
+        must give within ``attempt_timeout_s`` (a server that never answers fails, rather than
+        use up the caller's own deadline); a failure after it is the caller's (its text would
+        be doubled). A policy that only ends the call is not asked."""
         error: ProviderError | None = None
-        for tried in self.tries():
+        for tried in self.tries(passing_over=_ends_call):
             started = False
+            deadline = self._attempt_timeout_s if tried.next is not None else None
+            tokens = tried.entry.provider.stream(messages)
             try:
                 with self.serving(tried):
-                    async for token in tried.entry.provider.stream(messages):
+                    async for token in first_in_time(tokens, deadline, MODEL_LATE):
                         started = True
                         yield token
                     return
@@ -68,8 +81,7 @@ class LlmPlan(Plan[Llm]):
                 if started:
                     raise
                 error = exc
-        assert error is not None  # the last entry is always tried
-        raise error
+        raise error or ProviderUnavailableError("no entry of the plan answers questions")
 
     async def sentences(
         self,
@@ -77,10 +89,12 @@ class LlmPlan(Plan[Llm]):
         tools: Sequence[ToolSpec],
         *,
         first_token_timeout_s: float,
-        stall_timeout_s: float | None,
+        takeover_s: float | None,
         on_first_token: Callable[[], None] | None = None,
     ) -> AsyncIterator[str | ToolCall]:
-        """The reply to ``context``: its whole sentences as they come, then its tool calls."""
+        """The reply to ``context``: its whole sentences as they come, then its tool calls.
+        ``takeover_s`` None: an entry is silent as long as it likes (its first token within
+        ``first_token_timeout_s``)."""
         said: list[str] = []
         error: ProviderError | None = None
         first_token = _once(on_first_token)
@@ -89,11 +103,12 @@ class LlmPlan(Plan[Llm]):
             repeats = set(map(_normalized, said))
             try:
                 with self.serving(tried):
+                    # Only where an entry can take over: a slow stream beats none.
+                    silence = takeover_s if tried.next is not None else None
                     async for item in reply_sentences(
                         _ask(tried.entry.provider, _continuing(context, said), tools),
-                        first_token_timeout_s=first_token_timeout_s,
-                        # Only where an entry can take over: a slow stream beats none.
-                        stall_timeout_s=stall_timeout_s if tried.next is not None else None,
+                        first_token_timeout_s=min(first_token_timeout_s, silence or math.inf),
+                        stall_timeout_s=silence,
                         on_first_token=first_token,
                     ):
                         if isinstance(item, ToolCall):
@@ -114,10 +129,15 @@ class LlmPlan(Plan[Llm]):
         raise error
 
 
+def _ends_call(llm: Llm) -> bool:
+    return isinstance(llm, ClosingLlm)
+
+
 def _ask(
     llm: Llm, context: Sequence[ChatMessage], tools: Sequence[ToolSpec]
 ) -> AsyncIterator[str] | AsyncIterator[str | ToolCall]:
-    if tools and isinstance(llm, ToolCallingLlm):
+    # A policy that ends the call itself is asked as if tools were offered.
+    if isinstance(llm, ToolCallingLlm) and (tools or isinstance(llm, ClosingLlm)):
         return llm.stream_with_tools(context, tools)
     return llm.stream(context)
 

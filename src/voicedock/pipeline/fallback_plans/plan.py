@@ -4,8 +4,9 @@ each move to the next entry.
 A plan tries its entries in order, skipping those whose breaker is open (the last entry goes
 anyway when every other was skipped: a call is never failed by breakers alone). Each move is
 counted on the endpoint it left and reported to the call (``on_switch``, a ``Switch``: its
-``provider-switch`` event). When every entry failed, the last error is raised: the dialogue
-then takes the call's ending path (its fallback message, ``provider-error``).
+``provider-switch`` event); the entry that served last is ``served`` (``serving.py``). When
+every entry failed, the last error is raised: the dialogue then takes the call's ending path
+(its fallback message, ``provider-error``).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class Try(Generic[P]):
 
 class Plan(Generic[P]):
     kind: ClassVar[str]  # the engine: "llm", "stt", "tts"
-    # How long an entry may take to start answering (its first transcript, audio) by default.
+    # How long an entry may take to start answering (its first transcript, audio, or the
+    # first token of a model's stream that is not a spoken reply) by default.
     attempt_timeout_s: ClassVar[float] = 5.0
 
     def __init__(
@@ -105,6 +107,8 @@ class Plan(Generic[P]):
         if not entries:
             raise ValueError("a plan has one entry at least")
         self.entries = tuple(entries)
+        # The entry that served last (the first until one did): who serves the call now.
+        self.served = self.entries[0].endpoint
         self._health, self._on_switch = health, on_switch
         self._attempt_timeout_s = attempt_timeout_s or type(self).attempt_timeout_s
 
@@ -120,14 +124,18 @@ class Plan(Generic[P]):
     def primary(self) -> P:
         return self.entries[0].provider
 
-    def tries(self, start: int = 0) -> Iterator[Try[P]]:
+    def tries(
+        self, start: int = 0, *, passing_over: Callable[[P], bool] | None = None
+    ) -> Iterator[Try[P]]:
         """The entries whose turn it is, in order from ``start`` (those whose breaker is open
-        are skipped and reported)."""
-        entries = self.entries
-        for index, entry in enumerate(entries):
-            if index < start:
-                continue
-            following = entries[index + 1] if index + 1 < len(entries) else None
+        are skipped and reported; those ``passing_over`` names are not asked at all)."""
+        entries = [
+            (index, entry)
+            for index, entry in enumerate(self.entries)
+            if index >= start and (passing_over is None or not passing_over(entry.provider))
+        ]
+        for position, (index, entry) in enumerate(entries):
+            following = entries[position + 1][1] if position + 1 < len(entries) else None
             attempt = self._health.attempt(entry.endpoint, last_resort=following is None)
             if attempt is None:
                 assert following is not None
@@ -150,6 +158,7 @@ class Plan(Generic[P]):
             tried.attempt.abandoned()
             raise
         tried.attempt.succeeded()
+        self.served = tried.entry.endpoint
 
     async def aclose(self) -> None:
         for entry in self.entries:

@@ -12,29 +12,18 @@ Every entry's audio comes at the first entry's rate.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 
 from voicedock.errors import ProviderError
 from voicedock.pipeline.audio import resample_pcm16
-from voicedock.pipeline.fallback_plans.plan import Entry, Plan, Switch
-from voicedock.pipeline.provider_health import ProviderHealth
-from voicedock.pipeline.providers.base import Tts, next_in_time
+from voicedock.pipeline.fallback_plans.plan import Plan
+from voicedock.pipeline.providers.base import Tts, first_in_time
 
 
 class TtsPlan(Plan[Tts]):
     kind = "tts"
     attempt_timeout_s = 3.0
-
-    def __init__(
-        self,
-        entries: Sequence[Entry[Tts]],
-        health: ProviderHealth,
-        on_switch: Callable[[Switch], None] | None = None,
-        *,
-        attempt_timeout_s: float | None = None,
-    ) -> None:
-        super().__init__(entries, health, on_switch, attempt_timeout_s=attempt_timeout_s)
-        self._from = 0  # the entry the call speaks with now
+    _from: int = 0  # the entry the call speaks with now (it moves on when one fails)
 
     @property
     def sample_rate(self) -> int:
@@ -46,7 +35,9 @@ class TtsPlan(Plan[Tts]):
             tts = tried.entry.provider
             try:
                 with self.serving(tried):
-                    async for pcm in _first_in_time(tts.synthesize(text), self._attempt_timeout_s):
+                    audio = tts.synthesize(text)
+                    late = "the voice gave no audio in time"
+                    async for pcm in first_in_time(audio, self._attempt_timeout_s, late):
                         yield resample_pcm16(pcm, tts.sample_rate, self.sample_rate)
                     return
             except ProviderError as exc:
@@ -55,18 +46,3 @@ class TtsPlan(Plan[Tts]):
                     self._from = tried.index + 1
         assert error is not None  # the last entry is always tried
         raise error
-
-
-async def _first_in_time(audio: AsyncIterator[bytes], timeout_s: float) -> AsyncIterator[bytes]:
-    """``audio``, whose first chunk must come within ``timeout_s``."""
-    try:
-        got = await next_in_time(audio, timeout_s, "the voice gave no audio in time")
-        if got is None:
-            return
-        yield got[0]
-        async for pcm in audio:
-            yield pcm
-    finally:
-        aclose = getattr(audio, "aclose", None)
-        if aclose is not None:
-            await aclose()

@@ -39,6 +39,7 @@ __all__ = [
     "SttStream",
     "ToolCallingLlm",
     "Tts",
+    "first_in_time",
     "next_in_time",
 ]
 
@@ -84,6 +85,24 @@ async def next_in_time(
         return None
     except TimeoutError as exc:
         raise ProviderTimeoutError(late) from exc
+
+
+async def first_in_time(
+    items: AsyncIterator[T], timeout_s: float | None, late: str
+) -> AsyncIterator[T]:
+    """A provider's ``items``, whose first must come within ``timeout_s`` (None: no limit),
+    else ``ProviderTimeoutError(late)``; ``items`` is closed when this is."""
+    try:
+        got = await next_in_time(items, timeout_s, late)
+        if got is None:
+            return
+        yield got[0]
+        async for item in items:
+            yield item
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class ProviderResponseError(ProviderError):
@@ -159,13 +178,24 @@ class Llm(Protocol):
 @runtime_checkable
 class ToolCallingLlm(Llm, Protocol):
     """Optional: models that can call functions. The reply's text chunks stream as with
-    ``stream``; each complete ``ToolCall`` follows once the model has finished it."""
+    ``stream``; each complete ``ToolCall`` follows once the model has finished it, and while
+    a call's parts arrive an empty text chunk marks each (the model is not silent: a reader's
+    stall limit sees it working)."""
 
     def stream_with_tools(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
     ) -> AsyncIterator[str | ToolCall]:
         """Yield text chunks and the tool calls of the reply. Raises ProviderError."""
         ...
+
+
+@runtime_checkable
+class ClosingLlm(ToolCallingLlm, Protocol):
+    """Optional: a policy that ends the call itself (a fallback plan's polite close): its
+    ``stream_with_tools`` calls ``end_call`` whether or not it was offered."""
+
+    @property
+    def ends_call(self) -> bool: ...
 
 
 @runtime_checkable

@@ -156,13 +156,11 @@ class DeepgramStt:
         self._session = OwnedSession(self._timeouts, egress)
 
     @classmethod
-    def from_config(
-        cls, config: SttConfig, *, default_key: str = "", egress: Egress | None = None
-    ) -> DeepgramStt:
+    def from_config(cls, config: SttConfig, *, egress: Egress | None = None) -> DeepgramStt:
         model = config.model or "nova-3"
         endpointing = config.endpointing_ms
         return cls(
-            api_key=config.api_key or default_key,
+            api_key=config.api_key or "",
             # The API docs name models "nova-3-general"; the listen endpoint takes "nova-3".
             model=model.removesuffix("-general"),
             language=config.language or "",

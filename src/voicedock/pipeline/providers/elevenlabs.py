@@ -73,11 +73,9 @@ class ElevenLabsTts:
         self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(
-        cls, config: TtsConfig, *, default_key: str = "", egress: Egress | None = None
-    ) -> ElevenLabsTts:
+    def from_config(cls, config: TtsConfig, *, egress: Egress | None = None) -> ElevenLabsTts:
         return cls(
-            api_key=config.api_key or default_key,
+            api_key=config.api_key or "",
             voice_id=config.voice_id or config.voice or "",
             model_id=config.model_id or config.model or "eleven_flash_v2_5",
             sample_rate=config.sample_rate or 16000,

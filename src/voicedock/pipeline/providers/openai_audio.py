@@ -75,11 +75,9 @@ class OpenAiStt:
         self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(
-        cls, config: SttConfig, *, default_key: str = "", egress: Egress | None = None
-    ) -> OpenAiStt:
+    def from_config(cls, config: SttConfig, *, egress: Egress | None = None) -> OpenAiStt:
         return cls(
-            api_key=config.api_key or default_key,
+            api_key=config.api_key or "",
             model=config.model or "gpt-4o-mini-transcribe",
             language=config.language or "",
             prompt=config.prompt or "",
@@ -139,11 +137,9 @@ class OpenAiTts:
         self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(
-        cls, config: TtsConfig, *, default_key: str = "", egress: Egress | None = None
-    ) -> OpenAiTts:
+    def from_config(cls, config: TtsConfig, *, egress: Egress | None = None) -> OpenAiTts:
         return cls(
-            api_key=config.api_key or default_key,
+            api_key=config.api_key or "",
             model=config.model or "gpt-4o-mini-tts",
             voice=config.voice or "alloy",
             instructions=config.instructions or "",

@@ -205,9 +205,7 @@ class OpenAiCompatLlm:
         self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(
-        cls, config: LlmConfig, *, default_key: str = "", egress: Egress | None = None
-    ) -> OpenAiCompatLlm:
+    def from_config(cls, config: LlmConfig, *, egress: Egress | None = None) -> OpenAiCompatLlm:
         """A section of provider ``openai``, ``mistral``, ``xai``, ``ollama`` or
         ``openai-compatible`` (which names its ``base_url``)."""
         name = config.provider or "openai"
@@ -223,7 +221,7 @@ class OpenAiCompatLlm:
         return cls(
             model=config.model or "",
             base_url=base_url,
-            api_key=config.api_key or default_key,
+            api_key=config.api_key or "",
             options=options,
             timeouts=Timeouts.from_config(config),
             name=name,
@@ -266,8 +264,8 @@ class OpenAiCompatLlm:
                     return
                 text, fragments = chunk_delta(event.data)
                 calls.feed(fragments)
-                if text:
-                    yield text
+                if text or fragments:
+                    yield text  # "": a call's fragment, the model's progress
         raise ProviderConnectionError(f"{self._name}: the reply stream ended before [DONE]")
 
     async def aclose(self) -> None:

@@ -350,11 +350,9 @@ class RealtimeSpeech:
         self._session = OwnedSession(timeouts or Timeouts(), egress)
 
     @classmethod
-    def from_config(
-        cls, config: RealtimeConfig, *, default_key: str = "", egress: Egress | None = None
-    ) -> RealtimeSpeech:
+    def from_config(cls, config: RealtimeConfig, *, egress: Egress | None = None) -> RealtimeSpeech:
         return cls(
-            api_key=config.api_key or default_key,
+            api_key=config.api_key or "",
             url=config.url or XAI_REALTIME_URL,
             model=config.model or "",
             voice=config.voice or "Ara",

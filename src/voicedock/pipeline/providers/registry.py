@@ -83,6 +83,8 @@ stt_registry.register("faster-whisper", _offline_stt)
 tts_registry.register("offline", _offline_tts)
 tts_registry.register("piper", _piper_tts)
 tts_registry.register("espeak-ng", _espeak_tts)
+# The rule-based policy's names (later in a fallback plan: its polite close).
+RULE_BASED = frozenset({"offline", "rule-based", "rule_based"})
 llm_registry.register("offline", _rule_based)
 llm_registry.register("rule-based", _rule_based)
 

@@ -11,6 +11,9 @@ Offered the built-in tools, it calls them on clear phrases, by rules:
 * ``transfer_call``: "transfer me to / connect me to / put me through to / speak to / talk
   to <destination>" naming one of the tool's destinations (its ``enum``);
 * ``send_dtmf``: "press <digits>" (0-9, * and #; spaces between them are dropped).
+
+Later in a fallback plan (the models before it failed) it is ``PoliteClose``: it does not try
+to converse, it says its ``closing`` (by default an apology and a goodbye) and ends the call.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 
 from voicedock.domain.assistant_config import LlmConfig
 from voicedock.pipeline.frames import SUPERVISOR_PREFIX, ChatMessage, ToolCall
-from voicedock.pipeline.providers.base import ProviderConfigError
+from voicedock.pipeline.providers.base import ProviderConfigError, ProviderUnavailableError
 from voicedock.pipeline.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolSpec
 
 _GOODBYE = re.compile(
@@ -35,6 +38,9 @@ _TRANSFER = re.compile(
 )
 _PRESS = re.compile(r"\bpress\s+([0-9*#](?:[\s,]*[0-9*#])*)", re.I)
 _ECHO_WORDS = 12
+CLOSE_POLITELY = (
+    "I'm sorry, I can't help you any further right now. Please call again later. Goodbye!"
+)
 
 
 class RuleBasedPolicy:
@@ -119,6 +125,39 @@ class RuleBasedPolicy:
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
         for word in re.findall(r"\S+\s*", self.reply(messages)):
             yield word
+
+    async def aclose(self) -> None:
+        return None
+
+
+class PoliteClose:
+    """The rule-based policy taking over from the models of a fallback plan that failed: its
+    reply, whatever was said, is ``closing`` and the ``end_call`` tool (offered or not), so
+    the call ends politely. It answers nothing else (``stream``: a call's analysis, a warm
+    transfer's decision, fall back to what they do without a model)."""
+
+    ends_call = True
+
+    def __init__(self, closing: str = CLOSE_POLITELY) -> None:
+        self._closing = closing
+
+    @classmethod
+    def from_config(cls, config: LlmConfig) -> PoliteClose:
+        if config.closing is not None and not config.closing.strip():
+            raise ProviderConfigError("llm.closing must be a non-empty string")
+        return cls(config.closing or CLOSE_POLITELY)
+
+    async def stream_with_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[str | ToolCall]:
+        yield self._closing
+        yield ToolCall(f"rule_close_{len(messages)}", END_CALL, "{}")
+
+    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        nothing: tuple[str, ...] = ()  # it answers no question
+        for text in nothing:
+            yield text
+        raise ProviderUnavailableError("the polite close answers no question")
 
     async def aclose(self) -> None:
         return None

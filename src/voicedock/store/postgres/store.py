@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import re
+import warnings
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -58,6 +60,39 @@ def to_numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
+class PoolDeadlockWarning(RuntimeWarning):
+    """A task holding a transaction open asked the pool for another connection."""
+
+
+class _Held:
+    """A transaction a task holds open on one of ``pool``'s connections."""
+
+    __slots__ = ("open", "pool")
+
+    def __init__(self, pool: object) -> None:
+        self.pool = pool
+        self.open = True
+
+
+# The transaction the running task holds open. While it is, the task must not ask the pool for
+# another connection (a store read, a second transaction): with every other connection held by
+# transactions waiting for this one's row locks (placements of one organization, each locking
+# its phone numbers), none is ever free, and all of them wait for ever. Such a request is
+# warned of (``PoolDeadlockWarning``: an error in the tests, which make warnings errors).
+_HELD: contextvars.ContextVar[_Held | None] = contextvars.ContextVar("voicedock_pg_held")
+
+
+def _check_not_holding(pool: object, what: str) -> None:
+    held = _HELD.get(None)
+    if held is not None and held.open and held.pool is pool:
+        warnings.warn(
+            f"postgres: {what} while this task holds a transaction open: a second pool "
+            "connection (a deadlock when the pool runs out); use the transaction",
+            PoolDeadlockWarning,
+            stacklevel=3,
+        )
+
+
 def _rowcount(status: str) -> int:
     # asyncpg returns the command tag, e.g. "UPDATE 1", "DELETE 0", "INSERT 0 1".
     last = status.rsplit(" ", 1)[-1]
@@ -73,10 +108,14 @@ class _AsyncpgConn:
         self._writes = writes
 
     async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
+        if not self._writes:
+            _check_not_holding(self._target, "a read on the pool")
         rows = await guarded(self._target.fetch(to_numbered(sql), *args))
         return [dict(r) for r in rows]
 
     async def fetchrow(self, sql: str, *args: SqlValue) -> Row | None:
+        if not self._writes:
+            _check_not_holding(self._target, "a read on the pool")
         row = await guarded(self._target.fetchrow(to_numbered(sql), *args))
         return None if row is None else dict(row)
 
@@ -195,15 +234,21 @@ class PostgresStore(SqlReads):
     async def _in_transaction(self) -> AsyncIterator[_PgConnection]:
         """A pool connection inside a transaction (committed, or rolled back on error)."""
         self._check_open()
+        _check_not_holding(self._pool, "a second transaction")
         async with self._connection() as conn:
             tx = conn.transaction()
             await guarded(tx.start())
+            held = _Held(self._pool)
+            token = _HELD.set(held)
             try:
                 yield conn
             except BaseException:
                 with contextlib.suppress(*DRIVER_ERRORS):
                     await tx.rollback()
                 raise
+            finally:
+                held.open = False
+                _HELD.reset(token)
             await guarded(tx.commit())
 
     @contextlib.asynccontextmanager

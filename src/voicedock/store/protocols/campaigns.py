@@ -23,6 +23,10 @@ class CampaignWrites(Protocol):
     async def get_campaign_for_update(
         self, organization_id: str | None, campaign_id: str
     ) -> Campaign | None: ...
+    async def get_campaign(self, organization_id: str | None, campaign_id: str) -> Campaign | None:
+        """Read in the transaction, not locked."""
+        ...
+
     async def update_campaign_status(self, campaign: Campaign) -> None: ...
     async def claim_contact(self, campaign_id: str, now: datetime) -> CampaignContact | None:
         """The campaign's pending contact due first, locked (skipped by other claimers)."""

@@ -77,9 +77,17 @@ class NodeWrites(Protocol):
         streams go with it)."""
         ...
 
-    async def renew_node(self, node_id: str, run: str, until: datetime) -> bool:
-        """Extend the lease of this run of the node; ``False`` when its row is gone (another
-        node found it expired and took its calls) or belongs to another run."""
+    async def renew_node(
+        self, node_id: str, run: str, until: datetime, *, draining: bool = False
+    ) -> bool | None:
+        """Extend the lease of this run of the node (marked draining when ``draining``):
+        whether it drains now (it asked, or ``drain_node`` did); ``None`` when its row is gone
+        (another node found it expired and took its calls) or belongs to another run."""
+        ...
+
+    async def drain_node(self, node_id: str) -> NodeLease | None:
+        """Mark the node draining (``voicedock nodes drain``: it sees it at its next renewal):
+        its lease row, or ``None`` when no node of that id has one."""
         ...
 
     async def delete_node(self, node_id: str, run: str | None = None) -> bool:

@@ -19,17 +19,20 @@ class ScheduledWaiting:
     first_due: datetime | None  # the earliest ``scheduled_at`` among them (None: none waits)
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduledChoice:
+    """Which due scheduled calls a claim may take: the organization's (``None``: any
+    organization's), but those in ``skip`` (held back this round)."""
+
+    organization_id: str | None = None
+    skip: Collection[str] = ()
+
+
 class ScheduledCallWrites(Protocol):
     async def claim_scheduled_call(
-        self,
-        node_id: str,
-        now: datetime,
-        skip: Collection[str] = (),
-        *,
-        organization_id: str | None = None,
+        self, node_id: str, now: datetime, choice: ScheduledChoice
     ) -> Call | None:
-        """The scheduled call due first at ``now`` (but those in ``skip``; of
-        ``organization_id`` when given), locked and owned by ``node_id``."""
+        """The chosen scheduled call due first at ``now``, locked and owned by ``node_id``."""
         ...
 
     async def scheduled_waiting(self, organization_id: str) -> ScheduledWaiting:
@@ -45,4 +48,4 @@ class ScheduledCallReads(Protocol):
         ...
 
 
-__all__ = ["ScheduledCallReads", "ScheduledCallWrites", "ScheduledWaiting"]
+__all__ = ["ScheduledCallReads", "ScheduledCallWrites", "ScheduledChoice", "ScheduledWaiting"]

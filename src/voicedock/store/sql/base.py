@@ -29,13 +29,46 @@ class _OwnedRecord(Record, Protocol):
 R = TypeVar("R", bound=_OwnedRecord)
 
 
-class TransactionPart:
-    """Statements on one connection that is inside an open database transaction."""
+class RowReads:
+    """Rows read by id or organization, on the part's connection for reads."""
+
+    _dialect: Dialect
+
+    def _reads(self) -> Conn:
+        raise NotImplementedError
+
+    async def _by_id(
+        self, table: Table[T], organization_id: str | None, record_id: str
+    ) -> T | None:
+        """The row of ``table`` with this id (of the organization; ``None``: of any)."""
+        sql = f"SELECT * FROM {table.name} WHERE id = ?"
+        args: list[SqlValue] = [record_id]
+        if organization_id is not None:
+            sql += " AND organization_id = ?"
+            args.append(organization_id)
+        row = await self._reads().fetchrow(sql, *args)
+        return None if row is None else table.decode(row, self._dialect)
+
+    async def _of_organization(self, table: Table[T], organization_id: str) -> list[T]:
+        """The organization's rows of ``table``, oldest first."""
+        rows = await self._reads().fetch(
+            f"SELECT * FROM {table.name} WHERE organization_id = ? ORDER BY created_at, id",
+            organization_id,
+        )
+        return [table.decode(r, self._dialect) for r in rows]
+
+
+class TransactionPart(RowReads):
+    """Statements on one connection that is inside an open database transaction (its reads
+    too: a task holding a transaction reads in it, never on another connection)."""
 
     def __init__(self, conn: Conn, dialect: Dialect, locks: Locks) -> None:
         self._conn = conn
         self._dialect = dialect
         self._locks = locks
+
+    def _reads(self) -> Conn:
+        return self._conn
 
     async def _insert(self, table: Table[T], record: T) -> None:
         await self._conn.execute(
@@ -65,31 +98,13 @@ class TransactionPart:
         return changed > 0
 
 
-class StorePart:
+class StorePart(RowReads):
     """Reads on ``_reader``, outside any write (the backend's store sets both attributes)."""
 
     _reader: Conn
-    _dialect: Dialect
 
-    async def _by_id(
-        self, table: Table[T], organization_id: str | None, record_id: str
-    ) -> T | None:
-        """The row of ``table`` with this id (of the organization; ``None``: of any)."""
-        sql = f"SELECT * FROM {table.name} WHERE id = ?"
-        args: list[SqlValue] = [record_id]
-        if organization_id is not None:
-            sql += " AND organization_id = ?"
-            args.append(organization_id)
-        row = await self._reader.fetchrow(sql, *args)
-        return None if row is None else table.decode(row, self._dialect)
-
-    async def _of_organization(self, table: Table[T], organization_id: str) -> list[T]:
-        """The organization's rows of ``table``, oldest first."""
-        rows = await self._reader.fetch(
-            f"SELECT * FROM {table.name} WHERE organization_id = ? ORDER BY created_at, id",
-            organization_id,
-        )
-        return [table.decode(r, self._dialect) for r in rows]
+    def _reads(self) -> Conn:
+        return self._reader
 
 
-__all__ = ["StorePart", "TransactionPart"]
+__all__ = ["RowReads", "StorePart", "TransactionPart"]

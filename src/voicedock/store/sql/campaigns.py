@@ -63,6 +63,9 @@ class SqlCampaignWrites(TransactionPart):
         row = await self._conn.fetchrow(sql + self._dialect.lock_suffix, *args)
         return None if row is None else CAMPAIGNS.decode(row, self._dialect)
 
+    async def get_campaign(self, organization_id: str | None, campaign_id: str) -> Campaign | None:
+        return await self._by_id(CAMPAIGNS, organization_id, campaign_id)
+
     async def update_campaign_status(self, campaign: Campaign) -> None:
         changed = await self._conn.execute(
             "UPDATE campaigns SET status = ?, updated_at = ?, started_at = ?, finished_at = ?"

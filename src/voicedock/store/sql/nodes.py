@@ -37,14 +37,24 @@ class SqlNodeWrites(TransactionPart):
         await self._insert(NODES, lease)
         await self._conn.execute(FORGET_STREAMS_OF_GONE_NODES)  # a previous run's
 
-    async def renew_node(self, node_id: str, run: str, until: datetime) -> bool:
-        changed = await self._conn.execute(
-            "UPDATE nodes SET lease_until = ? WHERE id = ? AND run = ?",
+    async def renew_node(
+        self, node_id: str, run: str, until: datetime, *, draining: bool = False
+    ) -> bool | None:
+        row = await self._conn.fetchrow(
+            "UPDATE nodes SET lease_until = ?, draining = (draining OR ?)"
+            " WHERE id = ? AND run = ? RETURNING draining",
             self._dialect.dt(until),
+            draining,
             node_id,
             run,
         )
-        return changed == 1
+        return None if row is None else bool(row["draining"])
+
+    async def drain_node(self, node_id: str) -> NodeLease | None:
+        row = await self._conn.fetchrow(
+            "UPDATE nodes SET draining = ? WHERE id = ? RETURNING *", True, node_id
+        )
+        return None if row is None else NODES.decode(row, self._dialect)
 
     async def delete_node(self, node_id: str, run: str | None = None) -> bool:
         await self._locks.lock_nodes(self._conn)

@@ -11,11 +11,11 @@ concurrent-call limit.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from voicedock.domain.records import PhoneNumber, Trunk, utcnow
-from voicedock.store.sql.base import StorePart, TransactionPart
+from voicedock.store.base import NumberChoice
+from voicedock.store.sql.base import RowReads, StorePart, TransactionPart
 from voicedock.store.sql.conn import SqlValue, marks
 from voicedock.store.sql.rows import ACTIVE_IN, PHONE_NUMBERS, TRUNKS, integer
 
@@ -24,7 +24,20 @@ _ACTIVE_COUNT = (
 )
 
 
-class SqlNumberWrites(TransactionPart):
+class SqlNumberLookups(RowReads):
+    """An organization's phone numbers (``NumberLookups``), read by the store or in a
+    transaction."""
+
+    async def get_phone_number(
+        self, organization_id: str | None, number_id: str
+    ) -> PhoneNumber | None:
+        return await self._by_id(PHONE_NUMBERS, organization_id, number_id)
+
+    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
+        return await self._of_organization(PHONE_NUMBERS, organization_id)
+
+
+class SqlNumberWrites(SqlNumberLookups, TransactionPart):
     """Trunks and phone numbers inside an open transaction."""
 
     async def upsert_trunk(self, trunk: Trunk) -> None:
@@ -49,14 +62,9 @@ class SqlNumberWrites(TransactionPart):
     async def delete_phone_number(self, organization_id: str, number_id: str) -> bool:
         return await self._delete(PHONE_NUMBERS, organization_id, number_id)
 
-    async def reserve_phone_number(
-        self,
-        organization_id: str,
-        number_id: str | None,
-        now: datetime,
-        among: Sequence[str] = (),
-        trunks: Collection[str] | None = None,
-    ) -> PhoneNumber | None:
+    async def reserve_phone_number(self, choice: NumberChoice, now: datetime) -> PhoneNumber | None:
+        organization_id, number_id = choice.organization_id, choice.number_id
+        among, trunks = choice.among, choice.trunks
         # The lock makes "count active calls, then use the number" atomic across nodes; the
         # count is a separate statement so it sees calls committed while we waited for it.
         await self._locks.lock_phone_numbers(self._conn, organization_id, number_id)
@@ -94,7 +102,7 @@ class SqlNumberWrites(TransactionPart):
         return number
 
 
-class SqlNumberReads(StorePart):
+class SqlNumberReads(SqlNumberLookups, StorePart):
     """Trunk and phone number lookups."""
 
     async def list_trunks(self) -> list[Trunk]:
@@ -105,17 +113,9 @@ class SqlNumberReads(StorePart):
         row = await self._reader.fetchrow("SELECT * FROM trunks WHERE name = ?", name)
         return None if row is None else TRUNKS.decode(row, self._dialect)
 
-    async def get_phone_number(
-        self, organization_id: str | None, number_id: str
-    ) -> PhoneNumber | None:
-        return await self._by_id(PHONE_NUMBERS, organization_id, number_id)
-
     async def find_phone_number_by_e164(self, number: str) -> PhoneNumber | None:
         row = await self._reader.fetchrow("SELECT * FROM phone_numbers WHERE number = ?", number)
         return None if row is None else PHONE_NUMBERS.decode(row, self._dialect)
-
-    async def list_phone_numbers(self, organization_id: str) -> list[PhoneNumber]:
-        return await self._of_organization(PHONE_NUMBERS, organization_id)
 
     async def count_active_calls(self, number_id: str) -> int:
         row = await self._reader.fetchrow(

@@ -16,6 +16,10 @@ from voicedock.store.sql.rows import API_KEYS, CONSOLE_SESSIONS, ORGANIZATIONS
 class SqlOrganizationWrites(TransactionPart):
     """Organizations, API keys and console sessions inside an open transaction."""
 
+    async def get_organization(self, organization_id: str) -> Organization | None:
+        """The organization as this transaction sees it (its limits, read while placing)."""
+        return await self._by_id(ORGANIZATIONS, None, organization_id)
+
     async def insert_organization(self, org: Organization) -> None:
         await self._insert(ORGANIZATIONS, org)
 
@@ -61,10 +65,7 @@ class SqlOrganizationReads(StorePart):
     """Organization, API key and console session lookups."""
 
     async def get_organization(self, organization_id: str) -> Organization | None:
-        row = await self._reader.fetchrow(
-            "SELECT * FROM organizations WHERE id = ?", organization_id
-        )
-        return None if row is None else ORGANIZATIONS.decode(row, self._dialect)
+        return await self._by_id(ORGANIZATIONS, None, organization_id)
 
     async def get_organization_by_name(self, name: str) -> Organization | None:
         row = await self._reader.fetchrow("SELECT * FROM organizations WHERE name = ?", name)

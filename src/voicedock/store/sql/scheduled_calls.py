@@ -4,11 +4,10 @@ LOCKED`` on PostgreSQL), and counted per organization."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
 from datetime import datetime
 
 from voicedock.domain.records import Call, CallStatus
-from voicedock.store.base import ScheduledWaiting
+from voicedock.store.base import ScheduledChoice, ScheduledWaiting
 from voicedock.store.sql.base import StorePart, TransactionPart
 from voicedock.store.sql.conn import SqlValue, marks
 from voicedock.store.sql.rows import CALLS, integer
@@ -18,17 +17,12 @@ class SqlScheduledCallWrites(TransactionPart):
     """Scheduled calls claimed and counted inside an open transaction."""
 
     async def claim_scheduled_call(
-        self,
-        node_id: str,
-        now: datetime,
-        skip: Collection[str] = (),
-        *,
-        organization_id: str | None = None,
+        self, node_id: str, now: datetime, choice: ScheduledChoice
     ) -> Call | None:
-        """The scheduled call due first at ``now`` (but those in ``skip``; of
-        ``organization_id`` when given), locked until the transaction ends and owned by
-        ``node_id`` (on PostgreSQL, a call another node holds is skipped, not waited for: each
-        is claimed by one node, once its status moves on)."""
+        """The chosen scheduled call due first at ``now``, locked until the transaction ends
+        and owned by ``node_id`` (on PostgreSQL, a call another node holds is skipped, not
+        waited for: each is claimed by one node, once its status moves on)."""
+        organization_id, skip = choice.organization_id, choice.skip
         locked = self._dialect.lock_suffix + (" SKIP LOCKED" if self._dialect.lock_suffix else "")
         sql = "SELECT * FROM calls WHERE status = ? AND scheduled_at <= ?"
         args: list[SqlValue] = [str(CallStatus.SCHEDULED), self._dialect.dt(now)]

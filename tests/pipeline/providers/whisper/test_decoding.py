@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voicedock.domain.assistant_config import SttConfig
-from voicedock.pipeline.providers import ProviderConfigError
+from voicedock.pipeline.providers.base import ProviderConfigError
 from voicedock.pipeline.providers.section import decoded
 from voicedock.pipeline.providers.whisper.decoding import (
     FULL_CONTEXT_FRAMES,
