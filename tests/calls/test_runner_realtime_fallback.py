@@ -1,13 +1,15 @@
 """A speech-to-speech call whose assistant names a pipeline, through the runner: its session
 drops after a reply and the call goes on with the pipeline built from the assistant's
 ``llm_config.fallback_plan`` (an OpenAI-compatible stand-in on loopback), which receives the
-call so far; the move is the call's ``provider-switch`` event and the call ends normally."""
+call so far; the move is the call's ``provider-switch`` event and the call ends normally. An
+assistant that names no pipeline goes on with the operator's default LLM plan."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from calls.test_runner_realtime import (  # noqa: F401 (the world fixture)
@@ -21,6 +23,7 @@ from calls.test_runner_realtime import (  # noqa: F401 (the world fixture)
 from fakes.calls import call_finished
 from fakes.llm_standin import LlmStandIn
 from voicedock.calls.control import EndCall, InjectContext
+from voicedock.config import FallbackPlansSettings, Settings
 from voicedock.domain.records import CallStatus
 
 pytestmark = pytest.mark.unit
@@ -90,3 +93,54 @@ async def test_a_dropped_session_goes_on_with_the_assistants_pipeline(
         ("system", LATER),
     ]
     assert world.tts.texts == [GREETING, ANSWER, "Goodbye."]  # one voice throughout
+
+
+async def test_a_dropped_session_without_a_plan_goes_on_with_the_operators_default_plan(
+    world: World,  # noqa: F811
+    backup: LlmStandIn,
+    settings: Settings,
+) -> None:
+    settings.speech.fallback_plans = msgspec.convert(
+        {
+            "llm": [
+                {
+                    "provider": "openai-compatible",
+                    "base_url": backup.base_url,
+                    "api_key": "sk-operator-backup",
+                    "model": "backup",
+                }
+            ]
+        },
+        FallbackPlansSettings,
+    )
+    world.script.drop_after_replies = 1
+    session = {"url": world.realtime_url, "api_key": KEY}  # no fallback_plan of its own
+    call_id = await answered_realtime_call(world, session)
+    await until(lambda: ("assistant", GREETING) in world.observer.seen)
+    await world.engine.control.run(ACME_ID, call_id, InjectContext(NOTE, trigger_response=True))
+    await until(lambda: ("assistant", "Hi") in world.observer.seen)  # the session's reply
+    await switched(world, call_id)
+    await world.engine.control.run(ACME_ID, call_id, InjectContext(LATER, trigger_response=True))
+    await until(lambda: ("assistant", ANSWER) in world.observer.seen)  # the operator's model
+    await world.engine.control.run(ACME_ID, call_id, EndCall("Goodbye."))
+    async with asyncio.timeout(5):
+        await call_finished(world.runner, call_id)
+
+    call = await world.store.get_call(None, call_id)
+    assert call is not None
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "api-end-call")
+    messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
+    assert messages[1:3] == [("assistant", "Hi"), ("assistant", ANSWER)]
+    (switch,) = await switches(world, call_id)
+    assert (switch["engine"], switch["reason"]) == ("realtime", "connection")
+    assert switch["to"] == f"openai-compatible/{backup.base_url.split('/')[2]}/backup"
+    # The operator's model, with the operator's key, given the call so far.
+    (request,) = backup.requests
+    assert request.authorization == "Bearer sk-operator-backup"
+    assert [(m["role"], m["content"]) for m in request.messages[1:]] == [
+        ("assistant", GREETING),
+        ("system", NOTE),
+        ("assistant", "Hi"),
+        ("system", LATER),
+    ]
+    assert world.tts.texts == [GREETING, ANSWER, "Goodbye."]  # the say voice throughout

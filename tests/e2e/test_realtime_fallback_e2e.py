@@ -3,14 +3,17 @@ Asterisk → a party that keeps talking): the assistant's session (a stand-in sp
 realtime websocket) answers the first exchange and then drops; the call goes on with the
 pipeline its ``llm_config.fallback_plan`` names (Whisper, an OpenAI-compatible LLM stand-in,
 the ``say_voice``), which receives the conversation so far and answers the party's later turns;
-the call's record has those replies and the ``provider-switch`` event, and it ends normally."""
+the call's record has those replies and the ``provider-switch`` event, and it ends normally. An
+assistant that names no pipeline goes on the same way with the operator's default LLM plan."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from e2e.audio_helpers import require_offline_speech, words
@@ -19,6 +22,7 @@ from e2e.test_audio_e2e import control, wait_recorded
 from fakes.llm_standin import LlmStandIn
 from fakes.local_server import LocalServer
 from pipeline.cloud.fake_realtime import RealtimeScript, realtime_handler
+from voicedock.config import FallbackPlansSettings
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock_lab.server import LabAsterisk
@@ -59,18 +63,21 @@ async def llm() -> AsyncIterator[LlmStandIn]:
         yield standin
 
 
-@pytest.fixture
-async def live(
-    lab: LabAsterisk,
-    tmp_path: Path,
-    session: tuple[LocalServer, RealtimeScript],
-    llm: LlmStandIn,
+@asynccontextmanager
+async def service(
+    lab: LabAsterisk, tmp_path: Path, own_servers: list[str], operator_llm: LlmStandIn | None
 ) -> AsyncIterator[LiveService]:
+    """The service; ``operator_llm``: the operator's default LLM plan, that model."""
     settings = service_settings(lab, tmp_path / "e2e.db", "ari")
     # The organization's own servers, on loopback here (listed as providers' hosts).
     settings.egress.allow_loopback = True
-    for url in (session[0].url, llm.base_url):
+    for url in own_servers:
         settings.egress.provider_hosts.append(url.removeprefix("http://").split("/")[0])
+    if operator_llm is not None:
+        entry = {"provider": "openai-compatible", "base_url": operator_llm.base_url}
+        entry |= {"api_key": "sk-operator-backup", "model": "backup"}
+        plans = {"llm": [entry]}
+        settings.speech.fallback_plans = msgspec.convert(plans, FallbackPlansSettings)
     running = await serve(settings)
     try:
         yield running
@@ -78,35 +85,72 @@ async def live(
         await running.client.close()
 
 
-def assistant(realtime_url: str, llm: LlmStandIn) -> dict[str, Any]:
+@pytest.fixture
+async def live(
+    lab: LabAsterisk,
+    tmp_path: Path,
+    session: tuple[LocalServer, RealtimeScript],
+    llm: LlmStandIn,
+) -> AsyncIterator[LiveService]:
+    async with service(lab, tmp_path, [session[0].url, llm.base_url], None) as running:
+        yield running
+
+
+@pytest.fixture
+async def operator_live(
+    lab: LabAsterisk,
+    tmp_path: Path,
+    session: tuple[LocalServer, RealtimeScript],
+    llm: LlmStandIn,
+) -> AsyncIterator[LiveService]:
+    """The service with ``llm`` as the operator's default LLM plan (not listed: the operator's)."""
+    async with service(lab, tmp_path, [session[0].url], llm) as running:
+        yield running
+
+
+def assistant(realtime_url: str, llm: LlmStandIn | None) -> dict[str, Any]:
+    """``llm`` None: the assistant names no pipeline."""
+    realtime: dict[str, Any] = {"url": realtime_url, "api_key": XAI_KEY, "voice": "Ara"}
+    if llm is not None:
+        entry = {"provider": "openai-compatible", "base_url": llm.base_url}
+        realtime["fallback_plan"] = [entry | {"api_key": "sk-org-own", "model": "backup"}]
     return {
         "provider": "xai_realtime",
         "system_prompt": "You book appointments for the clinic.",
         "first_message": GREETING,
-        "llm_config": {
-            "url": realtime_url,
-            "api_key": XAI_KEY,
-            "voice": "Ara",
-            "fallback_plan": [
-                {
-                    "provider": "openai-compatible",
-                    "base_url": llm.base_url,
-                    "api_key": "sk-org-own",
-                    "model": "backup",
-                }
-            ],
-        },
+        "llm_config": realtime,
     }
 
 
 async def test_a_session_that_drops_leaves_the_call_to_the_assistants_pipeline(
     live: LiveService, session: tuple[LocalServer, RealtimeScript], llm: LlmStandIn
 ) -> None:
+    await goes_on_with_the_pipeline(live, session, llm, own=True, key="sk-org-own")
+
+
+async def test_a_session_without_a_plan_goes_on_with_the_operators_default_plan(
+    operator_live: LiveService, session: tuple[LocalServer, RealtimeScript], llm: LlmStandIn
+) -> None:
+    await goes_on_with_the_pipeline(
+        operator_live, session, llm, own=False, key="sk-operator-backup"
+    )
+
+
+async def goes_on_with_the_pipeline(
+    live: LiveService,
+    session: tuple[LocalServer, RealtimeScript],
+    llm: LlmStandIn,
+    *,
+    own: bool,
+    key: str,
+) -> None:
+    """A call whose session drops after the first exchange; ``own``: the assistant names the
+    pipeline (else the operator's default LLM plan is ``llm``), whose model takes ``key``."""
     server, script = session
     realtime_url = server.url.replace("http://", "ws://") + "/v1/realtime"
     resp = await live.client.post(
         "/calls/outbound",
-        json={"destination": TALKER, "assistant": assistant(realtime_url, llm)},
+        json={"destination": TALKER, "assistant": assistant(realtime_url, llm if own else None)},
         headers=live.auth(),
     )
     assert resp.status == 200, await resp.text()
@@ -128,7 +172,7 @@ async def test_a_session_that_drops_leaves_the_call_to_the_assistants_pipeline(
     # was saying when the session dropped).
     assert [(m["role"], m["content"]) for m in second.messages[1:4]] == history
     assert words(APPOINTMENT.text) & words(second.last_user_text) >= {"appointment", "monday"}
-    assert first.authorization == "Bearer sk-org-own"
+    assert first.authorization == f"Bearer {key}"
     # The call's record: the whole conversation, each message once, and the move.
     said = [m["content"] for m in ended["messages"] if m["role"] == "assistant"]
     assert said[:2] == [GREETING, "Hi"]

@@ -8,10 +8,11 @@ A speech-to-speech call (``provider: xai_realtime``) gets the realtime session f
 voicedock's own TTS, which speaks what must be said verbatim (first message, ``say``, final
 messages, the fallback) in the voice the assistant chose in ``llm_config.say_voice`` (a TTS
 section; without it the operator's ``[speech] tts``), with the operator's key for that engine
-as for any ``tts_config``. With ``llm_config.fallback_plan`` it also gets the pipeline it goes
-on with when its session fails (``RealtimePlan``): the plan's LLM sections, ``stt_config`` (else
-the operator's STT) and ``tts_config`` (else the ``say_voice``), each engine made as a pipeline
-call's is, with the plans its sections give.
+as for any ``tts_config``. With ``llm_config.fallback_plan`` (else the operator's default LLM
+plan, ``[speech.fallback_plans] llm``) it also gets the pipeline it goes on with when its
+session fails (``RealtimePlan``): the plan's LLM sections, ``stt_config`` (else the operator's
+STT) and ``tts_config`` (else the ``say_voice``), each engine made as a pipeline call's is, with
+the plans its sections give (else the operator's default plans).
 
 The operator's ``[speech]`` keys only go to the operator's endpoints: a section naming its own
 ``base_url`` (or realtime ``url``) must bring its own ``api_key``. Where the operator requires
@@ -86,6 +87,9 @@ P = TypeVar("P", bound=_Closing)
 # Sections an engine is made of, in order: the section (None: the operator's engine), where it
 # is written, and whether it is the operator's (an entry of its default plan).
 Parts: TypeAlias = "list[tuple[JsonObject | None, str, bool]]"
+# The sections of an engine a call may use, in order: each completed and typed, its endpoint,
+# and whether it comes after the engine's first.
+Usable: TypeAlias = list[tuple[SectionT, Endpoint, bool]]
 
 # A section that would take the operator's [speech] key where the operator does not allow it.
 _REQUIRED = "{}: the operator requires the organization's own {} key, not its [speech] key"
@@ -226,7 +230,8 @@ def _resolved(config: AssistantConfig, speech: SpeechSettings, egress: Egress | 
 
 def _speech_to_speech(config: JsonObject, plans: _Plans, made: list[_Closing]) -> SpeechProviders:
     """The realtime session of a (resolved) speech-to-speech configuration, the voice of its
-    verbatim texts and, with a fallback plan, the pipeline it goes on with."""
+    verbatim texts and, with a fallback plan (its own or the operator's default LLM plan), the
+    pipeline it goes on with."""
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
     speech, speech_keys, guard = plans.speech, plans.speech_keys, plans.guard
@@ -359,62 +364,19 @@ class _Plans:
         self._health, self._on_switch, self.guard = health, on_switch, guard
         self.first: dict[str, Endpoint] = {}  # each engine's first endpoint, by engine
 
-    def stt(self, made: list[_Closing], parts: Parts | None = None) -> Stt:
-        entries = self._entries(
-            "stt_config", SttConfig, lambda s: create_stt(s, self.guard), made, parts
-        )
+    def stt(self, made: list[_Closing], usable: Usable[SttConfig] | None = None) -> Stt:
+        """The STT of ``usable`` (default: the configuration's section and its plan)."""
+        if usable is None:
+            usable = self._usable("stt_config", SttConfig, self._parts("stt_config"))
+        entries = self._entries(usable, lambda s: create_stt(s, self.guard), made)
         if len(entries) == 1:
             return entries[0].provider
         return SttPlan(entries, self._health, self._on_switch)
 
-    def llm(self, made: list[_Closing], parts: Parts | None = None) -> Llm:
-        return self._llm_plan(self._llm_entries(made, parts))
-
-    def tts(self, made: list[_Closing], parts: Parts | None = None) -> Tts:
-        # Imported here: the audio it resamples needs numpy, which the engine's import of
-        # this module (through speech admission) does not load.
-        from voicedock.pipeline.fallback_plans.tts import TtsPlan
-
-        entries = self._entries(
-            "tts_config", TtsConfig, lambda s: create_tts(s, self.guard), made, parts
-        )
-        if len(entries) == 1:
-            return entries[0].provider
-        return TtsPlan(entries, self._health, self._on_switch)
-
-    def realtime_plan(
-        self, session: Endpoint, realtime: Mapping[str, JsonValue], made: list[_Closing]
-    ) -> RealtimePlan | None:
-        """The pipeline of a speech-to-speech session's ``fallback_plan`` (None: it has none):
-        its entries the LLM, ``stt_config`` the STT (else the operator's), ``tts_config`` the
-        voice (else the session's ``say_voice``, else the operator's)."""
-        if not isinstance(realtime.get(FALLBACK_PLAN), list):
-            return None
-        # Each entry comes after the session: a rule-based one closes the call politely.
-        llm = self._llm_entries(made, self._plan_parts("llm_config", realtime), later_only=True)
-        stt_parts: Parts | None = None
-        if "stt_config" not in self._config:  # the operator's
-            stt_parts = [({"provider": self.speech.stt}, "stt_config", False)]
-        tts_parts: Parts | None = None
-        if "tts_config" not in self._config:  # the voice of the verbatim texts
-            say = json_object(realtime.get(SAY_VOICE)) or {"provider": self.speech.tts}
-            tts_parts = [(say, f"llm_config.{SAY_VOICE}", False)]
-        stt = self.stt(made, stt_parts)
-        tts = self.tts(made, tts_parts)
-        return RealtimePlan(
-            session=session,
-            stt=stt,
-            llm=self._llm_plan(llm),
-            tts=tts,
-            to=llm[0].endpoint,
-            health=self._health,
-            on_switch=self._on_switch,
-        )
-
-    def _llm_entries(
-        self, made: list[_Closing], parts: Parts | None, *, later_only: bool = False
-    ) -> list[Entry[Llm]]:
-        """The LLM's entries; ``later_only``: the first too comes after another model."""
+    def llm(self, made: list[_Closing], usable: Usable[LlmConfig] | None = None) -> Llm:
+        """The LLM of ``usable`` (default: the configuration's section and its plan)."""
+        if usable is None:
+            usable = self._usable("llm_config", LlmConfig, self._parts("llm_config"))
 
         def first(section: LlmConfig) -> Llm:
             return create_llm(section, self.guard)
@@ -424,31 +386,86 @@ class _Plans:
                 return PoliteClose.from_config(section)
             return first(section)
 
-        return self._entries(
-            "llm_config", LlmConfig, later if later_only else first, made, parts, later
-        )
-
-    def _llm_plan(self, entries: list[Entry[Llm]]) -> Llm:
+        entries = self._entries(usable, first, made, later)
         if len(entries) == 1:
             return entries[0].provider
         return LlmPlan(entries, self._health, self._on_switch)
 
+    def tts(self, made: list[_Closing], usable: Usable[TtsConfig] | None = None) -> Tts:
+        """The TTS of ``usable`` (default: the configuration's section and its plan)."""
+        # Imported here: the audio it resamples needs numpy, which the engine's import of
+        # this module (through speech admission) does not load.
+        from voicedock.pipeline.fallback_plans.tts import TtsPlan
+
+        if usable is None:
+            usable = self._usable("tts_config", TtsConfig, self._parts("tts_config"))
+        entries = self._entries(usable, lambda s: create_tts(s, self.guard), made)
+        if len(entries) == 1:
+            return entries[0].provider
+        return TtsPlan(entries, self._health, self._on_switch)
+
+    def realtime_plan(
+        self, session: Endpoint, realtime: Mapping[str, JsonValue], made: list[_Closing]
+    ) -> RealtimePlan | None:
+        """The pipeline a speech-to-speech ``session`` goes on with, or None: its LLM the
+        entries of the session's ``fallback_plan``, else of the operator's default LLM plan;
+        its STT ``stt_config``, else the operator's; its voice ``tts_config``, else the
+        session's ``say_voice``, else the operator's; each with its plan, else the operator's
+        default plan of its engine. A pipeline the operator's default plan offers is the
+        operator's, its STT included: where none of an engine's entries may be used (the
+        operator's keys, under ``speech_keys`` False) the call has no pipeline."""
+        own = isinstance(realtime.get(FALLBACK_PLAN), list)
+        # Each LLM entry comes after the session: a rule-based one closes the call politely.
+        llm = [
+            (section, endpoint, True)
+            for section, endpoint, _ in self._usable(
+                "llm_config", LlmConfig, self._plan_parts("llm_config", realtime)
+            )
+        ]
+        stt_parts = self._parts("stt_config")
+        if "stt_config" not in self._config:
+            stt_parts[0] = ({"provider": self.speech.stt}, "stt_config", not own)
+        tts_parts = self._parts("tts_config")
+        if "tts_config" not in self._config:  # the voice of the verbatim texts
+            say = json_object(realtime.get(SAY_VOICE)) or {"provider": self.speech.tts}
+            tts_parts[0] = (say, f"llm_config.{SAY_VOICE}", False)
+        stt = self._usable("stt_config", SttConfig, stt_parts)
+        tts = self._usable("tts_config", TtsConfig, tts_parts)
+        if not (llm and stt and tts):
+            return None
+        return RealtimePlan(
+            session=session,
+            stt=self.stt(made, stt),
+            llm=self.llm(made, llm),
+            tts=self.tts(made, tts),
+            to=llm[0][1],
+            health=self._health,
+            on_switch=self._on_switch,
+        )
+
     def _entries(
         self,
-        key: str,
-        kind: type[SectionT],
+        usable: Usable[SectionT],
         make: Callable[[SectionT], P],
         made: list[_Closing],
-        parts: Parts | None = None,
         later: Callable[[SectionT], P] | None = None,
     ) -> list[Entry[P]]:
-        """The providers of ``parts`` (by default the configuration's ``key`` section and its
-        plan's entries: ``_parts``), made in order; ``later`` makes those after the first
+        """The providers of ``usable``, made in order; ``later`` makes those after the first
         (default: ``make``)."""
         entries: list[Entry[P]] = []
-        for index, (part, where, operator) in enumerate(
-            self._parts(key) if parts is None else parts
-        ):
+        for section, endpoint, after_first in usable:
+            provider = (later if after_first and later is not None else make)(section)
+            made.append(provider)
+            entries.append(Entry(endpoint, provider))
+        self.first[entries[0].endpoint.kind] = entries[0].endpoint
+        return entries
+
+    def _usable(self, key: str, kind: type[SectionT], parts: Parts) -> Usable[SectionT]:
+        """The sections of ``parts`` the call may use, completed and typed, each with its
+        endpoint and whether it comes after the first; an operator's entry is left out where
+        it would take a key the call may not use, or is an endpoint tried before it."""
+        usable: Usable[SectionT] = []
+        for index, (part, where, operator) in enumerate(parts):
             holder = {} if part is None else {key: part}
             try:
                 completed = _section(holder, key, self.speech, speech_keys=self.speech_keys)
@@ -465,14 +482,10 @@ class _Plans:
                 typed.base_url or "",
                 getattr(typed, "model", None) or "",
             )
-            if operator and any(entry.endpoint == endpoint for entry in entries):
+            if operator and any(tried == endpoint for _, tried, _ in usable):
                 continue  # the section's own endpoint: tried already
-            provider = (make if index == 0 or later is None else later)(typed)
-            made.append(provider)
-            entries.append(Entry(endpoint, provider))
-        if entries:
-            self.first[key.removesuffix("_config")] = entries[0].endpoint
-        return entries
+            usable.append((typed, endpoint, index > 0))
+        return usable
 
     def _parts(self, key: str) -> Parts:
         """The configuration's ``key`` section itself (None: the operator's engine), then its
