@@ -15,6 +15,7 @@ import pytest
 from calls.test_runner_realtime import (  # noqa: F401 (the world fixture)
     ACME_ID,
     KEY,
+    TEST_TTS,
     World,
     answered_realtime_call,
     until,
@@ -93,6 +94,7 @@ async def test_a_dropped_session_goes_on_with_the_assistants_pipeline(
         ("system", LATER),
     ]
     assert world.tts.texts == [GREETING, ANSWER, "Goodbye."]  # one voice throughout
+    assert call.speech_usage == usage_after_the_switch()
 
 
 async def test_a_dropped_session_without_a_plan_goes_on_with_the_operators_default_plan(
@@ -144,3 +146,14 @@ async def test_a_dropped_session_without_a_plan_goes_on_with_the_operators_defau
         ("system", LATER),
     ]
     assert world.tts.texts == [GREETING, ANSWER, "Goodbye."]  # the say voice throughout
+    assert call.speech_usage == usage_after_the_switch()
+
+
+def usage_after_the_switch() -> list[dict[str, object]]:
+    """What the session said counts against it; what the pipeline said after the switch
+    (the same voice, by its own name: voicedock's TTS) against the pipeline's voice."""
+    return [
+        {"kind": "stt", "provider": "xai_realtime", "seconds": 0.0},
+        {"kind": "tts", "provider": "xai_realtime", "characters": len(GREETING + "Hi")},
+        {"kind": "tts", "provider": TEST_TTS, "characters": len(ANSWER + "Goodbye.")},
+    ]

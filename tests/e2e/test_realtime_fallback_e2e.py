@@ -180,11 +180,26 @@ async def goes_on_with_the_pipeline(
     assert [m["content"] for m in ended["messages"]].count(HEARD) == 1
     switches = [e["data"] for e in ended["events"] if e["type"] == "provider-switch"]
     port = server.url.rsplit(":", 1)[1]
+    backup = f"openai-compatible/{llm.base_url.split('/')[2]}/backup"
     assert switches == [
         {
             "engine": "realtime",
             "from": f"xai_realtime/127.0.0.1:{port}",
-            "to": f"openai-compatible/{llm.base_url.split('/')[2]}/backup",
+            "to": backup,
             "reason": "connection",
         }
     ]
+    # The turns the pipeline served name its providers (Whisper, the backup, the say voice:
+    # Piper), and they are billed what they heard and said after the switch; what the session
+    # heard and said stays the session's.
+    served = [t for t in ended["latency"] if t["llm_provider"] is not None]
+    assert len(served) >= 2
+    assert {(t["stt_provider"], t["llm_provider"], t["tts_provider"]) for t in served} == {
+        ("faster_whisper", backup, "piper")
+    }
+    usage = ended["usage"]
+    assert [e["provider"] for e in usage["stt"]] == ["xai_realtime", "faster_whisper"]
+    assert usage["stt"][1]["audio_seconds"] > 0, usage  # the party's turns Whisper heard
+    assert [e["provider"] for e in usage["tts"]] == ["xai_realtime", "piper"]
+    assert usage["tts"][0]["characters"] == len(GREETING + "Hi")
+    assert usage["tts"][1]["characters"] >= 2 * len(ANSWER)

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from fakes.local_server import LocalServer
+from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
+from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
 from voicedock.pipeline.provider_health import BreakerState, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
@@ -37,6 +39,7 @@ pytestmark = pytest.mark.unit
 KEY = "xai-test-secret"
 SESSION = Endpoint("realtime", "xai_realtime", "ws://127.0.0.1:1/v1/realtime")
 TO = Endpoint("llm", "openai", model="gpt-4o-mini")
+HEARING, VOICE = Endpoint("stt", "deepgram"), Endpoint("tts", "elevenlabs")
 GREETING, HEARD, LATER = "Hello, dental clinic.", "I need an appointment.", "Monday, please."
 ANSWER = "Monday at nine is free."
 
@@ -57,6 +60,7 @@ class Pipeline:
             self.tts,
             TO,
             self.health,
+            Endpoints(HEARING, TO, VOICE),
             self.switches.append,
             attempt_timeout_s=timeout_s,
         )
@@ -138,6 +142,29 @@ async def test_a_dropped_session_leaves_the_call_to_the_pipeline_with_the_conver
     counts = pipeline.health.counts()[SESSION]
     assert (counts.requests, counts.failures, counts.switches) == (1, 1, 1)
     assert script.connections == 1
+    # What the session heard and said counts against it (no provider of its own); what the
+    # pipeline heard and said, and its turns, name the pipeline's providers.
+    named = [(e.content, e.provider) for e in dialogue.transcript]
+    session_said = [(GREETING, None), (HEARD, None), ("Hi", None)]
+    assert named == [*session_said, (LATER, "deepgram"), (ANSWER, "elevenlabs")]
+    turn = dialogue.latencies[-1]
+    assert (turn.stt_provider, turn.llm_provider, turn.tts_provider) == (
+        "deepgram",
+        "openai/gpt-4o-mini",
+        "elevenlabs",
+    )
+    spoken = (
+        SpokenTurn(e.role, e.content, e.started_at, e.ended_at, e.provider)
+        for e in dialogue.transcript
+    )
+    usage = speech_usage(spoken, stt_provider="xai_realtime", tts_provider="xai_realtime")
+    assert [(e["kind"], e["provider"]) for e in usage] == [
+        ("stt", "xai_realtime"),
+        ("stt", "deepgram"),
+        ("tts", "xai_realtime"),
+        ("tts", "elevenlabs"),
+    ]
+    assert usage[3]["characters"] == len(ANSWER)
 
 
 async def test_the_callers_words_the_session_never_answered_are_heard_by_the_pipeline() -> None:

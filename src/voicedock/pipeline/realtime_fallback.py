@@ -248,6 +248,7 @@ class RealtimeWithPipeline(Closable):
             wall_clock=self._wall,
             on_transcript=self._on_transcript,
             tools=self._tools,
+            endpoints=plan.endpoints,
         )
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────

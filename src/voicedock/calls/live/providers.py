@@ -416,7 +416,7 @@ class _Plans:
         operator's keys, under ``speech_keys`` False) the call has no pipeline."""
         own = isinstance(realtime.get(FALLBACK_PLAN), list)
         # Each LLM entry comes after the session: a rule-based one closes the call politely.
-        llm = [
+        models = [
             (section, endpoint, True)
             for section, endpoint, _ in self._usable(
                 "llm_config", LlmConfig, self._plan_parts("llm_config", realtime)
@@ -429,16 +429,18 @@ class _Plans:
         if "tts_config" not in self._config:  # the voice of the verbatim texts
             say = json_object(realtime.get(SAY_VOICE)) or {"provider": self.speech.tts}
             tts_parts[0] = (say, f"llm_config.{SAY_VOICE}", False)
-        stt = self._usable("stt_config", SttConfig, stt_parts)
-        tts = self._usable("tts_config", TtsConfig, tts_parts)
-        if not (llm and stt and tts):
+        hearing = self._usable("stt_config", SttConfig, stt_parts)
+        voices = self._usable("tts_config", TtsConfig, tts_parts)
+        if not (models and hearing and voices):
             return None
+        stt, llm, tts = self.stt(made, hearing), self.llm(made, models), self.tts(made, voices)
         return RealtimePlan(
             session=session,
-            stt=self.stt(made, stt),
-            llm=self.llm(made, llm),
-            tts=self.tts(made, tts),
-            to=llm[0][1],
+            stt=stt,
+            llm=llm,
+            tts=tts,
+            to=models[0][1],
+            endpoints=Endpoints(**self.first),  # the pipeline's engines, just made
             health=self._health,
             on_switch=self._on_switch,
         )

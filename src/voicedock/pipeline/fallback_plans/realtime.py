@@ -11,14 +11,15 @@ is a ``Switch`` (engine ``realtime``, from the session to the pipeline's first L
 
 The pipeline's engines are the call's for the rest of it: its LLM the plan's entries (an
 ``LlmPlan`` when there are several), its STT and TTS plans of their own where their sections
-give one.
+give one. ``endpoints`` names them as built, so that the turns the pipeline serves, and the
+messages it hears and speaks, name its providers (``serving.py``), not the session's.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
@@ -28,6 +29,7 @@ from voicedock.pipeline.fallback_plans.plan import (
     failure_reason,
     report_switch,
 )
+from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.provider_health import Attempt, Endpoint, ProviderHealth
 from voicedock.pipeline.providers.base import Llm, ProviderError, Stt, Tts
 
@@ -41,6 +43,8 @@ class RealtimePlan:
     tts: Tts
     to: Endpoint  # the pipeline's first LLM
     health: ProviderHealth
+    # The pipeline's engines as built (a plan: its first entry), which its turns name.
+    endpoints: Endpoints = field(default_factory=Endpoints)
     on_switch: Callable[[Switch], None] | None = None
     # How long the session may take to answer the caller before it failed (seconds).
     attempt_timeout_s: float = 5.0
