@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 import pytest
@@ -25,7 +26,7 @@ from fakes.calls import call_finished
 from fakes.llm_standin import LlmStandIn
 from voicedock.calls.control import EndCall, InjectContext
 from voicedock.config import FallbackPlansSettings, Settings
-from voicedock.domain.records import CallStatus
+from voicedock.domain.records import Call, CallStatus
 
 pytestmark = pytest.mark.unit
 
@@ -51,13 +52,13 @@ async def backup() -> AsyncIterator[LlmStandIn]:
         yield llm
 
 
-async def test_a_dropped_session_goes_on_with_the_assistants_pipeline(
+async def dropped_after_a_reply(
     world: World,  # noqa: F811
-    backup: LlmStandIn,
-) -> None:
-    world.script.drop_after_replies = 1  # the session answers once, then drops
-    plan = [{"provider": "openai-compatible", "base_url": backup.base_url, "model": "backup"}]
-    session = {"url": world.realtime_url, "api_key": KEY, "fallback_plan": plan}
+    session: dict[str, Any],
+) -> tuple[str, Call]:
+    """A call on ``session`` (its ``llm_config``) that answers once (asked by context), then
+    drops; the pipeline answers the next context and the call is ended with "Goodbye."."""
+    world.script.drop_after_replies = 1
     call_id = await answered_realtime_call(world, session)
     await until(lambda: ("assistant", GREETING) in world.observer.seen)
     await world.engine.control.run(ACME_ID, call_id, InjectContext(NOTE, trigger_response=True))
@@ -68,10 +69,19 @@ async def test_a_dropped_session_goes_on_with_the_assistants_pipeline(
     await world.engine.control.run(ACME_ID, call_id, EndCall("Goodbye."))
     async with asyncio.timeout(5):
         await call_finished(world.runner, call_id)
-
     call = await world.store.get_call(None, call_id)
     assert call is not None
     assert (call.status, call.end_reason) == (CallStatus.ENDED, "api-end-call")
+    return call_id, call
+
+
+async def test_a_dropped_session_goes_on_with_the_assistants_pipeline(
+    world: World,  # noqa: F811
+    backup: LlmStandIn,
+) -> None:
+    plan = [{"provider": "openai-compatible", "base_url": backup.base_url, "model": "backup"}]
+    session = {"url": world.realtime_url, "api_key": KEY, "fallback_plan": plan}
+    call_id, call = await dropped_after_a_reply(world, session)
     messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
     assert messages == [
         ("assistant", GREETING),
@@ -115,22 +125,8 @@ async def test_a_dropped_session_without_a_plan_goes_on_with_the_operators_defau
         },
         FallbackPlansSettings,
     )
-    world.script.drop_after_replies = 1
     session = {"url": world.realtime_url, "api_key": KEY}  # no fallback_plan of its own
-    call_id = await answered_realtime_call(world, session)
-    await until(lambda: ("assistant", GREETING) in world.observer.seen)
-    await world.engine.control.run(ACME_ID, call_id, InjectContext(NOTE, trigger_response=True))
-    await until(lambda: ("assistant", "Hi") in world.observer.seen)  # the session's reply
-    await switched(world, call_id)
-    await world.engine.control.run(ACME_ID, call_id, InjectContext(LATER, trigger_response=True))
-    await until(lambda: ("assistant", ANSWER) in world.observer.seen)  # the operator's model
-    await world.engine.control.run(ACME_ID, call_id, EndCall("Goodbye."))
-    async with asyncio.timeout(5):
-        await call_finished(world.runner, call_id)
-
-    call = await world.store.get_call(None, call_id)
-    assert call is not None
-    assert (call.status, call.end_reason) == (CallStatus.ENDED, "api-end-call")
+    call_id, call = await dropped_after_a_reply(world, session)
     messages = [(m.role, m.content) for m in await world.store.list_messages(call_id)]
     assert messages[1:3] == [("assistant", "Hi"), ("assistant", ANSWER)]
     (switch,) = await switches(world, call_id)
