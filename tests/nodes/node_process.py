@@ -116,23 +116,31 @@ def own_objects() -> str:
 
 
 def held_by(names: list[str], depth: int = 8) -> str:
-    """For the first live object of each named class: the chain of what refers to it, up to
-    ``depth`` steps (each step's first referrer that is not this tool's own)."""
+    """For the oldest live object of each named class (the last the collector lists): the
+    chain of what refers to it, up to ``depth`` steps (at each, the first referrer that is not
+    this tool's own list or a frame)."""
     lines: list[str] = []
     everything = gc.get_objects()
     for name in names:
-        found = next((o for o in everything if _name(o) == name), None)
-        lines.append(f"{name}:")
-        seen = {id(everything), id(lines)}
-        current: object = found
+        found = [o for o in everything if _name(o) == name]
+        lines.append(f"{name}: {len(found)} alive")
+        seen = {id(everything), id(lines), id(found)}
+        current: object = found[-1] if found else None
         for level in range(depth):
             if current is None:
                 break
             seen.add(id(current))
-            holders = [r for r in gc.get_referrers(current) if id(r) not in seen]
-            holders = [r for r in holders if not isinstance(r, type(sys._getframe()))]
+            referrers = gc.get_referrers(current)
+            seen.add(id(referrers))
+            holders = [
+                r
+                for r in referrers
+                if id(r) not in seen and not isinstance(r, type(sys._getframe()))
+            ]
+            seen.add(id(holders))
             lines += [f"  {'  ' * level}<- {_describe(r)}" for r in holders[:4]]
             current = holders[0] if holders else None
+        del found
     del everything
     return "\n".join(lines) + "\n"
 

@@ -61,6 +61,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except ConnectionResetError:
+        # The client went away while its body was read (its own timeout): nobody reads this.
+        log.info(
+            "%s %s: the client closed the connection mid-request", request.method, request.path
+        )
+        return error_response(400, "Bad request", "the request did not arrive whole")
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error_response(500, "Internal error", "an unexpected error occurred")
