@@ -391,4 +391,3 @@ async def test_many_calls_placed_at_once_are_each_answered(api: Api) -> None:
     assert placed, statuses
     listed = await (await api.client.get("/calls?limit=100", headers=api.auth())).json()
     assert len(listed["calls"]) == placed
-

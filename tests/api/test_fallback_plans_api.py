@@ -1,6 +1,7 @@
 """Fallback plans over REST: each engine's ``fallback_plan`` is saved and read back as given,
 each entry checked as its section is (the 400 names the entry's key), an entry has no plan of
-its own, at most three entries, none for a speech-to-speech session."""
+its own, at most three entries; a speech-to-speech session's plan names the pipeline it goes on
+with, checked as a pipeline assistant's sections are."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from api.conftest import Api
+from fakes.world import DESTINATION
 
 pytestmark = pytest.mark.unit
 
@@ -82,15 +84,96 @@ async def test_a_bad_entry_is_a_400_naming_it(
     assert message in body["message"]
 
 
-async def test_a_speech_to_speech_session_takes_no_plan(api: Api) -> None:
-    resp = await api.client.post(
-        "/assistants",
-        json={
-            "name": "Rex",
-            "provider": "xai_realtime",
-            "llm_config": {"fallback_plan": [{"provider": "openai"}]},
-        },
-        headers=api.auth(),
-    )
-    assert resp.status == 400
-    assert "llm_config.fallback_plan is not a setting" in (await resp.json())["message"]
+# A speech-to-speech assistant's plan: the pipeline it goes on with when its session fails.
+REALTIME_PLAN = {
+    "provider": "xai_realtime",
+    "llm_config": {
+        "voice": "Rex",
+        "say_voice": {"provider": "openai", "voice": "nova"},
+        "fallback_plan": [{"provider": "openai"}, {"provider": "offline"}],
+    },
+    "stt_config": {"provider": "deepgram", "fallback_plan": [{"provider": "offline"}]},
+    "tts_config": {"provider": "openai", "voice": "alloy"},
+}
+
+
+async def test_a_speech_to_speech_session_names_the_pipeline_it_goes_on_with(api: Api) -> None:
+    status, body = await create(api, REALTIME_PLAN)
+    assert status == 201, body
+    for section in ("llm_config", "stt_config", "tts_config"):
+        assert body[section] == REALTIME_PLAN[section]
+    # A call stores it resolved as a pipeline's: the cloud LLM gets its default model.
+    call = {"destination": DESTINATION, "assistant_id": body["id"]}
+    resp = await api.client.post("/calls/outbound", json=call, headers=api.auth())
+    assert resp.status == 200, await resp.text()
+    placed = await api.service.store.get_call(None, (await resp.json())["call_id"])
+    assert placed is not None
+    assert placed.assistant_config.llm_config["fallback_plan"] == [
+        {"provider": "openai", "model": "gpt-4o-mini"},
+        {"provider": "offline"},
+    ]
+    # Without them, the operator's STT and the session's say_voice complete the pipeline.
+    llm_config = REALTIME_PLAN["llm_config"]
+    status, body = await create(api, {"provider": "xai_realtime", "llm_config": llm_config})
+    assert status == 201, body
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        (  # the pipeline's speech sections are only for its plan
+            {"llm_config": {"voice": "Rex"}},
+            400,
+            "omit stt_config and tts_config (they only complete the pipeline of "
+            "llm_config.fallback_plan)",
+        ),
+        (
+            {"llm_config": {"fallback_plan": [{"provider": "openai", "temperature": 9}]}},
+            400,
+            "llm_config.fallback_plan[0].temperature",
+        ),
+        (
+            {"llm_config": {"fallback_plan": [{"provider": "openai", "url": "wss://x.example"}]}},
+            400,
+            "llm_config.fallback_plan[0].url is not a setting of the openai LLM",
+        ),
+        (
+            {"llm_config": {"fallback_plan": [{"provider": "nope"}]}},
+            400,
+            "llm_config.fallback_plan[0].provider 'nope' is not one of",
+        ),
+        (  # the operator's egress rules: the organization's LLM receives the transcript
+            {
+                "llm_config": {
+                    "fallback_plan": [
+                        {
+                            "provider": "openai-compatible",
+                            "base_url": "http://10.1.2.3/v1",
+                            "api_key": "sk-own",
+                        }
+                    ]
+                }
+            },
+            400,
+            "llm_config.fallback_plan[0].base_url",
+        ),
+        ({"tts_config": {"provider": "openai", "voice": "nobody"}}, 400, "tts_config.voice"),
+        (
+            {"stt_config": {"provider": "offline", "model_path": "/etc"}},
+            400,
+            "stt_config.model_path is set by the operator",
+        ),
+        (
+            {"llm_config": {"fallback_plan": [{"provider": "openai", "api_key_ref": "none"}]}},
+            422,
+            "llm_config.fallback_plan[0].api_key_ref: no provider key named 'none'",
+        ),
+    ],
+)
+async def test_a_speech_to_speech_plan_is_checked_as_a_pipeline_is(
+    api: Api, change: dict[str, Any], status: int, message: str
+) -> None:
+    config: dict[str, Any] = {**REALTIME_PLAN, **change}
+    got, body = await create(api, config)
+    assert got == status, body
+    assert message in body["message"]

@@ -206,8 +206,9 @@ async def test_a_refused_webhook_url_is_400_like_every_refused_field(api: Api) -
 
 async def test_the_served_document_states_the_provider_rules(api: Api) -> None:
     """``if`` provider is openai/mistral ``then`` both sections are required; ``if`` it is
-    xai_realtime ``then`` they are null at most. Hybrid mode's override does not require
-    them (the saved assistant may hold them), and says so."""
+    xai_realtime ``then`` they are null at most, unless its ``llm_config`` names a fallback
+    plan (they complete its pipeline). Hybrid mode's override does not require them (the saved
+    assistant may hold them), and says so."""
     schemas = (await served_document(api))["components"]["schemas"]
     pipeline_if = {
         "properties": {"provider": {"enum": ["mistral", "openai"]}},
@@ -217,8 +218,11 @@ async def test_the_served_document_states_the_provider_rules(api: Api) -> None:
     for name in ("AssistantConfig", "AssistantCreate"):
         rules = {str(rule["if"]): rule["then"] for rule in schemas[name]["allOf"]}
         assert rules[str(pipeline_if)]["required"] == ["stt_config", "tts_config"], name
-        realtime = rules[str(realtime_if)]["properties"]
-        assert realtime["stt_config"] == realtime["tts_config"] == {"type": "null"}, name
+        none, planned = rules[str(realtime_if)]["anyOf"]
+        assert none["properties"]["stt_config"] == {"type": "null"}, name
+        assert none["properties"]["tts_config"] == {"type": "null"}, name
+        with_plan = {"type": "object", "required": ["fallback_plan"]}
+        assert planned == {"required": ["llm_config"], "properties": {"llm_config": with_plan}}
     override = {str(rule["if"]): rule["then"] for rule in schemas["AssistantOverride"]["allOf"]}
     assert str(pipeline_if) not in override
     assert "merged" in schemas["AssistantOverride"]["description"]
@@ -248,11 +252,13 @@ async def test_the_document_refuses_what_the_server_refuses(roomy: Api) -> None:
         resp = await roomy.client.post("/assistants", json=saved, headers=roomy.auth())
         assert (resp.status == 201) is accepted, (assistant, await resp.text())
         assert assistants.is_valid(saved) is accepted, assistant
-    # An override naming xai_realtime with a section is refused by both, whatever it merges
-    # onto; one naming openai is valid as sent, the saved assistant completes it (or not).
+    # An override naming xai_realtime with a section is valid as sent (the saved assistant's
+    # llm_config may name the fallback plan whose pipeline it completes): merged onto one that
+    # names none, the server refuses it. One naming openai is valid as sent too, the saved
+    # assistant completes it (or not).
     override = {"destination": DESTINATION, "assistant_id": SUPPORT_ID}
     refused = {**override, "assistant_override": {"provider": "xai_realtime", **STT}}
-    assert not calls.is_valid(refused)
+    assert calls.is_valid(refused)
     assert (await outbound(roomy, refused))[0] == 400
     merged = {**override, "assistant_override": {"provider": "openai"}}
     assert calls.is_valid(merged)

@@ -260,10 +260,10 @@ FALLBACK_PLAN = "fallback_plan"
 FALLBACK_PLAN_MAX = 3
 
 
-def _plan(section: str) -> Rule:
-    """A section's ``fallback_plan``: up to ``FALLBACK_PLAN_MAX`` sections of the same kind,
-    tried in order when the one before fails (``pipeline/fallback_plans/``), each naming its
-    provider and checked as the section itself is; an entry has no plan of its own."""
+def _plan(section: str, description: str | None = None) -> Rule:
+    """A section's ``fallback_plan``: up to ``FALLBACK_PLAN_MAX`` sections of the kind
+    ``section``, tried in order when the one before fails (``pipeline/fallback_plans/``), each
+    naming its provider and checked as such a section is; an entry has no plan of its own."""
 
     def check(value: object, where: str) -> None:
         if not isinstance(value, list) or not 1 <= len(value) <= FALLBACK_PLAN_MAX:
@@ -281,11 +281,23 @@ def _plan(section: str) -> Rule:
         "minItems": 1,
         "maxItems": FALLBACK_PLAN_MAX,
         "items": {"type": "object", "required": ["provider"]},
-        "description": f"What takes over, in order, when this {_KIND_NAMES[section]} fails "
-        "within a turn: sections of the same kind, each naming its provider and checked as "
-        "this one (an entry has no plan of its own).",
+        "description": description
+        or f"What takes over, in order, when this {_KIND_NAMES[section]} fails within a turn: "
+        "sections of the same kind, each naming its provider and checked as this one (an "
+        "entry has no plan of its own).",
     }
     return Rule(check, schema)
+
+
+# A speech-to-speech session's plan: the pipeline's LLM sections (``PLAN_KIND``).
+_REALTIME_PLAN = _plan(
+    LLM,
+    "The pipeline a call goes on with when its speech-to-speech session fails (refused, "
+    "dropped, a server error, no answer in time): LLM sections, each naming its provider and "
+    "checked as a pipeline assistant's llm_config (the first one answers, the next take over "
+    "as a fallback plan's do; an entry has no plan of its own). stt_config and tts_config "
+    "complete the pipeline (left out: the operator's STT, and the voice of say_voice).",
+)
 
 
 def _with_plan(section: str, providers: dict[str, dict[str, Rule]]) -> dict[str, dict[str, Rule]]:
@@ -372,9 +384,13 @@ TENANT_KEYS: dict[str, dict[str, dict[str, Rule]]] = {
             "instructions": text(20_000, multiline=True),
             "messages": delegated,
             "say_voice": delegated,
+            FALLBACK_PLAN: _REALTIME_PLAN,
         }
     },
 }
+# The kind of section a section's fallback_plan lists: its own, but a speech-to-speech
+# session's, which lists the LLMs of the pipeline that takes over.
+PLAN_KIND = {STT: STT, TTS: TTS, LLM: LLM, REALTIME: LLM}
 
 
 def cloud_providers() -> frozenset[str]:
@@ -438,7 +454,7 @@ def tenant_part(section: str, provider: str, value: Mapping[str, JsonValue]) -> 
     plan = kept.get(FALLBACK_PLAN)
     if isinstance(plan, list):  # checked: a list of sections naming their providers
         kept[FALLBACK_PLAN] = [
-            tenant_part(section, str(entry["provider"]), entry)
+            tenant_part(PLAN_KIND[section], str(entry["provider"]), entry)
             for entry in plan
             if isinstance(entry, dict)
         ]

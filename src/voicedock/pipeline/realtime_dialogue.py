@@ -10,13 +10,19 @@ What must be reliable is spoken by voicedock's own TTS, never asked of the model
 dead-air cover and the fallback when the provider fails. The model is told what was said (a
 system item), and a ``say`` (the silence prompt too) cancels the model's reply in flight first;
 the dead-air cover plays while the model's late reply is still awaited. Provider failures end
-the call with the spoken fallback and reason ``provider-error``: never open and silent.
+the call with the spoken fallback and reason ``provider-error``: never open and silent. Where a
+pipeline takes over a failed session (``hand_over_after_s``: the assistant's fallback plan,
+``pipeline/realtime_fallback.py``), a failed session (refused, dropped, a server error or a
+failed response, no answer within that time) ends the dialogue with ``SESSION_FAILED`` instead,
+once what was being said is played; ``take_handover`` tells the pipeline what it goes on from
+(the caller's words the session neither transcribed nor answered: ``unanswered_turns.py``).
 
 The dialogue routes the provider's events to its parts, one job each: its own in
 ``pipeline/dialogue/realtime/`` (``caller_stream.py`` the caller's audio to the provider,
 ``turn_latency.py`` the per-turn latency, ``messages.py`` the model's reply and voicedock's own
 words as the caller heard them, ``function_calls.py`` the model's function calls,
-``silence_watch.py`` the call's limits and the silence prompt), and those it shares with the
+``silence_watch.py`` the call's limits and the silence prompt, ``unanswered_turns.py`` the
+caller's words a pipeline would hear again), and those it shares with the
 turn engine in ``pipeline/dialogue/`` (the assistant's audio, the interruptible tasks, the
 transcript keeper, the first message, the tool calls with their filler, the keypad input and
 the end: grace, final message, fallback).
@@ -32,12 +38,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Self
 
 from voicedock.aio import Supervisor
+from voicedock.logs import describe
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.base import DialogueBase
@@ -57,6 +66,7 @@ from voicedock.pipeline.dialogue.realtime.function_calls import FunctionCalls
 from voicedock.pipeline.dialogue.realtime.messages import AssistantMessages
 from voicedock.pipeline.dialogue.realtime.silence_watch import SilenceWatch
 from voicedock.pipeline.dialogue.realtime.turn_latency import TurnTimer
+from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.filler import dead_air
@@ -72,11 +82,17 @@ from voicedock.pipeline.frames import (
 )
 from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.output import OutputSink
-from voicedock.pipeline.providers.base import ProviderError, Tts
+from voicedock.pipeline.providers.base import (
+    ProviderError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    Tts,
+)
 from voicedock.pipeline.providers.realtime import (
     RealtimeAudio,
     RealtimeConversation,
     RealtimeError,
+    RealtimeEvent,
     RealtimeFunctionCall,
     RealtimeResponseDone,
     RealtimeSpeech,
@@ -87,6 +103,22 @@ from voicedock.pipeline.providers.realtime import (
 from voicedock.pipeline.tools import ToolExecutor
 
 log = logging.getLogger("voicedock.pipeline")
+
+# The end of a dialogue whose failed session a pipeline takes over (never a call's end reason).
+SESSION_FAILED = "session-failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """What a pipeline taking over a failed session goes on from (the transcript aside)."""
+
+    error: Exception  # why the session failed
+    # The caller's words the session neither transcribed nor answered, then all they said
+    # since it failed; ``caller_turn``: some were said before it failed.
+    unanswered: bytes
+    caller_turn: bool
+    reply_cut: bool  # the model's reply stopped midway (kept as heard)
+    awaiting_reply: bool  # the caller's last turn (or keys) is not answered yet
 
 
 class RealtimeDialogue(DialogueBase):
@@ -101,16 +133,28 @@ class RealtimeDialogue(DialogueBase):
         wall_clock: Callable[[], float] = time.time,
         on_transcript: Callable[[TranscriptEntry], None] | None = None,
         tools: ToolExecutor | None = None,
+        hand_over_after_s: float | None = None,
     ) -> None:
         """``tools`` carries out the model's calls of ``config.tools`` (``end_call`` is the
-        dialogue's own); ``clock`` times the turns' latency (monotonic seconds)."""
+        dialogue's own); ``clock`` times the turns' latency (monotonic seconds).
+        ``hand_over_after_s``: a pipeline takes over when the session fails
+        (``pipeline/realtime_fallback.py``), and the session failed too when it sends a server
+        error or does not answer the caller within that many seconds."""
         self.config = cfg = config or ConversationConfig()
         self._speech = speech
+        self._hand_over_after_s = hand_over_after_s
+        self._unanswered = UnansweredTurns(cfg.sample_rate)
+        self._answer_watch: asyncio.Task[None] | None = None
+        self._handover: Handover | None = None
+        self.handing_over = False  # the session failed: the dialogue ends for a pipeline
+        self._session_over = False  # the provider's events ended
         self._wall = wall_clock
         self._transcript = TranscriptKeeper(on_transcript)  # final as the provider says
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self._timer = TurnTimer(cfg, clock)
         self.latencies: list[TurnLatency] = self._timer.latencies
+        # What the model was told besides the transcript (injected context), when.
+        self.context_notes: list[TranscriptEntry] = []
         self._conv: RealtimeConversation | None = None
         # A failing task ends the call with the fallback message.
         self._tasks = Supervisor(
@@ -191,6 +235,8 @@ class RealtimeDialogue(DialogueBase):
 
     # ── inputs (the TurnEngine surface) ────────────────────────────────────────────────
     def feed_audio(self, pcm: bytes) -> None:
+        if self._hand_over_after_s is not None and not self._end.closed:
+            self._unanswered.feed(pcm)  # the pipeline's, should the session fail
         if self._end.over:
             return
         self._caller.feed(pcm)
@@ -211,10 +257,12 @@ class RealtimeDialogue(DialogueBase):
         self, text: str, trigger_response: bool = False, source: ContextSource = "api"
     ) -> None:
         if self._conv is not None and not self._end.over:
+            now = self._wall()
             if source == SUPERVISOR:
-                now = self._wall()
                 self._transcript.add(TranscriptEntry(SUPERVISOR, text, now, now))
                 text = supervisor_note(text)
+            else:  # the model's context, not the transcript: kept for a pipeline taking over
+                self.context_notes.append(TranscriptEntry("system", text, now, now))
             self._spawn(self._conv.inject_context(text, respond=trigger_response))
 
     async def end_call(self, final_message: str | None = None) -> None:
@@ -232,38 +280,55 @@ class RealtimeDialogue(DialogueBase):
     # ── the provider's events ────────────────────────────────────────────────────────────
     async def _follow_provider(self, conv: RealtimeConversation) -> None:
         """Each of the provider's events to the part it is for, until the session ends."""
-        async for event in conv:
-            if self._end.ending:
-                continue
-            match event:
-                case RealtimeAudio(pcm=pcm):
-                    await self._messages.reply_audio(pcm)
-                case RealtimeTranscript(role="assistant", text=delta):
-                    self._messages.reply_text(delta)
-                case RealtimeTranscript(role="user", text=text) if text.strip():
+        try:
+            async for event in conv:
+                if not self._end.ending:
+                    await self._provider_event(conv, event)
+        finally:
+            self._session_over = True
+        raise ProviderError("the speech-to-speech session ended")
+
+    async def _provider_event(self, conv: RealtimeConversation, event: RealtimeEvent) -> None:
+        handing_over = self._hand_over_after_s is not None
+        match event:
+            case RealtimeAudio(pcm=pcm):
+                if not self._watch.caller_speaking:
+                    self._unanswered.answered()
+                await self._messages.reply_audio(pcm)
+            case RealtimeTranscript(role="assistant", text=delta):
+                self._messages.reply_text(delta)
+            case RealtimeTranscript(role="user", text=text):
+                self._unanswered.transcribed()
+                if text.strip():
                     self._watch.activity()
                     now = self._wall()
                     self._transcript.add(TranscriptEntry("user", text.strip(), now, now))
-                case RealtimeSpeechStarted():
-                    self._watch.caller_started()
-                    await self._barge_in(conv)
-                case RealtimeSpeechStopped():
-                    self._watch.caller_stopped()
-                    self._messages.awaiting_reply = True
-                    self._timer.decided()
-                    if (keys := self._keypad.flush()) is not None:
-                        self._spawn(self._answer_keys(conv, keys))  # one reply for both
-                    if self.config.dead_air_s is not None:
-                        cover = self._cover_dead_air(self.config.dead_air_s)
-                        self._covering = self._spawn(cover, speech=True)
-                case RealtimeResponseDone():
-                    if (reply := self._messages.reply_done()) is not None:
-                        self._spawn(self._messages.settle_played(reply), speech=True)
-                case RealtimeFunctionCall() as call:
-                    self._spawn(self._function_calls.carry_out(conv, call))
-                case RealtimeError(code=code):
-                    log.info("realtime provider error event: %s", code)
-        raise ProviderError("the speech-to-speech session ended")
+            case RealtimeSpeechStarted():
+                self._watch.caller_started()
+                self._unanswered.started()
+                await self._barge_in(conv)
+            case RealtimeSpeechStopped():
+                self._watch.caller_stopped()
+                self._unanswered.stopped()
+                self._awaiting_reply()
+                self._timer.decided()
+                if (keys := self._keypad.flush()) is not None:
+                    self._spawn(self._answer_keys(conv, keys))  # one reply for both
+                if self.config.dead_air_s is not None:
+                    cover = self._cover_dead_air(self.config.dead_air_s)
+                    self._covering = self._spawn(cover, speech=True)
+            case RealtimeResponseDone(status=status):
+                if status == "failed" and handing_over:
+                    raise ProviderResponseError("realtime: a response failed")
+                if (reply := self._messages.reply_done()) is not None:
+                    self._spawn(self._messages.settle_played(reply), speech=True)
+            case RealtimeFunctionCall() as call:
+                self._unanswered.answered()
+                self._spawn(self._function_calls.carry_out(conv, call))
+            case RealtimeError(code=code, kind=kind):
+                if kind == "server_error" and handing_over:
+                    raise ProviderResponseError(f"realtime: server error {code}")
+                log.info("realtime provider error event: %s", code)
 
     async def _barge_in(self, conv: RealtimeConversation) -> None:
         """The caller took the floor: the model's reply and our own speech stop."""
@@ -312,8 +377,56 @@ class RealtimeDialogue(DialogueBase):
 
     async def _answer_keys(self, conv: RealtimeConversation, keys: KeypadEntry) -> None:
         self._transcript.add(self._keypad.entry(keys))
-        self._messages.awaiting_reply = True
+        self._awaiting_reply()
         await conv.user_text(keys.text)
+
+    # ── a pipeline taking over the failed session ────────────────────────────────────────
+    def _awaiting_reply(self) -> None:
+        """The caller's turn (or keys) awaits the model's answer: with a pipeline to take
+        over, the session failed when none comes in time."""
+        self._messages.awaiting_reply = True
+        if self._hand_over_after_s is not None:
+            if self._answer_watch is not None:
+                self._answer_watch.cancel()
+            self._answer_watch = self._spawn(self._watch_answer(self._hand_over_after_s))
+
+    async def _watch_answer(self, after_s: float) -> None:
+        await asyncio.sleep(after_s)
+        busy = self._watch.caller_speaking or self._function_calls.running > 0
+        if self._messages.awaiting_reply and not busy:
+            await self._session_failed(ProviderTimeoutError("realtime: no answer in time"))
+
+    def take_handover(self) -> Handover | None:
+        """What a pipeline goes on from, once the dialogue ended ``SESSION_FAILED``, with the
+        caller's words kept until now (given up: later audio is the pipeline's)."""
+        if self._handover is None:
+            return None
+        return dataclasses.replace(self._handover, unanswered=self._unanswered.take())
+
+    async def _session_failed(self, exc: Exception) -> None:
+        """The session failed and a pipeline takes over: nothing new starts here, what is
+        being said is played (within ``fallback_timeout_s``), then the dialogue ends
+        ``SESSION_FAILED`` (the caller's words are kept for the pipeline meanwhile)."""
+        if self._end.ending:
+            return
+        self._end.ending = self.handing_over = True
+        log.warning("speech-to-speech session failed (%s): a pipeline takes over", describe(exc))
+        caller_turn = self._unanswered.pending
+        self._unanswered.failed()
+        for waiting in (self._covering, self._answer_watch):
+            if waiting is not None and waiting is not asyncio.current_task():
+                waiting.cancel()
+        reply = self._messages.reply  # the model's reply in flight: its audio so far is played
+        saying = self._interruptible.running()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.fallback_timeout_s):
+                if saying:
+                    await asyncio.wait(saying)
+                if reply is not None:
+                    await reply.wait_played()
+        awaiting = self._messages.awaiting_reply
+        self._handover = Handover(exc, b"", caller_turn, reply is not None, awaiting)
+        self._end.end(SESSION_FAILED)
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, reason: str, final: str | None) -> None:
@@ -346,4 +459,12 @@ class RealtimeDialogue(DialogueBase):
         return self._interruptible.spawn(coro) if speech else self._tasks.spawn(coro)
 
     def _task_failed(self, exc: Exception) -> None:
+        session_over = self._session_over or (self._conv is not None and self._conv.ended)
+        if (
+            self._hand_over_after_s is not None
+            and session_over
+            and isinstance(exc, SPEECH_FAILURES)
+        ):
+            self._spawn(self._session_failed(exc))  # a failing voice is the call's, as ever
+            return
         self._spawn(self._finish(failure_reason(exc), self.config.fallback_message))

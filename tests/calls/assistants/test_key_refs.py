@@ -121,3 +121,39 @@ def test_the_engines_a_configuration_reaches() -> None:
     # An organization's defaults: only what they name (an assistant completes the rest).
     assert [e.where for e in engines(realtime, speech, partial=True)] == ["llm_config"]
     assert engines({"provider": "openai"}, speech, partial=True) == []
+
+
+async def test_the_pipeline_of_a_speech_to_speech_plan_is_reached_and_its_keys_opened(
+    tmp_path: Path,
+) -> None:
+    speech = SpeechSettings(stt="deepgram", tts="elevenlabs", llm="openai")
+    plan = [{"provider": "mistral"}, {"provider": "openai", "api_key_ref": "mine"}]
+    realtime: dict[str, object] = {
+        "provider": "xai_realtime",
+        "llm_config": {"api_key_ref": "mine", "fallback_plan": plan},
+    }
+    assert [(e.where, e.provider, e.left_out) for e in engines(realtime, speech)] == [
+        ("llm_config", "xai_realtime", False),
+        ("llm_config.say_voice", "elevenlabs", True),
+        ("llm_config.fallback_plan[0]", "mistral", False),
+        ("llm_config.fallback_plan[1]", "openai", False),
+        ("stt_config", "deepgram", True),  # the operator's STT completes the pipeline
+    ]
+    voiced = {**realtime, "tts_config": {"provider": "openai", "api_key_ref": "mine"}}
+    assert [e.where for e in engines(voiced, speech)][-1] == "tts_config"
+    byok = ByokSettings(key=new_operator_key())
+    store = await _store(tmp_path, byok)
+    try:
+        opened = await KeyRefs(store, ORG, byok, speech).opened(voiced)
+        llm = opened["llm_config"]
+        assert isinstance(llm, dict)
+        assert llm["api_key"] == SECRET
+        assert llm["fallback_plan"] == [plan[0], {"provider": "openai", "api_key": SECRET}]
+        assert opened["tts_config"] == {"provider": "openai", "api_key": SECRET}
+        # Where the operator requires them, the pipeline's cloud engines need them too.
+        required = ByokSettings(mode="required", key=byok.key)
+        local_voice = SpeechSettings(stt="deepgram", tts="piper", llm="openai")
+        with pytest.raises(ProviderConfigError, match=r"^llm_config\.fallback_plan\[0\]: "):
+            await KeyRefs(store, ORG, required, local_voice).opened(voiced)
+    finally:
+        await store.aclose()

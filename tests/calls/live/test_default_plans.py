@@ -1,7 +1,9 @@
 """The operator's default fallback plans (``[speech.fallback_plans]``) as a call's providers
 are built: taken by an engine whose assistant gives it no plan, replaced by an assistant's own,
 never trying the section's own endpoint twice, its keys the operator's (left out where the
-operator requires organizations' own), a rule-based entry after the first closing politely."""
+operator requires organizations' own), a rule-based entry after the first closing politely. A
+speech-to-speech assistant without a plan of its own goes on with the pipeline the defaults
+make."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from voicedock.domain.assistant_config import config_of
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Plan
 from voicedock.pipeline.fallback_plans.stt import SttPlan
+from voicedock.pipeline.fallback_plans.tts import TtsPlan
 from voicedock.pipeline.providers.rule_based import PoliteClose
 
 pytestmark = pytest.mark.unit
@@ -116,3 +119,77 @@ async def test_where_organizations_keys_are_required_the_operators_keyed_entries
 async def test_without_a_default_an_engine_is_its_section_alone() -> None:
     providers = await built({"llm_config": OWN_LLM}, speech())
     assert not isinstance(providers.llm, Plan)
+
+
+REALTIME = {"provider": "xai_realtime", "llm_config": {"api_key": "xai-org"}}
+
+
+async def test_a_speech_to_speech_session_without_a_plan_goes_on_with_the_defaults() -> None:
+    settings = speech(
+        llm=[{"provider": "ollama", "model": "llama3.2"}, {"provider": "rule_based"}],
+        stt=[{"provider": "offline"}],
+        tts=[{"provider": "openai", "voice": "nova"}],
+    )
+    settings.stt = "deepgram"
+    settings.deepgram_api_key = "dg-operator"
+    providers = await built(REALTIME, settings)
+    pipeline = providers.pipeline
+    assert pipeline is not None
+    assert labels(pipeline.llm) == ["ollama/llama3.2", "rule_based"]
+    assert isinstance(pipeline.llm, LlmPlan)
+    assert isinstance(pipeline.llm.entries[-1].provider, PoliteClose)
+    assert pipeline.to.label() == "ollama/llama3.2"
+    assert isinstance(pipeline.stt, SttPlan)
+    assert labels(pipeline.stt) == ["deepgram", "offline"]  # the operator's STT, then its plan
+    assert isinstance(pipeline.tts, TtsPlan)  # the say voice (here [speech] tts), then its plan
+    assert labels(pipeline.tts) == ["piper", "openai/api.openai.com"]
+
+
+async def test_a_speech_to_speech_session_without_any_plan_has_no_pipeline() -> None:
+    providers = await built(REALTIME, speech(stt=[{"provider": "offline"}]))
+    assert providers.pipeline is None
+
+
+async def test_a_rule_based_default_first_closes_a_failed_session_politely() -> None:
+    providers = await built(REALTIME, speech(llm=[{"provider": "rule_based"}]))
+    assert providers.pipeline is not None
+    assert isinstance(providers.pipeline.llm, PoliteClose)
+
+
+async def test_an_assistants_own_pipeline_takes_the_default_stt_and_tts_plans() -> None:
+    settings = speech(
+        llm=[{"provider": "ollama", "model": "llama3.2"}],
+        stt=[{"provider": "offline"}],
+        tts=[{"provider": "piper"}],
+    )
+    own = [{"provider": "mistral", "api_key": "sk-org-mistral"}]
+    voice = {"provider": "openai", "voice": "nova", "api_key": "sk-org"}
+    config = {
+        "provider": "xai_realtime",
+        "llm_config": {"api_key": "xai-org", "say_voice": voice, "fallback_plan": own},
+    }
+    providers = await built(config, settings)
+    pipeline = providers.pipeline
+    assert pipeline is not None
+    assert not isinstance(pipeline.llm, Plan)  # its own plan replaces the default LLM plan
+    assert pipeline.to.label() == "mistral/api.mistral.ai/mistral-small-latest"
+    assert labels(pipeline.stt) == ["faster_whisper", "offline"]
+    assert labels(pipeline.tts) == ["openai/api.openai.com", "piper"]
+
+
+async def test_where_keys_are_required_a_default_pipeline_needing_the_operators_is_left_out() -> (
+    None
+):
+    settings = speech(llm=[{"provider": "ollama", "model": "llama3.2"}])
+    settings.stt = "deepgram"
+    settings.deepgram_api_key = "dg-operator"
+    providers = await built(REALTIME, settings, speech_keys=False)
+    assert providers.realtime is not None  # the session itself is the organization's
+    assert providers.pipeline is None  # the operator's STT would take its key
+    settings.fallback_plans = msgspec.convert(
+        {"llm": [{"provider": "ollama", "model": "llama3.2"}], "stt": [{"provider": "offline"}]},
+        FallbackPlansSettings,
+    )
+    providers = await built(REALTIME, settings, speech_keys=False)
+    assert providers.pipeline is not None
+    assert not isinstance(providers.pipeline.stt, Plan)  # the keyless default STT alone

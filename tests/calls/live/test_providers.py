@@ -15,10 +15,19 @@ from pipeline.fakes import FakeLlm, FakeStt, FakeTts
 from voicedock.calls.live.caller_audio import CallerAudio
 from voicedock.calls.live.conversation import LiveConversation
 from voicedock.calls.live.providers import build_providers
+from voicedock.config import Settings
 from voicedock.domain.assistant_config import LlmConfig, SttConfig, TtsConfig, config_of
+from voicedock.egress.settings import egress_guard
 from voicedock.media.codecs import alaw_encode, ulaw_encode
 from voicedock.pbx.asterisk.media.session import MediaSession
-from voicedock.pipeline.providers.base import Llm, ProviderUnavailableError, Stt, Tts
+from voicedock.pipeline.fallback_plans.llm import LlmPlan
+from voicedock.pipeline.providers.base import (
+    Llm,
+    ProviderConfigError,
+    ProviderUnavailableError,
+    Stt,
+    Tts,
+)
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 
 pytestmark = pytest.mark.unit
@@ -117,3 +126,39 @@ async def test_caller_audio_is_decoded_to_pcm_at_the_vad_rate(
         assert abs(len(samples) - target_rate // 10) <= 2  # 100 ms at the VAD rate
         level = np.sqrt(np.mean(samples[len(samples) // 4 :] ** 2))
         assert 3000 < level < 5000  # a 6000-peak sine survives the codec and resampler
+
+
+async def test_a_speech_to_speech_plan_is_built_as_a_pipeline(
+    fake_registry: dict[str, list[Mapping[str, Any]]],
+) -> None:
+    say_voice = {"provider": TEST_PROVIDER, "voice": "v"}
+    plan = [{"provider": TEST_PROVIDER, "model": "a"}, {"provider": TEST_PROVIDER, "model": "b"}]
+    stt = {"provider": TEST_PROVIDER, "language": "de"}
+    config = {
+        "provider": "xai_realtime",
+        "llm_config": {"api_key": "xai-own", "say_voice": say_voice, "fallback_plan": plan},
+        "stt_config": stt,
+    }
+    providers = await build_providers(config_of(config))
+    assert providers.realtime is not None
+    assert (providers.stt, providers.llm) == (None, None)  # the session's call, until it fails
+    pipeline = providers.pipeline
+    assert pipeline is not None
+    assert isinstance(pipeline.llm, LlmPlan)
+    assert pipeline.session.label() == "xai_realtime"  # its own endpoint: xAI's
+    assert pipeline.to.label() == f"{TEST_PROVIDER}/a"
+    assert fake_registry["llm"] == plan
+    assert fake_registry["stt"] == [stt]
+    assert fake_registry["tts"] == [say_voice, say_voice]  # the say voice, and the pipeline's
+    assert isinstance(pipeline.tts, FakeTts)
+    assert pipeline.tts is not providers.tts
+
+
+async def test_a_speech_to_speech_plan_refused_by_the_egress_policy_is_not_built() -> None:
+    plan = [{"provider": "openai-compatible", "base_url": "http://10.0.0.5/v1", "api_key": "k"}]
+    config = {
+        "provider": "xai_realtime",
+        "llm_config": {"api_key": "xai-own", "fallback_plan": plan},
+    }
+    with pytest.raises(ProviderConfigError, match=r"^llm_config\.fallback_plan\[0\]\.base_url: "):
+        await build_providers(config_of(config), egress=egress_guard(Settings()))

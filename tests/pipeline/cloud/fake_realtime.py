@@ -3,8 +3,12 @@ answers `response.create` with audio deltas, a transcript delta and `response.do
 
 By default every appended audio chunk is "speech" (`speech_started`, a barge-in). With
 `turn_after_frames=N` the server VAD behaves like a caller's turn instead: `speech_started` at
-the first chunk, `speech_stopped` after the N-th, then the reply the server creates itself;
-with `silent_caller` it hears no speech at all."""
+the first chunk (or `turn_starts_at_frame`), `speech_stopped` after the N-th (with `user_says`,
+the turn's input transcription), then the reply the server creates itself; with
+`silent_caller` it hears no speech at all. A session can break after some replies: dropped
+(`drop_after_replies`) or with a `server_error` event (`server_error_after_replies`); or drop
+once the caller's turn ended, before any reply (`drop_before_reply`) or midway through it
+(`drop_mid_reply`)."""
 
 from __future__ import annotations
 
@@ -25,13 +29,24 @@ class RealtimeScript:
     reject_status: int | None = None
     drop_after_session_update: bool = False
     turn_after_frames: int | None = None  # server VAD turn: speech_stopped after N chunks
+    turn_starts_at_frame: int = 1  # ... and speech_started at this chunk
     silent_caller: bool = False  # the appended audio is never speech
     reply_delay_s: float = 0.0  # between speech_stopped and the first audio delta
     # The model's answer to the turn is this function call instead (name, arguments); its
     # result (function_call_output + response.create) gets the usual reply.
     function_call: tuple[str, dict[str, Any]] | None = None
+    # What the server VAD's turn was heard as (its input transcription, sent after the turn).
+    user_says: str | None = None
+    # After this many replies the session breaks: the connection dropped, or (server_error)
+    # an error event of the provider's.
+    drop_after_replies: int | None = None
+    server_error_after_replies: int | None = None
+    drop_before_reply: bool = False  # the session drops once the caller's turn ended
+    drop_mid_reply: bool = False  # ... or midway through its reply ("We open", then nothing)
     query: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    connections: int = 0
+    replies: int = 0
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -53,6 +68,16 @@ async def _reply(ws: web.WebSocketResponse) -> None:
     await ws.send_str(server_event("response.done", response={"status": "completed"}))
 
 
+async def _half_reply(ws: web.WebSocketResponse) -> None:
+    """The start of a reply: its first audio and words, no ``response.done``."""
+    await ws.send_str(server_event("response.created", response={"id": "r1"}))
+    audio = base64.b64encode(REPLY_PCM).decode()
+    await ws.send_str(server_event("response.output_audio.delta", response_id="r1", delta=audio))
+    await ws.send_str(
+        server_event("response.output_audio_transcript.delta", response_id="r1", delta="We open")
+    )
+
+
 async def _call_function(ws: web.WebSocketResponse, name: str, arguments: dict[str, Any]) -> None:
     await ws.send_str(server_event("response.created", response={"id": "r2"}))
     await ws.send_str(
@@ -67,9 +92,23 @@ async def _call_function(ws: web.WebSocketResponse, name: str, arguments: dict[s
     await ws.send_str(server_event("response.done", response={"status": "completed"}))
 
 
+async def _replied(ws: web.WebSocketResponse, request: web.Request, script: RealtimeScript) -> bool:
+    """A reply was sent: False when the session breaks after it, as scripted."""
+    script.replies += 1
+    if script.replies == script.server_error_after_replies:
+        error = {"type": "server_error", "code": None, "message": "The server had an error"}
+        await ws.send_str(server_event("error", error=error))
+    if script.replies == script.drop_after_replies:
+        assert request.transport is not None
+        request.transport.close()
+        return False
+    return True
+
+
 def realtime_handler(script: RealtimeScript) -> Any:
     async def handler(request: web.Request) -> web.StreamResponse:
         script.query = dict(request.query)
+        script.connections += 1
         if request.headers.get("Authorization") != f"Bearer {script.token}":
             return web.json_response({"error": {"message": "Incorrect API key"}}, status=401)
         if script.reject_status is not None:
@@ -97,7 +136,7 @@ def realtime_handler(script: RealtimeScript) -> Any:
                     await ws.send_str(server_event("session.updated", session=event["session"]))
                 elif kind == "input_audio_buffer.append" and script.turn_after_frames:
                     appended += 1
-                    if appended == 1:
+                    if appended == script.turn_starts_at_frame:
                         await ws.send_str(
                             server_event("input_audio_buffer.speech_started", audio_start_ms=0)
                         )
@@ -105,11 +144,26 @@ def realtime_handler(script: RealtimeScript) -> Any:
                         await ws.send_str(
                             server_event("input_audio_buffer.speech_stopped", audio_end_ms=500)
                         )
+                        if script.user_says is not None:
+                            await ws.send_str(
+                                server_event(
+                                    "conversation.item.input_audio_transcription.completed",
+                                    transcript=script.user_says,
+                                )
+                            )
                         await asyncio.sleep(script.reply_delay_s)
+                        if script.drop_mid_reply:
+                            await _half_reply(ws)
+                        if script.drop_before_reply or script.drop_mid_reply:
+                            assert request.transport is not None
+                            request.transport.close()
+                            break
                         if script.function_call is not None:
                             await _call_function(ws, *script.function_call)
                         else:
                             await _reply(ws)
+                            if not await _replied(ws, request, script):
+                                break
                 elif kind == "input_audio_buffer.append" and not script.silent_caller:
                     await ws.send_str(
                         server_event("input_audio_buffer.speech_started", audio_start_ms=0)
@@ -120,6 +174,8 @@ def realtime_handler(script: RealtimeScript) -> Any:
                     )
                 elif kind == "response.create":
                     await _reply(ws)
+                    if not await _replied(ws, request, script):
+                        break
                 elif kind == "bogus":
                     await ws.send_str(
                         server_event(

@@ -144,7 +144,7 @@ async def test_error_event_keeps_the_session(server: LocalServer, script: Realti
         async with speech.connect() as conv:
             await conv._send({"type": "bogus"})
             event = await anext(aiter(conv))
-            assert event == RealtimeError("unknown_event", "Unknown event")
+            assert event == RealtimeError("unknown_event", "Unknown event", "invalid_request_error")
             await conv.inject_context("note")
     finally:
         await speech.aclose()

@@ -67,7 +67,9 @@ SETTINGS: dict[str, Any] = {
     "llm_config": _described(
         dict[str, Any],
         "The LLM's section (per provider, as stt_config), or with provider xai_realtime the "
-        "realtime session's (url: the websocket; say_voice: the TTS of say commands).",
+        "realtime session's (url: the websocket; say_voice: the TTS of say commands; "
+        "fallback_plan: the LLMs of the pipeline the call goes on with when the session "
+        "fails, with stt_config and tts_config).",
     ),
     "stt_config": _section("SttConfig"),
     "tts_config": _section("TtsConfig"),
@@ -142,8 +144,9 @@ def _request(name: str, *, profile: bool, required: tuple[str, ...] = ()) -> typ
 
 
 _RULES = (
-    "Provider rules: xai_realtime takes no stt_config or tts_config (null: none) and no LLM "
-    "filler (llm_filler null, or its delay_seconds null); openai and mistral require both and "
+    "Provider rules: xai_realtime takes no LLM filler (llm_filler null, or its delay_seconds "
+    "null), and no stt_config or tts_config (null: none) but with llm_config.fallback_plan, "
+    "whose pipeline they complete; openai and mistral require both and "
     "choose the LLM (llm_config names no other provider); a provider left out is the node's "
     "default (offline), which requires neither. The if/then below state them for the settings "
     "sent;"

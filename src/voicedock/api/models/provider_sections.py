@@ -84,9 +84,12 @@ def _unnamed(kind: str, *, provider: bool, extra: dict[str, Schema] | None = Non
     return schema
 
 
-def _with_plan(kind: str, extra: dict[str, Schema]) -> dict[str, Schema]:
-    """``extra`` and the section's ``fallback_plan``: sections of the same kind, each naming
-    its provider (one this list knows, or an operator's plugin engine), with no plan."""
+def _with_plan(
+    kind: str, extra: dict[str, Schema], rule: tenant_provider_fields.Rule | None = None
+) -> dict[str, Schema]:
+    """``extra`` and the section's ``fallback_plan`` (described by ``rule``, the section's
+    own by default): sections of the kind ``kind``, each naming its provider (one this list
+    knows, or an operator's plugin engine), with no plan."""
     plan = tenant_provider_fields.FALLBACK_PLAN
     entries: list[Schema] = []
     for name, rules in tenant_provider_fields.TENANT_KEYS[kind].items():
@@ -95,7 +98,7 @@ def _with_plan(kind: str, extra: dict[str, Schema]) -> dict[str, Schema]:
     plugin = _unnamed(kind, provider=True, extra=extra)
     plugin["propertyNames"] = {"enum": [k for k in plugin["propertyNames"]["enum"] if k != plan]}
     entries.append(plugin | {"required": ["provider"]})
-    rule = tenant_provider_fields.TENANT_KEYS[kind]["offline"][plan]
+    rule = rule or tenant_provider_fields.TENANT_KEYS[kind]["offline"][plan]
     return {**extra, plan: {**rule.schema, "items": {"anyOf": entries}}}
 
 
@@ -133,16 +136,16 @@ _LLM_SECTIONS: Schema = {
         _unnamed(tenant_provider_fields.LLM, provider=True, extra=_LLM_PLANNED),
     ]
 }
-_REALTIME_SECTION: Schema = obj(
-    _keys(
-        tenant_provider_fields.TENANT_KEYS[tenant_provider_fields.REALTIME][
-            SPEECH_TO_SPEECH_PROVIDER
-        ],
-        _LLM_EXTRA,
-    )
+_REALTIME_KEYS = tenant_provider_fields.TENANT_KEYS[tenant_provider_fields.REALTIME][
+    SPEECH_TO_SPEECH_PROVIDER
+]
+# A speech-to-speech session's fallback_plan: the LLM sections of the pipeline that takes over.
+_REALTIME_EXTRA = _with_plan(
+    tenant_provider_fields.LLM, _LLM_EXTRA, _REALTIME_KEYS[tenant_provider_fields.FALLBACK_PLAN]
 )
+_REALTIME_SECTION: Schema = obj(_keys(_REALTIME_KEYS, _REALTIME_EXTRA))
 _REALTIME_PARTIAL: Schema = _unnamed(
-    tenant_provider_fields.REALTIME, provider=False, extra=_LLM_EXTRA
+    tenant_provider_fields.REALTIME, provider=False, extra=_REALTIME_EXTRA
 )
 
 
@@ -192,11 +195,26 @@ def _when(provider: Schema, then: Schema) -> Schema:
 
 def section_rules(merge: Merge) -> Schema:
     """The sections a ``provider`` requires or refuses (the API documentation's provider
-    rules), as ``if``/``then`` over the body: speech-to-speech providers take no
-    ``stt_config``/``tts_config`` (null: none) and no LLM filler; ``openai``/``mistral`` need
-    both sections (in a whole configuration; a patch may not remove them) and an
-    ``llm_config`` naming no other provider."""
-    realtime: Schema = {"properties": {key: _NULL for key in _SPEECH_SECTIONS}}
+    rules), as ``if``/``then`` over the body: speech-to-speech providers take no LLM filler,
+    and no ``stt_config``/``tts_config`` (null: none) but to complete the pipeline of their
+    ``llm_config.fallback_plan`` (in a whole configuration the body names it; a patch's
+    ``llm_config`` replaces the stored one; an override's is merged onto the saved one, which
+    only the server sees); ``openai``/``mistral`` need both sections (in a whole
+    configuration; a patch may not remove them) and an ``llm_config`` naming no other
+    provider."""
+    plan = tenant_provider_fields.FALLBACK_PLAN
+    with_plan: Schema = {"type": "object", "required": [plan]}
+    realtime: Schema = {"properties": {}}
+    speech: list[Schema] = [{"properties": {key: _NULL for key in _SPEECH_SECTIONS}}]
+    if merge == "whole":
+        speech.append({"required": ["llm_config"], "properties": {"llm_config": with_plan}})
+    elif merge == "patch":
+        speech += [
+            {"not": {"required": ["llm_config"]}},
+            {"properties": {"llm_config": with_plan}},
+        ]
+    if merge != "override":
+        realtime["anyOf"] = speech
     no_filler: Schema = {"properties": {"delay_seconds": _NULL}}
     if merge == "override":  # merged onto the saved filler: a delay given must be null
         realtime["properties"][LLM_FILLER] = no_filler

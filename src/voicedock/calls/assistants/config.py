@@ -3,10 +3,12 @@
 A configuration is the JSON object saved with an assistant (``Assistant.config``) or sent as a
 transient ``assistant``. Provider rules from the API documentation:
 
-* ``xai_realtime`` is speech-to-speech: ``stt_config``/``tts_config`` must be omitted; what
-  voicedock says verbatim on such a call (first message, ``say``, final messages) is spoken
-  by its own TTS in the voice of ``llm_config.say_voice`` (a TTS section: ``provider`` and
-  ``voice``; the operator's ``[speech] tts`` when omitted), checked here;
+* ``xai_realtime`` is speech-to-speech: what voicedock says verbatim on such a call (first
+  message, ``say``, final messages) is spoken by its own TTS in the voice of
+  ``llm_config.say_voice`` (a TTS section: ``provider`` and ``voice``; the operator's
+  ``[speech] tts`` when omitted), checked here; ``llm_config.fallback_plan`` (LLM sections)
+  names the pipeline the call goes on with when its session fails, completed by
+  ``stt_config`` and ``tts_config``, which are refused without it;
 * ``openai`` and ``mistral`` need both ``stt_config`` and ``tts_config``, and choose the LLM:
   ``llm_config`` (optional) inherits the provider, and naming another one is an error;
 * any other provider (``offline``, the default) gets the missing parts from the settings.
@@ -358,48 +360,71 @@ def _resolve_provider(
     resolved = dict(config, provider=provider)
     has_stt, has_tts = "stt_config" in config, "tts_config" in config
     if provider in SPEECH_TO_SPEECH:
-        if has_stt or has_tts:
-            raise BadRequest(
-                f"provider {provider} handles speech itself: omit stt_config and tts_config"
-            )
-        filler = config.get(LLM_FILLER)  # on unless its delay is null
-        if isinstance(filler, dict) and filler.get("delay_seconds", True) is not None:
-            raise BadRequest(
-                f"provider {provider} speaks for itself: omit {LLM_FILLER} "
-                "(dead_air_seconds covers a stalled model)"
-            )
-        llm = resolved.get("llm_config")
-        if isinstance(llm, dict):
-            resolved["llm_config"] = realtime_section(llm, speech.tts, speech)
-        if egress is not None:
-            check_tenant_urls(resolved, egress)
-        return resolved
-    if provider in NEEDS_STT_AND_TTS and not (has_stt and has_tts):
-        raise BadRequest(f"provider {provider} requires both stt_config and tts_config")
-    defaults = {"stt_config": speech.stt, "tts_config": speech.tts, "llm_config": speech.llm}
-    for key, engine in defaults.items():
-        part = dict(json_object(resolved.get(key)) or {})
-        if key == "llm_config":
-            part = llm_section(provider, part, engine)
-        part.setdefault("provider", engine)
-        name = part["provider"]
-        if not isinstance(name, str) or name not in _PROVIDER_NAMES[key]():
-            raise BadRequest(f"{key}.provider {name!r} is not one of {_names(key)}")
-        tenant_provider_fields.check_section(key, name, part)
-        if key == "tts_config":
-            check_tts_voice(name, part, key, speech)
-        if key == "stt_config" and name in WHISPER_NAMES:
-            _check_whisper(part)
-        plan = part.get(FALLBACK_PLAN)
-        if isinstance(plan, list):
-            part[FALLBACK_PLAN] = [
-                _plan_entry(key, json_object(entry) or {}, f"{key}.{FALLBACK_PLAN}[{i}]", speech)
-                for i, entry in enumerate(plan)
-            ]
-        resolved[key] = part
+        _resolve_speech_to_speech(str(provider), resolved, speech)
+    else:
+        if provider in NEEDS_STT_AND_TTS and not (has_stt and has_tts):
+            raise BadRequest(f"provider {provider} requires both stt_config and tts_config")
+        defaults = {"stt_config": speech.stt, "tts_config": speech.tts, "llm_config": speech.llm}
+        for key, engine in defaults.items():
+            part = dict(json_object(resolved.get(key)) or {})
+            if key == "llm_config":
+                part = llm_section(provider, part, engine)
+            resolved[key] = _resolve_section(key, part, engine, speech)
     if egress is not None:
         check_tenant_urls(resolved, egress)
     return resolved
+
+
+def _resolve_speech_to_speech(provider: str, resolved: JsonObject, speech: SpeechSettings) -> None:
+    """A speech-to-speech configuration: its session (``realtime_section``), no LLM filler,
+    and the pipeline it goes on with when the session fails (``llm_config.fallback_plan``,
+    completed by ``stt_config`` and ``tts_config``, which only that pipeline takes)."""
+    llm = resolved.get("llm_config")
+    plan = llm.get(FALLBACK_PLAN) if isinstance(llm, dict) else None
+    if ("stt_config" in resolved or "tts_config" in resolved) and plan is None:
+        raise BadRequest(
+            f"provider {provider} handles speech itself: omit stt_config and tts_config "
+            f"(they only complete the pipeline of llm_config.{FALLBACK_PLAN})"
+        )
+    filler = resolved.get(LLM_FILLER)  # on unless its delay is null
+    if isinstance(filler, dict) and filler.get("delay_seconds", True) is not None:
+        raise BadRequest(
+            f"provider {provider} speaks for itself: omit {LLM_FILLER} "
+            "(dead_air_seconds covers a stalled model)"
+        )
+    if isinstance(llm, dict):
+        resolved["llm_config"] = realtime_section(llm, speech.tts, speech)
+    for key, engine in (("stt_config", speech.stt), ("tts_config", speech.tts)):
+        part = json_object(resolved.get(key))
+        if part is not None:  # left out: the operator's STT, the session's say_voice
+            resolved[key] = _resolve_section(key, dict(part), engine, speech)
+
+
+def _resolve_section(key: str, part: JsonObject, engine: str, speech: SpeechSettings) -> JsonObject:
+    """A pipeline's section: its provider (``engine`` when it names none) one of the registry,
+    its keys the provider's, its voice one the node has, each entry of its fallback plan
+    resolved as the section is (``_plan_entry``)."""
+    part.setdefault("provider", engine)
+    name = part["provider"]
+    if not isinstance(name, str) or name not in _PROVIDER_NAMES[key]():
+        raise BadRequest(f"{key}.provider {name!r} is not one of {_names(key)}")
+    tenant_provider_fields.check_section(key, name, part)
+    if key == "tts_config":
+        check_tts_voice(name, part, key, speech)
+    if key == "stt_config" and name in WHISPER_NAMES:
+        _check_whisper(part)
+    _resolve_plan(key, part, speech)
+    return part
+
+
+def _resolve_plan(key: str, section: JsonObject, speech: SpeechSettings) -> None:
+    """Each entry of ``section``'s fallback plan (a list of ``key`` sections), resolved."""
+    plan = section.get(FALLBACK_PLAN)
+    if isinstance(plan, list):
+        section[FALLBACK_PLAN] = [
+            _plan_entry(key, json_object(entry) or {}, f"{key}.{FALLBACK_PLAN}[{i}]", speech)
+            for i, entry in enumerate(plan)
+        ]
 
 
 def _plan_entry(key: str, entry: JsonObject, where: str, speech: SpeechSettings) -> JsonObject:
@@ -439,15 +464,15 @@ def tenant_sections(config: Mapping[str, JsonValue], speech: SpeechSettings) -> 
     beyond it is ignored, never used (logged by key, never by value)."""
     out = dict(config)
     top = config.get("provider")
-    if top in SPEECH_TO_SPEECH:
-        sections = {"llm_config": (tenant_provider_fields.REALTIME, str(top))}
+    sections = {
+        "stt_config": (tenant_provider_fields.STT, speech.stt),
+        "tts_config": (tenant_provider_fields.TTS, speech.tts),
+    }
+    if top in SPEECH_TO_SPEECH:  # its STT and TTS: the pipeline of its fallback plan
+        sections["llm_config"] = (tenant_provider_fields.REALTIME, str(top))
     else:
         llm_default = str(top) if top in NEEDS_STT_AND_TTS else speech.llm
-        sections = {
-            "stt_config": (tenant_provider_fields.STT, speech.stt),
-            "tts_config": (tenant_provider_fields.TTS, speech.tts),
-            "llm_config": (tenant_provider_fields.LLM, llm_default),
-        }
+        sections["llm_config"] = (tenant_provider_fields.LLM, llm_default)
     for key, (kind, default) in sections.items():
         value = json_object(config.get(key))
         if value is None:
@@ -508,6 +533,7 @@ def realtime_section(
     if voice is not None and not (isinstance(voice, str) and voice.strip()):
         raise BadRequest("llm_config.voice must be a voice name")
     tenant_provider_fields.check_section(tenant_provider_fields.REALTIME, "xai_realtime", part)
+    _resolve_plan("llm_config", part, speech or SpeechSettings())
     say = part.get(SAY_VOICE)
     if say is None:
         part.pop(SAY_VOICE, None)

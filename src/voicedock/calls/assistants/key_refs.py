@@ -63,25 +63,32 @@ def engines(
 ) -> list[Engine]:
     """Every engine a call of ``config`` reaches, as its providers are built
     (``calls/live/providers.py``): a pipeline's STT, LLM and TTS; a speech-to-speech
-    assistant's realtime session (its ``provider``, whatever ``llm_config`` names) and the
-    voice that speaks its verbatim texts (``llm_config.say_voice``). A section the
-    configuration leaves out is the operator's ``[speech]`` engine (``partial``: not listed,
-    as for an organization's defaults, which an assistant completes)."""
+    assistant's realtime session (its ``provider``, whatever ``llm_config`` names), the
+    voice that speaks its verbatim texts (``llm_config.say_voice``) and, with a fallback
+    plan, the pipeline it goes on with (the plan's LLMs, ``stt_config``, ``tts_config``). A
+    section the configuration leaves out is the operator's ``[speech]`` engine (``partial``:
+    not listed, as for an organization's defaults, which an assistant completes)."""
     top = config.get("provider")
     llm = _mapping(config.get(_LLM))
-    found: list[tuple[str, str, Mapping[str, JsonValue] | None, tuple[str, int] | None]]
+    found: list[tuple[str, str, Mapping[str, JsonValue] | None, tuple[str, int] | None]] = []
+    llm_default = str(top) if top in NEEDS_STT_AND_TTS else speech.llm
+    defaults = {"stt_config": speech.stt, "tts_config": speech.tts, _LLM: llm_default}
+    pipeline: tuple[str, ...] = SECTIONS
     if top in SPEECH_TO_SPEECH:
         say = _mapping(llm.get(SAY_VOICE)) if llm is not None else None
-        found = [(_LLM, str(top), llm, None), (_SAY, _named(say, speech.tts), say, None)]
-    else:
-        llm_default = str(top) if top in NEEDS_STT_AND_TTS else speech.llm
-        defaults = {"stt_config": speech.stt, "tts_config": speech.tts, _LLM: llm_default}
-        found = []
-        for where in SECTIONS:
-            section = _mapping(config.get(where))
-            found.append((where, _named(section, defaults[where]), section, None))
-            for index, (at, entry) in enumerate(_plan_entries(where, section)):
-                found.append((at, _named(entry, defaults[where]), entry, (where, index)))
+        found += [(_LLM, str(top), llm, None), (_SAY, _named(say, speech.tts), say, None)]
+        for index, (at, entry) in enumerate(_plan_entries(_LLM, llm)):
+            found.append((at, _named(entry, speech.llm), entry, (_LLM, index)))
+        # The pipeline its plan goes on with: its STT (left out: the operator's), and its
+        # TTS where one is named (left out: the say voice above).
+        pipeline = ()
+        if llm is not None and FALLBACK_PLAN in llm:
+            pipeline = ("stt_config", "tts_config") if "tts_config" in config else ("stt_config",)
+    for where in pipeline:
+        section = _mapping(config.get(where))
+        found.append((where, _named(section, defaults[where]), section, None))
+        for index, (at, entry) in enumerate(_plan_entries(where, section)):
+            found.append((at, _named(entry, defaults[where]), entry, (where, index)))
     return [
         Engine(where, provider, section or {}, left_out=section is None, plan=plan)
         for where, provider, section, plan in found

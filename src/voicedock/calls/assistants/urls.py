@@ -2,9 +2,10 @@
 when the configuration is given (a 400 naming the key), before anything is saved or dialled.
 
 * speech providers: ``stt_config``/``llm_config``/``tts_config`` ``base_url`` (or the
-  provider's default URL when none is named), the realtime ``llm_config.url`` and its
-  ``say_voice``: scheme, host, port and path only, on an allowed provider host, with the
-  provider's own path on a host the operator's networks allow (``voicedock.egress.providers``);
+  provider's default URL when none is named) and their fallback plans' entries, the realtime
+  ``llm_config.url``, its ``say_voice`` and the LLMs of its fallback plan: scheme, host, port
+  and path only, on an allowed provider host, with the provider's own path on a host the
+  operator's networks allow (``voicedock.egress.providers``);
 * tools: ``tools[i].server.url`` must not name a refused address (a DNS name is checked when
   the tool is called, as every connection is).
 
@@ -32,7 +33,9 @@ OPENAI_COMPATIBLE_PATH = "/v1"
 
 def check_tenant_urls(config: Mapping[str, JsonValue], policy: EgressPolicy) -> None:
     """400 (``BadRequest``) naming the first key whose URL the policy refuses."""
+    pipeline: tuple[str, ...] = ("stt_config", "llm_config", "tts_config")
     if config.get("provider") in SPEECH_TO_SPEECH:
+        pipeline = ("stt_config", "tts_config")  # with the LLMs of its fallback plan
         llm = config.get("llm_config")
         if isinstance(llm, Mapping):
             realtime = str(config["provider"])
@@ -40,20 +43,25 @@ def check_tenant_urls(config: Mapping[str, JsonValue], policy: EgressPolicy) -> 
             say = llm.get("say_voice")
             if isinstance(say, Mapping):
                 _check_section("llm_config.say_voice", "tts_config", say, policy)
-    else:
-        for key in ("stt_config", "llm_config", "tts_config"):
-            section = config.get(key)
-            if isinstance(section, Mapping):
-                _check_section(key, key, section, policy)
-                plan = section.get(FALLBACK_PLAN)
-                for index, entry in enumerate(plan if isinstance(plan, Sequence) else ()):
-                    if isinstance(entry, Mapping):
-                        _check_section(f"{key}.{FALLBACK_PLAN}[{index}]", key, entry, policy)
+            _check_plan("llm_config", llm, policy)
+    for key in pipeline:
+        section = config.get(key)
+        if isinstance(section, Mapping):
+            _check_section(key, key, section, policy)
+            _check_plan(key, section, policy)
     tools = config.get("tools")
     if isinstance(tools, Sequence):
         for i, tool in enumerate(tools):
             if isinstance(tool, Mapping):
                 check_tool_url(tool, f"tools[{i}]", policy)
+
+
+def _check_plan(key: str, section: Mapping[str, JsonValue], policy: EgressPolicy) -> None:
+    """The entries of ``section``'s fallback plan, ``key`` sections each."""
+    plan = section.get(FALLBACK_PLAN)
+    for index, entry in enumerate(plan if isinstance(plan, Sequence) else ()):
+        if isinstance(entry, Mapping):
+            _check_section(f"{key}.{FALLBACK_PLAN}[{index}]", key, entry, policy)
 
 
 def check_tool_url(tool: Mapping[str, JsonValue], where: str, policy: EgressPolicy) -> None:

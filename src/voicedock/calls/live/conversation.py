@@ -5,7 +5,8 @@
         result = await live.run()          # until the conversation or the media ends
 
 ``LiveConversation`` opens the call's dialogue (the turn engine, or the speech-to-speech one
-when the assistant's provider is one) on the call's speech providers, feeds it the caller
+when the assistant's provider is one, going on with a pipeline when its session fails if the
+assistant names one) on the call's speech providers, feeds it the caller
 (``caller_audio.py``: their audio decoded and resampled to the VAD rate, and their DTMF), and
 the assistant's speech goes out through a ``MediaSink``. ``first_message`` is spoken as soon as
 the dialogue starts (the media is connected once the call is answered). It implements the
@@ -30,6 +31,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Self
 
 from voicedock.aio import Closable, Coro, Supervisor
@@ -58,6 +60,7 @@ from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
+from voicedock.pipeline.realtime_fallback import RealtimeWithPipeline
 from voicedock.pipeline.schema_checks import StructuredDataCheck
 from voicedock.pipeline.tools import ToolExecutor
 from voicedock.pipeline.turn_engine import (
@@ -183,7 +186,12 @@ class LiveConversation(Closable):
         on_transcript = self._delivery.put if self._delivery is not None else None
         sink = MediaSink(self._media)
         if providers.realtime is not None:
-            return RealtimeDialogue(
+            speech_to_speech = (  # going on with a pipeline when its session fails, if named
+                RealtimeDialogue
+                if providers.pipeline is None
+                else partial(RealtimeWithPipeline, plan=providers.pipeline)
+            )
+            return speech_to_speech(
                 speech=providers.realtime,
                 tts=providers.tts,
                 sink=sink,

@@ -8,7 +8,11 @@ A speech-to-speech call (``provider: xai_realtime``) gets the realtime session f
 voicedock's own TTS, which speaks what must be said verbatim (first message, ``say``, final
 messages, the fallback) in the voice the assistant chose in ``llm_config.say_voice`` (a TTS
 section; without it the operator's ``[speech] tts``), with the operator's key for that engine
-as for any ``tts_config``.
+as for any ``tts_config``. With ``llm_config.fallback_plan`` (else the operator's default LLM
+plan, ``[speech.fallback_plans] llm``) it also gets the pipeline it goes on with when its
+session fails (``RealtimePlan``): the plan's LLM sections, ``stt_config`` (else the operator's
+STT) and ``tts_config`` (else the ``say_voice``), each engine made as a pipeline call's is, with
+the plans its sections give (else the operator's default plans).
 
 The operator's ``[speech]`` keys only go to the operator's endpoints: a section naming its own
 ``base_url`` (or realtime ``url``) must bring its own ``api_key``. Where the operator requires
@@ -33,7 +37,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeVar
 
 import msgspec
 
@@ -41,12 +45,10 @@ from voicedock.calls.assistants.config import (
     SAY_VOICE,
     WHISPER_NAMES,
     operator_plan,
-    realtime_section,
     resolve_provider,
     tenant_sections,
 )
 from voicedock.calls.assistants.providers import SPEECH_TO_SPEECH
-from voicedock.calls.assistants.urls import check_tenant_urls
 from voicedock.calls.offline_speech import operator_settings
 from voicedock.config import SpeechSettings
 from voicedock.domain.assistant_config import (
@@ -63,6 +65,7 @@ from voicedock.egress import Egress
 from voicedock.errors import BadRequest
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
+from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.fallback_plans.stt import SttPlan
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
@@ -81,6 +84,12 @@ class _Closing(Protocol):
 
 SectionT = TypeVar("SectionT", SttConfig, LlmConfig, TtsConfig)
 P = TypeVar("P", bound=_Closing)
+# Sections an engine is made of, in order: the section (None: the operator's engine), where it
+# is written, and whether it is the operator's (an entry of its default plan).
+Parts: TypeAlias = "list[tuple[JsonObject | None, str, bool]]"
+# The sections of an engine a call may use, in order: each completed and typed, its endpoint,
+# and whether it comes after the engine's first.
+Usable: TypeAlias = list[tuple[SectionT, Endpoint, bool]]
 
 # A section that would take the operator's [speech] key where the operator does not allow it.
 _REQUIRED = "{}: the operator requires the organization's own {} key, not its [speech] key"
@@ -97,9 +106,11 @@ class SpeechProviders:
     tts_name: str | None = None
     # A pipeline call's engines as built (a plan: its first entry), which its turns name.
     endpoints: Endpoints | None = None
+    # What a speech-to-speech call goes on with when its session fails (its fallback plan).
+    pipeline: RealtimePlan | None = None
 
     async def aclose(self) -> None:
-        for provider in (self.stt, self.llm, self.tts, self.realtime):
+        for provider in (self.stt, self.llm, self.tts, self.realtime, self.pipeline):
             if provider is not None:
                 with contextlib.suppress(Exception):
                     await provider.aclose()
@@ -150,14 +161,16 @@ def _build(
     """The providers, each added to ``made`` as it is made (the caller closes them if a
     later one fails)."""
     speech = speech or SpeechSettings()
-    if config.provider in SPEECH_TO_SPEECH:
-        return _speech_to_speech(config_json(config), speech, egress, speech_keys)
     assistant_config = _resolved(config, speech, egress)
     guard = None if egress is None else egress.for_providers()
-    plans = _Plans(assistant_config, speech, speech_keys, health or ProviderHealth(), on_switch)
-    stt = plans.stt(lambda section: create_stt(section, guard), made)
-    llm = plans.llm(lambda section: create_llm(section, guard), made)
-    tts = plans.tts(lambda section: create_tts(section, guard), made)
+    plans = _Plans(
+        assistant_config, speech, speech_keys, health or ProviderHealth(), on_switch, guard
+    )
+    if config.provider in SPEECH_TO_SPEECH:
+        return _speech_to_speech(assistant_config, plans, made)
+    stt = plans.stt(made)
+    llm = plans.llm(made)
+    tts = plans.tts(made)
     return SpeechProviders(
         stt,
         llm,
@@ -179,10 +192,11 @@ def build_tts(
     voice that speaks its verbatim texts): what synthesizing its first message ahead needs."""
     speech = speech or SpeechSettings()
     guard = None if egress is None else egress.for_providers()
+    resolved = _resolved(config, speech, egress)
     if config.provider in SPEECH_TO_SPEECH:
-        section = _realtime_llm_section(config_json(config), speech, egress)
+        section = json_object(resolved.get("llm_config")) or {}
         return create_tts(_say_voice(section, speech, speech_keys), guard)
-    return create_tts(_tts(_resolved(config, speech, egress), speech, speech_keys), guard)
+    return create_tts(_tts(resolved, speech, speech_keys), guard)
 
 
 def voice_tts(
@@ -214,16 +228,14 @@ def _resolved(config: AssistantConfig, speech: SpeechSettings, egress: Egress | 
         raise ProviderConfigError(exc.message) from None
 
 
-def _speech_to_speech(
-    config: Mapping[str, JsonValue],
-    speech: SpeechSettings,
-    egress: Egress | None,
-    speech_keys: bool,
-) -> SpeechProviders:
+def _speech_to_speech(config: JsonObject, plans: _Plans, made: list[_Closing]) -> SpeechProviders:
+    """The realtime session of a (resolved) speech-to-speech configuration, the voice of its
+    verbatim texts and, with a fallback plan (its own or the operator's default LLM plan), the
+    pipeline it goes on with."""
     from voicedock.pipeline.providers.realtime import XAI_REALTIME_URL, RealtimeSpeech
 
-    section = _realtime_llm_section(config, speech, egress)
-    guard = None if egress is None else egress.for_providers()
+    speech, speech_keys, guard = plans.speech, plans.speech_keys, plans.guard
+    section = json_object(config.get("llm_config")) or {}
     # Opens nothing until the call connects, so a failing TTS below leaks nothing.
     own_url = section.get("url")
     operator_url = not own_url or own_url == XAI_REALTIME_URL
@@ -234,26 +246,20 @@ def _speech_to_speech(
     typed = decoded(RealtimeConfig, section, "llm_config")
     realtime = RealtimeSpeech.from_config(typed, egress=guard)
     tts = create_tts(_say_voice(section, speech, speech_keys), guard)
+    made.append(tts)
+    provider = str(config.get("provider"))
+    session = Endpoint("realtime", provider, typed.url or "", typed.model or "")
+    pipeline = plans.realtime_plan(session, section, made)
     # The realtime session hears the caller and speaks the replies: both count against it.
-    name = str(config.get("provider"))
     return SpeechProviders(
-        stt=None, llm=None, tts=tts, realtime=realtime, stt_name=name, tts_name=name
+        stt=None,
+        llm=None,
+        tts=tts,
+        realtime=realtime,
+        stt_name=provider,
+        tts_name=provider,
+        pipeline=pipeline,
     )
-
-
-def _realtime_llm_section(
-    config: Mapping[str, JsonValue], speech: SpeechSettings, egress: Egress | None
-) -> JsonObject:
-    """A speech-to-speech call's ``llm_config`` (the realtime session and its say voice), its
-    URLs checked with ``egress``."""
-    llm_config = json_object(tenant_sections(config, speech).get("llm_config"))
-    try:  # idempotent, as ``_resolved``: an inbound call's saved assistant may not be resolved
-        section = realtime_section(llm_config, speech.tts, speech) if llm_config else {}
-        if egress is not None:
-            check_tenant_urls({**config, "llm_config": section}, egress.policy)
-    except BadRequest as exc:
-        raise ProviderConfigError(exc.message) from None
-    return dict(section)
 
 
 def _say_voice(realtime: JsonObject, speech: SpeechSettings, speech_keys: bool) -> TtsConfig:
@@ -332,9 +338,9 @@ _SPEECH_KEYS = {
 
 
 class _Plans:
-    """Each engine of a resolved pipeline configuration: its section alone, or a plan of the
-    section and its ``fallback_plan`` entries, each completed by the operator's settings as a
-    section is (``_section``) and made by the registry.
+    """Each engine of a resolved configuration: its section alone, or a plan of the section
+    and its ``fallback_plan`` entries, each completed by the operator's settings as a section
+    is (``_section``) and made by the registry, connecting through ``guard``.
 
     A section without a ``fallback_plan`` of its own (or no section: the operator's engine)
     takes the operator's default plan of its engine (``[speech.fallback_plans]``), less an
@@ -342,7 +348,8 @@ class _Plans:
     operator's entries are the operator's: its URLs and its ``[speech]`` keys, except where it
     requires organizations' own keys (``speech_keys`` False), where an entry that would take
     one of its keys is left out. A rule-based entry after the first is ``PoliteClose``: it
-    ends the call politely."""
+    ends the call politely. A speech-to-speech session's pipeline is made the same way
+    (``realtime_plan``)."""
 
     def __init__(
         self,
@@ -351,57 +358,124 @@ class _Plans:
         speech_keys: bool,
         health: ProviderHealth,
         on_switch: Callable[[Switch], None] | None,
+        guard: Egress | None,
     ) -> None:
-        self._config, self._speech, self._keys = config, speech, speech_keys
-        self._health, self._on_switch = health, on_switch
+        self._config, self.speech, self.speech_keys = config, speech, speech_keys
+        self._health, self._on_switch, self.guard = health, on_switch, guard
         self.first: dict[str, Endpoint] = {}  # each engine's first endpoint, by engine
 
-    def stt(self, make: Callable[[SttConfig], Stt], made: list[_Closing]) -> Stt:
-        entries = self._entries("stt_config", SttConfig, make, made)
+    def stt(self, made: list[_Closing], usable: Usable[SttConfig] | None = None) -> Stt:
+        """The STT of ``usable`` (default: the configuration's section and its plan)."""
+        if usable is None:
+            usable = self._usable("stt_config", SttConfig, self._parts("stt_config"))
+        entries = self._entries(usable, lambda s: create_stt(s, self.guard), made)
         if len(entries) == 1:
             return entries[0].provider
         return SttPlan(entries, self._health, self._on_switch)
 
-    def llm(self, make: Callable[[LlmConfig], Llm], made: list[_Closing]) -> Llm:
+    def llm(self, made: list[_Closing], usable: Usable[LlmConfig] | None = None) -> Llm:
+        """The LLM of ``usable`` (default: the configuration's section and its plan)."""
+        if usable is None:
+            usable = self._usable("llm_config", LlmConfig, self._parts("llm_config"))
+
+        def first(section: LlmConfig) -> Llm:
+            return create_llm(section, self.guard)
+
         def later(section: LlmConfig) -> Llm:
             if section.provider in RULE_BASED:
                 return PoliteClose.from_config(section)
-            return make(section)
+            return first(section)
 
-        entries = self._entries("llm_config", LlmConfig, make, made, later)
+        entries = self._entries(usable, first, made, later)
         if len(entries) == 1:
             return entries[0].provider
         return LlmPlan(entries, self._health, self._on_switch)
 
-    def tts(self, make: Callable[[TtsConfig], Tts], made: list[_Closing]) -> Tts:
+    def tts(self, made: list[_Closing], usable: Usable[TtsConfig] | None = None) -> Tts:
+        """The TTS of ``usable`` (default: the configuration's section and its plan)."""
         # Imported here: the audio it resamples needs numpy, which the engine's import of
         # this module (through speech admission) does not load.
         from voicedock.pipeline.fallback_plans.tts import TtsPlan
 
-        entries = self._entries("tts_config", TtsConfig, make, made)
+        if usable is None:
+            usable = self._usable("tts_config", TtsConfig, self._parts("tts_config"))
+        entries = self._entries(usable, lambda s: create_tts(s, self.guard), made)
         if len(entries) == 1:
             return entries[0].provider
         return TtsPlan(entries, self._health, self._on_switch)
 
+    def realtime_plan(
+        self, session: Endpoint, realtime: Mapping[str, JsonValue], made: list[_Closing]
+    ) -> RealtimePlan | None:
+        """The pipeline a speech-to-speech ``session`` goes on with, or None: its LLM the
+        entries of the session's ``fallback_plan``, else of the operator's default LLM plan;
+        its STT ``stt_config``, else the operator's; its voice ``tts_config``, else the
+        session's ``say_voice``, else the operator's; each with its plan, else the operator's
+        default plan of its engine. A pipeline the operator's default plan offers is the
+        operator's, its STT included: where none of an engine's entries may be used (the
+        operator's keys, under ``speech_keys`` False) the call has no pipeline."""
+        own = isinstance(realtime.get(FALLBACK_PLAN), list)
+        # Each LLM entry comes after the session: a rule-based one closes the call politely.
+        models = [
+            (section, endpoint, True)
+            for section, endpoint, _ in self._usable(
+                "llm_config", LlmConfig, self._plan_parts("llm_config", realtime)
+            )
+        ]
+        stt_parts = self._parts("stt_config")
+        if "stt_config" not in self._config:
+            stt_parts[0] = ({"provider": self.speech.stt}, "stt_config", not own)
+        tts_parts = self._parts("tts_config")
+        if "tts_config" not in self._config:  # the voice of the verbatim texts
+            say = json_object(realtime.get(SAY_VOICE)) or {"provider": self.speech.tts}
+            tts_parts[0] = (say, f"llm_config.{SAY_VOICE}", False)
+        hearing = self._usable("stt_config", SttConfig, stt_parts)
+        voices = self._usable("tts_config", TtsConfig, tts_parts)
+        if not (models and hearing and voices):
+            return None
+        stt, llm, tts = self.stt(made, hearing), self.llm(made, models), self.tts(made, voices)
+        return RealtimePlan(
+            session=session,
+            stt=stt,
+            llm=llm,
+            tts=tts,
+            to=models[0][1],
+            endpoints=Endpoints(**self.first),  # the pipeline's engines, just made
+            health=self._health,
+            on_switch=self._on_switch,
+        )
+
     def _entries(
         self,
-        key: str,
-        kind: type[SectionT],
+        usable: Usable[SectionT],
         make: Callable[[SectionT], P],
         made: list[_Closing],
         later: Callable[[SectionT], P] | None = None,
     ) -> list[Entry[P]]:
-        """The engine's entries; ``later`` makes those after the first (default: ``make``)."""
+        """The providers of ``usable``, made in order; ``later`` makes those after the first
+        (default: ``make``)."""
         entries: list[Entry[P]] = []
-        for index, (part, where, operator) in enumerate(self._parts(key)):
+        for section, endpoint, after_first in usable:
+            provider = (later if after_first and later is not None else make)(section)
+            made.append(provider)
+            entries.append(Entry(endpoint, provider))
+        self.first[entries[0].endpoint.kind] = entries[0].endpoint
+        return entries
+
+    def _usable(self, key: str, kind: type[SectionT], parts: Parts) -> Usable[SectionT]:
+        """The sections of ``parts`` the call may use, completed and typed, each with its
+        endpoint and whether it comes after the first; an operator's entry is left out where
+        it would take a key the call may not use, or is an endpoint tried before it."""
+        usable: Usable[SectionT] = []
+        for index, (part, where, operator) in enumerate(parts):
             holder = {} if part is None else {key: part}
             try:
-                completed = _section(holder, key, self._speech, speech_keys=self._keys)
+                completed = _section(holder, key, self.speech, speech_keys=self.speech_keys)
             except ProviderConfigError:
                 if operator:
                     continue  # the operator's key, which goes nowhere here
                 raise
-            if operator and not self._keys and completed.get("api_key"):
+            if operator and not self.speech_keys and completed.get("api_key"):
                 continue
             typed = decoded(kind, completed, where)
             endpoint = Endpoint(
@@ -410,32 +484,28 @@ class _Plans:
                 typed.base_url or "",
                 getattr(typed, "model", None) or "",
             )
-            if operator and any(entry.endpoint == endpoint for entry in entries):
+            if operator and any(tried == endpoint for _, tried, _ in usable):
                 continue  # the section's own endpoint: tried already
-            provider = (make if index == 0 or later is None else later)(typed)
-            made.append(provider)
-            entries.append(Entry(endpoint, provider))
-        self.first[key.removesuffix("_config")] = entries[0].endpoint
-        return entries
+            usable.append((typed, endpoint, index > 0))
+        return usable
 
-    def _parts(self, key: str) -> list[tuple[JsonObject | None, str, bool]]:
-        """The section itself (None: the operator's engine), then its plan's entries, or the
-        operator's default plan: each with where it is written and whether it is the
-        operator's."""
+    def _parts(self, key: str) -> Parts:
+        """The configuration's ``key`` section itself (None: the operator's engine), then its
+        plan's entries, or the operator's default plan."""
         section = json_object(self._config.get(key))
-        plan = section.get(FALLBACK_PLAN) if section is not None else None
         own = None if section is None else {k: v for k, v in section.items() if k != FALLBACK_PLAN}
-        parts: list[tuple[JsonObject | None, str, bool]] = [(own, key, False)]
+        return [(own, key, False), *self._plan_parts(key, section)]
+
+    def _plan_parts(self, key: str, section: Mapping[str, JsonValue] | None) -> Parts:
+        """The entries of ``section``'s ``fallback_plan`` (written in ``key``), or without one
+        the operator's default plan of the engine."""
+        plan = None if section is None else section.get(FALLBACK_PLAN)
         if isinstance(plan, list):
-            for index, entry in enumerate(plan):
-                if isinstance(entry, dict):
-                    parts.append((entry, f"{key}.{FALLBACK_PLAN}[{index}]", False))
-            return parts
+            at = f"{key}.{FALLBACK_PLAN}"
+            return [(e, f"{at}[{i}]", False) for i, e in enumerate(plan) if isinstance(e, dict)]
         try:
-            default = operator_plan(key, self._speech)
+            default = operator_plan(key, self.speech)
         except BadRequest as exc:  # checked at start-up: a configuration changed since
             raise ProviderConfigError(exc.message) from None
         engine = key.removesuffix("_config")
-        for index, entry in enumerate(default):
-            parts.append((entry, f"speech.fallback_plans.{engine}[{index}]", True))
-        return parts
+        return [(e, f"speech.fallback_plans.{engine}[{i}]", True) for i, e in enumerate(default)]

@@ -79,7 +79,7 @@ class CallSpeech:
                 assistant_config, self._speech, self.egress, speech_keys=self._speech_keys
             )
         providers = await self._providers(assistant_config)
-        for other in (providers.stt, providers.llm, providers.realtime):
+        for other in (providers.stt, providers.llm, providers.realtime, providers.pipeline):
             if other is not None:
                 with contextlib.suppress(Exception):
                     await other.aclose()

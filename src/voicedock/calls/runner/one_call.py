@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -43,11 +44,12 @@ from voicedock.pbx.base import MediaPbx, Pbx
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.stt import SttPlan
 from voicedock.pipeline.fallback_plans.tts import TtsPlan
+from voicedock.pipeline.providers.base import Stt, Tts
 from voicedock.store.backlog import Work, WriteBacklog
 from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
-    from voicedock.calls.live.conversation import LiveCallResult
+    from voicedock.calls.live.conversation import LiveCallResult, SpeechProviders
     from voicedock.calls.tools.executor import CallTools, ToolServer
     from voicedock.pipeline.turn_engine import ConversationConfig
 
@@ -180,15 +182,7 @@ class OneCall:
         )
         running.speech_names = (providers.stt_name, providers.tts_name)
         speech = self._speech
-        if (synthesis := speech.synthesis) is not None:  # a local voice: the node's pool
-            voice = partial(synthesis.speech_for, organization=call.organization_id)
-            tts = providers.tts
-            tts = tts.mapped(voice) if isinstance(tts, TtsPlan) else voice(tts)
-            providers = dataclasses.replace(providers, tts=tts)
-        if (recognition := speech.recognition) is not None and providers.stt is not None:
-            stt = providers.stt  # Whisper: the node's pool
-            pooled = stt.mapped(recognition.speech_for) if isinstance(stt, SttPlan) else None
-            providers = dataclasses.replace(providers, stt=pooled or recognition.speech_for(stt))
+        providers = self._pooled(providers, call.organization_id)
         recording = self._recording_name(call)
         outbound = call.direction is Direction.OUTBOUND
         try:
@@ -231,6 +225,26 @@ class OneCall:
                 return live.result
         finally:
             await providers.aclose()
+
+    def _pooled(self, providers: SpeechProviders, organization_id: str) -> SpeechProviders:
+        """The call's local engines through the node's pools: a local voice through the
+        synthesis pool, Whisper through the recognition pool (a speech-to-speech call's
+        pipeline's too)."""
+        synthesis, recognition = self._speech.synthesis, self._speech.recognition
+        if synthesis is not None:
+            voice = partial(synthesis.speech_for, organization=organization_id)
+            providers = dataclasses.replace(providers, tts=_pooled_tts(providers.tts, voice))
+        if recognition is not None and providers.stt is not None:
+            stt = _pooled_stt(providers.stt, recognition.speech_for)
+            providers = dataclasses.replace(providers, stt=stt)
+        if (pipeline := providers.pipeline) is not None:
+            if synthesis is not None:
+                pipeline = dataclasses.replace(pipeline, tts=_pooled_tts(pipeline.tts, voice))
+            if recognition is not None:
+                stt = _pooled_stt(pipeline.stt, recognition.speech_for)
+                pipeline = dataclasses.replace(pipeline, stt=stt)
+            providers = dataclasses.replace(providers, pipeline=pipeline)
+        return providers
 
     def _recording_name(self, call: Call) -> str | None:
         """Where the call is recorded (under the directory), if it is."""
@@ -321,3 +335,11 @@ class OneCall:
             await self._pbx.hangup(running.call_id, "normal")
         except Exception as exc:  # noqa: BLE001 - reconciliation settles a call left behind
             log.warning("call %s: hang-up failed: %s", mask_call_id(running.call_id), describe(exc))
+
+
+def _pooled_tts(tts: Tts, voice: Callable[[Tts], Tts]) -> Tts:
+    return tts.mapped(voice) if isinstance(tts, TtsPlan) else voice(tts)
+
+
+def _pooled_stt(stt: Stt, hear: Callable[[Stt], Stt]) -> Stt:
+    return stt.mapped(hear) if isinstance(stt, SttPlan) else hear(stt)

@@ -1,7 +1,8 @@
 """``Dialogue``: what a live call drives, whichever engine speaks on it.
 
 ``TurnEngine`` (VAD → STT → LLM → TTS) and ``RealtimeDialogue`` (a speech-to-speech provider
-with voicedock's own TTS for what must be said verbatim) both implement it.
+with voicedock's own TTS for what must be said verbatim) both implement it, and so does
+``RealtimeWithPipeline`` (``pipeline/realtime_fallback.py``: the one, then the other).
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntr
 
 
 class Dialogue(Protocol):
-    transcript: list[TranscriptEntry]
-    latencies: list[TurnLatency]
+    @property
+    def transcript(self) -> list[TranscriptEntry]:
+        """What was said so far, in spoken order (assistant messages as heard)."""
+        ...
+
+    @property
+    def latencies(self) -> list[TurnLatency]: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -6,5 +6,6 @@ the next taking over when one fails, within the turn.
     llm.py    the model's reply: whole sentences kept, the next entry goes on from them
     stt.py    the caller's turn: the same audio transcribed by the next entry
     tts.py    the assistant's voice: the sentence spoken by the next entry, which the call keeps
+    realtime.py  a speech-to-speech session: the pipeline the call goes on with when it fails
     serving.py  which entry serves each engine now (a turn's record, the call's usage)
 """

@@ -165,14 +165,21 @@ class Plan(Generic[P]):
             await entry.provider.aclose()
 
     def _switch(self, entry: Entry[P], to: Entry[P] | None, reason: str) -> None:
-        self._health.switched(entry.endpoint)
         switch = Switch(self.kind, entry.endpoint, to.endpoint if to else None, reason)
-        log.warning(
-            "call: %s moved on from %s to %s (%s)",
-            switch.kind,
-            switch.source.label(),
-            switch.to.label() if switch.to else "nothing",
-            switch.reason,
-        )
-        if self._on_switch is not None:
-            self._on_switch(switch)
+        report_switch(switch, self._health, self._on_switch)
+
+
+def report_switch(
+    switch: Switch, health: ProviderHealth, on_switch: Callable[[Switch], None] | None
+) -> None:
+    """A move to the next entry: counted on the endpoint left, logged, told to the call."""
+    health.switched(switch.source)
+    log.warning(
+        "call: %s moved on from %s to %s (%s)",
+        switch.kind,
+        switch.source.label(),
+        switch.to.label() if switch.to else "nothing",
+        switch.reason,
+    )
+    if on_switch is not None:
+        on_switch(switch)

@@ -39,7 +39,11 @@ from voicedock.pipeline.providers._http import (
     too_large,
     translate_errors,
 )
-from voicedock.pipeline.providers.base import ProviderConnectionError, ProviderResponseError
+from voicedock.pipeline.providers.base import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderResponseError,
+)
 from voicedock.pipeline.tools import ToolSpec
 
 log = logging.getLogger("voicedock.pipeline.providers")
@@ -85,10 +89,13 @@ class RealtimeResponseDone:
 
 @dataclass(slots=True, frozen=True)
 class RealtimeError:
-    """An `error` event: the session stays open (e.g. cancelling when nothing is active)."""
+    """An `error` event: the session stays open (e.g. cancelling when nothing is active).
+    ``kind`` is the error's type: ``invalid_request_error`` (voicedock's), ``server_error``
+    (the provider's)."""
 
     code: str
     message: str
+    kind: str = ""
 
 
 @dataclass(slots=True, frozen=True)
@@ -299,7 +306,7 @@ def _event_of(kind: str, text: str) -> RealtimeEvent | None:
         return RealtimeResponseDone("completed" if response is None else response.status)
     if kind == "error":
         err = msgspec.json.decode(text, type=_ErrorEvent).error or _ErrorBody()
-        return RealtimeError(err.code or err.type or "", err.message)
+        return RealtimeError(err.code or err.type or "", err.message, err.type or "")
     return None
 
 
@@ -392,6 +399,7 @@ class RealtimeConversation(Closable):
         self._events: SocketItems[RealtimeEvent] = SocketItems()
         self._tasks = Supervisor("realtime session", log)  # the reader
         self.response_active = False
+        self.ended = False  # the session is over: closed, broken, or a send failed
         self._closed = False
 
     async def __aenter__(self) -> RealtimeConversation:
@@ -405,9 +413,13 @@ class RealtimeConversation(Closable):
         await self._send(self._update)
 
     async def _send(self, event: ClientEvent) -> None:
-        ws = live_socket("realtime", self._ws, closed=self._closed, what="session")
-        with translate_errors("realtime"):
-            await ws.send_str(_encode(event).decode())
+        try:
+            ws = live_socket("realtime", self._ws, closed=self._closed, what="session")
+            with translate_errors("realtime"):
+                await ws.send_str(_encode(event).decode())
+        except ProviderError:
+            self.ended = True
+            raise
 
     async def push_audio(self, pcm: bytes) -> None:
         if pcm:
@@ -472,6 +484,7 @@ class RealtimeConversation(Closable):
                     ProviderConnectionError(f"realtime: socket closed {ws.close_code}")
                 )
         finally:
+            self.ended = True
             await self._events.end()
 
     def __aiter__(self) -> AsyncIterator[RealtimeEvent]:

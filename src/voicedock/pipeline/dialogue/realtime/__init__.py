@@ -7,4 +7,6 @@ with the parts both engines share, ``pipeline/dialogue/``):
                        cut to what the caller heard
     function_calls.py  the model's function calls: carried out, recorded, answered
     silence_watch.py   the call's limits and the silence prompt, on the clock
+    unanswered_turns.py  the caller's words the session neither transcribed nor answered:
+                       what a pipeline taking over a failed session hears again
 """

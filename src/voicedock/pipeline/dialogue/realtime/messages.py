@@ -48,6 +48,11 @@ class AssistantMessages:
         self.awaiting_reply = False
 
     # ── the model's reply ────────────────────────────────────────────────────────────────
+    @property
+    def reply(self) -> Speech | None:
+        """The model's reply being received (its audio so far queued), if one is."""
+        return self._reply
+
     async def reply_audio(self, pcm: bytes) -> None:
         """An audio delta of the model's reply (the provider's rate): played now."""
         self.awaiting_reply = False

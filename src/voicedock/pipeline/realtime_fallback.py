@@ -1,0 +1,308 @@
+"""A speech-to-speech call that goes on with a pipeline when its session fails.
+
+``RealtimeWithPipeline`` is the call's ``Dialogue`` when a speech-to-speech assistant names a
+fallback plan (``llm_config.fallback_plan``: ``pipeline/fallback_plans/realtime.py``
+``RealtimePlan``). It runs the speech-to-speech dialogue (``realtime_dialogue.py``) unless the
+session's breaker is open; when the session fails (refused, dropped, a server error or a failed
+response, no answer to the caller within the plan's ``attempt_timeout_s``) the move is reported
+(a ``provider-switch`` event, engine ``realtime``) and the call goes on with the turn engine
+(``turn_engine.py``) on the pipeline's STT, LLM and TTS, to its end:
+
+* what the caller heard stays said: what was being played when the session failed is played
+  to its end (within ``fallback_timeout_s``), and each message is in the transcript once, as
+  heard;
+* the conversation goes on: the transcript's turns and the context injected into the session
+  become the model's history (after the assistant's seeded messages), under the same
+  instructions; the first message is not said again (the pipeline says it when the session
+  never opened);
+* the caller neither repeats themself nor waits for an answer that cannot come: their words
+  the session neither transcribed nor answered, and what they said during the move, are heard
+  by the pipeline as a turn of theirs (transcribed and answered); otherwise a reply the session
+  left midway is continued (the model told not to repeat it), a turn left unanswered answered;
+* what is asked meanwhile (say, inject-context, end-call, keys) waits for the pipeline, then
+  goes to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Self, TypeVar
+
+from voicedock.aio import Closable, Coro, Supervisor
+from voicedock.pipeline.conversation_config import ConversationConfig
+from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.dialogue.ending import CLOSED, INTERNAL_ERROR
+from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
+from voicedock.pipeline.frames import (
+    ChatMessage,
+    ContextSource,
+    TranscriptEntry,
+    TurnLatency,
+    supervisor_note,
+)
+from voicedock.pipeline.output import OutputSink
+from voicedock.pipeline.provider_health import Attempt
+from voicedock.pipeline.providers.base import ProviderError, Tts
+from voicedock.pipeline.providers.realtime import RealtimeSpeech
+from voicedock.pipeline.realtime_dialogue import SESSION_FAILED, Handover, RealtimeDialogue
+from voicedock.pipeline.tools import ToolExecutor
+from voicedock.pipeline.turn_engine import TurnEngine
+
+log = logging.getLogger("voicedock.pipeline")
+
+T = TypeVar("T")
+Command = Callable[[Dialogue], Coro[None]]
+
+# What the pipeline's model is told where the session left a reply midway, or a turn
+# unanswered (the caller heard the reply's part as the transcript has it).
+CONTINUE_NOTE = (
+    "Your reply above was cut off by a technical fault where it ends. Continue it from there; "
+    "do not repeat anything already said."
+)
+ANSWER_NOTE = "A technical fault held up your answer: answer the caller's last words now."
+TOOL_RESULT_NOTE = "A tool called earlier in this call returned:"
+_FRAME_MS = 20  # the caller's audio heard again by the pipeline, frame by frame
+_HELD_MAX_S = 30.0  # the caller's audio held while the pipeline starts, at most
+
+
+class RealtimeWithPipeline(Closable):
+    """One call's dialogue: the speech-to-speech session, then (failed) the pipeline."""
+
+    def __init__(
+        self,
+        *,
+        speech: RealtimeSpeech,
+        tts: Tts,
+        plan: RealtimePlan,
+        sink: OutputSink,
+        config: ConversationConfig | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        on_transcript: Callable[[TranscriptEntry], None] | None = None,
+        tools: ToolExecutor | None = None,
+    ) -> None:
+        """``tts`` speaks the session's verbatim texts; ``plan`` holds the pipeline."""
+        self.config = config or ConversationConfig()
+        self._speech, self._tts, self._plan, self._sink = speech, tts, plan, sink
+        self._wall, self._on_transcript, self._tools = wall_clock, on_transcript, tools
+        self._session: RealtimeDialogue | None = None
+        self._engine: TurnEngine | None = None
+        self._attempt: Attempt | None = None  # the session's, on the node's breakers
+        self._moving = False  # the session failed, the pipeline is not listening yet
+        self._held = bytearray()  # the caller's audio meanwhile
+        self._waiting: list[Command] = []  # what was asked meanwhile
+        self._tasks = Supervisor("speech-to-speech call", log, on_error=self._task_failed)
+        self._move = asyncio.Lock()  # the move itself (the session closed, the pipeline started)
+        self._reason: str | None = None
+        self._ended = asyncio.Event()
+        self._closed = False
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────────────
+    async def __aenter__(self) -> Self:
+        """Open the session (or, its breaker open or the session refused, the pipeline)."""
+        await self._tasks.start()
+        self._attempt = self._plan.attempt()
+        if self._attempt is not None:
+            session = RealtimeDialogue(
+                speech=self._speech,
+                tts=self._tts,
+                sink=self._sink,
+                config=self.config,
+                wall_clock=self._wall,
+                on_transcript=self._on_transcript,
+                tools=self._tools,
+                hand_over_after_s=self._plan.attempt_timeout_s,
+            )
+            try:
+                await session.__aenter__()
+            except ProviderError as exc:
+                self._plan.failed(self._attempt, exc)
+                self._attempt = None
+            else:
+                self._session = session
+                self._tasks.spawn(self._follow(session))
+                return self
+        self._engine = engine = self._pipeline(self.config)
+        await engine.__aenter__()
+        self._tasks.spawn(self._follow_pipeline(engine))
+        return self
+
+    async def aclose(self, on_quiet: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop now, whichever engine speaks (see ``Dialogue``). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._move:  # a move under way is finished first (it is short)
+            await self._tasks.aclose()
+        if self._session is not None:
+            await self._session.aclose(None if self._engine is not None else on_quiet)
+        if self._engine is not None:
+            await self._engine.aclose(on_quiet)
+        self._session_served()
+        self._end(CLOSED)
+
+    async def wait_ended(self) -> str:
+        await self._ended.wait()
+        assert self._reason is not None
+        return self._reason
+
+    # ── what both engines hear and say ───────────────────────────────────────────────────
+    @property
+    def transcript(self) -> list[TranscriptEntry]:
+        return self._of(lambda d: d.transcript)
+
+    @property
+    def latencies(self) -> list[TurnLatency]:
+        return self._of(lambda d: d.latencies)
+
+    @property
+    def history(self) -> list[ChatMessage]:
+        return self._of(lambda d: d.history)
+
+    @property
+    def moving(self) -> bool:
+        """The session failed and the pipeline does not listen yet."""
+        handing_over = self._session is not None and self._session.handing_over
+        return self._engine is None and (self._moving or handing_over)
+
+    def feed_audio(self, pcm: bytes) -> None:
+        if self._moving:
+            self._held += pcm
+            del self._held[: max(0, len(self._held) - self._bytes(_HELD_MAX_S))]
+            return
+        dialogue = self._engine or self._session  # handing over, the session keeps it
+        if dialogue is not None:
+            dialogue.feed_audio(pcm)
+
+    def feed_dtmf(self, digit: str) -> None:
+        if (dialogue := self._speaking()) is not None:
+            dialogue.feed_dtmf(digit)
+        else:
+            self._waiting.append(lambda d: _pressed(d, digit))
+
+    async def say(self, text: str) -> None:
+        await self._to_speaking(lambda d: d.say(text))
+
+    async def inject_context(
+        self, text: str, trigger_response: bool = False, source: ContextSource = "api"
+    ) -> None:
+        await self._to_speaking(lambda d: d.inject_context(text, trigger_response, source))
+
+    async def end_call(self, final_message: str | None = None) -> None:
+        await self._to_speaking(lambda d: d.end_call(final_message))
+
+    # ── the move ─────────────────────────────────────────────────────────────────────────
+    async def _follow(self, session: RealtimeDialogue) -> None:
+        reason = await session.wait_ended()
+        handover = session.take_handover() if reason == SESSION_FAILED else None
+        if handover is None:
+            self._session_served()
+            self._end(reason)
+            return
+        self._moving = True  # from now on the caller's audio waits for the pipeline
+        self._plan.failed(self._attempt, handover.error)
+        self._attempt = None
+        async with self._move:
+            await session.aclose()  # what was cut is in its transcript, as heard
+            said = sorted([*session.transcript, *session.context_notes], key=_started_at)
+            history = self.config.history + carried_history(said)
+            config = dataclasses.replace(self.config, first_message=None, history=history)
+            self._engine = engine = self._pipeline(config)
+            await engine.__aenter__()
+            self._go_on(engine, handover)
+        await self._follow_pipeline(engine)
+
+    def _go_on(self, engine: TurnEngine, handover: Handover) -> None:
+        """The pipeline takes the caller's words held for it and what was asked meanwhile,
+        then answers what the session left unanswered."""
+        heard = handover.unanswered + bytes(self._held)
+        self._held.clear()
+        self._moving = False
+        step = self._bytes(_FRAME_MS / 1000)
+        for start in range(0, len(heard), step):
+            engine.feed_audio(heard[start : start + step])
+        waiting, self._waiting = self._waiting, []
+        for command in waiting:
+            self._tasks.spawn(command(engine))
+        if handover.caller_turn:
+            return  # heard again above: answered as the caller's turn
+        if handover.reply_cut:
+            self._tasks.spawn(engine.inject_context(CONTINUE_NOTE, trigger_response=True))
+        elif handover.awaiting_reply:
+            self._tasks.spawn(engine.inject_context(ANSWER_NOTE, trigger_response=True))
+
+    async def _follow_pipeline(self, engine: TurnEngine) -> None:
+        self._end(await engine.wait_ended())
+
+    def _pipeline(self, config: ConversationConfig) -> TurnEngine:
+        plan = self._plan
+        return TurnEngine(
+            stt=plan.stt,
+            llm=plan.llm,
+            tts=plan.tts,
+            sink=self._sink,
+            config=config,
+            wall_clock=self._wall,
+            on_transcript=self._on_transcript,
+            tools=self._tools,
+            endpoints=plan.endpoints,
+        )
+
+    # ── helpers ──────────────────────────────────────────────────────────────────────────
+    def _speaking(self) -> Dialogue | None:
+        """The engine speaking now (None: the move to the pipeline is under way)."""
+        return None if self.moving else self._engine or self._session
+
+    async def _to_speaking(self, command: Command) -> None:
+        if (dialogue := self._speaking()) is not None:
+            await command(dialogue)
+        elif not self._closed:
+            self._waiting.append(command)
+
+    def _of(self, part: Callable[[Dialogue], Sequence[T]]) -> list[T]:
+        return [item for d in (self._session, self._engine) if d is not None for item in part(d)]
+
+    def _session_served(self) -> None:
+        """The session lasted the call (or as long as it ran): it succeeded."""
+        if self._attempt is not None:
+            self._attempt.succeeded()
+            self._attempt = None
+
+    def _bytes(self, seconds: float) -> int:
+        return int(seconds * self.config.sample_rate) * 2
+
+    def _end(self, reason: str) -> None:
+        if self._reason is None:
+            self._reason = reason
+        self._ended.set()
+
+    def _task_failed(self, exc: Exception) -> None:
+        """The move failed (the pipeline could not start): the call is not left silent."""
+        self._end(INTERNAL_ERROR)
+
+
+def _started_at(entry: TranscriptEntry) -> float:
+    return entry.started_at
+
+
+async def _pressed(dialogue: Dialogue, digit: str) -> None:
+    dialogue.feed_dtmf(digit)
+
+
+def carried_history(transcript: Sequence[TranscriptEntry]) -> tuple[ChatMessage, ...]:
+    """The call so far as the pipeline's model sees it: the caller's and the assistant's
+    messages, the context the session was given, a supervisor's whispers and the tools'
+    results as notes."""
+    carried: list[ChatMessage] = []
+    for entry in transcript:
+        match entry.role:
+            case "user" | "assistant" | "system":
+                carried.append(ChatMessage(entry.role, entry.content))
+            case "supervisor":
+                carried.append(ChatMessage("system", supervisor_note(entry.content)))
+            case "tool":
+                carried.append(ChatMessage("system", f"{TOOL_RESULT_NOTE} {entry.content}"))
+    return tuple(carried)
