@@ -83,6 +83,7 @@ def node_process(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
 TRACE_DIR = "VOICEDOCK_TRACEMALLOC"
 TRACE_EVERY = "VOICEDOCK_TRACEMALLOC_EVERY"
 TRACE_FRAMES = 12
+TRACE_FRAMES_VARIABLE = "VOICEDOCK_TRACEMALLOC_FRAMES"  # 0: no tracing, the census alone
 # Class names (``module.QualName``, comma-separated): what holds the first one alive of each.
 TRACE_REFERRERS = "VOICEDOCK_TRACE_REFERRERS"
 
@@ -90,14 +91,17 @@ TRACE_REFERRERS = "VOICEDOCK_TRACE_REFERRERS"
 def trace_allocations(directory: Path, every_s: float) -> None:
     """Snapshots of the node's allocations, from a thread of their own until the process
     ends (a snapshot stops the node for the time it takes: a tool for finding growth)."""
-    tracemalloc.start(TRACE_FRAMES)
+    frames = int(os.environ.get(TRACE_FRAMES_VARIABLE, str(TRACE_FRAMES)))
+    if frames:  # 0: the census of live objects alone (tracing slows a loaded node down)
+        tracemalloc.start(frames)
     began = time.monotonic()
 
     def snapshots() -> None:
         while True:
             time.sleep(every_s)
             at = time.monotonic() - began
-            tracemalloc.take_snapshot().dump(str(directory / f"snapshot-{at:07.0f}.bin"))
+            if frames:
+                tracemalloc.take_snapshot().dump(str(directory / f"snapshot-{at:07.0f}.bin"))
             (directory / f"objects-{at:07.0f}.txt").write_text(own_objects())
             if wanted := os.environ.get(TRACE_REFERRERS):
                 (directory / f"referrers-{at:07.0f}.txt").write_text(held_by(wanted.split(",")))
