@@ -21,8 +21,8 @@ import contextvars
 import functools
 import re
 import warnings
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from voicedock.domain.webhooks import Outbox
 
     _PgConnection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+
+T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"\?")
 # One key for "this node is migrating": other nodes wait instead of racing on DDL.
@@ -161,6 +163,26 @@ class PostgresLocks:
             "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
             f"event-streams\x1f{organization_id}",
         )
+
+
+async def _whole(step: Awaitable[T]) -> T:
+    """``step`` (a transaction's BEGIN, COMMIT or ROLLBACK) run to its end even when the task
+    awaiting it is cancelled meanwhile, then the cancellation raised: a shutdown cancels its
+    tasks, at times more than once, and a connection given back to the pool in the middle of
+    one would still hold its transaction (asyncpg resets it, saying so at error level)."""
+    task = asyncio.ensure_future(step)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise  # the step itself was cancelled
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
 
 
 async def _record(conn: _PgConnection, migration: Migration) -> None:
@@ -292,19 +314,19 @@ class PostgresStore(SqlReads):
         _check_not_holding(self._pool, "a second transaction")
         async with self._connection() as conn:
             tx = conn.transaction()
-            await guarded(tx.start())
             held = _Held(self._pool)
             token = _HELD.set(held)
             try:
+                await guarded(_whole(tx.start()))
                 yield conn
-            except BaseException:
+            except BaseException:  # a BEGIN cancelled after it ran included
                 with contextlib.suppress(*DRIVER_ERRORS):
-                    await tx.rollback()
+                    await _whole(tx.rollback())
                 raise
             finally:
                 held.open = False
                 _HELD.reset(token)
-            await guarded(tx.commit())
+            await guarded(_whole(tx.commit()))
 
     @contextlib.asynccontextmanager
     async def _write_session(self) -> AsyncIterator[Conn]:
