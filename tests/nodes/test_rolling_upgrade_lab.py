@@ -124,18 +124,7 @@ async def test_a_rolling_upgrade_with_a_campaign_running_loses_no_call(
         f"ends {dict(result.end_reasons)}, contacts {dict(result.contacts)}, the previous "
         f"version's fixed defects seen {fixed}"
     )
-    losses = {what: n for what, n in result.losses().items() if n}
-    assert not losses, (
-        losses,
-        dict(list(result.unexpected_ends.items())[:5]),
-        result.stuck[:5],
-        result.left_at_pbx[:5],
-        result.reports_missing[:5],
-        result.contacts_wrong[:5],
-        dict(result.commands_failed),
-        dict(result.errors_logged()),
-        [(r.label, r.exit_code, r.drained_s) for r in result.runs],
-    )
+    result.assert_nothing_lost()
     assert result.webhooks["end-of-call-report"] == result.total_calls
     runs = {r.label: r for r in result.runs}
     assert [(r.label, r.source) for r in result.runs] == [

@@ -202,6 +202,21 @@ class Result:
     def total_calls(self) -> int:
         return len(self.listed)
 
+    def assert_nothing_lost(self) -> None:
+        """Every zero-loss count is 0; otherwise the first of what each counts."""
+        losses = {what: n for what, n in self.losses().items() if n}
+        assert not losses, (
+            losses,
+            dict(list(self.unexpected_ends.items())[:5]),
+            self.stuck[:5],
+            self.left_at_pbx[:5],
+            self.reports_missing[:5],
+            self.contacts_wrong[:5],
+            dict(self.commands_failed),
+            dict(self.errors_logged()),
+            [(r.label, r.exit_code, r.drained_s) for r in self.runs if r.stopped],
+        )
+
     def errors_logged(self) -> Counter[str]:
         found: Counter[str] = Counter()
         for node, kinds in self.log_lines.items():
