@@ -19,6 +19,7 @@ import pytest
 from voicedock import cli
 from voicedock.cli import main
 from voicedock.store import open_store
+from voicedock.store.migrate import schema_version
 
 pytestmark = pytest.mark.unit
 
@@ -180,7 +181,7 @@ def test_nodes_drain_stops_a_running_node_and_nodes_list_shows_it(
         assert main(["nodes", "list", "--config", str(config)]) == 0
         listed = capsys.readouterr().out
         assert listed.startswith("solo ")
-        assert "0 call(s)  serving" in listed
+        assert f"0 call(s)  serving  schema {schema_version()}  since" in listed
         assert main(["nodes", "drain", "--node", "nobody", "--config", str(config)]) == 1
         assert "no node 'nobody' is running" in capsys.readouterr().err
         assert main(["nodes", "drain", "--config", str(config)]) == 0

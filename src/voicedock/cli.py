@@ -22,6 +22,7 @@ from voicedock.domain.records import ApiKey
 from voicedock.errors import ConfigError, StoreError
 from voicedock.store import open_store
 from voicedock.store.base import Store
+from voicedock.store.migrate import NODE_SCHEMA_RECORDED
 
 EXIT_CONFIG = 2
 # Another distribution adds a command by an entry point in this group: a function that takes
@@ -485,9 +486,11 @@ def _nodes_list(args: argparse.Namespace) -> int:
             state = "draining" if lease.draining else "serving"
             if lease.lease_until <= now:
                 state = "dead (lease expired)"
+            # The newest migration its code knows (docs/upgrades.md): which version it runs.
+            schema = lease.schema_version or f"<{NODE_SCHEMA_RECORDED}"
             print(
                 f"{lease.id:20}  {lease.host}  pid {lease.pid:<7}  {calls} call(s)  {state}"
-                f"  since {lease.started_at:%Y-%m-%d %H:%M:%S}"
+                f"  schema {schema}  since {lease.started_at:%Y-%m-%d %H:%M:%S}"
             )
         return 0
 

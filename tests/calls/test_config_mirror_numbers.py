@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from fakes.world import ACME, ACME_NUMBERS, GLOBEX, make_settings, org_id
+from pg_server import fresh_database
 from voicedock.calls import config_mirror
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.config import Settings
@@ -79,3 +81,38 @@ def test_a_deadlock_or_serialization_failure_is_a_conflict_to_retry() -> None:
     ):
         assert isinstance(translate(exc), TransactionConflict)
     assert not isinstance(translate(asyncpg.PostgresError("other")), TransactionConflict)
+
+
+@pytest.mark.postgres
+async def test_a_restart_with_the_same_configuration_waits_for_no_placement(
+    postgres_server: str,
+) -> None:
+    """A node starting again (a rolling upgrade) while another node places a call: the
+    placement holds its number's row, then its trunk's; the mirror leaves rows the file did not
+    change alone, so it neither waits for those locks nor takes them in the other order (a
+    deadlock the database would break by failing the placement)."""
+    settings = make_settings(await fresh_database(postgres_server))
+    store = await open_store(settings.database.url)
+    try:
+        await store.migrate()
+        await mirror_config(store, settings)
+        before = await store.find_phone_number_by_e164(ACME_NUMBERS[0])
+        assert before is not None
+        placing = await asyncpg.connect(settings.database.url)
+        try:
+            async with placing.transaction():
+                await placing.execute("SELECT id FROM phone_numbers FOR UPDATE")
+                await placing.execute("SELECT name FROM trunks FOR UPDATE")
+                async with asyncio.timeout(5):
+                    await mirror_config(store, settings)
+        finally:
+            await placing.close()
+        assert await store.find_phone_number_by_e164(ACME_NUMBERS[0]) == before  # not written
+        settings.numbers[0].label = "front desk"  # a change is written
+        await mirror_config(store, settings)
+        after = await store.find_phone_number_by_e164(ACME_NUMBERS[0])
+        assert after is not None
+        assert (after.label, after.created_at) == ("front desk", before.created_at)
+        assert after.updated_at > before.updated_at
+    finally:
+        await store.aclose()

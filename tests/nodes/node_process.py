@@ -63,18 +63,25 @@ class HearingStt(FakeStt):
         return HEARD
 
 
-def process_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(_TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
+def process_env(source: Path | None = None) -> dict[str, str]:
+    """The environment of a node process: of this tree, or of the source tree ``source`` (its
+    ``tests``, ``src`` and ``lab/src`` only: nothing of this tree's code)."""
+    if source is None:
+        path = [str(_TESTS), os.environ.get("PYTHONPATH", "")]
+    else:
+        path = [str(source / "tests"), str(source / "src"), str(source / "lab" / "src")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
 
 
 @contextmanager
-def node_process(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The node, its output in ``log``; stopped (INT, then KILL) on exit."""
+def node_process(
+    config: Path, log: Path, source: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The node, its output in ``log``; stopped (INT, then KILL) on exit. ``source``: the
+    node of that source tree (another version of voicedock: ``nodes/previous_version.py``)
+    rather than this one's."""
     args = [sys.executable, "-m", "nodes.node_process", str(config)]
-    with logged_process(args, log, env=process_env()) as process:
+    with logged_process(args, log, env=process_env(source)) as process:
         yield process
 
 

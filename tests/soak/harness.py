@@ -23,6 +23,17 @@ the lab Asterisk, each its own ARI application, a webhook endpoint on the harnes
 With ``kill_node_at_min`` (two nodes or more), the first node is killed (SIGKILL) then: its calls
 must end ``node-lost``, settled by a survivor (docs/nodes.md), and the run goes on on the others.
 
+With ``roll_at_s`` (two nodes or more) the nodes are restarted one at a time, as a rolling
+upgrade does (docs/upgrades.md): each in turn is taken out of the harness's rotation (as a load
+balancer does once ``/health`` says it drains), sent ``SIGTERM``, waited for (it drains: its
+calls finish as asked, then it exits 0) and started again from this tree, and serves
+``roll_serve_s`` before the next one goes; the calls go on ``after_roll_s`` after the last. The
+nodes' first runs may be of another source tree (``previous``: the previous version), so that
+the roll is an upgrade. With ``campaign_at_once``, a campaign of the organization dials the
+leaving soak party beside the calls, at most that many at once, on every node; it is cancelled
+when the calls stop, and each of its contacts must then be done after exactly one call, or
+cancelled before any.
+
 At the end every call placed or answered must be over (``GET /calls``: nothing connecting or in
 progress), the lab must hold no channel or bridge it did not hold before, every call must have
 exactly one end-of-call report at the receiver (one webhook id; a redelivery of the same id is
@@ -72,7 +83,9 @@ EXPECTED_ENDS = {
     "talker": {"api-end-call", "transferred"},
     "leaver": {"remote-hangup"},
     "inbound": {"remote-hangup"},
+    "campaign": {"remote-hangup"},
 }
+CAMPAIGN_CONTACTS = 1000  # more than a run dials: it is cancelled when the calls stop
 LOG_LEVELS = (" WARNING ", " ERROR ", " CRITICAL ")
 
 
@@ -91,10 +104,18 @@ class Plan:
     sample_every: float = 3.0
     settle_s: float = 90.0  # after the last call's planned end: everything must be over
     seed: int = 1
+    # A rolling restart: from then, each node in turn drained, waited for and started again.
+    roll_at_s: float | None = None
+    roll_serve_s: float = 15.0  # each restarted node serves this long before the next goes
+    after_roll_s: float = 20.0  # the calls go on this long after the last one serves again
+    drain_within_s: float = 90.0  # from SIGTERM to the node's exit
+    campaign_at_once: int = 0  # a campaign's calls at once beside the run's (0: none)
 
     def __post_init__(self) -> None:
         assert 1 <= self.nodes <= len(NODE_NAMES)
         assert self.kill_node_at_min is None or self.nodes >= 2, "a survivor is needed"
+        assert self.roll_at_s is None or self.nodes >= 2, "a node serves while one restarts"
+        assert self.roll_at_s is None or self.kill_node_at_min is None
 
 
 @dataclass
@@ -105,6 +126,24 @@ class Call:
     placed_at: float
     planned_s: float
     ending: str = ""  # what the harness did to end it: end-call, transfer, party, caller
+
+
+@dataclass
+class Run:
+    """One process of a node, from this tree or another source tree (``source``)."""
+
+    node: str
+    label: str  # the node's name; "a#2" for its second run
+    log: Path
+    source: str  # "this tree", or what the other tree is (the previous version)
+    started: float  # wall clock
+    stopped: float | None = None  # wall clock of its SIGTERM
+    exit_code: int | None = None
+    drained_s: float | None = None  # from its SIGTERM to its exit
+
+    def served(self, node: str, created: float) -> bool:
+        """A call of ``node`` created at ``created`` (wall clock) was this run's."""
+        return node == self.node and self.started <= created < (self.stopped or float("inf"))
 
 
 @dataclass
@@ -146,8 +185,14 @@ class Result:
     webhooks_rejected: int = 0  # deliveries whose signature did not verify
     samples: list[Sample] = field(default_factory=list)
     log_lines: dict[str, Counter[str]] = field(default_factory=dict)  # node -> kind -> count
+    log_tolerated: dict[str, Counter[str]] = field(default_factory=dict)  # not counted
     tracebacks: dict[str, int] = field(default_factory=dict)
     node_exits: dict[str, int | None] = field(default_factory=dict)  # at the end (None: alive)
+    runs: list[Run] = field(default_factory=list)  # every node process, in start order
+    served: Counter[str] = field(default_factory=Counter)  # calls by the run (label) they had
+    campaign_id: str = ""
+    contacts: Counter[str] = field(default_factory=Counter)  # "<state> <outcome> <attempts>"
+    contacts_wrong: list[str] = field(default_factory=list)  # dialed otherwise than once
     # Each live node's open files before the first call and once every call was over and the
     # harness's own connections to it closed: (count, by kind).
     fds_before: dict[str, tuple[int, Counter[str]]] = field(default_factory=dict)
@@ -156,6 +201,21 @@ class Result:
     @property
     def total_calls(self) -> int:
         return len(self.listed)
+
+    def assert_nothing_lost(self) -> None:
+        """Every zero-loss count is 0; otherwise the first of what each counts."""
+        losses = {what: n for what, n in self.losses().items() if n}
+        assert not losses, (
+            losses,
+            dict(list(self.unexpected_ends.items())[:5]),
+            self.stuck[:5],
+            self.left_at_pbx[:5],
+            self.reports_missing[:5],
+            self.contacts_wrong[:5],
+            dict(self.commands_failed),
+            dict(self.errors_logged()),
+            [(r.label, r.exit_code, r.drained_s) for r in self.runs if r.stopped],
+        )
 
     def errors_logged(self) -> Counter[str]:
         found: Counter[str] = Counter()
@@ -180,6 +240,10 @@ class Result:
             "error-level log lines": sum(self.errors_logged().values()),
             "tracebacks in the logs": sum(self.tracebacks.values()),
             "lab inbound calls never answered": self.inbound_not_answered,
+            "nodes that did not drain and exit 0": sum(
+                r.stopped is not None and r.exit_code != 0 for r in self.runs
+            ),
+            "campaign contacts dialed otherwise than once": len(self.contacts_wrong),
         }
 
 
@@ -228,8 +292,22 @@ def count_log(text: str) -> tuple[Counter[str], int]:
 class Soak:
     """One soak run; ``run()`` fills ``self.result``."""
 
-    def __init__(self, plan: Plan, lab: LabAsterisk, database: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        lab: LabAsterisk,
+        database: str,
+        workdir: Path,
+        previous: tuple[Path, str] | None = None,
+    ) -> None:
+        """``previous``: the source tree the nodes' first runs are of, and what it is (the
+        previous version, for a rolling upgrade); this tree's by default."""
         self.plan, self.lab, self.database, self.workdir = plan, lab, database, workdir
+        self.previous = previous
+        self.configs: dict[str, Path] = {}
+        self.stack = ExitStack()
+        # The calls stop being placed then (a rolling restart sets it once it is done).
+        self.calls_until = float("inf")
         self.result = Result(plan)
         self.random = random.Random(plan.seed)
         self.names = NODE_NAMES[: plan.nodes]
@@ -464,11 +542,11 @@ class Soak:
         if not answered:
             self.result.inbound_not_answered += 1
 
-    async def slot(self, number: int, until: float) -> None:
+    async def slot(self, number: int) -> None:
         inbound = number < round(self.plan.calls_at_once * self.plan.inbound_share)
         # Spread the first calls over the first minimum call length.
         await asyncio.sleep(self.random.uniform(0, self.plan.min_call_s))
-        while time.monotonic() < until:
+        while time.monotonic() < self.calls_until:
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 await (self.inbound() if inbound else self.outbound())
             await asyncio.sleep(0.2)
@@ -480,6 +558,63 @@ class Soak:
         self.processes[victim].send_signal(signal.SIGKILL)
         await asyncio.to_thread(self.processes[victim].wait, 10)
         self.result.killed_at_s, self.result.killed_node = self.now(), victim
+
+    def start_node(self, name: str, source: tuple[Path, str] | None = None) -> Run:
+        """A process of node ``name`` (from ``source``'s tree, else this one's)."""
+        runs = sum(r.node == name for r in self.result.runs)
+        label = name if not runs else f"{name}#{runs + 1}"
+        log = self.workdir / f"{label}.log"
+        tree, what = source or (None, "this tree")
+        process = self.stack.enter_context(node_process(self.configs[name], log, tree))
+        self.processes[name] = process
+        run = Run(name, label, log, what, time.time())
+        self.result.runs.append(run)
+        return run
+
+    async def roll(self) -> None:
+        """Each node in turn: out of the rotation, drained (SIGTERM), waited for, started
+        again from this tree; then the calls go on ``after_roll_s``."""
+        plan = self.plan
+        assert plan.roll_at_s is not None
+        await asyncio.sleep(max(0.0, plan.roll_at_s - self.now()))
+        for name in self.names:
+            old = next(r for r in reversed(self.result.runs) if r.node == name)
+            process = self.processes[name]
+            self.dead.add(name)  # as a load balancer takes it out: /health says it drains
+            old.stopped = time.time()
+            process.send_signal(signal.SIGTERM)
+            try:
+                old.exit_code = await asyncio.to_thread(process.wait, plan.drain_within_s)
+            except subprocess.TimeoutExpired:
+                tail = old.log.read_text(errors="replace")[-3000:]
+                raise AssertionError(f"node {name} did not drain in time:\n{tail}") from None
+            old.drained_s = time.time() - old.stopped
+            run = self.start_node(name)
+            await wait_healthy(self.session, self.base(name), self.processes[name], run.log)
+            self.dead.discard(name)
+            await self.restarted(run)
+            await asyncio.sleep(plan.roll_serve_s)
+        self.calls_until = time.monotonic() + plan.after_roll_s
+
+    async def restarted(self, run: Run) -> None:
+        """A node of a rolling restart serves again (for a test to look at the database)."""
+
+    async def campaign(self) -> None:
+        """The campaign, dialing the leaving party beside the calls until they stop."""
+        body = {
+            "name": "Soak",
+            "assistant_id": SUPPORT_ID,
+            "max_concurrent": self.plan.campaign_at_once,
+            "contacts": [{"destination": LEAVER} for _ in range(CAMPAIGN_CONTACTS)],
+        }
+        status, answer = await self.post(self.any_node(), "/campaigns", body)
+        assert status == 201, answer
+        self.result.campaign_id = json.loads(answer)["id"]
+        while time.monotonic() < self.calls_until:
+            await asyncio.sleep(0.5)
+        path = f"/campaigns/{self.result.campaign_id}/cancel"
+        status, answer = await self.post(self.any_node(), path, {})
+        assert status == 200, answer
 
     # -- the end
 
@@ -531,6 +666,12 @@ class Soak:
         for call_id, listed in r.listed.items():
             call = r.calls.get(call_id)
             kind = call.kind if call is not None else str(listed.get("direction"))
+            if listed.get("campaign_id"):
+                kind = "campaign"
+            created = _epoch(listed["created_at"])
+            for run in r.runs:
+                if run.served(str(listed.get("node")), created):
+                    r.served[run.label] += 1
             end = f"{listed['status']} {listed.get('end_reason')}"
             r.end_reasons[f"{kind}: {end}"] += 1
             owner = listed.get("node")
@@ -541,6 +682,25 @@ class Soak:
                 r.unexpected_ends[call_id] = f"{kind} via {owner}: {end}, {listed.get('error')}"
         if r.killed_node and r.killed_at_s is not None:
             r.settled_late = self.node_lost_late()
+        if r.campaign_id:
+            await self.judge_contacts(node)
+
+    async def judge_contacts(self, node: str) -> None:
+        """Each contact of the campaign done after exactly one call (answered) or cancelled
+        before any, and no call of it twice."""
+        r = self.result
+        url = f"{self.base(node)}/campaigns/{r.campaign_id}/contacts?limit={CAMPAIGN_CONTACTS}"
+        async with self.session.get(url, headers=self.headers()) as resp:
+            assert resp.status == 200, await resp.text()
+            contacts = (await resp.json())["contacts"]
+        assert len(contacts) == CAMPAIGN_CONTACTS
+        calls = Counter(c["call_id"] for c in contacts if c.get("call_id"))
+        for contact in contacts:
+            shape = (contact["state"], contact.get("outcome"), contact["attempts"])
+            r.contacts[" ".join(map(str, shape))] += 1
+            once = shape == ("done", "answered", 1) and calls[contact["call_id"]] == 1
+            if not once and shape != ("done", "cancelled", 0):
+                r.contacts_wrong.append(f"{contact['id']}: {shape}")
 
     def served_by_killed(self, call: Call | None, listed: dict[str, Any]) -> bool:
         """The call may have been the killed node's: placed through it, or an inbound call
@@ -595,11 +755,20 @@ class Soak:
             await asyncio.sleep(1.0)
         return False
 
+    def tolerated(self, run: Run) -> tuple[str, ...]:
+        """Kinds of log line (``count_log``'s, by their start) not counted against ``run``."""
+        return ()
+
     def read_logs(self) -> None:
-        for name in self.names:
-            log = self.workdir / f"{name}.log"
-            text = log.read_text(errors="replace") if log.exists() else ""
-            self.result.log_lines[name], self.result.tracebacks[name] = count_log(text)
+        r = self.result
+        for run in r.runs:
+            text = run.log.read_text(errors="replace") if run.log.exists() else ""
+            kinds, r.tracebacks[run.label] = count_log(text)
+            allowed = self.tolerated(run)
+            r.log_tolerated[run.label] = Counter(
+                {kind: n for kind, n in kinds.items() if kind.startswith(allowed)}
+            )
+            r.log_lines[run.label] = kinds - r.log_tolerated[run.label]
 
     # -- the whole run
 
@@ -615,11 +784,11 @@ class Soak:
             max_calls=4 * plan.calls_at_once + 20,
             stt=HEARING,
         )
+        self.configs = configs
         try:
-            with ExitStack() as stack:
+            with self.stack:
                 for name in self.names:
-                    log = self.workdir / f"{name}.log"
-                    self.processes[name] = stack.enter_context(node_process(configs[name], log))
+                    self.start_node(name, self.previous)
                 timeout = aiohttp.ClientTimeout(total=60)
                 connector = aiohttp.TCPConnector(limit=4 * plan.calls_at_once + 20)
                 async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
@@ -651,7 +820,8 @@ class Soak:
             assert status == 204, answer
         r.began = time.monotonic()
         self.wall_began = time.time()
-        until = r.began + plan.minutes * 60
+        if plan.roll_at_s is None:
+            self.calls_until = r.began + plan.minutes * 60
         async with asyncio.TaskGroup() as group:
             watchers = [
                 group.create_task(self.watch_calls()),
@@ -659,9 +829,14 @@ class Soak:
             ]
             if plan.kill_node_at_min is not None:
                 watchers.append(group.create_task(self.kill_later(plan.kill_node_at_min * 60)))
-            slots = [group.create_task(self.slot(n, until)) for n in range(plan.calls_at_once)]
+            if plan.roll_at_s is not None:
+                group.create_task(self.roll())  # ends the calls' window once done
+            campaign = group.create_task(self.campaign()) if plan.campaign_at_once else None
+            slots = [group.create_task(self.slot(n)) for n in range(plan.calls_at_once)]
             await asyncio.gather(*slots)
-            r.window_s = min(self.now(), plan.minutes * 60)
+            if campaign is not None:
+                await campaign
+            r.window_s = min(self.now(), self.calls_until - r.began)
             await self.judge(before)
             r.finished_s = self.now()
             for task in watchers:

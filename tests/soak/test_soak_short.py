@@ -51,16 +51,7 @@ async def test_a_short_soak_loses_nothing_and_leaves_nothing(
     assert result.commands["transfer 200"] > 0, result.commands
     assert result.commands["say 200"] > 0, result.commands
     assert result.commands["inject-context 200"] > 0, result.commands
-    losses = {what: n for what, n in result.losses().items() if n}
-    assert not losses, (
-        losses,
-        dict(list(result.unexpected_ends.items())[:5]),
-        result.stuck[:5],
-        result.left_at_pbx[:5],
-        result.reports_missing[:5],
-        dict(result.commands_failed),
-        dict(result.errors_logged()),
-    )
+    result.assert_nothing_lost()
     assert result.redeliveries == 0  # one node, an endpoint answering 200 at once
     assert result.webhooks["end-of-call-report"] == result.total_calls
     assert result.node_exits == {"a": None}

@@ -330,6 +330,43 @@ async def test_exception_in_transaction_rolls_everything_back(store: Store) -> N
     assert await store.get_call(None, call.id) == call
 
 
+async def test_a_transaction_cancelled_again_and_again_leaves_no_transaction_open(
+    store: Store,
+) -> None:
+    """A shutdown cancels a task in a transaction, at times more than once: while it begins,
+    while it rolls back. No connection goes back to the pool with a transaction open (asyncpg
+    would reset it, saying so at error level), and the store goes on. (A connection the pool
+    was opening when cancelled may still leave asyncpg's "Future exception was never
+    retrieved": not a transaction's.)"""
+    org = await seed_org(store)
+    loop = asyncio.get_running_loop()
+    said: list[str] = []
+    loop.set_exception_handler(lambda _loop, context: said.append(context["message"]))
+    try:
+        for steps in range(30):  # the first cancel a step later each time
+
+            async def write() -> None:
+                async with store.transaction() as tx:
+                    await tx.insert_call(make_call(org.id))
+                    await asyncio.sleep(10)
+
+            task = asyncio.create_task(write())
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            while not task.done():  # then again at each step, until it is over
+                task.cancel()
+                await asyncio.sleep(0)
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await asyncio.sleep(0.2)  # a connection given back is reset meanwhile
+    finally:
+        loop.set_exception_handler(None)
+    assert [m for m in said if "active transaction" in m] == []
+    assert await store.list_active_calls() == []
+    call = await insert_call(store, make_call(org.id))
+    assert await store.get_call(None, call.id) == call
+
+
 async def test_closed_store_raises_store_error(store_url: str) -> None:
     from voicedock.store import open_store
 

@@ -12,7 +12,7 @@ from voicedock.store import Store, StoreError, open_store
 from voicedock.store.migrate import (
     CREATE_SCHEMA_MIGRATIONS,
     load_migrations,
-    split_sqlite_statements,
+    split_statements,
 )
 
 from .builders import seed_org
@@ -60,13 +60,13 @@ def test_both_dialects_ship_the_same_numbered_migrations() -> None:
 
 def test_sqlite_statement_splitter_keeps_semicolons_inside_strings() -> None:
     script = "-- heading\nCREATE TABLE t (x TEXT DEFAULT 'a;b');\n\n-- tail comment\nSELECT 1;\n"
-    assert split_sqlite_statements(script) == [
+    assert split_statements(script) == [
         "-- heading\nCREATE TABLE t (x TEXT DEFAULT 'a;b');",
         "-- tail comment\nSELECT 1;",
     ]
-    assert split_sqlite_statements("-- only a comment\n\n") == []
+    assert split_statements("-- only a comment\n\n") == []
     with pytest.raises(ValueError, match="incomplete"):
-        split_sqlite_statements("SELECT 1")
+        split_statements("SELECT 1")
 
 
 async def table_names(store_url: str) -> set[str]:
@@ -176,7 +176,7 @@ async def test_keys_from_before_the_listen_grant_keep_what_they_could_do(tmp_pat
         for migration in load_migrations("sqlite"):
             if migration.version >= LISTEN_GRANT:
                 break
-            for statement in split_sqlite_statements(migration.sql):
+            for statement in split_statements(migration.sql):
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",

@@ -7,7 +7,10 @@ API or ``voicedock numbers`` are left alone. Trunks are only ever defined here; 
 them. Nodes that start together on one database may both find a row missing and both insert it:
 the one whose insert collides mirrors again, and then updates what the other wrote; one whose
 transaction the database rolled back to break a lock cycle with another node's (a deadlock)
-mirrors again too.
+mirrors again too. A trunk or number the configuration leaves as it is stored is not written:
+a node restarting (a rolling upgrade) takes no lock on the rows other nodes' placements lock
+— they lock a number, then its trunk; the mirror writes trunks, then numbers — so it never
+makes one of those placements the victim of a deadlock.
 """
 
 from __future__ import annotations
@@ -71,19 +74,20 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
     saved_numbers = {
         n.number: await store.find_phone_number_by_e164(n.number) for n in settings.numbers
     }
+    saved_trunks = {t.name: t for t in await store.list_trunks()}
     async with store.transaction() as tx:
         for t in settings.trunks:
-            await tx.upsert_trunk(
-                Trunk(
-                    t.name,
-                    t.endpoint or t.name,
-                    codec=t.codec,
-                    description=t.description,
-                    pbx=t.pbx,
-                    max_cps=t.max_cps,
-                    max_channels=t.max_channels,
-                )
+            trunk = Trunk(
+                t.name,
+                t.endpoint or t.name,
+                codec=t.codec,
+                description=t.description,
+                pbx=t.pbx,
+                max_cps=t.max_cps,
+                max_channels=t.max_channels,
             )
+            if saved_trunks.get(trunk.name) != trunk:
+                await tx.upsert_trunk(trunk)
         for a in settings.assistants:
             org = orgs[a.organization]
             assistant = Assistant(
@@ -119,16 +123,16 @@ async def _mirror_once(store: Store, settings: Settings) -> None:
                 saved_number = None
             if saved_number is None:
                 await tx.insert_phone_number(number)
-            else:
-                await tx.update_phone_number(
-                    dataclasses.replace(
-                        number,
-                        id=saved_number.id,
-                        last_used_at=saved_number.last_used_at,
-                        created_at=saved_number.created_at,
-                        updated_at=now,
-                    )
-                )
+                continue
+            mirrored = dataclasses.replace(
+                number,
+                id=saved_number.id,
+                last_used_at=saved_number.last_used_at,
+                created_at=saved_number.created_at,
+                updated_at=saved_number.updated_at,
+            )
+            if mirrored != saved_number:
+                await tx.update_phone_number(dataclasses.replace(mirrored, updated_at=now))
     await mirror_webhook_endpoints(store, settings, {o.name: o.id for o in orgs.values()})
 
 

@@ -260,7 +260,8 @@ class NodeLease:
     """A running voicedock node as the shared database knows it: alive while ``lease_until``
     is ahead (it renews it), dead once it passed. ``run`` tells two starts of one node id apart;
     ``pid_space`` names the process namespace ``pid`` is valid in ("" when unknown);
-    ``draining``: it takes no new calls and stops once its calls have ended."""
+    ``draining``: it takes no new calls and stops once its calls have ended; ``schema_version``:
+    the newest migration its code knows (None: a version from before nodes recorded it)."""
 
     id: str
     host: str
@@ -270,6 +271,7 @@ class NodeLease:
     started_at: datetime
     lease_until: datetime
     draining: bool = False
+    schema_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,8 @@ StoreError (voicedock.errors)
 ├── DuplicateKeyError   — a unique key (id, E.164 number, key hash, ...) already exists
 ├── TransactionConflict — the server rolled the transaction back to break a lock cycle
 │                         (deadlock) or a serialization conflict; the same work may be retried
+├── SchemaMismatch      — the database's migrations are not this version's to run on (store/
+│                         migrate.py): a diverging history, or a contract step it predates
 └── StoreUnavailable    — (voicedock.errors) the database cannot serve us right now; retry
 
 Each backend classifies its driver's errors at its I/O boundary (``sqlite.py``: busy/locked;
@@ -25,4 +27,16 @@ class TransactionConflict(StoreError):
     failure): nothing of it was committed and the same work may be retried."""
 
 
-__all__ = ["DuplicateKeyError", "StoreError", "StoreUnavailable", "TransactionConflict"]
+class SchemaMismatch(StoreError):
+    """This version may not run on the database, or not migrate it now: its migrations diverge
+    from the database's, a contract step the database had removed what this version uses, or
+    a contract step to apply would remove what a live node of an older version still uses."""
+
+
+__all__ = [
+    "DuplicateKeyError",
+    "SchemaMismatch",
+    "StoreError",
+    "StoreUnavailable",
+    "TransactionConflict",
+]

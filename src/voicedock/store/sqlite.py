@@ -17,7 +17,7 @@ import contextlib
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +28,13 @@ from voicedock.store.base import Transaction
 from voicedock.store.errors import DuplicateKeyError
 from voicedock.store.migrate import (
     CREATE_SCHEMA_MIGRATIONS,
+    Applied,
+    LiveNode,
+    Migration,
+    check_contract,
     load_migrations,
-    split_sqlite_statements,
+    pending,
+    split_statements,
 )
 from voicedock.store.sql.conn import Conn, Row, SqlValue
 from voicedock.store.sql.locks import NoLocks
@@ -102,6 +107,20 @@ def _fetch(conn: sqlite3.Connection, sql: str, args: tuple[SqlValue, ...]) -> li
         return [dict(row) for row in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+def _column(row: sqlite3.Row, name: str) -> int | None:
+    """An optional integer column, None where the table has no such column yet."""
+    value = row[name] if name in row.keys() else None  # noqa: SIM118 (sqlite3.Row)
+    return None if value is None else int(value)
+
+
+def _live_nodes(conn: sqlite3.Connection) -> list[LiveNode]:
+    """The nodes whose lease is alive, by this host's clock (SQLite's leases are written by
+    it)."""
+    now = SQLITE.encode_datetime(datetime.now(UTC))
+    rows = conn.execute("SELECT * FROM nodes WHERE lease_until > ?", (now,)).fetchall()
+    return [LiveNode(r["id"], r["host"], _column(r, "schema_version")) for r in rows]
 
 
 class _WriterConn:
@@ -241,25 +260,36 @@ class SqliteStore(SqlReads):
         if self._closed:
             raise StoreError("sqlite: store is closed")
 
-    async def migrate(self) -> None:
+    async def migrate(self, migrations: Sequence[Migration] | None = None) -> None:
+        """Apply this version's pending migrations (``migrations``: others, for a test) in
+        one transaction; ``SchemaMismatch`` when the database is not this version's to run on
+        or to migrate now (store/migrate.py)."""
         self._check_open()
-        migrations = load_migrations("sqlite")
+        known = load_migrations("sqlite") if migrations is None else list(migrations)
 
         def apply(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(CREATE_SCHEMA_MIGRATIONS)
-                done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-                for migration in migrations:
-                    if migration.version in done:
-                        continue
-                    for statement in split_sqlite_statements(migration.sql):
+                rows = conn.execute("SELECT * FROM schema_migrations").fetchall()
+                applied = [
+                    Applied(r["version"], r["name"], _column(r, "contract_after")) for r in rows
+                ]
+                for migration in pending(known, applied):
+                    if migration.contract_after is not None:
+                        check_contract(migration, _live_nodes(conn))
+                    for statement in split_statements(migration.sql):
                         conn.execute(statement)
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, applied_at)"
                         " VALUES (?, ?, ?)",
                         (migration.version, migration.name, datetime.now(UTC).isoformat()),
                     )
+                    if migration.contract_after is not None:
+                        conn.execute(
+                            "UPDATE schema_migrations SET contract_after = ? WHERE version = ?",
+                            (migration.contract_after, migration.version),
+                        )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -54,6 +54,7 @@ from voicedock.domain.records import Call, NodeLease
 from voicedock.errors import ConfigError, StoreError
 from voicedock.pbx.base import DrainingPbx, InboundAway, LiveNodesPbx, Pbx
 from voicedock.store.base import Store
+from voicedock.store.migrate import schema_version
 
 log = logging.getLogger("voicedock.calls.nodes")
 
@@ -144,6 +145,7 @@ class Node:
             started_at=now,
             lease_until=now + self._lease,
             draining=self.draining,
+            schema_version=schema_version(),
         )
 
     async def join(self) -> tuple[list[Call], list[Call]]:

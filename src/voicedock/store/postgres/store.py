@@ -21,14 +21,22 @@ import contextvars
 import functools
 import re
 import warnings
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import asyncpg
 
 from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import NodeMailbox, Transaction
-from voicedock.store.migrate import load_migrations
+from voicedock.store.migrate import (
+    Applied,
+    LiveNode,
+    Migration,
+    check_contract,
+    load_migrations,
+    pending,
+    split_statements,
+)
 from voicedock.store.postgres.asyncpg_errors import DRIVER_ERRORS, guarded, translate
 from voicedock.store.postgres.mailbox import PostgresMailbox
 from voicedock.store.sql.conn import Conn, Row, SqlValue
@@ -43,6 +51,8 @@ if TYPE_CHECKING:
     from voicedock.domain.webhooks import Outbox
 
     _PgConnection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+
+T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"\?")
 # One key for "this node is migrating": other nodes wait instead of racing on DDL.
@@ -155,6 +165,44 @@ class PostgresLocks:
         )
 
 
+async def _whole(step: Awaitable[T]) -> T:
+    """``step`` (a transaction's BEGIN, COMMIT or ROLLBACK) run to its end even when the task
+    awaiting it is cancelled meanwhile, then the cancellation raised: a shutdown cancels its
+    tasks, at times more than once, and a connection given back to the pool in the middle of
+    one would still hold its transaction (asyncpg resets it, saying so at error level)."""
+    task = asyncio.ensure_future(step)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise  # the step itself was cancelled
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
+
+
+async def _record(conn: _PgConnection, migration: Migration) -> None:
+    """The migration applied, in ``schema_migrations`` (a contract step with what it needs)."""
+    await guarded(
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, contract_after) VALUES ($1, $2, $3)",
+            migration.version,
+            migration.name,
+            migration.contract_after,
+        )
+        if migration.contract_after is not None
+        else conn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            migration.version,
+            migration.name,
+        )
+    )
+
+
 class PostgresStore(SqlReads):
     """``Store`` on a PostgreSQL database. Open with ``await PostgresStore.open(dsn)``."""
 
@@ -182,31 +230,60 @@ class PostgresStore(SqlReads):
         if self._closed:
             raise StoreError("postgres: store is closed")
 
-    async def migrate(self) -> None:
-        migrations = load_migrations("postgres")
-        async with self._in_transaction() as conn:
-            await guarded(conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY))
-            await guarded(
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                    " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-                )
-            )
-            done = {
-                r["version"]
-                for r in await guarded(conn.fetch("SELECT version FROM schema_migrations"))
-            }
-            for migration in migrations:
-                if migration.version in done:
-                    continue
-                await guarded(conn.execute(migration.sql))  # simple protocol: many statements
+    async def migrate(self, migrations: Sequence[Migration] | None = None) -> None:
+        """Apply this version's pending migrations (``migrations``: others, for a test), each
+        in a transaction of its own (one that builds indexes ``CONCURRENTLY`` statement by
+        statement, outside one), under a session lock other nodes starting wait for;
+        ``SchemaMismatch`` when the database is not this version's to run on or to migrate
+        now (store/migrate.py)."""
+        self._check_open()
+        known = load_migrations("postgres") if migrations is None else list(migrations)
+        async with self._connection() as conn:
+            await guarded(conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY))
+            try:
                 await guarded(
                     conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        migration.version,
-                        migration.name,
+                        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY"
+                        " KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
                     )
                 )
+                rows = await guarded(conn.fetch("SELECT * FROM schema_migrations"))
+                applied = [
+                    Applied(r["version"], r["name"], dict(r).get("contract_after")) for r in rows
+                ]
+                for migration in pending(known, applied):
+                    await self._apply(conn, migration)
+            finally:
+                # Released with the session too (asyncpg resets a connection given back).
+                with contextlib.suppress(*DRIVER_ERRORS):
+                    await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
+
+    async def _apply(self, conn: _PgConnection, migration: Migration) -> None:
+        if migration.contract_after is not None:
+            rows = await guarded(
+                conn.fetch("SELECT * FROM nodes WHERE lease_until > clock_timestamp()")
+            )
+            live = [LiveNode(r["id"], r["host"], dict(r).get("schema_version")) for r in rows]
+            check_contract(migration, live)
+        if not migration.concurrent:
+            async with conn.transaction():
+                await guarded(conn.execute(migration.sql))  # simple protocol: many statements
+                await _record(conn, migration)
+            return
+        # An index built CONCURRENTLY by an attempt that failed is left invalid, and
+        # IF NOT EXISTS would keep it: it goes first.
+        invalid = await guarded(
+            conn.fetch(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE NOT i.indisvalid AND c.relname = ANY($1::text[])",
+                migration.concurrent_indexes,
+            )
+        )
+        for row in invalid:
+            await guarded(conn.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{row["relname"]}"'))
+        for statement in split_statements(migration.sql):
+            await guarded(conn.execute(statement))
+        await _record(conn, migration)
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[_PgConnection]:
@@ -237,19 +314,19 @@ class PostgresStore(SqlReads):
         _check_not_holding(self._pool, "a second transaction")
         async with self._connection() as conn:
             tx = conn.transaction()
-            await guarded(tx.start())
             held = _Held(self._pool)
             token = _HELD.set(held)
             try:
+                await guarded(_whole(tx.start()))
                 yield conn
-            except BaseException:
+            except BaseException:  # a BEGIN cancelled after it ran included
                 with contextlib.suppress(*DRIVER_ERRORS):
-                    await tx.rollback()
+                    await _whole(tx.rollback())
                 raise
             finally:
                 held.open = False
                 _HELD.reset(token)
-            await guarded(tx.commit())
+            await guarded(_whole(tx.commit()))
 
     @contextlib.asynccontextmanager
     async def _write_session(self) -> AsyncIterator[Conn]:
