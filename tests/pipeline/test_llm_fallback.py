@@ -4,7 +4,9 @@ sentence said nor saying half of one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import pytest
 
@@ -272,141 +274,131 @@ class Timed(FakeLlm):
             self.ended_at.append(loop.time())
 
 
-def hedged(
-    first: FakeLlm, second: FakeLlm | PoliteClose, switches: list[Switch], health: ProviderHealth
-) -> LlmPlan:
-    entries: list[Entry[Llm]] = [Entry(PRIMARY, first), Entry(SECOND, second)]
-    return LlmPlan(entries, health, switches.append)
+@dataclass
+class Hedged:
+    """A plan of two entries (closed when the ``async with`` ends), the switches it reported,
+    and breakers that open at the first failure."""
 
+    plan: LlmPlan
+    switches: list[Switch]
+    health: ProviderHealth
 
-async def timed_reply(
-    plan: LlmPlan,
-    *,
-    first_token_timeout_s: float = 10.0,
-    takeover_s: float = TAKEOVER_S,
-    tools: Sequence[ToolSpec] = (),
-) -> tuple[list[str | ToolCall], float]:
-    """The reply, and how long it took to the end."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    said = [
-        item
-        async for item in plan.sentences(
-            CONTEXT, tools, first_token_timeout_s=first_token_timeout_s, takeover_s=takeover_s
-        )
-    ]
-    return said, loop.time() - started
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def of(cls, first: Llm, second: Llm) -> AsyncIterator[Hedged]:
+        switches: list[Switch] = []
+        health = ProviderHealth(failures_to_open=1)
+        entries: list[Entry[Llm]] = [Entry(PRIMARY, first), Entry(SECOND, second)]
+        made = cls(LlmPlan(entries, health, switches.append), switches, health)
+        try:
+            yield made
+        finally:
+            await made.plan.aclose()
+
+    async def reply(
+        self,
+        *,
+        first_token_timeout_s: float = 10.0,
+        takeover_s: float = TAKEOVER_S,
+        tools: Sequence[ToolSpec] = (),
+    ) -> tuple[list[str | ToolCall], float]:
+        """The reply, and how long it took to the end."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        said = [
+            item
+            async for item in self.plan.sentences(
+                CONTEXT, tools, first_token_timeout_s=first_token_timeout_s, takeover_s=takeover_s
+            )
+        ]
+        return said, loop.time() - started
+
+    def failures(self, endpoint: Endpoint) -> tuple[int, BreakerState]:
+        return self.health.counts()[endpoint].failures, self.health.state(endpoint)
 
 
 async def test_a_slow_primary_outrun_by_its_backup_is_not_counted_as_failing() -> None:
-    health, switches = ProviderHealth(failures_to_open=1), list[Switch]()
     primary, backup = Timed("Primary here.", 2.0), Timed("Backup here.", 0.1)
-    plan_ = hedged(primary, backup, switches, health)
-    try:
-        said, took = await timed_reply(plan_)
+    async with Hedged.of(primary, backup) as race:
+        said, took = await race.reply()
         assert said == ["Backup here."]
         assert TAKEOVER_S + 0.1 <= took < TAKEOVER_S + 0.5
         assert backup.calls == primary.calls == [CONTEXT]  # the same context
         assert backup.asked_at[0] - primary.asked_at[0] == pytest.approx(TAKEOVER_S, abs=0.1)
-        assert switches == [Switch("llm", PRIMARY, SECOND, "slow")]
-        assert plan_.served == SECOND
+        assert race.switches == [Switch("llm", PRIMARY, SECOND, "slow")]
+        assert race.plan.served == SECOND
         # The primary's request is read on until its first token shows it works, then closed.
         await until(lambda: bool(primary.ended_at), timeout=3)
         assert primary.ended_at[0] - primary.asked_at[0] == pytest.approx(2.0, abs=0.2)
-    finally:
-        await plan_.aclose()
-    assert health.counts()[PRIMARY].failures == 0
-    assert health.state(PRIMARY) is BreakerState.CLOSED  # one failure would have opened it
+    # One failure would have opened its breaker.
+    assert race.failures(PRIMARY) == (0, BreakerState.CLOSED)
 
 
 async def test_a_slow_primary_answering_before_its_slower_backup_keeps_the_turn() -> None:
-    health, switches = ProviderHealth(failures_to_open=1), list[Switch]()
     primary, backup = Timed("Primary here.", 1.5), Timed("Backup here.", 3.0)
-    plan_ = hedged(primary, backup, switches, health)
-    try:
-        said, took = await timed_reply(plan_)
-    finally:
-        await plan_.aclose()
+    async with Hedged.of(primary, backup) as race:
+        said, took = await race.reply()
     assert said == ["Primary here."]
     assert 1.5 <= took < 1.9
-    assert switches == []
-    assert plan_.served == PRIMARY  # the turn's provider
+    assert race.switches == []
+    assert race.plan.served == PRIMARY  # the turn's provider
     # The backup was asked at the takeover time, and its request closed when the primary won.
     assert backup.asked_at[0] - primary.asked_at[0] == pytest.approx(TAKEOVER_S, abs=0.1)
     assert backup.ended_at[0] - primary.asked_at[0] == pytest.approx(1.5, abs=0.2)
-    assert health.counts()[SECOND].failures == 0
-    assert health.state(SECOND) is BreakerState.CLOSED
+    assert race.failures(SECOND) == (0, BreakerState.CLOSED)
 
 
 async def test_a_hung_primary_costs_the_takeover_time_and_still_opens_its_breaker() -> None:
-    health, switches = ProviderHealth(failures_to_open=1), list[Switch]()
     primary, backup = Timed("Primary here.", None), Timed("Backup here.", 0.1)
-    plan_ = hedged(primary, backup, switches, health)
-    try:
-        said, took = await timed_reply(plan_, first_token_timeout_s=2.0)
+    async with Hedged.of(primary, backup) as race:
+        said, took = await race.reply(first_token_timeout_s=2.0)
         assert said == ["Backup here."]
         assert took == pytest.approx(TAKEOVER_S + 0.1, abs=0.2)
-        assert switches == [Switch("llm", PRIMARY, SECOND, "slow")]
-        assert health.counts()[PRIMARY].failures == 0  # not yet: it may be slow
+        assert race.switches == [Switch("llm", PRIMARY, SECOND, "slow")]
+        assert race.failures(PRIMARY) == (0, BreakerState.CLOSED)  # not yet: it may be slow
         # No first token within its deadline: it failed, as any model.
-        await until(lambda: health.counts()[PRIMARY].failures == 1, timeout=3)
+        await until(lambda: race.failures(PRIMARY)[0] == 1, timeout=3)
         assert primary.ended_at[0] - primary.asked_at[0] == pytest.approx(2.0, abs=0.2)
-        assert health.state(PRIMARY) is BreakerState.OPEN
+        assert race.failures(PRIMARY) == (1, BreakerState.OPEN)
         # So the next turn goes to the backup at once.
-        said, took = await timed_reply(plan_, first_token_timeout_s=2.0)
+        said, took = await race.reply(first_token_timeout_s=2.0)
         assert (said, took < 0.5) == (["Backup here."], True)
-        assert [s.reason for s in switches] == ["slow", "breaker-open"]
+        assert [s.reason for s in race.switches] == ["slow", "breaker-open"]
         assert len(primary.calls) == 1
-    finally:
-        await plan_.aclose()
 
 
 async def test_a_primary_that_fails_outright_is_left_at_once() -> None:
-    health, switches = ProviderHealth(), list[Switch]()
     primary = Timed("Primary here.", 0.0, ProviderResponseError("500 Internal Server Error"))
-    backup = Timed("Backup here.", 0.05)
-    plan_ = hedged(primary, backup, switches, health)
-    try:
-        said, took = await timed_reply(plan_)
-    finally:
-        await plan_.aclose()
+    async with Hedged.of(primary, Timed("Backup here.", 0.05)) as race:
+        said, took = await race.reply()
     assert said == ["Backup here."]
     assert took < 0.3  # not the takeover time
-    assert switches == [Switch("llm", PRIMARY, SECOND, "bad-response")]
-    assert health.counts()[PRIMARY].failures == 1
+    assert race.switches == [Switch("llm", PRIMARY, SECOND, "bad-response")]
+    assert race.failures(PRIMARY)[0] == 1
 
 
 async def test_a_backup_failing_while_the_slow_primary_is_awaited_leaves_it_the_turn() -> None:
-    health, switches = ProviderHealth(), list[Switch]()
-    primary = Timed("Primary here.", 0.5)
     backup = Timed("Backup here.", 0.05, ProviderConnectionError("refused"))
-    plan_ = hedged(primary, backup, switches, health)
-    try:
-        said, took = await timed_reply(plan_, takeover_s=0.2)
-    finally:
-        await plan_.aclose()
+    async with Hedged.of(Timed("Primary here.", 0.5), backup) as race:
+        said, took = await race.reply(takeover_s=0.2)
     assert said == ["Primary here."]
     assert took == pytest.approx(0.5, abs=0.15)
-    assert switches == []  # the turn never left the primary
-    assert plan_.served == PRIMARY
-    assert health.counts()[SECOND].failures == 1  # its failure counts all the same
+    assert race.switches == []  # the turn never left the primary
+    assert race.plan.served == PRIMARY
+    assert race.failures(SECOND)[0] == 1  # its failure counts all the same
 
 
 async def test_both_failing_in_a_race_report_the_turns_path_and_raise() -> None:
-    health, switches = ProviderHealth(), list[Switch]()
     primary = Timed("Primary here.", None)  # fails at its first-token deadline
     backup = Timed("Backup here.", 0.05, ProviderConnectionError("refused"))
-    plan_ = hedged(primary, backup, switches, health)
-    try:
+    async with Hedged.of(primary, backup) as race:
         with pytest.raises(ProviderTimeoutError):
-            await timed_reply(plan_, first_token_timeout_s=0.6, takeover_s=0.2)
-    finally:
-        await plan_.aclose()
-    assert switches == [
+            await race.reply(first_token_timeout_s=0.6, takeover_s=0.2)
+    assert race.switches == [
         Switch("llm", PRIMARY, SECOND, "timeout"),
         Switch("llm", SECOND, None, "connection"),
     ]
-    assert (health.counts()[PRIMARY].failures, health.counts()[SECOND].failures) == (1, 1)
+    assert (race.failures(PRIMARY)[0], race.failures(SECOND)[0]) == (1, 1)
 
 
 async def test_the_tool_calls_of_an_outrun_model_are_never_carried_out() -> None:
@@ -421,71 +413,56 @@ async def test_the_tool_calls_of_an_outrun_model_are_never_carried_out() -> None
             finally:
                 self.ended_at.append(asyncio.get_running_loop().time())
 
-    health, switches = ProviderHealth(), list[Switch]()
     primary = CallsLate("", None)
-    plan_ = hedged(primary, Timed("Backup here.", 0.05), switches, health)
-    try:
-        said, _ = await timed_reply(plan_, takeover_s=0.2, tools=(ToolSpec("book"),))
+    async with Hedged.of(primary, Timed("Backup here.", 0.05)) as race:
+        said, _ = await race.reply(takeover_s=0.2, tools=(ToolSpec("book"),))
         await until(lambda: bool(primary.ended_at))  # its call came, and was dropped
-    finally:
-        await plan_.aclose()
     assert said == ["Backup here."]
-    assert [s.reason for s in switches] == ["slow"]
+    assert [s.reason for s in race.switches] == ["slow"]
 
 
 async def test_a_model_before_the_closing_policy_is_waited_for_not_hedged() -> None:
     """The polite close ends the call: it is never asked for speed, only once the model
     failed."""
-    health, switches = ProviderHealth(), list[Switch]()
-    closing = PoliteClose("Goodbye!")
-    plan_ = hedged(Timed("Primary here.", 0.5), closing, switches, health)
-    try:
-        said, took = await timed_reply(plan_, takeover_s=0.2)
-    finally:
-        await plan_.aclose()
+    async with Hedged.of(Timed("Primary here.", 0.5), PoliteClose("Goodbye!")) as race:
+        said, took = await race.reply(takeover_s=0.2)
     assert said == ["Primary here."]
     assert took == pytest.approx(0.5, abs=0.15)
-    assert switches == []
-    assert SECOND not in health.counts()  # never asked
+    assert race.switches == []
+    assert SECOND not in race.health.counts()  # never asked
 
 
 async def test_a_barge_in_during_the_race_closes_both_requests_and_counts_neither() -> None:
-    health, switches = ProviderHealth(), list[Switch]()
     primary, backup = Timed("Primary here.", None), Timed("Backup here.", None)
-    plan_ = hedged(primary, backup, switches, health)
-    try:
-        replying = asyncio.create_task(timed_reply(plan_, takeover_s=0.2))
+    async with Hedged.of(primary, backup) as race:
+        replying = asyncio.create_task(race.reply(takeover_s=0.2))
         await until(lambda: bool(backup.calls))
         replying.cancel()
         await asyncio.wait([replying])
         assert primary.ended_at
         assert backup.ended_at
-    finally:
-        await plan_.aclose()
-    assert switches == []
-    assert all(c.failures == 0 for c in health.counts().values())
+    assert race.switches == []
+    assert all(c.failures == 0 for c in race.health.counts().values())
 
 
 async def test_each_turn_names_the_entry_that_won_its_race() -> None:
     primary, backup = Timed("Primary here.", 0.45), Timed("Backup here.", 0.4)
-    switches: list[Switch] = []
-    plan_ = hedged(primary, backup, switches, ProviderHealth())
-    try:
-        async with TurnEngine(
+    async with (
+        Hedged.of(primary, backup) as race,
+        TurnEngine(
             stt=FakeStt(["Hi.", "When do you open?"]),
-            llm=plan_,
+            llm=race.plan,
             tts=FakeTts(),
             sink=FakeSink(instant=True),
             config=ConversationConfig(endpointing=ENDPOINTING, llm_takeover_s=0.3),
             endpoints=Endpoints(stt=HEARS, tts=SPEAKS),
-        ) as conv:
-            speak(conv)  # the primary answers at 0.45 s, before the backup (0.3 + 0.4 s)
-            await until(lambda: len(conv.transcript) == 2, timeout=5)
-            primary.first_s = 1.0  # now the backup (0.3 + 0.4 s) answers first
-            speak(conv)
-            await until(lambda: len(conv.transcript) == 4, timeout=5)
-    finally:
-        await plan_.aclose()
+        ) as conv,
+    ):
+        speak(conv)  # the primary answers at 0.45 s, before the backup (0.3 + 0.4 s)
+        await until(lambda: len(conv.transcript) == 2, timeout=5)
+        primary.first_s = 1.0  # now the backup (0.3 + 0.4 s) answers first
+        speak(conv)
+        await until(lambda: len(conv.transcript) == 4, timeout=5)
     assert [(e.role, e.content) for e in conv.transcript] == [
         ("user", "Hi."),
         ("assistant", "Primary here."),
@@ -493,4 +470,4 @@ async def test_each_turn_names_the_entry_that_won_its_race() -> None:
         ("assistant", "Backup here."),
     ]
     assert [t.llm_provider for t in conv.latencies] == ["openai/a", "mistral/b"]
-    assert switches == [Switch("llm", PRIMARY, SECOND, "slow")]
+    assert race.switches == [Switch("llm", PRIMARY, SECOND, "slow")]

@@ -40,6 +40,10 @@ def endpoint(model: str, server: LlmStandIn) -> Endpoint:
     return Endpoint("llm", "openai", server.base_url, model)
 
 
+def failures(health: ProviderHealth, endpoint: Endpoint) -> tuple[int, BreakerState]:
+    return health.counts()[endpoint].failures, health.state(endpoint)
+
+
 async def reply(
     primary: LlmStandIn,
     second: LlmStandIn,
@@ -149,8 +153,7 @@ async def test_a_server_slow_to_start_is_outrun_by_the_next_and_not_counted_fail
         (endpoint("a", primary), endpoint("b", second), "slow")
     ]
     # It answered after losing (read on meanwhile): slow, not failing.
-    assert health.counts()[endpoint("a", primary)].failures == 0
-    assert health.state(endpoint("a", primary)) is BreakerState.CLOSED
+    assert failures(health, endpoint("a", primary)) == (0, BreakerState.CLOSED)
 
 
 async def test_a_slow_server_answering_before_the_next_keeps_the_reply() -> None:
@@ -165,8 +168,7 @@ async def test_a_slow_server_answering_before_the_next_keeps_the_reply() -> None
     assert took == pytest.approx(0.8, abs=0.2)
     assert switches == []
     assert asked_next.at - asked_first.at == pytest.approx(0.5, abs=0.15)  # raced, and lost
-    assert health.counts()[endpoint("b", second)].failures == 0
-    assert health.state(endpoint("b", second)) is BreakerState.CLOSED
+    assert failures(health, endpoint("b", second)) == (0, BreakerState.CLOSED)
 
 
 async def test_a_hung_server_is_outrun_at_once_and_fails_at_its_deadline() -> None:
@@ -181,5 +183,4 @@ async def test_a_hung_server_is_outrun_at_once_and_fails_at_its_deadline() -> No
     assert said == ["We open at nine."]
     assert took == pytest.approx(0.5, abs=0.2)  # the takeover time, then the next's words
     assert [s.reason for s in switches] == ["slow"]
-    assert health.counts()[endpoint("a", primary)].failures == 1
-    assert health.state(endpoint("a", primary)) is BreakerState.OPEN
+    assert failures(health, endpoint("a", primary)) == (1, BreakerState.OPEN)
