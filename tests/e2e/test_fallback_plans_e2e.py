@@ -97,6 +97,18 @@ def backup(llm: LlmStandIn) -> dict[str, Any]:
     }
 
 
+def backed_up(second: LlmStandIn) -> dict[str, Any]:
+    """An assistant on the operator's model, with ``second`` as its fallback plan."""
+    return {
+        "first_message": "Hello.",
+        "llm_config": {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "fallback_plan": [backup(second)],
+        },
+    }
+
+
 async def place(live: LiveService, destination: str, assistant: dict[str, Any]) -> str:
     resp = await live.client.post(
         "/calls/outbound",
@@ -140,15 +152,7 @@ async def test_a_primary_llm_failing_from_the_second_turn_leaves_the_call_to_the
         LlmStandIn(reply=SECOND) as second,
         serving(lab, tmp_path, primary, [second.base_url]) as live,
     ):
-        assistant = {
-            "first_message": "Hello.",
-            "llm_config": {
-                "provider": "openai",
-                "model": "gpt-4o-mini",
-                "fallback_plan": [backup(second)],
-            },
-        }
-        call_id = await place(live, TALKER, assistant)
+        call_id = await place(live, TALKER, backed_up(second))
         await primary.wait_request(timeout=40)  # the first turn, answered
         primary.fail_all(500)
         await second.wait_request(2, timeout=40)  # two later turns, both answered by the backup
@@ -186,15 +190,7 @@ async def test_a_slow_llm_keeps_the_turns_it_answers_before_its_backup(
         LlmStandIn(reply=SECOND, delay_s=1.5) as second,  # asked at 1.2 s: answers at 2.7 s
         serving(lab, tmp_path, primary, [second.base_url]) as live,
     ):
-        assistant = {
-            "first_message": "Hello.",
-            "llm_config": {
-                "provider": "openai",
-                "model": "gpt-4o-mini",
-                "fallback_plan": [backup(second)],
-            },
-        }
-        call_id = await place(live, TALKER, assistant)
+        call_id = await place(live, TALKER, backed_up(second))
         await wait_transcript(live, call_id, replying(FIRST), within=40)
         raced = list(second.requests)  # asked too, and outrun
         second.delay_s = 0.0  # now the backup answers first
