@@ -13,11 +13,16 @@ caller says one sentence (Piper, 8 kHz µ-law in real time) per turn, and per tu
 * error: answers 500 (an immediate failure);
 * hang: takes the request and never sends a token (the first-token deadline);
 * stall: sends two words ("Sure, we"), then nothing (the stall limit midway; nothing of the
-  reply was whole yet, so the backup answers it all).
+  reply was whole yet, so the backup answers it all);
+* slow: answers, its first token 2 s after the request (a slow model, not a failing one);
+* slow, slow backup: the same, and the backup's first token 1.5 s after its request.
 
 Each turn's clock starts when the primary received the request (the failure, or where one
 would have been) and stops at the first loud frame played to the caller; the backup's request
-arrival splits it into detection and the backup's own path. Every call has its own breakers
+arrival splits it into detection and the backup's own path. The two models answer different
+words, so the transcript says which one served the turn; the failures the primary's breaker
+counted for the turn are read once its request must have settled (its first token, or
+``llm_first_token_timeout_s`` after it was sent for a hang). Every call has its own breakers
 with no limit (the bench measures the switch, not the breaker's skipping). The scenarios take
 turns in every call, so a change of the machine's load falls on all of them. The PBX's jitter
 buffer and the network are not included.
@@ -63,7 +68,8 @@ from voicedock.pipeline.frames import TranscriptEntry  # noqa: E402
 from voicedock.pipeline.provider_health import ProviderHealth  # noqa: E402
 
 SENTENCE = "What time are you open tomorrow?"
-REPLY = "Sure, we are open from nine to five."
+REPLY = "Sure, we are open from nine to five."  # the primary's
+BACKUP_REPLY = "Yes, we open at nine and close at five."
 ANALYSIS = '{"summary": "The caller asked when the shop opens.", "sentiment": 7}'
 KEY = "sk-bench"
 FRAME = 160  # 20 ms of 8 kHz µ-law
@@ -71,13 +77,36 @@ SILENCE = b"\xff" * FRAME
 LOUD = 500.0  # RMS of a frame the caller hears as the voice (the tone is ~4000)
 QUIET_S = 0.4  # nothing played this long: the previous reply is over
 
-# name: what the primary does with the turn's request
-SCENARIOS: dict[str, Callable[[LlmStandIn], None]] = {
-    "baseline": lambda llm: None,
-    "error": lambda llm: llm.fail_next(500),
-    "hang": lambda llm: setattr(llm, "hang_after_words", 0),
-    "stall": lambda llm: setattr(llm, "hang_after_words", 2),
+SLOW_S, SLOW_BACKUP_S = 2.0, 1.5  # the slow scenarios' first tokens
+
+
+def slow(primary: LlmStandIn, backup: LlmStandIn, backup_s: float = 0.0) -> None:
+    primary.delay_s, backup.delay_s = SLOW_S, backup_s
+
+
+# name: what the primary (and the backup) do with the turn's request
+SCENARIOS: dict[str, Callable[[LlmStandIn, LlmStandIn], None]] = {
+    "baseline": lambda primary, backup: None,
+    "error": lambda primary, backup: primary.fail_next(500),
+    "hang": lambda primary, backup: setattr(primary, "hang_after_words", 0),
+    "stall": lambda primary, backup: setattr(primary, "hang_after_words", 2),
+    "slow": slow,
+    "slow, slow backup": lambda primary, backup: slow(primary, backup, SLOW_BACKUP_S),
 }
+
+
+# How long after its request the primary's request has settled, where it may be read on
+# after the turn (an outrun model: its first token, or its first-token deadline).
+SETTLED_S = {
+    "hang": ConversationConfig().llm_first_token_timeout_s + 0.3,
+    "slow": SLOW_S + 0.3,
+    "slow, slow backup": SLOW_S + 0.3,
+}
+
+
+def as_usual(primary: LlmStandIn, backup: LlmStandIn) -> None:
+    primary.hang_after_words = None
+    primary.delay_s = backup.delay_s = 0.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -85,6 +114,8 @@ class Turn:
     scenario: str
     heard_s: float  # the primary's request → the first loud frame played to the caller
     asked_s: float | None  # the primary's request → the backup's (None: not asked)
+    by_primary: bool  # the primary's words were said (else the backup's)
+    primary_failures: int  # failures the primary's breaker counted for the turn
 
 
 class Line:
@@ -149,9 +180,9 @@ class Ear:
             await asyncio.sleep(0.05)
 
 
-def answer(request: ChatRequest) -> str:
-    """The reply, or the JSON the end-of-call analysis asks for."""
-    return ANALYSIS if "sentiment" in (request.system_prompt or "") else REPLY
+def answering(reply: str) -> Callable[[ChatRequest], str]:
+    """A model's reply, or the JSON the end-of-call analysis asks for."""
+    return lambda request: ANALYSIS if "sentiment" in (request.system_prompt or "") else reply
 
 
 def assistant(speech: SpeechStandIn, primary: LlmStandIn, backup: LlmStandIn) -> dict[str, Any]:
@@ -180,6 +211,11 @@ async def one_call(
     dialogue = ConversationConfig(
         endpointing=EndpointingConfig(silence_timeout_ms=None, max_duration_ms=None)
     )
+
+    def primary_failures() -> int:
+        counts = no_limit.counts()
+        return sum(c.failures for e, c in counts.items() if e.model == "primary")
+
     turns: list[Turn] = []
     said: asyncio.Queue[TranscriptEntry] = asyncio.Queue()
 
@@ -200,13 +236,15 @@ async def one_call(
             talking = asyncio.create_task(line.run())
             try:
                 await asyncio.wait_for(said.get(), 10)  # the greeting
+                loop = asyncio.get_running_loop()
                 for scenario in scenarios:
                     await ear.quiet()
                     asked, answered = len(primary.requests), len(backup.requests)
-                    SCENARIOS[scenario](primary)
+                    failures = primary_failures()
+                    SCENARIOS[scenario](primary, backup)
                     line.say(caller)
-                    await asyncio.wait_for(said.get(), 60)
-                    primary.hang_after_words = None
+                    reply = await asyncio.wait_for(said.get(), 60)
+                    as_usual(primary, backup)
                     failed_at = primary.requests[asked].at
                     heard = await ear.first_after(failed_at)
                     took_over = (
@@ -214,7 +252,17 @@ async def one_call(
                         if len(backup.requests) > answered
                         else None
                     )
-                    turns.append(Turn(scenario, heard - failed_at, took_over))
+                    settled = failed_at + SETTLED_S.get(scenario, 0.0)
+                    await asyncio.sleep(max(0.0, settled - loop.time()))
+                    turns.append(
+                        Turn(
+                            scenario,
+                            heard - failed_at,
+                            took_over,
+                            reply.content == REPLY,
+                            primary_failures() - failures,
+                        )
+                    )
                 await ear.quiet()
                 await live.end_call(None)
                 await asyncio.wait_for(live.wait_ended(), 30)
@@ -232,8 +280,8 @@ async def run(turns: int) -> list[Turn]:
     found: list[Turn] = []
     async with (
         SpeechStandIn(transcript=SENTENCE) as speech,
-        LlmStandIn(reply=answer) as primary,
-        LlmStandIn(reply=answer) as backup,
+        LlmStandIn(reply=answering(REPLY)) as primary,
+        LlmStandIn(reply=answering(BACKUP_REPLY)) as backup,
     ):
         for block in range(turns):
             order = names[block % len(names) :] + names[: block % len(names)]
@@ -247,7 +295,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-TARGETS_MS = {"error": 300.0, "hang": 1500.0, "stall": 1500.0}
+TARGETS_MS = {"error": 300.0, "hang": 1500.0, "stall": 1500.0, "slow": 1500.0}
 
 
 def report(found: list[Turn], command: str, loads: tuple[float, float]) -> str:
@@ -263,17 +311,19 @@ def report(found: list[Turn], command: str, loads: tuple[float, float]) -> str:
         f"Turns: {len(found) // len(SCENARIOS)} per scenario, one call per block of "
         f"{len(SCENARIOS)} (each scenario once, order rotating). The product's dialogue "
         f"defaults: a model alone gives its first token within "
-        f"{defaults.llm_first_token_timeout_s:g} s; a plan's entry a next one can take over "
-        f"from is left after {defaults.llm_takeover_s:g} s of silence (before its first token "
-        "or midway). Stand-ins answer at once (loopback HTTP); "
+        f"{defaults.llm_first_token_timeout_s:g} s; `llm_takeover_s` is "
+        f"{defaults.llm_takeover_s:g} s (a plan's model silent that long before its first "
+        "token: raced by the next model since the hedge, left before it; midway: left). "
+        "Stand-ins answer at once unless the scenario says (loopback HTTP); "
         "in-process chan_websocket endpoint, frames played at 20 ms.",
         "Times in ms from the primary receiving the turn's request. heard: the caller's first "
         "loud frame; backup asked: the backup's request arrives (detection); backup's path: "
-        "heard minus that.",
+        "heard minus that. served by the primary: its words were said; primary failures: "
+        "those its breaker counted, per turn.",
         "",
         "| scenario | heard p50 | heard p95 | heard max | backup asked p50 | backup's path p50 "
-        "| cost over baseline p50 | target p95 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| cost over baseline p50 | target p95 | served by the primary | primary failures |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     by = {name: [t for t in found if t.scenario == name] for name in SCENARIOS}
     base = statistics.median(t.heard_s for t in by["baseline"]) * 1000
@@ -295,6 +345,8 @@ def report(found: list[Turn], command: str, loads: tuple[float, float]) -> str:
             f"{statistics.median(path):.0f}" if path else "–",
             f"{statistics.median(heard) - base:+.0f}" if name != "baseline" else "–",
             verdict or "–",
+            f"{sum(t.by_primary for t in turns)}/{len(turns)}",
+            f"{sum(t.primary_failures for t in turns)}/{len(turns)}",
         ]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"

@@ -5,6 +5,9 @@ requests the failing provider still got.
 
 * the operator's LLM answers 500 from the second turn on: the organization's backup answers
   every later turn;
+* the operator's LLM is slow to start (its first token at 1.6 s): it keeps the turns it answers
+  before the backup, asked too after 1.2 s; once the backup is quicker, the backup serves
+  them, and the slow LLM's breaker counts no failure;
 * the LLM stops midway through a reply: the party hears the sentence said before the stall
   once, then the rest from the next entry, never a half sentence or a sentence twice (also on
   the lab FreeSWITCH: ``tests/freeswitch_lab/test_fallback_plans.py``);
@@ -19,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from yarl import URL
 
 from e2e.audio_helpers import (
     read_new_recording,
@@ -41,7 +45,7 @@ from fakes.llm_standin import ChatRequest, LlmStandIn
 from fakes.speech_standin import SpeechStandIn
 from voicedock.calls.commands import API_END_CALL
 from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE
-from voicedock.pipeline.provider_health import COOL_DOWN_S, FAILURES_TO_OPEN
+from voicedock.pipeline.provider_health import COOL_DOWN_S, FAILURES_TO_OPEN, BreakerState
 from voicedock.pipeline.providers.piper_tts import PiperTts
 from voicedock.pipeline.providers.whisper.stt import WhisperStt
 from voicedock_lab.server import LabAsterisk
@@ -93,6 +97,18 @@ def backup(llm: LlmStandIn) -> dict[str, Any]:
     }
 
 
+def backed_up(second: LlmStandIn) -> dict[str, Any]:
+    """An assistant on the operator's model, with ``second`` as its fallback plan."""
+    return {
+        "first_message": "Hello.",
+        "llm_config": {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "fallback_plan": [backup(second)],
+        },
+    }
+
+
 async def place(live: LiveService, destination: str, assistant: dict[str, Any]) -> str:
     resp = await live.client.post(
         "/calls/outbound",
@@ -136,15 +152,7 @@ async def test_a_primary_llm_failing_from_the_second_turn_leaves_the_call_to_the
         LlmStandIn(reply=SECOND) as second,
         serving(lab, tmp_path, primary, [second.base_url]) as live,
     ):
-        assistant = {
-            "first_message": "Hello.",
-            "llm_config": {
-                "provider": "openai",
-                "model": "gpt-4o-mini",
-                "fallback_plan": [backup(second)],
-            },
-        }
-        call_id = await place(live, TALKER, assistant)
+        call_id = await place(live, TALKER, backed_up(second))
         await primary.wait_request(timeout=40)  # the first turn, answered
         primary.fail_all(500)
         await second.wait_request(2, timeout=40)  # two later turns, both answered by the backup
@@ -164,6 +172,50 @@ async def test_a_primary_llm_failing_from_the_second_turn_leaves_the_call_to_the
     assert len(primary.requests) <= 1 + FAILURES_TO_OPEN + 1, len(primary.requests)
     # The backup received the organization's key and the caller's words.
     assert second.requests[0].headers.get("Authorization") == f"Bearer {ORG_KEY}"
+
+
+# ---- the LLM: slow to start ----------------------------------------------------------------
+
+
+def replying(reply: str) -> Callable[[dict[str, Any]], bool]:
+    """The assistant's ``reply``, said whole (the party's next words did not cut it)."""
+    return lambda m: m["role"] == "assistant" and m["content"] == reply and not m["interrupted"]
+
+
+async def test_a_slow_llm_keeps_the_turns_it_answers_before_its_backup(
+    lab: LabAsterisk, tmp_path: Path, offline_speech: None
+) -> None:
+    async with (
+        LlmStandIn(reply=FIRST, delay_s=1.6) as primary,  # its first token at 1.6 s
+        LlmStandIn(reply=SECOND, delay_s=1.5) as second,  # asked at 1.2 s: answers at 2.7 s
+        serving(lab, tmp_path, primary, [second.base_url]) as live,
+    ):
+        call_id = await place(live, TALKER, backed_up(second))
+        await wait_transcript(live, call_id, replying(FIRST), within=40)
+        raced = list(second.requests)  # asked too, and outrun
+        second.delay_s = 0.0  # now the backup answers first
+        await wait_transcript(live, call_id, replying(SECOND), within=20)
+        await control(live, call_id, {"type": "end-call"})
+        ended = await wait_recorded(live, call_id, within=30)
+        counts = live.service.speech.provider_health.counts()
+    assert (ended["status"], ended["end_reason"]) == ("ended", API_END_CALL)
+    # The backup was asked the same conversation as the slow model, after the takeover time.
+    assert raced, "the backup was never asked"
+    same = [p for p in primary.requests if p.messages == raced[0].messages]
+    assert same, raced[0].messages
+    assert raced[0].at - same[0].at == pytest.approx(1.2, abs=0.3)
+    # Each turn names the model whose words were said; a turn the backup won is a switch.
+    operator = f"openai/127.0.0.1:{URL(primary.base_url).port}/gpt-4o-mini"
+    llms = [turn["llm_provider"] for turn in ended["latency"]]
+    assert operator in llms
+    assert any(llm.endswith("/backup") for llm in llms), llms
+    moves = switches(ended)
+    assert moves, ended["events"]
+    assert {(m["engine"], m["from"], m["reason"]) for m in moves} == {("llm", operator, "slow")}
+    # Slow, never failing: its breaker counted nothing and is closed.
+    (endpoint,) = [e for e in counts if e.kind == "llm" and e.model == "gpt-4o-mini"]
+    assert counts[endpoint].failures == 0, counts[endpoint]
+    assert live.service.speech.provider_health.state(endpoint) is BreakerState.CLOSED
 
 
 # ---- the LLM: stopping midway through a reply --------------------------------------------

@@ -18,7 +18,8 @@ function of the request returning either; ``fail_next(status, message)`` answers
 request with an OpenAI error body instead, ``fail_all(status)`` every request from then on;
 ``hang_after_words`` makes a streamed answer stop after that many words and send nothing more
 (a model that hangs midway; 0: before its first word) until the client gives up or the
-stand-in closes.
+stand-in closes. A client that goes away before its answer is written (a plan closing a
+request it no longer needs) is no error.
 
 The wire helpers (``chat_chunk``, ``chat_stream_body``, ``completion_body``, ``error_body``)
 are public for tests that script a raw reply on a ``LocalServer``.
@@ -27,6 +28,7 @@ are public for tests that script a raw reply on a ``LocalServer``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -186,7 +188,20 @@ class LlmStandIn:
             )
         response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
         response.content_type = "text/event-stream"
+        # The client may go away first (a plan closing a request it no longer needs).
+        with contextlib.suppress(ConnectionResetError):
+            await self._stream(request, response, chat, reply)
+        return response
+
+    async def _stream(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        chat: ChatRequest,
+        reply: str | ToolCalls,
+    ) -> None:
         await response.prepare(request)
+        text = reply.text if isinstance(reply, ToolCalls) else reply
         pieces = re.findall(r"\S+\s*", text)
         if self.hang_after_words is not None:
             said = pieces[: self.hang_after_words]
@@ -195,13 +210,12 @@ class LlmStandIn:
                 + b"".join(chat_chunk(piece, model=chat.model) for piece in said)
             )
             await self._closing.wait()
-            return response
+            return
         if isinstance(reply, ToolCalls):
             await response.write(tool_calls_stream_body(pieces, reply.calls, chat.model))
         else:
             await response.write(chat_stream_body(pieces, chat.model))
         await response.write_eof()
-        return response
 
 
 def chat_chunk(

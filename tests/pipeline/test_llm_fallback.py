@@ -4,7 +4,9 @@ sentence said nor saying half of one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import pytest
 
@@ -13,8 +15,13 @@ from voicedock.pipeline.fallback_plans.llm import CONTINUE_NOTE, LlmPlan
 from voicedock.pipeline.fallback_plans.plan import Entry, Switch
 from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.frames import ChatMessage, ToolCall
-from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
-from voicedock.pipeline.providers.base import Llm, ProviderConnectionError
+from voicedock.pipeline.provider_health import BreakerState, Endpoint, ProviderHealth
+from voicedock.pipeline.providers.base import (
+    Llm,
+    ProviderConnectionError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+)
 from voicedock.pipeline.providers.rule_based import PoliteClose
 from voicedock.pipeline.tools import ToolSpec
 from voicedock.pipeline.turn_engine import ASSISTANT_ENDED_CALL, ConversationConfig, TurnEngine
@@ -46,10 +53,15 @@ class BreaksMidway(FakeLlm):
 
 
 async def reply(plan: LlmPlan, tools: Sequence[ToolSpec] = ()) -> list[str | ToolCall]:
-    return [
-        item
-        async for item in plan.sentences(CONTEXT, tools, first_token_timeout_s=0.5, takeover_s=0.2)
-    ]
+    try:
+        return [
+            item
+            async for item in plan.sentences(
+                CONTEXT, tools, first_token_timeout_s=0.5, takeover_s=0.2
+            )
+        ]
+    finally:
+        await plan.aclose()
 
 
 def plan(
@@ -210,23 +222,6 @@ async def test_a_slow_stream_with_no_entry_left_to_take_over_is_waited_for() -> 
     assert await reply(LlmPlan.alone(late)) == ["We open at nine."]
 
 
-async def test_a_model_silent_before_its_first_token_is_left_after_the_takeover_time() -> None:
-    """The caller waits the takeover time for a hung model, not the first-token deadline
-    meant for a model with no entry to take over."""
-    switches: list[Switch] = []
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    said = [
-        item
-        async for item in plan(BreaksMidway([]), FakeLlm(["We open at nine."]), switches).sentences(
-            CONTEXT, (), first_token_timeout_s=10, takeover_s=0.2
-        )
-    ]
-    assert said == ["We open at nine."]
-    assert loop.time() - started < 2
-    assert [s.reason for s in switches] == ["timeout"]
-
-
 async def test_a_stream_whose_server_never_answers_is_answered_by_the_next_entry() -> None:
     """The call's analysis and a transfer's briefing read the plan as one stream, under a
     deadline of their own: a hung first entry must fail before it uses that up."""
@@ -247,3 +242,232 @@ async def test_a_slow_first_token_of_the_last_entry_is_waited_for() -> None:
     ]
     slow = LlmPlan(entries, ProviderHealth(), attempt_timeout_s=0.2)
     assert [token async for token in slow.stream(CONTEXT)] == ["Late."]
+
+
+# The first token's hedge: a next entry asked too when a model is slow to start.
+
+TAKEOVER_S = ConversationConfig().llm_takeover_s  # the product's: 1.2 s
+
+
+class Timed(FakeLlm):
+    """Answers ``reply`` ``first_s`` after it is asked (None: never), or fails then with
+    ``error``; notes when each request was asked and when it ended (done or closed)."""
+
+    def __init__(
+        self, reply: str, first_s: float | None, error: ProviderError | None = None
+    ) -> None:
+        super().__init__()
+        self.reply, self.first_s, self.failure = reply, first_s, error
+        self.asked_at: list[float] = []
+        self.ended_at: list[float] = []
+
+    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        self.calls.append(list(messages))
+        self.asked_at.append(loop.time())
+        try:
+            await asyncio.sleep(3600 if self.first_s is None else self.first_s)
+            if self.failure is not None:
+                raise self.failure
+            yield self.reply
+        finally:
+            self.ended_at.append(loop.time())
+
+
+@dataclass
+class Hedged:
+    """A plan of two entries (closed when the ``async with`` ends), the switches it reported,
+    and breakers that open at the first failure."""
+
+    plan: LlmPlan
+    switches: list[Switch]
+    health: ProviderHealth
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def of(cls, first: Llm, second: Llm) -> AsyncIterator[Hedged]:
+        switches: list[Switch] = []
+        health = ProviderHealth(failures_to_open=1)
+        entries: list[Entry[Llm]] = [Entry(PRIMARY, first), Entry(SECOND, second)]
+        made = cls(LlmPlan(entries, health, switches.append), switches, health)
+        try:
+            yield made
+        finally:
+            await made.plan.aclose()
+
+    async def reply(
+        self,
+        *,
+        first_token_timeout_s: float = 10.0,
+        takeover_s: float = TAKEOVER_S,
+        tools: Sequence[ToolSpec] = (),
+    ) -> tuple[list[str | ToolCall], float]:
+        """The reply, and how long it took to the end."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        said = [
+            item
+            async for item in self.plan.sentences(
+                CONTEXT, tools, first_token_timeout_s=first_token_timeout_s, takeover_s=takeover_s
+            )
+        ]
+        return said, loop.time() - started
+
+    def failures(self, endpoint: Endpoint) -> tuple[int, BreakerState]:
+        return self.health.counts()[endpoint].failures, self.health.state(endpoint)
+
+
+async def test_a_slow_primary_outrun_by_its_backup_is_not_counted_as_failing() -> None:
+    primary, backup = Timed("Primary here.", 2.0), Timed("Backup here.", 0.1)
+    async with Hedged.of(primary, backup) as race:
+        said, took = await race.reply()
+        assert said == ["Backup here."]
+        assert TAKEOVER_S + 0.1 <= took < TAKEOVER_S + 0.5
+        assert backup.calls == primary.calls == [CONTEXT]  # the same context
+        assert backup.asked_at[0] - primary.asked_at[0] == pytest.approx(TAKEOVER_S, abs=0.1)
+        assert race.switches == [Switch("llm", PRIMARY, SECOND, "slow")]
+        assert race.plan.served == SECOND
+        # The primary's request is read on until its first token shows it works, then closed.
+        await until(lambda: bool(primary.ended_at), timeout=3)
+        assert primary.ended_at[0] - primary.asked_at[0] == pytest.approx(2.0, abs=0.2)
+    # One failure would have opened its breaker.
+    assert race.failures(PRIMARY) == (0, BreakerState.CLOSED)
+
+
+async def test_a_slow_primary_answering_before_its_slower_backup_keeps_the_turn() -> None:
+    primary, backup = Timed("Primary here.", 1.5), Timed("Backup here.", 3.0)
+    async with Hedged.of(primary, backup) as race:
+        said, took = await race.reply()
+    assert said == ["Primary here."]
+    assert 1.5 <= took < 1.9
+    assert race.switches == []
+    assert race.plan.served == PRIMARY  # the turn's provider
+    # The backup was asked at the takeover time, and its request closed when the primary won.
+    assert backup.asked_at[0] - primary.asked_at[0] == pytest.approx(TAKEOVER_S, abs=0.1)
+    assert backup.ended_at[0] - primary.asked_at[0] == pytest.approx(1.5, abs=0.2)
+    assert race.failures(SECOND) == (0, BreakerState.CLOSED)
+
+
+async def test_a_hung_primary_costs_the_takeover_time_and_still_opens_its_breaker() -> None:
+    primary, backup = Timed("Primary here.", None), Timed("Backup here.", 0.1)
+    async with Hedged.of(primary, backup) as race:
+        said, took = await race.reply(first_token_timeout_s=2.0)
+        assert said == ["Backup here."]
+        assert took == pytest.approx(TAKEOVER_S + 0.1, abs=0.2)
+        assert race.switches == [Switch("llm", PRIMARY, SECOND, "slow")]
+        assert race.failures(PRIMARY) == (0, BreakerState.CLOSED)  # not yet: it may be slow
+        # No first token within its deadline: it failed, as any model.
+        await until(lambda: race.failures(PRIMARY)[0] == 1, timeout=3)
+        assert primary.ended_at[0] - primary.asked_at[0] == pytest.approx(2.0, abs=0.2)
+        assert race.failures(PRIMARY) == (1, BreakerState.OPEN)
+        # So the next turn goes to the backup at once.
+        said, took = await race.reply(first_token_timeout_s=2.0)
+        assert (said, took < 0.5) == (["Backup here."], True)
+        assert [s.reason for s in race.switches] == ["slow", "breaker-open"]
+        assert len(primary.calls) == 1
+
+
+async def test_a_primary_that_fails_outright_is_left_at_once() -> None:
+    primary = Timed("Primary here.", 0.0, ProviderResponseError("500 Internal Server Error"))
+    async with Hedged.of(primary, Timed("Backup here.", 0.05)) as race:
+        said, took = await race.reply()
+    assert said == ["Backup here."]
+    assert took < 0.3  # not the takeover time
+    assert race.switches == [Switch("llm", PRIMARY, SECOND, "bad-response")]
+    assert race.failures(PRIMARY)[0] == 1
+
+
+async def test_a_backup_failing_while_the_slow_primary_is_awaited_leaves_it_the_turn() -> None:
+    backup = Timed("Backup here.", 0.05, ProviderConnectionError("refused"))
+    async with Hedged.of(Timed("Primary here.", 0.5), backup) as race:
+        said, took = await race.reply(takeover_s=0.2)
+    assert said == ["Primary here."]
+    assert took == pytest.approx(0.5, abs=0.15)
+    assert race.switches == []  # the turn never left the primary
+    assert race.plan.served == PRIMARY
+    assert race.failures(SECOND)[0] == 1  # its failure counts all the same
+
+
+async def test_both_failing_in_a_race_report_the_turns_path_and_raise() -> None:
+    primary = Timed("Primary here.", None)  # fails at its first-token deadline
+    backup = Timed("Backup here.", 0.05, ProviderConnectionError("refused"))
+    async with Hedged.of(primary, backup) as race:
+        with pytest.raises(ProviderTimeoutError):
+            await race.reply(first_token_timeout_s=0.6, takeover_s=0.2)
+    assert race.switches == [
+        Switch("llm", PRIMARY, SECOND, "timeout"),
+        Switch("llm", SECOND, None, "connection"),
+    ]
+    assert (race.failures(PRIMARY)[0], race.failures(SECOND)[0]) == (1, 1)
+
+
+async def test_the_tool_calls_of_an_outrun_model_are_never_carried_out() -> None:
+    class CallsLate(Timed):
+        async def stream_with_tools(
+            self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+        ) -> AsyncIterator[str | ToolCall]:
+            self.calls.append(list(messages))
+            try:
+                await asyncio.sleep(0.4)
+                yield ToolCall("c1", "book", "{}")
+            finally:
+                self.ended_at.append(asyncio.get_running_loop().time())
+
+    primary = CallsLate("", None)
+    async with Hedged.of(primary, Timed("Backup here.", 0.05)) as race:
+        said, _ = await race.reply(takeover_s=0.2, tools=(ToolSpec("book"),))
+        await until(lambda: bool(primary.ended_at))  # its call came, and was dropped
+    assert said == ["Backup here."]
+    assert [s.reason for s in race.switches] == ["slow"]
+
+
+async def test_a_model_before_the_closing_policy_is_waited_for_not_hedged() -> None:
+    """The polite close ends the call: it is never asked for speed, only once the model
+    failed."""
+    async with Hedged.of(Timed("Primary here.", 0.5), PoliteClose("Goodbye!")) as race:
+        said, took = await race.reply(takeover_s=0.2)
+    assert said == ["Primary here."]
+    assert took == pytest.approx(0.5, abs=0.15)
+    assert race.switches == []
+    assert SECOND not in race.health.counts()  # never asked
+
+
+async def test_a_barge_in_during_the_race_closes_both_requests_and_counts_neither() -> None:
+    primary, backup = Timed("Primary here.", None), Timed("Backup here.", None)
+    async with Hedged.of(primary, backup) as race:
+        replying = asyncio.create_task(race.reply(takeover_s=0.2))
+        await until(lambda: bool(backup.calls))
+        replying.cancel()
+        await asyncio.wait([replying])
+        assert primary.ended_at
+        assert backup.ended_at
+    assert race.switches == []
+    assert all(c.failures == 0 for c in race.health.counts().values())
+
+
+async def test_each_turn_names_the_entry_that_won_its_race() -> None:
+    primary, backup = Timed("Primary here.", 0.45), Timed("Backup here.", 0.4)
+    async with (
+        Hedged.of(primary, backup) as race,
+        TurnEngine(
+            stt=FakeStt(["Hi.", "When do you open?"]),
+            llm=race.plan,
+            tts=FakeTts(),
+            sink=FakeSink(instant=True),
+            config=ConversationConfig(endpointing=ENDPOINTING, llm_takeover_s=0.3),
+            endpoints=Endpoints(stt=HEARS, tts=SPEAKS),
+        ) as conv,
+    ):
+        speak(conv)  # the primary answers at 0.45 s, before the backup (0.3 + 0.4 s)
+        await until(lambda: len(conv.transcript) == 2, timeout=5)
+        primary.first_s = 1.0  # now the backup (0.3 + 0.4 s) answers first
+        speak(conv)
+        await until(lambda: len(conv.transcript) == 4, timeout=5)
+    assert [(e.role, e.content) for e in conv.transcript] == [
+        ("user", "Hi."),
+        ("assistant", "Primary here."),
+        ("user", "When do you open?"),
+        ("assistant", "Backup here."),
+    ]
+    assert [t.llm_provider for t in conv.latencies] == ["openai/a", "mistral/b"]
+    assert race.switches == [Switch("llm", PRIMARY, SECOND, "slow")]

@@ -33,9 +33,10 @@ class ConversationConfig:
     # How an `IncrementalStt` transcribes the caller's turn while it is spoken.
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     llm_first_token_timeout_s: float = 10.0
-    # A model of a fallback plan that the plan's next entry can take over from fails a reply
-    # when it is silent this long, before its first token or midway (the next entry goes on;
-    # the caller waits this, then the next entry's own first words).
+    # A model of a fallback plan with a next model gives no first token this long: the next
+    # model is asked too, and the first to answer serves (the caller waits at most this, then
+    # the next model's own first words). Midway, a model the next entry can take over from
+    # fails a reply when it is silent this long (the next entry goes on from what was said).
     llm_takeover_s: float = 1.2
     tts_timeout_s: float = 10.0
     fallback_message: str = "Sorry, I am having technical difficulties. Please call again later."

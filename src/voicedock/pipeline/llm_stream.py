@@ -16,14 +16,14 @@ MODEL_LATE = "the language model gave no first token in time"
 async def reply_sentences(
     stream: AsyncIterator[str] | AsyncIterator[str | ToolCall],
     *,
-    first_token_timeout_s: float,
+    first_token_timeout_s: float | None = None,
     stall_timeout_s: float | None = None,
     on_first_token: Callable[[], None] | None = None,
 ) -> AsyncIterator[str | ToolCall]:
     """Each complete sentence of a streamed reply as soon as it is there, and the reply's tool
     calls as they come (the text before a call is flushed first). The first item (text or a
     tool call) must come within ``first_token_timeout_s``, each next one within
-    ``stall_timeout_s`` of the one before (None: no limit)."""
+    ``stall_timeout_s`` of the one before (None: no limit to either)."""
     buffer = SentenceBuffer()
     try:
         got = await next_in_time(stream, first_token_timeout_s, MODEL_LATE)

@@ -3,9 +3,10 @@ every call of the node.
 
 An endpoint (the kind of engine, its provider, its URL and model: ``Endpoint``) that fails
 ``failures_to_open`` times in a row opens: for ``cool_down_s`` no call's new request goes to it
-(each goes straight to the next entry of its fallback plan, ``pipeline/llm_fallback.py``).
+(each goes straight to the next entry of its fallback plan, ``pipeline/fallback_plans/``).
 Then one request at a time probes it (half-open): a success closes it, a failure opens it for
-another cool-down. A request abandoned midway (a barge-in, the call's end) counts neither way.
+another cool-down. A request abandoned midway (a barge-in, the call's end, a working model's
+request that another entry of its plan answered first) counts neither way.
 
 So when a provider fails, the calls of the node find out together: each sends it at most the
 requests already on their way when it opened, then only the probes reach it. The counts per

@@ -275,7 +275,7 @@ def provider_switch(
     """A call's ``engine`` (``llm``, ``stt``, ``tts``, ``realtime``) moved on from one entry of
     its fallback plan (``source``, a label: provider, host, model) to the next (``to``; None:
     none was left), and why (``timeout``, ``rate-limited``, ``connection``, ``bad-response``,
-    ``error``, ``breaker-open``)."""
+    ``error``, ``breaker-open``; ``slow``: a model another entry answered before)."""
     data: ProviderSwitchData = {"engine": engine, "from": source, "to": to, "reason": reason}
     return build_event(EventType.PROVIDER_SWITCH, call_id, at, data)
 

@@ -1,9 +1,12 @@
 """An assistant's language model with its fallback plan: the next entry takes over a reply
-whose model failed, within the turn.
+whose model failed or is slow to start, within the turn.
 
-A model fails a reply when it raises a provider error (a refused connection, a 5xx, a 429, a
-malformed answer), gives no first token within ``first_token_timeout_s`` or, when a next entry
-could take over, is silent for ``takeover_s``: before its first token or midway (the last
+A reply starts with its first entry; when that gives no first token within ``takeover_s`` and
+a model comes after it, that model is asked too, and the first to answer serves the reply
+(``hedge.py``: a slow model keeps the turns it answers first, and is never counted as
+failing). A model fails a reply when it raises a provider error (a refused connection, a 5xx,
+a 429, a malformed answer), gives no first token within ``first_token_timeout_s`` or, once it
+has started and when a next entry could take over, is silent for ``takeover_s`` (the last
 entry, or a model alone, may be slow: a slow reply beats none). Then:
 
 * nothing of the reply was spoken yet: the next entry answers the same context (the caller
@@ -13,18 +16,25 @@ entry, or a model alone, may be slow: a slow reply beats none). Then:
   last whole sentence (the context, the part said as the assistant's message, and a note to
   continue without repeating it); sentences it repeats anyway are skipped.
 
-Tool calls of a reply are held until that reply is whole: the calls of a model that failed
-midway are never carried out.
+Midway, silence is a failure after the same ``takeover_s``, not after longer: a working model's
+gaps between tokens are a fraction of its time to the first one, so a gap that long is a
+stall, and what it costs the caller (the silence, then the next entry's first words) is not
+covered by what was already said. Tool calls of a reply are held until that reply is whole:
+the calls of a model that failed midway, or lost the race to its first token, are never
+carried out.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 
+from voicedock.aio import Supervisor
 from voicedock.errors import ProviderError
-from voicedock.pipeline.fallback_plans.plan import Entry, Plan
+from voicedock.pipeline.fallback_plans.hedge import Hedging, first_answer
+from voicedock.pipeline.fallback_plans.plan import Entry, Plan, Switch
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.llm_stream import MODEL_LATE, reply_sentences
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
@@ -43,9 +53,24 @@ CONTINUE_NOTE = (
 )
 _WORDS = re.compile(r"\w+")
 
+log = logging.getLogger("voicedock.pipeline")
+
 
 class LlmPlan(Plan[Llm]):
     kind = "llm"
+
+    def __init__(
+        self,
+        entries: Sequence[Entry[Llm]],
+        health: ProviderHealth,
+        on_switch: Callable[[Switch], None] | None = None,
+        *,
+        attempt_timeout_s: float | None = None,
+    ) -> None:
+        super().__init__(entries, health, on_switch, attempt_timeout_s=attempt_timeout_s)
+        # A reply's first tokens awaited while a hedge may race them, and the requests of the
+        # models it outran, read on until they show whether they work (``hedge.py``).
+        self._tasks = Supervisor("llm plan", log)
 
     @classmethod
     def alone(cls, llm: Llm, endpoint: Endpoint | None = None) -> LlmPlan:
@@ -93,23 +118,23 @@ class LlmPlan(Plan[Llm]):
         on_first_token: Callable[[], None] | None = None,
     ) -> AsyncIterator[str | ToolCall]:
         """The reply to ``context``: its whole sentences as they come, then its tool calls.
-        ``takeover_s`` None: an entry is silent as long as it likes (its first token within
-        ``first_token_timeout_s``)."""
+        ``takeover_s`` None: no entry is asked before the one before it failed, and an entry
+        is silent as long as it likes (its first token within ``first_token_timeout_s``)."""
         said: list[str] = []
-        error: ProviderError | None = None
         first_token = _once(on_first_token)
-        for tried in self.tries():
-            calls: list[ToolCall] = []
+        hedging = Hedging(first_token_timeout_s, takeover_s, _ends_call, self._supervisor)
+        start = 0
+        while True:
+            ask = partial(_ask, context=_continuing(context, said), tools=tools)
+            answer = await first_answer(self, start, ask, hedging)
+            tried, calls = answer.tried, list[ToolCall]()
             repeats = set(map(_normalized, said))
             try:
                 with self.serving(tried):
                     # Only where an entry can take over: a slow stream beats none.
                     silence = takeover_s if tried.next is not None else None
                     async for item in reply_sentences(
-                        _ask(tried.entry.provider, _continuing(context, said), tools),
-                        first_token_timeout_s=min(first_token_timeout_s, silence or math.inf),
-                        stall_timeout_s=silence,
-                        on_first_token=first_token,
+                        answer.items(), stall_timeout_s=silence, on_first_token=first_token
                     ):
                         if isinstance(item, ToolCall):
                             calls.append(item)
@@ -119,14 +144,23 @@ class LlmPlan(Plan[Llm]):
                         repeats.clear()
                         said.append(item)
                         yield item
-            except ProviderError as exc:
-                error = exc
+            except ProviderError:
+                if tried.next is None:
+                    raise
+                start = tried.index + 1
                 continue
             for call in calls:
                 yield call
             return
-        assert error is not None  # the last entry is always tried
-        raise error
+
+    async def aclose(self) -> None:
+        await self._tasks.aclose()
+        await super().aclose()
+
+    async def _supervisor(self) -> Supervisor:
+        if not self._tasks.running:
+            await self._tasks.start()
+        return self._tasks
 
 
 def _ends_call(llm: Llm) -> bool:

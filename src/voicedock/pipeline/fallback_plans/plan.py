@@ -86,6 +86,8 @@ class Try(Generic[P]):
     index: int  # the entry's place in the plan
     attempt: Attempt
     next: Entry[P] | None
+    # The entries before it that its breaker check passed over (open), in order.
+    passed: tuple[Entry[P], ...] = ()
 
 
 class Plan(Generic[P]):
@@ -129,19 +131,37 @@ class Plan(Generic[P]):
     ) -> Iterator[Try[P]]:
         """The entries whose turn it is, in order from ``start`` (those whose breaker is open
         are skipped and reported; those ``passing_over`` names are not asked at all)."""
+        while (tried := self.next_try(start, passing_over=passing_over)) is not None:
+            self.moved([(entry, BREAKER_OPEN) for entry in tried.passed], tried.entry)
+            yield tried
+            start = tried.index + 1
+
+    def next_try(
+        self,
+        start: int,
+        *,
+        passing_over: Callable[[P], bool] | None = None,
+        stopping_at: Callable[[P], bool] | None = None,
+    ) -> Try[P] | None:
+        """The first entry from ``start`` whose breaker lets a request go now (its attempt
+        taken), with the entries its breaker check skipped (``Try.passed``, not reported:
+        ``moved`` does when the turn goes there); None: no entry is left, or the first one
+        ``stopping_at`` names comes before one is found (no attempt is taken then)."""
         entries = [
             (index, entry)
             for index, entry in enumerate(self.entries)
             if index >= start and (passing_over is None or not passing_over(entry.provider))
         ]
+        passed: list[Entry[P]] = []
         for position, (index, entry) in enumerate(entries):
+            if stopping_at is not None and stopping_at(entry.provider):
+                return None
             following = entries[position + 1][1] if position + 1 < len(entries) else None
             attempt = self._health.attempt(entry.endpoint, last_resort=following is None)
-            if attempt is None:
-                assert following is not None
-                self._switch(entry, following, BREAKER_OPEN)
-                continue
-            yield Try(entry, index, attempt, following)
+            if attempt is not None:
+                return Try(entry, index, attempt, following, tuple(passed))
+            passed.append(entry)
+        return None
 
     @contextlib.contextmanager
     def serving(self, tried: Try[P]) -> Iterator[None]:
@@ -163,6 +183,13 @@ class Plan(Generic[P]):
     async def aclose(self) -> None:
         for entry in self.entries:
             await entry.provider.aclose()
+
+    def moved(self, path: Sequence[tuple[Entry[P], str]], to: Entry[P] | None) -> None:
+        """The turn went along ``path`` (each entry it left, and why) to ``to`` (None: no entry
+        was left): each move reported, from each entry to the next on the path."""
+        followers = [*(entry for entry, _ in path[1:]), to]
+        for (entry, reason), following in zip(path, followers, strict=False):
+            self._switch(entry, following, reason)
 
     def _switch(self, entry: Entry[P], to: Entry[P] | None, reason: str) -> None:
         switch = Switch(self.kind, entry.endpoint, to.endpoint if to else None, reason)
