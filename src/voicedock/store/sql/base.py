@@ -49,6 +49,11 @@ class RowReads:
         row = await self._reads().fetchrow(sql, *args)
         return None if row is None else table.decode(row, self._dialect)
 
+    async def _by_key(self, table: Table[T], column: str, value: str) -> T | None:
+        """The row of ``table`` whose ``column``, a unique key, is ``value``."""
+        row = await self._reads().fetchrow(f"SELECT * FROM {table.name} WHERE {column} = ?", value)
+        return None if row is None else table.decode(row, self._dialect)
+
     async def _of_organization(self, table: Table[T], organization_id: str) -> list[T]:
         """The organization's rows of ``table``, oldest first."""
         rows = await self._reads().fetch(
