@@ -7,7 +7,7 @@ breakers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -15,19 +15,24 @@ import pytest
 
 from fakes.local_server import LocalServer
 from voicedock.domain.usage import SpokenTurn, speech_usage
+from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
 from voicedock.pipeline.fallback_plans.plan import Switch
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.fallback_plans.serving import Endpoints
 from voicedock.pipeline.frames import ChatMessage, TranscriptEntry
+from voicedock.pipeline.output import OutputSink
 from voicedock.pipeline.provider_health import BreakerState, Endpoint, ProviderHealth
+from voicedock.pipeline.providers.base import Tts
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
+from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.realtime_fallback import (
     ANSWER_NOTE,
     CONTINUE_NOTE,
     RealtimeWithPipeline,
     carried_history,
 )
+from voicedock.pipeline.turn_engine import TurnEngine
 
 from .cloud.fake_realtime import RealtimeScript, realtime_handler
 from .fakes import FakeLlm, FakeSink, FakeStt, FakeTts
@@ -78,6 +83,41 @@ async def session_at(script: RealtimeScript) -> AsyncIterator[RealtimeSpeech]:
             await speech.aclose()
 
 
+def with_pipeline(
+    *,
+    speech: RealtimeSpeech,
+    tts: Tts,
+    plan: RealtimePlan,
+    sink: OutputSink,
+    config: ConversationConfig,
+    on_transcript: Callable[[TranscriptEntry], None] | None = None,
+) -> RealtimeWithPipeline:
+    """The call's dialogue as a live call makes it: the session, then the plan's pipeline."""
+
+    def session(hand_over_after_s: float) -> RealtimeDialogue:
+        return RealtimeDialogue(
+            speech=speech,
+            tts=tts,
+            sink=sink,
+            config=config,
+            on_transcript=on_transcript,
+            hand_over_after_s=hand_over_after_s,
+        )
+
+    def pipeline(carried: ConversationConfig) -> TurnEngine:
+        return TurnEngine(
+            stt=plan.stt,
+            llm=plan.llm,
+            tts=plan.tts,
+            sink=sink,
+            config=carried,
+            on_transcript=on_transcript,
+            endpoints=plan.endpoints,
+        )
+
+    return RealtimeWithPipeline(session=session, pipeline=pipeline, plan=plan, config=config)
+
+
 @asynccontextmanager
 async def call(
     script: RealtimeScript, pipeline: Pipeline, *, timeout_s: float = 5.0
@@ -87,7 +127,7 @@ async def call(
     say_voice = FakeTts()
     async with (
         session_at(script) as speech,
-        RealtimeWithPipeline(
+        with_pipeline(
             speech=speech,
             tts=say_voice,
             plan=pipeline.plan(timeout_s),
@@ -232,7 +272,7 @@ async def test_what_is_asked_while_the_session_hands_over_goes_to_the_pipeline()
     sink = FakeSink()  # the greeting plays when the test says: the move waits for it
     async with (
         session_at(script) as speech,
-        RealtimeWithPipeline(
+        with_pipeline(
             speech=speech,
             tts=FakeTts(),
             plan=pipeline.plan(),

@@ -21,11 +21,12 @@ The dialogue routes the provider's events to its parts, one job each: its own in
 ``pipeline/dialogue/realtime/`` (``caller_stream.py`` the caller's audio to the provider,
 ``turn_latency.py`` the per-turn latency, ``messages.py`` the model's reply and voicedock's own
 words as the caller heard them, ``function_calls.py`` the model's function calls,
-``silence_watch.py`` the call's limits and the silence prompt, ``unanswered_turns.py`` the
-caller's words a pipeline would hear again), and those it shares with the
-turn engine in ``pipeline/dialogue/`` (the assistant's audio, the interruptible tasks, the
-transcript keeper, the first message, the tool calls with their filler, the keypad input and
-the end: grace, final message, fallback).
+``silence_watch.py`` the call's limits and the silence prompt, ``answer_watch.py`` the model's
+answer awaited (the dead air covered, a session that does not answer failed),
+``unanswered_turns.py`` the caller's words a pipeline would hear again), and those it shares
+with the turn engine in ``pipeline/dialogue/`` (the assistant's audio, the interruptible tasks,
+the transcript keeper, the first message, the tool calls with their filler, the keypad input
+and the end: grace, final message, fallback).
 
 The caller's keypad follows the assistant's plan as on a pipeline call (``pipeline/keypad.py``):
 each key barges in, the entry is ONE user item, ``"Keypad: 1234#"``, the model answers; an
@@ -61,6 +62,7 @@ from voicedock.pipeline.dialogue.ending import (
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
 from voicedock.pipeline.dialogue.keypad_input import KeypadInput
+from voicedock.pipeline.dialogue.realtime.answer_watch import AnswerWatch
 from voicedock.pipeline.dialogue.realtime.caller_stream import CallerStream
 from voicedock.pipeline.dialogue.realtime.function_calls import FunctionCalls
 from voicedock.pipeline.dialogue.realtime.messages import AssistantMessages
@@ -69,7 +71,6 @@ from voicedock.pipeline.dialogue.realtime.turn_latency import TurnTimer
 from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
-from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     SUPERVISOR,
     ChatMessage,
@@ -85,7 +86,6 @@ from voicedock.pipeline.output import OutputSink
 from voicedock.pipeline.providers.base import (
     ProviderError,
     ProviderResponseError,
-    ProviderTimeoutError,
     Tts,
 )
 from voicedock.pipeline.providers.realtime import (
@@ -144,7 +144,6 @@ class RealtimeDialogue(DialogueBase):
         self._speech = speech
         self._hand_over_after_s = hand_over_after_s
         self._unanswered = UnansweredTurns(cfg.sample_rate)
-        self._answer_watch: asyncio.Task[None] | None = None
         self._handover: Handover | None = None
         self.handing_over = False  # the session failed: the dialogue ends for a pipeline
         self._session_over = False  # the provider's events ended
@@ -191,7 +190,17 @@ class RealtimeDialogue(DialogueBase):
             on_end=lambda end: self._spawn(self._finish(end.reason, end.final_message)),
             on_prompt=lambda: self._spawn(self._say(cfg.silence_prompt_message), speech=True),
         )
-        self._covering: asyncio.Task[None] | None = None  # waiting to cover dead air
+        self._answer = AnswerWatch(
+            cfg,
+            self._end,
+            self._messages,
+            self._watch,
+            self._function_calls,
+            hand_over_after_s=hand_over_after_s,
+            spawn=self._spawn,
+            spawn_speech=lambda coro: self._spawn(coro, speech=True),
+            on_no_answer=self._session_failed,
+        )
         self._keypad = KeypadInput(cfg.keypad, wall_clock, self._keypad_due)
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
@@ -310,13 +319,11 @@ class RealtimeDialogue(DialogueBase):
             case RealtimeSpeechStopped():
                 self._watch.caller_stopped()
                 self._unanswered.stopped()
-                self._awaiting_reply()
+                self._answer.awaiting()
                 self._timer.decided()
                 if (keys := self._keypad.flush()) is not None:
                     self._spawn(self._answer_keys(conv, keys))  # one reply for both
-                if self.config.dead_air_s is not None:
-                    cover = self._cover_dead_air(self.config.dead_air_s)
-                    self._covering = self._spawn(cover, speech=True)
+                self._answer.cover_dead_air()
             case RealtimeResponseDone(status=status):
                 if status == "failed" and handing_over:
                     raise ProviderResponseError("realtime: a response failed")
@@ -341,21 +348,6 @@ class RealtimeDialogue(DialogueBase):
         speaking = bool(self._assistant_audio.speeches)
         return speaking or self._messages.awaiting_reply or self._function_calls.running > 0
 
-    async def _cover_dead_air(self, after_s: float) -> None:
-        """The caller's turn ended and the model has not answered within ``after_s`` (a
-        stalled provider): the caller hears ``dead_air_message`` in voicedock's voice while
-        the model's reply is still awaited (it plays after it)."""
-
-        def answered() -> bool:
-            awaiting = self._messages.awaiting_reply
-            return not awaiting or self._watch.caller_speaking or self._end.ending
-
-        covered = await dead_air(after_s, answered)
-        if self._covering is asyncio.current_task():
-            self._covering = None  # speaking now: the end lets it finish
-        if covered:
-            await self._messages.speak(self.config.dead_air_message)
-
     async def _say(self, text: str) -> None:
         """Speak ``text`` through our TTS, after cutting the model's reply in flight."""
         if self._conv is not None:
@@ -377,25 +369,10 @@ class RealtimeDialogue(DialogueBase):
 
     async def _answer_keys(self, conv: RealtimeConversation, keys: KeypadEntry) -> None:
         self._transcript.add(self._keypad.entry(keys))
-        self._awaiting_reply()
+        self._answer.awaiting()
         await conv.user_text(keys.text)
 
     # ── a pipeline taking over the failed session ────────────────────────────────────────
-    def _awaiting_reply(self) -> None:
-        """The caller's turn (or keys) awaits the model's answer: with a pipeline to take
-        over, the session failed when none comes in time."""
-        self._messages.awaiting_reply = True
-        if self._hand_over_after_s is not None:
-            if self._answer_watch is not None:
-                self._answer_watch.cancel()
-            self._answer_watch = self._spawn(self._watch_answer(self._hand_over_after_s))
-
-    async def _watch_answer(self, after_s: float) -> None:
-        await asyncio.sleep(after_s)
-        busy = self._watch.caller_speaking or self._function_calls.running > 0
-        if self._messages.awaiting_reply and not busy:
-            await self._session_failed(ProviderTimeoutError("realtime: no answer in time"))
-
     def take_handover(self) -> Handover | None:
         """What a pipeline goes on from, once the dialogue ended ``SESSION_FAILED``, with the
         caller's words kept until now (given up: later audio is the pipeline's)."""
@@ -413,9 +390,7 @@ class RealtimeDialogue(DialogueBase):
         log.warning("speech-to-speech session failed (%s): a pipeline takes over", describe(exc))
         caller_turn = self._unanswered.pending
         self._unanswered.failed()
-        for waiting in (self._covering, self._answer_watch):
-            if waiting is not None and waiting is not asyncio.current_task():
-                waiting.cancel()
+        self._answer.stop()
         reply = self._messages.reply  # the model's reply in flight: its audio so far is played
         saying = self._interruptible.running()
         with contextlib.suppress(TimeoutError):
@@ -433,8 +408,7 @@ class RealtimeDialogue(DialogueBase):
         if self._end.ending:
             return
         self._end.ending = True
-        if self._covering is not None:  # nothing to cover any more, nothing to wait for
-            self._covering.cancel()
+        self._answer.stop()  # nothing to cover any more, nothing to wait for
         await self._end.finish(
             reason,
             final,

@@ -6,7 +6,9 @@ fallback plan (``llm_config.fallback_plan``: ``pipeline/fallback_plans/realtime.
 session's breaker is open; when the session fails (refused, dropped, a server error or a failed
 response, no answer to the caller within the plan's ``attempt_timeout_s``) the move is reported
 (a ``provider-switch`` event, engine ``realtime``) and the call goes on with the turn engine
-(``turn_engine.py``) on the pipeline's STT, LLM and TTS, to its end:
+(``turn_engine.py``) on the pipeline's STT, LLM and TTS, to its end. The call makes both
+engines (``calls/live/conversation.py``: the pipeline as a pipeline call's turn engine is
+made); this module moves the call from the one to the other:
 
 * what the caller heard stays said: what was being played when the session failed is played
   to its end (within ``fallback_timeout_s``), and each message is in the transcript once, as
@@ -28,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Self, TypeVar
 
@@ -44,12 +45,9 @@ from voicedock.pipeline.frames import (
     TurnLatency,
     supervisor_note,
 )
-from voicedock.pipeline.output import OutputSink
 from voicedock.pipeline.provider_health import Attempt
-from voicedock.pipeline.providers.base import ProviderError, Tts
-from voicedock.pipeline.providers.realtime import RealtimeSpeech
+from voicedock.pipeline.providers.base import ProviderError
 from voicedock.pipeline.realtime_dialogue import SESSION_FAILED, Handover, RealtimeDialogue
-from voicedock.pipeline.tools import ToolExecutor
 from voicedock.pipeline.turn_engine import TurnEngine
 
 log = logging.getLogger("voicedock.pipeline")
@@ -75,19 +73,17 @@ class RealtimeWithPipeline(Closable):
     def __init__(
         self,
         *,
-        speech: RealtimeSpeech,
-        tts: Tts,
+        session: Callable[[float], RealtimeDialogue],
+        pipeline: Callable[[ConversationConfig], TurnEngine],
         plan: RealtimePlan,
-        sink: OutputSink,
         config: ConversationConfig | None = None,
-        wall_clock: Callable[[], float] = time.time,
-        on_transcript: Callable[[TranscriptEntry], None] | None = None,
-        tools: ToolExecutor | None = None,
     ) -> None:
-        """``tts`` speaks the session's verbatim texts; ``plan`` holds the pipeline."""
+        """``session`` makes the speech-to-speech dialogue, a failed session when it does not
+        answer within the given seconds; ``pipeline`` the turn engine on the plan's engines,
+        with the configuration given; ``plan`` holds the pipeline and the session's
+        breaker; ``config`` is the call's."""
         self.config = config or ConversationConfig()
-        self._speech, self._tts, self._plan, self._sink = speech, tts, plan, sink
-        self._wall, self._on_transcript, self._tools = wall_clock, on_transcript, tools
+        self._make_session, self._make_pipeline, self._plan = session, pipeline, plan
         self._session: RealtimeDialogue | None = None
         self._engine: TurnEngine | None = None
         self._attempt: Attempt | None = None  # the session's, on the node's breakers
@@ -106,16 +102,7 @@ class RealtimeWithPipeline(Closable):
         await self._tasks.start()
         self._attempt = self._plan.attempt()
         if self._attempt is not None:
-            session = RealtimeDialogue(
-                speech=self._speech,
-                tts=self._tts,
-                sink=self._sink,
-                config=self.config,
-                wall_clock=self._wall,
-                on_transcript=self._on_transcript,
-                tools=self._tools,
-                hand_over_after_s=self._plan.attempt_timeout_s,
-            )
+            session = self._make_session(self._plan.attempt_timeout_s)
             try:
                 await session.__aenter__()
             except ProviderError as exc:
@@ -125,7 +112,7 @@ class RealtimeWithPipeline(Closable):
                 self._session = session
                 self._tasks.spawn(self._follow(session))
                 return self
-        self._engine = engine = self._pipeline(self.config)
+        self._engine = engine = self._make_pipeline(self.config)
         await engine.__aenter__()
         self._tasks.spawn(self._follow_pipeline(engine))
         return self
@@ -210,7 +197,7 @@ class RealtimeWithPipeline(Closable):
             said = sorted([*session.transcript, *session.context_notes], key=_started_at)
             history = self.config.history + carried_history(said)
             config = dataclasses.replace(self.config, first_message=None, history=history)
-            self._engine = engine = self._pipeline(config)
+            self._engine = engine = self._make_pipeline(config)
             await engine.__aenter__()
             self._go_on(engine, handover)
         await self._follow_pipeline(engine)
@@ -236,20 +223,6 @@ class RealtimeWithPipeline(Closable):
 
     async def _follow_pipeline(self, engine: TurnEngine) -> None:
         self._end(await engine.wait_ended())
-
-    def _pipeline(self, config: ConversationConfig) -> TurnEngine:
-        plan = self._plan
-        return TurnEngine(
-            stt=plan.stt,
-            llm=plan.llm,
-            tts=plan.tts,
-            sink=self._sink,
-            config=config,
-            wall_clock=self._wall,
-            on_transcript=self._on_transcript,
-            tools=self._tools,
-            endpoints=plan.endpoints,
-        )
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────
     def _speaking(self) -> Dialogue | None:

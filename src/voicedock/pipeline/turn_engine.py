@@ -68,7 +68,7 @@ from voicedock.pipeline.dialogue.reply import Replies, Wait
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.fallback_plans.llm import LlmPlan
-from voicedock.pipeline.fallback_plans.serving import Endpoints, label, serving
+from voicedock.pipeline.fallback_plans.serving import Endpoints, Serving
 from voicedock.pipeline.filler import dead_air
 from voicedock.pipeline.frames import (
     SUPERVISOR,
@@ -88,7 +88,6 @@ from voicedock.pipeline.frames import (
 from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.output import OutputSink, Speech
-from voicedock.pipeline.provider_health import Endpoint
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.tools import ToolExecutor
 
@@ -131,12 +130,7 @@ class TurnEngine(DialogueBase):
         self.config = cfg = config or ConversationConfig()
         named = endpoints or Endpoints()
         plan = llm if isinstance(llm, LlmPlan) else LlmPlan.alone(llm, named.llm)
-        # Each engine as given, and its endpoint as built: who serves it now (``_serving``).
-        self._engines: dict[str, tuple[object, Endpoint | None]] = {
-            "stt": (stt, named.stt),
-            "llm": (llm, named.llm),
-            "tts": (tts, named.tts),
-        }
+        self._serving = Serving(stt, llm, tts, named)  # who serves each engine now
         self._wall = wall_clock
         self._listener = Listener(
             cfg.sample_rate,
@@ -145,7 +139,9 @@ class TurnEngine(DialogueBase):
             pre_roll_ms=cfg.pre_roll_ms,
             echo=cfg.echo,
         )
-        self._transcript = TranscriptKeeper(on_transcript, self._open_since, self._provider_of)
+        self._transcript = TranscriptKeeper(
+            on_transcript, self._open_since, self._serving.provider_of
+        )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []
         self._history = ModelHistory(cfg)
@@ -371,7 +367,7 @@ class TurnEngine(DialogueBase):
             text = heard
             if latency is not None:
                 latency.stt_final_ms = ms_since(t0)
-                latency.stt_provider = label(self._serving("stt"))
+                latency.stt_provider = self._serving.label("stt")
             started = self._hearing.used()
             if not text and then is None and not keyed:
                 self._transcript.report()  # the turn closed without words: it holds nothing
@@ -401,20 +397,9 @@ class TurnEngine(DialogueBase):
             if cover is not None and reply.started_at is None:
                 cover.cancel()  # never spoke (stopped, failed): nothing to cover any more
         if latency is not None:
-            latency.llm_provider = label(self._serving("llm"))
-            latency.tts_provider = label(self._serving("tts"))
+            latency.llm_provider = self._serving.label("llm")
+            latency.tts_provider = self._serving.label("tts")
             self.latencies.append(latency)
-
-    def _serving(self, engine: str) -> Endpoint | None:
-        """Which endpoint serves the call's ``stt``, ``llm`` or ``tts`` now."""
-        return serving(*self._engines[engine])
-
-    def _provider_of(self, role: str) -> str | None:
-        """The provider serving a message of ``role`` now: the caller's words were heard by
-        the STT's, the assistant's said by the TTS's."""
-        engine = {"user": "stt", "assistant": "tts"}.get(role)
-        endpoint = None if engine is None else self._serving(engine)
-        return None if endpoint is None else endpoint.provider
 
     async def _cover_dead_air(
         self, reply: Speech, wait: Wait, latency: TurnLatency | None, t0: float

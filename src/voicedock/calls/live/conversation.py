@@ -57,8 +57,10 @@ from voicedock.media.sink import MediaSink
 from voicedock.media.transport import CloseReason
 from voicedock.pbx.base import TransferTarget
 from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import ChatMessage, ContextSource, TranscriptEntry
 from voicedock.pipeline.providers.base import ProviderConfigError, ProviderError
+from voicedock.pipeline.providers.realtime import RealtimeSpeech
 from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.realtime_fallback import RealtimeWithPipeline
 from voicedock.pipeline.schema_checks import StructuredDataCheck
@@ -183,33 +185,50 @@ class LiveConversation(Closable):
         self._tasks.spawn(self._follow(conversation))
 
     def _dialogue(self, providers: SpeechProviders) -> Dialogue:
+        """The call's dialogue on its providers: the turn engine, or the speech-to-speech one,
+        going on with a pipeline when its session fails if the assistant names one (made as
+        a pipeline call's turn engine is)."""
         on_transcript = self._delivery.put if self._delivery is not None else None
         sink = MediaSink(self._media)
-        if providers.realtime is not None:
-            speech_to_speech = (  # going on with a pipeline when its session fails, if named
-                RealtimeDialogue
-                if providers.pipeline is None
-                else partial(RealtimeWithPipeline, plan=providers.pipeline)
+
+        def pipeline(
+            engines: SpeechProviders | RealtimePlan, config: ConversationConfig
+        ) -> TurnEngine:
+            if engines.stt is None or engines.llm is None:
+                raise ProviderConfigError("a pipeline call needs STT and an LLM")
+            return TurnEngine(
+                stt=engines.stt,
+                llm=engines.llm,
+                tts=engines.tts,
+                sink=sink,
+                config=config,
+                on_transcript=on_transcript,
+                tools=self._tools,
+                endpoints=engines.endpoints,
             )
-            return speech_to_speech(
-                speech=providers.realtime,
+
+        def speech_to_speech(
+            speech: RealtimeSpeech, hand_over_after_s: float | None = None
+        ) -> RealtimeDialogue:
+            return RealtimeDialogue(
+                speech=speech,
                 tts=providers.tts,
                 sink=sink,
                 config=self._config,
                 on_transcript=on_transcript,
                 tools=self._tools,
+                hand_over_after_s=hand_over_after_s,
             )
-        if providers.stt is None or providers.llm is None:
-            raise ProviderConfigError("a pipeline call needs STT and an LLM")
-        return TurnEngine(
-            stt=providers.stt,
-            llm=providers.llm,
-            tts=providers.tts,
-            sink=sink,
+
+        if providers.realtime is None:
+            return pipeline(providers, self._config)
+        if (plan := providers.pipeline) is None:
+            return speech_to_speech(providers.realtime)
+        return RealtimeWithPipeline(
+            session=partial(speech_to_speech, providers.realtime),
+            pipeline=partial(pipeline, plan),
+            plan=plan,
             config=self._config,
-            on_transcript=on_transcript,
-            tools=self._tools,
-            endpoints=providers.endpoints,
         )
 
     async def run(self) -> LiveCallResult:

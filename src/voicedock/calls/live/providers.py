@@ -368,10 +368,7 @@ class _Plans:
         """The STT of ``usable`` (default: the configuration's section and its plan)."""
         if usable is None:
             usable = self._usable("stt_config", SttConfig, self._parts("stt_config"))
-        entries = self._entries(usable, lambda s: create_stt(s, self.guard), made)
-        if len(entries) == 1:
-            return entries[0].provider
-        return SttPlan(entries, self._health, self._on_switch)
+        return self._engine(usable, lambda s: create_stt(s, self.guard), SttPlan, made)
 
     def llm(self, made: list[_Closing], usable: Usable[LlmConfig] | None = None) -> Llm:
         """The LLM of ``usable`` (default: the configuration's section and its plan)."""
@@ -386,10 +383,7 @@ class _Plans:
                 return PoliteClose.from_config(section)
             return first(section)
 
-        entries = self._entries(usable, first, made, later)
-        if len(entries) == 1:
-            return entries[0].provider
-        return LlmPlan(entries, self._health, self._on_switch)
+        return self._engine(usable, first, LlmPlan, made, later)
 
     def tts(self, made: list[_Closing], usable: Usable[TtsConfig] | None = None) -> Tts:
         """The TTS of ``usable`` (default: the configuration's section and its plan)."""
@@ -399,10 +393,7 @@ class _Plans:
 
         if usable is None:
             usable = self._usable("tts_config", TtsConfig, self._parts("tts_config"))
-        entries = self._entries(usable, lambda s: create_tts(s, self.guard), made)
-        if len(entries) == 1:
-            return entries[0].provider
-        return TtsPlan(entries, self._health, self._on_switch)
+        return self._engine(usable, lambda s: create_tts(s, self.guard), TtsPlan, made)
 
     def realtime_plan(
         self, session: Endpoint, realtime: Mapping[str, JsonValue], made: list[_Closing]
@@ -445,22 +436,25 @@ class _Plans:
             on_switch=self._on_switch,
         )
 
-    def _entries(
+    def _engine(
         self,
         usable: Usable[SectionT],
         make: Callable[[SectionT], P],
+        plan: Callable[[list[Entry[P]], ProviderHealth, Callable[[Switch], None] | None], P],
         made: list[_Closing],
         later: Callable[[SectionT], P] | None = None,
-    ) -> list[Entry[P]]:
-        """The providers of ``usable``, made in order; ``later`` makes those after the first
-        (default: ``make``)."""
+    ) -> P:
+        """The providers of ``usable``, made in order (``later`` makes those after the first;
+        default: ``make``): the one provider alone, or a ``plan`` of them all."""
         entries: list[Entry[P]] = []
         for section, endpoint, after_first in usable:
             provider = (later if after_first and later is not None else make)(section)
             made.append(provider)
             entries.append(Entry(endpoint, provider))
         self.first[entries[0].endpoint.kind] = entries[0].endpoint
-        return entries
+        if len(entries) == 1:
+            return entries[0].provider
+        return plan(entries, self._health, self._on_switch)
 
     def _usable(self, key: str, kind: type[SectionT], parts: Parts) -> Usable[SectionT]:
         """The sections of ``parts`` the call may use, completed and typed, each with its

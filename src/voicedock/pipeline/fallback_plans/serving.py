@@ -7,9 +7,15 @@ counts each provider's own seconds and characters (``domain/usage.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from voicedock.pipeline.fallback_plans.plan import Plan
 from voicedock.pipeline.provider_health import Endpoint
+
+Engine = Literal["stt", "llm", "tts"]
+# Who a message of the transcript is served by: the caller's words by the STT, the
+# assistant's by the TTS.
+_ENGINE_OF_ROLE: dict[str, Engine] = {"user": "stt", "assistant": "tts"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +28,29 @@ class Endpoints:
     tts: Endpoint | None = None
 
 
-def serving(engine: object, built: Endpoint | None) -> Endpoint | None:
-    """The endpoint serving ``engine`` now: a plan's entry that served last, else ``built``."""
-    return engine.served if isinstance(engine, Plan) else built
+class Serving:
+    """A call's engines as given (each a provider or a plan) and who serves each now."""
 
+    def __init__(self, stt: object, llm: object, tts: object, built: Endpoints) -> None:
+        """``built``: each engine's endpoint as it was built."""
+        self._engines: dict[Engine, tuple[object, Endpoint | None]] = {
+            "stt": (stt, built.stt),
+            "llm": (llm, built.llm),
+            "tts": (tts, built.tts),
+        }
 
-def label(endpoint: Endpoint | None) -> str | None:
-    return None if endpoint is None else endpoint.label()
+    def endpoint(self, engine: Engine) -> Endpoint | None:
+        """The endpoint serving ``engine`` now: a plan's entry that served last, else the one
+        it was built with."""
+        given, built = self._engines[engine]
+        return given.served if isinstance(given, Plan) else built
+
+    def label(self, engine: Engine) -> str | None:
+        endpoint = self.endpoint(engine)
+        return None if endpoint is None else endpoint.label()
+
+    def provider_of(self, role: str) -> str | None:
+        """The provider serving a message of ``role`` now (``_ENGINE_OF_ROLE``)."""
+        engine = _ENGINE_OF_ROLE.get(role)
+        endpoint = None if engine is None else self.endpoint(engine)
+        return None if endpoint is None else endpoint.provider

@@ -38,15 +38,28 @@ class RowReads:
         raise NotImplementedError
 
     async def _by_id(
-        self, table: Table[T], organization_id: str | None, record_id: str
+        self, table: Table[T], organization_id: str | None, record_id: str, *, locked: bool = False
     ) -> T | None:
-        """The row of ``table`` with this id (of the organization; ``None``: of any)."""
+        """The row of ``table`` with this id (of the organization; ``None``: of any);
+        ``locked``: until the transaction ends, where the backend locks rows."""
         sql = f"SELECT * FROM {table.name} WHERE id = ?"
         args: list[SqlValue] = [record_id]
         if organization_id is not None:
             sql += " AND organization_id = ?"
             args.append(organization_id)
-        row = await self._reads().fetchrow(sql, *args)
+        return await self._one(table, sql, args, locked)
+
+    async def _by_key(
+        self, table: Table[T], column: str, value: str, *, locked: bool = False
+    ) -> T | None:
+        """The row of ``table`` whose ``column``, a unique key, is ``value`` (``locked``: as
+        ``_by_id``)."""
+        sql = f"SELECT * FROM {table.name} WHERE {column} = ?"
+        return await self._one(table, sql, [value], locked)
+
+    async def _one(self, table: Table[T], sql: str, args: list[SqlValue], locked: bool) -> T | None:
+        lock = self._dialect.lock_suffix if locked else ""
+        row = await self._reads().fetchrow(sql + lock, *args)
         return None if row is None else table.decode(row, self._dialect)
 
     async def _of_organization(self, table: Table[T], organization_id: str) -> list[T]:

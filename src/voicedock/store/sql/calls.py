@@ -34,10 +34,7 @@ class SqlCallWrites(TransactionPart):
         return dataclasses.replace(call, seq=integer(row["seq"]))
 
     async def get_call_for_update(self, call_id: str) -> Call | None:
-        row = await self._conn.fetchrow(
-            "SELECT * FROM calls WHERE id = ?" + self._dialect.lock_suffix, call_id
-        )
-        return None if row is None else CALLS.decode(row, self._dialect)
+        return await self._by_key(CALLS, "id", call_id, locked=True)
 
     async def update_call(self, call: Call) -> None:
         """Write every mutable field; ``updated_at`` is set to now (also on ``call``)."""

@@ -56,12 +56,7 @@ class SqlCampaignWrites(TransactionPart):
     async def get_campaign_for_update(
         self, organization_id: str | None, campaign_id: str
     ) -> Campaign | None:
-        sql, args = "SELECT * FROM campaigns WHERE id = ?", [campaign_id]
-        if organization_id is not None:
-            sql += " AND organization_id = ?"
-            args.append(organization_id)
-        row = await self._conn.fetchrow(sql + self._dialect.lock_suffix, *args)
-        return None if row is None else CAMPAIGNS.decode(row, self._dialect)
+        return await self._by_id(CAMPAIGNS, organization_id, campaign_id, locked=True)
 
     async def get_campaign(self, organization_id: str | None, campaign_id: str) -> Campaign | None:
         return await self._by_id(CAMPAIGNS, organization_id, campaign_id)
@@ -94,11 +89,7 @@ class SqlCampaignWrites(TransactionPart):
 
     async def contact_of_call(self, call_id: str) -> CampaignContact | None:
         """The contact whose call this is, locked until the transaction ends."""
-        row = await self._conn.fetchrow(
-            "SELECT * FROM campaign_contacts WHERE call_id = ?" + self._dialect.lock_suffix,
-            call_id,
-        )
-        return None if row is None else CAMPAIGN_CONTACTS.decode(row, self._dialect)
+        return await self._by_key(CAMPAIGN_CONTACTS, "call_id", call_id, locked=True)
 
     async def update_contact(self, contact: CampaignContact) -> None:
         columns = ("state", "outcome", "attempts", "next_attempt_at", "call_id", "updated_at")

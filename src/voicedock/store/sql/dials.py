@@ -27,10 +27,7 @@ class SqlDialWrites(TransactionPart):
     """Dial admission's queries inside an open transaction."""
 
     async def trunk_for_update(self, trunk: str) -> Trunk | None:
-        row = await self._conn.fetchrow(
-            "SELECT * FROM trunks WHERE name = ?" + self._dialect.lock_suffix, trunk
-        )
-        return None if row is None else TRUNKS.decode(row, self._dialect)
+        return await self._by_key(TRUNKS, "name", trunk, locked=True)
 
     async def lock_organization(self, organization_id: str) -> None:
         await self._conn.fetch(

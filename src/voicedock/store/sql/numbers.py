@@ -110,12 +110,10 @@ class SqlNumberReads(SqlNumberLookups, StorePart):
         return [TRUNKS.decode(r, self._dialect) for r in rows]
 
     async def get_trunk(self, name: str) -> Trunk | None:
-        row = await self._reader.fetchrow("SELECT * FROM trunks WHERE name = ?", name)
-        return None if row is None else TRUNKS.decode(row, self._dialect)
+        return await self._by_key(TRUNKS, "name", name)
 
     async def find_phone_number_by_e164(self, number: str) -> PhoneNumber | None:
-        row = await self._reader.fetchrow("SELECT * FROM phone_numbers WHERE number = ?", number)
-        return None if row is None else PHONE_NUMBERS.decode(row, self._dialect)
+        return await self._by_key(PHONE_NUMBERS, "number", number)
 
     async def count_active_calls(self, number_id: str) -> int:
         row = await self._reader.fetchrow(

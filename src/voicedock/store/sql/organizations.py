@@ -68,13 +68,11 @@ class SqlOrganizationReads(StorePart):
         return await self._by_id(ORGANIZATIONS, None, organization_id)
 
     async def get_organization_by_name(self, name: str) -> Organization | None:
-        row = await self._reader.fetchrow("SELECT * FROM organizations WHERE name = ?", name)
-        return None if row is None else ORGANIZATIONS.decode(row, self._dialect)
+        return await self._by_key(ORGANIZATIONS, "name", name)
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, revoked or not (the caller checks ``revoked_at``)."""
-        row = await self._reader.fetchrow("SELECT * FROM api_keys WHERE key_hash = ?", key_hash)
-        return None if row is None else API_KEYS.decode(row, self._dialect)
+        return await self._by_key(API_KEYS, "key_hash", key_hash)
 
     async def get_api_key(self, organization_id: str | None, key_id: str) -> ApiKey | None:
         """The key with this id (revoked or not); ``organization_id`` None: any organization."""
@@ -85,10 +83,7 @@ class SqlOrganizationReads(StorePart):
 
     async def find_console_session(self, token_hash: str) -> ConsoleSession | None:
         """The session with this hash, expired or not (the caller checks ``expires_at``)."""
-        row = await self._reader.fetchrow(
-            "SELECT * FROM console_sessions WHERE token_hash = ?", token_hash
-        )
-        return None if row is None else CONSOLE_SESSIONS.decode(row, self._dialect)
+        return await self._by_key(CONSOLE_SESSIONS, "token_hash", token_hash)
 
 
 __all__ = ["SqlOrganizationReads", "SqlOrganizationWrites"]

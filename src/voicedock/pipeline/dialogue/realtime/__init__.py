@@ -7,6 +7,8 @@ with the parts both engines share, ``pipeline/dialogue/``):
                        cut to what the caller heard
     function_calls.py  the model's function calls: carried out, recorded, answered
     silence_watch.py   the call's limits and the silence prompt, on the clock
+    answer_watch.py    the model's answer awaited: the dead air covered, a session that does
+                       not answer in time failed
     unanswered_turns.py  the caller's words the session neither transcribed nor answered:
                        what a pipeline taking over a failed session hears again
 """
