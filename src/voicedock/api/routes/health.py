@@ -85,12 +85,12 @@ async def health(request: web.Request) -> web.Response:
     )
     machine = request.app.get(MACHINE)
     if machine is not None and machine.on_shared_port(request):
-        body = _machine(body, machine.place.node_id, await machine.health())
+        body = machine_health(body, machine.place.node_id, await machine.health())
     serving = body.status == "ok" or (body.status == "degraded" and body.can_place_calls)
     return reply(body, status=200 if serving else 503)
 
 
-def _machine(own: Health, node: str, others: list[WorkerHealth]) -> Health:
+def machine_health(own: Health, node: str, others: list[WorkerHealth]) -> Health:
     """``own`` (this worker's health) as the machine's, with every worker's: ok while each
     is; draining while each that answers drains; degraded while some worker can place calls
     (200) or none can (503); unavailable when this one's database does not answer."""
