@@ -7,7 +7,6 @@ as it gave them, and a worker that does not answer is a 503."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from aiohttp import WSMsgType, web
 
 from fakes.pbx import FakePbx
 from fakes.world import make_settings
+from process_helpers import free_ports
 from voicedock.api.app import create_app
 from voicedock.api.error_responses import errors
 from voicedock.api.machine import MACHINE, Machine
@@ -29,29 +29,6 @@ from voicedock.config.workers import WorkerPlace
 from voicedock.service import Service
 
 pytestmark = pytest.mark.unit
-
-
-def free_ports(count: int) -> int:
-    """A port whose next ``count - 1`` are free too."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + count > 65535:
-            continue
-        try:
-            held = []
-            for port in range(first, first + count):
-                sock = socket.socket()
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-        return first
-    raise RuntimeError("no run of free ports")
 
 
 @asynccontextmanager
@@ -138,15 +115,15 @@ async def test_health_on_a_workers_own_port_is_its_own(tmp_path: Path) -> None:
 
 
 def worker(node: str, status: str, *, can: bool = False, draining: bool = False) -> WorkerHealth:
-    return WorkerHealth(node=node, status=status, can_place_calls=can, draining=draining)  # type: ignore[arg-type]
+    return WorkerHealth(node=node, status=status, can_place_calls=can, draining=draining)
 
 
 OWN = Health(
     status="draining",
     can_place_calls=False,
     draining=True,
-    database={"status": "up"},  # type: ignore[arg-type]
-    pbx={"kind": "fake", "status": "up", "links": {}},  # type: ignore[arg-type]
+    database={"status": "up"},
+    pbx={"kind": "fake", "status": "up", "links": {}},
     providers=[],
 )
 
@@ -171,7 +148,7 @@ def test_the_machines_status_from_its_workers(
     restarting); degraded while one serves; 503 degraded when none can place calls."""
     machine = machine_health(OWN, "e-w1", others)
     assert (machine.status, machine.can_place_calls, machine.draining) == (status, can, draining)
-    assert [w.node for w in machine.workers] == ["e-w1", *[w.node for w in others]]  # type: ignore[union-attr]
+    assert [w.node for w in machine.workers] == ["e-w1", *[w.node for w in others]]
 
 
 @asynccontextmanager
