@@ -42,6 +42,7 @@ import os
 import platform
 import resource
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -839,6 +840,8 @@ def main() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(16384, hard), hard))
     started = f"{dt.datetime.now(dt.UTC):%H:%M} UTC"
+    # SIGTERM ends the run as Ctrl-C does: the node, the load and the database are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     done, _cores = run(args)
     text = report(done, args, started)
     print(text)
