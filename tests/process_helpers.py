@@ -53,3 +53,12 @@ def free_ports(count: int) -> int:
                 sock.close()
         return first
     raise OSError(f"no run of {count} free ports")
+
+
+def alive(pid: int) -> bool:
+    """Process ``pid`` runs (a zombie, whose parent has not reaped it, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -35,7 +35,7 @@ from fakes.world import SUPPORT_ID
 from nodes.node_process import acme_api_key, node_process
 from nodes.test_nodes_lab import ECHO, lab_ids, node_config, of_call
 from pg_server import fresh_database
-from process_helpers import free_ports
+from process_helpers import alive, free_ports
 from voicedock.domain.records import Call
 from voicedock.store import open_store
 from voicedock_lab.server import LabAsterisk
@@ -62,14 +62,6 @@ async def stored_calls(database: str, call_ids: list[str]) -> list[Call]:
     finally:
         await store.aclose()
     return [call for call in found if call is not None]
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 async def health(http: aiohttp.ClientSession, base: str) -> tuple[int, dict[str, Any]]:

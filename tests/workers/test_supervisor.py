@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from process_helpers import alive
 from voicedock.cli import EXIT_CONFIG, main
 from voicedock.workers.orders import OrdersPipe, follow_orders
 from voicedock.workers.signals import StopSignals
@@ -185,7 +186,7 @@ def test_a_killed_supervisors_workers_drain_and_exit(tmp_path: Path) -> None:
     """The supervisor as a process of its own, ``kill -9``: no worker is left behind."""
     script = (
         "import asyncio, sys\n"
-        "sys.path.insert(0, sys.argv[1])\n"
+        "sys.path[:0] = [sys.argv[1], sys.argv[1] + '/..']\n"
         "from test_supervisor import supervisor\n"
         "from pathlib import Path\n"
         "sup = supervisor(Path(sys.argv[2]), {1: 'holds-calls', 2: 'holds-calls'})\n"
@@ -202,7 +203,7 @@ def test_a_killed_supervisors_workers_drain_and_exit(tmp_path: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in workers):
+        while any(alive(pid) for pid in workers):
             assert time.monotonic() < deadline, "a worker outlived its supervisor"
             time.sleep(0.05)
     finally:
@@ -211,15 +212,6 @@ def test_a_killed_supervisors_workers_drain_and_exit(tmp_path: Path) -> None:
             process.wait(10)
     for k in (1, 2):
         assert [what for _, what in lines(tmp_path, k)] == ["started", "gone"]
-
-
-def _alive(pid: int) -> bool:
-    """``pid`` runs (not a zombie: its parent, the killed supervisor, is gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_sqlite_runs_one_worker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
