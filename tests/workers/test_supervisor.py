@@ -227,3 +227,5 @@ def test_sqlite_runs_one_worker(tmp_path: Path, capsys: pytest.CaptureFixture[st
     config.write_text(config.read_text() + "[node]\nworkers = 3\n")
     assert main(["serve", "--config", str(config)]) == EXIT_CONFIG
     assert "3 workers need PostgreSQL" in capsys.readouterr().err
+    assert main(["doctor", "--config", str(config)]) == EXIT_CONFIG  # says so before a start
+    assert "database.url: an SQLite database serves one" in capsys.readouterr().out
