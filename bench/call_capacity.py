@@ -521,75 +521,134 @@ def free_port(count: int = 1) -> int:
     return free_ports(count)
 
 
+@dataclass
+class Running:
+    """One node under test (``workers`` of them), running for the whole loop."""
+
+    workers: int
+    process: subprocess.Popen[bytes]
+    node: Node
+    behind: bool = False  # a step fell far behind: no larger step
+
+
 async def run_loop(
     loop: str,
-    workers: int,
+    counts: list[int],
     steps: list[int],
     args: argparse.Namespace,
     workdir: Path,
     ports: dict[str, int],
     pipes: dict[str, Connection],
-    database: str,
+    database: Callable[[Path], Awaitable[str]],
 ) -> list[Step]:
-    port = free_port(workers + 1)
-    name = f"node-{loop}-{workers}w"
-    config = node_config(workdir / f"{name}.toml", port, ports["standins"], database, loop)
-    key = issue_key(config)
-    node_proc = start_node(config, ports["callers"], args, workers, workdir / f"{name}.log")
+    """Every step for each worker count in turn (``counts``): one node per count, all started
+    first, so that each N is measured on each within the same minutes (the machine's other
+    work weighs on both alike)."""
     done: list[Step] = []
     delays = (args.stt_delay, args.llm_delay, args.tts_delay)
-    try:
-        connector = aiohttp.TCPConnector(limit=AT_ONCE * 4)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            base = f"http://127.0.0.1:{port}"
-            own = [f"http://127.0.0.1:{port + k}" for k in range(1, workers + 1)]
-            node = Node(http, base, key, own if workers > 1 else [base])
-            await wait_node(http, [base, *node.workers])
-            assistants = await node.get("/assistants")
-            node.assistant_id = next(
-                a["id"] for a in assistants["assistants"] if a["name"] == "Bench"
-            )
-            await asyncio.sleep(1.0)
-            for n in steps:
-                step = Step(loop, workers, n)
-                idle_rss = (await node.media())["rss_kib"]
-                print(f"{loop} {workers} worker(s) N={n}: calls", flush=True)
-                await calls_step(
-                    node,
-                    pipes["callers"],
-                    pipes["standins"],
-                    step,
-                    args.window,
-                    delays,
-                    idle_rss,
-                )
-                print(f"  {row_line(step.row)} calls per worker {step.each}", flush=True)
-                done.append(step)
-                if not args.no_floor and workers == 1:
-                    pin(args.node_core)
-                    media_sessions.MEDIA_CORE[0] = args.node_core
-                    step.floor = await asyncio.to_thread(
-                        floor_step,
-                        ports["generator"],
-                        pipes["generator"],
-                        n,
-                        min(args.window, 8.0),
-                        loop,
-                        f"f{loop}{n}",
-                    )
-                    pin(args.driver_core)
-                    print(f"  floor: {media_sessions.line('media floor', step.floor)}", flush=True)
-                if not step.row["ok"] and step.row["share_p95"] > 4 * TARGET_SHARE_MS:
-                    print("  the node fell behind: no larger step", flush=True)
-                    break
-    finally:
-        node_proc.terminate()  # SIGTERM: drains (no call is left), the workers too
+    nodes: list[Running] = []
+    connector = aiohttp.TCPConnector(limit=AT_ONCE * 4)
+    async with aiohttp.ClientSession(connector=connector) as http:
         try:
-            node_proc.wait(30)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
-            node_proc.wait()
+            for workers in counts:
+                nodes.append(
+                    await start_running(loop, workers, args, workdir, ports, http, database)
+                )
+            for n in steps:
+                for running in nodes:
+                    if running.behind:
+                        continue
+                    node, workers = running.node, running.workers
+                    step = Step(loop, workers, n)
+                    idle_rss = (await node.media())["rss_kib"]
+                    print(f"{loop} {workers} worker(s) N={n}: calls", flush=True)
+                    await calls_step(
+                        node,
+                        pipes["callers"],
+                        pipes["standins"],
+                        step,
+                        args.window,
+                        delays,
+                        idle_rss,
+                    )
+                    print(f"  {row_line(step.row)} calls per worker {step.each}", flush=True)
+                    done.append(step)
+                    if not args.no_floor and workers == 1:
+                        step.floor = await media_floor(args, ports, pipes, loop, n)
+                    if not step.row["ok"] and step.row["share_p95"] > 4 * TARGET_SHARE_MS:
+                        print("  the node fell behind: no larger step", flush=True)
+                        running.behind = True
+                if all(running.behind for running in nodes):
+                    break
+        finally:
+            for running in nodes:
+                stop_node(running.process)
     return done
+
+
+async def start_running(
+    loop: str,
+    workers: int,
+    args: argparse.Namespace,
+    workdir: Path,
+    ports: dict[str, int],
+    http: aiohttp.ClientSession,
+    database: Callable[[Path], Awaitable[str]],
+) -> Running:
+    """The node of ``workers`` worker(s) on a fresh database, once it serves."""
+    port = free_port(workers + 1)
+    name = f"node-{loop}-{workers}w"
+    url = await database(workdir / f"{name}.db")
+    config = node_config(workdir / f"{name}.toml", port, ports["standins"], url, loop)
+    key = issue_key(config)
+    process = start_node(config, ports["callers"], args, workers, workdir / f"{name}.log")
+    base = f"http://127.0.0.1:{port}"
+    own = [f"http://127.0.0.1:{port + k}" for k in range(1, workers + 1)]
+    node = Node(http, base, key, own if workers > 1 else [base])
+    running = Running(workers, process, node)
+    try:
+        await wait_node(http, [base, *node.workers])
+        assistants = await node.get("/assistants")
+        node.assistant_id = next(a["id"] for a in assistants["assistants"] if a["name"] == "Bench")
+    except BaseException:
+        stop_node(process)
+        raise
+    await asyncio.sleep(1.0)
+    return running
+
+
+async def media_floor(
+    args: argparse.Namespace,
+    ports: dict[str, int],
+    pipes: dict[str, Connection],
+    loop: str,
+    n: int,
+) -> dict[str, Any]:
+    """The media floor at ``n``, on the node's core."""
+    pin(args.node_core)
+    media_sessions.MEDIA_CORE[0] = args.node_core
+    floor = await asyncio.to_thread(
+        floor_step,
+        ports["generator"],
+        pipes["generator"],
+        n,
+        min(args.window, 8.0),
+        loop,
+        f"f{loop}{n}",
+    )
+    pin(args.driver_core)
+    print(f"  floor: {media_sessions.line('media floor', floor)}", flush=True)
+    return floor
+
+
+def stop_node(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: the node drains (no call is left), its workers too; then killed if need be."""
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def start_node(
@@ -647,17 +706,16 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
         generator_port, _ = procs[-1][1].recv()
         ports = {"callers": callers_port, "standins": standins_port, "generator": generator_port}
         pipes = {"callers": procs[0][1], "standins": procs[1][1], "generator": procs[2][1]}
+        counts = [int(w) for w in args.workers.split(",")]
         with tempfile.TemporaryDirectory(prefix="call-capacity-") as tmp, databases(args) as new:
             for loop in args.loops.split(","):
-                for workers in (int(w) for w in args.workers.split(",")):
-                    database = new(Path(tmp) / f"node-{loop}-{workers}w.db")
-                    done += asyncio.run(
-                        run_loop(loop, workers, steps, args, Path(tmp), ports, pipes, database)
-                    )
-                    if args.keep:
-                        Path(args.keep).mkdir(parents=True, exist_ok=True)
-                        log = Path(tmp) / f"node-{loop}-{workers}w.log"
-                        (Path(args.keep) / log.name).write_text(log.read_text())
+                done += asyncio.run(
+                    run_loop(loop, counts, steps, args, Path(tmp), ports, pipes, new)
+                )
+                for workers in counts if args.keep else ():
+                    Path(args.keep).mkdir(parents=True, exist_ok=True)
+                    log = Path(tmp) / f"node-{loop}-{workers}w.log"
+                    (Path(args.keep) / log.name).write_text(log.read_text())
     finally:
         for process, conn in procs:
             with contextlib.suppress(OSError):
@@ -669,15 +727,19 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
 
 
 @contextlib.contextmanager
-def databases(args: argparse.Namespace) -> Iterator[Callable[[Path], str]]:
-    """Each run's fresh database: an SQLite file, or a database of one private PostgreSQL
+def databases(args: argparse.Namespace) -> Iterator[Callable[[Path], Awaitable[str]]]:
+    """Each node's fresh database: an SQLite file, or a database of one private PostgreSQL
     (``tests/pg_server``, started here, on the cores the driver is pinned to: the load's)."""
     if args.database == "sqlite":
-        yield lambda path: f"sqlite:///{path}"
+
+        async def sqlite(path: Path) -> str:
+            return f"sqlite:///{path}"
+
+        yield sqlite
         return
     server, stop = start_postgres()
     try:
-        yield lambda _path: asyncio.run(fresh_database(server))
+        yield lambda _path: fresh_database(server)
     finally:
         stop()
 
