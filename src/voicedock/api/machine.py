@@ -28,6 +28,7 @@ from voicedock.egress.lazy_session import LazySession
 
 HEALTH_WAIT = 3.0  # seconds; a worker's own health waits up to 2 s for the database
 CONNECT_WAIT = 5.0  # seconds to reach another worker's own port
+UPSTREAM_MESSAGE = 1024 * 1024  # what another worker sends is its own stream: any frame
 # What the machine's other workers are told of the request relayed to them.
 _RELAYED = ("Authorization", "Cookie", "Origin")
 
@@ -83,13 +84,13 @@ class Machine:
     ) -> web.StreamResponse:
         """The websocket ``request`` asks for, served by another worker at ``url``: its
         refusal as it answered it (before any upgrade), or its messages to the client and
-        the client's to it until either closes."""
+        the client's to it until either closes (``max_msg_size``: what the client may send)."""
         headers = {name: request.headers[name] for name in _RELAYED if name in request.headers}
         headers["Host"] = request.host  # the worker checks a browser's origin against it
         session = self._session.get()
         try:
             upstream = await session.ws_connect(
-                url, headers=headers, heartbeat=heartbeat, max_msg_size=max_msg_size
+                url, headers=headers, heartbeat=heartbeat, max_msg_size=UPSTREAM_MESSAGE
             )
         except aiohttp.WSServerHandshakeError:
             return await self._refusal(url, headers)
