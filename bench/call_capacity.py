@@ -65,7 +65,7 @@ import media_sessions  # noqa: E402
 from call_capacity_load import callers_main  # noqa: E402
 from call_capacity_standins import REPLY, WORD_SECONDS, standins_main  # noqa: E402
 from greeting_latency import under_test  # noqa: E402
-from media_load import generator_main, pin  # noqa: E402
+from media_load import core_times, generator_main, pin  # noqa: E402
 
 from pg_server import fresh_database, start_postgres  # noqa: E402
 from process_helpers import free_ports  # noqa: E402
@@ -368,7 +368,10 @@ async def calls_step(
     await node.each("POST", "/bench/mark")
     ask(callers, "mark")
     window_start = time.monotonic()
+    cores = range(os.cpu_count() or 1)
+    before = [core_times(c) for c in cores]
     await asyncio.sleep(window)
+    after = [core_times(c) for c in cores]
     measured = await node.window()
     ask(callers, "end")
     window_end = time.monotonic()
@@ -465,6 +468,11 @@ async def calls_step(
         "parts_p95": {k: pct(v, 95) for k, v in parts.items()},
         "cpu": measured["cpu"],
         "cpu_each": measured["cpu_each"],
+        # Each core's busy share over the window, whoever ran there (the node, the load, the
+        # database, the machine's other work).
+        "cores_busy": [
+            (b1 - b0) / max(1, t1 - t0) for (b0, t0), (b1, t1) in zip(before, after, strict=True)
+        ],
         "cpu_per_call": measured["cpu"] / n,
         "rss_mib": measured["rss_kib"] / 1024,
         "rss_per_call_kib": (measured["rss_kib"] - idle_rss) / n,
@@ -833,14 +841,16 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     lines += [
         "",
         "Providers' requests and their stand-ins' own lateness (p99, how much later than "
-        "configured they answered) per step:",
+        "configured they answered) per step, and how busy each core was over the window "
+        "(whatever ran on it):",
         "",
     ]
     for s in done:
         lines.append(
             f"- {s.loop} {s.workers} worker(s) N={s.n}: {s.row['requests']}, stand-ins late p99 "
             f"{s.row['providers_late_p99']:.1f} ms, callers' process CPU "
-            f"{s.row['callers_cpu']:.0%}"
+            f"{s.row['callers_cpu']:.0%}, each core busy "
+            + " / ".join(f"{busy:.0%}" for busy in s.row["cores_busy"])
         )
     lines += [
         "",
