@@ -823,14 +823,18 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
         p50, p95 = s.row["parts_p50"], s.row["parts_p95"]
         cells = " | ".join(f"{p50.get(k, 0):.1f} / {p95.get(k, 0):.1f}" for k in STAGES)
         lines.append(f"| {s.loop} | {s.workers} | {s.n} | {cells} |")
-    lines += [
-        "",
-        "Media-only floor at the same N, same core, same run (bench/media_sessions.py's "
-        "voicedock step: bare MediaSessions with VAD, no call; one worker's runs):",
-        "",
-        "| loop | N | out p99 ms | lost out / in | CPU | CPU / session | sessions / core |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lines += (
+        []
+        if not any(s.floor for s in done)
+        else [
+            "",
+            "Media-only floor at the same N, same core, same run (bench/media_sessions.py's "
+            "voicedock step: bare MediaSessions with VAD, no call; one worker's runs):",
+            "",
+            "| loop | N | out p99 ms | lost out / in | CPU | CPU / session | sessions / core |",
+            "|---|---|---|---|---|---|---|",
+        ]
+    )
     for s in done:
         f = s.floor
         if f:
