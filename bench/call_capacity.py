@@ -42,12 +42,12 @@ import os
 import platform
 import resource
 import secrets
-import socket
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -59,13 +59,16 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT / "tests"))  # a private PostgreSQL, free ports
 
 import media_sessions  # noqa: E402
 from call_capacity_load import callers_main  # noqa: E402
 from call_capacity_standins import REPLY, WORD_SECONDS, standins_main  # noqa: E402
 from greeting_latency import under_test  # noqa: E402
-from media_load import generator_main, pin  # noqa: E402
+from media_load import core_times, generator_main, pin  # noqa: E402
 
+from pg_server import fresh_database, start_postgres  # noqa: E402
+from process_helpers import free_ports  # noqa: E402
 from voicedock.media.codecs import ulaw_encode  # noqa: E402
 from voicedock_lab.settings import default_cache_dir  # noqa: E402
 from voicedock_lab.utterances import Utterance, cached_utterance, read_wav  # noqa: E402
@@ -104,7 +107,7 @@ def caller_sentences() -> list[bytes]:
 # -- the node's configuration ----------------------------------------------------------------
 
 
-def node_config(path: Path, port: int, standins: int, database: Path, loop: str) -> Path:
+def node_config(path: Path, port: int, standins: int, database: str, loop: str) -> Path:
     base = f"http://127.0.0.1:{standins}/v1"
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     path.write_text(
@@ -115,7 +118,10 @@ port = {port}
 event_loop = "{loop}"
 
 [database]
-url = "sqlite:///{database}"
+url = "{database}"
+
+[node]
+id = "bench"
 
 [pbx]
 kind = "none"
@@ -218,10 +224,54 @@ async def bounded(jobs: Iterable[Awaitable[Any]], at_once: int = AT_ONCE) -> lis
 
 @dataclass
 class Node:
+    """The node under test: its API (``base``: the machine's port with several workers) and
+    each worker's own address for the bench routes (``workers``: ``[base]`` for one)."""
+
     http: aiohttp.ClientSession
     base: str
     key: str
+    workers: list[str]
     assistant_id: str = ""
+
+    async def each(self, method: str, path: str) -> list[Any]:
+        """``path`` of every worker's bench routes."""
+
+        async def one(base: str) -> Any:
+            async with self.http.request(
+                method, base + path, json={}, headers=self.headers
+            ) as resp:
+                assert resp.status == 200, f"{path}: {resp.status} {await resp.text()}"
+                return await resp.json()
+
+        return await asyncio.gather(*(one(base) for base in self.workers))
+
+    async def media(self) -> dict[str, Any]:
+        """Every worker's calls' media counts together, the calls each has live, their RSS."""
+        found = await self.each("GET", "/bench/media")
+        counts: dict[str, Any] = {}
+        for worker in found:
+            counts.update(worker["counts"])
+        live = [worker["live"] for worker in found]
+        rss = sum(worker["rss_kib"] for worker in found)
+        return {"counts": counts, "live": sum(live), "each": live, "rss_kib": rss}
+
+    async def window(self) -> dict[str, Any]:
+        """The window's measures of every worker: CPU and RSS summed (in cores, KiB), the
+        worst worker's lag and lateness, garbage collections of all."""
+        found = await self.each("GET", "/bench/window")
+        out = {key: max(w[key] for w in found) for key in found[0] if key.endswith("_ms")}
+        out["cpu"] = sum(w["cpu"] for w in found)
+        out["cpu_each"] = [w["cpu"] for w in found]
+        out["rss_kib"] = sum(w["rss_kib"] for w in found)
+        out["gc"] = {
+            g: [
+                sum(w["gc"][g][0] for w in found),
+                max(w["gc"][g][1] for w in found),
+                sum(w["gc"][g][2] for w in found),
+            ]
+            for g in found[0]["gc"]
+        }
+        return out
 
     @property
     def headers(self) -> dict[str, str]:
@@ -237,9 +287,14 @@ class Node:
             return resp.status, await resp.json(content_type=None)
 
     async def place(self, index: int) -> str | None:
+        """``POST /calls/outbound`` on a connection of its own, as clients behind a load
+        balancer: with several workers, the kernel gives each connection to one of them."""
         body = {"destination": f"+316{20000000 + index:08d}", "assistant_id": self.assistant_id}
-        status, found = await self.post("/calls/outbound", body)
-        return str(found["call_id"]) if status == 200 else None
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as one:
+            url = self.base + "/calls/outbound"
+            async with one.post(url, json=body, headers=self.headers) as resp:
+                found = await resp.json(content_type=None)
+                return str(found["call_id"]) if resp.status == 200 else None
 
     async def statuses(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -267,7 +322,9 @@ async def until(check: Any, within: float, every: float = 0.25) -> bool:
 @dataclass
 class Step:
     loop: str
+    workers: int
     n: int
+    each: list[int] = field(default_factory=list)  # the calls each worker served
     placed: int = 0
     refused: int = 0
     row: dict[str, Any] = field(default_factory=dict)
@@ -301,17 +358,21 @@ async def calls_step(
     step.placed, step.refused = len(ids), n - len(ids)
 
     async def all_up() -> bool:
-        return bool((await node.get("/bench/media"))["live"] >= len(ids))
+        return bool((await node.media())["live"] >= len(ids))
 
     assert await until(all_up, 60), "the calls' media did not come up"
     print(f"  {n} calls up in {time.monotonic() - started:.1f} s", flush=True)
     await asyncio.sleep(4.0)  # every caller past its greeting
     ask(standins, "stats")  # the stand-ins' lateness from here on
-    await node.post("/bench/mark", {})
+    step.each = (await node.media())["each"]  # the calls each worker serves
+    await node.each("POST", "/bench/mark")
     ask(callers, "mark")
     window_start = time.monotonic()
+    cores = range(os.cpu_count() or 1)
+    before = [core_times(c) for c in cores]
     await asyncio.sleep(window)
-    measured = await node.get("/bench/window")
+    after = [core_times(c) for c in cores]
+    measured = await node.window()
     ask(callers, "end")
     window_end = time.monotonic()
     provider_stats = ask(standins, "stats")
@@ -342,7 +403,7 @@ async def calls_step(
     deliveries = ask(standins, "stats")["deliveries"]
     reports = [deliveries.get(f"{c} end-of-call-report", 0) for c in ids]
     records = await bounded(node.get(f"/calls/{c}") for c in ids)
-    media = (await node.get("/bench/media"))["counts"]
+    media = (await node.media())["counts"]
     report, callers_cpu, _open = ask(callers, "stats")
     ask(callers, "reset")
 
@@ -406,6 +467,12 @@ async def calls_step(
         "parts_p50": {k: pct(v, 50) for k, v in parts.items()},
         "parts_p95": {k: pct(v, 95) for k, v in parts.items()},
         "cpu": measured["cpu"],
+        "cpu_each": measured["cpu_each"],
+        # Each core's busy share over the window, whoever ran there (the node, the load, the
+        # database, the machine's other work).
+        "cores_busy": [
+            (b1 - b0) / max(1, t1 - t0) for (b0, t0), (b1, t1) in zip(before, after, strict=True)
+        ],
         "cpu_per_call": measured["cpu"] / n,
         "rss_mib": measured["rss_kib"] / 1024,
         "rss_per_call_kib": (measured["rss_kib"] - idle_rss) / n,
@@ -444,119 +511,168 @@ def floor_step(
 # -- the run ---------------------------------------------------------------------------------
 
 
-async def wait_node(http: aiohttp.ClientSession, base: str, within: float = 90) -> None:
+async def wait_node(http: aiohttp.ClientSession, bases: list[str], within: float = 90) -> None:
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(base + "/openapi.json") as resp:
-                if resp.status == 200:
-                    return
-        await asyncio.sleep(0.3)
-    raise RuntimeError("the node did not start")
+    for base in bases:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(base + "/openapi.json") as resp:
+                    if resp.status == 200:
+                        break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the node did not start")
+            await asyncio.sleep(0.3)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(count: int = 1) -> int:
+    """A free port (and the ``count - 1`` after it: the workers' own ports)."""
+    return free_ports(count)
 
 
-def node_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+@dataclass
+class Running:
+    """One node under test (``workers`` of them), running for the whole loop."""
+
+    workers: int
+    process: subprocess.Popen[bytes]
+    node: Node
+    behind: bool = False  # a step fell far behind: no larger step
 
 
 async def run_loop(
     loop: str,
+    counts: list[int],
     steps: list[int],
     args: argparse.Namespace,
     workdir: Path,
     ports: dict[str, int],
     pipes: dict[str, Connection],
+    database: Callable[[Path], Awaitable[str]],
 ) -> list[Step]:
-    port = free_port()
-    config = node_config(
-        workdir / f"node-{loop}.toml", port, ports["standins"], workdir / f"node-{loop}.db", loop
-    )
-    key = issue_key(config)
-    node_proc = start_node(
-        config,
-        ports["callers"],
-        args.node_core,
-        workdir / f"node-{loop}.log",
-        args.stalls,
-        args.profile,
-    )
+    """Every step for each worker count in turn (``counts``): one node per count, all started
+    first, so that each N is measured on each within the same minutes (the machine's other
+    work weighs on both alike)."""
     done: list[Step] = []
     delays = (args.stt_delay, args.llm_delay, args.tts_delay)
-    try:
-        connector = aiohttp.TCPConnector(limit=AT_ONCE * 4)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            base = f"http://127.0.0.1:{port}"
-            await wait_node(http, base)
-            node = Node(http, base, key)
-            assistants = await node.get("/assistants")
-            node.assistant_id = next(
-                a["id"] for a in assistants["assistants"] if a["name"] == "Bench"
-            )
-            await asyncio.sleep(1.0)
-            for n in steps:
-                step = Step(loop, n)
-                idle_rss = node_rss(node_proc.pid)
-                print(f"{loop} N={n}: calls", flush=True)
-                await calls_step(
-                    node,
-                    pipes["callers"],
-                    pipes["standins"],
-                    step,
-                    args.window,
-                    delays,
-                    idle_rss,
-                )
-                print(f"  {row_line(step.row)}", flush=True)
-                done.append(step)
-                if not args.no_floor:
-                    pin(args.node_core)
-                    media_sessions.MEDIA_CORE[0] = args.node_core
-                    step.floor = await asyncio.to_thread(
-                        floor_step,
-                        ports["generator"],
-                        pipes["generator"],
-                        n,
-                        min(args.window, 8.0),
-                        loop,
-                        f"f{loop}{n}",
-                    )
-                    pin(args.driver_core)
-                    print(f"  floor: {media_sessions.line('media floor', step.floor)}", flush=True)
-                if not step.row["ok"] and step.row["share_p95"] > 4 * TARGET_SHARE_MS:
-                    print("  the node fell behind: no larger step", flush=True)
-                    break
-    finally:
-        node_proc.terminate()
+    nodes: list[Running] = []
+    connector = aiohttp.TCPConnector(limit=AT_ONCE * 4)
+    async with aiohttp.ClientSession(connector=connector) as http:
         try:
-            node_proc.wait(30)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
-            node_proc.wait()
+            for workers in counts:
+                nodes.append(
+                    await start_running(loop, workers, args, workdir, ports, http, database)
+                )
+            for n in steps:
+                for running in nodes:
+                    if running.behind:
+                        continue
+                    node, workers = running.node, running.workers
+                    step = Step(loop, workers, n)
+                    idle_rss = (await node.media())["rss_kib"]
+                    print(f"{loop} {workers} worker(s) N={n}: calls", flush=True)
+                    await calls_step(
+                        node,
+                        pipes["callers"],
+                        pipes["standins"],
+                        step,
+                        args.window,
+                        delays,
+                        idle_rss,
+                    )
+                    print(f"  {row_line(step.row)} calls per worker {step.each}", flush=True)
+                    done.append(step)
+                    if not args.no_floor and workers == 1:
+                        step.floor = await media_floor(args, ports, pipes, loop, n)
+                    if not step.row["ok"] and step.row["share_p95"] > 4 * TARGET_SHARE_MS:
+                        print("  the node fell behind: no larger step", flush=True)
+                        running.behind = True
+                if all(running.behind for running in nodes):
+                    break
+        finally:
+            for running in nodes:
+                stop_node(running.process)
     return done
 
 
+async def start_running(
+    loop: str,
+    workers: int,
+    args: argparse.Namespace,
+    workdir: Path,
+    ports: dict[str, int],
+    http: aiohttp.ClientSession,
+    database: Callable[[Path], Awaitable[str]],
+) -> Running:
+    """The node of ``workers`` worker(s) on a fresh database, once it serves."""
+    port = free_port(workers + 1)
+    name = f"node-{loop}-{workers}w"
+    url = await database(workdir / f"{name}.db")
+    config = node_config(workdir / f"{name}.toml", port, ports["standins"], url, loop)
+    key = issue_key(config)
+    process = start_node(config, ports["callers"], args, workers, workdir / f"{name}.log")
+    base = f"http://127.0.0.1:{port}"
+    own = [f"http://127.0.0.1:{port + k}" for k in range(1, workers + 1)]
+    node = Node(http, base, key, own if workers > 1 else [base])
+    running = Running(workers, process, node)
+    try:
+        await wait_node(http, [base, *node.workers])
+        assistants = await node.get("/assistants")
+        node.assistant_id = next(a["id"] for a in assistants["assistants"] if a["name"] == "Bench")
+    except BaseException:
+        stop_node(process)
+        raise
+    await asyncio.sleep(1.0)
+    return running
+
+
+async def media_floor(
+    args: argparse.Namespace,
+    ports: dict[str, int],
+    pipes: dict[str, Connection],
+    loop: str,
+    n: int,
+) -> dict[str, Any]:
+    """The media floor at ``n``, on the node's core."""
+    pin(args.node_core)
+    media_sessions.MEDIA_CORE[0] = args.node_core
+    floor = await asyncio.to_thread(
+        floor_step,
+        ports["generator"],
+        pipes["generator"],
+        n,
+        min(args.window, 8.0),
+        loop,
+        f"f{loop}{n}",
+    )
+    pin(args.driver_core)
+    print(f"  floor: {media_sessions.line('media floor', floor)}", flush=True)
+    return floor
+
+
+def stop_node(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: the node drains (no call is left), its workers too; then killed if need be."""
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def start_node(
-    config: Path, media_port: int, core: int, log: Path, stalls: float, profile: str
+    config: Path, media_port: int, args: argparse.Namespace, workers: int, log: Path
 ) -> subprocess.Popen[bytes]:
-    """The node's own process (its output in ``log``)."""
+    """The node's own process (its output in ``log``); with several workers, their
+    supervisor, worker k pinned to core ``--node-core`` + k - 1."""
     with log.open("w") as out:
         return subprocess.Popen(
             [
                 sys.executable,
                 str(BENCH / "call_capacity_node.py"),
-                *("--config", str(config), "--media-port", str(media_port), "--core", str(core)),
-                *(["--stalls", str(stalls)] if stalls else []),
-                *(["--profile", profile] if profile else []),
+                *("--config", str(config), "--media-port", str(media_port)),
+                *("--core", str(args.node_core), "--workers", str(workers)),
+                *(["--stalls", str(args.stalls)] if args.stalls else []),
+                *(["--profile", args.profile] if args.profile else []),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -598,12 +714,15 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
         generator_port, _ = procs[-1][1].recv()
         ports = {"callers": callers_port, "standins": standins_port, "generator": generator_port}
         pipes = {"callers": procs[0][1], "standins": procs[1][1], "generator": procs[2][1]}
-        with tempfile.TemporaryDirectory(prefix="call-capacity-") as tmp:
+        counts = [int(w) for w in args.workers.split(",")]
+        with tempfile.TemporaryDirectory(prefix="call-capacity-") as tmp, databases(args) as new:
             for loop in args.loops.split(","):
-                done += asyncio.run(run_loop(loop, steps, args, Path(tmp), ports, pipes))
-                if args.keep:
+                done += asyncio.run(
+                    run_loop(loop, counts, steps, args, Path(tmp), ports, pipes, new)
+                )
+                for workers in counts if args.keep else ():
                     Path(args.keep).mkdir(parents=True, exist_ok=True)
-                    log = Path(tmp) / f"node-{loop}.log"
+                    log = Path(tmp) / f"node-{loop}-{workers}w.log"
                     (Path(args.keep) / log.name).write_text(log.read_text())
     finally:
         for process, conn in procs:
@@ -615,20 +734,40 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
     return done, {"load": load_cores}
 
 
+@contextlib.contextmanager
+def databases(args: argparse.Namespace) -> Iterator[Callable[[Path], Awaitable[str]]]:
+    """Each node's fresh database: an SQLite file, or a database of one private PostgreSQL
+    (``tests/pg_server``, started here, on the cores the driver is pinned to: the load's)."""
+    if args.database == "sqlite":
+
+        async def sqlite(path: Path) -> str:
+            return f"sqlite:///{path}"
+
+        yield sqlite
+        return
+    server, stop = start_postgres()
+    try:
+        yield lambda _path: fresh_database(server)
+    finally:
+        stop()
+
+
 def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     now = dt.datetime.now(dt.UTC)
-    best: dict[str, tuple[int, float]] = {}
+    best: dict[tuple[str, int], tuple[int, float]] = {}
     for s in done:
-        if s.row.get("ok") and s.n > best.get(s.loop, (0, 0.0))[0]:
-            best[s.loop] = (s.n, s.row["cpu_per_call"])
+        if s.row.get("ok") and s.n > best.get((s.loop, s.workers), (0, 0.0))[0]:
+            best[(s.loop, s.workers)] = (s.n, s.row["cpu_per_call"])
     lines = [
         f"# call_capacity benchmark, {now:%Y-%m-%d %H:%M} UTC",
         "",
         f"- machine: {platform.node()} / {platform.platform()} / {os.cpu_count()} CPUs "
         "(a shared 2-core VM: other sessions' work runs on it too)",
         f"- python {platform.python_version()}; started {started}",
-        f"- node pinned to core {args.node_core}; callers, providers' stand-ins and the media "
-        f"floor's generator on core {args.load_core} (each its own process)",
+        f"- node pinned to core {args.node_core} (with several workers, worker k to core "
+        f"{args.node_core} + k - 1); callers, providers' stand-ins, the media floor's generator "
+        f"and the database on core {args.load_core} (each its own process)",
+        f"- database: {args.database}; workers measured: {args.workers}",
         f"- stand-ins' delays: STT {args.stt_delay:.0f} ms, LLM first token "
         f"{args.llm_delay:.0f} ms, TTS first audio {args.tts_delay:.0f} ms; fixed endpointing "
         f"{END_SILENCE_MS} ms; window {args.window:.0f} s per step",
@@ -639,30 +778,34 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
         "Largest N passing (p95 service share <= 20 ms, nothing lost): "
         + (
             ", ".join(
-                f"{loop} **{n}** ({cpu * 100:.2f} % of a core per call: "
+                f"{loop} {workers} worker(s) **{n}** ({cpu * 100:.2f} % of a core per call: "
                 f"{1 / cpu:.0f} calls per core by CPU)"
-                for loop, (n, cpu) in best.items()
+                for (loop, workers), (n, cpu) in best.items()
             )
             or "none"
         ),
+        *_ratios(best),
         "",
-        "| loop | N | turns | lost | twice | replies with a gap | share p50 / p95 / p99 ms "
+        "| loop | workers | N | calls per worker | turns | lost | twice | replies with a gap "
+        "| share p50 / p95 / p99 ms "
         "| ear p50 / p95 / p99 ms "
         "| ear − waits p95 ms | out lateness p50 / p99 / max ms | frames lost in / out "
         "| dropped in | stuck | reports ≠ 1 | node CPU | CPU / call | calls / core by CPU "
         "| RSS MiB | RSS / call KiB | loop lag p50 / p99 / max ms | ok |",
-        "|---|" * 1 + "---|" * 21,
+        "|---|" * 1 + "---|" * 23,
     ]
     for s in done:
         r = s.row
         lines.append(
-            f"| {s.loop} | {s.n} | {r['turns']} | {r['lost']} | {r['twice']} | {r['gaps']} "
+            f"| {s.loop} | {s.workers} | {s.n} | {' + '.join(map(str, s.each))} "
+            f"| {r['turns']} | {r['lost']} | {r['twice']} | {r['gaps']} "
             f"| {r['share_p50']:.1f} / {r['share_p95']:.1f} / {r['share_p99']:.1f} "
             f"| {r['ear_p50']:.0f} / {r['ear_p95']:.0f} / {r['ear_p99']:.0f} "
             f"| {r['ear_share_p95']:.0f} "
             f"| {r['late_p50']:.0f} / {r['late_p99']:.0f} / {r['late_max']:.0f} "
             f"| {r['lost_in']} / {r['lost_out']} | {r['dropped']} | {r['stuck']} "
-            f"| {r['reports_not_once']} | {r['cpu']:.0%} | {r['cpu_per_call'] * 100:.3f} % "
+            f"| {r['reports_not_once']} | {' + '.join(f'{c:.0%}' for c in r['cpu_each'])} "
+            f"| {r['cpu_per_call'] * 100:.3f} % "
             f"| {1 / r['cpu_per_call']:.0f} | {r['rss_mib']:.0f} | {r['rss_per_call_kib']:.0f} "
             f"| {r['lag_p50']:.1f} / {r['lag_p99']:.1f} / {r['lag_max']:.0f} "
             f"| {'yes' if r['ok'] else 'no'} |"
@@ -673,21 +816,25 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
         "the stand-in's delay in it: STT client = transcript back, LLM client = first token, "
         "TTS client = first audio, to the media leg = first frame written):",
         "",
-        "| loop | N | STT client | LLM client | TTS client | to the media leg |",
-        "|---|---|---|---|---|---|",
+        "| loop | workers | N | STT client | LLM client | TTS client | to the media leg |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in done:
         p50, p95 = s.row["parts_p50"], s.row["parts_p95"]
         cells = " | ".join(f"{p50.get(k, 0):.1f} / {p95.get(k, 0):.1f}" for k in STAGES)
-        lines.append(f"| {s.loop} | {s.n} | {cells} |")
-    lines += [
-        "",
-        "Media-only floor at the same N, same core, same run (bench/media_sessions.py's "
-        "voicedock step: bare MediaSessions with VAD, no call):",
-        "",
-        "| loop | N | out p99 ms | lost out / in | CPU | CPU / session | sessions / core |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        lines.append(f"| {s.loop} | {s.workers} | {s.n} | {cells} |")
+    lines += (
+        []
+        if not any(s.floor for s in done)
+        else [
+            "",
+            "Media-only floor at the same N, same core, same run (bench/media_sessions.py's "
+            "voicedock step: bare MediaSessions with VAD, no call; one worker's runs):",
+            "",
+            "| loop | N | out p99 ms | lost out / in | CPU | CPU / session | sessions / core |",
+            "|---|---|---|---|---|---|---|",
+        ]
+    )
     for s in done:
         f = s.floor
         if f:
@@ -698,14 +845,16 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     lines += [
         "",
         "Providers' requests and their stand-ins' own lateness (p99, how much later than "
-        "configured they answered) per step:",
+        "configured they answered) per step, and how busy each core was over the window "
+        "(whatever ran on it):",
         "",
     ]
     for s in done:
         lines.append(
-            f"- {s.loop} N={s.n}: {s.row['requests']}, stand-ins late p99 "
+            f"- {s.loop} {s.workers} worker(s) N={s.n}: {s.row['requests']}, stand-ins late p99 "
             f"{s.row['providers_late_p99']:.1f} ms, callers' process CPU "
-            f"{s.row['callers_cpu']:.0%}"
+            f"{s.row['callers_cpu']:.0%}, each core busy "
+            + " / ".join(f"{busy:.0%}" for busy in s.row["cores_busy"])
         )
     lines += [
         "",
@@ -716,16 +865,37 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     for s in done:
         gcs = s.row["gc"]
         lines.append(
-            f"- {s.loop} N={s.n}: "
+            f"- {s.loop} {s.workers} worker(s) N={s.n}: "
             + ", ".join(f"gen{g} {c} / {mx:.1f} / {tot:.0f}" for g, (c, mx, tot) in gcs.items())
         )
     return "\n".join(lines) + "\n"
+
+
+def _ratios(best: dict[tuple[str, int], tuple[int, float]]) -> list[str]:
+    """Each loop's largest passing N with several workers against one."""
+    out = []
+    for (loop, workers), (n, _cpu) in best.items():
+        one = best.get((loop, 1))
+        if workers > 1 and one is not None:
+            out.append(
+                f"- {loop}: {workers} workers carry **{n / one[0]:.2f}×** the whole calls of one "
+                f"({n} against {one[0]}) at p95 service share <= {TARGET_SHARE_MS:.0f} ms"
+            )
+    return ["", *out] if out else []
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--steps", default="50,100,200,300,500")
     parser.add_argument("--loops", default="asyncio,uvloop")
+    parser.add_argument(
+        "--workers", default="1", help="workers to measure, each in turn (1,2: one against two)"
+    )
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        help="default: sqlite, postgres when a run has several workers (every run alike)",
+    )
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--stt-delay", type=float, default=100.0, help="ms")
     parser.add_argument("--llm-delay", type=float, default=200.0, help="ms to first token")
@@ -740,9 +910,14 @@ def main() -> None:
     parser.add_argument("--label", default="", help="what the code under test is, in the report")
     args = parser.parse_args()
     args.driver_core = args.load_core
+    if args.database is None:
+        several = any(int(w) > 1 for w in args.workers.split(","))
+        args.database = "postgres" if several else "sqlite"
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(16384, hard), hard))
     started = f"{dt.datetime.now(dt.UTC):%H:%M} UTC"
+    # SIGTERM ends the run as Ctrl-C does: the node, the load and the database are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     done, _cores = run(args)
     text = report(done, args, started)
     print(text)

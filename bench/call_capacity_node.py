@@ -1,6 +1,6 @@
 """The node under test of bench/call_capacity.py: ``voicedock serve`` with a bench PBX.
 
-    python bench/call_capacity_node.py --config node.toml --media-port P [--core 0]
+    python bench/call_capacity_node.py --config node.toml --media-port P [--core 0] [--workers N]
 
 The same web app and ``Service`` as ``voicedock serve`` (``create_app``, the TOML, the event
 loop of ``server.event_loop``), but the PBX adapter is ``BenchPbx``: originating a call answers
@@ -11,9 +11,15 @@ the callers' process (bench/call_capacity_load.py), exactly as voicedock dials A
 does. So the node does all of a call's work (REST, store, engine, conversation, providers,
 webhooks, media) but the PBX's control plane, a few messages per call.
 
-Bench routes (this process only, not the product): ``POST /bench/mark`` starts a window,
-``GET /bench/window`` ends it (CPU share, RSS, event-loop lag, output lateness of the window),
-``GET /bench/media`` the media counts of every call (frames in, dropped, sent).
+With ``--workers N`` it is ``voicedock serve --workers N``: the supervisor
+(``workers/supervisor.py``) of N workers, each this script again as a worker (``api/serve.py``:
+the API port shared, its own port ``port + k``), pinned to core ``core + k - 1``, on the one
+PostgreSQL database the configuration names.
+
+Bench routes (this process only, not the product; a worker's on its own port): ``POST
+/bench/mark`` starts a window, ``GET /bench/window`` ends it (CPU share, RSS, event-loop lag,
+output lateness of the window), ``GET /bench/media`` the media counts of every call (frames
+in, dropped, sent) and the process's RSS.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -38,10 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from media_load import pin
 
 from voicedock import cli
+from voicedock.api import serve
 from voicedock.api.access_log import AccessLog
 from voicedock.api.app import create_app
 from voicedock.cli import new_event_loop
 from voicedock.config import load_settings
+from voicedock.config.workers import WorkerPlace, worker_settings
 from voicedock.pbx.asterisk.media.session import MediaSession
 from voicedock.pbx.base import (
     OriginateRequest,
@@ -52,6 +60,8 @@ from voicedock.pbx.base import (
     TransferTarget,
 )
 from voicedock.service import Service
+from voicedock.workers.supervisor import supervise
+from voicedock.workers.supervisor import worker_command as supervisor_command
 
 
 class BenchPbx:
@@ -209,18 +219,27 @@ def rss_kib() -> int:
     return 0
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
     parser.add_argument("--media-port", type=int, required=True)
     parser.add_argument("--core", type=int, default=None)
     parser.add_argument("--stalls", type=float, default=0.0, help="report stalls over this (s)")
     parser.add_argument("--profile", default="", help="cProfile the window into this file")
+    parser.add_argument("--workers", type=int, default=1, help="voicedock serve --workers N")
+    parser.add_argument("--worker", default="", help="(a worker of the supervisor: k/N)")
+    parser.add_argument("--orders-fd", type=int, default=-1, help="(its orders' pipe)")
     args = parser.parse_args()
+    settings = load_settings(args.config)
+    if args.workers > 1:  # the supervisor: each worker this script again, on a core of its own
+        return supervise(settings, args.workers, worker_command(args))
     pin(args.core)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(16384, hard), hard))
-    settings = load_settings(args.config)
+    worker = None
+    if args.worker:
+        worker = serve.Worker(WorkerPlace.parse(settings, args.worker), args.orders_fd)
+        settings = worker_settings(settings, worker.place)
     pbx = BenchPbx(args.media_port)
     meter = Meter(pbx)
     app = create_app(settings, lambda: Service.open(settings, pbx=pbx))
@@ -244,7 +263,9 @@ def main() -> None:
         return web.json_response(meter.window())
 
     async def media(_: web.Request) -> web.Response:
-        return web.json_response({"counts": pbx.counts, "live": len(pbx.sessions)})
+        return web.json_response(
+            {"counts": pbx.counts, "live": len(pbx.sessions), "rss_kib": rss_kib()}
+        )
 
     async def lag_watch(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(meter.watch_lag())
@@ -268,16 +289,34 @@ def main() -> None:
     app.router.add_get("/bench/media", media)
     app.cleanup_ctx.append(lag_watch)
     kind = settings.server.event_loop
-    print(f"node pid {os.getpid()} loop {kind}", flush=True)
-    web.run_app(
+    print(f"node {settings.node.id} pid {os.getpid()} loop {kind}", flush=True)
+    serve.run(
         app,
         host=settings.server.host,
         port=settings.server.port,
         loop=new_event_loop(kind),
         access_log_class=AccessLog,
-        print=lambda _: print("node listening", flush=True),
+        ready=lambda: print("node listening", flush=True),
+        worker=worker,
     )
+    return 0
+
+
+def worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]:
+    """Worker ``k`` of the supervisor: this script, pinned to core ``core + k - 1`` (of the
+    machine's), with the supervisor's options."""
+    cores = os.cpu_count() or 1
+
+    def command(k: int, fd: int) -> list[str]:
+        options = ["--config", args.config, "--media-port", str(args.media_port)]
+        options += ["--core", str(((args.core or 0) + k - 1) % cores)]
+        options += ["--stalls", str(args.stalls)] if args.stalls else []
+        options += ["--profile", f"{args.profile}.w{k}"] if args.profile else []
+        serving = [__file__, *options]
+        return supervisor_command(serving, args.workers)(k, fd)
+
+    return command
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

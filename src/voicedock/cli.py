@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from voicedock import __version__, logs
 from voicedock.config import Settings, load_settings
+from voicedock.config.node import WORKERS_MAX
 from voicedock.domain.records import ApiKey
 from voicedock.errors import ConfigError, StoreError
 from voicedock.store import open_store
@@ -41,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", parents=[common], help="run the API and the call engine")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        help="node processes on this machine, each a node of its own (<[node] id>-w<k>) "
+        "sharing the API port (default [node] workers; 0 there: one per core with cloud speech "
+        "on PostgreSQL, else one; docs/nodes.md)",
+    )
+    # A worker of the supervisor that --workers starts: its place (k/N), its orders' pipe.
+    serve.add_argument("--worker", help=argparse.SUPPRESS)
+    serve.add_argument("--orders-fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(handler=_serve)
 
     keys = sub.add_parser("keys", help="manage API keys")
@@ -133,11 +144,29 @@ def _serve(args: argparse.Namespace) -> int:
     from voicedock.api import serve
     from voicedock.api.access_log import AccessLog
     from voicedock.api.app import create_app
+    from voicedock.config.workers import WorkerPlace, worker_settings
+    from voicedock.workers.count import worker_count
+    from voicedock.workers.supervisor import supervise, worker_command
 
     settings = _settings(args)
+    worker = None
+    if args.worker is not None:  # one of the workers the supervisor below starts
+        if args.orders_fd is None:
+            raise ConfigError("--orders-fd", "a worker follows its supervisor's orders")
+        worker = serve.Worker(WorkerPlace.parse(settings, args.worker), args.orders_fd)
+        settings = worker_settings(settings, worker.place)
+    else:
+        count = worker_count(settings, args.workers)
+        if count > 1:
+            config = ["--config", args.config] if args.config else []
+            serving = ["-m", "voicedock.cli", "serve", *config]
+            return supervise(settings, count, worker_command(serving, count))
     kind = settings.server.event_loop
     app = create_app(settings)
     app.on_startup.append(freeze_startup_heap)  # after the service opened (cleanup_ctx)
+    where = f"http://{settings.server.host}:{settings.server.port}"
+    if worker is not None:
+        where = f"{where} (node {settings.node.id}, its own port {worker.place.own_port})"
     # SIGTERM drains the node (no new call, its calls finish), a second one or SIGINT stops.
     serve.run(
         app,
@@ -145,13 +174,16 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.server.port,
         loop=new_event_loop(kind),
         access_log_class=AccessLog,
-        ready=lambda: print(
-            f"voicedock listening on http://{settings.server.host}:{settings.server.port}"
-            f" (event loop: {kind})",
-            flush=True,
-        ),
+        ready=lambda: print(f"voicedock listening on {where} (event loop: {kind})", flush=True),
+        worker=worker,
     )
     return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= WORKERS_MAX:
+        raise argparse.ArgumentTypeError(f"a number from 1 to {WORKERS_MAX}")
+    return int(text)
 
 
 async def freeze_startup_heap(_app: object) -> None:
@@ -473,7 +505,11 @@ def _add_nodes_parser(
         parents=[common],
         help="let a node's calls finish, then stop it (no new call; as SIGTERM does)",
     )
-    drain.add_argument("--node", help="the node's id (default: this configuration's [node] id)")
+    drain.add_argument(
+        "--node",
+        help="the node's id (default: this configuration's [node] id, or each of its workers "
+        "when it runs as serve --workers)",
+    )
     drain.set_defaults(handler=_nodes_drain)
 
 
@@ -498,25 +534,38 @@ def _nodes_list(args: argparse.Namespace) -> int:
 
 
 def _nodes_drain(args: argparse.Namespace) -> int:
+    from voicedock.config.workers import is_worker_of
+
     settings = _settings(args)
-    node_id = args.node or settings.node.id
 
     async def work(store: Store) -> int:
-        async with store.transaction() as tx:
-            now = await tx.clock()
-            lease = await tx.drain_node(node_id)
-        if lease is None or lease.lease_until <= now:
-            print(f"voicedock: no node {node_id!r} is running on this database", file=sys.stderr)
+        asked = args.node or settings.node.id
+        ids = [asked]
+        if not args.node:  # this configuration's node, or its workers (serve --workers)
+            ids += [n.id for n in await store.list_nodes() if is_worker_of(asked, n.id)]
+        drained = [node_id for node_id in ids if await _drain(store, settings, node_id)]
+        if not drained:
+            print(f"voicedock: no node {asked!r} is running on this database", file=sys.stderr)
             return 1
-        calls = len(await store.list_active_calls(node_id))
-        renewal = settings.node.lease_seconds / 3
-        print(
-            f"node {node_id} drains within {renewal:.0f} s: it takes no new call, and stops once "
-            f"its {calls} call(s) have ended (at most [node] drain_timeout_seconds)"
-        )
         return 0
 
     return _with_store(args, work, settings)
+
+
+async def _drain(store: Store, settings: Settings, node_id: str) -> bool:
+    """Node ``node_id`` told to drain (said on stdout); False when it does not run."""
+    async with store.transaction() as tx:
+        now = await tx.clock()
+        lease = await tx.drain_node(node_id)
+    if lease is None or lease.lease_until <= now:
+        return False
+    calls = len(await store.list_active_calls(node_id))
+    renewal = settings.node.lease_seconds / 3
+    print(
+        f"node {node_id} drains within {renewal:.0f} s: it takes no new call, and stops once "
+        f"its {calls} call(s) have ended (at most [node] drain_timeout_seconds)"
+    )
+    return True
 
 
 def _migrate(args: argparse.Namespace) -> int:

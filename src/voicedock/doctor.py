@@ -22,8 +22,10 @@ from voicedock.config import (
     Settings,
     load_settings,
 )
+from voicedock.config.workers import check_workers
 from voicedock.egress.settings import egress_policy, egress_warnings
 from voicedock.errors import ConfigError
+from voicedock.workers.count import worker_count
 
 
 def check_asterisk_config(directory: Path, settings: Settings) -> list[str]:
@@ -86,6 +88,7 @@ def cap_warnings(settings: Settings) -> list[str]:
 def run_doctor(config: str | None, asterisk_config: Path | None, out: TextIO) -> int:
     try:
         settings = load_settings(config)
+        check_workers(settings, worker_count(settings))  # `voicedock serve`'s, as it starts
     except ConfigError as exc:
         print(str(exc), file=out)
         return 2

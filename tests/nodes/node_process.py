@@ -5,7 +5,9 @@
 providers registered under the name ``node-fake`` (``[speech] stt``/``tts``/``llm``): a scripted
 STT, the echo LLM and ``ToneTts``; and ``node-hearing`` (``[speech] stt``): an STT that hears the
 lab parties' sentence in every utterance, so that talking parties get answers (``tests/soak``).
-``node_process`` starts it from a test and always stops it.
+``node_process`` starts it from a test and always stops it. With ``[node] workers`` above 1 the
+process is the supervisor of that many workers, each this module again (``voicedock serve
+--workers N``'s supervisor and workers, the fakes registered in each).
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.cli import freeze_startup_heap
 from voicedock.config import load_settings
+from voicedock.config.workers import WorkerPlace, worker_settings
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
 from voicedock.store import open_store
+from voicedock.workers.supervisor import supervise, worker_command
 
 SPEECH = "node-fake"
 HEARING = "node-hearing"
@@ -172,7 +176,10 @@ def _describe(o: object) -> str:
     return _name(o) or type(o).__qualname__
 
 
-def main(config: str) -> None:
+def main(config: str, *worker: str) -> int:
+    """The node of ``config``; with ``[node] workers`` above 1, the supervisor of that many
+    workers, each this module again with ``--worker k/N --orders-fd FD`` (``worker``), as
+    ``voicedock serve --workers N`` runs them."""
     if trace := os.environ.get(TRACE_DIR):
         trace_allocations(Path(trace), float(os.environ.get(TRACE_EVERY, "60")))
     handler = logging.StreamHandler()  # as ``voicedock serve`` logs
@@ -183,10 +190,18 @@ def main(config: str) -> None:
     llm_registry.register(SPEECH, lambda _c, _e: FakeLlm())
     tts_registry.register(SPEECH, lambda _c, _e: ToneTts(8000))
     settings = load_settings(config)
+    role = None
+    if worker:  # --worker k/N --orders-fd FD
+        role = serve.Worker(WorkerPlace.parse(settings, worker[1]), int(worker[3]))
+        settings = worker_settings(settings, role.place)
+    elif settings.node.workers > 1:
+        command = worker_command(["-m", "nodes.node_process", config], settings.node.workers)
+        return supervise(settings, settings.node.workers, command)
     app = create_app(settings)
     app.on_startup.append(freeze_startup_heap)
-    serve.run(app, host=settings.server.host, port=settings.server.port)
+    serve.run(app, host=settings.server.host, port=settings.server.port, worker=role)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    sys.exit(main(*sys.argv[1:]))

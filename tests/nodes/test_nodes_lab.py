@@ -61,17 +61,19 @@ def node_config(
     stt: str = SPEECH,
     speech: str = SPEECH,
     tts: str | None = None,
+    workers: int | None = None,
 ) -> Path:
     """The node's configuration file, as an operator writes it (the default lease unless
     ``lease_seconds``; ``max_calls`` at once on ACME's number; the fake speech, its STT
     ``stt`` and its TTS ``tts`` if given; ``speech="offline"`` for a node started as
-    ``voicedock serve``, where the fakes are not registered)."""
+    ``voicedock serve``, where the fakes are not registered; ``workers``: ``[node] workers``)."""
     q = json.dumps  # a JSON string is a TOML basic string
     lines = [
         f"[server]\nhost = {q('127.0.0.1')}\nport = {port}",
         f"[database]\nurl = {q(database)}",
         f"[node]\nid = {q(node_id)}"
-        + (f"\nlease_seconds = {lease_seconds}" if lease_seconds is not None else ""),
+        + (f"\nlease_seconds = {lease_seconds}" if lease_seconds is not None else "")
+        + (f"\nworkers = {workers}" if workers is not None else ""),
         f"[speech]\nstt = {q(stt if speech == SPEECH else speech)}\ntts = {q(tts or speech)}\n"
         f"llm = {q(speech)}",
         '[[trunks]]\nname = "carrier"\nendpoint = "carrier"',

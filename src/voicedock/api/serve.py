@@ -11,54 +11,42 @@ process's signals.
 
 A ``SIGINT`` (or a second ``SIGTERM``) while the service starts stops the start; one ``SIGTERM``
 then drains as soon as the service is up (calls resumed at start-up finish first).
+
+A worker of ``voicedock serve --workers N`` (``workers/``) serves the same way, on the
+machine's API port that every worker listens on and on its own port (``config/workers.py``),
+and its supervisor's orders (``workers/orders.py``) ask what these signals ask.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-import signal
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_log import AccessLogger
 
-from voicedock.aio import first_of
+from voicedock.aio import Supervisor, first_of
 from voicedock.api.app_keys import SERVICE
+from voicedock.api.machine import MACHINE, Machine
+from voicedock.config.workers import WorkerPlace
 from voicedock.service import Service
+from voicedock.workers.orders import follow_orders
+from voicedock.workers.signals import StopSignals
+
+log = logging.getLogger("voicedock.api")
 
 
-class StopSignals:
-    """What the process was told: ``drain`` (a first ``SIGTERM``), ``stop`` (a second one, or
-    ``SIGINT``)."""
+@dataclass(frozen=True)
+class Worker:
+    """This process is worker ``place`` of ``voicedock serve --workers N``, its supervisor's
+    orders on ``orders_fd`` (``workers/orders.py``)."""
 
-    def __init__(self) -> None:
-        self.drain = asyncio.Event()
-        self.stop = asyncio.Event()
-        self._terms = 0
-
-    def terminate(self) -> None:
-        """A ``SIGTERM``: the first drains, the next stops."""
-        self._terms += 1
-        (self.drain if self._terms == 1 else self.stop).set()
-
-    def interrupt(self) -> None:
-        """A ``SIGINT``: stop."""
-        self.stop.set()
-
-    @contextlib.contextmanager
-    def installed(self, loop: asyncio.AbstractEventLoop) -> Iterator[StopSignals]:
-        """Heard from the process's signals while the block runs (then their default again)."""
-        handlers = {signal.SIGTERM: self.terminate, signal.SIGINT: self.interrupt}
-        for signum, handler in handlers.items():
-            loop.add_signal_handler(signum, handler)
-        try:
-            yield self
-        finally:
-            for signum in handlers:
-                loop.remove_signal_handler(signum)
+    place: WorkerPlace
+    orders_fd: int
 
 
 async def serve(
@@ -68,27 +56,49 @@ async def serve(
     port: int,
     ready: Callable[[], None] = lambda: None,
     access_log_class: type[AbstractAccessLogger] = AccessLogger,
+    worker: Worker | None = None,
 ) -> None:
     """Serve ``app`` (which opens the service) on ``host``:``port`` until the process is told
-    to stop or its node has drained; then close it. ``ready``: called once the API serves."""
+    to stop or its node has drained; then close it. ``ready``: called once the API serves.
+    A ``worker`` shares ``port`` with the machine's other workers (``SO_REUSEPORT``), serves
+    on its own port too, and follows its supervisor's orders as it would its signals."""
+    if worker is not None:  # before the app is frozen: its routes reach the other workers
+        machine = app[MACHINE] = Machine(worker.place)
+        app.on_cleanup.append(lambda _app: machine.aclose())
     runner = web.AppRunner(app, access_log_class=access_log_class)
     with StopSignals().installed(asyncio.get_running_loop()) as signals:
-        try:
-            started = await first_of(signals.stop.wait(), runner.setup())
-            if started is not None and started[0] == 0:
-                return  # stopped while starting
-            await web.TCPSite(runner, host, port).start()
-            ready()
-            service = app[SERVICE]
-            drained = service.drain.finished
-            await first_of(signals.stop.wait(), _drain_when_told(service, signals), drained.wait())
-        finally:
-            await runner.cleanup()
+        async with Supervisor("serve", log) as tasks:
+            if worker is not None:
+                tasks.spawn(follow_orders(worker.orders_fd, signals), name="orders")
+            try:
+                started = await first_of(signals.stop.wait(), runner.setup())
+                if started is not None and started[0] == 0:
+                    return  # stopped while starting
+                for site in _sites(runner, host, port, worker):
+                    await site.start()
+                ready()
+                service = app[SERVICE]
+                drained = service.drain.finished
+                await first_of(
+                    signals.stop.wait(), _drain_when_told(service, signals), drained.wait()
+                )
+            finally:
+                await runner.cleanup()
+
+
+def _sites(runner: web.AppRunner, host: str, port: int, worker: Worker | None) -> list[web.TCPSite]:
+    """Where the app listens: ``host``:``port``; a worker shares it and has its own port."""
+    if worker is None:
+        return [web.TCPSite(runner, host, port)]
+    return [
+        web.TCPSite(runner, host, port, reuse_port=True),
+        web.TCPSite(runner, host, worker.place.own_port),
+    ]
 
 
 async def _drain_when_told(service: Service, signals: StopSignals) -> None:
     await signals.drain.wait()
-    service.drain.request("SIGTERM")
+    service.drain.request(signals.why)
     await service.drain.finished.wait()
 
 
@@ -100,6 +110,7 @@ def run(
     loop: asyncio.AbstractEventLoop | None = None,
     ready: Callable[[], None] = lambda: None,
     access_log_class: type[AbstractAccessLogger] = AccessLogger,
+    worker: Worker | None = None,
 ) -> None:
     """``serve`` on ``loop`` (a new asyncio loop by default) until it returns, then close the
     loop (what is still running on it is cancelled first)."""
@@ -107,7 +118,14 @@ def run(
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(
-            serve(app, host=host, port=port, ready=ready, access_log_class=access_log_class)
+            serve(
+                app,
+                host=host,
+                port=port,
+                ready=ready,
+                access_log_class=access_log_class,
+                worker=worker,
+            )
         )
     finally:
         try:
@@ -131,4 +149,4 @@ def _cancel_left(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
 
 
-__all__ = ["StopSignals", "run", "serve"]
+__all__ = ["StopSignals", "Worker", "run", "serve"]

@@ -34,6 +34,13 @@ def operator_settings(key: str, provider: str, speech: SpeechSettings) -> JsonOb
     return {}
 
 
+def uses_offline_speech(speech: SpeechSettings) -> bool:
+    """Whether the node's own engines (``[speech] stt`` and ``tts``) run models on its cores:
+    Whisper or Piper. Otherwise its speech is the cloud's (or light: espeak-ng), and a call
+    costs the node little more than its media (docs/performance/sizing.md)."""
+    return speech.stt in WHISPER_NAMES or speech.tts in _PIPER_NAMES
+
+
 def operator_stt(provider: str, speech: SpeechSettings) -> SttConfig:
     """The section of the node's own ``provider`` STT, with the operator's host settings (what
     the warm-up and a warm transfer's answer are transcribed with)."""

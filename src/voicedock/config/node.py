@@ -12,6 +12,8 @@ from msgspec import Meta
 from voicedock.config.fields import NAME_MAX, Port, Table, matching, within
 from voicedock.validation import TOKEN_PATTERN
 
+WORKERS_MAX = 256  # worker processes of one `voicedock serve`
+
 
 class ServerSettings(Table):
     host: str = "127.0.0.1"
@@ -56,6 +58,10 @@ class NodeSettings(Table):
     # finish for at most this long; then it stops as a second SIGTERM would, hanging up what is
     # left (end_reason "shutdown"). 0: SIGTERM stops at once (docs/nodes.md).
     drain_timeout_seconds: Annotated[int, Meta(ge=0, le=86_400)] = 600
+    # The node processes `voicedock serve` runs on this machine, each a node of its own
+    # (`<id>-w<k>`; `--workers N` overrides it). 0: one per core with cloud speech on
+    # PostgreSQL, else one (docs/nodes.md, "Workers: every core of a machine").
+    workers: Annotated[int, Meta(ge=0, le=WORKERS_MAX)] = 0
 
     def __post_init__(self) -> None:
         if not self.id:

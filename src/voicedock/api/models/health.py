@@ -67,16 +67,35 @@ class ProviderBreaker(Reply, kw_only=True):
     ) = UNSET
 
 
+HealthStatus = Literal["ok", "degraded", "unavailable", "draining"]
+
+
+class WorkerHealth(Reply, kw_only=True):
+    node: Annotated[str, Meta(description="The worker's node id (<[node] id>-w<k>).")]
+    status: Annotated[
+        Literal["ok", "degraded", "unavailable", "draining", "down"],
+        Meta(
+            description="Its own /health's status (on its own port); down: it did not answer "
+            "(restarting after a crash, or exited after a drain)."
+        ),
+    ]
+    can_place_calls: bool
+    draining: bool
+
+
 class Health(Reply, kw_only=True):
     status: Annotated[
-        Literal["ok", "degraded", "unavailable", "draining"],
+        HealthStatus,
         Meta(
             description="ok (200): the database answers and every PBX link is up, or pbx.kind "
             "is none; degraded: the database answers but a PBX link is down — 200 while calls "
             "can still be placed (one of several servers down), 503 when they cannot; "
             "unavailable (503): the database does not answer; draining (503): this node is "
             "stopping (SIGTERM, voicedock nodes drain): it takes no new call and exits once its "
-            "calls have ended."
+            "calls have ended. On the API port of a machine running several workers "
+            "(voicedock serve --workers), the machine's: ok while every worker is, degraded "
+            "(200) while some worker can place calls, draining while every worker answering "
+            "drains."
         ),
     ]
     can_place_calls: bool
@@ -95,6 +114,17 @@ class Health(Reply, kw_only=True):
             "never changes status: calls go on with their plans' next entries."
         ),
     ]
+    workers: (
+        Annotated[
+            list[WorkerHealth],
+            Meta(
+                description="A machine running several workers (voicedock serve --workers), "
+                "asked on its API port: each worker as its own /health answers (database, "
+                "pbx and providers above are those of the worker that answered)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 def _health_op() -> Schema:

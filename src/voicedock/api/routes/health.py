@@ -10,8 +10,17 @@ from aiohttp import web
 
 from voicedock.api.app_keys import SERVICE
 from voicedock.api.authentication import sends_metrics_token
+from voicedock.api.machine import MACHINE
 from voicedock.api.models.base import reply
-from voicedock.api.models.health import Health
+from voicedock.api.models.health import (
+    DatabaseHealth,
+    Health,
+    HealthStatus,
+    PbxHealth,
+    ProviderBreaker,
+    UpDown,
+    WorkerHealth,
+)
 from voicedock.errors import StoreError
 from voicedock.logs import describe
 
@@ -28,7 +37,10 @@ async def health(request: web.Request) -> web.Response:
     (``pbx.kind = "none"``: when the database answers); ``503`` otherwise, or while the node
     drains, so that a load balancer takes a node that cannot place calls, or is stopping, out.
     Public: names components and link kinds, never hosts or keys (the operator's monitoring,
-    with the ``[metrics]`` bearer token, sees which provider endpoint a breaker is for)."""
+    with the ``[metrics]`` bearer token, sees which provider endpoint a breaker is for).
+
+    A worker of ``voicedock serve --workers N`` answers for itself on its own port, and for
+    the machine on the API port the workers share (``workers``: each worker's own answer)."""
     service = request.app[SERVICE]
     try:
         async with asyncio.timeout(HEALTH_DATABASE_TIMEOUT):
@@ -40,6 +52,7 @@ async def health(request: web.Request) -> web.Response:
     pbx = service.pbx.health()
     disabled = pbx.kind == "none"
     draining = service.drain.draining
+    status: HealthStatus
     if not database_up:
         status = "unavailable"
     elif draining:
@@ -62,16 +75,44 @@ async def health(request: web.Request) -> web.Response:
             for name, server in sorted(pbx.servers.items())
         }
     can_place_calls = database_up and pbx.can_place_calls and not draining
-    body = {
-        "status": status,
-        "can_place_calls": can_place_calls,
-        "draining": draining,
-        "database": {"status": _up(database_up)},
-        "pbx": pbx_body,
-        "providers": _breakers(request),
-    }
-    serving = status == "ok" or (status == "degraded" and can_place_calls)
-    return reply(msgspec.convert(body, Health), status=200 if serving else 503)
+    body = Health(
+        status=status,
+        can_place_calls=can_place_calls,
+        draining=draining,
+        database=DatabaseHealth(status=_up(database_up)),
+        pbx=msgspec.convert(pbx_body, PbxHealth),
+        providers=msgspec.convert(_breakers(request), list[ProviderBreaker]),
+    )
+    machine = request.app.get(MACHINE)
+    if machine is not None and machine.on_shared_port(request):
+        body = machine_health(body, machine.place.node_id, await machine.health())
+    serving = body.status == "ok" or (body.status == "degraded" and body.can_place_calls)
+    return reply(body, status=200 if serving else 503)
+
+
+def machine_health(own: Health, node: str, others: list[WorkerHealth]) -> Health:
+    """``own`` (this worker's health) as the machine's, with every worker's: ok while each
+    is; draining while each that answers drains; degraded while some worker can place calls
+    (200) or none can (503); unavailable when this one's database does not answer."""
+    this = WorkerHealth(
+        node=node, status=own.status, can_place_calls=own.can_place_calls, draining=own.draining
+    )
+    workers = sorted([this, *others], key=lambda w: (len(w.node), w.node))
+    answering = [w for w in workers if w.status != "down"]
+    draining = all(w.draining for w in answering)
+    can_place_calls = any(w.can_place_calls for w in workers)
+    status: HealthStatus
+    if draining:
+        status = "draining"
+    elif all(w.status == "ok" for w in workers):
+        status = "ok"
+    elif own.status == "unavailable" and not can_place_calls:
+        status = "unavailable"
+    else:
+        status = "degraded"
+    return msgspec.structs.replace(
+        own, status=status, can_place_calls=can_place_calls, draining=draining, workers=workers
+    )
 
 
 def _breakers(request: web.Request) -> list[dict[str, str]]:
@@ -91,5 +132,5 @@ def _breakers(request: web.Request) -> list[dict[str, str]]:
     return sorted(out, key=lambda b: (b["engine"], b["provider"], b.get("endpoint", "")))
 
 
-def _up(up: bool) -> str:
+def _up(up: bool) -> UpDown:
     return "up" if up else "down"

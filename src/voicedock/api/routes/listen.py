@@ -4,7 +4,9 @@ Authorized as every request (``Authorization: Bearer <key>``, or the console's s
 which a browser sends with the websocket's handshake), by a key that holds the listen grant
 (``ApiKey.listen``: 403 otherwise); a key hears only its organization's calls. The refusals
 are answered before the upgrade, as JSON error bodies (``calls/listening.py``: 404, 409 ``Call not
-active`` or ``Call on another node``, 429).
+active`` or ``Call on another node``, 429). A call another worker of this machine serves
+(``voicedock serve --workers``) is relayed to that worker (``api/machine.py``): its refusals,
+then its stream.
 
 Once upgraded: one text message ``{"type": "hello", ...}`` stating the format, then one binary
 message per 20 ms frame of either side (``media/listen_tap.py``: an 8-byte header, then 16-bit PCM),
@@ -27,13 +29,16 @@ from voicedock.aio import first_of
 from voicedock.api.app_keys import API_KEY, CONSOLE_SESSION, SERVICE
 from voicedock.api.authentication import current_key, organization_of
 from voicedock.api.key_scopes import check_listen
+from voicedock.api.machine import MACHINE
 from voicedock.api.routes.call_events import KEY_CHECK_SECONDS
 from voicedock.api.routes.calls import CALLS
+from voicedock.calls.listening import CallOnAnotherNode
 from voicedock.errors import BadRequest, Forbidden, NotFound
 
 routes = web.RouteTableDef()
 
 HEARTBEAT_SECONDS = 15.0
+MAX_MESSAGE = 4096  # what a listener sends is ignored
 CLIENT_CLOSED = "client-closed"
 SIGNED_OUT = "credentials-ended"
 SHUTDOWN = "shutdown"
@@ -48,6 +53,10 @@ def setup(app: web.Application) -> None:
 
     app.on_shutdown.append(on_shutdown)
     app.add_routes(routes)
+
+
+def _no_upgrade() -> BadRequest:
+    return BadRequest("connect with a websocket (Upgrade: websocket) to listen")
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -67,12 +76,23 @@ async def listen(request: web.Request) -> web.StreamResponse:
     if request.get(CONSOLE_SESSION) is not None and not _same_origin(request):
         raise Forbidden("a console session listens from the console's own page only")
     listening = service.listening
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_MESSAGE)
     # 404, 409 or 429 as JSON, before the upgrade.
-    await listening.call(organization_of(request), call_id)
+    try:
+        await listening.call(organization_of(request), call_id)
+    except CallOnAnotherNode as elsewhere:  # another worker of this machine: relayed there
+        machine = request.app.get(MACHINE)
+        url = machine.url_of(elsewhere.node, request.path) if machine is not None else None
+        if machine is None or url is None:
+            raise
+        if not ws.can_prepare(request).ok:
+            raise _no_upgrade() from None
+        return await machine.relay_websocket(
+            request, url, heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_MESSAGE
+        )
     listening.check_room(organization_of(request), call_id)
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
     if not ws.can_prepare(request).ok:
-        raise BadRequest("connect with a websocket (Upgrade: websocket) to listen")
+        raise _no_upgrade()
     async with listening.listen(organization_of(request), call_id) as (call, listener):
         await ws.prepare(request)
         try:

@@ -29,12 +29,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
-from functools import partial
+from functools import cached_property, partial
 
 from voicedock.aio import Supervisor
 from voicedock.errors import ProviderError
 from voicedock.pipeline.fallback_plans.hedge import Hedging, first_answer
-from voicedock.pipeline.fallback_plans.plan import Entry, Plan, Switch
+from voicedock.pipeline.fallback_plans.plan import Entry, Plan
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.llm_stream import MODEL_LATE, reply_sentences
 from voicedock.pipeline.provider_health import Endpoint, ProviderHealth
@@ -59,18 +59,11 @@ log = logging.getLogger("voicedock.pipeline")
 class LlmPlan(Plan[Llm]):
     kind = "llm"
 
-    def __init__(
-        self,
-        entries: Sequence[Entry[Llm]],
-        health: ProviderHealth,
-        on_switch: Callable[[Switch], None] | None = None,
-        *,
-        attempt_timeout_s: float | None = None,
-    ) -> None:
-        super().__init__(entries, health, on_switch, attempt_timeout_s=attempt_timeout_s)
-        # A reply's first tokens awaited while a hedge may race them, and the requests of the
-        # models it outran, read on until they show whether they work (``hedge.py``).
-        self._tasks = Supervisor("llm plan", log)
+    @cached_property
+    def _tasks(self) -> Supervisor:
+        """A reply's first tokens awaited while a hedge may race them, and the requests of the
+        models it outran, read on until they show whether they work (``hedge.py``)."""
+        return Supervisor("llm plan", log)
 
     @classmethod
     def alone(cls, llm: Llm, endpoint: Endpoint | None = None) -> LlmPlan:
