@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
 
 import pytest
 
@@ -339,3 +341,38 @@ async def test_deliver_hands_events_in_order_and_a_failing_handler_costs_only_it
         await asyncio.wait_for(all_seen.wait(), 5)
     assert seen == [1, 2, 3]
     assert "ARI event handler failed for int" in caplog.text
+
+
+async def test_a_child_cancelled_in_a_timeout_is_freed_without_the_collector() -> None:
+    """A cancelled task keeps its ``CancelledError``, whose traceback holds the frames it was
+    cancelled in: through an ``asyncio.timeout`` there, the task itself. The supervisor takes
+    that error from its child, so what the child held goes when the child does."""
+
+    class Held:
+        pass
+
+    held: list[weakref.ref[Held]] = []
+    started = asyncio.Event()
+
+    async def child() -> None:
+        mine = Held()
+        held.append(weakref.ref(mine))
+        async with asyncio.timeout(60) as deadline:  # a local that holds the task
+            assert deadline.when() is not None
+            started.set()
+            await asyncio.sleep(60)
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        async with Supervisor("owner", log) as tasks:
+            task = tasks.spawn(child())
+            await started.wait()
+            assert task is not None
+            task.cancel()
+            await asyncio.wait([task])
+            del task
+        assert [ref() for ref in held] == [None]
+    finally:
+        if enabled:
+            gc.enable()

@@ -20,6 +20,7 @@ hands a queue's items to one handler in order, a failing one logged and the next
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TypeAlias, TypeVar
@@ -98,6 +99,7 @@ class Supervisor:
         task = self._group.create_task(guarded, name=name)
         self._children.add(task)
         task.add_done_callback(self._children.discard)
+        task.add_done_callback(_let_go)
         # A child cancelled before it first ran never awaited ``coro``: close it quietly.
         task.add_done_callback(lambda _t: coro.close())
         return task
@@ -170,6 +172,15 @@ class Supervisor:
     def _failed(self, exc: BaseException) -> None:
         if self._on_error is not None and isinstance(exc, Exception):
             self._on_error(exc)
+
+
+def _let_go(task: asyncio.Task[T]) -> None:
+    """A child ended cancelled: its ``CancelledError`` is taken from the task. Kept, its
+    traceback would hold the frames the child was cancelled in, and through them (an
+    ``asyncio.timeout``, the owner) the task itself: a cycle only the collector frees."""
+    if task.cancelled():
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()  # hands the saved error over, once; later awaiters get a new one
 
 
 async def deliver(

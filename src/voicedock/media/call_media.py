@@ -64,7 +64,8 @@ class DirectAudio(Protocol):
     """``CallMedia`` that can hand caller frames to a callback as they arrive (``MediaSession``):
     the conversation reads 50 frames a second per call without a task woken for each."""
 
-    def deliver_audio_to(self, consumer: Callable[[bytes], None]) -> None:
+    def deliver_audio_to(self, consumer: Callable[[bytes], None] | None) -> None:
         """Each caller frame to ``consumer`` from now on; ``inbound_audio()`` then only ends
-        when the media does."""
+        when the media does. ``None``: frames are queued for ``inbound_audio()`` again (the
+        consumer is let go)."""
         ...

@@ -101,6 +101,7 @@ from voicedock.pipeline.providers.realtime import (
     RealtimeTranscript,
 )
 from voicedock.pipeline.tools import ToolExecutor
+from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -157,13 +158,17 @@ class RealtimeDialogue(DialogueBase):
         self._conv: RealtimeConversation | None = None
         # A failing task ends the call with the fallback message.
         self._tasks = Supervisor(
-            "speech-to-speech dialogue", log, expected=SPEECH_FAILURES, on_error=self._task_failed
+            "speech-to-speech dialogue",
+            log,
+            expected=SPEECH_FAILURES,
+            on_error=weak_method(self._task_failed),
         )
         self._end = CallEnd(cfg)
         # Audible now: the model's replies (played here) and voicedock's own speech.
-        self._assistant_audio = AssistantAudio(tts, sink, cfg, wall_clock)
+        self._assistant_audio = audio = AssistantAudio(tts, sink, cfg, wall_clock)
         self._interruptible = InterruptibleTasks(self._tasks)  # saying or finishing a reply
         self._caller = CallerStream(cfg.sample_rate, speech.sample_rate)
+        spawn = weak_method(self._spawn)  # the parts' callbacks never keep the dialogue alive
         self._messages = AssistantMessages(
             self._assistant_audio,
             sink,
@@ -172,23 +177,23 @@ class RealtimeDialogue(DialogueBase):
             provider_rate=speech.sample_rate,
             call_rate=cfg.sample_rate,
             wall_clock=wall_clock,
-            spawn=self._spawn,
+            spawn=spawn,
         )
         self._function_calls = FunctionCalls(
             ToolCalls(tools, self._tasks, cfg),
             self._transcript,
             self._messages,
             wall_clock,
-            say_filler=lambda text: self._spawn(self._messages.speak(text), speech=True),
-            end_call=lambda: self._spawn(self._finish(ASSISTANT_ENDED_CALL, None)),
+            say_filler=weak_method(self._say_filler),
+            end_call=weak_method(self._assistant_ended),
         )
         self._watch = SilenceWatch(
             cfg,
             self._end,
-            audible=lambda: self.assistant_audible,
-            busy=self._busy,
-            on_end=lambda end: self._spawn(self._finish(end.reason, end.final_message)),
-            on_prompt=lambda: self._spawn(self._say(cfg.silence_prompt_message), speech=True),
+            audible=lambda: audio.audible,
+            busy=weak_method(self._busy),
+            on_end=weak_method(self._limit_reached),
+            on_prompt=weak_method(self._prompt_silence),
         )
         self._answer = AnswerWatch(
             cfg,
@@ -197,11 +202,11 @@ class RealtimeDialogue(DialogueBase):
             self._watch,
             self._function_calls,
             hand_over_after_s=hand_over_after_s,
-            spawn=self._spawn,
-            spawn_speech=lambda coro: self._spawn(coro, speech=True),
-            on_no_answer=self._session_failed,
+            spawn=spawn,
+            spawn_speech=weak_method(self._spawn_speech),
+            on_no_answer=weak_method(self._session_failed),
         )
-        self._keypad = KeypadInput(cfg.keypad, wall_clock, self._keypad_due)
+        self._keypad = KeypadInput(cfg.keypad, wall_clock, weak_method(self._keypad_due))
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
@@ -400,7 +405,8 @@ class RealtimeDialogue(DialogueBase):
                 if reply is not None:
                     await reply.wait_played()
         awaiting = self._messages.awaiting_reply
-        self._handover = Handover(exc, b"", caller_turn, reply is not None, awaiting)
+        error = exc.with_traceback(None)  # kept, its frames (this dialogue's) are not
+        self._handover = Handover(error, b"", caller_turn, reply is not None, awaiting)
         self._end.end(SESSION_FAILED)
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
@@ -431,6 +437,21 @@ class RealtimeDialogue(DialogueBase):
             coro.close()
             return None
         return self._interruptible.spawn(coro) if speech else self._tasks.spawn(coro)
+
+    def _spawn_speech(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None] | None:
+        return self._spawn(coro, speech=True)
+
+    def _say_filler(self, text: str) -> None:
+        self._spawn(self._messages.speak(text), speech=True)
+
+    def _prompt_silence(self) -> None:
+        self._spawn(self._say(self.config.silence_prompt_message), speech=True)
+
+    def _limit_reached(self, end: EndCall) -> None:
+        self._spawn(self._finish(end.reason, end.final_message))
+
+    def _assistant_ended(self) -> None:
+        self._spawn(self._finish(ASSISTANT_ENDED_CALL, None))
 
     def _task_failed(self, exc: Exception) -> None:
         session_over = self._session_over or (self._conv is not None and self._conv.ended)

@@ -49,6 +49,7 @@ from voicedock.pipeline.provider_health import Attempt
 from voicedock.pipeline.providers.base import ProviderError
 from voicedock.pipeline.realtime_dialogue import SESSION_FAILED, Handover, RealtimeDialogue
 from voicedock.pipeline.turn_engine import TurnEngine
+from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -90,7 +91,9 @@ class RealtimeWithPipeline(Closable):
         self._moving = False  # the session failed, the pipeline is not listening yet
         self._held = bytearray()  # the caller's audio meanwhile
         self._waiting: list[Command] = []  # what was asked meanwhile
-        self._tasks = Supervisor("speech-to-speech call", log, on_error=self._task_failed)
+        self._tasks = Supervisor(
+            "speech-to-speech call", log, on_error=weak_method(self._task_failed)
+        )
         self._move = asyncio.Lock()  # the move itself (the session closed, the pipeline started)
         self._reason: str | None = None
         self._ended = asyncio.Event()

@@ -90,6 +90,7 @@ from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.output import OutputSink, Speech
 from voicedock.pipeline.providers.base import Llm, Stt, Tts
 from voicedock.pipeline.tools import ToolExecutor
+from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.pipeline")
 
@@ -140,7 +141,7 @@ class TurnEngine(DialogueBase):
             echo=cfg.echo,
         )
         self._transcript = TranscriptKeeper(
-            on_transcript, self._open_since, self._serving.provider_of
+            on_transcript, weak_method(self._open_since), self._serving.provider_of
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []
@@ -148,7 +149,7 @@ class TurnEngine(DialogueBase):
         self._events: asyncio.Queue[Frame] = asyncio.Queue()
         # A failing speech task ends the call with the fallback message.
         self._tasks = Supervisor(
-            "conversation", log, expected=SPEECH_FAILURES, on_error=self._task_failed
+            "conversation", log, expected=SPEECH_FAILURES, on_error=weak_method(self._task_failed)
         )
         self._run_task: asyncio.Task[None] | None = None
         self._end = CallEnd(cfg)
@@ -166,7 +167,7 @@ class TurnEngine(DialogueBase):
             ToolCalls(tools, self._tasks, cfg),
             self._tasks,
         )
-        self._keypad = KeypadInput(cfg.keypad, wall_clock, self._keypad_due)
+        self._keypad = KeypadInput(cfg.keypad, wall_clock, weak_method(self._keypad_due))
         self._floor = Floor(
             self._assistant_audio,
             self._history,
@@ -188,7 +189,8 @@ class TurnEngine(DialogueBase):
         """Stop everything now (no final speech); idempotent. ``on_quiet``: see ``Dialogue``."""
         if not self._end.close():
             return
-        for task in [*self._floor.tasks, *([self._run_task] if self._run_task else [])]:
+        run, self._run_task = self._run_task, None  # ended, it would hold this engine's frame
+        for task in [*self._floor.tasks, *([run] if run else [])]:
             task.cancel()
         if (keys := self._keypad.flush()) is not None:
             self._add_keypad(keys)  # pressed before the call ended: recorded, not answered

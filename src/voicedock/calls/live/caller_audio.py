@@ -106,6 +106,7 @@ async def _hear_directly(
         await asyncio.wait((failed, ended), return_when=asyncio.FIRST_COMPLETED)
     finally:
         ended.cancel()
+        direct.deliver_audio_to(None)  # the media holds nothing of the dialogue any more
     if failed.done():
         failed.result()
 

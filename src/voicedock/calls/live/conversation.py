@@ -71,6 +71,7 @@ from voicedock.pipeline.turn_engine import (
     ConversationConfig,
     TurnEngine,
 )
+from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.calls")
 
@@ -125,7 +126,7 @@ class LiveConversation(Closable):
         self._analysis_plan = analysis_plan(assistant_config)
         self._conversation: Dialogue | None = None
         # A failing task ends the call (it never cancels its siblings).
-        self._tasks = Supervisor("live call", log, on_error=lambda _exc: self._end(INTERNAL_ERROR))
+        self._tasks = Supervisor("live call", log, on_error=weak_method(self._task_failed))
         self._taps = CallTaps(media, recorder)
         self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listening.py``)
         self._screening = None
@@ -190,6 +191,9 @@ class LiveConversation(Closable):
         a pipeline call's turn engine is)."""
         on_transcript = self._delivery.put if self._delivery is not None else None
         sink = MediaSink(self._media)
+        # The factories hold what they use, not this conversation: the speech-to-speech call
+        # keeps them, and this conversation holds that call.
+        tools, call_config = self._tools, self._config
 
         def pipeline(
             engines: SpeechProviders | RealtimePlan, config: ConversationConfig
@@ -203,7 +207,7 @@ class LiveConversation(Closable):
                 sink=sink,
                 config=config,
                 on_transcript=on_transcript,
-                tools=self._tools,
+                tools=tools,
                 endpoints=engines.endpoints,
             )
 
@@ -214,21 +218,21 @@ class LiveConversation(Closable):
                 speech=speech,
                 tts=providers.tts,
                 sink=sink,
-                config=self._config,
+                config=call_config,
                 on_transcript=on_transcript,
-                tools=self._tools,
+                tools=tools,
                 hand_over_after_s=hand_over_after_s,
             )
 
         if providers.realtime is None:
-            return pipeline(providers, self._config)
+            return pipeline(providers, call_config)
         if (plan := providers.pipeline) is None:
             return speech_to_speech(providers.realtime)
         return RealtimeWithPipeline(
             session=partial(speech_to_speech, providers.realtime),
             pipeline=partial(pipeline, plan),
             plan=plan,
-            config=self._config,
+            config=call_config,
         )
 
     async def run(self) -> LiveCallResult:
@@ -354,6 +358,9 @@ class LiveConversation(Closable):
     @property
     def _media_lost(self) -> bool:
         return self._media.close_reason in (CloseReason.PEER, CloseReason.BROKEN)
+
+    def _task_failed(self, _exc: Exception) -> None:
+        self._end(INTERNAL_ERROR)
 
     def _end(self, reason: str) -> None:
         if self.end_reason is None:

@@ -16,6 +16,7 @@ from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import Int16Array, decode
 from voicedock.media.listen_tap import ListenTap
 from voicedock.media.recording import CallRecorder, RecordingError
+from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.calls")
 
@@ -24,7 +25,7 @@ class CallTaps:
     def __init__(self, media: CallMedia, recorder: CallRecorder | None) -> None:
         self._media, self._recorder = media, recorder
         # The call's live listeners: fed from the recording's taps while anyone listens.
-        self.listen = ListenTap(media.format.sample_rate, on_active=self._listening)
+        self.listen = ListenTap(media.format.sample_rate, on_active=weak_method(self._listening))
         self._running = False  # the dialogue runs: the assistant speaks through the pacer
 
     def caller(self, samples: Int16Array) -> None:

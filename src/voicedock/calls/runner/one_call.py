@@ -173,12 +173,9 @@ class OneCall:
 
         leg_format = await media_format(self._store, call)
 
-        def switched(switch: Switch) -> None:
-            running.provider_switches += 1
-            self._served.spawn(self._provider_switch(call.id, switch.event()))
-
         providers = await self._call_speech.providers(
-            await self._call_speech.keyed_config(call), on_switch=switched
+            await self._call_speech.keyed_config(call),
+            on_switch=partial(self._provider_switched, call.id),
         )
         running.speech_names = (providers.stt_name, providers.tts_name)
         speech = self._speech
@@ -204,12 +201,12 @@ class OneCall:
                         context=call.context,
                         providers=providers,
                         config=with_echo_settings(self._conversation, self._settings.speech.echo),
-                        hangup=lambda: self._hang_up(running, running.end_reason),
+                        hangup=lambda: self._hang_up_served(call.id),
                         on_transcript=lambda entry: self._transcript_turn(call.id, entry),
                         recorder=recorder,
                         voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
                         on_answering_machine=lambda v: self._answering_machine(call.id, v),
-                        tools=self._call_tools(running, call),
+                        tools=self._call_tools(call),
                         structured_data_check=speech.schema_checks.for_organization(
                             call.organization_id
                         ),
@@ -278,6 +275,11 @@ class OneCall:
         store = self._engine.records.store_answering_machine
         await self._stored(call_id, lambda: store(call_id, verdict), "answering-machine verdict")
 
+    def _provider_switched(self, call_id: str, switch: Switch) -> None:
+        if (running := self._served.get(call_id)) is not None:
+            running.provider_switches += 1
+        self._served.spawn(self._provider_switch(call_id, switch.event()))
+
     async def _provider_switch(self, call_id: str, switch: dict[str, JsonValue]) -> None:
         store = self._engine.records.store_provider_switch
         await self._stored(call_id, lambda: store(call_id, switch), "provider switch")
@@ -287,7 +289,7 @@ class OneCall:
         the store is unavailable)."""
         await self._backlog.submit(call_id, write, what=f"{what} of call {mask_call_id(call_id)}")
 
-    def _call_tools(self, running: RunningCall, call: Call) -> CallTools | None:
+    def _call_tools(self, call: Call) -> CallTools | None:
         from voicedock.calls.tools.config import assistant_tools
         from voicedock.calls.tools.executor import CallTools
 
@@ -296,19 +298,20 @@ class OneCall:
             return None
 
         def transfer(command: Transfer) -> None:
-            self._served.spawn(self._tool_transfer(running, call, command))
+            self._served.spawn(self._tool_transfer(call, command))
 
         return CallTools(call, tools, server=self._tool_server, pbx=self._pbx, transfer=transfer)
 
-    async def _tool_transfer(self, running: RunningCall, call: Call, command: Transfer) -> None:
+    async def _tool_transfer(self, call: Call, command: Transfer) -> None:
         """The transfer a ``transfer_call`` tool asked for; refused or failed, the model is
-        told and speaks again."""
+        told and speaks again (while the call is served)."""
         try:
             await self._engine.control.run(call.organization_id, call.id, command)
         except VoicedockError as exc:
             log.info("call %s: tool transfer failed: %s", mask_call_id(call.id), describe(exc))
             note = f"The transfer to {command.destination} did not work: {exc}"
-            await running.inject_context(note, trigger_response=True)
+            if (running := self._served.get(call.id)) is not None:
+                await running.inject_context(note, trigger_response=True)
 
     async def _transcript_turn(self, call_id: str, entry: TranscriptTurn) -> None:
         now = utcnow()  # when it was said, even if stored later
@@ -318,6 +321,11 @@ class OneCall:
             lambda: records.store_transcript_turn(call_id, entry, now),
             what=f"transcript turn of call {mask_call_id(call_id)}",
         )
+
+    async def _hang_up_served(self, call_id: str) -> None:
+        """The conversation of a served call hangs up, for the reason the call ends."""
+        if (running := self._served.get(call_id)) is not None:
+            await self._hang_up(running, running.end_reason)
 
     async def _hang_up(self, running: RunningCall, reason: str) -> None:
         """Store why voicedock ends the call, then ask the PBX to hang it up."""

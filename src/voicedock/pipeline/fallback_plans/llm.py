@@ -85,21 +85,24 @@ class LlmPlan(Plan[Llm]):
         use up the caller's own deadline); a failure after it is the caller's (its text would
         be doubled). A policy that only ends the call is not asked."""
         error: ProviderError | None = None
-        for tried in self.tries(passing_over=_ends_call):
-            started = False
-            deadline = self._attempt_timeout_s if tried.next is not None else None
-            tokens = tried.entry.provider.stream(messages)
-            try:
-                with self.serving(tried):
-                    async for token in first_in_time(tokens, deadline, MODEL_LATE):
-                        started = True
-                        yield token
-                    return
-            except ProviderError as exc:
-                if started:
-                    raise
-                error = exc
-        raise error or ProviderUnavailableError("no entry of the plan answers questions")
+        try:
+            for tried in self.tries(passing_over=_ends_call):
+                started = False
+                deadline = self._attempt_timeout_s if tried.next is not None else None
+                tokens = tried.entry.provider.stream(messages)
+                try:
+                    with self.serving(tried):
+                        async for token in first_in_time(tokens, deadline, MODEL_LATE):
+                            started = True
+                            yield token
+                        return
+                except ProviderError as exc:
+                    if started:
+                        raise
+                    error = exc
+            raise error or ProviderUnavailableError("no entry of the plan answers questions")
+        finally:
+            del error  # a failure's traceback holds this frame: the frame must not hold it
 
     async def sentences(
         self,

@@ -21,15 +21,18 @@ class SttPlan(Plan[Stt]):
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         error: ProviderError | None = None
-        for tried in self.tries():
-            try:
-                with self.serving(tried):
-                    try:
-                        async with asyncio.timeout(self._attempt_timeout_s):
-                            return await tried.entry.provider.transcribe(pcm, sample_rate)
-                    except TimeoutError as exc:
-                        raise ProviderTimeoutError("no transcript in time") from exc
-            except ProviderError as exc:
-                error = exc
-        assert error is not None  # the last entry is always tried
-        raise error
+        try:
+            for tried in self.tries():
+                try:
+                    with self.serving(tried):
+                        try:
+                            async with asyncio.timeout(self._attempt_timeout_s):
+                                return await tried.entry.provider.transcribe(pcm, sample_rate)
+                        except TimeoutError as exc:
+                            raise ProviderTimeoutError("no transcript in time") from exc
+                except ProviderError as exc:
+                    error = exc
+            assert error is not None  # the last entry is always tried
+            raise error
+        finally:
+            del error  # a failure's traceback holds this frame: the frame must not hold it

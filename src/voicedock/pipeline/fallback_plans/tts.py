@@ -31,18 +31,21 @@ class TtsPlan(Plan[Tts]):
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         error: ProviderError | None = None
-        for tried in self.tries(self._from):
-            tts = tried.entry.provider
-            try:
-                with self.serving(tried):
-                    audio = tts.synthesize(text)
-                    late = "the voice gave no audio in time"
-                    async for pcm in first_in_time(audio, self._attempt_timeout_s, late):
-                        yield resample_pcm16(pcm, tts.sample_rate, self.sample_rate)
-                    return
-            except ProviderError as exc:
-                error = exc
-                if tried.next is not None:
-                    self._from = tried.index + 1
-        assert error is not None  # the last entry is always tried
-        raise error
+        try:
+            for tried in self.tries(self._from):
+                tts = tried.entry.provider
+                try:
+                    with self.serving(tried):
+                        audio = tts.synthesize(text)
+                        late = "the voice gave no audio in time"
+                        async for pcm in first_in_time(audio, self._attempt_timeout_s, late):
+                            yield resample_pcm16(pcm, tts.sample_rate, self.sample_rate)
+                        return
+                except ProviderError as exc:
+                    error = exc
+                    if tried.next is not None:
+                        self._from = tried.index + 1
+            assert error is not None  # the last entry is always tried
+            raise error
+        finally:
+            del error  # a failure's traceback holds this frame: the frame must not hold it

@@ -53,6 +53,7 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
+from voicedock.weak import weak_method
 
 _ERROR_TEXT_LIMIT = 300
 
@@ -97,7 +98,7 @@ class OwnedSession:
         self._timeouts = timeouts
         self._egress = egress
         self._session = LazySession(
-            self._open,
+            weak_method(self._open),
             lambda: ProviderConnectionError("the provider client is closed", retryable=False),
         )
 
@@ -371,7 +372,10 @@ class SocketItems(Generic[_Item]):
                 await self._queue.put(_END)
                 return
             if isinstance(item, ProviderError):
-                raise item
+                try:
+                    raise item
+                finally:
+                    del item  # its traceback holds this frame: the frame must not hold it
             yield item
 
 

@@ -49,12 +49,13 @@ class CallerAudio:
         while (frame := await self._frames.get()) is not None:
             yield frame
 
-    def deliver_to(self, consumer: Callable[[bytes], None]) -> None:
+    def deliver_to(self, consumer: Callable[[bytes], None] | None) -> None:
         """From now on hand each caller frame to ``consumer`` as it arrives (frames already
         queued first), instead of queuing it for ``frames()``, whose iteration then only waits
-        for the end. ``consumer`` must be quick and must not raise."""
+        for the end. ``consumer`` must be quick and must not raise. ``None``: frames are
+        queued again, and the consumer let go."""
         queue, ended = self._frames, False
-        while not queue.empty():
+        while consumer is not None and not queue.empty():
             frame = queue.get_nowait()
             if frame is None:
                 ended = True

@@ -24,6 +24,7 @@ from voicedock.media.pacer import Pacer, Utterance
 from voicedock.media.playback import Playback, PlayoutResult, feed_playback, finish_playback
 from voicedock.pbx.asterisk.media import chan_websocket as wire
 from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
+from voicedock.weak import weak_method
 
 __all__ = ["PlayoutMarks"]
 
@@ -61,12 +62,12 @@ class PlayoutMarks:
             writer.binary,
             silence,
             send_silence=send_silence,
-            on_utterance_done=self._utterance_done,
-            on_frame_sent=self._frame_sent,
+            on_utterance_done=weak_method(self._utterance_done),
+            on_frame_sent=weak_method(self._frame_sent),
             max_queued_frames=max_queued_frames,
             congested=writer.is_congested,
             flush_writes=writer.flush,
-            on_speech_start=self._cut_silence_ahead,
+            on_speech_start=weak_method(self._cut_silence_ahead),
         )
         self._playbacks: dict[str, Playback] = {}
         self._checkpoints: dict[str, tuple[Playback, int]] = {}

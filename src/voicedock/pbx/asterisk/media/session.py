@@ -48,6 +48,7 @@ from voicedock.pbx.asterisk.media.frame_writer import FrameWriter
 from voicedock.pbx.asterisk.media.handshake import MediaWebSocket, read_media_start
 from voicedock.pbx.asterisk.media.playout import PlayoutMarks
 from voicedock.pbx.asterisk.media.websocket_client import WebSocketClient
+from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.media")
 
@@ -100,8 +101,8 @@ class MediaSession:
         )
         self._playout = PlayoutMarks(
             FrameWriter(ws),
-            self._send_command,
-            self._spawn,
+            weak_method(self._send_command),
+            weak_method(self._spawn),
             fmt=fmt,
             control_format=control_format,
             frame_bytes=self.frame_bytes,
@@ -209,11 +210,12 @@ class MediaSession:
         """
         return self.caller.frames()
 
-    def deliver_audio_to(self, consumer: Callable[[bytes], None]) -> None:
+    def deliver_audio_to(self, consumer: Callable[[bytes], None] | None) -> None:
         """From now on hand each caller frame to ``consumer`` as it arrives, inside the
         connection's callback (frames already queued first), instead of queuing it for
         ``inbound_audio()``, whose iteration then only waits for the end of the media: no task
-        is woken per frame. ``consumer`` must be quick and must not raise."""
+        is woken per frame. ``consumer`` must be quick and must not raise. ``None``: frames are
+        queued again, and the consumer let go."""
         self.caller.deliver_to(consumer)
 
     def dtmf(self) -> AsyncIterator[str]:
@@ -234,7 +236,7 @@ class MediaSession:
         try:
             if isinstance(ws, WebSocketClient):
                 # Messages are handed over as they arrive, no task wake-up per frame.
-                ws.deliver_to(on_binary, self._on_text)
+                ws.deliver_to(on_binary, weak_method(self._on_text))
                 await ws.wait_closed()
                 if ws.failure is not None:
                     log.warning("media %s: connection failed: %s", self._label, ws.failure)

@@ -213,7 +213,7 @@ class WebSocketClient(asyncio.Protocol):
                 WebSocketHandshakeError("the connection closed during the upgrade")
             )
         if exc is not None and self.failure is None and not self._close_received.is_set():
-            self.failure = exc
+            self.failure = exc.with_traceback(None)  # its frames hold the transport, and us
         if self.close_code is None:
             self.close_code = ABNORMAL_CLOSURE
         self._lost.set()
@@ -338,7 +338,7 @@ class WebSocketClient(asyncio.Protocol):
     def _owner_failed(self, exc: Exception) -> None:
         self._open = False
         if self.failure is None:
-            self.failure = exc
+            self.failure = exc.with_traceback(None)  # its frames hold us
         if self.transport is not None:
             self.transport.abort()
 

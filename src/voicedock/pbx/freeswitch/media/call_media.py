@@ -45,6 +45,7 @@ from voicedock.media.playback import Playback, PlayoutResult, feed_playback, fin
 from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason, put_dropping_oldest
 from voicedock.pbx.freeswitch.media.audio_stream_wire import encode_stream_audio, parse_metadata
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
+from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.media.freeswitch")
 
@@ -85,16 +86,16 @@ class FreeswitchCallMedia(Closable):
         self._inbound: asyncio.Queue[bytes | None] = asyncio.Queue(inbound_buffer_frames)
         self._dtmf: asyncio.Queue[str | None] = asyncio.Queue(64)
         self._virtual_now = 0.0
-        self._pacer = Pacer(
-            self._take_frame,
+        self._pacer = Pacer(  # its callbacks never keep the media alive
+            weak_method(self._take_frame),
             b"",
             send_silence=False,
-            on_frame_sent=self._frame_taken,
-            on_utterance_done=self._utterance_done,
-            after_tick=self._send_cut_chunks,
+            on_frame_sent=weak_method(self._frame_taken),
+            on_utterance_done=weak_method(self._utterance_done),
+            after_tick=weak_method(self._send_cut_chunks),
             max_queued_frames=max_queued_frames,
-            clock=lambda: self._virtual_now,
-            sleep=self._sleep_until_room,
+            clock=weak_method(self._now),
+            sleep=weak_method(self._sleep_until_room),
         )
         self.timeline = PlayoutTimeline()
         self._playbacks: dict[str, Playback] = {}
@@ -305,6 +306,10 @@ class FreeswitchCallMedia(Closable):
                     self.timeline.queued(index)
 
     # --- the pacer's side: frames → chunks → streamAudio ---
+
+    def _now(self) -> float:
+        """The pacer's virtual clock: how far its sleeps have taken it."""
+        return self._virtual_now
 
     async def _sleep_until_room(self, delay: float) -> None:
         self._virtual_now += delay
