@@ -17,7 +17,7 @@ from typing import Generic, Self, TypeVar
 
 import aiohttp
 
-from voicedock.aio import Closable, Supervisor
+from voicedock.aio import Closable, Supervisor, started
 from voicedock.pipeline.providers._http import (
     OwnedSession,
     SocketItems,
@@ -55,8 +55,7 @@ class SocketSession(Closable, Generic[_Item]):
         self._closed = False
 
     async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
+        return await started(self, self.connect)  # a start failing half way is closed
 
     async def connect(self) -> None:
         self._ws = await open_websocket(self._provider, self._session, self._url, self._headers)
