@@ -31,7 +31,6 @@ from voicedock.calls.transitions import fail, status_event_data
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import LimitsSettings
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.json import JsonObject
 from voicedock.domain.records import (
     Call,
     CallEvent,
@@ -233,12 +232,11 @@ class Placement:
             updated_at=now,
         )
         if scheduled is None:
-            await tx.insert_call(call)
-            data: JsonObject = {"to": "connecting"}
-        else:
-            await tx.update_call(call)
-            data = status_event_data(scheduled, call)
-            log.info("call %s: scheduled time reached, dialing", mask_call_id(call.id))
+            await self._timeline.begin(tx, call, now)
+            return call
+        await tx.update_call(call)
+        log.info("call %s: scheduled time reached, dialing", mask_call_id(call.id))
+        data = status_event_data(scheduled, call)
         await self._timeline.add_event(tx, call, CallEvent(call.id, "status", data, now))
         return call
 
