@@ -23,10 +23,11 @@ import pytest
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_calls_e2e import TERMINAL, place, wait_status
 from fakes.containers import app_roots, container_sizes, grown
-from fakes.world import ACME, ACME_NUMBERS
+from fakes.world import ACME
 from pbx.freeswitch.live_service import speech_fakes
 from pbx.lab_calls import ANSWERS
 from pg_server import fresh_database
+from soak.harness import soak_caller
 from voicedock.config import Settings, WebhookEndpointSettings
 from voicedock.domain.webhooks import generate_secret
 from voicedock_lab.server import LabAsterisk
@@ -100,18 +101,9 @@ async def transferred(placer: LiveService, other: LiveService) -> None:
 
 
 async def inbound(placer: LiveService, other: LiveService) -> None:
-    """The lab's carrier calls ACME's number; the caller hangs up after 2 s."""
+    """The lab's carrier calls ACME's number (the soak's caller); it hangs up after 2 s."""
     channel = f"containers-in-{next(_inbound)}"
-    params = {
-        "endpoint": f"PJSIP/{ACME_NUMBERS[0]}@pstn",
-        "context": "lab-soak-caller",
-        "extension": "s",
-        "priority": "1",
-        "callerId": "+31612345678",
-        "channelId": channel,
-        "timeout": "30",
-    }
-    body = {"variables": {"LAB_SOAK_S": "2"}}
+    params, body = soak_caller(channel, 2)
     await placer.pbx.ari.request("POST", "/channels", params=params, body=body)
     async with asyncio.timeout(20):
         while channel in {c.id for c in await placer.pbx.ari.list_channels()}:
