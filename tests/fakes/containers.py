@@ -87,9 +87,11 @@ def container_sizes(roots: Mapping[str, object]) -> dict[str, int]:
             where = f"task:{task.get_name()}:{frame.f_code.co_qualname}"
             for local, value in frame.f_locals.items():
                 # A local is long-lived when it is the same object at both walks: its id is in
-                # its path (one made for each event is never compared).
-                if not measured(f"{where}.{local}#{id(value)}", value) and _walked(value):
-                    walk(f"{where}.{local}", value, 0)
+                # its path, and in the paths of what it holds (one made for each event, and the
+                # headers it carries, is never compared).
+                held = f"{where}.{local}#{id(value)}"
+                if not measured(held, value) and _walked(value):
+                    walk(held, value, 0)
             coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
     return sizes
 
