@@ -5,6 +5,7 @@ the caller's budget."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,10 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-async def capped(tmp_path: Path) -> AsyncIterator[Api]:
+async def capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
+    # The buckets' clock stands still: a burst answered slowly (a busy machine) gets no refill.
+    still = functools.partial(RateLimiter, clock=lambda: 1000.0)
+    monkeypatch.setattr("voicedock.api.app.RateLimiter", still)
     settings = make_settings(f"sqlite:///{tmp_path / 'api.db'}")
     settings.rate_limits = RateLimitSettings(requests_per_second=20, calls_per_second=5)
     for number in settings.numbers:
