@@ -98,12 +98,18 @@ def container_sizes(roots: Mapping[str, object]) -> dict[str, int]:
 
 def grown(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, tuple[int, int]]:
     """The containers larger ``after`` than ``before``: (size before, size after). One new
-    since counts from 0, but a task's (a task started since is not a long-lived one)."""
+    since counts from 0, but a task's (a task started since is not a long-lived one, nor is an
+    object a task holds that was not there before); a path may name its node first
+    (``node0:task:...``)."""
     return {
         path: (before.get(path, 0), size)
         for path, size in sorted(after.items())
-        if size > before.get(path, 0) and (path in before or not path.startswith("task:"))
+        if size > before.get(path, 0) and (path in before or not _of_a_task(path))
     }
+
+
+def _of_a_task(path: str) -> bool:
+    return path.startswith("task:") or ":task:" in path.split(".", 1)[0]
 
 
 def _walked(value: object) -> bool:
