@@ -21,7 +21,7 @@ from fakes.sqlite_lock import exclusive_lock
 from store.builders import BASE_TIME, insert_call, make_call, seed_org
 from voicedock.domain.records import CallEvent
 from voicedock.errors import StoreUnavailable
-from voicedock.store import Store
+from voicedock.store import Store, open_store
 from voicedock.store.backlog import until_stored
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -88,3 +88,36 @@ async def test_outage_is_unavailable_and_waiting_writes_are_stored_in_order(
         assert loop.time() - started >= OUTAGE_SECONDS - 1.5  # they waited for the store
     events = await store.list_events(call.id)
     assert [e.data["n"] for e in events] == [1, 2, 3]
+
+
+@pytest.mark.postgres
+async def test_a_column_another_node_adds_makes_one_attempt_unavailable_and_the_retry_reads(
+    postgres_dsn: str,
+) -> None:
+    """A newer node's migration adds a column while this node is running (a rolling upgrade):
+    this node's statement prepared with ``SELECT *`` no longer returns what it did. In a
+    transaction asyncpg cannot prepare it again by itself; the attempt is ``StoreUnavailable``
+    (the write backlog and the API's 503 retry it), and the retry reads the call."""
+    opened = await open_store(postgres_dsn, connections=1)  # one connection: its cache is hit
+    try:
+        await opened.migrate()
+        org = await seed_org(opened)
+        call = await insert_call(opened, make_call(org.id))
+
+        async def read_for_update() -> str:
+            async with opened.transaction() as tx:
+                found = await tx.get_call_for_update(call.id)
+                assert found is not None
+                return found.id
+
+        assert await read_for_update() == call.id  # prepared and cached
+        other = await asyncpg.connect(postgres_dsn)
+        try:
+            await other.execute("ALTER TABLE calls ADD COLUMN added_by_a_newer_node text")
+        finally:
+            await other.close()
+        with pytest.raises(StoreUnavailable, match="InvalidCachedStatementError"):
+            await read_for_update()
+        assert await until_stored(read_for_update, what="the call") == call.id
+    finally:
+        await opened.aclose()

@@ -1,5 +1,8 @@
 """asyncpg's errors as the store's: a server (or the way to it) that is gone for now is
-``StoreUnavailable`` (nothing was committed, the work may be retried on a new connection), a
+``StoreUnavailable`` (nothing was committed, the work may be retried on a new connection), and
+so is a statement prepared before another node's migration changed what it returns (a column
+added to a table read with ``SELECT *``: asyncpg has dropped its prepared statements, the retry
+prepares them again — in a transaction it cannot retry by itself), a
 unique violation ``DuplicateKeyError``, a deadlock the server broke or a serialization failure
 ``TransactionConflict``, anything else ``StoreError``. Shared by the PostgreSQL
 store (``store.py``) and the nodes' mailbox (``mailbox.py``)."""
@@ -36,6 +39,8 @@ _UNAVAILABLE = (
     asyncpg.TooManyConnectionsError,  # 53300
     asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby, mid-failover
     asyncpg.ConnectionDoesNotExistError,  # the socket closed mid-operation
+    asyncpg.InvalidCachedStatementError,  # the schema changed under a prepared statement
+    asyncpg.OutdatedSchemaCacheError,  # a type changed under asyncpg's cache (reloaded)
     OSError,
     TimeoutError,
 )
