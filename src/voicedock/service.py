@@ -41,6 +41,8 @@ from voicedock.calls.observer import Observers
 from voicedock.calls.organization_voices import Voices, local_voices
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import CallRecovery
+from voicedock.calls.rehearsal.runs import Rehearsals
+from voicedock.calls.rehearsal.tool_mocks import MockedTools
 from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.runner.call_speech import CallSpeech
@@ -222,6 +224,8 @@ class Service(Closable):
             # A draining node dials nothing: the other nodes' dialers take the work.
             can_dial=lambda: self.pbx.health().can_place_calls and not self.node.draining,
         )
+        # Tools the test calls of test suites mock; every other call's go to the real server.
+        self.tool_mocks = MockedTools(self.webhooks.requests)
         # Starts the live conversation of each answered call (a PBX that carries media).
         self.runner = CallRunner(
             self.engine,
@@ -231,9 +235,11 @@ class Service(Closable):
             speech=self.speech,
             call_speech=call_speech,
             presynthesis=presynthesis,
-            tool_server=self.webhooks.requests,
+            tool_server=self.tool_mocks,
             media_totals=media_totals,
         )
+        # Test suites' runs: each scenario a test call through the PBX, within the node's bound.
+        self.rehearsals = Rehearsals(store, settings, None, egress=self.engine.egress_policy)
         # The calls a previous run (or a dead node) left: resumed or ended.
         self.recovery = CallRecovery(store, pbx, self.engine)
         # The voices each organization may use, and their previews (spare synthesis only).
@@ -313,6 +319,7 @@ class Service(Closable):
             self.pbx.set_inbound_handler(self.engine.inbound.accept)
         await self.runner.start(warm_up=True)
         await self._tasks.start()
+        await self.rehearsals.start()
         self._tasks.spawn(self.drain.run(), name="drain")  # waits until asked
         self._tasks.spawn(self.engine.ring_timeouts.run(), name="ring-timeouts")
         if self.settings.recordings.directory and self.settings.recordings.retention_days:
@@ -348,6 +355,7 @@ class Service(Closable):
         self._closed = True
         await self._tasks.aclose()
         try:
+            await self.rehearsals.aclose()  # its test calls hang up with the runner's calls
             await self.runner.aclose()  # hangs up live calls while the PBX is still there
             await self.pbx.aclose()
         finally:

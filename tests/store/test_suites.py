@@ -11,10 +11,10 @@ from voicedock.domain.records import CallStatus
 from voicedock.domain.rehearsal import (
     Ended,
     Outcome,
-    Press,
+    PressStep,
     RunStatus,
     Said,
-    Say,
+    SayStep,
     Scenario,
     ScenarioResult,
     Suite,
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.unit
 
 HOURS = Scenario(
     name="asks the opening hours",
-    steps=[Say(text="When are you open?"), Press(keys="1234#")],
+    steps=[SayStep(text="When are you open?"), PressStep(keys="1234#")],
     expectations=[Said(contains="nine to five"), Ended(end_reason="customer-ended-call")],
     tool_mocks=[ToolMock(name="lookup", result='{"open": true}')],
 )
@@ -77,7 +77,8 @@ async def test_a_suite_and_its_run_round_trip_typed(store: Store) -> None:
         await tx.update_suite_run(run)
     stored = await store.get_suite_run(org.id, run.id)
     assert stored == run
-    assert stored is not None and isinstance(stored.results[0], ScenarioResult)
+    assert stored is not None
+    assert isinstance(stored.results[0], ScenarioResult)
 
     async with store.transaction() as tx:
         assert await tx.delete_suite(org.id, suite.id)

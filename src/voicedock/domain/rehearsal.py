@@ -49,6 +49,8 @@ DEFAULT_SCENARIO_S = 60
 MAX_LATENCY_MS = 60_000
 MAX_MOCK_RESULT_CHARS = 4000
 KEYS_PATTERN = rf"^[0-9*#A-D]{{1,{MAX_KEYS}}}$"
+# A JSON value the tenant wrote, compared as it is (a tool's arguments, an analysis field).
+AnyJson = Annotated[object, Meta(extra_json_schema={"description": "Any JSON value."})]
 
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=NOT_BLANK_LINE_PATTERN)]
 Line = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=NOT_BLANK_LINE_PATTERN)]
@@ -69,7 +71,7 @@ class _Part(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
 When = Literal["after-assistant", "after-ms", "over-assistant"]
 
 
-class Say(_Part, tag_field="type", tag="say", frozen=True):
+class SayStep(_Part, tag_field="type", tag="say", frozen=True):
     """Say ``text`` in ``voice`` (one of ``GET /voices``; the node's default voice when left
     out): once the assistant stops speaking (``after-assistant``), ``after_ms`` after the
     previous step (``after-ms``), or at once, over the assistant (``over-assistant``: a
@@ -81,23 +83,23 @@ class Say(_Part, tag_field="type", tag="say", frozen=True):
     after_ms: Annotated[int, Meta(ge=0, le=MAX_AFTER_MS)] = 0
 
 
-class Press(_Part, tag_field="type", tag="press", frozen=True):
+class PressStep(_Part, tag_field="type", tag="press", frozen=True):
     """Press ``keys`` (DTMF) once the assistant stops speaking."""
 
     keys: Annotated[str, Meta(pattern=KEYS_PATTERN, description="Digits, *, # and A-D.")]
 
 
-class Silence(_Part, tag_field="type", tag="silence", frozen=True):
+class SilenceStep(_Part, tag_field="type", tag="silence", frozen=True):
     """Stay silent for ``seconds`` (listening on)."""
 
     seconds: Annotated[float, Meta(gt=0, le=MAX_SILENCE_S)]
 
 
-class HangUp(_Part, tag_field="type", tag="hang-up", frozen=True):
+class HangUpStep(_Part, tag_field="type", tag="hang-up", frozen=True):
     """Hang up (the scenario's call ends here)."""
 
 
-Step = Say | Press | Silence | HangUp
+Step = SayStep | PressStep | SilenceStep | HangUpStep
 
 # -- what the scenario expects ----------------------------------------------------------------
 
@@ -115,7 +117,7 @@ class ToolCalled(_Part, tag_field="type", tag="tool-called", frozen=True):
     """The model called the tool ``name`` with (at least) ``arguments``."""
 
     name: Line
-    arguments: dict[str, object] | None = None
+    arguments: dict[str, AnyJson] | None = None
 
 
 class Transferred(_Part, tag_field="type", tag="transferred", frozen=True):
@@ -135,7 +137,7 @@ class AnalysisEquals(_Part, tag_field="type", tag="analysis", frozen=True):
     ``success_evaluation``) equal to ``equals``."""
 
     field: Line
-    equals: object
+    equals: AnyJson
 
 
 class Latency(_Part, tag_field="type", tag="latency", frozen=True):
@@ -167,9 +169,9 @@ class Scenario(_Part, frozen=True):
 
     name: Name
     steps: Annotated[list[Step], Meta(max_length=MAX_STEPS)] = []
-    persona: Annotated[str, _text(MAX_PERSONA_CHARS, "The caller, for a language model.")] | None = (
-        None
-    )
+    persona: (
+        Annotated[str, _text(MAX_PERSONA_CHARS, "The caller, for a language model.")] | None
+    ) = None
     expectations: Annotated[list[Expectation], Meta(max_length=MAX_EXPECTATIONS)] = []
     tool_mocks: Annotated[list[ToolMock], Meta(max_length=MAX_TOOL_MOCKS)] = []
     max_duration_seconds: Annotated[int, Meta(ge=5, le=MAX_SCENARIO_S)] = DEFAULT_SCENARIO_S
@@ -300,18 +302,18 @@ __all__ = [
     "AnalysisEquals",
     "Ended",
     "Expectation",
-    "HangUp",
+    "HangUpStep",
     "HeardTurn",
     "Judge",
     "Latency",
     "Outcome",
-    "Press",
+    "PressStep",
     "RunStatus",
     "Said",
-    "Say",
+    "SayStep",
     "Scenario",
     "ScenarioResult",
-    "Silence",
+    "SilenceStep",
     "Step",
     "Suite",
     "SuiteRun",
