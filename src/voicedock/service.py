@@ -41,7 +41,10 @@ from voicedock.calls.observer import Observers
 from voicedock.calls.organization_voices import Voices, local_voices
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import CallRecovery
+from voicedock.calls.rehearsal.caller_speech import caller_ears, caller_voice
+from voicedock.calls.rehearsal.placed import PlacedCalls
 from voicedock.calls.rehearsal.runs import Rehearsals
+from voicedock.calls.rehearsal.simulated_caller import PbxSimulatedCalls
 from voicedock.calls.rehearsal.tool_mocks import MockedTools
 from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
@@ -58,10 +61,12 @@ from voicedock.pbx.base import (
     InboundPbx,
     MediaAcceptingPbx,
     MediaEndpoint,
+    MediaPbx,
     OriginateRequest,
     Pbx,
     PbxEventSink,
     PbxHealth,
+    RehearsalPbx,
     TransferTarget,
 )
 from voicedock.store import Store, open_store
@@ -238,8 +243,21 @@ class Service(Closable):
             tool_server=self.tool_mocks,
             media_totals=media_totals,
         )
-        # Test suites' runs: each scenario a test call through the PBX, within the node's bound.
-        self.rehearsals = Rehearsals(store, settings, None, egress=self.engine.egress_policy)
+        # Test suites' runs: each scenario a test call placed inside the PBX (no trunk), its
+        # caller leg's events routed to the run, its other side taken as an inbound call.
+        self.placed_test_calls = PlacedCalls()
+        self.engine.inbound.take_test_calls(self.placed_test_calls)
+        simulated = None
+        if isinstance(pbx, RehearsalPbx) and isinstance(pbx, MediaPbx):
+            simulated = PbxSimulatedCalls(
+                pbx,
+                store,
+                self.placed_test_calls,
+                self.tool_mocks,
+                caller_voice(settings.speech),
+                caller_ears(self.speech.recognition, settings.speech),
+            )
+        self.rehearsals = Rehearsals(store, settings, simulated, egress=self.engine.egress_policy)
         # The calls a previous run (or a dead node) left: resumed or ended.
         self.recovery = CallRecovery(store, pbx, self.engine)
         # The voices each organization may use, and their previews (spare synthesis only).
@@ -329,7 +347,7 @@ class Service(Closable):
             retention = retain_periodically(self.store, self.settings.retention)
             self._tasks.spawn(retention, name="call-retention")
         try:
-            await self.pbx.start(self.runner.events.handle_pbx_event)
+            await self.pbx.start(self.placed_test_calls.route(self.runner.events.handle_pbx_event))
         except PbxError as exc:
             # The API keeps serving; the adapter reconnects and reconciles on its own.
             log.warning("PBX not reachable at start-up: %s", exc)

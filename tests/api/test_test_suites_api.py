@@ -209,3 +209,15 @@ async def test_test_calls_are_listed_and_counted_only_when_asked_for(api: Api) -
     assert usage["totals"]["calls"] == 1
     usage = await api.client.get("/usage", params={"include_tests": "true"}, headers=h)
     assert (await usage.json())["totals"]["calls"] == 2
+
+
+async def test_a_draft_assistant_is_checked_as_a_call_s_would_be(api: Api) -> None:
+    suite_id = await _create(api)
+    entry = {"provider": "rule_based", "messages": [None]}
+    resp = await api.client.post(
+        f"/test-suites/{suite_id}/runs",
+        json={"assistant": {"llm_config": {"fallback_plan": [entry]}}},
+        headers=api.auth(),
+    )
+    assert resp.status == 400, await resp.text()
+    assert "llm_config.fallback_plan[0].messages[0]" in (await resp.json())["message"]

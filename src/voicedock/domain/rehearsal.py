@@ -105,7 +105,8 @@ Step = SayStep | PressStep | SilenceStep | HangUpStep
 
 
 class Said(_Part, tag_field="type", tag="said", frozen=True):
-    """The caller heard the assistant say ``contains`` (case and punctuation aside) or
+    """The caller heard the assistant say ``contains`` (case and punctuation aside, a number
+    up to twenty in words or digits alike) or
     something matching ``regex`` (case-insensitive): judged on the caller leg's transcript of
     the audio it received, not on what the engine thinks it said."""
 

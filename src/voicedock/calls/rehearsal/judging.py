@@ -25,12 +25,42 @@ from voicedock.domain.rehearsal import (
 )
 
 _WORD = re.compile(r"[^\w]+")
+# A number said is written either way by a recognizer ("nine to five", "9 to 5").
+_NUMBERS = {
+    word: str(value)
+    for value, word in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
 QUOTED_AT_MOST = 200  # characters of what was heard quoted in a reason
 
 
 def words(text: str) -> str:
-    """``text`` as words (lower case, punctuation and spacing aside)."""
-    return " ".join(_WORD.sub(" ", text.lower()).split())
+    """``text`` as words (lower case, punctuation and spacing aside, numbers up to twenty as
+    digits)."""
+    return " ".join(_NUMBERS.get(word, word) for word in _WORD.sub(" ", text.lower()).split())
 
 
 def heard_text(observed: Observed) -> str:

@@ -1,0 +1,154 @@
+"""Test suites on the real lab Asterisk, driven through REST as an organization would: a suite
+for the offline example assistant (voicedock.example.toml's, with its facts) whose simulated
+callers ask the opening hours, press 1234#, and barge in over the greeting with the same
+question, all three passing on what each caller leg heard (transcribed by the offline Whisper
+from the audio it received); a fourth expecting a sentence the assistant never says fails with
+a reason naming that expectation. ARI shows each test call was a Local channel pair in the
+``voicedock-test`` context and no trunk channel (PJSIP) was made; the test calls stay out of
+``GET /calls`` unless ``include_tests=true``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from e2e.audio_helpers import require_offline_speech, warm_offline_speech
+from e2e.conftest import LiveService, serve, service_settings
+from voicedock.config import load_settings
+from voicedock.pbx.asterisk.originate import TEST_CONTEXT
+from voicedock_lab.server import LabAsterisk
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(420)]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
+HOURS = "What are your opening hours?"
+FACT = "Monday to Friday from nine to five"
+
+SCENARIOS: list[dict[str, Any]] = [
+    {
+        "name": "asks the opening hours",
+        "steps": [{"type": "say", "text": HOURS}],
+        "expectations": [
+            {"type": "said", "contains": FACT},
+            {"type": "latency", "p95_ms": 30_000},
+        ],
+    },
+    {
+        "name": "presses 1234#",
+        "steps": [{"type": "press", "keys": "1234#"}],
+        # The rule-based model answers a turn it has no fact for with "I understood: ...":
+        # the keypad turn reached it.
+        "expectations": [{"type": "said", "regex": r"understood"}],
+    },
+    {
+        "name": "barges in over the greeting",
+        "steps": [{"type": "say", "text": HOURS, "when": "over-assistant"}],
+        "expectations": [{"type": "said", "contains": FACT}],
+    },
+    {
+        "name": "expects what is never said",
+        "steps": [{"type": "say", "text": HOURS}],
+        "expectations": [{"type": "said", "contains": "we are closed on Sundays and holidays"}],
+    },
+]
+
+
+@pytest.fixture(autouse=True)
+def _offline_speech() -> None:
+    require_offline_speech()
+
+
+async def _channels_while(live: LiveService, done: asyncio.Event) -> list[tuple[str, str]]:
+    """Every channel Asterisk had while the run ran: (name, dialplan context)."""
+    seen: dict[str, tuple[str, str]] = {}
+    while not done.is_set():
+        for channel in await live.pbx.ari.list_channels():
+            seen.setdefault(channel.id, (channel.name, channel.dialplan_context))
+        await asyncio.sleep(0.2)
+    return list(seen.values())
+
+
+async def _run_to_end(live: LiveService, run_id: str, within: float) -> dict[str, Any]:
+    run: dict[str, Any] = {}
+    async with asyncio.timeout(within):
+        while True:
+            status, run = await live.get(f"/test-runs/{run_id}")
+            assert status == 200, run
+            if run["status"] not in ("queued", "running"):
+                return run
+            await asyncio.sleep(0.5)
+
+
+async def test_a_suite_runs_through_the_pbx_and_judges_what_the_caller_heard(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    await warm_offline_speech()
+    settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    example = load_settings(EXAMPLE, environ={}).assistants[0]
+    assert example.facts["opening hours"].endswith(f"{FACT}.")
+    # Its facts are the rule-based model's too (an assistant's own facts go to its prompt).
+    llm = {"provider": "rule_based", "facts": dict(example.facts)}
+    settings.assistants = [msgspec.structs.replace(example, llm_config=llm)]
+    settings.rehearsal.max_concurrent = 2  # the lab machine's two cores
+    live = await serve(settings)
+    try:
+        status, listed = await live.get("/assistants")
+        assert status == 200, listed
+        (assistant,) = [a for a in listed["assistants"] if a["name"] == example.name]
+        status, suite = await live.post(
+            "/test-suites",
+            {"name": "Front desk", "assistant_id": assistant["id"], "scenarios": SCENARIOS},
+        )
+        assert status == 201, suite
+
+        status, accepted = await live.post(f"/test-suites/{suite['id']}/runs", {})
+        assert status == 202, accepted
+        done = asyncio.Event()
+        watching = asyncio.create_task(_channels_while(live, done))
+        try:
+            run = await _run_to_end(live, accepted["id"], within=360)
+        finally:
+            done.set()
+            channels = await watching
+
+        results = {r["name"]: r for r in run["results"]}
+        assert set(results) == {s["name"] for s in SCENARIOS}, run
+        for name in ("asks the opening hours", "presses 1234#", "barges in over the greeting"):
+            assert results[name]["outcome"] == "passed", results[name]
+        failed = results["expects what is never said"]
+        assert failed["outcome"] == "failed", failed
+        assert failed["reason"].startswith("expectations[0] (said): "), failed
+        assert "we are closed on Sundays and holidays" in failed["reason"]
+        assert run["status"] == "failed"
+        # What the caller heard is the assistant's greeting and answer, as transcribed.
+        heard = " ".join(
+            t["text"]
+            for t in results["asks the opening hours"]["heard"]
+            if t["role"] == "assistant"
+        ).lower()
+        assert "monday to friday" in heard, heard
+        # The barge-in cut the greeting (the engine's record of what was said of it).
+        barged = results["barges in over the greeting"]["transcript"]
+        greeting = next(t["text"] for t in barged if t["role"] == "assistant")
+        assert greeting != example.first_message, barged
+        assert example.first_message.startswith(greeting), barged
+        # The engine's side: the keypad turn reached the model as one user turn.
+        keypad = results["presses 1234#"]["transcript"]
+        assert any(t["role"] == "caller" and "1234#" in t["text"] for t in keypad), keypad
+
+        # Each test call was a Local channel pair in the test context; no trunk channel.
+        names = [name for name, _ in channels]
+        assert any(name.startswith("Local/") and f"@{TEST_CONTEXT}" in name for name in names)
+        assert not any(name.startswith("PJSIP/") for name in names), names
+        # Kept out of the calls list unless asked for.
+        status, calls = await live.get("/calls")
+        assert calls["calls"] == []
+        status, calls = await live.get("/calls?include_tests=true")
+        test_calls = {c["id"] for c in calls["calls"]}
+        assert {r["call_id"] for r in run["results"]} <= test_calls
+    finally:
+        await live.client.close()
