@@ -18,7 +18,11 @@ import pytest
 
 from e2e.audio_helpers import require_offline_speech, warm_offline_speech
 from e2e.conftest import LiveService, serve, service_settings
-from voicedock.config import load_settings
+from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
+from fakes.tool_server import Answer, ToolServer
+from fakes.world import ACME
+from voicedock.config import WebhookEndpointSettings, load_settings
+from voicedock.domain.webhooks import generate_secret
 from voicedock.pbx.asterisk.originate import TEST_CONTEXT
 from voicedock_lab.server import LabAsterisk
 
@@ -27,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(420)]
 EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
 HOURS = "What are your opening hours?"
 FACT = "Monday to Friday from nine to five"
+SECRET = generate_secret()
 
 SCENARIOS: list[dict[str, Any]] = [
     {
@@ -152,3 +157,90 @@ async def test_a_suite_runs_through_the_pbx_and_judges_what_the_caller_heard(
         assert {r["call_id"] for r in run["results"]} <= test_calls
     finally:
         await live.client.close()
+
+
+BOOK = "I would like to book an appointment on Monday."
+CANNED = '{"confirmation": "RX-42", "time": "09:00"}'
+BOOKED = "You are booked for Monday at nine."
+MONDAY = {"day": "Monday"}
+
+
+def booking_model(request: ChatRequest) -> str | ToolCalls:
+    """Books through the tool for the caller's request; with its result, speaks."""
+    if any(m.get("role") == "tool" for m in request.messages):
+        return BOOKED
+    if "appointment" in request.last_user_text.lower():
+        return ToolCalls((("book_appointment", MONDAY),))
+    return "How can I help?"
+
+
+async def test_a_mocked_tool_answers_the_model_and_the_organization_s_server_is_not_asked(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    """A draft assistant (``assistant`` in the run's body, never saved) whose model calls a
+    webhook tool: the scenario's mock answers it, its canned result reaches the model's next
+    request, the organization's tool server gets nothing, the expectations hold."""
+    await warm_offline_speech()
+    async with (
+        LlmStandIn(reply=booking_model) as llm,
+        ToolServer(
+            SECRET, {"book_appointment": Answer({"result": "from the real server"})}
+        ) as server,
+    ):
+        settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+        settings.speech.openai_base_url = llm.base_url
+        settings.speech.openai_api_key = "sk-lab-operator"
+        settings.egress.allow_loopback = True
+        settings.webhooks.endpoints = [
+            WebhookEndpointSettings(
+                name="tools", organization=ACME, url=server.url, secret=SECRET,
+                event_types=["tool-calls"],
+            )
+        ]  # fmt: skip
+        live = await serve(settings)
+        try:
+            scenario = {
+                "name": "books on Monday",
+                "steps": [{"type": "say", "text": BOOK}],
+                "tool_mocks": [{"name": "book_appointment", "result": CANNED}],
+                "expectations": [
+                    {"type": "tool-called", "name": "book_appointment", "arguments": MONDAY},
+                    {"type": "said", "contains": "booked for Monday"},
+                ],
+            }  # fmt: skip
+            status, suite = await live.post(
+                "/test-suites", {"name": "Bookings", "scenarios": [scenario]}
+            )
+            assert status == 201, suite
+            draft = {
+                "provider": "openai",
+                "first_message": "Riverside dental clinic.",
+                "stt_config": {"provider": "offline"},
+                "tts_config": {"provider": "offline"},
+                "tools": [
+                    {
+                        "name": "book_appointment",
+                        "description": "Book an appointment on the given day.",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"day": {"type": "string"}},
+                            "required": ["day"],
+                        },
+                    }
+                ],
+            }
+            status, accepted = await live.post(
+                f"/test-suites/{suite['id']}/runs", {"assistant": draft}
+            )
+            assert status == 202, accepted
+            run = await _run_to_end(live, accepted["id"], within=180)
+        finally:
+            await live.client.close()
+        (result,) = run["results"]
+        assert (run["status"], result["outcome"]) == ("passed", "passed"), run
+        assert [v["passed"] for v in result["expectations"]] == [True, True]
+        # The canned result reached the model as the tool's answer; the server got nothing.
+        answered = [r for r in llm.requests if any(m.get("role") == "tool" for m in r.messages)]
+        assert answered, [r.messages for r in llm.requests]
+        assert answered[0].texts("tool") == [CANNED]
+        assert (server.received, server.refused) == ([], 0)

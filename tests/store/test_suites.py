@@ -121,3 +121,14 @@ async def test_test_calls_stay_out_of_the_list_and_usage_unless_asked(store: Sto
     assert sum(r.calls for r in usage.calls) == 1
     usage = await store.usage(UsageQuery(org.id, *window, group_by="day", include_tests=True))
     assert sum(r.calls for r in usage.calls) == 2
+
+
+async def test_test_calls_count_against_no_dial_limit(store: Store) -> None:
+    org = await seed_org(store)
+    real = make_call(org.id, status=CallStatus.IN_PROGRESS)
+    test = make_call(org.id, status=CallStatus.IN_PROGRESS)
+    test.test_run_id = "run_1"
+    await insert_call(store, real)
+    await insert_call(store, test)
+    async with store.transaction() as tx:
+        assert await tx.count_active_calls("organization_id", org.id) == 1

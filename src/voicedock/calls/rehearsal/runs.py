@@ -37,7 +37,7 @@ from voicedock.store.base import Store
 
 log = logging.getLogger("voicedock.calls.rehearsal")
 
-NO_TEST_CALLS = "this node places no test calls (its PBX carries no media)"
+NO_TEST_CALLS = "this node places no test calls (they need an Asterisk PBX that carries media)"
 
 
 class Rehearsals:

@@ -52,6 +52,7 @@ log = logging.getLogger("voicedock.calls.rehearsal")
 Synthesizer = Callable[[str, str | None], Awaitable[tuple[bytes, int]]]  # text, voice
 Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate -> text
 
+NO_CALLER_MODEL = "a persona needs a caller model, and this node has none: give the scenario steps"
 ANSWER_WAIT_S = 20.0  # the test call answered
 TURN_WAIT_S = 20.0  # the assistant's turn awaited before a step that waits for it
 QUIET_S = 1.5  # the assistant is done when quiet this long (after it spoke)
@@ -170,6 +171,8 @@ class PbxSimulatedCalls:
 
     async def call(self, setup: CallSetup) -> Observed:
         scenario = setup.scenario
+        if not scenario.steps:  # a persona alone: its caller is a language model
+            return Observed(error=NO_CALLER_MODEL)
         token = "".join(secrets.choice("0123456789") for _ in range(16))
         call_id = new_inbound_call_id(None)
         leg_id = new_outbound_call_id()
@@ -289,4 +292,4 @@ class PbxSimulatedCalls:
             )
 
 
-__all__ = ["PbxSimulatedCalls", "Synthesizer", "Transcriber"]
+__all__ = ["NO_CALLER_MODEL", "PbxSimulatedCalls", "Synthesizer", "Transcriber"]
