@@ -6,7 +6,10 @@ carries media it ends ``error`` saying so."""
 from __future__ import annotations
 
 import asyncio
+import json
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,7 @@ from api.conftest import Api
 from api.contract import conforms
 from fakes.world import ACME, SUPPORT_ID, org_id
 from voicedock.calls.rehearsal.runs import NO_TEST_CALLS
+from voicedock.cli import main
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.domain.rehearsal import MAX_SAY_CHARS, MAX_SCENARIOS
 
@@ -221,3 +225,32 @@ async def test_a_draft_assistant_is_checked_as_a_call_s_would_be(api: Api) -> No
     )
     assert resp.status == 400, await resp.text()
     assert "llm_config.fallback_plan[0].messages[0]" in (await resp.json())["message"]
+
+
+async def test_the_cli_runs_a_suite_file_and_writes_a_junit_report(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``voicedock test run``: the suite stored under its name (replaced on the next run),
+    run against the named assistant, each scenario in the JUnit report; not every scenario
+    passed (the fake PBX places no test calls), so it exits 1."""
+    suite = {"name": "CI suite", "scenarios": [HOURS, {**HOURS, "name": "second"}]}
+    file = tmp_path / "suite.json"
+    file.write_text(json.dumps(suite))
+    junit = tmp_path / "out.xml"
+    monkeypatch.setenv("VOICEDOCK_API_KEY", api.acme_key)
+    url = f"http://127.0.0.1:{api.client.port}"
+    argv = ["test", "run", str(file), "--assistant", "Support", "--url", url, "--junit", str(junit)]
+    for _ in range(2):
+        assert await asyncio.to_thread(main, argv) == 1
+    listed = await (await api.client.get("/test-suites", headers=api.auth())).json()
+    assert [s["name"] for s in listed["test_suites"]] == ["CI suite"]
+    report = ET.fromstring(junit.read_bytes())
+    assert report.get("tests") == "2"
+    cases = report.findall("testcase")
+    assert [c.get("name") for c in cases][:2] == ["asks the opening hours", "second"]
+    error = cases[0].find("error")
+    assert error is not None
+    assert error.get("message") == NO_TEST_CALLS
+
+    wrong = ["test", "run", str(file), "--assistant", "Nobody", "--url", url]
+    assert await asyncio.to_thread(main, wrong) == 1

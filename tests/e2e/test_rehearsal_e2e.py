@@ -10,6 +10,8 @@ a reason naming that expectation. ARI shows each test call was a Local channel p
 from __future__ import annotations
 
 import asyncio
+import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from e2e.conftest import LiveService, serve, service_settings
 from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
 from fakes.tool_server import Answer, ToolServer
 from fakes.world import ACME
+from voicedock.cli import main
 from voicedock.config import WebhookEndpointSettings, load_settings
 from voicedock.domain.webhooks import generate_secret
 from voicedock.pbx.asterisk.originate import TEST_CONTEXT
@@ -155,6 +158,19 @@ async def test_a_suite_runs_through_the_pbx_and_judges_what_the_caller_heard(
         status, calls = await live.get("/calls?include_tests=true")
         test_calls = {c["id"] for c in calls["calls"]}
         assert {r["call_id"] for r in run["results"]} <= test_calls
+
+        # The CLI an organization's CI runs: the passing scenarios exit 0, each in the report.
+        file, junit = tmp_path / "suite.json", tmp_path / "junit.xml"
+        file.write_text(json.dumps({"name": "CI", "scenarios": SCENARIOS[:3]}))
+        argv = ["test", "run", str(file), "--assistant", example.name, "--junit", str(junit)]
+        url = f"http://127.0.0.1:{live.client.port}"
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("VOICEDOCK_API_KEY", live.key)
+            assert await asyncio.to_thread(main, [*argv, "--url", url]) == 0
+        report = ET.fromstring(junit.read_bytes())
+        cases = report.findall("testcase")
+        assert [c.get("name") for c in cases] == [s["name"] for s in SCENARIOS[:3]]
+        assert (report.get("failures"), report.get("errors")) == ("0", "0")
     finally:
         await live.client.close()
 

@@ -124,9 +124,10 @@ class Rehearsals:
         try:
             run.status, run.started_at = RunStatus.RUNNING, self._now()
             await self._save(run)
+            results: list[ScenarioResult | None]
             if self._calls is None:
                 run.error = NO_TEST_CALLS
-                results: list[ScenarioResult | None] = []
+                results = [judged(s, Observed(error=NO_TEST_CALLS)) for s in scenarios]
             else:
                 results = [None] * len(scenarios)
                 async with asyncio.TaskGroup() as group:
