@@ -24,7 +24,7 @@ from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import Settings
 from voicedock.domain.ids import new_inbound_call_id
-from voicedock.domain.records import Call, CallEvent, CallStatus, Direction
+from voicedock.domain.records import Call, CallEvent, CallStatus, Direction, PhoneNumber
 from voicedock.pbx.base import TEST_CALL_PREFIX, InboundCall
 from voicedock.store.base import Store
 from voicedock.validation import is_e164
@@ -101,55 +101,50 @@ class InboundCalls:
         )
         if resolved is None:
             return None
-        admission = self._admission
-        if admission is not None and admission.refusal(resolved.config, "inbound") is not None:
-            return None  # rejected at the PBX: the node's offline speech is at capacity
-        now = self._now()
-        call = Call(
-            id=call_id,
-            organization_id=number.organization_id,
-            direction=Direction.INBOUND,
-            status=CallStatus.CONNECTING,
-            caller_phone=caller,
-            assistant_phone=number.number,
-            number_id=number.id,
-            **resolved.call_fields(),
-            pbx_call_ref=inbound.pbx_call_ref,
-            owner_node=self._node_id,
-            pbx=inbound.pbx or None,
-            trunk=number.trunk,
-            created_at=now,
-            updated_at=now,
+        return await self._take(
+            inbound, call_id, number.organization_id, resolved, caller=caller, number=number
         )
-        async with self._store.transaction() as tx:
-            await tx.insert_call(call)
-            data = {"to": "connecting"}
-            await self._timeline.add_event(tx, call, CallEvent(call.id, "status", data, now))
-        prepare_ahead(self._presynthesizer, call, INBOUND_ANSWER_S)
-        return call.id
 
     async def _accept_test(self, inbound: InboundCall, token: str) -> str | None:
         """A test call this node placed: stored with its run, the assistant under test's."""
         offer = None if self._test_calls is None else self._test_calls.claim(token)
         if offer is None:
             return None
-        resolved = offer.assistant
+        return await self._take(
+            inbound, offer.call_id, offer.organization_id, offer.assistant, test_run=offer.run_id
+        )
+
+    async def _take(
+        self,
+        inbound: InboundCall,
+        call_id: str,
+        organization_id: str,
+        resolved: ResolvedAssistant,
+        *,
+        caller: str | None = None,
+        number: PhoneNumber | None = None,
+        test_run: str | None = None,
+    ) -> str | None:
+        """The call stored ``connecting`` and its first message prepared; ``None``: rejected
+        at the PBX, the node's offline speech being at capacity."""
         admission = self._admission
         if admission is not None and admission.refusal(resolved.config, "inbound") is not None:
-            return None  # the node's offline speech is at capacity
+            return None
         now = self._now()
         call = Call(
-            id=offer.call_id,
-            organization_id=offer.organization_id,
+            id=call_id,
+            organization_id=organization_id,
             direction=Direction.INBOUND,
             status=CallStatus.CONNECTING,
-            caller_phone=None,
-            assistant_phone=None,
+            caller_phone=caller,
+            assistant_phone=None if number is None else number.number,
+            number_id=None if number is None else number.id,
             **resolved.call_fields(),
             pbx_call_ref=inbound.pbx_call_ref,
             owner_node=self._node_id,
             pbx=inbound.pbx or None,
-            test_run_id=offer.run_id,
+            trunk=None if number is None else number.trunk,
+            test_run_id=test_run,
             created_at=now,
             updated_at=now,
         )
