@@ -257,7 +257,13 @@ class Service(Closable):
                 caller_voice(settings.speech),
                 caller_ears(self.speech.recognition, settings.speech),
             )
-        self.rehearsals = Rehearsals(store, settings, simulated, egress=self.engine.egress_policy)
+        self.rehearsals = Rehearsals(
+            store,
+            settings,
+            simulated,
+            egress=self.engine.egress_policy,
+            events=self.webhooks.test_run_events,
+        )
         # The calls a previous run (or a dead node) left: resumed or ended.
         self.recovery = CallRecovery(store, pbx, self.engine)
         # The voices each organization may use, and their previews (spare synthesis only).

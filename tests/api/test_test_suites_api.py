@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from api.conftest import Api
+from api.conftest import Api, serving
 from api.contract import conforms
-from fakes.world import ACME, SUPPORT_ID, org_id
+from fakes.world import ACME, SUPPORT_ID, make_settings, org_id
 from voicedock.calls.rehearsal.runs import NO_TEST_CALLS
 from voicedock.cli import main
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.domain.rehearsal import MAX_SAY_CHARS, MAX_SCENARIOS
+from webhooks.receiver import Receiver, wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -254,3 +255,35 @@ async def test_the_cli_runs_a_suite_file_and_writes_a_junit_report(
 
     wrong = ["test", "run", str(file), "--assistant", "Nobody", "--url", url]
     assert await asyncio.to_thread(main, wrong) == 1
+
+
+async def test_a_run_s_end_is_a_test_run_completed_webhook(database_url: str) -> None:
+    settings = make_settings(database_url)
+    settings.egress.allow_loopback = True  # the test's webhook receiver
+    settings.webhooks.poll_interval_ms = 50
+    receiver = Receiver(secret="")
+    await receiver.start()
+    try:
+        async with serving(settings) as api:
+            created = await api.client.post(
+                "/webhooks",
+                json={"url": receiver.url, "event_types": ["test-run.completed"]},
+                headers=api.auth(),
+            )
+            assert created.status == 201, await created.text()
+            receiver.secret = (await created.json())["secret"]
+            suite_id = await _create(api)
+            resp = await api.client.post(
+                f"/test-suites/{suite_id}/runs", json={}, headers=api.auth()
+            )
+            run_id = (await resp.json())["id"]
+            await wait_until(lambda: len(receiver.accepted) == 1, timeout=10)
+    finally:
+        await receiver.stop()
+    (event,) = [json.loads(r.body) for r in receiver.requests]
+    assert event["type"] == "test-run.completed"
+    assert event["test_run_id"] == run_id
+    assert event["data"] == {
+        "suite_id": suite_id, "status": "error", "assistant_id": SUPPORT_ID,
+        "scenarios": 1, "passed": 0, "failed": 0, "errors": 1,
+    }  # fmt: skip

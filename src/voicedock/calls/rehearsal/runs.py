@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from voicedock.aio import Supervisor
 from voicedock.calls.assistants.resolve import ChosenAssistant, ResolvedAssistant, resolve_assistant
@@ -33,9 +34,16 @@ from voicedock.domain.rehearsal import (
 )
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, Forbidden, RateLimited, StoreError
-from voicedock.store.base import Store
+from voicedock.store.base import Store, Transaction
 
 log = logging.getLogger("voicedock.calls.rehearsal")
+
+
+class RunEvents(Protocol):
+    """Told in the transaction that stores a run's end (``webhooks/test_run_events.py``)."""
+
+    async def run_completed(self, tx: Transaction, run: SuiteRun) -> None: ...
+
 
 NO_TEST_CALLS = "this node places no test calls (they need an Asterisk PBX that carries media)"
 
@@ -48,14 +56,16 @@ class Rehearsals:
         calls: SimulatedCalls | None,
         *,
         egress: EgressPolicy | None = None,
+        events: RunEvents | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """``calls``: where the test calls are placed (None: this node places none, and a
-        run ends ``error`` saying so)."""
+        run ends ``error`` saying so); ``events``: told when a run ends."""
         self._store = store
         self._settings = settings
         self._calls = calls
         self._egress = egress
+        self._events = events
         self._now = clock
         self._slots = asyncio.Semaphore(settings.rehearsal.max_concurrent)
         self._tasks = Supervisor("rehearsals", log)
@@ -137,7 +147,7 @@ class Rehearsals:
             run.results = [r for r in results if r is not None]
             run.status = _status(run)
             run.ended_at = self._now()
-            await self._save(run)
+            await self._save(run, ended=True)
         finally:
             self._active.get(run.organization_id, set()).discard(run.id)
 
@@ -163,10 +173,12 @@ class Rehearsals:
         run.results = [r for r in results if r is not None]
         await self._save(run)
 
-    async def _save(self, run: SuiteRun) -> None:
+    async def _save(self, run: SuiteRun, *, ended: bool = False) -> None:
         try:
             async with self._store.transaction() as tx:
                 await tx.update_suite_run(run)
+                if ended and self._events is not None:
+                    await self._events.run_completed(tx, run)
         except StoreError as exc:  # the run goes on; its next write tries again
             log.warning("test run not saved: %s", type(exc).__name__)
 
