@@ -45,6 +45,7 @@ class RunEvents(Protocol):
     async def run_completed(self, tx: Transaction, run: SuiteRun) -> None: ...
 
 
+STOPPED = "the node stopped during the run"
 NO_TEST_CALLS = "this node places no test calls (they need an Asterisk PBX that carries media)"
 
 
@@ -132,24 +133,34 @@ class Rehearsals:
         self, run: SuiteRun, scenarios: Sequence[Scenario], assistant: ResolvedAssistant
     ) -> None:
         try:
-            run.status, run.started_at = RunStatus.RUNNING, self._now()
-            await self._save(run)
-            results: list[ScenarioResult | None]
-            if self._calls is None:
-                run.error = NO_TEST_CALLS
-                results = [judged(s, Observed(error=NO_TEST_CALLS)) for s in scenarios]
-            else:
-                results = [None] * len(scenarios)
-                async with asyncio.TaskGroup() as group:
-                    for index, scenario in enumerate(scenarios):
-                        setup = CallSetup(run.id, run.organization_id, scenario, assistant)
-                        group.create_task(self._scenario(run, results, index, setup))
-            run.results = [r for r in results if r is not None]
-            run.status = _status(run)
-            run.ended_at = self._now()
+            await self._carried_out(run, scenarios, assistant)
+        except asyncio.CancelledError:  # the node stops: the run is not left running
+            run.status, run.error, run.ended_at = RunStatus.ERROR, STOPPED, self._now()
             await self._save(run, ended=True)
+            raise
         finally:
             self._active.get(run.organization_id, set()).discard(run.id)
+
+    async def _carried_out(
+        self, run: SuiteRun, scenarios: Sequence[Scenario], assistant: ResolvedAssistant
+    ) -> None:
+        """Its scenarios called (within the node's bound) and judged, its end stored."""
+        run.status, run.started_at = RunStatus.RUNNING, self._now()
+        await self._save(run)
+        results: list[ScenarioResult | None]
+        if self._calls is None:
+            run.error = NO_TEST_CALLS
+            results = [judged(s, Observed(error=NO_TEST_CALLS)) for s in scenarios]
+        else:
+            results = [None] * len(scenarios)
+            async with asyncio.TaskGroup() as group:
+                for index, scenario in enumerate(scenarios):
+                    setup = CallSetup(run.id, run.organization_id, scenario, assistant)
+                    group.create_task(self._scenario(run, results, index, setup))
+        run.results = [r for r in results if r is not None]
+        run.status = _status(run)
+        run.ended_at = self._now()
+        await self._save(run, ended=True)
 
     async def _scenario(
         self,

@@ -57,6 +57,7 @@ ANSWER_WAIT_S = 20.0  # the test call answered
 TURN_WAIT_S = 20.0  # the assistant's turn awaited before a step that waits for it
 QUIET_S = 1.5  # the assistant is done when quiet this long (after it spoke)
 RECORD_WAIT_S = 30.0  # the engine's record of the call, once it ended
+LEG_GONE_S = 2.0  # the caller leg's hang-up reported, once asked for
 # The assistant's turns as the caller hears them: a pause in a sentence is not its end.
 _ENDPOINTING = EndpointingConfig(
     min_speech_ms=120, end_silence_ms=800, silence_timeout_ms=None, max_duration_ms=None
@@ -207,6 +208,9 @@ class PbxSimulatedCalls:
             if not leg.gone.is_set():
                 with contextlib.suppress(PbxError):
                     await self._pbx.hangup(leg_id)
+            with contextlib.suppress(TimeoutError):  # its hang-up reported here, not further
+                async with asyncio.timeout(LEG_GONE_S):
+                    await leg.gone.wait()
             self._placed.forget(leg_id)
             observed.tools = self._tools.forget(call_id)
             observed.duration_ms = int((time.monotonic() - began) * 1000)
