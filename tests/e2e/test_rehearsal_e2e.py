@@ -19,7 +19,9 @@ import msgspec
 import pytest
 
 from e2e.audio_helpers import require_offline_speech, warm_offline_speech
+from e2e.browser import headless_chromium
 from e2e.conftest import LiveService, serve, service_settings
+from e2e.test_console_browser_e2e import signed_in, wait_for
 from e2e.test_tools_e2e import TOOLS, assistant
 from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
 from fakes.tool_server import Answer, ToolServer
@@ -245,3 +247,60 @@ async def test_a_mocked_tool_answers_the_model_and_the_organization_s_server_is_
         assert answered, [r.messages for r in llm.requests]
         assert answered[0].texts("tool") == [CANNED]
         assert (server.received, server.refused) == ([], 0)
+
+
+def _run_from_console(driver: Any, base: str, key: str, suite_id: str) -> tuple[str, list[str]]:
+    """Signed in, the Tests page: the suite run with its button, its result awaited; the
+    run's status and the failed expectations as shown."""
+    from selenium.webdriver.common.by import By
+
+    signed_in(driver, base, key)
+    driver.find_element(By.ID, "tests-link").click()
+    button = wait_for(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'button[data-suite-id="{suite_id}"]') or False,
+        "the suite's Run button",
+    )[0]
+    button.click()
+    state = wait_for(
+        driver,
+        lambda d: (
+            (s := d.find_element(By.ID, "run-state").get_attribute("data-status"))
+            not in ("", "queued", "running")
+            and s
+        ),
+        "the run's end",
+        timeout=150,
+    )
+    failed = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".expectations li.failed")]
+    return str(state), failed
+
+
+async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    await warm_offline_speech()
+    settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    example = load_settings(EXAMPLE, environ={}).assistants[0]
+    llm = {"provider": "rule_based", "facts": dict(example.facts)}
+    settings.assistants = [msgspec.structs.replace(example, llm_config=llm)]
+    live = await serve(settings)
+    try:
+        status, listed = await live.get("/assistants")
+        (assistant,) = [a for a in listed["assistants"] if a["name"] == example.name]
+        status, suite = await live.post(
+            "/test-suites",
+            {"name": "Console", "assistant_id": assistant["id"], "scenarios": SCENARIOS[3:]},
+        )
+        assert status == 201, suite
+        base = f"http://127.0.0.1:{live.client.port}"
+        with headless_chromium() as driver:
+            state, failed = await asyncio.to_thread(
+                _run_from_console, driver, base, live.key, suite["id"]
+            )
+    finally:
+        await live.client.close()
+    assert state == "failed"
+    (shown,) = failed
+    assert shown.startswith("expectations[0] (said): ")
+    assert "we are closed on Sundays and holidays" in shown
