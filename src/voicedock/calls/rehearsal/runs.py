@@ -46,7 +46,7 @@ class RunEvents(Protocol):
 
 
 STOPPED = "the node stopped during the run"
-NO_TEST_CALLS = "this node places no test calls (they need an Asterisk PBX that carries media)"
+NO_TEST_CALLS = "this node places no test calls (they need a PBX that carries media)"
 
 
 class Rehearsals:
