@@ -19,6 +19,7 @@ from voicedock.domain.rehearsal import (
     Scenario,
     ToolCalled,
     Transferred,
+    regex_refusal,
 )
 
 pytestmark = pytest.mark.unit
@@ -86,3 +87,23 @@ def test_words_and_percentiles() -> None:
     assert words("Nine to FIVE, please!") == "9 to 5 please"
     assert percentile_95([]) is None
     assert percentile_95(list(range(1, 101))) == 95
+
+
+@pytest.mark.parametrize(
+    ("pattern", "simple"),
+    [
+        ("understood", True),
+        (r"open\s+monday", True),
+        (r"\d{3,}", True),
+        ("(ab)+", True),
+        ("[(]a[)]", True),
+        ("(a+)+$", False),  # a repeated group that repeats: exponential backtracking
+        ("(a|aa)+", False),  # a repeated group of alternatives: the same
+        ("(x(a+))+", False),  # nested groups
+        (".*a.*b.*c", False),  # more than two unbounded repetitions: cubic and worse
+        (r"(\w+)\1", False),  # a back-reference
+        ("(", False),  # not a regular expression
+    ],
+)
+def test_a_said_regex_is_kept_simple(pattern: str, simple: bool) -> None:
+    assert (regex_refusal(pattern) is None) is simple

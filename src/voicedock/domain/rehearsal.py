@@ -181,16 +181,49 @@ class Scenario(_Part, frozen=True):
 Scenarios = Annotated[list[Scenario], Meta(min_length=1, max_length=MAX_SCENARIOS)]
 
 
-# A said expectation's regex: no group repeated that itself repeats, no back-references, so a
-# match is linear in the transcript's length (Python's ``re`` has no time limit).
-_NESTED = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)\s*[*+{?]")
+# A said expectation's regex is kept simple, so that matching it against a transcript takes
+# at most quadratic time (Python's ``re`` has no time limit): no repeated group that holds a
+# repetition or an alternative, no nested groups, no back-references, at most two unbounded
+# repetitions (``*``, ``+``, ``{n,}``).
+_REPEATED_GROUP = re.compile(r"\((?:[^()\\]|\\.)*[*+}|](?:[^()\\]|\\.)*\)\s*[*+{?]")
 _BACKREF = re.compile(r"\\[1-9]|\(\?P=|\\g<")
+_UNBOUNDED = re.compile(r"(?<!\\)(?:[*+]|\{[0-9]*,\})")
+MAX_UNBOUNDED = 2
+
+
+def _nested(pattern: str) -> bool:
+    """Whether a group of ``pattern`` holds another (escapes and character classes aside)."""
+    depth, escaped, in_class = 0, False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+            if depth > 1:
+                return True
+        elif char == ")":
+            depth = max(0, depth - 1)
+    return False
 
 
 def regex_refusal(pattern: str) -> str | None:
     """Why ``pattern`` is refused (None: it is a simple regular expression)."""
-    if _NESTED.search(pattern) or _BACKREF.search(pattern) or "((" in pattern:
-        return "must not repeat a group that repeats, nest groups or refer back"
+    if (
+        _REPEATED_GROUP.search(pattern)
+        or _BACKREF.search(pattern)
+        or _nested(pattern)
+        or len(_UNBOUNDED.findall(pattern)) > MAX_UNBOUNDED
+    ):
+        return (
+            "must be simple: no repeated group holding a repetition or an alternative, no "
+            f"nested groups or back-references, at most {MAX_UNBOUNDED} of *, + and {{n,}}"
+        )
     try:
         re.compile(pattern)
     except re.error as exc:

@@ -55,6 +55,7 @@ _NUMBERS = {
     )
 }
 QUOTED_AT_MOST = 200  # characters of what was heard quoted in a reason
+MAX_MATCHED = 20_000  # characters of what was heard a regex is matched against
 
 
 def words(text: str) -> str:
@@ -80,7 +81,7 @@ def _said(expected: Said, observed: Observed) -> str | None:
             return None
         return f"{_quoted(expected.contains)} not heard; the caller heard {_quoted(heard)}"
     assert expected.regex is not None
-    if re.search(expected.regex, heard, re.IGNORECASE) is not None:
+    if re.search(expected.regex, heard[:MAX_MATCHED], re.IGNORECASE) is not None:
         return None
     return f"nothing heard matches /{expected.regex}/; the caller heard {_quoted(heard)}"
 

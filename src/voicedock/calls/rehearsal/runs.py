@@ -180,7 +180,8 @@ class Rehearsals:
                 log.warning("test call failed: %s", type(exc).__name__, exc_info=exc)
                 elapsed = int((time.monotonic() - began) * 1000)
                 observed = Observed(error=f"the test call failed ({exc})", duration_ms=elapsed)
-        results[index] = judged(setup.scenario, observed)
+        # Off the event loop: a said expectation's regex may take a while on a long transcript.
+        results[index] = await asyncio.to_thread(judged, setup.scenario, observed)
         run.results = [r for r in results if r is not None]
         await self._save(run)
 
