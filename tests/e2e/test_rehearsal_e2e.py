@@ -27,7 +27,7 @@ from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
 from fakes.tool_server import Answer, ToolServer
 from fakes.world import ACME
 from voicedock.cli import main
-from voicedock.config import WebhookEndpointSettings, load_settings
+from voicedock.config import AssistantSettings, Settings, WebhookEndpointSettings, load_settings
 from voicedock.domain.webhooks import generate_secret
 from voicedock.pbx.asterisk.originate import TEST_CONTEXT
 from voicedock_lab.server import LabAsterisk
@@ -94,29 +94,41 @@ async def _run_to_end(live: LiveService, run_id: str, within: float) -> dict[str
             await asyncio.sleep(0.5)
 
 
+def with_example_assistant(settings: Settings) -> AssistantSettings:
+    """``settings`` with voicedock.example.toml's assistant, its facts the rule-based model's
+    too (an assistant's own facts go to its prompt): the example assistant as configured."""
+    example = load_settings(EXAMPLE, environ={}).assistants[0]
+    assert example.facts["opening hours"].endswith(f"{FACT}.")
+    llm = {"provider": "rule_based", "facts": dict(example.facts)}
+    settings.assistants = [msgspec.structs.replace(example, llm_config=llm)]
+    settings.rehearsal.max_concurrent = 2  # the lab machine's two cores
+    return example
+
+
+async def store_suite(
+    live: LiveService, name: str, example: AssistantSettings, scenarios: list[dict[str, Any]]
+) -> str:
+    """A suite of ``scenarios`` for the example assistant, stored through REST: its id."""
+    status, listed = await live.get("/assistants")
+    assert status == 200, listed
+    (assistant,) = [a for a in listed["assistants"] if a["name"] == example.name]
+    status, suite = await live.post(
+        "/test-suites", {"name": name, "assistant_id": assistant["id"], "scenarios": scenarios}
+    )
+    assert status == 201, suite
+    return str(suite["id"])
+
+
 async def test_a_suite_runs_through_the_pbx_and_judges_what_the_caller_heard(
     lab: LabAsterisk, tmp_path: Path
 ) -> None:
     await warm_offline_speech()
     settings = service_settings(lab, tmp_path / "e2e.db", "ari")
-    example = load_settings(EXAMPLE, environ={}).assistants[0]
-    assert example.facts["opening hours"].endswith(f"{FACT}.")
-    # Its facts are the rule-based model's too (an assistant's own facts go to its prompt).
-    llm = {"provider": "rule_based", "facts": dict(example.facts)}
-    settings.assistants = [msgspec.structs.replace(example, llm_config=llm)]
-    settings.rehearsal.max_concurrent = 2  # the lab machine's two cores
+    example = with_example_assistant(settings)
     live = await serve(settings)
     try:
-        status, listed = await live.get("/assistants")
-        assert status == 200, listed
-        (assistant,) = [a for a in listed["assistants"] if a["name"] == example.name]
-        status, suite = await live.post(
-            "/test-suites",
-            {"name": "Front desk", "assistant_id": assistant["id"], "scenarios": SCENARIOS},
-        )
-        assert status == 201, suite
-
-        status, accepted = await live.post(f"/test-suites/{suite['id']}/runs", {})
+        suite_id = await store_suite(live, "Front desk", example, SCENARIOS)
+        status, accepted = await live.post(f"/test-suites/{suite_id}/runs", {})
         assert status == 202, accepted
         done = asyncio.Event()
         watching = asyncio.create_task(_channels_while(live, done))
@@ -281,22 +293,14 @@ async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
 ) -> None:
     await warm_offline_speech()
     settings = service_settings(lab, tmp_path / "e2e.db", "ari")
-    example = load_settings(EXAMPLE, environ={}).assistants[0]
-    llm = {"provider": "rule_based", "facts": dict(example.facts)}
-    settings.assistants = [msgspec.structs.replace(example, llm_config=llm)]
+    example = with_example_assistant(settings)
     live = await serve(settings)
     try:
-        status, listed = await live.get("/assistants")
-        (assistant,) = [a for a in listed["assistants"] if a["name"] == example.name]
-        status, suite = await live.post(
-            "/test-suites",
-            {"name": "Console", "assistant_id": assistant["id"], "scenarios": SCENARIOS[3:]},
-        )
-        assert status == 201, suite
+        suite_id = await store_suite(live, "Console", example, SCENARIOS[3:])
         base = f"http://127.0.0.1:{live.client.port}"
         with headless_chromium() as driver:
             state, failed = await asyncio.to_thread(
-                _run_from_console, driver, base, live.key, suite["id"]
+                _run_from_console, driver, base, live.key, suite_id
             )
     finally:
         await live.client.close()

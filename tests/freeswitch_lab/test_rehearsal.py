@@ -10,14 +10,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from e2e.audio_helpers import require_offline_speech, warm_offline_speech
 from e2e.conftest import LiveService
-from e2e.test_rehearsal_e2e import EXAMPLE, SCENARIOS
+from e2e.test_rehearsal_e2e import SCENARIOS, store_suite, with_example_assistant
 from freeswitch_lab.lab_service import lab_settings, serve_on_lab
-from voicedock.config import load_settings
 from voicedock_lab.freeswitch import LabFreeswitch
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -42,20 +40,11 @@ async def test_a_suite_runs_through_freeswitch_loopback_channels(
     require_offline_speech()
     await warm_offline_speech()
     settings = lab_settings(freeswitch_lab, tmp_path / "fslab.db", None)
-    example = load_settings(EXAMPLE, environ={}).assistants[0]
-    llm = {"provider": "rule_based", "facts": dict(example.facts)}
-    settings.assistants = [msgspec.structs.replace(example, llm_config=llm)]
-    settings.rehearsal.max_concurrent = 2
+    example = with_example_assistant(settings)
     async with serve_on_lab(freeswitch_lab, settings) as (client, service, key):
         live = LiveService(client, service, key)
-        status, listed = await live.get("/assistants")
-        (assistant,) = [a for a in listed["assistants"] if a["name"] == example.name]
-        status, suite = await live.post(
-            "/test-suites",
-            {"name": "Front desk", "assistant_id": assistant["id"], "scenarios": SCENARIOS},
-        )
-        assert status == 201, suite
-        status, accepted = await live.post(f"/test-suites/{suite['id']}/runs", {})
+        suite_id = await store_suite(live, "Front desk", example, SCENARIOS)
+        status, accepted = await live.post(f"/test-suites/{suite_id}/runs", {})
         assert status == 202, accepted
         done = asyncio.Event()
         watching = asyncio.create_task(_channels_while(freeswitch_lab, done))
