@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from voicedock.aio import Supervisor, all_of, deliver, first_of
+from voicedock.aio import Closable, Supervisor, all_of, deliver, first_of, started
 
 pytestmark = pytest.mark.unit
 
@@ -376,3 +376,32 @@ async def test_a_child_cancelled_in_a_timeout_is_freed_without_the_collector() -
     finally:
         if enabled:
             gc.enable()
+
+
+class _Resource(Closable):
+    def __init__(self, fails: BaseException | None = None) -> None:
+        self.fails = fails
+        self.closed = 0
+
+    async def start(self) -> None:
+        if self.fails is not None:
+            raise self.fails
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def test_started_hands_back_the_resource_and_leaves_it_open() -> None:
+    resource = _Resource()
+    assert await started(resource, resource.start) is resource
+    assert resource.closed == 0
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("no socket"), asyncio.CancelledError()])
+async def test_a_start_that_fails_or_is_cancelled_closes_the_resource_and_raises(
+    failure: BaseException,
+) -> None:
+    resource = _Resource(failure)
+    with pytest.raises(type(failure)):
+        await started(resource, resource.start)
+    assert resource.closed == 1

@@ -15,6 +15,7 @@ but did not create belong to the caller and are left running. ``all_of`` runs in
 coroutines together (requests to one server, say) and returns all their results; the first
 failure cancels the others and is raised as itself, not as an exception group. ``deliver``
 hands a queue's items to one handler in order, a failing one logged and the next delivered.
+``started`` starts a ``Closable`` and closes it again if starting fails.
 """
 
 from __future__ import annotations
@@ -256,3 +257,17 @@ class Closable:
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
+
+
+C = TypeVar("C", bound=Closable)
+
+
+async def started(resource: C, start: Callable[[], Awaitable[object]]) -> C:
+    """``resource`` once ``start()`` returned. A start that fails half way (a socket open, some
+    tasks running) closes the resource (``aclose``) before its error is raised again."""
+    try:
+        await start()
+    except BaseException:
+        await resource.aclose()
+        raise
+    return resource

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 from voicedock import __version__, logs
 from voicedock.config import Settings, load_settings
@@ -33,6 +33,7 @@ EXIT_CONFIG = 2
 COMMANDS_GROUP = "voicedock.commands"
 
 T = TypeVar("T")
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--orders-fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(handler=_serve)
 
-    keys = sub.add_parser("keys", help="manage API keys")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub = _group(sub, "keys", "manage API keys")
     create = keys_sub.add_parser(
         "create", parents=[common], help="create an API key (printed once, on the last line)"
     )
@@ -120,6 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     for command in entry_points(group=COMMANDS_GROUP):
         command.load()(sub)
     return parser
+
+
+def _group(sub: _Commands, name: str, what: str) -> _Commands:
+    """The subcommands of ``voicedock NAME`` (one is required); ``what``: its help."""
+    group = sub.add_parser(name, help=what)
+    return group.add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _refused(message: str) -> int:
+    """Say on stderr why the command did nothing; its exit status (1)."""
+    print(f"voicedock: {message}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,8 +259,7 @@ def _keys_list(args: argparse.Namespace) -> int:
     async def work(store: Store) -> int:
         org = await store.get_organization_by_name(args.organization)
         if org is None:
-            print(f"voicedock: no organization named {args.organization!r}", file=sys.stderr)
-            return 1
+            return _refused(f"no organization named {args.organization!r}")
         for key in await store.list_api_keys(org.id):
             revoked = f"revoked {key.revoked_at:%Y-%m-%d %H:%M:%S}" if key.revoked_at else "active"
             listen = "listen" if key.listen else "no-listen"
@@ -285,8 +296,7 @@ def _on_key(
     async def work(store: Store) -> int:
         key = await store.get_api_key(None, args.key_id)
         if key is None:
-            print(f"voicedock: no API key {args.key_id!r}", file=sys.stderr)
-            return 1
+            return _refused(f"no API key {args.key_id!r}")
         await action(store, key)
         print(f"{done} {key.id}")
         return 0
@@ -294,13 +304,10 @@ def _on_key(
     return _with_store(args, work)
 
 
-def _add_numbers_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    numbers = sub.add_parser(
-        "numbers", help="manage phone numbers (the operator's: no API key creates one)"
+def _add_numbers_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    numbers_sub = _group(
+        sub, "numbers", "manage phone numbers (the operator's: no API key creates one)"
     )
-    numbers_sub = numbers.add_subparsers(dest="numbers_command", required=True)
     add = numbers_sub.add_parser(
         "add", parents=[common], help="register a number on a trunk for an organization"
     )
@@ -338,8 +345,7 @@ def _on_numbers(args: argparse.Namespace, work: Callable[[Store, Settings], Awai
         try:
             answer = await work(store, settings)
         except NumberRefused as exc:
-            print(f"voicedock: {exc}", file=sys.stderr)
-            return 1
+            return _refused(str(exc))
         if answer:  # an empty list prints nothing
             print(answer)
         return 0
@@ -397,13 +403,10 @@ def _numbers_remove(args: argparse.Namespace) -> int:
     return _on_numbers(args, work)
 
 
-def _add_organizations_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    organizations = sub.add_parser(
-        "organizations", help="an organization's settings and limits (GET /organization)"
+def _add_organizations_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    organizations_sub = _group(
+        sub, "organizations", "an organization's settings and limits (GET /organization)"
     )
-    organizations_sub = organizations.add_subparsers(dest="organizations_command", required=True)
     show = organizations_sub.add_parser(
         "show", parents=[common], help="print an organization as GET /organization answers"
     )
@@ -442,12 +445,10 @@ def _on_organization(
             if change is not None:
                 await change(store)
         except OrganizationRefused as exc:
-            print(f"voicedock: {exc}", file=sys.stderr)
-            return 1
+            return _refused(str(exc))
         org = await store.get_organization_by_name(args.organization)
         if org is None:
-            print(f"voicedock: no organization {args.organization!r}", file=sys.stderr)
-            return 1
+            return _refused(f"no organization {args.organization!r}")
         answer = Organization.of(org, await limits_of(store, settings, org))
         print(msgspec.json.format(msgspec.json.encode(answer)).decode())
         return 0
@@ -473,14 +474,9 @@ def _organizations_set_limits(args: argparse.Namespace) -> int:
         concurrent = override("max-concurrent-calls", args.max_concurrent_calls)
         scheduled = override("max-scheduled-calls", args.max_scheduled_calls)
     except ValueError as exc:
-        print(f"voicedock: {exc}", file=sys.stderr)
-        return 1
+        return _refused(str(exc))
     if concurrent is UNCHANGED and scheduled is UNCHANGED:
-        print(
-            "voicedock: give --max-concurrent-calls, --max-scheduled-calls or both",
-            file=sys.stderr,
-        )
-        return 1
+        return _refused("give --max-concurrent-calls, --max-scheduled-calls or both")
 
     async def change(store: Store) -> object:
         return await set_limits(
@@ -493,11 +489,8 @@ def _organizations_set_limits(args: argparse.Namespace) -> int:
     return _on_organization(args, change)
 
 
-def _add_nodes_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    nodes = sub.add_parser("nodes", help="the nodes running on the database (docs/nodes.md)")
-    nodes_sub = nodes.add_subparsers(dest="nodes_command", required=True)
+def _add_nodes_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    nodes_sub = _group(sub, "nodes", "the nodes running on the database (docs/nodes.md)")
     listing = nodes_sub.add_parser(
         "list", parents=[common], help="each node: its host and pid, lease, calls, draining"
     )
@@ -547,8 +540,7 @@ def _nodes_drain(args: argparse.Namespace) -> int:
             ids += [n.id for n in await store.list_nodes() if is_worker_of(asked, n.id)]
         drained = [node_id for node_id in ids if await _drain(store, settings, node_id)]
         if not drained:
-            print(f"voicedock: no node {asked!r} is running on this database", file=sys.stderr)
-            return 1
+            return _refused(f"no node {asked!r} is running on this database")
         return 0
 
     return _with_store(args, work, settings)

@@ -26,7 +26,7 @@ from typing import Self
 
 import msgspec
 
-from voicedock.aio import Closable, Supervisor
+from voicedock.aio import Closable, Supervisor, started
 from voicedock.calls.assistants.configured import check_configured_assistants
 from voicedock.calls.campaigns.dialer import Dialer
 from voicedock.calls.campaigns.manager import CampaignManager
@@ -317,12 +317,7 @@ class Service(Closable):
                 await lease_store.aclose()
             await store.aclose()
             raise
-        try:
-            await service.start()
-        except BaseException:
-            await service.aclose()
-            raise
-        return service
+        return await started(service, service.start)
 
     async def start(self) -> None:
         # An [[assistants]] entry whose calls could not be placed stops start-up, naming it

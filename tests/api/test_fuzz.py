@@ -39,6 +39,7 @@ def _schemathesis() -> str:
     return which
 
 
+@pytest.mark.timeout(360)  # schemathesis has its own bound (300 s) below; ~80 s on 2 cores
 async def test_the_api_keeps_its_documented_contract(tmp_path: Path) -> None:
     client, service, _ = await start_api(f"sqlite:///{tmp_path / 'fuzz.db'}")
     report = tmp_path / "report.json"

@@ -23,6 +23,7 @@ from voicedock.calls.outbound.new_call import NewCall
 from voicedock.domain.assistant_config import config_of
 from voicedock.domain.ids import new_outbound_call_id
 from voicedock.domain.records import Call, CallStatus, IdempotencyRecord
+from voicedock.errors import StoreUnavailable
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store import Store, open_store
 from voicedock.store.base import Transaction
@@ -179,3 +180,24 @@ async def test_place_commits_what_the_claim_did_when_there_is_nothing_to_dial(
     assert await claimed(store)  # a contact settled, a scheduled call expired: committed
     assert await store.list_active_calls() == []
     assert pbx.originated == []
+
+
+class FailingAsk(Ask):
+    """An asker whose record cannot be stored (its key taken meanwhile, the store gone)."""
+
+    async def placed(self, tx: Transaction, call: Call, now: datetime) -> None:
+        raise StoreUnavailable("the store went away")
+
+
+async def test_a_placement_rolled_back_after_its_dial_was_admitted_keeps_nothing_of_it(
+    engine: CallEngine, store: MemoryStore, pbx: FakePbx
+) -> None:
+    """The dial passed the limits, then the transaction failed: nothing is originated, and the
+    node keeps nothing of it (an entry per such call would stay as long as the node runs)."""
+    with pytest.raises(StoreUnavailable):
+        await engine.placement.place(FailingAsk(new_call()))
+    assert await store.list_active_calls() == []
+    assert pbx.originated == []
+    assert engine.placement._trunk_dials == {}
+    assert isinstance(await engine.placement.place(Ask(new_call())), Call)  # the next one goes
+    assert engine.placement._trunk_dials == {}  # its dial done once originated

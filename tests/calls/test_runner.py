@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
 from voicedock.calls.control import EndCall, Say, Transfer
 from voicedock.calls.engine import CallEngine
+from voicedock.calls.engine.pbx_events import EventApplied
 from voicedock.calls.live.conversation import SpeechProviders
 from voicedock.calls.recovery import resumed_config
 from voicedock.calls.runner import CallRunner
@@ -269,6 +271,38 @@ async def test_end_call_while_the_media_never_opens_hangs_up_at_once(
     if when == "media-opening":
         assert world.pbx.media_released == [call_id]  # the set-up was abandoned
     assert world.observer.reports == [(call_id, CallStatus.ENDED, 0)]
+
+
+@pytest.mark.parametrize("when", ["at-answer", "media-opening"])
+async def test_the_party_hanging_up_while_the_media_opens_gets_the_call_reported(
+    world: World, when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HANGUP stops the set-up, and reaches the call again once the engine stored it: the
+    call's task, winding down by then (its record queued behind that HANGUP), must not be
+    cancelled a second time, or its record is never stored and the end-of-call report, which
+    waits for that record, never goes (and the engine keeps the call waiting for ever)."""
+    world.pbx.media_opens = asyncio.Event()  # the media leg hangs in its set-up
+    apply = world.engine.pbx_events.apply
+
+    async def stored_slowly(event: PbxEvent, heard: datetime | None = None) -> EventApplied:
+        if event.kind is PbxEventKind.HANGUP:
+            await asyncio.sleep(0.1)  # a loaded store: the task winds down meanwhile
+        return await apply(event, heard)
+
+    monkeypatch.setattr(world.engine.pbx_events, "apply", stored_slowly)
+    call_id = await world.answered_call()
+    if when == "media-opening":
+        await until(lambda: (call_id, "ulaw") in world.pbx.media_formats)
+    await world.pbx.hang_up_remote(call_id)
+    async with asyncio.timeout(2):
+        await call_finished(world.runner, call_id)
+    call = await world.call(call_id)
+    assert (call.status, call.end_reason) == (CallStatus.ENDED, "remote-hangup")
+    async with asyncio.timeout(2):
+        while not world.observer.reports:
+            await asyncio.sleep(0.01)
+    assert world.observer.reports == [(call_id, CallStatus.ENDED, 0)]
+    assert world.pbx.hangups == []  # nothing left to hang up
 
 
 async def test_media_closed_by_a_transfer_waits_for_its_outcome_instead_of_hanging_up(

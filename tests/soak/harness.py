@@ -78,6 +78,23 @@ TRANSFER_TARGET = "sales"  # a lab agent: answers, plays a prompt, hangs up ~17 
 INBOUND_DID = ACME_NUMBERS[0]
 NODE_NAMES = ("a", "b", "c", "d")
 END_OF_CALL = "end-of-call-report"
+
+
+def soak_caller(channel: str, seconds: float) -> tuple[dict[str, str], dict[str, Any]]:
+    """ARI ``POST /channels``'s query and body for an inbound caller: the lab's carrier calls
+    ``INBOUND_DID`` as ``channel`` and hangs up after ``seconds``."""
+    params = {
+        "endpoint": f"PJSIP/{INBOUND_DID}@pstn",
+        "context": "lab-soak-caller",
+        "extension": "s",
+        "priority": "1",
+        "callerId": "+31612345678",
+        "channelId": channel,
+        "timeout": "30",
+    }
+    return params, {"variables": {"LAB_SOAK_S": f"{seconds:.0f}"}}
+
+
 # How each kind of call must end; any other end is a call lost.
 EXPECTED_ENDS = {
     "talker": {"api-end-call", "transferred"},
@@ -512,18 +529,8 @@ class Soak:
         """The lab's carrier calls the node's number; the caller hangs up after its time."""
         planned = self.random.uniform(self.plan.min_call_s, self.plan.max_call_s)
         channel = f"soak-in-{os.getpid()}-{next(self.inbound_numbers)}"
-        params = {
-            "endpoint": f"PJSIP/{INBOUND_DID}@pstn",
-            "context": "lab-soak-caller",
-            "extension": "s",
-            "priority": "1",
-            "callerId": "+31612345678",
-            "channelId": channel,
-            "timeout": "30",
-        }
-        status, _ = await self.ari(
-            "POST", "/channels", params=params, json={"variables": {"LAB_SOAK_S": f"{planned:.0f}"}}
-        )
+        params, body = soak_caller(channel, planned)
+        status, _ = await self.ari("POST", "/channels", params=params, json=body)
         if status != 200:
             self.result.refused[f"inbound originate {status}"] += 1
             await asyncio.sleep(1.0)

@@ -46,7 +46,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Self
 
-from voicedock.aio import Supervisor
+from voicedock.aio import Supervisor, started
 from voicedock.logs import describe
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
@@ -212,12 +212,8 @@ class RealtimeDialogue(DialogueBase):
     async def __aenter__(self) -> Self:
         """Connect to the provider (raises ``ProviderError``) and start the call."""
         conv = self._speech.connect(self.config.instructions, self.config.tools)
-        try:
-            await conv.connect()
-        except BaseException:
-            await conv.aclose()  # the socket may be open when the session update failed
-            raise
-        self._conv = conv
+        # The socket may be open when the session update failed: closed then.
+        self._conv = await started(conv, conv.connect)
         await self._tasks.start()
         self._spawn(self._follow_provider(conv))
         self._spawn(self._caller.run(conv))

@@ -201,6 +201,11 @@ async def test_a_draining_node_hands_new_calls_and_inbound_callers_to_the_live_n
             await a.node.commands.listening.wait()
             await b.node.commands.listening.wait()
         await draining(a)
+
+        async def told() -> bool:  # the drain stored, the live nodes read, the PBX told
+            return bool(a_pbx.away)
+
+        await until(told)
         assert a.node.others == ("b",)
         assert a_pbx.away[-1] is InboundAway.ELSEWHERE  # b takes a's inbound callers
         assert a_pbx.nodes[-1] == (["b"], ["a"])  # a is no node for inbound calls any more

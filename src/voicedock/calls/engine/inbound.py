@@ -24,7 +24,7 @@ from voicedock.calls.engine.timeline import Timeline
 from voicedock.calls.speech_admission import SpeechAdmission
 from voicedock.config import Settings
 from voicedock.domain.ids import new_inbound_call_id
-from voicedock.domain.records import Call, CallEvent, CallStatus, Direction, PhoneNumber
+from voicedock.domain.records import Call, CallStatus, Direction, PhoneNumber
 from voicedock.pbx.base import TEST_CALL_PREFIX, InboundCall
 from voicedock.store.base import Store
 from voicedock.validation import is_e164
@@ -149,8 +149,6 @@ class InboundCalls:
             updated_at=now,
         )
         async with self._store.transaction() as tx:
-            await tx.insert_call(call)
-            data = {"to": "connecting"}
-            await self._timeline.add_event(tx, call, CallEvent(call.id, "status", data, now))
+            await self._timeline.begin(tx, call, now)
         prepare_ahead(self._presynthesizer, call, INBOUND_ANSWER_S)
         return call.id

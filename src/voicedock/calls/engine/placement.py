@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn, Protocol
 
 from voicedock.calls.config_mirror import stable_id
+from voicedock.calls.engine.attempts import attempt, on_failure
 from voicedock.calls.engine.presynthesizer import Presynthesizer, prepare_ahead
 from voicedock.calls.engine.ringing import RingDeadlines
 from voicedock.calls.engine.timeline import Timeline
@@ -31,7 +32,6 @@ from voicedock.calls.transitions import fail, status_event_data
 from voicedock.calls.trunk_access import TrunkAccess
 from voicedock.config import LimitsSettings
 from voicedock.domain.ids import mask_call_id
-from voicedock.domain.json import JsonObject
 from voicedock.domain.records import (
     Call,
     CallEvent,
@@ -183,7 +183,7 @@ class Placement:
             trunks = {trunk.name: trunk for trunk in await self._store.list_trunks()}
         now = now or self._now()
         try:
-            async with self._store.transaction() as tx:
+            async with attempt(self._store) as tx:
                 stored = await self._claim_and_store(tx, ask, now, trunks)
         except _HeldBack as held:  # rolled back: nothing claimed, nothing stored
             return held.wait
@@ -233,12 +233,11 @@ class Placement:
             updated_at=now,
         )
         if scheduled is None:
-            await tx.insert_call(call)
-            data: JsonObject = {"to": "connecting"}
-        else:
-            await tx.update_call(call)
-            data = status_event_data(scheduled, call)
-            log.info("call %s: scheduled time reached, dialing", mask_call_id(call.id))
+            await self._timeline.begin(tx, call, now)
+            return call
+        await tx.update_call(call)
+        log.info("call %s: scheduled time reached, dialing", mask_call_id(call.id))
+        data = status_event_data(scheduled, call)
         await self._timeline.add_event(tx, call, CallEvent(call.id, "status", data, now))
         return call
 
@@ -268,6 +267,8 @@ class Placement:
         if isinstance(admitted, timedelta):
             return admitted
         self._trunk_dials[dial.call_id] = admitted
+        # Never originated if the transaction does not commit: nothing would remove it.
+        on_failure(lambda: self._trunk_dials.pop(dial.call_id, None))
         return number, _trunk_pbx(trunks.get(number.trunk))
 
     async def _organization_max(self, tx: Transaction, organization_id: str) -> int:

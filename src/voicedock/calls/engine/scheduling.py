@@ -80,9 +80,7 @@ class ScheduledCalls:
             await self._check_bound(tx, org_id, now)
             if idempotent is not None:
                 await tx.put_idempotency(stored_answer(org_id, idempotent, call, now))
-            await tx.insert_call(call)
-            data = {"to": CallStatus.SCHEDULED.value}
-            await self._timeline.add_event(tx, call, CallEvent(call_id, "status", data, now))
+            await self._timeline.begin(tx, call, now)
         log.info("call %s: scheduled", mask_call_id(call_id))
         return call
 

@@ -1,7 +1,8 @@
 """A call's timeline: every change to a call, written in the caller's store transaction.
 
-A transition (``transition``, ``step``) stores the moved call with its ``status`` event, so the
-stored timeline is exactly the sequence of transitions; every event goes to the engine's
+A new call is stored with its first ``status`` event (``begin``); a transition (``transition``,
+``step``) stores the moved call with its ``status`` event, so the stored timeline is exactly the
+sequence of transitions; every event goes to the engine's
 observers in that transaction (``add_event``: the webhook outbox, the campaigns, the metrics),
 so a webhook exists exactly when its change committed. What ends with a call follows its
 terminal transition: it stops ringing, its live conversation and transfer requests are
@@ -21,6 +22,7 @@ from voicedock.calls.engine.ringing import RingDeadlines
 from voicedock.calls.observer import CallObserver
 from voicedock.calls.transitions import status_event_data
 from voicedock.domain.ids import mask_call_id
+from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call, CallEvent, CallStatus
 from voicedock.store.base import Transaction
 
@@ -44,6 +46,12 @@ class Timeline:
         self._commands = commands
         self._ringing = ringing
         self._reports = reports
+
+    async def begin(self, tx: Transaction, call: Call, now: datetime) -> None:
+        """Store the new ``call`` with its first ``status`` event (to its status), in ``tx``."""
+        await tx.insert_call(call)
+        data: JsonObject = {"to": call.status.value}
+        await self.add_event(tx, call, CallEvent(call.id, "status", data, now))
 
     async def add_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
         """Store ``event`` of ``call`` and tell the observers, in ``tx``."""

@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Self
 
-from voicedock.aio import Closable, Coro, Supervisor
+from voicedock.aio import Closable, Coro, Supervisor, started
 from voicedock.calls.live.caller_audio import CallerInput
 from voicedock.calls.live.config import analysis_plan, conversation_config
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
@@ -154,12 +154,7 @@ class LiveConversation(Closable):
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
         await self._tasks.start()
-        try:
-            await self._start()
-        except BaseException:
-            await self.aclose()
-            raise
-        return self
+        return await started(self, self._start)
 
     async def _start(self) -> None:
         try:

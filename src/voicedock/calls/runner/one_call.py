@@ -136,6 +136,9 @@ class OneCall:
             log.exception("call %s: live call failed", mask_call_id(call.id))
             failure = RUNNER_ERROR if running.media_open else MEDIA_ERROR
         finally:
+            # Winding down: a stop no longer cancels the task (a hang-up's HANGUP reaches the
+            # call again once stored), else the record owed below would never be stored.
+            running.setting_up = False
             if record is None and running.live is not None and running.live.result is not None:
                 # the conversation ended, the exit failed
                 record = self._live_record(running, call, running.live.result)

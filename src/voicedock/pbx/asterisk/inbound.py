@@ -105,8 +105,10 @@ class AsteriskInbound:
             await self._ari.subscribe_channel(channel.id)  # else no ChannelDestroyed
             await self._ari.answer(channel.id)
         except AriHttpError as exc:
-            if exc.status != 404:
+            # The caller left before we answered: the answer finds no channel (404), or the
+            # subscription no event source (422 "Event source does not exist").
+            if exc.status not in (404, 422):
                 raise
-            await self._hangups.ended(channel.id, None, None)  # the caller left before we answered
+            await self._hangups.ended(channel.id, None, None)
             return
         await self._reports.answered(call_id)

@@ -13,32 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import aiohttp
 import msgspec
 from msgspec import UNSET
 
-from voicedock.aio import Closable, Supervisor
 from voicedock.domain.assistant_config import SttConfig
 from voicedock.egress import Egress
 from voicedock.pipeline.frames import Transcript
 from voicedock.pipeline.providers._http import (
     OwnedSession,
-    SocketItems,
     Timeouts,
     cancel_and_wait,
     endpoint,
-    live_socket,
-    open_websocket,
     pcm16_wav,
     raise_for_status,
     read_capped,
     require_key,
-    too_big,
-    too_large,
     translate_errors,
 )
 from voicedock.pipeline.providers.base import (
@@ -47,8 +40,7 @@ from voicedock.pipeline.providers.base import (
     ProviderResponseError,
     ProviderTimeoutError,
 )
-
-log = logging.getLogger("voicedock.pipeline.providers")
+from voicedock.pipeline.providers.socket_session import SocketSession
 
 DEEPGRAM_BASE_URL = "https://api.deepgram.com/v1"
 KEEPALIVE_MESSAGE = json.dumps({"type": "KeepAlive"})
@@ -209,7 +201,7 @@ class DeepgramStt:
         await self._session.aclose()
 
 
-class DeepgramStream(Closable):
+class DeepgramStream(SocketSession[Transcript]):
     """One live recognition session (`SttStream`). Use as `async with stt.stream(rate) as s`.
 
     The stream owns its socket and the two tasks that use it (reader, keep-alive); aclose()
@@ -227,32 +219,16 @@ class DeepgramStream(Closable):
         keepalive_s: float,
         finish_timeout_s: float,
     ) -> None:
-        self._session = session
-        self._url = url
-        self._headers = dict(headers)
+        super().__init__("deepgram", "stream", session, url, headers)
         self._keepalive_s = keepalive_s
         self._finish_timeout_s = finish_timeout_s
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._items: SocketItems[Transcript] = SocketItems()
-        self._tasks = Supervisor("deepgram stream", log)  # the reader and the keepalive
         self._keepalive: asyncio.Task[None] | None = None
         self._last_sent = 0.0
         self._input_ended = asyncio.Event()
-        self._closed = False
 
-    async def __aenter__(self) -> DeepgramStream:
-        await self.connect()
-        return self
-
-    async def connect(self) -> None:
-        self._ws = await open_websocket("deepgram", self._session, self._url, self._headers)
+    async def _connected(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._last_sent = time.monotonic()
-        await self._tasks.start()
-        self._tasks.spawn(self._read(self._ws), name="deepgram-reader")
-        self._keepalive = self._tasks.spawn(self._keep_alive(self._ws), name="deepgram-keepalive")
-
-    def _socket(self) -> aiohttp.ClientWebSocketResponse:
-        return live_socket("deepgram", self._ws, closed=self._closed, what="stream")
+        self._keepalive = self._tasks.spawn(self._keep_alive(ws), name="deepgram-keepalive")
 
     async def push_audio(self, pcm: bytes) -> None:
         if not pcm:
@@ -306,9 +282,7 @@ class DeepgramStream(Closable):
                             ProviderConnectionError(f"deepgram: socket closed {code} {reason}")
                         )
                     return
-                if too_big(msg):
-                    cap = self._session.caps.websocket_message_bytes
-                    await self._items.put(too_large("deepgram", "message", cap))
+                if await self._over_cap(msg):
                     return
                 if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                     if not self._input_ended.is_set() and not self._closed:
@@ -317,15 +291,5 @@ class DeepgramStream(Closable):
         finally:
             await self._items.end()
 
-    def __aiter__(self) -> AsyncIterator[Transcript]:
-        return aiter(self._items)
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    async def _closing(self) -> None:
         await cancel_and_wait(self._keepalive)  # nothing is sent once the socket closes
-        if self._ws is not None:
-            await self._ws.close()
-        await self._tasks.aclose()
-        await self._items.end()

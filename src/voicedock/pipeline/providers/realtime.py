@@ -16,27 +16,20 @@ whose instructions demand it verbatim, cancelling any response still in flight f
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import aiohttp
 import msgspec
 
-from voicedock.aio import Closable, Supervisor
 from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.egress import Egress
 from voicedock.pipeline.providers._http import (
     OwnedSession,
-    SocketItems,
     Timeouts,
     endpoint,
-    live_socket,
-    open_websocket,
     require_key,
-    too_big,
-    too_large,
     translate_errors,
 )
 from voicedock.pipeline.providers.base import (
@@ -44,9 +37,8 @@ from voicedock.pipeline.providers.base import (
     ProviderError,
     ProviderResponseError,
 )
+from voicedock.pipeline.providers.socket_session import SocketSession
 from voicedock.pipeline.tools import ToolSpec
-
-log = logging.getLogger("voicedock.pipeline.providers")
 
 XAI_REALTIME_URL = "wss://api.x.ai/v1/realtime"
 SAY_INSTRUCTIONS = (
@@ -377,7 +369,7 @@ class RealtimeSpeech:
         await self._session.aclose()
 
 
-class RealtimeConversation(Closable):
+class RealtimeConversation(SocketSession[RealtimeEvent]):
     """One live speech-to-speech session; `async with speech.connect() as conv`.
 
     Owns its socket and reader task; aclose() stops both. Iterating yields RealtimeEvents
@@ -391,30 +383,17 @@ class RealtimeConversation(Closable):
         headers: Mapping[str, str],
         update: SessionUpdate,
     ) -> None:
-        self._session = session
-        self._url = url
-        self._headers = dict(headers)
+        super().__init__("realtime", "session", session, url, headers)
         self._update = update
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._events: SocketItems[RealtimeEvent] = SocketItems()
-        self._tasks = Supervisor("realtime session", log)  # the reader
         self.response_active = False
         self.ended = False  # the session is over: closed, broken, or a send failed
-        self._closed = False
 
-    async def __aenter__(self) -> RealtimeConversation:
-        await self.connect()
-        return self
-
-    async def connect(self) -> None:
-        self._ws = await open_websocket("realtime", self._session, self._url, self._headers)
-        await self._tasks.start()
-        self._tasks.spawn(self._read(self._ws), name="realtime-reader")
+    async def _connected(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         await self._send(self._update)
 
     async def _send(self, event: ClientEvent) -> None:
         try:
-            ws = live_socket("realtime", self._ws, closed=self._closed, what="session")
+            ws = self._socket()
             with translate_errors("realtime"):
                 await ws.send_str(_encode(event).decode())
         except ProviderError:
@@ -462,39 +441,25 @@ class RealtimeConversation(Closable):
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
             async for msg in ws:
-                if too_big(msg):
-                    cap = self._session.caps.websocket_message_bytes
-                    await self._events.put(too_large("realtime", "message", cap))
+                if await self._over_cap(msg):
                     return
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     continue
                 try:
                     kind, event = parse_server_event(msg.data)
                 except ProviderResponseError as exc:
-                    await self._events.put(exc)
+                    await self._items.put(exc)
                     return
                 if kind == "response.created":
                     self.response_active = True
                 elif kind == "response.done":
                     self.response_active = False
                 if event is not None:
-                    await self._events.put(event)
+                    await self._items.put(event)
             if ws.close_code not in (1000, None) and not self._closed:
-                await self._events.put(
+                await self._items.put(
                     ProviderConnectionError(f"realtime: socket closed {ws.close_code}")
                 )
         finally:
             self.ended = True
-            await self._events.end()
-
-    def __aiter__(self) -> AsyncIterator[RealtimeEvent]:
-        return aiter(self._events)
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._ws is not None:
-            await self._ws.close()
-        await self._tasks.aclose()
-        await self._events.end()
+            await self._items.end()

@@ -22,6 +22,7 @@ from voicedock.errors import PbxError
 from voicedock.pbx.asterisk.ari.event_stream import AriEventStream
 from voicedock.pbx.asterisk.ari.events import AriEvent, StasisStart
 from voicedock.pbx.asterisk.ari.rest import AriHttpError, AriRest
+from voicedock.pbx.asterisk.media import legs as asterisk_legs
 from voicedock.pbx.asterisk.media.legs import AsteriskMedia
 from voicedock.pbx.legs import CallRegistry
 
@@ -40,6 +41,7 @@ class HeldAri:
         self.sent: list[tuple[str, str]] = []
         self.both_creates = asyncio.Event()
         self.fail: dict[str, AriHttpError] = {}
+        self.answer_creates: asyncio.Event | None = None  # set: Asterisk answers them
 
     def events_url(self) -> str:
         return "ws://127.0.0.1:8088/ari/events?app=voicedock"
@@ -52,6 +54,8 @@ class HeldAri:
                 self.both_creates.set()
             async with asyncio.timeout(2):  # a sequential caller never gets past this
                 await self.both_creates.wait()
+                if self.answer_creates is not None:
+                    await self.answer_creates.wait()
         if path in self.fail:
             raise self.fail[path]
         if path == "/channels/externalMedia":
@@ -63,6 +67,10 @@ class HeldAri:
     async def hangup_channel(self, channel_id: str, reason: str = "normal") -> bool:
         self.sent.append(("DELETE", f"/channels/{channel_id}"))
         return True
+
+    @property
+    def creates_sent(self) -> bool:
+        return self.both_creates.is_set()
 
 
 def _with(path: str, kwargs: dict[str, Any]) -> str:
@@ -146,6 +154,55 @@ async def test_settled_returns_once_the_caller_is_bridged() -> None:
         async with asyncio.timeout(2):
             assert await settled()
             await opening
+    finally:
+        await tasks.aclose()
+
+
+async def test_media_released_while_it_is_created_leaves_nothing_behind() -> None:
+    """The caller hangs up while the bridge and the media leg are being created: the hang-up's
+    release asks Asterisk to delete them before it made them, so they are deleted once made,
+    and nothing is left waiting for a bridging that never comes (a node serves calls for days:
+    an entry per such call would never go)."""
+    ari = HeldAri()
+    ari.answer_creates = asyncio.Event()
+    media, calls, tasks = await media_of(ari)
+    try:
+        media.entered_stasis(CALL)  # answered
+        opening = asyncio.create_task(
+            media.open(CALL, media_format="ulaw", connection_type="server")
+        )
+        async with asyncio.timeout(2):
+            while not ari.creates_sent:
+                await asyncio.sleep(0.001)
+        media.left_stasis(CALL)  # the caller's ChannelDestroyed
+        await media.release(CALL)  # what the hang-up does: the legs deleted, the call let go
+        calls.forget(CALL)
+        ari.answer_creates.set()  # Asterisk made them after all
+        with pytest.raises(PbxError):
+            await opening
+        deletes = [("DELETE", f"/channels/{MEDIA}"), ("DELETE", f"/bridges/{BRIDGE}")]
+        assert ari.sent[-4:] == deletes * 2  # the release's, then once they were made
+        await asyncio.sleep(0.01)
+        assert media._bridged == {}
+        assert media._in_stasis == {}
+    finally:
+        await tasks.aclose()
+
+
+async def test_a_bridging_given_up_waits_for_no_channel_any_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The caller left before the bridging began: once it is given up, no entry waits for the
+    caller's or the media leg's StasisStart (no event would ever remove it)."""
+    monkeypatch.setattr(asterisk_legs, "_BRIDGE_DEADLINE", 0.05)
+    ari = HeldAri()
+    media, _, tasks = await media_of(ari)
+    try:
+        await media.open(CALL, media_format="ulaw", connection_type="server")
+        await asyncio.sleep(0.2)  # the deadline passed
+        await media.release(CALL)
+        assert media._in_stasis == {}
+        assert media._bridged == {}
     finally:
         await tasks.aclose()
 

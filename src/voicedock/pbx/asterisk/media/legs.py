@@ -204,6 +204,12 @@ class AsteriskMedia:
         except BaseException:
             self._placed(call_id)  # nothing will bridge the caller
             raise
+        if self._calls.get(call_id) is not legs or bridge_id not in legs.bridges:
+            # Released while both were being created (the caller hung up meanwhile): its
+            # deletes may have reached Asterisk first, so what was created goes now, and
+            # nothing is left waiting for a bridging that will never come.
+            await self._delete(channel=media_id, bridge=bridge_id)
+            raise PbxError("the call's media was released while it was set up")
         url = ""
         if connection_type == "server":
             base = self._ari.events_url().rsplit("/ari/events", 1)[0]
@@ -319,7 +325,14 @@ class AsteriskMedia:
             self._placed(call_id)
 
     async def _add_in_stasis(self, bridge: str, channel: str) -> None:
-        await self._stasis_event(channel).wait()
+        entered = self._stasis_event(channel)
+        try:
+            await entered.wait()
+        finally:
+            if not entered.is_set() and self._in_stasis.get(channel) is entered:
+                # Never came (it left before this wait began, or the bridging was given up):
+                # no event will ever remove it.
+                del self._in_stasis[channel]
         await add_channel(self._ari, bridge, channel)
 
     async def release(self, call_id: str) -> None:
@@ -329,14 +342,21 @@ class AsteriskMedia:
         if legs is None:
             return
         for channel in sorted(legs.media_channels):
-            with contextlib.suppress(PbxError):
-                await self._ari.hangup_channel(channel)
+            await self._delete(channel=channel)
             self._calls.detach_channel(channel)
         for bridge in sorted(legs.bridges):
-            with contextlib.suppress(PbxError):
-                await destroy_bridge(self._ari, bridge)
+            await self._delete(bridge=bridge)
             legs.bridges.discard(bridge)
             self._bridged.pop(bridge, None)
+
+    async def _delete(self, *, channel: str | None = None, bridge: str | None = None) -> None:
+        """Hang up a media leg and destroy a bridge at Asterisk; errors are moot."""
+        if channel is not None:
+            with contextlib.suppress(PbxError):
+                await self._ari.hangup_channel(channel)
+        if bridge is not None:
+            with contextlib.suppress(PbxError):
+                await destroy_bridge(self._ari, bridge)
 
     def _stasis_event(self, channel_id: str) -> asyncio.Event:
         return self._in_stasis.setdefault(channel_id, asyncio.Event())
