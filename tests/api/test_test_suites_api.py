@@ -112,7 +112,7 @@ async def test_suites_are_paged_by_cursor(api: Api) -> None:
             "scenarios[0].expectations[0]",
         ),
         (
-            {**HOURS, "expectations": [{"type": "said", "regex": "(a+)+$"}]},
+            {**HOURS, "expectations": [{"type": "said", "regex": r"(\w+)\1"}]},  # RE2 refuses it
             "scenarios[0].expectations[0].regex",
         ),
         (

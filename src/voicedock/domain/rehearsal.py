@@ -8,8 +8,8 @@ reason, analysis, latency). ``tool_mocks`` replace the organization's tool serve
 scenario's call: the tool's canned result reaches the model, nothing is sent out.
 
 Every size a tenant sets is bounded here (steps, texts, silences, scenarios per suite), so a
-suite's run is bounded in time and work whatever it holds; a ``said`` expectation's regex is
-kept simple (``regex_refusal``) so that matching it against a transcript is linear.
+suite's run is bounded in time and work whatever it holds; a ``said`` expectation's regex runs
+on a linear-time engine (``domain/tenant_regex.py``).
 
 A run (``SuiteRun``) is stored when it is asked for and filled in as its scenarios end
 (``ScenarioResult``: pass or fail, each expectation's verdict with its reason, both sides'
@@ -19,7 +19,6 @@ transcripts as heard).
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Literal
@@ -29,6 +28,7 @@ from msgspec import Meta
 
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import utcnow
+from voicedock.domain.tenant_regex import tenant_regex_refusal
 from voicedock.validation import NOT_BLANK_LINE_PATTERN, NOT_BLANK_PATTERN
 
 # Tenant bounds.
@@ -111,7 +111,7 @@ class Said(_Part, tag_field="type", tag="said", frozen=True):
     the audio it received, not on what the engine thinks it said."""
 
     contains: Annotated[str, _text(MAX_SAY_CHARS, "Words heard, in order.")] | None = None
-    regex: Annotated[str, _text(MAX_PATTERN_CHARS, "A simple regular expression.")] | None = None
+    regex: Annotated[str, _text(MAX_PATTERN_CHARS, "A regular expression (RE2).")] | None = None
 
 
 class ToolCalled(_Part, tag_field="type", tag="tool-called", frozen=True):
@@ -181,56 +181,6 @@ class Scenario(_Part, frozen=True):
 Scenarios = Annotated[list[Scenario], Meta(min_length=1, max_length=MAX_SCENARIOS)]
 
 
-# A said expectation's regex is kept simple, so that matching it against a transcript takes
-# at most quadratic time (Python's ``re`` has no time limit): no repeated group that holds a
-# repetition or an alternative, no nested groups, no back-references, at most two unbounded
-# repetitions (``*``, ``+``, ``{n,}``).
-_REPEATED_GROUP = re.compile(r"\((?:[^()\\]|\\.)*[*+}|](?:[^()\\]|\\.)*\)\s*[*+{?]")
-_BACKREF = re.compile(r"\\[1-9]|\(\?P=|\\g<")
-_UNBOUNDED = re.compile(r"(?<!\\)(?:[*+]|\{[0-9]*,\})")
-MAX_UNBOUNDED = 2
-
-
-def _nested(pattern: str) -> bool:
-    """Whether a group of ``pattern`` holds another (escapes and character classes aside)."""
-    depth, escaped, in_class = 0, False, False
-    for char in pattern:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-            if depth > 1:
-                return True
-        elif char == ")":
-            depth = max(0, depth - 1)
-    return False
-
-
-def regex_refusal(pattern: str) -> str | None:
-    """Why ``pattern`` is refused (None: it is a simple regular expression)."""
-    if (
-        _REPEATED_GROUP.search(pattern)
-        or _BACKREF.search(pattern)
-        or _nested(pattern)
-        or len(_UNBOUNDED.findall(pattern)) > MAX_UNBOUNDED
-    ):
-        return (
-            "must be simple: no repeated group holding a repetition or an alternative, no "
-            f"nested groups or back-references, at most {MAX_UNBOUNDED} of *, + and {{n,}}"
-        )
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"is not a regular expression ({exc.msg})"
-    return None
-
-
 def scenario_refusal(scenario: Scenario) -> tuple[str, str] | None:
     """What no schema states about a scenario: (the field's path within it, why)."""
     if not scenario.steps and scenario.persona is None:
@@ -241,7 +191,7 @@ def scenario_refusal(scenario: Scenario) -> tuple[str, str] | None:
             if (expectation.contains is None) == (expectation.regex is None):
                 return where, "a said expectation needs one of contains and regex"
             if expectation.regex is not None:
-                why = regex_refusal(expectation.regex)
+                why = tenant_regex_refusal(expectation.regex)
                 if why is not None:
                     return f"{where}.regex", why
     names = [mock.name for mock in scenario.tool_mocks]
@@ -355,6 +305,5 @@ __all__ = [
     "ToolMock",
     "Transferred",
     "Verdict",
-    "regex_refusal",
     "scenario_refusal",
 ]

@@ -23,6 +23,7 @@ from voicedock.domain.rehearsal import (
     Transferred,
     Verdict,
 )
+from voicedock.domain.tenant_regex import TenantRegex
 
 _WORD = re.compile(r"[^\w]+")
 # A number said is written either way by a recognizer ("nine to five", "9 to 5").
@@ -81,7 +82,7 @@ def _said(expected: Said, observed: Observed) -> str | None:
             return None
         return f"{_quoted(expected.contains)} not heard; the caller heard {_quoted(heard)}"
     assert expected.regex is not None
-    if re.search(expected.regex, heard[:MAX_MATCHED], re.IGNORECASE) is not None:
+    if TenantRegex(expected.regex).search(heard[:MAX_MATCHED]):
         return None
     return f"nothing heard matches /{expected.regex}/; the caller heard {_quoted(heard)}"
 
