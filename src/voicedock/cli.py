@@ -1,6 +1,7 @@
 """The ``voicedock`` command: serve, keys (create, list, rename, revoke, allow-listen,
 deny-listen), numbers (add, list,
-assign, remove), organizations (show, set-limits), nodes (list, drain), migrate, doctor, and
+assign, remove), organizations (show, set-limits), nodes (list, drain), test run (a test
+suite run through a node's REST API, for an organization's CI), migrate, doctor, and
 the commands other installed distributions add (lab, from the voicedock-lab development
 distribution)."""
 
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_numbers_parser(sub, common)
     _add_organizations_parser(sub, common)
     _add_nodes_parser(sub, common)
+    _add_test_parser(sub)
 
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the database")
     migrate.set_defaults(handler=_migrate)
@@ -558,6 +560,47 @@ async def _drain(store: Store, settings: Settings, node_id: str) -> bool:
         f"its {calls} call(s) have ended (at most [node] drain_timeout_seconds)"
     )
     return True
+
+
+def _add_test_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    test = sub.add_parser("test", help="test suites (docs/testing-assistants.md)")
+    test_sub = test.add_subparsers(dest="test_command", required=True)
+    run = test_sub.add_parser(
+        "run",
+        help="run a test suite against an assistant through a node's API; exit 1 when a "
+        "scenario does not pass",
+    )
+    run.add_argument("file", type=Path, help="the suite as JSON: {name, scenarios}")
+    run.add_argument("--assistant", required=True, help="the assistant's name")
+    run.add_argument("--url", default="http://127.0.0.1:8080", help="the node's API")
+    run.add_argument("--key-env", default="VOICEDOCK_API_KEY", help="where the API key is")
+    run.add_argument("--junit", type=Path, help="write a JUnit XML report here")
+    run.add_argument("--timeout", type=float, default=900.0, help="seconds the run may take")
+    run.set_defaults(handler=_test_run)
+
+
+def _test_run(args: argparse.Namespace) -> int:
+    import os
+
+    from voicedock.suite_runs import SuiteRunFailed, junit_report, load_suite, run_suite
+
+    key = os.environ.get(args.key_env, "")
+    if not key:
+        print(f"voicedock: the API key is read from ${args.key_env}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        suite = load_suite(args.file)
+        run = asyncio.run(run_suite(args.url, key, suite, args.assistant, args.timeout))
+    except (SuiteRunFailed, OSError) as exc:
+        print(f"voicedock: {exc}", file=sys.stderr)
+        return 1
+    if args.junit is not None:
+        args.junit.write_bytes(junit_report(str(suite["name"]), run))
+    for result in run.results:
+        line = f"{result.outcome:7} {result.name}"
+        print(line if result.reason is None else f"{line}: {result.reason}")
+    print(f"run {run.id}: {run.status}")
+    return 0 if run.status == "passed" else 1
 
 
 def _migrate(args: argparse.Namespace) -> int:

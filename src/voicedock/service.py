@@ -41,6 +41,11 @@ from voicedock.calls.observer import Observers
 from voicedock.calls.organization_voices import Voices, local_voices
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import CallRecovery
+from voicedock.calls.rehearsal.caller_speech import caller_ears, caller_voice
+from voicedock.calls.rehearsal.placed import PlacedCalls
+from voicedock.calls.rehearsal.runs import Rehearsals
+from voicedock.calls.rehearsal.simulated_caller import PbxSimulatedCalls
+from voicedock.calls.rehearsal.tool_mocks import MockedTools
 from voicedock.calls.retention import retain_periodically
 from voicedock.calls.runner import CallRunner
 from voicedock.calls.runner.call_speech import CallSpeech
@@ -56,10 +61,12 @@ from voicedock.pbx.base import (
     InboundPbx,
     MediaAcceptingPbx,
     MediaEndpoint,
+    MediaPbx,
     OriginateRequest,
     Pbx,
     PbxEventSink,
     PbxHealth,
+    RehearsalPbx,
     TransferTarget,
 )
 from voicedock.store import Store, open_store
@@ -222,6 +229,8 @@ class Service(Closable):
             # A draining node dials nothing: the other nodes' dialers take the work.
             can_dial=lambda: self.pbx.health().can_place_calls and not self.node.draining,
         )
+        # Tools the test calls of test suites mock; every other call's go to the real server.
+        self.tool_mocks = MockedTools(self.webhooks.requests)
         # Starts the live conversation of each answered call (a PBX that carries media).
         self.runner = CallRunner(
             self.engine,
@@ -231,8 +240,29 @@ class Service(Closable):
             speech=self.speech,
             call_speech=call_speech,
             presynthesis=presynthesis,
-            tool_server=self.webhooks.requests,
+            tool_server=self.tool_mocks,
             media_totals=media_totals,
+        )
+        # Test suites' runs: each scenario a test call placed inside the PBX (no trunk), its
+        # caller leg's events routed to the run, its other side taken as an inbound call.
+        self.placed_test_calls = PlacedCalls()
+        self.engine.inbound.take_test_calls(self.placed_test_calls)
+        simulated = None
+        if isinstance(pbx, RehearsalPbx) and isinstance(pbx, MediaPbx):
+            simulated = PbxSimulatedCalls(
+                pbx,
+                store,
+                self.placed_test_calls,
+                self.tool_mocks,
+                caller_voice(settings.speech),
+                caller_ears(self.speech.recognition, settings.speech),
+            )
+        self.rehearsals = Rehearsals(
+            store,
+            settings,
+            simulated,
+            egress=self.engine.egress_policy,
+            events=self.webhooks.test_run_events,
         )
         # The calls a previous run (or a dead node) left: resumed or ended.
         self.recovery = CallRecovery(store, pbx, self.engine)
@@ -308,6 +338,7 @@ class Service(Closable):
             self.pbx.set_inbound_handler(self.engine.inbound.accept)
         await self.runner.start(warm_up=True)
         await self._tasks.start()
+        await self.rehearsals.start()
         self._tasks.spawn(self.drain.run(), name="drain")  # waits until asked
         self._tasks.spawn(self.engine.ring_timeouts.run(), name="ring-timeouts")
         if self.settings.recordings.directory and self.settings.recordings.retention_days:
@@ -317,7 +348,7 @@ class Service(Closable):
             retention = retain_periodically(self.store, self.settings.retention)
             self._tasks.spawn(retention, name="call-retention")
         try:
-            await self.pbx.start(self.runner.events.handle_pbx_event)
+            await self.pbx.start(self.placed_test_calls.route(self.runner.events.handle_pbx_event))
         except PbxError as exc:
             # The API keeps serving; the adapter reconnects and reconciles on its own.
             log.warning("PBX not reachable at start-up: %s", exc)
@@ -343,6 +374,7 @@ class Service(Closable):
         self._closed = True
         await self._tasks.aclose()
         try:
+            await self.rehearsals.aclose()  # its test calls hang up with the runner's calls
             await self.runner.aclose()  # hangs up live calls while the PBX is still there
             await self.pbx.aclose()
         finally:

@@ -503,6 +503,7 @@ class MemoryStore:
             and (query.start_date is None or c.created_at >= query.start_date)
             and (query.end_date is None or c.created_at <= query.end_date)
             and (query.campaign_id is None or c.campaign_id == query.campaign_id)
+            and (query.include_tests or c.test_run_id is None)
         ]
         calls.sort(key=lambda c: (c.created_at, c.seq), reverse=True)
         total = len(calls)

@@ -44,6 +44,8 @@ EXPECTED_TABLES = {
     "provider_keys",
     "analysis_templates",
     "event_streams",
+    "test_suites",
+    "test_runs",
     "schema_migrations",
 }
 

@@ -26,6 +26,7 @@ from voicedock.api.routes import (
     organization,
     phone_numbers,
     provider_keys,
+    test_suites,
     tool_templates,
     trunks,
     usage,
@@ -46,6 +47,7 @@ RESOURCES: tuple[Mounted, ...] = (
     *api_keys.RESOURCES,
     *tool_templates.RESOURCES,
     *analysis_templates.RESOURCES,
+    *test_suites.RESOURCES,
 )
 
 
@@ -93,6 +95,7 @@ def create_app(
         provider_keys,
         voices,
         usage,
+        test_suites,
     ):
         app.add_routes(module.routes)
     calls.setup(app)

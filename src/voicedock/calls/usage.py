@@ -15,15 +15,22 @@ from voicedock.store.base import CallUsageRow, SpeechUsageRow, Store, UsageQuery
 
 
 async def usage_report(
-    store: Store, organization_id: str, start: date, end: date, group_by: str
+    store: Store,
+    organization_id: str,
+    start: date,
+    end: date,
+    group_by: str,
+    include_tests: bool = False,
 ) -> JsonObject:
-    """Usage of the calls created from ``start`` to ``end`` (UTC days, both included)."""
+    """Usage of the calls created from ``start`` to ``end`` (UTC days, both included);
+    ``include_tests``: test suites' calls too."""
     rows = await store.usage(
         UsageQuery(
             organization_id,
             datetime.combine(start, time(), UTC),
             datetime.combine(end + timedelta(days=1), time(), UTC),
             group_by,
+            include_tests,
         )
     )
     keys = sorted(

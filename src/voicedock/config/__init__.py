@@ -18,6 +18,7 @@ from voicedock.config.calls import (
     CallsSettings,
     ListenSettings,
     RecordingsSettings,
+    RehearsalSettings,
     RetentionSettings,
 )
 from voicedock.config.egress import DEFAULT_PROVIDER_HOSTS, EgressSettings, network_entry
@@ -95,6 +96,7 @@ __all__ = [
     "PolicySettings",
     "RateLimitSettings",
     "RecordingsSettings",
+    "RehearsalSettings",
     "RetentionSettings",
     "ServerSettings",
     "Settings",

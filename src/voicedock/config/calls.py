@@ -1,5 +1,6 @@
 """What becomes of calls beyond their conversation: resumed after a restart (``[calls]``),
-recorded (``[recordings]``), kept (``[retention]``), listened to live (``[listen]``)."""
+recorded (``[recordings]``), kept (``[retention]``), listened to live (``[listen]``); the test
+calls of test suites (``[rehearsal]``)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,15 @@ class ListenSettings(Table):
         extension = self.supervisor_extension
         if extension and (extension != extension.strip() or len(extension) > 80):
             raise ConfigError("listen.supervisor_extension", "one line, at most 80 characters")
+
+
+class RehearsalSettings(Table):
+    """[rehearsal]: test suites' runs (docs/testing-assistants.md): each scenario is a test
+    call between a simulated caller and the assistant, through the PBX."""
+
+    enabled: bool = True  # false: POST /test-suites/{id}/runs answers 403
+    # Test calls at once on this node (each is two PBX channels and two media legs); a run's
+    # other scenarios wait their turn.
+    max_concurrent: Annotated[int, Meta(ge=1, le=100)] = 4
+    # Runs waiting or running at once, each organization (more: 429).
+    max_runs_per_organization: Annotated[int, Meta(ge=1, le=100)] = 3

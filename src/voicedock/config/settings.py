@@ -11,6 +11,7 @@ from voicedock.config.calls import (
     CallsSettings,
     ListenSettings,
     RecordingsSettings,
+    RehearsalSettings,
     RetentionSettings,
 )
 from voicedock.config.egress import EgressSettings
@@ -58,6 +59,7 @@ class Settings(Table):
     listen: ListenSettings = msgspec.field(default_factory=ListenSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
     byok: ByokSettings = msgspec.field(default_factory=ByokSettings)
+    rehearsal: RehearsalSettings = msgspec.field(default_factory=RehearsalSettings)
 
     def check(self) -> None:
         """The rules across keys; a broken one raises ``ConfigError`` naming the key."""

@@ -250,6 +250,9 @@ class Call:
     # Times a turn moved on to the next entry of a fallback plan (its provider-switch events),
     # stored when the call ends; None: not recorded (no conversation, calls before it).
     provider_switches: int | None = None
+    # The test run whose simulated caller the call served (``/test-suites``): kept out of
+    # the calls list and usage unless asked for. None: a real caller's call.
+    test_run_id: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor

@@ -189,6 +189,23 @@ class DtmfPbx(Protocol):
         ...
 
 
+@runtime_checkable
+class RehearsalPbx(Protocol):
+    """A ``Pbx`` that places test calls inside itself: no trunk, no caller number, nothing
+    dialled outside the PBX (test suites, ``calls/rehearsal``)."""
+
+    async def originate_test_call(self, leg_id: str, token: str) -> None:
+        """A call between two channels of the PBX: the simulated caller's leg ``leg_id`` (a
+        call id) is reported as an outbound call's (ANSWERED once the other side answered,
+        HANGUP) and its audio opened with ``call_media``; the other side reaches voicedock
+        as an inbound call to ``test-<token>`` (``token``: digits), as a caller to one of the
+        organizations' numbers would."""
+        ...
+
+
+TEST_CALL_PREFIX = "test-"  # what an inbound test call is "to": test-<token>
+
+
 class MediaEndpoint(Protocol):
     """What voicedock's ``/media`` route hands each websocket to when a PBX's media legs dial
     voicedock: the PBX's own acceptor, which gives a connection to the call it proves to be

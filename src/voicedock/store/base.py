@@ -46,6 +46,7 @@ from voicedock.store.protocols.scheduled_calls import (
     ScheduledWaiting,
 )
 from voicedock.store.protocols.streams import StreamWrites
+from voicedock.store.protocols.suites import SuitePage, SuiteQuery, SuiteReads, SuiteWrites
 from voicedock.store.protocols.usage import (
     CallUsageRow,
     SpeechUsageRow,
@@ -69,6 +70,7 @@ class Transaction(
     CampaignWrites,
     DialWrites,
     OutboxWrites,
+    SuiteWrites,
     Protocol,
 ):
     """Writes (and reads that must see them) inside one database transaction."""
@@ -86,6 +88,7 @@ class Store(
     OutboxReads,
     UsageReads,
     MetricsReads,
+    SuiteReads,
     Protocol,
 ):
     """A voicedock database. ``aclose()`` is idempotent."""
@@ -116,6 +119,8 @@ __all__ = [
     "SpeechUsageRow",
     "Store",
     "StoreCounts",
+    "SuitePage",
+    "SuiteQuery",
     "Transaction",
     "UsageQuery",
     "UsageRows",

@@ -46,7 +46,16 @@ class CampaignEventPayload(TypedDict):
     data: JsonObject
 
 
-WebhookPayload: TypeAlias = CallEventPayload | CampaignEventPayload
+class RunEventPayload(TypedDict):
+    """The envelope of a test suite's run's event."""
+
+    type: str
+    test_run_id: str
+    timestamp: str
+    data: JsonObject
+
+
+WebhookPayload: TypeAlias = CallEventPayload | CampaignEventPayload | RunEventPayload
 
 
 # The ``data`` of each call event type (docs/webhooks.md), in the order its keys are sent; the

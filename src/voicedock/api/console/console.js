@@ -45,7 +45,7 @@ async function api(method, path, body) {
 }
 
 function show(view) {
-  for (const id of ["sign-in-view", "calls-view", "call-view"]) $(id).hidden = id !== view;
+  for (const id of ["sign-in-view", "calls-view", "call-view", "tests-view"]) $(id).hidden = id !== view;
   $("account").hidden = view === "sign-in-view";
 }
 
@@ -488,10 +488,91 @@ async function checkNode() {
 
 // -- routing ---------------------------------------------------------------------------------
 
+// -- test suites and their runs ---------------------------------------------------------------
+
+const RUNNING = new Set(["queued", "running"]);
+
+async function loadSuites() {
+  try {
+    const page = await api("GET", "/test-suites?limit=100");
+    $("suite-list").replaceChildren(...page.test_suites.map((suite) => {
+      const run = el("button", { type: "button", "data-suite-id": suite.id }, "Run");
+      run.disabled = state.scope === "read_only";
+      run.addEventListener("click", () => runSuite(suite.id));
+      return el("li", { "data-suite-id": suite.id }, el("strong", {}, suite.name),
+        ` ${suite.scenarios.length} scenario(s)`, run);
+    }));
+    $("suites-state").textContent = page.test_suites.length ? "" : "No test suites yet (POST /test-suites).";
+  } catch (err) {
+    if (err.status !== 401) $("suites-state").textContent = `Could not list test suites: ${err.message}`;
+  }
+}
+
+async function runSuite(suiteId) {
+  try {
+    const run = await api("POST", `/test-suites/${encodeURIComponent(suiteId)}/runs`, {});
+    location.hash = `#/tests/runs/${run.id}`;
+  } catch (err) {
+    $("suites-state").textContent = `Could not run the suite: ${err.message}`;
+  }
+}
+
+function turns(list, title) {
+  return el("div", {}, el("h5", {}, title), el("ol", { class: "transcript" },
+    ...list.map((turn) => el("li", { class: turn.role === "assistant" ? "assistant" : "user" },
+      el("span", { class: "who" }, turn.role === "assistant" ? "Assistant:" : "Caller:"), turn.text))));
+}
+
+function renderRun(run) {
+  $("run").hidden = false;
+  $("run-id").textContent = run.id;
+  $("run-state").textContent = run.error ? `${run.status}: ${run.error}` : run.status;
+  $("run-state").setAttribute("data-status", run.status);
+  $("run-results").replaceChildren(...run.results.map((result) => el("article",
+    { class: "scenario", "data-outcome": result.outcome },
+    el("h4", {}, `${result.name} `, el("span", { class: `outcome-${result.outcome}` }, result.outcome)),
+    result.reason ? el("p", { class: "reason" }, result.reason) : "",
+    el("ul", { class: "expectations" }, ...result.expectations.map((v) => el("li",
+      { class: v.passed ? "passed" : "failed" },
+      `expectations[${v.index}] (${v.type}): ${v.passed ? "passed" : v.reason}`))),
+    el("div", { class: "sides" }, turns(result.heard, "What the caller heard and said"),
+      turns(result.transcript, "The assistant's transcript")),
+    result.call_id ? el("p", {}, el("a", { href: `#/calls/${result.call_id}` },
+      "The test call (its recording, when the assistant records)")) : "")));
+}
+
+async function pollRun(runId) {
+  try {
+    const run = await api("GET", `/test-runs/${encodeURIComponent(runId)}`);
+    renderRun(run);
+    if (!RUNNING.has(run.status) && state.timer) {
+      clearInterval(state.timer);
+      state.timer = null;
+    }
+  } catch (err) {
+    if (err.status !== 401) $("run-state").textContent = `Could not read the run: ${err.message}`;
+  }
+}
+
+function showTests(runId) {
+  stopLive();
+  show("tests-view");
+  loadSuites();
+  $("run").hidden = !runId;
+  if (runId) {
+    $("run-results").replaceChildren();
+    pollRun(runId);
+    state.timer = setInterval(() => pollRun(runId), POLL_MS);
+  }
+}
+
 function route() {
   if (!state.csrf) return;
   const match = location.hash.match(/^#\/calls\/([A-Za-z0-9_.\-]+)$/);
+  const run = location.hash.match(/^#\/tests\/runs\/([A-Za-z0-9_.\-]+)$/);
   if (match) showCall(match[1]);
+  else if (run) showTests(run[1]);
+  else if (location.hash === "#/tests") showTests(null);
   else showCalls();
   $("main").focus({ preventScroll: true });
 }

@@ -18,6 +18,7 @@ from voicedock.api.models.fields import (
     AssistantId,
     Destination,
     Identifier,
+    IncludeTests,
     Text,
     Time,
     Variables,
@@ -692,6 +693,7 @@ class CallListQuery(PageQuery, kw_only=True):
         ]
         | UnsetType
     ) = UNSET
+    include_tests: IncludeTests | UnsetType = UNSET
     cursor: (
         Annotated[
             str,

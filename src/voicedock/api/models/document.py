@@ -27,6 +27,7 @@ from voicedock.api.models import (
     phone_numbers,
     provider_keys,
     provider_sections,
+    test_suites,
     tools,
     usage,
     voices,
@@ -59,6 +60,7 @@ GROUPS: tuple[ModuleType, ...] = (
     provider_keys,
     console,
     health,
+    test_suites,
 )
 
 # (source path, its success status, body field, the operations that take it as "id").
@@ -88,6 +90,18 @@ _LINKS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         ),
     ),
     ("/webhooks", "201", "id", ("get /webhooks/{id}", "delete /webhooks/{id}")),
+    (
+        "/test-suites",
+        "201",
+        "id",
+        (
+            "get /test-suites/{id}",
+            "patch /test-suites/{id}",
+            "delete /test-suites/{id}",
+            "post /test-suites/{id}/runs",
+        ),
+    ),
+    ("/test-suites/{id}/runs", "202", "id", ("get /test-runs/{id}",)),
     (
         "/campaigns",
         "201",

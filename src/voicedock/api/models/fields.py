@@ -100,3 +100,20 @@ def text(max_length: int = TEXT_MAX, *, line: bool = False, description: str | N
 Text = Annotated[str, text()]
 # A timestamp as api/serialize.py writes it (ISO 8601 UTC, ms, Z), or null.
 Time = Annotated[str | None, Meta(extra_json_schema={"format": "date-time"})]
+
+# ``include_tests`` of GET /calls and GET /usage: the test suites' calls too.
+IncludeTests = Annotated[
+    bool,
+    Meta(
+        description="true: the test calls of test suites' runs too (by default they are left out)."
+    ),
+]
+
+
+def include_tests(value: str | None) -> bool:
+    """``include_tests`` as given in a query (400 for anything but true or false)."""
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise BadRequest("include_tests must be true or false")

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, get_args
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.fields import IncludeTests
 from voicedock.api.models.operations import Schema, operation, query_parameters
 from voicedock.domain.records import Direction
 from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
@@ -125,6 +126,7 @@ class UsageQuery(Body, kw_only=True):
         | UnsetType
     ) = UNSET
     group_by: GroupBy | UnsetType = UNSET
+    include_tests: IncludeTests | UnsetType = UNSET
     format: (
         Annotated[
             Literal["json", "csv"],

@@ -23,6 +23,7 @@ from voicedock.api.models.calls import (
     OutboundCallResponse,
     control_command,
 )
+from voicedock.api.models.fields import include_tests
 from voicedock.api.resources import (
     REPLAYED_HEADER,
     Caller,
@@ -50,7 +51,9 @@ from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
 
-LIST_PARAMS = frozenset({"status", "start_date", "end_date", "campaign_id", "cursor"})
+LIST_PARAMS = frozenset(
+    {"status", "start_date", "end_date", "campaign_id", "cursor", "include_tests"}
+)
 DIALING_WORDS = frozenset({"dialing", "ringing", "queued", "initiated"})
 
 
@@ -122,6 +125,7 @@ def check_list_query(q: Mapping[str, str]) -> None:
     campaign_id = q.get("campaign_id")
     if campaign_id is not None and not is_token(campaign_id):
         raise BadRequest("campaign_id must be a campaign's id")
+    include_tests(q.get("include_tests"))
     parse_query(q, CallListQuery)
 
 
@@ -137,6 +141,7 @@ async def _list(caller: Caller, page: Page) -> Listed[Call]:
         end_date=query_datetime(q.get("end_date"), "end_date"),
         campaign_id=q.get("campaign_id"),
         after=decode_cursor(q.get("cursor")),
+        include_tests=include_tests(q.get("include_tests")),
     )
     found = await caller.store.list_calls(query)
     return Listed(found.calls, found.total)

@@ -14,6 +14,7 @@ from aiohttp import web
 from voicedock.api.app_keys import SERVICE
 from voicedock.api.authentication import organization_of
 from voicedock.api.models.base import convert, parse_query, reply
+from voicedock.api.models.fields import include_tests
 from voicedock.api.models.usage import CSV_COLUMNS, SttUsage, TtsUsage, UsageQuery, UsageReport
 from voicedock.calls.usage import usage_report
 from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
@@ -21,7 +22,7 @@ from voicedock.errors import BadRequest
 
 routes = web.RouteTableDef()
 
-PARAMS = frozenset({"start_date", "end_date", "group_by", "format"})
+PARAMS = frozenset({"start_date", "end_date", "group_by", "format", "include_tests"})
 FORMATS = ("json", "csv")
 INVALID_RANGE = "Invalid date range"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -54,11 +55,11 @@ async def get_usage(request: web.Request) -> web.StreamResponse:
         raise BadRequest("format must be json or csv")
     if wanted is None:
         wanted = "csv" if _accepts_csv(request) else "json"
+    tests = include_tests(q.get("include_tests"))
     parse_query(q, UsageQuery)  # and nothing the document does not say
     store = request.app[SERVICE].store
-    report = convert(
-        await usage_report(store, organization_of(request), start, end, group_by), UsageReport
-    )
+    found = await usage_report(store, organization_of(request), start, end, group_by, tests)
+    report = convert(found, UsageReport)
     if wanted == "csv":
         return web.Response(text=usage_csv(report), content_type="text/csv", charset="utf-8")
     return reply(report)

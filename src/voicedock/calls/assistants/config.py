@@ -126,6 +126,10 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
         _check_llm_keys(llm, obj.get("provider"))
         if "messages" in llm and llm["messages"] is not None:
             _check_messages(llm["messages"])
+        plan = llm.get(FALLBACK_PLAN)
+        for index, entry in enumerate(plan if isinstance(plan, list) else []):
+            if isinstance(entry, dict) and entry.get("messages") is not None:
+                _check_messages(entry["messages"], f"llm_config.{FALLBACK_PLAN}[{index}]")
         out["llm_config"] = copy.deepcopy(llm)
     facts = fields.sub_object(obj, "facts")
     if facts is not None:
@@ -316,14 +320,14 @@ def _check_assistant_request(value: object) -> JsonObject:
     return {"timeout_seconds": fields.integer(obj, "timeout_seconds", default, 1, 20)}
 
 
-def _check_messages(messages: object) -> None:
+def _check_messages(messages: object, where: str = "llm_config") -> None:
     if not isinstance(messages, list):
-        raise BadRequest("llm_config.messages must be a list")
+        raise BadRequest(f"{where}.messages must be a list")
     for i, message in enumerate(messages):
-        item = fields.require_object(message, f"llm_config.messages[{i}]")
-        fields.reject_unknown(item, ("role", "content"), f"llm_config.messages[{i}]")
+        item = fields.require_object(message, f"{where}.messages[{i}]")
+        fields.reject_unknown(item, ("role", "content"), f"{where}.messages[{i}]")
         if item.get("role") not in MESSAGE_ROLES:
-            raise BadRequest(f"llm_config.messages[{i}].role must be one of {MESSAGE_ROLES}")
+            raise BadRequest(f"{where}.messages[{i}].role must be one of {MESSAGE_ROLES}")
         fields.text(item, "content", required=True, max_len=CONFIG_TEXT_MAX)
 
 

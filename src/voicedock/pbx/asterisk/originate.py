@@ -38,6 +38,10 @@ from voicedock.validation import is_e164
 __all__ = ["Originator"]
 
 _REASON_CAUSE = {1: 16, 3: 19, 5: 17, 8: 34}  # AMI Originate Reason -> Q.850
+# The dialplan context of test calls (dialplan/asterisk): Local/<token>@voicedock-test/n.
+TEST_CONTEXT = "voicedock-test"
+TEST_TOKEN_DIGITS = 32  # at most
+TEST_RING_S = 30
 
 
 class Originator:
@@ -91,6 +95,36 @@ class Originator:
             )
         except AriHttpError:
             self._calls.forget(request.call_id)  # refused: no channel exists
+            raise
+
+    async def originate_test_call(self, leg_id: str, token: str) -> None:
+        """A Local channel pair inside Asterisk (``RehearsalPbx``): its first half, channel
+        ``leg_id``, goes into our app as an outbound leg (``outbound,<leg id>``) once the
+        second half, running ``<token>@voicedock-test``, was answered there as an inbound
+        caller. ``/n``: the pair is never optimized away, each half stays in its own bridge
+        with its media leg. Always through ARI (``POST /channels``)."""
+        if not is_call_id(leg_id):
+            raise AmiValueError("leg id must be a voicedock call id")
+        if not token.isdigit() or not token.isascii() or len(token) > TEST_TOKEN_DIGITS:
+            raise AmiValueError("a test call's token is digits")
+        existing = self._calls.get(leg_id)
+        if existing is not None and not existing.ended:
+            raise PbxError("a call with this id is already in progress")
+        boot = await self._reconciler.wait_settled(self._register_timeout)
+        self._calls.add(leg_id, leg_id, "outbound").boot = boot
+        try:
+            await self._ari.originate(
+                endpoint=f"Local/{token}@{TEST_CONTEXT}/n",
+                app_args=f"outbound,{leg_id}",
+                caller_id="",
+                channel_id=leg_id,
+                timeout_seconds=TEST_RING_S,
+                # Inherited by the second half: the application of this node, which the
+                # dialplan hands it to (the test call runs on the node that asked for it).
+                variables={"__VOICEDOCK_APP": self._app},
+            )
+        except AriHttpError:
+            self._calls.forget(leg_id)
             raise
 
     async def _through_ami(self, request: OriginateRequest, boot: int) -> None:

@@ -185,6 +185,10 @@ class AsteriskPbx(PbxAdapter):
     async def originate(self, request: OriginateRequest) -> None:
         await self._originator.originate(request)
 
+    async def originate_test_call(self, leg_id: str, token: str) -> None:
+        """``RehearsalPbx``: a Local channel pair (``asterisk.originate``)."""
+        await self._originator.originate_test_call(leg_id, token)
+
     async def hangup(self, call_id: str, reason: str = "normal") -> None:
         await self._hangups.hang_up(call_id, reason)
 

@@ -223,6 +223,28 @@ def build_originate_loopback(
     return "originate {" + ",".join(variables) + "}" + dial + " &park()"
 
 
+_TEST_DID = re.compile(r"test-[0-9]{1,32}", re.ASCII)
+
+
+def build_originate_test_call(*, call_uuid: str, did: str, timeout_seconds: int = 30) -> str:
+    """``originate {vars}loopback/park/default/inline &park()``: a test call inside FreeSWITCH
+    (mod_loopback, no gateway). Its ``-a`` leg (``call_uuid``) is the simulated caller's and
+    parks once answered; its ``-b`` leg runs ``park`` (the inline dialplan) with the
+    ``{...}`` variables it inherits, ``voicedock_did`` among them (``test-<digits>``): its
+    ``CHANNEL_PARK`` is an inbound call to that "number", answered as any."""
+    if not isinstance(timeout_seconds, int) or not 1 <= timeout_seconds <= 300:
+        raise UnsafeCommandValue("timeout_seconds must be an integer in 1..300")
+    if not _TEST_DID.fullmatch(did):
+        raise UnsafeCommandValue("a test call's number is test-<digits>")
+    variables = [
+        f"origination_uuid={require_uuid(call_uuid, 'call_uuid')}",
+        f"originate_timeout={timeout_seconds}",
+        f"voicedock_did={did}",
+        "send_silence_when_idle=-1",
+    ]
+    return "originate {" + ",".join(variables) + "}loopback/park/default/inline &park()"
+
+
 def build_uuid_kill(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
     if not _CAUSE.fullmatch(cause) or cause not in HANGUP_CAUSES:
         raise UnsafeCommandValue("unknown hangup cause")

@@ -22,9 +22,9 @@ import uuid
 
 from voicedock.errors import PbxError
 from voicedock.pbx.adapter import Spawn
-from voicedock.pbx.base import OriginateRequest
+from voicedock.pbx.base import TEST_CALL_PREFIX, OriginateRequest
 from voicedock.pbx.causes import freeswitch_cause
-from voicedock.pbx.freeswitch.commands import build_originate
+from voicedock.pbx.freeswitch.commands import build_originate, build_originate_test_call
 from voicedock.pbx.freeswitch.esl.client import EslClient
 from voicedock.pbx.freeswitch.esl.errors import (
     EslCommandError,
@@ -102,6 +102,35 @@ class FreeswitchOriginator:
             raise
         self._jobs[request.call_id] = job
         self._spawn(self._watch(request.call_id, job))
+
+    async def originate_test_call(self, leg_id: str, token: str, expected: set[str]) -> None:
+        """A loopback pair inside FreeSWITCH (``RehearsalPbx``, ``commands``): its ``-a`` leg
+        is ``leg_id``'s (reported as an outbound leg, ANSWERED when the ``-b`` leg was
+        answered), its ``-b`` leg an inbound call to ``test-<token>``, which ``expected`` (our
+        numbers, as the inbound side reads them) holds until the originate's job ends."""
+        channel = str(uuid.uuid4())
+        did = f"{TEST_CALL_PREFIX}{token}"
+        command = build_originate_test_call(call_uuid=channel, did=did)
+        if self._calls.get(leg_id) is not None:
+            raise PbxError("a call with this id is already in progress")
+        boot = await self._reconciler.wait_settled(SETTLE_TIMEOUT)
+        self._calls.add(leg_id, channel, "outbound").boot = boot
+        expected.add(did)
+        try:
+            job = await self._esl.bgapi(command)
+        except PbxError:
+            expected.discard(did)
+            self._calls.forget(leg_id)
+            raise
+        self._jobs[leg_id] = job
+
+        async def watched() -> None:
+            try:
+                await self._watch(leg_id, job)
+            finally:
+                expected.discard(did)
+
+        self._spawn(watched())
 
     async def _watch(self, call_id: str, job: BackgroundJob) -> None:
         try:

@@ -171,6 +171,10 @@ class FreeswitchPbx(PbxAdapter):
     async def originate(self, request: OriginateRequest) -> None:
         await self._originator.originate(request)
 
+    async def originate_test_call(self, leg_id: str, token: str) -> None:
+        """``RehearsalPbx``: a mod_loopback pair (``freeswitch.originate``)."""
+        await self._originator.originate_test_call(leg_id, token, self.dids)
+
     async def hangup(self, call_id: str, reason: str = "normal") -> None:
         await self._hangups.hang_up(call_id, reason)
 

@@ -31,6 +31,7 @@ class CallQuery:
     end_date: datetime | None = None
     campaign_id: str | None = None  # only the calls this campaign placed
     after: CallCursor | None = None  # newest first: only calls listed after this one
+    include_tests: bool = False  # the test runs' calls too (``test_run_id``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ class UsageQuery:
     start: datetime
     end: datetime
     group_by: str  # domain.usage.GROUP_BY
+    include_tests: bool = False  # the test runs' calls too (``Call.test_run_id``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,8 @@ class SqlCallReads(StorePart):
         if query.campaign_id is not None:
             where.append("campaign_id = ?")
             args.append(query.campaign_id)
+        if not query.include_tests:
+            where.append("test_run_id IS NULL")
         filtered = " AND ".join(where)
         total_row = await self._reader.fetchrow(
             f"SELECT count(*) AS n FROM calls WHERE {filtered}", *args

@@ -36,8 +36,12 @@ class SqlDialWrites(TransactionPart):
         )
 
     async def count_active_calls(self, by: ActiveBy, value: str) -> int:
+        """Calls at the PBX by trunk, organization or campaign; test suites' test calls are
+        not counted against any limit."""
         row = await self._conn.fetchrow(
-            f"SELECT count(*) AS n FROM calls WHERE {by} = ? AND status IN {ACTIVE_IN}", value
+            f"SELECT count(*) AS n FROM calls WHERE {by} = ? AND status IN {ACTIVE_IN}"
+            " AND test_run_id IS NULL",
+            value,
         )
         return 0 if row is None else integer(row["n"])
 

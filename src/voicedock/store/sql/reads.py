@@ -14,6 +14,7 @@ from voicedock.store.sql.organizations import SqlOrganizationReads
 from voicedock.store.sql.outbox import SqlOutboxReads
 from voicedock.store.sql.provider_keys import SqlProviderKeyReads
 from voicedock.store.sql.scheduled_calls import SqlScheduledCallReads
+from voicedock.store.sql.suites import SqlSuiteReads
 from voicedock.store.sql.usage import SqlUsageReads
 
 
@@ -29,6 +30,7 @@ class SqlReads(
     SqlOutboxReads,
     SqlUsageReads,
     SqlMetricsReads,
+    SqlSuiteReads,
 ):
     """The read half of ``Store``; ``_reader`` runs each statement outside any write."""
 

@@ -42,6 +42,7 @@ from voicedock.domain.records import (
     ToolTemplate,
     Trunk,
 )
+from voicedock.domain.rehearsal import Suite, SuiteRun
 from voicedock.store.base import json_default
 from voicedock.store.sql.conn import Row, SqlValue, marks
 
@@ -168,6 +169,13 @@ def _non_null(annotation: object) -> object:
 _SCALARS = (str, int, float, Decimal, bytes)
 
 
+def _typed_document(kind: object) -> bool:
+    """A column kept as JSON and read back as its type: a msgspec Struct, or a list of them."""
+    if get_origin(kind) is list:
+        (kind,) = get_args(kind)
+    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
+
+
 @dataclass(frozen=True, slots=True)
 class Table(Generic[T]):
     """A table and the record its rows are: a column for each of the record's fields, of the
@@ -183,7 +191,7 @@ class Table(Generic[T]):
     documents: frozenset[str] = field(init=False)  # JSON
     booleans: frozenset[str] = field(init=False)
     enums: Mapping[str, Callable[[str], object]] = field(init=False)
-    structs: Mapping[str, type[msgspec.Struct]] = field(init=False)  # JSON, typed
+    structs: Mapping[str, object] = field(init=False)  # JSON, typed: a Struct or a list of them
 
     def __post_init__(self) -> None:
         hints = get_type_hints(self.model)
@@ -198,9 +206,7 @@ class Table(Generic[T]):
         object.__setattr__(self, "documents", documents)
         object.__setattr__(self, "booleans", booleans)
         object.__setattr__(self, "enums", enums)
-        structs = {
-            c: k for c, k in kinds.items() if isinstance(k, type) and issubclass(k, msgspec.Struct)
-        }
+        structs = {c: k for c, k in kinds.items() if _typed_document(k)}
         object.__setattr__(self, "structs", structs)
 
     @property
@@ -264,6 +270,10 @@ TOOL_TEMPLATES = Table("tool_templates", ToolTemplate)
 ANALYSIS_TEMPLATES = Table("analysis_templates", AnalysisTemplate)
 
 PROVIDER_KEYS = Table("provider_keys", ProviderKey)
+
+SUITES = Table("test_suites", Suite)
+
+SUITE_RUNS = Table("test_runs", SuiteRun)
 
 CALLS = Table("calls", Call, generated=frozenset({"seq"}))
 

@@ -22,6 +22,7 @@ from voicedock.store.sql.provider_keys import SqlProviderKeyWrites
 from voicedock.store.sql.retention import SqlRetentionWrites
 from voicedock.store.sql.scheduled_calls import SqlScheduledCallWrites
 from voicedock.store.sql.streams import SqlStreamWrites
+from voicedock.store.sql.suites import SqlSuiteWrites
 
 
 class SqlTransaction(
@@ -38,6 +39,7 @@ class SqlTransaction(
     SqlCampaignWrites,
     SqlDialWrites,
     SqlOutboxWrites,
+    SqlSuiteWrites,
 ):
     """``Transaction`` over one connection that is inside an open database transaction."""
 

@@ -62,11 +62,12 @@ class SqlUsageReads(StorePart):
         )
         ms = f"(CASE WHEN {ms} > 0 THEN {ms} ELSE 0 END)"
         args = (query.organization_id, self._dialect.dt(query.start), self._dialect.dt(query.end))
+        where = _WHERE if query.include_tests else f"{_WHERE} AND c.test_run_id IS NULL"
         call_rows = await self._reader.fetch(
             f"SELECT {key} AS key, c.direction AS direction, c.status AS status, "
             f"c.end_reason AS end_reason, count(*) AS calls, sum({ms}) AS connected_ms, "
             f"sum(({ms} + 999) / 1000) AS billable_seconds "
-            f"FROM calls c WHERE {_WHERE} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            f"FROM calls c WHERE {where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
             *args,
         )
         field = _FIELD[name]
@@ -78,7 +79,7 @@ class SqlUsageReads(StorePart):
             f"SELECT {key} AS key, {kind} AS kind, {provider} AS provider, "
             f"sum(COALESCE({seconds}, 0)) AS seconds, "
             f"sum(COALESCE({characters}, 0)) AS characters "
-            f"FROM {_SPEECH_FROM[name]} WHERE {_WHERE} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            f"FROM {_SPEECH_FROM[name]} WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             *args,
         )
         return UsageRows(

@@ -1,0 +1,211 @@
+"""``/test-suites`` (an organization's simulated callers and what each expects) and their runs
+(``POST /test-suites/{id}/runs``, ``GET /test-runs/{id}``).
+
+A scenario's parts are the domain's types (``domain/rehearsal.py``: their bounds are there);
+what no schema states (a said expectation's one of contains and regex, a simple regex, steps or
+a persona) is checked by ``calls/rehearsal/suites.py``, 400 naming the field."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from msgspec import UNSET, Meta, UnsetType
+
+from voicedock.api.body import MAX_OFFSET
+from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.calls import AssistantConfig, Pagination
+from voicedock.api.models.fields import AssistantId, Time
+from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
+from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
+from voicedock.domain.rehearsal import Suite as SuiteRecord
+from voicedock.domain.rehearsal import SuiteRun as SuiteRunRecord
+from voicedock.domain.timestamps import iso
+
+SUITE_ASSISTANT = Meta(
+    description="The assistant the scenarios test unless a run names another (POST "
+    "/test-suites/{id}/runs): 404 Assistant not found when a run uses it and it is gone."
+)
+
+
+class TestSuiteCreate(Body, kw_only=True):
+    """A suite: its name (for people), its scenarios, the assistant they test."""
+
+    __test__: ClassVar[bool] = False
+
+    name: Name
+    scenarios: Scenarios
+    assistant_id: Annotated[AssistantId, SUITE_ASSISTANT] | None = None
+
+
+class TestSuiteUpdate(Body, kw_only=True):
+    """The fields sent replace the suite's (null: no assistant of its own). Runs already
+    asked for keep the scenarios they started with."""
+
+    __test__: ClassVar[bool] = False
+
+    name: Name | UnsetType = UNSET
+    scenarios: Scenarios | UnsetType = UNSET
+    assistant_id: Annotated[AssistantId, SUITE_ASSISTANT] | UnsetType | None = UNSET
+
+
+class TestSuite(Reply, kw_only=True):
+    __test__: ClassVar[bool] = False
+
+    id: str
+    name: str
+    assistant_id: str | None = None
+    scenarios: list[Scenario]
+    created_at: Time
+    updated_at: Time
+
+    @classmethod
+    def of(cls, suite: SuiteRecord) -> TestSuite:
+        return cls(
+            id=suite.id,
+            name=suite.name,
+            assistant_id=suite.assistant_id,
+            scenarios=suite.scenarios,
+            created_at=iso(suite.created_at),
+            updated_at=iso(suite.updated_at),
+        )
+
+
+class TestSuiteList(Reply, kw_only=True):
+    __test__: ClassVar[bool] = False
+
+    test_suites: list[TestSuite]
+    pagination: Pagination
+    next_cursor: str | None = None
+
+
+class TestSuiteListQuery(Body, kw_only=True):
+    """``GET /test-suites``'s query: oldest first."""
+
+    __test__: ClassVar[bool] = False
+
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 100
+    offset: Annotated[int, Meta(ge=0, le=MAX_OFFSET)] = 0
+    cursor: (
+        Annotated[
+            str,
+            Meta(
+                max_length=80,
+                description="next_cursor of the previous page, unchanged (empty: the first page)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class TestRunRequest(Body, kw_only=True):
+    """Which assistant the run tests: the suite's (nothing sent), another saved one
+    (``assistant_id``) or a configuration not saved (``assistant``, a draft), not both."""
+
+    __test__: ClassVar[bool] = False
+    SCHEMA: ClassVar[Schema] = {"not": {"required": ["assistant_id", "assistant"]}}
+
+    assistant_id: AssistantId | UnsetType = UNSET
+    assistant: AssistantConfig | UnsetType = UNSET
+
+
+class TestRunAccepted(Reply, kw_only=True):
+    """The run, asked for: its scenarios are called in the background (``GET
+    /test-runs/{id}``)."""
+
+    __test__: ClassVar[bool] = False
+
+    id: str
+    suite_id: str
+    status: RunStatus
+
+
+class TestRun(Reply, kw_only=True):
+    """A run: ``queued``, ``running``, then ``passed`` (every scenario passed), ``failed``
+    (one did not: its ``reason`` names the first failed expectation) or ``error`` (the run
+    could not be carried out: ``error`` says why)."""
+
+    __test__: ClassVar[bool] = False
+
+    id: str
+    suite_id: str
+    status: RunStatus
+    assistant_id: str | None = None
+    results: list[ScenarioResult]
+    error: str | None = None
+    created_at: Time
+    started_at: Time = None
+    ended_at: Time = None
+
+    @classmethod
+    def of(cls, run: SuiteRunRecord) -> TestRun:
+        return cls(
+            id=run.id,
+            suite_id=run.suite_id,
+            status=run.status,
+            assistant_id=run.assistant_id,
+            results=run.results,
+            error=run.error,
+            created_at=iso(run.created_at),
+            started_at=iso(run.started_at),
+            ended_at=iso(run.ended_at),
+        )
+
+
+PATHS: dict[str, Schema] = {
+    "/test-suites": {
+        "get": operation(
+            "List test suites",
+            ("200", TestSuiteList),
+            params=query_parameters(TestSuiteListQuery),
+            errors="400 401",
+        ),
+        "post": operation(
+            "Store a test suite (simulated callers and what each expects)",
+            ("201", TestSuite),
+            body=TestSuiteCreate,
+            errors="400 401 409 413",
+        ),
+    },
+    "/test-suites/{id}": {
+        "get": operation(
+            "Get a test suite", ("200", TestSuite), params=[PATH_ID], errors="401 404"
+        ),
+        "patch": operation(
+            "Update a test suite",
+            ("200", TestSuite),
+            body=TestSuiteUpdate,
+            params=[PATH_ID],
+            errors="400 401 404 413",
+        ),
+        "delete": operation(
+            "Delete a test suite and its runs", ("204", None), params=[PATH_ID], errors="401 404"
+        ),
+    },
+    "/test-suites/{id}/runs": {
+        "post": operation(
+            "Run a test suite: each scenario a test call through the PBX",
+            ("202", TestRunAccepted),
+            body=TestRunRequest,
+            params=[PATH_ID],
+            errors="400 401 403 404 413 422 429",
+        ),
+    },
+    "/test-runs/{id}": {
+        "get": operation(
+            "Get a test run (its scenarios' verdicts)",
+            ("200", TestRun),
+            params=[PATH_ID],
+            errors="401 404",
+        ),
+    },
+}
+MODELS = (
+    TestSuiteCreate,
+    TestSuiteUpdate,
+    TestSuite,
+    TestSuiteList,
+    TestSuiteListQuery,
+    TestRunRequest,
+    TestRunAccepted,
+    TestRun,
+)

@@ -1,0 +1,146 @@
+"""``/test-suites`` (an organization's simulated callers and what each expects: create, list by
+cursor, get, patch, delete), ``POST /test-suites/{id}/runs`` (a run, ``202``) and ``GET
+/test-runs/{id}``. The runs are ``calls/rehearsal/runs.py``'s."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from aiohttp import web
+from msgspec import UnsetType
+
+from voicedock.api.body import read_json
+from voicedock.api.models.assistants import AssistantConfig
+from voicedock.api.models.base import parse, parse_query, reply
+from voicedock.api.models.test_suites import TestRun as TestRunReply
+from voicedock.api.models.test_suites import (
+    TestRunAccepted,
+    TestRunRequest,
+    TestSuiteCreate,
+    TestSuiteListQuery,
+    TestSuiteUpdate,
+)
+from voicedock.api.models.test_suites import TestSuite as TestSuiteReply
+from voicedock.api.resources import (
+    Caller,
+    Create,
+    Delete,
+    Listed,
+    Page,
+    Paged,
+    Patch,
+    Resource,
+    caller_of,
+    created,
+    mount,
+    stored,
+)
+from voicedock.calls.outbound.request import check_assistant_choice
+from voicedock.calls.rehearsal.suites import check_scenarios
+from voicedock.domain.records import utcnow
+from voicedock.domain.rehearsal import Suite, SuiteRun
+from voicedock.errors import Conflict
+from voicedock.store.base import SuiteQuery
+
+routes = web.RouteTableDef()
+
+MAX_SUITES_PER_ORGANIZATION = 200
+
+
+def _parse_new(caller: Caller, body: object) -> Suite:
+    new = parse(body, TestSuiteCreate)
+    check_scenarios(new.scenarios)
+    return Suite(
+        id=str(uuid.uuid4()),
+        organization_id=caller.organization_id,
+        name=new.name,
+        scenarios=new.scenarios,
+        assistant_id=new.assistant_id,
+    )
+
+
+def _parse_update(_caller: Caller, suite: Suite, body: object) -> Suite:
+    given = parse(body, TestSuiteUpdate)
+    if not isinstance(given.scenarios, UnsetType):
+        check_scenarios(given.scenarios)
+    return dataclasses.replace(
+        suite,
+        name=suite.name if isinstance(given.name, UnsetType) else given.name,
+        scenarios=suite.scenarios if isinstance(given.scenarios, UnsetType) else given.scenarios,
+        assistant_id=(
+            suite.assistant_id if isinstance(given.assistant_id, UnsetType) else given.assistant_id
+        ),
+        updated_at=utcnow(),
+    )
+
+
+async def _insert(caller: Caller, suite: Suite) -> Suite:
+    counted = await caller.store.list_suites(SuiteQuery(caller.organization_id, limit=1))
+    if counted.total >= MAX_SUITES_PER_ORGANIZATION:
+        raise Conflict(f"at most {MAX_SUITES_PER_ORGANIZATION} test suites")
+    async with caller.store.transaction() as tx:
+        await tx.insert_suite(suite)
+    return suite
+
+
+async def _list(caller: Caller, page: Page) -> Listed[Suite]:
+    query = parse_query(page.query, TestSuiteListQuery)
+    after = None if isinstance(query.cursor, UnsetType) else query.cursor or None
+    found = await caller.store.list_suites(
+        SuiteQuery(caller.organization_id, page.limit, page.offset, after=after)
+    )
+    return Listed(found.suites, found.total)
+
+
+async def _delete(caller: Caller, suite: Suite) -> None:
+    async with caller.store.transaction() as tx:
+        await tx.delete_suite(suite.organization_id, suite.id)
+
+
+TEST_SUITES: Resource[Suite] = Resource(
+    path="/test-suites",
+    noun="test suite",
+    lookup=lambda c, suite_id: c.store.get_suite(c.organization_id, suite_id),
+    serialize=TestSuiteReply.of,
+    list=Paged(run=_list, params=frozenset({"cursor"}), cursor=lambda suite: suite.id),
+    create=Create(parse=_parse_new, run=_insert, reply=created(TestSuiteReply.of)),
+    patch=Patch(parse=_parse_update, run=stored(lambda tx, s: tx.update_suite(s))),
+    delete=Delete(run=_delete),
+)
+TEST_RUNS: Resource[SuiteRun] = Resource(
+    path="/test-runs",
+    noun="test run",
+    lookup=lambda c, run_id: c.store.get_suite_run(c.organization_id, run_id),
+    serialize=TestRunReply.of,
+)
+RESOURCES = (TEST_SUITES, TEST_RUNS)
+mount(routes, *RESOURCES)
+
+
+@routes.post("/test-suites/{id}/runs")
+async def run_suite(request: web.Request) -> web.Response:
+    """A run of the suite against its assistant, another (``assistant_id``) or a draft
+    (``assistant``): ``202`` with the run's id, its scenarios called in the background."""
+    caller = caller_of(request)
+    suite = await TEST_SUITES.fetch(request)
+    body = await read_json(request, caller.service.settings.server.max_body_bytes)
+    asked = parse(body, TestRunRequest)
+    assistant_id = None if isinstance(asked.assistant_id, UnsetType) else asked.assistant_id
+    transient = None if isinstance(asked.assistant, UnsetType) else asked.assistant
+    if transient is not None:  # the draft as its model reads it, then its check
+        parse(transient, AssistantConfig, "assistant")
+    if assistant_id is not None or transient is not None:
+        assistant, _ = check_assistant_choice(assistant_id, transient, None)
+    else:
+        assistant = None
+    run = await caller.service.rehearsals.ask(
+        caller.organization_id, suite, assistant_id=assistant_id, assistant=assistant
+    )
+    accepted = TestRunAccepted(id=run.id, suite_id=suite.id, status=run.status)
+    response = reply(accepted, 202)
+    response.headers["Location"] = f"/test-runs/{run.id}"
+    return response
+
+
+__all__ = ["RESOURCES", "TEST_RUNS", "TEST_SUITES", "routes"]

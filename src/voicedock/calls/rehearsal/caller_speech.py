@@ -1,0 +1,56 @@
+"""The simulated caller's voice and ears: what a script says, in the node's offline voice or a
+local voice of ``GET /voices`` a step names (``<provider>:<voice>``, Piper or espeak-ng, looked
+up in the node's list: nothing a tenant writes reaches a command line), and what the caller leg
+hears, transcribed by the node's recognition pool when it has one (bounded with the calls'
+transcriptions), else by the offline STT on its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import msgspec
+
+from voicedock.calls.offline_speech import operator_tts
+from voicedock.calls.rehearsal.simulated_caller import Synthesizer, Transcriber
+from voicedock.calls.transfers.decision import NodeTranscriber, transcribe_offline
+from voicedock.config import SpeechSettings
+from voicedock.domain.assistant_config import TtsConfig
+from voicedock.errors import ProviderError
+from voicedock.pipeline.node_voices import node_voices
+from voicedock.pipeline.providers.base import Tts
+from voicedock.pipeline.providers.registry import create_tts
+from voicedock.pipeline.recognition import NodeRecognition
+
+
+def caller_voice(
+    speech: SpeechSettings, create: Callable[[TtsConfig], Tts] = create_tts
+) -> Synthesizer:
+    """The simulated caller's ``Synthesizer``: text (and a voice id) to 16-bit PCM."""
+
+    async def synthesize(text: str, voice: str | None) -> tuple[bytes, int]:
+        config = operator_tts("offline", speech)
+        if voice is not None:
+            provider, _, name = voice.partition(":")
+            known = await asyncio.to_thread(node_voices, speech)
+            if not any(v.provider == provider and v.voice == name and not v.cloud for v in known):
+                raise ProviderError(f"{voice!r} is none of this node's local voices")
+            config = msgspec.structs.replace(operator_tts(provider, speech), voice=name)
+        tts = create(config)
+        try:
+            pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
+        finally:
+            await tts.aclose()
+        return pcm, tts.sample_rate
+
+    return synthesize
+
+
+def caller_ears(recognition: NodeRecognition | None, speech: SpeechSettings) -> Transcriber:
+    """The simulated caller's ``Transcriber``."""
+    if recognition is None:
+        return transcribe_offline
+    return NodeTranscriber(recognition, speech)
+
+
+__all__ = ["caller_ears", "caller_voice"]

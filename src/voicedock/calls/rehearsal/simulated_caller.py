@@ -1,0 +1,299 @@
+"""A scenario's simulated caller on a real PBX leg (``PbxSimulatedCalls``).
+
+The test call is placed inside the PBX (``pbx.base`` ``RehearsalPbx``: on Asterisk a Local
+channel pair, no trunk, no caller number): one side reaches voicedock as an inbound call of
+the assistant under test (its offer waits in ``PlacedCalls``), the other is the caller's leg,
+whose audio voicedock opens as any call's (``MediaPbx.call_media``, µ-law as a phone's). On it
+the script is played: each text said in the node's offline voice (Piper or espeak-ng, or a
+voice the step names), keys pressed as DTMF on the leg, silences kept, a hang-up. What the leg
+receives goes through the VAD and endpointing (``pipeline/listener.py``) and each of the
+assistant's turns is transcribed by the node's recognizer: the caller's side as heard, and the
+time from the end of each caller turn to the first sound of the answer (its latency at the
+caller). When the script is done and the assistant quiet, the caller hangs up; the engine's
+record of the call (its transcript, end reason, analysis) is awaited, and the tools the model
+called are read back from the mocks (``tool_mocks.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from voicedock.calls.engine.inbound import PlacedTestCall
+from voicedock.calls.rehearsal.placed import PlacedCalls
+from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
+from voicedock.calls.rehearsal.tool_mocks import MockedTools
+from voicedock.domain.audio import SLIN, ULAW
+from voicedock.domain.ids import new_inbound_call_id, new_outbound_call_id
+from voicedock.domain.records import Call
+from voicedock.domain.rehearsal import (
+    HangUpStep,
+    HeardTurn,
+    PressStep,
+    SayStep,
+    Scenario,
+    SilenceStep,
+)
+from voicedock.errors import PbxError
+from voicedock.media.call_media import CallMedia
+from voicedock.media.codecs import decode, encode, resample
+from voicedock.pbx.base import DtmfPbx, MediaPbx, Pbx, RehearsalPbx
+from voicedock.pipeline.endpointing import EndpointingConfig
+from voicedock.pipeline.frames import UserSpeechStarted
+from voicedock.pipeline.listener import Listener, UserUtterance
+from voicedock.pipeline.vad import VadConfig
+from voicedock.store.base import Store
+
+log = logging.getLogger("voicedock.calls.rehearsal")
+
+Synthesizer = Callable[[str, str | None], Awaitable[tuple[bytes, int]]]  # text, voice
+Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate -> text
+
+NO_CALLER_MODEL = "a persona needs a caller model, and this node has none: give the scenario steps"
+ANSWER_WAIT_S = 20.0  # the test call answered
+TURN_WAIT_S = 20.0  # the assistant's turn awaited before a step that waits for it
+QUIET_S = 1.5  # the assistant is done when quiet this long (after it spoke)
+RECORD_WAIT_S = 30.0  # the engine's record of the call, once it ended
+LEG_GONE_S = 2.0  # the caller leg's hang-up reported, once asked for
+# The assistant's turns as the caller hears them: a pause in a sentence is not its end.
+_ENDPOINTING = EndpointingConfig(
+    min_speech_ms=120, end_silence_ms=800, silence_timeout_ms=None, max_duration_ms=None
+)
+
+
+class _Hearing:
+    """What the caller leg hears: the assistant speaking or quiet, its turns transcribed."""
+
+    def __init__(self, transcribe: Transcriber, began: float) -> None:
+        rate = ULAW.sample_rate
+        self._listener = Listener(rate, vad=VadConfig(sample_rate=rate), endpointing=_ENDPOINTING)
+        self._transcribe = transcribe
+        self._began = began
+        self.speaking = False
+        self.changed = asyncio.Event()
+        self.turns_started = 0
+        self.quiet_since = time.monotonic()
+        self.heard: list[HeardTurn] = []
+        self.latencies_ms: list[int] = []
+        self._caller_done_at: float | None = None  # a caller turn waiting for its answer
+        self._pending: asyncio.Queue[tuple[bytes, int] | None] = asyncio.Queue()
+
+    def caller_turn_ended(self, at: float) -> None:
+        self._caller_done_at = at
+
+    def at_ms(self, moment: float) -> int:
+        return int((moment - self._began) * 1000)
+
+    async def listen(self, media: CallMedia) -> None:
+        """The leg's frames, until its media ends."""
+        async for frame in media.inbound_audio():
+            pcm = decode(media.format, frame).tobytes()
+            for event in self._listener.process(pcm):
+                now = time.monotonic()
+                if isinstance(event, UserSpeechStarted):
+                    self.speaking = True
+                    self.turns_started += 1
+                    if self._caller_done_at is not None:
+                        waited = now - self._caller_done_at - _ENDPOINTING.min_speech_ms / 1000
+                        self.latencies_ms.append(max(0, int(waited * 1000)))
+                        self._caller_done_at = None
+                elif isinstance(event, UserUtterance):
+                    self.speaking = False
+                    self.quiet_since = now
+                    stopped = event.stopped
+                    began = self.at_ms(now) - (stopped.decided_at_ms - stopped.started_at_ms)
+                    self._pending.put_nowait((event.pcm, max(0, began)))
+                self.changed.set()
+
+    async def transcribe(self) -> None:
+        """Each of the assistant's turns as text, in order, until ``finish``."""
+        while (item := await self._pending.get()) is not None:
+            pcm, at_ms = item
+            text = (await self._transcribe(pcm, ULAW.sample_rate)).strip()
+            if text:
+                self.heard.append(HeardTurn(role="assistant", text=text, at_ms=at_ms))
+
+    def finish(self) -> None:
+        self._pending.put_nowait(None)
+
+    async def _until(self, condition: Callable[[], bool], within: float) -> bool:
+        try:
+            async with asyncio.timeout(within):
+                while not condition():
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def assistant_done(self, turns_before: int, within: float = TURN_WAIT_S) -> None:
+        """Until the assistant spoke (a turn begun after ``turns_before``) and is quiet
+        again for ``QUIET_S``; at most ``within`` seconds."""
+        deadline = time.monotonic() + within
+        spoke = await self._until(lambda: self.turns_started > turns_before, within)
+        while spoke and time.monotonic() < deadline:
+            left = deadline - time.monotonic()
+            if not await self._until(lambda: not self.speaking, left):
+                return
+            quiet_for = time.monotonic() - self.quiet_since
+            if quiet_for >= QUIET_S:
+                return
+            await self._until(lambda: self.speaking, min(QUIET_S - quiet_for, left))
+
+    async def assistant_speaking(self, within: float = TURN_WAIT_S) -> None:
+        await self._until(lambda: self.speaking, within)
+
+
+class PbxSimulatedCalls:
+    """``SimulatedCalls`` through a PBX that places test calls inside itself."""
+
+    def __init__(
+        self,
+        pbx: Pbx,
+        store: Store,
+        placed: PlacedCalls,
+        tools: MockedTools,
+        synthesize: Synthesizer,
+        transcribe: Transcriber,
+    ) -> None:
+        assert isinstance(pbx, RehearsalPbx)
+        assert isinstance(pbx, MediaPbx)
+        self._pbx = pbx
+        self._dtmf = pbx if isinstance(pbx, DtmfPbx) else None
+        self._media = pbx
+        self._store = store
+        self._placed = placed
+        self._tools = tools
+        self._synthesize = synthesize
+        self._transcribe = transcribe
+
+    async def call(self, setup: CallSetup) -> Observed:
+        scenario = setup.scenario
+        if not scenario.steps:  # a persona alone: its caller is a language model
+            return Observed(error=NO_CALLER_MODEL)
+        token = "".join(secrets.choice("0123456789") for _ in range(16))
+        call_id = new_inbound_call_id(None)
+        leg_id = new_outbound_call_id()
+        self._placed.offer(
+            token, PlacedTestCall(call_id, setup.organization_id, setup.assistant, setup.run_id)
+        )
+        self._tools.watch(call_id, list(scenario.tool_mocks))
+        leg = self._placed.leg(leg_id)
+        began = time.monotonic()
+        observed = Observed(call_id=call_id)
+        try:
+            await self._pbx.originate_test_call(leg_id, token)
+            try:
+                async with asyncio.timeout(ANSWER_WAIT_S):
+                    await leg.answered.wait()
+            except TimeoutError:
+                observed.error = "the test call was not answered"
+                return observed
+            began = time.monotonic()
+            hearing = _Hearing(self._transcribe, began)
+            try:
+                async with asyncio.timeout(scenario.max_duration_seconds):
+                    await self._converse(leg_id, scenario, hearing)
+            except TimeoutError:
+                log.info("test call reached its scenario's max_duration_seconds")
+            observed.heard = sorted(hearing.heard, key=lambda turn: turn.at_ms)
+            observed.latencies_ms = hearing.latencies_ms
+        except PbxError as exc:
+            observed.error = f"the test call could not be placed ({exc})"
+        finally:
+            self._placed.withdraw(token)
+            if not leg.gone.is_set():
+                with contextlib.suppress(PbxError):
+                    await self._pbx.hangup(leg_id)
+            with contextlib.suppress(TimeoutError):  # its hang-up reported here, not further
+                async with asyncio.timeout(LEG_GONE_S):
+                    await leg.gone.wait()
+            self._placed.forget(leg_id)
+            observed.tools = self._tools.forget(call_id)
+            observed.duration_ms = int((time.monotonic() - began) * 1000)
+        if observed.error is None:
+            await self._read_back(setup.organization_id, observed)
+        return observed
+
+    async def _converse(self, leg_id: str, scenario: Scenario, hearing: _Hearing) -> None:
+        """The script played on the leg's media, what it hears transcribed meanwhile."""
+        async with self._media.call_media(leg_id, media_format=ULAW.name) as media:
+            async with asyncio.TaskGroup() as group:
+                listening = group.create_task(hearing.listen(media))
+                transcribing = group.create_task(hearing.transcribe())
+                try:
+                    turns = await self._play(leg_id, scenario, hearing, media)
+                    if turns is not None:  # the answer to the caller's last turn
+                        await hearing.assistant_done(turns)
+                finally:
+                    listening.cancel()
+                    hearing.finish()
+                await transcribing
+            await media.hangup()
+
+    async def _play(
+        self, leg_id: str, scenario: Scenario, hearing: _Hearing, media: CallMedia
+    ) -> int | None:
+        """The script's steps in order; the assistant's turns heard when the last ended
+        (None: the caller hung up)."""
+        turns = 0  # the assistant's turns heard before the step
+        for step in scenario.steps:
+            if isinstance(step, SayStep):
+                if step.when == "after-assistant":
+                    await hearing.assistant_done(turns)
+                elif step.when == "over-assistant":
+                    await hearing.assistant_speaking()
+                else:
+                    await asyncio.sleep(step.after_ms / 1000)
+                pcm, rate = await self._synthesize(step.text, step.voice)
+                wire = encode(ULAW, resample(decode(SLIN, pcm), rate, ULAW.sample_rate))
+                at_ms = hearing.at_ms(time.monotonic())
+                await media.play(wire).played()
+                hearing.caller_turn_ended(time.monotonic())
+                hearing.heard.append(HeardTurn(role="caller", text=step.text, at_ms=at_ms))
+            elif isinstance(step, PressStep):
+                await hearing.assistant_done(turns)
+                if self._dtmf is None:
+                    raise PbxError("this PBX cannot press keys")
+                await self._dtmf.send_dtmf(leg_id, step.keys)
+                hearing.caller_turn_ended(time.monotonic())
+            elif isinstance(step, SilenceStep):
+                await asyncio.sleep(step.seconds)
+            elif isinstance(step, HangUpStep):
+                return None
+            turns = hearing.turns_started
+        return turns
+
+    async def _read_back(self, organization_id: str, observed: Observed) -> None:
+        """The engine's record of the test call once it ended (its transcript, end reason,
+        analysis), within ``RECORD_WAIT_S``."""
+        assert observed.call_id is not None
+        call: Call | None = None
+        deadline = time.monotonic() + RECORD_WAIT_S
+        while time.monotonic() < deadline:
+            call = await self._store.get_call(organization_id, observed.call_id)
+            if call is not None and call.status.terminal and call.speech_usage is not None:
+                break
+            await asyncio.sleep(0.25)
+        observed.call = call
+        if call is None:
+            observed.error = "the test call never reached voicedock as an inbound call"
+            return
+        started = call.started_at or call.created_at
+        for message in await self._store.list_messages(call.id):
+            if message.role not in ("assistant", "user"):
+                continue
+            at = message.started_at or started
+            observed.transcript.append(
+                HeardTurn(
+                    role="assistant" if message.role == "assistant" else "caller",
+                    text=message.content,
+                    at_ms=max(0, int((at - started).total_seconds() * 1000)),
+                )
+            )
+
+
+__all__ = ["NO_CALLER_MODEL", "PbxSimulatedCalls", "Synthesizer", "Transcriber"]

@@ -1,0 +1,289 @@
+"""Test suites over REST: stored per organization (another's is a 404), paged by cursor,
+refused naming the field (schema and the rules no schema states), sized within the tenant
+bounds; a run is asked for with 202 and read back at /test-runs/{id}; without a PBX that
+carries media it ends ``error`` saying so."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from api.conftest import Api, serving
+from api.contract import conforms
+from fakes.world import ACME, SUPPORT_ID, make_settings, org_id
+from voicedock.calls.rehearsal.runs import NO_TEST_CALLS
+from voicedock.cli import main
+from voicedock.domain.records import Call, CallStatus, Direction
+from voicedock.domain.rehearsal import MAX_SAY_CHARS, MAX_SCENARIOS
+from webhooks.receiver import Receiver, wait_until
+
+pytestmark = pytest.mark.unit
+
+HOURS = {
+    "name": "asks the opening hours",
+    "steps": [{"type": "say", "text": "When are you open?"}, {"type": "press", "keys": "1234#"}],
+    "expectations": [
+        {"type": "said", "contains": "nine to five"},
+        {"type": "tool-called", "name": "lookup", "arguments": {"day": "monday"}},
+    ],
+    "tool_mocks": [{"name": "lookup", "result": "open"}],
+}
+SUITE = {"name": "Front desk", "assistant_id": SUPPORT_ID, "scenarios": [HOURS]}
+
+
+async def _create(api: Api, body: object = SUITE) -> str:
+    resp = await api.client.post("/test-suites", json=body, headers=api.auth())
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def test_a_suite_is_stored_read_updated_and_deleted_per_organization(api: Api) -> None:
+    h = api.auth()
+    resp = await api.client.post("/test-suites", json=SUITE, headers=h)
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    conforms(created, "TestSuite")
+    assert created["scenarios"][0]["steps"][0] == {
+        "type": "say", "text": "When are you open?", "voice": None, "when": "after-assistant",
+        "after_ms": 0,
+    }  # fmt: skip
+    suite_id = created["id"]
+    got = await (await api.client.get(f"/test-suites/{suite_id}", headers=h)).json()
+    assert got == created
+
+    theirs = await api.client.get(f"/test-suites/{suite_id}", headers=api.auth(api.globex_key))
+    assert theirs.status == 404
+    assert (await theirs.json()) == {
+        "error": "Test suite not found",
+        "message": "no test suite with this id",
+    }
+    listed = await api.client.get("/test-suites", headers=api.auth(api.globex_key))
+    assert (await listed.json())["test_suites"] == []
+
+    patched = await api.client.patch(
+        f"/test-suites/{suite_id}", json={"name": "Desk", "assistant_id": None}, headers=h
+    )
+    assert patched.status == 200, await patched.text()
+    body = await patched.json()
+    assert (body["name"], body["assistant_id"], body["scenarios"]) == (
+        "Desk", None, created["scenarios"],
+    )  # fmt: skip
+
+    deleted = await api.client.delete(f"/test-suites/{suite_id}", headers=h)
+    assert deleted.status == 204
+    gone = await api.client.get(f"/test-suites/{suite_id}", headers=h)
+    assert gone.status == 404
+
+
+async def test_suites_are_paged_by_cursor(api: Api) -> None:
+    ids = [await _create(api, {**SUITE, "name": f"suite {n}"}) for n in range(5)]
+    seen: list[str] = []
+    cursor = ""
+    for _ in range(3):
+        resp = await api.client.get(
+            "/test-suites", params={"limit": "2", "cursor": cursor}, headers=api.auth()
+        )
+        assert resp.status == 200, await resp.text()
+        page = await resp.json()
+        conforms(page, "TestSuiteList")
+        assert page["pagination"]["total"] == 5
+        seen += [s["id"] for s in page["test_suites"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids
+
+
+@pytest.mark.parametrize(
+    ("scenario", "named"),
+    [
+        ({**HOURS, "steps": [{"type": "say", "text": "x" * (MAX_SAY_CHARS + 1)}]}, "steps[0].text"),
+        ({**HOURS, "steps": [{"type": "silence", "seconds": 31}]}, "steps[0].seconds"),
+        ({**HOURS, "steps": [{"type": "press", "keys": "12x"}]}, "steps[0].keys"),
+        ({**HOURS, "steps": [{"type": "dance"}]}, "steps[0]"),
+        ({**HOURS, "steps": []}, "scenarios[0].steps"),
+        (
+            {**HOURS, "expectations": [{"type": "said", "contains": "a", "regex": "b"}]},
+            "scenarios[0].expectations[0]",
+        ),
+        (
+            {**HOURS, "expectations": [{"type": "said", "regex": r"(\w+)\1"}]},  # RE2 refuses it
+            "scenarios[0].expectations[0].regex",
+        ),
+        (
+            {**HOURS, "tool_mocks": [{"name": "a", "result": "1"}, {"name": "a", "result": "2"}]},
+            "scenarios[0].tool_mocks",
+        ),
+    ],
+)
+async def test_a_scenario_out_of_bounds_is_refused_naming_the_field(
+    api: Api, scenario: dict[str, object], named: str
+) -> None:
+    resp = await api.client.post(
+        "/test-suites", json={**SUITE, "scenarios": [scenario]}, headers=api.auth()
+    )
+    assert resp.status == 400, await resp.text()
+    assert named in (await resp.json())["message"]
+
+
+async def test_a_suite_holds_at_most_its_bound_of_scenarios(api: Api) -> None:
+    many = [{**HOURS, "name": f"s{n}"} for n in range(MAX_SCENARIOS + 1)]
+    resp = await api.client.post(
+        "/test-suites", json={**SUITE, "scenarios": many}, headers=api.auth()
+    )
+    assert resp.status == 400
+    assert "scenarios" in (await resp.json())["message"]
+    same = await api.client.post(
+        "/test-suites", json={**SUITE, "scenarios": [HOURS, HOURS]}, headers=api.auth()
+    )
+    assert same.status == 400
+    assert "scenarios[1].name" in (await same.json())["message"]
+
+
+async def test_a_run_is_accepted_and_read_back(api: Api) -> None:
+    suite_id = await _create(api)
+    resp = await api.client.post(f"/test-suites/{suite_id}/runs", json={}, headers=api.auth())
+    assert resp.status == 202, await resp.text()
+    accepted = await resp.json()
+    conforms(accepted, "TestRunAccepted")
+    assert resp.headers["Location"] == f"/test-runs/{accepted['id']}"
+    run: dict[str, object] = {}
+    for _ in range(100):
+        got = await api.client.get(f"/test-runs/{accepted['id']}", headers=api.auth())
+        assert got.status == 200
+        run = await got.json()
+        if run["status"] not in ("queued", "running"):
+            break
+        await asyncio.sleep(0.05)
+    conforms(run, "TestRun")
+    # The fake PBX carries no media: the run says why it could not call.
+    assert (run["status"], run["error"], run["suite_id"]) == ("error", NO_TEST_CALLS, suite_id)
+
+    other = await api.client.get(f"/test-runs/{accepted['id']}", headers=api.auth(api.globex_key))
+    assert other.status == 404
+    assert (await other.json())["error"] == "Test run not found"
+
+
+async def test_a_run_names_its_assistant(api: Api) -> None:
+    suite_id = await _create(api, {**SUITE, "assistant_id": None})
+    path = f"/test-suites/{suite_id}/runs"
+    none = await api.client.post(path, json={}, headers=api.auth())
+    assert none.status == 400
+    assert "assistant_id or assistant" in (await none.json())["message"]
+    gone = await api.client.post(path, json={"assistant_id": "nobody"}, headers=api.auth())
+    assert gone.status == 404
+    assert (await gone.json())["error"] == "Assistant not found"
+    both = await api.client.post(
+        path, json={"assistant_id": SUPPORT_ID, "assistant": {}}, headers=api.auth()
+    )
+    assert both.status == 400
+    draft = await api.client.post(
+        path, json={"assistant": {"first_message": "Hello from the draft."}}, headers=api.auth()
+    )
+    assert draft.status == 202, await draft.text()
+    missing = await api.client.post("/test-suites/nope/runs", json={}, headers=api.auth())
+    assert missing.status == 404
+    assert (await missing.json())["error"] == "Test suite not found"
+
+
+async def test_test_calls_are_listed_and_counted_only_when_asked_for(api: Api) -> None:
+    moment = datetime.now(UTC)
+    for call_id, run_id in (("real-call", None), ("test-call", "run-1")):
+        call = Call(
+            id=call_id, organization_id=org_id(ACME), direction=Direction.INBOUND,
+            status=CallStatus.ENDED, caller_phone=None, assistant_phone=None,
+            test_run_id=run_id, created_at=moment, updated_at=moment,
+        )  # fmt: skip
+        async with api.service.store.transaction() as tx:
+            await tx.insert_call(call)
+    h = api.auth()
+    listed = await (await api.client.get("/calls", headers=h)).json()
+    assert [c["id"] for c in listed["calls"]] == ["real-call"]
+    everything = await api.client.get("/calls", params={"include_tests": "true"}, headers=h)
+    assert {c["id"] for c in (await everything.json())["calls"]} == {"real-call", "test-call"}
+    bad = await api.client.get("/calls", params={"include_tests": "yes"}, headers=h)
+    assert bad.status == 400
+    assert "include_tests" in (await bad.json())["message"]
+
+    usage = await (await api.client.get("/usage", headers=h)).json()
+    assert usage["totals"]["calls"] == 1
+    usage = await api.client.get("/usage", params={"include_tests": "true"}, headers=h)
+    assert (await usage.json())["totals"]["calls"] == 2
+
+
+async def test_a_draft_assistant_is_checked_as_a_call_s_would_be(api: Api) -> None:
+    suite_id = await _create(api)
+    entry = {"provider": "rule_based", "messages": [None]}
+    resp = await api.client.post(
+        f"/test-suites/{suite_id}/runs",
+        json={"assistant": {"llm_config": {"fallback_plan": [entry]}}},
+        headers=api.auth(),
+    )
+    assert resp.status == 400, await resp.text()
+    assert "llm_config.fallback_plan[0].messages[0]" in (await resp.json())["message"]
+
+
+async def test_the_cli_runs_a_suite_file_and_writes_a_junit_report(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``voicedock test run``: the suite stored under its name (replaced on the next run),
+    run against the named assistant, each scenario in the JUnit report; not every scenario
+    passed (the fake PBX places no test calls), so it exits 1."""
+    suite = {"name": "CI suite", "scenarios": [HOURS, {**HOURS, "name": "second"}]}
+    file = tmp_path / "suite.json"
+    file.write_text(json.dumps(suite))
+    junit = tmp_path / "out.xml"
+    monkeypatch.setenv("VOICEDOCK_API_KEY", api.acme_key)
+    url = f"http://127.0.0.1:{api.client.port}"
+    argv = ["test", "run", str(file), "--assistant", "Support", "--url", url, "--junit", str(junit)]
+    for _ in range(2):
+        assert await asyncio.to_thread(main, argv) == 1
+    listed = await (await api.client.get("/test-suites", headers=api.auth())).json()
+    assert [s["name"] for s in listed["test_suites"]] == ["CI suite"]
+    report = ET.fromstring(junit.read_bytes())
+    assert report.get("tests") == "2"
+    cases = report.findall("testcase")
+    assert [c.get("name") for c in cases][:2] == ["asks the opening hours", "second"]
+    error = cases[0].find("error")
+    assert error is not None
+    assert error.get("message") == NO_TEST_CALLS
+
+    wrong = ["test", "run", str(file), "--assistant", "Nobody", "--url", url]
+    assert await asyncio.to_thread(main, wrong) == 1
+
+
+async def test_a_run_s_end_is_a_test_run_completed_webhook(database_url: str) -> None:
+    settings = make_settings(database_url)
+    settings.egress.allow_loopback = True  # the test's webhook receiver
+    settings.webhooks.poll_interval_ms = 50
+    receiver = Receiver(secret="")
+    await receiver.start()
+    try:
+        async with serving(settings) as api:
+            created = await api.client.post(
+                "/webhooks",
+                json={"url": receiver.url, "event_types": ["test-run.completed"]},
+                headers=api.auth(),
+            )
+            assert created.status == 201, await created.text()
+            receiver.secret = (await created.json())["secret"]
+            suite_id = await _create(api)
+            resp = await api.client.post(
+                f"/test-suites/{suite_id}/runs", json={}, headers=api.auth()
+            )
+            run_id = (await resp.json())["id"]
+            await wait_until(lambda: len(receiver.accepted) == 1, timeout=10)
+    finally:
+        await receiver.stop()
+    (event,) = [json.loads(r.body) for r in receiver.requests]
+    assert event["type"] == "test-run.completed"
+    assert event["test_run_id"] == run_id
+    assert event["data"] == {
+        "suite_id": suite_id, "status": "error", "assistant_id": SUPPORT_ID,
+        "scenarios": 1, "passed": 0, "failed": 0, "errors": 1,
+    }  # fmt: skip

@@ -1,0 +1,141 @@
+"""A test suite's runs on the node: scenarios called in parallel within ``[rehearsal]
+max_concurrent``, each judged and stored as it ends; a run the node stops is not left running;
+the caller legs' PBX events reach the run, every other event the engine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fakes.world import make_settings
+from voicedock.calls.engine.inbound import PlacedTestCall
+from voicedock.calls.rehearsal.placed import PlacedCalls
+from voicedock.calls.rehearsal.runs import STOPPED, Rehearsals
+from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
+from voicedock.domain.records import Organization
+from voicedock.domain.rehearsal import (
+    HeardTurn,
+    Outcome,
+    RunStatus,
+    Said,
+    SayStep,
+    Scenario,
+    Suite,
+)
+from voicedock.pbx.base import PbxEvent, PbxEventKind
+from voicedock.store import Store, open_store
+
+pytestmark = pytest.mark.unit
+
+ORG = "org_1"
+
+
+class SlowCalls:
+    """Each test call takes ``seconds``; the most at once is counted."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.now = 0
+        self.most = 0
+
+    async def call(self, setup: CallSetup) -> Observed:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.now -= 1
+        heard = [HeardTurn(role="assistant", text=f"hello {setup.scenario.name}", at_ms=0)]
+        return Observed(call_id=f"call-{setup.scenario.name}", heard=heard)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await open_store(f"sqlite:///{tmp_path / 'runs.db'}")
+    await opened.migrate()
+    async with opened.transaction() as tx:
+        await tx.insert_organization(Organization(id=ORG, name="Org"))
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+async def _suite(store: Store, names: list[str]) -> Suite:
+    scenarios = [
+        Scenario(name=n, steps=[SayStep(text="Hi")], expectations=[Said(contains=f"hello {n}")])
+        for n in names
+    ]
+    suite = Suite(id="suite_1", organization_id=ORG, name="s", scenarios=scenarios)
+    async with store.transaction() as tx:
+        await tx.insert_suite(suite)
+    return suite
+
+
+async def _ended(store: Store, run_id: str) -> RunStatus:
+    for _ in range(200):
+        run = await store.get_suite_run(ORG, run_id)
+        assert run is not None
+        if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            return run.status
+        await asyncio.sleep(0.02)
+    raise AssertionError("the run did not end")
+
+
+async def test_scenarios_run_in_parallel_within_the_node_s_bound(store: Store) -> None:
+    settings = make_settings()
+    settings.rehearsal.max_concurrent = 2
+    calls = SlowCalls(0.1)
+    rehearsals = Rehearsals(store, settings, calls)
+    await rehearsals.start()
+    try:
+        suite = await _suite(store, ["a", "b", "c", "d", "e"])
+        run = await rehearsals.ask(ORG, suite, assistant={"first_message": "Hi"})
+        assert await _ended(store, run.id) is RunStatus.PASSED
+    finally:
+        await rehearsals.aclose()
+    assert calls.most == 2
+    stored = await store.get_suite_run(ORG, run.id)
+    assert stored is not None
+    assert [r.name for r in stored.results] == ["a", "b", "c", "d", "e"]
+    assert {r.outcome for r in stored.results} == {Outcome.PASSED}
+
+
+async def test_a_run_the_node_stops_ends_in_error(store: Store) -> None:
+    rehearsals = Rehearsals(store, make_settings(), SlowCalls(60))
+    await rehearsals.start()
+    suite = await _suite(store, ["a"])
+    run = await rehearsals.ask(ORG, suite, assistant={"first_message": "Hi"})
+    await asyncio.sleep(0.1)
+    await rehearsals.aclose()
+    stored = await store.get_suite_run(ORG, run.id)
+    assert stored is not None
+    assert (stored.status, stored.error) == (RunStatus.ERROR, STOPPED)
+
+
+async def test_a_caller_leg_s_events_reach_the_run_and_others_the_engine() -> None:
+    placed = PlacedCalls()
+    engine: list[PbxEvent] = []
+
+    async def handle(event: PbxEvent) -> None:
+        engine.append(event)
+
+    sink = placed.route(handle)
+    leg = placed.leg("call-outbound-leg")
+    await sink(PbxEvent("call-outbound-leg", PbxEventKind.ANSWERED))
+    await sink(PbxEvent("call-other", PbxEventKind.ANSWERED))
+    await sink(PbxEvent("call-outbound-leg", PbxEventKind.HANGUP))
+    assert leg.answered.is_set()
+    assert leg.gone.is_set()
+    assert [e.call_id for e in engine] == ["call-other"]
+    placed.forget("call-outbound-leg")
+    await sink(PbxEvent("call-outbound-leg", PbxEventKind.HANGUP))
+    assert [e.call_id for e in engine] == ["call-other", "call-outbound-leg"]
+
+    offer = PlacedTestCall("call-_unknown_x", ORG, None, "run")  # type: ignore[arg-type]
+    placed.offer("123", offer)
+    assert placed.claim("123") is offer
+    assert placed.claim("123") is None  # once

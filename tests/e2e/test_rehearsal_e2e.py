@@ -1,0 +1,310 @@
+"""Test suites on the real lab Asterisk, driven through REST as an organization would: a suite
+for the offline example assistant (voicedock.example.toml's, with its facts) whose simulated
+callers ask the opening hours, press 1234#, and barge in over the greeting with the same
+question, all three passing on what each caller leg heard (transcribed by the offline Whisper
+from the audio it received); a fourth expecting a sentence the assistant never says fails with
+a reason naming that expectation. ARI shows each test call was a Local channel pair in the
+``voicedock-test`` context and no trunk channel (PJSIP) was made; the test calls stay out of
+``GET /calls`` unless ``include_tests=true``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from e2e.audio_helpers import require_offline_speech, warm_offline_speech
+from e2e.browser import headless_chromium
+from e2e.conftest import LiveService, serve, service_settings
+from e2e.test_console_browser_e2e import signed_in, wait_for
+from e2e.test_tools_e2e import TOOLS, assistant
+from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
+from fakes.tool_server import Answer, ToolServer
+from fakes.world import ACME
+from voicedock.cli import main
+from voicedock.config import AssistantSettings, Settings, WebhookEndpointSettings, load_settings
+from voicedock.domain.webhooks import generate_secret
+from voicedock.pbx.asterisk.originate import TEST_CONTEXT
+from voicedock_lab.server import LabAsterisk
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(420)]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
+HOURS = "What are your opening hours?"
+FACT = "Monday to Friday from nine to five"
+SECRET = generate_secret()
+
+SCENARIOS: list[dict[str, Any]] = [
+    {
+        "name": "asks the opening hours",
+        "steps": [{"type": "say", "text": HOURS}],
+        "expectations": [
+            {"type": "said", "contains": FACT},
+            {"type": "latency", "p95_ms": 30_000},
+        ],
+    },
+    {
+        "name": "presses 1234#",
+        "steps": [{"type": "press", "keys": "1234#"}],
+        # The rule-based model answers a turn it has no fact for with "I understood: ...":
+        # the keypad turn reached it.
+        "expectations": [{"type": "said", "regex": r"understood"}],
+    },
+    {
+        "name": "barges in over the greeting",
+        "steps": [{"type": "say", "text": HOURS, "when": "over-assistant"}],
+        "expectations": [{"type": "said", "contains": FACT}],
+    },
+    {
+        "name": "expects what is never said",
+        "steps": [{"type": "say", "text": HOURS}],
+        "expectations": [{"type": "said", "contains": "we are closed on Sundays and holidays"}],
+    },
+]
+
+
+@pytest.fixture(autouse=True)
+def _offline_speech() -> None:
+    require_offline_speech()
+
+
+async def _channels_while(live: LiveService, done: asyncio.Event) -> list[tuple[str, str]]:
+    """Every channel Asterisk had while the run ran: (name, dialplan context)."""
+    seen: dict[str, tuple[str, str]] = {}
+    while not done.is_set():
+        for channel in await live.pbx.ari.list_channels():
+            seen.setdefault(channel.id, (channel.name, channel.dialplan_context))
+        await asyncio.sleep(0.2)
+    return list(seen.values())
+
+
+async def _run_to_end(live: LiveService, run_id: str, within: float) -> dict[str, Any]:
+    run: dict[str, Any] = {}
+    async with asyncio.timeout(within):
+        while True:
+            status, run = await live.get(f"/test-runs/{run_id}")
+            assert status == 200, run
+            if run["status"] not in ("queued", "running"):
+                return run
+            await asyncio.sleep(0.5)
+
+
+def with_example_assistant(settings: Settings) -> AssistantSettings:
+    """``settings`` with voicedock.example.toml's assistant, its facts the rule-based model's
+    too (an assistant's own facts go to its prompt): the example assistant as configured."""
+    example = load_settings(EXAMPLE, environ={}).assistants[0]
+    assert example.facts["opening hours"].endswith(f"{FACT}.")
+    llm = {"provider": "rule_based", "facts": dict(example.facts)}
+    settings.assistants = [msgspec.structs.replace(example, llm_config=llm)]
+    settings.rehearsal.max_concurrent = 2  # the lab machine's two cores
+    return example
+
+
+async def store_suite(
+    live: LiveService, name: str, example: AssistantSettings, scenarios: list[dict[str, Any]]
+) -> str:
+    """A suite of ``scenarios`` for the example assistant, stored through REST: its id."""
+    status, listed = await live.get("/assistants")
+    assert status == 200, listed
+    (assistant,) = [a for a in listed["assistants"] if a["name"] == example.name]
+    status, suite = await live.post(
+        "/test-suites", {"name": name, "assistant_id": assistant["id"], "scenarios": scenarios}
+    )
+    assert status == 201, suite
+    return str(suite["id"])
+
+
+async def test_a_suite_runs_through_the_pbx_and_judges_what_the_caller_heard(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    await warm_offline_speech()
+    settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    example = with_example_assistant(settings)
+    live = await serve(settings)
+    try:
+        suite_id = await store_suite(live, "Front desk", example, SCENARIOS)
+        status, accepted = await live.post(f"/test-suites/{suite_id}/runs", {})
+        assert status == 202, accepted
+        done = asyncio.Event()
+        watching = asyncio.create_task(_channels_while(live, done))
+        try:
+            run = await _run_to_end(live, accepted["id"], within=360)
+        finally:
+            done.set()
+            channels = await watching
+
+        results = {r["name"]: r for r in run["results"]}
+        assert set(results) == {s["name"] for s in SCENARIOS}, run
+        for name in ("asks the opening hours", "presses 1234#", "barges in over the greeting"):
+            assert results[name]["outcome"] == "passed", results[name]
+        failed = results["expects what is never said"]
+        assert failed["outcome"] == "failed", failed
+        assert failed["reason"].startswith("expectations[0] (said): "), failed
+        assert "we are closed on Sundays and holidays" in failed["reason"]
+        assert run["status"] == "failed"
+        # What the caller heard is the assistant's greeting and answer, as transcribed.
+        heard = " ".join(
+            t["text"]
+            for t in results["asks the opening hours"]["heard"]
+            if t["role"] == "assistant"
+        ).lower()
+        assert "monday to friday" in heard, heard
+        # The barge-in cut the greeting (the engine's record of what was said of it).
+        barged = results["barges in over the greeting"]["transcript"]
+        greeting = next(t["text"] for t in barged if t["role"] == "assistant")
+        assert greeting != example.first_message, barged
+        assert example.first_message.startswith(greeting), barged
+        # The engine's side: the keypad turn reached the model as one user turn.
+        keypad = results["presses 1234#"]["transcript"]
+        assert any(t["role"] == "caller" and "1234#" in t["text"] for t in keypad), keypad
+
+        # Each test call was a Local channel pair in the test context; no trunk channel.
+        names = [name for name, _ in channels]
+        assert any(name.startswith("Local/") and f"@{TEST_CONTEXT}" in name for name in names)
+        assert not any(name.startswith("PJSIP/") for name in names), names
+        # Kept out of the calls list unless asked for.
+        status, calls = await live.get("/calls")
+        assert calls["calls"] == []
+        status, calls = await live.get("/calls?include_tests=true")
+        test_calls = {c["id"] for c in calls["calls"]}
+        assert {r["call_id"] for r in run["results"]} <= test_calls
+
+        # The CLI an organization's CI runs: the passing scenarios exit 0, each in the report.
+        file, junit = tmp_path / "suite.json", tmp_path / "junit.xml"
+        file.write_text(json.dumps({"name": "CI", "scenarios": SCENARIOS[:3]}))
+        argv = ["test", "run", str(file), "--assistant", example.name, "--junit", str(junit)]
+        url = f"http://127.0.0.1:{live.client.port}"
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("VOICEDOCK_API_KEY", live.key)
+            assert await asyncio.to_thread(main, [*argv, "--url", url]) == 0
+        report = ET.fromstring(junit.read_bytes())
+        cases = report.findall("testcase")
+        assert [c.get("name") for c in cases] == [s["name"] for s in SCENARIOS[:3]]
+        assert (report.get("failures"), report.get("errors")) == ("0", "0")
+    finally:
+        await live.client.close()
+
+
+BOOK = "I would like to book an appointment on Monday."
+CANNED = '{"confirmation": "RX-42", "time": "09:00"}'
+BOOKED = "You are booked for Monday at nine."
+MONDAY = {"day": "Monday"}
+
+
+def booking_model(request: ChatRequest) -> str | ToolCalls:
+    """Books through the tool for the caller's request; with its result, speaks."""
+    if any(m.get("role") == "tool" for m in request.messages):
+        return BOOKED
+    if "appointment" in request.last_user_text.lower():
+        return ToolCalls((("book_appointment", MONDAY),))
+    return "How can I help?"
+
+
+async def test_a_mocked_tool_answers_the_model_and_the_organization_s_server_is_not_asked(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    """A draft assistant (``assistant`` in the run's body, never saved) whose model calls a
+    webhook tool: the scenario's mock answers it, its canned result reaches the model's next
+    request, the organization's tool server gets nothing, the expectations hold."""
+    await warm_offline_speech()
+    async with (
+        LlmStandIn(reply=booking_model) as llm,
+        ToolServer(
+            SECRET, {"book_appointment": Answer({"result": "from the real server"})}
+        ) as server,
+    ):
+        settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+        settings.speech.openai_base_url = llm.base_url
+        settings.speech.openai_api_key = "sk-lab-operator"
+        settings.egress.allow_loopback = True
+        settings.webhooks.endpoints = [
+            WebhookEndpointSettings(
+                name="tools", organization=ACME, url=server.url, secret=SECRET,
+                event_types=["tool-calls"],
+            )
+        ]  # fmt: skip
+        live = await serve(settings)
+        try:
+            scenario = {
+                "name": "books on Monday",
+                "steps": [{"type": "say", "text": BOOK}],
+                "tool_mocks": [{"name": "book_appointment", "result": CANNED}],
+                "expectations": [
+                    {"type": "tool-called", "name": "book_appointment", "arguments": MONDAY},
+                    {"type": "said", "contains": "for Monday at nine"},
+                ],
+            }  # fmt: skip
+            status, suite = await live.post(
+                "/test-suites", {"name": "Bookings", "scenarios": [scenario]}
+            )
+            assert status == 201, suite
+            draft = assistant(TOOLS[:1])  # book_appointment
+            status, accepted = await live.post(
+                f"/test-suites/{suite['id']}/runs", {"assistant": draft}
+            )
+            assert status == 202, accepted
+            run = await _run_to_end(live, accepted["id"], within=180)
+        finally:
+            await live.client.close()
+        (result,) = run["results"]
+        assert (run["status"], result["outcome"]) == ("passed", "passed"), json.dumps(run)
+        assert [v["passed"] for v in result["expectations"]] == [True, True]
+        # The canned result reached the model as the tool's answer; the server got nothing.
+        answered = [r for r in llm.requests if any(m.get("role") == "tool" for m in r.messages)]
+        assert answered, [r.messages for r in llm.requests]
+        assert answered[0].texts("tool") == [CANNED]
+        assert (server.received, server.refused) == ([], 0)
+
+
+def _run_from_console(driver: Any, base: str, key: str, suite_id: str) -> tuple[str, list[str]]:
+    """Signed in, the Tests page: the suite run with its button, its result awaited; the
+    run's status and the failed expectations as shown."""
+    from selenium.webdriver.common.by import By
+
+    signed_in(driver, base, key)
+    driver.find_element(By.ID, "tests-link").click()
+    button = wait_for(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'button[data-suite-id="{suite_id}"]') or False,
+        "the suite's Run button",
+    )[0]
+    button.click()
+    state = wait_for(
+        driver,
+        lambda d: (
+            (s := d.find_element(By.ID, "run-state").get_attribute("data-status"))
+            not in ("", "queued", "running")
+            and s
+        ),
+        "the run's end",
+        timeout=150,
+    )
+    failed = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".expectations li.failed")]
+    return str(state), failed
+
+
+async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    await warm_offline_speech()
+    settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    example = with_example_assistant(settings)
+    live = await serve(settings)
+    try:
+        suite_id = await store_suite(live, "Console", example, SCENARIOS[3:])
+        base = f"http://127.0.0.1:{live.client.port}"
+        with headless_chromium() as driver:
+            state, failed = await asyncio.to_thread(
+                _run_from_console, driver, base, live.key, suite_id
+            )
+    finally:
+        await live.client.close()
+    assert state == "failed"
+    (shown,) = failed
+    assert shown.startswith("expectations[0] (said): ")
+    assert "we are closed on Sundays and holidays" in shown
