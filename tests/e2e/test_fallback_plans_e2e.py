@@ -268,7 +268,7 @@ def assert_finished_once(ended: dict[str, Any], asked: ChatRequest, heard: str) 
     # The reply's move (then the analysis', from the server refusing by then).
     assert [(m["engine"], m["reason"]) for m in switches(ended)] == [
         ("llm", "timeout"),
-        ("llm", "bad-response"),
+        ("llm", "server-error"),
     ]
     replies = [m["content"] for m in transcript(ended, "assistant")][1:]
     assert replies == [REPLY], replies

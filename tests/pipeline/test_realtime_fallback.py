@@ -318,7 +318,7 @@ async def test_a_refused_session_starts_the_call_on_the_pipeline_and_an_open_bre
     async with call(script, pipeline) as (dialogue, _say, _delivered):
         await until(lambda: ("assistant", GREETING) in said(dialogue.transcript))
     assert script.connections == 1
-    assert [s.reason for s in pipeline.switches] == ["bad-response", "breaker-open"]
+    assert [s.reason for s in pipeline.switches] == ["server-error", "breaker-open"]
 
 
 async def test_a_session_lasting_the_call_succeeded() -> None:

@@ -81,7 +81,7 @@ async def test_a_server_answering_500_leaves_the_reply_to_the_next() -> None:
         primary.fail_all(500)
         said, switches, _ = await reply(primary, second)
     assert said == ["We open at nine."]
-    assert [(s.reason, s.to is not None) for s in switches] == [("bad-response", True)]
+    assert [(s.reason, s.to is not None) for s in switches] == [("server-error", True)]
 
 
 async def test_a_server_hanging_midway_is_completed_by_the_next_without_repeating() -> None:

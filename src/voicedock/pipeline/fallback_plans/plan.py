@@ -24,6 +24,7 @@ from voicedock.pipeline.providers.base import (
     ProviderConnectionError,
     ProviderRateLimitError,
     ProviderResponseError,
+    ProviderServerError,
     ProviderTimeoutError,
 )
 
@@ -73,6 +74,8 @@ def failure_reason(exc: ProviderError) -> str:
             return "rate-limited"
         case ProviderConnectionError():
             return "connection"
+        case ProviderServerError():
+            return "server-error"
         case ProviderResponseError():
             return "bad-response"
     return "error"

@@ -10,7 +10,7 @@ Error mapping (HTTP status or transport failure → provider error tree):
     404               ProviderConfigError      unknown model, voice or base URL
     408, timeouts     ProviderTimeoutError     retryable
     429               RateLimitedError         retryable, carries Retry-After seconds
-    5xx               ProviderResponseError    retryable
+    5xx               ProviderServerError      retryable (a ProviderResponseError)
     other 4xx         ProviderResponseError    not retryable (the request itself is wrong)
     connection reset  ProviderConnectionError  retryable
     URL refused       ProviderConfigError      the egress guard refused the address
@@ -51,6 +51,7 @@ from voicedock.pipeline.providers.base import (
     ProviderError,
     ProviderRateLimitError,
     ProviderResponseError,
+    ProviderServerError,
     ProviderTimeoutError,
 )
 from voicedock.weak import weak_method
@@ -199,7 +200,7 @@ def error_for_status(
             message, retry_after_s=parse_retry_after(headers.get("Retry-After"))
         )
     if status >= 500:
-        return ProviderResponseError(message, retryable=True)
+        return ProviderServerError(message)
     return ProviderResponseError(message)
 
 

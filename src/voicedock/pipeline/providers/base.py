@@ -31,6 +31,7 @@ __all__ = [
     "ProviderError",
     "ProviderRateLimitError",
     "ProviderResponseError",
+    "ProviderServerError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "SentenceTts",
@@ -107,6 +108,14 @@ async def first_in_time(
 
 class ProviderResponseError(ProviderError):
     pass
+
+
+class ProviderServerError(ProviderResponseError):
+    """The provider's server answered with an error of its own (HTTP 5xx): it may answer the
+    same request later or elsewhere."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message, retryable=retryable)
 
 
 @runtime_checkable
