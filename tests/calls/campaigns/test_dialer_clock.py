@@ -3,6 +3,8 @@ time zone and retry backoff decide when a contact's call is placed."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +31,7 @@ from voicedock.errors import PbxUnavailable
 from voicedock.pipeline.recognition import NodeRecognition
 from voicedock.pipeline.worker_pool import WorkerPool
 from voicedock.store import Store, open_store
+from voicedock.store.errors import TransactionConflict
 
 pytestmark = pytest.mark.unit
 
@@ -235,3 +238,40 @@ async def test_contacts_and_scheduled_calls_are_placed_as_rest_calls_are(
     assert len(originated) == 3  # the REST call, the scheduled call, the contact's
     assert scheduled.body["call_id"] in originated
     assert placed == originated
+
+
+async def test_a_round_that_gives_way_to_another_nodes_claim_is_retried_without_an_error(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL two nodes' claims may deadlock: the server rolls one back (nothing
+    committed). That round is tried again like one the store was unavailable for, a warning
+    and not an error."""
+    dialer = Dialer(
+        world.store,
+        world.engine,
+        world.manager,
+        make_settings("sqlite:///:memory:").policy,
+        world.clock,
+        idle_poll=timedelta(milliseconds=10),
+    )
+    rounds: list[str] = []
+    dial_due = dialer.dial_due
+
+    async def conflicting_once() -> timedelta:
+        if not rounds:
+            rounds.append("conflict")
+            raise TransactionConflict("postgres: DeadlockDetectedError: deadlock detected")
+        rounds.append("dialed")
+        return await dial_due()
+
+    dialer.dial_due = conflicting_once  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="voicedock"):
+        async with asyncio.TaskGroup() as tg:
+            running = tg.create_task(dialer.run())
+            while len(rounds) < 2:
+                await asyncio.sleep(0.01)
+            running.cancel()
+    assert rounds[:2] == ["conflict", "dialed"]
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if "dialer" in r.getMessage()]
+    assert [level for level, _ in logged] == ["WARNING"], logged
+    assert "gave way" in logged[0][1]

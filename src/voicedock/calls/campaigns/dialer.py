@@ -64,6 +64,7 @@ from voicedock.domain.records import Call, CallStatus, Trunk, utcnow
 from voicedock.errors import ApiError, RateLimited, StoreUnavailable
 from voicedock.logs import describe
 from voicedock.store.base import ScheduledChoice, Store, Transaction
+from voicedock.store.errors import TransactionConflict
 
 log = logging.getLogger("voicedock.campaigns")
 
@@ -147,6 +148,9 @@ class Dialer:
                 delay = await self.dial_due()
             except StoreUnavailable as exc:
                 log.warning("dialer: store unavailable: %s", exc)
+                delay = self._idle_poll
+            except TransactionConflict as exc:  # rolled back, nothing committed: next round
+                log.warning("dialer: a claim gave way to another node's: %s", exc)
                 delay = self._idle_poll
             except Exception:  # the next round tries again; the dialer never stops
                 log.exception("dialer: a round failed")
