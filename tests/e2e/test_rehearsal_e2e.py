@@ -22,6 +22,7 @@ from e2e.audio_helpers import require_offline_speech, warm_offline_speech
 from e2e.browser import headless_chromium
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_console_browser_e2e import signed_in, wait_for
+from e2e.test_metrics_e2e import samples, scrape
 from e2e.test_tools_e2e import TOOLS, assistant
 from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
 from fakes.tool_server import Answer, ToolServer
@@ -350,6 +351,7 @@ PERSONA = "You are Ann. You want to know the clinic's opening hours, then you sa
 GIVES_HOURS = "The assistant tells the caller its opening hours."
 ASKS_NAME = "The assistant asks the caller for their name."
 NO_NAME = "The assistant never asked for a name."
+METRICS_TOKEN = "metrics-token-for-the-rehearsal-test"
 
 
 def caller_and_judge(request: ChatRequest) -> str:
@@ -381,8 +383,16 @@ async def test_a_persona_is_played_by_the_caller_model_and_a_judge_model_grades_
             base_url=llm.base_url, model="caller-model", api_key="sk-lab-caller"
         )
         rehearsal.judge_model = RehearsalModelSettings(base_url=llm.base_url, model="judge-model")
+        settings.recordings.directory = str(tmp_path / "recordings")
+        settings.metrics.bearer_token = METRICS_TOKEN
         live = await serve(settings)
         try:
+            resp = await live.client.patch(
+                f"/assistants/{await example_id(live, example)}",
+                json={"record": True},
+                headers=live.auth(),
+            )
+            assert resp.status == 200, await resp.text()
             scenario = {
                 "name": "Ann asks the hours",
                 "persona": PERSONA,
@@ -396,10 +406,20 @@ async def test_a_persona_is_played_by_the_caller_model_and_a_judge_model_grades_
             status, accepted = await live.post(f"/test-suites/{suite_id}/runs", {})
             assert status == 202, accepted
             run = await _run_to_end(live, accepted["id"], within=120)
+            (result,) = run["results"]
+            # The test call's recording, linked from its result.
+            assert result["recording_url"] == f"/calls/{result['call_id']}/recording", result
+            resp = await live.client.get(result["recording_url"], headers=live.auth())
+            assert resp.status == 200
+            assert len(await resp.read()) > 8000
+            # Kept out of the calls the metrics count.
+            status, text = await scrape(live, METRICS_TOKEN)
+            assert status == 200
+            counted = {name for name, _ in samples(text)}
+            assert not counted & {"voicedock_calls", "voicedock_calls_ended_total"}, text
         finally:
             await live.client.close()
 
-    (result,) = run["results"]
     assert result["outcome"] == "failed", json.dumps(run)
     verdicts = result["expectations"]
     assert [v["passed"] for v in verdicts] == [True, True, False], verdicts

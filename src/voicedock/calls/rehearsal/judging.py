@@ -204,6 +204,7 @@ def judged(
         transcript=observed.transcript,
         latency_p95_ms=percentile_95(observed.latencies_ms),
         duration_ms=observed.duration_ms,
+        recording_url=None if observed.call is None else observed.call.recording_url,
     )
 
 
