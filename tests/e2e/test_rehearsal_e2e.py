@@ -298,9 +298,11 @@ async def test_a_mocked_tool_answers_the_model_and_the_organization_s_server_is_
         assert (server.received, server.refused) == ([], 0)
 
 
-def _run_from_console(driver: Any, base: str, key: str, suite_id: str) -> tuple[str, list[str]]:
+def _run_from_console(
+    driver: Any, base: str, key: str, suite_id: str
+) -> tuple[str, list[str], list[str]]:
     """Signed in, the Tests page: the suite run with its button, its result awaited; the
-    run's status and the failed expectations as shown."""
+    run's status, the failed expectations and the recordings' players as shown."""
     from selenium.webdriver.common.by import By
 
     signed_in(driver, base, key)
@@ -322,7 +324,8 @@ def _run_from_console(driver: Any, base: str, key: str, suite_id: str) -> tuple[
         timeout=150,
     )
     failed = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".expectations li.failed")]
-    return str(state), failed
+    players = driver.find_elements(By.CSS_SELECTOR, ".scenario audio.recording")
+    return str(state), failed, [str(p.get_attribute("src")) for p in players]
 
 
 async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
@@ -330,13 +333,20 @@ async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
 ) -> None:
     await warm_offline_speech()
     settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    settings.recordings.directory = str(tmp_path / "recordings")
     example = with_example_assistant(settings)
     live = await serve(settings)
     try:
+        resp = await live.client.patch(
+            f"/assistants/{await example_id(live, example)}",
+            json={"record": True},
+            headers=live.auth(),
+        )
+        assert resp.status == 200, await resp.text()
         suite_id = await store_suite(live, "Console", example, SCENARIOS[3:])
         base = f"http://127.0.0.1:{live.client.port}"
         with headless_chromium() as driver:
-            state, failed = await asyncio.to_thread(
+            state, failed, players = await asyncio.to_thread(
                 _run_from_console, driver, base, live.key, suite_id
             )
     finally:
@@ -345,6 +355,9 @@ async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
     (shown,) = failed
     assert shown.startswith("expectations[0] (said): ")
     assert "we are closed on Sundays and holidays" in shown
+    (player,) = players  # the test call's recording, playable beside its result
+    assert player.startswith(f"{base}/calls/call-"), player
+    assert player.endswith("/recording"), player
 
 
 PERSONA = "You are Ann. You want to know the clinic's opening hours, then you say goodbye."
