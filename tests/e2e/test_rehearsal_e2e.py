@@ -121,6 +121,16 @@ async def example_id(live: LiveService, example: AssistantSettings) -> str:
     return str(assistant["id"])
 
 
+async def patch_example(
+    live: LiveService, example: AssistantSettings, body: dict[str, Any]
+) -> None:
+    """The example assistant changed through REST (``PATCH /assistants/{id}``)."""
+    resp = await live.client.patch(
+        f"/assistants/{await example_id(live, example)}", json=body, headers=live.auth()
+    )
+    assert resp.status == 200, await resp.text()
+
+
 async def store_suite(
     live: LiveService, name: str, example: AssistantSettings, scenarios: list[dict[str, Any]]
 ) -> str:
@@ -204,12 +214,7 @@ async def test_a_suite_runs_through_the_pbx_and_judges_what_the_caller_heard(
         # The assistant's facts changed (the rule-based model's, llm_config.facts): the same
         # suite exits 1, its report naming the opening hours' said expectation.
         llm = {"provider": "rule_based", "facts": {"opening hours": CHANGED_FACT}}
-        resp = await live.client.patch(
-            f"/assistants/{await example_id(live, example)}",
-            json={"llm_config": llm},
-            headers=live.auth(),
-        )
-        assert resp.status == 200, await resp.text()
+        await patch_example(live, example, {"llm_config": llm})
         with pytest.MonkeyPatch.context() as env:
             env.setenv("VOICEDOCK_API_KEY", live.key)
             assert await asyncio.to_thread(main, [*argv, "--url", url]) == 1
@@ -337,12 +342,7 @@ async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
     example = with_example_assistant(settings)
     live = await serve(settings)
     try:
-        resp = await live.client.patch(
-            f"/assistants/{await example_id(live, example)}",
-            json={"record": True},
-            headers=live.auth(),
-        )
-        assert resp.status == 200, await resp.text()
+        await patch_example(live, example, {"record": True})
         suite_id = await store_suite(live, "Console", example, SCENARIOS[3:])
         base = f"http://127.0.0.1:{live.client.port}"
         with headless_chromium() as driver:
@@ -365,6 +365,14 @@ GIVES_HOURS = "The assistant tells the caller its opening hours."
 ASKS_NAME = "The assistant asks the caller for their name."
 NO_NAME = "The assistant never asked for a name."
 METRICS_TOKEN = "metrics-token-for-the-rehearsal-test"
+PERSONA_SCENARIO: dict[str, Any] = {
+    "name": "Ann asks the hours",
+    "persona": PERSONA,
+    "expectations": [
+        {"type": "said", "contains": FACT},
+        {"type": "judge", "rubric": GIVES_HOURS},
+    ],
+}
 
 
 def caller_and_judge(request: ChatRequest) -> str:
@@ -400,21 +408,12 @@ async def test_a_persona_is_played_by_the_caller_model_and_a_judge_model_grades_
         settings.metrics.bearer_token = METRICS_TOKEN
         live = await serve(settings)
         try:
-            resp = await live.client.patch(
-                f"/assistants/{await example_id(live, example)}",
-                json={"record": True},
-                headers=live.auth(),
-            )
-            assert resp.status == 200, await resp.text()
-            scenario = {
-                "name": "Ann asks the hours",
-                "persona": PERSONA,
-                "expectations": [
-                    {"type": "said", "contains": FACT},
-                    {"type": "judge", "rubric": GIVES_HOURS},
-                    {"type": "judge", "rubric": ASKS_NAME},
-                ],
-            }
+            await patch_example(live, example, {"record": True})
+            expectations = [
+                *PERSONA_SCENARIO["expectations"],
+                {"type": "judge", "rubric": ASKS_NAME},
+            ]
+            scenario = {**PERSONA_SCENARIO, "expectations": expectations}
             suite_id = await store_suite(live, "Personas", example, [scenario])
             status, accepted = await live.post(f"/test-suites/{suite_id}/runs", {})
             assert status == 202, accepted

@@ -16,10 +16,9 @@ import pytest
 from e2e.audio_helpers import require_offline_speech, warm_offline_speech
 from e2e.conftest import LiveService
 from e2e.test_rehearsal_e2e import (
-    FACT,
-    GIVES_HOURS,
     HOURS,
     PERSONA,
+    PERSONA_SCENARIO,
     SCENARIOS,
     caller_and_judge,
     store_suite,
@@ -31,15 +30,6 @@ from voicedock.config import RehearsalModelSettings
 from voicedock_lab.freeswitch import LabFreeswitch
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(300)]
-
-PERSONA_SCENARIO = {
-    "name": "Ann asks the hours",
-    "persona": PERSONA,
-    "expectations": [
-        {"type": "said", "contains": FACT},
-        {"type": "judge", "rubric": GIVES_HOURS},
-    ],
-}
 
 
 async def _channels_while(lab: LabFreeswitch, done: asyncio.Event) -> set[str]:
