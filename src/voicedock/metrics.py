@@ -9,6 +9,10 @@ barge-ins, each turn's STT / LLM / TTS latency per provider, calls ended here. T
 recognizer's pool and the calls admission control refused (``calls/speech_admission.py``) are read
 from this node's runner.
 
+Test suites' test calls are left out of the calls counted and of what is counted per call (as
+they are of ``GET /calls`` and ``/usage``); the active calls include them (they hold the PBX's
+channels and the node's speech).
+
 Labels carry ids, names and reasons from bounded sets (statuses, end reasons, provider,
 trunk, PBX and node names); never a phone number.
 """
@@ -334,6 +338,8 @@ class MetricsObserver:
         self._m = metrics
 
     async def on_event(self, tx: Transaction, call: Call, event: CallEvent) -> None:
+        if call.test_run_id is not None:
+            return
         data = event.data
         answered = event.type == "status" and data.get("to") == "in-progress"
         if answered and call.direction is Direction.OUTBOUND:
@@ -344,6 +350,8 @@ class MetricsObserver:
             self._m.barge_ins.inc()
 
     async def on_report(self, tx: Transaction, call: Call, messages: Sequence[CallMessage]) -> None:
+        if call.test_run_id is not None:
+            return
         self._m.calls_ended.labels(
             call.direction.value, call.status.value, call.end_reason or ""
         ).inc()

@@ -42,6 +42,7 @@ from voicedock.calls.organization_voices import Voices, local_voices
 from voicedock.calls.recordings import sweep_periodically
 from voicedock.calls.recovery import CallRecovery
 from voicedock.calls.rehearsal.caller_speech import caller_ears, caller_voice
+from voicedock.calls.rehearsal.models import operator_model
 from voicedock.calls.rehearsal.placed import PlacedCalls
 from voicedock.calls.rehearsal.runs import Rehearsals
 from voicedock.calls.rehearsal.simulated_caller import PbxSimulatedCalls
@@ -256,6 +257,8 @@ class Service(Closable):
                 self.tool_mocks,
                 caller_voice(settings.speech),
                 caller_ears(self.speech.recognition, settings.speech),
+                caller_model=operator_model(settings.rehearsal.caller_model),
+                max_persona_turns=settings.rehearsal.max_persona_turns,
             )
         self.rehearsals = Rehearsals(
             store,
@@ -263,6 +266,7 @@ class Service(Closable):
             simulated,
             egress=self.engine.egress_policy,
             events=self.webhooks.test_run_events,
+            judge=operator_model(settings.rehearsal.judge()),
         )
         # The calls a previous run (or a dead node) left: resumed or ended.
         self.recovery = CallRecovery(store, pbx, self.engine)

@@ -114,3 +114,11 @@ def test_a_pattern_that_backtracks_exponentially_is_matched_at_once() -> None:
     assert not TenantRegex("^(a+)+$").search(text)  # Python's re: longer than the universe
     assert time.perf_counter() - started < 1.0
     assert TenantRegex("MONDAY at nine").search("for monday at nine")  # case-insensitive
+
+
+def test_a_recorded_test_call_s_result_links_its_recording() -> None:
+    observed = _observed()
+    assert judged(_scenario(), observed).recording_url is None
+    assert observed.call is not None
+    observed.call.recording_path = "org/call-_unknown_abc.wav"
+    assert judged(_scenario(), observed).recording_url == "/calls/call-_unknown_abc/recording"

@@ -22,12 +22,19 @@ from e2e.audio_helpers import require_offline_speech, warm_offline_speech
 from e2e.browser import headless_chromium
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_console_browser_e2e import signed_in, wait_for
+from e2e.test_metrics_e2e import samples, scrape
 from e2e.test_tools_e2e import TOOLS, assistant
 from fakes.llm_standin import ChatRequest, LlmStandIn, ToolCalls
 from fakes.tool_server import Answer, ToolServer
 from fakes.world import ACME
 from voicedock.cli import main
-from voicedock.config import AssistantSettings, Settings, WebhookEndpointSettings, load_settings
+from voicedock.config import (
+    AssistantSettings,
+    RehearsalModelSettings,
+    Settings,
+    WebhookEndpointSettings,
+    load_settings,
+)
 from voicedock.domain.webhooks import generate_secret
 from voicedock.pbx.asterisk.originate import TEST_CONTEXT
 from voicedock_lab.server import LabAsterisk
@@ -37,6 +44,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(420)]
 EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
 HOURS = "What are your opening hours?"
 FACT = "Monday to Friday from nine to five"
+CHANGED_FACT = "We are open on Saturdays from ten until two."
 SECRET = generate_secret()
 
 SCENARIOS: list[dict[str, Any]] = [
@@ -105,15 +113,31 @@ def with_example_assistant(settings: Settings) -> AssistantSettings:
     return example
 
 
+async def example_id(live: LiveService, example: AssistantSettings) -> str:
+    """The example assistant's id, as ``GET /assistants`` lists it."""
+    status, listed = await live.get("/assistants")
+    assert status == 200, listed
+    (assistant,) = [a for a in listed["assistants"] if a["name"] == example.name]
+    return str(assistant["id"])
+
+
+async def patch_example(
+    live: LiveService, example: AssistantSettings, body: dict[str, Any]
+) -> None:
+    """The example assistant changed through REST (``PATCH /assistants/{id}``)."""
+    resp = await live.client.patch(
+        f"/assistants/{await example_id(live, example)}", json=body, headers=live.auth()
+    )
+    assert resp.status == 200, await resp.text()
+
+
 async def store_suite(
     live: LiveService, name: str, example: AssistantSettings, scenarios: list[dict[str, Any]]
 ) -> str:
     """A suite of ``scenarios`` for the example assistant, stored through REST: its id."""
-    status, listed = await live.get("/assistants")
-    assert status == 200, listed
-    (assistant,) = [a for a in listed["assistants"] if a["name"] == example.name]
+    assistant_id = await example_id(live, example)
     status, suite = await live.post(
-        "/test-suites", {"name": name, "assistant_id": assistant["id"], "scenarios": scenarios}
+        "/test-suites", {"name": name, "assistant_id": assistant_id, "scenarios": scenarios}
     )
     assert status == 201, suite
     return str(suite["id"])
@@ -186,6 +210,24 @@ async def test_a_suite_runs_through_the_pbx_and_judges_what_the_caller_heard(
         cases = report.findall("testcase")
         assert [c.get("name") for c in cases] == [s["name"] for s in SCENARIOS[:3]]
         assert (report.get("failures"), report.get("errors")) == ("0", "0")
+
+        # The assistant's facts changed (the rule-based model's, llm_config.facts): the same
+        # suite exits 1, its report naming the opening hours' said expectation.
+        llm = {"provider": "rule_based", "facts": {"opening hours": CHANGED_FACT}}
+        await patch_example(live, example, {"llm_config": llm})
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("VOICEDOCK_API_KEY", live.key)
+            assert await asyncio.to_thread(main, [*argv, "--url", url]) == 1
+        report = ET.fromstring(junit.read_bytes())
+        cases = {c.get("name"): c for c in report.findall("testcase")}
+        assert list(cases) == [s["name"] for s in SCENARIOS[:3]]
+        failure = cases["asks the opening hours"].find("failure")
+        assert failure is not None, ET.tostring(report)
+        message = failure.get("message", "")
+        assert message.startswith("expectations[0] (said): "), message
+        assert f'"{FACT}" not heard' in message
+        assert "saturday" in message.lower(), message  # what the caller heard instead
+        assert cases["presses 1234#"].find("failure") is None
     finally:
         await live.client.close()
 
@@ -261,9 +303,11 @@ async def test_a_mocked_tool_answers_the_model_and_the_organization_s_server_is_
         assert (server.received, server.refused) == ([], 0)
 
 
-def _run_from_console(driver: Any, base: str, key: str, suite_id: str) -> tuple[str, list[str]]:
+def _run_from_console(
+    driver: Any, base: str, key: str, suite_id: str
+) -> tuple[str, list[str], list[str]]:
     """Signed in, the Tests page: the suite run with its button, its result awaited; the
-    run's status and the failed expectations as shown."""
+    run's status, the failed expectations and the recordings' players as shown."""
     from selenium.webdriver.common.by import By
 
     signed_in(driver, base, key)
@@ -285,7 +329,8 @@ def _run_from_console(driver: Any, base: str, key: str, suite_id: str) -> tuple[
         timeout=150,
     )
     failed = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".expectations li.failed")]
-    return str(state), failed
+    players = driver.find_elements(By.CSS_SELECTOR, ".scenario audio.recording")
+    return str(state), failed, [str(p.get_attribute("src")) for p in players]
 
 
 async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
@@ -293,13 +338,15 @@ async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
 ) -> None:
     await warm_offline_speech()
     settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+    settings.recordings.directory = str(tmp_path / "recordings")
     example = with_example_assistant(settings)
     live = await serve(settings)
     try:
+        await patch_example(live, example, {"record": True})
         suite_id = await store_suite(live, "Console", example, SCENARIOS[3:])
         base = f"http://127.0.0.1:{live.client.port}"
         with headless_chromium() as driver:
-            state, failed = await asyncio.to_thread(
+            state, failed, players = await asyncio.to_thread(
                 _run_from_console, driver, base, live.key, suite_id
             )
     finally:
@@ -308,3 +355,108 @@ async def test_the_console_runs_a_suite_and_shows_the_failed_expectation(
     (shown,) = failed
     assert shown.startswith("expectations[0] (said): ")
     assert "we are closed on Sundays and holidays" in shown
+    (player,) = players  # the test call's recording, playable beside its result
+    assert player.startswith(f"{base}/calls/call-"), player
+    assert player.endswith("/recording"), player
+
+
+PERSONA = "You are Ann. You want to know the clinic's opening hours, then you say goodbye."
+GIVES_HOURS = "The assistant tells the caller its opening hours."
+ASKS_NAME = "The assistant asks the caller for their name."
+NO_NAME = "The assistant never asked for a name."
+METRICS_TOKEN = "metrics-token-for-the-rehearsal-test"
+PERSONA_SCENARIO: dict[str, Any] = {
+    "name": "Ann asks the hours",
+    "persona": PERSONA,
+    "expectations": [
+        {"type": "said", "contains": FACT},
+        {"type": "judge", "rubric": GIVES_HOURS},
+    ],
+}
+
+
+def caller_and_judge(request: ChatRequest) -> str:
+    """The caller model plays Ann: asks the hours, then says goodbye and hangs up; the judge
+    model passes the hours' rubric and fails the other, with its reason."""
+    if request.model == "judge-model":
+        rubric = request.last_user_text
+        if GIVES_HOURS in rubric:
+            return '{"pass": true, "reason": "It gave the opening hours."}'
+        return json.dumps({"pass": False, "reason": NO_NAME})
+    asked = sum(1 for m in request.messages if m.get("role") == "assistant")
+    return HOURS if asked == 0 else "Thank you, goodbye. [hang up]"
+
+
+async def test_a_persona_is_played_by_the_caller_model_and_a_judge_model_grades_the_call(
+    lab: LabAsterisk, tmp_path: Path
+) -> None:
+    """A scenario with a persona and no steps: the operator's caller model (the stand-in) is
+    asked, after each turn the caller leg heard, what the caller says next; its words are
+    spoken on the leg (the assistant's side transcribes them) until it hangs up. The judge
+    model is sent each rubric with both sides as heard; its verdicts and reasons are the
+    expectations'."""
+    await warm_offline_speech()
+    async with LlmStandIn(reply=caller_and_judge) as llm:
+        settings = service_settings(lab, tmp_path / "e2e.db", "ari")
+        example = with_example_assistant(settings)
+        rehearsal = settings.rehearsal
+        rehearsal.caller_model = RehearsalModelSettings(
+            base_url=llm.base_url, model="caller-model", api_key="sk-lab-caller"
+        )
+        rehearsal.judge_model = RehearsalModelSettings(base_url=llm.base_url, model="judge-model")
+        settings.recordings.directory = str(tmp_path / "recordings")
+        settings.metrics.bearer_token = METRICS_TOKEN
+        live = await serve(settings)
+        try:
+            await patch_example(live, example, {"record": True})
+            expectations = [
+                *PERSONA_SCENARIO["expectations"],
+                {"type": "judge", "rubric": ASKS_NAME},
+            ]
+            scenario = {**PERSONA_SCENARIO, "expectations": expectations}
+            suite_id = await store_suite(live, "Personas", example, [scenario])
+            status, accepted = await live.post(f"/test-suites/{suite_id}/runs", {})
+            assert status == 202, accepted
+            run = await _run_to_end(live, accepted["id"], within=120)
+            (result,) = run["results"]
+            # The test call's recording, linked from its result.
+            assert result["recording_url"] == f"/calls/{result['call_id']}/recording", result
+            resp = await live.client.get(result["recording_url"], headers=live.auth())
+            assert resp.status == 200
+            assert len(await resp.read()) > 8000
+            # Kept out of the calls the metrics count.
+            status, text = await scrape(live, METRICS_TOKEN)
+            assert status == 200
+            counted = {name for name, _ in samples(text)}
+            assert not counted & {"voicedock_calls", "voicedock_calls_ended_total"}, text
+        finally:
+            await live.client.close()
+
+    assert result["outcome"] == "failed", json.dumps(run)
+    verdicts = result["expectations"]
+    assert [v["passed"] for v in verdicts] == [True, True, False], verdicts
+    assert verdicts[1]["reason"] == "It gave the opening hours."
+    assert result["reason"] == f"expectations[2] (judge): {NO_NAME}"
+
+    # The caller model: the persona its instructions, the greeting as the caller leg heard it
+    # before its first line, the answer heard before its second; its key sent.
+    callers = [r for r in llm.requests if r.model == "caller-model"]
+    assert len(callers) == 2, [r.messages for r in callers]
+    first, second = callers
+    assert PERSONA in (first.system_prompt or "")
+    assert "help" in first.last_user_text.lower(), first.messages
+    assert first.authorization == "Bearer sk-lab-caller"
+    assert "monday to friday" in second.last_user_text.lower(), second.messages
+    assert second.texts("assistant") == [HOURS]
+    # What the caller said, as the assistant's side heard it (the engine's transcript).
+    said = " ".join(t["text"] for t in result["transcript"] if t["role"] == "caller").lower()
+    assert "opening hours" in said, result["transcript"]
+    heard = [t["text"] for t in result["heard"] if t["role"] == "caller"]
+    assert heard == [HOURS, "Thank you, goodbye."], result["heard"]
+    # The judge model: each rubric, with both sides of the call.
+    judges = [r for r in llm.requests if r.model == "judge-model"]
+    assert len(judges) == 2
+    asked = judges[0].last_user_text
+    assert GIVES_HOURS in asked
+    assert f"caller: {HOURS}" in asked
+    assert "monday to friday" in asked.lower()

@@ -18,6 +18,7 @@ from voicedock.config.calls import (
     CallsSettings,
     ListenSettings,
     RecordingsSettings,
+    RehearsalModelSettings,
     RehearsalSettings,
     RetentionSettings,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "PolicySettings",
     "RateLimitSettings",
     "RecordingsSettings",
+    "RehearsalModelSettings",
     "RehearsalSettings",
     "RetentionSettings",
     "ServerSettings",

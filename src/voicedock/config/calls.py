@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from msgspec import Meta
 
 from voicedock.config.fields import Days, NotEmpty, Table, one_of
@@ -73,9 +74,34 @@ class ListenSettings(Table):
             raise ConfigError("listen.supervisor_extension", "one line, at most 80 characters")
 
 
+class RehearsalModelSettings(Table):
+    """[rehearsal.caller_model], [rehearsal.judge_model]: an OpenAI-compatible chat model of
+    the operator's (``POST {base_url}/chat/completions``: OpenAI, a local Ollama, vLLM or
+    llama.cpp server...); no ``model``: none. Only the operator sets it, never an
+    organization."""
+
+    base_url: str = ""  # e.g. http://127.0.0.1:11434/v1
+    model: str = ""
+    api_key: str = ""  # empty: none sent (a local server)
+    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None  # None: the server's
+    timeout_s: Annotated[float, Meta(gt=0, le=300)] = 30.0  # each answer, whole
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.model)
+
+    def check(self, where: str) -> None:
+        if not self.configured:
+            return
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.base_url", "an http:// or https:// URL, with model")
+
+
 class RehearsalSettings(Table):
     """[rehearsal]: test suites' runs (docs/testing-assistants.md): each scenario is a test
-    call between a simulated caller and the assistant, through the PBX."""
+    call between a simulated caller and the assistant, through the PBX; a persona's caller
+    is played by ``caller_model``, a judge expectation graded by ``judge_model`` (none: the
+    caller model)."""
 
     enabled: bool = True  # false: POST /test-suites/{id}/runs answers 403
     # Test calls at once on this node (each is two PBX channels and two media legs); a run's
@@ -83,3 +109,15 @@ class RehearsalSettings(Table):
     max_concurrent: Annotated[int, Meta(ge=1, le=100)] = 4
     # Runs waiting or running at once, each organization (more: 429).
     max_runs_per_organization: Annotated[int, Meta(ge=1, le=100)] = 3
+    # What a persona's caller says at most (its turns), after the scenario's steps.
+    max_persona_turns: Annotated[int, Meta(ge=1, le=50)] = 10
+    caller_model: RehearsalModelSettings = msgspec.field(default_factory=RehearsalModelSettings)
+    judge_model: RehearsalModelSettings = msgspec.field(default_factory=RehearsalModelSettings)
+
+    def judge(self) -> RehearsalModelSettings:
+        """The model that grades judge expectations: ``judge_model``, else the caller's."""
+        return self.judge_model if self.judge_model.configured else self.caller_model
+
+    def check(self) -> None:
+        self.caller_model.check("rehearsal.caller_model")
+        self.judge_model.check("rehearsal.judge_model")

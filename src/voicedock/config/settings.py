@@ -78,6 +78,7 @@ class Settings(Table):
             assistant.check_sections(f"assistants[{i}]")
         self._check_numbers(trunks, assistants)
         self.policy.check()
+        self.rehearsal.check()
         self.webhooks.check(assistants)
         self.egress.check()
         self.limits.check()

@@ -257,6 +257,11 @@ class Call:
     updated_at: datetime = field(default_factory=utcnow)
     seq: int = 0  # insertion order, assigned by the store; with created_at, the opaque cursor
 
+    @property
+    def recording_url(self) -> str | None:
+        """Where its recording downloads (``GET /calls/{id}/recording``), if it has one."""
+        return f"/calls/{self.id}/recording" if self.recording_path else None
+
 
 @dataclass(frozen=True, slots=True)
 class NodeLease:

@@ -261,6 +261,7 @@ class ScenarioResult(msgspec.Struct, kw_only=True, frozen=True):
     transcript: list[HeardTurn] = []  # the engine's transcript of the call
     latency_p95_ms: int | None = None
     duration_ms: int | None = None
+    recording_url: str | None = None  # the test call's recording, when it was recorded
 
 
 @dataclass(slots=True)

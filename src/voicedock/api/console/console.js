@@ -534,9 +534,13 @@ function renderRun(run) {
     result.reason ? el("p", { class: "reason" }, result.reason) : "",
     el("ul", { class: "expectations" }, ...result.expectations.map((v) => el("li",
       { class: v.passed ? "passed" : "failed" },
-      `expectations[${v.index}] (${v.type}): ${v.passed ? "passed" : v.reason}`))),
+      // A passed judge's verdict carries the judge model's reason too.
+      `expectations[${v.index}] (${v.type}): ${v.passed ? "passed" : v.reason}`
+        + (v.passed && v.reason ? ` (${v.reason})` : "")))),
     el("div", { class: "sides" }, turns(result.heard, "What the caller heard and said"),
       turns(result.transcript, "The assistant's transcript")),
+    result.recording_url ? el("audio", { class: "recording", controls: "", preload: "none",
+      src: result.recording_url }) : "",
     result.call_id ? el("p", {}, el("a", { href: `#/calls/${result.call_id}` },
       "The test call (its recording, when the assistant records)")) : "")));
 }

@@ -30,7 +30,6 @@ from voicedock.api.models.fields import (
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters, ref
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.api.models.usage import CallUsage
-from voicedock.api.serialize import recording_url
 from voicedock.calls import control, fields
 from voicedock.calls.outbound.request import (
     CONTEXT_MAX,
@@ -542,7 +541,7 @@ class Call(Reply, kw_only=True):
             api_key_id=call.api_key_id,
             latency=call.latency,
             timings=None if call.timings is None else msgspec.convert(call.timings, Timings),
-            recording_url=recording_url(call),
+            recording_url=call.recording_url,
             recording_duration_seconds=call.recording_duration_seconds,
             answering_machine=None
             if machine is None

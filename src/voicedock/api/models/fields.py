@@ -98,7 +98,7 @@ def text(max_length: int = TEXT_MAX, *, line: bool = False, description: str | N
 
 
 Text = Annotated[str, text()]
-# A timestamp as api/serialize.py writes it (ISO 8601 UTC, ms, Z), or null.
+# A timestamp as domain/timestamps.py writes it (ISO 8601 UTC, ms, Z), or null.
 Time = Annotated[str | None, Meta(extra_json_schema={"format": "date-time"})]
 
 # ``include_tests`` of GET /calls and GET /usage: the test suites' calls too.

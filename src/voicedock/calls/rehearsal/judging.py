@@ -1,5 +1,6 @@
 """A scenario's expectations judged from what its test call left (``Observed``): each a
-verdict with the reason it failed, the scenario's outcome the first failed one's."""
+verdict with the reason it failed, the scenario's outcome the first failed one's. A ``judge``
+expectation's verdict is the judge model's (``grading.py``), with its reason either way."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+from voicedock.calls.rehearsal.grading import NO_JUDGE_MODEL, Grade
 from voicedock.calls.rehearsal.test_calls import Observed, ToolUse
 from voicedock.domain.json import JsonValue
 from voicedock.domain.rehearsal import (
@@ -154,7 +156,7 @@ def reason(expectation: Expectation, observed: Observed) -> str | None:
             return "no answer was heard to measure"
         return None if p95 <= expectation.p95_ms else f"the 95th percentile was {p95} ms"
     assert isinstance(expectation, Judge)
-    return "no judge model is configured on this node"
+    return NO_JUDGE_MODEL
 
 
 def _tag(expectation: Expectation) -> str:
@@ -162,15 +164,23 @@ def _tag(expectation: Expectation) -> str:
     return str(tag)
 
 
-def judged(scenario: Scenario, observed: Observed) -> ScenarioResult:
-    """The scenario's result: each expectation's verdict; failed when one failed (the first
-    one's reason, naming it), an error when the call itself could not be made."""
+def judged(
+    scenario: Scenario, observed: Observed, graded: Mapping[int, Grade] | None = None
+) -> ScenarioResult:
+    """The scenario's result: each expectation's verdict (a judge expectation's from
+    ``graded``, by its index); failed when one failed (the first one's reason, naming it), an
+    error when the call itself could not be made."""
     verdicts = []
     for index, expectation in enumerate(scenario.expectations):
+        tag = _tag(expectation)
+        grade = (graded or {}).get(index)
+        if grade is not None:
+            verdicts.append(
+                Verdict(index=index, type=tag, passed=grade.passed, reason=grade.reason)
+            )
+            continue
         why = None if observed.error is not None else reason(expectation, observed)
-        verdicts.append(
-            Verdict(index=index, type=_tag(expectation), passed=why is None, reason=why)
-        )
+        verdicts.append(Verdict(index=index, type=tag, passed=why is None, reason=why))
     failed = next((v for v in verdicts if not v.passed), None)
     if observed.error is not None:
         outcome, why = Outcome.ERROR, observed.error
@@ -194,6 +204,7 @@ def judged(scenario: Scenario, observed: Observed) -> ScenarioResult:
         transcript=observed.transcript,
         latency_p95_ms=percentile_95(observed.latencies_ms),
         duration_ms=observed.duration_ms,
+        recording_url=None if observed.call is None else observed.call.recording_url,
     )
 
 

@@ -3,7 +3,8 @@
 A run is asked for with the assistant it tests (the suite's, another saved one, or a draft
 configuration), resolved as a call's would be (404/400/422 at once); it is stored ``queued``
 and answered, then its scenarios are called in the background, each a test call
-(``SimulatedCalls``) judged as it ends (``judging.py``) and stored with the run. Test calls
+(``SimulatedCalls``) judged as it ends (``judging.py``; a judge expectation graded by the
+judge model, ``grading.py``) and stored with the run. Test calls
 run at most ``[rehearsal] max_concurrent`` at once on the node, whatever the runs; an
 organization has at most ``max_runs_per_organization`` runs waiting or running (429)."""
 
@@ -19,7 +20,9 @@ from typing import Protocol
 
 from voicedock.aio import Supervisor
 from voicedock.calls.assistants.resolve import ChosenAssistant, ResolvedAssistant, resolve_assistant
+from voicedock.calls.rehearsal.grading import grades
 from voicedock.calls.rehearsal.judging import judged
+from voicedock.calls.rehearsal.models import ChatModel
 from voicedock.calls.rehearsal.test_calls import CallSetup, Observed, SimulatedCalls
 from voicedock.config import Settings
 from voicedock.domain.json import JsonObject
@@ -58,15 +61,18 @@ class Rehearsals:
         *,
         egress: EgressPolicy | None = None,
         events: RunEvents | None = None,
+        judge: ChatModel | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """``calls``: where the test calls are placed (None: this node places none, and a
-        run ends ``error`` saying so); ``events``: told when a run ends."""
+        run ends ``error`` saying so); ``events``: told when a run ends; ``judge``: grades
+        judge expectations (None: they fail saying the node has none)."""
         self._store = store
         self._settings = settings
         self._calls = calls
         self._egress = egress
         self._events = events
+        self._judge = judge
         self._now = clock
         self._slots = asyncio.Semaphore(settings.rehearsal.max_concurrent)
         self._tasks = Supervisor("rehearsals", log)
@@ -180,8 +186,9 @@ class Rehearsals:
                 log.warning("test call failed: %s", type(exc).__name__, exc_info=exc)
                 elapsed = int((time.monotonic() - began) * 1000)
                 observed = Observed(error=f"the test call failed ({exc})", duration_ms=elapsed)
+        graded = await grades(self._judge, setup.scenario, observed)
         # Off the event loop: a said expectation's regex may take a while on a long transcript.
-        results[index] = await asyncio.to_thread(judged, setup.scenario, observed)
+        results[index] = await asyncio.to_thread(judged, setup.scenario, observed, graded)
         run.results = [r for r in results if r is not None]
         await self._save(run)
 

@@ -5,7 +5,10 @@ channel pair, no trunk, no caller number): one side reaches voicedock as an inbo
 the assistant under test (its offer waits in ``PlacedCalls``), the other is the caller's leg,
 whose audio voicedock opens as any call's (``MediaPbx.call_media``, µ-law as a phone's). On it
 the script is played: each text said in the node's offline voice (Piper or espeak-ng, or a
-voice the step names), keys pressed as DTMF on the leg, silences kept, a hang-up. What the leg
+voice the step names), keys pressed as DTMF on the leg, silences kept, a hang-up; then a
+``persona``, when the scenario has one, goes on: after each of the assistant's turns the
+caller model (``persona.py``) says what the caller says next, spoken the same way, until it
+hangs up or has had ``[rehearsal] max_persona_turns`` turns. What the leg
 receives goes through the VAD and endpointing (``pipeline/listener.py``) and each of the
 assistant's turns is transcribed by the node's recognizer: the caller's side as heard, and the
 time from the end of each caller turn to the first sound of the answer (its latency at the
@@ -23,6 +26,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from voicedock.calls.engine.inbound import PlacedTestCall
+from voicedock.calls.rehearsal.models import ChatModel
+from voicedock.calls.rehearsal.persona import CallerModelFailed, PersonaCaller
 from voicedock.calls.rehearsal.placed import PlacedCalls
 from voicedock.calls.rehearsal.test_calls import CallSetup, Observed
 from voicedock.calls.rehearsal.tool_mocks import MockedTools
@@ -52,7 +57,9 @@ log = logging.getLogger("voicedock.calls.rehearsal")
 Synthesizer = Callable[[str, str | None], Awaitable[tuple[bytes, int]]]  # text, voice
 Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate -> text
 
-NO_CALLER_MODEL = "a persona needs a caller model, and this node has none: give the scenario steps"
+NO_CALLER_MODEL = (
+    "a persona needs a caller model ([rehearsal.caller_model]), and this node has none"
+)
 ANSWER_WAIT_S = 20.0  # the test call answered
 TURN_WAIT_S = 20.0  # the assistant's turn awaited before a step that waits for it
 QUIET_S = 1.5  # the assistant is done when quiet this long (after it spoke)
@@ -80,6 +87,8 @@ class _Hearing:
         self.latencies_ms: list[int] = []
         self._caller_done_at: float | None = None  # a caller turn waiting for its answer
         self._pending: asyncio.Queue[tuple[bytes, int] | None] = asyncio.Queue()
+        self._untranscribed = 0  # turns ended, not yet transcribed
+        self._transcribed = asyncio.Event()
 
     def caller_turn_ended(self, at: float) -> None:
         self._caller_done_at = at
@@ -105,6 +114,7 @@ class _Hearing:
                     self.quiet_since = now
                     stopped = event.stopped
                     began = self.at_ms(now) - (stopped.decided_at_ms - stopped.started_at_ms)
+                    self._untranscribed += 1
                     self._pending.put_nowait((event.pcm, max(0, began)))
                 self.changed.set()
 
@@ -112,9 +122,24 @@ class _Hearing:
         """Each of the assistant's turns as text, in order, until ``finish``."""
         while (item := await self._pending.get()) is not None:
             pcm, at_ms = item
-            text = (await self._transcribe(pcm, ULAW.sample_rate)).strip()
+            try:
+                text = (await self._transcribe(pcm, ULAW.sample_rate)).strip()
+            finally:
+                self._untranscribed -= 1
+                self._transcribed.set()
             if text:
                 self.heard.append(HeardTurn(role="assistant", text=text, at_ms=at_ms))
+
+    async def all_transcribed(self, within: float = TURN_WAIT_S) -> None:
+        """Until every turn heard so far is transcribed (at most ``within`` seconds)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while self._untranscribed:
+                    self._transcribed.clear()
+                    await self._transcribed.wait()
+
+    def in_order(self) -> list[HeardTurn]:
+        return sorted(self.heard, key=lambda turn: turn.at_ms)
 
     def finish(self) -> None:
         self._pending.put_nowait(None)
@@ -158,7 +183,11 @@ class PbxSimulatedCalls:
         tools: MockedTools,
         synthesize: Synthesizer,
         transcribe: Transcriber,
+        *,
+        caller_model: ChatModel | None = None,
+        max_persona_turns: int = 10,
     ) -> None:
+        """``caller_model``: who plays a scenario's persona (None: a persona ends ``error``)."""
         assert isinstance(pbx, RehearsalPbx)
         assert isinstance(pbx, MediaPbx)
         self._pbx = pbx
@@ -169,10 +198,12 @@ class PbxSimulatedCalls:
         self._tools = tools
         self._synthesize = synthesize
         self._transcribe = transcribe
+        self._caller_model = caller_model
+        self._max_persona_turns = max_persona_turns
 
     async def call(self, setup: CallSetup) -> Observed:
         scenario = setup.scenario
-        if not scenario.steps:  # a persona alone: its caller is a language model
+        if scenario.persona is not None and self._caller_model is None:
             return Observed(error=NO_CALLER_MODEL)
         token = "".join(secrets.choice("0123456789") for _ in range(16))
         call_id = new_inbound_call_id(None)
@@ -196,11 +227,12 @@ class PbxSimulatedCalls:
             hearing = _Hearing(self._transcribe, began)
             try:
                 async with asyncio.timeout(scenario.max_duration_seconds):
-                    await self._converse(leg_id, scenario, hearing)
+                    observed.error = await self._converse(leg_id, scenario, hearing)
             except TimeoutError:
                 log.info("test call reached its scenario's max_duration_seconds")
-            observed.heard = sorted(hearing.heard, key=lambda turn: turn.at_ms)
-            observed.latencies_ms = hearing.latencies_ms
+            finally:
+                observed.heard = hearing.in_order()
+                observed.latencies_ms = hearing.latencies_ms
         except PbxError as exc:
             observed.error = f"the test call could not be placed ({exc})"
         finally:
@@ -218,8 +250,10 @@ class PbxSimulatedCalls:
             await self._read_back(setup.organization_id, observed)
         return observed
 
-    async def _converse(self, leg_id: str, scenario: Scenario, hearing: _Hearing) -> None:
-        """The script played on the leg's media, what it hears transcribed meanwhile."""
+    async def _converse(self, leg_id: str, scenario: Scenario, hearing: _Hearing) -> str | None:
+        """The script played on the leg's media, what it hears transcribed meanwhile; why it
+        stopped short (the caller model failed), if it did."""
+        failure = None
         async with self._media.call_media(leg_id, media_format=ULAW.name) as media:
             async with asyncio.TaskGroup() as group:
                 listening = group.create_task(hearing.listen(media))
@@ -228,11 +262,14 @@ class PbxSimulatedCalls:
                     turns = await self._play(leg_id, scenario, hearing, media)
                     if turns is not None:  # the answer to the caller's last turn
                         await hearing.assistant_done(turns)
+                except CallerModelFailed as exc:
+                    failure = f"the caller model failed ({exc})"
                 finally:
                     listening.cancel()
                     hearing.finish()
                 await transcribing
             await media.hangup()
+        return failure
 
     async def _play(
         self, leg_id: str, scenario: Scenario, hearing: _Hearing, media: CallMedia
@@ -248,12 +285,7 @@ class PbxSimulatedCalls:
                     await hearing.assistant_speaking()
                 else:
                     await asyncio.sleep(step.after_ms / 1000)
-                pcm, rate = await self._synthesize(step.text, step.voice)
-                wire = encode(ULAW, resample(decode(SLIN, pcm), rate, ULAW.sample_rate))
-                at_ms = hearing.at_ms(time.monotonic())
-                await media.play(wire).played()
-                hearing.caller_turn_ended(time.monotonic())
-                hearing.heard.append(HeardTurn(role="caller", text=step.text, at_ms=at_ms))
+                await self._say(step.text, step.voice, hearing, media)
             elif isinstance(step, PressStep):
                 await hearing.assistant_done(turns)
                 if self._dtmf is None:
@@ -265,7 +297,36 @@ class PbxSimulatedCalls:
             elif isinstance(step, HangUpStep):
                 return None
             turns = hearing.turns_started
+        if scenario.persona is not None:
+            return await self._play_persona(scenario.persona, turns, hearing, media)
         return turns
+
+    async def _play_persona(
+        self, persona: str, turns: int, hearing: _Hearing, media: CallMedia
+    ) -> int | None:
+        """The caller model's lines, each once the assistant answered the last; as
+        ``_play``."""
+        assert self._caller_model is not None
+        caller = PersonaCaller(self._caller_model, persona)
+        for _ in range(self._max_persona_turns):
+            await hearing.assistant_done(turns)
+            await hearing.all_transcribed()
+            line = await caller.next_line(hearing.in_order())
+            if line.text:
+                await self._say(line.text, None, hearing, media)
+            if line.hang_up:
+                return None
+            turns = hearing.turns_started
+        return turns
+
+    async def _say(self, text: str, voice: str | None, hearing: _Hearing, media: CallMedia) -> None:
+        """``text`` said on the leg in ``voice`` (None: the node's offline voice)."""
+        pcm, rate = await self._synthesize(text, voice)
+        wire = encode(ULAW, resample(decode(SLIN, pcm), rate, ULAW.sample_rate))
+        at_ms = hearing.at_ms(time.monotonic())
+        await media.play(wire).played()
+        hearing.caller_turn_ended(time.monotonic())
+        hearing.heard.append(HeardTurn(role="caller", text=text, at_ms=at_ms))
 
     async def _read_back(self, organization_id: str, observed: Observed) -> None:
         """The engine's record of the test call once it ended (its transcript, end reason,

@@ -11,9 +11,10 @@ from typing import Protocol
 class StoreCounts:
     """What the metrics read from the database at scrape time (every node's calls)."""
 
-    # (direction, status, end_reason or "") -> calls
+    # (direction, status, end_reason or "") -> calls (test suites' test calls left out)
     calls: dict[tuple[str, str, str], int]
-    # (trunk or "", pbx or "", node or "") -> calls not yet ended
+    # (trunk or "", pbx or "", node or "") -> calls not yet ended (test calls too: they hold
+    # the PBX's channels and the node's speech)
     active_calls: dict[tuple[str, str, str], int]
     # "pending" | "delivered" | "failed" (given up) -> webhook deliveries in the outbox
     webhook_deliveries: dict[str, int]

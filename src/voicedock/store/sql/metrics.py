@@ -17,7 +17,7 @@ class SqlMetricsReads(StorePart):
     async def metrics_counts(self) -> StoreCounts:
         calls = await self._reader.fetch(
             "SELECT direction, status, end_reason, count(*) AS n FROM calls"
-            " GROUP BY direction, status, end_reason"
+            " WHERE test_run_id IS NULL GROUP BY direction, status, end_reason"
         )
         active = await self._reader.fetch(
             "SELECT p.trunk AS trunk, c.pbx AS pbx, c.owner_node AS node, count(*) AS n"
