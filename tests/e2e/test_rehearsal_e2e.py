@@ -39,7 +39,14 @@ from voicedock.domain.webhooks import generate_secret
 from voicedock.pbx.asterisk.originate import TEST_CONTEXT
 from voicedock_lab.server import LabAsterisk
 
-pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(420)]
+# Both sides are Piper speaking and Whisper listening: a word may be misheard now and then
+# (Piper's synthesis is stochastic); a scenario judged on it gets a second run.
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.asterisk,
+    pytest.mark.timeout(420),
+    pytest.mark.flaky(reruns=1),
+]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "voicedock.example.toml"
 HOURS = "What are your opening hours?"
