@@ -8,12 +8,11 @@ import msgspec
 from msgspec import Meta
 
 from voicedock.api.api_keys import MAX_NAME
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, operation
 from voicedock.domain.records import ApiKey as ApiKeyRecord
 from voicedock.domain.records import KeyScope
-from voicedock.domain.timestamps import iso
 
 Scope = Annotated[
     KeyScope,
@@ -45,14 +44,7 @@ class ApiKey(Reply, kw_only=True):
 
     @classmethod
     def of(cls, key: ApiKeyRecord) -> ApiKey:
-        return cls(
-            id=key.id,
-            name=key.name,
-            scope=key.scope,
-            listen=key.listen,
-            created_at=iso(key.created_at),
-            revoked_at=iso(key.revoked_at),
-        )
+        return of_record(cls, key)
 
 
 class ApiKeyCreated(ApiKey, kw_only=True):

@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply, parse
+from voicedock.api.models.base import Body, Reply, of_record, parse
 from voicedock.api.models.calls import (
     RING_TIMEOUT,
     AssistantConfig,
@@ -367,18 +367,8 @@ class CampaignContact(Reply, kw_only=True):
     @classmethod
     def of(cls, contact: ContactRecord) -> CampaignContact:
         pending = contact.state is ContactState.PENDING
-        return cls(
-            id=contact.id,
-            destination=contact.destination,
-            name=contact.name,
-            timezone=contact.timezone,
-            variables=contact.variables,
-            state=contact.state,
-            outcome=contact.outcome,
-            attempts=contact.attempts,
-            next_attempt_at=iso(contact.next_attempt_at) if pending else None,
-            call_id=contact.call_id,
-            updated_at=iso(contact.updated_at),
+        return of_record(
+            cls, contact, next_attempt_at=iso(contact.next_attempt_at) if pending else None
         )
 
 

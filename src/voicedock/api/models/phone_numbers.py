@@ -8,14 +8,13 @@ from typing import Annotated, Any, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import E164, Identifier, Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal
 from voicedock.domain.records import PhoneNumber as NumberRecord
 from voicedock.domain.records import Trunk as TrunkRecord
 from voicedock.domain.records import utcnow
-from voicedock.domain.timestamps import iso
 
 # The operator's (voicedock numbers): named so that a client learns it, refused with 403.
 OperatorSetting = Annotated[
@@ -36,17 +35,7 @@ class PhoneNumber(Reply, kw_only=True):
 
     @classmethod
     def of(cls, n: NumberRecord) -> PhoneNumber:
-        return cls(
-            id=n.id,
-            number=n.number,
-            trunk=n.trunk,
-            max_concurrent_calls=n.max_concurrent_calls,
-            assistant_id=n.assistant_id,
-            label=n.label,
-            last_used_at=iso(n.last_used_at),
-            created_at=iso(n.created_at),
-            updated_at=iso(n.updated_at),
-        )
+        return of_record(cls, n)
 
 
 class PhoneNumberList(Reply, kw_only=True):
@@ -97,13 +86,7 @@ class Trunk(Reply, kw_only=True):
 
     @classmethod
     def of(cls, t: TrunkRecord) -> Trunk:
-        return cls(
-            name=t.name,
-            endpoint=t.pbx_endpoint,
-            codec=t.codec,
-            description=t.description,
-            pbx=t.pbx or None,
-        )
+        return of_record(cls, t, endpoint=t.pbx_endpoint, pbx=t.pbx or None)
 
 
 class TrunkList(Reply, kw_only=True):

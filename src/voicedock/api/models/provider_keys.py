@@ -6,13 +6,12 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import Time
 from voicedock.api.models.operations import PATH_ID, Schema, operation
 from voicedock.domain.records import ProviderKey as ProviderKeyRecord
 from voicedock.domain.secret_fields import MASK
 from voicedock.domain.tenant_provider_fields import KEY_NAME_MAX, KEY_NAME_PATTERN
-from voicedock.domain.timestamps import iso
 from voicedock.validation import NOT_BLANK_LINE_PATTERN
 
 # The providers whose sections take an api_key (domain/tenant_provider_fields.py cloud_providers()).
@@ -57,14 +56,7 @@ class ProviderKey(Reply, kw_only=True):
 
     @classmethod
     def of(cls, key: ProviderKeyRecord) -> ProviderKey:
-        return cls(
-            id=key.id,
-            name=key.name,
-            provider=key.provider,
-            api_key=MASK + key.last4,
-            created_at=iso(key.created_at),
-            updated_at=iso(key.updated_at),
-        )
+        return of_record(cls, key, api_key=MASK + key.last4)
 
 
 class ProviderKeyCreate(Body, kw_only=True):

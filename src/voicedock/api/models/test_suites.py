@@ -12,14 +12,13 @@ from typing import Annotated, ClassVar
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.body import MAX_OFFSET
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.calls import AssistantConfig, Pagination
 from voicedock.api.models.fields import AssistantId, Time
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
 from voicedock.domain.rehearsal import Suite as SuiteRecord
 from voicedock.domain.rehearsal import SuiteRun as SuiteRunRecord
-from voicedock.domain.timestamps import iso
 
 SUITE_ASSISTANT = Meta(
     description="The assistant the scenarios test unless a run names another (POST "
@@ -60,14 +59,7 @@ class TestSuite(Reply, kw_only=True):
 
     @classmethod
     def of(cls, suite: SuiteRecord) -> TestSuite:
-        return cls(
-            id=suite.id,
-            name=suite.name,
-            assistant_id=suite.assistant_id,
-            scenarios=suite.scenarios,
-            created_at=iso(suite.created_at),
-            updated_at=iso(suite.updated_at),
-        )
+        return of_record(cls, suite)
 
 
 class TestSuiteList(Reply, kw_only=True):
@@ -138,17 +130,7 @@ class TestRun(Reply, kw_only=True):
 
     @classmethod
     def of(cls, run: SuiteRunRecord) -> TestRun:
-        return cls(
-            id=run.id,
-            suite_id=run.suite_id,
-            status=run.status,
-            assistant_id=run.assistant_id,
-            results=run.results,
-            error=run.error,
-            created_at=iso(run.created_at),
-            started_at=iso(run.started_at),
-            ended_at=iso(run.ended_at),
-        )
+        return of_record(cls, run)
 
 
 PATHS: dict[str, Schema] = {
