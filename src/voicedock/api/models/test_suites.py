@@ -11,9 +11,8 @@ from typing import Annotated, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.body import MAX_OFFSET
 from voicedock.api.models.base import Body, Reply, of_record
-from voicedock.api.models.calls import AssistantConfig, Pagination
+from voicedock.api.models.calls import AssistantConfig, PageQuery, Pagination
 from voicedock.api.models.fields import AssistantId, Time
 from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
@@ -70,13 +69,11 @@ class TestSuiteList(Reply, kw_only=True):
     next_cursor: str | None = None
 
 
-class TestSuiteListQuery(Body, kw_only=True):
+class TestSuiteListQuery(PageQuery, kw_only=True):
     """``GET /test-suites``'s query: oldest first."""
 
     __test__: ClassVar[bool] = False
 
-    limit: Annotated[int, Meta(ge=1, le=1000)] = 100
-    offset: Annotated[int, Meta(ge=0, le=MAX_OFFSET)] = 0
     cursor: (
         Annotated[
             str,
