@@ -10,7 +10,7 @@ from msgspec import Meta
 from voicedock.api.api_keys import MAX_NAME
 from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import Time, text
-from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.records import ApiKey as ApiKeyRecord
 from voicedock.domain.records import KeyScope
 
@@ -86,21 +86,17 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/api-keys/{id}": {
-        "get": operation(
-            "Get an API key." + _ADMIN, ("200", ApiKey), params=[PATH_ID], errors=_KEY_ERRORS
-        ),
+        "get": operation("Get an API key." + _ADMIN, ("200", ApiKey), errors=_KEY_ERRORS),
         "patch": operation(
             "Rename an API key." + _ADMIN,
             ("200", ApiKey),
             body=ApiKeyUpdate,
-            params=[PATH_ID],
             errors="400 401 403 404 413",
         ),
         "delete": operation(
             "Revoke an API key now: its requests, open event streams and console sessions "
             "end. It stays listed with revoked_at." + _ADMIN,
             ("200", ApiKey),
-            params=[PATH_ID],
             errors=_KEY_ERRORS,
         ),
     },

@@ -27,7 +27,7 @@ from voicedock.api.models.fields import (
     said_as_text,
     text,
 )
-from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters, ref
+from voicedock.api.models.operations import Schema, operation, query_parameters, ref
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.api.models.usage import CallUsage
 from voicedock.api.serialize import recording_url
@@ -707,13 +707,12 @@ PATHS: dict[str, Schema] = {
     },
     "/calls/outbound": {"post": _outbound()},
     "/calls/{id}": {
-        "get": operation("Get call by ID", ("200", Call), params=[PATH_ID], errors="401 404"),
+        "get": operation("Get call by ID", ("200", Call), errors="401 404"),
     },
     "/calls/{id}/recording": {
         "get": operation(
             "Download the call's recording",
             ("200", None),
-            params=[PATH_ID],
             errors="401 404",
             description="WAV or FLAC, stereo: caller left, assistant right. Range requests are "
             "answered 206. 404 when the call has no recording or it was deleted (retention).",
@@ -724,7 +723,6 @@ PATHS: dict[str, Schema] = {
             "Send control command to active call",
             ("200", ControlResponse),
             body="ControlCommand",
-            params=[PATH_ID],
             errors="400 401 403 404 409 413 503",
         ),
     },

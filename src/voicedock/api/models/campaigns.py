@@ -33,7 +33,7 @@ from voicedock.api.models.fields import (
     said_as_text,
     text,
 )
-from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
+from voicedock.api.models.operations import Schema, operation, query_parameters
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.calls.campaigns.request import (
     MAX_CONCURRENT,
@@ -418,7 +418,7 @@ class ContactListQuery(CampaignListQuery, kw_only=True):
 
 
 def _move(summary: str) -> Schema:
-    return {"post": operation(summary, ("200", Campaign), params=[PATH_ID], errors="401 404 409")}
+    return {"post": operation(summary, ("200", Campaign), errors="401 404 409")}
 
 
 def _add_contacts() -> Schema:
@@ -426,7 +426,6 @@ def _add_contacts() -> Schema:
         "Add contacts (JSON, or CSV with a header: destination, name, timezone, variables)",
         ("201", ContactsAdded),
         body=CampaignContactsAdd,
-        params=[PATH_ID],
         errors="400 401 403 404 409 413",
     )
     op["requestBody"]["content"]["text/csv"] = {
@@ -460,7 +459,6 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "Get a campaign with its progress",
             ("200", Campaign),
-            params=[PATH_ID],
             errors="401 404",
         )
     },
@@ -468,7 +466,7 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "List a campaign's contacts",
             ("200", CampaignContactList),
-            params=[PATH_ID, *query_parameters(ContactListQuery)],
+            params=query_parameters(ContactListQuery),
             errors="400 401 404",
         ),
         "post": _add_contacts(),
@@ -491,7 +489,6 @@ PATHS: dict[str, Schema] = {
         "delete": operation(
             "Remove a number from the do-not-call list",
             ("200", Done),
-            params=[{**PATH_ID, "name": "number"}],
             errors="401 404",
         )
     },

@@ -116,14 +116,11 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/phone-numbers/{id}": {
-        "get": operation(
-            "Get a phone number", ("200", PhoneNumber), params=[PATH_ID], errors="401 404"
-        ),
+        "get": operation("Get a phone number", ("200", PhoneNumber), errors="401 404"),
         "patch": operation(
             "Set a phone number's label or assistant",
             ("200", PhoneNumber),
             body=PhoneNumberUpdate,
-            params=[PATH_ID],
             errors="400 401 403 404 413 422",
             description="`label` and `assistant_id` (one of the organization's assistants, "
             "else 422) only; `number`, `trunk` and `max_concurrent_calls` are the operator's "
@@ -150,7 +147,6 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "Get a trunk open to the organization (else 404)",
             ("200", Trunk),
-            params=[{**PATH_ID, "name": "name"}],
             errors="401 404",
         ),
     },

@@ -8,7 +8,7 @@ from msgspec import Meta
 
 from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import Time
-from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.records import ProviderKey as ProviderKeyRecord
 from voicedock.domain.secret_fields import MASK
 from voicedock.domain.tenant_provider_fields import KEY_NAME_MAX, KEY_NAME_PATTERN
@@ -93,7 +93,6 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "Get a provider key, masked.",
             ("200", ProviderKey),
-            params=[PATH_ID],
             errors="401 403 404",
         ),
         "patch": operation(
@@ -101,13 +100,11 @@ PATHS: dict[str, Schema] = {
             "referencing it by name use the new key from their next call.",
             ("200", ProviderKey),
             body=ProviderKeyRotate,
-            params=[PATH_ID],
             errors="400 401 403 404 413",
         ),
         "delete": operation(
             "Delete a provider key; 409 while an assistant references it.",
             ("204", None),
-            params=[PATH_ID],
             errors="401 403 404 409",
         ),
     },

@@ -14,7 +14,7 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.calls import AssistantConfig, PageQuery, Pagination
 from voicedock.api.models.fields import AssistantId, Time
-from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
+from voicedock.api.models.operations import Schema, operation, query_parameters
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
 from voicedock.domain.rehearsal import Suite as SuiteRecord
 from voicedock.domain.rehearsal import SuiteRun as SuiteRunRecord
@@ -146,26 +146,20 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/test-suites/{id}": {
-        "get": operation(
-            "Get a test suite", ("200", TestSuite), params=[PATH_ID], errors="401 404"
-        ),
+        "get": operation("Get a test suite", ("200", TestSuite), errors="401 404"),
         "patch": operation(
             "Update a test suite",
             ("200", TestSuite),
             body=TestSuiteUpdate,
-            params=[PATH_ID],
             errors="400 401 404 413",
         ),
-        "delete": operation(
-            "Delete a test suite and its runs", ("204", None), params=[PATH_ID], errors="401 404"
-        ),
+        "delete": operation("Delete a test suite and its runs", ("204", None), errors="401 404"),
     },
     "/test-suites/{id}/runs": {
         "post": operation(
             "Run a test suite: each scenario a test call through the PBX",
             ("202", TestRunAccepted),
             body=TestRunRequest,
-            params=[PATH_ID],
             errors="400 401 403 404 413 422 429",
         ),
     },
@@ -173,7 +167,6 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "Get a test run (its scenarios' verdicts)",
             ("200", TestRun),
-            params=[PATH_ID],
             errors="401 404",
         ),
     },

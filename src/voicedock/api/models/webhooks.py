@@ -9,7 +9,7 @@ from msgspec import Meta
 
 from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import Id, Time
-from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.secret_fields import masked_url
 from voicedock.domain.webhooks import EventType, WebhookEndpoint
 
@@ -91,12 +91,8 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/webhooks/{id}": {
-        "get": operation(
-            "Get a webhook endpoint", ("200", Webhook), params=[PATH_ID], errors="401 404"
-        ),
-        "delete": operation(
-            "Delete a webhook endpoint", ("204", None), params=[PATH_ID], errors="401 404"
-        ),
+        "get": operation("Get a webhook endpoint", ("200", Webhook), errors="401 404"),
+        "delete": operation("Delete a webhook endpoint", ("204", None), errors="401 404"),
     },
 }
 MODELS = (Webhook, WebhookCreated, WebhookCreate, WebhookList)
