@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
 from msgspec import Meta
 
 from voicedock.api.api_keys import MAX_NAME
@@ -52,7 +51,7 @@ class ApiKeyCreated(ApiKey, kw_only=True):
 
     @classmethod
     def of_new(cls, key: ApiKeyRecord, secret: str) -> ApiKeyCreated:
-        return cls(**msgspec.structs.asdict(ApiKey.of(key)), key=secret)
+        return of_record(cls, key, key=secret)
 
 
 class ApiKeyCreate(Body, kw_only=True):
