@@ -28,8 +28,8 @@ def test_numbers_and_defaults() -> None:
 def test_null_and_absent_values_differ_where_they_mean_two_things() -> None:
     detect = decoded(SttConfig, {"language": None, "endpointing_ms": None}, "stt_config")
     absent = SttConfig()
-    assert WhisperStt.from_config(detect)._language is None  # null: detect the language
-    assert WhisperStt.from_config(absent)._language == "en"
+    assert WhisperStt(detect)._language is None  # null: detect the language
+    assert WhisperStt(absent)._language == "en"
     null_endpointing = DeepgramStt(
         decoded(SttConfig, {"api_key": "k", "endpointing_ms": None}, "stt_config")
     )

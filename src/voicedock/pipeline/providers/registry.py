@@ -46,7 +46,7 @@ class ProviderRegistry(Generic[P, S]):
 def _offline_stt(config: SttConfig, _egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.whisper.stt import WhisperStt
 
-    return WhisperStt.from_config(config)
+    return WhisperStt(config)
 
 
 def _piper_tts(config: TtsConfig, _egress: Egress | None = None) -> Tts:

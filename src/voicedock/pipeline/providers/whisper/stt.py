@@ -94,10 +94,6 @@ class WhisperStt:
         """Raise ProviderConfigError naming the ``stt_config`` key that is wrong."""
         cls(config)
 
-    @classmethod
-    def from_config(cls, config: SttConfig) -> WhisperStt:
-        return cls(config)
-
     @property
     def incremental(self) -> bool:
         return self._config.streaming
