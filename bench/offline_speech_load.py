@@ -129,9 +129,7 @@ class CountingStt(WhisperStt):
 
 
 def whisper(speech: SpeechSettings) -> CountingStt:
-    stt = CountingStt.from_config(operator_stt("offline", speech))
-    assert isinstance(stt, CountingStt)
-    return stt
+    return CountingStt(operator_stt("offline", speech))
 
 
 @dataclasses.dataclass

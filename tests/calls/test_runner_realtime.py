@@ -29,7 +29,7 @@ from voicedock.calls.control import EndCall, InjectContext, Say
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.runner import CallRunner
 from voicedock.config import Settings
-from voicedock.domain.assistant_config import TtsConfig
+from voicedock.domain.assistant_config import RealtimeConfig, TtsConfig
 from voicedock.domain.records import Call, CallEvent, CallMessage, CallStatus
 from voicedock.media.codecs import ulaw_encode
 from voicedock.pipeline.conversation_config import ConversationConfig
@@ -126,7 +126,7 @@ async def dialogue(
     tts: FakeTts | None = None,
 ) -> AsyncIterator[RealtimeDialogue]:
     """A speech-to-speech dialogue on the loopback server, its audio played at once."""
-    speech = RealtimeSpeech(api_key=KEY, url=world.realtime_url)
+    speech = RealtimeSpeech(RealtimeConfig(api_key=KEY, url=world.realtime_url))
     try:
         async with RealtimeDialogue(
             speech=speech,

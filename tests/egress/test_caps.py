@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from fakes.local_server import LocalServer, Scripted
+from voicedock.domain.assistant_config import RealtimeConfig, SttConfig, TtsConfig
 from voicedock.egress import Egress, EgressPolicy, NetworkTarget, ResponseCaps
 from voicedock.pipeline.frames import ChatMessage
 from voicedock.pipeline.providers.base import ProviderResponseError
@@ -76,9 +77,9 @@ async def test_endless_tts_audio_fails_at_the_cap(server: LocalServer, engine: s
     server.replies.append(endless(b"\1\0" * 4000))
     tts: OpenAiTts | ElevenLabsTts
     if engine == "openai":
-        tts = OpenAiTts(api_key="k", base_url=server.url, egress=LOCAL)
+        tts = OpenAiTts(TtsConfig(api_key="k", base_url=server.url), egress=LOCAL)
     else:
-        tts = ElevenLabsTts(api_key="k", voice_id="v", base_url=server.url, egress=LOCAL)
+        tts = ElevenLabsTts(TtsConfig(api_key="k", voice_id="v", base_url=server.url), egress=LOCAL)
     played = 0
     try:
         async with asyncio.timeout(WITHIN):
@@ -95,9 +96,9 @@ async def test_an_endless_transcription_fails_at_the_cap(server: LocalServer, en
     server.replies.append(endless(b'{"text": "' + b"a" * 4000, "application/json"))
     stt: OpenAiStt | DeepgramStt
     if engine == "openai":
-        stt = OpenAiStt(api_key="k", base_url=server.url, egress=LOCAL)
+        stt = OpenAiStt(SttConfig(api_key="k", base_url=server.url), egress=LOCAL)
     else:
-        stt = DeepgramStt(api_key="k", base_url=server.url + "/v1", egress=LOCAL)
+        stt = DeepgramStt(SttConfig(api_key="k", base_url=server.url + "/v1"), egress=LOCAL)
     try:
         async with asyncio.timeout(WITHIN):
             with pytest.raises(ProviderResponseError, match="transcription is over the cap"):
@@ -135,7 +136,7 @@ async def test_an_oversized_realtime_message_fails_the_session() -> None:
     server.route("GET", "/v1/realtime", big_message_socket(CAPS.websocket_message_bytes * 4))
     async with server:
         url = server.url.replace("http://", "ws://") + "/v1/realtime"
-        speech = RealtimeSpeech(api_key="k", url=url, egress=LOCAL)
+        speech = RealtimeSpeech(RealtimeConfig(api_key="k", url=url), egress=LOCAL)
         try:
             async with asyncio.timeout(WITHIN), speech.connect() as conversation:
                 with pytest.raises(ProviderResponseError, match="message is over the cap"):
@@ -149,7 +150,7 @@ async def test_an_oversized_deepgram_message_fails_the_stream() -> None:
     server = LocalServer()
     server.route("GET", "/v1/listen", big_message_socket(CAPS.websocket_message_bytes * 4))
     async with server:
-        stt = DeepgramStt(api_key="k", base_url=server.url + "/v1", egress=LOCAL)
+        stt = DeepgramStt(SttConfig(api_key="k", base_url=server.url + "/v1"), egress=LOCAL)
         try:
             async with asyncio.timeout(WITHIN), stt.stream(16000) as stream:
                 with pytest.raises(ProviderResponseError, match="message is over the cap"):

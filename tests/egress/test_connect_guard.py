@@ -15,6 +15,7 @@ import pytest
 from fakes.local_server import LocalServer, Scripted
 from fakes.world import make_settings
 from voicedock.config import FallbackPlansSettings, load_settings
+from voicedock.domain.assistant_config import RealtimeConfig, SttConfig, TtsConfig
 from voicedock.egress import Egress, EgressPolicy, NetworkTarget, provider_url_refusal
 from voicedock.egress.guard import address_refusal
 from voicedock.egress.settings import egress_policy
@@ -72,7 +73,7 @@ async def test_llm_whose_dns_answer_is_loopback_is_refused_at_connect_time(
 
 
 async def test_tts_whose_dns_answer_is_loopback_is_refused(server: LocalServer) -> None:
-    tts = OpenAiTts(api_key="k", base_url=on_host(server), egress=guarded())
+    tts = OpenAiTts(TtsConfig(api_key="k", base_url=on_host(server)), egress=guarded())
     try:
         with pytest.raises(ProviderConfigError, match="loopback address"):
             async for _ in tts.synthesize("Hello."):
@@ -84,7 +85,7 @@ async def test_tts_whose_dns_answer_is_loopback_is_refused(server: LocalServer) 
 
 async def test_realtime_websocket_to_a_loopback_answer_is_refused(server: LocalServer) -> None:
     speech = RealtimeSpeech(
-        api_key="k", url=on_host(server, "ws") + "/v1/realtime", egress=guarded()
+        RealtimeConfig(api_key="k", url=on_host(server, "ws") + "/v1/realtime"), egress=guarded()
     )
     try:
         with pytest.raises(ProviderConfigError, match="loopback address"):
@@ -96,7 +97,7 @@ async def test_realtime_websocket_to_a_loopback_answer_is_refused(server: LocalS
 
 
 async def test_deepgram_streaming_to_a_loopback_answer_is_refused(server: LocalServer) -> None:
-    stt = DeepgramStt(api_key="k", base_url=on_host(server) + "/v1", egress=guarded())
+    stt = DeepgramStt(SttConfig(api_key="k", base_url=on_host(server) + "/v1"), egress=guarded())
     try:
         with pytest.raises(ProviderConfigError, match="loopback address"):
             async with stt.stream(16000):

@@ -20,7 +20,7 @@ from api.conftest import Api, serving
 from fakes.local_server import LocalServer, Scripted
 from fakes.world import DESTINATION, make_settings
 from voicedock.config import Settings
-from voicedock.domain.assistant_config import LlmConfig
+from voicedock.domain.assistant_config import LlmConfig, RealtimeConfig, SttConfig, TtsConfig
 from voicedock.egress import Egress
 from voicedock.egress.settings import egress_policy
 from voicedock.errors import UnresolvableConfig
@@ -203,16 +203,19 @@ async def test_no_client_lets_its_url_or_voice_steer_the_path(
     guard = local_guard(ollama, tmp_path)
     with pytest.raises(ProviderConfigError, match="URL refused: a query"):
         RealtimeSpeech(
-            api_key="k", url=f"{ollama.url.replace('http', 'ws')}/api/pull?", egress=guard
+            RealtimeConfig(api_key="k", url=f"{ollama.url.replace('http', 'ws')}/api/pull?"),
+            egress=guard,
         )
     with pytest.raises(ProviderConfigError, match="URL refused: a fragment"):
-        DeepgramStt(api_key="k", base_url=f"{ollama.url}/api/pull#", egress=guard)
+        DeepgramStt(SttConfig(api_key="k", base_url=f"{ollama.url}/api/pull#"), egress=guard)
     with pytest.raises(ProviderConfigError, match="URL refused: credentials"):
-        ElevenLabsTts(api_key="k", voice_id="v", base_url=f"http://u:p@{ollama.url[7:]}")
+        ElevenLabsTts(TtsConfig(api_key="k", voice_id="v", base_url=f"http://u:p@{ollama.url[7:]}"))
     # A voice id is one path segment, whatever it holds.
     with pytest.raises(ProviderConfigError, match="URL refused: an empty or dot path segment"):
-        ElevenLabsTts(api_key="k", voice_id="..", base_url=ollama.url, egress=guard)
-    tts = ElevenLabsTts(api_key="k", voice_id="../../api/pull", base_url=ollama.url, egress=guard)
+        ElevenLabsTts(TtsConfig(api_key="k", voice_id="..", base_url=ollama.url), egress=guard)
+    tts = ElevenLabsTts(
+        TtsConfig(api_key="k", voice_id="../../api/pull", base_url=ollama.url), egress=guard
+    )
     ollama.replies.append(Scripted(status=404))
     try:
         with pytest.raises(ProviderConfigError, match="HTTP 404"):  # where it was sent

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fakes.local_server import LocalServer
+from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.keypad import KeypadPlan
 from voicedock.pipeline.providers.realtime import RealtimeSpeech
@@ -63,7 +64,7 @@ async def test_the_speech_to_speech_dialogue_ignores_keys_when_the_keypad_is_off
     realtime_url: tuple[str, RealtimeScript],
 ) -> None:
     url, script = realtime_url
-    speech, sink = RealtimeSpeech(api_key=KEY, url=url), FakeSink()
+    speech, sink = RealtimeSpeech(RealtimeConfig(api_key=KEY, url=url)), FakeSink()
     try:
         async with RealtimeDialogue(
             speech=speech,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from fakes.local_server import LocalServer
+from voicedock.domain.assistant_config import RealtimeConfig
 from voicedock.domain.usage import SpokenTurn, speech_usage
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
@@ -76,7 +77,9 @@ async def session_at(script: RealtimeScript) -> AsyncIterator[RealtimeSpeech]:
     server = LocalServer()
     server.route("GET", "/v1/realtime", realtime_handler(script))
     async with server:
-        speech = RealtimeSpeech(api_key=KEY, url=server.url.replace("http", "ws") + "/v1/realtime")
+        speech = RealtimeSpeech(
+            RealtimeConfig(api_key=KEY, url=server.url.replace("http", "ws") + "/v1/realtime")
+        )
         try:
             yield speech
         finally:

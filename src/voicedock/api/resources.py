@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Sized
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -240,18 +240,42 @@ def stored(
 
 
 def capped(
-    listing: Callable[[Caller], Awaitable[Sized]],
+    count: Callable[[Caller], Awaitable[int]],
     most: int,
     plural: str,
     write: Callable[[Transaction, R], Awaitable[object]],
 ) -> Callable[[Caller, R], Awaitable[R]]:
     """A create that writes the record in one transaction, unless the organization already has
-    ``most`` of them (``listing``): then ``409``."""
+    ``most`` of them (``count``): then ``409``."""
     store = stored(write)
 
     async def run(caller: Caller, record: R) -> R:
-        if len(await listing(caller)) >= most:
+        if await count(caller) >= most:
             raise Conflict(f"at most {most} {plural}")
+        return await store(caller, record)
+
+    return run
+
+
+def unreferenced(
+    refers: Callable[[T, Mapping[str, JsonValue]], bool],
+    what: Callable[[T], str],
+    write: Callable[[Transaction, T], Awaitable[object]],
+    remedy: str | None = None,
+) -> Callable[[Caller, T], Awaitable[T]]:
+    """A delete that writes in one transaction, unless an assistant of the record's
+    organization references it (``refers``): then ``409`` "``what`` assistant(s): A, B[;
+    ``remedy``]" (``calls/assistants/referencing.py``)."""
+    store = stored(write)
+
+    async def run(caller: Caller, record: T) -> T:
+        await refuse_while_referenced(
+            caller.store,
+            record.organization_id,
+            lambda config: refers(record, config),
+            what(record),
+            remedy,
+        )
         return await store(caller, record)
 
     return run
@@ -277,18 +301,10 @@ def templates(
     """An organization's templates (tools, analysis plans) found by id: listed whole, created
     while it has fewer than ``most`` (then ``409``), replaced by a PATCH, deleted unless an
     assistant's configuration still uses it (``used_by``): then ``409`` "``in_use``
-    assistant(s): A, B; ``remedy``" (``calls/assistants/referencing.py``)."""
+    assistant(s): A, B; ``remedy``"."""
 
-    async def unused_deleted(caller: Caller, template: T) -> None:
-        await refuse_while_referenced(
-            caller.store,
-            template.organization_id,
-            lambda config: used_by(template, config),
-            in_use,
-            remedy,
-        )
-        async with caller.store.transaction() as tx:
-            await delete(tx, template)
+    async def count(caller: Caller) -> int:
+        return len(await every(caller))
 
     return Resource(
         path=path,
@@ -297,10 +313,10 @@ def templates(
         serialize=serialize,
         list=Listing(run=every),
         create=Create(
-            parse=parse_new, run=capped(every, most, f"{noun}s", insert), reply=created(serialize)
+            parse=parse_new, run=capped(count, most, f"{noun}s", insert), reply=created(serialize)
         ),
         patch=Patch(parse=parse_update, run=stored(update)),
-        delete=Delete(run=unused_deleted),
+        delete=Delete(run=unreferenced(used_by, lambda _template: in_use, delete, remedy)),
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from fakes.local_server import LocalServer, Scripted
 from voicedock.domain.assistant_config import SttConfig
 from voicedock.pipeline.frames import Transcript
-from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
+from voicedock.pipeline.providers._http import RateLimitedError
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
     ProviderConnectionError,
@@ -41,8 +41,17 @@ async def server(script: DeepgramScript) -> AsyncIterator[LocalServer]:
         yield srv
 
 
-def make_stt(server: LocalServer, key: str = KEY, **kwargs: object) -> DeepgramStt:
-    return DeepgramStt(api_key=key, base_url=server.url + "/v1", **kwargs)  # type: ignore[arg-type]
+def make_stt(
+    server: LocalServer,
+    key: str = KEY,
+    *,
+    language: str | None = None,
+    read_s: float = 15.0,
+    keepalive_s: float = 5.0,
+) -> DeepgramStt:
+    url = server.url + "/v1"
+    config = SttConfig(api_key=key, base_url=url, language=language, read_timeout_s=read_s)
+    return DeepgramStt(config, keepalive_s=keepalive_s)
 
 
 async def collect(stream: AsyncIterator[Transcript]) -> list[Transcript]:
@@ -154,7 +163,7 @@ async def test_error_close_code(server: LocalServer, script: DeepgramScript) -> 
 
 async def test_no_final_result_times_out(server: LocalServer, script: DeepgramScript) -> None:
     script.ignore_close_stream = True
-    stt = make_stt(server, timeouts=Timeouts(read_s=0.2))
+    stt = make_stt(server, read_s=0.2)
     try:
         async with stt.stream(8000) as stream:
             await stream.end_input()
@@ -215,7 +224,7 @@ async def test_prerecorded_utterance(server: LocalServer) -> None:
     assert req.body.startswith(b"RIFF")
 
 
-def test_from_config_accepts_documented_model_name() -> None:
-    stt = DeepgramStt.from_config(SttConfig(model="nova-3-general", api_key="k"))
+def test_the_documented_model_name_is_accepted() -> None:
+    stt = DeepgramStt(SttConfig(model="nova-3-general", api_key="k"))
     assert "model=nova-3&" in stt.live_url(8000)
     assert stt.live_url(8000).startswith("wss://api.deepgram.com/v1/listen?")

@@ -9,7 +9,7 @@ import pytest
 
 from fakes.local_server import LocalServer, Scripted
 from voicedock.domain.assistant_config import SttConfig
-from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
+from voicedock.pipeline.providers._http import RateLimitedError
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
     ProviderConnectionError,
@@ -34,8 +34,11 @@ async def server() -> AsyncIterator[LocalServer]:
         yield srv
 
 
-async def run(server: LocalServer, timeouts: Timeouts | None = None) -> str:
-    stt = OpenAiStt(api_key=KEY, language="en", base_url=server.url + "/v1", timeouts=timeouts)
+async def run(server: LocalServer, read_s: float = 15.0) -> str:
+    config = SttConfig(
+        api_key=KEY, language="en", base_url=server.url + "/v1", read_timeout_s=read_s
+    )
+    stt = OpenAiStt(config)
     try:
         return await stt.transcribe(PCM, 8000)
     finally:
@@ -95,7 +98,7 @@ async def test_garbage_body(server: LocalServer) -> None:
 async def test_timeout(server: LocalServer) -> None:
     server.replies.append(json_reply({"text": "late"}, hang_s=1.0))
     with pytest.raises(ProviderTimeoutError):
-        await run(server, Timeouts(connect_s=1.0, read_s=0.2))
+        await run(server, read_s=0.2)
 
 
 async def test_broken_body(server: LocalServer) -> None:
@@ -106,4 +109,4 @@ async def test_broken_body(server: LocalServer) -> None:
 
 def test_missing_key_is_config_error() -> None:
     with pytest.raises(ProviderConfigError):
-        OpenAiStt.from_config(SttConfig(provider="openai"))
+        OpenAiStt(SttConfig(provider="openai"))

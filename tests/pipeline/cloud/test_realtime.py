@@ -50,7 +50,9 @@ async def server(script: RealtimeScript) -> AsyncIterator[LocalServer]:
 def make(server: LocalServer, key: str = KEY) -> RealtimeSpeech:
     url = server.url.replace("http://", "ws://") + "/v1/realtime"
     return RealtimeSpeech(
-        api_key=key, url=url, model="grok-voice", voice="Ara", instructions="Be kind."
+        RealtimeConfig(
+            api_key=key, url=url, model="grok-voice", voice="Ara", instructions="Be kind."
+        )
     )
 
 
@@ -223,4 +225,4 @@ async def test_cancelled_consumer(server: LocalServer, script: RealtimeScript) -
 
 def test_missing_key() -> None:
     with pytest.raises(ProviderConfigError):
-        RealtimeSpeech.from_config(RealtimeConfig(provider="xai_realtime"))
+        RealtimeSpeech(RealtimeConfig(provider="xai_realtime"))

@@ -11,7 +11,7 @@ import pytest
 
 from fakes.local_server import LocalServer, Scripted
 from voicedock.domain.assistant_config import TtsConfig
-from voicedock.pipeline.providers._http import RateLimitedError, Timeouts
+from voicedock.pipeline.providers._http import RateLimitedError
 from voicedock.pipeline.providers.base import (
     ProviderConfigError,
     ProviderConnectionError,
@@ -34,16 +34,19 @@ PCM = bytes(range(256)) * 8  # 2048 bytes, 1024 samples
 class Case:
     name: str
     path: str
-    build: Callable[[str, Timeouts | None], Tts]
+    build: Callable[[str, float], Tts]  # the server's URL, the read timeout (seconds)
 
 
-def _openai(url: str, timeouts: Timeouts | None) -> Tts:
-    return OpenAiTts(api_key=KEY, voice="coral", base_url=url + "/v1", timeouts=timeouts)
+def _openai(url: str, read_s: float) -> Tts:
+    return OpenAiTts(
+        TtsConfig(api_key=KEY, voice="coral", base_url=url + "/v1", read_timeout_s=read_s)
+    )
 
 
-def _eleven(url: str, timeouts: Timeouts | None) -> Tts:
+def _eleven(url: str, read_s: float) -> Tts:
+    voice = "JBFqnCBsd6RMkjVDRZzb"
     return ElevenLabsTts(
-        api_key=KEY, voice_id="JBFqnCBsd6RMkjVDRZzb", base_url=url, timeouts=timeouts
+        TtsConfig(api_key=KEY, voice_id=voice, base_url=url, read_timeout_s=read_s)
     )
 
 
@@ -76,7 +79,7 @@ async def run(tts: Tts, text: str = "Hello there.") -> list[bytes]:
 
 async def test_request_shape(case: Case, server: LocalServer) -> None:
     server.replies.append(Scripted(chunks=[PCM]))
-    tts = case.build(server.url, None)
+    tts = case.build(server.url, 15.0)
     assert b"".join(await run(tts)) == PCM
     (req,) = server.requests
     body = json.loads(req.body)
@@ -100,20 +103,20 @@ async def test_request_shape(case: Case, server: LocalServer) -> None:
 @pytest.mark.parametrize("split", [1, 3, 333])
 async def test_odd_splits_yield_whole_samples(case: Case, server: LocalServer, split: int) -> None:
     server.replies.append(Scripted(chunks=split_every(PCM, split)))
-    chunks = await run(case.build(server.url, None))
+    chunks = await run(case.build(server.url, 15.0))
     assert all(len(c) % 2 == 0 and c for c in chunks)
     assert b"".join(chunks) == PCM
 
 
 async def test_empty_text_makes_no_request(case: Case, server: LocalServer) -> None:
-    assert await run(case.build(server.url, None), "  ") == []
+    assert await run(case.build(server.url, 15.0), "  ") == []
     assert server.requests == []
 
 
 async def test_401(case: Case, server: LocalServer) -> None:
     server.replies.append(error_reply(401, "invalid_api_key"))
     with pytest.raises(ProviderConfigError) as info:
-        await run(case.build(server.url, None))
+        await run(case.build(server.url, 15.0))
     assert not info.value.retryable
     assert KEY not in str(info.value)
 
@@ -121,7 +124,7 @@ async def test_401(case: Case, server: LocalServer) -> None:
 async def test_429_with_retry_after(case: Case, server: LocalServer) -> None:
     server.replies.append(error_reply(429, "too_many_concurrent_requests", {"Retry-After": "2"}))
     with pytest.raises(RateLimitedError) as info:
-        await run(case.build(server.url, None))
+        await run(case.build(server.url, 15.0))
     assert info.value.retry_after_s == 2.0
     assert info.value.retryable
 
@@ -129,26 +132,26 @@ async def test_429_with_retry_after(case: Case, server: LocalServer) -> None:
 async def test_500(case: Case, server: LocalServer) -> None:
     server.replies.append(error_reply(503, "busy"))
     with pytest.raises(ProviderResponseError) as info:
-        await run(case.build(server.url, None))
+        await run(case.build(server.url, 15.0))
     assert info.value.retryable
 
 
 async def test_timeout(case: Case, server: LocalServer) -> None:
     server.replies.append(Scripted(chunks=[PCM], hang_s=1.0))
     with pytest.raises(ProviderTimeoutError):
-        await run(case.build(server.url, Timeouts(connect_s=1.0, read_s=0.2)))
+        await run(case.build(server.url, 0.2))
 
 
 async def test_broken_stream(case: Case, server: LocalServer) -> None:
     server.replies.append(Scripted(chunks=[PCM], cut=True))
     with pytest.raises(ProviderConnectionError) as info:
-        await run(case.build(server.url, None))
+        await run(case.build(server.url, 15.0))
     assert info.value.retryable
 
 
 async def test_closing_midway_aborts_the_request(case: Case, server: LocalServer) -> None:
     server.replies.append(Scripted(chunks=[PCM], endless=True))
-    tts = case.build(server.url, None)
+    tts = case.build(server.url, 15.0)
     try:
         stream = tts.synthesize("A long story.")
         assert await anext(stream)
@@ -161,6 +164,6 @@ async def test_closing_midway_aborts_the_request(case: Case, server: LocalServer
 
 def test_elevenlabs_rejects_unsupported_rate() -> None:
     with pytest.raises(ProviderConfigError):
-        ElevenLabsTts(api_key=KEY, voice_id="v", sample_rate=11025)
+        ElevenLabsTts(TtsConfig(api_key=KEY, voice_id="v", sample_rate=11025))
     with pytest.raises(ProviderConfigError):
-        ElevenLabsTts.from_config(TtsConfig(voice_id="v"))
+        ElevenLabsTts(TtsConfig(voice_id="v"))

@@ -9,7 +9,7 @@ import json
 import msgspec
 import pytest
 
-from voicedock.domain.assistant_config import VoiceSettings
+from voicedock.domain.assistant_config import TtsConfig, VoiceSettings
 from voicedock.pipeline.frames import ChatMessage, ToolCall
 from voicedock.pipeline.providers._http import SocketItems
 from voicedock.pipeline.providers.base import ProviderResponseError
@@ -114,14 +114,14 @@ def test_the_chat_request_carries_tool_calls_results_and_options() -> None:
 
 
 def test_the_speech_bodies_name_only_what_is_set() -> None:
-    plain = OpenAiTts(api_key="k", voice="coral")
+    plain = OpenAiTts(TtsConfig(api_key="k", voice="coral"))
     assert sent(plain.request_body("Hi.")) == {
         "model": "gpt-4o-mini-tts",
         "input": "Hi.",
         "voice": "coral",
         "response_format": "pcm",
     }
-    tuned = OpenAiTts(api_key="k", instructions="Warmly.", speed=1.25)
+    tuned = OpenAiTts(TtsConfig(api_key="k", instructions="Warmly.", speed=1.25))
     assert sent(tuned.request_body("Hi.")) == {
         "model": "gpt-4o-mini-tts",
         "input": "Hi.",
@@ -130,10 +130,15 @@ def test_the_speech_bodies_name_only_what_is_set() -> None:
         "instructions": "Warmly.",
         "speed": 1.25,
     }
-    eleven = ElevenLabsTts(api_key="k", voice_id="v1")
+    eleven = ElevenLabsTts(TtsConfig(api_key="k", voice_id="v1"))
     assert sent(eleven.request_body("Hi.")) == {"text": "Hi.", "model_id": "eleven_flash_v2_5"}
     tuned_eleven = ElevenLabsTts(
-        api_key="k", voice_id="v1", language_code="de", voice_settings=VoiceSettings(stability=0.5)
+        TtsConfig(
+            api_key="k",
+            voice_id="v1",
+            language_code="de",
+            voice_settings=VoiceSettings(stability=0.5),
+        )
     )
     assert sent(tuned_eleven.request_body("Hallo.")) == {
         "text": "Hallo.",

@@ -28,13 +28,13 @@ def test_numbers_and_defaults() -> None:
 def test_null_and_absent_values_differ_where_they_mean_two_things() -> None:
     detect = decoded(SttConfig, {"language": None, "endpointing_ms": None}, "stt_config")
     absent = SttConfig()
-    assert WhisperStt.from_config(detect)._language is None  # null: detect the language
-    assert WhisperStt.from_config(absent)._language == "en"
-    null_endpointing = DeepgramStt.from_config(
+    assert WhisperStt(detect)._language is None  # null: detect the language
+    assert WhisperStt(absent)._language == "en"
+    null_endpointing = DeepgramStt(
         decoded(SttConfig, {"api_key": "k", "endpointing_ms": None}, "stt_config")
     )
     assert "endpointing=" not in null_endpointing.live_url(8000)
-    default = DeepgramStt.from_config(SttConfig(api_key="k"))
+    default = DeepgramStt(SttConfig(api_key="k"))
     assert "endpointing=300" in default.live_url(8000)
 
 
@@ -55,5 +55,6 @@ def test_a_null_language_reaches_no_cloud_stt_as_the_word_none() -> None:
     """``language: null`` (allowed for every STT: detect) is no language at all for Deepgram and
     OpenAI; the untyped section sent them the text "None"."""
     section = decoded(SttConfig, {"api_key": "k", "language": None}, "stt_config")
-    assert "language" not in DeepgramStt.from_config(section).live_url(8000)
-    assert OpenAiStt.from_config(section)._language == ""  # no language field sent
+    assert "language" not in DeepgramStt(section).live_url(8000)
+    form = OpenAiStt(section)._form(b"\0\0", 8000)
+    assert "language" not in [options["name"] for options, _, _ in form._fields]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
 from msgspec import Meta
 
 from voicedock.api.api_keys import MAX_NAME
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import Time, text
-from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.records import ApiKey as ApiKeyRecord
 from voicedock.domain.records import KeyScope
-from voicedock.domain.timestamps import iso
 
 Scope = Annotated[
     KeyScope,
@@ -45,14 +43,7 @@ class ApiKey(Reply, kw_only=True):
 
     @classmethod
     def of(cls, key: ApiKeyRecord) -> ApiKey:
-        return cls(
-            id=key.id,
-            name=key.name,
-            scope=key.scope,
-            listen=key.listen,
-            created_at=iso(key.created_at),
-            revoked_at=iso(key.revoked_at),
-        )
+        return of_record(cls, key)
 
 
 class ApiKeyCreated(ApiKey, kw_only=True):
@@ -60,7 +51,7 @@ class ApiKeyCreated(ApiKey, kw_only=True):
 
     @classmethod
     def of_new(cls, key: ApiKeyRecord, secret: str) -> ApiKeyCreated:
-        return cls(**msgspec.structs.asdict(ApiKey.of(key)), key=secret)
+        return of_record(cls, key, key=secret)
 
 
 class ApiKeyCreate(Body, kw_only=True):
@@ -94,21 +85,17 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/api-keys/{id}": {
-        "get": operation(
-            "Get an API key." + _ADMIN, ("200", ApiKey), params=[PATH_ID], errors=_KEY_ERRORS
-        ),
+        "get": operation("Get an API key." + _ADMIN, ("200", ApiKey), errors=_KEY_ERRORS),
         "patch": operation(
             "Rename an API key." + _ADMIN,
             ("200", ApiKey),
             body=ApiKeyUpdate,
-            params=[PATH_ID],
             errors="400 401 403 404 413",
         ),
         "delete": operation(
             "Revoke an API key now: its requests, open event streams and console sessions "
             "end. It stays listed with revoked_at." + _ADMIN,
             ("200", ApiKey),
-            params=[PATH_ID],
             errors=_KEY_ERRORS,
         ),
     },

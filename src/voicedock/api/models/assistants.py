@@ -16,7 +16,7 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.analysis_templates import AnalysisPlan
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import Time, text
-from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.models.operations import Schema, operation
 from voicedock.api.models.provider_sections import PROVIDER_RULES, Merge, section_rules
 from voicedock.api.models.tools import TOOL_ITEM
 from voicedock.calls.assistants.config import (
@@ -244,19 +244,14 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/assistants/{id}": {
-        "get": operation(
-            "Get an assistant", ("200", Assistant), params=[PATH_ID], errors="401 404"
-        ),
+        "get": operation("Get an assistant", ("200", Assistant), errors="401 404"),
         "patch": operation(
             "Update an assistant",
             ("200", Assistant),
             body=AssistantUpdate,
-            params=[PATH_ID],
             errors="400 401 403 404 413 422",
         ),
-        "delete": operation(
-            "Delete an assistant", ("204", None), params=[PATH_ID], errors="401 404 409"
-        ),
+        "delete": operation("Delete an assistant", ("204", None), errors="401 404 409"),
     },
 }
 MODELS = (

@@ -93,6 +93,22 @@ def convert(value: object, model: type[M]) -> M:
     return msgspec.convert(value, model)
 
 
+def of_record(model: type[M], record: object, **given: object) -> M:
+    """The answer ``model`` of a stored record: each of its fields the record's field of the
+    same name (a moment as the product writes it: ``iso``), unless ``given``."""
+    assert given.keys() <= set(model.__struct_fields__), "given: the model's own fields"
+    return model(
+        **{
+            name: given[name] if name in given else _answered(getattr(record, name))
+            for name in model.__struct_fields__
+        }
+    )
+
+
+def _answered(value: object) -> object:
+    return iso(value) if isinstance(value, datetime) else value
+
+
 def template_reply(
     model: type[M],
     template_id: str,

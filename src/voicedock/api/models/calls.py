@@ -9,7 +9,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.body import CURSOR_PATTERN, MAX_OFFSET
-from voicedock.api.models.base import Body, Reply, parse
+from voicedock.api.models.base import Body, Reply, of_record, parse
 from voicedock.api.models.fields import (
     E164_PATTERN,
     ID_PATTERN,
@@ -27,7 +27,7 @@ from voicedock.api.models.fields import (
     said_as_text,
     text,
 )
-from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters, ref
+from voicedock.api.models.operations import Schema, operation, query_parameters, ref
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.api.models.usage import CallUsage
 from voicedock.calls import control, fields
@@ -287,35 +287,6 @@ class OutboundCallResponse(Reply, kw_only=True):
         )
 
 
-def _documented(call: CallRecord) -> dict[str, Any]:
-    """The fields a list item and a call's detail share, in the documented order."""
-    return {
-        "id": call.id,
-        "caller_phone": call.caller_phone,
-        "assistant_phone": call.assistant_phone,
-        "status": call.status,
-        "error": call.error,
-        "started_at": iso(call.started_at),
-        "ended_at": iso(call.ended_at),
-        "duration_seconds": call.duration_seconds,
-        "summary": call.summary,
-        "agent_name": call.agent_name,
-        "business_name": call.business_name,
-        "created_at": iso(call.created_at),
-        "updated_at": iso(call.updated_at),
-    }
-
-
-def _additions(call: CallRecord) -> dict[str, Any]:
-    """voicedock's additions a list item and a call's detail share."""
-    return {
-        "campaign_id": call.campaign_id,
-        "metadata": call.metadata,
-        "scheduled_at": iso(call.scheduled_at),
-        "latest_at": iso(call.latest_at),
-    }
-
-
 class CallSummary(Reply, kw_only=True):
     """A ``GET /calls`` list item."""
 
@@ -345,7 +316,7 @@ class CallSummary(Reply, kw_only=True):
 
     @classmethod
     def of(cls, call: CallRecord) -> CallSummary:
-        return cls(**_documented(call), **_additions(call))
+        return of_record(cls, call)
 
 
 class Pagination(Reply, kw_only=True):
@@ -524,30 +495,19 @@ class Call(Reply, kw_only=True):
     def of(cls, call: CallRecord, messages: list[CallMessage], events: list[CallEvent]) -> Call:
         analysis = call.analysis_result
         machine = call.answering_machine
-        return cls(
-            **_documented(call),
+        return of_record(
+            cls,
+            call,
             analysis_result=None if analysis is None else Analysis.of(analysis),
             messages=[Message(role=m.role, content=m.content) for m in messages],
             agent_id=call.assistant_id,
-            number_id=call.number_id,
             phone_number=call.assistant_phone,
-            direction=call.direction,
-            end_reason=call.end_reason,
-            transferred_to=call.transferred_to,
-            transferred_at=iso(call.transferred_at),
             node=call.owner_node,
-            **_additions(call),
-            pbx=call.pbx,
-            api_key_id=call.api_key_id,
-            latency=call.latency,
             timings=None if call.timings is None else msgspec.convert(call.timings, Timings),
-            recording_url=call.recording_url,
-            recording_duration_seconds=call.recording_duration_seconds,
             answering_machine=None
             if machine is None
             else msgspec.convert(machine, AnsweringMachine),
             usage=msgspec.convert(call_usage(call), CallUsage),
-            provider_switches=call.provider_switches,
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events
             ],
@@ -745,13 +705,12 @@ PATHS: dict[str, Schema] = {
     },
     "/calls/outbound": {"post": _outbound()},
     "/calls/{id}": {
-        "get": operation("Get call by ID", ("200", Call), params=[PATH_ID], errors="401 404"),
+        "get": operation("Get call by ID", ("200", Call), errors="401 404"),
     },
     "/calls/{id}/recording": {
         "get": operation(
             "Download the call's recording",
             ("200", None),
-            params=[PATH_ID],
             errors="401 404",
             description="WAV or FLAC, stereo: caller left, assistant right. Range requests are "
             "answered 206. 404 when the call has no recording or it was deleted (retention).",
@@ -762,7 +721,6 @@ PATHS: dict[str, Schema] = {
             "Send control command to active call",
             ("200", ControlResponse),
             body="ControlCommand",
-            params=[PATH_ID],
             errors="400 401 403 404 409 413 503",
         ),
     },

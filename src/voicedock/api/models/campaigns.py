@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply, parse
+from voicedock.api.models.base import Body, Reply, of_record, parse
 from voicedock.api.models.calls import (
     RING_TIMEOUT,
     AssistantConfig,
@@ -33,7 +33,7 @@ from voicedock.api.models.fields import (
     said_as_text,
     text,
 )
-from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
+from voicedock.api.models.operations import Schema, operation, query_parameters
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.calls.campaigns.request import (
     MAX_CONCURRENT,
@@ -367,18 +367,8 @@ class CampaignContact(Reply, kw_only=True):
     @classmethod
     def of(cls, contact: ContactRecord) -> CampaignContact:
         pending = contact.state is ContactState.PENDING
-        return cls(
-            id=contact.id,
-            destination=contact.destination,
-            name=contact.name,
-            timezone=contact.timezone,
-            variables=contact.variables,
-            state=contact.state,
-            outcome=contact.outcome,
-            attempts=contact.attempts,
-            next_attempt_at=iso(contact.next_attempt_at) if pending else None,
-            call_id=contact.call_id,
-            updated_at=iso(contact.updated_at),
+        return of_record(
+            cls, contact, next_attempt_at=iso(contact.next_attempt_at) if pending else None
         )
 
 
@@ -428,7 +418,7 @@ class ContactListQuery(CampaignListQuery, kw_only=True):
 
 
 def _move(summary: str) -> Schema:
-    return {"post": operation(summary, ("200", Campaign), params=[PATH_ID], errors="401 404 409")}
+    return {"post": operation(summary, ("200", Campaign), errors="401 404 409")}
 
 
 def _add_contacts() -> Schema:
@@ -436,7 +426,6 @@ def _add_contacts() -> Schema:
         "Add contacts (JSON, or CSV with a header: destination, name, timezone, variables)",
         ("201", ContactsAdded),
         body=CampaignContactsAdd,
-        params=[PATH_ID],
         errors="400 401 403 404 409 413",
     )
     op["requestBody"]["content"]["text/csv"] = {
@@ -470,7 +459,6 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "Get a campaign with its progress",
             ("200", Campaign),
-            params=[PATH_ID],
             errors="401 404",
         )
     },
@@ -478,7 +466,7 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "List a campaign's contacts",
             ("200", CampaignContactList),
-            params=[PATH_ID, *query_parameters(ContactListQuery)],
+            params=query_parameters(ContactListQuery),
             errors="400 401 404",
         ),
         "post": _add_contacts(),
@@ -501,7 +489,6 @@ PATHS: dict[str, Schema] = {
         "delete": operation(
             "Remove a number from the do-not-call list",
             ("200", Done),
-            params=[{**PATH_ID, "name": "number"}],
             errors="401 404",
         )
     },

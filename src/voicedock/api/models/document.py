@@ -34,7 +34,7 @@ from voicedock.api.models import (
     webhooks,
 )
 from voicedock.api.models.base import Body, Error, Reply
-from voicedock.api.models.operations import Schema, ref
+from voicedock.api.models.operations import Schema, path_parameters, ref
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -202,7 +202,7 @@ def _document() -> Schema:
         },
         "servers": [{"url": "/"}],
         "security": [{"BearerAuth": []}],
-        "paths": _with_links(paths),
+        "paths": _with_links(path_parameters(paths)),
         "components": {
             "schemas": schemas,
             "securitySchemes": {

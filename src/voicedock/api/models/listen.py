@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation, too_many
+from voicedock.api.models.operations import Schema, error_response, operation, too_many
 
 
 def _listen_op() -> Schema:
@@ -18,7 +18,6 @@ def _listen_op() -> Schema:
             "dropped_frames}. docs/live-listen.md."
         ),
     )
-    op["parameters"] = [PATH_ID]
     op["responses"]["403"] = error_response(
         "403",
         "The key does not hold the listen grant (a read-only key the operator did not "

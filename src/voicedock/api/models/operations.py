@@ -4,6 +4,7 @@ statuses it can answer, as OpenAPI operation objects referencing the models' sch
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import msgspec
@@ -37,6 +38,37 @@ _STORE_UNAVAILABLE = "Database unavailable for now; retry after Retry-After seco
 _RATE_LIMITED = "API rate limit ([rate_limits]) reached; retry after Retry-After seconds"
 
 PATH_ID: Schema = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_PATH_NAMES = re.compile(r"\{([^}]+)\}")
+_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
+
+
+def path_parameters(paths: dict[str, Schema]) -> dict[str, Schema]:
+    """``paths`` with each ``{name}`` of a path a required string parameter of every operation
+    on it that does not declare it (first among its parameters; after its description)."""
+    for path, item in paths.items():
+        names = _PATH_NAMES.findall(path)
+        for method, op in item.items():
+            if method not in _METHODS:
+                continue
+            declared = {p["name"] for p in op.get("parameters", ()) if p["in"] == "path"}
+            missing = [{**PATH_ID, "name": name} for name in names if name not in declared]
+            if missing:
+                item[method] = _with_parameters(op, [*missing, *op.get("parameters", ())])
+    return paths
+
+
+def _with_parameters(op: Schema, params: list[Schema]) -> Schema:
+    if "parameters" in op:
+        return {**op, "parameters": params}
+    anchor = "description" if "description" in op else "responses"
+    placed: Schema = {}
+    for key, value in op.items():
+        placed[key] = value
+        if key == anchor:
+            placed["parameters"] = params
+    return placed
 
 
 def ref(model: type[msgspec.Struct] | str) -> Schema:
@@ -125,20 +157,16 @@ def template_paths(
             ),
         },
         f"{path}/{{id}}": {
-            "get": operation(
-                f"Get {a_template}", ("200", reply), params=[PATH_ID], errors="401 404"
-            ),
+            "get": operation(f"Get {a_template}", ("200", reply), errors="401 404"),
             "patch": operation(
                 update_summary,
                 ("200", reply),
                 body=update_body,
-                params=[PATH_ID],
                 errors="400 401 404 413",
             ),
             "delete": operation(
                 f"Delete {a_template} (409 while an assistant references it)",
                 ("204", None),
-                params=[PATH_ID],
                 errors="401 404 409",
             ),
         },

@@ -8,14 +8,13 @@ from typing import Annotated, Any, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import E164, Identifier, Time, text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal
 from voicedock.domain.records import PhoneNumber as NumberRecord
 from voicedock.domain.records import Trunk as TrunkRecord
 from voicedock.domain.records import utcnow
-from voicedock.domain.timestamps import iso
 
 # The operator's (voicedock numbers): named so that a client learns it, refused with 403.
 OperatorSetting = Annotated[
@@ -36,17 +35,7 @@ class PhoneNumber(Reply, kw_only=True):
 
     @classmethod
     def of(cls, n: NumberRecord) -> PhoneNumber:
-        return cls(
-            id=n.id,
-            number=n.number,
-            trunk=n.trunk,
-            max_concurrent_calls=n.max_concurrent_calls,
-            assistant_id=n.assistant_id,
-            label=n.label,
-            last_used_at=iso(n.last_used_at),
-            created_at=iso(n.created_at),
-            updated_at=iso(n.updated_at),
-        )
+        return of_record(cls, n)
 
 
 class PhoneNumberList(Reply, kw_only=True):
@@ -97,13 +86,7 @@ class Trunk(Reply, kw_only=True):
 
     @classmethod
     def of(cls, t: TrunkRecord) -> Trunk:
-        return cls(
-            name=t.name,
-            endpoint=t.pbx_endpoint,
-            codec=t.codec,
-            description=t.description,
-            pbx=t.pbx or None,
-        )
+        return of_record(cls, t, endpoint=t.pbx_endpoint, pbx=t.pbx or None)
 
 
 class TrunkList(Reply, kw_only=True):
@@ -133,14 +116,11 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/phone-numbers/{id}": {
-        "get": operation(
-            "Get a phone number", ("200", PhoneNumber), params=[PATH_ID], errors="401 404"
-        ),
+        "get": operation("Get a phone number", ("200", PhoneNumber), errors="401 404"),
         "patch": operation(
             "Set a phone number's label or assistant",
             ("200", PhoneNumber),
             body=PhoneNumberUpdate,
-            params=[PATH_ID],
             errors="400 401 403 404 413 422",
             description="`label` and `assistant_id` (one of the organization's assistants, "
             "else 422) only; `number`, `trunk` and `max_concurrent_calls` are the operator's "
@@ -167,7 +147,6 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "Get a trunk open to the organization (else 404)",
             ("200", Trunk),
-            params=[{**PATH_ID, "name": "name"}],
             errors="401 404",
         ),
     },

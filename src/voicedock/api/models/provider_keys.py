@@ -6,13 +6,12 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import Time
-from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.records import ProviderKey as ProviderKeyRecord
 from voicedock.domain.secret_fields import MASK
 from voicedock.domain.tenant_provider_fields import KEY_NAME_MAX, KEY_NAME_PATTERN
-from voicedock.domain.timestamps import iso
 from voicedock.validation import NOT_BLANK_LINE_PATTERN
 
 # The providers whose sections take an api_key (domain/tenant_provider_fields.py cloud_providers()).
@@ -57,14 +56,7 @@ class ProviderKey(Reply, kw_only=True):
 
     @classmethod
     def of(cls, key: ProviderKeyRecord) -> ProviderKey:
-        return cls(
-            id=key.id,
-            name=key.name,
-            provider=key.provider,
-            api_key=MASK + key.last4,
-            created_at=iso(key.created_at),
-            updated_at=iso(key.updated_at),
-        )
+        return of_record(cls, key, api_key=MASK + key.last4)
 
 
 class ProviderKeyCreate(Body, kw_only=True):
@@ -101,7 +93,6 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "Get a provider key, masked.",
             ("200", ProviderKey),
-            params=[PATH_ID],
             errors="401 403 404",
         ),
         "patch": operation(
@@ -109,13 +100,11 @@ PATHS: dict[str, Schema] = {
             "referencing it by name use the new key from their next call.",
             ("200", ProviderKey),
             body=ProviderKeyRotate,
-            params=[PATH_ID],
             errors="400 401 403 404 413",
         ),
         "delete": operation(
             "Delete a provider key; 409 while an assistant references it.",
             ("204", None),
-            params=[PATH_ID],
             errors="401 403 404 409",
         ),
     },

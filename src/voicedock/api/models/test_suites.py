@@ -11,15 +11,13 @@ from typing import Annotated, ClassVar
 
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.body import MAX_OFFSET
-from voicedock.api.models.base import Body, Reply
-from voicedock.api.models.calls import AssistantConfig, Pagination
+from voicedock.api.models.base import Body, Reply, of_record
+from voicedock.api.models.calls import AssistantConfig, PageQuery, Pagination
 from voicedock.api.models.fields import AssistantId, Time
-from voicedock.api.models.operations import PATH_ID, Schema, operation, query_parameters
+from voicedock.api.models.operations import Schema, operation, query_parameters
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
 from voicedock.domain.rehearsal import Suite as SuiteRecord
 from voicedock.domain.rehearsal import SuiteRun as SuiteRunRecord
-from voicedock.domain.timestamps import iso
 
 SUITE_ASSISTANT = Meta(
     description="The assistant the scenarios test unless a run names another (POST "
@@ -60,14 +58,7 @@ class TestSuite(Reply, kw_only=True):
 
     @classmethod
     def of(cls, suite: SuiteRecord) -> TestSuite:
-        return cls(
-            id=suite.id,
-            name=suite.name,
-            assistant_id=suite.assistant_id,
-            scenarios=suite.scenarios,
-            created_at=iso(suite.created_at),
-            updated_at=iso(suite.updated_at),
-        )
+        return of_record(cls, suite)
 
 
 class TestSuiteList(Reply, kw_only=True):
@@ -78,13 +69,11 @@ class TestSuiteList(Reply, kw_only=True):
     next_cursor: str | None = None
 
 
-class TestSuiteListQuery(Body, kw_only=True):
+class TestSuiteListQuery(PageQuery, kw_only=True):
     """``GET /test-suites``'s query: oldest first."""
 
     __test__: ClassVar[bool] = False
 
-    limit: Annotated[int, Meta(ge=1, le=1000)] = 100
-    offset: Annotated[int, Meta(ge=0, le=MAX_OFFSET)] = 0
     cursor: (
         Annotated[
             str,
@@ -138,17 +127,7 @@ class TestRun(Reply, kw_only=True):
 
     @classmethod
     def of(cls, run: SuiteRunRecord) -> TestRun:
-        return cls(
-            id=run.id,
-            suite_id=run.suite_id,
-            status=run.status,
-            assistant_id=run.assistant_id,
-            results=run.results,
-            error=run.error,
-            created_at=iso(run.created_at),
-            started_at=iso(run.started_at),
-            ended_at=iso(run.ended_at),
-        )
+        return of_record(cls, run)
 
 
 PATHS: dict[str, Schema] = {
@@ -167,26 +146,20 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/test-suites/{id}": {
-        "get": operation(
-            "Get a test suite", ("200", TestSuite), params=[PATH_ID], errors="401 404"
-        ),
+        "get": operation("Get a test suite", ("200", TestSuite), errors="401 404"),
         "patch": operation(
             "Update a test suite",
             ("200", TestSuite),
             body=TestSuiteUpdate,
-            params=[PATH_ID],
             errors="400 401 404 413",
         ),
-        "delete": operation(
-            "Delete a test suite and its runs", ("204", None), params=[PATH_ID], errors="401 404"
-        ),
+        "delete": operation("Delete a test suite and its runs", ("204", None), errors="401 404"),
     },
     "/test-suites/{id}/runs": {
         "post": operation(
             "Run a test suite: each scenario a test call through the PBX",
             ("202", TestRunAccepted),
             body=TestRunRequest,
-            params=[PATH_ID],
             errors="400 401 403 404 413 422 429",
         ),
     },
@@ -194,7 +167,6 @@ PATHS: dict[str, Schema] = {
         "get": operation(
             "Get a test run (its scenarios' verdicts)",
             ("200", TestRun),
-            params=[PATH_ID],
             errors="401 404",
         ),
     },

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from msgspec import Meta
 
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import text
 from voicedock.api.models.operations import PATH_ID, Schema, error_response, operation
 from voicedock.calls.organization_voices import (
@@ -40,16 +40,7 @@ class Voice(Reply, kw_only=True):
 
     @classmethod
     def of(cls, v: VoiceRecord) -> Voice:
-        return cls(
-            id=v.id,
-            provider=v.provider,
-            voice=v.voice,
-            name=v.name,
-            language=v.language,
-            sample_rate=v.sample_rate,
-            cloud=v.cloud,
-            tts_config=VoiceTtsConfig(provider=v.provider, voice=v.voice),
-        )
+        return of_record(cls, v, tts_config=VoiceTtsConfig(provider=v.provider, voice=v.voice))
 
 
 class VoiceList(Reply, kw_only=True):

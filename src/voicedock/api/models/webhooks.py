@@ -7,11 +7,10 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from voicedock.api.models.base import Body, Reply
+from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.fields import Id, Time
-from voicedock.api.models.operations import PATH_ID, Schema, operation
+from voicedock.api.models.operations import Schema, operation
 from voicedock.domain.secret_fields import masked_url
-from voicedock.domain.timestamps import iso
 from voicedock.domain.webhooks import EventType, WebhookEndpoint
 
 MAX_URL_LENGTH = 2000
@@ -27,13 +26,11 @@ class Webhook(Reply, kw_only=True):
 
     @classmethod
     def of(cls, endpoint: WebhookEndpoint) -> Webhook:
-        return cls(
-            id=endpoint.id,
+        return of_record(
+            cls,
+            endpoint,
             url=masked_url(endpoint.url),  # credentials stored before they were refused
-            assistant_id=endpoint.assistant_id,
             event_types=[EventType(t) for t in endpoint.event_types],
-            enabled=endpoint.enabled,
-            created_at=iso(endpoint.created_at),
         )
 
 
@@ -94,12 +91,8 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/webhooks/{id}": {
-        "get": operation(
-            "Get a webhook endpoint", ("200", Webhook), params=[PATH_ID], errors="401 404"
-        ),
-        "delete": operation(
-            "Delete a webhook endpoint", ("204", None), params=[PATH_ID], errors="401 404"
-        ),
+        "get": operation("Get a webhook endpoint", ("200", Webhook), errors="401 404"),
+        "delete": operation("Delete a webhook endpoint", ("204", None), errors="401 404"),
     },
 }
 MODELS = (Webhook, WebhookCreated, WebhookCreate, WebhookList)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -25,12 +26,13 @@ from voicedock.api.resources import (
     Listing,
     Patch,
     Resource,
+    capped,
     created,
     mount,
     stored,
+    unreferenced,
 )
 from voicedock.calls.assistants.key_refs import key_box, references, sealing_context
-from voicedock.calls.assistants.referencing import refuse_while_referenced
 from voicedock.domain.key_box import KeyBox
 from voicedock.domain.records import ProviderKey, utcnow
 from voicedock.domain.secret_fields import mask
@@ -90,32 +92,25 @@ def _parse_new(caller: Caller, body: object) -> ProviderKey:
     return _sealed(box, key, new.api_key)
 
 
+async def _count(caller: Caller) -> int:
+    return len(await caller.store.list_provider_keys(caller.organization_id))
+
+
+_insert: Callable[[Caller, ProviderKey], Awaitable[ProviderKey]] = capped(
+    _count, MAX_KEYS_PER_ORGANIZATION, "provider keys", lambda tx, k: tx.insert_provider_key(k)
+)
+
+
 async def _create(caller: Caller, key: ProviderKey) -> ProviderKey:
-    store = caller.store
-    if len(await store.list_provider_keys(caller.organization_id)) >= MAX_KEYS_PER_ORGANIZATION:
-        raise Conflict(f"at most {MAX_KEYS_PER_ORGANIZATION} provider keys")
     try:
-        async with store.transaction() as tx:
-            await tx.insert_provider_key(key)
+        return await _insert(caller, key)
     except DuplicateKeyError:
         raise Conflict(f"a provider key named {key.name!r} exists") from None
-    return key
 
 
 def _parse_rotation(caller: Caller, key: ProviderKey, body: object) -> ProviderKey:
     rotated = _sealed(_box(caller), key, parse(body, ProviderKeyRotate).api_key)
     return dataclasses.replace(rotated, updated_at=utcnow())
-
-
-async def _delete(caller: Caller, key: ProviderKey) -> None:
-    await refuse_while_referenced(
-        caller.store,
-        key.organization_id,
-        lambda config: references(config, key.name),
-        f"the provider key {key.name!r} is referenced by",
-    )
-    async with caller.store.transaction() as tx:
-        await tx.delete_provider_key(key.organization_id, key.id)
 
 
 PROVIDER_KEYS: Resource[ProviderKey] = Resource(
@@ -127,7 +122,13 @@ PROVIDER_KEYS: Resource[ProviderKey] = Resource(
     list=Listing(run=_list),
     create=Create(parse=_parse_new, run=_create, reply=created(ProviderKeyReply.of)),
     patch=Patch(parse=_parse_rotation, run=stored(lambda tx, k: tx.update_provider_key(k))),
-    delete=Delete(run=_delete),
+    delete=Delete(
+        run=unreferenced(
+            lambda key, config: references(config, key.name),
+            lambda key: f"the provider key {key.name!r} is referenced by",
+            lambda tx, k: tx.delete_provider_key(k.organization_id, k.id),
+        )
+    ),
 )
 RESOURCES = (PROVIDER_KEYS,)
 mount(routes, *RESOURCES)

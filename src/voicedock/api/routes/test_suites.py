@@ -32,6 +32,7 @@ from voicedock.api.resources import (
     Patch,
     Resource,
     caller_of,
+    capped,
     created,
     mount,
     stored,
@@ -40,7 +41,6 @@ from voicedock.calls.outbound.request import check_assistant_choice
 from voicedock.calls.rehearsal.suites import check_scenarios
 from voicedock.domain.records import utcnow
 from voicedock.domain.rehearsal import Suite, SuiteRun
-from voicedock.errors import Conflict
 from voicedock.store.base import SuiteQuery
 
 routes = web.RouteTableDef()
@@ -75,13 +75,8 @@ def _parse_update(_caller: Caller, suite: Suite, body: object) -> Suite:
     )
 
 
-async def _insert(caller: Caller, suite: Suite) -> Suite:
-    counted = await caller.store.list_suites(SuiteQuery(caller.organization_id, limit=1))
-    if counted.total >= MAX_SUITES_PER_ORGANIZATION:
-        raise Conflict(f"at most {MAX_SUITES_PER_ORGANIZATION} test suites")
-    async with caller.store.transaction() as tx:
-        await tx.insert_suite(suite)
-    return suite
+async def _count(caller: Caller) -> int:
+    return (await caller.store.list_suites(SuiteQuery(caller.organization_id, limit=1))).total
 
 
 async def _list(caller: Caller, page: Page) -> Listed[Suite]:
@@ -93,20 +88,21 @@ async def _list(caller: Caller, page: Page) -> Listed[Suite]:
     return Listed(found.suites, found.total)
 
 
-async def _delete(caller: Caller, suite: Suite) -> None:
-    async with caller.store.transaction() as tx:
-        await tx.delete_suite(suite.organization_id, suite.id)
-
-
 TEST_SUITES: Resource[Suite] = Resource(
     path="/test-suites",
     noun="test suite",
     lookup=lambda c, suite_id: c.store.get_suite(c.organization_id, suite_id),
     serialize=TestSuiteReply.of,
     list=Paged(run=_list, params=frozenset({"cursor"}), cursor=lambda suite: suite.id),
-    create=Create(parse=_parse_new, run=_insert, reply=created(TestSuiteReply.of)),
+    create=Create(
+        parse=_parse_new,
+        run=capped(
+            _count, MAX_SUITES_PER_ORGANIZATION, "test suites", lambda tx, s: tx.insert_suite(s)
+        ),
+        reply=created(TestSuiteReply.of),
+    ),
     patch=Patch(parse=_parse_update, run=stored(lambda tx, s: tx.update_suite(s))),
-    delete=Delete(run=_delete),
+    delete=Delete(run=stored(lambda tx, s: tx.delete_suite(s.organization_id, s.id))),
 )
 TEST_RUNS: Resource[SuiteRun] = Resource(
     path="/test-runs",

@@ -244,7 +244,7 @@ def _speech_to_speech(config: JsonObject, plans: _Plans, made: list[_Closing]) -
     if operator_url and not section.get("api_key"):
         section["api_key"] = speech.xai_api_key  # the operator's key, as ``_section`` gives
     typed = decoded(RealtimeConfig, section, "llm_config")
-    realtime = RealtimeSpeech.from_config(typed, egress=guard)
+    realtime = RealtimeSpeech(typed, egress=guard)
     tts = create_tts(_say_voice(section, speech, speech_keys), guard)
     made.append(tts)
     provider = str(config.get("provider"))

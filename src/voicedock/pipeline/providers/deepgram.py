@@ -121,48 +121,23 @@ class DeepgramStt:
     """`StreamingStt`: `transcribe()` for one utterance, `stream()` for live recognition."""
 
     def __init__(
-        self,
-        *,
-        api_key: str,
-        model: str = "nova-3",
-        language: str = "",
-        base_url: str = DEEPGRAM_BASE_URL,
-        endpointing_ms: int | None = 300,
-        interim_results: bool = True,
-        smart_format: bool = True,
-        keepalive_s: float = 5.0,
-        timeouts: Timeouts | None = None,
-        egress: Egress | None = None,
+        self, config: SttConfig, *, keepalive_s: float = 5.0, egress: Egress | None = None
     ) -> None:
-        self._headers = {"Authorization": f"Token {require_key('deepgram', api_key)}"}
-        self._listen = endpoint("deepgram", base_url, "listen")
+        self._headers = {"Authorization": f"Token {require_key('deepgram', config.api_key or '')}"}
+        self._listen = endpoint("deepgram", config.base_url or DEEPGRAM_BASE_URL, "listen")
+        # The API docs name models "nova-3-general"; the listen endpoint takes "nova-3".
+        model = (config.model or "nova-3").removesuffix("-general")
         self._options: dict[str, str] = {"model": model}
-        if language:
-            self._options["language"] = language
-        if smart_format:
+        if config.language:
+            self._options["language"] = config.language
+        if config.smart_format:
             self._options["smart_format"] = "true"
-        self._endpointing_ms = endpointing_ms
-        self._interim = interim_results
-        self._keepalive_s = keepalive_s
-        self._timeouts = timeouts or Timeouts()
-        self._session = OwnedSession(self._timeouts, egress)
-
-    @classmethod
-    def from_config(cls, config: SttConfig, *, egress: Egress | None = None) -> DeepgramStt:
-        model = config.model or "nova-3"
         endpointing = config.endpointing_ms
-        return cls(
-            api_key=config.api_key or "",
-            # The API docs name models "nova-3-general"; the listen endpoint takes "nova-3".
-            model=model.removesuffix("-general"),
-            language=config.language or "",
-            base_url=config.base_url or DEEPGRAM_BASE_URL,
-            endpointing_ms=300 if endpointing is UNSET else endpointing,
-            interim_results=config.interim_results,
-            smart_format=config.smart_format,
-            timeouts=Timeouts.from_config(config),
-            egress=egress,
-        )
+        self._endpointing_ms = 300 if endpointing is UNSET else endpointing
+        self._interim = config.interim_results
+        self._keepalive_s = keepalive_s
+        self._timeouts = Timeouts.from_config(config)
+        self._session = OwnedSession(self._timeouts, egress)
 
     def live_url(self, sample_rate: int) -> str:
         params = dict(self._options)

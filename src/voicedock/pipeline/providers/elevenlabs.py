@@ -37,21 +37,11 @@ class SpeechRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class ElevenLabsTts:
-    """`Tts` over the ElevenLabs streaming endpoint."""
+    """`Tts` over the ElevenLabs streaming endpoint, as its ``tts_config`` sets it."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        voice_id: str,
-        model_id: str = "eleven_flash_v2_5",
-        sample_rate: int = 16000,
-        language_code: str = "",
-        voice_settings: VoiceSettings | None = None,
-        base_url: str = ELEVENLABS_BASE_URL,
-        timeouts: Timeouts | None = None,
-        egress: Egress | None = None,
-    ) -> None:
+    def __init__(self, config: TtsConfig, *, egress: Egress | None = None) -> None:
+        voice_id = config.voice_id or config.voice or ""
+        sample_rate = config.sample_rate or 16000
         if not voice_id:
             raise ProviderConfigError("elevenlabs: voice_id is required")
         if sample_rate not in PCM_RATES:
@@ -59,43 +49,29 @@ class ElevenLabsTts:
                 f"elevenlabs: sample_rate must be one of {', '.join(map(str, PCM_RATES))}"
             )
         self._headers = {
-            "xi-api-key": require_key("elevenlabs", api_key),
+            "xi-api-key": require_key("elevenlabs", config.api_key or ""),
             "Accept": "audio/pcm",
         }
+        base_url = config.base_url or ELEVENLABS_BASE_URL
         self._url = str(
             endpoint("elevenlabs", base_url, "v1", "text-to-speech", voice_id, "stream")
         )
         self._params = {"output_format": f"pcm_{sample_rate}"}
         self._rate = sample_rate
-        self._model_id = model_id
-        self._language_code = language_code
-        self._voice_settings = voice_settings
-        self._session = OwnedSession(timeouts or Timeouts(), egress)
-
-    @classmethod
-    def from_config(cls, config: TtsConfig, *, egress: Egress | None = None) -> ElevenLabsTts:
-        return cls(
-            api_key=config.api_key or "",
-            voice_id=config.voice_id or config.voice or "",
-            model_id=config.model_id or config.model or "eleven_flash_v2_5",
-            sample_rate=config.sample_rate or 16000,
-            language_code=config.language_code or "",
-            voice_settings=_voice_settings(config),
-            base_url=config.base_url or ELEVENLABS_BASE_URL,
-            timeouts=Timeouts.from_config(config),
-            egress=egress,
-        )
+        self._config = config
+        self._session = OwnedSession(Timeouts.from_config(config), egress)
 
     @property
     def sample_rate(self) -> int:
         return self._rate
 
     def request_body(self, text: str) -> SpeechRequest:
+        config = self._config
         return SpeechRequest(
             text=text,
-            model_id=self._model_id,
-            language_code=self._language_code,
-            voice_settings=self._voice_settings,
+            model_id=config.model_id or config.model or "eleven_flash_v2_5",
+            language_code=config.language_code or "",
+            voice_settings=_voice_settings(config),
         )
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:

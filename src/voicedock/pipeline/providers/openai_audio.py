@@ -53,50 +53,42 @@ def transcription_text(body: bytes) -> str:
         raise ProviderResponseError("openai-stt: transcription is not JSON") from exc
 
 
-class OpenAiStt:
-    """`Stt` over `POST {base_url}/audio/transcriptions` (whisper-1, gpt-4o-*-transcribe)."""
+class _AudioEndpoint:
+    """A client of one of OpenAI's ``/audio`` endpoints: its key, its URL under the
+    configuration's ``base_url``, its session (within the configuration's timeouts)."""
 
     def __init__(
-        self,
-        *,
-        api_key: str,
-        model: str = "gpt-4o-mini-transcribe",
-        language: str = "",
-        prompt: str = "",
-        base_url: str = OPENAI_BASE_URL,
-        timeouts: Timeouts | None = None,
-        egress: Egress | None = None,
+        self, name: str, path: str, config: SttConfig | TtsConfig, egress: Egress | None
     ) -> None:
-        self._headers = {"Authorization": f"Bearer {require_key('openai-stt', api_key)}"}
-        self._url = str(endpoint("openai", base_url, "audio", "transcriptions"))
-        self._model = model
-        self._language = language
-        self._prompt = prompt
-        self._session = OwnedSession(timeouts or Timeouts(), egress)
+        self._headers = {"Authorization": f"Bearer {require_key(name, config.api_key or '')}"}
+        base_url = config.base_url or OPENAI_BASE_URL
+        self._url = str(endpoint("openai", base_url, "audio", path))
+        self._session = OwnedSession(Timeouts.from_config(config), egress)
 
-    @classmethod
-    def from_config(cls, config: SttConfig, *, egress: Egress | None = None) -> OpenAiStt:
-        return cls(
-            api_key=config.api_key or "",
-            model=config.model or "gpt-4o-mini-transcribe",
-            language=config.language or "",
-            prompt=config.prompt or "",
-            base_url=config.base_url or OPENAI_BASE_URL,
-            timeouts=Timeouts.from_config(config),
-            egress=egress,
-        )
+    async def aclose(self) -> None:
+        await self._session.aclose()
+
+
+class OpenAiStt(_AudioEndpoint):
+    """`Stt` over `POST {base_url}/audio/transcriptions` (whisper-1, gpt-4o-*-transcribe), as
+    its ``stt_config`` sets it."""
+
+    def __init__(self, config: SttConfig, *, egress: Egress | None = None) -> None:
+        super().__init__("openai-stt", "transcriptions", config, egress)
+        self._config = config
 
     def _form(self, pcm: bytes, sample_rate: int) -> aiohttp.FormData:
         form = aiohttp.FormData()
         form.add_field(
             "file", pcm16_wav(pcm, sample_rate), filename="audio.wav", content_type="audio/wav"
         )
-        form.add_field("model", self._model)
+        config = self._config
+        form.add_field("model", config.model or "gpt-4o-mini-transcribe")
         form.add_field("response_format", "json")
-        if self._language:
-            form.add_field("language", self._language)
-        if self._prompt:
-            form.add_field("prompt", self._prompt)
+        if config.language:
+            form.add_field("language", config.language)
+        if config.prompt:
+            form.add_field("prompt", config.prompt)
         return form
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
@@ -109,58 +101,28 @@ class OpenAiStt:
                 body = await read_capped("openai-stt", response, cap, "transcription")
         return transcription_text(body)
 
-    async def aclose(self) -> None:
-        await self._session.aclose()
 
+class OpenAiTts(_AudioEndpoint):
+    """`Tts` over `POST {base_url}/audio/speech`, streamed as 24 kHz PCM, as its
+    ``tts_config`` sets it."""
 
-class OpenAiTts:
-    """`Tts` over `POST {base_url}/audio/speech`, streamed as 24 kHz PCM."""
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        model: str = "gpt-4o-mini-tts",
-        voice: str = "alloy",
-        instructions: str = "",
-        speed: float | None = None,
-        base_url: str = OPENAI_BASE_URL,
-        timeouts: Timeouts | None = None,
-        egress: Egress | None = None,
-    ) -> None:
-        self._headers = {"Authorization": f"Bearer {require_key('openai-tts', api_key)}"}
-        self._url = str(endpoint("openai", base_url, "audio", "speech"))
-        self._model = model
-        self._voice = voice
-        self._instructions = instructions
-        self._speed = speed
-        self._session = OwnedSession(timeouts or Timeouts(), egress)
-
-    @classmethod
-    def from_config(cls, config: TtsConfig, *, egress: Egress | None = None) -> OpenAiTts:
-        return cls(
-            api_key=config.api_key or "",
-            model=config.model or "gpt-4o-mini-tts",
-            voice=config.voice or "alloy",
-            instructions=config.instructions or "",
-            speed=config.speed,
-            base_url=config.base_url or OPENAI_BASE_URL,
-            timeouts=Timeouts.from_config(config),
-            egress=egress,
-        )
+    def __init__(self, config: TtsConfig, *, egress: Egress | None = None) -> None:
+        super().__init__("openai-tts", "speech", config, egress)
+        self._config = config
 
     @property
     def sample_rate(self) -> int:
         return OPENAI_PCM_RATE
 
     def request_body(self, text: str) -> SpeechRequest:
+        config = self._config
         return SpeechRequest(
-            model=self._model,
+            model=config.model or "gpt-4o-mini-tts",
             input=text,
-            voice=self._voice,
+            voice=config.voice or "alloy",
             response_format="pcm",
-            instructions=self._instructions,
-            speed=self._speed,
+            instructions=config.instructions or "",
+            speed=config.speed,
         )
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
@@ -169,6 +131,3 @@ class OpenAiTts:
         body = self.request_body(text)
         async for pcm in post_for_pcm("openai-tts", self._session, self._url, body, self._headers):
             yield pcm
-
-    async def aclose(self) -> None:
-        await self._session.aclose()

@@ -321,45 +321,21 @@ def parse_server_event(text: str) -> tuple[str, RealtimeEvent | None]:
 class RealtimeSpeech:
     """Configuration and connection factory of the speech-to-speech provider."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        url: str = XAI_REALTIME_URL,
-        model: str = "",
-        voice: str = "Ara",
-        instructions: str = "",
-        sample_rate: int = 24000,
-        timeouts: Timeouts | None = None,
-        egress: Egress | None = None,
-    ) -> None:
-        self._headers = {"Authorization": f"Bearer {require_key('realtime', api_key)}"}
-        checked = endpoint("realtime", url)
-        self._url = str(checked.with_query(model=model) if model else checked)
-        self._voice = voice
-        self._instructions = instructions
-        self.sample_rate = sample_rate
-        self._session = OwnedSession(timeouts or Timeouts(), egress)
-
-    @classmethod
-    def from_config(cls, config: RealtimeConfig, *, egress: Egress | None = None) -> RealtimeSpeech:
-        return cls(
-            api_key=config.api_key or "",
-            url=config.url or XAI_REALTIME_URL,
-            model=config.model or "",
-            voice=config.voice or "Ara",
-            instructions=config.instructions or "",
-            sample_rate=config.sample_rate or 24000,
-            timeouts=Timeouts.from_config(config),
-            egress=egress,
-        )
+    def __init__(self, config: RealtimeConfig, *, egress: Egress | None = None) -> None:
+        self._headers = {"Authorization": f"Bearer {require_key('realtime', config.api_key or '')}"}
+        checked = endpoint("realtime", config.url or XAI_REALTIME_URL)
+        self._url = str(checked.with_query(model=config.model) if config.model else checked)
+        self._config = config
+        self.sample_rate = config.sample_rate or 24000
+        self._session = OwnedSession(Timeouts.from_config(config), egress)
 
     def connect(
         self, instructions: str | None = None, tools: Sequence[ToolSpec] = ()
     ) -> RealtimeConversation:
+        config = self._config
         update = session_update(
-            instructions=self._instructions if instructions is None else instructions,
-            voice=self._voice,
+            instructions=(config.instructions or "") if instructions is None else instructions,
+            voice=config.voice or "Ara",
             sample_rate=self.sample_rate,
             tools=tools,
         )

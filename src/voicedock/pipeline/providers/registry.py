@@ -46,7 +46,7 @@ class ProviderRegistry(Generic[P, S]):
 def _offline_stt(config: SttConfig, _egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.whisper.stt import WhisperStt
 
-    return WhisperStt.from_config(config)
+    return WhisperStt(config)
 
 
 def _piper_tts(config: TtsConfig, _egress: Egress | None = None) -> Tts:
@@ -105,25 +105,25 @@ def _openai_llm(config: LlmConfig, egress: Egress | None = None) -> Llm:
 def _openai_stt(config: SttConfig, egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.openai_audio import OpenAiStt
 
-    return OpenAiStt.from_config(config, egress=egress)
+    return OpenAiStt(config, egress=egress)
 
 
 def _deepgram_stt(config: SttConfig, egress: Egress | None = None) -> Stt:
     from voicedock.pipeline.providers.deepgram import DeepgramStt
 
-    return DeepgramStt.from_config(config, egress=egress)
+    return DeepgramStt(config, egress=egress)
 
 
 def _openai_tts(config: TtsConfig, egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.openai_audio import OpenAiTts
 
-    return OpenAiTts.from_config(config, egress=egress)
+    return OpenAiTts(config, egress=egress)
 
 
 def _elevenlabs_tts(config: TtsConfig, egress: Egress | None = None) -> Tts:
     from voicedock.pipeline.providers.elevenlabs import ElevenLabsTts
 
-    return ElevenLabsTts.from_config(config, egress=egress)
+    return ElevenLabsTts(config, egress=egress)
 
 
 for _name in ("openai", "mistral", "xai", "ollama", "openai-compatible"):

@@ -1,7 +1,7 @@
 """A provider's configuration section: its type, and how a section's JSON becomes one.
 
 The types are ``domain/assistant_config.py``'s (``SttConfig``, ``TtsConfig``, ``LlmConfig``,
-``RealtimeConfig``); each provider's ``from_config`` reads the fields it knows. An
+``RealtimeConfig``); each provider is made from its section and reads the fields it knows. An
 organization's part of a section is bounded by ``domain/tenant_provider_fields.py`` before it
 gets here, the operator's comes from the ``[speech]`` settings; a value of the wrong kind is a
 ``ProviderConfigError`` naming its key (``stt_config.streaming: Expected `bool`, got `str```).

@@ -76,4 +76,4 @@ def test_speech_is_not_degenerate(text: str) -> None:
 )
 def test_bad_settings_name_the_key(config: dict[str, object], key: str) -> None:
     with pytest.raises(ProviderConfigError, match=f"stt_config.{key}"):
-        WhisperStt.from_config(decoded(SttConfig, {"provider": "offline", **config}, "stt_config"))
+        WhisperStt(decoded(SttConfig, {"provider": "offline", **config}, "stt_config"))

@@ -105,7 +105,7 @@ async def test_the_streaming_final_is_the_utterance_and_ready_at_the_turn_end(
     # the usual 600 ms; the final was ready sooner than a whole-turn transcription on the
     # full window (the behaviour before) takes on this machine now.
     assert latency.endpointing_ms <= 600
-    before = WhisperStt(encoder_context="full", streaming=False)
+    before = WhisperStt(SttConfig(encoder_context="full", streaming=False))
     began = loop.time()
     assert words(await before.transcribe(spoken, 8000)) == words(said)
     assert latency.stt_final_ms is not None

@@ -74,65 +74,34 @@ def load_model(
 
 
 class WhisperStt:
-    """`IncrementalStt` over faster-whisper; `model_path=None` uses the packaged Whisper-base
-    weights. ``streaming=False`` transcribes each utterance only once it has ended."""
+    """`IncrementalStt` over faster-whisper, as its ``stt_config`` sets it (none: the packaged
+    Whisper-base weights, English). ``streaming = false`` transcribes each utterance only
+    once it has ended."""
 
-    def __init__(
-        self,
-        *,
-        model_path: str | None = None,
-        cache_dir: str | None = None,
-        language: str | None = "en",
-        device: str = "cpu",
-        compute_type: str = "int8",
-        cpu_threads: int = 0,
-        beam_size: int = 1,
-        encoder_context: str = "auto",
-        streaming: bool = True,
-        workers: int = 1,
-    ) -> None:
-        if encoder_context not in ENCODER_CONTEXTS:
+    def __init__(self, config: SttConfig | None = None) -> None:
+        config = SttConfig() if config is None else config
+        if config.encoder_context not in ENCODER_CONTEXTS:
             raise ProviderConfigError(
                 f"stt_config.encoder_context must be one of {', '.join(ENCODER_CONTEXTS)}"
             )
-        self._model_path = model_path
-        self._cache_dir = Path(cache_dir) if cache_dir else None
-        self._language = language
-        self._device = device
-        self._compute_type = compute_type
-        self._cpu_threads = cpu_threads
-        self._beam_size = beam_size
-        self._short_context = encoder_context == "auto" and language is not None
-        self._streaming = streaming
-        self._workers = max(1, workers)
+        self._config = config
+        self._cache_dir = Path(config.cache_dir) if config.cache_dir else None
+        self._language = "en" if config.language is UNSET else config.language  # None: detect
+        self._short_context = config.encoder_context == "auto" and self._language is not None
 
     @classmethod
     def check_config(cls, config: SttConfig) -> None:
         """Raise ProviderConfigError naming the ``stt_config`` key that is wrong."""
-        cls.from_config(config)
-
-    @classmethod
-    def from_config(cls, config: SttConfig) -> WhisperStt:
-        return cls(
-            model_path=config.model_path,
-            cache_dir=config.cache_dir,
-            language="en" if config.language is UNSET else config.language,
-            device=config.device,
-            compute_type=config.compute_type,
-            cpu_threads=config.cpu_threads,
-            beam_size=config.beam_size,
-            encoder_context=config.encoder_context,
-            streaming=config.streaming,
-            workers=config.num_workers,
-        )
+        cls(config)
 
     @property
     def incremental(self) -> bool:
-        return self._streaming
+        return self._config.streaming
 
     def _model(self) -> WhisperModel:
-        path = self._model_path or str(ensure_model_dir(self._cache_dir))
-        return load_model(path, self._device, self._compute_type, self._cpu_threads, self._workers)
+        c = self._config
+        path = c.model_path or str(ensure_model_dir(self._cache_dir))
+        return load_model(path, c.device, c.compute_type, c.cpu_threads, max(1, c.num_workers))
 
     async def warm_up(self) -> None:
         """Load (and if needed assemble) the model ahead of the first call, and run it once
@@ -159,7 +128,7 @@ class WhisperStt:
             if self._short_context and len(audio) < 30 * WHISPER_RATE:
                 tokenizer = tokenizer_of(model, self._language)
                 text = short_context_transcript(
-                    model, tokenizer, audio, prefix, beam_size=self._beam_size
+                    model, tokenizer, audio, prefix, beam_size=self._config.beam_size
                 )
                 if text is not None:
                     return text
@@ -167,7 +136,7 @@ class WhisperStt:
             segments, _info = model.transcribe(
                 audio,
                 language=self._language,
-                beam_size=self._beam_size,
+                beam_size=self._config.beam_size,
                 condition_on_previous_text=False,
                 vad_filter=False,
                 prefix=prefix.strip() or None,
