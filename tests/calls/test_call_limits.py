@@ -51,6 +51,6 @@ async def test_operator_whisper_model_directory_reaches_the_stt_engine_only() ->
     resolved = resolve_provider({"provider": "offline"}, speech)
     assert resolved["stt_config"] == {"provider": "faster_whisper"}  # nothing of the host
     stt = (await build_providers(config_of(resolved), speech)).stt
-    assert getattr(stt, "_model_path", None) == "/srv/models/whisper-small"
+    assert getattr(getattr(stt, "_config", None), "model_path", None) == "/srv/models/whisper-small"
     with pytest.raises(BadRequest, match=r"stt_config\.model_path is set by the operator"):
         resolve_provider({"stt_config": {"provider": "offline", "model_path": "/x"}}, speech)
