@@ -213,7 +213,7 @@ class Meter:
                 for g in (0, 1, 2)
             },
             "gc_tracked": [len(gc.get_objects(g)) for g in (0, 1, 2)],
-            "gc_census": census() if os.environ.get("BENCH_GC_CENSUS") else {},
+            "gc_census": census() if CENSUS else {},
         }
 
 
@@ -233,6 +233,7 @@ def census() -> dict[str, int]:
     return found
 
 
+CENSUS = bool(os.environ.get("BENCH_GC_CENSUS"))  # what the collector tracks, by kind
 STARTED_WITH: set[str] = set()  # the modules loaded when the node was up
 
 
@@ -302,7 +303,8 @@ def main() -> int:
 
     async def heap(_: web.Request) -> web.Response:
         tracked = [len(gc.get_objects(g)) for g in (0, 1, 2)]
-        return web.json_response({"tracked": tracked, "frozen": gc.get_freeze_count()})
+        found = {"tracked": tracked, "frozen": gc.get_freeze_count()}
+        return web.json_response(found | ({"census": census()} if CENSUS else {}))
 
     async def lag_watch(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(meter.watch_lag())
