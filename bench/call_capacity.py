@@ -107,8 +107,13 @@ def caller_sentences() -> list[bytes]:
 # -- the node's configuration ----------------------------------------------------------------
 
 
-def node_config(path: Path, port: int, standins: int, database: str, loop: str) -> Path:
+def node_config(
+    path: Path, port: int, standins: int, database: str, loop: str, collector: str = ""
+) -> Path:
+    """The node's TOML; ``collector``: its ``server.gc_thresholds`` ("T0/T1/T2"; empty: the
+    product's default)."""
     base = f"http://127.0.0.1:{standins}/v1"
+    thresholds = f"gc_thresholds = [{collector.replace('/', ', ')}]" if collector else ""
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     path.write_text(
         f"""
@@ -116,6 +121,7 @@ def node_config(path: Path, port: int, standins: int, database: str, loop: str) 
 host = "127.0.0.1"
 port = {port}
 event_loop = "{loop}"
+{thresholds}
 
 [database]
 url = "{database}"
@@ -268,9 +274,13 @@ class Node:
                 sum(w["gc"][g][0] for w in found),
                 max(w["gc"][g][1] for w in found),
                 sum(w["gc"][g][2] for w in found),
+                sum(w["gc"][g][3] for w in found),
             ]
             for g in found[0]["gc"]
         }
+        out["gc_tracked"] = [sum(w["gc_tracked"][g] for w in found) for g in range(3)]
+        out["gc_frozen"] = sum(w["gc_frozen"] for w in found)
+        out["gc_census"] = found[0]["gc_census"]
         return out
 
     @property
@@ -324,6 +334,7 @@ class Step:
     loop: str
     workers: int
     n: int
+    collector: str = ""  # the node's server.gc_thresholds ("": the default)
     each: list[int] = field(default_factory=list)  # the calls each worker served
     placed: int = 0
     refused: int = 0
@@ -484,6 +495,9 @@ async def calls_step(
         "late_max": measured["late_max_ms"],
         "callers_cpu": callers_cpu,
         "gc": measured["gc"],
+        "gc_tracked": measured["gc_tracked"],
+        "gc_census": measured["gc_census"],
+        "gc_frozen": measured["gc_frozen"],
         "providers_late_p99": provider_stats["late_p99_ms"],
         "requests": provider_stats["requests"],
     }
@@ -536,12 +550,13 @@ class Running:
     workers: int
     process: subprocess.Popen[bytes]
     node: Node
+    collector: str = ""  # its server.gc_thresholds ("": the default)
     behind: bool = False  # a step fell far behind: no larger step
 
 
 async def run_loop(
     loop: str,
-    counts: list[int],
+    variants: list[tuple[int, str]],
     steps: list[int],
     args: argparse.Namespace,
     workdir: Path,
@@ -549,27 +564,31 @@ async def run_loop(
     pipes: dict[str, Connection],
     database: Callable[[Path], Awaitable[str]],
 ) -> list[Step]:
-    """Every step for each worker count in turn (``counts``): one node per count, all started
-    first, so that each N is measured on each within the same minutes (the machine's other
-    work weighs on both alike)."""
+    """Every step for each node in turn (``variants``: its workers and collector thresholds):
+    one node each, all started first, so that each N is measured on each within the same
+    minutes (the machine's other work weighs on all alike)."""
     done: list[Step] = []
     delays = (args.stt_delay, args.llm_delay, args.tts_delay)
     nodes: list[Running] = []
+    compared = len({collector for _workers, collector in variants}) > 1
     connector = aiohttp.TCPConnector(limit=AT_ONCE * 4)
     async with aiohttp.ClientSession(connector=connector) as http:
         try:
-            for workers in counts:
+            for workers, collector in variants:
                 nodes.append(
-                    await start_running(loop, workers, args, workdir, ports, http, database)
+                    await start_running(
+                        loop, workers, args, workdir, ports, http, database, collector
+                    )
                 )
             for n in steps:
                 for running in nodes:
                     if running.behind:
                         continue
                     node, workers = running.node, running.workers
-                    step = Step(loop, workers, n)
+                    step = Step(loop, workers, n, running.collector)
                     idle_rss = (await node.media())["rss_kib"]
-                    print(f"{loop} {workers} worker(s) N={n}: calls", flush=True)
+                    idle_heap = await node.each("GET", "/bench/heap")
+                    print(f"{label(step)} N={n}: calls (idle heap {idle_heap})", flush=True)
                     await calls_step(
                         node,
                         pipes["callers"],
@@ -580,12 +599,17 @@ async def run_loop(
                         idle_rss,
                     )
                     print(f"  {row_line(step.row)} calls per worker {step.each}", flush=True)
+                    for kind, count in step.row.get("gc_census", {}).items():
+                        print(f"    {count:8d} {kind}", flush=True)
                     done.append(step)
                     if not args.no_floor and workers == 1:
                         step.floor = await media_floor(args, ports, pipes, loop, n)
                     if not step.row["ok"] and step.row["share_p95"] > 4 * TARGET_SHARE_MS:
                         print("  the node fell behind: no larger step", flush=True)
                         running.behind = True
+                if compared and not all(running.behind for running in nodes):
+                    for running in nodes:  # variants compared go on together
+                        running.behind = False
                 if all(running.behind for running in nodes):
                     break
         finally:
@@ -602,18 +626,19 @@ async def start_running(
     ports: dict[str, int],
     http: aiohttp.ClientSession,
     database: Callable[[Path], Awaitable[str]],
+    collector: str = "",
 ) -> Running:
     """The node of ``workers`` worker(s) on a fresh database, once it serves."""
     port = free_port(workers + 1)
-    name = f"node-{loop}-{workers}w"
+    name = node_name(loop, workers, collector)
     url = await database(workdir / f"{name}.db")
-    config = node_config(workdir / f"{name}.toml", port, ports["standins"], url, loop)
+    config = node_config(workdir / f"{name}.toml", port, ports["standins"], url, loop, collector)
     key = issue_key(config)
     process = start_node(config, ports["callers"], args, workers, workdir / f"{name}.log")
     base = f"http://127.0.0.1:{port}"
     own = [f"http://127.0.0.1:{port + k}" for k in range(1, workers + 1)]
     node = Node(http, base, key, own if workers > 1 else [base])
-    running = Running(workers, process, node)
+    running = Running(workers, process, node, collector)
     try:
         await wait_node(http, [base, *node.workers])
         assistants = await node.get("/assistants")
@@ -679,6 +704,16 @@ def start_node(
         )
 
 
+def node_name(loop: str, workers: int, collector: str) -> str:
+    return f"node-{loop}-{workers}w" + (f"-gc{collector.replace('/', '-')}" if collector else "")
+
+
+def label(step: Step) -> str:
+    """The step's node: its loop, workers and, when not the default, collector thresholds."""
+    gc = f" gc {step.collector}" if step.collector else ""
+    return f"{step.loop} {step.workers} worker(s){gc}"
+
+
 def row_line(r: dict[str, Any]) -> str:
     return (
         f"turns={r['turns']} lost={r['lost']} twice={r['twice']} gaps={r['gaps']} "
@@ -714,15 +749,19 @@ def run(args: argparse.Namespace) -> tuple[list[Step], dict[str, str]]:
         generator_port, _ = procs[-1][1].recv()
         ports = {"callers": callers_port, "standins": standins_port, "generator": generator_port}
         pipes = {"callers": procs[0][1], "standins": procs[1][1], "generator": procs[2][1]}
-        counts = [int(w) for w in args.workers.split(",")]
+        variants = [
+            (int(w), "" if c == "default" else c)
+            for w in args.workers.split(",")
+            for c in args.gc.split(",")
+        ]
         with tempfile.TemporaryDirectory(prefix="call-capacity-") as tmp, databases(args) as new:
             for loop in args.loops.split(","):
                 done += asyncio.run(
-                    run_loop(loop, counts, steps, args, Path(tmp), ports, pipes, new)
+                    run_loop(loop, variants, steps, args, Path(tmp), ports, pipes, new)
                 )
-                for workers in counts if args.keep else ():
+                for workers, collector in variants if args.keep else ():
                     Path(args.keep).mkdir(parents=True, exist_ok=True)
-                    log = Path(tmp) / f"node-{loop}-{workers}w.log"
+                    log = Path(tmp) / f"{node_name(loop, workers, collector)}.log"
                     (Path(args.keep) / log.name).write_text(log.read_text())
     finally:
         for process, conn in procs:
@@ -754,10 +793,11 @@ def databases(args: argparse.Namespace) -> Iterator[Callable[[Path], Awaitable[s
 
 def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     now = dt.datetime.now(dt.UTC)
-    best: dict[tuple[str, int], tuple[int, float]] = {}
+    best: dict[tuple[str, int, str], tuple[int, float]] = {}
     for s in done:
-        if s.row.get("ok") and s.n > best.get((s.loop, s.workers), (0, 0.0))[0]:
-            best[(s.loop, s.workers)] = (s.n, s.row["cpu_per_call"])
+        key = (s.loop, s.workers, s.collector)
+        if s.row.get("ok") and s.n > best.get(key, (0, 0.0))[0]:
+            best[key] = (s.n, s.row["cpu_per_call"])
     lines = [
         f"# call_capacity benchmark, {now:%Y-%m-%d %H:%M} UTC",
         "",
@@ -767,7 +807,8 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
         f"- node pinned to core {args.node_core} (with several workers, worker k to core "
         f"{args.node_core} + k - 1); callers, providers' stand-ins, the media floor's generator "
         f"and the database on core {args.load_core} (each its own process)",
-        f"- database: {args.database}; workers measured: {args.workers}",
+        f"- database: {args.database}; workers measured: {args.workers}; collector thresholds "
+        f"measured: {args.gc}",
         f"- stand-ins' delays: STT {args.stt_delay:.0f} ms, LLM first token "
         f"{args.llm_delay:.0f} ms, TTS first audio {args.tts_delay:.0f} ms; fixed endpointing "
         f"{END_SILENCE_MS} ms; window {args.window:.0f} s per step",
@@ -778,26 +819,28 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
         "Largest N passing (p95 service share <= 20 ms, nothing lost): "
         + (
             ", ".join(
-                f"{loop} {workers} worker(s) **{n}** ({cpu * 100:.2f} % of a core per call: "
-                f"{1 / cpu:.0f} calls per core by CPU)"
-                for (loop, workers), (n, cpu) in best.items()
+                f"{label(Step(loop, workers, n, collector))} **{n}** ({cpu * 100:.2f} % of a "
+                f"core per call: {1 / cpu:.0f} calls per core by CPU)"
+                for (loop, workers, collector), (n, cpu) in best.items()
             )
             or "none"
         ),
         *_ratios(best),
         "",
-        "| loop | workers | N | calls per worker | turns | lost | twice | replies with a gap "
+        "| loop | workers | gc thresholds | N | calls per worker | turns | lost | twice "
+        "| replies with a gap "
         "| share p50 / p95 / p99 ms "
         "| ear p50 / p95 / p99 ms "
         "| ear − waits p95 ms | out lateness p50 / p99 / max ms | frames lost in / out "
         "| dropped in | stuck | reports ≠ 1 | node CPU | CPU / call | calls / core by CPU "
         "| RSS MiB | RSS / call KiB | loop lag p50 / p99 / max ms | ok |",
-        "|---|" * 1 + "---|" * 23,
+        "|---|" * 1 + "---|" * 24,
     ]
     for s in done:
         r = s.row
         lines.append(
-            f"| {s.loop} | {s.workers} | {s.n} | {' + '.join(map(str, s.each))} "
+            f"| {s.loop} | {s.workers} | {s.collector or 'default'} | {s.n} "
+            f"| {' + '.join(map(str, s.each))} "
             f"| {r['turns']} | {r['lost']} | {r['twice']} | {r['gaps']} "
             f"| {r['share_p50']:.1f} / {r['share_p95']:.1f} / {r['share_p99']:.1f} "
             f"| {r['ear_p50']:.0f} / {r['ear_p95']:.0f} / {r['ear_p99']:.0f} "
@@ -816,13 +859,13 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
         "the stand-in's delay in it: STT client = transcript back, LLM client = first token, "
         "TTS client = first audio, to the media leg = first frame written):",
         "",
-        "| loop | workers | N | STT client | LLM client | TTS client | to the media leg |",
-        "|---|---|---|---|---|---|---|",
+        "| node | N | STT client | LLM client | TTS client | to the media leg |",
+        "|---|---|---|---|---|---|",
     ]
     for s in done:
         p50, p95 = s.row["parts_p50"], s.row["parts_p95"]
         cells = " | ".join(f"{p50.get(k, 0):.1f} / {p95.get(k, 0):.1f}" for k in STAGES)
-        lines.append(f"| {s.loop} | {s.workers} | {s.n} | {cells} |")
+        lines.append(f"| {label(s)} | {s.n} | {cells} |")
     lines += (
         []
         if not any(s.floor for s in done)
@@ -851,7 +894,7 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     ]
     for s in done:
         lines.append(
-            f"- {s.loop} {s.workers} worker(s) N={s.n}: {s.row['requests']}, stand-ins late p99 "
+            f"- {label(s)} N={s.n}: {s.row['requests']}, stand-ins late p99 "
             f"{s.row['providers_late_p99']:.1f} ms, callers' process CPU "
             f"{s.row['callers_cpu']:.0%}, each core busy "
             + " / ".join(f"{busy:.0%}" for busy in s.row["cores_busy"])
@@ -859,23 +902,29 @@ def report(done: list[Step], args: argparse.Namespace, started: str) -> str:
     lines += [
         "",
         "The node's garbage collections in the window, per generation: count, longest pause, "
-        "total ms:",
+        "total ms, objects they freed; then the objects the collector tracks at the window's "
+        "end, per generation, and those frozen out of its reach:",
         "",
     ]
     for s in done:
         gcs = s.row["gc"]
         lines.append(
-            f"- {s.loop} {s.workers} worker(s) N={s.n}: "
-            + ", ".join(f"gen{g} {c} / {mx:.1f} / {tot:.0f}" for g, (c, mx, tot) in gcs.items())
+            f"- {label(s)} N={s.n}: "
+            + ", ".join(
+                f"gen{g} {c} / {mx:.1f} / {tot:.0f} / {freed}"
+                for g, (c, mx, tot, freed) in gcs.items()
+            )
+            + f"; tracked {' / '.join(map(str, s.row['gc_tracked']))}, "
+            f"frozen {s.row['gc_frozen']}"
         )
     return "\n".join(lines) + "\n"
 
 
-def _ratios(best: dict[tuple[str, int], tuple[int, float]]) -> list[str]:
+def _ratios(best: dict[tuple[str, int, str], tuple[int, float]]) -> list[str]:
     """Each loop's largest passing N with several workers against one."""
     out = []
-    for (loop, workers), (n, _cpu) in best.items():
-        one = best.get((loop, 1))
+    for (loop, workers, collector), (n, _cpu) in best.items():
+        one = best.get((loop, 1, collector))
         if workers > 1 and one is not None:
             out.append(
                 f"- {loop}: {workers} workers carry **{n / one[0]:.2f}×** the whole calls of one "
@@ -895,6 +944,12 @@ def main() -> None:
         "--database",
         choices=("sqlite", "postgres"),
         help="default: sqlite, postgres when a run has several workers (every run alike)",
+    )
+    parser.add_argument(
+        "--gc",
+        default="default",
+        help="the nodes' server.gc_thresholds, each in turn: default (the product's) or "
+        "T0/T1/T2 (700/10/10,default: Python's own against the default)",
     )
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--stt-delay", type=float, default=100.0, help="ms")

@@ -19,7 +19,8 @@ PostgreSQL database the configuration names.
 Bench routes (this process only, not the product; a worker's on its own port): ``POST
 /bench/mark`` starts a window, ``GET /bench/window`` ends it (CPU share, RSS, event-loop lag,
 output lateness of the window), ``GET /bench/media`` the media counts of every call (frames
-in, dropped, sent) and the process's RSS.
+in, dropped, sent) and the process's RSS, ``GET /bench/heap`` the objects the garbage collector
+tracks (per generation) and those frozen out of its reach.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ class Meter:
         self.pbx = pbx
         self.lags: list[float] = []
         self.beat = 0.0
-        self.gc_pauses: list[tuple[int, float]] = []  # (generation, seconds) in the window
+        # (generation, seconds, objects collected) in the window
+        self.gc_pauses: list[tuple[int, float, int]] = []
         self._gc_start = 0.0
         self.cpu0 = self.wall0 = 0.0
         self.sent0: dict[str, int] = {}
@@ -147,7 +149,8 @@ class Meter:
         if phase == "start":
             self._gc_start = time.perf_counter()
         else:
-            self.gc_pauses.append((info["generation"], time.perf_counter() - self._gc_start))
+            pause = time.perf_counter() - self._gc_start
+            self.gc_pauses.append((info["generation"], pause, info["collected"]))
 
     async def watch_lag(self) -> None:
         while True:
@@ -202,13 +205,44 @@ class Meter:
             "gc_frozen": gc.get_freeze_count(),
             "gc": {
                 str(g): [
-                    sum(1 for gen, _ in self.gc_pauses if gen == g),
-                    1000 * max([p for gen, p in self.gc_pauses if gen == g] or [0.0]),
-                    1000 * sum(p for gen, p in self.gc_pauses if gen == g),
+                    sum(1 for gen, _, _ in self.gc_pauses if gen == g),
+                    1000 * max([p for gen, p, _ in self.gc_pauses if gen == g] or [0.0]),
+                    1000 * sum(p for gen, p, _ in self.gc_pauses if gen == g),
+                    sum(c for gen, _, c in self.gc_pauses if gen == g),
                 ]
                 for g in (0, 1, 2)
             },
+            "gc_tracked": [len(gc.get_objects(g)) for g in (0, 1, 2)],
+            "gc_census": census() if CENSUS else {},
         }
+
+
+def census() -> dict[str, int]:
+    """The objects the collector tracks by generation and kind (``g module.Class``), the 25
+    commonest of each."""
+    from collections import Counter
+
+    found: dict[str, int] = {}
+    for g in (0, 1, 2):
+        kinds = Counter(
+            f"{g} {getattr(type(o), '__module__', '?')}.{type(o).__qualname__}"
+            for o in gc.get_objects(g)
+        )
+        found.update(kinds.most_common(25))
+    found.update((f"module loaded since start-up: {name}", 1) for name in loaded_since())
+    return found
+
+
+CENSUS = bool(os.environ.get("BENCH_GC_CENSUS"))  # what the collector tracks, by kind
+STARTED_WITH: set[str] = set()  # the modules loaded when the node was up
+
+
+def loaded_since() -> list[str]:
+    return sorted(set(sys.modules) - STARTED_WITH) if STARTED_WITH else []
+
+
+async def remember_modules(_app: web.Application) -> None:
+    STARTED_WITH.update(sys.modules)
 
 
 def rss_kib() -> int:
@@ -267,6 +301,11 @@ def main() -> int:
             {"counts": pbx.counts, "live": len(pbx.sessions), "rss_kib": rss_kib()}
         )
 
+    async def heap(_: web.Request) -> web.Response:
+        tracked = [len(gc.get_objects(g)) for g in (0, 1, 2)]
+        found = {"tracked": tracked, "frozen": gc.get_freeze_count()}
+        return web.json_response(found | ({"census": census()} if CENSUS else {}))
+
     async def lag_watch(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(meter.watch_lag())
         yield
@@ -281,12 +320,16 @@ def main() -> int:
         threading.Thread(
             target=meter.watch_stalls, args=(main_id, args.stalls), daemon=True
         ).start()
-    freeze = getattr(cli, "freeze_startup_heap", None)  # as `voicedock serve` does, if it does
-    if freeze is not None:
-        app.on_startup.append(freeze)
+    # The collector's policy as `voicedock serve` sets it (an older tree: its freeze, if any).
+    policy = getattr(cli, "garbage_collector", None)
+    settle = policy(settings.server) if policy else getattr(cli, "freeze_startup_heap", None)
+    if settle is not None:
+        app.on_startup.append(settle)
+    app.on_startup.append(remember_modules)
     app.router.add_post("/bench/mark", mark)
     app.router.add_get("/bench/window", window)
     app.router.add_get("/bench/media", media)
+    app.router.add_get("/bench/heap", heap)
     app.cleanup_ctx.append(lag_watch)
     kind = settings.server.event_loop
     print(f"node {settings.node.id} pid {os.getpid()} loop {kind}", flush=True)

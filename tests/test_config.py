@@ -56,6 +56,8 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[server]\nport = 70000\n", "server.port"),
         ("[server]\nbogus = 1\n", "server.bogus"),
         ("[server]\nevent_loop = 'trio'\n", "server.event_loop"),
+        ("[server]\ngc_thresholds = [10, 10, 10]\n", "server.gc_thresholds[0]"),
+        ("[server]\ngc_thresholds = [2000, 10]\n", "server.gc_thresholds"),
         ("[pbx]\nkind = 'sip'\n", "pbx.kind"),
         ("[pbx.asterisk]\noriginate_via = 'both'\n", "pbx.asterisk.originate_via"),
         (

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeAlias, TypeVar
 
 from voicedock import __version__, logs
-from voicedock.config import Settings, load_settings
+from voicedock.config import ServerSettings, Settings, load_settings
 from voicedock.config.node import WORKERS_MAX
 from voicedock.domain.records import ApiKey
 from voicedock.errors import ConfigError, StoreError
@@ -177,7 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
             return supervise(settings, count, worker_command(serving, count))
     kind = settings.server.event_loop
     app = create_app(settings)
-    app.on_startup.append(freeze_startup_heap)  # after the service opened (cleanup_ctx)
+    app.on_startup.append(garbage_collector(settings.server))  # after the service opened
     where = f"http://{settings.server.host}:{settings.server.port}"
     if worker is not None:
         where = f"{where} (node {settings.node.id}, its own port {worker.place.own_port})"
@@ -200,14 +200,20 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-async def freeze_startup_heap(_app: object) -> None:
-    """What start-up loaded and opened (modules, settings, the service) lives as long as the
-    process: ``gc.freeze()`` takes it out of the cyclic collector's reach, so that a full
-    collection scans only what calls create. Without it each one walked the whole heap and
-    stopped every call's audio and turns for 100 ms and more with a few hundred calls
-    (bench/results/call_capacity-2026-11-24.md)."""
-    gc.collect()
-    gc.freeze()
+def garbage_collector(server: ServerSettings) -> Callable[[object], Awaitable[None]]:
+    """The collector policy `voicedock serve` sets once the service is open (docs/performance/
+    sizing.md, "Garbage collection"): what start-up loaded and opened (modules, settings, the
+    service) lives as long as the process, so ``gc.freeze()`` takes it out of the cyclic
+    collector's reach and a full collection scans only what calls create (without it each one
+    walked the whole heap and stopped every call for 100 ms and more at a few hundred calls);
+    then ``server.gc_thresholds`` space the collections."""
+
+    async def settle(_app: object) -> None:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*server.gc_thresholds)
+
+    return settle
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:

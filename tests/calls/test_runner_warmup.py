@@ -122,3 +122,20 @@ async def test_the_voice_is_warm_before_start_returns(
         whisper_free.set()
         await runner.aclose()
     assert ran == ["tts", "stt"]
+
+
+async def test_what_a_call_runs_is_loaded_at_start_up_with_a_media_pbx(
+    store: MemoryStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loaded before `voicedock serve` freezes start-up's heap, not on the event loop while
+    the first call is answered; a node without media loads no speech pipeline."""
+    import voicedock.calls.runner as runner_module
+
+    loaded: list[str] = []
+    monkeypatch.setattr(runner_module, "load_call_path", lambda: loaded.append("call path"))
+    settings.speech.stt = settings.speech.tts = "no-such-engine"  # no model to load
+    for pbx, expected in ((FakePbx(), []), (MediaFakePbx(media_server=None), ["call path"])):
+        runner = calls_of(store, pbx, settings)[1]
+        await runner.start(warm_up=True)
+        await runner.aclose()
+        assert loaded == expected

@@ -33,7 +33,7 @@ from voicedock import logs
 from voicedock.api import serve
 from voicedock.api.api_keys import issue_api_key
 from voicedock.api.app import create_app
-from voicedock.cli import freeze_startup_heap
+from voicedock.cli import garbage_collector
 from voicedock.config import load_settings
 from voicedock.config.workers import WorkerPlace, worker_settings
 from voicedock.pipeline.providers.registry import llm_registry, stt_registry, tts_registry
@@ -198,7 +198,7 @@ def main(config: str, *worker: str) -> int:
         command = worker_command(["-m", "nodes.node_process", config], settings.node.workers)
         return supervise(settings, settings.node.workers, command)
     app = create_app(settings)
-    app.on_startup.append(freeze_startup_heap)
+    app.on_startup.append(garbage_collector(settings.server))
     serve.run(app, host=settings.server.host, port=settings.server.port, worker=role)
     return 0
 

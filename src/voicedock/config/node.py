@@ -13,6 +13,7 @@ from voicedock.config.fields import NAME_MAX, Port, Table, matching, within
 from voicedock.validation import TOKEN_PATTERN
 
 WORKERS_MAX = 256  # worker processes of one `voicedock serve`
+GC_THRESHOLDS = (2000, 10, 100)  # server.gc_thresholds' default
 
 
 class ServerSettings(Table):
@@ -24,6 +25,17 @@ class ServerSettings(Table):
     # The event loop `voicedock serve` runs on: "uvloop" carries more media sessions per core
     # (docs/performance/media.md).
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    # Python's cyclic garbage collector, as `gc.set_threshold` takes them: a young collection
+    # once this many more container objects live than at the last one, a middle one every so
+    # many young ones, a full one every so many middle ones (and only when the objects that
+    # reached the oldest generation since the last full one are over a quarter of those it
+    # kept). What start-up loaded is frozen out of its reach. Python's own: [700, 10, 10]
+    # (docs/performance/sizing.md, "Garbage collection").
+    gc_thresholds: tuple[
+        Annotated[int, Meta(ge=100, le=1_000_000)],
+        Annotated[int, Meta(ge=1, le=1000)],
+        Annotated[int, Meta(ge=1, le=1000)],
+    ] = GC_THRESHOLDS
 
 
 class DatabaseSettings(Table):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from numpy import fft  # loaded with this module (numpy loads it on first use otherwise)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -170,7 +171,7 @@ class EchoGate:
         if not ref.any():
             return 0.0
         size = 1 << int(len(ref) + w - 1).bit_length()
-        corr = np.fft.irfft(np.fft.rfft(ref, size) * np.conj(np.fft.rfft(x, size)), size)
+        corr = fft.irfft(fft.rfft(ref, size) * np.conj(fft.rfft(x, size)), size)
         corr = corr[: len(ref) - w + 1]  # corr[k] = sum x[n] * ref[k + n]
         squares = np.concatenate(([0.0], np.cumsum(ref * ref)))
         ref_energy = squares[w:] - squares[:-w]

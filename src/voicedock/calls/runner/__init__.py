@@ -43,6 +43,15 @@ if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answe
     from voicedock.pipeline.turn_engine import ConversationConfig
 
 
+def load_call_path() -> None:
+    """The modules a served call runs (its live conversation, the dialogue, the audio
+    pipeline), loaded now rather than on the event loop while the first call is answered
+    (tens of ms there, every call's audio waiting). At start-up they are among what
+    `voicedock serve` then freezes out of the garbage collector's reach (cli.py
+    ``garbage_collector``): loaded during a call, every full collection would walk them."""
+    import voicedock.calls.live.conversation  # noqa: F401
+
+
 class CallRunner:
     def __init__(
         self,
@@ -100,12 +109,14 @@ class CallRunner:
         return self._pbx if isinstance(self._pbx, MediaPbx) else None
 
     async def start(self, *, warm_up: bool = False) -> None:
-        """Start; with ``warm_up`` (only when the PBX carries media), load the default speech
-        models and run each once so the first call is not slower than the tenth
-        (``NodeSpeech.start``)."""
+        """Start; with ``warm_up`` (only when the PBX carries media), load what serving a call
+        runs (``load_call_path``) and the default speech models, and run each model once, so
+        the first call is not slower than the tenth (``NodeSpeech.start``)."""
         if self._started or self._closed:
             return
         self._started = True
+        if warm_up and self.media_pbx is not None:
+            load_call_path()
         await self.served.start()
         await self.backlog.start()
         if self.presynthesis is not None:

@@ -256,35 +256,35 @@ class SseDecoder:
         self._event = ""
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
-        self._buffer += chunk
+        # Line ends are found by bytes.find (a streamed reply is an event per token: the
+        # chunks' bytes are not walked one by one in Python), and the buffer is cut once.
+        buffer = self._buffer + chunk
+        start = 0
+        if self._skip_lf and buffer:
+            start = 1 if buffer[:1] == b"\n" else 0
+            self._skip_lf = False
         events: list[SseEvent] = []
-        while True:
-            line, found = self._next_line()
-            if not found:
-                return events
+        lf, cr = buffer.find(b"\n", start), buffer.find(b"\r", start)
+        while lf >= 0 or cr >= 0:
+            end = lf if cr < 0 or 0 <= lf < cr else cr
+            line = buffer[start:end].decode("utf-8", "replace")
+            start = end + 1
+            if end == cr:
+                # A CR ends the line at once; an LF right after it (maybe in the next chunk)
+                # is the second half of a CRLF and is skipped.
+                if start == len(buffer):
+                    self._skip_lf = True
+                elif buffer[start] == 0x0A:
+                    start += 1
+            if 0 <= lf < start:
+                lf = buffer.find(b"\n", start)
+            if 0 <= cr < start:
+                cr = buffer.find(b"\r", start)
             event = self._take_line(line)
             if event is not None:
                 events.append(event)
-
-    def _next_line(self) -> tuple[str, bool]:
-        if self._skip_lf and self._buffer:
-            if self._buffer[:1] == b"\n":
-                self._buffer = self._buffer[1:]
-            self._skip_lf = False
-        for index, byte in enumerate(self._buffer):
-            if byte == 0x0A or byte == 0x0D:
-                line = self._buffer[:index]
-                rest = self._buffer[index + 1 :]
-                if byte == 0x0D:
-                    # A CR ends the line at once; an LF right after it (maybe in the next
-                    # chunk) is the second half of a CRLF and is skipped.
-                    if rest[:1] == b"\n":
-                        rest = rest[1:]
-                    elif not rest:
-                        self._skip_lf = True
-                self._buffer = rest
-                return line.decode("utf-8", "replace"), True
-        return "", False
+        self._buffer = buffer[start:]
+        return events
 
     def _take_line(self, line: str) -> SseEvent | None:
         if not line:
