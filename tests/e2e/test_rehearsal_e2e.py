@@ -285,7 +285,7 @@ async def test_a_mocked_tool_answers_the_model_and_the_organization_s_server_is_
                 "tool_mocks": [{"name": "book_appointment", "result": CANNED}],
                 "expectations": [
                     {"type": "tool-called", "name": "book_appointment", "arguments": MONDAY},
-                    {"type": "said", "contains": "for Monday at nine"},
+                    {"type": "said", "contains": "Monday at nine"},
                 ],
             }  # fmt: skip
             status, suite = await live.post(
