@@ -33,16 +33,14 @@ from voicedock.media.pacer import Pacer
 from voicedock.media.playback import Playback, PlayoutResult
 from voicedock.media.transport import TRANSPORT_ERRORS, CloseReason, put_dropping_oldest
 from voicedock.pbx.freeswitch.media.audio_stream_wire import parse_metadata
-from voicedock.pbx.freeswitch.media.playout_files import PlayoutFiles
+from voicedock.pbx.freeswitch.media.playout_files import ChannelPlayback, PlayoutFiles
 
 log = logging.getLogger("voicedock.media.freeswitch")
 
 
-class PlaybackControl(Protocol):
+class PlaybackControl(ChannelPlayback, Protocol):
     """The ESL side of one channel's media (implemented by the FreeSWITCH adapter)."""
 
-    async def play_file(self, path: str) -> None: ...  # queue playback <path> on the channel
-    async def stop_playback(self) -> None: ...  # uuid_break <uuid> all
     async def hangup(self) -> None: ...  # uuid_kill <uuid>
     async def stop_stream(self) -> None: ...  # uuid_audio_stream <uuid> stop
 
@@ -73,9 +71,8 @@ class FreeswitchCallMedia(Closable):
         self._playout = PlayoutFiles(  # the websocket's and the channel's, not the media's
             fmt,
             self._tasks,
-            send=ws.send_str,
-            play_file=control.play_file,
-            stop_playback=control.stop_playback,
+            ws.send_str,
+            control,
             chunk_ms=chunk_ms,
             lead_ms=lead_ms,
             max_queued_frames=max_queued_frames,

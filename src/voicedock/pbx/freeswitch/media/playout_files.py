@@ -2,20 +2,20 @@
 
 The community mod_audio_stream does not play what it receives: it writes each ``streamAudio``
 message to a file and fires ``mod_audio_stream::play``; the PBX adapter hands that event to
-``on_play_event`` and the ``playback`` of the file is queued on the channel (``play_file``),
-behind the files still playing, so the channel plays them back to back. Audio goes out in
-chunks (``chunk_ms``), kept at most ``lead_ms`` ahead of what the caller hears so that barge-in
-has little to throw away.
+``on_play_event`` and the ``playback`` of the file is queued on the channel
+(``ChannelPlayback.play_file``), behind the files still playing, so the channel plays them
+back to back. Audio goes out in chunks (``chunk_ms``), kept at most ``lead_ms`` ahead of what
+the caller hears so that barge-in has little to throw away.
 
 The ``Pacer`` is reused as the queue of utterances (back-pressure, ``clear``) and driven on its
 own virtual clock (``Pacer.run``, not the shared 20 ms ``MediaClock``) whose ``sleep`` waits only
 while FreeSWITCH already holds ``lead_ms`` of audio. Its tick only collects frames into chunks;
 the chunks a tick completed are sent right after it (``after_tick``), in order.
 
-* **Barge-in:** ``flush`` drops our queue and FreeSWITCH's (``stop_playback``: ``uuid_break
-  <uuid> all``); play events of chunks sent before the flush are ignored when they arrive (the
-  k-th play event belongs to the k-th ``streamAudio`` message: the module numbers its files in
-  order).
+* **Barge-in:** ``flush`` drops our queue and FreeSWITCH's (``ChannelPlayback.stop_playback``:
+  ``uuid_break <uuid> all``); play events of chunks sent before the flush are ignored when they
+  arrive (the k-th play event belongs to the k-th ``streamAudio`` message: the module numbers
+  its files in order).
 * **Played:** by the clock (``PlayoutTimeline``) from the moment each file is queued on the
   channel; FreeSWITCH reports nothing per frame.
 """
@@ -26,6 +26,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Protocol
 
 from voicedock.aio import Supervisor
 from voicedock.domain.audio import AudioFormat
@@ -38,11 +39,18 @@ from voicedock.pbx.freeswitch.media.audio_stream_wire import encode_stream_audio
 from voicedock.pbx.freeswitch.media.playout import PlayoutTimeline, Segment
 from voicedock.weak import weak_method
 
-__all__ = ["PlayoutFiles"]
+__all__ = ["ChannelPlayback", "PlayoutFiles"]
 
 log = logging.getLogger("voicedock.media.freeswitch")
 
 _auto_ids = itertools.count(1)
+
+
+class ChannelPlayback(Protocol):
+    """What the playout asks of the channel (over ESL: the adapter's ``PlaybackControl``)."""
+
+    async def play_file(self, path: str) -> None: ...  # queue playback <path> on the channel
+    async def stop_playback(self) -> None: ...  # uuid_break <uuid> all
 
 
 class PlayoutFiles:
@@ -52,21 +60,18 @@ class PlayoutFiles:
         self,
         fmt: AudioFormat,
         tasks: Supervisor,
-        *,
         send: Callable[[str], Awaitable[None]],
-        play_file: Callable[[str], Awaitable[None]],
-        stop_playback: Callable[[], Awaitable[None]],
+        channel: ChannelPlayback,
+        *,
         chunk_ms: int = 400,
         lead_ms: int = 1200,
         max_queued_frames: int = 250,
     ) -> None:
         """``tasks``: the media's, for audio that streams in; ``send`` a ``streamAudio``
-        message on the websocket; ``play_file`` queues the playback of a file on the channel,
-        ``stop_playback`` drops what the channel has queued (``uuid_break all``)."""
+        message on the websocket; ``channel`` plays the files the module wrote."""
         self._format = fmt
         self._tasks = tasks
-        self._send = send
-        self._play_file, self._stop_playback = play_file, stop_playback
+        self._send, self._channel = send, channel
         self._frame_bytes = fmt.frame_bytes()
         self._stream_rate = fmt.sample_rate  # L16 both ways at the call's rate
         self._chunk_frames = max(1, chunk_ms // 20)
@@ -126,7 +131,7 @@ class PlayoutFiles:
             self._files.get_nowait()
         async with self._esl_lock:
             try:
-                await self._stop_playback()
+                await self._channel.stop_playback()
             except PbxError as exc:
                 log.warning("audio stream: uuid_break failed: %s", exc)
         self.timeline.clear()
@@ -161,7 +166,7 @@ class PlayoutFiles:
                 if index < self._discard_before:
                     continue  # a barge-in came while it waited for the lock
                 try:
-                    await self._play_file(path)
+                    await self._channel.play_file(path)
                 except PbxError as exc:
                     log.warning("audio stream: playback failed: %s", exc)
                     self.timeline.lost(index)
