@@ -31,8 +31,7 @@ the end: grace, final message, fallback).
 
 The caller's keypad follows the assistant's plan as on a pipeline call (``pipeline/keypad.py``):
 each key barges in, the entry is ONE user item the model answers; a plan turned off
-(``enabled`` False) ignores every key.
-
+(``enabled`` False) ignores every key (``keypad_entries.py``).
 """
 
 from __future__ import annotations
