@@ -12,10 +12,9 @@ system item), and a ``say`` (the silence prompt too) cancels the model's reply i
 the dead-air cover plays while the model's late reply is still awaited. Provider failures end
 the call with the spoken fallback and reason ``provider-error``: never open and silent. Where a
 pipeline takes over a failed session (``hand_over_after_s``: the assistant's fallback plan,
-``pipeline/realtime_fallback.py``), a failed session (refused, dropped, a server error or a
-failed response, no answer within that time) ends the dialogue with ``SESSION_FAILED`` instead,
-once what was being said is played; ``take_handover`` tells the pipeline what it goes on from
-(the caller's words the session neither transcribed nor answered: ``unanswered_turns.py``).
+``pipeline/realtime_fallback.py``), a failed session ends the dialogue with ``SESSION_FAILED``
+instead, once what was being said is played, and the pipeline takes over from ``handover``
+(``pipeline/dialogue/realtime/handover.py``).
 
 The dialogue routes the provider's events to its parts, one job each: its own in
 ``pipeline/dialogue/realtime/`` (``caller_stream.py`` the caller's audio to the provider,
@@ -23,31 +22,28 @@ The dialogue routes the provider's events to its parts, one job each: its own in
 words as the caller heard them, ``function_calls.py`` the model's function calls,
 ``silence_watch.py`` the call's limits and the silence prompt, ``answer_watch.py`` the model's
 answer awaited (the dead air covered, a session that does not answer failed),
-``unanswered_turns.py`` the caller's words a pipeline would hear again), and those it shares
-with the turn engine in ``pipeline/dialogue/`` (the assistant's audio, the interruptible tasks,
-the transcript keeper, the first message, the tool calls with their filler, the keypad input
-and the end: grace, final message, fallback).
+``unanswered_turns.py`` the caller's words a pipeline would hear again, ``handover.py`` the
+failed session handed to the pipeline, ``own_words.py`` what voicedock says itself,
+``keypad_entries.py`` what the caller's keys become for the model), and those it shares with
+the turn engine in ``pipeline/dialogue/`` (the assistant's audio, the interruptible tasks, the
+transcript keeper, the first message, the tool calls with their filler, the keypad input and
+the end: grace, final message, fallback).
 
 The caller's keypad follows the assistant's plan as on a pipeline call (``pipeline/keypad.py``):
-each key barges in, the entry is ONE user item, ``"Keypad: 1234#"``, the model answers; an
-entry still open when the server VAD ends a spoken turn ends with it, and the model answers
-the two at once (its reply in flight is replaced). What was pressed when the call ends is
-recorded. A plan turned off (``enabled`` False) ignores every key.
+each key barges in, the entry is ONE user item the model answers; a plan turned off
+(``enabled`` False) ignores every key (``keypad_entries.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from typing import Self
 
 from voicedock.aio import Supervisor, started
-from voicedock.logs import describe
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.assistant_audio import AssistantAudio
 from voicedock.pipeline.dialogue.base import DialogueBase
@@ -61,14 +57,15 @@ from voicedock.pipeline.dialogue.ending import (
 )
 from voicedock.pipeline.dialogue.first_message import opening
 from voicedock.pipeline.dialogue.interruptible_tasks import InterruptibleTasks
-from voicedock.pipeline.dialogue.keypad_input import KeypadInput
 from voicedock.pipeline.dialogue.realtime.answer_watch import AnswerWatch
 from voicedock.pipeline.dialogue.realtime.caller_stream import CallerStream
 from voicedock.pipeline.dialogue.realtime.function_calls import FunctionCalls
+from voicedock.pipeline.dialogue.realtime.handover import SessionHandover
+from voicedock.pipeline.dialogue.realtime.keypad_entries import KeypadEntries
 from voicedock.pipeline.dialogue.realtime.messages import AssistantMessages
+from voicedock.pipeline.dialogue.realtime.own_words import OwnWords
 from voicedock.pipeline.dialogue.realtime.silence_watch import SilenceWatch
 from voicedock.pipeline.dialogue.realtime.turn_latency import TurnTimer
-from voicedock.pipeline.dialogue.realtime.unanswered_turns import UnansweredTurns
 from voicedock.pipeline.dialogue.tool_calls import ToolCalls
 from voicedock.pipeline.dialogue.transcript import TranscriptKeeper
 from voicedock.pipeline.frames import (
@@ -81,7 +78,6 @@ from voicedock.pipeline.frames import (
     TurnLatency,
     supervisor_note,
 )
-from voicedock.pipeline.keypad import KeypadEntry
 from voicedock.pipeline.output import OutputSink
 from voicedock.pipeline.providers.base import (
     ProviderError,
@@ -105,22 +101,6 @@ from voicedock.weak import weak_method
 
 log = logging.getLogger("voicedock.pipeline")
 
-# The end of a dialogue whose failed session a pipeline takes over (never a call's end reason).
-SESSION_FAILED = "session-failed"
-
-
-@dataclass(frozen=True, slots=True)
-class Handover:
-    """What a pipeline taking over a failed session goes on from (the transcript aside)."""
-
-    error: Exception  # why the session failed
-    # The caller's words the session neither transcribed nor answered, then all they said
-    # since it failed; ``caller_turn``: some were said before it failed.
-    unanswered: bytes
-    caller_turn: bool
-    reply_cut: bool  # the model's reply stopped midway (kept as heard)
-    awaiting_reply: bool  # the caller's last turn (or keys) is not answered yet
-
 
 class RealtimeDialogue(DialogueBase):
     def __init__(
@@ -143,10 +123,6 @@ class RealtimeDialogue(DialogueBase):
         error or does not answer the caller within that many seconds."""
         self.config = cfg = config or ConversationConfig()
         self._speech = speech
-        self._hand_over_after_s = hand_over_after_s
-        self._unanswered = UnansweredTurns(cfg.sample_rate)
-        self._handover: Handover | None = None
-        self.handing_over = False  # the session failed: the dialogue ends for a pipeline
         self._session_over = False  # the provider's events ended
         self._wall = wall_clock
         self._transcript = TranscriptKeeper(on_transcript)  # final as the provider says
@@ -179,12 +155,15 @@ class RealtimeDialogue(DialogueBase):
             wall_clock=wall_clock,
             spawn=spawn,
         )
+        self._own_words = own = OwnWords(
+            self._messages, cfg.silence_prompt_message, spawn_speech=weak_method(self._spawn_speech)
+        )
         self._function_calls = FunctionCalls(
             ToolCalls(tools, self._tasks, cfg),
             self._transcript,
             self._messages,
             wall_clock,
-            say_filler=weak_method(self._say_filler),
+            say_filler=own.filler,
             end_call=weak_method(self._assistant_ended),
         )
         self._watch = SilenceWatch(
@@ -193,7 +172,11 @@ class RealtimeDialogue(DialogueBase):
             audible=lambda: audio.audible,
             busy=weak_method(self._busy),
             on_end=weak_method(self._limit_reached),
-            on_prompt=weak_method(self._prompt_silence),
+            on_prompt=own.prompt_silence,
+        )
+        # A pipeline's, should the session fail (``hand_over_after_s`` set).
+        self.handover = SessionHandover(
+            cfg, self._end, self._messages, self._interruptible, after_s=hand_over_after_s
         )
         self._answer = AnswerWatch(
             cfg,
@@ -204,9 +187,17 @@ class RealtimeDialogue(DialogueBase):
             hand_over_after_s=hand_over_after_s,
             spawn=spawn,
             spawn_speech=weak_method(self._spawn_speech),
-            on_no_answer=weak_method(self._session_failed),
+            on_no_answer=self.handover.fail,
         )
-        self._keypad = KeypadInput(cfg.keypad, wall_clock, weak_method(self._keypad_due))
+        self._keypad = KeypadEntries(
+            cfg.keypad,
+            wall_clock,
+            self._transcript,
+            self._answer,
+            self._end,
+            barge_in=weak_method(self._barge_in),
+            spawn=spawn,
+        )
 
     # ── lifecycle ────────────────────────────────────────────────────────────────────────
     async def __aenter__(self) -> Self:
@@ -214,13 +205,15 @@ class RealtimeDialogue(DialogueBase):
         conv = self._speech.connect(self.config.instructions, self.config.tools)
         # The socket may be open when the session update failed: closed then.
         self._conv = await started(conv, conv.connect)
+        self._own_words.connected(conv)
+        self._keypad.connected(conv)
         await self._tasks.start()
         self._spawn(self._follow_provider(conv))
         self._spawn(self._caller.run(conv))
         self._spawn(self._watch.run())
         first = opening(self.config)
         if isinstance(first, Say):
-            self._spawn(self._say(first.text), speech=True)
+            self._own_words.say(first.text)
         elif isinstance(first, EndCall):  # a refused call: its message, then the end
             self._spawn(self._finish(first.reason, first.final_message))
         return self
@@ -232,9 +225,7 @@ class RealtimeDialogue(DialogueBase):
             return
         for task in self._tasks.children:
             task.cancel()  # waited for last: our speech is cut first
-        if (keys := self._keypad.flush()) is not None:
-            # Pressed before the call ended: recorded, not answered.
-            self._transcript.add(self._keypad.entry(keys))
+        self._keypad.record_open()
         await self._messages.cut_all()
         if on_quiet is not None:
             await on_quiet()
@@ -245,8 +236,7 @@ class RealtimeDialogue(DialogueBase):
 
     # ── inputs (the TurnEngine surface) ────────────────────────────────────────────────
     def feed_audio(self, pcm: bytes) -> None:
-        if self._hand_over_after_s is not None and not self._end.closed:
-            self._unanswered.feed(pcm)  # the pipeline's, should the session fail
+        self.handover.feed(pcm)  # the pipeline's, should the session fail
         if self._end.over:
             return
         self._caller.feed(pcm)
@@ -256,12 +246,11 @@ class RealtimeDialogue(DialogueBase):
         if self._end.over or self._conv is None or not self._keypad.enabled:
             return  # the keypad off: no barge-in, no entry, nothing for the model
         self._watch.key_pressed()
-        keys = self._keypad.press(digit)
-        self._spawn(self._key_pressed(self._conv, keys))
+        self._keypad.press(digit)
 
     async def say(self, text: str) -> None:
         if not self._end.over:
-            self._spawn(self._say(text), speech=True)
+            self._own_words.say(text)
 
     async def inject_context(
         self, text: str, trigger_response: bool = False, source: ContextSource = "api"
@@ -299,31 +288,30 @@ class RealtimeDialogue(DialogueBase):
         raise ProviderError("the speech-to-speech session ended")
 
     async def _provider_event(self, conv: RealtimeConversation, event: RealtimeEvent) -> None:
-        handing_over = self._hand_over_after_s is not None
+        handing_over = self.handover.enabled
         match event:
             case RealtimeAudio(pcm=pcm):
                 if not self._watch.caller_speaking:
-                    self._unanswered.answered()
+                    self.handover.unanswered.answered()
                 await self._messages.reply_audio(pcm)
             case RealtimeTranscript(role="assistant", text=delta):
                 self._messages.reply_text(delta)
             case RealtimeTranscript(role="user", text=text):
-                self._unanswered.transcribed()
+                self.handover.unanswered.transcribed()
                 if text.strip():
                     self._watch.activity()
                     now = self._wall()
                     self._transcript.add(TranscriptEntry("user", text.strip(), now, now))
             case RealtimeSpeechStarted():
                 self._watch.caller_started()
-                self._unanswered.started()
+                self.handover.unanswered.started()
                 await self._barge_in(conv)
             case RealtimeSpeechStopped():
                 self._watch.caller_stopped()
-                self._unanswered.stopped()
+                self.handover.unanswered.stopped()
                 self._answer.awaiting()
                 self._timer.decided()
-                if (keys := self._keypad.flush()) is not None:
-                    self._spawn(self._answer_keys(conv, keys))  # one reply for both
+                self._keypad.turn_ended()  # an open entry too: one reply for both
                 self._answer.cover_dead_air()
             case RealtimeResponseDone(status=status):
                 if status == "failed" and handing_over:
@@ -331,7 +319,7 @@ class RealtimeDialogue(DialogueBase):
                 if (reply := self._messages.reply_done()) is not None:
                     self._spawn(self._messages.settle_played(reply), speech=True)
             case RealtimeFunctionCall() as call:
-                self._unanswered.answered()
+                self.handover.unanswered.answered()
                 self._spawn(self._function_calls.carry_out(conv, call))
             case RealtimeError(code=code, kind=kind):
                 if kind == "server_error" and handing_over:
@@ -348,62 +336,6 @@ class RealtimeDialogue(DialogueBase):
         """Something is said, the model's answer is awaited or one of its tools runs."""
         speaking = bool(self._assistant_audio.speeches)
         return speaking or self._messages.awaiting_reply or self._function_calls.running > 0
-
-    async def _say(self, text: str) -> None:
-        """Speak ``text`` through our TTS, after cutting the model's reply in flight."""
-        if self._conv is not None:
-            await self._conv.cancel_response()
-            await self._conv.inject_context(f"The assistant says to the caller: {text}")
-        await self._messages.cut_reply()
-        await self._messages.speak(text)
-
-    # ── the caller's keypad ──────────────────────────────────────────────────────────────
-    async def _key_pressed(self, conv: RealtimeConversation, keys: KeypadEntry | None) -> None:
-        await self._barge_in(conv)  # a key barges in like speech
-        if keys is not None:
-            await self._answer_keys(conv, keys)
-
-    def _keypad_due(self, deadline: float) -> None:
-        keys = self._keypad.expire(deadline)
-        if keys is not None and self._conv is not None and not self._end.ending:
-            self._spawn(self._answer_keys(self._conv, keys))
-
-    async def _answer_keys(self, conv: RealtimeConversation, keys: KeypadEntry) -> None:
-        self._transcript.add(self._keypad.entry(keys))
-        self._answer.awaiting()
-        await conv.user_text(keys.text)
-
-    # ── a pipeline taking over the failed session ────────────────────────────────────────
-    def take_handover(self) -> Handover | None:
-        """What a pipeline goes on from, once the dialogue ended ``SESSION_FAILED``, with the
-        caller's words kept until now (given up: later audio is the pipeline's)."""
-        if self._handover is None:
-            return None
-        return dataclasses.replace(self._handover, unanswered=self._unanswered.take())
-
-    async def _session_failed(self, exc: Exception) -> None:
-        """The session failed and a pipeline takes over: nothing new starts here, what is
-        being said is played (within ``fallback_timeout_s``), then the dialogue ends
-        ``SESSION_FAILED`` (the caller's words are kept for the pipeline meanwhile)."""
-        if self._end.ending:
-            return
-        self._end.ending = self.handing_over = True
-        log.warning("speech-to-speech session failed (%s): a pipeline takes over", describe(exc))
-        caller_turn = self._unanswered.pending
-        self._unanswered.failed()
-        self._answer.stop()
-        reply = self._messages.reply  # the model's reply in flight: its audio so far is played
-        saying = self._interruptible.running()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.config.fallback_timeout_s):
-                if saying:
-                    await asyncio.wait(saying)
-                if reply is not None:
-                    await reply.wait_played()
-        awaiting = self._messages.awaiting_reply
-        error = exc.with_traceback(None)  # kept, its frames (this dialogue's) are not
-        self._handover = Handover(error, b"", caller_turn, reply is not None, awaiting)
-        self._end.end(SESSION_FAILED)
 
     # ── the end ──────────────────────────────────────────────────────────────────────────
     async def _finish(self, reason: str, final: str | None) -> None:
@@ -437,12 +369,6 @@ class RealtimeDialogue(DialogueBase):
     def _spawn_speech(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None] | None:
         return self._spawn(coro, speech=True)
 
-    def _say_filler(self, text: str) -> None:
-        self._spawn(self._messages.speak(text), speech=True)
-
-    def _prompt_silence(self) -> None:
-        self._spawn(self._say(self.config.silence_prompt_message), speech=True)
-
     def _limit_reached(self, end: EndCall) -> None:
         self._spawn(self._finish(end.reason, end.final_message))
 
@@ -451,11 +377,8 @@ class RealtimeDialogue(DialogueBase):
 
     def _task_failed(self, exc: Exception) -> None:
         session_over = self._session_over or (self._conv is not None and self._conv.ended)
-        if (
-            self._hand_over_after_s is not None
-            and session_over
-            and isinstance(exc, SPEECH_FAILURES)
-        ):
-            self._spawn(self._session_failed(exc))  # a failing voice is the call's, as ever
+        if self.handover.takes_over(exc, session_over=session_over):
+            self._answer.stop()  # nothing to cover any more, nothing to wait for
+            self._spawn(self.handover.fail(exc))
             return
         self._spawn(self._finish(failure_reason(exc), self.config.fallback_message))

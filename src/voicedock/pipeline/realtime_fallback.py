@@ -37,6 +37,7 @@ from voicedock.aio import Closable, Coro, Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.dialogue.ending import CLOSED, INTERNAL_ERROR
+from voicedock.pipeline.dialogue.realtime.handover import SESSION_FAILED, Handover
 from voicedock.pipeline.fallback_plans.realtime import RealtimePlan
 from voicedock.pipeline.frames import (
     ChatMessage,
@@ -47,7 +48,7 @@ from voicedock.pipeline.frames import (
 )
 from voicedock.pipeline.provider_health import Attempt
 from voicedock.pipeline.providers.base import ProviderError
-from voicedock.pipeline.realtime_dialogue import SESSION_FAILED, Handover, RealtimeDialogue
+from voicedock.pipeline.realtime_dialogue import RealtimeDialogue
 from voicedock.pipeline.turn_engine import TurnEngine
 from voicedock.weak import weak_method
 
@@ -155,7 +156,7 @@ class RealtimeWithPipeline(Closable):
     @property
     def moving(self) -> bool:
         """The session failed and the pipeline does not listen yet."""
-        handing_over = self._session is not None and self._session.handing_over
+        handing_over = self._session is not None and self._session.handover.handing_over
         return self._engine is None and (self._moving or handing_over)
 
     def feed_audio(self, pcm: bytes) -> None:
@@ -187,7 +188,7 @@ class RealtimeWithPipeline(Closable):
     # ── the move ─────────────────────────────────────────────────────────────────────────
     async def _follow(self, session: RealtimeDialogue) -> None:
         reason = await session.wait_ended()
-        handover = session.take_handover() if reason == SESSION_FAILED else None
+        handover = session.handover.take() if reason == SESSION_FAILED else None
         if handover is None:
             self._session_served()
             self._end(reason)

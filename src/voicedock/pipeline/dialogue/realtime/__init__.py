@@ -11,4 +11,10 @@ with the parts both engines share, ``pipeline/dialogue/``):
                        not answer in time failed
     unanswered_turns.py  the caller's words the session neither transcribed nor answered:
                        what a pipeline taking over a failed session hears again
+    handover.py        a failed session handed to the pipeline that takes over: what was
+                       being said played, what it goes on from
+    own_words.py       what voicedock says itself (first message, say, silence prompt, tool
+                       filler): the model's reply cut, the model told
+    keypad_entries.py  the caller's keys: each one a barge-in, an entry one user item the
+                       model answers
 """

@@ -7,7 +7,7 @@ the model has not answered within that time (a stalled provider), the caller hea
 after it), by the rule both dialogues follow (``pipeline/filler.py`` ``dead_air``). Where a
 pipeline takes over a failed session (``hand_over_after_s``, ``pipeline/realtime_fallback.py``),
 no answer within that time, while the caller is not speaking and no function call runs, is the
-session's failure (``on_no_answer``).
+session's failure (``on_no_answer``, the watch stopped first).
 """
 
 from __future__ import annotations
@@ -84,4 +84,5 @@ class AnswerWatch:
         await asyncio.sleep(after_s)
         busy = self._silence.caller_speaking or self._function_calls.running > 0
         if self._messages.awaiting_reply and not busy:
+            self.stop()  # the session failed: nothing to cover any more
             await self._on_no_answer(ProviderTimeoutError("realtime: no answer in time"))
