@@ -512,16 +512,23 @@ async def run_step(
                     await asyncio.sleep(2)
                     step.round = await run_round(node, ari, pbx, lab.recordings_dir, n)
     finally:
-        text = log.read_text(errors="replace") if log.exists() else ""
-        step.tracebacks = text.count("Traceback")
-        for line in text.splitlines():
-            level = next((x for x in (" WARNING ", " ERROR ") if x in line), None)
-            if level is not None:  # the line's kind: its message without the call's id
-                kind = line.split(level, 1)[1].split(" [call ")[0]
-                step.log_lines[re.sub(r"call-[a-z]+-[A-Za-z0-9]+", "<call>", kind)[:120]] += 1
-        if log.exists():
-            shutil.copy(log, Path(tempfile.gettempdir()) / f"greeting_latency-{mode}-{n}.log")
+        step.tracebacks, step.log_lines = read_log(log, f"greeting_latency-{mode}-{n}.log")
     return step
+
+
+def read_log(log: Path, keep_as: str) -> tuple[int, Counter[str]]:
+    """The service's log: its tracebacks and its WARNING / ERROR lines counted by kind (the
+    message without the call's id); kept in the temporary directory as ``keep_as``."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    kinds: Counter[str] = Counter()
+    for line in text.splitlines():
+        level = next((x for x in (" WARNING ", " ERROR ") if x in line), None)
+        if level is not None:
+            kind = line.split(level, 1)[1].split(" [call ")[0]
+            kinds[re.sub(r"call-[a-z]+-[A-Za-z0-9]+", "<call>", kind)[:120]] += 1
+    if log.exists():
+        shutil.copy(log, Path(tempfile.gettempdir()) / keep_as)
+    return text.count("Traceback"), kinds
 
 
 async def bench(lab: LabAsterisk, workdir: Path, steps: list[int], modes: list[str]) -> list[Step]:

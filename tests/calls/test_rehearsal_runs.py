@@ -25,6 +25,7 @@ from voicedock.domain.rehearsal import (
     Scenario,
     Suite,
 )
+from voicedock.media.errors import MediaConnectionLost
 from voicedock.pbx.base import PbxEvent, PbxEventKind
 from voicedock.store import Store, open_store
 
@@ -102,6 +103,33 @@ async def test_scenarios_run_in_parallel_within_the_node_s_bound(store: Store) -
     assert stored is not None
     assert [r.name for r in stored.results] == ["a", "b", "c", "d", "e"]
     assert {r.outcome for r in stored.results} == {Outcome.PASSED}
+
+
+class LostCalls:
+    """Each test call fails in a task group, its media connection lost."""
+
+    async def call(self, setup: CallSetup) -> Observed:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(asyncio.sleep(1))
+            raise MediaConnectionLost("media connection lost (peer)")
+        raise AssertionError("unreachable")
+
+
+async def test_a_failed_test_call_s_reason_names_what_failed_not_its_task_group(
+    store: Store,
+) -> None:
+    rehearsals = Rehearsals(store, make_settings(), LostCalls())
+    await rehearsals.start()
+    try:
+        suite = await _suite(store, ["a"])
+        run = await rehearsals.ask(ORG, suite, assistant={"first_message": "Hi"})
+        assert await _ended(store, run.id) is RunStatus.ERROR
+    finally:
+        await rehearsals.aclose()
+    stored = await store.get_suite_run(ORG, run.id)
+    assert stored is not None
+    (result,) = stored.results
+    assert result.reason == "the test call failed (media connection lost (peer))"
 
 
 async def test_a_run_the_node_stops_ends_in_error(store: Store) -> None:

@@ -15,12 +15,13 @@ from voicedock.calls.offline_speech import operator_tts
 from voicedock.calls.rehearsal.simulated_caller import Synthesizer, Transcriber
 from voicedock.calls.transfers.decision import NodeTranscriber, transcribe_offline
 from voicedock.config import SpeechSettings
-from voicedock.domain.assistant_config import TtsConfig
+from voicedock.domain.assistant_config import SttConfig, TtsConfig
 from voicedock.errors import ProviderError
 from voicedock.pipeline.node_voices import node_voices
-from voicedock.pipeline.providers.base import Tts
-from voicedock.pipeline.providers.registry import create_tts
+from voicedock.pipeline.providers.base import Stt, Tts
+from voicedock.pipeline.providers.registry import create_stt, create_tts
 from voicedock.pipeline.recognition import NodeRecognition
+from voicedock.pipeline.worker_pool import Priority
 
 
 def caller_voice(
@@ -46,11 +47,19 @@ def caller_voice(
     return synthesize
 
 
-def caller_ears(recognition: NodeRecognition | None, speech: SpeechSettings) -> Transcriber:
-    """The simulated caller's ``Transcriber``."""
+def caller_ears(
+    recognition: NodeRecognition | None,
+    speech: SpeechSettings,
+    create: Callable[[SttConfig], Stt] = create_stt,
+) -> Transcriber:
+    """The simulated caller's ``Transcriber``. In the node's pool its transcriptions are
+    ``AHEAD``: nobody waits for them while the test call goes on (the run reads them when the
+    call is over), so every call's final transcripts, the test calls' assistants' included, go
+    first; at ``DUE`` twenty callers hearing their greetings at once queued each assistant's
+    transcription of the caller's answer behind twenty others."""
     if recognition is None:
         return transcribe_offline
-    return NodeTranscriber(recognition, speech)
+    return NodeTranscriber(recognition, speech, create, priority=Priority.AHEAD)
 
 
 __all__ = ["caller_ears", "caller_voice"]

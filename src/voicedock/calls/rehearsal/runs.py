@@ -185,7 +185,8 @@ class Rehearsals:
             except Exception as exc:  # one scenario's failure is its own result
                 log.warning("test call failed: %s", type(exc).__name__, exc_info=exc)
                 elapsed = int((time.monotonic() - began) * 1000)
-                observed = Observed(error=f"the test call failed ({exc})", duration_ms=elapsed)
+                why = f"the test call failed ({_cause(exc)})"
+                observed = Observed(error=why, duration_ms=elapsed)
         graded = await grades(self._judge, setup.scenario, observed)
         # Off the event loop: a said expectation's regex may take a while on a long transcript.
         results[index] = await asyncio.to_thread(judged, setup.scenario, observed, graded)
@@ -200,6 +201,13 @@ class Rehearsals:
                     await self._events.run_completed(tx, run)
         except StoreError as exc:  # the run goes on; its next write tries again
             log.warning("test run not saved: %s", type(exc).__name__)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """What failed: a task group's first error rather than the group."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _status(run: SuiteRun) -> RunStatus:

@@ -65,6 +65,7 @@ TURN_WAIT_S = 20.0  # the assistant's turn awaited before a step that waits for 
 QUIET_S = 1.5  # the assistant is done when quiet this long (after it spoke)
 RECORD_WAIT_S = 30.0  # the engine's record of the call, once it ended
 LEG_GONE_S = 2.0  # the caller leg's hang-up reported, once asked for
+HEARD_WAIT_S = 60.0  # what the leg heard all transcribed, once the call is over
 # The assistant's turns as the caller hears them: a pause in a sentence is not its end.
 _ENDPOINTING = EndpointingConfig(
     min_speech_ms=120, end_silence_ms=800, silence_timeout_ms=None, max_duration_ms=None
@@ -215,49 +216,58 @@ class PbxSimulatedCalls:
         leg = self._placed.leg(leg_id)
         began = time.monotonic()
         observed = Observed(call_id=call_id)
-        try:
-            await self._pbx.originate_test_call(leg_id, token)
+        hearing: _Hearing | None = None
+        # What the leg heard is transcribed until all of it is, the call over or not: in the
+        # node's pool that work waits behind the calls' own (``caller_speech.py``), and the
+        # test call is not kept up for it.
+        async with asyncio.TaskGroup() as ears:
             try:
-                async with asyncio.timeout(ANSWER_WAIT_S):
-                    await leg.answered.wait()
-            except TimeoutError:
-                observed.error = "the test call was not answered"
-                return observed
-            began = time.monotonic()
-            hearing = _Hearing(self._transcribe, began)
-            try:
-                async with asyncio.timeout(scenario.max_duration_seconds):
-                    observed.error = await self._converse(leg_id, scenario, hearing)
-            except TimeoutError:
-                log.info("test call reached its scenario's max_duration_seconds")
+                await self._pbx.originate_test_call(leg_id, token)
+                try:
+                    async with asyncio.timeout(ANSWER_WAIT_S):
+                        await leg.answered.wait()
+                except TimeoutError:
+                    observed.error = "the test call was not answered"
+                    return observed
+                began = time.monotonic()
+                hearing = _Hearing(self._transcribe, began)
+                transcribing = ears.create_task(hearing.transcribe())
+                try:
+                    async with asyncio.timeout(scenario.max_duration_seconds):
+                        observed.error = await self._converse(leg_id, scenario, hearing)
+                except TimeoutError:
+                    log.info("test call reached its scenario's max_duration_seconds")
+                finally:
+                    hearing.finish()
+            except PbxError as exc:
+                observed.error = f"the test call could not be placed ({exc})"
             finally:
+                self._placed.withdraw(token)
+                if not leg.gone.is_set():
+                    with contextlib.suppress(PbxError):
+                        await self._pbx.hangup(leg_id)
+                with contextlib.suppress(TimeoutError):  # its hang-up reported here, not further
+                    async with asyncio.timeout(LEG_GONE_S):
+                        await leg.gone.wait()
+                self._placed.forget(leg_id)
+                observed.tools = self._tools.forget(call_id)
+                observed.duration_ms = int((time.monotonic() - began) * 1000)
+            if hearing is not None:
+                await hearing.all_transcribed(HEARD_WAIT_S)
+                transcribing.cancel()  # what is still not transcribed then was not heard
                 observed.heard = hearing.in_order()
                 observed.latencies_ms = hearing.latencies_ms
-        except PbxError as exc:
-            observed.error = f"the test call could not be placed ({exc})"
-        finally:
-            self._placed.withdraw(token)
-            if not leg.gone.is_set():
-                with contextlib.suppress(PbxError):
-                    await self._pbx.hangup(leg_id)
-            with contextlib.suppress(TimeoutError):  # its hang-up reported here, not further
-                async with asyncio.timeout(LEG_GONE_S):
-                    await leg.gone.wait()
-            self._placed.forget(leg_id)
-            observed.tools = self._tools.forget(call_id)
-            observed.duration_ms = int((time.monotonic() - began) * 1000)
         if observed.error is None:
             await self._read_back(setup.organization_id, observed)
         return observed
 
     async def _converse(self, leg_id: str, scenario: Scenario, hearing: _Hearing) -> str | None:
-        """The script played on the leg's media, what it hears transcribed meanwhile; why it
+        """The script played on the leg's media, what it hears listened to meanwhile; why it
         stopped short (the caller model failed), if it did."""
         failure = None
         async with self._media.call_media(leg_id, media_format=ULAW.name) as media:
             async with asyncio.TaskGroup() as group:
                 listening = group.create_task(hearing.listen(media))
-                transcribing = group.create_task(hearing.transcribe())
                 try:
                     turns = await self._play(leg_id, scenario, hearing, media)
                     if turns is not None:  # the answer to the caller's last turn
@@ -266,8 +276,6 @@ class PbxSimulatedCalls:
                     failure = f"the caller model failed ({exc})"
                 finally:
                     listening.cancel()
-                    hearing.finish()
-                await transcribing
             await media.hangup()
         return failure
 

@@ -28,8 +28,9 @@ from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.listener import Listener, UserUtterance
 from voicedock.pipeline.providers.base import Stt
 from voicedock.pipeline.providers.registry import create_stt
-from voicedock.pipeline.recognition import NodeRecognition
+from voicedock.pipeline.recognition import NodeRecognition, PooledStt
 from voicedock.pipeline.vad import VadConfig
+from voicedock.pipeline.worker_pool import Priority
 
 Transcriber = Callable[[bytes, int], Awaitable[str]]  # 16-bit mono PCM, rate → text
 
@@ -109,21 +110,28 @@ async def transcribe_offline(pcm: bytes, sample_rate: int) -> str:
 class NodeTranscriber:
     """A ``Transcriber`` through the node's recognition pool: the offline Whisper with the
     operator's settings (the model, device and threads the calls' transcriptions use), each
-    answer a ``DUE`` job of the pool."""
+    answer a ``DUE`` job of the pool, or with ``priority`` ``AHEAD`` one that waits behind
+    every transcription a call's caller waits for (a simulated caller's ears:
+    ``calls/rehearsal/caller_speech.py``)."""
 
     def __init__(
         self,
         recognition: NodeRecognition,
         speech: SpeechSettings,
         create: Callable[[SttConfig], Stt] = create_stt,
+        *,
+        priority: Priority = Priority.DUE,
     ) -> None:
         self._recognition = recognition
         self._config = operator_stt("offline", speech)
         self._create = create
+        self._priority = priority
 
     async def __call__(self, pcm: bytes, sample_rate: int) -> str:
         stt = self._recognition.speech_for(self._create(self._config))
         try:
-            return await stt.transcribe(pcm, sample_rate)
+            if self._priority is Priority.DUE or not isinstance(stt, PooledStt) or not pcm:
+                return await stt.transcribe(pcm, sample_rate)
+            return await stt.queue(pcm, sample_rate, "").future
         finally:
             await stt.aclose()
