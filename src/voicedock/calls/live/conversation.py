@@ -287,6 +287,7 @@ class LiveConversation(Closable):
                 check=self._structured_data_check,
                 recording_duration_seconds=recording_duration,
                 answering_machine=self._screening.verdict if self._screening is not None else None,
+                redact=self._config.redact if self._config.redactor is not None else None,
             )
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()
