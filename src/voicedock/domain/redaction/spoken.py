@@ -85,7 +85,7 @@ class Written:
 
 def written(text: str) -> Written:
     """``text`` with its spoken numbers and address signs written out."""
-    pieces = _numbers_joined([_piece(m) for m in _TOKEN.finditer(text)])
+    pieces = _numbers_joined(_signs([_piece(m) for m in _TOKEN.finditer(text)]))
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -126,6 +126,15 @@ def _piece(match: re.Match[str]) -> _Piece:
     if lowered == _THOUSAND:
         return _Piece(_THOUSAND, start, end)
     return _Piece(word, start, end)
+
+
+def _signs(pieces: list[_Piece]) -> list[_Piece]:
+    """An "at" another "at" follows closely is a word ("email me at jane dot doe at ...")."""
+    out = list(pieces)
+    for index, piece in enumerate(pieces):
+        if piece.text == "@" and any(p.text == "@" for p in pieces[index + 1 : index + 5]):
+            out[index] = _Piece("at", piece.start, piece.end)
+    return out
 
 
 def _numbers_joined(pieces: list[_Piece]) -> list[_Piece]:
