@@ -4,12 +4,14 @@ number digit by digit, an e-mail address ("jane dot doe at example dot com") and
 birth → Whisper → the OpenAI-compatible stand-in. What the call keeps and sends carries the
 placeholders only: the stored transcript (``GET /calls/{id}``), the SSE stream, the transcript
 and end-of-call webhooks, the analysis; with ``model_sees: "redacted"`` the model was given the
-caller's words redacted too.
+caller's words redacted too; the recording, transcribed, holds none of it (the redacted
+message's audio is silent) while the assistant's greeting is still in it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 from collections.abc import AsyncIterator
@@ -17,11 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import soundfile
 
-from e2e.audio_helpers import PRIVATE_DETAILS_PARTY, require_offline_speech, wait_transcript
+from e2e.audio_helpers import (
+    PRIVATE_DETAILS_PARTY,
+    require_offline_speech,
+    transcribe,
+    wait_transcript,
+    words,
+)
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from e2e.test_events_e2e import sse_messages
+from e2e.test_recordings_voicemail_e2e import channel_pcm
 from fakes.llm_standin import ChatRequest, LlmStandIn
 from fakes.world import ACME
 from voicedock.config import WebhookEndpointSettings
@@ -33,6 +43,7 @@ from webhooks.receiver import Receiver, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
 
+GREETING = "Card services, good morning."
 NOTED = "Thank you, that is noted."
 PLACEHOLDERS = ("[card_number]", "[email]", "[date_of_birth]")
 # What the party said that none of the call's artefacts may hold: any digit (the card's, the
@@ -73,6 +84,7 @@ async def live(
     settings.speech.openai_base_url = llm.base_url
     settings.speech.openai_api_key = "sk-lab-operator"
     settings.egress.allow_loopback = True
+    settings.recordings.directory = str(tmp_path / "recordings")
     settings.webhooks.endpoints = [
         WebhookEndpointSettings(
             name="lab",
@@ -107,7 +119,8 @@ async def test_what_the_call_keeps_and_sends_is_redacted(
     assistant = {
         "name": "Card desk",
         "provider": "openai",
-        "first_message": "Card services.",
+        "first_message": GREETING,
+        "record": True,
         "stt_config": {"provider": "offline"},
         "tts_config": {"provider": "offline"},
         "system_prompt": "You take down the caller's details.",
@@ -175,6 +188,16 @@ async def test_what_the_call_keeps_and_sends_is_redacted(
     analysing = llm.requests[-1]
     assert (analysing.system_prompt or "").startswith("You analyse phone calls")
     assert "[card_number]" in json.dumps(analysing.messages)
+
+    # The recording: the redacted message's audio is silent, the greeting is heard.
+    resp = await live.client.get(f"/calls/{call_id}/recording", headers=h)
+    assert resp.status == 200
+    data, rate = soundfile.read(io.BytesIO(await resp.read()), dtype="int16")
+    caller = await transcribe(channel_pcm(data, 0), rate)
+    assistant = await transcribe(channel_pcm(data, 1), rate)
+    assert CLEAR.search(caller) is None, caller
+    assert CLEAR.search(assistant) is None, assistant
+    assert {"card", "services"} <= words(assistant), assistant
 
 
 def _clear_in(value: Any) -> bool:

@@ -41,7 +41,8 @@ class TranscriptKeeper:
 
     def add(self, entry: TranscriptEntry) -> None:
         if self._redact is not None:
-            entry.content = self._redact(entry.content)
+            said, entry.content = entry.content, self._redact(entry.content)
+            entry.redacted = entry.content != said
         if self._provider is not None and entry.provider is None:
             entry.provider = self._provider(entry.role)
         if self._open_since is None:
