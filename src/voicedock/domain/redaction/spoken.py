@@ -57,6 +57,7 @@ _NUMBERS: dict[str, tuple[int, bool]] = {
 # Words a recognizer writes for the signs of an address, joined to their neighbours.
 _SIGNS = {"at": "@", "dot": "."}
 _THOUSAND = "thousand"
+_PAUSES = (",", "-")
 # A word, a number (with an ordinal's suffix), or any other sign.
 _TOKEN = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\d+(?:st|nd|rd|th)?|\S")
 
@@ -86,6 +87,7 @@ class Written:
 def written(text: str) -> Written:
     """``text`` with its spoken numbers and address signs written out."""
     pieces = _numbers_joined(_signs([_piece(m) for m in _TOKEN.finditer(text)]))
+    pieces = _separators_dropped(pieces)
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -126,6 +128,20 @@ def _piece(match: re.Match[str]) -> _Piece:
     if lowered == _THOUSAND:
         return _Piece(_THOUSAND, start, end)
     return _Piece(word, start, end)
+
+
+def _separators_dropped(pieces: list[_Piece]) -> list[_Piece]:
+    """A comma or dash between spoken numbers ("four one, one one") is a pause, not a sign."""
+    return [
+        piece
+        for index, piece in enumerate(pieces)
+        if not (
+            piece.text in _PAUSES
+            and 0 < index < len(pieces) - 1
+            and pieces[index - 1].number
+            and pieces[index + 1].number
+        )
+    ]
 
 
 def _signs(pieces: list[_Piece]) -> list[_Piece]:
