@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Written", "written"]
+__all__ = ["TEEN_WORDS", "TENS_WORDS", "UNIT_WORDS", "Written", "written"]
 
-_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_TEENS = (
+UNIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+TEEN_WORDS = (
     "ten",
     "eleven",
     "twelve",
@@ -28,7 +28,7 @@ _TEENS = (
     "eighteen",
     "nineteen",
 )
-_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+TENS_WORDS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _ORDINAL_UNITS = (
     "zeroth",
     "first",
@@ -41,17 +41,17 @@ _ORDINAL_UNITS = (
     "eighth",
     "ninth",
 )
-_ORDINAL_TEENS = tuple("twelfth" if t == "twelve" else f"{t}th" for t in _TEENS)
-_ORDINAL_TENS = tuple(f"{t[:-1]}ieth" for t in _TENS)
+_ORDINAL_TEENS = tuple("twelfth" if t == "twelve" else f"{t}th" for t in TEEN_WORDS)
+_ORDINAL_TENS = tuple(f"{t[:-1]}ieth" for t in TENS_WORDS)
 
 # A spoken number word: its value, whether it is a unit (0-9, joins a tens word before it).
 _NUMBERS: dict[str, tuple[int, bool]] = {
-    **{w: (i, True) for i, w in enumerate(_UNITS)},
+    **{w: (i, True) for i, w in enumerate(UNIT_WORDS)},
     "oh": (0, True),
     **{w: (i, True) for i, w in enumerate(_ORDINAL_UNITS)},
-    **{w: (10 + i, False) for i, w in enumerate(_TEENS)},
+    **{w: (10 + i, False) for i, w in enumerate(TEEN_WORDS)},
     **{w: (10 + i, False) for i, w in enumerate(_ORDINAL_TEENS)},
-    **{w: (20 + 10 * i, False) for i, w in enumerate(_TENS)},
+    **{w: (20 + 10 * i, False) for i, w in enumerate(TENS_WORDS)},
     **{w: (20 + 10 * i, False) for i, w in enumerate(_ORDINAL_TENS)},
 }
 # Words a recognizer writes for the signs of an address, joined to their neighbours.
