@@ -82,6 +82,8 @@ def test_ibans_written_with_or_without_spaces_are_redacted() -> None:
         ("John dot Smith at Example dot co dot uk.", "[email]."),
         ("email me at jane.doe at example.com.", "email me at [email]."),
         ("I am at home. See you at five.", "I am at home. See you at five."),
+        ("it is jane.doatexample.com.", "it is [email]."),  # the "at" run into the words
+        ("see the format.com site", "see the format.com site"),
     ],
 )
 def test_emails_written_or_spoken_are_redacted(said: str, kept: str) -> None:

@@ -116,8 +116,21 @@ _EMAIL = re.compile(
 )
 
 
+# A recognizer may run the spoken "at" into its neighbours: "jane.doatexample.com". Read so
+# with a common top-level domain only (a website's name with "at" in it may be taken too).
+_FUSED_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+\-@])[A-Za-z0-9._%+\-]{1,64}at[A-Za-z0-9\-]{1,63}"
+    r"(?:\.[A-Za-z0-9\-]{1,63}){0,4}\.(?:com|org|net|edu|gov|info|biz|io|co|uk|us|ca|au|de|fr"
+    r"|nl|be|es|it|eu|ch|at)(?![A-Za-z0-9\-])",
+    re.IGNORECASE,
+)
+
+
 def emails(text: str) -> Iterator[Span]:
+    """Addresses, and addresses whose spoken "at" the recognizer ran into the words."""
     for match in _EMAIL.finditer(text):
+        yield match.span()
+    for match in _FUSED_EMAIL.finditer(text):
         yield match.span()
 
 
