@@ -4,7 +4,8 @@ number digit by digit, an e-mail address ("jane dot doe at example dot com") and
 birth → Whisper → the OpenAI-compatible stand-in. What the call keeps and sends carries the
 placeholders only: the stored transcript (``GET /calls/{id}``), the SSE stream, the transcript
 and end-of-call webhooks, the analysis; with ``model_sees: "redacted"`` the model was given the
-caller's words redacted too; the recording, transcribed, holds none of it (the redacted
+caller's words redacted too, with ``"clear"`` as said (and nothing kept or sent changes); the
+recording, transcribed, holds none of it (the redacted
 message's audio is silent) while the assistant's greeting is still in it.
 """
 
@@ -112,8 +113,9 @@ async def read_stream(live: LiveService, call_id: str) -> str:
     return text
 
 
+@pytest.mark.parametrize("model_sees", ["redacted", "clear"])
 async def test_what_the_call_keeps_and_sends_is_redacted(
-    live: LiveService, llm: LlmStandIn, receiver: Receiver
+    live: LiveService, llm: LlmStandIn, receiver: Receiver, model_sees: str
 ) -> None:
     h = live.auth()
     assistant = {
@@ -126,7 +128,7 @@ async def test_what_the_call_keeps_and_sends_is_redacted(
         "system_prompt": "You take down the caller's details.",
         "redaction_plan": {
             "categories": ["card_number", "email", "date_of_birth"],
-            "model_sees": "redacted",
+            "model_sees": model_sees,
         },
     }
     saved = await live.client.post("/assistants", json=assistant, headers=h)
@@ -181,11 +183,20 @@ async def test_what_the_call_keeps_and_sends_is_redacted(
     assert not _clear_in(report["data"].get("messages", [])), report
     assert "[card_number]" in json.dumps(report["data"]), report
 
-    # The model was given the redacted words, in the call and in its analysis.
-    asked = [m for r in llm.requests for m in r.messages if m.get("role") == "user"]
+    # The model was given the caller's words as the plan says during the call; its analysis
+    # the redacted transcript either way.
+    answering = [r for r in llm.requests if r is not llm.requests[-1]]
+    asked = [m for r in answering for m in r.messages if m.get("role") == "user"]
     assert asked, llm.requests
-    assert not _clear_in(asked), asked
+    if model_sees == "redacted":
+        assert not _clear_in(asked), asked
+        assert "[card_number]" in json.dumps(asked), asked
+    else:
+        assert _clear_in(asked), asked
+        assert "[card_number]" not in json.dumps(asked), asked
     analysing = llm.requests[-1]
+    transcript = [m for m in analysing.messages if m.get("role") == "user"]
+    assert not _clear_in(transcript), transcript
     assert (analysing.system_prompt or "").startswith("You analyse phone calls")
     assert "[card_number]" in json.dumps(analysing.messages)
 
