@@ -48,6 +48,14 @@ def test_card_numbers_written_or_spoken_are_redacted(said: str, kept: str) -> No
     assert Redactor(["card_number"]).redact(said) == kept
 
 
+def test_a_card_number_in_a_long_run_of_spoken_digits_is_found() -> None:
+    said = "one two " * 50 + "four five three nine one four eight eight zero three four three "
+    said += "six four six seven " + "nine " * 50
+    redacted = Redactor(["card_number"]).redact(said)
+    assert "[card_number]" in redacted
+    assert "four five three nine" not in redacted
+
+
 @pytest.mark.parametrize(
     "said",
     [
