@@ -110,6 +110,8 @@ REDACTION_PLAN = "redaction_plan"
 REDACTION_PLAN_FIELDS = ("categories", "custom_patterns", "model_sees", "region")
 _PATTERN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _REGION = re.compile(r"[A-Z]{2}")
+# A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
+INVALID_PATTERN = "Invalid pattern"
 
 
 def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -> JsonObject:
@@ -332,7 +334,7 @@ def _check_pattern(value: object, index: int) -> JsonObject:
     if not isinstance(regex, str) or not 0 < len(regex) <= REDACTION_PATTERN_MAX:
         raise BadRequest(f"{where}.regex must be a text of 1-{REDACTION_PATTERN_MAX} characters")
     if (refusal := tenant_regex_refusal(regex)) is not None:
-        raise BadRequest(f"{where}.regex {refusal}")
+        raise BadRequest(f"{where}.regex {refusal}", error=INVALID_PATTERN)
     return {"name": name, "regex": regex}
 
 
