@@ -75,3 +75,25 @@ async def test_an_unwritable_directory_is_reported_at_close(tmp_path: Path) -> N
     recorder.caller(frame(1))
     with pytest.raises(RecordingError):
         await recorder.aclose()
+
+
+@pytest.mark.parametrize("file_format", ["wav", "flac"])
+async def test_a_silenced_stretch_is_zero_on_both_channels_even_once_written(
+    tmp_path: Path, file_format: str
+) -> None:
+    clock = Clock()
+    path = tmp_path / f"call.{file_format}"
+    recorder = CallRecorder(path, RATE, file_format=file_format, clock=clock)
+    for tick in range(200):  # 4 s on both channels, flushed a second at a time
+        clock.now = 100.0 + tick * 0.02
+        recorder.caller(frame(1000))
+        recorder.assistant(frame(-1000), clock.now)
+    recorder.silence(100.5, 101.5)  # asked after its audio was written
+    assert await recorder.aclose() == pytest.approx(4.0)
+    data, rate = soundfile.read(str(path), dtype="int16")
+    assert rate == RATE
+    assert data.shape == (4 * RATE, 2)
+    assert not data[int(0.5 * RATE) : int(1.5 * RATE)].any()
+    assert (data[: int(0.5 * RATE) - 1, 0] == 1000).all()
+    assert (data[int(1.5 * RATE) + 1 :, 1] == -1000).all()
+    assert not list(tmp_path.glob("*.partial"))

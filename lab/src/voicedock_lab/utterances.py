@@ -47,12 +47,21 @@ VOICEMAIL_GREETING = Utterance(
     "Please leave your name and number after the tone.",
 )
 HELLO = Utterance("utterance-hello", "Hello?")
+# What a redaction plan hides: a card number (Luhn-valid, said digit by digit), an e-mail
+# address and a date of birth, as a caller says them.
+PRIVATE_DETAILS = Utterance(
+    "utterance-private-details",
+    "My card number is four five three nine, one four eight eight, zero three four three, "
+    "six four six seven. You can email me at jane dot doe at example dot com. "
+    "My date of birth is the fourth of July, nineteen eighty five.",
+)
 LAB_UTTERANCES: tuple[Utterance, ...] = (
     APPOINTMENT,
     TALK_OVER,
     SAY_YES,
     VOICEMAIL_GREETING,
     HELLO,
+    PRIVATE_DETAILS,
 )
 
 

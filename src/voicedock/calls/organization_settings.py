@@ -35,6 +35,7 @@ DEFAULT_FIELDS = (
     "voicemail_detection",
     "silence_timeout_seconds",
     "max_duration_seconds",
+    "redaction_plan",
 )
 DISPLAY_NAME_MAX = 200
 MAX_CONCURRENT_CALLS = 100_000  # the operator's override: 0 (no limit) to this

@@ -49,6 +49,11 @@ KEYPAD_MAX_DIGITS = (1, 64)
 KEYPAD_DEFAULT_TIMEOUT_S = 3.0
 KEYPAD_DEFAULT_MAX_DIGITS = 16
 KEYPAD_DEFAULT_TERMINATOR = "#"
+# The redaction plan (``redaction_plan``): its custom patterns' bounds, what the model sees.
+REDACTION_PATTERNS_MAX = 10
+REDACTION_PATTERN_MAX = 500  # characters of one pattern
+REDACTION_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+MODEL_SEES = ("redacted", "clear")
 KEYPAD_DEFAULTS = {
     "enabled": True,
     "timeout_seconds": KEYPAD_DEFAULT_TIMEOUT_S,
@@ -300,6 +305,75 @@ class AssistantRequest(Plan, kw_only=True):
     timeout_seconds: Annotated[int, Meta(ge=1, le=20)] | UnsetType | None = UNSET
 
 
+RedactionCategory = Literal["card_number", "iban", "email", "phone_number", "date_of_birth"]
+ModelSees = Literal["redacted", "clear"]
+assert get_args(ModelSees) == MODEL_SEES
+
+
+class CustomPattern(Plan, kw_only=True):
+    name: Annotated[
+        str,
+        Meta(
+            pattern=REDACTION_NAME_PATTERN,
+            description="The placeholder's name: a match becomes [name].",
+        ),
+    ]
+    regex: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=REDACTION_PATTERN_MAX,
+            description="An RE2 regular expression (no back-references or look-arounds), "
+            "matched case-insensitively, in linear time.",
+        ),
+    ]
+
+
+class RedactionPlan(Plan, kw_only=True):
+    """What is replaced by a placeholder ([card_number], [email], a pattern's [name]) in what
+    the call keeps and sends: the transcript, its events, webhooks, the analysis. Spoken forms
+    ("four one one one", "at gmail dot com") are caught. docs/privacy.md."""
+
+    categories: (
+        Annotated[
+            list[RedactionCategory],
+            Meta(
+                max_length=5,
+                description="card_number (13-19 digits, Luhn-checked), iban (its country's "
+                "length and check digits), email, phone_number (libphonenumber), "
+                "date_of_birth (a whole date, written or spoken).",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    custom_patterns: (
+        Annotated[list[CustomPattern], Meta(max_length=REDACTION_PATTERNS_MAX)] | UnsetType
+    ) = UNSET
+    model_sees: (
+        Annotated[
+            ModelSees,
+            Meta(
+                description="redacted: the model is given the caller's words redacted too; "
+                "clear: as said (what is kept and sent stays redacted).",
+                extra_json_schema={"default": "redacted"},
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    region: (
+        Annotated[
+            str,
+            Meta(
+                pattern="^[A-Z]{2}$",
+                description="The country (ISO 3166 alpha-2) a phone number said without its "
+                "country code is read in.",
+                extra_json_schema={"default": "US"},
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 Section = dict[str, object]  # a provider section as set (its keys: its provider's)
 
 
@@ -333,6 +407,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     dead_air_seconds: int | UnsetType = UNSET
     dead_air_message: str | UnsetType = UNSET
     keypad: Keypad | UnsetType = UNSET
+    redaction_plan: RedactionPlan | UnsetType = UNSET
     hang_up_after_first_message: bool | UnsetType = UNSET
 
 

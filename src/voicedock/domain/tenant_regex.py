@@ -9,6 +9,7 @@ tenant's pattern.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import re2
@@ -35,6 +36,11 @@ class TenantRegex:
     def search(self, text: str) -> bool:
         """Whether some part of ``text`` matches."""
         return self._compiled.search(text) is not None
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """The ``[start, end)`` of each match in ``text``, left to right, none overlapping."""
+        for match in self._compiled.finditer(text):
+            yield match.span()
 
 
 def tenant_regex_refusal(pattern: str) -> str | None:

@@ -14,6 +14,11 @@ written incrementally by the recorder's own writer thread, a second of aligned a
 so the event loop never waits on the disk and a long call never sits in memory. ``stop()``
 ends the recording early (a transfer moves the caller off our media); ``aclose()`` writes the
 rest, closes the file and returns its duration (idempotent).
+
+``silence(start, end)`` asks for a stretch of the call to be silent in the file (both
+channels): words a redaction plan hid from the transcript, known only once they were
+transcribed, after their audio may already be on disk. When the file is complete, the writer
+copies it a second at a time with those stretches zeroed, and the copy replaces it.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -99,6 +105,7 @@ class CallRecorder:
         self._caller = _Channel()
         self._assistant = _Channel()
         self._written = 0  # stereo samples handed to the writer
+        self._silences: list[tuple[int, int]] = []  # sample ranges zeroed once written
         self._stopped = False
         self._closed = False
         self._blocks: queue.SimpleQueue[NDArray[np.int16] | None] = queue.SimpleQueue()
@@ -147,6 +154,13 @@ class CallRecorder:
         self._written += count
         self._blocks.put(block)
 
+    def silence(self, start: float, end: float) -> None:
+        """The call from ``start`` to ``end`` (the recorder's clock) is silent in the file."""
+        first = max(0, round((start - self._t0) * self.sample_rate))
+        last = max(first, round((end - self._t0) * self.sample_rate))
+        if last > first:
+            self._silences.append((first, last))
+
     def stop(self) -> None:
         """Record nothing more (a transfer took the caller away); ``aclose()`` still writes."""
         self._stopped = True
@@ -184,6 +198,8 @@ class CallRecorder:
             ) as out:
                 while (block := self._blocks.get()) is not None:
                     out.write(block)
+            if self._silences:
+                self._silence_file(soundfile)
         except Exception as exc:  # noqa: BLE001 - reported by aclose(); the call goes on
             self._error = exc
             log.warning("recording not written: %s", type(exc).__name__)
@@ -191,3 +207,30 @@ class CallRecorder:
                 pass
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
+
+    def _silence_file(self, soundfile: Any) -> None:
+        """The finished file copied a second at a time with the silenced stretches zeroed."""
+        partial = self.path.with_name(self.path.name + ".partial")
+        try:
+            with (
+                soundfile.SoundFile(str(self.path)) as source,
+                soundfile.SoundFile(
+                    str(partial),
+                    mode="w",
+                    samplerate=self.sample_rate,
+                    channels=2,
+                    subtype="PCM_16",
+                    format=self.file_format.upper(),
+                ) as out,
+            ):
+                position = 0
+                for block in source.blocks(blocksize=self._flush_at, dtype="int16"):
+                    end = position + len(block)
+                    for first, last in self._silences:
+                        if first < end and last > position:
+                            block[max(first, position) - position : min(last, end) - position] = 0
+                    out.write(block)
+                    position = end
+            os.replace(partial, self.path)
+        finally:
+            partial.unlink(missing_ok=True)

@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -124,6 +124,34 @@ class AnalysisResult:
 
 
 Message = ChatMessage | TranscriptEntry
+
+
+def redacted(result: AnalysisResult, redact: Callable[[str], str]) -> AnalysisResult:
+    """``result`` with its texts (summary, success evaluation, structured data's strings)
+    redacted: what the model wrote may repeat what its input never held (or held, when the
+    model saw it clear)."""
+    data = result.structured_data
+    return dataclasses.replace(
+        result,
+        summary=redact(result.summary),
+        success_evaluation=redact(result.success_evaluation)
+        if result.success_evaluation is not None
+        else None,
+        structured_data=_redacted_json(data, redact) if data is not None else None,
+    )
+
+
+def _redacted_json(value: JsonObject, redact: Callable[[str], str]) -> JsonObject:
+    def each(item: JsonValue) -> JsonValue:
+        if isinstance(item, str):
+            return redact(item)
+        if isinstance(item, list):
+            return [each(i) for i in item]
+        if isinstance(item, dict):
+            return {k: each(v) for k, v in item.items()}
+        return item
+
+    return {k: each(v) for k, v in value.items()}
 
 
 NOT_CHECKED = "the structured data was not checked (no schema check was given)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voicedock.domain.assistant_config import DEFAULT_LLM_FILLER_MESSAGES as DEFAULT_PHRASES
+from voicedock.domain.redaction import Redactor
 from voicedock.pipeline.echo import EchoGateConfig
 from voicedock.pipeline.endpointing import EndpointingConfig
 from voicedock.pipeline.frames import ChatMessage
@@ -62,6 +63,19 @@ class ConversationConfig:
     max_tool_rounds: int = 4  # model replies with tool calls in one turn, before it must speak
     # The caller's keypad: when the digits of one entry become a user turn (pipeline/keypad.py).
     keypad: KeypadPlan = field(default_factory=KeypadPlan)
+    # The assistant's redaction plan (domain/redaction): every transcript message is redacted
+    # before it is kept or handed on; ``model_sees_redacted``: the caller's words the model is
+    # given are too (else as said). None: nothing is redacted.
+    redactor: Redactor | None = None
+    model_sees_redacted: bool = True
+
+    def redact(self, text: str) -> str:
+        """``text`` as the call keeps and sends it."""
+        return self.redactor.redact(text) if self.redactor is not None else text
+
+    def for_model(self, text: str) -> str:
+        """The caller's ``text`` as the model is given it."""
+        return self.redact(text) if self.model_sees_redacted else text
 
     @property
     def instructions(self) -> str:

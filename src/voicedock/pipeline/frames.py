@@ -147,6 +147,9 @@ class TranscriptEntry:
     # The provider that transcribed (a caller's message) or spoke it (the assistant's), as the
     # call's usage counts it (None: the engine's own; never sent with the message).
     provider: str | None = None
+    # The redaction plan replaced some of what was said (its audio is silenced in the
+    # recording; never sent with the message).
+    redacted: bool = False
 
 
 @dataclass(slots=True)

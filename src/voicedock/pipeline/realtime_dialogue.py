@@ -125,7 +125,10 @@ class RealtimeDialogue(DialogueBase):
         self._speech = speech
         self._session_over = False  # the provider's events ended
         self._wall = wall_clock
-        self._transcript = TranscriptKeeper(on_transcript)  # final as the provider says
+        # Final as the provider says; redacted as the turn engine's (the model hears the caller).
+        self._transcript = TranscriptKeeper(
+            on_transcript, redact=cfg.redact if cfg.redactor is not None else None
+        )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self._timer = TurnTimer(cfg, clock)
         self.latencies: list[TurnLatency] = self._timer.latencies

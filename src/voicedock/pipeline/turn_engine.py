@@ -141,7 +141,10 @@ class TurnEngine(DialogueBase):
             echo=cfg.echo,
         )
         self._transcript = TranscriptKeeper(
-            on_transcript, weak_method(self._open_since), self._serving.provider_of
+            on_transcript,
+            weak_method(self._open_since),
+            self._serving.provider_of,
+            redact=cfg.redact if cfg.redactor is not None else None,
         )
         self.transcript: list[TranscriptEntry] = self._transcript.entries
         self.latencies: list[TurnLatency] = []

@@ -31,6 +31,7 @@ from voicedock.domain.assistant_config import (
     AssistantRequest,
     Keypad,
     LlmFiller,
+    RedactionPlan,
     ToolFiller,
     config_json,
 )
@@ -94,6 +95,7 @@ SETTINGS: dict[str, Any] = {
     "tool_filler": ToolFiller,
     "llm_filler": LlmFiller,
     "keypad": Keypad,
+    "redaction_plan": RedactionPlan,
     "analysis_plan": AnalysisPlan,
     "assistant_request": AssistantRequest,
     "record": _described(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Callable, Mapping
 
 from voicedock.calls import fields
@@ -37,12 +38,17 @@ from voicedock.domain.assistant_config import (
     KEYPAD_TIMEOUT,
     LLM_FILLER_DELAY,
     LLM_FILLER_MESSAGES,
+    MODEL_SEES,
+    REDACTION_PATTERN_MAX,
+    REDACTION_PATTERNS_MAX,
     TOOL_FILLER_MESSAGE_MAX,
     SttConfig,
 )
 from voicedock.domain.audio import CALL_MEDIA_FORMATS
 from voicedock.domain.json import JsonObject, JsonValue, json_object
+from voicedock.domain.redaction import CATEGORIES
 from voicedock.domain.tenant_provider_fields import FALLBACK_PLAN
+from voicedock.domain.tenant_regex import tenant_regex_refusal
 from voicedock.domain.tenant_schemas import check_tenant_schema, metaschema_error
 from voicedock.egress import EgressPolicy
 from voicedock.errors import BadRequest, UnresolvableConfig
@@ -100,6 +106,12 @@ ASSISTANT_REQUEST = "assistant_request"
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT_SECONDS = 5
 KEYPAD = "keypad"
 KEYPAD_FIELDS = ("enabled", "timeout_seconds", "terminator", "max_digits")
+REDACTION_PLAN = "redaction_plan"
+REDACTION_PLAN_FIELDS = ("categories", "custom_patterns", "model_sees", "region")
+_PATTERN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_REGION = re.compile(r"[A-Z]{2}")
+# A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
+INVALID_PATTERN = "Invalid pattern"
 
 
 def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -> JsonObject:
@@ -149,6 +161,8 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
         out[LLM_FILLER] = _check_llm_filler(obj[LLM_FILLER])
     if obj.get(KEYPAD) is not None:
         out[KEYPAD] = _check_keypad(obj[KEYPAD])
+    if obj.get(REDACTION_PLAN) is not None:
+        out[REDACTION_PLAN] = _check_redaction_plan(obj[REDACTION_PLAN])
     if obj.get("analysis_plan") is not None:
         out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
     if obj.get(ASSISTANT_REQUEST) is not None:
@@ -271,6 +285,57 @@ def _check_keypad(value: object) -> JsonObject:
             raise BadRequest(f"{KEYPAD}.max_digits must be between {low_digits} and {high_digits}")
         out["max_digits"] = max_digits
     return out
+
+
+def _check_redaction_plan(value: object) -> JsonObject:
+    """``{"categories": [...], "custom_patterns": [{"name", "regex"}], "model_sees":
+    "redacted" | "clear", "region": "US"}``, each optional (``domain/redaction``); a custom
+    pattern must be one RE2 accepts."""
+    obj = fields.require_object(value, REDACTION_PLAN)
+    fields.reject_unknown(obj, REDACTION_PLAN_FIELDS, REDACTION_PLAN)
+    out: JsonObject = {}
+    categories = obj.get("categories")
+    if categories is not None:
+        if not isinstance(categories, list) or not all(c in CATEGORIES for c in categories):
+            raise BadRequest(
+                f"{REDACTION_PLAN}.categories must be a list of {', '.join(CATEGORIES)}"
+            )
+        out["categories"] = list(dict.fromkeys(categories))
+    patterns = obj.get("custom_patterns")
+    if patterns is not None:
+        if not isinstance(patterns, list) or len(patterns) > REDACTION_PATTERNS_MAX:
+            raise BadRequest(
+                f"{REDACTION_PLAN}.custom_patterns must be a list of at most "
+                f"{REDACTION_PATTERNS_MAX} patterns"
+            )
+        out["custom_patterns"] = [_check_pattern(p, i) for i, p in enumerate(patterns)]
+    model_sees = obj.get("model_sees")
+    if model_sees is not None:
+        if model_sees not in MODEL_SEES:
+            raise BadRequest(f'{REDACTION_PLAN}.model_sees must be "redacted" or "clear"')
+        out["model_sees"] = model_sees
+    region = obj.get("region")
+    if region is not None:
+        if not isinstance(region, str) or _REGION.fullmatch(region) is None:
+            raise BadRequest(f"{REDACTION_PLAN}.region must be a country code such as US")
+        out["region"] = region
+    return out
+
+
+def _check_pattern(value: object, index: int) -> JsonObject:
+    where = f"{REDACTION_PLAN}.custom_patterns[{index}]"
+    obj = fields.require_object(value, where)
+    fields.reject_unknown(obj, ("name", "regex"), where)
+    name, regex = obj.get("name"), obj.get("regex")
+    if not isinstance(name, str) or _PATTERN_NAME.fullmatch(name) is None:
+        raise BadRequest(
+            f"{where}.name must be 1-40 lower-case letters, digits or _, starting with a letter"
+        )
+    if not isinstance(regex, str) or not 0 < len(regex) <= REDACTION_PATTERN_MAX:
+        raise BadRequest(f"{where}.regex must be a text of 1-{REDACTION_PATTERN_MAX} characters")
+    if (refusal := tenant_regex_refusal(regex)) is not None:
+        raise BadRequest(f"{where}.regex {refusal}", error=INVALID_PATTERN)
+    return {"name": name, "regex": regex}
 
 
 def _check_analysis_plan(value: object) -> JsonObject:

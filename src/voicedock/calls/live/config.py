@@ -21,12 +21,14 @@ from voicedock.domain.assistant_config import (
     DEFAULT_LLM_FILLER_DELAY_S,
     AssistantConfig,
     Keypad,
+    RedactionPlan,
     Section,
     SeedMessage,
     ToolFiller,
     given,
     set_or,
 )
+from voicedock.domain.redaction import DEFAULT_REGION, Redactor
 from voicedock.pipeline.analysis import AnalysisPlan
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.echo import EchoGateConfig
@@ -52,6 +54,8 @@ def conversation_config(
         lines = "\n".join(f"- {name}: {value}" for name, value in facts.items())
         prompt = f"{prompt or cfg.system_prompt}\n\nFacts:\n{lines}"
     first = set_or(c.first_message, None)
+    plan = set_or(c.redaction_plan, None)
+    redactor, model_sees = redaction(plan)
     timing = cfg.endpointing
 
     def ms(seconds: int | UnsetType, default: int | None) -> int | None:  # a limit it sets
@@ -90,7 +94,22 @@ def conversation_config(
         tools=tool_specs(assistant_tools(c)) or cfg.tools,
         hang_up_after_first_message=c.hang_up_after_first_message is True,
         keypad=keypad_plan(set_or(c.keypad, None), cfg.keypad),
+        redactor=redactor if plan is not None else cfg.redactor,
+        model_sees_redacted=model_sees if plan is not None else cfg.model_sees_redacted,
     )
+
+
+def redaction(plan: RedactionPlan | None) -> tuple[Redactor | None, bool]:
+    """The redactor of a ``redaction_plan`` (None: it redacts nothing), and whether the model
+    sees the caller's words redacted."""
+    if plan is None:
+        return None, True
+    patterns = [(p.name, p.regex) for p in set_or(plan.custom_patterns, [])]
+    categories = set_or(plan.categories, [])
+    redactor = None
+    if categories or patterns:
+        redactor = Redactor(categories, patterns, region=set_or(plan.region, DEFAULT_REGION))
+    return redactor, set_or(plan.model_sees, "redacted") == "redacted"
 
 
 def keypad_plan(keypad: Keypad | None, default: KeypadPlan) -> KeypadPlan:

@@ -78,6 +78,15 @@ log = logging.getLogger("voicedock.calls")
 MEDIA_LOST = "media-lost"
 VAD_RATES = (8000, 16000)
 _HANGUP_WAIT_S = 2.0
+# The silence around a redacted message's audio in the recording, past its turn's edges.
+_REDACTED_AUDIO_MARGIN_S = 0.5
+
+
+def _redacted_stretches(transcript: list[TranscriptEntry]) -> list[tuple[float, float]]:
+    """When the messages a redaction plan changed were said (UNIX time), with a margin for
+    the edges of a turn's audio."""
+    margin = _REDACTED_AUDIO_MARGIN_S
+    return [(e.started_at - margin, e.ended_at + margin) for e in transcript if e.redacted]
 
 
 class LiveTransferUnsupported(PbxError, NotImplementedError):
@@ -277,6 +286,8 @@ class LiveConversation(Closable):
             if self._delivery is not None:
                 await self._delivery.drain()
             await self._tasks.aclose()
+            if conversation is not None:
+                self._taps.silence_recording(_redacted_stretches(conversation.transcript))
             recording_duration = await self._taps.close_recording()
             assert self.end_reason is not None
             self.result = await live_call_result(
@@ -287,6 +298,7 @@ class LiveConversation(Closable):
                 check=self._structured_data_check,
                 recording_duration_seconds=recording_duration,
                 answering_machine=self._screening.verdict if self._screening is not None else None,
+                redact=self._config.redact if self._config.redactor is not None else None,
             )
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()

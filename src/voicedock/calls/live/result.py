@@ -9,11 +9,12 @@ against the organization's schema), the recording's length and the answering mac
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicedock.calls.live.record import LiveRecord
 from voicedock.domain.json import JsonObject
-from voicedock.pipeline.analysis import AnalysisPlan, AnalysisResult, analyze
+from voicedock.pipeline.analysis import AnalysisPlan, AnalysisResult, analyze, redacted
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.frames import TranscriptEntry, TurnLatency
 from voicedock.pipeline.providers.base import Llm
@@ -57,9 +58,12 @@ async def live_call_result(
     check: StructuredDataCheck | None,
     recording_duration_seconds: float | None,
     answering_machine: JsonObject | None,
+    redact: Callable[[str], str] | None = None,
 ) -> LiveCallResult:
     """The result of a call that ended for ``end_reason`` (``dialogue`` None: it never
-    started), analysed by ``llm`` after ``plan``; ``check`` checks the structured data."""
+    started), analysed by ``llm`` after ``plan``; ``check`` checks the structured data;
+    ``redact``: the analysis's texts as the call keeps them (its input, the transcript, is
+    redacted already)."""
     transcript = list(dialogue.transcript) if dialogue is not None else []
     latencies = list(dialogue.latencies) if dialogue is not None else []
     # The model's answer is waited for at most _ANALYSIS_TIMEOUT_S; its structured data's
@@ -67,6 +71,8 @@ async def live_call_result(
     analysis = await analyze(
         transcript, llm, plan, check=check, answer_timeout_s=_ANALYSIS_TIMEOUT_S
     )
+    if redact is not None:
+        analysis = redacted(analysis, redact)
     return LiveCallResult(
         end_reason,
         transcript,

@@ -10,6 +10,7 @@ tap is set once the dialogue runs (``start``) while the recording or a listener 
 from __future__ import annotations
 
 import logging
+import time
 
 from voicedock.logs import describe
 from voicedock.media.call_media import CallMedia
@@ -45,6 +46,14 @@ class CallTaps:
         """A transfer takes the caller off this media: the recording ends here."""
         if self._recorder is not None:
             self._recorder.stop()
+
+    def silence_recording(self, stretches: list[tuple[float, float]]) -> None:
+        """Each ``(start, end)`` (UNIX time) of the call silent in its recording."""
+        if self._recorder is None:
+            return
+        offset = time.monotonic() - time.time()  # the recorder's clock: monotonic
+        for start, end in stretches:
+            self._recorder.silence(start + offset, end + offset)
 
     async def close_recording(self) -> float | None:
         """Close the recording; its duration in seconds (None: not recorded, or lost)."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from voicedock.calls.rehearsal.grading import NO_JUDGE_MODEL, Grade
 from voicedock.calls.rehearsal.test_calls import Observed, ToolUse
 from voicedock.domain.json import JsonValue
+from voicedock.domain.redaction.spoken import TEEN_WORDS, TENS_WORDS, UNIT_WORDS
 from voicedock.domain.rehearsal import (
     AnalysisEquals,
     Ended,
@@ -30,32 +31,7 @@ from voicedock.domain.tenant_regex import TenantRegex
 _WORD = re.compile(r"[^\w]+")
 # A number said is written either way by a recognizer ("nine to five", "9 to 5").
 _NUMBERS = {
-    word: str(value)
-    for value, word in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
+    word: str(value) for value, word in enumerate((*UNIT_WORDS, *TEEN_WORDS, TENS_WORDS[0]))
 }
 QUOTED_AT_MOST = 200  # characters of what was heard quoted in a reason
 MAX_MATCHED = 20_000  # characters of what was heard a regex is matched against

@@ -8,6 +8,8 @@ said, its slot holds what the caller heard (``fill``), or goes when nothing was.
 
 from __future__ import annotations
 
+import dataclasses
+
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.frames import ChatMessage
 
@@ -24,6 +26,10 @@ class ModelHistory:
         return [system, *self._config.history, *own]
 
     def add(self, message: ChatMessage) -> None:
+        """A message of the call's; the caller's words as the redaction plan lets the model
+        see them."""
+        if message.role == "user" and message.content:
+            message = dataclasses.replace(message, content=self._config.for_model(message.content))
         self.messages.append(message)
 
     def reserve(self) -> ChatMessage:

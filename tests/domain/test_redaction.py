@@ -1,0 +1,179 @@
+"""The redaction plan's detectors and the redactor: card numbers (Luhn), IBANs (their check
+digits), e-mail addresses, phone numbers, dates of birth, each written or spoken as a recognizer
+writes it; an organization's own patterns run by RE2, in linear time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from voicedock.domain.redaction import CATEGORIES, Redactor
+from voicedock.domain.redaction.detectors import iban_valid, luhn_valid
+from voicedock.domain.redaction.spoken import written
+
+pytestmark = pytest.mark.unit
+
+EVERYTHING = Redactor(CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    "digits", ["4111111111111111", "4539148803436467", "5555555555554444", "378282246310005"]
+)
+def test_luhn_accepts_valid_card_numbers(digits: str) -> None:
+    assert luhn_valid(digits)
+
+
+@pytest.mark.parametrize("digits", ["4111111111111112", "4539148803436468", "1234567812345678"])
+def test_luhn_refuses_a_wrong_check_digit(digits: str) -> None:
+    assert not luhn_valid(digits)
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("My card is 4111 1111 1111 1111, thanks.", "My card is [card_number], thanks."),
+        ("card 4539-1488-0343-6467 please", "card [card_number] please"),
+        ("amex 378282246310005.", "amex [card_number]."),
+        (
+            "it is four five three nine, one four eight eight, zero three four three, six four "
+            "six seven okay",
+            "it is [card_number] okay",
+        ),
+        # A card number said with its expiry after it: the card's digits, not the expiry's.
+        ("4111 1111 1111 1111 12 28", "[card_number] 12 28"),
+    ],
+)
+def test_card_numbers_written_or_spoken_are_redacted(said: str, kept: str) -> None:
+    assert Redactor(["card_number"]).redact(said) == kept
+
+
+def test_a_card_number_in_a_long_run_of_spoken_digits_is_found() -> None:
+    said = "one two " * 50 + "four five three nine one four eight eight zero three four three "
+    said += "six four six seven " + "nine " * 50
+    redacted = Redactor(["card_number"]).redact(said)
+    assert "[card_number]" in redacted
+    assert "four five three nine" not in redacted
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "my card is 4111 1111 1111 1112",  # Luhn fails
+        "order 123456789012",  # 12 digits
+        "the invoice 1234 5678 9012 3456 7890 1234",  # 24 digits, no valid window
+    ],
+)
+def test_digit_runs_that_are_no_card_number_stay(said: str) -> None:
+    assert Redactor(["card_number"]).redact(said) == said
+
+
+def test_iban_check_digits_and_length() -> None:
+    assert iban_valid("DE89370400440532013000")
+    assert iban_valid("GB82WEST12345698765432")
+    assert not iban_valid("DE89370400440532013001")  # a changed digit
+    assert not iban_valid("DE8937040044053201300")  # one short of Germany's 22
+
+
+def test_ibans_written_with_or_without_spaces_are_redacted() -> None:
+    redactor = Redactor(["iban"])
+    assert redactor.redact("IBAN DE89 3704 0044 0532 0130 00 and") == "IBAN [iban] and"
+    assert redactor.redact("to GB82WEST12345698765432.") == "to [iban]."
+    assert redactor.redact("DE89 3704 0044 0532 0130 01") == "DE89 3704 0044 0532 0130 01"
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("mail jane.doe@example.com now", "mail [email] now"),
+        ("it is john at gmail dot com", "it is [email]"),
+        ("John dot Smith at Example dot co dot uk.", "[email]."),
+        ("email me at jane.doe at example.com.", "email me at [email]."),
+        ("I am at home. See you at five.", "I am at home. See you at five."),
+        ("it is jane.doatexample.com.", "it is [email]."),  # the "at" run into the words
+        ("see the format.com site", "see the format.com site"),
+    ],
+)
+def test_emails_written_or_spoken_are_redacted(said: str, kept: str) -> None:
+    assert Redactor(["email"]).redact(said) == kept
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("call 415 555 0132 tomorrow", "call [phone_number] tomorrow"),
+        ("or +44 20 7946 0958.", "or [phone_number]."),
+        ("four one five, five five five, zero one three two", "[phone_number]"),
+    ],
+)
+def test_phone_numbers_are_redacted(said: str, kept: str) -> None:
+    assert Redactor(["phone_number"]).redact(said) == kept
+
+
+def test_a_phone_number_is_read_in_the_plans_region() -> None:
+    said = "ring 030 901820"  # a Berlin number, without its country code
+    assert Redactor(["phone_number"], region="DE").redact(said) == "ring [phone_number]"
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("born 04/07/1985.", "born [date_of_birth]."),
+        ("born 1985-07-04", "born [date_of_birth]"),
+        ("on July 4, 1985 ok", "on [date_of_birth] ok"),
+        ("the 4th of July 1985", "[date_of_birth]"),
+        ("born on the fourth of July, nineteen eighty five.", "born on [date_of_birth]."),
+        ("the twenty first of March two thousand and three", "[date_of_birth]"),
+        ("see you on the 4th of July", "see you on the 4th of July"),  # no year: no birth date
+    ],
+)
+def test_dates_of_birth_written_or_spoken_are_redacted(said: str, kept: str) -> None:
+    assert Redactor(["date_of_birth"]).redact(said) == kept
+
+
+def test_only_the_plans_categories_are_redacted() -> None:
+    said = "card 4111 1111 1111 1111, mail j@example.com"
+    assert Redactor(["email"]).redact(said) == "card 4111 1111 1111 1111, mail [email]"
+    assert Redactor([]).redact(said) == said
+
+
+def test_overlapping_matches_become_one_placeholder() -> None:
+    said = "4111 1111 1111 1111"
+    assert EVERYTHING.redact(said) == "[card_number]"
+
+
+def test_custom_patterns_name_their_placeholder_and_are_case_insensitive() -> None:
+    redactor = Redactor([], [("member_id", r"mem-\d{6}")])
+    assert redactor.redact("my id is MEM-123456.") == "my id is [member_id]."
+
+
+def test_custom_patterns_read_spoken_digits() -> None:
+    redactor = Redactor([], [("pin", r"\b\d \d \d \d\b")])
+    assert redactor.redact("my pin is one two three four ok") == "my pin is [pin] ok"
+
+
+def test_a_pattern_catastrophic_for_backtracking_runs_in_linear_time() -> None:
+    redactor = Redactor([], [("evil", r"(a+)+$")])
+    text = "a" * 10_000 + "b"  # Python's re takes exponential time on this
+    started = time.perf_counter()
+    assert redactor.redact(text) == text
+    assert time.perf_counter() - started < 2.0
+
+
+def test_a_pattern_re2_refuses_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match=r"RE2|invalid|backreference|look"):
+        Redactor([], [("again", r"(a)\1")])
+
+
+def test_spoken_forms_map_back_to_the_words_said() -> None:
+    spoken = written("email jane at example dot com please")
+    assert spoken.text == "email jane@example.com please"
+    start = spoken.text.index("jane")
+    assert spoken.original(start, start + len("jane@example.com")) == (6, 29)
+
+
+def test_a_long_text_is_never_let_through_unread() -> None:
+    text = "x " * 15_000 + "4111 1111 1111 1111"
+    redacted = EVERYTHING.redact(text)
+    assert "4111" not in redacted
+    assert redacted.endswith("[redacted]")

@@ -1,0 +1,223 @@
+"""A redaction plan on a real call: REST (an assistant whose redaction_plan names card_number,
+email and date_of_birth) → engine → lab Asterisk → the private-details party, who says a card
+number digit by digit, an e-mail address ("jane dot doe at example dot com") and a date of
+birth → Whisper → the OpenAI-compatible stand-in. What the call keeps and sends carries the
+placeholders only: the stored transcript (``GET /calls/{id}``), the SSE stream, the transcript
+and end-of-call webhooks, the analysis; with ``model_sees: "redacted"`` the model was given the
+caller's words redacted too, with ``"clear"`` as said (and nothing kept or sent changes); the
+recording, transcribed, holds none of it (the redacted
+message's audio is silent) while the assistant's greeting is still in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import soundfile
+
+from e2e.audio_helpers import (
+    PRIVATE_DETAILS_PARTY,
+    require_offline_speech,
+    transcribe,
+    wait_transcript,
+    words,
+)
+from e2e.conftest import LiveService, serve, service_settings
+from e2e.test_audio_e2e import control, wait_recorded
+from e2e.test_events_e2e import sse_messages
+from e2e.test_recordings_voicemail_e2e import channel_pcm
+from fakes.llm_standin import ChatRequest, LlmStandIn
+from fakes.world import ACME
+from voicedock.config import WebhookEndpointSettings
+from voicedock.domain.webhooks import generate_secret
+from voicedock.pipeline.providers.piper_tts import PiperTts
+from voicedock.pipeline.providers.whisper.stt import WhisperStt
+from voicedock_lab.server import LabAsterisk
+from webhooks.receiver import Receiver, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asterisk]
+
+GREETING = "Card services, good morning."
+NOTED = "Thank you, that is noted."
+PLACEHOLDERS = ("[card_number]", "[email]", "[date_of_birth]")
+# What the party said that none of the call's artefacts may hold: any digit (the card's, the
+# birth date's), the address's words.
+CLEAR = re.compile(r"\d|jane|example|doe\b", re.IGNORECASE)
+
+
+def model(request: ChatRequest) -> str:
+    if (request.system_prompt or "").startswith("You analyse phone calls"):
+        return json.dumps({"summary": "The caller gave their details.", "sentiment": 6})
+    return NOTED
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[LlmStandIn]:
+    require_offline_speech()
+    await WhisperStt().warm_up()
+    await PiperTts().warm_up()
+    async with LlmStandIn(reply=model) as standin:
+        yield standin
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    hooks = Receiver(generate_secret())
+    await hooks.start()
+    try:
+        yield hooks
+    finally:
+        await hooks.stop()
+
+
+@pytest.fixture
+async def live(
+    lab: LabAsterisk, tmp_path: Path, llm: LlmStandIn, receiver: Receiver
+) -> AsyncIterator[LiveService]:
+    settings = service_settings(lab, tmp_path / "redaction.db", "ari")
+    settings.speech.openai_base_url = llm.base_url
+    settings.speech.openai_api_key = "sk-lab-operator"
+    settings.egress.allow_loopback = True
+    settings.recordings.directory = str(tmp_path / "recordings")
+    settings.webhooks.endpoints = [
+        WebhookEndpointSettings(
+            name="lab",
+            organization=ACME,
+            url=receiver.url,
+            secret=receiver.secret,
+            event_types=["transcript", "end-of-call-report"],
+        )
+    ]
+    running = await serve(settings)
+    try:
+        yield running
+    finally:
+        await running.client.close()
+
+
+async def read_stream(live: LiveService, call_id: str) -> str:
+    """The call's SSE stream, whole, until the server ends it after the terminal status."""
+    stream = await live.client.get(f"/calls/{call_id}/events", headers=live.auth())
+    assert stream.status == 200
+    text = ""
+    async with asyncio.timeout(90):
+        while chunk := await stream.content.readany():
+            text += chunk.decode()
+    return text
+
+
+@pytest.mark.parametrize("model_sees", ["redacted", "clear"])
+async def test_what_the_call_keeps_and_sends_is_redacted(
+    live: LiveService, llm: LlmStandIn, receiver: Receiver, model_sees: str
+) -> None:
+    h = live.auth()
+    assistant = {
+        "name": "Card desk",
+        "provider": "openai",
+        "first_message": GREETING,
+        "record": True,
+        "stt_config": {"provider": "offline"},
+        "tts_config": {"provider": "offline"},
+        "system_prompt": "You take down the caller's details.",
+        "redaction_plan": {
+            "categories": ["card_number", "email", "date_of_birth"],
+            "model_sees": model_sees,
+        },
+    }
+    saved = await live.client.post("/assistants", json=assistant, headers=h)
+    assert saved.status == 201, await saved.text()
+    placed = await live.client.post(
+        "/calls/outbound",
+        json={"destination": PRIVATE_DETAILS_PARTY, "assistant_id": (await saved.json())["id"]},
+        headers=h,
+    )
+    assert placed.status == 200, await placed.text()
+    call_id = str((await placed.json())["call_id"])
+    stream = asyncio.create_task(read_stream(live, call_id))
+    try:
+        # The party's last words (its birth date) were heard and answered; the user hangs up.
+        await wait_transcript(
+            live, call_id, lambda m: m["role"] == "user" and "[date_of_birth]" in m["content"], 60
+        )
+        await wait_transcript(
+            live, call_id, lambda m: m["role"] == "assistant" and m["content"] == NOTED, 30
+        )
+        await control(live, call_id, {"type": "end-call"})
+        ended = await wait_recorded(live, call_id, within=30)
+        streamed = await stream
+    finally:
+        stream.cancel()
+
+    # The stored transcript: the caller's words with placeholders, none of what was said.
+    said = " ".join(m["content"] for m in ended["messages"] if m["role"] == "user")
+    for placeholder in PLACEHOLDERS:
+        assert placeholder in said, said
+    assert CLEAR.search(said) is None, said
+    assert not _clear_in(ended["messages"]), ended["messages"]
+    assert CLEAR.search(ended.get("summary") or "") is None, ended
+
+    # The SSE stream's transcript events.
+    events, _ = sse_messages(streamed)
+    turns = [e["data"] for e in events if e.get("event") == "transcript"]
+    assert turns, streamed
+    assert not _clear_in(turns), turns
+    assert "[card_number]" in json.dumps(turns), turns
+
+    # The webhooks: each transcript event and the end-of-call report.
+    await wait_until(
+        lambda: any(json.loads(r.body)["type"] == "end-of-call-report" for r in receiver.requests),
+        timeout=20,
+    )
+    bodies = [json.loads(r.body) for r in receiver.requests]
+    hooked = [b for b in bodies if b["type"] == "transcript"]
+    assert hooked, bodies
+    assert not _clear_in([b["data"] for b in hooked]), hooked
+    (report,) = [b for b in bodies if b["type"] == "end-of-call-report"]
+    assert not _clear_in(report["data"].get("messages", [])), report
+    assert "[card_number]" in json.dumps(report["data"]), report
+
+    # The model was given the caller's words as the plan says during the call; its analysis
+    # the redacted transcript either way.
+    answering = [r for r in llm.requests if r is not llm.requests[-1]]
+    asked = [m for r in answering for m in r.messages if m.get("role") == "user"]
+    assert asked, llm.requests
+    if model_sees == "redacted":
+        assert not _clear_in(asked), asked
+        assert "[card_number]" in json.dumps(asked), asked
+    else:
+        assert _clear_in(asked), asked
+        assert "[card_number]" not in json.dumps(asked), asked
+    analysing = llm.requests[-1]
+    transcript = [m for m in analysing.messages if m.get("role") == "user"]
+    assert not _clear_in(transcript), transcript
+    assert (analysing.system_prompt or "").startswith("You analyse phone calls")
+    assert "[card_number]" in json.dumps(analysing.messages)
+
+    # The recording: the redacted message's audio is silent, the greeting is heard.
+    resp = await live.client.get(f"/calls/{call_id}/recording", headers=h)
+    assert resp.status == 200
+    data, rate = soundfile.read(io.BytesIO(await resp.read()), dtype="int16")
+    caller = await transcribe(channel_pcm(data, 0), rate)
+    assistant = await transcribe(channel_pcm(data, 1), rate)
+    assert CLEAR.search(caller) is None, caller
+    assert CLEAR.search(assistant) is None, assistant
+    assert {"card", "services"} <= words(assistant), assistant
+
+
+def _clear_in(value: Any) -> bool:
+    """Some message's ``content`` (however deep) holds what was said in clear."""
+    if isinstance(value, list):
+        return any(_clear_in(item) for item in value)
+    if isinstance(value, dict):
+        content = value.get("content")
+        if isinstance(content, str) and CLEAR.search(content) is not None:
+            return True
+        return any(_clear_in(item) for item in value.values())
+    return False
