@@ -6,9 +6,8 @@ from typing import Annotated, ClassVar, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from voicedock.api.body import CURSOR_PATTERN
 from voicedock.api.models.base import Reply, of_record
-from voicedock.api.models.calls import PageQuery, Pagination
+from voicedock.api.models.calls import Cursor, PageQuery, Pagination
 from voicedock.api.models.fields import Time
 from voicedock.api.models.operations import Schema, operation, query_parameters
 from voicedock.domain.audit import AuditEvent as AuditRecord
@@ -66,16 +65,7 @@ class AuditEventListQuery(PageQuery, kw_only=True):
     resource_id: _Word | UnsetType = UNSET
     created_after: _Moment | UnsetType = UNSET
     created_before: _Moment | UnsetType = UNSET
-    cursor: (
-        Annotated[
-            str,
-            Meta(
-                pattern=CURSOR_PATTERN,
-                description="next_cursor of the previous page, unchanged (empty: the first page)",
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    cursor: Cursor | UnsetType = UNSET
 
 
 PATHS: dict[str, Schema] = {
