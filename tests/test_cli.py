@@ -494,3 +494,63 @@ def test_without_the_lab_installed_there_is_no_lab_command(
         main(["lab", "status"])
     assert exited.value.code == 2
     assert "invalid choice: 'lab'" in capsys.readouterr().err
+
+
+def test_audit_prints_an_organization_s_events_as_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``voicedock audit`` reads the trail from the database: the organization's events,
+    newest first, one JSON object a line, by ``--since`` and ``--action``."""
+    from datetime import timedelta
+
+    from voicedock.domain.audit import ActorKind, AuditEvent
+    from voicedock.domain.records import utcnow
+
+    config = write_config(tmp_path)
+    args = ["--config", str(config)]
+    for organization in ("acme", "globex"):
+        assert main(["keys", "create", *args, "--organization", organization]) == 0
+    capsys.readouterr()
+
+    async def seed() -> None:
+        store = await open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        try:
+            acme = await store.get_organization_by_name("acme")
+            globex = await store.get_organization_by_name("globex")
+            assert acme is not None
+            assert globex is not None
+            now = utcnow()
+            async with store.transaction() as tx:
+                for org, action, hours_ago, resource in (
+                    (acme, "assistant.created", 48, "old"),
+                    (acme, "assistant.created", 2, "a1"),
+                    (acme, "call.listen", 1, "c1"),
+                    (acme, "assistant.created", 0, "a2"),
+                    (globex, "assistant.created", 0, "g1"),
+                ):
+                    await tx.insert_audit_event(
+                        AuditEvent(
+                            organization_id=org.id,
+                            actor="key-1",
+                            actor_kind=ActorKind.API_KEY,
+                            action=action,
+                            resource_type=action.split(".")[0],
+                            resource_id=resource,
+                            created_at=now - timedelta(hours=hours_ago),
+                        )
+                    )
+        finally:
+            await store.aclose()
+
+    asyncio.run(seed())
+    audit = ["audit", *args, "--organization", "acme"]
+    assert main([*audit, "--since", "24h", "--action", "assistant.created"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["resource_id"] for e in lines] == ["a2", "a1"]
+    assert lines[0]["action"] == "assistant.created"
+    assert lines[0]["actor"] == "key-1"
+    assert main(audit) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert main(["audit", *args, "--organization", "nobody"]) == 1
+    with pytest.raises(SystemExit):
+        main([*audit, "--since", "last week"])

@@ -1,6 +1,7 @@
 """The ``voicedock`` command: serve, keys (create, list, rename, revoke, allow-listen,
 deny-listen), numbers (add, list,
-assign, remove), organizations (show, set-limits), nodes (list, drain), test run (a test
+assign, remove), organizations (show, set-limits), nodes (list, drain), audit (an
+organization's audit trail, as JSON lines), test run (a test
 suite run through a node's REST API, for an organization's CI), migrate, doctor, and
 the commands other installed distributions add (lab, from the voicedock-lab development
 distribution)."""
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TypeAlias, TypeVar
@@ -20,7 +24,7 @@ from typing import TypeAlias, TypeVar
 from voicedock import __version__, logs
 from voicedock.config import ServerSettings, Settings, load_settings
 from voicedock.config.node import WORKERS_MAX
-from voicedock.domain.records import ApiKey
+from voicedock.domain.records import ApiKey, utcnow
 from voicedock.errors import ConfigError, StoreError
 from voicedock.store import open_store
 from voicedock.store.base import Store
@@ -106,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_numbers_parser(sub, common)
     _add_organizations_parser(sub, common)
     _add_nodes_parser(sub, common)
+    _add_audit_parser(sub, common)
     _add_test_parser(sub)
 
     migrate = sub.add_parser("migrate", parents=[common], help="create or upgrade the database")
@@ -566,6 +571,70 @@ async def _drain(store: Store, settings: Settings, node_id: str) -> bool:
         f"its {calls} call(s) have ended (at most [node] drain_timeout_seconds)"
     )
     return True
+
+
+def _add_audit_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    audit = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="an organization's audit trail, newest first, one JSON object a line "
+        "(docs/privacy.md)",
+    )
+    audit.add_argument("--organization", required=True, help="organization name")
+    audit.add_argument(
+        "--since",
+        type=_since,
+        help="only events after this: an ISO 8601 date-time (UTC unless it says), or a span "
+        "back from now: 30m, 24h, 7d",
+    )
+    audit.add_argument("--action", help="only this action, e.g. assistant.updated")
+    audit.set_defaults(handler=_audit)
+
+
+AUDIT_PAGE = 500  # events read at a time
+_SPAN = re.compile(r"([0-9]{1,6})([mhd])")
+_SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _since(text: str) -> datetime:
+    span = _SPAN.fullmatch(text)
+    if span is not None:
+        return utcnow() - timedelta(**{_SPAN_UNITS[span.group(2)]: int(span.group(1))})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "an ISO 8601 date-time (2026-01-31T12:00:00Z) or a span: 30m, 24h, 7d"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from voicedock.api.models.audit_events import AuditEvent
+    from voicedock.store.base import AuditQuery, CallCursor
+
+    async def work(store: Store) -> int:
+        org = await store.get_organization_by_name(args.organization)
+        if org is None:
+            return _refused(f"no organization named {args.organization!r}")
+        query = AuditQuery(
+            organization_id=org.id,
+            limit=AUDIT_PAGE,
+            action=args.action,
+            created_after=args.since,
+        )
+        while True:
+            page = await store.list_audit_events(query)
+            for event in page.events:
+                sys.stdout.write(msgspec.json.encode(AuditEvent.of(event)).decode() + "\n")
+            if len(page.events) < AUDIT_PAGE:
+                return 0
+            last = page.events[-1]
+            query = dataclasses.replace(query, after=CallCursor(last.created_at, last.seq))
+
+    return _with_store(args, work)
 
 
 def _add_test_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

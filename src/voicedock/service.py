@@ -348,7 +348,8 @@ class Service(Closable):
         if self.settings.recordings.directory and self.settings.recordings.retention_days:
             recordings = sweep_periodically(self.settings.recordings)
             self._tasks.spawn(recordings, name="recordings-retention")
-        if self.settings.retention.call_days or self.settings.retention.transcript_days:
+        kept = self.settings.retention
+        if kept.call_days or kept.transcript_days or kept.audit_days:
             retention = retain_periodically(self.store, self.settings.retention)
             self._tasks.spawn(retention, name="call-retention")
         try:

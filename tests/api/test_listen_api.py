@@ -254,6 +254,40 @@ async def test_a_whisper_reaches_the_model_and_is_stored_as_the_supervisor_s(
     assert usage is not None  # a whisper is not speech: the TTS characters are the assistant's
 
 
+async def test_listen_whisper_and_take_over_are_in_the_audit_trail_once(
+    running: Running,
+) -> None:
+    """Each supervising act on a live call, by an admin key, appears once in GET /audit-events
+    with that key as its actor; another organization's admin key sees none of them."""
+    supervisor, org = await issue_api_key(running.service.store, ACME, "sv", KeyScope.ADMIN)
+    supervisor_id = next(
+        k.id for k in await running.service.store.list_api_keys(org.id) if k.name == "sv"
+    )
+    call_id = await running.answered_call()
+    url = f"/calls/{call_id}/listen"
+    async with running.client.ws_connect(url, headers=running.auth(supervisor)) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        whisper = {"type": "inject-context", "content": "Be brief.", "source": "supervisor"}
+        take_over = {"type": "transfer", "destination": "sales", "mode": "warm"}
+        for body in (whisper, take_over):
+            resp = await running.client.post(
+                f"/calls/{call_id}/control", json=body, headers=running.auth(supervisor)
+            )
+            assert resp.status == 200, await resp.text()
+    resp = await running.client.get("/audit-events", headers=running.auth(supervisor))
+    listed = (await resp.json())["audit_events"]
+    assert sorted((e["action"], e["resource_id"]) for e in listed) == [
+        ("call.listen", call_id),
+        ("call.take_over", call_id),
+        ("call.whisper", call_id),
+    ]
+    assert {(e["actor"], e["actor_kind"]) for e in listed} == {(supervisor_id, "api_key")}
+    assert "Be brief." not in str(listed)  # what was whispered stays in the call's record
+    other, _ = await issue_api_key(running.service.store, GLOBEX, "sv", KeyScope.ADMIN)
+    resp = await running.client.get("/audit-events", headers=running.auth(other))
+    assert (await resp.json())["audit_events"] == []
+
+
 def doc_example() -> str:
     """The Python example of docs/live-listen.md, as written."""
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)

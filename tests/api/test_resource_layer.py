@@ -5,6 +5,7 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -208,11 +209,15 @@ async def test_a_capped_create_refuses_once_the_organization_has_the_most(api: A
     async def count(caller: Caller) -> int:
         return len(written)
 
+    @dataclass(frozen=True)
+    class Thing:  # a stored record: found by its id
+        id: str
+
     run = capped(count, 2, "things", write)
     key = ApiKey(id="k", organization_id=ACME, name="", key_hash="h")
     caller = Caller(api.service, ACME, key)
-    assert await run(caller, "first") == "first"
-    assert await run(caller, "second") == "second"
+    assert await run(caller, Thing("first")) == Thing("first")
+    assert await run(caller, Thing("second")) == Thing("second")
     with pytest.raises(Conflict, match="at most 2 things"):
-        await run(caller, "third")
-    assert written == ["first", "second"]
+        await run(caller, Thing("third"))
+    assert written == [Thing("first"), Thing("second")]

@@ -26,9 +26,13 @@ from e2e.audio_helpers import UTTERANCE_PARTY, speech_seconds
 from e2e.conftest import LiveService, serve, service_settings
 from e2e.test_audio_e2e import control, wait_recorded
 from fakes.llm_standin import ChatRequest, LlmStandIn
+from fakes.world import ACME
 from media.listen_frames import parse_frame
 from pbx.freeswitch.live_service import speech_fakes
+from voicedock.api.api_keys import issue_api_key
+from voicedock.api.authentication import hash_key
 from voicedock.config import Settings
+from voicedock.domain.records import KeyScope
 from voicedock.media.listen_tap import ASSISTANT, CALLER
 from voicedock.pipeline.frames import supervisor_note
 from voicedock_lab.server import LabAsterisk
@@ -205,5 +209,21 @@ async def test_a_supervisor_listens_whispers_and_takes_the_call_over(
                 while not await bridged_to(live, call_id, SUPERVISOR_EXTENSION):
                     await asyncio.sleep(0.2)
             await live.pbx.ari.hangup_channel(call_id)
+            await audited_once(live, call_id)
         finally:
             await live.client.close()
+
+
+async def audited_once(live: LiveService, call_id: str) -> None:
+    """The listen, the whisper and the take over are each once in the organization's audit
+    trail, with the key that did them as the actor."""
+    admin, org = await issue_api_key(live.service.store, ACME, "auditor", KeyScope.ADMIN)
+    keys = await live.service.store.list_api_keys(org.id)
+    actor = next(k.id for k in keys if k.key_hash == hash_key(live.key))
+    resp = await live.client.get(
+        f"/audit-events?resource_id={call_id}", headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert resp.status == 200, await resp.text()
+    events = (await resp.json())["audit_events"]
+    assert sorted(e["action"] for e in events) == ["call.listen", "call.take_over", "call.whisper"]
+    assert {e["actor"] for e in events} == {actor}

@@ -11,7 +11,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from e2e.test_listen_e2e import REPLY, SUPERVISOR_EXTENSION, listen_whisper_take_over
+from e2e.test_listen_e2e import (
+    REPLY,
+    SUPERVISOR_EXTENSION,
+    audited_once,
+    listen_whisper_take_over,
+)
 from fakes.llm_standin import LlmStandIn
 from freeswitch_lab.lab_service import LabService
 
@@ -42,3 +47,4 @@ async def test_a_supervisor_listens_whispers_and_takes_the_call_over(
     rows = await live.fs.esl.show_channels()
     assert [c for c in rows if c.raw.get("dest") == SUPERVISOR_EXTENSION]
     await live.fs.esl.api(f"uuid_kill {channel}")  # the caller is the supervisor's now
+    await audited_once(live, call_id)

@@ -46,6 +46,7 @@ EXPECTED_TABLES = {
     "event_streams",
     "test_suites",
     "test_runs",
+    "audit_events",
     "schema_migrations",
 }
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import secrets
 import uuid
 
+from voicedock.api.audit import Doing
 from voicedock.api.authentication import hash_key
 from voicedock.calls.config_mirror import ensure_organization
 from voicedock.domain.records import ApiKey, KeyScope, Organization, listen_by_default, utcnow
-from voicedock.store.base import Store
+from voicedock.store.base import Store, Transaction
 
 KEY_PREFIX = "vd_"
 MAX_NAME = 100
@@ -37,10 +38,17 @@ async def issue_api_key(
 
 
 async def add_api_key(
-    store: Store, organization_id: str, name: str, scope: KeyScope, *, listen: bool | None = None
+    store: Store,
+    organization_id: str,
+    name: str,
+    scope: KeyScope,
+    *,
+    listen: bool | None = None,
+    doing: Doing | None = None,
 ) -> tuple[str, ApiKey]:
     """Create a key for an existing organization; returns (secret, key). ``listen``: whether
-    it hears live calls (None: as keys of its scope do, ``listen_by_default``)."""
+    it hears live calls (None: as keys of its scope do, ``listen_by_default``); ``doing``: the
+    request's audit event, recorded with the change (none from the operator's command)."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=str(uuid.uuid4()),
@@ -52,23 +60,33 @@ async def add_api_key(
     )
     async with store.transaction() as tx:
         await tx.insert_api_key(key)
+        await _recorded(tx, doing, key)
     return secret, key
 
 
-async def revoke_api_key(store: Store, key: ApiKey) -> ApiKey:
+async def revoke_api_key(store: Store, key: ApiKey, doing: Doing | None = None) -> ApiKey:
     """Revoke ``key`` now (a key already revoked keeps its first revocation time)."""
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         async with store.transaction() as tx:
             await tx.update_api_key(key)
+            await _recorded(tx, doing, key)
     return key
 
 
-async def rename_api_key(store: Store, key: ApiKey, name: str) -> ApiKey:
+async def rename_api_key(
+    store: Store, key: ApiKey, name: str, doing: Doing | None = None
+) -> ApiKey:
     key.name = name
     async with store.transaction() as tx:
         await tx.update_api_key(key)
+        await _recorded(tx, doing, key)
     return key
+
+
+async def _recorded(tx: Transaction, doing: Doing | None, key: ApiKey) -> None:
+    if doing is not None:
+        await doing.record(tx, key.id)
 
 
 async def set_listen(store: Store, key: ApiKey, listen: bool) -> ApiKey:

@@ -16,6 +16,7 @@ from voicedock.api.routes import (
     analysis_templates,
     api_keys,
     assistants,
+    audit_events,
     call_events,
     calls,
     campaigns,
@@ -48,6 +49,7 @@ RESOURCES: tuple[Mounted, ...] = (
     *tool_templates.RESOURCES,
     *analysis_templates.RESOURCES,
     *test_suites.RESOURCES,
+    *audit_events.RESOURCES,
 )
 
 
@@ -96,6 +98,7 @@ def create_app(
         voices,
         usage,
         test_suites,
+        audit_events,
     ):
         app.add_routes(module.routes)
     calls.setup(app)

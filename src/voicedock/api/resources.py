@@ -44,6 +44,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from voicedock.api.app_keys import API_KEY, SERVICE
+from voicedock.api.audit import Actor, Audited, Doing, Operation
 from voicedock.api.authentication import organization_of
 from voicedock.api.body import MAX_OFFSET, canonical_hash_input, query_int, read_json
 from voicedock.api.models.base import reply as encode
@@ -66,13 +67,21 @@ Op = TypeVar("Op")  # an operation on one record
 R_in = TypeVar("R_in", contravariant=True)
 
 
-class Owned(Protocol):
+class Identified(Protocol):
+    """A record found by its id."""
+
+    @property
+    def id(self) -> str: ...
+
+
+class Owned(Identified, Protocol):
     """A record of one organization."""
 
     @property
     def organization_id(self) -> str: ...
 
 
+S = TypeVar("S", bound=Identified)  # a stored record
 T = TypeVar("T", bound=Owned)  # a template
 
 DEFAULT_LIMIT = 100
@@ -91,10 +100,25 @@ class Caller:
     organization_id: str
     api_key: ApiKey
     idempotency: IdempotencyKey | None = None  # a create's Idempotency-Key, where it takes one
+    actor: Actor | None = None  # who asks, as the audit trail names them
+    doing: Doing | None = None  # what the request changes that the audit trail records
 
     @property
     def store(self) -> Store:
         return self.service.store
+
+    async def record(self, tx: Transaction, resource_id: str | None) -> None:
+        """Record what the request does to ``resource_id`` in the audit trail, in ``tx``, the
+        transaction that makes the change (nothing when the request changes nothing audited)."""
+        if self.doing is not None:
+            await self.doing.record(tx, resource_id)
+
+    def auditing(self, audited: Audited | None, operation: Operation) -> Caller:
+        """The caller doing ``operation`` to a record of an ``audited`` resource."""
+        if audited is None or self.actor is None:
+            return self
+        doing = Doing(self.actor, audited.action(operation), audited.resource_type)
+        return dataclasses.replace(self, doing=doing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,13 +251,15 @@ def created(serialize: Callable[[C], msgspec.Struct]) -> Callable[[object, C], R
 
 
 def stored(
-    write: Callable[[Transaction, R], Awaitable[object]],
-) -> Callable[[Caller, R], Awaitable[R]]:
-    """An operation that writes the record in one transaction, and gives it back."""
+    write: Callable[[Transaction, S], Awaitable[object]],
+) -> Callable[[Caller, S], Awaitable[S]]:
+    """An operation that writes the record in one transaction (with its audit event), and
+    gives it back."""
 
-    async def run(caller: Caller, record: R) -> R:
+    async def run(caller: Caller, record: S) -> S:
         async with caller.store.transaction() as tx:
             await write(tx, record)
+            await caller.record(tx, record.id)
         return record
 
     return run
@@ -243,13 +269,13 @@ def capped(
     count: Callable[[Caller], Awaitable[int]],
     most: int,
     plural: str,
-    write: Callable[[Transaction, R], Awaitable[object]],
-) -> Callable[[Caller, R], Awaitable[R]]:
+    write: Callable[[Transaction, S], Awaitable[object]],
+) -> Callable[[Caller, S], Awaitable[S]]:
     """A create that writes the record in one transaction, unless the organization already has
     ``most`` of them (``count``): then ``409``."""
     store = stored(write)
 
-    async def run(caller: Caller, record: R) -> R:
+    async def run(caller: Caller, record: S) -> S:
         if await count(caller) >= most:
             raise Conflict(f"at most {most} {plural}")
         return await store(caller, record)
@@ -297,6 +323,7 @@ def templates(
     in_use: str,
     remedy: str,
     most: int,
+    audit: Audited,
 ) -> Resource[T]:
     """An organization's templates (tools, analysis plans) found by id: listed whole, created
     while it has fewer than ``most`` (then ``409``), replaced by a PATCH, deleted unless an
@@ -317,6 +344,7 @@ def templates(
         ),
         patch=Patch(parse=parse_update, run=stored(update)),
         delete=Delete(run=unreferenced(used_by, lambda _template: in_use, delete, remedy)),
+        audit=audit,
     )
 
 
@@ -350,6 +378,7 @@ class Resource(Generic[R]):
     patch: Patch[R] | Refused | None = None
     delete: Deleting[R] | Refused | None = None
     successor: str = ""  # a deprecated alias's: the path that replaces it
+    audit: Audited | None = None  # its creates, updates and deletes in the audit trail
 
     def __post_init__(self) -> None:
         if not self.plural:
@@ -467,18 +496,20 @@ class Resource(Generic[R]):
         if isinstance(create, Refused):
             raise create.error()
         assert create is not None
-        caller = caller_of(request)
+        caller = caller_of(request).auditing(self.audit, "created")
         body = await read_json(request, _max_body(caller, create.max_body))
         return respond(await create.answer(caller, body, request.headers.get(IDEMPOTENCY_HEADER)))
 
     async def _patch(self, request: web.Request) -> web.Response:
         caller, record, patch = await self._operand(request, self.patch)
+        caller = caller.auditing(self.audit, "updated")
         body = await read_json(request, _max_body(caller, 0))
         updated = await patch.run(caller, patch.parse(caller, record, body))
         return encode(self.one(updated))
 
     async def _delete(self, request: web.Request) -> web.Response:
         caller, record, delete = await self._operand(request, self.delete)
+        caller = caller.auditing(self.audit, "deleted")
         answer = await delete.answer(caller, record)
         return web.Response(status=204) if answer is None else respond(answer)
 
@@ -507,7 +538,8 @@ def deprecation_headers(note: str) -> dict[str, str]:
 
 
 def caller_of(request: web.Request) -> Caller:
-    return Caller(request.app[SERVICE], organization_of(request), request[API_KEY])
+    key = request[API_KEY]
+    return Caller(request.app[SERVICE], organization_of(request), key, actor=Actor.of(request))
 
 
 def respond(reply: Reply) -> web.Response:
@@ -552,9 +584,7 @@ def _with_idempotency(caller: Caller, key: str | None, body: object) -> Caller:
     if _IDEMPOTENCY_KEY.fullmatch(key) is None:
         raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1-255 printable ASCII characters")
     digest = hashlib.sha256(canonical_hash_input(body)).hexdigest()
-    return Caller(
-        caller.service, caller.organization_id, caller.api_key, IdempotencyKey(key, digest)
-    )
+    return dataclasses.replace(caller, idempotency=IdempotencyKey(key, digest))
 
 
 class Mounted(Protocol):

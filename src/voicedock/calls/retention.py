@@ -5,7 +5,8 @@
 status, numbers and timings. ``call_days``: the whole record goes (its messages and events
 with it) and ``GET /calls/{id}`` answers 404. A live call is never touched, however old.
 Webhook deliveries sent (or given up) before the earlier of the two go too: their payloads
-carry transcripts and numbers; pending ones stay until delivered.
+carry transcripts and numbers; pending ones stay until delivered. ``audit_days`` (365 unless
+set; 0: forever): audit events older than that are deleted.
 
 ``apply_retention`` runs one pass; the service runs it hourly beside the recordings sweep
 (``retain_periodically``). Each step is one SQL statement over at most ``BATCH`` rows, repeated
@@ -42,6 +43,7 @@ class RetentionPass:
     transcript_rows: int = 0
     analyses: int = 0
     deliveries: int = 0
+    audit_events: int = 0
 
 
 async def _drain(
@@ -81,15 +83,22 @@ async def apply_retention(
         deliveries = await _drain(
             store, lambda tx: tx.delete_finished_deliveries_before(sent_before, batch), batch
         )
-    done = RetentionPass(calls, transcript_rows, analyses, deliveries)
-    if calls or transcript_rows or analyses or deliveries:
+    audit_events = 0
+    if settings.audit_days > 0:
+        cutoff = now - timedelta(days=settings.audit_days)
+        audit_events = await _drain(
+            store, lambda tx: tx.delete_audit_events_before(cutoff, batch), batch
+        )
+    done = RetentionPass(calls, transcript_rows, analyses, deliveries, audit_events)
+    if calls or transcript_rows or analyses or deliveries or audit_events:
         log.info(
             "retention: %d call records deleted, %d transcript rows deleted, %d analyses "
-            "blanked, %d webhook deliveries deleted",
+            "blanked, %d webhook deliveries deleted, %d audit events deleted",
             calls,
             transcript_rows,
             analyses,
             deliveries,
+            audit_events,
         )
     return done
 

@@ -47,6 +47,8 @@ class RetentionSettings(Table):
     # The transcript (messages, transcript events), summary and analysis of calls that ended
     # longer ago than this are deleted; the record, its status and timings stay.
     transcript_days: Days = 0
+    # Audit events (GET /audit-events, voicedock audit) older than this are deleted.
+    audit_days: Days = 365
 
 
 Listeners = Annotated[int, Meta(ge=1, le=10_000)]

@@ -6,7 +6,8 @@ at all. Reads that need no consistency with a write use the store's own methods.
 
 ``Transaction`` and ``Store`` are composed of one protocol per concept (``store/protocols/``:
 calls, scheduled calls, campaigns, numbers, assistants, organizations, provider keys, the
-webhook outbox, nodes, event streams, dial admission, idempotency, retention, usage, metrics);
+webhook outbox, nodes, event streams, dial admission, idempotency, retention, usage, metrics,
+the audit trail);
 a function that needs one concept may ask for that protocol alone.
 """
 
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from voicedock.store.protocols.assistants import AssistantReads, AssistantWrites
+from voicedock.store.protocols.audit import AuditPage, AuditQuery, AuditReads, AuditWrites
 from voicedock.store.protocols.calls import (
     CallCursor,
     CallPage,
@@ -71,6 +73,7 @@ class Transaction(
     DialWrites,
     OutboxWrites,
     SuiteWrites,
+    AuditWrites,
     Protocol,
 ):
     """Writes (and reads that must see them) inside one database transaction."""
@@ -89,6 +92,7 @@ class Store(
     UsageReads,
     MetricsReads,
     SuiteReads,
+    AuditReads,
     Protocol,
 ):
     """A voicedock database. ``aclose()`` is idempotent."""
@@ -106,6 +110,8 @@ def json_default(value: object) -> str:
 
 
 __all__ = [
+    "AuditPage",
+    "AuditQuery",
     "CallCursor",
     "CallPage",
     "CallQuery",

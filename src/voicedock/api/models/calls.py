@@ -619,6 +619,16 @@ class ControlResponse(Reply, kw_only=True):
     message: str
 
 
+# A list paged by cursor: where the next page starts (``api/body.py`` ``encode_cursor``).
+Cursor = Annotated[
+    str,
+    Meta(
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the previous page, unchanged (empty: the first page)",
+    ),
+]
+
+
 class PageQuery(Body, kw_only=True):
     """A paged list's query: its page size and where it starts."""
 
@@ -653,16 +663,7 @@ class CallListQuery(PageQuery, kw_only=True):
         | UnsetType
     ) = UNSET
     include_tests: IncludeTests | UnsetType = UNSET
-    cursor: (
-        Annotated[
-            str,
-            Meta(
-                pattern=CURSOR_PATTERN,
-                description="next_cursor of the previous page, unchanged (empty: the first page)",
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    cursor: Cursor | UnsetType = UNSET
 
 
 _IDEMPOTENCY = {

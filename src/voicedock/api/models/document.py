@@ -17,6 +17,7 @@ from voicedock.api.models import (
     analysis_templates,
     api_keys,
     assistants,
+    audit_events,
     call_events,
     calls,
     campaigns,
@@ -61,6 +62,7 @@ GROUPS: tuple[ModuleType, ...] = (
     console,
     health,
     test_suites,
+    audit_events,
 )
 
 # (source path, its success status, body field, the operations that take it as "id").

@@ -13,6 +13,7 @@ import uuid
 
 from aiohttp import web
 
+from voicedock.api.audit import Audited
 from voicedock.api.models.analysis_templates import AnalysisTemplate as AnalysisTemplateReply
 from voicedock.api.models.analysis_templates import AnalysisTemplateCreate, AnalysisTemplateUpdate
 from voicedock.api.models.base import parse, sent
@@ -94,6 +95,7 @@ ANALYSIS_TEMPLATES: Resource[AnalysisTemplate] = templates(
     in_use="the analysis template is the analysis_plan of",
     remedy="give them another plan first",
     most=MAX_TEMPLATES_PER_ORGANIZATION,
+    audit=Audited("analysis_template"),
 )
 RESOURCES = (ANALYSIS_TEMPLATES,)
 mount(routes, *RESOURCES)

@@ -12,6 +12,7 @@ import dataclasses
 from aiohttp import web
 
 from voicedock.api.api_keys import add_api_key, rename_api_key, revoke_api_key
+from voicedock.api.audit import Audited
 from voicedock.api.models.api_keys import ApiKey as ApiKeyReply
 from voicedock.api.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyUpdate
 from voicedock.api.models.base import parse
@@ -33,7 +34,7 @@ def parse_rename(_caller: Caller, key: ApiKey, body: object) -> ApiKey:
 
 
 async def _add(caller: Caller, new: tuple[str, KeyScope]) -> tuple[str, ApiKey]:
-    return await add_api_key(caller.store, caller.organization_id, *new)
+    return await add_api_key(caller.store, caller.organization_id, *new, doing=caller.doing)
 
 
 def _issued(_new: object, issued: tuple[str, ApiKey]) -> Reply:
@@ -49,13 +50,16 @@ API_KEYS: Resource[ApiKey] = Resource(
     serialize=ApiKeyReply.of,
     list=Listing(run=lambda c: c.store.list_api_keys(c.organization_id)),
     create=Create(parse=parse_new_key, run=_add, reply=_issued),
-    patch=Patch(parse=parse_rename, run=lambda c, key: rename_api_key(c.store, key, key.name)),
+    patch=Patch(
+        parse=parse_rename, run=lambda c, key: rename_api_key(c.store, key, key.name, c.doing)
+    ),
     # Revoked at once: later requests, open event streams and console sessions of the key are
     # refused. The key stays listed, with ``revoked_at``.
     delete=Delete(
-        run=lambda c, key: revoke_api_key(c.store, key),
+        run=lambda c, key: revoke_api_key(c.store, key, c.doing),
         reply=lambda key: Reply(ApiKeyReply.of(key)),
     ),
+    audit=Audited("api_key", updated="renamed", deleted="revoked"),
 )
 RESOURCES = (API_KEYS,)
 mount(routes, *RESOURCES)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from voicedock.api.audit import Audited
 from voicedock.api.models.assistants import AssistantCreate, AssistantUpdate, assistant_reply
 from voicedock.api.models.base import parse, sent
 from voicedock.api.resources import (
@@ -169,6 +170,7 @@ async def _delete_assistant(caller: Caller, assistant: Assistant) -> None:
         raise Conflict("a phone number still answers with this assistant; reassign it first")
     async with caller.store.transaction() as tx:
         await tx.delete_assistant(assistant.organization_id, assistant.id)
+        await caller.record(tx, assistant.id)
 
 
 ASSISTANTS: Resource[Assistant] = Resource(
@@ -184,6 +186,7 @@ ASSISTANTS: Resource[Assistant] = Resource(
     ),
     patch=Patch(parse=parse_assistant, run=_refs_checked(lambda tx, a: tx.update_assistant(a))),
     delete=Delete(run=_delete_assistant),
+    audit=Audited("assistant"),
 )
 # The seeds' name for assistants: the same resource, deprecated (docs/agents.md).
 AGENTS = ASSISTANTS.alias("/agents")

@@ -11,6 +11,7 @@ import msgspec
 from aiohttp import web
 
 from voicedock.api.app_keys import SERVICE
+from voicedock.api.audit import record_now
 from voicedock.api.authentication import organization_of
 from voicedock.api.body import decode_cursor, encode_cursor, query_datetime, read_json
 from voicedock.api.models.base import Error, convert, parse, parse_query, reply
@@ -36,6 +37,7 @@ from voicedock.api.resources import (
     deprecation_headers,
     mount,
 )
+from voicedock.calls.control import InjectContext, Transfer
 from voicedock.calls.engine.outbound import Placed
 from voicedock.calls.nodes.command_relay import Forwarded, ForwardedAnswer
 from voicedock.calls.outbound.idempotency import Idempotent, Replayed, StoredAnswer
@@ -230,7 +232,15 @@ async def get_recording(request: web.Request) -> web.FileResponse:
     if path is None or not path.is_file():
         # Swept by the retention, or written by another node's [recordings] directory.
         raise NotFound("the recording is not available here", error="Recording not found")
+    if _from_the_start(request):  # a player's later ranges of the same download: not again
+        await record_now(request, "recording.downloaded", "call", call.id)
     return web.FileResponse(path, headers={"Content-Type": media_type(call.recording_path)})
+
+
+def _from_the_start(request: web.Request) -> bool:
+    """The request asks for the file from its first byte (the whole of it, or a first range)."""
+    ranges = request.headers.get("Range", "").replace(" ", "")
+    return not ranges or ranges.startswith("bytes=0-")
 
 
 @routes.post("/calls/{id}/control")
@@ -241,4 +251,8 @@ async def control_call(request: web.Request) -> web.Response:
     command = control_command(body)
     # Carried out by the node that serves the call, whichever node the request reached.
     await service.node.control(organization_of(request), call_id, command)
+    if isinstance(command, InjectContext) and command.source == "supervisor":
+        await record_now(request, "call.whisper", "call", call_id)
+    elif isinstance(command, Transfer):
+        await record_now(request, "call.take_over", "call", call_id, {"mode": command.mode})
     return reply(ControlResponse(success=True, message="Command sent successfully"))

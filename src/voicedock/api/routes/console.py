@@ -20,6 +20,7 @@ from importlib import resources
 from aiohttp import web
 
 from voicedock.api.app_keys import CONSOLE_PREFIX, SERVICE, session_cookie
+from voicedock.api.audit import Actor
 from voicedock.api.authentication import hash_key, session_key
 from voicedock.api.body import read_json
 from voicedock.api.models.base import parse, reply
@@ -87,9 +88,12 @@ async def sign_in(request: web.Request) -> web.Response:
         expires_at=now + timedelta(hours=service.settings.console.session_hours),
         created_at=now,
     )
+    signed_in = Actor.of(request, key, session.token_hash)
     async with store.transaction() as tx:
         await tx.purge_console_sessions(now)
         await tx.insert_console_session(session)
+        event = signed_in.event("console.signed_in", "console_session", signed_in.console_session)
+        await tx.insert_audit_event(event)
     response = reply(SessionReply.of(session, key))
     response.set_cookie(
         session_cookie(request),

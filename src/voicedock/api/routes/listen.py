@@ -27,6 +27,7 @@ from aiohttp import WSMsgType, web
 
 from voicedock.aio import first_of
 from voicedock.api.app_keys import API_KEY, CONSOLE_SESSION, SERVICE
+from voicedock.api.audit import record_now
 from voicedock.api.authentication import current_key, organization_of
 from voicedock.api.key_scopes import check_listen
 from voicedock.api.machine import MACHINE
@@ -94,6 +95,7 @@ async def listen(request: web.Request) -> web.StreamResponse:
     if not ws.can_prepare(request).ok:
         raise _no_upgrade()
     async with listening.listen(organization_of(request), call_id) as (call, listener):
+        await record_now(request, "call.listen", "call", call_id)
         await ws.prepare(request)
         try:
             await ws.send_json(listening.hello(call, listener))

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from voicedock.api.audit import Audited
 from voicedock.api.models.base import parse
 from voicedock.api.models.provider_keys import ProviderKey as ProviderKeyReply
 from voicedock.api.models.provider_keys import ProviderKeyCreate, ProviderKeyRotate
@@ -129,6 +130,7 @@ PROVIDER_KEYS: Resource[ProviderKey] = Resource(
             lambda tx, k: tx.delete_provider_key(k.organization_id, k.id),
         )
     ),
+    audit=Audited("provider_key", updated="rotated"),
 )
 RESOURCES = (PROVIDER_KEYS,)
 mount(routes, *RESOURCES)

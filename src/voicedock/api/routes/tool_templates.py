@@ -13,6 +13,7 @@ import uuid
 
 from aiohttp import web
 
+from voicedock.api.audit import Audited
 from voicedock.api.models.base import sent
 from voicedock.api.models.tools import ToolTemplate as ToolTemplateReply
 from voicedock.api.models.tools import parse_tool as parse_tool_model
@@ -66,6 +67,7 @@ TOOL_TEMPLATES: Resource[ToolTemplate] = templates(
     in_use="the tool template is in the tools of",
     remedy="remove it from their tools first",
     most=MAX_TEMPLATES_PER_ORGANIZATION,
+    audit=Audited("tool_template"),
 )
 RESOURCES = (TOOL_TEMPLATES,)
 mount(routes, *RESOURCES)

@@ -12,6 +12,7 @@ import msgspec
 from aiohttp import web
 
 from voicedock.api.app_keys import SERVICE
+from voicedock.api.audit import record_now
 from voicedock.api.authentication import organization_of
 from voicedock.api.models.base import convert, parse_query, reply
 from voicedock.api.models.fields import include_tests
@@ -60,6 +61,8 @@ async def get_usage(request: web.Request) -> web.StreamResponse:
     store = request.app[SERVICE].store
     found = await usage_report(store, organization_of(request), start, end, group_by, tests)
     report = convert(found, UsageReport)
+    detail = {"format": wanted, "start_date": str(start), "end_date": str(end)}
+    await record_now(request, "usage.exported", "usage", None, detail)
     if wanted == "csv":
         return web.Response(text=usage_csv(report), content_type="text/csv", charset="utf-8")
     return reply(report)

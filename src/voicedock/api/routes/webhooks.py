@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from voicedock.api.audit import Audited
 from voicedock.api.models.base import parse
 from voicedock.api.models.webhooks import MAX_URL_LENGTH, Webhook, WebhookCreate, WebhookCreated
 from voicedock.api.resources import (
@@ -81,6 +82,7 @@ async def _create(caller: Caller, new: NewEndpoint) -> WebhookEndpoint:
     )
     async with service.store.transaction() as tx:
         await tx.insert_webhook_endpoint(endpoint)
+        await caller.record(tx, endpoint.id)
     return endpoint
 
 
@@ -103,6 +105,7 @@ WEBHOOKS: Resource[WebhookEndpoint] = Resource(
         reply=created(WebhookCreated.of_new),
     ),
     delete=Delete(run=stored(lambda tx, e: tx.delete_webhook_endpoint(e.organization_id, e.id))),
+    audit=Audited("webhook"),
 )
 RESOURCES = (WEBHOOKS,)
 mount(routes, *RESOURCES)

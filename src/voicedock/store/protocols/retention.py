@@ -25,5 +25,9 @@ class RetentionWrites(Protocol):
         up (their payloads carry transcripts); pending ones stay."""
         ...
 
+    async def delete_audit_events_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete audit events created before ``cutoff``, oldest first."""
+        ...
+
 
 __all__ = ["RetentionWrites"]

@@ -7,12 +7,15 @@ part of ``SqlReads``, which each backend's store is)."""
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from voicedock.errors import StoreError
 from voicedock.store.sql.conn import Conn, SqlValue
 from voicedock.store.sql.locks import Locks
-from voicedock.store.sql.rows import Dialect, Record, Table
+from voicedock.store.sql.rows import Dialect, Record, Table, integer
+
+if TYPE_CHECKING:
+    from voicedock.store.protocols.calls import CallCursor
 
 T = TypeVar("T", bound=Record)
 
@@ -118,6 +121,35 @@ class StorePart(RowReads):
 
     def _reads(self) -> Conn:
         return self._reader
+
+    async def _newest_first(
+        self,
+        table: Table[T],
+        where: list[str],
+        args: list[SqlValue],
+        page: tuple[CallCursor | None, int, int],
+    ) -> tuple[list[T], int]:
+        """One page of ``table``'s rows matching ``where`` (ANDed, ``args`` bound), newest
+        first by ``created_at`` then ``seq``, and how many rows match; ``page``: the cursor
+        (only rows listed after it), the limit and the offset."""
+        after, limit, offset = page
+        filtered = " AND ".join(where) or "TRUE"
+        total_row = await self._reader.fetchrow(
+            f"SELECT count(*) AS n FROM {table.name} WHERE {filtered}", *args
+        )
+        if after is not None:  # keyset on the list's order: no duplicate, no gap
+            filtered += " AND (created_at < ? OR (created_at = ? AND seq < ?))"
+            at = self._dialect.dt(after.created_at)
+            args = [*args, at, at, after.seq]
+        rows = await self._reader.fetch(
+            f"SELECT * FROM {table.name} WHERE {filtered} "
+            "ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?",
+            *args,
+            max(limit, 0),
+            max(offset, 0),
+        )
+        total = 0 if total_row is None else integer(total_row["n"])
+        return [table.decode(r, self._dialect) for r in rows], total
 
 
 __all__ = ["RowReads", "StorePart", "TransactionPart"]

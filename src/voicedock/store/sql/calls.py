@@ -81,23 +81,9 @@ class SqlCallReads(StorePart):
             args.append(query.campaign_id)
         if not query.include_tests:
             where.append("test_run_id IS NULL")
-        filtered = " AND ".join(where)
-        total_row = await self._reader.fetchrow(
-            f"SELECT count(*) AS n FROM calls WHERE {filtered}", *args
-        )
-        if query.after is not None:  # keyset on the list's order: no duplicate, no gap
-            filtered += " AND (created_at < ? OR (created_at = ? AND seq < ?))"
-            after = self._dialect.dt(query.after.created_at)
-            args += [after, after, query.after.seq]
-        rows = await self._reader.fetch(
-            f"SELECT * FROM calls WHERE {filtered} "
-            "ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?",
-            *args,
-            max(query.limit, 0),
-            max(query.offset, 0),
-        )
-        total = 0 if total_row is None else integer(total_row["n"])
-        return CallPage(calls=[CALLS.decode(r, self._dialect) for r in rows], total=total)
+        page = (query.after, query.limit, query.offset)
+        calls, total = await self._newest_first(CALLS, where, args, page)
+        return CallPage(calls=calls, total=total)
 
     async def list_active_calls(self, owner_node: str | None = None) -> list[Call]:
         sql = f"SELECT * FROM calls WHERE status IN {ACTIVE_IN}"

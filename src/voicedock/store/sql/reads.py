@@ -5,6 +5,7 @@ per concept (each in its module of ``store/sql/``); each backend's store is one,
 from __future__ import annotations
 
 from voicedock.store.sql.assistants import SqlAssistantReads
+from voicedock.store.sql.audit import SqlAuditReads
 from voicedock.store.sql.calls import SqlCallReads
 from voicedock.store.sql.campaigns import SqlCampaignReads
 from voicedock.store.sql.metrics import SqlMetricsReads
@@ -31,6 +32,7 @@ class SqlReads(
     SqlUsageReads,
     SqlMetricsReads,
     SqlSuiteReads,
+    SqlAuditReads,
 ):
     """The read half of ``Store``; ``_reader`` runs each statement outside any write."""
 

@@ -73,5 +73,15 @@ class SqlRetentionWrites(TransactionPart):
             limit,
         )
 
+    async def delete_audit_events_before(self, cutoff: datetime, limit: int) -> int:
+        """Retention: delete up to ``limit`` audit events created before ``cutoff``, oldest
+        first (the trail is never otherwise changed)."""
+        return await self._before(
+            "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events "
+            "WHERE created_at < ? ORDER BY seq LIMIT ?)",
+            cutoff,
+            limit,
+        )
+
 
 __all__ = ["SqlRetentionWrites"]

@@ -23,6 +23,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar, Union, get_args, get_or
 
 import msgspec
 
+from voicedock.domain.audit import AuditEvent
 from voicedock.domain.json import JsonValue
 from voicedock.domain.records import (
     AnalysisTemplate,
@@ -274,6 +275,8 @@ PROVIDER_KEYS = Table("provider_keys", ProviderKey)
 SUITES = Table("test_suites", Suite)
 
 SUITE_RUNS = Table("test_runs", SuiteRun)
+
+AUDIT_EVENTS = Table("audit_events", AuditEvent, generated=frozenset({"seq"}))
 
 CALLS = Table("calls", Call, generated=frozenset({"seq"}))
 

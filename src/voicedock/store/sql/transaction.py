@@ -10,6 +10,7 @@ writes go through one connection in ``BEGIN IMMEDIATE`` transactions.
 from __future__ import annotations
 
 from voicedock.store.sql.assistants import SqlAssistantWrites
+from voicedock.store.sql.audit import SqlAuditWrites
 from voicedock.store.sql.calls import SqlCallWrites
 from voicedock.store.sql.campaigns import SqlCampaignWrites
 from voicedock.store.sql.dials import SqlDialWrites
@@ -40,6 +41,7 @@ class SqlTransaction(
     SqlDialWrites,
     SqlOutboxWrites,
     SqlSuiteWrites,
+    SqlAuditWrites,
 ):
     """``Transaction`` over one connection that is inside an open database transaction."""
 
