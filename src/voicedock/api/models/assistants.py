@@ -29,6 +29,7 @@ from voicedock.calls.assistants.providers import PROVIDERS
 from voicedock.calls.tools.config import MAX_TOOLS
 from voicedock.domain.assistant_config import (
     AssistantRequest,
+    ConsentPlan,
     Keypad,
     LlmFiller,
     ToolFiller,
@@ -94,6 +95,7 @@ SETTINGS: dict[str, Any] = {
     "tool_filler": ToolFiller,
     "llm_filler": LlmFiller,
     "keypad": Keypad,
+    "consent_plan": ConsentPlan,
     "analysis_plan": AnalysisPlan,
     "assistant_request": AssistantRequest,
     "record": _described(
