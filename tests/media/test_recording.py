@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,57 @@ async def test_a_silenced_stretch_is_zero_on_both_channels_even_once_written(
     assert (data[: int(0.5 * RATE) - 1, 0] == 1000).all()
     assert (data[int(1.5 * RATE) + 1 :, 1] == -1000).all()
     assert not list(tmp_path.glob("*.partial"))
+
+
+async def test_a_held_recording_makes_no_file_until_released_then_writes_it_all(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    path = tmp_path / "held.wav"
+    recorder = CallRecorder(path, RATE, clock=clock)
+    recorder.hold()
+    for tick in range(150):  # 3 s held: more than a flush's worth
+        clock.now = 100.0 + tick * 0.02
+        recorder.caller(frame(700))
+        recorder.assistant(frame(-700))
+    await asyncio.sleep(0.05)  # the writer thread would have made the file by now
+    assert not path.exists()
+    recorder.release()
+    for tick in range(150, 200):
+        clock.now = 100.0 + tick * 0.02
+        recorder.caller(frame(700))
+        recorder.assistant(frame(-700))
+    assert await recorder.aclose() == pytest.approx(4.0)
+    data, _ = soundfile.read(str(path), dtype="int16")
+    assert data.shape == (4 * RATE, 2)  # from the start: what was held too
+    assert (data[:, 0] == 700).all()
+
+
+async def test_a_discarded_recording_never_reaches_the_disk(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "org" / "discarded.wav"
+    recorder = CallRecorder(path, RATE, clock=clock)
+    recorder.hold()
+    for tick in range(150):
+        clock.now = 100.0 + tick * 0.02
+        recorder.caller(frame(700))
+    recorder.discard()
+    for tick in range(150, 200):  # after the refusal: dropped too
+        clock.now = 100.0 + tick * 0.02
+        recorder.caller(frame(700))
+        recorder.assistant(frame(-700))
+    assert await recorder.aclose() == 0.0
+    assert recorder.discarded
+    assert not path.exists()
+    assert not path.parent.exists()
+
+
+async def test_only_a_recording_not_begun_is_held_and_only_a_held_one_discarded(
+    tmp_path: Path,
+) -> None:
+    async with CallRecorder(tmp_path / "call.wav", RATE) as recorder:
+        with pytest.raises(RuntimeError):
+            recorder.discard()
+        recorder.caller(frame(1))
+        with pytest.raises(RuntimeError):
+            recorder.hold()

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from voicedock.calls.usage import usage_report
+from voicedock.domain.json import JsonValue
 from voicedock.domain.records import Call, CallStatus, Direction
 from voicedock.domain.usage import (
     SpokenTurn,
@@ -219,6 +220,28 @@ async def test_the_store_keeps_a_calls_provider_switches(store: Store) -> None:
     stored = await store.get_call(org.id, call.id)
     assert stored is not None
     assert stored.provider_switches == 3
+
+
+async def test_the_store_keeps_a_calls_consent_outcome(store: Store) -> None:
+    org = await seed_org(store)
+    call = _call(org.id, _utc(DAY1, 9), timedelta(seconds=2))
+    await insert_call(store, call)
+    before = await store.get_call(org.id, call.id)
+    assert before is not None
+    assert before.consent is None  # no consent plan
+    outcome: dict[str, JsonValue] = {
+        "mode": "opt_out_keypad",
+        "outcome": "refused",
+        "at": "2026-03-01T09:00:03.000Z",
+    }
+    async with store.transaction() as tx:
+        found = await tx.get_call_for_update(call.id)
+        assert found is not None
+        found.consent = outcome
+        await tx.update_call(found)
+    stored = await store.get_call(org.id, call.id)
+    assert stored is not None
+    assert stored.consent == outcome
 
 
 def test_billable_seconds_round_up_per_started_second() -> None:

@@ -19,6 +19,7 @@ from fakes.world import ACME, DESTINATION, GLOBEX, SUPPORT_ID, make_settings, or
 from voicedock.calls.config_mirror import mirror_config
 from voicedock.calls.engine import CallEngine
 from voicedock.calls.live.record import LiveRecord
+from voicedock.domain.json import JsonValue
 from voicedock.domain.records import Call, CallEvent, CallStatus, Direction
 from voicedock.domain.webhooks import WebhookEndpoint, generate_secret
 from voicedock.webhooks.publisher import WebhookPublisher, choose_endpoints, payloads_for_event
@@ -122,6 +123,13 @@ async def test_lifecycle_queues_status_updates_and_one_report(
     assert nudges
 
 
+CONSENT: dict[str, JsonValue] = {
+    "mode": "opt_out_keypad",
+    "outcome": "accepted",
+    "at": "2026-03-01T09:00:08.000Z",
+}
+
+
 async def test_the_report_carries_the_calls_usage_per_provider_and_its_switches(
     engine: tuple[CallEngine, FakePbx, list[int]], store: MemoryStore
 ) -> None:
@@ -142,6 +150,7 @@ async def test_the_report_carries_the_calls_usage_per_provider_and_its_switches(
             latency=[{"endpointing_ms": 300.0, "tts_provider": "piper"}],
             speech_usage=speech,
             provider_switches=2,
+            consent=CONSENT,
         ),
     )
     await pbx.hang_up_remote(call_id)
@@ -155,10 +164,12 @@ async def test_the_report_carries_the_calls_usage_per_provider_and_its_switches(
     ]
     assert usage["billable_seconds"] >= 0
     assert report["data"]["provider_switches"] == 2
+    assert report["data"]["consent"] == CONSENT
     assert report["data"]["latency"] == [{"endpointing_ms": 300.0, "tts_provider": "piper"}]
     stored = await store.get_call(None, call_id)
     assert stored is not None
     assert stored.provider_switches == 2
+    assert stored.consent == CONSENT
 
 
 async def test_transcript_is_opt_in_and_assistant_endpoint_overrides(

@@ -54,6 +54,16 @@ REDACTION_PATTERNS_MAX = 10
 REDACTION_PATTERN_MAX = 500  # characters of one pattern
 REDACTION_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 MODEL_SEES = ("redacted", "clear")
+# Consent and disclosure (``consent_plan``): a message said before the first message and, by
+# key, the caller's answer about the recording (docs/privacy.md).
+CONSENT_MODES = ("announce", "opt_out_keypad", "opt_in_keypad")
+CONSENT_REFUSALS = ("no_recording", "end_call")
+CONSENT_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
+CONSENT_TIMEOUT = (1.0, 30.0)
+CONSENT_MESSAGE_MAX = 500
+CONSENT_DEFAULT_KEY = "9"
+CONSENT_DEFAULT_TIMEOUT_S = 5.0
+CONSENT_DEFAULT_REFUSAL = "no_recording"
 KEYPAD_DEFAULTS = {
     "enabled": True,
     "timeout_seconds": KEYPAD_DEFAULT_TIMEOUT_S,
@@ -297,6 +307,72 @@ class Keypad(Plan, kw_only=True):
     ) = UNSET
 
 
+ConsentMode = Literal["announce", "opt_out_keypad", "opt_in_keypad"]
+assert get_args(ConsentMode) == CONSENT_MODES
+ConsentRefusal = Literal["no_recording", "end_call"]
+assert get_args(ConsentRefusal) == CONSENT_REFUSALS
+ConsentKey = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]
+assert get_args(ConsentKey) == CONSENT_KEYS
+
+
+class ConsentPlan(Plan, kw_only=True):
+    """A disclosure said before the first message and, by key, the caller's answer about the
+    recording: ``announce`` only says it; ``opt_out_keypad``: the key refuses, the timeout
+    passing without it accepts; ``opt_in_keypad``: only the key accepts. The recording is held
+    in memory until the answer, and discarded on a refusal. docs/privacy.md."""
+
+    mode: Annotated[
+        ConsentMode,
+        Meta(description="announce: the message only; opt_out_keypad / opt_in_keypad: the key."),
+    ]
+    message: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=CONSENT_MESSAGE_MAX,
+            pattern=f"[^{WHITESPACE}]",
+            description="Said to its end (no barge-in) before the first message.",
+        ),
+    ]
+    key: (
+        Annotated[
+            ConsentKey,
+            Meta(
+                description="The key of the caller's answer (pressed during the message or "
+                "the timeout after it; never given to the model).",
+                extra_json_schema={"default": CONSENT_DEFAULT_KEY},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    timeout_seconds: (
+        Annotated[
+            float,
+            Meta(
+                ge=CONSENT_TIMEOUT[0],
+                le=CONSENT_TIMEOUT[1],
+                description="How long after the message the key is waited for.",
+                extra_json_schema={"default": CONSENT_DEFAULT_TIMEOUT_S},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    on_refusal: (
+        Annotated[
+            ConsentRefusal,
+            Meta(
+                description="no_recording: the call goes on unrecorded; end_call: it ends "
+                '"consent-refused" (unrecorded).',
+                extra_json_schema={"default": CONSENT_DEFAULT_REFUSAL},
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+
+
 class AssistantRequest(Plan, kw_only=True):
     """Inbound calls to this assistant's numbers first ask the organization's server
     (assistant-request webhook); this assistant answers when it gives no usable answer in
@@ -408,6 +484,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     dead_air_message: str | UnsetType = UNSET
     keypad: Keypad | UnsetType = UNSET
     redaction_plan: RedactionPlan | UnsetType = UNSET
+    consent_plan: ConsentPlan | UnsetType = UNSET
     hang_up_after_first_message: bool | UnsetType = UNSET
 
 

@@ -238,6 +238,9 @@ class Call:
     recording_duration_seconds: float | None = None
     # Answering-machine detection: {"result": human|machine|unknown, "evidence": {...}}.
     answering_machine: dict[str, JsonValue] | None = None
+    # The consent plan's outcome: {"mode", "outcome": announced|accepted|refused|no_answer,
+    # "at"}; None: no plan (or the call ended before its message was said).
+    consent: dict[str, JsonValue] | None = None
     # The client's own object given when the call was placed: returned and in every webhook.
     metadata: dict[str, JsonValue] | None = None
     # A scheduled call: dialed from scheduled_at, never after latest_at; how long it may ring.

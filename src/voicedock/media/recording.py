@@ -11,7 +11,11 @@ or two.
 
 Samples are 16-bit PCM at the call's media rate. The file (WAV or FLAC through soundfile) is
 written incrementally by the recorder's own writer thread, a second of aligned audio at a time,
-so the event loop never waits on the disk and a long call never sits in memory. ``stop()``
+so the event loop never waits on the disk and a long call never sits in memory. Held
+(``hold()``, before its first frame), it keeps what it is given in memory and writes nothing,
+not even the file, until ``release()`` (then all of it is written, from the start) or
+``discard()`` (then nothing ever is): the caller's answer about the recording is awaited
+(``calls/live/consent.py``). ``stop()``
 ends the recording early (a transfer moves the caller off our media); ``aclose()`` writes the
 rest, closes the file and returns its duration (idempotent).
 
@@ -107,6 +111,8 @@ class CallRecorder:
         self._written = 0  # stereo samples handed to the writer
         self._silences: list[tuple[int, int]] = []  # sample ranges zeroed once written
         self._stopped = False
+        self._held = False  # nothing is written until release() (or ever, after discard())
+        self._discarded = False
         self._closed = False
         self._blocks: queue.SimpleQueue[NDArray[np.int16] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
@@ -122,6 +128,10 @@ class CallRecorder:
     @property
     def stopped(self) -> bool:
         return self._stopped
+
+    @property
+    def discarded(self) -> bool:
+        return self._discarded
 
     @property
     def duration_s(self) -> float:
@@ -144,7 +154,7 @@ class CallRecorder:
         start = max(0, round((now - self._t0) * self.sample_rate))
         channel.place(np.asarray(samples, dtype=np.int16), start, self._slack)
         aligned = min(self._caller.pending, self._assistant.pending)
-        if aligned >= self._flush_at:
+        if aligned >= self._flush_at and not self._held:
             self._flush(aligned)
 
     def _flush(self, count: int) -> None:
@@ -161,6 +171,24 @@ class CallRecorder:
         if last > first:
             self._silences.append((first, last))
 
+    def hold(self) -> None:
+        """Write nothing until ``release()`` or ``discard()`` (before anything was given)."""
+        if self._written or self._caller.end or self._assistant.end:
+            raise RuntimeError("a recording is held before its first frame")
+        self._held = True
+
+    def release(self) -> None:
+        """A held recording goes on: what it holds is written, and what follows."""
+        self._held = False
+
+    def discard(self) -> None:
+        """A held recording is dropped: what it holds and what follows is never written, and
+        no file is made (``aclose()`` returns 0)."""
+        if not self._held:
+            raise RuntimeError("only a held recording can be discarded")
+        self._discarded = self._stopped = True
+        self._caller, self._assistant = _Channel(), _Channel()
+
     def stop(self) -> None:
         """Record nothing more (a transfer took the caller away); ``aclose()`` still writes."""
         self._stopped = True
@@ -174,7 +202,7 @@ class CallRecorder:
             self._closed = True
             self._stopped = True
             rest = max(self._caller.pending, self._assistant.pending)
-            if rest:
+            if rest and not self._discarded:
                 self._flush(rest)
             self._blocks.put(None)
             await asyncio.to_thread(self._writer.join)
@@ -186,6 +214,9 @@ class CallRecorder:
     def _write_file(self) -> None:
         import soundfile
 
+        block = self._blocks.get()  # the file is made once there is something (or the end)
+        if block is None and self._discarded:
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with soundfile.SoundFile(
@@ -196,14 +227,15 @@ class CallRecorder:
                 subtype="PCM_16",
                 format=self.file_format.upper(),
             ) as out:
-                while (block := self._blocks.get()) is not None:
+                while block is not None:
                     out.write(block)
+                    block = self._blocks.get()
             if self._silences:
                 self._silence_file(soundfile)
         except Exception as exc:  # noqa: BLE001 - reported by aclose(); the call goes on
             self._error = exc
             log.warning("recording not written: %s", type(exc).__name__)
-            while self._blocks.get() is not None:  # let aclose() finish
+            while block is not None and self._blocks.get() is not None:  # let aclose() finish
                 pass
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)

@@ -154,6 +154,10 @@ class RealtimeWithPipeline(Closable):
         return self._of(lambda d: d.history)
 
     @property
+    def assistant_audible(self) -> bool:
+        return any(d.assistant_audible for d in (self._session, self._engine) if d is not None)
+
+    @property
     def moving(self) -> bool:
         """The session failed and the pipeline does not listen yet."""
         handing_over = self._session is not None and self._session.handover.handing_over

@@ -134,6 +134,7 @@ END_OF_CALL_FIELDS = (
     "timings",
     "recording_duration_seconds",
     "answering_machine",
+    "consent",
     "usage",
     "provider_switches",
 )

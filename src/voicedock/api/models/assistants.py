@@ -29,6 +29,7 @@ from voicedock.calls.assistants.providers import PROVIDERS
 from voicedock.calls.tools.config import MAX_TOOLS
 from voicedock.domain.assistant_config import (
     AssistantRequest,
+    ConsentPlan,
     Keypad,
     LlmFiller,
     RedactionPlan,
@@ -96,6 +97,7 @@ SETTINGS: dict[str, Any] = {
     "llm_filler": LlmFiller,
     "keypad": Keypad,
     "redaction_plan": RedactionPlan,
+    "consent_plan": ConsentPlan,
     "analysis_plan": AnalysisPlan,
     "assistant_request": AssistantRequest,
     "record": _described(

@@ -384,6 +384,24 @@ class Timings(Reply, kw_only=True):
     ] = None
 
 
+class Consent(Reply, kw_only=True):
+    """The assistant's consent plan's outcome (docs/privacy.md)."""
+
+    mode: Literal["announce", "opt_out_keypad", "opt_in_keypad"] | UnsetType = UNSET
+    outcome: (
+        Annotated[
+            Literal["announced", "accepted", "refused", "no_answer"],
+            Meta(
+                description="announced: said (announce); accepted: recorded (the opt-out "
+                "window passed without the key, or the opt-in key pressed); refused: the "
+                "opt-out key pressed, not recorded; no_answer: no opt-in key, not recorded."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    at: Annotated[str, Meta(description="When it was decided (ISO 8601).")] | UnsetType = UNSET
+
+
 class AnsweringMachine(Reply, kw_only=True):
     result: Literal["human", "machine", "unknown"] | UnsetType = UNSET
     evidence: (
@@ -470,6 +488,13 @@ class Call(Reply, kw_only=True):
     ] = None
     recording_duration_seconds: float | None = None
     answering_machine: AnsweringMachine | None = None
+    consent: Annotated[
+        Consent | None,
+        _described(
+            "The consent plan's outcome; null: no plan, or the call ended before its message "
+            "was said."
+        ),
+    ] = None
     usage: Annotated[
         CallUsage | None,
         _described("What the call used: connected and billable time, speech providers."),
@@ -507,6 +532,7 @@ class Call(Reply, kw_only=True):
             answering_machine=None
             if machine is None
             else msgspec.convert(machine, AnsweringMachine),
+            consent=None if call.consent is None else msgspec.convert(call.consent, Consent),
             usage=msgspec.convert(call_usage(call), CallUsage),
             events=[
                 {"type": e.type, "data": e.data, "created_at": iso(e.created_at)} for e in events

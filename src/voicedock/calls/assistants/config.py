@@ -33,6 +33,11 @@ from voicedock.config import SpeechSettings
 from voicedock.domain import tenant_provider_fields
 from voicedock.domain.assistant_config import (
     CONFIG_FIELDS,
+    CONSENT_KEYS,
+    CONSENT_MESSAGE_MAX,
+    CONSENT_MODES,
+    CONSENT_REFUSALS,
+    CONSENT_TIMEOUT,
     KEYPAD_MAX_DIGITS,
     KEYPAD_TERMINATORS,
     KEYPAD_TIMEOUT,
@@ -112,6 +117,8 @@ _PATTERN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _REGION = re.compile(r"[A-Z]{2}")
 # A custom pattern RE2 refuses (what no schema states: back-references, look-arounds, syntax).
 INVALID_PATTERN = "Invalid pattern"
+CONSENT_PLAN = "consent_plan"
+CONSENT_PLAN_FIELDS = ("mode", "message", "key", "timeout_seconds", "on_refusal")
 
 
 def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -> JsonObject:
@@ -163,6 +170,8 @@ def check_config(obj: Mapping[str, object], name: str, *, allow_profile: bool) -
         out[KEYPAD] = _check_keypad(obj[KEYPAD])
     if obj.get(REDACTION_PLAN) is not None:
         out[REDACTION_PLAN] = _check_redaction_plan(obj[REDACTION_PLAN])
+    if obj.get(CONSENT_PLAN) is not None:
+        out[CONSENT_PLAN] = _check_consent_plan(obj[CONSENT_PLAN])
     if obj.get("analysis_plan") is not None:
         out["analysis_plan"] = _check_analysis_plan(obj["analysis_plan"])
     if obj.get(ASSISTANT_REQUEST) is not None:
@@ -336,6 +345,47 @@ def _check_pattern(value: object, index: int) -> JsonObject:
     if (refusal := tenant_regex_refusal(regex)) is not None:
         raise BadRequest(f"{where}.regex {refusal}", error=INVALID_PATTERN)
     return {"name": name, "regex": regex}
+
+
+def _check_consent_plan(value: object) -> JsonObject:
+    """``{"mode": "announce" | "opt_out_keypad" | "opt_in_keypad", "message": text,
+    "key": "0"-"9" | "*" | "#", "timeout_seconds": 1-30, "on_refusal": "no_recording" |
+    "end_call"}``: mode and message required, the rest optional (``calls/live/consent.py``
+    has the defaults)."""
+    obj = fields.require_object(value, CONSENT_PLAN)
+    fields.reject_unknown(obj, CONSENT_PLAN_FIELDS, CONSENT_PLAN)
+    out: JsonObject = {}
+    for key, choices in (("mode", CONSENT_MODES), ("key", CONSENT_KEYS)):
+        chosen = obj.get(key)
+        if chosen is None and key == "mode":
+            raise BadRequest(f"{CONSENT_PLAN}.mode is required")
+        if chosen is not None and chosen not in choices:
+            listed = ", ".join(f'"{c}"' for c in choices)
+            raise BadRequest(f"{CONSENT_PLAN}.{key} must be one of {listed}")
+        if chosen is not None:
+            out[key] = chosen
+    message = obj.get("message")
+    if not isinstance(message, str) or not message.strip() or len(message) > CONSENT_MESSAGE_MAX:
+        raise BadRequest(
+            f"{CONSENT_PLAN}.message must be a text of 1-{CONSENT_MESSAGE_MAX} characters"
+        )
+    out["message"] = message.strip()
+    timeout = obj.get("timeout_seconds")
+    if timeout is not None:
+        low, high = CONSENT_TIMEOUT
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if not (number and low <= timeout <= high):
+            raise BadRequest(
+                f"{CONSENT_PLAN}.timeout_seconds must be a number of seconds, {low:g}-{high:g}"
+            )
+        out["timeout_seconds"] = timeout
+    refusal = obj.get("on_refusal")
+    if refusal is not None:
+        if refusal not in CONSENT_REFUSALS:
+            listed = ", ".join(f'"{c}"' for c in CONSENT_REFUSALS)
+            raise BadRequest(f"{CONSENT_PLAN}.on_refusal must be one of {listed}")
+        out["on_refusal"] = refusal
+    return out
 
 
 def _check_analysis_plan(value: object) -> JsonObject:

@@ -163,6 +163,8 @@ class LiveRecords:
                     call.recording_duration_seconds = record.recording_duration_seconds
                 if record.answering_machine is not None:
                     call.answering_machine = record.answering_machine
+                if record.consent is not None:
+                    call.consent = record.consent
                 if record.speech_usage is not None:
                     call.speech_usage = record.speech_usage
                 if record.provider_switches is not None:

@@ -5,7 +5,8 @@ go to the call's taps (its recording and live listeners, ``taps.py``), then, res
 dialogue's rate (``CallerAudio``), to the voicemail screening while its detector listens
 (``screening.py``) and otherwise to the dialogue; a machine's audio never reaches the dialogue.
 A media that hands its frames over as they arrive (``DirectAudio``) is read without a task
-woken per frame, unless a detector listens. The caller's keys go to the dialogue as they come.
+woken per frame, unless a detector listens. The caller's keys go to the dialogue as they
+come, but for those of the consent window (``consent.py``), which no dialogue sees.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from voicedock.calls.live.consent import ConsentWindow
 from voicedock.calls.live.screening import VoicemailScreening
 from voicedock.calls.live.taps import CallTaps
 from voicedock.media.call_media import CallMedia, DirectAudio
@@ -49,10 +51,11 @@ class CallerInput:
         sample_rate: int,
         taps: CallTaps,
         screening: VoicemailScreening | None,
+        consent: ConsentWindow | None = None,
     ) -> None:
-        """``sample_rate``: the dialogue's."""
+        """``sample_rate``: the dialogue's; the keys of ``consent``'s window are its own."""
         self._media, self._rate = media, sample_rate
-        self._taps, self._screening = taps, screening
+        self._taps, self._screening, self._consent = taps, screening, consent
 
     async def hear(self, dialogue: Dialogue) -> None:
         """The caller's audio to ``dialogue`` until the media ends."""
@@ -80,8 +83,10 @@ class CallerInput:
 
     async def keys(self, dialogue: Dialogue) -> None:
         """The caller's keys to ``dialogue`` until the media ends."""
+        consent = self._consent
         async for digit in self._media.dtmf():
-            dialogue.feed_dtmf(digit)
+            if consent is None or not consent.takes(digit):
+                dialogue.feed_dtmf(digit)
 
 
 async def _hear_directly(

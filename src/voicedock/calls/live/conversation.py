@@ -20,9 +20,12 @@ hung up after its last words were confirmed played; a lost media connection ends
 (``transcript_delivery.py``); the call's result (``result.py``) holds the end reason, the
 transcript, per-turn latencies and the post-call analysis.
 
-Around the dialogue: the call's recording and its live listeners (``taps.py``), and on an
-outbound call that asks for it the voicemail screening (``screening.py``): the callee's first
-seconds go to the answering-machine detector, and the first message waits for its verdict.
+Around the dialogue: the call's recording and its live listeners (``taps.py``), the
+assistant's consent plan (``consent.py``: its message said first, the caller's key awaited,
+the recording held until then, the first message after it), and on an outbound call that
+asks for it the voicemail screening (``screening.py``): the callee's first seconds go to the
+answering-machine detector, and the first message waits for its verdict (with a consent plan
+the disclosure starts at once and says the first message itself).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Self
 from voicedock.aio import Closable, Coro, Supervisor, started
 from voicedock.calls.live.caller_audio import CallerInput
 from voicedock.calls.live.config import analysis_plan, conversation_config
+from voicedock.calls.live.consent import ConsentWindow
 from voicedock.calls.live.providers import SpeechProviders as SpeechProviders
 from voicedock.calls.live.providers import build_providers
 from voicedock.calls.live.result import LiveCallResult as LiveCallResult
@@ -46,7 +50,7 @@ from voicedock.calls.live.taps import CallTaps
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
 from voicedock.calls.voicemail import VoicemailSettings
-from voicedock.domain.assistant_config import AssistantConfig
+from voicedock.domain.assistant_config import AssistantConfig, set_or
 from voicedock.domain.ids import mask_call_id
 from voicedock.domain.json import JsonObject
 from voicedock.errors import MediaError, PbxError
@@ -138,6 +142,13 @@ class LiveConversation(Closable):
         self._tasks = Supervisor("live call", log, on_error=weak_method(self._task_failed))
         self._taps = CallTaps(media, recorder)
         self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listening.py``)
+        self._consent = None
+        consent_plan = set_or(assistant_config.consent_plan, None)
+        if consent_plan is not None and not self._config.hang_up_after_first_message:
+            # The disclosure first; the first message waits for the caller's answer.
+            first = self._config.first_message
+            self._consent = ConsentWindow(consent_plan, first, recorder, end=self._end)
+            self._config = dataclasses.replace(self._config, first_message=None)
         self._screening = None
         if voicemail is not None:  # the first message waits for the detection's verdict
             self._screening = VoicemailScreening(
@@ -149,7 +160,9 @@ class LiveConversation(Closable):
                 end=self._end,
             )
             self._config = dataclasses.replace(self._config, first_message=None)
-        self._caller = CallerInput(media, self.sample_rate, self._taps, self._screening)
+        self._caller = CallerInput(
+            media, self.sample_rate, self._taps, self._screening, self._consent
+        )
         self._delivery = None
         if on_transcript is not None:
             self._delivery = TranscriptDelivery(on_transcript, self._tasks)
@@ -188,6 +201,8 @@ class LiveConversation(Closable):
         self._tasks.spawn(self._hear(conversation))
         self._tasks.spawn(self._caller.keys(conversation))
         self._tasks.spawn(self._follow(conversation))
+        if self._consent is not None:
+            self._tasks.spawn(self._consent.run(conversation))
 
     def _dialogue(self, providers: SpeechProviders) -> Dialogue:
         """The call's dialogue on its providers: the turn engine, or the speech-to-speech one,
@@ -288,6 +303,8 @@ class LiveConversation(Closable):
             await self._tasks.aclose()
             if conversation is not None:
                 self._taps.silence_recording(_redacted_stretches(conversation.transcript))
+            if self._consent is not None:
+                self._consent.close()  # an answer still awaited: decided before the recording
             recording_duration = await self._taps.close_recording()
             assert self.end_reason is not None
             self.result = await live_call_result(
@@ -299,6 +316,7 @@ class LiveConversation(Closable):
                 recording_duration_seconds=recording_duration,
                 answering_machine=self._screening.verdict if self._screening is not None else None,
                 redact=self._config.redact if self._config.redactor is not None else None,
+                consent=self._consent.outcome if self._consent is not None else None,
             )
             if self._owns_providers and self._providers is not None:
                 await self._providers.aclose()

@@ -77,6 +77,7 @@ class LiveRecord:
     recording_path: str | None = None  # under the [recordings] directory (None: not recorded)
     recording_duration_seconds: float | None = None
     answering_machine: JsonObject | None = None  # the detection's verdict and evidence
+    consent: JsonObject | None = None  # the consent plan's {"mode", "outcome", "at"}
     speech_usage: list[JsonObject] | None = None  # ``Call.speech_usage`` (``domain.usage``)
     provider_switches: int | None = None  # moves to a fallback plan's next entry
 

@@ -2,7 +2,8 @@
 
 The end reason, the transcript (assistant messages cut to what was heard), the per-turn
 latencies, the post-call analysis (summary, sentiment, the plan's structured data checked
-against the organization's schema), the recording's length and the answering machine's verdict.
+against the organization's schema), the recording's length, the answering machine's verdict
+and the consent plan's outcome.
 ``record()`` is what the engine stores (``record.py``, free of the audio pipeline).
 """
 
@@ -31,6 +32,7 @@ class LiveCallResult:
     analysis: AnalysisResult
     recording_duration_seconds: float | None = None  # None: not recorded
     answering_machine: JsonObject | None = None  # the detection's verdict and evidence
+    consent: JsonObject | None = None  # the consent plan's outcome (``consent.py``)
 
     def latency_records(self) -> list[JsonObject]:
         """Per-turn latencies as stored with the call (``Call.latency``)."""
@@ -46,6 +48,7 @@ class LiveCallResult:
             analysis_result=self.analysis.to_dict(),
             recording_duration_seconds=self.recording_duration_seconds,
             answering_machine=self.answering_machine,
+            consent=self.consent,
         )
 
 
@@ -59,6 +62,7 @@ async def live_call_result(
     recording_duration_seconds: float | None,
     answering_machine: JsonObject | None,
     redact: Callable[[str], str] | None = None,
+    consent: JsonObject | None = None,
 ) -> LiveCallResult:
     """The result of a call that ended for ``end_reason`` (``dialogue`` None: it never
     started), analysed by ``llm`` after ``plan``; ``check`` checks the structured data;
@@ -80,4 +84,5 @@ async def live_call_result(
         analysis,
         recording_duration_seconds=recording_duration_seconds,
         answering_machine=answering_machine,
+        consent=consent,
     )

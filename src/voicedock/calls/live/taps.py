@@ -63,10 +63,11 @@ class CallTaps:
         if self._media.pacer.tap == self._sent and not self.listen.active:
             self._media.pacer.tap = None
         try:
-            return round(await recorder.aclose(), 3)
+            duration = round(await recorder.aclose(), 3)
         except RecordingError as exc:
             log.warning("call recording lost: %s", describe(exc))
             return None
+        return None if recorder.discarded else duration  # discarded: never recorded
 
     def _sent(self, frame: bytes, at: float | None) -> None:
         """The pacer's tap: a frame the caller hears, to the recording and the listeners."""

@@ -39,6 +39,11 @@ class Dialogue(Protocol):
 
     def feed_dtmf(self, digit: str) -> None: ...
 
+    @property
+    def assistant_audible(self) -> bool:
+        """Something the assistant says is playing."""
+        ...
+
     async def say(self, text: str) -> None: ...
 
     async def inject_context(
