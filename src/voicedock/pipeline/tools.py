@@ -27,6 +27,7 @@ log = logging.getLogger("voicedock.pipeline")
 END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
 SEND_DTMF = "send_dtmf"
+COLLECT_SECURE_DIGITS = "collect_secure_digits"
 
 
 class OpenAiTool(TypedDict):

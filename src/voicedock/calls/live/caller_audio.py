@@ -6,6 +6,8 @@ dialogue's rate (``CallerAudio``), to the voicemail screening while its detector
 (``screening.py``) and otherwise to the dialogue; a machine's audio never reaches the dialogue.
 A media that hands its frames over as they arrive (``DirectAudio``) is read without a task
 woken per frame, unless a detector listens. The caller's keys go to the dialogue as they come.
+A secure keypad entry (``secure_keypad.py``) takes the keys while it is open, and the dialogue
+then hears silence.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from voicedock.calls.live.screening import VoicemailScreening
+from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.calls.live.taps import CallTaps
 from voicedock.media.call_media import CallMedia, DirectAudio
 from voicedock.media.codecs import Int16Array, Resampler, decode
@@ -49,14 +52,15 @@ class CallerInput:
         sample_rate: int,
         taps: CallTaps,
         screening: VoicemailScreening | None,
+        secure: SecureKeypad | None = None,
     ) -> None:
         """``sample_rate``: the dialogue's."""
         self._media, self._rate = media, sample_rate
-        self._taps, self._screening = taps, screening
+        self._taps, self._screening, self._secure = taps, screening, secure
 
     async def hear(self, dialogue: Dialogue) -> None:
         """The caller's audio to ``dialogue`` until the media ends."""
-        media, screening = self._media, self._screening
+        media, screening, secure = self._media, self._screening, self._secure
         caller = CallerAudio(media, self._rate)
 
         def recorded(frame: bytes) -> Int16Array:
@@ -66,6 +70,8 @@ class CallerInput:
 
         def hear(frame: bytes) -> None:
             samples = recorded(frame)
+            if secure is not None and secure.muted:  # nothing of a secure entry is heard
+                samples = np.zeros_like(samples)
             if screening is None or not screening.machine:  # never a machine's audio
                 dialogue.feed_audio(caller.convert_samples(samples))
 
@@ -79,9 +85,12 @@ class CallerInput:
             hear(frame)
 
     async def keys(self, dialogue: Dialogue) -> None:
-        """The caller's keys to ``dialogue`` until the media ends."""
+        """The caller's keys to ``dialogue`` (those of a secure entry to it alone) until the
+        media ends."""
+        secure = self._secure
         async for digit in self._media.dtmf():
-            dialogue.feed_dtmf(digit)
+            if secure is None or not secure.press(digit):
+                dialogue.feed_dtmf(digit)
 
 
 async def _hear_directly(

@@ -42,6 +42,7 @@ from voicedock.calls.live.providers import build_providers
 from voicedock.calls.live.result import LiveCallResult as LiveCallResult
 from voicedock.calls.live.result import live_call_result
 from voicedock.calls.live.screening import VoicemailScreening
+from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.calls.live.taps import CallTaps
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
@@ -102,6 +103,7 @@ class LiveConversation(Closable):
         on_answering_machine: Callable[[JsonObject], Coro[None]] | None = None,
         tools: ToolExecutor | None = None,
         structured_data_check: StructuredDataCheck | None = None,
+        secure_keypad: SecureKeypad | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
         closed with the call); ``hangup`` defaults to asking the PBX through the media session.
@@ -110,6 +112,8 @@ class LiveConversation(Closable):
         assistant's tools. ``structured_data_check`` checks what the end-of-call analysis
         extracts against the plan's schema (the node's schema workers, for the call's
         organization; without it the extracted fields are dropped, not checked).
+        ``secure_keypad``: the call's secure keypad entry, which ``tools`` opens
+        (``collect_secure_digits``): its keys, and silence where its audio would be.
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -127,7 +131,8 @@ class LiveConversation(Closable):
         self._conversation: Dialogue | None = None
         # A failing task ends the call (it never cancels its siblings).
         self._tasks = Supervisor("live call", log, on_error=weak_method(self._task_failed))
-        self._taps = CallTaps(media, recorder)
+        self._secure_keypad = secure_keypad
+        self._taps = CallTaps(media, recorder, secure_keypad)
         self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listening.py``)
         self._screening = None
         if voicemail is not None:  # the first message waits for the detection's verdict
@@ -140,7 +145,9 @@ class LiveConversation(Closable):
                 end=self._end,
             )
             self._config = dataclasses.replace(self._config, first_message=None)
-        self._caller = CallerInput(media, self.sample_rate, self._taps, self._screening)
+        self._caller = CallerInput(
+            media, self.sample_rate, self._taps, self._screening, secure_keypad
+        )
         self._delivery = None
         if on_transcript is not None:
             self._delivery = TranscriptDelivery(on_transcript, self._tasks)
@@ -175,6 +182,8 @@ class LiveConversation(Closable):
             self._end(PROVIDER_ERROR)
             return
         self._conversation = conversation
+        if self._secure_keypad is not None:
+            self._secure_keypad.attach(conversation)
         self._taps.start()
         self._tasks.spawn(self._hear(conversation))
         self._tasks.spawn(self._caller.keys(conversation))
@@ -267,6 +276,8 @@ class LiveConversation(Closable):
                 return
             self._closed = True
             self._end("closed")
+            if self._secure_keypad is not None:  # an open entry ends: its tool returns
+                self._secure_keypad.close()
             conversation = self._conversation
             if conversation is not None:
                 # Hung up as soon as nothing is being said: the caller's last words are
@@ -277,6 +288,8 @@ class LiveConversation(Closable):
             if self._delivery is not None:
                 await self._delivery.drain()
             await self._tasks.aclose()
+            if self._secure_keypad is not None:
+                self._secure_keypad.attach(None)
             recording_duration = await self._taps.close_recording()
             assert self.end_reason is not None
             self.result = await live_call_result(

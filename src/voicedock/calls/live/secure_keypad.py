@@ -1,0 +1,125 @@
+"""A live call's secure keypad entry (``collect_secure_digits``): while it is open the call is
+in secure mode.
+
+In secure mode the caller's keys go to the entry (``pipeline/secure_digits.py``), never to the
+dialogue (no barge-in, no ``Keypad:`` turn, nothing for the model or the transcript); the
+call's recording and its live listeners get silence instead of both sides' audio, so in-band
+tones are nowhere; and the dialogue hears silence, so no tone or spoken digit is transcribed.
+Secure mode begins when the tool is called (keys pressed during the prompt count), and ends a
+moment (``TAIL_S``) after the entry, so the last tone's frames still in flight stay muted.
+
+One entry at a time; the call's dialogue speaks the prompt (``attach``). The digits are handed
+to the tool that asked for them and kept nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from voicedock.pipeline.dialogue import Dialogue
+from voicedock.pipeline.secure_digits import SecureDigits, SecureDigitsCollector, SecureDigitsPlan
+from voicedock.pipeline.turn_engine import TurnEngine
+
+TAIL_S = 0.5
+BUSY = SecureDigits("", "closed", complete=False)
+
+
+class SecureKeypad:
+    def __init__(self) -> None:
+        self._dialogue: Dialogue | None = None
+        self._collector: SecureDigitsCollector | None = None
+        self._entered: asyncio.Future[SecureDigits] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._muted_until = 0.0
+        self._closed = False
+
+    def attach(self, dialogue: Dialogue | None) -> None:
+        """The dialogue that speaks the prompts (None: the call's dialogue is gone)."""
+        self._dialogue = dialogue
+
+    @property
+    def active(self) -> bool:
+        """An entry is open: the caller's keys are the entry's."""
+        return self._collector is not None
+
+    @property
+    def muted(self) -> bool:
+        """Secure mode: the recording, the listeners and the dialogue get silence."""
+        if self._collector is not None:
+            return True
+        return self._muted_until > 0 and asyncio.get_running_loop().time() < self._muted_until
+
+    def press(self, key: str) -> bool:
+        """A key the caller pressed: True when the open entry took it (the dialogue must not
+        see it), False when no entry is open."""
+        collector = self._collector
+        if collector is None:
+            return False
+        now = asyncio.get_running_loop().time()
+        if (entry := collector.press(key, now)) is not None:
+            self._finish(entry)
+        else:
+            self._arm(collector)
+        return True
+
+    async def collect(self, plan: SecureDigitsPlan, prompt: str | None) -> SecureDigits:
+        """Open an entry, speak ``prompt``, and return the entry once it ends (an entry
+        already open, or a call that is over: nothing collected, ``closed``)."""
+        if self._collector is not None or self._closed:
+            return BUSY
+        loop = asyncio.get_running_loop()
+        collector = self._collector = SecureDigitsCollector(plan, loop.time())
+        entered: asyncio.Future[SecureDigits] = loop.create_future()
+        self._entered = entered
+        self._arm(collector)
+        try:
+            if prompt and (dialogue := self._dialogue) is not None and not entered.done():
+                await _speak(dialogue, prompt)
+            collector.wait_from(loop.time())
+            self._arm(collector)
+            return await entered
+        finally:
+            if not entered.done():  # cancelled: the turn was interrupted, the call ends
+                self._finish(collector.close())
+            self._muted_until = loop.time() + TAIL_S
+
+    def close(self) -> None:
+        """The call is over: an open entry ends (``closed``), no other opens."""
+        self._closed = True
+        if self._collector is not None:
+            self._finish(self._collector.close())
+
+    def _arm(self, collector: SecureDigitsCollector) -> None:
+        """The timer of the entry's deadline, (re)set."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if (deadline := collector.deadline) is not None:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        collector = self._collector
+        if collector is None:
+            return
+        if (entry := collector.expire(asyncio.get_running_loop().time())) is not None:
+            self._finish(entry)
+        else:
+            self._arm(collector)
+
+    def _finish(self, entry: SecureDigits) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._collector = None
+        entered, self._entered = self._entered, None
+        if entered is not None and not entered.done():
+            entered.set_result(entry)
+
+
+async def _speak(dialogue: Dialogue, prompt: str) -> None:
+    """The prompt, to its end where the dialogue can tell (the turn engine), else queued."""
+    if isinstance(dialogue, TurnEngine):
+        await dialogue.announce(prompt)
+    else:
+        await dialogue.say(prompt)
