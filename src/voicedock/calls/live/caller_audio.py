@@ -70,7 +70,7 @@ class CallerInput:
 
         def hear(frame: bytes) -> None:
             samples = recorded(frame)
-            if secure is not None and secure.muted:  # nothing of a secure entry is heard
+            if secure is not None and secure.muted():  # nothing of a secure entry is heard
                 samples = np.zeros_like(samples)
             if screening is None or not screening.machine:  # never a machine's audio
                 dialogue.feed_audio(caller.convert_samples(samples))

@@ -15,6 +15,7 @@ to the tool that asked for them and kept nowhere else.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.secure_digits import SecureDigits, SecureDigitsCollector, SecureDigitsPlan
@@ -30,7 +31,10 @@ class SecureKeypad:
         self._collector: SecureDigitsCollector | None = None
         self._entered: asyncio.Future[SecureDigits] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._muted_until = 0.0
+        # Secure mode on the media's clock (``time.monotonic``, as the pacer's due times):
+        # since when the open entry runs, and the windows of the entries before.
+        self._since: float | None = None
+        self._windows: list[tuple[float, float]] = []
         self._closed = False
 
     def attach(self, dialogue: Dialogue | None) -> None:
@@ -42,12 +46,14 @@ class SecureKeypad:
         """An entry is open: the caller's keys are the entry's."""
         return self._collector is not None
 
-    @property
-    def muted(self) -> bool:
-        """Secure mode: the recording, the listeners and the dialogue get silence."""
-        if self._collector is not None:
+    def muted(self, at: float | None = None) -> bool:
+        """Secure mode at ``at`` (``time.monotonic``; default now): a frame heard then is
+        silence to the recording, the listeners and the dialogue. A frame the pacer hands
+        over late is judged by when it played."""
+        moment = time.monotonic() if at is None else at
+        if self._since is not None and moment >= self._since:
             return True
-        return self._muted_until > 0 and asyncio.get_running_loop().time() < self._muted_until
+        return any(start <= moment < end for start, end in self._windows)
 
     def press(self, key: str) -> bool:
         """A key the caller pressed: True when the open entry took it (the dialogue must not
@@ -69,6 +75,7 @@ class SecureKeypad:
             return BUSY
         loop = asyncio.get_running_loop()
         collector = self._collector = SecureDigitsCollector(plan, loop.time())
+        self._since = time.monotonic()
         entered: asyncio.Future[SecureDigits] = loop.create_future()
         self._entered = entered
         self._arm(collector)
@@ -81,7 +88,8 @@ class SecureKeypad:
         finally:
             if not entered.done():  # cancelled: the turn was interrupted, the call ends
                 self._finish(collector.close())
-            self._muted_until = loop.time() + TAIL_S
+            self._windows.append((self._since, time.monotonic() + TAIL_S))
+            self._since = None
 
     def close(self) -> None:
         """The call is over: an open entry ends (``closed``), no other opens."""

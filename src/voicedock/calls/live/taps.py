@@ -36,7 +36,7 @@ class CallTaps:
 
     def caller(self, samples: Int16Array) -> None:
         """A caller frame, decoded: to the recording and the listeners."""
-        samples = self._unless_secure(samples)
+        samples = self._unless_secure(samples, None)
         if self._recorder is not None:
             self._recorder.caller(samples)
         if self.listen.active:
@@ -68,15 +68,15 @@ class CallTaps:
 
     def _sent(self, frame: bytes, at: float | None) -> None:
         """The pacer's tap: a frame the caller hears, to the recording and the listeners."""
-        samples = self._unless_secure(decode(self._media.format, frame))
+        samples = self._unless_secure(decode(self._media.format, frame), at)
         if self._recorder is not None:
             self._recorder.assistant(samples, at)
         if self.listen.active:
             self.listen.assistant(samples, at)
 
-    def _unless_secure(self, samples: Int16Array) -> Int16Array:
-        """``samples``, or as much silence in secure mode."""
-        if self._secure is not None and self._secure.muted:
+    def _unless_secure(self, samples: Int16Array, at: float | None) -> Int16Array:
+        """``samples`` heard at ``at`` (None: now), or as much silence in secure mode."""
+        if self._secure is not None and self._secure.muted(at):
             return np.zeros_like(samples)
         return samples
 
