@@ -23,7 +23,8 @@ def test_sixteen_digits_and_the_terminator_end_a_complete_entry() -> None:
     entry = results[-1]
     assert entry is not None
     assert (entry.digits, entry.ended_by, entry.complete) == (CARD, "terminator", True)
-    assert collector.ended and collector.deadline is None
+    assert collector.ended
+    assert collector.deadline is None
     assert collector.press("5", 10.0) is None  # once ended, later keys are nobody's
 
 
@@ -32,7 +33,8 @@ def test_the_length_ends_an_entry_without_a_terminator() -> None:
     collector = SecureDigitsCollector(plan, now=0.0)
     assert press_all(collector, "123")[-1] is None
     entry = collector.press("4", 1.0)
-    assert entry is not None and (entry.digits, entry.ended_by, entry.complete) == (
+    assert entry is not None
+    assert (entry.digits, entry.ended_by, entry.complete) == (
         "1234",
         "length",
         True,
@@ -55,7 +57,8 @@ def test_the_timeout_runs_from_the_last_key_and_from_the_prompt_end() -> None:
     collector.press("1", 7.0)
     assert collector.deadline == 12.0
     entry = collector.expire(12.0)
-    assert entry is not None and (entry.ended_by, entry.complete, entry.count) == (
+    assert entry is not None
+    assert (entry.ended_by, entry.complete, entry.count) == (
         "timeout",
         False,
         1,
@@ -65,7 +68,8 @@ def test_the_timeout_runs_from_the_last_key_and_from_the_prompt_end() -> None:
 def test_nothing_entered_times_out_empty() -> None:
     collector = SecureDigitsCollector(SecureDigitsPlan(timeout_s=2.0), now=0.0)
     entry = collector.expire(2.0)
-    assert entry is not None and (entry.digits, entry.ended_by, entry.complete) == (
+    assert entry is not None
+    assert (entry.digits, entry.ended_by, entry.complete) == (
         "",
         "timeout",
         False,
@@ -85,8 +89,10 @@ def test_keys_other_than_digits_are_ignored_and_close_ends_incomplete() -> None:
 def test_the_digits_are_not_in_the_repr() -> None:
     collector = SecureDigitsCollector(SecureDigitsPlan(), now=0.0)
     entry = press_all(collector, CARD)[-1]
-    assert entry is not None and entry.digits == CARD
-    assert CARD not in repr(entry) and CARD[:6] not in str(entry)
+    assert entry is not None
+    assert entry.digits == CARD
+    assert CARD not in repr(entry)
+    assert CARD[:6] not in str(entry)
 
 
 @pytest.mark.parametrize(
@@ -96,5 +102,5 @@ def test_the_digits_are_not_in_the_repr() -> None:
 def test_a_plan_out_of_bounds_is_refused(
     low: int, high: int, terminator: str, timeout: float
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must"):
         SecureDigitsPlan(low, high, terminator, timeout)

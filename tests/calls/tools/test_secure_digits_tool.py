@@ -77,7 +77,7 @@ async def test_the_digits_go_to_the_server_and_the_model_reads_its_answer() -> N
     assert (result.content, result.error) == ("payment accepted", False)
     assert CARD not in result.content
     [request] = server.requests
-    assert request.name == "card_number" and request.tool_call_id == "call_1"
+    assert (request.name, request.tool_call_id) == ("card_number", "call_1")
     assert dict(request.arguments) == {"purpose": "pay", "digits": CARD, "ended_by": "terminator"}
     [(plan, prompt)] = keys.asked
     assert plan == SecureDigitsPlan(15, 19, "#", 10.0)
@@ -102,7 +102,8 @@ async def test_what_the_model_asks_out_of_bounds_is_a_failed_result(
     keys, server = Keys(SecureDigits(CARD, "length", complete=True)), Server({})
     tools = tools_of(PAYMENT, server, keys)
     result = await tools.run(ToolCall("c", "card_number", json.dumps(arguments)))
-    assert result.error and keys.asked == [] and server.requests == []
+    assert result.error
+    assert (keys.asked, server.requests) == ([], [])
 
 
 @pytest.mark.parametrize(
@@ -120,7 +121,9 @@ async def test_an_entry_not_complete_sends_nothing_and_says_so(
     server = Server({"result": "ok"})
     tools = tools_of(PAYMENT, server, Keys(entry))
     result = await tools.run(ToolCall("c", "card_number", "{}"))
-    assert result.error and said in result.content and "nothing was sent" in result.content
+    assert result.error
+    assert said in result.content
+    assert "nothing was sent" in result.content
     assert entry.digits not in result.content or not entry.digits
     assert server.requests == []
 
@@ -128,14 +131,16 @@ async def test_an_entry_not_complete_sends_nothing_and_says_so(
 async def test_without_a_server_no_digits_are_collected() -> None:
     keys = Keys(SecureDigits(CARD, "terminator", complete=True))
     result = await tools_of(PAYMENT, None, keys).run(ToolCall("c", "card_number", "{}"))
-    assert result.error and keys.asked == []
+    assert result.error
+    assert keys.asked == []
 
 
 async def test_a_server_error_is_a_failed_result() -> None:
     server = Server({"error": "card declined"})
     keys = Keys(SecureDigits(CARD, "terminator", complete=True))
     result = await tools_of(PAYMENT, server, keys).run(ToolCall("c", "card_number", "{}"))
-    assert result.error and "card declined" in result.content
+    assert result.error
+    assert "card declined" in result.content
 
 
 def test_the_model_is_offered_the_tool_without_any_digits_field() -> None:
