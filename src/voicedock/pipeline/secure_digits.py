@@ -36,7 +36,9 @@ class SecureDigitsPlan:
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_digits <= self.max_digits <= MAX_SECURE_DIGITS:
-            raise ValueError(f"need 1 <= min_digits <= max_digits <= {MAX_SECURE_DIGITS}")
+            raise ValueError(
+                f"min_digits and max_digits must be in order, 1 to {MAX_SECURE_DIGITS}"
+            )
         if self.terminator is not None and self.terminator not in TERMINATORS:
             raise ValueError(f"the terminator must be one of {', '.join(TERMINATORS)}")
         if self.timeout_s <= 0:
