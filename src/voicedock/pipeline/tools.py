@@ -39,11 +39,15 @@ class OpenAiTool(TypedDict):
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
+    """``speaks``: the tool speaks to the caller itself while it runs (a prompt), so no tool
+    filler is said over it."""
+
     name: str
     description: str = ""
     parameters: Mapping[str, JsonValue] = field(
         default_factory=lambda: {"type": "object", "properties": {}}
     )
+    speaks: bool = False
 
     def openai_tool(self) -> OpenAiTool:
         """The ``tools[]`` entry of an OpenAI-compatible chat request."""

@@ -58,6 +58,10 @@ async def test_keys_of_a_secure_entry_reach_neither_the_model_nor_the_recording(
         digits = await asyncio.wait_for(entry, 5.0)
         assert (digits.digits, digits.ended_by, digits.complete) == (CARD, "terminator", True)
         assert not secure.active
+        await ws.send_str("DTMF_END digit:#")  # until the tool releases it: nobody's key
+        await asyncio.sleep(0.1)
+        assert secure.secure
+        secure.release()
         assert secure.muted()  # the tail: frames still in flight
         await until(lambda: not secure.muted())
         for key in "52#":  # after the entry the keypad is the dialogue's again
@@ -82,6 +86,8 @@ async def test_an_entry_times_out_empty_and_ends_with_the_call(call: Call, tmp_p
         plan = SecureDigitsPlan(timeout_s=0.2)
         timed_out = await asyncio.wait_for(secure.collect(plan, None), 3.0)
         assert (timed_out.digits, timed_out.ended_by, timed_out.complete) == ("", "timeout", False)
+        assert (await secure.collect(plan, None)).ended_by == "closed"  # not released yet
+        secure.release()
         waiting = asyncio.ensure_future(secure.collect(SecureDigitsPlan(timeout_s=30), None))
         await until(lambda: secure.active)
     ended = await asyncio.wait_for(waiting, 3.0)  # the call closed: the entry ended with it

@@ -41,10 +41,14 @@ class Keys:
     def __init__(self, entry: SecureDigits) -> None:
         self.entry = entry
         self.asked: list[tuple[SecureDigitsPlan, str | None]] = []
+        self.released = 0
 
     async def collect(self, plan: SecureDigitsPlan, prompt: str | None) -> SecureDigits:
         self.asked.append((plan, prompt))
         return self.entry
+
+    def release(self) -> None:
+        self.released += 1
 
 
 def tools_of(tool: dict[str, Any], server: Server | None, keys: Keys | None) -> CallTools:
@@ -82,6 +86,7 @@ async def test_the_digits_go_to_the_server_and_the_model_reads_its_answer() -> N
     [(plan, prompt)] = keys.asked
     assert plan == SecureDigitsPlan(15, 19, "#", 10.0)
     assert prompt == PAYMENT["prompt"]
+    assert keys.released == 1
 
 
 async def test_the_model_may_ask_for_a_length_a_terminator_a_timeout_and_a_prompt() -> None:

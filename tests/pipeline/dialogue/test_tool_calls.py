@@ -12,7 +12,7 @@ from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.tool_calls import ENDING, ToolCalls
 from voicedock.pipeline.frames import ToolCall
-from voicedock.pipeline.tools import ToolResult
+from voicedock.pipeline.tools import ToolResult, ToolSpec
 
 pytestmark = pytest.mark.unit
 
@@ -33,12 +33,29 @@ async def test_a_slow_tool_brings_the_filler_and_end_call_is_the_dialogues() -> 
     config = ConversationConfig(tool_filler_message="Hold on.", tool_filler_delay_s=0.05)
     async with Supervisor("test", logging.getLogger("test")) as tasks:
         tools = ToolCalls(executor, tasks, config)
-        slow = tools.start(ToolCall("c1", "lookup", "{}"))
+        lookup = ToolCall("c1", "lookup", "{}")
+        slow = tools.start(lookup)
         assert slow is not None
-        assert await tools.filler_due(slow) == "Hold on."
+        assert await tools.filler_due(lookup, slow) == "Hold on."
         assert await slow == ToolResult("done")
-        ending = tools.start(ToolCall("c2", "end_call", "{}"))
+        end_call = ToolCall("c2", "end_call", "{}")
+        ending = tools.start(end_call)
         assert ending is not None
-        assert await tools.filler_due(ending) is None
+        assert await tools.filler_due(end_call, ending) is None
         assert await ending == ENDING
     assert executor.ran == ["lookup"]  # end_call never reaches the executor
+
+
+async def test_a_tool_that_speaks_itself_gets_no_filler() -> None:
+    config = ConversationConfig(
+        tools=(ToolSpec("card_number", speaks=True),),
+        tool_filler_message="Hold on.",
+        tool_filler_delay_s=0.05,
+    )
+    async with Supervisor("test", logging.getLogger("test")) as tasks:
+        tools = ToolCalls(SlowTool(0.2), tasks, config)
+        call = ToolCall("c1", "card_number", "{}")
+        entry = tools.start(call)
+        assert entry is not None
+        assert await tools.filler_due(call, entry) is None  # its prompt is what is said
+        assert await entry == ToolResult("done")

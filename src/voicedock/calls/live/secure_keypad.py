@@ -6,7 +6,9 @@ dialogue (no barge-in, no ``Keypad:`` turn, nothing for the model or the transcr
 call's recording and its live listeners get silence instead of both sides' audio, so in-band
 tones are nowhere; and the dialogue hears silence, so no tone or spoken digit is transcribed.
 Secure mode begins when the tool is called (keys pressed during the prompt count), and ends a
-moment (``TAIL_S``) after the entry, so the last tone's frames still in flight stay muted.
+moment (``TAIL_S``) after the tool ``release``s it (its server answered), so the last tone's
+frames still in flight stay muted; a key pressed after the entry ended and before then (a
+terminator after an entry of full length) is swallowed, never a barge-in into the tool.
 
 One entry at a time; the call's dialogue speaks the prompt (``attach``). The digits are handed
 to the tool that asked for them and kept nowhere else.
@@ -46,6 +48,11 @@ class SecureKeypad:
         """An entry is open: the caller's keys are the entry's."""
         return self._collector is not None
 
+    @property
+    def secure(self) -> bool:
+        """The call is in secure mode: from ``collect`` to ``release``."""
+        return self._since is not None
+
     def muted(self, at: float | None = None) -> bool:
         """Secure mode at ``at`` (``time.monotonic``; default now): a frame heard then is
         silence to the recording, the listeners and the dialogue. A frame the pacer hands
@@ -56,11 +63,11 @@ class SecureKeypad:
         return any(start <= moment < end for start, end in self._windows)
 
     def press(self, key: str) -> bool:
-        """A key the caller pressed: True when the open entry took it (the dialogue must not
-        see it), False when no entry is open."""
+        """A key the caller pressed: True when secure mode took it (the open entry, or none:
+        the key is dropped; the dialogue must not see it), False outside secure mode."""
         collector = self._collector
         if collector is None:
-            return False
+            return self.muted()
         now = asyncio.get_running_loop().time()
         if (entry := collector.press(key, now)) is not None:
             self._finish(entry)
@@ -69,9 +76,10 @@ class SecureKeypad:
         return True
 
     async def collect(self, plan: SecureDigitsPlan, prompt: str | None) -> SecureDigits:
-        """Open an entry, speak ``prompt``, and return the entry once it ends (an entry
-        already open, or a call that is over: nothing collected, ``closed``)."""
-        if self._collector is not None or self._closed:
+        """Open an entry, speak ``prompt``, and return the entry once it ends (in secure mode
+        already, or a call that is over: nothing collected, ``closed``). The call stays in
+        secure mode until ``release``."""
+        if self._since is not None or self._closed:
             return BUSY
         loop = asyncio.get_running_loop()
         collector = self._collector = SecureDigitsCollector(plan, loop.time())
@@ -85,9 +93,17 @@ class SecureKeypad:
             collector.wait_from(loop.time())
             self._arm(collector)
             return await entered
-        finally:
-            if not entered.done():  # cancelled: the turn was interrupted, the call ends
+        except BaseException:  # cancelled: the turn was interrupted, the call ends
+            if not entered.done():
                 self._finish(collector.close())
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Secure mode ends, ``TAIL_S`` from now (idempotent)."""
+        if self._collector is not None:
+            self._finish(self._collector.close())
+        if self._since is not None:
             self._windows.append((self._since, time.monotonic() + TAIL_S))
             self._since = None
 

@@ -54,7 +54,12 @@ class SecureKeys(Protocol):
     """The call's secure keypad entry (``voicedock.calls.live.secure_keypad.SecureKeypad``)."""
 
     async def collect(self, plan: SecureDigitsPlan, prompt: str | None) -> SecureDigits:
-        """Speak ``prompt``, collect one entry in secure mode; the entry once it ended."""
+        """Speak ``prompt``, collect one entry in secure mode; the entry once it ended. The
+        call stays in secure mode until ``release``."""
+        ...
+
+    def release(self) -> None:
+        """The tool is done with the entry (its server answered): secure mode ends."""
         ...
 
 
@@ -149,11 +154,14 @@ class CallTools:
         prompt = arguments.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             prompt = tool.prompt or DEFAULT_SECURE_PROMPT
-        entry = await keys.collect(plan, prompt[:MAX_PROMPT_CHARS])
-        if not entry.complete:
-            return ToolResult(_incomplete(entry), error=True)
-        sent: JsonObject = {**arguments, "digits": entry.digits, "ended_by": entry.ended_by}
-        return await self._ask_server(server, tool, call, sent)
+        try:  # secure mode until the server answered: a key pressed meanwhile is the entry's
+            entry = await keys.collect(plan, prompt[:MAX_PROMPT_CHARS])
+            if not entry.complete:
+                return ToolResult(_incomplete(entry), error=True)
+            sent: JsonObject = {**arguments, "digits": entry.digits, "ended_by": entry.ended_by}
+            return await self._ask_server(server, tool, call, sent)
+        finally:
+            keys.release()
 
     def _start_transfer(self, tool: AssistantTool, arguments: JsonObject) -> ToolResult:
         destination = arguments.get("destination")

@@ -27,16 +27,19 @@ class ToolCalls:
         self._executor = executor
         self._tasks = tasks
         self._config = config
+        self._speaking = frozenset(tool.name for tool in config.tools if tool.speaks)
 
     def start(self, call: ToolCall) -> asyncio.Task[ToolResult] | None:
         """Carry ``call`` out in a task of the dialogue's (None: the dialogue is closing)."""
         work = _ending() if call.name == END_CALL else run_tool(self._executor, call)
         return self._tasks.spawn_value(work, _FAILED)
 
-    async def filler_due(self, outcome: asyncio.Task[ToolResult]) -> str | None:
+    async def filler_due(self, call: ToolCall, outcome: asyncio.Task[ToolResult]) -> str | None:
         """The tool filler to say now, once ``outcome`` took ``tool_filler_delay_s`` (None:
-        the tool answered in time, or there is no tool filler)."""
+        the tool answered in time, there is no tool filler, or the tool speaks itself)."""
         filler = self._config.tool_filler_message
+        if call.name in self._speaking:
+            return None
         if filler and await late(outcome, self._config.tool_filler_delay_s):
             return filler
         return None
