@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypedDict
+from typing import Protocol, TypedDict, runtime_checkable
 
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.pipeline.frames import ToolCall, TranscriptEntry
@@ -39,15 +39,11 @@ class OpenAiTool(TypedDict):
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """``speaks``: the tool speaks to the caller itself while it runs (a prompt), so no tool
-    filler is said over it."""
-
     name: str
     description: str = ""
     parameters: Mapping[str, JsonValue] = field(
         default_factory=lambda: {"type": "object", "properties": {}}
     )
-    speaks: bool = False
 
     def openai_tool(self) -> OpenAiTool:
         """The ``tools[]`` entry of an OpenAI-compatible chat request."""
@@ -71,6 +67,16 @@ class ToolResult:
 class ToolExecutor(Protocol):
     async def run(self, call: ToolCall) -> ToolResult:
         """Carry out ``call``; a failure of the tool is a result, never an exception."""
+        ...
+
+
+@runtime_checkable
+class SpeakingTools(Protocol):
+    """An executor some of whose tools speak to the caller as they start (a prompt)."""
+
+    def spoken(self, call: ToolCall) -> str | None:
+        """What the caller hears as ``call`` starts, instead of the tool filler (None: the
+        tool says nothing of its own)."""
         ...
 
 

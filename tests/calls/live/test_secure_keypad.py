@@ -49,8 +49,10 @@ async def test_keys_of_a_secure_entry_reach_neither_the_model_nor_the_recording(
     ws = call.fake.channel().ws
     tone = ulaw_encode(voiced(100))  # 100 ms of the caller's audio with each key (in-band)
     async with secure_live(call, secure, recorder) as live:
-        entry = asyncio.ensure_future(secure.collect(SecureDigitsPlan(max_digits=19), PROMPT))
+        entry = asyncio.ensure_future(secure.collect(SecureDigitsPlan(max_digits=19)))
         await until(lambda: secure.active)
+        await live.say(PROMPT)  # as the dialogue says the tool's prompt, in secure mode
+        await until(lambda: len(live.transcript) == 1)
         for key in CARD + "#":
             for start in range(0, len(tone), 160):
                 await ws.send_bytes(tone[start : start + 160])
@@ -84,12 +86,12 @@ async def test_an_entry_times_out_empty_and_ends_with_the_call(call: Call, tmp_p
     recorder = CallRecorder(tmp_path / "call.wav", 8000)
     async with secure_live(call, secure, recorder):
         plan = SecureDigitsPlan(timeout_s=0.2)
-        timed_out = await asyncio.wait_for(secure.collect(plan, None), 3.0)
+        timed_out = await asyncio.wait_for(secure.collect(plan), 3.0)
         assert (timed_out.digits, timed_out.ended_by, timed_out.complete) == ("", "timeout", False)
-        assert (await secure.collect(plan, None)).ended_by == "closed"  # not released yet
+        assert (await secure.collect(plan)).ended_by == "closed"  # not released yet
         secure.release()
-        waiting = asyncio.ensure_future(secure.collect(SecureDigitsPlan(timeout_s=30), None))
+        waiting = asyncio.ensure_future(secure.collect(SecureDigitsPlan(timeout_s=30)))
         await until(lambda: secure.active)
     ended = await asyncio.wait_for(waiting, 3.0)  # the call closed: the entry ended with it
     assert (ended.ended_by, ended.complete) == ("closed", False)
-    assert (await secure.collect(SecureDigitsPlan(), None)).ended_by == "closed"
+    assert (await secure.collect(SecureDigitsPlan())).ended_by == "closed"

@@ -40,11 +40,11 @@ class Keys:
 
     def __init__(self, entry: SecureDigits) -> None:
         self.entry = entry
-        self.asked: list[tuple[SecureDigitsPlan, str | None]] = []
+        self.asked: list[tuple[SecureDigitsPlan, float]] = []
         self.released = 0
 
-    async def collect(self, plan: SecureDigitsPlan, prompt: str | None) -> SecureDigits:
-        self.asked.append((plan, prompt))
+    async def collect(self, plan: SecureDigitsPlan, first_key_after_s: float) -> SecureDigits:
+        self.asked.append((plan, first_key_after_s))
         return self.entry
 
     def release(self) -> None:
@@ -83,9 +83,9 @@ async def test_the_digits_go_to_the_server_and_the_model_reads_its_answer() -> N
     [request] = server.requests
     assert (request.name, request.tool_call_id) == ("card_number", "call_1")
     assert dict(request.arguments) == {"purpose": "pay", "digits": CARD, "ended_by": "terminator"}
-    [(plan, prompt)] = keys.asked
+    [(plan, prompt_s)] = keys.asked
     assert plan == SecureDigitsPlan(15, 19, "#", 10.0)
-    assert prompt == PAYMENT["prompt"]
+    assert prompt_s == pytest.approx(len(PAYMENT["prompt"]) * 0.08)  # heard as it opens
     assert keys.released == 1
 
 
@@ -93,8 +93,10 @@ async def test_the_model_may_ask_for_a_length_a_terminator_a_timeout_and_a_promp
     keys = Keys(SecureDigits("1234", "length", complete=True))
     tools = tools_of({"type": "collect_secure_digits", "max_digits": 8}, Server({}), keys)
     arguments = {"length": 4, "terminator": "", "digit_timeout_seconds": 5, "prompt": "Your PIN?"}
-    await tools.run(ToolCall("c", "collect_secure_digits", json.dumps(arguments)))
-    assert keys.asked == [(SecureDigitsPlan(4, 4, None, 5.0), "Your PIN?")]
+    call = ToolCall("c", "collect_secure_digits", json.dumps(arguments))
+    assert tools.spoken(call) == "Your PIN?"  # what the caller hears as the tool starts
+    await tools.run(call)
+    assert keys.asked == [(SecureDigitsPlan(4, 4, None, 5.0), pytest.approx(9 * 0.08))]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.dialogue.tool_calls import ENDING, ToolCalls
 from voicedock.pipeline.frames import ToolCall
-from voicedock.pipeline.tools import ToolResult, ToolSpec
+from voicedock.pipeline.tools import ToolResult
 
 pytestmark = pytest.mark.unit
 
@@ -46,16 +46,24 @@ async def test_a_slow_tool_brings_the_filler_and_end_call_is_the_dialogues() -> 
     assert executor.ran == ["lookup"]  # end_call never reaches the executor
 
 
-async def test_a_tool_that_speaks_itself_gets_no_filler() -> None:
-    config = ConversationConfig(
-        tools=(ToolSpec("card_number", speaks=True),),
-        tool_filler_message="Hold on.",
-        tool_filler_delay_s=0.05,
-    )
+class PromptingTool(SlowTool):
+    """A tool that speaks as it starts (``SpeakingTools``), as a secure keypad entry does."""
+
+    def spoken(self, call: ToolCall) -> str | None:
+        return "Your card number, please." if call.name == "card_number" else None
+
+
+async def test_a_tool_that_speaks_is_heard_at_once_instead_of_the_filler() -> None:
+    config = ConversationConfig(tool_filler_message="Hold on.", tool_filler_delay_s=0.05)
     async with Supervisor("test", logging.getLogger("test")) as tasks:
-        tools = ToolCalls(SlowTool(0.2), tasks, config)
+        tools = ToolCalls(PromptingTool(0.2), tasks, config)
         call = ToolCall("c1", "card_number", "{}")
         entry = tools.start(call)
         assert entry is not None
-        assert await tools.filler_due(call, entry) is None  # its prompt is what is said
+        assert await tools.filler_due(call, entry) == "Your card number, please."
+        assert not entry.done()  # said as it starts, not once it is late
         assert await entry == ToolResult("done")
+        other = ToolCall("c2", "lookup", "{}")
+        lookup = tools.start(other)
+        assert lookup is not None
+        assert await tools.filler_due(other, lookup) == "Hold on."

@@ -182,8 +182,6 @@ class LiveConversation(Closable):
             self._end(PROVIDER_ERROR)
             return
         self._conversation = conversation
-        if self._secure_keypad is not None:
-            self._secure_keypad.attach(conversation)
         self._taps.start()
         self._tasks.spawn(self._hear(conversation))
         self._tasks.spawn(self._caller.keys(conversation))
@@ -288,8 +286,6 @@ class LiveConversation(Closable):
             if self._delivery is not None:
                 await self._delivery.drain()
             await self._tasks.aclose()
-            if self._secure_keypad is not None:
-                self._secure_keypad.attach(None)
             recording_duration = await self._taps.close_recording()
             assert self.end_reason is not None
             self.result = await live_call_result(

@@ -10,8 +10,9 @@ moment (``TAIL_S``) after the tool ``release``s it (its server answered), so the
 frames still in flight stay muted; a key pressed after the entry ended and before then (a
 terminator after an entry of full length) is swallowed, never a barge-in into the tool.
 
-One entry at a time; the call's dialogue speaks the prompt (``attach``). The digits are handed
-to the tool that asked for them and kept nowhere else.
+One entry at a time; its prompt is the tool's to say (the dialogue speaks it as the tool
+starts, ``pipeline/dialogue/tool_calls.py``). The digits are handed to the tool that asked for
+them and kept nowhere else.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from voicedock.pipeline.dialogue import Dialogue
 from voicedock.pipeline.secure_digits import SecureDigits, SecureDigitsCollector, SecureDigitsPlan
-from voicedock.pipeline.turn_engine import TurnEngine
 
 TAIL_S = 0.5
 BUSY = SecureDigits("", "closed", complete=False)
@@ -29,7 +28,6 @@ BUSY = SecureDigits("", "closed", complete=False)
 
 class SecureKeypad:
     def __init__(self) -> None:
-        self._dialogue: Dialogue | None = None
         self._collector: SecureDigitsCollector | None = None
         self._entered: asyncio.Future[SecureDigits] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -38,10 +36,6 @@ class SecureKeypad:
         self._since: float | None = None
         self._windows: list[tuple[float, float]] = []
         self._closed = False
-
-    def attach(self, dialogue: Dialogue | None) -> None:
-        """The dialogue that speaks the prompts (None: the call's dialogue is gone)."""
-        self._dialogue = dialogue
 
     @property
     def active(self) -> bool:
@@ -75,10 +69,11 @@ class SecureKeypad:
             self._arm(collector)
         return True
 
-    async def collect(self, plan: SecureDigitsPlan, prompt: str | None) -> SecureDigits:
-        """Open an entry, speak ``prompt``, and return the entry once it ends (in secure mode
-        already, or a call that is over: nothing collected, ``closed``). The call stays in
-        secure mode until ``release``."""
+    async def collect(self, plan: SecureDigitsPlan, first_key_after_s: float = 0.0) -> SecureDigits:
+        """Open an entry and return it once it ends (in secure mode already, or a call that
+        is over: nothing collected, ``closed``); its first key is awaited
+        ``first_key_after_s`` more (the prompt heard meanwhile). The call stays in secure
+        mode until ``release``."""
         if self._since is not None or self._closed:
             return BUSY
         loop = asyncio.get_running_loop()
@@ -86,12 +81,9 @@ class SecureKeypad:
         self._since = time.monotonic()
         entered: asyncio.Future[SecureDigits] = loop.create_future()
         self._entered = entered
+        collector.wait_from(loop.time() + first_key_after_s)
         self._arm(collector)
         try:
-            if prompt and (dialogue := self._dialogue) is not None and not entered.done():
-                await _speak(dialogue, prompt)
-            collector.wait_from(loop.time())
-            self._arm(collector)
             return await entered
         except BaseException:  # cancelled: the turn was interrupted, the call ends
             if not entered.done():
@@ -139,11 +131,3 @@ class SecureKeypad:
         entered, self._entered = self._entered, None
         if entered is not None and not entered.done():
             entered.set_result(entry)
-
-
-async def _speak(dialogue: Dialogue, prompt: str) -> None:
-    """The prompt, to its end where the dialogue can tell (the turn engine), else queued."""
-    if isinstance(dialogue, TurnEngine):
-        await dialogue.announce(prompt)
-    else:
-        await dialogue.say(prompt)

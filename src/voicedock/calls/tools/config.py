@@ -218,7 +218,7 @@ def _tool(item: Mapping[str, JsonValue]) -> AssistantTool:
     prompt = item.get("prompt")
     return AssistantTool(
         type=kind,
-        spec=ToolSpec(name, description, parameters, speaks=kind == COLLECT_SECURE_DIGITS),
+        spec=ToolSpec(name, description, parameters),
         url=str(server["url"]) if server is not None else None,
         timeout_s=timeout_s or DEFAULT_TIMEOUT_SECONDS,
         destinations=destinations,

@@ -7,8 +7,9 @@
   policy decides) to one of the tool's destinations, after what is being said; the model's
   turn ends there;
 * ``send_dtmf`` plays the digits on the call's leg through the PBX (``DtmfPbx``);
-* ``collect_secure_digits`` opens the call's secure keypad entry (``SecureKeys``: its prompt
-  spoken, the keys collected while the call is in secure mode), then sends the digits to the
+* ``collect_secure_digits`` opens the call's secure keypad entry (``SecureKeys``: the keys
+  collected while the call is in secure mode; its prompt is what the caller hears as the tool
+  starts, ``spoken``, where the tool filler would be), then sends the digits to the
   organization's server as the ``tool-calls`` request of a webhook tool would, in its
   ``arguments`` (``digits``, ``ended_by``); the model reads only the server's answer, or that
   the entry was not complete (then nothing is sent).
@@ -48,14 +49,18 @@ from voicedock.pipeline.tools import (
 
 log = logging.getLogger("voicedock.calls")
 MAX_PROMPT_CHARS = 500  # a prompt the model gives
+# The pace of speech: the caller's first key is awaited this long a character of the prompt
+# more than ``digit_timeout_seconds``, since the prompt is heard as the entry opens.
+PROMPT_S_PER_CHAR = 0.08
 
 
 class SecureKeys(Protocol):
     """The call's secure keypad entry (``voicedock.calls.live.secure_keypad.SecureKeypad``)."""
 
-    async def collect(self, plan: SecureDigitsPlan, prompt: str | None) -> SecureDigits:
-        """Speak ``prompt``, collect one entry in secure mode; the entry once it ended. The
-        call stays in secure mode until ``release``."""
+    async def collect(self, plan: SecureDigitsPlan, first_key_after_s: float) -> SecureDigits:
+        """Collect one entry in secure mode (its first key given ``first_key_after_s`` more
+        than the plan's timeout); the entry once it ended. The call stays in secure mode
+        until ``release``."""
         ...
 
     def release(self) -> None:
@@ -91,6 +96,16 @@ class CallTools:
         self._pbx = pbx
         self._transfer = transfer
         self._secure_keys = secure_keys
+
+    def spoken(self, call: ToolCall) -> str | None:
+        """A ``collect_secure_digits`` call's prompt, heard as it starts (``SpeakingTools``)."""
+        tool = self._tools.get(call.name)
+        if tool is None or tool.type != COLLECT_SECURE_DIGITS:
+            return None
+        try:
+            return _prompt(tool, parse_arguments(call))
+        except ValueError:
+            return None
 
     async def run(self, call: ToolCall) -> ToolResult:
         tool = self._tools.get(call.name)
@@ -151,11 +166,9 @@ class CallTools:
             plan = _secure_plan(tool.secure_digits, arguments)
         except ValueError as exc:
             return ToolResult(str(exc), error=True)
-        prompt = arguments.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            prompt = tool.prompt or DEFAULT_SECURE_PROMPT
+        prompt_s = len(_prompt(tool, arguments)) * PROMPT_S_PER_CHAR
         try:  # secure mode until the server answered: a key pressed meanwhile is the entry's
-            entry = await keys.collect(plan, prompt[:MAX_PROMPT_CHARS])
+            entry = await keys.collect(plan, prompt_s)
             if not entry.complete:
                 return ToolResult(_incomplete(entry), error=True)
             sent: JsonObject = {**arguments, "digits": entry.digits, "ended_by": entry.ended_by}
@@ -210,6 +223,14 @@ def _secure_plan(configured: SecureDigitsPlan, arguments: JsonObject) -> SecureD
             raise ValueError(f"digit_timeout_seconds must be a number from 1 to {top}.")
         timeout_s = float(seconds)
     return SecureDigitsPlan(low, high, terminator, timeout_s)
+
+
+def _prompt(tool: AssistantTool, arguments: JsonObject) -> str:
+    """What the caller is asked: the model's ``prompt``, else the tool's, else the default."""
+    prompt = arguments.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        prompt = tool.prompt or DEFAULT_SECURE_PROMPT
+    return prompt[:MAX_PROMPT_CHARS]
 
 
 def _incomplete(entry: SecureDigits) -> str:
