@@ -118,7 +118,8 @@ async def secure_digits_call(
     assert request["call_id"] == call_id
     tool_call = request["data"]["tool_call"]
     assert tool_call["name"] == "card_number"
-    assert tool_call["arguments"] == {"length": 16, "digits": CARD, "ended_by": "terminator"}
+    # The model asked for 16 digits: the 16th ends the entry (the # after it is swallowed).
+    assert tool_call["arguments"] == {"length": 16, "digits": CARD, "ended_by": "length"}
     # The model: its tool call, then the server's answer as the result, never the digits.
     second = await llm.wait_request(2, timeout=30)
     results = [m["content"] for m in second.messages if m["role"] == "tool"]
