@@ -41,6 +41,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(120)]
 
 CARD_PARTY = "+31612345696"  # a 9 tone at 1 s; from 6 s keys CARD and # (events and tones)
 CARD = "4929386172530418"
+BEFORE_THE_CARD_S = 4.0  # in the recording: the party's 9 is before, its card's tones after
 SECRET = generate_secret()
 ACCEPTED = "payment accepted"
 THANKS = "Thank you, your payment went through."
@@ -153,10 +154,12 @@ async def secure_digits_call(
     resp = await live.client.get(ended["recording_url"], headers=live.auth())
     assert resp.status == 200
     data, rate = soundfile.read(io.BytesIO(await resp.read()), dtype="int16")
-    caller_keys = "".join(k.key for k in detect_dtmf(np.ascontiguousarray(data[:, 0]), rate))
-    assistant_keys = "".join(k.key for k in detect_dtmf(np.ascontiguousarray(data[:, 1]), rate))
-    assert caller_keys == "9", caller_keys
-    assert assistant_keys == "", assistant_keys
+    caller_keys = detect_dtmf(np.ascontiguousarray(data[:, 0]), rate)
+    assistant_keys = detect_dtmf(np.ascontiguousarray(data[:, 1]), rate)
+    # The 9 (at 1-1.4 s; a gap in the leg's frames may split it in two), nothing from 6 s on.
+    assert caller_keys, "the detector heard no tone in this recording"
+    assert all(k.key == "9" and k.at_s < BEFORE_THE_CARD_S for k in caller_keys), caller_keys
+    assert assistant_keys == [], assistant_keys
     return ended
 
 
