@@ -7,39 +7,21 @@ call, its SSE stream, the log and the recording (its DTMF decoded) hold none of 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from e2e.test_secure_digits_e2e import (
-    ACCEPTED,
-    CARD,
-    SECRET,
-    model,
-    secure_digits_call,
-    secure_settings,
-)
+from e2e.test_secure_digits_e2e import CARD, secure_digits_call, secure_settings
+from e2e.test_secure_digits_e2e import llm as llm  # the fixtures: the model, the server
+from e2e.test_secure_digits_e2e import server as server
 from fakes.llm_standin import LlmStandIn
-from fakes.tool_server import Answer, ToolServer
+from fakes.tool_server import ToolServer
 from freeswitch_lab.lab_service import LabService, lab_settings, serve_on_lab
 from pbx.freeswitch.live_service import speech_fakes
 from voicedock_lab.freeswitch import LabFreeswitch
 from voicedock_lab.freeswitch_config import CARD as CARD_PARTY
 
 pytestmark = [pytest.mark.freeswitch_lab, pytest.mark.e2e, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[LlmStandIn]:
-    async with LlmStandIn(reply=model) as standin:
-        yield standin
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ToolServer]:
-    async with ToolServer(SECRET, {"card_number": Answer({"result": ACCEPTED})}) as running:
-        yield running
 
 
 async def test_secure_digits_reach_the_organizations_server_alone(

@@ -18,6 +18,7 @@ from voicedock.calls.control import TRANSFER_MODES
 from voicedock.calls.tools.config import (
     MAX_DIGIT_TIMEOUT_SECONDS,
     MAX_SECURE_DIGITS,
+    SECURE_DIGITS_FIELDS,
     SECURE_TERMINATORS,
     TEMPLATE_ID,
     TOOL_TYPES,
@@ -112,19 +113,7 @@ class CollectSecureDigitsTool(_BuiltInTool, kw_only=True):
     (not recorded, transcribed, streamed or logged) and sent only to the tool's server in
     the tool-calls request; the model reads the server's answer. docs/privacy.md."""
 
-    DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(
-        (
-            "name",
-            "description",
-            "prompt",
-            "min_digits",
-            "max_digits",
-            "terminator",
-            "digit_timeout_seconds",
-            "server",
-            "timeout_seconds",
-        )
-    )
+    DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(SECURE_DIGITS_FIELDS)
 
     type: Literal["collect_secure_digits"]
     prompt: Text | UnsetType | None = UNSET

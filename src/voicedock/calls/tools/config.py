@@ -57,24 +57,24 @@ TOOL_TYPES = (WEBHOOK, END_CALL, TRANSFER_CALL, SEND_DTMF, COLLECT_SECURE_DIGITS
 MAX_TOOLS = 32
 TEMPLATE_ID = "template_id"
 DEFAULT_TIMEOUT_SECONDS = 20
+SECURE_DIGITS_FIELDS = (  # what a collect_secure_digits tool may set, besides its type
+    "name",
+    "description",
+    "prompt",
+    "min_digits",
+    "max_digits",
+    "terminator",
+    "digit_timeout_seconds",
+    "server",
+    "timeout_seconds",
+)
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what OpenAI-compatible APIs accept
 _FIELDS = {
     WEBHOOK: ("type", "name", "description", "parameters", "server", "timeout_seconds"),
     END_CALL: ("type", "name", "description"),
     TRANSFER_CALL: ("type", "name", "description", "destinations", "mode", "message"),
     SEND_DTMF: ("type", "name", "description"),
-    COLLECT_SECURE_DIGITS: (
-        "type",
-        "name",
-        "description",
-        "prompt",
-        "min_digits",
-        "max_digits",
-        "terminator",
-        "digit_timeout_seconds",
-        "server",
-        "timeout_seconds",
-    ),
+    COLLECT_SECURE_DIGITS: ("type", *SECURE_DIGITS_FIELDS),
 }
 NO_TERMINATOR = ""  # a secure entry's ``terminator``: none (it ends by its length or timeout)
 SECURE_TERMINATORS = (*TERMINATORS, NO_TERMINATOR)
