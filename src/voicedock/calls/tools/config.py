@@ -186,7 +186,9 @@ def _check_secure_digits(obj: Mapping[str, object], where: str) -> None:
     low = fields.integer(obj, "min_digits", DEFAULT_MIN_DIGITS, 1, MAX_SECURE_DIGITS)
     high = fields.integer(obj, "max_digits", DEFAULT_MAX_DIGITS, 1, MAX_SECURE_DIGITS)
     if low > high:
-        raise BadRequest(f"{where}.min_digits must not exceed max_digits")
+        raise BadRequest(
+            f"{where}.min_digits must not exceed max_digits", error="Invalid digit range"
+        )
     fields.choice(obj, "terminator", SECURE_TERMINATORS, DEFAULT_TERMINATOR)
     fields.integer(
         obj, "digit_timeout_seconds", int(DEFAULT_TIMEOUT_S), 1, MAX_DIGIT_TIMEOUT_SECONDS
