@@ -39,7 +39,7 @@ from voicedock_lab.server import LabAsterisk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asterisk, pytest.mark.timeout(120)]
 
-CARD_PARTY = "+31612345696"  # a 9 tone at 1 s; from 6 s keys CARD and # (events and tones)
+CARD_PARTY = "+31612345697"  # a 9 tone at 1 s; from 6 s keys CARD and # (events and tones)
 CARD = "4929386172530418"
 BEFORE_THE_CARD_S = 4.0  # in the recording: the party's 9 is before, its card's tones after
 SECRET = generate_secret()
