@@ -36,7 +36,8 @@ REFUSED = [
     (
         "/tool-templates",
         {"type": "hold"},
-        "body.type must be one of webhook, end_call, transfer_call, send_dtmf",
+        "body.type must be one of webhook, end_call, transfer_call, send_dtmf, "
+        "collect_secure_digits",
     ),
     (
         "/tool-templates",

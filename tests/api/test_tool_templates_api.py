@@ -149,3 +149,38 @@ async def test_a_refused_server_url_is_400(api: Api) -> None:
     assert refused["error"] == "URL refused"
     assert refused["message"].startswith("body.server.url: ")
     assert 422 not in statuses("/tool-templates", "post")
+
+
+SECURE = {
+    "type": "collect_secure_digits",
+    "name": "card_number",
+    "prompt": "Please key in your card number, then press hash.",
+    "min_digits": 15,
+    "max_digits": 19,
+    "terminator": "#",
+    "digit_timeout_seconds": 10,
+    "timeout_seconds": 10,
+}
+
+
+async def test_a_secure_digits_tool_is_stored_as_sent_and_its_bounds_are_checked(
+    api: Api,
+) -> None:
+    h = api.auth()
+    resp = await api.client.post("/tool-templates", json=SECURE, headers=h)
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    assert {k: created[k] for k in SECURE} == SECURE
+    assert is_valid(created, "ToolTemplate")
+    assistant = {"name": "Payments", "tools": [{**SECURE, "terminator": ""}]}
+    saved = await api.client.post("/assistants", json=assistant, headers=h)
+    assert saved.status == 201, await saved.text()
+    for bad, says in (
+        ({"min_digits": 20}, "min_digits must not exceed max_digits"),
+        ({"max_digits": 40}, "max_digits"),
+        ({"terminator": "5"}, "terminator"),
+        ({"digits": "1234"}, "digits"),
+    ):
+        refused = await api.client.post("/tool-templates", json={**SECURE, **bad}, headers=h)
+        assert refused.status == 400, bad
+        assert says in (await refused.text()), bad

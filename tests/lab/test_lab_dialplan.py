@@ -43,6 +43,8 @@ def test_callee_numbers_exist_and_404_does_not() -> None:
         "+31612345692",
         "+31612345695",
         "+31612345661",
+        "+31612345696",
+        "+31612345697",
         "+31610000200",
         "+31610000486",
         "+31610000480",
@@ -58,6 +60,17 @@ def test_callee_numbers_exist_and_404_does_not() -> None:
     assert callee["+31610000503"] == "Congestion(5)"
     assert callee["+31610000403"] == "Hangup(21)"
     assert callee["busyagent"] == "Busy(5)"
+
+
+def test_card_party_keys_each_digit_as_an_event_and_as_its_tone() -> None:
+    """The secure keypad entry's party: a lone in-band 9, then 16 digits and #, each an
+    RFC 4733 event (SendDTMF) and its tone in the audio (PlayTones)."""
+    text = lab_text()
+    party = text[text.index("exten => +31612345697,1,") :].split("\n\n", 1)[0]
+    assert "Set(CARD=4929386172530418)" in party
+    assert party.index("PlayTones(${T9})") < party.index("While(")
+    assert party.index("SendDTMF(${KEY},50)") < party.index("PlayTones(${T${KEY}})")
+    assert "SendDTMF(#,50)" in party
 
 
 def test_answers_together_party_waits_for_the_signal_then_listens() -> None:

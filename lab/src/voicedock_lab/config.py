@@ -105,6 +105,8 @@ REQUIRED_MODULES: tuple[str, ...] = (
     "app_transfer",
     "app_waitforsilence",  # WaitForNoise/WaitForSilence: the demo party listens first
     "app_read",  # the DTMF party collects digits...
+    "app_playtones",  # the card party's in-band tones...
+    "app_while",  # ... one per key of its card number
     "func_env",  # ... and writes them to a file (FILE())
     "func_channel",
     "func_callerid",

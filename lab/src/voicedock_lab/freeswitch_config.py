@@ -55,6 +55,7 @@ RECORDS_AND_ECHOES = "+31612345677"
 VOICEMAIL = "+31612345690"  # a recorded greeting, a beep, then records the message
 PERSON = "+31612345691"  # "Hello?", then silence
 KEYPAD = "+31612345695"  # presses 1234# 3 s after answering (a short greeting's end)
+CARD = "+31612345697"  # an in-band 9 at 1 s; from 6 s keys a card number and # (event + tone)
 LATE_ANSWER = "+31612345681"  # rings 2 s, then answers (FreeSWITCH lab only)
 BUSY = "+31610000486"
 NO_ANSWER = "+31610000480"

@@ -16,7 +16,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypedDict
+from typing import Protocol, TypedDict, runtime_checkable
 
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.pipeline.frames import ToolCall, TranscriptEntry
@@ -27,6 +27,7 @@ log = logging.getLogger("voicedock.pipeline")
 END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
 SEND_DTMF = "send_dtmf"
+COLLECT_SECURE_DIGITS = "collect_secure_digits"
 
 
 class OpenAiTool(TypedDict):
@@ -66,6 +67,16 @@ class ToolResult:
 class ToolExecutor(Protocol):
     async def run(self, call: ToolCall) -> ToolResult:
         """Carry out ``call``; a failure of the tool is a result, never an exception."""
+        ...
+
+
+@runtime_checkable
+class SpeakingTools(Protocol):
+    """An executor some of whose tools speak to the caller as they start (a prompt)."""
+
+    def spoken(self, call: ToolCall) -> str | None:
+        """What the caller hears as ``call`` starts, instead of the tool filler (None: the
+        tool says nothing of its own)."""
         ...
 
 

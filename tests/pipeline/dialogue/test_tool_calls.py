@@ -33,12 +33,37 @@ async def test_a_slow_tool_brings_the_filler_and_end_call_is_the_dialogues() -> 
     config = ConversationConfig(tool_filler_message="Hold on.", tool_filler_delay_s=0.05)
     async with Supervisor("test", logging.getLogger("test")) as tasks:
         tools = ToolCalls(executor, tasks, config)
-        slow = tools.start(ToolCall("c1", "lookup", "{}"))
+        lookup = ToolCall("c1", "lookup", "{}")
+        slow = tools.start(lookup)
         assert slow is not None
-        assert await tools.filler_due(slow) == "Hold on."
+        assert await tools.filler_due(lookup, slow) == "Hold on."
         assert await slow == ToolResult("done")
-        ending = tools.start(ToolCall("c2", "end_call", "{}"))
+        end_call = ToolCall("c2", "end_call", "{}")
+        ending = tools.start(end_call)
         assert ending is not None
-        assert await tools.filler_due(ending) is None
+        assert await tools.filler_due(end_call, ending) is None
         assert await ending == ENDING
     assert executor.ran == ["lookup"]  # end_call never reaches the executor
+
+
+class PromptingTool(SlowTool):
+    """A tool that speaks as it starts (``SpeakingTools``), as a secure keypad entry does."""
+
+    def spoken(self, call: ToolCall) -> str | None:
+        return "Your card number, please." if call.name == "card_number" else None
+
+
+async def test_a_tool_that_speaks_is_heard_at_once_instead_of_the_filler() -> None:
+    config = ConversationConfig(tool_filler_message="Hold on.", tool_filler_delay_s=0.05)
+    async with Supervisor("test", logging.getLogger("test")) as tasks:
+        tools = ToolCalls(PromptingTool(0.2), tasks, config)
+        call = ToolCall("c1", "card_number", "{}")
+        entry = tools.start(call)
+        assert entry is not None
+        assert await tools.filler_due(call, entry) == "Your card number, please."
+        assert not entry.done()  # said as it starts, not once it is late
+        assert await entry == ToolResult("done")
+        other = ToolCall("c2", "lookup", "{}")
+        lookup = tools.start(other)
+        assert lookup is not None
+        assert await tools.filler_due(other, lookup) == "Hold on."

@@ -90,7 +90,9 @@ SETTINGS: dict[str, Any] = {
             max_length=MAX_TOOLS,
             description="Functions the model may call: webhook tools (answered by the "
             "organization's server through the tool-calls webhook) and the built-ins end_call, "
-            "transfer_call (destinations, mode, message) and send_dtmf. docs/tools.md.",
+            "transfer_call (destinations, mode, message), send_dtmf and collect_secure_digits "
+            "(keypad digits only the organization's server receives; docs/privacy.md). "
+            "docs/tools.md.",
         ),
     ],
     "tool_filler": ToolFiller,

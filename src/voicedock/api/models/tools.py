@@ -1,7 +1,8 @@
 """An assistant's tools and ``/tool-templates`` (a tool stored once, referenced by id).
 
 A tool's ``type`` names the fields it takes (calls/tools/config.py checks what they mean):
-``webhook`` (the default), ``end_call``, ``transfer_call``, ``send_dtmf``."""
+``webhook`` (the default), ``end_call``, ``transfer_call``, ``send_dtmf``,
+``collect_secure_digits``."""
 
 from __future__ import annotations
 
@@ -14,15 +15,25 @@ from voicedock.api.models.fields import Text, Time
 from voicedock.api.models.operations import Schema, ref, template_paths
 from voicedock.api.models.refusals import Reader
 from voicedock.calls.control import TRANSFER_MODES
-from voicedock.calls.tools.config import TEMPLATE_ID, TOOL_TYPES, WEBHOOK
+from voicedock.calls.tools.config import (
+    MAX_DIGIT_TIMEOUT_SECONDS,
+    MAX_SECURE_DIGITS,
+    SECURE_DIGITS_FIELDS,
+    SECURE_TERMINATORS,
+    TEMPLATE_ID,
+    TOOL_TYPES,
+    WEBHOOK,
+)
 from voicedock.domain.records import ToolTemplate as ToolTemplateRecord
 from voicedock.domain.secret_fields import masked
 from voicedock.domain.tenant_schemas import MAX_DEPTH, MAX_SCHEMA_BYTES
 
 TransferMode = Literal["blind", "warm"]
-ToolType = Literal["webhook", "end_call", "transfer_call", "send_dtmf"]
+ToolType = Literal["webhook", "end_call", "transfer_call", "send_dtmf", "collect_secure_digits"]
 assert get_args(TransferMode) == TRANSFER_MODES
 assert get_args(ToolType) == TOOL_TYPES
+SecureTerminator = Literal["#", "*", ""]
+assert get_args(SecureTerminator) == SECURE_TERMINATORS
 
 Name = Annotated[str, Meta(pattern="^[A-Za-z0-9_-]{1,64}$")]
 BuiltInName = Annotated[Name | None, Meta(description="A built-in tool's: default its type")]
@@ -91,6 +102,31 @@ class SendDtmfTool(_BuiltInTool, kw_only=True):
     type: Literal["send_dtmf"]
 
 
+DigitCount = Annotated[int, Meta(ge=1, le=MAX_SECURE_DIGITS)]
+DigitTimeout = Annotated[
+    int, Meta(ge=1, le=MAX_DIGIT_TIMEOUT_SECONDS, description="for each key, the first too")
+]
+
+
+class CollectSecureDigitsTool(_BuiltInTool, kw_only=True):
+    """Keypad digits the model never sees (a card number, a PIN): collected in secure mode
+    (not recorded, transcribed, streamed or logged) and sent only to the tool's server in
+    the tool-calls request; the model reads the server's answer. docs/privacy.md."""
+
+    DEFAULTS: ClassVar[dict[str, None]] = dict.fromkeys(SECURE_DIGITS_FIELDS)
+
+    type: Literal["collect_secure_digits"]
+    prompt: Text | UnsetType | None = UNSET
+    min_digits: DigitCount | UnsetType | None = UNSET
+    max_digits: DigitCount | UnsetType | None = UNSET
+    terminator: Annotated[SecureTerminator, Meta(description='"" : none')] | UnsetType | None = (
+        UNSET
+    )
+    digit_timeout_seconds: DigitTimeout | UnsetType | None = UNSET
+    server: ToolServer | UnsetType | None = UNSET
+    timeout_seconds: TimeoutSeconds | UnsetType | None = UNSET
+
+
 class ToolTemplateRef(Body, kw_only=True):
     template_id: Annotated[
         str,
@@ -109,6 +145,7 @@ _TOOLS: dict[str, type[Body]] = {
     "end_call": EndCallTool,
     "transfer_call": TransferCallTool,
     "send_dtmf": SendDtmfTool,
+    "collect_secure_digits": CollectSecureDigitsTool,
 }
 # An item of an assistant's tools: a tool, or a template's id.
 TOOL_ITEM: Schema = {"anyOf": [ref("Tool"), ref(ToolTemplateRef)]}
@@ -132,6 +169,11 @@ class ToolTemplate(Reply, kw_only=True):
     destinations: Destinations | UnsetType = UNSET
     mode: TransferMode | UnsetType | None = UNSET
     message: Text | UnsetType | None = UNSET
+    prompt: Text | UnsetType | None = UNSET
+    min_digits: DigitCount | UnsetType | None = UNSET
+    max_digits: DigitCount | UnsetType | None = UNSET
+    terminator: SecureTerminator | UnsetType | None = UNSET
+    digit_timeout_seconds: DigitTimeout | UnsetType | None = UNSET
     created_at: Time
     updated_at: Time
 

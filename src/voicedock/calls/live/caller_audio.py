@@ -6,7 +6,9 @@ dialogue's rate (``CallerAudio``), to the voicemail screening while its detector
 (``screening.py``) and otherwise to the dialogue; a machine's audio never reaches the dialogue.
 A media that hands its frames over as they arrive (``DirectAudio``) is read without a task
 woken per frame, unless a detector listens. The caller's keys go to the dialogue as they
-come, but for those of the consent window (``consent.py``), which no dialogue sees.
+come, but for those of the consent window (``consent.py``), which no dialogue sees. A secure
+keypad entry (``secure_keypad.py``) takes the keys while it is open, and the dialogue then
+hears silence.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from voicedock.calls.live.consent import ConsentWindow
 from voicedock.calls.live.screening import VoicemailScreening
+from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.calls.live.taps import CallTaps
 from voicedock.media.call_media import CallMedia, DirectAudio
 from voicedock.media.codecs import Int16Array, Resampler, decode
@@ -52,14 +55,16 @@ class CallerInput:
         taps: CallTaps,
         screening: VoicemailScreening | None,
         consent: ConsentWindow | None = None,
+        secure: SecureKeypad | None = None,
     ) -> None:
         """``sample_rate``: the dialogue's; the keys of ``consent``'s window are its own."""
         self._media, self._rate = media, sample_rate
-        self._taps, self._screening, self._consent = taps, screening, consent
+        self._taps, self._screening = taps, screening
+        self._consent, self._secure = consent, secure
 
     async def hear(self, dialogue: Dialogue) -> None:
         """The caller's audio to ``dialogue`` until the media ends."""
-        media, screening = self._media, self._screening
+        media, screening, secure = self._media, self._screening, self._secure
         caller = CallerAudio(media, self._rate)
 
         def recorded(frame: bytes) -> Int16Array:
@@ -69,6 +74,8 @@ class CallerInput:
 
         def hear(frame: bytes) -> None:
             samples = recorded(frame)
+            if secure is not None and secure.muted():  # nothing of a secure entry is heard
+                samples = np.zeros_like(samples)
             if screening is None or not screening.machine:  # never a machine's audio
                 dialogue.feed_audio(caller.convert_samples(samples))
 
@@ -82,10 +89,13 @@ class CallerInput:
             hear(frame)
 
     async def keys(self, dialogue: Dialogue) -> None:
-        """The caller's keys to ``dialogue`` until the media ends."""
-        consent = self._consent
+        """The caller's keys to ``dialogue`` until the media ends: those of the consent
+        window are the window's, those of a secure entry the entry's alone."""
+        consent, secure = self._consent, self._secure
         async for digit in self._media.dtmf():
-            if consent is None or not consent.takes(digit):
+            if consent is not None and consent.takes(digit):
+                continue
+            if secure is None or not secure.press(digit):
                 dialogue.feed_dtmf(digit)
 
 

@@ -46,6 +46,7 @@ from voicedock.calls.live.providers import build_providers
 from voicedock.calls.live.result import LiveCallResult as LiveCallResult
 from voicedock.calls.live.result import live_call_result
 from voicedock.calls.live.screening import VoicemailScreening
+from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.calls.live.taps import CallTaps
 from voicedock.calls.live.transcript_delivery import TranscriptDelivery
 from voicedock.calls.live.transfer import prepare_live_transfer
@@ -115,6 +116,7 @@ class LiveConversation(Closable):
         on_answering_machine: Callable[[JsonObject], Coro[None]] | None = None,
         tools: ToolExecutor | None = None,
         structured_data_check: StructuredDataCheck | None = None,
+        secure_keypad: SecureKeypad | None = None,
     ) -> None:
         """``providers`` default to the registry's, built from ``assistant_config`` (and then
         closed with the call); ``hangup`` defaults to asking the PBX through the media session.
@@ -123,6 +125,8 @@ class LiveConversation(Closable):
         assistant's tools. ``structured_data_check`` checks what the end-of-call analysis
         extracts against the plan's schema (the node's schema workers, for the call's
         organization; without it the extracted fields are dropped, not checked).
+        ``secure_keypad``: the call's secure keypad entry, which ``tools`` opens
+        (``collect_secure_digits``): its keys, and silence where its audio would be.
         """
         self._media = media
         self._assistant_config = assistant_config
@@ -140,7 +144,8 @@ class LiveConversation(Closable):
         self._conversation: Dialogue | None = None
         # A failing task ends the call (it never cancels its siblings).
         self._tasks = Supervisor("live call", log, on_error=weak_method(self._task_failed))
-        self._taps = CallTaps(media, recorder)
+        self._secure_keypad = secure_keypad
+        self._taps = CallTaps(media, recorder, secure_keypad)
         self.listen_tap = self._taps.listen  # the call's live listeners (``calls/listening.py``)
         self._consent = None
         consent_plan = set_or(assistant_config.consent_plan, None)
@@ -161,7 +166,12 @@ class LiveConversation(Closable):
             )
             self._config = dataclasses.replace(self._config, first_message=None)
         self._caller = CallerInput(
-            media, self.sample_rate, self._taps, self._screening, self._consent
+            media,
+            self.sample_rate,
+            self._taps,
+            self._screening,
+            consent=self._consent,
+            secure=secure_keypad,
         )
         self._delivery = None
         if on_transcript is not None:
@@ -291,6 +301,8 @@ class LiveConversation(Closable):
                 return
             self._closed = True
             self._end("closed")
+            if self._secure_keypad is not None:  # an open entry ends: its tool returns
+                self._secure_keypad.close()
             conversation = self._conversation
             if conversation is not None:
                 # Hung up as soon as nothing is being said: the caller's last words are

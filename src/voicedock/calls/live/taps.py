@@ -5,6 +5,7 @@ they arrive (``caller``), the assistant's as the pacer sends them (``Pacer.tap``
 call ends or a transfer takes the caller away (``stop_recording``). The same two taps feed
 ``listen`` (``media/listen_tap.py``), the call's live listeners, while anyone listens. The pacer's
 tap is set once the dialogue runs (``start``) while the recording or a listener needs it.
+In secure mode (``secure_keypad.py``: a secure keypad entry) both sides are silence to both.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
+
+from voicedock.calls.live.secure_keypad import SecureKeypad
 from voicedock.logs import describe
 from voicedock.media.call_media import CallMedia
 from voicedock.media.codecs import Int16Array, decode
@@ -23,14 +27,17 @@ log = logging.getLogger("voicedock.calls")
 
 
 class CallTaps:
-    def __init__(self, media: CallMedia, recorder: CallRecorder | None) -> None:
-        self._media, self._recorder = media, recorder
+    def __init__(
+        self, media: CallMedia, recorder: CallRecorder | None, secure: SecureKeypad | None = None
+    ) -> None:
+        self._media, self._recorder, self._secure = media, recorder, secure
         # The call's live listeners: fed from the recording's taps while anyone listens.
         self.listen = ListenTap(media.format.sample_rate, on_active=weak_method(self._listening))
         self._running = False  # the dialogue runs: the assistant speaks through the pacer
 
     def caller(self, samples: Int16Array) -> None:
         """A caller frame, decoded: to the recording and the listeners."""
+        samples = self._unless_secure(samples, None)
         if self._recorder is not None:
             self._recorder.caller(samples)
         if self.listen.active:
@@ -71,11 +78,17 @@ class CallTaps:
 
     def _sent(self, frame: bytes, at: float | None) -> None:
         """The pacer's tap: a frame the caller hears, to the recording and the listeners."""
-        samples = decode(self._media.format, frame)
+        samples = self._unless_secure(decode(self._media.format, frame), at)
         if self._recorder is not None:
             self._recorder.assistant(samples, at)
         if self.listen.active:
             self.listen.assistant(samples, at)
+
+    def _unless_secure(self, samples: Int16Array, at: float | None) -> Int16Array:
+        """``samples`` heard at ``at`` (None: now), or as much silence in secure mode."""
+        if self._secure is not None and self._secure.muted(at):
+            return np.zeros_like(samples)
+        return samples
 
     def _listening(self, active: bool) -> None:
         """The first listener came, or the last one left: the pacer's tap follows, unless

@@ -50,7 +50,7 @@ from voicedock.store.base import Store
 
 if TYPE_CHECKING:  # the audio pipeline is imported when the first call is answered
     from voicedock.calls.live.conversation import LiveCallResult, SpeechProviders
-    from voicedock.calls.tools.executor import CallTools, ToolServer
+    from voicedock.calls.tools.executor import CallTools, SecureKeys, ToolServer
     from voicedock.pipeline.turn_engine import ConversationConfig
 
 log = logging.getLogger("voicedock.calls")
@@ -172,6 +172,7 @@ class OneCall:
     ) -> LiveCallResult | None:
         from voicedock.calls.live.config import with_echo_settings
         from voicedock.calls.live.conversation import LiveConversation
+        from voicedock.calls.live.secure_keypad import SecureKeypad
         from voicedock.media.recording import CallRecorder
 
         leg_format = await media_format(self._store, call)
@@ -197,6 +198,7 @@ class OneCall:
                     assert path is not None  # a name is only given with a directory
                     rate = media.format.sample_rate
                     recorder = CallRecorder(path, rate, file_format=path.suffix[1:])
+                secure_keypad = SecureKeypad()  # opened by a collect_secure_digits tool
                 try:
                     live = LiveConversation(
                         media,
@@ -209,10 +211,11 @@ class OneCall:
                         recorder=recorder,
                         voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
                         on_answering_machine=lambda v: self._answering_machine(call.id, v),
-                        tools=self._call_tools(call),
+                        tools=self._call_tools(call, secure_keypad),
                         structured_data_check=speech.schema_checks.for_organization(
                             call.organization_id
                         ),
+                        secure_keypad=secure_keypad,
                     )
                 except BaseException:
                     if recorder is not None:  # else the conversation closes it
@@ -292,7 +295,7 @@ class OneCall:
         the store is unavailable)."""
         await self._backlog.submit(call_id, write, what=f"{what} of call {mask_call_id(call_id)}")
 
-    def _call_tools(self, call: Call) -> CallTools | None:
+    def _call_tools(self, call: Call, secure_keys: SecureKeys) -> CallTools | None:
         from voicedock.calls.tools.config import assistant_tools
         from voicedock.calls.tools.executor import CallTools
 
@@ -303,7 +306,14 @@ class OneCall:
         def transfer(command: Transfer) -> None:
             self._served.spawn(self._tool_transfer(call, command))
 
-        return CallTools(call, tools, server=self._tool_server, pbx=self._pbx, transfer=transfer)
+        return CallTools(
+            call,
+            tools,
+            server=self._tool_server,
+            pbx=self._pbx,
+            transfer=transfer,
+            secure_keys=secure_keys,
+        )
 
     async def _tool_transfer(self, call: Call, command: Transfer) -> None:
         """The transfer a ``transfer_call`` tool asked for; refused or failed, the model is

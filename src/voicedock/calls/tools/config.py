@@ -9,12 +9,18 @@ offered.
     {"type": "transfer_call", "destinations": ["sales", "+31201234567"], "mode": "blind",
      "message": "Transferring you now."}
     {"type": "send_dtmf"}
+    {"type": "collect_secure_digits", "prompt": "Please key in your card number, then hash.",
+     "min_digits": 15, "max_digits": 19, "terminator": "#", "digit_timeout_seconds": 10,
+     "server": {"url": "https://pay.example.com/tools"}, "timeout_seconds": 10}
     {"template_id": "..."}          # a tool template of the organization (POST /tool-templates)
 
 A ``webhook`` tool is answered by the organization's server (the ``tool-calls`` webhook); the
 other types are built in, with a name, description and parameters of their own (a name or
 description given replaces them). ``transfer_call`` offers the model only ``destinations``,
 which the transfer policy still checks when the call is transferred.
+``collect_secure_digits`` collects keypad digits the model never sees and sends them to the
+organization's server as a ``tool-calls`` request (``calls/tools/executor.py``); the model may
+ask for a ``length``, another ``terminator``, ``digit_timeout_seconds`` or ``prompt``.
 """
 
 from __future__ import annotations
@@ -29,27 +35,59 @@ from voicedock.domain.assistant_config import AssistantConfig
 from voicedock.domain.json import JsonObject, JsonValue, json_object
 from voicedock.domain.tenant_schemas import check_tenant_schema
 from voicedock.errors import BadRequest
+from voicedock.pipeline.secure_digits import (
+    DEFAULT_MAX_DIGITS,
+    DEFAULT_MIN_DIGITS,
+    DEFAULT_TERMINATOR,
+    DEFAULT_TIMEOUT_S,
+    TERMINATORS,
+    SecureDigitsPlan,
+)
+from voicedock.pipeline.secure_digits import (
+    MAX_SECURE_DIGITS as MAX_SECURE_DIGITS,
+)
+from voicedock.pipeline.tools import COLLECT_SECURE_DIGITS as COLLECT_SECURE_DIGITS
 from voicedock.pipeline.tools import END_CALL as END_CALL  # the built-in tools: the API names them
 from voicedock.pipeline.tools import SEND_DTMF as SEND_DTMF
 from voicedock.pipeline.tools import TRANSFER_CALL as TRANSFER_CALL
 from voicedock.pipeline.tools import ToolSpec
 
 WEBHOOK = "webhook"
-TOOL_TYPES = (WEBHOOK, END_CALL, TRANSFER_CALL, SEND_DTMF)
+TOOL_TYPES = (WEBHOOK, END_CALL, TRANSFER_CALL, SEND_DTMF, COLLECT_SECURE_DIGITS)
 MAX_TOOLS = 32
 TEMPLATE_ID = "template_id"
 DEFAULT_TIMEOUT_SECONDS = 20
+SECURE_DIGITS_FIELDS = (  # what a collect_secure_digits tool may set, besides its type
+    "name",
+    "description",
+    "prompt",
+    "min_digits",
+    "max_digits",
+    "terminator",
+    "digit_timeout_seconds",
+    "server",
+    "timeout_seconds",
+)
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what OpenAI-compatible APIs accept
 _FIELDS = {
     WEBHOOK: ("type", "name", "description", "parameters", "server", "timeout_seconds"),
     END_CALL: ("type", "name", "description"),
     TRANSFER_CALL: ("type", "name", "description", "destinations", "mode", "message"),
     SEND_DTMF: ("type", "name", "description"),
+    COLLECT_SECURE_DIGITS: ("type", *SECURE_DIGITS_FIELDS),
 }
+NO_TERMINATOR = ""  # a secure entry's ``terminator``: none (it ends by its length or timeout)
+SECURE_TERMINATORS = (*TERMINATORS, NO_TERMINATOR)
+MAX_DIGIT_TIMEOUT_SECONDS = 60
+DEFAULT_SECURE_PROMPT = "Please enter the digits on your keypad now."
 _BUILT_IN_DESCRIPTIONS = {
     END_CALL: "End the call once the conversation is over (say goodbye first).",
     TRANSFER_CALL: "Transfer the caller to one of the allowed destinations.",
     SEND_DTMF: "Press keys (DTMF digits 0-9, *, #) on the line, e.g. to navigate a phone menu.",
+    COLLECT_SECURE_DIGITS: (
+        "Ask the caller to key in sensitive digits (a card number, a PIN) on their keypad. "
+        "You never see the digits: they go to the business's server, and you receive its answer."
+    ),
 }
 
 
@@ -64,6 +102,8 @@ class AssistantTool:
     destinations: tuple[str, ...] = ()
     mode: str = "blind"
     message: str | None = None
+    secure_digits: SecureDigitsPlan | None = None  # collect_secure_digits: its entry
+    prompt: str | None = None  # collect_secure_digits: what the caller is asked
 
 
 def check_tools(value: object) -> list[JsonObject]:
@@ -136,7 +176,23 @@ def check_tool(item: object, where: str) -> JsonObject:
             raise BadRequest(f"{where}.destinations must be a non-empty list of destinations")
         fields.choice(obj, "mode", TRANSFER_MODES, "blind")
         fields.text(obj, "message", max_len=2_000)
+    if kind == COLLECT_SECURE_DIGITS:
+        _check_secure_digits(obj, where)
     return obj
+
+
+def _check_secure_digits(obj: Mapping[str, object], where: str) -> None:
+    fields.text(obj, "prompt", max_len=2_000)
+    low = fields.integer(obj, "min_digits", DEFAULT_MIN_DIGITS, 1, MAX_SECURE_DIGITS)
+    high = fields.integer(obj, "max_digits", DEFAULT_MAX_DIGITS, 1, MAX_SECURE_DIGITS)
+    if low > high:
+        raise BadRequest(
+            f"{where}.min_digits must not exceed max_digits", error="Invalid digit range"
+        )
+    fields.choice(obj, "terminator", SECURE_TERMINATORS, DEFAULT_TERMINATOR)
+    fields.integer(
+        obj, "digit_timeout_seconds", int(DEFAULT_TIMEOUT_S), 1, MAX_DIGIT_TIMEOUT_SECONDS
+    )
 
 
 def assistant_tools(config: AssistantConfig) -> list[AssistantTool]:
@@ -161,6 +217,7 @@ def _tool(item: Mapping[str, JsonValue]) -> AssistantTool:
     timeout = item.get("timeout_seconds")
     timeout_s = float(timeout) if isinstance(timeout, int | float) and timeout else None
     message = item.get("message")
+    prompt = item.get("prompt")
     return AssistantTool(
         type=kind,
         spec=ToolSpec(name, description, parameters),
@@ -169,6 +226,26 @@ def _tool(item: Mapping[str, JsonValue]) -> AssistantTool:
         destinations=destinations,
         mode=str(item.get("mode") or "blind"),
         message=message if isinstance(message, str) else None,
+        secure_digits=_secure_digits_plan(item) if kind == COLLECT_SECURE_DIGITS else None,
+        prompt=prompt if isinstance(prompt, str) and prompt else None,
+    )
+
+
+def _secure_digits_plan(item: Mapping[str, JsonValue]) -> SecureDigitsPlan:
+    """A (checked) ``collect_secure_digits`` tool's entry, its defaults filled in."""
+
+    def number(key: str, default: int) -> int:
+        value = item.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+    terminator = item.get("terminator")
+    if terminator is None:
+        terminator = DEFAULT_TERMINATOR
+    return SecureDigitsPlan(
+        min_digits=number("min_digits", DEFAULT_MIN_DIGITS),
+        max_digits=number("max_digits", DEFAULT_MAX_DIGITS),
+        terminator=terminator if isinstance(terminator, str) and terminator else None,
+        timeout_s=float(number("digit_timeout_seconds", int(DEFAULT_TIMEOUT_S))),
     )
 
 
@@ -181,6 +258,20 @@ def _built_in_parameters(kind: str, destinations: Sequence[str]) -> JsonObject:
     elif kind == SEND_DTMF:
         properties["digits"] = {"type": "string", "pattern": "^[0-9A-D*#]{1,32}$"}
         required.append("digits")
+    elif kind == COLLECT_SECURE_DIGITS:
+        properties["prompt"] = {"type": "string", "description": "What the caller is asked."}
+        properties["length"] = {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_SECURE_DIGITS,
+            "description": "How many digits are expected, when that is known.",
+        }
+        properties["terminator"] = {"type": "string", "enum": list(SECURE_TERMINATORS)}
+        properties["digit_timeout_seconds"] = {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_DIGIT_TIMEOUT_SECONDS,
+        }
     schema: JsonObject = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required

@@ -6,7 +6,13 @@
 * ``transfer_call`` asks for the transfer as ``POST /calls/{id}/control`` would (the transfer
   policy decides) to one of the tool's destinations, after what is being said; the model's
   turn ends there;
-* ``send_dtmf`` plays the digits on the call's leg through the PBX (``DtmfPbx``).
+* ``send_dtmf`` plays the digits on the call's leg through the PBX (``DtmfPbx``);
+* ``collect_secure_digits`` opens the call's secure keypad entry (``SecureKeys``: the keys
+  collected while the call is in secure mode; its prompt is what the caller hears as the tool
+  starts, ``spoken``, where the tool filler would be), then sends the digits to the
+  organization's server as the ``tool-calls`` request of a webhook tool would, in its
+  ``arguments`` (``digits``, ``ended_by``); the model reads only the server's answer, or that
+  the entry was not complete (then nothing is sent).
 
 ``end_call`` is the conversation's own. Nothing here raises for a tool's failure.
 """
@@ -18,14 +24,22 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from voicedock.calls.control import Transfer
-from voicedock.calls.tools.config import WEBHOOK, AssistantTool
+from voicedock.calls.tools.config import (
+    DEFAULT_SECURE_PROMPT,
+    MAX_DIGIT_TIMEOUT_SECONDS,
+    SECURE_TERMINATORS,
+    WEBHOOK,
+    AssistantTool,
+)
 from voicedock.domain.json import JsonObject
 from voicedock.domain.records import Call
 from voicedock.domain.webhooks import ToolCallRequest
 from voicedock.errors import PbxError, ServerRequestFailed
 from voicedock.pbx.base import DtmfPbx, Pbx, require_dtmf_digits
 from voicedock.pipeline.frames import ToolCall
+from voicedock.pipeline.secure_digits import SecureDigits, SecureDigitsPlan
 from voicedock.pipeline.tools import (
+    COLLECT_SECURE_DIGITS,
     SEND_DTMF,
     TRANSFER_CALL,
     ToolResult,
@@ -34,6 +48,24 @@ from voicedock.pipeline.tools import (
 )
 
 log = logging.getLogger("voicedock.calls")
+MAX_PROMPT_CHARS = 500  # a prompt the model gives
+# The pace of speech: the caller's first key is awaited this long a character of the prompt
+# more than ``digit_timeout_seconds``, since the prompt is heard as the entry opens.
+PROMPT_S_PER_CHAR = 0.08
+
+
+class SecureKeys(Protocol):
+    """The call's secure keypad entry (``voicedock.calls.live.secure_keypad.SecureKeypad``)."""
+
+    async def collect(self, plan: SecureDigitsPlan, first_key_after_s: float) -> SecureDigits:
+        """Collect one entry in secure mode (its first key given ``first_key_after_s`` more
+        than the plan's timeout); the entry once it ended. The call stays in secure mode
+        until ``release``."""
+        ...
+
+    def release(self) -> None:
+        """The tool is done with the entry (its server answered): secure mode ends."""
+        ...
 
 
 class ToolServer(Protocol):
@@ -53,14 +85,27 @@ class CallTools:
         server: ToolServer | None,
         pbx: Pbx,
         transfer: Callable[[Transfer], None],
+        secure_keys: SecureKeys | None = None,
     ) -> None:
         """``transfer`` starts the call's transfer without waiting for it (the runner owns
-        it: the transfer outlives the conversation that asked for it)."""
+        it: the transfer outlives the conversation that asked for it); ``secure_keys``: the
+        call's secure keypad entry."""
         self._call = call
         self._tools = {tool.spec.name: tool for tool in tools}
         self._server = server
         self._pbx = pbx
         self._transfer = transfer
+        self._secure_keys = secure_keys
+
+    def spoken(self, call: ToolCall) -> str | None:
+        """A ``collect_secure_digits`` call's prompt, heard as it starts (``SpeakingTools``)."""
+        tool = self._tools.get(call.name)
+        if tool is None or tool.type != COLLECT_SECURE_DIGITS:
+            return None
+        try:
+            return _prompt(tool, parse_arguments(call))
+        except ValueError:
+            return None
 
     async def run(self, call: ToolCall) -> ToolResult:
         tool = self._tools.get(call.name)
@@ -76,6 +121,8 @@ class CallTools:
             return self._start_transfer(tool, arguments)
         if tool.type == SEND_DTMF:
             return await self._send_dtmf(arguments)
+        if tool.type == COLLECT_SECURE_DIGITS:
+            return await self._collect_secure_digits(tool, call, arguments)
         return ToolResult(f"The tool {call.name} is not available.", error=True)
 
     async def _webhook(
@@ -83,6 +130,11 @@ class CallTools:
     ) -> ToolResult:
         if self._server is None:
             return ToolResult("No server runs this tool.", error=True)
+        return await self._ask_server(self._server, tool, call, arguments)
+
+    async def _ask_server(
+        self, server: ToolServer, tool: AssistantTool, call: ToolCall, arguments: JsonObject
+    ) -> ToolResult:
         try:
             request = ToolCallRequest(
                 organization_id=self._call.organization_id,
@@ -94,13 +146,35 @@ class CallTools:
                 url=tool.url,
                 timeout_s=tool.timeout_s,
             )
-            answer = await self._server.tool_call(request)
+            answer = await server.tool_call(request)
         except ServerRequestFailed as exc:
             log.info("tool %s failed: %s", call.name, exc.reason)
             return ToolResult(f"The tool failed: {exc.reason}.", error=True)
         if answer.get("error") is not None:
             return ToolResult(f"The tool failed: {result_text(answer['error'])}", error=True)
         return ToolResult(result_text(answer.get("result", "")))
+
+    async def _collect_secure_digits(
+        self, tool: AssistantTool, call: ToolCall, arguments: JsonObject
+    ) -> ToolResult:
+        server, keys = self._server, self._secure_keys
+        if server is None:
+            return ToolResult("No server runs this tool.", error=True)
+        if keys is None or tool.secure_digits is None:
+            return ToolResult("This call cannot collect keys securely.", error=True)
+        try:
+            plan = _secure_plan(tool.secure_digits, arguments)
+        except ValueError as exc:
+            return ToolResult(str(exc), error=True)
+        prompt_s = len(_prompt(tool, arguments)) * PROMPT_S_PER_CHAR
+        try:  # secure mode until the server answered: a key pressed meanwhile is the entry's
+            entry = await keys.collect(plan, prompt_s)
+            if not entry.complete:
+                return ToolResult(_incomplete(entry), error=True)
+            sent: JsonObject = {**arguments, "digits": entry.digits, "ended_by": entry.ended_by}
+            return await self._ask_server(server, tool, call, sent)
+        finally:
+            keys.release()
 
     def _start_transfer(self, tool: AssistantTool, arguments: JsonObject) -> ToolResult:
         destination = arguments.get("destination")
@@ -123,3 +197,49 @@ class CallTools:
             log.info("send_dtmf failed: %s", type(exc).__name__)
             return ToolResult("The keys could not be sent.", error=True)
         return ToolResult(f"Pressed {digits}.")
+
+
+def _secure_plan(configured: SecureDigitsPlan, arguments: JsonObject) -> SecureDigitsPlan:
+    """The tool's entry with what the model asked for (a ``length`` within the tool's
+    bounds, a ``terminator``, ``digit_timeout_seconds``); ``ValueError`` says what is wrong."""
+    low, high = configured.min_digits, configured.max_digits
+    terminator, timeout_s = configured.terminator, configured.timeout_s
+    length = arguments.get("length")
+    if length is not None:
+        if not isinstance(length, int) or isinstance(length, bool) or not low <= length <= high:
+            raise ValueError(f"The length must be a whole number from {low} to {high}.")
+        low = high = length
+    asked = arguments.get("terminator")
+    if asked is not None:
+        if asked not in SECURE_TERMINATORS:
+            raise ValueError(f"The terminator must be one of: {' '.join(SECURE_TERMINATORS)}")
+        terminator = str(asked) or None
+    seconds = arguments.get("digit_timeout_seconds")
+    if seconds is not None:
+        top = MAX_DIGIT_TIMEOUT_SECONDS
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            raise ValueError(f"digit_timeout_seconds must be a number from 1 to {top}.")
+        if not 1 <= seconds <= top:
+            raise ValueError(f"digit_timeout_seconds must be a number from 1 to {top}.")
+        timeout_s = float(seconds)
+    return SecureDigitsPlan(low, high, terminator, timeout_s)
+
+
+def _prompt(tool: AssistantTool, arguments: JsonObject) -> str:
+    """What the caller is asked: the model's ``prompt``, else the tool's, else the default."""
+    prompt = arguments.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        prompt = tool.prompt or DEFAULT_SECURE_PROMPT
+    return prompt[:MAX_PROMPT_CHARS]
+
+
+def _incomplete(entry: SecureDigits) -> str:
+    """What the model reads of an entry that was not complete (never its digits)."""
+    if entry.ended_by == "closed":
+        return "The entry did not finish; nothing was sent."
+    if entry.count == 0:
+        return "The caller entered no digits before the time ran out; nothing was sent."
+    how = "the time ran out" if entry.ended_by == "timeout" else "the entry ended"
+    return (
+        f"The caller's entry was not complete ({entry.count} digits when {how}); nothing was sent."
+    )

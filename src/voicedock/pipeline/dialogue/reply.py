@@ -102,7 +102,7 @@ class Replies:
                     if outcome is None:  # closing
                         return
                     try:
-                        if filler := await self._tool_calls.filler_due(outcome):
+                        if filler := await self._tool_calls.filler_due(call, outcome):
                             wait.covered = True
                             yield Filler(filler)
                         result = await outcome

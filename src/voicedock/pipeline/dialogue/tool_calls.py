@@ -3,7 +3,9 @@
 Each call is carried out as a task of the dialogue, so the caller can hear the tool filler
 (``tool_filler_message``, in voicedock's voice) while a slow one runs; ``end_call`` is the
 dialogue's own: its result tells the model the call is ending, and the dialogue ends it. A
-tool's failure (or the executor's) is a result the model reads, never the turn's error.
+tool that speaks as it starts (``SpeakingTools``: a secure keypad entry's prompt) is heard
+where the filler would be, at once. A tool's failure (or the executor's) is a result the
+model reads, never the turn's error.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from voicedock.aio import Supervisor
 from voicedock.pipeline.conversation_config import ConversationConfig
 from voicedock.pipeline.filler import late
 from voicedock.pipeline.frames import ToolCall
-from voicedock.pipeline.tools import END_CALL, ToolExecutor, ToolResult, run_tool
+from voicedock.pipeline.tools import (
+    END_CALL,
+    SpeakingTools,
+    ToolExecutor,
+    ToolResult,
+    run_tool,
+)
 
 ENDING = ToolResult("The call is ending.", end_turn=True)
 _FAILED = ToolResult("The tool failed.", error=True)
@@ -33,9 +41,15 @@ class ToolCalls:
         work = _ending() if call.name == END_CALL else run_tool(self._executor, call)
         return self._tasks.spawn_value(work, _FAILED)
 
-    async def filler_due(self, outcome: asyncio.Task[ToolResult]) -> str | None:
-        """The tool filler to say now, once ``outcome`` took ``tool_filler_delay_s`` (None:
-        the tool answered in time, or there is no tool filler)."""
+    async def filler_due(self, call: ToolCall, outcome: asyncio.Task[ToolResult]) -> str | None:
+        """What to say while ``call`` runs: at once, what the tool itself says as it starts
+        (a prompt: ``SpeakingTools``); else the tool filler once ``outcome`` took
+        ``tool_filler_delay_s`` (None: the tool answered in time, or there is no filler)."""
+        executor: object = self._executor  # an executor may speak for some of its tools
+        if isinstance(executor, SpeakingTools) and call.name != END_CALL:
+            said = executor.spoken(call)
+            if said is not None:
+                return said
         filler = self._config.tool_filler_message
         if filler and await late(outcome, self._config.tool_filler_delay_s):
             return filler

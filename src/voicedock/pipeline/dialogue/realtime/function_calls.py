@@ -49,7 +49,7 @@ class FunctionCalls:
         outcome = self._tool_calls.start(call)
         if outcome is None:  # closing
             return
-        if (filler := await self._tool_calls.filler_due(outcome)) is not None:
+        if (filler := await self._tool_calls.filler_due(call, outcome)) is not None:
             self._say_filler(filler)
         result = await outcome
         self._transcript.add(result_entry(call, result, self._wall()))
