@@ -613,7 +613,7 @@ def _audit(args: argparse.Namespace) -> int:
     import msgspec
 
     from voicedock.api.models.audit_events import AuditEvent
-    from voicedock.store.base import AuditQuery, CallCursor
+    from voicedock.store.base import AuditQuery, CallCursor, TimeRange
 
     async def work(store: Store) -> int:
         org = await store.get_organization_by_name(args.organization)
@@ -623,7 +623,7 @@ def _audit(args: argparse.Namespace) -> int:
             organization_id=org.id,
             limit=AUDIT_PAGE,
             action=args.action,
-            created_after=args.since,
+            created=TimeRange(start=args.since),
         )
         while True:
             page = await store.list_audit_events(query)

@@ -500,8 +500,8 @@ class MemoryStore:
             for c in self._data.calls.values()
             if c.organization_id == query.organization_id
             and (query.status is None or c.status is query.status)
-            and (query.start_date is None or c.created_at >= query.start_date)
-            and (query.end_date is None or c.created_at <= query.end_date)
+            and (query.created.start is None or c.created_at >= query.created.start)
+            and (query.created.end is None or c.created_at <= query.created.end)
             and (query.campaign_id is None or c.campaign_id == query.campaign_id)
             and (query.include_tests or c.test_run_id is None)
         ]

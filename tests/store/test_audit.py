@@ -14,7 +14,7 @@ from voicedock.calls.retention import apply_retention
 from voicedock.config import RetentionSettings
 from voicedock.domain.audit import ActorKind, AuditEvent
 from voicedock.store import Store
-from voicedock.store.base import AuditQuery, CallCursor
+from voicedock.store.base import AuditQuery, CallCursor, TimeRange
 
 pytestmark = pytest.mark.unit
 
@@ -76,7 +76,7 @@ async def test_listed_per_organization_newest_first_by_filters(store: Store) -> 
     assert [e.action for e in by_actor.events] == ["api_key.created"]
     typed = await store.list_audit_events(AuditQuery(acme.id, resource_type="assistant"))
     assert typed.total == 4
-    window = AuditQuery(acme.id, created_after=at(0), created_before=at(20))
+    window = AuditQuery(acme.id, created=TimeRange(at(0), at(20)))
     assert ids((await store.list_audit_events(window)).events) == ["a2", "a1", "a0"]
 
     # Keyset paging through events of the same moment: no duplicate, no gap.

@@ -6,7 +6,7 @@ import pytest
 
 from voicedock.domain.records import Call, CallStatus
 from voicedock.store import CallQuery, Store
-from voicedock.store.base import CallCursor
+from voicedock.store.base import CallCursor, TimeRange
 
 from .builders import at, insert_call, make_call, seed_number, seed_org
 
@@ -64,13 +64,13 @@ async def test_status_and_date_filters_with_total_of_the_filtered_set(store: Sto
 
     # both bounds are inclusive
     window = await store.list_calls(
-        CallQuery(organization_id=org.id, start_date=at(60), end_date=at(180))
+        CallQuery(organization_id=org.id, created=TimeRange(at(60), at(180)))
     )
     assert ids(window.calls) == [calls[3].id, calls[2].id, calls[1].id]
     assert window.total == 3
 
     combined = await store.list_calls(
-        CallQuery(organization_id=org.id, status=CallStatus.CONNECTING, start_date=at(61))
+        CallQuery(organization_id=org.id, status=CallStatus.CONNECTING, created=TimeRange(at(61)))
     )
     assert ids(combined.calls) == [calls[5].id, calls[3].id]
     assert combined.total == 2

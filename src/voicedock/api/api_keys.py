@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 
 from voicedock.api.audit import Doing
 from voicedock.api.authentication import hash_key
@@ -21,6 +22,16 @@ from voicedock.store.base import Store, Transaction
 
 KEY_PREFIX = "vd_"
 MAX_NAME = 100
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    """The key to create: its name, scope, and whether it hears live calls (None: as keys of
+    its scope do, ``listen_by_default``)."""
+
+    name: str = ""
+    scope: KeyScope = KeyScope.FULL
+    listen: bool | None = None
 
 
 async def issue_api_key(
@@ -33,30 +44,23 @@ async def issue_api_key(
 ) -> tuple[str, Organization]:
     """Create a key for ``organization`` (created if needed); returns (secret, organization)."""
     org = await ensure_organization(store, organization)
-    secret, _ = await add_api_key(store, org.id, name, scope, listen=listen)
+    secret, _ = await add_api_key(store, org.id, NewApiKey(name, scope, listen))
     return secret, org
 
 
 async def add_api_key(
-    store: Store,
-    organization_id: str,
-    name: str,
-    scope: KeyScope,
-    *,
-    listen: bool | None = None,
-    doing: Doing | None = None,
+    store: Store, organization_id: str, new: NewApiKey, doing: Doing | None = None
 ) -> tuple[str, ApiKey]:
-    """Create a key for an existing organization; returns (secret, key). ``listen``: whether
-    it hears live calls (None: as keys of its scope do, ``listen_by_default``); ``doing``: the
+    """Create ``new`` for an existing organization; returns (secret, key). ``doing``: the
     request's audit event, recorded with the change (none from the operator's command)."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=str(uuid.uuid4()),
         organization_id=organization_id,
         key_hash=hash_key(secret),
-        name=name,
-        scope=scope,
-        listen=listen_by_default(scope) if listen is None else listen,
+        name=new.name,
+        scope=new.scope,
+        listen=listen_by_default(new.scope) if new.listen is None else new.listen,
     )
     async with store.transaction() as tx:
         await tx.insert_api_key(key)

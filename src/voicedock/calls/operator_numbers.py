@@ -47,17 +47,7 @@ async def add_number(
         name = holder.name if holder is not None else existing.organization_id
         raise NumberRefused(f"{number} is already registered to organization {name!r}")
     org = await ensure_organization(store, organization)
-    now = utcnow()
-    created = PhoneNumber(
-        id=str(uuid.uuid4()),
-        organization_id=org.id,
-        number=number,
-        trunk=trunk,
-        max_concurrent_calls=max_concurrent_calls,
-        label=label,
-        created_at=now,
-        updated_at=now,
-    )
+    created = _entering(org, number, trunk, max_concurrent_calls, label)
     async with store.transaction() as tx:
         await tx.insert_phone_number(created)
     return created, org
@@ -82,16 +72,7 @@ async def assign_number(
     if org.id == saved.organization_id:
         return saved, org
     await _no_calls(store, saved)
-    now = utcnow()
-    moved = PhoneNumber(
-        id=str(uuid.uuid4()),
-        organization_id=org.id,
-        number=saved.number,
-        trunk=saved.trunk,
-        max_concurrent_calls=saved.max_concurrent_calls,
-        created_at=now,
-        updated_at=now,
-    )
+    moved = _entering(org, saved.number, saved.trunk, saved.max_concurrent_calls)
     async with store.transaction() as tx:
         await tx.delete_phone_number(saved.organization_id, saved.id)
         await tx.insert_phone_number(moved)
@@ -105,6 +86,24 @@ async def remove_number(store: Store, settings: Settings, number: str) -> PhoneN
     async with store.transaction() as tx:
         await tx.delete_phone_number(saved.organization_id, saved.id)
     return saved
+
+
+def _entering(
+    org: Organization, number: str, trunk: str, max_concurrent_calls: int, label: str = ""
+) -> PhoneNumber:
+    """``number``'s record as it enters ``org`` (added, or moved there): a new id, no
+    assistant, created now."""
+    now = utcnow()
+    return PhoneNumber(
+        id=str(uuid.uuid4()),
+        organization_id=org.id,
+        number=number,
+        trunk=trunk,
+        max_concurrent_calls=max_concurrent_calls,
+        label=label,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _check_trunk(settings: Settings, trunk: str, organization: str) -> TrunkSettings:

@@ -25,6 +25,7 @@ from voicedock.store.protocols.calls import (
     CallQuery,
     CallReads,
     CallWrites,
+    TimeRange,
 )
 from voicedock.store.protocols.campaigns import CampaignReads, CampaignWrites
 from voicedock.store.protocols.dials import DialWrites
@@ -127,6 +128,7 @@ __all__ = [
     "StoreCounts",
     "SuitePage",
     "SuiteQuery",
+    "TimeRange",
     "Transaction",
     "UsageQuery",
     "UsageRows",

@@ -9,7 +9,7 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Reply, of_record
 from voicedock.api.models.calls import Cursor, PageQuery, Pagination
 from voicedock.api.models.fields import Time
-from voicedock.api.models.operations import Schema, operation, query_parameters
+from voicedock.api.models.operations import Schema, query_operation
 from voicedock.domain.audit import AuditEvent as AuditRecord
 
 _Word = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -70,11 +70,11 @@ class AuditEventListQuery(PageQuery, kw_only=True):
 
 PATHS: dict[str, Schema] = {
     "/audit-events": {
-        "get": operation(
+        "get": query_operation(
             "List the organization's audit events, newest first (admin keys)",
-            ("200", AuditEventList),
-            params=query_parameters(AuditEventListQuery),
-            errors="400 401 403",
+            AuditEventList,
+            AuditEventListQuery,
+            "400 401 403",
             description="Changes to assistants, tool and analysis templates, webhooks, API keys "
             "and provider keys; live listen, whisper and take over; recording downloads, usage "
             "exports and console sign-ins. Appended in the transaction of the change they "

@@ -27,7 +27,7 @@ from voicedock.api.models.fields import (
     said_as_text,
     text,
 )
-from voicedock.api.models.operations import Schema, operation, query_parameters, ref
+from voicedock.api.models.operations import Schema, operation, query_operation, ref
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.api.models.usage import CallUsage
 from voicedock.calls import control, fields
@@ -723,11 +723,10 @@ def _outbound() -> Schema:
 
 PATHS: dict[str, Schema] = {
     "/calls": {
-        "get": operation(
+        "get": query_operation(
             "List calls",
-            ("200", CallList),
-            params=query_parameters(CallListQuery),
-            errors="400 401",
+            CallList,
+            CallListQuery,
         ),
     },
     "/calls/outbound": {"post": _outbound()},

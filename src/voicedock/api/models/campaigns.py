@@ -33,7 +33,7 @@ from voicedock.api.models.fields import (
     said_as_text,
     text,
 )
-from voicedock.api.models.operations import Schema, operation, query_parameters
+from voicedock.api.models.operations import Schema, operation, query_operation
 from voicedock.api.models.refusals import JSON_OBJECT, Refusal, refusal
 from voicedock.calls.campaigns.request import (
     MAX_CONCURRENT,
@@ -442,11 +442,10 @@ def _add_contacts() -> Schema:
 
 PATHS: dict[str, Schema] = {
     "/campaigns": {
-        "get": operation(
+        "get": query_operation(
             "List all campaigns",
-            ("200", CampaignList),
-            params=query_parameters(CampaignListQuery),
-            errors="400 401",
+            CampaignList,
+            CampaignListQuery,
         ),
         "post": operation(
             "Create a campaign (it starts at once)",
@@ -463,11 +462,11 @@ PATHS: dict[str, Schema] = {
         )
     },
     "/campaigns/{id}/contacts": {
-        "get": operation(
+        "get": query_operation(
             "List a campaign's contacts",
-            ("200", CampaignContactList),
-            params=query_parameters(ContactListQuery),
-            errors="400 401 404",
+            CampaignContactList,
+            ContactListQuery,
+            "400 401 404",
         ),
         "post": _add_contacts(),
     },

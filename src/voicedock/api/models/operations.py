@@ -134,6 +134,20 @@ def operation(
     return op
 
 
+def query_operation(
+    summary: str,
+    answer: type[msgspec.Struct],
+    query: type[msgspec.Struct],
+    errors: str = "400 401",
+    description: str | None = None,
+) -> Schema:
+    """A GET answering ``answer`` (200), its query parameters ``query``'s fields."""
+    params = query_parameters(query)
+    return operation(
+        summary, ("200", answer), params=params, errors=errors, description=description
+    )
+
+
 def template_paths(
     path: str,
     *,

@@ -14,7 +14,7 @@ from msgspec import UNSET, Meta, UnsetType
 from voicedock.api.models.base import Body, Reply, of_record
 from voicedock.api.models.calls import AssistantConfig, PageQuery, Pagination
 from voicedock.api.models.fields import AssistantId, Time
-from voicedock.api.models.operations import Schema, operation, query_parameters
+from voicedock.api.models.operations import Schema, operation, query_operation
 from voicedock.domain.rehearsal import Name, RunStatus, Scenario, ScenarioResult, Scenarios
 from voicedock.domain.rehearsal import Suite as SuiteRecord
 from voicedock.domain.rehearsal import SuiteRun as SuiteRunRecord
@@ -132,11 +132,10 @@ class TestRun(Reply, kw_only=True):
 
 PATHS: dict[str, Schema] = {
     "/test-suites": {
-        "get": operation(
+        "get": query_operation(
             "List test suites",
-            ("200", TestSuiteList),
-            params=query_parameters(TestSuiteListQuery),
-            errors="400 401",
+            TestSuiteList,
+            TestSuiteListQuery,
         ),
         "post": operation(
             "Store a test suite (simulated callers and what each expects)",

@@ -9,7 +9,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from voicedock.api.models.base import Body, Reply
 from voicedock.api.models.fields import IncludeTests
-from voicedock.api.models.operations import Schema, operation, query_parameters
+from voicedock.api.models.operations import Schema, query_operation
 from voicedock.domain.records import Direction
 from voicedock.domain.usage import GROUP_BY, MAX_RANGE_DAYS
 
@@ -137,13 +137,12 @@ class UsageQuery(Body, kw_only=True):
 
 
 def _usage() -> Schema:
-    op = operation(
+    op = query_operation(
         "The organization's calls, connected and billable time and speech-provider use, per "
         "UTC day, assistant, number or campaign (JSON, or CSV with format=csv or "
         "Accept: text/csv)",
-        ("200", UsageReport),
-        params=query_parameters(UsageQuery),
-        errors="400 401",
+        UsageReport,
+        UsageQuery,
     )
     op["responses"]["200"]["content"]["text/csv"] = {
         "schema": {

@@ -11,7 +11,7 @@ import dataclasses
 
 from aiohttp import web
 
-from voicedock.api.api_keys import add_api_key, rename_api_key, revoke_api_key
+from voicedock.api.api_keys import NewApiKey, add_api_key, rename_api_key, revoke_api_key
 from voicedock.api.audit import Audited
 from voicedock.api.models.api_keys import ApiKey as ApiKeyReply
 from voicedock.api.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyUpdate
@@ -22,10 +22,10 @@ from voicedock.domain.records import ApiKey, KeyScope
 routes = web.RouteTableDef()
 
 
-def parse_new_key(_caller: Caller, body: object) -> tuple[str, KeyScope]:
+def parse_new_key(_caller: Caller, body: object) -> NewApiKey:
     """``{"name"?, "scope"?}``: the new key's name and scope (``full`` by default)."""
     new = parse(body, ApiKeyCreate)
-    return new.name or "", new.scope or KeyScope.FULL
+    return NewApiKey(new.name or "", new.scope or KeyScope.FULL)
 
 
 def parse_rename(_caller: Caller, key: ApiKey, body: object) -> ApiKey:
@@ -33,8 +33,8 @@ def parse_rename(_caller: Caller, key: ApiKey, body: object) -> ApiKey:
     return dataclasses.replace(key, name=parse(body, ApiKeyUpdate).name)
 
 
-async def _add(caller: Caller, new: tuple[str, KeyScope]) -> tuple[str, ApiKey]:
-    return await add_api_key(caller.store, caller.organization_id, *new, doing=caller.doing)
+async def _add(caller: Caller, new: NewApiKey) -> tuple[str, ApiKey]:
+    return await add_api_key(caller.store, caller.organization_id, new, caller.doing)
 
 
 def _issued(_new: object, issued: tuple[str, ApiKey]) -> Reply:

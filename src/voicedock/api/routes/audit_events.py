@@ -17,7 +17,7 @@ from voicedock.api.models.base import parse_query
 from voicedock.api.resources import Caller, Listed, Page, Paged, Resource, mount
 from voicedock.domain.audit import AuditEvent
 from voicedock.domain.records import KeyScope
-from voicedock.store.base import AuditQuery, CallCursor
+from voicedock.store.base import AuditQuery, CallCursor, TimeRange
 
 routes = web.RouteTableDef()
 
@@ -38,8 +38,10 @@ async def _list(caller: Caller, page: Page) -> Listed[AuditEvent]:
         limit=page.limit,
         offset=page.offset,
         **{name: q.get(name) for name in FILTERS},
-        created_after=query_datetime(q.get("created_after"), "created_after"),
-        created_before=query_datetime(q.get("created_before"), "created_before"),
+        created=TimeRange(
+            query_datetime(q.get("created_after"), "created_after"),
+            query_datetime(q.get("created_before"), "created_before"),
+        ),
         after=decode_cursor(q.get("cursor")),
     )
     found = await caller.store.list_audit_events(query)

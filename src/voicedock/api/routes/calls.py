@@ -48,7 +48,7 @@ from voicedock.domain.json import JsonObject, json_object
 from voicedock.domain.records import Call, CallStatus
 from voicedock.errors import BadRequest, NotFound, Unauthorized
 from voicedock.service import Service
-from voicedock.store.base import CallCursor, CallQuery
+from voicedock.store.base import CallCursor, CallQuery, TimeRange
 from voicedock.validation import is_token
 
 routes = web.RouteTableDef()
@@ -139,8 +139,10 @@ async def _list(caller: Caller, page: Page) -> Listed[Call]:
         limit=page.limit,
         offset=page.offset,
         status=CallStatus(status) if status is not None else None,
-        start_date=query_datetime(q.get("start_date"), "start_date"),
-        end_date=query_datetime(q.get("end_date"), "end_date"),
+        created=TimeRange(
+            query_datetime(q.get("start_date"), "start_date"),
+            query_datetime(q.get("end_date"), "end_date"),
+        ),
         campaign_id=q.get("campaign_id"),
         after=decode_cursor(q.get("cursor")),
         include_tests=include_tests(q.get("include_tests")),

@@ -4,12 +4,11 @@ record, listed newest first by organization and filters; retention deletes the o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from voicedock.domain.audit import AuditEvent
-from voicedock.store.protocols.calls import CallCursor
+from voicedock.store.protocols.calls import CallCursor, TimeRange
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +23,7 @@ class AuditQuery:
     action: str | None = None
     resource_type: str | None = None
     resource_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created: TimeRange = field(default_factory=TimeRange)  # bounds excluded
     after: CallCursor | None = None  # newest first: only events listed after this one
 
 

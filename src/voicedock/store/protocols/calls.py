@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -20,6 +20,15 @@ class CallCursor:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeRange:
+    """A list's bounds on ``created_at`` (None: unbounded); whether a bound itself is in the
+    range is the list's own (``GET /calls``: yes, ``GET /audit-events``: no)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CallQuery:
     """Filters of ``GET /calls``; ``after`` is the decoded opaque cursor."""
 
@@ -27,8 +36,7 @@ class CallQuery:
     limit: int = 100
     offset: int = 0
     status: CallStatus | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    created: TimeRange = field(default_factory=TimeRange)  # bounds included
     campaign_id: str | None = None  # only the calls this campaign placed
     after: CallCursor | None = None  # newest first: only calls listed after this one
     include_tests: bool = False  # the test runs' calls too (``test_run_id``)
@@ -65,4 +73,4 @@ class CallReads(Protocol):
     async def list_events(self, call_id: str, after_seq: int = 0) -> list[CallEvent]: ...
 
 
-__all__ = ["CallCursor", "CallPage", "CallQuery", "CallReads", "CallWrites"]
+__all__ = ["CallCursor", "CallPage", "CallQuery", "CallReads", "CallWrites", "TimeRange"]

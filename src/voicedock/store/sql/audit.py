@@ -32,12 +32,7 @@ class SqlAuditReads(StorePart):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        if query.created_after is not None:
-            where.append("created_at > ?")
-            args.append(self._dialect.dt(query.created_after))
-        if query.created_before is not None:
-            where.append("created_at < ?")
-            args.append(self._dialect.dt(query.created_before))
+        self._created_within(where, args, query.created, inclusive=False)
         page = (query.after, query.limit, query.offset)
         events, total = await self._newest_first(AUDIT_EVENTS, where, args, page)
         return AuditPage(events, total)

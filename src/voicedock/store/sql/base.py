@@ -15,7 +15,7 @@ from voicedock.store.sql.locks import Locks
 from voicedock.store.sql.rows import Dialect, Record, Table, integer
 
 if TYPE_CHECKING:
-    from voicedock.store.protocols.calls import CallCursor
+    from voicedock.store.protocols.calls import CallCursor, TimeRange
 
 T = TypeVar("T", bound=Record)
 
@@ -121,6 +121,17 @@ class StorePart(RowReads):
 
     def _reads(self) -> Conn:
         return self._reader
+
+    def _created_within(
+        self, where: list[str], args: list[SqlValue], created: TimeRange, *, inclusive: bool
+    ) -> None:
+        """Adds ``created``'s bounds on ``created_at`` to ``where`` and ``args``; ``inclusive``:
+        a row created at a bound is in the range."""
+        at = "=" if inclusive else ""
+        for comparison, bound in ((">", created.start), ("<", created.end)):
+            if bound is not None:
+                where.append(f"created_at {comparison}{at} ?")
+                args.append(self._dialect.dt(bound))
 
     async def _newest_first(
         self,

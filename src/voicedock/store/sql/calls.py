@@ -70,12 +70,7 @@ class SqlCallReads(StorePart):
         if query.status is not None:
             where.append("status = ?")
             args.append(str(query.status))
-        if query.start_date is not None:
-            where.append("created_at >= ?")
-            args.append(self._dialect.dt(query.start_date))
-        if query.end_date is not None:
-            where.append("created_at <= ?")
-            args.append(self._dialect.dt(query.end_date))
+        self._created_within(where, args, query.created, inclusive=True)
         if query.campaign_id is not None:
             where.append("campaign_id = ?")
             args.append(query.campaign_id)
