@@ -72,13 +72,14 @@ def greeting_delay(call: dict[str, Any]) -> float | None:
 async def check_timings(fetch: Callable[[], Awaitable[dict[str, Any]]], delay: float) -> None:
     """The call's stored ``timings`` (with its record, a moment after it ended) agree with its
     transcript: the media connected before the first audio was written, that at the
-    greeting's start (within 150 ms: their answer and audio moments are noted a few steps
-    apart)."""
+    greeting's start. The transcript notes the audio queued, the timings the first frame the
+    media wrote of it: never much before, and after it by at most a few of the media's ticks
+    (the 20 calls' media share one event loop, and a loaded machine delays their ticks)."""
     async with asyncio.timeout(10):
         while (timings := (await fetch())["timings"]) is None:
             await asyncio.sleep(0.1)
     assert 0 <= timings["media_connected_ms"] <= timings["first_audio_ms"], timings
-    assert abs(timings["first_audio_ms"] / 1000 - delay) < 0.15, (timings, delay)
+    assert -0.05 < timings["first_audio_ms"] / 1000 - delay < 0.5, (timings, delay)
 
 
 def p95(values: list[float]) -> float:
