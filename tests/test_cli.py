@@ -263,6 +263,39 @@ def test_keys_list_rename_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["keys", "revoke", *args, "no-such-key"]) == 1
 
 
+def test_operator_key_commands_are_in_the_organizations_audit_trail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the operator does to an organization's keys at the command line is in that
+    organization's trail, by the local account that did it; a command that changes nothing
+    (revoking a revoked key) and another organization's key leave no event."""
+    import getpass
+
+    config = write_config(tmp_path)
+    args = ["--config", str(config)]
+    for organization in ("acme", "globex"):
+        assert main(["keys", "create", *args, "--organization", organization]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list", *args, "--organization", "acme"]) == 0
+    key_id = capsys.readouterr().out.split()[0]
+    for command in (["rename", key_id, "wallboard"], ["deny-listen", key_id]):
+        assert main(["keys", command[0], *args, *command[1:]]) == 0
+    assert main(["keys", "revoke", *args, key_id]) == 0
+    assert main(["keys", "revoke", *args, key_id]) == 0  # already revoked: no change
+    capsys.readouterr()
+    assert main(["audit", *args, "--organization", "acme"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["action"] for e in events] == [
+        "api_key.revoked",
+        "api_key.listen_denied",
+        "api_key.renamed",
+        "api_key.created",
+    ]
+    assert {(e["actor"], e["actor_kind"], e["resource_id"]) for e in events} == {
+        (getpass.getuser(), "operator", key_id)
+    }
+
+
 def test_keys_listen_grant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Read-only keys (dashboards) do not hear live calls unless the operator grants it; full
     and admin keys do unless the operator withdraws it. ``keys list`` shows which."""
@@ -550,7 +583,7 @@ def test_audit_prints_an_organization_s_events_as_json_lines(
     assert lines[0]["action"] == "assistant.created"
     assert lines[0]["actor"] == "key-1"
     assert main(audit) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert len(capsys.readouterr().out.splitlines()) == 5  # and the operator's key.created
     assert main(["audit", *args, "--organization", "nobody"]) == 1
     with pytest.raises(SystemExit):
         main([*audit, "--since", "last week"])

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from voicedock import __version__, logs
 from voicedock.config import ServerSettings, Settings, load_settings
@@ -29,6 +29,9 @@ from voicedock.errors import ConfigError, StoreError
 from voicedock.store import open_store
 from voicedock.store.base import Store
 from voicedock.store.migrate import NODE_SCHEMA_RECORDED
+
+if TYPE_CHECKING:
+    from voicedock.api.audit import Doing
 
 EXIT_CONFIG = 2
 # Another distribution adds a command by an entry point in this group: a function that takes
@@ -237,7 +240,12 @@ def _keys_create(args: argparse.Namespace) -> int:
     secret, org = _with_store(
         args,
         lambda store: issue_api_key(
-            store, args.organization, args.name, KeyScope(args.scope), listen=args.listen
+            store,
+            args.organization,
+            args.name,
+            KeyScope(args.scope),
+            listen=args.listen,
+            by_operator=True,
         ),
     )
     print(f"organization: {org.name} ({org.id})")
@@ -283,32 +291,45 @@ def _keys_list(args: argparse.Namespace) -> int:
 def _keys_rename(args: argparse.Namespace) -> int:
     from voicedock.api.api_keys import rename_api_key
 
-    return _on_key(args, "renamed", lambda store, key: rename_api_key(store, key, args.name))
+    return _on_key(
+        args,
+        "renamed",
+        "api_key.renamed",
+        lambda store, key, doing: rename_api_key(store, key, args.name, doing),
+    )
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
     from voicedock.api.api_keys import revoke_api_key
 
-    return _on_key(args, "revoked", revoke_api_key)
+    return _on_key(args, "revoked", "api_key.revoked", revoke_api_key)
 
 
 def _keys_listen(args: argparse.Namespace) -> int:
     from voicedock.api.api_keys import set_listen
 
     done = "listen allowed for" if args.listen else "listen denied for"
-    return _on_key(args, done, lambda store, key: set_listen(store, key, args.listen))
+    action = "api_key.listen_allowed" if args.listen else "api_key.listen_denied"
+    return _on_key(
+        args, done, action, lambda store, key, doing: set_listen(store, key, args.listen, doing)
+    )
 
 
 def _on_key(
-    args: argparse.Namespace, done: str, action: Callable[[Store, ApiKey], Awaitable[ApiKey]]
+    args: argparse.Namespace,
+    done: str,
+    audited: str,
+    action: Callable[[Store, ApiKey, Doing], Awaitable[ApiKey]],
 ) -> int:
-    """Run ``action`` on the key ``args.key_id`` names (1 when there is none)."""
+    """Run ``action`` on the key ``args.key_id`` names (1 when there is none), recorded in its
+    organization's audit trail as ``audited`` by the operator."""
+    from voicedock.api.audit import Actor, Doing
 
     async def work(store: Store) -> int:
         key = await store.get_api_key(None, args.key_id)
         if key is None:
             return _refused(f"no API key {args.key_id!r}")
-        await action(store, key)
+        await action(store, key, Doing(Actor.operator(key.organization_id), audited, "api_key"))
         print(f"{done} {key.id}")
         return 0
 

@@ -14,7 +14,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from voicedock.api.audit import Doing
+from voicedock.api.audit import Actor, Doing
 from voicedock.api.authentication import hash_key
 from voicedock.calls.config_mirror import ensure_organization
 from voicedock.domain.records import ApiKey, KeyScope, Organization, listen_by_default, utcnow
@@ -41,10 +41,13 @@ async def issue_api_key(
     scope: KeyScope = KeyScope.FULL,
     *,
     listen: bool | None = None,
+    by_operator: bool = False,
 ) -> tuple[str, Organization]:
-    """Create a key for ``organization`` (created if needed); returns (secret, organization)."""
+    """Create a key for ``organization`` (created if needed); returns (secret, organization).
+    ``by_operator``: the operator's command, recorded in the organization's audit trail."""
     org = await ensure_organization(store, organization)
-    secret, _ = await add_api_key(store, org.id, NewApiKey(name, scope, listen))
+    doing = Doing(Actor.operator(org.id), "api_key.created", "api_key") if by_operator else None
+    secret, _ = await add_api_key(store, org.id, NewApiKey(name, scope, listen), doing)
     return secret, org
 
 
@@ -52,7 +55,7 @@ async def add_api_key(
     store: Store, organization_id: str, new: NewApiKey, doing: Doing | None = None
 ) -> tuple[str, ApiKey]:
     """Create ``new`` for an existing organization; returns (secret, key). ``doing``: the
-    request's audit event, recorded with the change (none from the operator's command)."""
+    request's (or the operator's command's) audit event, recorded with the change."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=str(uuid.uuid4()),
@@ -93,9 +96,10 @@ async def _recorded(tx: Transaction, doing: Doing | None, key: ApiKey) -> None:
         await doing.record(tx, key.id)
 
 
-async def set_listen(store: Store, key: ApiKey, listen: bool) -> ApiKey:
+async def set_listen(store: Store, key: ApiKey, listen: bool, doing: Doing | None = None) -> ApiKey:
     """The operator grants ``key`` live listen, or withdraws it (its open streams end)."""
     key.listen = listen
     async with store.transaction() as tx:
         await tx.update_api_key(key)
+        await _recorded(tx, doing, key)
     return key

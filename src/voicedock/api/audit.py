@@ -10,6 +10,7 @@ right after they were granted, in a transaction of their own (``record_now``).
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -53,6 +54,16 @@ class Actor:
             mask_address(request.remote),
             None if session is None else session_id(session),
         )
+
+    @classmethod
+    def operator(cls, organization_id: str) -> Actor:
+        """The operator acting on ``organization_id`` at the node's command line: the local
+        account that ran the command."""
+        try:
+            account = getpass.getuser()
+        except (OSError, KeyError):  # no login name and no passwd entry (a bare container's uid)
+            account = "operator"
+        return cls(account, organization_id, ActorKind.OPERATOR)
 
     def event(
         self,

@@ -21,11 +21,13 @@ IPV6_KEPT_BITS = 48  # 2001:db8:1234:5678::1 -> 2001:db8:1234::
 
 
 class ActorKind(enum.StrEnum):
-    """How the actor reached the API: an API key's Bearer header, or the web console's
-    session cookie (signed in with that key)."""
+    """How the actor acted: through the API with a key's Bearer header, or the web console's
+    session cookie (signed in with that key); or the operator, at the node's command line
+    (``voicedock keys``), as a local account."""
 
     API_KEY = "api_key"
     CONSOLE_SESSION = "console_session"
+    OPERATOR = "operator"
 
 
 # What the trail records, by resource: "<resource type>.<what happened>".
@@ -44,6 +46,8 @@ ACTIONS = (
     "api_key.created",
     "api_key.renamed",
     "api_key.revoked",
+    "api_key.listen_allowed",
+    "api_key.listen_denied",
     "provider_key.created",
     "provider_key.rotated",
     "provider_key.deleted",
@@ -61,7 +65,7 @@ class AuditEvent:
     """One action of an organization's key (or console session), as the trail keeps it."""
 
     organization_id: str
-    actor: str  # the API key's id (a console session acts with its key)
+    actor: str  # the API key's id (a console session acts with its key); the operator's account
     actor_kind: ActorKind
     action: str  # one of ACTIONS
     resource_type: str

@@ -30,8 +30,14 @@ class AuditEvent(Reply, kw_only=True):
     SCHEMA: ClassVar[Schema] = {"additionalProperties": False}
 
     id: str
-    actor: Annotated[str, Meta(description="The API key's id (a console session acts with it)")]
-    actor_kind: Literal["api_key", "console_session"]
+    actor: Annotated[
+        str,
+        Meta(
+            description="The API key's id (a console session acts with it); for `operator`, "
+            "the local account that ran the node's `voicedock keys` command"
+        ),
+    ]
+    actor_kind: Literal["api_key", "console_session", "operator"]
     console_session: Annotated[
         str | None, Meta(description="The console session's short id, when it acted")
     ]
