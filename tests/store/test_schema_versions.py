@@ -10,6 +10,7 @@ such a version is refused.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import sqlite3
@@ -236,3 +237,63 @@ async def test_postgres_builds_an_index_concurrently_and_again_after_a_failed_at
     finally:
         await conn.close()
     assert (await applied(postgres_dsn))[-1] == (NEXT, "one_call_per_org", None)
+
+
+@pytest.mark.postgres
+async def test_a_schema_change_never_queues_the_other_nodes_queries_behind_it(
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migration whose table a long transaction holds (a busy node of the previous version)
+    waits for it a moment at a time: between its attempts the queries queued behind it run, so
+    the other nodes' calls go on; once the table is free the migration is applied."""
+    from voicedock.store.postgres import store as postgres_store
+
+    monkeypatch.setattr(postgres_store, "MIGRATION_LOCK_TIMEOUT_MS", 200)
+    url = await fresh_database(postgres_server)
+    await migrate(url)
+    holder, reader = await asyncpg.connect(url), await asyncpg.connect(url)
+    try:
+        holding = holder.transaction()
+        await holding.start()
+        await holder.fetchval("SELECT count(*) FROM calls")  # holds the table while it lasts
+        upgrade = asyncio.create_task(migrate(url, newer(url)))
+        try:
+            await asyncio.sleep(0.5)  # the ALTER TABLE has asked for its lock by now
+            for _ in range(3):  # a node's queries go on, and the migration still waits
+                async with asyncio.timeout(5):
+                    assert await reader.fetchval("SELECT count(*) FROM calls") == 0
+                assert not upgrade.done()
+            await holding.rollback()
+            async with asyncio.timeout(15):
+                await upgrade
+        finally:
+            upgrade.cancel()
+        assert (await applied(url))[-1] == (NEXT, "zones", None)
+        assert await reader.fetchval("SELECT priority FROM calls LIMIT 1") is None  # the column
+    finally:
+        await holder.close()
+        await reader.close()
+
+
+@pytest.mark.postgres
+async def test_a_schema_change_gives_up_when_its_table_stays_held(
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held through every attempt, the migration gives up as the store unavailable for now,
+    naming it, and nothing of it is applied."""
+    from voicedock.errors import StoreUnavailable
+    from voicedock.store.postgres import store as postgres_store
+
+    monkeypatch.setattr(postgres_store, "MIGRATION_LOCK_TIMEOUT_MS", 50)
+    monkeypatch.setattr(postgres_store, "MIGRATION_LOCK_ATTEMPTS", 2)
+    url = await fresh_database(postgres_server)
+    await migrate(url)
+    holder = await asyncpg.connect(url)
+    try:
+        async with holder.transaction():
+            await holder.fetchval("SELECT count(*) FROM calls")
+            with pytest.raises(StoreUnavailable, match=f"migration {NEXT} could not lock"):
+                await migrate(url, newer(url))
+        assert (await applied(url))[-1][0] == NEXT - 1
+    finally:
+        await holder.close()

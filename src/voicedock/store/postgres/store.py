@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import logging
 import re
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import asyncpg
 
+from voicedock.backoff import Backoff
 from voicedock.errors import StoreError, StoreUnavailable
 from voicedock.store.base import NodeMailbox, Transaction
 from voicedock.store.migrate import (
@@ -53,6 +55,15 @@ if TYPE_CHECKING:
     _PgConnection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 
 T = TypeVar("T")
+
+log = logging.getLogger("voicedock.store")
+
+# A schema change waits at most this long for its table's lock, then rolls back and tries again
+# a moment later. PostgreSQL queues lock requests in order: an ALTER TABLE waiting behind one
+# long transaction would hold up every later query on that table — the calls of every node, in
+# the middle of a rolling upgrade — for as long as it waits.
+MIGRATION_LOCK_TIMEOUT_MS = 2_000
+MIGRATION_LOCK_ATTEMPTS = 30  # about two minutes with the waits between them
 
 _PLACEHOLDER = re.compile(r"\?")
 # One key for "this node is migrating": other nodes wait instead of racing on DDL.
@@ -203,6 +214,36 @@ async def _record(conn: _PgConnection, migration: Migration) -> None:
     )
 
 
+async def _apply_in_turn(conn: _PgConnection, migration: Migration) -> None:
+    """``migration`` in one transaction whose locks are each waited for at most
+    ``MIGRATION_LOCK_TIMEOUT_MS`` (then it rolls back, lets the queries queued behind it run,
+    and tries again); ``StoreUnavailable`` when the tables stay held through every attempt."""
+    backoff = Backoff(initial=0.5, cap=5.0)
+    for attempt in range(1, MIGRATION_LOCK_ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = {MIGRATION_LOCK_TIMEOUT_MS}")
+                await conn.execute(migration.sql)  # simple protocol: many statements
+                await _record(conn, migration)
+        except asyncpg.LockNotAvailableError as exc:  # 55P03: the lock_timeout passed
+            if attempt == MIGRATION_LOCK_ATTEMPTS:
+                raise StoreUnavailable(
+                    f"postgres: migration {migration.version} could not lock its tables in "
+                    f"{attempt} attempts (a transaction holds them): {exc}"
+                ) from exc
+            log.warning(
+                "migration %d waits for a table a transaction holds (attempt %d of %d)",
+                migration.version,
+                attempt,
+                MIGRATION_LOCK_ATTEMPTS,
+            )
+        except DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        else:
+            return
+        await asyncio.sleep(backoff.next_delay())
+
+
 class PostgresStore(SqlReads):
     """``Store`` on a PostgreSQL database. Open with ``await PostgresStore.open(dsn)``."""
 
@@ -266,9 +307,7 @@ class PostgresStore(SqlReads):
             live = [LiveNode(r["id"], r["host"], dict(r).get("schema_version")) for r in rows]
             check_contract(migration, live)
         if not migration.concurrent:
-            async with conn.transaction():
-                await guarded(conn.execute(migration.sql))  # simple protocol: many statements
-                await _record(conn, migration)
+            await _apply_in_turn(conn, migration)
             return
         # An index built CONCURRENTLY by an attempt that failed is left invalid, and
         # IF NOT EXISTS would keep it: it goes first.
