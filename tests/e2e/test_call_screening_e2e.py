@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +24,7 @@ from e2e.audio_helpers import (
     wait_transcript,
     warm_offline_speech,
 )
-from e2e.conftest import LiveService, serve, service_settings
+from e2e.conftest import LiveService
 from e2e.test_audio_e2e import SHORT_GREETING, control, wait_recorded
 from fakes.world import SUPPORT_ID
 from voicedock_lab.server import LabAsterisk
@@ -43,15 +41,6 @@ SCREENING_MESSAGE = "Hi, this is the city library calling about an overdue book.
 async def _offline_speech() -> None:
     require_offline_speech()
     await warm_offline_speech()
-
-
-@pytest.fixture
-async def live(lab: LabAsterisk, tmp_path: Path) -> AsyncIterator[LiveService]:
-    running = await serve(service_settings(lab, tmp_path / "e2e.db", "ari"))
-    try:
-        yield running
-    finally:
-        await running.client.close()
 
 
 async def call(
@@ -73,8 +62,9 @@ async def call(
 
 
 async def test_a_screener_hears_who_calls_and_the_person_behind_it_the_greeting(
-    live: LiveService, lab: LabAsterisk
+    live_ari: LiveService, lab: LabAsterisk
 ) -> None:
+    live = live_ari
     before = set(lab.recordings_dir.glob("screened-*-rx.wav"))
     call_id = await call(live, SCREENED_PARTY, {}, metadata={"purpose": PURPOSE})
     await wait_transcript(live, call_id, lambda m: m["content"] == SHORT_GREETING, 60)
@@ -101,8 +91,9 @@ async def test_a_screener_hears_who_calls_and_the_person_behind_it_the_greeting(
 
 
 async def test_a_screener_that_declines_ends_the_call_screening_declined(
-    live: LiveService, lab: LabAsterisk
+    live_ari: LiveService, lab: LabAsterisk
 ) -> None:
+    live = live_ari
     before = set(lab.recordings_dir.glob("declined-*-rx.wav"))
     call_id = await call(live, DECLINING_SCREENER, {"screening_message": SCREENING_MESSAGE})
     ended = await wait_recorded(live, call_id, within=60)

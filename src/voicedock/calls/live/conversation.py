@@ -199,7 +199,9 @@ class LiveConversation(Closable):
             self._end(PROVIDER_ERROR)
             return
         if self._screening is not None:  # it reads a long greeting for a screener's words
-            self._screening.transcribe_with(self._providers.stt)
+            plan = self._providers.pipeline  # a speech-to-speech call's: its fallback's STT
+            stt = self._providers.stt or (plan.stt if plan is not None else None)
+            self._screening.transcribe_with(stt)
         conversation = self._dialogue(self._providers)
         if self._delivery is not None:
             self._delivery.start()
