@@ -28,7 +28,7 @@ DETECT = "detect"
 LEAVE_MESSAGE = "detect-and-leave-message"
 SCREENING_DECLINED = "screening-declined"  # the end reason when a screener declined the call
 SCREENING_TIMEOUT = "screening-timeout"  # nobody picked up after the screener
-SCREENING_WAIT_S = 45.0  # from the screening message's end until the person picks up
+SCREENING_WAIT_S = 45.0  # of callee audio from the screening message's start to the pick-up
 PURPOSE = "purpose"  # the call's metadata key saying why it calls (the default message)
 PURPOSE_MAX = 200  # characters of it said
 

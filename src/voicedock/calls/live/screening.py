@@ -84,6 +84,8 @@ class VoicemailScreening:
         self._deferred: AmdDecision | None = None  # a machine, unless its words say screener
         self._reading = False  # the greeting is being transcribed
         self._screener: ScreenerWait | None = None
+        self._heard_ms = 0.0  # of callee audio so far (the evidence's clock)
+        self._waited_from_ms = 0.0  # when the wait for the person behind a screener began
 
     def transcribe_with(self, stt: Stt | None) -> None:
         """The call's STT, which reads a long greeting for a screener (none: never read)."""
@@ -99,6 +101,7 @@ class VoicemailScreening:
 
     async def hear(self, pcm: bytes, dialogue: Dialogue) -> None:
         """The callee's audio at the dialogue's rate, while ``listening``."""
+        self._heard_ms += len(pcm) * 1000 / (2 * self._rate)
         if self._screener is not None:
             self._screener.hear(pcm)
             return
@@ -183,18 +186,17 @@ class VoicemailScreening:
             self._rate,
             self._settings.screening_wait_s,
             tasks=self._tasks,
-            on_outcome=lambda outcome, at_ms: self._screened(outcome, at_ms, ended, dialogue),
+            on_outcome=lambda outcome, at_ms: self._screened(outcome, at_ms, dialogue),
         )
+        self._waited_from_ms = self._heard_ms
         self._reading = False
         await dialogue.say(self._settings.screening_message)
 
-    async def _screened(
-        self, outcome: Outcome, at_ms: int, ended: GreetingEnded, dialogue: Dialogue
-    ) -> None:
+    async def _screened(self, outcome: Outcome, at_ms: int, dialogue: Dialogue) -> None:
         self._evidence["screening_outcome"] = outcome
         log.info("call: call screening: %s", outcome)
         if outcome == ANSWERED:
-            self._evidence["answered_at_ms"] = ended.at_ms + at_ms
+            self._evidence["answered_at_ms"] = round(self._waited_from_ms) + at_ms
             if self._first_message:
                 await dialogue.say(self._first_message)
         else:
