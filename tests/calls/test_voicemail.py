@@ -40,6 +40,7 @@ def test_new_assistant_fields_are_checked() -> None:
         "record": True,
         "voicemail_detection": LEAVE_MESSAGE,
         "voicemail_message": "Call us back.",
+        "screening_message": "Hi, this is the city library about your book.",
         "silence_prompt_seconds": 8,
         "silence_prompt_message": "Still there?",
         "dead_air_seconds": 2,
@@ -51,6 +52,7 @@ def test_new_assistant_fields_are_checked() -> None:
         {"voicemail_detection": "maybe"},
         {"silence_prompt_seconds": 1},
         {"dead_air_seconds": 31},
+        {"screening_message": 7},
     ):
         with pytest.raises(BadRequest):
             check_config(bad, "assistant", allow_profile=False)

@@ -47,6 +47,23 @@ VOICEMAIL_GREETING = Utterance(
     "Please leave your name and number after the tone.",
 )
 HELLO = Utterance("utterance-hello", "Hello?")
+# The screening parties: a phone's call-screening assistant (Google Call Screen's and iOS's
+# typical prompts), the person who picks up after it, and a screener declining the call.
+SCREENING_GOOGLE = Utterance(
+    "utterance-screening-google",
+    "Hi, the person you're calling is using a screening service from Google, and will get a "
+    "copy of this conversation. Go ahead and say your name and why you're calling.",
+)
+SCREENING_IOS = Utterance(
+    "utterance-screening-ios",
+    "Hi, if you record your name and reason for calling, I'll see if this person is available.",
+)
+SCREENING_DECLINE = Utterance(
+    "utterance-screening-decline",
+    "Sorry, the person you're calling is not available. Please don't call this number again. "
+    "Goodbye.",
+)
+WHO_IS_THIS = Utterance("utterance-who-is-this", "Hello, who is this?")
 # What a redaction plan hides: a card number (Luhn-valid, said digit by digit), an e-mail
 # address and a date of birth, as a caller says them.
 PRIVATE_DETAILS = Utterance(
@@ -62,6 +79,10 @@ LAB_UTTERANCES: tuple[Utterance, ...] = (
     VOICEMAIL_GREETING,
     HELLO,
     PRIVATE_DETAILS,
+    SCREENING_GOOGLE,
+    SCREENING_IOS,
+    SCREENING_DECLINE,
+    WHO_IS_THIS,
 )
 
 

@@ -478,6 +478,7 @@ class AssistantConfig(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=T
     record: bool | UnsetType = UNSET
     voicemail_detection: str | UnsetType = UNSET
     voicemail_message: str | UnsetType = UNSET
+    screening_message: str | UnsetType = UNSET
     silence_prompt_seconds: int | UnsetType = UNSET
     silence_prompt_message: str | UnsetType = UNSET
     dead_air_seconds: int | UnsetType = UNSET

@@ -236,7 +236,8 @@ class Call:
     # The call's recording under the serving node's [recordings] directory (None: none).
     recording_path: str | None = None
     recording_duration_seconds: float | None = None
-    # Answering-machine detection: {"result": human|machine|unknown, "evidence": {...}}.
+    # Answering-machine detection: {"result": human|machine|screening|unknown,
+    # "evidence": {...}}.
     answering_machine: dict[str, JsonValue] | None = None
     # The consent plan's outcome: {"mode", "outcome": announced|accepted|refused|no_answer,
     # "at"}; None: no plan (or the call ended before its message was said).

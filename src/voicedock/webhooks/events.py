@@ -273,8 +273,9 @@ def transfer_update(
 def answering_machine(
     call_id: str, result: str, *, at: datetime, evidence: Mapping[str, JsonValue]
 ) -> CallEventPayload:
-    """Who answered an outbound call: ``human``, ``machine`` or ``unknown``, and the timings
-    the verdict rests on (milliseconds of the callee's audio)."""
+    """Who answered an outbound call: ``human``, ``machine``, ``screening`` (a call-screening
+    assistant) or ``unknown``, and the timings the verdict rests on (milliseconds of the
+    callee's audio)."""
     data: AnsweringMachineData = {"result": result, "evidence": dict(evidence)}
     return build_event(EventType.ANSWERING_MACHINE, call_id, at, data)
 

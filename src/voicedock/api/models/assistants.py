@@ -109,12 +109,19 @@ SETTINGS: dict[str, Any] = {
     ),
     "voicemail_detection": _described(
         _one_of(VOICEMAIL_DETECTION),
-        "Outbound calls: decide human / machine / unknown from the callee's first seconds; a "
-        'machine ends the call "voicemail", after leaving voicemail_message at the beep with '
-        "detect-and-leave-message. Default off.",
+        "Outbound calls: decide human / machine / screening / unknown from the callee's first "
+        'seconds; a machine ends the call "voicemail", after leaving voicemail_message at the '
+        "beep with detect-and-leave-message; a screening assistant hears screening_message. "
+        "Default off.",
     ),
     "voicemail_message": _described(
         LongText, "What is left on an answering machine (default: the first message)."
+    ),
+    "screening_message": _described(
+        LongText,
+        "Said to a call-screening assistant that answered an outbound call (voicemail_detection "
+        "on): who is calling and why; then the person who picks up hears the first message "
+        "(default: built from business_name and metadata.purpose).",
     ),
     "silence_prompt_message": _described(
         LongText,

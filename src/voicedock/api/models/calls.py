@@ -403,13 +403,21 @@ class Consent(Reply, kw_only=True):
 
 
 class AnsweringMachine(Reply, kw_only=True):
-    result: Literal["human", "machine", "unknown"] | UnsetType = UNSET
+    result: (
+        Annotated[
+            Literal["human", "machine", "unknown", "screening"],
+            Meta(description="screening: a call-screening assistant answered."),
+        ]
+        | UnsetType
+    ) = UNSET
     evidence: (
         Annotated[
             dict[str, Any],
             Meta(
                 description="reason, decided_at_ms, initial_silence_ms, greeting_ms, beep_at_ms "
-                "(ms of the callee's audio); message_at_ms when a message was left."
+                "(ms of the callee's audio); message_at_ms when a message was left; "
+                "screening_outcome (waiting, answered, declined, timeout) and answered_at_ms "
+                "after a screener."
             ),
         ]
         | UnsetType
@@ -447,7 +455,8 @@ class Call(Reply, kw_only=True):
         str | None,
         _described(
             'Why the call ended; "cancelled": end-call before answer; of a scheduled call '
-            'never dialed: "schedule-expired", "destination-refused", "number-unavailable".'
+            'never dialed: "schedule-expired", "destination-refused", "number-unavailable"; '
+            'after a call-screening assistant: "screening-declined", "screening-timeout".'
         ),
     ] = None
     transferred_to: str | None = None

@@ -83,8 +83,9 @@ Variables = Annotated[
     ],
     Meta(
         max_length=MAX_VARIABLES,
-        description="Fill {{placeholders}} in first_message, context, system_prompt and "
-        "voicemail_message; a placeholder without a value stays as written.",
+        description="Fill {{placeholders}} in first_message, context, system_prompt, "
+        "voicemail_message and screening_message; a placeholder without a value stays as "
+        "written.",
     ),
     refusal(f"{{field}} must be an object of at most {MAX_VARIABLES} entries"),
 ]

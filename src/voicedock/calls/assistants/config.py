@@ -98,6 +98,7 @@ CONFIG_TEXTS = (
     "first_message",
     "system_prompt",
     "voicemail_message",
+    "screening_message",
     "silence_prompt_message",
     "dead_air_message",
 )

@@ -1,5 +1,5 @@
-"""``{{name}}`` placeholders in an assistant's texts (its first message, system prompt and
-voicemail message; a call's context), filled from variables: a campaign
+"""``{{name}}`` placeholders in an assistant's texts (its first message, system prompt,
+voicemail and screening messages; a call's context), filled from variables: a campaign
 contact's, or those of one ``POST /calls/outbound``. A placeholder without a value stays as
 written."""
 
@@ -30,6 +30,7 @@ def fill_config(config: AssistantConfig, variables: Mapping[str, str]) -> Assist
         first_message=_filled(config.first_message, variables),
         system_prompt=_filled(config.system_prompt, variables),
         voicemail_message=_filled(config.voicemail_message, variables),
+        screening_message=_filled(config.screening_message, variables),
     )
 
 

@@ -25,7 +25,8 @@ assistant's consent plan (``consent.py``: its message said first, the caller's k
 the recording held until then, the first message after it), and on an outbound call that
 asks for it the voicemail screening (``screening.py``): the callee's first seconds go to the
 answering-machine detector, and the first message waits for its verdict (with a consent plan
-the disclosure starts at once and says the first message itself).
+the disclosure starts at once and says the first message itself); a call-screening assistant
+hears the screening message, and the first message waits for the person behind it.
 """
 
 from __future__ import annotations
@@ -197,6 +198,10 @@ class LiveConversation(Closable):
             log.warning("call providers unavailable: %s", type(exc).__name__)
             self._end(PROVIDER_ERROR)
             return
+        if self._screening is not None:  # it reads a long greeting for a screener's words
+            plan = self._providers.pipeline  # a speech-to-speech call's: its fallback's STT
+            stt = self._providers.stt or (plan.stt if plan is not None else None)
+            self._screening.transcribe_with(stt)
         conversation = self._dialogue(self._providers)
         if self._delivery is not None:
             self._delivery.start()

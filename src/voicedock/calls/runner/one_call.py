@@ -209,7 +209,12 @@ class OneCall:
                         hangup=lambda: self._hang_up_served(call.id),
                         on_transcript=lambda entry: self._transcript_turn(call.id, entry),
                         recorder=recorder,
-                        voicemail=voicemail_settings(call.assistant_config, outbound=outbound),
+                        voicemail=voicemail_settings(
+                            call.assistant_config,
+                            outbound=outbound,
+                            business_name=call.business_name,
+                            metadata=call.metadata,
+                        ),
                         on_answering_machine=lambda v: self._answering_machine(call.id, v),
                         tools=self._call_tools(call, secure_keypad),
                         structured_data_check=speech.schema_checks.for_organization(
