@@ -16,6 +16,7 @@ model per process, loaded once; onnxruntime sessions may run from several thread
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import threading
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from voicedock.pipeline.providers.base import ProviderUnavailableError
 from voicedock.media.codecs import resample_signal
 from voicedock.pipeline.audio import pcm16_to_float
+from voicedock.pipeline.providers.base import ProviderUnavailableError
 
 MODEL_RATE = 16000
 WINDOW_S = 8  # the model reads the last 8 seconds of the turn
@@ -62,6 +63,7 @@ def weights_path() -> Path | None:
     return None
 
 
+@functools.cache
 def installed() -> bool:
     """Whether the turn model can be loaded on this node (its weights and runtimes are here)."""
     if weights_path() is None:
